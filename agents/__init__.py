@@ -1,0 +1,1 @@
+"""budgetgym.agents — allocation policies (see the agents issue)."""

@@ -1,0 +1,33 @@
+"""budgetgym.envs — the channel-budget environment, its scenarios and its oracle."""
+
+from budgetgym.envs.allocation import action_to_split, split_to_action
+from budgetgym.envs.channel_env import ChannelBudgetEnv
+from budgetgym.envs.dynamics import ChannelModel, DynamicsState, transition
+from budgetgym.envs.errors import BudgetGymError, ScenarioError
+from budgetgym.envs.oracle import OracleResult, check_plan, evaluate_plan, scenario_path, solve_oracle
+from budgetgym.envs.path import ScenarioPath, sample_path
+from budgetgym.envs.registration import register_envs
+from budgetgym.envs.scenario import Scenario, list_scenarios, load_scenario, scenario_from_dict
+
+__all__ = [
+    "BudgetGymError",
+    "ChannelBudgetEnv",
+    "ChannelModel",
+    "DynamicsState",
+    "OracleResult",
+    "Scenario",
+    "ScenarioError",
+    "ScenarioPath",
+    "action_to_split",
+    "check_plan",
+    "evaluate_plan",
+    "list_scenarios",
+    "load_scenario",
+    "register_envs",
+    "sample_path",
+    "scenario_from_dict",
+    "scenario_path",
+    "solve_oracle",
+    "split_to_action",
+    "transition",
+]

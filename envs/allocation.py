@@ -1,0 +1,115 @@
+r"""From an action in ``[-1, 1]`` to a feasible spend allocation, and back.
+
+Split
+-----
+The first ``K`` action entries are logits. Non-finite entries are replaced
+deterministically (NaN -> 0, +inf -> 1, -inf -> -1), then every entry is clipped
+to ``[-1, 1]``. The split is
+
+.. math::  p = \mathrm{softmax}(c\,a), \qquad q = \Pi_S(p),
+
+where ``c`` is ``action.logit_scale`` and :math:`\Pi_S` is the Euclidean
+projection onto the feasible splits
+:math:`S = \{q : \sum_i q_i = 1,\ \ell_i \le q_i \le h_i\}` (the channels'
+share bounds; a locked channel has :math:`\ell_i = h_i`). The projection is
+:math:`q_i = \mathrm{clip}(p_i - \nu, \ell_i, h_i)` with the scalar :math:`\nu`
+making the shares sum to one. ``a = 0`` gives the equal split (when feasible).
+Any feasible split whose largest-to-smallest positive share ratio is at most
+:math:`e^{2c}` is reached exactly by :func:`split_to_action`; smaller shares
+are reached to within :math:`e^{-2c}` of the largest (``c = 5``: 4.5e-5).
+
+Pacing
+------
+``even``: each step spends ``min(B/T, remaining)``. ``agent``: the last action
+entry ``u`` chooses the step's spend
+:math:`s = \tfrac{u+1}{2} \min(\text{remaining}, m B / T)` with ``m`` =
+``budget.max_step_multiple``; with ``m = 2``, ``u = 0`` spends ``B/T`` while at
+least ``2B/T`` remains. Either way ``s <= remaining``, so the episode's spend
+never exceeds the budget ``B``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "sanitize_action",
+    "softmax_split",
+    "project_bounded_simplex",
+    "action_to_split",
+    "split_to_action",
+    "pacing_spend",
+    "spend_to_pacing_action",
+]
+
+
+def sanitize_action(action: np.ndarray) -> np.ndarray:
+    """NaN -> 0, +inf -> 1, -inf -> -1, then clip to [-1, 1] (float64 copy)."""
+    a = np.nan_to_num(np.asarray(action, dtype=np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
+    return np.clip(a, -1.0, 1.0)
+
+
+def softmax_split(logits: np.ndarray, scale: float) -> np.ndarray:
+    """``softmax(scale * logits)`` over the last axis."""
+    z = scale * logits
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def project_bounded_simplex(p: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    r"""Euclidean projection of ``p`` (last axis) onto ``{sum q = 1, low <= q <= high}``.
+
+    ``g(nu) = sum_i clip(p_i - nu, low_i, high_i)`` is piecewise linear and non-increasing
+    with breakpoints ``p_i - high_i`` and ``p_i - low_i``; the root of ``g(nu) = 1`` is found
+    exactly by evaluating ``g`` at the sorted breakpoints and interpolating linearly.
+    Requires ``sum(low) <= 1 <= sum(high)``.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    inside = np.all((p >= low) & (p <= high), axis=-1) & (np.abs(p.sum(axis=-1) - 1.0) < 1e-12)
+    if np.all(inside):
+        return p
+    flat = p.reshape(-1, p.shape[-1])
+    bp = np.sort(np.concatenate([flat - high, flat - low], axis=-1), axis=-1)  # [B, 2K]
+    g = np.clip(flat[:, None, :] - bp[:, :, None], low, high).sum(axis=-1)  # [B, 2K], non-increasing
+    # last breakpoint with g >= 1 (g at the first breakpoint is sum(high) >= 1)
+    j = np.clip((g >= 1.0).sum(axis=-1) - 1, 0, bp.shape[1] - 2)
+    rows = np.arange(len(flat))
+    g0, g1 = g[rows, j], g[rows, j + 1]
+    b0, b1 = bp[rows, j], bp[rows, j + 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(g0 > g1, (g0 - 1.0) / (g0 - g1), 0.0)
+    nu = b0 + np.clip(frac, 0.0, 1.0) * (b1 - b0)
+    q = np.clip(flat - nu[:, None], low, high)
+    return q.reshape(p.shape)
+
+
+def action_to_split(logits: np.ndarray, scale: float, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Feasible split ``q`` from split logits (see the module docstring)."""
+    return project_bounded_simplex(softmax_split(sanitize_action(logits), scale), low, high)
+
+
+def split_to_action(split: np.ndarray, scale: float) -> np.ndarray:
+    """Logits in [-1, 1] whose :func:`action_to_split` is ``split`` (see module docstring).
+
+    The largest share maps to +1; share ``q_i`` maps to ``1 + log(q_i / q_max) / scale``,
+    clipped at -1 (zero shares map to -1).
+    """
+    q = np.asarray(split, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        logq = np.log(np.maximum(q, 0.0))
+    top = logq.max(axis=-1, keepdims=True)
+    return np.clip(1.0 + (logq - top) / scale, -1.0, 1.0)
+
+
+def pacing_spend(u: float, remaining: float, cap: float) -> float:
+    """Agent pacing: ``(u+1)/2 * min(remaining, cap)`` with ``u`` sanitised to [-1, 1]."""
+    u = float(sanitize_action(np.asarray(u)))
+    return 0.5 * (u + 1.0) * max(0.0, min(remaining, cap))
+
+
+def spend_to_pacing_action(spend: float, remaining: float, cap: float) -> float:
+    """Inverse of :func:`pacing_spend`: the ``u`` that spends ``spend`` (clipped to [-1, 1])."""
+    room = max(0.0, min(remaining, cap))
+    if room <= 0.0:
+        return -1.0
+    return float(np.clip(2.0 * spend / room - 1.0, -1.0, 1.0))

@@ -1,0 +1,229 @@
+"""``ChannelBudgetEnv``: allocate a campaign budget across ad channels, step by step.
+
+## Description
+Each step (a day by default) the agent splits the step's spend across the
+scenario's channels (and, with ``budget.pacing: agent``, chooses how much of
+the remaining budget to spend now). The channels respond with the dynamics of
+:mod:`budgetgym.envs.dynamics`: rising unit prices, carry-over, saturation,
+delayed and noisy conversions, seasonality, drift and shocks. The episode
+ends (``truncated=True``) after ``horizon`` steps; it never terminates early.
+
+## Action space
+``Box(-1, 1, (K,), float32)`` for even pacing, ``(K + 1,)`` for agent pacing:
+split logits (and the pacing entry last). Mapping, NaN/inf handling and
+reachability: :mod:`budgetgym.envs.allocation`. Spend never exceeds the budget.
+
+## Observation space
+``Box(float32)`` of ``4 K + 7`` finite, bounded features; the true parameters stay hidden.
+Per channel ``i`` (blocks of ``K``):
+
+0. share of last step's spend, ``[0, 1]``
+1. price index ``tanh(log(p_i / p0_i))`` of last step's effective unit price, ``[-1, 1]``
+2. conversions that arrived last step / ``conv_scale``, clipped to ``[0, 10]``
+3. exponential moving average (weight 0.3) of the same, ``[0, 10]``
+
+then: remaining-budget fraction, time fraction ``t/T``, last step's spend /
+``(B/T)`` (clipped to ``[0, 10]``), and ``sin``/``cos`` of the weekly and
+yearly phase of the next step. ``conv_scale`` is the expected conversions per
+channel and step of the equal split at steady state (one number per scenario).
+
+## Rewards
+Per the scenario's ``reward``: conversions, revenue or profit of the step
+(realised, i.e. noisy). ``info["expected_reward"]`` is the same step without
+noise, so that the episode's sum equals
+:func:`budgetgym.envs.oracle.evaluate_plan` of the spend actually made.
+
+## Info
+``spend``, ``impressions`` (clicks for click-priced channels), ``price``,
+``conversions``, ``expected_conversions``, ``revenue`` (per channel),
+``reward``, ``expected_reward``, ``cumulative_spend``, ``remaining_budget``,
+``step``.
+
+## Version History
+* v0: initial version.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from budgetgym.envs.allocation import action_to_split, pacing_spend, sanitize_action
+from budgetgym.envs.dynamics import ChannelModel, DynamicsState, expected_reward, realise, transition
+from budgetgym.envs.path import ScenarioPath, sample_path, step_days
+from budgetgym.envs.scenario import Scenario, load_scenario
+
+__all__ = ["ChannelBudgetEnv"]
+
+EMA_WEIGHT = 0.3
+CONV_CLIP = 10.0
+SPEND_CLIP = 10.0
+
+
+class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Gymnasium environment of ad channels sharing one budget (see module docstring)."""
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(self, scenario: str | Path | Scenario = "stationary-3", render_mode: str | None = None):
+        self.scenario: Scenario = load_scenario(scenario)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode: expected one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self.render_mode = render_mode
+        self.model = ChannelModel.from_scenario(self.scenario)
+        sc, K = self.scenario, self.scenario.n_channels
+        self.n_channels = K
+        self.horizon = sc.horizon
+        self.budget = sc.budget.total
+        self.step_budget = sc.step_budget
+        self.agent_pacing = sc.budget.pacing == "agent"
+        self.step_cap = sc.budget.max_step_multiple * self.step_budget
+
+        self.action_space = spaces.Box(-1.0, 1.0, (K + int(self.agent_pacing),), np.float32)
+        low = np.concatenate([np.zeros(K), -np.ones(K), np.zeros(2 * K), np.zeros(3), -np.ones(4)])
+        high = np.concatenate(
+            [np.ones(K), np.ones(K), np.full(2 * K, CONV_CLIP), [1.0, 1.0, SPEND_CLIP], np.ones(4)]
+        )
+        self._obs_low, self._obs_high = low.astype(np.float32), high.astype(np.float32)
+        self.observation_space = spaces.Box(self._obs_low, self._obs_high, dtype=np.float32)
+
+        days = step_days(sc)
+        days = np.append(days, days[-1] + sc.step_days)  # phase of the step after the last
+        self._phase = np.stack(
+            [
+                np.sin(2 * np.pi * days / 7.0),
+                np.cos(2 * np.pi * days / 7.0),
+                np.sin(2 * np.pi * days / 365.25),
+                np.cos(2 * np.pi * days / 365.25),
+            ],
+            axis=1,
+        )
+        self.conv_scale = self._steady_state_conversions()
+        self._state = DynamicsState.zeros(self.model, 2)
+        self._ones = np.ones(K)
+        self._noisy_price = bool(self.model.price_noise_sd.any())
+        self.path: ScenarioPath = sample_path(sc, None)
+        self._reset_counters()
+
+    # ------------------------------------------------------------------ helpers
+    def _steady_state_conversions(self) -> float:
+        """Expected conversions per channel and step of the equal split, at steady state."""
+        m = self.model
+        x = np.full(self.n_channels, self.step_budget / self.n_channels)
+        e = m.units * x / (m.base_price * np.power(1 + x / m.ref_spend, m.elasticity))
+        per_channel = m.saturation(e * m.adstock.sum(axis=1))
+        return max(float(per_channel.mean()), 1e-9)
+
+    def _reset_counters(self) -> None:
+        K = self.n_channels
+        self.t = 0
+        self.cumulative_spend = 0.0
+        self._last_share = np.full(K, 1.0 / K)
+        self._last_price_index = np.zeros(K)
+        self._last_conv = np.zeros(K)
+        self._ema_conv = np.zeros(K)
+        self._last_spend_ratio = 0.0
+        self._last_info: dict[str, Any] = {}
+
+    def _observation(self) -> np.ndarray:
+        remaining = max(0.0, self.budget - self.cumulative_spend) / self.budget
+        obs = np.concatenate(
+            [
+                self._last_share,
+                self._last_price_index,
+                self._last_conv / self.conv_scale,
+                self._ema_conv / self.conv_scale,
+                (remaining, self.t / self.horizon, self._last_spend_ratio),
+                self._phase[self.t],
+            ]
+        ).astype(np.float32)
+        return np.clip(obs, self._obs_low, self._obs_high)
+
+    # ---------------------------------------------------------------- gym API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.path = sample_path(self.scenario, self.np_random)
+        self._state.clear()
+        self._reset_counters()
+        info = {"cumulative_spend": 0.0, "remaining_budget": self.budget, "step": 0}
+        return self._observation(), info
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        if self.t >= self.horizon:
+            raise RuntimeError("step() called after the episode ended; call reset()")
+        K, m, t = self.n_channels, self.model, self.t
+        a = sanitize_action(np.ravel(action))
+        if a.shape != (K + int(self.agent_pacing),):
+            raise ValueError(f"action: expected shape {self.action_space.shape}, got {np.shape(action)}")
+        share = action_to_split(a[:K], self.scenario.action.logit_scale, m.low_share, m.high_share)
+        remaining = self.budget - self.cumulative_spend
+        if self.agent_pacing:
+            total = pacing_spend(a[K], remaining, self.step_cap)
+        else:
+            total = min(self.step_budget, remaining)
+        spend = share * max(total, 0.0)
+        # Floating-point guard: the cumulative spend may never exceed the budget.
+        while self.cumulative_spend + spend.sum() > self.budget:
+            room = max(self.budget - self.cumulative_spend, 0.0)
+            spend = spend * (room / spend.sum() * (1.0 - 1e-9))
+
+        if self._noisy_price:
+            sd = m.price_noise_sd
+            noise = np.exp(sd * self.np_random.standard_normal(K) - 0.5 * sd * sd)
+            price_noise = np.stack([noise, self._ones])
+        else:
+            price_noise = None
+        out = transition(
+            m, self._state, t, np.stack([spend, spend]), self.path.cost[t], self.path.response[t], price_noise
+        )
+        conv, revenue, reward = realise(m, out.mean_conversions[0], spend, self.np_random)
+        exp_reward = float(expected_reward(m, out.mean_conversions[1], spend))
+
+        step_total = float(spend.sum())
+        self.cumulative_spend += step_total
+        self.t = t + 1
+        self._last_share = spend / step_total if step_total > 0 else np.zeros(K)
+        self._last_price_index = np.tanh(np.log(out.price[0] / m.base_price))
+        self._last_conv = conv
+        self._ema_conv = EMA_WEIGHT * conv + (1 - EMA_WEIGHT) * self._ema_conv
+        self._last_spend_ratio = step_total / self.step_budget
+        info = {
+            "step": t,
+            "spend": spend,
+            "impressions": out.exposure[0],
+            "price": out.price[0],
+            "conversions": conv,
+            "expected_conversions": out.mean_conversions[1],
+            "revenue": revenue,
+            "reward": reward,
+            "expected_reward": exp_reward,
+            "cumulative_spend": self.cumulative_spend,
+            "remaining_budget": self.budget - self.cumulative_spend,
+        }
+        self._last_info = info
+        return self._observation(), reward, False, self.t >= self.horizon, info
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        info = self._last_info
+        head = (
+            f"{self.scenario.name}  step {self.t}/{self.horizon}  "
+            f"spent {self.cumulative_spend:,.0f} of {self.budget:,.0f}"
+        )
+        lines = [head, f"{'channel':<14}{'share':>7}{'spend':>12}{'impr/clicks':>13}{'price':>9}{'conv':>9}"]
+        for i, name in enumerate(self.scenario.channel_names):
+            if info:
+                lines.append(
+                    f"{name:<14}{self._last_share[i]:>7.1%}{info['spend'][i]:>12,.1f}"
+                    f"{info['impressions'][i]:>13,.0f}{info['price'][i]:>9.2f}{info['conversions'][i]:>9.1f}"
+                )
+            else:
+                lines.append(f"{name:<14}{'-':>7}{'-':>12}{'-':>13}{'-':>9}{'-':>9}")
+        if info:
+            lines.append(f"reward {info['reward']:.2f}  expected {info['expected_reward']:.2f}")
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,125 @@
+"""Response curves: cost -> exposure, and saturation of adstocked exposure.
+
+Each curve is a plain numpy function with its first and second derivative, so
+the simulator (which needs values) and the oracle (which needs gradients and
+curvature) use the same formulas. All functions broadcast over arrays.
+
+Units
+-----
+``x``  spend in one step, currency.
+``e``  exposure bought in that step: impressions (``unit: impression``) or clicks
+       (``unit: click``).
+``a``  adstocked exposure (same unit as ``e``).
+``f``  expected conversions generated in the step (conversions per step).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "exposure",
+    "exposure_d1",
+    "exposure_d2",
+    "hill",
+    "hill_d1",
+    "hill_d2",
+    "logistic",
+    "logistic_d1",
+    "logistic_d2",
+]
+
+
+# ------------------------------------------------------------------------- cost
+def exposure(x: np.ndarray, scale: np.ndarray, ref_spend: np.ndarray, elasticity: np.ndarray) -> np.ndarray:
+    r"""Exposure bought with spend ``x`` under auction pressure.
+
+    The effective unit price rises with the volume bought,
+
+    .. math:: p(x) = p_0 \, m_c(t) \, (1 + x / x_{ref})^{\eta},
+
+    so the exposure is
+
+    .. math:: e(x) = u \, x / p(x) = s \; x \, (1 + x / x_{ref})^{-\eta},
+              \qquad s = u / (p_0 m_c(t)),
+
+    with ``u = 1000`` impressions per CPM unit (``u = 1`` for clicks).
+
+    Parameters
+    ----------
+    x : spend per step (currency), ``>= 0``.
+    scale : ``s = u / (p0 * m_c(t))``, exposure per currency unit at zero volume.
+    ref_spend : ``x_ref`` (currency per step) > 0.
+    elasticity : ``eta`` in [0, 1]. ``eta = 0`` is a fixed price; ``eta = 1`` caps the
+        exposure at ``s * x_ref`` (an inventory limit). ``e`` is increasing and concave
+        in ``x`` for ``eta`` in [0, 1].
+    """
+    return scale * x * np.power(1.0 + x / ref_spend, -elasticity)
+
+
+def exposure_d1(x: np.ndarray, scale: np.ndarray, ref_spend: np.ndarray, elasticity: np.ndarray) -> np.ndarray:
+    r"""``de/dx = s (1 + w)^{-\eta-1} (1 + (1-\eta) w)`` with ``w = x / x_ref``."""
+    w = x / ref_spend
+    return scale * np.power(1.0 + w, -elasticity - 1.0) * (1.0 + (1.0 - elasticity) * w)
+
+
+def exposure_d2(x: np.ndarray, scale: np.ndarray, ref_spend: np.ndarray, elasticity: np.ndarray) -> np.ndarray:
+    r"""``d^2e/dx^2 = -s \eta (1 + w)^{-\eta-2} (2 + (1-\eta) w) / x_{ref}`` (never positive)."""
+    w = x / ref_spend
+    return -scale * elasticity * np.power(1.0 + w, -elasticity - 2.0) * (2.0 + (1.0 - elasticity) * w) / ref_spend
+
+
+# ------------------------------------------------------------------------- Hill
+def hill(a: np.ndarray, beta: np.ndarray, kappa: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    r"""Hill saturation :math:`f(a) = \beta a^s / (a^s + \kappa^s)`.
+
+    Parameters
+    ----------
+    a : adstocked exposure, ``>= 0``.
+    beta : conversions per step at saturation (``max_response``).
+    kappa : half-saturation point, in exposure units (``f(kappa) = beta / 2``).
+    slope : ``s``; ``s <= 1`` is concave, ``s > 1`` S-shaped with its inflection at
+        :math:`\kappa ((s-1)/(s+1))^{1/s}`.
+    """
+    r = np.power(a / kappa, slope)
+    return beta * r / (1.0 + r)
+
+
+def hill_d1(a: np.ndarray, beta: np.ndarray, kappa: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    r"""``f'(a) = beta s r / (a (1 + r)^2)`` with ``r = (a/kappa)^s``, written as
+    ``beta s (a/kappa)^(s-1) / (kappa (1+r)^2)`` so it is finite at ``a = 0`` for ``s >= 1``."""
+    u = a / kappa
+    r = np.power(u, slope)
+    return beta * slope * np.power(u, slope - 1.0) / (kappa * (1.0 + r) ** 2)
+
+
+def hill_d2(a: np.ndarray, beta: np.ndarray, kappa: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    r"""``f''(a) = beta s r ((s - 1) - (s + 1) r) / (a^2 (1 + r)^3)``."""
+    u = a / kappa
+    r = np.power(u, slope)
+    return beta * slope * np.power(u, slope - 2.0) * ((slope - 1.0) - (slope + 1.0) * r) / (
+        kappa**2 * (1.0 + r) ** 3
+    )
+
+
+# --------------------------------------------------------------------- logistic
+def logistic(a: np.ndarray, beta: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    r"""Logistic saturation (PyMC-Marketing)
+    :math:`f(a) = \beta (1 - e^{-\lambda a}) / (1 + e^{-\lambda a}) = \beta \tanh(\lambda a / 2)`.
+
+    ``beta``: conversions per step at saturation; ``rate`` :math:`\lambda` per exposure unit.
+    Concave for ``a >= 0``.
+    """
+    return beta * np.tanh(0.5 * rate * a)
+
+
+def logistic_d1(a: np.ndarray, beta: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    r"""``f'(a) = beta lambda / 2 (1 - tanh^2(lambda a / 2))``."""
+    th = np.tanh(0.5 * rate * a)
+    return 0.5 * beta * rate * (1.0 - th * th)
+
+
+def logistic_d2(a: np.ndarray, beta: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    r"""``f''(a) = -beta lambda^2 / 2 tanh(lambda a / 2) (1 - tanh^2(lambda a / 2))``."""
+    th = np.tanh(0.5 * rate * a)
+    return -0.5 * beta * rate * rate * th * (1.0 - th * th)

@@ -1,0 +1,260 @@
+r"""The dynamics core: one batched transition shared by every consumer.
+
+A :class:`ChannelModel` holds a scenario compiled into arrays. :func:`transition`
+advances a batch of ``N`` independent campaigns (state arrays with a leading
+batch dimension) by one step. The single environment runs it with a batch of
+two rows (the realised campaign and its noise-free shadow, which gives the
+step's *expected* reward); :func:`budgetgym.envs.oracle.evaluate_plan` runs it
+noise-free on any number of plans at once.
+
+For channel ``i`` at step ``t`` with spend ``x`` (currency):
+
+1. **cost**      ``p = p0 * m_c[t] * (1 + x/x_ref)**eta * nu``,  ``nu = exp(sigma_p z - sigma_p**2/2)``
+                 (mean-one log-normal price noise; ``nu = 1`` in the noise-free row)
+2. **exposure**  ``e = u * x / p``  (``u = 1000`` impressions per CPM unit, 1 for clicks)
+3. **carry-over** ``a_t = sum_l w_l e_{t-l}``               (:mod:`budgetgym.envs.kernels`)
+4. **saturation** ``r_t = m_r[t] * f(a_t)``  (Hill or logistic, :mod:`budgetgym.envs.curves`)
+5. **delay**     ``mu_t = sum_d q_d r_{t-d}``  expected conversions arriving at ``t``
+6. **noise**     ``c_t ~ Poisson(mu_t)`` or negative binomial (mean ``mu``, variance
+                 ``mu + mu**2/k``), or ``c_t = mu_t``; value per conversion ``v`` times a
+                 mean-one log-normal with log-sd ``sigma_v``.
+7. **reward**    ``conversions: sum_i c_i``; ``revenue: sum_i v_i c_i``;
+                 ``profit: sum_i v_i c_i - sum_i x_i``. The expected reward uses ``mu`` and ``v``.
+
+``m_c`` and ``m_r`` are the cost and response multipliers of the episode's
+:class:`~budgetgym.envs.path.ScenarioPath`. Conversions arriving after the last
+step are not counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from budgetgym.envs import curves
+from budgetgym.envs.kernels import adstock_kernel, delay_kernel
+from budgetgym.envs.scenario import HillSaturation, Scenario
+
+__all__ = ["ChannelModel", "DynamicsState", "StepResult", "transition", "expected_reward", "realise"]
+
+IMPRESSIONS_PER_CPM_UNIT = 1000.0
+
+
+def _stack_kernels(kernels: list[np.ndarray]) -> np.ndarray:
+    width = max(len(k) for k in kernels)
+    out = np.zeros((len(kernels), width))
+    for i, k in enumerate(kernels):
+        out[i, : len(k)] = k
+    return out
+
+
+def _ring_weights(kernels: np.ndarray) -> np.ndarray:
+    """``ring[r, i, j] = kernel[i, (r - j) mod L]``: the weight of buffer slot ``j`` at a step
+    ``t`` with ``t mod L = r`` (slot ``j`` holds the most recent step congruent to ``j``)."""
+    L = kernels.shape[1]
+    r = np.arange(L)[:, None]
+    j = np.arange(L)[None, :]
+    lag = (r - j) % L  # [L, L]
+    return np.ascontiguousarray(np.transpose(kernels[:, lag], (1, 0, 2)))  # [L(r), K, L(j)]
+
+
+@dataclass(frozen=True, eq=False)
+class ChannelModel:
+    """A scenario compiled into per-channel arrays (length ``n_channels`` unless noted)."""
+
+    scenario: Scenario
+    base_price: np.ndarray  # p0, currency per 1000 impressions or per click
+    units: np.ndarray  # u: 1000 for impressions, 1 for clicks
+    ref_spend: np.ndarray  # x_ref, currency per step
+    elasticity: np.ndarray  # eta
+    price_noise_sd: np.ndarray  # sigma_p
+    adstock: np.ndarray  # [K, L] weights w_l
+    delay: np.ndarray  # [K, D] lag probabilities q_d
+    is_hill: np.ndarray  # bool
+    beta: np.ndarray  # conversions per step at saturation
+    kappa: np.ndarray  # Hill half-saturation (exposure units); unused for logistic
+    slope: np.ndarray  # Hill slope s; unused for logistic
+    rate: np.ndarray  # logistic lambda; unused for Hill
+    value: np.ndarray  # v, currency per conversion
+    value_noise_sd: np.ndarray
+    reward_weight: np.ndarray  # 1 (conversions) or v (revenue/profit)
+    spend_cost: float  # 1 for profit, else 0
+    low_share: np.ndarray
+    high_share: np.ndarray
+    adstock_ring: np.ndarray = field(repr=False)  # [L, K, L]
+    delay_ring: np.ndarray = field(repr=False)  # [D, K, D]
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario) -> ChannelModel:
+        ch = scenario.channels
+        T = scenario.horizon
+
+        def arr(values: list[float]) -> np.ndarray:
+            out = np.asarray(values, dtype=float)
+            out.setflags(write=False)
+            return out
+
+        adstock = _stack_kernels([adstock_kernel(c.adstock, T) for c in ch])
+        delay = _stack_kernels([delay_kernel(c.delay) for c in ch])
+        is_hill = np.array([isinstance(c.saturation, HillSaturation) for c in ch])
+        value = arr([c.value.mean for c in ch])
+        return cls(
+            scenario=scenario,
+            base_price=arr([c.cost.price for c in ch]),
+            units=arr([IMPRESSIONS_PER_CPM_UNIT if c.cost.unit == "impression" else 1.0 for c in ch]),
+            ref_spend=arr([c.cost.ref_spend for c in ch]),
+            elasticity=arr([c.cost.elasticity for c in ch]),
+            price_noise_sd=arr([c.cost.noise_sd for c in ch]),
+            adstock=adstock,
+            delay=delay,
+            is_hill=is_hill,
+            beta=arr([c.saturation.max_response for c in ch]),
+            kappa=arr([getattr(c.saturation, "half_saturation", 1.0) for c in ch]),
+            slope=arr([getattr(c.saturation, "slope", 1.0) for c in ch]),
+            rate=arr([getattr(c.saturation, "rate", 1.0) for c in ch]),
+            value=value,
+            value_noise_sd=arr([c.value.noise_sd for c in ch]),
+            reward_weight=value if scenario.reward != "conversions" else arr([1.0] * len(ch)),
+            spend_cost=1.0 if scenario.reward == "profit" else 0.0,
+            low_share=arr([c.share_bounds[0] for c in ch]),
+            high_share=arr([c.share_bounds[1] for c in ch]),
+            adstock_ring=_ring_weights(adstock),
+            delay_ring=_ring_weights(delay),
+        )
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.base_price)
+
+    # -- saturation, shared with the oracle -----------------------------------------
+    def saturation(self, a: np.ndarray) -> np.ndarray:
+        """``f_i(a)``: Hill or logistic per channel (broadcast over the last axis)."""
+        return self._pick(curves.hill, curves.logistic, a)
+
+    def saturation_d1(self, a: np.ndarray) -> np.ndarray:
+        return self._pick(curves.hill_d1, curves.logistic_d1, a)
+
+    def saturation_d2(self, a: np.ndarray) -> np.ndarray:
+        return self._pick(curves.hill_d2, curves.logistic_d2, a)
+
+    def _pick(self, hill_fn, logistic_fn, a: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+        if self.is_hill.all():
+            return hill_fn(a, self.beta, self.kappa, self.slope)
+        if not self.is_hill.any():
+            return logistic_fn(a, self.beta, self.rate)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h = hill_fn(a, self.beta, self.kappa, self.slope)
+        return np.where(self.is_hill, h, logistic_fn(a, self.beta, self.rate))
+
+    @property
+    def is_concave(self) -> bool:
+        """True when every response curve is concave (Hill slope <= 1 or logistic)."""
+        return bool(np.all(~self.is_hill | (self.slope <= 1.0)))
+
+
+@dataclass
+class DynamicsState:
+    """Ring buffers of recent exposure ``[N, K, L]`` and response ``[N, K, D]``."""
+
+    exposure_buffer: np.ndarray
+    response_buffer: np.ndarray
+
+    @classmethod
+    def zeros(cls, model: ChannelModel, n: int) -> DynamicsState:
+        K = model.n_channels
+        return cls(np.zeros((n, K, model.adstock.shape[1])), np.zeros((n, K, model.delay.shape[1])))
+
+    def clear(self) -> None:
+        self.exposure_buffer.fill(0.0)
+        self.response_buffer.fill(0.0)
+
+
+@dataclass
+class StepResult:
+    """Outputs of one transition, arrays of shape ``[N, K]``."""
+
+    price: np.ndarray
+    exposure: np.ndarray
+    adstock: np.ndarray
+    response: np.ndarray
+    mean_conversions: np.ndarray
+
+
+def transition(
+    model: ChannelModel,
+    state: DynamicsState,
+    t: int,
+    spend: np.ndarray,
+    cost_mult: np.ndarray,
+    response_mult: np.ndarray,
+    price_noise: np.ndarray | None = None,
+) -> StepResult:
+    """Advance every row of ``state`` by step ``t`` (steps 1-5 of the module docstring).
+
+    Parameters
+    ----------
+    model : the compiled scenario.
+    state : ring buffers, updated **in place** (the new state).
+    t : step index, the same for every row.
+    spend : ``[N, K]`` spend per channel this step (currency), ``>= 0``.
+    cost_mult, response_mult : ``[K]`` or ``[N, K]`` path multipliers at step ``t``.
+    price_noise : ``[N, K]`` multiplicative price noise ``nu``, or ``None`` for ``nu = 1``.
+    """
+    pressure = np.power(1.0 + spend / model.ref_spend, model.elasticity)
+    price = model.base_price * cost_mult * pressure
+    if price_noise is not None:
+        price = price * price_noise
+    exposure = model.units * spend / price
+
+    L = model.adstock.shape[1]
+    slot = t % L
+    state.exposure_buffer[:, :, slot] = exposure
+    adstock = (state.exposure_buffer * model.adstock_ring[slot]).sum(axis=-1) if L > 1 else exposure
+
+    response = response_mult * model.saturation(adstock)
+
+    D = model.delay.shape[1]
+    if D > 1:
+        slot = t % D
+        state.response_buffer[:, :, slot] = response
+        mean_conv = (state.response_buffer * model.delay_ring[slot]).sum(axis=-1)
+    else:
+        mean_conv = response
+    return StepResult(price, exposure, adstock, response, mean_conv)
+
+
+def expected_reward(model: ChannelModel, mean_conversions: np.ndarray, spend: np.ndarray) -> np.ndarray:
+    """Noise-free reward ``sum_i w_i mu_i - spend_cost * sum_i x_i`` (last axis summed)."""
+    out = mean_conversions @ model.reward_weight
+    if model.spend_cost:
+        out = out - model.spend_cost * spend.sum(axis=-1)
+    return out
+
+
+def realise(
+    model: ChannelModel, mean_conversions: np.ndarray, spend: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Draw realised conversions and revenue around their means (step 6-7).
+
+    Returns ``(conversions [K], revenue [K], reward)`` for one row.
+    """
+    noise = model.scenario.noise
+    mu = np.maximum(mean_conversions, 0.0)
+    if noise.conversions == "poisson":
+        conv = rng.poisson(mu).astype(float)
+    elif noise.conversions == "negative_binomial":
+        k = noise.dispersion
+        conv = rng.negative_binomial(k, k / (k + mu)).astype(float)
+    else:
+        conv = mu.copy()
+    value = model.value
+    if model.value_noise_sd.any():
+        sd = model.value_noise_sd
+        value = value * np.exp(sd * rng.standard_normal(len(sd)) - 0.5 * sd * sd)
+    revenue = conv * value
+    if model.scenario.reward == "conversions":
+        reward = float(conv.sum())
+    else:
+        reward = float(revenue.sum()) - model.spend_cost * float(spend.sum())
+    return conv, revenue, reward

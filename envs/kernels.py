@@ -1,0 +1,109 @@
+"""Carry-over (adstock) and delay kernels.
+
+Both effects are linear filters over a finite window and are represented by a
+weight vector ``w[0..L-1]`` (lag 0 first):
+
+* adstock:  ``a_t = sum_{l=0}^{L-1} w_l e_{t-l}``      (exposure -> adstocked exposure)
+* delay:    ``c_t = sum_{d=0}^{D-1} q_d r_{t-d}``      (response -> conversions arriving at t)
+
+Exposure and response before step 0 are zero (the campaign starts from rest).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+from budgetgym.envs.scenario import (
+    AdstockConfig,
+    DelayConfig,
+    GammaDelay,
+    GeometricAdstock,
+    GeometricDelay,
+    NoAdstock,
+    NoDelay,
+    WeibullAdstock,
+)
+
+__all__ = ["adstock_kernel", "delay_kernel", "geometric_window", "lag_matrix"]
+
+GEOMETRIC_TAIL = 1e-8
+
+
+def geometric_window(decay: float, horizon: int) -> int:
+    """Lags kept for geometric adstock: until ``decay**l < 1e-8``, at most ``horizon``."""
+    if decay <= 0.0:
+        return 1
+    needed = int(math.ceil(math.log(GEOMETRIC_TAIL) / math.log(decay))) + 1
+    return max(1, min(horizon, needed))
+
+
+def adstock_kernel(cfg: AdstockConfig, horizon: int) -> np.ndarray:
+    r"""Adstock weights ``w[0..L-1]``.
+
+    * ``geometric``: :math:`w_l = \theta^l` (Robyn's recursion
+      :math:`a_t = e_t + \theta a_{t-1}`), window from :func:`geometric_window` unless given.
+    * ``weibull_cdf``: :math:`w_0 = 1,\ w_l = \prod_{j=1}^{l} (1 - F(j; k, \lambda))`
+      with the Weibull CDF :math:`F(j) = 1 - e^{-(j/\lambda)^k}` (Robyn).
+    * ``weibull_pdf``: :math:`w_l` is the Weibull density at :math:`l + 1`, min-max
+      normalised to [0, 1] (Robyn); a lagged peak when :math:`k > 1`.
+    * ``none``: ``[1]``.
+
+    With ``normalize: true`` the weights are divided by their sum.
+    """
+    if isinstance(cfg, NoAdstock):
+        return np.ones(1)
+    if isinstance(cfg, GeometricAdstock):
+        window = cfg.window if cfg.window is not None else geometric_window(cfg.decay, horizon)
+        w = cfg.decay ** np.arange(window, dtype=float)
+    elif isinstance(cfg, WeibullAdstock):
+        lags = np.arange(1, cfg.window + 1, dtype=float)
+        if cfg.type == "weibull_cdf":
+            survival = stats.weibull_min.sf(lags[:-1], cfg.shape, scale=cfg.scale)
+            w = np.cumprod(np.concatenate(([1.0], survival)))
+        else:
+            dens = stats.weibull_min.pdf(lags, cfg.shape, scale=cfg.scale)
+            span = dens.max() - dens.min()
+            w = (dens - dens.min()) / span if span > 0 else np.ones_like(dens)
+    else:  # pragma: no cover - the discriminated union admits nothing else
+        raise TypeError(f"unknown adstock {cfg!r}")
+    if cfg.normalize and w.sum() > 0:
+        w = w / w.sum()
+    return np.asarray(w, dtype=float)
+
+
+def delay_kernel(cfg: DelayConfig) -> np.ndarray:
+    r"""Lag distribution ``q[0..D-1]`` (sums to 1) of when conversions arrive.
+
+    * ``none``: ``[1]``.
+    * ``geometric``: :math:`q_d \propto (1-\rho)\rho^d`, :math:`\rho = m / (1 + m)` (mean lag
+      ``m`` before truncation), truncated to ``window`` lags and renormalised.
+    * ``gamma``: :math:`q_d \propto F(d + 1/2) - F(d - 1/2)` with :math:`F` the gamma CDF of
+      shape :math:`k` and scale :math:`m / k` (``F(-1/2) = 0``), truncated and renormalised.
+    """
+    if isinstance(cfg, NoDelay):
+        return np.ones(1)
+    d = np.arange(cfg.window, dtype=float)
+    if isinstance(cfg, GeometricDelay):
+        rho = cfg.mean_lag / (1.0 + cfg.mean_lag)
+        q = (1.0 - rho) * rho**d
+    elif isinstance(cfg, GammaDelay):
+        cdf = stats.gamma.cdf(np.concatenate(([0.0], d + 0.5)), cfg.shape, scale=cfg.mean_lag / cfg.shape)
+        q = np.diff(cdf)
+    else:  # pragma: no cover
+        raise TypeError(f"unknown delay {cfg!r}")
+    return q / q.sum()
+
+
+def lag_matrix(kernel: np.ndarray, horizon: int) -> np.ndarray:
+    """Lower-triangular Toeplitz matrix ``M[t, tau] = kernel[t - tau]`` (zero outside the window),
+    so that ``M @ series`` applies the filter to a whole episode."""
+    idx = np.arange(horizon)
+    lag = idx[:, None] - idx[None, :]
+    padded = np.zeros(horizon + 1)
+    n = min(len(kernel), horizon)
+    padded[:n] = kernel[:n]
+    lag = np.where((lag >= 0) & (lag < n), lag, horizon)
+    return padded[lag]

@@ -1,0 +1,509 @@
+r"""The oracle: the best spend plan given the true parameters, and the value of any plan.
+
+:func:`evaluate_plan` is the one place where the expected reward of a spend
+plan is computed (it runs the step-wise dynamics core without noise), so
+"% of oracle" means the same everywhere.
+
+:func:`solve_oracle` maximises the expected episode reward
+
+.. math:: \max_X J(X) \quad \text{s.t. the plan is reachable by the environment,}
+
+with :math:`J` from :mod:`budgetgym.envs.expected` and the constraints of the
+scenario's pacing (``B`` budget, ``T`` horizon, ``[l_i, h_i]`` share bounds):
+
+* ``even``:  :math:`\sum_i X_{t,i} = B/T`, :math:`l_i B/T \le X_{t,i} \le h_i B/T`;
+* ``agent``: :math:`X \ge 0`, :math:`s_t = \sum_i X_{t,i} \le m B/T`,
+  :math:`\sum_t s_t \le B`, :math:`l_i s_t \le X_{t,i} \le h_i s_t`.
+
+Method. The problem is solved by a primal log-barrier interior-point method
+with Newton steps on the equality-constrained barrier problem
+(:math:`\min -J(y) - \mu \sum \log(\text{slack})` s.t. :math:`A y = c`, with
+inequalities turned into non-negative slack variables). The Hessian of
+:math:`J` is block-diagonal by channel (``K`` blocks of ``T x T``), so each
+Newton step costs :math:`O(K T^3)` through a Schur complement on the
+equality constraints; :math:`\mu` falls tenfold per round until the barrier's
+duality-gap bound ``n_bounds * mu`` is below ``1e-9`` of the objective.
+
+* When every curve is concave (Hill slope <= 1, logistic) and cost curves
+  are concave (always), :math:`J` is concave, and the barrier method converges
+  to the global optimum: one start suffices.
+* With S-shaped curves (Hill slope > 1) :math:`J` is not concave. Newton
+  directions use the Hessian with eigenvalues clipped to be positive (a
+  descent direction), and the best of several starts is kept: the interior
+  point, a per-step dynamic programme on a grid of the step budget (exact for
+  problems without carry-over, a warm start otherwise), every subset of active
+  channels (for up to 6 free channels) and seeded random splits.
+
+The reported ``expected_reward`` is :func:`evaluate_plan` of the returned plan.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium.utils import seeding
+
+from budgetgym.envs.allocation import project_bounded_simplex
+from budgetgym.envs.dynamics import ChannelModel, DynamicsState, expected_reward, transition
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.expected import ExpectedModel
+from budgetgym.envs.path import ScenarioPath, sample_path
+from budgetgym.envs.scenario import Scenario, load_scenario
+
+__all__ = ["OracleResult", "solve_oracle", "evaluate_plan", "scenario_path", "check_plan"]
+
+GAP_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class OracleResult:
+    """The oracle's plan and its expected reward."""
+
+    plan: np.ndarray  # [T, K] spend per step and channel (currency)
+    expected_reward: float
+    path: ScenarioPath
+    starts: int
+    seconds: float
+    concave: bool
+
+    @property
+    def step_spend(self) -> np.ndarray:
+        return self.plan.sum(axis=1)
+
+    @property
+    def shares(self) -> np.ndarray:
+        """Per-step split of the plan (equal split on steps that spend nothing)."""
+        s = self.step_spend[:, None]
+        K = self.plan.shape[1]
+        return np.divide(self.plan, s, out=np.full_like(self.plan, 1.0 / K), where=s > 0)
+
+
+# ------------------------------------------------------------------- paths
+def scenario_path(scenario: Scenario, seed: int | None = None) -> ScenarioPath:
+    """The episode path that ``env.reset(seed=seed)`` draws; ``seed=None``: the nominal path
+    (seasonality and shocks, no drift)."""
+    if seed is None:
+        return sample_path(scenario, None)
+    rng, _ = seeding.np_random(seed)
+    return sample_path(scenario, rng)
+
+
+def _resolve(scenario: str | Scenario, seed: int | None, path: ScenarioPath | None) -> tuple[Scenario, ScenarioPath]:
+    sc = load_scenario(scenario)
+    return sc, (path if path is not None else scenario_path(sc, seed))
+
+
+# --------------------------------------------------------------- evaluation
+def evaluate_plan(
+    scenario: str | Scenario,
+    plan: np.ndarray,
+    seed: int | None = None,
+    *,
+    path: ScenarioPath | None = None,
+    model: ChannelModel | None = None,
+) -> float | np.ndarray:
+    """Expected (noise-free) episode reward of a fixed spend plan.
+
+    Parameters
+    ----------
+    scenario : built-in name, YAML path or Scenario.
+    plan : ``[T, K]`` spend per step and channel, or a batch ``[N, T, K]``.
+    seed : the episode seed whose path (drift) to use; ``None`` for the nominal path.
+    path : an explicit path (e.g. ``env.unwrapped.path``), instead of ``seed``.
+
+    Returns
+    -------
+    float for one plan, an array ``[N]`` for a batch.
+    """
+    sc, p = _resolve(scenario, seed, path)
+    m = model if model is not None else ChannelModel.from_scenario(sc)
+    X = np.asarray(plan, dtype=float)
+    single = X.ndim == 2
+    X = X[None] if single else X
+    if X.ndim != 3 or X.shape[1:] != (sc.horizon, sc.n_channels):
+        raise BudgetGymError(
+            f"plan: expected shape ({sc.horizon}, {sc.n_channels}) (horizon, channels), got {np.shape(plan)}"
+        )
+    if not np.all(np.isfinite(X)) or np.any(X < 0):
+        raise BudgetGymError("plan: spend must be finite and non-negative")
+    state = DynamicsState.zeros(m, X.shape[0])
+    total = np.zeros(X.shape[0])
+    for t in range(sc.horizon):
+        out = transition(m, state, t, X[:, t], p.cost[t], p.response[t])
+        total += expected_reward(m, out.mean_conversions, X[:, t])
+    return float(total[0]) if single else total
+
+
+def check_plan(scenario: str | Scenario, plan: np.ndarray, rtol: float = 1e-7) -> list[str]:
+    """Constraint violations of a plan (empty when the environment can play it)."""
+    sc = load_scenario(scenario)
+    X = np.asarray(plan, dtype=float)
+    B, T = sc.budget.total, sc.horizon
+    lo = np.array([c.share_bounds[0] for c in sc.channels])
+    hi = np.array([c.share_bounds[1] for c in sc.channels])
+    tol = rtol * B / T
+    problems = []
+    if np.any(X < -tol):
+        problems.append("negative spend")
+    if X.sum() > B * (1 + rtol):
+        problems.append(f"total spend {X.sum():.6g} exceeds the budget {B:.6g}")
+    s = X.sum(axis=1)
+    if sc.budget.pacing == "even" and np.any(np.abs(s - B / T) > tol):
+        problems.append("even pacing: a step does not spend budget/horizon")
+    if sc.budget.pacing == "agent" and np.any(s > sc.budget.max_step_multiple * B / T + tol):
+        problems.append("agent pacing: a step spends more than max_step_multiple * budget/horizon")
+    if np.any(X < lo * s[:, None] - tol) or np.any(X > hi * s[:, None] + tol):
+        problems.append("a channel's share is outside its bounds")
+    return problems
+
+
+# ------------------------------------------------------------ the problem
+class _Problem:
+    """Standard form ``min -J(y)/J0  s.t.  A y = c,  y >= lower (and y <= upper)`` in scaled units.
+
+    ``y = [X (channel-major, K*T, in units of B/T), extra slack variables]``.
+    """
+
+    def __init__(self, sc: Scenario, em: ExpectedModel):
+        self.sc, self.em = sc, em
+        T, K = sc.horizon, sc.n_channels
+        self.T, self.K = T, K
+        self.unit = sc.step_budget
+        self.lo = np.array([c.share_bounds[0] for c in sc.channels])
+        self.hi = np.array([c.share_bounds[1] for c in sc.channels])
+        self.agent = sc.budget.pacing == "agent"
+        theta = (1.0 - self.lo.sum()) / max((self.hi - self.lo).sum(), 1e-300)
+        if theta <= 1e-12 or theta >= 1.0 - 1e-12:  # the bounds leave a single split: lock it
+            self.lo = self.hi = self.lo + (self.hi - self.lo) * min(max(theta, 0.0), 1.0)
+        n_x = K * T
+        rows: list[np.ndarray] = []
+        rhs: list[float] = []
+        lower: list[np.ndarray] = []
+        upper: list[np.ndarray] = []
+
+        def x_col(i: int, t: int) -> int:
+            return i * T + t
+
+        if not self.agent:
+            lower.append(np.repeat(self.lo, T))
+            upper.append(np.repeat(self.hi, T))
+            n = n_x
+            for t in range(T):
+                r = np.zeros(n)
+                r[[x_col(i, t) for i in range(K)]] = 1.0
+                rows.append(r)
+                rhs.append(1.0)
+        else:
+            cap = sc.budget.max_step_multiple
+            locked = np.isclose(self.lo, self.hi)
+            lo_rows = [i for i in range(K) if not locked[i] and self.lo[i] > 0]
+            hi_rows = [i for i in range(K) if not locked[i] and self.hi[i] < 1]
+            lock_rows = [i for i in range(K) if locked[i]]
+            if len(lock_rows) == K:
+                lock_rows = lock_rows[:-1]  # the last is implied by the others
+            n_slack = T + 1 + T * (len(lo_rows) + len(hi_rows))
+            n = n_x + n_slack
+            lower.append(np.zeros(n))
+            upper.append(np.full(n, np.inf))
+            col = n_x
+            for t in range(T):  # sum_i X_ti + z_t = cap
+                r = np.zeros(n)
+                r[[x_col(i, t) for i in range(K)]] = 1.0
+                r[col] = 1.0
+                col += 1
+                rows.append(r)
+                rhs.append(cap)
+            r = np.zeros(n)  # sum X + w = T (the budget, in units of B/T)
+            r[:n_x] = 1.0
+            r[col] = 1.0
+            col += 1
+            rows.append(r)
+            rhs.append(float(T))
+            for t in range(T):
+                for i in lo_rows:  # X_ti - lo_i s_t - v = 0
+                    r = np.zeros(n)
+                    r[[x_col(j, t) for j in range(K)]] = -self.lo[i]
+                    r[x_col(i, t)] += 1.0
+                    r[col] = -1.0
+                    col += 1
+                    rows.append(r)
+                    rhs.append(0.0)
+                for i in hi_rows:  # hi_i s_t - X_ti - v = 0
+                    r = np.zeros(n)
+                    r[[x_col(j, t) for j in range(K)]] = self.hi[i]
+                    r[x_col(i, t)] -= 1.0
+                    r[col] = -1.0
+                    col += 1
+                    rows.append(r)
+                    rhs.append(0.0)
+                for i in lock_rows:  # X_ti - L_i s_t = 0
+                    r = np.zeros(n)
+                    r[[x_col(j, t) for j in range(K)]] = -self.lo[i]
+                    r[x_col(i, t)] += 1.0
+                    rows.append(r)
+                    rhs.append(0.0)
+        self.n, self.n_x = n, n_x
+        self.A = np.array(rows)
+        self.c = np.array(rhs)
+        self.lower = np.concatenate(lower)
+        self.upper = np.concatenate(upper)
+        # variables pinned by their bounds (locked channels under even pacing) stay fixed
+        self.fixed = np.isclose(self.lower, self.upper)
+        self.has_upper = np.isfinite(self.upper) & ~self.fixed
+        self.has_lower = np.isfinite(self.lower) & ~self.fixed
+        self.n_bounds = int(self.has_upper.sum() + self.has_lower.sum())
+        self.j_scale = 1.0
+
+    # -- conversions between y and plans -------------------------------------
+    def plan(self, y: np.ndarray) -> np.ndarray:
+        return y[: self.n_x].reshape(self.K, self.T).T * self.unit
+
+    def from_shares(self, shares: np.ndarray, step: np.ndarray) -> np.ndarray:
+        """Feasible ``y`` (with slacks) from per-step shares ``[T, K]`` and step spends ``[T]``
+        (in units of B/T)."""
+        X = shares * step[:, None]
+        y = np.zeros(self.n)
+        y[: self.n_x] = X.T.ravel()
+        if self.agent:
+            T, K = self.T, self.K
+            y[self.n_x : self.n_x + T] = self.sc.budget.max_step_multiple - step
+            y[self.n_x + T] = T - step.sum()
+            # share slacks follow from the equality rows with zero slack coefficient solved for
+            slack_cols = np.arange(self.n_x + T + 1, self.n)
+            if len(slack_cols):
+                resid = self.A[:, : self.n_x + T + 1] @ y[: self.n_x + T + 1] - self.c
+                sub = self.A[:, slack_cols]
+                owner = np.argmax(np.abs(sub), axis=0)
+                y[slack_cols] = -resid[owner] / sub[owner, np.arange(len(slack_cols))]
+        return y
+
+    def interior_shares(self) -> np.ndarray:
+        width = self.hi - self.lo
+        room = width.sum()
+        theta = (1.0 - self.lo.sum()) / room if room > 0 else 0.0
+        return self.lo + width * theta
+
+    def interior(self, shares: np.ndarray | None = None, step: np.ndarray | None = None) -> np.ndarray:
+        """A strictly interior start: 98% of the given shares/steps, 2% of the interior point."""
+        base = np.broadcast_to(self.interior_shares(), (self.T, self.K))
+        q = base if shares is None else 0.98 * project_bounded_simplex(shares, self.lo, self.hi) + 0.02 * base
+        if not self.agent:
+            s = np.ones(self.T)
+        else:
+            s0 = 0.5 * min(self.sc.budget.max_step_multiple, 1.0) * np.ones(self.T)
+            s = s0 if step is None else 0.98 * np.minimum(step, 0.99 * self.sc.budget.max_step_multiple) + 0.02 * s0
+            if s.sum() >= 0.999 * self.T:
+                s *= 0.999 * self.T / s.sum()
+        return self.from_shares(np.asarray(q), s)
+
+    # -- objective -------------------------------------------------------------
+    def objective(self, y: np.ndarray) -> float:
+        return -float(self.em.value(self.plan(y))) / self.j_scale
+
+    def derivatives(self, y: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """``(-J/J0, gradient [n], Hessian blocks [K, T, T])`` of the scaled objective."""
+        J, g, H = self.em.derivatives(self.plan(y))
+        grad = np.zeros(self.n)
+        grad[: self.n_x] = -(g.T.ravel()) * self.unit / self.j_scale
+        return -J / self.j_scale, grad, -H * (self.unit**2 / self.j_scale)  # type: ignore[operator]
+
+    def barrier(self, y: np.ndarray, mu: float) -> float:
+        sl = y[self.has_lower] - self.lower[self.has_lower]
+        su = self.upper[self.has_upper] - y[self.has_upper]
+        if np.any(sl <= 0) or np.any(su <= 0):
+            return np.inf
+        return self.objective(y) - mu * (np.log(sl).sum() + np.log(su).sum())
+
+    # -- one Newton direction ----------------------------------------------------
+    def direction(self, y: np.ndarray, mu: float) -> tuple[float, np.ndarray, float]:
+        """``(phi, d, decrement)`` of the barrier problem at ``y`` (``A d = 0``)."""
+        K, T, n_x = self.K, self.T, self.n_x
+        f, g, Hx = self.derivatives(y)
+        sl = np.where(self.has_lower, y - self.lower, 1.0)
+        su = np.where(self.has_upper, self.upper - y, 1.0)
+        g = g - mu * (self.has_lower / sl) + mu * (self.has_upper / su)
+        hdiag = mu * (self.has_lower / sl**2 + self.has_upper / su**2)
+        phi = f - mu * (np.log(sl[self.has_lower]).sum() + np.log(su[self.has_upper]).sum())
+
+        free = ~self.fixed
+        g = np.where(free, g, 0.0)
+        # X block: channel Hessians plus barrier diagonal, eigenvalues clipped positive
+        idx = np.arange(T)
+        Hx = Hx.copy()
+        Hx[:, idx, idx] += hdiag[:n_x].reshape(K, T)
+        fixed_x = self.fixed[:n_x].reshape(K, T)
+        if fixed_x.any():
+            Hx[fixed_x, :] = 0.0
+            Hx.transpose(0, 2, 1)[fixed_x, :] = 0.0
+            Hx[:, idx, idx] += fixed_x * 1.0
+        lam, V = np.linalg.eigh(Hx)
+        top = np.maximum(np.abs(lam).max(axis=1, keepdims=True), 1e-300)
+        lam = np.maximum(lam, 1e-10 * top)
+        Hinv_x = np.einsum("kij,kj,klj->kil", V, 1.0 / lam, V)
+        Hinv_x *= ~fixed_x[:, :, None] & ~fixed_x[:, None, :]
+        h_rest = np.where(free[n_x:], hdiag[n_x:], 1.0)
+        inv_rest = np.where(free[n_x:], 1.0 / h_rest, 0.0)
+
+        A = self.A
+        Ax = A[:, :n_x].reshape(len(A), K, T)
+        Ar = A[:, n_x:]
+        M = np.einsum("kts,pks->pkt", Hinv_x, Ax)  # rows of A H^-1 (X part)
+        S = np.einsum("pkt,qkt->pq", M, Ax) + (Ar * inv_rest) @ Ar.T
+        Hg = np.concatenate([np.einsum("kts,ks->kt", Hinv_x, g[:n_x].reshape(K, T)).ravel(), inv_rest * g[n_x:]])
+        rhs = -(A @ Hg)
+        S[np.diag_indices_from(S)] += 1e-14 * max(np.trace(S) / len(S), 1e-300)
+        nu = np.linalg.solve(S, rhs)
+        w = g + A.T @ nu
+        d = -np.concatenate([np.einsum("kts,ks->kt", Hinv_x, w[:n_x].reshape(K, T)).ravel(), inv_rest * w[n_x:]])
+        return phi, d, float(-(g @ d))
+
+    def step_to_boundary(self, y: np.ndarray, d: np.ndarray) -> float:
+        alpha = np.inf
+        neg = self.has_lower & (d < 0)
+        if neg.any():
+            alpha = min(alpha, float(np.min((self.lower[neg] - y[neg]) / d[neg])))
+        pos = self.has_upper & (d > 0)
+        if pos.any():
+            alpha = min(alpha, float(np.min((self.upper[pos] - y[pos]) / d[pos])))
+        return alpha
+
+    # -- the barrier method ----------------------------------------------------------
+    def solve(self, y: np.ndarray, mu: float, max_newton: int = 60) -> np.ndarray:
+        while True:
+            for _ in range(max_newton):
+                phi, d, dec = self.direction(y, mu)
+                if dec <= 1e-13:
+                    break
+                alpha = min(1.0, 0.99 * self.step_to_boundary(y, d))
+                slope = -dec
+                for _ in range(50):
+                    trial = self.barrier(y + alpha * d, mu)
+                    if trial <= phi + 0.25 * alpha * slope:
+                        break
+                    alpha *= 0.5
+                else:
+                    break
+                y = y + alpha * d
+                if dec <= 1e-10 and alpha == 1.0:
+                    break
+            if self.n_bounds * mu <= GAP_TOL:
+                return y
+            mu *= 0.1
+
+
+# ------------------------------------------------------------------- starts
+def _dp_shares(prob: _Problem, grid: int = 101) -> np.ndarray:
+    """Per-step knapsack over channels on a grid of the step budget, valuing spend ``x`` in
+    channel ``i`` at step ``t`` as ``C[t,i] f_i(sum(w_i) e_{t,i}(x))`` (steady-state carry-over).
+    Exact (to the grid) for problems without carry-over or delay; a warm start otherwise."""
+    em, m = prob.em, prob.em.model
+    T, K = prob.T, prob.K
+    frac = np.linspace(0.0, 1.0, grid)
+    x = frac[None, :, None] * prob.unit  # [1, G, 1]
+    e = em.scale[:, None, :] * x * np.power(1 + x / m.ref_spend, -m.elasticity)  # [T, G, K]
+    val = em.weight[:, None, :] * m.saturation(e * m.adstock.sum(axis=1)) - em.spend_cost * x
+    outside = (frac[:, None] < prob.lo[None, :] - 1e-12) | (frac[:, None] > prob.hi[None, :] + 1e-12)
+    val = np.where(outside[None], -np.inf, val)
+    best = val[:, :, 0]
+    choice = np.zeros((T, K, grid), dtype=int)
+    gi = np.arange(grid)
+    for i in range(1, K):
+        # total[t, g, g'] = best[t, g - g'] + val[t, g', i]
+        prev_idx = gi[:, None] - gi[None, :]
+        ok = prev_idx >= 0
+        cand = np.where(ok[None], best[:, np.clip(prev_idx, 0, None)] + val[:, None, :, i], -np.inf)
+        choice[:, i] = np.argmax(cand, axis=2)
+        best = np.max(cand, axis=2)
+    shares = np.zeros((T, K))
+    rem = np.full(T, grid - 1)
+    for i in range(K - 1, 0, -1):
+        g = choice[np.arange(T), i, rem]
+        shares[:, i] = frac[g]
+        rem = rem - g
+    shares[:, 0] = frac[rem]
+    return shares
+
+
+def _starts(prob: _Problem, n_random: int) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    K, T = prob.K, prob.T
+    starts: list[tuple[np.ndarray, np.ndarray | None]] = [(np.full((T, K), 1.0 / K), None)]
+    try:
+        starts.append((_dp_shares(prob), None))
+    except (ValueError, FloatingPointError):  # pragma: no cover - defensive
+        pass
+    free = [i for i in range(K) if prob.hi[i] > prob.lo[i]]
+    if 2 <= len(free) <= 6:
+        for r in range(1, len(free)):
+            for subset in itertools.combinations(free, r):
+                q = np.full(K, 1e-3)
+                q[list(subset)] = 1.0
+                starts.append((np.broadcast_to(q / q.sum(), (T, K)).copy(), None))
+    rng = np.random.default_rng(12345)
+    for _ in range(n_random):
+        q = rng.dirichlet(np.full(K, 0.5), size=T) if rng.random() < 0.5 else np.broadcast_to(
+            rng.dirichlet(np.full(K, 0.5)), (T, K)
+        ).copy()
+        step = None
+        if prob.agent:
+            step = rng.uniform(0.2, 0.98, T) * min(prob.sc.budget.max_step_multiple, 2.0)
+        starts.append((q, step))
+    if prob.agent:
+        ramp = np.linspace(1.6, 0.4, T)
+        starts.append((np.full((T, K), 1.0 / K), ramp))
+        starts.append((np.full((T, K), 1.0 / K), ramp[::-1].copy()))
+    return starts
+
+
+# --------------------------------------------------------------------- solve
+def solve_oracle(
+    scenario: str | Scenario,
+    seed: int | None = None,
+    *,
+    path: ScenarioPath | None = None,
+    n_random_starts: int = 6,
+) -> OracleResult:
+    """Spend plan maximising the expected episode reward under the true parameters.
+
+    Parameters
+    ----------
+    scenario : built-in name, YAML path or Scenario.
+    seed : episode seed; the plan is then optimal in hindsight for that seed's realised
+        path (drift). ``None``: the nominal path (no drift).
+    path : an explicit path instead of ``seed``.
+    n_random_starts : extra random starts when some curve is S-shaped.
+    """
+    t0 = time.perf_counter()
+    sc, p = _resolve(scenario, seed, path)
+    model = ChannelModel.from_scenario(sc)
+    em = ExpectedModel(model, p)
+    prob = _Problem(sc, em)
+    y0 = prob.interior()
+    prob.j_scale = max(abs(float(em.value(prob.plan(y0)))), float((em.weight * model.beta).sum()) * 1e-6, 1e-12)
+
+    concave = model.is_concave
+    if concave:
+        candidates = [prob.solve(y0, mu=1e-3)]
+    else:
+        candidates = []
+        for shares, step in _starts(prob, n_random_starts):
+            candidates.append(prob.solve(prob.interior(shares, step), mu=1e-5))
+    values = [prob.objective(y) for y in candidates]
+    best = candidates[int(np.argmin(values))]
+    plan = np.maximum(prob.plan(best), 0.0)
+    if not prob.agent:  # remove rounding excess so each step spends at most B/T
+        excess = plan.sum(axis=1, keepdims=True) / sc.step_budget
+        plan = np.where(excess > 1.0, plan / excess, plan)
+    elif plan.sum() > sc.budget.total:
+        plan *= sc.budget.total / plan.sum() * (1 - 1e-12)
+    value = float(evaluate_plan(sc, plan, path=p, model=model))
+    return OracleResult(
+        plan=plan,
+        expected_reward=value,
+        path=p,
+        starts=len(candidates),
+        seconds=time.perf_counter() - t0,
+        concave=concave,
+    )

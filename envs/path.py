@@ -1,0 +1,95 @@
+"""The scenario's exogenous path: seasonality, drift and shocks over one episode.
+
+Everything non-stationary in a scenario is folded into two multipliers per
+step and channel, drawn once at ``reset`` (so the oracle can replay the same
+path in hindsight):
+
+* ``cost[t, i]``  multiplies channel i's unit price at step t,
+* ``response[t, i]`` multiplies channel i's expected response at step t.
+
+With ``d_t = start_day + t * step_days`` (days; day 0 is a Monday, 1 January):
+
+.. math::
+
+    \text{season}(d) = (1 + A_w \cos(2\pi (d - p_w)/7)) (1 + A_y \cos(2\pi (d - p_y)/365.25))
+
+    \text{cost}_{t,i} = \text{season}_{cost}(d_t) \prod_{\text{price shocks}} m
+
+    \text{response}_{t,i} = \text{season}_{demand}(d_t)\, e^{w_{t,i}}
+        \prod_{\text{demand shocks}} m \prod_{\text{outages}} 0
+
+    w_{t,i} = (1 - \rho) w_{t-1,i} + \sigma_i \varepsilon_{t,i}, \quad w_{-1,i} = 0,
+    \ \varepsilon \sim N(0, 1)
+
+(``rho`` = ``drift.mean_reversion``, ``sigma_i`` = the channel's ``drift_sd`` or ``drift.sd``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from budgetgym.envs.scenario import Scenario, SeasonalComponent
+
+__all__ = ["ScenarioPath", "sample_path", "seasonal_multiplier", "step_days"]
+
+
+@dataclass(frozen=True)
+class ScenarioPath:
+    """Per-step, per-channel multipliers of one episode. Arrays of shape ``(horizon, n_channels)``."""
+
+    cost: np.ndarray
+    response: np.ndarray
+    drift: np.ndarray  # log-effectiveness w[t, i], for inspection
+
+
+def step_days(scenario: Scenario) -> np.ndarray:
+    """Day index ``d_t = start_day + t * step_days`` of every step."""
+    return scenario.start_day + scenario.step_days * np.arange(scenario.horizon, dtype=float)
+
+
+def seasonal_multiplier(component: SeasonalComponent, days: np.ndarray) -> np.ndarray:
+    """``(1 + A_w cos(2 pi (d - p_w)/7)) (1 + A_y cos(2 pi (d - p_y)/365.25))`` — always > 0."""
+    weekly = 1.0 + component.weekly_amplitude * np.cos(2 * np.pi * (days - component.weekly_peak) / 7.0)
+    yearly = 1.0 + component.yearly_amplitude * np.cos(2 * np.pi * (days - component.yearly_peak) / 365.25)
+    return weekly * yearly
+
+
+def sample_path(scenario: Scenario, rng: np.random.Generator | None) -> ScenarioPath:
+    """Draw the episode's path. ``rng=None`` gives the nominal path (no drift).
+
+    The draw always consumes exactly one ``standard_normal((horizon, n_channels))`` from
+    ``rng``, so the environment and :func:`~budgetgym.envs.oracle.evaluate_plan` reproduce
+    the same path from the same seed.
+    """
+    T, K = scenario.horizon, scenario.n_channels
+    days = step_days(scenario)
+    demand = seasonal_multiplier(scenario.seasonality.demand, days)[:, None]
+    cost = np.repeat(seasonal_multiplier(scenario.seasonality.cost, days)[:, None], K, axis=1)
+    response = np.repeat(demand, K, axis=1)
+
+    sd = np.array([c.drift_sd if c.drift_sd is not None else scenario.drift.sd for c in scenario.channels])
+    w = np.zeros((T, K))
+    if rng is not None:
+        eps = rng.standard_normal((T, K))
+        keep = 1.0 - scenario.drift.mean_reversion
+        prev = np.zeros(K)
+        for t in range(T):
+            prev = keep * prev + sd * eps[t]
+            w[t] = prev
+    response = response * np.exp(w)
+
+    index = {name: i for i, name in enumerate(scenario.channel_names)}
+    for shock in scenario.shocks:
+        cols = [index[n] for n in shock.channels] if shock.channels else list(range(K))
+        rows = slice(shock.start, min(T, shock.start + shock.duration))
+        if shock.kind == "price":
+            cost[rows, cols] *= shock.multiplier
+        elif shock.kind == "demand":
+            response[rows, cols] *= shock.multiplier
+        else:  # outage
+            response[rows, cols] = 0.0
+    for arr in (cost, response, w):
+        arr.setflags(write=False)
+    return ScenarioPath(cost=cost, response=response, drift=w)

@@ -1,0 +1,364 @@
+"""Scenario configuration: YAML file -> validated, immutable :class:`Scenario`.
+
+A scenario describes the ad channels of one campaign (their cost, carry-over,
+saturation, delay and value), the budget and its pacing, the reward, and the
+non-stationarity (seasonality, drift, scheduled shocks). The equations each
+field enters are documented in :mod:`budgetgym.envs.curves`,
+:mod:`budgetgym.envs.kernels`, :mod:`budgetgym.envs.path` and in
+``configs/README.md`` (the schema reference).
+
+Every model forbids unknown keys, so a mistyped field fails loudly.
+:func:`load_scenario` turns any validation problem into a one-line
+:class:`~budgetgym.envs.errors.ScenarioError` naming the file, the field path
+and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from budgetgym.envs.errors import ScenarioError
+
+__all__ = [
+    "Scenario",
+    "ChannelConfig",
+    "load_scenario",
+    "list_scenarios",
+    "scenario_from_dict",
+    "builtin_scenario_dir",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- cost
+class CostConfig(_Strict):
+    """Cost of buying exposure (see :func:`budgetgym.envs.curves.exposure`).
+
+    Effective unit price ``p(x) = price * m_cost(t) * (1 + x / ref_spend) ** elasticity``
+    (currency per 1000 impressions for ``unit: impression``, per click for ``unit: click``),
+    times a log-normal day-to-day price noise with log-sd ``noise_sd``.
+    """
+
+    unit: Literal["impression", "click"] = "impression"
+    price: float = Field(gt=0, description="base CPM (per 1000 impressions) or CPC, currency")
+    ref_spend: float = Field(gt=0, description="spend per step at which auction pressure bites")
+    elasticity: float = Field(0.0, ge=0, le=1, description="auction-pressure exponent eta")
+    noise_sd: float = Field(0.0, ge=0, le=2, description="log-sd of daily price noise")
+
+
+# ------------------------------------------------------------------------ adstock
+class GeometricAdstock(_Strict):
+    """``a_t = sum_l decay**l * e_{t-l}`` (the recursion ``a_t = e_t + decay * a_{t-1}``)."""
+
+    type: Literal["geometric"]
+    decay: float = Field(ge=0, lt=1, description="retention per step, theta")
+    window: int | None = Field(None, ge=1, le=1000, description="lags kept; default: until decay**l < 1e-8")
+    normalize: bool = Field(False, description="divide the weights by their sum (PyMC-Marketing style)")
+
+
+class WeibullAdstock(_Strict):
+    """Weibull carry-over over a finite window (Robyn's ``weibull_cdf`` / ``weibull_pdf``)."""
+
+    type: Literal["weibull_cdf", "weibull_pdf"]
+    shape: float = Field(gt=0, le=20, description="Weibull shape k")
+    scale: float = Field(gt=0, le=1000, description="Weibull scale lambda, in steps")
+    window: int = Field(ge=1, le=1000, description="number of lags L")
+    normalize: bool = False
+
+
+class NoAdstock(_Strict):
+    """No carry-over: ``a_t = e_t``."""
+
+    type: Literal["none"]
+
+
+AdstockConfig = Annotated[Union[GeometricAdstock, WeibullAdstock, NoAdstock], Field(discriminator="type")]
+
+
+# --------------------------------------------------------------------- saturation
+class HillSaturation(_Strict):
+    """``f(a) = max_response * a**slope / (a**slope + half_saturation**slope)``."""
+
+    type: Literal["hill"]
+    max_response: float = Field(gt=0, description="beta: conversions per step at saturation")
+    half_saturation: float = Field(gt=0, description="kappa: adstocked exposure giving half of beta")
+    slope: float = Field(1.0, ge=0.3, le=10, description="s: <=1 concave, >1 S-shaped")
+
+
+class LogisticSaturation(_Strict):
+    """``f(a) = max_response * (1 - exp(-rate*a)) / (1 + exp(-rate*a))``."""
+
+    type: Literal["logistic"]
+    max_response: float = Field(gt=0, description="beta: conversions per step at saturation")
+    rate: float = Field(gt=0, description="lambda: per unit of adstocked exposure")
+
+
+SaturationConfig = Annotated[Union[HillSaturation, LogisticSaturation], Field(discriminator="type")]
+
+
+# -------------------------------------------------------------------------- delay
+class NoDelay(_Strict):
+    """All conversions of a step's response arrive in that step."""
+
+    type: Literal["none"]
+
+
+class GeometricDelay(_Strict):
+    """Lag ``d`` has probability ``(1-rho) rho**d`` with ``rho = mean_lag / (1 + mean_lag)``."""
+
+    type: Literal["geometric"]
+    mean_lag: float = Field(gt=0, le=100, description="mean lag in steps")
+    window: int = Field(14, ge=1, le=1000, description="longest lag kept (weights renormalised)")
+
+
+class GammaDelay(_Strict):
+    """Discretised gamma lag distribution with the given mean and shape."""
+
+    type: Literal["gamma"]
+    mean_lag: float = Field(gt=0, le=100)
+    shape: float = Field(2.0, gt=0, le=50)
+    window: int = Field(14, ge=1, le=1000)
+
+
+DelayConfig = Annotated[Union[NoDelay, GeometricDelay, GammaDelay], Field(discriminator="type")]
+
+
+# -------------------------------------------------------------------------- value
+class ValueConfig(_Strict):
+    """Value (order value) per conversion; realised value has log-sd ``noise_sd``."""
+
+    mean: float = Field(1.0, ge=0, description="currency per conversion")
+    noise_sd: float = Field(0.0, ge=0, le=2)
+
+
+# ------------------------------------------------------------------------ channel
+class ChannelConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    description: str = ""
+    cost: CostConfig
+    adstock: AdstockConfig = Field(default_factory=lambda: NoAdstock(type="none"))
+    saturation: SaturationConfig
+    delay: DelayConfig = Field(default_factory=lambda: NoDelay(type="none"))
+    value: ValueConfig = Field(default_factory=ValueConfig)
+    min_share: float = Field(0.0, ge=0, le=1, description="least share of each step's spend")
+    max_share: float = Field(1.0, ge=0, le=1, description="largest share of each step's spend")
+    locked_share: float | None = Field(None, ge=0, le=1, description="fixed share (min = max)")
+    drift_sd: float | None = Field(None, ge=0, le=1, description="overrides the scenario's drift.sd")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ChannelConfig:
+        if self.min_share > self.max_share:
+            raise ValueError(f"min_share {self.min_share} must be <= max_share {self.max_share}")
+        return self
+
+    @property
+    def share_bounds(self) -> tuple[float, float]:
+        """Effective (low, high) share of each step's spend."""
+        if self.locked_share is not None:
+            return (self.locked_share, self.locked_share)
+        return (self.min_share, self.max_share)
+
+
+# ----------------------------------------------------------- scenario-level parts
+class BudgetConfig(_Strict):
+    total: float = Field(gt=0, description="budget for the whole episode, currency")
+    pacing: Literal["even", "agent"] = "even"
+    max_step_multiple: float = Field(
+        2.0, ge=1, le=100, description="agent pacing: a step spends at most this x total/horizon"
+    )
+
+
+class SeasonalComponent(_Strict):
+    """``m(d) = (1 + A_w cos(2 pi (d - peak_w) / 7)) * (1 + A_y cos(2 pi (d - peak_y) / 365.25))``."""
+
+    weekly_amplitude: float = Field(0.0, ge=0, lt=1)
+    weekly_peak: float = Field(0.0, ge=0, lt=7, description="day of week of the weekly peak")
+    yearly_amplitude: float = Field(0.0, ge=0, lt=1)
+    yearly_peak: float = Field(0.0, ge=0, lt=366, description="day of year of the yearly peak")
+
+
+class SeasonalityConfig(_Strict):
+    demand: SeasonalComponent = Field(default_factory=SeasonalComponent)
+    cost: SeasonalComponent = Field(default_factory=SeasonalComponent)
+
+
+class DriftConfig(_Strict):
+    """Log-effectiveness walk ``w_t = (1 - mean_reversion) w_{t-1} + sd * eps_t``, ``w_0 = 0``."""
+
+    sd: float = Field(0.0, ge=0, le=1, description="per-step sd of log-effectiveness")
+    mean_reversion: float = Field(0.0, ge=0, le=1)
+
+
+class ShockConfig(_Strict):
+    """A scheduled change over steps ``start .. start+duration-1``.
+
+    ``price`` multiplies the channels' unit price, ``demand`` multiplies their
+    response, ``outage`` sets their response to zero (spend is still charged).
+    """
+
+    kind: Literal["price", "demand", "outage"]
+    channels: list[str] | None = Field(None, description="affected channels; default all")
+    start: int = Field(ge=0)
+    duration: int = Field(ge=1)
+    multiplier: float = Field(1.0, ge=0, le=1000)
+
+
+class NoiseConfig(_Strict):
+    """Realised conversions around their expected value ``mu``.
+
+    ``poisson``: Poisson(mu); ``negative_binomial``: mean mu, variance mu + mu**2/dispersion;
+    ``none``: exactly mu (a deterministic environment).
+    """
+
+    conversions: Literal["poisson", "negative_binomial", "none"] = "poisson"
+    dispersion: float = Field(10.0, gt=0)
+
+
+class ActionConfig(_Strict):
+    logit_scale: float = Field(5.0, gt=0, le=50, description="c in softmax(c * action)")
+
+
+class Scenario(_Strict):
+    """A validated, immutable scenario. Build it with :func:`load_scenario`."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,60}$")
+    description: str = ""
+    horizon: int = Field(ge=1, le=5000, description="steps per episode")
+    step_days: float = Field(1.0, gt=0, le=366, description="days per step (seasonality clock)")
+    start_day: float = Field(0.0, ge=0, description="day index of step 0 (day 0 is a Monday, 1 Jan)")
+    budget: BudgetConfig
+    reward: Literal["conversions", "revenue", "profit"] = "conversions"
+    channels: list[ChannelConfig] = Field(min_length=1, max_length=500)
+    seasonality: SeasonalityConfig = Field(default_factory=SeasonalityConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    shocks: list[ShockConfig] = Field(default_factory=list)
+    noise: NoiseConfig = Field(default_factory=NoiseConfig)
+    action: ActionConfig = Field(default_factory=ActionConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        names = [c.name for c in self.channels]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"channel names must be unique, repeated: {', '.join(dupes)}")
+        lo = sum(c.share_bounds[0] for c in self.channels)
+        hi = sum(c.share_bounds[1] for c in self.channels)
+        if lo > 1 + 1e-9 or hi < 1 - 1e-9:
+            raise ValueError(
+                f"share bounds are infeasible: the channels' low shares sum to {lo:g} and high shares "
+                f"to {hi:g}; expected sum(low) <= 1 <= sum(high)"
+            )
+        for i, shock in enumerate(self.shocks):
+            unknown = sorted(set(shock.channels or []) - set(names))
+            if unknown:
+                raise ValueError(f"shocks[{i}].channels: unknown channel(s) {', '.join(unknown)}")
+            if shock.start >= self.horizon:
+                raise ValueError(f"shocks[{i}].start {shock.start} is beyond the horizon {self.horizon}")
+        if not all(math.isfinite(c.cost.price) for c in self.channels):
+            raise ValueError("channel prices must be finite")
+        return self
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.channels)
+
+    @property
+    def channel_names(self) -> list[str]:
+        return [c.name for c in self.channels]
+
+    @property
+    def step_budget(self) -> float:
+        """Nominal spend per step, ``budget.total / horizon``."""
+        return self.budget.total / self.horizon
+
+
+# ---------------------------------------------------------------------- loading
+def builtin_scenario_dir() -> Path:
+    """Folder holding the built-in scenario YAML files."""
+    return Path(str(resources.files("budgetgym") / "configs" / "scenarios"))
+
+
+def list_scenarios() -> list[str]:
+    """Names of the built-in scenarios, sorted."""
+    return sorted(p.stem for p in builtin_scenario_dir().glob("*.yaml"))
+
+
+def _format_loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _one_line(err: ValidationError, source: str) -> str:
+    errors = err.errors(include_url=False)
+    first = errors[0]
+    msg = first["msg"].removeprefix("Value error, ")
+    where = _format_loc(tuple(first["loc"]))
+    text = f"{source}: {where}: {msg}"
+    if first["type"] not in ("missing", "extra_forbidden") and "input" in first:
+        given = first["input"]
+        if not isinstance(given, (dict, list)):
+            text += f" (got {given!r})"
+    if len(errors) > 1:
+        text += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+    return " ".join(text.split())
+
+
+def scenario_from_dict(data: object, source: str = "scenario") -> Scenario:
+    """Validate a mapping into a :class:`Scenario`; errors become one-line ScenarioErrors."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: expected a mapping of scenario fields, got {type(data).__name__}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(_one_line(err, source)) from None
+
+
+def load_scenario(name_or_path: str | Path | Scenario) -> Scenario:
+    """Load a scenario by built-in name, by YAML path, or pass a Scenario through.
+
+    Raises
+    ------
+    ScenarioError
+        One line naming the file, the field path and what was expected.
+    """
+    if isinstance(name_or_path, Scenario):
+        return name_or_path
+    if not isinstance(name_or_path, (str, Path)):
+        raise ScenarioError(
+            f"scenario: expected a built-in name, a YAML path or a Scenario, got {type(name_or_path).__name__}"
+        )
+    text = str(name_or_path)
+    path = Path(text)
+    if not (path.suffix in (".yaml", ".yml") or path.exists() or "/" in text):
+        builtin = builtin_scenario_dir() / f"{text}.yaml"
+        if not builtin.exists():
+            raise ScenarioError(
+                f"unknown scenario '{text}': expected a YAML path or one of {', '.join(list_scenarios())}"
+            )
+        path = builtin
+    if not path.is_file():
+        raise ScenarioError(f"scenario file '{path}' not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ScenarioError(f"scenario file '{path}': invalid YAML{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError(f"scenario file '{path}': cannot be read ({err})") from None
+    return scenario_from_dict(data, source=f"scenario file '{path}'")

@@ -1,0 +1,1 @@
+"""budgetgym.experiments — running and reporting experiments."""
