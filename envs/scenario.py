@@ -267,6 +267,39 @@ class Scenario(_Strict):
             raise ValueError("channel prices must be finite")
         return self
 
+    def override(self, changes: dict[str, object]) -> Scenario:
+        """A re-validated copy with ``changes`` applied; keys are dotted field paths, list
+        items by index or channel name (``{"horizon": 28, "budget.total": 1e5,
+        "channels.search.cost.price": 2.0}``). Errors are one-line ScenarioErrors."""
+        data = self.model_dump(mode="python", exclude_unset=False)
+        for key, value in changes.items():
+            node: object = data
+            parts = key.split(".")
+            for depth, part in enumerate(parts):
+                last = depth == len(parts) - 1
+                if isinstance(node, list):
+                    names = [c.get("name") if isinstance(c, dict) else None for c in node]
+                    if part.isdigit() and int(part) < len(node):
+                        idx = int(part)
+                    elif part in names:
+                        idx = names.index(part)
+                    else:
+                        raise ScenarioError(f"override '{key}': no list item '{part}'")
+                    if last:
+                        node[idx] = value
+                    else:
+                        node = node[idx]
+                elif isinstance(node, dict):
+                    if part not in node:
+                        raise ScenarioError(f"override '{key}': unknown field '{part}'")
+                    if last:
+                        node[part] = value
+                    else:
+                        node = node[part]
+                else:
+                    raise ScenarioError(f"override '{key}': '{part}' is not inside a mapping or list")
+        return scenario_from_dict(data, source=f"scenario '{self.name}' (overridden)")
+
     @property
     def n_channels(self) -> int:
         return len(self.channels)
