@@ -45,8 +45,11 @@ __all__ = [
 
 def sanitize_action(action: np.ndarray) -> np.ndarray:
     """NaN -> 0, +inf -> 1, -inf -> -1, then clip to [-1, 1] (float64 copy)."""
-    a = np.nan_to_num(np.asarray(action, dtype=np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
-    return np.clip(a, -1.0, 1.0)
+    a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)  # clip maps +-inf to +-1
+    nan = np.isnan(a)
+    if nan.any():
+        a[nan] = 0.0
+    return a
 
 
 def softmax_split(logits: np.ndarray, scale: float) -> np.ndarray:
@@ -83,9 +86,21 @@ def project_bounded_simplex(p: np.ndarray, low: np.ndarray, high: np.ndarray) ->
     return q.reshape(p.shape)
 
 
-def action_to_split(logits: np.ndarray, scale: float, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """Feasible split ``q`` from split logits (see the module docstring)."""
-    return project_bounded_simplex(softmax_split(sanitize_action(logits), scale), low, high)
+def action_to_split(
+    logits: np.ndarray, scale: float, low: np.ndarray, high: np.ndarray, *, sanitized: bool = False
+) -> np.ndarray:
+    """Feasible split ``q`` from split logits (see the module docstring).
+
+    ``sanitized=True`` skips :func:`sanitize_action` for logits already sanitised.
+    """
+    p = softmax_split(logits if sanitized else sanitize_action(logits), scale)
+    if _unbounded(low, high):  # softmax output is already a feasible split
+        return p
+    return project_bounded_simplex(p, low, high)
+
+
+def _unbounded(low: np.ndarray, high: np.ndarray) -> bool:
+    return not low.any() and bool((high >= 1.0).all())
 
 
 def split_to_action(split: np.ndarray, scale: float) -> np.ndarray:

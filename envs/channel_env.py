@@ -103,8 +103,11 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
             axis=1,
         )
         self.conv_scale = self._steady_state_conversions()
+        self._inv_conv_scale = 1.0 / self.conv_scale
+        self._obs = np.zeros(4 * K + 7)
         self._state = DynamicsState.zeros(self.model, 2)
-        self._ones = np.ones(K)
+        self._spend_rows = np.zeros((2, K))  # realised row and noise-free shadow row
+        self._price_noise = np.ones((2, K))
         self._noisy_price = bool(self.model.price_noise_sd.any())
         self.path: ScenarioPath = sample_path(sc, None)
         self._reset_counters()
@@ -130,18 +133,16 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         self._last_info: dict[str, Any] = {}
 
     def _observation(self) -> np.ndarray:
-        remaining = max(0.0, self.budget - self.cumulative_spend) / self.budget
-        obs = np.concatenate(
-            [
-                self._last_share,
-                self._last_price_index,
-                self._last_conv / self.conv_scale,
-                self._ema_conv / self.conv_scale,
-                (remaining, self.t / self.horizon, self._last_spend_ratio),
-                self._phase[self.t],
-            ]
-        ).astype(np.float32)
-        return np.clip(obs, self._obs_low, self._obs_high)
+        K, obs = self.n_channels, self._obs
+        obs[:K] = self._last_share
+        obs[K : 2 * K] = self._last_price_index
+        np.minimum(self._last_conv * self._inv_conv_scale, CONV_CLIP, out=obs[2 * K : 3 * K])
+        np.minimum(self._ema_conv * self._inv_conv_scale, CONV_CLIP, out=obs[3 * K : 4 * K])
+        obs[4 * K] = max(0.0, self.budget - self.cumulative_spend) / self.budget
+        obs[4 * K + 1] = self.t / self.horizon
+        obs[4 * K + 2] = min(self._last_spend_ratio, SPEND_CLIP)
+        obs[4 * K + 3 :] = self._phase[self.t]
+        return obs.astype(np.float32)
 
     # ---------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
@@ -156,10 +157,13 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         if self.t >= self.horizon:
             raise RuntimeError("step() called after the episode ended; call reset()")
         K, m, t = self.n_channels, self.model, self.t
-        a = sanitize_action(np.ravel(action))
-        if a.shape != (K + int(self.agent_pacing),):
+        a = sanitize_action(action)
+        if a.shape != self.action_space.shape:
             raise ValueError(f"action: expected shape {self.action_space.shape}, got {np.shape(action)}")
-        share = action_to_split(a[:K], self.scenario.action.logit_scale, m.low_share, m.high_share)
+        share = action_to_split(
+            a[:K] if self.agent_pacing else a, self.scenario.action.logit_scale, m.low_share, m.high_share,
+            sanitized=True,
+        )
         remaining = self.budget - self.cumulative_spend
         if self.agent_pacing:
             total = pacing_spend(a[K], remaining, self.step_cap)
@@ -171,15 +175,13 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
             room = max(self.budget - self.cumulative_spend, 0.0)
             spend = spend * (room / spend.sum() * (1.0 - 1e-9))
 
+        price_noise = None
         if self._noisy_price:
             sd = m.price_noise_sd
-            noise = np.exp(sd * self.np_random.standard_normal(K) - 0.5 * sd * sd)
-            price_noise = np.stack([noise, self._ones])
-        else:
-            price_noise = None
-        out = transition(
-            m, self._state, t, np.stack([spend, spend]), self.path.cost[t], self.path.response[t], price_noise
-        )
+            self._price_noise[0] = np.exp(sd * self.np_random.standard_normal(K) - 0.5 * sd * sd)
+            price_noise = self._price_noise
+        self._spend_rows[:] = spend
+        out = transition(m, self._state, t, self._spend_rows, self.path.cost[t], self.path.response[t], price_noise)
         conv, revenue, reward = realise(m, out.mean_conversions[0], spend, self.np_random)
         exp_reward = float(expected_reward(m, out.mean_conversions[1], spend))
 

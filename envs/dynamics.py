@@ -82,6 +82,10 @@ class ChannelModel:
     spend_cost: float  # 1 for profit, else 0
     low_share: np.ndarray
     high_share: np.ndarray
+    reward_kind: str  # "conversions" | "revenue" | "profit"
+    noise_kind: str  # "poisson" | "negative_binomial" | "none"
+    dispersion: float  # negative-binomial k
+    has_value_noise: bool
     adstock_ring: np.ndarray = field(repr=False)  # [L, K, L]
     delay_ring: np.ndarray = field(repr=False)  # [D, K, D]
 
@@ -119,6 +123,10 @@ class ChannelModel:
             spend_cost=1.0 if scenario.reward == "profit" else 0.0,
             low_share=arr([c.share_bounds[0] for c in ch]),
             high_share=arr([c.share_bounds[1] for c in ch]),
+            reward_kind=scenario.reward,
+            noise_kind=scenario.noise.conversions,
+            dispersion=scenario.noise.dispersion,
+            has_value_noise=any(c.value.noise_sd > 0 for c in ch),
             adstock_ring=_ring_weights(adstock),
             delay_ring=_ring_weights(delay),
         )
@@ -239,21 +247,20 @@ def realise(
 
     Returns ``(conversions [K], revenue [K], reward)`` for one row.
     """
-    noise = model.scenario.noise
     mu = np.maximum(mean_conversions, 0.0)
-    if noise.conversions == "poisson":
+    if model.noise_kind == "poisson":
         conv = rng.poisson(mu).astype(float)
-    elif noise.conversions == "negative_binomial":
-        k = noise.dispersion
+    elif model.noise_kind == "negative_binomial":
+        k = model.dispersion
         conv = rng.negative_binomial(k, k / (k + mu)).astype(float)
     else:
         conv = mu.copy()
     value = model.value
-    if model.value_noise_sd.any():
+    if model.has_value_noise:
         sd = model.value_noise_sd
         value = value * np.exp(sd * rng.standard_normal(len(sd)) - 0.5 * sd * sd)
     revenue = conv * value
-    if model.scenario.reward == "conversions":
+    if model.reward_kind == "conversions":
         reward = float(conv.sum())
     else:
         reward = float(revenue.sum()) - model.spend_cost * float(spend.sum())
