@@ -1,1 +1,17 @@
-"""budgetgym.agents — allocation policies (see the agents issue)."""
+"""budgetgym.agents — allocation policies behind one interface, and one evaluator."""
+
+from budgetgym.agents.base import Agent, AgentParams, BaseAgent, list_agents, load_agent, make_agent, register_agent
+from budgetgym.agents.evaluate import RESULT_COLUMNS, EpisodeResult, evaluate
+
+__all__ = [
+    "Agent",
+    "AgentParams",
+    "BaseAgent",
+    "EpisodeResult",
+    "RESULT_COLUMNS",
+    "evaluate",
+    "list_agents",
+    "load_agent",
+    "make_agent",
+    "register_agent",
+]

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from budgetgym.envs import (
 )
 from budgetgym.envs.allocation import project_bounded_simplex, spend_to_pacing_action
 from budgetgym.envs.dynamics import ChannelModel
+from budgetgym.envs.io import atomic_write
 from budgetgym.envs.oracle import OracleResult
 
 __all__ = ["DemoResult", "run_demo", "main"]
@@ -120,18 +119,6 @@ def format_table(res: DemoResult) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: Path, write) -> None:  # type: ignore[no-untyped-def]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_outputs(res: DemoResult, out: Path) -> list[Path]:
     """Write summary.json and three plots into ``out`` (atomically). Returns the paths."""
     import matplotlib
@@ -186,7 +173,7 @@ def save_outputs(res: DemoResult, out: Path) -> list[Path]:
         "config": sc.model_dump(mode="json"),
     }
     path = out / "summary.json"
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2)))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2)))
     written.append(path)
     return written
 
@@ -194,7 +181,7 @@ def save_outputs(res: DemoResult, out: Path) -> list[Path]:
 def _save_fig(fig, path: Path) -> Path:  # type: ignore[no-untyped-def]
     import matplotlib.pyplot as plt
 
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return path
 

@@ -1,0 +1,208 @@
+"""The agent interface shared by every policy, and the registry that builds them by name.
+
+An agent follows stable-baselines3's ``PolicyPredictor`` protocol, so both
+``stable_baselines3.common.evaluation.evaluate_policy`` and
+:func:`budgetgym.agents.evaluate` accept it:
+
+* ``predict(observation, state=None, episode_start=None, deterministic=True) -> (action, state)``
+* ``update(observation, action, reward, next_observation, info)`` — online learning from one
+  step (a no-op for fixed policies),
+* ``reset(seed=None)`` — the start of a new campaign (forget what was learned online),
+* ``save(path)`` / ``load(path, env)`` and a ``name``.
+
+Agents are built from a name and a dict of parameters by :func:`make_agent`;
+each agent class declares a pydantic ``Params`` model (``extra="forbid"``), so
+unknown or invalid parameters are rejected with a one-line
+:class:`~budgetgym.envs.errors.BudgetGymError`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from budgetgym.envs.channel_env import ChannelBudgetEnv
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.io import atomic_write_text
+from budgetgym.envs.scenario import _one_line
+
+__all__ = ["Agent", "AgentParams", "BaseAgent", "register_agent", "make_agent", "list_agents", "load_agent"]
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """What the evaluator and SB3's ``evaluate_policy`` need from a policy."""
+
+    name: str
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, Any]: ...
+
+    def update(
+        self, observation: np.ndarray, action: np.ndarray, reward: float, next_observation: np.ndarray, info: dict
+    ) -> None: ...
+
+    def reset(self, seed: int | None = None) -> None: ...
+
+    def save(self, path: str | Path) -> None: ...
+
+
+class AgentParams(BaseModel):
+    """Base of every agent's parameter model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_REGISTRY: dict[str, type[BaseAgent]] = {}
+
+
+def register_agent(name: str):  # type: ignore[no-untyped-def]
+    """Class decorator: make an agent class available to :func:`make_agent` under ``name``."""
+
+    def wrap(cls: type[BaseAgent]) -> type[BaseAgent]:
+        cls.registry_name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def list_agents() -> list[str]:
+    """Registry names, sorted."""
+    _import_builtin_agents()
+    return sorted(_REGISTRY)
+
+
+def _import_builtin_agents() -> None:
+    # Importing the package registers every built-in agent module.
+    import budgetgym.agents  # noqa: F401
+
+
+def unwrap_env(env: gym.Env | ChannelBudgetEnv) -> ChannelBudgetEnv:
+    base = getattr(env, "unwrapped", env)
+    if not isinstance(base, ChannelBudgetEnv):
+        raise BudgetGymError(f"env: expected a budgetgym ChannelBudgetEnv, got {type(base).__name__}")
+    return base
+
+
+def make_agent(name: str, env: gym.Env | ChannelBudgetEnv, **params: Any) -> BaseAgent:
+    """Build a registered agent for ``env`` with validated ``params``.
+
+    Raises
+    ------
+    BudgetGymError
+        Unknown agent name or invalid parameters (one line naming the field).
+    """
+    _import_builtin_agents()
+    if name not in _REGISTRY:
+        raise BudgetGymError(f"unknown agent '{name}': expected one of {', '.join(sorted(_REGISTRY))}")
+    cls = _REGISTRY[name]
+    try:
+        parsed = cls.Params.model_validate(params)
+    except ValidationError as err:
+        raise BudgetGymError(_one_line(err, f"agent '{name}' parameters")) from None
+    return cls(unwrap_env(env), parsed)
+
+
+class BaseAgent:
+    """Common plumbing: the env's action layout, an RNG, parameters, JSON save/load.
+
+    Subclasses set ``Params`` (a pydantic model), implement :meth:`act` (one observation to
+    one action) and, when they learn online, :meth:`update`, :meth:`reset` and the
+    ``state_dict``/``load_state_dict`` pair that :meth:`save`/:meth:`load` use.
+    """
+
+    Params: ClassVar[type[AgentParams]] = AgentParams
+    registry_name: ClassVar[str] = "base"
+
+    def __init__(self, env: ChannelBudgetEnv, params: AgentParams):
+        self.env = env
+        self.params = params
+        self.scenario = env.scenario
+        self.n_channels = env.n_channels
+        self.agent_pacing = env.agent_pacing
+        self.logit_scale = env.scenario.action.logit_scale
+        self.rng = np.random.default_rng()
+        self.name = self.registry_name
+
+    # -- the PolicyPredictor protocol ------------------------------------------------
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, Any]:
+        """One action per observation; accepts a single observation or a batch."""
+        obs = np.asarray(observation, dtype=np.float32)
+        if obs.ndim == 1:
+            return self.act(obs, deterministic).astype(np.float32), state
+        return np.stack([self.act(o, deterministic) for o in obs]).astype(np.float32), state
+
+    def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        raise NotImplementedError
+
+    def update(
+        self, observation: np.ndarray, action: np.ndarray, reward: float, next_observation: np.ndarray, info: dict
+    ) -> None:
+        """Learn from one step (fixed policies ignore it)."""
+
+    def reset(self, seed: int | None = None) -> None:
+        """Start a new campaign: reseed and forget what was learned online."""
+        self.rng = np.random.default_rng(seed)
+
+    # -- persistence -------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Learned state as JSON-serialisable values (override in learners)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+    def save(self, path: str | Path) -> None:
+        """Write ``{"agent", "params", "scenario", "state"}`` as JSON, atomically."""
+        path = Path(path)
+        payload = {
+            "agent": self.registry_name,
+            "params": self.params.model_dump(mode="json"),
+            "scenario": self.scenario.model_dump(mode="json"),
+            "state": self.state_dict(),
+        }
+        atomic_write_text(path, json.dumps(payload, indent=2, default=_jsonable))
+
+    @classmethod
+    def load(cls, path: str | Path, env: gym.Env | ChannelBudgetEnv) -> BaseAgent:
+        return load_agent(path, env)
+
+
+def load_agent(path: str | Path, env: gym.Env | ChannelBudgetEnv) -> BaseAgent:
+    """Rebuild an agent saved with :meth:`BaseAgent.save` for ``env``."""
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        name, params, state = payload["agent"], payload["params"], payload["state"]
+    except FileNotFoundError:
+        raise BudgetGymError(f"agent file '{path}' not found") from None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise BudgetGymError(f"agent file '{path}': not a saved budgetgym agent ({err})") from None
+    agent = make_agent(name, env, **params)
+    agent.load_state_dict(state)
+    return agent
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
