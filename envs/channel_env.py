@@ -109,6 +109,7 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         self._spend_rows = np.zeros((2, K))  # realised row and noise-free shadow row
         self._price_noise = np.ones((2, K))
         self._noisy_price = bool(self.model.price_noise_sd.any())
+        self._has_outage = any(s.kind == "outage" for s in sc.shocks)
         self.path: ScenarioPath = sample_path(sc, None)
         self._reset_counters()
 
@@ -181,7 +182,10 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
             self._price_noise[0] = np.exp(sd * self.np_random.standard_normal(K) - 0.5 * sd * sd)
             price_noise = self._price_noise
         self._spend_rows[:] = spend
-        out = transition(m, self._state, t, self._spend_rows, self.path.cost[t], self.path.response[t], price_noise)
+        out = transition(
+            m, self._state, t, self._spend_rows, self.path.cost[t], self.path.response[t], price_noise,
+            self.path.delivery[t] if self._has_outage else None,
+        )
         conv, revenue, reward = realise(m, out.mean_conversions[0], spend, self.np_random)
         exp_reward = float(expected_reward(m, out.mean_conversions[1], spend))
 

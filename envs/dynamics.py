@@ -11,7 +11,8 @@ For channel ``i`` at step ``t`` with spend ``x`` (currency):
 
 1. **cost**      ``p = p0 * m_c[t] * (1 + x/x_ref)**eta * nu``,  ``nu = exp(sigma_p z - sigma_p**2/2)``
                  (mean-one log-normal price noise; ``nu = 1`` in the noise-free row)
-2. **exposure**  ``e = u * x / p``  (``u = 1000`` impressions per CPM unit, 1 for clicks)
+2. **exposure**  ``e = u * x / p * d[t]``  (``u = 1000`` impressions per CPM unit, 1 for clicks;
+                 ``d = 0`` during an outage, else 1)
 3. **carry-over** ``a_t = sum_l w_l e_{t-l}``               (:mod:`budgetgym.envs.kernels`)
 4. **saturation** ``r_t = m_r[t] * f(a_t)``  (Hill or logistic, :mod:`budgetgym.envs.curves`)
 5. **delay**     ``mu_t = sum_d q_d r_{t-d}``  expected conversions arriving at ``t``
@@ -197,6 +198,7 @@ def transition(
     cost_mult: np.ndarray,
     response_mult: np.ndarray,
     price_noise: np.ndarray | None = None,
+    delivery: np.ndarray | None = None,
 ) -> StepResult:
     """Advance every row of ``state`` by step ``t`` (steps 1-5 of the module docstring).
 
@@ -208,12 +210,15 @@ def transition(
     spend : ``[N, K]`` spend per channel this step (currency), ``>= 0``.
     cost_mult, response_mult : ``[K]`` or ``[N, K]`` path multipliers at step ``t``.
     price_noise : ``[N, K]`` multiplicative price noise ``nu``, or ``None`` for ``nu = 1``.
+    delivery : ``[K]`` or ``[N, K]``, 0 for channels in an outage (no exposure), or ``None``.
     """
     pressure = np.power(1.0 + spend / model.ref_spend, model.elasticity)
     price = model.base_price * cost_mult * pressure
     if price_noise is not None:
         price = price * price_noise
     exposure = model.units * spend / price
+    if delivery is not None:
+        exposure = exposure * delivery
 
     L = model.adstock.shape[1]
     slot = t % L

@@ -6,7 +6,7 @@ the dynamics of :mod:`budgetgym.envs.dynamics` without noise give
 .. math::
 
     e_{t,i} &= s_{t,i}\, X_{t,i} (1 + X_{t,i}/x^{ref}_i)^{-\eta_i},
-        \qquad s_{t,i} = u_i / (p_{0,i}\, m^c_{t,i}) \\
+        \qquad s_{t,i} = u_i\, d_{t,i} / (p_{0,i}\, m^c_{t,i}) \\
     a_{\cdot,i} &= W_i\, e_{\cdot,i}
         \qquad (W_i[t,\tau] = w_i[t-\tau], \text{ the adstock lag matrix}) \\
     J(X) &= \sum_{t,i} C_{t,i}\, f_i(a_{t,i}) - c \sum_{t,i} X_{t,i},
@@ -47,7 +47,7 @@ class ExpectedModel:
         self.model = model
         T, K = path.cost.shape
         self.horizon, self.n_channels = T, K
-        self.scale = model.units / (model.base_price * path.cost)  # s[t, i]
+        self.scale = model.units * path.delivery / (model.base_price * path.cost)  # s[t, i]
         self.lag = np.stack([lag_matrix(model.adstock[i], T) for i in range(K)])  # [K, T, T]
         # share of each step's response that arrives by the last step
         qcum = np.cumsum(np.pad(model.delay, ((0, 0), (0, max(0, T - model.delay.shape[1])))), axis=1)[:, :T]
@@ -63,7 +63,7 @@ class ExpectedModel:
 
     def _adstock(self, e: np.ndarray) -> np.ndarray:
         """``a[..., t, i] = sum_tau W_i[t, tau] e[..., tau, i]``."""
-        return np.einsum("kts,...sk->...tk", self.lag, e)
+        return np.swapaxes(self.lag @ np.swapaxes(e, -1, -2)[..., None], -2, -3)[..., 0]
 
     # ------------------------------------------------------------------- API
     def value(self, X: np.ndarray) -> np.ndarray:
@@ -84,7 +84,8 @@ class ExpectedModel:
         a_safe = np.maximum(a, self._floor)
         with np.errstate(over="ignore", invalid="ignore"):
             f1 = self.weight * m.saturation_d1(a_safe)
-        back = np.einsum("kts,tk->sk", self.lag, f1)  # W_i^T (C f')
+        lag_t = self.lag.transpose(0, 2, 1)
+        back = (lag_t @ f1.T[:, :, None])[:, :, 0].T  # W_i^T (C f')
         J = float((self.weight * m.saturation(a)).sum() - self.spend_cost * X.sum())
         grad = e1 * back - self.spend_cost
         if not hessian:
@@ -92,7 +93,7 @@ class ExpectedModel:
         e2 = curves.exposure_d2(X, self.scale, m.ref_spend, m.elasticity)
         with np.errstate(over="ignore", invalid="ignore"):
             f2 = self.weight * m.saturation_d2(a_safe)
-        H = np.einsum("kts,tk,ktr->ksr", self.lag, f2, self.lag)
+        H = lag_t @ (f2.T[:, :, None] * self.lag)
         H *= e1.T[:, :, None] * e1.T[:, None, :]
         idx = np.arange(self.horizon)
         H[:, idx, idx] += (e2 * back).T

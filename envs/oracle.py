@@ -133,7 +133,7 @@ def evaluate_plan(
     state = DynamicsState.zeros(m, X.shape[0])
     total = np.zeros(X.shape[0])
     for t in range(sc.horizon):
-        out = transition(m, state, t, X[:, t], p.cost[t], p.response[t])
+        out = transition(m, state, t, X[:, t], p.cost[t], p.response[t], delivery=p.delivery[t])
         total += expected_reward(m, out.mean_conversions, X[:, t])
     return float(total[0]) if single else total
 
@@ -343,7 +343,7 @@ class _Problem:
         lam, V = np.linalg.eigh(Hx)
         top = np.maximum(np.abs(lam).max(axis=1, keepdims=True), 1e-300)
         lam = np.maximum(lam, 1e-10 * top)
-        Hinv_x = np.einsum("kij,kj,klj->kil", V, 1.0 / lam, V)
+        Hinv_x = (V / lam[:, None, :]) @ V.transpose(0, 2, 1)
         Hinv_x *= ~fixed_x[:, :, None] & ~fixed_x[:, None, :]
         h_rest = np.where(free[n_x:], hdiag[n_x:], 1.0)
         inv_rest = np.where(free[n_x:], 1.0 / h_rest, 0.0)
@@ -351,14 +351,15 @@ class _Problem:
         A = self.A
         Ax = A[:, :n_x].reshape(len(A), K, T)
         Ar = A[:, n_x:]
-        M = np.einsum("kts,pks->pkt", Hinv_x, Ax)  # rows of A H^-1 (X part)
-        S = np.einsum("pkt,qkt->pq", M, Ax) + (Ar * inv_rest) @ Ar.T
-        Hg = np.concatenate([np.einsum("kts,ks->kt", Hinv_x, g[:n_x].reshape(K, T)).ravel(), inv_rest * g[n_x:]])
+        M = Ax.transpose(1, 0, 2) @ Hinv_x  # [K, p, T]: rows of A H^-1 (X part; H symmetric)
+        S = M.transpose(1, 0, 2).reshape(len(A), n_x) @ A[:, :n_x].T + (Ar * inv_rest) @ Ar.T
+        Hg = np.concatenate([(Hinv_x @ g[:n_x].reshape(K, T, 1)).ravel(), inv_rest * g[n_x:]])
         rhs = -(A @ Hg)
-        S[np.diag_indices_from(S)] += 1e-14 * max(np.trace(S) / len(S), 1e-300)
+        # regularise each row by its own scale: inactive slacks make some diagonals ~1e12
+        S[np.diag_indices_from(S)] += 1e-14 * np.maximum(np.diag(S), 1e-300)
         nu = np.linalg.solve(S, rhs)
         w = g + A.T @ nu
-        d = -np.concatenate([np.einsum("kts,ks->kt", Hinv_x, w[:n_x].reshape(K, T)).ravel(), inv_rest * w[n_x:]])
+        d = -np.concatenate([(Hinv_x @ w[:n_x].reshape(K, T, 1)).ravel(), inv_rest * w[n_x:]])
         return phi, d, float(-(g @ d))
 
     def step_to_boundary(self, y: np.ndarray, d: np.ndarray) -> float:

@@ -1,11 +1,13 @@
-"""The scenario's exogenous path: seasonality, drift and shocks over one episode.
+r"""The scenario's exogenous path: seasonality, drift and shocks over one episode.
 
-Everything non-stationary in a scenario is folded into two multipliers per
+Everything non-stationary in a scenario is folded into three multipliers per
 step and channel, drawn once at ``reset`` (so the oracle can replay the same
 path in hindsight):
 
 * ``cost[t, i]``  multiplies channel i's unit price at step t,
-* ``response[t, i]`` multiplies channel i's expected response at step t.
+* ``response[t, i]`` multiplies channel i's expected response at step t,
+* ``delivery[t, i]`` is 0 while channel i is in an outage (it serves no exposure:
+  the spend placed there buys nothing), else 1.
 
 With ``d_t = start_day + t * step_days`` (days; day 0 is a Monday, 1 January):
 
@@ -15,8 +17,9 @@ With ``d_t = start_day + t * step_days`` (days; day 0 is a Monday, 1 January):
 
     \text{cost}_{t,i} = \text{season}_{cost}(d_t) \prod_{\text{price shocks}} m
 
-    \text{response}_{t,i} = \text{season}_{demand}(d_t)\, e^{w_{t,i}}
-        \prod_{\text{demand shocks}} m \prod_{\text{outages}} 0
+    \text{response}_{t,i} = \text{season}_{demand}(d_t)\, e^{w_{t,i}} \prod_{\text{demand shocks}} m
+
+    \text{delivery}_{t,i} = 0 \text{ during an outage of channel } i, \text{ else } 1
 
     w_{t,i} = (1 - \rho) w_{t-1,i} + \sigma_i \varepsilon_{t,i}, \quad w_{-1,i} = 0,
     \ \varepsilon \sim N(0, 1)
@@ -41,6 +44,7 @@ class ScenarioPath:
 
     cost: np.ndarray
     response: np.ndarray
+    delivery: np.ndarray  # 0 during outages, else 1
     drift: np.ndarray  # log-effectiveness w[t, i], for inspection
 
 
@@ -79,6 +83,7 @@ def sample_path(scenario: Scenario, rng: np.random.Generator | None) -> Scenario
             prev = keep * prev + sd * eps[t]
             w[t] = prev
     response = response * np.exp(w)
+    delivery = np.ones((T, K))
 
     index = {name: i for i, name in enumerate(scenario.channel_names)}
     for shock in scenario.shocks:
@@ -88,8 +93,8 @@ def sample_path(scenario: Scenario, rng: np.random.Generator | None) -> Scenario
             cost[rows, cols] *= shock.multiplier
         elif shock.kind == "demand":
             response[rows, cols] *= shock.multiplier
-        else:  # outage
-            response[rows, cols] = 0.0
-    for arr in (cost, response, w):
+        else:  # outage: the channel serves nothing
+            delivery[rows, cols] = 0.0
+    for arr in (cost, response, delivery, w):
         arr.setflags(write=False)
-    return ScenarioPath(cost=cost, response=response, drift=w)
+    return ScenarioPath(cost=cost, response=response, delivery=delivery, drift=w)

@@ -192,7 +192,8 @@ class SeasonalityConfig(_Strict):
 
 
 class DriftConfig(_Strict):
-    """Log-effectiveness walk ``w_t = (1 - mean_reversion) w_{t-1} + sd * eps_t``, ``w_0 = 0``."""
+    """Log-effectiveness walk ``w_t = (1 - mean_reversion) w_{t-1} + sd * eps_t`` from ``w_{-1} = 0``
+    (step 0 is already drifted)."""
 
     sd: float = Field(0.0, ge=0, le=1, description="per-step sd of log-effectiveness")
     mean_reversion: float = Field(0.0, ge=0, le=1)
@@ -201,8 +202,9 @@ class DriftConfig(_Strict):
 class ShockConfig(_Strict):
     """A scheduled change over steps ``start .. start+duration-1``.
 
-    ``price`` multiplies the channels' unit price, ``demand`` multiplies their
-    response, ``outage`` sets their response to zero (spend is still charged).
+    ``price`` multiplies the channels' unit price (multiplier > 0), ``demand`` multiplies
+    their response, ``outage`` stops their delivery: spend placed there buys no exposure
+    (it is still charged), while earlier carry-over keeps converting.
     """
 
     kind: Literal["price", "demand", "outage"]
@@ -210,6 +212,12 @@ class ShockConfig(_Strict):
     start: int = Field(ge=0)
     duration: int = Field(ge=1)
     multiplier: float = Field(1.0, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _positive_price(self) -> ShockConfig:
+        if self.kind == "price" and self.multiplier <= 0:
+            raise ValueError("multiplier: a price shock needs a multiplier > 0 (use kind: outage to stop a channel)")
+        return self
 
 
 class NoiseConfig(_Strict):
