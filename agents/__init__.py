@@ -3,6 +3,9 @@
 from budgetgym.agents.base import Agent, AgentParams, BaseAgent, list_agents, load_agent, make_agent, register_agent
 from budgetgym.agents.evaluate import RESULT_COLUMNS, EpisodeResult, evaluate
 
+# Importing the agent modules registers them with make_agent.
+from budgetgym.agents import bandits, fixed, greedy  # noqa: E402,F401  isort: skip
+
 __all__ = [
     "Agent",
     "AgentParams",

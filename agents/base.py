@@ -60,7 +60,7 @@ class Agent(Protocol):
 class AgentParams(BaseModel):
     """Base of every agent's parameter model: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 _REGISTRY: dict[str, type[BaseAgent]] = {}
@@ -196,6 +196,12 @@ def load_agent(path: str | Path, env: gym.Env | ChannelBudgetEnv) -> BaseAgent:
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise BudgetGymError(f"agent file '{path}': not a saved budgetgym agent ({err})") from None
     agent = make_agent(name, env, **params)
+    saved_channels = [c.get("name") for c in payload.get("scenario", {}).get("channels", [])]
+    if saved_channels and saved_channels != agent.scenario.channel_names:
+        raise BudgetGymError(
+            f"agent file '{path}': saved for channels {saved_channels}, but the env has "
+            f"{agent.scenario.channel_names}"
+        )
     agent.load_state_dict(state)
     return agent
 

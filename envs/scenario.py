@@ -345,6 +345,8 @@ def _format_loc(loc: tuple) -> str:
 
 def _one_line(err: ValidationError, source: str) -> str:
     errors = err.errors(include_url=False)
+    # a misspelt key also produces "Field required" for the real name: name the typo first
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
     msg = first["msg"].removeprefix("Value error, ")
     where = _format_loc(tuple(first["loc"]))

@@ -1,0 +1,368 @@
+r"""Fixed splits — the allocations marketers use today — and the oracle's plan.
+
+Registry names
+--------------
+``equal``
+    The same share for every channel.
+``proportional``
+    User-given weights per channel (``weights``: a mapping ``channel -> weight`` or a list in
+    the scenario's channel order), normalised to a split.
+``historical``
+    Last period's spend per channel (``spend``: mapping or list, in currency), normalised to a
+    split: "keep doing what we did".
+``oracle``
+    The hindsight-optimal plan of the episode, from :func:`~budgetgym.envs.oracle.solve_oracle`
+    with the true parameters. It is the one agent that sees the scenario's true parameters and
+    the episode path (hence its name): ``reset(seed)`` solves the episode drawn by
+    ``env.reset(seed=seed)``, so it scores 100% of the oracle by construction.
+
+Every split is projected onto the scenario's share bounds
+(:func:`~budgetgym.envs.allocation.project_bounded_simplex`) and turned into split logits by
+:func:`~budgetgym.envs.allocation.split_to_action`.
+
+Pacing
+------
+Under ``budget.pacing: even`` the environment spends ``B/T`` per step and only the split
+matters. Under ``budget.pacing: agent`` the fixed splits (and every split-choosing learner
+built on :class:`SplitAgent`) spend ``B/T`` per step: the pacing entry is
+:func:`~budgetgym.envs.allocation.spend_to_pacing_action` of ``B/T`` given the remaining
+budget, which the agent tracks itself (it replays :func:`~budgetgym.envs.allocation.pacing_spend`
+on its own actions, and re-synchronises from ``info["remaining_budget"]`` when
+:meth:`SplitAgent.update` is called). The oracle agent spends its plan's step totals instead.
+
+Episode boundaries
+------------------
+``reset(seed)`` starts a new campaign; ``predict(..., episode_start=[True])`` (the flag that
+stable-baselines3's ``evaluate_policy`` passes) restarts the step counter and the tracked
+budget, without forgetting what a learner has learned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from budgetgym.agents.base import AgentParams, BaseAgent, register_agent
+from budgetgym.envs.allocation import (
+    pacing_spend,
+    project_bounded_simplex,
+    spend_to_pacing_action,
+    split_to_action,
+)
+from budgetgym.envs.channel_env import ChannelBudgetEnv
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.oracle import solve_oracle
+from pydantic import ConfigDict, Field, field_validator
+
+__all__ = [
+    "EqualSplitAgent",
+    "HistoricalAgent",
+    "OracleAgent",
+    "ProportionalAgent",
+    "SplitAgent",
+    "check_channel_values",
+    "resolve_channel_values",
+]
+
+
+# ---------------------------------------------------------------------------- the shared base
+class SplitAgent(BaseAgent):
+    """An agent that chooses a split per step; spends ``B/T`` per step under agent pacing.
+
+    Subclasses implement :meth:`choose_split` (one observation -> a split, any non-negative
+    vector; it is normalised and projected onto the share bounds) and optionally
+    :meth:`step_spend` (the step's total under agent pacing, default ``B/T``),
+    :meth:`reset_learning`, :meth:`learn` and the ``extra_state``/``load_extra_state`` pair.
+
+    State common to all: the step counter ``t``, the tracked cumulative spend and the RNG.
+    """
+
+    def __init__(self, env: ChannelBudgetEnv, params: AgentParams):
+        super().__init__(env, params)
+        sc = self.scenario
+        self.channel_names = sc.channel_names
+        self.low = np.array([c.share_bounds[0] for c in sc.channels], dtype=float)
+        self.high = np.array([c.share_bounds[1] for c in sc.channels], dtype=float)
+        self.horizon = sc.horizon
+        self.budget = float(sc.budget.total)
+        self.step_budget = float(sc.step_budget)
+        self.step_cap = float(sc.budget.max_step_multiple * sc.step_budget)
+        self.action_dim = self.n_channels + int(self.agent_pacing)
+        self.t = 0
+        self.spent = 0.0
+        self.reset_learning()
+
+    # -- hooks for subclasses -------------------------------------------------------------
+    def choose_split(self, observation: np.ndarray, deterministic: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def step_spend(self, observation: np.ndarray) -> float:
+        """Total spend of this step under agent pacing (default ``B/T``)."""
+        return self.step_budget
+
+    def reset_learning(self) -> None:
+        """Forget what was learned online (called by ``__init__`` and :meth:`reset`)."""
+
+    def learn(self, reward: float, info: dict) -> None:
+        """Learn from one step (called by :meth:`update`)."""
+
+    def extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    # -- plumbing -----------------------------------------------------------------------------
+    @property
+    def remaining(self) -> float:
+        return max(self.budget - self.spent, 0.0)
+
+    def feasible(self, split: np.ndarray) -> np.ndarray:
+        """Normalise a non-negative vector and project it onto the share bounds."""
+        q = np.maximum(np.asarray(split, dtype=float), 0.0)
+        total = q.sum()
+        q = q / total if total > 0 else np.full(self.n_channels, 1.0 / self.n_channels)
+        return project_bounded_simplex(q, self.low, self.high)
+
+    def split_action(self, split: np.ndarray, spend: float | None = None) -> np.ndarray:
+        """The float32 action playing ``split`` (and spending ``spend`` under agent pacing);
+        advances the step counter and the tracked budget as the environment will."""
+        q = self.feasible(split)
+        logits = split_to_action(q, self.logit_scale)
+        if self.agent_pacing:
+            want = self.step_budget if spend is None else float(spend)
+            u = np.float32(spend_to_pacing_action(want, self.remaining, self.step_cap))
+            total = pacing_spend(float(u), self.remaining, self.step_cap)
+            action = np.append(logits, u)
+        else:
+            total = min(self.step_budget, self.remaining)
+            action = logits
+        self.spent += total
+        self.t += 1
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+    def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        split = self.choose_split(observation, deterministic)
+        spend = self.step_spend(observation) if self.agent_pacing else None
+        return self.split_action(split, spend)
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, Any]:
+        if episode_start is not None and bool(np.any(episode_start)):
+            self.start_episode()
+        return super().predict(observation, state, episode_start, deterministic)
+
+    def start_episode(self) -> None:
+        """Restart the step counter and the tracked budget (learned state is kept)."""
+        self.t = 0
+        self.spent = 0.0
+
+    def reset(self, seed: int | None = None) -> None:
+        super().reset(seed)
+        self.start_episode()
+        self.reset_learning()
+
+    def update(
+        self, observation: np.ndarray, action: np.ndarray, reward: float, next_observation: np.ndarray, info: dict
+    ) -> None:
+        # re-synchronise the counters with what the environment reports
+        if "remaining_budget" in info:
+            self.spent = self.budget - float(info["remaining_budget"])
+        if "step" in info:
+            self.t = int(info["step"]) + 1
+        self.learn(float(reward), info)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "spent": self.spent, "rng": self.rng.bit_generator.state, **self.extra_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not state:
+            return
+        self.t = int(state.get("t", 0))
+        self.spent = float(state.get("spent", 0.0))
+        if "rng" in state:
+            self.rng.bit_generator.state = state["rng"]
+        self.load_extra_state(state)
+
+
+# ------------------------------------------------------------------------- parameter helpers
+def check_channel_values(value: Any) -> Any:
+    """Pydantic ``before`` validator: a mapping or list of finite, non-negative numbers, not all 0."""
+    if isinstance(value, dict):
+        items = list(value.values())
+        if not all(isinstance(k, str) for k in value):
+            raise ValueError("expected channel names as keys")
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        # pydantic turns ValueError (not TypeError) into a validation error
+        raise ValueError(  # noqa: TRY004
+            f"expected a mapping channel -> number or a list of numbers, got {type(value).__name__}"
+        )
+    if not items:
+        raise ValueError("expected at least one value")
+    try:
+        nums = [float(v) for v in items]
+    except (TypeError, ValueError):
+        raise ValueError("expected numbers") from None
+    if any(isinstance(v, bool) for v in items):
+        raise ValueError("expected numbers, got a boolean")
+    if not all(np.isfinite(nums)):
+        raise ValueError("values must be finite")
+    if any(v < 0 for v in nums):
+        raise ValueError(f"values must be non-negative, got {min(nums):g}")
+    if not any(v > 0 for v in nums):
+        raise ValueError("values must not all be zero")
+    if isinstance(value, dict):
+        return {k: float(v) for k, v in value.items()}
+    return nums
+
+
+def resolve_channel_values(value: dict[str, float] | list[float], channels: list[str], where: str) -> np.ndarray:
+    """One number per channel from a mapping or a list; one-line BudgetGymError otherwise.
+
+    ``where`` names the parameter in the message (``"agent 'proportional' parameters: weights"``).
+    A mapping must name every channel exactly once (no unknown names).
+    """
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in channels]
+        if unknown:
+            raise BudgetGymError(
+                f"{where}: unknown channel(s) {', '.join(unknown)}; expected the channels {', '.join(channels)}"
+            )
+        missing = [c for c in channels if c not in value]
+        if missing:
+            raise BudgetGymError(f"{where}: missing channel(s) {', '.join(missing)}")
+        out = np.array([value[c] for c in channels], dtype=float)
+    else:
+        if len(value) != len(channels):
+            raise BudgetGymError(
+                f"{where}: expected {len(channels)} values (one per channel: {', '.join(channels)}), got {len(value)}"
+            )
+        out = np.asarray(value, dtype=float)
+    return out
+
+
+# ------------------------------------------------------------------------------- the agents
+class EqualParams(AgentParams):
+    """``equal`` takes no parameters."""
+
+
+@register_agent("equal")
+class EqualSplitAgent(SplitAgent):
+    """The same share for every channel (projected onto the share bounds)."""
+
+    Params = EqualParams
+
+    def choose_split(self, observation: np.ndarray, deterministic: bool) -> np.ndarray:
+        return np.full(self.n_channels, 1.0 / self.n_channels)
+
+
+class ProportionalParams(AgentParams):
+    weights: dict[str, float] | list[float] = Field(
+        description="weight per channel: a mapping channel -> weight, or a list in channel order"
+    )
+
+    _check = field_validator("weights", mode="before")(check_channel_values)
+
+
+class _ConstantSplitAgent(SplitAgent):
+    """A fixed split given by a parameter (normalised, projected onto the share bounds)."""
+
+    field_name = "weights"
+
+    def __init__(self, env: ChannelBudgetEnv, params: AgentParams):
+        raw = getattr(params, self.field_name)
+        where = f"agent '{self.registry_name}' parameters: {self.field_name}"
+        self.weights = resolve_channel_values(raw, env.scenario.channel_names, where)
+        super().__init__(env, params)
+        self.split = self.feasible(self.weights)
+
+    def choose_split(self, observation: np.ndarray, deterministic: bool) -> np.ndarray:
+        return self.split
+
+
+@register_agent("proportional")
+class ProportionalAgent(_ConstantSplitAgent):
+    """Split in proportion to user-given weights (``weights``)."""
+
+    Params = ProportionalParams
+    field_name = "weights"
+
+
+class HistoricalParams(AgentParams):
+    spend: dict[str, float] | list[float] = Field(
+        description="last period's spend per channel (currency): mapping channel -> spend, or a list"
+    )
+
+    _check = field_validator("spend", mode="before")(check_channel_values)
+
+
+@register_agent("historical")
+class HistoricalAgent(_ConstantSplitAgent):
+    """Repeat last period's split: ``spend`` per channel, normalised."""
+
+    Params = HistoricalParams
+    field_name = "spend"
+
+
+class OracleParams(AgentParams):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    n_random_starts: int = Field(6, ge=0, le=100, description="extra random starts of the oracle solver")
+
+
+@register_agent("oracle")
+class OracleAgent(SplitAgent):
+    """Play the hindsight-optimal plan of the episode (sees the true parameters).
+
+    ``reset(seed)`` calls ``solve_oracle(scenario, seed=seed)``; used before any reset it
+    plays the plan of the nominal path (``seed=None``). Step ``t`` plays row ``t`` of the plan:
+    its split, and under agent pacing its step total (the pacing entry inverts
+    :func:`~budgetgym.envs.allocation.pacing_spend` with the tracked remaining budget).
+    """
+
+    Params = OracleParams
+
+    def __init__(self, env: ChannelBudgetEnv, params: AgentParams):
+        super().__init__(env, params)
+        self.plan: np.ndarray | None = None
+        self.plan_seed: int | None = None
+
+    def reset(self, seed: int | None = None) -> None:
+        super().reset(seed)
+        self._solve(seed)
+
+    def _solve(self, seed: int | None) -> None:
+        result = solve_oracle(self.scenario, seed=seed, n_random_starts=self.params.n_random_starts)
+        self.plan, self.plan_seed = result.plan, seed
+
+    def _row(self) -> np.ndarray:
+        if self.plan is None:
+            self._solve(None)
+        assert self.plan is not None
+        return self.plan[min(self.t, len(self.plan) - 1)]
+
+    def choose_split(self, observation: np.ndarray, deterministic: bool) -> np.ndarray:
+        return self._row()
+
+    def step_spend(self, observation: np.ndarray) -> float:
+        return float(self._row().sum())
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"plan": None if self.plan is None else self.plan.tolist(), "plan_seed": self.plan_seed}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        plan = state.get("plan")
+        self.plan = None if plan is None else np.asarray(plan, dtype=float)
+        if self.plan is not None and self.plan.shape != (self.horizon, self.n_channels):
+            raise BudgetGymError(
+                f"agent 'oracle' state: plan has shape {self.plan.shape}, expected "
+                f"({self.horizon}, {self.n_channels}) for scenario '{self.scenario.name}'"
+            )
+        self.plan_seed = state.get("plan_seed")

@@ -1,0 +1,282 @@
+"""Fixed-split agents (equal, proportional, historical) and the oracle agent."""
+
+from __future__ import annotations
+
+import re
+
+import budgetgym.agents.fixed  # noqa: F401  (registers the agents)
+import numpy as np
+import pytest
+from budgetgym.agents.base import list_agents, load_agent, make_agent
+from budgetgym.agents.evaluate import evaluate
+from budgetgym.envs import (
+    BudgetGymError,
+    ChannelBudgetEnv,
+    evaluate_plan,
+    load_scenario,
+    solve_oracle,
+)
+from budgetgym.envs.allocation import action_to_split, project_bounded_simplex
+
+FIXED = [
+    ("equal", {}),
+    ("proportional", {"weights": [3.0, 1.0, 1.0]}),
+    ("historical", {"spend": {"search": 5000.0, "social": 700.0, "video": 300.0}}),
+    ("oracle", {}),
+]
+
+
+def paced_scenario():
+    """stationary-3 with agent pacing and a strong weekly demand cycle (timing matters)."""
+    return load_scenario("stationary-3").override(
+        {
+            "name": "paced-3",
+            "horizon": 10,
+            "budget.total": 60000.0,
+            "budget.pacing": "agent",
+            "budget.max_step_multiple": 2.0,
+            "seasonality.demand.weekly_amplitude": 0.6,
+            "seasonality.demand.weekly_peak": 3.0,
+        }
+    )
+
+
+def bounded_scenario():
+    """stationary-3 where search must get at least 60% and video at most 10%."""
+    return load_scenario("stationary-3").override(
+        {"name": "bounded-3", "channels.search.min_share": 0.6, "channels.video.max_share": 0.1}
+    )
+
+
+class Recorder:
+    """Wraps an agent and keeps every action it returns (for evaluate)."""
+
+    def __init__(self, agent):
+        self.agent, self.name, self.scenario, self.actions = agent, agent.name, agent.scenario, []
+
+    def predict(self, *args, **kwargs):
+        action, state = self.agent.predict(*args, **kwargs)
+        self.actions.append(np.array(action))
+        return action, state
+
+    def reset(self, seed=None):
+        self.agent.reset(seed)
+
+    def update(self, *args):
+        self.agent.update(*args)
+
+
+def assert_feasible(actions, env):
+    assert actions, "no actions recorded"
+    for a in actions:
+        assert a.dtype == np.float32
+        assert a.shape == env.action_space.shape
+        assert np.all(np.isfinite(a))
+        assert np.all(a >= -1.0) and np.all(a <= 1.0)
+
+
+def play(agent, env, seed, steps=None):
+    """Play ``steps`` steps (default the horizon) of a fresh campaign; returns actions."""
+    agent.reset(seed)
+    obs, _ = env.reset(seed=seed)
+    out = []
+    start = np.ones(1, dtype=bool)
+    for _ in range(steps if steps is not None else env.horizon):
+        action, _ = agent.predict(obs, episode_start=start)
+        start = np.zeros(1, dtype=bool)
+        out.append(action)
+        next_obs, reward, _, _, info = env.step(action)
+        agent.update(obs, action, reward, next_obs, info)
+        obs = next_obs
+    return out, obs
+
+
+# ------------------------------------------------------------------------------------- registry
+def test_registered():
+    assert {"equal", "proportional", "historical", "oracle"} <= set(list_agents())
+
+
+@pytest.mark.parametrize("name,params", FIXED)
+@pytest.mark.parametrize("scenario", ["stationary-3", "paced"])
+def test_full_episodes_feasible_actions(name, params, scenario):
+    sc = load_scenario("stationary-3") if scenario == "stationary-3" else paced_scenario()
+    env = ChannelBudgetEnv(sc)
+    rec = Recorder(make_agent(name, env, **params))
+    results = evaluate(rec, sc, seeds=[0, 1])
+    assert_feasible(rec.actions, env)
+    assert len(rec.actions) == 2 * sc.horizon
+    for r in results:
+        assert r.spend <= sc.budget.total * (1 + 1e-9)
+        assert 0 < r.pct_of_oracle <= 100.0 + 1e-6
+
+
+# ---------------------------------------------------------------------------------- equal split
+def test_equal_reproduces_the_equal_plan():
+    sc = load_scenario("stationary-3")
+    env = ChannelBudgetEnv(sc)
+    (res,) = evaluate(make_agent("equal", env), sc, seeds=[3])
+    plan = np.full((sc.horizon, sc.n_channels), sc.step_budget / sc.n_channels)
+    np.testing.assert_allclose(res.allocation, plan, rtol=1e-6)
+    expected = evaluate_plan(sc, plan, seed=res.env_seed)
+    assert res.expected_reward == pytest.approx(expected, rel=1e-9)
+
+
+def test_equal_is_projected_onto_share_bounds():
+    sc = bounded_scenario()
+    env = ChannelBudgetEnv(sc)
+    (res,) = evaluate(make_agent("equal", env), sc, seeds=[0])
+    shares = res.allocation / res.allocation.sum(axis=1, keepdims=True)
+    # the Euclidean projection of (1/3, 1/3, 1/3): search at its floor 0.6, video at its cap 0.1
+    np.testing.assert_allclose(shares, np.tile([0.6, 0.3, 0.1], (sc.horizon, 1)), atol=1e-6)
+
+
+def test_fixed_split_under_agent_pacing_spends_budget_over_horizon():
+    sc = paced_scenario()
+    env = ChannelBudgetEnv(sc)
+    (res,) = evaluate(make_agent("equal", env), sc, seeds=[0])
+    np.testing.assert_allclose(res.allocation.sum(axis=1), sc.step_budget, rtol=1e-6)
+    assert res.spend == pytest.approx(sc.budget.total, rel=1e-6)
+
+
+# ------------------------------------------------------------------- proportional and historical
+@pytest.mark.parametrize(
+    "name,params,split",
+    [
+        ("proportional", {"weights": [2.0, 1.0, 1.0]}, [0.5, 0.25, 0.25]),
+        ("proportional", {"weights": {"video": 1.0, "search": 7.0, "social": 2.0}}, [0.7, 0.2, 0.1]),
+        ("proportional", {"weights": [1.0, 0.0, 1.0]}, [0.5, 0.0, 0.5]),
+        ("historical", {"spend": [4500.0, 1000.0, 500.0]}, [0.75, 1 / 6, 1 / 12]),
+        ("historical", {"spend": {"search": 100.0, "social": 100.0, "video": 200.0}}, [0.25, 0.25, 0.5]),
+    ],
+)
+def test_given_split_is_played(name, params, split):
+    sc = load_scenario("stationary-3")
+    env = ChannelBudgetEnv(sc)
+    (res,) = evaluate(make_agent(name, env, **params), sc, seeds=[0])
+    shares = res.allocation / sc.step_budget
+    # zero shares are reachable only to within exp(-2c) of the largest (allocation module)
+    np.testing.assert_allclose(shares, np.tile(split, (sc.horizon, 1)), atol=1e-4)
+
+
+def test_proportional_split_is_projected():
+    sc = bounded_scenario()
+    env = ChannelBudgetEnv(sc)
+    agent = make_agent("proportional", env, weights=[1.0, 1.0, 8.0])  # video wants 0.8, capped at 0.1
+    action, _ = agent.predict(env.reset(seed=0)[0])
+    q = action_to_split(action, sc.action.logit_scale, np.array([0.6, 0, 0]), np.array([1, 1, 0.1]))
+    expected = project_bounded_simplex(np.array([0.1, 0.1, 0.8]), np.array([0.6, 0, 0]), np.array([1, 1, 0.1]))
+    np.testing.assert_allclose(q, expected, atol=1e-5)
+    assert q[2] == pytest.approx(0.1, abs=1e-6) and q[0] >= 0.6 - 1e-6
+
+
+# --------------------------------------------------------------------------------------- oracle
+def test_oracle_scores_100_percent_on_stationary_3():
+    sc = load_scenario("stationary-3")
+    env = ChannelBudgetEnv(sc)
+    for r in evaluate(make_agent("oracle", env), sc, seeds=[0, 1]):
+        assert r.pct_of_oracle == pytest.approx(100.0, rel=1e-4)
+
+
+def test_oracle_scores_100_percent_under_agent_pacing():
+    sc = paced_scenario()
+    plan = solve_oracle(sc, seed=0).plan
+    steps = plan.sum(axis=1) / sc.step_budget
+    assert steps.max() - steps.min() > 0.5  # the plan really paces unevenly: the test exercises pacing
+    env = ChannelBudgetEnv(sc)
+    for r in evaluate(make_agent("oracle", env), sc, seeds=[0, 5]):
+        assert r.pct_of_oracle == pytest.approx(100.0, rel=1e-4)
+        np.testing.assert_allclose(r.allocation.sum(axis=1), solve_oracle(sc, seed=r.env_seed).step_spend, rtol=1e-4)
+
+
+def test_oracle_without_update_tracks_budget_itself():
+    sc = paced_scenario()
+    env = ChannelBudgetEnv(sc)
+    (res,) = evaluate(make_agent("oracle", env), sc, seeds=[0], learn=False)
+    assert res.pct_of_oracle == pytest.approx(100.0, rel=1e-4)
+
+
+def test_oracle_episode_start_restarts_the_plan():
+    sc = paced_scenario()
+    env = ChannelBudgetEnv(sc)
+    agent = make_agent("oracle", env)
+    first, obs = play(agent, env, seed=0, steps=4)
+    again, _ = agent.predict(obs, episode_start=np.ones(1, dtype=bool))
+    np.testing.assert_array_equal(again, first[0])
+    assert agent.t == 1 and agent.spent == pytest.approx(solve_oracle(sc, seed=0).step_spend[0], rel=1e-5)
+
+
+def test_oracle_before_reset_plays_the_nominal_plan():
+    sc = load_scenario("stationary-3")
+    env = ChannelBudgetEnv(sc)
+    agent = make_agent("oracle", env)
+    action, _ = agent.predict(env.reset(seed=0)[0])
+    row = solve_oracle(sc).plan[0]
+    q = action_to_split(action, sc.action.logit_scale, np.zeros(3), np.ones(3))
+    np.testing.assert_allclose(q, row / row.sum(), atol=1e-4)
+
+
+# ------------------------------------------------------------------------- reproducibility/save
+@pytest.mark.parametrize("name,params", FIXED)
+@pytest.mark.parametrize("scenario", ["stationary-3", "paced"])
+def test_save_load_same_actions(name, params, scenario, tmp_path):
+    sc = load_scenario("stationary-3") if scenario == "stationary-3" else paced_scenario()
+    env = ChannelBudgetEnv(sc)
+    agent = make_agent(name, env, **params)
+    _, obs = play(agent, env, seed=2, steps=5)
+    agent.save(tmp_path / "agent.json")
+    clone = load_agent(tmp_path / "agent.json", env)
+    assert type(clone) is type(agent) and clone.params == agent.params
+    env2 = ChannelBudgetEnv(sc)
+    env2.reset(seed=2)
+    for _ in range(sc.horizon - 5):
+        a1, _ = agent.predict(obs)
+        a2, _ = clone.predict(obs)
+        np.testing.assert_array_equal(a1, a2)
+        obs, reward, _, _, info = env.step(a1)
+        agent.update(None, a1, reward, obs, info)
+        clone.update(None, a2, reward, obs, info)
+
+
+@pytest.mark.parametrize("name,params", FIXED)
+def test_same_seed_same_actions(name, params):
+    env = ChannelBudgetEnv("stationary-3")
+    agent = make_agent(name, env, **params)
+    a, _ = play(agent, env, seed=4)
+    b, _ = play(agent, env, seed=4)
+    np.testing.assert_array_equal(np.array(a), np.array(b))
+
+
+# ------------------------------------------------------------------------------- invalid params
+@pytest.mark.parametrize(
+    "name,params,field,pattern",
+    [
+        ("equal", {"foo": 1}, "foo", "extra"),
+        ("proportional", {}, "weights", "required"),
+        ("proportional", {"weights": [1.0, 2.0]}, "weights", "expected 3 values"),
+        ("proportional", {"weights": [1.0, -1.0, 2.0]}, "weights", "non-negative"),
+        ("proportional", {"weights": [0, 0, 0]}, "weights", "not all be zero"),
+        ("proportional", {"weights": {"search": 1, "tv": 2, "social": 1, "video": 1}}, "weights", "unknown channel"),
+        ("proportional", {"weights": {"search": 1, "social": 1}}, "weights", "missing channel"),
+        ("proportional", {"weights": "abc"}, "weights", "expected a mapping"),
+        ("proportional", {"weights": [1.0, float("nan"), 1.0]}, "weights", "finite"),
+        ("historical", {"spend": [1.0, 2.0, 3.0, 4.0]}, "spend", "expected 3 values"),
+        ("historical", {"spend": {"search": -5.0, "social": 1, "video": 1}}, "spend", "non-negative"),
+        ("oracle", {"n_random_starts": -1}, "n_random_starts", "greater than or equal"),
+    ],
+)
+def test_invalid_parameters(name, params, field, pattern):
+    env = ChannelBudgetEnv("stationary-3")
+    with pytest.raises(BudgetGymError) as err:
+        make_agent(name, env, **params)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert field in msg and f"agent '{name}'" in msg
+    assert re.search(pattern, msg, re.IGNORECASE), msg
+
+
+def test_loading_an_oracle_into_a_different_scenario_fails(tmp_path):
+    agent = make_agent("oracle", ChannelBudgetEnv("stationary-3"))
+    agent.reset(0)
+    agent.save(tmp_path / "oracle.json")
+    with pytest.raises(BudgetGymError, match="plan has shape"):
+        load_agent(tmp_path / "oracle.json", ChannelBudgetEnv(paced_scenario()))

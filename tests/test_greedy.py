@@ -1,0 +1,218 @@
+"""Greedy marginal-ROI agent (budgetgym.agents.greedy)."""
+
+from __future__ import annotations
+
+import re
+
+import budgetgym.agents.fixed
+import budgetgym.agents.greedy  # noqa: F401  (registers the agent)
+import numpy as np
+import pytest
+from budgetgym.agents.base import list_agents, load_agent, make_agent
+from budgetgym.agents.evaluate import evaluate
+from budgetgym.agents.greedy import ChannelFit, fit_channel, greedy_allocation, normalised_adstock
+from budgetgym.envs import BudgetGymError, ChannelBudgetEnv, load_scenario
+
+
+def test_registered():
+    assert "greedy" in list_agents()
+
+
+# ------------------------------------------------------------------------------------- the fit
+def test_normalised_adstock_by_hand():
+    x = np.array([10.0, 0.0, 20.0])
+    # (1 - 0.5) * [10, 0 + 0.5 * 10, 20 + 0.5 * 5]
+    np.testing.assert_allclose(normalised_adstock(x, 0.5), [5.0, 2.5, 11.25])
+    np.testing.assert_allclose(normalised_adstock(x, 0.0), x)
+    # a long constant spend converges to the spend itself
+    assert normalised_adstock(np.full(200, 7.0), 0.8)[-1] == pytest.approx(7.0)
+
+
+def test_fit_recovers_a_known_concave_curve():
+    rng = np.random.default_rng(0)
+    x = 1000.0 * np.exp(rng.normal(0.0, 0.5, 80))
+    y = 3.0 * x**0.6 * np.exp(rng.normal(0.0, 0.05, 80))
+    fit = fit_channel(x, y, decays=[0.0])
+    assert fit.elasticity == pytest.approx(0.6, abs=0.03)
+    assert fit.scale * 1000.0**fit.elasticity == pytest.approx(3.0 * 1000.0**0.6, rel=0.03)
+    assert fit.decay == 0.0
+
+
+def test_fit_recovers_carry_over_from_a_grid():
+    rng = np.random.default_rng(1)
+    x = 500.0 * np.exp(rng.normal(0.0, 0.6, 120))
+    x_eff = normalised_adstock(x, 0.6)
+    y = 2.0 * x_eff**0.4 * np.exp(rng.normal(0.0, 0.03, 120))
+    fit = fit_channel(x, y, decays=[0.0, 0.3, 0.6, 0.8])
+    assert fit.decay == 0.6
+    assert fit.elasticity == pytest.approx(0.4, abs=0.03)
+
+
+def test_fit_clips_to_concave_and_prior_shrinks():
+    x = np.array([100.0, 200.0, 400.0, 800.0])
+    convex = fit_channel(x, 0.01 * x**1.5, decays=[0.0])
+    assert convex.elasticity == 1.0  # clipped: the fitted curve stays concave
+    flat = fit_channel(x, np.full(4, 5.0), decays=[0.0], min_elasticity=0.05)
+    assert flat.elasticity == 0.05
+    # a heavy prior keeps the slope at the prior value whatever the data
+    strong = fit_channel(x, 3.0 * x**0.9, decays=[0.0], prior_elasticity=0.5, prior_weight=1e6)
+    assert strong.elasticity == pytest.approx(0.5, abs=1e-3)
+
+
+def test_fit_weights_favour_recent_observations():
+    x = np.tile([100.0, 1000.0], 20)
+    y = np.where(np.arange(40) < 20, 2.0 * x**0.3, 2.0 * x**0.8)  # the curve changed halfway
+    recent = fit_channel(x, y, weights=0.5 ** np.arange(39, -1, -1.0), decays=[0.0])
+    assert recent.elasticity == pytest.approx(0.8, abs=0.01)
+    window = fit_channel(x, y, decays=[0.0], keep=slice(20, None))
+    assert window.elasticity == pytest.approx(0.8, abs=1e-9)
+
+
+# ----------------------------------------------------------------------------- the allocation
+def test_greedy_allocation_equalises_marginal_returns():
+    # y_i = A_i x^0.5: the optimum has x_1 / x_2 = (A_1 / A_2)^(1 / (1 - 0.5)) = 4
+    fits = [ChannelFit(2.0, 0.5, 0.0, 0.0), ChannelFit(1.0, 0.5, 0.0, 0.0)]
+    x = greedy_allocation(fits, 1000.0, np.zeros(2), np.ones(2), grid_size=200)
+    assert x.sum() == pytest.approx(1000.0)
+    assert x[0] / 1000.0 == pytest.approx(0.8, abs=0.01)
+
+
+def test_greedy_allocation_respects_share_bounds():
+    fits = [ChannelFit(5.0, 0.5, 0.0, 0.0), ChannelFit(1.0, 0.5, 0.0, 0.0), ChannelFit(1.0, 0.5, 0.0, 0.0)]
+    low, high = np.array([0.0, 0.0, 0.3]), np.array([0.5, 1.0, 1.0])
+    x = greedy_allocation(fits, 100.0, low, high, grid_size=70)
+    assert x.sum() == pytest.approx(100.0)
+    assert x[0] <= 50.0 + 1e-9 and x[2] >= 30.0 - 1e-9
+    assert x[0] == pytest.approx(50.0)  # the best channel fills up to its cap
+
+
+# ------------------------------------------------------------------------------------ episodes
+def paced_scenario():
+    return load_scenario("stationary-3").override(
+        {"name": "paced-3", "horizon": 10, "budget.pacing": "agent", "seasonality.demand.weekly_amplitude": 0.5}
+    )
+
+
+class Recorder:
+    def __init__(self, agent):
+        self.agent, self.name, self.scenario, self.actions = agent, agent.name, agent.scenario, []
+
+    def predict(self, *args, **kwargs):
+        action, state = self.agent.predict(*args, **kwargs)
+        self.actions.append(np.array(action))
+        return action, state
+
+    def reset(self, seed=None):
+        self.agent.reset(seed)
+
+    def update(self, *args):
+        self.agent.update(*args)
+
+
+@pytest.mark.parametrize("scenario", ["stationary-3", "paced"])
+def test_full_episodes_feasible_actions(scenario):
+    sc = load_scenario("stationary-3") if scenario == "stationary-3" else paced_scenario()
+    env = ChannelBudgetEnv(sc)
+    rec = Recorder(make_agent("greedy", env))
+    results = evaluate(rec, sc, seeds=[0, 1])
+    assert len(rec.actions) == 2 * sc.horizon
+    for a in rec.actions:
+        assert a.dtype == np.float32 and a.shape == env.action_space.shape
+        assert np.all(np.isfinite(a)) and np.all(np.abs(a) <= 1.0)
+    for r in results:
+        assert r.spend <= sc.budget.total * (1 + 1e-9)
+        assert 0 < r.pct_of_oracle <= 100.0 + 1e-6
+
+
+def test_greedy_beats_equal_on_stationary_3():
+    sc = load_scenario("stationary-3")
+    env = ChannelBudgetEnv(sc)
+    seeds = [0, 1, 2, 3]
+    greedy = np.mean([r.pct_of_oracle for r in evaluate(make_agent("greedy", env), sc, seeds=seeds)])
+    equal = np.mean([r.pct_of_oracle for r in evaluate(make_agent("equal", env), sc, seeds=seeds)])
+    assert greedy > equal + 2.0
+
+
+def test_learns_from_info_and_fits_every_channel():
+    sc = load_scenario("stationary-3")
+    env = ChannelBudgetEnv(sc)
+    agent = make_agent("greedy", env, explore_steps=4)
+    agent.reset(0)
+    obs, _ = env.reset(seed=0)
+    spends = []
+    for _ in range(sc.horizon):
+        action, _ = agent.predict(obs)
+        obs, reward, _, _, info = env.step(action)
+        agent.update(None, action, reward, obs, info)
+        spends.append(info["spend"])
+    np.testing.assert_allclose(agent.spend_history, spends)
+    fits = agent.fits()
+    assert len(fits) == 3 and all(0.05 <= f.elasticity <= 1.0 for f in fits)
+    # search is by far the strongest channel of stationary-3: after exploring, it gets the most
+    late = np.array(spends[6:])
+    assert np.all(late.argmax(axis=1) == 0)
+
+
+def test_same_seed_same_actions():
+    env = ChannelBudgetEnv("stationary-3")
+    agent = make_agent("greedy", env, discount=0.95, window=10)
+
+    def run(seed):
+        agent.reset(seed)
+        obs, _ = env.reset(seed=seed)
+        out = []
+        for _ in range(env.horizon):
+            action, _ = agent.predict(obs)
+            out.append(action)
+            obs, reward, _, _, info = env.step(action)
+            agent.update(None, action, reward, obs, info)
+        return np.array(out)
+
+    np.testing.assert_array_equal(run(3), run(3))
+    assert not np.array_equal(run(3), run(4))
+
+
+def test_save_load_same_actions(tmp_path):
+    sc = load_scenario("stationary-3")
+    env = ChannelBudgetEnv(sc)
+    agent = make_agent("greedy", env)
+    agent.reset(5)
+    obs, _ = env.reset(seed=5)
+    for _ in range(6):
+        action, _ = agent.predict(obs)
+        obs, reward, _, _, info = env.step(action)
+        agent.update(None, action, reward, obs, info)
+    agent.save(tmp_path / "greedy.json")
+    clone = load_agent(tmp_path / "greedy.json", env)
+    for _ in range(sc.horizon - 6):
+        a1, _ = agent.predict(obs)
+        a2, _ = clone.predict(obs)
+        np.testing.assert_array_equal(a1, a2)
+        obs, reward, _, _, info = env.step(a1)
+        agent.update(None, a1, reward, obs, info)
+        clone.update(None, a2, reward, obs, info)
+
+
+@pytest.mark.parametrize(
+    "params,field,pattern",
+    [
+        ({"grid_size": 1}, "grid_size", "greater than or equal"),
+        ({"explore_steps": -1}, "explore_steps", "greater than or equal"),
+        ({"discount": 0.0}, "discount", "greater than"),
+        ({"discount": 1.5}, "discount", "less than or equal"),
+        ({"decay_grid": [0.0, 1.2]}, "decay_grid", r"\[0, 1\)"),
+        ({"decay_grid": []}, "decay_grid", "at least one"),
+        ({"jitter": -0.1}, "jitter", "greater than or equal"),
+        ({"window": 1}, "window", "greater than or equal"),
+        ({"min_elasticity": 0.8}, "min_elasticity", "must not exceed"),
+        ({"grid": 10}, "grid", "extra"),
+        ({"prior_weight": float("inf")}, "prior_weight", "finite"),
+    ],
+)
+def test_invalid_parameters(params, field, pattern):
+    env = ChannelBudgetEnv("stationary-3")
+    with pytest.raises(BudgetGymError) as err:
+        make_agent("greedy", env, **params)
+    msg = str(err.value)
+    assert "\n" not in msg and "agent 'greedy'" in msg and field in msg, msg
+    assert re.search(pattern, msg, re.IGNORECASE), msg
