@@ -110,7 +110,7 @@ def make_agent(name: str, env: gym.Env | ChannelBudgetEnv, **params: Any) -> Bas
     try:
         parsed = cls.Params.model_validate(params)
     except ValidationError as err:
-        raise BudgetGymError(_one_line(err, f"agent '{name}' parameters")) from None
+        raise BudgetGymError(_one_line(err, f"agent '{name}' parameters", cls.Params)) from None
     return cls(unwrap_env(env), parsed)
 
 

@@ -45,7 +45,7 @@ __all__ = [
 
 def sanitize_action(action: np.ndarray) -> np.ndarray:
     """NaN -> 0, +inf -> 1, -inf -> -1, then clip to [-1, 1] (float64 copy)."""
-    a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)  # clip maps +-inf to +-1
+    a = np.array(np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0))  # clip maps +-inf to +-1
     nan = np.isnan(a)
     if nan.any():
         a[nan] = 0.0
@@ -70,7 +70,7 @@ def project_bounded_simplex(p: np.ndarray, low: np.ndarray, high: np.ndarray) ->
     p = np.asarray(p, dtype=np.float64)
     inside = np.all((p >= low) & (p <= high), axis=-1) & (np.abs(p.sum(axis=-1) - 1.0) < 1e-12)
     if np.all(inside):
-        return p
+        return p.copy()
     flat = p.reshape(-1, p.shape[-1])
     bp = np.sort(np.concatenate([flat - high, flat - low], axis=-1), axis=-1)  # [B, 2K]
     g = np.clip(flat[:, None, :] - bp[:, :, None], low, high).sum(axis=-1)  # [B, 2K], non-increasing

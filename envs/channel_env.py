@@ -11,7 +11,10 @@ ends (``truncated=True``) after ``horizon`` steps; it never terminates early.
 ## Action space
 ``Box(-1, 1, (K,), float32)`` for even pacing, ``(K + 1,)`` for agent pacing:
 split logits (and the pacing entry last). Mapping, NaN/inf handling and
-reachability: :mod:`budgetgym.envs.allocation`. Spend never exceeds the budget.
+reachability: :mod:`budgetgym.envs.allocation`. Each channel's spend is rounded down to a
+multiple of a power-of-two quantum ``q <= 2**-51 * budget`` so that every sum of spends is exact
+in floating point: the spend reported in ``info`` never exceeds the budget, not even by rounding
+(share bounds then hold to within ``q`` per channel).
 
 ## Observation space
 ``Box(float32)`` of ``4 K + 7`` finite, bounded features; the true parameters stay hidden.
@@ -45,6 +48,7 @@ noise, so that the episode's sum equals
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, SupportsFloat
 
@@ -82,6 +86,9 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         self.step_budget = sc.step_budget
         self.agent_pacing = sc.budget.pacing == "agent"
         self.step_cap = sc.budget.max_step_multiple * self.step_budget
+        # Sums of multiples of q below 2**53 q are exact, and budget - (a multiple of q) is exact
+        # because q is a multiple of the budget's ulp; q is at most 2**-51 of the budget.
+        self._quantum = 2.0 ** (math.ceil(math.log2(self.budget)) - 52)
 
         self.action_space = spaces.Box(-1.0, 1.0, (K + int(self.agent_pacing),), np.float32)
         low = np.concatenate([np.zeros(K), -np.ones(K), np.zeros(2 * K), np.zeros(3), -np.ones(4)])
@@ -170,11 +177,9 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
             total = pacing_spend(a[K], remaining, self.step_cap)
         else:
             total = min(self.step_budget, remaining)
-        spend = share * max(total, 0.0)
-        # Floating-point guard: the cumulative spend may never exceed the budget.
-        while self.cumulative_spend + spend.sum() > self.budget:
-            room = max(self.budget - self.cumulative_spend, 0.0)
-            spend = spend * (room / spend.sum() * (1.0 - 1e-9))
+        # Spend is rounded down to multiples of a power-of-two quantum q (<= 2**-51 of the budget),
+        # so every partial sum of spends is exact in float64 and never exceeds the budget.
+        spend = np.floor(share * (max(total, 0.0) / self._quantum)) * self._quantum
 
         price_noise = None
         if self._noisy_price:

@@ -94,12 +94,14 @@ def hill_d1(a: np.ndarray, beta: np.ndarray, kappa: np.ndarray, slope: np.ndarra
 
 
 def hill_d2(a: np.ndarray, beta: np.ndarray, kappa: np.ndarray, slope: np.ndarray) -> np.ndarray:
-    r"""``f''(a) = beta s r ((s - 1) - (s + 1) r) / (a^2 (1 + r)^3)``."""
+    r"""``f''(a) = beta s r ((s - 1) - (s + 1) r) / (a^2 (1 + r)^3)``, evaluated as
+    ``beta s ((s - 1) u^(s-2) - (s + 1) u^(2s-2)) / (kappa^2 (1 + r)^3)`` with ``u = a/kappa``
+    so that ``s = 1`` gives the finite ``-2 beta / kappa^2`` at ``a = 0``."""
     u = a / kappa
     r = np.power(u, slope)
-    return beta * slope * np.power(u, slope - 2.0) * ((slope - 1.0) - (slope + 1.0) * r) / (
-        kappa**2 * (1.0 + r) ** 3
-    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        first = np.where(slope == 1.0, 0.0, (slope - 1.0) * np.power(u, slope - 2.0))
+    return beta * slope * (first - (slope + 1.0) * np.power(u, 2.0 * slope - 2.0)) / (kappa**2 * (1.0 + r) ** 3)
 
 
 # --------------------------------------------------------------------- logistic

@@ -54,7 +54,7 @@ from budgetgym.envs.expected import ExpectedModel
 from budgetgym.envs.path import ScenarioPath, sample_path
 from budgetgym.envs.scenario import Scenario, load_scenario
 
-__all__ = ["OracleResult", "solve_oracle", "evaluate_plan", "scenario_path", "check_plan"]
+__all__ = ["OracleResult", "solve_oracle", "evaluate_plan", "scenario_path", "check_plan", "grid_split"]
 
 GAP_TOL = 1e-9
 
@@ -427,6 +427,16 @@ def _dp_shares(prob: _Problem, grid: int = 101) -> np.ndarray:
         rem = rem - g
     shares[:, 0] = frac[rem]
     return shares
+
+
+def grid_split(
+    scenario: str | Scenario, grid: int = 101, *, path: ScenarioPath | None = None
+) -> np.ndarray:
+    """Per-step shares ``[T, K]`` from the dynamic programme of :func:`_dp_shares` (spend on a
+    grid of ``grid`` points of the step budget). Exact, to the grid, for one-step or carry-over-free
+    scenarios with even pacing, for any curve shape; a fast heuristic otherwise."""
+    sc, p = _resolve(scenario, None, path)
+    return _dp_shares(_Problem(sc, ExpectedModel(ChannelModel.from_scenario(sc), p)), grid)
 
 
 def _starts(prob: _Problem, n_random: int) -> list[tuple[np.ndarray, np.ndarray | None]]:

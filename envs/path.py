@@ -87,7 +87,7 @@ def sample_path(scenario: Scenario, rng: np.random.Generator | None) -> Scenario
 
     index = {name: i for i, name in enumerate(scenario.channel_names)}
     for shock in scenario.shocks:
-        cols = [index[n] for n in shock.channels] if shock.channels else list(range(K))
+        cols = [index[n] for n in shock.channels] if shock.channels is not None else list(range(K))
         rows = slice(shock.start, min(T, shock.start + shock.duration))
         if shock.kind == "price":
             cost[rows, cols] *= shock.multiplier

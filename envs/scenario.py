@@ -15,10 +15,10 @@ and what was expected.
 
 from __future__ import annotations
 
-import math
+import difflib
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -36,7 +36,7 @@ __all__ = [
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- cost
@@ -158,6 +158,11 @@ class ChannelConfig(_Strict):
     def _bounds(self) -> ChannelConfig:
         if self.min_share > self.max_share:
             raise ValueError(f"min_share {self.min_share} must be <= max_share {self.max_share}")
+        if self.locked_share is not None and not self.min_share <= self.locked_share <= self.max_share:
+            raise ValueError(
+                f"locked_share {self.locked_share} must lie within min_share {self.min_share} "
+                f"and max_share {self.max_share} (or leave those unset)"
+            )
         return self
 
     @property
@@ -208,7 +213,7 @@ class ShockConfig(_Strict):
     """
 
     kind: Literal["price", "demand", "outage"]
-    channels: list[str] | None = Field(None, description="affected channels; default all")
+    channels: list[str] | None = Field(None, min_length=1, description="affected channels; default all")
     start: int = Field(ge=0)
     duration: int = Field(ge=1)
     multiplier: float = Field(1.0, ge=0, le=1000)
@@ -270,9 +275,7 @@ class Scenario(_Strict):
             if unknown:
                 raise ValueError(f"shocks[{i}].channels: unknown channel(s) {', '.join(unknown)}")
             if shock.start >= self.horizon:
-                raise ValueError(f"shocks[{i}].start {shock.start} is beyond the horizon {self.horizon}")
-        if not all(math.isfinite(c.cost.price) for c in self.channels):
-            raise ValueError("channel prices must be finite")
+                raise ValueError(f"shocks[{i}].start: expected a step < horizon {self.horizon}, got {shock.start}")
         return self
 
     def override(self, changes: dict[str, object]) -> Scenario:
@@ -343,7 +346,29 @@ def _format_loc(loc: tuple) -> str:
     return out or "(top level)"
 
 
-def _one_line(err: ValidationError, source: str) -> str:
+def _field_names(model: type[BaseModel]) -> set[str]:
+    """All field names of ``model`` and of the models nested in its fields."""
+    names: set[str] = set()
+    todo, seen = [model], set()
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        for name, info in cls.model_fields.items():
+            names.add(name)
+            stack = [info.annotation]
+            while stack:
+                tp = stack.pop()
+                if isinstance(tp, type) and issubclass(tp, BaseModel):
+                    todo.append(tp)
+                stack.extend(get_args(tp))
+    return names
+
+
+def _one_line(err: ValidationError, source: str, model: type[BaseModel] | None = None) -> str:
+    """One line for a validation error: source, field path, what was expected (and, for an
+    unknown key, the closest known field of ``model``)."""
     errors = err.errors(include_url=False)
     # a misspelt key also produces "Field required" for the real name: name the typo first
     errors.sort(key=lambda e: e["type"] != "extra_forbidden")
@@ -351,6 +376,10 @@ def _one_line(err: ValidationError, source: str) -> str:
     msg = first["msg"].removeprefix("Value error, ")
     where = _format_loc(tuple(first["loc"]))
     text = f"{source}: {where}: {msg}"
+    if first["type"] == "extra_forbidden" and model is not None and first["loc"]:
+        close = difflib.get_close_matches(str(first["loc"][-1]), sorted(_field_names(model)), n=1)
+        if close:
+            text += f" (did you mean '{close[0]}'?)"
     if first["type"] not in ("missing", "extra_forbidden") and "input" in first:
         given = first["input"]
         if not isinstance(given, (dict, list)):
@@ -362,12 +391,14 @@ def _one_line(err: ValidationError, source: str) -> str:
 
 def scenario_from_dict(data: object, source: str = "scenario") -> Scenario:
     """Validate a mapping into a :class:`Scenario`; errors become one-line ScenarioErrors."""
+    if data is None:
+        raise ScenarioError(f"{source}: the file is empty; expected a mapping of scenario fields")
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: expected a mapping of scenario fields, got {type(data).__name__}")
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(_one_line(err, source)) from None
+        raise ScenarioError(_one_line(err, source, Scenario)) from None
 
 
 def load_scenario(name_or_path: str | Path | Scenario) -> Scenario:

@@ -1,0 +1,333 @@
+"""Shared test helpers: scenario builders, a hypothesis strategy of valid scenarios, rollouts.
+
+Plain functions (importable as ``from conftest import ...``) plus thin fixtures around them:
+
+* :func:`channel` / :func:`build_scenario` / the ``make_scenario`` fixture: small hand-written
+  scenarios built through :func:`budgetgym.envs.scenario_from_dict`, with overrides given as
+  keyword arguments (``__`` separates nested fields, digits index lists:
+  ``make_scenario(horizon=3, budget__pacing="agent", channels__0__cost__price=2.0)``).
+* :func:`scenario_dicts` / :func:`scenarios`: hypothesis strategies of random *valid* scenarios
+  (as plain dicts / as validated :class:`~budgetgym.envs.Scenario` objects).
+* :func:`rollout`: play a list of actions and collect everything the env returned.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import strategies as st
+
+from budgetgym.envs import Scenario, scenario_from_dict
+
+# ----------------------------------------------------------------------------- builders
+
+
+def channel(name: str = "search", **fields: Any) -> dict[str, Any]:
+    """A valid channel mapping (CPM-priced, no carry-over, concave Hill); ``fields`` replace keys."""
+    out: dict[str, Any] = {
+        "name": name,
+        "cost": {"unit": "impression", "price": 10.0, "ref_spend": 100.0, "elasticity": 0.0},
+        "adstock": {"type": "none"},
+        "saturation": {
+            "type": "hill",
+            "max_response": 50.0,
+            "half_saturation": 10_000.0,
+            "slope": 1.0,
+        },
+        "delay": {"type": "none"},
+        "value": {"mean": 1.0},
+    }
+    out.update(fields)
+    return out
+
+
+def base_scenario_dict(n_channels: int = 2) -> dict[str, Any]:
+    """A small deterministic scenario (no noise, no non-stationarity, even pacing)."""
+    return {
+        "name": "test-scenario",
+        "horizon": 5,
+        "budget": {"total": 1000.0, "pacing": "even"},
+        "reward": "conversions",
+        "noise": {"conversions": "none"},
+        "channels": [channel(f"ch{i}") for i in range(n_channels)],
+    }
+
+
+def _set_path(data: Any, parts: list[str], value: Any) -> None:
+    node = data
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        key: Any = int(part) if isinstance(node, list) else part
+        if last:
+            node[key] = value
+        else:
+            if isinstance(node, dict) and key not in node:
+                node[key] = {}
+            node = node[key]
+
+
+def build_scenario(base: dict[str, Any] | None = None, /, **overrides: Any) -> Scenario:
+    """Validate ``base`` (default :func:`base_scenario_dict`) with ``overrides`` applied.
+
+    Override keys use ``__`` for nesting and digits for list positions. ``n_channels=k`` (applied
+    first) replaces the channel list by ``k`` default channels.
+    """
+    data = copy.deepcopy(base) if base is not None else base_scenario_dict()
+    if "n_channels" in overrides:
+        data["channels"] = [channel(f"ch{i}") for i in range(overrides.pop("n_channels"))]
+    for key, value in overrides.items():
+        _set_path(data, key.split("__"), copy.deepcopy(value))
+    return scenario_from_dict(data, source="test scenario")
+
+
+@pytest.fixture
+def make_scenario():
+    """Factory fixture: ``make_scenario(**overrides)`` -> validated Scenario (see build_scenario)."""
+    return build_scenario
+
+
+# ------------------------------------------------------------------- hypothesis strategies
+
+_unit = st.floats(0.0, 1.0, allow_nan=False)
+
+
+def _log_uniform(lo: float, hi: float) -> st.SearchStrategy[float]:
+    """Floats spread evenly in log-space between ``lo`` and ``hi`` (both > 0)."""
+    return st.floats(np.log10(lo), np.log10(hi), allow_nan=False).map(lambda x: float(10.0**x))
+
+
+@st.composite
+def _adstock(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["none", "geometric", "weibull_cdf", "weibull_pdf"]))
+    if kind == "none":
+        return {"type": "none"}
+    if kind == "geometric":
+        out: dict[str, Any] = {"type": "geometric", "decay": draw(st.floats(0.0, 0.95))}
+        if draw(st.booleans()):
+            out["window"] = draw(st.integers(1, 30))
+        out["normalize"] = draw(st.booleans())
+        return out
+    return {
+        "type": kind,
+        "shape": draw(st.floats(0.3, 5.0)),
+        "scale": draw(st.floats(0.5, 10.0)),
+        "window": draw(st.integers(1, 20)),
+        "normalize": draw(st.booleans()),
+    }
+
+
+@st.composite
+def _delay(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["none", "geometric", "gamma"]))
+    if kind == "none":
+        return {"type": "none"}
+    out: dict[str, Any] = {
+        "type": kind,
+        "mean_lag": draw(st.floats(0.1, 6.0)),
+        "window": draw(st.integers(1, 20)),
+    }
+    if kind == "gamma":
+        out["shape"] = draw(st.floats(0.5, 6.0))
+    return out
+
+
+@st.composite
+def _seasonal(draw: st.DrawFn) -> dict[str, float]:
+    return {
+        "weekly_amplitude": draw(st.floats(0.0, 0.9)),
+        "weekly_peak": draw(st.floats(0.0, 6.9)),
+        "yearly_amplitude": draw(st.floats(0.0, 0.9)),
+        "yearly_peak": draw(st.floats(0.0, 365.0)),
+    }
+
+
+def _share_fields(draw: st.DrawFn, k: int) -> list[dict[str, Any]]:
+    """Per-channel share-bound fields that are jointly feasible by construction.
+
+    A reference split ``q`` (some entries possibly zero) is drawn first; every channel's
+    bounds contain ``q_i`` (free: [0, 1]; bounded: [u q_i, q_i + v (1 - q_i)]; locked: q_i), so
+    ``q`` itself is feasible and ``sum(low) <= 1 <= sum(high)``.
+    """
+    weights = [draw(st.one_of(st.just(0.0), st.floats(0.05, 1.0))) for _ in range(k)]
+    if sum(weights) == 0.0:
+        weights[draw(st.integers(0, k - 1))] = 1.0
+    total = sum(weights)
+    q = [w / total for w in weights]
+    out: list[dict[str, Any]] = []
+    for qi in q:
+        kind = draw(st.sampled_from(["free", "free", "bounded", "locked"]))
+        if kind == "free":
+            out.append({})
+        elif kind == "bounded":
+            lo = qi * draw(_unit)
+            hi = qi + (1.0 - qi) * draw(_unit)
+            out.append({"min_share": lo, "max_share": min(1.0, max(hi, lo))})
+        else:
+            out.append({"locked_share": min(1.0, qi)})
+    return out
+
+
+@st.composite
+def scenario_dicts(
+    draw: st.DrawFn,
+    max_channels: int = 6,
+    max_horizon: int = 20,
+    pacing: str | None = None,
+    noise: str | None = None,
+) -> dict[str, Any]:
+    """Random valid scenario mappings: K in 1..max_channels, horizon in 1..max_horizon.
+
+    Covers click/impression cost with auction pressure and price noise, geometric/Weibull/no
+    adstock, Hill/logistic saturation, geometric/gamma/no delay, value noise, feasible share
+    bounds including locked and zero-capped channels, even or agent pacing, every reward and
+    noise kind, seasonality, drift (with per-channel overrides) and shocks. Magnitudes are
+    scaled to the step budget so responses are neither all-zero nor all-saturated.
+
+    Price shocks use a multiplier > 0 (the schema rejects 0: it would make the unit price 0).
+    """
+    k = draw(st.integers(1, max_channels))
+    horizon = draw(st.integers(1, max_horizon))
+    total = draw(_log_uniform(1.0, 1e7))
+    step_budget = total / horizon
+    shares = _share_fields(draw, k)
+    channels = []
+    for i in range(k):
+        unit = draw(st.sampled_from(["impression", "click"]))
+        price = draw(_log_uniform(0.5, 50.0) if unit == "impression" else _log_uniform(0.05, 10.0))
+        units = 1000.0 if unit == "impression" else 1.0
+        typical_exposure = units * (step_budget / k) / price
+        cost: dict[str, Any] = {
+            "unit": unit,
+            "price": price,
+            "ref_spend": step_budget * draw(_log_uniform(0.05, 20.0)),
+            "elasticity": draw(st.floats(0.0, 1.0)),
+            "noise_sd": draw(st.one_of(st.just(0.0), st.floats(0.0, 0.5))),
+        }
+        if draw(st.booleans()):
+            saturation: dict[str, Any] = {
+                "type": "hill",
+                "max_response": draw(_log_uniform(0.1, 1000.0)),
+                "half_saturation": typical_exposure * draw(_log_uniform(0.05, 20.0)),
+                "slope": draw(st.floats(0.3, 4.0)),
+            }
+        else:
+            saturation = {
+                "type": "logistic",
+                "max_response": draw(_log_uniform(0.1, 1000.0)),
+                "rate": draw(_log_uniform(0.05, 20.0)) / typical_exposure,
+            }
+        ch: dict[str, Any] = {
+            "name": f"c{i}",
+            "cost": cost,
+            "adstock": draw(_adstock()),
+            "saturation": saturation,
+            "delay": draw(_delay()),
+            "value": {
+                "mean": draw(st.floats(0.0, 200.0)),
+                "noise_sd": draw(st.one_of(st.just(0.0), st.floats(0, 1))),
+            },
+            **shares[i],
+        }
+        if draw(st.booleans()):
+            ch["drift_sd"] = draw(st.floats(0.0, 0.3))
+        channels.append(ch)
+
+    shocks = []
+    for _ in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(["price", "demand", "outage"]))
+        shock: dict[str, Any] = {
+            "kind": kind,
+            "start": draw(st.integers(0, horizon - 1)),
+            "duration": draw(st.integers(1, 10)),
+            "multiplier": draw(st.floats(0.1, 10.0) if kind == "price" else st.floats(0.0, 10.0)),
+        }
+        if draw(st.booleans()):
+            names = [c["name"] for c in channels]
+            shock["channels"] = draw(
+                st.lists(st.sampled_from(names), min_size=1, max_size=k, unique=True)
+            )
+        shocks.append(shock)
+
+    noise_kind = noise or draw(st.sampled_from(["poisson", "negative_binomial", "none"]))
+    return {
+        "name": "hypothesis",
+        "horizon": horizon,
+        "step_days": draw(st.sampled_from([1.0, 7.0, 0.5])),
+        "start_day": draw(st.floats(0.0, 400.0)),
+        "budget": {
+            "total": total,
+            "pacing": pacing or draw(st.sampled_from(["even", "agent"])),
+            "max_step_multiple": draw(st.floats(1.0, 5.0)),
+        },
+        "reward": draw(st.sampled_from(["conversions", "revenue", "profit"])),
+        "channels": channels,
+        "seasonality": {"demand": draw(_seasonal()), "cost": draw(_seasonal())},
+        "drift": {"sd": draw(st.floats(0.0, 0.3)), "mean_reversion": draw(st.floats(0.0, 1.0))},
+        "shocks": shocks,
+        "noise": {"conversions": noise_kind, "dispersion": draw(st.floats(0.5, 50.0))},
+        "action": {"logit_scale": draw(st.floats(0.5, 20.0))},
+    }
+
+
+def scenarios(**kwargs: Any) -> st.SearchStrategy[Scenario]:
+    """Random valid :class:`Scenario` objects (``kwargs`` as for :func:`scenario_dicts`)."""
+    return scenario_dicts(**kwargs).map(
+        lambda d: scenario_from_dict(d, source="hypothesis scenario")
+    )
+
+
+#: Action entries: ordinary values in range plus NaN, infinities, huge, negative and
+#: out-of-range (wrong-sign / beyond [-1, 1]) values.
+action_entries = st.one_of(
+    st.floats(-1.0, 1.0),
+    st.sampled_from([np.nan, np.inf, -np.inf, 1e300, -1e300, 1e6, -1e6, 0.0, 1.0, -1.0, -0.0]),
+    st.floats(-1e9, 1e9, allow_nan=False),
+)
+
+
+# ------------------------------------------------------------------------------- rollouts
+
+
+@dataclass
+class Trace:
+    """Everything one episode returned (``obs[0]`` is the reset observation)."""
+
+    obs: list[np.ndarray] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    terminated: list[bool] = field(default_factory=list)
+    truncated: list[bool] = field(default_factory=list)
+    infos: list[dict[str, Any]] = field(default_factory=list)
+    reset_info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def spend(self) -> np.ndarray:
+        """``[T, K]`` spend per step and channel, from ``info["spend"]``."""
+        return np.array([info["spend"] for info in self.infos])
+
+
+def rollout(env: Any, actions: Any, seed: int | None = None, reset: bool = True) -> Trace:
+    """Reset (with ``seed``) unless ``reset=False``, then step through ``actions``; copies everything."""
+    tr = Trace()
+    if reset:
+        obs, info = env.reset(seed=seed)
+        tr.obs.append(np.array(obs, copy=True))
+        tr.reset_info = copy.deepcopy(info)
+    for a in actions:
+        obs, r, term, trunc, info = env.step(a)
+        tr.obs.append(np.array(obs, copy=True))
+        tr.rewards.append(r)
+        tr.terminated.append(term)
+        tr.truncated.append(trunc)
+        tr.infos.append(copy.deepcopy(info))
+    return tr
+
+
+def random_actions(env: Any, n: int, seed: int) -> list[np.ndarray]:
+    """``n`` actions drawn uniformly from the env's action space with a seeded generator."""
+    rng = np.random.default_rng(seed)
+    shape = env.action_space.shape
+    return [rng.uniform(-1.0, 1.0, shape).astype(np.float32) for _ in range(n)]

@@ -1,0 +1,361 @@
+"""Scenario loading, validation messages and overrides (budgetgym.envs.scenario).
+
+Every invalid fixture in tests/fixtures/invalid/ must raise a ScenarioError whose message is
+one line, names the file, the field path and what was expected.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+from budgetgym.envs import (
+    Scenario,
+    ScenarioError,
+    list_scenarios,
+    load_scenario,
+    scenario_from_dict,
+)
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.scenario import GeometricAdstock, NoAdstock, builtin_scenario_dir
+from pydantic import ValidationError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+INVALID = FIXTURES / "invalid"
+VALID = FIXTURES / "valid"
+
+
+def base_dict() -> dict:
+    """A small valid scenario (two channels), built fresh for every use."""
+    return {
+        "name": "unit-base",
+        "horizon": 14,
+        "budget": {"total": 14000.0},
+        "channels": [
+            {
+                "name": "search",
+                "cost": {"unit": "click", "price": 1.0, "ref_spend": 1000.0, "elasticity": 0.5},
+                "adstock": {"type": "geometric", "decay": 0.2},
+                "saturation": {"type": "hill", "max_response": 100.0, "half_saturation": 500.0},
+            },
+            {
+                "name": "social",
+                "cost": {"price": 8.0, "ref_spend": 1000.0},
+                "saturation": {"type": "logistic", "max_response": 50.0, "rate": 1e-5},
+                "min_share": 0.1,
+            },
+        ],
+    }
+
+
+@pytest.fixture
+def base() -> Scenario:
+    return scenario_from_dict(base_dict())
+
+
+def _assert_one_line(msg: str) -> None:
+    assert msg, "empty error message"
+    assert "\n" not in msg and "\r" not in msg, f"message is not one line: {msg!r}"
+
+
+# ==================================================================== built-in scenarios
+class TestBuiltins:
+    def test_list_contains_the_stationary_pair(self):
+        names = list_scenarios()
+        assert {"stationary-3", "stationary-5"} <= set(names)
+        assert names == sorted(names)
+
+    @pytest.mark.parametrize("name", list_scenarios())
+    def test_every_builtin_loads_and_is_named_after_its_file(self, name):
+        sc = load_scenario(name)
+        assert isinstance(sc, Scenario)
+        assert sc.name == name  # gym ids are budgetgym/<file stem>-v0
+        assert sc.n_channels == len(sc.channel_names) >= 1
+        # loading by name and by path give the same scenario
+        assert load_scenario(builtin_scenario_dir() / f"{name}.yaml") == sc
+
+    def test_stationary_3_shape(self):
+        sc = load_scenario("stationary-3")
+        assert sc.n_channels == 3
+        assert sc.step_budget == pytest.approx(sc.budget.total / sc.horizon)
+
+    def test_scenario_passes_through(self, base):
+        assert load_scenario(base) is base
+
+
+# ====================================================================== valid fixtures
+class TestValidFixture:
+    def test_full_featured_file(self):
+        sc = load_scenario(VALID / "full_featured.yaml")
+        assert sc.channel_names == ["search", "social", "video", "display"]
+        assert sc.channels[1].adstock.type == "weibull_cdf"
+        assert sc.channels[2].adstock.type == "weibull_pdf"
+        assert sc.channels[2].delay.type == "gamma"
+        assert sc.channels[3].saturation.type == "logistic"
+        assert sc.channels[3].share_bounds == (0.1, 0.1)  # locked_share
+        assert sc.channels[0].share_bounds == (0.05, 0.6)
+        assert [s.kind for s in sc.shocks] == ["price", "outage", "demand"]
+        assert sc.shocks[2].channels is None
+        # 28 steps, 56000 -> 2000 per step
+        assert sc.step_budget == 2000.0
+
+    def test_defaults_filled_in(self, base):
+        ch = base.channels[1]
+        assert isinstance(ch.adstock, NoAdstock)
+        assert ch.delay.type == "none"
+        assert ch.cost.unit == "impression" and ch.cost.elasticity == 0.0
+        assert ch.share_bounds == (0.1, 1.0)
+        assert base.budget.pacing == "even" and base.budget.max_step_multiple == 2.0
+        assert base.noise.conversions == "poisson"
+        assert base.action.logit_scale == 5.0
+        assert base.step_days == 1.0 and base.start_day == 0.0
+
+    def test_immutable(self, base):
+        with pytest.raises(ValidationError, match="frozen"):
+            base.horizon = 3  # type: ignore[misc]
+        with pytest.raises(ValidationError, match="frozen"):
+            base.channels[0].cost.price = 3.0  # type: ignore[misc]
+
+
+# ===================================================================== invalid fixtures
+# (fixture file, substrings the message must contain: field path, and what was expected)
+INVALID_CASES = [
+    ("unknown_top_level_key.yaml", ["seasonallity", "not permitted"]),
+    ("unknown_channel_key.yaml", ["channels[1].min_shar", "not permitted"]),
+    # the typo is named first (rather than the "Field required" it causes for the real key)
+    (
+        "misspelt_required_channel_key.yaml",
+        ["channels[0].saturaton", "not permitted", "1 more error"],
+    ),
+    ("negative_budget.yaml", ["budget.total", "greater than 0", "-5000"]),
+    ("zero_horizon.yaml", ["horizon", "greater than or equal to 1", "got 0"]),
+    ("missing_channels.yaml", ["channels", "Field required"]),
+    ("duplicate_channel_names.yaml", ["channel names must be unique", "search"]),
+    ("min_share_gt_max_share.yaml", ["channels[1]", "min_share 0.6 must be <= max_share 0.4"]),
+    (
+        "infeasible_share_bounds.yaml",
+        ["share bounds are infeasible", "1.2", "sum(low) <= 1 <= sum(high)"],
+    ),
+    (
+        "hill_slope_too_large.yaml",
+        ["channels[1].saturation", "slope", "less than or equal to 10", "12"],
+    ),
+    (
+        "hill_slope_too_small.yaml",
+        ["channels[1].saturation", "slope", "greater than or equal to 0.3", "0.1"],
+    ),
+    (
+        "unknown_adstock_type.yaml",
+        ["channels[0].adstock", "'exponential'", "'geometric'", "'weibull_cdf'", "'none'"],
+    ),
+    ("geometric_decay_ge_1.yaml", ["channels[0].adstock", "decay", "less than 1", "got 1.0"]),
+    ("weibull_missing_window.yaml", ["channels[0].adstock", "window", "Field required"]),
+    (
+        "elasticity_above_one.yaml",
+        ["channels[1].cost.elasticity", "less than or equal to 1", "1.5"],
+    ),
+    ("unknown_pacing.yaml", ["budget.pacing", "'even' or 'agent'", "'fast'"]),
+    ("bad_channel_name.yaml", ["channels[1].name", "pattern", "'paid social'"]),
+    ("shock_unknown_channel.yaml", ["shocks[0].channels", "unknown channel", "tv"]),
+    ("shock_start_beyond_horizon.yaml", ["shocks[0].start", "expected a step < horizon 14"]),
+    ("wrong_type_string.yaml", ["budget.total", "valid number", "'lots'"]),
+    ("several_errors.yaml", ["horizon", "greater than or equal to 1", "1 more error"]),
+    ("invalid_yaml_syntax.yaml", ["invalid YAML", "line 5"]),
+    ("top_level_list.yaml", ["expected a mapping", "list"]),
+    ("empty_file.yaml", ["the file is empty", "expected a mapping"]),
+    ("infinite_budget.yaml", ["budget.total", "finite"]),
+]
+
+
+def test_invalid_table_covers_every_fixture():
+    listed = {name for name, _ in INVALID_CASES}
+    on_disk = {p.name for p in INVALID.glob("*.yaml")}
+    assert listed == on_disk
+
+
+@pytest.mark.parametrize("fixture, expected", INVALID_CASES, ids=[c[0] for c in INVALID_CASES])
+def test_invalid_fixture_message(fixture, expected):
+    path = INVALID / fixture
+    assert path.is_file()
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    msg = str(info.value)
+    _assert_one_line(msg)
+    assert fixture in msg, f"message does not name the file: {msg}"
+    for part in expected:
+        assert part in msg, f"{part!r} missing from: {msg}"
+    # a ScenarioError is a BudgetGymError and a ValueError, so CLI front ends can catch it
+    assert isinstance(info.value, BudgetGymError) and isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("budget", "total"),
+        ("channels", 0, "cost", "ref_spend"),
+        ("channels", 0, "saturation", "max_response"),
+    ],
+)
+def test_infinite_numbers_rejected(path):
+    data = base_dict()
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = float("inf")
+    with pytest.raises(ScenarioError):
+        scenario_from_dict(data)
+
+
+@pytest.mark.parametrize(
+    "fixture, intended",
+    [
+        ("unknown_channel_key.yaml", "min_share"),
+        ("misspelt_required_channel_key.yaml", "saturation"),
+    ],
+)
+def test_unknown_key_message_says_what_was_expected(fixture, intended):
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(INVALID / fixture)
+    # For a typo (min_shar, saturaton) the message should name the valid key it resembles
+    # (e.g. "did you mean 'min_share'?") or list the valid keys.
+    assert intended in str(info.value)
+
+
+# ====================================================================== other bad input
+class TestLoadErrors:
+    def test_missing_file(self, tmp_path):
+        path = tmp_path / "nope.yaml"
+        with pytest.raises(ScenarioError) as info:
+            load_scenario(path)
+        msg = str(info.value)
+        _assert_one_line(msg)
+        assert "nope.yaml" in msg and "not found" in msg
+
+    def test_missing_file_as_string(self, tmp_path):
+        with pytest.raises(ScenarioError, match="not found"):
+            load_scenario(str(tmp_path / "sub" / "x.yml"))
+
+    def test_unknown_builtin_lists_the_builtins(self):
+        with pytest.raises(ScenarioError) as info:
+            load_scenario("stationary-4")
+        msg = str(info.value)
+        _assert_one_line(msg)
+        assert "stationary-4" in msg
+        for name in list_scenarios():
+            assert name in msg
+
+    @pytest.mark.parametrize("bad", [42, 3.5, None, ["stationary-3"], {"name": "x"}])
+    def test_wrong_argument_type(self, bad):
+        with pytest.raises(ScenarioError) as info:
+            load_scenario(bad)  # type: ignore[arg-type]
+        msg = str(info.value)
+        _assert_one_line(msg)
+        assert "expected a built-in name, a YAML path or a Scenario" in msg
+        assert type(bad).__name__ in msg
+
+    def test_from_dict_rejects_non_mapping(self):
+        with pytest.raises(
+            ScenarioError, match="my-source: expected a mapping of scenario fields, got list"
+        ):
+            scenario_from_dict([1, 2], source="my-source")
+
+    def test_from_dict_uses_source(self):
+        data = base_dict()
+        data["horizon"] = -1
+        with pytest.raises(ScenarioError, match=r"^my-source: horizon: "):
+            scenario_from_dict(data, source="my-source")
+
+    def test_non_utf8_file(self, tmp_path):
+        path = tmp_path / "latin1.yaml"
+        path.write_bytes(b"name: caf\xe9\n")
+        with pytest.raises(ScenarioError) as info:
+            load_scenario(path)
+        _assert_one_line(str(info.value))
+        assert "latin1.yaml" in str(info.value)
+
+    def test_locked_shares_infeasible(self):
+        data = base_dict()
+        data["channels"][0]["locked_share"] = 0.7
+        data["channels"][1]["locked_share"] = 0.7
+        with pytest.raises(ScenarioError, match=r"low shares sum to 1\.4"):
+            scenario_from_dict(data)
+
+    def test_high_shares_below_one(self):
+        data = base_dict()
+        data["channels"][0]["max_share"] = 0.3
+        data["channels"][1]["max_share"] = 0.3
+        with pytest.raises(ScenarioError, match=r"high shares to 0\.6"):
+            scenario_from_dict(data)
+
+
+# ============================================================================== override
+class TestOverride:
+    def test_dotted_keys(self, base):
+        new = base.override({"horizon": 28, "budget.total": 1e5})
+        assert new.horizon == 28 and new.budget.total == 1e5
+        assert new.step_budget == pytest.approx(1e5 / 28)
+        # the original is untouched
+        assert base.horizon == 14 and base.budget.total == 14000.0
+
+    def test_list_item_by_index_and_by_name(self, base):
+        by_index = base.override({"channels.1.cost.price": 9.0})
+        by_name = base.override({"channels.social.cost.price": 9.0})
+        assert by_index.channels[1].cost.price == 9.0
+        assert by_index == by_name
+        assert base.channels[1].cost.price == 8.0
+
+    def test_replace_a_whole_sub_model(self, base):
+        new = base.override({"channels.search.adstock": {"type": "none"}})
+        assert isinstance(new.channels[0].adstock, NoAdstock)
+        assert isinstance(base.channels[0].adstock, GeometricAdstock)
+
+    def test_several_changes_in_one_call(self, base):
+        new = base.override(
+            {"channels.search.min_share": 0.2, "channels.0.max_share": 0.5, "reward": "revenue"}
+        )
+        assert new.channels[0].share_bounds == (0.2, 0.5)
+        assert new.reward == "revenue"
+
+    def test_unknown_field(self, base):
+        with pytest.raises(ScenarioError) as info:
+            base.override({"budget.totl": 1.0})
+        msg = str(info.value)
+        _assert_one_line(msg)
+        assert "budget.totl" in msg and "unknown field 'totl'" in msg
+
+    @pytest.mark.parametrize(
+        "key, item", [("channels.tv.cost.price", "tv"), ("channels.5.cost.price", "5")]
+    )
+    def test_unknown_list_item(self, base, key, item):
+        with pytest.raises(ScenarioError, match=f"override '{key}': no list item '{item}'"):
+            base.override({key: 1.0})
+
+    def test_path_through_a_scalar(self, base):
+        with pytest.raises(ScenarioError, match="'x' is not inside a mapping or list"):
+            base.override({"horizon.x": 1})
+
+    def test_revalidation_error(self, base):
+        with pytest.raises(ScenarioError) as info:
+            base.override({"horizon": 0})
+        msg = str(info.value)
+        _assert_one_line(msg)
+        assert "unit-base" in msg and "overridden" in msg
+        assert "horizon" in msg and "greater than or equal to 1" in msg
+
+    def test_revalidation_of_cross_field_rules(self, base):
+        with pytest.raises(ScenarioError, match="share bounds are infeasible"):
+            base.override({"channels.search.min_share": 0.95})
+        with pytest.raises(ScenarioError, match=r"channels\[0\].adstock.*decay"):
+            base.override({"channels.search.adstock.decay": 1.5})
+
+    def test_no_changes_is_equal_copy(self, base):
+        same = base.override({})
+        assert same == base
+
+    def test_override_does_not_mutate_the_input_dict(self, base):
+        changes = {"channels.social.adstock": {"type": "geometric", "decay": 0.4}}
+        snapshot = copy.deepcopy(changes)
+        new = base.override(changes)
+        assert changes == snapshot
+        assert new.channels[1].adstock.decay == 0.4
