@@ -14,9 +14,12 @@ projection onto the feasible splits
 share bounds; a locked channel has :math:`\ell_i = h_i`). The projection is
 :math:`q_i = \mathrm{clip}(p_i - \nu, \ell_i, h_i)` with the scalar :math:`\nu`
 making the shares sum to one. ``a = 0`` gives the equal split (when feasible).
-Any feasible split whose largest-to-smallest positive share ratio is at most
-:math:`e^{2c}` is reached exactly by :func:`split_to_action`; smaller shares
-are reached to within :math:`e^{-2c}` of the largest (``c = 5``: 4.5e-5).
+An entry of exactly ``-1`` switches its channel off (softmax weight 0, so share
+0 when its lower bound allows), unless every entry is ``-1``. Any feasible split
+whose largest-to-smallest positive share ratio is at most :math:`e^{2c}` is
+reached exactly by :func:`split_to_action` (zero shares included); smaller
+positive shares are reached to within :math:`e^{-2c}` of the largest
+(``c = 5``: 4.5e-5).
 
 Pacing
 ------
@@ -53,9 +56,13 @@ def sanitize_action(action: np.ndarray) -> np.ndarray:
 
 
 def softmax_split(logits: np.ndarray, scale: float) -> np.ndarray:
-    """``softmax(scale * logits)`` over the last axis."""
+    """``softmax(scale * logits)`` over the last axis, where an entry of exactly -1 gets share 0
+    (unless every entry of the row is -1: then the split is equal)."""
     z = scale * logits
     z = np.exp(z - z.max(axis=-1, keepdims=True))
+    off = logits <= -1.0
+    if off.any():
+        z = np.where(off & ~off.all(axis=-1, keepdims=True), 0.0, z)
     return z / z.sum(axis=-1, keepdims=True)
 
 

@@ -257,6 +257,14 @@ class _Problem:
         self.has_lower = np.isfinite(self.lower) & ~self.fixed
         self.n_bounds = int(self.has_upper.sum() + self.has_lower.sum())
         self.j_scale = 1.0
+        # Projection onto {d : A_free d = -r}: Newton directions with clipped curvature lose
+        # A d = 0 numerically, so each direction is corrected back onto the constraints.
+        free_cols = ~self.fixed
+        Af = self.A * free_cols
+        Af = Af[np.abs(Af).sum(axis=1) > 0]
+        self._A_free = Af
+        self._c_rows = np.abs(self.A * free_cols).sum(axis=1) > 0
+        self._restore = Af.T @ np.linalg.pinv(Af @ Af.T)
 
     # -- conversions between y and plans -------------------------------------
     def plan(self, y: np.ndarray) -> np.ndarray:
@@ -360,6 +368,8 @@ class _Problem:
         nu = np.linalg.solve(S, rhs)
         w = g + A.T @ nu
         d = -np.concatenate([(Hinv_x @ w[:n_x].reshape(K, T, 1)).ravel(), inv_rest * w[n_x:]])
+        residual = (A @ y - self.c)[self._c_rows]
+        d = d - self._restore @ (self._A_free @ d + residual)
         return phi, d, float(-(g @ d))
 
     def step_to_boundary(self, y: np.ndarray, d: np.ndarray) -> float:
@@ -396,6 +406,24 @@ class _Problem:
             mu *= 0.1
 
 
+def _repair(sc: Scenario, prob: _Problem, plan: np.ndarray) -> np.ndarray:
+    """Make a (numerically near-feasible) plan exactly playable: per step, project its split
+    onto the share bounds and set its total (B/T for even pacing; at most the step cap and,
+    over the episode, at most the budget for agent pacing)."""
+    plan = np.maximum(plan, 0.0)
+    total = plan.sum(axis=1)
+    K = plan.shape[1]
+    split = np.divide(plan, total[:, None], out=np.full_like(plan, 1.0 / K), where=total[:, None] > 0)
+    split = project_bounded_simplex(split, prob.lo, prob.hi)
+    if not prob.agent:
+        total = np.full(len(total), sc.step_budget)
+    else:
+        total = np.minimum(total, sc.budget.max_step_multiple * sc.step_budget)
+        if total.sum() > sc.budget.total:
+            total *= sc.budget.total / total.sum() * (1 - 1e-12)
+    return split * total[:, None]
+
+
 # ------------------------------------------------------------------- starts
 def _dp_shares(prob: _Problem, grid: int = 101) -> np.ndarray:
     """Per-step knapsack over channels on a grid of the step budget, valuing spend ``x`` in
@@ -406,7 +434,11 @@ def _dp_shares(prob: _Problem, grid: int = 101) -> np.ndarray:
     frac = np.linspace(0.0, 1.0, grid)
     x = frac[None, :, None] * prob.unit  # [1, G, 1]
     e = em.scale[:, None, :] * x * np.power(1 + x / m.ref_spend, -m.elasticity)  # [T, G, K]
-    val = em.weight[:, None, :] * m.saturation(e * m.adstock.sum(axis=1)) - em.spend_cost * x
+    # a step's spend keeps working through its carry-over; value it by the weights of the steps
+    # it reaches inside the horizon: ceff[t, i] = sum_l w_l C[t+l, i] / sum_l w_l
+    total_w = m.adstock.sum(axis=1)
+    ceff = (em.lag.transpose(0, 2, 1) @ em.weight.T[:, :, None])[:, :, 0].T / total_w
+    val = ceff[:, None, :] * m.saturation(e * total_w) - em.spend_cost * x
     outside = (frac[:, None] < prob.lo[None, :] - 1e-12) | (frac[:, None] > prob.hi[None, :] + 1e-12)
     val = np.where(outside[None], -np.inf, val)
     best = val[:, :, 0]
@@ -503,15 +535,11 @@ def solve_oracle(
             candidates = [prob.solve(y0, mu=1e-3)]
         else:
             candidates = [prob.solve(prob.interior(q, s), mu=1e-5) for q, s in _starts(prob, n_random_starts)]
-    values = [prob.objective(y) for y in candidates]
-    best = candidates[int(np.argmin(values))]
-    plan = np.maximum(prob.plan(best), 0.0)
-    if not prob.agent:  # remove rounding excess so each step spends at most B/T
-        excess = plan.sum(axis=1, keepdims=True) / sc.step_budget
-        plan = np.where(excess > 1.0, plan / excess, plan)
-    elif plan.sum() > sc.budget.total:
-        plan *= sc.budget.total / plan.sum() * (1 - 1e-12)
-    value = float(evaluate_plan(sc, plan, path=p, model=model))
+    # repair rounding, then rank the candidates by the value the environment would give them
+    plans = np.stack([_repair(sc, prob, prob.plan(y)) for y in candidates])
+    values = np.atleast_1d(evaluate_plan(sc, plans, path=p, model=model))
+    best = int(np.argmax(values))
+    plan, value = plans[best], float(values[best])
     return OracleResult(
         plan=plan,
         expected_reward=value,

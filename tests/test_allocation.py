@@ -116,20 +116,29 @@ class TestSanitize:
 # ========================================================================== softmax_split
 class TestSoftmax:
     def test_hand_values(self):
-        # scale 2, logits [1, 0, -1]: exp([2, 0, -2]) = [7.389056, 1, 0.135335], sum 8.524391
-        total = math.exp(2) + 1 + math.exp(-2)
-        expected = [math.exp(2) / total, 1 / total, math.exp(-2) / total]
-        out = softmax_split(np.array([1.0, 0.0, -1.0]), 2.0)
+        # scale 2, logits [1, 0, -0.5]: exp([2, 0, -1]) = [7.389056, 1, 0.367879], sum 8.756935
+        total = math.exp(2) + 1 + math.exp(-1)
+        expected = [math.exp(2) / total, 1 / total, math.exp(-1) / total]
+        out = softmax_split(np.array([1.0, 0.0, -0.5]), 2.0)
         np.testing.assert_allclose(out, expected, rtol=1e-14)
-        np.testing.assert_allclose(out, [0.866813, 0.117310, 0.015876], atol=1e-6)
+        np.testing.assert_allclose(out, [0.843795, 0.114195, 0.042010], atol=1e-6)
+
+    def test_minus_one_switches_a_channel_off(self):
+        # logits [1, 0, -1] at scale 2: the -1 entry gets weight 0, the rest e^2 : 1
+        out = softmax_split(np.array([1.0, 0.0, -1.0]), 2.0)
+        total = math.exp(2) + 1
+        np.testing.assert_allclose(out, [math.exp(2) / total, 1 / total, 0.0], rtol=1e-14)
+        assert out[2] == 0.0
+        # every entry -1: no channel can be off alone, the split is equal
+        np.testing.assert_allclose(softmax_split(np.full(3, -1.0), 2.0), 1 / 3)
 
     def test_large_scale_is_stable_and_batched(self):
-        out = softmax_split(np.array([[1.0, 1.0], [1.0, -1.0]]), 50.0)
+        out = softmax_split(np.array([[1.0, 1.0], [1.0, -0.99]]), 50.0)
         assert np.all(np.isfinite(out))
         np.testing.assert_allclose(out[0], [0.5, 0.5])
-        # z = [50, -50]: shares [1, e^-100] / (1 + e^-100); e^-100 = 3.72e-44
+        # z = [50, -49.5]: shares [1, e^-99.5] / (1 + e^-99.5); e^-99.5 = 6.13e-44
         np.testing.assert_allclose(
-            out[1], [1.0 / (1 + math.exp(-100)), math.exp(-100) / (1 + math.exp(-100))], rtol=1e-12
+            out[1], [1.0 / (1 + math.exp(-99.5)), math.exp(-99.5) / (1 + math.exp(-99.5))], rtol=1e-12
         )
         np.testing.assert_allclose(out.sum(axis=-1), 1.0, rtol=1e-15)
 
@@ -269,10 +278,10 @@ class TestActionToSplit:
         np.testing.assert_allclose(out, 1 / 3)
 
     def test_hand_value(self):
-        # c = 1, a = [1, 0, -1]: softmax = [e, 1, 1/e] / (e + 1 + 1/e); no binding bounds
-        total = math.e + 1 + 1 / math.e
-        out = action_to_split(np.array([1.0, 0.0, -1.0]), 1.0, np.zeros(3), np.ones(3))
-        np.testing.assert_allclose(out, [math.e / total, 1 / total, 1 / math.e / total], rtol=1e-14)
+        # c = 1, a = [1, 0, -0.5]: softmax = [e, 1, e^-.5] / (e + 1 + e^-.5); no binding bounds
+        total = math.e + 1 + math.exp(-0.5)
+        out = action_to_split(np.array([1.0, 0.0, -0.5]), 1.0, np.zeros(3), np.ones(3))
+        np.testing.assert_allclose(out, [math.e / total, 1 / total, math.exp(-0.5) / total], rtol=1e-14)
 
     @settings(max_examples=60, deadline=None, derandomize=True)
     @given(bounds=feasible_bounds(), data=st.data(), scale=st.floats(min_value=0.5, max_value=50.0))
@@ -332,14 +341,15 @@ class TestSplitToAction:
         got = action_to_split(split_to_action(q0, scale), scale, low, high)
         np.testing.assert_allclose(got, q0, atol=1e-12)
 
-    def test_tiny_share_hand_value(self):
-        # c = 5, q = [.6, .4, 0]: a = [1, 1 + ln(2/3)/5, -1]; softmax weights ∝ [.6, .4, .6 e^{-10}],
-        # so q_2 comes back as .6 e^{-10} / (1 + .6 e^{-10}) = 2.7239e-5 (< e^{-10} = 4.54e-5)
+    def test_zero_share_round_trip(self):
+        # c = 5, q = [.6, .4, 0]: a = [1, 1 + ln(2/3)/5, -1]; the -1 switches channel 2 off,
+        # the others keep the ratio .6 : .4, so q comes back exactly
         q = np.array([0.6, 0.4, 0.0])
-        got = action_to_split(split_to_action(q, 5.0), 5.0, np.zeros(3), np.ones(3))
-        z = 1 + 0.6 * math.exp(-10)
-        np.testing.assert_allclose(got, [0.6 / z, 0.4 / z, 0.6 * math.exp(-10) / z], rtol=1e-12)
-        assert got[2] < math.exp(-10)
+        a = split_to_action(q, 5.0)
+        np.testing.assert_allclose(a, [1.0, 1 + math.log(2 / 3) / 5, -1.0], rtol=1e-15)
+        got = action_to_split(a, 5.0, np.zeros(3), np.ones(3))
+        np.testing.assert_allclose(got, q, atol=1e-15)
+        assert got[2] == 0.0
 
     @settings(max_examples=60, deadline=None, derandomize=True)
     @given(data=st.data(), k=st.integers(2, 8))
