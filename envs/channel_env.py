@@ -56,7 +56,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from budgetgym.envs.allocation import action_to_split, pacing_spend, sanitize_action
+from budgetgym.envs.allocation import pacing_spend, project_bounded_simplex, sanitize_action, softmax_split
 from budgetgym.envs.dynamics import ChannelModel, DynamicsState, expected_reward, realise, transition
 from budgetgym.envs.path import ScenarioPath, sample_path, step_days
 from budgetgym.envs.scenario import Scenario, load_scenario
@@ -117,6 +117,8 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         self._price_noise = np.ones((2, K))
         self._noisy_price = bool(self.model.price_noise_sd.any())
         self._has_outage = any(s.kind == "outage" for s in sc.shocks)
+        self._logit_scale = sc.action.logit_scale
+        self._bounded = bool(self.model.low_share.any() or (self.model.high_share < 1).any())
         self.path: ScenarioPath = sample_path(sc, None)
         self._reset_counters()
 
@@ -168,10 +170,9 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         a = sanitize_action(action)
         if a.shape != self.action_space.shape:
             raise ValueError(f"action: expected shape {self.action_space.shape}, got {np.shape(action)}")
-        share = action_to_split(
-            a[:K] if self.agent_pacing else a, self.scenario.action.logit_scale, m.low_share, m.high_share,
-            sanitized=True,
-        )
+        share = softmax_split(a[:K] if self.agent_pacing else a, self._logit_scale)
+        if self._bounded:
+            share = project_bounded_simplex(share, m.low_share, m.high_share)
         remaining = self.budget - self.cumulative_spend
         if self.agent_pacing:
             total = pacing_spend(a[K], remaining, self.step_cap)

@@ -148,6 +148,9 @@ class ChannelModel:
         return self._pick(curves.hill_d2, curves.logistic_d2, a)
 
     def _pick(self, hill_fn, logistic_fn, a: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+        if hill_fn is curves.hill and self.is_hill.all() and not (self.slope - 1.0).any():
+            u = a / self.kappa  # slope 1 (Michaelis-Menten): skip the power
+            return self.beta * u / (1.0 + u)
         if self.is_hill.all():
             return hill_fn(a, self.beta, self.kappa, self.slope)
         if not self.is_hill.any():
