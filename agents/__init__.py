@@ -4,7 +4,8 @@ from budgetgym.agents.base import Agent, AgentParams, BaseAgent, list_agents, lo
 from budgetgym.agents.evaluate import RESULT_COLUMNS, EpisodeResult, evaluate
 
 # Importing the agent modules registers them with make_agent.
-from budgetgym.agents import bandits, fixed, greedy, model_thompson  # noqa: E402,F401  isort: skip
+from budgetgym.agents import bandits, fixed, greedy, model_thompson, ppo  # noqa: E402,F401  isort: skip
+from budgetgym.agents.ppo import train_ppo  # noqa: E402  isort: skip
 
 __all__ = [
     "Agent",
@@ -17,4 +18,5 @@ __all__ = [
     "load_agent",
     "make_agent",
     "register_agent",
+    "train_ppo",
 ]

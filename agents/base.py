@@ -186,8 +186,20 @@ class BaseAgent:
 
 
 def load_agent(path: str | Path, env: gym.Env | ChannelBudgetEnv) -> BaseAgent:
-    """Rebuild an agent saved with :meth:`BaseAgent.save` for ``env``."""
+    """Rebuild an agent saved with :meth:`BaseAgent.save` (a JSON file) or a saved PPO agent
+    directory (holding ``agent.json``) for ``env``."""
     path = Path(path)
+    if path.name == "agent.json" and path.is_file():
+        path = path.parent
+    if path.is_dir():
+        meta = path / "agent.json"
+        try:
+            name = json.loads(meta.read_text(encoding="utf-8"))["agent"]
+        except FileNotFoundError:
+            raise BudgetGymError(f"agent folder '{path}': no agent.json (not a saved budgetgym agent)") from None
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise BudgetGymError(f"agent folder '{path}': unreadable agent.json ({err})") from None
+        return make_agent(name, env, path=str(path))
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
         name, params, state = payload["agent"], payload["params"], payload["state"]

@@ -107,6 +107,8 @@ def project_bounded_simplex(p: np.ndarray, low: np.ndarray, high: np.ndarray) ->
 
 def _project_one(p: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """:func:`project_bounded_simplex` for one split (the same breakpoint algorithm, fewer calls)."""
+    if abs(p.sum() - 1.0) < 1e-12 and (p >= low).all() and (p <= high).all():
+        return p.copy()  # already feasible: unchanged, bit for bit
     K = len(p)
     raw = np.concatenate((p - high, p - low))
     order = raw.argsort(kind="stable")

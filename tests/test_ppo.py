@@ -1,0 +1,333 @@
+"""PPO / RecurrentPPO agents: training improves, save/load round-trips, seeding, config errors.
+
+Kept fast (small nets, a few thousand steps on stationary-3, 14-step episodes): one shared
+training run serves several tests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("stable_baselines3")
+
+import budgetgym.agents.ppo as ppo
+from budgetgym.agents import evaluate, make_agent
+from budgetgym.envs import BudgetGymError, ChannelBudgetEnv
+
+SCENARIO = "stationary-3"
+SMOKE = {
+    "total_timesteps": 4096,
+    "n_envs": 4,
+    "n_steps": 128,
+    "batch_size": 128,
+    "n_epochs": 10,
+    "net_arch": [32, 32],
+    "eval_freq": 2048,
+    "eval_episodes": 1,
+}
+TINY = {
+    **SMOKE,
+    "total_timesteps": 512,
+    "n_steps": 64,
+    "batch_size": 64,
+    "n_epochs": 2,
+    "eval_freq": 0,
+}
+
+
+def _observations(n: int = 12, seed: int = 3) -> np.ndarray:
+    """Observations from a random-action rollout of the scenario."""
+    env = ChannelBudgetEnv(SCENARIO)
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    out = [obs]
+    for _ in range(n - 1):
+        obs, *_ = env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
+        out.append(obs)
+    return np.stack(out)
+
+
+def _actions(agent, observations: np.ndarray) -> np.ndarray:
+    return np.stack([agent.predict(o, deterministic=True)[0] for o in observations])
+
+
+def _pct(agent, seeds=(0, 1)) -> float:
+    return float(np.mean([r.pct_of_oracle for r in evaluate(agent, SCENARIO, seeds=seeds)]))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ppo") / "run"
+    return ppo.train_ppo(SCENARIO, SMOKE, seed=0, out_dir=out), out
+
+
+# ------------------------------------------------------------------------------ training
+def test_training_improves_over_untrained_self(trained):
+    agent, out = trained
+    untrained = make_agent("ppo", ChannelBudgetEnv(SCENARIO), config=out / "config.yaml", seed=0)
+    assert untrained.train_steps == 0
+    assert agent.train_steps == SMOKE["total_timesteps"]
+    before, after = _pct(untrained), _pct(agent)
+    assert after > before + 3.0, (before, after)
+    # the evaluator records train_steps
+    assert evaluate(agent, SCENARIO, seeds=[0])[0].train_steps == SMOKE["total_timesteps"]
+
+
+def test_training_writes_logs_and_agent_directory(trained):
+    _, out = trained
+    for name in (
+        "model.zip",
+        "vecnormalize.pkl",
+        "agent.json",
+        "config.yaml",
+        "progress.csv",
+        "evaluations.npz",
+    ):
+        assert (out / name).is_file(), name
+    meta = json.loads((out / "agent.json").read_text())
+    assert meta["agent"] == "ppo"
+    assert meta["scenario"]["name"] == SCENARIO
+    assert meta["state"]["train_steps"] == SMOKE["total_timesteps"]
+    assert meta["state"]["seed"] == 0
+    assert meta["state"]["config"]["n_envs"] == SMOKE["n_envs"]
+    assert np.load(out / "evaluations.npz")["timesteps"].size >= 1
+
+
+def test_predict_normalises_with_saved_stats(trained):
+    agent, _ = trained
+    vn = agent.vec_normalize
+    assert not vn.training and not vn.norm_reward
+    obs = _observations(5)
+    mean_before = vn.obs_rms.mean.copy()
+    normed = agent.normalize(obs)
+    expected = np.clip(
+        (obs - vn.obs_rms.mean) / np.sqrt(vn.obs_rms.var + vn.epsilon), -vn.clip_obs, vn.clip_obs
+    )
+    np.testing.assert_allclose(normed, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(vn.obs_rms.mean, mean_before)  # statistics not updated
+    batch, _ = agent.predict(obs)
+    assert batch.shape == (5, 3) and batch.dtype == np.float32
+    np.testing.assert_allclose(batch, _actions(agent, obs), atol=1e-6)
+    assert np.all(np.abs(batch) <= 1.0)
+
+
+# ------------------------------------------------------------------------------ save/load
+def test_save_load_same_actions(trained, tmp_path):
+    agent, out = trained
+    obs = _observations()
+    agent.save(tmp_path / "copy")
+    env = ChannelBudgetEnv(SCENARIO)
+    for loaded in (
+        make_agent("ppo", env, path=out),
+        make_agent("ppo", env, path=tmp_path / "copy"),
+        make_agent("ppo", env, path=str(tmp_path / "copy" / "model.zip")),
+        ppo.PPOAgent.load(tmp_path / "copy", env),
+    ):
+        np.testing.assert_array_equal(_actions(loaded, obs), _actions(agent, obs))
+        assert loaded.train_steps == agent.train_steps and loaded.seed == 0
+
+
+def test_load_agent_reads_a_saved_ppo_folder(trained):
+    from budgetgym.agents import load_agent
+
+    agent, out = trained
+    obs = _observations()
+    for target in (out, out / "agent.json"):
+        loaded = load_agent(target, ChannelBudgetEnv(SCENARIO))
+        assert loaded.name == "ppo" and loaded.train_steps == agent.train_steps
+        np.testing.assert_array_equal(_actions(loaded, obs), _actions(agent, obs))
+
+
+def test_load_agent_rejects_a_folder_without_agent_json(tmp_path):
+    from budgetgym.agents import load_agent
+
+    with pytest.raises(BudgetGymError, match="no agent.json"):
+        load_agent(tmp_path, ChannelBudgetEnv(SCENARIO))
+
+
+def test_same_seed_same_policy_different_seed_differs(tmp_path):
+    a = ppo.train_ppo(SCENARIO, TINY, seed=7, out_dir=tmp_path / "a")
+    b = ppo.train_ppo(SCENARIO, TINY, seed=7, out_dir=tmp_path / "b")
+    c = ppo.train_ppo(SCENARIO, TINY, seed=8, out_dir=tmp_path / "c")
+    obs = _observations()
+    np.testing.assert_array_equal(_actions(a, obs), _actions(b, obs))
+    np.testing.assert_array_equal(a.vec_normalize.obs_rms.mean, b.vec_normalize.obs_rms.mean)
+    assert not np.array_equal(_actions(a, obs), _actions(c, obs))
+
+
+def test_evaluate_policy_accepts_agent(trained):
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.monitor import Monitor
+
+    agent, _ = trained
+    env = Monitor(ChannelBudgetEnv(SCENARIO))
+    env.reset(seed=0)
+    mean, std = evaluate_policy(agent, env, n_eval_episodes=2, deterministic=True)
+    assert np.isfinite(mean) and mean > 0 and std >= 0
+
+
+def test_stochastic_predict_is_seeded_by_reset(trained):
+    agent, _ = trained
+    obs = _observations(4)
+    agent.reset(seed=5)
+    first = [agent.predict(o, deterministic=False)[0] for o in obs]
+    agent.reset(seed=5)
+    second = [agent.predict(o, deterministic=False)[0] for o in obs]
+    np.testing.assert_array_equal(first, second)
+    assert not np.allclose(first[0], agent.predict(obs[0], deterministic=True)[0])
+
+
+# ------------------------------------------------------------------------------ recurrent
+def test_recurrent_ppo_smoke(tmp_path):
+    cfg = {
+        **TINY,
+        "total_timesteps": 128,
+        "n_envs": 2,
+        "n_steps": 32,
+        "batch_size": 32,
+        "n_epochs": 1,
+        "net_arch": [16],
+        "lstm_hidden_size": 16,
+        "eval_freq": 64,
+    }
+    agent = ppo.train_ppo(SCENARIO, cfg, seed=0, out_dir=tmp_path / "r", recurrent=True)
+    assert isinstance(agent, ppo.RecurrentPPOAgent) and agent.name == "recurrent_ppo"
+    assert agent.train_steps >= 128
+    loaded = make_agent("recurrent_ppo", ChannelBudgetEnv(SCENARIO), path=tmp_path / "r")
+    obs = _observations(6)
+
+    def run(a):
+        state, start, acts, states = None, np.ones((1,), bool), [], []
+        for o in obs:
+            act, state = a.predict(o, state=state, episode_start=start, deterministic=True)
+            start = np.zeros((1,), bool)
+            acts.append(act)
+            states.append(state)
+        return np.stack(acts), states
+
+    acts, states = run(agent)
+    acts2, _ = run(loaded)
+    np.testing.assert_array_equal(acts, acts2)
+    assert acts.shape == (6, 3)
+    h, c = states[-1]  # LSTM (hidden, cell) of the actor
+    assert h.shape == (1, 1, 16) and c.shape == (1, 1, 16)
+    assert not np.array_equal(states[0][0], states[-1][0])  # the state evolves
+    assert np.isfinite(evaluate(loaded, SCENARIO, seeds=[0])[0].pct_of_oracle)
+    with pytest.raises(BudgetGymError, match="recurrent_ppo"):
+        make_agent("ppo", ChannelBudgetEnv(SCENARIO), path=tmp_path / "r")
+
+
+# ------------------------------------------------------------------------------- errors
+def _one_line_error(excinfo) -> str:
+    msg = str(excinfo.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_config_unknown_key_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("total_timesteps: 100\nlearning_rat: 0.001\n")
+    with pytest.raises(BudgetGymError) as exc:
+        ppo.load_ppo_config(bad)
+    msg = _one_line_error(exc)
+    assert str(bad) in msg and "learning_rat" in msg
+
+
+def test_config_negative_learning_rate_is_one_line_error(tmp_path):
+    bad = tmp_path / "neg.yaml"
+    bad.write_text("learning_rate: -0.1\n")
+    with pytest.raises(BudgetGymError) as exc:
+        ppo.load_ppo_config(bad)
+    msg = _one_line_error(exc)
+    assert str(bad) in msg and "learning_rate" in msg and "greater than 0" in msg
+    with pytest.raises(BudgetGymError, match="learning_rate"):
+        ppo.train_ppo(SCENARIO, {"learning_rate": -1e-3}, out_dir=tmp_path / "never")
+    assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("n_envs: [1\n", "invalid YAML"),
+        ("- 1\n- 2\n", "expected a mapping"),
+        ("batch_size: 4096\nn_envs: 2\nn_steps: 64\n", "batch_size"),
+        ("net_arch: [64, 0]\n", "net_arch"),
+        ("gamma: 1.5\n", "gamma"),
+    ],
+)
+def test_config_other_errors(tmp_path, text, needle):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    with pytest.raises(BudgetGymError) as exc:
+        ppo.load_ppo_config(bad)
+    assert needle in _one_line_error(exc)
+
+
+def test_builtin_configs_are_valid():
+    cfg = ppo.load_ppo_config()
+    assert 0.99 <= cfg.gamma <= 1.0 and cfg.log_std_init < 0 and cfg.total_timesteps <= 200_000
+    rcfg = ppo.load_ppo_config(recurrent=True)
+    assert isinstance(rcfg, ppo.RecurrentPPOConfig) and rcfg.lstm_hidden_size > 0
+    assert ppo.load_ppo_config({"n_epochs": 3}).n_epochs == 3  # a mapping overrides the defaults
+    with pytest.raises(BudgetGymError, match="lstm_hidden_size"):
+        ppo.load_ppo_config({"lstm_hidden_size": 8})  # PPO has no LSTM
+
+
+def test_missing_model_path_is_clear_error(tmp_path):
+    env = ChannelBudgetEnv(SCENARIO)
+    with pytest.raises(BudgetGymError) as exc:
+        make_agent("ppo", env, path=tmp_path / "nowhere")
+    assert "not found" in _one_line_error(exc) and "nowhere" in str(exc.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BudgetGymError, match="missing model.zip"):
+        make_agent("ppo", env, path=tmp_path / "empty")
+
+
+def test_bad_params_and_mismatched_scenario(trained):
+    _, out = trained
+    env = ChannelBudgetEnv(SCENARIO)
+    with pytest.raises(BudgetGymError, match="modle"):
+        make_agent("ppo", env, modle=str(out))
+    with pytest.raises(BudgetGymError, match="either path"):
+        make_agent("ppo", env, path=out, config=out / "config.yaml")
+    with pytest.raises(BudgetGymError, match="stationary-5"):
+        make_agent("ppo", ChannelBudgetEnv("stationary-5"), path=out)
+
+
+def test_missing_sb3_gives_install_hint(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "stable_baselines3", None)
+    with pytest.raises(BudgetGymError, match=r'pip install "budgetgym\[rl\]"'):
+        ppo.train_ppo(SCENARIO, TINY, out_dir=tmp_path / "x")
+    with pytest.raises(BudgetGymError, match="budgetgym\\[rl\\]"):
+        make_agent("ppo", ChannelBudgetEnv(SCENARIO))
+
+
+def test_module_imports_without_sb3():
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('stable_baselines3', 'sb3_contrib', 'torch'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import budgetgym.agents.ppo as p\n"
+        "from budgetgym.agents.base import _REGISTRY\n"
+        "assert 'ppo' in _REGISTRY and 'recurrent_ppo' in _REGISTRY\n"
+        "assert p.load_ppo_config().n_envs >= 1\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_package_config_files_exist():
+    root = Path(ppo.__file__).resolve().parent.parent
+    assert (root / "configs" / "agents" / "ppo.yaml").is_file()
+    assert (root / "configs" / "agents" / "recurrent_ppo.yaml").is_file()
