@@ -186,36 +186,49 @@ class BaseAgent:
 
 
 def load_agent(path: str | Path, env: gym.Env | ChannelBudgetEnv) -> BaseAgent:
-    """Rebuild an agent saved with :meth:`BaseAgent.save` (a JSON file) or a saved PPO agent
-    directory (holding ``agent.json``) for ``env``."""
+    """Rebuild a saved agent for ``env``: a JSON file written by :meth:`BaseAgent.save`, or a
+    folder-style save (PPO: ``agent.json`` with ``"layout": "folder"`` beside the weights) — the
+    folder itself or its ``agent.json``."""
     path = Path(path)
-    if path.name == "agent.json" and path.is_file():
-        path = path.parent
-    if path.is_dir():
-        meta = path / "agent.json"
-        try:
-            name = json.loads(meta.read_text(encoding="utf-8"))["agent"]
-        except FileNotFoundError:
-            raise BudgetGymError(f"agent folder '{path}': no agent.json (not a saved budgetgym agent)") from None
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise BudgetGymError(f"agent folder '{path}': unreadable agent.json ({err})") from None
-        return make_agent(name, env, path=str(path))
+    folder = path if path.is_dir() else None
+    if folder is None:
+        payload = _read_json(path, "agent file")
+        if payload.get("layout") == "folder":
+            folder = path.parent  # the metadata file of a folder-style save (weights beside it)
+        else:
+            try:
+                name, params, state = payload["agent"], payload["params"], payload["state"]
+            except (KeyError, TypeError) as err:
+                raise BudgetGymError(f"agent file '{path}': not a saved budgetgym agent (missing {err})") from None
+            agent = make_agent(name, env, **params)
+            saved_channels = [c.get("name") for c in payload.get("scenario", {}).get("channels", [])]
+            if saved_channels and saved_channels != agent.scenario.channel_names:
+                raise BudgetGymError(
+                    f"agent file '{path}': saved for channels {saved_channels}, but the env has "
+                    f"{agent.scenario.channel_names}"
+                )
+            agent.load_state_dict(state)
+            return agent
+    meta = folder / "agent.json"
+    if not meta.is_file():
+        raise BudgetGymError(f"agent folder '{folder}': no agent.json (not a saved budgetgym agent)")
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        name, params, state = payload["agent"], payload["params"], payload["state"]
+        name = _read_json(meta, "agent file")["agent"]
+    except (KeyError, TypeError):
+        raise BudgetGymError(f"agent file '{meta}': no 'agent' name") from None
+    return make_agent(name, env, path=str(folder))
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BudgetGymError(f"agent file '{path}' not found") from None
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise BudgetGymError(f"agent file '{path}': not a saved budgetgym agent ({err})") from None
-    agent = make_agent(name, env, **params)
-    saved_channels = [c.get("name") for c in payload.get("scenario", {}).get("channels", [])]
-    if saved_channels and saved_channels != agent.scenario.channel_names:
-        raise BudgetGymError(
-            f"agent file '{path}': saved for channels {saved_channels}, but the env has "
-            f"{agent.scenario.channel_names}"
-        )
-    agent.load_state_dict(state)
-    return agent
+        raise BudgetGymError(f"{what} '{path}' not found") from None
+    except (OSError, ValueError) as err:
+        raise BudgetGymError(f"{what} '{path}': not readable JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise BudgetGymError(f"{what} '{path}': expected a JSON object")
+    return data
 
 
 def _jsonable(value: Any) -> Any:

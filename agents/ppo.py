@@ -531,6 +531,7 @@ class PPOAgent(BaseAgent):
         atomic_write(directory / VECNORM_FILE, lambda tmp: self.vec_normalize.save(tmp))
         payload = {
             "agent": self.registry_name,
+            "layout": "folder",  # tells load_agent to reload the whole directory
             # Reloading = make_agent(name, env, path=<this directory>).
             "params": {"path": None, "config": None, "seed": int(self.seed)},
             "scenario": self.scenario.model_dump(mode="json"),
