@@ -143,7 +143,13 @@ class BaseAgent:
         episode_start: np.ndarray | None = None,
         deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
-        """One action per observation; accepts a single observation or a batch."""
+        """One action per observation; accepts a single observation or a batch.
+
+        ``episode_start`` true (SB3's convention, e.g. in ``evaluate_policy``) calls
+        :meth:`start_episode` first.
+        """
+        if episode_start is not None and bool(np.any(episode_start)):
+            self.start_episode()
         obs = np.asarray(observation, dtype=np.float32)
         if obs.ndim == 1:
             return self.act(obs, deterministic).astype(np.float32), state
@@ -151,6 +157,9 @@ class BaseAgent:
 
     def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
         raise NotImplementedError
+
+    def start_episode(self) -> None:
+        """A new episode begins (per-episode counters; learned state is kept). Default: nothing."""
 
     def update(
         self, observation: np.ndarray, action: np.ndarray, reward: float, next_observation: np.ndarray, info: dict

@@ -146,17 +146,6 @@ class SplitAgent(BaseAgent):
         spend = self.step_spend(observation) if self.agent_pacing else None
         return self.split_action(split, spend)
 
-    def predict(
-        self,
-        observation: np.ndarray,
-        state: Any = None,
-        episode_start: np.ndarray | None = None,
-        deterministic: bool = True,
-    ) -> tuple[np.ndarray, Any]:
-        if episode_start is not None and bool(np.any(episode_start)):
-            self.start_episode()
-        return super().predict(observation, state, episode_start, deterministic)
-
     def start_episode(self) -> None:
         """Restart the step counter and the tracked budget (learned state is kept)."""
         self.t = 0
