@@ -64,7 +64,7 @@ from budgetgym.agents.base import (
 )
 from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.io import atomic_write, atomic_write_text
+from budgetgym.envs.io import atomic_write, atomic_write_text, read_yaml
 from budgetgym.envs.scenario import Scenario, _one_line, load_scenario
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -205,17 +205,7 @@ def builtin_agent_config_dir() -> Path:
 
 
 def _read_yaml(path: Path, what: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise BudgetGymError(f"{what} '{path}' not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise BudgetGymError(f"{what} '{path}': invalid YAML{where}: {problem}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise BudgetGymError(f"{what} '{path}': cannot be read ({err})") from None
+    data = read_yaml(path, what)
     if data is None:
         data = {}
     if not isinstance(data, dict):

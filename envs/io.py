@@ -1,4 +1,5 @@
-"""Atomic file writes: a result file is either complete or absent, never half-written."""
+"""File helpers: atomic writes (a result file is complete or absent, never half-written) and
+YAML reading with one-line errors."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_write_text"]
+from typing import Any
+
+import yaml
+
+from budgetgym.envs.errors import BudgetGymError
+
+__all__ = ["atomic_write", "atomic_write_text", "read_yaml"]
 
 
 def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
@@ -27,6 +34,23 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def read_yaml(path: str | Path, what: str, error: type[BudgetGymError] = BudgetGymError) -> Any:
+    """Parse a YAML file; a missing, unreadable or malformed file raises ``error`` with one line
+    ``"<what> '<path>': ..."`` (with the line and column of a syntax error)."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} '{path}' not found")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise error(f"{what} '{path}': invalid YAML{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise error(f"{what} '{path}': cannot be read ({err})") from None
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

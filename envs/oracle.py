@@ -277,7 +277,7 @@ class _Problem:
         y = np.zeros(self.n)
         y[: self.n_x] = X.T.ravel()
         if self.agent:
-            T, K = self.T, self.K
+            T = self.T
             y[self.n_x : self.n_x + T] = self.sc.budget.max_step_multiple - step
             y[self.n_x + T] = T - step.sum()
             # share slacks follow from the equality rows with zero slack coefficient solved for

@@ -20,10 +20,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal, Union, get_args
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from budgetgym.envs.errors import ScenarioError
+from budgetgym.envs.io import read_yaml
 
 __all__ = [
     "Scenario",
@@ -424,15 +424,5 @@ def load_scenario(name_or_path: str | Path | Scenario) -> Scenario:
                 f"unknown scenario '{text}': expected a YAML path or one of {', '.join(list_scenarios())}"
             )
         path = builtin
-    if not path.is_file():
-        raise ScenarioError(f"scenario file '{path}' not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ScenarioError(f"scenario file '{path}': invalid YAML{where}: {problem}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ScenarioError(f"scenario file '{path}': cannot be read ({err})") from None
+    data = read_yaml(path, "scenario file", ScenarioError)
     return scenario_from_dict(data, source=f"scenario file '{path}'")

@@ -1,0 +1,172 @@
+"""Where the grid's tasks run: in-process, in a local process pool, or as Ray tasks.
+
+A backend maps a picklable, module-level function over a list of picklable tasks and
+yields ``(index, result)`` pairs as tasks finish (completion order). Results do not depend on
+the backend: each task is self-contained, seeded, and single-threaded
+(:func:`budgetgym.experiments.runner.single_threaded`).
+
+* :class:`SerialBackend` — a loop in this process (``--workers 1``).
+* :class:`ProcessPoolBackend` — ``multiprocessing`` with the ``spawn`` start method (safe with
+  torch and threads); each worker imports budgetgym and inherits this process's ``sys.path``.
+* :class:`RayBackend` — one Ray task per grid task (``pip install "budgetgym[ray]"``).
+  Without an address it starts a local Ray instance with ``num_cpus=workers``; with
+  ``address`` it joins that cluster and lets Ray schedule on all its CPUs. Workers need
+  budgetgym installed (and the results directory on a shared filesystem).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
+
+from budgetgym.envs.errors import BudgetGymError
+
+__all__ = ["Backend", "ProcessPoolBackend", "RayBackend", "SerialBackend", "make_backend"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+BACKENDS = ("local", "ray")
+
+
+class Backend(Protocol):
+    """Runs ``fn`` over ``tasks``; yields ``(index, fn(tasks[index]))`` in completion order."""
+
+    def run(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]: ...
+
+
+class SerialBackend:
+    """One task after the other, in this process."""
+
+    def run(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[tuple[int, R]]:
+        for i, task in enumerate(tasks):
+            yield i, fn(task)
+
+
+def _indexed(args: tuple[int, Callable[[Any], Any], Any]) -> tuple[int, Any]:
+    i, fn, task = args
+    return i, fn(task)
+
+
+class ProcessPoolBackend:
+    """A pool of ``workers`` processes (``spawn``); tasks are handed out one at a time, in order.
+
+    On an exception or interrupt in the caller the pool is terminated, so no worker keeps
+    running an orphaned task.
+    """
+
+    def __init__(self, workers: int, start_method: str = "spawn"):
+        if workers < 1:
+            raise BudgetGymError(f"--workers: expected a positive integer, got {workers}")
+        self.workers = workers
+        self.start_method = start_method
+
+    def run(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[tuple[int, R]]:
+        if not tasks:
+            return
+        ctx = multiprocessing.get_context(self.start_method)
+        with ctx.Pool(processes=min(self.workers, len(tasks))) as pool:  # __exit__ terminates
+            yield from pool.imap_unordered(_indexed, [(i, fn, t) for i, t in enumerate(tasks)], chunksize=1)
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise BudgetGymError(
+            '--backend ray needs Ray: pip install "budgetgym[ray]" (or pip install "ray[default]")'
+        ) from None
+    return ray
+
+
+def _ray_call(fn: Callable[[Any], Any], task: Any, sys_path: list[str]) -> Any:
+    """Body of a Ray task: make the driver's import paths visible (when they exist here), run."""
+    for entry in reversed(sys_path):
+        if entry and entry not in sys.path and os.path.isdir(entry):
+            sys.path.insert(0, entry)
+    return fn(task)
+
+
+class RayBackend:
+    """Every task as a Ray task (``num_cpus=1``, no retries: a failed task is recorded, not redone).
+
+    Parameters
+    ----------
+    workers : CPUs of the local Ray instance started when ``address`` is None (ignored when
+        joining a cluster, whose CPUs Ray schedules on).
+    address : a Ray cluster address (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``).
+
+    The instance is shut down afterwards only if this backend started it.
+    """
+
+    def __init__(self, workers: int = 1, address: str | None = None):
+        if workers < 1:
+            raise BudgetGymError(f"--workers: expected a positive integer, got {workers}")
+        self.workers = workers
+        self.address = address
+        _import_ray()  # fail early with the install hint
+
+    def run(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[tuple[int, R]]:
+        if not tasks:
+            return
+        import logging
+
+        ray = _import_ray()
+        started = False
+        if not ray.is_initialized():
+            opts: dict[str, Any] = {
+                "include_dashboard": False,
+                "log_to_driver": False,
+                "logging_level": logging.WARNING,
+            }
+            try:
+                if self.address is None:
+                    ray.init(num_cpus=self.workers, **opts)
+                else:
+                    ray.init(address=self.address, **opts)
+            except (ConnectionError, ValueError, RuntimeError) as err:
+                where = self.address or "a local instance"
+                raise BudgetGymError(f"--backend ray: cannot start or reach {where} ({err})") from None
+            started = True
+        remote = ray.remote(num_cpus=1, max_retries=0)(_ray_call)
+        pending: dict[Any, int] = {}
+        try:
+            sys_path = list(sys.path)
+            fn_ref = ray.put(fn)
+            for i, task in enumerate(tasks):
+                pending[remote.remote(fn_ref, task, sys_path)] = i
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    i = pending.pop(ref)
+                    yield i, ray.get(ref)
+        finally:
+            for ref in pending:
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:  # noqa: BLE001 - best effort on the way out
+                    pass
+            if started:
+                ray.shutdown()
+
+
+def make_backend(name: str = "local", workers: int = 1, address: str | None = None) -> Backend:
+    """``local`` with ``workers == 1``: serial; ``local``: a process pool; ``ray``: Ray tasks.
+
+    Raises
+    ------
+    BudgetGymError
+        Unknown backend, non-positive ``workers``, ``address`` without ``ray``, or Ray missing.
+    """
+    if name not in BACKENDS:
+        raise BudgetGymError(f"--backend: expected one of {', '.join(BACKENDS)}, got {name!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise BudgetGymError(f"--workers: expected a positive integer, got {workers!r}")
+    if name == "ray":
+        return RayBackend(workers, address)
+    if address is not None:
+        raise BudgetGymError("--address: only used with --backend ray")
+    return SerialBackend() if workers == 1 else ProcessPoolBackend(workers)

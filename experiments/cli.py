@@ -1,0 +1,218 @@
+"""``budgetgym`` — the command line (a thin layer over the library functions).
+
+::
+
+    budgetgym scenarios                       built-in scenarios, one line each
+    budgetgym show SCENARIO [--seed S]        channels, parameters and the oracle value
+    budgetgym run [EXPERIMENT] [--out DIR] [--seeds N] [--workers N] [--backend local|ray]
+                  [--address ADDR] [--set key=value ...]
+    budgetgym report DIR                      rebuild results, statistics, plots and report.md
+
+``run`` without an experiment runs the built-in ``quickstart``. Exit codes: 0 ok, 2 for user
+errors (a one-line message naming the file or field), 1 otherwise (including failed runs),
+130 when interrupted (finished runs are kept; the same command resumes).
+
+Every command calls a library function: :func:`~budgetgym.experiments.runner.run_experiment`,
+:func:`~budgetgym.experiments.report.build_report`, :func:`~budgetgym.envs.solve_oracle`.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from budgetgym.envs.errors import BudgetGymError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="budgetgym",
+    help="budgetgym: marketing budget-allocation experiments against a true-parameter oracle.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+# ------------------------------------------------------------------------------ scenarios
+@app.command("scenarios")
+def scenarios_cmd() -> None:
+    """List the built-in scenarios with one-line descriptions."""
+    from budgetgym.envs.scenario import list_scenarios, load_scenario
+    from rich.table import Table
+
+    table = Table("scenario", "channels", "steps", "pacing", "reward", "description", box=None)
+    for name in list_scenarios():
+        sc = load_scenario(name)
+        table.add_row(name, str(sc.n_channels), str(sc.horizon), sc.budget.pacing, sc.reward, sc.description)
+    _console().print(table)
+
+
+# ------------------------------------------------------------------------------ show
+def _describe(obj: Any) -> str:
+    data = obj.model_dump(mode="json", exclude_defaults=False)
+    kind = data.pop("type", None)
+    body = ", ".join(f"{k}={v}" for k, v in data.items() if v is not None)
+    return f"{kind}({body})" if kind else body
+
+
+@app.command("show")
+def show_cmd(
+    scenario: Annotated[str, typer.Argument(help="built-in name or YAML path")],
+    seed: Annotated[int | None, typer.Option(help="episode seed for the oracle (drift); default: nominal path")] = None,
+) -> None:
+    """Show a scenario's channels and parameters, and its oracle value."""
+    from budgetgym.envs.oracle import evaluate_plan, solve_oracle
+    from budgetgym.envs.scenario import load_scenario
+    from budgetgym.experiments.demo import equal_split_plan
+    from rich.table import Table
+
+    if seed is not None and seed < 0:
+        raise BudgetGymError(f"--seed: expected a non-negative integer, got {seed}")
+    sc = load_scenario(scenario)
+    con = _console()
+    con.print(f"[bold]{sc.name}[/bold] — {sc.description}")
+    con.print(
+        f"{sc.n_channels} channels, {sc.horizon} steps of {sc.step_days:g} day(s) from day {sc.start_day:g}; "
+        f"budget {sc.budget.total:,.0f} ({sc.budget.pacing} pacing, {sc.step_budget:,.0f} per step); "
+        f"reward = {sc.reward}; noise = {sc.noise.conversions}"
+    )
+    table = Table("channel", "cost", "adstock", "saturation", "delay", "value", "share", box=None)
+    for c in sc.channels:
+        lo, hi = c.share_bounds
+        table.add_row(
+            c.name, _describe(c.cost), _describe(c.adstock), _describe(c.saturation), _describe(c.delay),
+            _describe(c.value), f"[{lo:g}, {hi:g}]",
+        )
+    con.print(table)
+    con.print(f"seasonality: demand {_describe(sc.seasonality.demand)}; cost {_describe(sc.seasonality.cost)}")
+    con.print(f"drift: {_describe(sc.drift)}; shocks: {len(sc.shocks)}")
+    for shock in sc.shocks:
+        con.print(f"  - {_describe(shock)}")
+    res = solve_oracle(sc, seed=seed)
+    equal = float(evaluate_plan(sc, equal_split_plan(sc), path=res.path))
+    where = "nominal path" if seed is None else f"episode seed {seed}"
+    con.print(
+        f"oracle expected {sc.reward} ({where}): {res.expected_reward:,.1f}; equal split: {equal:,.1f} "
+        f"({100 * equal / res.expected_reward:.1f}% of oracle); solved in {res.seconds:.2f} s"
+    )
+
+
+# ------------------------------------------------------------------------------ run
+@app.command("run")
+def run_cmd(
+    experiment: Annotated[str, typer.Argument(help="experiment YAML or built-in name")] = "quickstart",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="results directory [default: out/<name>]")] = None,
+    seeds: Annotated[int | None, typer.Option(help="use seeds 0..N-1")] = None,
+    workers: Annotated[int, typer.Option(help="parallel workers")] = 1,
+    backend: Annotated[str, typer.Option(help="local or ray")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (ray backend)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override: key=value (repeatable)")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="progress bars")] = True,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the report's figures")] = True,
+) -> None:
+    """Run an experiment grid (default: the built-in quickstart) and print the results table."""
+    from budgetgym.experiments.config import load_experiment, parse_overrides
+    from budgetgym.experiments.runner import run_experiment
+
+    cfg = load_experiment(experiment, overrides=parse_overrides(set_ or []), seeds=seeds)
+    err = _console(stderr=True)
+    result = run_experiment(
+        cfg, out, workers=workers, backend=backend, address=address, progress=progress, plots=plots,
+        echo=lambda line: err.print(line, markup=False),
+    )
+    _print_summary(result.summary)
+    con = _console()
+    con.print(
+        f"{result.count('done')} runs done, {result.count('skipped')} skipped (already complete), "
+        f"{len(result.failed)} failed; {result.wall_s:.1f} s"
+    )
+    if result.report is not None:
+        con.print(f"wrote {result.out / 'results.csv'}, {result.out / 'summary.csv'}, {result.report}")
+    if result.failed:
+        for o in result.failed:
+            err.print(f"failed: {o.label}: {o.error} (see {o.path}/error.txt)", markup=False)
+        raise typer.Exit(1)
+
+
+def _print_summary(summary: Any) -> None:
+    if summary is None or summary.empty:
+        return
+    from budgetgym.experiments.report import format_summary_rows
+    from rich.table import Table
+
+    base = str(summary["baseline"].iloc[0]) or "baseline"
+    table = Table(title="expected reward as % of the oracle (95% bootstrap CI over seeds)", box=None)
+    for name in ("scenario", "agent", "% of oracle", f"uplift vs {base}", "seeds"):
+        table.add_column(name, no_wrap=True, justify="left" if name in ("scenario", "agent") else "right")
+    rows = format_summary_rows(summary)
+    for r in rows:
+        table.add_row(r["scenario"], r["agent"], r["pct_of_oracle"], r["uplift"], r["seeds"])
+    iqm = Table(title="across scenarios: IQM of % of oracle (95% CI)", box=None)
+    iqm.add_column("agent", no_wrap=True)
+    iqm.add_column("IQM", no_wrap=True, justify="right")
+    text = {r["agent"]: r["iqm"] for r in rows}
+    for agent in summary.drop_duplicates("agent").sort_values("iqm", ascending=False)["agent"]:
+        iqm.add_row(str(agent), text[str(agent)])
+    con = _console()
+    con.print(table)
+    con.print(iqm)
+
+
+# ------------------------------------------------------------------------------ report
+@app.command("report")
+def report_cmd(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="results directory")],
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the figures")] = True,
+    baseline: Annotated[str | None, typer.Option(help="agent for the uplift [default: the experiment's]")] = None,
+) -> None:
+    """Rebuild results.csv, summary.csv, plots and report.md from DIR's finished runs."""
+    from budgetgym.experiments.report import build_report
+
+    rep = build_report(directory, plots=plots, baseline=baseline)
+    _print_summary(rep.summary)
+    _console().print(f"wrote {rep.report} ({len(rep.plots)} plots)")
+
+
+# ------------------------------------------------------------------------------ entry point
+_INTERRUPTED = "interrupted: finished runs are kept; run the same command again to resume"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    try:
+        rv = app(args=argv, prog_name="budgetgym", standalone_mode=False)
+    except BudgetGymError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # typer turns Ctrl-C into Exit(130); older versions may not
+        print(_INTERRUPTED, file=sys.stderr)
+        return 130
+    except typer.Exit as exc:
+        if exc.exit_code == 130:
+            print(_INTERRUPTED, file=sys.stderr)
+        return int(exc.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - usage errors (click/typer) exit 2, the rest 1
+        code = getattr(exc, "exit_code", None)
+        if isinstance(code, int) and callable(getattr(exc, "show", None)):
+            exc.show()
+            return code
+        traceback.print_exc()
+        return 1
+    return int(rv) if isinstance(rv, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

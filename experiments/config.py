@@ -1,0 +1,394 @@
+"""Experiment files: YAML -> validated, immutable :class:`ExperimentConfig`.
+
+An experiment names the scenarios, the agents (with their parameters and, for learners,
+a training configuration), the evaluation seeds and the episodes per evaluation::
+
+    name: quickstart
+    scenarios: [stationary-3, {scenario: seasonal-5, set: {horizon: 60}, label: seasonal-5-short}]
+    agents:
+      - equal                                   # shorthand for {agent: equal}
+      - {agent: ucb1, label: ucb1-wide, params: {c: 1.0}}
+      - agent: proportional                     # parameters per scenario (merged over `params`)
+        scenario_params: {stationary-3: {weights: {search: 5, social: 2, video: 1}}}
+        scenarios: [stationary-3]               # run on these scenario labels only
+      - {agent: ppo, train: {total_timesteps: 10000}}   # a learner: trained before evaluation
+    seeds: 5                                    # 0..4, or a list [0, 3, 7]
+    episodes: 1                                 # episodes per evaluation seed
+    baseline: equal                             # uplift is measured against this agent
+    imports: [my_package.agents]                # modules registering custom agents
+    bootstrap: {reps: 5000, confidence: 0.95, seed: 0}
+
+Every model forbids unknown keys; :func:`load_experiment` turns any problem into a
+one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file and the field.
+``--set key=value`` overrides (:func:`apply_overrides`) are applied to the raw mapping
+before validation, so they are validated like the file itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.scenario import Scenario, _one_line, list_scenarios, load_scenario
+from budgetgym.envs.io import read_yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "AgentSpec",
+    "BootstrapConfig",
+    "ExperimentConfig",
+    "ScenarioSpec",
+    "apply_overrides",
+    "builtin_experiment_dir",
+    "config_hash",
+    "experiment_from_dict",
+    "list_experiments",
+    "load_experiment",
+    "parse_overrides",
+    "read_experiment_file",
+]
+
+LABEL = r"^[A-Za-z0-9_.-]{1,60}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScenarioSpec(_Strict):
+    """One scenario of the grid: a built-in name or a YAML path, optionally overridden."""
+
+    scenario: str = Field(min_length=1, description="built-in name or YAML path")
+    label: str | None = Field(None, pattern=LABEL, description="name in results; default: the scenario's name")
+    set: dict[str, Any] = Field(default_factory=dict, description="Scenario.override changes (dotted keys)")
+
+
+class AgentSpec(_Strict):
+    """One agent of the grid.
+
+    ``train`` marks a learner: it is passed (as a dict) to the agent's trainer, e.g.
+    ``budgetgym.agents.ppo.train_ppo(scenario, config, seed, out_dir)``, before evaluation.
+    """
+
+    agent: str = Field(min_length=1, description="registry name (see budgetgym.agents.list_agents)")
+    label: str | None = Field(None, pattern=LABEL, description="name in results; default: the agent name")
+    params: dict[str, Any] = Field(default_factory=dict, description="make_agent parameters")
+    scenario_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per scenario label: parameters merged over `params` (built-in names outside the grid are unused)",
+    )
+    scenarios: list[str] | None = Field(None, description="scenario labels to run on; default: all")
+    train: dict[str, Any] | None = Field(None, description="training configuration; None: no training")
+    trainer: str | None = Field(
+        None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", description="'module:function'; default by agent name"
+    )
+
+    @property
+    def name(self) -> str:
+        """The agent's label in results (``label`` or the registry name)."""
+        return self.label or self.agent
+
+    def params_for(self, scenario: str) -> dict[str, Any]:
+        """``params`` with the scenario's ``scenario_params`` merged over them."""
+        return {**self.params, **self.scenario_params.get(scenario, {})}
+
+    def runs_on(self, scenario: str) -> bool:
+        return self.scenarios is None or scenario in self.scenarios
+
+    @field_validator("agent")
+    @classmethod
+    def _agent_pattern(cls, v: str) -> str:
+        if not all(c.isalnum() or c in "_.-" for c in v):
+            raise ValueError(f"agent name {v!r} may only hold letters, digits, '_', '.' and '-'")
+        return v
+
+
+class BootstrapConfig(_Strict):
+    """Settings of the percentile stratified bootstrap (see :mod:`budgetgym.experiments.stats`)."""
+
+    reps: int = Field(5000, ge=100, le=1_000_000, description="bootstrap resamples")
+    confidence: float = Field(0.95, gt=0, lt=1, description="interval coverage")
+    seed: int = Field(0, ge=0, description="seed of the resampling")
+
+
+class ExperimentConfig(_Strict):
+    """A validated agent x scenario x seed grid. Build it with :func:`load_experiment`."""
+
+    name: str = Field(pattern=LABEL)
+    description: str = ""
+    scenarios: list[ScenarioSpec] = Field(min_length=1)
+    agents: list[AgentSpec] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1, description="evaluation seeds; an integer N means 0..N-1")
+    episodes: int = Field(1, ge=1, le=10_000, description="episodes per evaluation (per seed)")
+    deterministic: bool = Field(True, description="passed to predict")
+    learn: bool = Field(True, description="online learners update during evaluation")
+    baseline: str | None = Field(None, description="agent label for uplift; default 'equal' when present")
+    imports: list[str] = Field(default_factory=list, description="modules to import first (custom agents)")
+    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+
+    @field_validator("scenarios", mode="before")
+    @classmethod
+    def _scenario_shorthand(cls, v: Any) -> Any:
+        return [{"scenario": x} if isinstance(x, str) else x for x in v] if isinstance(v, list) else v
+
+    @field_validator("agents", mode="before")
+    @classmethod
+    def _agent_shorthand(cls, v: Any) -> Any:
+        return [{"agent": x} if isinstance(x, str) else x for x in v] if isinstance(v, list) else v
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_count(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, int):
+            if v < 1:
+                raise ValueError(f"expected a positive number of seeds or a list of seeds, got {v}")
+            return list(range(v))
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_valid(cls, v: list[int]) -> list[int]:
+        if any(s < 0 for s in v):
+            raise ValueError(f"seeds must be non-negative, got {v}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"seeds must be unique, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> ExperimentConfig:
+        labels = [a.name for a in self.agents]
+        dupes = sorted({n for n in labels if labels.count(n) > 1})
+        if dupes:
+            raise ValueError(f"agents: repeated label(s) {', '.join(dupes)}; give each a distinct 'label'")
+        explicit = [s.label for s in self.scenarios if s.label]
+        dupes = sorted({n for n in explicit if explicit.count(n) > 1})
+        if dupes:
+            raise ValueError(f"scenarios: repeated label(s) {', '.join(dupes)}")
+        if self.baseline is not None and self.baseline not in labels:
+            raise ValueError(f"baseline '{self.baseline}' is not one of the agents ({', '.join(labels)})")
+        return self
+
+    @property
+    def baseline_agent(self) -> str | None:
+        """The baseline label used for uplift (``baseline``, else ``equal`` when in the grid)."""
+        if self.baseline is not None:
+            return self.baseline
+        return "equal" if any(a.name == "equal" for a in self.agents) else None
+
+    def resolve_scenarios(self) -> list[tuple[str, Scenario]]:
+        """(label, validated Scenario) for every scenario, overrides applied.
+
+        Raises
+        ------
+        BudgetGymError
+            Unknown scenario, invalid override, or two scenarios with the same label.
+        """
+        out: list[tuple[str, Scenario]] = []
+        for i, spec in enumerate(self.scenarios):
+            try:
+                sc = load_scenario(spec.scenario)
+                if spec.set:
+                    sc = sc.override(dict(spec.set))
+            except BudgetGymError as err:
+                raise BudgetGymError(f"scenarios[{i}]: {err}") from None
+            out.append((spec.label or sc.name, sc))
+        labels = [label for label, _ in out]
+        dupes = sorted({n for n in labels if labels.count(n) > 1})
+        if dupes:
+            raise BudgetGymError(f"scenarios: repeated label(s) {', '.join(dupes)}; give each a distinct 'label'")
+        # scenario_params may also name built-in scenarios outside this grid (so one agent list
+        # serves several grids, e.g. with --set scenarios=[...]); anything else is a typo.
+        known = set(labels) | set(list_scenarios())
+        for i, agent in enumerate(self.agents):
+            for field_name, names, allowed in (
+                ("scenario_params", list(agent.scenario_params), known),
+                ("scenarios", agent.scenarios or [], set(labels)),
+            ):
+                unknown = [n for n in names if n not in allowed]
+                if unknown:
+                    raise BudgetGymError(
+                        f"agents[{i}].{field_name}: unknown scenario(s) {', '.join(unknown)}; "
+                        f"expected labels among {', '.join(labels)}"
+                    )
+        return out
+
+
+# ----------------------------------------------------------------------------- loading
+def builtin_experiment_dir() -> Path:
+    """Folder holding the built-in experiment files (``quickstart``, ``paper``)."""
+    return Path(str(resources.files("budgetgym") / "configs" / "experiments"))
+
+
+def list_experiments() -> list[str]:
+    """Names of the built-in experiments, sorted."""
+    return sorted(p.stem for p in builtin_experiment_dir().glob("*.yaml"))
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["a.b=1", "seeds=[0, 1]"]`` -> ``{"a.b": 1, "seeds": [0, 1]}`` (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise BudgetGymError(f"--set {item!r}: expected key=value (for example episodes=2)")
+        try:
+            out[key] = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            out[key] = text
+    return out
+
+
+def apply_overrides(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the raw experiment mapping with dotted-key ``changes`` applied.
+
+    List items are addressed by index or by their label / agent / scenario name
+    (``agents.ppo.train.total_timesteps``); missing mapping keys are created, and the
+    result is validated afterwards, so a mistyped field still fails.
+    """
+    data = copy.deepcopy(data)
+    for key, value in changes.items():
+        parts = key.split(".")
+        node: Any = data
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                idx = _list_index(node, part)
+                if idx is None:
+                    raise BudgetGymError(f"--set {key}: no list item '{part}'")
+                if last:
+                    node[idx] = value
+                    break
+                if isinstance(node[idx], str):  # expand shorthand entries
+                    node[idx] = {_shorthand_key(parts[depth - 1] if depth else ""): node[idx]}
+                node = node[idx]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                    break
+                if node.get(part) is None:
+                    node[part] = {}
+                node = node[part]
+            else:
+                raise BudgetGymError(f"--set {key}: '{part}' is not inside a mapping or list")
+    return data
+
+
+def _shorthand_key(list_name: str) -> str:
+    return "scenario" if list_name == "scenarios" else "agent"
+
+
+def _list_index(items: list[Any], part: str) -> int | None:
+    if part.isdigit() and int(part) < len(items):
+        return int(part)
+    for i, item in enumerate(items):
+        if isinstance(item, str) and item == part:
+            return i
+        if isinstance(item, dict):
+            name = item.get("label") or item.get("agent") or item.get("scenario")
+            if name == part:
+                return i
+    return None
+
+
+def experiment_from_dict(data: object, source: str = "experiment") -> ExperimentConfig:
+    """Validate a mapping into an :class:`ExperimentConfig`; errors are one-line BudgetGymErrors."""
+    if not isinstance(data, dict):
+        raise BudgetGymError(f"{source}: expected a mapping of experiment fields, got {type(data).__name__}")
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as err:
+        raise BudgetGymError(_one_line(err, source, ExperimentConfig)) from None
+
+
+def _resolve_path(name_or_path: str | Path) -> Path:
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") or path.exists() or "/" in text:
+        return path
+    builtin = builtin_experiment_dir() / f"{text}.yaml"
+    if not builtin.exists():
+        raise BudgetGymError(
+            f"unknown experiment '{text}': expected a YAML path or one of {', '.join(list_experiments())}"
+        )
+    return builtin
+
+
+def read_experiment_file(name_or_path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The file an experiment name or path refers to, and its raw YAML mapping."""
+    path = _resolve_path(name_or_path)
+    data = read_yaml(path, "experiment file")
+    if data is None:
+        raise BudgetGymError(f"experiment file '{path}': the file is empty; expected a mapping of experiment fields")
+    if not isinstance(data, dict):
+        raise BudgetGymError(
+            f"experiment file '{path}': expected a mapping of experiment fields, got {type(data).__name__}"
+        )
+    return path, data
+
+
+def load_experiment(
+    name_or_path: str | Path | ExperimentConfig = "quickstart",
+    overrides: dict[str, Any] | None = None,
+    seeds: int | None = None,
+) -> ExperimentConfig:
+    """Load an experiment by built-in name or YAML path, with overrides applied.
+
+    Parameters
+    ----------
+    name_or_path : built-in name (``quickstart``, ``paper``), a YAML path, or a config.
+    overrides : dotted-key changes (see :func:`apply_overrides`), e.g. from ``--set``.
+    seeds : replace the seeds by ``0..seeds-1`` (``--seeds N``).
+
+    Scenario paths inside the file are taken relative to the file when they exist there.
+
+    Raises
+    ------
+    BudgetGymError
+        One line naming the file, the field and what was expected.
+    """
+    if isinstance(name_or_path, ExperimentConfig):
+        path, data, source = None, name_or_path.model_dump(mode="json"), f"experiment '{name_or_path.name}'"
+    else:
+        path, data = read_experiment_file(name_or_path)
+        source = f"experiment file '{path}'"
+    if seeds is not None:
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+            raise BudgetGymError(f"--seeds: expected a positive integer, got {seeds!r}")
+        data["seeds"] = seeds
+    if overrides:
+        data = apply_overrides(data, overrides)
+        source += f" (with --set {', '.join(overrides)})"
+    if path is not None:
+        data = _relative_scenarios(data, path.parent)
+    return experiment_from_dict(data, source)
+
+
+def _relative_scenarios(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    items = data.get("scenarios")
+    if not isinstance(items, list):
+        return data
+    out = []
+    for item in items:
+        name = item if isinstance(item, str) else item.get("scenario") if isinstance(item, dict) else None
+        if isinstance(name, str) and not Path(name).is_absolute() and (base / name).is_file():
+            resolved = str((base / name).resolve())
+            item = resolved if isinstance(item, str) else {**item, "scenario": resolved}
+        out.append(item)
+    return {**data, "scenarios": out}
+
+
+def config_hash(payload: Any) -> str:
+    """SHA-256 (first 16 hex digits) of the canonical JSON of ``payload``."""
+    if isinstance(payload, BaseModel):
+        payload = payload.model_dump(mode="json")
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

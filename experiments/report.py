@@ -1,0 +1,279 @@
+"""Rebuild an experiment's tables, figures and ``report.md`` from its finished run folders.
+
+:func:`build_report` is what ``budgetgym report DIR`` runs and what
+:func:`~budgetgym.experiments.runner.run_experiment` calls at the end. It reads only the
+results directory (finished runs, oracle files, ``experiment.yaml`` and ``meta.json``), so it
+can be re-run at any time, e.g. after a partial or resumed run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.io import atomic_write_text
+from budgetgym.experiments.config import BootstrapConfig, ExperimentConfig, experiment_from_dict
+from budgetgym.experiments.results import (
+    collect_learning_curves,
+    collect_oracle,
+    collect_oracle_allocation,
+    collect_results,
+    collect_traces,
+    read_json,
+    utc_now,
+    write_csv,
+)
+from budgetgym.experiments.stats import summarize
+
+__all__ = ["Report", "build_report", "format_summary_rows"]
+
+
+@dataclass
+class Report:
+    """What :func:`build_report` wrote (paths) and the tables it computed (DataFrames)."""
+
+    out: Path
+    results: Any
+    summary: Any
+    poi: Any
+    report: Path
+    plots: list[Path] = field(default_factory=list)
+
+
+def _load_config(out: Path) -> ExperimentConfig | None:
+    path = out / "experiment.yaml"
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise BudgetGymError(f"'{path}': cannot be read ({err})") from None
+    return experiment_from_dict(data, source=f"experiment file '{path}'")
+
+
+def build_report(out: str | Path, *, plots: bool = True, baseline: str | None = None) -> Report:
+    """Write ``results.csv``, ``summary.csv``, ``poi.csv``, ``plots/*.png`` and ``report.md``.
+
+    Parameters
+    ----------
+    out : the results directory of :func:`~budgetgym.experiments.runner.run_experiment`.
+    plots : draw the figures (the tables are always written).
+    baseline : agent for the uplift columns; default: the experiment's baseline, else
+        ``equal`` when it ran.
+
+    Raises
+    ------
+    BudgetGymError
+        ``out`` is not a results directory (no ``experiment.yaml`` and no finished run).
+    """
+    out = Path(out)
+    if not out.is_dir():
+        raise BudgetGymError(f"results directory '{out}' not found")
+    cfg = _load_config(out)
+    results = collect_results(out)
+    if cfg is None and results.empty:
+        raise BudgetGymError(f"'{out}' is not a results directory: no experiment.yaml and no finished runs")
+    boot = cfg.bootstrap if cfg is not None else BootstrapConfig()
+    agents = set(results["agent"]) if not results.empty else set()
+    if baseline is not None and agents and baseline not in agents:
+        raise BudgetGymError(f"--baseline: '{baseline}' is not an agent in '{out}' ({', '.join(sorted(agents))})")
+    if baseline is None:
+        baseline = cfg.baseline_agent if cfg is not None else None
+        if baseline is None and "equal" in agents:
+            baseline = "equal"
+    summary, poi = summarize(results, baseline, boot.reps, boot.confidence, boot.seed)
+    write_csv(out / "results.csv", results)
+    write_csv(out / "summary.csv", summary)
+    write_csv(out / "poi.csv", poi)
+
+    figures: dict[str, list[tuple[str, Path]]] = {}
+    written: list[Path] = []
+    if plots and not results.empty and importlib.util.find_spec("matplotlib") is None:
+        plots = False  # tables only; the report says how to get the figures
+        figures = {"": []}
+    if plots and not results.empty:
+        figures, written = _draw(out, summary)
+    meta = read_json(out / "meta.json") if (out / "meta.json").is_file() else {}
+    text = _markdown(out, cfg, results, summary, poi, baseline, boot, figures, meta)
+    report = atomic_write_text(out / "report.md", text)
+    return Report(out, results, summary, poi, report, written)
+
+
+def _draw(out: Path, summary: Any) -> tuple[dict[str, list[tuple[str, Path]]], list[Path]]:
+    from budgetgym.experiments import plots as P
+
+    traces = collect_traces(out)
+    oracle = collect_oracle(out)
+    oracle_alloc = collect_oracle_allocation(out)
+    curves = collect_learning_curves(out)
+    colors = P.agent_colors(summary["agent"].unique())
+    pdir = out / "plots"
+    figures: dict[str, list[tuple[str, Path]]] = {"": [("Score intervals", P.plot_score_intervals(
+        summary, pdir / "score_intervals.png", colors))]}
+    for sc in sorted(summary["scenario"].unique()):
+        items = [
+            ("Cumulative expected reward vs the oracle",
+             P.plot_cumulative_reward(traces, oracle, sc, pdir / f"cumulative_{sc}.png", colors)),
+            ("Regret vs the oracle", P.plot_regret(traces, oracle, sc, pdir / f"regret_{sc}.png", colors)),
+            ("Allocation over time", P.plot_allocation(traces, oracle_alloc, sc, pdir / f"allocation_{sc}.png")),
+        ]
+        if not curves.empty and (curves["scenario"] == sc).any():
+            items.append(
+                ("Learning curves", P.plot_learning_curves(curves, sc, pdir / f"learning_{sc}.png", colors))
+            )
+        figures[sc] = items
+    written = [p for items in figures.values() for _, p in items]
+    return figures, written
+
+
+# ------------------------------------------------------------------------------ markdown
+def _num(x: Any, digits: int = 1) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    return "–" if math.isnan(v) else f"{v:,.{digits}f}"
+
+
+def _ci(mid: Any, lo: Any, hi: Any, digits: int = 1, signed: bool = False) -> str:
+    if any(isinstance(v, float) and math.isnan(v) for v in (mid, lo, hi)):
+        return "–"
+    sign = "+" if signed and float(mid) > 0 else ""
+    return f"{sign}{_num(mid, digits)} [{_num(lo, digits)}, {_num(hi, digits)}]"
+
+
+def format_summary_rows(summary: Any) -> list[dict[str, str]]:
+    """Display strings per summary row: scenario, agent, % of oracle [CI], uplift [CI], seeds."""
+    rows = []
+    for _, r in summary.iterrows():
+        rows.append(
+            {
+                "scenario": str(r["scenario"]),
+                "agent": str(r["agent"]),
+                "pct_of_oracle": _ci(r["pct_of_oracle_mean"], r["pct_of_oracle_ci_lo"], r["pct_of_oracle_ci_hi"]),
+                "uplift": _ci(r["uplift"], r["uplift_ci_lo"], r["uplift_ci_hi"], signed=True),
+                "iqm": _ci(r["iqm"], r["iqm_ci_lo"], r["iqm_ci_hi"]),
+                "seeds": str(int(r["n_seeds"])),
+                "episodes": str(int(r["n_episodes"])),
+                "train_steps": f"{int(r['train_steps']):,}",
+            }
+        )
+    return rows
+
+
+def _table(header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
+    align = align or "l" + "r" * (len(header) - 1)
+    marks = [":--" if a == "l" else "--:" for a in align]
+    return [
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(marks) + " |",
+        *("| " + " | ".join(r) + " |" for r in rows),
+    ]
+
+
+def _markdown(
+    out: Path,
+    cfg: ExperimentConfig | None,
+    results: Any,
+    summary: Any,
+    poi: Any,
+    baseline: str | None,
+    boot: BootstrapConfig,
+    figures: dict[str, list[tuple[str, Path]]],
+    meta: dict[str, Any],
+) -> str:
+    name = cfg.name if cfg is not None else out.name
+    conf = f"{100 * boot.confidence:g}%"
+    lines = [f"# Experiment `{name}`", ""]
+    if cfg is not None and cfg.description:
+        lines += [cfg.description.strip(), ""]
+    git = meta.get("git", {}) if isinstance(meta, dict) else {}
+    n_runs = results.groupby(["scenario", "agent", "seed"]).ngroups if not results.empty else 0
+    lines += [
+        f"- generated {utc_now()} from {n_runs} finished runs ({len(results)} episodes) in `{out}`",
+        f"- config hash `{meta.get('config_hash', '?')}`, git commit `{git.get('commit') or '?'}`"
+        + (" (uncommitted changes)" if git.get("dirty") else ""),
+        f"- score: expected reward as % of the oracle's on the same episode path; {conf} percentile "
+        f"stratified-bootstrap intervals over seeds ({boot.reps:,} resamples, seed {boot.seed})",
+        "",
+    ]
+    if summary.empty:
+        return "\n".join([*lines, "No finished runs yet.", ""])
+    up = f"uplift vs {baseline}, points" if baseline else "uplift"
+    lines += ["## Results by scenario", ""]
+    display = {(r["scenario"], r["agent"]): r for r in format_summary_rows(summary)}
+    for sc, part in summary.groupby("scenario", sort=True):
+        oracle_mean = float(part["oracle_reward_mean"].iloc[0])
+        lines += [f"### {sc}", "", f"Mean oracle reward {_num(oracle_mean)}.", ""]
+        part = part.sort_values("pct_of_oracle_mean", ascending=False)
+        poi_col = f"poi_vs_{baseline}" if baseline and f"poi_vs_{baseline}" in part.columns else None
+        header = ["agent", f"% of oracle ({conf} CI)", f"{up} ({conf} CI)"]
+        header += [f"P(> {baseline})"] if poi_col else []
+        header += ["seeds", "episodes (all seeds)", "train steps", "train s / run", "s / episode"]
+        rows = []
+        for _, r in part.iterrows():
+            d = display[(r["scenario"], r["agent"])]
+            row = [d["agent"], d["pct_of_oracle"], d["uplift"]]
+            row += [_num(r[poi_col], 2)] if poi_col else []
+            row += [d["seeds"], d["episodes"], d["train_steps"], _num(r["train_s_mean"], 1), _num(r["wall_s_mean"], 2)]
+            rows.append(row)
+        lines += [*_table(header, rows), ""]
+        for title, path in figures.get(sc, []):
+            lines += [f"**{title}**", "", f"![{title} — {sc}]({path.relative_to(out).as_posix()})", ""]
+
+    lines += ["## Across scenarios", "", f"Interquartile mean of the run scores pooled over scenarios ({conf} CI).", ""]
+    agg = summary.groupby("agent", sort=True).agg(
+        iqm=("iqm", "first"), lo=("iqm_ci_lo", "first"), hi=("iqm_ci_hi", "first"),
+        mean=("pct_of_oracle_mean", "mean"), n=("scenario", "nunique"),
+    ).sort_values("iqm", ascending=False)
+    lines += _table(
+        ["agent", "IQM % of oracle", "mean of scenario means", "scenarios"],
+        [[str(a), _ci(r["iqm"], r["lo"], r["hi"]), _num(r["mean"]), str(int(r["n"]))] for a, r in agg.iterrows()],
+    )
+    lines += [""]
+    if figures == {"": []}:
+        lines += ['Figures need matplotlib: `pip install "budgetgym[plot]"`, then `budgetgym report DIR`.', ""]
+    for title, path in figures.get("", []):
+        lines += [f"![{title}]({path.relative_to(out).as_posix()})", ""]
+
+    if not poi.empty:
+        order = list(agg.index)
+        lines += [
+            "## Probability of improvement",
+            "",
+            "P(row agent scores higher than column agent on a run) + ½ P(tie), averaged over the scenarios "
+            "both ran; `poi.csv` has the intervals.",
+            "",
+        ]
+        table = poi.set_index(["agent", "other"])["poi"]
+        rows = [[a] + [("·" if a == b else _num(table.get((a, b), float("nan")), 2)) for b in order] for a in order]
+        lines += [*_table(["", *order], rows), ""]
+
+    lines += [
+        "## Method",
+        "",
+        "- A run is one (scenario, agent, seed): learners train first (seeded), then the agent plays "
+        "`episodes` full episodes; online learners start each episode afresh.",
+        "- Run score = mean `pct_of_oracle` over its episodes; 100 × expected reward / oracle expected reward "
+        "on the same episode path (seasonality, drift, shocks).",
+        "- Per scenario: mean of run scores with a percentile bootstrap over seeds; uplift = paired difference "
+        "to the baseline on common seeds (same episode paths and noise).",
+        "- Across scenarios: IQM (25% trimmed mean) of all run scores, stratified bootstrap (seeds resampled "
+        "within each scenario), and the probability of improvement (Mann-Whitney U / nm per scenario, "
+        "averaged), as in rliable (Agarwal et al., 2021).",
+        "- Files: `results.csv` (one row per episode), `summary.csv`, `poi.csv`, `runs/<scenario>/<agent>/seed_<k>/`.",
+        "",
+        "## Reproduce",
+        "",
+        "```bash",
+        f"budgetgym run {out.as_posix()}/experiment.yaml --out {out.as_posix()}   # finished runs are skipped",
+        f"budgetgym report {out.as_posix()}",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)

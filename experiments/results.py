@@ -1,0 +1,311 @@
+"""The results directory: its layout (a contract other tools rely on), readers and writers.
+
+::
+
+    DIR/
+      experiment.yaml                 resolved experiment config
+      meta.json                       versions, git commit, machine, config hash, sessions
+      results.csv                     one row per (scenario, agent, seed, episode): RESULT_COLUMNS
+                                      (budgetgym.agents.evaluate) + env_seed, train_s
+      summary.csv                     one row per (scenario, agent)
+      poi.csv                         probability of improvement per agent pair
+      report.md, plots/*.png
+      oracle/<scenario>/seed_<env_seed>.json   oracle value and per-step trace of each episode path
+      runs/<scenario>/<agent>/seed_<k>/
+          config.yaml                 the run's resolved config (scenario, agent, seed, versions)
+          results.json                the run's result rows (results.csv columns)
+          trace.csv                   episode, step, channel, spend, conversions, expected_reward
+          run.log, train/ (model files and training logs of learners), error.txt (failed runs)
+          done                        written last: the run is complete
+
+Only runs with a ``done`` marker count: ``results.csv`` and everything after it are rebuilt
+from them, so a killed run never leaves a partial row and a re-run skips finished work.
+Every file is written atomically (:mod:`budgetgym.envs.io`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from budgetgym.agents.evaluate import RESULT_COLUMNS
+from budgetgym.envs.io import atomic_write, atomic_write_text
+
+__all__ = [
+    "DONE",
+    "EXTRA_COLUMNS",
+    "RESULT_FILE",
+    "TRACE_COLUMNS",
+    "collect_learning_curves",
+    "collect_oracle",
+    "collect_oracle_allocation",
+    "collect_results",
+    "collect_traces",
+    "environment_info",
+    "iter_done_runs",
+    "oracle_file",
+    "package_versions",
+    "read_json",
+    "run_dir",
+    "utc_now",
+    "write_csv",
+    "write_json",
+]
+
+DONE = "done"
+RESULT_FILE = "results.json"
+TRACE_FILE = "trace.csv"
+TRACE_COLUMNS = ["episode", "step", "channel", "spend", "conversions", "expected_reward"]
+EXTRA_COLUMNS = ["env_seed", "train_s"]  # episode seed; training wall time of the run (learners)
+
+_PACKAGES = [
+    "budgetgym",
+    "numpy",
+    "scipy",
+    "gymnasium",
+    "pydantic",
+    "PyYAML",
+    "pandas",
+    "matplotlib",
+    "stable-baselines3",
+    "sb3-contrib",
+    "torch",
+    "ray",
+]
+
+
+# ------------------------------------------------------------------------------ layout
+def run_dir(out: str | Path, scenario: str, agent: str, seed: int) -> Path:
+    """``DIR/runs/<scenario>/<agent>/seed_<k>``."""
+    return Path(out) / "runs" / scenario / agent / f"seed_{int(seed)}"
+
+
+def oracle_file(out: str | Path, scenario: str, env_seed: int) -> Path:
+    """``DIR/oracle/<scenario>/seed_<env_seed>.json``."""
+    return Path(out) / "oracle" / scenario / f"seed_{int(env_seed)}.json"
+
+
+def iter_done_runs(out: str | Path) -> Iterator[Path]:
+    """Run folders holding a ``done`` marker, in sorted order."""
+    root = Path(out) / "runs"
+    if not root.is_dir():
+        return
+    for marker in sorted(root.glob(f"*/*/seed_*/{DONE}")):
+        yield marker.parent
+
+
+# ------------------------------------------------------------------------------ I/O
+def utc_now() -> str:
+    """The current time, ISO 8601 in UTC."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def write_json(path: str | Path, payload: Any) -> Path:
+    """Write ``payload`` as indented JSON, atomically (floats round-trip exactly)."""
+    return atomic_write_text(path, json.dumps(payload, indent=2, default=_jsonable) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_csv(path: str | Path, frame: Any) -> Path:
+    """Write a pandas DataFrame as CSV without the index, atomically."""
+    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+# ------------------------------------------------------------------------------ readers
+def collect_results(out: str | Path) -> Any:
+    """All result rows of finished runs as a DataFrame (``RESULT_COLUMNS`` + ``env_seed``),
+    sorted by scenario, agent, seed and episode."""
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+    for rd in iter_done_runs(out):
+        rows.extend(read_json(rd / RESULT_FILE)["rows"])
+    columns = RESULT_COLUMNS + EXTRA_COLUMNS
+    frame = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame({c: [] for c in columns})
+    if rows:
+        frame = frame.sort_values(["scenario", "agent", "seed", "episode"], kind="stable").reset_index(drop=True)
+    return frame
+
+
+def collect_traces(out: str | Path) -> Any:
+    """Per-step traces of finished runs: ``scenario, agent, seed`` + :data:`TRACE_COLUMNS`."""
+    import pandas as pd
+
+    frames = []
+    for rd in iter_done_runs(out):
+        path = rd / TRACE_FILE
+        if not path.is_file():
+            continue
+        frame = pd.read_csv(path)
+        seed = int(rd.name.removeprefix("seed_"))
+        frame.insert(0, "seed", seed)
+        frame.insert(0, "agent", rd.parent.name)
+        frame.insert(0, "scenario", rd.parent.parent.name)
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame({c: [] for c in ["scenario", "agent", "seed", *TRACE_COLUMNS]})
+    return pd.concat(frames, ignore_index=True)
+
+
+def collect_oracle(out: str | Path) -> Any:
+    """Oracle per-step expected reward of every solved episode path:
+    ``scenario, env_seed, step, expected_reward`` (plus ``oracle_reward``, the episode total)."""
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+    root = Path(out) / "oracle"
+    for path in sorted(root.glob("*/seed_*.json")) if root.is_dir() else []:
+        data = read_json(path)
+        for t, value in enumerate(data["step_expected_reward"]):
+            rows.append(
+                {
+                    "scenario": path.parent.name,
+                    "env_seed": data["env_seed"],
+                    "step": t,
+                    "expected_reward": value,
+                    "oracle_reward": data["oracle_reward"],
+                }
+            )
+    columns = ["scenario", "env_seed", "step", "expected_reward", "oracle_reward"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def collect_oracle_allocation(out: str | Path) -> Any:
+    """Oracle plans in long format: ``scenario, env_seed, step, channel, spend``."""
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+    root = Path(out) / "oracle"
+    for path in sorted(root.glob("*/seed_*.json")) if root.is_dir() else []:
+        data = read_json(path)
+        for t, spends in enumerate(data.get("plan", [])):
+            for name, spend in zip(data["channels"], spends, strict=True):
+                rows.append(
+                    {"scenario": path.parent.name, "env_seed": data["env_seed"], "step": t, "channel": name,
+                     "spend": spend}
+                )
+    return pd.DataFrame(rows, columns=["scenario", "env_seed", "step", "channel", "spend"])
+
+
+def collect_learning_curves(out: str | Path) -> Any:
+    """Training curves of learners found in finished run folders.
+
+    Reads, under each run's folder, SB3's ``progress.csv`` (``time/total_timesteps`` vs
+    ``rollout/ep_rew_mean``), else ``evaluations.npz`` (``timesteps`` vs mean ``results``),
+    else ``monitor.csv`` (cumulative episode lengths vs episode reward ``r``). Returns
+    ``scenario, agent, seed, timesteps, reward, source``.
+    """
+    import pandas as pd
+
+    frames = []
+    for rd in iter_done_runs(out):
+        curve = _learning_curve(rd)
+        if curve is None or curve.empty:
+            continue
+        curve.insert(0, "seed", int(rd.name.removeprefix("seed_")))
+        curve.insert(0, "agent", rd.parent.name)
+        curve.insert(0, "scenario", rd.parent.parent.name)
+        frames.append(curve)
+    if not frames:
+        return pd.DataFrame({c: [] for c in ["scenario", "agent", "seed", "timesteps", "reward", "source"]})
+    return pd.concat(frames, ignore_index=True)
+
+
+def _learning_curve(rd: Path) -> Any:
+    import pandas as pd
+
+    for path in sorted(rd.rglob("progress.csv")):
+        try:
+            frame = pd.read_csv(path)
+        except (ValueError, OSError):
+            continue
+        if {"time/total_timesteps", "rollout/ep_rew_mean"} <= set(frame.columns):
+            frame = frame[["time/total_timesteps", "rollout/ep_rew_mean"]].dropna()
+            frame.columns = ["timesteps", "reward"]
+            return frame.assign(source="progress.csv")
+    for path in sorted(rd.rglob("evaluations.npz")):
+        try:
+            with np.load(path) as data:
+                steps, results = data["timesteps"], data["results"]
+        except (ValueError, OSError, KeyError):
+            continue
+        reward = np.asarray(results, dtype=float).reshape(len(steps), -1).mean(axis=1)
+        return pd.DataFrame({"timesteps": steps, "reward": reward, "source": "evaluations.npz"})
+    for path in sorted(rd.rglob("*monitor.csv")):
+        try:
+            frame = pd.read_csv(path, comment="#")
+        except (ValueError, OSError):
+            continue
+        if {"r", "l"} <= set(frame.columns) and len(frame):
+            return pd.DataFrame({"timesteps": frame["l"].cumsum(), "reward": frame["r"], "source": "monitor.csv"})
+    return None
+
+
+# ------------------------------------------------------------------------------ meta
+def _git_info(root: Path) -> dict[str, Any]:
+    def git(*args: str) -> str | None:
+        try:
+            res = subprocess.run(
+                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return res.stdout.strip() if res.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    status = git("status", "--porcelain")
+    return {"commit": commit, "dirty": bool(status)}
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of budgetgym and the libraries its results depend on."""
+    out: dict[str, str | None] = {}
+    for name in _PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def environment_info() -> dict[str, Any]:
+    """Package versions, git commit (and whether the tree has uncommitted changes), machine."""
+    import budgetgym
+
+    root = Path(budgetgym.__file__).resolve().parent
+    return {
+        "python": sys.version.split()[0],
+        "packages": package_versions(),
+        "git": _git_info(root),
+        "machine": {
+            "hostname": socket.gethostname(),
+            "platform": platform.platform(),
+            "processor": platform.machine(),
+            "cpu_count": os.cpu_count(),
+        },
+    }

@@ -1,0 +1,255 @@
+"""The ``budgetgym`` command line end to end, in-process (``main(argv)``), on a tiny experiment:
+the results directory contract, agreement with the evaluator, the bootstrap intervals,
+resume, failed runs, and one-line user errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+from budgetgym.agents.base import AgentParams, BaseAgent, make_agent, register_agent
+from budgetgym.agents.evaluate import RESULT_COLUMNS, evaluate
+from budgetgym.envs import ChannelBudgetEnv, load_scenario
+from budgetgym.experiments.cli import main
+
+HORIZON = 5
+
+
+class JitterParams(AgentParams):
+    scale: float = 1.0
+    crash_seed: int | None = None
+
+
+@register_agent("cli_jitter")
+class JitterAgent(BaseAgent):
+    """Random split logits of size ``scale`` from the seeded generator (crashes on ``crash_seed``)."""
+
+    Params: ClassVar[type[AgentParams]] = JitterParams
+
+    def reset(self, seed: int | None = None) -> None:
+        super().reset(seed)
+        self.seed = seed
+
+    def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        if self.seed == self.params.crash_seed:  # type: ignore[attr-defined]
+            raise ValueError("agent exploded")
+        scale = self.params.scale  # type: ignore[attr-defined]
+        return (scale * self.rng.uniform(-1, 1, self.env.action_space.shape)).astype(np.float32)
+
+
+@register_agent("cli_flat")
+class FlatAgent(BaseAgent):
+    """All-zero logits: the equal split."""
+
+    def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        return np.zeros(self.env.action_space.shape, dtype=np.float32)
+
+
+TINY = f"""\
+name: tiny-cli
+description: two tiny agents on a five-step stationary-3
+scenarios:
+  - {{scenario: stationary-3, label: s3, set: {{horizon: {HORIZON}}}}}
+agents:
+  - {{agent: cli_flat, label: flat}}
+  - {{agent: cli_jitter, label: jitter}}
+seeds: 3
+episodes: 2
+baseline: flat
+imports: [{__name__}]
+bootstrap: {{reps: 500}}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One CLI run of the tiny experiment, shared by the read-only tests."""
+    tmp = tmp_path_factory.mktemp("cli")
+    exp = write(tmp, TINY)
+    assert main(["run", str(exp), "--out", str(tmp / "out"), "--no-progress"]) == 0
+    return tmp / "out"
+
+
+# ----------------------------------------------------------------------------- contract
+def test_run_writes_the_contracted_files(finished, capsys):
+    out = finished
+    for name in ["results.csv", "summary.csv", "poi.csv", "report.md", "meta.json", "experiment.yaml"]:
+        assert (out / name).is_file(), name
+    results = pd.read_csv(out / "results.csv")
+    assert list(results.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    assert len(results) == 2 * 3 * 2  # agents x seeds x episodes
+    assert set(results["scenario"]) == {"s3"} and set(results["agent"]) == {"flat", "jitter"}
+    summary = pd.read_csv(out / "summary.csv")
+    for col in ["scenario", "agent", "pct_of_oracle_mean", "pct_of_oracle_ci_lo", "pct_of_oracle_ci_hi", "uplift",
+                "uplift_ci_lo", "uplift_ci_hi", "iqm", "iqm_ci_lo", "iqm_ci_hi", "poi_vs_flat", "poi_vs_jitter"]:
+        assert col in summary.columns, col
+    assert len(summary) == 2
+    for seed in range(3):
+        rd = out / "runs" / "s3" / "jitter" / f"seed_{seed}"
+        assert {"config.yaml", "trace.csv", "results.json", "done", "run.log"} <= {p.name for p in rd.iterdir()}
+        trace = pd.read_csv(rd / "trace.csv")
+        assert {"step", "channel", "spend", "conversions", "expected_reward"} <= set(trace.columns)
+    meta = json.loads((out / "meta.json").read_text())
+    assert {"packages", "git", "machine", "config_hash", "start", "end"} <= set(meta)
+    assert meta["packages"]["numpy"] and meta["status"] == "ok"
+    report = (out / "report.md").read_text()
+    assert "## Results by scenario" in report and "![" in report
+    for png in ["score_intervals.png", "cumulative_s3.png", "regret_s3.png", "allocation_s3.png"]:
+        assert (out / "plots" / png).stat().st_size > 1000, png
+        assert f"plots/{png}" in report
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_numbers_match_a_direct_call_of_the_evaluator(finished):
+    results = pd.read_csv(finished / "results.csv")
+    sc = load_scenario("stationary-3").override({"horizon": HORIZON})
+    for label, name in [("flat", "cli_flat"), ("jitter", "cli_jitter")]:
+        direct = evaluate(make_agent(name, ChannelBudgetEnv(sc)), sc, seeds=[0, 1, 2], episodes=2)
+        got = results[results.agent == label].sort_values(["seed", "episode"])
+        for col in ["reward", "expected_reward", "oracle_reward", "pct_of_oracle", "spend"]:
+            np.testing.assert_allclose(got[col].to_numpy(), [r.row()[col] for r in direct], rtol=1e-12)
+
+
+def test_summary_intervals_cover_the_mean_and_shrink_with_more_seeds(tmp_path, capsys):
+    exp = write(tmp_path, TINY.replace("episodes: 2", "episodes: 1"))
+    out = tmp_path / "out"
+    flags = ["--no-progress", "--no-plots"]
+    assert run_cli(capsys, "run", str(exp), "--out", str(out), "--seeds", "3", *flags)[0] == 0
+    few = pd.read_csv(out / "summary.csv").set_index("agent")
+    code, stdout, _ = run_cli(capsys, "run", str(exp), "--out", str(out), "--seeds", "16", *flags)
+    assert code == 0 and "26 runs done, 6 skipped" in stdout  # 2 agents x 13 new seeds
+    many = pd.read_csv(out / "summary.csv").set_index("agent")
+    results = pd.read_csv(out / "results.csv")
+    for summary in (few, many):
+        assert (summary["pct_of_oracle_ci_lo"] <= summary["pct_of_oracle_mean"]).all()
+        assert (summary["pct_of_oracle_mean"] <= summary["pct_of_oracle_ci_hi"]).all()
+    runs = results[results.agent == "jitter"].groupby("seed")["pct_of_oracle"].mean()
+    assert many.loc["jitter", "pct_of_oracle_mean"] == pytest.approx(runs.mean())
+    assert many.loc["jitter", "n_seeds"] == 16
+    width = lambda s: s.loc["jitter", "pct_of_oracle_ci_hi"] - s.loc["jitter", "pct_of_oracle_ci_lo"]  # noqa: E731
+    assert 0 < width(many) < width(few)
+
+
+def test_resume_skips_finished_runs(finished, capsys):
+    exp = finished / "experiment.yaml"  # the resolved config, as the report says to re-run
+    before = pd.read_csv(finished / "results.csv").drop(columns="wall_s")
+    code, out, _ = run_cli(capsys, "run", str(exp), "--out", str(finished), "--no-progress", "--no-plots")
+    assert code == 0 and "0 runs done, 6 skipped" in out
+    pd.testing.assert_frame_equal(pd.read_csv(finished / "results.csv").drop(columns="wall_s"), before)
+
+
+def test_report_rebuilds_from_run_folders(finished, capsys):
+    (finished / "results.csv").unlink()
+    (finished / "summary.csv").unlink()
+    code, out, _ = run_cli(capsys, "report", str(finished), "--no-plots")
+    assert code == 0 and "report.md" in out
+    assert len(pd.read_csv(finished / "results.csv")) == 12
+    assert len(pd.read_csv(finished / "summary.csv")) == 2
+
+
+def test_a_failed_run_exits_1_and_leaves_consistent_files(tmp_path, capsys):
+    exp = write(tmp_path, TINY.replace("{agent: cli_jitter, label: jitter}",
+                                       "{agent: cli_jitter, label: jitter, params: {crash_seed: 1}}"))
+    code, out, err = run_cli(capsys, "run", str(exp), "--out", str(tmp_path / "out"), "--no-progress", "--no-plots",
+                             "--set", "episodes=1")
+    assert code == 1
+    assert "s3/jitter/seed_1" in err and "agent exploded" in err
+    results = pd.read_csv(tmp_path / "out/results.csv")
+    assert len(results) == 5 and not ((results.agent == "jitter") & (results.seed == 1)).any()
+    assert not (tmp_path / "out/runs/s3/jitter/seed_1/done").exists()
+
+
+# ----------------------------------------------------------------------------- user errors
+BAD_FILES = {
+    "unknown_key.yaml": (TINY + "colour: blue\n", ["unknown_key.yaml", "colour", "Extra inputs"]),
+    "unknown_agent.yaml": (TINY.replace("cli_flat", "no_such_agent"), ["agents[0].agent", "no_such_agent"]),
+    "bad_param.yaml": (TINY.replace("label: jitter}", "label: jitter, params: {scale: fast}}"),
+                       ["agents[1]", "scale"]),
+    "bad_seeds.yaml": (TINY.replace("seeds: 3", "seeds: -2"), ["bad_seeds.yaml", "seeds"]),
+    "bad_episodes.yaml": (TINY.replace("episodes: 2", "episodes: 0"), ["bad_episodes.yaml", "episodes"]),
+    "bad_scenario.yaml": (TINY.replace("scenario: stationary-3", "scenario: atlantis-9"),
+                          ["scenarios[0]", "atlantis-9"]),
+    "bad_override.yaml": (TINY.replace("horizon: 5", "horizn: 5"), ["scenarios[0]", "horizn"]),
+    "bad_yaml.yaml": ("name: [unclosed\n", ["bad_yaml.yaml", "invalid YAML", "line"]),
+    "not_mapping.yaml": ("- a\n- b\n", ["not_mapping.yaml", "mapping"]),
+    "empty.yaml": ("", ["empty.yaml", "empty"]),
+    "typo.yaml": (TINY.replace("episodes: 2", "episdes: 2"), ["typo.yaml", "episdes", "did you mean 'episodes'"]),
+    "missing_agents.yaml": ("name: x\nscenarios: [stationary-3]\nseeds: 1\n", ["missing_agents.yaml", "agents",
+                                                                               "Field required"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_bad_experiment_files_exit_2_with_one_line(tmp_path, capsys, name):
+    text, needles = BAD_FILES[name]
+    path = write(tmp_path, text, name)
+    code, out, err = run_cli(capsys, "run", str(path), "--out", str(tmp_path / "out"), "--no-progress")
+    assert code == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["run", "missing.yaml"], "experiment file 'missing.yaml' not found"),
+        (["run", "no-such-builtin"], "unknown experiment 'no-such-builtin'"),
+        (["run", "{exp}", "--seeds", "0"], "--seeds"),
+        (["run", "{exp}", "--workers", "0"], "--workers"),
+        (["run", "{exp}", "--backend", "spark"], "--backend"),
+        (["run", "{exp}", "--set", "episodes"], "--set 'episodes'"),
+        (["run", "{exp}", "--set", "episodes=many"], "episodes"),
+        (["run", "{exp}", "--set", "agents.nobody.params.x=1"], "no list item 'nobody'"),
+        (["report", "{tmp}/nowhere"], "not found"),
+        (["report", "{tmp}"], "not a results directory"),
+        (["show", "atlantis-9"], "unknown scenario 'atlantis-9'"),
+    ],
+)
+def test_bad_arguments_exit_2(tmp_path, capsys, argv, needle):
+    exp = write(tmp_path, TINY)
+    argv = [a.format(exp=exp, tmp=tmp_path) for a in argv]
+    code, _, err = run_cli(capsys, *argv, *(["--no-progress"] if argv[0] == "run" else []))
+    assert code == 2 and needle in err and err.count("\n") == 1, err
+
+
+def test_usage_errors_exit_2(capsys):
+    assert main(["run", "--workers", "two"]) == 2
+    assert main(["frobnicate"]) == 2
+    assert main(["--help"]) == 0
+
+
+# ----------------------------------------------------------------------------- other commands
+def test_scenarios_and_show(capsys):
+    code, out, _ = run_cli(capsys, "scenarios")
+    assert code == 0 and "stationary-3" in out and "seasonal-5" in out
+    code, out, _ = run_cli(capsys, "show", "stationary-3")
+    assert code == 0
+    for needle in ["search", "social", "video", "hill", "oracle expected conversions", "% of oracle"]:
+        assert needle in out, needle
+
+
+def test_python_dash_m_entry_point():
+    res = subprocess.run([sys.executable, "-m", "budgetgym.experiments", "--help"], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0 and "run" in res.stdout and "report" in res.stdout

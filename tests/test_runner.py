@@ -1,0 +1,400 @@
+"""The grid runner as a library: layout, agreement with the evaluator, resume, failures,
+interrupts, and identical numbers from the serial, process-pool and Ray backends.
+
+Tiny agents are registered here (and imported by pool/Ray workers through the experiment's
+``imports``), on ``stationary-3`` shortened to 6 steps, so every run takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+from budgetgym.agents.base import AgentParams, BaseAgent, make_agent, register_agent
+from budgetgym.agents.evaluate import RESULT_COLUMNS, evaluate
+from budgetgym.envs import ChannelBudgetEnv, load_scenario
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.experiments.backends import ProcessPoolBackend, SerialBackend, make_backend
+from budgetgym.experiments.config import (
+    apply_overrides,
+    experiment_from_dict,
+    load_experiment,
+    parse_overrides,
+)
+from budgetgym.experiments.report import build_report
+from budgetgym.experiments.results import collect_learning_curves, collect_results, iter_done_runs
+from budgetgym.experiments.runner import DiskOracleCache, plan_experiment, run_experiment
+
+MODULE = __name__  # how workers import this file (pytest puts tests/ on sys.path)
+HORIZON = 6
+
+
+# ----------------------------------------------------------------------------- tiny agents
+class TiltParams(AgentParams):
+    tilt: float = 0.0
+
+
+@register_agent("t_tilt")
+class TiltAgent(BaseAgent):
+    """A fixed split: logit ``tilt`` on the first channel."""
+
+    Params: ClassVar[type[AgentParams]] = TiltParams
+
+    def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        a = np.zeros(self.env.action_space.shape, dtype=np.float32)
+        a[0] = self.params.tilt  # type: ignore[attr-defined]
+        return a
+
+
+class NoisyParams(AgentParams):
+    crash_seed: int | None = None
+    interrupt_seed: int | None = None
+    interrupt_file: str | None = None
+
+
+@register_agent("t_noisy")
+class NoisyAgent(BaseAgent):
+    """Random splits from its seeded generator. It crashes on ``crash_seed``; on
+    ``interrupt_seed`` it raises KeyboardInterrupt (a Ctrl-C or a killed process) while
+    ``interrupt_file`` exists."""
+
+    Params: ClassVar[type[AgentParams]] = NoisyParams
+
+    def reset(self, seed: int | None = None) -> None:
+        super().reset(seed)
+        self.seed, self.t = seed, 0
+
+    def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        p = self.params
+        self.t += 1
+        if self.t > 2 and self.seed == p.crash_seed:  # type: ignore[attr-defined]
+            raise RuntimeError("boom")
+        if self.t > 2 and self.seed == p.interrupt_seed and Path(p.interrupt_file or "").is_file():  # type: ignore[attr-defined]
+            raise KeyboardInterrupt
+        return self.rng.uniform(-1, 1, self.env.action_space.shape).astype(np.float32)
+
+
+class LearnerParams(AgentParams):
+    tilt: float = 0.0
+
+
+@register_agent("t_learner")
+class LearnerAgent(TiltAgent):
+    Params: ClassVar[type[AgentParams]] = LearnerParams
+    train_steps = 0
+
+
+def train_tiny(scenario: Any, config: dict[str, Any], seed: int, out_dir: Path) -> BaseAgent:
+    """A stand-in trainer: logs an SB3-style progress.csv and returns a 'trained' agent."""
+    steps = int(config["steps"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    xs = np.linspace(steps / 4, steps, 4)
+    pd.DataFrame({"time/total_timesteps": xs, "rollout/ep_rew_mean": 100 + xs / steps + seed}).to_csv(
+        out_dir / "progress.csv", index=False
+    )
+    agent = make_agent("t_learner", ChannelBudgetEnv(scenario), tilt=0.5 + 0.1 * seed)
+    agent.train_steps = steps  # type: ignore[attr-defined]
+    agent.save(out_dir / "agent.json")
+    return agent
+
+
+def experiment(**changes: Any) -> Any:
+    data: dict[str, Any] = {
+        "name": "tiny",
+        "scenarios": [{"scenario": "stationary-3", "label": "s3", "set": {"horizon": HORIZON}}],
+        "agents": [
+            "t_tilt",
+            {"agent": "t_tilt", "label": "tilted", "params": {"tilt": 0.8}},
+            "t_noisy",
+        ],
+        "seeds": 3,
+        "episodes": 2,
+        "baseline": "t_tilt",
+        "imports": [MODULE],
+        "bootstrap": {"reps": 200},
+    }
+    data.update(changes)
+    labels = [a if isinstance(a, str) else a.get("label", a["agent"]) for a in data["agents"]]
+    if data["baseline"] not in labels:
+        data["baseline"] = None
+    return experiment_from_dict(data, "test experiment")
+
+
+def numbers(out: Path) -> pd.DataFrame:
+    return collect_results(out).drop(columns=["wall_s", "train_s"])  # timings differ between runs
+
+
+# ----------------------------------------------------------------------------- layout
+def test_run_writes_the_layout_and_matches_the_evaluator(tmp_path):
+    res = run_experiment(experiment(), tmp_path, report=False)
+    assert res.ok and res.count("done") == 9 and res.count("skipped") == 0
+    runs = sorted(p.relative_to(tmp_path).as_posix() for p in iter_done_runs(tmp_path))
+    assert runs[0] == "runs/s3/t_noisy/seed_0" and len(runs) == 9
+    rd = tmp_path / "runs/s3/tilted/seed_1"
+    for name in ["config.yaml", "results.json", "trace.csv", "run.log", "done", "agent.json"]:
+        assert (rd / name).is_file(), name
+    assert not list(tmp_path.rglob("*.tmp")), "temporary files left behind"
+    trace = pd.read_csv(rd / "trace.csv")
+    assert list(trace.columns) == ["episode", "step", "channel", "spend", "conversions", "expected_reward"]
+    assert len(trace) == 2 * HORIZON * 3
+
+    table = collect_results(tmp_path)
+    assert list(table.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    assert len(table) == 3 * 3 * 2
+    sc = load_scenario("stationary-3").override({"horizon": HORIZON})
+    agents = [("t_tilt", "t_tilt", {}), ("tilted", "t_tilt", {"tilt": 0.8}), ("t_noisy", "t_noisy", {})]
+    for label, name, params in agents:
+        for seed in range(3):
+            direct = evaluate(make_agent(name, ChannelBudgetEnv(sc), **params), sc, seeds=[seed], episodes=2)
+            got = table[(table.agent == label) & (table.seed == seed)].sort_values("episode")
+            for col in ["reward", "expected_reward", "oracle_reward", "pct_of_oracle", "spend"]:
+                np.testing.assert_array_equal(got[col].to_numpy(), [r.row()[col] for r in direct])
+            assert list(got["env_seed"]) == [r.env_seed for r in direct]
+
+
+def test_oracle_files_agree_with_the_evaluator(tmp_path):
+    run_experiment(experiment(agents=["t_tilt"], seeds=2), tmp_path, report=False)
+    table = collect_results(tmp_path)
+    for _, row in table.iterrows():
+        data = json.loads((tmp_path / "oracle/s3" / f"seed_{row.env_seed}.json").read_text())
+        assert data["oracle_reward"] == pytest.approx(row.oracle_reward, rel=1e-12)
+        assert sum(data["step_expected_reward"]) == pytest.approx(row.oracle_reward, rel=1e-9)
+        assert np.asarray(data["plan"]).shape == (HORIZON, 3)
+
+
+def test_agent_scenarios_and_scenario_params(tmp_path):
+    cfg = experiment(
+        scenarios=[
+            {"scenario": "stationary-3", "label": "s3", "set": {"horizon": HORIZON}},
+            {"scenario": "stationary-3", "label": "s3b", "set": {"horizon": 4}},
+        ],
+        agents=[
+            {"agent": "t_tilt", "scenario_params": {"s3b": {"tilt": -0.5}}},
+            {"agent": "t_noisy", "scenarios": ["s3b"]},
+        ],
+        seeds=1,
+        episodes=1,
+    )
+    oracle, runs = plan_experiment(cfg, tmp_path)
+    assert sorted(r.label for r in runs) == ["s3/t_tilt/seed_0", "s3b/t_noisy/seed_0", "s3b/t_tilt/seed_0"]
+    assert {r.scenario_label: r.params for r in runs if r.agent.agent == "t_tilt"} == {"s3": {}, "s3b": {"tilt": -0.5}}
+    assert len(oracle) == 2  # no drift: one path per scenario
+    bad = experiment(agents=[{"agent": "t_tilt", "scenario_params": {"nope": {}}}])
+    with pytest.raises(BudgetGymError, match=r"agents\[0\]\.scenario_params: unknown scenario\(s\) nope"):
+        plan_experiment(bad, tmp_path)
+    with pytest.raises(BudgetGymError, match=r"agents\[0\].*tilt"):
+        plan_experiment(experiment(agents=[{"agent": "t_tilt", "params": {"tilt": "x"}}]), tmp_path)
+
+
+# ----------------------------------------------------------------------------- resume
+def test_resume_skips_finished_runs_and_reruns_changed_ones(tmp_path):
+    cfg = experiment()
+    run_experiment(cfg, tmp_path, report=False)
+    before = numbers(tmp_path)
+    stamps = {p: (p / "done").stat().st_mtime_ns for p in iter_done_runs(tmp_path)}
+    again = run_experiment(cfg, tmp_path, report=False)
+    assert again.count("done") == 0 and again.count("skipped") == 9
+    assert {p: (p / "done").stat().st_mtime_ns for p in iter_done_runs(tmp_path)} == stamps
+    pd.testing.assert_frame_equal(numbers(tmp_path), before)
+    # More seeds: only the new ones run. A changed parameter reruns that agent only.
+    grown = run_experiment(experiment(seeds=4), tmp_path, report=False)
+    assert grown.count("done") == 3 and grown.count("skipped") == 9
+    changed = experiment(seeds=4, agents=["t_tilt", {"agent": "t_tilt", "label": "tilted", "params": {"tilt": -1}},
+                                          "t_noisy"])
+    rerun = run_experiment(changed, tmp_path, report=False)
+    assert rerun.count("done") == 4 and all("tilted" in o.label for o in rerun.outcomes if o.status == "done")
+
+
+def test_a_failing_run_is_recorded_and_the_rest_of_the_grid_finishes(tmp_path):
+    cfg = experiment(agents=["t_tilt", {"agent": "t_noisy", "params": {"crash_seed": 1}}], seeds=3, episodes=1)
+    res = run_experiment(cfg, tmp_path, plots=False)
+    assert not res.ok and [o.label for o in res.failed] == ["s3/t_noisy/seed_1"]
+    rd = tmp_path / "runs/s3/t_noisy/seed_1"
+    assert not (rd / "done").exists() and not (rd / "results.json").exists()
+    assert "RuntimeError: boom" in (rd / "error.txt").read_text()
+    table = pd.read_csv(tmp_path / "results.csv")
+    assert len(table) == 5 and not ((table.agent == "t_noisy") & (table.seed == 1)).any()
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary.set_index("agent").loc["t_noisy", "n_seeds"] == 2
+    # Fixing the agent and re-running completes only the failed run.
+    fixed = experiment(agents=["t_tilt", {"agent": "t_noisy", "params": {"crash_seed": 1}}], seeds=[0, 2], episodes=1)
+    assert run_experiment(fixed, tmp_path, report=False).count("skipped") == 4
+
+
+def test_an_interrupted_grid_keeps_finished_runs_and_resumes_to_the_same_numbers(tmp_path):
+    trigger = tmp_path / "kill-now"
+    trigger.touch()
+    params = {"interrupt_seed": 1, "interrupt_file": str(trigger)}
+    cfg = experiment(agents=["t_tilt", {"agent": "t_noisy", "params": params}])
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, tmp_path / "a", report=False)
+    done = {p.relative_to(tmp_path / "a").as_posix() for p in iter_done_runs(tmp_path / "a")}
+    assert "runs/s3/t_tilt/seed_2" in done and "runs/s3/t_noisy/seed_0" in done
+    assert "runs/s3/t_noisy/seed_1" not in done and "runs/s3/t_noisy/seed_2" not in done
+    assert not (tmp_path / "a/runs/s3/t_noisy/seed_1/results.json").exists()
+    assert not list((tmp_path / "a").rglob("*.tmp"))
+    assert json.loads((tmp_path / "a/meta.json").read_text())["status"] == "interrupted"
+    partial = build_report(tmp_path / "a", plots=False).results  # consistent: whole runs only
+    assert len(partial) == 2 * len(done)
+    # Resume the same experiment (the kill is over) and compare with an uninterrupted run.
+    trigger.unlink()
+    resumed = run_experiment(cfg, tmp_path / "a", report=False)
+    assert resumed.count("skipped") == len(done) and resumed.count("done") == 6 - len(done)
+    run_experiment(cfg, tmp_path / "b", report=False)
+    pd.testing.assert_frame_equal(numbers(tmp_path / "a"), numbers(tmp_path / "b"))
+
+
+# ----------------------------------------------------------------------------- learners
+def test_learners_are_trained_first_and_their_curves_collected(tmp_path):
+    cfg = experiment(
+        agents=["t_tilt", {"agent": "t_learner", "train": {"steps": 4000}, "trainer": f"{MODULE}:train_tiny"}],
+        seeds=2,
+        episodes=1,
+    )
+    res = run_experiment(cfg, tmp_path)
+    assert res.ok
+    table = collect_results(tmp_path)
+    assert set(table[table.agent == "t_learner"]["train_steps"]) == {4000}
+    assert set(table[table.agent == "t_tilt"]["train_steps"]) == {0}
+    assert (tmp_path / "runs/s3/t_learner/seed_1/train/progress.csv").is_file()
+    curves = collect_learning_curves(tmp_path)
+    assert set(curves["agent"]) == {"t_learner"} and len(curves) == 8
+    assert (tmp_path / "plots/learning_s3.png").is_file()
+    # The trained agent is what was evaluated: seed 1 was 'trained' to tilt 0.6.
+    sc = load_scenario("stationary-3").override({"horizon": HORIZON})
+    direct = evaluate(make_agent("t_learner", ChannelBudgetEnv(sc), tilt=0.6), sc, seeds=[1])
+    assert table[(table.agent == "t_learner") & (table.seed == 1)]["expected_reward"].iloc[0] == pytest.approx(
+        direct[0].expected_reward, rel=1e-12
+    )
+
+
+def test_a_train_config_without_a_trainer_is_a_user_error(tmp_path):
+    with pytest.raises(BudgetGymError, match="no built-in trainer"):
+        plan_experiment(experiment(agents=[{"agent": "t_tilt", "train": {"steps": 1}}]), tmp_path)
+    with pytest.raises(BudgetGymError, match="trainer 'nowhere_xyz:fn' not found"):
+        plan_experiment(experiment(agents=[{"agent": "t_tilt", "train": {}, "trainer": "nowhere_xyz:fn"}]), tmp_path)
+
+
+def test_ppo_smoke(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    pytest.importorskip("budgetgym.agents.ppo")  # registers ppo
+    train = {"total_timesteps": 32, "n_envs": 1, "n_steps": 32, "batch_size": 32, "n_epochs": 1, "eval_freq": 0}
+    cfg = experiment(agents=[{"agent": "ppo", "train": train}], seeds=1, episodes=1)
+    res = run_experiment(cfg, tmp_path, report=False)
+    assert res.ok, res.failed
+    table = collect_results(tmp_path)
+    assert table["train_steps"].iloc[0] == 32
+    assert (tmp_path / "runs/s3/ppo/seed_0/train/model.zip").is_file()
+    assert not collect_learning_curves(tmp_path).empty
+
+
+# ----------------------------------------------------------------------------- backends
+def test_process_pool_gives_the_serial_numbers(tmp_path):
+    cfg = experiment(seeds=3, episodes=1)
+    run_experiment(cfg, tmp_path / "serial", report=False)
+    res = run_experiment(cfg, tmp_path / "pool", workers=2, report=False)
+    assert res.ok and res.count("done") == 9
+    pd.testing.assert_frame_equal(numbers(tmp_path / "pool"), numbers(tmp_path / "serial"))
+    trace_a = pd.read_csv(tmp_path / "serial/runs/s3/t_noisy/seed_2/trace.csv")
+    trace_b = pd.read_csv(tmp_path / "pool/runs/s3/t_noisy/seed_2/trace.csv")
+    pd.testing.assert_frame_equal(trace_a, trace_b)
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def test_backends_map_in_completion_order_with_indices():
+    assert sorted(SerialBackend().run(_square, [1, 2, 3])) == [(0, 1), (1, 4), (2, 9)]
+    assert isinstance(make_backend("local", 1), SerialBackend)
+    assert isinstance(make_backend("local", 3), ProcessPoolBackend)
+    with pytest.raises(BudgetGymError, match="--backend"):
+        make_backend("dask")
+    with pytest.raises(BudgetGymError, match="--workers"):
+        make_backend("local", 0)
+    with pytest.raises(BudgetGymError, match="--address"):
+        make_backend("local", 1, address="auto")
+
+
+def test_ray_backend_gives_the_serial_numbers(tmp_path):
+    pytest.importorskip("ray")
+    cfg = experiment(seeds=2, episodes=1)
+    run_experiment(cfg, tmp_path / "serial", report=False)
+    res = run_experiment(cfg, tmp_path / "ray", backend="ray", workers=2, report=False)
+    assert res.ok and res.count("done") == 6
+    pd.testing.assert_frame_equal(numbers(tmp_path / "ray"), numbers(tmp_path / "serial"))
+
+
+# ----------------------------------------------------------------------------- pieces
+def test_disk_oracle_cache_is_a_persistent_mapping(tmp_path):
+    cache = DiskOracleCache(tmp_path / "c")
+    key = b"\x00\x01path-bytes"
+    assert key not in cache and len(cache) == 0
+    cache[key] = 123.5
+    assert key in cache and DiskOracleCache(tmp_path / "c")[key] == 123.5 and len(cache) == 1
+    with pytest.raises(KeyError):
+        cache[b"other"]
+    del cache[key]
+    assert key not in cache
+
+
+def test_oracle_cache_is_passed_when_the_evaluator_accepts_one(tmp_path, monkeypatch):
+    import importlib
+
+    ev = importlib.import_module("budgetgym.agents.evaluate")  # the package attribute is the function
+
+    seen: list[Any] = []
+    original = ev.evaluate
+
+    def evaluate_with_cache(agent, scenario=None, seeds=(0,), episodes=1, *, deterministic=True, learn=True,
+                            oracle_cache=None):
+        seen.append(oracle_cache)
+        oracle_cache[b"k"] = 1.0
+        return original(agent, scenario, seeds, episodes, deterministic=deterministic, learn=learn)
+
+    monkeypatch.setattr(ev, "evaluate", evaluate_with_cache)
+    run_experiment(experiment(agents=["t_tilt"], seeds=1, episodes=1), tmp_path, report=False)
+    assert len(seen) == 1 and isinstance(seen[0], DiskOracleCache)
+    assert list((tmp_path / "oracle/s3/cache").rglob("*.json"))
+
+
+def test_config_overrides_shorthand_and_validation(tmp_path):
+    raw = {"name": "x", "scenarios": ["stationary-3"], "agents": ["equal", {"agent": "ppo", "train": {"a": 1}}],
+           "seeds": 2}
+    changed = apply_overrides(raw, parse_overrides(["agents.ppo.train.a=5", "seeds=[3, 4]", "agents.equal.label=eq",
+                                                    "scenarios.stationary-3.set.horizon=7"]))
+    assert changed["agents"][1]["train"] == {"a": 5} and changed["seeds"] == [3, 4]
+    assert changed["agents"][0] == {"agent": "equal", "label": "eq"}
+    assert changed["scenarios"][0] == {"scenario": "stationary-3", "set": {"horizon": 7}}
+    assert raw["seeds"] == 2  # the input is not modified
+    cfg = experiment_from_dict(changed)
+    assert cfg.seeds == [3, 4] and cfg.baseline_agent is None
+    assert cfg.resolve_scenarios()[0][1].horizon == 7
+    with pytest.raises(BudgetGymError, match="--set 'x': expected key=value"):
+        parse_overrides(["x"])
+    with pytest.raises(BudgetGymError, match="no list item 'nope'"):
+        apply_overrides(raw, {"agents.nope.params.x": 1})
+    with pytest.raises(BudgetGymError, match=r"agents: repeated label\(s\) equal"):
+        experiment_from_dict({**raw, "agents": ["equal", "equal"]})
+    with pytest.raises(BudgetGymError, match="baseline 'ucb1' is not one of the agents"):
+        experiment_from_dict({**raw, "baseline": "ucb1"})
+    with pytest.raises(BudgetGymError, match="seeds must be unique"):
+        experiment_from_dict({**raw, "seeds": [1, 1]})
+    assert experiment_from_dict({**raw, "agents": ["equal", "ucb1"]}).baseline_agent == "equal"
+
+
+def test_builtin_experiments_are_valid():
+    from budgetgym.experiments.config import list_experiments
+
+    assert {"quickstart", "paper"} <= set(list_experiments())
+    for name in ["quickstart", "paper"]:
+        cfg = load_experiment(name)
+        labels = [label for label, _ in cfg.resolve_scenarios()]
+        assert cfg.baseline_agent == "equal" and labels
+    quick = load_experiment("quickstart")
+    assert {label for label, _ in quick.resolve_scenarios()} == {"stationary-3", "seasonal-5"}
+    assert load_experiment("quickstart", seeds=2).seeds == [0, 1]

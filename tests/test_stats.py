@@ -1,0 +1,225 @@
+"""The experiment statistics: stratified bootstrap, IQM, probability of improvement, summary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from budgetgym.experiments.stats import (
+    Interval,
+    iqm,
+    iqm_interval,
+    mean_interval,
+    paired_difference_interval,
+    percentile_interval,
+    probability_of_improvement,
+    probability_of_improvement_interval,
+    stratified_bootstrap,
+    summarize,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats as sps
+
+try:  # rliable's metrics need only numpy/scipy (its library module needs `arch`)
+    from rliable import metrics as rly_metrics
+except Exception:  # pragma: no cover - optional
+    rly_metrics = None
+
+needs_rliable = pytest.mark.skipif(rly_metrics is None, reason="rliable not installed")
+
+
+# ----------------------------------------------------------------------------- intervals
+def test_percentile_interval_is_the_empirical_quantiles():
+    dist = np.arange(1001, dtype=float)  # 0..1000
+    assert percentile_interval(dist, 0.95) == pytest.approx((25.0, 975.0))
+    assert percentile_interval(dist, 0.5) == pytest.approx((250.0, 750.0))
+    with pytest.raises(ValueError):
+        percentile_interval(dist, 1.0)
+
+
+def test_mean_interval_covers_the_mean_and_shrinks_with_more_runs():
+    small = 80.0 + 5.0 * np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+    large = np.tile(small, 16)  # the same spread, 16 times the runs
+    a = mean_interval(small, reps=4000, rng=1)
+    b = mean_interval(large, reps=4000, rng=1)
+    assert a.point == pytest.approx(small.mean()) and a.point in a
+    assert b.point == pytest.approx(large.mean()) and b.point in b
+    assert b.width < a.width / 3  # ~ 1/sqrt(n): sqrt(80/5) = 4
+    # The percentile-bootstrap width matches the normal theory for the large sample.
+    assert b.width == pytest.approx(2 * 1.96 * large.std(ddof=0) / np.sqrt(large.size), rel=0.15)
+
+
+def test_mean_interval_of_one_run_or_constant_runs_is_a_point():
+    assert mean_interval([42.0]) == Interval(42.0, 42.0, 42.0)
+    iv = mean_interval([3.0, 3.0, 3.0], reps=200, rng=0)
+    assert (iv.lo, iv.point, iv.hi) == (3.0, 3.0, 3.0)
+
+
+def test_flat_list_is_one_task_and_matrix_columns_are_tasks():
+    assert mean_interval([1.0, 2.0, 3.0], reps=200, rng=0).point == pytest.approx(2.0)
+    m = np.array([[0.0, 10.0], [2.0, 30.0]])  # (runs, tasks)
+    assert mean_interval(m, reps=200, rng=0).point == pytest.approx((1.0 + 20.0) / 2)
+
+
+def test_bootstrap_is_reproducible_with_a_seed():
+    x = np.random.default_rng(3).normal(size=12)
+    assert mean_interval(x, reps=500, rng=7) == mean_interval(x, reps=500, rng=7)
+    assert mean_interval(x, reps=500, rng=7) != mean_interval(x, reps=500, rng=8)
+
+
+def test_stratified_bootstrap_resamples_within_tasks():
+    # Task A scores 0 on every run, task B 100: a stratified resample keeps each task's runs,
+    # so the mean of task means is exactly 50 in every replicate; pooling would not.
+    tasks = [np.zeros(4), np.full(6, 100.0)]
+    dist = stratified_bootstrap(tasks, lambda ts: np.mean([t.mean(axis=-1) for t in ts], axis=0), reps=300, rng=0)
+    assert dist.shape == (300,)
+    assert np.all(dist == 50.0)
+    # Each resampled task has its own run count and only its own values.
+    shapes = []
+    stratified_bootstrap(tasks, lambda ts: shapes.extend(t.shape for t in ts) or np.zeros(5), reps=5, rng=0)
+    assert shapes == [(5, 4), (5, 6)]
+
+
+def test_paired_difference_of_a_constant_shift_is_exact():
+    x = np.array([80.0, 85.0, 90.0, 70.0])
+    iv = paired_difference_interval(x + 2.5, x, reps=500, rng=0)
+    assert (iv.lo, iv.point, iv.hi) == pytest.approx((2.5, 2.5, 2.5))
+    with pytest.raises(ValueError):
+        paired_difference_interval([1.0, 2.0], [1.0])
+
+
+# ----------------------------------------------------------------------------- IQM
+def test_iqm_is_the_25_percent_trimmed_mean_of_pooled_runs():
+    # 8 values: g = 2 trimmed from each end -> mean of the middle 4.
+    scores = np.array([[1.0, 100.0], [2.0, 3.0], [4.0, 5.0], [-50.0, 6.0]])
+    assert iqm(scores) == pytest.approx(np.mean([2.0, 3.0, 4.0, 5.0]))
+    ragged = [np.array([1.0, 2.0, 4.0, -50.0]), np.array([100.0, 3.0, 5.0, 6.0])]
+    assert iqm(ragged) == pytest.approx(iqm(scores))
+
+
+@needs_rliable
+def test_iqm_matches_rliable():
+    rng = np.random.default_rng(1)
+    for shape in [(5, 3), (10, 4), (7, 1), (3, 6)]:
+        scores = rng.normal(80, 10, shape)
+        assert iqm(scores) == pytest.approx(rly_metrics.aggregate_iqm(scores))
+
+
+def test_iqm_interval_covers_point_and_is_stratified():
+    rng = np.random.default_rng(2)
+    tasks = [rng.normal(90, 2, 10), rng.normal(70, 2, 10), rng.normal(80, 2, 10)]
+    iv = iqm_interval(tasks, reps=2000, rng=0)
+    assert iv.point == pytest.approx(sps.trim_mean(np.concatenate(tasks), 0.25))
+    assert iv.lo <= iv.point <= iv.hi
+    more = [rng.normal(90, 2, 60), rng.normal(70, 2, 60), rng.normal(80, 2, 60)]
+    assert iqm_interval(more, reps=2000, rng=0).width < iv.width
+
+
+# ------------------------------------------------------------------ probability of improvement
+def test_probability_of_improvement_by_hand_with_ties():
+    # pairs (x, y): (1,1) tie .5, (1,0) 1, (2,1) 1, (2,0) 1 -> 3.5 / 4
+    assert probability_of_improvement([np.array([1.0, 2.0])], [np.array([1.0, 0.0])]) == pytest.approx(0.875)
+    # averaged over tasks: task 2 is a clean loss
+    x = [np.array([1.0, 2.0]), np.array([0.0])]
+    y = [np.array([1.0, 0.0]), np.array([5.0])]
+    assert probability_of_improvement(x, y) == pytest.approx((0.875 + 0.0) / 2)
+    same = np.array([3.0, 1.0, 2.0])
+    assert probability_of_improvement([same], [same]) == pytest.approx(0.5)
+
+
+@needs_rliable
+def test_probability_of_improvement_matches_rliable():
+    rng = np.random.default_rng(4)
+    for n, m, k in [(5, 5, 3), (8, 4, 2), (3, 7, 1)]:
+        x = rng.integers(0, 6, (n, k)).astype(float)  # coarse values: many ties
+        y = rng.integers(0, 6, (m, k)).astype(float)
+        assert probability_of_improvement(x, y) == pytest.approx(rly_metrics.probability_of_improvement(x, y))
+        xc, yc = rng.normal(size=(n, k)), rng.normal(size=(m, k))
+        assert probability_of_improvement(xc, yc) == pytest.approx(rly_metrics.probability_of_improvement(xc, yc))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(0, 5), min_size=1, max_size=8),
+    st.lists(st.integers(0, 5), min_size=1, max_size=8),
+)
+def test_probability_of_improvement_is_complementary_and_bounded(xs, ys):
+    x, y = [np.array(xs, dtype=float)], [np.array(ys, dtype=float)]
+    p = probability_of_improvement(x, y)
+    assert 0.0 <= p <= 1.0
+    assert p + probability_of_improvement(y, x) == pytest.approx(1.0)
+    brute = np.mean([(a > b) + 0.5 * (a == b) for a in xs for b in ys])
+    assert p == pytest.approx(brute)
+
+
+def test_probability_of_improvement_interval():
+    rng = np.random.default_rng(5)
+    x, y = [rng.normal(1.0, 1.0, 12)], [rng.normal(0.0, 1.0, 12)]
+    iv = probability_of_improvement_interval(x, y, reps=2000, rng=0)
+    assert 0.0 <= iv.lo <= iv.point <= iv.hi <= 1.0
+    assert iv.point > 0.5
+
+
+# ----------------------------------------------------------------------------- summary
+def _results(agents: dict[str, tuple[float, float]], scenarios=("a", "b"), seeds=range(6), episodes=2, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for sc in scenarios:
+        for ag, (mu, sd) in agents.items():
+            for s in seeds:
+                for e in range(episodes):
+                    pct = mu + sd * rng.standard_normal()
+                    rows.append(
+                        dict(scenario=sc, agent=ag, seed=s, episode=e, reward=pct * 10.2, expected_reward=pct * 10,
+                             oracle_reward=1000.0, pct_of_oracle=pct, spend=5.0, train_steps=0, wall_s=0.01)
+                    )
+    return pd.DataFrame(rows)
+
+
+def test_summarize_columns_and_values():
+    res = _results({"equal": (85.0, 0.0), "good": (95.0, 2.0), "bad": (80.0, 2.0)})
+    summary, poi = summarize(res, baseline="equal", reps=1000)
+    assert len(summary) == 2 * 3
+    for col in ["pct_of_oracle_mean", "pct_of_oracle_ci_lo", "pct_of_oracle_ci_hi", "uplift", "uplift_ci_lo",
+                "uplift_ci_hi", "iqm", "iqm_ci_lo", "iqm_ci_hi", "poi_vs_equal", "poi_vs_good", "poi_vs_bad"]:
+        assert col in summary.columns
+    assert (summary["pct_of_oracle_ci_lo"] <= summary["pct_of_oracle_mean"]).all()
+    assert (summary["pct_of_oracle_mean"] <= summary["pct_of_oracle_ci_hi"]).all()
+    assert (summary["n_seeds"] == 6).all() and (summary["n_episodes"] == 12).all()
+    good_a = summary[(summary.scenario == "a") & (summary.agent == "good")].iloc[0]
+    runs = res[(res.scenario == "a") & (res.agent == "good")].groupby("seed")["pct_of_oracle"].mean()
+    assert good_a["pct_of_oracle_mean"] == pytest.approx(runs.mean())
+    assert good_a["uplift"] == pytest.approx(runs.mean() - 85.0)
+    assert good_a["uplift_ci_lo"] > 0 and good_a["poi_vs_equal"] == 1.0
+    eq = summary[summary.agent == "equal"]
+    assert (eq["uplift"] == 0).all() and (eq["uplift_ci_hi"] == 0).all()
+    # IQM across the two scenarios, repeated on each of the agent's rows
+    assert summary[summary.agent == "good"]["iqm"].nunique() == 1
+    # poi.csv: both orders, complementary
+    pair = poi.set_index(["agent", "other"])["poi"]
+    assert pair[("good", "bad")] + pair[("bad", "good")] == pytest.approx(1.0)
+    assert pair[("good", "bad")] == 1.0
+
+
+def test_summarize_is_reproducible_and_intervals_do_not_depend_on_other_agents():
+    res = _results({"equal": (85.0, 1.0), "good": (95.0, 2.0)})
+    s1, _ = summarize(res, baseline="equal", reps=800, seed=3)
+    s2, _ = summarize(res, baseline="equal", reps=800, seed=3)
+    pd.testing.assert_frame_equal(s1, s2)
+    more = pd.concat([res, _results({"other": (50.0, 5.0)}, seed=9)], ignore_index=True)
+    s3, _ = summarize(more, baseline="equal", reps=800, seed=3)
+    cols = ["pct_of_oracle_ci_lo", "pct_of_oracle_ci_hi", "uplift_ci_lo", "uplift_ci_hi", "iqm_ci_lo"]
+    key = ["scenario", "agent"]
+    merged = s1[key + cols].merge(s3[key + cols], on=key, suffixes=("", "_more"))
+    for c in cols:
+        np.testing.assert_array_equal(merged[c].to_numpy(), merged[f"{c}_more"].to_numpy())
+
+
+def test_summarize_without_baseline_and_empty():
+    res = _results({"x": (90.0, 1.0)}, scenarios=("a",), seeds=[0])
+    summary, poi = summarize(res, baseline="equal", reps=200)
+    assert np.isnan(summary.loc[0, "uplift"]) and poi.empty
+    assert summary.loc[0, "pct_of_oracle_ci_lo"] == summary.loc[0, "pct_of_oracle_ci_hi"]  # one seed
+    empty, empty_poi = summarize(res.iloc[:0], baseline=None)
+    assert empty.empty and empty_poi.empty
