@@ -180,7 +180,12 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
             total = min(self.step_budget, remaining)
         # Spend is rounded down to multiples of a power-of-two quantum q (<= 2**-51 of the budget),
         # so every partial sum of spends is exact in float64 and never exceeds the budget.
-        spend = np.floor(share * (max(total, 0.0) / self._quantum)) * self._quantum
+        q = self._quantum
+        units = math.floor(max(total, 0.0) / q)  # the step's total, in quanta
+        spend = np.floor(share * units) * q
+        over = spend.sum() - units * q  # exact; > 0 only if the shares summed to 1 + ulp
+        if over > 0:
+            spend[int(np.argmax(spend))] -= over
 
         price_noise = None
         if self._noisy_price:

@@ -21,7 +21,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from budgetgym.envs import ChannelBudgetEnv, Scenario
+from budgetgym.envs import ChannelBudgetEnv, Scenario, scenario_from_dict
 from conftest import action_entries, build_scenario, scenarios
 
 SHARE_RTOL = 1e-9  # relative tolerance on share bounds (the brief's 1e-9)
@@ -217,3 +217,39 @@ def test_gymnasium_checker_passes_on_random_scenarios(sc):
         warnings.simplefilter("always")
         gym_check_env(ChannelBudgetEnv(sc), skip_render_check=True)
     assert [str(w.message) for w in records] == []
+
+
+def test_shares_summing_to_one_plus_ulp_do_not_overspend():
+    # Found by hypothesis 6.170 on a fresh install: with these six channels (one locked at 0)
+    # the projected shares sum to 1 + 4e-16, and flooring each spend to the accounting quantum
+    # used to let the step's spends sum to 1.0000000000000004 > budget 1.0.
+    def channel(i: int, **extra: float) -> dict:
+        return {
+            "name": f"c{i}",
+            "cost": {"unit": "impression", "price": 1.0, "ref_spend": 1.0},
+            "saturation": {"type": "logistic", "max_response": 1.0, "rate": 0.006},
+            **extra,
+        }
+
+    sc = scenario_from_dict(
+        {
+            "name": "ulp",
+            "horizon": 1,
+            "budget": {"total": 1.0, "pacing": "agent", "max_step_multiple": 1.0},
+            "channels": [
+                channel(0),
+                channel(1),
+                channel(2),
+                channel(3, locked_share=0.0),
+                channel(4),
+                channel(5),
+            ],
+            "action": {"logit_scale": 1.0},
+        }
+    )
+    env = ChannelBudgetEnv(sc)
+    env.reset(seed=0)
+    info = env.step(np.array([0.0, 0.0, 0.005, 0.5, 0.0, 0.0, 1.0]))[4]
+    assert math.fsum(info["spend"]) <= 1.0
+    assert info["cumulative_spend"] <= 1.0
+    assert info["spend"][3] == 0.0  # the locked channel stays at its share
