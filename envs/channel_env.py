@@ -118,6 +118,8 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         self._noisy_price = bool(self.model.price_noise_sd.any())
         self._has_outage = any(s.kind == "outage" for s in sc.shocks)
         self._logit_scale = sc.action.logit_scale
+        self._action_shape = self.action_space.shape
+        self._inv_base_price = 1.0 / self.model.base_price
         self._bounded = bool(self.model.low_share.any() or (self.model.high_share < 1).any())
         self.path: ScenarioPath = sample_path(sc, None)
         self._reset_counters()
@@ -168,7 +170,7 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
             raise RuntimeError("step() called after the episode ended; call reset()")
         K, m, t = self.n_channels, self.model, self.t
         a = sanitize_action(action)
-        if a.shape != self.action_space.shape:
+        if a.shape != self._action_shape:
             raise ValueError(f"action: expected shape {self.action_space.shape}, got {np.shape(action)}")
         share = softmax_split(a[:K] if self.agent_pacing else a, self._logit_scale)
         if self._bounded:
@@ -183,9 +185,11 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         q = self._quantum
         units = math.floor(max(total, 0.0) / q)  # the step's total, in quanta
         spend = np.floor(share * units) * q
-        over = spend.sum() - units * q  # exact; > 0 only if the shares summed to 1 + ulp
+        step_total = float(spend.sum())
+        over = step_total - units * q  # exact; > 0 only if the shares summed to 1 + ulp
         if over > 0:
             spend[int(np.argmax(spend))] -= over
+            step_total -= over
 
         price_noise = None
         if self._noisy_price:
@@ -200,11 +204,10 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         conv, revenue, reward = realise(m, out.mean_conversions[0], spend, self.np_random)
         exp_reward = float(expected_reward(m, out.mean_conversions[1], spend))
 
-        step_total = float(spend.sum())
         self.cumulative_spend += step_total
         self.t = t + 1
         self._last_share = spend / step_total if step_total > 0 else np.zeros(K)
-        self._last_price_index = np.tanh(np.log(out.price[0] / m.base_price))
+        self._last_price_index = np.tanh(np.log(out.price[0] * self._inv_base_price))
         self._last_conv = conv
         self._ema_conv = EMA_WEIGHT * conv + (1 - EMA_WEIGHT) * self._ema_conv
         self._last_spend_ratio = step_total / self.step_budget

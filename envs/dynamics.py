@@ -83,6 +83,7 @@ class ChannelModel:
     spend_cost: float  # 1 for profit, else 0
     low_share: np.ndarray
     high_share: np.ndarray
+    curve_family: str  # "hill1" (all Hill, slope 1) | "hill" | "logistic" | "mixed"
     reward_kind: str  # "conversions" | "revenue" | "profit"
     noise_kind: str  # "poisson" | "negative_binomial" | "none"
     dispersion: float  # negative-binomial k
@@ -124,6 +125,11 @@ class ChannelModel:
             spend_cost=1.0 if scenario.reward == "profit" else 0.0,
             low_share=arr([c.share_bounds[0] for c in ch]),
             high_share=arr([c.share_bounds[1] for c in ch]),
+            curve_family=(
+                ("hill1" if all(c.saturation.slope == 1.0 for c in ch) else "hill")
+                if is_hill.all()
+                else ("logistic" if not is_hill.any() else "mixed")
+            ),
             reward_kind=scenario.reward,
             noise_kind=scenario.noise.conversions,
             dispersion=scenario.noise.dispersion,
@@ -148,12 +154,13 @@ class ChannelModel:
         return self._pick(curves.hill_d2, curves.logistic_d2, a)
 
     def _pick(self, hill_fn, logistic_fn, a: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
-        if hill_fn is curves.hill and self.is_hill.all() and not (self.slope - 1.0).any():
+        family = self.curve_family
+        if family == "hill1" and hill_fn is curves.hill:
             u = a / self.kappa  # slope 1 (Michaelis-Menten): skip the power
             return self.beta * u / (1.0 + u)
-        if self.is_hill.all():
+        if family in ("hill", "hill1"):
             return hill_fn(a, self.beta, self.kappa, self.slope)
-        if not self.is_hill.any():
+        if family == "logistic":
             return logistic_fn(a, self.beta, self.rate)
         with np.errstate(divide="ignore", invalid="ignore"):
             h = hill_fn(a, self.beta, self.kappa, self.slope)
@@ -242,7 +249,8 @@ def transition(
 
 def expected_reward(model: ChannelModel, mean_conversions: np.ndarray, spend: np.ndarray) -> np.ndarray:
     """Noise-free reward ``sum_i w_i mu_i - spend_cost * sum_i x_i`` (last axis summed)."""
-    out = mean_conversions @ model.reward_weight
+    # elementwise, not `@`: a BLAS call wakes OpenBLAS threads that then spin on the other core
+    out = (mean_conversions * model.reward_weight).sum(axis=-1)
     if model.spend_cost:
         out = out - model.spend_cost * spend.sum(axis=-1)
     return out
