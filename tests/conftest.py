@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import strategies as st
-
 from budgetgym.envs import Scenario, scenario_from_dict
+from hypothesis import strategies as st
 
 # ----------------------------------------------------------------------------- builders
 
@@ -331,3 +330,37 @@ def random_actions(env: Any, n: int, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     shape = env.action_space.shape
     return [rng.uniform(-1.0, 1.0, shape).astype(np.float32) for _ in range(n)]
+
+
+class Recorder:
+    """Wraps an agent and keeps every action it returns (pass it to ``evaluate``)."""
+
+    def __init__(self, agent):
+        self.agent, self.name, self.scenario, self.actions = agent, agent.name, agent.scenario, []
+
+    def predict(self, *args, **kwargs):
+        action, state = self.agent.predict(*args, **kwargs)
+        self.actions.append(np.array(action))
+        return action, state
+
+    def reset(self, seed=None):
+        self.agent.reset(seed)
+
+    def update(self, *args):
+        self.agent.update(*args)
+
+
+def hill_channel(name: str, **overrides: object) -> dict:
+    """A click-priced Hill channel without carry-over; keyword arguments replace fields."""
+    ch: dict = {
+        "name": name,
+        "cost": {"unit": "click", "price": 1.0, "ref_spend": 800.0, "elasticity": 0.3},
+        "saturation": {
+            "type": "hill",
+            "max_response": 100.0,
+            "half_saturation": 600.0,
+            "slope": 1.0,
+        },
+    }
+    ch.update(copy.deepcopy(overrides))
+    return ch

@@ -17,6 +17,7 @@ from budgetgym.envs import (
     solve_oracle,
 )
 from budgetgym.envs.allocation import action_to_split, project_bounded_simplex
+from conftest import Recorder
 
 FIXED = [
     ("equal", {}),
@@ -46,24 +47,6 @@ def bounded_scenario():
     return load_scenario("stationary-3").override(
         {"name": "bounded-3", "channels.search.min_share": 0.6, "channels.video.max_share": 0.1}
     )
-
-
-class Recorder:
-    """Wraps an agent and keeps every action it returns (for evaluate)."""
-
-    def __init__(self, agent):
-        self.agent, self.name, self.scenario, self.actions = agent, agent.name, agent.scenario, []
-
-    def predict(self, *args, **kwargs):
-        action, state = self.agent.predict(*args, **kwargs)
-        self.actions.append(np.array(action))
-        return action, state
-
-    def reset(self, seed=None):
-        self.agent.reset(seed)
-
-    def update(self, *args):
-        self.agent.update(*args)
 
 
 def assert_feasible(actions, env):
@@ -143,10 +126,18 @@ def test_fixed_split_under_agent_pacing_spends_budget_over_horizon():
     "name,params,split",
     [
         ("proportional", {"weights": [2.0, 1.0, 1.0]}, [0.5, 0.25, 0.25]),
-        ("proportional", {"weights": {"video": 1.0, "search": 7.0, "social": 2.0}}, [0.7, 0.2, 0.1]),
+        (
+            "proportional",
+            {"weights": {"video": 1.0, "search": 7.0, "social": 2.0}},
+            [0.7, 0.2, 0.1],
+        ),
         ("proportional", {"weights": [1.0, 0.0, 1.0]}, [0.5, 0.0, 0.5]),
         ("historical", {"spend": [4500.0, 1000.0, 500.0]}, [0.75, 1 / 6, 1 / 12]),
-        ("historical", {"spend": {"search": 100.0, "social": 100.0, "video": 200.0}}, [0.25, 0.25, 0.5]),
+        (
+            "historical",
+            {"spend": {"search": 100.0, "social": 100.0, "video": 200.0}},
+            [0.25, 0.25, 0.5],
+        ),
     ],
 )
 def test_given_split_is_played(name, params, split):
@@ -161,10 +152,14 @@ def test_given_split_is_played(name, params, split):
 def test_proportional_split_is_projected():
     sc = bounded_scenario()
     env = ChannelBudgetEnv(sc)
-    agent = make_agent("proportional", env, weights=[1.0, 1.0, 8.0])  # video wants 0.8, capped at 0.1
+    agent = make_agent(
+        "proportional", env, weights=[1.0, 1.0, 8.0]
+    )  # video wants 0.8, capped at 0.1
     action, _ = agent.predict(env.reset(seed=0)[0])
     q = action_to_split(action, sc.action.logit_scale, np.array([0.6, 0, 0]), np.array([1, 1, 0.1]))
-    expected = project_bounded_simplex(np.array([0.1, 0.1, 0.8]), np.array([0.6, 0, 0]), np.array([1, 1, 0.1]))
+    expected = project_bounded_simplex(
+        np.array([0.1, 0.1, 0.8]), np.array([0.6, 0, 0]), np.array([1, 1, 0.1])
+    )
     np.testing.assert_allclose(q, expected, atol=1e-5)
     assert q[2] == pytest.approx(0.1, abs=1e-6) and q[0] >= 0.6 - 1e-6
 
@@ -181,11 +176,15 @@ def test_oracle_scores_100_percent_under_agent_pacing():
     sc = paced_scenario()
     plan = solve_oracle(sc, seed=0).plan
     steps = plan.sum(axis=1) / sc.step_budget
-    assert steps.max() - steps.min() > 0.5  # the plan really paces unevenly: the test exercises pacing
+    assert (
+        steps.max() - steps.min() > 0.5
+    )  # the plan really paces unevenly: the test exercises pacing
     env = ChannelBudgetEnv(sc)
     for r in evaluate(make_agent("oracle", env), sc, seeds=[0, 5]):
         assert r.pct_of_oracle == pytest.approx(100.0, rel=1e-4)
-        np.testing.assert_allclose(r.allocation.sum(axis=1), solve_oracle(sc, seed=r.env_seed).step_spend, rtol=1e-4)
+        np.testing.assert_allclose(
+            r.allocation.sum(axis=1), solve_oracle(sc, seed=r.env_seed).step_spend, rtol=1e-4
+        )
 
 
 def test_oracle_without_update_tracks_budget_itself():
@@ -202,7 +201,9 @@ def test_oracle_episode_start_restarts_the_plan():
     first, obs = play(agent, env, seed=0, steps=4)
     again, _ = agent.predict(obs, episode_start=np.ones(1, dtype=bool))
     np.testing.assert_array_equal(again, first[0])
-    assert agent.t == 1 and agent.spent == pytest.approx(solve_oracle(sc, seed=0).step_spend[0], rel=1e-5)
+    assert agent.t == 1 and agent.spent == pytest.approx(
+        solve_oracle(sc, seed=0).step_spend[0], rel=1e-5
+    )
 
 
 def test_oracle_before_reset_plays_the_nominal_plan():
@@ -255,12 +256,22 @@ def test_same_seed_same_actions(name, params):
         ("proportional", {"weights": [1.0, 2.0]}, "weights", "expected 3 values"),
         ("proportional", {"weights": [1.0, -1.0, 2.0]}, "weights", "non-negative"),
         ("proportional", {"weights": [0, 0, 0]}, "weights", "not all be zero"),
-        ("proportional", {"weights": {"search": 1, "tv": 2, "social": 1, "video": 1}}, "weights", "unknown channel"),
+        (
+            "proportional",
+            {"weights": {"search": 1, "tv": 2, "social": 1, "video": 1}},
+            "weights",
+            "unknown channel",
+        ),
         ("proportional", {"weights": {"search": 1, "social": 1}}, "weights", "missing channel"),
         ("proportional", {"weights": "abc"}, "weights", "expected a mapping"),
         ("proportional", {"weights": [1.0, float("nan"), 1.0]}, "weights", "finite"),
         ("historical", {"spend": [1.0, 2.0, 3.0, 4.0]}, "spend", "expected 3 values"),
-        ("historical", {"spend": {"search": -5.0, "social": 1, "video": 1}}, "spend", "non-negative"),
+        (
+            "historical",
+            {"spend": {"search": -5.0, "social": 1, "video": 1}},
+            "spend",
+            "non-negative",
+        ),
         ("oracle", {"n_random_starts": -1}, "n_random_starts", "greater than or equal"),
     ],
 )

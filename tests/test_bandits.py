@@ -18,6 +18,7 @@ from budgetgym.envs import (
     load_scenario,
     scenario_from_dict,
 )
+from conftest import Recorder
 
 BANDITS = ["epsilon_greedy", "ucb1", "thompson"]
 ARMS3 = [[1.0, 1.0, 1.0], [2.0, 1.0, 1.0], [1.0, 2.0, 1.0]]
@@ -25,7 +26,12 @@ ARMS3 = [[1.0, 1.0, 1.0], [2.0, 1.0, 1.0], [1.0, 2.0, 1.0]]
 
 def paced_scenario():
     return load_scenario("stationary-3").override(
-        {"name": "paced-3", "horizon": 10, "budget.pacing": "agent", "seasonality.demand.weekly_amplitude": 0.5}
+        {
+            "name": "paced-3",
+            "horizon": 10,
+            "budget.pacing": "agent",
+            "seasonality.demand.weekly_amplitude": 0.5,
+        }
     )
 
 
@@ -36,7 +42,12 @@ def toy_scenario(horizon=40):
         return {
             "name": name,
             "cost": {"unit": "impression", "price": 10.0, "ref_spend": 1000.0, "elasticity": 0.0},
-            "saturation": {"type": "hill", "max_response": beta, "half_saturation": 20_000.0, "slope": 1.0},
+            "saturation": {
+                "type": "hill",
+                "max_response": beta,
+                "half_saturation": 20_000.0,
+                "slope": 1.0,
+            },
         }
 
     return scenario_from_dict(
@@ -48,22 +59,6 @@ def toy_scenario(horizon=40):
             "channels": [channel("a", 100.0), channel("b", 20.0)],
         }
     )
-
-
-class Recorder:
-    def __init__(self, agent):
-        self.agent, self.name, self.scenario, self.actions = agent, agent.name, agent.scenario, []
-
-    def predict(self, *args, **kwargs):
-        action, state = self.agent.predict(*args, **kwargs)
-        self.actions.append(np.array(action))
-        return action, state
-
-    def reset(self, seed=None):
-        self.agent.reset(seed)
-
-    def update(self, *args):
-        self.agent.update(*args)
 
 
 def play(agent, env, seed, steps=None):
@@ -187,7 +182,9 @@ def test_thompson_discounted_posterior():
 
 def test_thompson_samples_follow_the_posterior():
     # two arms with equal posteriors are chosen about equally often; a far better arm always
-    agent = fed("thompson", [(0, 1.0), (1, 1.0), (2, 0.0)], sigma=0.5, prior_mean=0.5, prior_count=1.0)
+    agent = fed(
+        "thompson", [(0, 1.0), (1, 1.0), (2, 0.0)], sigma=0.5, prior_mean=0.5, prior_count=1.0
+    )
     agent.reset(seed=0)
     for arm, reward in [(0, 1.0), (1, 1.0), (2, -100.0)]:
         agent.record(arm, reward)
@@ -214,13 +211,17 @@ def test_default_arms():
     agent = make_agent("ucb1", env, tilt=0.5)
     assert agent.n_arms == 2 * 3 + 1
     np.testing.assert_allclose(agent.arms[0], [1 / 3, 1 / 3, 1 / 3])
-    np.testing.assert_allclose(agent.arms[1], [3 / 7, 2 / 7, 2 / 7])  # search x 1.5: (1/2, 1/3, 1/3) / (7/6)
+    np.testing.assert_allclose(
+        agent.arms[1], [3 / 7, 2 / 7, 2 / 7]
+    )  # search x 1.5: (1/2, 1/3, 1/3) / (7/6)
     np.testing.assert_allclose(agent.arms[2], [0.2, 0.4, 0.4])  # search x 0.5
     np.testing.assert_allclose(agent.arms.sum(axis=1), 1.0)
 
 
 def test_default_arms_skip_locked_channels():
-    sc = load_scenario("stationary-3").override({"name": "locked", "channels.video.locked_share": 0.2})
+    sc = load_scenario("stationary-3").override(
+        {"name": "locked", "channels.video.locked_share": 0.2}
+    )
     agent = make_agent("thompson", ChannelBudgetEnv(sc))
     assert agent.n_arms == 2 * 2 + 1
     np.testing.assert_allclose(agent.arms[:, 2], 0.2, atol=1e-12)
@@ -231,7 +232,12 @@ def test_grid_arms():
     assert len(arms) == math.comb(4, 2)
     np.testing.assert_allclose(arms.sum(axis=1), 1.0)
     assert {tuple(a) for a in arms} == {
-        (1, 0, 0), (0, 1, 0), (0, 0, 1), (0.5, 0.5, 0), (0.5, 0, 0.5), (0, 0.5, 0.5)
+        (1, 0, 0),
+        (0, 1, 0),
+        (0, 0, 1),
+        (0.5, 0.5, 0),
+        (0.5, 0, 0.5),
+        (0, 0.5, 0.5),
     }
     agent = make_agent("ucb1", ChannelBudgetEnv("stationary-5"), grid_resolution=3)
     assert agent.n_arms == math.comb(3 + 4, 4)
@@ -239,7 +245,9 @@ def test_grid_arms():
 
 def test_explicit_arms_list_and_mapping():
     env = ChannelBudgetEnv("stationary-3")
-    agent = make_agent("epsilon_greedy", env, arms=[[1, 1, 2], {"search": 3, "social": 1, "video": 0}])
+    agent = make_agent(
+        "epsilon_greedy", env, arms=[[1, 1, 2], {"search": 3, "social": 1, "video": 0}]
+    )
     np.testing.assert_allclose(agent.arms, [[0.25, 0.25, 0.5], [0.75, 0.25, 0.0]])
 
 
@@ -258,7 +266,14 @@ def test_hold_and_burn_in():
     agent = make_agent("ucb1", env, arms=ARMS3, warmup=0, hold=3, burn_in=1)
     _, arms, _ = play(agent, env, seed=0, steps=9)
     assert arms == [0, 0, 0, 1, 1, 1, 2, 2, 2]
-    assert agent.history_arms == [0, 0, 1, 1, 2, 2]  # the first step after each switch is not credited
+    assert agent.history_arms == [
+        0,
+        0,
+        1,
+        1,
+        2,
+        2,
+    ]  # the first step after each switch is not credited
 
 
 def test_rewards_are_credited_to_the_played_arm():
@@ -279,7 +294,9 @@ def test_rewards_are_credited_to_the_played_arm():
 def test_learns_the_best_arm_on_a_deterministic_toy(name):
     sc = toy_scenario()
     arms = [[0.5, 0.5], [0.9, 0.1], [0.1, 0.9]]
-    value = [evaluate_plan(sc, np.tile(np.array(q) * sc.step_budget, (sc.horizon, 1))) for q in arms]
+    value = [
+        evaluate_plan(sc, np.tile(np.array(q) * sc.step_budget, (sc.horizon, 1))) for q in arms
+    ]
     best = int(np.argmax(value))
     agent = make_agent(name, ChannelBudgetEnv(sc), arms=arms)
     _, played, _ = play(agent, ChannelBudgetEnv(sc), seed=0)
@@ -324,7 +341,9 @@ def test_different_seeds_explore_differently():
 
 @pytest.mark.parametrize("name", BANDITS)
 def test_save_load_same_actions(name, tmp_path):
-    sc = load_scenario("stationary-3").override({"name": "longer-3", "horizon": 30, "budget.total": 180000.0})
+    sc = load_scenario("stationary-3").override(
+        {"name": "longer-3", "horizon": 30, "budget.total": 180000.0}
+    )
     env = ChannelBudgetEnv(sc)
     agent = make_agent(name, env, hold=2)
     _, _, obs = play(agent, env, seed=3, steps=11)
@@ -352,9 +371,19 @@ def test_save_load_same_actions(name, tmp_path):
         ("thompson", {"prior_count": -1}, "prior_count", "greater than"),
         ("ucb1", {"arms": [[1, 1]]}, "arms[0]", "expected 3 values"),
         ("ucb1", {"arms": [[1, -1, 1]]}, "arms", "non-negative"),
-        ("ucb1", {"arms": [{"search": 1, "radio": 1, "social": 1, "video": 1}]}, "arms[0]", "unknown channel"),
+        (
+            "ucb1",
+            {"arms": [{"search": 1, "radio": 1, "social": 1, "video": 1}]},
+            "arms[0]",
+            "unknown channel",
+        ),
         ("ucb1", {"arms": []}, "arms", "non-empty"),
-        ("thompson", {"arms": [[1, 1, 1]], "grid_resolution": 2}, "arms or grid_resolution", "not both"),
+        (
+            "thompson",
+            {"arms": [[1, 1, 1]], "grid_resolution": 2},
+            "arms or grid_resolution",
+            "not both",
+        ),
         ("ucb1", {"grid_resolution": 0}, "grid_resolution", "greater than or equal"),
         ("ucb1", {"grid_resolution": 100}, "grid_resolution", "at most"),
         ("ucb1", {"discount": 0}, "discount", "greater than"),

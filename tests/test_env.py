@@ -7,13 +7,10 @@ from __future__ import annotations
 import math
 import warnings
 
+import budgetgym  # noqa: F401  (registers the ids)
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env as gym_check_env
-from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
-import budgetgym  # noqa: F401  (registers the ids)
 from budgetgym.envs import (
     ChannelBudgetEnv,
     ScenarioError,
@@ -25,6 +22,8 @@ from budgetgym.envs import (
     split_to_action,
 )
 from conftest import base_scenario_dict, build_scenario, channel, random_actions, rollout
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 BUILTINS = list_scenarios()
 STEP_INFO_PER_CHANNEL = (

@@ -26,24 +26,9 @@ from budgetgym.envs import (
 )
 from budgetgym.envs.allocation import spend_to_pacing_action
 from budgetgym.envs.expected import ExpectedModel
+from conftest import hill_channel
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def _channel(name: str, **overrides: object) -> dict:
-    """A channel config dict with sensible defaults (click-priced, Hill, no carry-over)."""
-    ch: dict = {
-        "name": name,
-        "cost": {"unit": "click", "price": 1.0, "ref_spend": 800.0, "elasticity": 0.3},
-        "saturation": {
-            "type": "hill",
-            "max_response": 100.0,
-            "half_saturation": 600.0,
-            "slope": 1.0,
-        },
-    }
-    ch.update(copy.deepcopy(overrides))
-    return ch
 
 
 def _scenario(channels: list[dict], horizon: int = 8, budget: float | None = None, **top: object):
@@ -64,8 +49,8 @@ def _scenarios() -> dict[str, tuple[object, int | None]]:
     out["geometric-hill"] = (
         _scenario(
             [
-                _channel("a", adstock={"type": "geometric", "decay": 0.5}),
-                _channel(
+                hill_channel("a", adstock={"type": "geometric", "decay": 0.5}),
+                hill_channel(
                     "b",
                     cost={
                         "unit": "impression",
@@ -81,7 +66,7 @@ def _scenarios() -> dict[str, tuple[object, int | None]]:
                         "slope": 0.7,
                     },
                 ),
-                _channel("c", adstock={"type": "geometric", "decay": 0.3, "normalize": True}),
+                hill_channel("c", adstock={"type": "geometric", "decay": 0.3, "normalize": True}),
             ],
             horizon=10,
         ),
@@ -90,18 +75,18 @@ def _scenarios() -> dict[str, tuple[object, int | None]]:
     out["weibull-logistic-revenue"] = (
         _scenario(
             [
-                _channel(
+                hill_channel(
                     "cdf",
                     adstock={"type": "weibull_cdf", "shape": 0.8, "scale": 2.0, "window": 6},
                     saturation={"type": "logistic", "max_response": 80.0, "rate": 0.002},
                     value={"mean": 30.0},
                 ),
-                _channel(
+                hill_channel(
                     "pdf",
                     adstock={"type": "weibull_pdf", "shape": 2.0, "scale": 3.0, "window": 5},
                     value={"mean": 50.0},
                 ),
-                _channel(
+                hill_channel(
                     "pdf-norm",
                     adstock={
                         "type": "weibull_pdf",
@@ -128,18 +113,18 @@ def _scenarios() -> dict[str, tuple[object, int | None]]:
         _scenario(
             [
                 # window 14 > horizon 7: a large part of late response arrives after the end
-                _channel(
+                hill_channel(
                     "geo",
                     delay={"type": "geometric", "mean_lag": 2.0, "window": 14},
                     value={"mean": 12.0},
                 ),
-                _channel(
+                hill_channel(
                     "gamma",
                     adstock={"type": "geometric", "decay": 0.4},
                     delay={"type": "gamma", "mean_lag": 3.0, "shape": 2.0, "window": 10},
                     value={"mean": 9.0},
                 ),
-                _channel("now", value={"mean": 7.0}),
+                hill_channel("now", value={"mean": 7.0}),
             ],
             horizon=7,
             reward="profit",
@@ -149,12 +134,12 @@ def _scenarios() -> dict[str, tuple[object, int | None]]:
     out["season-shocks-drift"] = (
         _scenario(
             [
-                _channel(
+                hill_channel(
                     "a",
                     adstock={"type": "geometric", "decay": 0.5},
                     delay={"type": "geometric", "mean_lag": 1.0, "window": 3},
                 ),
-                _channel(
+                hill_channel(
                     "b",
                     cost={
                         "unit": "impression",
@@ -165,7 +150,7 @@ def _scenarios() -> dict[str, tuple[object, int | None]]:
                     saturation={"type": "logistic", "max_response": 90.0, "rate": 1.0e-5},
                     drift_sd=0.3,
                 ),
-                _channel(
+                hill_channel(
                     "c",
                     saturation={
                         "type": "hill",
@@ -199,7 +184,7 @@ def _scenarios() -> dict[str, tuple[object, int | None]]:
     out["hill-shapes-elasticity"] = (
         _scenario(
             [
-                _channel(
+                hill_channel(
                     "s-curve",
                     saturation={
                         "type": "hill",
@@ -208,7 +193,7 @@ def _scenarios() -> dict[str, tuple[object, int | None]]:
                         "slope": 2.0,
                     },
                 ),
-                _channel(
+                hill_channel(
                     "steep",
                     saturation={
                         "type": "hill",
@@ -217,12 +202,12 @@ def _scenarios() -> dict[str, tuple[object, int | None]]:
                         "slope": 0.5,
                     },
                 ),
-                _channel(
+                hill_channel(
                     "inventory",  # elasticity 1: exposure capped at scale * ref_spend
                     cost={"unit": "click", "price": 2.0, "ref_spend": 500.0, "elasticity": 1.0},
                     adstock={"type": "geometric", "decay": 0.2},
                 ),
-                _channel(
+                hill_channel(
                     "logit", saturation={"type": "logistic", "max_response": 60.0, "rate": 0.004}
                 ),
             ],
@@ -282,11 +267,11 @@ def test_value_uses_the_drift_path_of_the_seed() -> None:
 
 def test_conversions_after_the_horizon_are_not_counted() -> None:
     """A long delay loses most of the last steps' response; the matrix form knows it."""
-    ch = _channel("late", delay={"type": "geometric", "mean_lag": 4.0, "window": 30})
+    ch = hill_channel("late", delay={"type": "geometric", "mean_lag": 4.0, "window": 30})
     sc = _scenario([ch], horizon=5)
     em = _model(sc, None)
     X = np.full((5, 1), 1000.0)
-    no_delay = _model(_scenario([_channel("late")], horizon=5), None).value(X)
+    no_delay = _model(_scenario([hill_channel("late")], horizon=5), None).value(X)
     assert em.value(X) == pytest.approx(float(evaluate_plan(sc, X)), rel=1e-12)
     # lag probabilities q_d ~ rho**d; the share arriving by the end is sum_t Qbar(T-1-t) / T
     rho = 4.0 / 5.0
@@ -382,7 +367,7 @@ def test_one_channel_two_steps_by_hand() -> None:
     * (1/3 * 200/3 = 200/9 would arrive at step 2, after the horizon: not counted)
     * expected episode reward: 50 + 625/9 = 1075/9 = 119.444...
     """
-    ch = _channel(
+    ch = hill_channel(
         "only",
         cost={"unit": "click", "price": 2.0, "ref_spend": 50.0, "elasticity": 0.0},
         adstock={"type": "geometric", "decay": 0.5},

@@ -12,6 +12,7 @@ from budgetgym.agents.base import list_agents, load_agent, make_agent
 from budgetgym.agents.evaluate import evaluate
 from budgetgym.agents.greedy import ChannelFit, fit_channel, greedy_allocation, normalised_adstock
 from budgetgym.envs import BudgetGymError, ChannelBudgetEnv, load_scenario
+from conftest import Recorder
 
 
 def test_registered():
@@ -78,7 +79,11 @@ def test_greedy_allocation_equalises_marginal_returns():
 
 
 def test_greedy_allocation_respects_share_bounds():
-    fits = [ChannelFit(5.0, 0.5, 0.0, 0.0), ChannelFit(1.0, 0.5, 0.0, 0.0), ChannelFit(1.0, 0.5, 0.0, 0.0)]
+    fits = [
+        ChannelFit(5.0, 0.5, 0.0, 0.0),
+        ChannelFit(1.0, 0.5, 0.0, 0.0),
+        ChannelFit(1.0, 0.5, 0.0, 0.0),
+    ]
     low, high = np.array([0.0, 0.0, 0.3]), np.array([0.5, 1.0, 1.0])
     x = greedy_allocation(fits, 100.0, low, high, grid_size=70)
     assert x.sum() == pytest.approx(100.0)
@@ -89,24 +94,13 @@ def test_greedy_allocation_respects_share_bounds():
 # ------------------------------------------------------------------------------------ episodes
 def paced_scenario():
     return load_scenario("stationary-3").override(
-        {"name": "paced-3", "horizon": 10, "budget.pacing": "agent", "seasonality.demand.weekly_amplitude": 0.5}
+        {
+            "name": "paced-3",
+            "horizon": 10,
+            "budget.pacing": "agent",
+            "seasonality.demand.weekly_amplitude": 0.5,
+        }
     )
-
-
-class Recorder:
-    def __init__(self, agent):
-        self.agent, self.name, self.scenario, self.actions = agent, agent.name, agent.scenario, []
-
-    def predict(self, *args, **kwargs):
-        action, state = self.agent.predict(*args, **kwargs)
-        self.actions.append(np.array(action))
-        return action, state
-
-    def reset(self, seed=None):
-        self.agent.reset(seed)
-
-    def update(self, *args):
-        self.agent.update(*args)
 
 
 @pytest.mark.parametrize("scenario", ["stationary-3", "paced"])
@@ -128,7 +122,9 @@ def test_greedy_beats_equal_on_stationary_3():
     sc = load_scenario("stationary-3")
     env = ChannelBudgetEnv(sc)
     seeds = [0, 1, 2, 3]
-    greedy = np.mean([r.pct_of_oracle for r in evaluate(make_agent("greedy", env), sc, seeds=seeds)])
+    greedy = np.mean(
+        [r.pct_of_oracle for r in evaluate(make_agent("greedy", env), sc, seeds=seeds)]
+    )
     equal = np.mean([r.pct_of_oracle for r in evaluate(make_agent("equal", env), sc, seeds=seeds)])
     assert greedy > equal + 2.0
 

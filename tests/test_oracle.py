@@ -34,27 +34,12 @@ from budgetgym.envs import (
 )
 from budgetgym.envs.allocation import project_bounded_simplex, spend_to_pacing_action
 from budgetgym.envs.expected import ExpectedModel
+from conftest import hill_channel
 from scipy.optimize import minimize
 
 EXACT = 1e-3  # the oracle's contract: never beaten by more than 0.1%
 
 # ============================================================================ helpers
-
-
-def _channel(name: str, **overrides: object) -> dict:
-    """A click-priced Hill channel without carry-over; keyword arguments replace fields."""
-    ch: dict = {
-        "name": name,
-        "cost": {"unit": "click", "price": 1.0, "ref_spend": 800.0, "elasticity": 0.3},
-        "saturation": {
-            "type": "hill",
-            "max_response": 100.0,
-            "half_saturation": 600.0,
-            "slope": 1.0,
-        },
-    }
-    ch.update(copy.deepcopy(overrides))
-    return ch
 
 
 def _hill(beta: float, kappa: float, slope: float) -> dict:
@@ -306,8 +291,8 @@ def _test_scenarios() -> dict:
     # --- even pacing, 2 channels (brute force) ---
     s["bf-concave"] = _scenario(
         [
-            _channel("a", saturation=_hill(100, 900, 0.8)),
-            _channel(
+            hill_channel("a", saturation=_hill(100, 900, 0.8)),
+            hill_channel(
                 "b", cost={"unit": "click", "price": 1.4, "ref_spend": 500.0, "elasticity": 0.5}
             ),
         ],
@@ -315,16 +300,16 @@ def _test_scenarios() -> dict:
     )
     s["bf-s-curve"] = _scenario(
         [
-            _channel("a", saturation=_hill(100, 900, 2.5)),
-            _channel("b", saturation=_hill(80, 500, 3.0)),
+            hill_channel("a", saturation=_hill(100, 900, 2.5)),
+            hill_channel("b", saturation=_hill(80, 500, 3.0)),
         ],
         horizon=2,
     )
     s["bf-s-curve-balanced"] = (
         _scenario(  # the best split is interior at one step and a corner at another
             [
-                _channel("a", saturation=_hill(100, 450, 2.0)),
-                _channel("b", saturation=_hill(100, 450, 2.0)),
+                hill_channel("a", saturation=_hill(100, 450, 2.0)),
+                hill_channel("b", saturation=_hill(100, 450, 2.0)),
             ],
             horizon=2,
             seasonality={"demand": {"weekly_amplitude": 0.5}},
@@ -335,10 +320,10 @@ def _test_scenarios() -> dict:
     )
     s["bf-carry-over"] = _scenario(
         [
-            _channel(
+            hill_channel(
                 "a", adstock={"type": "geometric", "decay": 0.6}, saturation=_hill(100, 1200, 2.0)
             ),
-            _channel(
+            hill_channel(
                 "b",
                 adstock={"type": "weibull_cdf", "shape": 1.0, "scale": 1.5, "window": 3},
                 saturation=_hill(90, 700, 1.0),
@@ -348,12 +333,12 @@ def _test_scenarios() -> dict:
     )
     s["bf-delay"] = _scenario(
         [
-            _channel(
+            hill_channel(
                 "a",
                 delay={"type": "geometric", "mean_lag": 2.0, "window": 5},
                 saturation=_hill(120, 600, 1.0),
             ),
-            _channel(
+            hill_channel(
                 "b",
                 adstock={"type": "geometric", "decay": 0.3},
                 delay={"type": "gamma", "mean_lag": 1.0, "shape": 2.0, "window": 3},
@@ -364,8 +349,8 @@ def _test_scenarios() -> dict:
     )
     s["bf-share-bounds"] = _scenario(
         [
-            _channel("a", min_share=0.3, max_share=0.8, saturation=_hill(100, 900, 3.0)),
-            _channel(
+            hill_channel("a", min_share=0.3, max_share=0.8, saturation=_hill(100, 900, 3.0)),
+            hill_channel(
                 "b",
                 max_share=0.55,
                 adstock={"type": "geometric", "decay": 0.5},
@@ -376,8 +361,8 @@ def _test_scenarios() -> dict:
     )
     s["bf-profit"] = _scenario(
         [
-            _channel("a", value={"mean": 25.0}, saturation=_hill(100, 900, 2.5)),
-            _channel(
+            hill_channel("a", value={"mean": 25.0}, saturation=_hill(100, 900, 2.5)),
+            hill_channel(
                 "b",
                 value={"mean": 20.0},
                 adstock={"type": "geometric", "decay": 0.4},
@@ -389,8 +374,8 @@ def _test_scenarios() -> dict:
     )
     s["bf-drift"] = _scenario(
         [
-            _channel("a", saturation=_hill(100, 600, 1.5)),
-            _channel("b", adstock={"type": "geometric", "decay": 0.5}),
+            hill_channel("a", saturation=_hill(100, 600, 1.5)),
+            hill_channel("b", adstock={"type": "geometric", "decay": 0.5}),
         ],
         horizon=3,
         drift={"sd": 0.4},
@@ -398,7 +383,7 @@ def _test_scenarios() -> dict:
     # --- agent pacing (brute force) ---
     s["bf-agent-carry"] = _scenario(
         [
-            _channel(
+            hill_channel(
                 "a",
                 adstock={"type": "geometric", "decay": 0.5},
                 delay={"type": "geometric", "mean_lag": 1.0, "window": 3},
@@ -410,7 +395,7 @@ def _test_scenarios() -> dict:
     )
     s["bf-agent-pulse"] = _scenario(  # S-curve far from saturation: bursts beat an even spend
         [
-            _channel(
+            hill_channel(
                 "a", saturation=_hill(100, 2500, 3.0), adstock={"type": "geometric", "decay": 0.2}
             )
         ],
@@ -419,8 +404,8 @@ def _test_scenarios() -> dict:
     )
     s["bf-agent-profit"] = _scenario(
         [
-            _channel("a", value={"mean": 12.0}, saturation=_hill(100, 500, 1.0), min_share=0.1),
-            _channel(
+            hill_channel("a", value={"mean": 12.0}, saturation=_hill(100, 500, 1.0), min_share=0.1),
+            hill_channel(
                 "b",
                 value={"mean": 10.0},
                 saturation=_hill(80, 600, 2.0),
@@ -435,36 +420,36 @@ def _test_scenarios() -> dict:
     # --- moderately sized (SLSQP) ---
     s["mid-s-curves"] = _scenario(
         [
-            _channel(
+            hill_channel(
                 "a", saturation=_hill(100, 700, 2.0), adstock={"type": "geometric", "decay": 0.5}
             ),
-            _channel(
+            hill_channel(
                 "b",
                 saturation=_hill(120, 900, 2.5),
                 delay={"type": "geometric", "mean_lag": 1.0, "window": 4},
             ),
-            _channel(
+            hill_channel(
                 "c",
                 saturation=_hill(60, 300000, 1.0),
                 cost={"unit": "impression", "price": 6.0, "ref_spend": 900.0, "elasticity": 0.4},
                 adstock={"type": "geometric", "decay": 0.3},
             ),
-            _channel("d", saturation=_hill(40, 200, 0.8)),
+            hill_channel("d", saturation=_hill(40, 200, 0.8)),
         ],
         horizon=8,
         step_budget=2000.0,
     )
     s["mid-agent-concave"] = _scenario(
         [
-            _channel(
+            hill_channel(
                 "a", adstock={"type": "geometric", "decay": 0.6}, saturation=_hill(150, 1500, 1.0)
             ),
-            _channel(
+            hill_channel(
                 "b",
                 delay={"type": "gamma", "mean_lag": 2.0, "shape": 2.0, "window": 6},
                 saturation=_hill(100, 800, 0.9),
             ),
-            _channel(
+            hill_channel(
                 "c",
                 saturation={"type": "logistic", "max_response": 70.0, "rate": 0.002},
                 max_share=0.4,
@@ -476,20 +461,20 @@ def _test_scenarios() -> dict:
     )
     s["mid-agent-s-profit"] = _scenario(
         [
-            _channel(
+            hill_channel(
                 "a",
                 value={"mean": 15.0},
                 saturation=_hill(100, 900, 2.5),
                 adstock={"type": "geometric", "decay": 0.4},
             ),
-            _channel("b", value={"mean": 12.0}, saturation=_hill(120, 800, 1.0)),
-            _channel(
+            hill_channel("b", value={"mean": 12.0}, saturation=_hill(120, 800, 1.0)),
+            hill_channel(
                 "c",
                 value={"mean": 20.0},
                 saturation=_hill(60, 600, 3.0),
                 delay={"type": "geometric", "mean_lag": 1.0, "window": 3},
             ),
-            _channel(
+            hill_channel(
                 "d",
                 value={"mean": 8.0},
                 saturation={"type": "logistic", "max_response": 90.0, "rate": 0.003},
@@ -501,16 +486,16 @@ def _test_scenarios() -> dict:
     )
     s["mid-bounds-locked"] = _scenario(
         [
-            _channel("a", min_share=0.15, saturation=_hill(100, 900, 1.0)),
-            _channel(
+            hill_channel("a", min_share=0.15, saturation=_hill(100, 900, 1.0)),
+            hill_channel(
                 "b",
                 max_share=0.25,
                 saturation=_hill(200, 500, 0.9),
                 adstock={"type": "geometric", "decay": 0.5},
             ),
-            _channel("c", locked_share=0.2, saturation=_hill(60, 700, 1.0)),
-            _channel("d", saturation=_hill(120, 1100, 2.0)),
-            _channel(
+            hill_channel("c", locked_share=0.2, saturation=_hill(60, 700, 1.0)),
+            hill_channel("d", saturation=_hill(120, 1100, 2.0)),
+            hill_channel(
                 "e",
                 min_share=0.05,
                 max_share=0.5,
@@ -522,13 +507,13 @@ def _test_scenarios() -> dict:
     )
     s["mid-path-drift"] = _scenario(
         [
-            _channel(
+            hill_channel(
                 "a",
                 saturation=_hill(100, 700, 1.0),
                 adstock={"type": "weibull_pdf", "shape": 2.0, "scale": 2.0, "window": 4},
             ),
-            _channel("b", saturation=_hill(120, 900, 2.0)),
-            _channel(
+            hill_channel("b", saturation=_hill(120, 900, 2.0)),
+            hill_channel(
                 "c",
                 saturation=_hill(90, 600, 0.8),
                 delay={"type": "geometric", "mean_lag": 1.5, "window": 5},
@@ -549,19 +534,19 @@ def _test_scenarios() -> dict:
     # --- concave, even pacing (KKT) ---
     s["kkt-concave"] = _scenario(
         [
-            _channel(
+            hill_channel(
                 "a",
                 min_share=0.3,
                 saturation=_hill(100, 900, 1.0),
                 adstock={"type": "geometric", "decay": 0.5},
             ),
-            _channel("b", max_share=0.2, saturation=_hill(200, 500, 0.9)),
-            _channel(
+            hill_channel("b", max_share=0.2, saturation=_hill(200, 500, 0.9)),
+            hill_channel(
                 "c",
                 saturation=_hill(60, 700, 0.7),
                 delay={"type": "geometric", "mean_lag": 1.0, "window": 4},
             ),
-            _channel("d", saturation={"type": "logistic", "max_response": 80.0, "rate": 0.002}),
+            hill_channel("d", saturation={"type": "logistic", "max_response": 80.0, "rate": 0.002}),
         ],
         horizon=8,
         step_budget=2500.0,
@@ -708,8 +693,8 @@ def test_locked_channel_gets_exactly_its_share(name: str, pacing: str) -> None:
 def test_all_channels_locked_is_the_only_plan() -> None:
     sc = _scenario(
         [
-            _channel("a", locked_share=0.3),
-            _channel("b", locked_share=0.7, saturation=_hill(50, 300, 2.0)),
+            hill_channel("a", locked_share=0.3),
+            hill_channel("b", locked_share=0.7, saturation=_hill(50, 300, 2.0)),
         ],
         horizon=4,
     )

@@ -1,0 +1,343 @@
+"""The policy-quality gate: ``budgetgym baseline`` / ``budgetgym regress`` (budgetgym.experiments.regress)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from budgetgym.agents import make_agent
+from budgetgym.agents.evaluate import evaluate
+from budgetgym.envs import ChannelBudgetEnv, load_scenario
+from budgetgym.experiments.cli import main
+from budgetgym.experiments.config import config_hash, experiment_from_dict, load_experiment
+from budgetgym.experiments.regress import (
+    Baseline,
+    compare,
+    load_baseline,
+    record_baseline,
+    write_baseline,
+)
+from budgetgym.experiments.runner import run_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD = {"search": 5, "social": 2, "video": 1}
+BAD = {"search": 1, "social": 2, "video": 5}  # the planted regression: weights made worse
+
+TINY: dict[str, Any] = {
+    "name": "tiny-gate",
+    "scenarios": ["stationary-3"],
+    "seeds": 4,
+    "agents": [
+        "equal",
+        {"agent": "proportional", "params": {"weights": GOOD}},
+        "thompson",
+    ],
+    "bootstrap": {"reps": 1000},
+}
+
+
+def tiny(**changes: Any) -> dict[str, Any]:
+    data = copy.deepcopy(TINY)
+    data.update(changes)
+    return data
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny real run (fixed splits + a bandit on stationary-3) and the baseline recorded from it."""
+    tmp = tmp_path_factory.mktemp("gate")
+    res = run_experiment(experiment_from_dict(tiny()), tmp / "base", plots=False)
+    assert res.ok
+    assert main(["baseline", str(tmp / "base"), "--out", str(tmp / "baseline.json")]) == 0
+    return tmp / "base", tmp / "baseline.json"
+
+
+def copy_results(src: Path, dst: Path) -> Path:
+    """A results directory holding only results.csv, meta.json and experiment.yaml of ``src``."""
+    dst.mkdir(parents=True)
+    for name in ("results.csv", "meta.json", "experiment.yaml"):
+        shutil.copy(src / name, dst / name)
+    return dst
+
+
+def edit_results(directory: Path, fn: Any) -> None:
+    frame = pd.read_csv(directory / "results.csv")
+    frame = fn(frame)
+    frame.to_csv(directory / "results.csv", index=False)
+
+
+def shift(agent: str, points: float) -> Any:
+    def fn(frame: pd.DataFrame) -> pd.DataFrame:
+        frame.loc[frame["agent"] == agent, "pct_of_oracle"] += points
+        return frame
+
+    return fn
+
+
+# ------------------------------------------------------------------------------ the gate
+def test_baseline_file_records_means_per_seed_values_hash_and_versions(grid):
+    base_dir, path = grid
+    data = json.loads(path.read_text())
+    assert data["schema_version"] == 1
+    assert data["config_hash"] == json.loads((base_dir / "meta.json").read_text())["config_hash"]
+    assert data["versions"]["numpy"]
+    frame = pd.read_csv(base_dir / "results.csv")
+    entry = next(e for e in data["entries"] if e["agent"] == "thompson")
+    rec = entry["metrics"]["pct_of_oracle"]
+    assert rec["n_seeds"] == 4 and sorted(rec["per_seed"]) == ["0", "1", "2", "3"]
+    expected = frame[frame["agent"] == "thompson"]["pct_of_oracle"].mean()
+    assert rec["mean"] == pytest.approx(expected)
+
+
+def test_unchanged_results_pass_and_the_markdown_report_has_the_table(grid, tmp_path, capsys):
+    base_dir, path = grid
+    md = tmp_path / "gate.md"
+    code, out, err = run_cli(capsys, "regress", base_dir, "--baseline", path, "--report", md)
+    assert code == 0, out + err
+    assert "passed" in out
+    for header in ("baseline", "now", "difference", "CI", "verdict"):
+        assert header in out
+    text = md.read_text()
+    assert "| scenario | agent | metric | baseline | now | difference | CI | seeds | verdict |" in text
+    assert text.count("| stationary-3 |") == 3
+    assert "regressed" not in text
+
+
+def test_a_fresh_rerun_reproduces_the_baseline_exactly(grid, tmp_path):
+    _, path = grid
+    run_experiment(experiment_from_dict(tiny()), tmp_path / "again", plots=False)
+    rep = compare(tmp_path / "again", path)
+    assert rep.ok
+    assert all(r.diff == 0.0 and r.verdict == "ok" for r in rep.rows)
+
+
+def test_planted_drop_of_three_points_in_the_results_is_caught(grid, tmp_path, capsys):
+    base_dir, path = grid
+    now = copy_results(base_dir, tmp_path / "now")
+    edit_results(now, shift("thompson", -3.0))
+    md = tmp_path / "gate.md"
+    code, out, _ = run_cli(capsys, "regress", now, "--baseline", path, "--report", md)
+    assert code == 1
+    assert "FAILED" in out and "thompson" in out.splitlines()[-1]
+    rep = compare(now, path)
+    verdicts = {r.agent: r.verdict for r in rep.rows}
+    assert verdicts == {"equal": "ok", "proportional": "ok", "thompson": "regressed"}
+    row = next(r for r in rep.rows if r.agent == "thompson")
+    assert row.diff == pytest.approx(-3.0) and row.ci_hi < -1.0
+    assert "**regressed**" in md.read_text()
+
+
+def test_planted_parameter_regression_needs_allow_config_change_and_is_caught(grid, tmp_path, capsys):
+    _, path = grid
+    worse = tiny(agents=["equal", {"agent": "proportional", "params": {"weights": BAD}}, "thompson"])
+    run_experiment(experiment_from_dict(worse), tmp_path / "worse", plots=False)
+    code, _, err = run_cli(capsys, "regress", tmp_path / "worse", "--baseline", path)
+    assert code == 2
+    assert "--allow-config-change" in one_line_error(err)
+    code, out, err = run_cli(capsys, "regress", tmp_path / "worse", "--baseline", path, "--allow-config-change")
+    assert code == 1
+    assert "config changed" in err
+    rep = compare(tmp_path / "worse", path, allow_config_change=True)
+    assert [r.agent for r in rep.failed] == ["proportional"]
+    assert rep.failed[0].diff < -5
+
+
+def test_tolerance_is_a_fraction_of_the_oracle(grid, tmp_path, capsys):
+    base_dir, path = grid
+    now = copy_results(base_dir, tmp_path / "now")
+    edit_results(now, shift("equal", -0.5))  # half a percentage point, on every seed
+    assert run_cli(capsys, "regress", now, "--baseline", path)[0] == 0  # default 0.01 = 1 point
+    code, out, _ = run_cli(capsys, "regress", now, "--baseline", path, "--tolerance", "0.002")
+    assert code == 1 and "equal" in out.splitlines()[-1]
+
+
+def test_improvements_pass_and_are_labelled(grid, tmp_path):
+    base_dir, path = grid
+    now = copy_results(base_dir, tmp_path / "now")
+    edit_results(now, shift("equal", +3.0))
+    rep = compare(now, path)
+    assert rep.ok
+    assert {r.agent: r.verdict for r in rep.rows}["equal"] == "improved"
+
+
+def test_an_agent_missing_from_the_results_fails_and_a_new_one_is_reported(grid, tmp_path, capsys):
+    base_dir, path = grid
+    now = copy_results(base_dir, tmp_path / "now")
+
+    def rename(frame: pd.DataFrame) -> pd.DataFrame:
+        frame.loc[frame["agent"] == "thompson", "agent"] = "thompson_v2"
+        return frame
+
+    edit_results(now, rename)
+    code, out, _ = run_cli(capsys, "regress", now, "--baseline", path)
+    assert code == 1
+    rep = compare(now, path)
+    verdicts = {r.agent: r.verdict for r in rep.rows}
+    assert verdicts["thompson"] == "missing" and verdicts["thompson_v2"] == "new"
+    assert [r.agent for r in rep.failed] == ["thompson"]
+
+
+def test_seeds_on_one_side_only_are_dropped_with_a_warning(grid, tmp_path, capsys):
+    base_dir, path = grid
+    now = copy_results(base_dir, tmp_path / "now")
+    edit_results(now, lambda f: f[f["seed"] != 3])
+    code, _, err = run_cli(capsys, "regress", now, "--baseline", path)
+    assert code == 0
+    assert "paired on 3 common seed(s)" in err and "only in baseline: 3" in err
+    assert all(r.n_pairs == 3 for r in compare(now, path).rows)
+    # no common seed at all: the rows cannot be compared and the gate fails
+    edit_results(now, lambda f: f.assign(seed=f["seed"] + 100))
+    rep = compare(now, path)
+    assert not rep.ok and {r.verdict for r in rep.rows} == {"unpaired"}
+
+
+# ------------------------------------------------------------------------------ seed noise
+def _synthetic_dir(path: Path, rows: list[dict[str, Any]], hash_: str) -> Path:
+    path.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(path / "results.csv", index=False)
+    (path / "meta.json").write_text(json.dumps({"experiment": "noise", "config_hash": hash_}))
+    return path
+
+
+@pytest.mark.parametrize("agent", ["thompson", "epsilon_greedy"])
+def test_seed_noise_of_the_same_agent_never_trips_the_gate(tmp_path, agent):
+    """21 disjoint blocks of 8 evaluation seeds; block 0 is the baseline, blocks 1..20 are
+    re-seeded runs of the same agent, paired with the baseline by position."""
+    sc = load_scenario("stationary-3")
+    n, blocks = 8, 21
+    results = evaluate(make_agent(agent, ChannelBudgetEnv(sc)), sc, seeds=range(n * blocks))
+    rows = [r.row() for r in results]
+    spread = pd.Series([r["pct_of_oracle"] for r in rows]).std()
+    assert spread > 0.3  # the agent is genuinely noisy across seeds
+
+    def block(k: int) -> list[dict[str, Any]]:
+        out = []
+        for i, row in enumerate(rows[k * n : (k + 1) * n]):
+            out.append({**row, "scenario": "stationary-3", "agent": agent, "seed": i})  # paired by position
+        return out
+
+    base = record_baseline(_synthetic_dir(tmp_path / "b0", block(0), "noise"))
+    diffs = []
+    for k in range(1, blocks):
+        rep = compare(_synthetic_dir(tmp_path / f"b{k}", block(k), "noise"), base)
+        assert rep.ok, (k, rep.rows)
+        diffs.append(rep.rows[0].diff)
+    assert max(abs(d) for d in diffs) > 0  # the comparisons did see seed noise
+
+
+# ------------------------------------------------------------------------------ user errors
+def _baseline_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "needle"),
+    [
+        ("corrupt", "{not json", "invalid JSON at line 1"),
+        ("list", "[1, 2]", "expected a JSON object"),
+        ("schema", lambda d: {**d, "schema_version": 99}, "schema_version 99 is not supported"),
+        ("extra", lambda d: {**d, "surprise": 1}, "surprise"),
+        ("no-entries", lambda d: {**d, "entries": []}, "entries"),
+        ("bad-value", lambda d: {**d, "entries": [{**d["entries"][0], "metrics": {"pct_of_oracle": {"mean": "x"}}}]},
+         "entries.0.metrics.pct_of_oracle"),
+        ("hash", lambda d: {**d, "config_hash": "0000000000000000"}, "--allow-config-change"),
+    ],
+)
+def test_bad_baselines_exit_2_with_one_line(grid, tmp_path, capsys, name, content, needle):
+    base_dir, path = grid
+    bad = tmp_path / f"{name}.json"
+    bad.write_text(content if isinstance(content, str) else json.dumps(content(_baseline_json(path))))
+    code, _, err = run_cli(capsys, "regress", base_dir, "--baseline", bad)
+    assert code == 2
+    line = one_line_error(err)
+    assert needle in line
+    if name != "hash":
+        assert str(bad) in line
+
+
+def test_config_hash_mismatch_can_be_allowed(grid, tmp_path, capsys):
+    base_dir, path = grid
+    bad = tmp_path / "other.json"
+    bad.write_text(json.dumps({**_baseline_json(path), "config_hash": "0000000000000000"}))
+    code, _, err = run_cli(capsys, "regress", base_dir, "--baseline", bad, "--allow-config-change")
+    assert code == 0
+    assert "config changed" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["regress", "{dir}", "--baseline", "{tmp}/nope.json"], "not found"),
+        (["regress", "{tmp}/no-dir", "--baseline", "{base}"], "results directory"),
+        (["regress", "{dir}", "--baseline", "{base}", "--tolerance", "-0.1"], "--tolerance"),
+        (["regress", "{tmp}", "--baseline", "{base}"], "no results"),
+        (["baseline", "{tmp}/no-dir", "--out", "{tmp}/b.json"], "not found"),
+        (["baseline", "{dir}", "--out", "{tmp}/b.json", "--metric", "nope"], "metric 'nope'"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(grid, tmp_path, capsys, argv, needle):
+    base_dir, path = grid
+    args = [a.format(dir=base_dir, base=path, tmp=tmp_path) for a in argv]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2
+    assert needle in one_line_error(err)
+
+
+def test_baseline_refuses_to_replace_a_baseline_of_another_config(grid, tmp_path, capsys):
+    base_dir, path = grid
+    target = tmp_path / "baseline.json"
+    target.write_text(json.dumps({**_baseline_json(path), "config_hash": "0000000000000000"}))
+    code, _, err = run_cli(capsys, "baseline", base_dir, "--out", target)
+    assert code == 2 and "--allow-config-change" in one_line_error(err)
+    assert load_baseline(target).config_hash == "0000000000000000"  # untouched
+    code, _, _ = run_cli(capsys, "baseline", base_dir, "--out", target, "--allow-config-change")
+    assert code == 0
+    assert load_baseline(target).config_hash == load_baseline(path).config_hash
+    # the same config re-recorded needs no flag; the file round-trips
+    write_baseline(record_baseline(base_dir), target)
+    assert isinstance(load_baseline(target), Baseline)
+
+
+def test_extra_metrics_named_in_the_baseline_are_compared(grid, tmp_path):
+    base_dir, _ = grid
+    base = record_baseline(base_dir, metrics=["pct_of_oracle", "expected_reward"])
+    now = copy_results(base_dir, tmp_path / "now")
+
+    def lower(frame: pd.DataFrame) -> pd.DataFrame:
+        frame.loc[frame["agent"] == "equal", "expected_reward"] *= 0.95  # 5 % worse: tolerance is 1 % of the mean
+        return frame
+
+    edit_results(now, lower)
+    rep = compare(now, base)
+    failed = [(r.agent, r.metric) for r in rep.failed]
+    assert failed == [("equal", "expected_reward")]
+
+
+# ------------------------------------------------------------------------------ the project's own gate
+def test_the_stored_regression_baseline_matches_the_regression_grid():
+    base = load_baseline(ROOT / "configs" / "baselines" / "regression.json")
+    cfg = load_experiment(ROOT / "configs" / "experiments" / "regression.yaml")
+    assert base.config_hash == config_hash(cfg)
+    labels = {(e.scenario, e.agent) for e in base.entries}
+    agents = {a.name for a in cfg.agents}
+    assert labels == {(s, a) for s in ("stationary-3", "seasonal-5") for a in agents}
+    assert {"ppo", "model_thompson", "thompson", "equal"} <= agents
+    assert all(e.metrics["pct_of_oracle"].n_seeds == len(cfg.seeds) for e in base.entries)
