@@ -346,6 +346,30 @@ def _format_loc(loc: tuple) -> str:
     return out or "(top level)"
 
 
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    """The pydantic models an annotation refers to (through unions, lists, Annotated...)."""
+    found, stack = [], [annotation]
+    while stack:
+        tp = stack.pop()
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            found.append(tp)
+        stack.extend(get_args(tp))
+    return found
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> set[str]:
+    """Field names of the model(s) reached by following ``loc`` (list indices skipped)."""
+    level = [model]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        nxt = [m for cls in level if part in cls.model_fields for m in _models_in(cls.model_fields[part].annotation)]
+        if not nxt:
+            break
+        level = nxt
+    return {name for cls in level for name in cls.model_fields}
+
+
 def _field_names(model: type[BaseModel]) -> set[str]:
     """All field names of ``model`` and of the models nested in its fields."""
     names: set[str] = set()
@@ -377,7 +401,9 @@ def _one_line(err: ValidationError, source: str, model: type[BaseModel] | None =
     where = _format_loc(tuple(first["loc"]))
     text = f"{source}: {where}: {msg}"
     if first["type"] == "extra_forbidden" and model is not None and first["loc"]:
-        close = difflib.get_close_matches(str(first["loc"][-1]), sorted(_field_names(model)), n=1)
+        typo = str(first["loc"][-1])
+        close = difflib.get_close_matches(typo, sorted(_fields_at(model, tuple(first["loc"][:-1]))), n=1)
+        close = close or difflib.get_close_matches(typo, sorted(_field_names(model)), n=1)
         if close:
             text += f" (did you mean '{close[0]}'?)"
     if first["type"] not in ("missing", "extra_forbidden") and "input" in first:
