@@ -16,11 +16,17 @@ from budgetgym.experiments.config import (
     list_experiments,
     load_experiment,
 )
+from budgetgym.experiments.regress import Baseline, RegressionReport, compare, load_baseline, record_baseline
 from budgetgym.experiments.report import Report, build_report
 from budgetgym.experiments.runner import ExperimentResult, plan_experiment, run_experiment
 
 __all__ = [
     "AgentSpec",
+    "Baseline",
+    "RegressionReport",
+    "compare",
+    "load_baseline",
+    "record_baseline",
     "ExperimentConfig",
     "ExperimentResult",
     "Report",

@@ -7,6 +7,10 @@
     budgetgym run [EXPERIMENT] [--out DIR] [--seeds N] [--workers N] [--backend local|ray]
                   [--address ADDR] [--set key=value ...]
     budgetgym report DIR                      rebuild results, statistics, plots and report.md
+    budgetgym baseline DIR --out BASELINE.json [--metric M ...] [--allow-config-change]
+    budgetgym regress DIR --baseline BASELINE.json [--tolerance 0.01] [--report FILE.md]
+                  [--confidence 0.99] [--allow-config-change]
+                                              CI gate: exit 1 when a policy credibly got worse
 
 ``run`` without an experiment runs the built-in ``quickstart``. Exit codes: 0 ok, 2 for user
 errors (a one-line message naming the file or field), 1 otherwise (including failed runs),
@@ -181,6 +185,90 @@ def report_cmd(
     rep = build_report(directory, plots=plots, baseline=baseline)
     _print_summary(rep.summary)
     _console().print(f"wrote {rep.report} ({len(rep.plots)} plots)")
+
+
+# ------------------------------------------------------------------------------ regression gate
+@app.command("baseline")
+def baseline_cmd(
+    directory: Annotated[Path, typer.Argument(metavar="RESULTS_DIR", help="results directory")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="baseline JSON file to write")],
+    metric: Annotated[
+        list[str] | None, typer.Option("--metric", help="metric to record (repeatable) [default: pct_of_oracle]")
+    ] = None,
+    allow_config_change: Annotated[
+        bool, typer.Option("--allow-config-change", help="replace a baseline recorded from a different config")
+    ] = False,
+) -> None:
+    """Record a regression baseline (per-seed metric values, config hash, versions) from RESULTS_DIR."""
+    from budgetgym.experiments.regress import record_baseline, write_baseline
+
+    base = record_baseline(directory, metrics=tuple(metric or ("pct_of_oracle",)))
+    path = write_baseline(base, out, allow_config_change=allow_config_change)
+    _console().print(
+        f"wrote {path}: {len(base.entries)} (scenario, agent) entries, metrics {', '.join(base.metrics)}, "
+        f"config {base.config_hash}"
+    )
+
+
+@app.command("regress")
+def regress_cmd(
+    directory: Annotated[Path, typer.Argument(metavar="RESULTS_DIR", help="results directory")],
+    baseline: Annotated[Path, typer.Option("--baseline", "-b", help="baseline JSON (budgetgym baseline)")],
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            help="allowed drop as a fraction: 0.01 = 1 percentage point of the oracle for pct_of_oracle "
+            "(1% of the baseline mean for other metrics)"
+        ),
+    ] = 0.01,
+    report: Annotated[Path | None, typer.Option("--report", help="also write the table as markdown here")] = None,
+    confidence: Annotated[
+        float, typer.Option(help="coverage of the bootstrap CI of the paired difference")
+    ] = 0.99,
+    allow_config_change: Annotated[
+        bool, typer.Option("--allow-config-change", help="compare even if the experiment config hash differs")
+    ] = False,
+) -> None:
+    """Fail (exit 1) when a policy got credibly worse than BASELINE.
+
+    Per (scenario, agent) and metric, current and baseline values are paired by seed (seeds on one side only are dropped with a warning); a row regresses when the bootstrap CI (99% by default) of the mean difference lies entirely below -tolerance.
+
+    --tolerance is a fraction: 0.01 means 1 percentage point of the oracle for pct_of_oracle (1% of the baseline mean for other metrics).
+
+    A (scenario, agent) in the baseline but absent from the results fails as 'missing'.
+
+    Exit 0 when nothing regressed, 1 when something did, 2 for user errors (bad files, config hash mismatch).
+    """
+    from budgetgym.envs.io import atomic_write_text
+    from budgetgym.experiments.regress import HEADER, compare, table_rows
+
+    rep = compare(directory, baseline, tolerance, confidence=confidence, allow_config_change=allow_config_change)
+    # a plain fixed-width table: CI logs are not terminals and must not truncate cells
+    cells = [list(HEADER), *table_rows(rep)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(HEADER))]
+    left = {"scenario", "agent", "metric", "verdict"}
+    lines = [
+        "  ".join(c.ljust(w) if h in left else c.rjust(w) for c, w, h in zip(row, widths, HEADER, strict=True))
+        for row in cells
+    ]
+    title = (
+        f"regression gate: tolerance {tolerance:g} (fraction of the oracle: {100 * tolerance:g} percentage point(s) of "
+        f"pct_of_oracle); {100 * rep.confidence:g}% bootstrap CI of the seed-paired difference"
+    )
+    print(title)
+    print("\n".join(line.rstrip() for line in lines))
+    for note in rep.notes:
+        _console(stderr=True).print(f"warning: {note}", markup=False)
+    if report is not None:
+        atomic_write_text(report, rep.markdown())
+        print(f"wrote {report}")
+    if rep.failed:
+        print(
+            f"FAILED: {len(rep.failed)} of {len(rep.rows)} rows: "
+            + ", ".join(f"{r.scenario}/{r.agent} {r.metric} {r.verdict}" for r in rep.failed)
+        )
+        raise typer.Exit(1)
+    print(f"passed: {len(rep.rows)} rows, nothing regressed")
 
 
 # ------------------------------------------------------------------------------ entry point
