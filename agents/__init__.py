@@ -1,7 +1,7 @@
 """budgetgym.agents — allocation policies behind one interface, and one evaluator."""
 
 from budgetgym.agents.base import Agent, AgentParams, BaseAgent, list_agents, load_agent, make_agent, register_agent
-from budgetgym.agents.evaluate import RESULT_COLUMNS, EpisodeResult, evaluate
+from budgetgym.agents.evaluation import RESULT_COLUMNS, EpisodeResult, evaluate
 
 # Importing the agent modules registers them with make_agent.
 from budgetgym.agents import bandits, fixed, greedy, model_thompson, ppo  # noqa: E402,F401  isort: skip

@@ -1,7 +1,7 @@
 """Benchmark of the baseline agents: fixed splits, greedy marginal ROI and the split bandits.
 
 Every agent plays fresh campaigns (seeds ``0..n-1``) through
-:func:`budgetgym.agents.evaluate.evaluate`, which scores each episode's expected reward against
+:func:`budgetgym.agents.evaluation.evaluate`, which scores each episode's expected reward against
 the hindsight oracle on the same episode path (% of oracle, learning included). Agents:
 ``equal``, ``proportional`` (weights ``1, 2, ..., K`` in channel order) and ``historical``
 (last-period spend ``K, ..., 2, 1``) — illustrative inputs standing for a marketer's own numbers,
@@ -91,8 +91,8 @@ def _cached_solve_oracle(scenario, seed=None, *, path=None, n_random_starts=6): 
 
 
 def _install_oracle_cache() -> None:
-    # `budgetgym.agents.evaluate` the module (the package re-exports a function of that name)
-    evaluate_module = importlib.import_module("budgetgym.agents.evaluate")
+    # the evaluator module `budgetgym.agents.evaluation`
+    evaluate_module = importlib.import_module("budgetgym.agents.evaluation")
     fixed_module = importlib.import_module("budgetgym.agents.fixed")
     evaluate_module.solve_oracle = _cached_solve_oracle  # type: ignore[attr-defined]
     fixed_module.solve_oracle = _cached_solve_oracle  # type: ignore[attr-defined]
@@ -102,7 +102,7 @@ def _install_oracle_cache() -> None:
 def run_seed(scenario: str, seed: int, only: list[str] | None) -> list[dict[str, Any]]:
     """Every agent on one campaign seed of one scenario."""
     _install_oracle_cache()
-    evaluate = importlib.import_module("budgetgym.agents.evaluate").evaluate
+    evaluate = importlib.import_module("budgetgym.agents.evaluation").evaluate
     sc = load_scenario(scenario)
     env = ChannelBudgetEnv(sc)
     rows = []

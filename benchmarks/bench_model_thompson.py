@@ -1,7 +1,7 @@
 """Benchmark of the ``model_thompson`` agent: % of oracle *including learning*, per scenario.
 
 Every seed is a fresh campaign (the agent starts from its prior) played through
-:func:`budgetgym.agents.evaluate.evaluate`, which scores the episode's expected reward
+:func:`budgetgym.agents.evaluation.evaluate`, which scores the episode's expected reward
 against the hindsight oracle on the same episode path. For comparison the equal split
 (``B/T`` per step, split equally and projected onto the share bounds) is scored on the
 same paths with :func:`~budgetgym.envs.oracle.evaluate_plan`. With ``--pacing-bound``,
@@ -35,7 +35,7 @@ from scipy import stats
 
 import budgetgym.agents.model_thompson  # noqa: F401  (registers "model_thompson")
 from budgetgym.agents.base import make_agent
-from budgetgym.agents.evaluate import evaluate
+from budgetgym.agents.evaluation import evaluate
 from budgetgym.envs import ChannelBudgetEnv, evaluate_plan, list_scenarios, load_scenario, scenario_path, solve_oracle
 from budgetgym.experiments.demo import equal_split_plan
 

@@ -48,7 +48,7 @@ MAX_TIMESTEPS = 200_000
 
 def _cache_oracle() -> None:
     """Memoise the evaluator's oracle on (scenario, path): identical episodes are solved once."""
-    mod = importlib.import_module("budgetgym.agents.evaluate")
+    mod = importlib.import_module("budgetgym.agents.evaluation")
     cache: dict[str, Any] = {}
 
     def cached(scenario: Any, seed: Any = None, *, path: Any = None, **kw: Any) -> Any:

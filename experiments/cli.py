@@ -78,8 +78,6 @@ def show_cmd(
     from budgetgym.envs.oracle import evaluate_plan, solve_oracle
     from budgetgym.envs.scenario import load_scenario
     from budgetgym.experiments.demo import equal_split_plan
-    from rich.table import Table
-
     if seed is not None and seed < 0:
         raise BudgetGymError(f"--seed: expected a non-negative integer, got {seed}")
     sc = load_scenario(scenario)
@@ -90,14 +88,14 @@ def show_cmd(
         f"budget {sc.budget.total:,.0f} ({sc.budget.pacing} pacing, {sc.step_budget:,.0f} per step); "
         f"reward = {sc.reward}; noise = {sc.noise.conversions}"
     )
-    table = Table("channel", "cost", "adstock", "saturation", "delay", "value", "share", box=None)
+    # one block per channel: every parameter in full, whatever the terminal width
     for c in sc.channels:
         lo, hi = c.share_bounds
-        table.add_row(
-            c.name, _describe(c.cost), _describe(c.adstock), _describe(c.saturation), _describe(c.delay),
-            _describe(c.value), f"[{lo:g}, {hi:g}]",
-        )
-    con.print(table)
+        con.print(f"[bold]{c.name}[/bold]" + (f" — {c.description}" if c.description else ""))
+        for label, part in (("cost", c.cost), ("adstock", c.adstock), ("saturation", c.saturation),
+                            ("delay", c.delay), ("value", c.value)):
+            con.print(f"  {label:<11}{_describe(part)}", markup=False, soft_wrap=True)
+        con.print(f"  {'share':<11}[{lo:g}, {hi:g}]", markup=False)
     con.print(f"seasonality: demand {_describe(sc.seasonality.demand)}; cost {_describe(sc.seasonality.cost)}")
     con.print(f"drift: {_describe(sc.drift)}; shocks: {len(sc.shocks)}")
     for shock in sc.shocks:

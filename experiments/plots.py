@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from budgetgym.agents.evaluate import episode_seed
+from budgetgym.agents.evaluation import episode_seed
 from budgetgym.envs.io import atomic_write
 
 __all__ = [

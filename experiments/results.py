@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from budgetgym.agents.evaluate import RESULT_COLUMNS
+from budgetgym.agents.evaluation import RESULT_COLUMNS
 from budgetgym.envs.io import atomic_write, atomic_write_text
 
 __all__ = [

@@ -320,7 +320,7 @@ def run_task(task: RunTask) -> Outcome:
     try:
         import_modules(task.imports)  # first: custom agents register themselves
         from budgetgym.agents.base import BaseAgent, make_agent
-        from budgetgym.agents.evaluate import evaluate
+        from budgetgym.agents.evaluation import evaluate
         from budgetgym.envs.channel_env import ChannelBudgetEnv
 
         env_info = environment_info()
@@ -463,7 +463,7 @@ def plan_experiment(
     a bad experiment file fails with a one-line :class:`BudgetGymError` and no work done.
     """
     from budgetgym.agents.base import list_agents, make_agent
-    from budgetgym.agents.evaluate import episode_seed
+    from budgetgym.agents.evaluation import episode_seed
     from budgetgym.envs.channel_env import ChannelBudgetEnv
     from budgetgym.envs.oracle import scenario_path
 

@@ -8,7 +8,7 @@ import budgetgym.agents.fixed  # noqa: F401  (registers the agents)
 import numpy as np
 import pytest
 from budgetgym.agents.base import list_agents, load_agent, make_agent
-from budgetgym.agents.evaluate import evaluate
+from budgetgym.agents.evaluation import evaluate
 from budgetgym.envs import (
     BudgetGymError,
     ChannelBudgetEnv,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from budgetgym.agents.bandits import grid_arms
 from budgetgym.agents.base import list_agents, load_agent, make_agent
-from budgetgym.agents.evaluate import evaluate
+from budgetgym.agents.evaluation import evaluate
 from budgetgym.envs import (
     BudgetGymError,
     ChannelBudgetEnv,

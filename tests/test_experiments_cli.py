@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from budgetgym.agents.base import AgentParams, BaseAgent, make_agent, register_agent
-from budgetgym.agents.evaluate import RESULT_COLUMNS, evaluate
+from budgetgym.agents.evaluation import RESULT_COLUMNS, evaluate
 from budgetgym.envs import ChannelBudgetEnv, load_scenario
 from budgetgym.experiments.cli import main
 

@@ -9,7 +9,7 @@ import budgetgym.agents.greedy  # noqa: F401  (registers the agent)
 import numpy as np
 import pytest
 from budgetgym.agents.base import list_agents, load_agent, make_agent
-from budgetgym.agents.evaluate import evaluate
+from budgetgym.agents.evaluation import evaluate
 from budgetgym.agents.greedy import ChannelFit, fit_channel, greedy_allocation, normalised_adstock
 from budgetgym.envs import BudgetGymError, ChannelBudgetEnv, load_scenario
 from conftest import Recorder

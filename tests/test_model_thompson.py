@@ -10,7 +10,7 @@ import budgetgym.agents.model_thompson as mt  # registers "model_thompson"
 import numpy as np
 import pytest
 from budgetgym.agents.base import load_agent, make_agent
-from budgetgym.agents.evaluate import evaluate
+from budgetgym.agents.evaluation import evaluate
 from budgetgym.envs import BudgetGymError, ChannelBudgetEnv, load_scenario
 from budgetgym.envs.oracle import check_plan
 from scipy import integrate, stats

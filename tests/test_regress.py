@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from budgetgym.agents import make_agent
-from budgetgym.agents.evaluate import evaluate
+from budgetgym.agents.evaluation import evaluate
 from budgetgym.envs import ChannelBudgetEnv, load_scenario
 from budgetgym.experiments.cli import main
 from budgetgym.experiments.config import config_hash, experiment_from_dict, load_experiment

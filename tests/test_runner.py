@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from budgetgym.agents.base import AgentParams, BaseAgent, make_agent, register_agent
-from budgetgym.agents.evaluate import RESULT_COLUMNS, evaluate
+from budgetgym.agents.evaluation import RESULT_COLUMNS, evaluate
 from budgetgym.envs import ChannelBudgetEnv, load_scenario
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.experiments.backends import ProcessPoolBackend, SerialBackend, make_backend
@@ -345,7 +345,7 @@ def test_disk_oracle_cache_is_a_persistent_mapping(tmp_path):
 def test_oracle_cache_is_passed_when_the_evaluator_accepts_one(tmp_path, monkeypatch):
     import importlib
 
-    ev = importlib.import_module("budgetgym.agents.evaluate")  # the package attribute is the function
+    ev = importlib.import_module("budgetgym.agents.evaluation")
 
     seen: list[Any] = []
     original = ev.evaluate
