@@ -14,13 +14,22 @@ Plain functions (importable as ``from conftest import ...``) plus thin fixtures 
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pytest
-from budgetgym.envs import Scenario, scenario_from_dict
+from hypothesis import settings
 from hypothesis import strategies as st
+
+from budgetgym.envs import Scenario, scenario_from_dict
+
+# Tests are deterministic: hypothesis draws the same examples on every run (and in CI).
+# `HYPOTHESIS_PROFILE=explore pytest` searches with fresh random examples instead.
+settings.register_profile("deterministic", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 # ----------------------------------------------------------------------------- builders
 
