@@ -20,10 +20,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from budgetgym.envs import Scenario, scenario_from_dict
 from hypothesis import settings
 from hypothesis import strategies as st
-
-from budgetgym.envs import Scenario, scenario_from_dict
 
 # Tests are deterministic: hypothesis draws the same examples on every run (and in CI).
 # `HYPOTHESIS_PROFILE=explore pytest` searches with fresh random examples instead.
@@ -373,3 +372,15 @@ def hill_channel(name: str, **overrides: object) -> dict:
     }
     ch.update(copy.deepcopy(overrides))
     return ch
+
+
+def assert_same_actions(agent, clone, env, obs, steps: int) -> None:
+    """Play ``agent`` on ``env`` for ``steps`` steps from ``obs`` while feeding ``clone`` the same
+    transitions; both must choose identical actions throughout (save -> load round trip)."""
+    for _ in range(steps):
+        a1, _ = agent.predict(obs)
+        a2, _ = clone.predict(obs)
+        np.testing.assert_array_equal(a1, a2)
+        obs, reward, _, _, info = env.step(a1)
+        agent.update(None, a1, reward, obs, info)
+        clone.update(None, a2, reward, obs, info)

@@ -17,7 +17,7 @@ from budgetgym.envs import (
     solve_oracle,
 )
 from budgetgym.envs.allocation import action_to_split, project_bounded_simplex
-from conftest import Recorder
+from conftest import Recorder, assert_same_actions
 
 FIXED = [
     ("equal", {}),
@@ -229,13 +229,7 @@ def test_save_load_same_actions(name, params, scenario, tmp_path):
     assert type(clone) is type(agent) and clone.params == agent.params
     env2 = ChannelBudgetEnv(sc)
     env2.reset(seed=2)
-    for _ in range(sc.horizon - 5):
-        a1, _ = agent.predict(obs)
-        a2, _ = clone.predict(obs)
-        np.testing.assert_array_equal(a1, a2)
-        obs, reward, _, _, info = env.step(a1)
-        agent.update(None, a1, reward, obs, info)
-        clone.update(None, a2, reward, obs, info)
+    assert_same_actions(agent, clone, env, obs, sc.horizon - 5)
 
 
 @pytest.mark.parametrize("name,params", FIXED)

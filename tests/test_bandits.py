@@ -18,7 +18,7 @@ from budgetgym.envs import (
     load_scenario,
     scenario_from_dict,
 )
-from conftest import Recorder
+from conftest import Recorder, assert_same_actions
 
 BANDITS = ["epsilon_greedy", "ucb1", "thompson"]
 ARMS3 = [[1.0, 1.0, 1.0], [2.0, 1.0, 1.0], [1.0, 2.0, 1.0]]
@@ -350,13 +350,7 @@ def test_save_load_same_actions(name, tmp_path):
     agent.save(tmp_path / "bandit.json")
     clone = load_agent(tmp_path / "bandit.json", env)
     assert clone.history_arms == agent.history_arms
-    for _ in range(sc.horizon - 11):
-        a1, _ = agent.predict(obs)
-        a2, _ = clone.predict(obs)
-        np.testing.assert_array_equal(a1, a2)
-        obs, reward, _, _, info = env.step(a1)
-        agent.update(None, a1, reward, obs, info)
-        clone.update(None, a2, reward, obs, info)
+    assert_same_actions(agent, clone, env, obs, sc.horizon - 11)
 
 
 # ----------------------------------------------------------------------------- invalid params

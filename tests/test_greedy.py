@@ -12,7 +12,7 @@ from budgetgym.agents.base import list_agents, load_agent, make_agent
 from budgetgym.agents.evaluation import evaluate
 from budgetgym.agents.greedy import ChannelFit, fit_channel, greedy_allocation, normalised_adstock
 from budgetgym.envs import BudgetGymError, ChannelBudgetEnv, load_scenario
-from conftest import Recorder
+from conftest import Recorder, assert_same_actions
 
 
 def test_registered():
@@ -180,13 +180,7 @@ def test_save_load_same_actions(tmp_path):
         agent.update(None, action, reward, obs, info)
     agent.save(tmp_path / "greedy.json")
     clone = load_agent(tmp_path / "greedy.json", env)
-    for _ in range(sc.horizon - 6):
-        a1, _ = agent.predict(obs)
-        a2, _ = clone.predict(obs)
-        np.testing.assert_array_equal(a1, a2)
-        obs, reward, _, _, info = env.step(a1)
-        agent.update(None, a1, reward, obs, info)
-        clone.update(None, a2, reward, obs, info)
+    assert_same_actions(agent, clone, env, obs, sc.horizon - 6)
 
 
 @pytest.mark.parametrize(
