@@ -127,11 +127,8 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
     # ------------------------------------------------------------------ helpers
     def _steady_state_conversions(self) -> float:
         """Expected conversions per channel and step of the equal split, at steady state."""
-        m = self.model
         x = np.full(self.n_channels, self.step_budget / self.n_channels)
-        e = m.units * x / (m.base_price * np.power(1 + x / m.ref_spend, m.elasticity))
-        per_channel = m.saturation(e * m.adstock.sum(axis=1))
-        return max(float(per_channel.mean()), 1e-9)
+        return max(float(self.model.steady_state_response(x).mean()), 1e-9)
 
     def _reset_counters(self) -> None:
         K = self.n_channels

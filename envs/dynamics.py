@@ -166,6 +166,15 @@ class ChannelModel:
             h = hill_fn(a, self.beta, self.kappa, self.slope)
         return np.where(self.is_hill, h, logistic_fn(a, self.beta, self.rate))
 
+    def steady_state_response(self, spend: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
+        r"""Expected conversions per step when ``spend`` (per channel, last axis) is held constant
+        long enough for the carry-over to build up: :math:`f_i(\sum_l w_{i,l}\, e_i(x))`, with
+        the exposure curve of :func:`~budgetgym.envs.curves.exposure` at ``scale`` (default: the
+        nominal ``u / p0``, i.e. no seasonality or shocks)."""
+        s = self.units / self.base_price if scale is None else scale
+        e = curves.exposure(spend, s, self.ref_spend, self.elasticity)
+        return self.saturation(e * self.adstock.sum(axis=1))
+
     @property
     def is_concave(self) -> bool:
         """True when every response curve is concave (Hill slope <= 1 or logistic)."""

@@ -433,12 +433,11 @@ def _dp_shares(prob: _Problem, grid: int = 101) -> np.ndarray:
     T, K = prob.T, prob.K
     frac = np.linspace(0.0, 1.0, grid)
     x = frac[None, :, None] * prob.unit  # [1, G, 1]
-    e = em.scale[:, None, :] * x * np.power(1 + x / m.ref_spend, -m.elasticity)  # [T, G, K]
     # a step's spend keeps working through its carry-over; value it by the weights of the steps
     # it reaches inside the horizon: ceff[t, i] = sum_l w_l C[t+l, i] / sum_l w_l
     total_w = m.adstock.sum(axis=1)
     ceff = (em.lag.transpose(0, 2, 1) @ em.weight.T[:, :, None])[:, :, 0].T / total_w
-    val = ceff[:, None, :] * m.saturation(e * total_w) - em.spend_cost * x
+    val = ceff[:, None, :] * m.steady_state_response(x, em.scale[:, None, :]) - em.spend_cost * x  # [T, G, K]
     outside = (frac[:, None] < prob.lo[None, :] - 1e-12) | (frac[:, None] > prob.hi[None, :] + 1e-12)
     val = np.where(outside[None], -np.inf, val)
     best = val[:, :, 0]

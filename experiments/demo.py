@@ -147,8 +147,7 @@ def save_outputs(res: DemoResult, out: Path) -> list[Path]:
 
     m = ChannelModel.from_scenario(sc)
     x = np.linspace(0.0, sc.step_budget, 200)[:, None]
-    e = m.units * x / (m.base_price * np.power(1 + x / m.ref_spend, m.elasticity))
-    steady = m.saturation(e * m.adstock.sum(axis=1)) * m.reward_weight
+    steady = m.steady_state_response(x) * m.reward_weight
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for i, name in enumerate(sc.channel_names):
         ax.plot(x[:, 0], steady[:, i], label=name)

@@ -407,3 +407,37 @@ def test_one_channel_two_steps_by_hand() -> None:
         got.append(info["expected_conversions"][0])
         assert reward == pytest.approx(info["expected_reward"], rel=1e-12)  # noise "none"
     np.testing.assert_allclose(got, [50.0, 625.0 / 9.0], rtol=1e-12)
+
+
+def test_steady_state_response_hand_value():
+    # click price 1, no auction pressure: e = x = 100 clicks; geometric decay 0.5 over a 2-lag
+    # window: weights [1, 0.5], a = 1.5 * 100 = 150; Hill beta 10, kappa 100, slope 1:
+    # f = 10 * 150 / (150 + 100) = 6 conversions per step
+    from budgetgym.envs.dynamics import ChannelModel
+
+    sc = scenario_from_dict(
+        {
+            "name": "steady",
+            "horizon": 5,
+            "budget": {"total": 500.0},
+            "channels": [
+                hill_channel(
+                    "a",
+                    cost={"unit": "click", "price": 1.0, "ref_spend": 1.0, "elasticity": 0.0},
+                    adstock={"type": "geometric", "decay": 0.5, "window": 2},
+                    saturation={
+                        "type": "hill",
+                        "max_response": 10.0,
+                        "half_saturation": 100.0,
+                        "slope": 1.0,
+                    },
+                )
+            ],
+        }
+    )
+    m = ChannelModel.from_scenario(sc)
+    np.testing.assert_allclose(m.steady_state_response(np.array([100.0])), [6.0], rtol=1e-14)
+    # an explicit scale (e.g. price doubled by the path): e = 50, a = 75, f = 10 * 75 / 175
+    np.testing.assert_allclose(
+        m.steady_state_response(np.array([100.0]), np.array([0.5])), [30 / 7], rtol=1e-14
+    )
