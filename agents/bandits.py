@@ -235,8 +235,7 @@ class BanditAgent(SplitAgent):
             except BudgetGymError as err:
                 raise BudgetGymError(f"{where}: {err}") from None
         else:
-            low = np.array([c.share_bounds[0] for c in sc.channels])
-            high = np.array([c.share_bounds[1] for c in sc.channels])
+            low, high = sc.share_bound_arrays
             self.raw_arms = default_arms(K, params.tilt, free=high > low)
         if len(self.raw_arms) > MAX_ARMS:
             raise BudgetGymError(f"{where}: arms: {len(self.raw_arms)} arms; expected at most {MAX_ARMS}")

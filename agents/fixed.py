@@ -81,8 +81,7 @@ class SplitAgent(BaseAgent):
         super().__init__(env, params)
         sc = self.scenario
         self.channel_names = sc.channel_names
-        self.low = np.array([c.share_bounds[0] for c in sc.channels], dtype=float)
-        self.high = np.array([c.share_bounds[1] for c in sc.channels], dtype=float)
+        self.low, self.high = sc.share_bound_arrays
         self.horizon = sc.horizon
         self.budget = float(sc.budget.total)
         self.step_budget = float(sc.step_budget)

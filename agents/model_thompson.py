@@ -492,8 +492,7 @@ class ModelThompsonAgent(BaseAgent):
         self.budget = sc.budget.total
         self.step_budget = sc.step_budget
         self.step_cap = sc.budget.max_step_multiple * self.step_budget
-        self.low = np.array([c.share_bounds[0] for c in sc.channels])
-        self.high = np.array([c.share_bounds[1] for c in sc.channels])
+        self.low, self.high = sc.share_bound_arrays
         self.value_weighted = sc.reward != "conversions"
         kappa = self.step_budget * np.geomspace(p.kappa_min, p.kappa_max, p.n_kappa)
         self.posterior = HillGridPosterior(

@@ -105,6 +105,9 @@ class ChannelModel:
         delay = _stack_kernels([delay_kernel(c.delay) for c in ch])
         is_hill = np.array([isinstance(c.saturation, HillSaturation) for c in ch])
         value = arr([c.value.mean for c in ch])
+        low_share, high_share = scenario.share_bound_arrays
+        for bound in (low_share, high_share):
+            bound.setflags(write=False)
         return cls(
             scenario=scenario,
             base_price=arr([c.cost.price for c in ch]),
@@ -123,8 +126,8 @@ class ChannelModel:
             value_noise_sd=arr([c.value.noise_sd for c in ch]),
             reward_weight=value if scenario.reward != "conversions" else arr([1.0] * len(ch)),
             spend_cost=1.0 if scenario.reward == "profit" else 0.0,
-            low_share=arr([c.share_bounds[0] for c in ch]),
-            high_share=arr([c.share_bounds[1] for c in ch]),
+            low_share=low_share,
+            high_share=high_share,
             curve_family=(
                 ("hill1" if all(c.saturation.slope == 1.0 for c in ch) else "hill")
                 if is_hill.all()

@@ -143,8 +143,7 @@ def check_plan(scenario: str | Scenario, plan: np.ndarray, rtol: float = 1e-7) -
     sc = load_scenario(scenario)
     X = np.asarray(plan, dtype=float)
     B, T = sc.budget.total, sc.horizon
-    lo = np.array([c.share_bounds[0] for c in sc.channels])
-    hi = np.array([c.share_bounds[1] for c in sc.channels])
+    lo, hi = sc.share_bound_arrays
     tol = rtol * B / T
     problems = []
     if np.any(X < -tol):
@@ -173,8 +172,7 @@ class _Problem:
         T, K = sc.horizon, sc.n_channels
         self.T, self.K = T, K
         self.unit = sc.step_budget
-        self.lo = np.array([c.share_bounds[0] for c in sc.channels])
-        self.hi = np.array([c.share_bounds[1] for c in sc.channels])
+        self.lo, self.hi = sc.share_bound_arrays
         self.agent = sc.budget.pacing == "agent"
         theta = (1.0 - self.lo.sum()) / max((self.hi - self.lo).sum(), 1e-300)
         if theta <= 1e-12 or theta >= 1.0 - 1e-12:  # the bounds leave a single split: lock it

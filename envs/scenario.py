@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal, Union, get_args
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from budgetgym.envs.errors import ScenarioError
@@ -318,6 +319,12 @@ class Scenario(_Strict):
     @property
     def channel_names(self) -> list[str]:
         return [c.name for c in self.channels]
+
+    @property
+    def share_bound_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The channels' effective (low, high) shares as two float arrays (new copies)."""
+        bounds = np.array([c.share_bounds for c in self.channels], dtype=float)
+        return bounds[:, 0].copy(), bounds[:, 1].copy()
 
     @property
     def step_budget(self) -> float:
