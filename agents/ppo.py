@@ -279,6 +279,23 @@ def _resolve_dir(path: Path) -> Path:
     return path
 
 
+def _frozen_vec_normalize(
+    venv: Any, *, norm_obs: bool, clip_obs: float, gamma: float, epsilon: float = 1e-8
+) -> Any:
+    """``VecNormalize`` in evaluation mode: statistics are never updated, rewards stay raw."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    return VecNormalize(
+        venv,
+        training=False,
+        norm_obs=norm_obs,
+        norm_reward=False,
+        clip_obs=clip_obs,
+        gamma=gamma,
+        epsilon=epsilon,
+    )
+
+
 def _single_venv(scenario: Scenario) -> Any:
     from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -327,16 +344,13 @@ class PPOAgent(BaseAgent):
     def _build_fresh(self) -> None:
         _algo_class(self.recurrent)  # a clear error first if the library is missing
         from stable_baselines3.common.utils import set_random_seed
-        from stable_baselines3.common.vec_env import VecNormalize
 
         cfg = self.config
         with _torch_threads(cfg.torch_threads):
             set_random_seed(self.seed)
-            venv = VecNormalize(
+            venv = _frozen_vec_normalize(
                 _single_venv(self.scenario),
-                training=False,
                 norm_obs=cfg.normalize_obs,
-                norm_reward=False,
                 clip_obs=cfg.clip_obs,
                 gamma=cfg.gamma,
             )
@@ -414,8 +428,6 @@ class PPOAgent(BaseAgent):
         """Wrap an SB3 model and the VecNormalize it was trained with (statistics are copied)."""
         import copy
 
-        from stable_baselines3.common.vec_env import VecNormalize
-
         base = unwrap_env(env)
         _check_spaces(model, base, f"{cls.registry_name} model")
         agent = cls.__new__(cls)
@@ -423,11 +435,9 @@ class PPOAgent(BaseAgent):
         agent.config, agent.seed, agent.model = config, seed, model
         agent.trained_on = base.scenario.name
         agent.train_steps = int(model.num_timesteps if train_steps is None else train_steps)
-        vn = VecNormalize(
+        vn = _frozen_vec_normalize(
             _single_venv(base.scenario),
-            training=False,
             norm_obs=vec_normalize.norm_obs,
-            norm_reward=False,
             clip_obs=vec_normalize.clip_obs,
             gamma=vec_normalize.gamma,
             epsilon=vec_normalize.epsilon,
@@ -667,13 +677,8 @@ def train_ppo(
                 seed=seed + EVAL_SEED_OFFSET,
                 env_kwargs={"scenario": sc},
             )
-            eval_venv = VecNormalize(
-                eval_venv,
-                training=False,
-                norm_obs=cfg.normalize_obs,
-                norm_reward=False,
-                clip_obs=cfg.clip_obs,
-                gamma=cfg.gamma,
+            eval_venv = _frozen_vec_normalize(
+                eval_venv, norm_obs=cfg.normalize_obs, clip_obs=cfg.clip_obs, gamma=cfg.gamma
             )
             callback = EvalCallback(
                 eval_venv,
