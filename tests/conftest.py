@@ -384,3 +384,13 @@ def assert_same_actions(agent, clone, env, obs, steps: int) -> None:
         obs, reward, _, _, info = env.step(a1)
         agent.update(None, a1, reward, obs, info)
         clone.update(None, a2, reward, obs, info)
+
+
+def assert_feasible(actions, env) -> None:
+    """Every recorded action is a float32 array of the env's action shape, finite, in [-1, 1]."""
+    assert actions, "no actions recorded"
+    for a in actions:
+        assert a.dtype == np.float32
+        assert a.shape == env.action_space.shape
+        assert np.all(np.isfinite(a))
+        assert np.all(a >= -1.0) and np.all(a <= 1.0)

@@ -17,7 +17,7 @@ from budgetgym.envs import (
     solve_oracle,
 )
 from budgetgym.envs.allocation import action_to_split, project_bounded_simplex
-from conftest import Recorder, assert_same_actions
+from conftest import assert_feasible, Recorder, assert_same_actions
 
 FIXED = [
     ("equal", {}),
@@ -47,15 +47,6 @@ def bounded_scenario():
     return load_scenario("stationary-3").override(
         {"name": "bounded-3", "channels.search.min_share": 0.6, "channels.video.max_share": 0.1}
     )
-
-
-def assert_feasible(actions, env):
-    assert actions, "no actions recorded"
-    for a in actions:
-        assert a.dtype == np.float32
-        assert a.shape == env.action_space.shape
-        assert np.all(np.isfinite(a))
-        assert np.all(a >= -1.0) and np.all(a <= 1.0)
 
 
 def play(agent, env, seed, steps=None):

@@ -18,7 +18,7 @@ from budgetgym.envs import (
     load_scenario,
     scenario_from_dict,
 )
-from conftest import Recorder, assert_same_actions
+from conftest import assert_feasible, Recorder, assert_same_actions
 
 BANDITS = ["epsilon_greedy", "ucb1", "thompson"]
 ARMS3 = [[1.0, 1.0, 1.0], [2.0, 1.0, 1.0], [1.0, 2.0, 1.0]]
@@ -312,9 +312,7 @@ def test_full_episodes_feasible_actions(name, scenario):
     rec = Recorder(make_agent(name, env))
     results = evaluate(rec, sc, seeds=[0, 1])
     assert len(rec.actions) == 2 * sc.horizon
-    for a in rec.actions:
-        assert a.dtype == np.float32 and a.shape == env.action_space.shape
-        assert np.all(np.isfinite(a)) and np.all(np.abs(a) <= 1.0)
+    assert_feasible(rec.actions, env)
     for r in results:
         assert r.spend <= sc.budget.total * (1 + 1e-9)
         assert 0 < r.pct_of_oracle <= 100.0 + 1e-6

@@ -12,7 +12,7 @@ from budgetgym.agents.base import list_agents, load_agent, make_agent
 from budgetgym.agents.evaluation import evaluate
 from budgetgym.agents.greedy import ChannelFit, fit_channel, greedy_allocation, normalised_adstock
 from budgetgym.envs import BudgetGymError, ChannelBudgetEnv, load_scenario
-from conftest import Recorder, assert_same_actions
+from conftest import assert_feasible, Recorder, assert_same_actions
 
 
 def test_registered():
@@ -110,9 +110,7 @@ def test_full_episodes_feasible_actions(scenario):
     rec = Recorder(make_agent("greedy", env))
     results = evaluate(rec, sc, seeds=[0, 1])
     assert len(rec.actions) == 2 * sc.horizon
-    for a in rec.actions:
-        assert a.dtype == np.float32 and a.shape == env.action_space.shape
-        assert np.all(np.isfinite(a)) and np.all(np.abs(a) <= 1.0)
+    assert_feasible(rec.actions, env)
     for r in results:
         assert r.spend <= sc.budget.total * (1 + 1e-9)
         assert 0 < r.pct_of_oracle <= 100.0 + 1e-6
