@@ -40,6 +40,7 @@ __all__ = [
     "softmax_split",
     "project_bounded_simplex",
     "action_to_split",
+    "trivial_bounds",
     "split_to_action",
     "pacing_spend",
     "spend_to_pacing_action",
@@ -125,20 +126,16 @@ def _project_one(p: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray
     return np.clip(p - nu, low, high)
 
 
-def action_to_split(
-    logits: np.ndarray, scale: float, low: np.ndarray, high: np.ndarray, *, sanitized: bool = False
-) -> np.ndarray:
-    """Feasible split ``q`` from split logits (see the module docstring).
-
-    ``sanitized=True`` skips :func:`sanitize_action` for logits already sanitised.
-    """
-    p = softmax_split(logits if sanitized else sanitize_action(logits), scale)
-    if _unbounded(low, high):  # softmax output is already a feasible split
+def action_to_split(logits: np.ndarray, scale: float, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Feasible split ``q`` from split logits (see the module docstring)."""
+    p = softmax_split(sanitize_action(logits), scale)
+    if trivial_bounds(low, high):  # softmax output is already a feasible split
         return p
     return project_bounded_simplex(p, low, high)
 
 
-def _unbounded(low: np.ndarray, high: np.ndarray) -> bool:
+def trivial_bounds(low: np.ndarray, high: np.ndarray) -> bool:
+    """True when every share may range over all of [0, 1] (no projection needed)."""
     return not low.any() and bool((high >= 1.0).all())
 
 

@@ -56,7 +56,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from budgetgym.envs.allocation import pacing_spend, project_bounded_simplex, sanitize_action, softmax_split
+from budgetgym.envs.allocation import (
+    pacing_spend,
+    project_bounded_simplex,
+    sanitize_action,
+    softmax_split,
+    trivial_bounds,
+)
 from budgetgym.envs.dynamics import ChannelModel, DynamicsState, expected_reward, realise, transition
 from budgetgym.envs.path import ScenarioPath, sample_path, step_days
 from budgetgym.envs.scenario import Scenario, load_scenario
@@ -120,7 +126,7 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         self._logit_scale = sc.action.logit_scale
         self._action_shape = self.action_space.shape
         self._inv_base_price = 1.0 / self.model.base_price
-        self._bounded = bool(self.model.low_share.any() or (self.model.high_share < 1).any())
+        self._bounded = not trivial_bounds(self.model.low_share, self.model.high_share)
         self.path: ScenarioPath = sample_path(sc, None)
         self._reset_counters()
 
