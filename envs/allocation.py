@@ -41,6 +41,7 @@ __all__ = [
     "project_bounded_simplex",
     "action_to_split",
     "trivial_bounds",
+    "lock_degenerate_bounds",
     "split_to_action",
     "pacing_spend",
     "spend_to_pacing_action",
@@ -137,6 +138,21 @@ def action_to_split(logits: np.ndarray, scale: float, low: np.ndarray, high: np.
 def trivial_bounds(low: np.ndarray, high: np.ndarray) -> bool:
     """True when every share may range over all of [0, 1] (no projection needed)."""
     return not low.any() and bool((high >= 1.0).all())
+
+
+def lock_degenerate_bounds(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Bounds that leave (numerically) a single feasible split, locked to that split.
+
+    With :math:`\theta = (1 - \sum_i \ell_i) / \sum_i (h_i - \ell_i)`, the feasible splits are
+    :math:`\ell + \theta' (h - \ell)`-like only when :math:`\theta \le 10^{-12}` (every channel at
+    its lower bound) or :math:`\theta \ge 1 - 10^{-12}` (every channel at its upper bound); then
+    ``low = high = low + clip(theta, 0, 1) (high - low)``. Otherwise the bounds are returned as given.
+    """
+    lo, hi = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    theta = (1.0 - lo.sum()) / max((hi - lo).sum(), 1e-300)
+    if theta <= 1e-12 or theta >= 1.0 - 1e-12:
+        lo = hi = lo + (hi - lo) * min(max(theta, 0.0), 1.0)
+    return lo, hi
 
 
 def split_to_action(split: np.ndarray, scale: float) -> np.ndarray:

@@ -1,8 +1,8 @@
-r"""The oracle: the best spend plan given the true parameters, and the value of any plan.
+r"""The oracle: the best spend plan given the true parameters.
 
-:func:`evaluate_plan` is the one place where the expected reward of a spend
-plan is computed (it runs the step-wise dynamics core without noise), so
-"% of oracle" means the same everywhere.
+The value of a plan is defined once, in :mod:`budgetgym.envs.plan_value`
+(:func:`~budgetgym.envs.plan_value.evaluate_plan`, re-exported here); the oracle ranks its
+candidates by it, so "% of oracle" means the same everywhere.
 
 :func:`solve_oracle` maximises the expected episode reward
 
@@ -44,15 +44,15 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from gymnasium.utils import seeding
 from threadpoolctl import threadpool_limits
 
-from budgetgym.envs.allocation import project_bounded_simplex
-from budgetgym.envs.dynamics import ChannelModel, DynamicsState, expected_reward, transition
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.allocation import lock_degenerate_bounds, project_bounded_simplex
+from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.expected import ExpectedModel
-from budgetgym.envs.path import ScenarioPath, sample_path
-from budgetgym.envs.scenario import Scenario, load_scenario
+from budgetgym.envs.grid_dp import grid_fractions, grid_split_values
+from budgetgym.envs.path import ScenarioPath
+from budgetgym.envs.plan_value import check_plan, evaluate_plan, resolve_path, scenario_path
+from budgetgym.envs.scenario import Scenario
 
 __all__ = ["OracleResult", "solve_oracle", "evaluate_plan", "scenario_path", "check_plan", "grid_split"]
 
@@ -64,11 +64,12 @@ class OracleResult:
     """The oracle's plan and its expected reward."""
 
     plan: np.ndarray  # [T, K] spend per step and channel (currency)
-    expected_reward: float
+    expected_reward: float  # evaluate_plan(plan) on `path`
     path: ScenarioPath
     starts: int
     seconds: float
     concave: bool
+    step_rewards: np.ndarray  # [T] evaluate_plan(plan, per_step=True) on `path`; sums to expected_reward
 
     @property
     def step_spend(self) -> np.ndarray:
@@ -80,84 +81,6 @@ class OracleResult:
         s = self.step_spend[:, None]
         K = self.plan.shape[1]
         return np.divide(self.plan, s, out=np.full_like(self.plan, 1.0 / K), where=s > 0)
-
-
-# ------------------------------------------------------------------- paths
-def scenario_path(scenario: Scenario, seed: int | None = None) -> ScenarioPath:
-    """The episode path that ``env.reset(seed=seed)`` draws; ``seed=None``: the nominal path
-    (seasonality and shocks, no drift)."""
-    if seed is None:
-        return sample_path(scenario, None)
-    rng, _ = seeding.np_random(seed)
-    return sample_path(scenario, rng)
-
-
-def _resolve(scenario: str | Scenario, seed: int | None, path: ScenarioPath | None) -> tuple[Scenario, ScenarioPath]:
-    sc = load_scenario(scenario)
-    return sc, (path if path is not None else scenario_path(sc, seed))
-
-
-# --------------------------------------------------------------- evaluation
-def evaluate_plan(
-    scenario: str | Scenario,
-    plan: np.ndarray,
-    seed: int | None = None,
-    *,
-    path: ScenarioPath | None = None,
-    model: ChannelModel | None = None,
-) -> float | np.ndarray:
-    """Expected (noise-free) episode reward of a fixed spend plan.
-
-    Parameters
-    ----------
-    scenario : built-in name, YAML path or Scenario.
-    plan : ``[T, K]`` spend per step and channel, or a batch ``[N, T, K]``.
-    seed : the episode seed whose path (drift) to use; ``None`` for the nominal path.
-    path : an explicit path (e.g. ``env.unwrapped.path``), instead of ``seed``.
-
-    Returns
-    -------
-    float for one plan, an array ``[N]`` for a batch.
-    """
-    sc, p = _resolve(scenario, seed, path)
-    m = model if model is not None else ChannelModel.from_scenario(sc)
-    X = np.asarray(plan, dtype=float)
-    single = X.ndim == 2
-    X = X[None] if single else X
-    if X.ndim != 3 or X.shape[1:] != (sc.horizon, sc.n_channels):
-        raise BudgetGymError(
-            f"plan: expected shape ({sc.horizon}, {sc.n_channels}) (horizon, channels), got {np.shape(plan)}"
-        )
-    if not np.all(np.isfinite(X)) or np.any(X < 0):
-        raise BudgetGymError("plan: spend must be finite and non-negative")
-    state = DynamicsState.zeros(m, X.shape[0])
-    total = np.zeros(X.shape[0])
-    for t in range(sc.horizon):
-        out = transition(m, state, t, X[:, t], p.cost[t], p.response[t], delivery=p.delivery[t])
-        total += expected_reward(m, out.mean_conversions, X[:, t])
-    return float(total[0]) if single else total
-
-
-def check_plan(scenario: str | Scenario, plan: np.ndarray, rtol: float = 1e-7) -> list[str]:
-    """Constraint violations of a plan (empty when the environment can play it)."""
-    sc = load_scenario(scenario)
-    X = np.asarray(plan, dtype=float)
-    B, T = sc.budget.total, sc.horizon
-    lo, hi = sc.share_bound_arrays
-    tol = rtol * B / T
-    problems = []
-    if np.any(X < -tol):
-        problems.append("negative spend")
-    if X.sum() > B * (1 + rtol):
-        problems.append(f"total spend {X.sum():.6g} exceeds the budget {B:.6g}")
-    s = X.sum(axis=1)
-    if sc.budget.pacing == "even" and np.any(np.abs(s - B / T) > tol):
-        problems.append("even pacing: a step does not spend budget/horizon")
-    if sc.budget.pacing == "agent" and np.any(s > sc.budget.max_step_multiple * B / T + tol):
-        problems.append("agent pacing: a step spends more than max_step_multiple * budget/horizon")
-    if np.any(X < lo * s[:, None] - tol) or np.any(X > hi * s[:, None] + tol):
-        problems.append("a channel's share is outside its bounds")
-    return problems
 
 
 # ------------------------------------------------------------ the problem
@@ -172,11 +95,8 @@ class _Problem:
         T, K = sc.horizon, sc.n_channels
         self.T, self.K = T, K
         self.unit = sc.step_budget
-        self.lo, self.hi = sc.share_bound_arrays
+        self.lo, self.hi = lock_degenerate_bounds(*sc.share_bound_arrays)
         self.agent = sc.budget.pacing == "agent"
-        theta = (1.0 - self.lo.sum()) / max((self.hi - self.lo).sum(), 1e-300)
-        if theta <= 1e-12 or theta >= 1.0 - 1e-12:  # the bounds leave a single split: lock it
-            self.lo = self.hi = self.lo + (self.hi - self.lo) * min(max(theta, 0.0), 1.0)
         n_x = K * T
         rows: list[np.ndarray] = []
         rhs: list[float] = []
@@ -424,38 +344,18 @@ def _repair(sc: Scenario, prob: _Problem, plan: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------- starts
 def _dp_shares(prob: _Problem, grid: int = 101) -> np.ndarray:
-    """Per-step knapsack over channels on a grid of the step budget, valuing spend ``x`` in
-    channel ``i`` at step ``t`` as ``C[t,i] f_i(sum(w_i) e_{t,i}(x))`` (steady-state carry-over).
-    Exact (to the grid) for problems without carry-over or delay; a warm start otherwise."""
+    """Per-step knapsack over channels on a grid of the step budget
+    (:func:`~budgetgym.envs.grid_dp.grid_split_values`), valuing spend ``x`` in channel ``i``
+    at step ``t`` as ``C[t,i] f_i(sum(w_i) e_{t,i}(x))`` (steady-state carry-over). Exact (to
+    the grid) for problems without carry-over or delay; a warm start otherwise."""
     em, m = prob.em, prob.em.model
-    T, K = prob.T, prob.K
-    frac = np.linspace(0.0, 1.0, grid)
-    x = frac[None, :, None] * prob.unit  # [1, G, 1]
+    x = grid_fractions(grid)[None, :, None] * prob.unit  # [1, G, 1]
     # a step's spend keeps working through its carry-over; value it by the weights of the steps
     # it reaches inside the horizon: ceff[t, i] = sum_l w_l C[t+l, i] / sum_l w_l
     total_w = m.adstock.sum(axis=1)
     ceff = (em.lag.transpose(0, 2, 1) @ em.weight.T[:, :, None])[:, :, 0].T / total_w
     val = ceff[:, None, :] * m.steady_state_response(x, em.scale[:, None, :]) - em.spend_cost * x  # [T, G, K]
-    outside = (frac[:, None] < prob.lo[None, :] - 1e-12) | (frac[:, None] > prob.hi[None, :] + 1e-12)
-    val = np.where(outside[None], -np.inf, val)
-    best = val[:, :, 0]
-    choice = np.zeros((T, K, grid), dtype=int)
-    gi = np.arange(grid)
-    for i in range(1, K):
-        # total[t, g, g'] = best[t, g - g'] + val[t, g', i]
-        prev_idx = gi[:, None] - gi[None, :]
-        ok = prev_idx >= 0
-        cand = np.where(ok[None], best[:, np.clip(prev_idx, 0, None)] + val[:, None, :, i], -np.inf)
-        choice[:, i] = np.argmax(cand, axis=2)
-        best = np.max(cand, axis=2)
-    shares = np.zeros((T, K))
-    rem = np.full(T, grid - 1)
-    for i in range(K - 1, 0, -1):
-        g = choice[np.arange(T), i, rem]
-        shares[:, i] = frac[g]
-        rem = rem - g
-    shares[:, 0] = frac[rem]
-    return shares
+    return grid_split_values(val, prob.lo, prob.hi)
 
 
 def grid_split(
@@ -464,7 +364,7 @@ def grid_split(
     """Per-step shares ``[T, K]`` from the dynamic programme of :func:`_dp_shares` (spend on a
     grid of ``grid`` points of the step budget). Exact, to the grid, for one-step or carry-over-free
     scenarios with even pacing, for any curve shape; a fast heuristic otherwise."""
-    sc, p = _resolve(scenario, None, path)
+    sc, p = resolve_path(scenario, None, path)
     return _dp_shares(_Problem(sc, ExpectedModel(ChannelModel.from_scenario(sc), p)), grid)
 
 
@@ -517,7 +417,7 @@ def solve_oracle(
     n_random_starts : extra random starts when some curve is S-shaped.
     """
     t0 = time.perf_counter()
-    sc, p = _resolve(scenario, seed, path)
+    sc, p = resolve_path(scenario, seed, path)
     model = ChannelModel.from_scenario(sc)
     em = ExpectedModel(model, p)
     prob = _Problem(sc, em)
@@ -537,6 +437,7 @@ def solve_oracle(
     values = np.atleast_1d(evaluate_plan(sc, plans, path=p, model=model))
     best = int(np.argmax(values))
     plan, value = plans[best], float(values[best])
+    steps = np.asarray(evaluate_plan(sc, plan, path=p, model=model, per_step=True))
     return OracleResult(
         plan=plan,
         expected_reward=value,
@@ -544,4 +445,5 @@ def solve_oracle(
         starts=len(candidates),
         seconds=time.perf_counter() - t0,
         concave=concave,
+        step_rewards=steps,
     )

@@ -1,0 +1,133 @@
+r"""The value of a spend plan: the one definition that everything else calls.
+
+A *plan* is the spend ``X[t, i]`` (currency) of every step ``t`` and channel ``i`` of an
+episode. Its value is the expected (noise-free) episode reward under the scenario's true
+dynamics on one episode *path* (the seasonality, drift, shocks and outages that
+``env.reset(seed=s)`` draws; :func:`scenario_path`):
+
+.. math::
+
+    J(X) = \sum_{t=0}^{T-1} r_t(X), \qquad
+    r_t(X) = \sum_i w_i\, \mu_{t,i}(X_{0..t}) - c \sum_i X_{t,i},
+
+with :math:`\mu_{t,i}` the expected conversions that arrive at step ``t`` (cost, exposure,
+delivery, carry-over, saturation and delay of :mod:`budgetgym.envs.dynamics`, noise off),
+:math:`w_i` the reward weight (1 for conversions, the value per conversion for revenue and
+profit) and :math:`c` = 1 for profit, else 0. :math:`r_t` is exactly the environment's
+``info["expected_reward"]`` of step ``t`` when it plays ``X`` on the same path, so the
+oracle, the evaluator, the experiment runner and the demo all compute "% of oracle" from
+the same numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from gymnasium.utils import seeding
+
+from budgetgym.envs.dynamics import ChannelModel, DynamicsState, expected_reward, transition
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.path import ScenarioPath, sample_path
+from budgetgym.envs.scenario import Scenario, load_scenario
+
+__all__ = ["check_plan", "evaluate_plan", "resolve_path", "scenario_path"]
+
+
+def scenario_path(scenario: Scenario, seed: int | None = None) -> ScenarioPath:
+    """The episode path that ``env.reset(seed=seed)`` draws; ``seed=None``: the nominal path
+    (seasonality and shocks, no drift)."""
+    if seed is None:
+        return sample_path(scenario, None)
+    rng, _ = seeding.np_random(seed)
+    return sample_path(scenario, rng)
+
+
+def resolve_path(
+    scenario: str | Scenario, seed: int | None = None, path: ScenarioPath | None = None
+) -> tuple[Scenario, ScenarioPath]:
+    """The validated scenario and the path to use: ``path`` if given, else :func:`scenario_path`
+    of ``seed``."""
+    sc = load_scenario(scenario)
+    return sc, (path if path is not None else scenario_path(sc, seed))
+
+
+def evaluate_plan(
+    scenario: str | Scenario,
+    plan: np.ndarray,
+    seed: int | None = None,
+    *,
+    path: ScenarioPath | None = None,
+    model: ChannelModel | None = None,
+    per_step: bool = False,
+) -> float | np.ndarray:
+    """Expected (noise-free) reward of a fixed spend plan, :math:`J(X)` or each :math:`r_t(X)`.
+
+    Parameters
+    ----------
+    scenario : built-in name, YAML path or Scenario.
+    plan : ``[T, K]`` spend per step and channel (currency), or a batch ``[N, T, K]``.
+    seed : the episode seed whose path (drift) to use; ``None`` for the nominal path.
+    path : an explicit path (e.g. ``env.unwrapped.path``), instead of ``seed``.
+    model : the compiled scenario, when the caller has it already (saves the compile).
+    per_step : return the reward of every step instead of the episode total.
+
+    Returns
+    -------
+    ``per_step=False``: a float for one plan, an array ``[N]`` for a batch.
+    ``per_step=True``: an array ``[T]`` for one plan, ``[N, T]`` for a batch (rows sum to the
+    totals, in the same order of summation as the environment's episode).
+
+    Raises
+    ------
+    BudgetGymError
+        The plan has the wrong shape, or a negative or non-finite entry.
+    """
+    sc, p = resolve_path(scenario, seed, path)
+    m = model if model is not None else ChannelModel.from_scenario(sc)
+    X = np.asarray(plan, dtype=float)
+    single = X.ndim == 2
+    X = X[None] if single else X
+    if X.ndim != 3 or X.shape[1:] != (sc.horizon, sc.n_channels):
+        raise BudgetGymError(
+            f"plan: expected shape ({sc.horizon}, {sc.n_channels}) (horizon, channels), got {np.shape(plan)}"
+        )
+    if not np.all(np.isfinite(X)) or np.any(X < 0):
+        raise BudgetGymError("plan: spend must be finite and non-negative")
+    state = DynamicsState.zeros(m, X.shape[0])
+    steps = np.zeros((X.shape[0], sc.horizon))
+    for t in range(sc.horizon):
+        out = transition(m, state, t, X[:, t], p.cost[t], p.response[t], delivery=p.delivery[t])
+        steps[:, t] = expected_reward(m, out.mean_conversions, X[:, t])
+    if per_step:
+        return steps[0] if single else steps
+    total = np.zeros(X.shape[0])
+    for t in range(sc.horizon):  # summed step by step, as an episode's rewards are
+        total += steps[:, t]
+    return float(total[0]) if single else total
+
+
+def check_plan(scenario: str | Scenario, plan: np.ndarray, rtol: float = 1e-7) -> list[str]:
+    """Constraint violations of a plan (empty when the environment can play it).
+
+    Checks: non-negative spend; total at most the budget ``B``; under ``even`` pacing every
+    step spends ``B/T``; under ``agent`` pacing no step spends more than
+    ``max_step_multiple * B/T``; every channel's share of its step within its bounds
+    (all to a relative tolerance ``rtol`` of ``B/T``).
+    """
+    sc = load_scenario(scenario)
+    X = np.asarray(plan, dtype=float)
+    B, T = sc.budget.total, sc.horizon
+    lo, hi = sc.share_bound_arrays
+    tol = rtol * B / T
+    problems = []
+    if np.any(X < -tol):
+        problems.append("negative spend")
+    if X.sum() > B * (1 + rtol):
+        problems.append(f"total spend {X.sum():.6g} exceeds the budget {B:.6g}")
+    s = X.sum(axis=1)
+    if sc.budget.pacing == "even" and np.any(np.abs(s - B / T) > tol):
+        problems.append("even pacing: a step does not spend budget/horizon")
+    if sc.budget.pacing == "agent" and np.any(s > sc.budget.max_step_multiple * B / T + tol):
+        problems.append("agent pacing: a step spends more than max_step_multiple * budget/horizon")
+    if np.any(X < lo * s[:, None] - tol) or np.any(X > hi * s[:, None] + tol):
+        problems.append("a channel's share is outside its bounds")
+    return problems
