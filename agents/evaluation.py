@@ -7,9 +7,10 @@ For each seed ``s`` and episode ``k`` the evaluator
    then ``env.reset(seed)``,
 3. plays the episode: ``predict`` -> ``env.step`` -> ``agent.update`` each step,
 4. scores it: ``expected_reward`` is the sum of the steps' noise-free rewards, which equals
-   :func:`~budgetgym.envs.oracle.evaluate_plan` of the spend actually made; ``oracle_reward``
-   is :func:`~budgetgym.envs.oracle.solve_oracle` on the same episode path (a hindsight bound
-   under drift), and
+   :func:`~budgetgym.envs.plan_value.evaluate_plan` of the spend actually made; ``oracle_reward``
+   is the oracle's expected reward on the same episode path (a hindsight bound under drift),
+   from the caller's ``oracle`` provider — by default :func:`solving_oracle`, which runs
+   :func:`~budgetgym.envs.oracle.solve_oracle` once per distinct path — and
 
 .. math:: \text{pct\_of\_oracle} = 100 \cdot \text{expected\_reward} / \text{oracle\_reward}.
 
@@ -20,7 +21,7 @@ noise from the comparison (the realised ``reward`` is reported too).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,13 @@ import numpy as np
 from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.oracle import solve_oracle
+from budgetgym.envs.path import ScenarioPath
 from budgetgym.envs.scenario import Scenario, load_scenario
 
-__all__ = ["EpisodeResult", "evaluate", "episode_seed", "RESULT_COLUMNS"]
+__all__ = ["EpisodeResult", "OracleProvider", "evaluate", "episode_seed", "solving_oracle", "RESULT_COLUMNS"]
+
+#: The oracle's expected episode reward for an episode, given its env seed and its path.
+OracleProvider = Callable[[int, ScenarioPath], float]
 
 RESULT_COLUMNS = [
     "scenario",
@@ -112,14 +117,29 @@ class EpisodeResult:
         return rows
 
 
+def solving_oracle(scenario: str | Path | Scenario) -> OracleProvider:
+    """An oracle provider that solves each distinct episode path once (kept in memory)."""
+    sc = load_scenario(scenario)
+    cache: dict[bytes, float] = {}
+
+    def provide(env_seed: int, path: ScenarioPath) -> float:
+        key = path.cost.tobytes() + path.response.tobytes() + path.delivery.tobytes()
+        if key not in cache:
+            cache[key] = solve_oracle(sc, path=path).expected_reward
+        return cache[key]
+
+    return provide
+
+
 def evaluate(
     agent: Any,
-    scenario: str | Path | Scenario | None = None,
+    scenario: str | Path | Scenario,
     seeds: Iterable[int] = (0,),
     episodes: int = 1,
     *,
     deterministic: bool = True,
     learn: bool = True,
+    oracle: OracleProvider | None = None,
 ) -> list[EpisodeResult]:
     """Run full episodes of ``agent`` and score each against the oracle.
 
@@ -127,16 +147,15 @@ def evaluate(
     ----------
     agent : anything with ``predict`` (SB3's PolicyPredictor); ``reset(seed)`` and
         ``update(...)`` are called when present.
-    scenario : defaults to the agent's own scenario.
+    scenario : the campaign to play: built-in name, YAML path or Scenario.
     seeds : evaluation seeds (non-negative integers).
     episodes : episodes per seed (each a fresh campaign, see :func:`episode_seed`).
     deterministic : passed to ``predict``.
     learn : call ``agent.update`` after every step (online learners learn within the episode).
+    oracle : ``oracle(env_seed, path) -> float``, the oracle's expected reward of the episode;
+        default :func:`solving_oracle` (one solve per distinct path). The experiment runner
+        passes the values it solved once per path beforehand.
     """
-    if scenario is None:
-        if not hasattr(agent, "scenario"):
-            raise BudgetGymError("evaluate: give a scenario (the agent has none of its own)")
-        scenario = agent.scenario
     sc = load_scenario(scenario)
     if episodes < 1:
         raise BudgetGymError(f"episodes: expected a positive integer, got {episodes}")
@@ -146,11 +165,11 @@ def evaluate(
     env = ChannelBudgetEnv(sc)
     name = str(getattr(agent, "name", type(agent).__name__))
     train_steps = int(getattr(agent, "train_steps", 0))
-    oracle_cache: dict[bytes, float] = {}  # episodes with the same path share one oracle solve
+    provider = oracle if oracle is not None else solving_oracle(sc)
     results = []
     for seed in seeds:
         for ep in range(episodes):
-            results.append(_episode(agent, env, sc, name, seed, ep, deterministic, learn, train_steps, oracle_cache))
+            results.append(_episode(agent, env, sc, name, seed, ep, deterministic, learn, train_steps, provider))
     return results
 
 
@@ -164,7 +183,7 @@ def _episode(
     deterministic: bool,
     learn: bool,
     train_steps: int,
-    oracle_cache: dict[bytes, float],
+    oracle: OracleProvider,
 ) -> EpisodeResult:
     t0 = time.perf_counter()
     env_seed = episode_seed(seed, ep)
@@ -185,9 +204,7 @@ def _episode(
         step_exp[t], step_rew[t] = info["expected_reward"], float(reward)
         obs = next_obs
     wall = time.perf_counter() - t0
-    key = env.path.cost.tobytes() + env.path.response.tobytes()
-    if key not in oracle_cache:
-        oracle_cache[key] = solve_oracle(sc, path=env.path).expected_reward
+    oracle_reward = float(oracle(env_seed, env.path))
     return EpisodeResult(
         scenario=sc.name,
         agent=name,
@@ -196,7 +213,7 @@ def _episode(
         env_seed=env_seed,
         reward=float(step_rew.sum()),
         expected_reward=float(step_exp.sum()),
-        oracle_reward=oracle_cache[key],
+        oracle_reward=oracle_reward,
         spend=float(allocation.sum()),
         train_steps=train_steps,
         wall_s=wall,

@@ -4,7 +4,7 @@ from budgetgym.envs.allocation import action_to_split, split_to_action
 from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.dynamics import ChannelModel, DynamicsState, transition
 from budgetgym.envs.errors import BudgetGymError, ScenarioError
-from budgetgym.envs.oracle import OracleResult, grid_split, solve_oracle
+from budgetgym.envs.oracle import OracleResult, solve_oracle
 from budgetgym.envs.plan_value import check_plan, evaluate_plan, scenario_path
 from budgetgym.envs.path import ScenarioPath, sample_path
 from budgetgym.envs.registration import register_envs

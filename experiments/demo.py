@@ -63,11 +63,15 @@ def equal_split_plan(scenario: Scenario) -> np.ndarray:
 
 
 def play_plan(scenario: Scenario, plan: np.ndarray, seed: int) -> tuple[float, np.ndarray]:
-    """Play a spend plan through the environment; returns (realised reward, expected reward per step)."""
+    """Play a spend plan through the environment; returns (realised reward, expected reward per step).
+
+    The expected rewards are :func:`~budgetgym.envs.plan_value.evaluate_plan` (``per_step=True``)
+    of the spend the environment actually made, on the episode's path.
+    """
     env = ChannelBudgetEnv(scenario)
     env.reset(seed=seed)
     K = scenario.n_channels
-    total, trace = 0.0, []
+    total, spent = 0.0, np.zeros((scenario.horizon, K))
     for t in range(scenario.horizon):
         step_total = plan[t].sum()
         split = plan[t] / step_total if step_total > 0 else np.full(K, 1.0 / K)
@@ -77,8 +81,8 @@ def play_plan(scenario: Scenario, plan: np.ndarray, seed: int) -> tuple[float, n
             action = np.append(action, spend_to_pacing_action(step_total, remaining, env.step_cap))
         _, reward, _, _, info = env.step(action.astype(np.float32))
         total += float(reward)
-        trace.append(info["expected_reward"])
-    return total, np.asarray(trace)
+        spent[t] = info["spend"]
+    return total, np.asarray(evaluate_plan(scenario, spent, path=env.path, per_step=True))
 
 
 def run_demo(scenario: str | Path | Scenario = "stationary-5", seed: int = 0) -> DemoResult:
