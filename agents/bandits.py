@@ -88,7 +88,7 @@ from typing import Any
 import numpy as np
 from budgetgym.agents.base import AgentParams, register_agent
 from budgetgym.agents.fixed import SplitAgent, check_channel_values, resolve_channel_values
-from budgetgym.envs.channel_env import ChannelBudgetEnv
+from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -216,13 +216,13 @@ class BanditAgent(SplitAgent):
 
     Params = BanditParams
 
-    def __init__(self, env: ChannelBudgetEnv, params: BanditParams):
-        self._build_arms(env, params)
-        super().__init__(env, params)
+    def __init__(self, brief: CampaignBrief, params: BanditParams):
+        self._build_arms(brief, params)
+        super().__init__(brief, params)
         self.arms = np.array([self.feasible(a) for a in self.raw_arms])
 
-    def _build_arms(self, env: ChannelBudgetEnv, params: BanditParams) -> None:
-        sc = env.scenario
+    def _build_arms(self, brief: CampaignBrief, params: BanditParams) -> None:
+        sc = brief
         K = sc.n_channels
         where = f"agent '{self.registry_name}' parameters"
         if params.arms is not None:

@@ -14,24 +14,42 @@ Agents are built from a name and a dict of parameters by :func:`make_agent`;
 each agent class declares a pydantic ``Params`` model (``extra="forbid"``), so
 unknown or invalid parameters are rejected with a one-line
 :class:`~budgetgym.envs.errors.BudgetGymError`.
+
+What an agent knows. An agent is built from a :class:`~budgetgym.envs.brief.CampaignBrief`
+(the campaign's public facts, which also define the action and observation spaces) and its
+parameters — never from the environment or the scenario, whose true parameters it must not
+see. The one exception says so in its name: an agent class with ``sees_true_parameters =
+True`` (``oracle``) also receives the scenario, explicitly. :func:`make_agent` accepts an
+environment or a scenario for convenience and hands the agent only the brief.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import atomic_write_text
-from budgetgym.envs.scenario import _one_line
+from budgetgym.envs.scenario import Scenario, _one_line
 
-__all__ = ["Agent", "AgentParams", "BaseAgent", "register_agent", "make_agent", "list_agents", "load_agent"]
+__all__ = [
+    "Agent",
+    "AgentParams",
+    "AgentSource",
+    "BaseAgent",
+    "brief_of",
+    "list_agents",
+    "load_agent",
+    "make_agent",
+    "register_agent",
+]
 
 
 @runtime_checkable
@@ -63,13 +81,15 @@ class AgentParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-_REGISTRY: dict[str, type[BaseAgent]] = {}
+P = TypeVar("P", bound=AgentParams)
+
+_REGISTRY: dict[str, type[BaseAgent[Any]]] = {}
 
 
 def register_agent(name: str):  # type: ignore[no-untyped-def]
     """Class decorator: make an agent class available to :func:`make_agent` under ``name``."""
 
-    def wrap(cls: type[BaseAgent]) -> type[BaseAgent]:
+    def wrap(cls: type[BaseAgent[Any]]) -> type[BaseAgent[Any]]:
         cls.registry_name = name
         _REGISTRY[name] = cls
         return cls
@@ -95,13 +115,40 @@ def unwrap_env(env: gym.Env | ChannelBudgetEnv) -> ChannelBudgetEnv:
     return base
 
 
-def make_agent(name: str, env: gym.Env | ChannelBudgetEnv, **params: Any) -> BaseAgent:
-    """Build a registered agent for ``env`` with validated ``params``.
+#: What an agent can be built for: its brief, or (convenience) an environment or a scenario.
+AgentSource = CampaignBrief | ChannelBudgetEnv | gym.Env | Scenario
+
+
+def _brief_and_scenario(source: AgentSource) -> tuple[CampaignBrief, Scenario | None]:
+    if isinstance(source, CampaignBrief):
+        return source, None
+    if isinstance(source, Scenario):
+        return CampaignBrief.from_scenario(source), source
+    env = unwrap_env(source)
+    return env.brief, env.scenario
+
+
+def brief_of(source: AgentSource) -> CampaignBrief:
+    """The campaign brief of a brief, an environment or a scenario."""
+    return _brief_and_scenario(source)[0]
+
+
+def make_agent(name: str, source: AgentSource, **params: Any) -> BaseAgent:
+    """Build a registered agent with validated ``params``.
+
+    Parameters
+    ----------
+    name : registry name (:func:`list_agents`).
+    source : the campaign's :class:`~budgetgym.envs.brief.CampaignBrief`, or an environment or a
+        scenario, from which only the brief is passed on — except to an agent that
+        ``sees_true_parameters`` (the oracle), which also gets the scenario.
+    params : the agent's parameters (its ``Params`` model).
 
     Raises
     ------
     BudgetGymError
-        Unknown agent name or invalid parameters (one line naming the field).
+        Unknown agent name, invalid parameters (one line naming the field), or an oracle asked
+        for with only a brief.
     """
     _import_builtin_agents()
     if name not in _REGISTRY:
@@ -111,27 +158,45 @@ def make_agent(name: str, env: gym.Env | ChannelBudgetEnv, **params: Any) -> Bas
         parsed = cls.Params.model_validate(params)
     except ValidationError as err:
         raise BudgetGymError(_one_line(err, f"agent '{name}' parameters", cls.Params)) from None
-    return cls(unwrap_env(env), parsed)
+    brief, scenario = _brief_and_scenario(source)
+    if cls.sees_true_parameters:
+        if scenario is None:
+            raise BudgetGymError(
+                f"agent '{name}' plays with the true parameters: build it from an environment or a "
+                f"scenario, not from a brief"
+            )
+        return cls(brief, parsed, scenario=scenario)
+    return cls(brief, parsed)
 
 
-class BaseAgent:
-    """Common plumbing: the env's action layout, an RNG, parameters, JSON save/load.
+class BaseAgent(Generic[P]):
+    """Common plumbing: the brief, the spaces, an RNG, typed parameters, JSON save/load.
 
-    Subclasses set ``Params`` (a pydantic model), implement :meth:`act` (one observation to
-    one action) and, when they learn online, :meth:`update`, :meth:`reset` and the
-    ``state_dict``/``load_state_dict`` pair that :meth:`save`/:meth:`load` use.
+    Subclasses set ``Params`` (a pydantic model; ``BaseAgent[MyParams]`` types ``self.params``),
+    implement :meth:`act` (one observation to one action) and, when they learn online,
+    :meth:`update`, :meth:`reset` and the ``state_dict``/``load_state_dict`` pair that
+    :meth:`save`/:meth:`load` use. A subclass that needs the true parameters sets
+    ``sees_true_parameters = True`` and accepts a ``scenario`` keyword.
     """
 
     Params: ClassVar[type[AgentParams]] = AgentParams
     registry_name: ClassVar[str] = "base"
+    sees_true_parameters: ClassVar[bool] = False
 
-    def __init__(self, env: ChannelBudgetEnv, params: AgentParams):
-        self.env = env
-        self.params = params
-        self.scenario = env.scenario
-        self.n_channels = env.n_channels
-        self.agent_pacing = env.agent_pacing
-        self.logit_scale = env.scenario.action.logit_scale
+    def __init__(self, brief: CampaignBrief, params: P):
+        if not isinstance(brief, CampaignBrief):
+            raise BudgetGymError(
+                f"{type(self).__name__}: expected a CampaignBrief, got {type(brief).__name__} "
+                f"(use make_agent(name, env_or_scenario) to build from an environment)"
+            )
+        self.brief = brief
+        self.params: P = params
+        self.n_channels = brief.n_channels
+        self.agent_pacing = brief.agent_pacing
+        self.logit_scale = brief.logit_scale
+        self.action_space = brief.action_space()
+        self.observation_space = brief.observation_space()
+        self.layout = brief.observation_layout
         self.rng = np.random.default_rng()
         self.name = self.registry_name
 
@@ -179,25 +244,27 @@ class BaseAgent:
         """Restore what :meth:`state_dict` returned."""
 
     def save(self, path: str | Path) -> None:
-        """Write ``{"agent", "params", "scenario", "state"}`` as JSON, atomically."""
+        """Write ``{"agent", "params", "brief", "state"}`` as JSON, atomically."""
         path = Path(path)
         payload = {
             "agent": self.registry_name,
             "params": self.params.model_dump(mode="json"),
-            "scenario": self.scenario.model_dump(mode="json"),
+            "brief": self.brief.to_dict(),
             "state": self.state_dict(),
         }
         atomic_write_text(path, json.dumps(payload, indent=2, default=_jsonable))
 
     @classmethod
-    def load(cls, path: str | Path, env: gym.Env | ChannelBudgetEnv) -> BaseAgent:
-        return load_agent(path, env)
+    def load(cls, path: str | Path, source: AgentSource) -> BaseAgent:
+        return load_agent(path, source)
 
 
-def load_agent(path: str | Path, env: gym.Env | ChannelBudgetEnv) -> BaseAgent:
-    """Rebuild a saved agent for ``env``: a JSON file written by :meth:`BaseAgent.save`, or a
-    folder-style save (PPO: ``agent.json`` with ``"layout": "folder"`` beside the weights) — the
-    folder itself or its ``agent.json``."""
+def load_agent(path: str | Path, source: AgentSource) -> BaseAgent:
+    """Rebuild a saved agent for ``source`` (a brief, an environment or a scenario, as for
+    :func:`make_agent`): a JSON file written by :meth:`BaseAgent.save`, or a folder-style save
+    (PPO: ``agent.json`` with ``"layout": "folder"`` beside the weights) — the folder itself or
+    its ``agent.json``."""
+    env = source
     path = Path(path)
     folder = path if path.is_dir() else None
     if folder is None:
@@ -210,11 +277,12 @@ def load_agent(path: str | Path, env: gym.Env | ChannelBudgetEnv) -> BaseAgent:
             except (KeyError, TypeError) as err:
                 raise BudgetGymError(f"agent file '{path}': not a saved budgetgym agent (missing {err})") from None
             agent = make_agent(name, env, **params)
-            saved_channels = [c.get("name") for c in payload.get("scenario", {}).get("channels", [])]
-            if saved_channels and saved_channels != agent.scenario.channel_names:
+            saved = payload.get("brief") or payload.get("scenario") or {}  # "scenario": files before 0.2
+            saved_channels = [c.get("name") for c in saved.get("channels", [])]
+            if saved_channels and saved_channels != agent.brief.channel_names:
                 raise BudgetGymError(
-                    f"agent file '{path}': saved for channels {saved_channels}, but the env has "
-                    f"{agent.scenario.channel_names}"
+                    f"agent file '{path}': saved for channels {saved_channels}, but the campaign has "
+                    f"{agent.brief.channel_names}"
                 )
             agent.load_state_dict(state)
             return agent

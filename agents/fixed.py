@@ -49,9 +49,10 @@ from budgetgym.envs.allocation import (
     spend_to_pacing_action,
     split_to_action,
 )
-from budgetgym.envs.channel_env import ChannelBudgetEnv
+from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.oracle import solve_oracle
+from budgetgym.envs.scenario import Scenario
 from pydantic import ConfigDict, Field, field_validator
 
 __all__ = [
@@ -77,15 +78,15 @@ class SplitAgent(BaseAgent):
     State common to all: the step counter ``t``, the tracked cumulative spend and the RNG.
     """
 
-    def __init__(self, env: ChannelBudgetEnv, params: AgentParams):
-        super().__init__(env, params)
-        sc = self.scenario
+    def __init__(self, brief: CampaignBrief, params: AgentParams):
+        super().__init__(brief, params)
+        sc = self.brief
         self.channel_names = sc.channel_names
         self.low, self.high = sc.share_bound_arrays
         self.horizon = sc.horizon
-        self.budget = float(sc.budget.total)
+        self.budget = float(sc.budget)
         self.step_budget = float(sc.step_budget)
-        self.step_cap = float(sc.budget.max_step_multiple * sc.step_budget)
+        self.step_cap = float(sc.step_cap)
         self.action_dim = self.n_channels + int(self.agent_pacing)
         self.t = 0
         self.spent = 0.0
@@ -264,11 +265,11 @@ class _ConstantSplitAgent(SplitAgent):
 
     field_name = "weights"
 
-    def __init__(self, env: ChannelBudgetEnv, params: AgentParams):
+    def __init__(self, brief: CampaignBrief, params: AgentParams):
         raw = getattr(params, self.field_name)
         where = f"agent '{self.registry_name}' parameters: {self.field_name}"
-        self.weights = resolve_channel_values(raw, env.scenario.channel_names, where)
-        super().__init__(env, params)
+        self.weights = resolve_channel_values(raw, brief.channel_names, where)
+        super().__init__(brief, params)
         self.split = self.feasible(self.weights)
 
     def choose_split(self, observation: np.ndarray, deterministic: bool) -> np.ndarray:
@@ -316,9 +317,11 @@ class OracleAgent(SplitAgent):
     """
 
     Params = OracleParams
+    sees_true_parameters = True
 
-    def __init__(self, env: ChannelBudgetEnv, params: AgentParams):
-        super().__init__(env, params)
+    def __init__(self, brief: CampaignBrief, params: AgentParams, *, scenario: Scenario):
+        super().__init__(brief, params)
+        self.oracle_scenario = scenario  # the true parameters, explicitly (hence the agent's name)
         self.plan: np.ndarray | None = None
         self.plan_seed: int | None = None
 
@@ -327,7 +330,7 @@ class OracleAgent(SplitAgent):
         self._solve(seed)
 
     def _solve(self, seed: int | None) -> None:
-        result = solve_oracle(self.scenario, seed=seed, n_random_starts=self.params.n_random_starts)
+        result = solve_oracle(self.oracle_scenario, seed=seed, n_random_starts=self.params.n_random_starts)
         self.plan, self.plan_seed = result.plan, seed
 
     def _row(self) -> np.ndarray:
@@ -351,6 +354,6 @@ class OracleAgent(SplitAgent):
         if self.plan is not None and self.plan.shape != (self.horizon, self.n_channels):
             raise BudgetGymError(
                 f"agent 'oracle' state: plan has shape {self.plan.shape}, expected "
-                f"({self.horizon}, {self.n_channels}) for scenario '{self.scenario.name}'"
+                f"({self.horizon}, {self.n_channels}) for scenario '{self.brief.name}'"
             )
         self.plan_seed = state.get("plan_seed")

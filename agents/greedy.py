@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from budgetgym.agents.base import AgentParams, register_agent
 from budgetgym.agents.fixed import SplitAgent
-from budgetgym.envs.channel_env import ChannelBudgetEnv
+from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from scipy.signal import lfilter
@@ -194,9 +194,9 @@ class GreedyAgent(SplitAgent):
 
     Params = GreedyParams
 
-    def __init__(self, env: ChannelBudgetEnv, params: GreedyParams):
-        super().__init__(env, params)
-        self.value_key = "conversions" if self.scenario.reward == "conversions" else "revenue"
+    def __init__(self, brief: CampaignBrief, params: GreedyParams):
+        super().__init__(brief, params)
+        self.value_key = "conversions" if self.brief.reward == "conversions" else "revenue"
 
     def reset_learning(self) -> None:
         self.spend_history: list[list[float]] = []
@@ -257,5 +257,5 @@ class GreedyAgent(SplitAgent):
         if len(self.spend_history) != len(self.value_history) or any(len(r) != self.n_channels for r in rows):
             raise BudgetGymError(
                 f"agent 'greedy' state: histories do not match {self.n_channels} channels of scenario "
-                f"'{self.scenario.name}'"
+                f"'{self.brief.name}'"
             )

@@ -149,7 +149,7 @@ from budgetgym.envs.allocation import (
     spend_to_pacing_action,
     split_to_action,
 )
-from budgetgym.envs.channel_env import ChannelBudgetEnv
+from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.grid_dp import grid_fractions, grid_split_values
 
@@ -487,14 +487,14 @@ class ModelThompsonAgent(BaseAgent):
 
     Params = ModelThompsonParams
 
-    def __init__(self, env: ChannelBudgetEnv, params: ModelThompsonParams):
-        super().__init__(env, params)
+    def __init__(self, brief: CampaignBrief, params: ModelThompsonParams):
+        super().__init__(brief, params)
         p = params
-        sc = self.scenario
+        sc = self.brief
         self.horizon = sc.horizon
-        self.budget = sc.budget.total
+        self.budget = sc.budget
         self.step_budget = sc.step_budget
-        self.step_cap = sc.budget.max_step_multiple * self.step_budget
+        self.step_cap = sc.step_cap
         self.low, self.high = sc.share_bound_arrays
         self.value_weighted = sc.reward != "conversions"
         kappa = self.step_budget * np.geomspace(p.kappa_min, p.kappa_max, p.n_kappa)
@@ -564,10 +564,10 @@ class ModelThompsonAgent(BaseAgent):
 
     # -- acting -------------------------------------------------------------------------
     def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        K, T = self.n_channels, self.horizon
+        T = self.horizon
         obs = np.asarray(observation, dtype=np.float64)
-        t = round(float(obs[4 * K + 1]) * T)
-        remaining = max(0.0, float(obs[4 * K]) * self.budget)
+        t = round(float(obs[self.layout.time]) * T)
+        remaining = max(0.0, float(obs[self.layout.remaining_budget]) * self.budget)
         draw = (
             self.posterior.mode()
             if deterministic and self.params.greedy_when_deterministic

@@ -18,15 +18,16 @@ in floating point: the spend reported in ``info`` never exceeds the budget, not 
 
 ## Observation space
 ``Box(float32)`` of ``4 K + 7`` finite, bounded features; the true parameters stay hidden.
-Per channel ``i`` (blocks of ``K``):
+The named layout is :class:`~budgetgym.envs.observation.ObservationLayout`
+(``env.observation_layout``). Per channel ``i`` (blocks of ``K``):
 
-0. share of last step's spend, ``[0, 1]``
-1. price index ``tanh(log(p_i / p0_i))`` of last step's effective unit price, ``[-1, 1]``
-2. conversions that arrived last step / ``conv_scale``, clipped to ``[0, 10]``
-3. exponential moving average (weight 0.3) of the same, ``[0, 10]``
+0. ``share``: share of last step's spend, ``[0, 1]``
+1. ``price_index``: ``tanh(log(p_i / p0_i))`` of last step's effective unit price, ``[-1, 1]``
+2. ``conversions``: conversions that arrived last step / ``conv_scale``, clipped to ``[0, 10]``
+3. ``conversions_ema``: exponential moving average (weight 0.3) of the same, ``[0, 10]``
 
-then: remaining-budget fraction, time fraction ``t/T``, last step's spend /
-``(B/T)`` (clipped to ``[0, 10]``), and ``sin``/``cos`` of the weekly and
+then ``remaining_budget`` (fraction), ``time`` (``t/T``), ``spend_ratio`` (last step's spend /
+``(B/T)``, clipped to ``[0, 10]``), and ``phase``: ``sin``/``cos`` of the weekly and
 yearly phase of the next step. ``conv_scale`` is the expected conversions per
 channel and step of the equal split at steady state (one number per scenario).
 
@@ -41,6 +42,12 @@ noise, so that the episode's sum equals
 ``conversions``, ``expected_conversions``, ``revenue`` (per channel),
 ``reward``, ``expected_reward``, ``cumulative_spend``, ``remaining_budget``,
 ``step``.
+
+## What agents get
+``env.brief`` (:class:`~budgetgym.envs.brief.CampaignBrief`): the public facts of the campaign
+(channel names and units, budget, horizon, calendar, pacing, share bounds, reward kind). Agents
+are built from it and the spaces; ``env.scenario`` holds the true parameters and is for the
+oracle only.
 
 ## Version History
 * v0: initial version.
@@ -63,15 +70,15 @@ from budgetgym.envs.allocation import (
     softmax_split,
     trivial_bounds,
 )
+from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.dynamics import ChannelModel, DynamicsState, expected_reward, realise, transition
-from budgetgym.envs.path import ScenarioPath, sample_path, step_days
+from budgetgym.envs.observation import CONV_CLIP, SPEND_CLIP, ObservationLayout
+from budgetgym.envs.path import ScenarioPath, sample_path
 from budgetgym.envs.scenario import Scenario, load_scenario
 
 __all__ = ["ChannelBudgetEnv"]
 
 EMA_WEIGHT = 0.3
-CONV_CLIP = 10.0
-SPEND_CLIP = 10.0
 
 
 class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -96,15 +103,12 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         # because q is a multiple of the budget's ulp; q is at most 2**-51 of the budget.
         self._quantum = 2.0 ** (math.ceil(math.log2(self.budget)) - 52)
 
-        self.action_space = spaces.Box(-1.0, 1.0, (K + int(self.agent_pacing),), np.float32)
-        low = np.concatenate([np.zeros(K), -np.ones(K), np.zeros(2 * K), np.zeros(3), -np.ones(4)])
-        high = np.concatenate(
-            [np.ones(K), np.ones(K), np.full(2 * K, CONV_CLIP), [1.0, 1.0, SPEND_CLIP], np.ones(4)]
-        )
-        self._obs_low, self._obs_high = low.astype(np.float32), high.astype(np.float32)
-        self.observation_space = spaces.Box(self._obs_low, self._obs_high, dtype=np.float32)
+        self.brief = CampaignBrief.from_scenario(sc)
+        self.observation_layout: ObservationLayout = self.brief.observation_layout
+        self.action_space: spaces.Box = self.brief.action_space()
+        self.observation_space: spaces.Box = self.brief.observation_space()
 
-        days = step_days(sc)
+        days = self.brief.step_day_index()
         days = np.append(days, days[-1] + sc.step_days)  # phase of the step after the last
         self._phase = np.stack(
             [
@@ -117,7 +121,7 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         )
         self.conv_scale = self._steady_state_conversions()
         self._inv_conv_scale = 1.0 / self.conv_scale
-        self._obs = np.zeros(4 * K + 7)
+        self._obs = np.zeros(self.observation_layout.size)
         self._state = DynamicsState.zeros(self.model, 2)
         self._spend_rows = np.zeros((2, K))  # realised row and noise-free shadow row
         self._price_noise = np.ones((2, K))
@@ -148,15 +152,15 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         self._last_info: dict[str, Any] = {}
 
     def _observation(self) -> np.ndarray:
-        K, obs = self.n_channels, self._obs
-        obs[:K] = self._last_share
-        obs[K : 2 * K] = self._last_price_index
-        np.minimum(self._last_conv * self._inv_conv_scale, CONV_CLIP, out=obs[2 * K : 3 * K])
-        np.minimum(self._ema_conv * self._inv_conv_scale, CONV_CLIP, out=obs[3 * K : 4 * K])
-        obs[4 * K] = max(0.0, self.budget - self.cumulative_spend) / self.budget
-        obs[4 * K + 1] = self.t / self.horizon
-        obs[4 * K + 2] = min(self._last_spend_ratio, SPEND_CLIP)
-        obs[4 * K + 3 :] = self._phase[self.t]
+        lay, obs = self.observation_layout, self._obs
+        obs[lay.share] = self._last_share
+        obs[lay.price_index] = self._last_price_index
+        np.minimum(self._last_conv * self._inv_conv_scale, CONV_CLIP, out=obs[lay.conversions])
+        np.minimum(self._ema_conv * self._inv_conv_scale, CONV_CLIP, out=obs[lay.conversions_ema])
+        obs[lay.remaining_budget] = max(0.0, self.budget - self.cumulative_spend) / self.budget
+        obs[lay.time] = self.t / self.horizon
+        obs[lay.spend_ratio] = min(self._last_spend_ratio, SPEND_CLIP)
+        obs[lay.phase] = self._phase[self.t]
         return obs.astype(np.float32)
 
     # ---------------------------------------------------------------- gym API

@@ -344,7 +344,7 @@ class Recorder:
     """Wraps an agent and keeps every action it returns (pass it to ``evaluate``)."""
 
     def __init__(self, agent):
-        self.agent, self.name, self.scenario, self.actions = agent, agent.name, agent.scenario, []
+        self.agent, self.name, self.actions = agent, agent.name, []
 
     def predict(self, *args, **kwargs):
         action, state = self.agent.predict(*args, **kwargs)

@@ -41,7 +41,7 @@ class JitterAgent(BaseAgent):
         if self.seed == self.params.crash_seed:  # type: ignore[attr-defined]
             raise ValueError("agent exploded")
         scale = self.params.scale  # type: ignore[attr-defined]
-        return (scale * self.rng.uniform(-1, 1, self.env.action_space.shape)).astype(np.float32)
+        return (scale * self.rng.uniform(-1, 1, self.action_space.shape)).astype(np.float32)
 
 
 @register_agent("cli_flat")
@@ -49,7 +49,7 @@ class FlatAgent(BaseAgent):
     """All-zero logits: the equal split."""
 
     def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        return np.zeros(self.env.action_space.shape, dtype=np.float32)
+        return np.zeros(self.action_space.shape, dtype=np.float32)
 
 
 TINY = f"""\

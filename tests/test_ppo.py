@@ -92,7 +92,7 @@ def test_training_writes_logs_and_agent_directory(trained):
         assert (out / name).is_file(), name
     meta = json.loads((out / "agent.json").read_text())
     assert meta["agent"] == "ppo"
-    assert meta["scenario"]["name"] == SCENARIO
+    assert meta["brief"]["name"] == SCENARIO and "scenario" not in meta
     assert meta["state"]["train_steps"] == SMOKE["total_timesteps"]
     assert meta["state"]["seed"] == 0
     assert meta["state"]["config"]["n_envs"] == SMOKE["n_envs"]

@@ -46,7 +46,7 @@ class TiltAgent(BaseAgent):
     Params: ClassVar[type[AgentParams]] = TiltParams
 
     def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        a = np.zeros(self.env.action_space.shape, dtype=np.float32)
+        a = np.zeros(self.action_space.shape, dtype=np.float32)
         a[0] = self.params.tilt  # type: ignore[attr-defined]
         return a
 
@@ -76,7 +76,7 @@ class NoisyAgent(BaseAgent):
             raise RuntimeError("boom")
         if self.t > 2 and self.seed == p.interrupt_seed and Path(p.interrupt_file or "").is_file():  # type: ignore[attr-defined]
             raise KeyboardInterrupt
-        return self.rng.uniform(-1, 1, self.env.action_space.shape).astype(np.float32)
+        return self.rng.uniform(-1, 1, self.action_space.shape).astype(np.float32)
 
 
 class LearnerParams(AgentParams):

@@ -1,0 +1,151 @@
+"""Training PPO / RecurrentPPO on a scenario: :func:`train_ppo`.
+
+Environments come from ``make_vec_env`` over :class:`~budgetgym.envs.ChannelBudgetEnv` (training
+legitimately plays the simulator; the trained agent keeps only the campaign brief), wrapped in
+``VecNormalize``; an ``EvalCallback`` on a separately seeded copy logs evaluations. The result is
+saved as an agent directory (see :mod:`budgetgym.agents.ppo`) and reloaded from it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from budgetgym.agents.base import make_agent
+from budgetgym.agents.ppo import (
+    CONFIG_FILE,
+    EVAL_SEED_OFFSET,
+    PPOAgent,
+    RecurrentPPOAgent,
+    frozen_vec_normalize,
+)
+from budgetgym.agents.ppo_config import (
+    PPOConfig,
+    build_model,
+    load_ppo_config,
+    sb3_contrib_module,
+    sb3_module,
+    torch_threads,
+)
+from budgetgym.envs.brief import CampaignBrief
+from budgetgym.envs.channel_env import ChannelBudgetEnv
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.io import atomic_write_text
+from budgetgym.envs.scenario import Scenario, load_scenario
+
+__all__ = ["train_ppo"]
+
+
+def _progress_bar_available() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("tqdm", "rich"))
+
+
+def train_ppo(
+    scenario: str | Path | Scenario,
+    config: str | Path | Mapping[str, Any] | PPOConfig | None = None,
+    seed: int = 0,
+    out_dir: str | Path = "runs/ppo",
+    *,
+    recurrent: bool = False,
+    progress_bar: bool = False,
+    verbose: int = 0,
+) -> PPOAgent:
+    """Train PPO (or RecurrentPPO) on ``scenario`` and save it to ``out_dir``; return the agent.
+
+    * ``config``: hyperparameters (see :func:`load_ppo_config`; a mapping overrides the
+      built-in file's fields, e.g. ``{"total_timesteps": 50_000}``).
+    * Environments: ``make_vec_env`` with ``n_envs`` Monitor-wrapped copies seeded
+      ``seed, seed+1, ...``, wrapped in ``VecNormalize`` (obs/reward per the config); the
+      EvalCallback's env is seeded ``seed + EVAL_SEED_OFFSET`` and has its own
+      ``VecNormalize`` (``training=False, norm_reward=False``) synced from training.
+    * Seeding: ``set_random_seed(seed)``, ``PPO(seed=seed)``, CPU, ``torch_threads`` threads:
+      the same seed on the same machine gives the same policy.
+    * Output in ``out_dir``: the agent directory (``model.zip``, ``vecnormalize.pkl``,
+      ``agent.json``), ``config.yaml``, ``progress.csv`` (SB3 logger), ``evaluations.npz``
+      (EvalCallback) and TensorBoard event files when ``tensorboard`` is installed.
+
+    Returns the agent reloaded from ``out_dir`` (so it is exactly what was saved).
+    """
+    sb3_module()
+    if recurrent:
+        sb3_contrib_module()
+    from stable_baselines3.common.callbacks import EvalCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.logger import configure
+    from stable_baselines3.common.utils import set_random_seed
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise BudgetGymError(f"seed: expected a non-negative integer, got {seed!r}")
+    seed = int(seed)
+    cfg = load_ppo_config(config, recurrent=recurrent)
+    sc = load_scenario(scenario)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise BudgetGymError(f"out_dir: '{out}' exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(
+        out / CONFIG_FILE, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    )
+    if progress_bar and not _progress_bar_available():
+        progress_bar = False  # SB3's bar needs tqdm and rich; train without it
+
+    with torch_threads(cfg.torch_threads):
+        set_random_seed(seed)
+        venv = make_vec_env(
+            ChannelBudgetEnv, n_envs=cfg.n_envs, seed=seed, env_kwargs={"scenario": sc}
+        )
+        venv = VecNormalize(
+            venv,
+            norm_obs=cfg.normalize_obs,
+            norm_reward=cfg.normalize_reward,
+            clip_obs=cfg.clip_obs,
+            gamma=cfg.gamma,
+        )
+        callback = None
+        eval_venv = None
+        if cfg.eval_freq > 0:
+            eval_venv = make_vec_env(
+                ChannelBudgetEnv,
+                n_envs=1,
+                seed=seed + EVAL_SEED_OFFSET,
+                env_kwargs={"scenario": sc},
+            )
+            eval_venv = frozen_vec_normalize(
+                eval_venv, norm_obs=cfg.normalize_obs, clip_obs=cfg.clip_obs, gamma=cfg.gamma
+            )
+            callback = EvalCallback(
+                eval_venv,
+                n_eval_episodes=cfg.eval_episodes,
+                eval_freq=max(cfg.eval_freq // cfg.n_envs, 1),
+                log_path=str(out),
+                best_model_save_path=None,  # the final model is the agent (its stats match it)
+                deterministic=True,
+                verbose=0,
+                warn=False,
+            )
+        model = build_model(cfg, venv, seed, recurrent, verbose=verbose)
+        formats = ["csv"]
+        if importlib.util.find_spec("tensorboard") is not None:
+            formats.append("tensorboard")
+        if verbose:
+            formats.append("stdout")
+        model.set_logger(configure(str(out), formats))
+        model.learn(
+            total_timesteps=cfg.total_timesteps, callback=callback, progress_bar=progress_bar
+        )
+        model.logger.close()
+
+    cls = RecurrentPPOAgent if recurrent else PPOAgent
+    agent = cls.from_model(CampaignBrief.from_scenario(sc), model, venv, cfg, seed)
+    agent.save(out)
+    venv.close()
+    if eval_venv is not None:
+        eval_venv.close()
+    return make_agent(cls.registry_name, CampaignBrief.from_scenario(sc), path=out)  # type: ignore[return-value]
