@@ -90,7 +90,7 @@ from budgetgym.agents.base import AgentParams, register_agent
 from budgetgym.agents.fixed import SplitAgent, check_channel_values, resolve_channel_values
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 __all__ = [
     "MAX_ARMS",
@@ -144,8 +144,6 @@ def grid_arms(n_channels: int, resolution: int) -> np.ndarray:
 # ---------------------------------------------------------------------------- parameters
 class BanditParams(AgentParams):
     """Parameters shared by every bandit (see the module docstring)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     arms: list[list[float] | dict[str, float]] | None = Field(
         None, description="explicit candidate splits (lists in channel order or channel -> weight mappings)"

@@ -31,13 +31,13 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.channel_env import ChannelBudgetEnv
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, StrictModel, format_validation_error
 from budgetgym.envs.io import atomic_write_text
-from budgetgym.envs.scenario import Scenario, _one_line
+from budgetgym.envs.scenario import Scenario
 
 __all__ = [
     "Agent",
@@ -75,10 +75,8 @@ class Agent(Protocol):
     def save(self, path: str | Path) -> None: ...
 
 
-class AgentParams(BaseModel):
-    """Base of every agent's parameter model: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+class AgentParams(StrictModel):
+    """Base of every agent's parameter model: unknown keys, NaN and infinities are errors."""
 
 
 P = TypeVar("P", bound=AgentParams)
@@ -157,7 +155,7 @@ def make_agent(name: str, source: AgentSource, **params: Any) -> BaseAgent:
     try:
         parsed = cls.Params.model_validate(params)
     except ValidationError as err:
-        raise BudgetGymError(_one_line(err, f"agent '{name}' parameters", cls.Params)) from None
+        raise BudgetGymError(format_validation_error(err, f"agent '{name}' parameters", cls.Params)) from None
     brief, scenario = _brief_and_scenario(source)
     if cls.sees_true_parameters:
         if scenario is None:

@@ -53,7 +53,7 @@ from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.scenario import Scenario
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 __all__ = [
     "EqualSplitAgent",
@@ -301,8 +301,6 @@ class HistoricalAgent(_ConstantSplitAgent):
 
 
 class OracleParams(AgentParams):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
     n_random_starts: int = Field(6, ge=0, le=100, description="extra random starts of the oracle solver")
 
 

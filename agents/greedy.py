@@ -44,15 +44,13 @@ from budgetgym.agents.base import AgentParams, register_agent
 from budgetgym.agents.fixed import SplitAgent
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from scipy.signal import lfilter
 
 __all__ = ["ChannelFit", "GreedyAgent", "GreedyParams", "fit_channel", "greedy_allocation", "normalised_adstock"]
 
 
 class GreedyParams(AgentParams):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
     grid_size: int = Field(40, ge=2, le=10_000, description="budget increments of the hill climb per step")
     explore_steps: int | None = Field(
         None, ge=0, le=100_000, description="initial steps of perturbed equal splits; default K + 1"

@@ -17,12 +17,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from budgetgym.agents.base import AgentParams
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, StrictModel, format_validation_error
 from budgetgym.envs.io import read_yaml
-from budgetgym.envs.scenario import _one_line
 
 __all__ = [
     "PPOConfig",
@@ -79,7 +78,7 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 # ------------------------------------------------------------------------------ config
-class PPOConfig(BaseModel):
+class PPOConfig(StrictModel):
     """PPO hyperparameters (``configs/agents/ppo.yaml``). Unknown keys are errors.
 
     ``n_steps`` is per environment (a rollout has ``n_envs * n_steps`` steps);
@@ -88,7 +87,6 @@ class PPOConfig(BaseModel):
     ``train_steps``) are ``total_timesteps`` rounded up to a multiple of ``n_envs * n_steps``.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     total_timesteps: int = Field(200_000, ge=1, description="environment steps of training")
     n_envs: int = Field(8, ge=1, le=256, description="parallel envs (DummyVecEnv)")
@@ -199,7 +197,7 @@ def load_ppo_config(
     try:
         return cls.model_validate(data)
     except ValidationError as err:
-        raise BudgetGymError(_one_line(err, where)) from None
+        raise BudgetGymError(format_validation_error(err, where)) from None
 
 
 # ------------------------------------------------------------------------------ params

@@ -15,15 +15,14 @@ and what was expected.
 
 from __future__ import annotations
 
-import difflib
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal, Union, get_args
+from typing import Annotated, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from budgetgym.envs.errors import ScenarioError
+from budgetgym.envs.errors import ScenarioError, StrictModel, format_validation_error
 from budgetgym.envs.io import read_yaml
 
 __all__ = [
@@ -36,12 +35,10 @@ __all__ = [
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- cost
-class CostConfig(_Strict):
+class CostConfig(StrictModel):
     """Cost of buying exposure (see :func:`budgetgym.envs.curves.exposure`).
 
     Effective unit price ``p(x) = price * m_cost(t) * (1 + x / ref_spend) ** elasticity``
@@ -57,7 +54,7 @@ class CostConfig(_Strict):
 
 
 # ------------------------------------------------------------------------ adstock
-class GeometricAdstock(_Strict):
+class GeometricAdstock(StrictModel):
     """``a_t = sum_l decay**l * e_{t-l}`` (the recursion ``a_t = e_t + decay * a_{t-1}``)."""
 
     type: Literal["geometric"]
@@ -66,7 +63,7 @@ class GeometricAdstock(_Strict):
     normalize: bool = Field(False, description="divide the weights by their sum (PyMC-Marketing style)")
 
 
-class WeibullAdstock(_Strict):
+class WeibullAdstock(StrictModel):
     """Weibull carry-over over a finite window (Robyn's ``weibull_cdf`` / ``weibull_pdf``)."""
 
     type: Literal["weibull_cdf", "weibull_pdf"]
@@ -76,7 +73,7 @@ class WeibullAdstock(_Strict):
     normalize: bool = False
 
 
-class NoAdstock(_Strict):
+class NoAdstock(StrictModel):
     """No carry-over: ``a_t = e_t``."""
 
     type: Literal["none"]
@@ -86,7 +83,7 @@ AdstockConfig = Annotated[Union[GeometricAdstock, WeibullAdstock, NoAdstock], Fi
 
 
 # --------------------------------------------------------------------- saturation
-class HillSaturation(_Strict):
+class HillSaturation(StrictModel):
     """``f(a) = max_response * a**slope / (a**slope + half_saturation**slope)``."""
 
     type: Literal["hill"]
@@ -95,7 +92,7 @@ class HillSaturation(_Strict):
     slope: float = Field(1.0, ge=0.3, le=10, description="s: <=1 concave, >1 S-shaped")
 
 
-class LogisticSaturation(_Strict):
+class LogisticSaturation(StrictModel):
     """``f(a) = max_response * (1 - exp(-rate*a)) / (1 + exp(-rate*a))``."""
 
     type: Literal["logistic"]
@@ -107,13 +104,13 @@ SaturationConfig = Annotated[Union[HillSaturation, LogisticSaturation], Field(di
 
 
 # -------------------------------------------------------------------------- delay
-class NoDelay(_Strict):
+class NoDelay(StrictModel):
     """All conversions of a step's response arrive in that step."""
 
     type: Literal["none"]
 
 
-class GeometricDelay(_Strict):
+class GeometricDelay(StrictModel):
     """Lag ``d`` has probability ``(1-rho) rho**d`` with ``rho = mean_lag / (1 + mean_lag)``."""
 
     type: Literal["geometric"]
@@ -121,7 +118,7 @@ class GeometricDelay(_Strict):
     window: int = Field(14, ge=1, le=1000, description="longest lag kept (weights renormalised)")
 
 
-class GammaDelay(_Strict):
+class GammaDelay(StrictModel):
     """Discretised gamma lag distribution with the given mean and shape."""
 
     type: Literal["gamma"]
@@ -134,7 +131,7 @@ DelayConfig = Annotated[Union[NoDelay, GeometricDelay, GammaDelay], Field(discri
 
 
 # -------------------------------------------------------------------------- value
-class ValueConfig(_Strict):
+class ValueConfig(StrictModel):
     """Value (order value) per conversion; realised value has log-sd ``noise_sd``."""
 
     mean: float = Field(1.0, ge=0, description="currency per conversion")
@@ -142,7 +139,7 @@ class ValueConfig(_Strict):
 
 
 # ------------------------------------------------------------------------ channel
-class ChannelConfig(_Strict):
+class ChannelConfig(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     description: str = ""
     cost: CostConfig
@@ -175,7 +172,7 @@ class ChannelConfig(_Strict):
 
 
 # ----------------------------------------------------------- scenario-level parts
-class BudgetConfig(_Strict):
+class BudgetConfig(StrictModel):
     total: float = Field(gt=0, description="budget for the whole episode, currency")
     pacing: Literal["even", "agent"] = "even"
     max_step_multiple: float = Field(
@@ -183,7 +180,7 @@ class BudgetConfig(_Strict):
     )
 
 
-class SeasonalComponent(_Strict):
+class SeasonalComponent(StrictModel):
     """``m(d) = (1 + A_w cos(2 pi (d - peak_w) / 7)) * (1 + A_y cos(2 pi (d - peak_y) / 365.25))``."""
 
     weekly_amplitude: float = Field(0.0, ge=0, lt=1)
@@ -192,12 +189,12 @@ class SeasonalComponent(_Strict):
     yearly_peak: float = Field(0.0, ge=0, lt=366, description="day of year of the yearly peak")
 
 
-class SeasonalityConfig(_Strict):
+class SeasonalityConfig(StrictModel):
     demand: SeasonalComponent = Field(default_factory=SeasonalComponent)
     cost: SeasonalComponent = Field(default_factory=SeasonalComponent)
 
 
-class DriftConfig(_Strict):
+class DriftConfig(StrictModel):
     """Log-effectiveness walk ``w_t = (1 - mean_reversion) w_{t-1} + sd * eps_t`` from ``w_{-1} = 0``
     (step 0 is already drifted)."""
 
@@ -205,7 +202,7 @@ class DriftConfig(_Strict):
     mean_reversion: float = Field(0.0, ge=0, le=1)
 
 
-class ShockConfig(_Strict):
+class ShockConfig(StrictModel):
     """A scheduled change over steps ``start .. start+duration-1``.
 
     ``price`` multiplies the channels' unit price (multiplier > 0), ``demand`` multiplies
@@ -226,7 +223,7 @@ class ShockConfig(_Strict):
         return self
 
 
-class NoiseConfig(_Strict):
+class NoiseConfig(StrictModel):
     """Realised conversions around their expected value ``mu``.
 
     ``poisson``: Poisson(mu); ``negative_binomial``: mean mu, variance mu + mu**2/dispersion;
@@ -237,11 +234,11 @@ class NoiseConfig(_Strict):
     dispersion: float = Field(10.0, gt=0)
 
 
-class ActionConfig(_Strict):
+class ActionConfig(StrictModel):
     logit_scale: float = Field(5.0, gt=0, le=50, description="c in softmax(c * action)")
 
 
-class Scenario(_Strict):
+class Scenario(StrictModel):
     """A validated, immutable scenario. Build it with :func:`load_scenario`."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,60}$")
@@ -343,85 +340,6 @@ def list_scenarios() -> list[str]:
     return sorted(p.stem for p in builtin_scenario_dir().glob("*.yaml"))
 
 
-def _format_loc(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
-def _models_in(annotation: object) -> list[type[BaseModel]]:
-    """The pydantic models an annotation refers to (through unions, lists, Annotated...)."""
-    found, stack = [], [annotation]
-    while stack:
-        tp = stack.pop()
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            found.append(tp)
-        stack.extend(get_args(tp))
-    return found
-
-
-def _fields_at(model: type[BaseModel], loc: tuple) -> set[str]:
-    """Field names of the model(s) reached by following ``loc`` (list indices skipped)."""
-    level = [model]
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        nxt = [m for cls in level if part in cls.model_fields for m in _models_in(cls.model_fields[part].annotation)]
-        if not nxt:
-            break
-        level = nxt
-    return {name for cls in level for name in cls.model_fields}
-
-
-def _field_names(model: type[BaseModel]) -> set[str]:
-    """All field names of ``model`` and of the models nested in its fields."""
-    names: set[str] = set()
-    todo, seen = [model], set()
-    while todo:
-        cls = todo.pop()
-        if cls in seen:
-            continue
-        seen.add(cls)
-        for name, info in cls.model_fields.items():
-            names.add(name)
-            stack = [info.annotation]
-            while stack:
-                tp = stack.pop()
-                if isinstance(tp, type) and issubclass(tp, BaseModel):
-                    todo.append(tp)
-                stack.extend(get_args(tp))
-    return names
-
-
-def _one_line(err: ValidationError, source: str, model: type[BaseModel] | None = None) -> str:
-    """One line for a validation error: source, field path, what was expected (and, for an
-    unknown key, the closest known field of ``model``)."""
-    errors = err.errors(include_url=False)
-    # a misspelt key also produces "Field required" for the real name: name the typo first
-    errors.sort(key=lambda e: e["type"] != "extra_forbidden")
-    first = errors[0]
-    msg = first["msg"].removeprefix("Value error, ")
-    where = _format_loc(tuple(first["loc"]))
-    text = f"{source}: {where}: {msg}"
-    if first["type"] == "extra_forbidden" and model is not None and first["loc"]:
-        typo = str(first["loc"][-1])
-        close = difflib.get_close_matches(typo, sorted(_fields_at(model, tuple(first["loc"][:-1]))), n=1)
-        close = close or difflib.get_close_matches(typo, sorted(_field_names(model)), n=1)
-        if close:
-            text += f" (did you mean '{close[0]}'?)"
-    if first["type"] not in ("missing", "extra_forbidden") and "input" in first:
-        given = first["input"]
-        if not isinstance(given, (dict, list)):
-            text += f" (got {given!r})"
-    if len(errors) > 1:
-        text += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
-    return " ".join(text.split())
-
-
 def scenario_from_dict(data: object, source: str = "scenario") -> Scenario:
     """Validate a mapping into a :class:`Scenario`; errors become one-line ScenarioErrors."""
     if data is None:
@@ -431,7 +349,7 @@ def scenario_from_dict(data: object, source: str = "scenario") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(_one_line(err, source, Scenario)) from None
+        raise ScenarioError(format_validation_error(err, source, Scenario)) from None
 
 
 def load_scenario(name_or_path: str | Path | Scenario) -> Scenario:

@@ -35,9 +35,10 @@ from typing import Any
 
 import yaml
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.scenario import Scenario, _one_line, list_scenarios, load_scenario
+from budgetgym.envs.errors import StrictModel, format_validation_error
+from budgetgym.envs.scenario import Scenario, list_scenarios, load_scenario
 from budgetgym.envs.io import read_yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
     "AgentSpec",
@@ -57,11 +58,9 @@ __all__ = [
 LABEL = r"^[A-Za-z0-9_.-]{1,60}$"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ScenarioSpec(_Strict):
+class ScenarioSpec(StrictModel):
     """One scenario of the grid: a built-in name or a YAML path, optionally overridden."""
 
     scenario: str = Field(min_length=1, description="built-in name or YAML path")
@@ -69,7 +68,7 @@ class ScenarioSpec(_Strict):
     set: dict[str, Any] = Field(default_factory=dict, description="Scenario.override changes (dotted keys)")
 
 
-class AgentSpec(_Strict):
+class AgentSpec(StrictModel):
     """One agent of the grid.
 
     ``train`` marks a learner: it is passed (as a dict) to the agent's trainer, e.g.
@@ -109,7 +108,7 @@ class AgentSpec(_Strict):
         return v
 
 
-class BootstrapConfig(_Strict):
+class BootstrapConfig(StrictModel):
     """Settings of the percentile stratified bootstrap (see :mod:`budgetgym.experiments.stats`)."""
 
     reps: int = Field(5000, ge=100, le=1_000_000, description="bootstrap resamples")
@@ -117,7 +116,7 @@ class BootstrapConfig(_Strict):
     seed: int = Field(0, ge=0, description="seed of the resampling")
 
 
-class ExperimentConfig(_Strict):
+class ExperimentConfig(StrictModel):
     """A validated agent x scenario x seed grid. Build it with :func:`load_experiment`."""
 
     name: str = Field(pattern=LABEL)
@@ -306,7 +305,7 @@ def experiment_from_dict(data: object, source: str = "experiment") -> Experiment
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as err:
-        raise BudgetGymError(_one_line(err, source, ExperimentConfig)) from None
+        raise BudgetGymError(format_validation_error(err, source, ExperimentConfig)) from None
 
 
 def _resolve_path(name_or_path: str | Path) -> Path:

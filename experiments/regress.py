@@ -55,8 +55,8 @@ from budgetgym.envs.io import atomic_write_text
 from budgetgym.experiments.config import config_hash, experiment_from_dict
 from budgetgym.experiments.results import collect_results, package_versions, read_json, utc_now
 from budgetgym.experiments.stats import keyed_rng, paired_difference_interval, run_scores
-from budgetgym.envs.scenario import _one_line
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from budgetgym.envs.errors import StrictModel, format_validation_error
+from pydantic import Field, ValidationError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -84,11 +84,9 @@ FAILING = ("regressed", "missing", "unpaired")
 
 
 # ------------------------------------------------------------------------------ schema
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class MetricRecord(_Strict):
+class MetricRecord(StrictModel):
     """One metric of one (scenario, agent): mean over seeds and the per-seed values."""
 
     mean: float
@@ -96,20 +94,20 @@ class MetricRecord(_Strict):
     per_seed: dict[int, float] = Field(min_length=1, description="seed -> metric (mean over the run's episodes)")
 
 
-class BaselineEntry(_Strict):
+class BaselineEntry(StrictModel):
     scenario: str = Field(min_length=1)
     agent: str = Field(min_length=1)
     metrics: dict[str, MetricRecord] = Field(min_length=1)
 
 
-class BootstrapSettings(_Strict):
+class BootstrapSettings(StrictModel):
     """Resampling settings of the gate (taken from the experiment's ``bootstrap``)."""
 
     reps: int = Field(5000, ge=100, le=1_000_000)
     seed: int = Field(0, ge=0)
 
 
-class Baseline(_Strict):
+class Baseline(StrictModel):
     """The baseline file (``schema_version`` 1)."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
@@ -276,7 +274,7 @@ def load_baseline(path: str | Path) -> Baseline:
     try:
         return Baseline.model_validate(data)
     except ValidationError as err:
-        raise BudgetGymError(_one_line(err, source, Baseline)) from None
+        raise BudgetGymError(format_validation_error(err, source, Baseline)) from None
 
 
 # ------------------------------------------------------------------------------ compare
