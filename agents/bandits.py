@@ -81,11 +81,10 @@ comes from the agent's RNG, reseeded by ``reset(seed)``, so runs are reproducibl
 
 from __future__ import annotations
 
-import itertools
-import math
 from typing import Any
 
 import numpy as np
+from budgetgym.agents.bandit_arms import MAX_ARMS, BanditStats, default_arms, grid_arms, pooled_sd
 from budgetgym.agents.base import AgentParams, register_agent
 from budgetgym.agents.fixed import SplitAgent, check_channel_values, resolve_channel_values
 from budgetgym.envs.brief import CampaignBrief
@@ -104,41 +103,6 @@ __all__ = [
     "grid_arms",
 ]
 
-MAX_ARMS = 2000
-
-
-# ---------------------------------------------------------------------------------- arms
-def default_arms(n_channels: int, tilt: float, free: np.ndarray | None = None) -> np.ndarray:
-    """Equal split, then per free channel ``i``: share x ``(1 + tilt)``, then x ``(1 - tilt)``.
-
-    Returns ``[A, K]`` normalised splits (``A = 2 K_free + 1``; before projection on bounds).
-    """
-    K = n_channels
-    free = np.ones(K, dtype=bool) if free is None else np.asarray(free, dtype=bool)
-    eq = np.full(K, 1.0 / K)
-    arms = [eq]
-    for i in np.flatnonzero(free):
-        for f in (1.0 + tilt, 1.0 - tilt):
-            q = eq.copy()
-            q[i] *= f
-            arms.append(q / q.sum())
-    return np.array(arms)
-
-
-def grid_arms(n_channels: int, resolution: int) -> np.ndarray:
-    """Every split whose shares are multiples of ``1/resolution`` (``[C(r+K-1, K-1), K]``)."""
-    K, r = n_channels, resolution
-    count = math.comb(r + K - 1, K - 1)
-    if count > MAX_ARMS:
-        raise BudgetGymError(
-            f"grid_resolution: {r} gives {count} arms for {K} channels; expected at most {MAX_ARMS}"
-        )
-    out = []
-    # stars and bars: positions of K-1 bars among r + K - 1 slots
-    for bars in itertools.combinations(range(r + K - 1), K - 1):
-        edges = (-1, *bars, r + K - 1)
-        out.append([edges[j + 1] - edges[j] - 1 for j in range(K)])
-    return np.asarray(out, dtype=float) / r
 
 
 # ---------------------------------------------------------------------------- parameters
@@ -184,28 +148,6 @@ class BanditParams(AgentParams):
         if self.burn_in >= self.hold and self.burn_in > 0:
             raise ValueError(f"burn_in ({self.burn_in}) must be smaller than hold ({self.hold})")
         return self
-
-
-class BanditStats:
-    """Weighted per-arm statistics of the kept observations (see the module docstring).
-
-    Attributes: ``counts`` :math:`N_a`, ``sums`` :math:`S_a`, ``means`` :math:`\\hat\\mu_a`
-    (``nan`` for unseen arms), ``total`` :math:`N`, ``seen`` (raw count of kept observations
-    per arm), ``sq_resid`` (weighted sum of squared deviations from the arm means).
-    """
-
-    def __init__(self, n_arms: int, arms: np.ndarray, rewards: np.ndarray, discount: float):
-        n = len(arms)
-        w = discount ** np.arange(n - 1, -1, -1, dtype=float) if n else np.zeros(0)
-        self.counts = np.bincount(arms, weights=w, minlength=n_arms).astype(float)
-        self.sums = np.bincount(arms, weights=w * rewards, minlength=n_arms).astype(float)
-        self.seen = np.bincount(arms, minlength=n_arms)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.means = np.where(self.counts > 0, self.sums / np.where(self.counts > 0, self.counts, 1.0), np.nan)
-        self.total = float(self.counts.sum())
-        dev = rewards - np.nan_to_num(self.means)[arms] if n else np.zeros(0)
-        self.sq_resid = float((w * dev * dev).sum())
-        self.n_seen_arms = int((self.seen > 0).sum())
 
 
 # --------------------------------------------------------------------------- the agent
@@ -339,15 +281,6 @@ class BanditAgent(SplitAgent):
         self.current_arm = None if arm is None else int(arm)
         self.held = int(state.get("held", 0))
         self.since_switch = int(state.get("since_switch", 0))
-
-
-def pooled_sd(stats: BanditStats, fallback: float) -> float:
-    r"""Pooled within-arm sd :math:`\sqrt{\sum_s w_s (r_s - \hat\mu_{a_s})^2 / (N - A_+)}`;
-    ``fallback`` while :math:`N - A_+ < 2`."""
-    dof = stats.total - stats.n_seen_arms
-    if dof < 2.0:
-        return float(fallback)
-    return max(math.sqrt(stats.sq_resid / dof), 1e-9)
 
 
 def _argmax(values: np.ndarray) -> int:

@@ -1,0 +1,238 @@
+r"""The gate's baseline file: per (scenario, agent) and metric, the per-seed values of a run.
+
+A JSON file (:class:`Baseline`, ``schema_version`` 1, validated by pydantic with unknown keys
+forbidden) holding, per (scenario, agent) and per metric, the mean over seeds and the per-seed
+values (a run's metric averaged over its episodes,
+:func:`~budgetgym.experiments.stats.run_scores`), plus the experiment's config hash
+(``meta.json``), git commit and package versions. :func:`record_baseline` builds one from a
+results directory, :func:`write_baseline` / :func:`load_baseline` store and read it;
+:func:`write_baseline` does not replace a baseline recorded from a different config unless
+``allow_config_change=True``. The comparison itself is :mod:`budgetgym.experiments.regress`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+
+from budgetgym.envs.errors import BudgetGymError, StrictModel, format_validation_error
+from budgetgym.envs.io import atomic_write_text
+from budgetgym.experiments.config import config_hash, experiment_from_dict
+from budgetgym.experiments.results import collect_results, package_versions, read_json, utc_now
+from budgetgym.experiments.stats import run_scores
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Baseline",
+    "BaselineEntry",
+    "BootstrapSettings",
+    "MetricRecord",
+    "load_baseline",
+    "load_results",
+    "per_seed_values",
+    "record_baseline",
+    "results_config_hash",
+    "write_baseline",
+]
+
+SCHEMA_VERSION = 1
+
+
+# ------------------------------------------------------------------------------ schema
+
+
+class MetricRecord(StrictModel):
+    """One metric of one (scenario, agent): mean over seeds and the per-seed values."""
+
+    mean: float
+    n_seeds: int = Field(ge=1)
+    per_seed: dict[int, float] = Field(min_length=1, description="seed -> metric (mean over the run's episodes)")
+
+
+class BaselineEntry(StrictModel):
+    scenario: str = Field(min_length=1)
+    agent: str = Field(min_length=1)
+    metrics: dict[str, MetricRecord] = Field(min_length=1)
+
+
+class BootstrapSettings(StrictModel):
+    """Resampling settings of the gate (taken from the experiment's ``bootstrap``)."""
+
+    reps: int = Field(5000, ge=100, le=1_000_000)
+    seed: int = Field(0, ge=0)
+
+
+class Baseline(StrictModel):
+    """The baseline file (``schema_version`` 1)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: Literal["budgetgym-baseline"] = "budgetgym-baseline"
+    experiment: str | None = None
+    config_hash: str = Field(min_length=1)
+    created: str
+    git: dict[str, Any] | None = None
+    versions: dict[str, str | None] = Field(default_factory=dict)
+    metrics: list[str] = Field(min_length=1)
+    bootstrap: BootstrapSettings = Field(default_factory=BootstrapSettings)
+    entries: list[BaselineEntry] = Field(min_length=1)
+
+    def entry(self, scenario: str, agent: str) -> BaselineEntry | None:
+        return next((e for e in self.entries if e.scenario == scenario and e.agent == agent), None)
+
+
+# ------------------------------------------------------------------------------ results
+def _read_meta(out: Path) -> dict[str, Any]:
+    path = out / "meta.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = read_json(path)
+    except (OSError, ValueError) as err:
+        raise BudgetGymError(f"'{path}': cannot be read as JSON ({err})") from None
+    return data if isinstance(data, dict) else {}
+
+
+def results_config_hash(results_dir: str | Path) -> str:
+    """The experiment config hash of a results directory (``meta.json``, else ``experiment.yaml``)."""
+    out = Path(results_dir)
+    value = _read_meta(out).get("config_hash")
+    if isinstance(value, str) and value:
+        return value
+    path = out / "experiment.yaml"
+    if path.is_file():
+        import yaml
+
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as err:
+            raise BudgetGymError(f"'{path}': cannot be read ({err})") from None
+        return config_hash(experiment_from_dict(data, source=f"experiment file '{path}'"))
+    raise BudgetGymError(f"results directory '{out}': no meta.json or experiment.yaml to take the config hash from")
+
+
+def load_results(results_dir: str | Path) -> Any:
+    """Result rows of a results directory: ``results.csv``, else the finished run folders."""
+    import pandas as pd
+
+    out = Path(results_dir)
+    if not out.is_dir():
+        raise BudgetGymError(f"results directory '{out}' not found")
+    path = out / "results.csv"
+    if path.is_file():
+        try:
+            frame = pd.read_csv(path)
+        except (OSError, ValueError) as err:
+            raise BudgetGymError(f"'{path}': cannot be read as CSV ({err})") from None
+    else:
+        frame = collect_results(out)
+    missing = [c for c in ("scenario", "agent", "seed") if c not in frame.columns]
+    if missing:
+        raise BudgetGymError(f"'{path}': missing column(s) {', '.join(missing)}")
+    if frame.empty:
+        raise BudgetGymError(f"results directory '{out}': no results (no results.csv rows and no finished runs)")
+    return frame
+
+
+def per_seed_values(frame: Any, metric: str, where: str) -> dict[tuple[str, str], dict[int, float]]:
+    if metric not in frame.columns:
+        raise BudgetGymError(f"{where}: metric '{metric}' is not a results column")
+    scores = run_scores(frame, metric)
+    out: dict[tuple[str, str], dict[int, float]] = {}
+    for (sc, ag), grp in scores.groupby(["scenario", "agent"], sort=True):
+        out[(str(sc), str(ag))] = {int(s): float(v) for s, v in zip(grp["seed"], grp["score"], strict=True)}
+    return out
+
+
+# ------------------------------------------------------------------------------ baseline
+def record_baseline(
+    results_dir: str | Path, metrics: list[str] | tuple[str, ...] = ("pct_of_oracle",)
+) -> Baseline:
+    """A :class:`Baseline` of ``results_dir``: per (scenario, agent) and metric, the mean over
+    seeds and the per-seed values, with the config hash, git commit and package versions."""
+    out = Path(results_dir)
+    frame = load_results(out)
+    metrics = list(dict.fromkeys(metrics)) or ["pct_of_oracle"]
+    meta = _read_meta(out)
+    values = {m: per_seed_values(frame, m, f"results directory '{out}'") for m in metrics}
+    entries = []
+    for sc, ag in sorted(values[metrics[0]]):
+        recs = {}
+        for m in metrics:
+            seeds = values[m].get((sc, ag), {})
+            finite = {s: v for s, v in seeds.items() if math.isfinite(v)}
+            if not finite:
+                raise BudgetGymError(f"results directory '{out}': {sc}/{ag} has no finite '{m}' value")
+            recs[m] = MetricRecord(mean=sum(finite.values()) / len(finite), n_seeds=len(finite), per_seed=finite)
+        entries.append(BaselineEntry(scenario=sc, agent=ag, metrics=recs))
+    boot = BootstrapSettings()
+    exp = out / "experiment.yaml"
+    if exp.is_file():
+        import yaml
+
+        try:
+            raw = yaml.safe_load(exp.read_text(encoding="utf-8")) or {}
+            if isinstance(raw, dict) and isinstance(raw.get("bootstrap"), dict):
+                boot = BootstrapSettings.model_validate(
+                    {k: v for k, v in raw["bootstrap"].items() if k in ("reps", "seed")}
+                )
+        except (OSError, yaml.YAMLError, ValidationError):
+            pass
+    return Baseline(
+        experiment=meta.get("experiment"),
+        config_hash=results_config_hash(out),
+        created=utc_now(),
+        git=meta.get("git") if isinstance(meta.get("git"), dict) else None,
+        versions=package_versions(),
+        metrics=metrics,
+        bootstrap=boot,
+        entries=entries,
+    )
+
+
+def write_baseline(baseline: Baseline, path: str | Path, *, allow_config_change: bool = False) -> Path:
+    """Write ``baseline`` as JSON, atomically. An existing baseline at ``path`` recorded from a
+    different experiment config is not replaced unless ``allow_config_change``."""
+    path = Path(path)
+    if path.exists() and not allow_config_change:
+        try:
+            old = load_baseline(path)
+        except BudgetGymError:
+            old = None  # an unreadable file is simply replaced
+        if old is not None and old.config_hash != baseline.config_hash:
+            raise BudgetGymError(
+                f"baseline '{path}' was recorded from experiment config {old.config_hash}, the results are "
+                f"config {baseline.config_hash}; pass --allow-config-change to replace it"
+            )
+    return atomic_write_text(path, json.dumps(baseline.model_dump(mode="json"), indent=2) + "\n")
+
+
+def load_baseline(path: str | Path) -> Baseline:
+    """Read and validate a baseline file; every problem is a one-line :class:`BudgetGymError`."""
+    path = Path(path)
+    source = f"baseline '{path}'"
+    if not path.is_file():
+        raise BudgetGymError(f"{source} not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise BudgetGymError(f"{source}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise BudgetGymError(f"{source}: cannot be read ({err})") from None
+    if not isinstance(data, dict):
+        raise BudgetGymError(f"{source}: expected a JSON object, got {type(data).__name__}")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise BudgetGymError(
+            f"{source}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION}); "
+            f"re-record it with budgetgym baseline"
+        )
+    try:
+        return Baseline.model_validate(data)
+    except ValidationError as err:
+        raise BudgetGymError(format_validation_error(err, source, Baseline)) from None
+
+
