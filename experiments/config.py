@@ -18,6 +18,9 @@ a training configuration), the evaluation seeds and the episodes per evaluation:
     imports: [my_package.agents]                # modules registering custom agents
     bootstrap: {reps: 5000, confidence: 0.95, seed: 0}
 
+Every key, its default and the ``--set`` syntax are documented in
+``configs/experiments/README.md`` (a test keeps it in step with these models).
+
 Every model forbids unknown keys; :func:`load_experiment` turns any problem into a
 one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file and the field.
 ``--set key=value`` overrides (:func:`apply_overrides`) are applied to the raw mapping
