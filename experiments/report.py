@@ -120,7 +120,7 @@ def _draw(out: Path, summary: Any) -> tuple[dict[str, list[tuple[str, Path]]], l
         summary, pdir / "score_intervals.png", colors))]}
     for sc in sorted(summary["scenario"].unique()):
         items = [
-            ("Cumulative expected reward vs the oracle",
+            ("Cumulative expected reward as % of the oracle's to date",
              P.plot_cumulative_reward(traces, oracle, sc, pdir / f"cumulative_{sc}.png", colors)),
             ("Regret vs the oracle", P.plot_regret(traces, oracle, sc, pdir / f"regret_{sc}.png", colors)),
             ("Allocation over time", P.plot_allocation(traces, oracle_alloc, sc, pdir / f"allocation_{sc}.png")),
