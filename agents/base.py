@@ -10,6 +10,13 @@ An agent follows stable-baselines3's ``PolicyPredictor`` protocol, so both
 * ``reset(seed=None)`` — the start of a new campaign (forget what was learned online),
 * ``save(path)`` / ``load(path, env)`` and a ``name``.
 
+``deterministic`` defaults to ``True`` where SB3's ``PolicyPredictor`` says ``False``, on
+purpose: the callers that evaluate pass it explicitly (:func:`budgetgym.agents.evaluate`, and
+SB3's ``evaluate_policy``, whose own default is ``True``), and a bare ``agent.predict(obs)``
+should give the policy's action to play (PPO's mean action, not a draw from torch's global
+RNG). Bandits, greedy and model-based Thompson sampling explore as part of their online
+policy, so the flag does not change them (see each module).
+
 Agents are built from a name and a dict of parameters by :func:`make_agent`;
 each agent class declares a pydantic ``Params`` model (``extra="forbid"``), so
 unknown or invalid parameters are rejected with a one-line
@@ -35,7 +42,7 @@ from pydantic import ValidationError
 
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.channel_env import ChannelBudgetEnv
-from budgetgym.envs.errors import BudgetGymError, StrictModel, format_validation_error
+from budgetgym.envs.errors import BudgetGymError, StrictModel, unknown, validation_error
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.envs.scenario import Scenario
 
@@ -150,12 +157,12 @@ def make_agent(name: str, source: AgentSource, **params: Any) -> BaseAgent:
     """
     _import_builtin_agents()
     if name not in _REGISTRY:
-        raise BudgetGymError(f"unknown agent '{name}': expected one of {', '.join(sorted(_REGISTRY))}")
+        raise BudgetGymError(unknown("agent", name, _REGISTRY))
     cls = _REGISTRY[name]
     try:
         parsed = cls.Params.model_validate(params)
     except ValidationError as err:
-        raise BudgetGymError(format_validation_error(err, f"agent '{name}' parameters", cls.Params)) from None
+        raise validation_error(err, f"agent '{name}' parameters", cls.Params) from None
     brief, scenario = _brief_and_scenario(source)
     if cls.sees_true_parameters:
         if scenario is None:

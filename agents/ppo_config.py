@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from budgetgym.agents.base import AgentParams
-from budgetgym.envs.errors import BudgetGymError, StrictModel, format_validation_error
+from budgetgym.envs.errors import BudgetGymError, StrictModel, validation_error
 from budgetgym.envs.io import read_yaml
 
 __all__ = [
@@ -197,7 +197,7 @@ def load_ppo_config(
     try:
         return cls.model_validate(data)
     except ValidationError as err:
-        raise BudgetGymError(format_validation_error(err, where)) from None
+        raise validation_error(err, where) from None
 
 
 # ------------------------------------------------------------------------------ params

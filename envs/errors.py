@@ -1,27 +1,68 @@
-"""User-facing errors.
+"""User-facing errors, and the one strict base model for validated input.
 
 Every error that a user can cause with a bad file, a bad argument or a bad
 action derives from :class:`BudgetGymError`. Its message is a single line that
 names the file and/or field and what was expected, so command-line front ends
-can print it without a traceback and exit with code 2.
+can print it without a traceback and exit with code 2; ``details`` lists every
+problem when the line names only the first (``budgetgym --verbose`` prints them).
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import get_args
+from collections.abc import Iterable
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-__all__ = ["BudgetGymError", "ScenarioError", "StrictModel", "format_validation_error"]
+__all__ = [
+    "BudgetGymError",
+    "ScenarioError",
+    "StrictModel",
+    "format_validation_error",
+    "suggest",
+    "unknown",
+    "validation_details",
+    "validation_error",
+]
 
 
 class BudgetGymError(ValueError):
-    """A problem with the user's input (file, field, argument). One-line message."""
+    """A problem with the user's input (file, field, argument). One-line message.
+
+    ``details`` optionally lists every problem found (e.g. each validation error of a file
+    when the message names only the first); ``budgetgym --verbose`` prints them.
+    """
+
+    details: tuple[str, ...] = ()
 
 
 class ScenarioError(BudgetGymError):
     """A scenario file or scenario object is invalid."""
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """A ``" (did you mean 'x'?)"`` hint naming the choice closest to ``name``, or ``""``.
+
+    Closeness is :func:`difflib.get_close_matches` (ratio >= 0.6), the rule the validation
+    messages use for misspelt keys, so every "did you mean" of budgetgym agrees.
+
+    Examples
+    --------
+    >>> suggest("gredy", ["equal", "greedy", "ucb1"])
+    " (did you mean 'greedy'?)"
+    >>> suggest("zzz", ["equal", "greedy"])
+    ''
+    """
+    close = difflib.get_close_matches(name, sorted(set(choices)), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def unknown(kind: str, name: str, choices: Iterable[str]) -> str:
+    """``"unknown agent 'gredy' (did you mean 'greedy'?)"``, or, with no close choice,
+    ``"unknown agent 'zzz': expected one of a, b, c"``."""
+    names = sorted(set(choices))
+    return f"unknown {kind} '{name}'" + (suggest(name, names) or f": expected one of {', '.join(names)}")
 
 
 class StrictModel(BaseModel):
@@ -33,7 +74,8 @@ class StrictModel(BaseModel):
 
 
 # --------------------------------------------------------------- validation messages
-def _format_loc(loc: tuple) -> str:
+def format_loc(loc: tuple[Any, ...]) -> str:
+    """``("channels", 2, "cost", "price")`` -> ``channels[2].cost.price``."""
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -54,7 +96,7 @@ def _models_in(annotation: object) -> list[type[BaseModel]]:
     return found
 
 
-def _fields_at(model: type[BaseModel], loc: tuple) -> set[str]:
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> set[str]:
     """Field names of the model(s) reached by following ``loc`` (list indices skipped)."""
     level = [model]
     for part in loc:
@@ -87,6 +129,33 @@ def _field_names(model: type[BaseModel]) -> set[str]:
     return names
 
 
+def _sorted_errors(err: ValidationError) -> list[Any]:
+    errors = err.errors(include_url=False)
+    # a misspelt key also produces "Field required" for the real name: name the typo first
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")
+    return errors
+
+
+def _describe(error: Any, model: type[BaseModel] | None) -> str:
+    """``field.path: what was expected (did you mean 'x'?) (got value)`` for one error."""
+    msg = error["msg"].removeprefix("Value error, ")
+    text = f"{format_loc(tuple(error['loc']))}: {msg}"
+    if error["type"] == "extra_forbidden" and model is not None and error["loc"]:
+        typo = str(error["loc"][-1])
+        hint = suggest(typo, _fields_at(model, tuple(error["loc"][:-1]))) or suggest(typo, _field_names(model))
+        text += hint
+    if error["type"] not in ("missing", "extra_forbidden") and "input" in error:
+        given = error["input"]
+        if not isinstance(given, (dict, list)):
+            text += f" (got {given!r})"
+    return " ".join(text.split())
+
+
+def validation_details(err: ValidationError, model: type[BaseModel] | None = None) -> tuple[str, ...]:
+    """One line per validation error (the same wording as :func:`format_validation_error`)."""
+    return tuple(_describe(e, model) for e in _sorted_errors(err))
+
+
 def format_validation_error(err: ValidationError, source: str, model: type[BaseModel] | None = None) -> str:
     """One line for a pydantic validation error: ``source: field.path: what was expected``.
 
@@ -98,25 +167,25 @@ def format_validation_error(err: ValidationError, source: str, model: type[BaseM
         (``(did you mean 'half_saturation'?)``), first among the fields at the error's own level.
 
     The first error is described (an unknown key first: a misspelt key also causes a "Field
-    required" for the real name), with the rejected value; further errors are counted.
+    required" for the real name), with the rejected value; further errors are counted and
+    :func:`validation_details` lists them all.
     """
-    errors = err.errors(include_url=False)
-    # a misspelt key also produces "Field required" for the real name: name the typo first
-    errors.sort(key=lambda e: e["type"] != "extra_forbidden")
-    first = errors[0]
-    msg = first["msg"].removeprefix("Value error, ")
-    where = _format_loc(tuple(first["loc"]))
-    text = f"{source}: {where}: {msg}"
-    if first["type"] == "extra_forbidden" and model is not None and first["loc"]:
-        typo = str(first["loc"][-1])
-        close = difflib.get_close_matches(typo, sorted(_fields_at(model, tuple(first["loc"][:-1]))), n=1)
-        close = close or difflib.get_close_matches(typo, sorted(_field_names(model)), n=1)
-        if close:
-            text += f" (did you mean '{close[0]}'?)"
-    if first["type"] not in ("missing", "extra_forbidden") and "input" in first:
-        given = first["input"]
-        if not isinstance(given, (dict, list)):
-            text += f" (got {given!r})"
+    errors = _sorted_errors(err)
+    text = f"{source}: {_describe(errors[0], model)}"
     if len(errors) > 1:
-        text += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+        n = len(errors) - 1
+        text += f" (and {n} more error{'s' if n > 1 else ''})"
     return " ".join(text.split())
+
+
+def validation_error(
+    err: ValidationError,
+    source: str,
+    model: type[BaseModel] | None = None,
+    cls: type[BudgetGymError] = BudgetGymError,
+) -> BudgetGymError:
+    """A :class:`BudgetGymError` (or ``cls``) with :func:`format_validation_error`'s line as its
+    message and every error in ``details``; raise it ``from None``."""
+    out = cls(format_validation_error(err, source, model))
+    out.details = validation_details(err, model)
+    return out

@@ -22,7 +22,7 @@ from typing import Annotated, Literal, Union
 import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
-from budgetgym.envs.errors import ScenarioError, StrictModel, format_validation_error
+from budgetgym.envs.errors import ScenarioError, StrictModel, validation_error
 from budgetgym.envs.io import read_yaml
 
 __all__ = [
@@ -349,7 +349,7 @@ def scenario_from_dict(data: object, source: str = "scenario") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(format_validation_error(err, source, Scenario)) from None
+        raise validation_error(err, source, Scenario, ScenarioError) from None
 
 
 def load_scenario(name_or_path: str | Path | Scenario) -> Scenario:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from budgetgym.envs.errors import BudgetGymError, StrictModel, format_validation_error
+from budgetgym.envs.errors import BudgetGymError, StrictModel, validation_error
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.experiments.config import config_hash, experiment_from_dict
 from budgetgym.experiments.results import collect_results, package_versions, read_json, utc_now
@@ -233,6 +233,6 @@ def load_baseline(path: str | Path) -> Baseline:
     try:
         return Baseline.model_validate(data)
     except ValidationError as err:
-        raise BudgetGymError(format_validation_error(err, source, Baseline)) from None
+        raise validation_error(err, source, Baseline) from None
 
 

@@ -13,8 +13,9 @@
                                               CI gate: exit 1 when a policy credibly got worse
 
 ``run`` without an experiment runs the built-in ``quickstart``. Exit codes: 0 ok, 2 for user
-errors (a one-line message naming the file or field), 1 otherwise (including failed runs),
-130 when interrupted (finished runs are kept; the same command resumes).
+errors (a one-line message naming the file or field; ``budgetgym --verbose ...`` lists every
+problem of an invalid experiment file), 1 otherwise (including failed runs), 130 when
+interrupted (finished runs are kept; the same command resumes).
 
 Every command calls a library function: :func:`~budgetgym.experiments.runner.run_experiment`,
 :func:`~budgetgym.experiments.report.build_report`, :func:`~budgetgym.envs.solve_oracle`.
@@ -41,10 +42,24 @@ app = typer.Typer(
 )
 
 
-def _console(stderr: bool = False) -> Any:
+#: Global options of the current invocation (set by :func:`_options`, reset by :func:`main`).
+_STATE: dict[str, bool] = {"verbose": False}
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="list every problem of an invalid file")
+    ] = False,
+) -> None:
+    """budgetgym: marketing budget-allocation experiments against a true-parameter oracle."""
+    _STATE["verbose"] = verbose
+
+
+def _console(stderr: bool = False, width: int | None = None) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
 # ------------------------------------------------------------------------------ scenarios
@@ -147,26 +162,37 @@ def run_cmd(
 
 
 def _print_summary(summary: Any) -> None:
+    """One table per scenario (agents by score; the oracle's expected reward per episode, with
+    its unit, in the title), then the IQM across scenarios."""
     if summary is None or summary.empty:
         return
     from budgetgym.experiments.report import format_summary_rows
     from rich.table import Table
 
+    con = _console()
+    if not con.is_terminal:  # a log or a pipe: never truncate a cell
+        con = _console(width=1000)
     base = str(summary["baseline"].iloc[0]) or "baseline"
-    table = Table(title="expected reward as % of the oracle (95% bootstrap CI over seeds)", box=None)
-    for name in ("scenario", "agent", "% of oracle", f"uplift vs {base}", "seeds"):
-        table.add_column(name, no_wrap=True, justify="left" if name in ("scenario", "agent") else "right")
-    rows = format_summary_rows(summary)
-    for r in rows:
-        table.add_row(r["scenario"], r["agent"], r["pct_of_oracle"], r["uplift"], r["seeds"])
-    iqm = Table(title="across scenarios: IQM of % of oracle (95% CI)", box=None)
+    con.print("expected reward as % of the oracle's and per episode (mean over seeds, 95% bootstrap CI)")
+    text: dict[str, str] = {}
+    for sc, part in summary.groupby("scenario", sort=True):
+        part = part.sort_values(["pct_of_oracle_mean", "agent"], ascending=[False, True])
+        rows = format_summary_rows(part)
+        ref = rows[int(part["n_episodes"].to_numpy().argmax())]  # the oracle over the most episode paths
+        unit = f"{ref['unit']} " if ref["unit"] else ""
+        title = f"{sc} — {unit}per episode: oracle {ref['oracle']}"
+        table = Table(title=title, title_justify="left", box=None)
+        for name in ("agent", "% of oracle", "expected reward", f"uplift vs {base}", "seeds"):
+            table.add_column(name, no_wrap=True, justify="left" if name == "agent" else "right")
+        for r in rows:
+            table.add_row(r["agent"], r["pct_of_oracle"], r["expected"], r["uplift"], r["seeds"])
+            text[r["agent"]] = r["iqm"]
+        con.print(table)
+    iqm = Table(title="across scenarios: IQM of % of oracle (95% CI)", title_justify="left", box=None)
     iqm.add_column("agent", no_wrap=True)
     iqm.add_column("IQM", no_wrap=True, justify="right")
-    text = {r["agent"]: r["iqm"] for r in rows}
     for agent in summary.drop_duplicates("agent").sort_values("iqm", ascending=False)["agent"]:
         iqm.add_row(str(agent), text[str(agent)])
-    con = _console()
-    con.print(table)
     con.print(iqm)
 
 
@@ -273,12 +299,24 @@ def regress_cmd(
 _INTERRUPTED = "interrupted: finished runs are kept; run the same command again to resume"
 
 
+def _print_error(exc: BudgetGymError, verbose: bool) -> None:
+    """``error: <one line>``; with ``--verbose``, every problem of ``exc.details`` below it."""
+    if len(exc.details) > 1 and not verbose:
+        print(f"error: {exc}; budgetgym --verbose ... lists all {len(exc.details)}", file=sys.stderr)
+        return
+    print(f"error: {exc}", file=sys.stderr)
+    if verbose and len(exc.details) > 1:
+        for line in exc.details:
+            print(f"  - {line}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    _STATE["verbose"] = False
     try:
         rv = app(args=argv, prog_name="budgetgym", standalone_mode=False)
     except BudgetGymError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _print_error(exc, _STATE["verbose"])
         return 2
     except KeyboardInterrupt:  # typer turns Ctrl-C into Exit(130); older versions may not
         print(_INTERRUPTED, file=sys.stderr)

@@ -18,6 +18,9 @@ a training configuration), the evaluation seeds and the episodes per evaluation:
     imports: [my_package.agents]                # modules registering custom agents
     bootstrap: {reps: 5000, confidence: 0.95, seed: 0}
 
+Every key, its default and the ``--set`` syntax are documented in
+``configs/experiments/README.md`` (a test keeps it in step with these models).
+
 Every model forbids unknown keys; :func:`load_experiment` turns any problem into a
 one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file and the field.
 ``--set key=value`` overrides (:func:`apply_overrides`) are applied to the raw mapping
@@ -34,8 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.errors import StrictModel, format_validation_error
+from budgetgym.envs.errors import BudgetGymError, StrictModel, unknown, validation_error
 from budgetgym.envs.scenario import Scenario, list_scenarios, load_scenario
 from budgetgym.envs.io import read_yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -47,6 +49,7 @@ __all__ = [
     "ScenarioSpec",
     "apply_overrides",
     "builtin_experiment_dir",
+    "check_agents",
     "config_hash",
     "experiment_from_dict",
     "list_experiments",
@@ -104,7 +107,7 @@ class AgentSpec(StrictModel):
     @classmethod
     def _agent_pattern(cls, v: str) -> str:
         if not all(c.isalnum() or c in "_.-" for c in v):
-            raise ValueError(f"agent name {v!r} may only hold letters, digits, '_', '.' and '-'")
+            raise ValueError("an agent name may only hold letters, digits, '_', '.' and '-'")
         return v
 
 
@@ -148,7 +151,7 @@ class ExperimentConfig(StrictModel):
             return v
         if isinstance(v, int):
             if v < 1:
-                raise ValueError(f"expected a positive number of seeds or a list of seeds, got {v}")
+                raise ValueError("expected a positive number of seeds or a list of seeds")
             return list(range(v))
         return v
 
@@ -251,14 +254,24 @@ def apply_overrides(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, 
 
     List items are addressed by index or by their label / agent / scenario name
     (``agents.ppo.train.total_timesteps``); missing mapping keys are created, and the
-    result is validated afterwards, so a mistyped field still fails.
+    result is validated afterwards, so a mistyped field still fails. Below a scenario's
+    ``set`` the rest of the key is one dotted scenario override
+    (``scenarios.stationary-3.set.budget.total=50000`` adds ``budget.total: 50000`` to that
+    scenario's ``set``), and a key naming a scenario field at the top level
+    (``budget.total=...``) is an error that shows that form.
     """
     data = copy.deepcopy(data)
     for key, value in changes.items():
         parts = key.split(".")
+        _check_not_scenario_field(key, parts[0], value, data)
         node: Any = data
         for depth, part in enumerate(parts):
             last = depth == len(parts) - 1
+            below_set = depth == 2 and parts[0] == "scenarios" and part == "set" and not last
+            if below_set and isinstance(node, dict):
+                sets = node.get("set")
+                node["set"] = {**(sets if isinstance(sets, dict) else {}), ".".join(parts[3:]): value}
+                break
             if isinstance(node, list):
                 idx = _list_index(node, part)
                 if idx is None:
@@ -279,6 +292,23 @@ def apply_overrides(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, 
             else:
                 raise BudgetGymError(f"--set {key}: '{part}' is not inside a mapping or list")
     return data
+
+
+def _check_not_scenario_field(key: str, top: str, value: Any, data: dict[str, Any]) -> None:
+    """A ``--set`` of a scenario field (``budget.total``) at the experiment's top level fails with
+    the form that works: ``scenarios.<label>.set.<key>=<value>``."""
+    if top in ExperimentConfig.model_fields or top not in Scenario.model_fields:
+        return
+    items = data.get("scenarios")
+    first = items[0] if isinstance(items, list) and items else None
+    if isinstance(first, dict):
+        first = first.get("label") or first.get("scenario")
+    label = first if isinstance(first, str) and "/" not in first else "0"
+    shown = value if isinstance(value, str) else json.dumps(value)
+    raise BudgetGymError(
+        f"--set {key}: '{top}' is a scenario field, not an experiment field; scenario changes go under a "
+        f"scenario's 'set:', e.g. --set scenarios.{label}.set.{key}={shown}"
+    )
 
 
 def _shorthand_key(list_name: str) -> str:
@@ -305,7 +335,29 @@ def experiment_from_dict(data: object, source: str = "experiment") -> Experiment
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as err:
-        raise BudgetGymError(format_validation_error(err, source, ExperimentConfig)) from None
+        raise validation_error(err, source, ExperimentConfig) from None
+
+
+def check_agents(config: ExperimentConfig, source: str = "experiment") -> None:
+    """Import the experiment's ``imports`` and check that every agent name is registered.
+
+    Raises
+    ------
+    BudgetGymError
+        ``"<source>: agents[2].agent: unknown agent 'gredy' (did you mean 'greedy'?)"``, or a
+        module of ``imports`` that cannot be imported.
+    """
+    from budgetgym.agents.base import list_agents
+    from budgetgym.experiments.runner import import_modules
+
+    try:
+        import_modules(config.imports)
+    except BudgetGymError as err:
+        raise BudgetGymError(f"{source}: {err}") from None
+    known = list_agents()
+    for i, spec in enumerate(config.agents):
+        if spec.agent not in known:
+            raise BudgetGymError(f"{source}: agents[{i}].agent: {unknown('agent', spec.agent, known)}")
 
 
 def _resolve_path(name_or_path: str | Path) -> Path:
@@ -349,6 +401,9 @@ def load_experiment(
 
     Scenario paths inside the file are taken relative to the file when they exist there.
 
+    Agent names are checked against the registry (after importing ``imports``), so a
+    misspelt agent fails here, naming the file and the field.
+
     Raises
     ------
     BudgetGymError
@@ -368,7 +423,9 @@ def load_experiment(
         source += f" (with --set {', '.join(overrides)})"
     if path is not None:
         data = _relative_scenarios(data, path.parent)
-    return experiment_from_dict(data, source)
+    config = experiment_from_dict(data, source)
+    check_agents(config, source)
+    return config
 
 
 def _relative_scenarios(data: dict[str, Any], base: Path) -> dict[str, Any]:

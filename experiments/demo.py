@@ -1,4 +1,7 @@
-"""The main job until the experiment CLI exists: equal split vs the oracle on one scenario.
+"""A quick look at one scenario without agents: the equal split vs the oracle.
+
+The main job is ``budgetgym run`` (the experiment CLI); this demo answers "how far is the
+naive equal split from the best possible plan here?" in a few seconds.
 
 Run ``python -m budgetgym.experiments.demo [--scenario NAME|PATH] [--seed N] [--out DIR]``.
 It prints a per-channel table and the totals (expected reward of each plan, the

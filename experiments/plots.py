@@ -5,8 +5,9 @@ target path, draws on its own :class:`matplotlib.figure.Figure` (no pyplot state
 returns the path. Agents keep one colour across all figures (:func:`agent_colors`).
 
 * :func:`plot_score_intervals` — % of oracle per agent with its 95 % interval, one panel per
-  scenario, plus the IQM across scenarios;
-* :func:`plot_cumulative_reward` — cumulative expected reward over the episode vs the oracle;
+  scenario, plus the IQM across scenarios, agents sorted by score (best on top);
+* :func:`plot_cumulative_reward` — cumulative expected reward to date as % of the oracle's to
+  date (each line ends at the agent's score, the table's % of oracle);
 * :func:`plot_regret` — cumulative regret ``sum_{s<=t} (oracle_s - agent_s)`` (expected reward);
 * :func:`plot_allocation` — spend per channel over time (stacked area), one panel per agent;
 * :func:`plot_learning_curves` — training reward vs environment steps (learners).
@@ -29,6 +30,7 @@ __all__ = [
     "plot_learning_curves",
     "plot_regret",
     "plot_score_intervals",
+    "pct_of_oracle_to_date",
     "save_figure",
 ]
 
@@ -73,7 +75,7 @@ def plot_score_intervals(summary: Any, path: str | Path, colors: dict[str, Any] 
     colors = colors or agent_colors(agents)
     panels = [*scenarios, "IQM (all scenarios)"]
     rows, cols = _grid(len(panels), 3)
-    fig = _figure(4.2 * cols, 0.35 * len(agents) * rows + 1.4 * rows)
+    fig = _figure(4.6 * cols, 0.35 * len(agents) * rows + 1.4 * rows)
     axes = fig.subplots(rows, cols, squeeze=False)
     for k, panel in enumerate(panels):
         ax = axes[k // cols][k % cols]
@@ -83,21 +85,20 @@ def plot_score_intervals(summary: Any, path: str | Path, colors: dict[str, Any] 
         else:
             part = summary.drop_duplicates("agent").set_index("agent")
             cols_ = ("iqm", "iqm_ci_lo", "iqm_ci_hi")
-        for y, agent in enumerate(agents):
-            if agent not in part.index:
-                continue
-            mid, lo, hi = (float(part.loc[agent, c]) for c in cols_)
+        # best score on top: y = 0 is the bottom row
+        ranked = part[list(cols_)].astype(float).sort_values(cols_[0], kind="stable")
+        for y, (agent, (mid, lo, hi)) in enumerate(ranked.iterrows()):
             ax.plot([lo, hi], [y, y], color=colors[agent], lw=4, alpha=0.6, solid_capstyle="butt")
             ax.plot([mid], [y], "o", color=colors[agent], ms=5)
-        ax.set_yticks(range(len(agents)))
-        ax.set_yticklabels(agents if k % cols == 0 else [""] * len(agents))
-        ax.set_ylim(-0.7, len(agents) - 0.3)
+        ax.set_yticks(range(len(ranked)))
+        ax.set_yticklabels([str(a) for a in ranked.index], fontsize=8)
+        ax.set_ylim(-0.7, len(ranked) - 0.3)
         ax.set_title(panel, fontsize=10)
         ax.set_xlabel("% of oracle (95% CI)")
         ax.grid(axis="x", alpha=0.3)
     for k in range(len(panels), rows * cols):
         axes[k // cols][k % cols].set_visible(False)
-    fig.suptitle("Score intervals: expected reward as % of the oracle")
+    fig.suptitle("Score intervals: expected reward as % of the oracle (sorted, best on top)")
     return save_figure(fig, path)
 
 
@@ -122,33 +123,80 @@ def _oracle_matrix(oracle: Any, scenario: str) -> dict[int, np.ndarray]:
 
 
 def _band(ax: Any, x: np.ndarray, values: np.ndarray, color: Any, label: str, style: str = "-") -> None:
-    mean = values.mean(axis=0)
+    """Mean over rows (NaN entries left out) with a 95 % normal band of the mean."""
+    ok = np.isfinite(values)
+    n = ok.sum(axis=0)
+    filled = np.where(ok, values, 0.0)
+    mean = np.where(n > 0, filled.sum(axis=0) / np.maximum(n, 1), np.nan)
     ax.plot(x, mean, style, color=color, label=label, lw=1.6)
     if values.shape[0] > 1:
-        se = values.std(axis=0, ddof=1) / np.sqrt(values.shape[0])
+        dev = np.where(ok, values - mean, 0.0)
+        se = np.sqrt((dev**2).sum(axis=0) / np.maximum(n - 1, 1) / np.maximum(n, 1))
+        se = np.where(n > 1, se, np.nan)
         ax.fill_between(x, mean - 1.96 * se, mean + 1.96 * se, color=color, alpha=0.15, lw=0)
+
+
+def _paired_with_oracle(
+    traces: Any, oracle: Any, scenario: str, per_episode: Any
+) -> list[tuple[str, np.ndarray]]:
+    """Per agent (sorted): ``per_episode(agent_steps, oracle_steps)`` for every episode whose
+    oracle trace (same episode path) is known, stacked as ``[n, T]``."""
+    part = _step_rewards(traces[traces["scenario"] == scenario])
+    oracle_by_seed = _oracle_matrix(oracle, scenario)
+    out = []
+    for agent, steps in part.groupby("agent", sort=True):
+        keys, mat = _episode_matrix(steps)
+        best = [oracle_by_seed.get(episode_seed(s, e)) for s, e in keys]
+        rows = [per_episode(a, b) for a, b in zip(mat, best, strict=True) if b is not None and len(b) == len(a)]
+        if rows:
+            out.append((str(agent), np.asarray(rows, dtype=float)))
+    return out
+
+
+def pct_of_oracle_to_date(
+    agent_steps: np.ndarray, oracle_steps: np.ndarray, floor: float = 0.01
+) -> np.ndarray:
+    """``100 * sum_{s<=t} agent_s / sum_{s<=t} oracle_s`` for each step ``t``.
+
+    NaN until the oracle has earned ``floor`` (1 %) of its episode total (a ratio of two tiny
+    or negative sums, e.g. before delayed conversions arrive or while profit is negative, says
+    nothing), and everywhere when that total is not positive. At the last step it is the
+    episode's ``pct_of_oracle``.
+    """
+    done, best = np.cumsum(agent_steps), np.cumsum(oracle_steps)
+    total = best[-1] if best.size else 0.0
+    if not total > 0:
+        return np.full(best.shape, np.nan)
+    valid = best > floor * total
+    return np.where(valid, 100.0 * done / np.where(valid, best, 1.0), np.nan)
 
 
 def plot_cumulative_reward(
     traces: Any, oracle: Any, scenario: str, path: str | Path, colors: dict[str, Any] | None = None
 ) -> Path:
-    """Cumulative expected reward over the episode per agent (mean over runs, 95 % band of the
-    mean), and the oracle's on the same episode paths (dashed)."""
-    part = _step_rewards(traces[traces["scenario"] == scenario])
-    colors = colors or agent_colors(part["agent"].unique())
-    fig = _figure(8, 4.8)
+    """Cumulative expected reward to date as % of the oracle's to date, per agent (mean over
+    episodes, 95 % band of the mean), on each episode's own path.
+
+    The oracle is the 100 % line; each agent's line ends at its mean % of oracle (the score in
+    the tables), so the figure shows *when* an agent gains or loses against the oracle. The
+    legend lists the agents by that final value. (The file keeps its name,
+    ``cumulative_<scenario>.png``: the results directory is a contract.)
+    """
+    series = _paired_with_oracle(traces, oracle, scenario, pct_of_oracle_to_date)
+    colors = colors or agent_colors([a for a, _ in series])
+    fig = _figure(9, 4.8)
     ax = fig.subplots()
-    oracle_by_seed = _oracle_matrix(oracle, scenario)
-    used: set[int] = set()
-    for agent, steps in part.groupby("agent", sort=True):
-        keys, mat = _episode_matrix(steps)
-        _band(ax, np.arange(mat.shape[1]), np.cumsum(mat, axis=1), colors[agent], str(agent))
-        used |= {episode_seed(s, e) for s, e in keys}
-    ref = [oracle_by_seed[s] for s in sorted(used) if s in oracle_by_seed]
-    if ref:
-        ax.plot(np.cumsum(np.mean(ref, axis=0)), "--", color=ORACLE_COLOR, lw=1.6, label="oracle")
-    ax.set(xlabel="step", ylabel="cumulative expected reward", title=f"Cumulative expected reward — {scenario}")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.axhline(100.0, color=ORACLE_COLOR, lw=1.2, ls="--", label="oracle (100%)")
+    finals = {a: float(np.nanmean(v[:, -1])) if np.isfinite(v[:, -1]).any() else np.nan for a, v in series}
+    for agent, values in sorted(series, key=lambda item: -np.nan_to_num(finals[item[0]], nan=-np.inf)):
+        _band(ax, np.arange(values.shape[1]), values, colors[agent], f"{agent} ({finals[agent]:.1f}%)")
+    ax.set(
+        xlabel="step",
+        ylabel="cumulative expected reward to date,\n% of the oracle's to date",
+        title=f"Cumulative expected reward as % of the oracle's — {scenario}",
+    )
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), title="agent (at the end)",
+              title_fontsize=8)
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
 
@@ -157,25 +205,15 @@ def plot_regret(
     traces: Any, oracle: Any, scenario: str, path: str | Path, colors: dict[str, Any] | None = None
 ) -> Path:
     """Cumulative regret against the oracle on each episode's own path, mean over runs."""
-    part = _step_rewards(traces[traces["scenario"] == scenario])
-    colors = colors or agent_colors(part["agent"].unique())
-    oracle_by_seed = _oracle_matrix(oracle, scenario)
+    series = _paired_with_oracle(traces, oracle, scenario, lambda agent, best: np.cumsum(best - agent))
+    colors = colors or agent_colors([a for a, _ in series])
     fig = _figure(8, 4.8)
     ax = fig.subplots()
-    drawn = False
-    for agent, steps in part.groupby("agent", sort=True):
-        keys, mat = _episode_matrix(steps)
-        rows = [
-            np.cumsum(oracle_by_seed[episode_seed(s, e)] - mat[i])
-            for i, (s, e) in enumerate(keys)
-            if episode_seed(s, e) in oracle_by_seed and len(oracle_by_seed[episode_seed(s, e)]) == mat.shape[1]
-        ]
-        if rows:
-            _band(ax, np.arange(mat.shape[1]), np.asarray(rows), colors[agent], str(agent))
-            drawn = True
+    for agent, values in series:
+        _band(ax, np.arange(values.shape[1]), values, colors[agent], agent)
     ax.axhline(0.0, color=ORACLE_COLOR, lw=0.8)
     ax.set(xlabel="step", ylabel="cumulative regret (expected reward)", title=f"Regret vs the oracle — {scenario}")
-    if drawn:
+    if series:
         ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3)
     return save_figure(fig, path)

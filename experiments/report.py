@@ -23,6 +23,7 @@ from budgetgym.experiments.results import (
     collect_oracle,
     collect_oracle_allocation,
     collect_results,
+    collect_reward_kinds,
     collect_traces,
     read_json,
     utc_now,
@@ -30,7 +31,7 @@ from budgetgym.experiments.results import (
 )
 from budgetgym.experiments.stats import summarize
 
-__all__ = ["Report", "build_report", "format_summary_rows"]
+__all__ = ["REWARD_UNITS", "Report", "build_report", "format_summary_rows"]
 
 
 @dataclass
@@ -87,6 +88,8 @@ def build_report(out: str | Path, *, plots: bool = True, baseline: str | None = 
         if baseline is None and "equal" in agents:
             baseline = "equal"
     summary, poi = summarize(results, baseline, boot.reps, boot.confidence, boot.seed)
+    # the unit of the *_reward_mean columns (a column added at the end: the layout is a contract)
+    summary["reward_kind"] = summary["scenario"].map(collect_reward_kinds(out)).fillna("").astype(str)
     write_csv(out / "results.csv", results)
     write_csv(out / "summary.csv", summary)
     write_csv(out / "poi.csv", poi)
@@ -117,7 +120,7 @@ def _draw(out: Path, summary: Any) -> tuple[dict[str, list[tuple[str, Path]]], l
         summary, pdir / "score_intervals.png", colors))]}
     for sc in sorted(summary["scenario"].unique()):
         items = [
-            ("Cumulative expected reward vs the oracle",
+            ("Cumulative expected reward as % of the oracle's to date",
              P.plot_cumulative_reward(traces, oracle, sc, pdir / f"cumulative_{sc}.png", colors)),
             ("Regret vs the oracle", P.plot_regret(traces, oracle, sc, pdir / f"regret_{sc}.png", colors)),
             ("Allocation over time", P.plot_allocation(traces, oracle_alloc, sc, pdir / f"allocation_{sc}.png")),
@@ -147,15 +150,25 @@ def _ci(mid: Any, lo: Any, hi: Any, digits: int = 1, signed: bool = False) -> st
     return f"{sign}{_num(mid, digits)} [{_num(lo, digits)}, {_num(hi, digits)}]"
 
 
+#: The unit of each reward kind (revenue and profit are in the scenario's currency).
+REWARD_UNITS = {"conversions": "conversions", "revenue": "revenue (currency)", "profit": "profit (currency)"}
+
+
 def format_summary_rows(summary: Any) -> list[dict[str, str]]:
-    """Display strings per summary row: scenario, agent, % of oracle [CI], uplift [CI], seeds."""
+    """Display strings per summary row: scenario, agent, % of oracle [CI], mean expected reward
+    of the agent and of the oracle per episode with their unit, uplift [CI], seeds."""
     rows = []
     for _, r in summary.iterrows():
+        kind = r.get("reward_kind", "")
+        kind = kind if isinstance(kind, str) else ""  # NaN when read back from an empty CSV cell
         rows.append(
             {
                 "scenario": str(r["scenario"]),
                 "agent": str(r["agent"]),
                 "pct_of_oracle": _ci(r["pct_of_oracle_mean"], r["pct_of_oracle_ci_lo"], r["pct_of_oracle_ci_hi"]),
+                "expected": _num(r["expected_reward_mean"]),
+                "oracle": _num(r["oracle_reward_mean"]),
+                "unit": REWARD_UNITS.get(kind, kind),
                 "uplift": _ci(r["uplift"], r["uplift_ci_lo"], r["uplift_ci_hi"], signed=True),
                 "iqm": _ci(r["iqm"], r["iqm_ci_lo"], r["iqm_ci_hi"]),
                 "seeds": str(int(r["n_seeds"])),
@@ -209,16 +222,17 @@ def _markdown(
     display = {(r["scenario"], r["agent"]): r for r in format_summary_rows(summary)}
     for sc, part in summary.groupby("scenario", sort=True):
         oracle_mean = float(part["oracle_reward_mean"].iloc[0])
-        lines += [f"### {sc}", "", f"Mean oracle reward {_num(oracle_mean)}.", ""]
+        unit = display[(sc, part["agent"].iloc[0])]["unit"]
+        lines += [f"### {sc}", "", f"Mean oracle reward {_num(oracle_mean)}{f' {unit}' if unit else ''}.", ""]
         part = part.sort_values("pct_of_oracle_mean", ascending=False)
         poi_col = f"poi_vs_{baseline}" if baseline and f"poi_vs_{baseline}" in part.columns else None
-        header = ["agent", f"% of oracle ({conf} CI)", f"{up} ({conf} CI)"]
+        header = ["agent", f"% of oracle ({conf} CI)", "expected reward", f"{up} ({conf} CI)"]
         header += [f"P(> {baseline})"] if poi_col else []
         header += ["seeds", "episodes (all seeds)", "train steps", "train s / run", "s / episode"]
         rows = []
         for _, r in part.iterrows():
             d = display[(r["scenario"], r["agent"])]
-            row = [d["agent"], d["pct_of_oracle"], d["uplift"]]
+            row = [d["agent"], d["pct_of_oracle"], d["expected"], d["uplift"]]
             row += [_num(r[poi_col], 2)] if poi_col else []
             row += [d["seeds"], d["episodes"], d["train_steps"], _num(r["train_s_mean"], 1), _num(r["wall_s_mean"], 2)]
             rows.append(row)

@@ -7,7 +7,8 @@
       meta.json                       versions, git commit, machine, config hash, sessions
       results.csv                     one row per (scenario, agent, seed, episode): RESULT_COLUMNS
                                       (budgetgym.agents.evaluate) + env_seed, train_s
-      summary.csv                     one row per (scenario, agent)
+      summary.csv                     one row per (scenario, agent); reward_kind gives the unit
+                                      of the *_reward_mean columns (conversions, revenue, profit)
       poi.csv                         probability of improvement per agent pair
       report.md, plots/*.png
       oracle/<scenario>/seed_<env_seed>.json   oracle value and per-step trace of each episode path
@@ -50,6 +51,7 @@ __all__ = [
     "collect_oracle",
     "collect_oracle_allocation",
     "collect_results",
+    "collect_reward_kinds",
     "collect_traces",
     "environment_info",
     "iter_done_runs",
@@ -148,6 +150,25 @@ def collect_results(out: str | Path) -> Any:
     if rows:
         frame = frame.sort_values(["scenario", "agent", "seed", "episode"], kind="stable").reset_index(drop=True)
     return frame
+
+
+def collect_reward_kinds(out: str | Path) -> dict[str, str]:
+    """Scenario label -> its reward kind (``conversions``, ``revenue`` or ``profit``), read from
+    the ``config.yaml`` of one finished run per scenario (labels without a readable one are left out)."""
+    import yaml
+
+    kinds: dict[str, str] = {}
+    for rd in iter_done_runs(out):
+        label = rd.parent.parent.name
+        if label in kinds:
+            continue
+        try:
+            kind = yaml.safe_load((rd / "config.yaml").read_text(encoding="utf-8"))["scenario"]["reward"]
+        except (OSError, yaml.YAMLError, KeyError, TypeError):
+            continue
+        if isinstance(kind, str):
+            kinds[label] = kind
+    return kinds
 
 
 def collect_traces(out: str | Path) -> Any:

@@ -123,7 +123,7 @@ def run_experiment(
         raise BudgetGymError(f"--workers: expected a positive integer, got {workers!r}")
     out_dir = Path(out) if out is not None else Path("out") / cfg.name
     runner = make_backend(backend, workers=workers, address=address)
-    oracle_tasks, run_tasks = plan_experiment(cfg, out_dir, training_progress=progress and workers == 1)
+    oracle_tasks, run_tasks = plan_experiment(cfg, out_dir, training_progress=_sb3_bars(progress, workers))
     start, t0 = utc_now(), time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "experiment.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
@@ -194,9 +194,12 @@ def _write_meta(out: Path, cfg: ExperimentConfig, session: dict[str, Any]) -> No
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
+    from budgetgym.experiments.progress import progress_bar  # a bar on a terminal, lines in a log
 
-    return tqdm(total=total, desc="budgetgym run", unit="task", dynamic_ncols=True)
+    return progress_bar(total) if enabled else None
 
+
+def _sb3_bars(progress: bool, workers: int) -> bool:
+    from budgetgym.experiments.progress import interactive  # SB3's bars only where they render
+
+    return progress and workers == 1 and interactive(sys.stdout)

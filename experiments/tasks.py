@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, unknown
 from budgetgym.envs.scenario import Scenario
 from budgetgym.experiments.config import AgentSpec, ExperimentConfig, config_hash
 from budgetgym.experiments.results import run_dir
@@ -190,7 +190,7 @@ def plan_experiment(
     known = list_agents()
     for i, spec in enumerate(config.agents):
         if spec.agent not in known:
-            raise BudgetGymError(f"agents[{i}].agent: unknown agent '{spec.agent}': expected one of {', '.join(known)}")
+            raise BudgetGymError(f"agents[{i}].agent: {unknown('agent', spec.agent, known)}")
         if spec.train is not None:
             resolve_trainer(spec)
         else:

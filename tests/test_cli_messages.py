@@ -1,0 +1,269 @@
+"""What a user reads: error messages (asserted exactly), ``--verbose``, ``--set`` hints, the
+printed results table with absolute expected rewards, the plain progress lines, and the
+figures' content (the cumulative figure ends at the table's score; score intervals are sorted)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from budgetgym.agents.base import list_agents, make_agent
+from budgetgym.envs import ChannelBudgetEnv, load_scenario
+from budgetgym.envs.errors import BudgetGymError, suggest, unknown
+from budgetgym.experiments import plots as P
+from budgetgym.experiments.cli import main
+from budgetgym.experiments.config import builtin_experiment_dir, load_experiment
+from budgetgym.experiments.stats import SUMMARY_COLUMNS
+
+QUICKSTART = builtin_experiment_dir() / "quickstart.yaml"
+
+TINY = """\
+name: ux-tiny
+scenarios:
+  - {scenario: stationary-3, label: s3, set: {horizon: 4}}
+agents: [equal, greedy, ucb1]
+seeds: 2
+bootstrap: {reps: 200}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ----------------------------------------------------------------------------- did you mean
+def test_suggest_and_unknown_name_the_closest_choice_or_list_them_all():
+    assert suggest("gredy", ["equal", "greedy", "ucb1"]) == " (did you mean 'greedy'?)"
+    assert suggest("zzzz", ["equal", "greedy"]) == ""
+    close = unknown("agent", "gredy", iter(["ucb1", "greedy"]))
+    far = unknown("agent", "zzzz", iter(["ucb1", "equal"]))
+    assert close == "unknown agent 'gredy' (did you mean 'greedy'?)"
+    assert far == "unknown agent 'zzzz': expected one of equal, ucb1"
+
+
+def test_an_unknown_agent_in_a_file_names_the_file_the_field_and_the_closest_name(tmp_path, capsys):
+    path = write(tmp_path, TINY.replace("agents: [equal, greedy, ucb1]", "agents: [equal, gredy]"))
+    code, _, err = run_cli(capsys, "run", str(path), "--out", str(tmp_path / "out"), "--no-progress")
+    assert code == 2
+    assert err == (
+        f"error: experiment file '{path}': agents[1].agent: unknown agent 'gredy' (did you mean 'greedy'?)\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_agent_without_a_close_name_lists_the_registry(tmp_path):
+    path = write(tmp_path, TINY.replace("[equal, greedy, ucb1]", "[equal, {agent: qqqqqq}]"))
+    with pytest.raises(BudgetGymError) as info:
+        load_experiment(path)
+    assert str(info.value) == (
+        f"experiment file '{path}': agents[1].agent: unknown agent 'qqqqqq': "
+        f"expected one of {', '.join(list_agents())}"
+    )
+
+
+def test_make_agent_suggests_the_closest_registered_name():
+    env = ChannelBudgetEnv(load_scenario("stationary-3"))
+    with pytest.raises(BudgetGymError) as info:
+        make_agent("thomson", env)
+    assert str(info.value) == "unknown agent 'thomson' (did you mean 'thompson'?)"
+
+
+# ----------------------------------------------------------------------------- --set
+def test_a_negative_seed_count_says_got_once(capsys):
+    code, _, err = run_cli(capsys, "run", "--set", "seeds=-1", "--no-progress")
+    assert code == 2
+    assert err == (
+        f"error: experiment file '{QUICKSTART}' (with --set seeds): seeds: expected a positive number of "
+        "seeds or a list of seeds (got -1)\n"
+    )
+
+
+def test_a_scenario_field_at_the_top_level_shows_where_it_goes(capsys):
+    code, _, err = run_cli(capsys, "run", "--set", "budget.total=50000", "--no-progress")
+    assert code == 2
+    assert err == (
+        "error: --set budget.total: 'budget' is a scenario field, not an experiment field; scenario changes "
+        "go under a scenario's 'set:', e.g. --set scenarios.stationary-3.set.budget.total=50000\n"
+    )
+
+
+def test_the_suggested_form_changes_only_that_field_of_that_scenario():
+    cfg = load_experiment("quickstart", overrides={"scenarios.seasonal-5.set.budget.total": 50000})
+    (_, s3), (_, s5) = cfg.resolve_scenarios()
+    nominal = load_scenario("seasonal-5")
+    assert s5.budget.total == 50000
+    # the rest of the budget (agent pacing, the step cap) is untouched, and so is the other scenario
+    assert s5.budget.model_dump(exclude={"total"}) == nominal.budget.model_dump(exclude={"total"})
+    assert s5.budget.pacing == "agent"
+    assert s3 == load_scenario("stationary-3")
+
+
+def test_a_second_override_below_set_is_merged_with_the_files_set(tmp_path):
+    path = write(tmp_path, TINY)
+    cfg = load_experiment(path, overrides={"scenarios.s3.set.budget.total": 9000})
+    assert dict(cfg.scenarios[0].set) == {"horizon": 4, "budget.total": 9000}
+
+
+# ----------------------------------------------------------------------------- several errors
+MULTI = """\
+name: multi
+scenarios: [stationary-3]
+agents: [equal]
+seeds: 2
+episodes: 0
+bootstrap: {reps: 5}
+"""
+
+
+def test_several_errors_one_line_by_default_and_all_of_them_with_verbose(tmp_path, capsys):
+    path = write(tmp_path, MULTI)
+    first = (
+        f"error: experiment file '{path}': episodes: Input should be greater than or equal to 1 (got 0) "
+        "(and 1 more error)"
+    )
+    code, _, err = run_cli(capsys, "run", str(path), "--no-progress")
+    assert code == 2
+    assert err == first + "; budgetgym --verbose ... lists all 2\n"
+    code, _, err = run_cli(capsys, "--verbose", "run", str(path), "--no-progress")
+    assert code == 2
+    assert err.splitlines() == [
+        first,
+        "  - episodes: Input should be greater than or equal to 1 (got 0)",
+        "  - bootstrap.reps: Input should be greater than or equal to 100 (got 5)",
+    ]
+    # one error: no hint, and --verbose adds nothing
+    one = write(tmp_path, MULTI.replace("bootstrap: {reps: 5}", ""), "one.yaml")
+    for argv in (["run", str(one)], ["-v", "run", str(one)]):
+        code, _, err = run_cli(capsys, *argv, "--no-progress")
+        assert code == 2 and err.count("\n") == 1 and "verbose" not in err and "more error" not in err
+
+
+# ----------------------------------------------------------------------------- the results table
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """One CLI run (progress on: captured output is not a terminal, so plain lines)."""
+    tmp = tmp_path_factory.mktemp("ux")
+    path = write(tmp, TINY)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["run", str(path), "--out", str(tmp / "out")])
+    assert code == 0, err.getvalue()
+    return tmp / "out", out.getvalue(), err.getvalue()
+
+
+def test_progress_in_a_pipe_is_plain_lines(tiny_run):
+    _, _, err = tiny_run
+    lines = err.splitlines()
+    line = r"budgetgym run: \d+/\d+ tasks \(\d+%\), \d\d:\d\d elapsed, last: .+"
+    assert lines and all(re.fullmatch(line, x) for x in lines), err
+    assert re.match(r"budgetgym run: (\d+)/\1 tasks \(100%\)", lines[-1])
+    assert "\r" not in err
+
+
+def test_the_table_shows_the_absolute_expected_reward_and_the_oracles_with_the_unit(tiny_run):
+    out_dir, out, _ = tiny_run
+    results = pd.read_csv(out_dir / "results.csv")
+    oracle = results["oracle_reward"].mean()  # every agent played the same two episode paths
+    lines = out.splitlines()
+    title = lines.index(f"s3 — conversions per episode: oracle {oracle:,.1f}")
+    assert lines[title + 1].split() == "agent % of oracle expected reward uplift vs equal seeds".split()
+    rows = [line.split() for line in lines[title + 2 : title + 5]]
+    means = results.groupby("agent")[["expected_reward", "pct_of_oracle"]].mean()
+    # agents by score, best first; the fifth cell is the mean expected reward per episode
+    assert [r[0] for r in rows] == list(means["pct_of_oracle"].sort_values(ascending=False).index)
+    for row in rows:
+        assert row[4] == f"{means.loc[row[0], 'expected_reward']:,.1f}"
+        assert float(row[1]) == pytest.approx(means.loc[row[0], "pct_of_oracle"], abs=0.05)
+        assert row[-1] == "2"
+    assert lines[title + 5].startswith("across scenarios")
+
+
+def test_summary_csv_gains_the_reward_kind_as_its_last_column(tiny_run):
+    out_dir, _, _ = tiny_run
+    summary = pd.read_csv(out_dir / "summary.csv")
+    assert list(summary.columns[: len(SUMMARY_COLUMNS)]) == SUMMARY_COLUMNS  # nothing renamed or moved
+    assert summary.columns[-1] == "reward_kind" and set(summary["reward_kind"]) == {"conversions"}
+    report = (out_dir / "report.md").read_text(encoding="utf-8")
+    assert "conversions." in report and "| expected reward |" in report
+
+
+# ----------------------------------------------------------------------------- figures
+def test_pct_of_oracle_to_date_by_hand():
+    np.testing.assert_allclose(
+        P.pct_of_oracle_to_date(np.array([1.0, 1.0, 1.0]), np.array([2.0, 1.0, 1.0])), [50.0, 200 / 3, 75.0]
+    )
+    # undefined until the oracle has earned 1 % of its total (delayed conversions, early losses)
+    got = P.pct_of_oracle_to_date(np.array([1.0, 1.0, 5.0]), np.array([0.0, 0.05, 9.95]))
+    assert np.isnan(got[:2]).all() and got[2] == pytest.approx(70.0)
+    assert np.isnan(P.pct_of_oracle_to_date(np.array([1.0]), np.array([-1.0]))).all()
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """Capture the matplotlib figures instead of writing PNGs."""
+    drawn = []
+    monkeypatch.setattr(P, "save_figure", lambda fig, path, dpi=100: drawn.append(fig) or Path(path))
+    return drawn
+
+
+def test_cumulative_figure_ends_at_each_agents_score(tiny_run, figures):
+    from budgetgym.experiments.results import collect_oracle, collect_traces
+
+    out_dir, _, _ = tiny_run
+    P.plot_cumulative_reward(collect_traces(out_dir), collect_oracle(out_dir), "s3", out_dir / "x.png")
+    (fig,) = figures
+    lines = {ln.get_label().split(" (")[0]: ln.get_ydata() for ln in fig.axes[0].get_lines()}
+    scores = pd.read_csv(out_dir / "results.csv").groupby("agent")["pct_of_oracle"].mean()
+    for agent, score in scores.items():
+        assert lines[agent][-1] == pytest.approx(score, rel=1e-9)
+    assert list(lines["oracle"]) == [100.0, 100.0]  # the reference line
+    legend = [t.get_text().split(" (")[0] for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["oracle", *scores.sort_values(ascending=False).index]
+
+
+def test_score_intervals_are_sorted_by_score_in_every_panel(figures):
+    summary = pd.DataFrame(
+        {
+            "scenario": ["a", "a", "a", "b", "b", "b"],
+            "agent": ["x", "y", "z", "x", "y", "z"],
+            "pct_of_oracle_mean": [90.0, 95.0, 80.0, 70.0, 60.0, 99.0],
+            "pct_of_oracle_ci_lo": [89.0, 94.0, 79.0, 69.0, 59.0, 98.0],
+            "pct_of_oracle_ci_hi": [91.0, 96.0, 81.0, 71.0, 61.0, 99.5],
+            "iqm": [85.0, 80.0, 90.0] * 2,
+            "iqm_ci_lo": [84.0, 79.0, 89.0] * 2,
+            "iqm_ci_hi": [86.0, 81.0, 91.0] * 2,
+        }
+    )
+    P.plot_score_intervals(summary, "unused.png")
+    (fig,) = figures
+    top_down = [[t.get_text() for t in ax.get_yticklabels()][::-1] for ax in fig.axes if ax.get_visible()]
+    assert top_down == [["y", "x", "z"], ["z", "x", "y"], ["z", "x", "y"]]
+
+
+def test_scenario_files_and_agent_parameters_list_every_error_with_verbose(tmp_path, capsys):
+    """The same details for a scenario file (and 'did you mean' on each line)."""
+    bad = tmp_path / "bad.yaml"
+    from budgetgym.envs.scenario import builtin_scenario_dir
+
+    text = (Path(builtin_scenario_dir()) / "stationary-3.yaml").read_text()
+    bad.write_text(text.replace("horizon: 14", "horizon: 0\nhorizn: 3"))
+    code, _, err = run_cli(capsys, "--verbose", "show", str(bad))
+    assert code == 2
+    lines = err.splitlines()
+    assert "horizn: Extra inputs are not permitted (did you mean 'horizon'?)" in lines[0]
+    assert "  - horizn: Extra inputs are not permitted (did you mean 'horizon'?)" in lines
+    assert "  - horizon: Input should be greater than or equal to 1 (got 0)" in lines
