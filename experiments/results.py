@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 from budgetgym.agents.evaluation import RESULT_COLUMNS
+from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import atomic_write, atomic_write_text
 
 __all__ = [
@@ -139,12 +140,27 @@ def write_csv(path: str | Path, frame: Any) -> Path:
 # ------------------------------------------------------------------------------ readers
 def collect_results(out: str | Path) -> Any:
     """All result rows of finished runs as a DataFrame (``RESULT_COLUMNS`` + ``env_seed``),
-    sorted by scenario, agent, seed and episode."""
+    sorted by scenario, agent, seed and episode.
+
+    Raises
+    ------
+    BudgetGymError
+        A run folder has a ``done`` marker but no readable ``results.json``.
+    """
     import pandas as pd
 
     rows: list[dict[str, Any]] = []
     for rd in iter_done_runs(out):
-        rows.extend(read_json(rd / RESULT_FILE)["rows"])
+        path = rd / RESULT_FILE
+        try:
+            rows.extend(read_json(path)["rows"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            # the marker vouches for a result that is gone or damaged (written atomically before
+            # the marker, so only an outside change does this): say which run, not a traceback
+            raise BudgetGymError(
+                f"'{path}': run marked done but its results cannot be read ({type(err).__name__}: {err}); "
+                f"delete '{rd}' and re-run the experiment to redo it"
+            ) from None
     columns = RESULT_COLUMNS + EXTRA_COLUMNS
     frame = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame({c: [] for c in columns})
     if rows:

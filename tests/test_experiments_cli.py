@@ -5,6 +5,7 @@ resume, failed runs, and one-line user errors with exit code 2."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -81,12 +82,19 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One CLI run of the tiny experiment, shared by the read-only tests."""
+def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One CLI run of the tiny experiment per module; tests get copies (see ``finished``)."""
     tmp = tmp_path_factory.mktemp("cli")
     exp = write(tmp, TINY)
     assert main(["run", str(exp), "--out", str(tmp / "out"), "--no-progress"]) == 0
     return tmp / "out"
+
+
+@pytest.fixture
+def finished(shared_run: Path, tmp_path: Path) -> Path:
+    """A private copy of the shared run: a test may rewrite or delete files without changing
+    what another test reads, whatever the order (results directories are relocatable)."""
+    return Path(shutil.copytree(shared_run, tmp_path / "out"))
 
 
 # ----------------------------------------------------------------------------- contract

@@ -334,13 +334,11 @@ class TestShocks:
         with pytest.raises(ScenarioError, match=r"shocks\[0\]\.channels: unknown channel\(s\) z"):
             make_scenario(shocks=[{"kind": "price", "channels": ["z"], "start": 0, "duration": 1}])
 
-    def test_empty_channel_list_is_not_all_channels(self):
+    def test_empty_channel_list_is_rejected_not_read_as_all_channels(self):
+        # `channels: []` would otherwise be falsy and mean "every channel" (the default, null)
         shocks = [{"kind": "price", "channels": [], "start": 0, "duration": 3, "multiplier": 2.0}]
-        try:
-            path = shocked(shocks)
-        except ScenarioError:
-            return  # rejecting the empty list is an acceptable fix
-        np.testing.assert_array_equal(path.cost, 1.0)  # ... or shocking no channel
+        with pytest.raises(ScenarioError, match=r"shocks\[0\]\.channels: .*at least 1 item"):
+            shocked(shocks)
 
 
 # ============================================================================= read-only

@@ -1,26 +1,133 @@
-"""The README's Python tour runs as written (so the documentation cannot silently rot)."""
+"""The README says what the code does: its Python tour runs and computes what it claims, and
+every command, option, extra and dotted name it mentions exists (so the documentation cannot
+silently rot)."""
 
 from __future__ import annotations
 
+import importlib
 import re
+import subprocess
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+import numpy as np
+import pytest
+from budgetgym.agents import list_agents
+from budgetgym.envs import evaluate_plan, load_scenario, solve_oracle
+from budgetgym.experiments.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+TEXT = README.read_text(encoding="utf-8")
 
 
-def test_readme_tour_runs(capsys):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+def code_blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", TEXT, flags=re.S)
+
+
+def test_readme_tour_runs_and_computes_what_it_says(capsys):
+    blocks = code_blocks("python")
     assert blocks, "README.md has no python block"
     namespace: dict = {}
     exec(compile(blocks[0], "README.md (tour)", "exec"), namespace)  # noqa: S102 - our own docs
     printed = capsys.readouterr().out
     assert "stationary-5" in printed  # list_scenarios()
+    # the loop's sum of info["expected_reward"] is the equal split's evaluate_plan (README's claim)
+    sc = load_scenario("stationary-5")
+    equal = np.full((sc.horizon, sc.n_channels), sc.step_budget / sc.n_channels)
+    assert namespace["expected"] == pytest.approx(float(evaluate_plan(sc, equal, seed=0)), rel=1e-9)
+    oracle = solve_oracle(sc, seed=0).expected_reward
+    assert namespace["oracle"].expected_reward == pytest.approx(oracle, rel=1e-12)
     pct = float(re.search(r"equal split: ([0-9.]+)% of oracle", printed).group(1))
-    assert 80.0 < pct < 100.0  # the equal split is feasible but clearly below the oracle
-    assert namespace["oracle"].expected_reward > namespace["expected"]
+    assert pct == pytest.approx(100 * namespace["expected"] / oracle, abs=0.05 + 1e-9)
+    assert pct < 99.0  # the equal split is clearly below the oracle
 
 
 def test_readme_test_command_is_what_ci_runs():
-    text = README.read_text(encoding="utf-8")
-    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
-    assert "<!-- ci:test-command" in text and "ci:test-command" in ci
+    """.ci/run extracts the command after the ci:test-command marker with awk: run that same awk
+    program on the README and check it yields exactly the documented one-line pytest command."""
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    program = re.search(r"cmd=\$\(awk '(.*?)' README\.md\)", ci, flags=re.S)
+    assert program, ".ci/run no longer extracts the command with awk"
+    awk = subprocess.run(["awk", program.group(1), str(README)], capture_output=True, text=True, check=True)
+    got = awk.stdout
+    documented = re.search(r"<!-- ci:test-command.*?-->\n```bash\n(.*?)\n```", TEXT, flags=re.S)
+    assert documented and "\n" not in documented.group(1)
+    assert got.strip() == documented.group(1).strip()
+    assert re.search(r"python -m pytest\b", got)
+
+
+def _cli_help(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main([*argv, "--help"])
+    return code, capsys.readouterr().out
+
+
+def _readme_commands() -> list[tuple[str, list[str]]]:
+    """(subcommand, options) of every ``budgetgym <cmd> ...`` line of the README's bash blocks,
+    plus the subcommands named in inline code."""
+    out = []
+    for block in code_blocks("bash"):
+        for line in block.splitlines():
+            for part in line.split("&&"):
+                m = re.match(r"\s*budgetgym(?:\s+(\w+))?(.*?)(#.*)?$", part)
+                if m:
+                    out.append((m.group(1) or "", re.findall(r"--[a-z][a-z-]*", m.group(2))))
+    out += [(m, []) for m in re.findall(r"`budgetgym (\w+)", TEXT)]
+    return out
+
+
+def test_every_cli_command_and_option_in_the_readme_exists(capsys):
+    commands = _readme_commands()
+    named = {c for c, _ in commands}
+    assert {"run", "report", "baseline", "regress", "scenarios", "show"} <= named
+    for command, options in commands:
+        code, text = _cli_help(capsys, *([command] if command else []))
+        assert code == 0, f"README names `budgetgym {command}`, which is not a command"
+        for option in options:
+            assert option in text, f"README: `budgetgym {command} {option}` is not an option"
+    # the check can fail: a made-up subcommand is a usage error
+    assert main(["frobnicate", "--help"]) == 2
+    capsys.readouterr()
+
+
+def test_the_demo_command_in_the_readme_exists(capsys):
+    m = re.search(r"`python -m (budgetgym\.[\w.]+)((?: --[\w-]+ [\w.-]+)*)`", TEXT)
+    assert m, "README: the demo command is gone"
+    module = importlib.import_module(m.group(1))
+    with pytest.raises(SystemExit) as exit_:
+        module.main(["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for option in re.findall(r"--[\w-]+", m.group(2)):
+        assert option in text
+    scenario = re.search(r"--scenario ([\w.-]+)", m.group(2))
+    assert scenario is None or load_scenario(scenario.group(1))
+
+
+def test_pip_extras_named_in_the_readme_exist():
+    tomllib = pytest.importorskip("tomllib")
+    extras = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    named = {e for group in re.findall(r'pip install -e "\.\[([\w,]+)\]"', TEXT) for e in group.split(",")}
+    assert named and named <= extras, named - extras
+
+
+def test_dotted_names_in_the_readme_resolve():
+    names = set(re.findall(r"`(budgetgym(?:\.[A-Za-z_]\w*)+)", TEXT))
+    assert len(names) >= 5
+    for name in sorted(names):
+        parts = name.split(".")
+        for cut in range(len(parts), 0, -1):  # the longest importable module prefix
+            try:
+                obj = importlib.import_module(".".join(parts[:cut]))
+                break
+            except ModuleNotFoundError:
+                continue
+        for attr in parts[cut:]:
+            assert hasattr(obj, attr), f"README names `{name}`, but `{attr}` does not exist"
+            obj = getattr(obj, attr)
+
+
+def test_the_agents_table_lists_registered_agents():
+    table = TEXT.split("| name | what |", 1)[1].split("\n\n", 1)[0]
+    documented = set(re.findall(r"`(\w+)`", "\n".join(line.split("|")[1] for line in table.splitlines()[2:])))
+    assert {"equal", "oracle", "ppo", "model_thompson"} <= documented
+    assert documented <= set(list_agents()), documented - set(list_agents())

@@ -1,0 +1,144 @@
+"""``report.md`` says what ``summary.csv`` and ``poi.csv`` say, and those say what ``results.csv`` says.
+
+A tiny real grid (two shortened copies of stationary-3; ``equal``, a good ``proportional``
+split and a noisy ``epsilon_greedy``; 4 seeds x 2 episodes) is run once. The report's tables are
+parsed back into numbers and compared with the CSV files at the report's rounding (one
+decimal for percentages, two for probabilities); the summary is recomputed from
+``results.csv`` with independent formulas (mean of per-seed means, paired uplift, 25%-trimmed
+mean, Mann-Whitney probability of improvement).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from budgetgym.experiments import run_experiment
+from budgetgym.experiments.config import experiment_from_dict
+from scipy import stats
+
+GRID = {
+    "name": "report-numbers",
+    "scenarios": [
+        {"scenario": "stationary-3", "label": "short", "set": {"horizon": 5}},
+        {"scenario": "stationary-3", "label": "full"},
+    ],
+    "agents": [
+        "equal",
+        {"agent": "proportional", "params": {"weights": {"search": 5, "social": 2, "video": 1}}},
+        {"agent": "epsilon_greedy", "params": {"epsilon": 0.5}},
+    ],
+    "seeds": 4,
+    "episodes": 2,
+    "baseline": "equal",
+    "bootstrap": {"reps": 300},
+}
+NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")
+PCT, PROB = 0.05 + 1e-9, 0.005 + 1e-9  # half a unit of the report's last digit
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("report") / "out"
+    assert run_experiment(experiment_from_dict(GRID, "test grid"), path, plots=False).ok
+    return path
+
+
+def numbers(cell: str) -> list[float]:
+    return [float(x.replace(",", "")) for x in NUMBER.findall(cell)]
+
+
+def values(row: pd.Series, prefix: str, mid: str | None = None) -> np.ndarray:
+    """``[mid, prefix_ci_lo, prefix_ci_hi]`` of a summary row (``mid`` defaults to ``prefix``)."""
+    return row[[mid or prefix, f"{prefix}_ci_lo", f"{prefix}_ci_hi"]].to_numpy(float)
+
+
+def tables(text: str) -> dict[str, list[dict[str, str]]]:
+    """Markdown tables keyed by the nearest ``###``/``##`` heading above them."""
+    out: dict[str, list[dict[str, str]]] = {}
+    heading, header = "", None
+    for line in text.splitlines():
+        if line.startswith("#"):
+            heading, header = line.lstrip("#").strip(), None
+        elif line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if header is None:
+                header = cells
+            elif not set("".join(cells)) <= set(":-"):
+                out.setdefault(heading, []).append(dict(zip(header, cells, strict=True)))
+        else:
+            header = None
+    return out
+
+
+def test_per_scenario_tables_match_summary_csv(out):
+    text = (out / "report.md").read_text()
+    summary = pd.read_csv(out / "summary.csv")
+    parsed = tables(text)
+    for sc, part in summary.groupby("scenario"):
+        rows = parsed[sc]
+        ranked = part.sort_values("pct_of_oracle_mean", ascending=False)["agent"]
+        assert [r["agent"] for r in rows] == list(ranked)
+        oracle = re.search(rf"### {sc}\n\nMean oracle reward ([\d,.]+)\.", text)
+        assert oracle is not None
+        assert numbers(oracle.group(1))[0] == pytest.approx(part["oracle_reward_mean"].iloc[0], abs=PCT)
+        for r in rows:
+            s = part[part["agent"] == r["agent"]].iloc[0]
+            pct = numbers(r["% of oracle (95% CI)"])
+            np.testing.assert_allclose(pct, values(s, "pct_of_oracle", "pct_of_oracle_mean"), atol=PCT)
+            up = numbers(r["uplift vs equal, points (95% CI)"])
+            np.testing.assert_allclose(up, values(s, "uplift"), atol=PCT)
+            assert numbers(r["P(> equal)"])[0] == pytest.approx(s["poi_vs_equal"], abs=PROB)
+            assert int(r["seeds"]) == s["n_seeds"] == 4
+            assert int(r["episodes (all seeds)"]) == s["n_episodes"] == 8
+    # the grid is not degenerate: some interval in the report has a width
+    assert (summary["pct_of_oracle_ci_hi"] - summary["pct_of_oracle_ci_lo"]).max() > 0.1
+
+
+def test_across_scenarios_and_poi_tables_match_the_csv_files(out):
+    parsed = tables((out / "report.md").read_text())
+    summary = pd.read_csv(out / "summary.csv")
+    poi = pd.read_csv(out / "poi.csv").set_index(["agent", "other"])
+    across = parsed["Across scenarios"]
+    for r in across:
+        s = summary[summary["agent"] == r["agent"]]
+        iqm = numbers(r["IQM % of oracle"])
+        np.testing.assert_allclose(iqm, values(s.iloc[0], "iqm"), atol=PCT)
+        mean_of_means = s["pct_of_oracle_mean"].mean()
+        assert numbers(r["mean of scenario means"])[0] == pytest.approx(mean_of_means, abs=PCT)
+        assert int(r["scenarios"]) == s["scenario"].nunique() == 2
+    order = [r["agent"] for r in across]
+    for r in parsed["Probability of improvement"]:
+        for other in order:
+            if other != r[""]:
+                assert numbers(r[other])[0] == pytest.approx(poi.loc[(r[""], other), "poi"], abs=PROB)
+
+
+def test_report_header_counts_runs_and_episodes(out):
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == 2 * 3 * 4 * 2
+    assert "from 24 finished runs (48 episodes)" in (out / "report.md").read_text()
+
+
+def test_summary_csv_is_what_results_csv_implies(out):
+    """Independent recomputation from the episode rows."""
+    results = pd.read_csv(out / "results.csv")
+    summary = pd.read_csv(out / "summary.csv").set_index(["scenario", "agent"])
+    runs = results.groupby(["scenario", "agent", "seed"])["pct_of_oracle"].mean()
+    for (sc, ag), s in summary.iterrows():
+        mine = runs.loc[(sc, ag)]
+        assert s["pct_of_oracle_mean"] == pytest.approx(mine.mean(), rel=1e-12)
+        assert s["n_seeds"] == len(mine)
+        assert s["n_episodes"] == int(((results.scenario == sc) & (results.agent == ag)).sum())
+        assert s["pct_of_oracle_ci_lo"] <= s["pct_of_oracle_mean"] <= s["pct_of_oracle_ci_hi"]
+        base = runs.loc[(sc, "equal")]
+        assert s["uplift"] == pytest.approx((mine - base).mean(), abs=1e-9)
+        # P(X > Y) + P(X = Y)/2 over all run pairs of this scenario
+        x, y = mine.to_numpy()[:, None], base.to_numpy()[None, :]
+        assert s["poi_vs_equal"] == pytest.approx(((x > y) + 0.5 * (x == y)).mean(), abs=1e-12)
+    for ag, s in summary.groupby("agent"):
+        pooled = runs.xs(ag, level="agent").to_numpy()
+        assert s["iqm"].iloc[0] == pytest.approx(stats.trim_mean(pooled, 0.25), rel=1e-12)
