@@ -68,11 +68,10 @@ def single_threaded() -> Iterator[None]:
 
 
 def _is_complete(path: Path, key: str) -> bool:
-    marker = path / DONE
-    if not marker.is_file():
-        return False
+    """A run is complete when its ``done`` marker and its ``results.json`` both carry ``key``
+    (a marker whose results were lost or damaged makes the run re-run, not crash the report)."""
     try:
-        return read_json(marker).get("key") == key
+        return read_json(path / DONE).get("key") == key and read_json(path / RESULT_FILE).get("key") == key
     except (OSError, ValueError, AttributeError):
         return False
 

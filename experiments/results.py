@@ -57,6 +57,7 @@ __all__ = [
     "environment_info",
     "iter_done_runs",
     "oracle_file",
+    "write_grid",
     "package_versions",
     "read_json",
     "run_dir",
@@ -68,6 +69,7 @@ __all__ = [
 DONE = "done"
 RESULT_FILE = "results.json"
 TRACE_FILE = "trace.csv"
+GRID_FILE = "grid.json"
 TRACE_COLUMNS = ["episode", "step", "channel", "spend", "conversions", "expected_reward"]
 EXTRA_COLUMNS = ["env_seed", "train_s"]  # episode seed; training wall time of the run (learners)
 
@@ -98,13 +100,33 @@ def oracle_file(out: str | Path, scenario: str, env_seed: int) -> Path:
     return Path(out) / "oracle" / scenario / f"seed_{int(env_seed)}.json"
 
 
+def write_grid(out: str | Path, runs: dict[str, str]) -> Path:
+    """``DIR/grid.json``: the run folders (relative paths) of the experiment last run into ``DIR``
+    and their run keys. Results are collected from these folders only, so runs left by an
+    earlier, different grid in the same directory do not leak into the tables."""
+    return write_json(Path(out) / GRID_FILE, {"runs": dict(sorted(runs.items()))})
+
+
+def _grid_runs(out: Path) -> set[str] | None:
+    path = out / GRID_FILE
+    if not path.is_file():
+        return None  # a directory from before grid.json: every finished run counts
+    try:
+        return set(read_json(path)["runs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise BudgetGymError(f"'{path}': not a readable grid file; delete it or re-run the experiment") from None
+
+
 def iter_done_runs(out: str | Path) -> Iterator[Path]:
-    """Run folders holding a ``done`` marker, in sorted order."""
-    root = Path(out) / "runs"
+    """Run folders of the current grid (``grid.json``) holding a ``done`` marker, in sorted order."""
+    out = Path(out)
+    root = out / "runs"
     if not root.is_dir():
         return
+    grid = _grid_runs(out)
     for marker in sorted(root.glob(f"*/*/seed_*/{DONE}")):
-        yield marker.parent
+        if grid is None or marker.parent.relative_to(out).as_posix() in grid:
+            yield marker.parent
 
 
 # ------------------------------------------------------------------------------ I/O

@@ -23,7 +23,7 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.experiments.config import ExperimentConfig, config_hash, load_experiment
 from budgetgym.experiments.execution import execute, run_oracle_task, run_task, single_threaded, stored_oracle
-from budgetgym.experiments.results import environment_info, read_json, utc_now, write_json
+from budgetgym.experiments.results import environment_info, read_json, utc_now, write_grid, write_json
 from budgetgym.experiments.tasks import (
     DEFAULT_TRAINERS,
     OracleTask,
@@ -129,6 +129,7 @@ def run_experiment(
     atomic_write_text(out_dir / "experiment.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     meta_session = {"start": start, "backend": backend, "workers": workers, "address": address, "status": "running"}
     _write_meta(out_dir, cfg, meta_session)
+    write_grid(out_dir, {task.path.relative_to(out_dir).as_posix(): task.key for task in run_tasks})
 
     outcomes: list[Outcome] = []
     bar = _progress_bar(len(oracle_tasks) + len(run_tasks), progress)

@@ -23,6 +23,7 @@ import pytest
 from budgetgym.envs import Scenario, scenario_from_dict
 from hypothesis import settings
 from hypothesis import strategies as st
+from threadpoolctl import threadpool_limits
 
 # Tests are deterministic: hypothesis draws the same examples on every run (and in CI).
 # `HYPOTHESIS_PROFILE=explore pytest` searches with fresh random examples instead.
@@ -89,6 +90,16 @@ def build_scenario(base: dict[str, Any] | None = None, /, **overrides: Any) -> S
     for key, value in overrides.items():
         _set_path(data, key.split("__"), copy.deepcopy(value))
     return scenario_from_dict(data, source="test scenario")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_blas_thread() -> Any:
+    """One BLAS thread for the whole suite: pytest-xdist already runs one worker per core, and
+    OpenBLAS threads spinning on the other core made small solves (SLSQP, the oracle's Newton
+    steps) up to 20x slower. Numbers do not change (the library code limits itself where it
+    matters); only time does."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 @pytest.fixture

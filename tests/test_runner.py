@@ -443,3 +443,26 @@ def test_builtin_experiments_are_valid():
     quick = load_experiment("quickstart")
     assert {label for label, _ in quick.resolve_scenarios()} == {"stationary-3", "seasonal-5"}
     assert load_experiment("quickstart", seeds=2).seeds == [0, 1]
+
+
+def test_runs_of_an_earlier_grid_in_the_same_folder_stay_out_of_the_results(tmp_path):
+    run_experiment(experiment(seeds=3), tmp_path, report=False)
+    assert len(collect_results(tmp_path)) == 3 * 3 * 2
+    smaller = experiment(agents=["t_tilt"], seeds=1)
+    res = run_experiment(smaller, tmp_path)
+    table = collect_results(tmp_path)
+    assert res.count("skipped") == 1  # t_tilt seed 0 was already done: resumed, not redone
+    assert sorted(set(table.agent)) == ["t_tilt"] and list(table.seed.unique()) == [0]
+    assert set(res.summary.agent) == {"t_tilt"} and int(res.summary.n_seeds.iloc[0]) == 1
+    # the earlier runs are still on disk, just not part of this grid's tables
+    assert (tmp_path / "runs/s3/t_noisy/seed_2/done").is_file()
+
+
+def test_a_run_marked_done_whose_results_were_lost_is_run_again(tmp_path):
+    cfg = experiment(agents=["t_tilt"], seeds=1)
+    run_experiment(cfg, tmp_path, report=False)
+    before = numbers(tmp_path)
+    (tmp_path / "runs/s3/t_tilt/seed_0/results.json").unlink()
+    res = run_experiment(cfg, tmp_path, report=False)
+    assert res.count("done") == 1 and res.count("skipped") == 0
+    pd.testing.assert_frame_equal(numbers(tmp_path), before)
