@@ -81,15 +81,16 @@ comes from the agent's RNG, reseeded by ``reset(seed)``, so runs are reproducibl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+from pydantic import Field, field_validator, model_validator
+
 from budgetgym.agents.bandit_arms import MAX_ARMS, BanditStats, default_arms, grid_arms, pooled_sd
 from budgetgym.agents.base import AgentParams, register_agent
 from budgetgym.agents.fixed import SplitAgent, check_channel_values, resolve_channel_values
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
-from pydantic import Field, field_validator, model_validator
 
 __all__ = [
     "MAX_ARMS",
@@ -151,12 +152,15 @@ class BanditParams(AgentParams):
 
 
 # --------------------------------------------------------------------------- the agent
-class BanditAgent(SplitAgent):
+BP = TypeVar("BP", bound=BanditParams)
+
+
+class BanditAgent(SplitAgent[BP]):
     """A bandit over candidate splits; subclasses define :meth:`select` (the index/selection rule)."""
 
     Params = BanditParams
 
-    def __init__(self, brief: CampaignBrief, params: BanditParams):
+    def __init__(self, brief: CampaignBrief, params: BP):
         self._build_arms(brief, params)
         super().__init__(brief, params)
         self.arms = np.array([self.feasible(a) for a in self.raw_arms])
@@ -294,7 +298,7 @@ class EpsilonGreedyParams(BanditParams):
 
 
 @register_agent("epsilon_greedy")
-class EpsilonGreedyAgent(BanditAgent):
+class EpsilonGreedyAgent(BanditAgent[EpsilonGreedyParams]):
     r"""With probability :math:`\varepsilon` a random arm, else the best sample mean."""
 
     Params = EpsilonGreedyParams
@@ -315,7 +319,7 @@ class UCB1Params(BanditParams):
 
 
 @register_agent("ucb1")
-class UCB1Agent(BanditAgent):
+class UCB1Agent(BanditAgent[UCB1Params]):
     r"""UCB1: :math:`\arg\max_a \hat\mu_a + c \sqrt{2 \ln N / N_a}`.
 
     ``c = None`` uses the pooled within-arm sd of the scaled rewards (as Thompson's ``sigma``),
@@ -363,7 +367,7 @@ class ThompsonParams(BanditParams):
 
 
 @register_agent("thompson")
-class ThompsonAgent(BanditAgent):
+class ThompsonAgent(BanditAgent[ThompsonParams]):
     r"""Gaussian Thompson sampling: draw :math:`\mu_a` from each arm's posterior, play the largest."""
 
     Params = ThompsonParams

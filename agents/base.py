@@ -33,8 +33,9 @@ environment or a scenario for convenience and hands the agent only the brief.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -89,12 +90,13 @@ class AgentParams(StrictModel):
 P = TypeVar("P", bound=AgentParams)
 
 _REGISTRY: dict[str, type[BaseAgent[Any]]] = {}
+AgentClass = TypeVar("AgentClass", bound="type[BaseAgent[Any]]")
 
 
-def register_agent(name: str):  # type: ignore[no-untyped-def]
+def register_agent(name: str) -> Callable[[AgentClass], AgentClass]:
     """Class decorator: make an agent class available to :func:`make_agent` under ``name``."""
 
-    def wrap(cls: type[BaseAgent[Any]]) -> type[BaseAgent[Any]]:
+    def wrap(cls: AgentClass) -> AgentClass:
         cls.registry_name = name
         _REGISTRY[name] = cls
         return cls
@@ -170,7 +172,7 @@ def make_agent(name: str, source: AgentSource, **params: Any) -> BaseAgent:
                 f"agent '{name}' plays with the true parameters: build it from an environment or a "
                 f"scenario, not from a brief"
             )
-        return cls(brief, parsed, scenario=scenario)
+        return cast(Any, cls)(brief, parsed, scenario=scenario)  # only such classes take a scenario
     return cls(brief, parsed)
 
 

@@ -42,7 +42,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from budgetgym.agents.base import AgentParams, BaseAgent, register_agent
+from pydantic import Field, field_validator
+
+from budgetgym.agents.base import AgentParams, BaseAgent, P, register_agent
 from budgetgym.envs.allocation import (
     pacing_spend,
     project_bounded_simplex,
@@ -53,7 +55,6 @@ from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.scenario import Scenario
-from pydantic import Field, field_validator
 
 __all__ = [
     "EqualSplitAgent",
@@ -67,7 +68,7 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------- the shared base
-class SplitAgent(BaseAgent):
+class SplitAgent(BaseAgent[P]):
     """An agent that chooses a split per step; spends ``B/T`` per step under agent pacing.
 
     Subclasses implement :meth:`choose_split` (one observation -> a split, any non-negative
@@ -78,7 +79,7 @@ class SplitAgent(BaseAgent):
     State common to all: the step counter ``t``, the tracked cumulative spend and the RNG.
     """
 
-    def __init__(self, brief: CampaignBrief, params: AgentParams):
+    def __init__(self, brief: CampaignBrief, params: P):
         super().__init__(brief, params)
         sc = self.brief
         self.channel_names = sc.channel_names
@@ -243,7 +244,7 @@ class EqualParams(AgentParams):
 
 
 @register_agent("equal")
-class EqualSplitAgent(SplitAgent):
+class EqualSplitAgent(SplitAgent[EqualParams]):
     """The same share for every channel (projected onto the share bounds)."""
 
     Params = EqualParams
@@ -260,12 +261,12 @@ class ProportionalParams(AgentParams):
     _check = field_validator("weights", mode="before")(check_channel_values)
 
 
-class _ConstantSplitAgent(SplitAgent):
+class _ConstantSplitAgent(SplitAgent[P]):
     """A fixed split given by a parameter (normalised, projected onto the share bounds)."""
 
     field_name = "weights"
 
-    def __init__(self, brief: CampaignBrief, params: AgentParams):
+    def __init__(self, brief: CampaignBrief, params: P):
         raw = getattr(params, self.field_name)
         where = f"agent '{self.registry_name}' parameters: {self.field_name}"
         self.weights = resolve_channel_values(raw, brief.channel_names, where)
@@ -277,7 +278,7 @@ class _ConstantSplitAgent(SplitAgent):
 
 
 @register_agent("proportional")
-class ProportionalAgent(_ConstantSplitAgent):
+class ProportionalAgent(_ConstantSplitAgent[ProportionalParams]):
     """Split in proportion to user-given weights (``weights``)."""
 
     Params = ProportionalParams
@@ -293,7 +294,7 @@ class HistoricalParams(AgentParams):
 
 
 @register_agent("historical")
-class HistoricalAgent(_ConstantSplitAgent):
+class HistoricalAgent(_ConstantSplitAgent[HistoricalParams]):
     """Repeat last period's split: ``spend`` per channel, normalised."""
 
     Params = HistoricalParams
@@ -305,7 +306,7 @@ class OracleParams(AgentParams):
 
 
 @register_agent("oracle")
-class OracleAgent(SplitAgent):
+class OracleAgent(SplitAgent[OracleParams]):
     """Play the hindsight-optimal plan of the episode (sees the true parameters).
 
     ``reset(seed)`` calls ``solve_oracle(scenario, seed=seed)``; used before any reset it
@@ -317,7 +318,7 @@ class OracleAgent(SplitAgent):
     Params = OracleParams
     sees_true_parameters = True
 
-    def __init__(self, brief: CampaignBrief, params: AgentParams, *, scenario: Scenario):
+    def __init__(self, brief: CampaignBrief, params: OracleParams, *, scenario: Scenario):
         super().__init__(brief, params)
         self.oracle_scenario = scenario  # the true parameters, explicitly (hence the agent's name)
         self.plan: np.ndarray | None = None

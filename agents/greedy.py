@@ -40,12 +40,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import Field, field_validator, model_validator
+from scipy.signal import lfilter
+
 from budgetgym.agents.base import AgentParams, register_agent
 from budgetgym.agents.fixed import SplitAgent
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
-from pydantic import Field, field_validator, model_validator
-from scipy.signal import lfilter
 
 __all__ = ["ChannelFit", "GreedyAgent", "GreedyParams", "fit_channel", "greedy_allocation", "normalised_adstock"]
 
@@ -187,7 +188,7 @@ def greedy_allocation(
 
 
 @register_agent("greedy")
-class GreedyAgent(SplitAgent):
+class GreedyAgent(SplitAgent[GreedyParams]):
     """Greedy marginal-ROI allocation from per-channel concave fits (see the module docstring)."""
 
     Params = GreedyParams

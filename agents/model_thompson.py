@@ -334,7 +334,9 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
             spend = np.asarray(info["spend"], dtype=float).reshape(self.n_channels)
             conv = np.asarray(info["conversions"], dtype=float).reshape(self.n_channels)
         except (KeyError, ValueError) as err:
-            raise BudgetGymError(f"model_thompson.update: info needs per-channel 'spend' and 'conversions' ({err})") from None
+            raise BudgetGymError(
+                f"model_thompson.update: info needs per-channel 'spend' and 'conversions' ({err})"
+            ) from None
         if not (np.all(np.isfinite(spend)) and np.all(np.isfinite(conv))):
             raise BudgetGymError("model_thompson.update: info 'spend'/'conversions' must be finite")
         self.posterior.update(spend, conv)

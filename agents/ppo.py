@@ -62,9 +62,9 @@ from budgetgym.agents.ppo_config import (
     PPOParams,
     RecurrentPPOConfig,
     algo_class,
-    sb3_contrib_module,
     build_model,
     load_ppo_config,
+    sb3_contrib_module,
     torch_threads,
 )
 from budgetgym.envs.brief import CampaignBrief

@@ -37,14 +37,15 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+import numpy as np
+from scipy import stats
+
 import budgetgym.agents.bandits
 import budgetgym.agents.fixed
 import budgetgym.agents.greedy  # noqa: F401  (registers greedy)
-import numpy as np
 from budgetgym.agents.base import make_agent
 from budgetgym.envs import ChannelBudgetEnv, list_scenarios, load_scenario, scenario_path
 from budgetgym.envs.oracle import solve_oracle as _solve_oracle
-from scipy import stats
 
 DEFAULT_SCENARIOS = ["stationary-5", "seasonal-5", "shock-5", "drift-5"]
 BANDITS = ["epsilon_greedy", "ucb1", "thompson"]

@@ -23,6 +23,7 @@ import time
 
 import gymnasium as gym
 import numpy as np
+
 from budgetgym.envs import ChannelBudgetEnv, list_scenarios, load_scenario, scenario_from_dict
 
 TARGETS = {"stationary-5": 15_000.0, "large-50": 5_000.0}

@@ -44,6 +44,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
 from budgetgym.experiments import compare, load_baseline
 from budgetgym.experiments.regress import DEFAULT_CONFIDENCE, DEFAULT_TOLERANCE, Baseline
 from budgetgym.experiments.stats import keyed_rng, paired_difference_interval

@@ -10,8 +10,8 @@ Rows: stationary-5 overridden to a 28-step horizon (``stationary-5@28``:
 ``sc.override({"horizon": 28, "budget.total": 280000})``), then every built-in scenario
 (stationary-5 at its own 90 steps, large-50, ...). Built-ins with drift are solved for the
 nominal path (``seed=None``). Columns: median and best wall time of ``solve_oracle``, the
-median process CPU time, the number of starts, the expected reward of the plan, and the equal split (the zero action: equal
-shares projected onto the share bounds, ``B/T`` per step) as a percentage of the oracle.
+median process CPU time, the number of starts, the expected reward of the plan, and the equal
+split (the zero action: equal shares projected onto the share bounds, ``B/T`` per step) as a percentage of the oracle.
 
 Targets: stationary-5@28 < 50 ms, large-50 < 2 s. The figures depend on the machine and its
 load; run on an idle machine.
@@ -24,6 +24,7 @@ import statistics
 import time
 
 import numpy as np
+
 from budgetgym.envs import evaluate_plan, list_scenarios, load_scenario, solve_oracle
 from budgetgym.envs.allocation import project_bounded_simplex
 

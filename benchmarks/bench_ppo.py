@@ -36,8 +36,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import budgetgym.agents.ppo as ppo
 import numpy as np
+
+import budgetgym.agents.ppo as ppo
 from budgetgym.agents import evaluate, list_agents, make_agent
 from budgetgym.envs import ChannelBudgetEnv, list_scenarios, load_scenario
 from budgetgym.envs.oracle import solve_oracle

@@ -5,8 +5,8 @@ from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.dynamics import ChannelModel, DynamicsState, transition
 from budgetgym.envs.errors import BudgetGymError, ScenarioError
 from budgetgym.envs.oracle import OracleResult, solve_oracle
-from budgetgym.envs.plan_value import check_plan, evaluate_plan, scenario_path
 from budgetgym.envs.path import ScenarioPath, sample_path
+from budgetgym.envs.plan_value import check_plan, evaluate_plan, scenario_path
 from budgetgym.envs.registration import register_envs
 from budgetgym.envs.scenario import Scenario, list_scenarios, load_scenario, scenario_from_dict
 

@@ -30,6 +30,7 @@ step are not counted.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -129,7 +130,7 @@ class ChannelModel:
             low_share=low_share,
             high_share=high_share,
             curve_family=(
-                ("hill1" if all(c.saturation.slope == 1.0 for c in ch) else "hill")
+                ("hill1" if all(getattr(c.saturation, "slope", None) == 1.0 for c in ch) else "hill")
                 if is_hill.all()
                 else ("logistic" if not is_hill.any() else "mixed")
             ),
@@ -156,7 +157,7 @@ class ChannelModel:
     def saturation_d2(self, a: np.ndarray) -> np.ndarray:
         return self._pick(curves.hill_d2, curves.logistic_d2, a)
 
-    def _pick(self, hill_fn, logistic_fn, a: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _pick(self, hill_fn: Any, logistic_fn: Any, a: np.ndarray) -> np.ndarray:
         family = self.curve_family
         if family == "hill1" and hill_fn is curves.hill:
             u = a / self.kappa  # slope 1 (Michaelis-Menten): skip the power

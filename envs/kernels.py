@@ -62,7 +62,7 @@ def adstock_kernel(cfg: AdstockConfig, horizon: int) -> np.ndarray:
         lags = np.arange(1, cfg.window + 1, dtype=float)
         if cfg.type == "weibull_cdf":
             survival = stats.weibull_min.sf(lags[:-1], cfg.shape, scale=cfg.scale)
-            w = np.cumprod(np.concatenate(([1.0], survival)))
+            w = np.cumprod(np.concatenate(([1.0], survival))).astype(float)
         else:
             dens = stats.weibull_min.pdf(lags, cfg.shape, scale=cfg.scale)
             span = dens.max() - dens.min()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, ValidationError, model_validator
@@ -79,7 +79,7 @@ class NoAdstock(StrictModel):
     type: Literal["none"]
 
 
-AdstockConfig = Annotated[Union[GeometricAdstock, WeibullAdstock, NoAdstock], Field(discriminator="type")]
+AdstockConfig = Annotated[GeometricAdstock | WeibullAdstock | NoAdstock, Field(discriminator="type")]
 
 
 # --------------------------------------------------------------------- saturation
@@ -100,7 +100,7 @@ class LogisticSaturation(StrictModel):
     rate: float = Field(gt=0, description="lambda: per unit of adstocked exposure")
 
 
-SaturationConfig = Annotated[Union[HillSaturation, LogisticSaturation], Field(discriminator="type")]
+SaturationConfig = Annotated[HillSaturation | LogisticSaturation, Field(discriminator="type")]
 
 
 # -------------------------------------------------------------------------- delay
@@ -127,7 +127,7 @@ class GammaDelay(StrictModel):
     window: int = Field(14, ge=1, le=1000)
 
 
-DelayConfig = Annotated[Union[NoDelay, GeometricDelay, GammaDelay], Field(discriminator="type")]
+DelayConfig = Annotated[NoDelay | GeometricDelay | GammaDelay, Field(discriminator="type")]
 
 
 # -------------------------------------------------------------------------- value

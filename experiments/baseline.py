@@ -39,7 +39,7 @@ __all__ = [
     "write_baseline",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 
 # ------------------------------------------------------------------------------ schema

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
 from budgetgym.envs.errors import BudgetGymError
 
 __all__ = ["app", "main"]
@@ -66,8 +67,9 @@ def _console(stderr: bool = False, width: int | None = None) -> Any:
 @app.command("scenarios")
 def scenarios_cmd() -> None:
     """List the built-in scenarios with one-line descriptions."""
-    from budgetgym.envs.scenario import list_scenarios, load_scenario
     from rich.table import Table
+
+    from budgetgym.envs.scenario import list_scenarios, load_scenario
 
     table = Table("scenario", "channels", "steps", "pacing", "reward", "description", box=None)
     for name in list_scenarios():
@@ -166,8 +168,9 @@ def _print_summary(summary: Any) -> None:
     its unit, in the title), then the IQM across scenarios."""
     if summary is None or summary.empty:
         return
-    from budgetgym.experiments.report import format_summary_rows
     from rich.table import Table
+
+    from budgetgym.experiments.report import format_summary_rows
 
     con = _console()
     if not con.is_terminal:  # a log or a pipe: never truncate a cell
@@ -234,7 +237,21 @@ def baseline_cmd(
     )
 
 
-@app.command("regress")
+REGRESS_HELP = "\n\n".join(
+    [
+        "Fail (exit 1) when a policy got credibly worse than BASELINE.",
+        "Per (scenario, agent) and metric, current and baseline values are paired by seed (seeds on one side "
+        "only are dropped with a warning); a row regresses when the bootstrap CI (99% by default) of the mean "
+        "difference lies entirely below -tolerance.",
+        "--tolerance is a fraction: 0.01 means 1 percentage point of the oracle for pct_of_oracle (1% of the "
+        "baseline mean for other metrics).",
+        "A (scenario, agent) in the baseline but absent from the results fails as 'missing'.",
+        "Exit 0 when nothing regressed, 1 when something did, 2 for user errors (bad files, config hash mismatch).",
+    ]
+)
+
+
+@app.command("regress", help=REGRESS_HELP)
 def regress_cmd(
     directory: Annotated[Path, typer.Argument(metavar="RESULTS_DIR", help="results directory")],
     baseline: Annotated[Path, typer.Option("--baseline", "-b", help="baseline JSON (budgetgym baseline)")],
@@ -253,16 +270,7 @@ def regress_cmd(
         bool, typer.Option("--allow-config-change", help="compare even if the experiment config hash differs")
     ] = False,
 ) -> None:
-    """Fail (exit 1) when a policy got credibly worse than BASELINE.
-
-    Per (scenario, agent) and metric, current and baseline values are paired by seed (seeds on one side only are dropped with a warning); a row regresses when the bootstrap CI (99% by default) of the mean difference lies entirely below -tolerance.
-
-    --tolerance is a fraction: 0.01 means 1 percentage point of the oracle for pct_of_oracle (1% of the baseline mean for other metrics).
-
-    A (scenario, agent) in the baseline but absent from the results fails as 'missing'.
-
-    Exit 0 when nothing regressed, 1 when something did, 2 for user errors (bad files, config hash mismatch).
-    """
+    """Fail (exit 1) when a policy got credibly worse than BASELINE (help: ``REGRESS_HELP``)."""
     from budgetgym.envs.io import atomic_write_text
     from budgetgym.experiments.regress import HEADER, compare, table_rows
 
@@ -329,9 +337,9 @@ def main(argv: list[str] | None = None) -> int:
         print("aborted", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - usage errors (click/typer) exit 2, the rest 1
-        code = getattr(exc, "exit_code", None)
-        if isinstance(code, int) and callable(getattr(exc, "show", None)):
-            exc.show()
+        code, show = getattr(exc, "exit_code", None), getattr(exc, "show", None)
+        if isinstance(code, int) and callable(show):
+            show()
             return code
         traceback.print_exc()
         return 1

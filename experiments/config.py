@@ -37,10 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from budgetgym.envs.errors import BudgetGymError, StrictModel, unknown, validation_error
-from budgetgym.envs.scenario import Scenario, list_scenarios, load_scenario
-from budgetgym.envs.io import read_yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from budgetgym.envs.errors import BudgetGymError, StrictModel, unknown, validation_error
+from budgetgym.envs.io import read_yaml
+from budgetgym.envs.scenario import Scenario, list_scenarios, load_scenario
 
 __all__ = [
     "AgentSpec",

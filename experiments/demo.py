@@ -20,6 +20,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -175,7 +176,7 @@ def save_outputs(res: DemoResult, out: Path) -> list[Path]:
         "equal_pct_of_oracle": res.pct_of_oracle,
         "equal_realised_reward": res.equal_realised,
         "oracle_realised_reward": res.oracle_realised,
-        "oracle_spend_by_channel": dict(zip(sc.channel_names, o.plan.sum(axis=0).tolist())),
+        "oracle_spend_by_channel": dict(zip(sc.channel_names, o.plan.sum(axis=0).tolist(), strict=True)),
         "config": sc.model_dump(mode="json"),
     }
     path = out / "summary.json"
@@ -184,7 +185,7 @@ def save_outputs(res: DemoResult, out: Path) -> list[Path]:
     return written
 
 
-def _save_fig(fig, path: Path) -> Path:  # type: ignore[no-untyped-def]
+def _save_fig(fig: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))

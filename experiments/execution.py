@@ -25,7 +25,7 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,7 @@ def _is_complete(path: Path, key: str) -> bool:
 def _call_trainer(fn: Callable[..., Any], extra: dict[str, Any], task: RunTask, out_dir: Path) -> Any:
     kwargs = dict(extra)
     try:
-        params = inspect.signature(fn).parameters
+        params: Mapping[str, Any] = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         params = {}
     if "progress_bar" in params:

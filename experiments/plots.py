@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from budgetgym.agents.evaluation import episode_seed
 from budgetgym.envs.io import atomic_write
 
@@ -112,7 +113,7 @@ def _step_rewards(traces: Any) -> Any:
 def _episode_matrix(steps: Any) -> tuple[list[tuple[int, int]], np.ndarray]:
     """(seed, episode) keys and their ``[n, T]`` step-reward matrix for one agent."""
     wide = steps.pivot_table(index=["seed", "episode"], columns="step", values="expected_reward", sort=True)
-    return [tuple(map(int, k)) for k in wide.index], wide.to_numpy(dtype=float)
+    return [(int(k[0]), int(k[1])) for k in wide.index], wide.to_numpy(dtype=float)
 
 
 def _oracle_matrix(oracle: Any, scenario: str) -> dict[int, np.ndarray]:

@@ -204,7 +204,9 @@ def compare(
     """
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not math.isfinite(tolerance) \
             or tolerance < 0:
-        raise BudgetGymError(f"--tolerance: expected a non-negative number (a fraction, 0.01 = 1 point), got {tolerance!r}")
+        raise BudgetGymError(
+            f"--tolerance: expected a non-negative number (a fraction, 0.01 = 1 point), got {tolerance!r}"
+        )
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
         raise BudgetGymError(f"--confidence: expected a number in (0, 1), got {confidence!r}")
     base = baseline if isinstance(baseline, Baseline) else load_baseline(baseline)

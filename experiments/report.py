@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.experiments.config import BootstrapConfig, ExperimentConfig, experiment_from_dict

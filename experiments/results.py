@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from budgetgym.agents.evaluation import RESULT_COLUMNS
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import atomic_write, atomic_write_text

@@ -147,6 +147,7 @@ def resolve_trainer(spec: AgentSpec) -> tuple[Callable[..., Any], dict[str, Any]
     (``ppo``/``recurrent_ppo``: :func:`budgetgym.agents.ppo.train_ppo`). The function is called
     as ``fn(scenario, config, seed, out_dir, **extra)`` and returns the trained agent.
     """
+    extra: dict[str, Any]
     if spec.trainer is not None:
         target, extra = spec.trainer, {}
     elif spec.agent in DEFAULT_TRAINERS:

@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from budgetgym.envs import Scenario, scenario_from_dict
 from hypothesis import settings
 from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
+
+from budgetgym.envs import Scenario, scenario_from_dict
 
 # Tests are deterministic: hypothesis draws the same examples on every run (and in CI).
 # `HYPOTHESIS_PROFILE=explore pytest` searches with fresh random examples instead.

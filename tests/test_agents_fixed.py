@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
-import budgetgym.agents.fixed  # noqa: F401  (registers the agents)
 import numpy as np
 import pytest
+from conftest import Recorder, assert_feasible, assert_same_actions
+
+import budgetgym.agents.fixed  # noqa: F401  (registers the agents)
 from budgetgym.agents.base import list_agents, load_agent, make_agent
 from budgetgym.agents.evaluation import evaluate
 from budgetgym.envs import (
@@ -17,7 +19,6 @@ from budgetgym.envs import (
     solve_oracle,
 )
 from budgetgym.envs.allocation import action_to_split, project_bounded_simplex
-from conftest import assert_feasible, Recorder, assert_same_actions
 
 FIXED = [
     ("equal", {}),

@@ -10,6 +10,10 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import minimize
+
 from budgetgym.envs.allocation import (
     action_to_split,
     pacing_spend,
@@ -19,9 +23,6 @@ from budgetgym.envs.allocation import (
     spend_to_pacing_action,
     split_to_action,
 )
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
-from scipy.optimize import minimize
 
 FEAS_TOL = 1e-9
 
@@ -77,7 +78,7 @@ def slsqp_projection(p: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.nda
         lambda q: float(((q - p) ** 2).sum()),
         x0,
         jac=lambda q: 2.0 * (q - p),
-        bounds=list(zip(low, high)),
+        bounds=list(zip(low, high, strict=True)),
         constraints=[
             {"type": "eq", "fun": lambda q: q.sum() - 1.0, "jac": lambda q: np.ones_like(q)}
         ],

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import re
 
-import budgetgym.agents.bandits  # noqa: F401  (registers the agents)
 import numpy as np
 import pytest
+from conftest import Recorder, assert_feasible, assert_same_actions
+
+import budgetgym.agents.bandits  # noqa: F401  (registers the agents)
 from budgetgym.agents.bandits import grid_arms
 from budgetgym.agents.base import list_agents, load_agent, make_agent
 from budgetgym.agents.evaluation import evaluate
@@ -18,7 +20,6 @@ from budgetgym.envs import (
     load_scenario,
     scenario_from_dict,
 )
-from conftest import assert_feasible, Recorder, assert_same_actions
 
 BANDITS = ["epsilon_greedy", "ucb1", "thompson"]
 ARMS3 = [[1.0, 1.0, 1.0], [2.0, 1.0, 1.0], [1.0, 2.0, 1.0]]

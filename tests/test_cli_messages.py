@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from budgetgym.agents.base import list_agents, make_agent
 from budgetgym.envs import ChannelBudgetEnv, load_scenario
 from budgetgym.envs.errors import BudgetGymError, suggest, unknown

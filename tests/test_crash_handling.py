@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from budgetgym.envs.io import atomic_write, atomic_write_text
 from budgetgym.experiments import run_experiment
 from budgetgym.experiments.cli import main

@@ -11,9 +11,10 @@ import math
 
 import numpy as np
 import pytest
-from budgetgym.envs import curves
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from budgetgym.envs import curves
 
 REL = 1e-12
 
@@ -90,8 +91,10 @@ class TestExposureProperties:
         eta=elasticity,
     )
     def test_derivatives_match_central_differences(self, x, s, ref, eta):
-        f = lambda z: curves.exposure(z, s, ref, eta)
-        d1 = lambda z: curves.exposure_d1(z, s, ref, eta)
+        def f(z):
+            return curves.exposure(z, s, ref, eta)
+        def d1(z):
+            return curves.exposure_d1(z, s, ref, eta)
         h = 1e-4 * max(x, 1.0)
         h = min(h, 0.5 * x)
         # absolute slack: ~100x the round-off of a central difference of a quantity of size s
@@ -211,8 +214,10 @@ class TestHillProperties:
     def test_derivatives_match_central_differences(self, u, beta, kappa, slope):
         a = u * kappa
         h = 1e-5 * a
-        f = lambda z: curves.hill(z, beta, kappa, slope)
-        d1 = lambda z: curves.hill_d1(z, beta, kappa, slope)
+        def f(z):
+            return curves.hill(z, beta, kappa, slope)
+        def d1(z):
+            return curves.hill_d1(z, beta, kappa, slope)
         scale1 = beta / kappa  # natural size of f'
         assert curves.hill_d1(a, beta, kappa, slope) == pytest.approx(
             _central_d1(f, a, h), rel=1e-5, abs=1e-9 * scale1
@@ -300,8 +305,10 @@ class TestLogisticProperties:
     def test_derivatives_match_central_differences(self, v, beta, rate):
         a = v / rate
         h = 1e-5 * a
-        f = lambda z: curves.logistic(z, beta, rate)
-        d1 = lambda z: curves.logistic_d1(z, beta, rate)
+        def f(z):
+            return curves.logistic(z, beta, rate)
+        def d1(z):
+            return curves.logistic_d1(z, beta, rate)
         assert curves.logistic_d1(a, beta, rate) == pytest.approx(
             _central_d1(f, a, h), rel=1e-5, abs=1e-9 * beta * rate
         )
@@ -328,6 +335,7 @@ class TestLogisticProperties:
 
 def test_hill_second_difference_hand_point():
     # A finite-difference check at a hand-picked point: f = 10 a^2/(a^2+16) at a = 2 (f'' = 0.16 by hand)
-    f = lambda z: curves.hill(z, 10.0, 4.0, 2.0)
+    def f(z):
+        return curves.hill(z, 10.0, 4.0, 2.0)
     assert _central_d2(f, 2.0, 1e-4) == pytest.approx(0.16, rel=1e-6)
     assert _central_d1(f, 2.0, 1e-5) == pytest.approx(1.6, rel=1e-8)

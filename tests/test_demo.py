@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+
 from budgetgym.envs import Scenario, evaluate_plan, load_scenario, solve_oracle
 from budgetgym.experiments.demo import main, run_demo
 

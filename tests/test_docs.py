@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel
+
 from budgetgym.experiments.config import (
     AgentSpec,
     BootstrapConfig,
@@ -16,7 +18,6 @@ from budgetgym.experiments.config import (
     ScenarioSpec,
     experiment_from_dict,
 )
-from pydantic import BaseModel
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "configs" / "experiments" / "README.md").read_text(encoding="utf-8")

@@ -7,10 +7,14 @@ from __future__ import annotations
 import math
 import warnings
 
-import budgetgym  # noqa: F401  (registers the ids)
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import base_scenario_dict, build_scenario, channel, random_actions, rollout
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import budgetgym  # noqa: F401  (registers the ids)
 from budgetgym.envs import (
     ChannelBudgetEnv,
     ScenarioError,
@@ -21,9 +25,6 @@ from budgetgym.envs import (
     scenario_path,
     split_to_action,
 )
-from conftest import base_scenario_dict, build_scenario, channel, random_actions, rollout
-from gymnasium.utils.env_checker import check_env as gym_check_env
-from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 BUILTINS = list_scenarios()
 STEP_INFO_PER_CHANNEL = (
@@ -171,11 +172,11 @@ def test_checkers_pass_on_hand_written_variants(overrides):
 
 def _assert_traces_equal(a, b):
     assert len(a.obs) == len(b.obs)
-    for x, y in zip(a.obs, b.obs):
+    for x, y in zip(a.obs, b.obs, strict=True):
         np.testing.assert_array_equal(x, y)
     assert a.rewards == b.rewards
     assert a.truncated == b.truncated and a.terminated == b.terminated
-    for ia, ib in zip(a.infos, b.infos):
+    for ia, ib in zip(a.infos, b.infos, strict=True):
         assert ia.keys() == ib.keys()
         for key in ia:
             np.testing.assert_array_equal(ia[key], ib[key], err_msg=key)
@@ -202,7 +203,7 @@ def test_different_seeds_differ_on_a_noisy_scenario(scenario):
     b = rollout(env, actions, seed=2)
     assert a.rewards != b.rewards
     # the realised rewards are noisy draws, not the expected reward
-    assert any(r != info["expected_reward"] for r, info in zip(a.rewards, a.infos))
+    assert any(r != info["expected_reward"] for r, info in zip(a.rewards, a.infos, strict=True))
 
 
 def test_reset_without_seed_continues_the_rng_stream():
@@ -216,7 +217,7 @@ def test_reset_without_seed_continues_the_rng_stream():
         third = rollout(env, actions, seed=None)
         runs.append((first, second, third))
     # reproducible: the unseeded resets continue the seeded stream identically
-    for x, y in zip(runs[0], runs[1]):
+    for x, y in zip(runs[0], runs[1], strict=True):
         _assert_traces_equal(x, y)
     first, second, third = runs[0]
     # ...but they are not re-seeded: each episode is a fresh draw (path and noise)
@@ -340,7 +341,7 @@ def test_without_noise_realised_reward_equals_expected(reward):
     env = ChannelBudgetEnv(sc)
     tr = rollout(env, random_actions(env, sc.horizon, seed=3), seed=3)
     values = np.array([c.value.mean for c in sc.channels])
-    for r, info in zip(tr.rewards, tr.infos):
+    for r, info in zip(tr.rewards, tr.infos, strict=True):
         assert r == pytest.approx(info["expected_reward"], rel=1e-12, abs=1e-12)
         assert r == pytest.approx(info["reward"], rel=0, abs=0)
         np.testing.assert_allclose(info["conversions"], info["expected_conversions"], rtol=1e-15)
@@ -374,7 +375,7 @@ def test_zero_action_gives_equal_split_and_budget_over_horizon():
 )
 def test_zero_action_split_under_share_bounds(bounds, expected_share):
     data = base_scenario_dict(n_channels=3)
-    for ch, extra in zip(data["channels"], bounds):
+    for ch, extra in zip(data["channels"], bounds, strict=True):
         ch.update(extra)
     sc = build_scenario(data)
     env = ChannelBudgetEnv(sc)

@@ -17,6 +17,8 @@ import copy
 
 import numpy as np
 import pytest
+from conftest import hill_channel
+
 from budgetgym.envs import (
     ChannelBudgetEnv,
     ChannelModel,
@@ -26,7 +28,6 @@ from budgetgym.envs import (
 )
 from budgetgym.envs.allocation import spend_to_pacing_action
 from budgetgym.envs.expected import ExpectedModel
-from conftest import hill_channel
 
 # ---------------------------------------------------------------------------- helpers
 

@@ -15,6 +15,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import pytest
+
 from budgetgym.agents.base import AgentParams, BaseAgent, make_agent, register_agent
 from budgetgym.agents.evaluation import RESULT_COLUMNS, evaluate
 from budgetgym.envs import ChannelBudgetEnv, load_scenario

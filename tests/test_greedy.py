@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 
-import budgetgym.agents.fixed
-import budgetgym.agents.greedy  # noqa: F401  (registers the agent)
 import numpy as np
 import pytest
+from conftest import Recorder, assert_feasible, assert_same_actions
+
+import budgetgym.agents.fixed
+import budgetgym.agents.greedy  # noqa: F401  (registers the agent)
 from budgetgym.agents.base import list_agents, load_agent, make_agent
 from budgetgym.agents.evaluation import evaluate
 from budgetgym.agents.greedy import ChannelFit, fit_channel, greedy_allocation, normalised_adstock
 from budgetgym.envs import BudgetGymError, ChannelBudgetEnv, load_scenario
-from conftest import assert_feasible, Recorder, assert_same_actions
 
 
 def test_registered():

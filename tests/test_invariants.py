@@ -17,11 +17,12 @@ import warnings
 
 import numpy as np
 import pytest
-from budgetgym.envs import ChannelBudgetEnv, Scenario, scenario_from_dict
 from conftest import action_entries, build_scenario, scenarios
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from budgetgym.envs import ChannelBudgetEnv, Scenario, scenario_from_dict
 
 SHARE_RTOL = 1e-9  # relative tolerance on share bounds (the brief's 1e-9)
 # Pacing tolerance: the env's floating-point guard scales a step by (1 - 1e-9) when rounding

@@ -8,6 +8,9 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
 from budgetgym.envs.kernels import (
     GEOMETRIC_TAIL,
     adstock_kernel,
@@ -23,8 +26,6 @@ from budgetgym.envs.scenario import (
     NoDelay,
     WeibullAdstock,
 )
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
 
 
 def geo(decay: float, window: int | None = None, normalize: bool = False) -> GeometricAdstock:
@@ -329,7 +330,7 @@ class TestLagMatrix:
         # c_t = sum_{l} k_l x_{t-l} with x before step 0 equal to 0
         T = len(series)
         direct = [
-            sum(kernel[l] * series[t - l] for l in range(len(kernel)) if t - l >= 0)
+            sum(kernel[k] * series[t - k] for k in range(len(kernel)) if t - k >= 0)
             for t in range(T)
         ]
         np.testing.assert_allclose(

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import math
 
-import budgetgym.agents.model_thompson as mt  # registers "model_thompson"
 import numpy as np
 import pytest
+from scipy import integrate, stats
+
+import budgetgym.agents.model_thompson as mt  # registers "model_thompson"
 from budgetgym.agents.base import load_agent, make_agent
 from budgetgym.agents.evaluation import evaluate
 from budgetgym.envs import BudgetGymError, ChannelBudgetEnv, load_scenario
 from budgetgym.envs.oracle import check_plan
-from scipy import integrate, stats
 
 
 def _posterior(kappa, slopes=(1.0,), decays=(0.0,), a0=2.0, b0=0.5, dispersion=1.0, discount=1.0, n=1):

@@ -30,9 +30,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from budgetgym.envs import ChannelBudgetEnv, Scenario, scenario_from_dict
 from conftest import channel
 from scipy import stats
+
+from budgetgym.envs import ChannelBudgetEnv, Scenario, scenario_from_dict
 
 K, T = 200, 1000  # channels x steps: N = 200_000 draws per episode
 Z = 5.0  # standard errors allowed

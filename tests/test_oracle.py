@@ -20,6 +20,9 @@ import functools
 
 import numpy as np
 import pytest
+from conftest import hill_channel
+from scipy.optimize import minimize
+
 from budgetgym.envs import (
     ChannelBudgetEnv,
     ChannelModel,
@@ -34,8 +37,6 @@ from budgetgym.envs import (
 )
 from budgetgym.envs.allocation import project_bounded_simplex, spend_to_pacing_action
 from budgetgym.envs.expected import ExpectedModel
-from conftest import hill_channel
-from scipy.optimize import minimize
 
 EXACT = 1e-3  # the oracle's contract: never beaten by more than 0.1%
 
@@ -108,7 +109,7 @@ def _zoom_search(lows, highs, to_plans, sc, seed=None, grid=101, zoom_grid=21, l
     grids (``zoom_grid`` points spanning +-2 cells) around the best point, ``levels`` times.
     ``to_plans(V [N, D]) -> (plans [N, T, K], feasible [N])``."""
     lows, highs = np.asarray(lows, float), np.asarray(highs, float)
-    axes = [np.linspace(lo, hi, grid) for lo, hi in zip(lows, highs)]
+    axes = [np.linspace(lo, hi, grid) for lo, hi in zip(lows, highs, strict=True)]
     best_v, best_x = -np.inf, None
     for _ in range(levels + 1):
         V = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(axes))
@@ -122,7 +123,7 @@ def _zoom_search(lows, highs, to_plans, sc, seed=None, grid=101, zoom_grid=21, l
         cell = np.array([a[1] - a[0] if len(a) > 1 else 0.0 for a in axes])
         axes = [
             np.linspace(max(lo, c - 2 * w), min(hi, c + 2 * w), zoom_grid)
-            for lo, hi, c, w in zip(lows, highs, centre, cell)
+            for lo, hi, c, w in zip(lows, highs, centre, cell, strict=True)
         ]
     return best_v, best_x
 

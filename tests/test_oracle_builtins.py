@@ -27,6 +27,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_oracle import _equal_split_plan, _slsqp_best
+from threadpoolctl import threadpool_limits
+
 from budgetgym.envs import (
     Scenario,
     check_plan,
@@ -36,8 +39,6 @@ from budgetgym.envs import (
     scenario_from_dict,
     solve_oracle,
 )
-from test_oracle import _equal_split_plan, _slsqp_best
-from threadpoolctl import threadpool_limits
 
 H = 8  # steps of every shortened copy
 LARGE_SUBSET = ["search-us", "social-us", "display-us", "video-us", "email-us"]

@@ -7,11 +7,12 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from budgetgym.envs import ScenarioError, sample_path, scenario_from_dict
 from budgetgym.envs.path import seasonal_multiplier, step_days
 from budgetgym.envs.scenario import SeasonalComponent
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def make_scenario(horizon: int = 10, n_channels: int = 3, **top):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from budgetgym.agents import list_agents
 from budgetgym.envs import evaluate_plan, load_scenario, solve_oracle
 from budgetgym.experiments.cli import main

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import budgetgym  # noqa: F401  (registers the ids)
 import gymnasium as gym
 import numpy as np
 import pytest
 import yaml
-from budgetgym.envs import ChannelBudgetEnv, ScenarioError, list_scenarios, register_envs
 from conftest import base_scenario_dict, build_scenario, channel
+
+import budgetgym  # noqa: F401  (registers the ids)
+from budgetgym.envs import ChannelBudgetEnv, ScenarioError, list_scenarios, register_envs
 
 GENERIC_ID = "budgetgym/ChannelBudget-v0"
 

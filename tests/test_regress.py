@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+
 from budgetgym.agents import make_agent
 from budgetgym.agents.evaluation import evaluate
 from budgetgym.envs import ChannelBudgetEnv, load_scenario

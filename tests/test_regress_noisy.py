@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+
 from budgetgym.agents import evaluate, make_agent
 from budgetgym.envs import ChannelBudgetEnv, load_scenario
 from budgetgym.experiments import compare, record_baseline
-from scipy import stats
 
 N_SEEDS = 8  # as in configs/experiments/regression.yaml
 TOL = 0.01  # the gate's default: 1 point of % of oracle

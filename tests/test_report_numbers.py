@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+
 from budgetgym.experiments import run_experiment
 from budgetgym.experiments.config import experiment_from_dict
-from scipy import stats
 
 GRID = {
     "name": "report-numbers",

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import pytest
+
 from budgetgym.agents.base import AgentParams, BaseAgent, make_agent, register_agent
 from budgetgym.agents.evaluation import RESULT_COLUMNS, episode_seed, evaluate
 from budgetgym.envs import ChannelBudgetEnv, load_scenario, scenario_path, solve_oracle, split_to_action

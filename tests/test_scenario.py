@@ -10,6 +10,8 @@ import copy
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+
 from budgetgym.envs import (
     Scenario,
     ScenarioError,
@@ -19,7 +21,6 @@ from budgetgym.envs import (
 )
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.scenario import GeometricAdstock, NoAdstock, builtin_scenario_dir
-from pydantic import ValidationError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INVALID = FIXTURES / "invalid"

@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats as sps
+
 from budgetgym.experiments.stats import (
     Interval,
     iqm,
@@ -17,9 +21,6 @@ from budgetgym.experiments.stats import (
     stratified_bootstrap,
     summarize,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from scipy import stats as sps
 
 try:  # rliable's metrics need only numpy/scipy (its library module needs `arch`)
     from rliable import metrics as rly_metrics
