@@ -120,12 +120,7 @@ def _field_names(model: type[BaseModel]) -> set[str]:
         seen.add(cls)
         for name, info in cls.model_fields.items():
             names.add(name)
-            stack = [info.annotation]
-            while stack:
-                tp = stack.pop()
-                if isinstance(tp, type) and issubclass(tp, BaseModel):
-                    todo.append(tp)
-                stack.extend(get_args(tp))
+            todo.extend(_models_in(info.annotation))
     return names
 
 

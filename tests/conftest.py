@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import copy
 import os
+import textwrap
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -406,3 +408,20 @@ def assert_feasible(actions, env) -> None:
         assert a.shape == env.action_space.shape
         assert np.all(np.isfinite(a))
         assert np.all(a >= -1.0) and np.all(a <= 1.0)
+
+
+# ----------------------------------------------------------------------------- command line
+def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
+    """Write a (dedented) experiment or scenario file into ``tmp_path``."""
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run the ``budgetgym`` command line in-process: ``(exit code, stdout, stderr)``."""
+    from budgetgym.experiments.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -7,12 +7,12 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_cli, write
 
 from budgetgym.agents.base import list_agents, make_agent
 from budgetgym.envs import ChannelBudgetEnv, load_scenario
@@ -33,17 +33,6 @@ seeds: 2
 bootstrap: {reps: 200}
 """
 
-
-def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # ----------------------------------------------------------------------------- did you mean

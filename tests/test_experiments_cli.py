@@ -8,13 +8,13 @@ import json
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_cli, write
 
 from budgetgym.agents.base import AgentParams, BaseAgent, make_agent, register_agent
 from budgetgym.agents.evaluation import RESULT_COLUMNS, evaluate
@@ -69,17 +69,6 @@ imports: [{__name__}]
 bootstrap: {{reps: 500}}
 """
 
-
-def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
