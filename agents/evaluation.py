@@ -16,6 +16,12 @@ For each seed ``s`` and episode ``k`` the evaluator
 
 Scoring the expected rather than the realised reward removes the conversion
 noise from the comparison (the realised ``reward`` is reported too).
+
+Families. Given a :class:`~budgetgym.envs.family.ScenarioFamily` that varies, ``evaluate`` plays
+``draws`` campaigns of one split (``test`` by default: held out, never trained on), every seed
+and episode on each, and scores each against the oracle **of its own draw** (one solve per draw
+and path). Rows carry ``draw`` and ``split``; for a plain scenario (a family of one) both are
+``None``.
 """
 
 from __future__ import annotations
@@ -30,14 +36,16 @@ import numpy as np
 
 from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.family import ScenarioFamily, Split, load_family
 from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.path import ScenarioPath
-from budgetgym.envs.scenario import Scenario, load_scenario
+from budgetgym.envs.scenario import Scenario
 
 __all__ = ["EpisodeResult", "OracleProvider", "evaluate", "episode_seed", "solving_oracle", "RESULT_COLUMNS"]
 
-#: The oracle's expected episode reward for an episode, given its env seed and its path.
-OracleProvider = Callable[[int, ScenarioPath], float]
+#: ``oracle(scenario, draw, env_seed, path) -> float``: the oracle's expected reward of an episode
+#: of ``scenario`` (the family's ``draw``, or ``None`` for a plain scenario) on ``path``.
+OracleProvider = Callable[[Scenario, "int | None", int, ScenarioPath], float]
 
 RESULT_COLUMNS = [
     "scenario",
@@ -79,6 +87,8 @@ class EpisodeResult:
     conversions: np.ndarray = field(repr=False)  # [T, K] realised conversions
     step_expected_reward: np.ndarray = field(repr=False)  # [T]
     step_reward: np.ndarray = field(repr=False)  # [T] realised
+    draw: int | None = None  # the family's draw index (None: a plain scenario)
+    split: str | None = None  # "train" or "test" for a family's draw
 
     @property
     def pct_of_oracle(self) -> float:
@@ -117,15 +127,16 @@ class EpisodeResult:
         return rows
 
 
-def solving_oracle(scenario: str | Path | Scenario) -> OracleProvider:
-    """An oracle provider that solves each distinct episode path once (kept in memory)."""
-    sc = load_scenario(scenario)
-    cache: dict[bytes, float] = {}
+def solving_oracle() -> OracleProvider:
+    """An oracle provider that solves each distinct (scenario, path) once (kept in memory)."""
+    cache: dict[tuple[int, bytes], float] = {}
+    keep: list[Scenario] = []  # keeps the scenarios alive, so their ids stay unique
 
-    def provide(env_seed: int, path: ScenarioPath) -> float:
-        key = path.cost.tobytes() + path.response.tobytes() + path.delivery.tobytes()
+    def provide(scenario: Scenario, draw: int | None, env_seed: int, path: ScenarioPath) -> float:
+        key = (id(scenario), path.cost.tobytes() + path.response.tobytes() + path.delivery.tobytes())
         if key not in cache:
-            cache[key] = solve_oracle(sc, path=path).expected_reward
+            keep.append(scenario)
+            cache[key] = solve_oracle(scenario, path=path).expected_reward
         return cache[key]
 
     return provide
@@ -133,10 +144,12 @@ def solving_oracle(scenario: str | Path | Scenario) -> OracleProvider:
 
 def evaluate(
     agent: Any,
-    scenario: str | Path | Scenario,
+    scenario: str | Path | Scenario | ScenarioFamily,
     seeds: Iterable[int] = (0,),
     episodes: int = 1,
     *,
+    draws: int | None = None,
+    split: Split = "test",
     deterministic: bool = True,
     learn: bool = True,
     oracle: OracleProvider | None = None,
@@ -147,29 +160,46 @@ def evaluate(
     ----------
     agent : anything with ``predict`` (SB3's PolicyPredictor); ``reset(seed)`` and
         ``update(...)`` are called when present.
-    scenario : the campaign to play: built-in name, YAML path or Scenario.
+    scenario : the campaign to play: built-in name, YAML path, Scenario, or a scenario family
+        (name, file or :class:`~budgetgym.envs.family.ScenarioFamily`).
     seeds : evaluation seeds (non-negative integers).
     episodes : episodes per seed (each a fresh campaign, see :func:`episode_seed`).
     deterministic : passed to ``predict``.
     learn : call ``agent.update`` after every step (online learners learn within the episode).
-    oracle : ``oracle(env_seed, path) -> float``, the oracle's expected reward of the episode;
-        default :func:`solving_oracle` (one solve per distinct path). The experiment runner
-        passes the values it solved once per path beforehand.
+    draws : for a family that varies: how many of its draws to play (draws ``0 .. draws-1`` of
+        ``split``); required there, ignored for a plain scenario.
+    split : ``"test"`` (held-out draws, the default) or ``"train"`` (in-distribution draws).
+    oracle : ``oracle(scenario, draw, env_seed, path) -> float``, the oracle's expected reward of
+        the episode; default :func:`solving_oracle` (one solve per distinct scenario and path).
+        The experiment runner passes the values it solved once beforehand.
     """
-    sc = load_scenario(scenario)
+    family = load_family(scenario)
+    if family.varies:
+        if draws is None or isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+            raise BudgetGymError(
+                f"draws: family '{family.name}' varies; give draws=N (a positive integer), got {draws!r}"
+            )
+        campaigns: list[tuple[Scenario, int | None, str | None]] = [
+            (family.sample(d, split), d, split) for d in range(draws)
+        ]
+    else:
+        campaigns = [(family.nominal(), None, None)]
     if episodes < 1:
         raise BudgetGymError(f"episodes: expected a positive integer, got {episodes}")
     seeds = [int(s) for s in seeds]
     if any(s < 0 for s in seeds):
         raise BudgetGymError(f"seeds: expected non-negative integers, got {seeds}")
-    env = ChannelBudgetEnv(sc)
     name = str(getattr(agent, "name", type(agent).__name__))
     train_steps = int(getattr(agent, "train_steps", 0))
-    provider = oracle if oracle is not None else solving_oracle(sc)
+    provider = oracle if oracle is not None else solving_oracle()
     results = []
-    for seed in seeds:
-        for ep in range(episodes):
-            results.append(_episode(agent, env, sc, name, seed, ep, deterministic, learn, train_steps, provider))
+    for sc, draw, sp in campaigns:
+        env = ChannelBudgetEnv(sc)
+        for seed in seeds:
+            for ep in range(episodes):
+                res = _episode(agent, env, sc, name, seed, ep, deterministic, learn, train_steps, provider, draw)
+                res.split = sp
+                results.append(res)
     return results
 
 
@@ -184,6 +214,7 @@ def _episode(
     learn: bool,
     train_steps: int,
     oracle: OracleProvider,
+    draw: int | None = None,
 ) -> EpisodeResult:
     t0 = time.perf_counter()
     env_seed = episode_seed(seed, ep)
@@ -204,7 +235,7 @@ def _episode(
         step_exp[t], step_rew[t] = info["expected_reward"], float(reward)
         obs = next_obs
     wall = time.perf_counter() - t0
-    oracle_reward = float(oracle(env_seed, env.path))
+    oracle_reward = float(oracle(sc, draw, env_seed, env.path))
     return EpisodeResult(
         scenario=sc.name,
         agent=name,
@@ -222,4 +253,5 @@ def _episode(
         conversions=conversions,
         step_expected_reward=step_exp,
         step_reward=step_rew,
+        draw=draw,
     )

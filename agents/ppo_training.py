@@ -33,11 +33,11 @@ from budgetgym.agents.ppo_config import (
     sb3_module,
     torch_threads,
 )
-from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.family import ScenarioFamily, load_family
 from budgetgym.envs.io import atomic_write_text
-from budgetgym.envs.scenario import Scenario, load_scenario
+from budgetgym.envs.scenario import Scenario
 
 __all__ = ["train_ppo"]
 
@@ -47,7 +47,7 @@ def _progress_bar_available() -> bool:
 
 
 def train_ppo(
-    scenario: str | Path | Scenario,
+    scenario: str | Path | Scenario | ScenarioFamily,
     config: str | Path | Mapping[str, Any] | PPOConfig | None = None,
     seed: int = 0,
     out_dir: str | Path = "runs/ppo",
@@ -57,6 +57,10 @@ def train_ppo(
     verbose: int = 0,
 ) -> PPOAgent:
     """Train PPO (or RecurrentPPO) on ``scenario`` and save it to ``out_dir``; return the agent.
+
+    * ``scenario``: a scenario, or a scenario family: every episode of every training env (and of
+      the evaluation callback) is then a new draw of the family's **train** split; held-out
+      test draws are never played.
 
     * ``config``: hyperparameters (see :func:`load_ppo_config`; a mapping overrides the
       built-in file's fields, e.g. ``{"total_timesteps": 50_000}``).
@@ -85,7 +89,7 @@ def train_ppo(
         raise BudgetGymError(f"seed: expected a non-negative integer, got {seed!r}")
     seed = int(seed)
     cfg = load_ppo_config(config, recurrent=recurrent)
-    sc = load_scenario(scenario)
+    sc = load_family(scenario)  # a scenario is a family of one; a family trains on its train draws
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise BudgetGymError(f"out_dir: '{out}' exists and is not a directory")
@@ -143,9 +147,9 @@ def train_ppo(
         model.logger.close()
 
     cls = RecurrentPPOAgent if recurrent else PPOAgent
-    agent = cls.from_model(CampaignBrief.from_scenario(sc), model, venv, cfg, seed)
+    agent = cls.from_model(sc.brief, model, venv, cfg, seed)
     agent.save(out)
     venv.close()
     if eval_venv is not None:
         eval_venv.close()
-    return make_agent(cls.registry_name, CampaignBrief.from_scenario(sc), path=out)  # type: ignore[return-value]
+    return make_agent(cls.registry_name, sc.brief, path=out)  # type: ignore[return-value]

@@ -51,6 +51,12 @@ class CampaignBrief:
     max_step_multiple : under agent pacing a step spends at most this times ``B/T``.
     reward : ``conversions``, ``revenue`` or ``profit`` (revenue minus spend).
     logit_scale : ``c`` of the action mapping ``softmax(c a)``.
+    target_cpa : the planning cost per conversion (currency per conversion): the scenario's
+        ``target_cpa``, or, without one, that of the equal split at steady state on the nominal
+        curves — the figure a media plan is built on. It is one number for the whole campaign (for
+        a family, the family's nominal one for every draw), never re-derived from a draw.
+    conversion_scale : the planned conversions per channel and step, ``(B/T)/K / target_cpa``:
+        the environment divides observed conversions by it.
     """
 
     name: str
@@ -63,10 +69,23 @@ class CampaignBrief:
     max_step_multiple: float
     reward: Literal["conversions", "revenue", "profit"]
     logit_scale: float
+    target_cpa: float
+    conversion_scale: float
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> CampaignBrief:
         """The brief of a scenario: its public facts only."""
+        step_share = scenario.step_budget / scenario.n_channels
+        if scenario.target_cpa is not None:
+            target_cpa = float(scenario.target_cpa)
+            conversion_scale = step_share / target_cpa
+        else:
+            from budgetgym.envs.dynamics import ChannelModel  # the nominal curves, once, at planning time
+
+            model = ChannelModel.from_scenario(scenario)
+            equal = np.full(scenario.n_channels, step_share)
+            conversion_scale = max(float(model.steady_state_response(equal).mean()), 1e-9)
+            target_cpa = step_share / conversion_scale
         channels = []
         for c in scenario.channels:
             lo, hi = c.share_bounds
@@ -82,6 +101,8 @@ class CampaignBrief:
             max_step_multiple=float(scenario.budget.max_step_multiple),
             reward=scenario.reward,
             logit_scale=float(scenario.action.logit_scale),
+            target_cpa=float(target_cpa),
+            conversion_scale=float(conversion_scale),
         )
 
     @classmethod

@@ -28,8 +28,10 @@ The named layout is :class:`~budgetgym.envs.observation.ObservationLayout`
 
 then ``remaining_budget`` (fraction), ``time`` (``t/T``), ``spend_ratio`` (last step's spend /
 ``(B/T)``, clipped to ``[0, 10]``), and ``phase``: ``sin``/``cos`` of the weekly and
-yearly phase of the next step. ``conv_scale`` is the expected conversions per
-channel and step of the equal split at steady state (one number per scenario).
+yearly phase of the next step. ``conv_scale`` is the brief's ``conversion_scale``: the planned
+conversions per channel and step, ``(B/T)/K`` divided by the planning CPA (``target_cpa``; without
+one, the nominal equal split's at steady state) — a public figure of the plan, never the curves
+of the campaign being played.
 
 ## Rewards
 Per the scenario's ``reward``: conversions, revenue or profit of the step
@@ -42,6 +44,13 @@ noise, so that the episode's sum equals
 ``conversions``, ``expected_conversions``, ``revenue`` (per channel),
 ``reward``, ``expected_reward``, ``cumulative_spend``, ``remaining_budget``,
 ``step``.
+
+## Scenario families
+``scenario`` may be a :class:`~budgetgym.envs.family.ScenarioFamily` (or a family's name or
+file): then every ``reset`` draws a new campaign from the family's **train** split, with an
+index drawn from the reset's generator (so ``reset(seed=s)`` is reproducible), and ``info``
+names it (``draw``, ``split``). Spaces and the brief are the family's, the same for every draw.
+Held-out evaluation plays the **test** split: :func:`budgetgym.agents.evaluate`.
 
 ## What agents get
 ``env.brief`` (:class:`~budgetgym.envs.brief.CampaignBrief`): the public facts of the campaign
@@ -72,9 +81,10 @@ from budgetgym.envs.allocation import (
 )
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.dynamics import ChannelModel, DynamicsState, expected_reward, realise, transition
+from budgetgym.envs.family import ScenarioFamily, load_family
 from budgetgym.envs.observation import CONV_CLIP, SPEND_CLIP, ObservationLayout
 from budgetgym.envs.path import ScenarioPath, sample_path
-from budgetgym.envs.scenario import Scenario, load_scenario
+from budgetgym.envs.scenario import Scenario
 
 __all__ = ["ChannelBudgetEnv"]
 
@@ -86,12 +96,14 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
-    def __init__(self, scenario: str | Path | Scenario = "stationary-3", render_mode: str | None = None):
-        self.scenario: Scenario = load_scenario(scenario)
+    def __init__(
+        self, scenario: str | Path | Scenario | ScenarioFamily = "stationary-3", render_mode: str | None = None
+    ):
+        self.family: ScenarioFamily = load_family(scenario)
+        self.scenario: Scenario = self.family.nominal()
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode: expected one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.render_mode = render_mode
-        self.model = ChannelModel.from_scenario(self.scenario)
         sc, K = self.scenario, self.scenario.n_channels
         self.n_channels = K
         self.horizon = sc.horizon
@@ -103,7 +115,7 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         # because q is a multiple of the budget's ulp; q is at most 2**-51 of the budget.
         self._quantum = 2.0 ** (math.ceil(math.log2(self.budget)) - 52)
 
-        self.brief = CampaignBrief.from_scenario(sc)
+        self.brief: CampaignBrief = self.family.brief
         self.observation_layout: ObservationLayout = self.brief.observation_layout
         self.action_space: spaces.Box = self.brief.action_space()
         self.observation_space: spaces.Box = self.brief.observation_space()
@@ -119,27 +131,29 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
             ],
             axis=1,
         )
-        self.conv_scale = self._steady_state_conversions()
+        self.conv_scale = self.brief.conversion_scale
         self._inv_conv_scale = 1.0 / self.conv_scale
         self._obs = np.zeros(self.observation_layout.size)
-        self._state = DynamicsState.zeros(self.model, 2)
         self._spend_rows = np.zeros((2, K))  # realised row and noise-free shadow row
         self._price_noise = np.ones((2, K))
-        self._noisy_price = bool(self.model.price_noise_sd.any())
-        self._has_outage = any(s.kind == "outage" for s in sc.shocks)
         self._logit_scale = sc.action.logit_scale
         self._action_shape = self.action_space.shape
-        self._inv_base_price = 1.0 / self.model.base_price
-        self._bounded = not trivial_bounds(self.model.low_share, self.model.high_share)
+        self.draw: int | None = None  # the train draw of a varying family, set at reset
+        self._compile(sc)
         self.path: ScenarioPath = sample_path(sc, None)
         self._reset_counters()
 
-    # ------------------------------------------------------------------ helpers
-    def _steady_state_conversions(self) -> float:
-        """Expected conversions per channel and step of the equal split, at steady state."""
-        x = np.full(self.n_channels, self.step_budget / self.n_channels)
-        return max(float(self.model.steady_state_response(x).mean()), 1e-9)
+    def _compile(self, scenario: Scenario) -> None:
+        """Compile the campaign being played (the scenario, or a family's draw at reset)."""
+        self.scenario = scenario
+        self.model = ChannelModel.from_scenario(scenario)
+        self._state = DynamicsState.zeros(self.model, 2)
+        self._noisy_price = bool(self.model.price_noise_sd.any())
+        self._has_outage = any(s.kind == "outage" for s in scenario.shocks)
+        self._inv_base_price = 1.0 / self.model.base_price
+        self._bounded = not trivial_bounds(self.model.low_share, self.model.high_share)
 
+    # ------------------------------------------------------------------ helpers
     def _reset_counters(self) -> None:
         K = self.n_channels
         self.t = 0
@@ -166,10 +180,15 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
     # ---------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
+        info: dict[str, Any] = {"cumulative_spend": 0.0, "remaining_budget": self.budget, "step": 0}
+        if self.family.varies:
+            # a new campaign from the family's train split, chosen by the reset's generator
+            self.draw = int(self.np_random.integers(0, 2**31 - 1))
+            self._compile(self.family.sample(self.draw, "train"))
+            info.update(draw=self.draw, split="train")
         self.path = sample_path(self.scenario, self.np_random)
         self._state.clear()
         self._reset_counters()
-        info = {"cumulative_spend": 0.0, "remaining_budget": self.budget, "step": 0}
         return self._observation(), info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:

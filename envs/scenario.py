@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, ValidationError, model_validator
@@ -32,6 +32,7 @@ __all__ = [
     "list_scenarios",
     "scenario_from_dict",
     "builtin_scenario_dir",
+    "set_dotted",
 ]
 
 
@@ -254,6 +255,12 @@ class Scenario(StrictModel):
     shocks: list[ShockConfig] = Field(default_factory=list)
     noise: NoiseConfig = Field(default_factory=NoiseConfig)
     action: ActionConfig = Field(default_factory=ActionConfig)
+    target_cpa: float | None = Field(
+        None,
+        gt=0,
+        description="planning cost per conversion (currency), a public figure of the media plan; it scales the "
+        "observed conversions (default: the nominal equal split's, at steady state)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -282,31 +289,7 @@ class Scenario(StrictModel):
         "channels.search.cost.price": 2.0}``). Errors are one-line ScenarioErrors."""
         data = self.model_dump(mode="python", exclude_unset=False)
         for key, value in changes.items():
-            node: object = data
-            parts = key.split(".")
-            for depth, part in enumerate(parts):
-                last = depth == len(parts) - 1
-                if isinstance(node, list):
-                    names = [c.get("name") if isinstance(c, dict) else None for c in node]
-                    if part.isdigit() and int(part) < len(node):
-                        idx = int(part)
-                    elif part in names:
-                        idx = names.index(part)
-                    else:
-                        raise ScenarioError(f"override '{key}': no list item '{part}'")
-                    if last:
-                        node[idx] = value
-                    else:
-                        node = node[idx]
-                elif isinstance(node, dict):
-                    if part not in node:
-                        raise ScenarioError(f"override '{key}': unknown field '{part}'")
-                    if last:
-                        node[part] = value
-                    else:
-                        node = node[part]
-                else:
-                    raise ScenarioError(f"override '{key}': '{part}' is not inside a mapping or list")
+            set_dotted(data, key, value)
         return scenario_from_dict(data, source=f"scenario '{self.name}' (overridden)")
 
     @property
@@ -330,6 +313,43 @@ class Scenario(StrictModel):
 
 
 # ---------------------------------------------------------------------- loading
+def set_dotted(data: dict[str, Any], key: str, value: object, what: str = "override") -> None:
+    """Set ``data[key] = value`` in place for a dotted field path, list items by index or by
+    channel name (``"channels.search.cost.price"``); the path must exist.
+
+    Raises
+    ------
+    ScenarioError
+        ``"<what> '<key>': unknown field 'x'"`` (or no such list item).
+    """
+    node: object = data
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            names = [c.get("name") if isinstance(c, dict) else None for c in node]
+            if part.isdigit() and int(part) < len(node):
+                idx = int(part)
+            elif part in names:
+                idx = names.index(part)
+            else:
+                raise ScenarioError(f"{what} '{key}': no list item '{part}'")
+            if last:
+                node[idx] = value
+            else:
+                node = node[idx]
+        elif isinstance(node, dict):
+            if part not in node:
+                raise ScenarioError(f"{what} '{key}': unknown field '{part}'")
+            if last:
+                node[part] = value
+            else:
+                node = node[part]
+        else:
+            raise ScenarioError(f"{what} '{key}': '{part}' is not inside a mapping or list")
+
+
+
 def builtin_scenario_dir() -> Path:
     """Folder holding the built-in scenario YAML files."""
     return Path(str(resources.files("budgetgym") / "configs" / "scenarios"))

@@ -92,24 +92,26 @@ def _call_trainer(fn: Callable[..., Any], extra: dict[str, Any], task: RunTask, 
     return result
 
 
-def stored_oracle(out: str | Path, scenario_label: str, scenario: Scenario, log: list[str] | None = None) -> Any:
+def stored_oracle(out: str | Path, scenario_label: str, log: list[str] | None = None) -> Any:
     """An oracle provider (see :func:`budgetgym.agents.evaluation.evaluate`) that reads the values
-    the oracle tasks stored for ``scenario`` under ``out``; a missing or stale file (one solved
-    for a different scenario) is solved here instead, and noted in ``log``."""
+    the oracle tasks stored under ``out`` for the scenario label (and the family's draw); a
+    missing or stale file (one solved for a different scenario) is solved here instead, and
+    noted in ``log``."""
     from budgetgym.agents.evaluation import solving_oracle
 
-    key = config_hash(scenario.model_dump(mode="json"))
-    fallback = solving_oracle(scenario)
+    fallback = solving_oracle()
 
-    def provide(env_seed: int, path: Any) -> float:
-        f = oracle_file(out, scenario_label, env_seed)
+    def provide(played: Scenario, draw: int | None, env_seed: int, path: Any) -> float:
+        key = config_hash(played.model_dump(mode="json"))
+        f = oracle_file(out, scenario_label, env_seed, draw)
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
             data = read_json(f)
             if data.get("key") == key:
                 return float(data["oracle_reward"])
         if log is not None:
-            log.append(f"{utc_now()} no stored oracle for env seed {env_seed}; solved it here")
-        return fallback(env_seed, path)
+            where = f"env seed {env_seed}" + ("" if draw is None else f", draw {draw}")
+            log.append(f"{utc_now()} no stored oracle for {where}; solved it here")
+        return fallback(played, draw, env_seed, path)
 
     return provide
 
@@ -165,7 +167,7 @@ def run_task(task: RunTask) -> Outcome:
                 episodes=task.episodes,
                 deterministic=task.deterministic,
                 learn=task.learn,
-                oracle=stored_oracle(task.out, task.scenario_label, task.scenario, log),
+                oracle=stored_oracle(task.out, task.scenario_label, log),
             )
         rows = []
         for res in results:

@@ -96,9 +96,13 @@ def run_dir(out: str | Path, scenario: str, agent: str, seed: int) -> Path:
     return Path(out) / "runs" / scenario / agent / f"seed_{int(seed)}"
 
 
-def oracle_file(out: str | Path, scenario: str, env_seed: int) -> Path:
-    """``DIR/oracle/<scenario>/seed_<env_seed>.json``."""
-    return Path(out) / "oracle" / scenario / f"seed_{int(env_seed)}.json"
+def oracle_file(out: str | Path, scenario: str, env_seed: int, draw: int | None = None) -> Path:
+    """``DIR/oracle/<scenario>/seed_<env_seed>.json``; for a family's draw
+    ``DIR/oracle/<scenario>/draw_<draw>/seed_<env_seed>.json``."""
+    base = Path(out) / "oracle" / scenario
+    if draw is not None:
+        base = base / f"draw_{int(draw)}"
+    return base / f"seed_{int(env_seed)}.json"
 
 
 def write_grid(out: str | Path, runs: dict[str, str]) -> Path:

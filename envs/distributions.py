@@ -1,0 +1,160 @@
+r"""Distributions a scenario field may be given as, in a scenario family.
+
+In a family template any number may be replaced by a mapping with a ``dist`` key, and any
+block (a channel's ``saturation``, say) by a ``choice`` among blocks:
+
+=============  ====================================  =============================================
+``dist``       parameters                            draw :math:`X`; nominal value
+=============  ====================================  =============================================
+``lognormal``  ``median`` > 0, ``sd`` >= 0            :math:`\log X \sim N(\log \text{median}, \text{sd}^2)`
+                                                     (``sd`` is the sd of the log); median
+``normal``     ``mean``, ``sd`` >= 0, optional        :math:`X \sim N(\text{mean}, \text{sd}^2)` truncated
+               ``low`` < ``high``                    to ``[low, high]``; mean (clipped to the bounds)
+``uniform``    ``low`` <= ``high``                   :math:`X \sim U(\text{low}, \text{high})`; midpoint
+``loguniform`` 0 < ``low`` <= ``high``               :math:`\log X \sim U(\log\text{low}, \log\text{high})`;
+                                                     geometric mean :math:`\sqrt{\text{low}\,\text{high}}`
+``integer``    integers ``low`` <= ``high``          uniform on ``low .. high`` (both included);
+                                                     the midpoint, rounded half down
+``choice``     ``values`` (numbers or blocks),       ``values[j]`` with probability ``p[j]`` (default
+               optional ``p`` (sums to 1)            uniform); the most probable value (the first on ties)
+=============  ====================================  =============================================
+
+A chosen block may itself hold distributions; they are drawn after the choice.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+from scipy import stats
+
+from budgetgym.envs.errors import StrictModel
+
+__all__ = ["Distribution", "DISTRIBUTIONS", "draw_value", "nominal_value"]
+
+
+class LogNormal(StrictModel):
+    dist: Literal["lognormal"]
+    median: float = Field(gt=0)
+    sd: float = Field(ge=0, le=5, description="sd of the log")
+
+
+class Normal(StrictModel):
+    dist: Literal["normal"]
+    mean: float
+    sd: float = Field(ge=0)
+    low: float | None = None
+    high: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Normal:
+        if self.low is not None and self.high is not None and not self.low < self.high:
+            raise ValueError(f"low {self.low} must be < high {self.high}")
+        lo = -math.inf if self.low is None else self.low
+        hi = math.inf if self.high is None else self.high
+        if self.sd == 0 and not lo <= self.mean <= hi:
+            raise ValueError(f"mean {self.mean} lies outside [low, high] and sd is 0")
+        return self
+
+
+class Uniform(StrictModel):
+    dist: Literal["uniform"]
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Uniform:
+        if self.low > self.high:
+            raise ValueError(f"low {self.low} must be <= high {self.high}")
+        return self
+
+
+class LogUniform(StrictModel):
+    dist: Literal["loguniform"]
+    low: float = Field(gt=0)
+    high: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> LogUniform:
+        if self.low > self.high:
+            raise ValueError(f"low {self.low} must be <= high {self.high}")
+        return self
+
+
+class Integer(StrictModel):
+    dist: Literal["integer"]
+    low: int
+    high: int
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Integer:
+        if self.low > self.high:
+            raise ValueError(f"low {self.low} must be <= high {self.high}")
+        return self
+
+
+class Choice(StrictModel):
+    dist: Literal["choice"]
+    values: list[Any] = Field(min_length=1)
+    p: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _weights(self) -> Choice:
+        if self.p is not None:
+            if len(self.p) != len(self.values):
+                raise ValueError(f"p has {len(self.p)} entries but values has {len(self.values)}")
+            if any(not math.isfinite(q) or q < 0 for q in self.p) or abs(sum(self.p) - 1.0) > 1e-9:
+                raise ValueError(f"p must be non-negative and sum to 1, got {self.p}")
+        return self
+
+
+Distribution = Annotated[
+    LogNormal | Normal | Uniform | LogUniform | Integer | Choice, Field(discriminator="dist")
+]
+DISTRIBUTIONS = ("lognormal", "normal", "uniform", "loguniform", "integer", "choice")
+
+
+def draw_value(d: Any, rng: np.random.Generator) -> Any:
+    """One draw of a validated distribution (a number, or the chosen value of a ``choice``)."""
+    if isinstance(d, LogNormal):
+        return float(d.median * math.exp(d.sd * rng.standard_normal()))
+    if isinstance(d, Normal):
+        lo = -math.inf if d.low is None else d.low
+        hi = math.inf if d.high is None else d.high
+        if d.sd == 0:
+            return float(d.mean)
+        a, b = (lo - d.mean) / d.sd, (hi - d.mean) / d.sd
+        return float(stats.truncnorm.rvs(a, b, loc=d.mean, scale=d.sd, random_state=rng))
+    if isinstance(d, Uniform):
+        return float(rng.uniform(d.low, d.high))
+    if isinstance(d, LogUniform):
+        return float(math.exp(rng.uniform(math.log(d.low), math.log(d.high))))
+    if isinstance(d, Integer):
+        return int(rng.integers(d.low, d.high + 1))
+    if isinstance(d, Choice):
+        j = int(rng.choice(len(d.values), p=d.p))
+        return d.values[j]
+    raise TypeError(f"not a distribution: {d!r}")  # pragma: no cover
+
+
+def nominal_value(d: Any) -> Any:
+    """The distribution's central value (module docstring's table)."""
+    if isinstance(d, LogNormal):
+        return float(d.median)
+    if isinstance(d, Normal):
+        lo = -math.inf if d.low is None else d.low
+        hi = math.inf if d.high is None else d.high
+        return float(min(max(d.mean, lo), hi))
+    if isinstance(d, Uniform):
+        return 0.5 * (d.low + d.high)
+    if isinstance(d, LogUniform):
+        return math.sqrt(d.low * d.high)
+    if isinstance(d, Integer):
+        return (d.low + d.high) // 2
+    if isinstance(d, Choice):
+        p = d.p if d.p is not None else [1.0 / len(d.values)] * len(d.values)
+        return d.values[int(np.argmax(p))]
+    raise TypeError(f"not a distribution: {d!r}")  # pragma: no cover

@@ -1,0 +1,375 @@
+r"""Scenario families: a distribution over campaigns, sampled with disjoint train and test draws.
+
+A planner never knows the curves exactly, and a policy should work on campaigns it was not
+trained on; both need a *distribution over campaigns*. A :class:`ScenarioFamily` is one of:
+
+* a **template**: a scenario in which any hidden number may be a distribution
+  (:mod:`budgetgym.envs.distributions`: ``{dist: lognormal, median: 2600, sd: 0.4}``, ...) and any
+  block a ``choice`` among blocks (a channel's saturation a Hill or a logistic curve);
+* an **explicit ensemble**: a nominal scenario and a list of parameter sets (dotted-path changes,
+  as in :meth:`~budgetgym.envs.scenario.Scenario.override`), e.g. bootstrap or posterior draws of
+  a fitted model;
+* a **family of one**: a plain scenario (every draw is the scenario itself).
+
+What stays fixed. The campaign brief (:class:`~budgetgym.envs.brief.CampaignBrief`: channel names
+and units, budget, pacing, horizon, calendar, share bounds, reward kind, action scale, planning
+CPA) is the same for every draw — a family varies what the marketer does *not* know — so the
+action and observation spaces are the same for every draw, and an agent built from the family's
+brief plays any draw. Distributions on brief fields are rejected at load time.
+
+Draws. ``sample(i, "train")`` and ``sample(i, "test")`` are deterministic. For a template, draw
+``i`` of split ``s`` uses the generator ``numpy.random.default_rng(SeedSequence([seed, s_id, i]))``
+with ``s_id`` = 0 for train and 1 for test: two disjoint seed streams, so a policy trained on
+train draws never sees the parameters of a test draw (with continuous distributions the two
+sets share no draw; a family made only of ``choice`` and ``integer`` can repeat a combination
+by chance). Distributions are drawn in the file's order (depth first). For an ensemble, the
+members are split once, by a permutation seeded with ``SeedSequence([seed, 2])``, into a test
+part (``test_fraction`` of them, at least one) and a train part; draw ``i`` of a split is member
+``i mod n_split`` of that part. ``nominal()`` is the scenario of the central values (medians,
+midpoints, the most probable choice) — for an ensemble, its nominal scenario.
+
+File format (``configs/families/*.yaml``)::
+
+    family: retail-5-family           # marks a family file; its name
+    description: ...
+    seed: 0                           # the family's seed streams
+    scenario: {...}                   # the template: a scenario mapping with distributions,
+    # or:  scenario: stationary-5      # a built-in name or a YAML path, and
+    #      vary: {channels.search.saturation.half_saturation: {dist: lognormal, median: 2600, sd: 0.4}}
+    ensemble: [{...}, ...]            # optional, instead of distributions: dotted changes per member
+    test_fraction: 0.2                # ensemble only
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, TypeAdapter, ValidationError
+
+from budgetgym.envs.brief import CampaignBrief
+from budgetgym.envs.distributions import Distribution, draw_value, nominal_value
+from budgetgym.envs.errors import ScenarioError, StrictModel, format_loc, unknown, validation_error
+from budgetgym.envs.io import read_yaml
+from budgetgym.envs.scenario import (
+    Scenario,
+    builtin_scenario_dir,
+    list_scenarios,
+    load_scenario,
+    scenario_from_dict,
+    set_dotted,
+)
+
+__all__ = ["ScenarioFamily", "Split", "builtin_family_dir", "list_families", "load_family"]
+
+Split = Literal["train", "test"]
+_SPLIT_ID = {"train": 0, "test": 1}
+_ENSEMBLE_STREAM = 2
+#: Draws checked when a family is loaded (each split), so a bad distribution fails at load time.
+VALIDATION_DRAWS = 8
+#: Fields of the campaign brief: the same for every draw, so they cannot be distributions.
+BRIEF_FIELDS = {
+    ("name",),
+    ("description",),
+    ("horizon",),
+    ("step_days",),
+    ("start_day",),
+    ("reward",),
+    ("budget",),
+    ("action",),
+    ("target_cpa",),
+    ("channels",),
+    ("channels", "*"),
+    ("channels", "*", "name"),
+    ("channels", "*", "description"),
+    ("channels", "*", "cost", "unit"),
+    ("channels", "*", "min_share"),
+    ("channels", "*", "max_share"),
+    ("channels", "*", "locked_share"),
+}
+_DIST: TypeAdapter[Any] = TypeAdapter(Distribution)
+
+
+class FamilyFile(StrictModel):
+    """The family file's top level (module docstring)."""
+
+    family: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,60}$", description="the family's name")
+    description: str = ""
+    seed: int = Field(0, ge=0, description="seed of the family's train/test draw streams")
+    scenario: dict[str, Any] | str = Field(description="template mapping, or a scenario name/path")
+    vary: dict[str, Any] = Field(default_factory=dict, description="dotted field -> distribution")
+    ensemble: list[dict[str, Any]] | None = Field(None, min_length=2, description="dotted changes per member")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="ensemble: share of members held out")
+
+
+def _brief_field(loc: tuple[Any, ...]) -> bool:
+    generic = tuple("*" if isinstance(p, int) else p for p in loc)
+    return generic in BRIEF_FIELDS or generic[:1] in {("budget",), ("action",)}
+
+
+def _is_dist(node: object) -> bool:
+    return isinstance(node, dict) and "dist" in node
+
+
+class ScenarioFamily:
+    """A distribution over campaigns with one brief (module docstring).
+
+    Build one with :func:`load_family` (a file, a built-in name, a scenario) or
+    :meth:`of_scenario`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        template: dict[str, Any],
+        *,
+        description: str = "",
+        seed: int = 0,
+        ensemble: list[dict[str, Any]] | None = None,
+        test_fraction: float = 0.2,
+        source: str = "family",
+    ):
+        self.name = name
+        self.description = description
+        self.seed = int(seed)
+        self.source = source
+        self.test_fraction = float(test_fraction)
+        self._template = copy.deepcopy(template)
+        self._dists: dict[tuple[Any, ...], Any] = {}
+        self._check_template(self._template, ())
+        if ensemble is not None and self._dists:
+            raise ScenarioError(f"{source}: give distributions or an ensemble, not both")
+        self._nominal = scenario_from_dict(self._materialise(nominal_value), source=f"{source} (nominal scenario)")
+        if self._nominal.target_cpa is None and (self._dists or ensemble is not None):
+            # one planning CPA for every draw: the nominal scenario's, written into the template
+            # so a draw's observations are never scaled by its own (hidden) curves
+            cpa = CampaignBrief.from_scenario(self._nominal).target_cpa
+            self._template["target_cpa"] = cpa
+            self._nominal = self._nominal.override({"target_cpa": cpa})
+        self.brief: CampaignBrief = CampaignBrief.from_scenario(self._nominal)
+        self._members: tuple[Scenario, ...] = ()
+        self._parts: dict[str, np.ndarray] = {}
+        if ensemble is not None:
+            members = []
+            for j, changes in enumerate(ensemble):
+                for key in changes:
+                    loc = tuple(int(p) if p.isdigit() else p for p in key.split("."))
+                    if _brief_field(loc) or (loc[:1] == ("channels",) and len(loc) >= 3 and _brief_field(
+                        ("channels", 0, *loc[2:])
+                    )):
+                        raise ScenarioError(
+                            f"{source}: ensemble[{j}].{key}: a field of the campaign brief cannot vary"
+                        )
+                members.append(self._nominal.override(changes))
+            self._members = tuple(members)
+            perm = np.random.default_rng(np.random.SeedSequence([self.seed, _ENSEMBLE_STREAM])).permutation(
+                len(members)
+            )
+            n_test = max(1, int(round(len(members) * self.test_fraction)))
+            if n_test >= len(members):
+                raise ScenarioError(f"{source}: ensemble of {len(members)} leaves no train members")
+            self._parts = {"test": perm[:n_test], "train": perm[n_test:]}
+        self._cache: dict[tuple[str, int], Scenario] = {}
+        if self.varies:
+            for split in ("train", "test"):
+                for i in range(VALIDATION_DRAWS):
+                    self.sample(i, split)
+
+    # -- construction ------------------------------------------------------------------
+    @classmethod
+    def of_scenario(cls, scenario: Scenario) -> ScenarioFamily:
+        """The family of one: every draw is ``scenario``."""
+        fam = cls(scenario.name, scenario.model_dump(mode="json"), description=scenario.description)
+        fam._nominal = scenario
+        return fam
+
+    def _check_template(self, node: Any, loc: tuple[Any, ...]) -> None:
+        """Validate every distribution block and refuse them on brief fields."""
+        if _is_dist(node):
+            where = format_loc(loc)
+            if _brief_field(loc):
+                raise ScenarioError(
+                    f"{self.source}: {where}: a field of the campaign brief (what the marketer knows) cannot "
+                    f"be a distribution; every draw of a family has the same brief"
+                )
+            kind = node.get("dist")
+            if kind not in ("lognormal", "normal", "uniform", "loguniform", "integer", "choice"):
+                raise ScenarioError(
+                    f"{self.source}: {where}.dist: "
+                    + unknown("distribution", str(kind), ["lognormal", "normal", "uniform", "loguniform", "integer",
+                                                          "choice"])
+                )
+            try:
+                self._dists[loc] = _DIST.validate_python(node)
+            except ValidationError as err:
+                raise validation_error(err, f"{self.source}: {where}", None, ScenarioError) from None
+            if node["dist"] == "choice":
+                for j, value in enumerate(node["values"]):
+                    self._check_nested(value, (*loc, "values", j))
+            return
+        if isinstance(node, dict):
+            for key, value in node.items():
+                self._check_template(value, (*loc, key))
+        elif isinstance(node, list):
+            for j, value in enumerate(node):
+                self._check_template(value, (*loc, j))
+
+    def _check_nested(self, node: Any, loc: tuple[Any, ...]) -> None:
+        """Distributions inside a choice's values (validated; drawn after the choice)."""
+        if _is_dist(node):
+            try:
+                _DIST.validate_python(node)
+            except ValidationError as err:
+                raise validation_error(err, f"{self.source}: {format_loc(loc)}", None, ScenarioError) from None
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key != "dist":
+                    self._check_nested(value, (*loc, key))
+        elif isinstance(node, list):
+            for j, value in enumerate(node):
+                self._check_nested(value, (*loc, j))
+
+    def _materialise(self, pick: Any) -> dict[str, Any]:
+        """The template with every distribution replaced by ``pick(distribution)`` (depth first,
+        in the file's order; a chosen block's own distributions are resolved the same way)."""
+
+        def resolve(node: Any) -> Any:
+            if _is_dist(node):
+                return resolve(pick(_DIST.validate_python(node)))
+            if isinstance(node, dict):
+                return {k: resolve(v) for k, v in node.items()}
+            if isinstance(node, list):
+                return [resolve(v) for v in node]
+            return node
+
+        return resolve(copy.deepcopy(self._template))
+
+    # -- the family's public face ------------------------------------------------------
+    @property
+    def varies(self) -> bool:
+        """False for a family of one (no distribution, no ensemble)."""
+        return bool(self._dists) or bool(self._members)
+
+    @property
+    def is_ensemble(self) -> bool:
+        return bool(self._members)
+
+    def nominal(self) -> Scenario:
+        """The scenario of central values (the ensemble's nominal scenario)."""
+        return self._nominal
+
+    def split_size(self, split: Split) -> int | None:
+        """Members in a split of an ensemble; ``None`` for a template (unbounded)."""
+        return len(self._parts[split]) if self._members else None
+
+    def sample(self, index: int, split: Split = "train") -> Scenario:
+        """Draw ``index`` of ``split`` (deterministic; module docstring)."""
+        if split not in _SPLIT_ID:
+            raise ScenarioError(f"split: expected 'train' or 'test', got {split!r}")
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
+            raise ScenarioError(f"draw index: expected a non-negative integer, got {index!r}")
+        index = int(index)
+        if not self.varies:
+            return self._nominal
+        key = (split, index)
+        if key in self._cache:
+            return self._cache[key]
+        if self._members:
+            part = self._parts[split]
+            sc = self._members[int(part[index % len(part)])]
+        else:
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, _SPLIT_ID[split], index]))
+            data = self._materialise(lambda d: draw_value(d, rng))
+            data["description"] = self._nominal.description
+            try:
+                sc = scenario_from_dict(data, source=f"{self.source}: {split} draw {index}")
+            except ScenarioError as err:
+                raise ScenarioError(
+                    f"{err} (a distribution reaches values the scenario does not accept: narrow it or bound it)"
+                ) from None
+        brief = CampaignBrief.from_scenario(sc)
+        if brief != self.brief:  # pragma: no cover - brief fields are refused at load time
+            raise ScenarioError(f"{self.source}: {split} draw {index} changes the campaign brief")
+        if len(self._cache) < 4096:
+            self._cache[key] = sc
+        return sc
+
+    def draws(self, n: int, split: Split = "test") -> list[Scenario]:
+        """Draws ``0 .. n-1`` of ``split``."""
+        return [self.sample(i, split) for i in range(n)]
+
+    def __repr__(self) -> str:
+        kind = "ensemble" if self._members else ("template" if self._dists else "scenario")
+        return f"ScenarioFamily({self.name!r}, {kind})"
+
+
+# --------------------------------------------------------------------------- loading
+def builtin_family_dir() -> Path:
+    """Folder holding the built-in family YAML files."""
+    return builtin_scenario_dir().parent / "families"
+
+
+def list_families() -> list[str]:
+    """Names of the built-in families, sorted."""
+    return sorted(p.stem for p in builtin_family_dir().glob("*.yaml"))
+
+
+def family_from_dict(data: object, source: str = "family") -> ScenarioFamily:
+    """Validate a family mapping (module docstring) into a :class:`ScenarioFamily`."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: expected a mapping with a 'family' key, got {type(data).__name__}")
+    try:
+        spec = FamilyFile.model_validate(data)
+    except ValidationError as err:
+        raise validation_error(err, source, FamilyFile, ScenarioError) from None
+    if isinstance(spec.scenario, str):
+        template = load_scenario(spec.scenario).model_dump(mode="json")
+    else:
+        template = dict(spec.scenario)
+    template["name"] = spec.family  # every draw carries the family's name (the brief's)
+    for key, dist in spec.vary.items():
+        set_dotted(template, key, dist, what=f"{source}: vary")
+    return ScenarioFamily(
+        spec.family,
+        template,
+        description=spec.description,
+        seed=spec.seed,
+        ensemble=spec.ensemble,
+        test_fraction=spec.test_fraction,
+        source=source,
+    )
+
+
+def load_family(name_or_path: str | Path | Scenario | ScenarioFamily) -> ScenarioFamily:
+    """A family by built-in family name, built-in scenario name (a family of one), YAML path (a
+    family file, or a scenario file: a family of one), :class:`Scenario` or family.
+
+    Raises
+    ------
+    ScenarioError
+        One line naming the file, the field path and what was expected.
+    """
+    if isinstance(name_or_path, ScenarioFamily):
+        return name_or_path
+    if isinstance(name_or_path, Scenario):
+        return ScenarioFamily.of_scenario(name_or_path)
+    if not isinstance(name_or_path, (str, Path)):
+        raise ScenarioError(
+            f"scenario: expected a built-in name, a YAML path or a Scenario (or a ScenarioFamily), "
+            f"got {type(name_or_path).__name__}"
+        )
+    text = str(name_or_path)
+    path = Path(text)
+    if not (path.suffix in (".yaml", ".yml") or path.exists() or "/" in text):
+        if text in list_families():
+            path = builtin_family_dir() / f"{text}.yaml"
+        elif text in list_scenarios():
+            return ScenarioFamily.of_scenario(load_scenario(text))
+        else:
+            raise ScenarioError(unknown("scenario", text, list_scenarios() + list_families()))
+    data = read_yaml(path, "scenario file", ScenarioError)
+    if isinstance(data, dict) and "family" in data:
+        return family_from_dict(data, source=f"family file '{path}'")
+    return ScenarioFamily.of_scenario(scenario_from_dict(data, source=f"scenario file '{path}'"))
