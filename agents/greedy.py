@@ -44,6 +44,7 @@ from pydantic import Field, field_validator, model_validator
 from scipy.signal import lfilter
 
 from budgetgym.agents.base import AgentParams, register_agent
+from budgetgym.agents.calendar_pacing import CalendarPacer
 from budgetgym.agents.fixed import SplitAgent
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
@@ -58,6 +59,9 @@ class GreedyParams(AgentParams):
     )
     explore_sd: float = Field(0.5, ge=0, le=5, description="log-sd of the share perturbations while exploring")
     jitter: float = Field(0.1, ge=0, le=5, description="log-sd of the perturbation of the greedy split")
+    calendar_pacing: bool = Field(
+        True, description="agent pacing: time the spend by learned weekday/seasonal effects (calendar_pacing.py)"
+    )
     discount: float = Field(1.0, gt=0, le=1, description="weight gamma**age of an observation")
     window: int | None = Field(None, ge=2, le=1_000_000, description="fit on the last `window` steps only")
     decay_grid: list[float] = Field(
@@ -194,18 +198,29 @@ class GreedyAgent(SplitAgent[GreedyParams]):
     Params = GreedyParams
 
     def __init__(self, brief: CampaignBrief, params: GreedyParams):
+        self.pacer = CalendarPacer(brief) if brief.agent_pacing and params.calendar_pacing else None
         super().__init__(brief, params)
         self.value_key = "conversions" if self.brief.reward == "conversions" else "revenue"
 
     def reset_learning(self) -> None:
         self.spend_history: list[list[float]] = []
         self.value_history: list[list[float]] = []
+        if self.pacer is not None:
+            self.pacer.reset()
+
+    def step_spend(self, observation: np.ndarray) -> float:
+        """``B/T``, or with ``calendar_pacing`` the calendar pacer's spend for this step."""
+        if self.pacer is None:
+            return self.step_budget
+        return self.pacer.step_spend(self.t, self.remaining, self.rng)
 
     def learn(self, reward: float, info: dict) -> None:
         if "spend" not in info or self.value_key not in info:
             raise BudgetGymError(f"agent 'greedy': update needs info['spend'] and info['{self.value_key}']")
         self.spend_history.append([float(v) for v in np.asarray(info["spend"], dtype=float)])
         self.value_history.append([float(v) for v in np.asarray(info[self.value_key], dtype=float)])
+        if self.pacer is not None:
+            self.pacer.observe(sum(self.spend_history[-1]), sum(self.value_history[-1]))
 
     def fits(self) -> list[ChannelFit] | None:
         """Current per-channel fits, or ``None`` with too few observations."""
@@ -215,6 +230,9 @@ class GreedyAgent(SplitAgent[GreedyParams]):
             return None
         X = np.asarray(self.spend_history)
         Y = np.asarray(self.value_history)
+        calendar = self.pacer.fit() if self.pacer is not None else None
+        if calendar is not None:  # deflate by the learned calendar, so a busy day is not read as a better curve
+            Y = Y / calendar.multipliers[:n, None]
         w = p.discount ** np.arange(n - 1, -1, -1, dtype=float)
         keep = slice(max(n - p.window, 0), None) if p.window is not None else slice(None)
         return [
@@ -248,10 +266,15 @@ class GreedyAgent(SplitAgent[GreedyParams]):
 
     def extra_state(self) -> dict[str, Any]:
         return {"spend_history": self.spend_history, "value_history": self.value_history}
+    # the pacer's observations are the row sums of the histories: rebuilt on load
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.spend_history = [list(map(float, r)) for r in state.get("spend_history", [])]
         self.value_history = [list(map(float, r)) for r in state.get("value_history", [])]
+        if self.pacer is not None:
+            self.pacer.reset()
+            for xs, ys in zip(self.spend_history, self.value_history, strict=False):
+                self.pacer.observe(sum(xs), sum(ys))
         rows = self.spend_history + self.value_history
         if len(self.spend_history) != len(self.value_history) or any(len(r) != self.n_channels for r in rows):
             raise BudgetGymError(

@@ -40,10 +40,11 @@ def normalised_carryover(previous: np.ndarray, spend: np.ndarray, decays: np.nda
     return out
 
 
-def lag_mass_within(steps: int, shape: np.ndarray, decay: np.ndarray) -> np.ndarray:
+def lag_mass_within(steps: int | np.ndarray, shape: np.ndarray, decay: np.ndarray) -> np.ndarray:
     r"""Share of the lag kernel (shape ``k``, decay :math:`\theta`) on lags ``0..steps-1``:
-    the negative-binomial CDF :math:`P(L \le \text{steps} - 1)`."""
-    return stats.nbinom.cdf(max(int(steps), 1) - 1, np.asarray(shape, dtype=float), 1.0 - np.asarray(decay))
+    the negative-binomial CDF :math:`P(L \le \text{steps} - 1)` (``steps`` broadcasts)."""
+    last = np.maximum(np.asarray(steps, dtype=int), 1) - 1
+    return stats.nbinom.cdf(last, np.asarray(shape, dtype=float), 1.0 - np.asarray(decay))
 
 
 def hill_log_basis(carry: np.ndarray, kappa: np.ndarray, slopes: np.ndarray) -> np.ndarray:

@@ -140,6 +140,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from budgetgym.agents.base import AgentParams, BaseAgent, register_agent
+from budgetgym.agents.calendar_pacing import CalendarPacer
 from budgetgym.agents.hill_posterior import (
     HillGridPosterior,
     hill_log_basis,
@@ -204,6 +205,9 @@ class ModelThompsonParams(AgentParams):
     alloc_grid: int = Field(201, ge=11, le=5001, description="grid points of the step budget for the split")
     greedy_when_deterministic: bool = Field(False, description="deterministic predict plays the posterior mode")
     seed: int | None = Field(None, ge=0, description="seed used until reset(seed) reseeds")
+    calendar_pacing: bool = Field(
+        True, description="agent pacing: time the spend by learned weekday/seasonal effects (calendar_pacing.py)"
+    )
 
     @field_validator("dispersion", mode="before")
     @classmethod
@@ -303,6 +307,7 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         self._value_den = np.zeros(self.n_channels)  # discounted conversions
         self.rng = np.random.default_rng(p.seed)
         self.last_draw: dict[str, np.ndarray] | None = None
+        self.pacer = CalendarPacer(brief) if brief.agent_pacing and params.calendar_pacing else None
 
     def _log_prior(self, kappa: np.ndarray) -> np.ndarray:
         """Log prior over the ``(lag shape, theta, slope, kappa)`` grid: ``slope_prior`` weights
@@ -325,6 +330,8 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         self._value_num[:] = 0.0
         self._value_den[:] = 0.0
         self.last_draw = None
+        if self.pacer is not None:
+            self.pacer.reset()
 
     def update(
         self, observation: np.ndarray, action: np.ndarray, reward: float, next_observation: np.ndarray, info: dict
@@ -339,7 +346,12 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
             ) from None
         if not (np.all(np.isfinite(spend)) and np.all(np.isfinite(conv))):
             raise BudgetGymError("model_thompson.update: info 'spend'/'conversions' must be finite")
-        self.posterior.update(spend, conv)
+        # a busy weekday is not a better curve: deflate by the learned calendar multiplier
+        step = len(self.pacer.spend) if self.pacer is not None else 0
+        self.posterior.update(spend, conv if self.pacer is None else conv / self.pacer.multiplier(step))
+        if self.pacer is not None:
+            value = info.get("revenue", conv) if self.value_weighted else conv
+            self.pacer.observe(float(spend.sum()), float(np.sum(value)))
         if self.value_weighted and "revenue" in info:
             gam = self.params.discount
             self._value_num = gam * self._value_num + np.asarray(info["revenue"], dtype=float).reshape(-1)
@@ -371,7 +383,13 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         split = self.allocate(weight, draw["kappa"], draw["slope"], self.step_budget)
         action = split_to_action(split, self.logit_scale)
         if self.agent_pacing:
-            action = np.append(action, spend_to_pacing_action(self.step_budget, remaining, self.step_cap))
+            if self.pacer is None:
+                spend = self.step_budget
+            else:
+                left = np.arange(T - t, 0, -1)  # steps left from each remaining step, to the horizon
+                mass = lag_mass_within(left[:, None], draw["shape"][None, :], draw["decay"][None, :])
+                spend = self.pacer.step_spend(t, remaining, self.rng, landed=mass.mean(axis=1))
+            action = np.append(action, spend_to_pacing_action(spend, remaining, self.step_cap))
         return action
 
     def allocate(self, scale: np.ndarray, kappa: np.ndarray, slope: np.ndarray, spend: float) -> np.ndarray:
@@ -408,6 +426,7 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
             "value_num": self._value_num.tolist(),
             "value_den": self._value_den.tolist(),
             "rng": self.rng.bit_generator.state,
+            "pacer": None if self.pacer is None else self.pacer.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -420,5 +439,7 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
             rng = np.random.default_rng()
             rng.bit_generator.state = state["rng"]
             self.rng = rng
+            if self.pacer is not None:
+                self.pacer.load_state_dict(state.get("pacer") or {})
         except (KeyError, ValueError, TypeError, AttributeError) as err:
             raise BudgetGymError(f"model_thompson state: does not match this agent/scenario ({err})") from None

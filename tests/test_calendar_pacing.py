@@ -1,0 +1,88 @@
+"""Calendar pacing: water-filling by hand, the fit on synthetic weekday data, the spend rule
+against scipy, and the agents that use it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+from budgetgym.agents import evaluate, make_agent
+from budgetgym.agents.calendar_pacing import CalendarPacer, water_fill
+from budgetgym.envs import load_scenario
+from budgetgym.envs.brief import CampaignBrief
+
+
+def test_water_fill_by_hand() -> None:
+    # weights 1:2:1 for a total of 4 -> 1, 2, 1; a cap of 1.5 moves 0.5 to the others: 1.25, 1.5, 1.25
+    np.testing.assert_allclose(water_fill(np.array([1.0, 2.0, 1.0]), 4.0, 10.0), [1.0, 2.0, 1.0])
+    np.testing.assert_allclose(water_fill(np.array([1.0, 2.0, 1.0]), 4.0, 1.5), [1.25, 1.5, 1.25])
+    # more than the caps allow: everything at the cap
+    np.testing.assert_allclose(water_fill(np.array([1.0, 3.0]), 10.0, 2.0), [2.0, 2.0])
+
+
+def brief_daily(horizon: int = 70) -> CampaignBrief:
+    sc = load_scenario("seasonal-5").override({"horizon": horizon, "start_day": 0.0})
+    return CampaignBrief.from_scenario(sc)
+
+
+def test_the_fit_recovers_weekday_multipliers_from_noise_free_data() -> None:
+    """y_t = m(weekday) x_t^0.5 with varying spend: the fitted multipliers match m (up to a common
+    factor) and the elasticity is 0.5."""
+    brief = brief_daily()
+    true = np.array([1.0, 1.2, 1.5, 1.8, 1.5, 1.1, 0.8])  # Monday .. Sunday
+    rng = np.random.default_rng(0)
+    pacer = CalendarPacer(brief, ridge=1e-6, prior_weight=1e-6, decay_grid=(0.0,))
+    days = brief.step_day_index()
+    for t in range(56):
+        x = 1000.0 * np.exp(0.3 * rng.standard_normal())
+        pacer.observe(x, true[int(days[t]) % 7] * x**0.5)
+    fit = pacer.fit()
+    assert fit is not None and fit.elasticity == pytest.approx(0.5, abs=1e-3)
+    got = fit.multipliers[:7] / np.exp(np.mean(np.log(fit.multipliers[:7])))
+    want = true / np.exp(np.mean(np.log(true)))
+    np.testing.assert_allclose(got, want, rtol=0.02)  # the yearly terms absorb a little
+
+
+def test_the_spend_rule_maximises_the_fitted_response() -> None:
+    """x_s proportional to m_s^(1/(1-b)) (capped) equals scipy's maximiser of sum m_s x_s^b."""
+    brief = brief_daily(28)
+    pacer = CalendarPacer(brief, max_exponent=10.0, min_steps=1)
+    m = np.array([1.0, 1.3, 0.7, 1.6, 0.9, 1.1, 1.2, 0.8])
+    b = 0.6
+    R, cap = 8.0 * brief.step_budget, brief.step_cap
+    weights = m ** (1 / (1 - b))
+    plan = water_fill(weights, R, cap)
+
+    def neg(x: np.ndarray) -> float:
+        return -float(np.sum(m * np.maximum(x, 1e-12) ** b))
+
+    res = minimize(
+        neg,
+        np.full(8, R / 8),
+        method="SLSQP",
+        bounds=[(0, cap)] * 8,
+        constraints=[{"type": "eq", "fun": lambda x: x.sum() - R}],
+        options={"ftol": 1e-12, "maxiter": 500},
+    )
+    assert -neg(plan) >= -res.fun - 1e-6 * abs(res.fun)
+    np.testing.assert_allclose(plan, res.x, rtol=2e-2)  # SLSQP stops within ~1% of the maximiser
+    assert pacer.step_spend(0, R) == pytest.approx(brief.step_budget, rel=0.2)  # before fitting: ~B/T
+
+
+@pytest.mark.parametrize("name", ["greedy", "model_thompson"])
+def test_paced_agents_stay_within_the_budget_and_use_it(name: str) -> None:
+    sc = load_scenario("seasonal-5").override({"horizon": 28})
+    (res,) = evaluate(make_agent(name, sc), sc, seeds=[1])
+    assert res.spend <= sc.budget.total
+    assert res.spend >= 0.99 * sc.budget.total
+    steps = res.allocation.sum(axis=1)
+    assert steps.std() > 0.02 * steps.mean()  # the spend moves with the learned calendar
+    flat = make_agent(name, sc, calendar_pacing=False)
+    (res_flat,) = evaluate(flat, sc, seeds=[1])
+    np.testing.assert_allclose(res_flat.allocation.sum(axis=1)[:-1], sc.step_budget, rtol=1e-9)
+
+
+def test_even_pacing_has_no_pacer() -> None:
+    sc = load_scenario("stationary-3")
+    assert make_agent("greedy", sc).pacer is None and make_agent("model_thompson", sc).pacer is None
