@@ -112,9 +112,11 @@ The step budget is then split by maximising :math:`\sum_i \hat v_i F_{R,i}\,
 **with the oracle's own grid programme**
 (:func:`~budgetgym.envs.grid_dp.grid_split_values`, exact to the grid for one step, S-shaped
 curves included): the drawn curves are tabulated on ``alloc_grid`` levels of the step budget
-and the programme returns the split. It works on plain arrays (no scenario is built): about
-0.1 ms per step for 5 channels, against ~2.8 ms when each step built a one-step pydantic
-scenario for the oracle's ``grid_split`` (25-60 ms with :func:`~budgetgym.envs.oracle.solve_oracle`).
+and the programme returns the split. It works on plain arrays (no scenario is built): a whole
+``predict`` takes ~1.4 ms of CPU per step for 5 channels and ~13 ms for 50
+(``benchmarks/bench_predict.py``), against 3.1 ms and 26 ms when each step built a one-step
+pydantic scenario for the oracle's ``grid_split`` (25-60 ms with
+:func:`~budgetgym.envs.oracle.solve_oracle`).
 The split is exact to one cell of the grid (``alloc_grid`` points: 0.5% of the step budget by
 default), also at share bounds that fall between grid points. Locked channels are taken out
 of the problem first (their share is fixed), so
