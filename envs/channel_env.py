@@ -134,6 +134,9 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         self.conv_scale = self.brief.conversion_scale
         self._inv_conv_scale = 1.0 / self.conv_scale
         self._obs = np.zeros(self.observation_layout.size)
+        lay = self.observation_layout  # its named slots, looked up once (step speed)
+        self._slots = (lay.share, lay.price_index, lay.conversions, lay.conversions_ema,
+                       lay.remaining_budget, lay.time, lay.spend_ratio, lay.phase)
         self._spend_rows = np.zeros((2, K))  # realised row and noise-free shadow row
         self._price_noise = np.ones((2, K))
         self._logit_scale = sc.action.logit_scale
@@ -166,15 +169,16 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         self._last_info: dict[str, Any] = {}
 
     def _observation(self) -> np.ndarray:
-        lay, obs = self.observation_layout, self._obs
-        obs[lay.share] = self._last_share
-        obs[lay.price_index] = self._last_price_index
-        np.minimum(self._last_conv * self._inv_conv_scale, CONV_CLIP, out=obs[lay.conversions])
-        np.minimum(self._ema_conv * self._inv_conv_scale, CONV_CLIP, out=obs[lay.conversions_ema])
-        obs[lay.remaining_budget] = max(0.0, self.budget - self.cumulative_spend) / self.budget
-        obs[lay.time] = self.t / self.horizon
-        obs[lay.spend_ratio] = min(self._last_spend_ratio, SPEND_CLIP)
-        obs[lay.phase] = self._phase[self.t]
+        share, price, conv, ema, remaining, time, spend, phase = self._slots
+        obs = self._obs
+        obs[share] = self._last_share
+        obs[price] = self._last_price_index
+        np.minimum(self._last_conv * self._inv_conv_scale, CONV_CLIP, out=obs[conv])
+        np.minimum(self._ema_conv * self._inv_conv_scale, CONV_CLIP, out=obs[ema])
+        obs[remaining] = max(0.0, self.budget - self.cumulative_spend) / self.budget
+        obs[time] = self.t / self.horizon
+        obs[spend] = min(self._last_spend_ratio, SPEND_CLIP)
+        obs[phase] = self._phase[self.t]
         return obs.astype(np.float32)
 
     # ---------------------------------------------------------------- gym API
