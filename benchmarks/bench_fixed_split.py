@@ -1,57 +1,68 @@
-"""The best constant split in hindsight: an upper bound for every fixed-split agent.
+"""The best constant split in hindsight and the dynamic headroom of each scenario.
 
-For each scenario, searches the split ``q`` (one share vector, played every step at
-budget/horizon, projected onto the share bounds) that maximises the expected episode
-reward under the TRUE parameters (nominal path), by Nelder-Mead over softmax logits from
-several seeded starts, and prints it as % of the oracle. A fixed-split agent chosen by a
-planner can at best reach this value; it is the strict reading of "the best fixed split".
+For each scenario, prints the equal split, the best constant split in hindsight
+(:func:`budgetgym.envs.best_constant_split`: one share vector played every step at
+budget/horizon, true parameters, nominal path) and the oracle, as % of the oracle, and the
+**dynamic headroom** (oracle minus the best constant split, in points of the oracle): what
+adapting the split (and, under agent pacing, the flighting) over time can gain. A fixed-split
+agent chosen by a planner can at best reach the best constant split.
 
-Run: ``python benchmarks/bench_fixed_split.py [SCENARIO ...]`` (default: the 5-channel ones).
+Run: ``python benchmarks/bench_fixed_split.py [SCENARIO ...] [--seeds N]`` (default: every
+built-in scenario, nominal path; ``--seeds N`` adds the hindsight values of episode seeds
+``0..N-1`` for scenarios with drift).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 import numpy as np
-from scipy.optimize import minimize
 
-from budgetgym.envs import evaluate_plan, load_scenario, solve_oracle
+from budgetgym.envs import (
+    best_constant_split,
+    constant_split_plan,
+    evaluate_plan,
+    list_scenarios,
+    load_scenario,
+    solve_oracle,
+)
 from budgetgym.envs.allocation import project_bounded_simplex
-from budgetgym.envs.dynamics import ChannelModel
-
-DEFAULT = ["stationary-5", "seasonal-5", "shock-5", "drift-5", "s-curve-5", "delayed-5"]
 
 
-def best_constant_split(name: str, starts: int = 6) -> tuple[float, np.ndarray]:
-    """(% of oracle, shares) of the best constant split of scenario ``name``."""
+def row(name: str, seed: int | None) -> tuple[float, float, float, np.ndarray, float, float]:
+    """(equal split, best constant split, oracle: expected rewards; the best split's shares;
+    oracle seconds, constant-split seconds) on the nominal path or the path of ``seed``."""
     sc = load_scenario(name)
-    m = ChannelModel.from_scenario(sc)
-    oracle = solve_oracle(sc).expected_reward
-
-    def shares(z: np.ndarray) -> np.ndarray:
-        p = np.exp(z - z.max())
-        return project_bounded_simplex(p / p.sum(), m.low_share, m.high_share)
-
-    def loss(z: np.ndarray) -> float:
-        plan = np.tile(shares(z) * sc.step_budget, (sc.horizon, 1))
-        return -float(evaluate_plan(sc, plan)) / oracle
-
-    best_val, best_z = -np.inf, np.zeros(sc.n_channels)
-    for s in range(starts):
-        z0 = np.random.default_rng(s).normal(size=sc.n_channels) if s else np.zeros(sc.n_channels)
-        r = minimize(loss, z0, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-9})
-        if -r.fun > best_val:
-            best_val, best_z = -r.fun, r.x
-    return 100.0 * best_val, shares(best_z)
+    oracle = solve_oracle(sc, seed=seed)
+    const = best_constant_split(sc, path=oracle.path)
+    equal_q = project_bounded_simplex(np.full(sc.n_channels, 1.0 / sc.n_channels), *sc.share_bound_arrays)
+    equal = float(evaluate_plan(sc, constant_split_plan(sc, equal_q), path=oracle.path))
+    return equal, const.expected_reward, oracle.expected_reward, const.shares, oracle.seconds, const.seconds
 
 
-def main(argv: list[str]) -> None:
-    print(f"{'scenario':<14}{'best constant split, % of oracle':>34}   shares")
-    for name in argv or DEFAULT:
-        pct, q = best_constant_split(name)
-        print(f"{name:<14}{pct:>34.2f}   {np.round(q, 3).tolist()}")
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("scenarios", nargs="*", help="scenario names (default: every built-in)")
+    parser.add_argument("--seeds", type=int, default=0, help="also episode seeds 0..N-1 (drift scenarios)")
+    args = parser.parse_args(argv)
+    head = (
+        f"{'scenario':<14}{'path':>8}{'equal %':>9}{'constant %':>12}{'headroom':>10}{'oracle':>14}"
+        f"{'oracle s':>10}{'const s':>9}"
+    )
+    print(head + "   best constant split")
+    for name in args.scenarios or list_scenarios():
+        sc = load_scenario(name)
+        drift = sc.drift.sd > 0 or any(c.drift_sd for c in sc.channels)
+        for seed in [None, *(range(args.seeds) if drift else [])]:
+            equal, const, oracle, q, t_o, t_c = row(name, seed)
+            ranked = sorted(zip(q, sc.channel_names, strict=True), key=lambda x: -x[0])[:6]
+            shares = ", ".join(f"{n} {s:.3f}" for s, n in ranked)
+            print(
+                f"{name:<14}{'nominal' if seed is None else f'seed {seed}':>8}{100 * equal / oracle:>9.2f}"
+                f"{100 * const / oracle:>12.2f}{100 * (oracle - const) / oracle:>10.2f}{oracle:>14,.1f}"
+                f"{t_o:>10.2f}{t_c:>9.2f}   {shares}"
+            )
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -2,6 +2,7 @@
 
 from budgetgym.envs.allocation import action_to_split, split_to_action
 from budgetgym.envs.channel_env import ChannelBudgetEnv
+from budgetgym.envs.constant_split import ConstantSplit, best_constant_split, constant_split_plan
 from budgetgym.envs.dynamics import ChannelModel, DynamicsState, transition
 from budgetgym.envs.errors import BudgetGymError, ScenarioError
 from budgetgym.envs.oracle import OracleResult, solve_oracle
@@ -14,13 +15,16 @@ __all__ = [
     "BudgetGymError",
     "ChannelBudgetEnv",
     "ChannelModel",
+    "ConstantSplit",
     "DynamicsState",
     "OracleResult",
     "Scenario",
     "ScenarioError",
     "ScenarioPath",
     "action_to_split",
+    "best_constant_split",
     "check_plan",
+    "constant_split_plan",
     "evaluate_plan",
     "list_scenarios",
     "load_scenario",

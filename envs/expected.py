@@ -75,6 +75,13 @@ class ExpectedModel:
             out = out - self.spend_cost * X.sum(axis=(-2, -1))
         return out
 
+    def channel_values(self, X: np.ndarray) -> np.ndarray:
+        """Each channel's part of ``J(X)``: ``[K]`` for one plan, ``[N, K]`` for a batch (channels
+        are independent, so these sum to :meth:`value`, up to the order of summation)."""
+        X = np.asarray(X, dtype=float)
+        a = self._adstock(self._exposure(X))
+        return (self.weight * self.model.saturation(a)).sum(axis=-2) - self.spend_cost * X.sum(axis=-2)
+
     def derivatives(self, X: np.ndarray, hessian: bool = True) -> tuple[float, np.ndarray, np.ndarray | None]:
         """``(J, grad [T, K], H [K, T, T] or None)`` at a single plan ``X [T, K]``."""
         m = self.model

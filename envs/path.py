@@ -15,9 +15,10 @@ With ``d_t = start_day + t * step_days`` (days; day 0 is a Monday, 1 January):
 
     \text{season}(d) = (1 + A_w \cos(2\pi (d - p_w)/7)) (1 + A_y \cos(2\pi (d - p_y)/365.25))
 
-    \text{cost}_{t,i} = \text{season}_{cost}(d_t) \prod_{\text{price shocks}} m
+    \text{cost}_{t,i} = \text{season}_{cost}(d_t)\, \text{season}_{cost,i}(d_t) \prod_{\text{price shocks}} m
 
-    \text{response}_{t,i} = \text{season}_{demand}(d_t)\, e^{w_{t,i}} \prod_{\text{demand shocks}} m
+    \text{response}_{t,i} = \text{season}_{demand}(d_t)\, \text{season}_{demand,i}(d_t)\, e^{w_{t,i}}
+    \prod_{\text{demand shocks}} m
 
     \text{delivery}_{t,i} = 0 \text{ during an outage of channel } i, \text{ else } 1
 
@@ -25,6 +26,11 @@ With ``d_t = start_day + t * step_days`` (days; day 0 is a Monday, 1 January):
     \ \varepsilon \sim N(0, 1)
 
 (``rho`` = ``drift.mean_reversion``, ``sigma_i`` = the channel's ``drift_sd`` or ``drift.sd``).
+``season_demand`` and ``season_cost`` are the scenario's ``seasonality`` (shared by every
+channel); ``season_demand,i`` and ``season_cost,i`` are channel i's own ``seasonality`` (same
+form, default all amplitudes 0, i.e. exactly 1), so a channel can peak on its own days (search
+on weekdays, social at the weekend, video in December) on top of the common calendar. All
+multipliers are dimensionless and positive (amplitudes < 1); shocks multiply on top.
 """
 
 from __future__ import annotations
@@ -33,9 +39,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from budgetgym.envs.scenario import Scenario, SeasonalComponent
+from budgetgym.envs.scenario import Scenario, SeasonalComponent, SeasonalityConfig
 
 __all__ = ["ScenarioPath", "sample_path", "seasonal_multiplier", "step_days"]
+
+_FLAT = SeasonalityConfig()  # no cycles: every multiplier is exactly 1
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,10 @@ def sample_path(scenario: Scenario, rng: np.random.Generator | None) -> Scenario
             prev = keep * prev + sd * eps[t]
             w[t] = prev
     response = response * np.exp(w)
+    for i, c in enumerate(scenario.channels):  # each channel's own cycles (all-zero: skipped, exactly 1)
+        if c.seasonality != _FLAT:
+            cost[:, i] *= seasonal_multiplier(c.seasonality.cost, days)
+            response[:, i] *= seasonal_multiplier(c.seasonality.demand, days)
     delivery = np.ones((T, K))
 
     index = {name: i for i, name in enumerate(scenario.channel_names)}

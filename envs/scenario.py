@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, ValidationError, model_validator
+from pydantic import (
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from budgetgym.envs.errors import ScenarioError, StrictModel, validation_error
 from budgetgym.envs.io import read_yaml
@@ -152,6 +159,10 @@ class ChannelConfig(StrictModel):
     max_share: float = Field(1.0, ge=0, le=1, description="largest share of each step's spend")
     locked_share: float | None = Field(None, ge=0, le=1, description="fixed share (min = max)")
     drift_sd: float | None = Field(None, ge=0, le=1, description="overrides the scenario's drift.sd")
+    seasonality: SeasonalityConfig = Field(
+        default_factory=lambda: SeasonalityConfig(),
+        description="this channel's own demand and cost cycles, multiplying the scenario's",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> ChannelConfig:
@@ -163,6 +174,16 @@ class ChannelConfig(StrictModel):
                 f"and max_share {self.max_share} (or leave those unset)"
             )
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_flat_seasonality(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        """JSON dumps leave out a channel's all-zero ``seasonality``, so a scenario written before
+        channels had one keeps its serialised form, hence its config hash (results directories
+        and stored oracle files stay valid). Python dumps (used by :meth:`Scenario.override`) keep it."""
+        data = handler(self)
+        if info.mode_is_json() and isinstance(data, dict) and self.seasonality == SeasonalityConfig():
+            data.pop("seasonality", None)
+        return data
 
     @property
     def share_bounds(self) -> tuple[float, float]:

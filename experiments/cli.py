@@ -3,7 +3,8 @@
 ::
 
     budgetgym scenarios                       built-in scenarios, one line each
-    budgetgym show SCENARIO [--seed S]        channels, parameters and the oracle value
+    budgetgym show SCENARIO [--seed S]        channels, parameters; equal split, best constant split,
+                                              oracle and the dynamic headroom
     budgetgym run [EXPERIMENT] [--out DIR] [--seeds N] [--workers N] [--backend local|ray]
                   [--address ADDR] [--set key=value ...]
     budgetgym report DIR                      rebuild results, statistics, plots and report.md
@@ -18,7 +19,8 @@ problem of an invalid experiment file), 1 otherwise (including failed runs), 130
 interrupted (finished runs are kept; the same command resumes).
 
 Every command calls a library function: :func:`~budgetgym.experiments.runner.run_experiment`,
-:func:`~budgetgym.experiments.report.build_report`, :func:`~budgetgym.envs.solve_oracle`.
+:func:`~budgetgym.experiments.report.build_report`, :func:`~budgetgym.envs.solve_oracle`,
+:func:`~budgetgym.envs.best_constant_split`.
 """
 
 from __future__ import annotations
@@ -91,9 +93,11 @@ def show_cmd(
     scenario: Annotated[str, typer.Argument(help="built-in name or YAML path")],
     seed: Annotated[int | None, typer.Option(help="episode seed for the oracle (drift); default: nominal path")] = None,
 ) -> None:
-    """Show a scenario's channels and parameters, and its oracle value."""
+    """Show a scenario's channels and parameters; the equal split, the best constant split and the
+    oracle (expected reward and % of the oracle), and the dynamic headroom."""
+    from budgetgym.envs.constant_split import best_constant_split
     from budgetgym.envs.oracle import evaluate_plan, solve_oracle
-    from budgetgym.envs.scenario import load_scenario
+    from budgetgym.envs.scenario import SeasonalityConfig, load_scenario
     from budgetgym.experiments.demo import equal_split_plan
     if seed is not None and seed < 0:
         raise BudgetGymError(f"--seed: expected a non-negative integer, got {seed}")
@@ -106,23 +110,37 @@ def show_cmd(
         f"reward = {sc.reward}; noise = {sc.noise.conversions}"
     )
     # one block per channel: every parameter in full, whatever the terminal width
+    flat = SeasonalityConfig()  # a channel without cycles of its own
     for c in sc.channels:
         lo, hi = c.share_bounds
         con.print(f"[bold]{c.name}[/bold]" + (f" — {c.description}" if c.description else ""))
         for label, part in (("cost", c.cost), ("adstock", c.adstock), ("saturation", c.saturation),
                             ("delay", c.delay), ("value", c.value)):
             con.print(f"  {label:<11}{_describe(part)}", markup=False, soft_wrap=True)
+        if c.seasonality != flat:
+            con.print(f"  {'season':<11}demand {_describe(c.seasonality.demand)}; cost {_describe(c.seasonality.cost)}",
+                      markup=False, soft_wrap=True)
         con.print(f"  {'share':<11}[{lo:g}, {hi:g}]", markup=False)
     con.print(f"seasonality: demand {_describe(sc.seasonality.demand)}; cost {_describe(sc.seasonality.cost)}")
     con.print(f"drift: {_describe(sc.drift)}; shocks: {len(sc.shocks)}")
     for shock in sc.shocks:
         con.print(f"  - {_describe(shock)}")
     res = solve_oracle(sc, seed=seed)
+    best = best_constant_split(sc, path=res.path)
     equal = float(evaluate_plan(sc, equal_split_plan(sc), path=res.path))
+    oracle = res.expected_reward
     where = "nominal path" if seed is None else f"episode seed {seed}"
+    con.print(f"oracle expected {sc.reward} ({where}): {oracle:,.1f}; solved in {res.seconds:.2f} s")
+    ranked = sorted(zip(best.shares, sc.channel_names, strict=True), key=lambda x: -x[0])
+    split = ", ".join(f"{n} {q:.3f}" for q, n in ranked if q >= 5e-4)
+    rows = [("equal split", equal, ""), ("best constant split", best.expected_reward, f"  ({split})"),
+            ("oracle", oracle, "")]
+    for label, value, note in rows:
+        con.print(f"  {label:<20}{value:>16,.1f}{100 * value / oracle:>9.2f}% of oracle{note}", markup=False)
     con.print(
-        f"oracle expected {sc.reward} ({where}): {res.expected_reward:,.1f}; equal split: {equal:,.1f} "
-        f"({100 * equal / res.expected_reward:.1f}% of oracle); solved in {res.seconds:.2f} s"
+        f"dynamic headroom: {100 * (oracle - best.expected_reward) / oracle:.2f} points of the oracle "
+        f"(oracle minus the best constant split: one split every step at {sc.step_budget:,.0f} per step)",
+        markup=False,
     )
 
 

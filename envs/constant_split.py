@@ -1,0 +1,180 @@
+r"""The best constant split in hindsight: the best any static allocation can do.
+
+A *constant split* plays the same shares :math:`q` (one vector within the channels' share bounds)
+at every step, with **even flighting**: every step spends ``B/T``, also under agent pacing. That is
+what a marketing-mix-model budget allocator returns when it optimises one split for the period
+(Robyn's allocator works on the mean over its date range, PyMC-Marketing's and Meridian's on a
+budget spread evenly over the periods unless the user passes their own flighting). Its plan is
+
+.. math::  X_{t,i} = q_i\, B/T, \qquad \sum_i q_i = 1, \quad \ell_i \le q_i \le h_i.
+
+:func:`best_constant_split` maximises :math:`J(X(q))` (:func:`~budgetgym.envs.evaluate_plan`)
+with the true parameters on one episode path: the nominal one, or a seed's (then it is the best
+constant split *in hindsight* of that episode, as the oracle is the best plan in hindsight). The
+**dynamic headroom** of a scenario is what the oracle gains over it, in points of the oracle:
+
+.. math::  100\,(J^{oracle} - J^{const}) / J^{oracle}.
+
+It is what adapting the split (and, under agent pacing, the flighting) over time is worth; an
+agent that never adapts cannot score above ``100 - headroom`` % of the oracle.
+
+Method. Channels do not interact in the dynamics, so :math:`J(X(q)) = \sum_i F_i(q_i)`, with
+:math:`F_i(q_i)` channel i's reward when it receives :math:`q_i B/T` every step.
+
+1. A dynamic programme over channels on a grid of shares
+   (:func:`~budgetgym.envs.grid_dp.grid_split_values`, with :math:`F_i` from the matrix model of
+   :mod:`budgetgym.envs.expected`): the global optimum to the grid, for any curve shape
+   (S-curves included).
+2. A local polish of :math:`q` by SLSQP (bounds and :math:`\sum_i q_i = 1`; exact gradient
+   :math:`\partial J / \partial q_i = (B/T) \sum_t \partial J / \partial X_{t,i}`) from the grid
+   optimum, the equal split and, when some curve is S-shaped, seeded random splits. When every
+   curve is concave, :math:`J(X(q))` is concave in :math:`q` and the polish of the grid optimum
+   is the global optimum.
+3. Every candidate is projected onto the feasible splits
+   (:func:`~budgetgym.envs.allocation.project_bounded_simplex`) and valued by
+   :func:`~budgetgym.envs.evaluate_plan`; the best is returned, so ``expected_reward`` means the
+   same as the oracle's.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
+
+from budgetgym.envs.allocation import lock_degenerate_bounds, project_bounded_simplex
+from budgetgym.envs.dynamics import ChannelModel
+from budgetgym.envs.expected import ExpectedModel
+from budgetgym.envs.grid_dp import grid_fractions, grid_split_values
+from budgetgym.envs.path import ScenarioPath
+from budgetgym.envs.plan_value import evaluate_plan, resolve_path
+from budgetgym.envs.scenario import Scenario
+
+__all__ = ["ConstantSplit", "best_constant_split", "constant_split_plan"]
+
+#: Random starts added when some response curve is S-shaped (none when all are concave).
+NONCONCAVE_STARTS = 4
+
+
+@dataclass(frozen=True)
+class ConstantSplit:
+    """The best constant split of a scenario on one path, and its value."""
+
+    shares: np.ndarray  # [K] the split played every step (within the share bounds, sums to 1)
+    plan: np.ndarray  # [T, K] spend per step and channel: shares * B/T every step
+    expected_reward: float  # evaluate_plan(plan) on `path`
+    path: ScenarioPath
+    starts: int  # local searches run
+    seconds: float
+
+
+def constant_split_plan(scenario: Scenario, shares: np.ndarray) -> np.ndarray:
+    """The plan ``[T, K]`` that spends ``shares * B/T`` at every step (even flighting)."""
+    q = np.asarray(shares, dtype=float)
+    return np.tile(q * scenario.step_budget, (scenario.horizon, 1))
+
+
+def _grid_start(
+    em: ExpectedModel, unit: float, lo: np.ndarray, hi: np.ndarray, grid: int
+) -> np.ndarray | None:
+    """Grid optimum of ``sum_i F_i(q_i)`` (step 1 of the module docstring); ``None`` when the share
+    bounds leave no split on the grid."""
+    frac = grid_fractions(grid)
+    n = grid - 1
+    lo_g = np.ceil(lo * n - 1e-9) / n  # bounds rounded inwards to the grid
+    hi_g = np.floor(hi * n + 1e-9) / n
+    if lo_g.sum() > 1 + 1e-12 or hi_g.sum() < 1 - 1e-12 or np.any(lo_g > hi_g):
+        return None
+    T, K = em.horizon, em.n_channels
+    plans = np.broadcast_to(frac[:, None, None] * unit, (grid, T, K))  # level g in every channel
+    values = em.channel_values(plans)  # [G, K]: F_i(g / n), channels being independent
+    return grid_split_values(values, lo_g, hi_g)
+
+
+def _excess(q: np.ndarray) -> float:
+    """``sum(q) - 1``: the equality constraint of the local search."""
+    return float(q.sum()) - 1.0
+
+
+def best_constant_split(
+    scenario: str | Scenario,
+    seed: int | None = None,
+    *,
+    path: ScenarioPath | None = None,
+    starts: int | None = None,
+    grid: int = 101,
+    rng_seed: int = 0,
+) -> ConstantSplit:
+    """The constant split (even flighting, ``B/T`` per step) with the highest expected reward.
+
+    Parameters
+    ----------
+    scenario : built-in name, YAML path or Scenario.
+    seed : episode seed whose path (drift) to use: the best constant split in hindsight of that
+        episode. ``None``: the nominal path.
+    path : an explicit path instead of ``seed`` (e.g. the oracle's ``OracleResult.path``).
+    starts : seeded random starts of the local search, besides the grid optimum and the equal
+        split. ``None`` (default) adapts to the problem: 0 when every curve is concave (the
+        polished grid optimum is then global), :data:`NONCONCAVE_STARTS` otherwise.
+    grid : points of the share grid of the dynamic programme (101: steps of 1%).
+    rng_seed : seed of the random starts.
+
+    Returns
+    -------
+    ConstantSplit
+        ``expected_reward`` is :func:`~budgetgym.envs.evaluate_plan` of ``plan`` on ``path``.
+    """
+    t0 = time.perf_counter()
+    sc, p = resolve_path(scenario, seed, path)
+    model = ChannelModel.from_scenario(sc)
+    em = ExpectedModel(model, p)
+    K, unit = sc.n_channels, sc.step_budget
+    lo, hi = lock_degenerate_bounds(*sc.share_bound_arrays)
+    n_random = (0 if model.is_concave else NONCONCAVE_STARTS) if starts is None else max(0, int(starts))
+
+    initial = [project_bounded_simplex(np.full(K, 1.0 / K), lo, hi)]
+    grid_q = _grid_start(em, unit, lo, hi, grid)
+    if grid_q is not None:
+        initial.insert(0, project_bounded_simplex(grid_q, lo, hi))
+    rng = np.random.default_rng(rng_seed)
+    initial += [project_bounded_simplex(rng.dirichlet(np.full(K, 0.5)), lo, hi) for _ in range(n_random)]
+
+    scale = max(abs(float(em.value(constant_split_plan(sc, initial[0])))), 1e-12)
+
+    def loss(q: np.ndarray) -> tuple[float, np.ndarray]:
+        J, g, _ = em.derivatives(constant_split_plan(sc, q), hessian=False)
+        return -J / scale, -g.sum(axis=0) * unit / scale
+
+    free = lo < hi
+    candidates = list(initial)
+    # SLSQP's small dense algebra gains nothing from BLAS threads (and loses much on a busy machine)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for q0 in initial:
+            if free.sum() < 2:  # a single feasible split
+                break
+            res = minimize(
+                loss,
+                q0,
+                jac=True,
+                method="SLSQP",
+                bounds=list(zip(lo, hi, strict=True)),
+                constraints=[{"type": "eq", "fun": _excess, "jac": np.ones_like}],
+                options={"maxiter": 500, "ftol": 1e-13},
+            )
+            if np.all(np.isfinite(res.x)):
+                candidates.append(project_bounded_simplex(np.clip(res.x, lo, hi), lo, hi))
+    shares = np.stack(candidates)
+    plans = np.stack([constant_split_plan(sc, q) for q in shares])
+    values = np.atleast_1d(evaluate_plan(sc, plans, path=p, model=model))
+    best = int(np.argmax(values))
+    return ConstantSplit(
+        shares=shares[best],
+        plan=plans[best],
+        expected_reward=float(values[best]),
+        path=p,
+        starts=len(initial),
+        seconds=time.perf_counter() - t0,
+    )

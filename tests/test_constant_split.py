@@ -1,0 +1,227 @@
+"""The best constant split in hindsight (:func:`budgetgym.envs.best_constant_split`) and the
+dynamic headroom ``budgetgym show`` prints.
+
+* brute force: every split on a 1% grid of the simplex, then a 0.05% grid around the best cell,
+  valued by batched :func:`~budgetgym.envs.evaluate_plan` on small scenarios (S-curve,
+  carry-over, delay, a capped channel; even and agent pacing) — independent of the library's
+  grid programme and polish;
+* theory: without carry-over, delay or anything time-varying every step is the same problem,
+  so the oracle's plan is itself a constant split (headroom 0); the result is never above the
+  oracle nor below the equal split; its plan is feasible and valued by ``evaluate_plan``;
+* the new built-ins keep the dynamic headroom they were built for (at least 10 points);
+* ``budgetgym show`` prints the equal split, the best constant split and the oracle as the
+  library functions compute them.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from budgetgym.envs import (
+    ChannelModel,
+    best_constant_split,
+    check_plan,
+    constant_split_plan,
+    evaluate_plan,
+    load_scenario,
+    scenario_from_dict,
+    scenario_path,
+    solve_oracle,
+)
+from budgetgym.envs.expected import ExpectedModel
+
+#: Built-ins designed so that adapting pays (configs/scenarios/*.yaml, "why a static split fails").
+ADAPTIVE_BUILTINS = ["competitor-5", "holiday-5", "launch-5", "pulse-4"]
+CAP = 0.06
+
+
+def _small(pacing: str = "even", **top: object):
+    """Three channels, six steps: an S-curve with carry-over, a concave channel with a delay and
+    a logistic channel capped at 6% of each step (its unconstrained best share is ~8%); a demand
+    shock makes the path non-constant."""
+    data: dict = {
+        "name": "small",
+        "horizon": 6,
+        "budget": {"total": 6000.0, "pacing": pacing, "max_step_multiple": 2.0},
+        "noise": {"conversions": "none"},
+        "channels": [
+            {
+                "name": "a",
+                "cost": {"unit": "click", "price": 1.0, "ref_spend": 800.0, "elasticity": 0.3},
+                "adstock": {"type": "geometric", "decay": 0.5},
+                "saturation": {"type": "hill", "max_response": 120.0, "half_saturation": 700.0, "slope": 2.0},
+            },
+            {
+                "name": "b",
+                "cost": {"unit": "impression", "price": 8.0, "ref_spend": 600.0, "elasticity": 0.2},
+                "saturation": {"type": "hill", "max_response": 60.0, "half_saturation": 4e4, "slope": 0.8},
+                "delay": {"type": "geometric", "mean_lag": 1.0, "window": 3},
+            },
+            {
+                "name": "c",
+                "cost": {"unit": "click", "price": 0.5, "ref_spend": 300.0, "elasticity": 0.5},
+                "saturation": {"type": "logistic", "max_response": 40.0, "rate": 0.002},
+                "max_share": CAP,
+            },
+        ],
+        "shocks": [{"kind": "demand", "channels": ["b"], "start": 3, "duration": 3, "multiplier": 1.6}],
+    }
+    data.update(top)
+    return scenario_from_dict(data, source="test scenario")
+
+
+def _values(sc, shares: np.ndarray) -> np.ndarray:
+    """evaluate_plan of the constant plans of a batch of splits ``[N, K]``."""
+    plans = shares[:, None, :] * sc.step_budget * np.ones((1, sc.horizon, 1))
+    return np.atleast_1d(evaluate_plan(sc, plans))
+
+
+def _brute_force(sc) -> tuple[float, np.ndarray]:
+    """Best split of three channels on a 1% simplex grid, then on a 0.05% grid around it."""
+    hi = sc.share_bound_arrays[1]
+
+    def search(qa: np.ndarray, qb: np.ndarray) -> tuple[float, np.ndarray]:
+        A, B = np.meshgrid(qa, qb, indexing="ij")
+        q = np.stack([A.ravel(), B.ravel(), 1.0 - A.ravel() - B.ravel()], axis=1)
+        q = q[np.all((q >= -1e-12) & (q <= hi + 1e-12), axis=1)]
+        v = _values(sc, np.clip(q, 0.0, None))
+        return float(v.max()), q[int(v.argmax())]
+
+    best, q = search(np.linspace(0, 1, 101), np.linspace(0, 1, 101))
+    fine = np.arange(-40, 41) * 5e-4
+    fine_best, fine_q = search(q[0] + fine, q[1] + fine)
+    assert fine_best >= best
+    return fine_best, fine_q
+
+
+# ================================================================== against brute force
+@pytest.mark.parametrize("pacing", ["even", "agent"])
+def test_matches_brute_force_on_a_small_scenario(pacing):
+    sc = _small(pacing)
+    brute, q_brute = _brute_force(sc)
+    res = best_constant_split(sc)
+    # at least the grid's best, and not above the continuous optimum the fine grid brackets
+    assert res.expected_reward >= brute * (1 - 1e-9)
+    assert res.expected_reward <= brute * (1 + 1e-6)
+    np.testing.assert_allclose(res.shares, q_brute, atol=2e-3)
+    assert res.shares[2] == pytest.approx(CAP, abs=1e-9) and q_brute[2] == pytest.approx(CAP)  # the cap binds
+    # the S-curve channel is not simply the equal split's: the problem is not trivial
+    assert abs(res.shares[0] - 1 / 3) > 0.05
+
+
+def test_plan_is_feasible_constant_and_valued_by_evaluate_plan():
+    sc = _small("agent")
+    res = best_constant_split(sc)
+    assert check_plan(sc, res.plan) == []
+    np.testing.assert_array_equal(res.plan, constant_split_plan(sc, res.shares))
+    # even flighting, also under agent pacing
+    np.testing.assert_allclose(res.plan.sum(axis=1), sc.budget.total / sc.horizon, rtol=1e-12)
+    assert res.shares.sum() == pytest.approx(1.0, abs=1e-12) and np.all(res.shares >= 0)
+    assert res.expected_reward == float(evaluate_plan(sc, res.plan, path=res.path))
+
+
+def test_locked_and_off_grid_bounds_are_respected():
+    """A share locked at 1/3 (not on the 1% grid) and a cap of 0.234."""
+    sc = _small().override({"channels.b.locked_share": 1 / 3, "channels.c.max_share": 0.234})
+    res = best_constant_split(sc)
+    assert res.shares[1] == pytest.approx(1 / 3, abs=1e-12)
+    assert res.shares[2] <= 0.234 + 1e-12
+    assert check_plan(sc, res.plan) == []
+    # only a's share is free (c = 2/3 - a): a 1-D search over a fine grid agrees
+    qa = np.linspace(2 / 3 - 0.234, 2 / 3, 4001)
+    q = np.stack([qa, np.full_like(qa, 1 / 3), 2 / 3 - qa], axis=1)
+    assert res.expected_reward == pytest.approx(float(_values(sc, q).max()), rel=1e-6)
+    assert res.expected_reward >= float(_values(sc, q).max()) * (1 - 1e-9)
+
+
+# ========================================================================== theory
+def test_stationary_without_carry_over_has_no_headroom():
+    """Every step is the same problem, so the oracle's plan is a constant split."""
+    sc = _small().override({"channels.a.adstock": {"type": "none"}, "channels.b.delay": {"type": "none"}})
+    sc = sc.model_copy(update={"shocks": []})
+    res, oracle = best_constant_split(sc), solve_oracle(sc)
+    assert res.expected_reward == pytest.approx(oracle.expected_reward, rel=1e-8)
+    np.testing.assert_allclose(res.shares, oracle.shares[0], atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["small-even", "small-agent", "stationary-3", "drift-5"])
+def test_between_the_equal_split_and_the_oracle(name):
+    sc = _small(name.split("-")[1]) if name.startswith("small") else load_scenario(name)
+    seed = 2 if name == "drift-5" else None
+    oracle = solve_oracle(sc, seed=seed)
+    res = best_constant_split(sc, path=oracle.path)
+    equal = constant_split_plan(sc, np.full(sc.n_channels, 1 / sc.n_channels))
+    assert res.expected_reward <= oracle.expected_reward * (1 + 1e-9)
+    assert res.expected_reward >= float(evaluate_plan(sc, equal, path=oracle.path))
+
+
+def test_a_seed_gives_the_hindsight_split_of_that_episode():
+    sc = load_scenario("drift-5").override({"horizon": 20, "budget.total": 160000})
+    by_seed = best_constant_split(sc, seed=4)
+    by_path = best_constant_split(sc, path=scenario_path(sc, 4))
+    assert by_seed.expected_reward == by_path.expected_reward
+    np.testing.assert_array_equal(by_seed.shares, by_path.shares)
+    nominal = best_constant_split(sc)
+    assert not np.allclose(by_seed.shares, nominal.shares, atol=1e-3)  # drift moved the best split
+    # the hindsight split is the best on its own path, not on the nominal one
+    assert by_seed.expected_reward >= float(evaluate_plan(sc, nominal.plan, seed=4))
+    assert nominal.expected_reward >= float(evaluate_plan(sc, by_seed.plan))
+
+
+def test_channel_values_split_the_matrix_value_by_channel():
+    """``ExpectedModel.channel_values`` (the grid programme's input) column i is the value of the
+    plan that spends only in channel i (channels are independent), and the columns add up."""
+    sc = _small()
+    path = scenario_path(sc)
+    em = ExpectedModel(ChannelModel.from_scenario(sc), path)
+    plan = np.random.default_rng(0).uniform(0, 1500, (sc.horizon, sc.n_channels))
+    per_channel = em.channel_values(plan)
+    for i in range(sc.n_channels):
+        alone = np.zeros_like(plan)
+        alone[:, i] = plan[:, i]
+        assert per_channel[i] == pytest.approx(float(evaluate_plan(sc, alone)), rel=1e-12)
+    assert per_channel.sum() == pytest.approx(float(evaluate_plan(sc, plan)), rel=1e-12)
+
+
+# ================================================================== the new built-ins
+@pytest.mark.parametrize("name", ADAPTIVE_BUILTINS)
+def test_adaptive_builtins_keep_their_dynamic_headroom(name):
+    sc = load_scenario(name)
+    oracle = solve_oracle(sc)
+    const = best_constant_split(sc, path=oracle.path)
+    headroom = 100 * (oracle.expected_reward - const.expected_reward) / oracle.expected_reward
+    assert headroom >= 10.0, headroom
+
+
+# ========================================================================== the CLI
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def test_show_prints_the_three_values_and_the_headroom(capsys):
+    name = "launch-5"
+    code, out, _ = run_cli(capsys, "show", name)
+    assert code == 0, out
+    sc = load_scenario(name)
+    oracle = solve_oracle(sc)
+    const = best_constant_split(sc, path=oracle.path)
+    equal = float(evaluate_plan(sc, constant_split_plan(sc, np.full(sc.n_channels, 0.2)), path=oracle.path))
+    top = oracle.expected_reward
+    rows = (("equal split", equal), ("best constant split", const.expected_reward), ("oracle", top))
+    for label, value in rows:
+        m = re.search(rf"^\s+{label}\s+([\d,.]+)\s+([\d.]+)% of oracle", out, flags=re.M)
+        assert m is not None, (label, out)
+        assert _number(m.group(1)) == pytest.approx(value, abs=0.051)
+        assert float(m.group(2)) == pytest.approx(100 * value / top, abs=0.0051)
+    m = re.search(r"dynamic headroom: ([\d.]+) points", out)
+    assert m is not None, out
+    assert float(m.group(1)) == pytest.approx(100 * (top - const.expected_reward) / top, abs=0.0051)
+    assert float(m.group(1)) >= 10
+    # the best constant split's shares, largest first: retail leads (it is the best channel
+    # of the second half)
+    m = re.search(r"best constant split.*\((retail [\d.]+), ", out)
+    assert m is not None and float(m.group(1).split()[1]) == pytest.approx(const.shares[4], abs=5e-4)
