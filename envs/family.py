@@ -325,7 +325,7 @@ def family_from_dict(data: object, source: str = "family") -> ScenarioFamily:
     except ValidationError as err:
         raise validation_error(err, source, FamilyFile, ScenarioError) from None
     if isinstance(spec.scenario, str):
-        template = load_scenario(spec.scenario).model_dump(mode="json")
+        template = load_scenario(spec.scenario).model_dump(mode="python")  # every field, so vary: finds it
     else:
         template = dict(spec.scenario)
     template["name"] = spec.family  # every draw carries the family's name (the brief's)
