@@ -51,13 +51,22 @@ def _stack_kernels(kernels: list[np.ndarray]) -> np.ndarray:
 
 
 def _ring_weights(kernels: np.ndarray) -> np.ndarray:
-    """``ring[r, i, j] = kernel[i, (r - j) mod L]``: the weight of buffer slot ``j`` at a step
-    ``t`` with ``t mod L = r`` (slot ``j`` holds the most recent step congruent to ``j``)."""
-    L = kernels.shape[1]
-    r = np.arange(L)[:, None]
-    j = np.arange(L)[None, :]
-    lag = (r - j) % L  # [L, L]
-    return np.ascontiguousarray(np.transpose(kernels[:, lag], (1, 0, 2)))  # [L(r), K, L(j)]
+    """``[K, 2L]``: each kernel reversed, twice, so that :func:`_ring_slice` is a view.
+
+    Memory is ``O(K L)`` (a precomputed ``[L, K, L]`` table of every slot's weights needed
+    gigabytes for long windows with many channels)."""
+    rev = np.ascontiguousarray(kernels[:, ::-1])
+    return np.concatenate([rev, rev], axis=1)
+
+
+def _ring_slice(ring: np.ndarray, slot: int) -> np.ndarray:
+    """``[K, L]`` weights of the ring-buffer slots at a step ``t`` with ``t mod L = slot``:
+    ``out[i, j] = kernel[i, (slot - j) mod L]`` (slot ``j`` holds the most recent step congruent
+    to ``j``). With ``rev[i, m] = kernel[i, L-1-m]`` that is ``rev[i, (j - slot - 1) mod L]``,
+    a window of the doubled ``rev``."""
+    L = ring.shape[1] // 2
+    start = L - (slot + 1) % L
+    return ring[:, start : start + L]
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,8 +97,8 @@ class ChannelModel:
     noise_kind: str  # "poisson" | "negative_binomial" | "none"
     dispersion: float  # negative-binomial k
     has_value_noise: bool
-    adstock_ring: np.ndarray = field(repr=False)  # [L, K, L]
-    delay_ring: np.ndarray = field(repr=False)  # [D, K, D]
+    adstock_ring: np.ndarray = field(repr=False)  # [K, 2L], see _ring_slice
+    delay_ring: np.ndarray = field(repr=False)  # [K, 2D]
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> ChannelModel:
@@ -245,7 +254,10 @@ def transition(
     L = model.adstock.shape[1]
     slot = t % L
     state.exposure_buffer[:, :, slot] = exposure
-    adstock = (state.exposure_buffer * model.adstock_ring[slot]).sum(axis=-1) if L > 1 else exposure
+    if L > 1:
+        adstock = (state.exposure_buffer * _ring_slice(model.adstock_ring, slot)).sum(axis=-1)
+    else:
+        adstock = exposure
 
     response = response_mult * model.saturation(adstock)
 
@@ -253,7 +265,7 @@ def transition(
     if D > 1:
         slot = t % D
         state.response_buffer[:, :, slot] = response
-        mean_conv = (state.response_buffer * model.delay_ring[slot]).sum(axis=-1)
+        mean_conv = (state.response_buffer * _ring_slice(model.delay_ring, slot)).sum(axis=-1)
     else:
         mean_conv = response
     return StepResult(price, exposure, adstock, response, mean_conv)
