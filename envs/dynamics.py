@@ -40,6 +40,10 @@ from budgetgym.envs.scenario import HillSaturation, Scenario
 __all__ = ["ChannelModel", "DynamicsState", "StepResult", "transition", "expected_reward", "realise"]
 
 IMPRESSIONS_PER_CPM_UNIT = 1000.0
+#: Means of realised conversions above this are drawn from the normal approximation of the Poisson
+#: when numpy's samplers refuse them (the Poisson past about 9.2e18, the negative binomial lower
+#: still for a small dispersion); see :func:`_poisson`.
+LARGE_MEAN = 1e15
 
 
 def _stack_kernels(kernels: list[np.ndarray]) -> np.ndarray:
@@ -85,6 +89,7 @@ class ChannelModel:
     beta: np.ndarray  # conversions per step at saturation
     kappa: np.ndarray  # Hill half-saturation (exposure units); unused for logistic
     slope: np.ndarray  # Hill slope s; unused for logistic
+    hill_u_max: np.ndarray  # cap of a / kappa in the Hill curves (curves.hill_u_max of slope)
     rate: np.ndarray  # logistic lambda; unused for Hill
     value: np.ndarray  # v, currency per conversion
     value_noise_sd: np.ndarray
@@ -105,7 +110,7 @@ class ChannelModel:
         ch = scenario.channels
         T = scenario.horizon
 
-        def arr(values: list[float]) -> np.ndarray:
+        def arr(values: list[float] | np.ndarray) -> np.ndarray:
             out = np.asarray(values, dtype=float)
             out.setflags(write=False)
             return out
@@ -113,6 +118,7 @@ class ChannelModel:
         adstock = _stack_kernels([adstock_kernel(c.adstock, T) for c in ch])
         delay = _stack_kernels([delay_kernel(c.delay) for c in ch])
         is_hill = np.array([isinstance(c.saturation, HillSaturation) for c in ch])
+        slope = arr([getattr(c.saturation, "slope", 1.0) for c in ch])
         value = arr([c.value.mean for c in ch])
         low_share, high_share = scenario.share_bound_arrays
         for bound in (low_share, high_share):
@@ -129,7 +135,8 @@ class ChannelModel:
             is_hill=is_hill,
             beta=arr([c.saturation.max_response for c in ch]),
             kappa=arr([getattr(c.saturation, "half_saturation", 1.0) for c in ch]),
-            slope=arr([getattr(c.saturation, "slope", 1.0) for c in ch]),
+            slope=slope,
+            hill_u_max=arr(curves.hill_u_max(slope)),
             rate=arr([getattr(c.saturation, "rate", 1.0) for c in ch]),
             value=value,
             value_noise_sd=arr([c.value.noise_sd for c in ch]),
@@ -168,14 +175,14 @@ class ChannelModel:
     def _pick(self, hill_fn, logistic_fn, a: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
         family = self.curve_family
         if family == "hill1" and hill_fn is curves.hill:
-            u = a / self.kappa  # slope 1 (Michaelis-Menten): skip the power
+            u = a / self.kappa  # slope 1 (Michaelis-Menten): skip the power; finite for any finite u
             return self.beta * u / (1.0 + u)
         if family in ("hill", "hill1"):
-            return hill_fn(a, self.beta, self.kappa, self.slope)
+            return hill_fn(a, self.beta, self.kappa, self.slope, self.hill_u_max)
         if family == "logistic":
             return logistic_fn(a, self.beta, self.rate)
         with np.errstate(divide="ignore", invalid="ignore"):
-            h = hill_fn(a, self.beta, self.kappa, self.slope)
+            h = hill_fn(a, self.beta, self.kappa, self.slope, self.hill_u_max)
         return np.where(self.is_hill, h, logistic_fn(a, self.beta, self.rate))
 
     def steady_state_response(self, spend: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
@@ -280,6 +287,25 @@ def expected_reward(model: ChannelModel, mean_conversions: np.ndarray, spend: np
     return out
 
 
+def _poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
+    """Poisson draws (as floats) with means ``lam``.
+
+    ``rng.poisson(lam)`` itself whenever numpy's sampler takes every mean (up to about 9.2e18).
+    When one is beyond it, the means above :data:`LARGE_MEAN` are drawn from the normal
+    approximation ``round(lam + sqrt(lam) z)``, whose error is of order ``lam**-0.5 < 3.2e-8``,
+    and the others by numpy.
+    """
+    try:
+        return rng.poisson(lam).astype(float)
+    except ValueError:  # "lam value too large" (checked before drawing)
+        pass
+    large = lam > LARGE_MEAN
+    out = rng.poisson(np.where(large, 0.0, lam)).astype(float)
+    big = lam[large]
+    out[large] = np.rint(big + np.sqrt(big) * rng.standard_normal(big.shape))
+    return out
+
+
 def realise(
     model: ChannelModel, mean_conversions: np.ndarray, spend: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, float]:
@@ -289,10 +315,15 @@ def realise(
     """
     mu = np.maximum(mean_conversions, 0.0)
     if model.noise_kind == "poisson":
-        conv = rng.poisson(mu).astype(float)
+        conv = _poisson(rng, mu)
     elif model.noise_kind == "negative_binomial":
         k = model.dispersion
-        conv = rng.negative_binomial(k, k / (k + mu)).astype(float)
+        try:
+            conv = rng.negative_binomial(k, k / (k + mu)).astype(float)
+        except ValueError:  # a mean past numpy's sampler (lower than the Poisson's for small k):
+            large = mu > LARGE_MEAN  # the same gamma-Poisson mixture, its Poisson step by _poisson
+            conv = rng.negative_binomial(k, k / (k + np.where(large, 0.0, mu))).astype(float)
+            conv[large] = _poisson(rng, rng.gamma(k, mu[large] / k))
     else:
         conv = mu.copy()
     value = model.value
