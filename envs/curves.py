@@ -24,6 +24,7 @@ __all__ = [
     "hill",
     "hill_d1",
     "hill_d2",
+    "hill_u_max",
     "logistic",
     "logistic_d1",
     "logistic_d2",
@@ -70,8 +71,34 @@ def exposure_d2(x: np.ndarray, scale: np.ndarray, ref_spend: np.ndarray, elastic
 
 
 # ------------------------------------------------------------------------- Hill
-def hill(a: np.ndarray, beta: np.ndarray, kappa: np.ndarray, slope: np.ndarray) -> np.ndarray:
-    r"""Hill saturation :math:`f(a) = \beta a^s / (a^s + \kappa^s)`.
+def hill_u_max(slope: np.ndarray) -> np.ndarray:
+    r"""Cap of the Hill ratio ``u = a / kappa``: :math:`\min(10^{300}, 10^{100/s})`.
+
+    The Hill functions evaluate ``u`` capped here, so that ``r = u**s <= 1e100`` and every power
+    they take (``u**s``, ``u**(2s-2)``, ``(1 + r)**3``) stays finite for any ``a``, even ``inf``.
+    Below the cap the results are those of the plain formulas to the last bit. Past it
+    ``r >= 1e100`` (for ``s >= 1/3``), where ``1 + r == r`` in float64, so ``f`` is ``beta`` to
+    within one rounding whether capped or not, and the derivatives are below
+    :math:`10^{-100} \beta s / \kappa` either way. (For ``s < 1/3`` the cap is
+    ``a / kappa = 1e300``, next to the end of the float range.) Compute it once per channel and
+    pass it as ``u_max`` on hot paths.
+    """
+    return 10.0 ** np.minimum(300.0, 100.0 / np.asarray(slope, dtype=float))
+
+
+def _hill_ratio(
+    a: np.ndarray, kappa: np.ndarray, slope: np.ndarray, u_max: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``u = min(a / kappa, u_max)`` and ``r = u**slope`` (``<= 1e100``)."""
+    u = np.minimum(a / kappa, hill_u_max(slope) if u_max is None else u_max)
+    return u, np.power(u, slope)
+
+
+def hill(
+    a: np.ndarray, beta: np.ndarray, kappa: np.ndarray, slope: np.ndarray, u_max: np.ndarray | None = None
+) -> np.ndarray:
+    r"""Hill saturation :math:`f(a) = \beta a^s / (a^s + \kappa^s)`, as :math:`\beta r / (1 + r)`
+    with :math:`r = (a/\kappa)^s`.
 
     Parameters
     ----------
@@ -80,25 +107,31 @@ def hill(a: np.ndarray, beta: np.ndarray, kappa: np.ndarray, slope: np.ndarray) 
     kappa : half-saturation point, in exposure units (``f(kappa) = beta / 2``).
     slope : ``s``; ``s <= 1`` is concave, ``s > 1`` S-shaped with its inflection at
         :math:`\kappa ((s-1)/(s+1))^{1/s}`.
+    u_max : :func:`hill_u_max` of ``slope`` (computed when ``None``): ``a / kappa`` is capped
+        there, so no power overflows and ``f`` is finite (``beta``) for any ``a``, even ``inf``.
     """
-    r = np.power(a / kappa, slope)
+    r = _hill_ratio(a, kappa, slope, u_max)[1]
     return beta * r / (1.0 + r)
 
 
-def hill_d1(a: np.ndarray, beta: np.ndarray, kappa: np.ndarray, slope: np.ndarray) -> np.ndarray:
+def hill_d1(
+    a: np.ndarray, beta: np.ndarray, kappa: np.ndarray, slope: np.ndarray, u_max: np.ndarray | None = None
+) -> np.ndarray:
     r"""``f'(a) = beta s r / (a (1 + r)^2)`` with ``r = (a/kappa)^s``, written as
-    ``beta s (a/kappa)^(s-1) / (kappa (1+r)^2)`` so it is finite at ``a = 0`` for ``s >= 1``."""
-    u = a / kappa
-    r = np.power(u, slope)
+    ``beta s (a/kappa)^(s-1) / (kappa (1+r)^2)`` so it is finite at ``a = 0`` for ``s >= 1``
+    (``u_max`` as for :func:`hill`)."""
+    u, r = _hill_ratio(a, kappa, slope, u_max)
     return beta * slope * np.power(u, slope - 1.0) / (kappa * (1.0 + r) ** 2)
 
 
-def hill_d2(a: np.ndarray, beta: np.ndarray, kappa: np.ndarray, slope: np.ndarray) -> np.ndarray:
+def hill_d2(
+    a: np.ndarray, beta: np.ndarray, kappa: np.ndarray, slope: np.ndarray, u_max: np.ndarray | None = None
+) -> np.ndarray:
     r"""``f''(a) = beta s r ((s - 1) - (s + 1) r) / (a^2 (1 + r)^3)``, evaluated as
     ``beta s ((s - 1) u^(s-2) - (s + 1) u^(2s-2)) / (kappa^2 (1 + r)^3)`` with ``u = a/kappa``
-    so that ``s = 1`` gives the finite ``-2 beta / kappa^2`` at ``a = 0``."""
-    u = a / kappa
-    r = np.power(u, slope)
+    so that ``s = 1`` gives the finite ``-2 beta / kappa^2`` at ``a = 0`` (``u_max`` as for
+    :func:`hill`)."""
+    u, r = _hill_ratio(a, kappa, slope, u_max)
     with np.errstate(divide="ignore", invalid="ignore"):
         first = np.where(slope == 1.0, 0.0, (slope - 1.0) * np.power(u, slope - 2.0))
     return beta * slope * (first - (slope + 1.0) * np.power(u, 2.0 * slope - 2.0)) / (kappa**2 * (1.0 + r) ** 3)

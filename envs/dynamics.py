@@ -41,6 +41,10 @@ from budgetgym.envs.scenario import HillSaturation, Scenario
 __all__ = ["ChannelModel", "DynamicsState", "StepResult", "transition", "expected_reward", "realise"]
 
 IMPRESSIONS_PER_CPM_UNIT = 1000.0
+#: Means of realised conversions above this are drawn from the normal approximation of the Poisson
+#: when numpy's samplers refuse them (the Poisson past about 9.2e18, the negative binomial lower
+#: still for a small dispersion); see :func:`_poisson`.
+LARGE_MEAN = 1e15
 
 
 def _stack_kernels(kernels: list[np.ndarray]) -> np.ndarray:
@@ -52,13 +56,22 @@ def _stack_kernels(kernels: list[np.ndarray]) -> np.ndarray:
 
 
 def _ring_weights(kernels: np.ndarray) -> np.ndarray:
-    """``ring[r, i, j] = kernel[i, (r - j) mod L]``: the weight of buffer slot ``j`` at a step
-    ``t`` with ``t mod L = r`` (slot ``j`` holds the most recent step congruent to ``j``)."""
-    L = kernels.shape[1]
-    r = np.arange(L)[:, None]
-    j = np.arange(L)[None, :]
-    lag = (r - j) % L  # [L, L]
-    return np.ascontiguousarray(np.transpose(kernels[:, lag], (1, 0, 2)))  # [L(r), K, L(j)]
+    """``[K, 2L]``: each kernel reversed, twice, so that :func:`_ring_slice` is a view.
+
+    Memory is ``O(K L)`` (a precomputed ``[L, K, L]`` table of every slot's weights needed
+    gigabytes for long windows with many channels)."""
+    rev = np.ascontiguousarray(kernels[:, ::-1])
+    return np.concatenate([rev, rev], axis=1)
+
+
+def _ring_slice(ring: np.ndarray, slot: int) -> np.ndarray:
+    """``[K, L]`` weights of the ring-buffer slots at a step ``t`` with ``t mod L = slot``:
+    ``out[i, j] = kernel[i, (slot - j) mod L]`` (slot ``j`` holds the most recent step congruent
+    to ``j``). With ``rev[i, m] = kernel[i, L-1-m]`` that is ``rev[i, (j - slot - 1) mod L]``,
+    a window of the doubled ``rev``."""
+    L = ring.shape[1] // 2
+    start = L - (slot + 1) % L
+    return ring[:, start : start + L]
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,6 +90,7 @@ class ChannelModel:
     beta: np.ndarray  # conversions per step at saturation
     kappa: np.ndarray  # Hill half-saturation (exposure units); unused for logistic
     slope: np.ndarray  # Hill slope s; unused for logistic
+    hill_u_max: np.ndarray  # cap of a / kappa in the Hill curves (curves.hill_u_max of slope)
     rate: np.ndarray  # logistic lambda; unused for Hill
     value: np.ndarray  # v, currency per conversion
     value_noise_sd: np.ndarray
@@ -89,15 +103,15 @@ class ChannelModel:
     noise_kind: str  # "poisson" | "negative_binomial" | "none"
     dispersion: float  # negative-binomial k
     has_value_noise: bool
-    adstock_ring: np.ndarray = field(repr=False)  # [L, K, L]
-    delay_ring: np.ndarray = field(repr=False)  # [D, K, D]
+    adstock_ring: np.ndarray = field(repr=False)  # [K, 2L], see _ring_slice
+    delay_ring: np.ndarray = field(repr=False)  # [K, 2D]
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> ChannelModel:
         ch = scenario.channels
         T = scenario.horizon
 
-        def arr(values: list[float]) -> np.ndarray:
+        def arr(values: list[float] | np.ndarray) -> np.ndarray:
             out = np.asarray(values, dtype=float)
             out.setflags(write=False)
             return out
@@ -105,6 +119,7 @@ class ChannelModel:
         adstock = _stack_kernels([adstock_kernel(c.adstock, T) for c in ch])
         delay = _stack_kernels([delay_kernel(c.delay) for c in ch])
         is_hill = np.array([isinstance(c.saturation, HillSaturation) for c in ch])
+        slope = arr([getattr(c.saturation, "slope", 1.0) for c in ch])
         value = arr([c.value.mean for c in ch])
         low_share, high_share = scenario.share_bound_arrays
         for bound in (low_share, high_share):
@@ -121,7 +136,8 @@ class ChannelModel:
             is_hill=is_hill,
             beta=arr([c.saturation.max_response for c in ch]),
             kappa=arr([getattr(c.saturation, "half_saturation", 1.0) for c in ch]),
-            slope=arr([getattr(c.saturation, "slope", 1.0) for c in ch]),
+            slope=slope,
+            hill_u_max=arr(curves.hill_u_max(slope)),
             rate=arr([getattr(c.saturation, "rate", 1.0) for c in ch]),
             value=value,
             value_noise_sd=arr([c.value.noise_sd for c in ch]),
@@ -160,14 +176,14 @@ class ChannelModel:
     def _pick(self, hill_fn: Any, logistic_fn: Any, a: np.ndarray) -> np.ndarray:
         family = self.curve_family
         if family == "hill1" and hill_fn is curves.hill:
-            u = a / self.kappa  # slope 1 (Michaelis-Menten): skip the power
+            u = a / self.kappa  # slope 1 (Michaelis-Menten): skip the power; finite for any finite u
             return self.beta * u / (1.0 + u)
         if family in ("hill", "hill1"):
-            return hill_fn(a, self.beta, self.kappa, self.slope)
+            return hill_fn(a, self.beta, self.kappa, self.slope, self.hill_u_max)
         if family == "logistic":
             return logistic_fn(a, self.beta, self.rate)
         with np.errstate(divide="ignore", invalid="ignore"):
-            h = hill_fn(a, self.beta, self.kappa, self.slope)
+            h = hill_fn(a, self.beta, self.kappa, self.slope, self.hill_u_max)
         return np.where(self.is_hill, h, logistic_fn(a, self.beta, self.rate))
 
     def steady_state_response(self, spend: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
@@ -246,7 +262,10 @@ def transition(
     L = model.adstock.shape[1]
     slot = t % L
     state.exposure_buffer[:, :, slot] = exposure
-    adstock = (state.exposure_buffer * model.adstock_ring[slot]).sum(axis=-1) if L > 1 else exposure
+    if L > 1:
+        adstock = (state.exposure_buffer * _ring_slice(model.adstock_ring, slot)).sum(axis=-1)
+    else:
+        adstock = exposure
 
     response = response_mult * model.saturation(adstock)
 
@@ -254,7 +273,7 @@ def transition(
     if D > 1:
         slot = t % D
         state.response_buffer[:, :, slot] = response
-        mean_conv = (state.response_buffer * model.delay_ring[slot]).sum(axis=-1)
+        mean_conv = (state.response_buffer * _ring_slice(model.delay_ring, slot)).sum(axis=-1)
     else:
         mean_conv = response
     return StepResult(price, exposure, adstock, response, mean_conv)
@@ -269,6 +288,25 @@ def expected_reward(model: ChannelModel, mean_conversions: np.ndarray, spend: np
     return out
 
 
+def _poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
+    """Poisson draws (as floats) with means ``lam``.
+
+    ``rng.poisson(lam)`` itself whenever numpy's sampler takes every mean (up to about 9.2e18).
+    When one is beyond it, the means above :data:`LARGE_MEAN` are drawn from the normal
+    approximation ``round(lam + sqrt(lam) z)``, whose error is of order ``lam**-0.5 < 3.2e-8``,
+    and the others by numpy.
+    """
+    try:
+        return rng.poisson(lam).astype(float)
+    except ValueError:  # "lam value too large" (checked before drawing)
+        pass
+    large = lam > LARGE_MEAN
+    out = rng.poisson(np.where(large, 0.0, lam)).astype(float)
+    big = lam[large]
+    out[large] = np.rint(big + np.sqrt(big) * rng.standard_normal(big.shape))
+    return out
+
+
 def realise(
     model: ChannelModel, mean_conversions: np.ndarray, spend: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, float]:
@@ -278,10 +316,15 @@ def realise(
     """
     mu = np.maximum(mean_conversions, 0.0)
     if model.noise_kind == "poisson":
-        conv = rng.poisson(mu).astype(float)
+        conv = _poisson(rng, mu)
     elif model.noise_kind == "negative_binomial":
         k = model.dispersion
-        conv = rng.negative_binomial(k, k / (k + mu)).astype(float)
+        try:
+            conv = rng.negative_binomial(k, k / (k + mu)).astype(float)
+        except ValueError:  # a mean past numpy's sampler (lower than the Poisson's for small k):
+            large = mu > LARGE_MEAN  # the same gamma-Poisson mixture, its Poisson step by _poisson
+            conv = rng.negative_binomial(k, k / (k + np.where(large, 0.0, mu))).astype(float)
+            conv[large] = _poisson(rng, rng.gamma(k, mu[large] / k))
     else:
         conv = mu.copy()
     value = model.value

@@ -55,8 +55,8 @@ class CostConfig(StrictModel):
     """
 
     unit: Literal["impression", "click"] = "impression"
-    price: float = Field(gt=0, description="base CPM (per 1000 impressions) or CPC, currency")
-    ref_spend: float = Field(gt=0, description="spend per step at which auction pressure bites")
+    price: float = Field(ge=1e-6, le=1e15, description="base CPM (per 1000 impressions) or CPC, currency")
+    ref_spend: float = Field(ge=1e-6, le=1e15, description="spend per step at which auction pressure bites")
     elasticity: float = Field(0.0, ge=0, le=1, description="auction-pressure exponent eta")
     noise_sd: float = Field(0.0, ge=0, le=2, description="log-sd of daily price noise")
 
@@ -76,7 +76,7 @@ class WeibullAdstock(StrictModel):
 
     type: Literal["weibull_cdf", "weibull_pdf"]
     shape: float = Field(gt=0, le=20, description="Weibull shape k")
-    scale: float = Field(gt=0, le=1000, description="Weibull scale lambda, in steps")
+    scale: float = Field(ge=1e-3, le=1000, description="Weibull scale lambda, in steps")
     window: int = Field(ge=1, le=1000, description="number of lags L")
     normalize: bool = False
 
@@ -95,8 +95,10 @@ class HillSaturation(StrictModel):
     """``f(a) = max_response * a**slope / (a**slope + half_saturation**slope)``."""
 
     type: Literal["hill"]
-    max_response: float = Field(gt=0, description="beta: conversions per step at saturation")
-    half_saturation: float = Field(gt=0, description="kappa: adstocked exposure giving half of beta")
+    max_response: float = Field(ge=1e-9, le=1e12, description="beta: conversions per step at saturation")
+    half_saturation: float = Field(
+        ge=1e-9, le=1e18, description="kappa: adstocked exposure giving half of beta"
+    )
     slope: float = Field(1.0, ge=0.3, le=10, description="s: <=1 concave, >1 S-shaped")
 
 
@@ -104,8 +106,8 @@ class LogisticSaturation(StrictModel):
     """``f(a) = max_response * (1 - exp(-rate*a)) / (1 + exp(-rate*a))``."""
 
     type: Literal["logistic"]
-    max_response: float = Field(gt=0, description="beta: conversions per step at saturation")
-    rate: float = Field(gt=0, description="lambda: per unit of adstocked exposure")
+    max_response: float = Field(ge=1e-9, le=1e12, description="beta: conversions per step at saturation")
+    rate: float = Field(ge=1e-18, le=1e9, description="lambda: per unit of adstocked exposure")
 
 
 SaturationConfig = Annotated[HillSaturation | LogisticSaturation, Field(discriminator="type")]
@@ -122,7 +124,7 @@ class GeometricDelay(StrictModel):
     """Lag ``d`` has probability ``(1-rho) rho**d`` with ``rho = mean_lag / (1 + mean_lag)``."""
 
     type: Literal["geometric"]
-    mean_lag: float = Field(gt=0, le=100, description="mean lag in steps")
+    mean_lag: float = Field(ge=1e-3, le=100, description="mean lag in steps")
     window: int = Field(14, ge=1, le=1000, description="longest lag kept (weights renormalised)")
 
 
@@ -130,7 +132,7 @@ class GammaDelay(StrictModel):
     """Discretised gamma lag distribution with the given mean and shape."""
 
     type: Literal["gamma"]
-    mean_lag: float = Field(gt=0, le=100)
+    mean_lag: float = Field(ge=1e-3, le=100, description="mean lag in steps")
     shape: float = Field(2.0, gt=0, le=50)
     window: int = Field(14, ge=1, le=1000)
 
@@ -142,7 +144,7 @@ DelayConfig = Annotated[NoDelay | GeometricDelay | GammaDelay, Field(discriminat
 class ValueConfig(StrictModel):
     """Value (order value) per conversion; realised value has log-sd ``noise_sd``."""
 
-    mean: float = Field(1.0, ge=0, description="currency per conversion")
+    mean: float = Field(1.0, ge=0, le=1e15, description="currency per conversion")
     noise_sd: float = Field(0.0, ge=0, le=2)
 
 
@@ -195,7 +197,7 @@ class ChannelConfig(StrictModel):
 
 # ----------------------------------------------------------- scenario-level parts
 class BudgetConfig(StrictModel):
-    total: float = Field(gt=0, description="budget for the whole episode, currency")
+    total: float = Field(ge=1e-6, le=1e15, description="budget for the whole episode, currency")
     pacing: Literal["even", "agent"] = "even"
     max_step_multiple: float = Field(
         2.0, ge=1, le=100, description="agent pacing: a step spends at most this x total/horizon"
@@ -253,7 +255,7 @@ class NoiseConfig(StrictModel):
     """
 
     conversions: Literal["poisson", "negative_binomial", "none"] = "poisson"
-    dispersion: float = Field(10.0, gt=0)
+    dispersion: float = Field(10.0, ge=1e-3, le=1e6, description="k: variance mu + mu**2/k")
 
 
 class ActionConfig(StrictModel):
@@ -267,7 +269,7 @@ class Scenario(StrictModel):
     description: str = ""
     horizon: int = Field(ge=1, le=5000, description="steps per episode")
     step_days: float = Field(1.0, gt=0, le=366, description="days per step (seasonality clock)")
-    start_day: float = Field(0.0, ge=0, description="day index of step 0 (day 0 is a Monday, 1 Jan)")
+    start_day: float = Field(0.0, ge=0, le=1e5, description="day index of step 0 (day 0 is a Monday, 1 Jan)")
     budget: BudgetConfig
     reward: Literal["conversions", "revenue", "profit"] = "conversions"
     channels: list[ChannelConfig] = Field(min_length=1, max_length=500)
@@ -302,6 +304,34 @@ class Scenario(StrictModel):
                 raise ValueError(f"shocks[{i}].channels: unknown channel(s) {', '.join(unknown)}")
             if shock.start >= self.horizon:
                 raise ValueError(f"shocks[{i}].start: expected a step < horizon {self.horizon}, got {shock.start}")
+        return self
+
+    @model_validator(mode="after")
+    def _combined_shocks(self) -> Scenario:
+        """Overlapping shocks of a kind multiply: on every channel and step, the price shocks'
+        product must lie within [1e-6, 1e6] and the demand shocks' (zeros aside) be at most 1e6."""
+        T, index = self.horizon, {name: i for i, name in enumerate(self.channel_names)}
+        for kind, low in (("price", 1e-6), ("demand", 0.0)):
+            shocks = [s for s in self.shocks if s.kind == kind and s.multiplier > 0 and s.start < T]
+            if not shocks:
+                continue
+            log_change = np.zeros((T + 1, self.n_channels))  # log-multiplier steps, summed over time
+            for shock in shocks:
+                cols = [index[n] for n in shock.channels if n in index] if shock.channels else slice(None)
+                log_change[shock.start, cols] += np.log(shock.multiplier)
+                log_change[min(T, shock.start + shock.duration), cols] -= np.log(shock.multiplier)
+            combined = np.exp(np.cumsum(log_change[:T], axis=0))
+            t, i = np.unravel_index(np.argmax(combined), combined.shape)
+            expected = f"at most {1e6:g}"
+            if low > 0 and combined.min() < low * (1 - 1e-9):
+                t, i = np.unravel_index(np.argmin(combined), combined.shape)
+                expected = f"at least {low:g}"
+            elif combined[t, i] <= 1e6 * (1 + 1e-9):
+                continue
+            raise ValueError(
+                f"shocks: the {kind} shocks at step {t} multiply channel '{self.channel_names[i]}' by "
+                f"{combined[t, i]:.3g}; expected a combined {kind} multiplier of {expected}"
+            )
         return self
 
     def override(self, changes: dict[str, object]) -> Scenario:

@@ -8,6 +8,7 @@ uses tanh). Nothing is copied from an earlier run of the code under test.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -259,6 +260,59 @@ class TestHillProperties:
         a_star = kappa * ((slope - 1.0) / (slope + 1.0)) ** (1.0 / slope)
         assert curves.hill_d2(a_star * 0.9, 1.0, kappa, slope) > 0
         assert curves.hill_d2(a_star * 1.1, 1.0, kappa, slope) < 0
+
+
+class TestHillAtExtremes:
+    """``a / kappa`` is capped at ``hill_u_max(s) = 10**min(300, 100/s)`` before any power: the
+    functions are finite for any ``a`` and identical to the plain formulas wherever those are."""
+
+    def test_cap_hand_values(self):
+        # 10**(100/1), 10**(100/10), 10**(100/0.5), 10**min(300, 400)
+        expected = [1e100, 1e10, 1e200, 1e300]
+        np.testing.assert_allclose(curves.hill_u_max([1.0, 10.0, 0.5, 0.25]), expected, rtol=1e-13)
+
+    @pytest.mark.parametrize("slope", [0.3, 0.5, 0.9, 1.0, 2.0, 10.0])
+    def test_plain_formulas_to_the_last_bit_below_the_cap(self, slope):
+        beta, kappa = 7.0, 3.0
+        u = np.geomspace(1e-12, 0.99 * min(curves.hill_u_max(slope), 1e300), 400)
+        a = u * kappa
+        r = (a / kappa) ** slope
+        # the docstring formulas, written out independently
+        f = beta * r / (1.0 + r)
+        d1 = beta * slope * (a / kappa) ** (slope - 1.0) / (kappa * (1.0 + r) ** 2)
+        first = 0.0 if slope == 1.0 else (slope - 1.0) * (a / kappa) ** (slope - 2.0)
+        second = (slope + 1.0) * (a / kappa) ** (2.0 * slope - 2.0)
+        d2 = beta * slope * (first - second) / (kappa**2 * (1.0 + r) ** 3)
+        np.testing.assert_array_equal(curves.hill(a, beta, kappa, slope), f)
+        np.testing.assert_array_equal(curves.hill_d1(a, beta, kappa, slope), d1)
+        np.testing.assert_array_equal(curves.hill_d2(a, beta, kappa, slope), d2)
+
+    @pytest.mark.parametrize("slope", [0.3, 0.5, 1.0, 2.5, 10.0])
+    @pytest.mark.parametrize("a", [1e30, 1e290, np.inf])
+    def test_far_past_saturation_f_is_beta_and_the_derivatives_vanish(self, a, slope):
+        # kappa = 1e-9: u = a / kappa >= 1e39 (or inf), where u**slope used to overflow for large
+        # slopes (inf / inf = NaN). f -> beta; with u >= 1e10 and r = u**s >= 1e10
+        # wherever evaluated, f' = beta s r / (a (1+r)^2) <= beta s / (kappa u r) <= 1e-20 beta s / kappa,
+        # and likewise |f''| <= beta s (|s-1| + s + 1) / (kappa^2 u^2 r) <= 1e-20 of that numerator.
+        beta, kappa = 7.0, 1e-9
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no overflow on the way either
+            f = curves.hill(a, beta, kappa, slope)
+            d1 = curves.hill_d1(a, beta, kappa, slope)
+            d2 = curves.hill_d2(a, beta, kappa, slope)
+        # the reciprocal form beta / (1 + (kappa/a)^s) cannot overflow: an independent reference
+        assert f == _approx(beta / (1.0 + (kappa / a) ** slope), rel=4e-16)
+        assert 0.0 <= d1 <= 1e-20 * beta * slope / kappa
+        assert abs(d2) <= 1e-20 * beta * slope * (abs(slope - 1.0) + slope + 1.0) / kappa**2
+
+    @pytest.mark.parametrize("slope", [0.3, 1.0, 10.0])
+    def test_non_decreasing_through_the_cap(self, slope):
+        cap = curves.hill_u_max(slope)
+        a = 2.0 * np.geomspace(cap * 1e-3, min(cap * 1e3, 1e308), 200)
+        f = curves.hill(a, 5.0, 2.0, slope)
+        assert np.all(np.isfinite(f))
+        assert np.all(np.diff(f) >= -2e-16 * 5.0)  # up to one rounding: f is 5 from well before the cap
+        assert f[-1] == _approx(5.0, rel=2e-16)
 
 
 # =============================================================================== logistic

@@ -336,3 +336,32 @@ class TestLagMatrix:
         np.testing.assert_allclose(
             lag_matrix(np.array(kernel), T) @ np.array(series), direct, rtol=1e-12, atol=1e-9
         )
+
+
+class TestRingBuffers:
+    """The dynamics apply each kernel through a ring buffer whose slot ``j`` holds the most recent
+    step congruent to ``j`` (mod ``L``): at a step with ``t mod L = slot`` the slot's weight is
+    ``kernel[(slot - j) mod L]``."""
+
+    @pytest.mark.parametrize("L", [1, 2, 5, 8])
+    def test_slot_weights_match_their_definition(self, L):
+        from budgetgym.envs.dynamics import _ring_slice, _ring_weights
+
+        kernels = np.random.default_rng(L).uniform(size=(3, L))
+        ring = _ring_weights(kernels)
+        for slot in range(L):
+            expected = [[kernels[i, (slot - j) % L] for j in range(L)] for i in range(3)]
+            np.testing.assert_array_equal(_ring_slice(ring, slot), expected)
+
+    def test_memory_is_linear_in_channels_times_window(self):
+        # 50 channels, one with a 1000-lag window: a table of every slot's weights ([L, K, L]
+        # floats) took 400 MB per kernel; the doubled reversed kernels take 2 K L floats (0.8 MB).
+        from budgetgym.envs import load_scenario
+        from budgetgym.envs.dynamics import ChannelModel
+
+        weibull = {"type": "weibull_pdf", "shape": 2.0, "scale": 5.0, "window": 1000}
+        scenario = load_scenario("large-50").override({"channels.0.adstock": weibull})
+        model = ChannelModel.from_scenario(scenario)
+        assert model.adstock.shape == (50, 1000)
+        assert model.adstock_ring.nbytes == 2 * model.adstock.nbytes
+        assert model.delay_ring.nbytes == 2 * model.delay.nbytes

@@ -129,7 +129,7 @@ INVALID_CASES = [
         "misspelt_required_channel_key.yaml",
         ["channels[0].saturaton", "not permitted", "1 more error"],
     ),
-    ("negative_budget.yaml", ["budget.total", "greater than 0", "-5000"]),
+    ("negative_budget.yaml", ["budget.total", "greater than or equal to", "-5000"]),
     ("zero_horizon.yaml", ["horizon", "greater than or equal to 1", "got 0"]),
     ("missing_channels.yaml", ["channels", "Field required"]),
     ("duplicate_channel_names.yaml", ["channel names must be unique", "search"]),
@@ -360,3 +360,91 @@ class TestOverride:
         new = base.override(changes)
         assert changes == snapshot
         assert new.channels[1].adstock.decay == 0.4
+
+
+# ==================================================================== plausible magnitudes
+# Accepted ranges of the magnitudes (configs/README.md, "Plausible magnitudes"): each end is
+# accepted, a value a factor 10 beyond it is rejected with one line naming the field and the end.
+MAGNITUDES = [
+    ("budget.total", 1e-6, 1e15),
+    ("channels.search.cost.price", 1e-6, 1e15),
+    ("channels.search.cost.ref_spend", 1e-6, 1e15),
+    ("channels.search.value.mean", 0.0, 1e15),
+    ("channels.search.saturation.max_response", 1e-9, 1e12),
+    ("channels.search.saturation.half_saturation", 1e-9, 1e18),
+    ("channels.social.saturation.rate", 1e-18, 1e9),
+    ("noise.dispersion", 1e-3, 1e6),
+    ("start_day", 0.0, 1e5),
+]
+
+
+@pytest.mark.parametrize("key, low, high", MAGNITUDES)
+def test_magnitudes_accepted_up_to_the_ends_of_their_range(base, key, low, high):
+    for value in (low, high):
+        assert base.override({key: value}) is not None
+
+
+@pytest.mark.parametrize("key, low, high", MAGNITUDES)
+def test_magnitudes_beyond_their_range_rejected_in_one_line(base, key, low, high):
+    field = key.split(".")[-1]
+    below = low / 10 if low > 0 else -1.0
+    for value, words in ((below, "greater than or equal to"), (high * 10, "less than or equal to")):
+        with pytest.raises(ScenarioError) as info:
+            base.override({key: value})
+        msg = str(info.value)
+        _assert_one_line(msg)
+        assert field in msg and words in msg and f"got {value!r}" in msg
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("channels.search.adstock", {"type": "weibull_pdf", "shape": 2.0, "scale": 1e-4, "window": 5}),
+        ("channels.search.delay", {"type": "gamma", "mean_lag": 1e-4}),
+        ("channels.search.delay", {"type": "geometric", "mean_lag": 1e-4}),
+    ],
+)
+def test_lags_below_a_thousandth_of_a_step_rejected(base, key, value):
+    # a gamma delay with mean_lag 5e-324 used to give a NaN kernel (scale mean_lag/shape underflows)
+    with pytest.raises(ScenarioError, match="greater than or equal to 0.001"):
+        base.override({key: value})
+
+
+class TestCombinedShocks:
+    """Overlapping price (demand) shocks multiply; the product is bounded per channel and step."""
+
+    @staticmethod
+    def shock(kind: str, start: int, multiplier: float, channels: list[str] | None = None) -> dict:
+        return {"kind": kind, "start": start, "duration": 4, "multiplier": multiplier, "channels": channels}
+
+    def test_two_overlapping_demand_shocks_of_1000_make_1e6_accepted(self, base):
+        sc = base.override({"shocks": [self.shock("demand", 0, 1000.0), self.shock("demand", 3, 1000.0)]})
+        assert len(sc.shocks) == 2
+
+    def test_three_overlapping_demand_shocks_rejected_naming_step_and_channel(self, base):
+        shocks = [
+            self.shock("demand", 2, 1000.0, ["social"]),
+            self.shock("demand", 4, 1000.0),
+            self.shock("demand", 5, 10.0),
+        ]
+        with pytest.raises(ScenarioError) as info:
+            base.override({"shocks": shocks})
+        msg = str(info.value)
+        _assert_one_line(msg)
+        # steps 2-5 social x1000, 4-7 all x1000, 5-8 all x10: social reaches 1e7 at step 5
+        assert "demand shocks at step 5" in msg and "'social'" in msg
+        assert "by 1e+07" in msg and "at most 1e+06" in msg
+
+    def test_same_shocks_in_turn_accepted(self, base):
+        shocks = [self.shock("demand", start, 1000.0) for start in (0, 4, 8)]  # durations 4: no overlap
+        assert len(base.override({"shocks": shocks}).shocks) == 3
+
+    def test_zero_demand_multiplier_does_not_count(self, base):
+        shocks = [self.shock("demand", 0, multiplier) for multiplier in (1000.0, 1000.0, 0.0)]
+        assert len(base.override({"shocks": shocks}).shocks) == 3
+
+    def test_price_shocks_below_1e_minus_6_rejected(self, base):
+        ok = [self.shock("price", 0, 1e-3, ["search"]), self.shock("price", 1, 1e-3, ["search"])]
+        assert len(base.override({"shocks": ok}).shocks) == 2  # 1e-6 at steps 1-3
+        with pytest.raises(ScenarioError, match=r"price shocks at step 1 multiply channel 'search' by 1e-07"):
+            base.override({"shocks": ok + [self.shock("price", 1, 0.1, ["search"])]})
