@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from budgetgym.envs import (
     BudgetGymError,
     ChannelBudgetEnv,
