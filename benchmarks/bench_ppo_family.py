@@ -48,23 +48,29 @@ def _interval(values: list[float]) -> tuple[float, float]:
     return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
 
 
-def _scores(agent: Any, family: Any, draws: int, eval_seed: int) -> list[float]:
-    rows = evaluate(agent, family, seeds=[eval_seed], draws=draws if family.varies else None, split="test")
+def _episodes(family: Any, draws: int, eval_seeds: int) -> list[tuple[Any, int]]:
+    """(scenario, env seed) of every scored episode: each test draw with seed 0 for a family;
+    seeds ``0 .. eval_seeds-1`` of the scenario for a family of one."""
+    if family.varies:
+        return [(sc, 0) for sc in family.draws(draws, "test")]
+    return [(family.nominal(), s) for s in range(eval_seeds)]
+
+
+def _scores(agent: Any, family: Any, draws: int, eval_seeds: int) -> list[float]:
+    if family.varies:
+        rows = evaluate(agent, family, seeds=[0], draws=draws, split="test")
+    else:
+        rows = evaluate(agent, family, seeds=range(eval_seeds))
     return [r.pct_of_oracle for r in rows]
 
 
-def _constant_split_pct(family: Any, draws: int, eval_seed: int) -> list[float] | None:
-    """The best constant split in hindsight per test draw, as % of the oracle (when available)."""
-    try:
-        from budgetgym.envs.constant_split import best_constant_split
-        from budgetgym.envs.oracle import solve_oracle
-        from budgetgym.envs.plan_value import scenario_path
-    except ImportError:
-        return None
-    scenarios = family.draws(draws, "test") if family.varies else [family.nominal()]
+def _constant_split_pct(family: Any, draws: int, eval_seeds: int) -> list[float]:
+    """The best constant split in hindsight of every scored episode, as % of its oracle."""
+    from budgetgym.envs import best_constant_split, scenario_path, solve_oracle
+
     out = []
-    for sc in scenarios:
-        path = scenario_path(sc, eval_seed)
+    for sc, seed in _episodes(family, draws, eval_seeds):
+        path = scenario_path(sc, seed)
         best = best_constant_split(sc, path=path)
         out.append(100.0 * best.expected_reward / solve_oracle(sc, path=path).expected_reward)
     return out
@@ -78,20 +84,19 @@ def run(args: argparse.Namespace) -> None:
     with threadpool_limits(limits=1):
         for name in args.baselines:
             t0 = time.perf_counter()
-            scores = _scores(make_agent(name, family.brief), family, args.draws, args.eval_seed)
+            scores = _scores(make_agent(name, family.brief), family, args.draws, args.eval_seeds)
             _append(log, {"family": args.family, "agent": name, "seed": None, "scores": scores,
                           "train_s": 0.0, "eval_s": time.perf_counter() - t0})
-        bcs = _constant_split_pct(family, args.draws, args.eval_seed)
-        if bcs is not None:
-            _append(log, {"family": args.family, "agent": "best_constant_split", "seed": None, "scores": bcs,
-                          "train_s": 0.0, "eval_s": 0.0})
+        bcs = _constant_split_pct(family, args.draws, args.eval_seeds)
+        _append(log, {"family": args.family, "agent": "best_constant_split", "seed": None, "scores": bcs,
+                      "train_s": 0.0, "eval_s": 0.0})
         for seed in range(args.seeds):
             t0 = time.perf_counter()
             config = {"total_timesteps": args.steps, "eval_freq": 0, **json.loads(args.config)}
             agent = train_ppo(family, config, seed=seed, out_dir=out / f"{args.algo}_seed{seed}",
                               recurrent=args.algo == "recurrent_ppo")
             train_s = time.perf_counter() - t0
-            scores = _scores(agent, family, args.draws, args.eval_seed)
+            scores = _scores(agent, family, args.draws, args.eval_seeds)
             _append(log, {"family": args.family, "agent": f"{args.algo}-{args.steps}", "seed": seed,
                           "scores": scores, "train_s": train_s, "eval_s": time.perf_counter() - t0 - train_s})
     summary(log, args.family)
@@ -117,6 +122,18 @@ def summary(path: Path, family: str | None = None) -> None:
         m, h = _interval(list(per_draw))
         train = np.mean([r["train_s"] for r in rs])
         print(f"{fam:<18}{agent:<28}{m:>22.2f} ± {h:<9.2f}{len(rs):>7}{train:>14.0f}")
+    # the share of the gap between the best constant split and the oracle that each agent closes
+    for fam in sorted({f for f, _ in by}):
+        if (fam, "best_constant_split") not in by:
+            continue
+        bcs = np.mean([r["scores"] for r in by[(fam, "best_constant_split")]], axis=0)
+        for (f2, agent), rs in sorted(by.items()):
+            if f2 != fam or agent == "best_constant_split":
+                continue
+            got = np.mean([r["scores"] for r in rs], axis=0)
+            closed = (got - bcs) / np.maximum(100.0 - bcs, 1e-9)
+            m, h = _interval(list(100 * closed))
+            print(f"{fam:<18}{agent:<28} closes {m:6.1f}% ± {h:.1f} of the gap best constant split -> oracle")
 
 
 def main(argv: list[str]) -> None:
@@ -126,7 +143,7 @@ def main(argv: list[str]) -> None:
     p.add_argument("--steps", type=int, default=1_000_000)
     p.add_argument("--seeds", type=int, default=1, help="training seeds")
     p.add_argument("--draws", type=int, default=50, help="held-out test draws")
-    p.add_argument("--eval-seed", type=int, default=0)
+    p.add_argument("--eval-seeds", type=int, default=10, help="evaluation seeds of a single scenario")
     p.add_argument("--baselines", nargs="*", default=["model_thompson", "greedy", "equal"])
     p.add_argument("--config", default="{}", help="JSON overrides of the PPO hyperparameters")
     p.add_argument("--out", default="runs/bench_ppo_family")
