@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from budgetgym.envs.family import Split
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.envs.scenario import Scenario
 from budgetgym.experiments.config import config_hash
@@ -168,8 +169,8 @@ def run_task(task: RunTask) -> Outcome:
                 log.append(f"{utc_now()} trained {int(getattr(agent, 'train_steps', 0))} steps in {train_s:.1f} s")
             else:
                 agent = make_agent(task.agent.agent, ChannelBudgetEnv(task.source), **task.params)
-            # a family: the held-out test draws, then the train draws (in distribution)
-            splits: list[Any] = [None] if task.family is None else ["test", "train"]
+            # a family: the held-out test draws, then the train draws (a plain scenario ignores the split)
+            splits: list[Split] = ["test", "train"] if task.family is not None else ["test"]
             results = [
                 res
                 for split in splits
@@ -179,10 +180,10 @@ def run_task(task: RunTask) -> Outcome:
                     seeds=[task.seed],
                     episodes=task.episodes,
                     draws=task.draws,
-                    split=split or "test",
+                    split=split,
                     deterministic=task.deterministic,
                     learn=task.learn,
-                    oracle=stored_oracle(task.out, task.scenario_label, log, split or "test"),
+                    oracle=stored_oracle(task.out, task.scenario_label, log, split),
                 )
             ]
         rows = []

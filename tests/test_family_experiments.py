@@ -290,7 +290,7 @@ def test_summary_rows_per_split_side_by_side_with_plain_scenarios(family_run):
         assert r["pct_of_oracle_mean"] == pytest.approx(mine["pct_of_oracle"].mean(), rel=1e-12)
         assert r["pct_of_oracle_ci_lo"] <= r["pct_of_oracle_mean"] <= r["pct_of_oracle_ci_hi"]
         assert r["oracle_reward_mean"] == pytest.approx(mine["oracle_reward"].mean(), rel=1e-12)
-    # equal's split is the same on every draw: its uplift is zero, greedy's is paired by draw and seed
+    # the uplift pairs every (draw, seed) cell with the baseline's: its point is the difference of the means
     greedy = fam.set_index(["agent", "split"]).loc[("greedy", "test")]
     eq = fam.set_index(["agent", "split"]).loc[("equal", "test")]
     assert greedy["uplift"] == pytest.approx(greedy["pct_of_oracle_mean"] - eq["pct_of_oracle_mean"], abs=1e-9)
