@@ -260,6 +260,31 @@ class ScenarioFamily:
         """The scenario of central values (the ensemble's nominal scenario)."""
         return self._nominal
 
+    @property
+    def distributions(self) -> dict[str, Any]:
+        """Dotted field path (channels by name) -> its validated distribution, in the file's order
+        (empty for an ensemble or a family of one)."""
+        names = [c.get("name") for c in self._template.get("channels", []) if isinstance(c, dict)]
+        out: dict[str, Any] = {}
+        for loc, dist in self._dists.items():
+            parts = [str(p) for p in loc]
+            if len(loc) > 1 and loc[0] == "channels" and isinstance(loc[1], int) and loc[1] < len(names):
+                parts[1] = str(names[loc[1]])
+            out[".".join(parts)] = dist
+        return out
+
+    def definition(self) -> dict[str, Any]:
+        """Everything that determines the family's draws, as plain JSON-able data (to hash or
+        record): name, seed, the template (distributions included), the ensemble's members
+        and its test fraction."""
+        return {
+            "family": self.name,
+            "seed": self.seed,
+            "template": copy.deepcopy(self._template),
+            "ensemble": [m.model_dump(mode="json") for m in self._members] or None,
+            "test_fraction": self.test_fraction if self._members else None,
+        }
+
     def split_size(self, split: Split) -> int | None:
         """Members in a split of an ensemble; ``None`` for a template (unbounded)."""
         return len(self._parts[split]) if self._members else None
@@ -329,6 +354,8 @@ def family_from_dict(data: object, source: str = "family") -> ScenarioFamily:
     else:
         template = dict(spec.scenario)
     template["name"] = spec.family  # every draw carries the family's name (the brief's)
+    if spec.description:
+        template["description"] = spec.description
     for key, dist in spec.vary.items():
         set_dotted(template, key, dist, what=f"{source}: vary")
     return ScenarioFamily(

@@ -1,5 +1,9 @@
 r"""The gate's baseline file: per (scenario, agent) and metric, the per-seed values of a run.
 
+For a scenario family the gate uses the held-out (``test``) split: a run's value is its metric
+averaged over the test draws and episodes (:func:`~budgetgym.experiments.stats.held_out`); the
+in-distribution (``train``) rows are not gated.
+
 A JSON file (:class:`Baseline`, ``schema_version`` 1, validated by pydantic with unknown keys
 forbidden) holding, per (scenario, agent) and per metric, the mean over seeds and the per-seed
 values (a run's metric averaged over its episodes,
@@ -23,7 +27,7 @@ from budgetgym.envs.errors import BudgetGymError, StrictModel, validation_error
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.experiments.config import config_hash, experiment_from_dict
 from budgetgym.experiments.results import collect_results, package_versions, read_json, utc_now
-from budgetgym.experiments.stats import run_scores
+from budgetgym.experiments.stats import held_out, run_scores
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -138,9 +142,11 @@ def load_results(results_dir: str | Path) -> Any:
 
 
 def per_seed_values(frame: Any, metric: str, where: str) -> dict[tuple[str, str], dict[int, float]]:
+    """(scenario, agent) -> seed -> the run's ``metric`` (mean over its episodes; for a family,
+    over its held-out test draws and episodes)."""
     if metric not in frame.columns:
         raise BudgetGymError(f"{where}: metric '{metric}' is not a results column")
-    scores = run_scores(frame, metric)
+    scores = run_scores(held_out(frame), metric)
     out: dict[tuple[str, str], dict[int, float]] = {}
     for (sc, ag), grp in scores.groupby(["scenario", "agent"], sort=True):
         out[(str(sc), str(ag))] = {int(s): float(v) for s, v in zip(grp["seed"], grp["score"], strict=True)}

@@ -2,9 +2,10 @@
 
 ::
 
-    budgetgym scenarios                       built-in scenarios, one line each
+    budgetgym scenarios                       built-in scenarios and scenario families, one line each
     budgetgym show SCENARIO [--seed S]        channels, parameters; equal split, best constant split,
-                                              oracle and the dynamic headroom
+                                              oracle and the dynamic headroom (a family: its
+                                              distributions, then its nominal scenario)
     budgetgym run [EXPERIMENT] [--out DIR] [--seeds N] [--workers N] [--backend local|ray]
                   [--address ADDR] [--set key=value ...]
     budgetgym report DIR                      rebuild results, statistics, plots and report.md
@@ -68,9 +69,10 @@ def _console(stderr: bool = False, width: int | None = None) -> Any:
 # ------------------------------------------------------------------------------ scenarios
 @app.command("scenarios")
 def scenarios_cmd() -> None:
-    """List the built-in scenarios with one-line descriptions."""
+    """List the built-in scenarios and scenario families with one-line descriptions."""
     from rich.table import Table
 
+    from budgetgym.envs.family import list_families, load_family
     from budgetgym.envs.scenario import list_scenarios, load_scenario
 
     table = Table("scenario", "channels", "steps", "pacing", "reward", "description", box=None)
@@ -78,12 +80,30 @@ def scenarios_cmd() -> None:
         sc = load_scenario(name)
         table.add_row(name, str(sc.n_channels), str(sc.horizon), sc.budget.pacing, sc.reward, sc.description)
     _console().print(table)
+    names = list_families()
+    if names:
+        fams = Table("family", "channels", "steps", "varies", "description", box=None,
+                     title="scenario families (held-out test draws, train draws)", title_justify="left")
+        for name in names:
+            fam = load_family(name)
+            nominal = fam.nominal()
+            fams.add_row(name, str(nominal.n_channels), str(nominal.horizon), _varies(fam),
+                         fam.description or nominal.description)
+        _console().print(fams)
+
+
+def _varies(family: Any) -> str:
+    """``"3 fields"`` / ``"ensemble of 40"`` / ``"nothing"``: what a family draws."""
+    if family.is_ensemble:
+        return f"ensemble of {len(family.definition()['ensemble'])}"
+    n = len(family.distributions)
+    return f"{n} field{'s' if n != 1 else ''}" if n else "nothing"
 
 
 # ------------------------------------------------------------------------------ show
 def _describe(obj: Any) -> str:
     data = obj.model_dump(mode="json", exclude_defaults=False)
-    kind = data.pop("type", None)
+    kind = data.pop("type", None) or data.pop("dist", None)  # a block's type, a distribution's kind
     body = ", ".join(f"{k}={v}" for k, v in data.items() if v is not None)
     return f"{kind}({body})" if kind else body
 
@@ -94,15 +114,20 @@ def show_cmd(
     seed: Annotated[int | None, typer.Option(help="episode seed for the oracle (drift); default: nominal path")] = None,
 ) -> None:
     """Show a scenario's channels and parameters; the equal split, the best constant split and the
-    oracle (expected reward and % of the oracle), and the dynamic headroom."""
+    oracle (expected reward and % of the oracle), and the dynamic headroom. For a scenario family:
+    its varying fields and their distributions first, then its nominal scenario."""
     from budgetgym.envs.constant_split import best_constant_split
+    from budgetgym.envs.family import load_family
     from budgetgym.envs.oracle import evaluate_plan, solve_oracle
-    from budgetgym.envs.scenario import SeasonalityConfig, load_scenario
+    from budgetgym.envs.scenario import SeasonalityConfig
     from budgetgym.experiments.demo import equal_split_plan
     if seed is not None and seed < 0:
         raise BudgetGymError(f"--seed: expected a non-negative integer, got {seed}")
-    sc = load_scenario(scenario)
+    family = load_family(scenario)
+    sc = family.nominal()
     con = _console()
+    if family.varies:
+        _show_family(con, family)
     con.print(f"[bold]{sc.name}[/bold] — {sc.description}")
     con.print(
         f"{sc.n_channels} channels, {sc.horizon} steps of {sc.step_days:g} day(s) from day {sc.start_day:g}; "
@@ -142,6 +167,22 @@ def show_cmd(
         f"(oracle minus the best constant split: one split every step at {sc.step_budget:,.0f} per step)",
         markup=False,
     )
+
+
+def _show_family(con: Any, family: Any) -> None:
+    """A family's header: what varies and how, before its nominal scenario's numbers."""
+    con.print(f"[bold]{family.name}[/bold] (scenario family, seed {family.seed})"
+              + (f" — {family.description}" if family.description else ""))
+    if family.is_ensemble:
+        con.print(
+            f"explicit ensemble: {family.split_size('train')} train and {family.split_size('test')} held-out "
+            f"test members", markup=False,
+        )
+    else:
+        con.print("varies (distribution; nominal value in the scenario below):", markup=False)
+        for path, dist in family.distributions.items():
+            con.print(f"  {path}: {_describe(dist)}", markup=False, soft_wrap=True)
+    con.print("nominal scenario (central values), the campaign brief of every draw:", markup=False)
 
 
 # ------------------------------------------------------------------------------ run
@@ -197,6 +238,10 @@ def _print_summary(summary: Any) -> None:
     con.print("expected reward as % of the oracle's and per episode (mean over seeds, 95% bootstrap CI)")
     text: dict[str, str] = {}
     for sc, part in summary.groupby("scenario", sort=True):
+        split = part["split"].fillna("").astype(str) if "split" in part.columns else None
+        if split is not None and (split != "").any():
+            _print_family(con, str(sc), part, split, base, text)
+            continue
         part = part.sort_values(["pct_of_oracle_mean", "agent"], ascending=[False, True])
         rows = format_summary_rows(part)
         ref = rows[int(part["n_episodes"].to_numpy().argmax())]  # the oracle over the most episode paths
@@ -215,6 +260,32 @@ def _print_summary(summary: Any) -> None:
     for agent in summary.drop_duplicates("agent").sort_values("iqm", ascending=False)["agent"]:
         iqm.add_row(str(agent), text[str(agent)])
     con.print(iqm)
+
+
+def _print_family(con: Any, sc: str, part: Any, split: Any, base: str, text: dict[str, str]) -> None:
+    """A family's table: per agent the held-out score beside the in-distribution one."""
+    from rich.table import Table
+
+    from budgetgym.experiments.report import format_summary_rows
+
+    test = part[split == "test"].sort_values(["pct_of_oracle_mean", "agent"], ascending=[False, True])
+    train = {r["agent"]: r for r in format_summary_rows(part[split == "train"])}
+    rows = format_summary_rows(test)
+    if not rows:
+        return
+    ref = rows[int(test["n_episodes"].to_numpy().argmax())]
+    unit = f"{ref['unit']} " if ref["unit"] else ""
+    title = f"{sc} — family, {ref['draws']} held-out draws — {unit}per episode: oracle {ref['oracle']}"
+    table = Table(title=title, title_justify="left", box=None)
+    for name in ("agent", "held-out % of oracle", "in-distribution %", "expected reward", f"uplift vs {base}",
+                 "seeds"):
+        table.add_column(name, no_wrap=True, justify="left" if name == "agent" else "right")
+    for r in rows:
+        other = train.get(r["agent"])
+        table.add_row(r["agent"], r["pct_of_oracle"], other["pct_of_oracle"] if other else "–", r["expected"],
+                      r["uplift"], r["seeds"])
+        text[r["agent"]] = r["iqm"]
+    con.print(table)
 
 
 # ------------------------------------------------------------------------------ report

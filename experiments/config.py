@@ -4,7 +4,8 @@ An experiment names the scenarios, the agents (with their parameters and, for le
 a training configuration), the evaluation seeds and the episodes per evaluation::
 
     name: quickstart
-    scenarios: [stationary-3, {scenario: seasonal-5, set: {horizon: 60}, label: seasonal-5-short}]
+    scenarios: [stationary-3, {scenario: seasonal-5, set: {horizon: 60}, label: seasonal-5-short},
+                retail-5-family]                # a scenario family: scored on held-out draws
     agents:
       - equal                                   # shorthand for {agent: equal}
       - {agent: ucb1, label: ucb1-wide, params: {c: 1.0}}
@@ -14,6 +15,7 @@ a training configuration), the evaluation seeds and the episodes per evaluation:
       - {agent: ppo, train: {total_timesteps: 10000}}   # a learner: trained before evaluation
     seeds: 5                                    # 0..4, or a list [0, 3, 7]
     episodes: 1                                 # episodes per evaluation seed
+    draws: 10                                   # per family: held-out test draws (and as many train draws)
     baseline: equal                             # uplift is measured against this agent
     imports: [my_package.agents]                # modules registering custom agents
     bootstrap: {reps: 5000, confidence: 0.95, seed: 0}
@@ -32,20 +34,33 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
-from budgetgym.envs.errors import BudgetGymError, StrictModel, unknown, validation_error
+from budgetgym.envs import family as family_module
+from budgetgym.envs.errors import BudgetGymError, ScenarioError, StrictModel, unknown, validation_error
+from budgetgym.envs.family import ScenarioFamily, family_from_dict, list_families, load_family
 from budgetgym.envs.io import read_yaml
-from budgetgym.envs.scenario import Scenario, list_scenarios, load_scenario
+from budgetgym.envs.scenario import Scenario, list_scenarios, load_scenario, set_dotted
 
 __all__ = [
     "AgentSpec",
     "BootstrapConfig",
+    "Campaign",
+    "DEFAULT_DRAWS",
     "ExperimentConfig",
     "ScenarioSpec",
     "apply_overrides",
@@ -60,16 +75,47 @@ __all__ = [
 ]
 
 LABEL = r"^[A-Za-z0-9_.-]{1,60}$"
-
-
+#: Held-out test draws (and as many train draws) a family is scored on when ``draws`` is not given.
+DEFAULT_DRAWS = 10
 
 
 class ScenarioSpec(StrictModel):
-    """One scenario of the grid: a built-in name or a YAML path, optionally overridden."""
+    """One scenario of the grid: a built-in scenario or family name, or a YAML path, optionally
+    overridden."""
 
-    scenario: str = Field(min_length=1, description="built-in name or YAML path")
+    scenario: str = Field(min_length=1, description="built-in scenario or family name, or YAML path")
     label: str | None = Field(None, pattern=LABEL, description="name in results; default: the scenario's name")
     set: dict[str, Any] = Field(default_factory=dict, description="Scenario.override changes (dotted keys)")
+    draws: int | None = Field(None, ge=1, le=10_000, description="a family's draws; default: the experiment's")
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_draws(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # an entry without draws dumps (and hashes) exactly as before families existed
+        data: dict[str, Any] = handler(self)
+        if self.draws is None:
+            data.pop("draws", None)
+        return data
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """One resolved scenario entry of the grid.
+
+    ``scenario`` is the scenario played (for a family: its nominal scenario, which carries the
+    family's brief); ``family`` is the :class:`~budgetgym.envs.family.ScenarioFamily` of a
+    varying family entry (``None`` for a plain scenario) and ``draws`` its number of test draws
+    (and of train draws; ``None`` for a plain scenario).
+    """
+
+    label: str
+    scenario: Scenario
+    family: ScenarioFamily | None = None
+    draws: int | None = None
+
+    @property
+    def source(self) -> Scenario | ScenarioFamily:
+        """What agents are built from and trained on: the family, else the scenario."""
+        return self.family if self.family is not None else self.scenario
 
 
 class AgentSpec(StrictModel):
@@ -129,11 +175,20 @@ class ExperimentConfig(StrictModel):
     agents: list[AgentSpec] = Field(min_length=1)
     seeds: list[int] = Field(min_length=1, description="evaluation seeds; an integer N means 0..N-1")
     episodes: int = Field(1, ge=1, le=10_000, description="episodes per evaluation (per seed)")
+    draws: int = Field(DEFAULT_DRAWS, ge=1, le=10_000, description="a family's test (and train) draws")
     deterministic: bool = Field(True, description="passed to predict")
     learn: bool = Field(True, description="online learners update during evaluation")
     baseline: str | None = Field(None, description="agent label for uplift; default 'equal' when present")
     imports: list[str] = Field(default_factory=list, description="modules to import first (custom agents)")
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+
+    @model_serializer(mode="wrap")
+    def _omit_default_draws(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # the default is left out, so an experiment without families dumps (and hashes) as before
+        data: dict[str, Any] = handler(self)
+        if self.draws == DEFAULT_DRAWS:
+            data.pop("draws", None)
+        return data
 
     @field_validator("scenarios", mode="before")
     @classmethod
@@ -187,29 +242,39 @@ class ExperimentConfig(StrictModel):
         return "equal" if any(a.name == "equal" for a in self.agents) else None
 
     def resolve_scenarios(self) -> list[tuple[str, Scenario]]:
-        """(label, validated Scenario) for every scenario, overrides applied.
+        """(label, validated Scenario) for every scenario entry, overrides applied (a family
+        entry gives its nominal scenario; :meth:`resolve` gives the families themselves).
 
         Raises
         ------
         BudgetGymError
             Unknown scenario, invalid override, or two scenarios with the same label.
         """
-        out: list[tuple[str, Scenario]] = []
+        return [(c.label, c.scenario) for c in self.resolve()]
+
+    def resolve(self) -> list[Campaign]:
+        """Every scenario entry as a :class:`Campaign`: a plain scenario, or a family that varies
+        with its number of draws (the entry's ``draws``, else the experiment's).
+
+        Raises
+        ------
+        BudgetGymError
+            Unknown scenario or family (with the closest names), invalid override, ``draws`` on a
+            plain scenario, or two entries with the same label.
+        """
+        out: list[Campaign] = []
         for i, spec in enumerate(self.scenarios):
             try:
-                sc = load_scenario(spec.scenario)
-                if spec.set:
-                    sc = sc.override(dict(spec.set))
+                out.append(_resolve_entry(spec, self.draws))
             except BudgetGymError as err:
                 raise BudgetGymError(f"scenarios[{i}]: {err}") from None
-            out.append((spec.label or sc.name, sc))
-        labels = [label for label, _ in out]
+        labels = [c.label for c in out]
         dupes = sorted({n for n in labels if labels.count(n) > 1})
         if dupes:
             raise BudgetGymError(f"scenarios: repeated label(s) {', '.join(dupes)}; give each a distinct 'label'")
-        # scenario_params may also name built-in scenarios outside this grid (so one agent list
-        # serves several grids, e.g. with --set scenarios=[...]); anything else is a typo.
-        known = set(labels) | set(list_scenarios())
+        # scenario_params may also name built-in scenarios or families outside this grid (so one
+        # agent list serves several grids, e.g. with --set scenarios=[...]); anything else is a typo.
+        known = set(labels) | set(list_scenarios()) | set(list_families())
         for i, agent in enumerate(self.agents):
             for field_name, names, allowed in (
                 ("scenario_params", list(agent.scenario_params), known),
@@ -222,6 +287,72 @@ class ExperimentConfig(StrictModel):
                         f"expected labels among {', '.join(labels)}"
                     )
         return out
+
+
+def _resolve_entry(spec: ScenarioSpec, default_draws: int) -> Campaign:
+    """One scenario entry: a plain scenario (``set`` applied with ``Scenario.override``) or a
+    varying family (``set`` applied to its template, :func:`_family_with_changes`)."""
+    family = load_family(spec.scenario)
+    if family.varies and spec.set:
+        family = _family_with_changes(spec.scenario, dict(spec.set))
+        if not family.varies:  # the changes fixed every field the family drew
+            return Campaign(spec.label or family.name, family.nominal())
+    if not family.varies:
+        if spec.draws is not None:
+            raise BudgetGymError(
+                f"draws: '{spec.scenario}' is a plain scenario, not a family that varies; remove 'draws'"
+            )
+        sc = family.nominal()
+        if spec.set:
+            sc = sc.override(dict(spec.set))
+        return Campaign(spec.label or sc.name, sc)
+    return Campaign(spec.label or family.name, family.nominal(), family, spec.draws or default_draws)
+
+
+def _family_file(name: str) -> Path:
+    """The YAML file of a family given by built-in name or path (as :func:`load_family` reads it)."""
+    if name in list_families() and not (Path(name).suffix in (".yaml", ".yml") or "/" in name):
+        return family_module.builtin_family_dir() / f"{name}.yaml"
+    return Path(name)
+
+
+def _family_with_changes(name: str, changes: dict[str, Any]) -> ScenarioFamily:
+    """The family ``name`` with a scenario entry's ``set`` applied to its template.
+
+    The template is the family file's ``scenario`` (a built-in name or path is expanded to its
+    full mapping first); each dotted change is set there, before the draws, so every draw and
+    the nominal scenario (hence the brief) carry it. A change of a field that ``vary`` draws fixes
+    it (the ``vary`` entry is dropped); a change inside a block that ``vary`` replaces is an error.
+    Explicit ensemble members keep their own values of the fields they change.
+    """
+    path = _family_file(name)
+    source = f"family file '{path}' (with set)"
+    data = read_yaml(path, "family file", ScenarioError)
+    if not isinstance(data, dict):  # pragma: no cover - load_family read it as a family already
+        raise BudgetGymError(f"{source}: expected a mapping")
+    data = copy.deepcopy(data)
+    template = data.get("scenario")
+    partial = isinstance(template, dict)  # a mapping may leave fields to their defaults
+    if isinstance(template, str):
+        template = load_scenario(template).model_dump(mode="json")
+    if not isinstance(template, dict):
+        raise BudgetGymError(f"{source}: scenario: expected a mapping or a scenario name")
+    vary = dict(data.get("vary") or {})
+    for key, value in changes.items():
+        inside = [v for v in vary if key.startswith(v + ".")]
+        if inside:
+            raise BudgetGymError(
+                f"set: '{key}' lies inside '{inside[0]}', which the family's vary replaces by a draw; "
+                f"change the distribution in the family file instead"
+            )
+        vary = {v: d for v, d in vary.items() if not (v == key or v.startswith(key + "."))}
+        try:
+            set_dotted(template, key, value, what="set")
+        except ScenarioError as err:
+            hint = " (the family's scenario mapping does not spell this field out; add it there)" if partial else ""
+            raise BudgetGymError(f"{source}: {err}{hint}") from None
+    data["scenario"], data["vary"] = template, vary
+    return family_from_dict(data, source=source)
 
 
 # ----------------------------------------------------------------------------- loading

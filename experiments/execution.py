@@ -7,11 +7,16 @@ every file atomically and the ``done`` marker last. A run whose ``done`` marker 
 same run key (a hash of everything that determines its numbers) is skipped, so re-running an
 experiment resumes it; an unfinished run folder is cleared and run again.
 
+A run on a scenario family trains a learner once on the family (its train split), then
+evaluates the agent on the family's ``draws`` held-out test draws and on as many train draws
+(in distribution), the same seeds and episodes on each; its rows carry ``draw`` and ``split``.
+
 An oracle task (:func:`run_oracle_task`) solves the oracle once per distinct episode path of
-a scenario and stores its value, plan and per-step expected reward
+a scenario (or of a family's draw) and stores its value, plan and per-step expected reward
 (:func:`~budgetgym.envs.plan_value.evaluate_plan` with ``per_step=True``) in
-``DIR/oracle/<scenario>/``. The runner executes every oracle task before the runs, and each
-run scores its episodes against those files (:func:`stored_oracle`): one solve per path.
+``DIR/oracle/<scenario>/`` (a family's draw: ``DIR/oracle/<family>/draw_<split>_<i>/``). The
+runner executes every oracle task before the runs, and each run scores its episodes against
+those files (:func:`stored_oracle`): one solve per path.
 
 Every unit runs with one BLAS/OpenMP/torch thread, so a process pool and a serial run
 produce identical numbers.
@@ -31,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from budgetgym.envs.family import Split
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.envs.scenario import Scenario
 from budgetgym.experiments.config import config_hash
@@ -38,6 +44,7 @@ from budgetgym.experiments.results import (
     DONE,
     RESULT_FILE,
     TRACE_COLUMNS,
+    TRACE_FAMILY_COLUMNS,
     TRACE_FILE,
     environment_info,
     oracle_file,
@@ -84,7 +91,7 @@ def _call_trainer(fn: Callable[..., Any], extra: dict[str, Any], task: RunTask, 
         params = {}
     if "progress_bar" in params:
         kwargs["progress_bar"] = task.training_progress
-    result = fn(task.scenario, dict(task.agent.train or {}), task.seed, out_dir, **kwargs)
+    result = fn(task.source, dict(task.agent.train or {}), task.seed, out_dir, **kwargs)
     if isinstance(result, tuple):
         result = next((r for r in result if hasattr(r, "predict")), None)
     if result is None or not hasattr(result, "predict"):
@@ -92,24 +99,26 @@ def _call_trainer(fn: Callable[..., Any], extra: dict[str, Any], task: RunTask, 
     return result
 
 
-def stored_oracle(out: str | Path, scenario_label: str, log: list[str] | None = None) -> Any:
+def stored_oracle(
+    out: str | Path, scenario_label: str, log: list[str] | None = None, split: str = "test"
+) -> Any:
     """An oracle provider (see :func:`budgetgym.agents.evaluation.evaluate`) that reads the values
-    the oracle tasks stored under ``out`` for the scenario label (and the family's draw); a
-    missing or stale file (one solved for a different scenario) is solved here instead, and
-    noted in ``log``."""
+    the oracle tasks stored under ``out`` for the scenario label (and the family's draw of
+    ``split``); a missing or stale file (one solved for a different scenario) is solved here
+    instead, and noted in ``log``."""
     from budgetgym.agents.evaluation import solving_oracle
 
     fallback = solving_oracle()
 
     def provide(played: Scenario, draw: int | None, env_seed: int, path: Any) -> float:
         key = config_hash(played.model_dump(mode="json"))
-        f = oracle_file(out, scenario_label, env_seed, draw)
+        f = oracle_file(out, scenario_label, env_seed, draw, split)
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
             data = read_json(f)
             if data.get("key") == key:
                 return float(data["oracle_reward"])
         if log is not None:
-            where = f"env seed {env_seed}" + ("" if draw is None else f", draw {draw}")
+            where = f"env seed {env_seed}" + ("" if draw is None else f", {split} draw {draw}")
             log.append(f"{utc_now()} no stored oracle for {where}; solved it here")
         return fallback(played, draw, env_seed, path)
 
@@ -159,24 +168,37 @@ def run_task(task: RunTask) -> Outcome:
                 train_s = time.perf_counter() - t_train
                 log.append(f"{utc_now()} trained {int(getattr(agent, 'train_steps', 0))} steps in {train_s:.1f} s")
             else:
-                agent = make_agent(task.agent.agent, ChannelBudgetEnv(task.scenario), **task.params)
-            results = evaluate(
-                agent,
-                task.scenario,
-                seeds=[task.seed],
-                episodes=task.episodes,
-                deterministic=task.deterministic,
-                learn=task.learn,
-                oracle=stored_oracle(task.out, task.scenario_label, log),
-            )
+                agent = make_agent(task.agent.agent, ChannelBudgetEnv(task.source), **task.params)
+            # a family: the held-out test draws, then the train draws (a plain scenario ignores the split)
+            splits: list[Split] = ["test", "train"] if task.family is not None else ["test"]
+            results = [
+                res
+                for split in splits
+                for res in evaluate(
+                    agent,
+                    task.source,
+                    seeds=[task.seed],
+                    episodes=task.episodes,
+                    draws=task.draws,
+                    split=split,
+                    deterministic=task.deterministic,
+                    learn=task.learn,
+                    oracle=stored_oracle(task.out, task.scenario_label, log, split),
+                )
+            ]
         rows = []
         for res in results:
             row = res.row()
-            row.update(scenario=task.scenario_label, agent=task.agent.name, env_seed=res.env_seed, train_s=train_s)
+            row.update(
+                scenario=task.scenario_label, agent=task.agent.name, env_seed=res.env_seed, train_s=train_s,
+                draw=res.draw, split=res.split,
+            )
             rows.append(row)
+            where = "" if res.draw is None else f"{res.split} draw {res.draw}, "
             log.append(
-                f"{utc_now()} episode {res.episode} (env seed {res.env_seed}): expected {res.expected_reward:.6g}, "
-                f"oracle {res.oracle_reward:.6g}, {res.pct_of_oracle:.2f}% of oracle, {res.wall_s:.2f} s"
+                f"{utc_now()} {where}episode {res.episode} (env seed {res.env_seed}): expected "
+                f"{res.expected_reward:.6g}, oracle {res.oracle_reward:.6g}, {res.pct_of_oracle:.2f}% of oracle, "
+                f"{res.wall_s:.2f} s"
             )
         _write_trace(rd / TRACE_FILE, results)
         if trainer is None and isinstance(agent, BaseAgent):
@@ -198,13 +220,16 @@ def run_task(task: RunTask) -> Outcome:
 
 
 def _write_trace(path: Path, results: list[Any]) -> None:
-    lines = [",".join(TRACE_COLUMNS)]
+    """``trace.csv``: :data:`TRACE_COLUMNS`, plus :data:`TRACE_FAMILY_COLUMNS` for a family's run."""
+    family = any(res.draw is not None for res in results)
+    lines = [",".join(TRACE_COLUMNS + (TRACE_FAMILY_COLUMNS if family else []))]
     for res in results:
+        tail = [str(res.draw), str(res.split)] if family else []
         for row in res.trace_rows():
             lines.append(
                 ",".join(
                     [str(res.episode), str(row["step"]), str(row["channel"]), repr(row["spend"]),
-                     repr(row["conversions"]), repr(row["expected_reward"])]
+                     repr(row["conversions"]), repr(row["expected_reward"]), *tail]
                 )
             )
     atomic_write_text(path, "\n".join(lines) + "\n")
@@ -215,7 +240,7 @@ def run_oracle_task(task: OracleTask) -> Outcome:
     from budgetgym.envs.oracle import solve_oracle
     from budgetgym.envs.plan_value import scenario_path
 
-    files = [oracle_file(task.out, task.scenario_label, s) for s in task.env_seeds]
+    files = [oracle_file(task.out, task.scenario_label, s, task.draw, task.split) for s in task.env_seeds]
     key = task.key
 
     def complete(path: Path) -> bool:
@@ -243,6 +268,7 @@ def run_oracle_task(task: OracleTask) -> Outcome:
                     "channels": task.scenario.channel_names,
                     "plan": res.plan,
                     "solve_seconds": res.seconds,
+                    **({} if task.draw is None else {"draw": task.draw, "split": task.split}),
                 },
             )
         return Outcome("oracle", task.label, "done", str(files[0].parent), time.perf_counter() - t0)

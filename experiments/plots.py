@@ -5,12 +5,17 @@ target path, draws on its own :class:`matplotlib.figure.Figure` (no pyplot state
 returns the path. Agents keep one colour across all figures (:func:`agent_colors`).
 
 * :func:`plot_score_intervals` — % of oracle per agent with its 95 % interval, one panel per
-  scenario, plus the IQM across scenarios, agents sorted by score (best on top);
+  scenario (per split of a family: held-out and train draws), plus the IQM across scenarios,
+  agents sorted by score (best on top);
 * :func:`plot_cumulative_reward` — cumulative expected reward to date as % of the oracle's to
   date (each line ends at the agent's score, the table's % of oracle);
 * :func:`plot_regret` — cumulative regret ``sum_{s<=t} (oracle_s - agent_s)`` (expected reward);
 * :func:`plot_allocation` — spend per channel over time (stacked area), one panel per agent;
 * :func:`plot_learning_curves` — training reward vs environment steps (learners).
+
+The episode figures pair each agent episode with the oracle of its own path by environment seed
+and, for a family, by draw (a ``draw`` column in the traces and the oracle frame); pass one
+split's rows (the report passes a family's held-out draws).
 """
 
 from __future__ import annotations
@@ -69,19 +74,32 @@ def _grid(n: int, cols: int) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------- intervals
+SPLIT_NAMES = {"test": "held-out draws", "train": "train draws"}
+
+
+def _splits(frame: Any) -> Any:
+    """A frame's ``split`` column as text (``""`` for a plain scenario or no column)."""
+    if "split" not in frame.columns:
+        return np.full(len(frame), "", dtype=object)
+    return frame["split"].fillna("").astype(str).to_numpy()
+
+
 def plot_score_intervals(summary: Any, path: str | Path, colors: dict[str, Any] | None = None) -> Path:
-    """Mean % of oracle with its bootstrap interval per agent; a panel per scenario and the IQM."""
-    scenarios = sorted(summary["scenario"].unique())
+    """Mean % of oracle with its bootstrap interval per agent; a panel per scenario (per split of
+    a family) and the IQM."""
+    splits = _splits(summary)
+    tasks = sorted(set(zip(summary["scenario"], splits, strict=True)))
     agents = sorted(summary["agent"].unique())
     colors = colors or agent_colors(agents)
-    panels = [*scenarios, "IQM (all scenarios)"]
+    titles = {t: t[0] if not t[1] else f"{t[0]} ({SPLIT_NAMES.get(t[1], t[1])})" for t in tasks}
+    panels: list[tuple[str, str] | None] = [*tasks, None]
     rows, cols = _grid(len(panels), 3)
     fig = _figure(4.6 * cols, 0.35 * len(agents) * rows + 1.4 * rows)
     axes = fig.subplots(rows, cols, squeeze=False)
     for k, panel in enumerate(panels):
         ax = axes[k // cols][k % cols]
-        if panel in scenarios:
-            part = summary[summary["scenario"] == panel].set_index("agent")
+        if panel is not None:
+            part = summary[(summary["scenario"] == panel[0]) & (splits == panel[1])].set_index("agent")
             cols_ = ("pct_of_oracle_mean", "pct_of_oracle_ci_lo", "pct_of_oracle_ci_hi")
         else:
             part = summary.drop_duplicates("agent").set_index("agent")
@@ -94,7 +112,7 @@ def plot_score_intervals(summary: Any, path: str | Path, colors: dict[str, Any] 
         ax.set_yticks(range(len(ranked)))
         ax.set_yticklabels([str(a) for a in ranked.index], fontsize=8)
         ax.set_ylim(-0.7, len(ranked) - 0.3)
-        ax.set_title(panel, fontsize=10)
+        ax.set_title("IQM (all scenarios)" if panel is None else titles[panel], fontsize=10)
         ax.set_xlabel("% of oracle (95% CI)")
         ax.grid(axis="x", alpha=0.3)
     for k in range(len(panels), rows * cols):
@@ -104,22 +122,30 @@ def plot_score_intervals(summary: Any, path: str | Path, colors: dict[str, Any] 
 
 
 # ----------------------------------------------------------------------------- episodes
+def _with_draw(frame: Any) -> Any:
+    """``frame`` with an integer ``draw`` column (``-1`` for a plain scenario or no column)."""
+    if "draw" not in frame.columns:
+        return frame.assign(draw=-1)
+    return frame.assign(draw=frame["draw"].astype("Float64").fillna(-1).astype(int))
+
+
 def _step_rewards(traces: Any) -> Any:
-    """One row per (agent, seed, episode, step) with the step's expected reward."""
-    steps = traces.drop_duplicates(["agent", "seed", "episode", "step"])
-    return steps[["agent", "seed", "episode", "step", "expected_reward"]]
+    """One row per (agent, draw, seed, episode, step) with the step's expected reward."""
+    steps = _with_draw(traces).drop_duplicates(["agent", "draw", "seed", "episode", "step"])
+    return steps[["agent", "draw", "seed", "episode", "step", "expected_reward"]]
 
 
-def _episode_matrix(steps: Any) -> tuple[list[tuple[int, int]], np.ndarray]:
-    """(seed, episode) keys and their ``[n, T]`` step-reward matrix for one agent."""
-    wide = steps.pivot_table(index=["seed", "episode"], columns="step", values="expected_reward", sort=True)
-    return [(int(k[0]), int(k[1])) for k in wide.index], wide.to_numpy(dtype=float)
+def _episode_matrix(steps: Any) -> tuple[list[tuple[int, int, int]], np.ndarray]:
+    """(draw, seed, episode) keys and their ``[n, T]`` step-reward matrix for one agent."""
+    wide = steps.pivot_table(index=["draw", "seed", "episode"], columns="step", values="expected_reward", sort=True)
+    return [(int(k[0]), int(k[1]), int(k[2])) for k in wide.index], wide.to_numpy(dtype=float)
 
 
-def _oracle_matrix(oracle: Any, scenario: str) -> dict[int, np.ndarray]:
-    part = oracle[oracle["scenario"] == scenario]
+def _oracle_matrix(oracle: Any, scenario: str) -> dict[tuple[int, int], np.ndarray]:
+    part = _with_draw(oracle[oracle["scenario"] == scenario])
     return {
-        int(s): g.sort_values("step")["expected_reward"].to_numpy(dtype=float) for s, g in part.groupby("env_seed")
+        (int(d), int(s)): g.sort_values("step")["expected_reward"].to_numpy(dtype=float)
+        for (d, s), g in part.groupby(["draw", "env_seed"])
     }
 
 
@@ -147,7 +173,7 @@ def _paired_with_oracle(
     out = []
     for agent, steps in part.groupby("agent", sort=True):
         keys, mat = _episode_matrix(steps)
-        best = [oracle_by_seed.get(episode_seed(s, e)) for s, e in keys]
+        best = [oracle_by_seed.get((d, episode_seed(s, e))) for d, s, e in keys]
         rows = [per_episode(a, b) for a, b in zip(mat, best, strict=True) if b is not None and len(b) == len(a)]
         if rows:
             out.append((str(agent), np.asarray(rows, dtype=float)))

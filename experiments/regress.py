@@ -14,6 +14,9 @@ fraction of the oracle, so the default ``0.01`` is **1 percentage point** of the
 other metric it is a fraction of the baseline mean (``0.01`` = 1 % of ``|baseline mean|``).
 Every metric is taken as higher-is-better.
 
+**Families.** For a scenario family the gate compares held-out scores: a run's value is its
+metric averaged over the family's test draws (the train split is not gated).
+
 **Statistic.** For each (scenario, agent, metric) the current and baseline per-seed values are
 paired by seed, :math:`d_s = x^{now}_s - x^{base}_s`, and the mean difference :math:`\bar d`
 gets a percentile bootstrap interval over the pairs

@@ -30,7 +30,7 @@ from budgetgym.experiments.results import (
     utc_now,
     write_csv,
 )
-from budgetgym.experiments.stats import summarize
+from budgetgym.experiments.stats import FAMILY_COLUMNS, summarize
 
 __all__ = ["REWARD_UNITS", "Report", "build_report", "format_summary_rows"]
 
@@ -89,8 +89,10 @@ def build_report(out: str | Path, *, plots: bool = True, baseline: str | None = 
         if baseline is None and "equal" in agents:
             baseline = "equal"
     summary, poi = summarize(results, baseline, boot.reps, boot.confidence, boot.seed)
-    # the unit of the *_reward_mean columns (a column added at the end: the layout is a contract)
-    summary["reward_kind"] = summary["scenario"].map(collect_reward_kinds(out)).fillna("").astype(str)
+    # the unit of the *_reward_mean columns (a column added after the poi columns, before a family
+    # grid's FAMILY_COLUMNS: the layout is a contract)
+    kinds = summary["scenario"].map(collect_reward_kinds(out)).fillna("").astype(str)
+    summary.insert(len(summary.columns) - len(set(FAMILY_COLUMNS) & set(summary.columns)), "reward_kind", kinds)
     write_csv(out / "results.csv", results)
     write_csv(out / "summary.csv", summary)
     write_csv(out / "poi.csv", poi)
@@ -119,12 +121,17 @@ def _draw(out: Path, summary: Any) -> tuple[dict[str, list[tuple[str, Path]]], l
     pdir = out / "plots"
     figures: dict[str, list[tuple[str, Path]]] = {"": [("Score intervals", P.plot_score_intervals(
         summary, pdir / "score_intervals.png", colors))]}
+    families = _family_scenarios(summary)
+    # a family's episode figures show its held-out draws (each paired with its own draw's oracle)
+    traces, oracle, oracle_alloc = (_held_out_rows(f, families) for f in (traces, oracle, oracle_alloc))
     for sc in sorted(summary["scenario"].unique()):
+        note = " (held-out draws)" if sc in families else ""
         items = [
-            ("Cumulative expected reward as % of the oracle's to date",
+            (f"Cumulative expected reward as % of the oracle's to date{note}",
              P.plot_cumulative_reward(traces, oracle, sc, pdir / f"cumulative_{sc}.png", colors)),
-            ("Regret vs the oracle", P.plot_regret(traces, oracle, sc, pdir / f"regret_{sc}.png", colors)),
-            ("Allocation over time", P.plot_allocation(traces, oracle_alloc, sc, pdir / f"allocation_{sc}.png")),
+            (f"Regret vs the oracle{note}", P.plot_regret(traces, oracle, sc, pdir / f"regret_{sc}.png", colors)),
+            (f"Allocation over time{note}",
+             P.plot_allocation(traces, oracle_alloc, sc, pdir / f"allocation_{sc}.png")),
         ]
         if not curves.empty and (curves["scenario"] == sc).any():
             items.append(
@@ -133,6 +140,27 @@ def _draw(out: Path, summary: Any) -> tuple[dict[str, list[tuple[str, Path]]], l
         figures[sc] = items
     written = [p for items in figures.values() for _, p in items]
     return figures, written
+
+
+def _split_text(frame: Any) -> Any:
+    """A frame's ``split`` as text, ``""`` for plain scenarios (or no such column)."""
+    import pandas as pd
+
+    if "split" not in frame.columns:
+        return pd.Series("", index=frame.index, dtype=object)
+    return frame["split"].fillna("").astype(str)
+
+
+def _family_scenarios(summary: Any) -> set[str]:
+    """Scenario labels of the families in a summary (rows with a split)."""
+    return set(summary.loc[_split_text(summary) != "", "scenario"])
+
+
+def _held_out_rows(frame: Any, families: set[str]) -> Any:
+    """Rows of plain scenarios, and of the families' held-out (test) draws."""
+    if not families or "split" not in frame.columns:
+        return frame
+    return frame[~frame["scenario"].isin(families) | (_split_text(frame) == "test")]
 
 
 # ------------------------------------------------------------------------------ markdown
@@ -156,16 +184,20 @@ REWARD_UNITS = {"conversions": "conversions", "revenue": "revenue (currency)", "
 
 
 def format_summary_rows(summary: Any) -> list[dict[str, str]]:
-    """Display strings per summary row: scenario, agent, % of oracle [CI], mean expected reward
-    of the agent and of the oracle per episode with their unit, uplift [CI], seeds."""
+    """Display strings per summary row: scenario, agent, split (``""`` for a plain scenario),
+    % of oracle [CI], mean expected reward of the agent and of the oracle per episode with their
+    unit, uplift [CI], seeds, draws (``""`` for a plain scenario)."""
     rows = []
-    for _, r in summary.iterrows():
+    for (_, r), split in zip(summary.iterrows(), _split_text(summary), strict=True):
         kind = r.get("reward_kind", "")
         kind = kind if isinstance(kind, str) else ""  # NaN when read back from an empty CSV cell
+        draws = r.get("n_draws")
         rows.append(
             {
                 "scenario": str(r["scenario"]),
                 "agent": str(r["agent"]),
+                "split": split,
+                "draws": str(int(draws)) if split and draws is not None and not _missing(draws) else "",
                 "pct_of_oracle": _ci(r["pct_of_oracle_mean"], r["pct_of_oracle_ci_lo"], r["pct_of_oracle_ci_hi"]),
                 "expected": _num(r["expected_reward_mean"]),
                 "oracle": _num(r["oracle_reward_mean"]),
@@ -180,6 +212,13 @@ def format_summary_rows(summary: Any) -> list[dict[str, str]]:
     return rows
 
 
+def _missing(x: Any) -> bool:
+    try:
+        return math.isnan(float(x))
+    except (TypeError, ValueError):
+        return True
+
+
 def _table(header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
     align = align or "l" + "r" * (len(header) - 1)
     marks = [":--" if a == "l" else "--:" for a in align]
@@ -188,6 +227,45 @@ def _table(header: list[str], rows: list[list[str]], align: str | None = None) -
         "| " + " | ".join(marks) + " |",
         *("| " + " | ".join(r) + " |" for r in rows),
     ]
+
+
+def _family_section(
+    out: Path, sc: str, part: Any, display: dict[tuple[str, str, str], dict[str, str]], baseline: str | None,
+    conf: str, up: str,
+) -> list[str]:
+    """A family's results: per agent the held-out (test) and in-distribution (train) scores side by
+    side, the gap between them, and the held-out expected reward, uplift and P(> baseline)."""
+    splits = _split_text(part)
+    test, train = part[splits == "test"].set_index("agent"), part[splits == "train"].set_index("agent")
+    if test.empty:
+        return [f"### {sc}", "", "No held-out results.", ""]
+    first = display[(sc, str(test.index[0]), "test")]
+    unit = f" {first['unit']}" if first["unit"] else ""
+    lines = [
+        f"### {sc}",
+        "",
+        f"Scenario family: {first['draws']} held-out (test) draws, never trained on, beside {first['draws']} "
+        f"in-distribution (train) draws. Mean oracle reward {_num(float(test['oracle_reward_mean'].iloc[0]))}{unit} "
+        f"on the held-out draws.",
+        "",
+    ]
+    poi_col = f"poi_vs_{baseline}" if baseline and f"poi_vs_{baseline}" in part.columns else None
+    header = ["agent", f"held-out % of oracle ({conf} CI)", f"in-distribution % of oracle ({conf} CI)",
+              "train − held-out, points", "expected reward (held-out)", f"{up} (held-out, {conf} CI)"]
+    header += [f"P(> {baseline}), held-out"] if poi_col else []
+    header += ["seeds", "draws", "episodes (all seeds and draws)", "train steps", "train s / run", "s / episode"]
+    rows = []
+    for agent, r in test.sort_values("pct_of_oracle_mean", ascending=False).iterrows():
+        d = display[(sc, str(agent), "test")]
+        t = display.get((sc, str(agent), "train"))
+        gap = float(train.loc[agent, "pct_of_oracle_mean"]) - float(r["pct_of_oracle_mean"]) if t else float("nan")
+        row = [d["agent"], d["pct_of_oracle"], t["pct_of_oracle"] if t else "–", ("+" if gap > 0 else "") + _num(gap),
+               d["expected"], d["uplift"]]
+        row += [_num(r[poi_col], 2)] if poi_col else []
+        row += [d["seeds"], d["draws"], d["episodes"], d["train_steps"], _num(r["train_s_mean"], 1),
+                _num(r["wall_s_mean"], 2)]
+        rows.append(row)
+    return [*lines, *_table(header, rows), ""]
 
 
 def _markdown(
@@ -208,22 +286,34 @@ def _markdown(
         lines += [cfg.description.strip(), ""]
     git = meta.get("git", {}) if isinstance(meta, dict) else {}
     n_runs = results.groupby(["scenario", "agent", "seed"]).ngroups if not results.empty else 0
+    families = _family_scenarios(summary) if not summary.empty else set()
     lines += [
         f"- generated {utc_now()} from {n_runs} finished runs ({len(results)} episodes) in `{out}`",
         f"- config hash `{meta.get('config_hash', '?')}`, git commit `{git.get('commit') or '?'}`"
         + (" (uncommitted changes)" if git.get("dirty") else ""),
         f"- score: expected reward as % of the oracle's on the same episode path; {conf} percentile "
         f"stratified-bootstrap intervals over seeds ({boot.reps:,} resamples, seed {boot.seed})",
-        "",
     ]
+    if families:
+        lines += [
+            "- scenario families: each draw is scored against its own oracle; held-out (test) draws were never "
+            "trained on, in-distribution (train) draws come from the split learners train on; their intervals "
+            "resample draws and seeds (a two-way bootstrap)"
+        ]
+    lines += [""]
     if summary.empty:
         return "\n".join([*lines, "No finished runs yet.", ""])
     up = f"uplift vs {baseline}, points" if baseline else "uplift"
     lines += ["## Results by scenario", ""]
-    display = {(r["scenario"], r["agent"]): r for r in format_summary_rows(summary)}
+    display = {(r["scenario"], r["agent"], r["split"]): r for r in format_summary_rows(summary)}
     for sc, part in summary.groupby("scenario", sort=True):
+        if sc in families:
+            lines += _family_section(out, str(sc), part, display, baseline, conf, up)
+            for title, path in figures.get(str(sc), []):
+                lines += [f"**{title}**", "", f"![{title} — {sc}]({path.relative_to(out).as_posix()})", ""]
+            continue
         oracle_mean = float(part["oracle_reward_mean"].iloc[0])
-        unit = display[(sc, part["agent"].iloc[0])]["unit"]
+        unit = display[(sc, part["agent"].iloc[0], "")]["unit"]
         lines += [f"### {sc}", "", f"Mean oracle reward {_num(oracle_mean)}{f' {unit}' if unit else ''}.", ""]
         part = part.sort_values("pct_of_oracle_mean", ascending=False)
         poi_col = f"poi_vs_{baseline}" if baseline and f"poi_vs_{baseline}" in part.columns else None
@@ -232,7 +322,7 @@ def _markdown(
         header += ["seeds", "episodes (all seeds)", "train steps", "train s / run", "s / episode"]
         rows = []
         for _, r in part.iterrows():
-            d = display[(r["scenario"], r["agent"])]
+            d = display[(r["scenario"], r["agent"], "")]
             row = [d["agent"], d["pct_of_oracle"], d["expected"], d["uplift"]]
             row += [_num(r[poi_col], 2)] if poi_col else []
             row += [d["seeds"], d["episodes"], d["train_steps"], _num(r["train_s_mean"], 1), _num(r["wall_s_mean"], 2)]
@@ -241,8 +331,10 @@ def _markdown(
         for title, path in figures.get(sc, []):
             lines += [f"**{title}**", "", f"![{title} — {sc}]({path.relative_to(out).as_posix()})", ""]
 
-    lines += ["## Across scenarios", "", f"Interquartile mean of the run scores pooled over scenarios ({conf} CI).", ""]
-    agg = summary.groupby("agent", sort=True).agg(
+    lines += ["## Across scenarios", "", f"Interquartile mean of the run scores pooled over scenarios ({conf} CI)"
+              + ("; a family counts with its held-out draws." if families else "."), ""]
+    held = summary[_split_text(summary) != "train"]
+    agg = held.groupby("agent", sort=True).agg(
         iqm=("iqm", "first"), lo=("iqm_ci_lo", "first"), hi=("iqm_ci_hi", "first"),
         mean=("pct_of_oracle_mean", "mean"), n=("scenario", "nunique"),
     ).sort_values("iqm", ascending=False)
@@ -281,6 +373,17 @@ def _markdown(
         "- Across scenarios: IQM (25% trimmed mean) of all run scores, stratified bootstrap (seeds resampled "
         "within each scenario), and the probability of improvement (Mann-Whitney U / nm per scenario, "
         "averaged), as in rliable (Agarwal et al., 2021).",
+        *(
+            [
+                "- Scenario families: a run trains once (learners: on the family's train split), then plays its "
+                "episodes on each of the N held-out test draws and on N train draws. Its score on a split is the "
+                "mean over the split's draws; the split's mean and the uplift (paired by draw and seed) get a "
+                "two-way bootstrap interval that resamples draws and seeds independently; the IQM and the "
+                "probability of improvement use the held-out run scores.",
+            ]
+            if families
+            else []
+        ),
         "- Files: `results.csv` (one row per episode), `summary.csv`, `poi.csv`, `runs/<scenario>/<agent>/seed_<k>/`.",
         "",
         "## Reproduce",

@@ -5,17 +5,23 @@
     DIR/
       experiment.yaml                 resolved experiment config
       meta.json                       versions, git commit, machine, config hash, sessions
-      results.csv                     one row per (scenario, agent, seed, episode): RESULT_COLUMNS
-                                      (budgetgym.agents.evaluate) + env_seed, train_s
-      summary.csv                     one row per (scenario, agent); reward_kind gives the unit
-                                      of the *_reward_mean columns (conversions, revenue, profit)
+      results.csv                     one row per (scenario, agent, seed, episode) — for a family,
+                                      per (scenario, agent, split, draw, seed, episode):
+                                      RESULT_COLUMNS (budgetgym.agents.evaluate) + EXTRA_COLUMNS
+                                      (env_seed, train_s, draw, split; draw and split empty for a
+                                      plain scenario)
+      summary.csv                     one row per (scenario, agent) — for a family, per (scenario,
+                                      agent, split), with the columns split and n_draws last;
+                                      reward_kind gives the unit of the *_reward_mean columns
       poi.csv                         probability of improvement per agent pair
       report.md, plots/*.png
       oracle/<scenario>/seed_<env_seed>.json   oracle value and per-step trace of each episode path
+      oracle/<family>/draw_<split>_<i>/seed_<env_seed>.json   the same for draw i of a family's split
       runs/<scenario>/<agent>/seed_<k>/
           config.yaml                 the run's resolved config (scenario, agent, seed, versions)
           results.json                the run's result rows (results.csv columns)
           trace.csv                   episode, step, channel, spend, conversions, expected_reward
+                                      (+ draw, split for a family's run)
           run.log, train/ (model files and training logs of learners), error.txt (failed runs)
           done                        written last: the run is complete
 
@@ -49,6 +55,7 @@ __all__ = [
     "EXTRA_COLUMNS",
     "RESULT_FILE",
     "TRACE_COLUMNS",
+    "TRACE_FAMILY_COLUMNS",
     "collect_learning_curves",
     "collect_oracle",
     "collect_oracle_allocation",
@@ -72,7 +79,11 @@ RESULT_FILE = "results.json"
 TRACE_FILE = "trace.csv"
 GRID_FILE = "grid.json"
 TRACE_COLUMNS = ["episode", "step", "channel", "spend", "conversions", "expected_reward"]
-EXTRA_COLUMNS = ["env_seed", "train_s"]  # episode seed; training wall time of the run (learners)
+#: episode seed; training wall time of the run (learners); a family's draw index and split
+#: ("test": held out, "train": in-distribution), both empty for a plain scenario
+EXTRA_COLUMNS = ["env_seed", "train_s", "draw", "split"]
+#: trace.csv of a family's run gains these columns after TRACE_COLUMNS
+TRACE_FAMILY_COLUMNS = ["draw", "split"]
 
 _PACKAGES = [
     "budgetgym",
@@ -96,12 +107,17 @@ def run_dir(out: str | Path, scenario: str, agent: str, seed: int) -> Path:
     return Path(out) / "runs" / scenario / agent / f"seed_{int(seed)}"
 
 
-def oracle_file(out: str | Path, scenario: str, env_seed: int, draw: int | None = None) -> Path:
-    """``DIR/oracle/<scenario>/seed_<env_seed>.json``; for a family's draw
-    ``DIR/oracle/<scenario>/draw_<draw>/seed_<env_seed>.json``."""
+def oracle_file(
+    out: str | Path, scenario: str, env_seed: int, draw: int | None = None, split: str = "test"
+) -> Path:
+    """``DIR/oracle/<scenario>/seed_<env_seed>.json``; for draw ``i`` of a family's ``split``
+    (``test`` or ``train``: draw ``i`` of each is a different campaign)
+    ``DIR/oracle/<scenario>/draw_<split>_<i>/seed_<env_seed>.json``."""
     base = Path(out) / "oracle" / scenario
     if draw is not None:
-        base = base / f"draw_{int(draw)}"
+        if split not in ("test", "train"):
+            raise BudgetGymError(f"split: expected 'test' or 'train', got {split!r}")
+        base = base / f"draw_{split}_{int(draw)}"
     return base / f"seed_{int(env_seed)}.json"
 
 
@@ -166,8 +182,9 @@ def write_csv(path: str | Path, frame: Any) -> Path:
 
 # ------------------------------------------------------------------------------ readers
 def collect_results(out: str | Path) -> Any:
-    """All result rows of finished runs as a DataFrame (``RESULT_COLUMNS`` + ``env_seed``),
-    sorted by scenario, agent, seed and episode.
+    """All result rows of finished runs as a DataFrame (``RESULT_COLUMNS`` + ``EXTRA_COLUMNS``),
+    sorted by scenario, agent, split, draw, seed and episode (``draw`` an integer column, empty
+    for plain scenarios).
 
     Raises
     ------
@@ -190,8 +207,11 @@ def collect_results(out: str | Path) -> Any:
             ) from None
     columns = RESULT_COLUMNS + EXTRA_COLUMNS
     frame = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame({c: [] for c in columns})
+    frame["draw"] = frame["draw"].astype("Int64")
     if rows:
-        frame = frame.sort_values(["scenario", "agent", "seed", "episode"], kind="stable").reset_index(drop=True)
+        frame = frame.sort_values(
+            ["scenario", "agent", "split", "draw", "seed", "episode"], kind="stable"
+        ).reset_index(drop=True)
     return frame
 
 
@@ -215,7 +235,8 @@ def collect_reward_kinds(out: str | Path) -> dict[str, str]:
 
 
 def collect_traces(out: str | Path) -> Any:
-    """Per-step traces of finished runs: ``scenario, agent, seed`` + :data:`TRACE_COLUMNS`."""
+    """Per-step traces of finished runs: ``scenario, agent, seed`` + :data:`TRACE_COLUMNS` +
+    :data:`TRACE_FAMILY_COLUMNS` (empty for plain scenarios' runs)."""
     import pandas as pd
 
     frames = []
@@ -224,54 +245,72 @@ def collect_traces(out: str | Path) -> Any:
         if not path.is_file():
             continue
         frame = pd.read_csv(path)
+        for col in TRACE_FAMILY_COLUMNS:
+            if col not in frame.columns:
+                frame[col] = None
         seed = int(rd.name.removeprefix("seed_"))
         frame.insert(0, "seed", seed)
         frame.insert(0, "agent", rd.parent.name)
         frame.insert(0, "scenario", rd.parent.parent.name)
         frames.append(frame)
     if not frames:
-        return pd.DataFrame({c: [] for c in ["scenario", "agent", "seed", *TRACE_COLUMNS]})
+        return pd.DataFrame({c: [] for c in ["scenario", "agent", "seed", *TRACE_COLUMNS, *TRACE_FAMILY_COLUMNS]})
     return pd.concat(frames, ignore_index=True)
+
+
+def _oracle_files(out: str | Path) -> Iterator[tuple[str, int | None, str | None, Path]]:
+    """``(scenario, draw, split, path)`` of every stored oracle file (draw and split ``None`` for a
+    plain scenario's), in sorted order."""
+    root = Path(out) / "oracle"
+    if not root.is_dir():
+        return
+    for path in sorted(root.glob("*/seed_*.json")):
+        yield path.parent.name, None, None, path
+    for path in sorted(root.glob("*/draw_*_*/seed_*.json")):
+        split, _, index = path.parent.name.removeprefix("draw_").partition("_")
+        if split in ("test", "train") and index.isdigit():
+            yield path.parent.parent.name, int(index), split, path
 
 
 def collect_oracle(out: str | Path) -> Any:
     """Oracle per-step expected reward of every solved episode path:
-    ``scenario, env_seed, step, expected_reward`` (plus ``oracle_reward``, the episode total)."""
+    ``scenario, env_seed, step, expected_reward`` (plus ``oracle_reward``, the episode total, and a
+    family's ``draw`` and ``split``, empty for plain scenarios)."""
     import pandas as pd
 
     rows: list[dict[str, Any]] = []
-    root = Path(out) / "oracle"
-    for path in sorted(root.glob("*/seed_*.json")) if root.is_dir() else []:
+    for scenario, draw, split, path in _oracle_files(out):
         data = read_json(path)
         for t, value in enumerate(data["step_expected_reward"]):
             rows.append(
                 {
-                    "scenario": path.parent.name,
+                    "scenario": scenario,
                     "env_seed": data["env_seed"],
                     "step": t,
                     "expected_reward": value,
                     "oracle_reward": data["oracle_reward"],
+                    "draw": draw,
+                    "split": split,
                 }
             )
-    columns = ["scenario", "env_seed", "step", "expected_reward", "oracle_reward"]
+    columns = ["scenario", "env_seed", "step", "expected_reward", "oracle_reward", "draw", "split"]
     return pd.DataFrame(rows, columns=columns)
 
 
 def collect_oracle_allocation(out: str | Path) -> Any:
-    """Oracle plans in long format: ``scenario, env_seed, step, channel, spend``."""
+    """Oracle plans in long format: ``scenario, env_seed, step, channel, spend`` (+ ``draw, split``)."""
     import pandas as pd
 
     rows: list[dict[str, Any]] = []
-    root = Path(out) / "oracle"
-    for path in sorted(root.glob("*/seed_*.json")) if root.is_dir() else []:
+    for scenario, draw, split, path in _oracle_files(out):
         data = read_json(path)
         for t, spends in enumerate(data.get("plan", [])):
             for name, spend in zip(data["channels"], spends, strict=True):
                 rows.append(
-                    {"scenario": path.parent.name, "env_seed": data["env_seed"], "step": t, "channel": name,
-                     "spend": spend}
+                    {"scenario": scenario, "env_seed": data["env_seed"], "step": t, "channel": name,
+                     "spend": spend, "draw": draw, "split": split}
                 )
-    return pd.DataFrame(rows, columns=["scenario", "env_seed", "step", "channel", "spend"])
+    return pd.DataFrame(rows, columns=["scenario", "env_seed", "step", "channel", "spend", "draw", "split"])
 
 
 def collect_learning_curves(out: str | Path) -> Any:

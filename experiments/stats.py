@@ -42,6 +42,27 @@ Statistics:
 
 Each interval uses its own generator, seeded from the bootstrap seed and the name of the
 quantity, so adding an agent or a scenario does not change any other interval.
+
+Scenario families. A family's rows carry a ``split`` (``test``: held-out draws, ``train``:
+in-distribution draws) and a ``draw``; the summary has one row per (family, agent, split),
+the held-out and in-distribution rows side by side. Within a split the scores form a table
+:math:`x_{d,s}` (draw :math:`d = 1..D`, seed :math:`s = 1..S`; each cell the mean over the
+episodes), and
+
+* the mean is :math:`\bar x = \frac{1}{DS} \sum_{d,s} x_{d,s}`, and its interval comes from a
+  **two-way bootstrap**: one resample draws :math:`D` draws and, independently, :math:`S` seeds,
+  each with replacement, and averages the crossed table :math:`x_{D^*, S^*}`
+  (:func:`two_way_mean_interval`). The draws are a sample from the family as much as the seeds
+  are from the seed space; resampling both is conservative (each factor's variance is counted,
+  the interaction's twice), resampling one alone would hide the other — a held-out score over
+  :math:`D` draws is uncertain because the :math:`D` campaigns are a sample. With one seed it is
+  the bootstrap over draws, with one draw the bootstrap over seeds;
+* the uplift over the baseline pairs cells by (draw, seed) — the same campaign and the same
+  episode seeds — and bootstraps the difference table the same way;
+* a run (one seed, trained once) has the **run score** :math:`\frac1D \sum_d x_{d,s}`: its mean
+  over the split's draws. ``pct_of_oracle_std``, ``poi_vs_<agent>``, the IQM across scenarios
+  and ``poi.csv`` use run scores, as for a plain scenario (their intervals resample seeds only);
+  the IQM and ``poi.csv`` take a family's held-out (test) run scores, never the train split's.
 """
 
 from __future__ import annotations
@@ -63,9 +84,11 @@ __all__ = [
     "percentile_interval",
     "probability_of_improvement",
     "probability_of_improvement_interval",
+    "held_out",
     "run_scores",
     "stratified_bootstrap",
     "summarize",
+    "two_way_mean_interval",
 ]
 
 ArrayLike = Any
@@ -181,6 +204,38 @@ def paired_difference_interval(
     return mean_interval(x - y, reps, confidence, rng)
 
 
+def two_way_mean_interval(
+    table: ArrayLike,
+    reps: int = 5000,
+    confidence: float = 0.95,
+    rng: np.random.Generator | int | None = None,
+) -> Interval:
+    r"""Mean of a ``(draws, seeds)`` table with a two-way bootstrap percentile interval.
+
+    Each resample draws the rows (draws) and, independently, the columns (seeds) with
+    replacement and averages the crossed table; with row and column counts :math:`w^*_d, v^*_s`
+    that is :math:`rac{1}{DS} \sum_{d,s} w^*_d\, x_{d,s}\, v^*_s`. One row: the bootstrap over
+    the columns; one column: over the rows; one cell: the point.
+    """
+    x = np.asarray(table, dtype=float)
+    if x.ndim != 2 or x.size == 0:
+        raise ValueError(f"table: expected a non-empty (draws, seeds) array, got shape {x.shape}")
+    point = float(x.mean())
+    n_rows, n_cols = x.shape
+    if x.size == 1:
+        return Interval(point, point, point)
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rows = gen.integers(0, n_rows, size=(reps, n_rows))
+    cols = gen.integers(0, n_cols, size=(reps, n_cols))
+    w = np.zeros((reps, n_rows))
+    v = np.zeros((reps, n_cols))
+    np.add.at(w, (np.arange(reps)[:, None], rows), 1.0)
+    np.add.at(v, (np.arange(reps)[:, None], cols), 1.0)
+    dist = np.einsum("rd,ds,rs->r", w, x, v) / (n_rows * n_cols)
+    lo, hi = percentile_interval(dist, confidence)
+    return Interval(point, lo, hi)
+
+
 def iqm(scores: ArrayLike | Sequence[ArrayLike]) -> float:
     r"""Interquartile mean of all run scores pooled across tasks (25 % trimmed mean).
 
@@ -255,12 +310,33 @@ def probability_of_improvement_interval(
 
 # ------------------------------------------------------------------------------ tables
 def run_scores(results: Any, metric: str = "pct_of_oracle") -> Any:
-    """One score per run: ``metric`` averaged over the run's episodes.
+    """One score per run: ``metric`` averaged over the run's episodes (for a family, over the
+    draws and episodes of every split in ``results``: pass :func:`held_out` rows for the
+    held-out score).
 
     Returns a DataFrame ``scenario, agent, seed, score``.
     """
     grouped = results.groupby(["scenario", "agent", "seed"], sort=True)[metric].mean()
     return grouped.rename("score").reset_index()
+
+
+def held_out(results: Any) -> Any:
+    """The rows of plain scenarios and of families' held-out (``test``) draws."""
+    if "split" not in results.columns:
+        return results
+    split = results["split"]
+    return results[split.isna() | (split == "") | (split == "test")]
+
+
+def _tagged(results: Any) -> Any:
+    """``results`` with ``split`` as text (``""`` for a plain scenario) and ``draw`` as an
+    integer (``-1`` for a plain scenario), so both can be grouped on."""
+    split = results["split"] if "split" in results.columns else None
+    draw = results["draw"] if "draw" in results.columns else None
+    return results.assign(
+        split="" if split is None else split.fillna("").astype(str),
+        draw=-1 if draw is None else draw.astype("Float64").fillna(-1).astype(int),
+    )
 
 
 SUMMARY_COLUMNS = [
@@ -288,6 +364,9 @@ SUMMARY_COLUMNS = [
     "wall_s_mean",
 ]
 
+#: Last columns of ``summary.csv`` when the grid has a family: the split (``test``, ``train``;
+#: empty for a plain scenario) and the number of draws behind the row (empty for a plain scenario).
+FAMILY_COLUMNS = ["split", "n_draws"]
 POI_COLUMNS = ["agent", "other", "poi", "poi_ci_lo", "poi_ci_hi", "n_scenarios"]
 
 
@@ -304,36 +383,46 @@ def summarize(
     ----------
     results : DataFrame with at least ``scenario, agent, seed, episode, pct_of_oracle,
         expected_reward, reward, oracle_reward, spend, train_steps, wall_s`` (and optionally
-        ``train_s``, the run's training time).
+        ``train_s``, the run's training time, and a family's ``draw`` and ``split``).
     baseline : agent label for the uplift columns (NaN when absent).
     reps, confidence, seed : bootstrap settings.
 
     Returns
     -------
-    summary : one row per (scenario, agent): :data:`SUMMARY_COLUMNS` then ``poi_vs_<agent>``
-        for every agent (the task-level probability that this agent beats that one).
+    summary : one row per (scenario, agent) — per (scenario, agent, split) for a family (module
+        docstring): :data:`SUMMARY_COLUMNS` then ``poi_vs_<agent>`` for every agent (the
+        task-level probability that this agent beats that one), then, when the grid has a
+        family, :data:`FAMILY_COLUMNS`.
     poi : one row per ordered agent pair: probability of improvement averaged over the
-        scenarios both ran, with its interval (:data:`POI_COLUMNS`).
+        scenarios both ran (a family's held-out split), with its interval (:data:`POI_COLUMNS`).
     """
     import pandas as pd
 
     if results.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS), pd.DataFrame(columns=POI_COLUMNS)
-    runs = run_scores(results)
-    by_task: dict[tuple[str, str], pd.Series] = {
-        (sc, ag): grp.set_index("seed")["score"] for (sc, ag), grp in runs.groupby(["scenario", "agent"])
+    frame = _tagged(results)
+    families = bool((frame["split"] != "").any())
+    cells = frame.groupby(["scenario", "split", "agent", "draw", "seed"], sort=True)["pct_of_oracle"].mean()
+    # per (scenario, split, agent): the (draws, seeds) table of scores; one row for a plain scenario
+    tables: dict[tuple[str, str, str], pd.DataFrame] = {
+        key: _draw_seed_table(grp) for key, grp in cells.groupby(level=["scenario", "split", "agent"], sort=True)
     }
-    agents = sorted(runs["agent"].unique())
-    scenarios = sorted(runs["scenario"].unique())
+    # run scores (per seed): a plain scenario's, or the mean over a family split's draws
+    by_task = {key: t.mean(axis=0) if key[1] else t.iloc[0] for key, t in tables.items()}
+    agents = sorted(frame["agent"].unique())
+    scenarios = sorted(frame["scenario"].unique())
+    # the held-out task of each scenario (the test split of a family), for the cross-scenario statistics
+    task_split = {sc: "test" if (frame.loc[frame["scenario"] == sc, "split"] != "").any() else "" for sc in scenarios}
 
     iqms = {}
     for ag in agents:
-        tasks = [by_task[(sc, ag)].to_numpy() for sc in scenarios if (sc, ag) in by_task]
-        iqms[ag] = iqm_interval(tasks, reps, confidence, keyed_rng(seed, "iqm", ag))
+        keys = [(sc, task_split[sc], ag) for sc in scenarios]
+        tasks = [by_task[k].to_numpy() for k in keys if k in by_task]
+        iqms[ag] = iqm_interval(tasks, reps, confidence, keyed_rng(seed, "iqm", ag)) if tasks else NAN
 
-    if "train_s" not in results.columns:
-        results = results.assign(train_s=0.0)
-    means = results.groupby(["scenario", "agent"], sort=True).agg(
+    if "train_s" not in frame.columns:
+        frame = frame.assign(train_s=0.0)
+    means = frame.groupby(["scenario", "split", "agent"], sort=True).agg(
         n_episodes=("episode", "size"),
         expected_reward_mean=("expected_reward", "mean"),
         reward_mean=("reward", "mean"),
@@ -344,19 +433,18 @@ def summarize(
         wall_s_mean=("wall_s", "mean"),
     )
     rows = []
-    for (sc, ag), s in by_task.items():
+    for (sc, split, ag), s in by_task.items():
         x = s.to_numpy()
-        est = mean_interval(x, reps, confidence, keyed_rng(seed, "mean", sc, ag))
+        table = tables[(sc, split, ag)]
+        if split:
+            est = two_way_mean_interval(table.to_numpy(), reps, confidence, keyed_rng(seed, "mean", sc, split, ag))
+        else:
+            est = mean_interval(x, reps, confidence, keyed_rng(seed, "mean", sc, ag))
         up = NAN
-        if baseline is not None and (sc, baseline) in by_task:
-            base = by_task[(sc, baseline)]
-            common = s.index.intersection(base.index)
-            if len(common):
-                up = paired_difference_interval(
-                    s.loc[common].to_numpy(), base.loc[common].to_numpy(), reps, confidence,
-                    keyed_rng(seed, "uplift", sc, ag, baseline),
-                )
-        m = means.loc[(sc, ag)]
+        if baseline is not None and (sc, split, baseline) in by_task:
+            up = _uplift(table, tables[(sc, split, baseline)], split, reps, confidence,
+                         keyed_rng(seed, "uplift", sc, *([split] if split else []), ag, baseline))
+        m = means.loc[(sc, split, ag)]
         row = {
             "scenario": sc,
             "agent": ag,
@@ -382,26 +470,57 @@ def summarize(
             "wall_s_mean": float(m["wall_s_mean"]),
         }
         for other in agents:
-            key = (sc, other)
+            key = (sc, split, other)
             row[f"poi_vs_{other}"] = (
                 probability_of_improvement([x], [by_task[key].to_numpy()]) if key in by_task else float("nan")
             )
+        row["split"] = split
+        row["n_draws"] = len(table) if split else None
         rows.append(row)
     summary = pd.DataFrame(rows)
-    summary = summary[SUMMARY_COLUMNS + [f"poi_vs_{a}" for a in agents]]
-    summary = summary.sort_values(["scenario", "agent"], kind="stable").reset_index(drop=True)
+    summary["n_draws"] = summary["n_draws"].astype("Int64")
+    summary = summary[SUMMARY_COLUMNS + [f"poi_vs_{a}" for a in agents] + (FAMILY_COLUMNS if families else [])]
+    order = ["scenario", "agent", "split"] if families else ["scenario", "agent"]
+    summary = summary.sort_values(order, kind="stable").reset_index(drop=True)
 
     poi_rows = []
     for i, a in enumerate(agents):
         for b in agents[i + 1 :]:
-            shared = [sc for sc in scenarios if (sc, a) in by_task and (sc, b) in by_task]
+            shared = [(sc, task_split[sc]) for sc in scenarios
+                      if (sc, task_split[sc], a) in by_task and (sc, task_split[sc], b) in by_task]
             if not shared:
                 continue
-            xa = [by_task[(sc, a)].to_numpy() for sc in shared]
-            xb = [by_task[(sc, b)].to_numpy() for sc in shared]
+            xa = [by_task[(sc, sp, a)].to_numpy() for sc, sp in shared]
+            xb = [by_task[(sc, sp, b)].to_numpy() for sc, sp in shared]
             est = probability_of_improvement_interval(xa, xb, reps, confidence, keyed_rng(seed, "poi", a, b))
             poi_rows.append([a, b, est.point, est.lo, est.hi, len(shared)])
             poi_rows.append([b, a, 1.0 - est.point, 1.0 - est.hi, 1.0 - est.lo, len(shared)])
     poi = pd.DataFrame(poi_rows, columns=POI_COLUMNS)
     poi = poi.sort_values(["agent", "other"], kind="stable").reset_index(drop=True)
     return summary, poi
+
+
+def _draw_seed_table(cells: Any) -> Any:
+    """One (scenario, split, agent) group of cell scores -> its ``(draws, seeds)`` table (only the
+    seeds and draws it has)."""
+    flat = cells.droplevel([0, 1, 2])
+    flat.index = flat.index.remove_unused_levels()
+    return flat.unstack("seed")
+
+
+def _uplift(
+    table: Any, base: Any, split: str, reps: int, confidence: float, rng: np.random.Generator
+) -> Interval:
+    """Paired difference to the baseline on the common seeds (and, for a family, the common
+    draws): over seeds for a plain scenario, the two-way bootstrap for a family."""
+    seeds = table.columns.intersection(base.columns)
+    if not len(seeds):
+        return NAN
+    if not split:
+        x, y = table.iloc[0], base.iloc[0]
+        return paired_difference_interval(x.loc[seeds].to_numpy(), y.loc[seeds].to_numpy(), reps, confidence, rng)
+    draws = table.index.intersection(base.index)
+    diff = (table.loc[draws, seeds] - base.loc[draws, seeds]).dropna(axis=1, how="any")
+    if diff.empty:
+        return NAN
+    return two_way_mean_interval(diff.to_numpy(), reps, confidence, rng)

@@ -2,7 +2,13 @@
 
 A run (:class:`RunTask`) is one (scenario, agent, seed) of the grid; an oracle task
 (:class:`OracleTask`) solves the oracle once for one distinct episode path of a scenario,
-shared by every run and episode on that path. :func:`plan_experiment` turns an
+shared by every run and episode on that path.
+
+A scenario family (an entry naming a :class:`~budgetgym.envs.family.ScenarioFamily` that
+varies) has one oracle task per (split, draw, distinct episode path) — test draws
+``0 .. draws-1`` and train draws ``0 .. draws-1`` — and one run per (agent, seed): a learner
+trains once on the family's train split, then the run plays every seed's episodes on each test
+draw (held out) and on each train draw (in distribution). :func:`plan_experiment` turns an
 :class:`~budgetgym.experiments.config.ExperimentConfig` into both lists; tasks are frozen and
 picklable, so any worker (a process pool, Ray) can run them with
 :func:`budgetgym.experiments.execution.execute`.
@@ -20,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from budgetgym.envs.errors import BudgetGymError, unknown
+from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.scenario import Scenario
 from budgetgym.experiments.config import AgentSpec, ExperimentConfig, config_hash
 from budgetgym.experiments.results import run_dir
@@ -45,7 +52,11 @@ DEFAULT_TRAINERS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
 # ----------------------------------------------------------------------------- tasks
 @dataclass(frozen=True)
 class RunTask:
-    """One (scenario, agent, seed) of the grid (picklable: runs in any worker)."""
+    """One (scenario, agent, seed) of the grid (picklable: runs in any worker).
+
+    For a family entry ``family`` is the :class:`~budgetgym.envs.family.ScenarioFamily`,
+    ``draws`` its number of test (and train) draws, and ``scenario`` its nominal scenario.
+    """
 
     out: str
     experiment: str
@@ -59,6 +70,13 @@ class RunTask:
     learn: bool = True
     imports: tuple[str, ...] = ()
     training_progress: bool = False
+    family: ScenarioFamily | None = None
+    draws: int | None = None
+
+    @property
+    def source(self) -> Scenario | ScenarioFamily:
+        """What the agent is built from and trained on: the family, else the scenario."""
+        return self.family if self.family is not None else self.scenario
 
     @property
     def label(self) -> str:
@@ -69,7 +87,11 @@ class RunTask:
         return run_dir(self.out, self.scenario_label, self.agent.name, self.seed)
 
     def spec(self) -> dict[str, Any]:
-        """Everything that determines the run's numbers (hashed into :attr:`key`)."""
+        """Everything that determines the run's numbers (hashed into :attr:`key`); for a family,
+        its full definition (template, distributions, ensemble, seed) and the number of draws."""
+        family: dict[str, Any] = {}
+        if self.family is not None:
+            family = {"family": self.family.definition(), "draws": self.draws}
         return {
             "scenario_label": self.scenario_label,
             "scenario": self.scenario.model_dump(mode="json"),
@@ -84,6 +106,7 @@ class RunTask:
             "episodes": self.episodes,
             "deterministic": self.deterministic,
             "learn": self.learn,
+            **family,
         }
 
     @property
@@ -93,17 +116,21 @@ class RunTask:
 
 @dataclass(frozen=True)
 class OracleTask:
-    """Solve the oracle for one episode path of a scenario, shared by ``env_seeds``."""
+    """Solve the oracle for one episode path of a scenario, shared by ``env_seeds``; for a
+    family, ``scenario`` is draw ``draw`` of split ``split``."""
 
     out: str
     scenario_label: str
     scenario: Scenario
     env_seeds: tuple[int, ...]
     imports: tuple[str, ...] = ()
+    draw: int | None = None
+    split: Literal["test", "train"] = "test"
 
     @property
     def label(self) -> str:
-        return f"oracle {self.scenario_label} (env seed {self.env_seeds[0]})"
+        where = "" if self.draw is None else f" {self.split} draw {self.draw}"
+        return f"oracle {self.scenario_label}{where} (env seed {self.env_seeds[0]})"
 
     @property
     def key(self) -> str:
@@ -181,60 +208,86 @@ def plan_experiment(
     a bad experiment file fails with a one-line :class:`BudgetGymError` and no work done.
     """
     from budgetgym.agents.base import list_agents, make_agent
-    from budgetgym.agents.evaluation import episode_seed
     from budgetgym.envs.channel_env import ChannelBudgetEnv
-    from budgetgym.envs.plan_value import scenario_path
 
     imports = tuple(config.imports)
     import_modules(imports)
-    scenarios = config.resolve_scenarios()
+    campaigns = config.resolve()
     known = list_agents()
     for i, spec in enumerate(config.agents):
         if spec.agent not in known:
             raise BudgetGymError(f"agents[{i}].agent: {unknown('agent', spec.agent, known)}")
         if spec.train is not None:
             resolve_trainer(spec)
-        else:
-            for label, sc in scenarios:
-                if not spec.runs_on(label):
-                    continue
-                try:
-                    make_agent(spec.agent, ChannelBudgetEnv(sc), **spec.params_for(label))
-                except BudgetGymError as err:
-                    raise BudgetGymError(f"agents[{i}] ({spec.name}) on scenario '{label}': {err}") from None
+        for c in campaigns:
+            if spec.train is not None or not spec.runs_on(c.label):
+                continue
+            try:
+                agent = make_agent(spec.agent, ChannelBudgetEnv(c.source), **spec.params_for(c.label))
+            except BudgetGymError as err:
+                raise BudgetGymError(f"agents[{i}] ({spec.name}) on scenario '{c.label}': {err}") from None
+            if c.family is not None and agent.sees_true_parameters:
+                raise BudgetGymError(
+                    f"agents[{i}] ({spec.name}) on family '{c.label}': '{spec.agent}' sees one scenario's true "
+                    f"parameters and would play the family's nominal campaign on every draw; each draw is "
+                    f"already scored against its own oracle (pct_of_oracle)"
+                )
     out = str(Path(out))
     oracle_tasks: list[OracleTask] = []
-    for label, sc in scenarios:
-        groups: dict[bytes, list[int]] = {}
-        for seed in config.seeds:
-            for ep in range(config.episodes):
-                s = episode_seed(seed, ep)
-                p = scenario_path(sc, s)
-                digest = hashlib.sha256(p.cost.tobytes() + p.response.tobytes()).digest()
-                groups.setdefault(digest, []).append(s)
-        oracle_tasks += [OracleTask(out, label, sc, tuple(sorted(v)), imports) for v in groups.values()]
+    for c in campaigns:
+        if c.family is None:
+            oracle_tasks += _oracle_tasks(out, c.label, c.scenario, config, imports)
+            continue
+        for split in ("test", "train"):
+            for d in range(c.draws or 0):
+                oracle_tasks += _oracle_tasks(out, c.label, c.family.sample(d, split), config, imports, d, split)
     runs = [
         RunTask(
             out=out,
             experiment=config.name,
-            scenario_label=label,
-            scenario=sc,
+            scenario_label=c.label,
+            scenario=c.scenario,
             agent=spec,
-            params=spec.params_for(label),
+            params=spec.params_for(c.label),
             seed=seed,
             episodes=config.episodes,
             deterministic=config.deterministic,
             learn=config.learn,
             imports=imports,
             training_progress=training_progress,
+            family=c.family,
+            draws=c.draws,
         )
-        for label, sc in scenarios
+        for c in campaigns
         for spec in config.agents
-        if spec.runs_on(label)
+        if spec.runs_on(c.label)
         for seed in config.seeds
     ]
     # Longest first (oracle solves, then learners) shortens the parallel makespan.
     runs.sort(key=lambda r: r.agent.train is None)
     return oracle_tasks, runs
+
+
+def _oracle_tasks(
+    out: str,
+    label: str,
+    sc: Scenario,
+    config: ExperimentConfig,
+    imports: tuple[str, ...],
+    draw: int | None = None,
+    split: Literal["test", "train"] = "test",
+) -> list[OracleTask]:
+    """One oracle task per distinct episode path of ``sc`` over the grid's seeds and episodes."""
+    from budgetgym.agents.evaluation import episode_seed
+    from budgetgym.envs.plan_value import scenario_path
+
+    groups: dict[bytes, list[int]] = {}
+    for seed in config.seeds:
+        for ep in range(config.episodes):
+            s = episode_seed(seed, ep)
+            p = scenario_path(sc, s)
+            digest = hashlib.sha256(p.cost.tobytes() + p.response.tobytes()).digest()
+            groups.setdefault(digest, []).append(s)
+    return [OracleTask(out, label, sc, tuple(sorted(v)), imports, draw, split) for v in groups.values()]
 
 
