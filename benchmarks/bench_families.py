@@ -11,11 +11,8 @@ the agent's wall time per episode.
 Besides the registered agents (``model_thompson``, ``greedy``, ``equal``, ... with default
 parameters), ``best_constant`` is **the per-draw best constant split**: one share vector
 played at ``B/T`` every step, chosen in hindsight with the draw's true parameters on its
-nominal path (``budgetgym.envs.constant_split.best_constant_split`` when that library function
-is importable; otherwise the search below: softmax-parametrised shares projected onto the share
-bounds, L-BFGS-B with batched central differences from several starts, valued by
-:func:`~budgetgym.envs.plan_value.evaluate_plan`), then scored on the episode's path like the
-agents. It is the upper bound of every fixed-split agent, draw by draw.
+nominal path (:func:`budgetgym.envs.best_constant_split`), then scored on the episode's path like
+the agents. It is the upper bound of every fixed-split agent, draw by draw.
 
 Draw kinds. Each draw is tagged by what its channels and campaign drew: per channel the curve
 (``hill<=1`` concave Hill, ``hill>1`` S-shaped Hill, ``logistic``), the adstock kind and the
@@ -49,17 +46,14 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.stats import spearmanr
 
 from budgetgym.agents.base import make_agent
 from budgetgym.agents.evaluation import episode_seed, evaluate, solving_oracle
-from budgetgym.envs import ChannelBudgetEnv, Scenario, ScenarioPath, evaluate_plan, scenario_path
-from budgetgym.envs.allocation import project_bounded_simplex
+from budgetgym.envs import ChannelBudgetEnv, Scenario, ScenarioPath, best_constant_split, evaluate_plan, scenario_path
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.family import ScenarioFamily, load_family
 from budgetgym.experiments.stats import mean_interval
@@ -75,77 +69,23 @@ TOP_FIELDS = 3
 
 
 # ------------------------------------------------------------------ best constant split
-def _local_best_constant_split(scenario: Scenario, path: ScenarioPath, starts: int = 6) -> np.ndarray:
-    """Shares ``q`` maximising ``evaluate_plan`` of ``q * B/T`` every step on ``path``.
-
-    ``q = project(softmax(z))`` onto the share bounds; L-BFGS-B over ``z`` with central
-    differences evaluated as one batch of ``2K + 1`` plans; starts: the equal split and seeded
-    random logits (the best of them is kept).
-    """
-    model = ChannelModel.from_scenario(scenario)
-    K, T, step = scenario.n_channels, scenario.horizon, scenario.step_budget
-    h = 1e-4
-
-    def shares(z: np.ndarray) -> np.ndarray:
-        p = np.exp(z - z.max(axis=-1, keepdims=True))
-        p /= p.sum(axis=-1, keepdims=True)
-        return np.stack([project_bounded_simplex(q, model.low_share, model.high_share) for q in np.atleast_2d(p)])
-
-    def values(zs: np.ndarray) -> np.ndarray:
-        plans = np.repeat(shares(zs)[:, None, :] * step, T, axis=1)
-        return np.asarray(evaluate_plan(scenario, plans, path=path, model=model), dtype=float)
-
-    scale = max(abs(float(values(np.zeros((1, K)))[0])), 1e-12)
-
-    def loss_and_grad(z: np.ndarray) -> tuple[float, np.ndarray]:
-        zs = np.vstack([z, z + h * np.eye(K), z - h * np.eye(K)])
-        v = values(zs) / scale
-        return -float(v[0]), -(v[1 : K + 1] - v[K + 1 :]) / (2 * h)
-
-    rng = np.random.default_rng(0)
-    best_z, best_v = np.zeros(K), -np.inf
-    for s in range(starts):
-        z0 = np.zeros(K) if s == 0 else rng.normal(0.0, 1.5, K)
-        res = minimize(loss_and_grad, z0, jac=True, method="L-BFGS-B", options={"maxiter": 200})
-        if -res.fun > best_v:
-            best_v, best_z = -float(res.fun), res.x
-    return shares(best_z)[0]
-
-
-def _library_best_constant_split() -> Callable[[Scenario, ScenarioPath], np.ndarray] | None:
-    """``budgetgym.envs.constant_split.best_constant_split`` as ``(scenario, path) -> shares``,
-    when the library has it (its result's ``shares``); else ``None``."""
-    try:
-        from budgetgym.envs.constant_split import best_constant_split  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-
-    def solve(scenario: Scenario, path: ScenarioPath) -> np.ndarray:
-        return np.asarray(best_constant_split(scenario, path=path).shares, dtype=float)
-
-    return solve
-
-
 def best_constant_rows(
     family: ScenarioFamily, draws: int, oracle_reward: dict[int, float], split: str = "test"
 ) -> tuple[list[dict[str, Any]], str]:
     """Rows of the per-draw best constant split: chosen on the draw's nominal path, scored on the
     path of the evaluation episode (seed 0) against that episode's oracle value."""
-    library = _library_best_constant_split()
-    solve = library or _local_best_constant_split
     rows = []
     for d in range(draws):
         sc = family.sample(d, split)  # type: ignore[arg-type]
         t0 = time.perf_counter()
-        q = solve(sc, scenario_path(sc, None))
+        q = np.asarray(best_constant_split(sc, path=scenario_path(sc, None)).shares, dtype=float)
         plan = np.tile(q * sc.step_budget, (sc.horizon, 1))
         value = float(evaluate_plan(sc, plan, path=scenario_path(sc, EPISODE_SEED)))
         rows.append(
             {"draw": d, "agent": "best_constant", "pct": 100.0 * value / oracle_reward[d],
              "wall_s": time.perf_counter() - t0, "shares": np.round(q, 4).tolist()}
         )
-    source = "budgetgym.envs.constant_split" if library else "this script's search (library function not found)"
-    return rows, source
+    return rows, "budgetgym.envs.best_constant_split"
 
 
 # ------------------------------------------------------------------------- draw tags

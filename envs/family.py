@@ -50,7 +50,7 @@ import numpy as np
 from pydantic import Field, TypeAdapter, ValidationError
 
 from budgetgym.envs.brief import CampaignBrief
-from budgetgym.envs.distributions import Distribution, draw_value, nominal_value
+from budgetgym.envs.distributions import DISTRIBUTIONS, Distribution, draw_value, nominal_value
 from budgetgym.envs.errors import ScenarioError, StrictModel, format_loc, unknown, validation_error
 from budgetgym.envs.io import read_yaml
 from budgetgym.envs.scenario import (
@@ -194,17 +194,7 @@ class ScenarioFamily:
                     f"{self.source}: {where}: a field of the campaign brief (what the marketer knows) cannot "
                     f"be a distribution; every draw of a family has the same brief"
                 )
-            kind = node.get("dist")
-            if kind not in ("lognormal", "normal", "uniform", "loguniform", "integer", "choice"):
-                raise ScenarioError(
-                    f"{self.source}: {where}.dist: "
-                    + unknown("distribution", str(kind), ["lognormal", "normal", "uniform", "loguniform", "integer",
-                                                          "choice"])
-                )
-            try:
-                self._dists[loc] = _DIST.validate_python(node)
-            except ValidationError as err:
-                raise validation_error(err, f"{self.source}: {where}", None, ScenarioError) from None
+            self._dists[loc] = self._validate_dist(node, loc)
             if node["dist"] == "choice":
                 for j, value in enumerate(node["values"]):
                     self._check_nested(value, (*loc, "values", j))
@@ -216,13 +206,21 @@ class ScenarioFamily:
             for j, value in enumerate(node):
                 self._check_template(value, (*loc, j))
 
+    def _validate_dist(self, node: dict[str, Any], loc: tuple[Any, ...]) -> Any:
+        """The validated distribution of a ``{dist: ...}`` block, or a one-line ScenarioError."""
+        where = format_loc(loc)
+        kind = node.get("dist")
+        if kind not in DISTRIBUTIONS:
+            raise ScenarioError(f"{self.source}: {where}.dist: " + unknown("distribution", str(kind), DISTRIBUTIONS))
+        try:
+            return _DIST.validate_python(node)
+        except ValidationError as err:
+            raise validation_error(err, f"{self.source}: {where}", None, ScenarioError) from None
+
     def _check_nested(self, node: Any, loc: tuple[Any, ...]) -> None:
         """Distributions inside a choice's values (validated; drawn after the choice)."""
         if _is_dist(node):
-            try:
-                _DIST.validate_python(node)
-            except ValidationError as err:
-                raise validation_error(err, f"{self.source}: {format_loc(loc)}", None, ScenarioError) from None
+            self._validate_dist(node, loc)
         if isinstance(node, dict):
             for key, value in node.items():
                 if key != "dist":
@@ -315,8 +313,12 @@ class ScenarioFamily:
                     f"{err} (a distribution reaches values the scenario does not accept: narrow it or bound it)"
                 ) from None
         brief = CampaignBrief.from_scenario(sc)
-        if brief != self.brief:  # pragma: no cover - brief fields are refused at load time
-            raise ScenarioError(f"{self.source}: {split} draw {index} changes the campaign brief")
+        if brief != self.brief:  # e.g. a choice among cost blocks bought in different units
+            changed = [k for k, v in brief.to_dict().items() if v != self.brief.to_dict()[k]]
+            raise ScenarioError(
+                f"{self.source}: {split} draw {index} changes the campaign brief ({', '.join(changed)}); "
+                f"a family's draws must agree on what the marketer knows"
+            )
         if len(self._cache) < 4096:
             self._cache[key] = sc
         return sc

@@ -205,8 +205,24 @@ def test_a_chosen_block_that_changes_the_brief_is_refused_at_load(tmp_path: Path
     cost = channel("ch0")["cost"]
     blocks = [cost, {**cost, "unit": "click"}]
     path = family_file(tmp_path, {"channels.ch0.cost": {"dist": "choice", "values": blocks}})
-    with pytest.raises(ScenarioError, match=r"^family file '.*': (train|test) draw \d+ changes the campaign brief$"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"^family file '.*': (train|test) draw \d+ changes the campaign brief \(channels\); "
+        r"a family's draws must agree on what the marketer knows$",
+    ):
         load_family(path)
+
+
+def test_an_unknown_distribution_inside_a_choice_gets_the_same_did_you_mean(tmp_path: Path) -> None:
+    inner = {"dist": "lognorml", "median": 1000, "sd": 0.1}
+    blocks = [{"type": "hill", "max_response": 100, "half_saturation": inner, "slope": 1.0}]
+    path = family_file(tmp_path, {"channels.ch0.saturation": {"dist": "choice", "values": blocks}})
+    with pytest.raises(ScenarioError) as exc:
+        load_family(path)
+    assert str(exc.value) == (
+        f"family file '{path}': channels[0].saturation.values[0].half_saturation.dist: "
+        "unknown distribution 'lognorml' (did you mean 'lognormal'?)"
+    )
 
 
 def first_failing_draw(seed: int, low: float, high: float, floor: float, splits: list[tuple[str, range]]):
