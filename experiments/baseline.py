@@ -27,7 +27,7 @@ from budgetgym.envs.errors import BudgetGymError, StrictModel, validation_error
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.experiments.config import config_hash, experiment_from_dict
 from budgetgym.experiments.results import collect_results, package_versions, read_json, utc_now
-from budgetgym.experiments.stats import held_out, run_scores
+from budgetgym.experiments.summary import held_out, run_scores
 
 __all__ = [
     "SCHEMA_VERSION",

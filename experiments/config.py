@@ -31,15 +31,12 @@ before validation, so they are validated like the file itself.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     Field,
@@ -50,11 +47,12 @@ from pydantic import (
     model_validator,
 )
 
-from budgetgym.envs import family as family_module
-from budgetgym.envs.errors import BudgetGymError, ScenarioError, StrictModel, unknown, validation_error
-from budgetgym.envs.family import ScenarioFamily, family_from_dict, list_families, load_family
+from budgetgym.envs.errors import BudgetGymError, StrictModel, unknown, validation_error
+from budgetgym.envs.family import list_families
 from budgetgym.envs.io import read_yaml
-from budgetgym.envs.scenario import Scenario, list_scenarios, load_scenario, set_dotted
+from budgetgym.envs.scenario import Scenario, list_scenarios
+from budgetgym.experiments.campaigns import Campaign, resolve_entry
+from budgetgym.experiments.overrides import apply_overrides, parse_overrides
 
 __all__ = [
     "AgentSpec",
@@ -95,27 +93,6 @@ class ScenarioSpec(StrictModel):
         if self.draws is None:
             data.pop("draws", None)
         return data
-
-
-@dataclass(frozen=True)
-class Campaign:
-    """One resolved scenario entry of the grid.
-
-    ``scenario`` is the scenario played (for a family: its nominal scenario, which carries the
-    family's brief); ``family`` is the :class:`~budgetgym.envs.family.ScenarioFamily` of a
-    varying family entry (``None`` for a plain scenario) and ``draws`` its number of test draws
-    (and of train draws; ``None`` for a plain scenario).
-    """
-
-    label: str
-    scenario: Scenario
-    family: ScenarioFamily | None = None
-    draws: int | None = None
-
-    @property
-    def source(self) -> Scenario | ScenarioFamily:
-        """What agents are built from and trained on: the family, else the scenario."""
-        return self.family if self.family is not None else self.scenario
 
 
 class AgentSpec(StrictModel):
@@ -265,7 +242,7 @@ class ExperimentConfig(StrictModel):
         out: list[Campaign] = []
         for i, spec in enumerate(self.scenarios):
             try:
-                out.append(_resolve_entry(spec, self.draws))
+                out.append(resolve_entry(spec, self.draws))
             except BudgetGymError as err:
                 raise BudgetGymError(f"scenarios[{i}]: {err}") from None
         labels = [c.label for c in out]
@@ -289,72 +266,6 @@ class ExperimentConfig(StrictModel):
         return out
 
 
-def _resolve_entry(spec: ScenarioSpec, default_draws: int) -> Campaign:
-    """One scenario entry: a plain scenario (``set`` applied with ``Scenario.override``) or a
-    varying family (``set`` applied to its template, :func:`_family_with_changes`)."""
-    family = load_family(spec.scenario)
-    if family.varies and spec.set:
-        family = _family_with_changes(spec.scenario, dict(spec.set))
-        if not family.varies:  # the changes fixed every field the family drew
-            return Campaign(spec.label or family.name, family.nominal())
-    if not family.varies:
-        if spec.draws is not None:
-            raise BudgetGymError(
-                f"draws: '{spec.scenario}' is a plain scenario, not a family that varies; remove 'draws'"
-            )
-        sc = family.nominal()
-        if spec.set:
-            sc = sc.override(dict(spec.set))
-        return Campaign(spec.label or sc.name, sc)
-    return Campaign(spec.label or family.name, family.nominal(), family, spec.draws or default_draws)
-
-
-def _family_file(name: str) -> Path:
-    """The YAML file of a family given by built-in name or path (as :func:`load_family` reads it)."""
-    if name in list_families() and not (Path(name).suffix in (".yaml", ".yml") or "/" in name):
-        return family_module.builtin_family_dir() / f"{name}.yaml"
-    return Path(name)
-
-
-def _family_with_changes(name: str, changes: dict[str, Any]) -> ScenarioFamily:
-    """The family ``name`` with a scenario entry's ``set`` applied to its template.
-
-    The template is the family file's ``scenario`` (a built-in name or path is expanded to its
-    full mapping first); each dotted change is set there, before the draws, so every draw and
-    the nominal scenario (hence the brief) carry it. A change of a field that ``vary`` draws fixes
-    it (the ``vary`` entry is dropped); a change inside a block that ``vary`` replaces is an error.
-    Explicit ensemble members keep their own values of the fields they change.
-    """
-    path = _family_file(name)
-    source = f"family file '{path}' (with set)"
-    data = read_yaml(path, "family file", ScenarioError)
-    if not isinstance(data, dict):  # pragma: no cover - load_family read it as a family already
-        raise BudgetGymError(f"{source}: expected a mapping")
-    data = copy.deepcopy(data)
-    template = data.get("scenario")
-    partial = isinstance(template, dict)  # a mapping may leave fields to their defaults
-    if isinstance(template, str):
-        template = load_scenario(template).model_dump(mode="json")
-    if not isinstance(template, dict):
-        raise BudgetGymError(f"{source}: scenario: expected a mapping or a scenario name")
-    vary = dict(data.get("vary") or {})
-    for key, value in changes.items():
-        inside = [v for v in vary if key.startswith(v + ".")]
-        if inside:
-            raise BudgetGymError(
-                f"set: '{key}' lies inside '{inside[0]}', which the family's vary replaces by a draw; "
-                f"change the distribution in the family file instead"
-            )
-        vary = {v: d for v, d in vary.items() if not (v == key or v.startswith(key + "."))}
-        try:
-            set_dotted(template, key, value, what="set")
-        except ScenarioError as err:
-            hint = " (the family's scenario mapping does not spell this field out; add it there)" if partial else ""
-            raise BudgetGymError(f"{source}: {err}{hint}") from None
-    data["scenario"], data["vary"] = template, vary
-    return family_from_dict(data, source=source)
-
-
 # ----------------------------------------------------------------------------- loading
 def builtin_experiment_dir() -> Path:
     """Folder holding the built-in experiment files (``quickstart``, ``paper``)."""
@@ -364,100 +275,6 @@ def builtin_experiment_dir() -> Path:
 def list_experiments() -> list[str]:
     """Names of the built-in experiments, sorted."""
     return sorted(p.stem for p in builtin_experiment_dir().glob("*.yaml"))
-
-
-def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """``["a.b=1", "seeds=[0, 1]"]`` -> ``{"a.b": 1, "seeds": [0, 1]}`` (values parsed as YAML)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise BudgetGymError(f"--set {item!r}: expected key=value (for example episodes=2)")
-        try:
-            out[key] = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            out[key] = text
-    return out
-
-
-def apply_overrides(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """A copy of the raw experiment mapping with dotted-key ``changes`` applied.
-
-    List items are addressed by index or by their label / agent / scenario name
-    (``agents.ppo.train.total_timesteps``); missing mapping keys are created, and the
-    result is validated afterwards, so a mistyped field still fails. Below a scenario's
-    ``set`` the rest of the key is one dotted scenario override
-    (``scenarios.stationary-3.set.budget.total=50000`` adds ``budget.total: 50000`` to that
-    scenario's ``set``), and a key naming a scenario field at the top level
-    (``budget.total=...``) is an error that shows that form.
-    """
-    data = copy.deepcopy(data)
-    for key, value in changes.items():
-        parts = key.split(".")
-        _check_not_scenario_field(key, parts[0], value, data)
-        node: Any = data
-        for depth, part in enumerate(parts):
-            last = depth == len(parts) - 1
-            below_set = depth == 2 and parts[0] == "scenarios" and part == "set" and not last
-            if below_set and isinstance(node, dict):
-                sets = node.get("set")
-                node["set"] = {**(sets if isinstance(sets, dict) else {}), ".".join(parts[3:]): value}
-                break
-            if isinstance(node, list):
-                idx = _list_index(node, part)
-                if idx is None:
-                    raise BudgetGymError(f"--set {key}: no list item '{part}'")
-                if last:
-                    node[idx] = value
-                    break
-                if isinstance(node[idx], str):  # expand shorthand entries
-                    node[idx] = {_shorthand_key(parts[depth - 1] if depth else ""): node[idx]}
-                node = node[idx]
-            elif isinstance(node, dict):
-                if last:
-                    node[part] = value
-                    break
-                if node.get(part) is None:
-                    node[part] = {}
-                node = node[part]
-            else:
-                raise BudgetGymError(f"--set {key}: '{part}' is not inside a mapping or list")
-    return data
-
-
-def _check_not_scenario_field(key: str, top: str, value: Any, data: dict[str, Any]) -> None:
-    """A ``--set`` of a scenario field (``budget.total``) at the experiment's top level fails with
-    the form that works: ``scenarios.<label>.set.<key>=<value>``."""
-    if top in ExperimentConfig.model_fields or top not in Scenario.model_fields:
-        return
-    items = data.get("scenarios")
-    first = items[0] if isinstance(items, list) and items else None
-    if isinstance(first, dict):
-        first = first.get("label") or first.get("scenario")
-    label = first if isinstance(first, str) and "/" not in first else "0"
-    shown = value if isinstance(value, str) else json.dumps(value)
-    raise BudgetGymError(
-        f"--set {key}: '{top}' is a scenario field, not an experiment field; scenario changes go under a "
-        f"scenario's 'set:', e.g. --set scenarios.{label}.set.{key}={shown}"
-    )
-
-
-def _shorthand_key(list_name: str) -> str:
-    return "scenario" if list_name == "scenarios" else "agent"
-
-
-def _list_index(items: list[Any], part: str) -> int | None:
-    if part.isdigit() and int(part) < len(items):
-        return int(part)
-    for i, item in enumerate(items):
-        if isinstance(item, str) and item == part:
-            return i
-        if isinstance(item, dict):
-            name = item.get("label") or item.get("agent") or item.get("scenario")
-            if name == part:
-                return i
-    return None
 
 
 def experiment_from_dict(data: object, source: str = "experiment") -> ExperimentConfig:

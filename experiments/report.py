@@ -30,7 +30,7 @@ from budgetgym.experiments.results import (
     utc_now,
     write_csv,
 )
-from budgetgym.experiments.stats import FAMILY_COLUMNS, summarize
+from budgetgym.experiments.summary import FAMILY_COLUMNS, summarize
 
 __all__ = ["REWARD_UNITS", "Report", "build_report", "format_summary_rows"]
 

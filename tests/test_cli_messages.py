@@ -20,7 +20,7 @@ from budgetgym.envs.errors import BudgetGymError, suggest, unknown
 from budgetgym.experiments import plots as P
 from budgetgym.experiments.cli import main
 from budgetgym.experiments.config import builtin_experiment_dir, load_experiment
-from budgetgym.experiments.stats import SUMMARY_COLUMNS
+from budgetgym.experiments.summary import SUMMARY_COLUMNS
 
 QUICKSTART = builtin_experiment_dir() / "quickstart.yaml"
 

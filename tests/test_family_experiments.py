@@ -26,7 +26,8 @@ from budgetgym.experiments.regress import record_baseline
 from budgetgym.experiments.report import build_report
 from budgetgym.experiments.results import collect_results, oracle_file
 from budgetgym.experiments.runner import plan_experiment, run_experiment
-from budgetgym.experiments.stats import SUMMARY_COLUMNS, two_way_mean_interval
+from budgetgym.experiments.stats import two_way_mean_interval
+from budgetgym.experiments.summary import SUMMARY_COLUMNS
 
 MODULE = __name__  # how the runner imports this file's trainer (pytest puts tests/ on sys.path)
 HORIZON = 6

@@ -1,0 +1,112 @@
+"""The scenario entries of an experiment, resolved: a plain scenario or a family that varies.
+
+:func:`resolve_entry` turns one validated scenario entry of an experiment file into a
+:class:`Campaign`. For a family, the entry's ``set:`` changes the family's template before
+anything is drawn (:func:`family_with_changes`).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from budgetgym.envs import family as family_module
+from budgetgym.envs.errors import BudgetGymError, ScenarioError
+from budgetgym.envs.family import ScenarioFamily, family_from_dict, list_families, load_family
+from budgetgym.envs.io import read_yaml
+from budgetgym.envs.scenario import Scenario, load_scenario, set_dotted
+
+if TYPE_CHECKING:  # pragma: no cover
+    from budgetgym.experiments.config import ScenarioSpec
+
+__all__ = ["Campaign", "family_with_changes", "resolve_entry"]
+
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """One resolved scenario entry of the grid.
+
+    ``scenario`` is the scenario played (for a family: its nominal scenario, which carries the
+    family's brief); ``family`` is the :class:`~budgetgym.envs.family.ScenarioFamily` of a
+    varying family entry (``None`` for a plain scenario) and ``draws`` its number of test draws
+    (and of train draws; ``None`` for a plain scenario).
+    """
+
+    label: str
+    scenario: Scenario
+    family: ScenarioFamily | None = None
+    draws: int | None = None
+
+    @property
+    def source(self) -> Scenario | ScenarioFamily:
+        """What agents are built from and trained on: the family, else the scenario."""
+        return self.family if self.family is not None else self.scenario
+
+
+def resolve_entry(spec: ScenarioSpec, default_draws: int) -> Campaign:
+    """One scenario entry: a plain scenario (``set`` applied with ``Scenario.override``) or a
+    varying family (``set`` applied to its template, :func:`family_with_changes`)."""
+    family = load_family(spec.scenario)
+    if family.varies and spec.set:
+        family = family_with_changes(spec.scenario, dict(spec.set))
+        if not family.varies:  # the changes fixed every field the family drew
+            return Campaign(spec.label or family.name, family.nominal())
+    if not family.varies:
+        if spec.draws is not None:
+            raise BudgetGymError(
+                f"draws: '{spec.scenario}' is a plain scenario, not a family that varies; remove 'draws'"
+            )
+        sc = family.nominal()
+        if spec.set:
+            sc = sc.override(dict(spec.set))
+        return Campaign(spec.label or sc.name, sc)
+    return Campaign(spec.label or family.name, family.nominal(), family, spec.draws or default_draws)
+
+
+def _family_file(name: str) -> Path:
+    """The YAML file of a family given by built-in name or path (as :func:`load_family` reads it)."""
+    if name in list_families() and not (Path(name).suffix in (".yaml", ".yml") or "/" in name):
+        return family_module.builtin_family_dir() / f"{name}.yaml"
+    return Path(name)
+
+
+def family_with_changes(name: str, changes: dict[str, Any]) -> ScenarioFamily:
+    """The family ``name`` with a scenario entry's ``set`` applied to its template.
+
+    The template is the family file's ``scenario`` (a built-in name or path is expanded to its
+    full mapping first); each dotted change is set there, before the draws, so every draw and
+    the nominal scenario (hence the brief) carry it. A change of a field that ``vary`` draws fixes
+    it (the ``vary`` entry is dropped); a change inside a block that ``vary`` replaces is an error.
+    Explicit ensemble members keep their own values of the fields they change.
+    """
+    path = _family_file(name)
+    source = f"family file '{path}' (with set)"
+    data = read_yaml(path, "family file", ScenarioError)
+    if not isinstance(data, dict):  # pragma: no cover - load_family read it as a family already
+        raise BudgetGymError(f"{source}: expected a mapping")
+    data = copy.deepcopy(data)
+    template = data.get("scenario")
+    partial = isinstance(template, dict)  # a mapping may leave fields to their defaults
+    if isinstance(template, str):
+        template = load_scenario(template).model_dump(mode="json")
+    if not isinstance(template, dict):
+        raise BudgetGymError(f"{source}: scenario: expected a mapping or a scenario name")
+    vary = dict(data.get("vary") or {})
+    for key, value in changes.items():
+        inside = [v for v in vary if key.startswith(v + ".")]
+        if inside:
+            raise BudgetGymError(
+                f"set: '{key}' lies inside '{inside[0]}', which the family's vary replaces by a draw; "
+                f"change the distribution in the family file instead"
+            )
+        vary = {v: d for v, d in vary.items() if not (v == key or v.startswith(key + "."))}
+        try:
+            set_dotted(template, key, value, what="set")
+        except ScenarioError as err:
+            hint = " (the family's scenario mapping does not spell this field out; add it there)" if partial else ""
+            raise BudgetGymError(f"{source}: {err}{hint}") from None
+    data["scenario"], data["vary"] = template, vary
+    return family_from_dict(data, source=source)
