@@ -29,7 +29,9 @@ curves this is the optimum of the fitted steady-state problem up to one incremen
 Exploration: the first ``explore_steps`` steps (default ``K + 1``) play the equal split with log-normal
 perturbations of sd ``explore_sd`` (so that spend varies per channel and the slopes are
 identifiable); afterwards the greedy split is perturbed with sd ``jitter`` (0 disables it).
-Under agent pacing the agent spends ``B/T`` per step (see :mod:`budgetgym.agents.fixed`).
+Under agent pacing the agent spends ``B/T`` per step (see :mod:`budgetgym.agents.fixed`), or,
+with ``calendar_pacing`` (the default), what :mod:`budgetgym.agents.calendar_pacing` learns to
+spend by weekday and season; the curve fits are then deflated by the learned calendar.
 ``deterministic`` is ignored: the perturbations come from the agent's RNG, reseeded by
 ``reset(seed)``.
 """

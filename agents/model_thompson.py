@@ -123,9 +123,13 @@ of the problem first (their share is fixed), so
 off-grid locked shares stay exact. The split becomes an action with
 :func:`~budgetgym.envs.allocation.split_to_action`.
 
-Pacing. With ``budget.pacing: agent`` the agent spends ``B/T`` per step (the pacing entry
-from :func:`~budgetgym.envs.allocation.spend_to_pacing_action`); choosing *when* to spend
-is out of scope for this agent.
+Pacing. With ``budget.pacing: agent`` and ``calendar_pacing`` (the default) the agent times its
+spend with :class:`~budgetgym.agents.calendar_pacing.CalendarPacer`: weekday and seasonal
+multipliers learned from the observed step totals (used only when they lower the BIC), times
+the share of a step's effect that the drawn lag lands before the horizon; the conversions it
+learns from are deflated by the learned calendar multiplier of their step. Without
+``calendar_pacing`` it spends ``B/T`` per step. The pacing entry comes from
+:func:`~budgetgym.envs.allocation.spend_to_pacing_action`.
 
 ``predict(..., deterministic=True)`` — the evaluator's default — still samples (Thompson
 sampling *is* the learning rule; the draws come from the agent's seeded generator, so
