@@ -425,3 +425,21 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@pytest.fixture
+def oracle_solves(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts ``solve_oracle`` calls (one list entry each) made through the oracle module and the
+    evaluator while the test runs."""
+    import budgetgym.envs.oracle as oracle_module
+
+    calls: list[int] = []
+    original = oracle_module.solve_oracle
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(oracle_module, "solve_oracle", counting)
+    monkeypatch.setattr("budgetgym.agents.evaluation.solve_oracle", counting)
+    return calls

@@ -202,18 +202,8 @@ def test_rows_carry_draw_and_split_and_equal_a_direct_evaluation(family_run):
     assert list(trace.columns[-2:]) == ["draw", "split"] and len(trace) == 2 * DRAWS * HORIZON * 3
 
 
-def test_each_draw_and_split_path_is_solved_once(tmp_path, monkeypatch):
-    import budgetgym.envs.oracle as oracle_module
-
-    calls: list[int] = []
-    original = oracle_module.solve_oracle
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(oracle_module, "solve_oracle", counting)
-    monkeypatch.setattr("budgetgym.agents.evaluation.solve_oracle", counting)
+def test_each_draw_and_split_path_is_solved_once(tmp_path, oracle_solves):
+    calls = oracle_solves
     drifting = {"horizon": HORIZON, "drift.sd": 0.05}
     res = run_experiment(experiment(tmp_path, entry={"set": drifting}, episodes=2), tmp_path / "out", report=False)
     assert res.ok, res.failed

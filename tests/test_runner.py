@@ -332,19 +332,9 @@ def test_ray_backend_gives_the_serial_numbers(tmp_path):
 
 
 # ----------------------------------------------------------------------------- pieces
-def test_each_episode_path_is_solved_once_for_the_whole_grid(tmp_path, monkeypatch):
+def test_each_episode_path_is_solved_once_for_the_whole_grid(tmp_path, oracle_solves):
     """Three agents x 3 seeds x 2 episodes share the oracle solves: one per distinct path."""
-    import budgetgym.envs.oracle as oracle_module
-
-    calls: list[int] = []
-    original = oracle_module.solve_oracle
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(oracle_module, "solve_oracle", counting)
-    monkeypatch.setattr("budgetgym.agents.evaluation.solve_oracle", counting)
+    calls = oracle_solves
     drifting = {"horizon": HORIZON, "drift.sd": 0.05}
     cfg = experiment(scenarios=[{"scenario": "stationary-3", "label": "s3", "set": drifting}])
     res = run_experiment(cfg, tmp_path, report=False)
