@@ -52,7 +52,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.distributions import DISTRIBUTIONS, Distribution, draw_value, nominal_value
 from budgetgym.envs.errors import ScenarioError, StrictModel, format_loc, unknown, validation_error
-from budgetgym.envs.io import read_yaml
+from budgetgym.envs.io import names_a_file, read_yaml
 from budgetgym.envs.scenario import (
     Scenario,
     builtin_scenario_dir,
@@ -62,7 +62,7 @@ from budgetgym.envs.scenario import (
     set_dotted,
 )
 
-__all__ = ["ScenarioFamily", "Split", "builtin_family_dir", "list_families", "load_family"]
+__all__ = ["ScenarioFamily", "Split", "builtin_family_dir", "family_file", "list_families", "load_family"]
 
 Split = Literal["train", "test"]
 _SPLIT_ID = {"train": 0, "test": 1}
@@ -343,6 +343,12 @@ def list_families() -> list[str]:
     return sorted(p.stem for p in builtin_family_dir().glob("*.yaml"))
 
 
+def family_file(name: str | Path) -> Path:
+    """The YAML file that :func:`load_family` reads for ``name``: the path itself, or the file
+    of a built-in family."""
+    return Path(name) if names_a_file(name) else builtin_family_dir() / f"{name}.yaml"
+
+
 def family_from_dict(data: object, source: str = "family") -> ScenarioFamily:
     """Validate a family mapping (module docstring) into a :class:`ScenarioFamily`."""
     if not isinstance(data, dict):
@@ -390,14 +396,11 @@ def load_family(name_or_path: str | Path | Scenario | ScenarioFamily) -> Scenari
             f"got {type(name_or_path).__name__}"
         )
     text = str(name_or_path)
-    path = Path(text)
-    if not (path.suffix in (".yaml", ".yml") or path.exists() or "/" in text):
-        if text in list_families():
-            path = builtin_family_dir() / f"{text}.yaml"
-        elif text in list_scenarios():
+    if not names_a_file(text) and text not in list_families():
+        if text in list_scenarios():
             return ScenarioFamily.of_scenario(load_scenario(text))
-        else:
-            raise ScenarioError(unknown("scenario", text, list_scenarios() + list_families()))
+        raise ScenarioError(unknown("scenario", text, list_scenarios() + list_families()))
+    path = family_file(text)
     data = read_yaml(path, "scenario file", ScenarioError)
     if isinstance(data, dict) and "family" in data:
         return family_from_dict(data, source=f"family file '{path}'")

@@ -13,7 +13,7 @@ import yaml
 
 from budgetgym.envs.errors import BudgetGymError
 
-__all__ = ["atomic_write", "atomic_write_text", "read_yaml"]
+__all__ = ["atomic_write", "atomic_write_text", "names_a_file", "read_yaml"]
 
 
 def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
@@ -33,6 +33,14 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def names_a_file(text: str | Path) -> bool:
+    """Whether a name given by the user is a file path rather than a built-in's name: it ends in
+    ``.yaml``/``.yml``, exists, or contains a ``/``. One rule for scenarios, families and
+    experiments."""
+    path = Path(str(text))
+    return path.suffix in (".yaml", ".yml") or path.exists() or "/" in str(text)
 
 
 def read_yaml(path: str | Path, what: str, error: type[BudgetGymError] = BudgetGymError) -> Any:

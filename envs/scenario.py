@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from budgetgym.envs.errors import ScenarioError, StrictModel, validation_error
-from budgetgym.envs.io import read_yaml
+from budgetgym.envs.io import names_a_file, read_yaml
 
 __all__ = [
     "Scenario",
@@ -439,7 +439,7 @@ def load_scenario(name_or_path: str | Path | Scenario) -> Scenario:
         )
     text = str(name_or_path)
     path = Path(text)
-    if not (path.suffix in (".yaml", ".yml") or path.exists() or "/" in text):
+    if not names_a_file(text):
         builtin = builtin_scenario_dir() / f"{text}.yaml"
         if not builtin.exists():
             raise ScenarioError(

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from budgetgym.envs import family as family_module
 from budgetgym.envs.errors import BudgetGymError, ScenarioError
-from budgetgym.envs.family import ScenarioFamily, family_from_dict, list_families, load_family
+from budgetgym.envs.family import ScenarioFamily, family_file, family_from_dict, load_family
 from budgetgym.envs.io import read_yaml
 from budgetgym.envs.scenario import Scenario, load_scenario, set_dotted
 
@@ -66,13 +64,6 @@ def resolve_entry(spec: ScenarioSpec, default_draws: int) -> Campaign:
     return Campaign(spec.label or family.name, family.nominal(), family, spec.draws or default_draws)
 
 
-def _family_file(name: str) -> Path:
-    """The YAML file of a family given by built-in name or path (as :func:`load_family` reads it)."""
-    if name in list_families() and not (Path(name).suffix in (".yaml", ".yml") or "/" in name):
-        return family_module.builtin_family_dir() / f"{name}.yaml"
-    return Path(name)
-
-
 def family_with_changes(name: str, changes: dict[str, Any]) -> ScenarioFamily:
     """The family ``name`` with a scenario entry's ``set`` applied to its template.
 
@@ -82,7 +73,7 @@ def family_with_changes(name: str, changes: dict[str, Any]) -> ScenarioFamily:
     it (the ``vary`` entry is dropped); a change inside a block that ``vary`` replaces is an error.
     Explicit ensemble members keep their own values of the fields they change.
     """
-    path = _family_file(name)
+    path = family_file(name)
     source = f"family file '{path}' (with set)"
     data = read_yaml(path, "family file", ScenarioError)
     if not isinstance(data, dict):  # pragma: no cover - load_family read it as a family already

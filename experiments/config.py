@@ -49,7 +49,7 @@ from pydantic import (
 
 from budgetgym.envs.errors import BudgetGymError, StrictModel, unknown, validation_error
 from budgetgym.envs.family import list_families
-from budgetgym.envs.io import read_yaml
+from budgetgym.envs.io import names_a_file, read_yaml
 from budgetgym.envs.scenario import Scenario, list_scenarios
 from budgetgym.experiments.campaigns import Campaign, resolve_entry
 from budgetgym.experiments.overrides import apply_overrides, parse_overrides
@@ -311,9 +311,8 @@ def check_agents(config: ExperimentConfig, source: str = "experiment") -> None:
 
 def _resolve_path(name_or_path: str | Path) -> Path:
     text = str(name_or_path)
-    path = Path(text)
-    if path.suffix in (".yaml", ".yml") or path.exists() or "/" in text:
-        return path
+    if names_a_file(text):
+        return Path(text)
     builtin = builtin_experiment_dir() / f"{text}.yaml"
     if not builtin.exists():
         raise BudgetGymError(
