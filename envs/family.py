@@ -123,25 +123,35 @@ class ScenarioFamily:
     def __init__(
         self,
         name: str,
-        template: dict[str, Any],
+        template: dict[str, Any] | None,
         *,
         description: str = "",
         seed: int = 0,
         ensemble: list[dict[str, Any]] | None = None,
         test_fraction: float = 0.2,
         source: str = "family",
+        nominal: Scenario | None = None,
     ):
+        """``template=None, nominal=scenario`` is :meth:`of_scenario`'s family of one (its template,
+        the scenario's dump, is made only when asked for)."""
         self.name = name
         self.description = description
         self.seed = int(seed)
         self.source = source
         self.test_fraction = float(test_fraction)
-        self._template = copy.deepcopy(template)
         self._dists: dict[tuple[Any, ...], Any] = {}
-        self._check_template(self._template, ())
+        self._template_data: dict[str, Any] | None = None
+        if template is not None:
+            self._template_data = copy.deepcopy(template)
+            self._check_template(self._template_data, ())
+        elif nominal is None:
+            raise ValueError("ScenarioFamily: give a template (or use ScenarioFamily.of_scenario)")
         if ensemble is not None and self._dists:
             raise ScenarioError(f"{source}: give distributions or an ensemble, not both")
-        self._nominal = scenario_from_dict(self._materialise(nominal_value), source=f"{source} (nominal scenario)")
+        # a family of one passes its validated scenario: no need to validate its dump again
+        self._nominal = nominal or scenario_from_dict(
+            self._materialise(nominal_value), source=f"{source} (nominal scenario)"
+        )
         if self._nominal.target_cpa is None and (self._dists or ensemble is not None):
             # one planning CPA for every draw: the nominal scenario's, written into the template
             # so a draw's observations are never scaled by its own (hidden) curves
@@ -181,9 +191,14 @@ class ScenarioFamily:
     @classmethod
     def of_scenario(cls, scenario: Scenario) -> ScenarioFamily:
         """The family of one: every draw is ``scenario``."""
-        fam = cls(scenario.name, scenario.model_dump(mode="json"), description=scenario.description)
-        fam._nominal = scenario
-        return fam
+        return cls(scenario.name, None, description=scenario.description, nominal=scenario)
+
+    @property
+    def _template(self) -> dict[str, Any]:
+        """The template (a family of one's: its scenario's dump, made on first use)."""
+        if self._template_data is None:
+            self._template_data = self._nominal.model_dump(mode="json")
+        return self._template_data
 
     def _check_template(self, node: Any, loc: tuple[Any, ...]) -> None:
         """Validate every distribution block and refuse them on brief fields."""
