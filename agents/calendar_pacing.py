@@ -109,17 +109,26 @@ class CalendarPacer:
         self.calendar = np.stack(cols, axis=1)  # [T, C]
         self.spend: list[float] = []
         self.value: list[float] = []
+        self._fitted: tuple[CalendarFit | None] | None = None  # the fit of the current observations
 
     def reset(self) -> None:
         self.spend, self.value = [], []
+        self._fitted = None
 
     def observe(self, spend: float, value: float) -> None:
         """The step's total spend and value (in step order)."""
         self.spend.append(float(spend))
         self.value.append(max(float(value), 0.0))
+        self._fitted = None
 
     def fit(self) -> CalendarFit | None:
-        """The current fit, or ``None`` before ``min_steps`` observations."""
+        """The current fit, or ``None`` before ``min_steps`` observations (computed once per
+        observation: the agent asks for it when fitting its curves and again when pacing)."""
+        if self._fitted is None:
+            self._fitted = (self._fit_now(),)
+        return self._fitted[0]
+
+    def _fit_now(self) -> CalendarFit | None:
         n = len(self.spend)
         if n < self.min_steps:
             return None
@@ -202,3 +211,4 @@ class CalendarPacer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.spend = [float(v) for v in state.get("spend", [])]
         self.value = [float(v) for v in state.get("value", [])]
+        self._fitted = None
