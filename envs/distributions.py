@@ -60,40 +60,33 @@ class Normal(StrictModel):
         return self
 
 
-class Uniform(StrictModel):
+class _Interval(StrictModel):
+    """A distribution on ``[low, high]``: ``low <= high`` (subclasses declare the two fields)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Interval:
+        low, high = getattr(self, "low"), getattr(self, "high")  # noqa: B009 - declared by subclasses
+        if low > high:
+            raise ValueError(f"low {low} must be <= high {high}")
+        return self
+
+
+class Uniform(_Interval):
     dist: Literal["uniform"]
     low: float
     high: float
 
-    @model_validator(mode="after")
-    def _bounds(self) -> Uniform:
-        if self.low > self.high:
-            raise ValueError(f"low {self.low} must be <= high {self.high}")
-        return self
 
-
-class LogUniform(StrictModel):
+class LogUniform(_Interval):
     dist: Literal["loguniform"]
     low: float = Field(gt=0)
     high: float = Field(gt=0)
 
-    @model_validator(mode="after")
-    def _bounds(self) -> LogUniform:
-        if self.low > self.high:
-            raise ValueError(f"low {self.low} must be <= high {self.high}")
-        return self
 
-
-class Integer(StrictModel):
+class Integer(_Interval):
     dist: Literal["integer"]
     low: int
     high: int
-
-    @model_validator(mode="after")
-    def _bounds(self) -> Integer:
-        if self.low > self.high:
-            raise ValueError(f"low {self.low} must be <= high {self.high}")
-        return self
 
 
 class Choice(StrictModel):
