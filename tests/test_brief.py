@@ -123,3 +123,17 @@ def test_observation_layout_names_every_entry() -> None:
     assert obs[lay.remaining_budget] == pytest.approx(9 / 14, rel=1e-6)
     np.testing.assert_allclose(obs[lay.share], 1 / 3, rtol=1e-6)
     assert obs[lay.spend_ratio] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_the_planning_cpa_scales_the_observed_conversions_by_hand() -> None:
+    """stationary-3: B = 84,000 over T = 14 steps and K = 3 channels, so (B/T)/K = 2,000 a channel
+    and step; a planning CPA of 20 plans 2,000 / 20 = 100 conversions a channel and step, and the
+    observation shows conversions / 100."""
+    sc = load_scenario("stationary-3").override({"target_cpa": 20.0, "noise.conversions": "none"})
+    brief = CampaignBrief.from_scenario(sc)
+    assert brief.target_cpa == 20.0 and brief.conversion_scale == pytest.approx(100.0)
+    env = ChannelBudgetEnv(sc)
+    env.reset(seed=0)
+    obs, _, _, _, info = env.step(np.zeros(3, dtype=np.float32))
+    lay = env.observation_layout
+    np.testing.assert_allclose(obs[lay.conversions], np.minimum(info["conversions"] / 100.0, 10.0), rtol=1e-6)
