@@ -45,6 +45,13 @@ noise, so that the episode's sum equals
 ``reward``, ``expected_reward``, ``cumulative_spend``, ``remaining_budget``,
 ``step``.
 
+## Reset options
+``reset(options={"history": S})`` plays the episode after the spend history ``S``
+(``[H, K]`` currency per step, oldest first, or a mapping channel -> ``H`` spends): its
+carry-over and its conversions still to arrive count in the window
+(:mod:`budgetgym.envs.history`, the same definition as ``evaluate_plan(..., history=S)`` and
+``solve_oracle(..., history=S)``). The observation's history features still start at zero.
+
 ## Scenario families
 ``scenario`` may be a :class:`~budgetgym.envs.family.ScenarioFamily` (or a family's name or
 file): then every ``reset`` draws a new campaign from the family's **train** split, with an
@@ -82,6 +89,7 @@ from budgetgym.envs.allocation import (
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.dynamics import ChannelModel, DynamicsState, expected_reward, realise, transition
 from budgetgym.envs.family import ScenarioFamily, load_family
+from budgetgym.envs.history import CarryIn, carry_in
 from budgetgym.envs.observation import CONV_CLIP, SPEND_CLIP, ObservationLayout
 from budgetgym.envs.path import ScenarioPath, sample_path
 from budgetgym.envs.scenario import Scenario
@@ -142,6 +150,7 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         self._logit_scale = sc.action.logit_scale
         self._action_shape = self.action_space.shape
         self.draw: int | None = None  # the train draw of a varying family, set at reset
+        self._carry: CarryIn | None = None  # what a reset's spend history carries into the window
         self._compile(sc)
         self.path: ScenarioPath = sample_path(sc, None)
         self._reset_counters()
@@ -191,6 +200,9 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
             self._compile(self.family.sample(self.draw, "train"))
             info.update(draw=self.draw, split="train")
         self.path = sample_path(self.scenario, self.np_random)
+        history = (options or {}).get("history")
+        # spend before the window: what it carries into each step (None: the campaign starts at rest)
+        self._carry = carry_in(self.scenario, history, self.model) if history is not None else None
         self._state.clear()
         self._reset_counters()
         return self._observation(), info
@@ -230,6 +242,7 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         out = transition(
             m, self._state, t, self._spend_rows, self.path.cost[t], self.path.response[t], price_noise,
             self.path.delivery[t] if self._has_outage else None,
+            self._carry.at(t) if self._carry is not None else None,
         )
         conv, revenue, reward = realise(m, out.mean_conversions[0], spend, self.np_random)
         exp_reward = float(expected_reward(m, out.mean_conversions[1], spend))

@@ -238,6 +238,7 @@ def transition(
     response_mult: np.ndarray,
     price_noise: np.ndarray | None = None,
     delivery: np.ndarray | None = None,
+    carried: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> StepResult:
     """Advance every row of ``state`` by step ``t`` (steps 1-5 of the module docstring).
 
@@ -250,6 +251,9 @@ def transition(
     cost_mult, response_mult : ``[K]`` or ``[N, K]`` path multipliers at step ``t``.
     price_noise : ``[N, K]`` multiplicative price noise ``nu``, or ``None`` for ``nu = 1``.
     delivery : ``[K]`` or ``[N, K]``, 0 for channels in an outage (no exposure), or ``None``.
+    carried : ``(A_t, M_t)``, ``[K]`` each: adstock and expected conversions carried into step ``t``
+        by spend before the window (:class:`~budgetgym.envs.history.CarryIn`), added to the
+        adstock before saturation and to the arriving conversions; ``None`` for none.
     """
     pressure = np.power(1.0 + spend / model.ref_spend, model.elasticity)
     price = model.base_price * cost_mult * pressure
@@ -266,6 +270,8 @@ def transition(
         adstock = (state.exposure_buffer * _ring_slice(model.adstock_ring, slot)).sum(axis=-1)
     else:
         adstock = exposure
+    if carried is not None:
+        adstock = adstock + carried[0]
 
     response = response_mult * model.saturation(adstock)
 
@@ -276,6 +282,8 @@ def transition(
         mean_conv = (state.response_buffer * _ring_slice(model.delay_ring, slot)).sum(axis=-1)
     else:
         mean_conv = response
+    if carried is not None:
+        mean_conv = mean_conv + carried[1]
     return StepResult(price, exposure, adstock, response, mean_conv)
 
 

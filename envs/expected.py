@@ -12,7 +12,9 @@ the dynamics of :mod:`budgetgym.envs.dynamics` without noise give
     J(X) &= \sum_{t,i} C_{t,i}\, f_i(a_{t,i}) - c \sum_{t,i} X_{t,i},
         \qquad C_{t,i} = \omega_i\, m^r_{t,i}\, \bar Q_i(T-1-t)
 
-where :math:`\bar Q_i(m) = \sum_{d \le m} q_i[d]` is the share of a step's
+(plus, with a spend history before the window, the carried adstock :math:`A_{t,i}` inside
+:math:`a` and the carried arrivals :math:`M_{t,i}` as a constant :math:`\sum_{t,i} \omega_i M_{t,i}`;
+:mod:`budgetgym.envs.history`), where :math:`\bar Q_i(m) = \sum_{d \le m} q_i[d]` is the share of a step's
 response that arrives before the horizon ends, :math:`\omega_i` the reward
 weight (1 or the value per conversion) and ``c`` 1 for profit, else 0. The
 gradient and the per-channel Hessian blocks are
@@ -34,6 +36,7 @@ import numpy as np
 
 from budgetgym.envs import curves
 from budgetgym.envs.dynamics import ChannelModel
+from budgetgym.envs.history import CarryIn
 from budgetgym.envs.kernels import lag_matrix
 from budgetgym.envs.path import ScenarioPath
 
@@ -43,7 +46,7 @@ __all__ = ["ExpectedModel"]
 class ExpectedModel:
     """Whole-plan expected reward ``J(X)`` with gradient and Hessian blocks (see module docstring)."""
 
-    def __init__(self, model: ChannelModel, path: ScenarioPath):
+    def __init__(self, model: ChannelModel, path: ScenarioPath, carry: CarryIn | None = None):
         self.model = model
         T, K = path.cost.shape
         self.horizon, self.n_channels = T, K
@@ -52,8 +55,14 @@ class ExpectedModel:
         # share of each step's response that arrives by the last step
         qcum = np.cumsum(np.pad(model.delay, ((0, 0), (0, max(0, T - model.delay.shape[1])))), axis=1)[:, :T]
         arrive = np.minimum(qcum[:, ::-1].T, 1.0)  # arrive[t, i] = Qbar_i(T-1-t)
-        self.weight = model.reward_weight * path.response * arrive  # C[t, i]
+        self.conversion_weight = path.response * arrive  # C[t, i] / omega_i
+        self.weight = model.reward_weight * self.conversion_weight  # C[t, i]
         self.spend_cost = model.spend_cost
+        # spend before the window: adstock carried into each step, and conversions still arriving
+        self.carried_adstock = carry.adstock if carry is not None else np.zeros((T, K))
+        arrivals = carry.arrivals if carry is not None else np.zeros((T, K))
+        self.carried_conversions = arrivals.sum(axis=0)  # [K], arriving inside the window
+        self.carried_value = model.reward_weight * self.carried_conversions  # [K], reward units
         self._floor = 1e-12 * np.where(model.is_hill, model.kappa, 1.0 / model.rate)
 
     # ----------------------------------------------------------------- pieces
@@ -62,15 +71,15 @@ class ExpectedModel:
         return curves.exposure(X, self.scale, m.ref_spend, m.elasticity)
 
     def _adstock(self, e: np.ndarray) -> np.ndarray:
-        """``a[..., t, i] = sum_tau W_i[t, tau] e[..., tau, i]``."""
-        return np.swapaxes(self.lag @ np.swapaxes(e, -1, -2)[..., None], -2, -3)[..., 0]
+        """``a[..., t, i] = sum_tau W_i[t, tau] e[..., tau, i] + A[t, i]``."""
+        return np.swapaxes(self.lag @ np.swapaxes(e, -1, -2)[..., None], -2, -3)[..., 0] + self.carried_adstock
 
     # ------------------------------------------------------------------- API
     def value(self, X: np.ndarray) -> np.ndarray:
         """``J(X)`` for one plan ``[T, K]`` or a batch ``[N, T, K]``."""
         X = np.asarray(X, dtype=float)
         a = self._adstock(self._exposure(X))
-        out = (self.weight * self.model.saturation(a)).sum(axis=(-2, -1))
+        out = (self.weight * self.model.saturation(a)).sum(axis=(-2, -1)) + self.carried_value.sum()
         if self.spend_cost:
             out = out - self.spend_cost * X.sum(axis=(-2, -1))
         return out
@@ -80,7 +89,16 @@ class ExpectedModel:
         are independent, so these sum to :meth:`value`, up to the order of summation)."""
         X = np.asarray(X, dtype=float)
         a = self._adstock(self._exposure(X))
-        return (self.weight * self.model.saturation(a)).sum(axis=-2) - self.spend_cost * X.sum(axis=-2)
+        return (self.weight * self.model.saturation(a)).sum(axis=-2) + self.carried_value - self.spend_cost * X.sum(
+            axis=-2
+        )
+
+    def channel_conversions(self, X: np.ndarray) -> np.ndarray:
+        """Expected conversions of each channel arriving inside the window (carried ones included):
+        ``[K]`` for one plan, ``[N, K]`` for a batch."""
+        X = np.asarray(X, dtype=float)
+        a = self._adstock(self._exposure(X))
+        return (self.conversion_weight * self.model.saturation(a)).sum(axis=-2) + self.carried_conversions
 
     def derivatives(self, X: np.ndarray, hessian: bool = True) -> tuple[float, np.ndarray, np.ndarray | None]:
         """``(J, grad [T, K], H [K, T, T] or None)`` at a single plan ``X [T, K]``."""
@@ -93,7 +111,7 @@ class ExpectedModel:
             f1 = self.weight * m.saturation_d1(a_safe)
         lag_t = self.lag.transpose(0, 2, 1)
         back = (lag_t @ f1.T[:, :, None])[:, :, 0].T  # W_i^T (C f')
-        J = float((self.weight * m.saturation(a)).sum() - self.spend_cost * X.sum())
+        J = float((self.weight * m.saturation(a)).sum() + self.carried_value.sum() - self.spend_cost * X.sum())
         grad = e1 * back - self.spend_cost
         if not hessian:
             return J, grad, None
@@ -105,3 +123,43 @@ class ExpectedModel:
         idx = np.arange(self.horizon)
         H[:, idx, idx] += (e2 * back).T
         return J, grad, H
+
+
+class MeanExpectedModel:
+    r"""The weighted mean :math:`\bar J(X) = \sum_n p_n J_n(X)` of several :class:`ExpectedModel`\ s
+    over the same horizon and channels (the draws of a scenario family), with the interface of
+    one: values, channel values, gradient and per-channel Hessian blocks are the weighted sums
+    (channels stay independent, so the Hessian stays block-diagonal). ``model``, ``lag``,
+    ``weight`` and ``scale`` are the first member's, for heuristics that need one campaign."""
+
+    def __init__(self, members: list[ExpectedModel], weights: np.ndarray | None = None):
+        if not members:
+            raise ValueError("MeanExpectedModel needs at least one member")
+        self.members = members
+        p = np.full(len(members), 1.0 / len(members)) if weights is None else np.asarray(weights, dtype=float)
+        self.weights = p / p.sum()
+        first = members[0]
+        self.model, self.lag, self.weight, self.scale = first.model, first.lag, first.weight, first.scale
+        self.horizon, self.n_channels, self.spend_cost = first.horizon, first.n_channels, first.spend_cost
+
+    def _mean(self, fn: str, X: np.ndarray) -> np.ndarray:
+        return sum(p * getattr(m, fn)(X) for p, m in zip(self.weights, self.members, strict=True))
+
+    def value(self, X: np.ndarray) -> np.ndarray:
+        return self._mean("value", X)
+
+    def channel_values(self, X: np.ndarray) -> np.ndarray:
+        return self._mean("channel_values", X)
+
+    def channel_conversions(self, X: np.ndarray) -> np.ndarray:
+        return self._mean("channel_conversions", X)
+
+    def derivatives(self, X: np.ndarray, hessian: bool = True) -> tuple[float, np.ndarray, np.ndarray | None]:
+        J, g, H = 0.0, np.zeros_like(np.asarray(X, dtype=float)), None
+        for p, m in zip(self.weights, self.members, strict=True):
+            j, gn, hn = m.derivatives(X, hessian)
+            J += p * j
+            g += p * gn
+            if hn is not None:
+                H = p * hn if H is None else H + p * hn
+        return J, g, H

@@ -41,7 +41,7 @@ import numpy as np
 
 from budgetgym.envs.scenario import Scenario, SeasonalComponent, SeasonalityConfig
 
-__all__ = ["ScenarioPath", "sample_path", "seasonal_multiplier", "step_days"]
+__all__ = ["ScenarioPath", "sample_path", "seasonal_multiplier", "seasonal_multipliers", "step_days"]
 
 _FLAT = SeasonalityConfig()  # no cycles: every multiplier is exactly 1
 
@@ -68,6 +68,26 @@ def seasonal_multiplier(component: SeasonalComponent, days: np.ndarray) -> np.nd
     return weekly * yearly
 
 
+def seasonal_multipliers(
+    scenario: Scenario, days: np.ndarray, drift: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(cost, response)`` multipliers ``[len(days), K]`` of the calendar alone on ``days``:
+    the common and each channel's own seasonality (times ``drift``, the ``exp(w)`` factor, if
+    given); no shocks. The one definition of the calendar, used for the episode's steps and for
+    the steps of a spend history before it (:mod:`budgetgym.envs.history`)."""
+    K = scenario.n_channels
+    demand = seasonal_multiplier(scenario.seasonality.demand, days)[:, None]
+    cost = np.repeat(seasonal_multiplier(scenario.seasonality.cost, days)[:, None], K, axis=1)
+    response = np.repeat(demand, K, axis=1)
+    if drift is not None:
+        response = response * drift
+    for i, c in enumerate(scenario.channels):  # each channel's own cycles (all-zero: skipped, exactly 1)
+        if c.seasonality != _FLAT:
+            cost[:, i] *= seasonal_multiplier(c.seasonality.cost, days)
+            response[:, i] *= seasonal_multiplier(c.seasonality.demand, days)
+    return cost, response
+
+
 def sample_path(scenario: Scenario, rng: np.random.Generator | None) -> ScenarioPath:
     """Draw the episode's path. ``rng=None`` gives the nominal path (no drift).
 
@@ -76,11 +96,6 @@ def sample_path(scenario: Scenario, rng: np.random.Generator | None) -> Scenario
     the same path from the same seed.
     """
     T, K = scenario.horizon, scenario.n_channels
-    days = step_days(scenario)
-    demand = seasonal_multiplier(scenario.seasonality.demand, days)[:, None]
-    cost = np.repeat(seasonal_multiplier(scenario.seasonality.cost, days)[:, None], K, axis=1)
-    response = np.repeat(demand, K, axis=1)
-
     sd = np.array([c.drift_sd if c.drift_sd is not None else scenario.drift.sd for c in scenario.channels])
     w = np.zeros((T, K))
     if rng is not None:
@@ -90,11 +105,7 @@ def sample_path(scenario: Scenario, rng: np.random.Generator | None) -> Scenario
         for t in range(T):
             prev = keep * prev + sd * eps[t]
             w[t] = prev
-    response = response * np.exp(w)
-    for i, c in enumerate(scenario.channels):  # each channel's own cycles (all-zero: skipped, exactly 1)
-        if c.seasonality != _FLAT:
-            cost[:, i] *= seasonal_multiplier(c.seasonality.cost, days)
-            response[:, i] *= seasonal_multiplier(c.seasonality.demand, days)
+    cost, response = seasonal_multipliers(scenario, step_days(scenario), np.exp(w))
     delivery = np.ones((T, K))
 
     index = {name: i for i, name in enumerate(scenario.channel_names)}

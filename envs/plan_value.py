@@ -26,6 +26,7 @@ from gymnasium.utils import seeding
 
 from budgetgym.envs.dynamics import ChannelModel, DynamicsState, expected_reward, transition
 from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.history import CarryIn, carry_in
 from budgetgym.envs.path import ScenarioPath, sample_path
 from budgetgym.envs.scenario import Scenario, load_scenario
 
@@ -58,6 +59,7 @@ def evaluate_plan(
     path: ScenarioPath | None = None,
     model: ChannelModel | None = None,
     per_step: bool = False,
+    history: object = None,
 ) -> float | np.ndarray:
     """Expected (noise-free) reward of a fixed spend plan, :math:`J(X)` or each :math:`r_t(X)`.
 
@@ -69,6 +71,9 @@ def evaluate_plan(
     path : an explicit path (e.g. ``env.unwrapped.path``), instead of ``seed``.
     model : the compiled scenario, when the caller has it already (saves the compile).
     per_step : return the reward of every step instead of the episode total.
+    history : spend before the window (:data:`~budgetgym.envs.history.HistoryLike`, or a
+        :class:`~budgetgym.envs.history.CarryIn`): the rollout starts from the state it leaves
+        (:mod:`budgetgym.envs.history`), as ``env.reset(options={"history": ...})`` does.
 
     Returns
     -------
@@ -92,10 +97,12 @@ def evaluate_plan(
         )
     if not np.all(np.isfinite(X)) or np.any(X < 0):
         raise BudgetGymError("plan: spend must be finite and non-negative")
+    carry: CarryIn | None = carry_in(sc, history, m)
     state = DynamicsState.zeros(m, X.shape[0])
     steps = np.zeros((X.shape[0], sc.horizon))
     for t in range(sc.horizon):
-        out = transition(m, state, t, X[:, t], p.cost[t], p.response[t], delivery=p.delivery[t])
+        carried = carry.at(t) if carry is not None else None
+        out = transition(m, state, t, X[:, t], p.cost[t], p.response[t], delivery=p.delivery[t], carried=carried)
         steps[:, t] = expected_reward(m, out.mean_conversions, X[:, t])
     if per_step:
         return steps[0] if single else steps

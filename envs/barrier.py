@@ -1,0 +1,300 @@
+r"""The barrier problem behind the oracle and the planner: one spend plan, its constraints.
+
+:class:`BarrierProblem` puts "maximise an expected reward :math:`J(X)` over the plans the
+environment can play" in standard form and solves it by a primal log-barrier interior-point
+method (the method and its constraints are described in :mod:`budgetgym.envs.oracle`).
+:math:`J` is any object with the interface of :class:`~budgetgym.envs.expected.ExpectedModel`
+(``value``, ``derivatives`` with per-channel Hessian blocks): one campaign for the oracle, the
+mean over a family's draws (:class:`~budgetgym.envs.expected.MeanExpectedModel`) for the
+planner's robust plan.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from budgetgym.envs.allocation import lock_degenerate_bounds, project_bounded_simplex
+from budgetgym.envs.dynamics import ChannelModel
+from budgetgym.envs.scenario import Scenario
+
+__all__ = ["GAP_TOL", "BarrierProblem", "PlanObjective", "repair_plan"]
+
+GAP_TOL = 1e-9
+
+
+class PlanObjective(Protocol):
+    """What the barrier method needs of an expected-reward model."""
+
+    model: ChannelModel
+    lag: np.ndarray
+    weight: np.ndarray
+    scale: np.ndarray
+    spend_cost: float
+    horizon: int
+    n_channels: int
+
+    def value(self, X: np.ndarray) -> np.ndarray: ...
+
+    def channel_values(self, X: np.ndarray) -> np.ndarray: ...
+
+    def derivatives(self, X: np.ndarray, hessian: bool = True) -> tuple[float, np.ndarray, np.ndarray | None]: ...
+
+
+class BarrierProblem:
+    """Standard form ``min -J(y)/J0  s.t.  A y = c,  y >= lower (and y <= upper)`` in scaled units.
+
+    ``y = [X (channel-major, K*T, in units of B/T), extra slack variables]``.
+    """
+
+    def __init__(self, sc: Scenario, em: PlanObjective):
+        self.sc, self.em = sc, em
+        T, K = sc.horizon, sc.n_channels
+        self.T, self.K = T, K
+        self.unit = sc.step_budget
+        self.lo, self.hi = lock_degenerate_bounds(*sc.share_bound_arrays)
+        self.agent = sc.budget.pacing == "agent"
+        n_x = K * T
+        rows: list[np.ndarray] = []
+        rhs: list[float] = []
+        lower: list[np.ndarray] = []
+        upper: list[np.ndarray] = []
+
+        def x_col(i: int, t: int) -> int:
+            return i * T + t
+
+        if not self.agent:
+            lower.append(np.repeat(self.lo, T))
+            upper.append(np.repeat(self.hi, T))
+            n = n_x
+            for t in range(T):
+                r = np.zeros(n)
+                r[[x_col(i, t) for i in range(K)]] = 1.0
+                rows.append(r)
+                rhs.append(1.0)
+        else:
+            cap = sc.budget.max_step_multiple
+            locked = np.isclose(self.lo, self.hi)
+            lo_rows = [i for i in range(K) if not locked[i] and self.lo[i] > 0]
+            hi_rows = [i for i in range(K) if not locked[i] and self.hi[i] < 1]
+            lock_rows = [i for i in range(K) if locked[i]]
+            if len(lock_rows) == K:
+                lock_rows = lock_rows[:-1]  # the last is implied by the others
+            n_slack = T + 1 + T * (len(lo_rows) + len(hi_rows))
+            n = n_x + n_slack
+            lower.append(np.zeros(n))
+            upper.append(np.full(n, np.inf))
+            col = n_x
+            for t in range(T):  # sum_i X_ti + z_t = cap
+                r = np.zeros(n)
+                r[[x_col(i, t) for i in range(K)]] = 1.0
+                r[col] = 1.0
+                col += 1
+                rows.append(r)
+                rhs.append(cap)
+            r = np.zeros(n)  # sum X + w = T (the budget, in units of B/T)
+            r[:n_x] = 1.0
+            r[col] = 1.0
+            col += 1
+            rows.append(r)
+            rhs.append(float(T))
+            for t in range(T):
+                for i in lo_rows:  # X_ti - lo_i s_t - v = 0
+                    r = np.zeros(n)
+                    r[[x_col(j, t) for j in range(K)]] = -self.lo[i]
+                    r[x_col(i, t)] += 1.0
+                    r[col] = -1.0
+                    col += 1
+                    rows.append(r)
+                    rhs.append(0.0)
+                for i in hi_rows:  # hi_i s_t - X_ti - v = 0
+                    r = np.zeros(n)
+                    r[[x_col(j, t) for j in range(K)]] = self.hi[i]
+                    r[x_col(i, t)] -= 1.0
+                    r[col] = -1.0
+                    col += 1
+                    rows.append(r)
+                    rhs.append(0.0)
+                for i in lock_rows:  # X_ti - L_i s_t = 0
+                    r = np.zeros(n)
+                    r[[x_col(j, t) for j in range(K)]] = -self.lo[i]
+                    r[x_col(i, t)] += 1.0
+                    rows.append(r)
+                    rhs.append(0.0)
+        self.n, self.n_x = n, n_x
+        self.A = np.array(rows)
+        self.c = np.array(rhs)
+        self.lower = np.concatenate(lower)
+        self.upper = np.concatenate(upper)
+        # variables pinned by their bounds (locked channels under even pacing) stay fixed
+        self.fixed = np.isclose(self.lower, self.upper)
+        self.has_upper = np.isfinite(self.upper) & ~self.fixed
+        self.has_lower = np.isfinite(self.lower) & ~self.fixed
+        self.n_bounds = int(self.has_upper.sum() + self.has_lower.sum())
+        self.j_scale = 1.0
+        # Projection onto {d : A_free d = -r}: Newton directions with clipped curvature lose
+        # A d = 0 numerically, so each direction is corrected back onto the constraints.
+        free_cols = ~self.fixed
+        Af = self.A * free_cols
+        Af = Af[np.abs(Af).sum(axis=1) > 0]
+        self._A_free = Af
+        self._c_rows = np.abs(self.A * free_cols).sum(axis=1) > 0
+        self._restore = Af.T @ np.linalg.pinv(Af @ Af.T)
+
+    # -- conversions between y and plans -------------------------------------
+    def plan(self, y: np.ndarray) -> np.ndarray:
+        return y[: self.n_x].reshape(self.K, self.T).T * self.unit
+
+    def from_shares(self, shares: np.ndarray, step: np.ndarray) -> np.ndarray:
+        """Feasible ``y`` (with slacks) from per-step shares ``[T, K]`` and step spends ``[T]``
+        (in units of B/T)."""
+        X = shares * step[:, None]
+        y = np.zeros(self.n)
+        y[: self.n_x] = X.T.ravel()
+        if self.agent:
+            T = self.T
+            y[self.n_x : self.n_x + T] = self.sc.budget.max_step_multiple - step
+            y[self.n_x + T] = T - step.sum()
+            # share slacks follow from the equality rows with zero slack coefficient solved for
+            slack_cols = np.arange(self.n_x + T + 1, self.n)
+            if len(slack_cols):
+                resid = self.A[:, : self.n_x + T + 1] @ y[: self.n_x + T + 1] - self.c
+                sub = self.A[:, slack_cols]
+                owner = np.argmax(np.abs(sub), axis=0)
+                y[slack_cols] = -resid[owner] / sub[owner, np.arange(len(slack_cols))]
+        return y
+
+    def interior_shares(self) -> np.ndarray:
+        width = self.hi - self.lo
+        room = width.sum()
+        theta = (1.0 - self.lo.sum()) / room if room > 0 else 0.0
+        return self.lo + width * theta
+
+    def interior(self, shares: np.ndarray | None = None, step: np.ndarray | None = None) -> np.ndarray:
+        """A strictly interior start: 98% of the given shares/steps, 2% of the interior point."""
+        base = np.broadcast_to(self.interior_shares(), (self.T, self.K))
+        q = base if shares is None else 0.98 * project_bounded_simplex(shares, self.lo, self.hi) + 0.02 * base
+        if not self.agent:
+            s = np.ones(self.T)
+        else:
+            s0 = 0.5 * min(self.sc.budget.max_step_multiple, 1.0) * np.ones(self.T)
+            s = s0 if step is None else 0.98 * np.minimum(step, 0.99 * self.sc.budget.max_step_multiple) + 0.02 * s0
+            if s.sum() >= 0.999 * self.T:
+                s *= 0.999 * self.T / s.sum()
+        return self.from_shares(np.asarray(q), s)
+
+    # -- objective -------------------------------------------------------------
+    def objective(self, y: np.ndarray) -> float:
+        return -float(self.em.value(self.plan(y))) / self.j_scale
+
+    def derivatives(self, y: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """``(-J/J0, gradient [n], Hessian blocks [K, T, T])`` of the scaled objective."""
+        J, g, H = self.em.derivatives(self.plan(y))
+        grad = np.zeros(self.n)
+        grad[: self.n_x] = -(g.T.ravel()) * self.unit / self.j_scale
+        return -J / self.j_scale, grad, -H * (self.unit**2 / self.j_scale)  # type: ignore[operator]
+
+    def barrier(self, y: np.ndarray, mu: float) -> float:
+        sl = y[self.has_lower] - self.lower[self.has_lower]
+        su = self.upper[self.has_upper] - y[self.has_upper]
+        if np.any(sl <= 0) or np.any(su <= 0):
+            return np.inf
+        return self.objective(y) - mu * (np.log(sl).sum() + np.log(su).sum())
+
+    # -- one Newton direction ----------------------------------------------------
+    def direction(self, y: np.ndarray, mu: float) -> tuple[float, np.ndarray, float]:
+        """``(phi, d, decrement)`` of the barrier problem at ``y`` (``A d = 0``)."""
+        K, T, n_x = self.K, self.T, self.n_x
+        f, g, Hx = self.derivatives(y)
+        sl = np.where(self.has_lower, y - self.lower, 1.0)
+        su = np.where(self.has_upper, self.upper - y, 1.0)
+        g = g - mu * (self.has_lower / sl) + mu * (self.has_upper / su)
+        hdiag = mu * (self.has_lower / sl**2 + self.has_upper / su**2)
+        phi = f - mu * (np.log(sl[self.has_lower]).sum() + np.log(su[self.has_upper]).sum())
+
+        free = ~self.fixed
+        g = np.where(free, g, 0.0)
+        # X block: channel Hessians plus barrier diagonal, eigenvalues clipped positive
+        idx = np.arange(T)
+        Hx = Hx.copy()
+        Hx[:, idx, idx] += hdiag[:n_x].reshape(K, T)
+        fixed_x = self.fixed[:n_x].reshape(K, T)
+        if fixed_x.any():
+            Hx[fixed_x, :] = 0.0
+            Hx.transpose(0, 2, 1)[fixed_x, :] = 0.0
+            Hx[:, idx, idx] += fixed_x * 1.0
+        lam, V = np.linalg.eigh(Hx)
+        top = np.maximum(np.abs(lam).max(axis=1, keepdims=True), 1e-300)
+        lam = np.maximum(lam, 1e-10 * top)
+        Hinv_x = (V / lam[:, None, :]) @ V.transpose(0, 2, 1)
+        Hinv_x *= ~fixed_x[:, :, None] & ~fixed_x[:, None, :]
+        h_rest = np.where(free[n_x:], hdiag[n_x:], 1.0)
+        inv_rest = np.where(free[n_x:], 1.0 / h_rest, 0.0)
+
+        A = self.A
+        Ax = A[:, :n_x].reshape(len(A), K, T)
+        Ar = A[:, n_x:]
+        M = Ax.transpose(1, 0, 2) @ Hinv_x  # [K, p, T]: rows of A H^-1 (X part; H symmetric)
+        S = M.transpose(1, 0, 2).reshape(len(A), n_x) @ A[:, :n_x].T + (Ar * inv_rest) @ Ar.T
+        Hg = np.concatenate([(Hinv_x @ g[:n_x].reshape(K, T, 1)).ravel(), inv_rest * g[n_x:]])
+        rhs = -(A @ Hg)
+        # regularise each row by its own scale: inactive slacks make some diagonals ~1e12
+        S[np.diag_indices_from(S)] += 1e-14 * np.maximum(np.diag(S), 1e-300)
+        nu = np.linalg.solve(S, rhs)
+        w = g + A.T @ nu
+        d = -np.concatenate([(Hinv_x @ w[:n_x].reshape(K, T, 1)).ravel(), inv_rest * w[n_x:]])
+        residual = (A @ y - self.c)[self._c_rows]
+        d = d - self._restore @ (self._A_free @ d + residual)
+        return phi, d, float(-(g @ d))
+
+    def step_to_boundary(self, y: np.ndarray, d: np.ndarray) -> float:
+        alpha = np.inf
+        neg = self.has_lower & (d < 0)
+        if neg.any():
+            alpha = min(alpha, float(np.min((self.lower[neg] - y[neg]) / d[neg])))
+        pos = self.has_upper & (d > 0)
+        if pos.any():
+            alpha = min(alpha, float(np.min((self.upper[pos] - y[pos]) / d[pos])))
+        return alpha
+
+    # -- the barrier method ----------------------------------------------------------
+    def solve(self, y: np.ndarray, mu: float, max_newton: int = 60) -> np.ndarray:
+        while True:
+            for _ in range(max_newton):
+                phi, d, dec = self.direction(y, mu)
+                if dec <= 1e-13:
+                    break
+                alpha = min(1.0, 0.99 * self.step_to_boundary(y, d))
+                slope = -dec
+                for _ in range(50):
+                    trial = self.barrier(y + alpha * d, mu)
+                    if trial <= phi + 0.25 * alpha * slope:
+                        break
+                    alpha *= 0.5
+                else:
+                    break
+                y = y + alpha * d
+                if dec <= 1e-10 and alpha == 1.0:
+                    break
+            if self.n_bounds * mu <= GAP_TOL:
+                return y
+            mu *= 0.1
+
+
+def repair_plan(sc: Scenario, prob: BarrierProblem, plan: np.ndarray) -> np.ndarray:
+    """Make a (numerically near-feasible) plan exactly playable: per step, project its split
+    onto the share bounds and set its total (B/T for even pacing; at most the step cap and,
+    over the episode, at most the budget for agent pacing)."""
+    plan = np.maximum(plan, 0.0)
+    total = plan.sum(axis=1)
+    K = plan.shape[1]
+    split = np.divide(plan, total[:, None], out=np.full_like(plan, 1.0 / K), where=total[:, None] > 0)
+    split = project_bounded_simplex(split, prob.lo, prob.hi)
+    if not prob.agent:
+        total = np.full(len(total), sc.step_budget)
+    else:
+        total = np.minimum(total, sc.budget.max_step_multiple * sc.step_budget)
+        if total.sum() > sc.budget.total:
+            total *= sc.budget.total / total.sum() * (1 - 1e-12)
+    return split * total[:, None]

@@ -1,0 +1,132 @@
+r"""Carry-in: spend made before the planning window, and what it leaves in the window.
+
+A campaign rarely starts from rest: last month's spend is still in the adstock, and its
+delayed conversions are still arriving. A *spend history* ``S[h, i]`` (currency, ``H`` steps,
+oldest first, the last row the step just before step 0) is played through the same dynamics
+(:func:`~budgetgym.envs.dynamics.transition`, noise off) at steps ``t = -H, ..., -1`` on the
+calendar alone: the cost and response multipliers of the scenario's seasonality at the days
+``d_t = start_day + t * step_days`` (:func:`~budgetgym.envs.path.seasonal_multipliers`), no
+drift, no shocks, every channel delivering. Its exposures ``e_{-h}`` and responses ``r_{-h}``
+then reach into the window through the adstock kernel ``w`` and the delay kernel ``q``:
+
+.. math::
+
+    a_{t,i} = \sum_{l=0}^{t} w_{i,l}\, e_{t-l,i} + A_{t,i}, \qquad
+        A_{t,i} = \sum_{h=1}^{H} w_{i,t+h}\, e_{-h,i}
+
+    \mu_{t,i} = \sum_{d=0}^{t} q_{i,d}\, r_{t-d,i} + M_{t,i}, \qquad
+        M_{t,i} = \sum_{h=1}^{H} q_{i,t+h}\, r_{-h,i}
+
+(``e`` in impressions or clicks per step, ``r`` and ``M`` in conversions per step). The
+adstock kernel is taken ``H + T`` lags long here (the window's own kernel stops at ``T`` lags,
+all it needs without history), so old spend counts for as long as its carry-over lasts.
+:class:`CarryIn` holds ``A`` and ``M`` (``[T, K]``): the environment
+(``reset(options={"history": S})``), :func:`~budgetgym.envs.plan_value.evaluate_plan` and the
+oracle's matrix model (:class:`~budgetgym.envs.expected.ExpectedModel`) all add these same
+arrays, and a test plays all three against each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from budgetgym.envs.dynamics import ChannelModel, DynamicsState, _ring_weights, _stack_kernels, transition
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.kernels import adstock_kernel
+from budgetgym.envs.path import seasonal_multipliers
+from budgetgym.envs.scenario import Scenario
+
+__all__ = ["CarryIn", "HistoryLike", "carry_in", "check_history"]
+
+#: A spend history: an array ``[H, K]`` (channels in the scenario's order) or a mapping from
+#: channel name to its ``H`` past spends (every channel present).
+HistoryLike = np.ndarray | Sequence[Sequence[float]] | Mapping[str, Sequence[float]]
+
+
+def check_history(scenario: Scenario, history: Any, source: str = "history") -> np.ndarray:
+    """The history as a float array ``[H, K]``, or a one-line :class:`BudgetGymError` naming
+    ``source`` and what was expected (channels, shape, finite non-negative spend)."""
+    names = scenario.channel_names
+    if isinstance(history, Mapping):
+        missing = [n for n in names if n not in history]
+        extra = [str(n) for n in history if n not in names]
+        if missing or extra:
+            raise BudgetGymError(
+                f"{source}: expected one column per channel ({', '.join(names)})"
+                + (f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; unknown {', '.join(extra)}" if extra else "")
+            )
+        lengths = {len(history[n]) for n in names}
+        if len(lengths) != 1:
+            raise BudgetGymError(f"{source}: every channel needs the same number of steps, got {sorted(lengths)}")
+        history = np.column_stack([np.asarray(history[n], dtype=float) for n in names])
+    try:
+        S = np.asarray(history, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise BudgetGymError(f"{source}: expected numbers ({exc})") from None
+    if S.ndim == 1 and S.size == 0:
+        S = S.reshape(0, len(names))
+    if S.ndim != 2 or S.shape[1] != len(names):
+        raise BudgetGymError(
+            f"{source}: expected shape (steps, {len(names)}) with channels {', '.join(names)}, got {S.shape}"
+        )
+    if not np.all(np.isfinite(S)):
+        raise BudgetGymError(f"{source}: spend must be finite")
+    if np.any(S < 0):
+        h, i = np.argwhere(S < 0)[0]
+        raise BudgetGymError(
+            f"{source}: spend must be non-negative, got {S[h, i]:g} for {names[i]} at step {h - len(S)}"
+        )
+    return S
+
+
+@dataclass(frozen=True)
+class CarryIn:
+    """What a spend history leaves in the window (see the module docstring)."""
+
+    spend: np.ndarray  # [H, K] the history, oldest first (currency per step)
+    adstock: np.ndarray  # [T, K] A: carried adstock at each window step (exposure units)
+    arrivals: np.ndarray  # [T, K] M: expected conversions arriving from pre-window responses
+
+    def at(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(A_t, M_t)`` for :func:`~budgetgym.envs.dynamics.transition`'s ``carried``."""
+        return self.adstock[t], self.arrivals[t]
+
+
+def _reach(kernel: np.ndarray, past: np.ndarray, T: int) -> np.ndarray:
+    """``out[t, i] = sum_{h=1}^{H} kernel[i, t+h] * past[H-h, i]`` (``past`` oldest first)."""
+    K, L = kernel.shape
+    H = len(past)
+    out = np.zeros((T, K))
+    for h in range(1, min(H, L - 1) + 1):
+        t = np.arange(min(T, L - h))
+        out[t] += (kernel[:, t + h] * past[H - h][:, None]).T
+    return out
+
+
+def carry_in(scenario: Scenario, history: Any, model: ChannelModel | None = None) -> CarryIn | None:
+    """Play ``history`` (:data:`HistoryLike`, checked by :func:`check_history`) at steps
+    ``-H..-1`` and return what it carries into the window; ``None`` for no history (``None`` or
+    zero steps). A :class:`CarryIn` is returned as it is."""
+    if history is None or isinstance(history, CarryIn):
+        return history
+    S = check_history(scenario, history)
+    H, T = len(S), scenario.horizon
+    if H == 0:
+        return None
+    m = model if model is not None else ChannelModel.from_scenario(scenario)
+    long = _stack_kernels([adstock_kernel(c.adstock, H + T) for c in scenario.channels])
+    m_long = dataclasses.replace(m, adstock=long, adstock_ring=_ring_weights(long))
+    days = scenario.start_day + scenario.step_days * np.arange(-H, 0, dtype=float)
+    cost, response = seasonal_multipliers(scenario, days)
+    state = DynamicsState.zeros(m_long, 1)
+    exposure, resp = np.zeros((H, m.n_channels)), np.zeros((H, m.n_channels))
+    for h in range(H):
+        out = transition(m_long, state, h, S[h][None], cost[h], response[h])
+        exposure[h], resp[h] = out.exposure[0], out.response[0]
+    return CarryIn(spend=S, adstock=_reach(long, exposure, T), arrivals=_reach(m.delay, resp, T))
