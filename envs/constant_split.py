@@ -39,6 +39,7 @@ Method. Channels do not interact in the dynamics, so :math:`J(X(q)) = \sum_i F_i
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,14 +47,16 @@ from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 from budgetgym.envs.allocation import lock_degenerate_bounds, project_bounded_simplex
+from budgetgym.envs.barrier import PlanObjective
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.expected import ExpectedModel
 from budgetgym.envs.grid_dp import grid_fractions, grid_split_values
+from budgetgym.envs.history import carry_in
 from budgetgym.envs.path import ScenarioPath
 from budgetgym.envs.plan_value import evaluate_plan, resolve_path
 from budgetgym.envs.scenario import Scenario
 
-__all__ = ["ConstantSplit", "best_constant_split", "constant_split_plan"]
+__all__ = ["ConstantSplit", "best_constant_split", "constant_split_plan", "constant_split_search"]
 
 #: Random starts added when some response curve is S-shaped (none when all are concave).
 NONCONCAVE_STARTS = 4
@@ -78,7 +81,7 @@ def constant_split_plan(scenario: Scenario, shares: np.ndarray) -> np.ndarray:
 
 
 def _grid_start(
-    em: ExpectedModel, unit: float, lo: np.ndarray, hi: np.ndarray, grid: int
+    em: PlanObjective, unit: float, lo: np.ndarray, hi: np.ndarray, grid: int
 ) -> np.ndarray | None:
     """Grid optimum of ``sum_i F_i(q_i)`` (step 1 of the module docstring); ``None`` when the share
     bounds leave no split on the grid."""
@@ -107,6 +110,7 @@ def best_constant_split(
     starts: int | None = None,
     grid: int = 101,
     rng_seed: int = 0,
+    history: object = None,
 ) -> ConstantSplit:
     """The constant split (even flighting, ``B/T`` per step) with the highest expected reward.
 
@@ -121,6 +125,7 @@ def best_constant_split(
         polished grid optimum is then global), :data:`NONCONCAVE_STARTS` otherwise.
     grid : points of the share grid of the dynamic programme (101: steps of 1%).
     rng_seed : seed of the random starts.
+    history : spend before the window (:mod:`budgetgym.envs.history`), as for the oracle.
 
     Returns
     -------
@@ -130,10 +135,36 @@ def best_constant_split(
     t0 = time.perf_counter()
     sc, p = resolve_path(scenario, seed, path)
     model = ChannelModel.from_scenario(sc)
-    em = ExpectedModel(model, p)
+    carry = carry_in(sc, history, model)
+    em = ExpectedModel(model, p, carry)
+
+    def exact(plans: np.ndarray) -> np.ndarray:
+        return np.atleast_1d(evaluate_plan(sc, plans, path=p, model=model, history=carry))
+
+    shares, plan, value, n_starts = constant_split_search(
+        sc, em, exact, concave=model.is_concave, starts=starts, grid=grid, rng_seed=rng_seed
+    )
+    return ConstantSplit(
+        shares=shares, plan=plan, expected_reward=value, path=p, starts=n_starts, seconds=time.perf_counter() - t0
+    )
+
+
+def constant_split_search(
+    sc: Scenario,
+    em: PlanObjective,
+    exact: Callable[[np.ndarray], np.ndarray],
+    *,
+    concave: bool,
+    starts: int | None = None,
+    grid: int = 101,
+    rng_seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """Steps 1-3 of the module docstring for any expected-reward model ``em`` (one campaign, or the
+    mean over a family's draws) whose exact value of a batch of plans is ``exact``. Returns
+    ``(shares, plan, value, starts)``."""
     K, unit = sc.n_channels, sc.step_budget
     lo, hi = lock_degenerate_bounds(*sc.share_bound_arrays)
-    n_random = (0 if model.is_concave else NONCONCAVE_STARTS) if starts is None else max(0, int(starts))
+    n_random = (0 if concave else NONCONCAVE_STARTS) if starts is None else max(0, int(starts))
 
     initial = [project_bounded_simplex(np.full(K, 1.0 / K), lo, hi)]
     grid_q = _grid_start(em, unit, lo, hi, grid)
@@ -168,13 +199,6 @@ def best_constant_split(
                 candidates.append(project_bounded_simplex(np.clip(res.x, lo, hi), lo, hi))
     shares = np.stack(candidates)
     plans = np.stack([constant_split_plan(sc, q) for q in shares])
-    values = np.atleast_1d(evaluate_plan(sc, plans, path=p, model=model))
+    values = exact(plans)
     best = int(np.argmax(values))
-    return ConstantSplit(
-        shares=shares[best],
-        plan=plans[best],
-        expected_reward=float(values[best]),
-        path=p,
-        starts=len(initial),
-        seconds=time.perf_counter() - t0,
-    )
+    return shares[best], plans[best], float(values[best]), len(initial)

@@ -100,6 +100,27 @@ class ExpectedModel:
         a = self._adstock(self._exposure(X))
         return (self.conversion_weight * self.model.saturation(a)).sum(axis=-2) + self.carried_conversions
 
+    def channel_revenue(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`channel_conversions` times each channel's value per conversion (currency)."""
+        return self.channel_conversions(X) * self.model.value
+
+    def conversion_gradient(self, X: np.ndarray) -> np.ndarray:
+        r"""``[T, K]``: :math:`\partial / \partial X_{\tau,i}` of channel ``i``'s expected conversions
+        in the window, :math:`e'_{\tau,i} [W_i^\top (C_{\cdot,i} f_i'(a_{\cdot,i}))]_\tau / \omega_i`
+        (the reward gradient without the reward weight and the spend cost)."""
+        m = self.model
+        X = np.asarray(X, dtype=float)
+        e1 = curves.exposure_d1(X, self.scale, m.ref_spend, m.elasticity)
+        a_safe = np.maximum(self._adstock(self._exposure(X)), self._floor)
+        with np.errstate(over="ignore", invalid="ignore"):
+            f1 = self.conversion_weight * m.saturation_d1(a_safe)
+        back = (self.lag.transpose(0, 2, 1) @ f1.T[:, :, None])[:, :, 0].T
+        return e1 * back
+
+    def revenue_gradient(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`conversion_gradient` times each channel's value per conversion."""
+        return self.conversion_gradient(X) * self.model.value
+
     def derivatives(self, X: np.ndarray, hessian: bool = True) -> tuple[float, np.ndarray, np.ndarray | None]:
         """``(J, grad [T, K], H [K, T, T] or None)`` at a single plan ``X [T, K]``."""
         m = self.model
@@ -153,6 +174,15 @@ class MeanExpectedModel:
 
     def channel_conversions(self, X: np.ndarray) -> np.ndarray:
         return self._mean("channel_conversions", X)
+
+    def channel_revenue(self, X: np.ndarray) -> np.ndarray:
+        return self._mean("channel_revenue", X)
+
+    def conversion_gradient(self, X: np.ndarray) -> np.ndarray:
+        return self._mean("conversion_gradient", X)
+
+    def revenue_gradient(self, X: np.ndarray) -> np.ndarray:
+        return self._mean("revenue_gradient", X)
 
     def derivatives(self, X: np.ndarray, hessian: bool = True) -> tuple[float, np.ndarray, np.ndarray | None]:
         J, g, H = 0.0, np.zeros_like(np.asarray(X, dtype=float)), None

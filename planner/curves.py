@@ -1,0 +1,79 @@
+r"""Response curves: a channel's expected outcome over the window as its budget varies.
+
+For channel ``i`` with flighting :math:`d_i` (its recommended spend per step over its total,
+:func:`~budgetgym.planner.metrics.channel_directions`), the curve is
+
+.. math::  S \mapsto N_i(X + (S - S_i) d_i e_i^\top), \quad R_i = v_i N_i
+
+for a channel budget ``S`` from 0 to :data:`CURVE_SPAN` times the larger of its recommended and
+current budgets (others stay at the recommendation; channels do not interact, so only channel
+``i``'s outcome moves). Points are the problem's mean model (a family: the mean over its draws).
+The recommended point lies on the curve; the current plan's point is marked at its own spend and
+outcome (on the curve when its flighting of the channel matches the recommendation's).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel
+from budgetgym.planner.metrics import channel_directions
+
+__all__ = ["CURVE_POINTS", "CURVE_SPAN", "response_curves"]
+
+CURVE_POINTS = 41
+CURVE_SPAN = 2.0
+
+
+def response_curves(
+    model: ExpectedModel | MeanExpectedModel,
+    plan: np.ndarray,
+    names: list[str],
+    reward: str,
+    current: np.ndarray | None = None,
+    points: int = CURVE_POINTS,
+) -> pd.DataFrame:
+    """Long table: ``channel, spend, conversions, revenue, outcome`` per curve point, with
+    ``point`` = ``curve`` (and one ``recommended`` and, with ``current``, one ``current`` row per
+    channel)."""
+    X = np.asarray(plan, dtype=float)
+    T, K = X.shape
+    d = channel_directions(X)
+    rec = X.sum(axis=0)
+    cur = None if current is None else np.asarray(current, dtype=float)
+    top = np.maximum(rec, 0.0 if cur is None else cur.sum(axis=0))
+    top = np.where(top > 0, top, X.sum() / K)
+    rows = []
+    for i, name in enumerate(names):
+        levels = np.linspace(0.0, CURVE_SPAN * top[i], points)
+        batch = np.repeat(X[None], points, axis=0)
+        batch[:, :, i] = levels[:, None] * d[None, :, i]
+        kinds = ["curve"] * points
+        plans = [batch]
+        spends = [levels]
+        plans.append(X[None])
+        spends.append(rec[i : i + 1])
+        kinds.append("recommended")
+        if cur is not None:
+            plans.append(cur[None])
+            spends.append(cur[:, i].sum(keepdims=True))
+            kinds.append("current")
+        P = np.concatenate(plans)
+        conv = model.channel_conversions(P)[:, i]
+        rev = model.channel_revenue(P)[:, i]
+        spend = np.concatenate(spends)
+        outcome = {"conversions": conv, "revenue": rev, "profit": rev - spend}[reward]
+        rows.append(
+            pd.DataFrame(
+                {
+                    "channel": name,
+                    "point": kinds,
+                    "spend": spend,
+                    "conversions": conv,
+                    "revenue": rev,
+                    "outcome": outcome,
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)

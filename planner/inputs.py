@@ -1,0 +1,156 @@
+"""A planner's own numbers: the current plan and the spend history, from the command line or CSV.
+
+``--current`` takes one of
+
+* ``equal`` — the equal split, evenly flighted;
+* ``search=0.4,social=0.3,...`` — a split (values summing to 1; channels left out get 0) or
+  per-channel budgets over the window (any other values), evenly flighted (``B_i / T`` a step);
+* a CSV file: per channel (columns ``channel`` and one of ``share`` / ``spend`` / ``budget``,
+  a row per channel), or per step (a column per channel, ``T`` rows, optionally a ``step`` /
+  ``date`` / ``week`` / ``day`` column first).
+
+``--history`` takes a CSV of past spend per step, a column per channel (optionally a ``step`` /
+``date`` / ``week`` / ``day`` column), oldest row first, the last row the step just before the
+window (:mod:`budgetgym.envs.history`).
+
+Every problem is a one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file (or
+option) and the field: unknown or missing channels, negative or non-numeric spend, a per-step
+table of the wrong length, a plan above the budget.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from budgetgym.envs.errors import BudgetGymError, suggest
+from budgetgym.envs.history import check_history
+from budgetgym.envs.scenario import Scenario
+
+__all__ = ["INDEX_COLUMNS", "read_current", "read_history", "read_table"]
+
+#: Columns of a per-step table that label the steps (ignored).
+INDEX_COLUMNS = ("step", "date", "week", "day", "period", "time")
+
+
+def read_table(path: str | Path, what: str) -> pd.DataFrame:
+    """A CSV file as a DataFrame, or a one-line error naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise BudgetGymError(f"{what} '{p}': file not found")
+    try:
+        df = pd.read_csv(p)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BudgetGymError(f"{what} '{p}': not a readable CSV table ({first})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def _numeric(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
+    values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise BudgetGymError(
+            f"{source}: column '{column}', row {int(bad[0]) + 1}: expected a finite number, "
+            f"got {df[column].iloc[bad[0]]!r}"
+        )
+    if np.any(values < 0):
+        row = int(np.flatnonzero(values < 0)[0])
+        raise BudgetGymError(
+            f"{source}: column '{column}', row {row + 1}: spend must be non-negative, got {values[row]:g}"
+        )
+    return values
+
+
+def _check_names(found: list[str], names: list[str], source: str, require_all: bool) -> None:
+    unknown = [c for c in found if c not in names]
+    if unknown:
+        raise BudgetGymError(
+            f"{source}: unknown channel '{unknown[0]}'{suggest(unknown[0], names)}; channels are {', '.join(names)}"
+        )
+    missing = [n for n in names if n not in found]
+    if require_all and missing:
+        raise BudgetGymError(f"{source}: missing channel column(s) {', '.join(missing)}; expected one per channel")
+
+
+def _per_step(df: pd.DataFrame, scenario: Scenario, source: str, rows: int | None) -> np.ndarray:
+    names = scenario.channel_names
+    cols = [c for c in df.columns if c.lower() not in INDEX_COLUMNS]
+    _check_names(cols, names, source, require_all=True)
+    if rows is not None and len(df) != rows:
+        raise BudgetGymError(f"{source}: expected {rows} rows (one per step of the window), got {len(df)}")
+    return np.column_stack([_numeric(df, n, source) for n in names]) if len(df) else np.zeros((0, len(names)))
+
+
+def _from_channels(values: dict[str, float], scenario: Scenario, source: str, kind: str | None) -> np.ndarray:
+    names = scenario.channel_names
+    _check_names(list(values), names, source, require_all=False)
+    v = np.array([float(values.get(n, 0.0)) for n in names])
+    if not np.all(np.isfinite(v)) or np.any(v < 0):
+        raise BudgetGymError(f"{source}: expected finite non-negative values")
+    total = v.sum()
+    if kind is None:
+        kind = "share" if abs(total - 1.0) <= 1e-6 else "budget"
+    if kind == "share":
+        if abs(total - 1.0) > 1e-6:
+            raise BudgetGymError(f"{source}: shares must sum to 1, got {total:g}")
+        return np.tile(v * scenario.step_budget, (scenario.horizon, 1))
+    return np.tile(v / scenario.horizon, (scenario.horizon, 1))
+
+
+def read_current(spec: str, scenario: Scenario) -> tuple[np.ndarray, str]:
+    """The current plan ``[T, K]`` (currency) and a short description of where it came from."""
+    text = spec.strip()
+    source = f"--current {text!r}"
+    if text.lower() == "equal":
+        K = scenario.n_channels
+        plan = np.tile(np.full(K, scenario.step_budget / K), (scenario.horizon, 1))
+        return _within_budget(plan, scenario, source), "equal split"
+    if "=" in text and not Path(text).is_file():
+        values: dict[str, float] = {}
+        for item in filter(None, (s.strip() for s in text.split(","))):
+            key, sep, val = item.partition("=")
+            try:
+                values[key.strip()] = float(val)
+            except ValueError:
+                raise BudgetGymError(f"{source}: expected channel=value pairs, got {item!r}") from None
+            if not sep:
+                raise BudgetGymError(f"{source}: expected channel=value pairs, got {item!r}")
+        plan = _from_channels(values, scenario, source, None)
+        return _within_budget(plan, scenario, source), "split" if abs(sum(values.values()) - 1) <= 1e-6 else "budgets"
+    if not text.lower().endswith(".csv") and not Path(text).is_file():
+        raise BudgetGymError(f"{source}: expected 'equal', channel=value pairs or a CSV file")
+    source = f"current plan file '{text}'"
+    df = read_table(text, "current plan file")
+    if "channel" in df.columns:
+        value_cols = [c for c in ("share", "spend", "budget") if c in df.columns]
+        if len(value_cols) != 1:
+            raise BudgetGymError(f"{source}: a per-channel table needs one column 'share', 'spend' or 'budget'")
+        col = value_cols[0]
+        vals = _numeric(df, col, source)
+        chans = [str(c) for c in df["channel"]]
+        if len(set(chans)) != len(chans):
+            raise BudgetGymError(f"{source}: column 'channel': a channel appears twice")
+        kind = "share" if col == "share" else "budget"
+        plan = _from_channels(dict(zip(chans, vals, strict=True)), scenario, source, kind)
+        return _within_budget(plan, scenario, source), f"per-channel {col} from {Path(text).name}"
+    plan = _per_step(df, scenario, source, scenario.horizon)
+    return _within_budget(plan, scenario, source), f"per-step plan from {Path(text).name}"
+
+
+def _within_budget(plan: np.ndarray, scenario: Scenario, source: str) -> np.ndarray:
+    B = scenario.budget.total
+    if plan.sum() > B * (1 + 1e-9):
+        raise BudgetGymError(f"{source}: spends {plan.sum():,.2f}, more than the budget {B:,.2f}")
+    return plan
+
+
+def read_history(path: str | Path, scenario: Scenario) -> np.ndarray:
+    """Past spend ``[H, K]`` from a per-step CSV (module docstring)."""
+    source = f"history file '{path}'"
+    df = read_table(path, "history file")
+    S = _per_step(df, scenario, source, None)
+    return check_history(scenario, S, source)

@@ -1,0 +1,110 @@
+r"""Per-channel outcomes of a plan, and marginal returns (exact, from the model's gradient).
+
+For a plan ``X [T, K]`` (currency per step and channel) and the problem's mean model (one
+campaign, or the mean over a family's draws), channel ``i``'s numbers over the window are
+
+* ``spend`` :math:`S_i = \sum_t X_{t,i}` and ``share`` :math:`S_i / \sum_j S_j`;
+* ``conversions`` :math:`N_i(X)`: expected conversions arriving in the window (carried-in ones
+  included), ``revenue`` :math:`R_i = v_i N_i` (``v`` the value per conversion, currency),
+  ``outcome`` the channel's part of the reward (conversions, revenue, or profit
+  :math:`R_i - S_i`), so that the outcomes sum to the plan's value;
+* ``baseline_conversions`` :math:`N_i(0)`: what the spend before the window brings with no spend
+  in it (0 without history); incremental conversions are :math:`N_i(X) - N_i(0)`;
+* ``roas`` = incremental revenue / spend, ``cpa`` = spend / incremental conversions;
+* marginal returns along the channel's own flighting :math:`d_i = X_{\cdot,i} / S_i` (the
+  plan's per-step profile for a channel it does not use):
+  ``marginal_conversions`` :math:`\partial N_i / \partial S_i = \sum_t d_{t,i}\,\partial N_i/\partial X_{t,i}`
+  (conversions per currency), ``mroas`` :math:`= v_i \partial N_i / \partial S_i` (revenue per
+  currency), ``mcpa`` = 1 / ``marginal_conversions`` (currency per conversion) and
+  ``marginal_outcome`` (reward per currency: the first, the second, or ``mroas - 1`` for profit).
+
+The marginal return of the **total budget** at an optimal plan is, by the envelope theorem, the
+derivative of the optimum :math:`V^*(B)`. Every constraint of the plan (``B/T`` per step, the
+step cap :math:`m B/T`, the budget, the share bounds :math:`\ell_i s_t \le X_{t,i} \le h_i s_t`)
+is linear and homogeneous of degree one in :math:`(X, B)`, so at a KKT point
+(Euler's identity on the active constraints)
+
+.. math::  \frac{dV^*}{dB} = \frac{\nabla V(X^*) \cdot X^*}{B}
+
+(:func:`budget_marginal`): exact from the gradient, no re-solve; a test checks it against
+central differences of re-solved optima.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel
+
+__all__ = ["budget_marginal", "channel_directions", "channel_table"]
+
+Model = ExpectedModel | MeanExpectedModel
+
+
+def channel_directions(plan: np.ndarray) -> np.ndarray:
+    """``[T, K]``: each channel's flighting ``X[:, i] / S_i`` (the plan's step profile for a channel
+    with no spend; even flighting for an empty plan). Columns sum to 1."""
+    X = np.asarray(plan, dtype=float)
+    T, K = X.shape
+    step = X.sum(axis=1)
+    profile = step / step.sum() if step.sum() > 0 else np.full(T, 1.0 / T)
+    S = X.sum(axis=0)
+    return np.where(S > 0, X / np.where(S > 0, S, 1.0), profile[:, None])
+
+
+def channel_table(model: Model, plan: np.ndarray, names: list[str], reward: str) -> pd.DataFrame:
+    """One row per channel with the columns of the module docstring."""
+    X = np.asarray(plan, dtype=float)
+    spend = X.sum(axis=0)
+    total = spend.sum()
+    conv = model.channel_conversions(X)
+    revenue = model.channel_revenue(X)
+    zero = np.zeros_like(X)
+    base_conv = model.channel_conversions(zero)
+    base_rev = model.channel_revenue(zero)
+    d = channel_directions(X)
+    m_conv = (model.conversion_gradient(X) * d).sum(axis=0)
+    m_rev = (model.revenue_gradient(X) * d).sum(axis=0)
+    outcome = {"conversions": conv, "revenue": revenue, "profit": revenue - spend}[reward]
+    marginal = {"conversions": m_conv, "revenue": m_rev, "profit": m_rev - 1.0}[reward]
+    inc_conv, inc_rev = conv - base_conv, revenue - base_rev
+    with np.errstate(divide="ignore", invalid="ignore"):
+        roas = np.where(spend > 0, inc_rev / np.where(spend > 0, spend, 1.0), np.nan)
+        cpa = np.where(inc_conv > 0, spend / np.where(inc_conv > 0, inc_conv, 1.0), np.nan)
+        mcpa = np.where(m_conv > 0, 1.0 / np.where(m_conv > 0, m_conv, 1.0), np.inf)
+    return pd.DataFrame(
+        {
+            "channel": names,
+            "spend": spend,
+            "share": spend / total if total > 0 else np.zeros_like(spend),
+            "conversions": conv,
+            "baseline_conversions": base_conv,
+            "revenue": revenue,
+            "outcome": outcome,
+            "roas": roas,
+            "cpa": cpa,
+            "marginal_conversions": m_conv,
+            "mroas": m_rev,
+            "mcpa": mcpa,
+            "marginal_outcome": marginal,
+        }
+    )
+
+
+def budget_marginal(model: Model, plan: np.ndarray, budget: float) -> dict[str, float]:
+    r"""Marginal returns of the total budget at an optimal ``plan``: ``marginal_outcome``
+    :math:`dV^*/dB = \nabla V \cdot X^* / B` (reward per currency; exact at an optimum, module
+    docstring), ``marginal_conversions`` and ``mroas`` (the conversion and revenue parts of the
+    same directional derivative: :math:`dV^*/dB` itself for a conversions or revenue reward,
+    :math:`1 + dV^*/dB` for profit when the whole budget is spent) and ``mcpa``."""
+    X = np.asarray(plan, dtype=float)
+    _, g, _ = model.derivatives(X, hessian=False)
+    m_conv = float((model.conversion_gradient(X) * X).sum() / budget)
+    m_rev = float((model.revenue_gradient(X) * X).sum() / budget)
+    return {
+        "marginal_outcome": float((g * X).sum() / budget),
+        "marginal_conversions": m_conv,
+        "mroas": m_rev,
+        "mcpa": 1.0 / m_conv if m_conv > 0 else float("inf"),
+    }

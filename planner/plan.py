@@ -1,0 +1,314 @@
+r"""``plan(...)``: the planner's answer for one campaign and budget, as a typed result.
+
+What it computes (each piece documented where it is defined):
+
+1. the **recommended plan** :math:`X^*` maximising the objective (:mod:`~budgetgym.planner.robust`)
+   over the problem's members (:mod:`~budgetgym.planner.problem`): for a scenario, exactly
+   :func:`~budgetgym.envs.oracle.solve_oracle`'s plan; for a family, one plan for all its draws;
+2. per channel its spend, share, expected conversions / revenue / outcome, ROAS, CPA and marginal
+   returns (:mod:`~budgetgym.planner.metrics`), and the marginal return of the total budget;
+3. the same for a **current plan** if given, the uplift :math:`V(X^*) - V(X^{cur})` and the
+   change of every channel's spend;
+4. the **static plan**: the best single split with even flighting (what MMM budget allocators
+   return), so the report can say what timing is worth here;
+5. optionally a **budget frontier** (:mod:`~budgetgym.planner.frontier`), the budget at a target
+   marginal ROAS / CPA, and for profit the profit-maximising budget;
+6. **response curves** per channel (:mod:`~budgetgym.planner.curves`);
+7. for a family, the **outcome distribution** of the recommended, static and current plans over
+   held-out draws (P10 / P50 / P90) and the probability that the recommendation beats the
+   current plan.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from budgetgym.envs.constant_split import constant_split_search
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.family import ScenarioFamily
+from budgetgym.envs.plan_value import check_plan
+from budgetgym.envs.scenario import Scenario
+from budgetgym.planner.curves import response_curves
+from budgetgym.planner.frontier import BudgetPoint, budget_for_target, frontier_table, parse_sweep, sweep_budgets
+from budgetgym.planner.inputs import read_current, read_history
+from budgetgym.planner.metrics import budget_marginal, channel_table
+from budgetgym.planner.problem import PlanningProblem
+from budgetgym.planner.robust import Objective, objective_marginal_model, outcome_distribution, solve_for
+
+__all__ = ["PlanResult", "plan"]
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """Everything :func:`plan` found (module docstring). Money in the scenario's currency, outcomes
+    in the reward's unit (conversions, revenue or profit) over the whole window."""
+
+    campaign: str
+    reward: str
+    budget: float
+    horizon: int
+    pacing: str
+    channel_names: list[str]
+    step_days: np.ndarray  # [T] day index of every step
+    objective: str
+    is_family: bool
+    draws: int  # members the plan is optimised over (1 for a scenario)
+    plan: np.ndarray  # [T, K] the recommendation
+    value: float  # the objective at the recommendation (in sample)
+    channels: pd.DataFrame  # per channel: recommended columns, current_* and change columns
+    budget_marginal: dict[str, float]  # of the total budget at the recommendation
+    static_shares: np.ndarray  # [K] the best even-flighting split
+    static_value: float
+    baseline_value: float  # the objective with no spend in the window (carry-in only)
+    history_steps: int
+    current: np.ndarray | None = None  # [T, K]
+    current_source: str | None = None
+    current_value: float | None = None
+    current_problems: list[str] = field(default_factory=list)  # why the env could not play it as given
+    frontier: pd.DataFrame | None = None
+    target: dict[str, Any] | None = None  # the budget at the target marginal return
+    profit_max: dict[str, float] | None = None
+    curves: pd.DataFrame | None = None
+    distribution: dict[str, dict[str, float]] | None = None  # held-out draws (families)
+    draw_values: pd.DataFrame | None = None  # per held-out draw: recommended, static, current
+    prob_beats_current: float | None = None
+    seconds: float = 0.0
+
+    @property
+    def uplift(self) -> float | None:
+        return None if self.current_value is None else self.value - self.current_value
+
+    @property
+    def timing_value(self) -> float:
+        """What flighting-aware planning adds over the best static split (outcome units)."""
+        return self.value - self.static_value
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able summary (``summary.json``)."""
+        from budgetgym import __version__
+
+        def num(x: float | None) -> float | None:
+            return None if x is None or not np.isfinite(x) else float(x)
+
+        out: dict[str, Any] = {
+            "campaign": self.campaign,
+            "reward": self.reward,
+            "budget": self.budget,
+            "horizon": self.horizon,
+            "pacing": self.pacing,
+            "objective": self.objective,
+            "family": self.is_family,
+            "draws": self.draws,
+            "history_steps": self.history_steps,
+            "recommended": {
+                "value": self.value,
+                "spend": float(self.plan.sum()),
+                "shares": dict(zip(self.channel_names, self.channels["share"].astype(float), strict=True)),
+                **{k: num(v) for k, v in self.budget_marginal.items()},
+            },
+            "static": {
+                "value": self.static_value,
+                "shares": dict(zip(self.channel_names, self.static_shares.astype(float), strict=True)),
+                "timing_value": self.timing_value,
+                "timing_value_pct": 100.0 * self.timing_value / abs(self.value) if self.value else None,
+            },
+            "baseline_value": self.baseline_value,
+            "seconds": self.seconds,
+            "versions": {"budgetgym": __version__, "python": platform.python_version(), "numpy": np.__version__},
+        }
+        if self.current is not None:
+            out["current"] = {
+                "source": self.current_source,
+                "value": self.current_value,
+                "spend": float(self.current.sum()),
+                "uplift": self.uplift,
+                "uplift_pct": 100.0 * (self.value - self.current_value) / abs(self.current_value)
+                if self.current_value
+                else None,
+                "problems": self.current_problems,
+            }
+        if self.target is not None:
+            out["target"] = self.target
+        if self.profit_max is not None:
+            out["profit_max"] = self.profit_max
+        if self.distribution is not None:
+            out["distribution"] = self.distribution
+            out["prob_beats_current"] = self.prob_beats_current
+        return out
+
+
+def _history(history: object, scenario: Scenario) -> object:
+    if isinstance(history, (str, Path)):
+        return read_history(history, scenario)
+    return history
+
+
+def _current(current: object, scenario: Scenario) -> tuple[np.ndarray | None, str | None]:
+    if current is None:
+        return None, None
+    if isinstance(current, (str, Path)):
+        return read_current(str(current), scenario)
+    X = np.asarray(current, dtype=float)
+    if X.shape != (scenario.horizon, scenario.n_channels) or not np.all(np.isfinite(X)) or np.any(X < 0):
+        raise BudgetGymError(
+            f"current: expected a plan of shape ({scenario.horizon}, {scenario.n_channels}) with finite, "
+            f"non-negative spend"
+        )
+    return X, "plan"
+
+
+def _point(p: BudgetPoint, base: float) -> dict[str, float]:
+    return {"budget": p.budget, "multiple": p.budget / base, "spend": float(p.plan.sum()), "outcome": p.outcome,
+            **{k: float(v) for k, v in p.marginal.items()}}
+
+
+def plan(
+    campaign: str | Path | Scenario | ScenarioFamily,
+    *,
+    budget: float | None = None,
+    horizon: int | None = None,
+    current: str | Path | np.ndarray | None = None,
+    history: str | Path | np.ndarray | Any = None,
+    sweep: str | np.ndarray | None = None,
+    target_mroas: float | None = None,
+    target_mcpa: float | None = None,
+    draws: int | None = None,
+    objective: str | Objective = "mean",
+    curves: bool = True,
+) -> PlanResult:
+    """Recommend a plan for ``campaign`` (a scenario or a family; name, file or object).
+
+    Parameters
+    ----------
+    budget, horizon : change the campaign's budget (currency) or horizon (steps).
+    current : the plan in place: ``"equal"``, ``"name=value,..."`` (a split or per-channel
+        budgets), a CSV file (:mod:`~budgetgym.planner.inputs`) or an array ``[T, K]``.
+    history : spend before the window: a CSV file or an array ``[H, K]`` / mapping
+        (:mod:`budgetgym.envs.history`); every plan is valued after it.
+    sweep : budget multiples for the frontier, ``"LOW:HIGH:N"`` or an array.
+    target_mroas, target_mcpa : find the budget at which the marginal ROAS falls to (revenue,
+        profit) or the marginal CPA rises to (conversions) this target.
+    draws : a family's draws to optimise over (and held-out draws to score on);
+        default :data:`~budgetgym.planner.problem.DEFAULT_DRAWS`.
+    objective : ``"mean"`` or ``"cvar:ALPHA"`` (:mod:`~budgetgym.planner.robust`).
+    curves : compute the response curves.
+    """
+    t0 = time.perf_counter()
+    obj = objective if isinstance(objective, Objective) else Objective.parse(objective)
+    probe = PlanningProblem(campaign, budget=budget, horizon=horizon, draws=1)  # the brief, to read files against
+    sc = probe.scenario
+    hist = _history(history, sc)
+    problem = PlanningProblem(campaign, budget=budget, horizon=horizon, draws=draws, history=hist)
+    names, reward, B = sc.channel_names, sc.reward, sc.budget.total
+    if target_mroas is not None and reward == "conversions":
+        raise BudgetGymError("--target-mroas: this campaign's reward is conversions; use --target-mcpa (marginal CPA)")
+    if target_mcpa is not None and reward != "conversions":
+        raise BudgetGymError(f"--target-mcpa: this campaign's reward is {reward}; use --target-mroas (marginal ROAS)")
+    for label, t in (("--target-mroas", target_mroas), ("--target-mcpa", target_mcpa)):
+        if t is not None and not (np.isfinite(t) and t > 0):
+            raise BudgetGymError(f"{label}: expected a positive number, got {t:g}")
+    multiples = None if sweep is None else (parse_sweep(sweep) if isinstance(sweep, str) else np.asarray(sweep, float))
+    cur, cur_source = _current(current, sc)
+
+    # 1-2. the recommendation and its numbers
+    X = solve_for(problem, obj)
+    value = float(obj.score(problem.member_values(X))[0])
+    model = problem.objective
+    table = channel_table(model, X, names, reward)
+    marg = budget_marginal(objective_marginal_model(problem, obj, X), X, B)  # type: ignore[arg-type]
+    baseline = float(obj.score(problem.member_values(np.zeros_like(X)))[0])
+
+    # 3. the current plan
+    cur_value = None
+    problems: list[str] = []
+    if cur is not None:
+        cur_value = float(obj.score(problem.member_values(cur))[0])
+        cur_table = channel_table(model, cur, names, reward)
+        for col in ("spend", "share", "conversions", "revenue", "outcome", "roas", "cpa", "mroas", "mcpa",
+                    "marginal_outcome"):
+            table[f"current_{col}"] = cur_table[col].to_numpy()
+        table["change"] = table["spend"] - table["current_spend"]
+        table["change_pct"] = np.where(
+            table["current_spend"] > 0, 100.0 * table["change"] / table["current_spend"].where(lambda s: s > 0, 1.0),
+            np.nan,
+        )
+        problems = check_plan(sc, cur)
+
+    # 4. the static plan (even flighting, one split)
+    def exact(plans: np.ndarray) -> np.ndarray:
+        return np.asarray(obj.score(problem.member_values(plans)))
+
+    static_q, static_plan, static_value, _ = constant_split_search(sc, model, exact, concave=problem.concave)
+
+    # 5. frontier and targets
+    anchor = BudgetPoint(B, X, value, marg)
+    frontier = None
+    points: list[BudgetPoint] = [anchor]
+    if multiples is not None:
+        points = sweep_budgets(problem, obj, multiples, anchor)
+        frontier = frontier_table(points, B, names)
+    target = None
+    if target_mroas is not None or target_mcpa is not None:
+        metric = "mroas" if target_mroas is not None else "mcpa"
+        goal = float(target_mroas if target_mroas is not None else target_mcpa)  # type: ignore[arg-type]
+        hit = budget_for_target(problem, obj, goal, metric, points)
+        target = {"metric": metric, "target": goal, **(_point(hit, B) if hit is not None else {"budget": None})}
+    profit_max = None
+    if reward == "profit":
+        hit = budget_for_target(problem, obj, 0.0, "marginal_outcome", points)
+        profit_max = _point(hit, B) if hit is not None else None
+
+    # 6. response curves
+    curve_table = response_curves(model, X, names, reward, cur) if curves else None
+
+    # 7. outcome distribution over held-out draws
+    distribution = draw_values = beats = None
+    if problem.is_family:
+        plans = [X, static_plan] + ([cur] if cur is not None else [])
+        v = problem.member_values(np.stack(plans), split="test")  # [N, P]
+        cols = {"recommended": v[:, 0], "static": v[:, 1]}
+        if cur is not None:
+            cols["current"] = v[:, 2]
+            beats = float(np.mean(v[:, 0] > v[:, 2]))
+        distribution = outcome_distribution(cols)
+        draw_values = pd.DataFrame({"draw": np.arange(v.shape[0]), **cols})
+
+    return PlanResult(
+        campaign=problem.name,
+        reward=reward,
+        budget=B,
+        horizon=sc.horizon,
+        pacing=sc.budget.pacing,
+        channel_names=names,
+        step_days=sc.start_day + sc.step_days * np.arange(sc.horizon),
+        objective=str(obj),
+        is_family=problem.is_family,
+        draws=len(problem.members),
+        plan=X,
+        value=value,
+        channels=table,
+        budget_marginal=marg,
+        static_shares=static_q,
+        static_value=static_value,
+        baseline_value=baseline,
+        history_steps=0 if problem.history is None else len(problem.history),
+        current=cur,
+        current_source=cur_source,
+        current_value=cur_value,
+        current_problems=problems,
+        frontier=frontier,
+        target=target,
+        profit_max=profit_max,
+        curves=curve_table,
+        distribution=distribution,
+        draw_values=draw_values,
+        prob_beats_current=beats,
+        seconds=time.perf_counter() - t0,
+    )
