@@ -4,7 +4,8 @@
 
 * ``equal`` — the equal split, evenly flighted;
 * ``search=0.4,social=0.3,...`` — a split (values summing to 1; channels left out get 0) or
-  per-channel budgets over the window (any other values), evenly flighted (``B_i / T`` a step);
+  per-channel budgets over the window (currency; values that are all at most 1 but do not sum
+  to 1 are refused as a mistyped split), evenly flighted (``B_i / T`` a step);
 * a CSV file: per channel (columns ``channel`` and one of ``share`` / ``spend`` / ``budget``,
   a row per channel), or per step (a column per channel, ``T`` rows, optionally a ``step`` /
   ``date`` / ``week`` / ``day`` column first).
@@ -93,6 +94,11 @@ def _from_channels(values: dict[str, float], scenario: Scenario, source: str, ki
         raise BudgetGymError(f"{source}: expected finite non-negative values")
     total = v.sum()
     if kind is None:
+        if abs(total - 1.0) > 1e-6 and np.all(v <= 1.0):
+            raise BudgetGymError(
+                f"{source}: these look like shares but sum to {total:g}; shares must sum to 1 "
+                f"(or give each channel's budget over the window, in currency)"
+            )
         kind = "share" if abs(total - 1.0) <= 1e-6 else "budget"
     if kind == "share":
         if abs(total - 1.0) > 1e-6:

@@ -217,8 +217,16 @@ def plan(
     multiples = None if sweep is None else (parse_sweep(sweep) if isinstance(sweep, str) else np.asarray(sweep, float))
     cur, cur_source = _current(current, sc)
 
+    def exact(plans: np.ndarray) -> np.ndarray:
+        return np.asarray(obj.score(problem.member_values(plans)))
+
+    # 4 (first: a candidate for 1). the static plan: one split, even flighting
+    static_q, static_plan, static_value, _ = constant_split_search(
+        sc, problem.objective, exact, concave=problem.concave
+    )
+
     # 1-2. the recommendation and its numbers
-    X = solve_for(problem, obj)
+    X = solve_for(problem, obj, extra=[static_plan] if not check_plan(sc, static_plan) else None)
     value = float(obj.score(problem.member_values(X))[0])
     model = problem.objective
     table = channel_table(model, X, names, reward)
@@ -240,12 +248,6 @@ def plan(
             np.nan,
         )
         problems = check_plan(sc, cur)
-
-    # 4. the static plan (even flighting, one split)
-    def exact(plans: np.ndarray) -> np.ndarray:
-        return np.asarray(obj.score(problem.member_values(plans)))
-
-    static_q, static_plan, static_value, _ = constant_split_search(sc, model, exact, concave=problem.concave)
 
     # 5. frontier and targets
     anchor = BudgetPoint(B, X, value, marg)

@@ -158,22 +158,24 @@ class PlanningProblem:
         return float(self.member_values(plan, split).mean(axis=0)[0])
 
     # -- solving ----------------------------------------------------------------------------------
-    def solve(self, start: np.ndarray | None = None) -> np.ndarray:
+    def solve(self, start: np.ndarray | None = None, extra: list[np.ndarray] | None = None) -> np.ndarray:
         """The plan maximising :math:`V`. A scenario: :func:`solve_oracle` itself (warm-started
         from ``start`` if given). A family: the barrier method on the mean model from the interior
         point and from ``start`` (and, with S-shaped members, from the nominal campaign's oracle
-        plan), the best by the exact mean value."""
+        plan), the best by the exact mean value. ``extra``: feasible plans that are candidates too
+        (the static plan: with S-shaped curves a local optimum can fall short of it); one replaces
+        the solution only if it is strictly better."""
         if not self.is_family:
             m = self.members[0]
-            return solve_oracle(self.scenario, path=m.path, history=m.carry, start=start).plan
-        starts: list[np.ndarray | None] = [None]
-        if start is not None:
-            starts.append(start)
-        elif not self.concave:
-            nominal = Member.of(self.scenario, self.history)
-            starts.append(solve_oracle(self.scenario, path=nominal.path, history=nominal.carry).plan)
-        plans = [
-            p for s in starts for p in candidate_plans(self.scenario, self.objective, concave=True, start=s)
-        ]
+            plans = [solve_oracle(self.scenario, path=m.path, history=m.carry, start=start).plan]
+        else:
+            starts: list[np.ndarray | None] = [None]
+            if start is not None:
+                starts.append(start)
+            elif not self.concave:
+                nominal = Member.of(self.scenario, self.history)
+                starts.append(solve_oracle(self.scenario, path=nominal.path, history=nominal.carry).plan)
+            plans = [p for s in starts for p in candidate_plans(self.scenario, self.objective, concave=True, start=s)]
+        plans += list(extra or [])
         values = self.member_values(np.stack(plans)).mean(axis=0)
         return plans[int(np.argmax(values))]

@@ -93,9 +93,15 @@ def objective_marginal_model(problem: PlanningProblem, objective: Objective, pla
     return MeanExpectedModel([problem.members[i].expected for i in _worst(problem, objective, plan)])
 
 
-def solve_for(problem: PlanningProblem, objective: Objective, start: np.ndarray | None = None) -> np.ndarray:
-    """The plan maximising ``objective`` on ``problem`` (module docstring)."""
-    X = problem.solve(start)
+def solve_for(
+    problem: PlanningProblem,
+    objective: Objective,
+    start: np.ndarray | None = None,
+    extra: list[np.ndarray] | None = None,
+) -> np.ndarray:
+    """The plan maximising ``objective`` on ``problem`` (module docstring); ``extra`` as for
+    :meth:`PlanningProblem.solve`."""
+    X = problem.solve(start, extra)
     if objective.kind == "mean" or len(problem.members) == 1:
         return X
 

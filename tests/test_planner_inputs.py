@@ -1,0 +1,116 @@
+"""The planner's inputs (current plan, spend history) read by hand-checked rules, bad ones refused in
+one line; and, for any valid scenario and history, a recommendation the environment can play."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import scenarios
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from budgetgym.envs import BudgetGymError, check_plan, load_scenario
+from budgetgym.planner.inputs import read_current, read_history
+from budgetgym.planner.plan import plan
+
+SC = load_scenario("stationary-3")  # 14 steps, 84,000: 6,000 a step; channels search, social, video
+
+
+def test_split_budgets_and_equal() -> None:
+    X, what = read_current("search=0.5,social=0.3,video=0.2", SC)
+    assert what == "split"
+    np.testing.assert_allclose(X, np.tile([3000.0, 1800.0, 1200.0], (14, 1)))
+    X, what = read_current("search=42000, video=14000", SC)  # budgets over the window; social left at 0
+    assert what == "budgets"
+    np.testing.assert_allclose(X, np.tile([3000.0, 0.0, 1000.0], (14, 1)))
+    X, _ = read_current("equal", SC)
+    np.testing.assert_allclose(X, 2000.0)
+
+
+def test_csv_per_channel_and_per_step(tmp_path: Path) -> None:
+    per_channel = tmp_path / "current.csv"
+    per_channel.write_text("channel,spend\nsearch,28000\nsocial,28000\nvideo,14000\n")
+    X, _ = read_current(str(per_channel), SC)
+    np.testing.assert_allclose(X, np.tile([2000.0, 2000.0, 1000.0], (14, 1)))
+    shares = tmp_path / "shares.csv"
+    shares.write_text("channel,share\nsearch,0.25\nsocial,0.25\nvideo,0.5\n")
+    np.testing.assert_allclose(read_current(str(shares), SC)[0], np.tile([1500.0, 1500.0, 3000.0], (14, 1)))
+    steps = tmp_path / "steps.csv"
+    rows = "\n".join(f"2026-01-{t + 1:02d},{100 * t},{50},{6000 - 100 * t - 50}" for t in range(14))
+    steps.write_text("date,search,social,video\n" + rows + "\n")
+    X, _ = read_current(str(steps), SC)
+    assert X.shape == (14, 3) and X[3, 0] == 300.0 and X[3, 2] == 5650.0
+
+
+def test_history_csv(tmp_path: Path) -> None:
+    path = tmp_path / "hist.csv"
+    path.write_text("week,video,search,social\n1,10,20,30\n2,11,21,31\n")  # any column order
+    np.testing.assert_allclose(read_history(path, SC), [[20, 30, 10], [21, 31, 11]])
+
+
+@pytest.mark.parametrize(
+    ("content", "spec", "message"),
+    [
+        ("channel,spend\nsearch,1\ntv,2\n", None, "unknown channel 'tv'"),
+        ("channel,spend\nsearch,-1\nsocial,2\n", None, "column 'spend', row 1: spend must be non-negative"),
+        ("search,social,video\n1,2,3\n", None, "expected 14 rows"),
+        ("search,social\n" + "1,2\n" * 14, None, "missing channel column(s) video"),
+        ("search,social,video\n" + "1,x,3\n" * 14, None, "column 'social', row 1: expected a finite number"),
+        ("channel,spend\nsearch,90000\n", None, "more than the budget"),
+        (None, "search=0.5,social=0.6", "shares must sum to 1"),
+        (None, "search=50000,social=60000", "more than the budget"),
+        (None, "search=0.5,tv=0.5", "unknown channel 'tv'"),
+        (None, "search:0.5", "expected 'equal', channel=value pairs or a CSV file"),
+        (None, "nofile.csv", "file not found"),
+    ],
+)
+def test_bad_current_is_one_line(tmp_path: Path, content: str | None, spec: str | None, message: str) -> None:
+    if content is not None:
+        path = tmp_path / "bad.csv"
+        path.write_text(content)
+        spec = str(path)
+    assert spec is not None
+    with pytest.raises(BudgetGymError) as err:
+        read_current(spec, SC)
+    assert message in str(err.value) and "\n" not in str(err.value)
+    if content is not None:
+        assert str(tmp_path / "bad.csv") in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("search,social\n1,2\n", "missing channel column(s) video"),
+        ("search,social,video\n1,2,-3\n", "column 'video', row 1: spend must be non-negative"),
+        ("search,social,video,tv\n1,2,3,4\n", "unknown channel 'tv'"),
+        ("search,social,video\n1,2,abc\n", "expected a finite number"),
+    ],
+)
+def test_bad_history_is_one_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "hist.csv"
+    path.write_text(content)
+    with pytest.raises(BudgetGymError) as err:
+        read_history(path, SC)
+    assert message in str(err.value) and "\n" not in str(err.value) and "hist.csv" in str(err.value)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sc=scenarios(max_horizon=8, max_channels=3), data=st.data())
+def test_any_scenario_and_history_give_a_playable_finite_plan(sc, data) -> None:  # type: ignore[no-untyped-def]
+    H = data.draw(st.integers(0, 6))
+    scale = data.draw(st.sampled_from([0.0, 0.1, 1.0, 10.0])) * sc.step_budget
+    hist = np.asarray(
+        data.draw(st.lists(st.lists(st.floats(0, 1), min_size=sc.n_channels, max_size=sc.n_channels),
+                           min_size=H, max_size=H)) or np.zeros((0, sc.n_channels))
+    ) * scale
+    res = plan(sc, history=hist, current="equal")
+    assert check_plan(sc, res.plan) == []
+    assert res.plan.sum() <= sc.budget.total * (1 + 1e-12)
+    assert np.isfinite(res.value) and np.isfinite(res.static_value)
+    numeric = res.channels.select_dtypes("number").to_numpy()
+    assert np.all(np.isfinite(numeric) | np.isnan(numeric) | np.isinf(numeric))  # nan: no spend; inf: mCPA at 0
+    assert np.all(np.isfinite(res.channels[["spend", "share", "conversions", "revenue", "outcome"]].to_numpy()))
+    assert res.curves is not None and np.all(np.isfinite(res.curves[["spend", "outcome"]].to_numpy()))
+    assert res.value >= res.static_value - 1e-9 * max(1.0, abs(res.value))
