@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import build_scenario, channel
+from conftest import build_scenario, channel, scenarios
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from budgetgym.envs import BudgetGymError, ChannelBudgetEnv, evaluate_plan, load_scenario, solve_oracle
 from budgetgym.envs.allocation import split_to_action
@@ -127,3 +129,28 @@ def test_bad_history_one_line(history: object, message: str) -> None:
     assert "\n" not in str(err.value)
     with pytest.raises(BudgetGymError):
         ChannelBudgetEnv(sc).reset(seed=0, options={"history": history})
+
+
+@settings(max_examples=30, deadline=None)
+@given(sc=scenarios(max_channels=4, max_horizon=10), data=st.data(), seed=st.integers(0, 2**16))
+def test_any_history_keeps_the_env_finite_and_agreeing_with_evaluate_plan(sc, data, seed) -> None:  # type: ignore[no-untyped-def]
+    """For any valid scenario and history (empty to long, tiny to 1000x the step budget), the
+    env's observations and rewards stay finite, spend stays within the budget, and its expected
+    rewards equal evaluate_plan of the spend it made, after the same history."""
+    K = sc.n_channels
+    H = data.draw(st.integers(0, 12))
+    scale = data.draw(st.sampled_from([1e-6, 1.0, 1e3])) * sc.step_budget
+    hist = np.random.default_rng(seed).uniform(0, 1, (H, K)) * scale
+    env = ChannelBudgetEnv(sc)
+    obs, _ = env.reset(seed=seed, options={"history": hist})
+    assert np.all(np.isfinite(obs))
+    rng = np.random.default_rng(seed + 1)
+    expected, spent = [], []
+    for _ in range(sc.horizon):
+        obs, reward, _, _, info = env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
+        assert np.all(np.isfinite(obs)) and np.isfinite(reward) and np.isfinite(info["expected_reward"])
+        expected.append(info["expected_reward"])
+        spent.append(info["spend"])
+    assert np.sum(spent) <= sc.budget.total * (1 + 1e-12)
+    replay = np.asarray(evaluate_plan(sc, np.array(spent), seed=seed, per_step=True, history=hist))
+    np.testing.assert_allclose(expected, replay, rtol=1e-9, atol=1e-12)
