@@ -1,0 +1,239 @@
+"""The parts of a scenario: channel blocks (cost, carry-over, saturation, delay, value, share
+bounds) and scenario-level blocks (budget, seasonality, drift, shocks, noise, action, baseline).
+
+Validated pydantic models that forbid unknown keys; :class:`~budgetgym.envs.scenario.Scenario`
+assembles them (and re-exports them). The equations each field enters are documented where the
+field is used (:mod:`budgetgym.envs.curves`, :mod:`budgetgym.envs.kernels`,
+:mod:`budgetgym.envs.path`, :mod:`budgetgym.envs.baseline`) and in ``configs/README.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
+
+from budgetgym.envs.errors import StrictModel
+
+
+# --------------------------------------------------------------------------- cost
+class CostConfig(StrictModel):
+    """Cost of buying exposure (see :func:`budgetgym.envs.curves.exposure`).
+
+    Effective unit price ``p(x) = price * m_cost(t) * (1 + x / ref_spend) ** elasticity``
+    (currency per 1000 impressions for ``unit: impression``, per click for ``unit: click``),
+    times a log-normal day-to-day price noise with log-sd ``noise_sd``.
+    """
+
+    unit: Literal["impression", "click"] = "impression"
+    price: float = Field(ge=1e-6, le=1e15, description="base CPM (per 1000 impressions) or CPC, currency")
+    ref_spend: float = Field(ge=1e-6, le=1e15, description="spend per step at which auction pressure bites")
+    elasticity: float = Field(0.0, ge=0, le=1, description="auction-pressure exponent eta")
+    noise_sd: float = Field(0.0, ge=0, le=2, description="log-sd of daily price noise")
+
+
+# ------------------------------------------------------------------------ adstock
+class GeometricAdstock(StrictModel):
+    """``a_t = sum_l decay**l * e_{t-l}`` (the recursion ``a_t = e_t + decay * a_{t-1}``)."""
+
+    type: Literal["geometric"]
+    decay: float = Field(ge=0, lt=1, description="retention per step, theta")
+    window: int | None = Field(None, ge=1, le=1000, description="lags kept; default: until decay**l < 1e-8")
+    normalize: bool = Field(False, description="divide the weights by their sum (PyMC-Marketing style)")
+
+
+class WeibullAdstock(StrictModel):
+    """Weibull carry-over over a finite window (Robyn's ``weibull_cdf`` / ``weibull_pdf``)."""
+
+    type: Literal["weibull_cdf", "weibull_pdf"]
+    shape: float = Field(gt=0, le=20, description="Weibull shape k")
+    scale: float = Field(ge=1e-3, le=1000, description="Weibull scale lambda, in steps")
+    window: int = Field(ge=1, le=1000, description="number of lags L")
+    normalize: bool = False
+
+
+class NoAdstock(StrictModel):
+    """No carry-over: ``a_t = e_t``."""
+
+    type: Literal["none"]
+
+
+AdstockConfig = Annotated[GeometricAdstock | WeibullAdstock | NoAdstock, Field(discriminator="type")]
+
+
+# --------------------------------------------------------------------- saturation
+class HillSaturation(StrictModel):
+    """``f(a) = max_response * a**slope / (a**slope + half_saturation**slope)``."""
+
+    type: Literal["hill"]
+    max_response: float = Field(ge=1e-9, le=1e12, description="beta: conversions per step at saturation")
+    half_saturation: float = Field(
+        ge=1e-9, le=1e18, description="kappa: adstocked exposure giving half of beta"
+    )
+    slope: float = Field(1.0, ge=0.3, le=10, description="s: <=1 concave, >1 S-shaped")
+
+
+class LogisticSaturation(StrictModel):
+    """``f(a) = max_response * (1 - exp(-rate*a)) / (1 + exp(-rate*a))``."""
+
+    type: Literal["logistic"]
+    max_response: float = Field(ge=1e-9, le=1e12, description="beta: conversions per step at saturation")
+    rate: float = Field(ge=1e-18, le=1e9, description="lambda: per unit of adstocked exposure")
+
+
+SaturationConfig = Annotated[HillSaturation | LogisticSaturation, Field(discriminator="type")]
+
+
+# -------------------------------------------------------------------------- delay
+class NoDelay(StrictModel):
+    """All conversions of a step's response arrive in that step."""
+
+    type: Literal["none"]
+
+
+class GeometricDelay(StrictModel):
+    """Lag ``d`` has probability ``(1-rho) rho**d`` with ``rho = mean_lag / (1 + mean_lag)``."""
+
+    type: Literal["geometric"]
+    mean_lag: float = Field(ge=1e-3, le=100, description="mean lag in steps")
+    window: int = Field(14, ge=1, le=1000, description="longest lag kept (weights renormalised)")
+
+
+class GammaDelay(StrictModel):
+    """Discretised gamma lag distribution with the given mean and shape."""
+
+    type: Literal["gamma"]
+    mean_lag: float = Field(ge=1e-3, le=100, description="mean lag in steps")
+    shape: float = Field(2.0, gt=0, le=50)
+    window: int = Field(14, ge=1, le=1000)
+
+
+DelayConfig = Annotated[NoDelay | GeometricDelay | GammaDelay, Field(discriminator="type")]
+
+
+# -------------------------------------------------------------------------- value
+class ValueConfig(StrictModel):
+    """Value (order value) per conversion; realised value has log-sd ``noise_sd``."""
+
+    mean: float = Field(1.0, ge=0, le=1e15, description="currency per conversion")
+    noise_sd: float = Field(0.0, ge=0, le=2)
+
+
+# ------------------------------------------------------------------------ channel
+class ChannelConfig(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    description: str = ""
+    cost: CostConfig
+    adstock: AdstockConfig = Field(default_factory=lambda: NoAdstock(type="none"))
+    saturation: SaturationConfig
+    delay: DelayConfig = Field(default_factory=lambda: NoDelay(type="none"))
+    value: ValueConfig = Field(default_factory=ValueConfig)
+    min_share: float = Field(0.0, ge=0, le=1, description="least share of each step's spend")
+    max_share: float = Field(1.0, ge=0, le=1, description="largest share of each step's spend")
+    locked_share: float | None = Field(None, ge=0, le=1, description="fixed share (min = max)")
+    drift_sd: float | None = Field(None, ge=0, le=1, description="overrides the scenario's drift.sd")
+    seasonality: SeasonalityConfig = Field(
+        default_factory=lambda: SeasonalityConfig(),
+        description="this channel's own demand and cost cycles, multiplying the scenario's",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ChannelConfig:
+        if self.min_share > self.max_share:
+            raise ValueError(f"min_share {self.min_share} must be <= max_share {self.max_share}")
+        if self.locked_share is not None and not self.min_share <= self.locked_share <= self.max_share:
+            raise ValueError(
+                f"locked_share {self.locked_share} must lie within min_share {self.min_share} "
+                f"and max_share {self.max_share} (or leave those unset)"
+            )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_flat_seasonality(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        """JSON dumps leave out a channel's all-zero ``seasonality``, so a scenario written before
+        channels had one keeps its serialised form, hence its config hash (results directories
+        and stored oracle files stay valid). Python dumps (used by :meth:`Scenario.override`) keep it."""
+        data = handler(self)
+        if info.mode_is_json() and isinstance(data, dict) and self.seasonality == SeasonalityConfig():
+            data.pop("seasonality", None)
+        return data
+
+    @property
+    def share_bounds(self) -> tuple[float, float]:
+        """Effective (low, high) share of each step's spend."""
+        if self.locked_share is not None:
+            return (self.locked_share, self.locked_share)
+        return (self.min_share, self.max_share)
+
+
+# ----------------------------------------------------------- scenario-level parts
+class BudgetConfig(StrictModel):
+    total: float = Field(ge=1e-6, le=1e15, description="budget for the whole episode, currency")
+    pacing: Literal["even", "agent"] = "even"
+    max_step_multiple: float = Field(
+        2.0, ge=1, le=100, description="agent pacing: a step spends at most this x total/horizon"
+    )
+
+
+class SeasonalComponent(StrictModel):
+    """``m(d) = (1 + A_w cos(2 pi (d - peak_w) / 7)) * (1 + A_y cos(2 pi (d - peak_y) / 365.25))``."""
+
+    weekly_amplitude: float = Field(0.0, ge=0, lt=1)
+    weekly_peak: float = Field(0.0, ge=0, lt=7, description="day of week of the weekly peak")
+    yearly_amplitude: float = Field(0.0, ge=0, lt=1)
+    yearly_peak: float = Field(0.0, ge=0, lt=366, description="day of year of the yearly peak")
+
+
+class SeasonalityConfig(StrictModel):
+    demand: SeasonalComponent = Field(default_factory=SeasonalComponent)
+    cost: SeasonalComponent = Field(default_factory=SeasonalComponent)
+
+
+class DriftConfig(StrictModel):
+    """Log-effectiveness walk ``w_t = (1 - mean_reversion) w_{t-1} + sd * eps_t`` from ``w_{-1} = 0``
+    (step 0 is already drifted)."""
+
+    sd: float = Field(0.0, ge=0, le=1, description="per-step sd of log-effectiveness")
+    mean_reversion: float = Field(0.0, ge=0, le=1)
+
+
+class ShockConfig(StrictModel):
+    """A scheduled change over steps ``start .. start+duration-1``.
+
+    ``price`` multiplies the channels' unit price (multiplier > 0), ``demand`` multiplies
+    their response, ``outage`` stops their delivery: spend placed there buys no exposure
+    (it is still charged), while earlier carry-over keeps converting.
+    """
+
+    kind: Literal["price", "demand", "outage"]
+    channels: list[str] | None = Field(None, min_length=1, description="affected channels; default all")
+    start: int = Field(ge=0)
+    duration: int = Field(ge=1)
+    multiplier: float = Field(1.0, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _positive_price(self) -> ShockConfig:
+        if self.kind == "price" and self.multiplier <= 0:
+            raise ValueError("multiplier: a price shock needs a multiplier > 0 (use kind: outage to stop a channel)")
+        return self
+
+
+class NoiseConfig(StrictModel):
+    """Realised conversions around their expected value ``mu``.
+
+    ``poisson``: Poisson(mu); ``negative_binomial``: mean mu, variance mu + mu**2/dispersion;
+    ``none``: exactly mu (a deterministic environment).
+    """
+
+    conversions: Literal["poisson", "negative_binomial", "none"] = "poisson"
+    dispersion: float = Field(10.0, ge=1e-3, le=1e6, description="k: variance mu + mu**2/k")
+
+
+class ActionConfig(StrictModel):
+    logit_scale: float = Field(5.0, gt=0, le=50, description="c in softmax(c * action)")
