@@ -43,7 +43,10 @@ noise, so that the episode's sum equals
 ``spend``, ``impressions`` (clicks for click-priced channels), ``price``,
 ``conversions``, ``expected_conversions``, ``revenue`` (per channel),
 ``reward``, ``expected_reward``, ``cumulative_spend``, ``remaining_budget``,
-``step``.
+``step``. With a scenario ``baseline`` (:mod:`budgetgym.envs.baseline`) also ``baseline`` (the
+step's organic KPI, realised), ``baseline_expected``, ``controls`` (name -> value) and ``kpi``
+(the step's conversions, or revenue, plus the baseline: what a marketing-mix dataset records);
+the baseline is never part of the reward.
 
 ## Reset options
 ``reset(options={"history": S})`` plays the episode after the spend history ``S``
@@ -87,7 +90,13 @@ from budgetgym.envs.allocation import (
     trivial_bounds,
 )
 from budgetgym.envs.brief import CampaignBrief
-from budgetgym.envs.dynamics import ChannelModel, DynamicsState, expected_reward, realise, transition
+from budgetgym.envs.dynamics import (
+    ChannelModel,
+    DynamicsState,
+    expected_reward,
+    realise,
+    transition,
+)
 from budgetgym.envs.family import ScenarioFamily, load_family
 from budgetgym.envs.history import CarryIn, carry_in
 from budgetgym.envs.observation import CONV_CLIP, SPEND_CLIP, ObservationLayout
@@ -245,6 +254,7 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
             self._carry.at(t) if self._carry is not None else None,
         )
         conv, revenue, reward = realise(m, out.mean_conversions[0], spend, self.np_random)
+        base = self.path.baseline
         exp_reward = float(expected_reward(m, out.mean_conversions[1], spend))
 
         self.cumulative_spend += step_total
@@ -267,6 +277,12 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
             "cumulative_spend": self.cumulative_spend,
             "remaining_budget": self.budget - self.cumulative_spend,
         }
+        if base is not None:  # the KPI that spend does not drive: reported, never rewarded
+            organic = float(base.realised[t])
+            info["baseline"] = organic
+            info["baseline_expected"] = float(base.expected[t])
+            info["controls"] = dict(zip(base.control_names, base.controls[t].tolist(), strict=True))
+            info["kpi"] = (float(conv.sum()) if m.reward_kind == "conversions" else float(revenue.sum())) + organic
         self._last_info = info
         return self._observation(), reward, False, self.t >= self.horizon, info
 

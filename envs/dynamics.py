@@ -38,7 +38,7 @@ from budgetgym.envs import curves
 from budgetgym.envs.kernels import adstock_kernel, delay_kernel
 from budgetgym.envs.scenario import HillSaturation, Scenario
 
-__all__ = ["ChannelModel", "DynamicsState", "StepResult", "transition", "expected_reward", "realise"]
+__all__ = ["ChannelModel", "DynamicsState", "StepResult", "transition", "expected_reward", "realise", "draw_counts"]
 
 IMPRESSIONS_PER_CPM_UNIT = 1000.0
 #: Means of realised conversions above this are drawn from the normal approximation of the Poisson
@@ -315,6 +315,24 @@ def _poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
     return out
 
 
+def draw_counts(mean: np.ndarray, kind: str, dispersion: float, rng: np.random.Generator) -> np.ndarray:
+    """Counts around ``mean``: ``kind`` ``poisson``, ``negative_binomial`` (dispersion ``k``:
+    variance ``mu + mu**2/k``) or ``none`` (the mean itself)."""
+    mu = np.maximum(mean, 0.0)
+    if kind == "poisson":
+        return _poisson(rng, mu)
+    if kind == "negative_binomial":
+        k = dispersion
+        try:
+            return rng.negative_binomial(k, k / (k + mu)).astype(float)
+        except ValueError:  # a mean past numpy's sampler (lower than the Poisson's for small k):
+            large = mu > LARGE_MEAN  # the same gamma-Poisson mixture, its Poisson step by _poisson
+            conv = rng.negative_binomial(k, k / (k + np.where(large, 0.0, mu))).astype(float)
+            conv[large] = _poisson(rng, rng.gamma(k, mu[large] / k))
+            return conv
+    return mu.copy()
+
+
 def realise(
     model: ChannelModel, mean_conversions: np.ndarray, spend: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, float]:
@@ -322,19 +340,7 @@ def realise(
 
     Returns ``(conversions [K], revenue [K], reward)`` for one row.
     """
-    mu = np.maximum(mean_conversions, 0.0)
-    if model.noise_kind == "poisson":
-        conv = _poisson(rng, mu)
-    elif model.noise_kind == "negative_binomial":
-        k = model.dispersion
-        try:
-            conv = rng.negative_binomial(k, k / (k + mu)).astype(float)
-        except ValueError:  # a mean past numpy's sampler (lower than the Poisson's for small k):
-            large = mu > LARGE_MEAN  # the same gamma-Poisson mixture, its Poisson step by _poisson
-            conv = rng.negative_binomial(k, k / (k + np.where(large, 0.0, mu))).astype(float)
-            conv[large] = _poisson(rng, rng.gamma(k, mu[large] / k))
-    else:
-        conv = mu.copy()
+    conv = draw_counts(mean_conversions, model.noise_kind, model.dispersion, rng)
     value = model.value
     if model.has_value_noise:
         sd = model.value_noise_sd

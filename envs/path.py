@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from budgetgym.envs.baseline import BaselinePath, baseline_path
 from budgetgym.envs.scenario import Scenario, SeasonalComponent, SeasonalityConfig
 
 __all__ = ["ScenarioPath", "sample_path", "seasonal_multiplier", "seasonal_multipliers", "step_days"]
@@ -54,6 +55,7 @@ class ScenarioPath:
     response: np.ndarray
     delivery: np.ndarray  # 0 during outages, else 1
     drift: np.ndarray  # log-effectiveness w[t, i], for inspection
+    baseline: BaselinePath | None = None  # the KPI baseline, for scenarios with one (budgetgym.envs.baseline)
 
 
 def step_days(scenario: Scenario) -> np.ndarray:
@@ -91,8 +93,9 @@ def seasonal_multipliers(
 def sample_path(scenario: Scenario, rng: np.random.Generator | None) -> ScenarioPath:
     """Draw the episode's path. ``rng=None`` gives the nominal path (no drift).
 
-    The draw always consumes exactly one ``standard_normal((horizon, n_channels))`` from
-    ``rng``, so the environment and :func:`~budgetgym.envs.oracle.evaluate_plan` reproduce
+    The draw consumes exactly one ``standard_normal((horizon, n_channels))`` from ``rng`` (a
+    scenario's ``baseline`` is drawn from a child generator, ``rng.spawn(1)``, which does not
+    advance ``rng``), so the environment and :func:`~budgetgym.envs.oracle.evaluate_plan` reproduce
     the same path from the same seed.
     """
     T, K = scenario.horizon, scenario.n_channels
@@ -120,4 +123,12 @@ def sample_path(scenario: Scenario, rng: np.random.Generator | None) -> Scenario
             delivery[rows, cols] = 0.0
     for arr in (cost, response, delivery, w):
         arr.setflags(write=False)
-    return ScenarioPath(cost=cost, response=response, delivery=delivery, drift=w)
+    # from a child generator (spawning does not advance ``rng``): a baseline leaves every other
+    # draw of the episode, hence its rewards, exactly as they are without one
+    base = None
+    if scenario.baseline is not None:
+        noise = scenario.noise
+        counts = (noise.conversions, noise.dispersion) if scenario.reward == "conversions" else None
+        child = rng.spawn(1)[0] if rng is not None else None
+        base = baseline_path(scenario.baseline, step_days(scenario), child, counts)
+    return ScenarioPath(cost=cost, response=response, delivery=delivery, drift=w, baseline=base)

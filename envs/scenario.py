@@ -22,7 +22,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import (
     Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationError,
+    model_serializer,
     model_validator,
 )
 
@@ -31,8 +34,10 @@ from budgetgym.envs.io import names_a_file, read_yaml
 from budgetgym.envs.scenario_parts import (  # the parts, re-exported
     ActionConfig,
     AdstockConfig,
+    BaselineConfig,
     BudgetConfig,
     ChannelConfig,
+    ControlConfig,
     CostConfig,
     DelayConfig,
     DriftConfig,
@@ -60,9 +65,11 @@ __all__ = [
     "builtin_scenario_dir",
     "set_dotted",
     "ActionConfig",
+    "BaselineConfig",
     "AdstockConfig",
     "BudgetConfig",
     "ChannelConfig",
+    "ControlConfig",
     "CostConfig",
     "DelayConfig",
     "DriftConfig",
@@ -101,12 +108,24 @@ class Scenario(StrictModel):
     shocks: list[ShockConfig] = Field(default_factory=list)
     noise: NoiseConfig = Field(default_factory=NoiseConfig)
     action: ActionConfig = Field(default_factory=ActionConfig)
+    baseline: BaselineConfig | None = Field(
+        None, description="KPI not driven by spend (organic level, trend, seasonality, controls, noise); never rewarded"
+    )
     target_cpa: float | None = Field(
         None,
         gt=0,
         description="planning cost per conversion (currency), a public figure of the media plan; it scales the "
         "observed conversions (default: the nominal equal split's, at steady state)",
     )
+
+    @model_serializer(mode="wrap")
+    def _omit_no_baseline(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        """JSON dumps leave out an absent ``baseline``, so scenarios written before it existed keep
+        their serialised form, hence their config hash (results directories, stored oracle files)."""
+        data = handler(self)
+        if info.mode_is_json() and isinstance(data, dict) and data.get("baseline", 0) is None:
+            data.pop("baseline")
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:

@@ -237,3 +237,35 @@ class NoiseConfig(StrictModel):
 
 class ActionConfig(StrictModel):
     logit_scale: float = Field(5.0, gt=0, le=50, description="c in softmax(c * action)")
+
+
+# ------------------------------------------------------------------------- baseline
+class ControlConfig(StrictModel):
+    """A control variable ``z_t`` that moves the KPI but not the channels (competitor activity,
+    sentiment, a price index): a stationary AR(1) around ``mean``, and its effect on the KPI."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    effect: float = Field(ge=-1e12, le=1e12, description="gamma: KPI units per step per unit of the control")
+    mean: float = Field(0.0, ge=-1e9, le=1e9)
+    sd: float = Field(1.0, ge=0, le=1e9)
+    autocorrelation: float = Field(0.5, ge=0, lt=1, description="rho of the AR(1)")
+
+
+class BaselineConfig(StrictModel):
+    """The KPI that spend does not drive (organic demand), in the reward's unit per step
+    (conversions, or revenue for revenue and profit). Equations: :mod:`budgetgym.envs.baseline`.
+    Reported by the environment in ``info``; never part of the reward (no action changes it)."""
+
+    level: float = Field(ge=0, le=1e15, description="b0: KPI per step at the start, before seasonality")
+    trend: float = Field(0.0, ge=-1, le=10, description="relative change of the level per year (0.1 = +10%/year)")
+    seasonality: SeasonalComponent = Field(default_factory=SeasonalComponent)
+    controls: list[ControlConfig] = Field(default_factory=list, max_length=50)
+    noise_sd: float = Field(0.0, ge=0, le=2, description="log-sd of the mean-one log-normal noise")
+
+    @model_validator(mode="after")
+    def _unique_controls(self) -> BaselineConfig:
+        names = [c.name for c in self.controls]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"control names must be unique, repeated: {', '.join(dupes)}")
+        return self
