@@ -1,0 +1,211 @@
+r"""Synthetic marketing-mix datasets with known truth: ``budgetgym simulate``.
+
+:func:`simulate_dataset` plays a spend plan for ``N`` periods of a scenario through the
+environment itself (the same dynamics, noise and baseline as every episode) and records what
+an MMM dataset holds, plus the truth no real dataset has:
+
+* ``data.csv``: ``date`` (from the scenario's calendar: day 0 is Monday 1 January 2024, a step
+  is ``step_days`` days, so weekly data is ``step_days: 7``), the KPI (``conversions`` for a
+  conversions reward, else ``revenue``: the media's realised conversions or revenue plus the
+  realised baseline, :mod:`budgetgym.envs.baseline`), per channel ``<channel>_spend`` and
+  ``<channel>_impressions`` (or ``<channel>_clicks`` for click-priced channels), and the
+  baseline's control columns by name;
+* ``truth/scenario.yaml``: the scenario played (horizon ``N`` at the scenario's spend per period
+  ``B/T``; the plan's total as budget, agent pacing
+  so the plan's own flighting is played, share bounds lifted so any split is);
+* ``truth/contributions.csv``: per period each channel's **expected** KPI contribution
+  (expected conversions arriving that period, times the value per conversion for revenue), the
+  expected baseline and their sum;
+* ``truth/curves.csv``: each channel's true response curve: the expected KPI per period at
+  steady state (carry-over built up, nominal prices and demand) against a constant spend per
+  period, :meth:`~budgetgym.envs.dynamics.ChannelModel.steady_state_response`;
+* ``summary.json``: arguments, seed, versions and commit.
+
+Plans: ``random`` (:func:`~budgetgym.experiments.flighting.random_flighting`: flights, dark
+periods, per-channel levels, seeded), ``equal`` (the equal split, ``B/T`` a period), ``oracle``
+(:func:`~budgetgym.envs.solve_oracle` for the ``N`` periods), or a per-step CSV file (the
+planner's format, :mod:`budgetgym.planner.inputs`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from budgetgym.envs.allocation import spend_to_pacing_action, split_to_action
+from budgetgym.envs.channel_env import ChannelBudgetEnv
+from budgetgym.envs.dynamics import ChannelModel
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.family import load_family
+from budgetgym.envs.oracle import solve_oracle
+from budgetgym.envs.scenario import Scenario
+from budgetgym.experiments.flighting import random_flighting
+
+__all__ = ["EPOCH", "SimulatedDataset", "simulate_dataset", "write_dataset"]
+
+#: The calendar date of day 0 (a Monday, 1 January, as the scenario calendar defines day 0).
+EPOCH = dt.date(2024, 1, 1)
+CURVE_POINTS = 41
+
+
+@dataclass(frozen=True)
+class SimulatedDataset:
+    """A simulated MMM dataset and its truth (module docstring)."""
+
+    data: pd.DataFrame
+    contributions: pd.DataFrame
+    curves: pd.DataFrame
+    scenario: Scenario  # the scenario played
+    source: Scenario  # the scenario asked for (its own horizon and budget)
+    plan: np.ndarray  # [N, K] spend actually made
+    kpi: str
+    seed: int
+
+
+def _dates(sc: Scenario, n: int) -> list[str]:
+    days = sc.start_day + sc.step_days * np.arange(n)
+    return [(EPOCH + dt.timedelta(days=float(d))).isoformat() for d in np.floor(days)]
+
+
+def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarray:
+    K = sc.n_channels
+    if kind == "random":
+        return random_flighting(n, sc.step_budget, K, rng)
+    if kind == "equal":
+        return np.full((n, K), sc.step_budget / K)
+    if kind == "oracle":
+        return solve_oracle(sc).plan
+    from budgetgym.planner.inputs import read_current  # the planner's reader of per-step plans
+
+    if not Path(kind).is_file():
+        raise BudgetGymError(f"--plan {kind!r}: expected random, equal, oracle or a per-step CSV file")
+    plan, _ = read_current(kind, sc.override({"budget.total": 1e15}))
+    return plan
+
+
+def _playable(sc: Scenario, plan: np.ndarray) -> Scenario:
+    """The scenario under which the env plays ``plan`` as given: agent pacing with the plan's total
+    as budget and a step cap above its largest period, share bounds lifted."""
+    total = float(plan.sum())
+    if total <= 0:
+        raise BudgetGymError("plan: spends nothing; a dataset needs some spend")
+    step = total / sc.horizon
+    cap = min(100.0, max(1.0, float(plan.sum(axis=1).max()) / step * (1 + 1e-9)))
+    changes: dict[str, object] = {"budget.total": total, "budget.pacing": "agent", "budget.max_step_multiple": cap}
+    for c in sc.channels:
+        changes.update({f"channels.{c.name}.min_share": 0.0, f"channels.{c.name}.max_share": 1.0,
+                        f"channels.{c.name}.locked_share": None})
+    return sc.override(changes)
+
+
+def simulate_dataset(
+    scenario: str | Path | Scenario,
+    periods: int,
+    plan: str = "random",
+    seed: int = 0,
+    draw: int | None = None,
+) -> SimulatedDataset:
+    """Simulate ``periods`` periods of ``scenario`` (a scenario, or a family's test draw
+    ``draw``) under ``plan`` with the environment seeded by ``seed`` (module docstring)."""
+    if periods < 1:
+        raise BudgetGymError(f"--periods: expected a positive number of periods, got {periods}")
+    family = load_family(scenario)
+    source = family.sample(draw, "test") if draw is not None and family.varies else family.nominal()
+    # N periods at the scenario's spend rate (B/T a period)
+    sc = source.override({"horizon": int(periods), "budget.total": source.step_budget * periods})
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    X = _plan(plan, sc, periods, rng)
+    played = _playable(sc, X)
+    env = ChannelBudgetEnv(played)
+    env.reset(seed=seed)
+    K, names, m = played.n_channels, played.channel_names, env.model
+    spent = np.zeros((periods, K))
+    rows, contrib = [], []
+    for t in range(periods):
+        total = float(X[t].sum())
+        split = X[t] / total if total > 0 else np.full(K, 1.0 / K)
+        action = np.append(
+            split_to_action(split, played.action.logit_scale),
+            spend_to_pacing_action(total, env.budget - env.cumulative_spend, env.step_cap),
+        )
+        _, _, _, _, info = env.step(action.astype(np.float32))
+        spent[t] = info["spend"]
+        media = info["conversions"] if played.reward == "conversions" else info["revenue"]
+        expected = info["expected_conversions"] * (1.0 if played.reward == "conversions" else m.value)
+        base, base_exp = info.get("baseline", 0.0), info.get("baseline_expected", 0.0)
+        row: dict[str, Any] = {"kpi": float(media.sum()) + base}
+        for i, c in enumerate(played.channels):
+            row[f"{c.name}_spend"] = float(info["spend"][i])
+            row[f"{c.name}_{'clicks' if c.cost.unit == 'click' else 'impressions'}"] = float(info["impressions"][i])
+        row.update(info.get("controls", {}))
+        rows.append(row)
+        contrib.append({**{n: float(e) for n, e in zip(names, expected, strict=True)}, "baseline": base_exp,
+                        "kpi_expected": float(expected.sum()) + base_exp})
+    kpi = "conversions" if played.reward == "conversions" else "revenue"
+    data = pd.DataFrame(rows).rename(columns={"kpi": kpi})
+    data.insert(0, "date", _dates(played, periods))
+    contributions = pd.DataFrame(contrib)
+    contributions.insert(0, "date", data["date"])
+    return SimulatedDataset(data, contributions, true_curves(played, spent), played, source, spent, kpi, seed)
+
+
+def true_curves(sc: Scenario, plan: np.ndarray) -> pd.DataFrame:
+    """Each channel's steady-state expected KPI per period against a constant spend per period,
+    from 0 to twice the channel's largest period in ``plan``."""
+    m = ChannelModel.from_scenario(sc)
+    weight = np.ones(sc.n_channels) if sc.reward == "conversions" else m.value
+    frames = []
+    for i, name in enumerate(sc.channel_names):
+        top = 2.0 * max(float(plan[:, i].max()), sc.step_budget / sc.n_channels)
+        x = np.linspace(0.0, top, CURVE_POINTS)
+        spend = np.zeros((CURVE_POINTS, sc.n_channels))
+        spend[:, i] = x
+        kpi = m.steady_state_response(spend)[:, i] * weight[i]
+        frames.append(pd.DataFrame({"channel": name, "spend": x, "kpi": kpi}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_dataset(ds: SimulatedDataset, out: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """Write the dataset's files into ``out`` all at once: built in a temporary directory next to
+    it, then moved into place (an existing ``out`` is replaced only when everything is written)."""
+    from budgetgym.experiments.results import environment_info, write_json
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        (tmp / "truth").mkdir()
+        ds.data.to_csv(tmp / "data.csv", index=False)
+        ds.contributions.to_csv(tmp / "truth" / "contributions.csv", index=False)
+        ds.curves.to_csv(tmp / "truth" / "curves.csv", index=False)
+        (tmp / "truth" / "scenario.yaml").write_text(
+            yaml.safe_dump(ds.scenario.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
+        )
+        write_json(
+            tmp / "summary.json",
+            {
+                "scenario": ds.source.name,
+                "periods": len(ds.data),
+                "kpi": ds.kpi,
+                "seed": ds.seed,
+                "spend": float(ds.plan.sum()),
+                "columns": list(ds.data.columns),
+                **(meta or {}),
+                "environment": environment_info(),
+            },
+        )
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

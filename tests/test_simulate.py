@@ -1,0 +1,94 @@
+"""Synthetic MMM datasets: columns and calendar, the truth checked against independent
+computations (evaluate_plan, a hand-written curve), realistic flighting, atomic writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import build_scenario, channel
+
+from budgetgym.envs import BudgetGymError, evaluate_plan, load_scenario
+from budgetgym.experiments.flighting import random_flighting
+from budgetgym.experiments.simulate import simulate_dataset, write_dataset
+
+
+def test_columns_calendar_and_truth_of_a_weekly_dataset() -> None:
+    sc = load_scenario("stationary-3").override(
+        {"step_days": 7, "start_day": 14, "noise.conversions": "none", "channels.search.cost.noise_sd": 0.0,
+         "channels.social.cost.noise_sd": 0.0, "channels.video.cost.noise_sd": 0.0,
+         "baseline": {"level": 500.0, "controls": [{"name": "price_index", "effect": -40.0}]}}
+    )
+    ds = simulate_dataset(sc, 30, "random", seed=2)
+    d = ds.data
+    assert list(d.columns) == ["date", "conversions", "search_spend", "search_clicks", "social_spend",
+                               "social_impressions", "video_spend", "video_impressions", "price_index"]
+    dates = pd.to_datetime(d["date"])
+    assert dates.iloc[0] == pd.Timestamp("2024-01-15")  # day 14 after Monday 1 January 2024
+    assert set(dates.diff().dropna().dt.days) == {7}
+    # noise-free media: the KPI is the expected contributions plus the realised baseline
+    contrib = ds.contributions
+    media = contrib[["search", "social", "video"]].sum(axis=1)
+    base = ds.scenario.baseline
+    assert base is not None
+    # (no conversion noise, no baseline noise: the realised KPI is the expected one)
+    np.testing.assert_allclose(d["conversions"], contrib["kpi_expected"], rtol=1e-12)
+    np.testing.assert_allclose(contrib["baseline"], 500.0 - 40.0 * d["price_index"], rtol=1e-12)
+    # the expected media conversions are evaluate_plan's of the spend made (an independent rollout)
+    plain = ds.scenario.model_copy(update={"baseline": None})
+    assert media.sum() == pytest.approx(float(evaluate_plan(plain, ds.plan)), rel=1e-9)
+    spend = d[["search_spend", "social_spend", "video_spend"]].to_numpy()
+    np.testing.assert_allclose(spend, ds.plan)
+
+
+def test_revenue_kpi_and_values() -> None:
+    ds = simulate_dataset("delayed-5", 20, "equal", seed=0)
+    assert "revenue" in ds.data.columns and "conversions" not in ds.data.columns
+    # played through the env's pacing action: the spend of a period to ~1e-8 of the plan's
+    np.testing.assert_allclose(ds.plan.sum(axis=1), load_scenario("delayed-5").step_budget, rtol=1e-7)
+    sc = ds.scenario
+    assert ds.contributions["kpi_expected"].sum() == pytest.approx(
+        float(evaluate_plan(sc.override({"reward": "revenue"}), ds.plan)), rel=1e-9
+    )
+
+
+def test_true_curve_by_hand() -> None:
+    sc = build_scenario(channels=[channel("tv")], horizon=4, budget={"total": 400.0, "pacing": "even"})
+    ds = simulate_dataset(sc, 4, "equal")
+    c = ds.curves
+    # CPM 10, no pressure: 100 impressions per unit spent; Hill beta 50, kappa 10,000, slope 1
+    np.testing.assert_allclose(c["kpi"], 50 * 100 * c["spend"] / (10_000 + 100 * c["spend"]), rtol=1e-12)
+    assert c["spend"].iloc[-1] == pytest.approx(2 * 100.0)
+
+
+def test_random_flighting_is_seeded_and_looks_like_media_plans() -> None:
+    a = random_flighting(156, 10_000.0, 5, np.random.default_rng(3))
+    b = random_flighting(156, 10_000.0, 5, np.random.default_rng(3))
+    np.testing.assert_array_equal(a, b)
+    assert np.all(a >= 0) and np.all((a > 0).any(axis=0))
+    plans = np.stack([random_flighting(156, 10_000.0, 5, np.random.default_rng(s)) for s in range(40)])
+    on = (plans > 0).mean(axis=1)  # [40, 5] share of periods each channel is on
+    assert (on == 1).mean() > 0.15 and (on < 0.5).mean() > 0.15  # always-on and dark-heavy channels both occur
+    assert plans.sum(axis=2).mean() == pytest.approx(10_000.0, rel=0.1)  # the average spend per period
+
+
+def test_write_is_all_or_nothing(tmp_path: Path) -> None:
+    ds = simulate_dataset("stationary-3", 10, "equal")
+    out = write_dataset(ds, tmp_path / "data")
+    assert sorted(p.name for p in out.iterdir()) == ["data.csv", "summary.json", "truth"]
+    with pytest.raises(TypeError):
+        write_dataset(ds, tmp_path / "broken", meta={"bad": object()})
+    assert not (tmp_path / "broken").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]  # no temporary directory left behind
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"periods": 0}, "--periods"),
+    ({"periods": 5, "plan": "weird"}, "--plan 'weird'"),
+])
+def test_bad_arguments_one_line(kwargs: dict, message: str) -> None:
+    with pytest.raises(BudgetGymError, match=message) as err:
+        simulate_dataset("stationary-3", **kwargs)
+    assert "\n" not in str(err.value)
