@@ -6,6 +6,12 @@
     budgetgym show SCENARIO [--seed S]        channels, parameters; equal split, best constant split,
                                               oracle and the dynamic headroom (a family: its
                                               distributions, then its nominal scenario)
+    budgetgym plan SCENARIO_OR_FAMILY [--budget B] [--horizon T] [--current equal|SPLIT|CSV]
+                  [--history SPEND.csv] [--sweep LOW:HIGH:N] [--target-mroas R | --target-mcpa C]
+                  [--draws N] [--objective mean|cvar:ALPHA] [--out DIR] [--no-plots]
+                                              the recommended plan per channel and step, its uplift over
+                                              the current plan, what timing is worth, marginal returns,
+                                              the budget frontier; writes out/plan/<campaign>
     budgetgym run [EXPERIMENT] [--out DIR] [--seeds N] [--workers N] [--backend local|ray]
                   [--address ADDR] [--set key=value ...]
     budgetgym report DIR                      rebuild results, statistics, plots and report.md
@@ -21,7 +27,8 @@ interrupted (finished runs are kept; the same command resumes).
 
 Every command calls a library function: :func:`~budgetgym.experiments.runner.run_experiment`,
 :func:`~budgetgym.experiments.report.build_report`, :func:`~budgetgym.envs.solve_oracle`,
-:func:`~budgetgym.envs.best_constant_split`.
+:func:`~budgetgym.envs.best_constant_split`, :func:`~budgetgym.planner.plan.plan` and
+:func:`~budgetgym.planner.outputs.write_plan`.
 """
 
 from __future__ import annotations
@@ -64,6 +71,12 @@ def _console(stderr: bool = False, width: int | None = None) -> Any:
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+
+
+def _wide_console() -> Any:
+    """A console for tables: a log or a pipe (not a terminal) never truncates a cell."""
+    con = _console()
+    return con if con.is_terminal else _console(width=1000)
 
 
 # ------------------------------------------------------------------------------ scenarios
@@ -185,6 +198,65 @@ def _show_family(con: Any, family: Any) -> None:
     con.print("nominal scenario (central values), the campaign brief of every draw:", markup=False)
 
 
+# ------------------------------------------------------------------------------ plan
+@app.command("plan")
+def plan_cmd(
+    campaign: Annotated[str, typer.Argument(metavar="SCENARIO_OR_FAMILY", help="built-in name or YAML path")],
+    budget: Annotated[float | None, typer.Option(help="total budget of the window [default: the campaign's]")] = None,
+    horizon: Annotated[int | None, typer.Option(help="steps in the window [default: the campaign's]")] = None,
+    current: Annotated[
+        str | None,
+        typer.Option(help="the plan in place: 'equal', 'search=0.4,social=0.6' (a split, or per-channel budgets "
+                     "with other values) or a CSV file (per channel or per step)"),
+    ] = None,
+    history: Annotated[
+        str | None, typer.Option(metavar="SPEND.csv", help="spend per step before the window, a column per channel")
+    ] = None,
+    sweep: Annotated[
+        str | None, typer.Option(metavar="LOW:HIGH:N", help="budget frontier at N multiples of the budget")
+    ] = None,
+    target_mroas: Annotated[
+        float | None, typer.Option(help="the budget at which the marginal ROAS falls to this (revenue, profit)")
+    ] = None,
+    target_mcpa: Annotated[
+        float | None, typer.Option(help="the budget at which the marginal CPA rises to this (conversions)")
+    ] = None,
+    draws: Annotated[
+        int | None, typer.Option(help="a family's draws to plan over, and held-out draws to score on [default: 100]")
+    ] = None,
+    objective: Annotated[
+        str, typer.Option(help="mean, or cvar:ALPHA (the mean of the worst ALPHA share of a family's draws)")
+    ] = "mean",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="output directory [default: out/plan/<campaign>]")
+    ] = None,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the report's figures")] = True,
+) -> None:
+    """Recommend a plan: spend per channel and step, its uplift over the current plan, what timing
+    is worth, marginal returns and the budget frontier; write CSVs, summary.json and report.md."""
+    from budgetgym.planner.outputs import check_out_dir, write_plan
+    from budgetgym.planner.plan import plan
+    from budgetgym.planner.report import print_plan
+
+    if out is not None:
+        check_out_dir(out)  # before the solve, not after
+    result = plan(
+        campaign, budget=budget, horizon=horizon, current=current, history=history, sweep=sweep,
+        target_mroas=target_mroas, target_mcpa=target_mcpa, draws=draws, objective=objective,
+    )
+    print_plan(_wide_console(), result)
+    directory = out if out is not None else Path("out") / "plan" / result.campaign
+    arguments = {"campaign": campaign, "budget": budget, "horizon": horizon, "current": current, "history": history,
+                 "sweep": sweep, "target_mroas": target_mroas, "target_mcpa": target_mcpa, "draws": draws,
+                 "objective": objective, "out": str(directory), "plots": plots}
+    written = write_plan(result, directory, arguments=arguments, plots=plots)
+    con = _console()
+    if written.figures_note is not None:
+        con.print(written.figures_note, markup=False)
+    con.print(f"wrote {written.out}/: " + ", ".join(p.relative_to(written.out).as_posix() for p in written.files),
+              markup=False)
+
+
 # ------------------------------------------------------------------------------ run
 @app.command("run")
 def run_cmd(
@@ -231,9 +303,7 @@ def _print_summary(summary: Any) -> None:
 
     from budgetgym.experiments.report import format_summary_rows
 
-    con = _console()
-    if not con.is_terminal:  # a log or a pipe: never truncate a cell
-        con = _console(width=1000)
+    con = _wide_console()
     base = str(summary["baseline"].iloc[0]) or "baseline"
     con.print("expected reward as % of the oracle's and per episode (mean over seeds, 95% bootstrap CI)")
     text: dict[str, str] = {}

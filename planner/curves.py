@@ -43,7 +43,7 @@ def response_curves(
     rec = X.sum(axis=0)
     cur = None if current is None else np.asarray(current, dtype=float)
     top = np.maximum(rec, 0.0 if cur is None else cur.sum(axis=0))
-    top = np.where(top > 0, top, X.sum() / K)
+    top = np.where(top > 1e-3 * X.sum() / K, top, X.sum() / K)  # (almost) unused: up to twice an equal share
     rows = []
     for i, name in enumerate(names):
         levels = np.linspace(0.0, CURVE_SPAN * top[i], points)

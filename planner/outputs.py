@@ -1,0 +1,220 @@
+"""The files of a plan: the output directory of ``budgetgym plan``, written all or nothing.
+
+::
+
+    DIR/
+      plan.csv        the recommendation: step, day, one column per channel (spend), total
+      channels.csv    PlanResult.channels: per channel spend, share, outcomes, ROAS, CPA, marginal
+                      returns (with a current plan also current_* and change columns)
+      frontier.csv    with a sweep: PlanResult.frontier, a row per budget multiple
+      curves.csv      PlanResult.curves: response curves (point = curve, recommended, current)
+      draws.csv       a family: per held-out draw the outcome of the recommended, static and current plans
+      summary.json    PlanResult.summary() with the arguments, the git commit and the files written
+      report.md       the tables, the sentences and the figures (budgetgym.planner.report)
+      plots/*.png     allocation, frontier, curves, flighting, distribution (budgetgym.planner.plots)
+
+:func:`write_plan` writes everything into a temporary directory beside ``DIR`` and then moves the
+files in (``report.md`` last), so a failure (a figure that cannot be drawn, a full disk) leaves
+``DIR`` as it was, or absent, and no temporary directory behind. Files of an earlier plan in
+``DIR`` that this plan does not write (``frontier.csv`` without a sweep, say) are then removed, so
+the directory always describes one plan; other files in ``DIR`` are never touched. Without
+matplotlib (the ``plot`` extra) or with ``plots=False`` everything but the figures is written and
+``report.md`` says why there are none.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.io import atomic_write_text
+from budgetgym.experiments.results import environment_info, utc_now, write_csv, write_json
+from budgetgym.planner.plan import PlanResult
+from budgetgym.planner.report import plan_markdown
+
+__all__ = [
+    "PLAN_FILES",
+    "PLOT_FILES",
+    "PlanOutputs",
+    "check_out_dir",
+    "plan_table",
+    "summary_payload",
+    "write_plan",
+]
+
+#: Every file :func:`write_plan` may write in ``DIR`` (in the order they are moved in) ...
+PLAN_FILES = ("plan.csv", "channels.csv", "frontier.csv", "curves.csv", "draws.csv", "summary.json", "report.md")
+#: ... and in ``DIR/plots``.
+PLOT_FILES = ("allocation.png", "frontier.png", "curves.png", "flighting.png", "distribution.png")
+PLOTS = "plots"
+
+NO_MATPLOTLIB = 'Figures need matplotlib: `pip install "budgetgym[plot]"`, then run the same command again.'
+NO_PLOTS = "Figures were not drawn (`--no-plots`)."
+
+
+@dataclass(frozen=True)
+class PlanOutputs:
+    """What :func:`write_plan` wrote: the directory, its files (figures included), the figures,
+    the report, and why there are no figures (``None`` when they were drawn)."""
+
+    out: Path
+    files: list[Path]
+    plots: list[Path]
+    report: Path
+    figures_note: str | None
+
+
+def plan_table(result: PlanResult) -> pd.DataFrame:
+    """``plan.csv``: a row per step (``step`` from 0, ``day`` its day index), a spend column per
+    channel and the step's ``total``."""
+    X = np.asarray(result.plan, dtype=float)
+    index = pd.DataFrame({"step": np.arange(X.shape[0]), "day": np.asarray(result.step_days, dtype=float)})
+    spend = pd.DataFrame(X, columns=result.channel_names)
+    return pd.concat([index, spend, pd.DataFrame({"total": X.sum(axis=1)})], axis=1)
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as ``None`` and paths as text (strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def summary_payload(
+    result: PlanResult, arguments: dict[str, Any] | None = None, files: list[str] | None = None
+) -> dict[str, Any]:
+    """``summary.json``: :meth:`PlanResult.summary` with the time, the command's ``arguments``, the
+    budgetgym git commit (:func:`~budgetgym.experiments.results.environment_info`) and the files."""
+    payload = result.summary()
+    payload["generated"] = utc_now()
+    payload["arguments"] = dict(arguments or {})
+    payload["git"] = environment_info()["git"]
+    payload["files"] = list(files or [])
+    return _json_safe(payload)
+
+
+def matplotlib_available() -> bool:
+    """Whether the ``plot`` extra (matplotlib) is installed."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def _write_stage(
+    result: PlanResult, stage: Path, arguments: dict[str, Any], plots: bool
+) -> tuple[list[str], str | None]:
+    """Write every file into ``stage``; the relative names written and why there are no figures."""
+    names = []
+
+    def csv(name: str, frame: pd.DataFrame | None) -> None:
+        if frame is not None:
+            write_csv(stage / name, frame)
+            names.append(name)
+
+    csv("plan.csv", plan_table(result))
+    csv("channels.csv", result.channels)
+    csv("frontier.csv", result.frontier)
+    csv("curves.csv", result.curves)
+    csv("draws.csv", result.draw_values)
+    figures: list[tuple[str, Path]] = []
+    note = NO_PLOTS if not plots else None if matplotlib_available() else NO_MATPLOTLIB
+    if note is None:
+        from budgetgym.planner.plots import draw_plan_figures
+
+        figures = [(title, p.relative_to(stage)) for title, p in draw_plan_figures(result, stage / PLOTS)]
+    names += [p.as_posix() for _, p in figures]
+    summary = summary_payload(result, arguments, [*names, "summary.json", "report.md"])
+    write_json(stage / "summary.json", summary)
+    text = plan_markdown(result, figures, names, arguments=arguments, figures_note=note,
+                         generated=summary["generated"], git=summary["git"])
+    atomic_write_text(stage / "report.md", text)
+    return [*names, "summary.json", "report.md"], note
+
+
+def _move_in(stage: Path, out: Path, names: list[str]) -> None:
+    """Move the staged files into ``out`` (``report.md`` last), then remove the files of an
+    earlier plan that this one did not write."""
+    out.mkdir(exist_ok=True)
+    if any(n.startswith(PLOTS + "/") for n in names):
+        (out / PLOTS).mkdir(exist_ok=True)
+    for name in names:
+        os.replace(stage / name, out / name)
+    ours = [*PLAN_FILES, *(f"{PLOTS}/{p}" for p in PLOT_FILES)]
+    for name in ours:
+        if name not in names:
+            (out / name).unlink(missing_ok=True)
+    plots_dir = out / PLOTS
+    if plots_dir.is_dir() and not any(plots_dir.iterdir()):
+        plots_dir.rmdir()
+
+
+def check_out_dir(out: str | Path) -> Path:
+    """``out`` as a path; a one-line error if it exists and is not a directory."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BudgetGymError(f"output directory '{out}': exists and is not a directory")
+    return out
+
+
+def write_plan(
+    result: PlanResult, out: str | Path, *, arguments: dict[str, Any] | None = None, plots: bool = True
+) -> PlanOutputs:
+    """Write a plan's files into ``out`` (module docstring).
+
+    Parameters
+    ----------
+    result : what :func:`~budgetgym.planner.plan.plan` returned.
+    out : the output directory (created, with its parents, if absent).
+    arguments : recorded in ``summary.json`` and turned into the report's ``budgetgym plan``
+        command (keys: the command's options, ``campaign`` the positional argument).
+    plots : draw the figures (they also need matplotlib).
+
+    Raises
+    ------
+    BudgetGymError
+        ``out`` is a file, or cannot be written.
+    """
+    out = check_out_dir(out)
+    existed = out.exists()
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # deepest first
+    stage: Path | None = None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        names, note = _write_stage(result, stage, dict(arguments or {}), plots)
+        _move_in(stage, out, names)
+    except BaseException as exc:
+        if not existed:
+            shutil.rmtree(out, ignore_errors=True)
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+            stage = None
+        for p in created:
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        if isinstance(exc, OSError):
+            raise BudgetGymError(f"output directory '{out}': cannot be written ({exc.strerror or exc})") from None
+        raise
+    finally:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+    paths = [out / n for n in names]
+    return PlanOutputs(out, paths, [p for p in paths if p.suffix == ".png"], out / "report.md", note)

@@ -1,0 +1,328 @@
+"""What a plan says, in words and tables: the lines ``budgetgym plan`` prints and ``report.md``.
+
+One formatting of a :class:`~budgetgym.planner.plan.PlanResult` serves both the terminal and the
+report, so they cannot disagree:
+
+* :func:`channel_rows` — the per-channel table, absolute numbers first: recommended spend and
+  share, (with a current plan: its spend and the change), the expected outcome in the reward's
+  unit, (the uplift over the current plan), ROAS (revenue, profit) or CPA (conversions) and the
+  marginal ROAS or marginal CPA, then a total row (the total's marginal is the budget's);
+* :func:`summary_lines` — recommended vs current, the static plan vs the flighting-aware plan
+  (what timing is worth), the budget's marginal return, the target and profit-maximising
+  budgets, and for a family the outcome distribution over held-out draws;
+* :func:`plan_markdown` — ``report.md``: both of the above, the figures (or why there are none),
+  the files, the method and the command that reproduces the plan.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from budgetgym.experiments.report import _table as markdown_table
+from budgetgym.planner.plan import PlanResult
+
+__all__ = [
+    "channel_rows",
+    "command_line",
+    "distribution_rows",
+    "fmt",
+    "header_line",
+    "plan_markdown",
+    "print_plan",
+    "summary_lines",
+]
+
+#: What the reward's outcome is called in a table header.
+OUTCOME_NAMES = {"conversions": "conversions", "revenue": "revenue", "profit": "profit"}
+
+
+def fmt(x: float | None, digits: int | None = None, signed: bool = False) -> str:
+    """A number for people: thousands separators, decimals by magnitude unless ``digits`` is
+    given (0 from 1,000, 1 from 10, 2 from 1, else 3); ``–`` for missing or infinite values."""
+    if x is None or not math.isfinite(float(x)):
+        return "–"
+    v = float(x)
+    if digits is None:
+        a = abs(v)
+        digits = 0 if a >= 1000 else 1 if a >= 10 else 2 if a >= 1 else 3
+    v = round(v, digits) + 0.0  # no "-0" from rounding noise
+    text = f"{v:,.{digits}f}"
+    return f"+{text}" if signed and v > 0 else text
+
+
+def _pct(part: float | None, whole: float | None, digits: int = 2) -> str:
+    """``part`` as a signed percentage of ``|whole|``."""
+    if part is None or whole is None or not whole or not math.isfinite(part / whole):
+        return "–"
+    return f"{fmt(100.0 * part / abs(whole), digits, signed=True)}%"
+
+
+def _with_pct(delta: float, base: float, digits: int | None = None, pct_digits: int = 2) -> str:
+    """``+1,234 (+5.67%)``."""
+    pct = _pct(delta, base, pct_digits)
+    return fmt(delta, digits, signed=True) + ("" if pct == "–" else f" ({pct})")
+
+
+def _ratio_names(reward: str) -> tuple[str, str, str]:
+    """(table column, marginal column, metric key) for the reward: CPA for conversions, ROAS otherwise."""
+    return ("CPA", "marginal CPA", "mcpa") if reward == "conversions" else ("ROAS", "marginal ROAS", "mroas")
+
+
+def _totals(ch: Any, prefix: str = "") -> tuple[float, float, float, float]:
+    """Spend, outcome, incremental conversions and incremental revenue of a channel table's plan."""
+    spend = ch[f"{prefix}spend"].to_numpy(float)
+    outcome = float(ch[f"{prefix}outcome"].sum())
+    inc_conv = float((ch[f"{prefix}conversions"] - ch["baseline_conversions"]).sum())
+    inc_rev = float(np.nansum(ch[f"{prefix}roas"].to_numpy(float) * spend))
+    return float(spend.sum()), outcome, inc_conv, inc_rev
+
+
+def _ratio(reward: str, spend: float, inc_conv: float, inc_rev: float) -> float:
+    if reward == "conversions":
+        return spend / inc_conv if inc_conv > 0 else math.nan
+    return inc_rev / spend if spend > 0 else math.nan
+
+
+def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (strings) of the per-channel table, the last row the total (module docstring)."""
+    ch = result.channels
+    has_current = result.current is not None
+    ratio, marginal, key = _ratio_names(result.reward)
+    outcome = OUTCOME_NAMES[result.reward]
+    header = ["channel", "spend", "share"]
+    header += ["current spend", "change"] if has_current else []
+    header += [f"expected {outcome}"]
+    header += ["uplift"] if has_current else []
+    header += [ratio, marginal]
+    ratio_col = "cpa" if result.reward == "conversions" else "roas"
+    rows = []
+    for _, r in ch.iterrows():
+        row = [str(r["channel"]), fmt(r["spend"], 0), f"{100 * r['share']:.1f}%"]
+        if has_current:
+            row += [fmt(r["current_spend"], 0), _with_pct(r["spend"] - r["current_spend"], r["current_spend"], 0, 1)]
+        row += [fmt(r["outcome"])]
+        if has_current:
+            row += [_with_pct(r["outcome"] - r["current_outcome"], r["current_outcome"], pct_digits=1)]
+        row += [fmt(r[ratio_col], 2), fmt(r[key], 2)]
+        rows.append(row)
+    spend, total, inc_conv, inc_rev = _totals(ch)
+    row = ["total", fmt(spend, 0), "100.0%" if spend > 0 else "–"]
+    if has_current:
+        cur_spend, cur_total, _, _ = _totals(ch, "current_")
+        row += [fmt(cur_spend, 0), _with_pct(spend - cur_spend, cur_spend, 0, 1)]
+    row += [fmt(total)]
+    if has_current:
+        row += [_with_pct(total - cur_total, cur_total, pct_digits=1)]
+    row += [fmt(_ratio(result.reward, spend, inc_conv, inc_rev), 2), fmt(result.budget_marginal[key], 2)]
+    rows.append(row)
+    return header, rows
+
+
+def _point_text(point: dict[str, Any], outcome: str) -> str:
+    return (
+        f"budget {fmt(point['budget'], 0)} ({point['multiple']:.3g} × the budget), "
+        f"expected {outcome} {fmt(point['outcome'])}"
+    )
+
+
+def summary_lines(result: PlanResult) -> list[str]:
+    """The sentences below the table (module docstring), one per line."""
+    outcome = OUTCOME_NAMES[result.reward]
+    what = f"expected {outcome}" + (f" ({result.objective} over the train draws)" if result.is_family else "")
+    lines = []
+    if result.current is not None and result.current_value is not None:
+        uplift = _with_pct(result.value - result.current_value, result.current_value)
+        lines.append(
+            f"{what}: recommended {fmt(result.value)} vs current ({result.current_source}) "
+            f"{fmt(result.current_value)}: uplift {uplift}"
+        )
+        lines += [f"note: the current plan as given: {p}" for p in result.current_problems]
+    else:
+        lines.append(f"{what}: recommended {fmt(result.value)}")
+    timing = result.timing_value
+    lines.append(
+        f"static plan (best single split, even flighting — what MMM allocators return) {fmt(result.static_value)} "
+        f"vs flighting-aware plan {fmt(result.value)}: timing is worth {fmt(timing, signed=True)} "
+        f"({_pct(timing, result.value)} of the recommended value)"
+    )
+    m = result.budget_marginal
+    conversions = result.reward == "conversions"
+    ratio = f"marginal CPA {fmt(m['mcpa'], 2)}" if conversions else f"marginal ROAS {fmt(m['mroas'], 3)}"
+    lines.append(f"budget marginal return: one more unit of budget adds {fmt(m['marginal_outcome'], 4)} {outcome} "
+                 f"({ratio})")
+    if result.history_steps:
+        lines.append(f"carry-in from {result.history_steps} steps of history: {fmt(result.baseline_value)} {outcome} "
+                     f"with no spend in the window")
+    if result.target is not None:
+        t = result.target
+        name = "marginal CPA" if t["metric"] == "mcpa" else "marginal ROAS"
+        where = (_point_text(t, outcome) if t.get("budget") is not None
+                 else "not reached between 1/1024 and 1024 × the budget")
+        lines.append(f"target {name} {fmt(t['target'], 3)}: {where}")
+    if result.reward == "profit":
+        where = (_point_text(result.profit_max, outcome) if result.profit_max is not None
+                 else "not found between 1/1024 and 1024 × the budget")
+        lines.append(f"profit-maximising budget (marginal ROAS 1): {where}")
+    if result.frontier is not None:
+        f = result.frontier
+        lines.append(f"frontier: {len(f)} budgets from {f['multiple'].min():.3g} to {f['multiple'].max():.3g} × "
+                     f"the budget (frontier.csv)")
+    return lines
+
+
+def distribution_rows(result: PlanResult) -> tuple[list[str], list[list[str]], str | None] | None:
+    """A family's outcome distribution over the held-out draws: header and a row per plan (P10,
+    P50, P90, mean) and the line saying how often the recommendation beats the current plan
+    (``None`` without one); ``None`` for a scenario."""
+    if result.distribution is None:
+        return None
+    n = int(next(iter(result.distribution.values()))["draws"])
+    header = [f"{n} held-out draws: expected {OUTCOME_NAMES[result.reward]}", "P10", "P50", "P90", "mean"]
+    rows = [[name, fmt(d["p10"]), fmt(d["p50"]), fmt(d["p90"]), fmt(d["mean"])]
+            for name, d in result.distribution.items()]
+    beats = (None if result.prob_beats_current is None else
+             f"P(recommended beats current) over the {n} held-out draws: {result.prob_beats_current:.2f}")
+    return header, rows, beats
+
+
+def header_line(result: PlanResult) -> str:
+    """What was planned: campaign, channels, window, budget, reward, objective."""
+    kind = (f"scenario family, {result.objective} over {result.draws} train draws" if result.is_family
+            else "scenario")
+    days = result.step_days
+    return (
+        f"{result.campaign} ({kind}): {len(result.channel_names)} channels, {result.horizon} steps "
+        f"(day {days[0]:g} to {days[-1]:g}), budget {fmt(result.budget, 0)} ({result.pacing} pacing), "
+        f"reward {result.reward}; solved in {result.seconds:.1f} s"
+    )
+
+
+def family_note(result: PlanResult) -> str | None:
+    """For a family: what the per-channel numbers are (means over the train draws) and what the
+    objective is; ``None`` for a scenario."""
+    if not result.is_family:
+        return None
+    text = f"Per-channel numbers are means over the {result.draws} train draws"
+    if result.objective != "mean":
+        text += (f"; the objective, the total's marginal return and the values below are the {result.objective} "
+                 f"(the mean over the worst {result.objective.partition(':')[2]} share of the draws)")
+    return text + "."
+
+
+def command_line(arguments: dict[str, Any]) -> str | None:
+    """The ``budgetgym plan`` command for ``arguments`` (the CLI's options), or ``None``."""
+    if "campaign" not in arguments:
+        return None
+    parts = ["budgetgym", "plan", str(arguments["campaign"])]
+    for key, value in arguments.items():
+        if key in ("campaign", "plots") or value is None or (key == "objective" and value == "mean"):
+            continue
+        parts += [f"--{key.replace('_', '-')}", str(value)]
+    if arguments.get("plots") is False:
+        parts.append("--no-plots")
+    return " ".join(parts)
+
+
+FILES = [
+    ("plan.csv", "the recommended plan: spend per step (rows; day = day index) and channel, and the total"),
+    ("channels.csv", "per channel: spend, share, conversions, revenue, outcome, ROAS, CPA, marginal returns "
+                     "(and current_* and change columns with a current plan)"),
+    ("frontier.csv", "per budget multiple: the best outcome, the budget's marginal return and the spend per channel"),
+    ("curves.csv", "response curves: per channel the expected outcome over its budget (point = curve, "
+                   "recommended, current)"),
+    ("draws.csv", "per held-out draw: the outcome of the recommended, static and current plans"),
+    ("summary.json", "the numbers above, the command's arguments, versions and git commit"),
+]
+
+
+def plan_markdown(
+    result: PlanResult,
+    figures: list[tuple[str, Path]],
+    files: list[str],
+    *,
+    arguments: dict[str, Any] | None = None,
+    figures_note: str | None = None,
+    generated: str = "",
+    git: dict[str, Any] | None = None,
+) -> str:
+    """``report.md``: figure paths relative to the report's directory (module docstring)."""
+    git = git or {}
+    lines = [f"# Plan for `{result.campaign}`", ""]
+    lines += [
+        f"- {header_line(result)}",
+        f"- generated {generated}, git commit `{git.get('commit') or '?'}`"
+        + (" (uncommitted changes)" if git.get("dirty") else ""),
+    ]
+    if result.current is not None:
+        lines.append(f"- current plan: {result.current_source}")
+    lines += ["", "## Recommendation", ""]
+    header, rows = channel_rows(result)
+    lines += markdown_table(header, rows, "l" + "r" * (len(header) - 1))
+    lines += [""]
+    note = family_note(result)
+    if note:
+        lines += [note, ""]
+    lines += [f"- {s}" for s in summary_lines(result)]
+    dist = distribution_rows(result)
+    if dist is not None:
+        lines += ["", *markdown_table(dist[0], dist[1]), *([] if dist[2] is None else ["", dist[2]])]
+    lines += ["", "## Figures", ""]
+    if figures_note:
+        lines += [figures_note, ""]
+    for title, path in figures:
+        lines += [f"**{title}**", "", f"![{title}]({path.as_posix()})", ""]
+    lines += ["## Files", ""]
+    lines += [f"- `{name}`: {text}" for name, text in FILES if name in files]
+    lines += [
+        "",
+        "## Method",
+        "",
+        "- The value of a plan is `evaluate_plan`: the expected reward over the window on the campaign's nominal "
+        "path (no noise, no drift draws), carry-in from the history included; the recommended plan maximises it "
+        "under the budget, pacing and share bounds (for a scenario, exactly the oracle's plan).",
+        "- The static plan is the best single split of the budget, spent evenly over the steps; the difference is "
+        "what flighting (when to spend) is worth.",
+        "- Marginal returns are exact derivatives of the expected outcome: per channel along its own flighting, "
+        "for the budget by the envelope theorem (the optimum's derivative).",
+    ]
+    if result.is_family:
+        lines.append(
+            f"- Scenario family: the plan maximises the {result.objective} of the outcome over {result.draws} train "
+            "draws; the distribution is over as many held-out draws, never planned on."
+        )
+    command = command_line(arguments or {})
+    if command:
+        lines += ["", "## Reproduce", "", "```bash", command, "```"]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def print_plan(console: Any, result: PlanResult) -> None:
+    """What ``budgetgym plan`` prints on ``console`` (a rich console): the header, the channel
+    table, the sentences and, for a family, the held-out distribution."""
+    from rich.table import Table
+
+    def table(header: list[str], rows: list[list[str]]) -> Any:
+        t = Table(box=None)
+        for i, name in enumerate(header):
+            t.add_column(name, no_wrap=True, justify="left" if i == 0 else "right")
+        for i, row in enumerate(rows):
+            t.add_row(*row, style="bold" if i == len(rows) - 1 and row[0] == "total" else None)
+        return t
+
+    console.print(header_line(result), markup=False)
+    console.print(table(*channel_rows(result)))
+    note = family_note(result)
+    if note:
+        console.print(note, markup=False)
+    for line in summary_lines(result):
+        console.print(line, markup=False)
+    dist = distribution_rows(result)
+    if dist is not None:
+        console.print(table(dist[0], dist[1]))
+        if dist[2] is not None:
+            console.print(dist[2], markup=False)

@@ -1,0 +1,327 @@
+"""``budgetgym plan`` end to end, in-process: the files it writes (columns, rows, and numbers
+checked against ``evaluate_plan`` computed here), the printed uplift, a family's held-out
+distribution, re-runs and failures that leave nothing half-written, and one-line errors (exit 2)
+for bad inputs."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+from budgetgym.envs import evaluate_plan, load_scenario
+from budgetgym.envs.family import load_family
+from budgetgym.experiments.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SC = load_scenario("stationary-3")  # 3 channels, 14 steps, even pacing, conversions
+T, K, B = SC.horizon, SC.n_channels, SC.budget.total
+NAMES = SC.channel_names
+EQUAL = np.full((T, K), SC.step_budget / K)
+
+
+def _main(*argv: str) -> tuple[int, str]:
+    """Run the command line, capturing stdout (for module-scoped fixtures, where capsys is not available)."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(list(argv))
+    return code, buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """stationary-3 against the equal split, with a 5-level frontier and the figures."""
+    out = tmp_path_factory.mktemp("plan") / "s3"
+    code, printed = _main("plan", "stationary-3", "--current", "equal", "--sweep", "0.5:2:5", "--out", str(out))
+    assert code == 0, printed
+    return out, printed
+
+
+def _plan(out: Path) -> np.ndarray:
+    return pd.read_csv(out / "plan.csv")[NAMES].to_numpy(float)
+
+
+def _number(text: str) -> tuple[float, float]:
+    """A printed number and half a unit of its last digit (the rounding it may carry)."""
+    digits = len(text.split(".")[1]) if "." in text else 0
+    return float(text.replace(",", "")), 0.5 * 10.0**-digits + 1e-9
+
+
+# ----------------------------------------------------------------------------- the files
+def test_every_file_is_written_with_its_columns_and_rows(planned):
+    out, _ = planned
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert files == {
+        "plan.csv", "channels.csv", "frontier.csv", "curves.csv", "summary.json", "report.md",
+        "plots/allocation.png", "plots/frontier.png", "plots/curves.png", "plots/flighting.png",
+    }  # no draws.csv: a scenario has no held-out draws
+    plan = pd.read_csv(out / "plan.csv")
+    assert list(plan.columns) == ["step", "day", *NAMES, "total"]
+    assert len(plan) == T and plan["step"].tolist() == list(range(T))
+    assert plan["day"].tolist() == [SC.start_day + SC.step_days * t for t in range(T)]
+    # even pacing: every step spends its step budget B / T, and total is the row's sum
+    np.testing.assert_allclose(plan[NAMES].sum(axis=1), plan["total"], rtol=1e-12)
+    np.testing.assert_allclose(plan["total"], B / T, rtol=1e-6)
+    assert (plan[NAMES].to_numpy() >= 0).all()
+
+    channels = pd.read_csv(out / "channels.csv")
+    assert channels["channel"].tolist() == NAMES
+    assert channels["spend"].sum() == pytest.approx(B, rel=1e-6)
+    np.testing.assert_allclose(channels["spend"], plan[NAMES].sum(axis=0), rtol=1e-9)
+    for col in ("share", "conversions", "outcome", "cpa", "mcpa", "current_spend", "change"):
+        assert col in channels.columns, col
+    np.testing.assert_allclose(channels["current_spend"], EQUAL.sum(axis=0), rtol=1e-12)
+    # the channels' outcomes add up to the plan's value, computed here
+    assert channels["outcome"].sum() == pytest.approx(float(evaluate_plan(SC, _plan(out))), rel=1e-9)
+
+    frontier = pd.read_csv(out / "frontier.csv")
+    np.testing.assert_allclose(frontier["multiple"], np.linspace(0.5, 2.0, 5))
+    np.testing.assert_allclose(frontier["budget"], np.linspace(0.5, 2.0, 5) * B)
+    assert np.all(np.diff(frontier["outcome"]) > 0)  # more budget, more conversions (concave curves)
+    assert np.all(np.diff(frontier["mcpa"]) > 0)  # ... each dearer than the last
+    assert {f"spend_{n}" for n in NAMES} <= set(frontier.columns)
+
+    curves = pd.read_csv(out / "curves.csv")
+    assert set(curves["point"]) == {"curve", "recommended", "current"}
+    rec = curves[curves["point"] == "recommended"].set_index("channel")["spend"]
+    np.testing.assert_allclose(rec[NAMES], plan[NAMES].sum(axis=0), rtol=1e-9)
+
+
+def test_summary_records_the_arguments_the_commit_and_a_static_plan_valued_here(planned):
+    out, _ = planned
+    s = json.loads((out / "summary.json").read_text())
+    assert s["arguments"]["campaign"] == "stationary-3"
+    assert s["arguments"]["current"] == "equal" and s["arguments"]["sweep"] == "0.5:2:5"
+    assert s["arguments"]["out"] == str(out)
+    assert set(s["files"]) == {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:
+        assert s["git"]["commit"] == head.stdout.strip()
+    # the static plan: its shares, spent evenly, are worth what the summary says, and no more than the plan
+    q = np.array([s["static"]["shares"][n] for n in NAMES])
+    static = np.tile(q * SC.step_budget, (T, 1))
+    assert s["static"]["value"] == pytest.approx(float(evaluate_plan(SC, static)), rel=1e-9)
+    assert s["recommended"]["value"] == pytest.approx(float(evaluate_plan(SC, _plan(out))), rel=1e-9)
+    assert s["static"]["value"] <= s["recommended"]["value"] * (1 + 1e-9)
+
+
+def test_report_links_every_figure_and_says_how_to_reproduce(planned):
+    out, _ = planned
+    text = (out / "report.md").read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert sorted(links) == sorted(f"plots/{n}.png" for n in ("allocation", "frontier", "curves", "flighting"))
+    for link in links:
+        assert (out / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"budgetgym plan stationary-3 --current equal --sweep 0.5:2:5 --out {out}" in text
+    assert "| search |" in text
+
+
+# ----------------------------------------------------------------------------- what it prints
+def test_printed_uplift_is_evaluate_plan_of_recommended_minus_current(planned):
+    out, printed = planned
+    recommended = float(evaluate_plan(SC, _plan(out)))
+    current = float(evaluate_plan(SC, EQUAL))
+    line = next(x for x in printed.splitlines() if x.startswith("expected conversions: recommended"))
+    m = re.search(r"recommended ([\d,.]+) vs current \(equal split\) ([\d,.]+): uplift \+([\d,.]+) \(\+([\d.]+)%\)",
+                  line)
+    assert m, line
+    for text, truth in ((m.group(1), recommended), (m.group(2), current), (m.group(3), recommended - current),
+                        (m.group(4), 100 * (recommended - current) / current)):
+        value, tol = _number(text)
+        assert abs(value - truth) <= tol, (text, truth)
+    assert recommended - current > 0.05 * current  # the equal split is clearly worse on stationary-3
+    # the table's total row says the same
+    total = next(x for x in printed.splitlines() if x.strip().startswith("total"))
+    assert f"+{m.group(3)} (+{float(m.group(4)):.1f}%)" in total
+
+
+def test_printed_table_has_absolute_spend_and_conversions_per_channel(planned):
+    out, printed = planned
+    plan = _plan(out)
+    header = next(x for x in printed.splitlines() if x.strip().startswith("channel"))
+    for col in ("spend", "share", "current spend", "change", "expected conversions", "uplift", "CPA", "marginal CPA"):
+        assert col in header, col
+    for i, name in enumerate(NAMES):
+        row = next(x for x in printed.splitlines() if x.strip().startswith(name + " "))
+        spend, tol = _number(row.split()[1])
+        assert abs(spend - plan[:, i].sum()) <= tol
+
+
+def test_help_lists_the_plan_command_and_its_options(capsys):
+    code, out, _ = run_cli(capsys, "--help")
+    assert code == 0 and "plan" in out
+    code, out, _ = run_cli(capsys, "plan", "--help")
+    for option in ("--budget", "--horizon", "--current", "--history", "--sweep", "--target-mroas", "--target-mcpa",
+                   "--draws", "--objective", "--out", "--no-plots"):
+        assert option in out, option
+
+
+# ----------------------------------------------------------------------------- a family
+def test_a_family_scores_the_plans_on_held_out_draws(tmp_path, capsys):
+    out = tmp_path / "fam"
+    code, printed, err = run_cli(capsys, "plan", "retail-5-family", "--draws", "4", "--current", "equal",
+                                 "--no-plots", "--out", str(out))
+    assert code == 0, err
+    draws = pd.read_csv(out / "draws.csv")
+    assert list(draws.columns) == ["draw", "recommended", "static", "current"] and len(draws) == 4
+    # each held-out draw's value is evaluate_plan of that draw's campaign, computed here
+    fam = load_family("retail-5-family")
+    plan = pd.read_csv(out / "plan.csv")
+    nominal = fam.nominal()
+    X = plan[nominal.channel_names].to_numpy(float)
+    equal = np.full((nominal.horizon, nominal.n_channels), nominal.step_budget / nominal.n_channels)
+    for i, sc in enumerate(fam.draws(4, "test")):
+        assert draws["recommended"][i] == pytest.approx(float(evaluate_plan(sc, X)), rel=1e-9)
+        assert draws["current"][i] == pytest.approx(float(evaluate_plan(sc, equal)), rel=1e-9)
+    beats = re.search(r"P\(recommended beats current\) over the 4 held-out draws: ([\d.]+)", printed)
+    assert beats and float(beats.group(1)) == pytest.approx(np.mean(draws["recommended"] > draws["current"]))
+    rows = {x.split()[0]: x.split()[1:] for x in printed.splitlines() if x.split()[:1] in (["recommended"],
+                                                                                             ["static"], ["current"])}
+    for name in ("recommended", "static", "current"):
+        expected = np.percentile(draws[name], [10, 50, 90])
+        for text, truth in zip(rows[name][:3], expected, strict=True):
+            value, tol = _number(text)
+            assert abs(value - truth) <= tol, (name, text, truth)
+    assert json.loads((out / "summary.json").read_text())["family"] is True
+    assert "Figures were not drawn (`--no-plots`)." in (out / "report.md").read_text()
+
+
+# ----------------------------------------------------------------------------- re-runs and failures
+def test_a_rerun_removes_the_files_of_the_earlier_plan_only(tmp_path, capsys):
+    out = tmp_path / "p"
+    assert run_cli(capsys, "plan", "stationary-3", "--sweep", "0.5:2:3", "--no-plots", "--out", str(out))[0] == 0
+    assert (out / "frontier.csv").is_file()
+    (out / "notes.txt").write_text("mine")
+    assert run_cli(capsys, "plan", "stationary-3", "--no-plots", "--out", str(out))[0] == 0
+    assert not (out / "frontier.csv").exists()  # the directory describes one plan
+    assert (out / "notes.txt").read_text() == "mine"
+    assert not [p for p in tmp_path.iterdir() if p.name != "p"]  # no temporary directory left
+
+
+def test_without_matplotlib_everything_but_the_figures_is_written(tmp_path, capsys, monkeypatch):
+    import budgetgym.planner.outputs as outputs
+
+    monkeypatch.setattr(outputs, "matplotlib_available", lambda: False)
+    out = tmp_path / "p"
+    code, printed, _ = run_cli(capsys, "plan", "stationary-3", "--out", str(out))
+    assert code == 0
+    assert not (out / "plots").exists() and (out / "plan.csv").is_file()
+    assert 'pip install "budgetgym[plot]"' in (out / "report.md").read_text()
+    assert 'pip install "budgetgym[plot]"' in printed
+
+
+def test_a_failing_figure_leaves_no_directory_and_an_old_one_as_it_was(tmp_path, capsys, monkeypatch):
+    import budgetgym.planner.plots as plots
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("figure exploded")
+
+    monkeypatch.setattr(plots, "draw_plan_figures", boom)
+    new = tmp_path / "a" / "b" / "new"
+    code, _, err = run_cli(capsys, "plan", "stationary-3", "--out", str(new))
+    assert code == 1 and "figure exploded" in err
+    assert list(tmp_path.iterdir()) == []  # not even the parents it created
+    old = tmp_path / "old"
+    assert run_cli(capsys, "plan", "stationary-3", "--no-plots", "--out", str(old))[0] == 0
+    before = {p.name: p.read_bytes() for p in old.iterdir()}
+    code, _, _ = run_cli(capsys, "plan", "stationary-3", "--budget", "20000", "--out", str(old))
+    assert code == 1
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["old"]
+
+
+def test_a_write_error_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    import budgetgym.planner.outputs as outputs
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(outputs, "write_json", full)
+    out = tmp_path / "p"
+    code, _, err = run_cli(capsys, "plan", "stationary-3", "--no-plots", "--out", str(out))
+    assert code == 2
+    assert err == f"error: output directory '{out}': cannot be written (No space left on device)\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- bad inputs
+def _steps(rows: int, columns: dict[str, object]) -> str:
+    frame = pd.DataFrame({"step": range(rows), **{k: [v] * rows for k, v in columns.items()}})
+    return frame.to_csv(index=False)
+
+
+GOOD = {"search": 1000.0, "social": 1000.0, "video": 1000.0}
+BAD_FILES = {
+    "current-unknown-channel": ("current", _steps(T, {"search": 1.0, "social": 1.0, "tiktok": 1.0}),
+                                ["unknown channel 'tiktok'"]),
+    "current-negative": ("current", "channel,spend\nsearch,100\nsocial,-5\nvideo,100\n",
+                         ["column 'spend', row 2", "non-negative", "-5"]),
+    "current-rows": ("current", _steps(T - 1, GOOD), [f"expected {T} rows", f"got {T - 1}"]),
+    "history-missing-channel": ("history", _steps(3, {"search": 1.0, "social": 1.0}),
+                                ["missing channel column(s) video"]),
+    "history-not-a-number": ("history", "search,social,video\n1,2,3\n1,abc,3\n", ["column 'social', row 2", "'abc'"]),
+    "history-negative": ("history", "search,social,video\n1,2,-3\n", ["column 'video', row 1", "non-negative"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_a_bad_file_is_one_line_naming_the_file_and_field(tmp_path, capsys, case):
+    option, text, needles = BAD_FILES[case]
+    path = tmp_path / f"{option}.csv"
+    path.write_text(text)
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "plan", "stationary-3", f"--{option}", str(path), "--out", str(out))
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: "), err
+    assert f"'{path}'" in err, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no output directory, no partial file
+
+
+BAD_OPTIONS = {
+    "sweep-reversed": (["--sweep", "2:1:5"], "--sweep '2:1:5': expected 0 < LOW < HIGH"),
+    "objective": (["--objective", "foo"], "--objective 'foo': expected 'mean' or 'cvar:ALPHA'"),
+    "cvar-alpha": (["--objective", "cvar:2"], "--objective 'cvar:2': expected cvar:ALPHA with 0 < ALPHA <= 1"),
+    "target-mroas-on-conversions": (["--target-mroas", "1.5"], "--target-mroas: this campaign's reward is conversions"),
+    "current-unknown-split": (["--current", "search=0.5,tv=0.5"], "unknown channel 'tv'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_OPTIONS))
+def test_a_bad_option_is_one_line_exit_2(tmp_path, capsys, case):
+    argv, needle = BAD_OPTIONS[case]
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "plan", "stationary-3", *argv, "--out", str(out))
+    assert code == 2 and err.count("\n") == 1 and needle in err, err
+    assert not out.exists()
+
+
+def test_an_unknown_scenario_or_a_file_as_out_dir_is_one_line_exit_2(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "plan", "stationary-33", "--out", str(tmp_path / "out"))
+    assert code == 2 and err.startswith("error: unknown scenario 'stationary-33' (did you mean 'stationary-3'?)")
+    assert err.count("\n") == 1 and not (tmp_path / "out").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run_cli(capsys, "plan", "stationary-3", "--out", str(blocker))
+    assert code == 2 and err == f"error: output directory '{blocker}': exists and is not a directory\n"
+    assert blocker.read_text() == "x"
+
+
+def test_the_curve_of_an_almost_unused_channel_spans_twice_an_equal_share():
+    """A channel the plan gives (next to) nothing still gets a readable curve: 0 to 2 B / K."""
+    from budgetgym.planner.curves import response_curves
+    from budgetgym.planner.problem import PlanningProblem
+
+    X = np.tile([SC.step_budget * 0.6, SC.step_budget * (0.4 - 1e-9), SC.step_budget * 1e-9], (T, 1))
+    curves = response_curves(PlanningProblem("stationary-3").objective, X, NAMES, SC.reward)
+    top = curves[curves["point"] == "curve"].groupby("channel")["spend"].max()
+    assert top["video"] == pytest.approx(2 * B / K, rel=1e-9)
+    assert top["search"] == pytest.approx(2 * 0.6 * B, rel=1e-9)
