@@ -12,6 +12,8 @@
                                               the recommended plan per channel and step, its uplift over
                                               the current plan, what timing is worth, marginal returns,
                                               the budget frontier; writes out/plan/<campaign>
+    budgetgym simulate SCENARIO --periods N --out DIR [--plan random|equal|oracle|CSV] [--seed S]
+                  [--draw I]                  an MMM-style dataset with its truth (contributions, curves)
     budgetgym run [EXPERIMENT] [--out DIR] [--seeds N] [--workers N] [--backend local|ray]
                   [--address ADDR] [--set key=value ...]
     budgetgym report DIR                      rebuild results, statistics, plots and report.md
@@ -41,6 +43,8 @@ from typing import Annotated, Any
 import typer
 
 from budgetgym.envs.errors import BudgetGymError
+from budgetgym.experiments.cli_planning import plan_cmd, simulate_cmd
+from budgetgym.experiments.console import console, wide_console
 
 __all__ = ["app", "main"]
 
@@ -67,16 +71,8 @@ def _options(
     _STATE["verbose"] = verbose
 
 
-def _console(stderr: bool = False, width: int | None = None) -> Any:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
-
-
-def _wide_console() -> Any:
-    """A console for tables: a log or a pipe (not a terminal) never truncates a cell."""
-    con = _console()
-    return con if con.is_terminal else _console(width=1000)
+_console = console
+_wide_console = wide_console
 
 
 # ------------------------------------------------------------------------------ scenarios
@@ -199,62 +195,9 @@ def _show_family(con: Any, family: Any) -> None:
 
 
 # ------------------------------------------------------------------------------ plan
-@app.command("plan")
-def plan_cmd(
-    campaign: Annotated[str, typer.Argument(metavar="SCENARIO_OR_FAMILY", help="built-in name or YAML path")],
-    budget: Annotated[float | None, typer.Option(help="total budget of the window [default: the campaign's]")] = None,
-    horizon: Annotated[int | None, typer.Option(help="steps in the window [default: the campaign's]")] = None,
-    current: Annotated[
-        str | None,
-        typer.Option(help="the plan in place: 'equal', 'search=0.4,social=0.6' (a split, or per-channel budgets "
-                     "with other values) or a CSV file (per channel or per step)"),
-    ] = None,
-    history: Annotated[
-        str | None, typer.Option(metavar="SPEND.csv", help="spend per step before the window, a column per channel")
-    ] = None,
-    sweep: Annotated[
-        str | None, typer.Option(metavar="LOW:HIGH:N", help="budget frontier at N multiples of the budget")
-    ] = None,
-    target_mroas: Annotated[
-        float | None, typer.Option(help="the budget at which the marginal ROAS falls to this (revenue, profit)")
-    ] = None,
-    target_mcpa: Annotated[
-        float | None, typer.Option(help="the budget at which the marginal CPA rises to this (conversions)")
-    ] = None,
-    draws: Annotated[
-        int | None, typer.Option(help="a family's draws to plan over, and held-out draws to score on [default: 100]")
-    ] = None,
-    objective: Annotated[
-        str, typer.Option(help="mean, or cvar:ALPHA (the mean of the worst ALPHA share of a family's draws)")
-    ] = "mean",
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="output directory [default: out/plan/<campaign>]")
-    ] = None,
-    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the report's figures")] = True,
-) -> None:
-    """Recommend a plan: spend per channel and step, its uplift over the current plan, what timing
-    is worth, marginal returns and the budget frontier; write CSVs, summary.json and report.md."""
-    from budgetgym.planner.outputs import check_out_dir, write_plan
-    from budgetgym.planner.plan import plan
-    from budgetgym.planner.report import print_plan
-
-    if out is not None:
-        check_out_dir(out)  # before the solve, not after
-    result = plan(
-        campaign, budget=budget, horizon=horizon, current=current, history=history, sweep=sweep,
-        target_mroas=target_mroas, target_mcpa=target_mcpa, draws=draws, objective=objective,
-    )
-    print_plan(_wide_console(), result)
-    directory = out if out is not None else Path("out") / "plan" / result.campaign
-    arguments = {"campaign": campaign, "budget": budget, "horizon": horizon, "current": current, "history": history,
-                 "sweep": sweep, "target_mroas": target_mroas, "target_mcpa": target_mcpa, "draws": draws,
-                 "objective": objective, "out": str(directory), "plots": plots}
-    written = write_plan(result, directory, arguments=arguments, plots=plots)
-    con = _console()
-    if written.figures_note is not None:
-        con.print(written.figures_note, markup=False)
-    con.print(f"wrote {written.out}/: " + ", ".join(p.relative_to(written.out).as_posix() for p in written.files),
-              markup=False)
+# --------------------------------------------------------------------- planning (cli_planning)
+app.command("plan")(plan_cmd)
+app.command("simulate")(simulate_cmd)
 
 
 # ------------------------------------------------------------------------------ run

@@ -32,8 +32,8 @@ from budgetgym.envs.scenario import Scenario
 
 __all__ = ["INDEX_COLUMNS", "read_current", "read_history", "read_table"]
 
-#: Columns of a per-step table that label the steps (ignored).
-INDEX_COLUMNS = ("step", "date", "week", "day", "period", "time")
+#: Columns of a per-step table that label the steps, or sum them (``plan.csv``'s ``total``): ignored.
+INDEX_COLUMNS = ("step", "date", "week", "day", "period", "time", "total")
 
 
 def read_table(path: str | Path, what: str) -> pd.DataFrame:

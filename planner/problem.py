@@ -114,10 +114,10 @@ class PlanningProblem:
         self.scenario: Scenario = family.nominal()  # the constraints (brief) of every member
         self.history = None if history is None else check_history(self.scenario, history)
         self.is_family = family.varies
+        if draws is not None and int(draws) < 1:
+            raise BudgetGymError(f"draws: expected a positive number of draws, got {draws}")
         if self.is_family:
             n = DEFAULT_DRAWS if draws is None else int(draws)
-            if n < 1:
-                raise BudgetGymError(f"draws: expected a positive number of draws, got {n}")
             self.members = [Member.of(sc, self.history) for sc in family.draws(n, "train")]
             self.test_members = [Member.of(sc, self.history) for sc in family.draws(n, "test")]
         else:

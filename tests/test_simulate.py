@@ -92,3 +92,22 @@ def test_bad_arguments_one_line(kwargs: dict, message: str) -> None:
     with pytest.raises(BudgetGymError, match=message) as err:
         simulate_dataset("stationary-3", **kwargs)
     assert "\n" not in str(err.value)
+
+
+def test_cli_writes_a_dataset_and_refuses_bad_input_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from budgetgym.experiments.cli import main
+
+    out = tmp_path / "ds"
+    assert main(["simulate", "stationary-3", "--periods", "12", "--out", str(out), "--seed", "4"]) == 0
+    data = pd.read_csv(out / "data.csv")
+    assert len(data) == 12 and "search_spend" in data.columns
+    assert "budgetgym calibrate" in capsys.readouterr().out
+    for args, message in [
+        (["--periods", "0"], "--periods"),
+        (["--periods", "5", "--plan", "nope"], "--plan 'nope'"),
+    ]:
+        assert main(["simulate", "stationary-3", *args, "--out", str(tmp_path / "bad")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err
+    assert main(["simulate", "no-such-scenario", "--periods", "5", "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()

@@ -1,0 +1,101 @@
+"""Planner-side commands of ``budgetgym`` (registered by :mod:`budgetgym.experiments.cli`): ``plan``
+(:func:`budgetgym.planner.plan`) and ``simulate`` (:func:`budgetgym.experiments.simulate.simulate_dataset`).
+Thin layers: parse, call the library, print, write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from budgetgym.experiments.console import console, wide_console
+
+__all__ = ["plan_cmd", "simulate_cmd"]
+
+
+def plan_cmd(
+    campaign: Annotated[str, typer.Argument(metavar="SCENARIO_OR_FAMILY", help="built-in name or YAML path")],
+    budget: Annotated[float | None, typer.Option(help="total budget of the window [default: the campaign's]")] = None,
+    horizon: Annotated[int | None, typer.Option(help="steps in the window [default: the campaign's]")] = None,
+    current: Annotated[
+        str | None,
+        typer.Option(help="the plan in place: 'equal', 'search=0.4,social=0.6' (a split, or per-channel budgets "
+                     "with other values) or a CSV file (per channel or per step)"),
+    ] = None,
+    history: Annotated[
+        str | None, typer.Option(metavar="SPEND.csv", help="spend per step before the window, a column per channel")
+    ] = None,
+    sweep: Annotated[
+        str | None, typer.Option(metavar="LOW:HIGH:N", help="budget frontier at N multiples of the budget")
+    ] = None,
+    target_mroas: Annotated[
+        float | None, typer.Option(help="the budget at which the marginal ROAS falls to this (revenue, profit)")
+    ] = None,
+    target_mcpa: Annotated[
+        float | None, typer.Option(help="the budget at which the marginal CPA rises to this (conversions)")
+    ] = None,
+    draws: Annotated[
+        int | None, typer.Option(help="a family's draws to plan over, and held-out draws to score on [default: 100]")
+    ] = None,
+    objective: Annotated[
+        str, typer.Option(help="mean, or cvar:ALPHA (the mean of the worst ALPHA share of a family's draws)")
+    ] = "mean",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="output directory [default: out/plan/<campaign>]")
+    ] = None,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the report's figures")] = True,
+) -> None:
+    """Recommend a plan: spend per channel and step, its uplift over the current plan, what timing
+    is worth, marginal returns and the budget frontier; write CSVs, summary.json and report.md."""
+    from budgetgym.planner.outputs import check_out_dir, write_plan
+    from budgetgym.planner.plan import plan
+    from budgetgym.planner.report import print_plan
+
+    if out is not None:
+        check_out_dir(out)  # before the solve, not after
+    result = plan(
+        campaign, budget=budget, horizon=horizon, current=current, history=history, sweep=sweep,
+        target_mroas=target_mroas, target_mcpa=target_mcpa, draws=draws, objective=objective,
+    )
+    print_plan(wide_console(), result)
+    directory = out if out is not None else Path("out") / "plan" / result.campaign
+    arguments = {"campaign": campaign, "budget": budget, "horizon": horizon, "current": current, "history": history,
+                 "sweep": sweep, "target_mroas": target_mroas, "target_mcpa": target_mcpa, "draws": draws,
+                 "objective": objective, "out": str(directory), "plots": plots}
+    written = write_plan(result, directory, arguments=arguments, plots=plots)
+    con = console()
+    if written.figures_note is not None:
+        con.print(written.figures_note, markup=False)
+    con.print(f"wrote {written.out}/: " + ", ".join(p.relative_to(written.out).as_posix() for p in written.files),
+              markup=False)
+
+
+def simulate_cmd(
+    scenario: Annotated[str, typer.Argument(help="built-in scenario or family name, or a YAML path")],
+    periods: Annotated[int, typer.Option(help="periods (steps) to simulate")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output directory (replaced when complete)")],
+    plan: Annotated[str, typer.Option(help="random | equal | oracle | a per-step CSV")] = "random",
+    seed: Annotated[int, typer.Option(help="seed of the plan and of the episode's noise")] = 0,
+    draw: Annotated[int | None, typer.Option(help="a family's held-out draw to simulate [default: nominal]")] = None,
+) -> None:
+    """Write an MMM-style dataset (date, KPI, spend, impressions/clicks, controls) simulated from a
+    scenario, with the truth: the scenario, each channel's expected contribution and its true
+    response curve."""
+    from budgetgym.experiments.simulate import simulate_dataset, write_dataset
+
+    ds = simulate_dataset(scenario, periods, plan=plan, seed=seed, draw=draw)
+    written = write_dataset(
+        ds, out, meta={"arguments": {"scenario": scenario, "periods": periods, "plan": plan, "seed": seed,
+                                     "draw": draw, "out": str(out)}}
+    )
+    spend_cols = [c for c in ds.data.columns if c.endswith("_spend")]
+    console().print(
+        f"{ds.source.name}: {periods} periods of {ds.scenario.step_days:g} day(s) from {ds.data['date'].iloc[0]}, "
+        f"{plan} plan, total spend {ds.plan.sum():,.0f}, {ds.kpi} {ds.data[ds.kpi].sum():,.0f} "
+        f"(media {ds.contributions[ds.scenario.channel_names].sum().sum():,.0f} expected)\n"
+        f"columns: {', '.join(ds.data.columns)}\n"
+        f"calibrate with: budgetgym calibrate {written / 'data.csv'} --date date --kpi {ds.kpi} "
+        f"--spend {','.join(spend_cols)}\nwrote {written}/: data.csv, truth/, summary.json",
+        markup=False,
+    )
