@@ -165,10 +165,13 @@ def show_cmd(
     oracle = res.expected_reward
     where = "nominal path" if seed is None else f"episode seed {seed}"
     con.print(f"oracle expected {sc.reward} ({where}): {oracle:,.1f}; solved in {res.seconds:.2f} s")
-    ranked = sorted(zip(best.shares, sc.channel_names, strict=True), key=lambda x: -x[0])
-    split = ", ".join(f"{n} {q:.3f}" for q, n in ranked if q >= 5e-4)
-    rows = [("equal split", equal, ""), ("best constant split", best.expected_reward, f"  ({split})"),
-            ("oracle", oracle, "")]
+    def split_of(shares: Any) -> str:
+        ranked = sorted(zip(shares, sc.channel_names, strict=True), key=lambda x: -x[0])
+        return ", ".join(f"{n} {q:.3f}" for q, n in ranked if q >= 5e-4)
+
+    spend = res.plan.sum(axis=0)
+    rows = [("equal split", equal, ""), ("best constant split", best.expected_reward, f"  ({split_of(best.shares)})"),
+            ("oracle", oracle, f"  (over the episode: {split_of(spend / spend.sum())}; per step: budgetgym plan)")]
     for label, value, note in rows:
         con.print(f"  {label:<20}{value:>16,.1f}{100 * value / oracle:>9.2f}% of oracle{note}", markup=False)
     con.print(
