@@ -5,7 +5,8 @@ For budget multiples :math:`b_1 < \dots < b_L` of the campaign's budget ``B``, t
 return of the budget :math:`dV^*/dB` at each level (:func:`~budgetgym.planner.metrics.budget_marginal`,
 exact from the gradient). Levels are solved outwards from the one nearest ``B``, each
 warm-started from its neighbour's plan scaled to its budget (the optimal split moves little
-between nearby budgets), which makes a sweep several times cheaper than cold solves.
+between nearby budgets), which makes a sweep about 2-2.5 times cheaper than cold solves
+(``benchmarks/bench_planner.py``: 21 levels on stationary-5 in 1.3 s, 2.95 s cold).
 
 For concave response curves :math:`V^*` is increasing (conversions, revenue) and concave in
 ``B`` — each extra unit of budget buys less — so the marginal return falls with the budget, and

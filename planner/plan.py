@@ -21,16 +21,18 @@ What it computes (each piece documented where it is defined):
 
 from __future__ import annotations
 
+import functools
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
-from budgetgym.envs.constant_split import constant_split_search
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.plan_value import check_plan
@@ -40,7 +42,7 @@ from budgetgym.planner.frontier import BudgetPoint, budget_for_target, frontier_
 from budgetgym.planner.inputs import read_current, read_history
 from budgetgym.planner.metrics import budget_marginal, channel_table
 from budgetgym.planner.problem import PlanningProblem
-from budgetgym.planner.robust import Objective, objective_marginal_model, outcome_distribution, solve_for
+from budgetgym.planner.robust import Objective, objective_marginal_model, outcome_distribution, solve_for, static_for
 
 __all__ = ["PlanResult", "plan"]
 
@@ -169,6 +171,25 @@ def _point(p: BudgetPoint, base: float) -> dict[str, float]:
             **{k: float(v) for k, v in p.marginal.items()}}
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _one_blas_thread(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` with one BLAS thread: the planner's matrices are small (``K`` blocks of ``T x T``),
+    and a second thread doubles the CPU for no wall-time gain, or loses time on a busy machine
+    (``benchmarks/bench_planner.py``: the 21-level frontier 1.4 s with one thread, up to 3.2 s
+    with two under load)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_one_blas_thread
 def plan(
     campaign: str | Path | Scenario | ScenarioFamily,
     *,
@@ -217,13 +238,8 @@ def plan(
     multiples = None if sweep is None else (parse_sweep(sweep) if isinstance(sweep, str) else np.asarray(sweep, float))
     cur, cur_source = _current(current, sc)
 
-    def exact(plans: np.ndarray) -> np.ndarray:
-        return np.asarray(obj.score(problem.member_values(plans)))
-
     # 4 (first: a candidate for 1). the static plan: one split, even flighting
-    static_q, static_plan, static_value, _ = constant_split_search(
-        sc, problem.objective, exact, concave=problem.concave
-    )
+    static_q, static_plan, static_value = static_for(problem, obj)
 
     # 1-2. the recommendation and its numbers
     X = solve_for(problem, obj, extra=[static_plan] if not check_plan(sc, static_plan) else None)

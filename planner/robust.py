@@ -25,17 +25,19 @@ it does).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from budgetgym.envs.constant_split import constant_split_search
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.expected import MeanExpectedModel
+from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel
 from budgetgym.envs.oracle import candidate_plans
 from budgetgym.planner.problem import PlanningProblem
 
-__all__ = ["CVAR_ROUNDS", "Objective", "objective_marginal_model", "outcome_distribution", "solve_for"]
+__all__ = ["CVAR_ROUNDS", "Objective", "objective_marginal_model", "outcome_distribution", "solve_for", "static_for"]
 
 CVAR_ROUNDS = 8
 
@@ -93,6 +95,36 @@ def objective_marginal_model(problem: PlanningProblem, objective: Objective, pla
     return MeanExpectedModel([problem.members[i].expected for i in _worst(problem, objective, plan)])
 
 
+def _cvar_ascent(
+    problem: PlanningProblem,
+    objective: Objective,
+    X: np.ndarray,
+    best_response: Callable[[MeanExpectedModel, np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, float]:
+    """The CVaR rounds of the module docstring from plan ``X``: ``best_response(tail, X)`` is the
+    plan maximising the mean over the worst set ``tail``; each round moves to the best point of the
+    segment towards it. Returns the plan and its :math:`U`."""
+
+    def U(plan: np.ndarray) -> float:
+        return float(objective.score(problem.member_values(plan))[0])
+
+    best = U(X)
+    for _ in range(CVAR_ROUNDS):
+        tail = MeanExpectedModel([problem.members[i].expected for i in _worst(problem, objective, X)])
+        Y = best_response(tail, X)
+
+        def along(t: float, X: np.ndarray = X, Y: np.ndarray = Y) -> float:
+            return -U(X + t * (Y - X))
+
+        res = minimize_scalar(along, bounds=(0.0, 1.0), method="bounded", options={"xatol": 1e-4})
+        cand = {float(res.x): -float(res.fun), 1.0: U(Y)}
+        t_best = max(cand, key=lambda k: cand[k])
+        if cand[t_best] - best <= 1e-9 * max(abs(best), 1e-12):
+            break
+        X, best = X + t_best * (Y - X), cand[t_best]
+    return X, best
+
+
 def solve_for(
     problem: PlanningProblem,
     objective: Objective,
@@ -105,26 +137,32 @@ def solve_for(
     if objective.kind == "mean" or len(problem.members) == 1:
         return X
 
-    def U(plan: np.ndarray) -> float:
-        return float(objective.score(problem.member_values(plan))[0])
+    def best_response(tail: MeanExpectedModel, X: np.ndarray) -> np.ndarray:
+        return candidate_plans(problem.scenario, tail, concave=True, start=X)[0]
 
-    best = U(X)
-    for _ in range(CVAR_ROUNDS):
-        tail = MeanExpectedModel([problem.members[i].expected for i in _worst(problem, objective, X)])
-        Y = candidate_plans(problem.scenario, tail, concave=True, start=X)[0]
+    return _cvar_ascent(problem, objective, X, best_response)[0]
 
-        def along(t: float, X: np.ndarray = X, Y: np.ndarray = Y) -> float:
-            return -U(X + t * (Y - X))
 
-        res = minimize_scalar(along, bounds=(0.0, 1.0), method="bounded", options={"xatol": 1e-4})
-        t = float(res.x)
-        cand = {t: -float(res.fun), 1.0: U(Y)}
-        t_best = max(cand, key=lambda k: cand[k])
-        gain = cand[t_best] - best
-        if gain <= 1e-9 * max(abs(best), 1e-12):
-            break
-        X, best = X + t_best * (Y - X), cand[t_best]
-    return X
+def static_for(problem: PlanningProblem, objective: Objective) -> tuple[np.ndarray, np.ndarray, float]:
+    """The best single split with even flighting for ``objective``: ``(shares, plan, U)``.
+    :func:`~budgetgym.envs.constant_split.constant_split_search` on the mean model, then for CVaR
+    the rounds of the module docstring among constant splits (convex combinations of constant
+    splits are constant splits, so the segment stays among them)."""
+    sc = problem.scenario
+
+    def exact(plans: np.ndarray) -> np.ndarray:
+        return np.asarray(objective.score(problem.member_values(plans)))
+
+    def search(model: ExpectedModel | MeanExpectedModel) -> np.ndarray:
+        return constant_split_search(sc, model, exact, concave=problem.concave)[1]
+
+    plan = search(problem.objective)
+    if objective.kind == "mean" or len(problem.members) == 1:
+        value = float(exact(plan[None])[0])
+    else:
+        plan, value = _cvar_ascent(problem, objective, plan, lambda tail, _: search(tail))
+    shares = plan[0] / plan[0].sum()
+    return shares, plan, value
 
 
 def outcome_distribution(values: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:

@@ -22,7 +22,7 @@ from budgetgym.planner.frontier import budget_for_target, parse_sweep, solve_lev
 from budgetgym.planner.metrics import budget_marginal, channel_table
 from budgetgym.planner.plan import plan
 from budgetgym.planner.problem import PlanningProblem
-from budgetgym.planner.robust import Objective, solve_for
+from budgetgym.planner.robust import Objective, solve_for, static_for
 
 MEAN = Objective()
 
@@ -93,6 +93,12 @@ def test_cvar_plan_has_at_least_the_mean_plans_cvar_and_is_scored_out_of_sample(
     worst = lambda v: np.sort(v)[:2].mean()  # noqa: E731 - the worst 20% of 10 draws, by hand
     assert worst(v_cvar) >= worst(v_mean) - 1e-9 * abs(worst(v_mean))
     assert v_cvar.mean() <= v_mean.mean() * (1 + 1e-9)  # the mean plan is the best on the mean
+    # the static plan under CVaR: at least the CVaR of the mean's static split, and still a constant split
+    q_mean, static_mean, _ = static_for(problem, MEAN)
+    q_cvar, static_cvar, u_cvar = static_for(problem, cvar)
+    assert u_cvar == pytest.approx(worst(problem.member_values(static_cvar)[:, 0]), rel=1e-12)
+    assert u_cvar >= worst(problem.member_values(static_mean)[:, 0]) - 1e-9 * abs(u_cvar)
+    np.testing.assert_allclose(static_cvar, np.tile(q_cvar * problem.scenario.step_budget, (14, 1)), rtol=1e-9)
     res = plan(fam, draws=10, objective="cvar:0.2", current="equal", curves=False)
     assert res.value == pytest.approx(worst(v_cvar), rel=1e-6)
     held_out = [float(evaluate_plan(s, res.plan)) for s in fam.draws(10, "test")]
