@@ -58,7 +58,10 @@ smallest ``max_response`` (1e-9 KPI per period) gets that minimum: a channel wit
 Not supported (a one-line :class:`~budgetgym.envs.errors.BudgetGymError`): other adstock or
 saturation forms, ``adstock_first=False``, the ``log`` link, time-varying media, extra model
 dimensions (geos: convert one geo's posterior with :func:`family_from_posterior`), ``cost_per_unit``
-(media not in spend), negative ``beta`` (a channel that lowers the KPI).
+(media not in spend), negative ``beta`` (a channel that lowers the KPI), and a draw whose converted
+value lies outside budgetgym's accepted range (``configs/README.md``, "Plausible magnitudes"), e.g. a
+Hill slope below 0.3, which PyMC-Marketing's default ``HalfNormal(1.5)`` slope prior allows: the
+error names the variable, the draw and the channel (bound the prior, or drop those draws).
 """
 
 from __future__ import annotations
@@ -72,9 +75,11 @@ from typing import Any
 
 import numpy as np
 import yaml
+from pydantic import BaseModel
 
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import atomic_write_text
+from budgetgym.envs.scenario_parts import HillSaturation, LogisticSaturation
 
 __all__ = ["ADSTOCK_VARIABLES", "SATURATION_VARIABLES", "family_from_mmm", "family_from_posterior"]
 
@@ -122,6 +127,24 @@ def _require(arr: np.ndarray, var: str, names: Sequence[str], ok: np.ndarray, ex
         raise BudgetGymError(
             f"posterior['{var}']: expected {expected}, got {arr[j, i]:g} (draw {j}, channel '{names[i]}')"
         )
+
+
+#: budgetgym saturation field -> (the PyMC-Marketing variable it comes from, the formula).
+_SOURCES = {
+    "saturation.rate": ("saturation_lam", "lam / channel_scale"),
+    "saturation.half_saturation": ("saturation_kappa", "kappa * channel_scale"),
+    "saturation.slope": ("saturation_slope", "a Hill slope"),
+    "saturation.max_response": ("saturation_beta", "beta * target_scale"),
+}
+
+
+def _accepted(model: type[BaseModel], field: str) -> tuple[float, float]:
+    """The ``[ge, le]`` bounds of a scenario model's field (budgetgym's accepted range)."""
+    low, high = -np.inf, np.inf
+    for bound in model.model_fields[field].metadata:
+        low = float(getattr(bound, "ge", low))
+        high = float(getattr(bound, "le", high))
+    return low, high
 
 
 def _channel_key(index: int, name: str) -> str:
@@ -236,6 +259,13 @@ def family_from_posterior(
         params["saturation.half_saturation"] = raw["saturation_kappa"] * scale
         params["saturation.slope"] = raw["saturation_slope"]
     params["saturation.max_response"] = np.maximum(raw["saturation_beta"] * float(target_scale), MIN_MAX_RESPONSE)
+    curve = HillSaturation if saturation == "hill" else LogisticSaturation
+    for field, (var, formula) in _SOURCES.items():
+        if field in params:
+            lo, hi = _accepted(curve, field.split(".")[1])
+            arr = params[field]
+            expected = f"{formula} within budgetgym's {field} range [{lo:g}, {hi:g}]"
+            _require(arr, var, names, (arr >= lo) & (arr <= hi), expected)
     sizes = {len(v) for v in params.values()}
     if len(sizes) != 1:
         raise BudgetGymError(f"posterior: the variables have different numbers of draws ({sorted(sizes)})")

@@ -177,6 +177,9 @@ def _with(post: dict[str, np.ndarray], key: str, value: Any) -> dict[str, np.nda
 P = posterior(3)
 NEG = P["saturation_lam"].copy()
 NEG[1, 1] = -0.5
+H = posterior(3, "hill")
+FLAT = H["saturation_slope"].copy()
+FLAT[2, 0] = 0.2  # below budgetgym's Hill slopes (0.3 - 10)
 
 
 @pytest.mark.parametrize(
@@ -190,6 +193,9 @@ NEG[1, 1] = -0.5
         (_with(P, "saturation_lam", NEG), {}, r"lam.*positive values, got -0.5 \(draw 1, channel 'search'\)"),
         (_with(P, "saturation_beta", -P["saturation_beta"]), {}, r"saturation_beta.*negative beta"),
         (_with(P, "adstock_alpha", P["adstock_alpha"] + 1), {}, r"adstock_alpha.*\[0, 1\)"),
+        (_with(H, "saturation_slope", FLAT), {"saturation": "hill"},
+         r"saturation_slope.*saturation.slope range \[0.3, 10\], got 0.2 \(draw 2, channel 'tv'\)"),
+        (_with(P, "saturation_lam", P["saturation_lam"] * 1e13), {}, r"lam / channel_scale within.*\[1e-18, 1e\+09\]"),
         (_with(P, "saturation_lam", P["saturation_lam"] * np.nan), {}, r"saturation_lam.*finite"),
         (_with(P, "saturation_beta", P["saturation_beta"][:2]), {}, r"different numbers of draws"),
         ({k: v[:1] for k, v in P.items()}, {}, r"at least 2 draws"),
