@@ -1,0 +1,1 @@
+"""budgetgym.calibration — scenario families fitted to a campaign's own data."""
