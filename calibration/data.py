@@ -138,7 +138,7 @@ def _unique_names(columns: list[str]) -> list[str]:
 
 def calendar_day(date: pd.Timestamp) -> float:
     """budgetgym's day index of ``date``: the same day of the year and weekday (module docstring)."""
-    doy = int(date.dayofyear) - 1
+    doy = int(date.day_of_year) - 1
     j = (int(date.weekday()) - doy) % 7
     return float(doy + 365 * j)
 
