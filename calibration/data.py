@@ -57,8 +57,9 @@ class MMMData:
     kpi_name : its column.
     spend : ``[T, K]`` spend per period and channel (currency, ``>= 0``).
     spend_columns : the spend columns.
-    exposure : ``[T, K]`` exposure (impressions / clicks) or ``None`` (then exposure = spend).
-    exposure_columns : the exposure columns, or ``None``.
+    exposure : ``[T, K]`` exposure (impressions / clicks) or ``None`` (then exposure = spend); a
+        channel without an exposure column has its spend here.
+    exposure_columns : per channel its exposure column (``None``: driven by its spend), or ``None``.
     controls : ``[T, C]`` control variables (text controls one-hot encoded).
     control_names : a name per control column (``events=event1`` for a dummy).
     channels : channel names (:func:`channel_name` of the spend columns).
@@ -74,7 +75,7 @@ class MMMData:
     spend: np.ndarray
     spend_columns: tuple[str, ...]
     exposure: np.ndarray | None
-    exposure_columns: tuple[str, ...] | None
+    exposure_columns: tuple[str | None, ...] | None
     controls: np.ndarray
     control_names: tuple[str, ...]
     channels: tuple[str, ...]
@@ -86,6 +87,11 @@ class MMMData:
     @property
     def n_channels(self) -> int:
         return self.spend.shape[1]
+
+    def driver(self, i: int) -> str:
+        """The column that drives channel ``i``'s response: its exposure column, else its spend."""
+        col = self.exposure_columns[i] if self.exposure_columns else None
+        return col if col is not None else self.spend_columns[i]
 
     @property
     def media(self) -> np.ndarray:
@@ -116,6 +122,15 @@ def _sanitise(text: str) -> str:
     split) replaced by ``_``; a purely numeric name (it would read as a list index) prefixed by ``ch``."""
     name = re.sub(r"[^A-Za-z0-9_-]", "_", text)[:40] or "channel"
     return f"ch{name}" if name.isdigit() else name
+
+
+def _exposure_entries(text: str | list[str] | tuple[str, ...] | None) -> list[str | None]:
+    """``--exposure``, one entry per channel: a column, or ``None`` for an empty entry or ``-``."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return []
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out = [str(c).strip() if c is not None else "" for c in items]
+    return [None if c in ("", "-") else c for c in out]
 
 
 def channel_name(column: str) -> str:
@@ -263,20 +278,23 @@ def read_mmm_csv(
     date, kpi : the date and KPI columns.
     spend : the spend columns (a comma-separated string or a list), one per channel.
     controls : control columns (numeric, or text: one-hot encoded).
-    exposure : exposure columns (impressions or clicks), one per spend column in the same order.
+    exposure : exposure columns (impressions or clicks), one per spend column in the same order; an
+        empty entry or ``-`` leaves that channel driven by its spend (``"tv_imp,-,fb_imp"``).
     count_kpi : the KPI is a count (Poisson / negative-binomial likelihood): it must be >= 0.
     """
     p = Path(path)
     source = f"data file '{p}'"
     df = _read(p)
-    spend_cols, control_cols, exposure_cols = split_columns(spend), split_columns(controls), split_columns(exposure)
+    spend_cols, control_cols = split_columns(spend), split_columns(controls)
     if not spend_cols:
         raise BudgetGymError(f"{source}: --spend: expected at least one spend column")
-    if exposure_cols and len(exposure_cols) != len(spend_cols):
+    per_channel = _exposure_entries(exposure)
+    if per_channel and len(per_channel) != len(spend_cols):
         raise BudgetGymError(
             f"{source}: --exposure: expected one exposure column per spend column ({len(spend_cols)}, in the same "
-            f"order), got {len(exposure_cols)}"
+            f"order; an empty entry or '-' for a channel driven by its spend), got {len(per_channel)}"
         )
+    exposure_cols = [c for c in per_channel if c is not None]
     for option, cols in (("--date", [date]), ("--kpi", [kpi]), ("--spend", spend_cols),
                          ("--exposure", exposure_cols), ("--controls", control_cols)):
         _require(df, cols, option, source)
@@ -291,11 +309,12 @@ def read_mmm_csv(
     X = np.column_stack([_numbers(df, c, source, "spend", nonnegative=True) for c in spend_cols])
     E = None
     if exposure_cols:
-        E = np.column_stack([_numbers(df, c, source, "exposure", nonnegative=True) for c in exposure_cols])
+        E = np.column_stack([X[:, i] if c is None else _numbers(df, c, source, "exposure", nonnegative=True)
+                             for i, c in enumerate(per_channel)])
     for i, col in enumerate(spend_cols):
         media = X[:, i] if E is None else E[:, i]
         if not np.any(media > 0):
-            what = "spend" if E is None else f"exposure column '{exposure_cols[i]}'"
+            what = "spend" if E is None or per_channel[i] is None else f"exposure column '{per_channel[i]}'"
             raise BudgetGymError(f"{source}: column '{col}': the {what} is zero in every period; drop the channel")
     Z, znames = _controls(df, control_cols, source)
     names = _unique_names(spend_cols)
@@ -304,6 +323,6 @@ def read_mmm_csv(
     return MMMData(
         path=p, source=source, dates=dates.to_numpy(), step_days=step, days=first + np.asarray(elapsed, dtype=float),
         kpi=y, kpi_name=kpi, spend=X, spend_columns=tuple(spend_cols), exposure=E,
-        exposure_columns=tuple(exposure_cols) if exposure_cols else None, controls=Z,
+        exposure_columns=tuple(per_channel) if exposure_cols else None, controls=Z,
         control_names=tuple(znames), channels=tuple(names),
     )

@@ -80,11 +80,12 @@ def parameter_table(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFram
     without draws) and the unit."""
     point = {**fit.params(), "beta": fit.beta, "typical_response": typical_response(fit)}
     sampled = _draw_values(fit, draws) if draws is not None and len(draws) else {}
-    unit_e = "currency" if data.exposure is None else "exposure"
-    units = {"decay": "per period", "shape": "", "scale": "periods", "kappa": f"{unit_e} per period",
-             "slope": "", "beta": "KPI per period", "typical_response": "KPI per period"}
+    units = {"decay": "per period", "shape": "", "scale": "periods", "slope": "", "beta": "KPI per period",
+             "typical_response": "KPI per period"}
     rows = []
     for i, ch in enumerate(fit.channels):
+        driven = data.driver(i) != data.spend_columns[i]
+        units["kappa"] = f"{'exposure' if driven else 'currency'} per period"
         for key, est in point.items():
             lo = hi = float("nan")
             if key in sampled:

@@ -4,7 +4,8 @@ Mapping of the fit (:mod:`~budgetgym.calibration.model`) to a scenario
 (``configs/README.md``), per channel ``i``:
 
 * ``cost``: without an exposure column the response is driven by spend itself, so
-  ``{unit: click, price: 1, elasticity: 0}`` (exposure = spend, in currency). With one, ``unit``
+  ``{unit: click, price: 1, elasticity: 0}`` (exposure = spend, in currency; ``ref_spend`` a large
+  number, unused at elasticity 0). With one, ``unit``
   is ``click`` when the column's name contains "click" and ``impression`` otherwise; the
   observed unit price is :math:`p_t = u x_t / e_t` (``u`` = 1000 for a CPM, 1 for a CPC) and
   the auction-pressure curve :math:`\ln p_t = \ln p_0 + \eta \ln(1 + x_t / x_{ref})` is fitted
@@ -101,13 +102,14 @@ def fit_costs(data: MMMData) -> Costs:
         return Costs(("click",) * K, np.ones(K), np.full(K, big), np.zeros(K), np.zeros(K, bool))
     units, price, ref, eta, ok = [], np.zeros(K), np.zeros(K), np.zeros(K), np.zeros(K, bool)
     for i, col in enumerate(data.exposure_columns):
-        unit = "click" if "click" in col.lower() else "impression"
+        unit = "click" if col is None or "click" in col.lower() else "impression"
         units.append(unit)
         x, e = data.spend[:, i], data.exposure[:, i]
         both = (x > 0) & (e > 0)
         ref[i] = float(np.median(x[x > 0])) if np.any(x > 0) else 1.0
-        if not both.any():
+        if col is None or not both.any():  # driven by spend: exposure = spend
             price[i] = 1.0
+            ref[i] = float(min(1e15, max(1e9, 1e3 * x.max())))
             continue
         p = (1000.0 if unit == "impression" else 1.0) * x[both] / e[both]
         z = np.log1p(x[both] / ref[i])
@@ -150,7 +152,7 @@ def scenario_dict(
         channels.append({
             "name": ch,
             "description": f"spend column '{data.spend_columns[i]}'"
-            + (f", exposure column '{data.exposure_columns[i]}'" if data.exposure_columns else ""),
+            + (f", exposure column '{data.driver(i)}'" if data.driver(i) != data.spend_columns[i] else ""),
             "cost": {"unit": costs.unit[i], "price": _sig(costs.price[i]), "ref_spend": _sig(costs.ref_spend[i]),
                      "elasticity": _sig(costs.elasticity[i])},
             "adstock": _adstock(fit, params, i),

@@ -68,12 +68,12 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
     first, last = (pd.Timestamp(x).date() for x in (d.dates[0], d.dates[-1]))
     best = f.start_costs[0]
     reached = sum(1 for c in f.start_costs if c <= best * (1 + 1e-6) + 1e-12)
-    drive = "exposure columns " + ", ".join(d.exposure_columns) if d.exposure_columns else "spend"
+    drive = ", ".join(f"`{d.driver(i)}`" for i in range(d.n_channels))
     pairs = ", ".join(f"{c} ← `{s}`" for c, s in zip(f.channels, d.spend_columns, strict=True))
     lines = [
         f"# Calibration of `{d.path.name}`", "",
         f"{d.n_periods} periods from {first} to {last} (every {d.step_days:g} days); KPI `{d.kpi_name}`; "
-        f"{d.n_channels} channels ({pairs}), response driven by {drive}; controls: "
+        f"{d.n_channels} channels ({pairs}), responses driven by {drive}; controls: "
         f"{', '.join(d.control_names) or 'none'}.", "",
         "## Model", "",
         f"KPI = baseline + Σ β·{spec.saturation}({spec.adstock} adstock of the "

@@ -12,6 +12,7 @@ from conftest import run_cli
 
 from budgetgym.calibration import calibrate, read_mmm_csv
 from budgetgym.calibration.data import MONTH_DAYS, channel_name
+from budgetgym.calibration.export import fit_costs
 from budgetgym.envs.errors import BudgetGymError
 
 RNG = np.random.default_rng(0)
@@ -43,6 +44,17 @@ def test_meridian_national_layout(tmp_path: Path) -> None:
                      controls="competitor_activity_score_control,sentiment_score_control", count_kpi=True)
     assert d.channels == ("Channel0", "Channel1", "Channel2", "Channel3") and d.step_days == 7.0
     assert d.exposure is not None and d.exposure.shape == (T, 4) and d.controls.shape == (T, 2)
+    # some channels by their impressions, the others ('-' or empty) by their spend
+    mixed = read_mmm_csv(tmp_path / "national_media.csv", date="time", kpi="conversions",
+                         spend=",".join(f"Channel{i}_spend" for i in range(4)),
+                         exposure="Channel0_impression,-,,Channel3_impression")
+    assert mixed.exposure_columns == ("Channel0_impression", None, None, "Channel3_impression")
+    assert mixed.exposure is not None
+    np.testing.assert_array_equal(mixed.exposure[:, 1], cols["Channel1_spend"])
+    np.testing.assert_array_equal(mixed.exposure[:, 3], cols["Channel3_impression"])
+    costs = fit_costs(mixed)
+    assert costs.unit == ("impression", "click", "click", "impression") and costs.price[1] == costs.price[2] == 1.0
+    assert costs.elasticity[1] == 0.0
 
 
 def test_robyn_layout_with_text_events(tmp_path: Path) -> None:
