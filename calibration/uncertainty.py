@@ -5,10 +5,12 @@ Each draw ``n`` builds a KPI series from the fit and resampled residuals, and re
 .. math::
 
     y^*_t = \hat\mu_t + \sqrt{\hat v_t}\, r^*_t, \qquad
-    r_t = (y_t - \hat\mu_t) / \sqrt{\hat v_t} - \overline{r}
+    r_t = c \left( (y_t - \hat\mu_t) / \sqrt{\hat v_t} - \overline{r} \right), \quad c = \sqrt{T / (T - p)}
 
 with :math:`\hat v_t` the fitted variance function (1 for Gaussian noise, :math:`\hat\mu_t` for
-Poisson, :math:`\hat\mu_t + \hat\mu_t^2/k` for the negative binomial), and :math:`r^*` made of
+Poisson, :math:`\hat\mu_t + \hat\mu_t^2/k` for the negative binomial), ``c`` undoing the shrinkage
+of fitted residuals by the ``p`` fitted parameters (Davison and Hinkley 1997, §6.2.3), and
+:math:`r^*` made of
 blocks of ``b`` consecutive standardised residuals whose starts are drawn uniformly (the
 moving-block bootstrap, Künsch 1989), cut to ``T``. Blocks keep the residuals' autocorrelation
 (a mis-specified baseline, carry-over the model lacks) that an i.i.d. bootstrap would destroy
@@ -80,7 +82,7 @@ def block_bootstrap(fit: Fit, draws: int = 200, *, block_length: int | None = No
     t0 = time.perf_counter()
     sd = np.sqrt(fit.variance)
     r = fit.residuals / sd
-    r = r - r.mean()
+    r = (r - r.mean()) * np.sqrt(T / max(1, T - fit.n_params))
     rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
     phis, betas, coefs = [], [], []
     for _ in range(draws):

@@ -316,21 +316,21 @@ def calibrate_cmd(
     spend: Annotated[str, typer.Option(help="spend columns, comma-separated (one per channel)")],
     controls: Annotated[str | None, typer.Option(help="control columns, comma-separated")] = None,
     exposure: Annotated[
-        str | None, typer.Option(help="impression/click columns, in the order of --spend")
+        str | None, typer.Option(help="impression/click columns in the order of --spend ('-': by its spend)")
     ] = None,
     draws: Annotated[int, typer.Option(help="bootstrap draws (the family's members)")] = 200,
     holdout: Annotated[int, typer.Option(help="last periods held out to score a forecast")] = 0,
-    plan_periods: Annotated[int | None, typer.Option(help="planning window [default: a quarter]")] = None,
+    plan_periods: Annotated[int | None, typer.Option(help="periods to plan (default: a quarter)")] = None,
     plan_budget: Annotated[
-        float | None, typer.Option(help="budget of the window [default: the last periods' spend]")
+        float | None, typer.Option(help="budget of the window (default: the spend of as many last periods)")
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the multi-start and the bootstrap")] = 0,
     adstock: Annotated[str, typer.Option(help="geometric, weibull_cdf or weibull_pdf")] = "geometric",
     saturation: Annotated[str, typer.Option(help="hill or logistic")] = "hill",
     likelihood: Annotated[str, typer.Option(help="gaussian, poisson or negative_binomial")] = "gaussian",
     prior: Annotated[str, typer.Option(help="mild prior on kappa and slope: weak (channels), all or none")] = "weak",
-    fourier: Annotated[int | None, typer.Option(help="yearly Fourier order [default: 2 for a year of data]")] = None,
-    reward: Annotated[str | None, typer.Option(help="revenue or conversions [default: from the KPI]")] = None,
+    fourier: Annotated[int | None, typer.Option(help="yearly Fourier order (default: 2 for a year of data)")] = None,
+    reward: Annotated[str | None, typer.Option(help="revenue or conversions (default: from the KPI's name)")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the figures")] = True,
 ) -> None:
     """Fit carry-over and saturation per channel to DATA.csv and write a scenario family of the fit

@@ -11,6 +11,7 @@ from mmm_synth import Truth, flighted_spend, synthesize
 
 from budgetgym.calibration import ModelSpec, block_bootstrap, calibrate, fit_model, read_mmm_csv
 from budgetgym.calibration.diagnostics import typical_response
+from budgetgym.calibration.transforms import adstock_weights
 from budgetgym.envs.kernels import adstock_kernel
 from budgetgym.envs.scenario import WeibullAdstock
 
@@ -65,6 +66,16 @@ def test_noise_free_weibull_and_logistic(tmp_path: Path) -> None:
     np.testing.assert_allclose(p["scale"], [2.0, 3.0], rtol=1e-3)
     np.testing.assert_allclose(1.0 / p["kappa"], truth.rate, rtol=1e-3)  # logistic rate = 1/kappa
     np.testing.assert_allclose(fit.beta, truth.beta, rtol=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["weibull_cdf", "weibull_pdf"])
+def test_weibull_weights_are_the_environments(kind: str) -> None:
+    """The fit restates the Weibull weights for speed; they must equal the environment's kernel
+    (the one the exported scenario uses) over the whole shape and scale range."""
+    for shape in (0.1, 0.5, 1.0, 2.0, 5.0):
+        for scale in (0.3, 1.0, 3.7, 8.0):
+            env = adstock_kernel(WeibullAdstock(type=kind, shape=shape, scale=scale, window=8), 8)
+            np.testing.assert_allclose(adstock_weights(kind, np.array([shape, scale]), 8), env, rtol=1e-12, atol=1e-15)
 
 
 def test_count_likelihoods_recover_noise_free_means(tmp_path: Path) -> None:
