@@ -79,7 +79,7 @@ def parameter_table(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFram
     """One row per channel and quantity: ``estimate``, ``low``, ``high`` (90% interval; NaN
     without draws) and the unit."""
     point = {**fit.params(), "beta": fit.beta, "typical_response": typical_response(fit)}
-    sampled = _draw_values(fit, draws) if draws is not None and len(draws) else {}
+    sampled = _draw_values(fit, draws) if draws is not None and len(draws) >= 2 else {}
     units = {"decay": "per period", "shape": "", "scale": "periods", "slope": "", "beta": "KPI per period",
              "typical_response": "KPI per period"}
     rows = []

@@ -280,11 +280,11 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0) ->
     BudgetGymError
         Too few periods for the number of parameters, or a degenerate baseline column.
     """
-    spec = replace(spec, fourier=default_fourier(data) if spec.fourier is None else spec.fourier,
-                   window=default_window(data) if spec.window is None else spec.window)
-    assert spec.fourier is not None and spec.window is not None
-    layout = Layout(spec.adstock, spec.saturation, data.n_channels, spec.window)
-    B, bnames = baseline_design(data, spec.fourier)
+    fourier = default_fourier(data) if spec.fourier is None else spec.fourier
+    window = default_window(data) if spec.window is None else spec.window
+    spec = replace(spec, fourier=fourier, window=window)
+    layout = Layout(spec.adstock, spec.saturation, data.n_channels, window)
+    B, bnames = baseline_design(data, fourier)
     n_params = B.shape[1] + data.n_channels + layout.size + (spec.likelihood == "negative_binomial")
     T = data.n_periods
     if T < 2 * n_params:
