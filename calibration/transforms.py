@@ -7,9 +7,10 @@ currency, when no exposure column is given):
 period is zero):
 
 * ``geometric``: :math:`a_{t,i} = \sum_{l=0}^{t} \theta_i^l e_{t-l,i}`, i.e. Robyn's recursion
-  :math:`a_t = e_t + \theta a_{t-1}`; :math:`\theta_i \in [0, 0.9]` per period (Robyn searches
+  :math:`a_t = e_t + \theta a_{t-1}`; :math:`\theta_i \in [0, 0.9]` per week (Robyn searches
   [0, 0.8] for weekly data, its hard limit is < 1; 0.9 per week is a half-life of 6.6 weeks, the
-  slowest TV carry-over MMMs report).
+  slowest TV carry-over MMMs report), i.e. :math:`[0, 0.9^{\Delta/7}]` per period of
+  :math:`\Delta` days (0.985 a day, 0.63 a month).
 * ``weibull_cdf`` / ``weibull_pdf``: :math:`a_{t,i} = \sum_{l<L} w_l e_{t-l,i}` with Robyn's
   Weibull weights over ``L`` lags (:func:`budgetgym.envs.kernels.adstock_kernel`, the same
   formulas): CDF :math:`w_0 = 1, w_l = \prod_{j=1}^{l} e^{-(j/\lambda)^k}` with
@@ -87,6 +88,7 @@ class Layout:
     saturation: SaturationKind
     n_channels: int
     window: int  # Weibull lags L (geometric: the recursion runs over all periods)
+    step_days: float = 7.0  # days per period: scales the geometric decay's bound and start
 
     @property
     def n_adstock(self) -> int:
@@ -112,7 +114,7 @@ class Layout:
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds of ``phi`` (module docstring)."""
         if self.adstock == "geometric":
-            lo, hi = [0.0], [THETA_MAX]
+            lo, hi = [0.0], [THETA_MAX ** (self.step_days / 7.0)]
         else:
             k_lo, k_hi = WEIBULL_SHAPE[self.adstock]
             lo, hi = [k_lo, 0.3], [k_hi, float(max(self.window, 1))]
@@ -122,8 +124,8 @@ class Layout:
         return np.tile(lo, self.n_channels), np.tile(hi, self.n_channels)
 
     def central(self) -> np.ndarray:
-        """The default start: modest carry-over, kappa at the typical exposure, slope 1."""
-        ad = [0.3] if self.adstock == "geometric" else [1.0, min(2.0, float(self.window))]
+        """The default start: modest carry-over (0.3 a week), kappa at the typical exposure, slope 1."""
+        ad = [0.3 ** (self.step_days / 7.0)] if self.adstock == "geometric" else [1.0, min(2.0, float(self.window))]
         return np.tile(ad + [0.0] + ([1.0] if self.saturation == "hill" else []), self.n_channels)
 
 

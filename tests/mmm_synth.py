@@ -79,12 +79,13 @@ def synthesize(
     exposure: np.ndarray | None = None,
     spend_names: list[str] | None = None,
     base_scale: float = 1.0,
+    step_days: int = 7,
 ) -> Truth:
     """Write ``path`` (columns ``date``, ``kpi``, ``<name>_spend``, optionally
     ``<name>_impressions`` and ``control<j>``) generated from ``truth``; returns ``truth`` with
     its contributions and spend filled in. The response is driven by ``exposure`` if given; the
     baseline (level 30,000 + 40 a week + a yearly cosine of amplitude 2,500) is scaled by
-    ``base_scale``."""
+    ``base_scale``; periods are ``step_days`` days apart."""
     T, K = spend.shape
     media = spend if exposure is None else exposure
     contrib = np.zeros((T, K))
@@ -102,9 +103,9 @@ def synthesize(
             s, k = truth.slope[i], truth.kappa[i]
             h = a**s / (k**s + a**s)
         contrib[:, i] = truth.beta[i] * h
-    weeks = np.arange(T)
-    base = base_scale * (30_000.0 + 40.0 * weeks + 2_500.0 * np.cos(2 * np.pi * (7.0 * weeks - 300.0) / 365.25))
-    frame = {"date": pd.date_range(start, periods=T, freq="7D").strftime("%Y-%m-%d")}
+    days = step_days * np.arange(T, dtype=float)
+    base = base_scale * (30_000.0 + 40.0 * days / 7 + 2_500.0 * np.cos(2 * np.pi * (days - 300.0) / 365.25))
+    frame = {"date": pd.date_range(start, periods=T, freq=f"{step_days}D").strftime("%Y-%m-%d")}
     if controls is not None:
         base = base + controls @ truth.control_coef
     y = base + contrib.sum(axis=1) + noise_sd * np.random.default_rng(seed).standard_normal(T)

@@ -50,6 +50,21 @@ def test_noise_free_recovery_every_parameter(tmp_path: Path) -> None:
     assert not fit.weak.any()
 
 
+def test_noise_free_recovery_daily(tmp_path: Path) -> None:
+    """Daily data: a carry-over of 0.95 a day (0.70 a week, beyond the weekly bound of 0.9 only
+    in per-period terms) and a baseline with a weekly cycle term set are recovered too."""
+    truth = Truth(beta=np.array([6000.0, 9000.0]), kappa=np.array([8000.0, 40000.0]), slope=np.array([0.8, 1.8]),
+                  theta=np.array([0.8, 0.95]))
+    spend = flighted_spend(400, [1000.0, 3000.0], np.random.default_rng(2))
+    synthesize(tmp_path / "day.csv", truth, spend, step_days=1)
+    data = read_mmm_csv(tmp_path / "day.csv", date="date", kpi="revenue", spend=SPEND[:2])
+    fit = fit_model(data, ModelSpec(), seed=0)
+    assert data.step_days == 1.0 and "week_cos1" in fit.baseline_names
+    np.testing.assert_allclose(fit.params()["decay"], truth.theta, atol=1e-5)
+    np.testing.assert_allclose(fit.params()["kappa"], truth.kappa, rtol=1e-4)
+    np.testing.assert_allclose(fit.beta, truth.beta, rtol=1e-4)
+
+
 def test_noise_free_weibull_and_logistic(tmp_path: Path) -> None:
     """The Weibull (PDF) carry-over, with weights from the environment's own kernel, and the
     logistic curve are recovered too: the exported scenario means what was fitted."""
