@@ -1,0 +1,206 @@
+"""``calibrate(...)``: data file in, fitted campaign family out (the library behind ``budgetgym calibrate``).
+
+Steps: read and validate the data (:mod:`~budgetgym.calibration.data`); if ``holdout > 0``, fit
+on all but the last ``holdout`` periods and score the forecast of those
+(:mod:`~budgetgym.calibration.diagnostics`); fit on all periods
+(:mod:`~budgetgym.calibration.model`); bootstrap ``draws`` refits
+(:mod:`~budgetgym.calibration.uncertainty`); map the point estimate and the draws to a scenario
+family and a spend history (:mod:`~budgetgym.calibration.export`); report
+(:mod:`~budgetgym.calibration.report`). With ``out``, the files are written only once all of
+them are ready, each atomically: an error leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+
+from budgetgym.calibration.data import MMMData, read_mmm_csv
+from budgetgym.calibration.diagnostics import Errors, errors, parameter_table, warnings_for
+from budgetgym.calibration.export import Costs, PlanWindow, family_dict, fit_costs, history_frame, plan_window
+from budgetgym.calibration.model import Fit, Likelihood, ModelSpec, baseline_design, fit_model
+from budgetgym.calibration.transforms import AdstockKind, SaturationKind
+from budgetgym.calibration.uncertainty import Draws, block_bootstrap
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.family import family_from_dict
+
+__all__ = ["CalibrationResult", "Holdout", "calibrate", "kpi_reward"]
+
+ADSTOCKS = ("geometric", "weibull_cdf", "weibull_pdf", "weibull")
+SATURATIONS = ("hill", "logistic")
+LIKELIHOODS = ("gaussian", "poisson", "negative_binomial")
+_REVENUE_WORDS = ("revenue", "sales", "gmv", "value", "income")
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """The forecast of the held-out tail by a fit on the periods before it."""
+
+    periods: int
+    insample: Errors  # of the fit on the earlier periods
+    outsample: Errors  # on the held-out tail
+    forecast: np.ndarray  # [holdout] the forecast KPI
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """Everything :func:`calibrate` made (module docstring)."""
+
+    data: MMMData
+    fit: Fit
+    draws: Draws | None
+    holdout: Holdout | None
+    errors: Errors  # in sample, final fit
+    parameters: pd.DataFrame  # parameter_table
+    warnings: list[str]
+    window: PlanWindow
+    costs: Costs
+    reward: str
+    family: dict[str, Any]  # the family mapping (family.yaml)
+    history: pd.DataFrame  # history.csv
+    seconds: dict[str, float]
+    files: list[Path] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers as plain data."""
+        out: dict[str, Any] = {"periods": self.data.n_periods, "channels": list(self.fit.channels),
+                               **{f"insample_{k}": v for k, v in self.errors.as_dict().items()},
+                               "draws": 0 if self.draws is None else len(self.draws), "seconds": self.seconds}
+        if self.holdout is not None:
+            out.update({f"holdout_{k}": v for k, v in self.holdout.outsample.as_dict().items()})
+        return out
+
+
+def kpi_reward(kpi: str, likelihood: str) -> str:
+    """``conversions`` for a count likelihood or a KPI whose name does not say revenue
+    (``revenue``, ``sales``, ``gmv``, ``value``, ``income``), else ``revenue``."""
+    if likelihood != "gaussian":
+        return "conversions"
+    return "revenue" if any(w in kpi.lower() for w in _REVENUE_WORDS) else "conversions"
+
+
+def _name(path: Path) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "-", path.stem)[:50].strip("-.") or "data"
+    return f"fit-{stem}"
+
+
+def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
+    from budgetgym.envs.errors import unknown
+
+    if value not in choices:
+        raise BudgetGymError(f"{option}: " + unknown("value", value, choices))
+    return value
+
+
+def _holdout(data: MMMData, spec: ModelSpec, n: int, seed: int) -> Holdout:
+    T = data.n_periods
+    if not 1 <= n < T:
+        raise BudgetGymError(f"--holdout: expected 0 to {T - 1} periods, got {n}")
+    head = data.head(T - n)
+    fit = fit_model(head, spec, seed=seed)
+    B, _ = baseline_design(data, fit.spec.fourier or 0, origin=float(data.days[0]))
+    mu, _ = fit.predict(data.media, B)
+    return Holdout(periods=n, insample=errors(head.kpi, fit.fitted), outsample=errors(data.kpi[T - n:], mu[T - n:]),
+                   forecast=mu[T - n:])
+
+
+def calibrate(
+    path: str | Path,
+    *,
+    date: str,
+    kpi: str,
+    spend: str | list[str],
+    controls: str | list[str] | None = None,
+    exposure: str | list[str] | None = None,
+    draws: int = 200,
+    holdout: int = 0,
+    seed: int = 0,
+    adstock: str = "geometric",
+    saturation: str = "hill",
+    likelihood: str = "gaussian",
+    prior: str = "weak",
+    fourier: int | None = None,
+    reward: str | None = None,
+    plan_periods: int | None = None,
+    plan_budget: float | None = None,
+    block_length: int | None = None,
+    starts: int = 8,
+    out: str | Path | None = None,
+    plots: bool = True,
+) -> CalibrationResult:
+    """Fit a marketing-mix model to ``path`` and turn it into a budgetgym scenario family.
+
+    Parameters
+    ----------
+    path, date, kpi, spend, controls, exposure : the data file and its columns
+        (:func:`~budgetgym.calibration.data.read_mmm_csv`).
+    draws : bootstrap draws (the family's members); 0 for the point estimate alone.
+    holdout : periods at the end held out to score a forecast (then the fit uses all of them).
+    seed : seeds the multi-start and the bootstrap.
+    adstock : ``geometric`` (default), ``weibull_cdf`` or ``weibull_pdf`` (``weibull``: the PDF).
+    saturation : ``hill`` (default) or ``logistic``.
+    likelihood : ``gaussian`` (default), ``poisson`` or ``negative_binomial``.
+    prior : the mild prior on ``kappa`` and the slope (:mod:`~budgetgym.calibration.model`) for the
+        ``weak`` (default: spent in fewer than 30% of periods), ``all`` or ``none`` of the channels.
+    fourier : yearly Fourier order of the baseline (default: 2 for a year of data, else 0).
+    reward : the scenario's reward, ``revenue`` or ``conversions`` (default: :func:`kpi_reward`).
+    plan_periods, plan_budget : the planning window (:func:`~budgetgym.calibration.export.plan_window`).
+    block_length : bootstrap block length in periods (default ``ceil(T^(1/3))``).
+    starts : starting points of the multi-start search.
+    out : directory to write ``family.yaml``, ``history.csv``, ``parameters.csv``, ``fit.md`` and
+        figures into (:func:`~budgetgym.calibration.report.write_outputs`); ``None`` writes nothing.
+    plots : draw the figures (needs matplotlib, the ``plot`` extra).
+    """
+    t0 = time.perf_counter()
+    ad = _choice(adstock, ADSTOCKS, "--adstock")
+    ad = "weibull_pdf" if ad == "weibull" else ad
+    sat = _choice(saturation, SATURATIONS, "--saturation")
+    lik = _choice(likelihood, LIKELIHOODS, "--likelihood")
+    pri = _choice(prior, ("weak", "all", "none"), "--prior")
+    if reward is not None:
+        _choice(reward, ("revenue", "conversions"), "--reward")
+    if fourier is not None and not 0 <= fourier <= 10:
+        raise BudgetGymError(f"--fourier: expected 0 to 10, got {fourier}")
+    if starts < 1:
+        raise BudgetGymError(f"--starts: expected at least 1, got {starts}")
+    if draws < 0:
+        raise BudgetGymError(f"--draws: expected a non-negative number of draws, got {draws}")
+    p = Path(path)
+    data = read_mmm_csv(p, date=date, kpi=kpi, spend=spend, controls=controls, exposure=exposure,
+                        count_kpi=lik != "gaussian")
+    spec = ModelSpec(adstock=cast(AdstockKind, ad), saturation=cast(SaturationKind, sat),
+                     likelihood=cast(Likelihood, lik), prior=cast(Any, pri), fourier=fourier, starts=starts)
+    window = plan_window(data, plan_periods, plan_budget)
+    seconds: dict[str, float] = {}
+    held = None
+    if holdout:
+        t = time.perf_counter()
+        held = _holdout(data, spec, int(holdout), seed)
+        seconds["holdout"] = time.perf_counter() - t
+    t = time.perf_counter()
+    fit = fit_model(data, spec, seed=seed)
+    seconds["fit"] = time.perf_counter() - t
+    boot = block_bootstrap(fit, draws, block_length=block_length, seed=seed) if draws else None
+    seconds["bootstrap"] = 0.0 if boot is None else boot.seconds
+    insample = errors(fit.y, fit.fitted)
+    rew = reward or kpi_reward(kpi, lik)
+    costs = fit_costs(data)
+    fam = family_dict(fit, data, boot, window, costs, name=_name(p), reward=rew, seed=seed)
+    family_from_dict(fam, source=f"calibrated family of '{p}'")  # it must load as written
+    result = CalibrationResult(
+        data=data, fit=fit, draws=boot, holdout=held, errors=insample, parameters=parameter_table(fit, data, boot),
+        warnings=warnings_for(fit, boot, insample, held.outsample if held else None), window=window, costs=costs,
+        reward=rew, family=fam, history=history_frame(fit, data, boot), seconds=seconds,
+    )
+    if out is not None:
+        from budgetgym.calibration.report import write_outputs
+
+        result.files.extend(write_outputs(result, Path(out), plots=plots))
+    seconds["total"] = time.perf_counter() - t0
+    return result

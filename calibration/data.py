@@ -1,0 +1,328 @@
+r"""The data a calibration reads: one CSV of periods, validated into a :class:`MMMData`.
+
+A marketing-mix dataset is a table with one row per period (week, day, month) and columns for
+the date, the KPI (revenue or conversions), each channel's spend, optionally each channel's
+exposure (impressions or clicks, in the order of the spend columns) and control variables.
+Column names are given by the caller, so the public example layouts are read as they are:
+
+* Meridian's national CSV: ``--date time --kpi conversions --spend Channel0_spend,...
+  --exposure Channel0_impression,... --controls competitor_activity_score_control,...``;
+* Robyn's ``dt_simulated_weekly.csv``: ``--date DATE --kpi revenue --spend tv_S,ooh_S,...
+  --controls competitor_sales_B,events,newsletter`` (``events`` holds strings: a text control is
+  one-hot encoded, its most frequent value the reference level);
+* PyMC-Marketing's example: ``--date date_week --kpi y --spend x1,x2 --controls event_1,event_2``.
+
+Every problem is a one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file and
+the column (and the row where there is one): a missing column, non-numeric or negative spend or
+exposure, a non-finite KPI, an unreadable, duplicated, decreasing or unevenly spaced date. Dates
+must be evenly spaced in days (daily, weekly, ...), or be calendar months (same day of the
+month, one month apart: ``step_days = 365.25 / 12``).
+
+Calendar. budgetgym counts days from a day 0 that is both a Monday and 1 January
+(:mod:`budgetgym.envs.path`). :func:`calendar_day` maps a real date to the day index with the
+same day of the year and the same weekday: ``doy + 365 j`` with ``j = (weekday - doy) mod 7``
+(``365 = 1 mod 7`` moves the weekday by one per added year, while the yearly phase
+``d mod 365.25`` moves back by only ``0.25 j <= 1.5`` days).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from budgetgym.envs.errors import BudgetGymError
+
+__all__ = ["MMMData", "calendar_day", "channel_name", "read_mmm_csv", "split_columns"]
+
+MONTH_DAYS = 365.25 / 12
+_SUFFIX = re.compile(r"[_\-. ]*(spend|spends|cost|costs|s)[_\-. ]*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class MMMData:
+    """A validated dataset: ``T`` periods, ``K`` channels.
+
+    Attributes
+    ----------
+    path : the file.
+    source : ``"data file '<path>'"`` (for messages).
+    dates : ``[T]`` the period dates (``datetime64[ns]``), increasing and evenly spaced.
+    step_days : days per period (7 for weekly data).
+    days : ``[T]`` budgetgym day index of every period (:func:`calendar_day`).
+    kpi : ``[T]`` the KPI per period (revenue or conversions).
+    kpi_name : its column.
+    spend : ``[T, K]`` spend per period and channel (currency, ``>= 0``).
+    spend_columns : the spend columns.
+    exposure : ``[T, K]`` exposure (impressions / clicks) or ``None`` (then exposure = spend); a
+        channel without an exposure column has its spend here.
+    exposure_columns : per channel its exposure column (``None``: driven by its spend), or ``None``.
+    controls : ``[T, C]`` control variables (text controls one-hot encoded).
+    control_names : a name per control column (``events=event1`` for a dummy).
+    channels : channel names (:func:`channel_name` of the spend columns).
+    """
+
+    path: Path
+    source: str
+    dates: np.ndarray
+    step_days: float
+    days: np.ndarray
+    kpi: np.ndarray
+    kpi_name: str
+    spend: np.ndarray
+    spend_columns: tuple[str, ...]
+    exposure: np.ndarray | None
+    exposure_columns: tuple[str | None, ...] | None
+    controls: np.ndarray
+    control_names: tuple[str, ...]
+    channels: tuple[str, ...]
+
+    @property
+    def n_periods(self) -> int:
+        return len(self.kpi)
+
+    @property
+    def n_channels(self) -> int:
+        return self.spend.shape[1]
+
+    def driver(self, i: int) -> str:
+        """The column that drives channel ``i``'s response: its exposure column, else its spend."""
+        col = self.exposure_columns[i] if self.exposure_columns else None
+        return col if col is not None else self.spend_columns[i]
+
+    @property
+    def media(self) -> np.ndarray:
+        """``[T, K]`` what drives the response: the exposure if given, else the spend."""
+        return self.exposure if self.exposure is not None else self.spend
+
+    def head(self, n: int) -> MMMData:
+        """The first ``n`` periods (for a holdout fit)."""
+        cut = slice(0, n)
+        return MMMData(
+            path=self.path, source=self.source, dates=self.dates[cut], step_days=self.step_days, days=self.days[cut],
+            kpi=self.kpi[cut], kpi_name=self.kpi_name, spend=self.spend[cut], spend_columns=self.spend_columns,
+            exposure=None if self.exposure is None else self.exposure[cut], exposure_columns=self.exposure_columns,
+            controls=self.controls[cut], control_names=self.control_names, channels=self.channels,
+        )
+
+
+def split_columns(text: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]`` (a list passes through; ``None`` is empty)."""
+    if text is None:
+        return []
+    items = text.split(",") if isinstance(text, str) else list(text)
+    return [str(c).strip() for c in items if str(c).strip()]
+
+
+def _sanitise(text: str) -> str:
+    """Characters budgetgym does not accept in a channel name (and dots, on which dotted overrides
+    split) replaced by ``_``; a purely numeric name (it would read as a list index) prefixed by ``ch``."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", text)[:40] or "channel"
+    return f"ch{name}" if name.isdigit() else name
+
+
+def _exposure_entries(text: str | list[str] | tuple[str, ...] | None) -> list[str | None]:
+    """``--exposure``, one entry per channel: a column, or ``None`` for an empty entry or ``-``."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return []
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out = [str(c).strip() if c is not None else "" for c in items]
+    return [None if c in ("", "-") else c for c in out]
+
+
+def channel_name(column: str) -> str:
+    """A channel name from a spend column: a trailing ``_spend`` / ``_S`` / ``_cost`` suffix
+    removed (``tv_S`` -> ``tv``, ``Channel0_spend`` -> ``Channel0``; the column itself when
+    nothing would be left), then :func:`_sanitise`."""
+    return _sanitise(_SUFFIX.sub("", column) or column)
+
+
+def _unique_names(columns: list[str]) -> list[str]:
+    """:func:`channel_name` of every column; if two collide, the columns themselves (sanitised), and
+    if those still collide, numbered."""
+    names = [channel_name(c) for c in columns]
+    if len(set(names)) < len(names):
+        names = [_sanitise(c) for c in columns]
+    if len(set(names)) < len(names):
+        names = [f"{n[:36]}_{i + 1}" for i, n in enumerate(names)]
+    return names
+
+
+def calendar_day(date: pd.Timestamp) -> float:
+    """budgetgym's day index of ``date``: the same day of the year and weekday (module docstring)."""
+    doy = int(date.day_of_year) - 1
+    j = (int(date.weekday()) - doy) % 7
+    return float(doy + 365 * j)
+
+
+def _read(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise BudgetGymError(f"data file '{path}': file not found")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BudgetGymError(f"data file '{path}': not a readable CSV table ({first})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def _require(df: pd.DataFrame, columns: list[str], option: str, source: str) -> None:
+    from budgetgym.envs.errors import suggest
+
+    for col in columns:
+        if col not in df.columns:
+            raise BudgetGymError(
+                f"{source}: {option}: no column '{col}'{suggest(col, list(df.columns))}; "
+                f"columns are {', '.join(map(str, df.columns))}"
+            )
+    seen = [c for c in columns if columns.count(c) > 1]
+    if seen:
+        raise BudgetGymError(f"{source}: {option}: column '{seen[0]}' is given twice")
+
+
+def _numbers(df: pd.DataFrame, col: str, source: str, what: str, nonnegative: bool) -> np.ndarray:
+    values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        row = int(bad[0])
+        raise BudgetGymError(
+            f"{source}: column '{col}', row {row + 1}: {what} must be a finite number, got {df[col].iloc[row]!r}"
+        )
+    if nonnegative and np.any(values < 0):
+        row = int(np.flatnonzero(values < 0)[0])
+        raise BudgetGymError(
+            f"{source}: column '{col}', row {row + 1}: {what} must be non-negative, got {values[row]:g}"
+        )
+    return values
+
+
+def _dates(df: pd.DataFrame, col: str, source: str) -> tuple[pd.DatetimeIndex, float]:
+    raw = df[col].astype(str).str.strip()
+    parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601")
+    if parsed.isna().any():
+        parsed = pd.to_datetime(raw, errors="coerce", format="mixed")
+    if parsed.isna().any():
+        row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        raise BudgetGymError(
+            f"{source}: column '{col}', row {row + 1}: expected a date (e.g. 2024-01-29), got {df[col].iloc[row]!r}"
+        )
+    dates = pd.DatetimeIndex(parsed).normalize().as_unit("ns")  # pandas 3 may parse to microseconds
+    if len(dates) < 2:
+        raise BudgetGymError(f"{source}: column '{col}': expected at least 2 periods, got {len(dates)}")
+    dup = dates.duplicated()
+    if dup.any():
+        row = int(np.flatnonzero(dup)[0])
+        raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: date {dates[row].date()} appears twice")
+    gaps = np.diff(dates.asi8) / 86_400e9  # days
+    if np.any(gaps <= 0):
+        row = int(np.flatnonzero(gaps <= 0)[0]) + 1
+        raise BudgetGymError(
+            f"{source}: column '{col}', row {row + 1}: dates must increase, {dates[row].date()} comes after "
+            f"{dates[row - 1].date()}"
+        )
+    months = dates.year * 12 + dates.month
+    if np.all(np.diff(months) == 1) and len(set(dates.day)) == 1 and gaps.min() >= 28:
+        return dates, MONTH_DAYS
+    step = float(gaps[0])
+    uneven = np.flatnonzero(np.abs(gaps - step) > 1e-9)
+    if uneven.size:
+        row = int(uneven[0]) + 1
+        raise BudgetGymError(
+            f"{source}: column '{col}', row {row + 1}: dates are not evenly spaced: {dates[row].date()} is "
+            f"{gaps[row - 1]:g} days after the previous date, expected {step:g} (as between the first two rows)"
+        )
+    return dates, step
+
+
+def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarray, list[str]]:
+    """Numeric controls as they are; a column of text only (no value a number) one-hot encoded,
+    its most frequent value the reference level."""
+    out, names = [], []
+    for col in cols:
+        if df[col].isna().any():
+            row = int(np.flatnonzero(df[col].isna().to_numpy())[0])
+            raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: a control must not be empty")
+        numeric = pd.to_numeric(df[col], errors="coerce").notna()
+        if numeric.any():  # a numeric column (a stray text value is an error, not a new level)
+            out.append(_numbers(df, col, source, "a control", nonnegative=False))
+            names.append(col)
+            continue
+        text = df[col].astype(str).str.strip()
+        levels = text.value_counts()
+        for level in sorted(levels.index[1:]):  # the most frequent level is the reference
+            out.append((text == level).to_numpy(dtype=float))
+            names.append(f"{col}={level}")
+    T = len(df)
+    return (np.column_stack(out) if out else np.zeros((T, 0))), names
+
+
+def read_mmm_csv(
+    path: str | Path,
+    *,
+    date: str,
+    kpi: str,
+    spend: str | list[str] | tuple[str, ...],
+    controls: str | list[str] | tuple[str, ...] | None = None,
+    exposure: str | list[str] | tuple[str, ...] | None = None,
+    count_kpi: bool = False,
+) -> MMMData:
+    """Read and validate an MMM dataset (module docstring).
+
+    Parameters
+    ----------
+    path : the CSV file.
+    date, kpi : the date and KPI columns.
+    spend : the spend columns (a comma-separated string or a list), one per channel.
+    controls : control columns (numeric, or text: one-hot encoded).
+    exposure : exposure columns (impressions or clicks), one per spend column in the same order; an
+        empty entry or ``-`` leaves that channel driven by its spend (``"tv_imp,-,fb_imp"``).
+    count_kpi : the KPI is a count (Poisson / negative-binomial likelihood): it must be >= 0.
+    """
+    p = Path(path)
+    source = f"data file '{p}'"
+    df = _read(p)
+    spend_cols, control_cols = split_columns(spend), split_columns(controls)
+    if not spend_cols:
+        raise BudgetGymError(f"{source}: --spend: expected at least one spend column")
+    per_channel = _exposure_entries(exposure)
+    if per_channel and len(per_channel) != len(spend_cols):
+        raise BudgetGymError(
+            f"{source}: --exposure: expected one exposure column per spend column ({len(spend_cols)}, in the same "
+            f"order; an empty entry or '-' for a channel driven by its spend), got {len(per_channel)}"
+        )
+    exposure_cols = [c for c in per_channel if c is not None]
+    for option, cols in (("--date", [date]), ("--kpi", [kpi]), ("--spend", spend_cols),
+                         ("--exposure", exposure_cols), ("--controls", control_cols)):
+        _require(df, cols, option, source)
+    every = [date, kpi, *spend_cols, *exposure_cols, *control_cols]
+    twice = [c for c in every if every.count(c) > 1]
+    if twice:
+        raise BudgetGymError(f"{source}: column '{twice[0]}' is given for two roles")
+    if len(df) == 0:
+        raise BudgetGymError(f"{source}: the table has no rows")
+    dates, step = _dates(df, date, source)
+    y = _numbers(df, kpi, source, "the KPI", nonnegative=count_kpi)
+    X = np.column_stack([_numbers(df, c, source, "spend", nonnegative=True) for c in spend_cols])
+    E = None
+    if exposure_cols:
+        E = np.column_stack([X[:, i] if c is None else _numbers(df, c, source, "exposure", nonnegative=True)
+                             for i, c in enumerate(per_channel)])
+    for i, col in enumerate(spend_cols):
+        media = X[:, i] if E is None else E[:, i]
+        if not np.any(media > 0):
+            what = "spend" if E is None or per_channel[i] is None else f"exposure column '{per_channel[i]}'"
+            raise BudgetGymError(f"{source}: column '{col}': the {what} is zero in every period; drop the channel")
+    Z, znames = _controls(df, control_cols, source)
+    names = _unique_names(spend_cols)
+    first = calendar_day(dates[0])
+    elapsed = np.arange(len(dates)) * step if step == MONTH_DAYS else (dates.asi8 - dates.asi8[0]) / 86_400e9
+    return MMMData(
+        path=p, source=source, dates=dates.to_numpy(), step_days=step, days=first + np.asarray(elapsed, dtype=float),
+        kpi=y, kpi_name=kpi, spend=X, spend_columns=tuple(spend_cols), exposure=E,
+        exposure_columns=tuple(per_channel) if exposure_cols else None, controls=Z,
+        control_names=tuple(znames), channels=tuple(names),
+    )

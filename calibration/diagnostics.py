@@ -1,0 +1,165 @@
+r"""How good a fit is: error metrics, the parameter table with intervals, and warnings.
+
+* **Errors** over periods with the KPI: :math:`R^2 = 1 - \sum (y-\hat\mu)^2 / \sum (y - \bar y)^2`,
+  MAPE :math:`= 100 \cdot \mathrm{mean}\,|y - \hat\mu| / |y|` (periods with ``y != 0``), RMSE.
+* **Parameters** per channel with their 90% bootstrap intervals (5th and 95th percentiles of
+  the draws): the carry-over's, ``kappa``, the Hill slope, ``beta``, and two quantities the data
+  pin down better than each parameter: the **response at typical exposure**
+  :math:`\beta_i h_i(\bar w_i m_i)` (KPI per period when the channel's median nonzero exposure
+  is sustained) and the channel's **contribution** over the data (sum of
+  :math:`\beta_i h_i(a_{t,i})`, and per unit of spend).
+* **Warnings**: a parameter is *not identified* when its 90% interval spans more than 80% of its
+  range (on the fitted scale: ``theta``, ``ln kappa``, slope; ``beta`` when its interval spans a
+  factor of more than 10); an estimate sits *at a bound*; two parameters trade off (correlation
+  of their draws beyond ±0.9 — the adstock-saturation trade-off: then only a combination, such
+  as the response at typical exposure, is identified); the fit is poor (R² < 0.5, standardised
+  residuals with lag-1 autocorrelation above 0.5, a Poisson fit with dispersion above 2, a
+  held-out error more than twice the in-sample one and 5 points above it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from budgetgym.calibration.data import MMMData
+from budgetgym.calibration.model import Fit
+from budgetgym.calibration.uncertainty import Draws
+
+__all__ = ["Errors", "errors", "parameter_table", "typical_response", "warnings_for"]
+
+LEVELS = (5.0, 95.0)
+
+
+@dataclass(frozen=True)
+class Errors:
+    """Fit errors over some periods (module docstring)."""
+
+    n: int
+    r2: float
+    mape: float
+    rmse: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"periods": self.n, "r2": self.r2, "mape_pct": self.mape, "rmse": self.rmse}
+
+
+def errors(y: np.ndarray, mu: np.ndarray) -> Errors:
+    """R², MAPE (%) and RMSE of ``mu`` against ``y``."""
+    resid = y - mu
+    tot = float(np.sum((y - y.mean()) ** 2))
+    nz = y != 0
+    return Errors(
+        n=len(y),
+        r2=1.0 - float(resid @ resid) / tot if tot > 0 else float("nan"),
+        mape=100.0 * float(np.mean(np.abs(resid[nz]) / np.abs(y[nz]))) if nz.any() else float("nan"),
+        rmse=float(np.sqrt(np.mean(resid**2))),
+    )
+
+
+def typical_response(fit: Fit, phi: np.ndarray | None = None, beta: np.ndarray | None = None) -> np.ndarray:
+    """``[K]`` response at typical exposure (module docstring), KPI per period."""
+    return fit.curve(fit.ref[None, :], phi, beta)[0]
+
+
+def _draw_values(fit: Fit, draws: Draws) -> dict[str, np.ndarray]:
+    """Per parameter ``[N, K]`` values of every draw."""
+    out: dict[str, list[np.ndarray]] = {}
+    for n in range(len(draws)):
+        for key, value in fit.params(draws.phi[n]).items():
+            out.setdefault(key, []).append(value)
+        out.setdefault("beta", []).append(draws.beta[n])
+        out.setdefault("typical_response", []).append(typical_response(fit, draws.phi[n], draws.beta[n]))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def parameter_table(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFrame:
+    """One row per channel and quantity: ``estimate``, ``low``, ``high`` (90% interval; NaN
+    without draws) and the unit."""
+    point = {**fit.params(), "beta": fit.beta, "typical_response": typical_response(fit)}
+    sampled = _draw_values(fit, draws) if draws is not None and len(draws) >= 2 else {}
+    units = {"decay": "per period", "shape": "", "scale": "periods", "slope": "", "beta": "KPI per period",
+             "typical_response": "KPI per period"}
+    rows = []
+    for i, ch in enumerate(fit.channels):
+        driven = data.driver(i) != data.spend_columns[i]
+        units["kappa"] = f"{'exposure' if driven else 'currency'} per period"
+        for key, est in point.items():
+            lo = hi = float("nan")
+            if key in sampled:
+                lo, hi = (float(v) for v in np.percentile(sampled[key][:, i], LEVELS))
+            rows.append({"channel": ch, "parameter": key, "estimate": float(est[i]), "low": lo, "high": hi,
+                         "unit": units[key]})
+        contrib = float(fit.contributions[:, i].sum())
+        spend = float(data.spend[:, i].sum())
+        rows.append({"channel": ch, "parameter": "contribution", "estimate": contrib, "low": np.nan,
+                     "high": np.nan, "unit": "KPI over the data"})
+        rows.append({"channel": ch, "parameter": "contribution_per_spend", "estimate": contrib / spend if spend else
+                     np.nan, "low": np.nan, "high": np.nan, "unit": "KPI per currency"})
+    return pd.DataFrame(rows)
+
+
+def _autocorr(r: np.ndarray) -> float:
+    r = r - r.mean()
+    den = float(r @ r)
+    return float(r[1:] @ r[:-1]) / den if den > 0 else 0.0
+
+
+def warnings_for(fit: Fit, draws: Draws | None, insample: Errors, holdout: Errors | None = None) -> list[str]:
+    """Everything a user should look at before trusting the fit (module docstring)."""
+    out: list[str] = []
+    lo, hi = fit.layout.bounds()
+    names = fit.layout.names()
+    per = fit.layout.per_channel
+    span = hi - lo
+    for j, value in enumerate(fit.phi):
+        ch, name = fit.channels[j // per], names[j % per]
+        label = "ln(kappa / typical)" if name == "u" else name
+        if span[j] > 0 and min(value - lo[j], hi[j] - value) < 1e-4 * span[j]:
+            out.append(f"{ch}: {label} = {value:.3g} is at its bound [{lo[j]:.3g}, {hi[j]:.3g}]")
+    if draws is not None and len(draws) >= 10:
+        q = np.percentile(draws.phi, LEVELS, axis=0)
+        for j in range(len(fit.phi)):
+            ch, name = fit.channels[j // per], names[j % per]
+            label = "kappa" if name == "u" else name
+            if span[j] > 0 and q[1, j] - q[0, j] > 0.8 * span[j]:
+                out.append(f"{ch}: {label} is not identified (its 90% interval covers "
+                           f"{100 * (q[1, j] - q[0, j]) / span[j]:.0f}% of its range)")
+        bq = np.percentile(draws.beta, LEVELS, axis=0)
+        for i, ch in enumerate(fit.channels):
+            if bq[0, i] <= 0 or bq[1, i] / bq[0, i] > 10:
+                ratio = "from 0" if bq[0, i] <= 0 else f"a factor {bq[1, i] / bq[0, i]:.0f}"
+                out.append(f"{ch}: beta (max_response) is poorly identified (its 90% interval spans {ratio})")
+            logs = np.column_stack([np.log(np.maximum(draws.beta[:, i], 1e-300)),
+                                    draws.phi[:, i * per:(i + 1) * per]])
+            labels = ["ln beta"] + ["ln kappa" if n == "u" else n for n in names]
+            sd = logs.std(axis=0)
+            keep = sd > 1e-12
+            if keep.sum() >= 2:
+                c = np.corrcoef(logs[:, keep].T)
+                idx = np.flatnonzero(keep)
+                for a in range(len(idx)):
+                    for b in range(a + 1, len(idx)):
+                        if abs(c[a, b]) > 0.9:
+                            out.append(f"{ch}: {labels[idx[a]]} and {labels[idx[b]]} trade off (correlation "
+                                       f"{c[a, b]:+.2f} across draws): only a combination of them is identified")
+    for i, ch in enumerate(fit.channels):
+        share = float(np.mean(fit.problem.media[:, i] > 0))
+        if share < fit.spec.weak_share:
+            out.append(f"{ch}: spent in only {100 * share:.0f}% of periods"
+                       + (": a mild prior keeps its kappa near its typical exposure and its slope near 1"
+                          if fit.weak[i] else " and fitted without a prior (--prior none): check its curve"))
+    if insample.r2 < 0.5:
+        out.append(f"poor fit: R² = {insample.r2:.2f} (< 0.5); add controls or check the KPI and spend columns")
+    rho = _autocorr(fit.residuals / np.sqrt(fit.variance))
+    if rho > 0.5:
+        out.append(f"residuals are autocorrelated (lag-1 {rho:.2f} > 0.5): the baseline or carry-over misses "
+                   f"something; intervals may be too narrow")
+    if fit.spec.likelihood == "poisson" and fit.scale > 2:
+        out.append(f"overdispersed counts (Pearson dispersion {fit.scale:.1f} > 2): use --likelihood negative_binomial")
+    if holdout is not None and holdout.mape > max(2 * insample.mape, insample.mape + 5):
+        out.append(f"held-out MAPE {holdout.mape:.1f}% is far above the in-sample {insample.mape:.1f}%: the model "
+                   f"may not forecast (overfit, or the baseline changes)")
+    return out

@@ -1,0 +1,227 @@
+r"""A fit as a budgetgym campaign: the scenario family of its draws, and the spend history.
+
+Mapping of the fit (:mod:`~budgetgym.calibration.model`) to a scenario
+(``configs/README.md``), per channel ``i``:
+
+* ``cost``: without an exposure column the response is driven by spend itself, so
+  ``{unit: click, price: 1, elasticity: 0}`` (exposure = spend, in currency; ``ref_spend`` a large
+  number, unused at elasticity 0). With one, ``unit``
+  is ``click`` when the column's name contains "click" and ``impression`` otherwise; the
+  observed unit price is :math:`p_t = u x_t / e_t` (``u`` = 1000 for a CPM, 1 for a CPC) and
+  the auction-pressure curve :math:`\ln p_t = \ln p_0 + \eta \ln(1 + x_t / x_{ref})` is fitted
+  by least squares over the periods with spend, ``x_ref`` the median nonzero spend. ``eta`` is
+  kept (clipped to [0, 1]) when it is identified — at least 8 such periods, spend varying
+  (sd of :math:`\ln(1 + x/x_{ref})` at least 0.05) and :math:`|\hat\eta|` at least twice its
+  standard error — otherwise ``eta = 0`` and ``price`` is the median observed price.
+* ``adstock``: ``{type: geometric, decay: theta}`` (unnormalised, as fitted), or the fitted
+  Weibull ``{type, shape, scale, window}``.
+* ``saturation``: ``{type: hill, max_response: beta, half_saturation: kappa, slope: s}``, or
+  ``{type: logistic, max_response: beta, rate: 1/kappa}``; ``beta`` in KPI units per period.
+* no delay (the carry-over absorbs lags), ``value: {mean: 1}``.
+
+Campaign: ``reward`` is ``revenue`` for a revenue KPI (``beta`` in currency, value 1 per
+unit) and ``conversions`` for a count KPI; ``step_days`` is the data's period; the planning
+window (``horizon`` = ``plan_periods``, ``budget.total`` = ``plan_budget``, even pacing) starts
+the period after the last date (``start_day`` by :func:`~budgetgym.calibration.data.calendar_day`).
+Noise: ``none`` for a Gaussian fit (its noise is the KPI's, baseline included, not the
+channels'), ``poisson`` or ``negative_binomial`` (the fitted ``k``) for counts. The baseline
+is not part of the scenario: it does not depend on spend, so no plan changes it.
+
+The family (``configs/README.md``, "Scenario families") is an explicit ensemble: the point
+estimate is the nominal scenario and each bootstrap draw a member (dotted changes of every
+channel's fitted parameters). ``history.csv`` holds the data's last periods of spend (as many
+as the longest carry-over of any member reaches), for ``budgetgym plan family.yaml --history``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from budgetgym.calibration.data import MONTH_DAYS, MMMData, calendar_day
+from budgetgym.calibration.model import Fit
+from budgetgym.calibration.uncertainty import Draws
+from budgetgym.envs.kernels import geometric_window
+
+__all__ = ["Costs", "PlanWindow", "family_dict", "fit_costs", "history_frame", "plan_window", "scenario_dict"]
+
+
+@dataclass(frozen=True)
+class PlanWindow:
+    """The planning window: ``periods`` steps from ``start_day`` with ``budget`` to spend."""
+
+    periods: int
+    budget: float
+    start_day: float
+    first_date: pd.Timestamp
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Per channel (``[K]`` each): unit, base price, reference spend and elasticity."""
+
+    unit: tuple[str, ...]
+    price: np.ndarray
+    ref_spend: np.ndarray
+    elasticity: np.ndarray
+    identified: np.ndarray  # [K] bool: elasticity fitted (else 0)
+
+
+def _sig(x: float) -> float:
+    """``x`` to 8 significant digits (keeps the YAML readable, far below any fit's precision)."""
+    return float(f"{float(x):.8g}")
+
+
+def plan_window(data: MMMData, periods: int | None = None, budget: float | None = None) -> PlanWindow:
+    """The default window: ``round(91 / step_days)`` periods (a quarter: 13 weeks, 91 days, 3
+    months; at most ``T``), and the spend of the data's last that many periods."""
+    from budgetgym.envs.errors import BudgetGymError
+
+    T = data.n_periods
+    n = int(periods) if periods is not None else int(min(T, max(1, round(91.0 / data.step_days))))
+    if n < 1 or n > 5000:
+        raise BudgetGymError(f"--plan-periods: expected 1 to 5000 periods, got {n}")
+    last = pd.Timestamp(data.dates[-1])
+    nxt = last + pd.DateOffset(months=1) if data.step_days == MONTH_DAYS else last + pd.Timedelta(days=data.step_days)
+    if budget is None:
+        recent = data.spend[-min(n, T):].sum()
+        budget = float(recent) * n / min(n, T) if recent > 0 else float(data.spend.sum()) * n / T
+    if not (np.isfinite(budget) and 1e-6 <= budget <= 1e15):
+        raise BudgetGymError(f"--plan-budget: expected a positive amount of currency (1e-6 to 1e15), got {budget:g}")
+    return PlanWindow(periods=n, budget=float(budget), start_day=calendar_day(nxt), first_date=nxt)
+
+
+def fit_costs(data: MMMData) -> Costs:
+    """Each channel's cost curve from its spend and exposure (module docstring)."""
+    K = data.n_channels
+    if data.exposure is None or data.exposure_columns is None:
+        big = float(min(1e15, max(1e9, 1e3 * data.spend.max())))
+        return Costs(("click",) * K, np.ones(K), np.full(K, big), np.zeros(K), np.zeros(K, bool))
+    units, price, ref, eta, ok = [], np.zeros(K), np.zeros(K), np.zeros(K), np.zeros(K, bool)
+    for i, col in enumerate(data.exposure_columns):
+        unit = "click" if col is None or "click" in col.lower() else "impression"
+        units.append(unit)
+        x, e = data.spend[:, i], data.exposure[:, i]
+        both = (x > 0) & (e > 0)
+        ref[i] = float(np.median(x[x > 0])) if np.any(x > 0) else 1.0
+        if col is None or not both.any():  # driven by spend: exposure = spend
+            price[i] = 1.0
+            ref[i] = float(min(1e15, max(1e9, 1e3 * x.max())))
+            continue
+        p = (1000.0 if unit == "impression" else 1.0) * x[both] / e[both]
+        z = np.log1p(x[both] / ref[i])
+        price[i] = float(np.median(p))
+        if both.sum() >= 8 and np.std(z) >= 0.05:
+            Z = np.column_stack([np.ones_like(z), z])
+            coef, *_ = np.linalg.lstsq(Z, np.log(p), rcond=None)
+            resid = np.log(p) - Z @ coef
+            s2 = float(resid @ resid) / max(1, len(z) - 2)
+            se = float(np.sqrt(s2 * np.linalg.inv(Z.T @ Z)[1, 1]))
+            if abs(coef[1]) >= 2 * se and coef[1] > 0:
+                eta[i] = min(1.0, float(coef[1]))
+                price[i] = float(np.exp(np.mean(np.log(p) - eta[i] * z)))
+                ok[i] = True
+    return Costs(tuple(units), price, ref, eta, ok)
+
+
+def _adstock(fit: Fit, params: dict[str, np.ndarray], i: int) -> dict[str, Any]:
+    if fit.layout.adstock == "geometric":
+        return {"type": "geometric", "decay": _sig(min(params["decay"][i], 0.999999))}
+    return {"type": fit.layout.adstock, "shape": _sig(params["shape"][i]), "scale": _sig(params["scale"][i]),
+            "window": int(fit.layout.window)}
+
+
+def _saturation(fit: Fit, params: dict[str, np.ndarray], beta: np.ndarray, i: int) -> dict[str, Any]:
+    b = _sig(np.clip(beta[i], 1e-9, 1e12))
+    kappa = float(np.clip(params["kappa"][i], 1e-9, 1e18))
+    if fit.layout.saturation == "logistic":
+        return {"type": "logistic", "max_response": b, "rate": _sig(1.0 / kappa)}
+    return {"type": "hill", "max_response": b, "half_saturation": _sig(kappa), "slope": _sig(params["slope"][i])}
+
+
+def scenario_dict(
+    fit: Fit, data: MMMData, window: PlanWindow, costs: Costs, *, name: str, reward: str
+) -> dict[str, Any]:
+    """The point estimate as a scenario mapping (module docstring)."""
+    params = fit.params()
+    channels = []
+    for i, ch in enumerate(fit.channels):
+        channels.append({
+            "name": ch,
+            "description": f"spend column '{data.spend_columns[i]}'"
+            + (f", exposure column '{data.driver(i)}'" if data.driver(i) != data.spend_columns[i] else ""),
+            "cost": {"unit": costs.unit[i], "price": _sig(costs.price[i]), "ref_spend": _sig(costs.ref_spend[i]),
+                     "elasticity": _sig(costs.elasticity[i])},
+            "adstock": _adstock(fit, params, i),
+            "saturation": _saturation(fit, params, fit.beta, i),
+        })
+    noise: dict[str, Any] = {"conversions": "none"}
+    if fit.spec.likelihood == "poisson":
+        noise = {"conversions": "poisson"}
+    elif fit.spec.likelihood == "negative_binomial":
+        noise = {"conversions": "negative_binomial", "dispersion": _sig(np.clip(fit.dispersion or 10.0, 1e-3, 1e6))}
+    last = pd.Timestamp(data.dates[-1]).date()
+    return {
+        "name": name,
+        "description": f"Calibrated on {data.source} ({data.n_periods} periods to {last}); "
+        f"plans the {window.periods} periods from {window.first_date.date()}",
+        "horizon": window.periods,
+        "step_days": _sig(data.step_days),
+        "start_day": window.start_day,
+        "budget": {"total": _sig(window.budget), "pacing": "even"},
+        "reward": reward,
+        "noise": noise,
+        "channels": channels,
+    }
+
+
+def _member(fit: Fit, phi: np.ndarray, beta: np.ndarray) -> dict[str, Any]:
+    """One draw as dotted changes of the nominal scenario."""
+    params = fit.params(phi)
+    out: dict[str, Any] = {}
+    for i, ch in enumerate(fit.channels):
+        for key, value in _adstock(fit, params, i).items():
+            if key not in ("type", "window"):
+                out[f"channels.{ch}.adstock.{key}"] = value
+        for key, value in _saturation(fit, params, beta, i).items():
+            if key != "type":
+                out[f"channels.{ch}.saturation.{key}"] = value
+    return out
+
+
+def family_dict(
+    fit: Fit, data: MMMData, draws: Draws | None, window: PlanWindow, costs: Costs, *, name: str, reward: str,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The family mapping: the point estimate as the nominal scenario, the draws as the ensemble."""
+    out: dict[str, Any] = {
+        "family": name,
+        "description": f"Bootstrap draws of a fit to {data.source}",
+        "seed": int(seed),
+        "scenario": scenario_dict(fit, data, window, costs, name=name, reward=reward),
+    }
+    if draws is not None and len(draws) >= 2:
+        out["ensemble"] = [_member(fit, draws.phi[n], draws.beta[n]) for n in range(len(draws))]
+        out["test_fraction"] = 0.2
+    return out
+
+
+def history_frame(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFrame:
+    """The data's last periods of spend, a column per channel (oldest first): as many as the
+    longest carry-over of the point estimate or any draw reaches (at most all of them)."""
+    T = data.n_periods
+    if fit.layout.adstock == "geometric":
+        thetas = fit.layout.split(fit.phi)[:, 0]
+        if draws is not None and len(draws):
+            thetas = np.concatenate([thetas, fit.layout.split(draws.phi)[..., 0].ravel()])
+        reach = max(geometric_window(float(th), T) for th in thetas)
+    else:
+        reach = int(fit.layout.window)
+    rows = slice(T - min(T, reach), T)
+    frame = pd.DataFrame({"date": pd.DatetimeIndex(data.dates[rows]).strftime("%Y-%m-%d")})
+    for i, ch in enumerate(fit.channels):
+        frame[ch] = data.spend[rows, i]
+    return frame

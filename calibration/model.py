@@ -1,0 +1,345 @@
+r"""The marketing-mix model a calibration fits, and its maximum-likelihood estimate.
+
+Model, per period ``t = 0..T-1`` (units: the KPI's — revenue or conversions per period):
+
+.. math::
+
+    y_t = \mu_t + \varepsilon_t, \qquad
+    \mu_t = b_t + \sum_{i=1}^{K} \beta_i \, h_i(a_{t,i})
+
+    b_t = c_0 + c_1 \tau_t + \sum_{k=1}^{F} \big(\alpha_k \cos \tfrac{2\pi k d_t}{365.25}
+          + \delta_k \sin \tfrac{2\pi k d_t}{365.25}\big)
+          \;[+ \textstyle\sum_{k=1}^{3} (\cdot)\ \text{of}\ 2\pi k d_t / 7 \text{ for daily data}]
+          + \sum_j \gamma_j z_{j,t}
+
+* :math:`a_{t,i}` the adstocked exposure and :math:`h_i` its saturation, both in
+  :mod:`~budgetgym.calibration.transforms` (``h`` dimensionless in [0, 1), so
+  :math:`\beta_i \ge 0` is the channel's KPI per period at saturation, budgetgym's
+  ``max_response``);
+* :math:`\tau_t` years since the first period (trend in KPI per year), :math:`d_t` the budgetgym
+  day index (:func:`~budgetgym.calibration.data.calendar_day`), :math:`F` the yearly Fourier
+  order (default 2 when the data span at least 330 days, else 0), :math:`z_{j,t}` the controls
+  (KPI per unit of control);
+* noise: ``gaussian`` :math:`\varepsilon_t \sim N(0, \sigma^2)` (revenue-like KPIs), or for
+  counts ``poisson`` (:math:`\mathrm{Var}\, y_t = \mu_t`) or ``negative_binomial``
+  (:math:`\mathrm{Var}\, y_t = \mu_t + \mu_t^2 / k`, ``k`` by maximum likelihood).
+
+Estimation: maximum likelihood, by **variable projection**. For fixed nonlinear parameters
+:math:`\phi` (per channel the carry-over's, :math:`u = \ln(\kappa/\text{typical})` and the Hill
+slope) the mean is linear in :math:`(\beta, c, \alpha, \delta, \gamma)`, so the Gaussian
+likelihood is maximised over them exactly: the baseline is projected out (a QR of its design)
+and :math:`\beta \ge 0` solved by non-negative least squares on what remains
+(:func:`scipy.optimize.nnls`). Only :math:`\phi` (2–4 numbers per channel) is searched, with
+:func:`scipy.optimize.least_squares` (trust region reflective, within the bounds of
+:mod:`~budgetgym.calibration.transforms`), from ``starts`` points: the central one and uniform
+draws within the bounds (seeded); the best wins. For ``poisson`` and ``negative_binomial``
+the same fit runs with weights :math:`1/\mathrm{Var}\, y_t` at the current :math:`\mu` until
+they settle (iteratively reweighted least squares: its fixed point solves the likelihood's
+score equations, :math:`\sum_t (y_t - \mu_t)/\mathrm{Var}\, y_t \cdot \partial\mu_t/\partial p = 0`).
+
+**Weakly spent channels** (nonzero exposure in fewer than ``weak_share`` = 30% of periods) get a
+mild prior, so their estimate stays where a campaign could be: :math:`u_i \sim N(0, (\ln 3)^2)`
+(κ within a factor 3 of the channel's typical adstocked exposure at one sd) and
+:math:`s_i \sim N(1, 0.5^2)` (concave-to-mildly-S). A channel seen in a few flights cannot
+separate how fast it saturates from how strongly it responds, and without a prior the optimum
+slides to a bound (a step-shaped curve, or one that never saturates), which would send the
+planner to extremes. The prior enters as pseudo-residuals :math:`\hat\sigma u_i / \ln 3` and
+:math:`\hat\sigma (s_i - 1)/0.5` (:math:`\hat\sigma` the residual scale of an unpenalised fit),
+i.e. the maximum a posteriori estimate; it fades as the noise does (a noise-free dataset is fit
+exactly). ``prior="all"`` puts the same prior on every channel, ``"none"`` on none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+from scipy.optimize import least_squares, minimize_scalar, nnls
+from scipy.special import gammaln
+
+from budgetgym.calibration.data import MMMData
+from budgetgym.calibration.transforms import (
+    AdstockKind,
+    Layout,
+    SaturationKind,
+    adstocked,
+    features,
+    kappas,
+    saturate,
+    typical_exposure,
+)
+from budgetgym.envs.errors import BudgetGymError
+
+__all__ = ["Fit", "Likelihood", "ModelSpec", "baseline_design", "fit_model", "refit"]
+
+Likelihood = Literal["gaussian", "poisson", "negative_binomial"]
+PRIOR_U_SD = float(np.log(3.0))
+PRIOR_SLOPE_SD = 0.5
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The model's options (module docstring). ``fourier=None``: 2 when the data span at least
+    330 days, else 0. ``window=None``: Weibull lags covering 8 weeks (``ceil(56 / step_days)``,
+    at least 4 and at most a third of the periods). ``prior``: which channels get the mild prior
+    on ``kappa`` and the slope — the weakly spent ones (default), all, or none."""
+
+    adstock: AdstockKind = "geometric"
+    saturation: SaturationKind = "hill"
+    likelihood: Likelihood = "gaussian"
+    fourier: int | None = None
+    window: int | None = None
+    weak_share: float = 0.3
+    prior: Literal["weak", "all", "none"] = "weak"
+    starts: int = 8
+
+
+def baseline_design(data: MMMData, fourier: int, origin: float | None = None) -> tuple[np.ndarray, list[str]]:
+    """The baseline's columns ``[T, p]`` and names: intercept, trend (years since ``origin``,
+    default the first period), yearly (and for daily data weekly) Fourier terms, controls."""
+    d = data.days
+    origin = float(d[0]) if origin is None else origin
+    cols, names = [np.ones_like(d), (d - origin) / 365.25], ["intercept", "trend"]
+    periods = [(365.25, fourier, "year")] + ([(7.0, 3, "week")] if data.step_days <= 1 else [])
+    for period, order, label in periods:
+        for k in range(1, order + 1):
+            cols += [np.cos(2 * np.pi * k * d / period), np.sin(2 * np.pi * k * d / period)]
+            names += [f"{label}_cos{k}", f"{label}_sin{k}"]
+    for j, name in enumerate(data.control_names):
+        cols.append(data.controls[:, j])
+        names.append(name)
+    return np.column_stack(cols), names
+
+
+def _check_design(B: np.ndarray, names: list[str], source: str) -> None:
+    """Refuse a baseline column that is constant or a combination of the others."""
+    scaled = B / np.maximum(np.abs(B).max(axis=0), 1e-300)
+    for j in range(1, B.shape[1] + 1):
+        if np.linalg.matrix_rank(scaled[:, :j], tol=1e-9 * len(B)) < j:
+            raise BudgetGymError(
+                f"{source}: baseline column '{names[j - 1]}' is constant or a combination of the intercept, trend, "
+                f"seasonality and earlier controls; drop it (or lower --fourier)"
+            )
+
+
+@dataclass
+class _Problem:
+    """The projected least-squares problem for one weighting of the periods."""
+
+    layout: Layout
+    media: np.ndarray  # [T, K]
+    ref: np.ndarray  # [K] typical exposure m_i
+    B: np.ndarray  # [T, p]
+    sw: np.ndarray  # [T] sqrt of the weights
+    weak: np.ndarray  # [K] bool
+    prior_scale: float = 0.0
+    Q: np.ndarray = field(init=False)
+    R: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.Q, self.R = np.linalg.qr(self.B * self.sw[:, None])
+
+    def project(self, v: np.ndarray) -> np.ndarray:
+        return v - self.Q @ (self.Q.T @ v)
+
+    def solve(self, phi: np.ndarray, ytil: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(H, beta, projected weighted residual)`` for ``phi``."""
+        H = features(self.layout, self.media, phi, self.ref)
+        Ht = self.project(H * self.sw[:, None])
+        beta = nnls(Ht, ytil)[0]
+        return H, beta, ytil - Ht @ beta
+
+    def penalty(self, phi: np.ndarray) -> np.ndarray:
+        if self.prior_scale <= 0 or not self.weak.any():
+            return np.zeros(0)
+        p = self.layout.split(phi)[self.weak]
+        parts = [p[:, self.layout.n_adstock] / PRIOR_U_SD]
+        if self.layout.saturation == "hill":
+            parts.append((p[:, self.layout.n_adstock + 1] - 1.0) / PRIOR_SLOPE_SD)
+        return self.prior_scale * np.concatenate(parts)
+
+    def fit(self, y: np.ndarray, start: np.ndarray, tol: float) -> tuple[np.ndarray, float]:
+        """Least squares over ``phi`` from ``start``: ``(phi, cost)``."""
+        ytil = self.project(y * self.sw)
+        lo, hi = self.layout.bounds()
+
+        def resid(phi: np.ndarray) -> np.ndarray:
+            return np.concatenate([self.solve(phi, ytil)[2], self.penalty(phi)])
+
+        res = least_squares(resid, np.clip(start, lo, hi), bounds=(lo, hi), method="trf", ftol=tol, xtol=tol,
+                            gtol=tol, max_nfev=200 * (1 + self.layout.size))
+        return res.x, float(res.cost)
+
+    def linear(self, phi: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(H, beta, coef)``: the features and the exact linear coefficients at ``phi``."""
+        yw = y * self.sw
+        H, beta, _ = self.solve(phi, self.project(yw))
+        coef = np.linalg.solve(self.R, self.Q.T @ (yw - (H * self.sw[:, None]) @ beta))
+        return H, beta, coef
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A fitted model: point estimate, what it predicts, and what a bootstrap refit needs."""
+
+    spec: ModelSpec
+    layout: Layout
+    channels: tuple[str, ...]
+    baseline_names: tuple[str, ...]
+    phi: np.ndarray  # nonlinear parameters (Layout)
+    beta: np.ndarray  # [K] KPI per period at saturation
+    coef: np.ndarray  # [p] baseline coefficients
+    ref: np.ndarray  # [K] typical (median nonzero) exposure per period
+    weak: np.ndarray  # [K] channels under the prior (the weakly spent ones by default)
+    y: np.ndarray  # [T] the KPI fitted
+    fitted: np.ndarray  # [T] mu
+    contributions: np.ndarray  # [T, K] beta_i h_i(a_t,i)
+    variance: np.ndarray  # [T] Var y_t / scale (1 for gaussian; mu or mu + mu^2/k)
+    scale: float  # sigma^2 (gaussian) or the Pearson dispersion (counts)
+    dispersion: float | None  # negative binomial k
+    n_params: int
+    prior_scale: float
+    start_costs: tuple[float, ...]  # cost reached from each start (sorted)
+    problem: _Problem = field(repr=False)
+
+    @property
+    def baseline(self) -> np.ndarray:
+        return self.fitted - self.contributions.sum(axis=1)
+
+    @property
+    def residuals(self) -> np.ndarray:
+        return self.y - self.fitted
+
+    def params(self, phi: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Per-channel parameters in budgetgym's units (``[K]`` each): the carry-over's
+        (``decay`` or ``shape``, ``scale``), ``kappa`` (exposure units), ``slope`` (Hill)."""
+        phi = self.phi if phi is None else phi
+        p = self.layout.split(phi)
+        out = {"decay": p[:, 0]} if self.layout.adstock == "geometric" else {"shape": p[:, 0], "scale": p[:, 1]}
+        out["kappa"] = kappas(self.layout, phi, self.ref, self.wbar(phi))
+        if self.layout.saturation == "hill":
+            out["slope"] = p[:, self.layout.n_adstock + 1]
+        return out
+
+    def wbar(self, phi: np.ndarray | None = None) -> np.ndarray:
+        """Each channel's adstock weight sum (``1/(1 - theta)`` for geometric)."""
+        one = np.ones((1, self.layout.n_channels))
+        return adstocked(self.layout, one, self.phi if phi is None else phi)[1]
+
+    def curve(self, exposure: np.ndarray, phi: np.ndarray | None = None, beta: np.ndarray | None = None) -> np.ndarray:
+        """Steady-state response ``beta_i h_i(w̄_i e)`` (KPI per period) to exposure ``e`` sustained
+        every period; ``exposure`` is ``[n, K]``, the result too."""
+        phi = self.phi if phi is None else phi
+        beta = self.beta if beta is None else beta
+        wbar = self.wbar(phi)
+        kappa = kappas(self.layout, phi, self.ref, wbar)
+        return beta * saturate(self.layout, np.asarray(exposure) * wbar, kappa, phi)
+
+    def predict(self, media: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(mu, contributions)`` on other periods (``media`` and design from the first period of
+        the fitted data on, e.g. with a held-out tail appended)."""
+        H = features(self.layout, media, self.phi, self.ref)
+        contrib = H * self.beta
+        return B @ self.coef + contrib.sum(axis=1), contrib
+
+
+def _variance(likelihood: Likelihood, mu: np.ndarray, k: float | None, floor: float) -> np.ndarray:
+    m = np.maximum(mu, floor)
+    if likelihood == "poisson":
+        return m
+    if likelihood == "negative_binomial":
+        return m + m * m / float(k)  # type: ignore[arg-type]
+    return np.ones_like(mu)
+
+
+def _nb_dispersion(y: np.ndarray, mu: np.ndarray) -> float:
+    """``k`` maximising the negative-binomial log-likelihood given the means."""
+
+    def nll(logk: float) -> float:
+        k = np.exp(logk)
+        return -float(np.sum(gammaln(y + k) - gammaln(k) + k * np.log(k / (k + mu)) + y * np.log(mu / (k + mu))))
+
+    return float(np.exp(minimize_scalar(nll, bounds=(np.log(1e-3), np.log(1e6)), method="bounded").x))
+
+
+def default_fourier(data: MMMData) -> int:
+    span = float(data.days[-1] - data.days[0]) + data.step_days
+    return 2 if span >= 330 else 0
+
+
+def default_window(data: MMMData) -> int:
+    return int(max(4, min(np.ceil(56.0 / data.step_days), data.n_periods // 3)))
+
+
+def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0) -> Fit:
+    """The maximum-likelihood (for weak channels: maximum a posteriori) fit (module docstring).
+
+    Raises
+    ------
+    BudgetGymError
+        Too few periods for the number of parameters, or a degenerate baseline column.
+    """
+    fourier = default_fourier(data) if spec.fourier is None else spec.fourier
+    window = default_window(data) if spec.window is None else spec.window
+    spec = replace(spec, fourier=fourier, window=window)
+    layout = Layout(spec.adstock, spec.saturation, data.n_channels, window, data.step_days)
+    B, bnames = baseline_design(data, fourier)
+    n_params = B.shape[1] + data.n_channels + layout.size + (spec.likelihood == "negative_binomial")
+    T = data.n_periods
+    if T < 2 * n_params:
+        raise BudgetGymError(
+            f"{data.source}: {T} periods for {n_params} parameters ({data.n_channels} channels x "
+            f"{1 + layout.per_channel}, {B.shape[1]} baseline terms); need at least {2 * n_params} periods "
+            f"(fewer channels, controls or --fourier, or more data)"
+        )
+    _check_design(B, bnames, data.source)
+    media, y = data.media, data.kpi
+    ref = typical_exposure(media)
+    weak = np.mean(media > 0, axis=0) < spec.weak_share
+    weak = np.full_like(weak, spec.prior == "all") if spec.prior != "weak" else weak
+    prob = _Problem(layout, media, ref, B, np.ones(T), weak)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
+    lo, hi = layout.bounds()
+    starts = [layout.central()] + [rng.uniform(lo, hi) for _ in range(max(0, spec.starts - 1))]
+    runs = sorted((prob.fit(y, s, 1e-10) for s in starts), key=lambda r: r[1])
+    phi = runs[0][0]
+    dof = max(1, T - n_params)
+    k = None
+    if spec.likelihood != "gaussian":
+        floor = 1e-3 * max(float(np.mean(np.abs(y))), 1e-9)
+        for _ in range(30):
+            H, beta, coef = prob.linear(phi, y)
+            mu = H @ beta + B @ coef
+            if spec.likelihood == "negative_binomial":
+                k = _nb_dispersion(y, np.maximum(mu, floor))
+            prob = _Problem(layout, media, ref, B, 1.0 / np.sqrt(_variance(spec.likelihood, mu, k, floor)), weak)
+            new = prob.fit(y, phi, 1e-10)[0]
+            moved = np.max(np.abs(new - phi))
+            phi = new
+            if moved < 1e-7:
+                break
+    if weak.any():
+        H, beta, coef = prob.linear(phi, y)
+        scale0 = float(np.sqrt(np.sum((prob.sw * (y - H @ beta - B @ coef)) ** 2) / dof))
+        prob = _Problem(layout, media, ref, B, prob.sw, weak, prior_scale=scale0)
+        runs = sorted((prob.fit(y, s, 1e-10) for s in [phi, *starts]), key=lambda r: r[1])
+        phi = runs[0][0]
+    H, beta, coef = prob.linear(phi, y)
+    mu = H @ beta + B @ coef
+    var = 1.0 / prob.sw**2
+    scale = float(np.sum((y - mu) ** 2 / var) / dof)
+    return Fit(
+        spec=spec, layout=layout, channels=data.channels, baseline_names=tuple(bnames), phi=phi, beta=beta,
+        coef=coef, ref=ref, weak=weak, y=y, fitted=mu, contributions=H * beta, variance=var, scale=scale,
+        dispersion=k, n_params=n_params, prior_scale=prob.prior_scale, start_costs=tuple(r[1] for r in runs),
+        problem=prob,
+    )
+
+
+def refit(fit: Fit, y: np.ndarray, tol: float = 1e-8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Refit ``fit``'s model to another KPI series ``y`` (a bootstrap replicate), warm-started at
+    the point estimate, with its weights and prior: ``(phi, beta, coef)``."""
+    phi = fit.problem.fit(y, fit.phi, tol)[0]
+    _, beta, coef = fit.problem.linear(phi, y)
+    return phi, beta, coef

@@ -1,0 +1,115 @@
+"""Figures of a calibration (PNG bytes through matplotlib's Agg canvas; needs the ``plot`` extra).
+
+* :func:`plot_fit` — the KPI and the fitted mean over time (and the forecast of a held-out tail);
+* :func:`plot_contributions` — the fitted mean split into baseline and channel contributions;
+* :func:`plot_curves` — each channel's steady-state response to spend sustained every period,
+  the point estimate with the 90% band of the bootstrap draws (:func:`response_band`).
+
+Each returns PNG bytes, so :func:`~budgetgym.calibration.report.write_outputs` writes every file
+only once all are ready.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+from budgetgym.calibration.export import Costs
+from budgetgym.calibration.model import Fit
+from budgetgym.calibration.uncertainty import Draws
+
+__all__ = ["exposure_of_spend", "plot_contributions", "plot_curves", "plot_fit", "response_band"]
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return buf.getvalue()
+
+
+def exposure_of_spend(spend: np.ndarray, costs: Costs) -> np.ndarray:
+    """Exposure bought by ``spend`` (``[n, K]``) under the exported cost curves:
+    ``e = u x / p0 (1 + x/x_ref)^(-eta)`` (``u`` = 1000 impressions per CPM, 1 per CPC)."""
+    u = np.array([1000.0 if unit == "impression" else 1.0 for unit in costs.unit])
+    return u * spend / costs.price * np.power(1.0 + spend / costs.ref_spend, -costs.elasticity)
+
+
+def response_band(
+    fit: Fit, draws: Draws | None, costs: Costs, spend: np.ndarray, level: float = 90.0
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Steady-state response ``[n, K]`` to each row of ``spend`` (per period, sustained): the point
+    estimate, and the ``level``% band of the draws (``None`` without draws)."""
+    e = exposure_of_spend(spend, costs)
+    point = fit.curve(e)
+    if draws is None or len(draws) < 2:
+        return point, None, None
+    curves = np.stack([fit.curve(e, draws.phi[n], draws.beta[n]) for n in range(len(draws))])
+    tail = (100.0 - level) / 2
+    lo, hi = np.percentile(curves, [tail, 100.0 - tail], axis=0)
+    return point, lo, hi
+
+
+def plot_fit(dates: np.ndarray, y: np.ndarray, fitted: np.ndarray, kpi: str,
+             forecast: np.ndarray | None = None) -> bytes:
+    """The KPI and the fitted mean (and a held-out forecast, drawn over the last periods)."""
+    fig = _figure(10, 3.6)
+    ax = fig.add_subplot()
+    ax.plot(dates, y, color="black", lw=1.2, label=f"{kpi} (data)")
+    ax.plot(dates, fitted, color="tab:blue", lw=1.2, label="fitted (all periods)")
+    if forecast is not None and len(forecast):
+        n = len(forecast)
+        ax.plot(dates[-n:], forecast, color="tab:red", lw=1.4, ls="--", label="forecast from the earlier periods")
+        ax.axvspan(dates[-n], dates[-1], color="tab:red", alpha=0.08)
+    ax.set_ylabel(f"{kpi} per period")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title("actual vs fitted")
+    return _png(fig)
+
+
+def plot_contributions(dates: np.ndarray, baseline: np.ndarray, contributions: np.ndarray,
+                       channels: tuple[str, ...], kpi: str) -> bytes:
+    """Baseline and channel contributions, stacked (a negative baseline is drawn from zero)."""
+    fig = _figure(10, 3.6)
+    ax = fig.add_subplot()
+    ax.stackplot(dates, np.maximum(baseline, 0.0), *contributions.T, labels=["baseline", *channels], alpha=0.85)
+    ax.set_ylabel(f"{kpi} per period")
+    ax.legend(loc="upper left", fontsize=8, ncol=min(6, 1 + len(channels)))
+    ax.set_title("contributions over time")
+    return _png(fig)
+
+
+def plot_curves(fit: Fit, draws: Draws | None, costs: Costs, spend: np.ndarray, kpi: str) -> bytes:
+    """Response curves with their 90% bands, one panel per channel; the dotted line marks the
+    channel's median nonzero spend per period in the data."""
+    K = len(fit.channels)
+    top = 2.0 * np.maximum(spend.max(axis=0), 1e-9)
+    grid = np.linspace(0.0, 1.0, 60)[:, None] * top[None, :]
+    point, lo, hi = response_band(fit, draws, costs, grid)
+    cols = min(3, K)
+    rows = -(-K // cols)
+    fig = _figure(4.0 * cols, 3.0 * rows)
+    for i, ch in enumerate(fit.channels):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        if lo is not None and hi is not None:
+            ax.fill_between(grid[:, i], lo[:, i], hi[:, i], color="tab:blue", alpha=0.2, label="90% band")
+        ax.plot(grid[:, i], point[:, i], color="tab:blue", label="estimate")
+        nz = spend[:, i][spend[:, i] > 0]
+        if nz.size:
+            ax.axvline(float(np.median(nz)), color="grey", ls=":", lw=1)
+        ax.set_title(ch)
+        ax.set_xlabel("spend per period (sustained)")
+        ax.set_ylabel(f"{kpi} per period")
+        if i == 0:
+            ax.legend(fontsize=8)
+    return _png(fig)

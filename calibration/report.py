@@ -1,0 +1,155 @@
+"""The files a calibration writes, and ``fit.md``.
+
+:func:`write_outputs` renders everything first (YAML, CSVs, figures, markdown) and only then
+writes each file atomically (:func:`budgetgym.envs.io.atomic_write`), so an error never leaves a
+half-written directory:
+
+* ``family.yaml`` — the scenario family (:mod:`~budgetgym.calibration.export`), for
+  ``budgetgym plan DIR/family.yaml --history DIR/history.csv`` and for agents;
+* ``history.csv`` — the last periods of spend, a column per channel;
+* ``parameters.csv`` — :func:`~budgetgym.calibration.diagnostics.parameter_table`;
+* ``fit.md`` — data, model, errors (in sample and held out), parameters with 90% intervals,
+  warnings, the planning window and cost curves, and the figures ``fit.png``,
+  ``contributions.png`` and ``curves.png`` (with matplotlib).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from budgetgym.envs.io import atomic_write
+
+if TYPE_CHECKING:
+    from budgetgym.calibration.calibrate import CalibrationResult
+
+__all__ = ["fit_markdown", "write_outputs"]
+
+
+def _num(x: float | np.floating) -> str:
+    if x is None or not np.isfinite(x):
+        return "–"
+    a = abs(x)
+    if a != 0 and (a >= 1e6 or a < 1e-3):
+        return f"{x:.3g}"
+    return f"{x:,.3f}" if a < 10 else f"{x:,.1f}" if a < 1e4 else f"{x:,.0f}"
+
+
+def family_yaml(result: CalibrationResult, command: str | None = None) -> str:
+    """``family.yaml``'s text: a header comment, then the family mapping (members one per line)."""
+    head = [f"# Scenario family calibrated by budgetgym on {result.data.source}.",
+            "# Nominal scenario = the maximum-likelihood estimate; ensemble = its block-bootstrap draws.",
+            "# See fit.md beside this file for the fit, its intervals and warnings."]
+    if command:
+        head.append(f"# {command}")
+    body = yaml.safe_dump(result.family, sort_keys=False, default_flow_style=None, width=100_000)
+    return "\n".join(head) + "\n" + body
+
+
+def _table(frame: pd.DataFrame) -> list[str]:
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in frame.iterrows():
+        lines.append("| " + " | ".join(_num(v) if isinstance(v, (float, np.floating)) else str(v)
+                                       for v in row) + " |")
+    return lines
+
+
+def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
+    """The report (module docstring)."""
+    d, f, w = result.data, result.fit, result.window
+    spec = f.spec
+    first, last = (pd.Timestamp(x).date() for x in (d.dates[0], d.dates[-1]))
+    best = f.start_costs[0]
+    reached = sum(1 for c in f.start_costs if c <= best * (1 + 1e-6) + 1e-12)
+    drive = ", ".join(f"`{d.driver(i)}`" for i in range(d.n_channels))
+    pairs = ", ".join(f"{c} ← `{s}`" for c, s in zip(f.channels, d.spend_columns, strict=True))
+    lines = [
+        f"# Calibration of `{d.path.name}`", "",
+        f"{d.n_periods} periods from {first} to {last} (every {d.step_days:g} days); KPI `{d.kpi_name}`; "
+        f"{d.n_channels} channels ({pairs}), responses driven by {drive}; controls: "
+        f"{', '.join(d.control_names) or 'none'}.", "",
+        "## Model", "",
+        f"KPI = baseline + Σ β·{spec.saturation}({spec.adstock} adstock of the "
+        f"{'exposure' if d.exposure is not None else 'spend'}) + noise ({spec.likelihood}); baseline: "
+        f"{', '.join(f.baseline_names)}. Equations: `budgetgym.calibration.model` and `.transforms`.",
+        f"Maximum likelihood by variable projection from {len(f.start_costs)} starts ({reached} reached the best)"
+        + (f"; weak channels under a mild prior: {', '.join(c for c, wk in zip(f.channels, f.weak, strict=True) if wk)}"
+           if f.weak.any() else "") + ".", "",
+        "## Fit", "",
+        "| | periods | R² | MAPE % | RMSE |", "|---|---|---|---|---|",
+        f"| in sample (all periods) | {result.errors.n} | {result.errors.r2:.3f} | {result.errors.mape:.2f} | "
+        f"{_num(result.errors.rmse)} |",
+    ]
+    if result.holdout is not None:
+        h = result.holdout
+        lines += [f"| in sample (fit without the last {h.periods}) | {h.insample.n} | {h.insample.r2:.3f} | "
+                  f"{h.insample.mape:.2f} | {_num(h.insample.rmse)} |",
+                  f"| held out (last {h.periods}, forecast) | {h.outsample.n} | {h.outsample.r2:.3f} | "
+                  f"{h.outsample.mape:.2f} | {_num(h.outsample.rmse)} |"]
+    noise = f"σ = {_num(np.sqrt(f.scale))}" if spec.likelihood == "gaussian" else f"Pearson dispersion {f.scale:.2f}"
+    if f.dispersion is not None:
+        noise += f", negative-binomial k = {_num(f.dispersion)}"
+    lines += ["", f"Noise: {noise}. Times: " + ", ".join(f"{k} {v:.2f} s" for k, v in result.seconds.items()) + ".", ""]
+    lines += [f"![{name}]({name})" for name in figures] + ([""] if figures else [])
+    n_draws = 0 if result.draws is None else len(result.draws)
+    lines += ["## Parameters", "",
+              (f"Estimate and 90% interval (5th–95th percentile of {n_draws} moving-block bootstrap refits, blocks of "
+               f"{result.draws.block_length} periods)." if result.draws is not None and n_draws else
+               "Point estimates (no bootstrap draws)."),
+              "`typical_response`: KPI per period when the channel's median nonzero exposure is sustained — "
+              "what the data identify best.", ""]
+    lines += _table(result.parameters.rename(columns={"low": "5%", "high": "95%"}))
+    coef = pd.DataFrame({"term": f.baseline_names, "coefficient": f.coef})
+    lines += ["", "Baseline coefficients (KPI per period, per year for the trend, per unit of a control):", ""]
+    lines += _table(coef)
+    lines += ["", "## Warnings", ""] + ([f"- {m}" for m in result.warnings] or ["None."])
+    c = result.costs
+    cost = pd.DataFrame({"channel": list(f.channels), "unit": list(c.unit), "price": c.price, "ref_spend": c.ref_spend,
+                         "elasticity": c.elasticity, "elasticity fitted": ["yes" if x else "no" for x in c.identified]})
+    fam = result.family
+    members = len(fam.get("ensemble") or [])
+    lines += ["", "## The campaign family", "",
+              f"`family.yaml`: `{fam['family']}`, reward `{result.reward}`, the point estimate as nominal scenario"
+              + (f" and {members} bootstrap draws as an explicit ensemble (20% held out as test draws)"
+                 if members else "")
+              + f". Planning window: {w.periods} periods from {w.first_date.date()} (budgetgym day {w.start_day:g}), "
+              f"budget {_num(w.budget)} (even pacing). Cost curves (price: CPM for impressions, CPC for clicks; spend "
+              "alone is bought as 'clicks' at price 1):", ""]
+    lines += _table(cost)
+    lines += ["", "Plan with the carry-over of the data's last periods:", "",
+              "```", "budgetgym plan family.yaml --history history.csv", "```", ""]
+    return "\n".join(lines)
+
+
+def write_outputs(result: CalibrationResult, out: Path, *, plots: bool = True,
+                  command: str | None = None) -> list[Path]:
+    """Render every output, then write each atomically into ``out`` (module docstring)."""
+    files: dict[str, Any] = {
+        "family.yaml": family_yaml(result, command),
+        "history.csv": result.history.to_csv(index=False),
+        "parameters.csv": result.parameters.to_csv(index=False),
+    }
+    if plots and importlib.util.find_spec("matplotlib") is not None:
+        from budgetgym.calibration.plots import plot_contributions, plot_curves, plot_fit
+
+        d, f = result.data, result.fit
+        dates = pd.DatetimeIndex(d.dates)
+        forecast = result.holdout.forecast if result.holdout is not None else None
+        files["fit.png"] = plot_fit(dates, f.y, f.fitted, d.kpi_name, forecast)
+        files["contributions.png"] = plot_contributions(dates, f.baseline, f.contributions, f.channels, d.kpi_name)
+        files["curves.png"] = plot_curves(f, result.draws, result.costs, d.spend, d.kpi_name)
+    figures = [name for name in files if name.endswith(".png")]
+    files["fit.md"] = fit_markdown(result, figures)
+    data = {name: c if isinstance(c, bytes) else str(c).encode("utf-8") for name, c in files.items()}
+    return [atomic_write(out / name, _writer(blob)) for name, blob in data.items()]
+
+
+def _writer(blob: bytes) -> Callable[[str], object]:
+    return lambda tmp: Path(tmp).write_bytes(blob)

@@ -1,0 +1,174 @@
+"""Reading MMM datasets: the public example layouts (Meridian, Robyn, PyMC-Marketing) as they are,
+and every bad file refused in one line (CLI exit 2), with nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+from budgetgym.calibration import calibrate, read_mmm_csv
+from budgetgym.calibration.data import MONTH_DAYS, channel_name
+from budgetgym.calibration.export import fit_costs
+from budgetgym.envs.errors import BudgetGymError
+
+RNG = np.random.default_rng(0)
+T = 60
+
+
+def _weeks(n: int = T, start: str = "2022-01-03") -> list[str]:
+    return list(pd.date_range(start, periods=n, freq="7D").strftime("%Y-%m-%d"))
+
+
+def _spend(n: int = T) -> np.ndarray:
+    return RNG.uniform(0, 1000, n) * (RNG.uniform(size=n) > 0.3)
+
+
+def test_meridian_national_layout(tmp_path: Path) -> None:
+    """``time, conversions, revenue_per_conversion, Channel0_impression, Channel0_spend, ...,
+    competitor_activity_score_control, sentiment_score_control``."""
+    cols: dict[str, object] = {"time": _weeks(), "conversions": RNG.uniform(1e3, 2e3, T),
+                               "revenue_per_conversion": RNG.uniform(0.5, 1.5, T)}
+    for i in range(4):
+        cols[f"Channel{i}_impression"] = RNG.uniform(1e5, 1e6, T)
+        cols[f"Channel{i}_spend"] = _spend()
+    cols["competitor_activity_score_control"] = RNG.normal(size=T)
+    cols["sentiment_score_control"] = RNG.normal(size=T)
+    pd.DataFrame(cols).to_csv(tmp_path / "national_media.csv", index=False)
+    d = read_mmm_csv(tmp_path / "national_media.csv", date="time", kpi="conversions",
+                     spend=",".join(f"Channel{i}_spend" for i in range(4)),
+                     exposure=",".join(f"Channel{i}_impression" for i in range(4)),
+                     controls="competitor_activity_score_control,sentiment_score_control", count_kpi=True)
+    assert d.channels == ("Channel0", "Channel1", "Channel2", "Channel3") and d.step_days == 7.0
+    assert d.exposure is not None and d.exposure.shape == (T, 4) and d.controls.shape == (T, 2)
+    # some channels by their impressions, the others ('-' or empty) by their spend
+    mixed = read_mmm_csv(tmp_path / "national_media.csv", date="time", kpi="conversions",
+                         spend=",".join(f"Channel{i}_spend" for i in range(4)),
+                         exposure="Channel0_impression,-,,Channel3_impression")
+    assert mixed.exposure_columns == ("Channel0_impression", None, None, "Channel3_impression")
+    assert mixed.exposure is not None
+    np.testing.assert_array_equal(mixed.exposure[:, 1], cols["Channel1_spend"])
+    np.testing.assert_array_equal(mixed.exposure[:, 3], cols["Channel3_impression"])
+    costs = fit_costs(mixed)
+    assert costs.unit == ("impression", "click", "click", "impression") and costs.price[1] == costs.price[2] == 1.0
+    assert costs.elasticity[1] == 0.0
+
+
+def test_robyn_layout_with_text_events(tmp_path: Path) -> None:
+    """``DATE, revenue, tv_S, ooh_S, print_S, facebook_I, search_clicks_P, search_S,
+    competitor_sales_B, facebook_S, events, newsletter``; ``events`` is text: one dummy per level
+    but the most frequent ('na'), and the fit runs with it."""
+    events = np.where(RNG.uniform(size=T) < 0.8, "na", np.where(RNG.uniform(size=T) < 0.5, "event1", "event2"))
+    cols = {"DATE": _weeks(), "revenue": RNG.uniform(1e6, 2e6, T), "tv_S": _spend(), "ooh_S": _spend(),
+            "print_S": _spend(), "facebook_I": RNG.uniform(1e6, 1e7, T), "search_clicks_P": RNG.uniform(1e4, 1e5, T),
+            "search_S": _spend(), "competitor_sales_B": RNG.uniform(1e6, 1e7, T), "facebook_S": _spend(),
+            "events": events, "newsletter": RNG.uniform(0, 1e4, T)}
+    pd.DataFrame(cols).to_csv(tmp_path / "dt_simulated_weekly.csv", index=False)
+    args = dict(date="DATE", kpi="revenue", spend="tv_S,search_S,facebook_S",
+                exposure=None, controls="competitor_sales_B,events,newsletter")
+    d = read_mmm_csv(tmp_path / "dt_simulated_weekly.csv", **args)  # type: ignore[arg-type]
+    assert d.channels == ("tv", "search", "facebook")
+    assert d.control_names == ("competitor_sales_B", "events=event1", "events=event2", "newsletter")
+    np.testing.assert_array_equal(d.controls[:, 1], events == "event1")
+    d2 = read_mmm_csv(tmp_path / "dt_simulated_weekly.csv", date="DATE", kpi="revenue",
+                      spend="search_S,facebook_S", exposure="search_clicks_P,facebook_I")
+    assert d2.exposure_columns == ("search_clicks_P", "facebook_I")
+    res = calibrate(tmp_path / "dt_simulated_weekly.csv", draws=0, fourier=0, **args)  # type: ignore[arg-type]
+    assert "events=event1" in res.fit.baseline_names and res.reward == "revenue"
+
+
+def test_pymc_marketing_layout(tmp_path: Path) -> None:
+    """``date_week, y, x1, x2, event_1, event_2, t``; ``t`` (a time index) duplicates the trend, so
+    as a control it is refused in one line naming it."""
+    e1 = np.zeros(T)
+    e1[10] = 1
+    e2 = np.zeros(T)
+    e2[40] = 1
+    cols = {"date_week": _weeks(), "y": RNG.uniform(3000, 6000, T), "x1": _spend(), "x2": _spend(),
+            "event_1": e1, "event_2": e2, "t": np.arange(T)}
+    pd.DataFrame(cols).to_csv(tmp_path / "data_mmm.csv", index=False)
+    d = read_mmm_csv(tmp_path / "data_mmm.csv", date="date_week", kpi="y", spend="x1,x2", controls="event_1,event_2")
+    assert d.channels == ("x1", "x2") and d.controls.shape == (T, 2)
+    with pytest.raises(BudgetGymError, match="baseline column 't' is constant or a combination"):
+        calibrate(tmp_path / "data_mmm.csv", date="date_week", kpi="y", spend="x1,x2", controls="t", draws=0)
+
+
+def test_channel_names_and_monthly_dates(tmp_path: Path) -> None:
+    assert [channel_name(c) for c in ("tv_S", "Channel0_spend", "x1", "search_clicks_P", "a.b_spend", "7")] == [
+        "tv", "Channel0", "x1", "search_clicks_P", "a_b", "ch7"]
+    months = list(pd.date_range("2020-01-15", periods=36, freq="MS").shift(14, freq="D").strftime("%Y-%m-%d"))
+    pd.DataFrame({"month": months, "sales": RNG.uniform(1, 2, 36), "tv_spend": _spend(36),
+                  "tv_cost": _spend(36)}).to_csv(tmp_path / "m.csv", index=False)
+    d = read_mmm_csv(tmp_path / "m.csv", date="month", kpi="sales", spend="tv_spend,tv_cost")
+    assert d.step_days == MONTH_DAYS and d.channels == ("tv_spend", "tv_cost")  # stripped names collide
+
+
+def _good() -> pd.DataFrame:
+    return pd.DataFrame({"date": _weeks(), "revenue": RNG.uniform(1e4, 2e4, T), "a_spend": _spend(),
+                         "b_spend": _spend()})
+
+
+def _bad_cases() -> list[tuple[str, pd.DataFrame, list[str], str]]:
+    def edit(fn):  # type: ignore[no-untyped-def]
+        df = _good()
+        fn(df)
+        return df
+
+    def cell(col: str, row: int, value: object):  # type: ignore[no-untyped-def]
+        def go(df: pd.DataFrame) -> None:
+            df[col] = df[col].astype(object)
+            df.loc[row, col] = value
+        return go
+
+    dates = _weeks()
+    uneven = dates[:20] + list(pd.date_range(pd.Timestamp(dates[19]) + pd.Timedelta(days=8), periods=T - 20,
+                                             freq="7D").strftime("%Y-%m-%d"))
+    return [
+        ("missing column", _good().drop(columns="b_spend").assign(bb_spend=1.0), [],
+         "--spend: no column 'b_spend' (did you mean 'bb_spend'?)"),
+        ("negative spend", edit(cell("b_spend", 4, -5.0)), [],
+         "column 'b_spend', row 5: spend must be non-negative, got -5"),
+        ("non-numeric spend", edit(cell("a_spend", 2, "1,200")), [],
+         "column 'a_spend', row 3: spend must be a finite number, got '1,200'"),
+        ("non-finite KPI", edit(cell("revenue", 7, "")), [],
+         "column 'revenue', row 8: the KPI must be a finite number"),
+        ("uneven dates", edit(lambda df: df.__setitem__("date", uneven)), [],
+         "row 21: dates are not evenly spaced: 2022-05-24 is 8 days after the previous date, expected 7"),
+        ("duplicated date", edit(cell("date", 5, dates[4])), [], "row 6: date 2022-01-31 appears twice"),
+        ("unparseable date", edit(cell("date", 3, "someday")), [], "column 'date', row 4: expected a date"),
+        ("too few periods", _good().head(15), [],
+         "15 periods for 10 parameters (2 channels x 4, 2 baseline terms); need at least 20 periods"),
+        ("exposure count", _good(), ["--exposure", "a_spend"], "--exposure: expected one exposure column per spend"),
+    ]
+
+
+@pytest.mark.parametrize(("label", "frame", "extra", "message"), _bad_cases(), ids=[c[0] for c in _bad_cases()])
+def test_bad_files_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], label: str, frame: pd.DataFrame, extra: list[str], message: str
+) -> None:
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    argv = ["calibrate", str(path), "--date", "date", "--kpi", "revenue", "--spend", "a_spend,b_spend", "--draws",
+            "0", "--out", str(tmp_path / "out"), *extra]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2, (label, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: data file '{path}'"), lines
+    assert message in lines[0], lines[0]
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_negative_counts_and_bad_options(tmp_path: Path) -> None:
+    df = _good()
+    df.loc[3, "revenue"] = -1.0
+    df.to_csv(tmp_path / "d.csv", index=False)
+    args = dict(date="date", kpi="revenue", spend="a_spend,b_spend", draws=0)
+    with pytest.raises(BudgetGymError, match="row 4: the KPI must be non-negative"):
+        calibrate(tmp_path / "d.csv", likelihood="poisson", **args)  # type: ignore[arg-type]
+    with pytest.raises(BudgetGymError, match="--adstock: unknown value 'geometrc' \\(did you mean 'geometric'"):
+        calibrate(tmp_path / "d.csv", adstock="geometrc", **args)  # type: ignore[arg-type]
+    with pytest.raises(BudgetGymError, match="--holdout: expected 0 to 59 periods, got 60"):
+        calibrate(tmp_path / "d.csv", holdout=T, **args)  # type: ignore[arg-type]
