@@ -46,7 +46,7 @@ from typing import Annotated, Any
 import typer
 
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.experiments.cli_planning import plan_cmd, simulate_cmd
+from budgetgym.experiments.cli_planning import calibrate_cmd, plan_cmd, simulate_cmd
 from budgetgym.experiments.console import console, wide_console
 
 __all__ = ["app", "main"]
@@ -204,6 +204,7 @@ def _show_family(con: Any, family: Any) -> None:
 # --------------------------------------------------------------------- planning (cli_planning)
 app.command("plan")(plan_cmd)
 app.command("simulate")(simulate_cmd)
+app.command("calibrate")(calibrate_cmd)
 
 
 # ------------------------------------------------------------------------------ run
@@ -320,52 +321,6 @@ def report_cmd(
     rep = build_report(directory, plots=plots, baseline=baseline)
     _print_summary(rep.summary)
     _console().print(f"wrote {rep.report} ({len(rep.plots)} plots)")
-
-
-# ------------------------------------------------------------------------------ calibrate
-@app.command("calibrate")
-def calibrate_cmd(
-    data: Annotated[Path, typer.Argument(metavar="DATA.csv", help="one row per period")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="directory for family.yaml, history.csv, fit.md")],
-    date: Annotated[str, typer.Option(help="date column")],
-    kpi: Annotated[str, typer.Option(help="KPI column (revenue or conversions)")],
-    spend: Annotated[str, typer.Option(help="spend columns, comma-separated (one per channel)")],
-    controls: Annotated[str | None, typer.Option(help="control columns, comma-separated")] = None,
-    exposure: Annotated[
-        str | None, typer.Option(help="impression/click columns in the order of --spend ('-': by its spend)")
-    ] = None,
-    draws: Annotated[int, typer.Option(help="bootstrap draws (the family's members)")] = 200,
-    holdout: Annotated[int, typer.Option(help="last periods held out to score a forecast")] = 0,
-    plan_periods: Annotated[int | None, typer.Option(help="periods to plan (default: a quarter)")] = None,
-    plan_budget: Annotated[
-        float | None, typer.Option(help="budget of the window (default: the spend of as many last periods)")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="seed of the multi-start and the bootstrap")] = 0,
-    adstock: Annotated[str, typer.Option(help="geometric, weibull_cdf or weibull_pdf")] = "geometric",
-    saturation: Annotated[str, typer.Option(help="hill or logistic")] = "hill",
-    likelihood: Annotated[str, typer.Option(help="gaussian, poisson or negative_binomial")] = "gaussian",
-    prior: Annotated[str, typer.Option(help="mild prior on kappa and slope: weak (channels), all or none")] = "weak",
-    fourier: Annotated[int | None, typer.Option(help="yearly Fourier order (default: 2 for a year of data)")] = None,
-    reward: Annotated[str | None, typer.Option(help="revenue or conversions (default: from the KPI's name)")] = None,
-    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the figures")] = True,
-) -> None:
-    """Fit carry-over and saturation per channel to DATA.csv and write a scenario family of the fit
-    (point estimate + bootstrap draws) for `budgetgym plan DIR/family.yaml --history DIR/history.csv`."""
-    from budgetgym.calibration import calibrate
-
-    res = calibrate(
-        data, date=date, kpi=kpi, spend=spend, controls=controls, exposure=exposure, draws=draws,
-        holdout=holdout, seed=seed, adstock=adstock, saturation=saturation, likelihood=likelihood, prior=prior,
-        fourier=fourier, reward=reward, plan_periods=plan_periods, plan_budget=plan_budget, out=out, plots=plots,
-    )
-    con = _console()
-    e = res.errors
-    con.print(f"fit {res.data.n_periods} periods x {res.data.n_channels} channels: R² {e.r2:.3f}, MAPE {e.mape:.2f}%"
-              + (f"; held out {res.holdout.periods}: MAPE {res.holdout.outsample.mape:.2f}%" if res.holdout else "")
-              + f"; {0 if res.draws is None else len(res.draws)} draws in {res.seconds['total']:.1f} s", markup=False)
-    for line in res.warnings:
-        _console(stderr=True).print(f"warning: {line}", markup=False)
-    con.print(f"wrote {', '.join(str(p) for p in res.files)}", markup=False)
 
 
 # ------------------------------------------------------------------------------ regression gate

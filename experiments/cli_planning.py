@@ -1,5 +1,6 @@
 """Planner-side commands of ``budgetgym`` (registered by :mod:`budgetgym.experiments.cli`): ``plan``
-(:func:`budgetgym.planner.plan`) and ``simulate`` (:func:`budgetgym.experiments.simulate.simulate_dataset`).
+(:func:`budgetgym.planner.plan`), ``simulate`` (:func:`budgetgym.experiments.simulate.simulate_dataset`)
+and ``calibrate`` (:func:`budgetgym.calibration.calibrate`).
 Thin layers: parse, call the library, print, write."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import typer
 
 from budgetgym.experiments.console import console, wide_console
 
-__all__ = ["plan_cmd", "simulate_cmd"]
+__all__ = ["calibrate_cmd", "plan_cmd", "simulate_cmd"]
 
 
 def plan_cmd(
@@ -99,3 +100,47 @@ def simulate_cmd(
         f"--spend {','.join(spend_cols)}\nwrote {written}/: data.csv, truth/, summary.json",
         markup=False,
     )
+
+
+def calibrate_cmd(
+    data: Annotated[Path, typer.Argument(metavar="DATA.csv", help="one row per period")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="directory for family.yaml, history.csv, fit.md")],
+    date: Annotated[str, typer.Option(help="date column")],
+    kpi: Annotated[str, typer.Option(help="KPI column (revenue or conversions)")],
+    spend: Annotated[str, typer.Option(help="spend columns, comma-separated (one per channel)")],
+    controls: Annotated[str | None, typer.Option(help="control columns, comma-separated")] = None,
+    exposure: Annotated[
+        str | None, typer.Option(help="impression/click columns in the order of --spend ('-': by its spend)")
+    ] = None,
+    draws: Annotated[int, typer.Option(help="bootstrap draws (the family's members)")] = 200,
+    holdout: Annotated[int, typer.Option(help="last periods held out to score a forecast")] = 0,
+    plan_periods: Annotated[int | None, typer.Option(help="periods to plan (default: a quarter)")] = None,
+    plan_budget: Annotated[
+        float | None, typer.Option(help="budget of the window (default: the spend of as many last periods)")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of the multi-start and the bootstrap")] = 0,
+    adstock: Annotated[str, typer.Option(help="geometric, weibull_cdf or weibull_pdf")] = "geometric",
+    saturation: Annotated[str, typer.Option(help="hill or logistic")] = "hill",
+    likelihood: Annotated[str, typer.Option(help="gaussian, poisson or negative_binomial")] = "gaussian",
+    prior: Annotated[str, typer.Option(help="mild prior on kappa and slope: weak (channels), all or none")] = "weak",
+    fourier: Annotated[int | None, typer.Option(help="yearly Fourier order (default: 2 for a year of data)")] = None,
+    reward: Annotated[str | None, typer.Option(help="revenue or conversions (default: from the KPI's name)")] = None,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the figures")] = True,
+) -> None:
+    """Fit carry-over and saturation per channel to DATA.csv and write a scenario family of the fit
+    (point estimate + bootstrap draws) for `budgetgym plan DIR/family.yaml --history DIR/history.csv`."""
+    from budgetgym.calibration import calibrate
+
+    res = calibrate(
+        data, date=date, kpi=kpi, spend=spend, controls=controls, exposure=exposure, draws=draws,
+        holdout=holdout, seed=seed, adstock=adstock, saturation=saturation, likelihood=likelihood, prior=prior,
+        fourier=fourier, reward=reward, plan_periods=plan_periods, plan_budget=plan_budget, out=out, plots=plots,
+    )
+    con = console()
+    e = res.errors
+    con.print(f"fit {res.data.n_periods} periods x {res.data.n_channels} channels: R² {e.r2:.3f}, MAPE {e.mape:.2f}%"
+              + (f"; held out {res.holdout.periods}: MAPE {res.holdout.outsample.mape:.2f}%" if res.holdout else "")
+              + f"; {0 if res.draws is None else len(res.draws)} draws in {res.seconds['total']:.1f} s", markup=False)
+    for line in res.warnings:
+        console(stderr=True).print(f"warning: {line}", markup=False)
+    con.print(f"wrote {', '.join(str(p) for p in res.files)}", markup=False)
