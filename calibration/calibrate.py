@@ -124,7 +124,7 @@ def calibrate(
     adstock: str = "geometric",
     saturation: str = "hill",
     likelihood: str = "gaussian",
-    prior: str = "weak",
+    prior: str = "all",
     fourier: int | None = None,
     reward: str | None = None,
     plan_periods: int | None = None,

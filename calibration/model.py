@@ -46,7 +46,12 @@ slides to a bound (a step-shaped curve, or one that never saturates), which woul
 planner to extremes. The prior enters as pseudo-residuals :math:`\hat\sigma u_i / \ln 3` and
 :math:`\hat\sigma (s_i - 1)/0.5` (:math:`\hat\sigma` the residual scale of an unpenalised fit),
 i.e. the maximum a posteriori estimate; it fades as the noise does (a noise-free dataset is fit
-exactly). ``prior="all"`` puts the same prior on every channel, ``"none"`` on none.
+exactly). The default, ``prior="all"``, puts the same prior on every channel: on data simulated
+from ``retail-5-family`` draws (``benchmarks/bench_calibrate_family.py``, 20 datasets of 156
+weeks) channels spent in half the weeks slid to bounds too (a never-saturating display channel
+took 86% of a plan: 51% of the oracle); with the prior on all channels the plans reach 96.8% on
+average (worst 92.1%) against 91.8% (worst 51.1%) with ``"weak"`` (the weakly spent channels only),
+and within the model class the two are equal within noise. ``"none"`` puts it on none.
 """
 
 from __future__ import annotations
@@ -91,7 +96,7 @@ class ModelSpec:
     fourier: int | None = None
     window: int | None = None
     weak_share: float = 0.3
-    prior: Literal["weak", "all", "none"] = "weak"
+    prior: Literal["weak", "all", "none"] = "all"
     starts: int = 8
 
 

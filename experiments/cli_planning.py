@@ -122,7 +122,9 @@ def calibrate_cmd(
     adstock: Annotated[str, typer.Option(help="geometric, weibull_cdf or weibull_pdf")] = "geometric",
     saturation: Annotated[str, typer.Option(help="hill or logistic")] = "hill",
     likelihood: Annotated[str, typer.Option(help="gaussian, poisson or negative_binomial")] = "gaussian",
-    prior: Annotated[str, typer.Option(help="mild prior on kappa and slope: weak (channels), all or none")] = "weak",
+    prior: Annotated[
+        str, typer.Option(help="mild prior on kappa and slope: all channels, weak (weakly spent ones) or none")
+    ] = "all",
     fourier: Annotated[int | None, typer.Option(help="yearly Fourier order (default: 2 for a year of data)")] = None,
     reward: Annotated[str | None, typer.Option(help="revenue or conversions (default: from the KPI's name)")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the figures")] = True,

@@ -39,7 +39,7 @@ def test_noise_free_recovery_every_parameter(tmp_path: Path) -> None:
     and the in-sample fit are recovered to tight tolerance (the likelihood's optimum is the truth)."""
     truth = synthesize(tmp_path / "d.csv", _truth(), _spend(), controls=_controls())
     data = read_mmm_csv(tmp_path / "d.csv", date="date", kpi="revenue", spend=SPEND, controls="control0")
-    fit = fit_model(data, ModelSpec(), seed=0)
+    fit = fit_model(data, ModelSpec(prior="weak"), seed=0)
     p = fit.params()
     np.testing.assert_allclose(fit.beta, truth.beta, rtol=1e-4)
     np.testing.assert_allclose(p["decay"], truth.theta, atol=1e-5)
@@ -138,7 +138,7 @@ def test_weak_channel_prior_keeps_the_curve_sane(tmp_path: Path) -> None:
     spend = _spend(5, active=0.2)
     synthesize(tmp_path / "k.csv", _truth(), spend, noise_sd=600.0, seed=2)
     data = read_mmm_csv(tmp_path / "k.csv", date="date", kpi="revenue", spend=SPEND)
-    fit = fit_model(data, ModelSpec(), seed=0)
+    fit = fit_model(data, ModelSpec(prior="weak"), seed=0)
     assert fit.weak.tolist() == [False, False, True] and fit.prior_scale > 0
     typical = float(np.median(spend[spend[:, 2] > 0, 2])) / (1 - fit.params()["decay"][2])
     ratio = fit.params()["kappa"][2] / typical
