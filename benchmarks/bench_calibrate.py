@@ -121,7 +121,7 @@ def _steady(ch: dict[str, Any], x: float) -> float:
     return s["max_response"] * a ** s["slope"] / (s["half_saturation"] ** s["slope"] + a ** s["slope"])
 
 
-def one(seed: int, T: int, noise: float, folder: Path, prior: str = "weak") -> dict[str, Any]:
+def one(seed: int, T: int, noise: float, folder: Path, prior: str = "all") -> dict[str, Any]:
     path, data, spend = simulate(seed, T, noise, folder)
     out = folder / f"fit{seed}"
     t0 = time.perf_counter()
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--periods", type=int, default=156)
     ap.add_argument("--noise", type=float, default=0.03, help="noise sd as a share of the mean KPI")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--prior", default="weak", help="calibrate's --prior: weak, all or none")
+    ap.add_argument("--prior", default="all", help="calibrate's --prior: all (its default), weak or none")
     args = ap.parse_args(argv)
     ok = True
     with tempfile.TemporaryDirectory() as tmp:

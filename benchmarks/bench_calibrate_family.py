@@ -50,7 +50,7 @@ from budgetgym.planner.inputs import read_history
 WINDOW = 13
 
 
-def one(draw: int, periods: int, draws: int, root: Path, prior: str = "weak") -> dict[str, float]:
+def one(draw: int, periods: int, draws: int, root: Path, prior: str = "all") -> dict[str, float]:
     fam = load_family("retail-5-family")
     d = fam.sample(draw, "test")
     # weekly noise: Poisson counts and a 2% basket-value noise. The family's negative binomial
@@ -110,7 +110,7 @@ def main() -> None:
     ap.add_argument("--datasets", type=int, default=20)
     ap.add_argument("--periods", type=int, default=156)
     ap.add_argument("--draws", type=int, default=200)
-    ap.add_argument("--prior", default="weak", help="calibrate's --prior: weak, all or none")
+    ap.add_argument("--prior", default="all", help="calibrate's --prior: all (its default), weak or none")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
