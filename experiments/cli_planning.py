@@ -91,13 +91,17 @@ def simulate_cmd(
                                      "draw": draw, "out": str(out)}}
     )
     spend_cols = [c for c in ds.data.columns if c.endswith("_spend")]
+    exposure_cols = [c for c in ds.data.columns if c.endswith(("_impressions", "_clicks"))]
+    control_cols = list(ds.scenario.baseline.controls) if ds.scenario.baseline is not None else []
     console().print(
         f"{ds.source.name}: {periods} periods of {ds.scenario.step_days:g} day(s) from {ds.data['date'].iloc[0]}, "
         f"{plan} plan, total spend {ds.plan.sum():,.0f}, {ds.kpi} {ds.data[ds.kpi].sum():,.0f} "
         f"(media {ds.contributions[ds.scenario.channel_names].sum().sum():,.0f} expected)\n"
         f"columns: {', '.join(ds.data.columns)}\n"
         f"calibrate with: budgetgym calibrate {written / 'data.csv'} --date date --kpi {ds.kpi} "
-        f"--spend {','.join(spend_cols)}\nwrote {written}/: data.csv, truth/, summary.json",
+        f"--spend {','.join(spend_cols)} --exposure {','.join(exposure_cols)}"
+        + (f" --controls {','.join(c.name for c in control_cols)}" if control_cols else "")
+        + f" --out FIT_DIR\nwrote {written}/: data.csv, truth/, summary.json",
         markup=False,
     )
 
