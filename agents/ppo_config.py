@@ -89,7 +89,18 @@ class PPOConfig(StrictModel):
 
 
     total_timesteps: int = Field(200_000, ge=1, description="environment steps of training")
-    n_envs: int = Field(8, ge=1, le=256, description="parallel envs (DummyVecEnv)")
+    n_envs: int = Field(8, ge=1, le=65536, description="parallel envs (rows of the vector env)")
+    vec_env: Literal["batched", "per_env", "dummy"] = Field(
+        "batched",
+        description="how the training envs step: one vector env with one generator (batched, fastest), "
+        "one vector env drawing per sub-env as single envs would (per_env: DummyVecEnv's episodes), "
+        "or SB3's DummyVecEnv of single envs (dummy)",
+    )
+    draw_pool: int | None = Field(
+        None, ge=1, le=1_000_000,
+        description="batched on a varying family: train draws compiled (default: one per training episode, "
+        "at most 4096)",
+    )
     n_steps: int = Field(256, ge=1, description="rollout steps per env and update")
     batch_size: int = Field(256, ge=2, description="minibatch size")
     n_epochs: int = Field(10, ge=1, le=1000, description="passes over each rollout")

@@ -210,6 +210,11 @@ class BatchModel:
         self.noisy_price_rows = np.array([bool(mm.price_noise_sd.any()) for mm in members])[self.index]
         self.value_noise_rows = np.array([mm.has_value_noise for mm in members])[self.index]
         self.noise_kind_rows = np.array([mm.noise_kind for mm in members])[self.index]
+        kinds = sorted({mm.noise_kind for mm in members})
+        #: ``(kind, rows)`` of each conversion-noise kind present (``rows`` ``None``: every row)
+        self.kind_rows: list[tuple[str, np.ndarray | None]] = (
+            [(kinds[0], None)] if len(kinds) == 1 else [(k, self.noise_kind_rows == k) for k in kinds]
+        )
         self.dispersion = np.array([mm.dispersion for mm in members])[self.index][:, None]
         first = members[0]
         self.spend_cost, self.reward_kind = first.spend_cost, first.reward_kind
@@ -217,8 +222,8 @@ class BatchModel:
 
     def _build_groups(self, one: bool) -> list[RowGroup]:
         keys = [_group_key(mm) for mm in self.members]
-        order = sorted(set(keys))
-        member_group = np.array([order.index(k) for k in keys], dtype=np.intp)
+        order = sorted({keys[m] for m in np.unique(self.index)})  # the groups some row plays
+        member_group = np.array([order.index(k) if k in order else -1 for k in keys], dtype=np.intp)
         row_group = member_group[self.index]
         groups = []
         for g, (L, D, _) in enumerate(order):

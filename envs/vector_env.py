@@ -309,7 +309,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
                 None if carried is None else (part(carried[0]), part(carried[1])),
             )
             price[r], exposure[r], mu[r], mu_shadow[r] = out
-        conv, zv = rnd.counts_and_value_z(mu, bm.noise_kind_rows, bm.dispersion, bm.value_noise_rows)
+        conv, zv = rnd.counts_and_value_z(mu, bm)
         value = bm.row_model.value
         if zv is not None:
             sdv = bm.row_model.value_noise_sd

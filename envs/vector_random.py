@@ -34,6 +34,7 @@ import numpy as np
 from gymnasium.utils import seeding
 
 from budgetgym.envs.baseline import BaselinePath, baseline_path
+from budgetgym.envs.batch_model import BatchModel
 from budgetgym.envs.dynamics import ChannelModel, draw_counts
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.path import ScenarioPath, drift_sd, sample_path, step_days
@@ -147,16 +148,15 @@ class PerEnvRandom:
             z[i] = self._rng(i).standard_normal(K)
         return z
 
-    def counts_and_value_z(
-        self, mu: np.ndarray, kinds: np.ndarray, dispersion: np.ndarray, value_rows: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray | None]:
+    def counts_and_value_z(self, mu: np.ndarray, bm: BatchModel) -> tuple[np.ndarray, np.ndarray | None]:
         """Counts around ``mu`` ``[N, K]`` and the value-noise normals, row by row (counts first)."""
         conv = np.empty_like(mu)
+        value_rows = bm.value_noise_rows
         zv = np.zeros_like(mu) if value_rows.any() else None
-        K = mu.shape[1]
+        kinds, disp, K = bm.noise_kind_rows.tolist(), bm.dispersion[:, 0].tolist(), mu.shape[1]
         for i in range(self.n):
             g = self._rng(i)
-            conv[i] = draw_counts(mu[i], str(kinds[i]), float(dispersion[i, 0]), g)
+            conv[i] = draw_counts(mu[i], kinds[i], disp[i], g)
             if zv is not None and value_rows[i]:
                 zv[i] = g.standard_normal(K)
         return conv, zv
@@ -235,17 +235,14 @@ class BatchedRandom:
     def price_z(self, rows: np.ndarray, K: int) -> np.ndarray:
         return self.generator.standard_normal((self.n, K))
 
-    def counts_and_value_z(
-        self, mu: np.ndarray, kinds: np.ndarray, dispersion: np.ndarray, value_rows: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray | None]:
+    def counts_and_value_z(self, mu: np.ndarray, bm: BatchModel) -> tuple[np.ndarray, np.ndarray | None]:
         rng = self.generator
-        present = np.unique(kinds)
-        if len(present) == 1:
-            conv = draw_counts(mu, str(present[0]), dispersion, rng)
+        if len(bm.kind_rows) == 1:
+            disp = bm.dispersion if len(bm.members) > 1 else float(bm.dispersion[0, 0])
+            conv = draw_counts(mu, bm.kind_rows[0][0], disp, rng)
         else:
             conv = np.empty_like(mu)
-            for kind in present:
-                sel = kinds == kind
-                conv[sel] = draw_counts(mu[sel], str(kind), dispersion[sel], rng)
-        zv = rng.standard_normal(mu.shape) if value_rows.any() else None
+            for kind, sel in bm.kind_rows:
+                conv[sel] = draw_counts(mu[sel], kind, bm.dispersion[sel], rng)
+        zv = rng.standard_normal(mu.shape) if bm.value_noise_rows.any() else None
         return conv, zv

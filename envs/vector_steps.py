@@ -59,16 +59,16 @@ def spend_of(env: ChannelBudgetVectorEnv, actions: np.ndarray) -> tuple[np.ndarr
 def observe(env: ChannelBudgetVectorEnv) -> np.ndarray:
     """The observations ``[N, 4K + 7]`` (float32) of every row (:mod:`budgetgym.envs.observation`)."""
     lay = env.observation_layout
-    obs = np.empty((env.num_envs, lay.size))
+    obs = np.empty((env.num_envs, lay.size), dtype=np.float32)  # float64 values, each rounded once
     obs[:, lay.share] = env.last_share
     obs[:, lay.price_index] = env.last_price_index
-    np.minimum(env.last_conv * env.inv_conv_scale, CONV_CLIP, out=obs[:, lay.conversions])
-    np.minimum(env.ema_conv * env.inv_conv_scale, CONV_CLIP, out=obs[:, lay.conversions_ema])
+    obs[:, lay.conversions] = np.minimum(env.last_conv * env.inv_conv_scale, CONV_CLIP)
+    obs[:, lay.conversions_ema] = np.minimum(env.ema_conv * env.inv_conv_scale, CONV_CLIP)
     obs[:, lay.remaining_budget] = np.maximum(0.0, env.budget - env.cumulative_spend) / env.budget
     obs[:, lay.time] = env.t / env.horizon
     obs[:, lay.spend_ratio] = np.minimum(env.last_spend_ratio, SPEND_CLIP)
     obs[:, lay.phase] = env.phase[env.t]
-    return obs.astype(np.float32)
+    return obs
 
 
 def batch_info(info: dict[str, Any], n: int) -> dict[str, Any]:
