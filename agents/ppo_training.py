@@ -70,7 +70,8 @@ def _training_envs(family: ScenarioFamily, cfg: PPOConfig, seed: int) -> Any:
     pool = cfg.draw_pool if cfg.draw_pool is not None else min(MAX_DRAW_POOL, max(episodes, cfg.n_envs))
     venv = SB3VecEnv(
         ChannelBudgetVectorEnv(
-            family, cfg.n_envs, rng=cfg.vec_env, autoreset_mode=AutoresetMode.SAME_STEP, draw_pool=pool
+            family, cfg.n_envs, rng=cfg.vec_env, autoreset_mode=AutoresetMode.SAME_STEP, draw_pool=pool,
+            expected=False,
         )
     )
     venv.seed(seed)

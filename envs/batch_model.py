@@ -190,18 +190,21 @@ class BatchModel:
     members : distinct compiled campaigns (one brief: the same channels, budget and pacing).
     index : ``[N]`` member of each row; ``None`` when there is one member for every row.
     n_rows : ``N``.
+    expected : keep the noise-free shadow that gives the expected conversions under price noise
+        (``False``: the realised rows only, half the carry-over work).
 
     ``row_model`` (a :class:`ChannelModel` whose arrays are per row, ``[N, K]``, or the one member)
     serves the parts of a step outside the transition (price index, noise, revenue, reward);
-    ``groups`` the transition. Rows keep a noise-free shadow when any member has price noise (``shadow``).
+    ``groups`` the transition. Rows keep a noise-free shadow when any member has price noise and ``expected``.
     """
 
-    def __init__(self, members: list[ChannelModel], index: np.ndarray | None, n_rows: int):
+    def __init__(self, members: list[ChannelModel], index: np.ndarray | None, n_rows: int, expected: bool = True):
         self.members = members
         self.n_rows = n_rows
         one = len(members) == 1
         self.index = np.zeros(n_rows, dtype=np.intp) if index is None else np.asarray(index, dtype=np.intp)
-        self.shadow = any(bool(mm.price_noise_sd.any()) for mm in members)
+        self.noisy_price = any(bool(mm.price_noise_sd.any()) for mm in members)
+        self.shadow = expected and self.noisy_price
         self._tables = {} if one else {f: np.stack([getattr(mm, f) for mm in members]) for f in _ROW_FIELDS}
         self.row_model = members[0] if one else dataclasses.replace(
             members[0], **{f: table[self.index] for f, table in self._tables.items()}

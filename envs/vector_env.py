@@ -37,7 +37,9 @@ throughput mode; a family then plays a pool of ``draw_pool`` train draws. Detail
 A dict of arrays, Gymnasium's vector convention: ``info[key][i]`` is sub-environment ``i``'s
 ``info[key]`` and ``info["_" + key]`` a boolean mask of the rows that have it (nested dicts, e.g.
 ``controls``, likewise). Keys as the single environment's; a varying family's ``draw`` is the
-draw's index in the train split (``batched``: an index of the pool, draws ``0 .. P-1``).
+draw's index in the train split (``batched``: an index of the pool, draws ``0 .. P-1``). With
+``expected=False`` the info has no ``expected_conversions`` and ``expected_reward`` (the rows then
+keep no noise-free shadow: the throughput setting of training).
 
 ## Autoreset
 ``metadata["autoreset_mode"]`` is :attr:`gymnasium.vector.AutoresetMode.NEXT_STEP` by default
@@ -109,6 +111,9 @@ class ChannelBudgetVectorEnv(VectorEnv):
     rng : ``"per_env"`` or ``"batched"`` (module docstring).
     autoreset_mode : ``NEXT_STEP`` (default) or ``SAME_STEP``.
     draw_pool : ``batched`` with a varying family: the train draws compiled (default 1024).
+    expected : report ``expected_conversions`` and ``expected_reward`` in ``info`` (default). Under
+        price noise they need a noise-free shadow of every row; ``False`` leaves both out and
+        saves that work (training needs neither). Observations and rewards are the same.
     """
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -121,15 +126,17 @@ class ChannelBudgetVectorEnv(VectorEnv):
         rng: str = "per_env",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         draw_pool: int | None = None,
+        expected: bool = True,
         render_mode: str | None = None,
     ):
         rows: list[Scenario] | None = None
         if isinstance(scenario, (list, tuple)):
             if not scenario:
                 raise BudgetGymError("scenario: expected at least one scenario in the list")
-            rows = [load_family(s).nominal() for s in scenario]
+            rows = [s if isinstance(s, Scenario) else load_family(s).nominal() for s in scenario]
             self.family = ScenarioFamily.of_scenario(rows[0])
-            if any(CampaignBrief.from_scenario(sc) != self.family.brief for sc in rows[1:]):
+            distinct = {id(sc): sc for sc in rows[1:] if sc is not rows[0]}.values()
+            if any(CampaignBrief.from_scenario(sc) != self.family.brief for sc in distinct):
                 raise BudgetGymError(
                     "scenario: the scenarios of a vector env must share one brief (channels, budget, pacing, horizon)"
                 )
@@ -154,6 +161,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
         self.metadata = {**self.metadata, "autoreset_mode": mode}
         self.render_mode = None
         self.autoreset_mode = mode
+        self.expected = bool(expected)
         self._rows = rows
         self.brief: CampaignBrief = self.family.brief
         self.single_action_space = self.brief.action_space()
@@ -217,7 +225,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
         fixed = self._rows is not None or not self.family.varies
         c = self.random.campaigns(self.family, self._rows, self._compile)
         if self._model is None or not fixed:
-            self._model = BatchModel(c.members, c.index, self.num_envs)
+            self._model = BatchModel(c.members, c.index, self.num_envs, self.expected)
         self._model.clear()
         self.campaigns = c
         self._carry = None
@@ -291,7 +299,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
             self._w = drift_step(self._w, rnd.generator.standard_normal((n, K)), sd, keep)  # type: ignore[union-attr]
             response_t = response_t * np.exp(self._w)
         nu = None
-        if bm.shadow:
+        if bm.noisy_price:
             sdp = bm.row_model.price_noise_sd
             z = rnd.price_z(bm.noisy_price_rows, K)
             nu = np.exp(sdp * z - 0.5 * sdp * sdp)
@@ -319,7 +327,6 @@ class ChannelBudgetVectorEnv(VectorEnv):
             reward = conv.sum(axis=-1)
         else:
             reward = revenue.sum(axis=-1) - bm.spend_cost * spend.sum(axis=-1)
-        exp_reward = expected_reward(bm.row_model, mu_shadow, spend)
 
         self.cumulative_spend = self.cumulative_spend + step_total
         self.t = t + 1
@@ -337,10 +344,14 @@ class ChannelBudgetVectorEnv(VectorEnv):
             "expected_conversions": mu_shadow,
             "revenue": revenue,
             "reward": reward,
-            "expected_reward": exp_reward,
+            "expected_reward": None,
             "cumulative_spend": self.cumulative_spend,
             "remaining_budget": self.budget - self.cumulative_spend,
         }
+        if self.expected:
+            info["expected_reward"] = expected_reward(bm.row_model, mu_shadow, spend)
+        else:
+            del info["expected_conversions"], info["expected_reward"]
         if c.baselines is not None:
             organic = np.array([b.realised[t] for b in c.baselines], dtype=float)
             info["baseline"] = organic

@@ -35,7 +35,7 @@ from gymnasium.utils import seeding
 
 from budgetgym.envs.baseline import BaselinePath, baseline_path
 from budgetgym.envs.batch_model import BatchModel
-from budgetgym.envs.dynamics import ChannelModel, draw_counts
+from budgetgym.envs.dynamics import LARGE_MEAN, ChannelModel, draw_counts
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.path import ScenarioPath, drift_sd, sample_path, step_days
 from budgetgym.envs.scenario import Scenario
@@ -45,6 +45,8 @@ __all__ = ["BatchedRandom", "Campaigns", "PerEnvRandom", "Seed"]
 Seed = int | Sequence[int | None] | None
 #: The largest family draw index the single environment draws at reset (exclusive).
 DRAW_BOUND = 2**31 - 1
+#: Up to this many channels, ``per_env`` draws a row's counts one channel at a time (faster).
+SCALAR_DRAWS = 8
 
 
 @dataclass
@@ -149,14 +151,29 @@ class PerEnvRandom:
         return z
 
     def counts_and_value_z(self, mu: np.ndarray, bm: BatchModel) -> tuple[np.ndarray, np.ndarray | None]:
-        """Counts around ``mu`` ``[N, K]`` and the value-noise normals, row by row (counts first)."""
+        """Counts around ``mu`` ``[N, K]`` and the value-noise normals, row by row (counts first).
+
+        Each row draws :func:`~budgetgym.envs.dynamics.draw_counts` from its generator; for a few
+        channels and ordinary means the Poisson and negative-binomial draws are taken one channel
+        at a time, which numpy serves from the same sampler in the same order (the same numbers)
+        without the per-call checks of an array draw."""
         conv = np.empty_like(mu)
         value_rows = bm.value_noise_rows
         zv = np.zeros_like(mu) if value_rows.any() else None
         kinds, disp, K = bm.noise_kind_rows.tolist(), bm.dispersion[:, 0].tolist(), mu.shape[1]
+        pos = np.maximum(mu, 0.0)
+        scalar = (pos.max(axis=1) <= LARGE_MEAN).tolist() if K <= SCALAR_DRAWS else [False] * self.n
+        lam = pos.tolist()
         for i in range(self.n):
             g = self._rng(i)
-            conv[i] = draw_counts(mu[i], kinds[i], disp[i], g)
+            kind = kinds[i]
+            if scalar[i] and kind == "poisson":
+                conv[i] = [g.poisson(x) for x in lam[i]]
+            elif scalar[i] and kind == "negative_binomial":
+                k = disp[i]
+                conv[i] = [g.negative_binomial(k, k / (k + x)) for x in lam[i]]
+            else:
+                conv[i] = draw_counts(mu[i], kind, disp[i], g)
             if zv is not None and value_rows[i]:
                 zv[i] = g.standard_normal(K)
         return conv, zv

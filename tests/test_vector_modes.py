@@ -108,6 +108,19 @@ def test_batched_noise_matches_per_env_in_distribution(name: str, steps: int) ->
     assert not np.array_equal(out["per_env"][0], out["batched"][0])  # other streams
 
 
+def test_without_expected_info_the_rows_play_the_same() -> None:
+    """``expected=False`` drops the noise-free shadow: the same observations and rewards, no
+    ``expected_*`` keys."""
+    envs = [ChannelBudgetVectorEnv("stationary-5", 3, expected=e) for e in (True, False)]
+    for env in envs:
+        env.reset(seed=2)
+    action = np.linspace(-1, 1, 15, dtype=np.float32).reshape(3, 5)
+    for _ in range(5):
+        (o1, r1, *_, i1), (o2, r2, *_, i2) = (env.step(action) for env in envs)
+        assert np.array_equal(o1, o2) and np.array_equal(r1, r2)
+    assert set(i1) - set(i2) == {"expected_reward", "_expected_reward", "expected_conversions", "_expected_conversions"}
+
+
 def test_next_step_autoreset_and_seeding() -> None:
     env = ChannelBudgetVectorEnv("stationary-3", 2)
     first, info = env.reset(seed=8)
