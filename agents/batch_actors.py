@@ -74,10 +74,10 @@ class SplitBatchActor:
         self.spent = np.zeros(0)
 
     def start(self, seeds: Sequence[int]) -> None:
-        plans = []
+        plans: list[np.ndarray] = []
         for s in seeds:
             self.agent.reset(seed=s)
-            if isinstance(self.agent, OracleAgent):
+            if isinstance(self.agent, OracleAgent) and self.agent.plan is not None:
                 plans.append(self.agent.plan)
         self.plans = np.stack(plans) if plans else None
         self.spent = np.zeros(len(seeds))

@@ -206,9 +206,8 @@ class BatchModel:
         self.noisy_price = any(bool(mm.price_noise_sd.any()) for mm in members)
         self.shadow = expected and self.noisy_price
         self._tables = {} if one else {f: np.stack([getattr(mm, f) for mm in members]) for f in _ROW_FIELDS}
-        self.row_model = members[0] if one else dataclasses.replace(
-            members[0], **{f: table[self.index] for f, table in self._tables.items()}
-        )
+        rows: dict[str, Any] = {f: table[self.index] for f, table in self._tables.items()}
+        self.row_model = members[0] if one else dataclasses.replace(members[0], **rows)
         self.inv_base_price = 1.0 / self.row_model.base_price
         self.noisy_price_rows = np.array([bool(mm.price_noise_sd.any()) for mm in members])[self.index]
         self.value_noise_rows = np.array([mm.has_value_noise for mm in members])[self.index]

@@ -146,7 +146,7 @@ class PerEnvRandom:
     def price_z(self, rows: np.ndarray, K: int) -> np.ndarray:
         """``[N, K]`` standard normals for the rows with price noise (zeros elsewhere)."""
         z = np.zeros((self.n, K))
-        for i in np.flatnonzero(rows):
+        for i in np.flatnonzero(rows).tolist():
             z[i] = self._rng(i).standard_normal(K)
         return z
 

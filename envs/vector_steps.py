@@ -32,7 +32,7 @@ def spend_of(env: ChannelBudgetVectorEnv, actions: np.ndarray) -> tuple[np.ndarr
     """
     n, K = env.num_envs, env.n_channels
     a = sanitize_action(actions)
-    want = (n, *env.single_action_space.shape)
+    want = (n, env.action_dim)
     if a.shape != want:
         raise ValueError(f"actions: expected shape {want}, got {np.shape(actions)}")
     share = softmax_split(a[:, :K] if env.agent_pacing else a, env.logit_scale)
