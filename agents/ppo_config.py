@@ -89,7 +89,7 @@ class PPOConfig(StrictModel):
 
 
     total_timesteps: int = Field(200_000, ge=1, description="environment steps of training")
-    n_envs: int = Field(8, ge=1, le=65536, description="parallel envs (rows of the vector env)")
+    n_envs: int = Field(64, ge=1, le=65536, description="parallel envs (rows of the vector env)")
     vec_env: Literal["batched", "per_env", "dummy"] = Field(
         "batched",
         description="how the training envs step: one vector env with one generator (batched, fastest), "
@@ -101,11 +101,11 @@ class PPOConfig(StrictModel):
         description="batched on a varying family: train draws compiled (default: one per training episode, "
         "at most 4096)",
     )
-    n_steps: int = Field(256, ge=1, description="rollout steps per env and update")
+    n_steps: int = Field(64, ge=1, description="rollout steps per env and update")
     batch_size: int = Field(256, ge=2, description="minibatch size")
-    n_epochs: int = Field(10, ge=1, le=1000, description="passes over each rollout")
-    learning_rate: float = Field(3e-4, gt=0, le=1, description="Adam step size")
-    learning_rate_schedule: Literal["constant", "linear"] = "constant"
+    n_epochs: int = Field(5, ge=1, le=1000, description="passes over each rollout")
+    learning_rate: float = Field(1e-3, gt=0, le=1, description="Adam step size")
+    learning_rate_schedule: Literal["constant", "linear"] = "linear"
     gamma: float = Field(
         0.99, gt=0, le=1, description="discount (episodes are finite: 1.0 allowed)"
     )
