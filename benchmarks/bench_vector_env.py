@@ -21,8 +21,8 @@ Sections (figures are printed, never asserted; targets from issue 12):
   machine's other load does not take away).
 * ``ppo``: :func:`~budgetgym.agents.train_ppo` on ``stationary-5`` (``--ppo-steps``, no
   evaluation callback), env-steps per second of the whole training, with the built-in
-  ``ppo.yaml`` (vector env, batched) and with the settings before issue 12 (``vec_env: dummy``,
-  8 envs x 256 steps, batch 256: target >= 10,000; ~4,500 before).
+  ``ppo.yaml`` (vector env, batched: target >= 10,000) and with the settings before issue 12
+  (``vec_env: dummy``, 8 envs x 256 steps, minibatch 256, 10 epochs, learning rate 3e-4).
 * ``family-ppo``: the training of ``benchmarks/bench_ppo_family.py`` (``retail-5-family``, 1M
   steps, ``eval_freq: 0``) with the built-in settings and with the settings before issue 12.
 * ``eval``: :func:`~budgetgym.agents.evaluate` of the ``equal`` split over 1,000 episodes of
@@ -61,7 +61,10 @@ ENV_CASES = [
     ("retail-5-family", "batched", True, 1_000_000.0),
 ]
 #: The PPO settings before issue 12 (the "before" rows).
-BEFORE = {"vec_env": "dummy", "n_envs": 8, "n_steps": 256, "batch_size": 256, "n_epochs": 10}
+BEFORE = {
+    "vec_env": "dummy", "n_envs": 8, "n_steps": 256, "batch_size": 256, "n_epochs": 10,
+    "learning_rate": 3e-4, "learning_rate_schedule": "constant",
+}
 
 
 def _stats(values: list[float]) -> str:
@@ -116,7 +119,7 @@ def _train(scenario: str, config: dict[str, Any]) -> tuple[float, float, int]:
 def section_ppo(args: argparse.Namespace) -> None:
     print(f"\n## PPO end to end on stationary-5, {args.ppo_steps:,} steps x {args.repeats} runs")
     print(f"{'settings':<34}{'env-steps/s (wall)':>26}{'per CPU-s':>26}{'wall s':>10}")
-    for label, cfg in (("built-in ppo.yaml", {}), ("before (dummy, 8 x 256, b 256)", BEFORE)):
+    for label, cfg in (("built-in ppo.yaml", {}), ("before (dummy, 8 x 256, 10 ep.)", BEFORE)):
         runs = [_train("stationary-5", {"total_timesteps": args.ppo_steps, **cfg}) for _ in range(args.repeats)]
         rate = [s / w for w, _, s in runs]
         cpu = [s / c for _, c, s in runs]
@@ -125,7 +128,7 @@ def section_ppo(args: argparse.Namespace) -> None:
 
 def section_family_ppo(args: argparse.Namespace) -> None:
     print("\n## family PPO of bench_ppo_family.py (retail-5-family, 1,000,000 steps, one run each)")
-    for label, cfg in (("built-in ppo.yaml", {}), ("before (dummy, 8 x 256, b 256)", BEFORE)):
+    for label, cfg in (("built-in ppo.yaml", {}), ("before (dummy, 8 x 256, 10 ep.)", BEFORE)):
         wall, cpu, steps = _train("retail-5-family", {"total_timesteps": 1_000_000, **cfg})
         print(f"{label:<34} wall {wall:8.1f} s   CPU {cpu:8.1f} s   {steps / wall:10,.0f} steps/s", flush=True)
 

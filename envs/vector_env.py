@@ -1,65 +1,8 @@
 r"""``ChannelBudgetVectorEnv``: ``N`` campaigns of :class:`~budgetgym.envs.ChannelBudgetEnv`, stepped as one batch.
 
-## Description
-A :class:`gymnasium.vector.VectorEnv` whose sub-environment ``i`` is a
-:class:`~budgetgym.envs.ChannelBudgetEnv` (see its docstring for the campaign, the dynamics, the
-rewards and the reset options) but whose step is one batched computation: the spend mapping, the
-dynamics (:class:`~budgetgym.envs.batch_model.BatchModel`, per-row parameters, the single
-environment's own functions), the noise and the observations run over all rows at once. Every
-sub-environment starts at step 0 and ends after the brief's ``horizon`` steps, so the rows stay in
-step. With a :class:`~budgetgym.envs.family.ScenarioFamily` every row plays its own draw of the
-family's **train** split; a list of scenarios (one brief) fixes row ``i``'s campaign instead.
-
-## Random numbers (``rng``)
-``"per_env"`` (default, the reference): sub-environment ``i`` draws from the generator that
-``ChannelBudgetEnv.reset(seed=s + i)`` would own, in the single environment's order, so every
-observation, reward and info equals that of ``N`` single environments stepped with the same seeds
-and actions, bit for bit (``tests/test_vector_env.py``). ``"batched"``: one generator, every random
-quantity drawn for all rows in one call — the same distributions, other streams, and the
-throughput mode; a family then plays a pool of ``draw_pool`` train draws. Details:
-:mod:`budgetgym.envs.vector_random`.
-
-## Action space
-``Box(-1, 1, (N, K), float32)`` (``(N, K + 1)`` under agent pacing): row ``i`` is sub-environment
-``i``'s action (``single_action_space``).
-
-## Observation space
-``Box(float32)`` of shape ``(N, 4 K + 7)``: row ``i`` is sub-environment ``i``'s observation
-(``single_observation_space``, :class:`~budgetgym.envs.observation.ObservationLayout`).
-
-## Rewards
-``[N]`` float64: each sub-environment's reward (its scenario's ``reward``, realised).
-
-## Episode end
-``terminated`` is always ``False``; ``truncated`` is ``True`` for every row at the horizon.
-
-## Info
-A dict of arrays, Gymnasium's vector convention: ``info[key][i]`` is sub-environment ``i``'s
-``info[key]`` and ``info["_" + key]`` a boolean mask of the rows that have it (nested dicts, e.g.
-``controls``, likewise). Keys as the single environment's; a varying family's ``draw`` is the
-draw's index in the train split (``batched``: an index of the pool, draws ``0 .. P-1``). With
-``expected=False`` the info has no ``expected_conversions`` and ``expected_reward`` (the rows then
-keep no noise-free shadow: the throughput setting of training).
-
-## Autoreset
-``metadata["autoreset_mode"]`` is :attr:`gymnasium.vector.AutoresetMode.NEXT_STEP` by default
-(Gymnasium 1.x's default): the step after an episode's end resets the sub-environments that
-ended (each generator continues, as ``env.reset()`` without a seed; the ``history`` option of the
-seeded reset is not carried over) and returns their first observation, reward ``0``,
-``terminated`` and ``truncated`` ``False`` and the reset's info; the actions of that call are
-ignored. ``autoreset_mode=AutoresetMode.SAME_STEP`` resets within the final step instead: the
-step returns the next episode's first observation, ``info["final_obs"]`` (an object array of the
-final observations) and ``info["final_info"]`` (the final step's info), the step-info keys being
-the reset's (what :class:`~budgetgym.agents.sb3_vec_env.SB3VecEnv` uses). ``DISABLED`` is not
-supported.
-
-## Seeding
-``reset(seed=s)`` seeds sub-environment ``i`` with ``s + i`` (``per_env``) or the batch generator
-with ``s`` (``batched``); ``reset(seed=[s_0, ..., s_{N-1}])`` gives each row its seed (``batched``:
-one generator from the seed sequence of the list); ``reset()`` continues the generators.
-
-## Version History
-* v0: initial version.
+The class docstring documents the environment (Gymnasium's structured style); the step's
+arithmetic outside the dynamics is :mod:`budgetgym.envs.vector_steps`, the random numbers
+:mod:`budgetgym.envs.vector_random`, the per-row dynamics :mod:`budgetgym.envs.batch_model`.
 """
 
 from __future__ import annotations
@@ -100,20 +43,80 @@ def _at(table: np.ndarray, t: int, index: np.ndarray | None) -> np.ndarray:
 
 
 class ChannelBudgetVectorEnv(VectorEnv):
-    """``N`` budget-allocation campaigns stepped as one batch (see the module docstring).
+    r"""``N`` budget-allocation campaigns stepped as one batch.
 
-    Parameters
-    ----------
+    ## Description
+    A :class:`gymnasium.vector.VectorEnv` whose sub-environment ``i`` is a
+    :class:`~budgetgym.envs.ChannelBudgetEnv` (see its docstring for the campaign, the dynamics, the
+    rewards and the reset options) but whose step is one batched computation: the spend mapping, the
+    dynamics (:class:`~budgetgym.envs.batch_model.BatchModel`, per-row parameters, the single
+    environment's own functions), the noise and the observations run over all rows at once. Every
+    sub-environment starts at step 0 and ends after the brief's ``horizon`` steps, so the rows stay in
+    step. With a :class:`~budgetgym.envs.family.ScenarioFamily` every row plays its own draw of the
+    family's **train** split; a list of scenarios (one brief) fixes row ``i``'s campaign instead.
+
+    ## Random numbers (``rng``)
+    ``"per_env"`` (default, the reference): sub-environment ``i`` draws from the generator that
+    ``ChannelBudgetEnv.reset(seed=s + i)`` would own, in the single environment's order, so every
+    observation, reward and info equals that of ``N`` single environments stepped with the same seeds
+    and actions, bit for bit (``tests/test_vector_env.py``). ``"batched"``: one generator, every random
+    quantity drawn for all rows in one call — the same distributions, other streams, and the
+    throughput mode; a family then plays a pool of ``draw_pool`` train draws. Details:
+    :mod:`budgetgym.envs.vector_random`.
+
+    ## Action space
+    ``Box(-1, 1, (N, K), float32)`` (``(N, K + 1)`` under agent pacing): row ``i`` is sub-environment
+    ``i``'s action (``single_action_space``).
+
+    ## Observation space
+    ``Box(float32)`` of shape ``(N, 4 K + 7)``: row ``i`` is sub-environment ``i``'s observation
+    (``single_observation_space``, :class:`~budgetgym.envs.observation.ObservationLayout`).
+
+    ## Rewards
+    ``[N]`` float64: each sub-environment's reward (its scenario's ``reward``, realised).
+
+    ## Episode end
+    ``terminated`` is always ``False``; ``truncated`` is ``True`` for every row at the horizon.
+
+    ## Info
+    A dict of arrays, Gymnasium's vector convention: ``info[key][i]`` is sub-environment ``i``'s
+    ``info[key]`` and ``info["_" + key]`` a boolean mask of the rows that have it (nested dicts, e.g.
+    ``controls``, likewise). Keys as the single environment's; a varying family's ``draw`` is the
+    draw's index in the train split (``batched``: an index of the pool, draws ``0 .. P-1``). With
+    ``expected=False`` the info has no ``expected_conversions`` and ``expected_reward`` (the rows then
+    keep no noise-free shadow: the throughput setting of training).
+
+    ## Autoreset
+    ``metadata["autoreset_mode"]`` is :attr:`gymnasium.vector.AutoresetMode.NEXT_STEP` by default
+    (Gymnasium 1.x's default): the step after an episode's end resets the sub-environments that
+    ended (each generator continues, as ``env.reset()`` without a seed; the ``history`` option of the
+    seeded reset is not carried over) and returns their first observation, reward ``0``,
+    ``terminated`` and ``truncated`` ``False`` and the reset's info; the actions of that call are
+    ignored. ``autoreset_mode=AutoresetMode.SAME_STEP`` resets within the final step instead: the
+    step returns the next episode's first observation, ``info["final_obs"]`` (an object array of the
+    final observations) and ``info["final_info"]`` (the final step's info), the step-info keys being
+    the reset's (what :class:`~budgetgym.agents.sb3_vec_env.SB3VecEnv` uses). ``DISABLED`` is not
+    supported.
+
+    ## Seeding
+    ``reset(seed=s)`` seeds sub-environment ``i`` with ``s + i`` (``per_env``) or the batch generator
+    with ``s`` (``batched``); ``reset(seed=[s_0, ..., s_{N-1}])`` gives each row its seed (``batched``:
+    one generator from the seed sequence of the list); ``reset()`` continues the generators.
+
+    ## Arguments
     scenario : a built-in name, a YAML path, a :class:`Scenario`, a family (name, file or
         :class:`ScenarioFamily`), or a list of scenarios with one brief (row ``i`` plays the
         ``i``-th).
     num_envs : ``N`` (default: 1, or the list's length).
-    rng : ``"per_env"`` or ``"batched"`` (module docstring).
+    rng : ``"per_env"`` or ``"batched"`` (above).
     autoreset_mode : ``NEXT_STEP`` (default) or ``SAME_STEP``.
     draw_pool : ``batched`` with a varying family: the train draws compiled (default 1024).
     expected : report ``expected_conversions`` and ``expected_reward`` in ``info`` (default). Under
         price noise they need a noise-free shadow of every row; ``False`` leaves both out and
         saves that work (training needs neither). Observations and rewards are the same.
+
+    ## Version History
+    * v0: initial version.
     """
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -249,10 +252,11 @@ class ChannelBudgetVectorEnv(VectorEnv):
         if c.draws is not None:
             info["draw"] = c.draws.astype(int)
             info["split"] = np.full(self.num_envs, "train", dtype=object)
-        return self._observe(), batch_info(info, self.num_envs)
+        return observe(self), batch_info(info, self.num_envs)
 
     def reset(self, *, seed: Seed = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start an episode on every row (module docstring: seeding, ``options["history"]``)."""
+        """Start an episode on every row. Seeding: the class docstring; ``options["history"]``: a
+        spend history carried into every row's window, as for ``ChannelBudgetEnv``."""
         if isinstance(seed, (list, tuple)) and len(seed) != self.num_envs:
             raise ValueError(f"seed: a list needs one seed per sub-environment ({self.num_envs}), got {len(seed)}")
         if options and "reset_mask" in options:
@@ -260,9 +264,6 @@ class ChannelBudgetVectorEnv(VectorEnv):
         super().reset(seed=seed if isinstance(seed, (int, np.integer)) else None)
         self.random.seed(seed)
         return self._start((options or {}).get("history"))
-
-    def _observe(self) -> np.ndarray:
-        return observe(self)
 
     # --------------------------------------------------------------------- step
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -361,7 +362,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
             info["controls"] = {nm: np.array([b.controls[t, j] for b in c.baselines], dtype=float)
                                 for j, nm in enumerate(names)}
             info["kpi"] = (conv.sum(axis=-1) if bm.reward_kind == "conversions" else revenue.sum(axis=-1)) + organic
-        return self._observe(), reward, batch_info(info, n)
+        return observe(self), reward, batch_info(info, n)
 
     def close_extras(self, **kwargs: Any) -> None:
         self.campaigns = None
