@@ -265,7 +265,9 @@ def build_model(cfg: PPOConfig, venv: Any, seed: int, recurrent: bool, verbose: 
         venv,
         learning_rate=lr,
         n_steps=cfg.n_steps,
-        batch_size=cfg.batch_size,
+        # at most the rollout: the same for training (PPOConfig checks it), no SB3 warning for the
+        # one-env inference model of a fresh agent
+        batch_size=min(cfg.batch_size, cfg.n_steps * venv.num_envs),
         n_epochs=cfg.n_epochs,
         gamma=cfg.gamma,
         gae_lambda=cfg.gae_lambda,
