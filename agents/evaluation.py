@@ -34,18 +34,23 @@ from typing import Any
 
 import numpy as np
 
+from budgetgym.agents.batch_actors import BatchActor, batch_actor
 from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily, Split, load_family
 from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.path import ScenarioPath
 from budgetgym.envs.scenario import Scenario
+from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
 __all__ = ["EpisodeResult", "OracleProvider", "evaluate", "episode_seed", "solving_oracle", "RESULT_COLUMNS"]
 
 #: ``oracle(scenario, draw, env_seed, path) -> float``: the oracle's expected reward of an episode
 #: of ``scenario`` (the family's ``draw``, or ``None`` for a plain scenario) on ``path``.
 OracleProvider = Callable[[Scenario, "int | None", int, ScenarioPath], float]
+
+#: Episodes per vector env of the batched evaluator (more are played in several batches).
+MAX_BATCH = 4096
 
 RESULT_COLUMNS = [
     "scenario",
@@ -153,6 +158,7 @@ def evaluate(
     deterministic: bool = True,
     learn: bool = True,
     oracle: OracleProvider | None = None,
+    batch: bool = True,
 ) -> list[EpisodeResult]:
     """Run full episodes of ``agent`` and score each against the oracle.
 
@@ -172,6 +178,10 @@ def evaluate(
     oracle : ``oracle(scenario, draw, env_seed, path) -> float``, the oracle's expected reward of
         the episode; default :func:`solving_oracle` (one solve per distinct scenario and path).
         The experiment runner passes the values it solved once beforehand.
+    batch : play every episode as a row of one vector env when the agent can act on a batch
+        (:func:`~budgetgym.agents.batch_actors.batch_actor`: fixed splits, the oracle, ``ppo``
+        deterministic); the rows equal the episode-by-episode results (``batch=False``) exactly,
+        except ``wall_s``, then the batch's wall time per episode.
     """
     family = load_family(scenario)
     if family.varies:
@@ -192,6 +202,14 @@ def evaluate(
     name = str(getattr(agent, "name", type(agent).__name__))
     train_steps = int(getattr(agent, "train_steps", 0))
     provider = oracle if oracle is not None else solving_oracle()
+    actor = batch_actor(agent, deterministic, learn) if batch else None
+    if actor is not None:
+        rows = [(sc, draw, sp, seed, ep) for sc, draw, sp in campaigns for seed in seeds for ep in range(episodes)]
+        return [
+            res
+            for start in range(0, len(rows), MAX_BATCH)
+            for res in _batch(actor, rows[start : start + MAX_BATCH], name, train_steps, provider)
+        ]
     results = []
     for sc, draw, sp in campaigns:
         env = ChannelBudgetEnv(sc)
@@ -255,3 +273,54 @@ def _episode(
         step_reward=step_rew,
         draw=draw,
     )
+
+
+def _batch(
+    actor: BatchActor,
+    rows: list[tuple[Scenario, int | None, str | None, int, int]],
+    name: str,
+    train_steps: int,
+    oracle: OracleProvider,
+) -> list[EpisodeResult]:
+    """Play ``rows`` (campaign, draw, split, seed, episode) as the rows of one vector env."""
+    t0 = time.perf_counter()
+    env_seeds = [episode_seed(seed, ep) for _, _, _, seed, ep in rows]
+    venv = ChannelBudgetVectorEnv([r[0] for r in rows], rng="per_env")
+    actor.start(env_seeds)
+    obs, _ = venv.reset(seed=env_seeds)
+    n, T, K = len(rows), venv.horizon, venv.n_channels
+    allocation, conversions = np.zeros((n, T, K)), np.zeros((n, T, K))
+    step_exp, step_rew = np.zeros((n, T)), np.zeros((n, T))
+    for t in range(T):
+        obs, reward, _, _, info = venv.step(actor.act(obs, t))
+        actor.update(info)
+        allocation[:, t], conversions[:, t] = info["spend"], info["conversions"]
+        step_exp[:, t], step_rew[:, t] = info["expected_reward"], reward
+    wall = (time.perf_counter() - t0) / n
+    paths = venv.paths
+    assert paths is not None
+    results = []
+    for i, (sc, draw, sp, seed, ep) in enumerate(rows):
+        results.append(
+            EpisodeResult(
+                scenario=sc.name,
+                agent=name,
+                seed=seed,
+                episode=ep,
+                env_seed=env_seeds[i],
+                reward=float(step_rew[i].sum()),
+                expected_reward=float(step_exp[i].sum()),
+                oracle_reward=float(oracle(sc, draw, env_seeds[i], paths[i])),
+                spend=float(allocation[i].sum()),
+                train_steps=train_steps,
+                wall_s=wall,
+                channels=sc.channel_names,
+                allocation=allocation[i],
+                conversions=conversions[i],
+                step_expected_reward=step_exp[i],
+                step_reward=step_rew[i],
+                draw=draw,
+                split=sp,
+            )
+        )
+    return results

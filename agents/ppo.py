@@ -67,6 +67,7 @@ from budgetgym.agents.ppo_config import (
     sb3_contrib_module,
     torch_threads,
 )
+from budgetgym.agents.ppo_forward import policy_mean
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import atomic_write, atomic_write_text
@@ -302,8 +303,13 @@ class PPOAgent(BaseAgent[PPOParams]):
 
         ``state``/``episode_start`` carry the LSTM state of ``recurrent_ppo`` (ignored by
         ``ppo``). Stochastic actions (``deterministic=False``) draw from torch's global RNG,
-        which :meth:`reset` seeds.
+        which :meth:`reset` seeds. ``ppo``'s deterministic action is the policy's mean computed by
+        :func:`~budgetgym.agents.ppo_forward.policy_mean`: the same for a row alone or in any batch.
         """
+        if deterministic and not self.recurrent:
+            mean = policy_mean(self.model.policy, self.normalize(observation), self.action_space)
+            if mean is not None:
+                return mean, state
         action, state = self.model.predict(
             self.normalize(observation),
             state=state,
@@ -387,7 +393,6 @@ class RecurrentPPOAgent(PPOAgent):
     """``recurrent_ppo``: sb3-contrib's RecurrentPPO (LSTM policy); state via ``predict``."""
 
     recurrent: ClassVar[bool] = True
-
 
 
 # Training lives in its own module; re-exported so ``budgetgym.agents.ppo.train_ppo`` keeps working.

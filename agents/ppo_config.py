@@ -89,12 +89,23 @@ class PPOConfig(StrictModel):
 
 
     total_timesteps: int = Field(200_000, ge=1, description="environment steps of training")
-    n_envs: int = Field(8, ge=1, le=256, description="parallel envs (DummyVecEnv)")
-    n_steps: int = Field(256, ge=1, description="rollout steps per env and update")
+    n_envs: int = Field(64, ge=1, le=65536, description="parallel envs (rows of the vector env)")
+    vec_env: Literal["batched", "per_env", "dummy"] = Field(
+        "batched",
+        description="how the training envs step: one vector env with one generator (batched, fastest), "
+        "one vector env drawing per sub-env as single envs would (per_env: DummyVecEnv's episodes), "
+        "or SB3's DummyVecEnv of single envs (dummy)",
+    )
+    draw_pool: int | None = Field(
+        None, ge=1, le=1_000_000,
+        description="batched on a varying family: train draws compiled (default: one per training episode, "
+        "at most 4096)",
+    )
+    n_steps: int = Field(64, ge=1, description="rollout steps per env and update")
     batch_size: int = Field(256, ge=2, description="minibatch size")
-    n_epochs: int = Field(10, ge=1, le=1000, description="passes over each rollout")
-    learning_rate: float = Field(3e-4, gt=0, le=1, description="Adam step size")
-    learning_rate_schedule: Literal["constant", "linear"] = "constant"
+    n_epochs: int = Field(5, ge=1, le=1000, description="passes over each rollout")
+    learning_rate: float = Field(1e-3, gt=0, le=1, description="Adam step size")
+    learning_rate_schedule: Literal["constant", "linear"] = "linear"
     gamma: float = Field(
         0.99, gt=0, le=1, description="discount (episodes are finite: 1.0 allowed)"
     )
@@ -254,7 +265,9 @@ def build_model(cfg: PPOConfig, venv: Any, seed: int, recurrent: bool, verbose: 
         venv,
         learning_rate=lr,
         n_steps=cfg.n_steps,
-        batch_size=cfg.batch_size,
+        # at most the rollout: the same for training (PPOConfig checks it), no SB3 warning for the
+        # one-env inference model of a fresh agent
+        batch_size=min(cfg.batch_size, cfg.n_steps * venv.num_envs),
         n_epochs=cfg.n_epochs,
         gamma=cfg.gamma,
         gae_lambda=cfg.gae_lambda,

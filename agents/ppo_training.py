@@ -1,7 +1,8 @@
 """Training PPO / RecurrentPPO on a scenario: :func:`train_ppo`.
 
-Environments come from ``make_vec_env`` over :class:`~budgetgym.envs.ChannelBudgetEnv` (training
-legitimately plays the simulator; the trained agent keeps only the campaign brief), wrapped in
+Training steps a :class:`~budgetgym.envs.vector_env.ChannelBudgetVectorEnv` through
+:class:`~budgetgym.agents.sb3_vec_env.SB3VecEnv` (or SB3's ``DummyVecEnv`` of single environments;
+training legitimately plays the simulator; the trained agent keeps only the campaign brief), wrapped in
 ``VecNormalize``; an ``EvalCallback`` on a separately seeded copy logs evaluations. The result is
 saved as an agent directory (see :mod:`budgetgym.agents.ppo`) and reloaded from it.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,12 +40,42 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily, load_family
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.envs.scenario import Scenario
+from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
 __all__ = ["train_ppo"]
 
 
 def _progress_bar_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("tqdm", "rich"))
+
+
+#: The most family draws a batched training compiles by default (``PPOConfig.draw_pool``).
+MAX_DRAW_POOL = 4096
+
+
+def _training_envs(family: ScenarioFamily, cfg: PPOConfig, seed: int) -> Any:
+    """The ``n_envs`` training environments as an SB3 ``VecEnv``, seeded ``seed, seed+1, ...``:
+    a :class:`~budgetgym.envs.vector_env.ChannelBudgetVectorEnv` (``vec_env`` ``batched`` or
+    ``per_env``) behind :class:`~budgetgym.agents.sb3_vec_env.SB3VecEnv`, or SB3's ``DummyVecEnv``
+    of Monitor-wrapped single environments (``dummy``)."""
+    if cfg.vec_env == "dummy":
+        from stable_baselines3.common.env_util import make_vec_env
+
+        return make_vec_env(ChannelBudgetEnv, n_envs=cfg.n_envs, seed=seed, env_kwargs={"scenario": family})
+    from gymnasium.vector import AutoresetMode
+
+    from budgetgym.agents.sb3_vec_env import SB3VecEnv
+
+    episodes = math.ceil(cfg.total_timesteps / family.brief.horizon)
+    pool = cfg.draw_pool if cfg.draw_pool is not None else min(MAX_DRAW_POOL, max(episodes, cfg.n_envs))
+    venv = SB3VecEnv(
+        ChannelBudgetVectorEnv(
+            family, cfg.n_envs, rng=cfg.vec_env, autoreset_mode=AutoresetMode.SAME_STEP, draw_pool=pool,
+            expected=False,
+        )
+    )
+    venv.seed(seed)
+    return venv
 
 
 def train_ppo(
@@ -64,10 +96,12 @@ def train_ppo(
 
     * ``config``: hyperparameters (see :func:`load_ppo_config`; a mapping overrides the
       built-in file's fields, e.g. ``{"total_timesteps": 50_000}``).
-    * Environments: ``make_vec_env`` with ``n_envs`` Monitor-wrapped copies seeded
-      ``seed, seed+1, ...``, wrapped in ``VecNormalize`` (obs/reward per the config); the
-      EvalCallback's env is seeded ``seed + EVAL_SEED_OFFSET`` and has its own
-      ``VecNormalize`` (``training=False, norm_reward=False``) synced from training.
+    * Environments: ``n_envs`` sub-environments seeded ``seed, seed+1, ...`` (by default one
+      :class:`~budgetgym.envs.vector_env.ChannelBudgetVectorEnv` with batched random numbers; the
+      config's ``vec_env`` chooses, see :func:`_training_envs`), wrapped in ``VecNormalize``
+      (obs/reward per the config); the EvalCallback's env (one single env) is seeded
+      ``seed + EVAL_SEED_OFFSET`` and has its own ``VecNormalize`` (``training=False,
+      norm_reward=False``) synced from training.
     * Seeding: ``set_random_seed(seed)``, ``PPO(seed=seed)``, CPU, ``torch_threads`` threads:
       the same seed on the same machine gives the same policy.
     * Output in ``out_dir``: the agent directory (``model.zip``, ``vecnormalize.pkl``,
@@ -102,9 +136,7 @@ def train_ppo(
 
     with torch_threads(cfg.torch_threads):
         set_random_seed(seed)
-        venv = make_vec_env(
-            ChannelBudgetEnv, n_envs=cfg.n_envs, seed=seed, env_kwargs={"scenario": sc}
-        )
+        venv = _training_envs(sc, cfg, seed)
         venv = VecNormalize(
             venv,
             norm_obs=cfg.normalize_obs,

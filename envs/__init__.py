@@ -10,10 +10,12 @@ from budgetgym.envs.path import ScenarioPath, sample_path
 from budgetgym.envs.plan_value import check_plan, evaluate_plan, scenario_path
 from budgetgym.envs.registration import register_envs
 from budgetgym.envs.scenario import Scenario, list_scenarios, load_scenario, scenario_from_dict
+from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
 __all__ = [
     "BudgetGymError",
     "ChannelBudgetEnv",
+    "ChannelBudgetVectorEnv",
     "ChannelModel",
     "ConstantSplit",
     "DynamicsState",

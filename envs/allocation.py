@@ -39,6 +39,7 @@ __all__ = [
     "sanitize_action",
     "softmax_split",
     "project_bounded_simplex",
+    "project_rows",
     "action_to_split",
     "trivial_bounds",
     "lock_degenerate_bounds",
@@ -105,6 +106,18 @@ def project_bounded_simplex(p: np.ndarray, low: np.ndarray, high: np.ndarray) ->
     nu = b0 + np.clip(frac, 0.0, 1.0) * (b1 - b0)
     q = np.clip(flat - nu[:, None], low, high)
     return q.reshape(p.shape)
+
+
+def project_rows(p: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """:func:`project_bounded_simplex` of every row of ``p`` ``[n, K]``, each row bit for bit what the
+    one-split call returns for it: a row already feasible is kept as it is (the batched path of
+    :func:`project_bounded_simplex` re-projects every row once one is infeasible)."""
+    p = np.asarray(p, dtype=np.float64)
+    inside = np.all((p >= low) & (p <= high), axis=-1) & (np.abs(p.sum(axis=-1) - 1.0) < 1e-12)
+    out = p.copy()
+    if not inside.all():
+        out[~inside] = project_bounded_simplex(p[~inside], low, high)
+    return out
 
 
 def _project_one(p: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:

@@ -38,7 +38,17 @@ from budgetgym.envs import curves
 from budgetgym.envs.kernels import adstock_kernel, delay_kernel
 from budgetgym.envs.scenario import HillSaturation, Scenario
 
-__all__ = ["ChannelModel", "DynamicsState", "StepResult", "transition", "expected_reward", "realise", "draw_counts"]
+__all__ = [
+    "ChannelModel",
+    "DynamicsState",
+    "StepResult",
+    "draw_counts",
+    "expected_reward",
+    "exposure_bought",
+    "realise",
+    "transition",
+    "unit_price",
+]
 
 IMPRESSIONS_PER_CPM_UNIT = 1000.0
 #: Means of realised conversions above this are drawn from the normal approximation of the Poisson
@@ -229,6 +239,23 @@ class StepResult:
     mean_conversions: np.ndarray
 
 
+def unit_price(model: ChannelModel, spend: np.ndarray, cost_mult: np.ndarray) -> np.ndarray:
+    """Step 1 without the price noise: ``p0 * m_c * (1 + x/x_ref)**eta`` (broadcasts; the model's
+    arrays may be per channel ``[K]`` or per row ``[n, K]``)."""
+    pressure = np.power(1.0 + spend / model.ref_spend, model.elasticity)
+    return model.base_price * cost_mult * pressure
+
+
+def exposure_bought(
+    model: ChannelModel, spend: np.ndarray, price: np.ndarray, delivery: np.ndarray | None
+) -> np.ndarray:
+    """Step 2: ``e = u * x / p`` (times the delivery ``d``, when given)."""
+    exposure = model.units * spend / price
+    if delivery is not None:
+        exposure = exposure * delivery
+    return exposure
+
+
 def transition(
     model: ChannelModel,
     state: DynamicsState,
@@ -255,13 +282,10 @@ def transition(
         by spend before the window (:class:`~budgetgym.envs.history.CarryIn`), added to the
         adstock before saturation and to the arriving conversions; ``None`` for none.
     """
-    pressure = np.power(1.0 + spend / model.ref_spend, model.elasticity)
-    price = model.base_price * cost_mult * pressure
+    price = unit_price(model, spend, cost_mult)
     if price_noise is not None:
         price = price * price_noise
-    exposure = model.units * spend / price
-    if delivery is not None:
-        exposure = exposure * delivery
+    exposure = exposure_bought(model, spend, price, delivery)
 
     L = model.adstock.shape[1]
     slot = t % L
@@ -315,9 +339,12 @@ def _poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
     return out
 
 
-def draw_counts(mean: np.ndarray, kind: str, dispersion: float, rng: np.random.Generator) -> np.ndarray:
+def draw_counts(
+    mean: np.ndarray, kind: str, dispersion: float | np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Counts around ``mean``: ``kind`` ``poisson``, ``negative_binomial`` (dispersion ``k``:
-    variance ``mu + mu**2/k``) or ``none`` (the mean itself)."""
+    variance ``mu + mu**2/k``; a float, or an array broadcasting against ``mean``, e.g. one ``k``
+    per row ``[n, 1]``) or ``none`` (the mean itself)."""
     mu = np.maximum(mean, 0.0)
     if kind == "poisson":
         return _poisson(rng, mu)
@@ -328,7 +355,8 @@ def draw_counts(mean: np.ndarray, kind: str, dispersion: float, rng: np.random.G
         except ValueError:  # a mean past numpy's sampler (lower than the Poisson's for small k):
             large = mu > LARGE_MEAN  # the same gamma-Poisson mixture, its Poisson step by _poisson
             conv = rng.negative_binomial(k, k / (k + np.where(large, 0.0, mu))).astype(float)
-            conv[large] = _poisson(rng, rng.gamma(k, mu[large] / k))
+            k_large = np.broadcast_to(k, mu.shape)[large] if np.ndim(k) else k
+            conv[large] = _poisson(rng, rng.gamma(k_large, mu[large] / k_large))
             return conv
     return mu.copy()
 

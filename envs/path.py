@@ -42,7 +42,15 @@ import numpy as np
 from budgetgym.envs.baseline import BaselinePath, baseline_path
 from budgetgym.envs.scenario import Scenario, SeasonalComponent, SeasonalityConfig
 
-__all__ = ["ScenarioPath", "sample_path", "seasonal_multiplier", "seasonal_multipliers", "step_days"]
+__all__ = [
+    "ScenarioPath",
+    "drift_sd",
+    "drift_step",
+    "sample_path",
+    "seasonal_multiplier",
+    "seasonal_multipliers",
+    "step_days",
+]
 
 _FLAT = SeasonalityConfig()  # no cycles: every multiplier is exactly 1
 
@@ -90,6 +98,17 @@ def seasonal_multipliers(
     return cost, response
 
 
+def drift_sd(scenario: Scenario) -> np.ndarray:
+    """``sigma_i`` per channel: the channel's ``drift_sd``, else the scenario's ``drift.sd``."""
+    return np.array([c.drift_sd if c.drift_sd is not None else scenario.drift.sd for c in scenario.channels])
+
+
+def drift_step(prev: np.ndarray, eps: np.ndarray, sd: np.ndarray, keep: float | np.ndarray) -> np.ndarray:
+    """One step of the drift walk: ``w_t = (1 - rho) w_{t-1} + sigma eps_t`` (``keep = 1 - rho``;
+    broadcasts, so a batch of walks with one row each steps at once)."""
+    return keep * prev + sd * eps
+
+
 def sample_path(scenario: Scenario, rng: np.random.Generator | None) -> ScenarioPath:
     """Draw the episode's path. ``rng=None`` gives the nominal path (no drift).
 
@@ -99,14 +118,14 @@ def sample_path(scenario: Scenario, rng: np.random.Generator | None) -> Scenario
     the same path from the same seed.
     """
     T, K = scenario.horizon, scenario.n_channels
-    sd = np.array([c.drift_sd if c.drift_sd is not None else scenario.drift.sd for c in scenario.channels])
+    sd = drift_sd(scenario)
     w = np.zeros((T, K))
     if rng is not None:
         eps = rng.standard_normal((T, K))
         keep = 1.0 - scenario.drift.mean_reversion
         prev = np.zeros(K)
         for t in range(T):
-            prev = keep * prev + sd * eps[t]
+            prev = drift_step(prev, eps[t], sd, keep)
             w[t] = prev
     cost, response = seasonal_multipliers(scenario, step_days(scenario), np.exp(w))
     delivery = np.ones((T, K))

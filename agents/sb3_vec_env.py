@@ -1,0 +1,107 @@
+"""stable-baselines3's ``VecEnv`` interface over :class:`~budgetgym.envs.vector_env.ChannelBudgetVectorEnv`.
+
+stable-baselines3 (2.x) has no adapter for a :class:`gymnasium.vector.VectorEnv`: its ``DummyVecEnv``
+steps a list of single environments in Python. :class:`SB3VecEnv` hands the batched arrays
+through as they are — observations ``[N, D]`` float32, rewards ``[N]`` (cast to float32, as
+``DummyVecEnv`` stores them), ``dones = terminated | truncated`` — and builds SB3's list of info
+dicts, empty but for the rows whose episode ended, which carry what ``DummyVecEnv`` plus
+``Monitor`` would: ``terminal_observation``, ``TimeLimit.truncated`` and ``episode``
+(``{"r": return, "l": length, "t": seconds since the start}``, so SB3 logs
+``rollout/ep_rew_mean``). The vector env must reset in the same step
+(``autoreset_mode=SAME_STEP``): SB3 expects the next episode's first observation at the end of an
+episode.
+
+Seeding follows SB3: ``seed(s)`` then ``reset()`` seeds sub-environment ``i`` with ``s + i``
+(``rng="per_env"``: exactly ``DummyVecEnv``'s seeding of single environments; ``batched``: the batch
+generator from that list's seed sequence).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
+
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
+
+__all__ = ["SB3VecEnv"]
+
+
+class SB3VecEnv(VecEnv):
+    """SB3 ``VecEnv`` over a budgetgym vector env (module docstring)."""
+
+    def __init__(self, venv: ChannelBudgetVectorEnv):
+        if venv.autoreset_mode != AutoresetMode.SAME_STEP:
+            raise BudgetGymError("SB3VecEnv: build the vector env with autoreset_mode=AutoresetMode.SAME_STEP")
+        self.venv = venv
+        super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
+        self._actions: np.ndarray | None = None
+        self._returns = np.zeros(venv.num_envs)
+        self._lengths = 0
+        self._t0 = time.time()
+
+    # -- the SB3 protocol -----------------------------------------------------------------
+    def reset(self) -> np.ndarray:
+        seeds = None if all(s is None for s in self._seeds) else list(self._seeds)
+        options = next((o for o in self._options if o), None)
+        obs, _ = self.venv.reset(seed=seeds, options=options)
+        self.reset_infos = [{} for _ in range(self.num_envs)]
+        self._reset_seeds()
+        self._reset_options()
+        self._returns = np.zeros(self.num_envs)
+        self._lengths = 0
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self) -> VecEnvStepReturn:
+        assert self._actions is not None, "step_async() first"
+        obs, rewards, terminated, truncated, info = self.venv.step(self._actions)
+        dones = terminated | truncated
+        self._returns += rewards
+        self._lengths += 1
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        if dones.any():
+            final = info["final_obs"]
+            elapsed = round(time.time() - self._t0, 6)
+            for i in np.flatnonzero(dones):
+                infos[i] = {
+                    "terminal_observation": final[i],
+                    "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
+                    "episode": {"r": round(float(self._returns[i]), 6), "l": self._lengths, "t": elapsed},
+                }
+            self._returns[dones] = 0.0
+            self._lengths = 0
+        return obs, rewards.astype(np.float32), dones, infos
+
+    def close(self) -> None:
+        self.venv.close()
+
+    # -- attributes: one vector env serves every index ----------------------------------------
+    def _count(self, indices: VecEnvIndices) -> int:
+        return len(list(self._get_indices(indices)))
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [getattr(self.venv, attr_name)] * self._count(indices)
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        setattr(self.venv, attr_name, value)
+
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
+    ) -> list[Any]:
+        result = getattr(self.venv, method_name)(*method_args, **method_kwargs)
+        return [result] * self._count(indices)
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
+        return [False] * self._count(indices)
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        return [None] * self.num_envs

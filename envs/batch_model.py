@@ -1,0 +1,268 @@
+r"""Per-row compiled parameters for a batch of campaigns, and the batched transition over them.
+
+A vector environment plays ``N`` campaigns at once, and with a scenario family every row may be a
+different draw. The campaigns compiled for the batch are its *members* (each a
+:class:`~budgetgym.envs.dynamics.ChannelModel`); ``index[i]`` names row ``i``'s member. Rows are
+processed in **groups** of members that share the adstock and delay windows ``(L, D)`` and the
+curve family: a group's :class:`ChannelModel` carries per-row parameters ``[n, K]`` (or the one
+member's ``[K]``, broadcast, when the batch has a single member), so the curves are evaluated by
+the very same :meth:`ChannelModel.saturation` code as the single environment's.
+
+Exactness. The single environment (:func:`~budgetgym.envs.dynamics.transition`) keeps each row's
+recent exposure in a ring buffer ``[.., K, L]`` and sums ``buffer * weights`` over the last axis
+with numpy's pairwise summation: blocks of 8 accumulators
+
+.. math:: r_m = \sum_{b} p_{8b + m},\quad s = ((r_0 + r_1) + (r_2 + r_3)) + ((r_4 + r_5) + (r_6 + r_7))
+          + p_{8B} + \dots + p_{L-1}
+
+for ``8 <= L <= 128`` (a plain left-to-right sum below 8, halves at multiples of 8 above 128). A
+batch stores the ring **slot-major**, ``[L, K, n]``, so that every row is a contiguous lane and
+:func:`pairwise_sum0` reproduces that order with whole-batch operations: the adstock and the
+arriving conversions of every row are bit for bit the single environment's (a group shares ``L``,
+because the order depends on it). Everything else in the transition is elementwise and calls the
+single environment's own functions (:func:`~budgetgym.envs.dynamics.unit_price`,
+:func:`~budgetgym.envs.dynamics.exposure_bought`, :meth:`ChannelModel.saturation`).
+
+A group also carries the noise-free **shadow** of its rows when any row has price noise (the
+single environment's second row): realised rows ``[0, n)`` and shadow rows ``[n, 2n)`` share one
+buffer ``[L, K, 2n]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from budgetgym.envs.dynamics import ChannelModel, exposure_bought, unit_price
+
+__all__ = ["BatchModel", "RowGroup", "pairwise_sum0", "ring_sum"]
+
+#: numpy's pairwise-summation block (``PW_BLOCKSIZE``): up to it, 8 accumulators; above, halves.
+PW_BLOCK = 128
+#: Rows per chunk of a ring sum: the product scratch ``[L, K, CHUNK]`` stays in cache.
+CHUNK = 1024
+#: ChannelModel fields that are per-channel arrays: stacked ``[n, K]`` for a group of members.
+_ROW_FIELDS = (
+    "base_price", "units", "ref_spend", "elasticity", "price_noise_sd", "is_hill", "beta", "kappa",
+    "slope", "hill_u_max", "rate", "value", "value_noise_sd", "reward_weight",
+)
+
+
+def pairwise_sum0(P: np.ndarray, n: int) -> np.ndarray:
+    """``P[0] + ... + P[n-1]`` in numpy's pairwise order (module docstring), computed **in place**
+    in ``P`` (scratch: overwritten); returns ``P[0]``. Equals ``Q.sum(axis=-1)`` bit for bit when
+    ``Q[..., j] = P[j]`` is contiguous in its last axis."""
+    if n < 8:
+        for i in range(1, n):
+            P[0] += P[i]
+        return P[0]
+    if n <= PW_BLOCK:
+        full = n - n % 8
+        head = P[0:8]
+        for i in range(8, full, 8):
+            head += P[i : i + 8]
+        P[0] += P[1]
+        P[2] += P[3]
+        P[0] += P[2]
+        P[4] += P[5]
+        P[6] += P[7]
+        P[4] += P[6]
+        P[0] += P[4]
+        for i in range(full, n):
+            P[0] += P[i]
+        return P[0]
+    half = n // 2
+    half -= half % 8
+    left = pairwise_sum0(P[:half], half)
+    left += pairwise_sum0(P[half:], n - half)
+    return left
+
+
+def ring_sum(buffer: np.ndarray, weights: np.ndarray, scratch: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out[k, r] = sum_j buffer[j, k, r] * weights[j, k, r]`` (pairwise over ``j``), in chunks of
+    rows so the products stay in cache. ``weights`` ``[L, K, m]`` or ``[L, K, 1]`` (broadcast);
+    ``scratch`` ``[L, K, c]``; ``out`` ``[K, m]``."""
+    L, _, m = buffer.shape
+    c = scratch.shape[2]
+    shared = weights.shape[2] == 1
+    for s in range(0, m, c):
+        e = min(m, s + c)
+        P = scratch[:L, :, : e - s]
+        np.multiply(buffer[:, :, s:e], weights if shared else weights[:, :, s:e], out=P)
+        out[:, s:e] = pairwise_sum0(P, L)
+    return out
+
+
+def _slot_ring(kernels: np.ndarray) -> np.ndarray:
+    """``[2L, K, M]`` from kernels ``[M, K, L]``: each reversed, twice, slot-major (the single
+    environment's ``_ring_weights`` with the lag axis first), so a step's weights are a window."""
+    rev = kernels[:, :, ::-1].transpose(2, 1, 0)
+    return np.ascontiguousarray(np.concatenate([rev, rev], axis=0))
+
+
+def _window(ring: np.ndarray, slot: int) -> np.ndarray:
+    """The ``[L, ...]`` weights of the ring slots at a step with ``t mod L = slot``: position ``j``
+    weighs lag ``(slot - j) mod L`` (the single environment's ``_ring_slice``)."""
+    L = ring.shape[0] // 2
+    start = L - (slot + 1) % L
+    return ring[start : start + L]
+
+
+@dataclass(eq=False)
+class RowGroup:
+    """Rows sharing adstock/delay windows and curve family, with their ring buffers."""
+
+    rows: slice | np.ndarray  # the group's rows of the batch
+    n: int
+    model: ChannelModel  # per-row parameters [n, K], or one member's [K]
+    shadow: bool  # rows [n, 2n) of the buffers are the noise-free shadow
+    adstock_ring: np.ndarray  # [2L, K, m or 1], m = 2n with a shadow, else n
+    delay_ring: np.ndarray  # [2D, K, m or 1]
+    exposure_buffer: np.ndarray  # [L, K, m]
+    response_buffer: np.ndarray  # [D, K, m]
+    scratch: np.ndarray  # [max(L, D), K, min(m, CHUNK)]
+
+    def clear(self) -> None:
+        self.exposure_buffer.fill(0.0)
+        self.response_buffer.fill(0.0)
+
+    def step(
+        self,
+        t: int,
+        spend: np.ndarray,
+        cost_mult: np.ndarray,
+        response_mult: np.ndarray,
+        price_noise: np.ndarray | None,
+        delivery: np.ndarray | None,
+        carried: tuple[np.ndarray, np.ndarray] | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """One transition of the group's rows (steps 1-5 of :mod:`budgetgym.envs.dynamics`).
+
+        ``spend`` ``[n, K]``; ``cost_mult``, ``response_mult``, ``delivery`` and the ``carried``
+        pair broadcast against it; ``price_noise`` ``[n, K]`` (``None``: no noise). Returns the
+        realised ``(price, exposure, mean_conversions)`` and the shadow's ``mean_conversions``
+        (the realised ones again when the group has no shadow).
+        """
+        m, n = self.model, self.n
+        price0 = unit_price(m, spend, cost_mult)
+        price = price0 * price_noise if price_noise is not None else price0
+        exposure = exposure_bought(m, spend, price, delivery)
+        L, D = self.exposure_buffer.shape[0], self.response_buffer.shape[0]
+        buf = self.exposure_buffer
+        slot = t % L
+        buf[slot, :, :n] = exposure.T
+        if self.shadow:
+            buf[slot, :, n:] = exposure_bought(m, spend, price0, delivery).T
+        if L > 1:
+            adstock = ring_sum(buf, _window(self.adstock_ring, slot), self.scratch, np.empty(buf.shape[1:])).T
+        else:
+            adstock = buf[0].T
+        halves = [adstock[:n], adstock[n:]] if self.shadow else [adstock]
+        if carried is not None:
+            halves = [a + carried[0] for a in halves]
+        responses = [response_mult * m.saturation(a) for a in halves]
+        if D > 1:
+            rbuf = self.response_buffer
+            slot = t % D
+            for h, r in enumerate(responses):
+                rbuf[slot, :, h * n : (h + 1) * n] = r.T
+            mean = ring_sum(rbuf, _window(self.delay_ring, slot), self.scratch, np.empty(rbuf.shape[1:])).T
+            means = [mean[:n], mean[n:]] if self.shadow else [mean]
+        else:
+            means = responses
+        if carried is not None:
+            means = [mu + carried[1] for mu in means]
+        return price, exposure, means[0], means[-1]
+
+
+def _group_key(m: ChannelModel) -> tuple[int, int, str]:
+    return (m.adstock.shape[1], m.delay.shape[1], m.curve_family)
+
+
+class BatchModel:
+    """The compiled campaigns of a batch: ``members`` and the member ``index`` of every row.
+
+    Parameters
+    ----------
+    members : distinct compiled campaigns (one brief: the same channels, budget and pacing).
+    index : ``[N]`` member of each row; ``None`` when there is one member for every row.
+    n_rows : ``N``.
+    expected : keep the noise-free shadow that gives the expected conversions under price noise
+        (``False``: the realised rows only, half the carry-over work).
+
+    ``row_model`` (a :class:`ChannelModel` whose arrays are per row, ``[N, K]``, or the one member)
+    serves the parts of a step outside the transition (price index, noise, revenue, reward);
+    ``groups`` the transition. Rows keep a noise-free shadow when any member has price noise and ``expected``.
+    """
+
+    def __init__(self, members: list[ChannelModel], index: np.ndarray | None, n_rows: int, expected: bool = True):
+        self.members = members
+        self.n_rows = n_rows
+        one = len(members) == 1
+        self.index = np.zeros(n_rows, dtype=np.intp) if index is None else np.asarray(index, dtype=np.intp)
+        self.noisy_price = any(bool(mm.price_noise_sd.any()) for mm in members)
+        self.shadow = expected and self.noisy_price
+        self._tables = {} if one else {f: np.stack([getattr(mm, f) for mm in members]) for f in _ROW_FIELDS}
+        rows: dict[str, Any] = {f: table[self.index] for f, table in self._tables.items()}
+        self.row_model = members[0] if one else dataclasses.replace(members[0], **rows)
+        self.inv_base_price = 1.0 / self.row_model.base_price
+        self.noisy_price_rows = np.array([bool(mm.price_noise_sd.any()) for mm in members])[self.index]
+        self.value_noise_rows = np.array([mm.has_value_noise for mm in members])[self.index]
+        self.noise_kind_rows = np.array([mm.noise_kind for mm in members])[self.index]
+        kinds = sorted({mm.noise_kind for mm in members})
+        #: ``(kind, rows)`` of each conversion-noise kind present (``rows`` ``None``: every row)
+        self.kind_rows: list[tuple[str, np.ndarray | None]] = (
+            [(kinds[0], None)] if len(kinds) == 1 else [(k, self.noise_kind_rows == k) for k in kinds]
+        )
+        self.dispersion = np.array([mm.dispersion for mm in members])[self.index][:, None]
+        first = members[0]
+        self.spend_cost, self.reward_kind = first.spend_cost, first.reward_kind
+        self.groups = self._build_groups(one)
+
+    def _build_groups(self, one: bool) -> list[RowGroup]:
+        keys = [_group_key(mm) for mm in self.members]
+        order = sorted({keys[m] for m in np.unique(self.index)})  # the groups some row plays
+        member_group = np.array([order.index(k) if k in order else -1 for k in keys], dtype=np.intp)
+        row_group = member_group[self.index]
+        groups = []
+        for g, (L, D, _) in enumerate(order):
+            rows: slice | np.ndarray = slice(None) if len(order) == 1 else np.flatnonzero(row_group == g)
+            member_rows = self.index[rows]
+            n = len(member_rows)
+            if one:
+                model = self.members[0]
+                ad, de = _slot_ring(model.adstock[None]), _slot_ring(model.delay[None])
+            else:
+                fields: dict[str, Any] = {f: self._tables[f][member_rows] for f in _ROW_FIELDS}
+                model = dataclasses.replace(self.members[int(member_rows[0])], **fields)
+                mine = np.flatnonzero(member_group == g)  # the group's members, and each one's place
+                local = np.zeros(len(self.members), dtype=np.intp)
+                local[mine] = np.arange(len(mine))
+                ad = _slot_ring(np.stack([self.members[i].adstock for i in mine]))[:, :, local[member_rows]]
+                de = _slot_ring(np.stack([self.members[i].delay for i in mine]))[:, :, local[member_rows]]
+                if self.shadow:
+                    ad, de = np.concatenate([ad, ad], axis=2), np.concatenate([de, de], axis=2)
+            width = 2 * n if self.shadow else n
+            K = model.adstock.shape[-2]
+            groups.append(
+                RowGroup(
+                    rows=rows,
+                    n=n,
+                    model=model,
+                    shadow=self.shadow,
+                    adstock_ring=ad,
+                    delay_ring=de,
+                    exposure_buffer=np.zeros((L, K, width)),
+                    response_buffer=np.zeros((D, K, width)),
+                    scratch=np.empty((max(L, D), K, min(width, CHUNK))),
+                )
+            )
+        return groups
+
+    def clear(self) -> None:
+        """Every row back at rest (empty carry-over and delay buffers)."""
+        for g in self.groups:
+            g.clear()

@@ -1,0 +1,265 @@
+r"""Where a vector environment's randomness comes from: one generator per row, or one per batch.
+
+Everything random in an episode is drawn by a *source*; the rest of a step is the same
+vectorised arithmetic for both.
+
+``per_env`` (:class:`PerEnvRandom`): row ``i`` owns the generator that
+``ChannelBudgetEnv.reset(seed=s_i)`` would create (:func:`gymnasium.utils.seeding.np_random`)
+and draws from it exactly what the single environment draws, in the same order: at reset the
+family's draw index (``integers(0, 2**31 - 1)``) and the episode's path
+(:func:`~budgetgym.envs.path.sample_path`); at each step the price noise ``standard_normal(K)``,
+then the conversion counts (:func:`~budgetgym.envs.dynamics.draw_counts`) and the value noise
+``standard_normal(K)``. The draws loop over rows in Python; every row then equals the single
+environment with the same seed and actions, bit for bit.
+
+``batched`` (:class:`BatchedRandom`): one generator for the batch, each quantity drawn for all
+rows in one call (``standard_normal((N, K))``, ``poisson(mu[N, K])``, ...): the same
+distributions, other streams. The path is the scenario's nominal one (calendar and shocks,
+:func:`~budgetgym.envs.path.sample_path` with no generator) times the drift
+``exp(w_t)``, whose walk (:func:`~budgetgym.envs.path.drift_step`) advances with each step's
+``standard_normal((N, K))`` instead of being drawn whole at reset (no row sees its future either
+way). A family's rows play draws from a **pool**: the train draws ``0 .. P-1`` of the family,
+compiled once (about 1.5 ms each), each episode of each row a uniformly chosen member. A draw's
+parameters are distributed as the single environment's (draw ``i`` of the train split is an
+independent draw for every ``i``); a pool repeats campaigns once ``P`` episodes have been played.
+A KPI baseline (:mod:`budgetgym.envs.baseline`) is drawn per row from ``rng.spawn`` children.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium.utils import seeding
+
+from budgetgym.envs.baseline import BaselinePath, baseline_path
+from budgetgym.envs.batch_model import BatchModel
+from budgetgym.envs.dynamics import LARGE_MEAN, ChannelModel, draw_counts
+from budgetgym.envs.family import ScenarioFamily
+from budgetgym.envs.path import ScenarioPath, drift_sd, sample_path, step_days
+from budgetgym.envs.scenario import Scenario
+
+__all__ = ["BatchedRandom", "Campaigns", "PerEnvRandom", "Seed"]
+
+Seed = int | Sequence[int | None] | None
+#: The largest family draw index the single environment draws at reset (exclusive).
+DRAW_BOUND = 2**31 - 1
+#: Up to this many channels, ``per_env`` draws a row's counts one channel at a time (faster).
+SCALAR_DRAWS = 8
+
+
+@dataclass
+class Campaigns:
+    """What the rows play in an episode: compiled members, paths and draws."""
+
+    scenarios: list[Scenario]  # the members' scenarios
+    members: list[ChannelModel]
+    index: np.ndarray | None  # [N] member of each row (None: one member)
+    cost: np.ndarray  # [T, P, K] path tables; P = N (a path per row) or the number of members
+    response: np.ndarray  # [T, P, K]
+    delivery: np.ndarray | None  # [T, P, K], None without outages
+    path_index: np.ndarray | None  # [N] column of each row in the tables (None: the row itself, or 0 when P = 1)
+    draws: np.ndarray | None  # [N] family train draw of each row (None: not a varying family)
+    paths: list[ScenarioPath] | None  # per row (per_env only)
+    baselines: list[BaselinePath] | None  # per row, when the scenario has a baseline
+
+
+class _Compiler:
+    """Compiled models by scenario identity (a family's cache returns the same object per draw)."""
+
+    def __init__(self) -> None:
+        self._models: dict[int, tuple[Scenario, ChannelModel]] = {}
+
+    def __call__(self, scenario: Scenario) -> ChannelModel:
+        hit = self._models.get(id(scenario))
+        if hit is None:
+            if len(self._models) > 8192:
+                self._models.clear()
+            hit = (scenario, ChannelModel.from_scenario(scenario))
+            self._models[id(scenario)] = hit
+        return hit[1]
+
+
+def _distinct(scenarios: Sequence[Scenario]) -> tuple[list[Scenario], np.ndarray]:
+    """Distinct scenarios (by identity) and each row's place among them."""
+    place: dict[int, int] = {}
+    out: list[Scenario] = []
+    index = np.empty(len(scenarios), dtype=np.intp)
+    for i, sc in enumerate(scenarios):
+        if id(sc) not in place:
+            place[id(sc)] = len(out)
+            out.append(sc)
+        index[i] = place[id(sc)]
+    return out, index
+
+
+def _tables(paths: Sequence[ScenarioPath]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    cost = np.stack([p.cost for p in paths], axis=1)
+    response = np.stack([p.response for p in paths], axis=1)
+    outage = any(bool((p.delivery != 1.0).any()) for p in paths)
+    delivery = np.stack([p.delivery for p in paths], axis=1) if outage else None
+    return cost, response, delivery
+
+
+class PerEnvRandom:
+    """One generator per row, drawn as the single environment draws (module docstring)."""
+
+    mode = "per_env"
+
+    def __init__(self, n: int):
+        self.n = n
+        self.rngs: list[np.random.Generator | None] = [None] * n
+
+    def seed(self, seed: Seed) -> None:
+        """``int s``: row ``i`` gets ``s + i``; a list: one seed (or ``None``) per row; ``None``: keep."""
+        seeds = [seed + i for i in range(self.n)] if isinstance(seed, (int, np.integer)) else seed
+        for i, s in enumerate(seeds or [None] * self.n):
+            if s is not None or self.rngs[i] is None:
+                self.rngs[i] = seeding.np_random(None if s is None else int(s))[0]
+
+    def _rng(self, i: int) -> np.random.Generator:
+        g = self.rngs[i]
+        assert g is not None, "seed() first"
+        return g
+
+    def campaigns(
+        self, family: ScenarioFamily, rows: Sequence[Scenario] | None, compile_: _Compiler
+    ) -> Campaigns:
+        draws = None
+        if rows is not None:
+            chosen = list(rows)
+        elif family.varies:
+            draws = np.array([int(self._rng(i).integers(0, DRAW_BOUND)) for i in range(self.n)])
+            chosen = [family.sample(int(d), "train") for d in draws]
+        else:
+            chosen = [family.nominal()] * self.n
+        paths = [sample_path(sc, self._rng(i)) for i, sc in enumerate(chosen)]
+        scenarios, index = _distinct(chosen)
+        cost, response, delivery = _tables(paths)
+        base = [p.baseline for p in paths] if paths[0].baseline is not None else None
+        return Campaigns(
+            scenarios, [compile_(sc) for sc in scenarios], index if len(scenarios) > 1 else None,
+            cost, response, delivery, None, draws, paths, base,  # type: ignore[arg-type]
+        )
+
+    def price_z(self, rows: np.ndarray, K: int) -> np.ndarray:
+        """``[N, K]`` standard normals for the rows with price noise (zeros elsewhere)."""
+        z = np.zeros((self.n, K))
+        for i in np.flatnonzero(rows).tolist():
+            z[i] = self._rng(i).standard_normal(K)
+        return z
+
+    def counts_and_value_z(self, mu: np.ndarray, bm: BatchModel) -> tuple[np.ndarray, np.ndarray | None]:
+        """Counts around ``mu`` ``[N, K]`` and the value-noise normals, row by row (counts first).
+
+        Each row draws :func:`~budgetgym.envs.dynamics.draw_counts` from its generator; for a few
+        channels and ordinary means the Poisson and negative-binomial draws are taken one channel
+        at a time, which numpy serves from the same sampler in the same order (the same numbers)
+        without the per-call checks of an array draw."""
+        conv = np.empty_like(mu)
+        value_rows = bm.value_noise_rows
+        zv = np.zeros_like(mu) if value_rows.any() else None
+        kinds, disp, K = bm.noise_kind_rows.tolist(), bm.dispersion[:, 0].tolist(), mu.shape[1]
+        pos = np.maximum(mu, 0.0)
+        scalar = (pos.max(axis=1) <= LARGE_MEAN).tolist() if K <= SCALAR_DRAWS else [False] * self.n
+        lam = pos.tolist()
+        for i in range(self.n):
+            g = self._rng(i)
+            kind = kinds[i]
+            if scalar[i] and kind == "poisson":
+                conv[i] = [g.poisson(x) for x in lam[i]]
+            elif scalar[i] and kind == "negative_binomial":
+                k = disp[i]
+                conv[i] = [g.negative_binomial(k, k / (k + x)) for x in lam[i]]
+            else:
+                conv[i] = draw_counts(mu[i], kind, disp[i], g)
+            if zv is not None and value_rows[i]:
+                zv[i] = g.standard_normal(K)
+        return conv, zv
+
+
+class BatchedRandom:
+    """One generator for the batch (module docstring)."""
+
+    mode = "batched"
+
+    def __init__(self, n: int, pool: int):
+        self.n, self.pool_size = n, pool
+        self.rng: np.random.Generator | None = None
+        self._pool: tuple[list[Scenario], list[ChannelModel], list[ScenarioPath]] | None = None
+
+    def seed(self, seed: Seed) -> None:
+        """``int s``: the batch generator of seed ``s``; a list: of the seed sequence of its
+        entries; ``None``: keep (or draw fresh entropy the first time)."""
+        if isinstance(seed, (int, np.integer)):
+            self.rng = seeding.np_random(int(seed))[0]
+        elif seed is not None and all(s is not None for s in seed):
+            self.rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(s) for s in seed])))  # type: ignore[arg-type]
+        elif self.rng is None or seed is not None:
+            self.rng = seeding.np_random(None)[0]
+
+    @property
+    def generator(self) -> np.random.Generator:
+        assert self.rng is not None, "seed() first"
+        return self.rng
+
+    def campaigns(
+        self, family: ScenarioFamily, rows: Sequence[Scenario] | None, compile_: _Compiler
+    ) -> Campaigns:
+        rng, draws = self.generator, None
+        if rows is not None:
+            scenarios, index = _distinct(list(rows))
+        elif family.varies:
+            if self._pool is None:
+                pool = [family.sample(i, "train") for i in range(self.pool_size)]
+                self._pool = (pool, [compile_(sc) for sc in pool], [sample_path(sc, None) for sc in pool])
+            index = rng.integers(0, self.pool_size, self.n)
+            scenarios, draws = self._pool[0], index.copy()
+        else:
+            scenarios, index = [family.nominal()], np.zeros(self.n, dtype=np.intp)
+        if self._pool is not None and scenarios is self._pool[0]:
+            members, nominal = self._pool[1], self._pool[2]
+        else:
+            members, nominal = [compile_(sc) for sc in scenarios], [sample_path(sc, None) for sc in scenarios]
+        cost, response, delivery = _tables(nominal)
+        base = None
+        if scenarios[0].baseline is not None:
+            children = rng.spawn(self.n)
+            base = [self._baseline(scenarios[m], children[i]) for i, m in enumerate(index)]
+        one = len(scenarios) == 1
+        return Campaigns(
+            scenarios, members, None if one else index, cost, response, delivery,
+            None if one else index, draws, None, base,
+        )
+
+    @staticmethod
+    def _baseline(sc: Scenario, rng: np.random.Generator) -> BaselinePath:
+        assert sc.baseline is not None
+        counts = (sc.noise.conversions, sc.noise.dispersion) if sc.reward == "conversions" else None
+        return baseline_path(sc.baseline, step_days(sc), rng, counts)
+
+    @staticmethod
+    def drift(scenarios: Sequence[Scenario], index: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(sigma [N, K], keep [N, 1])`` of the rows' drift walks, or ``None`` without drift."""
+        sd = np.stack([drift_sd(sc) for sc in scenarios])
+        if not sd.any():
+            return None
+        keep = np.array([[1.0 - sc.drift.mean_reversion] for sc in scenarios])
+        rows = np.zeros(n, dtype=np.intp) if index is None else index
+        return sd[rows], keep[rows]
+
+    def price_z(self, rows: np.ndarray, K: int) -> np.ndarray:
+        return self.generator.standard_normal((self.n, K))
+
+    def counts_and_value_z(self, mu: np.ndarray, bm: BatchModel) -> tuple[np.ndarray, np.ndarray | None]:
+        rng = self.generator
+        if len(bm.kind_rows) == 1:
+            disp = bm.dispersion if len(bm.members) > 1 else float(bm.dispersion[0, 0])
+            conv = draw_counts(mu, bm.kind_rows[0][0], disp, rng)
+        else:
+            conv = np.empty_like(mu)
+            for kind, sel in bm.kind_rows:
+                conv[sel] = draw_counts(mu[sel], kind, bm.dispersion[sel], rng)
+        zv = rng.standard_normal(mu.shape) if bm.value_noise_rows.any() else None
+        return conv, zv

@@ -1,0 +1,81 @@
+"""The vector environment's step arithmetic outside the dynamics: actions to spend, observations, infos.
+
+Each function is the single environment's rule (:class:`~budgetgym.envs.ChannelBudgetEnv`,
+:mod:`budgetgym.envs.allocation`) applied to every row at once with the same floating-point
+operations in the same order, so that each row's numbers are the single environment's bit for
+bit; per-row sums over channels reduce the contiguous last axis, as the single environment's
+one-row sums do.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from budgetgym.envs.allocation import project_rows, sanitize_action, softmax_split
+from budgetgym.envs.observation import CONV_CLIP, SPEND_CLIP
+
+if TYPE_CHECKING:  # pragma: no cover
+    from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
+
+__all__ = ["batch_info", "observe", "spend_of"]
+
+
+def spend_of(env: ChannelBudgetVectorEnv, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Each row's spend ``[N, K]`` and its total ``[N]`` for ``actions`` ``[N, A]``.
+
+    Split :math:`q = \Pi_S(\mathrm{softmax}(c\,a))`; step total ``s = min(B/T, remaining)`` (even
+    pacing) or ``(u+1)/2 * min(remaining, m B/T)`` (agent pacing); spend ``floor(q * units) * quantum``
+    with ``units = floor(s / quantum)``, the largest channel reduced by any excess of the sum over
+    ``units * quantum`` (``ChannelBudgetEnv.step``).
+    """
+    n, K = env.num_envs, env.n_channels
+    a = sanitize_action(actions)
+    want = (n, env.action_dim)
+    if a.shape != want:
+        raise ValueError(f"actions: expected shape {want}, got {np.shape(actions)}")
+    share = softmax_split(a[:, :K] if env.agent_pacing else a, env.logit_scale)
+    if env.bounded:
+        share = project_rows(share, env.low_share, env.high_share)
+    remaining = env.budget - env.cumulative_spend
+    if env.agent_pacing:
+        total = 0.5 * (a[:, K] + 1.0) * np.maximum(0.0, np.minimum(remaining, env.step_cap))
+    else:
+        total = np.minimum(env.step_budget, remaining)
+    q = env.quantum
+    units = np.floor(np.maximum(total, 0.0) / q)
+    spend = np.floor(share * units[:, None]) * q
+    step_total = spend.sum(axis=-1)
+    over = step_total - units * q
+    fix = np.flatnonzero(over > 0)
+    if len(fix):
+        top = np.argmax(spend[fix], axis=1)
+        spend[fix, top] -= over[fix]
+        step_total[fix] -= over[fix]
+    return spend, step_total
+
+
+def observe(env: ChannelBudgetVectorEnv) -> np.ndarray:
+    """The observations ``[N, 4K + 7]`` (float32) of every row (:mod:`budgetgym.envs.observation`)."""
+    lay = env.observation_layout
+    obs = np.empty((env.num_envs, lay.size), dtype=np.float32)  # float64 values, each rounded once
+    obs[:, lay.share] = env.last_share
+    obs[:, lay.price_index] = env.last_price_index
+    obs[:, lay.conversions] = np.minimum(env.last_conv * env.inv_conv_scale, CONV_CLIP)
+    obs[:, lay.conversions_ema] = np.minimum(env.ema_conv * env.inv_conv_scale, CONV_CLIP)
+    obs[:, lay.remaining_budget] = np.maximum(0.0, env.budget - env.cumulative_spend) / env.budget
+    obs[:, lay.time] = env.t / env.horizon
+    obs[:, lay.spend_ratio] = np.minimum(env.last_spend_ratio, SPEND_CLIP)
+    obs[:, lay.phase] = env.phase[env.t]
+    return obs
+
+
+def batch_info(info: dict[str, Any], n: int) -> dict[str, Any]:
+    """Gymnasium's vector info: every value (already an array over the ``n`` rows, or a dict of
+    them) beside its ``_key`` mask, here all true (every row has every key)."""
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        out[key] = batch_info(value, n) if isinstance(value, dict) else value
+        out[f"_{key}"] = np.ones(n, dtype=bool)
+    return out

@@ -1,0 +1,129 @@
+"""The vector env in ``per_env`` mode is N single environments, bit for bit.
+
+The reference is Gymnasium's own ``SyncVectorEnv`` over N :class:`ChannelBudgetEnv` — which also
+fixes the conventions the vector env must follow: ``reset(seed=s)`` seeds sub-env ``i`` with
+``s + i``, infos are dicts of arrays with ``_key`` masks, and the step after an episode's end
+autoresets (``NEXT_STEP``: reset observation, reward 0, actions ignored) or the final step does
+(``SAME_STEP``: ``final_obs`` / ``final_info``). Every comparison is exact
+(``data_equivalence(exact=True)``): observations, rewards, terminations, truncations and infos,
+over more than one episode. Actions include NaN, infinities and out-of-range entries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import build_scenario, channel
+from gymnasium.utils.env_checker import data_equivalence
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+from budgetgym.envs import ChannelBudgetEnv, list_scenarios, load_scenario
+from budgetgym.envs.family import load_family
+from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
+
+HOSTILE = np.array([np.nan, np.inf, -np.inf, 7.0, -3.0, -1.0, 1.0, 0.0])
+
+
+def _actions(shape: tuple[int, ...], steps: int, seed: int) -> list[np.ndarray]:
+    """Uniform actions in [-1.2, 1.2]; every third step has a hostile entry in each row."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in range(steps):
+        a = rng.uniform(-1.2, 1.2, shape)
+        if t % 3 == 2:
+            a[np.arange(shape[0]), rng.integers(0, shape[1], shape[0])] = rng.choice(HOSTILE, shape[0])
+        out.append(a.astype(np.float32))
+    return out
+
+
+def _same_run(ref: Any, vec: ChannelBudgetVectorEnv, steps: int, seed: Any = 3, options: Any = None) -> None:
+    first = (ref.reset(seed=seed, options=options), vec.reset(seed=seed, options=options))
+    assert data_equivalence(first[0], first[1], exact=True), "reset"
+    for t, a in enumerate(_actions(vec.action_space.shape, steps, seed=11)):
+        expected, got = ref.step(a), vec.step(a)
+        for what, x, y in zip(("obs", "reward", "terminated", "truncated", "info"), expected, got, strict=True):
+            assert data_equivalence(x, y, exact=True), f"step {t}: {what} differs"
+
+
+def _sync(make: Any, n: int, mode: AutoresetMode = AutoresetMode.NEXT_STEP) -> SyncVectorEnv:
+    return SyncVectorEnv([make for _ in range(n)], autoreset_mode=mode)
+
+
+@pytest.mark.parametrize("name", list_scenarios())
+def test_every_builtin_equals_single_envs(name: str) -> None:
+    """Both pacings, outages (shock-5, launch-5), Poisson and negative-binomial noise, drift,
+    seasonality, S-curves, delays, 50 channels: one episode and the autoreset into the next."""
+    vec = ChannelBudgetVectorEnv(name, 3)
+    _same_run(_sync(lambda: ChannelBudgetEnv(name), 3), vec, vec.horizon + 3)
+
+
+def test_noise_free_and_agent_paced_scenario_equals_single_envs() -> None:
+    sc = load_scenario("seasonal-5").override({"noise": {"conversions": "none"}})
+    vec = ChannelBudgetVectorEnv(sc, 2)
+    _same_run(_sync(lambda: ChannelBudgetEnv(sc), 2), vec, 20)
+
+
+def test_family_rows_play_their_own_draws_like_single_envs() -> None:
+    """retail-5-family: every row a different draw, with different carry-over windows (so rows
+    are processed in several groups), value and price noise, negative-binomial counts."""
+    family = load_family("retail-5-family")
+    vec = ChannelBudgetVectorEnv(family, 4)
+    _same_run(_sync(lambda: ChannelBudgetEnv(family), 4), vec, 2 * vec.horizon + 2)
+    assert vec._model is not None and len(vec._model.groups) > 1
+    assert len({sc.channels[4].adstock.decay for sc in vec.scenarios}) == 4  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("source", ["shock-5", "retail-5-family"])
+def test_history_option_equals_single_envs(source: str) -> None:
+    family = load_family(source)
+    history = {"options": {"history": np.full((6, 5), 1500.0)}}
+    vec = ChannelBudgetVectorEnv(family, 3)
+    _same_run(_sync(lambda: ChannelBudgetEnv(family), 3), vec, vec.horizon + 2, options=history["options"])
+
+
+def test_baseline_scenario_equals_single_envs() -> None:
+    sc = load_scenario("stationary-3").override(
+        {
+            "baseline": {
+                "level": 50,
+                "trend": 0.1,
+                "noise_sd": 0.1,
+                "controls": [{"name": "price", "mean": 1.0, "sd": 0.2, "autocorrelation": 0.5, "effect": -5.0}],
+            }
+        }
+    )
+    vec = ChannelBudgetVectorEnv(sc, 3)
+    _same_run(_sync(lambda: ChannelBudgetEnv(sc), 3), vec, 17)
+
+
+def test_same_step_autoreset_equals_single_envs() -> None:
+    vec = ChannelBudgetVectorEnv("pulse-4", 3, autoreset_mode=AutoresetMode.SAME_STEP)
+    ref = _sync(lambda: ChannelBudgetEnv("pulse-4"), 3, AutoresetMode.SAME_STEP)
+    _same_run(ref, vec, 2 * vec.horizon + 1)
+    assert vec.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+
+
+def test_a_list_of_scenarios_gives_each_row_its_campaign_and_seed() -> None:
+    """Rows of different scenarios (one brief), seeded one by one with a list."""
+    family = load_family("retail-5-family")
+    draws = family.draws(3, "test")
+    vec = ChannelBudgetVectorEnv(draws)
+    ref = SyncVectorEnv([lambda sc=sc: ChannelBudgetEnv(sc) for sc in draws])
+    _same_run(ref, vec, vec.horizon + 2, seed=[42, 7, 1_000_003])
+
+
+def test_bounded_shares_and_clicks_equal_single_envs() -> None:
+    """Share bounds (a locked channel, a cap) make the projection run on some rows only."""
+    sc = build_scenario(
+        horizon=6,
+        channels=[
+            channel("a", locked_share=0.2),
+            channel("b", max_share=0.3),
+            channel("c", cost={"unit": "click", "price": 2.0, "ref_spend": 50.0, "elasticity": 0.4, "noise_sd": 0.1}),
+        ],
+        noise={"conversions": "poisson"},
+    )
+    vec = ChannelBudgetVectorEnv(sc, 4)
+    _same_run(_sync(lambda: ChannelBudgetEnv(sc), 4), vec, 14)

@@ -1,0 +1,70 @@
+"""Properties of the vector env over random valid scenarios and hostile batched actions.
+
+Whatever the scenario (hypothesis: the repo's derandomized profile, ``tests/conftest.py``) and
+whatever the actions — NaN, infinities, huge, negative, out of range, different in every row —
+no row ever spends more than the budget (the reported spends, summed exactly, stay within it),
+spends are finite and non-negative, observations finite and inside the observation space, in
+both random-number modes; and in ``per_env`` mode every row is the single environment's, exactly
+(the single environment's own checks are ``tests/test_invariants.py``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from conftest import action_entries, scenarios
+from gymnasium.utils.env_checker import data_equivalence
+from gymnasium.vector import SyncVectorEnv
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from budgetgym.envs import ChannelBudgetEnv
+from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
+
+N = 3
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+
+
+def _hostile(data: st.DataObject, steps: int, dim: int) -> list[np.ndarray]:
+    rows = st.lists(st.lists(action_entries, min_size=dim, max_size=dim), min_size=N, max_size=N)
+    with np.errstate(over="ignore"):  # 1e300 -> inf in float32, on purpose
+        return [np.array(data.draw(rows, label=f"actions[{t}]")).astype(np.float32) for t in range(steps)]
+
+
+@SETTINGS
+@given(sc=scenarios(max_channels=5, max_horizon=10), data=st.data(), seed=st.integers(0, 2**16))
+def test_no_overspend_and_valid_observations_under_hostile_actions(sc, data, seed) -> None:
+    dim = sc.n_channels + int(sc.budget.pacing == "agent")
+    actions = _hostile(data, sc.horizon, dim)
+    B = sc.budget.total
+    for mode in ("per_env", "batched"):
+        env = ChannelBudgetVectorEnv(sc, N, rng=mode)
+        obs, _ = env.reset(seed=seed)
+        spent = [[] for _ in range(N)]
+        for a in actions:
+            obs, reward, term, trunc, info = env.step(a)
+            spend = info["spend"]
+            assert np.all(np.isfinite(spend)) and np.all(spend >= 0.0)
+            for i in range(N):
+                spent[i].extend(spend[i].tolist())
+            assert np.all(info["cumulative_spend"] <= B) and np.all(info["remaining_budget"] >= 0.0)
+            assert obs.dtype == np.float32 and np.all(np.isfinite(obs)) and env.observation_space.contains(obs)
+            assert np.all(np.isfinite(reward)) and np.all(np.isfinite(info["expected_reward"]))
+            assert not term.any()
+        assert trunc.all()
+        assert all(math.fsum(s) <= B for s in spent)
+
+
+@SETTINGS
+@given(sc=scenarios(max_channels=4, max_horizon=8), data=st.data(), seed=st.integers(0, 2**16))
+def test_per_env_rows_are_single_envs_for_any_scenario(sc, data, seed) -> None:
+    dim = sc.n_channels + int(sc.budget.pacing == "agent")
+    actions = _hostile(data, sc.horizon + 1, dim)  # the last: the autoreset step
+    ref = SyncVectorEnv([lambda: ChannelBudgetEnv(sc) for _ in range(N)])
+    vec = ChannelBudgetVectorEnv(sc, N)
+    assert data_equivalence(ref.reset(seed=seed), vec.reset(seed=seed), exact=True)
+    for a in actions:
+        assert data_equivalence(ref.step(a), vec.step(a), exact=True)

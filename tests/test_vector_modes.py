@@ -1,0 +1,185 @@
+"""The vector env's batched random numbers, Gymnasium conventions, registration and input errors.
+
+``batched`` draws every random quantity for all rows in one call: other streams than the single
+environments, the same distributions. With every noise source off it must still equal N single
+environments exactly (the arithmetic is shared), and with noise on its per-step conversion
+means and variances must agree with ``per_env`` within sampling error (derived from the two
+samples themselves, not from the code).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import data_equivalence
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+import budgetgym  # noqa: F401  (registers the ids)
+from budgetgym.envs import BudgetGymError, ChannelBudgetEnv, load_scenario
+from budgetgym.envs.family import family_from_dict, load_family
+from budgetgym.envs.io import read_yaml
+from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
+
+
+def _quiet(name: str):
+    """``name`` with every noise source off: counts = means, no price, value or drift noise."""
+    sc = load_scenario(name)
+    changes = {"noise.conversions": "none", "drift.sd": 0.0}
+    for i in range(sc.n_channels):
+        changes[f"channels.{i}.cost.noise_sd"] = 0.0
+        changes[f"channels.{i}.value.noise_sd"] = 0.0
+        changes[f"channels.{i}.drift_sd"] = None
+    return sc.override(changes)
+
+
+def _play(env, actions, seed):
+    out = [env.reset(seed=seed)[0]]
+    for a in actions:
+        obs, rew, term, trunc, info = env.step(a)
+        out += [obs, rew, term, trunc, {k: v for k, v in info.items() if k not in ("draw", "_draw", "split", "_split")}]
+    return out
+
+
+@pytest.mark.parametrize("name", ["stationary-5", "shock-5", "holiday-5"])
+def test_batched_without_noise_equals_single_envs(name: str) -> None:
+    sc = _quiet(name)
+    vec = ChannelBudgetVectorEnv(sc, 3, rng="batched")
+    rng = np.random.default_rng(0)
+    actions = [rng.uniform(-1, 1, vec.action_space.shape).astype(np.float32) for _ in range(vec.horizon + 2)]
+    ref = SyncVectorEnv([lambda: ChannelBudgetEnv(sc) for _ in range(3)])
+    assert data_equivalence(_play(ref, actions, 5), _play(vec, actions, 99), exact=True)
+
+
+def test_batched_family_without_noise_equals_single_envs_of_its_draws() -> None:
+    """Rows of a batched family play pool draws (train draws 0..P-1); noise off, each row is the
+    single environment of its draw."""
+    data = read_yaml(load_family("retail-5-family").source.split("'")[1], "family")
+    data["scenario"]["noise"] = {"conversions": "none"}
+    for ch in data["scenario"]["channels"]:
+        ch["cost"]["noise_sd"] = 0.0
+        ch["value"]["noise_sd"] = 0.0
+    family = family_from_dict(data)
+    vec = ChannelBudgetVectorEnv(family, 4, rng="batched", draw_pool=6)
+    vec.reset(seed=1)
+    draws, indices = vec.scenarios, vec.campaigns.draws
+    assert all(sc is family.sample(int(d), "train") for sc, d in zip(draws, indices, strict=True))
+    assert indices.max() < 6
+    rng = np.random.default_rng(0)
+    actions = [rng.uniform(-1, 1, vec.action_space.shape).astype(np.float32) for _ in range(10)]
+    ref = SyncVectorEnv([lambda sc=sc: ChannelBudgetEnv(sc) for sc in draws])
+    assert data_equivalence(_play(ref, actions, 0)[1:], _play(vec, actions, 1)[1:], exact=True)
+
+
+def _within(a: np.ndarray, b: np.ndarray, z: float = 4.5) -> None:
+    """Per column: the means of two samples, and their variances, agree within ``z`` standard
+    errors (of the difference of the means; of the ratio of the variances, from the fourth
+    central moments)."""
+    n, m = len(a), len(b)
+    se_mean = np.sqrt(a.var(axis=0) / n + b.var(axis=0) / m)
+    assert np.all(np.abs(a.mean(axis=0) - b.mean(axis=0)) < z * se_mean)
+    va, vb = a.var(axis=0), b.var(axis=0)
+    fixed = (np.ptp(a, axis=0) == 0) & (np.ptp(b, axis=0) == 0)  # noise-free: the same value in both modes
+    assert np.array_equal(a[:, fixed], b[:, fixed])
+    a, b, va, vb = a[:, ~fixed], b[:, ~fixed], va[~fixed], vb[~fixed]
+    m4a, m4b = ((a - a.mean(axis=0)) ** 4).mean(axis=0), ((b - b.mean(axis=0)) ** 4).mean(axis=0)
+    ratio = va / vb
+    se_ratio = ratio * np.sqrt((m4a - va**2) / (n * va**2) + (m4b - vb**2) / (m * vb**2))
+    assert np.all(np.abs(ratio - 1.0) < z * se_ratio)
+
+
+@pytest.mark.parametrize(("name", "steps"), [("stationary-3", 4), ("delayed-5", 4), ("drift-5", 12)])
+def test_batched_noise_matches_per_env_in_distribution(name: str, steps: int) -> None:
+    """Poisson (stationary-3, with price noise), negative-binomial (delayed-5) and drifting
+    (drift-5: the walk advances step by step in batched mode) campaigns: over 1,500 rows the
+    per-channel conversions of a step, and the expected rewards, agree in mean and variance
+    between the modes."""
+    n = 1500
+    out = {}
+    for mode in ("per_env", "batched"):
+        env = ChannelBudgetVectorEnv(name, n, rng=mode)
+        env.reset(seed=123)
+        action = np.zeros(env.action_space.shape, dtype=np.float32)
+        for _ in range(steps):
+            *_, info = env.step(action)
+        out[mode] = (info["conversions"], info["expected_reward"][:, None])
+    for a, b in zip(out["per_env"], out["batched"], strict=True):
+        _within(a, b)
+    assert not np.array_equal(out["per_env"][0], out["batched"][0])  # other streams
+
+
+def test_without_expected_info_the_rows_play_the_same() -> None:
+    """``expected=False`` drops the noise-free shadow: the same observations and rewards, no
+    ``expected_*`` keys."""
+    envs = [ChannelBudgetVectorEnv("stationary-5", 3, expected=e) for e in (True, False)]
+    for env in envs:
+        env.reset(seed=2)
+    action = np.linspace(-1, 1, 15, dtype=np.float32).reshape(3, 5)
+    for _ in range(5):
+        (o1, r1, *_, i1), (o2, r2, *_, i2) = (env.step(action) for env in envs)
+        assert np.array_equal(o1, o2) and np.array_equal(r1, r2)
+    assert set(i1) - set(i2) == {"expected_reward", "_expected_reward", "expected_conversions", "_expected_conversions"}
+
+
+def test_next_step_autoreset_and_seeding() -> None:
+    env = ChannelBudgetVectorEnv("stationary-3", 2)
+    first, info = env.reset(seed=8)
+    assert info["step"].tolist() == [0, 0] and info["_step"].all()
+    action = np.zeros(env.action_space.shape, dtype=np.float32)
+    for t in range(env.horizon):
+        obs, rew, term, trunc, info = env.step(action)
+        assert not term.any() and trunc.all() == (t == env.horizon - 1)
+    nan_actions = np.full(env.action_space.shape, np.nan, dtype=np.float32)
+    obs, rew, term, trunc, info = env.step(nan_actions)  # the reset step: actions ignored
+    assert rew.tolist() == [0.0, 0.0] and not term.any() and not trunc.any()
+    assert info["step"].tolist() == [0, 0] and "spend" not in info
+    assert np.array_equal(obs[:, :-4], first[:, :-4])  # a fresh campaign (phase: the same calendar)
+    single = ChannelBudgetEnv("stationary-3")
+    assert np.array_equal(env.reset(seed=8)[0][1], single.reset(seed=9)[0])  # row i: seed s + i
+    again = ChannelBudgetVectorEnv("stationary-3", 2)
+    again.reset(seed=8)
+    assert data_equivalence(env.step(action), again.step(action), exact=True)
+
+
+def test_spaces_metadata_and_make_vec() -> None:
+    env = gym.make_vec("budgetgym/stationary-5-v0", num_envs=4, vectorization_mode="vector_entry_point")
+    assert isinstance(env, ChannelBudgetVectorEnv) and env.num_envs == 4
+    assert env.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    assert env.action_space.shape == (4, 5) and env.single_action_space.shape == (5,)
+    assert env.observation_space.shape == (4, 27)
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    generic = gym.make_vec("budgetgym/ChannelBudget-v0", num_envs=2, scenario="seasonal-5", rng="batched")
+    assert isinstance(generic, ChannelBudgetVectorEnv) and generic.random.mode == "batched"
+    assert generic.single_action_space.shape == (6,)  # agent pacing
+    sync = gym.make_vec("budgetgym/stationary-3-v0", num_envs=2, vectorization_mode="sync")
+    assert isinstance(sync, SyncVectorEnv)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"num_envs": 0}, "num_envs"),
+        ({"rng": "fast"}, "rng"),
+        ({"autoreset_mode": AutoresetMode.DISABLED}, "autoreset_mode"),
+        ({"draw_pool": 0}, "draw_pool"),
+        ({"scenario": [load_scenario("stationary-3"), load_scenario("stationary-5")]}, "one brief"),
+        ({"scenario": []}, "at least one"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(kwargs: dict, match: str) -> None:
+    with pytest.raises(BudgetGymError, match=match):
+        ChannelBudgetVectorEnv(**{"scenario": "stationary-3", **kwargs})
+
+
+def test_bad_calls_raise() -> None:
+    env = ChannelBudgetVectorEnv("stationary-3", 2)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.zeros((2, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="one seed per"):
+        env.reset(seed=[1, 2, 3])
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"expected shape \(2, 3\)"):
+        env.step(np.zeros((3, 3), dtype=np.float32))
+    with pytest.raises(BudgetGymError, match="history"):
+        env.reset(seed=0, options={"history": np.ones((2, 4))})

@@ -1,0 +1,99 @@
+"""The stable-baselines3 ``VecEnv`` over the vector env, and PPO training on it.
+
+The reference is SB3's own ``make_vec_env`` (``DummyVecEnv`` of Monitor-wrapped single envs):
+with ``rng="per_env"`` the adapter must hand SB3 exactly what it hands it — observations,
+float32 rewards, dones, terminal observations, ``TimeLimit.truncated`` and Monitor's episode
+returns — so that PPO trained on either is the same network, weight for weight.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("stable_baselines3")
+
+import torch
+from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecCheckNan, VecNormalize
+
+from budgetgym.agents.ppo import train_ppo
+from budgetgym.agents.sb3_vec_env import SB3VecEnv
+from budgetgym.envs import BudgetGymError, ChannelBudgetEnv
+from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
+
+
+def _adapter(scenario: str, n: int, rng: str = "per_env") -> SB3VecEnv:
+    return SB3VecEnv(ChannelBudgetVectorEnv(scenario, n, rng=rng, autoreset_mode=AutoresetMode.SAME_STEP))
+
+
+def test_adapter_hands_sb3_what_dummy_vec_env_does() -> None:
+    ref = make_vec_env(ChannelBudgetEnv, n_envs=3, seed=5, env_kwargs={"scenario": "stationary-3"})
+    vec = _adapter("stationary-3", 3)
+    vec.seed(5)
+    assert np.array_equal(ref.reset(), vec.reset())
+    rng = np.random.default_rng(1)
+    ended = 0
+    for _ in range(2 * 14 + 3):
+        a = rng.uniform(-1, 1, (3, 3)).astype(np.float32)
+        (o1, r1, d1, i1), (o2, r2, d2, i2) = ref.step(a), vec.step(a)
+        assert np.array_equal(o1, o2) and np.array_equal(d1, d2)
+        assert np.array_equal(r1, r2) and r2.dtype == r1.dtype == np.float32
+        for x, y in zip(i1, i2, strict=True):
+            if "terminal_observation" in x:
+                ended += 1
+                assert np.array_equal(x["terminal_observation"], y["terminal_observation"])
+                assert x["TimeLimit.truncated"] is y["TimeLimit.truncated"] is True
+                assert (x["episode"]["r"], x["episode"]["l"]) == (y["episode"]["r"], y["episode"]["l"])
+            else:
+                assert "terminal_observation" not in y
+    assert ended == 6
+
+
+def test_adapter_under_sb3_wrappers() -> None:
+    vec = VecNormalize(VecCheckNan(_adapter("seasonal-5", 4, "batched"), raise_exception=True))
+    vec.seed(0)
+    obs = vec.reset()
+    assert obs.shape == (4, 27) and vec.num_envs == 4
+    rng = np.random.default_rng(0)
+    ends = []
+    for t in range(90):
+        obs, rew, done, infos = vec.step(rng.uniform(-1, 1, (4, 6)).astype(np.float32))
+        assert np.all(np.isfinite(obs)) and np.all(np.isfinite(rew))
+        if done.any():
+            assert done.all() and all(np.isfinite(i["terminal_observation"]).all() for i in infos)
+            ends.append(t)
+    assert ends == [83]  # seasonal-5: 84 steps
+    assert vec.get_attr("horizon") == [84] * 4 and vec.env_is_wrapped(object) == [False] * 4
+
+
+def test_adapter_needs_same_step_autoreset() -> None:
+    with pytest.raises(BudgetGymError, match="SAME_STEP"):
+        SB3VecEnv(ChannelBudgetVectorEnv("stationary-3", 2))
+
+
+TINY = {"total_timesteps": 128, "n_envs": 2, "n_steps": 32, "batch_size": 32, "n_epochs": 2, "eval_freq": 0}
+
+
+def _weights(agent) -> list[np.ndarray]:
+    return [p.detach().numpy().copy() for p in agent.model.policy.parameters()]
+
+
+def test_ppo_trained_on_per_env_vector_env_is_the_dummy_vec_env_policy(tmp_path) -> None:
+    a = train_ppo("stationary-3", {**TINY, "vec_env": "per_env"}, seed=3, out_dir=tmp_path / "a")
+    b = train_ppo("stationary-3", {**TINY, "vec_env": "dummy"}, seed=3, out_dir=tmp_path / "b")
+    for x, y in zip(_weights(a), _weights(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert a.train_steps == b.train_steps == 128
+
+
+def test_ppo_default_trains_on_batched_vector_env_reproducibly(tmp_path) -> None:
+    torch.manual_seed(0)
+    a = train_ppo("retail-5-family", TINY, seed=1, out_dir=tmp_path / "a")
+    b = train_ppo("retail-5-family", TINY, seed=1, out_dir=tmp_path / "b")
+    c = train_ppo("retail-5-family", {**TINY, "vec_env": "per_env"}, seed=1, out_dir=tmp_path / "c")
+    assert a.config.vec_env == "batched"
+    for x, y in zip(_weights(a), _weights(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert any(not np.array_equal(x, z) for x, z in zip(_weights(a), _weights(c), strict=True))
