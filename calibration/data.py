@@ -159,15 +159,10 @@ def calendar_day(date: pd.Timestamp) -> float:
 
 
 def _read(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise BudgetGymError(f"data file '{path}': file not found")
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BudgetGymError(f"data file '{path}': not a readable CSV table ({first})") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    return df
+    from budgetgym.envs.io import read_csv_table  # the one reader of a user's CSV
+
+    table: pd.DataFrame = read_csv_table(path, "data file")
+    return table
 
 
 def _require(df: pd.DataFrame, columns: list[str], option: str, source: str) -> None:

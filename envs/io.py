@@ -63,3 +63,20 @@ def read_yaml(path: str | Path, what: str, error: type[BudgetGymError] = BudgetG
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def read_csv_table(path: str | Path, what: str) -> Any:
+    """A user's CSV file as a pandas DataFrame (column names stripped), or a one-line
+    :class:`BudgetGymError` naming ``what`` and the file: not found, or not a readable table."""
+    import pandas as pd  # only the planner and calibration read tables
+
+    p = Path(path)
+    if not p.is_file():
+        raise BudgetGymError(f"{what} '{p}': file not found")
+    try:
+        df = pd.read_csv(p)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BudgetGymError(f"{what} '{p}': not a readable CSV table ({first})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    return df

@@ -28,6 +28,7 @@ import pandas as pd
 
 from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.history import check_history
+from budgetgym.envs.io import read_csv_table
 from budgetgym.envs.scenario import Scenario
 
 __all__ = ["INDEX_COLUMNS", "read_current", "read_history", "read_table"]
@@ -37,17 +38,10 @@ INDEX_COLUMNS = ("step", "date", "week", "day", "period", "time", "total")
 
 
 def read_table(path: str | Path, what: str) -> pd.DataFrame:
-    """A CSV file as a DataFrame, or a one-line error naming the file."""
-    p = Path(path)
-    if not p.is_file():
-        raise BudgetGymError(f"{what} '{p}': file not found")
-    try:
-        df = pd.read_csv(p)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BudgetGymError(f"{what} '{p}': not a readable CSV table ({first})") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    return df
+    """A CSV file as a DataFrame, or a one-line error naming the file
+    (:func:`~budgetgym.envs.io.read_csv_table`)."""
+    table: pd.DataFrame = read_csv_table(path, what)
+    return table
 
 
 def _numeric(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
