@@ -50,7 +50,9 @@ from budgetgym.planner.inputs import read_history
 WINDOW = 13
 
 
-def one(draw: int, periods: int, draws: int, root: Path, prior: str = "all") -> dict[str, float]:
+def one(
+    draw: int, periods: int, draws: int, root: Path, prior: str = "all", adstock: str = "geometric"
+) -> dict[str, float]:
     fam = load_family("retail-5-family")
     d = fam.sample(draw, "test")
     # weekly noise: Poisson counts and a 2% basket-value noise. The family's negative binomial
@@ -75,7 +77,7 @@ def one(draw: int, periods: int, draws: int, root: Path, prior: str = "all") -> 
     t0 = time.perf_counter()
     res = calibrate(out / "data.csv", date="date", kpi="revenue", spend=",".join(f"{n}_spend" for n in names),
                     exposure=",".join(exposure), controls="competitor", draws=draws, seed=draw, out=root / f"f{draw}",
-                    plots=False, plan_periods=WINDOW, plan_budget=WINDOW * rate, prior=prior)
+                    plots=False, plan_periods=WINDOW, plan_budget=WINDOW * rate, prior=prior, adstock=adstock)
     t_fit = time.perf_counter() - t0
     rec = plan(root / f"f{draw}" / "family.yaml", history=root / f"f{draw}" / "history.csv", curves=False)
     t_all = time.perf_counter() - t0
@@ -111,13 +113,14 @@ def main() -> None:
     ap.add_argument("--periods", type=int, default=156)
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--prior", default="all", help="calibrate's --prior: all (its default), weak or none")
+    ap.add_argument("--adstock", default="geometric", help="calibrate's --adstock: geometric, weibull_cdf, weibull_pdf")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         print("| draw | % of oracle | equal split | % of the movable part | coverage | R² | fit s | calibrate+plan s |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         for draw in range(args.datasets):
-            r = one(draw, args.periods, args.draws, Path(tmp), args.prior)
+            r = one(draw, args.periods, args.draws, Path(tmp), args.prior, args.adstock)
             rows.append(r)
             print(f"| {draw} | {r['pct']:.2f} | {r['pct_equal']:.2f} | {r['pct_movable']:.2f} | {r['coverage']:.0%} "
                   f"| {r['r2']:.3f} | {r['fit_s']:.1f} | {r['calibrate_plan_s']:.1f} |", flush=True)
@@ -126,7 +129,8 @@ def main() -> None:
     eq = np.array([r["pct_equal"] for r in rows])
     cov = np.mean([r["coverage"] for r in rows])
     lo, hi = _ci(pct, rng)
-    print(f"\n{len(rows)} datasets of {args.periods} weeks, prior {args.prior}: plan {pct.mean():.2f}% of the "
+    print(f"\n{len(rows)} datasets of {args.periods} weeks, prior {args.prior}, adstock {args.adstock}: "
+          f"plan {pct.mean():.2f}% of the "
           f"true oracle "
           f"(95% CI {lo:.2f}-{hi:.2f}), worst {pct.min():.2f}% (targets: mean >= 99, worst >= 97); equal split "
           f"{eq.mean():.2f}%; coverage {cov:.0%} (target >= 80%); fit {np.median([r['fit_s'] for r in rows]):.1f} s "
