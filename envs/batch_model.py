@@ -103,12 +103,12 @@ def ring_sum(buffer: np.ndarray, weights: np.ndarray, scratch: np.ndarray, out: 
 
 
 def ring_sum_fast(buffer: np.ndarray, weights: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``out[k, r] = sum_j buffer[k, j, r] * weights[j, k, r]`` in one :func:`numpy.einsum` (its own
-    summation order, not numpy's pairwise one; no BLAS). ``buffer`` ``[K, L, m]`` (channel-major);
-    ``weights`` ``[L, K, m]`` or ``[L, K, 1]`` (shared by every row); ``out`` ``[K, m]``."""
+    """``out[k, r] = sum_j buffer[k, j, r] * weights[k, j, r]`` in one :func:`numpy.einsum` (its own
+    summation order, not numpy's pairwise one; no BLAS). ``buffer`` ``[K, L, m]`` and ``weights``
+    ``[K, L, m]`` or ``[K, L, 1]`` (shared by every row), channel-major; ``out`` ``[K, m]``."""
     if weights.shape[2] == 1:
-        return np.einsum("kjr,jk->kr", buffer, weights[:, :, 0], out=out)
-    return np.einsum("kjr,jkr->kr", buffer, weights, out=out)
+        return np.einsum("kjr,kj->kr", buffer, weights[:, :, 0], out=out)
+    return np.einsum("kjr,kjr->kr", buffer, weights, out=out)
 
 
 def _slot_ring(kernels: np.ndarray) -> np.ndarray:
@@ -134,8 +134,8 @@ class RowGroup:
     n: int
     model: ChannelModel  # per-row parameters [n, K], or one member's [K]
     shadow: bool  # rows [n, 2n) of the buffers are the noise-free shadow
-    adstock_ring: np.ndarray  # [2L, K, m or 1], m = 2n with a shadow, else n
-    delay_ring: np.ndarray  # [2D, K, m or 1]
+    adstock_ring: np.ndarray  # [2L, K, m or 1], m = 2n with a shadow, else n; fast: [K, 2L, m or 1]
+    delay_ring: np.ndarray  # [2D, K, m or 1]; fast: [K, 2D, m or 1]
     exposure_buffer: np.ndarray  # [L, K, m]; fast: [K, L, m]
     response_buffer: np.ndarray  # [D, K, m]; fast: [K, D, m]
     scratch: np.ndarray  # [max(L, D), K, min(m, CHUNK)] (exact only)
@@ -150,10 +150,10 @@ class RowGroup:
 
     def _sum(self, buffer: np.ndarray, ring: np.ndarray, slot: int) -> np.ndarray:
         """The weighted ring sum ``[m, K]`` at a step with ``t mod L = slot``."""
-        window = _window(ring, slot)
-        if self.fast:
+        if self.fast:  # the ring channel-major too: [K, 2L, m or 1]
+            window = _window(ring.transpose(1, 0, 2), slot).transpose(1, 0, 2)
             return ring_sum_fast(buffer, window, np.empty((buffer.shape[0], buffer.shape[2]))).T
-        return ring_sum(buffer, window, self.scratch, np.empty(buffer.shape[1:])).T
+        return ring_sum(buffer, _window(ring, slot), self.scratch, np.empty(buffer.shape[1:])).T
 
     def clear(self) -> None:
         self.exposure_buffer.fill(0.0)
@@ -293,6 +293,8 @@ class BatchModel:
                 de = _slot_ring(_padded([self.members[i].delay for i in mine], D))[:, :, local[member_rows]]
                 if self.shadow:
                     ad, de = np.concatenate([ad, ad], axis=2), np.concatenate([de, de], axis=2)
+            if self.fast:
+                ad, de = (np.ascontiguousarray(x.transpose(1, 0, 2)) for x in (ad, de))
             width = 2 * n if self.shadow else n
             K = model.adstock.shape[-2]
             groups.append(
