@@ -283,18 +283,17 @@ class BatchModel:
             D = max(self.members[i].delay.shape[1] for i in mine)
             if one:
                 model = self.members[0]
-                ad, de = _slot_ring(model.adstock[None]), _slot_ring(model.delay[None])
+                ad, de = self._member_ring([model.adstock], L), self._member_ring([model.delay], D)
             else:
                 fields: dict[str, Any] = {f: self._tables[f][member_rows] for f in _ROW_FIELDS}
                 model = dataclasses.replace(self.members[int(member_rows[0])], **fields)
                 local = np.zeros(len(self.members), dtype=np.intp)
                 local[mine] = np.arange(len(mine))
-                ad = _slot_ring(_padded([self.members[i].adstock for i in mine], L))[:, :, local[member_rows]]
-                de = _slot_ring(_padded([self.members[i].delay for i in mine], D))[:, :, local[member_rows]]
+                pick = local[member_rows]
+                ad = np.take(self._member_ring([self.members[i].adstock for i in mine], L), pick, axis=2)
+                de = np.take(self._member_ring([self.members[i].delay for i in mine], D), pick, axis=2)
                 if self.shadow:
                     ad, de = np.concatenate([ad, ad], axis=2), np.concatenate([de, de], axis=2)
-            if self.fast:
-                ad, de = (np.ascontiguousarray(x.transpose(1, 0, 2)) for x in (ad, de))
             width = 2 * n if self.shadow else n
             K = model.adstock.shape[-2]
             groups.append(
@@ -312,6 +311,12 @@ class BatchModel:
                 )
             )
         return groups
+
+    def _member_ring(self, kernels: list[np.ndarray], width: int) -> np.ndarray:
+        """The members' kernel rings ``[2L, K, M]`` (``fast``: channel-major ``[K, 2L, M]``, so that
+        gathering the rows' columns gives a contiguous channel-major ring)."""
+        ring = _slot_ring(_padded(kernels, width))
+        return np.ascontiguousarray(ring.transpose(1, 0, 2)) if self.fast else ring
 
     def clear(self) -> None:
         """Every row back at rest (empty carry-over and delay buffers)."""
