@@ -88,9 +88,11 @@ def project_bounded_simplex(p: np.ndarray, low: np.ndarray, high: np.ndarray) ->
     flat = p.reshape(-1, p.shape[-1])
     K = flat.shape[1]
     raw = np.concatenate([flat - high, flat - low], axis=-1)  # [B, 2K]
-    order = np.argsort(raw, axis=-1, kind="stable")
+    # any sort: tied breakpoints bound zero-width gaps (their order adds only zeros), so the result
+    # is the stable sort's bit for bit, and numpy's quicksort is ~4x faster on [B, 2K]
+    order = np.argsort(raw, axis=-1)
     bp = np.take_along_axis(raw, order, axis=-1)
-    change = np.concatenate([np.ones(K), -np.ones(K)])[order]  # +1 starts falling, -1 stops
+    change = np.where(order < K, 1.0, -1.0)  # +1 starts falling, -1 stops
     falling = np.cumsum(change, axis=-1)[:, :-1]  # channels falling between bp[j] and bp[j+1]
     drop = np.cumsum(falling * np.diff(bp, axis=-1), axis=-1)
     g = np.broadcast_to(high, flat.shape).sum(axis=-1, keepdims=True) - np.concatenate(

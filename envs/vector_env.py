@@ -62,7 +62,9 @@ class ChannelBudgetVectorEnv(VectorEnv):
     and actions, bit for bit (``tests/test_vector_env.py``). ``"batched"``: one generator, every random
     quantity drawn for all rows in one call — the same distributions, other streams, and the
     throughput mode; a family then plays a pool of ``draw_pool`` train draws. Details:
-    :mod:`budgetgym.envs.vector_random`.
+    :mod:`budgetgym.envs.vector_random`. ``batched`` also sums the carry-over in another order
+    (:mod:`budgetgym.envs.batch_model`, ``fast``): with every noise source off it equals the single
+    environment to ~1e-13 relative, not bit for bit.
 
     ## Action space
     ``Box(-1, 1, (N, K), float32)`` (``(N, K + 1)`` under agent pacing): row ``i`` is sub-environment
@@ -229,7 +231,9 @@ class ChannelBudgetVectorEnv(VectorEnv):
         fixed = self._rows is not None or not self.family.varies
         c = self.random.campaigns(self.family, self._rows, self._compile)
         if self._model is None or not fixed:
-            self._model = BatchModel(c.members, c.index, self.num_envs, self.expected)
+            self._model = BatchModel(
+                c.members, c.index, self.num_envs, self.expected, fast=isinstance(self.random, BatchedRandom)
+            )
         self._model.clear()
         self.campaigns = c
         self._carry = None

@@ -2,9 +2,9 @@
 
 ``batched`` draws every random quantity for all rows in one call: other streams than the single
 environments, the same distributions. With every noise source off it must still equal N single
-environments exactly (the arithmetic is shared), and with noise on its per-step conversion
-means and variances must agree with ``per_env`` within sampling error (derived from the two
-samples themselves, not from the code).
+environments (the arithmetic is shared) to 1e-13 relative (its carry-over sums run in another
+order), and with noise on its per-step conversion means and variances must agree with ``per_env``
+within sampling error (derived from the two samples themselves, not from the code).
 """
 
 from __future__ import annotations
@@ -33,6 +33,23 @@ def _quiet(name: str):
     return sc.override(changes)
 
 
+def _close(a, b) -> None:
+    """``batched`` with noise off: floats equal to ``rtol = 1e-13`` (its carry-over sums in another
+    order than the single environment's), everything else exactly."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _close(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _close(x, y)
+    elif np.asarray(a).dtype.kind == "f":
+        np.testing.assert_allclose(b, a, rtol=1e-13, atol=0)
+    else:
+        assert data_equivalence(a, b, exact=True)
+
+
 def _play(env, actions, seed):
     out = [env.reset(seed=seed)[0]]
     for a in actions:
@@ -48,7 +65,7 @@ def test_batched_without_noise_equals_single_envs(name: str) -> None:
     rng = np.random.default_rng(0)
     actions = [rng.uniform(-1, 1, vec.action_space.shape).astype(np.float32) for _ in range(vec.horizon + 2)]
     ref = SyncVectorEnv([lambda: ChannelBudgetEnv(sc) for _ in range(3)])
-    assert data_equivalence(_play(ref, actions, 5), _play(vec, actions, 99), exact=True)
+    _close(_play(ref, actions, 5), _play(vec, actions, 99))
 
 
 def test_batched_family_without_noise_equals_single_envs_of_its_draws() -> None:
@@ -68,7 +85,7 @@ def test_batched_family_without_noise_equals_single_envs_of_its_draws() -> None:
     rng = np.random.default_rng(0)
     actions = [rng.uniform(-1, 1, vec.action_space.shape).astype(np.float32) for _ in range(10)]
     ref = SyncVectorEnv([lambda sc=sc: ChannelBudgetEnv(sc) for sc in draws])
-    assert data_equivalence(_play(ref, actions, 0)[1:], _play(vec, actions, 1)[1:], exact=True)
+    _close(_play(ref, actions, 0)[1:], _play(vec, actions, 1)[1:])
 
 
 def _within(a: np.ndarray, b: np.ndarray, z: float = 4.5) -> None:
