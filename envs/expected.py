@@ -74,6 +74,20 @@ class ExpectedModel:
         """``a[..., t, i] = sum_tau W_i[t, tau] e[..., tau, i] + A[t, i]``."""
         return np.swapaxes(self.lag @ np.swapaxes(e, -1, -2)[..., None], -2, -3)[..., 0] + self.carried_adstock
 
+    def _first_order(
+        self, X: np.ndarray, weight: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(e', a, a_safe, back)`` at one plan: the exposure slope, the adstock (and a copy floored
+        away from 0 for the curves' derivatives) and ``back = W_i^T (weight f'(a))`` ``[T, K]``."""
+        m = self.model
+        e1 = curves.exposure_d1(X, self.scale, m.ref_spend, m.elasticity)
+        a = self._adstock(self._exposure(X))
+        a_safe = np.maximum(a, self._floor)
+        with np.errstate(over="ignore", invalid="ignore"):
+            f1 = weight * m.saturation_d1(a_safe)
+        back = (self.lag.transpose(0, 2, 1) @ f1.T[:, :, None])[:, :, 0].T
+        return e1, a, a_safe, back
+
     # ------------------------------------------------------------------- API
     def value(self, X: np.ndarray) -> np.ndarray:
         """``J(X)`` for one plan ``[T, K]`` or a batch ``[N, T, K]``."""
@@ -108,13 +122,7 @@ class ExpectedModel:
         r"""``[T, K]``: :math:`\partial / \partial X_{\tau,i}` of channel ``i``'s expected conversions
         in the window, :math:`e'_{\tau,i} [W_i^\top (C_{\cdot,i} f_i'(a_{\cdot,i}))]_\tau / \omega_i`
         (the reward gradient without the reward weight and the spend cost)."""
-        m = self.model
-        X = np.asarray(X, dtype=float)
-        e1 = curves.exposure_d1(X, self.scale, m.ref_spend, m.elasticity)
-        a_safe = np.maximum(self._adstock(self._exposure(X)), self._floor)
-        with np.errstate(over="ignore", invalid="ignore"):
-            f1 = self.conversion_weight * m.saturation_d1(a_safe)
-        back = (self.lag.transpose(0, 2, 1) @ f1.T[:, :, None])[:, :, 0].T
+        e1, _, _, back = self._first_order(np.asarray(X, dtype=float), self.conversion_weight)
         return e1 * back
 
     def revenue_gradient(self, X: np.ndarray) -> np.ndarray:
@@ -124,14 +132,8 @@ class ExpectedModel:
     def derivatives(self, X: np.ndarray, hessian: bool = True) -> tuple[float, np.ndarray, np.ndarray | None]:
         """``(J, grad [T, K], H [K, T, T] or None)`` at a single plan ``X [T, K]``."""
         m = self.model
-        e = self._exposure(X)
-        e1 = curves.exposure_d1(X, self.scale, m.ref_spend, m.elasticity)
-        a = self._adstock(e)
-        a_safe = np.maximum(a, self._floor)
-        with np.errstate(over="ignore", invalid="ignore"):
-            f1 = self.weight * m.saturation_d1(a_safe)
+        e1, a, a_safe, back = self._first_order(X, self.weight)
         lag_t = self.lag.transpose(0, 2, 1)
-        back = (lag_t @ f1.T[:, :, None])[:, :, 0].T  # W_i^T (C f')
         J = float((self.weight * m.saturation(a)).sum() + self.carried_value.sum() - self.spend_cost * X.sum())
         grad = e1 * back - self.spend_cost
         if not hessian:
