@@ -41,6 +41,19 @@ class ScenarioError(BudgetGymError):
     """A scenario file or scenario object is invalid."""
 
 
+def repeated(names: Iterable[str]) -> list[str]:
+    """The names that occur more than once, sorted (the uniqueness checks of the config models).
+
+    >>> repeated(["a", "b", "a", "c", "b"])
+    ['a', 'b']
+    """
+    seen: set[str] = set()
+    dupes: set[str] = set()
+    for n in names:
+        (dupes if n in seen else seen).add(n)
+    return sorted(dupes)
+
+
 def suggest(name: str, choices: Iterable[str]) -> str:
     """A ``" (did you mean 'x'?)"`` hint naming the choice closest to ``name``, or ``""``.
 

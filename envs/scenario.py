@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from budgetgym.envs.errors import ScenarioError, StrictModel, validation_error
+from budgetgym.envs.errors import ScenarioError, StrictModel, repeated, validation_error
 from budgetgym.envs.io import names_a_file, read_yaml
 from budgetgym.envs.scenario_parts import (  # the parts, re-exported
     ActionConfig,
@@ -130,7 +130,7 @@ class Scenario(StrictModel):
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         names = [c.name for c in self.channels]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = repeated(names)
         if dupes:
             raise ValueError(f"channel names must be unique, repeated: {', '.join(dupes)}")
         lo = sum(c.share_bounds[0] for c in self.channels)

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from budgetgym.envs.errors import StrictModel
+from budgetgym.envs.errors import StrictModel, repeated
 
 
 # --------------------------------------------------------------------------- cost
@@ -264,8 +264,7 @@ class BaselineConfig(StrictModel):
 
     @model_validator(mode="after")
     def _unique_controls(self) -> BaselineConfig:
-        names = [c.name for c in self.controls]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = repeated(c.name for c in self.controls)
         if dupes:
             raise ValueError(f"control names must be unique, repeated: {', '.join(dupes)}")
         return self

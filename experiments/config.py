@@ -47,7 +47,7 @@ from pydantic import (
     model_validator,
 )
 
-from budgetgym.envs.errors import BudgetGymError, StrictModel, unknown, validation_error
+from budgetgym.envs.errors import BudgetGymError, StrictModel, repeated, unknown, validation_error
 from budgetgym.envs.family import list_families
 from budgetgym.envs.io import names_a_file, read_yaml
 from budgetgym.envs.scenario import Scenario, list_scenarios
@@ -200,11 +200,10 @@ class ExperimentConfig(StrictModel):
     @model_validator(mode="after")
     def _unique_labels(self) -> ExperimentConfig:
         labels = [a.name for a in self.agents]
-        dupes = sorted({n for n in labels if labels.count(n) > 1})
+        dupes = repeated(labels)
         if dupes:
             raise ValueError(f"agents: repeated label(s) {', '.join(dupes)}; give each a distinct 'label'")
-        explicit = [s.label for s in self.scenarios if s.label]
-        dupes = sorted({n for n in explicit if explicit.count(n) > 1})
+        dupes = repeated(s.label for s in self.scenarios if s.label)
         if dupes:
             raise ValueError(f"scenarios: repeated label(s) {', '.join(dupes)}")
         if self.baseline is not None and self.baseline not in labels:
