@@ -20,7 +20,6 @@ For concave response curves :math:`V^*` is increasing (conversions, revenue) and
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,7 +153,6 @@ def budget_for_target(
         cache[budget] = solve_level(problem, objective, budget, near)
         return gap(cache[budget])
 
-    f_of: Callable[[float], float] = f
-    root = brentq(f_of, lo.budget, hi.budget, xtol=1e-6 * B, rtol=1e-10, maxiter=60)
+    root = brentq(f, lo.budget, hi.budget, xtol=1e-6 * B, rtol=1e-10, maxiter=60)
     near = min(cache.values(), key=lambda p: abs(p.budget - root))
     return near if near.budget == root else solve_level(problem, objective, float(root), near)

@@ -41,7 +41,7 @@ from budgetgym.planner.curves import response_curves
 from budgetgym.planner.frontier import BudgetPoint, budget_for_target, frontier_table, parse_sweep, sweep_budgets
 from budgetgym.planner.inputs import read_current, read_history
 from budgetgym.planner.metrics import budget_marginal, channel_table
-from budgetgym.planner.problem import PlanningProblem
+from budgetgym.planner.problem import PlanningProblem, campaign_family
 from budgetgym.planner.robust import Objective, objective_marginal_model, outcome_distribution, solve_for, static_for
 
 __all__ = ["PlanResult", "plan"]
@@ -223,10 +223,10 @@ def plan(
     """
     t0 = time.perf_counter()
     obj = objective if isinstance(objective, Objective) else Objective.parse(objective)
-    probe = PlanningProblem(campaign, budget=budget, horizon=horizon, draws=1)  # the brief, to read files against
-    sc = probe.scenario
+    family = campaign_family(campaign, budget, horizon)
+    sc = family.nominal()  # the brief, to read the current plan and history files against
     hist = _history(history, sc)
-    problem = PlanningProblem(campaign, budget=budget, horizon=horizon, draws=draws, history=hist)
+    problem = PlanningProblem(family, draws=draws, history=hist)
     names, reward, B = sc.channel_names, sc.reward, sc.budget.total
     if target_mroas is not None and reward == "conversions":
         raise BudgetGymError("--target-mroas: this campaign's reward is conversions; use --target-mcpa (marginal CPA)")

@@ -38,7 +38,7 @@ from budgetgym.envs.path import ScenarioPath
 from budgetgym.envs.plan_value import evaluate_plan, scenario_path
 from budgetgym.envs.scenario import Scenario
 
-__all__ = ["Member", "PlanningProblem", "DEFAULT_DRAWS"]
+__all__ = ["DEFAULT_DRAWS", "Member", "PlanningProblem", "campaign_family"]
 
 #: Draws of a family the robust plan is optimised over by default (and held-out draws it is
 #: scored on). Measured on ``retail-5-family`` (``benchmarks/bench_planner.py``, section 6): the
@@ -71,10 +71,11 @@ class Member:
         return np.atleast_1d(evaluate_plan(self.scenario, plans, path=self.path, model=self.model, history=self.carry))
 
 
-def _with_changes(
+def campaign_family(
     source: str | Path | Scenario | ScenarioFamily, budget: float | None, horizon: int | None
 ) -> ScenarioFamily:
-    """The campaign (as a family; a scenario is a family of one) with the budget and horizon set."""
+    """The campaign (as a family; a scenario is a family of one) with the budget and horizon set
+    (``None``: as they are)."""
     changes: dict[str, Any] = {}
     if budget is not None:
         changes["budget.total"] = float(budget)
@@ -110,7 +111,7 @@ class PlanningProblem:
         draws: int | None = None,
         history: object = None,
     ):
-        family = _with_changes(campaign, budget, horizon)
+        family = campaign_family(campaign, budget, horizon)
         self.family = family
         self.name = family.name
         self.scenario: Scenario = family.nominal()  # the constraints (brief) of every member
