@@ -209,9 +209,8 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
             self._compile(self.family.sample(self.draw, "train"))
             info.update(draw=self.draw, split="train")
         self.path = sample_path(self.scenario, self.np_random)
-        history = (options or {}).get("history")
         # spend before the window: what it carries into each step (None: the campaign starts at rest)
-        self._carry = carry_in(self.scenario, history, self.model) if history is not None else None
+        self._carry = carry_in(self.scenario, (options or {}).get("history"), self.model)
         self._state.clear()
         self._reset_counters()
         return self._observation(), info
