@@ -4,13 +4,15 @@ r"""The barrier problem behind the oracle and the planner: one spend plan, its c
 environment can play" in standard form and solves it by a primal log-barrier interior-point
 method (the method and its constraints are described in :mod:`budgetgym.envs.oracle`).
 :math:`J` is any object with the interface of :class:`~budgetgym.envs.expected.ExpectedModel`
-(``value``, ``derivatives`` with per-channel Hessian blocks): one campaign for the oracle, the
+(``value``, ``derivatives`` with per-channel Hessian blocks, or one full Hessian when segments couple
+the channels): one campaign for the oracle, the
 mean over a family's draws (:class:`~budgetgym.envs.expected.MeanExpectedModel`) for the
 planner's robust plan.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -34,8 +36,11 @@ class PlanObjective(Protocol):
     spend_cost: float
     horizon: int
     n_channels: int
+    value_scale: float
 
     def value(self, X: np.ndarray) -> np.ndarray: ...
+
+    def grid_values(self, x: np.ndarray) -> np.ndarray: ...
 
     def channel_values(self, X: np.ndarray) -> np.ndarray: ...
 
@@ -215,35 +220,23 @@ class BarrierProblem:
 
         free = ~self.fixed
         g = np.where(free, g, 0.0)
-        # X block: channel Hessians plus barrier diagonal, eigenvalues clipped positive
-        idx = np.arange(T)
-        Hx = Hx.copy()
-        Hx[:, idx, idx] += hdiag[:n_x].reshape(K, T)
+        # X block: channel Hessians (or, with segments, the full coupled one) plus the barrier
+        # diagonal, eigenvalues clipped positive
+        A = self.A
         fixed_x = self.fixed[:n_x].reshape(K, T)
-        if fixed_x.any():
-            Hx[fixed_x, :] = 0.0
-            Hx.transpose(0, 2, 1)[fixed_x, :] = 0.0
-            Hx[:, idx, idx] += fixed_x * 1.0
-        lam, V = np.linalg.eigh(Hx)
-        top = np.maximum(np.abs(lam).max(axis=1, keepdims=True), 1e-300)
-        lam = np.maximum(lam, 1e-10 * top)
-        Hinv_x = (V / lam[:, None, :]) @ V.transpose(0, 2, 1)
-        Hinv_x *= ~fixed_x[:, :, None] & ~fixed_x[:, None, :]
+        hinv, AH = (_full_inverse if Hx.ndim == 2 else _block_inverse)(Hx, hdiag[:n_x], fixed_x, A[:, :n_x])
         h_rest = np.where(free[n_x:], hdiag[n_x:], 1.0)
         inv_rest = np.where(free[n_x:], 1.0 / h_rest, 0.0)
 
-        A = self.A
-        Ax = A[:, :n_x].reshape(len(A), K, T)
         Ar = A[:, n_x:]
-        M = Ax.transpose(1, 0, 2) @ Hinv_x  # [K, p, T]: rows of A H^-1 (X part; H symmetric)
-        S = M.transpose(1, 0, 2).reshape(len(A), n_x) @ A[:, :n_x].T + (Ar * inv_rest) @ Ar.T
-        Hg = np.concatenate([(Hinv_x @ g[:n_x].reshape(K, T, 1)).ravel(), inv_rest * g[n_x:]])
+        S = AH @ A[:, :n_x].T + (Ar * inv_rest) @ Ar.T
+        Hg = np.concatenate([hinv(g[:n_x]), inv_rest * g[n_x:]])
         rhs = -(A @ Hg)
         # regularise each row by its own scale: inactive slacks make some diagonals ~1e12
         S[np.diag_indices_from(S)] += 1e-14 * np.maximum(np.diag(S), 1e-300)
         nu = np.linalg.solve(S, rhs)
         w = g + A.T @ nu
-        d = -np.concatenate([(Hinv_x @ w[:n_x].reshape(K, T, 1)).ravel(), inv_rest * w[n_x:]])
+        d = -np.concatenate([hinv(w[:n_x]), inv_rest * w[n_x:]])
         residual = (A @ y - self.c)[self._c_rows]
         d = d - self._restore @ (self._A_free @ d + residual)
         return phi, d, float(-(g @ d))
@@ -280,6 +273,48 @@ class BarrierProblem:
             if self.n_bounds * mu <= GAP_TOL:
                 return y
             mu *= 0.1
+
+
+def _clipped_inverse(H: np.ndarray) -> np.ndarray:
+    """Inverse of symmetric ``H`` (or a stack) with eigenvalues clipped to ``>= 1e-10 max|lambda|``."""
+    lam, V = np.linalg.eigh(H)
+    top = np.maximum(np.abs(lam).max(axis=-1, keepdims=True), 1e-300)
+    lam = np.maximum(lam, 1e-10 * top)
+    return (V / lam[..., None, :]) @ np.swapaxes(V, -1, -2)
+
+
+def _block_inverse(
+    Hx: np.ndarray, hdiag: np.ndarray, fixed_x: np.ndarray, Ax: np.ndarray
+) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]:
+    """Block-diagonal ``Hx [K, T, T]`` plus ``diag(hdiag)``: ``(v -> H^-1 v, A_x H^-1)`` with fixed
+    coordinates removed (their rows and columns of the inverse are 0)."""
+    K, T, _ = Hx.shape
+    idx = np.arange(T)
+    Hx = Hx.copy()
+    Hx[:, idx, idx] += hdiag.reshape(K, T)
+    if fixed_x.any():
+        Hx[fixed_x, :] = 0.0
+        Hx.transpose(0, 2, 1)[fixed_x, :] = 0.0
+        Hx[:, idx, idx] += fixed_x * 1.0
+    Hinv = _clipped_inverse(Hx)
+    Hinv *= ~fixed_x[:, :, None] & ~fixed_x[:, None, :]
+    M = Ax.reshape(len(Ax), K, T).transpose(1, 0, 2) @ Hinv  # [K, p, T]: rows of A H^-1 (H symmetric)
+    return (lambda v: (Hinv @ v.reshape(K, T, 1)).ravel()), M.transpose(1, 0, 2).reshape(len(Ax), K * T)
+
+
+def _full_inverse(
+    Hx: np.ndarray, hdiag: np.ndarray, fixed_x: np.ndarray, Ax: np.ndarray
+) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]:
+    """:func:`_block_inverse` for a full (coupled) ``Hx [K T, K T]``."""
+    fixed = fixed_x.ravel()
+    Hx = Hx + np.diag(hdiag)
+    if fixed.any():
+        Hx[fixed, :] = 0.0
+        Hx[:, fixed] = 0.0
+        Hx[fixed, fixed] = 1.0
+    Hinv = _clipped_inverse(Hx)
+    Hinv *= ~fixed[:, None] & ~fixed[None, :]
+    return (lambda v: Hinv @ v), Ax @ Hinv
 
 
 def repair_plan(sc: Scenario, prob: BarrierProblem, plan: np.ndarray) -> np.ndarray:

@@ -93,7 +93,6 @@ from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.dynamics import (
     ChannelModel,
     DynamicsState,
-    expected_reward,
     realise,
     transition,
 )
@@ -252,9 +251,10 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
             self.path.delivery[t] if self._has_outage else None,
             self._carry.at(t) if self._carry is not None else None,
         )
-        conv, revenue, reward = realise(m, out.mean_conversions[0], spend, self.np_random)
+        arrivals = out.segment.arrivals[0] if out.segment is not None else None
+        conv, revenue, reward = realise(m, out.mean_conversions[0], spend, self.np_random, arrivals)
         base = self.path.baseline
-        exp_reward = float(expected_reward(m, out.mean_conversions[1], spend))
+        exp_reward = float(out.expected_reward(m, spend)[1])
 
         self.cumulative_spend += step_total
         self.t = t + 1

@@ -49,7 +49,7 @@ from threadpoolctl import threadpool_limits
 from budgetgym.envs.allocation import lock_degenerate_bounds, project_bounded_simplex
 from budgetgym.envs.barrier import PlanObjective
 from budgetgym.envs.dynamics import ChannelModel
-from budgetgym.envs.expected import ExpectedModel
+from budgetgym.envs.expected import expected_model
 from budgetgym.envs.grid_dp import grid_fractions, grid_split_values
 from budgetgym.envs.history import carry_in
 from budgetgym.envs.path import ScenarioPath
@@ -136,7 +136,7 @@ def best_constant_split(
     sc, p = resolve_path(scenario, seed, path)
     model = ChannelModel.from_scenario(sc)
     carry = carry_in(sc, history, model)
-    em = ExpectedModel(model, p, carry)
+    em = expected_model(model, p, carry)
 
     def exact(plans: np.ndarray) -> np.ndarray:
         return np.atleast_1d(evaluate_plan(sc, plans, path=p, model=model, history=carry))

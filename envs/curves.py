@@ -15,9 +15,14 @@ Units
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 __all__ = [
+    "CurveBank",
+    "curve_family",
+    "saturate",
     "exposure",
     "exposure_d1",
     "exposure_d2",
@@ -158,3 +163,49 @@ def logistic_d2(a: np.ndarray, beta: np.ndarray, rate: np.ndarray) -> np.ndarray
     r"""``f''(a) = -beta lambda^2 / 2 tanh(lambda a / 2) (1 - tanh^2(lambda a / 2))``."""
     th = np.tanh(0.5 * rate * a)
     return -0.5 * beta * rate * rate * th * (1.0 - th * th)
+
+
+# ----------------------------------------------------------------- a bank of curves
+class CurveBank(Protocol):
+    """Per-curve parameter arrays (the last axis: one entry per channel, or per segment), as
+    :class:`~budgetgym.envs.dynamics.ChannelModel` and :class:`~budgetgym.envs.segments.SegmentModel`
+    hold them; ``curve_family`` from :func:`curve_family`."""
+
+    @property
+    def is_hill(self) -> np.ndarray: ...
+    @property
+    def beta(self) -> np.ndarray: ...
+    @property
+    def kappa(self) -> np.ndarray: ...
+    @property
+    def slope(self) -> np.ndarray: ...
+    @property
+    def hill_u_max(self) -> np.ndarray: ...
+    @property
+    def rate(self) -> np.ndarray: ...
+    @property
+    def curve_family(self) -> str: ...
+
+
+def curve_family(is_hill: np.ndarray, slope: np.ndarray) -> str:
+    """``"hill1"`` (every curve Hill with slope 1), ``"hill"``, ``"logistic"`` or ``"mixed"``."""
+    if is_hill.all():
+        return "hill1" if bool(np.all(slope == 1.0)) else "hill"
+    return "logistic" if not is_hill.any() else "mixed"
+
+
+def saturate(bank: CurveBank, a: np.ndarray, order: int = 0) -> np.ndarray:
+    """The bank's curves at ``a`` (broadcast over the last axis): ``f`` (``order`` 0), ``f'`` (1)
+    or ``f''`` (2), Hill or logistic per entry."""
+    hill_fn, logistic_fn = ((hill, logistic), (hill_d1, logistic_d1), (hill_d2, logistic_d2))[order]
+    family = bank.curve_family
+    if family == "hill1" and order == 0:
+        u = a / bank.kappa  # slope 1 (Michaelis-Menten): skip the power; finite for any finite u
+        return bank.beta * u / (1.0 + u)
+    if family in ("hill", "hill1"):
+        return hill_fn(a, bank.beta, bank.kappa, bank.slope, bank.hill_u_max)
+    if family == "logistic":
+        return logistic_fn(a, bank.beta, bank.rate)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = hill_fn(a, bank.beta, bank.kappa, bank.slope, bank.hill_u_max)
+    return np.where(bank.is_hill, h, logistic_fn(a, bank.beta, bank.rate))

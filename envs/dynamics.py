@@ -14,7 +14,10 @@ For channel ``i`` at step ``t`` with spend ``x`` (currency):
 2. **exposure**  ``e = u * x / p * d[t]``  (``u = 1000`` impressions per CPM unit, 1 for clicks;
                  ``d = 0`` during an outage, else 1)
 3. **carry-over** ``a_t = sum_l w_l e_{t-l}``               (:mod:`budgetgym.envs.kernels`)
-4. **saturation** ``r_t = m_r[t] * f(a_t)``  (Hill or logistic, :mod:`budgetgym.envs.curves`)
+4. **saturation** ``r_t = m_r[t] * f(a_t)``  (Hill or logistic, :mod:`budgetgym.envs.curves`); with
+                 ``segments`` the channels' ``m_r a`` are pooled per audience segment and saturate
+                 there, and each channel is credited its share (:mod:`budgetgym.envs.segments`,
+                 which also replaces steps 5-7 by per-segment delays, values and noise)
 5. **delay**     ``mu_t = sum_d q_d r_{t-d}``  expected conversions arriving at ``t``
 6. **noise**     ``c_t ~ Poisson(mu_t)`` or negative binomial (mean ``mu``, variance
                  ``mu + mu**2/k``), or ``c_t = mu_t``; value per conversion ``v`` times a
@@ -30,13 +33,13 @@ step are not counted.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from budgetgym.envs import curves
 from budgetgym.envs.kernels import adstock_kernel, delay_kernel
 from budgetgym.envs.scenario import HillSaturation, Scenario
+from budgetgym.envs.segments import SegmentModel, SegmentStep
 
 __all__ = [
     "ChannelModel",
@@ -114,7 +117,8 @@ class ChannelModel:
     dispersion: float  # negative-binomial k
     has_value_noise: bool
     adstock_ring: np.ndarray = field(repr=False)  # [K, 2L], see _ring_slice
-    delay_ring: np.ndarray = field(repr=False)  # [K, 2D]
+    delay_ring: np.ndarray = field(repr=False)  # [K, 2D]; with segments [K * S, 2D], the pairs' kernels
+    segments: SegmentModel | None = field(default=None, repr=False)  # the response side, when segmented
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> ChannelModel:
@@ -128,8 +132,11 @@ class ChannelModel:
 
         adstock = _stack_kernels([adstock_kernel(c.adstock, T) for c in ch])
         delay = _stack_kernels([delay_kernel(c.delay) for c in ch])
-        is_hill = np.array([isinstance(c.saturation, HillSaturation) for c in ch])
-        slope = arr([getattr(c.saturation, "slope", 1.0) for c in ch])
+        # with segments, the channels have no curve of their own: unit placeholders, never evaluated
+        sat = [c.saturation or HillSaturation(type="hill", max_response=1.0, half_saturation=1.0) for c in ch]
+        segments = SegmentModel.from_scenario(scenario) if scenario.segments is not None else None
+        is_hill = np.array([isinstance(c, HillSaturation) for c in sat])
+        slope = arr([getattr(c, "slope", 1.0) for c in sat])
         value = arr([c.value.mean for c in ch])
         low_share, high_share = scenario.share_bound_arrays
         for bound in (low_share, high_share):
@@ -144,28 +151,25 @@ class ChannelModel:
             adstock=adstock,
             delay=delay,
             is_hill=is_hill,
-            beta=arr([c.saturation.max_response for c in ch]),
-            kappa=arr([getattr(c.saturation, "half_saturation", 1.0) for c in ch]),
+            beta=arr([c.max_response for c in sat]),
+            kappa=arr([getattr(c, "half_saturation", 1.0) for c in sat]),
             slope=slope,
             hill_u_max=arr(curves.hill_u_max(slope)),
-            rate=arr([getattr(c.saturation, "rate", 1.0) for c in ch]),
+            rate=arr([getattr(c, "rate", 1.0) for c in sat]),
             value=value,
             value_noise_sd=arr([c.value.noise_sd for c in ch]),
             reward_weight=value if scenario.reward != "conversions" else arr([1.0] * len(ch)),
             spend_cost=1.0 if scenario.reward == "profit" else 0.0,
             low_share=low_share,
             high_share=high_share,
-            curve_family=(
-                ("hill1" if all(getattr(c.saturation, "slope", None) == 1.0 for c in ch) else "hill")
-                if is_hill.all()
-                else ("logistic" if not is_hill.any() else "mixed")
-            ),
+            curve_family=curves.curve_family(is_hill, slope),
             reward_kind=scenario.reward,
             noise_kind=scenario.noise.conversions,
             dispersion=scenario.noise.dispersion,
             has_value_noise=any(c.value.noise_sd > 0 for c in ch),
             adstock_ring=_ring_weights(adstock),
-            delay_ring=_ring_weights(delay),
+            delay_ring=_ring_weights(delay if segments is None else segments.pair_delay),
+            segments=segments,
         )
 
     @property
@@ -175,26 +179,13 @@ class ChannelModel:
     # -- saturation, shared with the oracle -----------------------------------------
     def saturation(self, a: np.ndarray) -> np.ndarray:
         """``f_i(a)``: Hill or logistic per channel (broadcast over the last axis)."""
-        return self._pick(curves.hill, curves.logistic, a)
+        return curves.saturate(self, a)
 
     def saturation_d1(self, a: np.ndarray) -> np.ndarray:
-        return self._pick(curves.hill_d1, curves.logistic_d1, a)
+        return curves.saturate(self, a, 1)
 
     def saturation_d2(self, a: np.ndarray) -> np.ndarray:
-        return self._pick(curves.hill_d2, curves.logistic_d2, a)
-
-    def _pick(self, hill_fn: Any, logistic_fn: Any, a: np.ndarray) -> np.ndarray:
-        family = self.curve_family
-        if family == "hill1" and hill_fn is curves.hill:
-            u = a / self.kappa  # slope 1 (Michaelis-Menten): skip the power; finite for any finite u
-            return self.beta * u / (1.0 + u)
-        if family in ("hill", "hill1"):
-            return hill_fn(a, self.beta, self.kappa, self.slope, self.hill_u_max)
-        if family == "logistic":
-            return logistic_fn(a, self.beta, self.rate)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            h = hill_fn(a, self.beta, self.kappa, self.slope, self.hill_u_max)
-        return np.where(self.is_hill, h, logistic_fn(a, self.beta, self.rate))
+        return curves.saturate(self, a, 2)
 
     def steady_state_response(self, spend: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
         r"""Expected conversions per step when ``spend`` (per channel, last axis) is held constant
@@ -203,11 +194,26 @@ class ChannelModel:
         nominal ``u / p0``, i.e. no seasonality or shocks)."""
         s = self.units / self.base_price if scale is None else scale
         e = curves.exposure(spend, s, self.ref_spend, self.elasticity)
+        if self.segments is not None:  # each channel's attributed share of the segments' response
+            return self.segments.channel_response(e * self.adstock.sum(axis=1))
         return self.saturation(e * self.adstock.sum(axis=1))
+
+    def steady_state_reward(self, spend: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`steady_state_response` in reward units per channel (times the value per conversion
+        for revenue and profit; with segments the attributed responses times their segments' values)."""
+        if self.segments is None:
+            return self.steady_state_response(spend, scale) * self.reward_weight
+        s = self.units / self.base_price if scale is None else scale
+        e = curves.exposure(spend, s, self.ref_spend, self.elasticity)
+        seg = self.segments
+        return (seg.attribute(seg.effective(e * self.adstock.sum(axis=1)))[1] * seg.reward_weight).sum(axis=-1)
 
     @property
     def is_concave(self) -> bool:
-        """True when every response curve is concave (Hill slope <= 1 or logistic)."""
+        """True when every response curve is concave (Hill slope <= 1 or logistic): the channels',
+        or with segments the segments'."""
+        if self.segments is not None:
+            return self.segments.is_concave
         return bool(np.all(~self.is_hill | (self.slope <= 1.0)))
 
 
@@ -221,7 +227,8 @@ class DynamicsState:
     @classmethod
     def zeros(cls, model: ChannelModel, n: int) -> DynamicsState:
         K = model.n_channels
-        return cls(np.zeros((n, K, model.adstock.shape[1])), np.zeros((n, K, model.delay.shape[1])))
+        ring = model.delay_ring  # [K, 2D], or [K * S, 2D] for the (channel, segment) pairs
+        return cls(np.zeros((n, K, model.adstock.shape[1])), np.zeros((n, ring.shape[0], ring.shape[1] // 2)))
 
     def clear(self) -> None:
         self.exposure_buffer.fill(0.0)
@@ -230,13 +237,20 @@ class DynamicsState:
 
 @dataclass
 class StepResult:
-    """Outputs of one transition, arrays of shape ``[N, K]``."""
+    """Outputs of one transition, arrays of shape ``[N, K]`` (with segments, ``response`` and
+    ``mean_conversions`` are the channels' attributed shares, and ``segment`` holds the rest)."""
 
     price: np.ndarray
     exposure: np.ndarray
     adstock: np.ndarray
     response: np.ndarray
     mean_conversions: np.ndarray
+    segment: SegmentStep | None = None
+
+    def expected_reward(self, model: ChannelModel, spend: np.ndarray) -> np.ndarray:
+        """The step's noise-free reward per row (:func:`expected_reward`)."""
+        weighted = None if self.segment is None or model.segments is None else self.segment.weighted(model.segments)
+        return expected_reward(model, self.mean_conversions, spend, weighted)
 
 
 def unit_price(model: ChannelModel, spend: np.ndarray, cost_mult: np.ndarray) -> np.ndarray:
@@ -296,6 +310,8 @@ def transition(
         adstock = exposure
     if carried is not None:
         adstock = adstock + carried[0]
+    if model.segments is not None:
+        return _segment_transition(model, model.segments, state, t, price, exposure, adstock, response_mult)
 
     response = response_mult * model.saturation(adstock)
 
@@ -311,10 +327,38 @@ def transition(
     return StepResult(price, exposure, adstock, response, mean_conv)
 
 
-def expected_reward(model: ChannelModel, mean_conversions: np.ndarray, spend: np.ndarray) -> np.ndarray:
-    """Noise-free reward ``sum_i w_i mu_i - spend_cost * sum_i x_i`` (last axis summed)."""
+def _segment_transition(
+    model: ChannelModel,
+    seg: SegmentModel,
+    state: DynamicsState,
+    t: int,
+    price: np.ndarray,
+    exposure: np.ndarray,
+    adstock: np.ndarray,
+    response_mult: np.ndarray,
+) -> StepResult:
+    """Steps 4-5 with segments (:mod:`budgetgym.envs.segments`): pool ``m_r a`` per segment, saturate,
+    credit each channel its share, delay each (channel, segment) pair by the segment's kernel."""
+    A, pair = seg.attribute(seg.effective(response_mult * adstock))  # [N, S], [N, K, S]
+    n, K, S = pair.shape
+    D = state.response_buffer.shape[-1]
+    if D > 1:
+        slot = t % D
+        state.response_buffer[:, :, slot] = pair.reshape(n, K * S)
+        arrivals = (state.response_buffer * _ring_slice(model.delay_ring, slot)).sum(axis=-1).reshape(n, K, S)
+    else:
+        arrivals = pair
+    step = SegmentStep(A, pair.sum(axis=-2), arrivals)
+    return StepResult(price, exposure, adstock, pair.sum(axis=-1), arrivals.sum(axis=-1), step)
+
+
+def expected_reward(
+    model: ChannelModel, mean_conversions: np.ndarray, spend: np.ndarray, weighted: np.ndarray | None = None
+) -> np.ndarray:
+    """Noise-free reward ``sum_i w_i mu_i - spend_cost * sum_i x_i`` (last axis summed); ``weighted``
+    (with segments: :meth:`SegmentStep.weighted`) replaces ``w_i mu_i`` when given."""
     # elementwise, not `@`: a BLAS call wakes OpenBLAS threads that then spin on the other core
-    out = (mean_conversions * model.reward_weight).sum(axis=-1)
+    out = (mean_conversions * model.reward_weight if weighted is None else weighted).sum(axis=-1)
     if model.spend_cost:
         out = out - model.spend_cost * spend.sum(axis=-1)
     return out
@@ -362,18 +406,33 @@ def draw_counts(
 
 
 def realise(
-    model: ChannelModel, mean_conversions: np.ndarray, spend: np.ndarray, rng: np.random.Generator
+    model: ChannelModel,
+    mean_conversions: np.ndarray,
+    spend: np.ndarray,
+    rng: np.random.Generator,
+    arrivals: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Draw realised conversions and revenue around their means (step 6-7).
+    """Draw realised conversions and revenue around their means (step 6-7). With segments pass the
+    row's ``arrivals [K, S]`` (:class:`SegmentStep`): counts are drawn per (channel, segment) pair and
+    valued at the segment's value, its noise drawn once per segment (:mod:`budgetgym.envs.segments`).
 
     Returns ``(conversions [K], revenue [K], reward)`` for one row.
     """
-    conv = draw_counts(mean_conversions, model.noise_kind, model.dispersion, rng)
-    value = model.value
-    if model.has_value_noise:
-        sd = model.value_noise_sd
-        value = value * np.exp(sd * rng.standard_normal(len(sd)) - 0.5 * sd * sd)
-    revenue = conv * value
+    seg = model.segments
+    if seg is not None and arrivals is not None:
+        pairs = draw_counts(arrivals, model.noise_kind, model.dispersion, rng)
+        value = seg.value
+        if bool(np.any(seg.value_noise_sd > 0)):
+            sd = seg.value_noise_sd
+            value = value * np.exp(sd * rng.standard_normal(len(sd)) - 0.5 * sd * sd)
+        conv, revenue = pairs.sum(axis=-1), (pairs * value).sum(axis=-1)
+    else:
+        conv = draw_counts(mean_conversions, model.noise_kind, model.dispersion, rng)
+        value = model.value
+        if model.has_value_noise:
+            sd = model.value_noise_sd
+            value = value * np.exp(sd * rng.standard_normal(len(sd)) - 0.5 * sd * sd)
+        revenue = conv * value
     if model.reward_kind == "conversions":
         reward = float(conv.sum())
     else:

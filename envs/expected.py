@@ -40,7 +40,7 @@ from budgetgym.envs.history import CarryIn
 from budgetgym.envs.kernels import lag_matrix
 from budgetgym.envs.path import ScenarioPath
 
-__all__ = ["ExpectedModel"]
+__all__ = ["ExpectedModel", "MeanExpectedModel", "expected_model"]
 
 
 class ExpectedModel:
@@ -64,6 +64,7 @@ class ExpectedModel:
         self.carried_conversions = arrivals.sum(axis=0)  # [K], arriving inside the window
         self.carried_value = model.reward_weight * self.carried_conversions  # [K], reward units
         self._floor = 1e-12 * np.where(model.is_hill, model.kappa, 1.0 / model.rate)
+        self.value_scale = float((self.weight * model.beta).sum())  # reward at saturation everywhere
 
     # ----------------------------------------------------------------- pieces
     def _exposure(self, X: np.ndarray) -> np.ndarray:
@@ -89,6 +90,18 @@ class ExpectedModel:
         return e1, a, a_safe, back
 
     # ------------------------------------------------------------------- API
+    def grid_values(self, x: np.ndarray) -> np.ndarray:
+        """``[T, G, K]``: the value of spending ``x[g]`` in channel ``i`` at step ``t`` alone, at the
+        steady-state carry-over, ``ceff[t, i] f_i(sum_l w_l e_{t,i}(x)) - c x`` with
+        ``ceff[t, i] = sum_l w_l C[t+l, i] / sum_l w_l`` (a step's spend keeps working through its
+        carry-over; valued by the weights of the steps it reaches inside the horizon). The oracle's
+        per-step grid start (:func:`budgetgym.envs.oracle.grid_split`)."""
+        m = self.model
+        total_w = m.adstock.sum(axis=1)
+        ceff = (self.lag.transpose(0, 2, 1) @ self.weight.T[:, :, None])[:, :, 0].T / total_w
+        x = np.asarray(x, dtype=float)[None, :, None]
+        return ceff[:, None, :] * m.steady_state_response(x, self.scale[:, None, :]) - self.spend_cost * x
+
     def value(self, X: np.ndarray) -> np.ndarray:
         """``J(X)`` for one plan ``[T, K]`` or a batch ``[N, T, K]``."""
         X = np.asarray(X, dtype=float)
@@ -164,6 +177,8 @@ class MeanExpectedModel:
         first = members[0]
         self.model, self.lag, self.weight, self.scale = first.model, first.lag, first.weight, first.scale
         self.horizon, self.n_channels, self.spend_cost = first.horizon, first.n_channels, first.spend_cost
+        self.value_scale = first.value_scale
+        self.grid_values = first.grid_values  # a heuristic start: one campaign's
 
     def _mean(self, fn: str, X: np.ndarray) -> np.ndarray:
         return sum(p * getattr(m, fn)(X) for p, m in zip(self.weights, self.members, strict=True))
@@ -195,3 +210,13 @@ class MeanExpectedModel:
             if hn is not None:
                 H = p * hn if H is None else H + p * hn
         return J, g, H
+
+
+def expected_model(model: ChannelModel, path: ScenarioPath, carry: CarryIn | None = None) -> ExpectedModel:
+    """The expected-reward model of a compiled scenario: :class:`ExpectedModel`, or with segments
+    :class:`~budgetgym.envs.segment_expected.SegmentExpectedModel` (the coupled one)."""
+    if model.segments is None:
+        return ExpectedModel(model, path, carry)
+    from budgetgym.envs.segment_expected import SegmentExpectedModel  # it subclasses ExpectedModel
+
+    return SegmentExpectedModel(model, path, carry)

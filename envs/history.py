@@ -119,6 +119,11 @@ def carry_in(scenario: Scenario, history: Any, model: ChannelModel | None = None
     H, T = len(S), scenario.horizon
     if H == 0:
         return None
+    if scenario.segments is not None:
+        raise BudgetGymError(
+            f"history: scenario '{scenario.name}' has segments, and spend before the window is not supported "
+            "with segments yet; plan without a history"
+        )
     m = model if model is not None else ChannelModel.from_scenario(scenario)
     long = _stack_kernels([adstock_kernel(c.adstock, H + T) for c in scenario.channels])
     m_long = dataclasses.replace(m, adstock=long, adstock_ring=_ring_weights(long))

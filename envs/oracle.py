@@ -48,7 +48,7 @@ from threadpoolctl import threadpool_limits
 
 from budgetgym.envs.barrier import BarrierProblem, PlanObjective, repair_plan
 from budgetgym.envs.dynamics import ChannelModel
-from budgetgym.envs.expected import ExpectedModel
+from budgetgym.envs.expected import expected_model
 from budgetgym.envs.grid_dp import grid_fractions, grid_split_values
 from budgetgym.envs.history import carry_in
 from budgetgym.envs.path import ScenarioPath
@@ -93,14 +93,7 @@ def _dp_shares(prob: BarrierProblem, grid: int = 101) -> np.ndarray:
     (:func:`~budgetgym.envs.grid_dp.grid_split_values`), valuing spend ``x`` in channel ``i``
     at step ``t`` as ``C[t,i] f_i(sum(w_i) e_{t,i}(x))`` (steady-state carry-over). Exact (to
     the grid) for problems without carry-over or delay; a warm start otherwise."""
-    em, m = prob.em, prob.em.model
-    x = grid_fractions(grid)[None, :, None] * prob.unit  # [1, G, 1]
-    # a step's spend keeps working through its carry-over; value it by the weights of the steps
-    # it reaches inside the horizon: ceff[t, i] = sum_l w_l C[t+l, i] / sum_l w_l
-    total_w = m.adstock.sum(axis=1)
-    ceff = (em.lag.transpose(0, 2, 1) @ em.weight.T[:, :, None])[:, :, 0].T / total_w
-    val = ceff[:, None, :] * m.steady_state_response(x, em.scale[:, None, :]) - em.spend_cost * x  # [T, G, K]
-    return grid_split_values(val, prob.lo, prob.hi)
+    return grid_split_values(prob.em.grid_values(grid_fractions(grid) * prob.unit), prob.lo, prob.hi)
 
 
 def grid_split(
@@ -110,7 +103,7 @@ def grid_split(
     grid of ``grid`` points of the step budget). Exact, to the grid, for one-step or carry-over-free
     scenarios with even pacing, for any curve shape; a fast heuristic otherwise."""
     sc, p = resolve_path(scenario, None, path)
-    return _dp_shares(BarrierProblem(sc, ExpectedModel(ChannelModel.from_scenario(sc), p)), grid)
+    return _dp_shares(BarrierProblem(sc, expected_model(ChannelModel.from_scenario(sc), p)), grid)
 
 
 def _starts(prob: BarrierProblem, n_random: int) -> list[tuple[np.ndarray, np.ndarray | None]]:
@@ -161,7 +154,7 @@ def candidate_plans(
     prob = BarrierProblem(sc, em)
     y0 = prob.interior()
     prob.j_scale = max(
-        abs(float(em.value(prob.plan(y0)))), float((em.weight * em.model.beta).sum()) * 1e-6, 1e-12
+        abs(float(em.value(prob.plan(y0)))), em.value_scale * 1e-6, 1e-12
     )
     warm: tuple[np.ndarray, np.ndarray | None] | None = None
     if start is not None:
@@ -206,7 +199,7 @@ def solve_oracle(
     sc, p = resolve_path(scenario, seed, path)
     model = ChannelModel.from_scenario(sc)
     carry = carry_in(sc, history, model)
-    em = ExpectedModel(model, p, carry)
+    em = expected_model(model, p, carry)
     concave = model.is_concave
     plans = np.stack(candidate_plans(sc, em, concave=concave, start=start, n_random_starts=n_random_starts))
     # rank the candidates by the value the environment would give them

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium.utils import seeding
 
-from budgetgym.envs.dynamics import ChannelModel, DynamicsState, expected_reward, transition
+from budgetgym.envs.dynamics import ChannelModel, DynamicsState, transition
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.history import CarryIn, carry_in
 from budgetgym.envs.path import ScenarioPath, sample_path
@@ -103,7 +103,7 @@ def evaluate_plan(
     for t in range(sc.horizon):
         carried = carry.at(t) if carry is not None else None
         out = transition(m, state, t, X[:, t], p.cost[t], p.response[t], delivery=p.delivery[t], carried=carried)
-        steps[:, t] = expected_reward(m, out.mean_conversions, X[:, t])
+        steps[:, t] = out.expected_reward(m, X[:, t])
     if per_step:
         return steps[0] if single else steps
     total = np.zeros(X.shape[0])

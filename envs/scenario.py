@@ -52,6 +52,7 @@ from budgetgym.envs.scenario_parts import (  # the parts, re-exported
     SaturationConfig,
     SeasonalComponent,
     SeasonalityConfig,
+    SegmentConfig,
     ShockConfig,
     ValueConfig,
     WeibullAdstock,
@@ -84,6 +85,7 @@ __all__ = [
     "SaturationConfig",
     "SeasonalComponent",
     "SeasonalityConfig",
+    "SegmentConfig",
     "ShockConfig",
     "ValueConfig",
     "WeibullAdstock",
@@ -111,6 +113,13 @@ class Scenario(StrictModel):
     baseline: BaselineConfig | None = Field(
         None, description="KPI not driven by spend (organic level, trend, seasonality, controls, noise); never rewarded"
     )
+    segments: list[SegmentConfig] | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="audience segments the channels reach, overlapping (module budgetgym.envs.segments); "
+        "without them each channel is its own audience",
+    )
     target_cpa: float | None = Field(
         None,
         gt=0,
@@ -123,8 +132,10 @@ class Scenario(StrictModel):
         """JSON dumps leave out an absent ``baseline``, so scenarios written before it existed keep
         their serialised form, hence their config hash (results directories, stored oracle files)."""
         data = handler(self)
-        if info.mode_is_json() and isinstance(data, dict) and data.get("baseline", 0) is None:
-            data.pop("baseline")
+        if info.mode_is_json() and isinstance(data, dict):
+            for key in ("baseline", "segments"):
+                if key in data and data[key] is None:
+                    data.pop(key)
         return data
 
     @model_validator(mode="after")
@@ -146,6 +157,40 @@ class Scenario(StrictModel):
                 raise ValueError(f"shocks[{i}].channels: unknown channel(s) {', '.join(unknown)}")
             if shock.start >= self.horizon:
                 raise ValueError(f"shocks[{i}].start: expected a step < horizon {self.horizon}, got {shock.start}")
+        return self
+
+    @model_validator(mode="after")
+    def _segments(self) -> Scenario:
+        """With ``segments`` the response curves, values and delays are the segments' (a channel gives
+        none of them) and every reach names a channel; without, every channel has its curve."""
+        if self.segments is None:
+            missing = [c.name for c in self.channels if c.saturation is None]
+            if missing:
+                raise ValueError(
+                    f"channels.{missing[0]}.saturation: required (a response curve), unless the scenario has segments"
+                )
+            return self
+        names = self.channel_names
+        dupes = repeated(s.name for s in self.segments)
+        if dupes:
+            raise ValueError(f"segments: names must be unique, repeated: {', '.join(dupes)}")
+        total = sum(s.size for s in self.segments)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"segments: sizes sum to {total:.6g}; expected 1 (shares of the addressable audience)")
+        for j, seg in enumerate(self.segments):
+            unknown = sorted(set(seg.reach) - set(names))
+            if unknown:
+                raise ValueError(f"segments[{j}].reach: unknown channel(s) {', '.join(unknown)}; expected "
+                                 f"one of {', '.join(names)}")
+        for c in self.channels:
+            reach = sum(s.reach.get(c.name, 0.0) for s in self.segments)
+            if reach > 1 + 1e-9:
+                raise ValueError(f"segments: channel '{c.name}' sends {reach:.6g} of its exposure to the segments; "
+                                 "expected its reach shares to sum to at most 1")
+            for part, default in (("saturation", None), ("delay", NoDelay(type="none")), ("value", ValueConfig())):
+                if getattr(c, part) != default:
+                    raise ValueError(f"channels.{c.name}.{part}: a scenario with segments takes response curves, "
+                                     f"delays and values per segment (segments[].{part}); remove it from the channel")
         return self
 
     @model_validator(mode="after")
@@ -198,6 +243,11 @@ class Scenario(StrictModel):
         """The channels' effective (low, high) shares as two float arrays (new copies)."""
         bounds = np.array([c.share_bounds for c in self.channels], dtype=float)
         return bounds[:, 0].copy(), bounds[:, 1].copy()
+
+    @property
+    def segment_names(self) -> list[str]:
+        """The segments' names (empty without segments)."""
+        return [s.name for s in self.segments or []]
 
     @property
     def step_budget(self) -> float:

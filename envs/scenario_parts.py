@@ -1,5 +1,5 @@
 """The parts of a scenario: channel blocks (cost, carry-over, saturation, delay, value, share
-bounds) and scenario-level blocks (budget, seasonality, drift, shocks, noise, action, baseline).
+bounds) and scenario-level blocks (budget, seasonality, drift, shocks, noise, action, baseline, segments).
 
 Validated pydantic models that forbid unknown keys; :class:`~budgetgym.envs.scenario.Scenario`
 assembles them (and re-exports them). The equations each field enters are documented where the
@@ -131,7 +131,9 @@ class ChannelConfig(StrictModel):
     description: str = ""
     cost: CostConfig
     adstock: AdstockConfig = Field(default_factory=lambda: NoAdstock(type="none"))
-    saturation: SaturationConfig
+    saturation: SaturationConfig | None = Field(
+        None, description="the channel's response curve; required unless the scenario has segments (then omitted)"
+    )
     delay: DelayConfig = Field(default_factory=lambda: NoDelay(type="none"))
     value: ValueConfig = Field(default_factory=ValueConfig)
     min_share: float = Field(0.0, ge=0, le=1, description="least share of each step's spend")
@@ -267,4 +269,38 @@ class BaselineConfig(StrictModel):
         dupes = repeated(c.name for c in self.controls)
         if dupes:
             raise ValueError(f"control names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+
+# ------------------------------------------------------------------------- segments
+class SegmentConfig(StrictModel):
+    r"""An audience segment: a share of the addressable audience with its own response curve,
+    value per conversion and conversion delay, reached by the channels in :attr:`reach`.
+
+    The segment's combined effective exposure is :math:`A_s = \sum_i R_{is} E_{is} m_i a_i` (the
+    channels' adstocked exposure ``a_i`` times their response multipliers ``m_i``) and its expected
+    conversions per step :math:`r_s = \sigma_s f(A_s / \sigma_s)`, where ``f`` is :attr:`saturation`
+    stated for the **whole** audience and :math:`\sigma_s` = :attr:`size`: a segment of a tenth of
+    the audience saturates at a tenth of the conversions and half-saturates at a tenth of the
+    exposure (the same frequency response per person). Equations: :mod:`budgetgym.envs.segments`."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    description: str = ""
+    size: float = Field(gt=0, le=1, description="sigma: share of the addressable audience (sizes sum to 1)")
+    saturation: SaturationConfig = Field(description="response curve for the whole audience, scaled by size")
+    value: ValueConfig = Field(default_factory=ValueConfig, description="value of one of this segment's conversions")
+    delay: DelayConfig = Field(default_factory=lambda: NoDelay(type="none"))
+    reach: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        description="R: channel -> share of that channel's exposure landing on this segment, in [0, 1]"
+    )
+    effectiveness: dict[str, Annotated[float, Field(ge=0, le=100)]] = Field(
+        default_factory=dict, description="E: channel -> effectiveness of its exposure on this segment (default 1)"
+    )
+
+    @model_validator(mode="after")
+    def _effective_reach(self) -> SegmentConfig:
+        extra = sorted(set(self.effectiveness) - set(self.reach))
+        if extra:
+            raise ValueError(f"effectiveness given for channel(s) {', '.join(extra)}, which do not reach this "
+                             "segment; expected channels listed in reach")
         return self

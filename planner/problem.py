@@ -30,7 +30,7 @@ import numpy as np
 
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel
+from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel, expected_model
 from budgetgym.envs.family import ScenarioFamily, load_family
 from budgetgym.envs.history import CarryIn, carry_in, check_history
 from budgetgym.envs.oracle import candidate_plans, solve_oracle
@@ -64,7 +64,7 @@ class Member:
         model = ChannelModel.from_scenario(scenario)
         path = scenario_path(scenario)
         carry = carry_in(scenario, history, model)
-        return cls(scenario, model, path, carry, ExpectedModel(model, path, carry))
+        return cls(scenario, model, path, carry, expected_model(model, path, carry))
 
     def values(self, plans: np.ndarray) -> np.ndarray:
         """Exact expected reward of ``plans [N, T, K]``: :func:`evaluate_plan`."""
