@@ -50,7 +50,7 @@ from budgetgym.envs import curves
 from budgetgym.envs.kernels import delay_kernel
 from budgetgym.envs.scenario import HillSaturation, Scenario
 
-__all__ = ["SegmentModel", "SegmentStep"]
+__all__ = ["SegmentModel", "SegmentStep", "without_overlap"]
 
 
 def _readonly(values: object) -> np.ndarray:
@@ -162,3 +162,30 @@ class SegmentStep:
     def weighted(self, seg: SegmentModel) -> np.ndarray:
         """``[N, K]``: each channel's arriving conversions times the segments' reward weights."""
         return (self.arrivals * seg.reward_weight).sum(axis=-1)
+
+
+def without_overlap(seg: SegmentModel) -> SegmentModel:
+    """The same channels with the overlap removed: each channel reaches a private copy of every
+    segment (``K S`` segments; copy ``(i, s)`` has segment ``s``'s size, curve, value and delay and is
+    reached by channel ``i`` alone, with ``M[i, s]``). Each channel's response is then what it would be
+    on its own, and the total is their sum — what an additive, channel-by-channel model assumes. Used
+    to measure what ignoring the overlap costs (``benchmarks/bench_segments.py``)."""
+    K, S = seg.mix.shape
+
+    def rep(a: np.ndarray) -> np.ndarray:
+        return _readonly(np.tile(a, K))
+
+    mix = np.zeros((K, K * S))
+    reach = np.zeros((K, K * S))
+    for i in range(K):
+        mix[i, i * S : (i + 1) * S] = seg.mix[i]
+        reach[i, i * S : (i + 1) * S] = seg.reach[i]
+    delay = np.tile(seg.delay, (K, 1))
+    return SegmentModel(
+        names=tuple(f"{s}@{i}" for i in range(K) for s in seg.names),
+        size=rep(seg.size), reach=_readonly(reach), mix=_readonly(mix), is_hill=np.tile(seg.is_hill, K),
+        beta=rep(seg.beta), kappa=rep(seg.kappa), slope=rep(seg.slope), hill_u_max=rep(seg.hill_u_max),
+        rate=rep(seg.rate), curve_family=seg.curve_family, value=rep(seg.value),
+        value_noise_sd=rep(seg.value_noise_sd), reward_weight=rep(seg.reward_weight), delay=_readonly(delay),
+        pair_delay=_readonly(np.tile(delay, (K, 1))),
+    )

@@ -176,6 +176,11 @@ class ChannelBudgetVectorEnv(VectorEnv):
         self.observation_layout = self.brief.observation_layout
 
         sc = rows[0] if rows is not None else self.family.nominal()
+        if sc.segments is not None:
+            raise BudgetGymError(
+                f"scenario '{sc.name}': the vector env does not play scenarios with segments yet; use "
+                "ChannelBudgetEnv (gymnasium.make_vec(..., vectorization_mode='sync'), PPO's vec_env: dummy)"
+            )
         self.n_channels = K = sc.n_channels
         self.horizon, self.budget, self.step_budget = sc.horizon, sc.budget.total, sc.step_budget
         self.agent_pacing = sc.budget.pacing == "agent"

@@ -20,6 +20,7 @@ from gymnasium.utils.env_checker import data_equivalence
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from budgetgym.envs import ChannelBudgetEnv, list_scenarios, load_scenario
+from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import load_family
 from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
@@ -51,7 +52,17 @@ def _sync(make: Any, n: int, mode: AutoresetMode = AutoresetMode.NEXT_STEP) -> S
     return SyncVectorEnv([make for _ in range(n)], autoreset_mode=mode)
 
 
-@pytest.mark.parametrize("name", list_scenarios())
+#: built-ins the vector env plays (not those with audience segments yet)
+PLAYED = [n for n in list_scenarios() if load_scenario(n).segments is None]
+
+
+def test_segments_are_refused_with_one_line() -> None:
+    with pytest.raises(BudgetGymError, match="does not play scenarios with segments yet") as err:
+        ChannelBudgetVectorEnv("overlap-5", 2)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", PLAYED)
 def test_every_builtin_equals_single_envs(name: str) -> None:
     """Both pacings, outages (shock-5, launch-5), Poisson and negative-binomial noise, drift,
     seasonality, S-curves, delays, 50 channels: one episode and the autoreset into the next."""

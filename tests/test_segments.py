@@ -1,0 +1,332 @@
+"""Audience segments with cross-channel overlap (``segments:``; ``budgetgym.envs.segments``).
+
+* the maths by hand: a one-step scenario's exposures, pooled segment response, attribution and
+  revenue computed with plain arithmetic, against the environment's info and ``evaluate_plan``;
+* segment-free scenarios unchanged: each channel its own segment (size 1/K, curve K times as big)
+  gives the segment-free numbers, plan by plan and at the oracle;
+* the coupled expected model: its value equals the step-wise core's rollout; channel values sum to
+  it; gradient and the full Hessian against central finite differences;
+* the oracle against independent solvers: SLSQP (scipy) on a concave multi-step scenario and a
+  brute-force grid on an S-shaped one-step scenario;
+* invariants under hostile actions (hypothesis); bad blocks give one-line errors; a family draws
+  reach and segment curves.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.optimize import minimize
+
+from budgetgym.envs import (
+    ChannelBudgetEnv,
+    evaluate_plan,
+    load_scenario,
+    scenario_from_dict,
+    scenario_path,
+    solve_oracle,
+    split_to_action,
+)
+from budgetgym.envs.dynamics import ChannelModel
+from budgetgym.envs.errors import BudgetGymError, ScenarioError
+from budgetgym.envs.expected import expected_model
+from budgetgym.envs.family import load_family
+from budgetgym.envs.segments import without_overlap
+
+
+def toy(**changes: Any) -> dict[str, Any]:
+    """Three CPM channels over two segments; multi-step, carry-over, a delay, weekly demand."""
+    d: dict[str, Any] = {
+        "name": "seg-toy", "horizon": 6, "budget": {"total": 6000, "pacing": "even"}, "reward": "revenue",
+        "noise": {"conversions": "poisson"},
+        "seasonality": {"demand": {"weekly_amplitude": 0.2}},
+        "channels": [
+            {"name": "a", "cost": {"unit": "impression", "price": 5, "ref_spend": 1000, "elasticity": 0.3},
+             "adstock": {"type": "geometric", "decay": 0.4}},
+            {"name": "b", "cost": {"unit": "impression", "price": 8, "ref_spend": 1000, "elasticity": 0.2}},
+            {"name": "c", "cost": {"unit": "impression", "price": 3, "ref_spend": 1000, "elasticity": 0.1},
+             "adstock": {"type": "geometric", "decay": 0.2}},
+        ],
+        "segments": [
+            {"name": "young", "size": 0.4,
+             "saturation": {"type": "hill", "max_response": 200, "half_saturation": 300000, "slope": 0.8},
+             "value": {"mean": 40}, "reach": {"a": 0.7, "b": 0.2},
+             "delay": {"type": "geometric", "mean_lag": 1.0, "window": 4}},
+            {"name": "old", "size": 0.6, "saturation": {"type": "logistic", "max_response": 150, "rate": 2e-6},
+             "value": {"mean": 70}, "reach": {"a": 0.3, "b": 0.6, "c": 0.9}, "effectiveness": {"c": 0.5}},
+        ],
+    }
+    d.update(changes)
+    return d
+
+
+def random_plan(sc: Any, rng: np.random.Generator) -> np.ndarray:
+    X = rng.uniform(0.05, 1.0, (sc.horizon, sc.n_channels))
+    return X * sc.step_budget / X.sum(axis=1, keepdims=True)
+
+
+# ------------------------------------------------------------------------------ by hand
+def test_one_step_by_hand() -> None:
+    """Two channels on one segment (and a private one): every number from the docstring's equations."""
+    sc = scenario_from_dict({
+        "name": "hand", "horizon": 1, "budget": {"total": 3000, "pacing": "even"}, "reward": "revenue",
+        "noise": {"conversions": "none"},
+        "channels": [
+            {"name": "tv", "cost": {"unit": "impression", "price": 10, "ref_spend": 1000}},
+            {"name": "web", "cost": {"unit": "click", "price": 2, "ref_spend": 1000}},
+        ],
+        "segments": [
+            {"name": "all", "size": 0.5, "value": {"mean": 30},
+             "saturation": {"type": "hill", "max_response": 100, "half_saturation": 200000, "slope": 1.0},
+             "reach": {"tv": 0.8, "web": 0.5}, "effectiveness": {"web": 100.0}},
+            {"name": "niche", "size": 0.5, "value": {"mean": 50},
+             "saturation": {"type": "hill", "max_response": 40, "half_saturation": 1000, "slope": 1.0},
+             "reach": {"web": 0.5}},
+        ],
+    })
+    x_tv, x_web = 2000.0, 1000.0
+    e_tv, e_web = 1000 * x_tv / 10, x_web / 2  # 200,000 impressions; 500 clicks
+    A_all = 0.8 * e_tv + 0.5 * 100 * e_web  # 160,000 + 25,000
+    r_all = 0.5 * 100 * (A_all / 0.5) / (200000 + A_all / 0.5)  # sigma f(A / sigma)
+    A_niche = 0.5 * e_web
+    r_niche = 0.5 * 40 * (A_niche / 0.5) / (1000 + A_niche / 0.5)
+    conv_tv = 0.8 * e_tv / A_all * r_all
+    conv_web = 0.5 * 100 * e_web / A_all * r_all + r_niche
+    revenue = 30 * r_all + 50 * r_niche
+
+    env = ChannelBudgetEnv(sc)
+    env.reset(seed=0)
+    share = np.array([x_tv, x_web]) / 3000
+    _, reward, _, _, info = env.step(split_to_action(share, sc.action.logit_scale))
+    np.testing.assert_allclose(info["expected_conversions"], [conv_tv, conv_web], rtol=1e-12)
+    np.testing.assert_allclose(info["conversions"], [conv_tv, conv_web], rtol=1e-12)  # noise "none"
+    assert info["expected_reward"] == pytest.approx(revenue, rel=1e-12)
+    assert reward == pytest.approx(revenue, rel=1e-12)
+    assert evaluate_plan(sc, np.array([[x_tv, x_web]])) == pytest.approx(revenue, rel=1e-12)
+    em = expected_model(ChannelModel.from_scenario(sc), scenario_path(sc))
+    np.testing.assert_allclose(em.channel_conversions(np.array([[x_tv, x_web]])), [conv_tv, conv_web], rtol=1e-12)
+
+
+# ------------------------------------------------------------------ segment-free = today
+def _own_segments(name: str) -> dict[str, Any]:
+    """``name`` rewritten with each channel its own segment: size 1/K, the channel's curve K times as
+    big (so ``sigma f(A / sigma)`` is the channel's own curve), its value and delay."""
+    d = load_scenario(name).model_dump(mode="python")
+    K = len(d["channels"])
+    segs = []
+    for c in d["channels"]:
+        sat = c.pop("saturation")
+        sat["max_response"] *= K
+        if "half_saturation" in sat:
+            sat["half_saturation"] *= K
+        else:
+            sat["rate"] /= K
+        segs.append({"name": f"own-{c['name']}", "size": 1.0 / K, "saturation": sat, "value": c.pop("value"),
+                     "delay": c.pop("delay"), "reach": {c["name"]: 1.0}})
+    d["segments"] = segs
+    return d
+
+
+@pytest.mark.parametrize("name", ["stationary-5", "delayed-5"])
+def test_each_channel_its_own_segment_is_today(name: str) -> None:
+    plain = load_scenario(name)
+    seg = scenario_from_dict(_own_segments(name))
+    rng = np.random.default_rng(3)
+    plans = np.stack([random_plan(plain, rng) for _ in range(4)])
+    np.testing.assert_allclose(evaluate_plan(seg, plans), evaluate_plan(plain, plans), rtol=1e-11)
+    o_plain, o_seg = solve_oracle(plain), solve_oracle(seg)
+    assert o_seg.expected_reward == pytest.approx(o_plain.expected_reward, rel=1e-8)
+    np.testing.assert_allclose(o_seg.plan, o_plain.plan, atol=1e-4 * plain.step_budget)
+
+
+def test_segment_free_scenarios_do_not_compile_segments() -> None:
+    assert ChannelModel.from_scenario(load_scenario("stationary-5")).segments is None
+    assert "segments" not in load_scenario("stationary-5").model_dump(mode="json")
+
+
+# --------------------------------------------------------------------- expected model
+def test_expected_model_equals_the_core_and_its_derivatives() -> None:
+    sc = scenario_from_dict(toy())
+    em = expected_model(ChannelModel.from_scenario(sc), scenario_path(sc))
+    rng = np.random.default_rng(0)
+    X = random_plan(sc, rng)
+    assert float(em.value(X)) == pytest.approx(float(evaluate_plan(sc, X)), rel=1e-12)
+    assert em.channel_values(X).sum() == pytest.approx(float(em.value(X)), rel=1e-12)
+    J, g, H = em.derivatives(X)
+    assert H is not None and H.shape == (18, 18)
+    h = 1e-2
+    T, K = X.shape
+    fd_g, fd_H = np.zeros_like(X), np.zeros((K * T, K * T))
+    for k in range(K * T):
+        i, t = divmod(k, T)
+        E = np.zeros_like(X)
+        E[t, i] = h
+        fd_g[t, i] = (em.value(X + E) - em.value(X - E)) / (2 * h)
+        fd_H[:, k] = ((em.derivatives(X + E, False)[1] - em.derivatives(X - E, False)[1]) / (2 * h)).T.ravel()
+    np.testing.assert_allclose(g, fd_g, rtol=1e-6, atol=1e-9 * np.abs(g).max())
+    np.testing.assert_allclose(H, fd_H, atol=1e-6 * np.abs(H).max())
+    # the conversion gradient is that of the total conversions
+    conv = lambda Y: em.channel_conversions(Y).sum()  # noqa: E731
+    E = np.zeros_like(X)
+    E[2, 1] = h
+    assert em.conversion_gradient(X)[2, 1] == pytest.approx((conv(X + E) - conv(X - E)) / (2 * h), rel=1e-6)
+
+
+def test_env_rewards_sum_to_the_plan_value() -> None:
+    sc = scenario_from_dict(toy())
+    X = random_plan(sc, np.random.default_rng(1))
+    env = ChannelBudgetEnv(sc)
+    env.reset(seed=4)
+    expected = []
+    for t in range(sc.horizon):
+        _, _, _, _, info = env.step(split_to_action(X[t] / X[t].sum(), sc.action.logit_scale))
+        expected.append(info["expected_reward"])
+    np.testing.assert_allclose(expected, evaluate_plan(sc, X, per_step=True), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- oracle
+def _slsqp_best(sc: Any, starts: int = 6) -> float:
+    em = expected_model(ChannelModel.from_scenario(sc), scenario_path(sc))
+    T, K, B = sc.horizon, sc.n_channels, sc.step_budget
+    cons = [{"type": "eq", "fun": (lambda x, t=t: x.reshape(K, T)[:, t].sum() / B - 1.0)} for t in range(T)]
+    rng = np.random.default_rng(7)
+    scale = float(em.value(np.full((T, K), B / K)))
+    best = -np.inf
+    for _ in range(starts):
+        x0 = (rng.dirichlet(np.ones(K), T) * B).T.ravel()
+        res = minimize(
+            lambda x: -float(em.value(x.reshape(K, T).T)) / scale, x0,
+            jac=lambda x: -em.derivatives(x.reshape(K, T).T, False)[1].T.ravel() / scale,
+            bounds=[(0.0, B)] * (K * T), constraints=cons, method="SLSQP",
+            options={"ftol": 1e-14, "maxiter": 1000},
+        )
+        X = np.maximum(res.x.reshape(K, T).T, 0.0)
+        X *= B / X.sum(axis=1, keepdims=True)
+        best = max(best, float(evaluate_plan(sc, X)))
+    return best
+
+
+@pytest.mark.parametrize("name", ["toy", "overlap-5"])
+def test_oracle_is_never_beaten_by_slsqp(name: str) -> None:
+    short = {"horizon": 4, "budget.total": 32000}
+    sc = scenario_from_dict(toy()) if name == "toy" else load_scenario(name).override(short)
+    o = solve_oracle(sc)
+    assert o.concave
+    assert _slsqp_best(sc, starts=4) <= o.expected_reward * (1 + 1e-7)
+
+
+def test_s_shaped_segments_oracle_against_a_grid() -> None:
+    """One step, three channels, an S-shaped segment shared by two: the multi-start oracle is at
+    least the best point of a fine grid over the simplex (zoomed once around the best cell)."""
+    d = toy(horizon=1, budget={"total": 3000, "pacing": "even"}, seasonality={})
+    d["segments"][0]["saturation"] = {"type": "hill", "max_response": 300, "half_saturation": 150000, "slope": 2.5}
+    d["segments"][0]["delay"] = {"type": "none"}
+    sc = scenario_from_dict(d)
+    o = solve_oracle(sc)
+    assert not o.concave
+    B = sc.step_budget
+
+    def grid(center: np.ndarray, width: float, n: int) -> np.ndarray:
+        a, b = np.meshgrid(np.linspace(-width, width, n), np.linspace(-width, width, n))
+        q = np.stack([center[0] + a.ravel(), center[1] + b.ravel()], axis=1)
+        q = np.column_stack([q, 1 - q.sum(axis=1)])
+        return q[(q >= 0).all(axis=1)]
+
+    q = grid(np.array([0.5, 0.5]), 0.5, 201)
+    values = evaluate_plan(sc, q[:, None, :] * B)
+    best = q[int(np.argmax(values))]
+    q = grid(best[:2], 0.01, 81)
+    top = float(np.max(evaluate_plan(sc, q[:, None, :] * B)))
+    assert o.expected_reward >= top * (1 - 1e-9)
+
+
+def test_ignoring_the_overlap_costs_on_the_builtin() -> None:
+    """The overlap-free model's own oracle, played under the overlap, is clearly short of the oracle."""
+    from budgetgym.envs.oracle import candidate_plans
+    from budgetgym.envs.segment_expected import SegmentExpectedModel
+
+    sc = load_scenario("overlap-5")
+    m = ChannelModel.from_scenario(sc)
+    assert m.segments is not None
+    free = SegmentExpectedModel(dataclasses.replace(m, segments=without_overlap(m.segments)), scenario_path(sc))
+    plan = candidate_plans(sc, free, concave=True)[0]
+    o = solve_oracle(sc)
+    share = float(evaluate_plan(sc, plan)) / o.expected_reward
+    assert share < 0.97
+    assert float(free.value(plan)) > 1.2 * float(evaluate_plan(sc, plan))  # it over-promises
+
+
+# -------------------------------------------------------------------------- invariants
+@given(
+    actions=st.lists(
+        st.lists(st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False), min_size=3, max_size=3),
+        min_size=6, max_size=6,
+    ),
+    seed=st.integers(0, 2**16),
+)
+def test_hostile_actions_keep_invariants(actions: list[list[float]], seed: int) -> None:
+    sc = scenario_from_dict(toy())
+    env = ChannelBudgetEnv(sc)
+    obs, _ = env.reset(seed=seed)
+    spent = 0.0
+    for a in actions:
+        obs, reward, _, _, info = env.step(np.asarray(a, dtype=np.float32))
+        spent += float(np.sum(info["spend"]))
+        assert np.all(np.isfinite(obs)) and np.isfinite(reward)
+        assert np.all(info["conversions"] >= 0) and np.all(np.isfinite(info["expected_conversions"]))
+        assert spent <= sc.budget.total * (1 + 1e-12)
+
+
+# --------------------------------------------------------------------------- bad blocks
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["segments"][0]["reach"].update(a=1.5), "segments[0].reach.a: Input should be less than or equal"),
+        (lambda d: d["segments"][0]["reach"].update(zz=0.5), "unknown channel(s) zz"),
+        (lambda d: d["segments"][0].update(size=0.5), "sizes sum to 1.1"),
+        (lambda d: d["segments"][1]["reach"].update(a=0.9), "channel 'a' sends 1.6"),
+        (lambda d: d["segments"][1]["effectiveness"].update(zz=2.0), "effectiveness given for channel(s) zz"),
+        (lambda d: d["channels"][1].update(saturation={"type": "hill", "max_response": 1, "half_saturation": 1}),
+         "channels.b.saturation"),
+        (lambda d: d["channels"][1].update(value={"mean": 3.0}), "channels.b.value"),
+        (lambda d: d.pop("segments"), "channels.a.saturation: required"),
+    ],
+)
+def test_bad_blocks_give_one_line(change: Any, message: str) -> None:
+    d = copy.deepcopy(toy())
+    change(d)
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict(d, source="scenario file 'x.yaml'")
+    text = str(err.value)
+    assert "\n" not in text and "x.yaml" in text and message in text, text
+
+
+def test_history_with_segments_is_a_clear_error() -> None:
+    sc = scenario_from_dict(toy())
+    with pytest.raises(BudgetGymError, match="segments"):
+        evaluate_plan(sc, random_plan(sc, np.random.default_rng(0)), history=np.full((3, 3), 100.0))
+
+
+# ------------------------------------------------------------------------------ families
+def test_a_family_draws_reach_and_segment_curves(tmp_path: Any) -> None:
+    import yaml
+
+    d = toy()
+    d["segments"][0]["reach"]["a"] = {"dist": "uniform", "low": 0.4, "high": 0.7}
+    d["segments"][0]["saturation"]["half_saturation"] = {"dist": "lognormal", "median": 300000, "sd": 0.3}
+    path = tmp_path / "fam.yaml"
+    path.write_text(yaml.safe_dump({"family": "seg-fam", "seed": 1, "scenario": d}))
+    fam = load_family(path)
+    draws = [fam.sample(i, "test") for i in range(5)]
+    reach = {s.segments[0].reach["a"] for s in draws if s.segments}
+    half = {s.segments[0].saturation.half_saturation for s in draws if s.segments}  # type: ignore[union-attr]
+    assert len(reach) == 5 and all(0.4 <= r <= 0.7 for r in reach) and len(half) == 5
+    assert fam.nominal().segments[0].reach["a"] == pytest.approx(0.55)  # type: ignore[index]
+    for s in draws[:2]:  # every draw plays
+        assert np.isfinite(solve_oracle(s).expected_reward)
