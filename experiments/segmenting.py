@@ -83,7 +83,8 @@ class SegmentationResult:
     centres : ``[k, F]`` mean of each feature per segment, in the features' own units.
     standardised : ``[k, F]`` the same in standard deviations from the feature's mean.
     reach : ``[C, k]`` share of channel ``i``'s exposure landing on segment ``s`` (rows sum to 1).
-    silhouettes : mean silhouette per ``k`` tried (only the chosen ``k`` when it was given).
+    silhouettes : mean silhouette per ``k`` tried (only the chosen ``k`` when it was given; -1 when
+        the scored customers fall in a single segment).
     chosen_by : ``"silhouette"`` or ``"given"``.
     names : segment names.
     value : ``[k]`` mean of the value column per segment, or ``None``.

@@ -174,6 +174,10 @@ def test_no_plots_writes_only_the_block(table, tmp_path, capsys):
         (lambda df: df.head(3), ["--k", "3"], "3 customer(s); expected at least 4"),
         (lambda df: df.head(2), [], "2 customer(s); expected at least 3"),
         (lambda df: df.head(0), [], "0 customer(s); expected at least 3"),
+        (lambda df: df.assign(aov=df["aov"].where(df.index != 7, -5.0)), ["--value", "aov"],
+         "column 'aov', row 8: value must be non-negative, got -5"),
+        (lambda df: df.assign(age=df.index % 2, income=df.index % 2, visits=df.index % 2), ["--k", "3"],
+         "--features: only 2 distinct customer profile(s); expected at least k = 3"),
         (lambda df: df, ["--k", "1"], "--k: expected at least 2 segments, got 1"),
         (lambda df: df, ["--k", "1001"], "1000 customer(s); expected at least 1002"),
         (lambda df: df, ["--names", "a,b"], "--names: expected 3 names (k = 3 chosen by silhouette), got 2"),
@@ -189,7 +193,8 @@ def test_bad_input_is_one_line_and_writes_nothing(table, tmp_path, capsys, edit,
     assert code == 2
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert expected in err
-    if not expected.startswith("--"):  # a problem of the file names it (an option's names the option)
+    # a problem of the file names the file; a bad option alone names the option
+    if not expected.startswith("--") or "distinct" in expected:
         assert f"customer file '{bad}'" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
 
