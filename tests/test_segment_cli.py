@@ -218,3 +218,16 @@ def test_without_scikit_learn_the_error_says_what_to_install(table, tmp_path, ca
                            "--out", str(tmp_path / "s.yaml"))
     assert code == 2 and err.count("\n") == 1
     assert 'pip install "budgetgym[segments]"' in err
+
+
+def test_without_matplotlib_the_block_is_written_and_the_figure_skipped(table, tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    out = tmp_path / "s.yaml"
+    code, printed, err = run_cli(capsys, "segment", str(table[0]), "--features", FEATURES, "--channels", CHANNEL_ARG,
+                                 "--k", "3", "--out", str(out))
+    assert code == 0, err
+    assert 'no figure: it needs matplotlib (pip install "budgetgym[plot]")' in printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
