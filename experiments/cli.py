@@ -20,6 +20,10 @@
     budgetgym calibrate DATA.csv --date COL --kpi COL --spend COLS [...] --out DIR
                                               fit a marketing-mix model; write family.yaml,
                                               history.csv, parameters.csv and fit.md
+    budgetgym segment CUSTOMERS.csv --features COLS --channels NAME[=COL],... --out FILE.yaml
+                  [--k N | --k-max N] [--value COL] [--names A,B,...] [--seed S] [--no-plots]
+                                              audience segments (k-means, k by silhouette) with
+                                              each channel's reach; writes a segments: block
     budgetgym baseline DIR --out BASELINE.json [--metric M ...] [--allow-config-change]
     budgetgym regress DIR --baseline BASELINE.json [--tolerance 0.01] [--report FILE.md]
                   [--confidence 0.99] [--allow-config-change]
@@ -33,7 +37,7 @@ interrupted (finished runs are kept; the same command resumes).
 Every command calls a library function: :func:`~budgetgym.experiments.runner.run_experiment`,
 :func:`~budgetgym.experiments.report.build_report`, :func:`~budgetgym.envs.solve_oracle`,
 :func:`~budgetgym.envs.best_constant_split`, :func:`~budgetgym.planner.plan.plan` and
-:func:`~budgetgym.planner.outputs.write_plan`.
+:func:`~budgetgym.planner.outputs.write_plan`, :func:`~budgetgym.experiments.segmenting.segment_customers`.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from typing import Annotated, Any
 import typer
 
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.experiments.cli_planning import calibrate_cmd, plan_cmd, simulate_cmd
+from budgetgym.experiments.cli_planning import calibrate_cmd, plan_cmd, segment_cmd, simulate_cmd
 from budgetgym.experiments.console import console, wide_console
 
 __all__ = ["app", "main"]
@@ -205,6 +209,7 @@ def _show_family(con: Any, family: Any) -> None:
 app.command("plan")(plan_cmd)
 app.command("simulate")(simulate_cmd)
 app.command("calibrate")(calibrate_cmd)
+app.command("segment")(segment_cmd)
 
 
 # ------------------------------------------------------------------------------ run

@@ -1,6 +1,7 @@
 """Planner-side commands of ``budgetgym`` (registered by :mod:`budgetgym.experiments.cli`): ``plan``
 (:func:`budgetgym.planner.plan`), ``simulate`` (:func:`budgetgym.experiments.simulate.simulate_dataset`)
-and ``calibrate`` (:func:`budgetgym.calibration.calibrate`).
+``calibrate`` (:func:`budgetgym.calibration.calibrate`) and ``segment``
+(:func:`budgetgym.experiments.segmenting.segment_customers`).
 Thin layers: parse, call the library, print, write."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import typer
 
 from budgetgym.experiments.console import console, wide_console
 
-__all__ = ["calibrate_cmd", "plan_cmd", "simulate_cmd"]
+__all__ = ["calibrate_cmd", "plan_cmd", "segment_cmd", "simulate_cmd"]
 
 
 def plan_cmd(
@@ -150,3 +151,62 @@ def calibrate_cmd(
     for line in res.warnings:
         console(stderr=True).print(f"warning: {line}", markup=False)
     con.print(f"wrote {', '.join(str(p) for p in res.files)}", markup=False)
+
+
+def segment_cmd(
+    customers: Annotated[Path, typer.Argument(metavar="CUSTOMERS.csv", help="one row per customer")],
+    features: Annotated[str, typer.Option(help="feature columns to cluster on, comma-separated")],
+    channels: Annotated[
+        str, typer.Option(help="per channel NAME (its exposure column) or NAME=COLUMN, comma-separated")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="YAML file for the segments: block")],
+    k: Annotated[int | None, typer.Option("--k", help="number of segments [default: best silhouette]")] = None,
+    k_max: Annotated[int, typer.Option(help="largest k tried when --k is omitted")] = 10,
+    seed: Annotated[int, typer.Option(help="seed of k-means and of the silhouette subsample")] = 0,
+    value: Annotated[
+        str | None, typer.Option(help="column of value per customer (e.g. order value) for value.mean [default: 1]")
+    ] = None,
+    names: Annotated[str | None, typer.Option(help="segment names, largest first, comma-separated")] = None,
+    max_response: Annotated[
+        float, typer.Option(help="whole-audience Hill curve of every segment: conversions per step at saturation")
+    ] = 1000.0,
+    half_saturation: Annotated[
+        float, typer.Option(help="whole-audience Hill curve: exposure per step giving half of max-response")
+    ] = 1e6,
+    slope: Annotated[float, typer.Option(help="whole-audience Hill curve: slope")] = 1.0,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw OUT with the suffix .png")] = True,
+) -> None:
+    """Cluster customers (k-means on standardised features) into audience segments and measure each
+    channel's reach of them from per-customer exposure columns; write a scenario's segments: block."""
+    from rich.table import Table
+
+    from budgetgym.experiments.segmenting import check_out_file, segment_customers, write_segments
+
+    check_out_file(out)  # before the clustering, not after
+    res = segment_customers(
+        customers, features, channels, k=k, k_max=k_max, seed=seed, value=value, names=names,
+        max_response=max_response, half_saturation=half_saturation, slope=slope,
+    )
+    con = console()
+    tried = ", ".join(f"k={kk} {s:.3f}" for kk, s in sorted(res.silhouettes.items()))
+    how = "chosen by silhouette" if res.chosen_by == "silhouette" else "given"
+    con.print(f"{res.n_customers:,} customers in {res.k} segments ({how}; mean silhouette {tried})", markup=False)
+    table = Table(box=None, title="segment profiles: feature means, reach = share of the channel's exposure",
+                  title_justify="left")
+    cols = ["segment", "customers", "share", *res.features, *(f"reach {c}" for c in res.channels)]
+    if res.value is not None:
+        cols.insert(3, f"mean {res.value_column}")
+    for name in cols:
+        table.add_column(name, justify="left" if name == "segment" else "right", no_wrap=True)
+    for s, seg in enumerate(res.names):
+        cells = [seg, f"{res.counts[s]:,}", f"{res.sizes[s]:.3f}", *(f"{x:.4g}" for x in res.centres[s]),
+                 *(f"{r:.3f}" for r in res.reach[:, s])]
+        if res.value is not None:
+            cells.insert(3, f"{res.value[s]:.4g}")
+        table.add_row(*cells)
+    wide_console().print(table)
+    written = write_segments(res, out, plots=plots)
+    if written.note is not None:
+        con.print(written.note, markup=False)
+    con.print(f"wrote {written.path}" + (f", {written.figure}" if written.figure else "")
+              + "; merge its segments: into a scenario (see the file's header)", markup=False)
