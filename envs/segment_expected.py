@@ -119,6 +119,19 @@ class SegmentExpectedModel(ExpectedModel):
         _, A = self._segment_exposure(np.asarray(X, dtype=float))
         return (self.segment_arrive * self.seg.saturation(A)).sum(axis=-2)
 
+    def segment_credits(self, X: np.ndarray) -> np.ndarray:
+        """``[..., K, S]``: expected conversions in the window credited to channel ``i`` in segment ``s``
+        (they sum over channels to :meth:`segment_conversions`)."""
+        ma, _ = self._segment_exposure(np.asarray(X, dtype=float))
+        _, pair = self.seg.attribute(self.seg.effective(ma))  # [..., T, K, S]
+        return (pair * self.segment_arrive[:, None, :]).sum(axis=-3)
+
+    def segment_saturation(self, X: np.ndarray) -> np.ndarray:
+        """``[..., S]``: the mean over steps of ``r_s(A_{t,s}) / (sigma_s beta_s)``, the share of the
+        segment's most conversions per step reached (0: untouched, 1: saturated)."""
+        _, A = self._segment_exposure(np.asarray(X, dtype=float))
+        return (self.seg.saturation(A) / self.seg.beta).mean(axis=-2)
+
     def segment_exposure(self, X: np.ndarray) -> np.ndarray:
         """Each segment's effective exposure ``sum_t A_{t,s}`` over the window: ``[..., S]``."""
         return self._segment_exposure(np.asarray(X, dtype=float))[1].sum(axis=-2)

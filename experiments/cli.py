@@ -155,13 +155,23 @@ def show_cmd(
     for c in sc.channels:
         lo, hi = c.share_bounds
         con.print(f"[bold]{c.name}[/bold]" + (f" — {c.description}" if c.description else ""))
-        for label, part in (("cost", c.cost), ("adstock", c.adstock), ("saturation", c.saturation),
-                            ("delay", c.delay), ("value", c.value)):
+        parts: list[tuple[str, Any]] = [("cost", c.cost), ("adstock", c.adstock)]
+        if sc.segments is None:  # with segments, curves, delays and values are the segments'
+            parts += [("saturation", c.saturation), ("delay", c.delay), ("value", c.value)]
+        for label, part in parts:
             con.print(f"  {label:<11}{_describe(part)}", markup=False, soft_wrap=True)
         if c.seasonality != flat:
             con.print(f"  {'season':<11}demand {_describe(c.seasonality.demand)}; cost {_describe(c.seasonality.cost)}",
                       markup=False, soft_wrap=True)
         con.print(f"  {'share':<11}[{lo:g}, {hi:g}]", markup=False)
+    for seg in sc.segments or []:
+        about = f" — {seg.description}" if seg.description else ""
+        con.print(f"[bold]segment {seg.name}[/bold] (size {seg.size:g}){about}")
+        reach = ", ".join(f"{ch} {r:g}" + (f" x{seg.effectiveness[ch]:g}" if ch in seg.effectiveness else "")
+                          for ch, r in seg.reach.items())
+        for label, text in (("saturation", _describe(seg.saturation)), ("delay", _describe(seg.delay)),
+                            ("value", _describe(seg.value)), ("reach", reach)):
+            con.print(f"  {label:<11}{text}", markup=False, soft_wrap=True)
     con.print(f"seasonality: demand {_describe(sc.seasonality.demand)}; cost {_describe(sc.seasonality.cost)}")
     con.print(f"drift: {_describe(sc.drift)}; shocks: {len(sc.shocks)}")
     for shock in sc.shocks:

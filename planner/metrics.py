@@ -36,8 +36,9 @@ import numpy as np
 import pandas as pd
 
 from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel
+from budgetgym.envs.segment_expected import SegmentExpectedModel
 
-__all__ = ["budget_marginal", "channel_directions", "channel_table"]
+__all__ = ["budget_marginal", "channel_directions", "channel_table", "segment_table"]
 
 Model = ExpectedModel | MeanExpectedModel
 
@@ -108,3 +109,40 @@ def budget_marginal(model: Model, plan: np.ndarray, budget: float) -> dict[str, 
         "mroas": m_rev,
         "mcpa": 1.0 / m_conv if m_conv > 0 else float("inf"),
     }
+
+
+def segment_table(model: Model, plan: np.ndarray, names: list[str], channels: list[str]) -> pd.DataFrame | None:
+    r"""With audience segments (:mod:`budgetgym.envs.segments`), one row per segment at ``plan``
+    (``None`` without segments): ``size`` :math:`\sigma_s`; ``exposure`` :math:`\sum_t A_{t,s}`, the
+    segment's effective exposure over the window (impressions or clicks reaching it, times the
+    effectiveness and response multipliers) and ``exposure_per_size`` :math:`\sum_t A_{t,s}/\sigma_s`
+    (the frequency index: the same per person in every segment when it is equal); ``saturation``,
+    the mean over steps of :math:`r_s / (\sigma_s \beta_s)` (share of the segment's most conversions
+    reached); ``conversions`` and ``revenue`` arriving in the window (:math:`v_s` times them); and
+    ``from_<channel>``, each channel's credited share of the segment's conversions. For a family,
+    the mean over its draws."""
+    members, weights = (model.members, model.weights) if isinstance(model, MeanExpectedModel) else ([model], [1.0])
+    segmented = [m for m in members if isinstance(m, SegmentExpectedModel)]
+    if len(segmented) != len(members):
+        return None
+    X = np.asarray(plan, dtype=float)
+
+    def mean(fn: str) -> np.ndarray:
+        return sum(w * getattr(m, fn)(X) for w, m in zip(weights, segmented, strict=True))
+
+    seg = segmented[0].seg
+    exposure, conv, credits = mean("segment_exposure"), mean("segment_conversions"), mean("segment_credits")
+    revenue = sum(w * m.segment_conversions(X) * m.seg.value for w, m in zip(weights, segmented, strict=True))
+    share = credits / np.where(conv > 0, conv, 1.0)  # [K, S]
+    frame = pd.DataFrame({
+        "segment": names,
+        "size": seg.size,
+        "exposure": exposure,
+        "exposure_per_size": exposure / seg.size,
+        "saturation": mean("segment_saturation"),
+        "conversions": conv,
+        "revenue": revenue,
+    })
+    for i, ch in enumerate(channels):
+        frame[f"from_{ch}"] = share[i]
+    return frame

@@ -9,6 +9,7 @@
       frontier.csv    with a sweep: PlanResult.frontier, a row per budget multiple
       curves.csv      PlanResult.curves: response curves (point = curve, recommended, current)
       draws.csv       a family: per held-out draw the outcome of the recommended, static and current plans
+      segments.csv    with audience segments: PlanResult.segments, per segment reach and response
       summary.json    PlanResult.summary() with the arguments, the git commit and the files written
       report.md       the tables, the sentences and the figures (budgetgym.planner.report)
       plots/*.png     allocation, frontier, curves, flighting, distribution (budgetgym.planner.plots)
@@ -53,7 +54,9 @@ __all__ = [
 ]
 
 #: Every file :func:`write_plan` may write in ``DIR`` (in the order they are moved in) ...
-PLAN_FILES = ("plan.csv", "channels.csv", "frontier.csv", "curves.csv", "draws.csv", "summary.json", "report.md")
+PLAN_FILES = (
+    "plan.csv", "channels.csv", "frontier.csv", "curves.csv", "draws.csv", "segments.csv", "summary.json", "report.md"
+)
 #: ... and in ``DIR/plots``.
 PLOT_FILES = ("allocation.png", "frontier.png", "curves.png", "flighting.png", "distribution.png")
 PLOTS = "plots"
@@ -132,6 +135,7 @@ def _write_stage(
     csv("frontier.csv", result.frontier)
     csv("curves.csv", result.curves)
     csv("draws.csv", result.draw_values)
+    csv("segments.csv", result.segments)
     figures: list[tuple[str, Path]] = []
     note = NO_PLOTS if not plots else None if matplotlib_available() else NO_MATPLOTLIB
     if note is None:

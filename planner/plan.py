@@ -40,7 +40,7 @@ from budgetgym.envs.scenario import Scenario
 from budgetgym.planner.curves import response_curves
 from budgetgym.planner.frontier import BudgetPoint, budget_for_target, frontier_table, parse_sweep, sweep_budgets
 from budgetgym.planner.inputs import read_current, read_history
-from budgetgym.planner.metrics import budget_marginal, channel_table
+from budgetgym.planner.metrics import budget_marginal, channel_table, segment_table
 from budgetgym.planner.problem import PlanningProblem, campaign_family
 from budgetgym.planner.robust import Objective, objective_marginal_model, outcome_distribution, solve_for, static_for
 
@@ -80,6 +80,7 @@ class PlanResult:
     curves: pd.DataFrame | None = None
     distribution: dict[str, dict[str, float]] | None = None  # held-out draws (families)
     draw_values: pd.DataFrame | None = None  # per held-out draw: recommended, static, current
+    segments: pd.DataFrame | None = None  # with audience segments: per segment reach and response
     prob_beats_current: float | None = None
     seconds: float = 0.0
 
@@ -246,6 +247,7 @@ def plan(
     value = float(obj.score(problem.member_values(X))[0])
     model = problem.objective
     table = channel_table(model, X, names, reward)
+    segments = segment_table(model, X, sc.segment_names, names)
     marg = budget_marginal(objective_marginal_model(problem, obj, X), X, B)  # type: ignore[arg-type]
     baseline = float(obj.score(problem.member_values(np.zeros_like(X)))[0])
 
@@ -328,5 +330,6 @@ def plan(
         distribution=distribution,
         draw_values=draw_values,
         prob_beats_current=beats,
+        segments=segments,
         seconds=time.perf_counter() - t0,
     )

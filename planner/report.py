@@ -189,6 +189,30 @@ def distribution_rows(result: PlanResult) -> tuple[list[str], list[list[str]], s
     return header, rows, beats
 
 
+def segment_rows(result: PlanResult) -> tuple[list[str], list[list[str]]] | None:
+    """The per-segment table of the recommended plan (``None`` without segments)."""
+    seg = result.segments
+    if seg is None:
+        return None
+    shares = [c for c in seg.columns if c.startswith("from_")]
+    header = ["segment", "size", "exposure", "per size", "saturation", "conversions", "revenue",
+              *[f"from {c[5:]}" for c in shares]]
+    rows = [
+        [str(r["segment"]), f"{100 * r['size']:.0f}%", fmt(r["exposure"]), fmt(r["exposure_per_size"]),
+         f"{100 * r['saturation']:.0f}%", fmt(r["conversions"]), fmt(r["revenue"]),
+         *[f"{100 * r[c]:.0f}%" for c in shares]]
+        for _, r in seg.iterrows()
+    ]
+    return header, rows
+
+
+SEGMENT_NOTE = (
+    "Segments: exposure is the effective exposure reaching each segment over the window (per size: per unit "
+    "of audience share, a frequency index); saturation the share of the segment's most conversions per step "
+    "reached; 'from' the share of its conversions credited to each channel (by its share of the exposure)."
+)
+
+
 def header_line(result: PlanResult) -> str:
     """What was planned: campaign, channels, window, budget, reward, objective."""
     kind = (f"scenario family, {result.objective} over {result.draws} train draws" if result.is_family
@@ -235,6 +259,8 @@ FILES = [
     ("curves.csv", "response curves: per channel the expected outcome over its budget (point = curve, "
                    "recommended, current)"),
     ("draws.csv", "per held-out draw: the outcome of the recommended, static and current plans"),
+    ("segments.csv", "audience segments: per segment the effective exposure reaching it, saturation, conversions, "
+                     "revenue and each channel's credited share"),
     ("summary.json", "the numbers above, the command's arguments, versions and git commit"),
 ]
 
@@ -270,6 +296,10 @@ def plan_markdown(
     dist = distribution_rows(result)
     if dist is not None:
         lines += ["", *markdown_table(dist[0], dist[1]), *([] if dist[2] is None else ["", dist[2]])]
+    segs = segment_rows(result)
+    if segs is not None:
+        lines += ["", "## Audience segments", "", *markdown_table(segs[0], segs[1], "l" + "r" * (len(segs[0]) - 1)),
+                  "", SEGMENT_NOTE]
     lines += ["", "## Figures", ""]
     if figures_note:
         lines += [figures_note, ""]
@@ -326,3 +356,7 @@ def print_plan(console: Any, result: PlanResult) -> None:
         console.print(table(dist[0], dist[1]))
         if dist[2] is not None:
             console.print(dist[2], markup=False)
+    segs = segment_rows(result)
+    if segs is not None:
+        console.print(table(*segs))
+        console.print(SEGMENT_NOTE, markup=False)
