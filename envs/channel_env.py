@@ -46,7 +46,10 @@ noise, so that the episode's sum equals
 ``step``. With a scenario ``baseline`` (:mod:`budgetgym.envs.baseline`) also ``baseline`` (the
 step's organic KPI, realised), ``baseline_expected``, ``controls`` (name -> value) and ``kpi``
 (the step's conversions, or revenue, plus the baseline: what a marketing-mix dataset records);
-the baseline is never part of the reward.
+the baseline is never part of the reward. With audience ``segments`` (:mod:`budgetgym.envs.segments`)
+the per-channel numbers are each channel's credited share, and ``expected_revenue`` (per channel:
+its credited expected conversions at their segments' values) is added, since a channel's value
+per conversion then varies with the mix of segments it reaches.
 
 ## Reset options
 ``reset(options={"history": S})`` plays the episode after the spend history ``S``
@@ -276,6 +279,8 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
             "cumulative_spend": self.cumulative_spend,
             "remaining_budget": self.budget - self.cumulative_spend,
         }
+        if out.segment is not None and m.segments is not None:
+            info["expected_revenue"] = (out.segment.arrivals[1] * m.segments.value).sum(axis=-1)
         if base is not None:  # the KPI that spend does not drive: reported, never rewarded
             organic = float(base.realised[t])
             info["baseline"] = organic

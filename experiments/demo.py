@@ -155,7 +155,7 @@ def save_outputs(res: DemoResult, out: Path) -> list[Path]:
 
     m = ChannelModel.from_scenario(sc)
     x = np.linspace(0.0, sc.step_budget, 200)[:, None]
-    steady = m.steady_state_response(x) * m.reward_weight
+    steady = m.steady_state_reward(x)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for i, name in enumerate(sc.channel_names):
         ax.plot(x[:, 0], steady[:, i], label=name)

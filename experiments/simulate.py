@@ -139,7 +139,8 @@ def simulate_dataset(
         _, _, _, _, info = env.step(action.astype(np.float32))
         spent[t] = info["spend"]
         media = info["conversions"] if played.reward == "conversions" else info["revenue"]
-        expected = info["expected_conversions"] * (1.0 if played.reward == "conversions" else m.value)
+        expected = (info["expected_conversions"] if played.reward == "conversions"
+                    else info.get("expected_revenue", info["expected_conversions"] * m.value))
         base, base_exp = info.get("baseline", 0.0), info.get("baseline_expected", 0.0)
         row: dict[str, Any] = {"kpi": float(media.sum()) + base}
         for i, c in enumerate(played.channels):
@@ -161,14 +162,13 @@ def true_curves(sc: Scenario, plan: np.ndarray) -> pd.DataFrame:
     """Each channel's steady-state expected KPI per period against a constant spend per period,
     from 0 to twice the channel's largest period in ``plan``."""
     m = ChannelModel.from_scenario(sc)
-    weight = np.ones(sc.n_channels) if sc.reward == "conversions" else m.value
     frames = []
     for i, name in enumerate(sc.channel_names):
         top = 2.0 * max(float(plan[:, i].max()), sc.step_budget / sc.n_channels)
         x = np.linspace(0.0, top, CURVE_POINTS)
         spend = np.zeros((CURVE_POINTS, sc.n_channels))
         spend[:, i] = x
-        kpi = m.steady_state_response(spend)[:, i] * weight[i]
+        kpi = m.steady_state_reward(spend)[:, i]  # conversions, or revenue (value per conversion)
         frames.append(pd.DataFrame({"channel": name, "spend": x, "kpi": kpi}))
     return pd.concat(frames, ignore_index=True)
 

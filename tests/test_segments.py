@@ -187,6 +187,7 @@ def test_env_rewards_sum_to_the_plan_value() -> None:
     for t in range(sc.horizon):
         _, _, _, _, info = env.step(split_to_action(X[t] / X[t].sum(), sc.action.logit_scale))
         expected.append(info["expected_reward"])
+        assert info["expected_revenue"].sum() == pytest.approx(info["expected_reward"], rel=1e-12)  # revenue
     np.testing.assert_allclose(expected, evaluate_plan(sc, X, per_step=True), rtol=1e-12)
 
 
