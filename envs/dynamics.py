@@ -311,7 +311,10 @@ def transition(
     if carried is not None:
         adstock = adstock + carried[0]
     if model.segments is not None:
-        return _segment_transition(model, model.segments, state, t, price, exposure, adstock, response_mult)
+        return _segment_transition(
+            model, model.segments, state, t, price, exposure, adstock, response_mult,
+            carried[1] if carried is not None else None,
+        )
 
     response = response_mult * model.saturation(adstock)
 
@@ -336,9 +339,11 @@ def _segment_transition(
     exposure: np.ndarray,
     adstock: np.ndarray,
     response_mult: np.ndarray,
+    carried_arrivals: np.ndarray | None = None,
 ) -> StepResult:
     """Steps 4-5 with segments (:mod:`budgetgym.envs.segments`): pool ``m_r a`` per segment, saturate,
-    credit each channel its share, delay each (channel, segment) pair by the segment's kernel."""
+    credit each channel its share, delay each (channel, segment) pair by the segment's kernel (plus
+    ``carried_arrivals [K, S]``, the pairs' conversions still arriving from spend before the window)."""
     A, pair = seg.attribute(seg.effective(response_mult * adstock))  # [N, S], [N, K, S]
     n, K, S = pair.shape
     D = state.response_buffer.shape[-1]
@@ -348,7 +353,9 @@ def _segment_transition(
         arrivals = (state.response_buffer * _ring_slice(model.delay_ring, slot)).sum(axis=-1).reshape(n, K, S)
     else:
         arrivals = pair
-    step = SegmentStep(A, pair.sum(axis=-2), arrivals)
+    if carried_arrivals is not None:
+        arrivals = arrivals + carried_arrivals
+    step = SegmentStep(A, pair.sum(axis=-2), pair, arrivals)
     return StepResult(price, exposure, adstock, pair.sum(axis=-1), arrivals.sum(axis=-1), step)
 
 

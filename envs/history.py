@@ -91,7 +91,8 @@ class CarryIn:
 
     spend: np.ndarray  # [H, K] the history, oldest first (currency per step)
     adstock: np.ndarray  # [T, K] A: carried adstock at each window step (exposure units)
-    arrivals: np.ndarray  # [T, K] M: expected conversions arriving from pre-window responses
+    arrivals: np.ndarray  # [T, K] M: expected conversions arriving from pre-window responses;
+    # with segments [T, K, S]: per (channel, segment) pair (credited, valued at the segment's value)
 
     def at(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """``(A_t, M_t)`` for :func:`~budgetgym.envs.dynamics.transition`'s ``carried``."""
@@ -119,19 +120,20 @@ def carry_in(scenario: Scenario, history: Any, model: ChannelModel | None = None
     H, T = len(S), scenario.horizon
     if H == 0:
         return None
-    if scenario.segments is not None:
-        raise BudgetGymError(
-            f"history: scenario '{scenario.name}' has segments, and spend before the window is not supported "
-            "with segments yet; plan without a history"
-        )
     m = model if model is not None else ChannelModel.from_scenario(scenario)
     long = _stack_kernels([adstock_kernel(c.adstock, H + T) for c in scenario.channels])
     m_long = dataclasses.replace(m, adstock=long, adstock_ring=_ring_weights(long))
     days = scenario.start_day + scenario.step_days * np.arange(-H, 0, dtype=float)
     cost, response = seasonal_multipliers(scenario, days)
     state = DynamicsState.zeros(m_long, 1)
-    exposure, resp = np.zeros((H, m.n_channels)), np.zeros((H, m.n_channels))
+    seg = m.segments
+    pairs = m.n_channels * (1 if seg is None else seg.n_segments)
+    exposure, resp = np.zeros((H, m.n_channels)), np.zeros((H, pairs))
     for h in range(H):
         out = transition(m_long, state, h, S[h][None], cost[h], response[h])
-        exposure[h], resp[h] = out.exposure[0], out.response[0]
-    return CarryIn(spend=S, adstock=_reach(long, exposure, T), arrivals=_reach(m.delay, resp, T))
+        exposure[h] = out.exposure[0]
+        resp[h] = out.response[0] if out.segment is None else out.segment.generated[0].ravel()
+    if seg is None:
+        return CarryIn(spend=S, adstock=_reach(long, exposure, T), arrivals=_reach(m.delay, resp, T))
+    arrivals = _reach(np.asarray(seg.pair_delay), resp, T).reshape(T, m.n_channels, seg.n_segments)
+    return CarryIn(spend=S, adstock=_reach(long, exposure, T), arrivals=arrivals)

@@ -31,6 +31,8 @@ the marginal return of one more unit in a channel, cannibalisation included.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from budgetgym.envs import curves
@@ -49,10 +51,14 @@ class SegmentExpectedModel(ExpectedModel):
     def __init__(self, model: ChannelModel, path: ScenarioPath, carry: CarryIn | None = None):
         if model.segments is None:
             raise ValueError("SegmentExpectedModel needs a scenario with segments")
-        if carry is not None:
-            raise ValueError("spend before the window is not supported with segments")
-        super().__init__(model, path, None)
+        # the base keeps the carried adstock; the carried arrivals are per (channel, segment) here
+        adstock_only = None if carry is None else dataclasses.replace(carry, arrivals=np.zeros_like(carry.adstock))
+        super().__init__(model, path, adstock_only)
         seg: SegmentModel = model.segments
+        K, S = seg.mix.shape
+        self.carried_pairs = np.zeros((K, S)) if carry is None else carry.arrivals.sum(axis=0)  # [K, S]
+        self.carried_conversions = self.carried_pairs.sum(axis=-1)
+        self.carried_value = (self.carried_pairs * seg.reward_weight).sum(axis=-1)
         self.seg = seg
         T = self.horizon
         qcum = np.cumsum(np.pad(seg.delay, ((0, 0), (0, max(0, T - seg.delay.shape[1])))), axis=1)[:, :T]
@@ -99,32 +105,33 @@ class SegmentExpectedModel(ExpectedModel):
     def value(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float)
         _, A = self._segment_exposure(X)
-        out = (self.segment_weight * self.seg.saturation(A)).sum(axis=(-2, -1))
+        out = (self.segment_weight * self.seg.saturation(A)).sum(axis=(-2, -1)) + self.carried_value.sum()
         if self.spend_cost:
             out = out - self.spend_cost * X.sum(axis=(-2, -1))
         return out
 
     def channel_values(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float)
-        return self._credited(X, self.segment_weight) - self.spend_cost * X.sum(axis=-2)
+        return self._credited(X, self.segment_weight) + self.carried_value - self.spend_cost * X.sum(axis=-2)
 
     def channel_conversions(self, X: np.ndarray) -> np.ndarray:
-        return self._credited(X, self.segment_arrive)
+        return self._credited(X, self.segment_arrive) + self.carried_conversions
 
     def channel_revenue(self, X: np.ndarray) -> np.ndarray:
-        return self._credited(X, self.segment_arrive * self.seg.value)
+        carried = (self.carried_pairs * self.seg.value).sum(axis=-1)
+        return self._credited(X, self.segment_arrive * self.seg.value) + carried
 
     def segment_conversions(self, X: np.ndarray) -> np.ndarray:
         """Expected conversions of each segment arriving inside the window: ``[..., S]``."""
         _, A = self._segment_exposure(np.asarray(X, dtype=float))
-        return (self.segment_arrive * self.seg.saturation(A)).sum(axis=-2)
+        return (self.segment_arrive * self.seg.saturation(A)).sum(axis=-2) + self.carried_pairs.sum(axis=0)
 
     def segment_credits(self, X: np.ndarray) -> np.ndarray:
         """``[..., K, S]``: expected conversions in the window credited to channel ``i`` in segment ``s``
         (they sum over channels to :meth:`segment_conversions`)."""
         ma, _ = self._segment_exposure(np.asarray(X, dtype=float))
         _, pair = self.seg.attribute(self.seg.effective(ma))  # [..., T, K, S]
-        return (pair * self.segment_arrive[:, None, :]).sum(axis=-3)
+        return (pair * self.segment_arrive[:, None, :]).sum(axis=-3) + self.carried_pairs
 
     def segment_saturation(self, X: np.ndarray) -> np.ndarray:
         """``[..., S]``: the mean over steps of ``r_s(A_{t,s}) / (sigma_s beta_s)``, the share of the

@@ -153,10 +153,12 @@ class SegmentModel:
 @dataclass
 class SegmentStep:
     """A step's segment-level outputs (rows ``N``): segment exposure ``A [N, S]``, segment response
-    ``[N, S]`` and the expected conversions arriving per channel and segment ``[N, K, S]``."""
+    ``[N, S]``, the credited response generated this step ``r[i, s]`` and the expected conversions
+    arriving per channel and segment ``mu[i, s]`` (both ``[N, K, S]``)."""
 
     exposure: np.ndarray
     response: np.ndarray
+    generated: np.ndarray
     arrivals: np.ndarray
 
     def weighted(self, seg: SegmentModel) -> np.ndarray:
