@@ -385,3 +385,56 @@ def test_history_carries_into_a_segmented_window() -> None:
     assert float(evaluate_plan(sc, X, history=hist)) > float(evaluate_plan(sc, X))
     o = solve_oracle(sc, history=hist)
     assert o.expected_reward >= float(evaluate_plan(sc, X, history=hist))
+
+
+@st.composite
+def segment_scenarios(draw: Any) -> Any:
+    """Random valid segmented scenarios: 2-4 CPM channels, 1-3 segments, random reach (each channel's
+    shares summing to at most 1), effectiveness, concave Hill or logistic curves, delays, carry-over."""
+    K, S, T = draw(st.integers(2, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 5))
+    unit = st.one_of(st.just(0.0), st.floats(1e-3, 1.0))  # (a reach of 1e-95 makes every value ~1e-95)
+    channels = [
+        {"name": f"c{i}", "cost": {"unit": "impression", "price": draw(st.floats(1.0, 30.0)), "ref_spend": 1000.0,
+                                   "elasticity": draw(st.floats(0.0, 0.6))},
+         "adstock": {"type": "geometric", "decay": draw(st.floats(0.0, 0.8))}}
+        for i in range(K)
+    ]
+    raw = np.array([[draw(unit) for _ in range(S)] for _ in range(K)])
+    reach = raw / np.maximum(raw.sum(axis=1, keepdims=True), 1.0)
+    sizes = np.array([draw(st.floats(0.1, 1.0)) for _ in range(S)])
+    sizes /= sizes.sum()
+    segments = []
+    for s in range(S):
+        sat = (
+            {"type": "hill", "max_response": draw(st.floats(10, 500)), "half_saturation": draw(st.floats(1e4, 1e7)),
+             "slope": draw(st.floats(0.4, 1.0))}
+            if draw(st.booleans()) else {"type": "logistic", "max_response": draw(st.floats(10, 500)),
+                                         "rate": draw(st.floats(1e-7, 1e-4))}
+        )
+        segments.append({
+            "name": f"s{s}", "size": float(sizes[s]) if s < S - 1 else float(1 - sizes[:-1].sum()),
+            "saturation": sat, "value": {"mean": draw(st.floats(1, 100))},
+            "delay": {"type": "geometric", "mean_lag": draw(st.floats(0.1, 2.0)), "window": 4},
+            "reach": {f"c{i}": float(reach[i, s]) for i in range(K) if reach[i, s] > 0},
+        })
+    return scenario_from_dict({"name": "fuzz", "horizon": T, "budget": {"total": 1000.0 * T}, "reward": "revenue",
+                               "channels": channels, "segments": segments})
+
+
+@given(sc=segment_scenarios(), seed=st.integers(0, 1000))
+def test_random_segment_scenarios_agree_and_the_oracle_wins(sc: Any, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    em = expected_model(ChannelModel.from_scenario(sc), scenario_path(sc))
+    plans = np.stack([random_plan(sc, rng) for _ in range(3)])
+    values = evaluate_plan(sc, plans)
+    np.testing.assert_allclose(em.value(plans), values, rtol=1e-10)
+    np.testing.assert_allclose(em.channel_values(plans).sum(axis=-1), values, rtol=1e-10)
+    o = solve_oracle(sc)
+    assert np.all(np.isfinite(o.plan)) and not check_plan_problems(sc, o.plan)
+    assert o.expected_reward >= values.max() * (1 - 1e-9)
+
+
+def check_plan_problems(sc: Any, plan: np.ndarray) -> list[str]:
+    from budgetgym.envs import check_plan
+
+    return check_plan(sc, plan)
