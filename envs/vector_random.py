@@ -27,6 +27,7 @@ A KPI baseline (:mod:`budgetgym.envs.baseline`) is drawn per row from ``rng.spaw
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,7 +41,7 @@ from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.path import ScenarioPath, drift_sd, sample_path, step_days
 from budgetgym.envs.scenario import Scenario
 
-__all__ = ["BatchedRandom", "Campaigns", "PerEnvRandom", "Seed"]
+__all__ = ["BatchedRandom", "Campaigns", "DrawPool", "PerEnvRandom", "Seed", "seed_parts"]
 
 Seed = int | Sequence[int | None] | None
 #: The largest family draw index the single environment draws at reset (exclusive).
@@ -94,7 +95,10 @@ def _distinct(scenarios: Sequence[Scenario]) -> tuple[list[Scenario], np.ndarray
     return out, index
 
 
-def _tables(paths: Sequence[ScenarioPath]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+_Tables = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def _tables(paths: Sequence[ScenarioPath]) -> _Tables:
     cost = np.stack([p.cost for p in paths], axis=1)
     response = np.stack([p.response for p in paths], axis=1)
     outage = any(bool((p.delivery != 1.0).any()) for p in paths)
@@ -179,15 +183,35 @@ class PerEnvRandom:
         return conv, zv
 
 
+class DrawPool:
+    """A varying family's train draws ``0 .. size-1``: scenarios, compiled models and the tables of
+    their nominal paths, built once at the first reset and shared by every row part of a batch
+    (under a lock: the parts reset in threads)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._entries: tuple[list[Scenario], list[ChannelModel], _Tables] | None = None
+        self._lock = threading.Lock()
+
+    def entries(
+        self, family: ScenarioFamily, compile_: _Compiler
+    ) -> tuple[list[Scenario], list[ChannelModel], _Tables]:
+        with self._lock:
+            if self._entries is None:
+                pool = [family.sample(i, "train") for i in range(self.size)]
+                tables = _tables([sample_path(sc, None) for sc in pool])
+                self._entries = (pool, [compile_(sc) for sc in pool], tables)
+            return self._entries
+
+
 class BatchedRandom:
-    """One generator for the batch (module docstring)."""
+    """One generator for a batch of rows (module docstring)."""
 
     mode = "batched"
 
-    def __init__(self, n: int, pool: int):
-        self.n, self.pool_size = n, pool
+    def __init__(self, n: int, pool: DrawPool):
+        self.n, self.pool = n, pool
         self.rng: np.random.Generator | None = None
-        self._pool: tuple[list[Scenario], list[ChannelModel], list[ScenarioPath]] | None = None
 
     def seed(self, seed: Seed) -> None:
         """``int s``: the batch generator of seed ``s``; a list: of the seed sequence of its
@@ -208,21 +232,18 @@ class BatchedRandom:
         self, family: ScenarioFamily, rows: Sequence[Scenario] | None, compile_: _Compiler
     ) -> Campaigns:
         rng, draws = self.generator, None
-        if rows is not None:
-            scenarios, index = _distinct(list(rows))
-        elif family.varies:
-            if self._pool is None:
-                pool = [family.sample(i, "train") for i in range(self.pool_size)]
-                self._pool = (pool, [compile_(sc) for sc in pool], [sample_path(sc, None) for sc in pool])
-            index = rng.integers(0, self.pool_size, self.n)
-            scenarios, draws = self._pool[0], index.copy()
+        pooled = rows is None and family.varies
+        if pooled:
+            index = rng.integers(0, self.pool.size, self.n)
+            scenarios, members, (cost, response, delivery) = self.pool.entries(family, compile_)
+            draws = index.copy()
         else:
-            scenarios, index = [family.nominal()], np.zeros(self.n, dtype=np.intp)
-        if self._pool is not None and scenarios is self._pool[0]:
-            members, nominal = self._pool[1], self._pool[2]
-        else:
-            members, nominal = [compile_(sc) for sc in scenarios], [sample_path(sc, None) for sc in scenarios]
-        cost, response, delivery = _tables(nominal)
+            if rows is not None:
+                scenarios, index = _distinct(list(rows))
+            else:
+                scenarios, index = [family.nominal()], np.zeros(self.n, dtype=np.intp)
+            members = [compile_(sc) for sc in scenarios]
+            cost, response, delivery = _tables([sample_path(sc, None) for sc in scenarios])
         base = None
         if scenarios[0].baseline is not None:
             children = rng.spawn(self.n)
@@ -263,3 +284,26 @@ class BatchedRandom:
                 conv[sel] = draw_counts(mu[sel], kind, bm.dispersion[sel], rng)
         zv = rng.standard_normal(mu.shape) if bm.value_noise_rows.any() else None
         return conv, zv
+
+
+def seed_parts(parts: Sequence[BatchedRandom], seed: Seed) -> None:
+    """Seed the generators of a batch split into row parts (``batched``).
+
+    One part: :meth:`BatchedRandom.seed` (the stream of an unsplit batch). Several: part ``j`` of
+    ``P`` gets child ``j`` of ``SeedSequence(s).spawn(P)`` for ``int s`` (of the sequence of the
+    list's entries for a list), so the streams depend on the seed and the split, never on the
+    threads that run the parts; ``None`` keeps each part's generator (fresh entropy the first time,
+    or for a list with ``None`` entries)."""
+    if len(parts) == 1:
+        parts[0].seed(seed)
+        return
+    if isinstance(seed, (int, np.integer)):
+        children = np.random.SeedSequence(int(seed)).spawn(len(parts))
+    elif seed is not None and all(s is not None for s in seed):
+        children = np.random.SeedSequence([int(s) for s in seed]).spawn(len(parts))  # type: ignore[arg-type]
+    else:
+        for part in parts:
+            part.seed(seed)
+        return
+    for part, child in zip(parts, children, strict=True):
+        part.rng = np.random.Generator(np.random.PCG64(child))

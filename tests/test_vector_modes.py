@@ -167,7 +167,7 @@ def test_spaces_metadata_and_make_vec() -> None:
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
     generic = gym.make_vec("budgetgym/ChannelBudget-v0", num_envs=2, scenario="seasonal-5", rng="batched")
-    assert isinstance(generic, ChannelBudgetVectorEnv) and generic.random.mode == "batched"
+    assert isinstance(generic, ChannelBudgetVectorEnv) and generic.rng_mode == "batched"
     assert generic.single_action_space.shape == (6,)  # agent pacing
     sync = gym.make_vec("budgetgym/stationary-3-v0", num_envs=2, vectorization_mode="sync")
     assert isinstance(sync, SyncVectorEnv)
