@@ -37,6 +37,7 @@ buffer ``[L, K, 2n]``.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,7 @@ import numpy as np
 
 from budgetgym.envs.dynamics import ChannelModel, exposure_bought, unit_price
 
-__all__ = ["BatchModel", "RowGroup", "pairwise_sum0", "ring_sum", "ring_sum_fast"]
+__all__ = ["BatchModel", "MemberTables", "RowGroup", "pairwise_sum0", "ring_sum", "ring_sum_fast"]
 
 #: numpy's pairwise-summation block (``PW_BLOCKSIZE``): up to it, 8 accumulators; above, halves.
 PW_BLOCK = 128
@@ -221,6 +222,49 @@ def _group_key(m: ChannelModel) -> tuple[int, int, str]:
     return (m.adstock.shape[1], m.delay.shape[1], m.curve_family)
 
 
+class MemberTables:
+    """What a batch needs of its members, whatever rows play them: the per-channel fields stacked
+    ``[M, K]``, the noise settings per member and, per row group, the members' kernel rings. Built
+    once for a list of members and reused by every :class:`BatchModel` over it (a family's draw
+    pool: every episode of every row part), so a reset only gathers its rows' columns."""
+
+    def __init__(self, members: list[ChannelModel], fast: bool):
+        self.members, self.fast = members, fast
+        one = len(members) == 1
+        self.fields = {} if one else {f: np.stack([getattr(mm, f) for mm in members]) for f in _ROW_FIELDS}
+        self.noisy_price = np.array([bool(mm.price_noise_sd.any()) for mm in members])
+        self.value_noise = np.array([mm.has_value_noise for mm in members])
+        self.noise_kind = np.array([mm.noise_kind for mm in members])
+        self.kinds = sorted(set(self.noise_kind.tolist()))
+        self.dispersion = np.array([mm.dispersion for mm in members])
+        # fast: any windows share a group (kernels zero-padded to the group's longest window)
+        self.keys = [_group_key(mm)[2:] if fast else _group_key(mm) for mm in members]
+        self._rings: dict[tuple[Any, ...], tuple[np.ndarray, int, int, np.ndarray, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def rings(self, key: tuple[Any, ...]) -> tuple[np.ndarray, int, int, np.ndarray, np.ndarray]:
+        """``(local, L, D, adstock ring, delay ring)`` of the group ``key``: each member's place
+        among the group's members (``local``), the group's windows and the rings of its members
+        ``[2L, K, M_g]`` (``fast``: channel-major ``[K, 2L, M_g]``)."""
+        with self._lock:
+            hit = self._rings.get(key)
+            if hit is None:
+                mine = [i for i, k in enumerate(self.keys) if k == key]
+                L = max(self.members[i].adstock.shape[1] for i in mine)
+                D = max(self.members[i].delay.shape[1] for i in mine)
+                local = np.zeros(len(self.members), dtype=np.intp)
+                local[mine] = np.arange(len(mine))
+                ad = self._member_ring([self.members[i].adstock for i in mine], L)
+                de = self._member_ring([self.members[i].delay for i in mine], D)
+                hit = self._rings[key] = (local, L, D, ad, de)
+            return hit
+
+    def _member_ring(self, kernels: list[np.ndarray], width: int) -> np.ndarray:
+        """The members' kernel rings ``[2L, K, M]`` (``fast``: channel-major ``[K, 2L, M]``, so that
+        gathering the rows' columns gives a contiguous channel-major ring)."""
+        ring = _slot_ring(_padded(kernels, width))
+        return np.ascontiguousarray(ring.transpose(1, 0, 2)) if self.fast else ring
+
 class BatchModel:
     """The compiled campaigns of a batch: ``members`` and the member ``index`` of every row.
 
@@ -241,57 +285,52 @@ class BatchModel:
 
     def __init__(
         self, members: list[ChannelModel], index: np.ndarray | None, n_rows: int, expected: bool = True,
-        fast: bool = False,
+        fast: bool = False, tables: MemberTables | None = None,
     ):
-        self.members = members
+        tables = MemberTables(members, fast) if tables is None else tables
+        assert tables.members is members and tables.fast == fast, "tables of other members"
+        self.members, self.tables = members, tables
         self.n_rows = n_rows
         self.fast = fast
         one = len(members) == 1
         self.index = np.zeros(n_rows, dtype=np.intp) if index is None else np.asarray(index, dtype=np.intp)
-        self.noisy_price = any(bool(mm.price_noise_sd.any()) for mm in members)
+        self.noisy_price = bool(tables.noisy_price.any())
         self.shadow = expected and self.noisy_price
-        self._tables = {} if one else {f: np.stack([getattr(mm, f) for mm in members]) for f in _ROW_FIELDS}
-        rows: dict[str, Any] = {f: table[self.index] for f, table in self._tables.items()}
+        rows: dict[str, Any] = {f: table[self.index] for f, table in tables.fields.items()}
         self.row_model = members[0] if one else dataclasses.replace(members[0], **rows)
         self.inv_base_price = 1.0 / self.row_model.base_price
-        self.noisy_price_rows = np.array([bool(mm.price_noise_sd.any()) for mm in members])[self.index]
-        self.value_noise_rows = np.array([mm.has_value_noise for mm in members])[self.index]
-        self.noise_kind_rows = np.array([mm.noise_kind for mm in members])[self.index]
-        kinds = sorted({mm.noise_kind for mm in members})
+        self.noisy_price_rows = tables.noisy_price[self.index]
+        self.value_noise_rows = tables.value_noise[self.index]
+        self.noise_kind_rows = tables.noise_kind[self.index]
+        kinds = tables.kinds
         #: ``(kind, rows)`` of each conversion-noise kind present (``rows`` ``None``: every row)
         self.kind_rows: list[tuple[str, np.ndarray | None]] = (
             [(kinds[0], None)] if len(kinds) == 1 else [(k, self.noise_kind_rows == k) for k in kinds]
         )
-        self.dispersion = np.array([mm.dispersion for mm in members])[self.index][:, None]
+        self.dispersion = tables.dispersion[self.index][:, None]
         first = members[0]
         self.spend_cost, self.reward_kind = first.spend_cost, first.reward_kind
         self.groups = self._build_groups(one)
 
     def _build_groups(self, one: bool) -> list[RowGroup]:
-        # fast: any windows share a group (kernels zero-padded to the group's longest window)
-        keys = [_group_key(mm)[2:] if self.fast else _group_key(mm) for mm in self.members]
+        keys = self.tables.keys
         order = sorted({keys[m] for m in np.unique(self.index)})  # the groups some row plays
-        member_group = np.array([order.index(k) if k in order else -1 for k in keys], dtype=np.intp)
+        place = {k: g for g, k in enumerate(order)}
+        member_group = np.array([place.get(k, -1) for k in keys], dtype=np.intp)
         row_group = member_group[self.index]
         groups = []
-        for g in range(len(order)):
+        for g, key in enumerate(order):
             rows: slice | np.ndarray = slice(None) if len(order) == 1 else np.flatnonzero(row_group == g)
             member_rows = self.index[rows]
             n = len(member_rows)
-            mine = np.flatnonzero(member_group == g)  # the group's members, and each one's place
-            L = max(self.members[i].adstock.shape[1] for i in mine)
-            D = max(self.members[i].delay.shape[1] for i in mine)
+            local, L, D, ad, de = self.tables.rings(key)
             if one:
                 model = self.members[0]
-                ad, de = self._member_ring([model.adstock], L), self._member_ring([model.delay], D)
             else:
-                fields: dict[str, Any] = {f: self._tables[f][member_rows] for f in _ROW_FIELDS}
+                fields: dict[str, Any] = {f: table[member_rows] for f, table in self.tables.fields.items()}
                 model = dataclasses.replace(self.members[int(member_rows[0])], **fields)
-                local = np.zeros(len(self.members), dtype=np.intp)
-                local[mine] = np.arange(len(mine))
                 pick = local[member_rows]
-                ad = np.take(self._member_ring([self.members[i].adstock for i in mine], L), pick, axis=2)
-                de = np.take(self._member_ring([self.members[i].delay for i in mine], D), pick, axis=2)
+                ad, de = np.take(ad, pick, axis=2), np.take(de, pick, axis=2)
                 if self.shadow:
                     ad, de = np.concatenate([ad, ad], axis=2), np.concatenate([de, de], axis=2)
             width = 2 * n if self.shadow else n
@@ -311,12 +350,6 @@ class BatchModel:
                 )
             )
         return groups
-
-    def _member_ring(self, kernels: list[np.ndarray], width: int) -> np.ndarray:
-        """The members' kernel rings ``[2L, K, M]`` (``fast``: channel-major ``[K, 2L, M]``, so that
-        gathering the rows' columns gives a contiguous channel-major ring)."""
-        ring = _slot_ring(_padded(kernels, width))
-        return np.ascontiguousarray(ring.transpose(1, 0, 2)) if self.fast else ring
 
     def clear(self) -> None:
         """Every row back at rest (empty carry-over and delay buffers)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,10 +21,10 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from budgetgym.envs.allocation import sanitize_action, trivial_bounds
-from budgetgym.envs.batch_model import BatchModel
+from budgetgym.envs.batch_model import BatchModel, MemberTables
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.channel_env import EMA_WEIGHT
-from budgetgym.envs.dynamics import expected_reward
+from budgetgym.envs.dynamics import ChannelModel, expected_reward
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily, load_family
 from budgetgym.envs.history import carry_in
@@ -241,6 +242,8 @@ class ChannelBudgetVectorEnv(VectorEnv):
             for lo, hi in bounds
         ]
         self._compile = _Compiler()
+        self._last_tables: MemberTables | None = None
+        self._tables_lock = threading.Lock()
         self._needs_reset = False
         self.t = 0
         self.cumulative_spend = np.zeros(n)
@@ -293,13 +296,23 @@ class ChannelBudgetVectorEnv(VectorEnv):
         for future in [self._executor.submit(task, part) for part in self.parts]:
             future.result()
 
+    def _tables_of(self, members: list[ChannelModel], fast: bool) -> MemberTables:
+        """The :class:`MemberTables` of ``members``: the last ones built when the list is the same
+        object (a family's draw pool, reset after reset), else new ones."""
+        with self._tables_lock:
+            last = self._last_tables
+            if last is None or last.members is not members or last.fast != fast:
+                last = self._last_tables = MemberTables(members, fast)
+            return last
+
     def _start_part(self, part: _Part, history: Any) -> None:
         """Begin an episode on one row part: campaigns, dynamics model, carry-in, drift."""
         fixed = self._rows is not None or not self.family.varies
         rows = None if self._rows is None else self._rows[part.rows]
         c = part.random.campaigns(self.family, rows, self._compile)
         if part.model is None or not fixed:
-            part.model = BatchModel(c.members, c.index, part.n, self.expected, fast=self.rng_mode == "batched")
+            fast = self.rng_mode == "batched"
+            part.model = BatchModel(c.members, c.index, part.n, self.expected, fast, self._tables_of(c.members, fast))
         part.model.clear()
         part.campaigns = c
         part.carry = None
@@ -493,7 +506,11 @@ class ChannelBudgetVectorEnv(VectorEnv):
             self._executor.shutdown(wait=True)
             self._executor = None
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _tables_lock=threading.Lock())
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_executor"] = None  # a thread pool does not pickle; the next step makes a new one
+        state["_tables_lock"] = None
         return state

@@ -183,6 +183,12 @@ class PerEnvRandom:
         return conv, zv
 
 
+def _drift_tables(scenarios: Sequence[Scenario]) -> tuple[np.ndarray, np.ndarray]:
+    """``(sigma [M, K], keep [M, 1])``: the scenarios' drift walk parameters."""
+    sd = np.stack([drift_sd(sc) for sc in scenarios])
+    return sd, np.array([[1.0 - sc.drift.mean_reversion] for sc in scenarios])
+
+
 class DrawPool:
     """A varying family's train draws ``0 .. size-1``: scenarios, compiled models and the tables of
     their nominal paths, built once at the first reset and shared by every row part of a batch
@@ -191,6 +197,7 @@ class DrawPool:
     def __init__(self, size: int):
         self.size = size
         self._entries: tuple[list[Scenario], list[ChannelModel], _Tables] | None = None
+        self._drift = (np.zeros((0, 0)), np.zeros((0, 1)))  # the draws' drift tables (_drift_tables)
         self._lock = threading.Lock()
 
     def entries(
@@ -201,7 +208,14 @@ class DrawPool:
                 pool = [family.sample(i, "train") for i in range(self.size)]
                 tables = _tables([sample_path(sc, None) for sc in pool])
                 self._entries = (pool, [compile_(sc) for sc in pool], tables)
+                self._drift = _drift_tables(pool)
             return self._entries
+
+    def drift_tables(self, scenarios: list[Scenario]) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`_drift_tables` of ``scenarios``, kept for the pool's own list."""
+        if self._entries is not None and scenarios is self._entries[0]:
+            return self._drift
+        return _drift_tables(scenarios)
 
 
 class BatchedRandom:
@@ -260,13 +274,13 @@ class BatchedRandom:
         counts = (sc.noise.conversions, sc.noise.dispersion) if sc.reward == "conversions" else None
         return baseline_path(sc.baseline, step_days(sc), rng, counts)
 
-    @staticmethod
-    def drift(scenarios: Sequence[Scenario], index: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def drift(
+        self, scenarios: list[Scenario], index: np.ndarray | None, n: int
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """``(sigma [N, K], keep [N, 1])`` of the rows' drift walks, or ``None`` without drift."""
-        sd = np.stack([drift_sd(sc) for sc in scenarios])
+        sd, keep = self.pool.drift_tables(scenarios)
         if not sd.any():
             return None
-        keep = np.array([[1.0 - sc.drift.mean_reversion] for sc in scenarios])
         rows = np.zeros(n, dtype=np.intp) if index is None else index
         return sd[rows], keep[rows]
 

@@ -13,13 +13,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from budgetgym.envs.allocation import project_rows, softmax_split
+from budgetgym.envs.allocation import project_rows, project_rows_newton, softmax_split
 from budgetgym.envs.observation import CONV_CLIP, SPEND_CLIP
 
 if TYPE_CHECKING:  # pragma: no cover
     from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
-__all__ = ["batch_info", "observe", "spend_of"]
+__all__ = ["NEWTON_CHANNELS", "batch_info", "observe", "spend_of"]
+
+#: ``batched`` projects the splits of this many channels or more onto the share bounds by
+#: :func:`~budgetgym.envs.allocation.project_rows_newton` (no sort; equal to ~1e-15, not bit for bit);
+#: below, and always in ``per_env``, by the single environment's breakpoint algorithm (as fast there).
+NEWTON_CHANNELS = 16
 
 
 def spend_of(env: ChannelBudgetVectorEnv, a: np.ndarray, cumulative_spend: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -34,7 +39,8 @@ def spend_of(env: ChannelBudgetVectorEnv, a: np.ndarray, cumulative_spend: np.nd
     K = env.n_channels
     share = softmax_split(a[:, :K] if env.agent_pacing else a, env.logit_scale)
     if env.bounded:
-        share = project_rows(share, env.low_share, env.high_share)
+        newton = env.rng_mode == "batched" and K >= NEWTON_CHANNELS
+        share = (project_rows_newton if newton else project_rows)(share, env.low_share, env.high_share)
     remaining = env.budget - cumulative_spend
     if env.agent_pacing:
         total = 0.5 * (a[:, K] + 1.0) * np.maximum(0.0, np.minimum(remaining, env.step_cap))
