@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from budgetgym.envs.rowsum import row_max, row_sum
+
 __all__ = [
     "sanitize_action",
     "softmax_split",
@@ -63,11 +65,13 @@ def softmax_split(logits: np.ndarray, scale: float) -> np.ndarray:
     """``softmax(scale * logits)`` over the last axis, where an entry of exactly -1 gets share 0
     (unless every entry of the row is -1: then the split is equal)."""
     z = scale * logits
-    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    rows = z.ndim == 2  # a batch: the row maxima and sums column by column (the same numbers)
+    top = row_max(z)[:, None] if rows else z.max(axis=-1, keepdims=True)
+    z = np.exp(z - top)
     off = logits <= -1.0
     if off.any():
         z = np.where(off & ~off.all(axis=-1, keepdims=True), 0.0, z)
-    return z / z.sum(axis=-1, keepdims=True)
+    return z / (row_sum(z)[:, None] if rows else z.sum(axis=-1, keepdims=True))
 
 
 def project_bounded_simplex(p: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:

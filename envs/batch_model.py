@@ -44,11 +44,10 @@ from typing import Any
 import numpy as np
 
 from budgetgym.envs.dynamics import ChannelModel, exposure_bought, unit_price
+from budgetgym.envs.rowsum import pairwise_sum0
 
 __all__ = ["BatchModel", "MemberTables", "RowGroup", "pairwise_sum0", "ring_sum", "ring_sum_fast"]
 
-#: numpy's pairwise-summation block (``PW_BLOCKSIZE``): up to it, 8 accumulators; above, halves.
-PW_BLOCK = 128
 #: Rows per chunk of a ring sum: the product scratch ``[L, K, CHUNK]`` stays in cache.
 CHUNK = 1024
 #: ChannelModel fields that are per-channel arrays: stacked ``[n, K]`` for a group of members.
@@ -56,36 +55,6 @@ _ROW_FIELDS = (
     "base_price", "units", "ref_spend", "elasticity", "price_noise_sd", "is_hill", "beta", "kappa",
     "slope", "hill_u_max", "rate", "value", "value_noise_sd", "reward_weight",
 )
-
-
-def pairwise_sum0(P: np.ndarray, n: int) -> np.ndarray:
-    """``P[0] + ... + P[n-1]`` in numpy's pairwise order (module docstring), computed **in place**
-    in ``P`` (scratch: overwritten); returns ``P[0]``. Equals ``Q.sum(axis=-1)`` bit for bit when
-    ``Q[..., j] = P[j]`` is contiguous in its last axis."""
-    if n < 8:
-        for i in range(1, n):
-            P[0] += P[i]
-        return P[0]
-    if n <= PW_BLOCK:
-        full = n - n % 8
-        head = P[0:8]
-        for i in range(8, full, 8):
-            head += P[i : i + 8]
-        P[0] += P[1]
-        P[2] += P[3]
-        P[0] += P[2]
-        P[4] += P[5]
-        P[6] += P[7]
-        P[4] += P[6]
-        P[0] += P[4]
-        for i in range(full, n):
-            P[0] += P[i]
-        return P[0]
-    half = n // 2
-    half -= half % 8
-    left = pairwise_sum0(P[:half], half)
-    left += pairwise_sum0(P[half:], n - half)
-    return left
 
 
 def ring_sum(buffer: np.ndarray, weights: np.ndarray, scratch: np.ndarray, out: np.ndarray) -> np.ndarray:

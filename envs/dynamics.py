@@ -36,6 +36,7 @@ import numpy as np
 
 from budgetgym.envs import curves
 from budgetgym.envs.kernels import adstock_kernel, delay_kernel
+from budgetgym.envs.rowsum import channel_sum
 from budgetgym.envs.scenario import HillSaturation, Scenario
 
 __all__ = [
@@ -314,9 +315,9 @@ def transition(
 def expected_reward(model: ChannelModel, mean_conversions: np.ndarray, spend: np.ndarray) -> np.ndarray:
     """Noise-free reward ``sum_i w_i mu_i - spend_cost * sum_i x_i`` (last axis summed)."""
     # elementwise, not `@`: a BLAS call wakes OpenBLAS threads that then spin on the other core
-    out = (mean_conversions * model.reward_weight).sum(axis=-1)
+    out = channel_sum(mean_conversions * model.reward_weight)
     if model.spend_cost:
-        out = out - model.spend_cost * spend.sum(axis=-1)
+        out = out - model.spend_cost * channel_sum(np.asarray(spend))
     return out
 
 

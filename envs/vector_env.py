@@ -29,6 +29,7 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily, load_family
 from budgetgym.envs.history import carry_in
 from budgetgym.envs.path import ScenarioPath, drift_step
+from budgetgym.envs.rowsum import row_sum
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.vector_random import BatchedRandom, Campaigns, DrawPool, PerEnvRandom, Seed, _Compiler, seed_parts
 from budgetgym.envs.vector_steps import batch_info, observe, spend_of
@@ -476,10 +477,8 @@ class ChannelBudgetVectorEnv(VectorEnv):
             sdv = bm.row_model.value_noise_sd
             value = value * np.exp(sdv * zv - 0.5 * sdv * sdv)
         revenue = np.multiply(conv, value, out=out["revenue"][r])
-        if bm.reward_kind == "conversions":
-            reward = conv.sum(axis=-1)
-        else:
-            reward = revenue.sum(axis=-1) - bm.spend_cost * spend.sum(axis=-1)
+        kpi = row_sum(conv) if bm.reward_kind == "conversions" else row_sum(revenue)
+        reward = kpi if bm.reward_kind == "conversions" else kpi - bm.spend_cost * row_sum(spend)
         out["spend"][r], out["conversions"][r], out["reward"][r] = spend, conv, reward
         self.cumulative_spend[r] = prev[0][r] + step_total
         np.divide(spend, step_total[:, None], out=self.last_share[r], where=step_total[:, None] > 0)
@@ -496,7 +495,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
             names = c.baselines[0].control_names
             for j, nm in enumerate(names):
                 controls[nm][r] = [b.controls[t, j] for b in c.baselines]
-            out["kpi"][r] = (conv.sum(axis=-1) if bm.reward_kind == "conversions" else revenue.sum(axis=-1)) + organic
+            out["kpi"][r] = kpi + organic
         observe(self, r, obs)
 
     def close_extras(self, **kwargs: Any) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from budgetgym.envs.allocation import project_rows, project_rows_newton, softmax_split
 from budgetgym.envs.observation import CONV_CLIP, SPEND_CLIP
+from budgetgym.envs.rowsum import row_sum
 
 if TYPE_CHECKING:  # pragma: no cover
     from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
@@ -49,7 +50,7 @@ def spend_of(env: ChannelBudgetVectorEnv, a: np.ndarray, cumulative_spend: np.nd
     q = env.quantum
     units = np.floor(np.maximum(total, 0.0) / q)
     spend = np.floor(share * units[:, None]) * q
-    step_total = spend.sum(axis=-1)
+    step_total = row_sum(spend)
     over = step_total - units * q
     fix = np.flatnonzero(over > 0)
     if len(fix):
