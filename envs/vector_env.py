@@ -51,9 +51,10 @@ def default_threads() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def part_bounds(n: int, rows: int = PART_ROWS) -> list[tuple[int, int]]:
-    """``[lo, hi)`` of the ``ceil(n / rows)`` parts of ``n`` rows, sizes differing by at most one."""
-    parts = -(-n // rows)
+def part_bounds(n: int, rows: int | None = None) -> list[tuple[int, int]]:
+    """``[lo, hi)`` of the ``ceil(n / rows)`` parts of ``n`` rows (default :data:`PART_ROWS`), sizes
+    differing by at most one."""
+    parts = -(-n // (PART_ROWS if rows is None else rows))
     edges = [n * j // parts for j in range(parts + 1)]
     return list(zip(edges[:-1], edges[1:], strict=True))
 
