@@ -172,6 +172,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
         draw_pool: int | None = None,
         expected: bool = True,
         threads: int | None = None,
+        part_rows: int | None = None,
         render_mode: str | None = None,
     ):
         rows: list[Scenario] | None = None
@@ -200,8 +201,9 @@ class ChannelBudgetVectorEnv(VectorEnv):
         if render_mode is not None:
             raise BudgetGymError(f"render_mode: the vector env does not render, got {render_mode!r}")
         threads = default_threads() if threads is None else threads
-        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-            raise BudgetGymError(f"threads: expected a positive integer, got {threads!r}")
+        for name, value in (("threads", threads), ("part_rows", part_rows)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+                raise BudgetGymError(f"{name}: expected a positive integer, got {value!r}")
         pool = DEFAULT_DRAW_POOL if draw_pool is None else draw_pool
         if isinstance(pool, bool) or not isinstance(pool, (int, np.integer)) or pool < 1:
             raise BudgetGymError(f"draw_pool: expected a positive integer, got {draw_pool!r}")
@@ -237,7 +239,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
         self.threads = int(threads)
         self._executor: ThreadPoolExecutor | None = None
         draw_pool_ = DrawPool(int(pool))
-        bounds = [(0, n)] if rng == "per_env" else part_bounds(n)
+        bounds = [(0, n)] if rng == "per_env" else part_bounds(n, part_rows)
         #: the row parts ``[lo, hi)`` of the batch, each with its own random source and dynamics
         self.parts = [
             _Part(slice(lo, hi), hi - lo, PerEnvRandom(n) if rng == "per_env" else BatchedRandom(hi - lo, draw_pool_))
@@ -339,8 +341,8 @@ class ChannelBudgetVectorEnv(VectorEnv):
             "step": np.zeros(self.num_envs, dtype=int),
         }
         draws = [part.campaigns.draws for part in self.parts if part.campaigns is not None]
-        if draws[0] is not None:
-            info["draw"] = np.concatenate(draws).astype(int)
+        if all(d is not None for d in draws):
+            info["draw"] = np.concatenate(draws).astype(int)  # type: ignore[arg-type]
             info["split"] = np.full(self.num_envs, "train", dtype=object)
         obs = np.empty((self.num_envs, self.observation_layout.size), dtype=np.float32)
         return observe(self, slice(None), obs), batch_info(info, self.num_envs)

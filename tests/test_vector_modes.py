@@ -180,6 +180,8 @@ def test_spaces_metadata_and_make_vec() -> None:
         ({"rng": "fast"}, "rng"),
         ({"autoreset_mode": AutoresetMode.DISABLED}, "autoreset_mode"),
         ({"draw_pool": 0}, "draw_pool"),
+        ({"threads": 0}, "threads"),
+        ({"part_rows": 2.5}, "part_rows"),
         ({"scenario": [load_scenario("stationary-3"), load_scenario("stationary-5")]}, "one brief"),
         ({"scenario": []}, "at least one"),
     ],
