@@ -24,10 +24,14 @@ because the order depends on it). Everything else in the transition is elementwi
 single environment's own functions (:func:`~budgetgym.envs.dynamics.unit_price`,
 :func:`~budgetgym.envs.dynamics.exposure_bought`, :meth:`ChannelModel.saturation`).
 
-``fast`` groups (the vector environment's ``batched`` mode) give that order up for speed: the ring
-is stored **channel-major**, ``[K, L, m]``, and summed by one :func:`numpy.einsum` over the whole
-batch (:func:`ring_sum_fast`), reading the buffer once, about 5x faster; the sums then equal the
-single environment's to a few units in the last place (relative ~1e-15 per sum), not bit for bit.
+``fast`` groups (the vector environment's ``batched`` mode) give that order up for speed: each
+channel keeps its own ring (:class:`ChannelRing`) over its own window (the lags any of its rows
+weighs: the zero tails of kernels padded to a group's longest window are cut, about half the
+memory of one ``[K, L, m]`` ring when the channels' windows differ), summed by one
+:func:`numpy.einsum` per channel (:func:`ring_sum_fast`); the sums then equal the single
+environment's to a few units in the last place (relative ~1e-15 per sum), not bit for bit. A
+family's members' fields and kernel rings are stacked once (:class:`MemberTables`) and each reset
+gathers its rows' columns from them.
 
 A group also carries the noise-free **shadow** of its rows when any row has price noise (the
 single environment's second row): realised rows ``[0, n)`` and shadow rows ``[n, 2n)`` share one

@@ -98,12 +98,19 @@ class ChannelBudgetVectorEnv(VectorEnv):
     ``"per_env"`` (default, the reference): sub-environment ``i`` draws from the generator that
     ``ChannelBudgetEnv.reset(seed=s + i)`` would own, in the single environment's order, so every
     observation, reward and info equals that of ``N`` single environments stepped with the same seeds
-    and actions, bit for bit (``tests/test_vector_env.py``). ``"batched"``: one generator, every random
-    quantity drawn for all rows in one call — the same distributions, other streams, and the
-    throughput mode; a family then plays a pool of ``draw_pool`` train draws. Details:
-    :mod:`budgetgym.envs.vector_random`. ``batched`` also sums the carry-over in another order
-    (:mod:`budgetgym.envs.batch_model`, ``fast``): with every noise source off it equals the single
-    environment to ~1e-13 relative, not bit for bit.
+    and actions, bit for bit (``tests/test_vector_env.py``). ``"batched"``: the throughput mode. The
+    rows are split into ``ceil(N / part_rows)`` **row parts** (default :data:`PART_ROWS` = 4,096 rows
+    each), each with one generator that draws every random quantity for all its rows in one call —
+    the same distributions, other streams; a family then plays a pool of ``draw_pool`` train draws.
+    The parts are stepped (and reset) by a pool of ``threads`` threads (numpy releases the GIL in
+    its array loops and samplers); the streams depend on the seed, ``N`` and ``part_rows``, never on
+    ``threads``: a seed reproduces a run whatever the threads (``tests/test_vector_parts.py``).
+    Details: :mod:`budgetgym.envs.vector_random`. ``batched`` also sums the carry-over in another
+    order (:mod:`budgetgym.envs.batch_model`, ``fast``) and, from
+    :data:`~budgetgym.envs.vector_steps.NEWTON_CHANNELS` channels on, projects the splits onto the
+    share bounds by :func:`~budgetgym.envs.allocation.project_rows_newton`: with every noise source
+    off it equals the single environment to ~1e-13 relative, not bit for bit (with the Newton
+    projection a spend may round to the neighbouring quantum of the budget, 2**-52 of it).
 
     ## Action space
     ``Box(-1, 1, (N, K), float32)`` (``(N, K + 1)`` under agent pacing): row ``i`` is sub-environment
@@ -141,8 +148,9 @@ class ChannelBudgetVectorEnv(VectorEnv):
 
     ## Seeding
     ``reset(seed=s)`` seeds sub-environment ``i`` with ``s + i`` (``per_env``) or the batch generator
-    with ``s`` (``batched``); ``reset(seed=[s_0, ..., s_{N-1}])`` gives each row its seed (``batched``:
-    one generator from the seed sequence of the list); ``reset()`` continues the generators.
+    with ``s`` (``batched``; several row parts: part ``j`` with child ``j`` of ``SeedSequence(s)``);
+    ``reset(seed=[s_0, ..., s_{N-1}])`` gives each row its seed (``batched``: the generators from the
+    seed sequence of the list); ``reset()`` continues the generators.
 
     ## Arguments
     scenario : a built-in name, a YAML path, a :class:`Scenario`, a family (name, file or
@@ -155,6 +163,10 @@ class ChannelBudgetVectorEnv(VectorEnv):
     expected : report ``expected_conversions`` and ``expected_reward`` in ``info`` (default). Under
         price noise they need a noise-free shadow of every row; ``False`` leaves both out and
         saves that work (training needs neither). Observations and rewards are the same.
+    threads : ``batched``: threads that step the row parts (default ``min(2, os.cpu_count())``;
+        ``1``: in order on the calling thread). More threads than parts are not used.
+    part_rows : ``batched``: rows per part (default :data:`PART_ROWS`); with ``N`` it fixes the
+        split, hence the random streams. Smaller parts keep a step's arrays in cache.
 
     ## Version History
     * v0: initial version.

@@ -12,14 +12,17 @@ then the conversion counts (:func:`~budgetgym.envs.dynamics.draw_counts`) and th
 ``standard_normal(K)``. The draws loop over rows in Python; every row then equals the single
 environment with the same seed and actions, bit for bit.
 
-``batched`` (:class:`BatchedRandom`): one generator for the batch, each quantity drawn for all
-rows in one call (``standard_normal((N, K))``, ``poisson(mu[N, K])``, ...): the same
+``batched`` (:class:`BatchedRandom`): one generator for a row part of the batch (the vector
+environment splits ``N`` rows into parts of at most ``part_rows``, each stepped by a thread;
+:func:`seed_parts` seeds them from children of one seed sequence), each quantity drawn for all
+its rows in one call (``standard_normal((n, K))``, ``poisson(mu[n, K])``, ...): the same
 distributions, other streams. The path is the scenario's nominal one (calendar and shocks,
 :func:`~budgetgym.envs.path.sample_path` with no generator) times the drift
 ``exp(w_t)``, whose walk (:func:`~budgetgym.envs.path.drift_step`) advances with each step's
 ``standard_normal((N, K))`` instead of being drawn whole at reset (no row sees its future either
-way). A family's rows play draws from a **pool**: the train draws ``0 .. P-1`` of the family,
-compiled once (about 1.5 ms each), each episode of each row a uniformly chosen member. A draw's
+way). A family's rows play draws from a **pool** (:class:`DrawPool`, shared by the parts): the
+train draws ``0 .. P-1`` of the family, compiled once (about 1.5 ms each), each episode of each
+row a uniformly chosen member. A draw's
 parameters are distributed as the single environment's (draw ``i`` of the train split is an
 independent draw for every ``i``); a pool repeats campaigns once ``P`` episodes have been played.
 A KPI baseline (:mod:`budgetgym.envs.baseline`) is drawn per row from ``rng.spawn`` children.
