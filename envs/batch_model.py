@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from budgetgym.envs.dynamics import ChannelModel, exposure_bought, unit_price
-from budgetgym.envs.rowsum import pairwise_sum0
+from budgetgym.envs.rowsum import COLUMNS, pairwise_sum0
 
 __all__ = ["BatchModel", "MemberTables", "RowGroup", "pairwise_sum0", "ring_sum", "ring_sum_fast"]
 
@@ -296,7 +296,8 @@ class BatchModel:
     fast : sum the carry-over rings by :func:`ring_sum_fast` (not bit for bit the single
         environment's; module docstring) instead of in numpy's pairwise order.
 
-    ``row_model`` (a :class:`ChannelModel` whose arrays are per row, ``[N, K]``, the one member's tiled)
+    ``row_model`` (a :class:`ChannelModel` whose arrays are per row, ``[N, K]``: one member's tiled
+    when it has few channels, else its own ``[K]``)
     serves the parts of a step outside the transition (price index, noise, revenue, reward);
     ``groups`` the transition. Rows keep a noise-free shadow when any member has price noise and ``expected``.
     """
@@ -314,13 +315,18 @@ class BatchModel:
         self.index = np.zeros(n_rows, dtype=np.intp) if index is None else np.asarray(index, dtype=np.intp)
         self.noisy_price = bool(tables.noisy_price.any())
         self.shadow = expected and self.noisy_price
-        if one:  # the member's [K] fields tiled [N, K]: an operation with an [N, K] array then runs
-            # as one inner loop, not N loops of K (~2-3x faster at K = 5), with the same numbers
-            rows: dict[str, Any] = {f: np.tile(getattr(members[0], f), (n_rows, 1)) for f in _ROW_FIELDS}
-        else:
+        K = members[0].base_price.shape[-1]
+        rows: dict[str, Any] = {}
+        if one and K <= COLUMNS:  # the member's [K] fields tiled [N, K]: an operation with an [N, K]
+            # array then runs as one inner loop, not N loops of K (~2x faster at K = 5), same numbers
+            rows = {f: np.tile(getattr(members[0], f), (n_rows, 1)) for f in _ROW_FIELDS}
+        elif not one:
             rows = {f: table[self.index] for f, table in tables.fields.items()}
         self.row_model = dataclasses.replace(members[0], **rows)
         self.inv_base_price = 1.0 / self.row_model.base_price
+        sdp, sdv = self.row_model.price_noise_sd, self.row_model.value_noise_sd
+        #: ``sd**2 / 2`` of the price and value noise (the lognormal's mean correction)
+        self.price_half_var, self.value_half_var = 0.5 * sdp * sdp, 0.5 * sdv * sdv
         self.noisy_price_rows = tables.noisy_price[self.index]
         self.value_noise_rows = tables.value_noise[self.index]
         self.noise_kind_rows = tables.noise_kind[self.index]

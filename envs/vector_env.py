@@ -74,6 +74,13 @@ class _Part:
     w: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the drift walk [n, K]
 
 
+def _lognormal(sd: np.ndarray, half_var: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``exp(sd z - half_var)`` (``half_var = 0.5 sd sd``: the mean-one lognormal factor), in place in ``z``."""
+    np.multiply(sd, z, out=z)
+    np.subtract(z, half_var, out=z)
+    return np.exp(z, out=z)
+
+
 def _at(table: np.ndarray, t: int, index: np.ndarray | None) -> np.ndarray:
     """Step ``t`` of a path table ``[T, P, K]`` for every row: ``[N, K]``, or ``[K]`` when ``P = 1``."""
     if index is not None:
@@ -467,9 +474,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
             response_t = response_t * np.exp(part.w)
         nu = None
         if bm.noisy_price:
-            sdp = bm.row_model.price_noise_sd
-            z = rnd.price_z(bm.noisy_price_rows, K)
-            nu = np.exp(sdp * z - 0.5 * sdp * sdp)
+            nu = _lognormal(bm.row_model.price_noise_sd, bm.price_half_var, rnd.price_z(bm.noisy_price_rows, K))
         carried = None if part.carry is None else (part.carry[0][t], part.carry[1][t])
         price, exposure, mu = out["price"][r], out["impressions"][r], np.empty((n, K))
         mu_shadow = out["expected_conversions"][r] if self.expected else mu
@@ -489,8 +494,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
         conv, zv = rnd.counts_and_value_z(mu, bm)
         value = bm.row_model.value
         if zv is not None:
-            sdv = bm.row_model.value_noise_sd
-            value = value * np.exp(sdv * zv - 0.5 * sdv * sdv)
+            value = value * _lognormal(bm.row_model.value_noise_sd, bm.value_half_var, zv)
         revenue = np.multiply(conv, value, out=out["revenue"][r])
         kpi = row_sum(conv) if bm.reward_kind == "conversions" else row_sum(revenue)
         reward = kpi if bm.reward_kind == "conversions" else kpi - bm.spend_cost * row_sum(spend)
@@ -498,8 +502,10 @@ class ChannelBudgetVectorEnv(VectorEnv):
         self.cumulative_spend[r] = prev[0][r] + step_total
         np.divide(spend, step_total[:, None], out=self.last_share[r], where=step_total[:, None] > 0)
         self.last_share[r][step_total <= 0] = 0.0
-        self.last_price_index[r] = np.tanh(np.log(price * bm.inv_base_price))
-        self.ema_conv[r] = EMA_WEIGHT * conv + (1 - EMA_WEIGHT) * prev[1][r]
+        index = np.multiply(price, bm.inv_base_price, out=self.last_price_index[r])  # tanh(log(p / p0))
+        np.tanh(np.log(index, out=index), out=index)
+        ema = np.multiply(conv, EMA_WEIGHT, out=self.ema_conv[r])  # EMA conv + (1 - EMA) ema
+        ema += (1 - EMA_WEIGHT) * prev[1][r]
         self.last_spend_ratio[r] = step_total / self.step_budget
         if self.expected:
             out["expected_reward"][r] = expected_reward(bm.row_model, mu_shadow, spend)
