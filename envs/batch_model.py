@@ -161,6 +161,19 @@ class RowGroup:
     response_buffer: np.ndarray  # [D, K, m]
     scratch: np.ndarray  # [max(L, D), K, min(m, CHUNK)]
     fast: tuple[ChannelRing, ChannelRing] | None = None  # fast: (adstock, delay), the arrays above unused
+    #: fast, mixed curves, every row with the same Hill channels: (columns, their model) of the Hill
+    #: and of the logistic channels, each curve evaluated on its own columns only (the same numbers)
+    curve_parts: list[tuple[np.ndarray, ChannelModel]] | None = None
+
+    def saturation(self, a: np.ndarray) -> np.ndarray:
+        """The model's saturation of ``a`` ``[n, K]``: :meth:`ChannelModel.saturation`, or by
+        ``curve_parts``."""
+        if self.curve_parts is None:
+            return self.model.saturation(a)
+        out = np.empty_like(a)
+        for cols, sub in self.curve_parts:
+            out[:, cols] = sub.saturation(a[:, cols])
+        return out
 
     def _carry(self, which: int, t: int, blocks: list[np.ndarray]) -> np.ndarray:
         """Push ``blocks`` (realised, shadow) as step ``t``'s exposure (``which`` 0) or response (1)
@@ -208,7 +221,7 @@ class RowGroup:
         halves = [adstock[:n], adstock[n:]] if self.shadow else [adstock]
         if carried is not None:
             halves = [a + carried[0] for a in halves]
-        responses = [response_mult * m.saturation(a) for a in halves]
+        responses = [response_mult * self.saturation(a) for a in halves]
         if self.response_buffer.shape[0] > 1 or self.fast is not None:
             mean = self._carry(1, t, responses)
             means = [mean[:n], mean[n:]] if self.shadow else [mean]
@@ -225,6 +238,20 @@ def _padded(kernels: list[np.ndarray], width: int) -> np.ndarray:
     for i, k in enumerate(kernels):
         out[i, :, : k.shape[1]] = k
     return out
+
+
+def _curve_parts(model: ChannelModel) -> list[tuple[np.ndarray, ChannelModel]] | None:
+    """:attr:`RowGroup.curve_parts` of a model with mixed curves (``None`` otherwise, or when its
+    rows differ in which channels are Hill): the Hill channels' model (family ``hill``, the general
+    formula, as the mixed model evaluates them) and the logistic channels'."""
+    hill = model.is_hill if model.is_hill.ndim == 1 else model.is_hill[0]
+    if model.curve_family != "mixed" or (model.is_hill.ndim == 2 and not (model.is_hill == hill).all()):
+        return None
+    parts = []
+    for cols, family in ((np.flatnonzero(hill), "hill"), (np.flatnonzero(~hill), "logistic")):
+        fields = {f: np.ascontiguousarray(getattr(model, f)[..., cols]) for f in _ROW_FIELDS}
+        parts.append((cols, dataclasses.replace(model, curve_family=family, **fields)))
+    return parts
 
 
 def _group_key(m: ChannelModel) -> tuple[int, int, str]:
@@ -373,6 +400,7 @@ class BatchModel:
                     ad, de = np.concatenate([ad, ad], axis=2), np.concatenate([de, de], axis=2)
             groups.append(
                 RowGroup(
+                    curve_parts=_curve_parts(model) if self.fast else None,
                     rows=rows,
                     n=n,
                     model=model,

@@ -23,6 +23,8 @@ from test_vector_modes import _close, _play, _quiet
 
 from budgetgym.envs import ChannelBudgetEnv, load_scenario
 from budgetgym.envs.allocation import project_bounded_simplex, project_rows, project_rows_newton, softmax_split
+from budgetgym.envs.batch_model import BatchModel
+from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.family import family_from_dict, load_family
 from budgetgym.envs.io import read_yaml
 from budgetgym.envs.rowsum import row_max, row_sum
@@ -181,3 +183,16 @@ def test_column_sums_and_maxima_are_numpys(k: int) -> None:
     assert np.array_equal(row_sum(x), x.sum(axis=-1))
     assert np.array_equal(row_sum(x), [row.sum() for row in x])  # the single environment's one-row sum
     assert np.array_equal(row_max(x), x.max(axis=-1))
+
+
+@pytest.mark.parametrize("name", ["large-50", "competitor-5"])
+def test_mixed_curves_by_columns_are_the_mixed_model(name: str) -> None:
+    """A batched group evaluates the Hill and the logistic channels of a mixed model on their own
+    columns: the same numbers as the model's saturation (both curves everywhere, then picked)."""
+    model = ChannelModel.from_scenario(load_scenario(name))
+    assert model.curve_family == "mixed"
+    group = BatchModel([model], None, 64, fast=True).groups[0]
+    assert group.curve_parts is not None
+    a = np.random.default_rng(3).uniform(0.0, 3.0, (64, model.n_channels)) * model.kappa
+    a[0] = 0.0
+    assert np.array_equal(group.saturation(a), model.saturation(a))
