@@ -308,16 +308,31 @@ class ChannelBudgetVectorEnv(VectorEnv):
         self.last_spend_ratio = np.zeros(n)
 
     def _run(self, task: Callable[[_Part], None]) -> None:
-        """``task(part)`` for every row part: in the thread pool when there are several parts and
-        threads, else in order on this thread."""
+        """``task(part)`` for every row part: with several parts and threads, this thread and
+        ``threads - 1`` pool threads take the parts in turn; else in order on this thread."""
         if len(self.parts) == 1 or self.threads == 1:
             for part in self.parts:
                 task(part)
             return
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="budgetgym-vec")
-        for future in [self._executor.submit(task, part) for part in self.parts]:
-            future.result()
+            self._executor = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="budgetgym-vec")
+        pending = iter(self.parts)
+        lock = threading.Lock()
+
+        def drain() -> None:
+            while True:
+                with lock:
+                    part = next(pending, None)
+                if part is None:
+                    return
+                task(part)
+
+        helpers = [self._executor.submit(drain) for _ in range(min(self.threads, len(self.parts)) - 1)]
+        try:
+            drain()
+        finally:
+            for future in helpers:
+                future.result()
 
     def _tables_of(self, members: list[ChannelModel], fast: bool) -> MemberTables:
         """The :class:`MemberTables` of ``members``: the last ones built when the list is the same
