@@ -422,7 +422,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
     def _advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """One step of every row (the single environment's ``step``, vectorised), part by part."""
         n, K = self.num_envs, self.n_channels
-        a = sanitize_action(actions)
+        a = np.asarray(actions)  # sanitised part by part (sanitize_action: a float64 copy)
         if a.shape != (n, self.action_dim):
             raise ValueError(f"actions: expected shape {(n, self.action_dim)}, got {np.shape(actions)}")
         first = self.parts[0]
@@ -448,7 +448,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
         obs = np.empty((n, self.observation_layout.size), dtype=np.float32)
         t = self.t
         self.t = t + 1  # the observations are of the next step
-        self._run(lambda part: self._advance_part(part, a[part.rows], t, prev, out, controls, obs))
+        self._run(lambda part: self._advance_part(part, sanitize_action(a[part.rows]), t, prev, out, controls, obs))
         info: dict[str, Any] = {
             "step": np.full(n, t, dtype=int),
             "spend": out["spend"],
