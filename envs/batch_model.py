@@ -278,6 +278,12 @@ class MemberTables:
         self._rings: dict[tuple[Any, ...], tuple[np.ndarray, int, int, Any, Any]] = {}
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}  # a lock does not pickle
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
+
     def rings(self, key: tuple[Any, ...]) -> tuple[np.ndarray, int, int, Any, Any]:
         """``(local, L, D, adstock rings, delay rings)`` of the group ``key``: each member's place
         among the group's members (``local``), the group's windows and the rings of its members:

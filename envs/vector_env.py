@@ -541,11 +541,9 @@ class ChannelBudgetVectorEnv(VectorEnv):
             self._executor.shutdown(wait=True)
             self._executor = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a thread pool and a lock do not pickle: the next parallel step makes a new pool
+        return {**self.__dict__, "_executor": None, "_tables_lock": None}
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, _tables_lock=threading.Lock())
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_executor"] = None  # a thread pool does not pickle; the next step makes a new one
-        state["_tables_lock"] = None
-        return state

@@ -33,6 +33,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from gymnasium.utils import seeding
@@ -202,6 +203,12 @@ class DrawPool:
         self._entries: tuple[list[Scenario], list[ChannelModel], _Tables] | None = None
         self._drift = (np.zeros((0, 0)), np.zeros((0, 1)))  # the draws' drift tables (_drift_tables)
         self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}  # a lock does not pickle
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
 
     def entries(
         self, family: ScenarioFamily, compile_: _Compiler

@@ -12,6 +12,8 @@ split kept); the column sums against numpy's own.
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import data_equivalence
@@ -196,3 +198,17 @@ def test_mixed_curves_by_columns_are_the_mixed_model(name: str) -> None:
     a = np.random.default_rng(3).uniform(0.0, 3.0, (64, model.n_channels)) * model.kappa
     a[0] = 0.0
     assert np.array_equal(group.saturation(a), model.saturation(a))
+
+
+def test_a_split_threaded_env_pickles_mid_episode() -> None:
+    """The thread pool and the locks are left out of the pickle; the copy continues the run
+    (generators, ring buffers, counters) exactly as the original does."""
+    env = ChannelBudgetVectorEnv("retail-5-family", 5, rng="batched", draw_pool=4, part_rows=2, threads=2)
+    env.reset(seed=9)
+    rng = np.random.default_rng(0)
+    actions = [rng.uniform(-1, 1, env.action_space.shape).astype(np.float32) for _ in range(6)]
+    for a in actions[:3]:
+        env.step(a)
+    copy = pickle.loads(pickle.dumps(env))
+    for a in actions[3:]:
+        assert data_equivalence(env.step(a), copy.step(a), exact=True)
