@@ -249,7 +249,7 @@ def _curve_parts(model: ChannelModel) -> list[tuple[np.ndarray, ChannelModel]] |
         return None
     parts = []
     for cols, family in ((np.flatnonzero(hill), "hill"), (np.flatnonzero(~hill), "logistic")):
-        fields = {f: np.ascontiguousarray(getattr(model, f)[..., cols]) for f in _ROW_FIELDS}
+        fields: dict[str, Any] = {f: np.ascontiguousarray(getattr(model, f)[..., cols]) for f in _ROW_FIELDS}
         parts.append((cols, dataclasses.replace(model, curve_family=family, **fields)))
     return parts
 
