@@ -46,14 +46,19 @@ def test_part_bounds_cover_the_rows_in_near_equal_parts() -> None:
     assert part_bounds(1, 4096) == [(0, 1)]
 
 
-@pytest.mark.parametrize("name", ["retail-5-family", "drift-5"])
+BASELINE = {"level": 50, "noise_sd": 0.1, "controls": [{"name": "price", "mean": 1.0, "sd": 0.2, "effect": -5.0}]}
+
+
+@pytest.mark.parametrize("name", ["retail-5-family", "drift-5", "baseline"])
 def test_threads_do_not_change_the_streams(name: str) -> None:
     """Noise on (negative-binomial counts, price and value noise, a family's pool draws; drift-5:
-    the drift walk), over an autoreset: 1 and 2 threads give the same run, bit for bit."""
+    the drift walk; a KPI baseline with a control), over an autoreset: 1 and 2 threads give the
+    same run, bit for bit."""
+    source = load_scenario("stationary-3").override({"baseline": BASELINE}) if name == "baseline" else name
     runs = []
     for threads in (1, 2):
         env = ChannelBudgetVectorEnv(
-            name, 7, rng="batched", part_rows=3, threads=threads, draw_pool=5, autoreset_mode=AutoresetMode.SAME_STEP
+            source, 7, rng="batched", part_rows=3, threads=threads, draw_pool=5, autoreset_mode=AutoresetMode.SAME_STEP
         )
         assert len(env.parts) == 3
         runs.append(_run(env, env.horizon + 3))
