@@ -5,9 +5,10 @@ different draw. The campaigns compiled for the batch are its *members* (each a
 :class:`~budgetgym.envs.dynamics.ChannelModel`); ``index[i]`` names row ``i``'s member. Rows are
 processed in **groups** of members that share the adstock and delay windows ``(L, D)`` (``fast``:
 any windows, the shorter kernels zero-padded) and the curve family: a group's
-:class:`ChannelModel` carries per-row parameters ``[n, K]`` (or the one member's ``[K]``,
-broadcast, when the batch has a single member), so the curves are evaluated by the very same
-:meth:`ChannelModel.saturation` code as the single environment's.
+:class:`ChannelModel` carries per-row parameters ``[n, K]`` (when the batch has a single member,
+its ``[K]`` tiled ``[n, K]`` for up to 16 channels, else broadcast), so the curves are evaluated by
+the very same :meth:`ChannelModel.saturation` code as the single environment's (``fast`` groups of
+mixed curves: the Hill and the logistic channels each on their own columns, the same numbers).
 
 Exactness. The single environment (:func:`~budgetgym.envs.dynamics.transition`) keeps each row's
 recent exposure in a ring buffer ``[.., K, L]`` and sums ``buffer * weights`` over the last axis
