@@ -6,7 +6,8 @@ Usage::
     python benchmarks/bench_vector_env.py --sections env --repeats 5
     python benchmarks/bench_vector_env.py --sections ppo --ppo-steps 200000
     python benchmarks/bench_vector_env.py --sections family-ppo  # the family policy, before and after (long)
-    python benchmarks/bench_vector_env.py --profile stationary-5  # cProfile of the batched step
+    python benchmarks/bench_vector_env.py --profile stationary-5  # cProfile of the batched step (one thread)
+    python benchmarks/bench_vector_env.py --sections env --cases large-50 --threads 1
 
 Sections (figures are printed, never asserted; targets from issue 12):
 
@@ -18,7 +19,10 @@ Sections (figures are printed, never asserted; targets from issue 12):
   train draws); each with ``expected=False`` (what training runs: no noise-free shadow, no
   ``expected_reward`` in the info) and ``expected=True`` (the full info). Mean and standard
   deviation over ``--repeats`` runs, wall clock and process CPU time (CPU time is what the
-  machine's other load does not take away).
+  machine's other load does not take away; with the batched env's row parts stepped by
+  ``--threads`` threads, default the env's ``min(2, cpu_count)``, the CPU time exceeds the wall
+  clock when the cores are free). The header prints the load average. ``--cases`` limits the
+  section to some scenarios.
 * ``ppo``: :func:`~budgetgym.agents.train_ppo` on ``stationary-5`` (``--ppo-steps``, no
   evaluation callback), env-steps per second of the whole training, with the built-in
   ``ppo.yaml`` (vector env, batched: target >= 10,000) and with the settings before issue 12
@@ -38,6 +42,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import statistics
 import time
@@ -72,9 +77,11 @@ def _stats(values: list[float]) -> str:
     return f"{statistics.mean(values):>13,.0f} ± {sd:<10,.0f}"
 
 
-def _make(name: str, mode: str, n: int, seed: int, expected: bool) -> tuple[ChannelBudgetVectorEnv, list[np.ndarray]]:
+def _make(
+    name: str, mode: str, n: int, seed: int, expected: bool, threads: int | None = None
+) -> tuple[ChannelBudgetVectorEnv, list[np.ndarray]]:
     env = ChannelBudgetVectorEnv(
-        name, n, rng=mode, autoreset_mode=AutoresetMode.SAME_STEP, draw_pool=4096, expected=expected
+        name, n, rng=mode, autoreset_mode=AutoresetMode.SAME_STEP, draw_pool=4096, expected=expected, threads=threads
     )
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
@@ -83,10 +90,12 @@ def _make(name: str, mode: str, n: int, seed: int, expected: bool) -> tuple[Chan
     return env, actions
 
 
-def env_rate(name: str, mode: str, n: int, steps: int, seed: int, expected: bool = False) -> tuple[float, float]:
+def env_rate(
+    name: str, mode: str, n: int, steps: int, seed: int, expected: bool = False, threads: int | None = None
+) -> tuple[float, float]:
     """(wall, CPU) env-steps per second of ``steps`` step calls of ``n`` rows (the construction,
     a family's pool included, is not timed; the resets at episode ends are)."""
-    env, actions = _make(name, mode, n, seed, expected)
+    env, actions = _make(name, mode, n, seed, expected, threads)
     t0, c0 = time.perf_counter(), time.process_time()
     for i in range(steps):
         env.step(actions[i % 8])
@@ -95,11 +104,16 @@ def env_rate(name: str, mode: str, n: int, steps: int, seed: int, expected: bool
 
 
 def section_env(args: argparse.Namespace) -> None:
-    print(f"\n## vector env step, N = {args.n:,}, {args.steps} steps x {args.repeats} runs (mean ± sd)")
+    threads = "default" if args.threads is None else args.threads
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\n## vector env step, N = {args.n:,}, {args.steps} steps x {args.repeats} runs (mean ± sd), "
+          f"threads {threads}, load average {load}")
     print(f"{'scenario':<18}{'rng':<9}{'expected':<10}{'env-steps/s (wall)':>26}{'per CPU-s':>26}{'target':>12}")
     for name, mode, expected, target in ENV_CASES:
+        if args.cases and name not in args.cases:
+            continue
         steps = max(3, args.steps // 8) if mode == "per_env" else args.steps
-        runs = [env_rate(name, mode, args.n, steps, r, expected) for r in range(args.repeats)]
+        runs = [env_rate(name, mode, args.n, steps, r, expected, args.threads) for r in range(args.repeats)]
         tgt = "-" if target is None else f"{target:,.0f}"
         rates = f"{_stats([w for w, _ in runs])}{_stats([c for _, c in runs])}"
         print(f"{name:<18}{mode:<9}{expected!s:<10}{rates}{tgt:>12}", flush=True)
@@ -157,7 +171,7 @@ def section_eval(args: argparse.Namespace) -> None:
 
 
 def profile(name: str, n: int, steps: int) -> str:
-    env, actions = _make(name, "batched", n, 0, False)
+    env, actions = _make(name, "batched", n, 0, False, threads=1)  # cProfile sees the calling thread only
     prof = cProfile.Profile(time.process_time)
     prof.enable()
     for i in range(steps):
@@ -179,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=16_384, help="rows of the vector env (env section)")
     parser.add_argument("--steps", type=int, default=60, help="step calls per run (per_env: an eighth)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="threads of the batched env's row parts (default: the env's)")
+    parser.add_argument("--cases", nargs="*", help="env section: only these scenarios")
     parser.add_argument("--ppo-steps", type=int, default=200_000)
     parser.add_argument("--profile", metavar="SCENARIO", help="print a cProfile (CPU time) of the batched step")
     args = parser.parse_args(argv)

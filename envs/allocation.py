@@ -35,11 +35,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from budgetgym.envs.rowsum import row_max, row_sum
+
 __all__ = [
     "sanitize_action",
     "softmax_split",
     "project_bounded_simplex",
     "project_rows",
+    "project_rows_newton",
     "action_to_split",
     "trivial_bounds",
     "lock_degenerate_bounds",
@@ -62,11 +65,13 @@ def softmax_split(logits: np.ndarray, scale: float) -> np.ndarray:
     """``softmax(scale * logits)`` over the last axis, where an entry of exactly -1 gets share 0
     (unless every entry of the row is -1: then the split is equal)."""
     z = scale * logits
-    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    rows = z.ndim == 2  # a batch: the row maxima and sums column by column (the same numbers)
+    top = row_max(z)[:, None] if rows else z.max(axis=-1, keepdims=True)
+    z = np.exp(z - top)
     off = logits <= -1.0
     if off.any():
         z = np.where(off & ~off.all(axis=-1, keepdims=True), 0.0, z)
-    return z / z.sum(axis=-1, keepdims=True)
+    return z / (row_sum(z)[:, None] if rows else z.sum(axis=-1, keepdims=True))
 
 
 def project_bounded_simplex(p: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -120,6 +125,60 @@ def project_rows(p: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray
     if not inside.all():
         out[~inside] = project_bounded_simplex(p[~inside], low, high)
     return out
+
+
+def project_rows_newton(p: np.ndarray, low: np.ndarray, high: np.ndarray, max_iter: int = 200) -> np.ndarray:
+    r""":func:`project_rows` without a sort: a safeguarded Newton iteration on each row's ``nu``.
+
+    ``g(nu) = sum_i clip(p_i - nu, low_i, high_i)`` is piecewise linear and non-increasing; on the
+    piece at ``nu`` its slope is minus the number ``f`` of *free* channels (``low_i < p_i - nu <
+    high_i``), so the Newton step ``nu + (g(nu) - 1) / f`` lands on the root of that piece: the root
+    of ``g = 1`` itself once the free set is the solution's (a few steps; the rows are iterated
+    together, each dropped once converged). The step is safeguarded by the bracket ``[lo, hi]``
+    with ``g(lo) >= 1 >= g(hi)`` (at most ``min(p - high)`` and ``max(p - low)``), bisecting
+    when it would leave it or no channel is free. A row has converged when its step is below a few
+    units in the last place of its shares (``|g - 1| <= 4 K eps``), or its bracket is empty. (The
+    bracket starts unbounded and is narrowed by the iterates; its ends are computed only for the
+    rows that bisect.)
+
+    The same projection as :func:`project_rows` up to rounding (the root found by another
+    route; ~1e-16 per share, never bit for bit), at a fraction of its cost for many channels.
+    Requires ``sum(low) <= 1 <= sum(high)``; rows already feasible are kept as they are.
+    """
+    P = np.asarray(p, dtype=np.float64)
+    n, K = P.shape
+    tol = 4.0 * K * np.finfo(float).eps
+    lo, hi = np.full(n, -np.inf), np.full(n, np.inf)  # the bracket: from the iterates, else (bisection) the extremes
+    nu = np.zeros(n)  # nu = 0 keeps a feasible row as it is: clip(p - 0) = p
+    live = np.arange(n)  # the rows still iterating
+    x, q = np.empty_like(P), np.empty_like(P)
+    for it in range(max_iter):
+        m = len(live)
+        Pl, nl = (P, nu) if m == n else (P[live], nu[live])
+        xl = np.subtract(Pl, nl[:, None], out=x[:m])
+        ql = np.clip(xl, low, high, out=q[:m])
+        free = np.count_nonzero(ql == xl, axis=1)  # at a bound exactly: the same g either side
+        excess = ql.sum(axis=1) - 1.0
+        lol, hil = lo[live], hi[live]
+        done = (np.abs(excess) <= tol) | (hil <= lol)
+        if it == 0:  # a feasible row (the one-split rule of project_rows): kept, nu = 0
+            done |= (free == K) & (np.abs(excess) < 1e-12)
+        lol = np.where(excess >= 0.0, nl, lol)
+        hil = np.where(excess <= 0.0, nl, hil)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = nl + excess / free
+        bisect = (free == 0) | ~(step > lol) | ~(step < hil)
+        if bisect.any():  # g(min(p - high)) = sum(high) >= 1 >= sum(low) = g(max(p - low))
+            b = np.flatnonzero(bisect)
+            lol[b] = np.maximum(lol[b], (P[live[b]] - high).min(axis=1))
+            hil[b] = np.minimum(hil[b], (P[live[b]] - low).max(axis=1))
+        nu[live] = np.where(done, nl, np.where(bisect, 0.5 * (lol + hil), step))
+        lo[live], hi[live] = lol, hil
+        live = live[~done]
+        if not len(live):
+            break
+    out = np.subtract(P, nu[:, None], out=x)
+    return np.clip(out, low, high, out=out)
 
 
 def _project_one(p: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:

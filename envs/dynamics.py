@@ -38,6 +38,7 @@ import numpy as np
 
 from budgetgym.envs import curves
 from budgetgym.envs.kernels import adstock_kernel, delay_kernel
+from budgetgym.envs.rowsum import channel_sum
 from budgetgym.envs.scenario import HillSaturation, Scenario
 from budgetgym.envs.segments import SegmentModel, SegmentStep
 
@@ -365,9 +366,9 @@ def expected_reward(
     """Noise-free reward ``sum_i w_i mu_i - spend_cost * sum_i x_i`` (last axis summed); ``weighted``
     (with segments: :meth:`SegmentStep.weighted`) replaces ``w_i mu_i`` when given."""
     # elementwise, not `@`: a BLAS call wakes OpenBLAS threads that then spin on the other core
-    out = (mean_conversions * model.reward_weight if weighted is None else weighted).sum(axis=-1)
+    out = channel_sum(mean_conversions * model.reward_weight if weighted is None else weighted)
     if model.spend_cost:
-        out = out - model.spend_cost * spend.sum(axis=-1)
+        out = out - model.spend_cost * channel_sum(np.asarray(spend))
     return out
 
 

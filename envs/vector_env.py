@@ -8,7 +8,11 @@ arithmetic outside the dynamics is :mod:`budgetgym.envs.vector_steps`, the rando
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +20,65 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from budgetgym.envs.allocation import trivial_bounds
-from budgetgym.envs.batch_model import BatchModel
+from budgetgym.envs.allocation import sanitize_action, trivial_bounds
+from budgetgym.envs.batch_model import BatchModel, MemberTables
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.channel_env import EMA_WEIGHT
-from budgetgym.envs.dynamics import expected_reward
+from budgetgym.envs.dynamics import ChannelModel, expected_reward
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily, load_family
 from budgetgym.envs.history import carry_in
 from budgetgym.envs.path import ScenarioPath, drift_step
+from budgetgym.envs.rowsum import row_sum
 from budgetgym.envs.scenario import Scenario
-from budgetgym.envs.vector_random import BatchedRandom, Campaigns, PerEnvRandom, Seed, _Compiler
+from budgetgym.envs.vector_random import BatchedRandom, Campaigns, DrawPool, PerEnvRandom, Seed, _Compiler, seed_parts
 from budgetgym.envs.vector_steps import batch_info, observe, spend_of
 
 __all__ = ["ChannelBudgetVectorEnv"]
 
 #: Train draws a ``batched`` family compiles once (each episode of each row plays one of them).
 DEFAULT_DRAW_POOL = 1024
+
+
+#: ``batched``: rows per part. A batch of ``N`` rows is split into ``ceil(N / PART_ROWS)`` parts of
+#: (nearly) equal size, each with its own generator; the split depends on ``N`` only, so the random
+#: streams do not depend on how many threads run the parts.
+PART_ROWS = 4096
+
+
+def default_threads() -> int:
+    """Threads that step a batch's row parts by default: ``min(2, os.cpu_count())``."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def part_bounds(n: int, rows: int | None = None) -> list[tuple[int, int]]:
+    """``[lo, hi)`` of the ``ceil(n / rows)`` parts of ``n`` rows (default :data:`PART_ROWS`), sizes
+    differing by at most one."""
+    parts = -(-n // (PART_ROWS if rows is None else rows))
+    edges = [n * j // parts for j in range(parts + 1)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+@dataclass(eq=False)
+class _Part:
+    """Rows ``[lo, hi)`` of the batch: their random source, dynamics and episode (paths, carry-in,
+    drift walk)."""
+
+    rows: slice
+    n: int
+    random: PerEnvRandom | BatchedRandom
+    model: BatchModel | None = None
+    campaigns: Campaigns | None = None
+    carry: tuple[np.ndarray, np.ndarray] | None = None
+    drift: tuple[np.ndarray, np.ndarray] | None = None
+    w: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the drift walk [n, K]
+
+
+def _lognormal(sd: np.ndarray, half_var: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``exp(sd z - half_var)`` (``half_var = 0.5 sd sd``: the mean-one lognormal factor), in place in ``z``."""
+    np.multiply(sd, z, out=z)
+    np.subtract(z, half_var, out=z)
+    return np.exp(z, out=z)
 
 
 def _at(table: np.ndarray, t: int, index: np.ndarray | None) -> np.ndarray:
@@ -59,12 +105,19 @@ class ChannelBudgetVectorEnv(VectorEnv):
     ``"per_env"`` (default, the reference): sub-environment ``i`` draws from the generator that
     ``ChannelBudgetEnv.reset(seed=s + i)`` would own, in the single environment's order, so every
     observation, reward and info equals that of ``N`` single environments stepped with the same seeds
-    and actions, bit for bit (``tests/test_vector_env.py``). ``"batched"``: one generator, every random
-    quantity drawn for all rows in one call — the same distributions, other streams, and the
-    throughput mode; a family then plays a pool of ``draw_pool`` train draws. Details:
-    :mod:`budgetgym.envs.vector_random`. ``batched`` also sums the carry-over in another order
-    (:mod:`budgetgym.envs.batch_model`, ``fast``): with every noise source off it equals the single
-    environment to ~1e-13 relative, not bit for bit.
+    and actions, bit for bit (``tests/test_vector_env.py``). ``"batched"``: the throughput mode. The
+    rows are split into ``ceil(N / part_rows)`` **row parts** (default :data:`PART_ROWS` = 4,096 rows
+    each), each with one generator that draws every random quantity for all its rows in one call —
+    the same distributions, other streams; a family then plays a pool of ``draw_pool`` train draws.
+    The parts are stepped (and reset) by a pool of ``threads`` threads (numpy releases the GIL in
+    its array loops and samplers); the streams depend on the seed, ``N`` and ``part_rows``, never on
+    ``threads``: a seed reproduces a run whatever the threads (``tests/test_vector_parts.py``).
+    Details: :mod:`budgetgym.envs.vector_random`. ``batched`` also sums the carry-over in another
+    order (:mod:`budgetgym.envs.batch_model`, ``fast``) and, from
+    :data:`~budgetgym.envs.vector_steps.NEWTON_CHANNELS` channels on, projects the splits onto the
+    share bounds by :func:`~budgetgym.envs.allocation.project_rows_newton`: with every noise source
+    off it equals the single environment to ~1e-13 relative, not bit for bit (with the Newton
+    projection a spend may round to the neighbouring quantum of the budget, 2**-52 of it).
 
     ## Action space
     ``Box(-1, 1, (N, K), float32)`` (``(N, K + 1)`` under agent pacing): row ``i`` is sub-environment
@@ -102,8 +155,9 @@ class ChannelBudgetVectorEnv(VectorEnv):
 
     ## Seeding
     ``reset(seed=s)`` seeds sub-environment ``i`` with ``s + i`` (``per_env``) or the batch generator
-    with ``s`` (``batched``); ``reset(seed=[s_0, ..., s_{N-1}])`` gives each row its seed (``batched``:
-    one generator from the seed sequence of the list); ``reset()`` continues the generators.
+    with ``s`` (``batched``; several row parts: part ``j`` with child ``j`` of ``SeedSequence(s)``);
+    ``reset(seed=[s_0, ..., s_{N-1}])`` gives each row its seed (``batched``: the generators from the
+    seed sequence of the list); ``reset()`` continues the generators.
 
     ## Arguments
     scenario : a built-in name, a YAML path, a :class:`Scenario`, a family (name, file or
@@ -116,6 +170,11 @@ class ChannelBudgetVectorEnv(VectorEnv):
     expected : report ``expected_conversions`` and ``expected_reward`` in ``info`` (default). Under
         price noise they need a noise-free shadow of every row; ``False`` leaves both out and
         saves that work (training needs neither). Observations and rewards are the same.
+    threads : ``batched``: threads that step the row parts (default ``min(2, os.cpu_count())``;
+        ``1``: in order on the calling thread). More threads than parts are not used. On a machine
+        whose cores are all busy with other work, ``1`` is a few percent faster.
+    part_rows : ``batched``: rows per part (default :data:`PART_ROWS`); with ``N`` it fixes the
+        split, hence the random streams. Smaller parts keep a step's arrays in cache.
 
     ## Version History
     * v0: initial version.
@@ -132,6 +191,8 @@ class ChannelBudgetVectorEnv(VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         draw_pool: int | None = None,
         expected: bool = True,
+        threads: int | None = None,
+        part_rows: int | None = None,
         render_mode: str | None = None,
     ):
         rows: list[Scenario] | None = None
@@ -159,6 +220,10 @@ class ChannelBudgetVectorEnv(VectorEnv):
             raise BudgetGymError(f"autoreset_mode: expected NEXT_STEP or SAME_STEP, got {mode}")
         if render_mode is not None:
             raise BudgetGymError(f"render_mode: the vector env does not render, got {render_mode!r}")
+        threads = default_threads() if threads is None else threads
+        for name, value in (("threads", threads), ("part_rows", part_rows)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+                raise BudgetGymError(f"{name}: expected a positive integer, got {value!r}")
         pool = DEFAULT_DRAW_POOL if draw_pool is None else draw_pool
         if isinstance(pool, bool) or not isinstance(pool, (int, np.integer)) or pool < 1:
             raise BudgetGymError(f"draw_pool: expected a positive integer, got {draw_pool!r}")
@@ -195,13 +260,19 @@ class ChannelBudgetVectorEnv(VectorEnv):
         angle_w, angle_y = 2 * np.pi * days / 7.0, 2 * np.pi * days / 365.25
         self.phase = np.stack([np.sin(angle_w), np.cos(angle_w), np.sin(angle_y), np.cos(angle_y)], axis=1)
         self.inv_conv_scale = 1.0 / self.brief.conversion_scale
-        self.random: PerEnvRandom | BatchedRandom = PerEnvRandom(n) if rng == "per_env" else BatchedRandom(n, int(pool))
+        self.rng_mode = rng
+        self.threads = int(threads)
+        self._executor: ThreadPoolExecutor | None = None
+        draw_pool_ = DrawPool(int(pool))
+        bounds = [(0, n)] if rng == "per_env" else part_bounds(n, part_rows)
+        #: the row parts ``[lo, hi)`` of the batch, each with its own random source and dynamics
+        self.parts = [
+            _Part(slice(lo, hi), hi - lo, PerEnvRandom(n) if rng == "per_env" else BatchedRandom(hi - lo, draw_pool_))
+            for lo, hi in bounds
+        ]
         self._compile = _Compiler()
-        self._model: BatchModel | None = None
-        self.campaigns: Campaigns | None = None
-        self._carry: tuple[np.ndarray, np.ndarray] | None = None
-        self._drift: tuple[np.ndarray, np.ndarray] | None = None
-        self._w = np.zeros((n, K))
+        self._last_tables: MemberTables | None = None
+        self._tables_lock = threading.Lock()
         self._needs_reset = False
         self.t = 0
         self.cumulative_spend = np.zeros(n)
@@ -210,16 +281,27 @@ class ChannelBudgetVectorEnv(VectorEnv):
 
     # ------------------------------------------------------------------ episodes
     @property
+    def campaigns(self) -> Campaigns | None:
+        """What the rows play this episode (``None`` before the first reset), when the batch is one
+        row part; with several parts, each part's are ``parts[j].campaigns``."""
+        if len(self.parts) > 1:
+            raise AttributeError("campaigns: the batch is split into row parts; see parts[j].campaigns")
+        return self.parts[0].campaigns
+
+    @property
     def paths(self) -> list[ScenarioPath] | None:
         """Each row's episode path (``per_env`` only; ``None`` in ``batched`` mode)."""
-        return None if self.campaigns is None else self.campaigns.paths
+        return self.parts[0].campaigns.paths if self.rng_mode == "per_env" and self.parts[0].campaigns else None
 
     @property
     def scenarios(self) -> list[Scenario]:
         """The scenario each row plays this episode."""
-        assert self.campaigns is not None, "reset() first"
-        c = self.campaigns
-        return [c.scenarios[0 if c.index is None else int(c.index[i])] for i in range(self.num_envs)]
+        out: list[Scenario] = []
+        for part in self.parts:
+            c = part.campaigns
+            assert c is not None, "reset() first"
+            out += [c.scenarios[0 if c.index is None else int(c.index[i])] for i in range(part.n)]
+        return out
 
     def _counters(self) -> None:
         n, K = self.num_envs, self.n_channels
@@ -231,26 +313,66 @@ class ChannelBudgetVectorEnv(VectorEnv):
         self.ema_conv = np.zeros((n, K))
         self.last_spend_ratio = np.zeros(n)
 
-    def _start(self, history: Any) -> tuple[np.ndarray, dict[str, Any]]:
-        """Begin an episode on every row: campaigns, paths, carry-in, counters."""
+    def _run(self, task: Callable[[_Part], None]) -> None:
+        """``task(part)`` for every row part: with several parts and threads, this thread and
+        ``threads - 1`` pool threads take the parts in turn; else in order on this thread."""
+        if len(self.parts) == 1 or self.threads == 1:
+            for part in self.parts:
+                task(part)
+            return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="budgetgym-vec")
+        pending = iter(self.parts)
+        lock = threading.Lock()
+
+        def drain() -> None:
+            while True:
+                with lock:
+                    part = next(pending, None)
+                if part is None:
+                    return
+                task(part)
+
+        helpers = [self._executor.submit(drain) for _ in range(min(self.threads, len(self.parts)) - 1)]
+        try:
+            drain()
+        finally:
+            for future in helpers:
+                future.result()
+
+    def _tables_of(self, members: list[ChannelModel], fast: bool) -> MemberTables:
+        """The :class:`MemberTables` of ``members``: the last ones built when the list is the same
+        object (a family's draw pool, reset after reset), else new ones."""
+        with self._tables_lock:
+            last = self._last_tables
+            if last is None or last.members is not members or last.fast != fast:
+                last = self._last_tables = MemberTables(members, fast)
+            return last
+
+    def _start_part(self, part: _Part, history: Any) -> None:
+        """Begin an episode on one row part: campaigns, dynamics model, carry-in, drift."""
         fixed = self._rows is not None or not self.family.varies
-        c = self.random.campaigns(self.family, self._rows, self._compile)
-        if self._model is None or not fixed:
-            self._model = BatchModel(
-                c.members, c.index, self.num_envs, self.expected, fast=isinstance(self.random, BatchedRandom)
-            )
-        self._model.clear()
-        self.campaigns = c
-        self._carry = None
+        rows = None if self._rows is None else self._rows[part.rows]
+        c = part.random.campaigns(self.family, rows, self._compile)
+        if part.model is None or not fixed:
+            fast = self.rng_mode == "batched"
+            part.model = BatchModel(c.members, c.index, part.n, self.expected, fast, self._tables_of(c.members, fast))
+        part.model.clear()
+        part.campaigns = c
+        part.carry = None
         if history is not None:
             carries = [carry_in(sc, history, m) for sc, m in zip(c.scenarios, c.members, strict=True)]
             if carries[0] is not None:
                 A = np.stack([ci.adstock for ci in carries if ci is not None], axis=1)
                 M = np.stack([ci.arrivals for ci in carries if ci is not None], axis=1)
-                self._carry = (A, M) if c.index is None else (A[:, c.index], M[:, c.index])
-        if isinstance(self.random, BatchedRandom):
-            self._drift = self.random.drift(c.scenarios, c.index, self.num_envs)
-        self._w = np.zeros((self.num_envs, self.n_channels))
+                part.carry = (A, M) if c.index is None else (A[:, c.index], M[:, c.index])
+        if isinstance(part.random, BatchedRandom):
+            part.drift = part.random.drift(c.scenarios, c.index, part.n)
+        part.w = np.zeros((part.n, self.n_channels))
+
+    def _start(self, history: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        """Begin an episode on every row: campaigns, paths, carry-in, counters."""
+        self._run(lambda part: self._start_part(part, history))
         self._counters()
         self._needs_reset = False
         info: dict[str, Any] = {
@@ -258,10 +380,12 @@ class ChannelBudgetVectorEnv(VectorEnv):
             "remaining_budget": np.full(self.num_envs, float(self.budget)),
             "step": np.zeros(self.num_envs, dtype=int),
         }
-        if c.draws is not None:
-            info["draw"] = c.draws.astype(int)
+        draws = [part.campaigns.draws for part in self.parts if part.campaigns is not None]
+        if all(d is not None for d in draws):
+            info["draw"] = np.concatenate(draws).astype(int)  # type: ignore[arg-type]
             info["split"] = np.full(self.num_envs, "train", dtype=object)
-        return observe(self), batch_info(info, self.num_envs)
+        obs = np.empty((self.num_envs, self.observation_layout.size), dtype=np.float32)
+        return observe(self, slice(None), obs), batch_info(info, self.num_envs)
 
     def reset(self, *, seed: Seed = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode on every row. Seeding: the class docstring; ``options["history"]``: a
@@ -271,7 +395,11 @@ class ChannelBudgetVectorEnv(VectorEnv):
         if options and "reset_mask" in options:
             raise ValueError("options['reset_mask']: the vector env resets every row together (no DISABLED autoreset)")
         super().reset(seed=seed if isinstance(seed, (int, np.integer)) else None)
-        self.random.seed(seed)
+        sources = [part.random for part in self.parts]
+        if self.rng_mode == "batched":
+            seed_parts(sources, seed)  # type: ignore[arg-type]
+        else:
+            sources[0].seed(seed)
         return self._start((options or {}).get("history"))
 
     # --------------------------------------------------------------------- step
@@ -280,7 +408,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
         if self._needs_reset:  # NEXT_STEP autoreset: this call starts the next episode
             obs, info = self._start(None)
             return obs, np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), info
-        if self.campaigns is None or self._model is None:
+        if self.parts[0].campaigns is None:
             raise RuntimeError("step() called before reset()")
         obs, reward, info = self._advance(actions)
         truncated = np.full(n, self.t >= self.horizon)
@@ -298,80 +426,130 @@ class ChannelBudgetVectorEnv(VectorEnv):
         return obs, reward, terminated, truncated, info
 
     def _advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        """One step of every row (the single environment's ``step``, vectorised)."""
-        bm, c, t, K, n = self._model, self.campaigns, self.t, self.n_channels, self.num_envs
-        assert bm is not None and c is not None
-        spend, step_total = spend_of(self, actions)
-        rnd = self.random
-        cost_t, response_t = _at(c.cost, t, c.path_index), _at(c.response, t, c.path_index)
-        delivery_t = None if c.delivery is None else _at(c.delivery, t, c.path_index)
-        if self._drift is not None:
-            sd, keep = self._drift
-            self._w = drift_step(self._w, rnd.generator.standard_normal((n, K)), sd, keep)  # type: ignore[union-attr]
-            response_t = response_t * np.exp(self._w)
-        nu = None
-        if bm.noisy_price:
-            sdp = bm.row_model.price_noise_sd
-            z = rnd.price_z(bm.noisy_price_rows, K)
-            nu = np.exp(sdp * z - 0.5 * sdp * sdp)
-        carried = None if self._carry is None else (self._carry[0][t], self._carry[1][t])
-        price, exposure = np.empty((n, K)), np.empty((n, K))
-        mu, mu_shadow = np.empty((n, K)), np.empty((n, K))
-        for g in bm.groups:
-            r = g.rows
-
-            def part(x: np.ndarray | None, r: Any = r) -> Any:
-                return x if x is None or x.ndim < 2 or isinstance(r, slice) else x[r]
-
-            out = g.step(
-                t, part(spend), part(cost_t), part(response_t), part(nu), part(delivery_t),
-                None if carried is None else (part(carried[0]), part(carried[1])),
-            )
-            price[r], exposure[r], mu[r], mu_shadow[r] = out
-        conv, zv = rnd.counts_and_value_z(mu, bm)
-        value = bm.row_model.value
-        if zv is not None:
-            sdv = bm.row_model.value_noise_sd
-            value = value * np.exp(sdv * zv - 0.5 * sdv * sdv)
-        revenue = conv * value
-        if bm.reward_kind == "conversions":
-            reward = conv.sum(axis=-1)
-        else:
-            reward = revenue.sum(axis=-1) - bm.spend_cost * spend.sum(axis=-1)
-
-        self.cumulative_spend = self.cumulative_spend + step_total
-        self.t = t + 1
-        self.last_share = np.divide(spend, step_total[:, None], out=np.zeros((n, K)), where=step_total[:, None] > 0)
-        self.last_price_index = np.tanh(np.log(price * bm.inv_base_price))
-        self.last_conv = conv
-        self.ema_conv = EMA_WEIGHT * conv + (1 - EMA_WEIGHT) * self.ema_conv
-        self.last_spend_ratio = step_total / self.step_budget
+        """One step of every row (the single environment's ``step``, vectorised), part by part."""
+        n, K = self.num_envs, self.n_channels
+        a = np.asarray(actions)  # sanitised part by part (sanitize_action: a float64 copy)
+        if a.shape != (n, self.action_dim):
+            raise ValueError(f"actions: expected shape {(n, self.action_dim)}, got {np.shape(actions)}")
+        first = self.parts[0]
+        assert first.campaigns is not None and first.model is not None
+        keys = ["spend", "impressions", "price", "conversions", "revenue"]
+        if self.expected:
+            keys.append("expected_conversions")
+        out: dict[str, np.ndarray] = {k: np.empty((n, K)) for k in keys}
+        out["reward"] = np.empty(n)
+        if self.expected:
+            out["expected_reward"] = np.empty(n)
+        baselines = first.campaigns.baselines
+        controls: dict[str, np.ndarray] = {}
+        if baselines is not None:
+            for k in ("baseline", "baseline_expected", "kpi"):
+                out[k] = np.empty(n)
+            controls = {nm: np.empty(n) for nm in baselines[0].control_names}
+        prev = (self.cumulative_spend, self.ema_conv)
+        self.cumulative_spend, self.last_spend_ratio = np.empty(n), np.empty(n)
+        self.last_share, self.last_price_index = np.empty((n, K)), np.empty((n, K))
+        self.ema_conv = np.empty((n, K))
+        self.last_conv = out["conversions"]
+        obs = np.empty((n, self.observation_layout.size), dtype=np.float32)
+        t = self.t
+        self.t = t + 1  # the observations are of the next step
+        self._run(lambda part: self._advance_part(part, sanitize_action(a[part.rows]), t, prev, out, controls, obs))
         info: dict[str, Any] = {
             "step": np.full(n, t, dtype=int),
-            "spend": spend,
-            "impressions": exposure,
-            "price": price,
-            "conversions": conv,
-            "expected_conversions": mu_shadow,
-            "revenue": revenue,
-            "reward": reward,
-            "expected_reward": None,
+            "spend": out["spend"],
+            "impressions": out["impressions"],
+            "price": out["price"],
+            "conversions": out["conversions"],
+            "expected_conversions": out.get("expected_conversions"),
+            "revenue": out["revenue"],
+            "reward": out["reward"],
+            "expected_reward": out.get("expected_reward"),
             "cumulative_spend": self.cumulative_spend,
             "remaining_budget": self.budget - self.cumulative_spend,
         }
-        if self.expected:
-            info["expected_reward"] = expected_reward(bm.row_model, mu_shadow, spend)
-        else:
+        if not self.expected:
             del info["expected_conversions"], info["expected_reward"]
+        if baselines is not None:
+            info["baseline"], info["baseline_expected"] = out["baseline"], out["baseline_expected"]
+            info["controls"] = controls
+            info["kpi"] = out["kpi"]
+        return obs, out["reward"], batch_info(info, n)
+
+    def _advance_part(
+        self, part: _Part, a: np.ndarray, t: int, prev: tuple[np.ndarray, np.ndarray], out: dict[str, np.ndarray],
+        controls: dict[str, np.ndarray], obs: np.ndarray,
+    ) -> None:
+        """Step ``t`` of one row part: reads the previous counters ``prev`` (cumulative spend,
+        conversions' EMA) of its rows and writes its rows of ``out``, ``controls``, the env's new
+        counters and ``obs``."""
+        bm, c, K, n, r = part.model, part.campaigns, self.n_channels, part.n, part.rows
+        assert bm is not None and c is not None
+        spend, step_total = spend_of(self, a, prev[0][r])
+        rnd = part.random
+        cost_t, response_t = _at(c.cost, t, c.path_index), _at(c.response, t, c.path_index)
+        delivery_t = None if c.delivery is None else _at(c.delivery, t, c.path_index)
+        if part.drift is not None:
+            sd, keep = part.drift
+            part.w = drift_step(part.w, rnd.generator.standard_normal((n, K)), sd, keep)  # type: ignore[union-attr]
+            response_t = response_t * np.exp(part.w)
+        nu = None
+        if bm.noisy_price:
+            nu = _lognormal(bm.row_model.price_noise_sd, bm.price_half_var, rnd.price_z(bm.noisy_price_rows, K))
+        carried = None if part.carry is None else (part.carry[0][t], part.carry[1][t])
+        price, exposure, mu = out["price"][r], out["impressions"][r], np.empty((n, K))
+        mu_shadow = out["expected_conversions"][r] if self.expected else mu
+        for g in bm.groups:
+            gr = g.rows
+
+            def sub(x: np.ndarray | None, gr: Any = gr) -> Any:
+                return x if x is None or x.ndim < 2 or isinstance(gr, slice) else x[gr]
+
+            res = g.step(
+                t, sub(spend), sub(cost_t), sub(response_t), sub(nu), sub(delivery_t),
+                None if carried is None else (sub(carried[0]), sub(carried[1])),
+            )
+            price[gr], exposure[gr], mu[gr] = res[:3]
+            if self.expected:
+                mu_shadow[gr] = res[3]
+        conv, zv = rnd.counts_and_value_z(mu, bm)
+        value = bm.row_model.value
+        if zv is not None:
+            value = value * _lognormal(bm.row_model.value_noise_sd, bm.value_half_var, zv)
+        revenue = np.multiply(conv, value, out=out["revenue"][r])
+        kpi = row_sum(conv) if bm.reward_kind == "conversions" else row_sum(revenue)
+        reward = kpi if bm.reward_kind == "conversions" else kpi - bm.spend_cost * row_sum(spend)
+        out["spend"][r], out["conversions"][r], out["reward"][r] = spend, conv, reward
+        self.cumulative_spend[r] = prev[0][r] + step_total
+        np.divide(spend, step_total[:, None], out=self.last_share[r], where=step_total[:, None] > 0)
+        self.last_share[r][step_total <= 0] = 0.0
+        index = np.multiply(price, bm.inv_base_price, out=self.last_price_index[r])  # tanh(log(p / p0))
+        np.tanh(np.log(index, out=index), out=index)
+        ema = np.multiply(conv, EMA_WEIGHT, out=self.ema_conv[r])  # EMA conv + (1 - EMA) ema
+        ema += (1 - EMA_WEIGHT) * prev[1][r]
+        self.last_spend_ratio[r] = step_total / self.step_budget
+        if self.expected:
+            out["expected_reward"][r] = expected_reward(bm.row_model, mu_shadow, spend)
         if c.baselines is not None:
             organic = np.array([b.realised[t] for b in c.baselines], dtype=float)
-            info["baseline"] = organic
-            info["baseline_expected"] = np.array([b.expected[t] for b in c.baselines], dtype=float)
+            out["baseline"][r] = organic
+            out["baseline_expected"][r] = [b.expected[t] for b in c.baselines]
             names = c.baselines[0].control_names
-            info["controls"] = {nm: np.array([b.controls[t, j] for b in c.baselines], dtype=float)
-                                for j, nm in enumerate(names)}
-            info["kpi"] = (conv.sum(axis=-1) if bm.reward_kind == "conversions" else revenue.sum(axis=-1)) + organic
-        return observe(self), reward, batch_info(info, n)
+            for j, nm in enumerate(names):
+                controls[nm][r] = [b.controls[t, j] for b in c.baselines]
+            out["kpi"][r] = kpi + organic
+        observe(self, r, obs)
 
     def close_extras(self, **kwargs: Any) -> None:
-        self.campaigns = None
+        for part in self.parts:
+            part.campaigns = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a thread pool and a lock do not pickle: the next parallel step makes a new pool
+        return {**self.__dict__, "_executor": None, "_tables_lock": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _tables_lock=threading.Lock())

@@ -12,14 +12,17 @@ then the conversion counts (:func:`~budgetgym.envs.dynamics.draw_counts`) and th
 ``standard_normal(K)``. The draws loop over rows in Python; every row then equals the single
 environment with the same seed and actions, bit for bit.
 
-``batched`` (:class:`BatchedRandom`): one generator for the batch, each quantity drawn for all
-rows in one call (``standard_normal((N, K))``, ``poisson(mu[N, K])``, ...): the same
+``batched`` (:class:`BatchedRandom`): one generator for a row part of the batch (the vector
+environment splits ``N`` rows into parts of at most ``part_rows``, each stepped by a thread;
+:func:`seed_parts` seeds them from children of one seed sequence), each quantity drawn for all
+its rows in one call (``standard_normal((n, K))``, ``poisson(mu[n, K])``, ...): the same
 distributions, other streams. The path is the scenario's nominal one (calendar and shocks,
 :func:`~budgetgym.envs.path.sample_path` with no generator) times the drift
 ``exp(w_t)``, whose walk (:func:`~budgetgym.envs.path.drift_step`) advances with each step's
 ``standard_normal((N, K))`` instead of being drawn whole at reset (no row sees its future either
-way). A family's rows play draws from a **pool**: the train draws ``0 .. P-1`` of the family,
-compiled once (about 1.5 ms each), each episode of each row a uniformly chosen member. A draw's
+way). A family's rows play draws from a **pool** (:class:`DrawPool`, shared by the parts): the
+train draws ``0 .. P-1`` of the family, compiled once (about 1.5 ms each), each episode of each
+row a uniformly chosen member. A draw's
 parameters are distributed as the single environment's (draw ``i`` of the train split is an
 independent draw for every ``i``); a pool repeats campaigns once ``P`` episodes have been played.
 A KPI baseline (:mod:`budgetgym.envs.baseline`) is drawn per row from ``rng.spawn`` children.
@@ -27,8 +30,10 @@ A KPI baseline (:mod:`budgetgym.envs.baseline`) is drawn per row from ``rng.spaw
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from gymnasium.utils import seeding
@@ -40,7 +45,7 @@ from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.path import ScenarioPath, drift_sd, sample_path, step_days
 from budgetgym.envs.scenario import Scenario
 
-__all__ = ["BatchedRandom", "Campaigns", "PerEnvRandom", "Seed"]
+__all__ = ["BatchedRandom", "Campaigns", "DrawPool", "PerEnvRandom", "Seed", "seed_parts"]
 
 Seed = int | Sequence[int | None] | None
 #: The largest family draw index the single environment draws at reset (exclusive).
@@ -94,7 +99,10 @@ def _distinct(scenarios: Sequence[Scenario]) -> tuple[list[Scenario], np.ndarray
     return out, index
 
 
-def _tables(paths: Sequence[ScenarioPath]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+_Tables = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def _tables(paths: Sequence[ScenarioPath]) -> _Tables:
     cost = np.stack([p.cost for p in paths], axis=1)
     response = np.stack([p.response for p in paths], axis=1)
     outage = any(bool((p.delivery != 1.0).any()) for p in paths)
@@ -179,15 +187,55 @@ class PerEnvRandom:
         return conv, zv
 
 
+def _drift_tables(scenarios: Sequence[Scenario]) -> tuple[np.ndarray, np.ndarray]:
+    """``(sigma [M, K], keep [M, 1])``: the scenarios' drift walk parameters."""
+    sd = np.stack([drift_sd(sc) for sc in scenarios])
+    return sd, np.array([[1.0 - sc.drift.mean_reversion] for sc in scenarios])
+
+
+class DrawPool:
+    """A varying family's train draws ``0 .. size-1``: scenarios, compiled models and the tables of
+    their nominal paths, built once at the first reset and shared by every row part of a batch
+    (under a lock: the parts reset in threads)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._entries: tuple[list[Scenario], list[ChannelModel], _Tables] | None = None
+        self._drift = (np.zeros((0, 0)), np.zeros((0, 1)))  # the draws' drift tables (_drift_tables)
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}  # a lock does not pickle
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
+
+    def entries(
+        self, family: ScenarioFamily, compile_: _Compiler
+    ) -> tuple[list[Scenario], list[ChannelModel], _Tables]:
+        with self._lock:
+            if self._entries is None:
+                pool = [family.sample(i, "train") for i in range(self.size)]
+                tables = _tables([sample_path(sc, None) for sc in pool])
+                self._entries = (pool, [compile_(sc) for sc in pool], tables)
+                self._drift = _drift_tables(pool)
+            return self._entries
+
+    def drift_tables(self, scenarios: list[Scenario]) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`_drift_tables` of ``scenarios``, kept for the pool's own list."""
+        if self._entries is not None and scenarios is self._entries[0]:
+            return self._drift
+        return _drift_tables(scenarios)
+
+
 class BatchedRandom:
-    """One generator for the batch (module docstring)."""
+    """One generator for a batch of rows (module docstring)."""
 
     mode = "batched"
 
-    def __init__(self, n: int, pool: int):
-        self.n, self.pool_size = n, pool
+    def __init__(self, n: int, pool: DrawPool):
+        self.n, self.pool = n, pool
         self.rng: np.random.Generator | None = None
-        self._pool: tuple[list[Scenario], list[ChannelModel], list[ScenarioPath]] | None = None
 
     def seed(self, seed: Seed) -> None:
         """``int s``: the batch generator of seed ``s``; a list: of the seed sequence of its
@@ -208,21 +256,18 @@ class BatchedRandom:
         self, family: ScenarioFamily, rows: Sequence[Scenario] | None, compile_: _Compiler
     ) -> Campaigns:
         rng, draws = self.generator, None
-        if rows is not None:
-            scenarios, index = _distinct(list(rows))
-        elif family.varies:
-            if self._pool is None:
-                pool = [family.sample(i, "train") for i in range(self.pool_size)]
-                self._pool = (pool, [compile_(sc) for sc in pool], [sample_path(sc, None) for sc in pool])
-            index = rng.integers(0, self.pool_size, self.n)
-            scenarios, draws = self._pool[0], index.copy()
+        pooled = rows is None and family.varies
+        if pooled:
+            index = rng.integers(0, self.pool.size, self.n)
+            scenarios, members, (cost, response, delivery) = self.pool.entries(family, compile_)
+            draws = index.copy()
         else:
-            scenarios, index = [family.nominal()], np.zeros(self.n, dtype=np.intp)
-        if self._pool is not None and scenarios is self._pool[0]:
-            members, nominal = self._pool[1], self._pool[2]
-        else:
-            members, nominal = [compile_(sc) for sc in scenarios], [sample_path(sc, None) for sc in scenarios]
-        cost, response, delivery = _tables(nominal)
+            if rows is not None:
+                scenarios, index = _distinct(list(rows))
+            else:
+                scenarios, index = [family.nominal()], np.zeros(self.n, dtype=np.intp)
+            members = [compile_(sc) for sc in scenarios]
+            cost, response, delivery = _tables([sample_path(sc, None) for sc in scenarios])
         base = None
         if scenarios[0].baseline is not None:
             children = rng.spawn(self.n)
@@ -239,13 +284,13 @@ class BatchedRandom:
         counts = (sc.noise.conversions, sc.noise.dispersion) if sc.reward == "conversions" else None
         return baseline_path(sc.baseline, step_days(sc), rng, counts)
 
-    @staticmethod
-    def drift(scenarios: Sequence[Scenario], index: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def drift(
+        self, scenarios: list[Scenario], index: np.ndarray | None, n: int
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """``(sigma [N, K], keep [N, 1])`` of the rows' drift walks, or ``None`` without drift."""
-        sd = np.stack([drift_sd(sc) for sc in scenarios])
+        sd, keep = self.pool.drift_tables(scenarios)
         if not sd.any():
             return None
-        keep = np.array([[1.0 - sc.drift.mean_reversion] for sc in scenarios])
         rows = np.zeros(n, dtype=np.intp) if index is None else index
         return sd[rows], keep[rows]
 
@@ -263,3 +308,26 @@ class BatchedRandom:
                 conv[sel] = draw_counts(mu[sel], kind, bm.dispersion[sel], rng)
         zv = rng.standard_normal(mu.shape) if bm.value_noise_rows.any() else None
         return conv, zv
+
+
+def seed_parts(parts: Sequence[BatchedRandom], seed: Seed) -> None:
+    """Seed the generators of a batch split into row parts (``batched``).
+
+    One part: :meth:`BatchedRandom.seed` (the stream of an unsplit batch). Several: part ``j`` of
+    ``P`` gets child ``j`` of ``SeedSequence(s).spawn(P)`` for ``int s`` (of the sequence of the
+    list's entries for a list), so the streams depend on the seed and the split, never on the
+    threads that run the parts; ``None`` keeps each part's generator (fresh entropy the first time,
+    or for a list with ``None`` entries)."""
+    if len(parts) == 1:
+        parts[0].seed(seed)
+        return
+    if isinstance(seed, (int, np.integer)):
+        children = np.random.SeedSequence(int(seed)).spawn(len(parts))
+    elif seed is not None and all(s is not None for s in seed):
+        children = np.random.SeedSequence([int(s) for s in seed]).spawn(len(parts))  # type: ignore[arg-type]
+    else:
+        for part in parts:
+            part.seed(seed)
+        return
+    for part, child in zip(parts, children, strict=True):
+        part.rng = np.random.Generator(np.random.PCG64(child))

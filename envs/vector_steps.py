@@ -13,32 +13,36 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from budgetgym.envs.allocation import project_rows, sanitize_action, softmax_split
+from budgetgym.envs.allocation import project_rows, project_rows_newton, softmax_split
 from budgetgym.envs.observation import CONV_CLIP, SPEND_CLIP
+from budgetgym.envs.rowsum import row_sum
 
 if TYPE_CHECKING:  # pragma: no cover
     from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
-__all__ = ["batch_info", "observe", "spend_of"]
+__all__ = ["NEWTON_CHANNELS", "batch_info", "observe", "spend_of"]
+
+#: ``batched`` projects the splits of this many channels or more onto the share bounds by
+#: :func:`~budgetgym.envs.allocation.project_rows_newton` (no sort; equal to ~1e-15, not bit for bit);
+#: below, and always in ``per_env``, by the single environment's breakpoint algorithm (as fast there).
+NEWTON_CHANNELS = 16
 
 
-def spend_of(env: ChannelBudgetVectorEnv, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r"""Each row's spend ``[N, K]`` and its total ``[N]`` for ``actions`` ``[N, A]``.
+def spend_of(env: ChannelBudgetVectorEnv, a: np.ndarray, cumulative_spend: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""The spend ``[n, K]`` and its total ``[n]`` of rows with sanitised actions ``a`` ``[n, A]``
+    (:func:`~budgetgym.envs.allocation.sanitize_action`) and spend so far ``cumulative_spend``.
 
     Split :math:`q = \Pi_S(\mathrm{softmax}(c\,a))`; step total ``s = min(B/T, remaining)`` (even
     pacing) or ``(u+1)/2 * min(remaining, m B/T)`` (agent pacing); spend ``floor(q * units) * quantum``
     with ``units = floor(s / quantum)``, the largest channel reduced by any excess of the sum over
     ``units * quantum`` (``ChannelBudgetEnv.step``).
     """
-    n, K = env.num_envs, env.n_channels
-    a = sanitize_action(actions)
-    want = (n, env.action_dim)
-    if a.shape != want:
-        raise ValueError(f"actions: expected shape {want}, got {np.shape(actions)}")
+    K = env.n_channels
     share = softmax_split(a[:, :K] if env.agent_pacing else a, env.logit_scale)
     if env.bounded:
-        share = project_rows(share, env.low_share, env.high_share)
-    remaining = env.budget - env.cumulative_spend
+        newton = env.rng_mode == "batched" and K >= NEWTON_CHANNELS
+        share = (project_rows_newton if newton else project_rows)(share, env.low_share, env.high_share)
+    remaining = env.budget - cumulative_spend
     if env.agent_pacing:
         total = 0.5 * (a[:, K] + 1.0) * np.maximum(0.0, np.minimum(remaining, env.step_cap))
     else:
@@ -46,7 +50,7 @@ def spend_of(env: ChannelBudgetVectorEnv, actions: np.ndarray) -> tuple[np.ndarr
     q = env.quantum
     units = np.floor(np.maximum(total, 0.0) / q)
     spend = np.floor(share * units[:, None]) * q
-    step_total = spend.sum(axis=-1)
+    step_total = row_sum(spend)
     over = step_total - units * q
     fix = np.flatnonzero(over > 0)
     if len(fix):
@@ -56,19 +60,20 @@ def spend_of(env: ChannelBudgetVectorEnv, actions: np.ndarray) -> tuple[np.ndarr
     return spend, step_total
 
 
-def observe(env: ChannelBudgetVectorEnv) -> np.ndarray:
-    """The observations ``[N, 4K + 7]`` (float32) of every row (:mod:`budgetgym.envs.observation`)."""
+def observe(env: ChannelBudgetVectorEnv, rows: slice, out: np.ndarray) -> np.ndarray:
+    """Writes the observations (float32) of ``rows`` into ``out`` ``[N, 4K + 7]`` and returns ``out``
+    (:mod:`budgetgym.envs.observation`)."""
     lay = env.observation_layout
-    obs = np.empty((env.num_envs, lay.size), dtype=np.float32)  # float64 values, each rounded once
-    obs[:, lay.share] = env.last_share
-    obs[:, lay.price_index] = env.last_price_index
-    obs[:, lay.conversions] = np.minimum(env.last_conv * env.inv_conv_scale, CONV_CLIP)
-    obs[:, lay.conversions_ema] = np.minimum(env.ema_conv * env.inv_conv_scale, CONV_CLIP)
-    obs[:, lay.remaining_budget] = np.maximum(0.0, env.budget - env.cumulative_spend) / env.budget
+    obs = out[rows]  # float64 values, each rounded once
+    obs[:, lay.share] = env.last_share[rows]
+    obs[:, lay.price_index] = env.last_price_index[rows]
+    for block, conv in ((lay.conversions, env.last_conv[rows]), (lay.conversions_ema, env.ema_conv[rows])):
+        np.minimum(conv * env.inv_conv_scale, CONV_CLIP, out=obs[:, block])  # float64, rounded on output
+    obs[:, lay.remaining_budget] = np.maximum(0.0, env.budget - env.cumulative_spend[rows]) / env.budget
     obs[:, lay.time] = env.t / env.horizon
-    obs[:, lay.spend_ratio] = np.minimum(env.last_spend_ratio, SPEND_CLIP)
+    obs[:, lay.spend_ratio] = np.minimum(env.last_spend_ratio[rows], SPEND_CLIP)
     obs[:, lay.phase] = env.phase[env.t]
-    return obs
+    return out
 
 
 def batch_info(info: dict[str, Any], n: int) -> dict[str, Any]:

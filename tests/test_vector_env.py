@@ -82,7 +82,8 @@ def test_family_rows_play_their_own_draws_like_single_envs() -> None:
     family = load_family("retail-5-family")
     vec = ChannelBudgetVectorEnv(family, 4)
     _same_run(_sync(lambda: ChannelBudgetEnv(family), 4), vec, 2 * vec.horizon + 2)
-    assert vec._model is not None and len(vec._model.groups) > 1
+    model = vec.parts[0].model
+    assert model is not None and len(model.groups) > 1
     assert len({sc.channels[4].adstock.decay for sc in vec.scenarios}) == 4  # type: ignore[union-attr]
 
 

@@ -40,8 +40,8 @@ def test_no_overspend_and_valid_observations_under_hostile_actions(sc, data, see
     dim = sc.n_channels + int(sc.budget.pacing == "agent")
     actions = _hostile(data, sc.horizon, dim)
     B = sc.budget.total
-    for mode in ("per_env", "batched"):
-        env = ChannelBudgetVectorEnv(sc, N, rng=mode)
+    for mode, part_rows in (("per_env", None), ("batched", None), ("batched", 2)):  # 2: two row parts, threaded
+        env = ChannelBudgetVectorEnv(sc, N, rng=mode, part_rows=part_rows, threads=2)
         obs, _ = env.reset(seed=seed)
         spent = [[] for _ in range(N)]
         for a in actions:

@@ -167,7 +167,7 @@ def test_spaces_metadata_and_make_vec() -> None:
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
     generic = gym.make_vec("budgetgym/ChannelBudget-v0", num_envs=2, scenario="seasonal-5", rng="batched")
-    assert isinstance(generic, ChannelBudgetVectorEnv) and generic.random.mode == "batched"
+    assert isinstance(generic, ChannelBudgetVectorEnv) and generic.rng_mode == "batched"
     assert generic.single_action_space.shape == (6,)  # agent pacing
     sync = gym.make_vec("budgetgym/stationary-3-v0", num_envs=2, vectorization_mode="sync")
     assert isinstance(sync, SyncVectorEnv)
@@ -180,6 +180,8 @@ def test_spaces_metadata_and_make_vec() -> None:
         ({"rng": "fast"}, "rng"),
         ({"autoreset_mode": AutoresetMode.DISABLED}, "autoreset_mode"),
         ({"draw_pool": 0}, "draw_pool"),
+        ({"threads": 0}, "threads"),
+        ({"part_rows": 2.5}, "part_rows"),
         ({"scenario": [load_scenario("stationary-3"), load_scenario("stationary-5")]}, "one brief"),
         ({"scenario": []}, "at least one"),
     ],

@@ -1,0 +1,219 @@
+"""The batched vector env's row parts and threads, and the sort-free projection it uses.
+
+``batched`` splits a batch into row parts, each with its own generator (SeedSequence children of
+the seed), stepped by a thread pool. What must hold: the streams depend on the seed and the split,
+never on the number of threads (the same run with 1 and 2 threads is equal, noise on, bit for bit);
+a reset with the same seed repeats the run; the parts draw different numbers; with every noise
+source off a split batch is still N single environments (to 1e-13, the batched tolerance), across
+episodes of a family (whose resets reuse the members' tables). The Newton projection is checked
+against the breakpoint algorithm and the KKT-free facts of a projection (bounds, sum, a feasible
+split kept); the column sums against numpy's own.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import data_equivalence
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_allocation import feasible_bounds
+from test_vector_modes import _close, _play, _quiet
+
+from budgetgym.envs import ChannelBudgetEnv, load_scenario
+from budgetgym.envs.allocation import project_bounded_simplex, project_rows, project_rows_newton, softmax_split
+from budgetgym.envs.batch_model import BatchModel
+from budgetgym.envs.dynamics import ChannelModel
+from budgetgym.envs.family import family_from_dict, load_family
+from budgetgym.envs.io import read_yaml
+from budgetgym.envs.rowsum import row_max, row_sum
+from budgetgym.envs.vector_env import ChannelBudgetVectorEnv, part_bounds
+from budgetgym.envs.vector_steps import NEWTON_CHANNELS
+
+
+def _run(env: ChannelBudgetVectorEnv, steps: int, seed: int = 4) -> list:
+    rng = np.random.default_rng(0)
+    actions = [rng.uniform(-1, 1, env.action_space.shape).astype(np.float32) for _ in range(steps)]
+    return _play(env, actions, seed)
+
+
+def test_part_bounds_cover_the_rows_in_near_equal_parts() -> None:
+    assert part_bounds(10, 4) == [(0, 3), (3, 6), (6, 10)]
+    assert part_bounds(4, 4) == [(0, 4)]
+    assert part_bounds(1, 4096) == [(0, 1)]
+
+
+BASELINE = {"level": 50, "noise_sd": 0.1, "controls": [{"name": "price", "mean": 1.0, "sd": 0.2, "effect": -5.0}]}
+
+
+@pytest.mark.parametrize("name", ["retail-5-family", "drift-5", "baseline"])
+def test_threads_do_not_change_the_streams(name: str) -> None:
+    """Noise on (negative-binomial counts, price and value noise, a family's pool draws; drift-5:
+    the drift walk; a KPI baseline with a control), over an autoreset: 1 and 2 threads give the
+    same run, bit for bit."""
+    source = load_scenario("stationary-3").override({"baseline": BASELINE}) if name == "baseline" else name
+    runs = []
+    for threads in (1, 2):
+        env = ChannelBudgetVectorEnv(
+            source, 7, rng="batched", part_rows=3, threads=threads, draw_pool=5, autoreset_mode=AutoresetMode.SAME_STEP
+        )
+        assert len(env.parts) == 3
+        runs.append(_run(env, env.horizon + 3))
+    assert data_equivalence(runs[0], runs[1], exact=True)
+
+
+def test_seeded_reset_repeats_and_parts_draw_their_own_numbers() -> None:
+    """Every row plays the same campaign with the same action: the rows of one part differ (one
+    generator draws for all of them), rows of different parts differ, a reseed repeats everything."""
+    env = ChannelBudgetVectorEnv("stationary-5", 6, rng="batched", part_rows=3)
+    action = np.zeros(env.action_space.shape, dtype=np.float32)
+    first = []
+    for _ in range(2):
+        env.reset(seed=11)
+        first.append(env.step(action)[4]["conversions"])
+    assert np.array_equal(first[0], first[1])
+    conv = first[0]
+    assert len({row.tobytes() for row in conv}) == 6  # no two rows (in a part or across parts) alike
+    other = ChannelBudgetVectorEnv("stationary-5", 6, rng="batched", part_rows=3)
+    other.reset(seed=12)
+    assert not np.array_equal(other.step(action)[4]["conversions"], conv)
+
+
+def _near(a, b, rtol: float, atol: float = 0.0) -> None:
+    """Floats equal to ``rtol`` (and ``atol``), everything else exactly (test_vector_modes' ``_close``)."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _near(a[k], b[k], rtol, atol)
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _near(x, y, rtol, atol)
+    elif np.asarray(a).dtype.kind == "f":
+        np.testing.assert_allclose(b, a, rtol=rtol, atol=atol)
+    else:
+        assert data_equivalence(a, b, exact=True)
+
+
+@pytest.mark.parametrize("name", ["shock-5", "holiday-5", "large-50"])
+def test_split_batch_without_noise_equals_single_envs(name: str) -> None:
+    """3 rows in 2 parts, threaded. shock-5: share bounds; large-50: 50 channels, per-channel
+    carry-over windows and the bounds projected by the Newton iteration: shares equal to ~1e-15,
+    so a channel's spend may round to the neighbouring quantum of the budget (``env.quantum``,
+    2**-52 of it). There every spend is within one quantum, and the rest within the relative
+    effect of one quantum on the run's smallest spend (4 quanta / smallest spend), or the absolute
+    one of a quantum per channel and step (``K T`` quanta: the budget left at the end, ~1e-13 of
+    it); elsewhere 1e-13."""
+    sc = _quiet(name)
+    vec = ChannelBudgetVectorEnv(sc, 3, rng="batched", part_rows=2, threads=2)
+    assert len(vec.parts) == 2
+    rng = np.random.default_rng(1)
+    actions = [rng.uniform(-1, 1, vec.action_space.shape).astype(np.float32) for _ in range(vec.horizon + 2)]
+    ref = SyncVectorEnv([lambda: ChannelBudgetEnv(sc) for _ in range(3)])
+    expected, got = _play(ref, actions, 5), _play(vec, actions, 99)
+    rtol, atol = 1e-13, 0.0
+    if vec.n_channels >= NEWTON_CHANNELS:
+        spends = [(e["spend"], g["spend"]) for e, g in zip(expected[5::5], got[5::5], strict=True) if "spend" in e]
+        assert all(np.abs(e - g).max() <= vec.quantum for e, g in spends)
+        rtol = max(1e-13, 4 * vec.quantum / min(e[e > 0].min() for e, _ in spends))
+        atol = vec.n_channels * vec.horizon * vec.quantum
+    _near(expected, got, rtol, atol)
+
+
+def test_split_family_without_noise_equals_single_envs_of_its_draws_across_episodes() -> None:
+    """Each episode every row plays a new pool draw; the reset rebuilds the rows' parameters from
+    the members' tables built once (the same object, episode after episode)."""
+    data = read_yaml(load_family("retail-5-family").source.split("'")[1], "family")
+    data["scenario"]["noise"] = {"conversions": "none"}
+    for ch in data["scenario"]["channels"]:
+        ch["cost"]["noise_sd"] = 0.0
+        ch["value"]["noise_sd"] = 0.0
+    family = family_from_dict(data)
+    vec = ChannelBudgetVectorEnv(family, 5, rng="batched", draw_pool=6, part_rows=2, threads=2)
+    vec.reset(seed=3)
+    rng = np.random.default_rng(2)
+    tables = vec.parts[0].model.tables  # type: ignore[union-attr]
+    for episode in range(2):
+        draws = vec.scenarios
+        assert all(sc is family.sample(int(d), "train") for sc, d in zip(draws, np.concatenate(
+            [p.campaigns.draws for p in vec.parts]), strict=True))  # type: ignore[union-attr]
+        ref = SyncVectorEnv([lambda sc=sc: ChannelBudgetEnv(sc) for sc in draws])
+        ref.reset(seed=0)
+        for _ in range(vec.horizon):
+            a = rng.uniform(-1, 1, vec.action_space.shape).astype(np.float32)
+            expected, got = ref.step(a), vec.step(a)
+            drop = ("draw", "_draw", "split", "_split")
+            _close([*expected[:4], expected[4]], [*got[:4], {k: v for k, v in got[4].items() if k not in drop}])
+        assert all(p.model.tables is tables for p in vec.parts)  # type: ignore[union-attr]
+        if episode == 0:
+            vec.step(np.zeros(vec.action_space.shape, dtype=np.float32))  # NEXT_STEP: the reset step
+
+
+@settings(max_examples=60, deadline=None)
+@given(bounds=feasible_bounds(k_max=9), data=st.data())
+def test_newton_projection_equals_the_breakpoint_algorithm(bounds, data) -> None:
+    """Hostile splits (entries in [-1, 2], not on the simplex) and softmax splits of extreme
+    logits: the same projection to 1e-12, the bounds held exactly, the sum one to 1e-12, and a
+    feasible row returned unchanged."""
+    low, high, q0 = bounds
+    k = len(low)
+    rows = data.draw(st.integers(1, 6))
+    raw = np.array(data.draw(st.lists(st.lists(st.floats(-1.0, 2.0), min_size=k, max_size=k), min_size=rows,
+                                      max_size=rows)))
+    logits = np.array(data.draw(st.lists(st.floats(-1.0, 1.0), min_size=k, max_size=k)))
+    p = np.vstack([raw, softmax_split(logits[None, :], 10.0), q0[None, :]])
+    q = project_rows_newton(p, low, high)
+    np.testing.assert_allclose(q, project_rows(p, low, high), rtol=0, atol=1e-12)
+    assert np.all(q >= low) and np.all(q <= high)
+    np.testing.assert_allclose(q.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    assert np.array_equal(q[-1], project_bounded_simplex(q0, low, high))  # feasible: kept (q0 itself)
+
+
+def test_newton_projection_on_large_50_bounds() -> None:
+    """A locked and a capped channel of 50 (large-50), 2,000 random softmax splits."""
+    low, high = load_scenario("large-50").share_bound_arrays
+    p = softmax_split(np.random.default_rng(5).uniform(-1, 1, (2000, 50)), 5.0)
+    q = project_rows_newton(p, low, high)
+    np.testing.assert_allclose(q, project_rows(p, low, high), rtol=0, atol=1e-13)
+    assert np.all(q >= low) and np.all(q <= high)
+    np.testing.assert_allclose(q.sum(axis=1), 1.0, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 7, 8, 9, 16, 17, 40])
+def test_column_sums_and_maxima_are_numpys(k: int) -> None:
+    """Values over 40 orders of magnitude and both signs, where the order of a sum shows."""
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((300, k)) * np.exp(rng.uniform(-46, 46, (300, k)))
+    assert np.array_equal(row_sum(x), x.sum(axis=-1))
+    assert np.array_equal(row_sum(x), [row.sum() for row in x])  # the single environment's one-row sum
+    assert np.array_equal(row_max(x), x.max(axis=-1))
+
+
+@pytest.mark.parametrize("name", ["large-50", "competitor-5"])
+def test_mixed_curves_by_columns_are_the_mixed_model(name: str) -> None:
+    """A batched group evaluates the Hill and the logistic channels of a mixed model on their own
+    columns: the same numbers as the model's saturation (both curves everywhere, then picked)."""
+    model = ChannelModel.from_scenario(load_scenario(name))
+    assert model.curve_family == "mixed"
+    group = BatchModel([model], None, 64, fast=True).groups[0]
+    assert group.curve_parts is not None
+    a = np.random.default_rng(3).uniform(0.0, 3.0, (64, model.n_channels)) * model.kappa
+    a[0] = 0.0
+    assert np.array_equal(group.saturation(a), model.saturation(a))
+
+
+def test_a_split_threaded_env_pickles_mid_episode() -> None:
+    """The thread pool and the locks are left out of the pickle; the copy continues the run
+    (generators, ring buffers, counters) exactly as the original does."""
+    env = ChannelBudgetVectorEnv("retail-5-family", 5, rng="batched", draw_pool=4, part_rows=2, threads=2)
+    env.reset(seed=9)
+    rng = np.random.default_rng(0)
+    actions = [rng.uniform(-1, 1, env.action_space.shape).astype(np.float32) for _ in range(6)]
+    for a in actions[:3]:
+        env.step(a)
+    copy = pickle.loads(pickle.dumps(env))
+    for a in actions[3:]:
+        assert data_equivalence(env.step(a), copy.step(a), exact=True)
