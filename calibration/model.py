@@ -84,6 +84,7 @@ __all__ = ["Fit", "Likelihood", "ModelSpec", "baseline_design", "fit_model", "re
 Likelihood = Literal["gaussian", "poisson", "negative_binomial"]
 PRIOR_U_SD = float(np.log(3.0))
 PRIOR_SLOPE_SD = 0.5
+PRIOR_SEASON_SD = 0.15
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ class _Problem:
     sw: np.ndarray  # [T] sqrt of the weights
     weak: np.ndarray  # [K] bool
     prior_scale: float = 0.0
+    season_prior: bool = False  # the prior on the media seasonality's a, b
     Q: np.ndarray = field(init=False)
     R: np.ndarray = field(init=False)
 
@@ -164,12 +166,14 @@ class _Problem:
         return H, beta, ytil - Ht @ beta
 
     def penalty(self, phi: np.ndarray) -> np.ndarray:
-        if self.prior_scale <= 0 or not self.weak.any():
+        if self.prior_scale <= 0:
             return np.zeros(0)
         p = self.layout.split(phi)[self.weak]
         parts = [p[:, self.layout.n_adstock] / PRIOR_U_SD]
         if self.layout.saturation == "hill":
             parts.append((p[:, self.layout.n_adstock + 1] - 1.0) / PRIOR_SLOPE_SD)
+        if self.season_prior:
+            parts.append(self.layout.season_coef(phi) / PRIOR_SEASON_SD)
         return self.prior_scale * np.concatenate(parts)
 
     def jacobian(self, phi: np.ndarray, ytil: np.ndarray) -> np.ndarray:
@@ -395,10 +399,11 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0) ->
             phi = new
             if moved < 1e-7:
                 break
-    if weak.any():
+    season_prior = layout.season and spec.prior != "none"
+    if weak.any() or season_prior:
         H, beta, coef = prob.linear(phi, y)
         scale0 = float(np.sqrt(np.sum((prob.sw * (y - H @ beta - B @ coef)) ** 2) / dof))
-        prob = _Problem(layout, media, ref, B, data.days, prob.sw, weak, prior_scale=scale0)
+        prob = _Problem(layout, media, ref, B, data.days, prob.sw, weak, prior_scale=scale0, season_prior=season_prior)
         runs = _multistart(prob, y, [phi, *starts])
         phi = runs[0][0]
     H, beta, coef = prob.linear(phi, y)
