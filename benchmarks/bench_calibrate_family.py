@@ -52,7 +52,7 @@ WINDOW = 13
 
 def one(
     draw: int, periods: int, draws: int, root: Path, prior: str = "all", adstock: str = "geometric",
-    delay: str = "none", media_season: str = "none",
+    delay: str = "none", media_season: str = "none", prior_draws: bool = False,
 ) -> dict[str, float]:
     fam = load_family("retail-5-family")
     d = fam.sample(draw, "test")
@@ -79,7 +79,7 @@ def one(
     res = calibrate(out / "data.csv", date="date", kpi="revenue", spend=",".join(f"{n}_spend" for n in names),
                     exposure=",".join(exposure), controls="competitor", draws=draws, seed=draw, out=root / f"f{draw}",
                     plots=False, plan_periods=WINDOW, plan_budget=WINDOW * rate, prior=prior, adstock=adstock,
-                    delay=delay, media_season=media_season)
+                    delay=delay, media_season=media_season, prior_draws=prior_draws)
     t_fit = time.perf_counter() - t0
     rec = plan(root / f"f{draw}" / "family.yaml", history=root / f"f{draw}" / "history.csv", curves=False)
     t_all = time.perf_counter() - t0
@@ -118,6 +118,7 @@ def main() -> None:
     ap.add_argument("--adstock", default="geometric", help="calibrate's --adstock: geometric, weibull_cdf, weibull_pdf")
     ap.add_argument("--delay", default="none", help="calibrate's --delay: none or gamma")
     ap.add_argument("--media-season", default="none", help="calibrate's --media-season: none or yearly")
+    ap.add_argument("--prior-draws", action="store_true", help="calibrate's --prior-draws")
     ap.add_argument("--first", type=int, default=0, help="first draw (the datasets are draws first, first + 1, ...)")
     args = ap.parse_args()
     rows = []
@@ -125,7 +126,8 @@ def main() -> None:
         print("| draw | % of oracle | equal split | % of the movable part | coverage | R² | fit s | calibrate+plan s |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         for draw in range(args.first, args.first + args.datasets):
-            r = one(draw, args.periods, args.draws, Path(tmp), args.prior, args.adstock, args.delay, args.media_season)
+            r = one(draw, args.periods, args.draws, Path(tmp), args.prior, args.adstock, args.delay, args.media_season,
+                    args.prior_draws)
             rows.append(r)
             print(f"| {draw} | {r['pct']:.2f} | {r['pct_equal']:.2f} | {r['pct_movable']:.2f} | {r['coverage']:.0%} "
                   f"| {r['r2']:.3f} | {r['fit_s']:.1f} | {r['calibrate_plan_s']:.1f} |", flush=True)
@@ -135,7 +137,7 @@ def main() -> None:
     cov = np.mean([r["coverage"] for r in rows])
     lo, hi = _ci(pct, rng)
     print(f"\n{len(rows)} datasets of {args.periods} weeks, prior {args.prior}, adstock {args.adstock}, "
-          f"delay {args.delay}, media season {args.media_season}: "
+          f"delay {args.delay}, media season {args.media_season}, prior draws {args.prior_draws}: "
           f"plan {pct.mean():.2f}% of the "
           f"true oracle "
           f"(95% CI {lo:.2f}-{hi:.2f}), worst {pct.min():.2f}% (targets: mean >= 99, worst >= 97); equal split "

@@ -135,6 +135,7 @@ def calibrate(
     starts: int = 8,
     delay: str = "none",
     media_season: str = "none",
+    prior_draws: bool = False,
     out: str | Path | None = None,
     plots: bool = True,
 ) -> CalibrationResult:
@@ -161,6 +162,8 @@ def calibrate(
         (:mod:`~budgetgym.calibration.transforms`).
     media_season : ``none`` (default) or ``yearly``: a yearly cycle multiplying every channel's
         response (needs a year of data: with less the cycle is confounded with the trend).
+    prior_draws : each bootstrap refit also draws its prior's means from the prior
+        (:mod:`~budgetgym.calibration.uncertainty`).
     out : directory to write ``family.yaml``, ``history.csv``, ``parameters.csv``, ``fit.md`` and
         figures into (:func:`~budgetgym.calibration.report.write_outputs`); ``None`` writes nothing.
     plots : draw the figures (needs matplotlib, the ``plot`` extra).
@@ -199,7 +202,7 @@ def calibrate(
     t = time.perf_counter()
     fit = fit_model(data, spec, seed=seed)
     seconds["fit"] = time.perf_counter() - t
-    boot = block_bootstrap(fit, draws, block_length=block_length, seed=seed) if draws else None
+    boot = block_bootstrap(fit, draws, block_length=block_length, seed=seed, prior_draws=prior_draws) if draws else None
     seconds["bootstrap"] = 0.0 if boot is None else boot.seconds
     insample = errors(fit.y, fit.fitted)
     rew = reward or kpi_reward(kpi, lik)

@@ -165,7 +165,9 @@ class _Problem:
         beta = nnls(Ht, ytil)[0]
         return H, beta, ytil - Ht @ beta
 
-    def penalty(self, phi: np.ndarray) -> np.ndarray:
+    def penalty(self, phi: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
+        """The prior's pseudo-residuals (module docstring); ``shift`` moves each prior's mean by that
+        many of its sds (a draw from the prior: :func:`refit`)."""
         if self.prior_scale <= 0:
             return np.zeros(0)
         p = self.layout.split(phi)[self.weak]
@@ -174,7 +176,8 @@ class _Problem:
             parts.append((p[:, self.layout.n_adstock + 1] - 1.0) / PRIOR_SLOPE_SD)
         if self.season_prior:
             parts.append(self.layout.season_coef(phi) / PRIOR_SEASON_SD)
-        return self.prior_scale * np.concatenate(parts)
+        z = np.concatenate(parts)
+        return self.prior_scale * (z if shift is None else z - shift)
 
     def jacobian(self, phi: np.ndarray, ytil: np.ndarray) -> np.ndarray:
         """Forward-difference Jacobian of ``[projected residual, penalty]`` at ``phi`` (the steps of
@@ -207,16 +210,17 @@ class _Problem:
         return J
 
     def fit(
-        self, y: np.ndarray, start: np.ndarray, tol: float, max_nfev: int | None = None
+        self, y: np.ndarray, start: np.ndarray, tol: float, max_nfev: int | None = None,
+        shift: np.ndarray | None = None,
     ) -> tuple[np.ndarray, float]:
         """Least squares over ``phi`` from ``start`` (Jacobian: :meth:`jacobian`): ``(phi, cost)``;
         at most ``max_nfev`` evaluations of the residual (default ``200 + 10 n_phi``; each
-        iteration takes one or a few)."""
+        iteration takes one or a few); ``shift``: :meth:`penalty`'s (its Jacobian does not depend on it)."""
         ytil = self.project(y * self.sw)
         lo, hi = self.layout.bounds()
 
         def resid(phi: np.ndarray) -> np.ndarray:
-            return np.concatenate([self.solve(phi, ytil)[2], self.penalty(phi)])
+            return np.concatenate([self.solve(phi, ytil)[2], self.penalty(phi, shift)])
 
         res = least_squares(resid, np.clip(start, lo, hi), jac=lambda phi: self.jacobian(phi, ytil), bounds=(lo, hi),
                             method="trf", ftol=tol, xtol=tol, gtol=tol,
@@ -429,10 +433,13 @@ REFIT_TOL = 1e-6
 REFIT_NFEV = 20
 
 
-def refit(fit: Fit, y: np.ndarray, tol: float = REFIT_TOL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def refit(
+    fit: Fit, y: np.ndarray, tol: float = REFIT_TOL, prior_shift: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Refit ``fit``'s model to another KPI series ``y`` (a bootstrap replicate), warm-started at
-    the point estimate, with its weights and prior, to :data:`REFIT_TOL` within
-    ``REFIT_NFEV`` evaluations of the residual (as many iterations at most): ``(phi, beta, coef)``."""
-    phi = fit.problem.fit(y, fit.phi, tol, REFIT_NFEV)[0]
+    the point estimate, with its weights and prior (its means moved by ``prior_shift`` sds, one per
+    pseudo-residual of :meth:`_Problem.penalty`), to :data:`REFIT_TOL` within ``REFIT_NFEV``
+    evaluations of the residual (as many iterations at most): ``(phi, beta, coef)``."""
+    phi = fit.problem.fit(y, fit.phi, tol, REFIT_NFEV, shift=prior_shift)[0]
     _, beta, coef = fit.problem.linear(phi, y)
     return phi, beta, coef

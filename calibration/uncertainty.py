@@ -71,8 +71,12 @@ def resample_blocks(residuals: np.ndarray, block_length: int, rng: np.random.Gen
     return residuals[idx]
 
 
-def block_bootstrap(fit: Fit, draws: int = 200, *, block_length: int | None = None, seed: int = 0) -> Draws:
-    """``draws`` refits of ``fit`` on moving-block residual replicates (module docstring), seeded."""
+def block_bootstrap(
+    fit: Fit, draws: int = 200, *, block_length: int | None = None, seed: int = 0, prior_draws: bool = False
+) -> Draws:
+    """``draws`` refits of ``fit`` on moving-block residual replicates (module docstring), seeded;
+    with ``prior_draws`` (and a prior in the fit), each refit's prior means drawn from the prior
+    too (randomised maximum a posteriori, module docstring)."""
     if draws < 0:
         raise BudgetGymError(f"--draws: expected a non-negative number of draws, got {draws}")
     T = len(fit.y)
@@ -84,10 +88,13 @@ def block_bootstrap(fit: Fit, draws: int = 200, *, block_length: int | None = No
     r = fit.residuals / sd
     r = (r - r.mean()) * np.sqrt(T / max(1, T - fit.n_params))
     rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
+    prior_rng = np.random.default_rng(np.random.SeedSequence([seed, 13]))
+    n_prior = len(fit.problem.penalty(fit.phi)) if prior_draws else 0
     phis, betas, coefs = [], [], []
     for _ in range(draws):
         y_star = fit.fitted + sd * resample_blocks(r, b, rng)
-        phi, beta, coef = refit(fit, y_star)
+        shift = prior_rng.standard_normal(n_prior) if n_prior else None
+        phi, beta, coef = refit(fit, y_star, prior_shift=shift)
         phis.append(phi)
         betas.append(beta)
         coefs.append(coef)
