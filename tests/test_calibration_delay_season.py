@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from conftest import run_cli
 
 from budgetgym.calibration import calibrate
 from budgetgym.calibration.model import ModelSpec, _Problem, fit_model
@@ -15,7 +17,7 @@ from budgetgym.calibration.data import read_mmm_csv
 from budgetgym.calibration.transforms import DELAY_SHAPE, Layout, delay_weights, season
 from budgetgym.envs import evaluate_plan, scenario_from_dict, solve_oracle
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.family import family_from_dict
+from budgetgym.envs.family import family_from_dict, load_family
 from budgetgym.envs.kernels import delay_kernel
 from budgetgym.envs.scenario import GammaDelay
 from budgetgym.experiments.simulate import simulate_dataset, write_dataset
@@ -138,3 +140,53 @@ def test_media_season_needs_a_year(tmp_path: Path) -> None:
     with pytest.raises(BudgetGymError, match="--delay"):
         calibrate(tmp_path / "d" / "data.csv", date="date", kpi="revenue", spend="search_spend,social_spend",
                   draws=0, delay="weibull", plots=False)
+
+
+def _noisy_with_dark_channel(tmp_path: Path) -> Path:
+    """The round trip's data with N(0, 500^2) noise on the KPI and a fourth channel that spends 1 once:
+    the data say nothing about its curve, so only the prior places it."""
+    ds = simulate_dataset(_truth(), 156, "random", seed=3)
+    write_dataset(ds, tmp_path / "d")
+    df = pd.read_csv(tmp_path / "d" / "data.csv")
+    df["revenue"] = df["revenue"] + np.random.default_rng(5).normal(0.0, 500.0, len(df))
+    df["dark_spend"] = 0.0
+    df.loc[100, "dark_spend"] = 1.0  # one currency unit once: the reader refuses a channel never spent
+    df.to_csv(tmp_path / "n.csv", index=False)
+    return tmp_path / "n.csv"
+
+
+def test_prior_draws_spread_an_unidentified_channel_like_its_prior(tmp_path: Path) -> None:
+    """A channel (all but) without spend: its ``u = ln(kappa / typical)`` is set by the prior N(0, (ln 3)^2)
+    almost alone. Plain bootstrap refits leave it near the prior's mean 0 (interquartile range below
+    0.1); with prior draws each refit moves towards its drawn mean, so the draws spread about 0 like
+    the prior, whose interquartile range is 2 x 0.674 x ln 3 = 1.48 (the bounds, at -3.0 and +1.46
+    sd, do not reach the quartiles): above 0.8 (the refits stop after 20 iterations, and the one
+    spend still informs a little) and not beyond the prior's."""
+    path = _noisy_with_dark_channel(tmp_path)
+    args = dict(date="date", kpi="revenue", spend="search_spend,social_spend,video_spend,dark_spend",
+                controls="competitor", draws=40, seed=0, plots=False)
+    u = []
+    for prior_draws in (False, True):
+        res = calibrate(path, prior_draws=prior_draws, **args)  # type: ignore[arg-type]
+        assert res.draws is not None
+        u.append(res.fit.layout.split(res.draws.phi)[:, 3, 1])
+    q1, q3 = np.percentile(u[0], [25, 75])
+    assert q3 - q1 < 0.1
+    q1, med, q3 = np.percentile(u[1], [25, 50, 75])
+    assert abs(med) < 0.3 and 0.8 < q3 - q1 < 1.6
+
+
+def test_cli_delay_and_media_season(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The command line takes the new options (and a held-out forecast, which needs the days for the
+    media seasonality), and refuses a bad value with a one-line message."""
+    path = _noisy_with_dark_channel(tmp_path)
+    out = tmp_path / "cal"
+    base = ["calibrate", str(path), "--date", "date", "--kpi", "revenue", "--spend",
+            "search_spend,social_spend,video_spend", "--draws", "4", "--out", str(out), "--no-plots"]
+    code, stdout, _ = run_cli(capsys, *base, "--holdout", "8", "--delay", "gamma", "--media-season", "yearly",
+                              "--prior-draws")
+    assert code == 0, stdout
+    sc = load_family(out / "family.yaml").nominal()
+    assert {c.delay.type for c in sc.channels} == {"gamma"} and sc.seasonality.demand.yearly_amplitude > 0
+    code, _, err = run_cli(capsys, *base, "--delay", "weibull")
+    assert code == 2 and "--delay" in err and len(err.strip().splitlines()) == 1
