@@ -191,7 +191,8 @@ def calibrate(
                      likelihood=cast(Likelihood, lik), prior=cast(Any, pri), fourier=fourier, starts=starts,
                      delay=dly == "gamma", season=msn == "yearly")
     if spec.season and default_fourier(data) == 0:
-        raise BudgetGymError(f"--media-season yearly: {p} spans less than 330 days; a yearly cycle needs a year of data")
+        raise BudgetGymError(
+            f"--media-season yearly: {p} spans less than 330 days; a yearly cycle needs a year of data")
     window = plan_window(data, plan_periods, plan_budget)
     seconds: dict[str, float] = {}
     held = None

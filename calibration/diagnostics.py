@@ -80,8 +80,8 @@ def parameter_table(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFram
     without draws) and the unit."""
     point = {**fit.params(), "beta": fit.beta, "typical_response": typical_response(fit)}
     sampled = _draw_values(fit, draws) if draws is not None and len(draws) >= 2 else {}
-    units = {"decay": "per period", "shape": "", "scale": "periods", "slope": "", "lag": "periods", "beta": "KPI per period",
-             "typical_response": "KPI per period"}
+    units = {"decay": "per period", "shape": "", "scale": "periods", "slope": "", "lag": "periods",
+             "beta": "KPI per period", "typical_response": "KPI per period"}
     rows = []
     for i, ch in enumerate(fit.channels):
         driven = data.driver(i) != data.spend_columns[i]

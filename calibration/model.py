@@ -201,8 +201,9 @@ class _Problem:
             if j < K * per:
                 i = j // per
                 H2 = Ht.copy()
-                H2[:, i] = self.project(channel_feature(self.layout, self.media[:, i], moved[j - j % per: j - j % per + per],
-                                                        float(self.ref[i]), s) * self.sw)
+                slot = moved[i * per: (i + 1) * per]
+                H2[:, i] = self.project(channel_feature(self.layout, self.media[:, i], slot, float(self.ref[i]), s)
+                                        * self.sw)
             else:
                 H2 = self.project(features(self.layout, self.media, moved, self.ref, self.days) * self.sw[:, None])
             r = np.concatenate([ytil - H2 @ nnls(H2, ytil)[0], self.penalty(moved)])
@@ -397,7 +398,8 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0) ->
             mu = H @ beta + B @ coef
             if spec.likelihood == "negative_binomial":
                 k = _nb_dispersion(y, np.maximum(mu, floor))
-            prob = _Problem(layout, media, ref, B, data.days, 1.0 / np.sqrt(_variance(spec.likelihood, mu, k, floor)), weak)
+            sw = 1.0 / np.sqrt(_variance(spec.likelihood, mu, k, floor))
+            prob = _Problem(layout, media, ref, B, data.days, sw, weak)
             new = prob.fit(y, phi, 1e-10)[0]
             moved = np.max(np.abs(new - phi))
             phi = new

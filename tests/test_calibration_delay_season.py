@@ -12,8 +12,8 @@ import pytest
 from conftest import run_cli
 
 from budgetgym.calibration import calibrate
-from budgetgym.calibration.model import ModelSpec, _Problem, fit_model
 from budgetgym.calibration.data import read_mmm_csv
+from budgetgym.calibration.model import ModelSpec, _Problem, fit_model
 from budgetgym.calibration.transforms import DELAY_SHAPE, Layout, delay_weights, season
 from budgetgym.envs import evaluate_plan, scenario_from_dict, solve_oracle
 from budgetgym.envs.errors import BudgetGymError
