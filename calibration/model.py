@@ -69,11 +69,13 @@ from budgetgym.calibration.transforms import (
     AdstockKind,
     Layout,
     SaturationKind,
+    adstock_column,
     adstocked,
-    channel_feature,
+    channel_delay,
     features,
     kappas,
     media_season,
+    response_column,
     saturate,
     typical_exposure,
 )
@@ -182,14 +184,18 @@ class _Problem:
     def jacobian(self, phi: np.ndarray, ytil: np.ndarray) -> np.ndarray:
         """Forward-difference Jacobian of ``[projected residual, penalty]`` at ``phi`` (the steps of
         ``least_squares``' ``2-point`` scheme, away from the upper bound). A channel's parameter
-        moves only that channel's feature column, so each difference recomputes one column and
-        re-solves the (small) non-negative least squares, instead of every channel's transforms;
-        only the shared media seasonality recomputes them all."""
-        K, per = self.layout.n_channels, self.layout.per_channel
-        _, hi = self.layout.bounds()
-        p = self.layout.split(phi)
-        s = media_season(self.layout, phi, self.days)
-        cols = [channel_feature(self.layout, self.media[:, i], p[i], float(self.ref[i]), s) for i in range(K)]
+        moves only that channel's feature column, so each difference recomputes one column (from
+        the cached adstock when the parameter acts after it) and re-solves the (small)
+        non-negative least squares, instead of every channel's transforms; only the shared media
+        seasonality recomputes them all."""
+        lay = self.layout
+        K, per = lay.n_channels, lay.per_channel
+        _, hi = lay.bounds()
+        p = lay.split(phi)
+        s = media_season(lay, phi, self.days)
+        stocks = [adstock_column(lay, self.media[:, i], p[i]) for i in range(K)]
+        delays = [channel_delay(lay, p[i]) for i in range(K)]
+        cols = [response_column(lay, *stocks[i], p[i], float(self.ref[i]), s, delays[i]) for i in range(K)]
         Ht = self.project(np.column_stack(cols) * self.sw[:, None])
         r0 = np.concatenate([ytil - Ht @ nnls(Ht, ytil)[0], self.penalty(phi)])
         J = np.empty((len(r0), len(phi)))
@@ -199,13 +205,14 @@ class _Problem:
             moved = phi.copy()
             moved[j] += h
             if j < K * per:
-                i = j // per
-                H2 = Ht.copy()
+                i, k = divmod(j, per)
                 slot = moved[i * per: (i + 1) * per]
-                H2[:, i] = self.project(channel_feature(self.layout, self.media[:, i], slot, float(self.ref[i]), s)
-                                        * self.sw)
+                a, wbar = adstock_column(lay, self.media[:, i], slot) if k < lay.n_adstock else stocks[i]
+                q = channel_delay(lay, slot) if lay.delay and k == per - 1 else delays[i]
+                H2 = Ht.copy()
+                H2[:, i] = self.project(response_column(lay, a, wbar, slot, float(self.ref[i]), s, q) * self.sw)
             else:
-                H2 = self.project(features(self.layout, self.media, moved, self.ref, self.days) * self.sw[:, None])
+                H2 = self.project(features(lay, self.media, moved, self.ref, self.days) * self.sw[:, None])
             r = np.concatenate([ytil - H2 @ nnls(H2, ytil)[0], self.penalty(moved)])
             J[:, j] = (r - r0) / h
         return J

@@ -65,7 +65,8 @@ from typing import Literal
 import numpy as np
 from scipy.signal import lfilter
 
-__all__ = ["AdstockKind", "Layout", "SaturationKind", "adstock_weights", "channel_feature", "delay_weights", "features",
+__all__ = ["AdstockKind", "Layout", "SaturationKind", "adstock_column", "adstock_weights", "channel_delay",
+           "channel_feature", "delay_weights", "features", "response_column",
            "typical_exposure"]
 
 AdstockKind = Literal["geometric", "weibull_cdf", "weibull_pdf"]
@@ -256,20 +257,28 @@ def season(layout: Layout, phi: np.ndarray, days: np.ndarray) -> np.ndarray:
     return 1.0 + a * np.cos(w) + b * np.sin(w)
 
 
-def channel_feature(
-    layout: Layout, exposure: np.ndarray, params: np.ndarray, ref: float, season_t: np.ndarray | None = None
-) -> np.ndarray:
-    """One column of :func:`features`: channel ``params`` (its slot of ``phi``), typical exposure
-    ``ref`` and the media seasonality ``season_t`` (``None``: none)."""
-    T = len(exposure)
+def adstock_column(layout: Layout, exposure: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(a, w̄)``: one channel's adstocked exposure and weight sum (``params``: its slot of ``phi``)."""
     if layout.adstock == "geometric":
         theta = float(params[0])
-        a = lfilter([1.0], [1.0, -theta], exposure)
-        wbar = 1.0 / (1.0 - theta)
-    else:
-        w = adstock_weights(layout.adstock, params[:2], layout.window)
-        a = np.convolve(exposure, w)[:T]
-        wbar = float(w.sum())
+        return lfilter([1.0], [1.0, -theta], exposure), 1.0 / (1.0 - theta)
+    w = adstock_weights(layout.adstock, params[:2], layout.window)
+    return np.convolve(exposure, w)[: len(exposure)], float(w.sum())
+
+
+def channel_delay(layout: Layout, params: np.ndarray) -> np.ndarray | None:
+    """One channel's delay kernel (``None``: no delay, or a mean lag of 0)."""
+    if not layout.delay or params[-1] <= 1e-9:
+        return None
+    return delay_weights(float(params[-1]), layout.delay_window)
+
+
+def response_column(
+    layout: Layout, a: np.ndarray, wbar: float, params: np.ndarray, ref: float, season_t: np.ndarray | None,
+    delay: np.ndarray | None,
+) -> np.ndarray:
+    """One channel's column of :func:`features` from its adstock ``(a, w̄)`` (:func:`adstock_column`)
+    and delay kernel (:func:`channel_delay`)."""
     kappa = ref * wbar * np.exp(params[layout.n_adstock])
     if layout.saturation == "logistic":
         h = np.tanh(a / (2.0 * kappa))
@@ -278,9 +287,16 @@ def channel_feature(
         h = r / (1.0 + r)
     if season_t is not None:
         h = h * season_t
-    if layout.delay and params[-1] > 1e-9:
-        h = np.convolve(h, delay_weights(float(params[-1]), layout.delay_window))[:T]
-    return h
+    return h if delay is None else np.convolve(h, delay)[: len(h)]
+
+
+def channel_feature(
+    layout: Layout, exposure: np.ndarray, params: np.ndarray, ref: float, season_t: np.ndarray | None = None
+) -> np.ndarray:
+    """One column of :func:`features`: channel ``params`` (its slot of ``phi``), typical exposure
+    ``ref`` and the media seasonality ``season_t`` (``None``: none)."""
+    a, wbar = adstock_column(layout, exposure, params)
+    return response_column(layout, a, wbar, params, ref, season_t, channel_delay(layout, params))
 
 
 def media_season(layout: Layout, phi: np.ndarray, days: np.ndarray | None) -> np.ndarray | None:
