@@ -15,7 +15,8 @@ Model, per period ``t = 0..T-1`` (units: the KPI's — revenue or conversions pe
 * :math:`a_{t,i}` the adstocked exposure and :math:`h_i` its saturation, both in
   :mod:`~budgetgym.calibration.transforms` (``h`` dimensionless in [0, 1), so
   :math:`\beta_i \ge 0` is the channel's KPI per period at saturation, budgetgym's
-  ``max_response``);
+  ``max_response``); optionally (``ModelSpec.delay``, ``season``) each term spread by the
+  channel's conversion lag and multiplied by a yearly media cycle (the same module);
 * :math:`\tau_t` years since the first period (trend in KPI per year), :math:`d_t` the budgetgym
   day index (:func:`~budgetgym.calibration.data.calendar_day`), :math:`F` the yearly Fourier
   order (default 2 when the data span at least 330 days, else 0), :math:`z_{j,t}` the controls
@@ -26,13 +27,15 @@ Model, per period ``t = 0..T-1`` (units: the KPI's — revenue or conversions pe
 
 Estimation: maximum likelihood, by **variable projection**. For fixed nonlinear parameters
 :math:`\phi` (per channel the carry-over's, :math:`u = \ln(\kappa/\text{typical})` and the Hill
-slope) the mean is linear in :math:`(\beta, c, \alpha, \delta, \gamma)`, so the Gaussian
+slope, with ``delay`` the mean lag, with ``season`` the cycle's two coefficients) the mean is linear in :math:`(\beta, c, \alpha, \delta, \gamma)`, so the Gaussian
 likelihood is maximised over them exactly: the baseline is projected out (a QR of its design)
 and :math:`\beta \ge 0` solved by non-negative least squares on what remains
-(:func:`scipy.optimize.nnls`). Only :math:`\phi` (2–4 numbers per channel) is searched, with
+(:func:`scipy.optimize.nnls`). Only :math:`\phi` (2–5 numbers per channel) is searched, with
 :func:`scipy.optimize.least_squares` (trust region reflective, within the bounds of
 :mod:`~budgetgym.calibration.transforms`), from ``starts`` points: the central one and uniform
-draws within the bounds (seeded); the best wins. For ``poisson`` and ``negative_binomial``
+draws within the bounds (seeded), each to a tolerance of 1e-6 first; the best is then polished
+to 1e-10. The Jacobian is a forward difference that recomputes only the moved channel's column
+(:meth:`_Problem.jacobian`). For ``poisson`` and ``negative_binomial``
 the same fit runs with weights :math:`1/\mathrm{Var}\, y_t` at the current :math:`\mu` until
 they settle (iteratively reweighted least squares: its fixed point solves the likelihood's
 score equations, :math:`\sum_t (y_t - \mu_t)/\mathrm{Var}\, y_t \cdot \partial\mu_t/\partial p = 0`).
@@ -52,6 +55,15 @@ weeks) channels spent in half the weeks slid to bounds too (a never-saturating d
 took 86% of a plan: 51% of the oracle); with the prior on all channels the plans reach 96.8% on
 average (worst 92.1%) against 91.8% (worst 51.1%) with ``"weak"`` (the weakly spent channels only),
 and within the model class the two are equal within noise. ``"none"`` puts it on none.
+
+**Media seasonality prior.** With ``season`` (and a prior other than ``"none"``) the cycle's
+coefficients get :math:`a, b \sim N(0, 0.15^2)` (pseudo-residuals
+:math:`\hat\sigma a / 0.15`, :math:`\hat\sigma b / 0.15`): the media cycle competes with the
+baseline's own Fourier terms for the same yearly shape, and on ``retail-5-family`` data an
+unpenalised fit put a 31% cycle peaking in June on a draw whose true one is 9% in December
+(the intercept took the difference), halving the response it planned with in January. 0.15 is
+the middle of the demand cycles retail data show (the family's 0.05-0.3); the prior moved the
+four worst datasets of the benchmark from 95.7% to 96.3% of the oracle on average.
 """
 
 from __future__ import annotations

@@ -23,6 +23,20 @@ Each replicate is refit by :func:`~budgetgym.calibration.model.refit`: warm-star
 estimate (a few trust-region steps instead of a multi-start search), with the point fit's
 weights and weak-channel prior. The draws are the ensemble a calibration exports.
 
+**Prior draws** (``prior_draws=True``, randomised maximum a posteriori): each refit also moves
+the prior's means by standard normal draws (in units of each prior's sd; the pseudo-residuals of
+:meth:`~budgetgym.calibration.model._Problem.penalty` become :math:`\hat\sigma (z_j - \zeta_j)`
+with :math:`\zeta_j \sim N(0, 1)`). Perturbing both the data and the prior and re-optimising
+gives draws from the posterior exactly when the model is linear-Gaussian (Oliver, He and Reynolds
+1996; Bardsley et al. 2014, "randomize-then-optimize"); here it is an approximation. Without it
+the draws sit at the prior's mean wherever only the prior pins an estimate down — the level of a
+channel spent in every period (it trades with the intercept), the curve of a channel spent in a
+few flights — and the intervals miss there: on ``retail-5-family`` data the share of channels
+whose interval covered the true response at the recommended plan rose from 65% to 75% on the
+four worst datasets, at no cost in plan value. The refits stop after
+:data:`~budgetgym.calibration.model.REFIT_NFEV` evaluations, so a draw travels about three
+quarters of the way to its perturbed optimum along a flat direction (the tests measure it).
+
 Why not a Laplace approximation: the likelihood is far from Gaussian in the nonlinear
 parameters where they matter (bounds — θ = 0, κ at the edge of its range — and the curved
 adstock–saturation ridge), and a Hessian at the optimum describes neither; the bootstrap
