@@ -56,6 +56,17 @@ took 86% of a plan: 51% of the oracle); with the prior on all channels the plans
 average (worst 92.1%) against 91.8% (worst 51.1%) with ``"weak"`` (the weakly spent channels only),
 and within the model class the two are equal within noise. ``"none"`` puts it on none.
 
+**Carry-over prior.** Channels under the prior also get a half-normal prior on their geometric
+decay in weekly terms, :math:`\theta_i^{7/\Delta} \sim N^+(0, 0.4^2)` (pseudo-residual
+:math:`\hat\sigma\, \theta_i^{7/\Delta} / 0.4`; ``Δ`` days per period), in the spirit of
+PyMC-Marketing's default ``Beta(1, 3)`` on its decay (mean 0.25; the half-normal's is 0.32, and
+0.8 a week, the slowest TV carry-over, is 2 sd). A long carry-over turns a channel's flights into
+a slow wave, and a weak channel whose waves happen to follow the baseline's residual swings
+takes credit for them: on ``retail-5-family`` data display channels worth 3% of the revenue were
+fitted with decays of 0.8 and four times their true response, and drew budget from video. The
+prior moved the benchmark from 97.84% to 98.02% of the oracle on average and its worst dataset
+from 93.8% to 95.0%.
+
 **Media seasonality prior.** With ``season`` (and a prior other than ``"none"``) the cycle's
 coefficients get :math:`a, b \sim N(0, 0.15^2)` (pseudo-residuals
 :math:`\hat\sigma a / 0.15`, :math:`\hat\sigma b / 0.15`): the media cycle competes with the
@@ -99,6 +110,7 @@ Likelihood = Literal["gaussian", "poisson", "negative_binomial"]
 PRIOR_U_SD = float(np.log(3.0))
 PRIOR_SLOPE_SD = 0.5
 PRIOR_SEASON_SD = 0.15
+PRIOR_DECAY_SD = 0.4  # half-normal on the weekly decay (0: none)
 
 
 @dataclass(frozen=True)
@@ -188,6 +200,8 @@ class _Problem:
         parts = [p[:, self.layout.n_adstock] / PRIOR_U_SD]
         if self.layout.saturation == "hill":
             parts.append((p[:, self.layout.n_adstock + 1] - 1.0) / PRIOR_SLOPE_SD)
+        if PRIOR_DECAY_SD > 0 and self.layout.adstock == "geometric":
+            parts.append(np.maximum(p[:, 0], 0.0) ** (7.0 / self.layout.step_days) / PRIOR_DECAY_SD)
         if self.season_prior:
             parts.append(self.layout.season_coef(phi) / PRIOR_SEASON_SD)
         z = np.concatenate(parts)

@@ -190,3 +190,20 @@ def test_cli_delay_and_media_season(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert {c.delay.type for c in sc.channels} == {"gamma"} and sc.seasonality.demand.yearly_amplitude > 0
     code, _, err = run_cli(capsys, *base, "--delay", "weibull")
     assert code == 2 and "--delay" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("step_days", "weekly_decay"), [(7.0, 0.6), (1.0, 0.9**7)])
+def test_prior_pseudo_residuals_by_hand(step_days: float, weekly_decay: float) -> None:
+    """The priors' pseudo-residuals, scale 2: u / ln 3, (slope - 1) / 0.5, the weekly decay / 0.4 (a
+    daily 0.9 is 0.9^7 = 0.478 a week) and the media cycle's a / 0.15, b / 0.15; a shift moves each
+    prior's mean by that many sds."""
+    lay = Layout("geometric", "hill", 1, 8, step_days, season=True)
+    theta = weekly_decay ** (step_days / 7.0)
+    phi = np.array([theta, 0.5 * np.log(3.0), 1.5, 0.03, -0.06])
+    T = 10
+    prob = _Problem(lay, np.ones((T, 1)), np.ones(1), np.ones((T, 1)), np.arange(T) * step_days, np.ones(T),
+                    np.array([True]), prior_scale=2.0, season_prior=True)
+    expected = 2.0 * np.array([0.5, 1.0, weekly_decay / 0.4, 0.2, -0.4])
+    np.testing.assert_allclose(prob.penalty(phi), expected, rtol=1e-12)
+    shift = np.array([1.0, -1.0, 0.5, 0.0, 2.0])
+    np.testing.assert_allclose(prob.penalty(phi, shift), expected - 2.0 * shift, rtol=1e-12)
