@@ -27,7 +27,8 @@ Model, per period ``t = 0..T-1`` (units: the KPI's — revenue or conversions pe
 
 Estimation: maximum likelihood, by **variable projection**. For fixed nonlinear parameters
 :math:`\phi` (per channel the carry-over's, :math:`u = \ln(\kappa/\text{typical})` and the Hill
-slope, with ``delay`` the mean lag, with ``season`` the cycle's two coefficients) the mean is linear in :math:`(\beta, c, \alpha, \delta, \gamma)`, so the Gaussian
+slope, with ``delay`` the mean lag, with ``season`` the cycle's two coefficients) the mean is
+linear in :math:`(\beta, c, \alpha, \delta, \gamma)`, so the Gaussian
 likelihood is maximised over them exactly: the baseline is projected out (a QR of its design)
 and :math:`\beta \ge 0` solved by non-negative least squares on what remains
 (:func:`scipy.optimize.nnls`). Only :math:`\phi` (2–5 numbers per channel) is searched, with
