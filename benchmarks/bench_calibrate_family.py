@@ -25,6 +25,7 @@ Prints per dataset and the summary (mean with a 95% bootstrap interval, worst). 
 mean >= 99%, worst >= 97% of the oracle, coverage >= 80%. Usage::
 
     python benchmarks/bench_calibrate_family.py [--datasets 20] [--periods 156] [--draws 200] [--prior weak]
+        [--delay gamma] [--media-season yearly] [--prior-draws] [--first 0]
 """
 
 from __future__ import annotations
