@@ -20,7 +20,7 @@ Targets (issue 11): mean >= 99% and worst >= 97% of the oracle, coverage >= 80%,
 exit status 1 when one is missed. Usage::
 
     python benchmarks/bench_calibrate.py [--datasets 20] [--periods 156] [--noise 0.03] [--repeats 3]
-        [--prior weak|all|none]
+        [--prior weak|all|none] [--delay gamma] [--media-season yearly] [--prior-draws]
 """
 
 from __future__ import annotations
@@ -121,13 +121,13 @@ def _steady(ch: dict[str, Any], x: float) -> float:
     return s["max_response"] * a ** s["slope"] / (s["half_saturation"] ** s["slope"] + a ** s["slope"])
 
 
-def one(seed: int, T: int, noise: float, folder: Path, prior: str = "all") -> dict[str, Any]:
+def one(seed: int, T: int, noise: float, folder: Path, prior: str = "all", **model: Any) -> dict[str, Any]:
     path, data, spend = simulate(seed, T, noise, folder)
     out = folder / f"fit{seed}"
     t0 = time.perf_counter()
     exposure = "ch0_impressions,-,-"  # ch1 and ch2 are driven by their spend
     res = calibrate(path, date="date", kpi="revenue", spend="ch0_spend,ch1_spend,ch2_spend",
-                    exposure=exposure, draws=200, seed=seed, prior=prior, out=out, plots=False)
+                    exposure=exposure, draws=200, seed=seed, prior=prior, out=out, plots=False, **model)
     fit_s = time.perf_counter() - t0
     pr = plan(out / "family.yaml", history=out / "history.csv", curves=False)
     total_s = time.perf_counter() - t0
@@ -160,7 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--noise", type=float, default=0.03, help="noise sd as a share of the mean KPI")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--prior", default="all", help="calibrate's --prior: all (its default), weak or none")
+    ap.add_argument("--delay", default="none", help="calibrate's --delay: none or gamma")
+    ap.add_argument("--media-season", default="none", help="calibrate's --media-season: none or yearly")
+    ap.add_argument("--prior-draws", action="store_true", help="calibrate's --prior-draws")
     args = ap.parse_args(argv)
+    model = {"delay": args.delay, "media_season": args.media_season, "prior_draws": args.prior_draws}
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -168,13 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         times = []
         for r in range(args.repeats):
             res = calibrate(path, date="date", kpi="revenue", spend="ch0_spend,ch1_spend,ch2_spend", draws=200,
-                            seed=r, plots=False)
+                            seed=r, plots=False, **model)
             times.append(res.seconds)
         med = {k: float(np.median([t[k] for t in times])) for k in ("fit", "bootstrap", "total")}
         print(f"speed: 3 channels x 156 periods, 200 draws: fit {med['fit']:.2f} s, bootstrap {med['bootstrap']:.2f} s,"
               f" total {med['total']:.2f} s (median of {args.repeats}; target <= 15 s)")
         ok &= med["total"] <= 15
-        rows = [one(s, args.periods, args.noise, folder, args.prior) for s in range(args.datasets)]
+        rows = [one(s, args.periods, args.noise, folder, args.prior, **model) for s in range(args.datasets)]
     df = pd.DataFrame(rows)
     print(df.round(3).to_string(index=False))
     rng = np.random.default_rng(0)

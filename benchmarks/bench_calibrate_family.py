@@ -25,6 +25,7 @@ Prints per dataset and the summary (mean with a 95% bootstrap interval, worst). 
 mean >= 99%, worst >= 97% of the oracle, coverage >= 80%. Usage::
 
     python benchmarks/bench_calibrate_family.py [--datasets 20] [--periods 156] [--draws 200] [--prior weak]
+        [--delay gamma] [--media-season yearly] [--prior-draws] [--first 0]
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ WINDOW = 13
 
 
 def one(
-    draw: int, periods: int, draws: int, root: Path, prior: str = "all", adstock: str = "geometric"
+    draw: int, periods: int, draws: int, root: Path, prior: str = "all", adstock: str = "geometric",
+    delay: str = "none", media_season: str = "none", prior_draws: bool = False,
 ) -> dict[str, float]:
     fam = load_family("retail-5-family")
     d = fam.sample(draw, "test")
@@ -77,7 +79,8 @@ def one(
     t0 = time.perf_counter()
     res = calibrate(out / "data.csv", date="date", kpi="revenue", spend=",".join(f"{n}_spend" for n in names),
                     exposure=",".join(exposure), controls="competitor", draws=draws, seed=draw, out=root / f"f{draw}",
-                    plots=False, plan_periods=WINDOW, plan_budget=WINDOW * rate, prior=prior, adstock=adstock)
+                    plots=False, plan_periods=WINDOW, plan_budget=WINDOW * rate, prior=prior, adstock=adstock,
+                    delay=delay, media_season=media_season, prior_draws=prior_draws)
     t_fit = time.perf_counter() - t0
     rec = plan(root / f"f{draw}" / "family.yaml", history=root / f"f{draw}" / "history.csv", curves=False)
     t_all = time.perf_counter() - t0
@@ -114,13 +117,18 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--prior", default="all", help="calibrate's --prior: all (its default), weak or none")
     ap.add_argument("--adstock", default="geometric", help="calibrate's --adstock: geometric, weibull_cdf, weibull_pdf")
+    ap.add_argument("--delay", default="none", help="calibrate's --delay: none or gamma")
+    ap.add_argument("--media-season", default="none", help="calibrate's --media-season: none or yearly")
+    ap.add_argument("--prior-draws", action="store_true", help="calibrate's --prior-draws")
+    ap.add_argument("--first", type=int, default=0, help="first draw (the datasets are draws first, first + 1, ...)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         print("| draw | % of oracle | equal split | % of the movable part | coverage | R² | fit s | calibrate+plan s |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for draw in range(args.datasets):
-            r = one(draw, args.periods, args.draws, Path(tmp), args.prior, args.adstock)
+        for draw in range(args.first, args.first + args.datasets):
+            r = one(draw, args.periods, args.draws, Path(tmp), args.prior, args.adstock, args.delay, args.media_season,
+                    args.prior_draws)
             rows.append(r)
             print(f"| {draw} | {r['pct']:.2f} | {r['pct_equal']:.2f} | {r['pct_movable']:.2f} | {r['coverage']:.0%} "
                   f"| {r['r2']:.3f} | {r['fit_s']:.1f} | {r['calibrate_plan_s']:.1f} |", flush=True)
@@ -129,7 +137,8 @@ def main() -> None:
     eq = np.array([r["pct_equal"] for r in rows])
     cov = np.mean([r["coverage"] for r in rows])
     lo, hi = _ci(pct, rng)
-    print(f"\n{len(rows)} datasets of {args.periods} weeks, prior {args.prior}, adstock {args.adstock}: "
+    print(f"\n{len(rows)} datasets of {args.periods} weeks, prior {args.prior}, adstock {args.adstock}, "
+          f"delay {args.delay}, media season {args.media_season}, prior draws {args.prior_draws}: "
           f"plan {pct.mean():.2f}% of the "
           f"true oracle "
           f"(95% CI {lo:.2f}-{hi:.2f}), worst {pct.min():.2f}% (targets: mean >= 99, worst >= 97); equal split "

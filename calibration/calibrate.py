@@ -24,7 +24,7 @@ import pandas as pd
 from budgetgym.calibration.data import MMMData, read_mmm_csv
 from budgetgym.calibration.diagnostics import Errors, errors, parameter_table, warnings_for
 from budgetgym.calibration.export import Costs, PlanWindow, family_dict, fit_costs, history_frame, plan_window
-from budgetgym.calibration.model import Fit, Likelihood, ModelSpec, baseline_design, fit_model
+from budgetgym.calibration.model import Fit, Likelihood, ModelSpec, baseline_design, default_fourier, fit_model
 from budgetgym.calibration.transforms import AdstockKind, SaturationKind
 from budgetgym.calibration.uncertainty import Draws, block_bootstrap
 from budgetgym.envs.errors import BudgetGymError
@@ -35,6 +35,8 @@ __all__ = ["CalibrationResult", "Holdout", "calibrate", "kpi_reward"]
 ADSTOCKS = ("geometric", "weibull_cdf", "weibull_pdf", "weibull")
 SATURATIONS = ("hill", "logistic")
 LIKELIHOODS = ("gaussian", "poisson", "negative_binomial")
+DELAYS = ("none", "gamma")
+MEDIA_SEASONS = ("none", "yearly")
 _REVENUE_WORDS = ("revenue", "sales", "gmv", "value", "income")
 
 
@@ -105,7 +107,7 @@ def _holdout(data: MMMData, spec: ModelSpec, n: int, seed: int) -> Holdout:
     head = data.head(T - n)
     fit = fit_model(head, spec, seed=seed)
     B, _ = baseline_design(data, fit.spec.fourier or 0, origin=float(data.days[0]))
-    mu, _ = fit.predict(data.media, B)
+    mu, _ = fit.predict(data.media, B, data.days)
     return Holdout(periods=n, insample=errors(head.kpi, fit.fitted), outsample=errors(data.kpi[T - n:], mu[T - n:]),
                    forecast=mu[T - n:])
 
@@ -131,6 +133,9 @@ def calibrate(
     plan_budget: float | None = None,
     block_length: int | None = None,
     starts: int = 8,
+    delay: str = "none",
+    media_season: str = "none",
+    prior_draws: bool = False,
     out: str | Path | None = None,
     plots: bool = True,
 ) -> CalibrationResult:
@@ -153,6 +158,12 @@ def calibrate(
     plan_periods, plan_budget : the planning window (:func:`~budgetgym.calibration.export.plan_window`).
     block_length : bootstrap block length in periods (default ``ceil(T^(1/3))``).
     starts : starting points of the multi-start search.
+    delay : ``none`` (default) or ``gamma``: a conversion lag per channel
+        (:mod:`~budgetgym.calibration.transforms`).
+    media_season : ``none`` (default) or ``yearly``: a yearly cycle multiplying every channel's
+        response (needs a year of data: with less the cycle is confounded with the trend).
+    prior_draws : each bootstrap refit also draws its prior's means from the prior
+        (:mod:`~budgetgym.calibration.uncertainty`).
     out : directory to write ``family.yaml``, ``history.csv``, ``parameters.csv``, ``fit.md`` and
         figures into (:func:`~budgetgym.calibration.report.write_outputs`); ``None`` writes nothing.
     plots : draw the figures (needs matplotlib, the ``plot`` extra).
@@ -163,6 +174,8 @@ def calibrate(
     sat = _choice(saturation, SATURATIONS, "--saturation")
     lik = _choice(likelihood, LIKELIHOODS, "--likelihood")
     pri = _choice(prior, ("weak", "all", "none"), "--prior")
+    dly = _choice(delay, DELAYS, "--delay")
+    msn = _choice(media_season, MEDIA_SEASONS, "--media-season")
     if reward is not None:
         _choice(reward, ("revenue", "conversions"), "--reward")
     if fourier is not None and not 0 <= fourier <= 10:
@@ -175,7 +188,11 @@ def calibrate(
     data = read_mmm_csv(p, date=date, kpi=kpi, spend=spend, controls=controls, exposure=exposure,
                         count_kpi=lik != "gaussian")
     spec = ModelSpec(adstock=cast(AdstockKind, ad), saturation=cast(SaturationKind, sat),
-                     likelihood=cast(Likelihood, lik), prior=cast(Any, pri), fourier=fourier, starts=starts)
+                     likelihood=cast(Likelihood, lik), prior=cast(Any, pri), fourier=fourier, starts=starts,
+                     delay=dly == "gamma", season=msn == "yearly")
+    if spec.season and default_fourier(data) == 0:
+        raise BudgetGymError(
+            f"--media-season yearly: {p} spans less than 330 days; a yearly cycle needs a year of data")
     window = plan_window(data, plan_periods, plan_budget)
     seconds: dict[str, float] = {}
     held = None
@@ -186,7 +203,7 @@ def calibrate(
     t = time.perf_counter()
     fit = fit_model(data, spec, seed=seed)
     seconds["fit"] = time.perf_counter() - t
-    boot = block_bootstrap(fit, draws, block_length=block_length, seed=seed) if draws else None
+    boot = block_bootstrap(fit, draws, block_length=block_length, seed=seed, prior_draws=prior_draws) if draws else None
     seconds["bootstrap"] = 0.0 if boot is None else boot.seconds
     insample = errors(fit.y, fit.fitted)
     rew = reward or kpi_reward(kpi, lik)

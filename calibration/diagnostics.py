@@ -80,8 +80,8 @@ def parameter_table(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFram
     without draws) and the unit."""
     point = {**fit.params(), "beta": fit.beta, "typical_response": typical_response(fit)}
     sampled = _draw_values(fit, draws) if draws is not None and len(draws) >= 2 else {}
-    units = {"decay": "per period", "shape": "", "scale": "periods", "slope": "", "beta": "KPI per period",
-             "typical_response": "KPI per period"}
+    units = {"decay": "per period", "shape": "", "scale": "periods", "slope": "", "lag": "periods",
+             "beta": "KPI per period", "typical_response": "KPI per period"}
     rows = []
     for i, ch in enumerate(fit.channels):
         driven = data.driver(i) != data.spend_columns[i]
@@ -114,14 +114,15 @@ def warnings_for(fit: Fit, draws: Draws | None, insample: Errors, holdout: Error
     names = fit.layout.names()
     per = fit.layout.per_channel
     span = hi - lo
-    for j, value in enumerate(fit.phi):
+    n_channel_params = per * fit.layout.n_channels  # the media seasonality's a, b after them: not per channel
+    for j, value in enumerate(fit.phi[:n_channel_params]):
         ch, name = fit.channels[j // per], names[j % per]
         label = "ln(kappa / typical)" if name == "u" else name
         if span[j] > 0 and min(value - lo[j], hi[j] - value) < 1e-4 * span[j]:
             out.append(f"{ch}: {label} = {value:.3g} is at its bound [{lo[j]:.3g}, {hi[j]:.3g}]")
     if draws is not None and len(draws) >= 10:
         q = np.percentile(draws.phi, LEVELS, axis=0)
-        for j in range(len(fit.phi)):
+        for j in range(n_channel_params):
             ch, name = fit.channels[j // per], names[j % per]
             label = "kappa" if name == "u" else name
             if span[j] > 0 and q[1, j] - q[0, j] > 0.8 * span[j]:

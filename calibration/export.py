@@ -17,7 +17,12 @@ Mapping of the fit (:mod:`~budgetgym.calibration.model`) to a scenario
   Weibull ``{type, shape, scale, window}``.
 * ``saturation``: ``{type: hill, max_response: beta, half_saturation: kappa, slope: s}``, or
   ``{type: logistic, max_response: beta, rate: 1/kappa}``; ``beta`` in KPI units per period.
-* no delay (the carry-over absorbs lags), ``value: {mean: 1}``.
+* ``delay``: none, or with the fitted conversion lag ``{type: gamma, mean_lag: m, shape: 2,
+  window}`` (at least 0.001 periods: budgetgym's bound; the difference from no delay is below
+  1e-200 of the response); ``value: {mean: 1}``.
+* with the media seasonality, the scenario's ``seasonality.demand`` (``yearly_amplitude``,
+  ``yearly_peak``): the cycle multiplies every channel's response in the planning window as in
+  the fit.
 
 Campaign: ``reward`` is ``revenue`` for a revenue KPI (``beta`` in currency, value 1 per
 unit) and ``conversions`` for a count KPI; ``step_days`` is the data's period; the planning
@@ -43,6 +48,7 @@ import pandas as pd
 
 from budgetgym.calibration.data import MONTH_DAYS, MMMData, calendar_day
 from budgetgym.calibration.model import Fit
+from budgetgym.calibration.transforms import DELAY_SHAPE
 from budgetgym.calibration.uncertainty import Draws
 from budgetgym.envs.kernels import geometric_window
 
@@ -134,6 +140,18 @@ def _adstock(fit: Fit, params: dict[str, np.ndarray], i: int) -> dict[str, Any]:
             "window": int(fit.layout.window)}
 
 
+def _delay(fit: Fit, params: dict[str, np.ndarray], i: int) -> dict[str, Any]:
+    if not fit.layout.delay:
+        return {"type": "none"}
+    return {"type": "gamma", "mean_lag": _sig(max(float(params["lag"][i]), 1e-3)), "shape": DELAY_SHAPE,
+            "window": int(fit.layout.delay_window)}
+
+
+def _seasonality(fit: Fit, phi: np.ndarray | None = None) -> dict[str, Any]:
+    amp, peak = fit.season(phi)
+    return {"yearly_amplitude": _sig(min(amp, 0.999)), "yearly_peak": _sig(peak)}
+
+
 def _saturation(fit: Fit, params: dict[str, np.ndarray], beta: np.ndarray, i: int) -> dict[str, Any]:
     b = _sig(np.clip(beta[i], 1e-9, 1e12))
     kappa = float(np.clip(params["kappa"][i], 1e-9, 1e18))
@@ -157,6 +175,7 @@ def scenario_dict(
                      "elasticity": _sig(costs.elasticity[i])},
             "adstock": _adstock(fit, params, i),
             "saturation": _saturation(fit, params, fit.beta, i),
+            **({"delay": _delay(fit, params, i)} if fit.layout.delay else {}),
         })
     noise: dict[str, Any] = {"conversions": "none"}
     if fit.spec.likelihood == "poisson":
@@ -164,6 +183,7 @@ def scenario_dict(
     elif fit.spec.likelihood == "negative_binomial":
         noise = {"conversions": "negative_binomial", "dispersion": _sig(np.clip(fit.dispersion or 10.0, 1e-3, 1e6))}
     last = pd.Timestamp(data.dates[-1]).date()
+    extra: dict[str, Any] = {"seasonality": {"demand": _seasonality(fit)}} if fit.layout.season else {}
     return {
         "name": name,
         "description": f"Calibrated on {data.source} ({data.n_periods} periods to {last}); "
@@ -174,6 +194,7 @@ def scenario_dict(
         "budget": {"total": _sig(window.budget), "pacing": "even"},
         "reward": reward,
         "noise": noise,
+        **extra,
         "channels": channels,
     }
 
@@ -189,6 +210,11 @@ def _member(fit: Fit, phi: np.ndarray, beta: np.ndarray) -> dict[str, Any]:
         for key, value in _saturation(fit, params, beta, i).items():
             if key != "type":
                 out[f"channels.{ch}.saturation.{key}"] = value
+        if fit.layout.delay:
+            out[f"channels.{ch}.delay.mean_lag"] = _delay(fit, params, i)["mean_lag"]
+    if fit.layout.season:
+        for key, value in _seasonality(fit, phi).items():
+            out[f"seasonality.demand.{key}"] = value
     return out
 
 
@@ -211,7 +237,8 @@ def family_dict(
 
 def history_frame(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFrame:
     """The data's last periods of spend, a column per channel (oldest first): as many as the
-    longest carry-over of the point estimate or any draw reaches (at most all of them)."""
+    longest carry-over of the point estimate or any draw reaches, plus the delay's window (the
+    conversions still arriving), at most all of them."""
     T = data.n_periods
     if fit.layout.adstock == "geometric":
         thetas = fit.layout.split(fit.phi)[:, 0]
@@ -220,6 +247,8 @@ def history_frame(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFrame:
         reach = max(geometric_window(float(th), T) for th in thetas)
     else:
         reach = int(fit.layout.window)
+    if fit.layout.delay:
+        reach += fit.layout.delay_window - 1
     rows = slice(T - min(T, reach), T)
     frame = pd.DataFrame({"date": pd.DatetimeIndex(data.dates[rows]).strftime("%Y-%m-%d")})
     for i, ch in enumerate(fit.channels):

@@ -15,7 +15,8 @@ Model, per period ``t = 0..T-1`` (units: the KPI's — revenue or conversions pe
 * :math:`a_{t,i}` the adstocked exposure and :math:`h_i` its saturation, both in
   :mod:`~budgetgym.calibration.transforms` (``h`` dimensionless in [0, 1), so
   :math:`\beta_i \ge 0` is the channel's KPI per period at saturation, budgetgym's
-  ``max_response``);
+  ``max_response``); optionally (``ModelSpec.delay``, ``season``) each term spread by the
+  channel's conversion lag and multiplied by a yearly media cycle (the same module);
 * :math:`\tau_t` years since the first period (trend in KPI per year), :math:`d_t` the budgetgym
   day index (:func:`~budgetgym.calibration.data.calendar_day`), :math:`F` the yearly Fourier
   order (default 2 when the data span at least 330 days, else 0), :math:`z_{j,t}` the controls
@@ -26,13 +27,16 @@ Model, per period ``t = 0..T-1`` (units: the KPI's — revenue or conversions pe
 
 Estimation: maximum likelihood, by **variable projection**. For fixed nonlinear parameters
 :math:`\phi` (per channel the carry-over's, :math:`u = \ln(\kappa/\text{typical})` and the Hill
-slope) the mean is linear in :math:`(\beta, c, \alpha, \delta, \gamma)`, so the Gaussian
+slope, with ``delay`` the mean lag, with ``season`` the cycle's two coefficients) the mean is
+linear in :math:`(\beta, c, \alpha, \delta, \gamma)`, so the Gaussian
 likelihood is maximised over them exactly: the baseline is projected out (a QR of its design)
 and :math:`\beta \ge 0` solved by non-negative least squares on what remains
-(:func:`scipy.optimize.nnls`). Only :math:`\phi` (2–4 numbers per channel) is searched, with
+(:func:`scipy.optimize.nnls`). Only :math:`\phi` (2–5 numbers per channel) is searched, with
 :func:`scipy.optimize.least_squares` (trust region reflective, within the bounds of
 :mod:`~budgetgym.calibration.transforms`), from ``starts`` points: the central one and uniform
-draws within the bounds (seeded); the best wins. For ``poisson`` and ``negative_binomial``
+draws within the bounds (seeded), each to a tolerance of 1e-6 first; the best is then polished
+to 1e-10. The Jacobian is a forward difference that recomputes only the moved channel's column
+(:meth:`_Problem.jacobian`). For ``poisson`` and ``negative_binomial``
 the same fit runs with weights :math:`1/\mathrm{Var}\, y_t` at the current :math:`\mu` until
 they settle (iteratively reweighted least squares: its fixed point solves the likelihood's
 score equations, :math:`\sum_t (y_t - \mu_t)/\mathrm{Var}\, y_t \cdot \partial\mu_t/\partial p = 0`).
@@ -52,6 +56,26 @@ weeks) channels spent in half the weeks slid to bounds too (a never-saturating d
 took 86% of a plan: 51% of the oracle); with the prior on all channels the plans reach 96.8% on
 average (worst 92.1%) against 91.8% (worst 51.1%) with ``"weak"`` (the weakly spent channels only),
 and within the model class the two are equal within noise. ``"none"`` puts it on none.
+
+**Carry-over prior.** Channels under the prior also get a half-normal prior on their geometric
+decay in weekly terms, :math:`\theta_i^{7/\Delta} \sim N^+(0, 0.4^2)` (pseudo-residual
+:math:`\hat\sigma\, \theta_i^{7/\Delta} / 0.4`; ``Δ`` days per period), in the spirit of
+PyMC-Marketing's default ``Beta(1, 3)`` on its decay (mean 0.25; the half-normal's is 0.32, and
+0.8 a week, the slowest TV carry-over, is 2 sd). A long carry-over turns a channel's flights into
+a slow wave, and a weak channel whose waves happen to follow the baseline's residual swings
+takes credit for them: on ``retail-5-family`` data display channels worth 3% of the revenue were
+fitted with decays of 0.8 and four times their true response, and drew budget from video. The
+prior moved the benchmark from 97.84% to 98.02% of the oracle on average and its worst dataset
+from 93.8% to 95.0%.
+
+**Media seasonality prior.** With ``season`` (and a prior other than ``"none"``) the cycle's
+coefficients get :math:`a, b \sim N(0, 0.15^2)` (pseudo-residuals
+:math:`\hat\sigma a / 0.15`, :math:`\hat\sigma b / 0.15`): the media cycle competes with the
+baseline's own Fourier terms for the same yearly shape, and on ``retail-5-family`` data an
+unpenalised fit put a 31% cycle peaking in June on a draw whose true one is 9% in December
+(the intercept took the difference), halving the response it planned with in January. 0.15 is
+the middle of the demand cycles retail data show (the family's 0.05-0.3); the prior moved the
+four worst datasets of the benchmark from 95.7% to 96.3% of the oracle on average.
 """
 
 from __future__ import annotations
@@ -65,12 +89,17 @@ from scipy.special import gammaln
 
 from budgetgym.calibration.data import MMMData
 from budgetgym.calibration.transforms import (
+    YEAR_DAYS,
     AdstockKind,
     Layout,
     SaturationKind,
+    adstock_column,
     adstocked,
+    channel_delay,
     features,
     kappas,
+    media_season,
+    response_column,
     saturate,
     typical_exposure,
 )
@@ -81,6 +110,8 @@ __all__ = ["Fit", "Likelihood", "ModelSpec", "baseline_design", "fit_model", "re
 Likelihood = Literal["gaussian", "poisson", "negative_binomial"]
 PRIOR_U_SD = float(np.log(3.0))
 PRIOR_SLOPE_SD = 0.5
+PRIOR_SEASON_SD = 0.15
+PRIOR_DECAY_SD = 0.4  # half-normal on the weekly decay (0: none)
 
 
 @dataclass(frozen=True)
@@ -88,7 +119,9 @@ class ModelSpec:
     """The model's options (module docstring). ``fourier=None``: 2 when the data span at least
     330 days, else 0. ``window=None``: Weibull lags covering 8 weeks (``ceil(56 / step_days)``,
     at least 4 and at most a third of the periods). ``prior``: which channels get the mild prior
-    on ``kappa`` and the slope — the weakly spent ones (default), all, or none."""
+    on ``kappa`` and the slope — all (default), the weakly spent ones, or none. ``delay``: a gamma
+    conversion lag per channel; ``season``: a yearly cycle multiplying the media response
+    (:mod:`~budgetgym.calibration.transforms`)."""
 
     adstock: AdstockKind = "geometric"
     saturation: SaturationKind = "hill"
@@ -98,6 +131,8 @@ class ModelSpec:
     weak_share: float = 0.3
     prior: Literal["weak", "all", "none"] = "all"
     starts: int = 8
+    delay: bool = False
+    season: bool = False
 
 
 def baseline_design(data: MMMData, fourier: int, origin: float | None = None) -> tuple[np.ndarray, list[str]]:
@@ -136,9 +171,11 @@ class _Problem:
     media: np.ndarray  # [T, K]
     ref: np.ndarray  # [K] typical exposure m_i
     B: np.ndarray  # [T, p]
+    days: np.ndarray  # [T] day index of each period
     sw: np.ndarray  # [T] sqrt of the weights
     weak: np.ndarray  # [K] bool
     prior_scale: float = 0.0
+    season_prior: bool = False  # the prior on the media seasonality's a, b
     Q: np.ndarray = field(init=False)
     R: np.ndarray = field(init=False)
 
@@ -150,33 +187,79 @@ class _Problem:
 
     def solve(self, phi: np.ndarray, ytil: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(H, beta, projected weighted residual)`` for ``phi``."""
-        H = features(self.layout, self.media, phi, self.ref)
+        H = features(self.layout, self.media, phi, self.ref, self.days)
         Ht = self.project(H * self.sw[:, None])
         beta = nnls(Ht, ytil)[0]
         return H, beta, ytil - Ht @ beta
 
-    def penalty(self, phi: np.ndarray) -> np.ndarray:
-        if self.prior_scale <= 0 or not self.weak.any():
+    def penalty(self, phi: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
+        """The prior's pseudo-residuals (module docstring); ``shift`` moves each prior's mean by that
+        many of its sds (a draw from the prior: :func:`refit`)."""
+        if self.prior_scale <= 0:
             return np.zeros(0)
         p = self.layout.split(phi)[self.weak]
         parts = [p[:, self.layout.n_adstock] / PRIOR_U_SD]
         if self.layout.saturation == "hill":
             parts.append((p[:, self.layout.n_adstock + 1] - 1.0) / PRIOR_SLOPE_SD)
-        return self.prior_scale * np.concatenate(parts)
+        if PRIOR_DECAY_SD > 0 and self.layout.adstock == "geometric":
+            parts.append(np.maximum(p[:, 0], 0.0) ** (7.0 / self.layout.step_days) / PRIOR_DECAY_SD)
+        if self.season_prior:
+            parts.append(self.layout.season_coef(phi) / PRIOR_SEASON_SD)
+        z = np.concatenate(parts)
+        return self.prior_scale * (z if shift is None else z - shift)
+
+    def jacobian(self, phi: np.ndarray, ytil: np.ndarray) -> np.ndarray:
+        """Forward-difference Jacobian of ``[projected residual, penalty]`` at ``phi`` (the steps of
+        ``least_squares``' ``2-point`` scheme, away from the upper bound). A channel's parameter
+        moves only that channel's feature column, so each difference recomputes one column (from
+        the cached adstock when the parameter acts after it) and re-solves the (small)
+        non-negative least squares, instead of every channel's transforms; only the shared media
+        seasonality recomputes them all."""
+        lay = self.layout
+        K, per = lay.n_channels, lay.per_channel
+        _, hi = lay.bounds()
+        p = lay.split(phi)
+        s = media_season(lay, phi, self.days)
+        stocks = [adstock_column(lay, self.media[:, i], p[i]) for i in range(K)]
+        delays = [channel_delay(lay, p[i]) for i in range(K)]
+        cols = [response_column(lay, *stocks[i], p[i], float(self.ref[i]), s, delays[i]) for i in range(K)]
+        Ht = self.project(np.column_stack(cols) * self.sw[:, None])
+        r0 = np.concatenate([ytil - Ht @ nnls(Ht, ytil)[0], self.penalty(phi)])
+        J = np.empty((len(r0), len(phi)))
+        for j in range(len(phi)):
+            h = 1.4901161193847656e-08 * max(1.0, abs(float(phi[j])))
+            h = -h if phi[j] + h > hi[j] else h
+            moved = phi.copy()
+            moved[j] += h
+            if j < K * per:
+                i, k = divmod(j, per)
+                slot = moved[i * per: (i + 1) * per]
+                a, wbar = adstock_column(lay, self.media[:, i], slot) if k < lay.n_adstock else stocks[i]
+                q = channel_delay(lay, slot) if lay.delay and k == per - 1 else delays[i]
+                H2 = Ht.copy()
+                H2[:, i] = self.project(response_column(lay, a, wbar, slot, float(self.ref[i]), s, q) * self.sw)
+            else:
+                H2 = self.project(features(lay, self.media, moved, self.ref, self.days) * self.sw[:, None])
+            r = np.concatenate([ytil - H2 @ nnls(H2, ytil)[0], self.penalty(moved)])
+            J[:, j] = (r - r0) / h
+        return J
 
     def fit(
-        self, y: np.ndarray, start: np.ndarray, tol: float, max_nfev: int | None = None
+        self, y: np.ndarray, start: np.ndarray, tol: float, max_nfev: int | None = None,
+        shift: np.ndarray | None = None,
     ) -> tuple[np.ndarray, float]:
-        """Least squares over ``phi`` from ``start``: ``(phi, cost)``; at most ``max_nfev``
-        evaluations (default ``200 (1 + n_phi)``)."""
+        """Least squares over ``phi`` from ``start`` (Jacobian: :meth:`jacobian`): ``(phi, cost)``;
+        at most ``max_nfev`` evaluations of the residual (default ``200 + 10 n_phi``; each
+        iteration takes one or a few); ``shift``: :meth:`penalty`'s (its Jacobian does not depend on it)."""
         ytil = self.project(y * self.sw)
         lo, hi = self.layout.bounds()
 
         def resid(phi: np.ndarray) -> np.ndarray:
-            return np.concatenate([self.solve(phi, ytil)[2], self.penalty(phi)])
+            return np.concatenate([self.solve(phi, ytil)[2], self.penalty(phi, shift)])
 
-        res = least_squares(resid, np.clip(start, lo, hi), bounds=(lo, hi), method="trf", ftol=tol, xtol=tol,
-                            gtol=tol, max_nfev=max_nfev or 200 * (1 + self.layout.size))
+        res = least_squares(resid, np.clip(start, lo, hi), jac=lambda phi: self.jacobian(phi, ytil), bounds=(lo, hi),
+                            method="trf", ftol=tol, xtol=tol, gtol=tol,
+                            max_nfev=max_nfev or 200 + 10 * self.layout.size)
         return res.x, float(res.cost)
 
     def linear(self, phi: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -228,7 +311,17 @@ class Fit:
         out["kappa"] = kappas(self.layout, phi, self.ref, self.wbar(phi))
         if self.layout.saturation == "hill":
             out["slope"] = p[:, self.layout.n_adstock + 1]
+        if self.layout.delay:
+            out["lag"] = self.layout.lags(phi)
         return out
+
+    def season(self, phi: np.ndarray | None = None) -> tuple[float, float]:
+        """The media seasonality as budgetgym's ``(yearly_amplitude, yearly_peak)``: ``s_t = 1 + A
+        cos(2 pi (d_t - peak) / 365.25)`` (``(0, 0)`` without it)."""
+        a, b = self.layout.season_coef(self.phi if phi is None else phi)
+        amp = float(np.hypot(a, b))
+        peak = float(np.arctan2(b, a) * YEAR_DAYS / (2 * np.pi)) % YEAR_DAYS if amp > 0 else 0.0
+        return amp, peak
 
     def wbar(self, phi: np.ndarray | None = None) -> np.ndarray:
         """Each channel's adstock weight sum (``1/(1 - theta)`` for geometric)."""
@@ -244,10 +337,13 @@ class Fit:
         kappa = kappas(self.layout, phi, self.ref, wbar)
         return beta * saturate(self.layout, np.asarray(exposure) * wbar, kappa, phi)
 
-    def predict(self, media: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(mu, contributions)`` on other periods (``media`` and design from the first period of
-        the fitted data on, e.g. with a held-out tail appended)."""
-        H = features(self.layout, media, self.phi, self.ref)
+    def predict(
+        self, media: np.ndarray, B: np.ndarray, days: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(mu, contributions)`` on other periods (``media``, design and ``days`` from the first
+        period of the fitted data on, e.g. with a held-out tail appended; ``days`` is needed with
+        the media seasonality)."""
+        H = features(self.layout, media, self.phi, self.ref, days)
         contrib = H * self.beta
         return B @ self.coef + contrib.sum(axis=1), contrib
 
@@ -280,6 +376,21 @@ def default_window(data: MMMData) -> int:
     return int(max(4, min(np.ceil(56.0 / data.step_days), data.n_periods // 3)))
 
 
+#: The multi-start's first stage: every start to this tolerance, within at most this many
+#: evaluations; only the best is then polished to 1e-10 (:func:`_multistart`).
+SCOUT_TOL = 1e-6
+SCOUT_NFEV = 100
+
+
+def _multistart(prob: _Problem, y: np.ndarray, starts: list[np.ndarray]) -> list[tuple[np.ndarray, float]]:
+    """Each start to :data:`SCOUT_TOL`, then the best of them polished to 1e-10: the runs
+    ``(phi, cost)``, best (the polished one) first. Polishing every start, most of which end on a
+    worse local optimum, spent most of the fit walking ridges to digits that decide nothing."""
+    scouts = sorted((prob.fit(y, s, SCOUT_TOL, SCOUT_NFEV) for s in starts), key=lambda r: r[1])
+    best = prob.fit(y, scouts[0][0], 1e-10)
+    return [best, *scouts]
+
+
 def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0) -> Fit:
     """The maximum-likelihood (for weak channels: maximum a posteriori) fit (module docstring).
 
@@ -291,7 +402,7 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0) ->
     fourier = default_fourier(data) if spec.fourier is None else spec.fourier
     window = default_window(data) if spec.window is None else spec.window
     spec = replace(spec, fourier=fourier, window=window)
-    layout = Layout(spec.adstock, spec.saturation, data.n_channels, window, data.step_days)
+    layout = Layout(spec.adstock, spec.saturation, data.n_channels, window, data.step_days, spec.delay, spec.season)
     B, bnames = baseline_design(data, fourier)
     n_params = B.shape[1] + data.n_channels + layout.size + (spec.likelihood == "negative_binomial")
     T = data.n_periods
@@ -306,11 +417,11 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0) ->
     ref = typical_exposure(media)
     weak = np.mean(media > 0, axis=0) < spec.weak_share
     weak = np.full_like(weak, spec.prior == "all") if spec.prior != "weak" else weak
-    prob = _Problem(layout, media, ref, B, np.ones(T), weak)
+    prob = _Problem(layout, media, ref, B, data.days, np.ones(T), weak)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
     lo, hi = layout.bounds()
     starts = [layout.central()] + [rng.uniform(lo, hi) for _ in range(max(0, spec.starts - 1))]
-    runs = sorted((prob.fit(y, s, 1e-10) for s in starts), key=lambda r: r[1])
+    runs = _multistart(prob, y, starts)
     phi = runs[0][0]
     dof = max(1, T - n_params)
     k = None
@@ -321,17 +432,19 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0) ->
             mu = H @ beta + B @ coef
             if spec.likelihood == "negative_binomial":
                 k = _nb_dispersion(y, np.maximum(mu, floor))
-            prob = _Problem(layout, media, ref, B, 1.0 / np.sqrt(_variance(spec.likelihood, mu, k, floor)), weak)
+            sw = 1.0 / np.sqrt(_variance(spec.likelihood, mu, k, floor))
+            prob = _Problem(layout, media, ref, B, data.days, sw, weak)
             new = prob.fit(y, phi, 1e-10)[0]
             moved = np.max(np.abs(new - phi))
             phi = new
             if moved < 1e-7:
                 break
-    if weak.any():
+    season_prior = layout.season and spec.prior != "none"
+    if weak.any() or season_prior:
         H, beta, coef = prob.linear(phi, y)
         scale0 = float(np.sqrt(np.sum((prob.sw * (y - H @ beta - B @ coef)) ** 2) / dof))
-        prob = _Problem(layout, media, ref, B, prob.sw, weak, prior_scale=scale0)
-        runs = sorted((prob.fit(y, s, 1e-10) for s in [phi, *starts]), key=lambda r: r[1])
+        prob = _Problem(layout, media, ref, B, data.days, prob.sw, weak, prior_scale=scale0, season_prior=season_prior)
+        runs = _multistart(prob, y, [phi, *starts])
         phi = runs[0][0]
     H, beta, coef = prob.linear(phi, y)
     mu = H @ beta + B @ coef
@@ -349,15 +462,20 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0) ->
 #: small fraction of the sampling spread it measures. Misspecified data (e.g. delays and seasonal
 #: demand the model lacks) leaves a long, flat ridge between carry-over and saturation that the
 #: point fit's 1e-10 walks for thousands of evaluations (about 3 s a replicate on five channels of
-#: retail-5-family, against 0.1 s here, for changes far below the draws' spread).
+#: retail-5-family, against 0.1 s here, for changes far below the draws' spread). Counted in
+#: evaluations of the residual: with :meth:`_Problem.jacobian` that is at most 20 iterations, as
+#: the 20 (1 + n_phi) finite-difference evaluations were before it.
 REFIT_TOL = 1e-6
 REFIT_NFEV = 20
 
 
-def refit(fit: Fit, y: np.ndarray, tol: float = REFIT_TOL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def refit(
+    fit: Fit, y: np.ndarray, tol: float = REFIT_TOL, prior_shift: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Refit ``fit``'s model to another KPI series ``y`` (a bootstrap replicate), warm-started at
-    the point estimate, with its weights and prior, to :data:`REFIT_TOL` within
-    ``REFIT_NFEV (1 + n_phi)`` evaluations: ``(phi, beta, coef)``."""
-    phi = fit.problem.fit(y, fit.phi, tol, REFIT_NFEV * (1 + fit.layout.size))[0]
+    the point estimate, with its weights and prior (its means moved by ``prior_shift`` sds, one per
+    pseudo-residual of :meth:`_Problem.penalty`), to :data:`REFIT_TOL` within ``REFIT_NFEV``
+    evaluations of the residual (as many iterations at most): ``(phi, beta, coef)``."""
+    phi = fit.problem.fit(y, fit.phi, tol, REFIT_NFEV, shift=prior_shift)[0]
     _, beta, coef = fit.problem.linear(phi, y)
     return phi, beta, coef

@@ -18,6 +18,26 @@ period is zero):
   normalised to [0, 1], :math:`k \in [0.5, 5]` (a lagged peak when :math:`k > 1`);
   scale :math:`\lambda \in [0.3, L]` periods.
 
+**Conversion delay** (``delay="gamma"``, optional): the response of a period arrives over the
+following periods, :math:`r_{t,i} = \sum_d q_{d,i}\, \beta_i h_i(a_{t-d,i})` — after the
+saturation, as budgetgym's ``delay`` (:func:`budgetgym.envs.kernels.delay_kernel`): the
+discretised gamma lag :math:`q_d \propto F(d + 1/2) - F(d - 1/2)` (``F(-1/2) = 0``) of shape 2
+and mean lag :math:`m_i \in [0, 42 \text{ days}]` (six weeks, 0 = no delay), truncated to
+``delay_window`` lags and renormalised. A consideration lag puts the peak of a channel's effect
+periods after its spend (online video's, or any channel bought ahead of purchases); geometric
+carry-over peaks at lag 0, so without the delay the fit can only smear such a response over a
+long decay, or miss it. Carry-over before the curve and delay after it are told apart only by
+the curve's bend, so their split is weakly identified; their product (the shape of the
+response over time) is what the data fixes.
+
+**Media seasonality** (``season=True``, optional): every channel's response is multiplied by a
+yearly cycle :math:`s_t = 1 + a \cos(2\pi d_t/365.25) + b \sin(2\pi d_t/365.25)` (``d_t`` the
+day index), :math:`a, b \in [-0.5, 0.5]`, two parameters shared by the channels, i.e.
+budgetgym's ``seasonality.demand`` (yearly amplitude :math:`\sqrt{a^2 + b^2}`, peak
+:math:`\operatorname{atan2}(b, a)\, 365.25 / 2\pi`). Demand that peaks in December makes a
+given spend convert more then; without the term the fitted curves describe the year's average,
+which misstates the response in a planning window near the peak or the trough.
+
 **Saturation** of the adstocked exposure (dimensionless, in [0, 1)):
 
 * ``hill``: :math:`h(a) = a^s / (\kappa^s + a^s)`, :math:`s \in [0.5, 3]` (Robyn's search range);
@@ -45,7 +65,9 @@ from typing import Literal
 import numpy as np
 from scipy.signal import lfilter
 
-__all__ = ["AdstockKind", "Layout", "SaturationKind", "adstock_weights", "features", "typical_exposure"]
+__all__ = ["AdstockKind", "Layout", "SaturationKind", "adstock_column", "adstock_weights", "channel_delay",
+           "channel_feature", "delay_weights", "features", "response_column",
+           "typical_exposure"]
 
 AdstockKind = Literal["geometric", "weibull_cdf", "weibull_pdf"]
 SaturationKind = Literal["hill", "logistic"]
@@ -53,6 +75,10 @@ SaturationKind = Literal["hill", "logistic"]
 THETA_MAX = 0.9
 KAPPA_RATIO = (0.05, 5.0)
 SLOPE = (0.5, 3.0)
+DELAY_MAX_DAYS = 42.0
+DELAY_SHAPE = 2.0
+SEASON_MAX = 0.5
+YEAR_DAYS = 365.25
 WEIBULL_SHAPE = {"weibull_cdf": (0.1, 2.0), "weibull_pdf": (0.5, 5.0)}
 
 
@@ -76,12 +102,32 @@ def adstock_weights(kind: AdstockKind, params: np.ndarray, window: int) -> np.nd
     return (dens - dens.min()) / span if span > 0 else np.ones_like(dens)
 
 
+def delay_weights(mean_lag: float, window: int) -> np.ndarray:
+    """The gamma conversion lag ``q[0..L-1]`` of shape :data:`DELAY_SHAPE` and ``mean_lag``
+    periods (module docstring; ``[1, 0, ...]`` at ``mean_lag = 0``), summing to 1.
+
+    :func:`budgetgym.envs.kernels.delay_kernel`'s gamma formula for shape 2, whose CDF is
+    :math:`1 - e^{-x/\theta}(1 + x/\theta)` (no ``scipy.stats`` in the fit's inner loop);
+    ``tests/test_calibration_fit.py`` checks that the two agree."""
+    q = np.zeros(max(1, window))
+    if mean_lag <= 1e-9:
+        q[0] = 1.0
+        return q
+    x = np.arange(len(q), dtype=float) + 0.5
+    z = x / (mean_lag / DELAY_SHAPE)
+    cdf = 1.0 - np.exp(-z) * (1.0 + z)
+    q = np.diff(np.concatenate(([0.0], cdf)))
+    return q / q.sum()
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where each channel's nonlinear parameters sit in the vector ``phi`` the fit optimises.
 
     Per channel, in order: the carry-over's (``theta``; or Weibull ``shape, scale``), then
-    ``u = ln(kappa / (m w̄))``, then the Hill ``slope`` (not for ``logistic``).
+    ``u = ln(kappa / (m w̄))``, then the Hill ``slope`` (not for ``logistic``), then the delay's
+    mean ``lag`` (with ``delay``). After all channels, with ``season``: the media seasonality's
+    ``a, b`` (module docstring).
     """
 
     adstock: AdstockKind
@@ -89,6 +135,8 @@ class Layout:
     n_channels: int
     window: int  # Weibull lags L (geometric: the recursion runs over all periods)
     step_days: float = 7.0  # days per period: scales the geometric decay's bound and start
+    delay: bool = False  # a gamma conversion lag per channel
+    season: bool = False  # a yearly cycle multiplying every channel's response
 
     @property
     def n_adstock(self) -> int:
@@ -96,20 +144,49 @@ class Layout:
 
     @property
     def per_channel(self) -> int:
-        return self.n_adstock + (2 if self.saturation == "hill" else 1)
+        return self.n_adstock + (2 if self.saturation == "hill" else 1) + int(self.delay)
+
+    @property
+    def n_global(self) -> int:
+        """Parameters shared by the channels (the media seasonality's ``a, b``)."""
+        return 2 if self.season else 0
 
     @property
     def size(self) -> int:
-        return self.per_channel * self.n_channels
+        return self.per_channel * self.n_channels + self.n_global
+
+    @property
+    def max_lag(self) -> float:
+        """Upper bound of the delay's mean lag, in periods."""
+        return DELAY_MAX_DAYS / self.step_days
+
+    @property
+    def delay_window(self) -> int:
+        """Lags of the delay kernel: enough for 99.9% of the longest gamma lag (9.23 scales; at
+        least 2 lags)."""
+        return int(max(2, np.ceil(9.23 * self.max_lag / DELAY_SHAPE) + 1))
 
     def names(self) -> list[str]:
-        """Parameter names per channel slot (``theta``/``shape``, ``scale``, ``u``, ``slope``)."""
+        """Parameter names per channel slot (``theta``/``shape``, ``scale``, ``u``, ``slope``, ``lag``)."""
         ad = ["theta"] if self.adstock == "geometric" else ["shape", "scale"]
-        return ad + ["u"] + (["slope"] if self.saturation == "hill" else [])
+        return ad + ["u"] + (["slope"] if self.saturation == "hill" else []) + (["lag"] if self.delay else [])
 
     def split(self, phi: np.ndarray) -> np.ndarray:
-        """``phi`` (or ``[..., size]`` draws) as ``[..., K, per_channel]``."""
-        return np.asarray(phi).reshape(*np.shape(phi)[:-1], self.n_channels, self.per_channel)
+        """``phi`` (or ``[..., size]`` draws) per channel, as ``[..., K, per_channel]``."""
+        phi = np.asarray(phi)[..., : self.per_channel * self.n_channels]
+        return phi.reshape(*np.shape(phi)[:-1], self.n_channels, self.per_channel)
+
+    def season_coef(self, phi: np.ndarray) -> np.ndarray:
+        """The media seasonality's ``(a, b)`` (``[..., 2]``; zeros without ``season``)."""
+        phi = np.asarray(phi)
+        if not self.season:
+            return np.zeros((*phi.shape[:-1], 2))
+        return phi[..., self.per_channel * self.n_channels:]
+
+    def lags(self, phi: np.ndarray) -> np.ndarray:
+        """Each channel's mean delay in periods (``[..., K]``; zeros without ``delay``)."""
+        p = self.split(phi)
+        return p[..., -1] if self.delay else np.zeros(p.shape[:-1])
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds of ``phi`` (module docstring)."""
@@ -121,12 +198,19 @@ class Layout:
         lo, hi = lo + [np.log(KAPPA_RATIO[0])], hi + [np.log(KAPPA_RATIO[1])]
         if self.saturation == "hill":
             lo, hi = lo + [SLOPE[0]], hi + [SLOPE[1]]
-        return np.tile(lo, self.n_channels), np.tile(hi, self.n_channels)
+        if self.delay:
+            lo, hi = lo + [0.0], hi + [self.max_lag]
+        g = [SEASON_MAX] * self.n_global
+        return (np.concatenate([np.tile(lo, self.n_channels), np.negative(g)]),
+                np.concatenate([np.tile(hi, self.n_channels), g]))
 
     def central(self) -> np.ndarray:
-        """The default start: modest carry-over (0.3 a week), kappa at the typical exposure, slope 1."""
+        """The default start: modest carry-over (0.3 a week), kappa at the typical exposure, slope 1,
+        a delay of half a week (at most half the bound), no seasonality."""
         ad = [0.3 ** (self.step_days / 7.0)] if self.adstock == "geometric" else [1.0, min(2.0, float(self.window))]
-        return np.tile(ad + [0.0] + ([1.0] if self.saturation == "hill" else []), self.n_channels)
+        per = ad + [0.0] + ([1.0] if self.saturation == "hill" else [])
+        per += [min(3.5 / self.step_days, 0.5 * self.max_lag)] if self.delay else []
+        return np.concatenate([np.tile(per, self.n_channels), np.zeros(self.n_global)])
 
 
 def typical_exposure(media: np.ndarray) -> np.ndarray:
@@ -166,7 +250,71 @@ def saturate(layout: Layout, A: np.ndarray, kappa: np.ndarray, phi: np.ndarray) 
     return r / (1.0 + r)
 
 
-def features(layout: Layout, media: np.ndarray, phi: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """``H[t, i] = h_i(a_{t,i})``: the saturated adstocked exposure, the columns ``beta`` multiplies."""
-    A, wbar = adstocked(layout, media, phi)
-    return saturate(layout, A, kappas(layout, phi, ref, wbar), phi)
+def season(layout: Layout, phi: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """The media seasonality ``s_t`` (module docstring; ones without ``season``)."""
+    a, b = layout.season_coef(phi)
+    w = 2 * np.pi * np.asarray(days, dtype=float) / YEAR_DAYS
+    return 1.0 + a * np.cos(w) + b * np.sin(w)
+
+
+def adstock_column(layout: Layout, exposure: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(a, w̄)``: one channel's adstocked exposure and weight sum (``params``: its slot of ``phi``)."""
+    if layout.adstock == "geometric":
+        theta = float(params[0])
+        return lfilter([1.0], [1.0, -theta], exposure), 1.0 / (1.0 - theta)
+    w = adstock_weights(layout.adstock, params[:2], layout.window)
+    return np.convolve(exposure, w)[: len(exposure)], float(w.sum())
+
+
+def channel_delay(layout: Layout, params: np.ndarray) -> np.ndarray | None:
+    """One channel's delay kernel (``None``: no delay, or a mean lag of 0)."""
+    if not layout.delay or params[-1] <= 1e-9:
+        return None
+    return delay_weights(float(params[-1]), layout.delay_window)
+
+
+def response_column(
+    layout: Layout, a: np.ndarray, wbar: float, params: np.ndarray, ref: float, season_t: np.ndarray | None,
+    delay: np.ndarray | None,
+) -> np.ndarray:
+    """One channel's column of :func:`features` from its adstock ``(a, w̄)`` (:func:`adstock_column`)
+    and delay kernel (:func:`channel_delay`)."""
+    kappa = ref * wbar * np.exp(params[layout.n_adstock])
+    if layout.saturation == "logistic":
+        h = np.tanh(a / (2.0 * kappa))
+    else:
+        r = np.power(np.maximum(a, 0.0) / kappa, params[layout.n_adstock + 1])
+        h = r / (1.0 + r)
+    if season_t is not None:
+        h = h * season_t
+    return h if delay is None else np.convolve(h, delay)[: len(h)]
+
+
+def channel_feature(
+    layout: Layout, exposure: np.ndarray, params: np.ndarray, ref: float, season_t: np.ndarray | None = None
+) -> np.ndarray:
+    """One column of :func:`features`: channel ``params`` (its slot of ``phi``), typical exposure
+    ``ref`` and the media seasonality ``season_t`` (``None``: none)."""
+    a, wbar = adstock_column(layout, exposure, params)
+    return response_column(layout, a, wbar, params, ref, season_t, channel_delay(layout, params))
+
+
+def media_season(layout: Layout, phi: np.ndarray, days: np.ndarray | None) -> np.ndarray | None:
+    """:func:`season` when the layout has it (``None`` otherwise)."""
+    if not layout.season:
+        return None
+    if days is None:
+        raise ValueError("features: the media seasonality needs the periods' days")
+    return season(layout, phi, days)
+
+
+def features(
+    layout: Layout, media: np.ndarray, phi: np.ndarray, ref: np.ndarray, days: np.ndarray | None = None
+) -> np.ndarray:
+    """``H[t, i]``: the saturated adstocked exposure ``h_i(a_{t,i})``, times the media seasonality
+    and spread by the delay when the layout has them (``days``: the periods' day indices, needed
+    with ``season``) — the columns ``beta`` multiplies."""
+    p = layout.split(phi)
+    s = media_season(layout, phi, days)
+    return np.column_stack([channel_feature(layout, media[:, i], p[i], float(ref[i]), s)
+                            for i in range(layout.n_channels)])

@@ -23,6 +23,20 @@ Each replicate is refit by :func:`~budgetgym.calibration.model.refit`: warm-star
 estimate (a few trust-region steps instead of a multi-start search), with the point fit's
 weights and weak-channel prior. The draws are the ensemble a calibration exports.
 
+**Prior draws** (``prior_draws=True``, randomised maximum a posteriori): each refit also moves
+the prior's means by standard normal draws (in units of each prior's sd; the pseudo-residuals of
+:meth:`~budgetgym.calibration.model._Problem.penalty` become :math:`\hat\sigma (z_j - \zeta_j)`
+with :math:`\zeta_j \sim N(0, 1)`). Perturbing both the data and the prior and re-optimising
+gives draws from the posterior exactly when the model is linear-Gaussian (Oliver, He and Reynolds
+1996; Bardsley et al. 2014, "randomize-then-optimize"); here it is an approximation. Without it
+the draws sit at the prior's mean wherever only the prior pins an estimate down — the level of a
+channel spent in every period (it trades with the intercept), the curve of a channel spent in a
+few flights — and the intervals miss there: on ``retail-5-family`` data the share of channels
+whose interval covered the true response at the recommended plan rose from 65% to 75% on the
+four worst datasets, at no cost in plan value. The refits stop after
+:data:`~budgetgym.calibration.model.REFIT_NFEV` evaluations, so a draw travels about three
+quarters of the way to its perturbed optimum along a flat direction (the tests measure it).
+
 Why not a Laplace approximation: the likelihood is far from Gaussian in the nonlinear
 parameters where they matter (bounds — θ = 0, κ at the edge of its range — and the curved
 adstock–saturation ridge), and a Hessian at the optimum describes neither; the bootstrap
@@ -71,8 +85,12 @@ def resample_blocks(residuals: np.ndarray, block_length: int, rng: np.random.Gen
     return residuals[idx]
 
 
-def block_bootstrap(fit: Fit, draws: int = 200, *, block_length: int | None = None, seed: int = 0) -> Draws:
-    """``draws`` refits of ``fit`` on moving-block residual replicates (module docstring), seeded."""
+def block_bootstrap(
+    fit: Fit, draws: int = 200, *, block_length: int | None = None, seed: int = 0, prior_draws: bool = False
+) -> Draws:
+    """``draws`` refits of ``fit`` on moving-block residual replicates (module docstring), seeded;
+    with ``prior_draws`` (and a prior in the fit), each refit's prior means drawn from the prior
+    too (randomised maximum a posteriori, module docstring)."""
     if draws < 0:
         raise BudgetGymError(f"--draws: expected a non-negative number of draws, got {draws}")
     T = len(fit.y)
@@ -84,10 +102,13 @@ def block_bootstrap(fit: Fit, draws: int = 200, *, block_length: int | None = No
     r = fit.residuals / sd
     r = (r - r.mean()) * np.sqrt(T / max(1, T - fit.n_params))
     rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
+    prior_rng = np.random.default_rng(np.random.SeedSequence([seed, 13]))
+    n_prior = len(fit.problem.penalty(fit.phi)) if prior_draws else 0
     phis, betas, coefs = [], [], []
     for _ in range(draws):
         y_star = fit.fitted + sd * resample_blocks(r, b, rng)
-        phi, beta, coef = refit(fit, y_star)
+        shift = prior_rng.standard_normal(n_prior) if n_prior else None
+        phi, beta, coef = refit(fit, y_star, prior_shift=shift)
         phis.append(phi)
         betas.append(beta)
         coefs.append(coef)

@@ -132,6 +132,13 @@ def calibrate_cmd(
     ] = "all",
     fourier: Annotated[int | None, typer.Option(help="yearly Fourier order (default: 2 for a year of data)")] = None,
     reward: Annotated[str | None, typer.Option(help="revenue or conversions (default: from the KPI's name)")] = None,
+    delay: Annotated[str, typer.Option(help="conversion lag per channel: none or gamma")] = "none",
+    media_season: Annotated[
+        str, typer.Option(help="yearly cycle multiplying the media response: none or yearly (a year of data)")
+    ] = "none",
+    prior_draws: Annotated[
+        bool, typer.Option("--prior-draws/--no-prior-draws", help="bootstrap refits also draw the prior's means")
+    ] = False,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the figures")] = True,
 ) -> None:
     """Fit carry-over and saturation per channel to DATA.csv and write a scenario family of the fit
@@ -142,6 +149,7 @@ def calibrate_cmd(
         data, date=date, kpi=kpi, spend=spend, controls=controls, exposure=exposure, draws=draws,
         holdout=holdout, seed=seed, adstock=adstock, saturation=saturation, likelihood=likelihood, prior=prior,
         fourier=fourier, reward=reward, plan_periods=plan_periods, plan_budget=plan_budget, out=out, plots=plots,
+        delay=delay, media_season=media_season, prior_draws=prior_draws,
     )
     con = console()
     e = res.errors

@@ -1,0 +1,209 @@
+"""The conversion delay and the media seasonality (``calibrate(..., delay="gamma",
+media_season="yearly")``): their kernels against the environment's, and a noise-free round trip
+through the environment that recovers every parameter and plans like the truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+from budgetgym.calibration import calibrate
+from budgetgym.calibration.data import read_mmm_csv
+from budgetgym.calibration.model import ModelSpec, _Problem, fit_model
+from budgetgym.calibration.transforms import DELAY_SHAPE, Layout, delay_weights, season
+from budgetgym.envs import evaluate_plan, scenario_from_dict, solve_oracle
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.family import family_from_dict, load_family
+from budgetgym.envs.kernels import delay_kernel
+from budgetgym.envs.scenario import GammaDelay
+from budgetgym.experiments.simulate import simulate_dataset, write_dataset
+from budgetgym.planner import plan
+
+# decay, max_response (revenue per week), half_saturation (spend per week), slope, mean delay (weeks)
+TRUE = [
+    ("search", 0.3, 60_000.0, 9_000.0, 1.0, 0.0),
+    ("social", 0.5, 30_000.0, 12_000.0, 1.5, 1.5),
+    ("video", 0.2, 25_000.0, 40_000.0, 0.8, 3.0),
+]
+AMPLITUDE, PEAK = 0.2, 340.0  # the media's yearly demand cycle
+
+
+def _truth() -> object:
+    channels = []
+    for n, d, b, k, s, m in TRUE:
+        ch = {"name": n, "cost": {"unit": "click", "price": 1.0, "ref_spend": 1e6, "elasticity": 0.0, "noise_sd": 0.0},
+              "adstock": {"type": "geometric", "decay": d},
+              "saturation": {"type": "hill", "max_response": b, "half_saturation": k, "slope": s}}
+        if m > 0:
+            ch["delay"] = {"type": "gamma", "mean_lag": m, "shape": 2.0, "window": 22}
+        channels.append(ch)
+    return scenario_from_dict({
+        "name": "delay-season", "horizon": 156, "step_days": 7, "budget": {"total": 156 * 30_000.0},
+        "reward": "revenue", "noise": {"conversions": "none"}, "channels": channels,
+        "seasonality": {"demand": {"yearly_amplitude": AMPLITUDE, "yearly_peak": PEAK}},
+        "baseline": {"level": 80_000.0, "trend": 0.1,
+                     "controls": [{"name": "competitor", "effect": -5_000.0, "autocorrelation": 0.6}]},
+    })
+
+
+@pytest.mark.parametrize("mean_lag", [0.0, 1e-3, 0.3, 1.0, 2.5, 6.0])
+def test_delay_weights_are_the_environments(mean_lag: float) -> None:
+    """The fit restates the gamma lag for speed (shape 2's closed-form CDF); it must equal the
+    environment's ``delay_kernel`` (scipy's gamma CDF), the one the exported scenario uses."""
+    w = delay_weights(mean_lag, 22)
+    env = delay_kernel(GammaDelay(type="gamma", mean_lag=max(mean_lag, 1e-3), shape=DELAY_SHAPE, window=22))
+    np.testing.assert_allclose(w, env, rtol=1e-9, atol=1e-12)
+    assert w.sum() == pytest.approx(1.0)
+
+
+def test_media_season_by_hand() -> None:
+    """``s_t = 1 + a cos(2 pi d/365.25) + b sin(2 pi d/365.25)``: a = 0.2 gives 1.2 on day 0 and
+    0.8 half a year later; b = 0.1 gives 1.1 a quarter of a year in."""
+    lay = Layout("geometric", "hill", 1, 8, 7.0, season=True)
+    days = np.array([0.0, 365.25 / 2, 365.25 / 4])
+    np.testing.assert_allclose(season(lay, np.array([0.3, 0.0, 1.0, 0.2, 0.0]), days), [1.2, 0.8, 1.0], atol=1e-12)
+    np.testing.assert_allclose(season(lay, np.array([0.3, 0.0, 1.0, 0.0, 0.1]), days), [1.0, 1.0, 1.1], atol=1e-12)
+
+
+def test_jacobian_matches_central_differences(tmp_path: Path) -> None:
+    """The per-channel Jacobian (one feature column recomputed per parameter) equals a central
+    difference of the whole residual at a point away from the bounds."""
+    ds = simulate_dataset(_truth(), 156, "random", seed=3)
+    write_dataset(ds, tmp_path / "d")
+    data = read_mmm_csv(tmp_path / "d" / "data.csv", date="date", kpi="revenue",
+                        spend="search_spend,social_spend,video_spend", controls="competitor")
+    fit = fit_model(data, ModelSpec(delay=True, season=True), seed=0)
+    prob = _Problem(fit.layout, data.media, fit.ref, fit.problem.B, data.days, np.ones(156), fit.weak,
+                    prior_scale=100.0, season_prior=True)
+    lo, hi = fit.layout.bounds()
+    phi = lo + np.random.default_rng(0).uniform(0.3, 0.7, len(lo)) * (hi - lo)
+    ytil = prob.project(data.kpi)
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        return np.concatenate([prob.solve(p, ytil)[2], prob.penalty(p)])
+
+    J = prob.jacobian(phi, ytil)
+    for j in range(len(phi)):
+        h = 1e-5 * max(1.0, abs(phi[j]))
+        e = np.zeros_like(phi)
+        e[j] = h
+        central = (resid(phi + e) - resid(phi - e)) / (2 * h)
+        np.testing.assert_allclose(J[:, j], central, rtol=1e-3, atol=1e-3 * np.abs(central).max() + 1e-6)
+
+
+def test_noise_free_round_trip_with_delay_and_media_season(tmp_path: Path) -> None:
+    """Noise-free data from the environment with gamma conversion lags and a December demand
+    peak: calibrate recovers the carry-over, curves, lags and the cycle, and its family plans the
+    next quarter like the truth."""
+    sc = _truth()
+    ds = simulate_dataset(sc, 156, "random", seed=3)
+    write_dataset(ds, tmp_path / "data")
+    res = calibrate(
+        tmp_path / "data" / "data.csv", date="date", kpi="revenue", spend="search_spend,social_spend,video_spend",
+        controls="competitor", draws=4, seed=0, out=tmp_path / "fit", plots=False, plan_periods=13,
+        plan_budget=13 * 30_000.0, delay="gamma", media_season="yearly",
+    )
+    fitted = family_from_dict(res.family, "fit").nominal()
+    for c, (name, decay, beta, kappa, slope, lag) in zip(fitted.channels, TRUE, strict=True):
+        assert c.name == name
+        assert c.adstock.decay == pytest.approx(decay, abs=1e-4)
+        assert c.saturation.max_response == pytest.approx(beta, rel=1e-4)
+        assert c.saturation.half_saturation == pytest.approx(kappa, rel=1e-4)
+        assert c.saturation.slope == pytest.approx(slope, rel=1e-4)
+        # the lag's kernel (a mean lag below ~0.1 period is no delay at all: F(1/2) = 1 - 1e-20)
+        truth_kernel = delay_weights(lag, c.delay.window)
+        np.testing.assert_allclose(delay_kernel(c.delay), truth_kernel, rtol=1e-4, atol=1e-8)
+        if lag > 0:
+            assert c.delay.mean_lag == pytest.approx(lag, rel=1e-4)
+    assert fitted.seasonality.demand.yearly_amplitude == pytest.approx(AMPLITUDE, abs=1e-5)
+    assert fitted.seasonality.demand.yearly_peak == pytest.approx(PEAK, abs=1e-3)
+    # the members vary the lags and the cycle too
+    member = res.family["ensemble"][0]
+    assert "channels.video.delay.mean_lag" in member and "seasonality.demand.yearly_amplitude" in member
+    window = sc.override({"horizon": 13, "budget.total": 13 * 30_000.0, "start_day": 156 * 7, "baseline": None})
+    hist = ds.plan
+    best = solve_oracle(window, history=hist)
+    rec = plan(tmp_path / "fit" / "family.yaml", history=tmp_path / "fit" / "history.csv", draws=4, curves=False)
+    assert float(evaluate_plan(window, rec.plan, history=hist)) / best.expected_reward > 0.999
+
+
+def test_media_season_needs_a_year(tmp_path: Path) -> None:
+    ds = simulate_dataset(_truth(), 40, "random", seed=1)
+    write_dataset(ds, tmp_path / "d")
+    with pytest.raises(BudgetGymError, match="--media-season yearly: .*less than 330 days"):
+        calibrate(tmp_path / "d" / "data.csv", date="date", kpi="revenue", spend="search_spend,social_spend",
+                  draws=0, media_season="yearly", plots=False)
+    with pytest.raises(BudgetGymError, match="--delay"):
+        calibrate(tmp_path / "d" / "data.csv", date="date", kpi="revenue", spend="search_spend,social_spend",
+                  draws=0, delay="weibull", plots=False)
+
+
+def _noisy_with_dark_channel(tmp_path: Path) -> Path:
+    """The round trip's data with N(0, 500^2) noise on the KPI and a fourth channel that spends 1 once:
+    the data say nothing about its curve, so only the prior places it."""
+    ds = simulate_dataset(_truth(), 156, "random", seed=3)
+    write_dataset(ds, tmp_path / "d")
+    df = pd.read_csv(tmp_path / "d" / "data.csv")
+    df["revenue"] = df["revenue"] + np.random.default_rng(5).normal(0.0, 500.0, len(df))
+    df["dark_spend"] = 0.0
+    df.loc[100, "dark_spend"] = 1.0  # one currency unit once: the reader refuses a channel never spent
+    df.to_csv(tmp_path / "n.csv", index=False)
+    return tmp_path / "n.csv"
+
+
+def test_prior_draws_spread_an_unidentified_channel_like_its_prior(tmp_path: Path) -> None:
+    """A channel (all but) without spend: its ``u = ln(kappa / typical)`` is set by the prior N(0, (ln 3)^2)
+    almost alone. Plain bootstrap refits leave it near the prior's mean 0 (interquartile range below
+    0.1); with prior draws each refit moves towards its drawn mean, so the draws spread about 0 like
+    the prior, whose interquartile range is 2 x 0.674 x ln 3 = 1.48 (the bounds, at -3.0 and +1.46
+    sd, do not reach the quartiles): above 0.8 (the refits stop after 20 iterations, and the one
+    spend still informs a little) and not beyond the prior's."""
+    path = _noisy_with_dark_channel(tmp_path)
+    args = dict(date="date", kpi="revenue", spend="search_spend,social_spend,video_spend,dark_spend",
+                controls="competitor", draws=40, seed=0, plots=False)
+    u = []
+    for prior_draws in (False, True):
+        res = calibrate(path, prior_draws=prior_draws, **args)  # type: ignore[arg-type]
+        assert res.draws is not None
+        u.append(res.fit.layout.split(res.draws.phi)[:, 3, 1])
+    q1, q3 = np.percentile(u[0], [25, 75])
+    assert q3 - q1 < 0.1
+    q1, med, q3 = np.percentile(u[1], [25, 50, 75])
+    assert abs(med) < 0.3 and 0.8 < q3 - q1 < 1.6
+
+
+def test_cli_delay_and_media_season(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The command line takes the new options (and a held-out forecast, which needs the days for the
+    media seasonality), and refuses a bad value with a one-line message."""
+    path = _noisy_with_dark_channel(tmp_path)
+    out = tmp_path / "cal"
+    base = ["calibrate", str(path), "--date", "date", "--kpi", "revenue", "--spend",
+            "search_spend,social_spend,video_spend", "--draws", "4", "--out", str(out), "--no-plots"]
+    code, stdout, _ = run_cli(capsys, *base, "--holdout", "8", "--delay", "gamma", "--media-season", "yearly",
+                              "--prior-draws")
+    assert code == 0, stdout
+    sc = load_family(out / "family.yaml").nominal()
+    assert {c.delay.type for c in sc.channels} == {"gamma"} and sc.seasonality.demand.yearly_amplitude > 0
+    code, _, err = run_cli(capsys, *base, "--delay", "weibull")
+    assert code == 2 and "--delay" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("step_days", "weekly_decay"), [(7.0, 0.6), (1.0, 0.9**7)])
+def test_prior_pseudo_residuals_by_hand(step_days: float, weekly_decay: float) -> None:
+    """The priors' pseudo-residuals, scale 2: u / ln 3, (slope - 1) / 0.5, the weekly decay / 0.4 (a
+    daily 0.9 is 0.9^7 = 0.478 a week) and the media cycle's a / 0.15, b / 0.15; a shift moves each
+    prior's mean by that many sds."""
+    lay = Layout("geometric", "hill", 1, 8, step_days, season=True)
+    theta = weekly_decay ** (step_days / 7.0)
+    phi = np.array([theta, 0.5 * np.log(3.0), 1.5, 0.03, -0.06])
+    T = 10
+    prob = _Problem(lay, np.ones((T, 1)), np.ones(1), np.ones((T, 1)), np.arange(T) * step_days, np.ones(T),
+                    np.array([True]), prior_scale=2.0, season_prior=True)
+    expected = 2.0 * np.array([0.5, 1.0, weekly_decay / 0.4, 0.2, -0.4])
+    np.testing.assert_allclose(prob.penalty(phi), expected, rtol=1e-12)
+    shift = np.array([1.0, -1.0, 0.5, 0.0, 2.0])
+    np.testing.assert_allclose(prob.penalty(phi, shift), expected - 2.0 * shift, rtol=1e-12)
