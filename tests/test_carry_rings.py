@@ -47,36 +47,39 @@ def _ring(kernels: list[np.ndarray]) -> list[np.ndarray]:
 @SETTINGS
 @given(
     decays=st.lists(st.floats(0.05, 0.95), min_size=1, max_size=2),
-    window=st.integers(2, 40),
+    windows=st.tuples(st.integers(2, 40), st.integers(2, 40)),
     normalize=st.booleans(),
-    runs=st.lists(st.tuples(st.integers(1, 30), values), min_size=1, max_size=8),
+    runs=st.lists(st.tuples(st.integers(1, 30), values, values), min_size=1, max_size=8),
     data=st.data(),
 )
-def test_geometric_recursion_is_the_direct_sum(decays, window, normalize, runs, data) -> None:
-    """Two members (rows pick them), values in runs (long zero runs switch a channel off): every
-    step's sum within ``(6 L + 8) eps`` of the exact one, and exactly 0 on an all-zero window."""
-    kernels = [adstock_kernel(GeometricAdstock(type="geometric", decay=d, window=window, normalize=normalize), 90)
-               for d in decays]
+def test_geometric_recursion_is_the_direct_sum(decays, windows, normalize, runs, data) -> None:
+    """Two geometric channels of their own windows beside a Weibull one (summed directly), two
+    members (rows pick them), values in runs (long zero runs switch a channel off): every step's
+    sum within ``(6 L + 8) eps`` of the exact one, and exactly 0 on an all-zero window."""
+    weibull = adstock_kernel(WeibullAdstock(type="weibull_cdf", shape=1.5, scale=5.0, window=6), 90)
+    kernels = [  # [channel][member]
+        [adstock_kernel(GeometricAdstock(type="geometric", decay=d, window=L, normalize=normalize), 90) for d in decays]
+        for L in windows
+    ] + [[weibull] * len(decays)]
     rows = 3
-    pick = np.array([data.draw(st.integers(0, len(kernels) - 1)) for _ in range(rows)])
-    ring = ChannelRing.of(_ring(kernels), pick, 1, rows)
-    assert ring.geometric[0] is not None  # the recursion, not the einsum
-    series = [v for length, v in runs for _ in range(length)]
-    # each row its own scale (a batch mixes magnitudes too)
-    scales = np.array([1.0, 1e-7, 3e5])
+    pick = np.array([data.draw(st.integers(0, len(decays) - 1)) for _ in range(rows)])
+    ring = ChannelRing.of([_ring(ks)[0] for ks in kernels], pick, 1, rows)
+    assert [geo is not None for geo in ring.geometric] == [True, True, False]  # recursions, and one einsum
+    series = [(v0, v1) for length, v0, v1 in runs for _ in range(length)]
+    scales = np.array([1.0, 1e-7, 3e5])  # each row its own scale (a batch mixes magnitudes too)
     history: list[np.ndarray] = []
-    for t, v in enumerate(series):
-        x = v * scales
+    for t, (v0, v1) in enumerate(series):
+        x = np.stack([v0 * scales, v1 * scales, v0 * scales], axis=1)  # [rows, 3 channels]
         history.append(x)
-        got = ring.step(t, [x[:, None]])[:, 0]
-        for r in range(rows):
-            w = kernels[pick[r]]
-            terms = [w[lag] * history[t - lag][r] for lag in range(min(window, t + 1))]
-            exact = math.fsum(terms)
-            if exact == 0.0:
-                assert got[r] == 0.0
-            else:
-                assert abs(got[r] - exact) <= (6 * window + 8) * EPS * exact
+        got = ring.step(t, [x])
+        for k, ks in enumerate(kernels):
+            for r in range(rows):
+                w = ks[pick[r]]
+                exact = math.fsum(w[lag] * history[t - lag][r, k] for lag in range(min(len(w), t + 1)))
+                if exact == 0.0:
+                    assert got[r, k] == 0.0
+                else:
+                    assert abs(got[r, k] - exact) <= (6 * len(w) + 8) * EPS * exact
 
 
 def test_kernels_taken_as_geometric() -> None:
