@@ -70,7 +70,8 @@ class ChannelBudgetVectorEnv(VectorEnv):
     its array loops and samplers); the streams depend on the seed, ``N`` and ``part_rows``, never on
     ``threads``: a seed reproduces a run whatever the threads (``tests/test_vector_parts.py``).
     Details: :mod:`budgetgym.envs.vector_random`. ``batched`` also sums the carry-over in another
-    order (:mod:`budgetgym.envs.batch_model`, ``fast``) and, from
+    order (:mod:`budgetgym.envs.batch_model`, ``fast``; geometric kernels by a block recursion,
+    :mod:`budgetgym.envs.carry_rings`) and, from
     :data:`~budgetgym.envs.vector_steps.NEWTON_CHANNELS` channels on, projects the splits onto the
     share bounds by :func:`~budgetgym.envs.allocation.project_rows_newton`: with every noise source
     off it equals the single environment to ~1e-13 relative, not bit for bit (with the Newton
