@@ -29,8 +29,9 @@ single environment's own functions (:func:`~budgetgym.envs.dynamics.unit_price`,
 channel keeps its own ring (:class:`ChannelRing`) over its own window (the lags any of its rows
 weighs: the zero tails of kernels padded to a group's longest window are cut, about half the
 memory of one ``[K, L, m]`` ring when the channels' windows differ), summed by one
-:func:`numpy.einsum` per channel (:func:`ring_sum_fast`); the sums then equal the single
-environment's to a few units in the last place (relative ~1e-15 per sum), not bit for bit. A
+:func:`numpy.einsum` per channel (:func:`ring_sum_fast`) or, for a geometric kernel, by a
+cancellation-free block recursion (:mod:`budgetgym.envs.carry_rings`); the sums then equal the
+single environment's to a few units in the last place (relative ~1e-14 per sum), not bit for bit. A
 family's members' fields and kernel rings are stacked once (:class:`MemberTables`) and each reset
 gathers its rows' columns from them.
 
@@ -48,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from budgetgym.envs.carry_rings import ChannelRing, ring_sum_fast, window_of
 from budgetgym.envs.dynamics import ChannelModel, exposure_bought, unit_price
 from budgetgym.envs.rowsum import COLUMNS, pairwise_sum0
 
@@ -77,74 +79,11 @@ def ring_sum(buffer: np.ndarray, weights: np.ndarray, scratch: np.ndarray, out: 
     return out
 
 
-def ring_sum_fast(buffer: np.ndarray, weights: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``out[r] = sum_j buffer[j, r] * weights[j, r]`` in one :func:`numpy.einsum` (its own summation
-    order, not numpy's pairwise one; no BLAS). ``buffer`` ``[L, m]``, ``weights`` ``[L, m]`` or
-    ``[L, 1]`` (shared by every row); ``out`` ``[m]``."""
-    if weights.shape[1] == 1:
-        return np.einsum("jr,j->r", buffer, weights[:, 0], out=out)
-    return np.einsum("jr,jr->r", buffer, weights, out=out)
-
-
-@dataclass(eq=False)
-class ChannelRing:
-    """A ``fast`` carry-over (adstock or delay) of ``m`` rows, channel by channel: channel ``k``
-    keeps its own window ``L_k`` (the lags any of its rows weighs: the zero tails of the kernels,
-    padded to a group's longest window, cut), its last ``L_k`` values ``[L_k, m]`` (slot ``t mod
-    L_k``) and its rows' doubled reversed kernels ``[2 L_k, m or 1]``, summed by
-    :func:`ring_sum_fast`. Reads about half the memory of one ``[K, L, m]`` ring when the
-    channels' windows differ. ``identity``: every window is one lag of weight 1 (no carry-over:
-    the values pass through)."""
-
-    rings: list[np.ndarray]
-    buffers: list[np.ndarray]
-    identity: bool
-
-    def step(self, t: int, blocks: list[np.ndarray]) -> np.ndarray:
-        """Push ``blocks`` (``[n, K]`` each, rows ``[0, n)``, ``[n, 2n)``, ...) as step ``t``'s values
-        and return the weighted sums ``[m, K]``."""
-        if self.identity:
-            return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
-        out = np.empty((len(self.buffers), self.buffers[0].shape[1]))
-        for k, (buf, ring) in enumerate(zip(self.buffers, self.rings, strict=True)):
-            slot = t % buf.shape[0]
-            lo = 0
-            for b in blocks:
-                buf[slot, lo : lo + len(b)] = b[:, k]
-                lo += len(b)
-            ring_sum_fast(buf, _window(ring, slot), out[k])
-        return out.T
-
-    def clear(self) -> None:
-        for buf in self.buffers:
-            buf.fill(0.0)
-
-    @classmethod
-    def of(cls, rings: list[np.ndarray], pick: np.ndarray | None, copies: int, width: int) -> ChannelRing:
-        """The ring of ``width`` rows from the members' per-channel rings ``[2 L_k, M]``: row ``r``
-        weighs with member ``pick[r]``'s kernel, repeated ``copies`` times (a shadow), or with the
-        one member's (``pick`` ``None``: ``[2 L_k, 1]``, shared)."""
-        if pick is not None:
-            rings = [np.take(r, pick, axis=1) for r in rings]
-            if copies > 1:
-                rings = [np.concatenate([r] * copies, axis=1) for r in rings]
-        identity = all(r.shape[0] == 2 and bool((r == 1.0).all()) for r in rings)
-        return cls(rings, [np.zeros((r.shape[0] // 2, width)) for r in rings], identity)
-
-
 def _slot_ring(kernels: np.ndarray) -> np.ndarray:
     """``[2L, K, M]`` from kernels ``[M, K, L]``: each reversed, twice, slot-major (the single
     environment's ``_ring_weights`` with the lag axis first), so a step's weights are a window."""
     rev = kernels[:, :, ::-1].transpose(2, 1, 0)
     return np.ascontiguousarray(np.concatenate([rev, rev], axis=0))
-
-
-def _window(ring: np.ndarray, slot: int) -> np.ndarray:
-    """The ``[L, ...]`` weights of the ring slots at a step with ``t mod L = slot``: position ``j``
-    weighs lag ``(slot - j) mod L`` (the single environment's ``_ring_slice``)."""
-    L = ring.shape[0] // 2
-    start = L - (slot + 1) % L
-    return ring[start : start + L]
 
 
 @dataclass(eq=False)
@@ -188,7 +127,7 @@ class RowGroup:
             buf[slot, :, h * n : (h + 1) * n] = b.T
         if L == 1:
             return buf[0].T
-        return ring_sum(buf, _window(ring, slot), self.scratch, np.empty(buf.shape[1:])).T
+        return ring_sum(buf, window_of(ring, slot), self.scratch, np.empty(buf.shape[1:])).T
 
     def clear(self) -> None:
         self.exposure_buffer.fill(0.0)

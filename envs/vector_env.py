@@ -1,18 +1,17 @@
 r"""``ChannelBudgetVectorEnv``: ``N`` campaigns of :class:`~budgetgym.envs.ChannelBudgetEnv`, stepped as one batch.
 
-The class docstring documents the environment (Gymnasium's structured style); the step's
-arithmetic outside the dynamics is :mod:`budgetgym.envs.vector_steps`, the random numbers
+The class docstring documents the environment (Gymnasium's structured style); the row parts, their
+threads and a part's step are :mod:`budgetgym.envs.vector_parts`, the step's arithmetic outside the
+dynamics :mod:`budgetgym.envs.vector_steps`, the random numbers
 :mod:`budgetgym.envs.vector_random`, the per-row dynamics :mod:`budgetgym.envs.batch_model`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,71 +20,29 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from budgetgym.envs.allocation import sanitize_action, trivial_bounds
-from budgetgym.envs.batch_model import BatchModel, MemberTables
+from budgetgym.envs.batch_model import MemberTables
 from budgetgym.envs.brief import CampaignBrief
-from budgetgym.envs.channel_env import EMA_WEIGHT
-from budgetgym.envs.dynamics import ChannelModel, expected_reward
+from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily, load_family
-from budgetgym.envs.history import carry_in
-from budgetgym.envs.path import ScenarioPath, drift_step
-from budgetgym.envs.rowsum import row_sum
+from budgetgym.envs.path import ScenarioPath
 from budgetgym.envs.scenario import Scenario
+from budgetgym.envs.vector_parts import (
+    PART_ROWS,
+    Part,
+    advance_part,
+    default_threads,
+    part_bounds,
+    run_parts,
+    start_part,
+)
 from budgetgym.envs.vector_random import BatchedRandom, Campaigns, DrawPool, PerEnvRandom, Seed, _Compiler, seed_parts
-from budgetgym.envs.vector_steps import batch_info, observe, spend_of
+from budgetgym.envs.vector_steps import batch_info, observe
 
-__all__ = ["ChannelBudgetVectorEnv"]
+__all__ = ["PART_ROWS", "ChannelBudgetVectorEnv", "default_threads", "part_bounds"]
 
 #: Train draws a ``batched`` family compiles once (each episode of each row plays one of them).
 DEFAULT_DRAW_POOL = 1024
-
-
-#: ``batched``: rows per part. A batch of ``N`` rows is split into ``ceil(N / PART_ROWS)`` parts of
-#: (nearly) equal size, each with its own generator; the split depends on ``N`` only, so the random
-#: streams do not depend on how many threads run the parts.
-PART_ROWS = 4096
-
-
-def default_threads() -> int:
-    """Threads that step a batch's row parts by default: ``min(2, os.cpu_count())``."""
-    return max(1, min(2, os.cpu_count() or 1))
-
-
-def part_bounds(n: int, rows: int | None = None) -> list[tuple[int, int]]:
-    """``[lo, hi)`` of the ``ceil(n / rows)`` parts of ``n`` rows (default :data:`PART_ROWS`), sizes
-    differing by at most one."""
-    parts = -(-n // (PART_ROWS if rows is None else rows))
-    edges = [n * j // parts for j in range(parts + 1)]
-    return list(zip(edges[:-1], edges[1:], strict=True))
-
-
-@dataclass(eq=False)
-class _Part:
-    """Rows ``[lo, hi)`` of the batch: their random source, dynamics and episode (paths, carry-in,
-    drift walk)."""
-
-    rows: slice
-    n: int
-    random: PerEnvRandom | BatchedRandom
-    model: BatchModel | None = None
-    campaigns: Campaigns | None = None
-    carry: tuple[np.ndarray, np.ndarray] | None = None
-    drift: tuple[np.ndarray, np.ndarray] | None = None
-    w: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the drift walk [n, K]
-
-
-def _lognormal(sd: np.ndarray, half_var: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """``exp(sd z - half_var)`` (``half_var = 0.5 sd sd``: the mean-one lognormal factor), in place in ``z``."""
-    np.multiply(sd, z, out=z)
-    np.subtract(z, half_var, out=z)
-    return np.exp(z, out=z)
-
-
-def _at(table: np.ndarray, t: int, index: np.ndarray | None) -> np.ndarray:
-    """Step ``t`` of a path table ``[T, P, K]`` for every row: ``[N, K]``, or ``[K]`` when ``P = 1``."""
-    if index is not None:
-        return table[t][index]
-    return table[t, 0] if table.shape[1] == 1 else table[t]
 
 
 class ChannelBudgetVectorEnv(VectorEnv):
@@ -113,7 +70,8 @@ class ChannelBudgetVectorEnv(VectorEnv):
     its array loops and samplers); the streams depend on the seed, ``N`` and ``part_rows``, never on
     ``threads``: a seed reproduces a run whatever the threads (``tests/test_vector_parts.py``).
     Details: :mod:`budgetgym.envs.vector_random`. ``batched`` also sums the carry-over in another
-    order (:mod:`budgetgym.envs.batch_model`, ``fast``) and, from
+    order (:mod:`budgetgym.envs.batch_model`, ``fast``; geometric kernels by a block recursion,
+    :mod:`budgetgym.envs.carry_rings`) and, from
     :data:`~budgetgym.envs.vector_steps.NEWTON_CHANNELS` channels on, projects the splits onto the
     share bounds by :func:`~budgetgym.envs.allocation.project_rows_newton`: with every noise source
     off it equals the single environment to ~1e-13 relative, not bit for bit (with the Newton
@@ -267,7 +225,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
         bounds = [(0, n)] if rng == "per_env" else part_bounds(n, part_rows)
         #: the row parts ``[lo, hi)`` of the batch, each with its own random source and dynamics
         self.parts = [
-            _Part(slice(lo, hi), hi - lo, PerEnvRandom(n) if rng == "per_env" else BatchedRandom(hi - lo, draw_pool_))
+            Part(slice(lo, hi), hi - lo, PerEnvRandom(n) if rng == "per_env" else BatchedRandom(hi - lo, draw_pool_))
             for lo, hi in bounds
         ]
         self._compile = _Compiler()
@@ -313,32 +271,15 @@ class ChannelBudgetVectorEnv(VectorEnv):
         self.ema_conv = np.zeros((n, K))
         self.last_spend_ratio = np.zeros(n)
 
-    def _run(self, task: Callable[[_Part], None]) -> None:
-        """``task(part)`` for every row part: with several parts and threads, this thread and
-        ``threads - 1`` pool threads take the parts in turn; else in order on this thread."""
-        if len(self.parts) == 1 or self.threads == 1:
-            for part in self.parts:
-                task(part)
-            return
+    def _run(self, task: Callable[[Part], None]) -> None:
+        """``task(part)`` for every row part (:func:`~budgetgym.envs.vector_parts.run_parts`)."""
+        run_parts(self.parts, self.threads, self._pool, task)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """The ``threads - 1`` helper threads of the row parts (made on first use)."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="budgetgym-vec")
-        pending = iter(self.parts)
-        lock = threading.Lock()
-
-        def drain() -> None:
-            while True:
-                with lock:
-                    part = next(pending, None)
-                if part is None:
-                    return
-                task(part)
-
-        helpers = [self._executor.submit(drain) for _ in range(min(self.threads, len(self.parts)) - 1)]
-        try:
-            drain()
-        finally:
-            for future in helpers:
-                future.result()
+        return self._executor
 
     def _tables_of(self, members: list[ChannelModel], fast: bool) -> MemberTables:
         """The :class:`MemberTables` of ``members``: the last ones built when the list is the same
@@ -349,30 +290,9 @@ class ChannelBudgetVectorEnv(VectorEnv):
                 last = self._last_tables = MemberTables(members, fast)
             return last
 
-    def _start_part(self, part: _Part, history: Any) -> None:
-        """Begin an episode on one row part: campaigns, dynamics model, carry-in, drift."""
-        fixed = self._rows is not None or not self.family.varies
-        rows = None if self._rows is None else self._rows[part.rows]
-        c = part.random.campaigns(self.family, rows, self._compile)
-        if part.model is None or not fixed:
-            fast = self.rng_mode == "batched"
-            part.model = BatchModel(c.members, c.index, part.n, self.expected, fast, self._tables_of(c.members, fast))
-        part.model.clear()
-        part.campaigns = c
-        part.carry = None
-        if history is not None:
-            carries = [carry_in(sc, history, m) for sc, m in zip(c.scenarios, c.members, strict=True)]
-            if carries[0] is not None:
-                A = np.stack([ci.adstock for ci in carries if ci is not None], axis=1)
-                M = np.stack([ci.arrivals for ci in carries if ci is not None], axis=1)
-                part.carry = (A, M) if c.index is None else (A[:, c.index], M[:, c.index])
-        if isinstance(part.random, BatchedRandom):
-            part.drift = part.random.drift(c.scenarios, c.index, part.n)
-        part.w = np.zeros((part.n, self.n_channels))
-
     def _start(self, history: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Begin an episode on every row: campaigns, paths, carry-in, counters."""
-        self._run(lambda part: self._start_part(part, history))
+        self._run(lambda part: start_part(self, part, history))
         self._counters()
         self._needs_reset = False
         info: dict[str, Any] = {
@@ -454,7 +374,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
         obs = np.empty((n, self.observation_layout.size), dtype=np.float32)
         t = self.t
         self.t = t + 1  # the observations are of the next step
-        self._run(lambda part: self._advance_part(part, sanitize_action(a[part.rows]), t, prev, out, controls, obs))
+        self._run(lambda part: advance_part(self, part, sanitize_action(a[part.rows]), t, prev, out, controls, obs))
         info: dict[str, Any] = {
             "step": np.full(n, t, dtype=int),
             "spend": out["spend"],
@@ -475,70 +395,6 @@ class ChannelBudgetVectorEnv(VectorEnv):
             info["controls"] = controls
             info["kpi"] = out["kpi"]
         return obs, out["reward"], batch_info(info, n)
-
-    def _advance_part(
-        self, part: _Part, a: np.ndarray, t: int, prev: tuple[np.ndarray, np.ndarray], out: dict[str, np.ndarray],
-        controls: dict[str, np.ndarray], obs: np.ndarray,
-    ) -> None:
-        """Step ``t`` of one row part: reads the previous counters ``prev`` (cumulative spend,
-        conversions' EMA) of its rows and writes its rows of ``out``, ``controls``, the env's new
-        counters and ``obs``."""
-        bm, c, K, n, r = part.model, part.campaigns, self.n_channels, part.n, part.rows
-        assert bm is not None and c is not None
-        spend, step_total = spend_of(self, a, prev[0][r])
-        rnd = part.random
-        cost_t, response_t = _at(c.cost, t, c.path_index), _at(c.response, t, c.path_index)
-        delivery_t = None if c.delivery is None else _at(c.delivery, t, c.path_index)
-        if part.drift is not None:
-            sd, keep = part.drift
-            part.w = drift_step(part.w, rnd.generator.standard_normal((n, K)), sd, keep)  # type: ignore[union-attr]
-            response_t = response_t * np.exp(part.w)
-        nu = None
-        if bm.noisy_price:
-            nu = _lognormal(bm.row_model.price_noise_sd, bm.price_half_var, rnd.price_z(bm.noisy_price_rows, K))
-        carried = None if part.carry is None else (part.carry[0][t], part.carry[1][t])
-        price, exposure, mu = out["price"][r], out["impressions"][r], np.empty((n, K))
-        mu_shadow = out["expected_conversions"][r] if self.expected else mu
-        for g in bm.groups:
-            gr = g.rows
-
-            def sub(x: np.ndarray | None, gr: Any = gr) -> Any:
-                return x if x is None or x.ndim < 2 or isinstance(gr, slice) else x[gr]
-
-            res = g.step(
-                t, sub(spend), sub(cost_t), sub(response_t), sub(nu), sub(delivery_t),
-                None if carried is None else (sub(carried[0]), sub(carried[1])),
-            )
-            price[gr], exposure[gr], mu[gr] = res[:3]
-            if self.expected:
-                mu_shadow[gr] = res[3]
-        conv, zv = rnd.counts_and_value_z(mu, bm)
-        value = bm.row_model.value
-        if zv is not None:
-            value = value * _lognormal(bm.row_model.value_noise_sd, bm.value_half_var, zv)
-        revenue = np.multiply(conv, value, out=out["revenue"][r])
-        kpi = row_sum(conv) if bm.reward_kind == "conversions" else row_sum(revenue)
-        reward = kpi if bm.reward_kind == "conversions" else kpi - bm.spend_cost * row_sum(spend)
-        out["spend"][r], out["conversions"][r], out["reward"][r] = spend, conv, reward
-        self.cumulative_spend[r] = prev[0][r] + step_total
-        np.divide(spend, step_total[:, None], out=self.last_share[r], where=step_total[:, None] > 0)
-        self.last_share[r][step_total <= 0] = 0.0
-        index = np.multiply(price, bm.inv_base_price, out=self.last_price_index[r])  # tanh(log(p / p0))
-        np.tanh(np.log(index, out=index), out=index)
-        ema = np.multiply(conv, EMA_WEIGHT, out=self.ema_conv[r])  # EMA conv + (1 - EMA) ema
-        ema += (1 - EMA_WEIGHT) * prev[1][r]
-        self.last_spend_ratio[r] = step_total / self.step_budget
-        if self.expected:
-            out["expected_reward"][r] = expected_reward(bm.row_model, mu_shadow, spend)
-        if c.baselines is not None:
-            organic = np.array([b.realised[t] for b in c.baselines], dtype=float)
-            out["baseline"][r] = organic
-            out["baseline_expected"][r] = [b.expected[t] for b in c.baselines]
-            names = c.baselines[0].control_names
-            for j, nm in enumerate(names):
-                controls[nm][r] = [b.controls[t, j] for b in c.baselines]
-            out["kpi"][r] = kpi + organic
-        observe(self, r, obs)
 
     def close_extras(self, **kwargs: Any) -> None:
         for part in self.parts:

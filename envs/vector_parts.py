@@ -1,0 +1,199 @@
+"""The vector environment's row parts: the split of a batch, the threads that step the parts, one
+part's step.
+
+A ``batched`` :class:`~budgetgym.envs.vector_env.ChannelBudgetVectorEnv` splits its ``N`` rows into
+parts of at most :data:`PART_ROWS` (:func:`part_bounds`), each with its own random source, dynamics
+and episode (:class:`Part`); :func:`run_parts` runs a task on every part on a pool of threads,
+:func:`start_part` begins a part's episode and :func:`advance_part` is one part's step (the single
+environment's ``step``, vectorised).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from budgetgym.envs.batch_model import BatchModel
+from budgetgym.envs.channel_env import EMA_WEIGHT
+from budgetgym.envs.dynamics import expected_reward
+from budgetgym.envs.history import carry_in
+from budgetgym.envs.path import drift_step
+from budgetgym.envs.rowsum import row_sum
+from budgetgym.envs.vector_random import BatchedRandom, Campaigns, PerEnvRandom
+from budgetgym.envs.vector_steps import observe, spend_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
+
+__all__ = ["PART_ROWS", "Part", "advance_part", "default_threads", "part_bounds", "run_parts", "start_part"]
+
+
+#: ``batched``: rows per part. A batch of ``N`` rows is split into ``ceil(N / PART_ROWS)`` parts of
+#: (nearly) equal size, each with its own generator; the split depends on ``N`` only, so the random
+#: streams do not depend on how many threads run the parts.
+PART_ROWS = 4096
+
+
+def default_threads() -> int:
+    """Threads that step a batch's row parts by default: ``min(2, os.cpu_count())``."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def part_bounds(n: int, rows: int | None = None) -> list[tuple[int, int]]:
+    """``[lo, hi)`` of the ``ceil(n / rows)`` parts of ``n`` rows (default :data:`PART_ROWS`), sizes
+    differing by at most one."""
+    parts = -(-n // (PART_ROWS if rows is None else rows))
+    edges = [n * j // parts for j in range(parts + 1)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+@dataclass(eq=False)
+class Part:
+    """Rows ``[lo, hi)`` of the batch: their random source, dynamics and episode (paths, carry-in,
+    drift walk)."""
+
+    rows: slice
+    n: int
+    random: PerEnvRandom | BatchedRandom
+    model: BatchModel | None = None
+    campaigns: Campaigns | None = None
+    carry: tuple[np.ndarray, np.ndarray] | None = None
+    drift: tuple[np.ndarray, np.ndarray] | None = None
+    w: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the drift walk [n, K]
+
+
+def _lognormal(sd: np.ndarray, half_var: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``exp(sd z - half_var)`` (``half_var = 0.5 sd sd``: the mean-one lognormal factor), in place in ``z``."""
+    np.multiply(sd, z, out=z)
+    np.subtract(z, half_var, out=z)
+    return np.exp(z, out=z)
+
+
+def _at(table: np.ndarray, t: int, index: np.ndarray | None) -> np.ndarray:
+    """Step ``t`` of a path table ``[T, P, K]`` for every row: ``[N, K]``, or ``[K]`` when ``P = 1``."""
+    if index is not None:
+        return table[t][index]
+    return table[t, 0] if table.shape[1] == 1 else table[t]
+
+
+def run_parts(
+    parts: list[Part], threads: int, executor: Callable[[], ThreadPoolExecutor], task: Callable[[Part], None]
+) -> None:
+    """``task(part)`` for every row part: with several parts and threads, this thread and
+    ``threads - 1`` threads of ``executor()`` (a pool, made on first use) take the parts in turn;
+    else in order on this thread."""
+    if len(parts) == 1 or threads == 1:
+        for part in parts:
+            task(part)
+        return
+    pool = executor()
+    pending = iter(parts)
+    lock = threading.Lock()
+
+    def drain() -> None:
+        while True:
+            with lock:
+                part = next(pending, None)
+            if part is None:
+                return
+            task(part)
+
+    helpers = [pool.submit(drain) for _ in range(min(threads, len(parts)) - 1)]
+    try:
+        drain()
+    finally:
+        for future in helpers:
+            future.result()
+
+
+def start_part(env: ChannelBudgetVectorEnv, part: Part, history: Any) -> None:
+    """Begin an episode on one row part of ``env``: campaigns, dynamics model, carry-in, drift."""
+    fixed = env._rows is not None or not env.family.varies
+    rows = None if env._rows is None else env._rows[part.rows]
+    c = part.random.campaigns(env.family, rows, env._compile)
+    if part.model is None or not fixed:
+        fast = env.rng_mode == "batched"
+        part.model = BatchModel(c.members, c.index, part.n, env.expected, fast, env._tables_of(c.members, fast))
+    part.model.clear()
+    part.campaigns = c
+    part.carry = None
+    if history is not None:
+        carries = [carry_in(sc, history, m) for sc, m in zip(c.scenarios, c.members, strict=True)]
+        if carries[0] is not None:
+            A = np.stack([ci.adstock for ci in carries if ci is not None], axis=1)
+            M = np.stack([ci.arrivals for ci in carries if ci is not None], axis=1)
+            part.carry = (A, M) if c.index is None else (A[:, c.index], M[:, c.index])
+    if isinstance(part.random, BatchedRandom):
+        part.drift = part.random.drift(c.scenarios, c.index, part.n)
+    part.w = np.zeros((part.n, env.n_channels))
+
+def advance_part(
+    env: ChannelBudgetVectorEnv, part: Part, a: np.ndarray, t: int, prev: tuple[np.ndarray, np.ndarray],
+    out: dict[str, np.ndarray], controls: dict[str, np.ndarray], obs: np.ndarray,
+) -> None:
+    """Step ``t`` of one row part of ``env`` (its ``step``, vectorised): reads the previous counters
+    ``prev`` (cumulative spend, conversions' EMA) of its rows and writes its rows of ``out``,
+    ``controls``, the env's new counters and ``obs``."""
+    bm, c, K, n, r = part.model, part.campaigns, env.n_channels, part.n, part.rows
+    assert bm is not None and c is not None
+    spend, step_total = spend_of(env, a, prev[0][r])
+    rnd = part.random
+    cost_t, response_t = _at(c.cost, t, c.path_index), _at(c.response, t, c.path_index)
+    delivery_t = None if c.delivery is None else _at(c.delivery, t, c.path_index)
+    if part.drift is not None:
+        sd, keep = part.drift
+        part.w = drift_step(part.w, rnd.generator.standard_normal((n, K)), sd, keep)  # type: ignore[union-attr]
+        response_t = response_t * np.exp(part.w)
+    nu = None
+    if bm.noisy_price:
+        nu = _lognormal(bm.row_model.price_noise_sd, bm.price_half_var, rnd.price_z(bm.noisy_price_rows, K))
+    carried = None if part.carry is None else (part.carry[0][t], part.carry[1][t])
+    price, exposure, mu = out["price"][r], out["impressions"][r], np.empty((n, K))
+    mu_shadow = out["expected_conversions"][r] if env.expected else mu
+    for g in bm.groups:
+        gr = g.rows
+
+        def sub(x: np.ndarray | None, gr: Any = gr) -> Any:
+            return x if x is None or x.ndim < 2 or isinstance(gr, slice) else x[gr]
+
+        res = g.step(
+            t, sub(spend), sub(cost_t), sub(response_t), sub(nu), sub(delivery_t),
+            None if carried is None else (sub(carried[0]), sub(carried[1])),
+        )
+        price[gr], exposure[gr], mu[gr] = res[:3]
+        if env.expected:
+            mu_shadow[gr] = res[3]
+    conv, zv = rnd.counts_and_value_z(mu, bm)
+    value = bm.row_model.value
+    if zv is not None:
+        value = value * _lognormal(bm.row_model.value_noise_sd, bm.value_half_var, zv)
+    revenue = np.multiply(conv, value, out=out["revenue"][r])
+    kpi = row_sum(conv) if bm.reward_kind == "conversions" else row_sum(revenue)
+    reward = kpi if bm.reward_kind == "conversions" else kpi - bm.spend_cost * row_sum(spend)
+    out["spend"][r], out["conversions"][r], out["reward"][r] = spend, conv, reward
+    env.cumulative_spend[r] = prev[0][r] + step_total
+    np.divide(spend, step_total[:, None], out=env.last_share[r], where=step_total[:, None] > 0)
+    env.last_share[r][step_total <= 0] = 0.0
+    index = np.multiply(price, bm.inv_base_price, out=env.last_price_index[r])  # tanh(log(p / p0))
+    np.tanh(np.log(index, out=index), out=index)
+    ema = np.multiply(conv, EMA_WEIGHT, out=env.ema_conv[r])  # EMA conv + (1 - EMA) ema
+    ema += (1 - EMA_WEIGHT) * prev[1][r]
+    env.last_spend_ratio[r] = step_total / env.step_budget
+    if env.expected:
+        out["expected_reward"][r] = expected_reward(bm.row_model, mu_shadow, spend)
+    if c.baselines is not None:
+        organic = np.array([b.realised[t] for b in c.baselines], dtype=float)
+        out["baseline"][r] = organic
+        out["baseline_expected"][r] = [b.expected[t] for b in c.baselines]
+        names = c.baselines[0].control_names
+        for j, nm in enumerate(names):
+            controls[nm][r] = [b.controls[t, j] for b in c.baselines]
+        out["kpi"][r] = kpi + organic
+    observe(env, r, obs)
+

@@ -1,0 +1,146 @@
+"""The batched carry-over's geometric recursion (``envs/carry_rings.py``) against the direct sum.
+
+The reference is the definition, ``a_t = sum_{l < L} w_l v_{t-l}`` with every product exact and the
+sum correctly rounded (``math.fsum`` over ``Fraction``-free float products: each product is one
+rounding, the sum none), over hostile value sequences: exact zeros in runs longer than the window
+(a switched-off channel), values spanning 40 orders of magnitude next to each other. The
+recursion's sums are of non-negative terms only, so its relative error is bounded by a few
+roundings per lag, whatever the values: the recursion's powers of ``theta`` are the kernel's to
+``2 L eps`` (the tolerance at which a kernel is taken as geometric), each term has at most ``2 L``
+roundings more, the final products 3; so ``(6 L + 8) eps`` bounds it with room to spare, and a
+window of zeros sums to exactly zero.
+
+Then the whole batched env, every noise source off, against single environments under hostile
+actions (agent pacing: steps of no spend at all between huge ones) to the batched tolerance, 1e-13.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from conftest import action_entries, scenario_dicts
+from gymnasium.vector import SyncVectorEnv
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from budgetgym.envs import ChannelBudgetEnv, scenario_from_dict
+from budgetgym.envs.carry_rings import ChannelRing, geometric_of
+from budgetgym.envs.kernels import adstock_kernel, delay_kernel
+from budgetgym.envs.scenario import GeometricAdstock, GeometricDelay, WeibullAdstock
+from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
+
+EPS = np.finfo(float).eps
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+
+values = st.one_of(st.just(0.0), st.floats(1e-20, 1e20), st.sampled_from([1e-20, 1e20, 1.0]))
+
+
+def _ring(kernels: list[np.ndarray]) -> list[np.ndarray]:
+    """One channel's members' rings ``[2L, M]`` (reversed kernels, twice), as ``MemberTables`` builds them."""
+    rev = np.stack(kernels, axis=1)[::-1]
+    return [np.ascontiguousarray(np.concatenate([rev, rev]))]
+
+
+@SETTINGS
+@given(
+    decays=st.lists(st.floats(0.05, 0.95), min_size=1, max_size=2),
+    windows=st.tuples(st.integers(2, 40), st.integers(2, 40)),
+    normalize=st.booleans(),
+    runs=st.lists(st.tuples(st.integers(1, 30), values, values), min_size=1, max_size=8),
+    data=st.data(),
+)
+def test_geometric_recursion_is_the_direct_sum(decays, windows, normalize, runs, data) -> None:
+    """Two geometric channels of their own windows beside a Weibull one (summed directly), two
+    members (rows pick them), values in runs (long zero runs switch a channel off): every step's
+    sum within ``(6 L + 8) eps`` of the exact one, and exactly 0 on an all-zero window."""
+    weibull = adstock_kernel(WeibullAdstock(type="weibull_cdf", shape=1.5, scale=5.0, window=6), 90)
+    kernels = [  # [channel][member]
+        [adstock_kernel(GeometricAdstock(type="geometric", decay=d, window=L, normalize=normalize), 90) for d in decays]
+        for L in windows
+    ] + [[weibull] * len(decays)]
+    rows = 3
+    pick = np.array([data.draw(st.integers(0, len(decays) - 1)) for _ in range(rows)])
+    ring = ChannelRing.of([_ring(ks)[0] for ks in kernels], pick, 1, rows)
+    assert [geo is not None for geo in ring.geometric] == [True, True, False]  # recursions, and one einsum
+    series = [(v0, v1) for length, v0, v1 in runs for _ in range(length)]
+    scales = np.array([1.0, 1e-7, 3e5])  # each row its own scale (a batch mixes magnitudes too)
+    history: list[np.ndarray] = []
+    for t, (v0, v1) in enumerate(series):
+        x = np.stack([v0 * scales, v1 * scales, v0 * scales], axis=1)  # [rows, 3 channels]
+        history.append(x)
+        got = ring.step(t, [x])
+        for k, ks in enumerate(kernels):
+            for r in range(rows):
+                w = ks[pick[r]]
+                exact = math.fsum(w[lag] * history[t - lag][r, k] for lag in range(min(len(w), t + 1)))
+                if exact == 0.0:
+                    assert got[r, k] == 0.0
+                else:
+                    assert abs(got[r, k] - exact) <= (6 * len(w) + 8) * EPS * exact
+
+
+def test_kernels_taken_as_geometric() -> None:
+    """Geometric adstocks (any decay, normalised or not, windows up to 90 lags) and geometric
+    delays are recognised; Weibull and gamma kernels, and zero-padded ones, are not."""
+    for decay in (0.01, 0.1, 0.3, 0.5, 0.6, 0.75, 0.9, 0.97):
+        for normalize in (False, True):
+            w = adstock_kernel(GeometricAdstock(type="geometric", decay=decay, normalize=normalize), 90)
+            if len(w) >= 2:
+                assert geometric_of(w[:, None]) is not None, (decay, normalize)
+    for lag in (0.5, 2.0, 7.0):
+        q = delay_kernel(GeometricDelay(type="geometric", mean_lag=lag, window=20))
+        assert geometric_of(q[:, None]) is not None
+    weibull = adstock_kernel(WeibullAdstock(type="weibull_cdf", shape=1.5, scale=5.0, window=10), 90)
+    assert geometric_of(weibull[:, None]) is None
+    padded = np.append(0.5 ** np.arange(5), 0.0)
+    assert geometric_of(padded[:, None]) is None
+
+
+def _quiet(d: dict) -> dict:
+    """A scenario mapping with every noise source off."""
+    d["noise"]["conversions"] = "none"
+    d["drift"]["sd"] = 0.0
+    for ch in d["channels"]:
+        ch["cost"]["noise_sd"] = 0.0
+        ch["value"]["noise_sd"] = 0.0
+        ch.pop("drift_sd", None)
+    return d
+
+
+def _close(a, b) -> None:
+    if isinstance(a, dict):
+        for k in a:
+            _close(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        for x, y in zip(a, b, strict=True):
+            _close(x, y)
+    elif np.asarray(a).dtype.kind == "f":  # float32 observations: values 1e-13 apart may round apart
+        rtol = 2.0**-23 if np.asarray(a).dtype == np.float32 else 1e-13
+        np.testing.assert_allclose(b, a, rtol=rtol, atol=0)
+        assert np.array_equal(np.asarray(b) == 0, np.asarray(a) == 0)  # zero spend: exactly zero
+
+
+@SETTINGS
+@given(d=scenario_dicts(max_channels=4, max_horizon=40, pacing="agent"), data=st.data())
+def test_batched_rows_are_single_envs_under_hostile_actions_noise_off(d, data) -> None:
+    sc = scenario_from_dict(_quiet(d), source="hypothesis scenario")
+    n, dim = 2, sc.n_channels + 1
+    row = st.lists(action_entries, min_size=dim, max_size=dim)
+    pace = st.sampled_from([-1.0, 1.0, 0.0, 1e300])  # -1: a step of no spend at all
+    actions = []
+    for t in range(sc.horizon):
+        a = np.array([data.draw(row, label=f"a[{t}]") for _ in range(n)], dtype=float)
+        a[:, -1] = [data.draw(pace) for _ in range(n)]
+        with np.errstate(over="ignore"):
+            actions.append(a.astype(np.float32))
+    ref = SyncVectorEnv([lambda: ChannelBudgetEnv(sc) for _ in range(n)])
+    vec = ChannelBudgetVectorEnv(sc, n, rng="batched")
+    ref.reset(seed=0)
+    vec.reset(seed=1)
+    keys = ("spend", "conversions", "revenue", "expected_reward")
+    for a in actions:
+        expected, got = ref.step(a), vec.step(a)
+        _close([*expected[:2], {k: expected[4][k] for k in keys}], [*got[:2], {k: got[4][k] for k in keys}])
