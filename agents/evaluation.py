@@ -202,9 +202,7 @@ def evaluate(
     name = str(getattr(agent, "name", type(agent).__name__))
     train_steps = int(getattr(agent, "train_steps", 0))
     provider = oracle if oracle is not None else solving_oracle()
-    # the vector env does not play segments yet: those episodes run one by one
-    segmented = any(sc.segments is not None for sc, _, _ in campaigns)
-    actor = batch_actor(agent, deterministic, learn) if batch and not segmented else None
+    actor = batch_actor(agent, deterministic, learn) if batch else None
     if actor is not None:
         rows = [(sc, draw, sp, seed, ep) for sc, draw, sp in campaigns for seed in seeds for ep in range(episodes)]
         return [

@@ -58,7 +58,7 @@ def _training_envs(family: ScenarioFamily, cfg: PPOConfig, seed: int) -> Any:
     a :class:`~budgetgym.envs.vector_env.ChannelBudgetVectorEnv` (``vec_env`` ``batched`` or
     ``per_env``) behind :class:`~budgetgym.agents.sb3_vec_env.SB3VecEnv`, or SB3's ``DummyVecEnv``
     of Monitor-wrapped single environments (``dummy``)."""
-    if cfg.vec_env == "dummy" or family.nominal().segments is not None:  # no vector env for segments yet
+    if cfg.vec_env == "dummy":
         from stable_baselines3.common.env_util import make_vec_env
 
         return make_vec_env(ChannelBudgetEnv, n_envs=cfg.n_envs, seed=seed, env_kwargs={"scenario": family})

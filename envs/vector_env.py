@@ -199,11 +199,6 @@ class ChannelBudgetVectorEnv(VectorEnv):
         self.observation_layout = self.brief.observation_layout
 
         sc = rows[0] if rows is not None else self.family.nominal()
-        if sc.segments is not None:
-            raise BudgetGymError(
-                f"scenario '{sc.name}': the vector env does not play scenarios with segments yet; use "
-                "ChannelBudgetEnv (gymnasium.make_vec(..., vectorization_mode='sync'), PPO's vec_env: dummy)"
-            )
         self.n_channels = K = sc.n_channels
         self.horizon, self.budget, self.step_budget = sc.horizon, sc.budget.total, sc.step_budget
         self.agent_pacing = sc.budget.pacing == "agent"
@@ -354,8 +349,9 @@ class ChannelBudgetVectorEnv(VectorEnv):
         first = self.parts[0]
         assert first.campaigns is not None and first.model is not None
         keys = ["spend", "impressions", "price", "conversions", "revenue"]
+        segmented = first.segments is not None
         if self.expected:
-            keys.append("expected_conversions")
+            keys += ["expected_conversions"] + (["expected_revenue"] if segmented else [])
         out: dict[str, np.ndarray] = {k: np.empty((n, K)) for k in keys}
         out["reward"] = np.empty(n)
         if self.expected:
@@ -390,6 +386,8 @@ class ChannelBudgetVectorEnv(VectorEnv):
         }
         if not self.expected:
             del info["expected_conversions"], info["expected_reward"]
+        elif segmented:  # as ChannelBudgetEnv: a channel's value per conversion varies with its segments
+            info["expected_revenue"] = out["expected_revenue"]
         if baselines is not None:
             info["baseline"], info["baseline_expected"] = out["baseline"], out["baseline_expected"]
             info["controls"] = controls

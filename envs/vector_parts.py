@@ -22,10 +22,12 @@ import numpy as np
 from budgetgym.envs.batch_model import BatchModel
 from budgetgym.envs.channel_env import EMA_WEIGHT
 from budgetgym.envs.dynamics import expected_reward
+from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.history import carry_in
 from budgetgym.envs.path import drift_step
 from budgetgym.envs.rowsum import row_sum
 from budgetgym.envs.vector_random import BatchedRandom, Campaigns, PerEnvRandom
+from budgetgym.envs.vector_segments import SegmentRows, segment_counts
 from budgetgym.envs.vector_steps import observe, spend_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,6 +68,7 @@ class Part:
     carry: tuple[np.ndarray, np.ndarray] | None = None
     drift: tuple[np.ndarray, np.ndarray] | None = None
     w: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the drift walk [n, K]
+    segments: SegmentRows | None = None  # campaigns with audience segments: their own dynamics
 
 
 def _lognormal(sd: np.ndarray, half_var: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -123,6 +126,12 @@ def start_part(env: ChannelBudgetVectorEnv, part: Part, history: Any) -> None:
     part.model.clear()
     part.campaigns = c
     part.carry = None
+    if c.members[0].segments is not None:  # the single environment's transition, row by row exact
+        if part.segments is None or not fixed:
+            part.segments = SegmentRows(c.members, c.index, part.n)
+        part.segments.clear()
+        if history is not None:
+            raise BudgetGymError("history: the vector env does not carry spend history into segmented campaigns yet")
     if history is not None:
         carries = [carry_in(sc, history, m) for sc, m in zip(c.scenarios, c.members, strict=True)]
         if carries[0] is not None:
@@ -154,7 +163,47 @@ def advance_part(
     if bm.noisy_price:
         nu = _lognormal(bm.row_model.price_noise_sd, bm.price_half_var, rnd.price_z(bm.noisy_price_rows, K))
     carried = None if part.carry is None else (part.carry[0][t], part.carry[1][t])
-    price, exposure, mu = out["price"][r], out["impressions"][r], np.empty((n, K))
+    price, mu = out["price"][r], np.empty((n, K))
+    mu_shadow = out["expected_conversions"][r] if env.expected else mu
+    if part.segments is not None:
+        _advance_segments(env, part, spend, t, cost_t, response_t, nu, delivery_t, out)
+        conv, revenue = out["conversions"][r], out["revenue"][r]
+    else:
+        conv, revenue = _advance_groups(env, part, spend, t, cost_t, response_t, nu, delivery_t, carried, out, mu)
+    kpi = row_sum(conv) if bm.reward_kind == "conversions" else row_sum(revenue)
+    reward = kpi if bm.reward_kind == "conversions" else kpi - bm.spend_cost * row_sum(spend)
+    out["spend"][r], out["reward"][r] = spend, reward
+    env.cumulative_spend[r] = prev[0][r] + step_total
+    np.divide(spend, step_total[:, None], out=env.last_share[r], where=step_total[:, None] > 0)
+    env.last_share[r][step_total <= 0] = 0.0
+    index = np.multiply(price, bm.inv_base_price, out=env.last_price_index[r])  # tanh(log(p / p0))
+    np.tanh(np.log(index, out=index), out=index)
+    ema = np.multiply(conv, EMA_WEIGHT, out=env.ema_conv[r])  # EMA conv + (1 - EMA) ema
+    ema += (1 - EMA_WEIGHT) * prev[1][r]
+    env.last_spend_ratio[r] = step_total / env.step_budget
+    if env.expected and part.segments is None:
+        out["expected_reward"][r] = expected_reward(bm.row_model, mu_shadow, spend)
+    if c.baselines is not None:
+        organic = np.array([b.realised[t] for b in c.baselines], dtype=float)
+        out["baseline"][r] = organic
+        out["baseline_expected"][r] = [b.expected[t] for b in c.baselines]
+        names = c.baselines[0].control_names
+        for j, nm in enumerate(names):
+            controls[nm][r] = [b.controls[t, j] for b in c.baselines]
+        out["kpi"][r] = kpi + organic
+    observe(env, r, obs)
+
+
+def _advance_groups(
+    env: ChannelBudgetVectorEnv, part: Part, spend: np.ndarray, t: int, cost_t: np.ndarray, response_t: np.ndarray,
+    nu: np.ndarray | None, delivery_t: np.ndarray | None, carried: tuple[np.ndarray, np.ndarray] | None,
+    out: dict[str, np.ndarray], mu: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The dynamics and counts of a part's rows by the batch model's row groups: writes the part's
+    price, exposure and expected conversions into ``out``; returns its ``(conversions, revenue)``."""
+    bm, r = part.model, part.rows
+    assert bm is not None
+    price, exposure = out["price"][r], out["impressions"][r]
     mu_shadow = out["expected_conversions"][r] if env.expected else mu
     for g in bm.groups:
         gr = g.rows
@@ -169,31 +218,36 @@ def advance_part(
         price[gr], exposure[gr], mu[gr] = res[:3]
         if env.expected:
             mu_shadow[gr] = res[3]
-    conv, zv = rnd.counts_and_value_z(mu, bm)
+    conv, zv = part.random.counts_and_value_z(mu, bm)
     value = bm.row_model.value
     if zv is not None:
         value = value * _lognormal(bm.row_model.value_noise_sd, bm.value_half_var, zv)
-    revenue = np.multiply(conv, value, out=out["revenue"][r])
-    kpi = row_sum(conv) if bm.reward_kind == "conversions" else row_sum(revenue)
-    reward = kpi if bm.reward_kind == "conversions" else kpi - bm.spend_cost * row_sum(spend)
-    out["spend"][r], out["conversions"][r], out["reward"][r] = spend, conv, reward
-    env.cumulative_spend[r] = prev[0][r] + step_total
-    np.divide(spend, step_total[:, None], out=env.last_share[r], where=step_total[:, None] > 0)
-    env.last_share[r][step_total <= 0] = 0.0
-    index = np.multiply(price, bm.inv_base_price, out=env.last_price_index[r])  # tanh(log(p / p0))
-    np.tanh(np.log(index, out=index), out=index)
-    ema = np.multiply(conv, EMA_WEIGHT, out=env.ema_conv[r])  # EMA conv + (1 - EMA) ema
-    ema += (1 - EMA_WEIGHT) * prev[1][r]
-    env.last_spend_ratio[r] = step_total / env.step_budget
+    out["conversions"][r] = conv
+    return out["conversions"][r], np.multiply(conv, value, out=out["revenue"][r])
+
+
+def _advance_segments(
+    env: ChannelBudgetVectorEnv, part: Part, spend: np.ndarray, t: int, cost_t: np.ndarray, response_t: np.ndarray,
+    nu: np.ndarray | None, delivery_t: np.ndarray | None, out: dict[str, np.ndarray],
+) -> None:
+    """The dynamics and counts of a part's segmented rows (:mod:`budgetgym.envs.vector_segments`):
+    writes price, exposure, conversions, revenue, and the expected conversions, revenue and reward."""
+    seg, bm, c, r = part.segments, part.model, part.campaigns, part.rows
+    assert seg is not None and bm is not None and c is not None
+    price, exposure, arrivals, shadow = seg.step(t, spend, cost_t, response_t, nu, delivery_t)
+    out["price"][r], out["impressions"][r] = price, exposure
+    value, value_sd, weight = seg.values(c.index)
+    rnd = part.random
+    kinds, disp = bm.noise_kind_rows.tolist(), bm.dispersion[:, 0]
+    if isinstance(rnd, PerEnvRandom):
+        conv, revenue = segment_counts(arrivals, kinds, disp, value, value_sd, rnd.generators(), None)
+    else:
+        conv, revenue = segment_counts(arrivals, kinds, disp, value, value_sd, None, rnd.generator)
+    out["conversions"][r], out["revenue"][r] = conv, revenue
     if env.expected:
-        out["expected_reward"][r] = expected_reward(bm.row_model, mu_shadow, spend)
-    if c.baselines is not None:
-        organic = np.array([b.realised[t] for b in c.baselines], dtype=float)
-        out["baseline"][r] = organic
-        out["baseline_expected"][r] = [b.expected[t] for b in c.baselines]
-        names = c.baselines[0].control_names
-        for j, nm in enumerate(names):
-            controls[nm][r] = [b.controls[t, j] for b in c.baselines]
-        out["kpi"][r] = kpi + organic
-    observe(env, r, obs)
+        out["expected_conversions"][r] = shadow.sum(axis=-1)
+        out["expected_revenue"][r] = (shadow * value[:, None, :]).sum(axis=-1)
+        out["expected_reward"][r] = expected_reward(
+            bm.row_model, out["expected_conversions"][r], spend, (shadow * weight[:, None, :]).sum(axis=-1)
+        )
 

@@ -131,6 +131,10 @@ class PerEnvRandom:
         assert g is not None, "seed() first"
         return g
 
+    def generators(self) -> list[np.random.Generator]:
+        """Every row's generator, in row order."""
+        return [self._rng(i) for i in range(self.n)]
+
     def campaigns(
         self, family: ScenarioFamily, rows: Sequence[Scenario] | None, compile_: _Compiler
     ) -> Campaigns:

@@ -52,20 +52,11 @@ def _sync(make: Any, n: int, mode: AutoresetMode = AutoresetMode.NEXT_STEP) -> S
     return SyncVectorEnv([make for _ in range(n)], autoreset_mode=mode)
 
 
-#: built-ins the vector env plays (not those with audience segments yet)
-PLAYED = [n for n in list_scenarios() if load_scenario(n).segments is None]
-
-
-def test_segments_are_refused_with_one_line() -> None:
-    with pytest.raises(BudgetGymError, match="does not play scenarios with segments yet") as err:
-        ChannelBudgetVectorEnv("overlap-5", 2)
-    assert "\n" not in str(err.value)
-
-
-@pytest.mark.parametrize("name", PLAYED)
+@pytest.mark.parametrize("name", list_scenarios())
 def test_every_builtin_equals_single_envs(name: str) -> None:
     """Both pacings, outages (shock-5, launch-5), Poisson and negative-binomial noise, drift,
-    seasonality, S-curves, delays, 50 channels: one episode and the autoreset into the next."""
+    seasonality, S-curves, delays, 50 channels, audience segments (overlap-5): one episode and the
+    autoreset into the next."""
     vec = ChannelBudgetVectorEnv(name, 3)
     _same_run(_sync(lambda: ChannelBudgetEnv(name), 3), vec, vec.horizon + 3)
 
@@ -85,6 +76,31 @@ def test_family_rows_play_their_own_draws_like_single_envs() -> None:
     model = vec.parts[0].model
     assert model is not None and len(model.groups) > 1
     assert len({sc.channels[4].adstock.decay for sc in vec.scenarios}) == 4  # type: ignore[union-attr]
+
+
+def test_segmented_family_with_noise_equals_single_envs(tmp_path: Any) -> None:
+    """Segmented rows, each its own draw (reach and a curve drawn), negative-binomial counts per
+    (channel, segment) pair, segment value noise, price noise, per-row demand seasonality."""
+    import yaml
+
+    d = load_scenario("overlap-5").model_dump(mode="json", exclude_none=True)
+    d["noise"] = {"conversions": "negative_binomial", "dispersion": 20.0}
+    d["seasonality"] = {"demand": {"weekly_amplitude": 0.2}}
+    d["segments"][0]["reach"]["social"] = {"dist": "uniform", "low": 0.4, "high": 0.7}
+    d["segments"][1]["saturation"]["half_saturation"] = {"dist": "lognormal", "median": 1.5e6, "sd": 0.3}
+    d["segments"][2]["value"] = {"mean": 90.0, "noise_sd": 0.2}
+    path = tmp_path / "seg-family.yaml"
+    path.write_text(yaml.safe_dump({"family": "seg-family", "seed": 3, "scenario": d}))
+    family = load_family(path)
+    vec = ChannelBudgetVectorEnv(family, 3)
+    _same_run(_sync(lambda: ChannelBudgetEnv(family), 3), vec, vec.horizon + 2)
+    assert len({sc.segments[0].reach["social"] for sc in vec.scenarios}) == 3  # type: ignore[index]
+
+
+def test_segmented_rows_refuse_a_history() -> None:
+    vec = ChannelBudgetVectorEnv("overlap-5", 2)
+    with pytest.raises(BudgetGymError, match="segmented"):
+        vec.reset(seed=0, options={"history": np.full((3, 5), 100.0)})
 
 
 @pytest.mark.parametrize("source", ["shock-5", "retail-5-family"])

@@ -58,7 +58,7 @@ def _play(env, actions, seed):
     return out
 
 
-@pytest.mark.parametrize("name", ["stationary-5", "shock-5", "holiday-5"])
+@pytest.mark.parametrize("name", ["stationary-5", "shock-5", "holiday-5", "overlap-5"])
 def test_batched_without_noise_equals_single_envs(name: str) -> None:
     sc = _quiet(name)
     vec = ChannelBudgetVectorEnv(sc, 3, rng="batched")
@@ -106,10 +106,13 @@ def _within(a: np.ndarray, b: np.ndarray, z: float = 4.5) -> None:
     assert np.all(np.abs(ratio - 1.0) < z * se_ratio)
 
 
-@pytest.mark.parametrize(("name", "steps"), [("stationary-3", 4), ("delayed-5", 4), ("drift-5", 12)])
+@pytest.mark.parametrize(
+    ("name", "steps"), [("stationary-3", 4), ("delayed-5", 4), ("drift-5", 12), ("overlap-5", 4)]
+)
 def test_batched_noise_matches_per_env_in_distribution(name: str, steps: int) -> None:
-    """Poisson (stationary-3, with price noise), negative-binomial (delayed-5) and drifting
-    (drift-5: the walk advances step by step in batched mode) campaigns: over 1,500 rows the
+    """Poisson (stationary-3, with price noise), negative-binomial (delayed-5), drifting
+    (drift-5: the walk advances step by step in batched mode) and segmented (overlap-5: counts per
+    channel-segment pair) campaigns: over 1,500 rows the
     per-channel conversions of a step, and the expected rewards, agree in mean and variance
     between the modes."""
     n = 1500

@@ -49,7 +49,7 @@ def test_part_bounds_cover_the_rows_in_near_equal_parts() -> None:
 BASELINE = {"level": 50, "noise_sd": 0.1, "controls": [{"name": "price", "mean": 1.0, "sd": 0.2, "effect": -5.0}]}
 
 
-@pytest.mark.parametrize("name", ["retail-5-family", "drift-5", "baseline"])
+@pytest.mark.parametrize("name", ["retail-5-family", "drift-5", "baseline", "overlap-5"])
 def test_threads_do_not_change_the_streams(name: str) -> None:
     """Noise on (negative-binomial counts, price and value noise, a family's pool draws; drift-5:
     the drift walk; a KPI baseline with a control), over an autoreset: 1 and 2 threads give the

@@ -1,0 +1,114 @@
+"""The vector environment's rows of scenarios with audience segments (:mod:`budgetgym.envs.segments`).
+
+Segmented campaigns do not go through the batch model's row groups: each member's rows (and their
+noise-free shadow) are advanced by the single environment's own
+:func:`~budgetgym.envs.dynamics.transition` on a :class:`~budgetgym.envs.dynamics.DynamicsState` of
+``2 n`` rows, so every row's numbers are the single environment's, bit for bit (its reductions run
+along each row's own last axis, whatever the number of rows). Counts are drawn per (channel, segment)
+pair and valued at the segments' values, as :func:`~budgetgym.envs.dynamics.realise` does:
+row by row from each row's generator in ``per_env`` mode (the single environment's draws, in its
+order: counts, then the segments' value normals), for the whole part in ``batched`` mode.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from budgetgym.envs.dynamics import ChannelModel, DynamicsState, draw_counts, transition
+from budgetgym.envs.segments import SegmentModel
+
+__all__ = ["SegmentRows"]
+
+
+def _rows(x: np.ndarray, r: slice | np.ndarray) -> np.ndarray:
+    """Rows ``r`` of a per-row array ``[n, K]``, stacked twice (realised and shadow rows); a
+    per-channel array ``[K]`` as it is."""
+    if x.ndim < 2:
+        return x
+    part = x[r]
+    return np.concatenate([part, part])
+
+
+class SegmentRows:
+    """The rows of one row part whose campaigns have segments: ``members`` (compiled draws) and the
+    member ``index`` of every row (``None``: all rows play ``members[0]``)."""
+
+    def __init__(self, members: list[ChannelModel], index: np.ndarray | None, n: int):
+        self.members = members
+        self.n = n
+        self.rows: list[slice | np.ndarray] = (
+            [slice(None)] if index is None else [np.flatnonzero(index == j) for j in range(len(members))]
+        )
+        sizes = [n] if index is None else [int(np.sum(index == j)) for j in range(len(members))]
+        self.states = [DynamicsState.zeros(m, 2 * size) for m, size in zip(members, sizes, strict=True)]
+        segs = [m.segments for m in members]
+        if any(s is None for s in segs):
+            raise ValueError("SegmentRows: every member needs segments")
+        self.segments: list[SegmentModel] = segs  # type: ignore[assignment]
+        K, S = self.segments[0].mix.shape
+        self.shape = (n, K, S)
+
+    def clear(self) -> None:
+        for state in self.states:
+            state.clear()
+
+    def step(
+        self, t: int, spend: np.ndarray, cost: np.ndarray, response: np.ndarray, nu: np.ndarray | None,
+        delivery: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(price, exposure, arrivals, shadow arrivals)``: the realised price and exposure ``[n, K]``
+        and the expected conversions arriving per (channel, segment) ``[n, K, S]``, realised and
+        noise-free."""
+        n = self.n
+        K = spend.shape[1]
+        price, exposure = np.empty((n, K)), np.empty((n, K))
+        arrivals, shadow = np.empty(self.shape), np.empty(self.shape)
+        for m, r, state in zip(self.members, self.rows, self.states, strict=True):
+            x = spend[r]
+            noise = None if nu is None else np.concatenate([nu[r], np.ones_like(nu[r])])
+            out = transition(m, state, t, np.concatenate([x, x]), _rows(cost, r), _rows(response, r),
+                             noise, None if delivery is None else _rows(delivery, r))
+            assert out.segment is not None
+            h = len(x)
+            price[r], exposure[r] = out.price[:h], out.exposure[:h]
+            arrivals[r], shadow[r] = out.segment.arrivals[:h], out.segment.arrivals[h:]
+        return price, exposure, arrivals, shadow
+
+    def values(self, index: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(value [n, S], value noise sd [n, S], reward weight [n, S])`` of every row's segments."""
+        rows = np.zeros(self.n, dtype=np.intp) if index is None else index
+        table = [np.stack([getattr(s, f) for s in self.segments]) for f in ("value", "value_noise_sd", "reward_weight")]
+        return table[0][rows], table[1][rows], table[2][rows]
+
+
+def segment_counts(
+    arrivals: np.ndarray, kinds: list[str], dispersion: np.ndarray, value: np.ndarray, value_sd: np.ndarray,
+    generators: list[np.random.Generator] | None, generator: np.random.Generator | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Realised ``(conversions [n, K], revenue [n, K])`` around ``arrivals [n, K, S]``: counts per
+    pair, values per segment with a mean-one log-normal noise of log-sd ``value_sd``
+    (:func:`~budgetgym.envs.dynamics.realise`). ``generators``: one per row (``per_env``: each row
+    draws its counts, then its segments' normals); else ``generator`` draws for every row at once."""
+    n, K, S = arrivals.shape
+    noisy = value_sd > 0
+    z = np.zeros((n, S))
+    if generators is not None:
+        pairs = np.empty_like(arrivals)
+        for i, g in enumerate(generators):
+            pairs[i] = draw_counts(arrivals[i], kinds[i], float(dispersion[i]), g)
+            if noisy[i].any():
+                z[i] = g.standard_normal(S)
+    else:
+        assert generator is not None
+        if len(set(kinds)) == 1:
+            pairs = draw_counts(arrivals, kinds[0], dispersion[:, None, None], generator)
+        else:
+            pairs = np.empty_like(arrivals)
+            for kind in set(kinds):
+                sel = np.array([k == kind for k in kinds])
+                pairs[sel] = draw_counts(arrivals[sel], kind, dispersion[sel][:, None, None], generator)
+        if noisy.any():
+            z = generator.standard_normal((n, S))
+    factor = np.where(noisy, np.exp(value_sd * z - 0.5 * value_sd * value_sd), 1.0)
+    v = value * factor
+    return pairs.sum(axis=-1), (pairs * v[:, None, :]).sum(axis=-1)
