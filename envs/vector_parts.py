@@ -22,7 +22,6 @@ import numpy as np
 from budgetgym.envs.batch_model import BatchModel
 from budgetgym.envs.channel_env import EMA_WEIGHT
 from budgetgym.envs.dynamics import expected_reward
-from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.history import carry_in
 from budgetgym.envs.path import drift_step
 from budgetgym.envs.rowsum import row_sum
@@ -130,9 +129,9 @@ def start_part(env: ChannelBudgetVectorEnv, part: Part, history: Any) -> None:
         if part.segments is None or not fixed:
             part.segments = SegmentRows(c.members, c.index, part.n)
         part.segments.clear()
-        if history is not None:
-            raise BudgetGymError("history: the vector env does not carry spend history into segmented campaigns yet")
-    if history is not None:
+        if history is not None:  # each member's carry-in, as the single environment's reset
+            part.segments.carry = [carry_in(sc, history, m) for sc, m in zip(c.scenarios, c.members, strict=True)]
+    elif history is not None:
         carries = [carry_in(sc, history, m) for sc, m in zip(c.scenarios, c.members, strict=True)]
         if carries[0] is not None:
             A = np.stack([ci.adstock for ci in carries if ci is not None], axis=1)

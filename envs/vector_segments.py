@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from budgetgym.envs.dynamics import ChannelModel, DynamicsState, draw_counts, transition
+from budgetgym.envs.history import CarryIn
 from budgetgym.envs.segments import SegmentModel
 
 __all__ = ["SegmentRows"]
@@ -47,10 +48,13 @@ class SegmentRows:
         self.segments: list[SegmentModel] = segs  # type: ignore[assignment]
         K, S = self.segments[0].mix.shape
         self.shape = (n, K, S)
+        #: each member's carry-in from a spend history (``None``: none)
+        self.carry: list[CarryIn | None] = [None] * len(members)
 
     def clear(self) -> None:
         for state in self.states:
             state.clear()
+        self.carry = [None] * len(self.members)
 
     def step(
         self, t: int, spend: np.ndarray, cost: np.ndarray, response: np.ndarray, nu: np.ndarray | None,
@@ -63,11 +67,12 @@ class SegmentRows:
         K = spend.shape[1]
         price, exposure = np.empty((n, K)), np.empty((n, K))
         arrivals, shadow = np.empty(self.shape), np.empty(self.shape)
-        for m, r, state in zip(self.members, self.rows, self.states, strict=True):
+        for m, r, state, carry in zip(self.members, self.rows, self.states, self.carry, strict=True):
             x = spend[r]
             noise = None if nu is None else np.concatenate([nu[r], np.ones_like(nu[r])])
             out = transition(m, state, t, np.concatenate([x, x]), _rows(cost, r), _rows(response, r),
-                             noise, None if delivery is None else _rows(delivery, r))
+                             noise, None if delivery is None else _rows(delivery, r),
+                             None if carry is None else carry.at(t))
             assert out.segment is not None
             h = len(x)
             price[r], exposure[r] = out.price[:h], out.exposure[:h]

@@ -20,7 +20,6 @@ from gymnasium.utils.env_checker import data_equivalence
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from budgetgym.envs import ChannelBudgetEnv, list_scenarios, load_scenario
-from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import load_family
 from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
@@ -97,13 +96,7 @@ def test_segmented_family_with_noise_equals_single_envs(tmp_path: Any) -> None:
     assert len({sc.segments[0].reach["social"] for sc in vec.scenarios}) == 3  # type: ignore[index]
 
 
-def test_segmented_rows_refuse_a_history() -> None:
-    vec = ChannelBudgetVectorEnv("overlap-5", 2)
-    with pytest.raises(BudgetGymError, match="segmented"):
-        vec.reset(seed=0, options={"history": np.full((3, 5), 100.0)})
-
-
-@pytest.mark.parametrize("source", ["shock-5", "retail-5-family"])
+@pytest.mark.parametrize("source", ["shock-5", "retail-5-family", "overlap-5"])
 def test_history_option_equals_single_envs(source: str) -> None:
     family = load_family(source)
     history = {"options": {"history": np.full((6, 5), 1500.0)}}
