@@ -19,7 +19,7 @@ For channel ``i`` at step ``t`` with spend ``x`` (currency):
                  there, and each channel is credited its share (:mod:`budgetgym.envs.segments`,
                  which also replaces steps 5-7 by per-segment delays, values and noise)
 5. **delay**     ``mu_t = sum_d q_d r_{t-d}``  expected conversions arriving at ``t``
-6. **noise**     ``c_t ~ Poisson(mu_t)`` or negative binomial (mean ``mu``, variance
+6. **noise**     (:mod:`budgetgym.envs.noise`) ``c_t ~ Poisson(mu_t)`` or negative binomial (mean ``mu``, variance
                  ``mu + mu**2/k``), or ``c_t = mu_t``; value per conversion ``v`` times a
                  mean-one log-normal with log-sd ``sigma_v``.
 7. **reward**    ``conversions: sum_i c_i``; ``revenue: sum_i v_i c_i``;
@@ -38,11 +38,13 @@ import numpy as np
 
 from budgetgym.envs import curves
 from budgetgym.envs.kernels import adstock_kernel, delay_kernel
+from budgetgym.envs.noise import LARGE_MEAN, draw_counts, realise  # steps 6-7, re-exported
 from budgetgym.envs.rowsum import channel_sum
 from budgetgym.envs.scenario import HillSaturation, Scenario
 from budgetgym.envs.segments import SegmentModel, SegmentStep
 
 __all__ = [
+    "LARGE_MEAN",
     "ChannelModel",
     "DynamicsState",
     "StepResult",
@@ -55,10 +57,6 @@ __all__ = [
 ]
 
 IMPRESSIONS_PER_CPM_UNIT = 1000.0
-#: Means of realised conversions above this are drawn from the normal approximation of the Poisson
-#: when numpy's samplers refuse them (the Poisson past about 9.2e18, the negative binomial lower
-#: still for a small dispersion); see :func:`_poisson`.
-LARGE_MEAN = 1e15
 
 
 def _stack_kernels(kernels: list[np.ndarray]) -> np.ndarray:
@@ -370,79 +368,3 @@ def expected_reward(
     if model.spend_cost:
         out = out - model.spend_cost * channel_sum(np.asarray(spend))
     return out
-
-
-def _poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
-    """Poisson draws (as floats) with means ``lam``.
-
-    ``rng.poisson(lam)`` itself whenever numpy's sampler takes every mean (up to about 9.2e18).
-    When one is beyond it, the means above :data:`LARGE_MEAN` are drawn from the normal
-    approximation ``round(lam + sqrt(lam) z)``, whose error is of order ``lam**-0.5 < 3.2e-8``,
-    and the others by numpy.
-    """
-    try:
-        return rng.poisson(lam).astype(float)
-    except ValueError:  # "lam value too large" (checked before drawing)
-        pass
-    large = lam > LARGE_MEAN
-    out = rng.poisson(np.where(large, 0.0, lam)).astype(float)
-    big = lam[large]
-    out[large] = np.rint(big + np.sqrt(big) * rng.standard_normal(big.shape))
-    return out
-
-
-def draw_counts(
-    mean: np.ndarray, kind: str, dispersion: float | np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
-    """Counts around ``mean``: ``kind`` ``poisson``, ``negative_binomial`` (dispersion ``k``:
-    variance ``mu + mu**2/k``; a float, or an array broadcasting against ``mean``, e.g. one ``k``
-    per row ``[n, 1]``) or ``none`` (the mean itself)."""
-    mu = np.maximum(mean, 0.0)
-    if kind == "poisson":
-        return _poisson(rng, mu)
-    if kind == "negative_binomial":
-        k = dispersion
-        try:
-            return rng.negative_binomial(k, k / (k + mu)).astype(float)
-        except ValueError:  # a mean past numpy's sampler (lower than the Poisson's for small k):
-            large = mu > LARGE_MEAN  # the same gamma-Poisson mixture, its Poisson step by _poisson
-            conv = rng.negative_binomial(k, k / (k + np.where(large, 0.0, mu))).astype(float)
-            k_large = np.broadcast_to(k, mu.shape)[large] if np.ndim(k) else k
-            conv[large] = _poisson(rng, rng.gamma(k_large, mu[large] / k_large))
-            return conv
-    return mu.copy()
-
-
-def realise(
-    model: ChannelModel,
-    mean_conversions: np.ndarray,
-    spend: np.ndarray,
-    rng: np.random.Generator,
-    arrivals: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Draw realised conversions and revenue around their means (step 6-7). With segments pass the
-    row's ``arrivals [K, S]`` (:class:`SegmentStep`): counts are drawn per (channel, segment) pair and
-    valued at the segment's value, its noise drawn once per segment (:mod:`budgetgym.envs.segments`).
-
-    Returns ``(conversions [K], revenue [K], reward)`` for one row.
-    """
-    seg = model.segments
-    if seg is not None and arrivals is not None:
-        pairs = draw_counts(arrivals, model.noise_kind, model.dispersion, rng)
-        value = seg.value
-        if bool(np.any(seg.value_noise_sd > 0)):
-            sd = seg.value_noise_sd
-            value = value * np.exp(sd * rng.standard_normal(len(sd)) - 0.5 * sd * sd)
-        conv, revenue = pairs.sum(axis=-1), (pairs * value).sum(axis=-1)
-    else:
-        conv = draw_counts(mean_conversions, model.noise_kind, model.dispersion, rng)
-        value = model.value
-        if model.has_value_noise:
-            sd = model.value_noise_sd
-            value = value * np.exp(sd * rng.standard_normal(len(sd)) - 0.5 * sd * sd)
-        revenue = conv * value
-    if model.reward_kind == "conversions":
-        reward = float(conv.sum())
-    else:
-        reward = float(revenue.sum()) - model.spend_cost * float(spend.sum())
-    return conv, revenue, reward

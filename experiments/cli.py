@@ -51,6 +51,7 @@ import typer
 
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.experiments.cli_planning import calibrate_cmd, plan_cmd, segment_cmd, simulate_cmd
+from budgetgym.experiments.cli_show import show_cmd
 from budgetgym.experiments.console import console, wide_console
 
 __all__ = ["app", "main"]
@@ -116,102 +117,8 @@ def _varies(family: Any) -> str:
     return f"{n} field{'s' if n != 1 else ''}" if n else "nothing"
 
 
-# ------------------------------------------------------------------------------ show
-def _describe(obj: Any) -> str:
-    data = obj.model_dump(mode="json", exclude_defaults=False)
-    kind = data.pop("type", None) or data.pop("dist", None)  # a block's type, a distribution's kind
-    body = ", ".join(f"{k}={v}" for k, v in data.items() if v is not None)
-    return f"{kind}({body})" if kind else body
-
-
-@app.command("show")
-def show_cmd(
-    scenario: Annotated[str, typer.Argument(help="built-in name or YAML path")],
-    seed: Annotated[int | None, typer.Option(help="episode seed for the oracle (drift); default: nominal path")] = None,
-) -> None:
-    """Show a scenario's channels and parameters; the equal split, the best constant split and the
-    oracle (expected reward and % of the oracle), and the dynamic headroom. For a scenario family:
-    its varying fields and their distributions first, then its nominal scenario."""
-    from budgetgym.envs.constant_split import best_constant_split
-    from budgetgym.envs.family import load_family
-    from budgetgym.envs.oracle import evaluate_plan, solve_oracle
-    from budgetgym.envs.scenario import SeasonalityConfig
-    from budgetgym.experiments.demo import equal_split_plan
-    if seed is not None and seed < 0:
-        raise BudgetGymError(f"--seed: expected a non-negative integer, got {seed}")
-    family = load_family(scenario)
-    sc = family.nominal()
-    con = _console()
-    if family.varies:
-        _show_family(con, family)
-    con.print(f"[bold]{sc.name}[/bold] — {sc.description}")
-    con.print(
-        f"{sc.n_channels} channels, {sc.horizon} steps of {sc.step_days:g} day(s) from day {sc.start_day:g}; "
-        f"budget {sc.budget.total:,.0f} ({sc.budget.pacing} pacing, {sc.step_budget:,.0f} per step); "
-        f"reward = {sc.reward}; noise = {sc.noise.conversions}"
-    )
-    # one block per channel: every parameter in full, whatever the terminal width
-    flat = SeasonalityConfig()  # a channel without cycles of its own
-    for c in sc.channels:
-        lo, hi = c.share_bounds
-        con.print(f"[bold]{c.name}[/bold]" + (f" — {c.description}" if c.description else ""))
-        parts: list[tuple[str, Any]] = [("cost", c.cost), ("adstock", c.adstock)]
-        if sc.segments is None:  # with segments, curves, delays and values are the segments'
-            parts += [("saturation", c.saturation), ("delay", c.delay), ("value", c.value)]
-        for label, part in parts:
-            con.print(f"  {label:<11}{_describe(part)}", markup=False, soft_wrap=True)
-        if c.seasonality != flat:
-            con.print(f"  {'season':<11}demand {_describe(c.seasonality.demand)}; cost {_describe(c.seasonality.cost)}",
-                      markup=False, soft_wrap=True)
-        con.print(f"  {'share':<11}[{lo:g}, {hi:g}]", markup=False)
-    for seg in sc.segments or []:
-        about = f" — {seg.description}" if seg.description else ""
-        con.print(f"[bold]segment {seg.name}[/bold] (size {seg.size:g}){about}")
-        reach = ", ".join(f"{ch} {r:g}" + (f" x{seg.effectiveness[ch]:g}" if ch in seg.effectiveness else "")
-                          for ch, r in seg.reach.items())
-        for label, text in (("saturation", _describe(seg.saturation)), ("delay", _describe(seg.delay)),
-                            ("value", _describe(seg.value)), ("reach", reach)):
-            con.print(f"  {label:<11}{text}", markup=False, soft_wrap=True)
-    con.print(f"seasonality: demand {_describe(sc.seasonality.demand)}; cost {_describe(sc.seasonality.cost)}")
-    con.print(f"drift: {_describe(sc.drift)}; shocks: {len(sc.shocks)}")
-    for shock in sc.shocks:
-        con.print(f"  - {_describe(shock)}")
-    res = solve_oracle(sc, seed=seed)
-    best = best_constant_split(sc, path=res.path)
-    equal = float(evaluate_plan(sc, equal_split_plan(sc), path=res.path))
-    oracle = res.expected_reward
-    where = "nominal path" if seed is None else f"episode seed {seed}"
-    con.print(f"oracle expected {sc.reward} ({where}): {oracle:,.1f}; solved in {res.seconds:.2f} s")
-    def split_of(shares: Any) -> str:
-        ranked = sorted(zip(shares, sc.channel_names, strict=True), key=lambda x: -x[0])
-        return ", ".join(f"{n} {q:.3f}" for q, n in ranked if q >= 5e-4)
-
-    spend = res.plan.sum(axis=0)
-    rows = [("equal split", equal, ""), ("best constant split", best.expected_reward, f"  ({split_of(best.shares)})"),
-            ("oracle", oracle, f"  (over the episode: {split_of(spend / spend.sum())}; per step: budgetgym plan)")]
-    for label, value, note in rows:
-        con.print(f"  {label:<20}{value:>16,.1f}{100 * value / oracle:>9.2f}% of oracle{note}", markup=False)
-    con.print(
-        f"dynamic headroom: {100 * (oracle - best.expected_reward) / oracle:.2f} points of the oracle "
-        f"(oracle minus the best constant split: one split every step at {sc.step_budget:,.0f} per step)",
-        markup=False,
-    )
-
-
-def _show_family(con: Any, family: Any) -> None:
-    """A family's header: what varies and how, before its nominal scenario's numbers."""
-    con.print(f"[bold]{family.name}[/bold] (scenario family, seed {family.seed})"
-              + (f" — {family.description}" if family.description else ""))
-    if family.is_ensemble:
-        con.print(
-            f"explicit ensemble: {family.split_size('train')} train and {family.split_size('test')} held-out "
-            f"test members", markup=False,
-        )
-    else:
-        con.print("varies (distribution; nominal value in the scenario below):", markup=False)
-        for path, dist in family.distributions.items():
-            con.print(f"  {path}: {_describe(dist)}", markup=False, soft_wrap=True)
-    con.print("nominal scenario (central values), the campaign brief of every draw:", markup=False)
+# ------------------------------------------------------------------------------ show (cli_show)
+app.command("show")(show_cmd)
 
 
 # ------------------------------------------------------------------------------ plan
