@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from budgetgym.envs import curves
-from budgetgym.envs.kernels import adstock_kernel, delay_kernel
+from budgetgym.envs.kernels import adstock_kernel, delay_kernel, stack_kernels
 from budgetgym.envs.noise import LARGE_MEAN, draw_counts, realise  # steps 6-7, re-exported
 from budgetgym.envs.rowsum import channel_sum
 from budgetgym.envs.scenario import HillSaturation, Scenario
@@ -57,14 +57,6 @@ __all__ = [
 ]
 
 IMPRESSIONS_PER_CPM_UNIT = 1000.0
-
-
-def _stack_kernels(kernels: list[np.ndarray]) -> np.ndarray:
-    width = max(len(k) for k in kernels)
-    out = np.zeros((len(kernels), width))
-    for i, k in enumerate(kernels):
-        out[i, : len(k)] = k
-    return out
 
 
 def _ring_weights(kernels: np.ndarray) -> np.ndarray:
@@ -129,8 +121,8 @@ class ChannelModel:
             out.setflags(write=False)
             return out
 
-        adstock = _stack_kernels([adstock_kernel(c.adstock, T) for c in ch])
-        delay = _stack_kernels([delay_kernel(c.delay) for c in ch])
+        adstock = stack_kernels([adstock_kernel(c.adstock, T) for c in ch])
+        delay = stack_kernels([delay_kernel(c.delay) for c in ch])
         # with segments, the channels have no curve of their own: unit placeholders, never evaluated
         sat = [c.saturation or HillSaturation(type="hill", max_response=1.0, half_saturation=1.0) for c in ch]
         segments = SegmentModel.from_scenario(scenario) if scenario.segments is not None else None

@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from budgetgym.envs.dynamics import ChannelModel, DynamicsState, _ring_weights, _stack_kernels, transition
+from budgetgym.envs.dynamics import ChannelModel, DynamicsState, _ring_weights, transition
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.kernels import adstock_kernel
+from budgetgym.envs.kernels import adstock_kernel, stack_kernels
 from budgetgym.envs.path import seasonal_multipliers
 from budgetgym.envs.scenario import Scenario
 
@@ -121,7 +121,7 @@ def carry_in(scenario: Scenario, history: Any, model: ChannelModel | None = None
     if H == 0:
         return None
     m = model if model is not None else ChannelModel.from_scenario(scenario)
-    long = _stack_kernels([adstock_kernel(c.adstock, H + T) for c in scenario.channels])
+    long = stack_kernels([adstock_kernel(c.adstock, H + T) for c in scenario.channels])
     m_long = dataclasses.replace(m, adstock=long, adstock_ring=_ring_weights(long))
     days = scenario.start_day + scenario.step_days * np.arange(-H, 0, dtype=float)
     cost, response = seasonal_multipliers(scenario, days)

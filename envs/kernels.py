@@ -27,7 +27,7 @@ from budgetgym.envs.scenario import (
     WeibullAdstock,
 )
 
-__all__ = ["adstock_kernel", "delay_kernel", "geometric_window", "lag_matrix"]
+__all__ = ["adstock_kernel", "delay_kernel", "geometric_window", "lag_matrix", "stack_kernels"]
 
 GEOMETRIC_TAIL = 1e-8
 
@@ -95,6 +95,15 @@ def delay_kernel(cfg: DelayConfig) -> np.ndarray:
     else:  # pragma: no cover
         raise TypeError(f"unknown delay {cfg!r}")
     return q / q.sum()
+
+
+def stack_kernels(kernels: list[np.ndarray]) -> np.ndarray:
+    """Kernels of different lengths as rows ``[n, L]`` (``L`` the longest), zero weight past each one's end."""
+    width = max(len(k) for k in kernels)
+    out = np.zeros((len(kernels), width))
+    for i, k in enumerate(kernels):
+        out[i, : len(k)] = k
+    return out
 
 
 def lag_matrix(kernel: np.ndarray, horizon: int) -> np.ndarray:

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from budgetgym.envs import curves
-from budgetgym.envs.kernels import delay_kernel
+from budgetgym.envs.kernels import delay_kernel, stack_kernels
 from budgetgym.envs.scenario import HillSaturation, Scenario
 
 __all__ = ["SegmentModel", "SegmentStep", "without_overlap"]
@@ -95,11 +95,7 @@ class SegmentModel:
         sat = [s.saturation for s in segs]
         is_hill = np.array([isinstance(c, HillSaturation) for c in sat])
         slope = np.array([getattr(c, "slope", 1.0) for c in sat])
-        kernels = [delay_kernel(s.delay) for s in segs]
-        width = max(len(k) for k in kernels)
-        delay = np.zeros((len(segs), width))
-        for j, k in enumerate(kernels):
-            delay[j, : len(k)] = k
+        delay = stack_kernels([delay_kernel(s.delay) for s in segs])
         value = np.array([s.value.mean for s in segs])
         return cls(
             names=tuple(s.name for s in segs),
