@@ -178,26 +178,27 @@ class ChannelModel:
     def saturation_d2(self, a: np.ndarray) -> np.ndarray:
         return curves.saturate(self, a, 2)
 
+    def _steady_adstock(self, spend: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
+        """``sum_l w_{i,l} e_i(x)``: the adstock of a spend held constant (exposure curve at ``scale``,
+        default the nominal ``u / p0``)."""
+        s = self.units / self.base_price if scale is None else scale
+        return curves.exposure(spend, s, self.ref_spend, self.elasticity) * self.adstock.sum(axis=1)
+
     def steady_state_response(self, spend: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
         r"""Expected conversions per step when ``spend`` (per channel, last axis) is held constant
         long enough for the carry-over to build up: :math:`f_i(\sum_l w_{i,l}\, e_i(x))`, with
         the exposure curve of :func:`~budgetgym.envs.curves.exposure` at ``scale`` (default: the
-        nominal ``u / p0``, i.e. no seasonality or shocks)."""
-        s = self.units / self.base_price if scale is None else scale
-        e = curves.exposure(spend, s, self.ref_spend, self.elasticity)
-        if self.segments is not None:  # each channel's attributed share of the segments' response
-            return self.segments.channel_response(e * self.adstock.sum(axis=1))
-        return self.saturation(e * self.adstock.sum(axis=1))
+        nominal ``u / p0``, i.e. no seasonality or shocks); with segments each channel's attributed
+        share of the segments' response."""
+        a = self._steady_adstock(spend, scale)
+        return self.saturation(a) if self.segments is None else self.segments.channel_response(a)
 
     def steady_state_reward(self, spend: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
         """:meth:`steady_state_response` in reward units per channel (times the value per conversion
         for revenue and profit; with segments the attributed responses times their segments' values)."""
         if self.segments is None:
             return self.steady_state_response(spend, scale) * self.reward_weight
-        s = self.units / self.base_price if scale is None else scale
-        e = curves.exposure(spend, s, self.ref_spend, self.elasticity)
-        seg = self.segments
-        return (seg.attribute(seg.effective(e * self.adstock.sum(axis=1)))[1] * seg.reward_weight).sum(axis=-1)
+        return self.segments.channel_response(self._steady_adstock(spend, scale), self.segments.reward_weight)
 
     @property
     def is_concave(self) -> bool:

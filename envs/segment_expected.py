@@ -80,8 +80,17 @@ class SegmentExpectedModel(ExpectedModel):
         _, pair = self.seg.attribute(self.seg.effective(ma))  # [..., T, K, S]
         return (pair * weight[:, None, :]).sum(axis=(-3, -1))
 
-    def _back(self, X: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(e', A_safe, back [T, K])`` with ``back = W_i^T g_i`` for the total weighted by ``weight [T, S]``."""
+    def _total(self, X: np.ndarray, A: np.ndarray) -> np.ndarray:
+        """``J``: the weighted segment responses at segment exposure ``A``, the carried value, minus the
+        spend cost of ``X``."""
+        out = (self.segment_weight * self.seg.saturation(A)).sum(axis=(-2, -1)) + self.carried_value.sum()
+        if self.spend_cost:
+            out = out - self.spend_cost * X.sum(axis=(-2, -1))
+        return out
+
+    def _back(self, X: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(e', A, A_safe, back [T, K])``: the segment exposure (and a copy floored away from 0 for the
+        curves' derivatives) and ``back = W_i^T g_i`` for the total weighted by ``weight [T, S]``."""
         m = self.model
         e1 = curves.exposure_d1(X, self.scale, m.ref_spend, m.elasticity)
         _, A = self._segment_exposure(X)
@@ -89,7 +98,7 @@ class SegmentExpectedModel(ExpectedModel):
         with np.errstate(over="ignore", invalid="ignore"):
             g = self.response * ((weight * self.seg.saturation(A_safe, 1)) @ self.seg.mix.T)
         back = (self.lag.transpose(0, 2, 1) @ g.T[:, :, None])[:, :, 0].T
-        return e1, A_safe, back
+        return e1, A, A_safe, back
 
     # ------------------------------------------------------------------- API
     def grid_values(self, x: np.ndarray) -> np.ndarray:
@@ -104,11 +113,7 @@ class SegmentExpectedModel(ExpectedModel):
 
     def value(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float)
-        _, A = self._segment_exposure(X)
-        out = (self.segment_weight * self.seg.saturation(A)).sum(axis=(-2, -1)) + self.carried_value.sum()
-        if self.spend_cost:
-            out = out - self.spend_cost * X.sum(axis=(-2, -1))
-        return out
+        return self._total(X, self._segment_exposure(X)[1])
 
     def channel_values(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float)
@@ -125,6 +130,10 @@ class SegmentExpectedModel(ExpectedModel):
         """Expected conversions of each segment arriving inside the window: ``[..., S]``."""
         _, A = self._segment_exposure(np.asarray(X, dtype=float))
         return (self.segment_arrive * self.seg.saturation(A)).sum(axis=-2) + self.carried_pairs.sum(axis=0)
+
+    def segment_revenue(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`segment_conversions` times each segment's value per conversion: ``[..., S]``."""
+        return self.segment_conversions(X) * self.seg.value
 
     def segment_credits(self, X: np.ndarray) -> np.ndarray:
         """``[..., K, S]``: expected conversions in the window credited to channel ``i`` in segment ``s``
@@ -145,20 +154,20 @@ class SegmentExpectedModel(ExpectedModel):
 
     def conversion_gradient(self, X: np.ndarray) -> np.ndarray:
         """``[T, K]``: the gradient of the **total** expected conversions in the window (module docstring)."""
-        e1, _, back = self._back(np.asarray(X, dtype=float), self.segment_arrive)
+        e1, _, _, back = self._back(np.asarray(X, dtype=float), self.segment_arrive)
         return e1 * back
 
     def revenue_gradient(self, X: np.ndarray) -> np.ndarray:
         """``[T, K]``: the gradient of the total expected revenue in the window."""
-        e1, _, back = self._back(np.asarray(X, dtype=float), self.segment_arrive * self.seg.value)
+        e1, _, _, back = self._back(np.asarray(X, dtype=float), self.segment_arrive * self.seg.value)
         return e1 * back
 
     def derivatives(self, X: np.ndarray, hessian: bool = True) -> tuple[float, np.ndarray, np.ndarray | None]:
         """``(J, grad [T, K], H [K T, K T] or None)`` at a single plan ``X [T, K]`` (module docstring)."""
         X = np.asarray(X, dtype=float)
         m, seg = self.model, self.seg
-        e1, A_safe, back = self._back(X, self.segment_weight)
-        J = float(self.value(X))
+        e1, A, A_safe, back = self._back(X, self.segment_weight)
+        J = float(self._total(X, A))
         grad = e1 * back - self.spend_cost
         if not hessian:
             return J, grad, None

@@ -140,10 +140,11 @@ class SegmentModel:
         per_unit = np.divide(r, A, out=np.zeros_like(r), where=A > 0)
         return A, effective * per_unit[..., None, :]
 
-    def channel_response(self, exposure: np.ndarray) -> np.ndarray:
+    def channel_response(self, exposure: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
         """Each channel's attributed response ``sum_s r[..., i, s]`` ``[..., K]`` at effective adstocked
-        exposure ``exposure[..., i] = m_i a_i``."""
-        return self.attribute(self.effective(exposure))[1].sum(axis=-1)
+        exposure ``exposure[..., i] = m_i a_i``; with ``weight [S]``, ``sum_s weight_s r[..., i, s]``."""
+        pair = self.attribute(self.effective(exposure))[1]
+        return (pair if weight is None else pair * weight).sum(axis=-1)
 
 
 @dataclass

@@ -132,7 +132,7 @@ def segment_table(model: Model, plan: np.ndarray, names: list[str], channels: li
 
     seg = segmented[0].seg
     exposure, conv, credits = mean("segment_exposure"), mean("segment_conversions"), mean("segment_credits")
-    revenue = sum(w * m.segment_conversions(X) * m.seg.value for w, m in zip(weights, segmented, strict=True))
+    revenue = mean("segment_revenue")
     share = credits / np.where(conv > 0, conv, 1.0)  # [K, S]
     frame = pd.DataFrame({
         "segment": names,
