@@ -161,14 +161,9 @@ def advance_part(
     nu = None
     if bm.noisy_price:
         nu = _lognormal(bm.row_model.price_noise_sd, bm.price_half_var, rnd.price_z(bm.noisy_price_rows, K))
-    carried = None if part.carry is None else (part.carry[0][t], part.carry[1][t])
-    price, mu = out["price"][r], np.empty((n, K))
-    mu_shadow = out["expected_conversions"][r] if env.expected else mu
-    if part.segments is not None:
-        _advance_segments(env, part, spend, t, cost_t, response_t, nu, delivery_t, out)
-        conv, revenue = out["conversions"][r], out["revenue"][r]
-    else:
-        conv, revenue = _advance_groups(env, part, spend, t, cost_t, response_t, nu, delivery_t, carried, out, mu)
+    advance = _advance_segments if part.segments is not None else _advance_groups
+    advance(env, part, spend, t, cost_t, response_t, nu, delivery_t, out)
+    price, conv, revenue = out["price"][r], out["conversions"][r], out["revenue"][r]
     kpi = row_sum(conv) if bm.reward_kind == "conversions" else row_sum(revenue)
     reward = kpi if bm.reward_kind == "conversions" else kpi - bm.spend_cost * row_sum(spend)
     out["spend"][r], out["reward"][r] = spend, reward
@@ -180,8 +175,6 @@ def advance_part(
     ema = np.multiply(conv, EMA_WEIGHT, out=env.ema_conv[r])  # EMA conv + (1 - EMA) ema
     ema += (1 - EMA_WEIGHT) * prev[1][r]
     env.last_spend_ratio[r] = step_total / env.step_budget
-    if env.expected and part.segments is None:
-        out["expected_reward"][r] = expected_reward(bm.row_model, mu_shadow, spend)
     if c.baselines is not None:
         organic = np.array([b.realised[t] for b in c.baselines], dtype=float)
         out["baseline"][r] = organic
@@ -195,14 +188,14 @@ def advance_part(
 
 def _advance_groups(
     env: ChannelBudgetVectorEnv, part: Part, spend: np.ndarray, t: int, cost_t: np.ndarray, response_t: np.ndarray,
-    nu: np.ndarray | None, delivery_t: np.ndarray | None, carried: tuple[np.ndarray, np.ndarray] | None,
-    out: dict[str, np.ndarray], mu: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+    nu: np.ndarray | None, delivery_t: np.ndarray | None, out: dict[str, np.ndarray],
+) -> None:
     """The dynamics and counts of a part's rows by the batch model's row groups: writes the part's
-    price, exposure and expected conversions into ``out``; returns its ``(conversions, revenue)``."""
+    price, exposure, conversions, revenue, and the expected conversions and reward into ``out``."""
     bm, r = part.model, part.rows
     assert bm is not None
-    price, exposure = out["price"][r], out["impressions"][r]
+    carried = None if part.carry is None else (part.carry[0][t], part.carry[1][t])
+    price, exposure, mu = out["price"][r], out["impressions"][r], np.empty(spend.shape)
     mu_shadow = out["expected_conversions"][r] if env.expected else mu
     for g in bm.groups:
         gr = g.rows
@@ -222,7 +215,9 @@ def _advance_groups(
     if zv is not None:
         value = value * _lognormal(bm.row_model.value_noise_sd, bm.value_half_var, zv)
     out["conversions"][r] = conv
-    return out["conversions"][r], np.multiply(conv, value, out=out["revenue"][r])
+    np.multiply(conv, value, out=out["revenue"][r])
+    if env.expected:
+        out["expected_reward"][r] = expected_reward(bm.row_model, mu_shadow, spend)
 
 
 def _advance_segments(
@@ -231,11 +226,11 @@ def _advance_segments(
 ) -> None:
     """The dynamics and counts of a part's segmented rows (:mod:`budgetgym.envs.vector_segments`):
     writes price, exposure, conversions, revenue, and the expected conversions, revenue and reward."""
-    seg, bm, c, r = part.segments, part.model, part.campaigns, part.rows
-    assert seg is not None and bm is not None and c is not None
+    seg, bm, r = part.segments, part.model, part.rows
+    assert seg is not None and bm is not None
     price, exposure, arrivals, shadow = seg.step(t, spend, cost_t, response_t, nu, delivery_t)
     out["price"][r], out["impressions"][r] = price, exposure
-    value, value_sd, weight = seg.values(c.index)
+    value, value_sd, weight = seg.value, seg.value_sd, seg.reward_weight
     rnd = part.random
     kinds, disp = bm.noise_kind_rows.tolist(), bm.dispersion[:, 0]
     if isinstance(rnd, PerEnvRandom):

@@ -48,6 +48,11 @@ class SegmentRows:
         self.segments: list[SegmentModel] = segs  # type: ignore[assignment]
         K, S = self.segments[0].mix.shape
         self.shape = (n, K, S)
+        # every row's segment values, value noise and reward weights [n, S], fixed for the rows' members
+        rows = np.zeros(n, dtype=np.intp) if index is None else index
+        fields = ("value", "value_noise_sd", "reward_weight")
+        self.value, self.value_sd, self.reward_weight = (np.stack([getattr(g, f) for g in self.segments])[rows]
+                                                         for f in fields)
         #: each member's carry-in from a spend history (``None``: none)
         self.carry: list[CarryIn | None] = [None] * len(members)
 
@@ -78,12 +83,6 @@ class SegmentRows:
             price[r], exposure[r] = out.price[:h], out.exposure[:h]
             arrivals[r], shadow[r] = out.segment.arrivals[:h], out.segment.arrivals[h:]
         return price, exposure, arrivals, shadow
-
-    def values(self, index: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(value [n, S], value noise sd [n, S], reward weight [n, S])`` of every row's segments."""
-        rows = np.zeros(self.n, dtype=np.intp) if index is None else index
-        table = [np.stack([getattr(s, f) for s in self.segments]) for f in ("value", "value_noise_sd", "reward_weight")]
-        return table[0][rows], table[1][rows], table[2][rows]
 
 
 def segment_counts(
