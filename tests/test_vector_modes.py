@@ -33,6 +33,16 @@ def _quiet(name: str):
     return sc.override(changes)
 
 
+def _quiet_family(name: str = "retail-5-family"):
+    """The family ``name`` with its counts, price and value noise off (its draws still vary)."""
+    data = read_yaml(load_family(name).source.split("'")[1], "family")
+    data["scenario"]["noise"] = {"conversions": "none"}
+    for ch in data["scenario"]["channels"]:
+        ch["cost"]["noise_sd"] = 0.0
+        ch["value"]["noise_sd"] = 0.0
+    return family_from_dict(data)
+
+
 def _close(a, b) -> None:
     """``batched`` with noise off: floats equal to ``rtol = 1e-13`` (its carry-over sums in another
     order than the single environment's), everything else exactly."""
@@ -71,12 +81,7 @@ def test_batched_without_noise_equals_single_envs(name: str) -> None:
 def test_batched_family_without_noise_equals_single_envs_of_its_draws() -> None:
     """Rows of a batched family play pool draws (train draws 0..P-1); noise off, each row is the
     single environment of its draw."""
-    data = read_yaml(load_family("retail-5-family").source.split("'")[1], "family")
-    data["scenario"]["noise"] = {"conversions": "none"}
-    for ch in data["scenario"]["channels"]:
-        ch["cost"]["noise_sd"] = 0.0
-        ch["value"]["noise_sd"] = 0.0
-    family = family_from_dict(data)
+    family = _quiet_family()
     vec = ChannelBudgetVectorEnv(family, 4, rng="batched", draw_pool=6)
     vec.reset(seed=1)
     draws, indices = vec.scenarios, vec.campaigns.draws

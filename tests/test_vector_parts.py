@@ -21,14 +21,12 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_allocation import feasible_bounds
-from test_vector_modes import _close, _play, _quiet
+from test_vector_modes import _close, _play, _quiet, _quiet_family
 
 from budgetgym.envs import ChannelBudgetEnv, load_scenario
 from budgetgym.envs.allocation import project_bounded_simplex, project_rows, project_rows_newton, softmax_split
 from budgetgym.envs.batch_model import BatchModel
 from budgetgym.envs.dynamics import ChannelModel
-from budgetgym.envs.family import family_from_dict, load_family
-from budgetgym.envs.io import read_yaml
 from budgetgym.envs.rowsum import row_max, row_sum
 from budgetgym.envs.vector_env import ChannelBudgetVectorEnv, part_bounds
 from budgetgym.envs.vector_steps import NEWTON_CHANNELS
@@ -126,12 +124,7 @@ def test_split_batch_without_noise_equals_single_envs(name: str) -> None:
 def test_split_family_without_noise_equals_single_envs_of_its_draws_across_episodes() -> None:
     """Each episode every row plays a new pool draw; the reset rebuilds the rows' parameters from
     the members' tables built once (the same object, episode after episode)."""
-    data = read_yaml(load_family("retail-5-family").source.split("'")[1], "family")
-    data["scenario"]["noise"] = {"conversions": "none"}
-    for ch in data["scenario"]["channels"]:
-        ch["cost"]["noise_sd"] = 0.0
-        ch["value"]["noise_sd"] = 0.0
-    family = family_from_dict(data)
+    family = _quiet_family()
     vec = ChannelBudgetVectorEnv(family, 5, rng="batched", draw_pool=6, part_rows=2, threads=2)
     vec.reset(seed=3)
     rng = np.random.default_rng(2)
