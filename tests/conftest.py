@@ -14,7 +14,9 @@ Plain functions (importable as ``from conftest import ...``) plus thin fixtures 
 from __future__ import annotations
 
 import copy
+import importlib
 import os
+import pkgutil
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,21 @@ from budgetgym.envs import Scenario, scenario_from_dict
 settings.register_profile("deterministic", derandomize=True, database=None)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
+
+
+def _import_every_module() -> None:
+    """Import every budgetgym module now. Hypothesis also draws literals found in the project's
+    loaded modules ("local constants"), so with modules imported lazily the examples of a
+    derandomized test depended on which tests a pytest-xdist worker had run before it: CI once drew
+    an example no local run had. With the set fixed at start, every run draws the same examples."""
+    import budgetgym
+
+    for module in pkgutil.walk_packages(budgetgym.__path__, "budgetgym."):
+        if not module.name.endswith("__main__"):  # __main__ runs the command line
+            importlib.import_module(module.name)
+
+
+_import_every_module()
 
 # ----------------------------------------------------------------------------- builders
 
@@ -408,6 +425,34 @@ def assert_feasible(actions, env) -> None:
         assert a.shape == env.action_space.shape
         assert np.all(np.isfinite(a))
         assert np.all(a >= -1.0) and np.all(a <= 1.0)
+
+
+def assert_reordered_close(expected: Any, got: Any) -> None:
+    """Two nested results (dicts, lists, tuples, arrays) of the same computation summed in another
+    order (the batched vector env's carry-over against the single environment's): floats equal to
+    ``rtol`` 1e-13 (float64) or one float32 rounding (2^-23), an exact zero on one side exactly zero
+    on the other, everything else exactly equal. Subnormal magnitudes (below ``finfo.tiny``, where a
+    float64 keeps fewer significant bits: a geometric tail decaying past 1e-308) are compared to
+    ``atol = tiny`` instead: ``2.733060695e-315`` and ``2.73306069e-315`` are the same number."""
+    from gymnasium.utils.env_checker import data_equivalence
+
+    if isinstance(expected, dict):
+        assert expected.keys() == got.keys()
+        for k in expected:
+            assert_reordered_close(expected[k], got[k])
+    elif isinstance(expected, (list, tuple)):
+        assert len(expected) == len(got)
+        for x, y in zip(expected, got, strict=True):
+            assert_reordered_close(x, y)
+    elif np.asarray(expected).dtype.kind == "f":
+        a, b = np.asarray(expected), np.asarray(got)
+        tiny = np.finfo(np.float64).tiny
+        rtol = 2.0**-23 if a.dtype == np.float32 else 1e-13
+        np.testing.assert_allclose(b, a, rtol=rtol, atol=tiny)
+        normal = np.maximum(np.abs(a), np.abs(b)) >= tiny
+        assert np.array_equal((b == 0) & normal, (a == 0) & normal)  # zero spend: exactly zero
+    else:
+        assert data_equivalence(expected, got, exact=True)
 
 
 # ----------------------------------------------------------------------------- command line

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import assert_reordered_close
 from gymnasium.utils.env_checker import data_equivalence
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
@@ -43,23 +44,6 @@ def _quiet_family(name: str = "retail-5-family"):
     return family_from_dict(data)
 
 
-def _close(a, b) -> None:
-    """``batched`` with noise off: floats equal to ``rtol = 1e-13`` (its carry-over sums in another
-    order than the single environment's), everything else exactly."""
-    if isinstance(a, dict):
-        assert a.keys() == b.keys()
-        for k in a:
-            _close(a[k], b[k])
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b)
-        for x, y in zip(a, b, strict=True):
-            _close(x, y)
-    elif np.asarray(a).dtype.kind == "f":
-        np.testing.assert_allclose(b, a, rtol=1e-13, atol=0)
-    else:
-        assert data_equivalence(a, b, exact=True)
-
-
 def _play(env, actions, seed):
     out = [env.reset(seed=seed)[0]]
     for a in actions:
@@ -75,7 +59,7 @@ def test_batched_without_noise_equals_single_envs(name: str) -> None:
     rng = np.random.default_rng(0)
     actions = [rng.uniform(-1, 1, vec.action_space.shape).astype(np.float32) for _ in range(vec.horizon + 2)]
     ref = SyncVectorEnv([lambda: ChannelBudgetEnv(sc) for _ in range(3)])
-    _close(_play(ref, actions, 5), _play(vec, actions, 99))
+    assert_reordered_close(_play(ref, actions, 5), _play(vec, actions, 99))
 
 
 def test_batched_family_without_noise_equals_single_envs_of_its_draws() -> None:
@@ -90,7 +74,7 @@ def test_batched_family_without_noise_equals_single_envs_of_its_draws() -> None:
     rng = np.random.default_rng(0)
     actions = [rng.uniform(-1, 1, vec.action_space.shape).astype(np.float32) for _ in range(10)]
     ref = SyncVectorEnv([lambda sc=sc: ChannelBudgetEnv(sc) for sc in draws])
-    _close(_play(ref, actions, 0)[1:], _play(vec, actions, 1)[1:])
+    assert_reordered_close(_play(ref, actions, 0)[1:], _play(vec, actions, 1)[1:])
 
 
 def _within(a: np.ndarray, b: np.ndarray, z: float = 4.5) -> None:
@@ -100,7 +84,7 @@ def _within(a: np.ndarray, b: np.ndarray, z: float = 4.5) -> None:
     both modes, to the batched mode's 1e-13 (its carry-over sums in another order)."""
     n, m = len(a), len(b)
     fixed = (np.ptp(a, axis=0) == 0) & (np.ptp(b, axis=0) == 0)
-    np.testing.assert_allclose(b[:, fixed], a[:, fixed], rtol=1e-13, atol=0)
+    assert_reordered_close(a[:, fixed], b[:, fixed])
     a, b = a[:, ~fixed], b[:, ~fixed]
     se_mean = np.sqrt(a.var(axis=0) / n + b.var(axis=0) / m)
     assert np.all(np.abs(a.mean(axis=0) - b.mean(axis=0)) < z * se_mean)
