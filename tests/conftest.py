@@ -427,30 +427,32 @@ def assert_feasible(actions, env) -> None:
         assert np.all(a >= -1.0) and np.all(a <= 1.0)
 
 
-def assert_reordered_close(expected: Any, got: Any) -> None:
+def assert_reordered_close(expected: Any, got: Any, rtol: float | None = None, atol: float | None = None) -> None:
     """Two nested results (dicts, lists, tuples, arrays) of the same computation summed in another
     order (the batched vector env's carry-over against the single environment's): floats equal to
-    ``rtol`` 1e-13 (float64) or one float32 rounding (2^-23), an exact zero on one side exactly zero
-    on the other, everything else exactly equal. Subnormal magnitudes (below ``finfo.tiny``, where a
-    float64 keeps fewer significant bits: a geometric tail decaying past 1e-308) are compared to
-    ``atol = tiny`` instead: ``2.733060695e-315`` and ``2.73306069e-315`` are the same number."""
+    ``rtol`` (default 1e-13 for float64, one float32 rounding 2^-23 for float32) and ``atol``, an
+    exact zero on one side exactly zero on the other (above ``atol``), everything else exactly
+    equal. ``atol`` defaults to ``finfo.tiny``: below it a float64 is subnormal and keeps fewer
+    significant bits (a geometric tail decaying past 1e-308: ``2.733060695e-315`` and
+    ``2.73306069e-315`` are the same number)."""
     from gymnasium.utils.env_checker import data_equivalence
 
     if isinstance(expected, dict):
         assert expected.keys() == got.keys()
         for k in expected:
-            assert_reordered_close(expected[k], got[k])
+            assert_reordered_close(expected[k], got[k], rtol, atol)
     elif isinstance(expected, (list, tuple)):
         assert len(expected) == len(got)
         for x, y in zip(expected, got, strict=True):
-            assert_reordered_close(x, y)
+            assert_reordered_close(x, y, rtol, atol)
     elif np.asarray(expected).dtype.kind == "f":
         a, b = np.asarray(expected), np.asarray(got)
-        tiny = np.finfo(np.float64).tiny
-        rtol = 2.0**-23 if a.dtype == np.float32 else 1e-13
-        np.testing.assert_allclose(b, a, rtol=rtol, atol=tiny)
-        normal = np.maximum(np.abs(a), np.abs(b)) >= tiny
-        assert np.array_equal((b == 0) & normal, (a == 0) & normal)  # zero spend: exactly zero
+        floor = np.finfo(np.float64).tiny if atol is None else max(atol, np.finfo(np.float64).tiny)
+        if rtol is None:
+            rtol = 2.0**-23 if a.dtype == np.float32 else 1e-13
+        np.testing.assert_allclose(b, a, rtol=rtol, atol=floor)
+        above = np.maximum(np.abs(a), np.abs(b)) >= floor
+        assert np.array_equal((b == 0) & above, (a == 0) & above)  # zero spend: exactly zero
     else:
         assert data_equivalence(expected, got, exact=True)
 

@@ -16,12 +16,13 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import assert_reordered_close
 from gymnasium.utils.env_checker import data_equivalence
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_allocation import feasible_bounds
-from test_vector_modes import _close, _play, _quiet, _quiet_family
+from test_vector_modes import _play, _quiet, _quiet_family
 
 from budgetgym.envs import ChannelBudgetEnv, load_scenario
 from budgetgym.envs.allocation import project_bounded_simplex, project_rows, project_rows_newton, softmax_split
@@ -80,22 +81,6 @@ def test_seeded_reset_repeats_and_parts_draw_their_own_numbers() -> None:
     assert not np.array_equal(other.step(action)[4]["conversions"], conv)
 
 
-def _near(a, b, rtol: float, atol: float = 0.0) -> None:
-    """Floats equal to ``rtol`` (and ``atol``), everything else exactly (test_vector_modes' ``_close``)."""
-    if isinstance(a, dict):
-        assert a.keys() == b.keys()
-        for k in a:
-            _near(a[k], b[k], rtol, atol)
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b)
-        for x, y in zip(a, b, strict=True):
-            _near(x, y, rtol, atol)
-    elif np.asarray(a).dtype.kind == "f":
-        np.testing.assert_allclose(b, a, rtol=rtol, atol=atol)
-    else:
-        assert data_equivalence(a, b, exact=True)
-
-
 @pytest.mark.parametrize("name", ["shock-5", "holiday-5", "large-50"])
 def test_split_batch_without_noise_equals_single_envs(name: str) -> None:
     """3 rows in 2 parts, threaded. shock-5: share bounds; large-50: 50 channels, per-channel
@@ -112,13 +97,13 @@ def test_split_batch_without_noise_equals_single_envs(name: str) -> None:
     actions = [rng.uniform(-1, 1, vec.action_space.shape).astype(np.float32) for _ in range(vec.horizon + 2)]
     ref = SyncVectorEnv([lambda: ChannelBudgetEnv(sc) for _ in range(3)])
     expected, got = _play(ref, actions, 5), _play(vec, actions, 99)
-    rtol, atol = 1e-13, 0.0
+    rtol, atol = 1e-13, None  # atol None: finfo.tiny
     if vec.n_channels >= NEWTON_CHANNELS:
         spends = [(e["spend"], g["spend"]) for e, g in zip(expected[5::5], got[5::5], strict=True) if "spend" in e]
         assert all(np.abs(e - g).max() <= vec.quantum for e, g in spends)
         rtol = max(1e-13, 4 * vec.quantum / min(e[e > 0].min() for e, _ in spends))
         atol = vec.n_channels * vec.horizon * vec.quantum
-    _near(expected, got, rtol, atol)
+    assert_reordered_close(expected, got, rtol, atol)
 
 
 def test_split_family_without_noise_equals_single_envs_of_its_draws_across_episodes() -> None:
@@ -139,7 +124,8 @@ def test_split_family_without_noise_equals_single_envs_of_its_draws_across_episo
             a = rng.uniform(-1, 1, vec.action_space.shape).astype(np.float32)
             expected, got = ref.step(a), vec.step(a)
             drop = ("draw", "_draw", "split", "_split")
-            _close([*expected[:4], expected[4]], [*got[:4], {k: v for k, v in got[4].items() if k not in drop}])
+            played = {k: v for k, v in got[4].items() if k not in drop}
+            assert_reordered_close([*expected[:4], expected[4]], [*got[:4], played])
         assert all(p.model.tables is tables for p in vec.parts)  # type: ignore[union-attr]
         if episode == 0:
             vec.step(np.zeros(vec.action_space.shape, dtype=np.float32))  # NEXT_STEP: the reset step
