@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from budgetgym.calibration.pymc_mmm import _write_family_yaml, family_from_mmm, family_from_posterior
+from budgetgym.calibration.pymc_mmm import family_from_mmm, family_from_posterior, write_family_yaml
 from budgetgym.envs import Scenario, evaluate_plan
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily, family_from_dict, load_family
@@ -90,7 +90,7 @@ def which_draw(sc: Scenario, post: dict[str, np.ndarray]) -> int:
 def test_every_member_responds_as_pymc_marketing(saturation: str, tmp_path: Path) -> None:
     post = posterior(5, saturation)
     mapping = convert(post, saturation=saturation)
-    fam = load_family(_write_family_yaml(mapping, tmp_path / "family.yaml"))
+    fam = load_family(write_family_yaml(mapping, tmp_path / "family.yaml"))
     assert fam.is_ensemble and fam.brief.horizon == T and fam.brief.budget == pytest.approx(PLAN.sum())
     seen = set()
     for sc in members(fam):
