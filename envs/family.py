@@ -172,7 +172,7 @@ class ScenarioFamily:
                         raise ScenarioError(
                             f"{source}: ensemble[{j}].{key}: a field of the campaign brief cannot vary"
                         )
-                members.append(self._nominal.override(changes))
+                members.append(self._nominal.override(changes, source=f"{source}: ensemble[{j}]"))
             self._members = tuple(members)
             perm = np.random.default_rng(np.random.SeedSequence([self.seed, _ENSEMBLE_STREAM])).permutation(
                 len(members)

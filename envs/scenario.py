@@ -221,14 +221,20 @@ class Scenario(StrictModel):
             )
         return self
 
-    def override(self, changes: dict[str, object]) -> Scenario:
+    def override(self, changes: dict[str, object], source: str | None = None) -> Scenario:
         """A re-validated copy with ``changes`` applied; keys are dotted field paths, list
         items by index or channel name (``{"horizon": 28, "budget.total": 1e5,
-        "channels.search.cost.price": 2.0}``). Errors are one-line ScenarioErrors."""
+        "channels.search.cost.price": 2.0}``). Errors are one-line ScenarioErrors that begin
+        with ``source`` (default: the scenario's name, "(overridden)")."""
         data = self.model_dump(mode="python", exclude_unset=False)
         for key, value in changes.items():
-            set_dotted(data, key, value)
-        return scenario_from_dict(data, source=f"scenario '{self.name}' (overridden)")
+            try:
+                set_dotted(data, key, value)
+            except ScenarioError as err:
+                if source is None:
+                    raise
+                raise ScenarioError(f"{source}: {err}") from None
+        return scenario_from_dict(data, source=source or f"scenario '{self.name}' (overridden)")
 
     @property
     def n_channels(self) -> int:

@@ -607,6 +607,16 @@ def test_ensemble_errors() -> None:
         )
     with pytest.raises(ScenarioError, match="ensemble of 2 leaves no train members"):
         family_from_dict({"family": "e", "scenario": "stationary-3", "ensemble": [{}, {}], "test_fraction": 0.9})
+    # a member whose value lies outside the accepted range, or whose path names nothing: the file, the
+    # member and the field, on one line
+    members = [{}, {}, {"channels.search.saturation.slope": 0.1}]
+    hill_slope = r"^fam\.yaml: ensemble\[2\]: channels\[0\]\.saturation\.hill\.slope: .*0\.3"
+    with pytest.raises(ScenarioError, match=hill_slope):
+        family_from_dict({"family": "e", "scenario": "stationary-3", "ensemble": members}, source="fam.yaml")
+    members = [{}, {"channels.9.saturation.slope": 1.0}]
+    no_item = r"^fam\.yaml: ensemble\[1\]: .*channels\.9\.saturation\.slope.*no list item '9'$"
+    with pytest.raises(ScenarioError, match=no_item):
+        family_from_dict({"family": "e", "scenario": "stationary-3", "ensemble": members}, source="fam.yaml")
 
 
 # ------------------------------------------------------------------------ built-in families
