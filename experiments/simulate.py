@@ -23,8 +23,10 @@ an MMM dataset holds, plus the truth no real dataset has:
 
 Plans: ``random`` (:func:`~budgetgym.experiments.flighting.random_flighting`: flights, dark
 periods, per-channel levels, seeded), ``equal`` (the equal split, ``B/T`` a period), ``oracle``
-(:func:`~budgetgym.envs.solve_oracle` for the ``N`` periods), or a per-step CSV file (the
-planner's format, :mod:`budgetgym.planner.inputs`).
+(:func:`~budgetgym.envs.solve_oracle` for the ``N`` periods), or a plan file in the planner's
+formats (:mod:`budgetgym.planner.inputs`: a per-step table of spend, or a per-channel table of
+``share`` — of the step budget ``B/T`` — ``spend`` or ``budget``), played as given even when its
+total exceeds the scenario's budget for the ``N`` periods.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarr
 
     if not Path(kind).is_file():
         raise BudgetGymError(f"--plan {kind!r}: expected random, equal, oracle or a per-step CSV file")
-    plan, _ = read_current(kind, sc.override({"budget.total": 1e15}))
+    plan, _ = read_current(kind, sc, option="--plan", within_budget=False)  # shares: of the step budget B/T
     return plan
 
 

@@ -101,14 +101,29 @@ def _from_channels(values: dict[str, float], scenario: Scenario, source: str, ki
     return np.tile(v / scenario.horizon, (scenario.horizon, 1))
 
 
-def read_current(spec: str, scenario: Scenario) -> tuple[np.ndarray, str]:
-    """The current plan ``[T, K]`` (currency) and a short description of where it came from."""
+def read_current(
+    spec: str, scenario: Scenario, option: str = "--current", within_budget: bool = True
+) -> tuple[np.ndarray, str]:
+    """The current plan ``[T, K]`` (currency) and a short description of where it came from.
+
+    Shares are of the scenario's step budget ``B/T``; errors name ``option`` (the command-line
+    option that gave ``spec``). ``within_budget``: a plan spending more than the scenario's budget
+    is an error (``budgetgym simulate --plan`` plays any total, so it turns this off)."""
     text = spec.strip()
-    source = f"--current {text!r}"
+    source = f"{option} {text!r}"
+    plan, what = _read_plan(text, scenario, source, option)
+    if within_budget:
+        B = scenario.budget.total
+        if plan.sum() > B * (1 + 1e-9):
+            raise BudgetGymError(f"{source}: spends {plan.sum():,.2f}, more than the budget {B:,.2f}")
+    return plan, what
+
+
+def _read_plan(text: str, scenario: Scenario, source: str, option: str) -> tuple[np.ndarray, str]:
+    """:func:`read_current` without the budget check."""
     if text.lower() == "equal":
         K = scenario.n_channels
-        plan = np.tile(np.full(K, scenario.step_budget / K), (scenario.horizon, 1))
-        return _within_budget(plan, scenario, source), "equal split"
+        return np.tile(np.full(K, scenario.step_budget / K), (scenario.horizon, 1)), "equal split"
     if "=" in text and not Path(text).is_file():
         values: dict[str, float] = {}
         for item in filter(None, (s.strip() for s in text.split(","))):
@@ -120,11 +135,11 @@ def read_current(spec: str, scenario: Scenario) -> tuple[np.ndarray, str]:
             if not sep:
                 raise BudgetGymError(f"{source}: expected channel=value pairs, got {item!r}")
         plan = _from_channels(values, scenario, source, None)
-        return _within_budget(plan, scenario, source), "split" if abs(sum(values.values()) - 1) <= 1e-6 else "budgets"
+        return plan, "split" if abs(sum(values.values()) - 1) <= 1e-6 else "budgets"
     if not text.lower().endswith(".csv") and not Path(text).is_file():
         raise BudgetGymError(f"{source}: expected 'equal', channel=value pairs or a CSV file")
-    source = f"current plan file '{text}'"
-    df = read_table(text, "current plan file")
+    source = f"{option} file '{text}'"
+    df = read_table(text, f"{option} file")
     if "channel" in df.columns:
         value_cols = [c for c in ("share", "spend", "budget") if c in df.columns]
         if len(value_cols) != 1:
@@ -136,16 +151,8 @@ def read_current(spec: str, scenario: Scenario) -> tuple[np.ndarray, str]:
             raise BudgetGymError(f"{source}: column 'channel': a channel appears twice")
         kind = "share" if col == "share" else "budget"
         plan = _from_channels(dict(zip(chans, vals, strict=True)), scenario, source, kind)
-        return _within_budget(plan, scenario, source), f"per-channel {col} from {Path(text).name}"
-    plan = _per_step(df, scenario, source, scenario.horizon)
-    return _within_budget(plan, scenario, source), f"per-step plan from {Path(text).name}"
-
-
-def _within_budget(plan: np.ndarray, scenario: Scenario, source: str) -> np.ndarray:
-    B = scenario.budget.total
-    if plan.sum() > B * (1 + 1e-9):
-        raise BudgetGymError(f"{source}: spends {plan.sum():,.2f}, more than the budget {B:,.2f}")
-    return plan
+        return plan, f"per-channel {col} from {Path(text).name}"
+    return _per_step(df, scenario, source, scenario.horizon), f"per-step plan from {Path(text).name}"
 
 
 def read_history(path: str | Path, scenario: Scenario) -> np.ndarray:

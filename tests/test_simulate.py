@@ -84,6 +84,24 @@ def test_write_is_all_or_nothing(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["data"]  # no temporary directory left behind
 
 
+def test_plan_files_shares_of_the_step_budget_and_totals_above_the_budget(tmp_path: Path) -> None:
+    """``--plan FILE`` reads the planner's formats against the simulated periods: shares are of the
+    scenario's step budget ``B/T``, and a per-step plan may spend more than the scenario's budget."""
+    sc = load_scenario("stationary-3")  # search, social, video
+    shares = tmp_path / "shares.csv"
+    shares.write_text("channel,share\nsearch,0.5\nsocial,0.3\nvideo,0.2\n", encoding="utf-8")
+    ds = simulate_dataset(sc, 6, str(shares), seed=0)
+    # played through the env's float32 action: each spend to ~1e-7 of the plan's
+    np.testing.assert_allclose(ds.plan, np.tile([0.5, 0.3, 0.2], (6, 1)) * sc.step_budget, rtol=1e-6)
+    steps = tmp_path / "steps.csv"  # three times the step budget in each period: played as given
+    big = 3 * sc.step_budget
+    steps.write_text("search,social,video\n" + f"{big},0,0\n" * 6, encoding="utf-8")
+    ds = simulate_dataset(sc, 6, str(steps), seed=0)
+    np.testing.assert_allclose(ds.plan, np.tile([big, 0.0, 0.0], (6, 1)), rtol=1e-6)
+    spend = ds.data[["search_spend", "social_spend", "video_spend"]].to_numpy()
+    np.testing.assert_allclose(spend, ds.plan)
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"periods": 0}, "--periods"),
     ({"periods": 5, "plan": "weird"}, "--plan 'weird'"),
