@@ -12,7 +12,7 @@
                                               the recommended plan per channel and step, its uplift over
                                               the current plan, what timing is worth, marginal returns,
                                               the budget frontier; writes out/plan/<campaign>
-    budgetgym simulate SCENARIO --periods N --out DIR [--plan random|equal|oracle|CSV] [--seed S]
+    budgetgym simulate SCENARIO --periods N --out DIR [--plan random|equal|oracle|FILE] [--seed S]
                   [--draw I]                  an MMM-style dataset with its truth (contributions, curves)
     budgetgym run [EXPERIMENT] [--out DIR] [--seeds N] [--workers N] [--backend local|ray]
                   [--address ADDR] [--set key=value ...]

@@ -77,7 +77,10 @@ def simulate_cmd(
     scenario: Annotated[str, typer.Argument(help="built-in scenario or family name, or a YAML path")],
     periods: Annotated[int, typer.Option(help="periods (steps) to simulate")],
     out: Annotated[Path, typer.Option("--out", "-o", help="output directory (replaced when complete)")],
-    plan: Annotated[str, typer.Option(help="random | equal | oracle | a per-step CSV")] = "random",
+    plan: Annotated[
+        str,
+        typer.Option(help="random | equal | oracle | a plan CSV (per step; per channel: share of B/T, spend, budget)")
+    ] = "random",
     seed: Annotated[int, typer.Option(help="seed of the plan and of the episode's noise")] = 0,
     draw: Annotated[int | None, typer.Option(help="a family's held-out draw to simulate [default: nominal]")] = None,
 ) -> None:
