@@ -25,7 +25,8 @@ Model, per period ``t = 0..T-1`` (units: the KPI's — revenue or conversions pe
   counts ``poisson`` (:math:`\mathrm{Var}\, y_t = \mu_t`) or ``negative_binomial``
   (:math:`\mathrm{Var}\, y_t = \mu_t + \mu_t^2 / k`, ``k`` by maximum likelihood).
 
-Estimation: maximum likelihood, by **variable projection**. For fixed nonlinear parameters
+Estimation: maximum likelihood, by **variable projection** (:mod:`~budgetgym.calibration.projection`:
+the problem and its Jacobian). For fixed nonlinear parameters
 :math:`\phi` (per channel the carry-over's, :math:`u = \ln(\kappa/\text{typical})` and the Hill
 slope, with ``delay`` the mean lag, with ``season`` the cycle's two coefficients) the mean is
 linear in :math:`(\beta, c, \alpha, \delta, \gamma)`, so the Gaussian
@@ -36,7 +37,7 @@ and :math:`\beta \ge 0` solved by non-negative least squares on what remains
 :mod:`~budgetgym.calibration.transforms`), from ``starts`` points: the central one and uniform
 draws within the bounds (seeded), each to a tolerance of 1e-6 first; the best is then polished
 to 1e-10. The Jacobian is a forward difference that recomputes only the moved channel's column
-(:meth:`_Problem.jacobian`). For ``poisson`` and ``negative_binomial``
+(:meth:`~budgetgym.calibration.projection.Problem.jacobian`). For ``poisson`` and ``negative_binomial``
 the same fit runs with weights :math:`1/\mathrm{Var}\, y_t` at the current :math:`\mu` until
 they settle (iteratively reweighted least squares: its fixed point solves the likelihood's
 score equations, :math:`\sum_t (y_t - \mu_t)/\mathrm{Var}\, y_t \cdot \partial\mu_t/\partial p = 0`).
@@ -84,22 +85,19 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
-from scipy.optimize import least_squares, minimize_scalar, nnls
+from scipy.optimize import minimize_scalar
 from scipy.special import gammaln
 
 from budgetgym.calibration.data import MMMData
+from budgetgym.calibration.projection import Problem
 from budgetgym.calibration.transforms import (
     YEAR_DAYS,
     AdstockKind,
     Layout,
     SaturationKind,
-    adstock_column,
     adstocked,
-    channel_delay,
     features,
     kappas,
-    media_season,
-    response_column,
     saturate,
     typical_exposure,
 )
@@ -108,10 +106,6 @@ from budgetgym.envs.errors import BudgetGymError
 __all__ = ["Fit", "Likelihood", "ModelSpec", "baseline_design", "fit_model", "refit"]
 
 Likelihood = Literal["gaussian", "poisson", "negative_binomial"]
-PRIOR_U_SD = float(np.log(3.0))
-PRIOR_SLOPE_SD = 0.5
-PRIOR_SEASON_SD = 0.15
-PRIOR_DECAY_SD = 0.4  # half-normal on the weekly decay (0: none)
 
 
 @dataclass(frozen=True)
@@ -163,113 +157,6 @@ def _check_design(B: np.ndarray, names: list[str], source: str) -> None:
             )
 
 
-@dataclass
-class _Problem:
-    """The projected least-squares problem for one weighting of the periods."""
-
-    layout: Layout
-    media: np.ndarray  # [T, K]
-    ref: np.ndarray  # [K] typical exposure m_i
-    B: np.ndarray  # [T, p]
-    days: np.ndarray  # [T] day index of each period
-    sw: np.ndarray  # [T] sqrt of the weights
-    weak: np.ndarray  # [K] bool
-    prior_scale: float = 0.0
-    season_prior: bool = False  # the prior on the media seasonality's a, b
-    Q: np.ndarray = field(init=False)
-    R: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.Q, self.R = np.linalg.qr(self.B * self.sw[:, None])
-
-    def project(self, v: np.ndarray) -> np.ndarray:
-        return v - self.Q @ (self.Q.T @ v)
-
-    def solve(self, phi: np.ndarray, ytil: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(H, beta, projected weighted residual)`` for ``phi``."""
-        H = features(self.layout, self.media, phi, self.ref, self.days)
-        Ht = self.project(H * self.sw[:, None])
-        beta = nnls(Ht, ytil)[0]
-        return H, beta, ytil - Ht @ beta
-
-    def penalty(self, phi: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
-        """The prior's pseudo-residuals (module docstring); ``shift`` moves each prior's mean by that
-        many of its sds (a draw from the prior: :func:`refit`)."""
-        if self.prior_scale <= 0:
-            return np.zeros(0)
-        p = self.layout.split(phi)[self.weak]
-        parts = [p[:, self.layout.n_adstock] / PRIOR_U_SD]
-        if self.layout.saturation == "hill":
-            parts.append((p[:, self.layout.n_adstock + 1] - 1.0) / PRIOR_SLOPE_SD)
-        if PRIOR_DECAY_SD > 0 and self.layout.adstock == "geometric":
-            parts.append(np.maximum(p[:, 0], 0.0) ** (7.0 / self.layout.step_days) / PRIOR_DECAY_SD)
-        if self.season_prior:
-            parts.append(self.layout.season_coef(phi) / PRIOR_SEASON_SD)
-        z = np.concatenate(parts)
-        return self.prior_scale * (z if shift is None else z - shift)
-
-    def jacobian(self, phi: np.ndarray, ytil: np.ndarray) -> np.ndarray:
-        """Forward-difference Jacobian of ``[projected residual, penalty]`` at ``phi`` (the steps of
-        ``least_squares``' ``2-point`` scheme, away from the upper bound). A channel's parameter
-        moves only that channel's feature column, so each difference recomputes one column (from
-        the cached adstock when the parameter acts after it) and re-solves the (small)
-        non-negative least squares, instead of every channel's transforms; only the shared media
-        seasonality recomputes them all."""
-        lay = self.layout
-        K, per = lay.n_channels, lay.per_channel
-        _, hi = lay.bounds()
-        p = lay.split(phi)
-        s = media_season(lay, phi, self.days)
-        stocks = [adstock_column(lay, self.media[:, i], p[i]) for i in range(K)]
-        delays = [channel_delay(lay, p[i]) for i in range(K)]
-        cols = [response_column(lay, *stocks[i], p[i], float(self.ref[i]), s, delays[i]) for i in range(K)]
-        Ht = self.project(np.column_stack(cols) * self.sw[:, None])
-        r0 = np.concatenate([ytil - Ht @ nnls(Ht, ytil)[0], self.penalty(phi)])
-        J = np.empty((len(r0), len(phi)))
-        for j in range(len(phi)):
-            h = 1.4901161193847656e-08 * max(1.0, abs(float(phi[j])))
-            h = -h if phi[j] + h > hi[j] else h
-            moved = phi.copy()
-            moved[j] += h
-            if j < K * per:
-                i, k = divmod(j, per)
-                slot = moved[i * per: (i + 1) * per]
-                a, wbar = adstock_column(lay, self.media[:, i], slot) if k < lay.n_adstock else stocks[i]
-                q = channel_delay(lay, slot) if lay.delay and k == per - 1 else delays[i]
-                H2 = Ht.copy()
-                H2[:, i] = self.project(response_column(lay, a, wbar, slot, float(self.ref[i]), s, q) * self.sw)
-            else:
-                H2 = self.project(features(lay, self.media, moved, self.ref, self.days) * self.sw[:, None])
-            r = np.concatenate([ytil - H2 @ nnls(H2, ytil)[0], self.penalty(moved)])
-            J[:, j] = (r - r0) / h
-        return J
-
-    def fit(
-        self, y: np.ndarray, start: np.ndarray, tol: float, max_nfev: int | None = None,
-        shift: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, float]:
-        """Least squares over ``phi`` from ``start`` (Jacobian: :meth:`jacobian`): ``(phi, cost)``;
-        at most ``max_nfev`` evaluations of the residual (default ``200 + 10 n_phi``; each
-        iteration takes one or a few); ``shift``: :meth:`penalty`'s (its Jacobian does not depend on it)."""
-        ytil = self.project(y * self.sw)
-        lo, hi = self.layout.bounds()
-
-        def resid(phi: np.ndarray) -> np.ndarray:
-            return np.concatenate([self.solve(phi, ytil)[2], self.penalty(phi, shift)])
-
-        res = least_squares(resid, np.clip(start, lo, hi), jac=lambda phi: self.jacobian(phi, ytil), bounds=(lo, hi),
-                            method="trf", ftol=tol, xtol=tol, gtol=tol,
-                            max_nfev=max_nfev or 200 + 10 * self.layout.size)
-        return res.x, float(res.cost)
-
-    def linear(self, phi: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(H, beta, coef)``: the features and the exact linear coefficients at ``phi``."""
-        yw = y * self.sw
-        H, beta, _ = self.solve(phi, self.project(yw))
-        coef = np.linalg.solve(self.R, self.Q.T @ (yw - (H * self.sw[:, None]) @ beta))
-        return H, beta, coef
-
-
 @dataclass(frozen=True)
 class Fit:
     """A fitted model: point estimate, what it predicts, and what a bootstrap refit needs."""
@@ -292,7 +179,7 @@ class Fit:
     n_params: int
     prior_scale: float
     start_costs: tuple[float, ...]  # cost reached from each start (sorted)
-    problem: _Problem = field(repr=False)
+    problem: Problem = field(repr=False)
 
     @property
     def baseline(self) -> np.ndarray:
@@ -382,7 +269,7 @@ SCOUT_TOL = 1e-6
 SCOUT_NFEV = 100
 
 
-def _multistart(prob: _Problem, y: np.ndarray, starts: list[np.ndarray]) -> list[tuple[np.ndarray, float]]:
+def _multistart(prob: Problem, y: np.ndarray, starts: list[np.ndarray]) -> list[tuple[np.ndarray, float]]:
     """Each start to :data:`SCOUT_TOL`, then the best of them polished to 1e-10: the runs
     ``(phi, cost)``, best (the polished one) first. Polishing every start, most of which end on a
     worse local optimum, spent most of the fit walking ridges to digits that decide nothing."""
@@ -417,7 +304,7 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0) ->
     ref = typical_exposure(media)
     weak = np.mean(media > 0, axis=0) < spec.weak_share
     weak = np.full_like(weak, spec.prior == "all") if spec.prior != "weak" else weak
-    prob = _Problem(layout, media, ref, B, data.days, np.ones(T), weak)
+    prob = Problem(layout, media, ref, B, data.days, np.ones(T), weak)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
     lo, hi = layout.bounds()
     starts = [layout.central()] + [rng.uniform(lo, hi) for _ in range(max(0, spec.starts - 1))]
@@ -433,7 +320,7 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0) ->
             if spec.likelihood == "negative_binomial":
                 k = _nb_dispersion(y, np.maximum(mu, floor))
             sw = 1.0 / np.sqrt(_variance(spec.likelihood, mu, k, floor))
-            prob = _Problem(layout, media, ref, B, data.days, sw, weak)
+            prob = Problem(layout, media, ref, B, data.days, sw, weak)
             new = prob.fit(y, phi, 1e-10)[0]
             moved = np.max(np.abs(new - phi))
             phi = new
@@ -443,7 +330,7 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0) ->
     if weak.any() or season_prior:
         H, beta, coef = prob.linear(phi, y)
         scale0 = float(np.sqrt(np.sum((prob.sw * (y - H @ beta - B @ coef)) ** 2) / dof))
-        prob = _Problem(layout, media, ref, B, data.days, prob.sw, weak, prior_scale=scale0, season_prior=season_prior)
+        prob = Problem(layout, media, ref, B, data.days, prob.sw, weak, prior_scale=scale0, season_prior=season_prior)
         runs = _multistart(prob, y, [phi, *starts])
         phi = runs[0][0]
     H, beta, coef = prob.linear(phi, y)
@@ -463,8 +350,8 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0) ->
 #: demand the model lacks) leaves a long, flat ridge between carry-over and saturation that the
 #: point fit's 1e-10 walks for thousands of evaluations (about 3 s a replicate on five channels of
 #: retail-5-family, against 0.1 s here, for changes far below the draws' spread). Counted in
-#: evaluations of the residual: with :meth:`_Problem.jacobian` that is at most 20 iterations, as
-#: the 20 (1 + n_phi) finite-difference evaluations were before it.
+#: evaluations of the residual: with :meth:`~budgetgym.calibration.projection.Problem.jacobian`
+#: that is at most 20 iterations, as the 20 (1 + n_phi) finite-difference evaluations were before it.
 REFIT_TOL = 1e-6
 REFIT_NFEV = 20
 
@@ -474,8 +361,9 @@ def refit(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Refit ``fit``'s model to another KPI series ``y`` (a bootstrap replicate), warm-started at
     the point estimate, with its weights and prior (its means moved by ``prior_shift`` sds, one per
-    pseudo-residual of :meth:`_Problem.penalty`), to :data:`REFIT_TOL` within ``REFIT_NFEV``
-    evaluations of the residual (as many iterations at most): ``(phi, beta, coef)``."""
+    pseudo-residual of :meth:`~budgetgym.calibration.projection.Problem.penalty`), to
+    :data:`REFIT_TOL` within ``REFIT_NFEV`` evaluations of the residual (as many iterations at
+    most): ``(phi, beta, coef)``."""
     phi = fit.problem.fit(y, fit.phi, tol, REFIT_NFEV, shift=prior_shift)[0]
     _, beta, coef = fit.problem.linear(phi, y)
     return phi, beta, coef

@@ -25,7 +25,7 @@ weights and weak-channel prior. The draws are the ensemble a calibration exports
 
 **Prior draws** (``prior_draws=True``, randomised maximum a posteriori): each refit also moves
 the prior's means by standard normal draws (in units of each prior's sd; the pseudo-residuals of
-:meth:`~budgetgym.calibration.model._Problem.penalty` become :math:`\hat\sigma (z_j - \zeta_j)`
+:meth:`~budgetgym.calibration.projection.Problem.penalty` become :math:`\hat\sigma (z_j - \zeta_j)`
 with :math:`\zeta_j \sim N(0, 1)`). Perturbing both the data and the prior and re-optimising
 gives draws from the posterior exactly when the model is linear-Gaussian (Oliver, He and Reynolds
 1996; Bardsley et al. 2014, "randomize-then-optimize"); here it is an approximation. Without it

@@ -13,7 +13,8 @@ from conftest import run_cli
 
 from budgetgym.calibration import calibrate
 from budgetgym.calibration.data import read_mmm_csv
-from budgetgym.calibration.model import ModelSpec, _Problem, fit_model
+from budgetgym.calibration.model import ModelSpec, fit_model
+from budgetgym.calibration.projection import Problem
 from budgetgym.calibration.transforms import DELAY_SHAPE, Layout, delay_weights, season
 from budgetgym.envs import evaluate_plan, scenario_from_dict, solve_oracle
 from budgetgym.envs.errors import BudgetGymError
@@ -77,7 +78,7 @@ def test_jacobian_matches_central_differences(tmp_path: Path) -> None:
     data = read_mmm_csv(tmp_path / "d" / "data.csv", date="date", kpi="revenue",
                         spend="search_spend,social_spend,video_spend", controls="competitor")
     fit = fit_model(data, ModelSpec(delay=True, season=True), seed=0)
-    prob = _Problem(fit.layout, data.media, fit.ref, fit.problem.B, data.days, np.ones(156), fit.weak,
+    prob = Problem(fit.layout, data.media, fit.ref, fit.problem.B, data.days, np.ones(156), fit.weak,
                     prior_scale=100.0, season_prior=True)
     lo, hi = fit.layout.bounds()
     phi = lo + np.random.default_rng(0).uniform(0.3, 0.7, len(lo)) * (hi - lo)
@@ -201,7 +202,7 @@ def test_prior_pseudo_residuals_by_hand(step_days: float, weekly_decay: float) -
     theta = weekly_decay ** (step_days / 7.0)
     phi = np.array([theta, 0.5 * np.log(3.0), 1.5, 0.03, -0.06])
     T = 10
-    prob = _Problem(lay, np.ones((T, 1)), np.ones(1), np.ones((T, 1)), np.arange(T) * step_days, np.ones(T),
+    prob = Problem(lay, np.ones((T, 1)), np.ones(1), np.ones((T, 1)), np.arange(T) * step_days, np.ones(T),
                     np.array([True]), prior_scale=2.0, season_prior=True)
     expected = 2.0 * np.array([0.5, 1.0, weekly_decay / 0.4, 0.2, -0.4])
     np.testing.assert_allclose(prob.penalty(phi), expected, rtol=1e-12)
