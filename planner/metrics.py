@@ -18,6 +18,13 @@ campaign, or the mean over a family's draws), channel ``i``'s numbers over the w
   currency), ``mcpa`` = 1 / ``marginal_conversions`` (currency per conversion) and
   ``marginal_outcome`` (reward per currency: the first, the second, or ``mroas - 1`` for profit).
 
+With a spend history ``S [H, K]`` (the steps before the window) the table adds, per channel,
+``history_max_spend`` :math:`\max_h S_{h,i}` (its largest step of the history) and
+``vs_history_max`` :math:`\max_t X_{t,i} / \max_h S_{h,i}` (the plan's largest step as a multiple
+of it; ``inf`` for a channel the plan spends on and the history never did, ``NaN`` for one neither
+spends on): :func:`beyond_history` lists the channels above 1, where the plan relies on the
+response curve beyond any spend the history shows (a fitted curve's extrapolation, or its prior's).
+
 The marginal return of the **total budget** at an optimal plan is, by the envelope theorem, the
 derivative of the optimum :math:`V^*(B)`. Every constraint of the plan (``B/T`` per step, the
 step cap :math:`m B/T`, the budget, the share bounds :math:`\ell_i s_t \le X_{t,i} \le h_i s_t`)
@@ -38,7 +45,9 @@ import pandas as pd
 from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel
 from budgetgym.envs.segment_expected import SegmentExpectedModel
 
-__all__ = ["budget_marginal", "channel_directions", "channel_table", "segment_table"]
+__all__ = [
+    "beyond_history", "budget_marginal", "channel_directions", "channel_table", "history_columns", "segment_table"
+]
 
 Model = ExpectedModel | MeanExpectedModel
 
@@ -52,6 +61,31 @@ def channel_directions(plan: np.ndarray) -> np.ndarray:
     profile = step / step.sum() if step.sum() > 0 else np.full(T, 1.0 / T)
     S = X.sum(axis=0)
     return np.where(S > 0, X / np.where(S > 0, S, 1.0), profile[:, None])
+
+
+def history_columns(plan: np.ndarray, history: np.ndarray) -> dict[str, np.ndarray]:
+    """``history_max_spend`` and ``vs_history_max`` per channel (module docstring)."""
+    top = np.asarray(history, dtype=float).max(axis=0) if len(history) else np.zeros(np.shape(plan)[1])
+    peak = np.asarray(plan, dtype=float).max(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        multiple = np.where(top > 0, peak / np.where(top > 0, top, 1.0), np.where(peak > 0, np.inf, np.nan))
+    return {"history_max_spend": top, "vs_history_max": multiple}
+
+
+def beyond_history(names: list[str], plan: np.ndarray, history: np.ndarray) -> list[dict[str, float | str | None]]:
+    """The channels whose largest step of ``plan`` exceeds their largest step of ``history``:
+    ``channel``, ``plan_max_step``, ``history_max_step`` and ``multiple`` (``None``: never spent
+    in the history)."""
+    cols = history_columns(plan, history)
+    peak = np.asarray(plan, dtype=float).max(axis=0)
+    out: list[dict[str, float | str | None]] = []
+    for i, name in enumerate(names):
+        m = float(cols["vs_history_max"][i])
+        if m > 1.0:
+            out.append({"channel": name, "plan_max_step": float(peak[i]),
+                        "history_max_step": float(cols["history_max_spend"][i]),
+                        "multiple": None if np.isinf(m) else m})
+    return out
 
 
 def channel_table(model: Model, plan: np.ndarray, names: list[str], reward: str) -> pd.DataFrame:

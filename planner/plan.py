@@ -40,7 +40,7 @@ from budgetgym.envs.scenario import Scenario
 from budgetgym.planner.curves import response_curves
 from budgetgym.planner.frontier import BudgetPoint, budget_for_target, frontier_table, parse_sweep, sweep_budgets
 from budgetgym.planner.inputs import read_current, read_history
-from budgetgym.planner.metrics import budget_marginal, channel_table, segment_table
+from budgetgym.planner.metrics import beyond_history, budget_marginal, channel_table, history_columns, segment_table
 from budgetgym.planner.problem import PlanningProblem, campaign_family
 from budgetgym.planner.robust import Objective, objective_marginal_model, outcome_distribution, solve_for, static_for
 
@@ -81,6 +81,7 @@ class PlanResult:
     distribution: dict[str, dict[str, float]] | None = None  # held-out draws (families)
     draw_values: pd.DataFrame | None = None  # per held-out draw: recommended, static, current
     segments: pd.DataFrame | None = None  # with audience segments: per segment reach and response
+    beyond_history: list[dict[str, Any]] | None = None  # with a history: channels planned above its largest step
     prob_beats_current: float | None = None
     seconds: float = 0.0
 
@@ -141,6 +142,8 @@ class PlanResult:
             out["target"] = self.target
         if self.profit_max is not None:
             out["profit_max"] = self.profit_max
+        if self.beyond_history is not None:
+            out["beyond_history"] = self.beyond_history
         if self.distribution is not None:
             out["distribution"] = self.distribution
             out["prob_beats_current"] = self.prob_beats_current
@@ -248,6 +251,11 @@ def plan(
     model = problem.objective
     table = channel_table(model, X, names, reward)
     segments = segment_table(model, X, sc.segment_names, names)
+    beyond = None
+    if problem.history is not None and len(problem.history):
+        for col, values in history_columns(X, problem.history).items():
+            table[col] = values
+        beyond = beyond_history(names, X, problem.history)
     marg = budget_marginal(objective_marginal_model(problem, obj, X), X, B)  # type: ignore[arg-type]
     baseline = float(obj.score(problem.member_values(np.zeros_like(X)))[0])
 
@@ -331,5 +339,6 @@ def plan(
         draw_values=draw_values,
         prob_beats_current=beats,
         segments=segments,
+        beyond_history=beyond,
         seconds=time.perf_counter() - t0,
     )

@@ -157,6 +157,15 @@ def summary_lines(result: PlanResult) -> list[str]:
     if result.history_steps:
         lines.append(f"carry-in from {result.history_steps} steps of history: {fmt(result.baseline_value)} {outcome} "
                      f"with no spend in the window")
+    if result.beyond_history:
+        parts = [
+            f"{b['channel']} up to {fmt(b['plan_max_step'])} a step ("
+            + (f"{b['multiple']:.2g}× its largest step in the history, {fmt(b['history_max_step'])})"
+               if b["multiple"] is not None else "never spent in the history)")
+            for b in result.beyond_history
+        ]
+        lines.append(f"beyond the history: {'; '.join(parts)}: there the plan rests on the response curve beyond any "
+                     f"spend the history shows (for a calibrated family: the curve's form and priors, not data)")
     if result.target is not None:
         t = result.target
         name = "marginal CPA" if t["metric"] == "mcpa" else "marginal ROAS"

@@ -62,6 +62,34 @@ def test_recommendation_with_history_is_the_oracle_with_history() -> None:
     assert row["roas"] == pytest.approx((row["revenue"] - row["baseline_conversions"] * 1.0) / row["spend"], rel=1e-9)
 
 
+def test_channels_planned_beyond_the_history_are_flagged() -> None:
+    """With a history, each channel's largest step there and the plan's largest step as a multiple
+    of it; the channels above 1 are listed (summary.json) and named in the report's sentences."""
+    from budgetgym.planner.report import summary_lines
+
+    sc = load_scenario("stationary-3")  # its plan spends on all three channels
+    hist = np.array([[1000.0, 0.0, 1e7], [2000.0, 0.0, 0.0]])  # search below the plan, social never, video far above
+    res = plan(sc, history=hist, curves=False)
+    peak = res.plan.max(axis=0)
+    assert peak.min() > 0
+    np.testing.assert_array_equal(res.channels["history_max_spend"], [2000.0, 0.0, 1e7])
+    np.testing.assert_allclose(res.channels["vs_history_max"], [peak[0] / 2000.0, np.inf, peak[2] / 1e7])
+    assert peak[0] > 2000.0 and peak[2] < 1e7
+    assert res.beyond_history == [
+        {"channel": "search", "plan_max_step": pytest.approx(peak[0]), "history_max_step": 2000.0,
+         "multiple": pytest.approx(peak[0] / 2000.0)},
+        {"channel": "social", "plan_max_step": pytest.approx(peak[1]), "history_max_step": 0.0, "multiple": None},
+    ]
+    assert res.summary()["beyond_history"] == res.beyond_history
+    line = next(x for x in summary_lines(res) if x.startswith("beyond the history"))
+    assert "search up to" in line and "social up to" in line and "never spent in the history" in line
+    assert "video" not in line
+    # without a history: no such columns, no list
+    plain = plan(sc, curves=False)
+    assert "history_max_spend" not in plain.channels and plain.beyond_history is None
+    assert "beyond_history" not in plain.summary()
+
+
 def test_budget_and_horizon_changes_are_the_oracle_of_the_changed_scenario() -> None:
     res = plan("stationary-3", budget=50_000, horizon=10, curves=False)
     oracle = solve_oracle(load_scenario("stationary-3").override({"budget.total": 50_000, "horizon": 10}))
