@@ -10,19 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_cli
+from test_roundtrip import plan_share_of_oracle, simulate_and_calibrate
 
 from budgetgym.calibration import calibrate
 from budgetgym.calibration.data import read_mmm_csv
 from budgetgym.calibration.model import ModelSpec, fit_model
 from budgetgym.calibration.projection import Problem
 from budgetgym.calibration.transforms import DELAY_SHAPE, Layout, delay_weights, season
-from budgetgym.envs import evaluate_plan, scenario_from_dict, solve_oracle
+from budgetgym.envs import scenario_from_dict
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import family_from_dict, load_family
 from budgetgym.envs.kernels import delay_kernel
 from budgetgym.envs.scenario import GammaDelay
 from budgetgym.experiments.simulate import simulate_dataset, write_dataset
-from budgetgym.planner import plan
 
 # decay, max_response (revenue per week), half_saturation (spend per week), slope, mean delay (weeks)
 TRUE = [
@@ -101,13 +101,7 @@ def test_noise_free_round_trip_with_delay_and_media_season(tmp_path: Path) -> No
     peak: calibrate recovers the carry-over, curves, lags and the cycle, and its family plans the
     next quarter like the truth."""
     sc = _truth()
-    ds = simulate_dataset(sc, 156, "random", seed=3)
-    write_dataset(ds, tmp_path / "data")
-    res = calibrate(
-        tmp_path / "data" / "data.csv", date="date", kpi="revenue", spend="search_spend,social_spend,video_spend",
-        controls="competitor", draws=4, seed=0, out=tmp_path / "fit", plots=False, plan_periods=13,
-        plan_budget=13 * 30_000.0, delay="gamma", media_season="yearly",
-    )
+    ds, res = simulate_and_calibrate(sc, tmp_path, delay="gamma", media_season="yearly")
     fitted = family_from_dict(res.family, "fit").nominal()
     for c, (name, decay, beta, kappa, slope, lag) in zip(fitted.channels, TRUE, strict=True):
         assert c.name == name
@@ -125,11 +119,7 @@ def test_noise_free_round_trip_with_delay_and_media_season(tmp_path: Path) -> No
     # the members vary the lags and the cycle too
     member = res.family["ensemble"][0]
     assert "channels.video.delay.mean_lag" in member and "seasonality.demand.yearly_amplitude" in member
-    window = sc.override({"horizon": 13, "budget.total": 13 * 30_000.0, "start_day": 156 * 7, "baseline": None})
-    hist = ds.plan
-    best = solve_oracle(window, history=hist)
-    rec = plan(tmp_path / "fit" / "family.yaml", history=tmp_path / "fit" / "history.csv", draws=4, curves=False)
-    assert float(evaluate_plan(window, rec.plan, history=hist)) / best.expected_reward > 0.999
+    assert plan_share_of_oracle(sc, ds, tmp_path) > 0.999
 
 
 def test_media_season_needs_a_year(tmp_path: Path) -> None:

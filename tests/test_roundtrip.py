@@ -4,14 +4,15 @@ back to the parameters that generated it, and the fitted family plans like the t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from budgetgym.calibration import calibrate
-from budgetgym.envs import evaluate_plan, scenario_from_dict, solve_oracle
+from budgetgym.envs import Scenario, evaluate_plan, scenario_from_dict, solve_oracle
 from budgetgym.envs.family import family_from_dict
-from budgetgym.experiments.simulate import simulate_dataset, write_dataset
+from budgetgym.experiments.simulate import SimulatedDataset, simulate_dataset, write_dataset
 from budgetgym.planner import plan
 
 TRUE = [  # decay, max_response (revenue per week), half_saturation (spend per week), slope
@@ -36,15 +37,33 @@ def truth() -> object:
     })
 
 
-def test_noise_free_round_trip_recovers_the_parameters(tmp_path: Path) -> None:
-    sc = truth()
+def simulate_and_calibrate(sc: Scenario, tmp_path: Path, **options: Any) -> tuple[SimulatedDataset, Any]:
+    """156 weeks of ``sc`` under a random flighting (seed 3) written to ``tmp_path/data``, and
+    ``calibrate``'s fit of it (4 draws, the next 13 weeks at 30,000 a week) into ``tmp_path/fit``;
+    ``options``: more ``calibrate`` keywords."""
     ds = simulate_dataset(sc, 156, "random", seed=3)
     write_dataset(ds, tmp_path / "data")
     res = calibrate(
         tmp_path / "data" / "data.csv", date="date", kpi="revenue", spend="search_spend,social_spend,video_spend",
         controls="competitor", draws=4, seed=0, out=tmp_path / "fit", plots=False, plan_periods=13,
-        plan_budget=13 * 30_000.0,
+        plan_budget=13 * 30_000.0, **options,
     )
+    return ds, res
+
+
+def plan_share_of_oracle(sc: Scenario, ds: SimulatedDataset, tmp_path: Path) -> float:
+    """The plan ``budgetgym plan`` makes on the fit in ``tmp_path/fit`` for the 13 weeks after the
+    data (its spend as carry-in), valued under the truth ``sc``, as a share of the true oracle."""
+    window = sc.override({"horizon": 13, "budget.total": 13 * 30_000.0, "start_day": 156 * 7, "baseline": None})
+    best = solve_oracle(window, history=ds.plan)
+    rec = plan(tmp_path / "fit" / "family.yaml", history=tmp_path / "fit" / "history.csv", draws=4, curves=False)
+    assert np.isfinite(rec.value)
+    return float(evaluate_plan(window, rec.plan, history=ds.plan)) / best.expected_reward
+
+
+def test_noise_free_round_trip_recovers_the_parameters(tmp_path: Path) -> None:
+    sc = truth()
+    ds, res = simulate_and_calibrate(sc, tmp_path)
     fitted = family_from_dict(res.family, "fit").nominal()
     for c, (name, decay, beta, kappa, slope) in zip(fitted.channels, TRUE, strict=True):
         assert c.name == name
@@ -53,10 +72,4 @@ def test_noise_free_round_trip_recovers_the_parameters(tmp_path: Path) -> None:
         assert c.saturation.half_saturation == pytest.approx(kappa, rel=1e-5)
         assert c.saturation.slope == pytest.approx(slope, rel=1e-5)
     # the fitted family plans the next quarter (with the data's spend as carry-in) like the truth
-    window = sc.override({"horizon": 13, "budget.total": 13 * 30_000.0, "start_day": 156 * 7, "baseline": None})
-    hist = ds.plan
-    best = solve_oracle(window, history=hist)
-    rec = plan(tmp_path / "fit" / "family.yaml", history=tmp_path / "fit" / "history.csv", draws=4, curves=False)
-    value = float(evaluate_plan(window, rec.plan, history=hist))
-    assert value / best.expected_reward > 0.999
-    assert np.isfinite(rec.value)
+    assert plan_share_of_oracle(sc, ds, tmp_path) > 0.999
