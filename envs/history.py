@@ -134,6 +134,7 @@ def carry_in(scenario: Scenario, history: Any, model: ChannelModel | None = None
         exposure[h] = out.exposure[0]
         resp[h] = out.response[0] if out.segment is None else out.segment.generated[0].ravel()
     if seg is None:
-        return CarryIn(spend=S, adstock=_reach(long, exposure, T), arrivals=_reach(m.delay, resp, T))
-    arrivals = _reach(np.asarray(seg.pair_delay), resp, T).reshape(T, m.n_channels, seg.n_segments)
+        arrivals = _reach(m.delay, resp, T)
+    else:
+        arrivals = _reach(np.asarray(seg.pair_delay), resp, T).reshape(T, m.n_channels, seg.n_segments)
     return CarryIn(spend=S, adstock=_reach(long, exposure, T), arrivals=arrivals)
