@@ -67,6 +67,14 @@ def draw_counts(
     return mu.copy()
 
 
+def _noisy_value(value: np.ndarray, sd: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``value`` times the mean-one log-normal ``exp(sd z - sd**2 / 2)`` (one normal per entry), or
+    ``value`` itself, drawing nothing, when no ``sd`` is positive."""
+    if not bool(np.any(sd > 0)):
+        return value
+    return value * np.exp(sd * rng.standard_normal(len(sd)) - 0.5 * sd * sd)
+
+
 def realise(
     model: ChannelModel,
     mean_conversions: np.ndarray,
@@ -83,18 +91,11 @@ def realise(
     seg = model.segments
     if seg is not None and arrivals is not None:
         pairs = draw_counts(arrivals, model.noise_kind, model.dispersion, rng)
-        value = seg.value
-        if bool(np.any(seg.value_noise_sd > 0)):
-            sd = seg.value_noise_sd
-            value = value * np.exp(sd * rng.standard_normal(len(sd)) - 0.5 * sd * sd)
+        value = _noisy_value(seg.value, seg.value_noise_sd, rng)
         conv, revenue = pairs.sum(axis=-1), (pairs * value).sum(axis=-1)
     else:
         conv = draw_counts(mean_conversions, model.noise_kind, model.dispersion, rng)
-        value = model.value
-        if model.has_value_noise:
-            sd = model.value_noise_sd
-            value = value * np.exp(sd * rng.standard_normal(len(sd)) - 0.5 * sd * sd)
-        revenue = conv * value
+        revenue = conv * _noisy_value(model.value, model.value_noise_sd, rng)
     if model.reward_kind == "conversions":
         reward = float(conv.sum())
     else:
