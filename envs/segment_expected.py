@@ -59,6 +59,7 @@ class SegmentExpectedModel(ExpectedModel):
         self.carried_pairs = np.zeros((K, S)) if carry is None else carry.arrivals.sum(axis=0)  # [K, S]
         self.carried_conversions = self.carried_pairs.sum(axis=-1)
         self.carried_value = (self.carried_pairs * seg.reward_weight).sum(axis=-1)
+        self.carried_revenue = (self.carried_pairs * seg.value).sum(axis=-1)
         self.seg = seg
         T = self.horizon
         qcum = np.cumsum(np.pad(seg.delay, ((0, 0), (0, max(0, T - seg.delay.shape[1])))), axis=1)[:, :T]
@@ -74,11 +75,14 @@ class SegmentExpectedModel(ExpectedModel):
         ma = self.response * self._adstock(self._exposure(X))
         return ma, (ma[..., :, None] * self.seg.mix).sum(axis=-2)
 
+    def _pairs(self, X: np.ndarray) -> np.ndarray:
+        """``r[..., t, i, s]``: the response of segment ``s`` at step ``t`` credited to channel ``i``."""
+        ma, _ = self._segment_exposure(np.asarray(X, dtype=float))
+        return self.seg.attribute(self.seg.effective(ma))[1]  # [..., T, K, S]
+
     def _credited(self, X: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """Each channel's credited share of ``sum_{t,s} weight[t, s] r_s(A_{t,s})``: ``[..., K]``."""
-        ma, _ = self._segment_exposure(np.asarray(X, dtype=float))
-        _, pair = self.seg.attribute(self.seg.effective(ma))  # [..., T, K, S]
-        return (pair * weight[:, None, :]).sum(axis=(-3, -1))
+        return (self._pairs(X) * weight[:, None, :]).sum(axis=(-3, -1))
 
     def _total(self, X: np.ndarray, A: np.ndarray) -> np.ndarray:
         """``J``: the weighted segment responses at segment exposure ``A``, the carried value, minus the
@@ -123,8 +127,7 @@ class SegmentExpectedModel(ExpectedModel):
         return self._credited(X, self.segment_arrive) + self.carried_conversions
 
     def channel_revenue(self, X: np.ndarray) -> np.ndarray:
-        carried = (self.carried_pairs * self.seg.value).sum(axis=-1)
-        return self._credited(X, self.segment_arrive * self.seg.value) + carried
+        return self._credited(X, self.segment_arrive * self.seg.value) + self.carried_revenue
 
     def segment_conversions(self, X: np.ndarray) -> np.ndarray:
         """Expected conversions of each segment arriving inside the window: ``[..., S]``."""
@@ -138,9 +141,7 @@ class SegmentExpectedModel(ExpectedModel):
     def segment_credits(self, X: np.ndarray) -> np.ndarray:
         """``[..., K, S]``: expected conversions in the window credited to channel ``i`` in segment ``s``
         (they sum over channels to :meth:`segment_conversions`)."""
-        ma, _ = self._segment_exposure(np.asarray(X, dtype=float))
-        _, pair = self.seg.attribute(self.seg.effective(ma))  # [..., T, K, S]
-        return (pair * self.segment_arrive[:, None, :]).sum(axis=-3) + self.carried_pairs
+        return (self._pairs(X) * self.segment_arrive[:, None, :]).sum(axis=-3) + self.carried_pairs
 
     def segment_saturation(self, X: np.ndarray) -> np.ndarray:
         """``[..., S]``: the mean over steps of ``r_s(A_{t,s}) / (sigma_s beta_s)``, the share of the
