@@ -72,11 +72,12 @@ def history_columns(plan: np.ndarray, history: np.ndarray) -> dict[str, np.ndarr
     return {"history_max_spend": top, "vs_history_max": multiple}
 
 
-def beyond_history(names: list[str], plan: np.ndarray, history: np.ndarray) -> list[dict[str, float | str | None]]:
-    """The channels whose largest step of ``plan`` exceeds their largest step of ``history``:
-    ``channel``, ``plan_max_step``, ``history_max_step`` and ``multiple`` (``None``: never spent
-    in the history)."""
-    cols = history_columns(plan, history)
+def beyond_history(
+    names: list[str], plan: np.ndarray, cols: dict[str, np.ndarray]
+) -> list[dict[str, float | str | None]]:
+    """The channels whose largest step of ``plan`` exceeds their largest step of the history
+    (``cols``: :func:`history_columns` of the plan): ``channel``, ``plan_max_step``,
+    ``history_max_step`` and ``multiple`` (``None``: never spent in the history)."""
     peak = np.asarray(plan, dtype=float).max(axis=0)
     out: list[dict[str, float | str | None]] = []
     for i, name in enumerate(names):

@@ -253,9 +253,10 @@ def plan(
     segments = segment_table(model, X, sc.segment_names, names)
     beyond = None
     if problem.history is not None and len(problem.history):
-        for col, values in history_columns(X, problem.history).items():
+        cols = history_columns(X, problem.history)
+        for col, values in cols.items():
             table[col] = values
-        beyond = beyond_history(names, X, problem.history)
+        beyond = beyond_history(names, X, cols)
     marg = budget_marginal(objective_marginal_model(problem, obj, X), X, B)  # type: ignore[arg-type]
     baseline = float(obj.score(problem.member_values(np.zeros_like(X)))[0])
 
