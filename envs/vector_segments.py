@@ -108,7 +108,7 @@ def segment_counts(
             pairs = draw_counts(arrivals, kinds[0], dispersion[:, None, None], generator)
         else:
             pairs = np.empty_like(arrivals)
-            for kind in set(kinds):
+            for kind in sorted(set(kinds)):  # a fixed order of draws (a set's order varies with the hash seed)
                 sel = np.array([k == kind for k in kinds])
                 pairs[sel] = draw_counts(arrivals[sel], kind, dispersion[sel][:, None, None], generator)
         if noisy.any():
