@@ -78,10 +78,11 @@ def _stats(values: list[float]) -> str:
 
 
 def _make(
-    name: str, mode: str, n: int, seed: int, expected: bool, threads: int | None = None
+    name: str, mode: str, n: int, seed: int, expected: bool, threads: int | None = None, part_rows: int | None = None
 ) -> tuple[ChannelBudgetVectorEnv, list[np.ndarray]]:
     env = ChannelBudgetVectorEnv(
-        name, n, rng=mode, autoreset_mode=AutoresetMode.SAME_STEP, draw_pool=4096, expected=expected, threads=threads
+        name, n, rng=mode, autoreset_mode=AutoresetMode.SAME_STEP, draw_pool=4096, expected=expected, threads=threads,
+        part_rows=part_rows,
     )
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
@@ -91,11 +92,12 @@ def _make(
 
 
 def env_rate(
-    name: str, mode: str, n: int, steps: int, seed: int, expected: bool = False, threads: int | None = None
+    name: str, mode: str, n: int, steps: int, seed: int, expected: bool = False, threads: int | None = None,
+    part_rows: int | None = None,
 ) -> tuple[float, float]:
     """(wall, CPU) env-steps per second of ``steps`` step calls of ``n`` rows (the construction,
     a family's pool included, is not timed; the resets at episode ends are)."""
-    env, actions = _make(name, mode, n, seed, expected, threads)
+    env, actions = _make(name, mode, n, seed, expected, threads, part_rows)
     t0, c0 = time.perf_counter(), time.process_time()
     for i in range(steps):
         env.step(actions[i % 8])
@@ -105,15 +107,18 @@ def env_rate(
 
 def section_env(args: argparse.Namespace) -> None:
     threads = "default" if args.threads is None else args.threads
+    part_rows = "default" if args.part_rows is None else f"{args.part_rows:,}"
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\n## vector env step, N = {args.n:,}, {args.steps} steps x {args.repeats} runs (mean ± sd), "
-          f"threads {threads}, load average {load}")
+          f"threads {threads}, part rows {part_rows}, load average {load}")
     print(f"{'scenario':<18}{'rng':<9}{'expected':<10}{'env-steps/s (wall)':>26}{'per CPU-s':>26}{'target':>12}")
     for name, mode, expected, target in ENV_CASES:
         if args.cases and name not in args.cases:
             continue
         steps = max(3, args.steps // 8) if mode == "per_env" else args.steps
-        runs = [env_rate(name, mode, args.n, steps, r, expected, args.threads) for r in range(args.repeats)]
+        runs = [
+            env_rate(name, mode, args.n, steps, r, expected, args.threads, args.part_rows) for r in range(args.repeats)
+        ]
         tgt = "-" if target is None else f"{target:,.0f}"
         rates = f"{_stats([w for w, _ in runs])}{_stats([c for _, c in runs])}"
         print(f"{name:<18}{mode:<9}{expected!s:<10}{rates}{tgt:>12}", flush=True)
@@ -194,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=60, help="step calls per run (per_env: an eighth)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, help="threads of the batched env's row parts (default: the env's)")
+    parser.add_argument("--part-rows", type=int, help="rows per part of the batched env (default: the env's)")
     parser.add_argument("--cases", nargs="*", help="env section: only these scenarios")
     parser.add_argument("--ppo-steps", type=int, default=200_000)
     parser.add_argument("--profile", metavar="SCENARIO", help="print a cProfile (CPU time) of the batched step")

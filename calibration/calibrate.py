@@ -213,7 +213,7 @@ def calibrate(
     result = CalibrationResult(
         data=data, fit=fit, draws=boot, holdout=held, errors=insample, parameters=parameter_table(fit, data, boot),
         warnings=warnings_for(fit, boot, insample, held.outsample if held else None), window=window, costs=costs,
-        reward=rew, family=fam, history=history_frame(fit, data, boot), seconds=seconds,
+        reward=rew, family=fam, history=history_frame(data), seconds=seconds,
     )
     if out is not None:
         from budgetgym.calibration.report import write_outputs

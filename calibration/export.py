@@ -34,8 +34,9 @@ is not part of the scenario: it does not depend on spend, so no plan changes it.
 
 The family (``configs/README.md``, "Scenario families") is an explicit ensemble: the point
 estimate is the nominal scenario and each bootstrap draw a member (dotted changes of every
-channel's fitted parameters). ``history.csv`` holds the data's last periods of spend (as many
-as the longest carry-over of any member reaches), for ``budgetgym plan family.yaml --history``.
+channel's fitted parameters). ``history.csv`` holds the data's spend, every period, for
+``budgetgym plan family.yaml --history``: the carry-in of the window and the range of spend the
+fit saw, which the planner compares its plan with (``history_max_spend``).
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ from budgetgym.calibration.data import MONTH_DAYS, MMMData, calendar_day
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.transforms import DELAY_SHAPE
 from budgetgym.calibration.uncertainty import Draws
-from budgetgym.envs.kernels import geometric_window
 
 __all__ = ["Costs", "PlanWindow", "family_dict", "fit_costs", "history_frame", "plan_window", "scenario_dict"]
 
@@ -235,22 +235,11 @@ def family_dict(
     return out
 
 
-def history_frame(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFrame:
-    """The data's last periods of spend, a column per channel (oldest first): as many as the
-    longest carry-over of the point estimate or any draw reaches, plus the delay's window (the
-    conversions still arriving), at most all of them."""
-    T = data.n_periods
-    if fit.layout.adstock == "geometric":
-        thetas = fit.layout.split(fit.phi)[:, 0]
-        if draws is not None and len(draws):
-            thetas = np.concatenate([thetas, fit.layout.split(draws.phi)[..., 0].ravel()])
-        reach = max(geometric_window(float(th), T) for th in thetas)
-    else:
-        reach = int(fit.layout.window)
-    if fit.layout.delay:
-        reach += fit.layout.delay_window - 1
-    rows = slice(T - min(T, reach), T)
-    frame = pd.DataFrame({"date": pd.DatetimeIndex(data.dates[rows]).strftime("%Y-%m-%d")})
-    for i, ch in enumerate(fit.channels):
-        frame[ch] = data.spend[rows, i]
+def history_frame(data: MMMData) -> pd.DataFrame:
+    """The data's spend, a column per channel (oldest first), every period: the carry-in of the
+    window (:func:`~budgetgym.envs.history.carry_in` plays only the periods that still reach it)
+    and the range of spend the fit saw (the planner's ``history_max_spend``)."""
+    frame = pd.DataFrame({"date": pd.DatetimeIndex(data.dates).strftime("%Y-%m-%d")})
+    for i, ch in enumerate(data.channels):
+        frame[ch] = data.spend[:, i]
     return frame

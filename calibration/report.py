@@ -6,7 +6,7 @@ half-written directory:
 
 * ``family.yaml`` — the scenario family (:mod:`~budgetgym.calibration.export`), for
   ``budgetgym plan DIR/family.yaml --history DIR/history.csv`` and for agents;
-* ``history.csv`` — the last periods of spend, a column per channel;
+* ``history.csv`` — the data's spend, every period, a column per channel;
 * ``parameters.csv`` — :func:`~budgetgym.calibration.diagnostics.parameter_table`;
 * ``fit.md`` — data, model, errors (in sample and held out), parameters with 90% intervals,
   warnings, the planning window and cost curves, and the figures ``fit.png``,
@@ -123,7 +123,8 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
               f"budget {_num(w.budget)} (even pacing). Cost curves (price: CPM for impressions, CPC for clicks; spend "
               "alone is bought as 'clicks' at price 1):", ""]
     lines += _table(cost)
-    lines += ["", "Plan with the carry-over of the data's last periods:", "",
+    lines += ["", "Plan with the carry-over of the data's spend (the planner also flags channels it would spend beyond "
+              "the largest period of the data, where the fitted curves are extrapolated):", "",
               "```", "budgetgym plan family.yaml --history history.csv", "```", ""]
     return "\n".join(lines)
 

@@ -20,6 +20,11 @@ then reach into the window through the adstock kernel ``w`` and the delay kernel
 (``e`` in impressions or clicks per step, ``r`` and ``M`` in conversions per step). The
 adstock kernel is taken ``H + T`` lags long here (the window's own kernel stops at ``T`` lags,
 all it needs without history), so old spend counts for as long as its carry-over lasts.
+Only the last ``L + D - 1`` steps of a longer history are played (``L`` the longest adstock
+kernel, ``D`` the longest delay kernel): ``A`` reads the exposures of the last ``L - 1`` steps,
+``M`` the responses of the last ``D - 1``, each of which sums at most ``L`` exposures, so an older
+step reaches nothing in the window. A whole data set's spend may be passed as the history at no
+cost.
 :class:`CarryIn` holds ``A`` and ``M`` (``[T, K]``): the environment
 (``reset(options={"history": S})``), :func:`~budgetgym.envs.plan_value.evaluate_plan` and the
 oracle's matrix model (:class:`~budgetgym.envs.expected.ExpectedModel`) all add these same
@@ -110,6 +115,13 @@ def _reach(kernel: np.ndarray, past: np.ndarray, T: int) -> np.ndarray:
     return out
 
 
+def _reach_steps(long: np.ndarray, m: ChannelModel) -> int:
+    """``L + D - 1``: the last steps of a history that still reach the window (module docstring),
+    with ``L`` the lags of the long adstock kernels ``long`` and ``D`` of ``m``'s delay kernels."""
+    delay = m.delay if m.segments is None else np.asarray(m.segments.pair_delay)
+    return int(long.shape[1] + delay.shape[1] - 1)
+
+
 def carry_in(scenario: Scenario, history: Any, model: ChannelModel | None = None) -> CarryIn | None:
     """Play ``history`` (:data:`HistoryLike`, checked by :func:`check_history`) at steps
     ``-H..-1`` and return what it carries into the window; ``None`` for no history (``None`` or
@@ -122,11 +134,16 @@ def carry_in(scenario: Scenario, history: Any, model: ChannelModel | None = None
         return None
     m = model if model is not None else ChannelModel.from_scenario(scenario)
     long = stack_kernels([adstock_kernel(c.adstock, H + T) for c in scenario.channels])
+    seg = m.segments
+    reach = _reach_steps(long, m)
+    if H > reach:  # older steps reach nothing in the window (module docstring); the kernel is the same
+        full, S, H = S, S[-reach:], reach
+    else:
+        full = S
     m_long = dataclasses.replace(m, adstock=long, adstock_ring=_ring_weights(long))
     days = scenario.start_day + scenario.step_days * np.arange(-H, 0, dtype=float)
     cost, response = seasonal_multipliers(scenario, days)
     state = DynamicsState.zeros(m_long, 1)
-    seg = m.segments
     pairs = m.n_channels * (1 if seg is None else seg.n_segments)
     exposure, resp = np.zeros((H, m.n_channels)), np.zeros((H, pairs))
     for h in range(H):
@@ -137,4 +154,4 @@ def carry_in(scenario: Scenario, history: Any, model: ChannelModel | None = None
         arrivals = _reach(m.delay, resp, T)
     else:
         arrivals = _reach(np.asarray(seg.pair_delay), resp, T).reshape(T, m.n_channels, seg.n_segments)
-    return CarryIn(spend=S, adstock=_reach(long, exposure, T), arrivals=arrivals)
+    return CarryIn(spend=full, adstock=_reach(long, exposure, T), arrivals=arrivals)

@@ -69,7 +69,7 @@ def test_family_means_what_was_fitted(tmp_path: Path) -> None:
 
 def test_plans_with_history_and_window(tmp_path: Path) -> None:
     """Defaults: the window is the 13 weeks after the last date, its budget the last 13 weeks' spend;
-    the history holds the last periods, and the planner spends the budget on the family after it."""
+    the history holds every period, and the planner spends the budget on the family after it."""
     path, spend, _ = _dataset(tmp_path, noise=200.0)
     out = tmp_path / "out"
     res = _calibrate(path, draws=10, out=out)
@@ -80,11 +80,11 @@ def test_plans_with_history_and_window(tmp_path: Path) -> None:
     # day 0 is a Monday, 1 January: same weekday, and the same day of the year within 1.5 days
     assert int(sc.start_day) % 7 == nxt.weekday() and _year_gap(sc.start_day, nxt) <= 1.5
     hist = read_history(out / "history.csv", sc)
-    np.testing.assert_allclose(hist, spend[-len(hist):])
-    assert 1 <= len(hist) <= T
+    np.testing.assert_allclose(hist, spend)  # every period: the carry-in and the range of spend the fit saw
     result = plan(out / "family.yaml", history=out / "history.csv", draws=5, curves=False)
     assert result.plan.shape == (13, 2) and result.plan.sum() == pytest.approx(sc.budget.total, rel=1e-6)
-    assert result.history_steps == len(hist) and res.window.periods == 13
+    assert result.history_steps == T and res.window.periods == 13
+    np.testing.assert_allclose(result.channels["history_max_spend"], spend.max(axis=0))
 
 
 def _year_gap(day: float, date: pd.Timestamp) -> float:

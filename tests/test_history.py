@@ -9,7 +9,7 @@ from conftest import build_scenario, channel, scenarios
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from budgetgym.envs import BudgetGymError, ChannelBudgetEnv, evaluate_plan, load_scenario, solve_oracle
+from budgetgym.envs import BudgetGymError, ChannelBudgetEnv, evaluate_plan, history, load_scenario, solve_oracle
 from budgetgym.envs.allocation import split_to_action
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.expected import ExpectedModel
@@ -91,6 +91,38 @@ def test_env_evaluate_plan_matrix_model_and_oracle_agree(name: str) -> None:
     np.testing.assert_allclose(env_steps, replay, rtol=1e-9)
     # and the env played (to its action precision) the oracle's plan
     np.testing.assert_allclose(sum(env_steps), res.expected_reward, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["delayed-5", "seasonal-5", "overlap-5"])
+def test_only_the_steps_that_reach_the_window_are_played(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A history longer than its reach (L + D - 1 steps: Weibull and geometric carry-over, delays,
+    seasonal costs, audience segments) carries into the window what playing every step carries,
+    however much the older steps spent; a step within the reach does change it."""
+    sc = load_scenario(name)
+    m = ChannelModel.from_scenario(sc)
+    H = 300
+    hist = np.random.default_rng(3).uniform(0, 3, (H, sc.n_channels)) * sc.step_budget
+    hist[:30] *= 100.0  # the oldest steps: a hundred times the step budget
+    reaches: list[int] = []
+    reach_steps = history._reach_steps
+
+    def recorded(long: np.ndarray, model: ChannelModel) -> int:
+        reaches.append(reach_steps(long, model))
+        return reaches[-1]
+
+    monkeypatch.setattr(history, "_reach_steps", recorded)
+    trimmed = carry_in(sc, hist, m)
+    monkeypatch.setattr(history, "_reach_steps", lambda long, model: 10**9)  # play every step
+    every = carry_in(sc, hist, m)
+    assert trimmed is not None and every is not None and reaches[0] < H - 30
+    np.testing.assert_array_equal(trimmed.spend, hist)
+    assert every.adstock.max() > 0
+    for got, ref in ((trimmed.adstock, every.adstock), (trimmed.arrivals, every.arrivals)):
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * every.adstock.max())
+    recent = hist.copy()
+    recent[-2] *= 3.0
+    changed = carry_in(sc, recent, m)
+    assert changed is not None and not np.allclose(changed.adstock, every.adstock, rtol=1e-6)
 
 
 def test_history_changes_the_plan_and_credits_past_spend() -> None:
