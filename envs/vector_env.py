@@ -37,7 +37,7 @@ from budgetgym.envs.vector_parts import (
     start_part,
 )
 from budgetgym.envs.vector_random import BatchedRandom, Campaigns, DrawPool, PerEnvRandom, Seed, _Compiler, seed_parts
-from budgetgym.envs.vector_steps import batch_info, observe
+from budgetgym.envs.vector_steps import batch_info, observe, step_info, step_outputs
 
 __all__ = ["PART_ROWS", "ChannelBudgetVectorEnv", "default_threads", "part_bounds"]
 
@@ -348,20 +348,10 @@ class ChannelBudgetVectorEnv(VectorEnv):
             raise ValueError(f"actions: expected shape {(n, self.action_dim)}, got {np.shape(actions)}")
         first = self.parts[0]
         assert first.campaigns is not None and first.model is not None
-        keys = ["spend", "impressions", "price", "conversions", "revenue"]
-        segmented = first.segments is not None
-        if self.expected:
-            keys += ["expected_conversions"] + (["expected_revenue"] if segmented else [])
-        out: dict[str, np.ndarray] = {k: np.empty((n, K)) for k in keys}
-        out["reward"] = np.empty(n)
-        if self.expected:
-            out["expected_reward"] = np.empty(n)
         baselines = first.campaigns.baselines
-        controls: dict[str, np.ndarray] = {}
-        if baselines is not None:
-            for k in ("baseline", "baseline_expected", "kpi"):
-                out[k] = np.empty(n)
-            controls = {nm: np.empty(n) for nm in baselines[0].control_names}
+        out, controls = step_outputs(
+            n, K, self.expected, first.segments is not None, None if baselines is None else baselines[0].control_names
+        )
         prev = (self.cumulative_spend, self.ema_conv)
         self.cumulative_spend, self.last_spend_ratio = np.empty(n), np.empty(n)
         self.last_share, self.last_price_index = np.empty((n, K)), np.empty((n, K))
@@ -371,27 +361,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
         t = self.t
         self.t = t + 1  # the observations are of the next step
         self._run(lambda part: advance_part(self, part, sanitize_action(a[part.rows]), t, prev, out, controls, obs))
-        info: dict[str, Any] = {
-            "step": np.full(n, t, dtype=int),
-            "spend": out["spend"],
-            "impressions": out["impressions"],
-            "price": out["price"],
-            "conversions": out["conversions"],
-            "expected_conversions": out.get("expected_conversions"),
-            "revenue": out["revenue"],
-            "reward": out["reward"],
-            "expected_reward": out.get("expected_reward"),
-            "cumulative_spend": self.cumulative_spend,
-            "remaining_budget": self.budget - self.cumulative_spend,
-        }
-        if not self.expected:
-            del info["expected_conversions"], info["expected_reward"]
-        elif segmented:  # as ChannelBudgetEnv: a channel's value per conversion varies with its segments
-            info["expected_revenue"] = out["expected_revenue"]
-        if baselines is not None:
-            info["baseline"], info["baseline_expected"] = out["baseline"], out["baseline_expected"]
-            info["controls"] = controls
-            info["kpi"] = out["kpi"]
+        info = step_info(t, out, controls, self.cumulative_spend, self.budget)
         return obs, out["reward"], batch_info(info, n)
 
     def close_extras(self, **kwargs: Any) -> None:

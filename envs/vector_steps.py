@@ -9,6 +9,7 @@ one-row sums do.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from budgetgym.envs.rowsum import row_sum
 if TYPE_CHECKING:  # pragma: no cover
     from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
-__all__ = ["NEWTON_CHANNELS", "batch_info", "observe", "spend_of"]
+__all__ = ["NEWTON_CHANNELS", "batch_info", "observe", "spend_of", "step_info", "step_outputs"]
 
 #: ``batched`` projects the splits of this many channels or more onto the share bounds by
 #: :func:`~budgetgym.envs.allocation.project_rows_newton` (no sort; equal to ~1e-15, not bit for bit);
@@ -74,6 +75,46 @@ def observe(env: ChannelBudgetVectorEnv, rows: slice, out: np.ndarray) -> np.nda
     obs[:, lay.spend_ratio] = np.minimum(env.last_spend_ratio[rows], SPEND_CLIP)
     obs[:, lay.phase] = env.phase[env.t]
     return out
+
+
+def step_outputs(
+    n: int, K: int, expected: bool, segmented: bool, control_names: Sequence[str] | None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The arrays a step of ``n`` rows writes (uninitialised): ``out`` — ``[n, K]`` ``spend``,
+    ``impressions``, ``price``, ``conversions``, ``revenue`` and, with ``expected``,
+    ``expected_conversions`` (and ``expected_revenue`` when ``segmented``); ``[n]`` ``reward``,
+    ``expected_reward`` (with ``expected``) and, with a KPI baseline (``control_names`` not
+    ``None``), ``baseline``, ``baseline_expected`` and ``kpi`` — and ``controls``, ``[n]`` per control."""
+    keys = ["spend", "impressions", "price", "conversions", "revenue"]
+    if expected:
+        keys += ["expected_conversions"] + (["expected_revenue"] if segmented else [])
+    out: dict[str, np.ndarray] = {k: np.empty((n, K)) for k in keys}
+    rows = ["reward"] + (["expected_reward"] if expected else [])
+    if control_names is not None:
+        rows += ["baseline", "baseline_expected", "kpi"]
+    out.update({k: np.empty(n) for k in rows})
+    controls = {nm: np.empty(n) for nm in control_names or ()}
+    return out, controls
+
+
+def step_info(
+    t: int, out: dict[str, np.ndarray], controls: dict[str, np.ndarray], cumulative_spend: np.ndarray, budget: float
+) -> dict[str, Any]:
+    """The info of step ``t`` (the single environment's keys, in its order) from the step's arrays
+    (:func:`step_outputs`) and the spend so far; before :func:`batch_info`."""
+    info: dict[str, Any] = {"step": np.full(len(cumulative_spend), t, dtype=int)}
+    for k in ("spend", "impressions", "price", "conversions", "expected_conversions", "revenue", "reward",
+              "expected_reward"):
+        if k in out:
+            info[k] = out[k]
+    info["cumulative_spend"], info["remaining_budget"] = cumulative_spend, budget - cumulative_spend
+    if "expected_revenue" in out:  # as ChannelBudgetEnv: a channel's value per conversion varies with its segments
+        info["expected_revenue"] = out["expected_revenue"]
+    if "baseline" in out:
+        info["baseline"], info["baseline_expected"] = out["baseline"], out["baseline_expected"]
+        info["controls"] = controls
+        info["kpi"] = out["kpi"]
+    return info
 
 
 def batch_info(info: dict[str, Any], n: int) -> dict[str, Any]:
