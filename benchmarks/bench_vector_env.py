@@ -78,11 +78,12 @@ def _stats(values: list[float]) -> str:
 
 
 def _make(
-    name: str, mode: str, n: int, seed: int, expected: bool, threads: int | None = None, part_rows: int | None = None
+    name: str, mode: str, n: int, seed: int, expected: bool, threads: int | None = None, part_rows: int | None = None,
+    processes: int | None = None,
 ) -> tuple[ChannelBudgetVectorEnv, list[np.ndarray]]:
     env = ChannelBudgetVectorEnv(
         name, n, rng=mode, autoreset_mode=AutoresetMode.SAME_STEP, draw_pool=4096, expected=expected, threads=threads,
-        part_rows=part_rows,
+        part_rows=part_rows, processes=processes if mode == "batched" else None,
     )
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
@@ -93,31 +94,46 @@ def _make(
 
 def env_rate(
     name: str, mode: str, n: int, steps: int, seed: int, expected: bool = False, threads: int | None = None,
-    part_rows: int | None = None,
+    part_rows: int | None = None, processes: int | None = None,
 ) -> tuple[float, float]:
     """(wall, CPU) env-steps per second of ``steps`` step calls of ``n`` rows (the construction,
     a family's pool included, is not timed; the resets at episode ends are)."""
-    env, actions = _make(name, mode, n, seed, expected, threads, part_rows)
+    env, actions = _make(name, mode, n, seed, expected, threads, part_rows, processes)
+    workers = [p.pid for p in env._procs._procs] if env._procs is not None else []
+    c_workers = sum(_cpu(w) for w in workers)
     t0, c0 = time.perf_counter(), time.process_time()
     for i in range(steps):
         env.step(actions[i % 8])
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0 + sum(_cpu(w) for w in workers) - c_workers
+    env.close()
     return n * steps / wall, n * steps / cpu
+
+
+def _cpu(pid: int) -> float:
+    """A worker process's CPU seconds so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def section_env(args: argparse.Namespace) -> None:
     threads = "default" if args.threads is None else args.threads
     part_rows = "default" if args.part_rows is None else f"{args.part_rows:,}"
+    processes = 1 if args.processes is None else args.processes
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\n## vector env step, N = {args.n:,}, {args.steps} steps x {args.repeats} runs (mean ± sd), "
-          f"threads {threads}, part rows {part_rows}, load average {load}")
+          f"threads {threads}, part rows {part_rows}, processes {processes}, load average {load}")
     print(f"{'scenario':<18}{'rng':<9}{'expected':<10}{'env-steps/s (wall)':>26}{'per CPU-s':>26}{'target':>12}")
     for name, mode, expected, target in ENV_CASES:
         if args.cases and name not in args.cases:
             continue
         steps = max(3, args.steps // 8) if mode == "per_env" else args.steps
         runs = [
-            env_rate(name, mode, args.n, steps, r, expected, args.threads, args.part_rows) for r in range(args.repeats)
+            env_rate(name, mode, args.n, steps, r, expected, args.threads, args.part_rows, args.processes)
+            for r in range(args.repeats)
         ]
         tgt = "-" if target is None else f"{target:,.0f}"
         rates = f"{_stats([w for w, _ in runs])}{_stats([c for _, c in runs])}"
@@ -199,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=60, help="step calls per run (per_env: an eighth)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, help="threads of the batched env's row parts (default: the env's)")
+    parser.add_argument("--processes", type=int, help="processes that step the batched env's row parts (default 1)")
     parser.add_argument("--part-rows", type=int, help="rows per part of the batched env (default: the env's)")
     parser.add_argument("--cases", nargs="*", help="env section: only these scenarios")
     parser.add_argument("--ppo-steps", type=int, default=200_000)

@@ -23,8 +23,7 @@ from budgetgym.envs.allocation import sanitize_action, trivial_bounds
 from budgetgym.envs.batch_model import MemberTables
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.dynamics import ChannelModel
-from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.family import ScenarioFamily, load_family
+from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.path import ScenarioPath
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.vector_parts import (
@@ -36,13 +35,12 @@ from budgetgym.envs.vector_parts import (
     run_parts,
     start_part,
 )
+from budgetgym.envs.vector_processes import PartProcesses
 from budgetgym.envs.vector_random import BatchedRandom, Campaigns, DrawPool, PerEnvRandom, Seed, _Compiler, seed_parts
-from budgetgym.envs.vector_steps import batch_info, observe, step_info, step_outputs
+from budgetgym.envs.vector_settings import vector_settings
+from budgetgym.envs.vector_steps import COUNTERS, batch_info, observe, step_info, step_outputs, step_shapes
 
 __all__ = ["PART_ROWS", "ChannelBudgetVectorEnv", "default_threads", "part_bounds"]
-
-#: Train draws a ``batched`` family compiles once (each episode of each row plays one of them).
-DEFAULT_DRAW_POOL = 1024
 
 
 class ChannelBudgetVectorEnv(VectorEnv):
@@ -67,8 +65,9 @@ class ChannelBudgetVectorEnv(VectorEnv):
     each), each with one generator that draws every random quantity for all its rows in one call —
     the same distributions, other streams; a family then plays a pool of ``draw_pool`` train draws.
     The parts are stepped (and reset) by a pool of ``threads`` threads (numpy releases the GIL in
-    its array loops and samplers); the streams depend on the seed, ``N`` and ``part_rows``, never on
-    ``threads``: a seed reproduces a run whatever the threads (``tests/test_vector_parts.py``).
+    its array loops and samplers), or by ``processes`` processes; the streams depend on the seed,
+    ``N`` and ``part_rows``, never on ``threads`` or ``processes``: a seed reproduces a run whatever
+    they are (``tests/test_vector_parts.py``, ``tests/test_vector_processes.py``).
     Details: :mod:`budgetgym.envs.vector_random`. ``batched`` also sums the carry-over in another
     order (:mod:`budgetgym.envs.batch_model`, ``fast``; geometric kernels by a block recursion,
     :mod:`budgetgym.envs.carry_rings`) and, from
@@ -128,17 +127,30 @@ class ChannelBudgetVectorEnv(VectorEnv):
     expected : report ``expected_conversions`` and ``expected_reward`` in ``info`` (default). Under
         price noise they need a noise-free shadow of every row; ``False`` leaves both out and
         saves that work (training needs neither). Observations and rewards are the same.
-    threads : ``batched``: threads that step the row parts (default ``min(2, os.cpu_count())``;
-        ``1``: in order on the calling thread). More threads than parts are not used. On a machine
-        whose cores are all busy with other work, ``1`` is a few percent faster.
+    threads : ``batched``: threads that step the row parts (default ``min(2, os.cpu_count())``, or
+        ``1`` with ``processes``; ``1``: in order on the calling thread). More threads than parts
+        are not used. On a machine whose cores are all busy with other work, ``1`` is a few percent
+        faster.
     part_rows : ``batched``: rows per part (default :data:`PART_ROWS`); with ``N`` it fixes the
         split, hence the random streams. Smaller parts keep a step's arrays in cache.
+    processes : ``batched``: processes that step the row parts (default 1): the calling one and
+        ``processes - 1`` workers, started at the first reset, each with its contiguous block of
+        parts (:mod:`budgetgym.envs.vector_processes`): no GIL between them, a step's arrays in
+        shared memory, the same run bit for bit. ~1.3x the steps per second of two threads on
+        ``stationary-5`` at ``N = 16,384`` (``benchmarks/README.md``); pointless with one part.
+        A script needs the ``if __name__ == "__main__":`` guard (workers are spawned).
 
     ## Version History
     * v0: initial version.
     """
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    cumulative_spend: np.ndarray  # the counters (vector_steps.COUNTERS), [n] or [n, K]
+    last_share: np.ndarray
+    last_price_index: np.ndarray
+    last_conv: np.ndarray
+    ema_conv: np.ndarray
+    last_spend_ratio: np.ndarray
 
     def __init__(
         self,
@@ -151,41 +163,15 @@ class ChannelBudgetVectorEnv(VectorEnv):
         expected: bool = True,
         threads: int | None = None,
         part_rows: int | None = None,
+        processes: int | None = None,
         render_mode: str | None = None,
     ):
-        rows: list[Scenario] | None = None
-        if isinstance(scenario, (list, tuple)):
-            if not scenario:
-                raise BudgetGymError("scenario: expected at least one scenario in the list")
-            rows = [s if isinstance(s, Scenario) else load_family(s).nominal() for s in scenario]
-            self.family = ScenarioFamily.of_scenario(rows[0])
-            distinct = {id(sc): sc for sc in rows[1:] if sc is not rows[0]}.values()
-            if any(CampaignBrief.from_scenario(sc) != self.family.brief for sc in distinct):
-                raise BudgetGymError(
-                    "scenario: the scenarios of a vector env must share one brief (channels, budget, pacing, horizon)"
-                )
-        else:
-            self.family = load_family(scenario)  # type: ignore[arg-type]
-        n = len(rows) if rows is not None and num_envs is None else (1 if num_envs is None else num_envs)
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise BudgetGymError(f"num_envs: expected a positive integer, got {num_envs!r}")
-        if rows is not None and n != len(rows):
-            raise BudgetGymError(f"num_envs: {n} rows, but {len(rows)} scenarios were given")
-        if rng not in ("per_env", "batched"):
-            raise BudgetGymError(f"rng: expected 'per_env' or 'batched', got {rng!r}")
-        mode = AutoresetMode(autoreset_mode)
-        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
-            raise BudgetGymError(f"autoreset_mode: expected NEXT_STEP or SAME_STEP, got {mode}")
-        if render_mode is not None:
-            raise BudgetGymError(f"render_mode: the vector env does not render, got {render_mode!r}")
-        threads = default_threads() if threads is None else threads
-        for name, value in (("threads", threads), ("part_rows", part_rows)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
-                raise BudgetGymError(f"{name}: expected a positive integer, got {value!r}")
-        pool = DEFAULT_DRAW_POOL if draw_pool is None else draw_pool
-        if isinstance(pool, bool) or not isinstance(pool, (int, np.integer)) or pool < 1:
-            raise BudgetGymError(f"draw_pool: expected a positive integer, got {draw_pool!r}")
-        self.num_envs = n = int(n)
+        cfg = vector_settings(
+            scenario, num_envs, rng=rng, autoreset_mode=autoreset_mode, draw_pool=draw_pool, threads=threads,
+            part_rows=part_rows, processes=processes, render_mode=render_mode,
+        )
+        self.family, rows, n, mode = cfg.family, cfg.rows, cfg.n, cfg.autoreset_mode
+        self.num_envs = n
         self.metadata = {**self.metadata, "autoreset_mode": mode}
         self.render_mode = None
         self.autoreset_mode = mode
@@ -214,10 +200,11 @@ class ChannelBudgetVectorEnv(VectorEnv):
         self.phase = np.stack([np.sin(angle_w), np.cos(angle_w), np.sin(angle_y), np.cos(angle_y)], axis=1)
         self.inv_conv_scale = 1.0 / self.brief.conversion_scale
         self.rng_mode = rng
-        self.threads = int(threads)
+        self.threads, self.processes = cfg.threads, cfg.processes
         self._executor: ThreadPoolExecutor | None = None
-        draw_pool_ = DrawPool(int(pool))
-        bounds = [(0, n)] if rng == "per_env" else part_bounds(n, part_rows)
+        self._procs: PartProcesses | None = None  # the worker processes, started by the first reset or step
+        draw_pool_ = DrawPool(cfg.draw_pool)
+        bounds = [(0, n)] if rng == "per_env" else part_bounds(n, cfg.part_rows)
         #: the row parts ``[lo, hi)`` of the batch, each with its own random source and dynamics
         self.parts = [
             Part(slice(lo, hi), hi - lo, PerEnvRandom(n) if rng == "per_env" else BatchedRandom(hi - lo, draw_pool_))
@@ -250,7 +237,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
     def scenarios(self) -> list[Scenario]:
         """The scenario each row plays this episode."""
         out: list[Scenario] = []
-        for part in self.parts:
+        for part in self._procs.parts(self.parts) if self._procs is not None else self.parts:
             c = part.campaigns
             assert c is not None, "reset() first"
             out += [c.scenarios[0 if c.index is None else int(c.index[i])] for i in range(part.n)]
@@ -265,10 +252,23 @@ class ChannelBudgetVectorEnv(VectorEnv):
         self.last_conv = np.zeros((n, K))
         self.ema_conv = np.zeros((n, K))
         self.last_spend_ratio = np.zeros(n)
+        if self._procs is not None:
+            self._procs.share_counters(self)
 
-    def _run(self, task: Callable[[Part], None]) -> None:
-        """``task(part)`` for every row part (:func:`~budgetgym.envs.vector_parts.run_parts`)."""
-        run_parts(self.parts, self.threads, self._pool, task)
+    def _start_processes(self) -> None:
+        """Start the worker processes (``processes > 1`` and several row parts) if not running: they
+        copy the env as it is."""
+        if self._procs is None and self.processes > 1 and len(self.parts) > 1:
+            self._procs = PartProcesses(self, self.processes)
+            self._procs.share_counters(self)
+
+    def _run(self, task: Callable[[Part], Any], command: tuple[str, Any]) -> list[Any]:
+        """``task(part)`` for every row part (:func:`~budgetgym.envs.vector_parts.run_parts`), the
+        results in part order; with worker processes, the workers run ``command`` on theirs
+        (:mod:`budgetgym.envs.vector_processes`)."""
+        if self._procs is not None:
+            return self._procs.run(task, self.threads, self._pool, command)
+        return run_parts(self.parts, self.threads, self._pool, task)
 
     def _pool(self) -> ThreadPoolExecutor:
         """The ``threads - 1`` helper threads of the row parts (made on first use)."""
@@ -287,7 +287,8 @@ class ChannelBudgetVectorEnv(VectorEnv):
 
     def _start(self, history: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Begin an episode on every row: campaigns, paths, carry-in, counters."""
-        self._run(lambda part: start_part(self, part, history))
+        self._start_processes()
+        draws = self._run(lambda part: start_part(self, part, history), ("start", history))
         self._counters()
         self._needs_reset = False
         info: dict[str, Any] = {
@@ -295,9 +296,8 @@ class ChannelBudgetVectorEnv(VectorEnv):
             "remaining_budget": np.full(self.num_envs, float(self.budget)),
             "step": np.zeros(self.num_envs, dtype=int),
         }
-        draws = [part.campaigns.draws for part in self.parts if part.campaigns is not None]
         if all(d is not None for d in draws):
-            info["draw"] = np.concatenate(draws).astype(int)  # type: ignore[arg-type]
+            info["draw"] = np.concatenate(draws).astype(int)
             info["split"] = np.full(self.num_envs, "train", dtype=object)
         obs = np.empty((self.num_envs, self.observation_layout.size), dtype=np.float32)
         return observe(self, slice(None), obs), batch_info(info, self.num_envs)
@@ -313,6 +313,8 @@ class ChannelBudgetVectorEnv(VectorEnv):
         sources = [part.random for part in self.parts]
         if self.rng_mode == "batched":
             seed_parts(sources, seed)  # type: ignore[arg-type]
+            if self._procs is not None and seed is not None:
+                self._procs.seed(self.parts)
         else:
             sources[0].seed(seed)
         return self._start((options or {}).get("history"))
@@ -348,19 +350,26 @@ class ChannelBudgetVectorEnv(VectorEnv):
             raise ValueError(f"actions: expected shape {(n, self.action_dim)}, got {np.shape(actions)}")
         first = self.parts[0]
         assert first.campaigns is not None and first.model is not None
+        self._start_processes()
         baselines = first.campaigns.baselines
-        out, controls = step_outputs(
-            n, K, self.expected, first.segments is not None, None if baselines is None else baselines[0].control_names
-        )
+        shapes = step_shapes(n, K, self.observation_layout.size, self.expected, first.segments is not None,
+                             None if baselines is None else baselines[0].control_names)
+        command: tuple[str, Any] = ("advance", None)
+        if self._procs is None:
+            arrays = {k: np.empty(v, np.float32 if k == "obs" else np.float64) for k, v in shapes.items()}
+        else:  # one shared block for the step, the actions in it (vector_processes)
+            arrays, command = self._procs.step_arrays(shapes, a, self.t)
+            a = arrays["actions"]
+        out, controls = step_outputs(arrays)
+        obs = arrays["obs"]
         prev = (self.cumulative_spend, self.ema_conv)
-        self.cumulative_spend, self.last_spend_ratio = np.empty(n), np.empty(n)
-        self.last_share, self.last_price_index = np.empty((n, K)), np.empty((n, K))
-        self.ema_conv = np.empty((n, K))
-        self.last_conv = out["conversions"]
-        obs = np.empty((n, self.observation_layout.size), dtype=np.float32)
+        for c in COUNTERS:
+            setattr(self, c, out["conversions"] if c == "last_conv" else arrays[c])
         t = self.t
         self.t = t + 1  # the observations are of the next step
-        self._run(lambda part: advance_part(self, part, sanitize_action(a[part.rows]), t, prev, out, controls, obs))
+        self._run(
+            lambda part: advance_part(self, part, sanitize_action(a[part.rows]), t, prev, out, controls, obs), command
+        )
         info = step_info(t, out, controls, self.cumulative_spend, self.budget)
         return obs, out["reward"], batch_info(info, n)
 
@@ -370,10 +379,15 @@ class ChannelBudgetVectorEnv(VectorEnv):
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        if self._procs is not None:
+            self._procs.close()
+            self._procs = None
 
     def __getstate__(self) -> dict[str, Any]:
-        # a thread pool and a lock do not pickle: the next parallel step makes a new pool
-        return {**self.__dict__, "_executor": None, "_tables_lock": None}
+        # a thread pool, a lock and processes do not pickle: the next parallel step makes new ones;
+        # the workers' parts are fetched (the copies here are stale), the counters pickled as arrays
+        parts = self.parts if self._procs is None else self._procs.parts(self.parts)
+        return {**self.__dict__, "_executor": None, "_tables_lock": None, "_procs": None, "parts": parts}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, _tables_lock=threading.Lock())

@@ -85,26 +85,25 @@ def _at(table: np.ndarray, t: int, index: np.ndarray | None) -> np.ndarray:
 
 
 def run_parts(
-    parts: list[Part], threads: int, executor: Callable[[], ThreadPoolExecutor], task: Callable[[Part], None]
-) -> None:
-    """``task(part)`` for every row part: with several parts and threads, this thread and
-    ``threads - 1`` threads of ``executor()`` (a pool, made on first use) take the parts in turn;
-    else in order on this thread."""
+    parts: list[Part], threads: int, executor: Callable[[], ThreadPoolExecutor], task: Callable[[Part], Any]
+) -> list[Any]:
+    """``task(part)`` for every row part, the results in part order: with several parts and threads,
+    this thread and ``threads - 1`` threads of ``executor()`` (a pool, made on first use) take the
+    parts in turn; else in order on this thread."""
     if len(parts) == 1 or threads == 1:
-        for part in parts:
-            task(part)
-        return
+        return [task(part) for part in parts]
     pool = executor()
-    pending = iter(parts)
+    results: list[Any] = [None] * len(parts)
+    pending = iter(enumerate(parts))
     lock = threading.Lock()
 
     def drain() -> None:
         while True:
             with lock:
-                part = next(pending, None)
-            if part is None:
+                item = next(pending, None)
+            if item is None:
                 return
-            task(part)
+            results[item[0]] = task(item[1])
 
     helpers = [pool.submit(drain) for _ in range(min(threads, len(parts)) - 1)]
     try:
@@ -112,10 +111,12 @@ def run_parts(
     finally:
         for future in helpers:
             future.result()
+    return results
 
 
-def start_part(env: ChannelBudgetVectorEnv, part: Part, history: Any) -> None:
-    """Begin an episode on one row part of ``env``: campaigns, dynamics model, carry-in, drift."""
+def start_part(env: ChannelBudgetVectorEnv, part: Part, history: Any) -> np.ndarray | None:
+    """Begin an episode on one row part of ``env``: campaigns, dynamics model, carry-in, drift.
+    Returns the part's rows' train draws (``Campaigns.draws``; ``None`` for fixed campaigns)."""
     fixed = env._rows is not None or not env.family.varies
     rows = None if env._rows is None else env._rows[part.rows]
     c = part.random.campaigns(env.family, rows, env._compile)
@@ -140,6 +141,7 @@ def start_part(env: ChannelBudgetVectorEnv, part: Part, history: Any) -> None:
     if isinstance(part.random, BatchedRandom):
         part.drift = part.random.drift(c.scenarios, c.index, part.n)
     part.w = np.zeros((part.n, env.n_channels))
+    return c.draws
 
 def advance_part(
     env: ChannelBudgetVectorEnv, part: Part, a: np.ndarray, t: int, prev: tuple[np.ndarray, np.ndarray],

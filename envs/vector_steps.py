@@ -21,12 +21,19 @@ from budgetgym.envs.rowsum import row_sum
 if TYPE_CHECKING:  # pragma: no cover
     from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
-__all__ = ["NEWTON_CHANNELS", "batch_info", "observe", "spend_of", "step_info", "step_outputs"]
+__all__ = [
+    "COUNTERS", "NEWTON_CHANNELS", "batch_info", "observe", "spend_of", "step_info", "step_outputs", "step_shapes",
+]
 
 #: ``batched`` projects the splits of this many channels or more onto the share bounds by
 #: :func:`~budgetgym.envs.allocation.project_rows_newton` (no sort; equal to ~1e-15, not bit for bit);
 #: below, and always in ``per_env``, by the single environment's breakpoint algorithm (as fast there).
 NEWTON_CHANNELS = 16
+
+
+#: The per-row counters the observations are made of (``ChannelBudgetVectorEnv._counters``; each
+#: step writes new ones and reads the previous ``cumulative_spend`` and ``ema_conv``).
+COUNTERS = ("cumulative_spend", "last_share", "last_price_index", "last_conv", "ema_conv", "last_spend_ratio")
 
 
 def spend_of(env: ChannelBudgetVectorEnv, a: np.ndarray, cumulative_spend: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,24 +84,35 @@ def observe(env: ChannelBudgetVectorEnv, rows: slice, out: np.ndarray) -> np.nda
     return out
 
 
-def step_outputs(
-    n: int, K: int, expected: bool, segmented: bool, control_names: Sequence[str] | None
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The arrays a step of ``n`` rows writes (uninitialised): ``out`` — ``[n, K]`` ``spend``,
+def step_shapes(
+    n: int, K: int, obs_size: int, expected: bool, segmented: bool, control_names: Sequence[str] | None
+) -> dict[str, tuple[int, ...]]:
+    """The arrays a step of ``n`` rows writes, by name: the new :data:`COUNTERS` (``last_conv`` is
+    ``out/conversions``), ``obs`` ``[n, obs_size]`` (float32; the rest float64), ``out/<key>`` — ``[n, K]`` ``spend``,
     ``impressions``, ``price``, ``conversions``, ``revenue`` and, with ``expected``,
     ``expected_conversions`` (and ``expected_revenue`` when ``segmented``); ``[n]`` ``reward``,
     ``expected_reward`` (with ``expected``) and, with a KPI baseline (``control_names`` not
-    ``None``), ``baseline``, ``baseline_expected`` and ``kpi`` — and ``controls``, ``[n]`` per control."""
+    ``None``), ``baseline``, ``baseline_expected`` and ``kpi`` — and ``controls/<name>``, ``[n]``
+    per control."""
     keys = ["spend", "impressions", "price", "conversions", "revenue"]
     if expected:
         keys += ["expected_conversions"] + (["expected_revenue"] if segmented else [])
-    out: dict[str, np.ndarray] = {k: np.empty((n, K)) for k in keys}
+    shapes: dict[str, tuple[int, ...]] = {f"out/{k}": (n, K) for k in keys}
     rows = ["reward"] + (["expected_reward"] if expected else [])
     if control_names is not None:
         rows += ["baseline", "baseline_expected", "kpi"]
-    out.update({k: np.empty(n) for k in rows})
-    controls = {nm: np.empty(n) for nm in control_names or ()}
-    return out, controls
+    shapes.update({f"out/{k}": (n,) for k in rows})
+    shapes.update({f"controls/{nm}": (n,) for nm in control_names or ()})
+    shapes.update({c: (n,) if c in ("cumulative_spend", "last_spend_ratio") else (n, K) for c in COUNTERS
+                   if c != "last_conv"})
+    shapes["obs"] = (n, obs_size)
+    return shapes
+
+
+def step_outputs(arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``(out, controls)`` by key from a step's arrays named as :func:`step_shapes` names them."""
+    out = {k[4:]: v for k, v in arrays.items() if k.startswith("out/")}
+    return out, {k[9:]: v for k, v in arrays.items() if k.startswith("controls/")}
 
 
 def step_info(

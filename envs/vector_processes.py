@@ -1,0 +1,354 @@
+"""The row parts of a batched vector environment stepped in worker processes over shared memory.
+
+Two threads stepping two row parts of a :class:`~budgetgym.envs.vector_env.ChannelBudgetVectorEnv`
+hand the GIL back and forth around every numpy call, and on a part's ~20,000-element arrays each
+hand-off costs about as much as the operation (``benchmarks/README.md``). With ``processes = W >
+1`` (``rng="batched"``) the row parts are dealt to ``W`` processes in contiguous blocks
+(:func:`process_blocks`): the calling process steps the first block, each of ``W - 1`` worker
+processes one of the others, each with its own interpreter.
+
+* A worker holds a **replica** of the environment (pickled when the workers start, at the first
+  reset or step) and keeps its parts' state — generators, dynamics, episodes — to itself; the
+  calling process's copies of those parts go stale and are never stepped.
+* Every array a step writes — the actions, the counters the next step reads, the info's arrays
+  and the observations — lies in one **block** of shared memory (:class:`Blocks`) that each
+  process writes its rows of in place; a command carries only the block's name and layout. The
+  arrays a step returns are views of its block, and a block is written again only once no array
+  viewing it is left in the calling process (a reference count of the block's root array): what a
+  step returned is never changed by a later step, without a copy. A caller that keeps every step's
+  info keeps as many blocks alive, as it would keep as many arrays.
+* Each part runs the same functions as in one process (:func:`~budgetgym.envs.vector_parts.start_part`,
+  :func:`~budgetgym.envs.vector_parts.advance_part`) on the same generator, so a run is the same,
+  bit for bit, whatever ``processes`` (``tests/test_vector_processes.py``).
+
+Workers are started with the ``spawn`` method (no fork of a process that may hold threads): as for
+Gymnasium's ``AsyncVectorEnv``, a script that makes such an environment needs the
+``if __name__ == "__main__":`` guard. They exit when the environment is closed or collected, and
+the blocks are unlinked.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import pickle
+import sys
+import traceback
+import weakref
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
+from multiprocessing.shared_memory import SharedMemory
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from budgetgym.envs.allocation import sanitize_action
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.vector_parts import Part, advance_part, run_parts, start_part
+from budgetgym.envs.vector_random import BatchedRandom
+from budgetgym.envs.vector_steps import COUNTERS, step_outputs
+
+if TYPE_CHECKING:  # pragma: no cover
+    from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
+
+__all__ = ["Blocks", "PartProcesses", "process_blocks"]
+
+#: a block's arrays: ``(name, shape, dtype string)`` in order
+Spec = tuple[tuple[str, tuple[int, ...], str], ...]
+#: how a worker finds a block: ``(shared memory name, spec)``
+BlockRef = tuple[str, Spec]
+
+#: free blocks kept for reuse; more are unlinked
+FREE_BLOCKS = 4
+#: where POSIX shared memory lives on Linux (checked for room before a block is made)
+SHM_DIR = "/dev/shm"
+
+
+def process_blocks(parts: int, processes: int) -> list[list[int]]:
+    """The row parts of each of ``min(processes, parts)`` processes: contiguous blocks of part
+    indices whose sizes differ by at most one (block 0 is the calling process's)."""
+    w = min(processes, parts)
+    edges = [parts * p // w for p in range(w + 1)]
+    return [list(range(lo, hi)) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def _offsets(spec: Spec) -> tuple[list[int], int]:
+    """Each array's byte offset in a block (64-byte aligned) and the block's size."""
+    offsets, size = [], 0
+    for _, shape, dtype in spec:
+        offsets.append(size)
+        size += -(-int(np.prod(shape)) * np.dtype(dtype).itemsize // 64) * 64
+    return offsets, max(size, 64)
+
+
+class _Shm(SharedMemory):
+    """``SharedMemory`` whose finaliser stays quiet while arrays still view it (the mapping then goes
+    with the last of them)."""
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except (BufferError, OSError):
+            pass
+
+
+class _Block:
+    """One block of shared memory and its root array (every array of the block is a view of it)."""
+
+    def __init__(self, spec: Spec, name: str | None = None):
+        offsets, size = _offsets(spec)
+        self.spec, self.offsets = spec, offsets
+        if name is None and os.path.isdir(SHM_DIR):  # tmpfs fails a write beyond its size by SIGBUS: refuse first
+            st = os.statvfs(SHM_DIR)
+            if st.f_bavail * st.f_frsize < size:
+                raise BudgetGymError(
+                    f"processes: a step's shared block needs {size / 2**20:.0f} MiB, but {SHM_DIR} has "
+                    f"{st.f_bavail * st.f_frsize / 2**20:.0f} MiB free; use threads (processes=1) or fewer rows"
+                )
+        self.shm = _Shm(name=name, create=name is None, size=size if name is None else 0)
+        buf = self.shm.buf
+        assert buf is not None
+        self.root: np.ndarray | None = np.frombuffer(buf, np.uint8)
+
+    @property
+    def ref(self) -> BlockRef:
+        return self.shm.name, self.spec
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Fresh views of the block's arrays, by name."""
+        root = self.root
+        assert root is not None
+        out = {}
+        for (name, shape, dtype), off in zip(self.spec, self.offsets, strict=True):
+            n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            out[name] = root[off:off + n].view(dtype).reshape(shape)
+        return out
+
+    def free(self) -> bool:
+        """No array views the block (but for this object's root)."""
+        return sys.getrefcount(self.root) <= 2
+
+    def close(self, unlink: bool) -> None:
+        """Release the block (unmapped once no array views it)."""
+        self.root = None
+        try:
+            self.shm.close()
+        except BufferError:  # arrays still view it: the mapping goes with the last of them
+            pass
+        if unlink:
+            try:
+                self.shm.unlink()
+            except FileNotFoundError:
+                pass
+
+
+class Blocks:
+    """The calling process's blocks (module docstring): :meth:`take` a free block of a layout, or a
+    new one; blocks beyond :data:`FREE_BLOCKS` free ones are unlinked and listed for the workers to
+    forget (:meth:`forgotten`)."""
+
+    def __init__(self) -> None:
+        self.blocks: list[_Block] = []
+        self._forget: list[str] = []
+
+    def take(self, spec: Spec) -> tuple[BlockRef, dict[str, np.ndarray]]:
+        free = [b for b in self.blocks if b.free()]
+        block = next((b for b in free if b.spec == spec), None)
+        for extra in [b for b in free if b is not block][FREE_BLOCKS:]:
+            self.blocks.remove(extra)
+            self._forget.append(extra.shm.name)
+            extra.close(unlink=True)
+        if block is None:
+            block = _Block(spec)
+            self.blocks.append(block)
+        return block.ref, block.arrays()
+
+    def forgotten(self) -> list[str]:
+        out, self._forget = self._forget, []
+        return out
+
+    def close(self) -> None:
+        for block in self.blocks:
+            block.close(unlink=True)
+        self.blocks = []
+
+
+def _shutdown(pipes: list[Connection], procs: list[Any], blocks: Blocks) -> None:
+    """Stop the workers and unlink the blocks (also the finaliser of a collected env)."""
+    for conn in pipes:
+        try:
+            conn.send(("close", None))
+        except (BrokenPipeError, OSError):
+            pass
+    for proc in procs:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+    for conn in pipes:
+        conn.close()
+    blocks.close()
+
+
+class PartProcesses:
+    """The worker processes of a batched vector env: block ``p >= 1`` of :func:`process_blocks` in
+    worker ``p - 1``, block 0 in the calling process (module docstring)."""
+
+    def __init__(self, env: ChannelBudgetVectorEnv, processes: int):
+        self.blocks = process_blocks(len(env.parts), processes)
+        self.own = [env.parts[j] for j in self.blocks[0]]
+        self.memory = Blocks()
+        self.counters: BlockRef | None = None  # the block holding the env's counters (the next step reads them)
+        state = pickle.dumps(env)  # the replica (``__getstate__`` leaves this object out)
+        ctx = mp.get_context("spawn")
+        self._pipes: list[Connection] = []
+        self._procs: list[Any] = []
+        for block in self.blocks[1:]:
+            here, there = ctx.Pipe()
+            proc = ctx.Process(target=_serve, args=(there, state, block), daemon=True, name="budgetgym-vec")
+            proc.start()
+            there.close()
+            self._pipes.append(here)
+            self._procs.append(proc)
+        self._finalizer = weakref.finalize(self, _shutdown, self._pipes, self._procs, self.memory)
+
+    def run(self, task: Callable[[Part], Any], threads: int, pool: Callable[[], Any], command: tuple[str, Any]) -> list:
+        """``command`` to every worker, ``task`` on this process's parts meanwhile; every part's
+        result in part order."""
+        for conn in self._pipes:
+            _send(conn, command)
+        results = run_parts(self.own, threads, pool, task)
+        for conn in self._pipes:
+            results += _reply(conn)
+        return results
+
+    def share_counters(self, env: ChannelBudgetVectorEnv) -> None:
+        """Move ``env``'s counters into a block of their own (where the next step reads them)."""
+        values = {c: getattr(env, c) for c in COUNTERS}
+        self.counters, arrays = self.memory.take(tuple((c, v.shape, v.dtype.str) for c, v in values.items()))
+        for c, v in values.items():
+            arrays[c][...] = v
+            setattr(env, c, arrays[c])
+
+    def step_arrays(
+        self, shapes: dict[str, tuple[int, ...]], actions: np.ndarray, t: int
+    ) -> tuple[dict[str, np.ndarray], tuple[str, Any]]:
+        """A block for step ``t``'s arrays (:func:`~budgetgym.envs.vector_steps.step_shapes`) and the
+        actions, these copied in; and the workers' command for the step."""
+        spec = tuple((k, v, "<f4" if k == "obs" else "<f8") for k, v in shapes.items())
+        block, arrays = self.memory.take((*spec, ("actions", actions.shape, "<f8")))
+        arrays["actions"][...] = actions
+        assert self.counters is not None
+        command = ("advance", (t, block, self.counters, self.memory.forgotten()))
+        self.counters = block
+        return arrays, command
+
+    def seed(self, parts: Sequence[Part]) -> None:
+        """Hand the workers their parts' generators (just seeded by the calling process)."""
+        for conn, block in zip(self._pipes, self.blocks[1:], strict=True):
+            _send(conn, ("seed", [_generator(parts[j]) for j in block]))
+        for conn in self._pipes:
+            _reply(conn)
+
+    def parts(self, parts: Sequence[Part]) -> list[Part]:
+        """Every part as it is now: this process's own, and copies of the workers'."""
+        out = [parts[j] for j in self.blocks[0]]
+        for conn in self._pipes:
+            _send(conn, ("parts", None))
+        for conn in self._pipes:
+            out += _reply(conn)
+        return out
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+def _send(conn: Connection, message: tuple[str, Any]) -> None:
+    try:
+        conn.send(message)
+    except OSError:  # BrokenPipeError included
+        raise RuntimeError("a worker process of the vector environment exited") from None
+
+
+def _reply(conn: Connection) -> Any:
+    try:
+        status, value = conn.recv()
+    except EOFError:
+        raise RuntimeError("a worker process of the vector environment exited") from None
+    if status != "ok":
+        raise RuntimeError(f"a worker process of the vector environment failed:\n{value}")
+    return value
+
+
+def _generator(part: Part) -> np.random.Generator:
+    assert isinstance(part.random, BatchedRandom), "worker processes step rng='batched' parts"
+    return part.random.generator
+
+
+class _Worker:
+    """A worker's replica of the env, its parts and the blocks it has attached."""
+
+    def __init__(self, state: bytes, block: list[int]):
+        self.env: ChannelBudgetVectorEnv = pickle.loads(state)
+        self.mine = [self.env.parts[j] for j in block]
+        self.attached: dict[str, tuple[_Block, dict[str, np.ndarray]]] = {}
+
+    def arrays(self, ref: BlockRef) -> dict[str, np.ndarray]:
+        name, spec = ref
+        if name not in self.attached:
+            block = _Block(spec, name)
+            self.attached[name] = (block, block.arrays())
+        return self.attached[name][1]
+
+    def command(self, cmd: str, arg: Any) -> Any:
+        env, mine = self.env, self.mine
+        if cmd == "advance":
+            t, now, before, forget = arg
+            for name in forget:
+                block = self.attached.pop(name, None)
+                if block is not None:
+                    block[0].close(unlink=False)
+            arr, prev_arr = self.arrays(now), self.arrays(before)
+            for c in COUNTERS:
+                setattr(env, c, arr["out/conversions" if c == "last_conv" else c])
+            env.t = t + 1
+            a, obs = arr["actions"], arr["obs"]
+            prev = (prev_arr["cumulative_spend"], prev_arr["ema_conv"])
+            out, controls = step_outputs(arr)
+            return run_parts(
+                mine, env.threads, env._pool,
+                lambda part: advance_part(env, part, sanitize_action(a[part.rows]), t, prev, out, controls, obs),
+            )
+        if cmd == "start":
+            return run_parts(mine, env.threads, env._pool, lambda part: start_part(env, part, arg))
+        if cmd == "seed":
+            for part, generator in zip(mine, arg, strict=True):
+                assert isinstance(part.random, BatchedRandom)
+                part.random.rng = generator
+            return None
+        if cmd == "parts":
+            return mine
+        raise ValueError(f"unknown command {cmd!r}")
+
+    def close(self) -> None:
+        for block, _ in self.attached.values():
+            block.close(unlink=False)
+        self.env.close()
+
+
+def _serve(conn: Connection, state: bytes, block: list[int]) -> None:
+    """A worker: commands until ``close`` (or the pipe closes)."""
+    worker = _Worker(state, block)
+    try:
+        while True:
+            try:
+                cmd, arg = conn.recv()
+            except EOFError:
+                return
+            if cmd == "close":
+                return
+            try:
+                conn.send(("ok", worker.command(cmd, arg)))
+            except Exception:
+                conn.send(("error", traceback.format_exc()))
+    finally:
+        worker.close()

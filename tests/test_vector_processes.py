@@ -1,0 +1,147 @@
+"""Row parts stepped in worker processes (``processes``, :mod:`budgetgym.envs.vector_processes`).
+
+What must hold: a run is the one of a single process, bit for bit (noise on, a family's pool draws,
+a KPI baseline with a control, audience segments, autoresets of both modes, a reseed, a reset
+without a seed); what a step returned is never changed by later steps, although the blocks of
+shared memory are reused once the caller drops a step's arrays (and only then); a pickled copy
+continues the run; closing stops the workers and unlinks the blocks; a worker that dies is an
+error, not a hang; bad settings give one-line errors. Each env here starts a worker (~1 s).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import pickle
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import data_equivalence
+from gymnasium.vector import AutoresetMode
+
+from budgetgym.envs import BudgetGymError, load_scenario
+from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
+from budgetgym.envs.vector_processes import FREE_BLOCKS, process_blocks
+
+BASELINE = {"level": 50, "noise_sd": 0.1, "controls": [{"name": "price", "mean": 1.0, "sd": 0.2, "effect": -5.0}]}
+
+
+def _env(source: object, processes: int, mode: AutoresetMode = AutoresetMode.SAME_STEP) -> ChannelBudgetVectorEnv:
+    return ChannelBudgetVectorEnv(
+        source, 7, rng="batched", part_rows=2, draw_pool=5, processes=processes, autoreset_mode=mode  # type: ignore[arg-type]
+    )
+
+
+def _play(env: ChannelBudgetVectorEnv, steps: int) -> list:
+    rng = np.random.default_rng(0)
+    out: list = [env.reset(seed=4)]
+    for _ in range(steps):
+        out.append(env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)))
+    out.append(env.reset())  # the generators continue
+    out.append(env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)))
+    out.append(env.reset(seed=[3, 1, 4, 1, 5, 9, 2]))
+    out.append(env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)))
+    out.append([sc.name for sc in env.scenarios])
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "processes", "mode"),
+    [
+        ("retail-5-family", 2, AutoresetMode.SAME_STEP),
+        ("baseline", 3, AutoresetMode.NEXT_STEP),
+        ("overlap-5", 2, AutoresetMode.SAME_STEP),
+    ],
+)
+def test_processes_do_not_change_the_run(name: str, processes: int, mode: AutoresetMode) -> None:
+    """Four row parts over 1 and ``processes`` processes: the same run, bit for bit, draws included."""
+    source = load_scenario("stationary-3").override({"baseline": BASELINE}) if name == "baseline" else name
+    runs = []
+    for procs in (1, processes):
+        env = _env(source, procs, mode)
+        assert len(env.parts) == 4
+        steps = env.horizon + 3
+        runs.append(_play(env, steps))
+        assert (env._procs is not None) == (procs > 1)
+        env.close()
+    assert data_equivalence(runs[0], runs[1], exact=True)
+
+
+def test_returned_arrays_never_change_and_blocks_are_reused_only_when_dropped() -> None:
+    env = _env("stationary-5", 2)
+    env.reset(seed=0)
+    rng = np.random.default_rng(1)
+    kept = env.step(rng.uniform(-1, 1, env.action_space.shape))
+    snapshot = copy.deepcopy(kept)
+    view = kept[4]["spend"][1:3]  # a view of the step's block is a hold on it too
+    view_before = view.copy()
+    del kept
+    assert env._procs is not None
+    for _ in range(12):  # the step's arrays are dropped at once: the blocks are reused
+        env.step(rng.uniform(-1, 1, env.action_space.shape))
+    assert len(env._procs.memory.blocks) <= 4
+    held = [env.step(rng.uniform(-1, 1, env.action_space.shape)) for _ in range(6)]
+    copies = copy.deepcopy(held)
+    assert len(env._procs.memory.blocks) >= 6  # each held step keeps its block
+    for _ in range(3):
+        env.step(rng.uniform(-1, 1, env.action_space.shape))
+    np.testing.assert_array_equal(view, view_before)
+    assert data_equivalence(held, copies, exact=True)
+    del held, copies, view
+    for _ in range(3):
+        env.step(rng.uniform(-1, 1, env.action_space.shape))
+    assert len(env._procs.memory.blocks) <= 2 + FREE_BLOCKS  # the surplus free blocks were unlinked
+    assert snapshot[1].shape == (7,)
+    env.close()
+
+
+def test_a_process_env_pickles_mid_episode_and_closes_cleanly() -> None:
+    env = _env("retail-5-family", 2)
+    env.reset(seed=9)
+    rng = np.random.default_rng(0)
+    actions = [rng.uniform(-1, 1, env.action_space.shape).astype(np.float32) for _ in range(6)]
+    for a in actions[:3]:
+        env.step(a)
+    clone = pickle.loads(pickle.dumps(env))  # the workers' parts are fetched; the clone starts its own
+    for a in actions[3:]:
+        assert data_equivalence(env.step(a), clone.step(a), exact=True)
+    assert env._procs is not None
+    procs, names = list(env._procs._procs), [b.shm.name for b in env._procs.memory.blocks]
+    env.close()
+    clone.close()
+    assert not any(p.is_alive() for p in procs)
+    assert names and not any(os.path.exists(f"/dev/shm/{nm}") for nm in names)
+
+
+def test_a_dead_worker_is_an_error() -> None:
+    env = _env("stationary-5", 2)
+    env.reset(seed=0)
+    assert env._procs is not None
+    env._procs._procs[0].kill()
+    env._procs._procs[0].join()
+    with pytest.raises(RuntimeError, match="worker process"):
+        for _ in range(2):
+            env.step(env.action_space.sample())
+    env.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"processes": 0}, "processes"),
+        ({"processes": 2, "rng": "per_env"}, "processes"),
+        ({"processes": 1.5}, "processes"),
+    ],
+)
+def test_bad_process_settings_one_line(kwargs: dict, message: str) -> None:
+    kw = {"rng": "batched", **kwargs}
+    with pytest.raises(BudgetGymError, match=message) as err:
+        ChannelBudgetVectorEnv("stationary-5", 4, **kw)
+    assert "\n" not in str(err.value)
+
+
+def test_process_blocks_split_the_parts_evenly() -> None:
+    assert process_blocks(4, 2) == [[0, 1], [2, 3]]
+    assert process_blocks(5, 2) == [[0, 1], [2, 3, 4]]
+    assert process_blocks(2, 3) == [[0], [1]]  # no more processes than parts
+    assert process_blocks(1, 2) == [[0]]
