@@ -136,8 +136,9 @@ class ChannelBudgetVectorEnv(VectorEnv):
     processes : ``batched``: processes that step the row parts (default 1): the calling one and
         ``processes - 1`` workers, started at the first reset, each with its contiguous block of
         parts (:mod:`budgetgym.envs.vector_processes`): no GIL between them, a step's arrays in
-        shared memory, the same run bit for bit. ~1.3x the steps per second of two threads on
-        ``stationary-5`` at ``N = 16,384`` (``benchmarks/README.md``); pointless with one part.
+        shared memory, the same run bit for bit. At ``N = 16,384``: 1.4–1.8x the steps per second of
+        two threads on ``stationary-5``, ~1.05x on ``large-50`` (``benchmarks/README.md``);
+        pointless with one part.
         A script needs the ``if __name__ == "__main__":`` guard (workers are spawned).
 
     ## Version History
