@@ -38,7 +38,7 @@ from budgetgym.envs.vector_parts import (
 from budgetgym.envs.vector_processes import PartProcesses
 from budgetgym.envs.vector_random import BatchedRandom, Campaigns, DrawPool, PerEnvRandom, Seed, _Compiler, seed_parts
 from budgetgym.envs.vector_settings import vector_settings
-from budgetgym.envs.vector_steps import COUNTERS, batch_info, observe, step_info, step_outputs, step_shapes
+from budgetgym.envs.vector_steps import COUNTERS, batch_info, copy_info, observe, step_info, step_outputs, step_shapes
 
 __all__ = ["PART_ROWS", "ChannelBudgetVectorEnv", "default_threads", "part_bounds"]
 
@@ -372,7 +372,9 @@ class ChannelBudgetVectorEnv(VectorEnv):
             lambda part: advance_part(self, part, sanitize_action(a[part.rows]), t, prev, out, controls, obs), command
         )
         info = step_info(t, out, controls, self.cumulative_spend, self.budget)
-        return obs, out["reward"], batch_info(info, n)
+        if self._procs is not None and self._procs.crowded():  # the caller keeps many steps: copies
+            obs, info = obs.copy(), copy_info(info)
+        return obs, info["reward"], batch_info(info, n)
 
     def close_extras(self, **kwargs: Any) -> None:
         for part in self.parts:
@@ -381,7 +383,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
             self._executor.shutdown(wait=True)
             self._executor = None
         if self._procs is not None:
-            self._procs.close()
+            self._procs.close(self.parts)
             self._procs = None
 
     def __getstate__(self) -> dict[str, Any]:

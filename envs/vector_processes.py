@@ -15,8 +15,11 @@ processes one of the others, each with its own interpreter.
   process writes its rows of in place; a command carries only the block's name and layout. The
   arrays a step returns are views of its block, and a block is written again only once no array
   viewing it is left in the calling process (a reference count of the block's root array): what a
-  step returned is never changed by a later step, without a copy. A caller that keeps every step's
-  info keeps as many blocks alive, as it would keep as many arrays.
+  step returned is never changed by a later step, without a copy. A block held by the caller
+  also holds a file descriptor and a mapping in every process, so once more than
+  :data:`LIVE_BLOCKS` are alive (a caller keeping many steps' results) a step returns copies.
+  A block of ``large-50`` at ``N = 16,384`` is ~76 MiB: more than Docker's default ``/dev/shm``
+  (64 MiB), which the env reports before writing.
 * Each part runs the same functions as in one process (:func:`~budgetgym.envs.vector_parts.start_part`,
   :func:`~budgetgym.envs.vector_parts.advance_part`) on the same generator, so a run is the same,
   bit for bit, whatever ``processes`` (``tests/test_vector_processes.py``).
@@ -30,20 +33,17 @@ the blocks are unlinked.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import pickle
-import sys
 import traceback
 import weakref
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
-from multiprocessing.shared_memory import SharedMemory
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from budgetgym.envs.allocation import sanitize_action
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.shared_blocks import LIVE_BLOCKS, BlockRef, Blocks, SharedBlock
 from budgetgym.envs.vector_parts import Part, advance_part, run_parts, start_part
 from budgetgym.envs.vector_random import BatchedRandom
 from budgetgym.envs.vector_steps import COUNTERS, step_outputs
@@ -51,18 +51,7 @@ from budgetgym.envs.vector_steps import COUNTERS, step_outputs
 if TYPE_CHECKING:  # pragma: no cover
     from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
-__all__ = ["Blocks", "PartProcesses", "process_blocks"]
-
-#: a block's arrays: ``(name, shape, dtype string)`` in order
-Spec = tuple[tuple[str, tuple[int, ...], str], ...]
-#: how a worker finds a block: ``(shared memory name, spec)``
-BlockRef = tuple[str, Spec]
-
-#: free blocks kept for reuse; more are unlinked
-FREE_BLOCKS = 4
-#: where POSIX shared memory lives on Linux (checked for room before a block is made)
-SHM_DIR = "/dev/shm"
-
+__all__ = ["PartProcesses", "process_blocks"]
 
 def process_blocks(parts: int, processes: int) -> list[list[int]]:
     """The row parts of each of ``min(processes, parts)`` processes: contiguous blocks of part
@@ -70,107 +59,6 @@ def process_blocks(parts: int, processes: int) -> list[list[int]]:
     w = min(processes, parts)
     edges = [parts * p // w for p in range(w + 1)]
     return [list(range(lo, hi)) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
-
-
-def _offsets(spec: Spec) -> tuple[list[int], int]:
-    """Each array's byte offset in a block (64-byte aligned) and the block's size."""
-    offsets, size = [], 0
-    for _, shape, dtype in spec:
-        offsets.append(size)
-        size += -(-int(np.prod(shape)) * np.dtype(dtype).itemsize // 64) * 64
-    return offsets, max(size, 64)
-
-
-class _Shm(SharedMemory):
-    """``SharedMemory`` whose finaliser stays quiet while arrays still view it (the mapping then goes
-    with the last of them)."""
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except (BufferError, OSError):
-            pass
-
-
-class _Block:
-    """One block of shared memory and its root array (every array of the block is a view of it)."""
-
-    def __init__(self, spec: Spec, name: str | None = None):
-        offsets, size = _offsets(spec)
-        self.spec, self.offsets = spec, offsets
-        if name is None and os.path.isdir(SHM_DIR):  # tmpfs fails a write beyond its size by SIGBUS: refuse first
-            st = os.statvfs(SHM_DIR)
-            if st.f_bavail * st.f_frsize < size:
-                raise BudgetGymError(
-                    f"processes: a step's shared block needs {size / 2**20:.0f} MiB, but {SHM_DIR} has "
-                    f"{st.f_bavail * st.f_frsize / 2**20:.0f} MiB free; use threads (processes=1) or fewer rows"
-                )
-        self.shm = _Shm(name=name, create=name is None, size=size if name is None else 0)
-        buf = self.shm.buf
-        assert buf is not None
-        self.root: np.ndarray | None = np.frombuffer(buf, np.uint8)
-
-    @property
-    def ref(self) -> BlockRef:
-        return self.shm.name, self.spec
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Fresh views of the block's arrays, by name."""
-        root = self.root
-        assert root is not None
-        out = {}
-        for (name, shape, dtype), off in zip(self.spec, self.offsets, strict=True):
-            n = int(np.prod(shape)) * np.dtype(dtype).itemsize
-            out[name] = root[off:off + n].view(dtype).reshape(shape)
-        return out
-
-    def free(self) -> bool:
-        """No array views the block (but for this object's root)."""
-        return sys.getrefcount(self.root) <= 2
-
-    def close(self, unlink: bool) -> None:
-        """Release the block (unmapped once no array views it)."""
-        self.root = None
-        try:
-            self.shm.close()
-        except BufferError:  # arrays still view it: the mapping goes with the last of them
-            pass
-        if unlink:
-            try:
-                self.shm.unlink()
-            except FileNotFoundError:
-                pass
-
-
-class Blocks:
-    """The calling process's blocks (module docstring): :meth:`take` a free block of a layout, or a
-    new one; blocks beyond :data:`FREE_BLOCKS` free ones are unlinked and listed for the workers to
-    forget (:meth:`forgotten`)."""
-
-    def __init__(self) -> None:
-        self.blocks: list[_Block] = []
-        self._forget: list[str] = []
-
-    def take(self, spec: Spec) -> tuple[BlockRef, dict[str, np.ndarray]]:
-        free = [b for b in self.blocks if b.free()]
-        block = next((b for b in free if b.spec == spec), None)
-        for extra in [b for b in free if b is not block][FREE_BLOCKS:]:
-            self.blocks.remove(extra)
-            self._forget.append(extra.shm.name)
-            extra.close(unlink=True)
-        if block is None:
-            block = _Block(spec)
-            self.blocks.append(block)
-        return block.ref, block.arrays()
-
-    def forgotten(self) -> list[str]:
-        out, self._forget = self._forget, []
-        return out
-
-    def close(self) -> None:
-        for block in self.blocks:
-            block.close(unlink=True)
-        self.blocks = []
 
 
 def _shutdown(pipes: list[Connection], procs: list[Any], blocks: Blocks) -> None:
@@ -202,6 +90,8 @@ class PartProcesses:
         ctx = mp.get_context("spawn")
         self._pipes: list[Connection] = []
         self._procs: list[Any] = []
+        self._broken = False  # a call was interrupted with replies unread: the pipes are out of step
+        self._finalizer = weakref.finalize(self, _shutdown, self._pipes, self._procs, self.memory)
         for block in self.blocks[1:]:
             here, there = ctx.Pipe()
             proc = ctx.Process(target=_serve, args=(there, state, block), daemon=True, name="budgetgym-vec")
@@ -209,17 +99,54 @@ class PartProcesses:
             there.close()
             self._pipes.append(here)
             self._procs.append(proc)
-        self._finalizer = weakref.finalize(self, _shutdown, self._pipes, self._procs, self.memory)
+
+    def _exchange(
+        self, messages: Sequence[tuple[str, Any]], local: Callable[[], Any] | None = None
+    ) -> tuple[Any, list]:
+        """Send worker ``i`` ``messages[i]``, run ``local`` meanwhile and read every worker's reply —
+        also when ``local`` or a worker fails, so that the pipes stay in step — then raise the first
+        failure. ``(local's result, the replies)``."""
+        if self._broken:
+            raise RuntimeError(
+                "the vector environment's worker processes were interrupted in the middle of a call; "
+                "close the environment and make a new one"
+            )
+        self._broken = True  # until every reply is read
+        error: BaseException | None = None
+        sent = []
+        for conn, message in zip(self._pipes, messages, strict=True):
+            try:
+                _send(conn, message)
+            except RuntimeError as exc:
+                error = exc
+                break
+            sent.append(conn)
+        own = None
+        if error is None and local is not None:
+            try:
+                own = local()
+            except BaseException as exc:  # KeyboardInterrupt too: the workers' replies are read first
+                error = exc
+        replies = []
+        for conn in sent:
+            try:
+                replies.append(_reply(conn))
+            except RuntimeError as exc:
+                error = error or exc
+        self._broken = False
+        if error is not None:
+            raise error
+        return own, replies
 
     def run(self, task: Callable[[Part], Any], threads: int, pool: Callable[[], Any], command: tuple[str, Any]) -> list:
         """``command`` to every worker, ``task`` on this process's parts meanwhile; every part's
         result in part order."""
-        for conn in self._pipes:
-            _send(conn, command)
-        results = run_parts(self.own, threads, pool, task)
-        for conn in self._pipes:
-            results += _reply(conn)
-        return results
+        own, replies = self._exchange([command] * len(self._pipes), lambda: run_parts(self.own, threads, pool, task))
+        return [*own, *(r for reply in replies for r in reply)]
+
+    def crowded(self) -> bool:
+        """More blocks alive than :data:`LIVE_BLOCKS` (the caller keeps many steps' arrays)."""
+        return len(self.memory.blocks) > LIVE_BLOCKS
 
     def share_counters(self, env: ChannelBudgetVectorEnv) -> None:
         """Move ``env``'s counters into a block of their own (where the next step reads them)."""
@@ -244,21 +171,25 @@ class PartProcesses:
 
     def seed(self, parts: Sequence[Part]) -> None:
         """Hand the workers their parts' generators (just seeded by the calling process)."""
-        for conn, block in zip(self._pipes, self.blocks[1:], strict=True):
-            _send(conn, ("seed", [_generator(parts[j]) for j in block]))
-        for conn in self._pipes:
-            _reply(conn)
+        self._exchange([("seed", [_generator(parts[j]) for j in block]) for block in self.blocks[1:]])
 
     def parts(self, parts: Sequence[Part]) -> list[Part]:
         """Every part as it is now: this process's own, and copies of the workers'."""
-        out = [parts[j] for j in self.blocks[0]]
-        for conn in self._pipes:
-            _send(conn, ("parts", None))
-        for conn in self._pipes:
-            out += _reply(conn)
-        return out
+        _, replies = self._exchange([("parts", None)] * len(self._pipes))
+        return [*(parts[j] for j in self.blocks[0]), *(p for reply in replies for p in reply)]
 
-    def close(self) -> None:
+    def close(self, parts: Sequence[Part]) -> None:
+        """Stop the workers, first giving ``parts`` (the calling process's copies) the workers'
+        generators, so that a reset without a seed continues them; unlink the blocks."""
+        try:
+            _, replies = self._exchange([("generators", None)] * len(self._pipes))
+            for block, generators in zip(self.blocks[1:], replies, strict=True):
+                for j, generator in zip(block, generators, strict=True):
+                    rnd = parts[j].random
+                    assert isinstance(rnd, BatchedRandom)
+                    rnd.rng = generator
+        except RuntimeError:  # a worker is gone: its generators with it
+            pass
         self._finalizer()
 
 
@@ -290,12 +221,12 @@ class _Worker:
     def __init__(self, state: bytes, block: list[int]):
         self.env: ChannelBudgetVectorEnv = pickle.loads(state)
         self.mine = [self.env.parts[j] for j in block]
-        self.attached: dict[str, tuple[_Block, dict[str, np.ndarray]]] = {}
+        self.attached: dict[str, tuple[SharedBlock, dict[str, np.ndarray]]] = {}
 
     def arrays(self, ref: BlockRef) -> dict[str, np.ndarray]:
         name, spec = ref
         if name not in self.attached:
-            block = _Block(spec, name)
+            block = SharedBlock(spec, name)
             self.attached[name] = (block, block.arrays())
         return self.attached[name][1]
 
@@ -327,6 +258,8 @@ class _Worker:
             return None
         if cmd == "parts":
             return mine
+        if cmd == "generators":
+            return [_generator(part) for part in mine]
         raise ValueError(f"unknown command {cmd!r}")
 
     def close(self) -> None:

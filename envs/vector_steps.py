@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
 __all__ = [
-    "COUNTERS", "NEWTON_CHANNELS", "batch_info", "observe", "spend_of", "step_info", "step_outputs", "step_shapes",
+    "COUNTERS", "NEWTON_CHANNELS", "batch_info", "copy_info", "observe", "spend_of", "step_info", "step_outputs",
+    "step_shapes",
 ]
 
 #: ``batched`` projects the splits of this many channels or more onto the share bounds by
@@ -133,6 +134,11 @@ def step_info(
         info["controls"] = controls
         info["kpi"] = out["kpi"]
     return info
+
+
+def copy_info(info: dict[str, Any]) -> dict[str, Any]:
+    """``info`` with every array (and nested dict of arrays) copied."""
+    return {k: copy_info(v) if isinstance(v, dict) else np.array(v) for k, v in info.items()}
 
 
 def batch_info(info: dict[str, Any], n: int) -> dict[str, Any]:

@@ -20,8 +20,9 @@ from gymnasium.utils.env_checker import data_equivalence
 from gymnasium.vector import AutoresetMode
 
 from budgetgym.envs import BudgetGymError, load_scenario
+from budgetgym.envs.shared_blocks import FREE_BLOCKS, LIVE_BLOCKS
 from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
-from budgetgym.envs.vector_processes import FREE_BLOCKS, process_blocks
+from budgetgym.envs.vector_processes import process_blocks
 
 BASELINE = {"level": 50, "noise_sd": 0.1, "controls": [{"name": "price", "mean": 1.0, "sd": 0.2, "effect": -5.0}]}
 
@@ -111,6 +112,40 @@ def test_a_process_env_pickles_mid_episode_and_closes_cleanly() -> None:
     clone.close()
     assert not any(p.is_alive() for p in procs)
     assert names and not any(os.path.exists(f"/dev/shm/{nm}") for nm in names)
+
+
+def test_a_failed_call_leaves_the_workers_in_step_and_close_keeps_the_generators() -> None:
+    """A reset that fails in every process (a history of the wrong width) is an error, and the env
+    goes on as one process would: the next reset and steps, a close, then a reset without a seed
+    (the workers' generators continue, as in one process)."""
+    runs = []
+    for procs in (1, 2):
+        env = ChannelBudgetVectorEnv("stationary-5", 8, rng="batched", part_rows=2, processes=procs)
+        env.reset(seed=1)
+        with pytest.raises(BudgetGymError):
+            env.reset(options={"history": np.ones((3, 2))})
+        rng = np.random.default_rng(0)
+        run = [env.reset(seed=2)] + [env.step(rng.uniform(-1, 1, env.action_space.shape)) for _ in range(3)]
+        env.close()
+        run += [env.reset()] + [env.step(rng.uniform(-1, 1, env.action_space.shape)) for _ in range(2)]
+        env.close()
+        runs.append(run)
+    assert data_equivalence(runs[0], runs[1], exact=True)
+
+
+def test_a_caller_keeping_many_steps_gets_copies_beyond_the_live_blocks() -> None:
+    """Each block held costs a file descriptor in every process: past LIVE_BLOCKS blocks alive,
+    steps return copies, so the blocks stay bounded, and every kept result stays as it was."""
+    env = _env("stationary-5", 2)
+    env.reset(seed=0)
+    rng = np.random.default_rng(1)
+    kept, copies = [], []
+    for _ in range(LIVE_BLOCKS + 20):
+        kept.append(env.step(rng.uniform(-1, 1, env.action_space.shape)))
+        copies.append(copy.deepcopy(kept[-1]))
+    assert env._procs is not None and len(env._procs.memory.blocks) <= LIVE_BLOCKS + 3
+    assert data_equivalence(kept, copies, exact=True)
+    env.close()
 
 
 def test_a_dead_worker_is_an_error() -> None:
