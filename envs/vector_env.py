@@ -224,9 +224,11 @@ class ChannelBudgetVectorEnv(VectorEnv):
     @property
     def campaigns(self) -> Campaigns | None:
         """What the rows play this episode (``None`` before the first reset), when the batch is one
-        row part; with several parts, each part's are ``parts[j].campaigns``."""
+        row part; with several parts, each part's are ``parts[j].campaigns`` (with worker processes,
+        those of the workers' parts are in the workers: see ``scenarios``)."""
         if len(self.parts) > 1:
-            raise AttributeError("campaigns: the batch is split into row parts; see parts[j].campaigns")
+            where = "scenarios" if self.processes > 1 else "parts[j].campaigns"
+            raise AttributeError(f"campaigns: the batch is split into row parts; see {where}")
         return self.parts[0].campaigns
 
     @property
