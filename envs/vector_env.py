@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from budgetgym.envs.allocation import sanitize_action, trivial_bounds
+from budgetgym.envs.allocation import trivial_bounds
 from budgetgym.envs.batch_model import MemberTables
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.dynamics import ChannelModel
@@ -29,16 +29,16 @@ from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.vector_parts import (
     PART_ROWS,
     Part,
-    advance_part,
     default_threads,
     part_bounds,
+    part_stepper,
     run_parts,
     start_part,
 )
 from budgetgym.envs.vector_processes import PartProcesses
 from budgetgym.envs.vector_random import BatchedRandom, Campaigns, DrawPool, PerEnvRandom, Seed, _Compiler, seed_parts
 from budgetgym.envs.vector_settings import vector_settings
-from budgetgym.envs.vector_steps import COUNTERS, batch_info, copy_info, observe, step_info, step_outputs, step_shapes
+from budgetgym.envs.vector_steps import batch_info, copy_info, observe, step_info, step_outputs, step_shapes
 
 __all__ = ["PART_ROWS", "ChannelBudgetVectorEnv", "default_threads", "part_bounds"]
 
@@ -360,19 +360,13 @@ class ChannelBudgetVectorEnv(VectorEnv):
         command: tuple[str, Any] = ("advance", None)
         if self._procs is None:
             arrays = {k: np.empty(v, np.float32 if k == "obs" else np.float64) for k, v in shapes.items()}
+            arrays["actions"] = a
         else:  # one shared block for the step, the actions in it (vector_processes)
             arrays, command = self._procs.step_arrays(shapes, a, self.t)
-            a = arrays["actions"]
+        t, prev = self.t, (self.cumulative_spend, self.ema_conv)
+        self._run(part_stepper(self, arrays, prev, t), command)
         out, controls = step_outputs(arrays)
         obs = arrays["obs"]
-        prev = (self.cumulative_spend, self.ema_conv)
-        for c in COUNTERS:
-            setattr(self, c, out["conversions"] if c == "last_conv" else arrays[c])
-        t = self.t
-        self.t = t + 1  # the observations are of the next step
-        self._run(
-            lambda part: advance_part(self, part, sanitize_action(a[part.rows]), t, prev, out, controls, obs), command
-        )
         info = step_info(t, out, controls, self.cumulative_spend, self.budget)
         if self._procs is not None and self._procs.crowded():  # the caller keeps many steps: copies
             obs, info = obs.copy(), copy_info(info)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from budgetgym.envs.allocation import sanitize_action
 from budgetgym.envs.batch_model import BatchModel
 from budgetgym.envs.channel_env import EMA_WEIGHT
 from budgetgym.envs.dynamics import expected_reward
@@ -27,12 +28,14 @@ from budgetgym.envs.path import drift_step
 from budgetgym.envs.rowsum import row_sum
 from budgetgym.envs.vector_random import BatchedRandom, Campaigns, PerEnvRandom
 from budgetgym.envs.vector_segments import SegmentRows, segment_counts
-from budgetgym.envs.vector_steps import observe, spend_of
+from budgetgym.envs.vector_steps import COUNTERS, observe, spend_of, step_outputs
 
 if TYPE_CHECKING:  # pragma: no cover
     from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
-__all__ = ["PART_ROWS", "Part", "advance_part", "default_threads", "part_bounds", "run_parts", "start_part"]
+__all__ = [
+    "PART_ROWS", "Part", "advance_part", "default_threads", "part_bounds", "part_stepper", "run_parts", "start_part",
+]
 
 
 #: ``batched``: rows per part. A batch of ``N`` rows is split into ``ceil(N / PART_ROWS)`` parts of
@@ -142,6 +145,23 @@ def start_part(env: ChannelBudgetVectorEnv, part: Part, history: Any) -> np.ndar
         part.drift = part.random.drift(c.scenarios, c.index, part.n)
     part.w = np.zeros((part.n, env.n_channels))
     return c.draws
+
+def part_stepper(
+    env: ChannelBudgetVectorEnv, arrays: dict[str, np.ndarray], prev: tuple[np.ndarray, np.ndarray], t: int
+) -> Callable[[Part], None]:
+    """Step ``t`` of ``env``'s rows into ``arrays`` (named by
+    :func:`~budgetgym.envs.vector_steps.step_shapes`, plus the ``actions``): the env's counters
+    become the step's arrays (its ``t`` the next step's), and the task that steps one part
+    (:func:`advance_part`) is returned — run on every part by the calling process, and on theirs by
+    the worker processes (:mod:`budgetgym.envs.vector_processes`). ``prev``: the previous cumulative
+    spend and conversions' EMA."""
+    for c in COUNTERS:
+        setattr(env, c, arrays["out/conversions" if c == "last_conv" else c])
+    env.t = t + 1  # the observations are of the next step
+    out, controls = step_outputs(arrays)
+    a, obs = arrays["actions"], arrays["obs"]
+    return lambda part: advance_part(env, part, sanitize_action(a[part.rows]), t, prev, out, controls, obs)
+
 
 def advance_part(
     env: ChannelBudgetVectorEnv, part: Part, a: np.ndarray, t: int, prev: tuple[np.ndarray, np.ndarray],

@@ -42,11 +42,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from budgetgym.envs.allocation import sanitize_action
 from budgetgym.envs.shared_blocks import LIVE_BLOCKS, BlockRef, Blocks, SharedBlock
-from budgetgym.envs.vector_parts import Part, advance_part, run_parts, start_part
+from budgetgym.envs.vector_parts import Part, part_stepper, run_parts, start_part
 from budgetgym.envs.vector_random import BatchedRandom
-from budgetgym.envs.vector_steps import COUNTERS, step_outputs
+from budgetgym.envs.vector_steps import COUNTERS
 
 if TYPE_CHECKING:  # pragma: no cover
     from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
@@ -238,17 +237,9 @@ class _Worker:
                 block = self.attached.pop(name, None)
                 if block is not None:
                     block[0].close(unlink=False)
-            arr, prev_arr = self.arrays(now), self.arrays(before)
-            for c in COUNTERS:
-                setattr(env, c, arr["out/conversions" if c == "last_conv" else c])
-            env.t = t + 1
-            a, obs = arr["actions"], arr["obs"]
-            prev = (prev_arr["cumulative_spend"], prev_arr["ema_conv"])
-            out, controls = step_outputs(arr)
-            return run_parts(
-                mine, env.threads, env._pool,
-                lambda part: advance_part(env, part, sanitize_action(a[part.rows]), t, prev, out, controls, obs),
-            )
+            before_arr = self.arrays(before)
+            prev = (before_arr["cumulative_spend"], before_arr["ema_conv"])
+            return run_parts(mine, env.threads, env._pool, part_stepper(env, self.arrays(now), prev, t))
         if cmd == "start":
             return run_parts(mine, env.threads, env._pool, lambda part: start_part(env, part, arg))
         if cmd == "seed":
