@@ -115,10 +115,9 @@ def _reach(kernel: np.ndarray, past: np.ndarray, T: int) -> np.ndarray:
     return out
 
 
-def _reach_steps(long: np.ndarray, m: ChannelModel) -> int:
+def _reach_steps(long: np.ndarray, delay: np.ndarray) -> int:
     """``L + D - 1``: the last steps of a history that still reach the window (module docstring),
-    with ``L`` the lags of the long adstock kernels ``long`` and ``D`` of ``m``'s delay kernels."""
-    delay = m.delay if m.segments is None else np.asarray(m.segments.pair_delay)
+    with ``L`` the lags of the long adstock kernels ``long`` and ``D`` of the delay kernels."""
     return int(long.shape[1] + delay.shape[1] - 1)
 
 
@@ -135,11 +134,9 @@ def carry_in(scenario: Scenario, history: Any, model: ChannelModel | None = None
     m = model if model is not None else ChannelModel.from_scenario(scenario)
     long = stack_kernels([adstock_kernel(c.adstock, H + T) for c in scenario.channels])
     seg = m.segments
-    reach = _reach_steps(long, m)
-    if H > reach:  # older steps reach nothing in the window (module docstring); the kernel is the same
-        full, S, H = S, S[-reach:], reach
-    else:
-        full = S
+    delay = m.delay if seg is None else np.asarray(seg.pair_delay)  # [K, D] or [K * S, D]
+    played = S[-_reach_steps(long, delay):]  # older steps reach nothing in the window (module docstring)
+    H = len(played)
     m_long = dataclasses.replace(m, adstock=long, adstock_ring=_ring_weights(long))
     days = scenario.start_day + scenario.step_days * np.arange(-H, 0, dtype=float)
     cost, response = seasonal_multipliers(scenario, days)
@@ -147,11 +144,10 @@ def carry_in(scenario: Scenario, history: Any, model: ChannelModel | None = None
     pairs = m.n_channels * (1 if seg is None else seg.n_segments)
     exposure, resp = np.zeros((H, m.n_channels)), np.zeros((H, pairs))
     for h in range(H):
-        out = transition(m_long, state, h, S[h][None], cost[h], response[h])
+        out = transition(m_long, state, h, played[h][None], cost[h], response[h])
         exposure[h] = out.exposure[0]
         resp[h] = out.response[0] if out.segment is None else out.segment.generated[0].ravel()
-    if seg is None:
-        arrivals = _reach(m.delay, resp, T)
-    else:
-        arrivals = _reach(np.asarray(seg.pair_delay), resp, T).reshape(T, m.n_channels, seg.n_segments)
-    return CarryIn(spend=full, adstock=_reach(long, exposure, T), arrivals=arrivals)
+    arrivals = _reach(delay, resp, T)
+    if seg is not None:
+        arrivals = arrivals.reshape(T, m.n_channels, seg.n_segments)
+    return CarryIn(spend=S, adstock=_reach(long, exposure, T), arrivals=arrivals)

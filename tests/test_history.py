@@ -106,13 +106,13 @@ def test_only_the_steps_that_reach_the_window_are_played(name: str, monkeypatch:
     reaches: list[int] = []
     reach_steps = history._reach_steps
 
-    def recorded(long: np.ndarray, model: ChannelModel) -> int:
-        reaches.append(reach_steps(long, model))
+    def recorded(long: np.ndarray, delay: np.ndarray) -> int:
+        reaches.append(reach_steps(long, delay))
         return reaches[-1]
 
     monkeypatch.setattr(history, "_reach_steps", recorded)
     trimmed = carry_in(sc, hist, m)
-    monkeypatch.setattr(history, "_reach_steps", lambda long, model: 10**9)  # play every step
+    monkeypatch.setattr(history, "_reach_steps", lambda long, delay: 10**9)  # play every step
     every = carry_in(sc, hist, m)
     assert trimmed is not None and every is not None and reaches[0] < H - 30
     np.testing.assert_array_equal(trimmed.spend, hist)
