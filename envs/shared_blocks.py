@@ -35,7 +35,6 @@ LIVE_BLOCKS = 32
 SHM_DIR = "/dev/shm"
 
 
-
 def _offsets(spec: Spec) -> tuple[list[int], int]:
     """Each array's byte offset in a block (64-byte aligned) and the block's size."""
     offsets, size = [], 0

@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["PartProcesses", "process_blocks"]
 
+
 def process_blocks(parts: int, processes: int) -> list[list[int]]:
     """The row parts of each of ``min(processes, parts)`` processes: contiguous blocks of part
     indices whose sizes differ by at most one (block 0 is the calling process's)."""
@@ -65,7 +66,7 @@ def _shutdown(pipes: list[Connection], procs: list[Any], blocks: Blocks) -> None
     for conn in pipes:
         try:
             conn.send(("close", None))
-        except (BrokenPipeError, OSError):
+        except OSError:  # a worker already gone (BrokenPipeError)
             pass
     for proc in procs:
         proc.join(timeout=5)
