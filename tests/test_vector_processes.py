@@ -73,7 +73,6 @@ def test_returned_arrays_never_change_and_blocks_are_reused_only_when_dropped() 
     env.reset(seed=0)
     rng = np.random.default_rng(1)
     kept = env.step(rng.uniform(-1, 1, env.action_space.shape))
-    snapshot = copy.deepcopy(kept)
     view = kept[4]["spend"][1:3]  # a view of the step's block is a hold on it too
     view_before = view.copy()
     del kept
@@ -92,7 +91,6 @@ def test_returned_arrays_never_change_and_blocks_are_reused_only_when_dropped() 
     for _ in range(3):
         env.step(rng.uniform(-1, 1, env.action_space.shape))
     assert len(env._procs.memory.blocks) <= 2 + FREE_BLOCKS  # the surplus free blocks were unlinked
-    assert snapshot[1].shape == (7,)
     env.close()
 
 
