@@ -42,10 +42,13 @@ OUTCOME_NAMES = {"conversions": "conversions", "revenue": "revenue", "profit": "
 
 def fmt(x: float | None, digits: int | None = None, signed: bool = False) -> str:
     """A number for people: thousands separators, decimals by magnitude unless ``digits`` is
-    given (0 from 1,000, 1 from 10, 2 from 1, else 3); ``–`` for missing or infinite values."""
+    given (0 from 1,000, 1 from 10, 2 from 1, else 3; an exact zero is ``0``); ``–`` for missing or
+    infinite values."""
     if x is None or not math.isfinite(float(x)):
         return "–"
     v = float(x)
+    if digits is None and v == 0.0:
+        return "0"
     if digits is None:
         a = abs(v)
         digits = 0 if a >= 1000 else 1 if a >= 10 else 2 if a >= 1 else 3

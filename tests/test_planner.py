@@ -300,3 +300,16 @@ def test_robust_plan_matches_an_independent_slsqp_solve_of_the_mean() -> None:
     assert ours >= cold * (1 - 1e-9)  # never beaten
     assert ours == pytest.approx(cold, rel=1e-3)  # the same optimum, to SLSQP's own precision here
     assert slsqp(problem.solve().ravel()) <= ours * (1 + 1e-9)  # started at ours, SLSQP finds no better plan
+
+
+def test_numbers_for_people_by_magnitude() -> None:
+    from budgetgym.planner.report import fmt
+
+    assert fmt(1234567.8) == "1,234,568"
+    assert fmt(12.34) == "12.3"
+    assert fmt(1.234) == "1.23"
+    assert fmt(0.01234) == "0.012"
+    assert fmt(0.0) == "0"  # an unspent channel's revenue, not "0.000"
+    assert fmt(-0.0001, 2) == "0.00"  # no "-0"
+    assert fmt(5.0, signed=True) == "+5.00"
+    assert fmt(float("inf")) == "–" and fmt(None) == "–"
