@@ -167,3 +167,27 @@ def test_bootstrap_redraws_the_measurements(tmp_path: Path) -> None:
     row = res.lift.iloc[0]
     assert row["low"] < row["model"] < row["high"]
     assert "## Lift tests" in (tmp_path / "out" / "fit.md").read_text()
+
+
+def test_model_lift_goes_through_the_cost_curve(tmp_path: Path) -> None:
+    """Channel ``a`` is bought per thousand impressions at CPM 8 with auction pressure 0.3, ``b`` per
+    click at CPC 1.5 (``test_calibration_export``'s noise-free data, fitted exactly). With tests so
+    loose they do not move the fit, its lift of each is the truth's by hand: spend to exposure by
+    the cost curve, times the adstock's weight sum 1 / (1 - decay), through the Hill curve."""
+    from test_calibration_export import TRUTH, _calibrate, _dataset
+
+    path, spend, _ = _dataset(tmp_path)
+    ref = float(np.median(spend[spend[:, 0] > 0, 0]))
+    exposure = [lambda x: 1000.0 * x / 8.0 * (1 + x / ref) ** -0.3, lambda x: x / 1.5]
+
+    def response(i: int, x: float) -> float:
+        a = exposure[i](x) / (1.0 - TRUTH["theta"][i])
+        k, s = TRUTH["kappa"][i], TRUTH["slope"][i]
+        return float(TRUTH["beta"][i] * a**s / (k**s + a**s))
+
+    cases = [(0, 1500.0, 1500.0), (1, 2500.0, -1000.0), (1, 0.0, 4000.0)]
+    truth = [response(i, x + dx) - response(i, x) for i, x, dx in cases]
+    tests = _lift_file(tmp_path, [{"channel": ["a_spend", "b_spend"][i], "x": x, "delta_x": dx, "delta_y": 0.0,
+                                   "sigma": 1e6} for i, x, dx in cases])
+    res = _calibrate(path, draws=0, lift_tests=tests)
+    assert res.fit.lift() == pytest.approx(truth, rel=1e-4)
