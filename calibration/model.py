@@ -229,10 +229,6 @@ class Fit:
         beta = self.beta if beta is None else beta
         return beta * steady_state(self.layout, phi, self.ref, exposure)
 
-    @property
-    def lift_tests(self) -> LiftRows | None:
-        return self.problem.lift
-
     def lift(self, phi: np.ndarray | None = None, beta: np.ndarray | None = None) -> np.ndarray:
         """The model's steady-state lift of each lift test (KPI per period, ``[J]``; empty without
         tests): ``beta_i (h_i(w̄_i e^+) - h_i(w̄_i e^-))`` (:mod:`~budgetgym.calibration.lift`)."""
