@@ -26,7 +26,8 @@ an MMM dataset holds, plus the truth no real dataset has:
   lift ``true_delta_y``.
 
 Lift tests (:func:`simulate_lift_tests`). Test ``n`` goes to the channel ranked ``n mod K`` by its
-total spend in the data (the largest first: where a marketer tests first) and, with ``r = n div K``
+total spend in the data (the largest first: where a marketer tests first; ``K`` the channels with
+any spend) and, with ``r = n div K``
 (the round), changes its spend per period from ``x`` = its mean spend per period in the data by
 ``delta_x`` = :data:`LIFT_CHANGES`\ ``[r mod 3]`` times ``x`` (double it, then halve it, then triple
 it: geo tests typically double or cut a channel's spend). The true lift is the difference of the
@@ -214,11 +215,13 @@ def simulate_lift_tests(sc: Scenario, spent: np.ndarray, n: int, rel_sigma: floa
     ``channel`` (the spend column), ``x``, ``delta_x``, ``delta_y``, ``sigma``, ``true_delta_y``."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 19]))
     mean = spent.mean(axis=0)
-    order = np.argsort(-spent.sum(axis=0), kind="stable")
+    order = [int(i) for i in np.argsort(-spent.sum(axis=0), kind="stable") if mean[i] > 0]  # unspent: untestable
+    if not order:
+        raise BudgetGymError("--lift-tests: the plan spends nothing on any channel; no test to simulate")
     rows = []
     for k in range(n):
-        i = int(order[k % sc.n_channels])
-        dx = LIFT_CHANGES[(k // sc.n_channels) % len(LIFT_CHANGES)] * float(mean[i])
+        i = order[k % len(order)]
+        dx = LIFT_CHANGES[(k // len(order)) % len(LIFT_CHANGES)] * float(mean[i])
         truth = true_lift(sc, mean, i, dx)
         sigma = rel_sigma * max(abs(truth), 1e-9)
         rows.append({"channel": f"{sc.channel_names[i]}_spend", "x": float(mean[i]), "delta_x": dx,
