@@ -161,8 +161,8 @@ class Problem:
         ``least_squares``' ``2-point`` scheme, away from the upper bound). A channel's parameter
         moves only that channel's feature column, so each difference recomputes one column (from
         the cached adstock when the parameter acts after it) and re-solves the (small)
-        non-negative least squares, instead of every channel's transforms; only the shared media
-        seasonality recomputes them all."""
+        non-negative least squares, instead of every channel's transforms (and that channel's lift
+        rows, which its delay does not move); only the shared media seasonality recomputes them all."""
         lay = self.layout
         K, per = lay.n_channels, lay.per_channel
         _, hi = lay.bounds()
@@ -185,11 +185,13 @@ class Problem:
                 slot = moved[i * per: (i + 1) * per]
                 a, wbar = adstock_column(lay, self.media[:, i], slot) if k < lay.n_adstock else stocks[i]
                 q = channel_delay(lay, slot) if lay.delay and k == per - 1 else delays[i]
-                H2 = Ht.copy()
-                H2[:, i] = self.project(response_column(lay, a, wbar, slot, float(self.ref[i]), s, q) * self.sw)
+                A2 = A.copy()
+                A2[: len(Ht), i] = self.project(response_column(lay, a, wbar, slot, float(self.ref[i]), s, q) * self.sw)
+                if self.lift is not None and not (lay.delay and k == per - 1):  # the lag leaves the steady state
+                    A2[len(Ht):, i] = self.lift_weight * self.lift.features(lay, moved, self.ref)[:, i]
             else:
-                H2 = self.project(features(lay, self.media, moved, self.ref, self.days) * self.sw[:, None])
-            A2 = self.design(H2, moved)
+                A2 = self.design(self.project(features(lay, self.media, moved, self.ref, self.days) * self.sw[:, None]),
+                                 moved)
             r = np.concatenate([target - A2 @ nnls(A2, target)[0], self.penalty(moved)])
             J[:, j] = (r - r0) / h
         return J
