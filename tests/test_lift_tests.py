@@ -191,3 +191,18 @@ def test_model_lift_goes_through_the_cost_curve(tmp_path: Path) -> None:
                                    "sigma": 1e6} for i, x, dx in cases])
     res = _calibrate(path, draws=0, lift_tests=tests)
     assert res.fit.lift() == pytest.approx(truth, rel=1e-4)
+
+
+def test_simulate_then_calibrate_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``simulate --lift-tests`` writes the tests beside the data and says how to calibrate with
+    them; a bad ``--lift-sigma`` is one line, exit 2, nothing written."""
+    code, out, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "30", "--lift-tests", "4", "--out",
+                             str(tmp_path / "sim"))
+    assert code == 0, err
+    tests = pd.read_csv(tmp_path / "sim" / "lift_tests.csv")
+    assert len(tests) == 4 and tests["channel"].nunique() == 3 and (tests["sigma"] > 0).all()
+    assert f"--lift-tests {tmp_path / 'sim' / 'lift_tests.csv'}" in out
+    code, _, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "30", "--lift-tests", "2",
+                           "--lift-sigma", "0", "--out", str(tmp_path / "bad"))
+    assert code == 2 and err.strip() == "error: --lift-sigma: expected a positive relative standard error, got 0"
+    assert not (tmp_path / "bad").exists()
