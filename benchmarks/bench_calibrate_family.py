@@ -30,10 +30,15 @@ largest period in the data (``max_share``: what a plan that never leaves the dat
 reach). ``--noise-free`` drops every noise (counts, basket values, prices, baseline) from the
 same truths and flighting: the ceiling of calibrate's model class on this data design;
 ``--noise-seed N`` simulates draw ``d`` with seed ``d + N`` (another flighting and noise on the
-same truth): how much a dataset's figure is its noise's. Usage::
+same truth): how much a dataset's figure is its noise's. ``--lift-tests N`` has ``simulate_dataset``
+write ``N`` lift tests of the truth (the largest channels first, each channel's mean weekly spend
+doubled, measured to ``--lift-sigma`` of the true lift; :mod:`budgetgym.experiments.simulate`) and
+passes them to ``calibrate`` (:mod:`budgetgym.calibration.lift`); ``--lift-exact`` replaces each
+measurement by the true lift (the same ``sigma``): what the tests' noise costs. Usage::
 
     python benchmarks/bench_calibrate_family.py [--datasets 20] [--periods 156] [--draws 200] [--prior weak]
         [--delay gamma] [--media-season yearly] [--prior-draws] [--first 0] [--noise-free] [--noise-seed 0]
+        [--lift-tests 5] [--lift-sigma 0.15] [--lift-exact]
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from budgetgym.envs.expected import ExpectedModel
 from budgetgym.envs.family import load_family
 from budgetgym.envs.history import carry_in
 from budgetgym.envs.plan_value import scenario_path
-from budgetgym.experiments.simulate import simulate_dataset, write_dataset
+from budgetgym.experiments.simulate import LIFT_SIGMA, simulate_dataset, write_dataset
 from budgetgym.planner import PlanningProblem, plan
 from budgetgym.planner.inputs import read_history
 
@@ -62,7 +67,7 @@ WINDOW = 13
 def one(
     draw: int, periods: int, draws: int, root: Path, prior: str = "all", adstock: str = "geometric",
     delay: str = "none", media_season: str = "none", prior_draws: bool = False, noise_free: bool = False,
-    noise_seed: int = 0,
+    noise_seed: int = 0, lift_tests: int = 0, lift_sigma: float = LIFT_SIGMA, lift_exact: bool = False,
 ) -> dict[str, float]:
     fam = load_family("retail-5-family")
     d = fam.sample(draw, "test")
@@ -85,15 +90,20 @@ def one(
         truth = truth.override({"noise.conversions": "none", "baseline.noise_sd": 0.0,
                                 **{f"channels.{c.name}.value.noise_sd": 0.0 for c in d.channels},
                                 **{f"channels.{c.name}.cost.noise_sd": 0.0 for c in d.channels}})
-    ds = simulate_dataset(truth, periods, "random", seed=draw + noise_seed)
+    ds = simulate_dataset(truth, periods, "random", seed=draw + noise_seed, lift_tests=lift_tests,
+                          lift_sigma=lift_sigma)
     out = write_dataset(ds, root / f"d{draw}")
+    if lift_exact and ds.lift_tests is not None:  # the tests' measurements without their noise (sigma kept)
+        ds.lift_tests.assign(delta_y=ds.lift_tests["true_delta_y"]).drop(columns="true_delta_y").to_csv(
+            out / "lift_tests.csv", index=False)
     names = truth.channel_names
     exposure = [f"{c.name}_{'clicks' if c.cost.unit == 'click' else 'impressions'}" for c in truth.channels]
     t0 = time.perf_counter()
     res = calibrate(out / "data.csv", date="date", kpi="revenue", spend=",".join(f"{n}_spend" for n in names),
                     exposure=",".join(exposure), controls="competitor", draws=draws, seed=draw, out=root / f"f{draw}",
                     plots=False, plan_periods=WINDOW, plan_budget=WINDOW * rate, prior=prior, adstock=adstock,
-                    delay=delay, media_season=media_season, prior_draws=prior_draws)
+                    delay=delay, media_season=media_season, prior_draws=prior_draws,
+                    lift_tests=out / "lift_tests.csv" if lift_tests else None)
     t_fit = time.perf_counter() - t0
     rec = plan(root / f"f{draw}" / "family.yaml", history=root / f"f{draw}" / "history.csv", curves=False)
     t_all = time.perf_counter() - t0
@@ -153,6 +163,9 @@ def main() -> None:
                     help="no conversion, basket, price or baseline noise (the same truths and flighting)")
     ap.add_argument("--noise-seed", type=int, default=0,
                     help="simulate draw d with seed d + this (other flighting and noise, the same truth)")
+    ap.add_argument("--lift-tests", type=int, default=0, help="lift tests simulated and passed to calibrate")
+    ap.add_argument("--lift-sigma", type=float, default=LIFT_SIGMA, help="their standard error, relative to the lift")
+    ap.add_argument("--lift-exact", action="store_true", help="the tests measure the true lift (sigma kept)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -161,7 +174,8 @@ def main() -> None:
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for draw in range(args.first, args.first + args.datasets):
             r = one(draw, args.periods, args.draws, Path(tmp), args.prior, args.adstock, args.delay, args.media_season,
-                    args.prior_draws, args.noise_free, args.noise_seed)
+                    args.prior_draws, args.noise_free, args.noise_seed, args.lift_tests, args.lift_sigma,
+                    args.lift_exact)
             rows.append(r)
             print(f"| {draw} | {r['pct']:.2f} | {r['pct_equal']:.2f} | {r['pct_movable']:.2f} | {r['coverage']:.0%} "
                   f"| {r['r2']:.3f} | {r['fit_s']:.1f} | {r['calibrate_plan_s']:.1f} | {r['pct_point']:.2f} "
@@ -174,7 +188,8 @@ def main() -> None:
     point = np.array([r["pct_point"] for r in rows])
     plo, phi = _ci(point, rng)
     print(f"\n{len(rows)} datasets of {args.periods} weeks, prior {args.prior}, adstock {args.adstock}, "
-          f"delay {args.delay}, media season {args.media_season}, prior draws {args.prior_draws}: "
+          f"delay {args.delay}, media season {args.media_season}, prior draws {args.prior_draws}, "
+          f"lift tests {args.lift_tests} (sigma {args.lift_sigma:g} of the lift, exact {args.lift_exact}): "
           f"plan {pct.mean():.2f}% of the "
           f"true oracle "
           f"(95% CI {lo:.2f}-{hi:.2f}), worst {pct.min():.2f}% (targets: mean >= 99, worst >= 97); equal split "

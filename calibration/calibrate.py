@@ -3,7 +3,8 @@
 Steps: read and validate the data (:mod:`~budgetgym.calibration.data`); if ``holdout > 0``, fit
 on all but the last ``holdout`` periods and score the forecast of those
 (:mod:`~budgetgym.calibration.diagnostics`); fit on all periods
-(:mod:`~budgetgym.calibration.model`); bootstrap ``draws`` refits
+(:mod:`~budgetgym.calibration.model`), with lift tests as extra likelihood terms when given
+(:mod:`~budgetgym.calibration.lift`); bootstrap ``draws`` refits
 (:mod:`~budgetgym.calibration.uncertainty`); map the point estimate and the draws to a scenario
 family and a spend history (:mod:`~budgetgym.calibration.export`); report
 (:mod:`~budgetgym.calibration.report`). With ``out``, the files are written only once all of
@@ -24,6 +25,7 @@ import pandas as pd
 from budgetgym.calibration.data import MMMData, read_mmm_csv
 from budgetgym.calibration.diagnostics import Errors, errors, parameter_table, warnings_for
 from budgetgym.calibration.export import Costs, PlanWindow, family_dict, fit_costs, history_frame, plan_window
+from budgetgym.calibration.lift import LiftTests, lift_table, read_lift_tests
 from budgetgym.calibration.model import Fit, Likelihood, ModelSpec, baseline_design, default_fourier, fit_model
 from budgetgym.calibration.transforms import AdstockKind, SaturationKind
 from budgetgym.calibration.uncertainty import Draws, block_bootstrap
@@ -68,6 +70,7 @@ class CalibrationResult:
     history: pd.DataFrame  # history.csv
     seconds: dict[str, float]
     files: list[Path] = field(default_factory=list)
+    lift: pd.DataFrame | None = None  # lift_table: each lift test against the fitted model's lift
 
     def summary(self) -> dict[str, Any]:
         """Headline numbers as plain data."""
@@ -100,12 +103,12 @@ def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
     return value
 
 
-def _holdout(data: MMMData, spec: ModelSpec, n: int, seed: int) -> Holdout:
+def _holdout(data: MMMData, spec: ModelSpec, n: int, seed: int, lift: LiftTests | None) -> Holdout:
     T = data.n_periods
     if not 1 <= n < T:
         raise BudgetGymError(f"--holdout: expected 0 to {T - 1} periods, got {n}")
     head = data.head(T - n)
-    fit = fit_model(head, spec, seed=seed)
+    fit = fit_model(head, spec, seed=seed, lift=None if lift is None else lift.rows)
     B, _ = baseline_design(data, fit.spec.fourier or 0, origin=float(data.days[0]))
     mu, _ = fit.predict(data.media, B, data.days)
     return Holdout(periods=n, insample=errors(head.kpi, fit.fitted), outsample=errors(data.kpi[T - n:], mu[T - n:]),
@@ -136,6 +139,7 @@ def calibrate(
     delay: str = "none",
     media_season: str = "none",
     prior_draws: bool = False,
+    lift_tests: str | Path | None = None,
     out: str | Path | None = None,
     plots: bool = True,
 ) -> CalibrationResult:
@@ -164,6 +168,9 @@ def calibrate(
         response (needs a year of data: with less the cycle is confounded with the trend).
     prior_draws : each bootstrap refit also draws its prior's means from the prior
         (:mod:`~budgetgym.calibration.uncertainty`).
+    lift_tests : a CSV of lift tests (``channel, x, delta_x, delta_y, sigma``, PyMC-Marketing's
+        layout), extra likelihood terms of the fit and redrawn in each bootstrap replicate
+        (:mod:`~budgetgym.calibration.lift`); ``fit.md`` compares each with the fitted lift.
     out : directory to write ``family.yaml``, ``history.csv``, ``parameters.csv``, ``fit.md`` and
         figures into (:func:`~budgetgym.calibration.report.write_outputs`); ``None`` writes nothing.
     plots : draw the figures (needs matplotlib, the ``plot`` extra).
@@ -194,26 +201,28 @@ def calibrate(
         raise BudgetGymError(
             f"--media-season yearly: {p} spans less than 330 days; a yearly cycle needs a year of data")
     window = plan_window(data, plan_periods, plan_budget)
+    costs = fit_costs(data)
+    tests = None if lift_tests is None else read_lift_tests(lift_tests, data, costs)
     seconds: dict[str, float] = {}
     held = None
     if holdout:
         t = time.perf_counter()
-        held = _holdout(data, spec, int(holdout), seed)
+        held = _holdout(data, spec, int(holdout), seed, tests)
         seconds["holdout"] = time.perf_counter() - t
     t = time.perf_counter()
-    fit = fit_model(data, spec, seed=seed)
+    fit = fit_model(data, spec, seed=seed, lift=None if tests is None else tests.rows)
     seconds["fit"] = time.perf_counter() - t
     boot = block_bootstrap(fit, draws, block_length=block_length, seed=seed, prior_draws=prior_draws) if draws else None
     seconds["bootstrap"] = 0.0 if boot is None else boot.seconds
     insample = errors(fit.y, fit.fitted)
     rew = reward or kpi_reward(kpi, lik)
-    costs = fit_costs(data)
     fam = family_dict(fit, data, boot, window, costs, name=_name(p), reward=rew, seed=seed)
     family_from_dict(fam, source=f"calibrated family of '{p}'")  # it must load as written
     result = CalibrationResult(
         data=data, fit=fit, draws=boot, holdout=held, errors=insample, parameters=parameter_table(fit, data, boot),
         warnings=warnings_for(fit, boot, insample, held.outsample if held else None), window=window, costs=costs,
         reward=rew, family=fam, history=history_frame(data), seconds=seconds,
+        lift=None if tests is None else lift_table(fit, tests, boot.phi if boot else None, boot.beta if boot else None),
     )
     if out is not None:
         from budgetgym.calibration.report import write_outputs

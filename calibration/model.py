@@ -42,6 +42,14 @@ the same fit runs with weights :math:`1/\mathrm{Var}\, y_t` at the current :math
 they settle (iteratively reweighted least squares: its fixed point solves the likelihood's
 score equations, :math:`\sum_t (y_t - \mu_t)/\mathrm{Var}\, y_t \cdot \partial\mu_t/\partial p = 0`).
 
+**Lift tests** (``fit_model(..., lift=...)``, :mod:`~budgetgym.calibration.lift`): each test's
+measured lift :math:`\Delta y_j \sim N(\beta_i g_j(\phi), \sigma_j^2)` joins the least squares as
+the pseudo-residual :math:`\hat\sigma (\Delta y_j - \beta_i g_j(\phi)) / \sigma_j`, with
+:math:`\hat\sigma` the residual scale of the fit without tests and priors (at least
+:data:`LIFT_SCALE_FLOOR` of the KPI's sd); :math:`g_j` is the difference of the steady-state
+saturation at the test's two levels of spend, so the rows are linear in :math:`\beta` and the
+projection above holds (:mod:`~budgetgym.calibration.projection`).
+
 **Weakly spent channels** (nonzero exposure in fewer than ``weak_share`` = 30% of periods) get a
 mild prior, so their estimate stays where a campaign could be: :math:`u_i \sim N(0, (\ln 3)^2)`
 (κ within a factor 3 of the channel's typical adstocked exposure at one sd) and
@@ -89,17 +97,17 @@ from scipy.optimize import minimize_scalar
 from scipy.special import gammaln
 
 from budgetgym.calibration.data import MMMData
-from budgetgym.calibration.projection import Problem
+from budgetgym.calibration.projection import LiftRows, Problem
 from budgetgym.calibration.transforms import (
     YEAR_DAYS,
     AdstockKind,
     Layout,
     SaturationKind,
-    adstocked,
     features,
     kappas,
-    saturate,
+    steady_state,
     typical_exposure,
+    weight_sums,
 )
 from budgetgym.envs.errors import BudgetGymError
 
@@ -212,17 +220,24 @@ class Fit:
 
     def wbar(self, phi: np.ndarray | None = None) -> np.ndarray:
         """Each channel's adstock weight sum (``1/(1 - theta)`` for geometric)."""
-        one = np.ones((1, self.layout.n_channels))
-        return adstocked(self.layout, one, self.phi if phi is None else phi)[1]
+        return weight_sums(self.layout, self.phi if phi is None else phi)
 
     def curve(self, exposure: np.ndarray, phi: np.ndarray | None = None, beta: np.ndarray | None = None) -> np.ndarray:
         """Steady-state response ``beta_i h_i(w̄_i e)`` (KPI per period) to exposure ``e`` sustained
         every period; ``exposure`` is ``[n, K]``, the result too."""
         phi = self.phi if phi is None else phi
         beta = self.beta if beta is None else beta
-        wbar = self.wbar(phi)
-        kappa = kappas(self.layout, phi, self.ref, wbar)
-        return beta * saturate(self.layout, np.asarray(exposure) * wbar, kappa, phi)
+        return beta * steady_state(self.layout, phi, self.ref, exposure)
+
+    def lift(self, phi: np.ndarray | None = None, beta: np.ndarray | None = None) -> np.ndarray:
+        """The model's steady-state lift of each lift test (KPI per period, ``[J]``; empty without
+        tests): ``beta_i (h_i(w̄_i e^+) - h_i(w̄_i e^-))`` (:mod:`~budgetgym.calibration.lift`)."""
+        rows = self.problem.lift
+        if rows is None:
+            return np.zeros(0)
+        phi = self.phi if phi is None else phi
+        beta = self.beta if beta is None else beta
+        return np.asarray(rows.features(self.layout, phi, self.ref) @ beta)
 
     def predict(
         self, media: np.ndarray, B: np.ndarray, days: np.ndarray | None = None
@@ -263,6 +278,11 @@ def default_window(data: MMMData) -> int:
     return int(max(4, min(np.ceil(56.0 / data.step_days), data.n_periods // 3)))
 
 
+#: The lift rows' residual scale is at least this share of the (weighted) KPI's sd: on noise-free
+#: data the fit's residual scale is rounding, and the tests must still pick the point, among those
+#: the data fit exactly, that they measure.
+LIFT_SCALE_FLOOR = 1e-6
+
 #: The multi-start's first stage: every start to this tolerance, within at most this many
 #: evaluations; only the best is then polished to 1e-10 (:func:`_multistart`).
 SCOUT_TOL = 1e-6
@@ -278,8 +298,10 @@ def _multistart(prob: Problem, y: np.ndarray, starts: list[np.ndarray]) -> list[
     return [best, *scouts]
 
 
-def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0) -> Fit:
-    """The maximum-likelihood (for weak channels: maximum a posteriori) fit (module docstring).
+def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, lift: LiftRows | None = None) -> Fit:
+    """The maximum-likelihood (for weak channels: maximum a posteriori) fit (module docstring);
+    ``lift``: lift tests, extra likelihood terms (:mod:`~budgetgym.calibration.lift`), weighted
+    to the residual scale of the fit without them and the priors.
 
     Raises
     ------
@@ -327,10 +349,13 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0) ->
             if moved < 1e-7:
                 break
     season_prior = layout.season and spec.prior != "none"
-    if weak.any() or season_prior:
+    if weak.any() or season_prior or lift is not None:
         H, beta, coef = prob.linear(phi, y)
         scale0 = float(np.sqrt(np.sum((prob.sw * (y - H @ beta - B @ coef)) ** 2) / dof))
-        prob = Problem(layout, media, ref, B, data.days, prob.sw, weak, prior_scale=scale0, season_prior=season_prior)
+        prior_scale = scale0 if weak.any() or season_prior else 0.0
+        lift_scale = max(scale0, LIFT_SCALE_FLOOR * float(np.std(y * prob.sw)))
+        prob = Problem(layout, media, ref, B, data.days, prob.sw, weak, prior_scale=prior_scale,
+                       season_prior=season_prior, lift=lift, lift_scale=lift_scale)
         runs = _multistart(prob, y, [phi, *starts])
         phi = runs[0][0]
     H, beta, coef = prob.linear(phi, y)
@@ -357,13 +382,14 @@ REFIT_NFEV = 20
 
 
 def refit(
-    fit: Fit, y: np.ndarray, tol: float = REFIT_TOL, prior_shift: np.ndarray | None = None
+    fit: Fit, y: np.ndarray, tol: float = REFIT_TOL, prior_shift: np.ndarray | None = None,
+    lift_y: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Refit ``fit``'s model to another KPI series ``y`` (a bootstrap replicate), warm-started at
     the point estimate, with its weights and prior (its means moved by ``prior_shift`` sds, one per
     pseudo-residual of :meth:`~budgetgym.calibration.projection.Problem.penalty`), to
     :data:`REFIT_TOL` within ``REFIT_NFEV`` evaluations of the residual (as many iterations at
-    most): ``(phi, beta, coef)``."""
-    phi = fit.problem.fit(y, fit.phi, tol, REFIT_NFEV, shift=prior_shift)[0]
-    _, beta, coef = fit.problem.linear(phi, y)
+    most), and with lift tests their measurements ``lift_y`` (default the tests'): ``(phi, beta, coef)``."""
+    phi = fit.problem.fit(y, fit.phi, tol, REFIT_NFEV, shift=prior_shift, lift_y=lift_y)[0]
+    _, beta, coef = fit.problem.linear(phi, y, lift_y)
     return phi, beta, coef

@@ -9,8 +9,9 @@ half-written directory:
 * ``history.csv`` — the data's spend, every period, a column per channel;
 * ``parameters.csv`` — :func:`~budgetgym.calibration.diagnostics.parameter_table`;
 * ``fit.md`` — data, model, errors (in sample and held out), parameters with 90% intervals,
-  warnings, the planning window and cost curves, and the figures ``fit.png``,
-  ``contributions.png`` and ``curves.png`` (with matplotlib).
+  with lift tests each test against the fitted lift and its 90% interval, warnings, the planning
+  window and cost curves, and the figures ``fit.png``, ``contributions.png`` and ``curves.png``
+  (with matplotlib).
 """
 
 from __future__ import annotations
@@ -109,6 +110,15 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
     coef = pd.DataFrame({"term": f.baseline_names, "coefficient": f.coef})
     lines += ["", "Baseline coefficients (KPI per period, per year for the trend, per unit of a control):", ""]
     lines += _table(coef)
+    if result.lift is not None:
+        lines += ["", "## Lift tests", "",
+                  "Each test's measured steady-state lift (KPI per period) and its standard error, against the fitted "
+                  "model's lift for the same change of spend"
+                  + (" with its 90% interval over the bootstrap draws (each draw refit to the tests' measurements "
+                     "redrawn within their standard errors)" if n_draws else "")
+                  + "; z = (measured − model) / sigma. The tests are extra likelihood terms of the fit "
+                  "(`budgetgym.calibration.lift`).", ""]
+        lines += _table(result.lift.rename(columns={"low": "5%", "high": "95%"}))
     lines += ["", "## Warnings", ""] + ([f"- {m}" for m in result.warnings] or ["None."])
     c = result.costs
     cost = pd.DataFrame({"channel": list(f.channels), "unit": list(c.unit), "price": c.price, "ref_spend": c.ref_spend,

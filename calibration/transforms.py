@@ -66,8 +66,8 @@ import numpy as np
 from scipy.signal import lfilter
 
 __all__ = ["AdstockKind", "Layout", "SaturationKind", "adstock_column", "adstock_weights", "channel_delay",
-           "channel_feature", "delay_weights", "features", "response_column",
-           "typical_exposure"]
+           "channel_feature", "delay_weights", "features", "response_column", "steady_state",
+           "typical_exposure", "weight_sums"]
 
 AdstockKind = Literal["geometric", "weibull_cdf", "weibull_pdf"]
 SaturationKind = Literal["hill", "logistic"]
@@ -248,6 +248,23 @@ def saturate(layout: Layout, A: np.ndarray, kappa: np.ndarray, phi: np.ndarray) 
     s = layout.split(phi)[:, layout.n_adstock + 1]
     r = np.power(np.maximum(A, 0.0) / kappa, s)
     return r / (1.0 + r)
+
+
+def steady_state(layout: Layout, phi: np.ndarray, ref: np.ndarray, exposure: np.ndarray) -> np.ndarray:
+    r"""``h_i(w̄_i e)``: the saturation of the adstock an exposure ``e`` sustained every period builds
+    (``exposure`` ``[n, K]``, the result too). The delay spreads it over later periods without
+    changing its sum and the media seasonality averages 1 over a year, so ``beta_i`` times this
+    is the channel's KPI per period at that steady state, averaged over a year."""
+    wbar = weight_sums(layout, phi)
+    return saturate(layout, np.asarray(exposure, dtype=float) * wbar, kappas(layout, phi, ref, wbar), phi)
+
+
+def weight_sums(layout: Layout, phi: np.ndarray) -> np.ndarray:
+    """``w̄_i = sum_l w_l``: each channel's carry-over weight sum (``1/(1 - theta)`` for geometric)."""
+    p = layout.split(phi)
+    if layout.adstock == "geometric":
+        return np.asarray(1.0 / (1.0 - p[:, 0]))
+    return np.array([adstock_weights(layout.adstock, p[i, :2], layout.window).sum() for i in range(layout.n_channels)])
 
 
 def season(layout: Layout, phi: np.ndarray, days: np.ndarray) -> np.ndarray:

@@ -37,6 +37,11 @@ four worst datasets, at no cost in plan value. The refits stop after
 :data:`~budgetgym.calibration.model.REFIT_NFEV` evaluations, so a draw travels about three
 quarters of the way to its perturbed optimum along a flat direction (the tests measure it).
 
+**Lift tests** (:mod:`~budgetgym.calibration.lift`): each replicate also redraws every test's
+measurement, :math:`\Delta y^*_j \sim N(\Delta y_j, \sigma_j^2)` (the parametric bootstrap of an
+independent Gaussian measurement), and refits to both; the draws' lifts then spread by the tests'
+standard errors where the tests decide the curve.
+
 Why not a Laplace approximation: the likelihood is far from Gaussian in the nonlinear
 parameters where they matter (bounds — θ = 0, κ at the edge of its range — and the curved
 adstock–saturation ridge), and a Hessian at the optimum describes neither; the bootstrap
@@ -66,6 +71,7 @@ class Draws:
     coef: np.ndarray  # [N, p] baseline coefficients
     block_length: int
     seconds: float
+    lift_y: np.ndarray | None = None  # [N, J] each replicate's lift-test measurements (with tests)
 
     def __len__(self) -> int:
         return len(self.beta)
@@ -103,15 +109,19 @@ def block_bootstrap(
     r = (r - r.mean()) * np.sqrt(T / max(1, T - fit.n_params))
     rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
     prior_rng = np.random.default_rng(np.random.SeedSequence([seed, 13]))
+    lift_rng = np.random.default_rng(np.random.SeedSequence([seed, 17]))
     n_prior = len(fit.problem.penalty(fit.phi)) if prior_draws else 0
-    phis, betas, coefs = [], [], []
+    tests = fit.problem.lift
+    phis, betas, coefs, lifts = [], [], [], []
     for _ in range(draws):
         y_star = fit.fitted + sd * resample_blocks(r, b, rng)
         shift = prior_rng.standard_normal(n_prior) if n_prior else None
-        phi, beta, coef = refit(fit, y_star, prior_shift=shift)
+        lift_y = None if tests is None else tests.delta_y + tests.sigma * lift_rng.standard_normal(len(tests))
+        phi, beta, coef = refit(fit, y_star, prior_shift=shift, lift_y=lift_y)
         phis.append(phi)
         betas.append(beta)
         coefs.append(coef)
+        lifts.append(lift_y)
     K, p = len(fit.beta), len(fit.coef)
     return Draws(
         phi=np.array(phis).reshape(draws, fit.layout.size),
@@ -119,4 +129,5 @@ def block_bootstrap(
         coef=np.array(coefs).reshape(draws, p),
         block_length=b,
         seconds=time.perf_counter() - t0,
+        lift_y=None if tests is None else np.array(lifts).reshape(draws, len(tests)),
     )

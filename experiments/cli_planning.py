@@ -83,16 +83,24 @@ def simulate_cmd(
     ] = "random",
     seed: Annotated[int, typer.Option(help="seed of the plan and of the episode's noise")] = 0,
     draw: Annotated[int | None, typer.Option(help="a family's held-out draw to simulate [default: nominal]")] = None,
+    lift_tests: Annotated[
+        int, typer.Option(help="lift tests to write in lift_tests.csv (largest channels first, spend doubled)")
+    ] = 0,
+    lift_sigma: Annotated[
+        float | None, typer.Option(help="lift tests' standard error relative to the true lift [default: 0.15]")
+    ] = None,
 ) -> None:
     """Write an MMM-style dataset (date, KPI, spend, impressions/clicks, controls) simulated from a
     scenario, with the truth: the scenario, each channel's expected contribution and its true
     response curve."""
     from budgetgym.experiments.simulate import simulate_dataset, write_dataset
 
-    ds = simulate_dataset(scenario, periods, plan=plan, seed=seed, draw=draw)
+    ds = simulate_dataset(scenario, periods, plan=plan, seed=seed, draw=draw, lift_tests=lift_tests,
+                          **({} if lift_sigma is None else {"lift_sigma": lift_sigma}))
     written = write_dataset(
         ds, out, meta={"arguments": {"scenario": scenario, "periods": periods, "plan": plan, "seed": seed,
-                                     "draw": draw, "out": str(out)}}
+                                     "draw": draw, "lift_tests": lift_tests, "lift_sigma": lift_sigma,
+                                     "out": str(out)}}
     )
     spend_cols = [c for c in ds.data.columns if c.endswith("_spend")]
     exposure_cols = [c for c in ds.data.columns if c.endswith(("_impressions", "_clicks"))]
@@ -105,7 +113,9 @@ def simulate_cmd(
         f"calibrate with: budgetgym calibrate {written / 'data.csv'} --date date --kpi {ds.kpi} "
         f"--spend {','.join(spend_cols)} --exposure {','.join(exposure_cols)}"
         + (f" --controls {','.join(c.name for c in control_cols)}" if control_cols else "")
-        + f" --out FIT_DIR\nwrote {written}/: data.csv, truth/, summary.json",
+        + (f" --lift-tests {written / 'lift_tests.csv'}" if ds.lift_tests is not None else "")
+        + f" --out FIT_DIR\nwrote {written}/: data.csv, "
+        + ("lift_tests.csv, " if ds.lift_tests is not None else "") + "truth/, summary.json",
         markup=False,
     )
 
@@ -142,6 +152,10 @@ def calibrate_cmd(
     prior_draws: Annotated[
         bool, typer.Option("--prior-draws/--no-prior-draws", help="bootstrap refits also draw the prior's means")
     ] = False,
+    lift_tests: Annotated[
+        Path | None,
+        typer.Option(help="CSV of lift tests (channel, x, delta_x, delta_y, sigma): extra likelihood terms"),
+    ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the figures")] = True,
 ) -> None:
     """Fit carry-over and saturation per channel to DATA.csv and write a scenario family of the fit
@@ -152,7 +166,7 @@ def calibrate_cmd(
         data, date=date, kpi=kpi, spend=spend, controls=controls, exposure=exposure, draws=draws,
         holdout=holdout, seed=seed, adstock=adstock, saturation=saturation, likelihood=likelihood, prior=prior,
         fourier=fourier, reward=reward, plan_periods=plan_periods, plan_budget=plan_budget, out=out, plots=plots,
-        delay=delay, media_season=media_season, prior_draws=prior_draws,
+        delay=delay, media_season=media_season, prior_draws=prior_draws, lift_tests=lift_tests,
     )
     con = console()
     e = res.errors

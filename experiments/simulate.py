@@ -19,7 +19,25 @@ an MMM dataset holds, plus the truth no real dataset has:
 * ``truth/curves.csv``: each channel's true response curve: the expected KPI per period at
   steady state (carry-over built up, nominal prices and demand) against a constant spend per
   period, :meth:`~budgetgym.envs.dynamics.ChannelModel.steady_state_response`;
-* ``summary.json``: arguments, seed, versions and commit.
+* ``summary.json``: arguments, seed, versions and commit;
+* with ``lift_tests=N``: ``lift_tests.csv`` beside ``data.csv``, ``N`` lift tests in
+  ``budgetgym calibrate --lift-tests``' layout (``channel, x, delta_x, delta_y, sigma``;
+  :mod:`budgetgym.calibration.lift`), and ``truth/lift_tests.csv``, the same with the noise-free
+  lift ``true_delta_y``.
+
+Lift tests (:func:`simulate_lift_tests`). Test ``n`` goes to the channel ranked ``n mod K`` by its
+total spend in the data (the largest first: where a marketer tests first; ``K`` the channels with
+any spend) and, with ``r = n div K``
+(the round), changes its spend per period from ``x`` = its mean spend per period in the data by
+``delta_x`` = :data:`LIFT_CHANGES`\ ``[r mod 3]`` times ``x`` (double it, then halve it, then triple
+it: geo tests typically double or cut a channel's spend). The true lift is the difference of the
+plan values (:func:`~budgetgym.envs.evaluate_plan`, per step) of two constant plans, every channel at
+its mean spend per period, the tested one at ``x + delta_x`` against ``x``: averaged over the last
+year (``round(365.25 / step_days)`` periods) of a window that first runs a year and the
+carry-over's and delay's lags at that spend (the warm-up), so the carry-over has built up and the
+seasons average out, on the nominal path (no noise, nominal prices). The measurement adds Gaussian
+noise of sd ``sigma = lift_sigma * |true lift|`` (default :data:`LIFT_SIGMA`, 15%: a test that
+reads its lift to within about ±30% at 95%), written in the ``sigma`` column; seeded by ``seed``.
 
 Plans: ``random`` (:func:`~budgetgym.experiments.flighting.random_flighting`: flights, dark
 periods, per-channel levels, seeded), ``equal`` (the equal split, ``B/T`` a period), ``oracle``
@@ -48,14 +66,20 @@ from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import load_family
 from budgetgym.envs.oracle import solve_oracle
+from budgetgym.envs.plan_value import evaluate_plan
 from budgetgym.envs.scenario import Scenario
 from budgetgym.experiments.flighting import random_flighting
 
-__all__ = ["EPOCH", "SimulatedDataset", "simulate_dataset", "write_dataset"]
+__all__ = ["EPOCH", "LIFT_CHANGES", "LIFT_SIGMA", "SimulatedDataset", "simulate_dataset", "simulate_lift_tests",
+           "true_lift", "write_dataset"]
 
 #: The calendar date of day 0 (a Monday, 1 January, as the scenario calendar defines day 0).
 EPOCH = dt.date(2024, 1, 1)
 CURVE_POINTS = 41
+#: A lift test's change of spend, a multiple of the spend before it, by round (module docstring).
+LIFT_CHANGES = (1.0, -0.5, 2.0)
+#: A simulated lift test's standard error, relative to its true lift.
+LIFT_SIGMA = 0.15
 
 
 @dataclass(frozen=True)
@@ -70,6 +94,7 @@ class SimulatedDataset:
     plan: np.ndarray  # [N, K] spend actually made
     kpi: str
     seed: int
+    lift_tests: pd.DataFrame | None = None  # channel, x, delta_x, delta_y, sigma, true_delta_y
 
 
 def _dates(sc: Scenario, n: int) -> list[str]:
@@ -114,9 +139,16 @@ def simulate_dataset(
     plan: str = "random",
     seed: int = 0,
     draw: int | None = None,
+    lift_tests: int = 0,
+    lift_sigma: float = LIFT_SIGMA,
 ) -> SimulatedDataset:
     """Simulate ``periods`` periods of ``scenario`` (a scenario, or a family's test draw
-    ``draw``) under ``plan`` with the environment seeded by ``seed`` (module docstring)."""
+    ``draw``) under ``plan`` with the environment seeded by ``seed``, and ``lift_tests`` lift tests
+    measured to ``lift_sigma`` of their lift (module docstring)."""
+    if lift_tests < 0:
+        raise BudgetGymError(f"--lift-tests: expected a non-negative number of tests, got {lift_tests}")
+    if not (np.isfinite(lift_sigma) and lift_sigma > 0):
+        raise BudgetGymError(f"--lift-sigma: expected a positive relative standard error, got {lift_sigma:g}")
     if periods < 1:
         raise BudgetGymError(f"--periods: expected a positive number of periods, got {periods}")
     family = load_family(scenario)
@@ -157,7 +189,44 @@ def simulate_dataset(
     data.insert(0, "date", _dates(played, periods))
     contributions = pd.DataFrame(contrib)
     contributions.insert(0, "date", data["date"])
-    return SimulatedDataset(data, contributions, true_curves(played, spent), played, source, spent, kpi, seed)
+    tests = simulate_lift_tests(sc, spent, lift_tests, lift_sigma, seed) if lift_tests else None
+    return SimulatedDataset(data, contributions, true_curves(played, spent), played, source, spent, kpi, seed, tests)
+
+
+def true_lift(sc: Scenario, base: np.ndarray, channel: int, delta_x: float) -> float:
+    """The steady-state lift in KPI per period (conversions, or revenue) of moving ``channel``'s spend per period from
+    ``base[channel]`` by ``delta_x``, every channel held at ``base`` (module docstring: the plan
+    values of the two constant plans, averaged over a year after the warm-up)."""
+    year = max(1, round(365.25 / sc.step_days))
+    probe = ChannelModel.from_scenario(sc.override({"horizon": 2 * year}))
+    lags = probe.adstock.shape[1] + probe.delay_ring.shape[1] // 2
+    horizon = max(2 * year, lags + year)
+    hi = np.array(base, dtype=float)
+    hi[channel] += delta_x
+    plans = np.stack([np.tile(base, (horizon, 1)), np.tile(hi, (horizon, 1))])
+    reward = "conversions" if sc.reward == "conversions" else "revenue"  # the KPI's (profit: its revenue)
+    long = sc.override({"horizon": horizon, "budget.total": float(plans.sum(axis=(1, 2)).max()), "reward": reward})
+    steps = np.asarray(evaluate_plan(long, plans, per_step=True))
+    return float(np.mean(steps[1, -year:] - steps[0, -year:]))
+
+
+def simulate_lift_tests(sc: Scenario, spent: np.ndarray, n: int, rel_sigma: float, seed: int) -> pd.DataFrame:
+    """``n`` lift tests on ``sc`` for a dataset that spent ``spent`` ``[T, K]`` (module docstring):
+    ``channel`` (the spend column), ``x``, ``delta_x``, ``delta_y``, ``sigma``, ``true_delta_y``."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 19]))
+    mean = spent.mean(axis=0)
+    order = [int(i) for i in np.argsort(-spent.sum(axis=0), kind="stable") if mean[i] > 0]  # unspent: untestable
+    if not order:
+        raise BudgetGymError("--lift-tests: the plan spends nothing on any channel; no test to simulate")
+    rows = []
+    for k in range(n):
+        i = order[k % len(order)]
+        dx = LIFT_CHANGES[(k // len(order)) % len(LIFT_CHANGES)] * float(mean[i])
+        truth = true_lift(sc, mean, i, dx)
+        sigma = rel_sigma * max(abs(truth), 1e-9)
+        rows.append({"channel": f"{sc.channel_names[i]}_spend", "x": float(mean[i]), "delta_x": dx,
+                     "delta_y": truth + sigma * float(rng.standard_normal()), "sigma": sigma, "true_delta_y": truth})
+    return pd.DataFrame(rows, columns=["channel", "x", "delta_x", "delta_y", "sigma", "true_delta_y"])
 
 
 def true_curves(sc: Scenario, plan: np.ndarray) -> pd.DataFrame:
@@ -188,6 +257,9 @@ def write_dataset(ds: SimulatedDataset, out: str | Path, meta: dict[str, Any] | 
         ds.data.to_csv(tmp / "data.csv", index=False)
         ds.contributions.to_csv(tmp / "truth" / "contributions.csv", index=False)
         ds.curves.to_csv(tmp / "truth" / "curves.csv", index=False)
+        if ds.lift_tests is not None:
+            ds.lift_tests.drop(columns="true_delta_y").to_csv(tmp / "lift_tests.csv", index=False)
+            ds.lift_tests.to_csv(tmp / "truth" / "lift_tests.csv", index=False)
         (tmp / "truth" / "scenario.yaml").write_text(
             yaml.safe_dump(ds.scenario.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
         )

@@ -1,0 +1,170 @@
+r"""Lift tests: experiments that measured a channel's incremental KPI, as extra likelihood terms.
+
+A lift test (a geo experiment, a holdout, a conversion-lift study) moves a channel's spend from
+``x`` to ``x + delta_x`` per period, holds it long enough for the carry-over to build up, and
+measures the change of the KPI per period, ``delta_y``, with standard error ``sigma``. The file
+uses PyMC-Marketing's layout (``MMM.add_lift_test_measurements``), one row per test:
+
+==========  ==================================================================================
+column      meaning
+==========  ==================================================================================
+channel     the channel: its spend column as given to ``--spend`` (or the channel's name in
+            ``family.yaml``, e.g. ``tv`` for ``tv_S``)
+x           spend per period before the test (currency, ``>= 0``)
+delta_x     the change of spend per period during the test (``x + delta_x >= 0``, not 0)
+delta_y     the measured change of the KPI per period, at steady state (KPI units)
+sigma       its standard error (``> 0``)
+==========  ==================================================================================
+
+**The model's lift.** Spend ``x`` held every period buys exposure :math:`e_i(x)` per period by
+the channel's cost curve (:func:`~budgetgym.calibration.export.fit_costs`, evaluated by
+:func:`budgetgym.envs.curves.exposure`: :math:`e = u x (1 + x/x_{ref})^{-\eta} / p_0`; the
+spend itself for a channel without an exposure column); the carry-over builds the adstock
+:math:`\bar w_i e` and the response is :math:`\beta_i h_i(\bar w_i e)`
+(:func:`~budgetgym.calibration.transforms.steady_state`; the delay only spreads it over later
+periods and the media seasonality averages 1 over a year, so this is the yearly average). Test
+``j`` on channel ``i`` is then
+
+.. math::
+
+    L_j(\phi, \beta) = \beta_i \big[h_i(\bar w_i e_i(x_j + \Delta x_j)) - h_i(\bar w_i e_i(x_j))\big]
+                     = \beta_i\, g_j(\phi),
+
+linear in :math:`\beta` for fixed :math:`\phi`, so the tests are rows of the variable-projection
+problem (:mod:`~budgetgym.calibration.projection`).
+
+**Likelihood.** :math:`\Delta y_j \sim N(L_j, \sigma_j^2)`, independent of the KPI's noise
+:math:`N(0, \hat\sigma^2)`. The least squares sums the KPI's residuals unscaled, so a test
+enters as the pseudo-residual :math:`\hat\sigma (\Delta y_j - L_j)/\sigma_j`: the whole sum of
+squares is then :math:`\hat\sigma^2` times the negative log-likelihood (plus a constant), and a
+test counts as much as its precision says against the data. :math:`\hat\sigma` is the residual
+scale of the fit without the tests and priors (as the priors' scale,
+:mod:`~budgetgym.calibration.model`), at least :data:`~budgetgym.calibration.model.LIFT_SCALE_FLOOR`
+of the KPI's sd. The bootstrap (:mod:`~budgetgym.calibration.uncertainty`) redraws every
+:math:`\Delta y_j` from :math:`N(\Delta y_j, \sigma_j^2)` in each replicate, so the intervals carry
+the tests' uncertainty.
+
+PyMC-Marketing instead compares :math:`|S(x + \Delta x) - S(x)|` on its saturation curve of
+(scaled) spend, without the carry-over, with a Gamma of that mean and sd :math:`\sigma` observed
+at :math:`|\Delta y|`. Here the lift is the steady state through the carry-over (a test held for
+weeks at a level measures that) in the model's own units, and Gaussian (the least squares' own
+likelihood; a cut of spend is a negative lift, not its absolute value).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from budgetgym.calibration.data import MMMData
+from budgetgym.calibration.export import Costs
+from budgetgym.calibration.model import Fit
+from budgetgym.calibration.projection import LiftRows
+from budgetgym.envs.curves import exposure
+from budgetgym.envs.errors import BudgetGymError, suggest
+
+__all__ = ["COLUMNS", "LiftTests", "lift_table", "read_lift_tests", "spend_exposure"]
+
+COLUMNS = ("channel", "x", "delta_x", "delta_y", "sigma")
+
+
+@dataclass(frozen=True)
+class LiftTests:
+    """A validated lift-test file: its rows as given and in the model's units."""
+
+    path: Path
+    table: pd.DataFrame  # channel (the fitted channel's name), x, delta_x, delta_y, sigma
+    rows: LiftRows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def spend_exposure(costs: Costs, index: np.ndarray, spend: np.ndarray) -> np.ndarray:
+    """Exposure per period bought by ``spend`` per period on channels ``index`` (elementwise) by the
+    fitted cost curves (module docstring)."""
+    units = np.array([1000.0 if costs.unit[i] == "impression" else 1.0 for i in index])
+    scale = units / costs.price[index]
+    return np.asarray(exposure(np.asarray(spend, dtype=float), scale, costs.ref_spend[index],
+                               costs.elasticity[index]))
+
+
+def _channel_index(df: pd.DataFrame, data: MMMData, source: str) -> np.ndarray:
+    lookup = {c: i for i, c in enumerate(data.spend_columns)}
+    lookup.update({c: i for i, c in enumerate(data.channels)})
+    out = []
+    for row, raw in enumerate(df["channel"]):
+        name = str(raw).strip()
+        if name not in lookup:
+            names = list(data.spend_columns)
+            raise BudgetGymError(
+                f"{source}: column 'channel', row {row + 1}: unknown channel '{name}'{suggest(name, names)}; "
+                f"expected a spend column ({', '.join(names)})"
+            )
+        out.append(lookup[name])
+    return np.array(out, dtype=int)
+
+
+def _column(df: pd.DataFrame, col: str, source: str) -> np.ndarray:
+    values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        row = int(bad[0])
+        raise BudgetGymError(
+            f"{source}: column '{col}', row {row + 1}: expected a finite number, got {df[col].iloc[row]!r}"
+        )
+    return values
+
+
+def _check(ok: np.ndarray, source: str, col: str, what: str, values: np.ndarray) -> None:
+    if not np.all(ok):
+        row = int(np.flatnonzero(~ok)[0])
+        raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: {what}, got {values[row]:g}")
+
+
+def read_lift_tests(path: str | Path, data: MMMData, costs: Costs) -> LiftTests:
+    """Read and validate a lift-test file for ``data`` (module docstring); every problem is a
+    one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file, the column and the row."""
+    from budgetgym.envs.io import read_csv_table
+
+    p = Path(path)
+    source = f"lift-test file '{p}'"
+    df = read_csv_table(p, "lift-test file")
+    for col in COLUMNS:
+        if col not in df.columns:
+            raise BudgetGymError(
+                f"{source}: no column '{col}'{suggest(col, list(df.columns))}; expected the columns "
+                f"{', '.join(COLUMNS)}, got {', '.join(map(str, df.columns)) or 'none'}"
+            )
+    if len(df) == 0:
+        raise BudgetGymError(f"{source}: the table has no rows")
+    index = _channel_index(df, data, source)
+    x, dx, dy, sigma = (_column(df, c, source) for c in COLUMNS[1:])
+    _check(x >= 0, source, "x", "the spend before the test must be non-negative", x)
+    _check(dx != 0, source, "delta_x", "the change of spend must not be 0", dx)
+    _check(x + dx >= 0, source, "delta_x", "x + delta_x (the spend during the test) must be non-negative", x + dx)
+    _check(sigma > 0, source, "sigma", "the standard error must be positive", sigma)
+    rows = LiftRows(index=index, low=spend_exposure(costs, index, x), high=spend_exposure(costs, index, x + dx),
+                    delta_y=dy, sigma=sigma)
+    table = pd.DataFrame({"channel": [data.channels[i] for i in index], "x": x, "delta_x": dx, "delta_y": dy,
+                          "sigma": sigma})
+    return LiftTests(path=p, table=table, rows=rows)
+
+
+def lift_table(fit: Fit, tests: LiftTests, phi: np.ndarray | None = None, beta: np.ndarray | None = None,
+               level: float = 0.9) -> pd.DataFrame:
+    """Each test's measurement beside the fitted model's lift, and its ``level`` interval over the
+    bootstrap draws ``phi`` ``[N, size]``, ``beta`` ``[N, K]`` (``NaN`` without draws)."""
+    out = tests.table.copy()
+    out["model"] = fit.lift()
+    if phi is not None and beta is not None and len(beta):
+        draws = np.array([fit.lift(phi[n], beta[n]) for n in range(len(beta))])
+        tail = 50.0 * (1.0 - level)
+        out["low"], out["high"] = np.percentile(draws, [tail, 100.0 - tail], axis=0)
+    else:
+        out["low"] = out["high"] = np.nan
+    out["z"] = (out["delta_y"] - out["model"]) / out["sigma"]
+    return out

@@ -1,0 +1,208 @@
+"""Lift tests (``calibrate(..., lift_tests=...)``, ``simulate_dataset(..., lift_tests=N)``): they
+recover a response the data cannot identify, the simulated lift is the steady state by hand, bad
+files fail in one line before anything is written, and the bootstrap redraws the measurements."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_cli
+from mmm_synth import Truth, flighted_spend, synthesize
+
+from budgetgym.calibration import calibrate
+from budgetgym.envs import scenario_from_dict
+from budgetgym.experiments.simulate import LIFT_CHANGES, simulate_dataset, write_dataset
+
+T = 60
+LEVEL = 1000.0  # the one level channel b is ever spent at
+B_TRUTH = dict(beta=20_000.0, kappa=3 * LEVEL, slope=1.0)  # h(LEVEL) = 0.25, h(2 LEVEL) = 0.4
+
+
+def _truth_b(x: float) -> float:
+    """Channel b's true steady-state response (decay 0) to ``x`` a period."""
+    k, s = B_TRUTH["kappa"], B_TRUTH["slope"]
+    return B_TRUTH["beta"] * x**s / (k**s + x**s)
+
+
+def _one_level(tmp_path: Path) -> Path:
+    """Channel ``a`` flighted at many levels; channel ``b`` switched between 0 and one level only
+    (no carry-over), so the data fix ``b``'s response at that level and nothing of its shape."""
+    rng = np.random.default_rng(5)
+    spend = flighted_spend(T, [2000.0, 1.0], rng)
+    spend[:, 1] = np.where(spend[:, 1] > 0, LEVEL, 0.0)
+    truth = Truth(beta=np.array([8000.0, B_TRUTH["beta"]]), kappa=np.array([2500.0, B_TRUTH["kappa"]]),
+                  slope=np.array([1.2, B_TRUTH["slope"]]), theta=np.array([0.3, 0.0]))
+    path = tmp_path / "data.csv"
+    synthesize(path, truth, spend, noise_sd=20.0, seed=3, spend_names=["a", "b"])
+    return path
+
+
+def _fit(path: Path, lift: Path | None = None, **kw: object):
+    return calibrate(path, date="date", kpi="revenue", spend="a_spend,b_spend", fourier=0, lift_tests=lift,
+                     **{"draws": 0, **kw})  # type: ignore[arg-type]
+
+
+def _lift_file(tmp_path: Path, rows: list[dict[str, object]], name: str = "lift.csv") -> Path:
+    path = tmp_path / name
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_lift_test_recovers_the_response_the_data_leave_free(tmp_path: Path) -> None:
+    """Channel b is only ever spent at LEVEL: the data fix its response there, the prior decides
+    its shape, and the fit's response at twice that is the prior's (17% below the truth). A lift
+    test doubling LEVEL pins it: the response at 2 LEVEL comes back to the truth."""
+    path = _one_level(tmp_path)
+    target = _truth_b(2 * LEVEL)
+    plain = _fit(path)
+    at = np.array([[0.0, LEVEL], [0.0, 2 * LEVEL]])
+    r_plain = plain.fit.curve(at)[:, 1]
+    assert r_plain[0] == pytest.approx(_truth_b(LEVEL), rel=0.02)  # identified by the data
+    assert abs(r_plain[1] / target - 1) > 0.08  # not identified: the prior's shape
+    lift = _truth_b(2 * LEVEL) - _truth_b(LEVEL)
+    tests = _lift_file(tmp_path, [{"channel": "b_spend", "x": LEVEL, "delta_x": LEVEL, "delta_y": lift,
+                                   "sigma": 0.02 * lift}])
+    res = _fit(path, tests)
+    r = res.fit.curve(at)[:, 1]
+    assert r[0] == pytest.approx(_truth_b(LEVEL), rel=0.02)
+    assert r[1] == pytest.approx(target, rel=0.03)
+    assert res.fit.lift() == pytest.approx([lift], rel=0.03)
+    assert res.lift is not None and list(res.lift["channel"]) == ["b"]
+
+
+def _hand_scenario() -> object:
+    """Two click-priced channels, geometric carry-over over a fixed window and Hill curves; no delay,
+    seasons or noise."""
+    channels = [
+        {"name": n, "cost": {"unit": "click", "price": p, "ref_spend": 1e6, "elasticity": 0.0, "noise_sd": 0.0},
+         "adstock": {"type": "geometric", "decay": d, "window": 6},
+         "saturation": {"type": "hill", "max_response": b, "half_saturation": k, "slope": s}}
+        for n, p, d, b, k, s in [("a", 2.0, 0.5, 300.0, 900.0, 1.3), ("b", 0.5, 0.2, 200.0, 2500.0, 0.8)]
+    ]
+    return scenario_from_dict({"name": "hand", "horizon": 10, "step_days": 7, "budget": {"total": 10 * 1000.0},
+                               "reward": "conversions", "noise": {"conversions": "none"}, "channels": channels})
+
+
+def test_simulated_lift_is_the_steady_state_by_hand(tmp_path: Path) -> None:
+    """With the equal split each channel's mean spend is 500 a week; the first round of tests doubles
+    it. By hand: exposure x / price, adstock sum_{l<6} decay^l of it, Hill, times max_response."""
+    ds = simulate_dataset(_hand_scenario(), 20, "equal", seed=4, lift_tests=4, lift_sigma=0.1)
+    tests = ds.lift_tests
+    assert tests is not None and len(tests) == 4
+
+    def hand(x: float, price: float, decay: float, beta: float, kappa: float, slope: float) -> float:
+        a = x / price * sum(decay**lag for lag in range(6))
+        return beta * a**slope / (kappa**slope + a**slope)
+
+    params = {"a_spend": (2.0, 0.5, 300.0, 900.0, 1.3), "b_spend": (0.5, 0.2, 200.0, 2500.0, 0.8)}
+    for k, row in tests.iterrows():
+        x, dx = 500.0, LIFT_CHANGES[int(k) // 2] * 500.0  # type: ignore[call-overload]
+        assert row["x"] == pytest.approx(x) and row["delta_x"] == pytest.approx(dx)
+        p = params[row["channel"]]
+        expected = hand(x + dx, *p) - hand(x, *p)
+        assert row["true_delta_y"] == pytest.approx(expected, rel=1e-9)
+        assert row["sigma"] == pytest.approx(0.1 * abs(expected), rel=1e-9)
+        assert abs(row["delta_y"] - expected) < 5 * row["sigma"] and row["delta_y"] != expected
+    out = write_dataset(ds, tmp_path / "sim")
+    written = pd.read_csv(out / "lift_tests.csv")
+    assert list(written.columns) == ["channel", "x", "delta_x", "delta_y", "sigma"]
+    assert pd.read_csv(out / "truth" / "lift_tests.csv")["true_delta_y"].tolist() == pytest.approx(
+        tests["true_delta_y"].tolist())
+
+
+def _good_rows() -> list[dict[str, object]]:
+    return [{"channel": "a_spend", "x": 2000.0, "delta_x": 2000.0, "delta_y": 900.0, "sigma": 100.0},
+            {"channel": "b", "x": 1000.0, "delta_x": -500.0, "delta_y": -1500.0, "sigma": 300.0}]
+
+
+def _edit(column: str, row: int, value: object) -> list[dict[str, object]]:
+    rows = _good_rows()
+    rows[row][column] = value
+    return rows
+
+
+BAD = [
+    ("missing column", [{k: v for k, v in r.items() if k != "sigma"} for r in _good_rows()], "no column 'sigma'"),
+    ("unknown channel", _edit("channel", 1, "c_spend"), "column 'channel', row 2: unknown channel 'c_spend'"),
+    ("non-numeric", _edit("delta_y", 0, "lots"), "column 'delta_y', row 1: expected a finite number, got 'lots'"),
+    ("negative x", _edit("x", 1, -5.0), "column 'x', row 2: the spend before the test must be non-negative"),
+    ("zero sigma", _edit("sigma", 0, 0.0), "column 'sigma', row 1: the standard error must be positive, got 0"),
+    ("below zero spend", _edit("delta_x", 1, -1500.0),
+     "column 'delta_x', row 2: x + delta_x (the spend during the test) must be non-negative, got -500"),
+]
+
+
+@pytest.mark.parametrize(("label", "rows", "message"), BAD, ids=[c[0] for c in BAD])
+def test_bad_lift_files_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], label: str, rows: list[dict[str, object]], message: str
+) -> None:
+    path = _one_level(tmp_path)
+    tests = _lift_file(tmp_path, rows)
+    code, out, err = run_cli(capsys, "calibrate", str(path), "--date", "date", "--kpi", "revenue", "--spend",
+                             "a_spend,b_spend", "--draws", "0", "--lift-tests", str(tests), "--out",
+                             str(tmp_path / "out"))
+    assert code == 2, (label, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: lift-test file '{tests}': "), lines
+    assert message in lines[0], lines[0]
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_bootstrap_redraws_the_measurements(tmp_path: Path) -> None:
+    """Each replicate refits to the tests' measurements redrawn within their standard errors; the
+    report compares every test with the fitted lift and its interval."""
+    path = _one_level(tmp_path)
+    lift = _truth_b(2 * LEVEL) - _truth_b(LEVEL)
+    tests = _lift_file(tmp_path, [{"channel": "b_spend", "x": LEVEL, "delta_x": LEVEL, "delta_y": lift,
+                                   "sigma": 0.1 * lift}])
+    res = _fit(path, tests, draws=6, out=tmp_path / "out", plots=False)
+    assert res.draws is not None and res.draws.lift_y is not None and res.draws.lift_y.shape == (6, 1)
+    drawn = res.draws.lift_y[:, 0]
+    assert len(np.unique(drawn)) == 6 and np.all(drawn != lift)
+    assert np.all(np.abs(drawn - lift) < 5 * 0.1 * lift)
+    assert res.lift is not None
+    row = res.lift.iloc[0]
+    assert row["low"] < row["model"] < row["high"]
+    assert "## Lift tests" in (tmp_path / "out" / "fit.md").read_text()
+
+
+def test_model_lift_goes_through_the_cost_curve(tmp_path: Path) -> None:
+    """Channel ``a`` is bought per thousand impressions at CPM 8 with auction pressure 0.3, ``b`` per
+    click at CPC 1.5 (``test_calibration_export``'s noise-free data, fitted exactly). With tests so
+    loose they do not move the fit, its lift of each is the truth's by hand: spend to exposure by
+    the cost curve, times the adstock's weight sum 1 / (1 - decay), through the Hill curve."""
+    from test_calibration_export import TRUTH, _calibrate, _dataset
+
+    path, spend, _ = _dataset(tmp_path)
+    ref = float(np.median(spend[spend[:, 0] > 0, 0]))
+    exposure = [lambda x: 1000.0 * x / 8.0 * (1 + x / ref) ** -0.3, lambda x: x / 1.5]
+
+    def response(i: int, x: float) -> float:
+        a = exposure[i](x) / (1.0 - TRUTH["theta"][i])
+        k, s = TRUTH["kappa"][i], TRUTH["slope"][i]
+        return float(TRUTH["beta"][i] * a**s / (k**s + a**s))
+
+    cases = [(0, 1500.0, 1500.0), (1, 2500.0, -1000.0), (1, 0.0, 4000.0)]
+    truth = [response(i, x + dx) - response(i, x) for i, x, dx in cases]
+    tests = _lift_file(tmp_path, [{"channel": ["a_spend", "b_spend"][i], "x": x, "delta_x": dx, "delta_y": 0.0,
+                                   "sigma": 1e6} for i, x, dx in cases])
+    res = _calibrate(path, draws=0, lift_tests=tests)
+    assert res.fit.lift() == pytest.approx(truth, rel=1e-4)
+
+
+def test_simulate_then_calibrate_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``simulate --lift-tests`` writes the tests beside the data and says how to calibrate with
+    them; a bad ``--lift-sigma`` is one line, exit 2, nothing written."""
+    code, out, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "30", "--lift-tests", "4", "--out",
+                             str(tmp_path / "sim"))
+    assert code == 0, err
+    tests = pd.read_csv(tmp_path / "sim" / "lift_tests.csv")
+    assert len(tests) == 4 and tests["channel"].nunique() == 3 and (tests["sigma"] > 0).all()
+    assert f"--lift-tests {tmp_path / 'sim' / 'lift_tests.csv'}" in out
+    code, _, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "30", "--lift-tests", "2",
+                           "--lift-sigma", "0", "--out", str(tmp_path / "bad"))
+    assert code == 2 and err.strip() == "error: --lift-sigma: expected a positive relative standard error, got 0"
+    assert not (tmp_path / "bad").exists()
