@@ -179,7 +179,9 @@ def _require(df: pd.DataFrame, columns: list[str], option: str, source: str) -> 
         raise BudgetGymError(f"{source}: {option}: column '{seen[0]}' is given twice")
 
 
-def _numbers(df: pd.DataFrame, col: str, source: str, what: str, nonnegative: bool) -> np.ndarray:
+def numeric_column(df: pd.DataFrame, col: str, source: str, what: str, nonnegative: bool) -> np.ndarray:
+    """Column ``col`` of ``df`` as floats; a non-number (or, with ``nonnegative``, a negative one) is a
+    one-line error naming ``source``, the column, the first bad row and ``what`` it holds."""
     values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
@@ -243,7 +245,7 @@ def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarra
             raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: a control must not be empty")
         numeric = pd.to_numeric(df[col], errors="coerce").notna()
         if numeric.any():  # a numeric column (a stray text value is an error, not a new level)
-            out.append(_numbers(df, col, source, "a control", nonnegative=False))
+            out.append(numeric_column(df, col, source, "a control", nonnegative=False))
             names.append(col)
             continue
         text = df[col].astype(str).str.strip()
@@ -300,11 +302,11 @@ def read_mmm_csv(
     if len(df) == 0:
         raise BudgetGymError(f"{source}: the table has no rows")
     dates, step = _dates(df, date, source)
-    y = _numbers(df, kpi, source, "the KPI", nonnegative=count_kpi)
-    X = np.column_stack([_numbers(df, c, source, "spend", nonnegative=True) for c in spend_cols])
+    y = numeric_column(df, kpi, source, "the KPI", nonnegative=count_kpi)
+    X = np.column_stack([numeric_column(df, c, source, "spend", nonnegative=True) for c in spend_cols])
     E = None
     if exposure_cols:
-        E = np.column_stack([X[:, i] if c is None else _numbers(df, c, source, "exposure", nonnegative=True)
+        E = np.column_stack([X[:, i] if c is None else numeric_column(df, c, source, "exposure", nonnegative=True)
                              for i, c in enumerate(per_channel)])
     for i, col in enumerate(spend_cols):
         media = X[:, i] if E is None else E[:, i]

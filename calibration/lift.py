@@ -59,7 +59,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from budgetgym.calibration.data import MMMData
+from budgetgym.calibration.data import MMMData, numeric_column
 from budgetgym.calibration.export import Costs
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.projection import LiftRows
@@ -108,17 +108,6 @@ def _channel_index(df: pd.DataFrame, data: MMMData, source: str) -> np.ndarray:
     return np.array(out, dtype=int)
 
 
-def _column(df: pd.DataFrame, col: str, source: str) -> np.ndarray:
-    values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        row = int(bad[0])
-        raise BudgetGymError(
-            f"{source}: column '{col}', row {row + 1}: expected a finite number, got {df[col].iloc[row]!r}"
-        )
-    return values
-
-
 def _check(ok: np.ndarray, source: str, col: str, what: str, values: np.ndarray) -> None:
     if not np.all(ok):
         row = int(np.flatnonzero(~ok)[0])
@@ -142,7 +131,7 @@ def read_lift_tests(path: str | Path, data: MMMData, costs: Costs) -> LiftTests:
     if len(df) == 0:
         raise BudgetGymError(f"{source}: the table has no rows")
     index = _channel_index(df, data, source)
-    x, dx, dy, sigma = (_column(df, c, source) for c in COLUMNS[1:])
+    x, dx, dy, sigma = (numeric_column(df, c, source, "the value", nonnegative=False) for c in COLUMNS[1:])
     _check(x >= 0, source, "x", "the spend before the test must be non-negative", x)
     _check(dx != 0, source, "delta_x", "the change of spend must not be 0", dx)
     _check(x + dx >= 0, source, "delta_x", "x + delta_x (the spend during the test) must be non-negative", x + dx)

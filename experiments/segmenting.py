@@ -228,7 +228,7 @@ def segment_customers(
         missing.
     """
     # the calibration's column checks: one wording for every CSV budgetgym reads
-    from budgetgym.calibration.data import _numbers, _require, split_columns
+    from budgetgym.calibration.data import _require, numeric_column, split_columns
     from budgetgym.envs.io import read_csv_table
 
     try:
@@ -277,18 +277,18 @@ def segment_customers(
         raise BudgetGymError(f"{source}: {n} customer(s); expected at least {least} (more customers than "
                              f"segments, for {need})")
 
-    X = np.column_stack([_numbers(df, c, source, "a feature", nonnegative=False) for c in feats])
+    X = np.column_stack([numeric_column(df, c, source, "a feature", nonnegative=False) for c in feats])
     for j, col in enumerate(feats):
         if np.ptp(X[:, j]) == 0:
             raise BudgetGymError(f"{source}: --features: column '{col}' is constant ({X[0, j]:g} for every "
                                  "customer); expected a feature that varies across customers")
-    exposure = np.column_stack([_numbers(df, c, source, "exposure", nonnegative=True) for _, c in pairs])
+    exposure = np.column_stack([numeric_column(df, c, source, "exposure", nonnegative=True) for _, c in pairs])
     totals = exposure.sum(axis=0)
     for i, (name, col) in enumerate(pairs):
         if totals[i] <= 0:
             raise BudgetGymError(f"{source}: --channels: column '{col}' (channel '{name}') is 0 for every "
                                  "customer; expected some exposure to measure the channel's reach")
-    values = None if value is None else _numbers(df, value, source, "value", nonnegative=True)
+    values = None if value is None else numeric_column(df, value, source, "value", nonnegative=True)
 
     Z = StandardScaler().fit_transform(X)
     distinct = len(np.unique(Z, axis=0))
