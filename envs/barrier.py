@@ -84,13 +84,19 @@ class BarrierProblem:
             locked = np.isclose(self.lo, self.hi)
             lo_rows = [i for i in range(K) if not locked[i] and self.lo[i] > 0]
             hi_rows = [i for i in range(K) if not locked[i] and self.hi[i] < 1]
-            lock_rows = [i for i in range(K) if locked[i]]
-            if len(lock_rows) == K:
+            # a channel locked at share 0 spends nothing: its spends are fixed at 0 by their bounds (a
+            # lock row would leave them on their lower bound, where the barrier is infinite)
+            zero = [i for i in range(K) if locked[i] and self.hi[i] <= 0.0]
+            lock_rows = [i for i in range(K) if locked[i] and self.hi[i] > 0.0]
+            if lock_rows and len(lock_rows) + len(zero) == K:
                 lock_rows = lock_rows[:-1]  # the last is implied by the others
             n_slack = T + 1 + T * (len(lo_rows) + len(hi_rows))
             n = n_x + n_slack
             lower.append(np.zeros(n))
-            upper.append(np.full(n, np.inf))
+            up = np.full(n, np.inf)
+            for i in zero:
+                up[x_col(i, 0) : x_col(i, T - 1) + 1] = 0.0
+            upper.append(up)
             col = n_x
             for t in range(T):  # sum_i X_ti + z_t = cap
                 r = np.zeros(n)

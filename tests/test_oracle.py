@@ -703,6 +703,21 @@ def test_all_channels_locked_is_the_only_plan() -> None:
     np.testing.assert_allclose(res.plan, np.tile([300.0, 700.0], (4, 1)), rtol=1e-9)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_a_channel_locked_at_zero_under_agent_pacing_is_the_channel_removed() -> None:
+    """Agent pacing with a channel locked at share 0 (its spends pinned at the barrier's bound, where
+    the log-barrier was infinite) plans as if the channel were not there."""
+    a = hill_channel("a", adstock={"type": "geometric", "decay": 0.5}, saturation=_hill(150, 1500, 1.0))
+    b = hill_channel("b", saturation=_hill(100, 800, 0.9))
+    with_zero = _scenario([a, b, hill_channel("z", locked_share=0.0)], horizon=6, pacing="agent")
+    without = _scenario([a, b], horizon=6, pacing="agent")
+    res, ref = solve_oracle(with_zero), solve_oracle(without)
+    assert np.all(res.plan[:, 2] == 0.0)
+    np.testing.assert_allclose(res.plan[:, :2], ref.plan, rtol=1e-6, atol=1e-6 * with_zero.step_budget)
+    np.testing.assert_allclose(res.expected_reward, ref.expected_reward, rtol=1e-9)
+    assert check_plan(with_zero, res.plan) == []
+
+
 def test_oracle_is_deterministic() -> None:
     a = solve_oracle(SCENARIOS["bf-agent-profit"])
     b = _oracle("bf-agent-profit")
