@@ -34,11 +34,19 @@ same truth): how much a dataset's figure is its noise's. ``--lift-tests N`` has 
 write ``N`` lift tests of the truth (the largest channels first, each channel's mean weekly spend
 doubled, measured to ``--lift-sigma`` of the true lift; :mod:`budgetgym.experiments.simulate`) and
 passes them to ``calibrate`` (:mod:`budgetgym.calibration.lift`); ``--lift-exact`` replaces each
-measurement by the true lift (the same ``sigma``): what the tests' noise costs. Usage::
+measurement by the true lift (the same ``sigma``): what the tests' noise costs.
+
+``--lift-design plan`` closes the loop: after step 3, the plan's ``lift_design``
+(:func:`budgetgym.planner.experiments.lift_design`: a test per channel it spends on beyond the
+history, from its mean spend in the data to the plan's level) is simulated on the truth
+(``simulate_dataset(..., lift_design=...)``: the same dataset, seed and first-round tests, the
+designed tests appended, the same noise rule), calibrate runs again with all the tests, the plan is
+made again and valued as in step 4 ("round 2"; a dataset whose plan stays within the history has
+no designed test and its round 2 is its round 1). Usage::
 
     python benchmarks/bench_calibrate_family.py [--datasets 20] [--periods 156] [--draws 200] [--prior weak]
         [--delay gamma] [--media-season yearly] [--prior-draws] [--first 0] [--noise-free] [--noise-seed 0]
-        [--lift-tests 5] [--lift-sigma 0.15] [--lift-exact]
+        [--lift-tests 5] [--lift-sigma 0.15] [--lift-exact] [--lift-design plan]
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,6 +66,7 @@ from budgetgym.envs.expected import ExpectedModel
 from budgetgym.envs.family import load_family
 from budgetgym.envs.history import carry_in
 from budgetgym.envs.plan_value import scenario_path
+from budgetgym.envs.scenario import Scenario
 from budgetgym.experiments.simulate import LIFT_SIGMA, simulate_dataset, write_dataset
 from budgetgym.planner import PlanningProblem, plan
 from budgetgym.planner.inputs import read_history
@@ -64,10 +74,46 @@ from budgetgym.planner.inputs import read_history
 WINDOW = 13
 
 
+def _calibrate_plan(data_dir: Path, fit_dir: Path, truth: Scenario, draw: int, draws: int, rate: float,
+                    tests: bool, **options: Any) -> tuple[Any, Any, float, float]:
+    """calibrate ``data_dir/data.csv`` (with its lift_tests.csv if ``tests``) into ``fit_dir`` and plan on it:
+    the fit, the plan, the seconds of the fit and of fit + plan."""
+    names = truth.channel_names
+    exposure = [f"{c.name}_{'clicks' if c.cost.unit == 'click' else 'impressions'}" for c in truth.channels]
+    t0 = time.perf_counter()
+    res = calibrate(data_dir / "data.csv", date="date", kpi="revenue", spend=",".join(f"{n}_spend" for n in names),
+                    exposure=",".join(exposure), controls="competitor", draws=draws, seed=draw, out=fit_dir,
+                    plots=False, plan_periods=WINDOW, plan_budget=WINDOW * rate,
+                    lift_tests=data_dir / "lift_tests.csv" if tests else None, **options)
+    t_fit = time.perf_counter() - t0
+    rec = plan(fit_dir / "family.yaml", history=fit_dir / "history.csv", curves=False)
+    return res, rec, t_fit, time.perf_counter() - t0
+
+
+def _coverage(fit_dir: Path, X: np.ndarray, window: Scenario, hist: np.ndarray, draws: int) -> float:
+    """The share of channels whose 90% interval over the fitted family's draws of the expected revenue at
+    plan ``X`` contains the true one."""
+    fitted_family = fit_dir / "family.yaml"
+    fitted_hist = read_history(fit_dir / "history.csv", load_family(fitted_family).nominal())
+    problem = PlanningProblem(fitted_family, draws=min(draws, 100), history=fitted_hist)
+    fitted = np.array([m.expected.channel_revenue(X) for m in problem.members])
+    lo, hi = np.percentile(fitted, [5, 95], axis=0)
+    true_model = ExpectedModel(ChannelModel.from_scenario(window), scenario_path(window), carry_in(window, hist))
+    true_rev = true_model.channel_revenue(X)
+    return float(((true_rev >= lo) & (true_rev <= hi)).mean())
+
+
+def _exact(ds: Any, out: Path) -> None:
+    """Overwrite ``out/lift_tests.csv`` with the true lifts as measurements (sigma kept)."""
+    ds.lift_tests.assign(delta_y=ds.lift_tests["true_delta_y"]).drop(columns="true_delta_y").to_csv(
+        out / "lift_tests.csv", index=False)
+
+
 def one(
     draw: int, periods: int, draws: int, root: Path, prior: str = "all", adstock: str = "geometric",
     delay: str = "none", media_season: str = "none", prior_draws: bool = False, noise_free: bool = False,
     noise_seed: int = 0, lift_tests: int = 0, lift_sigma: float = LIFT_SIGMA, lift_exact: bool = False,
+    lift_design: str | None = None,
 ) -> dict[str, float]:
     fam = load_family("retail-5-family")
     d = fam.sample(draw, "test")
@@ -94,19 +140,11 @@ def one(
                           lift_sigma=lift_sigma)
     out = write_dataset(ds, root / f"d{draw}")
     if lift_exact and ds.lift_tests is not None:  # the tests' measurements without their noise (sigma kept)
-        ds.lift_tests.assign(delta_y=ds.lift_tests["true_delta_y"]).drop(columns="true_delta_y").to_csv(
-            out / "lift_tests.csv", index=False)
-    names = truth.channel_names
-    exposure = [f"{c.name}_{'clicks' if c.cost.unit == 'click' else 'impressions'}" for c in truth.channels]
-    t0 = time.perf_counter()
-    res = calibrate(out / "data.csv", date="date", kpi="revenue", spend=",".join(f"{n}_spend" for n in names),
-                    exposure=",".join(exposure), controls="competitor", draws=draws, seed=draw, out=root / f"f{draw}",
-                    plots=False, plan_periods=WINDOW, plan_budget=WINDOW * rate, prior=prior, adstock=adstock,
-                    delay=delay, media_season=media_season, prior_draws=prior_draws,
-                    lift_tests=out / "lift_tests.csv" if lift_tests else None)
-    t_fit = time.perf_counter() - t0
-    rec = plan(root / f"f{draw}" / "family.yaml", history=root / f"f{draw}" / "history.csv", curves=False)
-    t_all = time.perf_counter() - t0
+        _exact(ds, out)
+    options = {"prior": prior, "adstock": adstock, "delay": delay, "media_season": media_season,
+               "prior_draws": prior_draws}
+    res, rec, t_fit, t_all = _calibrate_plan(out, root / f"f{draw}", truth, draw, draws, rate, lift_tests > 0,
+                                             **options)
     point = plan(load_family(root / f"f{draw}" / "family.yaml").nominal(), history=root / f"f{draw}" / "history.csv",
                  curves=False)
     window = weekly.override({"horizon": WINDOW, "budget.total": WINDOW * rate, "start_day": 7.0 * periods})
@@ -127,19 +165,29 @@ def one(
     eq = float(evaluate_plan(window, np.full((WINDOW, K), rate / K), history=hist))
     base = float(evaluate_plan(window, np.zeros((WINDOW, K)), history=hist))
     # coverage of each channel's expected revenue at the recommendation
-    fitted_family = root / f"f{draw}" / "family.yaml"
-    fitted_hist = read_history(root / f"f{draw}" / "history.csv", load_family(fitted_family).nominal())
-    problem = PlanningProblem(fitted_family, draws=min(draws, 100), history=fitted_hist)
-    fitted = np.array([m.expected.channel_revenue(rec.plan) for m in problem.members])
-    lo, hi = np.percentile(fitted, [5, 95], axis=0)
-    true_model = ExpectedModel(ChannelModel.from_scenario(window), scenario_path(window), carry_in(window, hist))
-    true_rev = true_model.channel_revenue(rec.plan)
-    covered = (true_rev >= lo) & (true_rev <= hi)
-    return {"draw": draw, "pct": 100 * value / best, "pct_equal": 100 * eq / best,
-            "pct_point": 100 * value_point / best, "pct_in_range": 100 * in_range / best,
-            "beyond_oracle": beyond_oracle, "beyond_plan": beyond_plan,
-            "pct_movable": 100 * (value - base) / (best - base), "coverage": float(covered.mean()),
-            "fit_s": t_fit, "calibrate_plan_s": t_all, "r2": res.errors.r2}
+    coverage = _coverage(root / f"f{draw}", rec.plan, window, hist, draws)
+    row = {"draw": draw, "pct": 100 * value / best, "pct_equal": 100 * eq / best,
+           "pct_point": 100 * value_point / best, "pct_in_range": 100 * in_range / best,
+           "beyond_oracle": beyond_oracle, "beyond_plan": beyond_plan,
+           "pct_movable": 100 * (value - base) / (best - base), "coverage": coverage,
+           "fit_s": t_fit, "calibrate_plan_s": t_all, "r2": res.errors.r2}
+    if lift_design == "plan":  # round 2: the plan's designed tests on the truth, calibrate and plan again
+        design = rec.lift_design
+        row.update(designed=0.0, pct2=row["pct"], coverage2=coverage, r2_2=row["r2"], designed_channels="-")
+        if design is not None and len(design):
+            ds2 = simulate_dataset(truth, periods, "random", seed=draw + noise_seed, lift_tests=lift_tests,
+                                   lift_sigma=lift_sigma, lift_design=design)
+            assert np.array_equal(ds2.plan, ds.plan), "round 2 must simulate the same dataset"
+            out2 = write_dataset(ds2, root / f"d{draw}b")
+            if lift_exact:
+                _exact(ds2, out2)
+            res2, rec2, _, _ = _calibrate_plan(out2, root / f"f{draw}b", truth, draw, draws, rate, True, **options)
+            value2 = float(evaluate_plan(window, rec2.plan, history=hist))
+            row.update(designed=float(len(design)), pct2=100 * value2 / best, r2_2=res2.errors.r2,
+                       coverage2=_coverage(root / f"f{draw}b", rec2.plan, window, hist, draws),
+                       designed_channels=", ".join(f"{r.channel} {r.x:,.0f}→{r.planned_spend:,.0f}"
+                                                   for r in design.itertuples()))
+    return row
 
 
 def _ci(x: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
@@ -166,6 +214,8 @@ def main() -> None:
     ap.add_argument("--lift-tests", type=int, default=0, help="lift tests simulated and passed to calibrate")
     ap.add_argument("--lift-sigma", type=float, default=LIFT_SIGMA, help="their standard error, relative to the lift")
     ap.add_argument("--lift-exact", action="store_true", help="the tests measure the true lift (sigma kept)")
+    ap.add_argument("--lift-design", choices=["plan"], default=None,
+                    help="plan: simulate the plan's lift_design, calibrate and plan again (round 2)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -175,11 +225,14 @@ def main() -> None:
         for draw in range(args.first, args.first + args.datasets):
             r = one(draw, args.periods, args.draws, Path(tmp), args.prior, args.adstock, args.delay, args.media_season,
                     args.prior_draws, args.noise_free, args.noise_seed, args.lift_tests, args.lift_sigma,
-                    args.lift_exact)
+                    args.lift_exact, args.lift_design)
             rows.append(r)
             print(f"| {draw} | {r['pct']:.2f} | {r['pct_equal']:.2f} | {r['pct_movable']:.2f} | {r['coverage']:.0%} "
                   f"| {r['r2']:.3f} | {r['fit_s']:.1f} | {r['calibrate_plan_s']:.1f} | {r['pct_point']:.2f} "
-                  f"| {r['beyond_oracle']:.0%} / {r['beyond_plan']:.0%} | {r['pct_in_range']:.2f} |", flush=True)
+                  f"| {r['beyond_oracle']:.0%} / {r['beyond_plan']:.0%} | {r['pct_in_range']:.2f} |"
+                  + (f" round 2: {r['pct2']:.2f} | coverage {r['coverage2']:.0%} | R² {r['r2_2']:.3f} | "
+                     f"{r['designed']:.0f} designed: {r['designed_channels']} |" if args.lift_design else ""),
+                  flush=True)
     rng = np.random.default_rng(0)
     pct = np.array([r["pct"] for r in rows])
     eq = np.array([r["pct_equal"] for r in rows])
@@ -201,6 +254,14 @@ def main() -> None:
           f"{np.mean([r['beyond_plan'] for r in rows]):.0%}; the true oracle held to the data's largest period per "
           f"channel {np.mean([r['pct_in_range'] for r in rows]):.2f}% "
           f"(worst {min(r['pct_in_range'] for r in rows):.2f}%)")
+    if args.lift_design:
+        pct2 = np.array([r["pct2"] for r in rows])
+        lo2, hi2 = _ci(pct2, rng)
+        print(f"round 2 (the plan's designed tests, {sum(r['designed'] for r in rows):.0f} in all, on "
+              f"{sum(r['designed'] > 0 for r in rows)} datasets): plan {pct2.mean():.2f}% of the true oracle "
+              f"(95% CI {lo2:.2f}-{hi2:.2f}), worst {pct2.min():.2f}%; coverage "
+              f"{np.mean([r['coverage2'] for r in rows]):.0%}; round 1 on the same datasets {pct.mean():.2f}%, worst "
+              f"{pct.min():.2f}%")
 
 
 if __name__ == "__main__":

@@ -66,7 +66,8 @@ from budgetgym.calibration.projection import LiftRows
 from budgetgym.envs.curves import exposure
 from budgetgym.envs.errors import BudgetGymError, suggest
 
-__all__ = ["COLUMNS", "LiftTests", "lift_table", "read_lift_tests", "spend_exposure"]
+__all__ = ["COLUMNS", "LiftTests", "channel_index", "lift_table", "read_lift_tests", "read_table", "spend_change",
+           "spend_exposure"]
 
 COLUMNS = ("channel", "x", "delta_x", "delta_y", "sigma")
 
@@ -92,14 +93,17 @@ def spend_exposure(costs: Costs, index: np.ndarray, spend: np.ndarray) -> np.nda
                                costs.elasticity[index]))
 
 
-def _channel_index(df: pd.DataFrame, data: MMMData, source: str) -> np.ndarray:
-    lookup = {c: i for i, c in enumerate(data.spend_columns)}
-    lookup.update({c: i for i, c in enumerate(data.channels)})
+def channel_index(df: pd.DataFrame, channels: list[str], spend_columns: list[str], source: str) -> np.ndarray:
+    """Column ``channel`` of ``df`` as indices into ``channels``; each row names a channel or its spend
+    column (``spend_columns``, in the same order). An unknown name is a one-line error naming
+    ``source``, the column and the row."""
+    lookup = {c: i for i, c in enumerate(spend_columns)}
+    lookup.update({c: i for i, c in enumerate(channels)})
     out = []
     for row, raw in enumerate(df["channel"]):
         name = str(raw).strip()
         if name not in lookup:
-            names = list(data.spend_columns)
+            names = list(spend_columns)
             raise BudgetGymError(
                 f"{source}: column 'channel', row {row + 1}: unknown channel '{name}'{suggest(name, names)}; "
                 f"expected a spend column ({', '.join(names)})"
@@ -114,33 +118,48 @@ def _check(ok: np.ndarray, source: str, col: str, what: str, values: np.ndarray)
         raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: {what}, got {values[row]:g}")
 
 
-def read_lift_tests(path: str | Path, data: MMMData, costs: Costs) -> LiftTests:
-    """Read and validate a lift-test file for ``data`` (module docstring); every problem is a
-    one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file, the column and the row."""
+def read_table(path: str | Path, columns: tuple[str, ...], kind: str) -> tuple[pd.DataFrame, str]:
+    """The CSV table at ``path`` and its name in messages (``kind`` file 'path'): each of ``columns``
+    present and at least one row, else a one-line error."""
     from budgetgym.envs.io import read_csv_table
 
     p = Path(path)
-    source = f"lift-test file '{p}'"
-    df = read_csv_table(p, "lift-test file")
-    for col in COLUMNS:
+    source = f"{kind} '{p}'"
+    df = read_csv_table(p, kind)
+    for col in columns:
         if col not in df.columns:
             raise BudgetGymError(
                 f"{source}: no column '{col}'{suggest(col, list(df.columns))}; expected the columns "
-                f"{', '.join(COLUMNS)}, got {', '.join(map(str, df.columns)) or 'none'}"
+                f"{', '.join(columns)}, got {', '.join(map(str, df.columns)) or 'none'}"
             )
     if len(df) == 0:
         raise BudgetGymError(f"{source}: the table has no rows")
-    index = _channel_index(df, data, source)
-    x, dx, dy, sigma = (numeric_column(df, c, source, "the value", nonnegative=False) for c in COLUMNS[1:])
+    return df, source
+
+
+def spend_change(df: pd.DataFrame, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Columns ``x`` and ``delta_x`` of a test table, checked: numbers, ``x >= 0``, ``delta_x != 0``,
+    ``x + delta_x >= 0`` (module docstring); else a one-line error naming ``source``, column and row."""
+    x, dx = (numeric_column(df, c, source, "the value", nonnegative=False) for c in ("x", "delta_x"))
     _check(x >= 0, source, "x", "the spend before the test must be non-negative", x)
     _check(dx != 0, source, "delta_x", "the change of spend must not be 0", dx)
     _check(x + dx >= 0, source, "delta_x", "x + delta_x (the spend during the test) must be non-negative", x + dx)
+    return x, dx
+
+
+def read_lift_tests(path: str | Path, data: MMMData, costs: Costs) -> LiftTests:
+    """Read and validate a lift-test file for ``data`` (module docstring); every problem is a
+    one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file, the column and the row."""
+    df, source = read_table(path, COLUMNS, "lift-test file")
+    index = channel_index(df, list(data.channels), list(data.spend_columns), source)
+    x, dx = spend_change(df, source)
+    dy, sigma = (numeric_column(df, c, source, "the value", nonnegative=False) for c in COLUMNS[3:])
     _check(sigma > 0, source, "sigma", "the standard error must be positive", sigma)
     rows = LiftRows(index=index, low=spend_exposure(costs, index, x), high=spend_exposure(costs, index, x + dx),
                     delta_y=dy, sigma=sigma)
     table = pd.DataFrame({"channel": [data.channels[i] for i in index], "x": x, "delta_x": dx, "delta_y": dy,
                           "sigma": sigma})
-    return LiftTests(path=p, table=table, rows=rows)
+    return LiftTests(path=Path(path), table=table, rows=rows)
 
 
 def lift_table(fit: Fit, tests: LiftTests, phi: np.ndarray | None = None, beta: np.ndarray | None = None,

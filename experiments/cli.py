@@ -13,7 +13,9 @@
                                               the current plan, what timing is worth, marginal returns,
                                               the budget frontier; writes out/plan/<campaign>
     budgetgym simulate SCENARIO --periods N --out DIR [--plan random|equal|oracle|FILE] [--seed S]
-                  [--draw I]                  an MMM-style dataset with its truth (contributions, curves)
+                  [--draw I] [--lift-tests N] [--lift-sigma S] [--lift-design DESIGN.csv]
+                                              an MMM-style dataset with its truth (contributions, curves),
+                                              simulated lift tests
     budgetgym run [EXPERIMENT] [--out DIR] [--seeds N] [--workers N] [--backend local|ray]
                   [--address ADDR] [--set key=value ...]
     budgetgym report DIR                      rebuild results, statistics, plots and report.md

@@ -89,6 +89,11 @@ def simulate_cmd(
     lift_sigma: Annotated[
         float | None, typer.Option(help="lift tests' standard error relative to the true lift [default: 0.15]")
     ] = None,
+    lift_design: Annotated[
+        Path | None,
+        typer.Option(metavar="DESIGN.csv", help="also simulate these lift tests (columns channel, x, delta_x; "
+                     "e.g. a plan's lift_design.csv)"),
+    ] = None,
 ) -> None:
     """Write an MMM-style dataset (date, KPI, spend, impressions/clicks, controls) simulated from a
     scenario, with the truth: the scenario, each channel's expected contribution and its true
@@ -96,10 +101,11 @@ def simulate_cmd(
     from budgetgym.experiments.simulate import simulate_dataset, write_dataset
 
     ds = simulate_dataset(scenario, periods, plan=plan, seed=seed, draw=draw, lift_tests=lift_tests,
-                          **({} if lift_sigma is None else {"lift_sigma": lift_sigma}))
+                          lift_design=lift_design, **({} if lift_sigma is None else {"lift_sigma": lift_sigma}))
     written = write_dataset(
         ds, out, meta={"arguments": {"scenario": scenario, "periods": periods, "plan": plan, "seed": seed,
                                      "draw": draw, "lift_tests": lift_tests, "lift_sigma": lift_sigma,
+                                     "lift_design": None if lift_design is None else str(lift_design),
                                      "out": str(out)}}
     )
     spend_cols = [c for c in ds.data.columns if c.endswith("_spend")]

@@ -20,10 +20,10 @@ an MMM dataset holds, plus the truth no real dataset has:
   steady state (carry-over built up, nominal prices and demand) against a constant spend per
   period, :meth:`~budgetgym.envs.dynamics.ChannelModel.steady_state_response`;
 * ``summary.json``: arguments, seed, versions and commit;
-* with ``lift_tests=N``: ``lift_tests.csv`` beside ``data.csv``, ``N`` lift tests in
+* with ``lift_tests=N`` or ``lift_design``: ``lift_tests.csv`` beside ``data.csv``, the lift tests in
   ``budgetgym calibrate --lift-tests``' layout (``channel, x, delta_x, delta_y, sigma``;
   :mod:`budgetgym.calibration.lift`), and ``truth/lift_tests.csv``, the same with the noise-free
-  lift ``true_delta_y``.
+  lift ``true_delta_y``: the ``N`` tests first, then the design's.
 
 Lift tests (:func:`simulate_lift_tests`). Test ``n`` goes to the channel ranked ``n mod K`` by its
 total spend in the data (the largest first: where a marketer tests first; ``K`` the channels with
@@ -38,6 +38,14 @@ carry-over's and delay's lags at that spend (the warm-up), so the carry-over has
 seasons average out, on the nominal path (no noise, nominal prices). The measurement adds Gaussian
 noise of sd ``sigma = lift_sigma * |true lift|`` (default :data:`LIFT_SIGMA`, 15%: a test that
 reads its lift to within about ±30% at 95%), written in the ``sigma`` column; seeded by ``seed``.
+
+Designed tests (:func:`simulate_design_tests`, ``--lift-design FILE``): a table of tests to run,
+``channel, x, delta_x`` (more columns ignored; ``channel`` a channel's name or its ``_spend``
+column; e.g. the planner's ``lift_design.csv``, :mod:`budgetgym.planner.experiments`), validated
+as ``calibrate --lift-tests`` validates those columns (:func:`~budgetgym.calibration.lift.spend_change`).
+Test ``j`` on channel ``i`` measures :func:`true_lift` from every channel at its mean spend per
+period in the data but channel ``i`` at ``x_j``, by ``delta_x_j``, with the same noise rule
+(its own seeded stream, so adding a design leaves the ``N`` tests' draws as they were).
 
 Plans: ``random`` (:func:`~budgetgym.experiments.flighting.random_flighting`: flights, dark
 periods, per-channel levels, seeded), ``equal`` (the equal split, ``B/T`` a period), ``oracle``
@@ -70,8 +78,8 @@ from budgetgym.envs.plan_value import evaluate_plan
 from budgetgym.envs.scenario import Scenario
 from budgetgym.experiments.flighting import random_flighting
 
-__all__ = ["EPOCH", "LIFT_CHANGES", "LIFT_SIGMA", "SimulatedDataset", "simulate_dataset", "simulate_lift_tests",
-           "true_lift", "write_dataset"]
+__all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_SIGMA", "SimulatedDataset", "read_lift_design",
+           "simulate_dataset", "simulate_design_tests", "simulate_lift_tests", "true_lift", "write_dataset"]
 
 #: The calendar date of day 0 (a Monday, 1 January, as the scenario calendar defines day 0).
 EPOCH = dt.date(2024, 1, 1)
@@ -80,6 +88,9 @@ CURVE_POINTS = 41
 LIFT_CHANGES = (1.0, -0.5, 2.0)
 #: A simulated lift test's standard error, relative to its true lift.
 LIFT_SIGMA = 0.15
+#: The columns a lift design needs (module docstring).
+DESIGN_COLUMNS = ("channel", "x", "delta_x")
+TEST_COLUMNS = ["channel", "x", "delta_x", "delta_y", "sigma", "true_delta_y"]
 
 
 @dataclass(frozen=True)
@@ -141,10 +152,12 @@ def simulate_dataset(
     draw: int | None = None,
     lift_tests: int = 0,
     lift_sigma: float = LIFT_SIGMA,
+    lift_design: str | Path | pd.DataFrame | None = None,
 ) -> SimulatedDataset:
     """Simulate ``periods`` periods of ``scenario`` (a scenario, or a family's test draw
     ``draw``) under ``plan`` with the environment seeded by ``seed``, and ``lift_tests`` lift tests
-    measured to ``lift_sigma`` of their lift (module docstring)."""
+    plus the tests of ``lift_design`` (a file or a table; :func:`read_lift_design`) measured to
+    ``lift_sigma`` of their lift (module docstring)."""
     if lift_tests < 0:
         raise BudgetGymError(f"--lift-tests: expected a non-negative number of tests, got {lift_tests}")
     if not (np.isfinite(lift_sigma) and lift_sigma > 0):
@@ -155,6 +168,7 @@ def simulate_dataset(
     source = family.sample(draw, "test") if draw is not None and family.varies else family.nominal()
     # N periods at the scenario's spend rate (B/T a period)
     sc = source.override({"horizon": int(periods), "budget.total": source.step_budget * periods})
+    design = None if lift_design is None else read_lift_design(lift_design, sc.channel_names)  # before playing
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
     X = _plan(plan, sc, periods, rng)
     played = _playable(sc, X)
@@ -189,7 +203,9 @@ def simulate_dataset(
     data.insert(0, "date", _dates(played, periods))
     contributions = pd.DataFrame(contrib)
     contributions.insert(0, "date", data["date"])
-    tests = simulate_lift_tests(sc, spent, lift_tests, lift_sigma, seed) if lift_tests else None
+    parts = ([simulate_lift_tests(sc, spent, lift_tests, lift_sigma, seed)] if lift_tests else []) + (
+        [simulate_design_tests(sc, spent, *design, lift_sigma, seed)] if design is not None else [])
+    tests = pd.concat(parts, ignore_index=True) if parts else None
     return SimulatedDataset(data, contributions, true_curves(played, spent), played, source, spent, kpi, seed, tests)
 
 
@@ -222,11 +238,51 @@ def simulate_lift_tests(sc: Scenario, spent: np.ndarray, n: int, rel_sigma: floa
     for k in range(n):
         i = order[k % len(order)]
         dx = LIFT_CHANGES[(k // len(order)) % len(LIFT_CHANGES)] * float(mean[i])
-        truth = true_lift(sc, mean, i, dx)
-        sigma = rel_sigma * max(abs(truth), 1e-9)
-        rows.append({"channel": f"{sc.channel_names[i]}_spend", "x": float(mean[i]), "delta_x": dx,
-                     "delta_y": truth + sigma * float(rng.standard_normal()), "sigma": sigma, "true_delta_y": truth})
-    return pd.DataFrame(rows, columns=["channel", "x", "delta_x", "delta_y", "sigma", "true_delta_y"])
+        rows.append(_measure(sc, mean, i, dx, rel_sigma, rng))
+    return pd.DataFrame(rows, columns=TEST_COLUMNS)
+
+
+def _measure(sc: Scenario, base: np.ndarray, i: int, dx: float, rel_sigma: float,
+             rng: np.random.Generator) -> dict[str, Any]:
+    """Test of channel ``i`` from ``base[i]`` by ``dx``, the others at ``base``: its true lift and a
+    measurement with sd ``rel_sigma`` of it (module docstring)."""
+    truth = true_lift(sc, base, i, dx)
+    sigma = rel_sigma * max(abs(truth), 1e-9)
+    return {"channel": f"{sc.channel_names[i]}_spend", "x": float(base[i]), "delta_x": float(dx),
+            "delta_y": truth + sigma * float(rng.standard_normal()), "sigma": sigma, "true_delta_y": truth}
+
+
+def read_lift_design(design: str | Path | pd.DataFrame, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A lift design (a CSV file or a table with :data:`DESIGN_COLUMNS`) for channels ``names``:
+    channel indices, ``x`` and ``delta_x``, checked as ``calibrate --lift-tests`` checks them; every
+    problem a one-line error naming the file (or "lift design"), the column and the row."""
+    from budgetgym.calibration.lift import channel_index, read_table, spend_change
+
+    if isinstance(design, pd.DataFrame):
+        df, source = design, "lift design"
+        missing = [c for c in DESIGN_COLUMNS if c not in df.columns]
+        if missing or len(df) == 0:
+            raise BudgetGymError(f"{source}: expected the columns {', '.join(DESIGN_COLUMNS)} and at least one row, "
+                                 f"got columns {', '.join(map(str, df.columns)) or 'none'} and {len(df)} rows")
+    else:
+        df, source = read_table(design, DESIGN_COLUMNS, "lift-design file")
+    index = channel_index(df, list(names), [f"{n}_spend" for n in names], source)
+    x, dx = spend_change(df, source)
+    return index, x, dx
+
+
+def simulate_design_tests(sc: Scenario, spent: np.ndarray, index: np.ndarray, x: np.ndarray, delta_x: np.ndarray,
+                          rel_sigma: float, seed: int) -> pd.DataFrame:
+    """The designed tests (channel ``index[j]`` from ``x[j]`` by ``delta_x[j]``) on ``sc`` for a dataset
+    that spent ``spent`` ``[T, K]`` (module docstring), in :func:`simulate_lift_tests`' columns."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 23]))
+    mean = spent.mean(axis=0)
+    rows = []
+    for i, x0, dx in zip(index, x, delta_x, strict=True):
+        base = mean.copy()
+        base[i] = x0
+        rows.append(_measure(sc, base, int(i), float(dx), rel_sigma, rng))
+    return pd.DataFrame(rows, columns=TEST_COLUMNS)
 
 
 def true_curves(sc: Scenario, plan: np.ndarray) -> pd.DataFrame:

@@ -10,6 +10,8 @@
       curves.csv      PlanResult.curves: response curves (point = curve, recommended, current)
       draws.csv       a family: per held-out draw the outcome of the recommended, static and current plans
       segments.csv    with audience segments: PlanResult.segments, per segment reach and response
+      lift_design.csv with a history the plan goes beyond: PlanResult.lift_design, a lift test to run per
+                      such channel (budgetgym.planner.experiments; `simulate --lift-design` reads it)
       summary.json    PlanResult.summary() with the arguments, the git commit and the files written
       report.md       the tables, the sentences and the figures (budgetgym.planner.report)
       plots/*.png     allocation, frontier, curves, flighting, distribution (budgetgym.planner.plots)
@@ -55,7 +57,8 @@ __all__ = [
 
 #: Every file :func:`write_plan` may write in ``DIR`` (in the order they are moved in) ...
 PLAN_FILES = (
-    "plan.csv", "channels.csv", "frontier.csv", "curves.csv", "draws.csv", "segments.csv", "summary.json", "report.md"
+    "plan.csv", "channels.csv", "frontier.csv", "curves.csv", "draws.csv", "segments.csv", "lift_design.csv",
+    "summary.json", "report.md",
 )
 #: ... and in ``DIR/plots``.
 PLOT_FILES = ("allocation.png", "frontier.png", "curves.png", "flighting.png", "distribution.png")
@@ -136,6 +139,7 @@ def _write_stage(
     csv("curves.csv", result.curves)
     csv("draws.csv", result.draw_values)
     csv("segments.csv", result.segments)
+    csv("lift_design.csv", result.lift_design)
     figures: list[tuple[str, Path]] = []
     note = NO_PLOTS if not plots else None if matplotlib_available() else NO_MATPLOTLIB
     if note is None:

@@ -16,7 +16,10 @@ What it computes (each piece documented where it is defined):
 6. **response curves** per channel (:mod:`~budgetgym.planner.curves`);
 7. for a family, the **outcome distribution** of the recommended, static and current plans over
    held-out draws (P10 / P50 / P90) and the probability that the recommendation beats the
-   current plan.
+   current plan;
+8. with a history, the channels the plan spends on beyond it
+   (:func:`~budgetgym.planner.metrics.beyond_history`) and the **lift test** to run on each
+   (:func:`~budgetgym.planner.experiments.lift_design`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.plan_value import check_plan
 from budgetgym.envs.scenario import Scenario
 from budgetgym.planner.curves import response_curves
+from budgetgym.planner.experiments import lift_design
 from budgetgym.planner.frontier import BudgetPoint, budget_for_target, frontier_table, parse_sweep, sweep_budgets
 from budgetgym.planner.inputs import read_current, read_history
 from budgetgym.planner.metrics import beyond_history, budget_marginal, channel_table, history_columns, segment_table
@@ -82,6 +86,7 @@ class PlanResult:
     draw_values: pd.DataFrame | None = None  # per held-out draw: recommended, static, current
     segments: pd.DataFrame | None = None  # with audience segments: per segment reach and response
     beyond_history: list[dict[str, Any]] | None = None  # with a history: channels planned above its largest step
+    lift_design: pd.DataFrame | None = None  # a lift test per channel beyond the history (None: no such channel)
     prob_beats_current: float | None = None
     seconds: float = 0.0
 
@@ -144,6 +149,8 @@ class PlanResult:
             out["profit_max"] = self.profit_max
         if self.beyond_history is not None:
             out["beyond_history"] = self.beyond_history
+        if self.lift_design is not None:
+            out["lift_design"] = self.lift_design.to_dict(orient="records")
         if self.distribution is not None:
             out["distribution"] = self.distribution
             out["prob_beats_current"] = self.prob_beats_current
@@ -251,12 +258,13 @@ def plan(
     model = problem.objective
     table = channel_table(model, X, names, reward)
     segments = segment_table(model, X, sc.segment_names, names)
-    beyond = None
+    beyond = design = None
     if problem.history is not None and len(problem.history):
         cols = history_columns(X, problem.history)
         for col, values in cols.items():
             table[col] = values
         beyond = beyond_history(names, X, cols)
+        design = lift_design(names, X, problem.history) if beyond else None
     marg = budget_marginal(objective_marginal_model(problem, obj, X), X, B)  # type: ignore[arg-type]
     baseline = float(obj.score(problem.member_values(np.zeros_like(X)))[0])
 
@@ -341,5 +349,6 @@ def plan(
         prob_beats_current=beats,
         segments=segments,
         beyond_history=beyond,
+        lift_design=design,
         seconds=time.perf_counter() - t0,
     )

@@ -169,6 +169,11 @@ def summary_lines(result: PlanResult) -> list[str]:
         ]
         lines.append(f"beyond the history: {'; '.join(parts)}: there the plan rests on the response curve beyond any "
                      f"spend the history shows (for a calibrated family: the curve's form and priors, not data)")
+    if result.lift_design is not None and len(result.lift_design):
+        tests = "; ".join(f"{r['channel']} from {fmt(float(r['x']))} to {fmt(float(r['planned_spend']))} a step"
+                          for r in result.lift_design.to_dict(orient="records"))
+        lines.append(f"lift tests to run next (lift_design.csv): {tests}; hold each level for weeks, then "
+                     f"`budgetgym calibrate ... --lift-tests` with the measured lifts (columns delta_y, sigma)")
     if result.target is not None:
         t = result.target
         name = "marginal CPA" if t["metric"] == "mcpa" else "marginal ROAS"
@@ -273,6 +278,9 @@ FILES = [
     ("draws.csv", "per held-out draw: the outcome of the recommended, static and current plans"),
     ("segments.csv", "audience segments: per segment the effective exposure reaching it, saturation, conversions, "
                      "revenue and each channel's credited share"),
+    ("lift_design.csv", "a lift test per channel the plan spends on beyond the history: channel, x (its mean spend a "
+                        "step in the history), delta_x (to the plan's level), planned_spend, plan_max_spend, "
+                        "history_max_spend; run them, add delta_y and sigma, and pass them to calibrate --lift-tests"),
     ("summary.json", "the numbers above, the command's arguments, versions and git commit"),
 ]
 

@@ -1,0 +1,68 @@
+r"""The experiment a planner should run next: a lift test per channel the plan spends on beyond its history.
+
+A plan that spends on channel ``i`` above its largest step of the history
+(:func:`~budgetgym.planner.metrics.beyond_history`) rests there on the response curve beyond any
+spend the history shows: for a calibrated family, the curve's form and priors, not data. A lift
+test (:mod:`budgetgym.calibration.lift`) that holds the channel at the plan's level measures the
+curve exactly there; ``budgetgym calibrate --lift-tests`` then fits it. :func:`lift_design`
+proposes one test per such channel, in the lift-test layout without the measurement:
+
+================  ===================================================================================
+column            meaning
+================  ===================================================================================
+channel           the channel's name (``calibrate --lift-tests`` and ``simulate --lift-design`` read it)
+x                 :math:`x_i = \frac1H \sum_h S_{h,i}`: the channel's mean spend per period over the
+                  history ``S [H, K]``, the level it runs at today (the test's control)
+delta_x           :math:`\Delta x_i = \ell_i - x_i`, so the test holds the channel at ``planned_spend``
+planned_spend     :math:`\ell_i`, the level to test: the plan's mean spend per period over the periods
+                  it spends on the channel, :math:`\bar X_i = \sum_t X_{t,i} / |\{t: X_{t,i} > 0\}|`,
+                  or the plan's largest step :math:`\max_t X_{t,i}` when :math:`\bar X_i` is within
+                  the history (:math:`\bar X_i \le \max_h S_{h,i}`)
+plan_max_spend    :math:`\max_t X_{t,i}`, the plan's largest step on the channel
+history_max_spend :math:`\max_h S_{h,i}`, the history's largest step on it
+================  ===================================================================================
+
+**Why the mean over the periods it spends.** A lift test holds a level for weeks so the
+carry-over builds up, and measures the steady-state response there. The plan's money on a channel
+is spent at about its mean level over the periods it is on (a flight's steps are alike; dark
+periods spend nothing and are left out, so a pulsed channel is tested at its pulses' level, not
+diluted by the gaps): the curve matters most there. The largest step is one period's extreme (a
+test there costs more and reads the curve where little of the money goes); it is the level only
+when the mean is still within the history, so the test always reaches beyond the history, where the
+plan has no data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from budgetgym.planner.metrics import beyond_history, history_columns
+
+__all__ = ["DESIGN_COLUMNS", "lift_design"]
+
+#: The columns of ``lift_design.csv`` (module docstring); the first three are the test itself.
+DESIGN_COLUMNS = ("channel", "x", "delta_x", "planned_spend", "plan_max_spend", "history_max_spend")
+
+
+def lift_design(names: list[str], plan: np.ndarray, history: np.ndarray) -> pd.DataFrame:
+    """One proposed lift test per channel of ``plan`` ``[T, K]`` beyond ``history`` ``[H, K]``
+    (spend per step, channels ``names``), with the columns :data:`DESIGN_COLUMNS` (module
+    docstring); no rows when no channel is beyond the history (or there is none)."""
+    X = np.asarray(plan, dtype=float)
+    S = np.asarray(history, dtype=float).reshape(-1, X.shape[1])
+    rows = []
+    if len(S):
+        beyond = {b["channel"] for b in beyond_history(names, X, history_columns(X, S))}
+        mean, top = S.mean(axis=0), S.max(axis=0)
+        for i, name in enumerate(names):
+            if name not in beyond:
+                continue
+            on = X[:, i] > 0
+            level = float(X[on, i].mean())
+            peak = float(X[:, i].max())
+            if level <= top[i]:  # the pulses' mean is within the history: test at the plan's largest step
+                level = peak
+            rows.append({"channel": name, "x": float(mean[i]), "delta_x": level - float(mean[i]),
+                         "planned_spend": level, "plan_max_spend": peak, "history_max_spend": float(top[i])})
+    return pd.DataFrame(rows, columns=list(DESIGN_COLUMNS))

@@ -1,0 +1,163 @@
+"""The planner's lift design (``budgetgym.planner.experiments.lift_design``, ``lift_design.csv``) and
+``simulate --lift-design``: the design of a hand-made plan and history, the simulated tests are
+``true_lift`` at the design's level with seeded noise, bad design files fail in one line before
+anything is written, and a plan's file round-trips into ``simulate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_cli
+from test_lift_tests import _hand_scenario
+
+from budgetgym.envs import load_scenario
+from budgetgym.experiments.simulate import simulate_dataset, true_lift, write_dataset
+from budgetgym.planner import plan
+from budgetgym.planner.experiments import DESIGN_COLUMNS, lift_design
+from budgetgym.planner.outputs import write_plan
+
+NAMES = ["a", "b", "c", "d"]
+# the history: a runs at 100-300, b at 50, c never, d at 500
+HISTORY = np.array([[100.0, 50.0, 0.0, 500.0], [200.0, 50.0, 0.0, 500.0], [300.0, 50.0, 0.0, 500.0]])
+# the plan: a pulses at 600 and 400 (mean over its two periods 500, above the history's 300); b peaks
+# at 60 once but runs at 10 otherwise (mean over its periods 80/3, within the history: its largest
+# step is tested); c starts from nothing; d stays within its history
+PLAN = np.array([[0.0, 60.0, 10.0, 100.0], [600.0, 10.0, 10.0, 100.0], [400.0, 10.0, 0.0, 100.0],
+                 [0.0, 0.0, 0.0, 100.0]])
+
+
+def test_design_of_a_hand_made_plan_and_history() -> None:
+    design = lift_design(NAMES, PLAN, HISTORY)
+    assert list(design.columns) == list(DESIGN_COLUMNS)
+    assert list(design["channel"]) == ["a", "b", "c"]  # d is within its history
+    # a: x = mean(100, 200, 300) = 200; the plan's level over the periods it spends = (600 + 400) / 2
+    # b: x = 50; (60 + 10 + 10) / 3 <= 50, so its largest step, 60
+    # c: x = 0; (10 + 10) / 2
+    np.testing.assert_allclose(design["x"], [200.0, 50.0, 0.0])
+    np.testing.assert_allclose(design["delta_x"], [300.0, 10.0, 10.0])
+    np.testing.assert_allclose(design["planned_spend"], [500.0, 60.0, 10.0])
+    np.testing.assert_allclose(design["plan_max_spend"], [600.0, 60.0, 10.0])
+    np.testing.assert_allclose(design["history_max_spend"], [300.0, 50.0, 0.0])
+    # nothing beyond the history, or no history: no test
+    assert lift_design(NAMES, np.minimum(PLAN, 40.0), HISTORY + 50.0).empty
+    assert lift_design(NAMES, PLAN, np.zeros((0, 4))).empty
+
+
+def test_plan_proposes_the_design_only_beyond_the_history(tmp_path: Path) -> None:
+    """``plan`` carries the design of its own plan and history; ``write_plan`` writes it (and the
+    report names it) only when a channel is beyond the history, and removes an earlier one."""
+    sc = load_scenario("stationary-3")
+    hist = np.array([[1000.0, 0.0, 1e7], [2000.0, 0.0, 0.0]])  # search below the plan, social never, video above
+    res = plan(sc, history=hist, curves=False)
+    assert res.lift_design is not None
+    pd.testing.assert_frame_equal(res.lift_design, lift_design(sc.channel_names, res.plan, hist))
+    assert list(res.lift_design["channel"]) == ["search", "social"]
+    assert res.summary()["lift_design"] == res.lift_design.to_dict(orient="records")
+    out = write_plan(res, tmp_path / "p", plots=False)
+    written = pd.read_csv(out.out / "lift_design.csv")
+    np.testing.assert_allclose(written["delta_x"], res.lift_design["delta_x"])
+    report = (out.out / "report.md").read_text()
+    assert "lift tests to run next (lift_design.csv): search from" in report
+    within = plan(sc, history=np.full((2, 3), 1e7), curves=False)
+    assert within.beyond_history == [] and within.lift_design is None
+    write_plan(within, tmp_path / "p", plots=False)
+    assert not (tmp_path / "p" / "lift_design.csv").exists()  # the directory describes one plan
+    assert "lift_design" not in within.summary()
+    assert "lift tests to run" not in (tmp_path / "p" / "report.md").read_text()
+
+
+def test_simulated_design_is_the_true_lift_at_its_level() -> None:
+    """Each designed test measures ``true_lift`` from every channel at its mean spend in the data but
+    the tested one at the design's ``x``; the noise is seeded, on its own stream (the ``N`` tests
+    are the same with or without a design)."""
+    design = pd.DataFrame({"channel": ["a_spend", "b", "a"], "x": [300.0, 0.0, 800.0],
+                           "delta_x": [900.0, 700.0, -400.0], "planned_spend": [1.0, 2.0, 3.0]})
+    ds = simulate_dataset(_hand_scenario(), 20, "equal", seed=4, lift_design=design, lift_sigma=0.1)
+    tests = ds.lift_tests
+    assert tests is not None and list(tests["channel"]) == ["a_spend", "b_spend", "a_spend"]
+    sc = ds.source.override({"horizon": 20, "budget.total": ds.source.step_budget * 20})
+    mean = ds.plan.mean(axis=0)
+    for (_, row), i in zip(tests.iterrows(), [0, 1, 0], strict=True):
+        base = mean.copy()
+        base[i] = row["x"]
+        truth = true_lift(sc, base, i, row["delta_x"])
+        assert row["true_delta_y"] == pytest.approx(truth, rel=1e-12)
+        assert row["sigma"] == pytest.approx(0.1 * abs(truth), rel=1e-12)
+        assert row["delta_y"] != truth and abs(row["delta_y"] - truth) < 5 * row["sigma"]
+    np.testing.assert_allclose(tests[["x", "delta_x"]], design[["x", "delta_x"]])
+    again = simulate_dataset(_hand_scenario(), 20, "equal", seed=4, lift_design=design, lift_sigma=0.1)
+    pd.testing.assert_frame_equal(again.lift_tests, tests)
+    other = simulate_dataset(_hand_scenario(), 20, "equal", seed=5, lift_design=design, lift_sigma=0.1)
+    assert other.lift_tests is not None and not np.allclose(other.lift_tests["delta_y"], tests["delta_y"])
+    both = simulate_dataset(_hand_scenario(), 20, "equal", seed=4, lift_tests=2, lift_design=design, lift_sigma=0.1)
+    alone = simulate_dataset(_hand_scenario(), 20, "equal", seed=4, lift_tests=2, lift_sigma=0.1)
+    assert both.lift_tests is not None and alone.lift_tests is not None
+    pd.testing.assert_frame_equal(both.lift_tests.iloc[:2], alone.lift_tests)
+    pd.testing.assert_frame_equal(both.lift_tests.iloc[2:].reset_index(drop=True), tests)
+
+
+def _good() -> list[dict[str, object]]:
+    return [{"channel": "search", "x": 100.0, "delta_x": 400.0},
+            {"channel": "video_spend", "x": 50.0, "delta_x": -25.0}]
+
+
+def _edit(column: str, row: int, value: object) -> list[dict[str, object]]:
+    rows = _good()
+    rows[row][column] = value
+    return rows
+
+
+BAD = [
+    ("missing column", [{k: v for k, v in r.items() if k != "delta_x"} for r in _good()], "no column 'delta_x'"),
+    ("unknown channel", _edit("channel", 1, "radio"), "column 'channel', row 2: unknown channel 'radio'"),
+    ("non-numeric", _edit("x", 0, "lots"), "column 'x', row 1: the value must be a finite number"),
+    ("negative x", _edit("x", 1, -5.0), "column 'x', row 2: the spend before the test must be non-negative"),
+    ("below zero spend", _edit("delta_x", 1, -60.0),
+     "column 'delta_x', row 2: x + delta_x (the spend during the test) must be non-negative, got -10"),
+    ("zero change", _edit("delta_x", 0, 0.0), "column 'delta_x', row 1: the change of spend must not be 0"),
+]
+
+
+@pytest.mark.parametrize(("label", "rows", "message"), BAD, ids=[c[0] for c in BAD])
+def test_bad_design_files_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], label: str, rows: list[dict[str, object]], message: str
+) -> None:
+    path = tmp_path / "design.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    code, out, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "10", "--lift-tests", "1",
+                             "--lift-design", str(path), "--out", str(tmp_path / "sim"))
+    assert code == 2, (label, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: lift-design file '{path}': "), lines
+    assert message in lines[0], lines[0]
+    assert not (tmp_path / "sim").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["design.csv"]
+
+
+def test_plan_design_round_trips_into_simulate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``plan --history`` writes lift_design.csv (and says so); ``simulate --lift-design`` reads it as
+    written and appends its tests to ``--lift-tests``'."""
+    hist = tmp_path / "history.csv"
+    pd.DataFrame({"search": [1000.0, 2000.0], "social": [0.0, 0.0], "video": [1e7, 0.0]}).to_csv(hist, index=False)
+    code, out, err = run_cli(capsys, "plan", "stationary-3", "--history", str(hist), "--no-plots", "--out",
+                             str(tmp_path / "p"))
+    assert code == 0, err
+    assert "lift tests to run next (lift_design.csv)" in out and "lift_design.csv" in out.splitlines()[-1]
+    design = pd.read_csv(tmp_path / "p" / "lift_design.csv")
+    assert list(design["channel"]) == ["search", "social"]
+    code, out, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "10", "--lift-tests", "1",
+                             "--lift-design", str(tmp_path / "p" / "lift_design.csv"), "--out", str(tmp_path / "sim"))
+    assert code == 0, err
+    tests = pd.read_csv(tmp_path / "sim" / "truth" / "lift_tests.csv")
+    assert len(tests) == 3 and list(tests["channel"][1:]) == ["search_spend", "social_spend"]
+    np.testing.assert_allclose(tests[["x", "delta_x"]].iloc[1:], design[["x", "delta_x"]])
+    assert (tests["true_delta_y"].iloc[1:] > 0).all()
+    assert list(pd.read_csv(tmp_path / "sim" / "lift_tests.csv").columns) == ["channel", "x", "delta_x", "delta_y",
+                                                                              "sigma"]
+    # the library writes the same tests
+    ds = simulate_dataset("stationary-3", 10, seed=0, lift_tests=1, lift_design=design)
+    assert ds.lift_tests is not None
+    write_dataset(ds, tmp_path / "lib")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "lib" / "truth" / "lift_tests.csv"), tests)
