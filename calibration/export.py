@@ -51,6 +51,8 @@ from budgetgym.calibration.data import MONTH_DAYS, MMMData, calendar_day
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.transforms import DELAY_SHAPE
 from budgetgym.calibration.uncertainty import Draws
+from budgetgym.envs.curves import exposure
+from budgetgym.envs.dynamics import units_per_price
 
 __all__ = ["Costs", "PlanWindow", "family_dict", "fit_costs", "history_frame", "plan_window", "scenario_dict"]
 
@@ -74,6 +76,15 @@ class Costs:
     ref_spend: np.ndarray
     elasticity: np.ndarray
     identified: np.ndarray  # [K] bool: elasticity fitted (else 0)
+
+    def exposure(self, spend: np.ndarray, index: np.ndarray | None = None) -> np.ndarray:
+        """Exposure per period bought by ``spend`` per period, ``e = u x / p_0 (1 + x/x_ref)^(-eta)``
+        (:func:`budgetgym.envs.curves.exposure`): ``spend`` ``[n, K]``, or with ``index`` each element
+        of ``spend`` on channel ``index`` (same shape)."""
+        sel = slice(None) if index is None else np.asarray(index)
+        scale = np.array([units_per_price(u) for u in self.unit]) / self.price
+        return np.asarray(exposure(np.asarray(spend, dtype=float), scale[sel], self.ref_spend[sel],
+                                   self.elasticity[sel]))
 
 
 def _sig(x: float) -> float:
@@ -117,7 +128,7 @@ def fit_costs(data: MMMData) -> Costs:
             price[i] = 1.0
             ref[i] = float(min(1e15, max(1e9, 1e3 * x.max())))
             continue
-        p = (1000.0 if unit == "impression" else 1.0) * x[both] / e[both]
+        p = units_per_price(unit) * x[both] / e[both]
         z = np.log1p(x[both] / ref[i])
         price[i] = float(np.median(p))
         if both.sum() >= 8 and np.std(z) >= 0.05:

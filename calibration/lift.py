@@ -18,7 +18,7 @@ sigma       its standard error (``> 0``)
 
 **The model's lift.** Spend ``x`` held every period buys exposure :math:`e_i(x)` per period by
 the channel's cost curve (:func:`~budgetgym.calibration.export.fit_costs`, evaluated by
-:func:`budgetgym.envs.curves.exposure`: :math:`e = u x (1 + x/x_{ref})^{-\eta} / p_0`; the
+:meth:`~budgetgym.calibration.export.Costs.exposure`: :math:`e = u x (1 + x/x_{ref})^{-\eta} / p_0`; the
 spend itself for a channel without an exposure column); the carry-over builds the adstock
 :math:`\bar w_i e` and the response is :math:`\beta_i h_i(\bar w_i e)`
 (:func:`~budgetgym.calibration.transforms.steady_state`; the delay only spreads it over later
@@ -63,11 +63,9 @@ from budgetgym.calibration.data import MMMData, numeric_column
 from budgetgym.calibration.export import Costs
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.projection import LiftRows
-from budgetgym.envs.curves import exposure
 from budgetgym.envs.errors import BudgetGymError, suggest
 
-__all__ = ["COLUMNS", "LiftTests", "channel_index", "lift_table", "read_lift_tests", "read_table", "spend_change",
-           "spend_exposure"]
+__all__ = ["COLUMNS", "LiftTests", "channel_index", "lift_table", "read_lift_tests", "read_table", "spend_change"]
 
 COLUMNS = ("channel", "x", "delta_x", "delta_y", "sigma")
 
@@ -82,15 +80,6 @@ class LiftTests:
 
     def __len__(self) -> int:
         return len(self.rows)
-
-
-def spend_exposure(costs: Costs, index: np.ndarray, spend: np.ndarray) -> np.ndarray:
-    """Exposure per period bought by ``spend`` per period on channels ``index`` (elementwise) by the
-    fitted cost curves (module docstring)."""
-    units = np.array([1000.0 if costs.unit[i] == "impression" else 1.0 for i in index])
-    scale = units / costs.price[index]
-    return np.asarray(exposure(np.asarray(spend, dtype=float), scale, costs.ref_spend[index],
-                               costs.elasticity[index]))
 
 
 def channel_index(df: pd.DataFrame, channels: list[str], spend_columns: list[str], source: str) -> np.ndarray:
@@ -155,7 +144,7 @@ def read_lift_tests(path: str | Path, data: MMMData, costs: Costs) -> LiftTests:
     x, dx = spend_change(df, source)
     dy, sigma = (numeric_column(df, c, source, "the value", nonnegative=False) for c in COLUMNS[3:])
     _check(sigma > 0, source, "sigma", "the standard error must be positive", sigma)
-    rows = LiftRows(index=index, low=spend_exposure(costs, index, x), high=spend_exposure(costs, index, x + dx),
+    rows = LiftRows(index=index, low=costs.exposure(x, index), high=costs.exposure(x + dx, index),
                     delta_y=dy, sigma=sigma)
     table = pd.DataFrame({"channel": [data.channels[i] for i in index], "x": x, "delta_x": dx, "delta_y": dy,
                           "sigma": sigma})

@@ -20,7 +20,7 @@ from budgetgym.calibration.export import Costs
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.uncertainty import Draws
 
-__all__ = ["exposure_of_spend", "plot_contributions", "plot_curves", "plot_fit", "response_band"]
+__all__ = ["plot_contributions", "plot_curves", "plot_fit", "response_band"]
 
 
 def _figure(width: float, height: float) -> Any:
@@ -38,19 +38,12 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def exposure_of_spend(spend: np.ndarray, costs: Costs) -> np.ndarray:
-    """Exposure bought by ``spend`` (``[n, K]``) under the exported cost curves:
-    ``e = u x / p0 (1 + x/x_ref)^(-eta)`` (``u`` = 1000 impressions per CPM, 1 per CPC)."""
-    u = np.array([1000.0 if unit == "impression" else 1.0 for unit in costs.unit])
-    return u * spend / costs.price * np.power(1.0 + spend / costs.ref_spend, -costs.elasticity)
-
-
 def response_band(
     fit: Fit, draws: Draws | None, costs: Costs, spend: np.ndarray, level: float = 90.0
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Steady-state response ``[n, K]`` to each row of ``spend`` (per period, sustained): the point
     estimate, and the ``level``% band of the draws (``None`` without draws)."""
-    e = exposure_of_spend(spend, costs)
+    e = costs.exposure(spend)
     point = fit.curve(e)
     if draws is None or len(draws) < 2:
         return point, None, None

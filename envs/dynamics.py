@@ -54,9 +54,15 @@ __all__ = [
     "realise",
     "transition",
     "unit_price",
+    "units_per_price",
 ]
 
 IMPRESSIONS_PER_CPM_UNIT = 1000.0
+
+
+def units_per_price(unit: str) -> float:
+    """``u``: exposure units bought per unit of price (1000 impressions per CPM, 1 click per CPC)."""
+    return IMPRESSIONS_PER_CPM_UNIT if unit == "impression" else 1.0
 
 
 def _ring_weights(kernels: np.ndarray) -> np.ndarray:
@@ -135,7 +141,7 @@ class ChannelModel:
         return cls(
             scenario=scenario,
             base_price=arr([c.cost.price for c in ch]),
-            units=arr([IMPRESSIONS_PER_CPM_UNIT if c.cost.unit == "impression" else 1.0 for c in ch]),
+            units=arr([units_per_price(c.cost.unit) for c in ch]),
             ref_spend=arr([c.cost.ref_spend for c in ch]),
             elasticity=arr([c.cost.elasticity for c in ch]),
             price_noise_sd=arr([c.cost.noise_sd for c in ch]),
