@@ -65,7 +65,8 @@ from budgetgym.calibration.model import Fit
 from budgetgym.calibration.projection import LiftRows
 from budgetgym.envs.errors import BudgetGymError, suggest
 
-__all__ = ["COLUMNS", "LiftTests", "channel_index", "lift_table", "read_lift_tests", "read_table", "spend_change"]
+__all__ = ["COLUMNS", "LiftTests", "channel_index", "check_table", "lift_table", "read_lift_tests", "read_table",
+           "spend_change"]
 
 COLUMNS = ("channel", "x", "delta_x", "delta_y", "sigma")
 
@@ -108,13 +109,19 @@ def _check(ok: np.ndarray, source: str, col: str, what: str, values: np.ndarray)
 
 
 def read_table(path: str | Path, columns: tuple[str, ...], kind: str) -> tuple[pd.DataFrame, str]:
-    """The CSV table at ``path`` and its name in messages (``kind`` file 'path'): each of ``columns``
-    present and at least one row, else a one-line error."""
+    """The CSV table at ``path`` and its name in messages (``kind`` file 'path'), checked by
+    :func:`check_table`."""
     from budgetgym.envs.io import read_csv_table
 
     p = Path(path)
     source = f"{kind} '{p}'"
     df = read_csv_table(p, kind)
+    check_table(df, columns, source)
+    return df, source
+
+
+def check_table(df: pd.DataFrame, columns: tuple[str, ...], source: str) -> None:
+    """Each of ``columns`` present in ``df`` and at least one row, else a one-line error naming ``source``."""
     for col in columns:
         if col not in df.columns:
             raise BudgetGymError(
@@ -123,7 +130,6 @@ def read_table(path: str | Path, columns: tuple[str, ...], kind: str) -> tuple[p
             )
     if len(df) == 0:
         raise BudgetGymError(f"{source}: the table has no rows")
-    return df, source
 
 
 def spend_change(df: pd.DataFrame, source: str) -> tuple[np.ndarray, np.ndarray]:

@@ -256,14 +256,11 @@ def read_lift_design(design: str | Path | pd.DataFrame, names: list[str]) -> tup
     """A lift design (a CSV file or a table with :data:`DESIGN_COLUMNS`) for channels ``names``:
     channel indices, ``x`` and ``delta_x``, checked as ``calibrate --lift-tests`` checks them; every
     problem a one-line error naming the file (or "lift design"), the column and the row."""
-    from budgetgym.calibration.lift import channel_index, read_table, spend_change
+    from budgetgym.calibration.lift import channel_index, check_table, read_table, spend_change
 
     if isinstance(design, pd.DataFrame):
         df, source = design, "lift design"
-        missing = [c for c in DESIGN_COLUMNS if c not in df.columns]
-        if missing or len(df) == 0:
-            raise BudgetGymError(f"{source}: expected the columns {', '.join(DESIGN_COLUMNS)} and at least one row, "
-                                 f"got columns {', '.join(map(str, df.columns)) or 'none'} and {len(df)} rows")
+        check_table(df, DESIGN_COLUMNS, source)
     else:
         df, source = read_table(design, DESIGN_COLUMNS, "lift-design file")
     index = channel_index(df, list(names), [f"{n}_spend" for n in names], source)
