@@ -37,32 +37,31 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from budgetgym.planner.metrics import beyond_history, history_columns
-
 __all__ = ["DESIGN_COLUMNS", "lift_design"]
 
 #: The columns of ``lift_design.csv`` (module docstring); the first three are the test itself.
 DESIGN_COLUMNS = ("channel", "x", "delta_x", "planned_spend", "plan_max_spend", "history_max_spend")
 
 
-def lift_design(names: list[str], plan: np.ndarray, history: np.ndarray) -> pd.DataFrame:
+def lift_design(
+    names: list[str], plan: np.ndarray, history: np.ndarray, beyond: list[dict[str, float | str | None]]
+) -> pd.DataFrame:
     """One proposed lift test per channel of ``plan`` ``[T, K]`` beyond ``history`` ``[H, K]``
-    (spend per step, channels ``names``), with the columns :data:`DESIGN_COLUMNS` (module
-    docstring); no rows when no channel is beyond the history (or there is none)."""
+    (spend per step, channels ``names``; ``beyond``: :func:`~budgetgym.planner.metrics.beyond_history`
+    of the plan, which has each such channel's largest steps), with the columns
+    :data:`DESIGN_COLUMNS` (module docstring); no rows when no channel is beyond the history (or
+    there is none)."""
     X = np.asarray(plan, dtype=float)
     S = np.asarray(history, dtype=float).reshape(-1, X.shape[1])
     rows = []
     if len(S):
-        beyond = {b["channel"] for b in beyond_history(names, X, history_columns(X, S))}
-        mean, top = S.mean(axis=0), S.max(axis=0)
-        for i, name in enumerate(names):
-            if name not in beyond:
-                continue
-            on = X[:, i] > 0
-            level = float(X[on, i].mean())
-            peak = float(X[:, i].max())
-            if level <= top[i]:  # the pulses' mean is within the history: test at the plan's largest step
+        mean = S.mean(axis=0)
+        for b in beyond:
+            i = names.index(str(b["channel"]))
+            level = float(X[X[:, i] > 0, i].mean())
+            peak, top = float(b["plan_max_step"] or 0.0), float(b["history_max_step"] or 0.0)
+            if level <= top:  # the pulses' mean is within the history: test at the plan's largest step
                 level = peak
-            rows.append({"channel": name, "x": float(mean[i]), "delta_x": level - float(mean[i]),
-                         "planned_spend": level, "plan_max_spend": peak, "history_max_spend": float(top[i])})
+            rows.append({"channel": names[i], "x": float(mean[i]), "delta_x": level - float(mean[i]),
+                         "planned_spend": level, "plan_max_spend": peak, "history_max_spend": top})
     return pd.DataFrame(rows, columns=list(DESIGN_COLUMNS))

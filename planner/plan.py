@@ -264,7 +264,7 @@ def plan(
         for col, values in cols.items():
             table[col] = values
         beyond = beyond_history(names, X, cols)
-        design = lift_design(names, X, problem.history) if beyond else None
+        design = lift_design(names, X, problem.history, beyond) if beyond else None
     marg = budget_marginal(objective_marginal_model(problem, obj, X), X, B)  # type: ignore[arg-type]
     baseline = float(obj.score(problem.member_values(np.zeros_like(X)))[0])
 

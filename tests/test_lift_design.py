@@ -17,6 +17,7 @@ from budgetgym.envs import load_scenario
 from budgetgym.experiments.simulate import simulate_dataset, true_lift, write_dataset
 from budgetgym.planner import plan
 from budgetgym.planner.experiments import DESIGN_COLUMNS, lift_design
+from budgetgym.planner.metrics import beyond_history, history_columns
 from budgetgym.planner.outputs import write_plan
 
 NAMES = ["a", "b", "c", "d"]
@@ -29,8 +30,13 @@ PLAN = np.array([[0.0, 60.0, 10.0, 100.0], [600.0, 10.0, 10.0, 100.0], [400.0, 1
                  [0.0, 0.0, 0.0, 100.0]])
 
 
+def _design(names: list[str], plan: np.ndarray, history: np.ndarray) -> pd.DataFrame:
+    """The design as ``plan`` makes it: from the channels :func:`beyond_history` finds."""
+    return lift_design(names, plan, history, beyond_history(names, plan, history_columns(plan, history)))
+
+
 def test_design_of_a_hand_made_plan_and_history() -> None:
-    design = lift_design(NAMES, PLAN, HISTORY)
+    design = _design(NAMES, PLAN, HISTORY)
     assert list(design.columns) == list(DESIGN_COLUMNS)
     assert list(design["channel"]) == ["a", "b", "c"]  # d is within its history
     # a: x = mean(100, 200, 300) = 200; the plan's level over the periods it spends = (600 + 400) / 2
@@ -42,8 +48,8 @@ def test_design_of_a_hand_made_plan_and_history() -> None:
     np.testing.assert_allclose(design["plan_max_spend"], [600.0, 60.0, 10.0])
     np.testing.assert_allclose(design["history_max_spend"], [300.0, 50.0, 0.0])
     # nothing beyond the history, or no history: no test
-    assert lift_design(NAMES, np.minimum(PLAN, 40.0), HISTORY + 50.0).empty
-    assert lift_design(NAMES, PLAN, np.zeros((0, 4))).empty
+    assert _design(NAMES, np.minimum(PLAN, 40.0), HISTORY + 50.0).empty
+    assert _design(NAMES, PLAN, np.zeros((0, 4))).empty
 
 
 def test_plan_proposes_the_design_only_beyond_the_history(tmp_path: Path) -> None:
@@ -53,7 +59,7 @@ def test_plan_proposes_the_design_only_beyond_the_history(tmp_path: Path) -> Non
     hist = np.array([[1000.0, 0.0, 1e7], [2000.0, 0.0, 0.0]])  # search below the plan, social never, video above
     res = plan(sc, history=hist, curves=False)
     assert res.lift_design is not None
-    pd.testing.assert_frame_equal(res.lift_design, lift_design(sc.channel_names, res.plan, hist))
+    pd.testing.assert_frame_equal(res.lift_design, _design(sc.channel_names, res.plan, hist))
     assert list(res.lift_design["channel"]) == ["search", "social"]
     assert res.summary()["lift_design"] == res.lift_design.to_dict(orient="records")
     out = write_plan(res, tmp_path / "p", plots=False)
