@@ -79,7 +79,8 @@ from budgetgym.envs.scenario import Scenario
 from budgetgym.experiments.flighting import random_flighting
 
 __all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_SIGMA", "SimulatedDataset", "read_lift_design",
-           "simulate_dataset", "simulate_design_tests", "simulate_lift_tests", "true_lift", "write_dataset"]
+           "simulate_dataset", "simulate_design_tests", "simulate_lift_tests", "spend_column", "true_lift",
+           "write_dataset"]
 
 #: The calendar date of day 0 (a Monday, 1 January, as the scenario calendar defines day 0).
 EPOCH = dt.date(2024, 1, 1)
@@ -90,6 +91,11 @@ LIFT_CHANGES = (1.0, -0.5, 2.0)
 LIFT_SIGMA = 0.15
 #: The columns a lift design needs (module docstring).
 DESIGN_COLUMNS = ("channel", "x", "delta_x")
+def spend_column(channel: str) -> str:
+    """The dataset's spend column of ``channel`` (``<channel>_spend``)."""
+    return f"{channel}_spend"
+
+
 TEST_COLUMNS = ["channel", "x", "delta_x", "delta_y", "sigma", "true_delta_y"]
 
 
@@ -192,7 +198,7 @@ def simulate_dataset(
         base, base_exp = info.get("baseline", 0.0), info.get("baseline_expected", 0.0)
         row: dict[str, Any] = {"kpi": float(media.sum()) + base}
         for i, c in enumerate(played.channels):
-            row[f"{c.name}_spend"] = float(info["spend"][i])
+            row[spend_column(c.name)] = float(info["spend"][i])
             row[f"{c.name}_{'clicks' if c.cost.unit == 'click' else 'impressions'}"] = float(info["impressions"][i])
         row.update(info.get("controls", {}))
         rows.append(row)
@@ -248,7 +254,7 @@ def _measure(sc: Scenario, base: np.ndarray, i: int, dx: float, rel_sigma: float
     measurement with sd ``rel_sigma`` of it (module docstring)."""
     truth = true_lift(sc, base, i, dx)
     sigma = rel_sigma * max(abs(truth), 1e-9)
-    return {"channel": f"{sc.channel_names[i]}_spend", "x": float(base[i]), "delta_x": float(dx),
+    return {"channel": spend_column(sc.channel_names[i]), "x": float(base[i]), "delta_x": float(dx),
             "delta_y": truth + sigma * float(rng.standard_normal()), "sigma": sigma, "true_delta_y": truth}
 
 
@@ -263,7 +269,7 @@ def read_lift_design(design: str | Path | pd.DataFrame, names: list[str]) -> tup
         check_table(df, DESIGN_COLUMNS, source)
     else:
         df, source = read_table(design, DESIGN_COLUMNS, "lift-design file")
-    index = channel_index(df, list(names), [f"{n}_spend" for n in names], source)
+    index = channel_index(df, list(names), [spend_column(n) for n in names], source)
     x, dx = spend_change(df, source)
     return index, x, dx
 
