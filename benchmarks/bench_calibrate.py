@@ -38,6 +38,7 @@ import pandas as pd
 from budgetgym.calibration import calibrate
 from budgetgym.calibration.data import calendar_day
 from budgetgym.calibration.plots import response_band
+from budgetgym.calibration.refits import DEFAULT_WORKERS
 from budgetgym.envs import scenario_from_dict
 from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.plan_value import evaluate_plan
@@ -163,8 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--delay", default="none", help="calibrate's --delay: none or gamma")
     ap.add_argument("--media-season", default="none", help="calibrate's --media-season: none or yearly")
     ap.add_argument("--prior-draws", action="store_true", help="calibrate's --prior-draws")
+    ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                    help="calibrate's --workers: processes refitting the bootstrap (default: as the command)")
     args = ap.parse_args(argv)
-    model = {"delay": args.delay, "media_season": args.media_season, "prior_draws": args.prior_draws}
+    model = {"delay": args.delay, "media_season": args.media_season, "prior_draws": args.prior_draws,
+             "workers": args.workers}
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

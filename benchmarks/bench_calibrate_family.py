@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from budgetgym.calibration import calibrate
+from budgetgym.calibration.refits import DEFAULT_WORKERS
 from budgetgym.envs import evaluate_plan, solve_oracle
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.expected import ExpectedModel
@@ -113,7 +114,7 @@ def one(
     draw: int, periods: int, draws: int, root: Path, prior: str = "all", adstock: str = "geometric",
     delay: str = "none", media_season: str = "none", prior_draws: bool = False, noise_free: bool = False,
     noise_seed: int = 0, lift_tests: int = 0, lift_sigma: float = LIFT_SIGMA, lift_exact: bool = False,
-    lift_design: str | None = None,
+    lift_design: str | None = None, workers: int = 1,
 ) -> dict[str, float]:
     fam = load_family("retail-5-family")
     d = fam.sample(draw, "test")
@@ -142,7 +143,7 @@ def one(
     if lift_exact and ds.lift_tests is not None:  # the tests' measurements without their noise (sigma kept)
         _exact(ds, out)
     options = {"prior": prior, "adstock": adstock, "delay": delay, "media_season": media_season,
-               "prior_draws": prior_draws}
+               "prior_draws": prior_draws, "workers": workers}
     res, rec, t_fit, t_all = _calibrate_plan(out, root / f"f{draw}", truth, draw, draws, rate, lift_tests > 0,
                                              **options)
     point = plan(load_family(root / f"f{draw}" / "family.yaml").nominal(), history=root / f"f{draw}" / "history.csv",
@@ -206,6 +207,8 @@ def main() -> None:
     ap.add_argument("--delay", default="none", help="calibrate's --delay: none or gamma")
     ap.add_argument("--media-season", default="none", help="calibrate's --media-season: none or yearly")
     ap.add_argument("--prior-draws", action="store_true", help="calibrate's --prior-draws")
+    ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                    help="calibrate's --workers: processes refitting the bootstrap (default: as the command)")
     ap.add_argument("--first", type=int, default=0, help="first draw (the datasets are draws first, first + 1, ...)")
     ap.add_argument("--noise-free", action="store_true",
                     help="no conversion, basket, price or baseline noise (the same truths and flighting)")
@@ -225,7 +228,7 @@ def main() -> None:
         for draw in range(args.first, args.first + args.datasets):
             r = one(draw, args.periods, args.draws, Path(tmp), args.prior, args.adstock, args.delay, args.media_season,
                     args.prior_draws, args.noise_free, args.noise_seed, args.lift_tests, args.lift_sigma,
-                    args.lift_exact, args.lift_design)
+                    args.lift_exact, args.lift_design, workers=args.workers)
             rows.append(r)
             print(f"| {draw} | {r['pct']:.2f} | {r['pct_equal']:.2f} | {r['pct_movable']:.2f} | {r['coverage']:.0%} "
                   f"| {r['r2']:.3f} | {r['fit_s']:.1f} | {r['calibrate_plan_s']:.1f} | {r['pct_point']:.2f} "

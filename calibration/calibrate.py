@@ -142,6 +142,7 @@ def calibrate(
     lift_tests: str | Path | None = None,
     out: str | Path | None = None,
     plots: bool = True,
+    workers: int = 1,
 ) -> CalibrationResult:
     """Fit a marketing-mix model to ``path`` and turn it into a budgetgym scenario family.
 
@@ -174,6 +175,9 @@ def calibrate(
     out : directory to write ``family.yaml``, ``history.csv``, ``parameters.csv``, ``fit.md`` and
         figures into (:func:`~budgetgym.calibration.report.write_outputs`); ``None`` writes nothing.
     plots : draw the figures (needs matplotlib, the ``plot`` extra).
+    workers : processes refitting the bootstrap's replicates, this one included
+        (:mod:`~budgetgym.calibration.refits`; the same draws for any number; more than one needs a
+        script's ``if __name__ == "__main__":`` guard).
     """
     t0 = time.perf_counter()
     ad = _choice(adstock, ADSTOCKS, "--adstock")
@@ -191,6 +195,8 @@ def calibrate(
         raise BudgetGymError(f"--starts: expected at least 1, got {starts}")
     if draws < 0:
         raise BudgetGymError(f"--draws: expected a non-negative number of draws, got {draws}")
+    if workers < 1:
+        raise BudgetGymError(f"--workers: expected a positive number of processes, got {workers}")
     p = Path(path)
     data = read_mmm_csv(p, date=date, kpi=kpi, spend=spend, controls=controls, exposure=exposure,
                         count_kpi=lik != "gaussian")
@@ -212,7 +218,8 @@ def calibrate(
     t = time.perf_counter()
     fit = fit_model(data, spec, seed=seed, lift=None if tests is None else tests.rows)
     seconds["fit"] = time.perf_counter() - t
-    boot = block_bootstrap(fit, draws, block_length=block_length, seed=seed, prior_draws=prior_draws) if draws else None
+    boot = (block_bootstrap(fit, draws, block_length=block_length, seed=seed, prior_draws=prior_draws, workers=workers)
+            if draws else None)
     seconds["bootstrap"] = 0.0 if boot is None else boot.seconds
     insample = errors(fit.y, fit.fitted)
     rew = reward or kpi_reward(kpi, lik)

@@ -56,7 +56,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from budgetgym.calibration.model import Fit, refit
+from budgetgym.calibration.model import Fit
+from budgetgym.calibration.refits import Replicate, refit_all
 from budgetgym.envs.errors import BudgetGymError
 
 __all__ = ["Draws", "block_bootstrap", "default_block_length"]
@@ -92,11 +93,14 @@ def resample_blocks(residuals: np.ndarray, block_length: int, rng: np.random.Gen
 
 
 def block_bootstrap(
-    fit: Fit, draws: int = 200, *, block_length: int | None = None, seed: int = 0, prior_draws: bool = False
+    fit: Fit, draws: int = 200, *, block_length: int | None = None, seed: int = 0, prior_draws: bool = False,
+    workers: int = 1,
 ) -> Draws:
     """``draws`` refits of ``fit`` on moving-block residual replicates (module docstring), seeded;
     with ``prior_draws`` (and a prior in the fit), each refit's prior means drawn from the prior
-    too (randomised maximum a posteriori, module docstring)."""
+    too (randomised maximum a posteriori, module docstring); the refits by this process and
+    ``workers - 1`` worker processes (:func:`~budgetgym.calibration.refits.refit_all`: the same draws
+    for any ``workers``)."""
     if draws < 0:
         raise BudgetGymError(f"--draws: expected a non-negative number of draws, got {draws}")
     T = len(fit.y)
@@ -112,16 +116,15 @@ def block_bootstrap(
     lift_rng = np.random.default_rng(np.random.SeedSequence([seed, 17]))
     n_prior = len(fit.problem.penalty(fit.phi)) if prior_draws else 0
     tests = fit.problem.lift
-    phis, betas, coefs, lifts = [], [], [], []
-    for _ in range(draws):
+    replicates: list[Replicate] = []
+    for _ in range(draws):  # every replicate's inputs drawn here, in order: the draws do not depend on ``workers``
         y_star = fit.fitted + sd * resample_blocks(r, b, rng)
         shift = prior_rng.standard_normal(n_prior) if n_prior else None
         lift_y = None if tests is None else tests.delta_y + tests.sigma * lift_rng.standard_normal(len(tests))
-        phi, beta, coef = refit(fit, y_star, prior_shift=shift, lift_y=lift_y)
-        phis.append(phi)
-        betas.append(beta)
-        coefs.append(coef)
-        lifts.append(lift_y)
+        replicates.append((y_star, shift, lift_y))
+    refits = refit_all(fit, replicates, workers)
+    phis, betas, coefs = ([rf[j] for rf in refits] for j in range(3))
+    lifts = [rep[2] for rep in replicates]
     K, p = len(fit.beta), len(fit.coef)
     return Draws(
         phi=np.array(phis).reshape(draws, fit.layout.size),

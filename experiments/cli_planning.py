@@ -163,16 +163,23 @@ def calibrate_cmd(
         typer.Option(help="CSV of lift tests (channel, x, delta_x, delta_y, sigma): extra likelihood terms"),
     ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the figures")] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="processes refitting the bootstrap's draws, the same draws for any number [default: 2, "
+                          "1 on a single-core machine]"),
+    ] = None,
 ) -> None:
     """Fit carry-over and saturation per channel to DATA.csv and write a scenario family of the fit
     (point estimate + bootstrap draws) for `budgetgym plan DIR/family.yaml --history DIR/history.csv`."""
     from budgetgym.calibration import calibrate
+    from budgetgym.calibration.refits import DEFAULT_WORKERS
 
     res = calibrate(
         data, date=date, kpi=kpi, spend=spend, controls=controls, exposure=exposure, draws=draws,
         holdout=holdout, seed=seed, adstock=adstock, saturation=saturation, likelihood=likelihood, prior=prior,
         fourier=fourier, reward=reward, plan_periods=plan_periods, plan_budget=plan_budget, out=out, plots=plots,
         delay=delay, media_season=media_season, prior_draws=prior_draws, lift_tests=lift_tests,
+        workers=DEFAULT_WORKERS if workers is None else workers,
     )
     con = console()
     e = res.errors

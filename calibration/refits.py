@@ -1,0 +1,95 @@
+"""The bootstrap's refits, in this process and in worker processes: the same draws either way.
+
+Each replicate's refit (:func:`~budgetgym.calibration.model.refit`) is independent of the others
+and deterministic given its inputs (its KPI series, prior shift and lift-test measurements, all
+drawn beforehand in the calling process), so the refits can run anywhere: :func:`refit_all` cuts
+them into chunks of :data:`CHUNK` replicates; with ``workers > 1`` it hands the chunks, last
+first, to ``workers - 1`` processes (``spawn``, as the experiment grid's
+:class:`~budgetgym.experiments.backends.ProcessPoolBackend`) while this process works through them
+from the first; it takes a chunk only while a worker has not started it (a pending future is
+cancelled), so the two ends meet without any chunk refit twice. A spawned worker first imports
+budgetgym (about two seconds), during which this process is already refitting; a bootstrap too
+short to gain from a worker (fewer than :data:`MIN_PARALLEL` replicates) runs here alone.
+
+Every refit runs with BLAS on one thread (``threadpoolctl``), in the workers as here, so the
+draws are bit for bit the same for any number of workers (a BLAS on several threads may sum in
+another order) and two processes do not each start a BLAS pool on two cores.
+
+A script that runs a calibration with ``workers > 1`` needs the ``if __name__ == "__main__":``
+guard (the workers are spawned and import the main module); the ``budgetgym calibrate`` command
+has it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import TypeVar
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from budgetgym.calibration.model import Fit, refit
+
+__all__ = ["CHUNK", "DEFAULT_WORKERS", "MIN_PARALLEL", "Replicate", "ordered_map", "refit_all"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: One replicate's inputs: the KPI series, the prior's shift (or None) and the lift tests' measurements (or None).
+Replicate = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
+#: One replicate's refit: ``(phi, beta, coef)``.
+Refit = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+#: ``budgetgym calibrate --workers``: two processes (the machines budgetgym targets have two cores), one
+#: on a single-core machine.
+DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
+#: Replicates per chunk (a chunk is the unit of work handed to a worker).
+CHUNK = 8
+#: Fewer replicates than this run in the calling process alone: a worker's start-up (importing
+#: budgetgym, about two seconds) would cost more than it saves.
+MIN_PARALLEL = 40
+
+
+def _refit_chunk(task: tuple[Fit, Sequence[Replicate]]) -> list[Refit]:
+    """Refit each replicate of a chunk (BLAS on one thread); module-level so a worker can run it."""
+    fit, replicates = task
+    with threadpool_limits(limits=1, user_api="blas"):
+        return [refit(fit, y, prior_shift=shift, lift_y=lift_y) for y, shift, lift_y in replicates]
+
+
+def ordered_map(fn: Callable[[T], R], items: Sequence[T], pool: Executor) -> list[R]:
+    """``[fn(item) for item in items]``, computed by this process from the first item and by
+    ``pool`` from the last (module docstring): an item is taken here only while its pending future
+    can still be cancelled, so every item is computed exactly once."""
+    if not items:
+        return []
+    futures: dict[int, Future[R]] = {}
+    for i in reversed(range(1, len(items))):  # the pool starts from the last item
+        futures[i] = pool.submit(fn, items[i])
+    done: dict[int, R] = {0: fn(items[0])}
+    for i in range(1, len(items)):  # this process from the first, while the pool has not begun the item
+        if not futures[i].cancel():
+            break  # the pool has it and (submitted earlier) every item after it
+        done[i] = fn(items[i])
+    for i, future in futures.items():
+        if i not in done:
+            done[i] = future.result()
+    return [done[i] for i in range(len(items))]
+
+
+def refit_all(fit: Fit, replicates: Sequence[Replicate], workers: int = 1) -> list[Refit]:
+    """The refits of ``replicates`` in their order, in this process and ``workers - 1`` worker
+    processes (module docstring); the same numbers for any ``workers``."""
+    chunks = [(fit, replicates[i : i + CHUNK]) for i in range(0, len(replicates), CHUNK)]
+    if workers <= 1 or len(replicates) < MIN_PARALLEL:
+        return [r for chunk in chunks for r in _refit_chunk(chunk)]
+    pool = ProcessPoolExecutor(max_workers=min(workers - 1, len(chunks) - 1),
+                               mp_context=multiprocessing.get_context("spawn"))
+    try:
+        done = ordered_map(_refit_chunk, chunks, pool)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return [r for chunk_refits in done for r in chunk_refits]
