@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from budgetgym.envs.io import atomic_write
+from budgetgym.envs.io import YAML_DUMPER, atomic_write
 
 if TYPE_CHECKING:
     from budgetgym.calibration.calibrate import CalibrationResult
@@ -49,7 +49,7 @@ def family_yaml(result: CalibrationResult, command: str | None = None) -> str:
             "# See fit.md beside this file for the fit, its intervals and warnings."]
     if command:
         head.append(f"# {command}")
-    body = yaml.safe_dump(result.family, sort_keys=False, default_flow_style=None, width=100_000)
+    body = yaml.dump(result.family, Dumper=YAML_DUMPER, sort_keys=False, default_flow_style=None, width=100_000)
     return "\n".join(head) + "\n" + body
 
 

@@ -13,7 +13,13 @@ import yaml
 
 from budgetgym.envs.errors import BudgetGymError
 
-__all__ = ["atomic_write", "atomic_write_text", "names_a_file", "read_yaml"]
+__all__ = ["YAML_DUMPER", "YAML_LOADER", "atomic_write", "atomic_write_text", "names_a_file", "read_yaml"]
+
+#: PyYAML's safe loader and dumper on libyaml (C) when PyYAML was built with it (its wheels are),
+#: else the pure-Python ones: the same documents and values, about ten times faster (a calibrated
+#: family of 200 draws is ~1 MB: 1.5 s to parse in Python).
+YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+YAML_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
@@ -50,7 +56,7 @@ def read_yaml(path: str | Path, what: str, error: type[BudgetGymError] = BudgetG
     if not path.is_file():
         raise error(f"{what} '{path}' not found")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
