@@ -92,9 +92,9 @@ def test_seeded_reset_repeats_and_parts_draw_their_own_numbers() -> None:
 @pytest.mark.parametrize("name", ["shock-5", "holiday-5", "large-50"])
 def test_split_batch_without_noise_equals_single_envs(name: str) -> None:
     """3 rows in 2 parts, threaded. shock-5: share bounds; large-50: 50 channels, per-channel
-    carry-over windows and the bounds projected by the Newton iteration: shares equal to ~1e-15,
-    so a channel's spend may round to the neighbouring quantum of the budget (``env.quantum``,
-    2**-52 of it). There every spend is within one quantum, and the rest within the relative
+    carry-over windows and the bounds projected without a sort (project_rows_few_bounds): shares
+    equal to ~1e-15, so a channel's spend may round to the neighbouring quantum of the budget
+    (``env.quantum``, 2**-52 of it). There every spend is within one quantum, and the rest within the relative
     effect of one quantum on the run's smallest spend (4 quanta / smallest spend), or the absolute
     one of a quantum per channel and step (``K T`` quanta: the budget left at the end, ~1e-13 of
     it); elsewhere 1e-13."""
