@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from budgetgym.envs.allocation import project_rows, project_rows_newton, softmax_split
+from budgetgym.envs.allocation import project_rows, project_rows_few_bounds, softmax_split
 from budgetgym.envs.observation import CONV_CLIP, SPEND_CLIP
 from budgetgym.envs.rowsum import row_sum
 
@@ -26,9 +26,11 @@ __all__ = [
     "step_shapes",
 ]
 
-#: ``batched`` projects the splits of this many channels or more onto the share bounds by
-#: :func:`~budgetgym.envs.allocation.project_rows_newton` (no sort; equal to ~1e-15, not bit for bit);
-#: below, and always in ``per_env``, by the single environment's breakpoint algorithm (as fast there).
+#: ``batched`` projects the splits of this many channels or more onto the share bounds without a
+#: sort, by :func:`~budgetgym.envs.allocation.project_rows_few_bounds` (an active-set iteration when
+#: few channels are bounded, else :func:`~budgetgym.envs.allocation.project_rows_newton`; equal to
+#: ~1e-15, not bit for bit); below, and always in ``per_env``, by the single environment's
+#: breakpoint algorithm (as fast there).
 NEWTON_CHANNELS = 16
 
 
@@ -49,8 +51,8 @@ def spend_of(env: ChannelBudgetVectorEnv, a: np.ndarray, cumulative_spend: np.nd
     K = env.n_channels
     share = softmax_split(a[:, :K] if env.agent_pacing else a, env.logit_scale)
     if env.bounded:
-        newton = env.rng_mode == "batched" and K >= NEWTON_CHANNELS
-        share = (project_rows_newton if newton else project_rows)(share, env.low_share, env.high_share)
+        sort_free = env.rng_mode == "batched" and K >= NEWTON_CHANNELS
+        share = (project_rows_few_bounds if sort_free else project_rows)(share, env.low_share, env.high_share)
     remaining = env.budget - cumulative_spend
     if env.agent_pacing:
         total = 0.5 * (a[:, K] + 1.0) * np.maximum(0.0, np.minimum(remaining, env.step_cap))

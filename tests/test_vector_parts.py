@@ -5,9 +5,10 @@ the seed), stepped by a thread pool. What must hold: the streams depend on the s
 never on the number of threads (the same run with 1 and 2 threads is equal, noise on, bit for bit);
 a reset with the same seed repeats the run; the parts draw different numbers; with every noise
 source off a split batch is still N single environments (to 1e-13, the batched tolerance), across
-episodes of a family (whose resets reuse the members' tables). The Newton projection is checked
-against the breakpoint algorithm and the KKT-free facts of a projection (bounds, sum, a feasible
-split kept); the column sums against numpy's own.
+episodes of a family (whose resets reuse the members' tables). The Newton projection and the
+active-set one for few bounded channels (the batched step's) are checked against the breakpoint
+algorithm and the KKT-free facts of a projection (bounds, sum, a feasible split kept); the column
+sums against numpy's own.
 """
 
 from __future__ import annotations
@@ -24,8 +25,15 @@ from hypothesis import strategies as st
 from test_allocation import feasible_bounds
 from test_vector_modes import _play, _quiet, _quiet_family
 
-from budgetgym.envs import ChannelBudgetEnv, load_scenario
-from budgetgym.envs.allocation import project_bounded_simplex, project_rows, project_rows_newton, softmax_split
+from budgetgym.envs import ChannelBudgetEnv, allocation, load_scenario
+from budgetgym.envs.allocation import (
+    MICHELOT_STEPS,
+    project_bounded_simplex,
+    project_rows,
+    project_rows_few_bounds,
+    project_rows_newton,
+    softmax_split,
+)
 from budgetgym.envs.batch_model import BatchModel
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.rowsum import row_max, row_sum
@@ -84,9 +92,9 @@ def test_seeded_reset_repeats_and_parts_draw_their_own_numbers() -> None:
 @pytest.mark.parametrize("name", ["shock-5", "holiday-5", "large-50"])
 def test_split_batch_without_noise_equals_single_envs(name: str) -> None:
     """3 rows in 2 parts, threaded. shock-5: share bounds; large-50: 50 channels, per-channel
-    carry-over windows and the bounds projected by the Newton iteration: shares equal to ~1e-15,
-    so a channel's spend may round to the neighbouring quantum of the budget (``env.quantum``,
-    2**-52 of it). There every spend is within one quantum, and the rest within the relative
+    carry-over windows and the bounds projected without a sort (project_rows_few_bounds): shares
+    equal to ~1e-15, so a channel's spend may round to the neighbouring quantum of the budget
+    (``env.quantum``, 2**-52 of it). There every spend is within one quantum, and the rest within the relative
     effect of one quantum on the run's smallest spend (4 quanta / smallest spend), or the absolute
     one of a quantum per channel and step (``K T`` quanta: the budget left at the end, ~1e-13 of
     it); elsewhere 1e-13."""
@@ -159,6 +167,111 @@ def test_newton_projection_on_large_50_bounds() -> None:
     np.testing.assert_allclose(q, project_rows(p, low, high), rtol=0, atol=1e-13)
     assert np.all(q >= low) and np.all(q <= high)
     np.testing.assert_allclose(q.sum(axis=1), 1.0, rtol=0, atol=1e-14)
+
+
+@st.composite
+def few_bounds(draw):
+    """(low, high) for :func:`project_rows_few_bounds`' own path: ``K`` channels, at most
+    ``sqrt(K / 2)`` bounded and not locked (a floor, a cap or both), up to two locked, the rest
+    plain (``[0, 1]``); ``sum(low) <= 0.9``."""
+    k = draw(st.integers(2, 24))
+    bounded = draw(st.integers(0, int(np.sqrt(k / 2))))
+    locked = draw(st.integers(0, min(2, k - 1 - bounded)))
+    order = draw(st.permutations(range(k)))
+    low, high = np.zeros(k), np.ones(k)
+    share = st.sampled_from([0.0, 0.05, 0.3]) | st.floats(0.0, 0.3)
+    for j in order[:locked]:
+        low[j] = high[j] = draw(share)
+    for j in order[locked : locked + bounded]:
+        low[j] = draw(share)
+        high[j] = low[j] + draw(st.sampled_from([0.1, 0.7]) | st.floats(0.01, 0.7))
+    if low.sum() > 0.9:  # feasible: scaled down (a locked channel's high with its low)
+        high = np.where(low == high, 0.9 * low / low.sum(), high)
+        low = 0.9 * low / low.sum()
+    return low, high
+
+
+@settings(max_examples=80, deadline=None)
+@given(bounds=few_bounds(), data=st.data())
+def test_few_bounds_projection_equals_the_breakpoint_algorithm(bounds, data) -> None:
+    """Hostile splits (entries in [-1, 2]), softmax splits of extreme logits (most plain shares
+    clipped to 0, rows that take several active-set steps) and a feasible split: the breakpoint
+    algorithm's projection to 1e-12, the bounds held exactly, the sum one to 1e-12, the feasible
+    row returned unchanged."""
+    low, high = bounds
+    k = len(low)
+    rows = data.draw(st.integers(1, 6))
+    raw = np.array(data.draw(st.lists(st.lists(st.floats(-1.0, 2.0), min_size=k, max_size=k), min_size=rows,
+                                      max_size=rows)))
+    logits = np.array(data.draw(st.lists(st.lists(st.floats(-1.0, 1.0), min_size=k, max_size=k), min_size=2,
+                                         max_size=2)))
+    feasible = project_rows(softmax_split(logits[:1], 1.0), low, high)
+    p = np.vstack([raw, softmax_split(logits, 10.0), softmax_split(logits, 40.0), feasible])
+    q = project_rows_few_bounds(p, low, high)
+    np.testing.assert_allclose(q, project_rows(p, low, high), rtol=0, atol=1e-12)
+    assert np.all(q >= low) and np.all(q <= high)
+    np.testing.assert_allclose(q.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    assert np.array_equal(q[-1], feasible[0])
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list:
+    """The calls' arguments of ``allocation.<name>`` (still called) from now on."""
+    calls: list = []
+    real = getattr(allocation, name)
+
+    def spy(*args):
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(allocation, name, spy)
+    return calls
+
+
+def test_few_bounds_projection_on_large_50_bounds(monkeypatch) -> None:
+    """large-50's locked and capped channel of 50: 2,000 softmax splits each of logit scale 5 and
+    40 (there most plain shares are clipped to 0) and a feasible split; ~8% of the rows need more
+    than MICHELOT_STEPS active-set steps and the one that confirms the last. The breakpoint
+    algorithm's projection to 1e-13 (its own sums are off by up to ~4e-14), the Newton
+    projection's to 1e-14, the sums one to 1e-14, the feasible split kept; all without
+    project_rows_newton."""
+    low, high = load_scenario("large-50").share_bound_arrays
+    rng = np.random.default_rng(5)
+    feasible = project_rows(softmax_split(rng.uniform(-1, 1, (1, 50)), 5.0), low, high)
+    p = np.vstack([softmax_split(rng.uniform(-1, 1, (2000, 50)), c) for c in (5.0, 40.0)] + [feasible])
+    newton, steps = _spy(monkeypatch, "project_rows_newton"), _spy(monkeypatch, "_michelot")
+    q = project_rows_few_bounds(p, low, high)
+    assert not newton
+    assert [call[-1] for call in steps] == [MICHELOT_STEPS, 50]  # then the rows whose set changed, on
+    assert len(steps[1][6]) < 0.15 * len(p)  # few: the last line's root was the root of most rows
+    np.testing.assert_allclose(q, project_rows(p, low, high), rtol=0, atol=1e-13)
+    np.testing.assert_allclose(q, allocation.project_rows_newton(p, low, high), rtol=0, atol=1e-14)
+    assert np.all(q >= low) and np.all(q <= high)
+    np.testing.assert_allclose(q.sum(axis=1), 1.0, rtol=0, atol=1e-14)
+    assert np.array_equal(q[-1], feasible[0])
+
+
+def test_few_bounds_projection_falls_back_without_an_active_plain_channel(monkeypatch) -> None:
+    """Two floors of 0.5 (``sum(low) = 1``): where the root leaves no plain channel active, the
+    active-set step divides by zero; those rows, and only those, go to project_rows_newton."""
+    low, high = np.zeros(8), np.ones(8)
+    low[:2], high[:2] = 0.5, 0.9
+    p = softmax_split(np.random.default_rng(0).uniform(-1, 1, (50, 8)), 5.0)
+    newton = _spy(monkeypatch, "project_rows_newton")
+    q = project_rows_few_bounds(p, low, high)
+    assert len(newton) == 1 and 0 < len(newton[0][0]) < len(p)
+    np.testing.assert_allclose(q, project_rows(p, low, high), rtol=0, atol=1e-13)
+    np.testing.assert_allclose(q[:, :2], 0.5, rtol=0, atol=1e-15)
+
+
+def test_few_bounds_projection_hands_many_bounds_to_newton() -> None:
+    """Three capped channels of 16 (more than sqrt(K / 2) to solve exactly), or no plain
+    channel: project_rows_newton's projection, bit for bit."""
+    p = softmax_split(np.random.default_rng(1).uniform(-1, 1, (40, 16)), 5.0)
+    low, high = np.zeros(16), np.ones(16)
+    high[:3] = 0.1
+    assert np.array_equal(project_rows_few_bounds(p, low, high), project_rows_newton(p, low, high))
+    high[:] = 0.5
+    assert np.array_equal(project_rows_few_bounds(p, low, high), project_rows_newton(p, low, high))
 
 
 @pytest.mark.parametrize("k", [1, 2, 5, 7, 8, 9, 16, 17, 40])
