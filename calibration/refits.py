@@ -8,8 +8,9 @@ first, to ``workers - 1`` processes (``spawn``, as the experiment grid's
 :class:`~budgetgym.experiments.backends.ProcessPoolBackend`) while this process works through them
 from the first; it takes a chunk only while a worker has not started it (a pending future is
 cancelled), so the two ends meet without any chunk refit twice. A spawned worker first imports
-budgetgym (about two seconds), during which this process is already refitting; a bootstrap too
-short to gain from a worker (fewer than :data:`MIN_PARALLEL` replicates) runs here alone.
+budgetgym (about two seconds), during which this process goes on refitting; so the workers start only when
+the refits left would take this process alone more than :data:`PARALLEL_SECONDS` (timed on the
+first chunk): a bootstrap of a few seconds runs here alone.
 
 Every refit runs with BLAS on one thread (``threadpoolctl``), in the workers as here, so the
 draws are bit for bit the same for any number of workers (a BLAS on several threads may sum in
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import TypeVar
@@ -33,7 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from budgetgym.calibration.model import Fit, refit
 
-__all__ = ["CHUNK", "DEFAULT_WORKERS", "MIN_PARALLEL", "Replicate", "ordered_map", "refit_all"]
+__all__ = ["CHUNK", "DEFAULT_WORKERS", "PARALLEL_SECONDS", "Replicate", "ordered_map", "refit_all"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -48,9 +50,10 @@ Refit = tuple[np.ndarray, np.ndarray, np.ndarray]
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 #: Replicates per chunk (a chunk is the unit of work handed to a worker).
 CHUNK = 8
-#: Fewer replicates than this run in the calling process alone: a worker's start-up (importing
-#: budgetgym, about two seconds) would cost more than it saves.
-MIN_PARALLEL = 40
+#: Worker processes start only when the refits after the first chunk would take this process alone
+#: longer than this (seconds): a worker's start-up (importing budgetgym, about two seconds) costs
+#: more than it saves on a shorter bootstrap (three channels x 156 weeks: 1.6 s for 200 draws).
+PARALLEL_SECONDS = 4.0
 
 
 def _refit_chunk(task: tuple[Fit, Sequence[Replicate]]) -> list[Refit]:
@@ -84,12 +87,17 @@ def refit_all(fit: Fit, replicates: Sequence[Replicate], workers: int = 1) -> li
     """The refits of ``replicates`` in their order, in this process and ``workers - 1`` worker
     processes (module docstring); the same numbers for any ``workers``."""
     chunks = [(fit, replicates[i : i + CHUNK]) for i in range(0, len(replicates), CHUNK)]
-    if workers <= 1 or len(replicates) < MIN_PARALLEL:
-        return [r for chunk in chunks for r in _refit_chunk(chunk)]
-    pool = ProcessPoolExecutor(max_workers=min(workers - 1, len(chunks) - 1),
+    if not chunks:
+        return []
+    t0 = time.perf_counter()
+    first = _refit_chunk(chunks[0])
+    rest = chunks[1:]
+    if workers <= 1 or len(rest) < 2 or (time.perf_counter() - t0) * len(rest) <= PARALLEL_SECONDS:
+        return first + [r for chunk in rest for r in _refit_chunk(chunk)]
+    pool = ProcessPoolExecutor(max_workers=min(workers - 1, len(rest) - 1),
                                mp_context=multiprocessing.get_context("spawn"))
     try:
-        done = ordered_map(_refit_chunk, chunks, pool)
+        done = ordered_map(_refit_chunk, rest, pool)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    return [r for chunk_refits in done for r in chunk_refits]
+    return first + [r for chunk_refits in done for r in chunk_refits]

@@ -13,10 +13,10 @@ import pytest
 from conftest import run_cli
 from mmm_synth import Truth, flighted_spend, synthesize
 
-from budgetgym.calibration import ModelSpec, block_bootstrap, fit_model, read_mmm_csv
+from budgetgym.calibration import ModelSpec, block_bootstrap, fit_model, read_mmm_csv, refits
 from budgetgym.calibration.export import fit_costs
 from budgetgym.calibration.lift import read_lift_tests
-from budgetgym.calibration.refits import CHUNK, MIN_PARALLEL, ordered_map
+from budgetgym.calibration.refits import CHUNK, ordered_map
 
 T = 80
 
@@ -30,16 +30,18 @@ def _data(tmp_path: Path) -> Path:
     return path
 
 
-def test_workers_give_the_serial_draws_in_order(tmp_path: Path) -> None:
+def test_workers_give_the_serial_draws_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two and three processes (with the prior's and a lift test's redraws) return every draw of the
-    one-process bootstrap, bit for bit and in its order: no chunk lost, refit twice or misplaced."""
+    one-process bootstrap, bit for bit and in its order: no chunk lost, refit twice or misplaced.
+    (The bootstrap is short: the workers are made to start by ``PARALLEL_SECONDS = 0``.)"""
+    monkeypatch.setattr(refits, "PARALLEL_SECONDS", 0.0)
     path = _data(tmp_path)
     data = read_mmm_csv(path, date="date", kpi="revenue", spend=["c0_spend", "c1_spend"])
     tests = tmp_path / "lift.csv"
     tests.write_text("channel,x,delta_x,delta_y,sigma\nc1_spend,3000,3000,900,90\n")
     rows = read_lift_tests(tests, data, fit_costs(data)).rows
     fit = fit_model(data, ModelSpec(fourier=0), seed=0, lift=rows)
-    draws = MIN_PARALLEL + 3 * CHUNK + 5  # a short last chunk too
+    draws = 6 * CHUNK + 5  # a short last chunk too
     serial = block_bootstrap(fit, draws, seed=2, prior_draws=True, workers=1)
     assert len(np.unique(serial.beta[:, 0])) == draws  # the draws differ: the order is visible
     for workers in (2, 3):
