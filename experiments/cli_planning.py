@@ -48,7 +48,7 @@ def plan_cmd(
                           help="with --history, the lift tests to run next (lift_design.csv): beyond (one per channel "
                                "the plan takes beyond the history), voi (a family: up to --lift-tests chosen by their "
                                "expected value of information over its draws) or none")
-    ] = "beyond",
+    ] = "voi",
     lift_tests: Annotated[int, typer.Option(help="--lift-design voi: at most this many tests")] = 5,
     lift_sigma: Annotated[
         float, typer.Option(help="--lift-design voi: a test's assumed sd, relative to its mean predicted lift")
@@ -76,7 +76,7 @@ def plan_cmd(
     directory = out if out is not None else Path("out") / "plan" / result.campaign
     arguments = {"campaign": campaign, "budget": budget, "horizon": horizon, "current": current, "history": history,
                  "sweep": sweep, "target_mroas": target_mroas, "target_mcpa": target_mcpa, "draws": draws,
-                 "objective": objective, "lift_design": None if lift_design == "beyond" else lift_design,
+                 "objective": objective, "lift_design": None if lift_design == "voi" else lift_design,
                  "lift_tests": None if lift_tests == MAX_TESTS else lift_tests,
                  "lift_sigma": None if lift_sigma == REL_SIGMA else lift_sigma, "out": str(directory), "plots": plots}
     written = write_plan(result, directory, arguments=arguments, plots=plots)

@@ -129,7 +129,7 @@ def test_plan_voi_design_round_trips_into_simulate(tmp_path: Path, capsys: pytes
     assert "value of information" in out
     design = pd.read_csv(tmp_path / "p" / "lift_design.csv")
     assert list(design.columns) == list(VOI_COLUMNS) and set(design["channel"]) == {"a"}
-    res = plan(family, history=hist, curves=False, lift_design="voi")
+    res = plan(family, history=hist, curves=False)  # voi is the default
     assert res.lift_design is not None
     np.testing.assert_allclose(design[["x", "delta_x", "voi"]], res.lift_design[["x", "delta_x", "voi"]], rtol=1e-9)
     scenario = tmp_path / "truth.yaml"
@@ -149,10 +149,11 @@ def test_lift_design_rules_on_a_scenario() -> None:
     from budgetgym.envs.errors import BudgetGymError
 
     hist = np.array([[1000.0, 0.0, 1e7], [2000.0, 0.0, 0.0]])
-    beyond = plan("stationary-3", history=hist, curves=False)
+    beyond = plan("stationary-3", history=hist, curves=False, lift_design="beyond")
     assert beyond.lift_design is not None and len(beyond.lift_design)
     voi = plan("stationary-3", history=hist, curves=False, lift_design="voi")
     pd.testing.assert_frame_equal(voi.lift_design, beyond.lift_design)
+    pd.testing.assert_frame_equal(plan("stationary-3", history=hist, curves=False).lift_design, beyond.lift_design)
     assert plan("stationary-3", history=hist, curves=False, lift_design="none").lift_design is None
     with pytest.raises(BudgetGymError, match="--lift-design 'best': expected one of beyond, voi, none"):
         plan("stationary-3", history=hist, lift_design="best")
