@@ -47,6 +47,8 @@ test). Tests are added greedily, each the candidate of largest
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
@@ -70,12 +72,15 @@ REL_SIGMA = 0.15
 VOI_COLUMNS = (*DESIGN_COLUMNS, "voi", "voi_pct", "predicted_lift", "predicted_lift_sd", "assumed_sigma")
 
 
+@dataclass(frozen=True)
 class Candidates:
     """Candidate tests: channel ``index [J]``, control ``x [J]`` and change ``delta_x [J]``, every other
     channel at ``base [K]`` (the history's mean spend)."""
 
-    def __init__(self, index: np.ndarray, x: np.ndarray, delta_x: np.ndarray, base: np.ndarray):
-        self.index, self.x, self.delta_x, self.base = index, x, delta_x, base
+    index: np.ndarray
+    x: np.ndarray
+    delta_x: np.ndarray
+    base: np.ndarray
 
     def __len__(self) -> int:
         return len(self.index)

@@ -85,20 +85,21 @@ def test_tests_on_the_uncertain_channel_are_worth_something_those_on_the_certain
 
 
 def test_one_test_value_on_two_members_matches_the_integral() -> None:
-    """Two members (a's height 150 or 600) and a two-plan menu (each member's own optimum): the value
+    """Two members (a's height 150 or 600) and a three-plan menu (the robust plan, each member's own
+    optimum; where the robust plan is chosen depends on the posterior's scale): the value
     of a test with outcome ``y ~ N(L_d*, s^2)`` is, by direct integration over ``z``,
     ``1/2 sum_d* int phi(z) V[p*(L_d* + s z), d*] dz`` minus the prior decision's value, with
     ``p*(y)`` the plan of larger posterior mean value."""
     problem = _problem([150.0, 600.0, 150.0])
     ids = sorted(range(2), key=lambda d: problem.members[d].scenario.channels[0].saturation.max_response)  # type: ignore[union-attr]
     X0 = problem.solve()
-    own = np.stack([candidate_plans(problem.scenario, problem.members[d].expected, concave=True)[0] for d in ids])
-    V = problem.member_values(own).T  # [2 plans, 2 members]
-    assert V[0, ids[0]] > V[1, ids[0]] and V[1, ids[1]] > V[0, ids[1]]  # each member's plan is its best
+    own = [candidate_plans(problem.scenario, problem.members[d].expected, concave=True)[0] for d in ids]
+    V = problem.member_values(np.stack([X0, *own])).T  # [3 plans, 2 members]
+    assert V[1, ids[0]] > V[0, ids[0]] > V[2, ids[0]] and V[2, ids[1]] > V[0, ids[1]] > V[1, ids[1]]
     tests = candidate_tests(X0, HISTORY, problem.scenario.step_budget)
     j = int(np.flatnonzero(tests.index == 0)[-1])
     L = predicted_lifts(problem, tests)[j]
-    s = 0.4 * abs(L.mean())  # a noisy test: the decision is not always right
+    s = 0.3 * abs(L.mean())  # a noisy test: the decision is not always right
 
     def realized(z: float, truth: int) -> float:
         y = L[truth] + s * z
