@@ -42,11 +42,15 @@ history, from its mean spend in the data to the plan's level) is simulated on th
 (``simulate_dataset(..., lift_design=...)``: the same dataset, seed and first-round tests, the
 designed tests appended, the same noise rule), calibrate runs again with all the tests, the plan is
 made again and valued as in step 4 ("round 2"; a dataset whose plan stays within the history has
-no designed test and its round 2 is its round 1). Usage::
+no designed test and its round 2 is its round 1). ``--lift-design voi`` does the same with the plan's
+``lift_design="voi"`` (:func:`budgetgym.planner.voi.voi_design`: up to 5 tests chosen greedily by their
+expected value of information over the family's draws, from each channel's mean spend in the data;
+``--design-tests N`` for at most ``N``).
+Usage::
 
     python benchmarks/bench_calibrate_family.py [--datasets 20] [--periods 156] [--draws 200] [--prior weak]
         [--delay gamma] [--media-season yearly] [--prior-draws] [--first 0] [--noise-free] [--noise-seed 0]
-        [--lift-tests 5] [--lift-sigma 0.15] [--lift-exact] [--lift-design plan]
+        [--lift-tests 5] [--lift-sigma 0.15] [--lift-exact] [--lift-design plan|voi] [--design-tests 5]
 """
 
 from __future__ import annotations
@@ -76,9 +80,10 @@ WINDOW = 13
 
 
 def _calibrate_plan(data_dir: Path, fit_dir: Path, truth: Scenario, draw: int, draws: int, rate: float,
-                    tests: bool, **options: Any) -> tuple[Any, Any, float, float]:
-    """calibrate ``data_dir/data.csv`` (with its lift_tests.csv if ``tests``) into ``fit_dir`` and plan on it:
-    the fit, the plan, the seconds of the fit and of fit + plan."""
+                    tests: bool, design: str = "beyond", design_tests: int = 5,
+                    **options: Any) -> tuple[Any, Any, float, float]:
+    """calibrate ``data_dir/data.csv`` (with its lift_tests.csv if ``tests``) into ``fit_dir`` and plan on it
+    (its lift design by the rule ``design``): the fit, the plan, the seconds of the fit and of fit + plan."""
     names = truth.channel_names
     exposure = [f"{c.name}_{'clicks' if c.cost.unit == 'click' else 'impressions'}" for c in truth.channels]
     t0 = time.perf_counter()
@@ -87,7 +92,8 @@ def _calibrate_plan(data_dir: Path, fit_dir: Path, truth: Scenario, draw: int, d
                     plots=False, plan_periods=WINDOW, plan_budget=WINDOW * rate,
                     lift_tests=data_dir / "lift_tests.csv" if tests else None, **options)
     t_fit = time.perf_counter() - t0
-    rec = plan(fit_dir / "family.yaml", history=fit_dir / "history.csv", curves=False)
+    rec = plan(fit_dir / "family.yaml", history=fit_dir / "history.csv", curves=False, lift_design=design,
+               lift_tests=design_tests)
     return res, rec, t_fit, time.perf_counter() - t0
 
 
@@ -114,7 +120,7 @@ def one(
     draw: int, periods: int, draws: int, root: Path, prior: str = "all", adstock: str = "geometric",
     delay: str = "none", media_season: str = "none", prior_draws: bool = False, noise_free: bool = False,
     noise_seed: int = 0, lift_tests: int = 0, lift_sigma: float = LIFT_SIGMA, lift_exact: bool = False,
-    lift_design: str | None = None, workers: int = 1,
+    lift_design: str | None = None, design_tests: int = 5, workers: int = 1,
 ) -> dict[str, float]:
     fam = load_family("retail-5-family")
     d = fam.sample(draw, "test")
@@ -144,8 +150,9 @@ def one(
         _exact(ds, out)
     options = {"prior": prior, "adstock": adstock, "delay": delay, "media_season": media_season,
                "prior_draws": prior_draws, "workers": workers}
+    rule = {"plan": "beyond", "voi": "voi"}.get(lift_design or "", "none")
     res, rec, t_fit, t_all = _calibrate_plan(out, root / f"f{draw}", truth, draw, draws, rate, lift_tests > 0,
-                                             **options)
+                                             rule, design_tests, **options)
     point = plan(load_family(root / f"f{draw}" / "family.yaml").nominal(), history=root / f"f{draw}" / "history.csv",
                  curves=False)
     window = weekly.override({"horizon": WINDOW, "budget.total": WINDOW * rate, "start_day": 7.0 * periods})
@@ -172,7 +179,7 @@ def one(
            "beyond_oracle": beyond_oracle, "beyond_plan": beyond_plan,
            "pct_movable": 100 * (value - base) / (best - base), "coverage": coverage,
            "fit_s": t_fit, "calibrate_plan_s": t_all, "r2": res.errors.r2}
-    if lift_design == "plan":  # round 2: the plan's designed tests on the truth, calibrate and plan again
+    if lift_design in ("plan", "voi"):  # round 2: the plan's designed tests on the truth, calibrate and plan again
         design = rec.lift_design
         row.update(designed=0.0, pct2=row["pct"], coverage2=coverage, r2_2=row["r2"], designed_channels="-")
         if design is not None and len(design):
@@ -182,7 +189,8 @@ def one(
             out2 = write_dataset(ds2, root / f"d{draw}b")
             if lift_exact:
                 _exact(ds2, out2)
-            res2, rec2, _, _ = _calibrate_plan(out2, root / f"f{draw}b", truth, draw, draws, rate, True, **options)
+            res2, rec2, _, _ = _calibrate_plan(out2, root / f"f{draw}b", truth, draw, draws, rate, True, "none",
+                                               **options)
             value2 = float(evaluate_plan(window, rec2.plan, history=hist))
             row.update(designed=float(len(design)), pct2=100 * value2 / best, r2_2=res2.errors.r2,
                        coverage2=_coverage(root / f"f{draw}b", rec2.plan, window, hist, draws),
@@ -217,8 +225,10 @@ def main() -> None:
     ap.add_argument("--lift-tests", type=int, default=0, help="lift tests simulated and passed to calibrate")
     ap.add_argument("--lift-sigma", type=float, default=LIFT_SIGMA, help="their standard error, relative to the lift")
     ap.add_argument("--lift-exact", action="store_true", help="the tests measure the true lift (sigma kept)")
-    ap.add_argument("--lift-design", choices=["plan"], default=None,
-                    help="plan: simulate the plan's lift_design, calibrate and plan again (round 2)")
+    ap.add_argument("--lift-design", choices=["plan", "voi"], default=None,
+                    help="plan: simulate the plan's lift_design (one test per channel beyond the history), calibrate "
+                         "and plan again (round 2); voi: the same with the tests chosen by their value of information")
+    ap.add_argument("--design-tests", type=int, default=5, help="--lift-design voi: at most this many tests")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -228,7 +238,7 @@ def main() -> None:
         for draw in range(args.first, args.first + args.datasets):
             r = one(draw, args.periods, args.draws, Path(tmp), args.prior, args.adstock, args.delay, args.media_season,
                     args.prior_draws, args.noise_free, args.noise_seed, args.lift_tests, args.lift_sigma,
-                    args.lift_exact, args.lift_design, workers=args.workers)
+                    args.lift_exact, args.lift_design, args.design_tests, workers=args.workers)
             rows.append(r)
             print(f"| {draw} | {r['pct']:.2f} | {r['pct_equal']:.2f} | {r['pct_movable']:.2f} | {r['coverage']:.0%} "
                   f"| {r['r2']:.3f} | {r['fit_s']:.1f} | {r['calibrate_plan_s']:.1f} | {r['pct_point']:.2f} "

@@ -43,6 +43,16 @@ def plan_cmd(
     objective: Annotated[
         str, typer.Option(help="mean, or cvar:ALPHA (the mean of the worst ALPHA share of a family's draws)")
     ] = "mean",
+    lift_design: Annotated[
+        str, typer.Option(metavar="beyond|voi|none",
+                          help="with --history, the lift tests to run next (lift_design.csv): beyond (one per channel "
+                               "the plan takes beyond the history), voi (a family: up to --lift-tests chosen by their "
+                               "expected value of information over its draws) or none")
+    ] = "voi",
+    lift_tests: Annotated[int, typer.Option(help="--lift-design voi: at most this many tests")] = 5,
+    lift_sigma: Annotated[
+        float, typer.Option(help="--lift-design voi: a test's assumed sd, relative to its mean predicted lift")
+    ] = 0.15,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="output directory [default: out/plan/<campaign>]")
     ] = None,
@@ -53,18 +63,22 @@ def plan_cmd(
     from budgetgym.planner.outputs import check_out_dir, write_plan
     from budgetgym.planner.plan import plan
     from budgetgym.planner.report import print_plan
+    from budgetgym.planner.voi import MAX_TESTS, REL_SIGMA
 
     if out is not None:
         check_out_dir(out)  # before the solve, not after
     result = plan(
         campaign, budget=budget, horizon=horizon, current=current, history=history, sweep=sweep,
         target_mroas=target_mroas, target_mcpa=target_mcpa, draws=draws, objective=objective,
+        lift_design=lift_design, lift_tests=lift_tests, lift_sigma=lift_sigma,
     )
     print_plan(wide_console(), result)
     directory = out if out is not None else Path("out") / "plan" / result.campaign
     arguments = {"campaign": campaign, "budget": budget, "horizon": horizon, "current": current, "history": history,
                  "sweep": sweep, "target_mroas": target_mroas, "target_mcpa": target_mcpa, "draws": draws,
-                 "objective": objective, "out": str(directory), "plots": plots}
+                 "objective": objective, "lift_design": None if lift_design == "voi" else lift_design,
+                 "lift_tests": None if lift_tests == MAX_TESTS else lift_tests,
+                 "lift_sigma": None if lift_sigma == REL_SIGMA else lift_sigma, "out": str(directory), "plots": plots}
     written = write_plan(result, directory, arguments=arguments, plots=plots)
     con = console()
     if written.figures_note is not None:

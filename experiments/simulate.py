@@ -80,7 +80,7 @@ from budgetgym.experiments.flighting import random_flighting
 
 __all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_SIGMA", "SimulatedDataset", "read_lift_design",
            "simulate_dataset", "simulate_design_tests", "simulate_lift_tests", "spend_column", "true_lift",
-           "write_dataset"]
+           "true_lifts", "write_dataset"]
 
 #: The calendar date of day 0 (a Monday, 1 January, as the scenario calendar defines day 0).
 EPOCH = dt.date(2024, 1, 1)
@@ -219,17 +219,26 @@ def true_lift(sc: Scenario, base: np.ndarray, channel: int, delta_x: float) -> f
     """The steady-state lift in KPI per period (conversions, or revenue) of moving ``channel``'s spend per period from
     ``base[channel]`` by ``delta_x``, every channel held at ``base`` (module docstring: the plan
     values of the two constant plans, averaged over a year after the warm-up)."""
+    return float(true_lifts(sc, np.asarray(base, dtype=float)[None], np.array([channel]), np.array([delta_x]))[0])
+
+
+def true_lifts(sc: Scenario, bases: np.ndarray, channels: np.ndarray, delta_x: np.ndarray) -> np.ndarray:
+    """:func:`true_lift` of ``J`` tests at once, ``[J]``: test ``j`` moves channel ``channels[j]`` by
+    ``delta_x[j]`` from ``bases[j]`` ``[J, K]`` (one pass of :func:`evaluate_plan` over the ``2J``
+    constant plans: the planner's design values a test under each of a family's draws)."""
     year = max(1, round(365.25 / sc.step_days))
     probe = ChannelModel.from_scenario(sc.override({"horizon": 2 * year}))
     lags = probe.adstock.shape[1] + probe.delay_ring.shape[1] // 2
     horizon = max(2 * year, lags + year)
-    hi = np.array(base, dtype=float)
-    hi[channel] += delta_x
-    plans = np.stack([np.tile(base, (horizon, 1)), np.tile(hi, (horizon, 1))])
+    lo = np.asarray(bases, dtype=float)
+    hi = lo.copy()
+    rows = np.arange(len(lo))
+    hi[rows, np.asarray(channels, dtype=int)] += np.asarray(delta_x, dtype=float)
+    plans = np.repeat(np.concatenate([lo, hi])[:, None], horizon, axis=1)  # [2J, horizon, K]
     reward = "conversions" if sc.reward == "conversions" else "revenue"  # the KPI's (profit: its revenue)
     long = sc.override({"horizon": horizon, "budget.total": float(plans.sum(axis=(1, 2)).max()), "reward": reward})
-    steps = np.asarray(evaluate_plan(long, plans, per_step=True))
-    return float(np.mean(steps[1, -year:] - steps[0, -year:]))
+    steps = np.asarray(evaluate_plan(long, plans, per_step=True)).reshape(2 * len(lo), horizon)
+    return np.mean(steps[len(lo):, -year:] - steps[: len(lo), -year:], axis=1)
 
 
 def simulate_lift_tests(sc: Scenario, spent: np.ndarray, n: int, rel_sigma: float, seed: int) -> pd.DataFrame:

@@ -30,6 +30,13 @@ diluted by the gaps): the curve matters most there. The largest step is one peri
 test there costs more and reads the curve where little of the money goes); it is the level only
 when the mean is still within the history, so the test always reaches beyond the history, where the
 plan has no data.
+
+**Its limits**, and the alternative. One test from today's level to a far one pins the curve's
+height there, not its bend in between; a channel the fitted curve is too pessimistic about is never
+planned beyond the history, so never tested; and a test's worth to the decision plays no part.
+For a family, :func:`~budgetgym.planner.voi.voi_design` (``plan --lift-design voi``) ranks
+candidate tests at several levels of every channel by their expected value of information over
+the family's draws.
 """
 
 from __future__ import annotations

@@ -171,6 +171,8 @@ def summary_lines(result: PlanResult) -> list[str]:
                      f"spend the history shows (for a calibrated family: the curve's form and priors, not data)")
     if result.lift_design is not None and len(result.lift_design):
         tests = "; ".join(f"{r['channel']} from {fmt(float(r['x']))} to {fmt(float(r['planned_spend']))} a step"
+                          + (f" (value of information {fmt(float(r['voi']))}, {float(r['voi_pct']):.2f}% of the plan's)"
+                             if "voi" in r else "")
                           for r in result.lift_design.to_dict(orient="records"))
         lines.append(f"lift tests to run next (lift_design.csv): {tests}; hold each level for weeks, then "
                      f"`budgetgym calibrate ... --lift-tests` with the measured lifts (columns delta_y, sigma)")
@@ -278,9 +280,10 @@ FILES = [
     ("draws.csv", "per held-out draw: the outcome of the recommended, static and current plans"),
     ("segments.csv", "audience segments: per segment the effective exposure reaching it, saturation, conversions, "
                      "revenue and each channel's credited share"),
-    ("lift_design.csv", "a lift test per channel the plan spends on beyond the history: channel, x (its mean spend a "
-                        "step in the history), delta_x (to the plan's level), planned_spend, plan_max_spend, "
-                        "history_max_spend; run them, add delta_y and sigma, and pass them to calibrate --lift-tests"),
+    ("lift_design.csv", "the lift tests to run next: channel, x (its mean spend a step in the history), delta_x (to "
+                        "the level tested), planned_spend, plan_max_spend, history_max_spend (--lift-design voi: and "
+                        "voi, voi_pct, predicted_lift, predicted_lift_sd, assumed_sigma); run them, add delta_y and "
+                        "sigma, and pass them to calibrate --lift-tests"),
     ("summary.json", "the numbers above, the command's arguments, versions and git commit"),
 ]
 

@@ -1,0 +1,223 @@
+r"""Lift tests chosen by their expected value of information over a family's draws.
+
+:func:`~budgetgym.planner.experiments.lift_design` tests each channel the plan takes beyond the
+history, at the plan's level: it never tests a channel the fitted curve is too pessimistic about
+(the plan keeps it within the history), and it ignores how much a test could change the
+decision. :func:`voi_design` instead ranks candidate tests by what their result is expected to
+add to the plan's value, a preposterior analysis over the problem's members
+:math:`d = 1..N` (:class:`~budgetgym.planner.problem.PlanningProblem`, weights :math:`1/N`).
+
+**Candidates.** Per channel ``i`` with history mean spend :math:`x_i` (the test's control, as
+``simulate --lift-design`` runs it), tests from :math:`x_i` to the levels :math:`m x_i` for
+:data:`MULTIPLES` (a cut, doubling, tripling, five times: the bend *and* the height of the curve,
+not one far point) and to the plan's mean level on the channel, :math:`\bar X_i`; levels are
+capped at the budget per step and dropped within 10% of :math:`x_i`. A channel never spent
+(:math:`x_i = 0`) is tested from 0 at multiples of an equal share of the budget per step.
+
+**Predicted lifts.** :math:`L_{jd}` is test ``j``'s steady-state lift under member ``d``, the very
+function the simulator measures a truth with (:func:`~budgetgym.experiments.simulate.true_lifts`:
+every channel at its history mean, the tested one moved), so member ``d`` taken as the truth
+yields exactly the measurement it predicts. The test's sd is assumed
+:math:`\sigma_j = s\,|\frac1N \sum_d L_{jd}|` (``rel_sigma`` :math:`s`, default 15%, the
+simulator's rule).
+
+**Menu of decisions.** After a test the planner re-plans; here it picks, under the posterior
+weights, the best plan of a fixed menu: the current plan :math:`X^0`, each member's own optimum
+:math:`X^d` (one barrier solve warm-started at :math:`X^0`), the halfway plans
+:math:`(X^0 + X^d)/2` (a test rarely identifies one member), and per channel the optima of the
+members in the lower, middle and upper third of that channel's budget in :math:`X^d` (what one
+would plan on learning that the channel's optimum is low, middle or high). All are feasible
+(the constraints are linear). ``V[p, d]`` is plan ``p``'s value under member ``d``
+(:meth:`~budgetgym.planner.problem.PlanningProblem.member_values`).
+
+**Preposterior value.** For a truth :math:`d^*` and outcomes
+:math:`y_s = L_{j_s d^*} + \sigma_{j_s} z_s` of the tests :math:`S = \{j_1, ...\}`, the posterior is
+
+.. math::  w_d \propto \exp\Big(-\sum_{s} \frac{(y_s - L_{j_s d})^2}{2\sigma_{j_s}^2}\Big),\qquad
+           p^*(y) = \arg\max_p \sum_d w_d V_{pd},
+
+and :math:`\mathrm{VOI}(S) = \frac1N \sum_{d^*} E_z[V_{p^*(y) d^*}] - \max_p \frac1N \sum_d V_{pd}`
+(the decision without the tests: :math:`X^0`, the menu's best for the prior). :math:`E_z` is a
+Latin-hypercube average over ``draws`` points per truth (independent permutations of the normal
+quantiles :math:`\Phi^{-1}((r + 1/2)/R)` per truth and test: exact midpoint quadrature for one
+test). Tests are added greedily, each the candidate of largest
+:math:`\mathrm{VOI}(S \cup \{j\}) - \mathrm{VOI}(S)`, until ``max_tests`` or a gain below
+``min_gain`` of :math:`|V(X^0)|`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import logsumexp
+from scipy.stats import norm
+from threadpoolctl import threadpool_limits
+
+from budgetgym.envs.expected import MeanExpectedModel
+from budgetgym.envs.oracle import candidate_plans
+from budgetgym.planner.experiments import DESIGN_COLUMNS
+from budgetgym.planner.problem import PlanningProblem
+
+__all__ = ["MAX_TESTS", "MULTIPLES", "REL_SIGMA", "VOI_COLUMNS", "Candidates", "candidate_tests", "plan_menu",
+           "predicted_lifts", "preposterior_gain", "voi_design"]
+
+#: Candidate test levels per channel, multiples of its mean spend in the history (module docstring).
+MULTIPLES = (0.5, 2.0, 3.0, 5.0)
+#: Tests proposed at most, and a test's assumed sd relative to its mean predicted lift (the simulator's rule).
+MAX_TESTS = 5
+REL_SIGMA = 0.15
+#: The columns of a VOI design: :data:`~budgetgym.planner.experiments.DESIGN_COLUMNS` then these.
+VOI_COLUMNS = (*DESIGN_COLUMNS, "voi", "voi_pct", "predicted_lift", "predicted_lift_sd", "assumed_sigma")
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Candidate tests: channel ``index [J]``, control ``x [J]`` and change ``delta_x [J]``, every other
+    channel at ``base [K]`` (the history's mean spend)."""
+
+    index: np.ndarray
+    x: np.ndarray
+    delta_x: np.ndarray
+    base: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def bases(self) -> np.ndarray:
+        """``[J, K]``: each test's control spend per channel."""
+        B = np.tile(self.base, (len(self), 1))
+        B[np.arange(len(self)), self.index] = self.x
+        return B
+
+
+def candidate_tests(plan: np.ndarray, history: np.ndarray, step_budget: float,
+                    multiples: tuple[float, ...] = MULTIPLES) -> Candidates:
+    """The candidates of the module docstring for ``plan [T, K]`` after ``history [H, K]``."""
+    X = np.asarray(plan, dtype=float)
+    base = np.asarray(history, dtype=float).reshape(-1, X.shape[1]).mean(axis=0)
+    K = X.shape[1]
+    index, xs, dxs = [], [], []
+    for i in range(K):
+        x = float(base[i])
+        unit = x if x > 0 else step_budget / K
+        on = X[X[:, i] > 0, i]
+        levels = [m * unit for m in multiples] + ([float(on.mean())] if len(on) else [])
+        kept: list[float] = []
+        for level in sorted(min(lv, step_budget) for lv in levels):
+            if abs(level - x) > 0.1 * unit and all(abs(level - k) > 0.1 * unit for k in kept):
+                kept.append(level)
+        for level in kept:
+            index.append(i)
+            xs.append(x)
+            dxs.append(level - x)
+    return Candidates(np.array(index, dtype=int), np.array(xs), np.array(dxs), base)
+
+
+def predicted_lifts(problem: PlanningProblem, tests: Candidates) -> np.ndarray:
+    """``L [J, N]``: each test's steady-state lift under each member (module docstring)."""
+    from budgetgym.experiments.simulate import true_lifts  # the simulator's own definition of a test's lift
+
+    bases = tests.bases()
+    return np.stack([true_lifts(m.scenario, bases, tests.index, tests.delta_x) for m in problem.members], axis=1)
+
+
+def plan_menu(problem: PlanningProblem, plan: np.ndarray) -> np.ndarray:
+    """``[P, T, K]``: the menu of the module docstring, ``plan`` first."""
+    X0 = np.asarray(plan, dtype=float)
+    sc = problem.scenario
+    with threadpool_limits(limits=1, user_api="blas"):
+        own = [candidate_plans(sc, m.expected, concave=True, start=X0)[0] for m in problem.members]
+        menu = [X0, *own, *[(X0 + Xd) / 2 for Xd in own]]
+        n = len(own)
+        if n >= 3:
+            budgets = np.stack([Xd.sum(axis=0) for Xd in own])  # [N, K]
+            for i in range(sc.n_channels):
+                order = np.argsort(budgets[:, i], kind="stable")
+                for part in np.array_split(order, 3):
+                    model = MeanExpectedModel([problem.members[d].expected for d in part])
+                    menu.append(candidate_plans(sc, model, concave=True, start=X0)[0])
+    return np.stack(menu)
+
+
+def _normal_points(n_truths: int, draws: int, slots: int, rng: np.random.Generator) -> np.ndarray:
+    """``Z [N, R, S]``: per truth and slot an independent permutation of the ``R`` normal quantiles
+    :math:`\\Phi^{-1}((r + 1/2)/R)` (the Latin hypercube of the module docstring)."""
+    q = norm.ppf((np.arange(draws) + 0.5) / draws)
+    return np.stack([np.stack([q[rng.permutation(draws)] for _ in range(slots)], axis=-1)
+                     for _ in range(n_truths)])
+
+
+def _loglik(L: np.ndarray, sigma: float, z: np.ndarray) -> np.ndarray:
+    """``[N*, R, N]``: the log-likelihood of member ``d`` for the outcome ``y = L[d*] + sigma z[d*, r]``."""
+    y = L[:, None] + sigma * z  # [N*, R]
+    return -0.5 * ((y[:, :, None] - L[None, None, :]) / sigma) ** 2
+
+
+def preposterior_gain(V: np.ndarray, loglik: np.ndarray) -> float:
+    """:math:`\\frac1N \\sum_{d^*} E_z[V_{p^*(y) d^*}]` for the posterior log-weights ``loglik [N*, R, N]``
+    (truth, outcome, member) and the menu's values ``V [P, N]`` (module docstring)."""
+    W = np.exp(loglik - logsumexp(loglik, axis=-1, keepdims=True))
+    choice = np.argmax(W @ V.T, axis=-1)  # [N*, R]
+    truth = np.arange(V.shape[1])[:, None]
+    return float(V[choice, truth].mean())
+
+
+def voi_design(
+    problem: PlanningProblem,
+    plan: np.ndarray,
+    names: list[str],
+    *,
+    max_tests: int = MAX_TESTS,
+    rel_sigma: float = REL_SIGMA,
+    min_gain: float = 1e-4,
+    draws: int = 24,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Up to ``max_tests`` lift tests for ``plan`` on ``problem`` (which has a history), chosen greedily
+    by their expected value of information (module docstring), with the columns :data:`VOI_COLUMNS`:
+    ``voi`` the test's gain when added (the reward's units over the window), ``voi_pct`` that in % of
+    the plan's value, ``predicted_lift`` and ``predicted_lift_sd`` its lift over the members,
+    ``assumed_sigma`` :math:`\\sigma_j`; ``planned_spend`` is the test's level :math:`x + \\Delta x`."""
+    if problem.history is None or not len(problem.history):
+        return pd.DataFrame(columns=list(VOI_COLUMNS))
+    X0 = np.asarray(plan, dtype=float)
+    hist = np.asarray(problem.history, dtype=float)
+    tests = candidate_tests(X0, hist, problem.scenario.step_budget)
+    if not len(tests) or len(problem.members) < 2:
+        return pd.DataFrame(columns=list(VOI_COLUMNS))
+    L = predicted_lifts(problem, tests)  # [J, N]
+    sigma = np.maximum(rel_sigma * np.abs(L.mean(axis=1)), 1e-12 * np.abs(L).max() + 1e-300)
+    V = problem.member_values(plan_menu(problem, X0)).T  # [P, N]
+    prior = float(V.mean(axis=1).max())
+    value = float(V[0].mean())
+    rng = np.random.default_rng(seed)
+    Z = _normal_points(V.shape[1], draws, max_tests, rng)
+    ll = np.zeros((V.shape[1], draws, V.shape[1]))
+    current, chosen, gains = prior, [], []
+    for s in range(max_tests):
+        scores = {}
+        for j in range(len(tests)):
+            if j not in chosen:
+                scores[j] = preposterior_gain(V, ll + _loglik(L[j], float(sigma[j]), Z[:, :, s]))
+        if not scores:
+            break
+        j = max(scores, key=lambda k: scores[k])
+        gain = scores[j] - current
+        if gain < min_gain * abs(value):
+            break
+        chosen.append(j)
+        gains.append(gain)
+        ll = ll + _loglik(L[j], float(sigma[j]), Z[:, :, s])
+        current = scores[j]
+    rows = []
+    for j, gain in zip(chosen, gains, strict=True):
+        i = int(tests.index[j])
+        x, dx = float(tests.x[j]), float(tests.delta_x[j])
+        rows.append({"channel": names[i], "x": x, "delta_x": dx, "planned_spend": x + dx,
+                     "plan_max_spend": float(X0[:, i].max()), "history_max_spend": float(hist[:, i].max()),
+                     "voi": gain, "voi_pct": 100.0 * gain / abs(value) if value else np.nan,
+                     "predicted_lift": float(L[j].mean()), "predicted_lift_sd": float(L[j].std()),
+                     "assumed_sigma": float(sigma[j])})
+    return pd.DataFrame(rows, columns=list(VOI_COLUMNS))

@@ -1,0 +1,160 @@
+"""Lift tests chosen by their expected value of information (``budgetgym.planner.voi``): on a hand-made
+family whose members differ only in channel a's curve the tests on a are worth something and those on b
+nothing; one test's value on a two-member family matches a direct integral over its outcome; the design
+of ``plan --lift-design voi`` round-trips into ``simulate --lift-design``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import run_cli
+from scipy import integrate, stats
+
+from budgetgym.envs.family import ScenarioFamily
+from budgetgym.envs.oracle import candidate_plans
+from budgetgym.experiments.simulate import true_lift
+from budgetgym.planner import PlanningProblem, plan
+from budgetgym.planner.voi import (
+    VOI_COLUMNS,
+    _loglik,
+    _normal_points,
+    candidate_tests,
+    plan_menu,
+    predicted_lifts,
+    preposterior_gain,
+    voi_design,
+)
+
+HISTORY = np.full((8, 2), 500.0)  # both channels at 500 a week
+
+
+def _template() -> dict[str, object]:
+    """Two click-priced channels with Hill curves, no delay, seasons or noise; budget 1000 a week."""
+    channels = [
+        {"name": n, "cost": {"unit": "click", "price": p, "ref_spend": 1e6, "elasticity": 0.0, "noise_sd": 0.0},
+         "adstock": {"type": "geometric", "decay": 0.3, "window": 4},
+         "saturation": {"type": "hill", "max_response": b, "half_saturation": k, "slope": 1.0}}
+        for n, p, b, k in [("a", 1.0, 300.0, 900.0), ("b", 1.0, 300.0, 900.0)]
+    ]
+    return {"name": "hand-voi", "horizon": 8, "step_days": 7, "budget": {"total": 8 * 1000.0},
+            "reward": "conversions", "noise": {"conversions": "none"}, "channels": channels}
+
+
+def _problem(betas: list[float]) -> PlanningProblem:
+    """The family whose members differ only in channel a's height ``betas`` (the last one held out: the
+    train members are the first ``len(betas) - 1``, in a seeded order)."""
+    ensemble = [{"channels.0.saturation.max_response": b} for b in betas]
+    fam = ScenarioFamily("hand-voi", _template(), ensemble=ensemble, test_fraction=1.0 / len(betas))
+    return PlanningProblem(fam, draws=len(betas) - 1, history=HISTORY)
+
+
+def test_tests_on_the_uncertain_channel_are_worth_something_those_on_the_certain_one_nothing() -> None:
+    problem = _problem([120.0, 300.0, 750.0, 300.0, 450.0, 200.0])
+    X0 = problem.solve()
+    tests = candidate_tests(X0, HISTORY, problem.scenario.step_budget)
+    assert set(tests.index) == {0, 1}
+    np.testing.assert_allclose(tests.x, 500.0)
+    L = predicted_lifts(problem, tests)
+    # the lifts are the simulator's, member by member; on b every member predicts the same
+    m = problem.members[1]
+    j = int(np.flatnonzero(tests.index == 0)[0])
+    assert L[j, 1] == pytest.approx(true_lift(m.scenario, np.full(2, 500.0), 0, float(tests.delta_x[j])), rel=1e-12)
+    assert np.ptp(L[tests.index == 1], axis=1).max() < 1e-9 * np.abs(L).max()
+    assert np.ptp(L[tests.index == 0], axis=1).min() > 0.05 * np.abs(L[tests.index == 0]).mean()
+    V = problem.member_values(plan_menu(problem, X0)).T
+    prior = V.mean(axis=1).max()
+    assert prior == pytest.approx(V[0].mean(), rel=1e-6)  # the robust plan is the menu's best for the prior
+    Z = _normal_points(V.shape[1], 64, 1, np.random.default_rng(0))[:, :, 0]
+    gain = np.array([preposterior_gain(V, _loglik(L[k], 0.15 * abs(L[k].mean()), Z)) - prior for k in range(len(L))])
+    assert np.all(gain[tests.index == 1] == pytest.approx(0.0, abs=1e-9 * prior))  # nothing to learn on b
+    assert np.all(gain[tests.index == 0] > 1e-3 * prior)  # a's height moves the split
+    # the design: tests on a only, each worth its gain, the first the best of all
+    design = voi_design(problem, X0, ["a", "b"], draws=64)
+    assert list(design.columns) == list(VOI_COLUMNS)
+    assert len(design) >= 1 and set(design["channel"]) == {"a"}
+    assert design["voi"].iloc[0] == pytest.approx(gain.max(), rel=1e-9)
+    assert (design["voi"] > 0).all()
+    np.testing.assert_allclose(design["voi_pct"], 100 * design["voi"] / V[0].mean())
+    np.testing.assert_allclose(design["planned_spend"], design["x"] + design["delta_x"])
+    # nothing to learn when the members agree
+    assert voi_design(_problem([300.0, 300.0, 300.0]), X0, ["a", "b"]).empty
+
+
+def test_one_test_value_on_two_members_matches_the_integral() -> None:
+    """Two members (a's height 150 or 600) and a three-plan menu (the robust plan, each member's own
+    optimum; where the robust plan is chosen depends on the posterior's scale): the value
+    of a test with outcome ``y ~ N(L_d*, s^2)`` is, by direct integration over ``z``,
+    ``1/2 sum_d* int phi(z) V[p*(L_d* + s z), d*] dz`` minus the prior decision's value, with
+    ``p*(y)`` the plan of larger posterior mean value."""
+    problem = _problem([150.0, 600.0, 150.0])
+    ids = sorted(range(2), key=lambda d: problem.members[d].scenario.channels[0].saturation.max_response)  # type: ignore[union-attr]
+    X0 = problem.solve()
+    own = [candidate_plans(problem.scenario, problem.members[d].expected, concave=True)[0] for d in ids]
+    V = problem.member_values(np.stack([X0, *own])).T  # [3 plans, 2 members]
+    assert V[1, ids[0]] > V[0, ids[0]] > V[2, ids[0]] and V[2, ids[1]] > V[0, ids[1]] > V[1, ids[1]]
+    tests = candidate_tests(X0, HISTORY, problem.scenario.step_budget)
+    j = int(np.flatnonzero(tests.index == 0)[-1])
+    L = predicted_lifts(problem, tests)[j]
+    s = 0.3 * abs(L.mean())  # a noisy test: the decision is not always right
+
+    def realized(z: float, truth: int) -> float:
+        y = L[truth] + s * z
+        w = np.exp(-0.5 * ((y - L) / s) ** 2)
+        return float(V[int(np.argmax(V @ w)), truth])
+
+    exact = 0.5 * sum(integrate.quad(lambda z, t=t: stats.norm.pdf(z) * realized(z, t), -10, 10, limit=200,
+                                     points=[0.0])[0] for t in range(2))
+    prior = V.mean(axis=1).max()
+    Z = _normal_points(2, 4000, 1, np.random.default_rng(1))[:, :, 0]
+    ours = preposterior_gain(V, _loglik(L, s, Z))
+    assert exact - prior > 1e-3 * prior  # the test is worth something
+    assert ours - prior == pytest.approx(exact - prior, rel=2e-2)
+
+
+def test_plan_voi_design_round_trips_into_simulate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``plan FAMILY --history --lift-design voi`` writes lift_design.csv with the VOI columns and names
+    the tests' value in its report line; ``simulate --lift-design`` runs those tests."""
+    ensemble = [{"channels.0.saturation.max_response": b} for b in (120.0, 300.0, 750.0, 450.0, 200.0)]
+    family = tmp_path / "family.yaml"
+    family.write_text(yaml.safe_dump({"family": "hand-voi", "scenario": _template(), "ensemble": ensemble,
+                                      "test_fraction": 0.2}))
+    hist = tmp_path / "history.csv"
+    pd.DataFrame(HISTORY, columns=["a", "b"]).to_csv(hist, index=False)
+    code, out, err = run_cli(capsys, "plan", str(family), "--history", str(hist), "--lift-design", "voi",
+                             "--no-plots", "--out", str(tmp_path / "p"))
+    assert code == 0, err
+    assert "value of information" in out
+    design = pd.read_csv(tmp_path / "p" / "lift_design.csv")
+    assert list(design.columns) == list(VOI_COLUMNS) and set(design["channel"]) == {"a"}
+    res = plan(family, history=hist, curves=False)  # voi is the default
+    assert res.lift_design is not None
+    np.testing.assert_allclose(design[["x", "delta_x", "voi"]], res.lift_design[["x", "delta_x", "voi"]], rtol=1e-9)
+    scenario = tmp_path / "truth.yaml"
+    scenario.write_text(yaml.safe_dump(_template()))
+    code, out, err = run_cli(capsys, "simulate", str(scenario), "--periods", "10", "--lift-design",
+                             str(tmp_path / "p" / "lift_design.csv"), "--out", str(tmp_path / "sim"))
+    assert code == 0, err
+    tests = pd.read_csv(tmp_path / "sim" / "truth" / "lift_tests.csv")
+    assert list(tests["channel"]) == ["a_spend"] * len(design)
+    np.testing.assert_allclose(tests[["x", "delta_x"]], design[["x", "delta_x"]])
+    assert (np.sign(tests["true_delta_y"]) == np.sign(design["delta_x"])).all()
+
+
+def test_lift_design_rules_on_a_scenario() -> None:
+    """A scenario's curves are known: ``voi`` proposes ``beyond``'s tests; ``none`` none; another rule is a
+    one-line error."""
+    from budgetgym.envs.errors import BudgetGymError
+
+    hist = np.array([[1000.0, 0.0, 1e7], [2000.0, 0.0, 0.0]])
+    beyond = plan("stationary-3", history=hist, curves=False, lift_design="beyond")
+    assert beyond.lift_design is not None and len(beyond.lift_design)
+    voi = plan("stationary-3", history=hist, curves=False, lift_design="voi")
+    pd.testing.assert_frame_equal(voi.lift_design, beyond.lift_design)
+    pd.testing.assert_frame_equal(plan("stationary-3", history=hist, curves=False).lift_design, beyond.lift_design)
+    assert plan("stationary-3", history=hist, curves=False, lift_design="none").lift_design is None
+    with pytest.raises(BudgetGymError, match="--lift-design 'best': expected one of beyond, voi, none"):
+        plan("stationary-3", history=hist, lift_design="best")
