@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -27,6 +28,7 @@ from budgetgym.calibration.diagnostics import Errors, errors, parameter_table, w
 from budgetgym.calibration.export import Costs, PlanWindow, family_dict, fit_costs, history_frame, plan_window
 from budgetgym.calibration.lift import LiftTests, lift_table, read_lift_tests
 from budgetgym.calibration.model import Fit, Likelihood, ModelSpec, baseline_design, default_fourier, fit_model
+from budgetgym.calibration.refits import WORKER_DRAWS, Workers
 from budgetgym.calibration.transforms import AdstockKind, SaturationKind
 from budgetgym.calibration.uncertainty import Draws, block_bootstrap
 from budgetgym.envs.errors import BudgetGymError
@@ -211,15 +213,17 @@ def calibrate(
     tests = None if lift_tests is None else read_lift_tests(lift_tests, data, costs)
     seconds: dict[str, float] = {}
     held = None
-    if holdout:
+    early = workers > 1 and draws >= WORKER_DRAWS
+    with Workers(workers) if early else nullcontext() as started:  # they import budgetgym while this process fits
+        if holdout:
+            t = time.perf_counter()
+            held = _holdout(data, spec, int(holdout), seed, tests)
+            seconds["holdout"] = time.perf_counter() - t
         t = time.perf_counter()
-        held = _holdout(data, spec, int(holdout), seed, tests)
-        seconds["holdout"] = time.perf_counter() - t
-    t = time.perf_counter()
-    fit = fit_model(data, spec, seed=seed, lift=None if tests is None else tests.rows)
-    seconds["fit"] = time.perf_counter() - t
-    boot = (block_bootstrap(fit, draws, block_length=block_length, seed=seed, prior_draws=prior_draws, workers=workers)
-            if draws else None)
+        fit = fit_model(data, spec, seed=seed, lift=None if tests is None else tests.rows)
+        seconds["fit"] = time.perf_counter() - t
+        boot = (block_bootstrap(fit, draws, block_length=block_length, seed=seed, prior_draws=prior_draws,
+                                workers=workers, started=started) if draws else None)
     seconds["bootstrap"] = 0.0 if boot is None else boot.seconds
     insample = errors(fit.y, fit.fitted)
     rew = reward or kpi_reward(kpi, lik)

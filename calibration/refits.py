@@ -8,9 +8,12 @@ first, to ``workers - 1`` processes (``spawn``, as the experiment grid's
 :class:`~budgetgym.experiments.backends.ProcessPoolBackend`) while this process works through them
 from the first; it takes a chunk only while a worker has not started it (a pending future is
 cancelled), so the two ends meet without any chunk refit twice. A spawned worker first imports
-budgetgym (about two seconds), during which this process goes on refitting; so the workers start only when
-the refits left would take this process alone more than :data:`PARALLEL_SECONDS` (timed on the
-first chunk): a bootstrap of a few seconds runs here alone.
+budgetgym (about two seconds). :func:`~budgetgym.calibration.calibrate.calibrate` starts its
+workers (:class:`Workers`) before the point fit, so they import while it fits; the bootstrap
+hands them chunks once they are ready, or, if they are not yet, when the refits left would take
+this process alone more than :data:`PARALLEL_SECONDS` (timed on the first chunk): a bootstrap
+of a second or two runs here alone rather than wait for a worker. Without started workers,
+:func:`refit_all` starts its own by the same rule.
 
 Every refit runs with BLAS on one thread (``threadpoolctl``), in the workers as here, so the
 draws are bit for bit the same for any number of workers (a BLAS on several threads may sum in
@@ -35,7 +38,8 @@ from threadpoolctl import threadpool_limits
 
 from budgetgym.calibration.model import Fit, refit
 
-__all__ = ["CHUNK", "DEFAULT_WORKERS", "PARALLEL_SECONDS", "Replicate", "ordered_map", "refit_all"]
+__all__ = ["CHUNK", "DEFAULT_WORKERS", "PARALLEL_SECONDS", "WORKER_DRAWS", "Replicate", "Workers", "ordered_map",
+           "refit_all"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -48,6 +52,9 @@ Refit = tuple[np.ndarray, np.ndarray, np.ndarray]
 #: ``budgetgym calibrate --workers``: two processes (the machines budgetgym targets have two cores), one
 #: on a single-core machine.
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
+#: :func:`~budgetgym.calibration.calibrate.calibrate` starts workers before its fit only for this many
+#: draws or more: a shorter bootstrap ends before a worker has started.
+WORKER_DRAWS = 50
 #: Replicates per chunk (a chunk is the unit of work handed to a worker).
 CHUNK = 8
 #: Worker processes start only when the refits after the first chunk would take this process alone
@@ -83,21 +90,53 @@ def ordered_map(fn: Callable[[T], R], items: Sequence[T], pool: Executor) -> lis
     return [done[i] for i in range(len(items))]
 
 
-def refit_all(fit: Fit, replicates: Sequence[Replicate], workers: int = 1) -> list[Refit]:
+def _ready() -> None:
+    """A worker's first task: nothing (it is ready once budgetgym is imported)."""
+
+
+class Workers:
+    """``workers - 1`` worker processes (``spawn``), started at once: each imports budgetgym while the
+    caller goes on (:func:`refit_all` hands them chunks once :attr:`ready`). A context manager; on
+    exit the workers are stopped, pending chunks cancelled."""
+
+    def __init__(self, workers: int):
+        self.count = workers - 1
+        self.pool = ProcessPoolExecutor(max_workers=self.count, mp_context=multiprocessing.get_context("spawn"))
+        self._started = [self.pool.submit(_ready) for _ in range(self.count)]
+
+    @property
+    def ready(self) -> bool:
+        """Every worker has started (imported budgetgym)."""
+        return all(f.done() for f in self._started)
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)  # a worker still importing exits after it
+
+
+def _flat(parts: Sequence[list[Refit]]) -> list[Refit]:
+    return [r for part in parts for r in part]
+
+
+def refit_all(
+    fit: Fit, replicates: Sequence[Replicate], workers: int = 1, started: Workers | None = None
+) -> list[Refit]:
     """The refits of ``replicates`` in their order, in this process and ``workers - 1`` worker
-    processes (module docstring); the same numbers for any ``workers``."""
+    processes, or the ``started`` ones (module docstring); the same numbers for any workers."""
     chunks = [(fit, replicates[i : i + CHUNK]) for i in range(0, len(replicates), CHUNK)]
     if not chunks:
         return []
+    if started is not None and started.ready and len(chunks) >= 2:
+        return _flat(ordered_map(_refit_chunk, chunks, started.pool))
     t0 = time.perf_counter()
     first = _refit_chunk(chunks[0])
     rest = chunks[1:]
-    if workers <= 1 or len(rest) < 2 or (time.perf_counter() - t0) * len(rest) <= PARALLEL_SECONDS:
-        return first + [r for chunk in rest for r in _refit_chunk(chunk)]
-    pool = ProcessPoolExecutor(max_workers=min(workers - 1, len(rest) - 1),
-                               mp_context=multiprocessing.get_context("spawn"))
-    try:
-        done = ordered_map(_refit_chunk, rest, pool)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    return first + [r for chunk_refits in done for r in chunk_refits]
+    n = workers if started is None else started.count + 1
+    if n <= 1 or len(rest) < 2 or (time.perf_counter() - t0) * len(rest) <= PARALLEL_SECONDS:
+        return first + _flat([_refit_chunk(chunk) for chunk in rest])
+    if started is not None:  # not ready yet, but worth waiting for
+        return first + _flat(ordered_map(_refit_chunk, rest, started.pool))
+    with Workers(min(n, len(rest))) as own:
+        return first + _flat(ordered_map(_refit_chunk, rest, own.pool))

@@ -57,7 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from budgetgym.calibration.model import Fit
-from budgetgym.calibration.refits import Replicate, refit_all
+from budgetgym.calibration.refits import Replicate, Workers, refit_all
 from budgetgym.envs.errors import BudgetGymError
 
 __all__ = ["Draws", "block_bootstrap", "default_block_length"]
@@ -94,13 +94,13 @@ def resample_blocks(residuals: np.ndarray, block_length: int, rng: np.random.Gen
 
 def block_bootstrap(
     fit: Fit, draws: int = 200, *, block_length: int | None = None, seed: int = 0, prior_draws: bool = False,
-    workers: int = 1,
+    workers: int = 1, started: Workers | None = None,
 ) -> Draws:
     """``draws`` refits of ``fit`` on moving-block residual replicates (module docstring), seeded;
     with ``prior_draws`` (and a prior in the fit), each refit's prior means drawn from the prior
     too (randomised maximum a posteriori, module docstring); the refits by this process and
-    ``workers - 1`` worker processes (:func:`~budgetgym.calibration.refits.refit_all`: the same draws
-    for any ``workers``)."""
+    ``workers - 1`` worker processes, or the ``started`` ones (:func:`~budgetgym.calibration.refits.refit_all`:
+    the same draws for any number of workers)."""
     if draws < 0:
         raise BudgetGymError(f"--draws: expected a non-negative number of draws, got {draws}")
     T = len(fit.y)
@@ -122,7 +122,7 @@ def block_bootstrap(
         shift = prior_rng.standard_normal(n_prior) if n_prior else None
         lift_y = None if tests is None else tests.delta_y + tests.sigma * lift_rng.standard_normal(len(tests))
         replicates.append((y_star, shift, lift_y))
-    refits = refit_all(fit, replicates, workers)
+    refits = refit_all(fit, replicates, workers, started)
     phis, betas, coefs = ([rf[j] for rf in refits] for j in range(3))
     lifts = [rep[2] for rep in replicates]
     K, p = len(fit.beta), len(fit.coef)

@@ -16,7 +16,7 @@ from mmm_synth import Truth, flighted_spend, synthesize
 from budgetgym.calibration import ModelSpec, block_bootstrap, fit_model, read_mmm_csv, refits
 from budgetgym.calibration.export import fit_costs
 from budgetgym.calibration.lift import read_lift_tests
-from budgetgym.calibration.refits import CHUNK, ordered_map
+from budgetgym.calibration.refits import CHUNK, Workers, ordered_map
 
 T = 80
 
@@ -32,8 +32,9 @@ def _data(tmp_path: Path) -> Path:
 
 def test_workers_give_the_serial_draws_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two and three processes (with the prior's and a lift test's redraws) return every draw of the
-    one-process bootstrap, bit for bit and in its order: no chunk lost, refit twice or misplaced.
-    (The bootstrap is short: the workers are made to start by ``PARALLEL_SECONDS = 0``.)"""
+    one-process bootstrap, bit for bit and in its order: no chunk lost, refit twice or misplaced;
+    so do workers started beforehand (as ``calibrate`` starts them), ready or not. (The bootstrap is
+    short: the workers are made to start, or be waited for, by ``PARALLEL_SECONDS = 0``.)"""
     monkeypatch.setattr(refits, "PARALLEL_SECONDS", 0.0)
     path = _data(tmp_path)
     data = read_mmm_csv(path, date="date", kpi="revenue", spend=["c0_spend", "c1_spend"])
@@ -44,10 +45,18 @@ def test_workers_give_the_serial_draws_in_order(tmp_path: Path, monkeypatch: pyt
     draws = 6 * CHUNK + 5  # a short last chunk too
     serial = block_bootstrap(fit, draws, seed=2, prior_draws=True, workers=1)
     assert len(np.unique(serial.beta[:, 0])) == draws  # the draws differ: the order is visible
-    for workers in (2, 3):
-        parallel = block_bootstrap(fit, draws, seed=2, prior_draws=True, workers=workers)
+    runs = {workers: block_bootstrap(fit, draws, seed=2, prior_draws=True, workers=workers) for workers in (2, 3)}
+    with Workers(2) as started:  # started, not yet ready: this process waits for it (PARALLEL_SECONDS = 0)
+        runs[-1] = block_bootstrap(fit, draws, seed=2, prior_draws=True, started=started)
+    with Workers(3) as started:  # started and ready: every chunk but the first offered to them
+        deadline = time.monotonic() + 120
+        while not started.ready and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.ready
+        runs[-2] = block_bootstrap(fit, draws, seed=2, prior_draws=True, started=started)
+    for workers, parallel in runs.items():
         for name in ("phi", "beta", "coef", "lift_y"):
-            np.testing.assert_array_equal(getattr(parallel, name), getattr(serial, name), err_msg=name)
+            np.testing.assert_array_equal(getattr(parallel, name), getattr(serial, name), err_msg=f"{workers} {name}")
 
 
 def test_bad_workers_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
