@@ -91,12 +91,13 @@ LIFT_CHANGES = (1.0, -0.5, 2.0)
 LIFT_SIGMA = 0.15
 #: The columns a lift design needs (module docstring).
 DESIGN_COLUMNS = ("channel", "x", "delta_x")
+#: The columns of a simulated lift test (``truth/lift_tests.csv``; ``lift_tests.csv`` without the last).
+TEST_COLUMNS = ["channel", "x", "delta_x", "delta_y", "sigma", "true_delta_y"]
+
+
 def spend_column(channel: str) -> str:
     """The dataset's spend column of ``channel`` (``<channel>_spend``)."""
     return f"{channel}_spend"
-
-
-TEST_COLUMNS = ["channel", "x", "delta_x", "delta_y", "sigma", "true_delta_y"]
 
 
 @dataclass(frozen=True)
