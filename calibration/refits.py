@@ -31,6 +31,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import nullcontext
 from typing import TypeVar
 
 import numpy as np
@@ -136,7 +137,6 @@ def refit_all(
     n = workers if started is None else started.count + 1
     if n <= 1 or len(rest) < 2 or (time.perf_counter() - t0) * len(rest) <= PARALLEL_SECONDS:
         return first + _flat([_refit_chunk(chunk) for chunk in rest])
-    if started is not None:  # not ready yet, but worth waiting for
-        return first + _flat(ordered_map(_refit_chunk, rest, started.pool))
-    with Workers(min(n, len(rest))) as own:
-        return first + _flat(ordered_map(_refit_chunk, rest, own.pool))
+    # the started workers (not ready yet, but worth waiting for; their owner stops them), or our own
+    with nullcontext(started) if started is not None else Workers(min(n, len(rest))) as running:
+        return first + _flat(ordered_map(_refit_chunk, rest, running.pool))
