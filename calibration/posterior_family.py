@@ -69,7 +69,7 @@ import yaml
 from pydantic import BaseModel
 
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.io import atomic_write_text
+from budgetgym.envs.io import YAML_DUMPER, atomic_write_text
 from budgetgym.envs.scenario_parts import HillSaturation, LogisticSaturation
 
 __all__ = [
@@ -314,4 +314,5 @@ def family_from_posterior(
 
 def write_family_yaml(mapping: Mapping[str, Any], path: str | Path) -> Path:
     """Write a family mapping to ``path`` as YAML, atomically (keys in the mapping's order)."""
-    return atomic_write_text(path, yaml.safe_dump(dict(mapping), sort_keys=False, allow_unicode=True))
+    text = yaml.dump(dict(mapping), Dumper=YAML_DUMPER, sort_keys=False, allow_unicode=True)
+    return atomic_write_text(path, text)
