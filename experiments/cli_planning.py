@@ -63,7 +63,6 @@ def plan_cmd(
     from budgetgym.planner.outputs import check_out_dir, write_plan
     from budgetgym.planner.plan import plan
     from budgetgym.planner.report import print_plan
-    from budgetgym.planner.voi import MAX_TESTS, REL_SIGMA
 
     if out is not None:
         check_out_dir(out)  # before the solve, not after
@@ -76,9 +75,8 @@ def plan_cmd(
     directory = out if out is not None else Path("out") / "plan" / result.campaign
     arguments = {"campaign": campaign, "budget": budget, "horizon": horizon, "current": current, "history": history,
                  "sweep": sweep, "target_mroas": target_mroas, "target_mcpa": target_mcpa, "draws": draws,
-                 "objective": objective, "lift_design": None if lift_design == "voi" else lift_design,
-                 "lift_tests": None if lift_tests == MAX_TESTS else lift_tests,
-                 "lift_sigma": None if lift_sigma == REL_SIGMA else lift_sigma, "out": str(directory), "plots": plots}
+                 "objective": objective, "lift_design": lift_design, "lift_tests": lift_tests,
+                 "lift_sigma": lift_sigma, "out": str(directory), "plots": plots}
     written = write_plan(result, directory, arguments=arguments, plots=plots)
     con = console()
     if written.figures_note is not None:

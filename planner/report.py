@@ -24,6 +24,7 @@ import numpy as np
 
 from budgetgym.experiments.report import _table as markdown_table
 from budgetgym.planner.plan import PlanResult
+from budgetgym.planner.voi import MAX_TESTS, REL_SIGMA
 
 __all__ = [
     "channel_rows",
@@ -256,13 +257,19 @@ def family_note(result: PlanResult) -> str | None:
     return text + "."
 
 
+#: Options at these values are left out of :func:`command_line` (the command's defaults).
+COMMAND_DEFAULTS: dict[str, Any] = {"objective": "mean", "lift_design": "voi", "lift_tests": MAX_TESTS,
+                                    "lift_sigma": REL_SIGMA}
+
+
 def command_line(arguments: dict[str, Any]) -> str | None:
-    """The ``budgetgym plan`` command for ``arguments`` (the CLI's options), or ``None``."""
+    """The ``budgetgym plan`` command for ``arguments`` (the CLI's options), or ``None``; options
+    that are ``None`` or at their :data:`COMMAND_DEFAULTS` are left out."""
     if "campaign" not in arguments:
         return None
     parts = ["budgetgym", "plan", str(arguments["campaign"])]
     for key, value in arguments.items():
-        if key in ("campaign", "plots") or value is None or (key == "objective" and value == "mean"):
+        if key in ("campaign", "plots") or value is None or value == COMMAND_DEFAULTS.get(key):
             continue
         parts += [f"--{key.replace('_', '-')}", str(value)]
     if arguments.get("plots") is False:

@@ -101,6 +101,8 @@ def test_summary_records_the_arguments_the_commit_and_a_static_plan_valued_here(
     assert s["arguments"]["campaign"] == "stationary-3"
     assert s["arguments"]["current"] == "equal" and s["arguments"]["sweep"] == "0.5:2:5"
     assert s["arguments"]["out"] == str(out)
+    lift = (s["arguments"]["lift_design"], s["arguments"]["lift_tests"], s["arguments"]["lift_sigma"])
+    assert lift == ("voi", 5, 0.15)
     assert set(s["files"]) == {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
     if head.returncode == 0:
@@ -122,6 +124,20 @@ def test_report_links_every_figure_and_says_how_to_reproduce(planned):
         assert (out / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"budgetgym plan stationary-3 --current equal --sweep 0.5:2:5 --out {out}" in text
     assert "| search |" in text
+
+
+def test_command_line_leaves_out_defaults_and_keeps_the_rest() -> None:
+    """The report's command omits the options at their defaults (the objective, the lift design's
+    rule, number of tests and sigma) and spells out the others (``summary.json`` records every value:
+    the summary test above)."""
+    from budgetgym.planner.report import command_line
+
+    base = {"campaign": "fam.yaml", "objective": "mean", "lift_design": "voi", "lift_tests": 5, "lift_sigma": 0.15,
+            "draws": None, "plots": True}
+    assert command_line(base) == "budgetgym plan fam.yaml"
+    changed = {**base, "objective": "cvar:0.2", "lift_design": "beyond", "lift_tests": 3, "lift_sigma": 0.3}
+    assert command_line(changed) == ("budgetgym plan fam.yaml --objective cvar:0.2 --lift-design beyond "
+                                     "--lift-tests 3 --lift-sigma 0.3")
 
 
 # ----------------------------------------------------------------------------- what it prints
