@@ -158,3 +158,19 @@ def test_lift_design_rules_on_a_scenario() -> None:
     assert plan("stationary-3", history=hist, curves=False, lift_design="none").lift_design is None
     with pytest.raises(BudgetGymError, match="--lift-design 'best': expected one of beyond, voi, none"):
         plan("stationary-3", history=hist, lift_design="best")
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--lift-design", "best", "error: --lift-design 'best': expected one of beyond, voi, none"),
+    ("--lift-tests", "0", "error: --lift-tests: expected a positive number of tests, got 0"),
+    ("--lift-sigma", "0", "error: --lift-sigma: expected a positive relative standard error, got 0"),
+    ("--lift-sigma", "nan", "error: --lift-sigma: expected a positive relative standard error, got nan"),
+])
+def test_bad_design_options_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "plan", "stationary-3", option, value, "--no-plots", "--out", str(out))
+    assert code == 2
+    assert err.strip().splitlines() == [message]
+    assert not out.exists()
