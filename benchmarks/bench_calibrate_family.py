@@ -45,12 +45,15 @@ made again and valued as in step 4 ("round 2"; a dataset whose plan stays within
 no designed test and its round 2 is its round 1). ``--lift-design voi`` does the same with the plan's
 ``lift_design="voi"`` (:func:`budgetgym.planner.voi.voi_design`: up to 5 tests chosen greedily by their
 expected value of information over the family's draws, from each channel's mean spend in the data;
-``--design-tests N`` for at most ``N``).
+``--design-tests N`` for at most ``N``). ``--rounds R`` repeats the loop, test and learn: round
+``k`` adds the tests round ``k - 1``'s plan designed from its own family (which already learnt from
+the earlier tests) to the dataset, so ``--rounds 3 --design-tests 3`` runs at most three tests,
+then at most three more chosen in the light of the first ones' results.
 Usage::
 
     python benchmarks/bench_calibrate_family.py [--datasets 20] [--periods 156] [--draws 200] [--prior weak]
         [--delay gamma] [--media-season yearly] [--prior-draws] [--first 0] [--noise-free] [--noise-seed 0]
-        [--lift-tests 5] [--lift-sigma 0.15] [--lift-exact] [--lift-design plan|voi] [--design-tests 5]
+        [--lift-tests 5] [--lift-sigma 0.15] [--lift-exact] [--lift-design plan|voi] [--design-tests 5] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from budgetgym.calibration import calibrate
 from budgetgym.calibration.refits import DEFAULT_WORKERS
@@ -120,8 +124,8 @@ def one(
     draw: int, periods: int, draws: int, root: Path, prior: str = "all", adstock: str = "geometric",
     delay: str = "none", media_season: str = "none", prior_draws: bool = False, noise_free: bool = False,
     noise_seed: int = 0, lift_tests: int = 0, lift_sigma: float = LIFT_SIGMA, lift_exact: bool = False,
-    lift_design: str | None = None, design_tests: int = 5, workers: int = 1,
-) -> dict[str, float]:
+    lift_design: str | None = None, design_tests: int = 5, workers: int = 1, rounds: int = 2,
+) -> dict[str, Any]:
     fam = load_family("retail-5-family")
     d = fam.sample(draw, "test")
     # weekly noise: Poisson counts and a 2% basket-value noise. The family's negative binomial
@@ -179,23 +183,31 @@ def one(
            "beyond_oracle": beyond_oracle, "beyond_plan": beyond_plan,
            "pct_movable": 100 * (value - base) / (best - base), "coverage": coverage,
            "fit_s": t_fit, "calibrate_plan_s": t_all, "r2": res.errors.r2}
-    if lift_design in ("plan", "voi"):  # round 2: the plan's designed tests on the truth, calibrate and plan again
-        design = rec.lift_design
-        row.update(designed=0.0, pct2=row["pct"], coverage2=coverage, r2_2=row["r2"], designed_channels="-")
-        if design is not None and len(design):
-            ds2 = simulate_dataset(truth, periods, "random", seed=draw + noise_seed, lift_tests=lift_tests,
-                                   lift_sigma=lift_sigma, lift_design=design)
-            assert np.array_equal(ds2.plan, ds.plan), "round 2 must simulate the same dataset"
-            out2 = write_dataset(ds2, root / f"d{draw}b")
-            if lift_exact:
-                _exact(ds2, out2)
-            res2, rec2, _, _ = _calibrate_plan(out2, root / f"f{draw}b", truth, draw, draws, rate, True, "none",
-                                               **options)
-            value2 = float(evaluate_plan(window, rec2.plan, history=hist))
-            row.update(designed=float(len(design)), pct2=100 * value2 / best, r2_2=res2.errors.r2,
-                       coverage2=_coverage(root / f"f{draw}b", rec2.plan, window, hist, draws),
-                       designed_channels=", ".join(f"{r.channel} {r.x:,.0f}→{r.planned_spend:,.0f}"
-                                                   for r in design.itertuples()))
+    if lift_design in ("plan", "voi"):  # later rounds: the plan's designed tests on the truth, calibrate, plan again
+        row.update(designed=0.0, designed_channels="-")
+        designs: list[pd.DataFrame] = []
+        rec_k, dir_k = rec, root / f"f{draw}"
+        for k in range(2, rounds + 1):
+            design = rec_k.lift_design
+            if design is not None and len(design):
+                designs.append(design)
+                ds2 = simulate_dataset(truth, periods, "random", seed=draw + noise_seed, lift_tests=lift_tests,
+                                       lift_sigma=lift_sigma, lift_design=pd.concat(designs, ignore_index=True))
+                assert np.array_equal(ds2.plan, ds.plan), "a later round must simulate the same dataset"
+                out2 = write_dataset(ds2, root / f"d{draw}r{k}")
+                if lift_exact:
+                    _exact(ds2, out2)
+                dir_k = root / f"f{draw}r{k}"
+                res_k, rec_k, _, _ = _calibrate_plan(out2, dir_k, truth, draw, draws, rate, True,
+                                                     rule if k < rounds else "none", design_tests, **options)
+                row[f"r2_{k}"] = res_k.errors.r2
+                row["designed_channels"] = "; ".join(", ".join(
+                    f"{r.channel} {r.x:,.0f}→{r.planned_spend:,.0f}" for r in d.itertuples()) for d in designs)
+            else:  # nothing designed: this round's plan is the last one's
+                row[f"r2_{k}"] = row["r2"] if k == 2 else row[f"r2_{k - 1}"]
+            row["designed"] = float(sum(len(d) for d in designs))
+            row[f"pct{k}"] = 100 * float(evaluate_plan(window, rec_k.plan, history=hist)) / best
+            row[f"coverage{k}"] = _coverage(dir_k, rec_k.plan, window, hist, draws)
     return row
 
 
@@ -228,7 +240,10 @@ def main() -> None:
     ap.add_argument("--lift-design", choices=["plan", "voi"], default=None,
                     help="plan: simulate the plan's lift_design (one test per channel beyond the history), calibrate "
                          "and plan again (round 2); voi: the same with the tests chosen by their value of information")
-    ap.add_argument("--design-tests", type=int, default=5, help="--lift-design voi: at most this many tests")
+    ap.add_argument("--design-tests", type=int, default=5, help="--lift-design voi: at most this many tests a round")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="--lift-design: rounds in all (round 1 the history alone; each later one adds the tests "
+                         "the previous round's plan designed)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -238,13 +253,15 @@ def main() -> None:
         for draw in range(args.first, args.first + args.datasets):
             r = one(draw, args.periods, args.draws, Path(tmp), args.prior, args.adstock, args.delay, args.media_season,
                     args.prior_draws, args.noise_free, args.noise_seed, args.lift_tests, args.lift_sigma,
-                    args.lift_exact, args.lift_design, args.design_tests, workers=args.workers)
+                    args.lift_exact, args.lift_design, args.design_tests, workers=args.workers,
+                    rounds=args.rounds)
             rows.append(r)
             print(f"| {draw} | {r['pct']:.2f} | {r['pct_equal']:.2f} | {r['pct_movable']:.2f} | {r['coverage']:.0%} "
                   f"| {r['r2']:.3f} | {r['fit_s']:.1f} | {r['calibrate_plan_s']:.1f} | {r['pct_point']:.2f} "
                   f"| {r['beyond_oracle']:.0%} / {r['beyond_plan']:.0%} | {r['pct_in_range']:.2f} |"
-                  + (f" round 2: {r['pct2']:.2f} | coverage {r['coverage2']:.0%} | R² {r['r2_2']:.3f} | "
-                     f"{r['designed']:.0f} designed: {r['designed_channels']} |" if args.lift_design else ""),
+                  + "".join(f" round {k}: {r[f'pct{k}']:.2f} | coverage {r[f'coverage{k}']:.0%} | R² "
+                            f"{r[f'r2_{k}']:.3f} |" for k in range(2, args.rounds + 1) if args.lift_design)
+                  + (f" {r['designed']:.0f} designed: {r['designed_channels']} |" if args.lift_design else ""),
                   flush=True)
     rng = np.random.default_rng(0)
     pct = np.array([r["pct"] for r in rows])
@@ -267,14 +284,14 @@ def main() -> None:
           f"{np.mean([r['beyond_plan'] for r in rows]):.0%}; the true oracle held to the data's largest period per "
           f"channel {np.mean([r['pct_in_range'] for r in rows]):.2f}% "
           f"(worst {min(r['pct_in_range'] for r in rows):.2f}%)")
-    if args.lift_design:
-        pct2 = np.array([r["pct2"] for r in rows])
-        lo2, hi2 = _ci(pct2, rng)
-        print(f"round 2 (the plan's designed tests, {sum(r['designed'] for r in rows):.0f} in all, on "
-              f"{sum(r['designed'] > 0 for r in rows)} datasets): plan {pct2.mean():.2f}% of the true oracle "
-              f"(95% CI {lo2:.2f}-{hi2:.2f}), worst {pct2.min():.2f}%; coverage "
-              f"{np.mean([r['coverage2'] for r in rows]):.0%}; round 1 on the same datasets {pct.mean():.2f}%, worst "
-              f"{pct.min():.2f}%")
+    for k in range(2, args.rounds + 1) if args.lift_design else ():
+        pk = np.array([r[f"pct{k}"] for r in rows])
+        lok, hik = _ci(pk, rng)
+        print(f"round {k} (the plans' designed tests, {sum(r['designed'] for r in rows):.0f} in all after the last "
+              f"round, on {sum(r['designed'] > 0 for r in rows)} datasets): plan {pk.mean():.2f}% of the true oracle "
+              f"(95% CI {lok:.2f}-{hik:.2f}), worst {pk.min():.2f}%; coverage "
+              f"{np.mean([r[f'coverage{k}'] for r in rows]):.0%}; round 1 on the same datasets {pct.mean():.2f}%, "
+              f"worst {pct.min():.2f}%")
 
 
 if __name__ == "__main__":
