@@ -29,9 +29,16 @@ Per dataset (seed ``s``):
 4. ``budgetgym.planner.plan`` on the family (``plan``), and, unless ``--no-pymc-optimizer``,
    PyMC-Marketing's own optimizer (``mmm.budget_optimizer(...).allocate_budget`` of the weekly
    budget, played evenly) on the same fit;
-5. every plan's expected revenue under the **truth** for the window, as % of the true oracle
+5. unless ``--no-calibrate``, budgetgym's own engine on the same dataset:
+   :func:`budgetgym.calibration.calibrate` (logistic saturation as the truth's, geometric
+   carry-over, Gaussian likelihood, 200 bootstrap draws, two processes) for the same window and
+   budget, and ``plan`` on its family (``calibrate``; ``cal_s``: calibrate + plan, wall clock);
+6. every plan's expected revenue under the **truth** for the window, as % of the true oracle
    (:func:`~budgetgym.envs.solve_oracle`), with the equal split for reference; ``pred/true``: the
    family's predicted value of its plan over its true value.
+
+``--no-pymc`` skips steps 2-4 (and needs neither PyMC-Marketing nor Python 3.12), so the
+``calibrate`` column can be measured alone on the same datasets.
 
 Nothing is asserted (figures in ``benchmarks/README.md``, "PyMC-Marketing engine").
 """
@@ -49,6 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from budgetgym.calibration import calibrate
 from budgetgym.calibration.pymc_mmm import family_from_mmm
 from budgetgym.envs import Scenario, evaluate_plan, scenario_from_dict, solve_oracle
 from budgetgym.envs.family import family_from_dict
@@ -131,12 +139,45 @@ def pymc_optimizer_plan(mmm: Any, last_date: pd.Timestamp, periods: int, budget:
     return np.tile(weekly, (periods, 1))
 
 
+def calibrated_plan(data: pd.DataFrame, names: list[str], kpi: str, args: argparse.Namespace, seed: int,
+                    budget: float) -> np.ndarray:
+    """budgetgym's own engine on the same data: ``calibrate`` (logistic curves, as the truth's) for
+    the window after the data at ``budget``, then ``plan`` on its family."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "data.csv"
+        data.to_csv(path, index=False)
+        res = calibrate(path, date="date", kpi=kpi, spend=names, saturation="logistic", draws=args.max_draws,
+                        seed=seed, plan_periods=args.plan_periods, plan_budget=budget, plots=False, workers=2)
+    return plan(family_from_dict(res.family, source="calibrated"), curves=False).plan
+
+
 def one_dataset(seed: int, args: argparse.Namespace, truth: Scenario) -> dict[str, Any]:
     ds = simulate_dataset(truth, periods=args.periods, plan="random", seed=seed)
     names = truth.channel_names
     data = ds.data.rename(columns={f"{c}_spend": c for c in names})
+    budget = WEEKLY_BUDGET * args.plan_periods
+    window = truth.override({"horizon": args.plan_periods, "budget.total": budget})
+    best = solve_oracle(window)
+    oracle = best.expected_reward
+    even = np.full((args.plan_periods, len(names)), budget / args.plan_periods / len(names))
+    row: dict[str, Any] = {"seed": seed, "equal": 100 * float(evaluate_plan(window, even)) / oracle,
+                           "oracle_shares": best.plan.sum(axis=0) / budget}
+    if args.calibrate:
+        t0 = time.perf_counter()
+        X = calibrated_plan(data, names, ds.kpi, args, seed, budget)
+        row["cal_s"] = time.perf_counter() - t0
+        row["calibrate"] = 100 * float(evaluate_plan(window, X)) / oracle
+        row["cal_shares"] = X.sum(axis=0) / X.sum()
+    if args.pymc:
+        row.update(pymc_dataset(seed, args, data, names, ds.kpi, window, oracle))
+    return row
+
+
+def pymc_dataset(seed: int, args: argparse.Namespace, data: pd.DataFrame, names: list[str], kpi: str,
+                 window: Scenario, oracle: float) -> dict[str, Any]:
+    """Steps 2-4 of the module docstring on one dataset: the row's PyMC-Marketing columns."""
     t0 = time.perf_counter()
-    mmm = fit_mmm(data, names, ds.kpi, args, seed)
+    mmm = fit_mmm(data, names, kpi, args, seed)
     fit_s = time.perf_counter() - t0
     budget = WEEKLY_BUDGET * args.plan_periods
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,21 +191,15 @@ def one_dataset(seed: int, args: argparse.Namespace, truth: Scenario) -> dict[st
     t0 = time.perf_counter()
     res = plan(family, curves=False)
     plan_s = time.perf_counter() - t0
-    window = truth.override({"horizon": args.plan_periods, "budget.total": budget})
-    best = solve_oracle(window)
-    oracle = best.expected_reward
     ours = float(evaluate_plan(window, res.plan))
-    even = np.full((args.plan_periods, len(names)), budget / args.plan_periods / len(names))
-    equal = float(evaluate_plan(window, even))
-    row = {"seed": seed, "fit_s": fit_s, "convert_s": convert_s, "plan_s": plan_s, "check": check,
-           "budgetgym": 100 * ours / oracle, "equal": 100 * equal / oracle, "pred_true": res.value / ours,
+    row = {"fit_s": fit_s, "convert_s": convert_s, "plan_s": plan_s, "check": check,
+           "budgetgym": 100 * ours / oracle, "pred_true": res.value / ours,
            "shares": res.plan.sum(axis=0) / res.plan.sum()}
     if args.pymc_optimizer:
         t0 = time.perf_counter()
         X = pymc_optimizer_plan(mmm, pd.to_datetime(data["date"]).max(), args.plan_periods, budget)
         row["pymc_s"] = time.perf_counter() - t0
         row["pymc"] = 100 * float(evaluate_plan(window, X)) / oracle
-    row["oracle_shares"] = best.plan.sum(axis=0) / budget
     return row
 
 
@@ -179,27 +214,32 @@ def main() -> None:
     ap.add_argument("--plan-periods", type=int, default=13)
     ap.add_argument("--max-draws", type=int, default=200)
     ap.add_argument("--no-pymc-optimizer", dest="pymc_optimizer", action="store_false")
+    ap.add_argument("--no-pymc", dest="pymc", action="store_false", help="budgetgym's calibrate alone")
+    ap.add_argument("--no-calibrate", dest="calibrate", action="store_false", help="PyMC-Marketing alone")
     args = ap.parse_args()
+    args.pymc_optimizer = args.pymc_optimizer and args.pymc
     truth = scenario_from_dict(copy.deepcopy(TRUTH))
-    cols = ["seed", "fit_s", "convert_s", "plan_s", "check", "budgetgym", "pymc", "pymc_s", "equal", "pred_true"]
+    cols = ["seed", "fit_s", "convert_s", "plan_s", "check", "budgetgym", "pymc", "pymc_s", "calibrate", "cal_s",
+            "equal", "pred_true"]
     print("  ".join(f"{c:>9}" for c in cols))
     rows = []
     for seed in range(args.datasets):
         row = one_dataset(seed, args, truth)
         rows.append(row)
-        print("  ".join(f"{row[c]:>9.3g}" if c in row else f"{'-':>9}" for c in cols),
-              " shares", np.round(row["shares"], 3), "oracle", np.round(row["oracle_shares"], 3), flush=True)
-    for c in ("budgetgym", "pymc", "equal", "fit_s", "convert_s", "plan_s", "pymc_s"):
+        shares = " ".join(f"{k} {np.round(row[k], 3)}" for k in ("shares", "cal_shares", "oracle_shares") if k in row)
+        print("  ".join(f"{row[c]:>9.3g}" if c in row else f"{'-':>9}" for c in cols), "", shares, flush=True)
+    for c in ("budgetgym", "pymc", "calibrate", "equal", "fit_s", "convert_s", "plan_s", "pymc_s", "cal_s"):
         vals = np.array([r[c] for r in rows if c in r])
         if len(vals):
             ci = mean_interval(vals, rng=0)
             print(f"{c:>10}: mean {ci.point:.3f} (95% CI {ci.lo:.3f}-{ci.hi:.3f})  min {vals.min():.3f}  "
                   f"max {vals.max():.3f}")
-    if args.pymc_optimizer and len(rows) > 1:
-        d = paired_difference_interval([r["budgetgym"] for r in rows], [r["pymc"] for r in rows], rng=0)
-        wins = sum(r["budgetgym"] > r["pymc"] for r in rows)
-        print(f"budgetgym - pymc: {d.point:+.3f} points (95% CI {d.lo:+.3f} to {d.hi:+.3f}), "
-              f"better on {wins}/{len(rows)} datasets")
+    for a, b in (("budgetgym", "pymc"), ("calibrate", "pymc"), ("calibrate", "budgetgym")):
+        if len(rows) > 1 and a in rows[0] and b in rows[0]:
+            d = paired_difference_interval([r[a] for r in rows], [r[b] for r in rows], rng=0)
+            wins = sum(r[a] > r[b] for r in rows)
+            print(f"{a} - {b}: {d.point:+.3f} points (95% CI {d.lo:+.3f} to {d.hi:+.3f}), "
+                  f"better on {wins}/{len(rows)} datasets")
 
 
 if __name__ == "__main__":
