@@ -10,8 +10,12 @@ add to the plan's value, a preposterior analysis over the problem's members
 **Candidates.** Per channel ``i`` with history mean spend :math:`x_i` (the test's control, as
 ``simulate --lift-design`` runs it), tests from :math:`x_i` to the levels :math:`m x_i` for
 :data:`MULTIPLES` (a cut, doubling, tripling, five times: the bend *and* the height of the curve,
-not one far point) and to the plan's mean level on the channel, :math:`\bar X_i`; levels are
-capped at the budget per step and dropped within 10% of :math:`x_i`. A channel never spent
+not one far point), to the plan's mean level on the channel, :math:`\bar X_i`, and to the
+highest level of the channel over the menu's plans (below): where the draw most optimistic about
+the channel would spend, far beyond :math:`5 x_i` when the history barely spent it. There a test
+can show that the fitted curves saturate too early even when no draw holds the truth (a family is
+rarely right far beyond its data, and the refit with the test, not the reweighting, corrects it).
+Levels are capped at the budget per step and dropped within 10% of :math:`x_i`. A channel never spent
 (:math:`x_i = 0`) is tested from 0 at multiples of an equal share of the budget per step.
 
 **Predicted lifts.** :math:`L_{jd}` is test ``j``'s steady-state lift under member ``d``, the very
@@ -61,8 +65,8 @@ from budgetgym.envs.oracle import candidate_plans
 from budgetgym.planner.experiments import DESIGN_COLUMNS
 from budgetgym.planner.problem import PlanningProblem
 
-__all__ = ["MAX_TESTS", "MENU_MEMBERS", "MULTIPLES", "REL_SIGMA", "VOI_COLUMNS", "Candidates", "candidate_tests",
-           "plan_menu", "predicted_lifts", "preposterior_gain", "voi_design"]
+__all__ = ["MAX_TESTS", "MENU_MEMBERS", "MULTIPLES", "REL_SIGMA", "VOI_COLUMNS", "Candidates",
+           "candidate_tests", "plan_menu", "predicted_lifts", "preposterior_gain", "voi_design"]
 
 #: Candidate test levels per channel, multiples of its mean spend in the history (module docstring).
 MULTIPLES = (0.5, 2.0, 3.0, 5.0)
@@ -72,6 +76,9 @@ MAX_TESTS = 5
 #: (a five-channel family of 100 draws: 6.6 s for all, 2.5 s for 32; the whole design 8.5 s and 4.5 s).
 MENU_MEMBERS = 32
 REL_SIGMA = 0.15
+#: The percentile, over the menu's plans, of a channel's level that is also a candidate: where the
+#: family's most optimistic draws about the channel would spend (module docstring).
+OPTIMISTIC = 100.0
 #: The columns of a VOI design: :data:`~budgetgym.planner.experiments.DESIGN_COLUMNS` then these.
 VOI_COLUMNS = (*DESIGN_COLUMNS, "voi", "voi_pct", "predicted_lift", "predicted_lift_sd", "assumed_sigma")
 
@@ -96,18 +103,27 @@ class Candidates:
         return B
 
 
+def _level(X: np.ndarray) -> np.ndarray:
+    """``[..., K]``: each channel's mean spend per period over the periods plan ``X [..., T, K]`` spends on
+    it (0 if none)."""
+    on = (X > 0).sum(axis=-2)
+    return np.divide(X.sum(axis=-2), on, out=np.zeros(on.shape), where=on > 0)
+
+
 def candidate_tests(plan: np.ndarray, history: np.ndarray, step_budget: float,
-                    multiples: tuple[float, ...] = MULTIPLES) -> Candidates:
-    """The candidates of the module docstring for ``plan [T, K]`` after ``history [H, K]``."""
+                    multiples: tuple[float, ...] = MULTIPLES, menu: np.ndarray | None = None) -> Candidates:
+    """The candidates of the module docstring for ``plan [T, K]`` after ``history [H, K]`` (and, given the
+    ``menu [P, T, K]``, its highest level per channel)."""
     X = np.asarray(plan, dtype=float)
     base = np.asarray(history, dtype=float).reshape(-1, X.shape[1]).mean(axis=0)
     K = X.shape[1]
+    high = None if menu is None else _level(np.asarray(menu, dtype=float)).max(axis=0)
     index, xs, dxs = [], [], []
     for i in range(K):
         x = float(base[i])
         unit = x if x > 0 else step_budget / K
-        on = X[X[:, i] > 0, i]
-        levels = [m * unit for m in multiples] + ([float(on.mean())] if len(on) else [])
+        levels = [m * unit for m in multiples] + [float(lv) for lv in (_level(X)[i], None if high is None else high[i])
+                                                  if lv is not None and lv > 0]
         kept: list[float] = []
         for level in sorted(min(lv, step_budget) for lv in levels):
             if abs(level - x) > 0.1 * unit and all(abs(level - k) > 0.1 * unit for k in kept):
@@ -191,12 +207,15 @@ def voi_design(
         return pd.DataFrame(columns=list(VOI_COLUMNS))
     X0 = np.asarray(plan, dtype=float)
     hist = np.asarray(problem.history, dtype=float)
-    tests = candidate_tests(X0, hist, problem.scenario.step_budget)
-    if not len(tests) or len(problem.members) < 2:
+    if len(problem.members) < 2:
+        return pd.DataFrame(columns=list(VOI_COLUMNS))
+    menu = plan_menu(problem, X0)
+    tests = candidate_tests(X0, hist, problem.scenario.step_budget, menu=menu)
+    if not len(tests):
         return pd.DataFrame(columns=list(VOI_COLUMNS))
     L = predicted_lifts(problem, tests)  # [J, N]
     sigma = np.maximum(rel_sigma * np.abs(L.mean(axis=1)), 1e-12 * np.abs(L).max() + 1e-300)
-    V = problem.member_values(plan_menu(problem, X0)).T  # [P, N]
+    V = problem.member_values(menu).T  # [P, N]
     prior = float(V.mean(axis=1).max())
     value = float(V[0].mean())
     rng = np.random.default_rng(seed)

@@ -174,3 +174,19 @@ def test_bad_design_options_exit_2_with_one_line(
     assert code == 2
     assert err.strip().splitlines() == [message]
     assert not out.exists()
+
+
+def test_the_menus_highest_level_is_a_candidate_beyond_five_times_the_history() -> None:
+    """A channel the history barely spent (50 a week) that some menu plan would spend 900 on (18 times
+    its mean, past the largest multiple): the candidates test it from 50 to 900 too, and to nothing
+    above the menu's highest level; without the menu, not."""
+    X0 = np.tile([300.0, 700.0], (4, 1))
+    history = np.tile([50.0, 950.0], (6, 1))
+    menu = np.stack([X0, np.tile([900.0, 100.0], (4, 1)), np.array([[0.0, 1000.0], [600.0, 400.0]] * 2)])
+    with_menu = candidate_tests(X0, history, 1000.0, menu=menu)
+    levels_a = np.sort(with_menu.x[with_menu.index == 0] + with_menu.delta_x[with_menu.index == 0])
+    # 0.5, 2, 3, 5 times 50, the plan's 300 and the menu's highest level of a, 900 (the third plan's is 600)
+    np.testing.assert_allclose(levels_a, [25.0, 100.0, 150.0, 250.0, 300.0, 900.0])
+    without = candidate_tests(X0, history, 1000.0)
+    np.testing.assert_allclose(np.sort(without.x[without.index == 0] + without.delta_x[without.index == 0]),
+                               [25.0, 100.0, 150.0, 250.0, 300.0])
