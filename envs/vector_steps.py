@@ -39,9 +39,12 @@ NEWTON_CHANNELS = 16
 COUNTERS = ("cumulative_spend", "last_share", "last_price_index", "last_conv", "ema_conv", "last_spend_ratio")
 
 
-def spend_of(env: ChannelBudgetVectorEnv, a: np.ndarray, cumulative_spend: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r"""The spend ``[n, K]`` and its total ``[n]`` of rows with sanitised actions ``a`` ``[n, A]``
-    (:func:`~budgetgym.envs.allocation.sanitize_action`) and spend so far ``cumulative_spend``.
+def spend_of(
+    env: ChannelBudgetVectorEnv, a: np.ndarray, cumulative_spend: np.ndarray, out: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""The spend ``[n, K]`` (computed in ``out`` when given) and its total ``[n]`` of rows with
+    sanitised actions ``a`` ``[n, A]`` (:func:`~budgetgym.envs.allocation.sanitize_action`) and
+    spend so far ``cumulative_spend``.
 
     Split :math:`q = \Pi_S(\mathrm{softmax}(c\,a))`; step total ``s = min(B/T, remaining)`` (even
     pacing) or ``(u+1)/2 * min(remaining, m B/T)`` (agent pacing); spend ``floor(q * units) * quantum``
@@ -60,7 +63,8 @@ def spend_of(env: ChannelBudgetVectorEnv, a: np.ndarray, cumulative_spend: np.nd
         total = np.minimum(env.step_budget, remaining)
     q = env.quantum
     units = np.floor(np.maximum(total, 0.0) / q)
-    spend = np.floor(share * units[:, None]) * q
+    spend = np.multiply(share, units[:, None], out=share if out is None else out)  # the split is ours
+    np.multiply(np.floor(spend, out=spend), q, out=spend)
     step_total = row_sum(spend)
     over = step_total - units * q
     fix = np.flatnonzero(over > 0)
