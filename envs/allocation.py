@@ -56,7 +56,8 @@ __all__ = [
 
 def sanitize_action(action: np.ndarray) -> np.ndarray:
     """NaN -> 0, +inf -> 1, -inf -> -1, then clip to [-1, 1] (float64 copy)."""
-    a = np.array(np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0))  # clip maps +-inf to +-1
+    a = np.array(action, dtype=np.float64)  # a copy, then clipped in place
+    np.clip(a, -1.0, 1.0, out=a)  # clip maps +-inf to +-1
     nan = np.isnan(a)
     if nan.any():
         a[nan] = 0.0
@@ -66,14 +67,14 @@ def sanitize_action(action: np.ndarray) -> np.ndarray:
 def softmax_split(logits: np.ndarray, scale: float) -> np.ndarray:
     """``softmax(scale * logits)`` over the last axis, where an entry of exactly -1 gets share 0
     (unless every entry of the row is -1: then the split is equal)."""
-    z = scale * logits
+    z = np.multiply(scale, logits)
     rows = z.ndim == 2  # a batch: the row maxima and sums column by column (the same numbers)
     top = row_max(z)[:, None] if rows else z.max(axis=-1, keepdims=True)
-    z = np.exp(z - top)
+    z = np.exp(np.subtract(z, top, out=z), out=z)  # each pass in place
     off = logits <= -1.0
     if off.any():
         z = np.where(off & ~off.all(axis=-1, keepdims=True), 0.0, z)
-    return z / (row_sum(z)[:, None] if rows else z.sum(axis=-1, keepdims=True))
+    return np.divide(z, row_sum(z)[:, None] if rows else z.sum(axis=-1, keepdims=True), out=z)
 
 
 def project_bounded_simplex(p: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:

@@ -82,8 +82,9 @@ def observe(env: ChannelBudgetVectorEnv, rows: slice, out: np.ndarray) -> np.nda
     obs = out[rows]  # float64 values, each rounded once
     obs[:, lay.share] = env.last_share[rows]
     obs[:, lay.price_index] = env.last_price_index[rows]
+    scaled = np.empty(env.last_conv[rows].shape)  # one scratch for both blocks
     for block, conv in ((lay.conversions, env.last_conv[rows]), (lay.conversions_ema, env.ema_conv[rows])):
-        np.minimum(conv * env.inv_conv_scale, CONV_CLIP, out=obs[:, block])  # float64, rounded on output
+        np.minimum(np.multiply(conv, env.inv_conv_scale, out=scaled), CONV_CLIP, out=obs[:, block])  # rounded on output
     obs[:, lay.remaining_budget] = np.maximum(0.0, env.budget - env.cumulative_spend[rows]) / env.budget
     obs[:, lay.time] = env.t / env.horizon
     obs[:, lay.spend_ratio] = np.minimum(env.last_spend_ratio[rows], SPEND_CLIP)
