@@ -55,7 +55,8 @@ def spend_of(
     share = softmax_split(a[:, :K] if env.agent_pacing else a, env.logit_scale)
     if env.bounded:
         sort_free = env.rng_mode == "batched" and K >= NEWTON_CHANNELS
-        share = (project_rows_few_bounds if sort_free else project_rows)(share, env.low_share, env.high_share)
+        low, high = env.low_share, env.high_share
+        share = project_rows_few_bounds(share, low, high, out) if sort_free else project_rows(share, low, high)
     remaining = env.budget - cumulative_spend
     if env.agent_pacing:
         total = 0.5 * (a[:, K] + 1.0) * np.maximum(0.0, np.minimum(remaining, env.step_cap))
