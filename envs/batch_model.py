@@ -157,8 +157,7 @@ class RowGroup:
         """
         m, n = self.model, self.n
         price_out, exposure_out = (None, None) if out is None else out
-        noisy = price_noise is not None
-        price0 = unit_price(m, spend, cost_mult, None if noisy and self.shadow else price_out)
+        price0 = unit_price(m, spend, cost_mult, None if price_noise is not None and self.shadow else price_out)
         price = price0 if price_noise is None else np.multiply(price0, price_noise, out=price_out)
         exposure = exposure_bought(m, spend, price, delivery, exposure_out)
         blocks = [exposure, exposure_bought(m, spend, price0, delivery)] if self.shadow else [exposure]
@@ -166,8 +165,10 @@ class RowGroup:
         halves = [adstock[:n], adstock[n:]] if self.shadow else [adstock]
         if carried is not None:
             halves = [a + carried[0] for a in halves]
-        responses = [np.multiply(response_mult, f, out=f) for f in (self.saturation(a, np.empty(a.shape))
-                                                                    for a in halves)]
+        responses = []
+        for a in halves:  # m_r f(a), in one new array
+            f = self.saturation(a, np.empty(a.shape))
+            responses.append(np.multiply(response_mult, f, out=f))
         if self.response_buffer.shape[0] > 1 or self.fast is not None:
             mean = self._carry(1, t, responses)
             means = [mean[:n], mean[n:]] if self.shadow else [mean]
