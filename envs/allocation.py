@@ -56,7 +56,8 @@ __all__ = [
 
 def sanitize_action(action: np.ndarray) -> np.ndarray:
     """NaN -> 0, +inf -> 1, -inf -> -1, then clip to [-1, 1] (float64 copy)."""
-    a = np.array(np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0))  # clip maps +-inf to +-1
+    a = np.array(action, dtype=np.float64)  # a copy, then clipped in place
+    np.clip(a, -1.0, 1.0, out=a)  # clip maps +-inf to +-1
     nan = np.isnan(a)
     if nan.any():
         a[nan] = 0.0
@@ -66,14 +67,14 @@ def sanitize_action(action: np.ndarray) -> np.ndarray:
 def softmax_split(logits: np.ndarray, scale: float) -> np.ndarray:
     """``softmax(scale * logits)`` over the last axis, where an entry of exactly -1 gets share 0
     (unless every entry of the row is -1: then the split is equal)."""
-    z = scale * logits
+    z = np.multiply(scale, logits)
     rows = z.ndim == 2  # a batch: the row maxima and sums column by column (the same numbers)
     top = row_max(z)[:, None] if rows else z.max(axis=-1, keepdims=True)
-    z = np.exp(z - top)
+    z = np.exp(np.subtract(z, top, out=z), out=z)  # each pass in place
     off = logits <= -1.0
     if off.any():
         z = np.where(off & ~off.all(axis=-1, keepdims=True), 0.0, z)
-    return z / (row_sum(z)[:, None] if rows else z.sum(axis=-1, keepdims=True))
+    return np.divide(z, row_sum(z)[:, None] if rows else z.sum(axis=-1, keepdims=True), out=z)
 
 
 def project_bounded_simplex(p: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -188,7 +189,9 @@ def project_rows_newton(p: np.ndarray, low: np.ndarray, high: np.ndarray, max_it
 MICHELOT_STEPS = 2
 
 
-def project_rows_few_bounds(p: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+def project_rows_few_bounds(
+    p: np.ndarray, low: np.ndarray, high: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     r""":func:`project_rows_newton` for bounds that leave most channels *plain* (``low = 0``,
     ``high = 1``): an active-set (Michelot) iteration whose passes over ``[n, K]`` are a compare, a
     count and a masked sum, with the few *bounded* channels solved exactly.
@@ -222,7 +225,8 @@ def project_rows_few_bounds(p: np.ndarray, low: np.ndarray, high: np.ndarray) ->
     :func:`project_rows_newton`, as are all rows when the bounds have more than ``sqrt(K / 2)``
     bounded channels that are not locked (their exact solve costs ``2 b^2`` operations per row),
     no plain channel, or a negative ``low``. Rows already feasible are kept as they are (the rule of
-    :func:`project_rows`). Requires ``sum(low) <= 1 <= sum(high)``.
+    :func:`project_rows`). Requires ``sum(low) <= 1 <= sum(high)``. ``out``: an array ``[n, K]`` (not
+    ``p``) to write the shares in, else a new one.
     """
     P = np.asarray(p, dtype=np.float64)
     n, K = P.shape
@@ -230,7 +234,7 @@ def project_rows_few_bounds(p: np.ndarray, low: np.ndarray, high: np.ndarray) ->
     N = np.flatnonzero(~plain)  # the bounded channels: locked (low = high, a constant share) or not
     V = np.flatnonzero(low[N] < high[N])  # (of N) the not locked
     if len(N) == K or 2 * len(V) ** 2 > K or (low < 0.0).any():
-        return project_rows_newton(P, low, high)
+        return _into(project_rows_newton(P, low, high), out)
     lN, hN = low[N, None], high[N, None]
     PN = np.ascontiguousarray(P[:, N].T)  # [|N|, n], as every per-row array of the bounded channels
     total = np.einsum("ij->i", P)
@@ -240,7 +244,7 @@ def project_rows_few_bounds(p: np.ndarray, low: np.ndarray, high: np.ndarray) ->
         Pk = P[cand]
         keep[cand] = np.all((Pk >= low) & (Pk <= high), axis=-1) & (np.abs(Pk.sum(axis=-1) - 1.0) < 1e-12)
         if keep.all():
-            return P.copy()
+            return _into(P.copy() if out is None else P, out)
     lV, hV, PV = lN[V], hN[V], PN[V]
     tU, tL = PV - hV, PV - lV  # channel v is at high_v where nu < tU_v, at low_v where nu > tL_v
     at = [sum((np.clip(PV[k] - t, lV[k], hV[k]) for k in range(len(V))), np.zeros_like(t)) for t in (tU, tL)]
@@ -253,7 +257,7 @@ def project_rows_few_bounds(p: np.ndarray, low: np.ndarray, high: np.ndarray) ->
     rows = np.flatnonzero(~keep)
     with np.errstate(divide="ignore", invalid="ignore"):  # no plain channel left active: the sum tells
         nu[rows] = _michelot(P, PN, X, lV, hV, locked, rows, a, c, MICHELOT_STEPS)
-        out = np.subtract(P, nu[:, None])
+        out = np.subtract(P, nu[:, None], out=out)
         np.clip(out, 0.0, 1.0, out=out)
         out[:, N] = np.clip(PN - nu, lN, hN).T  # (a row kept has nu = 0: its shares are its p)
         rows = np.flatnonzero(~(np.abs(np.einsum("ij->i", out) - 1.0) <= tol) & ~keep)
@@ -264,6 +268,14 @@ def project_rows_few_bounds(p: np.ndarray, low: np.ndarray, high: np.ndarray) ->
     if len(rows):
         out[rows] = project_rows_newton(P[rows], low, high)
     return out
+
+
+def _into(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``x`` (a new array), or its copy in ``out`` when given."""
+    if out is not None:
+        np.copyto(out, x)
+        return out
+    return x
 
 
 def _michelot(

@@ -101,19 +101,20 @@ class RowGroup:
     response_buffer: np.ndarray  # [D, K, m]
     scratch: np.ndarray  # [max(L, D), K, min(m, CHUNK)]
     fast: tuple[ChannelRing, ChannelRing] | None = None  # fast: (adstock, delay), the arrays above unused
-    #: fast, mixed curves, every row with the same Hill channels: (columns, their model) of the Hill
-    #: and of the logistic channels, each curve evaluated on its own columns only (the same numbers)
-    curve_parts: list[tuple[np.ndarray, ChannelModel]] | None = None
+    #: fast, mixed curves, every row with the same Hill channels: (``None``, the model as the curve
+    #: most channels follow) and (the other channels' columns, their model): the first curve is
+    #: evaluated on every column, then the other's columns are overwritten (the same numbers)
+    curve_parts: list[tuple[np.ndarray | None, ChannelModel]] | None = None
 
-    def saturation(self, a: np.ndarray) -> np.ndarray:
+    def saturation(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The model's saturation of ``a`` ``[n, K]``: :meth:`ChannelModel.saturation`, or by
-        ``curve_parts``."""
+        ``curve_parts``; computed in ``out`` (``[n, K]``) when given, else in a new array."""
         if self.curve_parts is None:
-            return self.model.saturation(a)
-        out = np.empty_like(a)
-        for cols, sub in self.curve_parts:
-            out[:, cols] = sub.saturation(a[:, cols])
-        return out
+            return self.model.saturation(a, out)
+        (_, most), (cols, other) = self.curve_parts
+        f = most.saturation(a, np.empty(a.shape) if out is None else out)
+        f[:, cols] = other.saturation(a[:, cols])
+        return f
 
     def _carry(self, which: int, t: int, blocks: list[np.ndarray]) -> np.ndarray:
         """Push ``blocks`` (realised, shadow) as step ``t``'s exposure (``which`` 0) or response (1)
@@ -144,24 +145,30 @@ class RowGroup:
         price_noise: np.ndarray | None,
         delivery: np.ndarray | None,
         carried: tuple[np.ndarray, np.ndarray] | None,
+        out: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """One transition of the group's rows (steps 1-5 of :mod:`budgetgym.envs.dynamics`).
 
         ``spend`` ``[n, K]``; ``cost_mult``, ``response_mult``, ``delivery`` and the ``carried``
         pair broadcast against it; ``price_noise`` ``[n, K]`` (``None``: no noise). Returns the
         realised ``(price, exposure, mean_conversions)`` and the shadow's ``mean_conversions``
-        (the realised ones again when the group has no shadow).
+        (the realised ones again when the group has no shadow); the price and exposure are
+        computed in ``out`` (``[n, K]`` each) when given.
         """
         m, n = self.model, self.n
-        price0 = unit_price(m, spend, cost_mult)
-        price = price0 * price_noise if price_noise is not None else price0
-        exposure = exposure_bought(m, spend, price, delivery)
+        price_out, exposure_out = (None, None) if out is None else out
+        price0 = unit_price(m, spend, cost_mult, None if price_noise is not None and self.shadow else price_out)
+        price = price0 if price_noise is None else np.multiply(price0, price_noise, out=price_out)
+        exposure = exposure_bought(m, spend, price, delivery, exposure_out)
         blocks = [exposure, exposure_bought(m, spend, price0, delivery)] if self.shadow else [exposure]
         adstock = self._carry(0, t, blocks)
         halves = [adstock[:n], adstock[n:]] if self.shadow else [adstock]
         if carried is not None:
             halves = [a + carried[0] for a in halves]
-        responses = [response_mult * self.saturation(a) for a in halves]
+        responses = []
+        for a in halves:  # m_r f(a), in one new array
+            f = self.saturation(a, np.empty(a.shape))
+            responses.append(np.multiply(response_mult, f, out=f))
         if self.response_buffer.shape[0] > 1 or self.fast is not None:
             mean = self._carry(1, t, responses)
             means = [mean[:n], mean[n:]] if self.shadow else [mean]
@@ -180,18 +187,20 @@ def _padded(kernels: list[np.ndarray], width: int) -> np.ndarray:
     return out
 
 
-def _curve_parts(model: ChannelModel) -> list[tuple[np.ndarray, ChannelModel]] | None:
+def _curve_parts(model: ChannelModel) -> list[tuple[np.ndarray | None, ChannelModel]] | None:
     """:attr:`RowGroup.curve_parts` of a model with mixed curves (``None`` otherwise, or when its
-    rows differ in which channels are Hill): the Hill channels' model (family ``hill``, the general
-    formula, as the mixed model evaluates them) and the logistic channels'."""
+    rows differ in which channels are Hill): the model as the curve of most channels (family
+    ``hill``, the general formula, as the mixed model evaluates them, or ``logistic``; the other
+    channels' placeholder parameters keep it finite there, and those columns are overwritten) and
+    the other channels' own model."""
     hill = model.is_hill if model.is_hill.ndim == 1 else model.is_hill[0]
     if model.curve_family != "mixed" or (model.is_hill.ndim == 2 and not (model.is_hill == hill).all()):
         return None
-    parts = []
-    for cols, family in ((np.flatnonzero(hill), "hill"), (np.flatnonzero(~hill), "logistic")):
-        fields: dict[str, Any] = {f: np.ascontiguousarray(getattr(model, f)[..., cols]) for f in _ROW_FIELDS}
-        parts.append((cols, dataclasses.replace(model, curve_family=family, **fields)))
-    return parts
+    most = "hill" if 2 * int(hill.sum()) >= len(hill) else "logistic"
+    cols = np.flatnonzero(~hill if most == "hill" else hill)
+    fields: dict[str, Any] = {f: np.ascontiguousarray(getattr(model, f)[..., cols]) for f in _ROW_FIELDS}
+    other = dataclasses.replace(model, curve_family="logistic" if most == "hill" else "hill", **fields)
+    return [(None, dataclasses.replace(model, curve_family=most)), (cols, other)]
 
 
 def _group_key(m: ChannelModel) -> tuple[int, int, str]:

@@ -92,15 +92,17 @@ def hill_u_max(slope: np.ndarray) -> np.ndarray:
 
 
 def _hill_ratio(
-    a: np.ndarray, kappa: np.ndarray, slope: np.ndarray, u_max: np.ndarray | None
+    a: np.ndarray, kappa: np.ndarray, slope: np.ndarray, u_max: np.ndarray | None, out: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``u = min(a / kappa, u_max)`` and ``r = u**slope`` (``<= 1e100``)."""
-    u = np.minimum(a / kappa, hill_u_max(slope) if u_max is None else u_max)
-    return u, np.power(u, slope)
+    """``u = min(a / kappa, u_max)`` and ``r = u**slope`` (``<= 1e100``); with ``out`` both are
+    computed in it (``u`` then overwritten: both returned arrays are ``out``, holding ``r``)."""
+    u = np.minimum(np.divide(a, kappa, out=out), hill_u_max(slope) if u_max is None else u_max, out=out)
+    return u, np.power(u, slope, out=out)
 
 
 def hill(
-    a: np.ndarray, beta: np.ndarray, kappa: np.ndarray, slope: np.ndarray, u_max: np.ndarray | None = None
+    a: np.ndarray, beta: np.ndarray, kappa: np.ndarray, slope: np.ndarray, u_max: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     r"""Hill saturation :math:`f(a) = \beta a^s / (a^s + \kappa^s)`, as :math:`\beta r / (1 + r)`
     with :math:`r = (a/\kappa)^s`.
@@ -114,9 +116,12 @@ def hill(
         :math:`\kappa ((s-1)/(s+1))^{1/s}`.
     u_max : :func:`hill_u_max` of ``slope`` (computed when ``None``): ``a / kappa`` is capped
         there, so no power overflows and ``f`` is finite (``beta``) for any ``a``, even ``inf``.
+    out : an array of the result's shape to compute in (the same numbers; ``a`` itself may be
+        it), else a new one.
     """
-    r = _hill_ratio(a, kappa, slope, u_max)[1]
-    return beta * r / (1.0 + r)
+    r = _hill_ratio(a, kappa, slope, u_max, out)[1]
+    den = np.add(1.0, r)
+    return np.divide(np.multiply(beta, r, out=out), den, out=out)
 
 
 def hill_d1(
@@ -143,14 +148,14 @@ def hill_d2(
 
 
 # --------------------------------------------------------------------- logistic
-def logistic(a: np.ndarray, beta: np.ndarray, rate: np.ndarray) -> np.ndarray:
+def logistic(a: np.ndarray, beta: np.ndarray, rate: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     r"""Logistic saturation (PyMC-Marketing)
     :math:`f(a) = \beta (1 - e^{-\lambda a}) / (1 + e^{-\lambda a}) = \beta \tanh(\lambda a / 2)`.
 
     ``beta``: conversions per step at saturation; ``rate`` :math:`\lambda` per exposure unit.
-    Concave for ``a >= 0``.
+    Concave for ``a >= 0``. ``out`` as for :func:`hill`.
     """
-    return beta * np.tanh(0.5 * rate * a)
+    return np.multiply(beta, np.tanh(np.multiply(0.5 * rate, a, out=out), out=out), out=out)
 
 
 def logistic_d1(a: np.ndarray, beta: np.ndarray, rate: np.ndarray) -> np.ndarray:
@@ -194,14 +199,21 @@ def curve_family(is_hill: np.ndarray, slope: np.ndarray) -> str:
     return "logistic" if not is_hill.any() else "mixed"
 
 
-def saturate(bank: CurveBank, a: np.ndarray, order: int = 0) -> np.ndarray:
+def saturate(bank: CurveBank, a: np.ndarray, order: int = 0, out: np.ndarray | None = None) -> np.ndarray:
     """The bank's curves at ``a`` (broadcast over the last axis): ``f`` (``order`` 0), ``f'`` (1)
-    or ``f''`` (2), Hill or logistic per entry."""
-    hill_fn, logistic_fn = ((hill, logistic), (hill_d1, logistic_d1), (hill_d2, logistic_d2))[order]
+    or ``f''`` (2), Hill or logistic per entry. ``out`` (``order`` 0): an array of the result's
+    shape in which the curves of a bank of one family are computed (the same numbers; ``a`` itself
+    may be it); the result is returned either way (a new array for a mixed bank)."""
     family = bank.curve_family
-    if family == "hill1" and order == 0:
-        u = a / bank.kappa  # slope 1 (Michaelis-Menten): skip the power; finite for any finite u
-        return bank.beta * u / (1.0 + u)
+    if order == 0 and family == "hill1":
+        u = np.divide(a, bank.kappa, out=out)  # slope 1 (Michaelis-Menten): skip the power; finite for any finite u
+        den = np.add(1.0, u)
+        return np.divide(np.multiply(bank.beta, u, out=out), den, out=out)
+    if order == 0 and family in ("hill", "logistic"):
+        if family == "hill":
+            return hill(a, bank.beta, bank.kappa, bank.slope, bank.hill_u_max, out)
+        return logistic(a, bank.beta, bank.rate, out)
+    hill_fn, logistic_fn = ((hill, logistic), (hill_d1, logistic_d1), (hill_d2, logistic_d2))[order]
     if family in ("hill", "hill1"):
         return hill_fn(a, bank.beta, bank.kappa, bank.slope, bank.hill_u_max)
     if family == "logistic":

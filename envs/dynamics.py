@@ -174,9 +174,10 @@ class ChannelModel:
         return len(self.base_price)
 
     # -- saturation, shared with the oracle -----------------------------------------
-    def saturation(self, a: np.ndarray) -> np.ndarray:
-        """``f_i(a)``: Hill or logistic per channel (broadcast over the last axis)."""
-        return curves.saturate(self, a)
+    def saturation(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``f_i(a)``: Hill or logistic per channel (broadcast over the last axis); ``out`` as for
+        :func:`~budgetgym.envs.curves.saturate`."""
+        return curves.saturate(self, a, out=out)
 
     def saturation_d1(self, a: np.ndarray) -> np.ndarray:
         return curves.saturate(self, a, 1)
@@ -251,20 +252,24 @@ class StepResult:
         return expected_reward(model, self.mean_conversions, spend, weighted)
 
 
-def unit_price(model: ChannelModel, spend: np.ndarray, cost_mult: np.ndarray) -> np.ndarray:
+def unit_price(
+    model: ChannelModel, spend: np.ndarray, cost_mult: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     """Step 1 without the price noise: ``p0 * m_c * (1 + x/x_ref)**eta`` (broadcasts; the model's
-    arrays may be per channel ``[K]`` or per row ``[n, K]``)."""
-    pressure = np.power(1.0 + spend / model.ref_spend, model.elasticity)
-    return model.base_price * cost_mult * pressure
+    arrays may be per channel ``[K]`` or per row ``[n, K]``). ``out``: an array of the result's
+    shape to compute in (every pass in place, the same numbers), else a new one."""
+    pressure = np.power(np.add(1.0, np.divide(spend, model.ref_spend, out=out), out=out), model.elasticity, out=out)
+    return np.multiply(model.base_price * cost_mult, pressure, out=out)
 
 
 def exposure_bought(
-    model: ChannelModel, spend: np.ndarray, price: np.ndarray, delivery: np.ndarray | None
+    model: ChannelModel, spend: np.ndarray, price: np.ndarray, delivery: np.ndarray | None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Step 2: ``e = u * x / p`` (times the delivery ``d``, when given)."""
-    exposure = model.units * spend / price
+    """Step 2: ``e = u * x / p`` (times the delivery ``d``, when given); ``out`` as for :func:`unit_price`."""
+    exposure = np.divide(np.multiply(model.units, spend, out=out), price, out=out)
     if delivery is not None:
-        exposure = exposure * delivery
+        exposure = np.multiply(exposure, delivery, out=out)
     return exposure
 
 

@@ -172,7 +172,7 @@ def advance_part(
     ``controls``, the env's new counters and ``obs``."""
     bm, c, K, n, r = part.model, part.campaigns, env.n_channels, part.n, part.rows
     assert bm is not None and c is not None
-    spend, step_total = spend_of(env, a, prev[0][r])
+    spend, step_total = spend_of(env, a, prev[0][r], out["spend"][r])
     rnd = part.random
     cost_t, response_t = _at(c.cost, t, c.path_index), _at(c.response, t, c.path_index)
     delivery_t = None if c.delivery is None else _at(c.delivery, t, c.path_index)
@@ -188,9 +188,10 @@ def advance_part(
     price, conv, revenue = out["price"][r], out["conversions"][r], out["revenue"][r]
     kpi = row_sum(conv) if bm.reward_kind == "conversions" else row_sum(revenue)
     reward = kpi if bm.reward_kind == "conversions" else kpi - bm.spend_cost * row_sum(spend)
-    out["spend"][r], out["reward"][r] = spend, reward
+    out["reward"][r] = reward
     env.cumulative_spend[r] = prev[0][r] + step_total
-    np.divide(spend, step_total[:, None], out=env.last_share[r], where=step_total[:, None] > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # rows that spent nothing: share 0, below
+        np.divide(spend, step_total[:, None], out=env.last_share[r])
     env.last_share[r][step_total <= 0] = 0.0
     index = np.multiply(price, bm.inv_base_price, out=env.last_price_index[r])  # tanh(log(p / p0))
     np.tanh(np.log(index, out=index), out=index)
@@ -217,21 +218,28 @@ def _advance_groups(
     bm, r = part.model, part.rows
     assert bm is not None
     carried = None if part.carry is None else (part.carry[0][t], part.carry[1][t])
-    price, exposure, mu = out["price"][r], out["impressions"][r], np.empty(spend.shape)
-    mu_shadow = out["expected_conversions"][r] if env.expected else mu
-    for g in bm.groups:
-        gr = g.rows
-
-        def sub(x: np.ndarray | None, gr: Any = gr) -> Any:
-            return x if x is None or x.ndim < 2 or isinstance(gr, slice) else x[gr]
-
-        res = g.step(
-            t, sub(spend), sub(cost_t), sub(response_t), sub(nu), sub(delivery_t),
-            None if carried is None else (sub(carried[0]), sub(carried[1])),
-        )
-        price[gr], exposure[gr], mu[gr] = res[:3]
+    price, exposure = out["price"][r], out["impressions"][r]
+    if len(bm.groups) == 1:  # every row: the price and exposure computed in place, the means as they come
+        _, _, mu, shadow = bm.groups[0].step(t, spend, cost_t, response_t, nu, delivery_t, carried, (price, exposure))
+        mu = np.ascontiguousarray(mu)  # the counts are drawn in the rows' order
         if env.expected:
-            mu_shadow[gr] = res[3]
+            out["expected_conversions"][r] = shadow
+    else:
+        mu = np.empty(spend.shape)
+        for g in bm.groups:
+            gr = g.rows
+
+            def sub(x: np.ndarray | None, gr: Any = gr) -> Any:
+                return x if x is None or x.ndim < 2 or isinstance(gr, slice) else x[gr]
+
+            res = g.step(
+                t, sub(spend), sub(cost_t), sub(response_t), sub(nu), sub(delivery_t),
+                None if carried is None else (sub(carried[0]), sub(carried[1])),
+            )
+            price[gr], exposure[gr], mu[gr] = res[:3]
+            if env.expected:
+                out["expected_conversions"][r][gr] = res[3]
+    mu_shadow = out["expected_conversions"][r] if env.expected else mu
     conv, zv = part.random.counts_and_value_z(mu, bm)
     value = bm.row_model.value
     if zv is not None:

@@ -39,9 +39,12 @@ NEWTON_CHANNELS = 16
 COUNTERS = ("cumulative_spend", "last_share", "last_price_index", "last_conv", "ema_conv", "last_spend_ratio")
 
 
-def spend_of(env: ChannelBudgetVectorEnv, a: np.ndarray, cumulative_spend: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r"""The spend ``[n, K]`` and its total ``[n]`` of rows with sanitised actions ``a`` ``[n, A]``
-    (:func:`~budgetgym.envs.allocation.sanitize_action`) and spend so far ``cumulative_spend``.
+def spend_of(
+    env: ChannelBudgetVectorEnv, a: np.ndarray, cumulative_spend: np.ndarray, out: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""The spend ``[n, K]`` (computed in ``out`` when given) and its total ``[n]`` of rows with
+    sanitised actions ``a`` ``[n, A]`` (:func:`~budgetgym.envs.allocation.sanitize_action`) and
+    spend so far ``cumulative_spend``.
 
     Split :math:`q = \Pi_S(\mathrm{softmax}(c\,a))`; step total ``s = min(B/T, remaining)`` (even
     pacing) or ``(u+1)/2 * min(remaining, m B/T)`` (agent pacing); spend ``floor(q * units) * quantum``
@@ -52,7 +55,8 @@ def spend_of(env: ChannelBudgetVectorEnv, a: np.ndarray, cumulative_spend: np.nd
     share = softmax_split(a[:, :K] if env.agent_pacing else a, env.logit_scale)
     if env.bounded:
         sort_free = env.rng_mode == "batched" and K >= NEWTON_CHANNELS
-        share = (project_rows_few_bounds if sort_free else project_rows)(share, env.low_share, env.high_share)
+        low, high = env.low_share, env.high_share
+        share = project_rows_few_bounds(share, low, high, out) if sort_free else project_rows(share, low, high)
     remaining = env.budget - cumulative_spend
     if env.agent_pacing:
         total = 0.5 * (a[:, K] + 1.0) * np.maximum(0.0, np.minimum(remaining, env.step_cap))
@@ -60,7 +64,8 @@ def spend_of(env: ChannelBudgetVectorEnv, a: np.ndarray, cumulative_spend: np.nd
         total = np.minimum(env.step_budget, remaining)
     q = env.quantum
     units = np.floor(np.maximum(total, 0.0) / q)
-    spend = np.floor(share * units[:, None]) * q
+    spend = np.multiply(share, units[:, None], out=share if out is None else out)  # the split is ours
+    np.multiply(np.floor(spend, out=spend), q, out=spend)
     step_total = row_sum(spend)
     over = step_total - units * q
     fix = np.flatnonzero(over > 0)
@@ -78,8 +83,9 @@ def observe(env: ChannelBudgetVectorEnv, rows: slice, out: np.ndarray) -> np.nda
     obs = out[rows]  # float64 values, each rounded once
     obs[:, lay.share] = env.last_share[rows]
     obs[:, lay.price_index] = env.last_price_index[rows]
+    scaled = np.empty(env.last_conv[rows].shape)  # one scratch for both blocks
     for block, conv in ((lay.conversions, env.last_conv[rows]), (lay.conversions_ema, env.ema_conv[rows])):
-        np.minimum(conv * env.inv_conv_scale, CONV_CLIP, out=obs[:, block])  # float64, rounded on output
+        np.minimum(np.multiply(conv, env.inv_conv_scale, out=scaled), CONV_CLIP, out=obs[:, block])  # rounded on output
     obs[:, lay.remaining_budget] = np.maximum(0.0, env.budget - env.cumulative_spend[rows]) / env.budget
     obs[:, lay.time] = env.t / env.horizon
     obs[:, lay.spend_ratio] = np.minimum(env.last_spend_ratio[rows], SPEND_CLIP)

@@ -212,6 +212,9 @@ def test_few_bounds_projection_equals_the_breakpoint_algorithm(bounds, data) -> 
     assert np.all(q >= low) and np.all(q <= high)
     np.testing.assert_allclose(q.sum(axis=1), 1.0, rtol=0, atol=1e-12)
     assert np.array_equal(q[-1], feasible[0])
+    out = np.full_like(p, np.nan)  # written in place: the same shares, whatever path the rows took
+    assert project_rows_few_bounds(p, low, high, out) is out and np.array_equal(out, q)
+    assert np.array_equal(project_rows_few_bounds(feasible, low, high, out[:1]), feasible)
 
 
 def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list:
