@@ -250,22 +250,25 @@ def simulate_lift_tests(sc: Scenario, spent: np.ndarray, n: int, rel_sigma: floa
     order = [int(i) for i in np.argsort(-spent.sum(axis=0), kind="stable") if mean[i] > 0]  # unspent: untestable
     if not order:
         raise BudgetGymError("--lift-tests: the plan spends nothing on any channel; no test to simulate")
+    index = np.array([order[k % len(order)] for k in range(n)], dtype=int)
+    dx = np.array([LIFT_CHANGES[(k // len(order)) % len(LIFT_CHANGES)] * float(mean[i]) for k, i in enumerate(index)])
+    return _measure(sc, np.tile(mean, (n, 1)), index, dx, rel_sigma, rng)
+
+
+def _measure(sc: Scenario, bases: np.ndarray, index: np.ndarray, delta_x: np.ndarray, rel_sigma: float,
+             rng: np.random.Generator) -> pd.DataFrame:
+    """Tests ``j`` of channel ``index[j]`` from ``bases[j, index[j]]`` by ``delta_x[j]``, the others at
+    ``bases[j]``: their true lifts (one pass, :func:`true_lifts`) and measurements with sd ``rel_sigma``
+    of them, one normal per test in order (module docstring), in :data:`TEST_COLUMNS`."""
+    truth = true_lifts(sc, bases, index, delta_x) if len(index) else np.zeros(0)
     rows = []
-    for k in range(n):
-        i = order[k % len(order)]
-        dx = LIFT_CHANGES[(k // len(order)) % len(LIFT_CHANGES)] * float(mean[i])
-        rows.append(_measure(sc, mean, i, dx, rel_sigma, rng))
+    for j, i in enumerate(index):
+        lift = float(truth[j])
+        sigma = rel_sigma * max(abs(lift), 1e-9)
+        rows.append({"channel": spend_column(sc.channel_names[int(i)]), "x": float(bases[j, i]),
+                     "delta_x": float(delta_x[j]), "delta_y": lift + sigma * float(rng.standard_normal()),
+                     "sigma": sigma, "true_delta_y": lift})
     return pd.DataFrame(rows, columns=TEST_COLUMNS)
-
-
-def _measure(sc: Scenario, base: np.ndarray, i: int, dx: float, rel_sigma: float,
-             rng: np.random.Generator) -> dict[str, Any]:
-    """Test of channel ``i`` from ``base[i]`` by ``dx``, the others at ``base``: its true lift and a
-    measurement with sd ``rel_sigma`` of it (module docstring)."""
-    truth = true_lift(sc, base, i, dx)
-    sigma = rel_sigma * max(abs(truth), 1e-9)
-    return {"channel": spend_column(sc.channel_names[i]), "x": float(base[i]), "delta_x": float(dx),
-            "delta_y": truth + sigma * float(rng.standard_normal()), "sigma": sigma, "true_delta_y": truth}
 
 
 def read_lift_design(design: str | Path | pd.DataFrame, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -289,13 +292,9 @@ def simulate_design_tests(sc: Scenario, spent: np.ndarray, index: np.ndarray, x:
     """The designed tests (channel ``index[j]`` from ``x[j]`` by ``delta_x[j]``) on ``sc`` for a dataset
     that spent ``spent`` ``[T, K]`` (module docstring), in :func:`simulate_lift_tests`' columns."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 23]))
-    mean = spent.mean(axis=0)
-    rows = []
-    for i, x0, dx in zip(index, x, delta_x, strict=True):
-        base = mean.copy()
-        base[i] = x0
-        rows.append(_measure(sc, base, int(i), float(dx), rel_sigma, rng))
-    return pd.DataFrame(rows, columns=TEST_COLUMNS)
+    bases = np.tile(spent.mean(axis=0), (len(index), 1))
+    bases[np.arange(len(index)), index] = x
+    return _measure(sc, bases, np.asarray(index, dtype=int), np.asarray(delta_x, dtype=float), rel_sigma, rng)
 
 
 def true_curves(sc: Scenario, plan: np.ndarray) -> pd.DataFrame:
