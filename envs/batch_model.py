@@ -112,8 +112,9 @@ class RowGroup:
         if self.curve_parts is None:
             return self.model.saturation(a, out)
         (_, most), (cols, other) = self.curve_parts
+        f_other = other.saturation(a[:, cols])  # first: ``out`` may be ``a`` itself
         f = most.saturation(a, np.empty(a.shape) if out is None else out)
-        f[:, cols] = other.saturation(a[:, cols])
+        f[:, cols] = f_other
         return f
 
     def _carry(self, which: int, t: int, blocks: list[np.ndarray]) -> np.ndarray:
