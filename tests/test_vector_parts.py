@@ -297,7 +297,10 @@ def test_mixed_curves_by_columns_are_the_mixed_model(name: str) -> None:
     assert group.curve_parts is not None
     a = np.random.default_rng(3).uniform(0.0, 3.0, (64, model.n_channels)) * model.kappa
     a[0] = 0.0
-    assert np.array_equal(group.saturation(a), model.saturation(a))
+    expected = model.saturation(a)
+    assert np.array_equal(group.saturation(a), expected)
+    assert np.array_equal(group.saturation(a, np.empty(a.shape)), expected)
+    assert np.array_equal(group.saturation(a, a), expected)  # in place: the exposure overwritten by its curve
 
 
 def test_a_split_threaded_env_pickles_mid_episode() -> None:
