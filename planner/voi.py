@@ -76,9 +76,6 @@ MAX_TESTS = 5
 #: (a five-channel family of 100 draws: 6.6 s for all, 2.5 s for 32; the whole design 8.5 s and 4.5 s).
 MENU_MEMBERS = 32
 REL_SIGMA = 0.15
-#: The percentile, over the menu's plans, of a channel's level that is also a candidate: where the
-#: family's most optimistic draws about the channel would spend (module docstring).
-OPTIMISTIC = 100.0
 #: The columns of a VOI design: :data:`~budgetgym.planner.experiments.DESIGN_COLUMNS` then these.
 VOI_COLUMNS = (*DESIGN_COLUMNS, "voi", "voi_pct", "predicted_lift", "predicted_lift_sd", "assumed_sigma")
 
@@ -117,13 +114,13 @@ def candidate_tests(plan: np.ndarray, history: np.ndarray, step_budget: float,
     X = np.asarray(plan, dtype=float)
     base = np.asarray(history, dtype=float).reshape(-1, X.shape[1]).mean(axis=0)
     K = X.shape[1]
-    high = None if menu is None else _level(np.asarray(menu, dtype=float)).max(axis=0)
+    own = _level(X)  # the plan's level per channel
+    high = own if menu is None else _level(np.asarray(menu, dtype=float)).max(axis=0)  # the menu's highest
     index, xs, dxs = [], [], []
     for i in range(K):
         x = float(base[i])
         unit = x if x > 0 else step_budget / K
-        levels = [m * unit for m in multiples] + [float(lv) for lv in (_level(X)[i], None if high is None else high[i])
-                                                  if lv is not None and lv > 0]
+        levels = [m * unit for m in multiples] + [float(lv) for lv in {own[i], high[i]} if lv > 0]
         kept: list[float] = []
         for level in sorted(min(lv, step_budget) for lv in levels):
             if abs(level - x) > 0.1 * unit and all(abs(level - k) > 0.1 * unit for k in kept):
