@@ -44,10 +44,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["DESIGN_COLUMNS", "lift_design"]
+__all__ = ["DESIGN_COLUMNS", "lift_design", "spend_levels"]
 
 #: The columns of ``lift_design.csv`` (module docstring); the first three are the test itself.
 DESIGN_COLUMNS = ("channel", "x", "delta_x", "planned_spend", "plan_max_spend", "history_max_spend")
+
+
+def spend_levels(plan: np.ndarray) -> np.ndarray:
+    r""":math:`\bar X_i = \sum_t X_{t,i} / |\{t: X_{t,i} > 0\}|`, each channel's mean spend per period
+    over the periods plan ``X`` ``[..., T, K]`` spends on it (0 where it spends nothing), ``[..., K]``."""
+    X = np.asarray(plan, dtype=float)
+    on = (X > 0).sum(axis=-2)
+    return np.divide(X.sum(axis=-2), on, out=np.zeros(on.shape), where=on > 0)
 
 
 def lift_design(
@@ -62,10 +70,10 @@ def lift_design(
     S = np.asarray(history, dtype=float).reshape(-1, X.shape[1])
     rows = []
     if len(S):
-        mean = S.mean(axis=0)
+        mean, levels = S.mean(axis=0), spend_levels(X)
         for b in beyond:
             i = names.index(str(b["channel"]))
-            level = float(X[X[:, i] > 0, i].mean())
+            level = float(levels[i])
             peak, top = float(b["plan_max_step"] or 0.0), float(b["history_max_step"] or 0.0)
             if level <= top:  # the pulses' mean is within the history: test at the plan's largest step
                 level = peak

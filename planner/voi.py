@@ -62,7 +62,7 @@ from threadpoolctl import threadpool_limits
 
 from budgetgym.envs.expected import MeanExpectedModel
 from budgetgym.envs.oracle import candidate_plans
-from budgetgym.planner.experiments import DESIGN_COLUMNS
+from budgetgym.planner.experiments import DESIGN_COLUMNS, spend_levels
 from budgetgym.planner.problem import PlanningProblem
 
 __all__ = ["MAX_TESTS", "MENU_MEMBERS", "MULTIPLES", "REL_SIGMA", "VOI_COLUMNS", "Candidates",
@@ -100,13 +100,6 @@ class Candidates:
         return B
 
 
-def _level(X: np.ndarray) -> np.ndarray:
-    """``[..., K]``: each channel's mean spend per period over the periods plan ``X [..., T, K]`` spends on
-    it (0 if none)."""
-    on = (X > 0).sum(axis=-2)
-    return np.divide(X.sum(axis=-2), on, out=np.zeros(on.shape), where=on > 0)
-
-
 def candidate_tests(plan: np.ndarray, history: np.ndarray, step_budget: float,
                     multiples: tuple[float, ...] = MULTIPLES, menu: np.ndarray | None = None) -> Candidates:
     """The candidates of the module docstring for ``plan [T, K]`` after ``history [H, K]`` (and, given the
@@ -114,8 +107,8 @@ def candidate_tests(plan: np.ndarray, history: np.ndarray, step_budget: float,
     X = np.asarray(plan, dtype=float)
     base = np.asarray(history, dtype=float).reshape(-1, X.shape[1]).mean(axis=0)
     K = X.shape[1]
-    own = _level(X)  # the plan's level per channel
-    high = own if menu is None else _level(np.asarray(menu, dtype=float)).max(axis=0)  # the menu's highest
+    own = spend_levels(X)  # the plan's level per channel
+    high = own if menu is None else spend_levels(menu).max(axis=0)  # the menu's highest
     index, xs, dxs = [], [], []
     for i in range(K):
         x = float(base[i])
