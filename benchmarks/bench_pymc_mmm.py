@@ -179,7 +179,7 @@ def pymc_dataset(seed: int, args: argparse.Namespace, data: pd.DataFrame, names:
     t0 = time.perf_counter()
     mmm = fit_mmm(data, names, kpi, args, seed)
     fit_s = time.perf_counter() - t0
-    budget = WEEKLY_BUDGET * args.plan_periods
+    budget = window.budget.total  # the window's, as calibrate's plan is given
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "mmm.nc"
         mmm.save(str(path))
