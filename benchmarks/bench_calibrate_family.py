@@ -186,10 +186,10 @@ def one(
     if lift_design in ("plan", "voi"):  # later rounds: the plan's designed tests on the truth, calibrate, plan again
         row.update(designed=0.0, designed_channels="-")
         designs: list[pd.DataFrame] = []
-        rec_k, dir_k = rec, root / f"f{draw}"
+        res_k, rec_k, cov_k = res, rec, coverage  # the last round's fit, plan and coverage
         for k in range(2, rounds + 1):
             design = rec_k.lift_design
-            if design is not None and len(design):
+            if design is not None and len(design):  # else nothing designed: this round is the last one
                 designs.append(design)
                 ds2 = simulate_dataset(truth, periods, "random", seed=draw + noise_seed, lift_tests=lift_tests,
                                        lift_sigma=lift_sigma, lift_design=pd.concat(designs, ignore_index=True))
@@ -200,14 +200,12 @@ def one(
                 dir_k = root / f"f{draw}r{k}"
                 res_k, rec_k, _, _ = _calibrate_plan(out2, dir_k, truth, draw, draws, rate, True,
                                                      rule if k < rounds else "none", design_tests, **options)
-                row[f"r2_{k}"] = res_k.errors.r2
+                cov_k = _coverage(dir_k, rec_k.plan, window, hist, draws)
                 row["designed_channels"] = "; ".join(", ".join(
                     f"{r.channel} {r.x:,.0f}→{r.planned_spend:,.0f}" for r in d.itertuples()) for d in designs)
-            else:  # nothing designed: this round's plan is the last one's
-                row[f"r2_{k}"] = row["r2"] if k == 2 else row[f"r2_{k - 1}"]
             row["designed"] = float(sum(len(d) for d in designs))
+            row[f"r2_{k}"], row[f"coverage{k}"] = res_k.errors.r2, cov_k
             row[f"pct{k}"] = 100 * float(evaluate_plan(window, rec_k.plan, history=hist)) / best
-            row[f"coverage{k}"] = _coverage(dir_k, rec_k.plan, window, hist, draws)
     return row
 
 
