@@ -209,15 +209,12 @@ def saturate(bank: CurveBank, a: np.ndarray, order: int = 0, out: np.ndarray | N
         u = np.divide(a, bank.kappa, out=out)  # slope 1 (Michaelis-Menten): skip the power; finite for any finite u
         den = np.add(1.0, u)
         return np.divide(np.multiply(bank.beta, u, out=out), den, out=out)
-    if order == 0 and family in ("hill", "logistic"):
-        if family == "hill":
-            return hill(a, bank.beta, bank.kappa, bank.slope, bank.hill_u_max, out)
-        return logistic(a, bank.beta, bank.rate, out)
     hill_fn, logistic_fn = ((hill, logistic), (hill_d1, logistic_d1), (hill_d2, logistic_d2))[order]
+    into = (out,) if order == 0 else ()  # only the curves themselves compute in ``out``
     if family in ("hill", "hill1"):
-        return hill_fn(a, bank.beta, bank.kappa, bank.slope, bank.hill_u_max)
+        return hill_fn(a, bank.beta, bank.kappa, bank.slope, bank.hill_u_max, *into)
     if family == "logistic":
-        return logistic_fn(a, bank.beta, bank.rate)
+        return logistic_fn(a, bank.beta, bank.rate, *into)
     with np.errstate(divide="ignore", invalid="ignore"):
         h = hill_fn(a, bank.beta, bank.kappa, bank.slope, bank.hill_u_max)
     return np.where(bank.is_hill, h, logistic_fn(a, bank.beta, bank.rate))
