@@ -341,3 +341,18 @@ def test_the_curve_of_an_almost_unused_channel_spans_twice_an_equal_share():
     top = curves[curves["point"] == "curve"].groupby("channel")["spend"].max()
     assert top["video"] == pytest.approx(2 * B / K, rel=1e-9)
     assert top["search"] == pytest.approx(2 * 0.6 * B, rel=1e-9)
+
+
+def test_the_commands_defaults_are_the_librarys_and_the_reports() -> None:
+    """``budgetgym plan``'s defaults of the objective and the lift design are ``plan()``'s, and the
+    report leaves exactly those out of the command it prints (three places one change must keep
+    together: the CLI spells them out, it does not import the planner at start-up)."""
+    import inspect
+
+    from budgetgym.experiments.cli_planning import plan_cmd
+    from budgetgym.planner import plan
+    from budgetgym.planner.report import COMMAND_DEFAULTS
+
+    cli, lib = inspect.signature(plan_cmd).parameters, inspect.signature(plan).parameters
+    assert {k: cli[k].default for k in COMMAND_DEFAULTS} == COMMAND_DEFAULTS
+    assert {k: lib[k].default for k in COMMAND_DEFAULTS} == COMMAND_DEFAULTS
