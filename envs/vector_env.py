@@ -36,7 +36,16 @@ from budgetgym.envs.vector_parts import (
     start_part,
 )
 from budgetgym.envs.vector_processes import PartProcesses
-from budgetgym.envs.vector_random import BatchedRandom, Campaigns, DrawPool, PerEnvRandom, Seed, _Compiler, seed_parts
+from budgetgym.envs.vector_random import (
+    BatchedRandom,
+    Campaigns,
+    DrawPool,
+    PerEnvRandom,
+    Seed,
+    _Compiler,
+    checked_seed,
+    seed_parts,
+)
 from budgetgym.envs.vector_settings import vector_settings
 from budgetgym.envs.vector_steps import batch_info, copy_info, observe, step_info, step_outputs, step_shapes
 
@@ -114,7 +123,8 @@ class ChannelBudgetVectorEnv(VectorEnv):
     ``reset(seed=s)`` seeds sub-environment ``i`` with ``s + i`` (``per_env``) or the batch generator
     with ``s`` (``batched``; several row parts: part ``j`` with child ``j`` of ``SeedSequence(s)``);
     ``reset(seed=[s_0, ..., s_{N-1}])`` gives each row its seed (``batched``: the generators from the
-    seed sequence of the list); ``reset()`` continues the generators.
+    seed sequence of the list, or a 1-d array); ``reset()`` continues the generators. Seeds are
+    non-negative integers, numpy's too.
 
     ## Arguments
     scenario : a built-in name, a YAML path, a :class:`Scenario`, a family (name, file or
@@ -308,11 +318,10 @@ class ChannelBudgetVectorEnv(VectorEnv):
     def reset(self, *, seed: Seed = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode on every row. Seeding: the class docstring; ``options["history"]``: a
         spend history carried into every row's window, as for ``ChannelBudgetEnv``."""
-        if isinstance(seed, (list, tuple)) and len(seed) != self.num_envs:
-            raise ValueError(f"seed: a list needs one seed per sub-environment ({self.num_envs}), got {len(seed)}")
+        seed = checked_seed(seed, self.num_envs)
         if options and "reset_mask" in options:
             raise ValueError("options['reset_mask']: the vector env resets every row together (no DISABLED autoreset)")
-        super().reset(seed=seed if isinstance(seed, (int, np.integer)) else None)
+        super().reset(seed=seed if isinstance(seed, int) else None)
         sources = [part.random for part in self.parts]
         if self.rng_mode == "batched":
             seed_parts(sources, seed)  # type: ignore[arg-type]

@@ -45,13 +45,38 @@ from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.path import ScenarioPath, drift_sd, sample_path, step_days
 from budgetgym.envs.scenario import Scenario
 
-__all__ = ["BatchedRandom", "Campaigns", "DrawPool", "PerEnvRandom", "Seed", "seed_parts"]
+__all__ = ["BatchedRandom", "Campaigns", "DrawPool", "PerEnvRandom", "Seed", "checked_seed", "seed_parts"]
 
 Seed = int | Sequence[int | None] | None
 #: The largest family draw index the single environment draws at reset (exclusive).
 DRAW_BOUND = 2**31 - 1
 #: Up to this many channels, ``per_env`` draws a row's counts one channel at a time (faster).
 SCALAR_DRAWS = 8
+
+
+def _seed_entry(s: Any) -> int:
+    """A seed as a Python int (numpy's integers too), or a one-line error."""
+    if not isinstance(s, (int, np.integer)):
+        raise TypeError(f"seed: expected an integer, got {type(s).__name__} {s!r}")
+    if s < 0:
+        raise ValueError(f"seed: expected a non-negative integer, got {s}")
+    return int(s)
+
+
+def checked_seed(seed: Any, n: int) -> Seed:
+    """A vector env's ``reset`` seed with Python ints: ``None``, an integer (numpy's too), or ``n``
+    integers or ``None`` (a list, a tuple or a 1-d array); anything else is a one-line error."""
+    if seed is None:
+        return None
+    if isinstance(seed, (int, np.integer)):
+        return _seed_entry(seed)
+    if isinstance(seed, np.ndarray) and seed.ndim == 1:
+        seed = seed.tolist()
+    if not isinstance(seed, (list, tuple)):
+        raise TypeError(f"seed: expected an integer, a list of {n} integers or None, got {type(seed).__name__}")
+    if len(seed) != n:
+        raise ValueError(f"seed: a list needs one seed per sub-environment ({n}), got {len(seed)}")
+    return [None if s is None else _seed_entry(s) for s in seed]
 
 
 @dataclass

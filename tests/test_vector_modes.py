@@ -195,3 +195,23 @@ def test_bad_calls_raise() -> None:
         env.step(np.zeros((3, 3), dtype=np.float32))
     with pytest.raises(BudgetGymError, match="history"):
         env.reset(seed=0, options={"history": np.ones((2, 4))})
+
+
+@pytest.mark.parametrize("rng", ["per_env", "batched"])
+def test_numpy_seeds_are_the_python_seeds(rng: str) -> None:
+    """``reset`` takes numpy integers and 1-d arrays of seeds as the ints and lists they hold; any
+    other seed is a one-line error naming it."""
+    env = ChannelBudgetVectorEnv("stationary-5", 3, rng=rng)
+    for seed, same in ((np.int64(4), 4), (np.array([4, 5, 9]), [4, 5, 9]), ([np.uint32(4), 5, 2], [4, 5, 2])):
+        got = env.reset(seed=seed)
+        assert data_equivalence(got, env.reset(seed=same), exact=True)
+    env.reset(seed=np.int64(4))
+    assert env.np_random_seed == 4
+    for bad, error, match in (
+        (1.5, TypeError, "seed: expected an integer"), ("7", TypeError, "seed"),
+        (np.array([1, 2]), ValueError, "one seed per"), (-1, ValueError, "non-negative"),
+        ([1, -2, 3], ValueError, "non-negative"), ([1, 2.0, 3], TypeError, "integer"),
+    ):
+        with pytest.raises(error, match=match) as err:
+            env.reset(seed=bad)
+        assert "\n" not in str(err.value)
