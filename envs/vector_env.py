@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gymnasium.error import ClosedEnvironmentError
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
@@ -125,6 +126,12 @@ class ChannelBudgetVectorEnv(VectorEnv):
     ``reset(seed=[s_0, ..., s_{N-1}])`` gives each row its seed (``batched``: the generators from the
     seed sequence of the list, or a 1-d array); ``reset()`` continues the generators. Seeds are
     non-negative integers, numpy's too.
+
+    ## Closing
+    ``close()`` releases the thread pool and stops the worker processes (``processes``; also when
+    the env is collected unclosed); a later ``step()`` raises
+    :class:`gymnasium.error.ClosedEnvironmentError`, and ``reset()`` starts the env again (without
+    a seed it continues the generators, the workers' included), to be closed again.
 
     ## Arguments
     scenario : a built-in name, a YAML path, a :class:`Scenario`, a family (name, file or
@@ -322,6 +329,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
         if options and "reset_mask" in options:
             raise ValueError("options['reset_mask']: the vector env resets every row together (no DISABLED autoreset)")
         super().reset(seed=seed if isinstance(seed, int) else None)
+        self.closed = False  # a reset after close() starts the env again (worker processes too)
         sources = [part.random for part in self.parts]
         if self.rng_mode == "batched":
             seed_parts(sources, seed)  # type: ignore[arg-type]
@@ -334,6 +342,8 @@ class ChannelBudgetVectorEnv(VectorEnv):
     # --------------------------------------------------------------------- step
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         n = self.num_envs
+        if self.closed:
+            raise ClosedEnvironmentError("step() called after close(); reset() starts the environment again")
         if self._needs_reset:  # NEXT_STEP autoreset: this call starts the next episode
             obs, info = self._start(None)
             return obs, np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), info

@@ -16,6 +16,7 @@ import pickle
 
 import numpy as np
 import pytest
+from gymnasium.error import ClosedEnvironmentError
 from gymnasium.utils.env_checker import data_equivalence
 from gymnasium.vector import AutoresetMode
 
@@ -109,6 +110,23 @@ def test_a_process_env_pickles_mid_episode_and_closes_cleanly() -> None:
     env.close()
     clone.close()
     assert not any(p.is_alive() for p in procs)
+    assert names and not any(os.path.exists(f"/dev/shm/{nm}") for nm in names)
+
+
+def test_a_reset_after_close_starts_the_env_again_and_the_next_close_stops_its_workers() -> None:
+    """``close`` then ``reset`` restarts the workers; the env is open again, so the next ``close``
+    (not a no-op) stops them and unlinks their blocks. A step after ``close`` is Gymnasium's error."""
+    env = _env("stationary-5", 2)
+    env.reset(seed=0)
+    env.close()
+    with pytest.raises(ClosedEnvironmentError, match="after close"):
+        env.step(np.zeros(env.action_space.shape))
+    env.reset()
+    env.step(np.zeros(env.action_space.shape))
+    assert env._procs is not None and not env.closed
+    procs, names = list(env._procs._procs), [b.shm.name for b in env._procs.memory.blocks]
+    env.close()
+    assert env._procs is None and not any(p.is_alive() for p in procs)
     assert names and not any(os.path.exists(f"/dev/shm/{nm}") for nm in names)
 
 
