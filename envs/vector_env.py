@@ -389,7 +389,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
         info = step_info(t, out, controls, self.cumulative_spend, self.budget)
         if self._procs is not None and self._procs.crowded():  # the caller keeps many steps: copies
             obs, info = obs.copy(), copy_info(info)
-        return obs, info["reward"], batch_info(info, n)
+        return obs, info["reward"].copy(), batch_info(info, n)  # rewards a caller scales leave the info's
 
     def close_extras(self, **kwargs: Any) -> None:
         for part in self.parts:

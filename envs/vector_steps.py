@@ -128,13 +128,14 @@ def step_info(
     t: int, out: dict[str, np.ndarray], controls: dict[str, np.ndarray], cumulative_spend: np.ndarray, budget: float
 ) -> dict[str, Any]:
     """The info of step ``t`` (the single environment's keys, in its order) from the step's arrays
-    (:func:`step_outputs`) and the spend so far; before :func:`batch_info`."""
+    (:func:`step_outputs`) and the spend so far (copied: the next step reads the env's counter, which
+    a caller editing its info in place must not change); before :func:`batch_info`."""
     info: dict[str, Any] = {"step": np.full(len(cumulative_spend), t, dtype=int)}
     for k in ("spend", "impressions", "price", "conversions", "expected_conversions", "revenue", "reward",
               "expected_reward"):
         if k in out:
             info[k] = out[k]
-    info["cumulative_spend"], info["remaining_budget"] = cumulative_spend, budget - cumulative_spend
+    info["cumulative_spend"], info["remaining_budget"] = cumulative_spend.copy(), budget - cumulative_spend
     if "expected_revenue" in out:  # as ChannelBudgetEnv: a channel's value per conversion varies with its segments
         info["expected_revenue"] = out["expected_revenue"]
     if "baseline" in out:

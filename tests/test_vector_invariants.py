@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from conftest import action_entries, scenarios
 from gymnasium.utils.env_checker import data_equivalence
-from gymnasium.vector import SyncVectorEnv
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -68,3 +69,36 @@ def test_per_env_rows_are_single_envs_for_any_scenario(sc, data, seed) -> None:
     assert data_equivalence(ref.reset(seed=seed), vec.reset(seed=seed), exact=True)
     for a in actions:
         assert data_equivalence(ref.step(a), vec.step(a), exact=True)
+
+
+def _scribble(x: object) -> None:
+    """Overwrite every numeric array in ``x`` (a step's or reset's outputs) in place."""
+    if isinstance(x, dict):
+        for v in x.values():
+            _scribble(v)
+    elif isinstance(x, (tuple, list)):
+        for v in x:
+            _scribble(v)
+    elif isinstance(x, np.ndarray) and x.dtype != object:
+        x[...] = 0
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+@pytest.mark.parametrize("rng", ["per_env", "batched"])
+def test_editing_returned_arrays_in_place_changes_nothing_the_env_does(rng: str, mode: AutoresetMode) -> None:
+    """A caller that rescales or clears what ``reset`` and ``step`` return, in place (an info's
+    cumulative spend, the rewards), plays the same run as one that does not: no returned array is
+    the env's state. (The cumulative spend was: clearing it let agent pacing spend the budget
+    again.) The rewards are not the info's either, as in ``SyncVectorEnv``."""
+    envs = [ChannelBudgetVectorEnv("seasonal-5", 2, rng=rng, autoreset_mode=mode) for _ in range(2)]
+    rng_a = np.random.default_rng(0)
+    actions = [rng_a.uniform(0.5, 1, (2, 6)).astype(np.float32) for _ in range(envs[0].horizon + 2)]
+    outs = [envs[0].reset(seed=1), envs[1].reset(seed=1)]
+    _scribble(outs[1])
+    for a in actions:
+        kept, scribbled = envs[0].step(a), envs[1].step(a)
+        assert data_equivalence(kept, scribbled, exact=True)
+        assert not np.shares_memory(scribbled[1], scribbled[4].get("reward", np.zeros(1)))
+        _scribble(scribbled)
+        if "spend" in kept[4]:
+            assert np.all(kept[4]["cumulative_spend"] <= envs[0].budget)
