@@ -73,9 +73,12 @@ def vector_settings(
         raise BudgetGymError(f"num_envs: {n} rows, but {len(rows)} scenarios were given")
     if rng not in ("per_env", "batched"):
         raise BudgetGymError(f"rng: expected 'per_env' or 'batched', got {rng!r}")
-    mode = AutoresetMode(autoreset_mode)
+    try:
+        mode: AutoresetMode | None = AutoresetMode(autoreset_mode)
+    except ValueError:  # not a mode: the same one-line error
+        mode = None
     if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
-        raise BudgetGymError(f"autoreset_mode: expected NEXT_STEP or SAME_STEP, got {mode}")
+        raise BudgetGymError(f"autoreset_mode: expected NEXT_STEP or SAME_STEP, got {mode or repr(autoreset_mode)}")
     if render_mode is not None:
         raise BudgetGymError(f"render_mode: the vector env does not render, got {render_mode!r}")
     procs = 1 if processes is None else _positive("processes", processes)

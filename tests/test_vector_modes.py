@@ -172,6 +172,7 @@ def test_spaces_metadata_and_make_vec() -> None:
         ({"num_envs": 0}, "num_envs"),
         ({"rng": "fast"}, "rng"),
         ({"autoreset_mode": AutoresetMode.DISABLED}, "autoreset_mode"),
+        ({"autoreset_mode": "same_step"}, "autoreset_mode: expected NEXT_STEP or SAME_STEP, got 'same_step'"),
         ({"draw_pool": 0}, "draw_pool"),
         ({"threads": 0}, "threads"),
         ({"part_rows": 2.5}, "part_rows"),
