@@ -391,6 +391,12 @@ class ChannelBudgetVectorEnv(VectorEnv):
             obs, info = obs.copy(), copy_info(info)
         return obs, info["reward"].copy(), batch_info(info, n)  # rewards a caller scales leave the info's
 
+    def render(self) -> None:
+        """Nothing: the env has no render modes (``render_mode`` is always ``None``), and, as
+        Gymnasium's environments without a render mode do (``SyncVectorEnv`` of them too), it
+        renders nothing rather than raising."""
+        return None
+
     def close_extras(self, **kwargs: Any) -> None:
         for part in self.parts:
             part.campaigns = None

@@ -196,6 +196,7 @@ def test_bad_calls_raise() -> None:
         env.step(np.zeros((3, 3), dtype=np.float32))
     with pytest.raises(BudgetGymError, match="history"):
         env.reset(seed=0, options={"history": np.ones((2, 4))})
+    assert env.render() is None  # no render mode: nothing to render, as SyncVectorEnv's envs
 
 
 @pytest.mark.parametrize("rng", ["per_env", "batched"])
