@@ -7,7 +7,8 @@ through as they are — observations ``[N, D]`` float32, rewards ``[N]`` (cast t
 dicts, empty but for the rows whose episode ended, which carry what ``DummyVecEnv`` plus
 ``Monitor`` would: ``terminal_observation``, ``TimeLimit.truncated`` and ``episode``
 (``{"r": return, "l": length, "t": seconds since the start}``, so SB3 logs
-``rollout/ep_rew_mean``). The vector env must reset in the same step
+``rollout/ep_rew_mean``). ``reset_infos`` holds each row's reset
+info, as ``DummyVecEnv``'s (updated by the autoresets). The vector env must reset in the same step
 (``autoreset_mode=SAME_STEP``): SB3 expects the next episode's first observation at the end of an
 episode.
 
@@ -32,6 +33,23 @@ from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
 __all__ = ["SB3VecEnv"]
 
+#: the keys of a same-step autoreset's info that belong to the episode that ended
+_FINAL_KEYS = ("final_obs", "_final_obs", "final_info", "_final_info")
+
+
+def _row_info(info: dict[str, Any], i: int) -> dict[str, Any]:
+    """Row ``i``'s info dict from a Gymnasium vector info: the keys whose ``_key`` mask has row
+    ``i`` (nested dicts likewise), numpy scalars as Python ones (as a single env's info)."""
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        mask = info.get(f"_{key}")
+        if key.startswith("_") or (mask is not None and not mask[i]):
+            continue
+        out[key] = _row_info(value, i) if isinstance(value, dict) else value[i]
+        if isinstance(out[key], np.generic):
+            out[key] = out[key].item()
+    return out
+
 
 class SB3VecEnv(VecEnv):
     """SB3 ``VecEnv`` over a budgetgym vector env (module docstring)."""
@@ -49,9 +67,8 @@ class SB3VecEnv(VecEnv):
     # -- the SB3 protocol -----------------------------------------------------------------
     def reset(self) -> np.ndarray:
         seeds = None if all(s is None for s in self._seeds) else list(self._seeds)
-        options = next((o for o in self._options if o), None)
-        obs, _ = self.venv.reset(seed=seeds, options=options)
-        self.reset_infos = [{} for _ in range(self.num_envs)]
+        obs, info = self.venv.reset(seed=seeds, options=next((o for o in self._options if o), None))
+        self.reset_infos = [_row_info(info, i) for i in range(self.num_envs)]
         self._reset_seeds()
         self._reset_options()
         self._returns = np.zeros(self.num_envs)
@@ -70,13 +87,15 @@ class SB3VecEnv(VecEnv):
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         if dones.any():
             final = info["final_obs"]
+            reset_info = {k: v for k, v in info.items() if k not in _FINAL_KEYS}
             elapsed = round(time.time() - self._t0, 6)
-            for i in np.flatnonzero(dones):
+            for i in np.flatnonzero(dones).tolist():
                 infos[i] = {
                     "terminal_observation": final[i],
                     "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
                     "episode": {"r": round(float(self._returns[i]), 6), "l": self._lengths, "t": elapsed},
                 }
+                self.reset_infos[i] = _row_info(reset_info, i)
             self._returns[dones] = 0.0
             self._lengths = 0
         return obs, rewards.astype(np.float32), dones, infos

@@ -73,6 +73,21 @@ def test_adapter_needs_same_step_autoreset() -> None:
         SB3VecEnv(ChannelBudgetVectorEnv("stationary-3", 2))
 
 
+def test_adapter_reset_infos_are_dummy_vec_envs() -> None:
+    """``reset_infos``: each row's reset info (a family's draw included), after ``reset`` and after
+    each autoreset, equal to ``DummyVecEnv``'s."""
+    ref = make_vec_env(ChannelBudgetEnv, n_envs=3, seed=2, env_kwargs={"scenario": "retail-5-family"})
+    vec = _adapter("retail-5-family", 3)
+    vec.seed(2)
+    ref.reset(), vec.reset()
+    assert vec.reset_infos == ref.reset_infos and "draw" in vec.reset_infos[0]
+    first = list(vec.reset_infos)
+    a = np.zeros((3, 5), dtype=np.float32)
+    for _ in range(ref.get_attr("horizon")[0]):
+        ref.step(a), vec.step(a)
+    assert vec.reset_infos == ref.reset_infos != first
+
+
 TINY = {"total_timesteps": 128, "n_envs": 2, "n_steps": 32, "batch_size": 32, "n_epochs": 2, "eval_freq": 0}
 
 
