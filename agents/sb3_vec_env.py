@@ -7,7 +7,9 @@ through as they are — observations ``[N, D]`` float32, rewards ``[N]`` (cast t
 dicts, empty but for the rows whose episode ended, which carry what ``DummyVecEnv`` plus
 ``Monitor`` would: ``terminal_observation``, ``TimeLimit.truncated`` and ``episode``
 (``{"r": return, "l": length, "t": seconds since the start}``, so SB3 logs
-``rollout/ep_rew_mean``). ``reset_infos`` holds each row's reset
+``rollout/ep_rew_mean``); as it does ``Monitor``'s work, ``env_is_wrapped(Monitor)`` is true (what
+SB3's ``evaluate_policy`` and ``VecMonitor`` ask: the former then reads the returns from
+``episode``, not from rewards a ``VecNormalize`` scaled). ``reset_infos`` holds each row's reset
 info, as ``DummyVecEnv``'s (updated by the autoresets). The vector env must reset in the same step
 (``autoreset_mode=SAME_STEP``): SB3 expects the next episode's first observation at the end of an
 episode.
@@ -26,6 +28,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
 from budgetgym.envs.errors import BudgetGymError
@@ -120,7 +123,7 @@ class SB3VecEnv(VecEnv):
         return [result] * self._count(indices)
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
-        return [False] * self._count(indices)
+        return [wrapper_class is Monitor] * self._count(indices)  # its episode statistics are ours
 
     def get_images(self) -> Sequence[np.ndarray | None]:
         return [None] * self.num_envs

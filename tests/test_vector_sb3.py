@@ -8,6 +8,8 @@ returns — so that PPO trained on either is the same network, weight for weight
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,8 @@ pytest.importorskip("stable_baselines3")
 import torch
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import VecCheckNan, VecNormalize
 
 from budgetgym.agents.ppo import train_ppo
@@ -86,6 +90,28 @@ def test_adapter_reset_infos_are_dummy_vec_envs() -> None:
     for _ in range(ref.get_attr("horizon")[0]):
         ref.step(a), vec.step(a)
     assert vec.reset_infos == ref.reset_infos != first
+
+
+class _Zeros:
+    """A policy of zero actions (SB3's ``predict``)."""
+
+    def predict(self, obs: np.ndarray, state=None, episode_start=None, deterministic: bool = False):
+        return np.zeros((len(obs), 3), dtype=np.float32), None
+
+
+def test_evaluate_policy_reads_the_adapters_monitor_returns_under_vec_normalize() -> None:
+    """The adapter does Monitor's work, so ``env_is_wrapped(Monitor)`` is true: SB3's
+    ``evaluate_policy`` on a ``VecNormalize`` of it reports the raw returns (``info["episode"]``),
+    as on Monitor-wrapped single envs, not the normalised rewards, and does not warn."""
+    ref = VecNormalize(make_vec_env(ChannelBudgetEnv, n_envs=2, seed=5, env_kwargs={"scenario": "stationary-3"}))
+    vec = VecNormalize(_adapter("stationary-3", 2))
+    vec.seed(5)
+    assert vec.env_is_wrapped(Monitor) == [True, True] and vec.env_is_wrapped(VecNormalize) == [False, False]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = evaluate_policy(_Zeros(), vec, n_eval_episodes=4, return_episode_rewards=True)
+    expected = evaluate_policy(_Zeros(), ref, n_eval_episodes=4, return_episode_rewards=True)
+    assert got == expected
 
 
 TINY = {"total_timesteps": 128, "n_envs": 2, "n_steps": 32, "batch_size": 32, "n_epochs": 2, "eval_freq": 0}
