@@ -16,7 +16,8 @@ episode.
 
 Seeding follows SB3: ``seed(s)`` then ``reset()`` seeds sub-environment ``i`` with ``s + i``
 (``rng="per_env"``: exactly ``DummyVecEnv``'s seeding of single environments; ``batched``: the batch
-generator from that list's seed sequence).
+generator from that list's seed sequence). Options (``set_options``) are one dict for every row:
+the rows of a vector env reset together.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.utils.env_checker import data_equivalence
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
@@ -70,13 +72,22 @@ class SB3VecEnv(VecEnv):
     # -- the SB3 protocol -----------------------------------------------------------------
     def reset(self) -> np.ndarray:
         seeds = None if all(s is None for s in self._seeds) else list(self._seeds)
-        obs, info = self.venv.reset(seed=seeds, options=next((o for o in self._options if o), None))
+        obs, info = self.venv.reset(seed=seeds, options=self._one_options())
         self.reset_infos = [_row_info(info, i) for i in range(self.num_envs)]
         self._reset_seeds()
         self._reset_options()
         self._returns = np.zeros(self.num_envs)
         self._lengths = 0
         return obs
+
+    def _one_options(self) -> dict[str, Any] | None:
+        """The options of the next reset: one dict for every row (``set_options``), or ``None``."""
+        given = [o for o in self._options if o]
+        if not given:
+            return None
+        if len(given) < self.num_envs or any(o is not given[0] and not data_equivalence(o, given[0]) for o in given):
+            raise BudgetGymError("set_options: the rows of a vector env reset together, with one options dict for all")
+        return given[0]
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = actions

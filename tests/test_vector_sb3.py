@@ -114,6 +114,26 @@ def test_evaluate_policy_reads_the_adapters_monitor_returns_under_vec_normalize(
     assert got == expected
 
 
+def test_adapter_options_are_one_dict_for_every_row() -> None:
+    """``set_options``: one dict (the spend history) for every row; different options per row are
+    an error, not the first row's options for all."""
+    vec = _adapter("stationary-3", 2)
+    history = {"history": np.full((4, 3), 2000.0)}
+    vec.set_options(history)
+    vec.seed(1)
+    vec.reset()
+    direct = ChannelBudgetVectorEnv("stationary-3", 2, autoreset_mode=AutoresetMode.SAME_STEP)
+    direct.reset(seed=[1, 2], options=history)
+    a = np.zeros((2, 3), dtype=np.float32)
+    assert np.array_equal(vec.step(a)[0], direct.step(a)[0])
+    vec.set_options([history, {}])
+    with pytest.raises(BudgetGymError, match="one options dict"):
+        vec.reset()
+    vec.set_options([history, {"history": np.zeros((4, 3))}])
+    with pytest.raises(BudgetGymError, match="one options dict"):
+        vec.reset()
+
+
 TINY = {"total_timesteps": 128, "n_envs": 2, "n_steps": 32, "batch_size": 32, "n_epochs": 2, "eval_freq": 0}
 
 
