@@ -119,19 +119,24 @@ class SB3VecEnv(VecEnv):
 
     # -- attributes: one vector env serves every index ----------------------------------------
     def _count(self, indices: VecEnvIndices) -> int:
-        return len(list(self._get_indices(indices)))
+        """How many rows ``indices`` names; a row out of range is an ``IndexError``, as in ``DummyVecEnv``."""
+        rows = list(self._get_indices(indices))
+        if any(not -self.num_envs <= i < self.num_envs for i in rows):
+            raise IndexError(f"indices: expected rows of 0..{self.num_envs - 1}, got {rows}")
+        return len(rows)
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         return [getattr(self.venv, attr_name)] * self._count(indices)
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        self._count(indices)
         setattr(self.venv, attr_name, value)
 
     def env_method(
         self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
     ) -> list[Any]:
-        result = getattr(self.venv, method_name)(*method_args, **method_kwargs)
-        return [result] * self._count(indices)
+        count = self._count(indices)  # before the call: a bad index changes nothing
+        return [getattr(self.venv, method_name)(*method_args, **method_kwargs)] * count
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
         return [wrapper_class is Monitor] * self._count(indices)  # its episode statistics are ours

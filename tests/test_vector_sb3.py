@@ -134,6 +134,21 @@ def test_adapter_options_are_one_dict_for_every_row() -> None:
         vec.reset()
 
 
+def test_adapter_indices_out_of_range_are_index_errors() -> None:
+    """``get_attr``, ``set_attr``, ``env_method`` and ``env_is_wrapped`` name rows as
+    ``DummyVecEnv``'s do (negative ones too), and a row out of range is an ``IndexError`` there as
+    here, before any call."""
+    vec = _adapter("stationary-3", 3)
+    assert vec.get_attr("horizon", [0, -1]) == [14, 14] and vec.get_attr("horizon", 2) == [14]
+    for call in (
+        lambda: vec.get_attr("horizon", 3), lambda: vec.set_attr("horizon", 5, [0, 3]),
+        lambda: vec.env_method("reset", indices=[-4]), lambda: vec.env_is_wrapped(Monitor, 7),
+    ):
+        with pytest.raises(IndexError, match="indices"):
+            call()
+    assert vec.venv.horizon == 14 and vec.venv.parts[0].campaigns is None  # nothing was set or reset
+
+
 TINY = {"total_timesteps": 128, "n_envs": 2, "n_steps": 32, "batch_size": 32, "n_epochs": 2, "eval_freq": 0}
 
 
