@@ -106,7 +106,8 @@ class ChannelBudgetVectorEnv(VectorEnv):
     ``controls``, likewise). Keys as the single environment's; a varying family's ``draw`` is the
     draw's index in the train split (``batched``: an index of the pool, draws ``0 .. P-1``). With
     ``expected=False`` the info has no ``expected_conversions`` and ``expected_reward`` (the rows then
-    keep no noise-free shadow: the throughput setting of training).
+    keep no noise-free shadow: the throughput setting of training). Every array ``reset`` and
+    ``step`` return is the caller's: editing it in place changes nothing the env does.
 
     ## Autoreset
     ``metadata["autoreset_mode"]`` is :attr:`gymnasium.vector.AutoresetMode.NEXT_STEP` by default
