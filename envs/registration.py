@@ -5,7 +5,9 @@ family); every built-in scenario also has its own id, ``budgetgym/<scenario>-v0`
 (for example ``budgetgym/stationary-5-v0``). Every id has
 :class:`~budgetgym.envs.vector_env.ChannelBudgetVectorEnv` as its vector entry point:
 ``gymnasium.make_vec(id, num_envs=N)`` (or ``vectorization_mode="vector_entry_point"``) returns
-one vector env of ``N`` rows (keyword arguments such as ``rng="batched"`` pass through);
+one vector env of ``N`` rows (keyword arguments such as ``rng="batched"`` or
+``autoreset_mode=AutoresetMode.SAME_STEP`` pass through; Gymnasium refuses ``vector_kwargs`` for a
+vector entry point);
 ``vectorization_mode="sync"`` still builds Gymnasium's ``SyncVectorEnv`` of single environments.
 """
 
