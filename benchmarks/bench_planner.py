@@ -264,7 +264,7 @@ def section_robust(repeats: int) -> bool:
     print(md_table(["difference", "mean", "95% CI", "% of the second", "share of draws > 0"], rows_d))
     same = np.allclose(results["mean"].static_shares, results["cvar:0.1"].static_shares, atol=1e-6)
     print(f"\nThe static split reported with `cvar:0.1` {'is' if same else 'is not'} the mean objective's "
-          f"(`constant_split_search` polishes the split on the mean model; CVaR only ranks the candidates). "
+          f"(`static_for`: the mean split, then CVaR cutting planes among constant splits). "
           f"The recommendation's `prob_beats_current` against `--current equal` is the last column of the "
           f"first row. Standard error of the recommended mean: "
           f"{100 * V[:, 0].std(ddof=1) / math.sqrt(len(V)) / V[:, 0].mean():.2f}% of the mean (held-out), "
