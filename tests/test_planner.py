@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from budgetgym.envs import best_constant_split, check_plan, evaluate_plan, load_scenario, solve_oracle
+from budgetgym.envs import (
+    best_constant_split,
+    check_plan,
+    evaluate_plan,
+    load_scenario,
+    scenario_from_dict,
+    solve_oracle,
+)
 from budgetgym.envs.family import ScenarioFamily, family_from_dict
 from budgetgym.planner.frontier import budget_for_target, parse_sweep, solve_level, sweep_budgets
 from budgetgym.planner.metrics import budget_marginal, channel_table
@@ -315,6 +322,60 @@ def test_budget_marginal_matches_finite_differences_of_resolved_optima(name: str
     up = solve_oracle(problem.scenario.override({"budget.total": B + h})).expected_reward
     down = solve_oracle(problem.scenario.override({"budget.total": B - h})).expected_reward
     assert m == pytest.approx((up - down) / (2 * h), rel=1e-4, abs=1e-9 * abs(up) / B)
+
+
+def test_channel_table_and_budget_marginal_by_hand() -> None:
+    r"""Two click channels, two steps, no carry-over or delay, Hill slope 1, profit; the plan
+    a = (400, 100), b = (200, 500) (not the optimum: the table is defined at any plan).
+
+    * a: price 2 -> e = (200, 50); beta 100, kappa 100 -> N = 100 (2/3 + 1/3) = 100 conversions;
+      value 3 -> revenue 300; spend 500: ROAS 0.6, CPA 5, profit -200.
+      dN/dx_t = beta kappa / (e + kappa)^2 / 2 = (1/18, 2/9); flighting (0.8, 0.2):
+      marginal conversions 0.8/18 + 0.2 * 2/9 = 4/45, mROAS 4/15, mCPA 45/4, marginal profit -11/15.
+    * b: price 1 -> e = (200, 500); beta 60, kappa 300 -> N = 60 (0.4 + 0.625) = 61.5; value 2 ->
+      revenue 123; spend 700: ROAS 123/700, CPA 700/61.5, profit -577.
+      dN/dx_t = 60 * 300 / (e + 300)^2 = (0.072, 0.028125); flighting (2/7, 5/7): marginal
+      conversions 0.284625 / 7.
+    * the budget (1200): dV/dB = (grad V . X) / B with grad V = v dN/dx - 1, i.e.
+      (4/15 * 500 + 2 * 0.284625 / 7 * 700 - 1200) / 1200; its conversion part
+      (4/45 * 500 + 0.284625 / 7 * 700) / 1200.
+    """
+    channels = [
+        {"name": n, "cost": {"unit": "click", "price": p, "ref_spend": 1e6, "elasticity": 0.0, "noise_sd": 0.0},
+         "adstock": {"type": "none"}, "value": {"mean": v},
+         "saturation": {"type": "hill", "max_response": b, "half_saturation": k, "slope": 1.0}}
+        for n, p, v, b, k in [("a", 2.0, 3.0, 100.0, 100.0), ("b", 1.0, 2.0, 60.0, 300.0)]
+    ]
+    sc = scenario_from_dict({"name": "hand", "horizon": 2, "step_days": 7, "budget": {"total": 1200.0},
+                             "reward": "profit", "noise": {"conversions": "none"}, "channels": channels})
+    X = np.array([[400.0, 200.0], [100.0, 500.0]])
+    model = PlanningProblem(sc).objective
+    t = channel_table(model, X, ["a", "b"], "profit").set_index("channel")
+    mc_b = 0.284625 / 7
+    expected = {
+        "spend": [500.0, 700.0], "share": [5 / 12, 7 / 12], "conversions": [100.0, 61.5],
+        "baseline_conversions": [0.0, 0.0], "revenue": [300.0, 123.0], "outcome": [-200.0, -577.0],
+        "roas": [0.6, 123 / 700], "cpa": [5.0, 700 / 61.5], "marginal_conversions": [4 / 45, mc_b],
+        "mroas": [4 / 15, 2 * mc_b], "mcpa": [45 / 4, 1 / mc_b], "marginal_outcome": [4 / 15 - 1, 2 * mc_b - 1],
+    }
+    for col, want in expected.items():
+        np.testing.assert_allclose(t[col].to_numpy(float), want, rtol=1e-12, atol=1e-12, err_msg=col)
+    assert float(evaluate_plan(sc, X)) == pytest.approx(-777.0, rel=1e-12)  # the outcomes sum to the value
+    m = budget_marginal(model, X, 1200.0)
+    conv = (4 / 45 * 500 + mc_b * 700) / 1200
+    assert m["marginal_outcome"] == pytest.approx((4 / 15 * 500 + 2 * mc_b * 700 - 1200) / 1200, rel=1e-12)
+    assert m["marginal_conversions"] == pytest.approx(conv, rel=1e-12)
+    assert m["mroas"] == pytest.approx((4 / 15 * 500 + 2 * mc_b * 700) / 1200, rel=1e-12)
+    assert m["mcpa"] == pytest.approx(1 / conv, rel=1e-12)
+    # the response curve of a along its flighting (0.8, 0.2), to twice its spend: at S = 1000 the
+    # exposures are (400, 100), N = 100 (0.8 + 0.5) = 130, revenue 390, profit 390 - 1000
+    from budgetgym.planner.curves import response_curves
+
+    c = response_curves(model, X, ["a", "b"], "profit")
+    a = c[(c["channel"] == "a") & (c["point"] == "curve")]
+    np.testing.assert_allclose(a["spend"], np.linspace(0.0, 1000.0, 41))
+    last = a.iloc[-1][["conversions", "revenue", "outcome"]].to_numpy(float)
+    np.testing.assert_allclose(last, [130.0, 390.0, -610.0], rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------- frontier
