@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import scenario_dicts
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from budgetgym.envs import (
     best_constant_split,
@@ -504,3 +507,55 @@ def test_numbers_for_people_by_magnitude() -> None:
     assert fmt(-0.0001, 2) == "0.00"  # no "-0"
     assert fmt(5.0, signed=True) == "+5.00"
     assert fmt(float("inf")) == "–" and fmt(None) == "–"
+
+
+# ----------------------------------------------------------------------------- properties
+def _feasible(sc: Any, X: np.ndarray, budget: float) -> None:
+    """The plan's promises, recomputed here: non-negative, at most the budget, B/T every step under
+    even pacing (at most the step cap under agent pacing), each channel's share of its step within
+    its bounds (locked channels at their share)."""
+    T = sc.horizon
+    lo = np.array([c.locked_share if c.locked_share is not None else c.min_share for c in sc.channels])
+    hi = np.array([c.locked_share if c.locked_share is not None else c.max_share for c in sc.channels])
+    tol = 1e-7 * budget / T
+    assert X.shape == (T, sc.n_channels) and np.all(np.isfinite(X)) and np.all(X >= -tol)
+    assert X.sum() <= budget * (1 + 1e-9)
+    step = X.sum(axis=1)
+    if sc.budget.pacing == "even":
+        np.testing.assert_allclose(step, budget / T, rtol=1e-7)
+    else:
+        assert np.all(step <= sc.budget.max_step_multiple * budget / T + tol)
+    assert np.all(X >= lo * step[:, None] - tol) and np.all(X <= hi * step[:, None] + tol)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(d=scenario_dicts(max_channels=3, max_horizon=6), data=st.data())
+def test_any_family_plan_static_split_and_frontier_are_feasible_and_finite(d: dict[str, Any], data: Any) -> None:
+    """A family of four draws of any valid campaign (every channel's height scaled by 0.3-3), under the
+    mean or a CVaR objective: the recommendation, the static split and every frontier level keep the
+    budget, pacing and share bounds at their budget, and every reported number is finite."""
+    K = len(d["channels"])
+    rows = data.draw(st.lists(st.lists(st.floats(0.3, 3.0), min_size=K, max_size=K), min_size=4, max_size=4))
+    ensemble = [{f"channels.{i}.saturation.max_response": d["channels"][i]["saturation"]["max_response"] * f
+                 for i, f in enumerate(row)} for row in rows]
+    fam = ScenarioFamily("prop", d, ensemble=ensemble, test_fraction=0.25)
+    objective = data.draw(st.sampled_from(["mean", "cvar:0.34", "cvar:0.67"]))
+    res = plan(fam, draws=3, objective=objective, current="equal", sweep="0.5:2:3", curves=False, lift_design="none")
+    sc = fam.nominal()
+    B = sc.budget.total
+    _feasible(sc, res.plan, B)
+    _feasible(sc, np.tile(res.static_shares * sc.step_budget, (sc.horizon, 1)), B)
+    assert res.static_shares.sum() == pytest.approx(1.0) and np.all(res.static_shares >= 0)
+    assert all(np.isfinite(v) for v in (res.value, res.static_value, res.baseline_value, res.current_value))
+    assert res.draw_values is not None and np.all(np.isfinite(res.draw_values.to_numpy(float)))
+    assert res.prob_beats_current is not None and 0.0 <= res.prob_beats_current <= 1.0
+    f = res.frontier
+    assert f is not None and np.all(np.isfinite(f[["budget", "spend", "outcome"]].to_numpy(float)))
+    lo, hi = sc.share_bound_arrays
+    for _, row in f.iterrows():
+        spend = row[[f"spend_{n}" for n in sc.channel_names]].to_numpy(float)
+        assert row["spend"] <= row["budget"] * (1 + 1e-9) and np.all(spend >= -1e-7 * row["budget"])
+        if sc.budget.pacing == "even":  # B/T every step, so each channel's total within its share bounds of B
+            assert row["spend"] == pytest.approx(row["budget"], rel=1e-7)
+            assert np.all(spend >= lo * row["budget"] * (1 - 1e-7) - 1e-9)
+            assert np.all(spend <= hi * row["budget"] * (1 + 1e-7))
