@@ -134,7 +134,8 @@ def test_noise_free_holdout_forecast_is_exact(tmp_path: Path) -> None:
 def test_weak_channel_prior_keeps_the_curve_sane(tmp_path: Path) -> None:
     """A channel spent in a fifth of the periods, under noise: with the prior its half-saturation
     stays within a factor 6 of its typical exposure and its slope within [0.6, 2] (no bound); the
-    bootstrap refits carry the same prior."""
+    bootstrap refits carry the same prior (their slopes and half-saturations stay there too, where
+    without it some reach the slope's bound 3)."""
     spend = _spend(5, active=0.2)
     synthesize(tmp_path / "k.csv", _truth(), spend, noise_sd=600.0, seed=2)
     data = read_mmm_csv(tmp_path / "k.csv", date="date", kpi="revenue", spend=SPEND)
@@ -144,8 +145,11 @@ def test_weak_channel_prior_keeps_the_curve_sane(tmp_path: Path) -> None:
     ratio = fit.params()["kappa"][2] / typical
     assert 1 / 6 < ratio < 6 and 0.6 < fit.params()["slope"][2] < 2.0
     draws = block_bootstrap(fit, 8, seed=1)
-    slopes = fit.layout.split(draws.phi)[:, 2, 2]
-    assert np.all((slopes > 0.5) & (slopes < 3.0))
+    per = fit.layout.split(draws.phi)[:, 2]  # theta, u, slope of the weak channel in every draw
+    assert np.all((per[:, 2] > 0.6) & (per[:, 2] < 2.0)) and np.all(np.abs(per[:, 1]) < np.log(6.0))
+    # without the prior the same refits run to the slope's bound: the prior is what holds them
+    free = block_bootstrap(fit_model(data, ModelSpec(prior="none"), seed=0), 8, seed=1)
+    assert np.any(fit.layout.split(free.phi)[:, 2, 2] >= 3.0 - 1e-9)
 
 
 def test_identified_quantity_without_saturation_in_the_data(tmp_path: Path) -> None:
@@ -161,3 +165,108 @@ def test_identified_quantity_without_saturation_in_the_data(tmp_path: Path) -> N
     assert est[2] == pytest.approx(truth.typical_response()[2], rel=0.15)
     assert any(w.startswith("c2:") and ("trade off" in w or "not identified" in w or "bound" in w)
                for w in res.warnings), res.warnings
+
+
+def test_negative_binomial_dispersion_is_the_likelihood_maximum() -> None:
+    """``k`` of the negative binomial against a brute-force grid of scipy's own log-likelihood
+    (``nbinom(n=k, p=k/(k+mu))``), on counts drawn with k = 4 around known means."""
+    from scipy import stats
+
+    from budgetgym.calibration.model import _nb_dispersion
+
+    rng = np.random.default_rng(0)
+    mu = rng.uniform(5.0, 50.0, 400)
+    y = rng.negative_binomial(4.0, 4.0 / (4.0 + mu)).astype(float)
+    k = _nb_dispersion(y, mu)
+
+    def loglik(k: float) -> float:
+        return float(stats.nbinom.logpmf(y, k, k / (k + mu)).sum())
+
+    grid = np.exp(np.linspace(np.log(2.0), np.log(10.0), 4001))  # steps of 4e-4 in ln k
+    best = grid[int(np.argmax([loglik(g) for g in grid]))]
+    assert grid[0] < best < grid[-1]  # an interior maximum of the grid
+    assert k == pytest.approx(best, rel=1e-3)
+    assert loglik(k) >= loglik(best) - 1e-6
+    assert 3.0 < k < 5.5  # and it is the k that drew them, within its sampling error
+
+
+def test_bootstrap_replicate_by_hand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``y* = mu + sqrt(v) r*`` with ``r = c ((y - mu)/sqrt(v) - mean)``, ``c = sqrt(T / (T - p))``:
+    with one block of all ``T`` periods ``r* = r`` exactly (Gaussian: v = 1; one channel, intercept
+    and trend: p = 2 + 1 beta + 3 nonlinear = 6). With blocks of 3, every block of the standardised
+    replicate is 3 consecutive standardised residuals. The default block length is
+    ceil(T^(1/3)): 6 for 156 periods, 3 for 27, at least 2."""
+    from budgetgym.calibration import uncertainty
+
+    seen: list[np.ndarray] = []
+    real = uncertainty.refit_all
+
+    def spy(fit, replicates, workers=1, started=None):  # type: ignore[no-untyped-def]
+        seen.extend(rep[0] for rep in replicates)
+        return real(fit, replicates, workers, started)
+
+    monkeypatch.setattr(uncertainty, "refit_all", spy)
+    truth = Truth(beta=np.array([6000.0]), kappa=np.array([1500.0]), slope=np.array([1.0]), theta=np.array([0.3]))
+    synthesize(tmp_path / "b.csv", truth, _spend()[:40, :1], noise_sd=400.0, seed=1)
+    data = read_mmm_csv(tmp_path / "b.csv", date="date", kpi="revenue", spend=SPEND[:1])
+    fit = fit_model(data, ModelSpec(fourier=0, prior="none", starts=2), seed=0)
+    T, y, mu = 40, data.kpi, fit.fitted
+    e = y - mu
+    r = np.sqrt(T / (T - 6)) * (e - e.mean())
+    draws = block_bootstrap(fit, 2, block_length=T, seed=3)
+    assert draws.block_length == T and len(seen) == 2
+    for y_star in seen:
+        np.testing.assert_allclose(y_star, mu + r, rtol=1e-12, atol=1e-9 * np.abs(y).max())
+    seen.clear()
+    block_bootstrap(fit, 3, block_length=3, seed=3)
+    for y_star in seen:
+        z = y_star - mu
+        for j in range(0, T, 3):
+            piece = z[j:j + 3]
+            assert any(np.allclose(piece, r[s:s + len(piece)], rtol=0, atol=1e-9 * np.abs(y).max())
+                       for s in range(T - 3 + 1)), j
+    assert [uncertainty.default_block_length(n) for n in (156, 27, 8, 2)] == [6, 3, 2, 2]
+
+
+def test_multistart_fit_is_not_beaten_by_a_joint_least_squares(tmp_path: Path) -> None:
+    """The variable-projection multi-start against scipy's ``least_squares`` on the whole model at
+    once (every parameter, no projection), written here: per channel ``a_t = e_t + theta a_{t-1}``,
+    ``kappa = m e^u / (1 - theta)`` (m the median nonzero spend), ``beta a^s / (kappa^s + a^s)``, plus
+    an intercept and a trend in years; the fit's bounds (theta <= 0.9, u in [ln 0.05, ln 5], s in
+    [0.5, 3], beta >= 0). Started from the fit and from six random points, it finds no smaller sum
+    of squares (and reaches the fit's from a random start); and the fit's own sum of squares is this
+    model's at the fit's parameters."""
+    from scipy.optimize import least_squares
+
+    synthesize(tmp_path / "m.csv", _truth(), _spend()[:104], noise_sd=800.0, seed=5)
+    data = read_mmm_csv(tmp_path / "m.csv", date="date", kpi="revenue", spend=SPEND)
+    fit = fit_model(data, ModelSpec(fourier=0, prior="none"), seed=0)
+    x, y = data.spend, data.kpi
+    T, K = x.shape
+    m = np.array([np.median(c[c > 0]) for c in x.T])
+    years = (data.days - data.days[0]) / 365.25
+
+    def mean(q: np.ndarray) -> np.ndarray:
+        theta, u, s, beta = q[:K], q[K:2 * K], q[2 * K:3 * K], q[3 * K:4 * K]
+        out = q[4 * K] + q[4 * K + 1] * years
+        for i in range(K):
+            a = np.zeros(T)
+            for t in range(T):
+                a[t] = x[t, i] + (theta[i] * a[t - 1] if t else 0.0)
+            kappa = m[i] * np.exp(u[i]) / (1.0 - theta[i])
+            out = out + beta[i] * a ** s[i] / (kappa ** s[i] + a ** s[i])
+        return out
+
+    lo = np.concatenate([np.zeros(K), np.full(K, np.log(0.05)), np.full(K, 0.5), np.zeros(K), [-np.inf, -np.inf]])
+    hi = np.concatenate([np.full(K, 0.9), np.full(K, np.log(5.0)), np.full(K, 3.0), np.full(K, np.inf), [np.inf] * 2])
+    p = fit.layout.split(fit.phi)
+    ours = np.concatenate([p[:, 0], p[:, 1], p[:, 2], fit.beta, fit.coef])
+    sse = float(np.sum((y - mean(ours)) ** 2))
+    assert sse == pytest.approx(float(np.sum(fit.residuals ** 2)), rel=1e-9)
+    rng = np.random.default_rng(1)
+    starts = [ours] + [np.concatenate([rng.uniform(lo[:3 * K], hi[:3 * K]), rng.uniform(0, 2, K) * fit.beta.max(),
+                                        fit.coef]) for _ in range(6)]
+    found = [2 * least_squares(lambda q: y - mean(q), np.clip(q0, lo, hi), bounds=(lo, hi), x_scale="jac",
+                               max_nfev=300).cost for q0 in starts]
+    assert min(found) >= sse * (1 - 1e-7), (min(found), sse)
+    assert min(found[1:]) <= sse * (1 + 1e-6)  # and from a cold start it reaches the same optimum
