@@ -190,3 +190,61 @@ def test_the_menus_highest_level_is_a_candidate_beyond_five_times_the_history() 
     without = candidate_tests(X0, history, 1000.0)
     np.testing.assert_allclose(np.sort(without.x[without.index == 0] + without.delta_x[without.index == 0]),
                                [25.0, 100.0, 150.0, 250.0, 300.0])
+
+
+def test_design_columns_by_hand_and_each_pick_is_the_best_increment() -> None:
+    """On the hand-made family (channel a's height differs across members): each test's predicted lift
+    is the members' mean of the steady state by hand (exposure x, adstock sum_{l<4} 0.3^l = 1.417 of
+    it, Hill with half-saturation 900), its sd their spread, the assumed sigma 15% of the mean; and
+    the greedy choice, checked against every candidate: each test is the one of largest gain given
+    those before it (the preposterior value, checked against an integral above), its ``voi`` that
+    gain, and the gains add up to the value of the whole set."""
+    problem = _problem([120.0, 300.0, 750.0, 300.0, 450.0, 200.0])
+    X0 = problem.solve()
+    design = voi_design(problem, X0, ["a", "b"], max_tests=3, draws=16, seed=5)
+    assert len(design) >= 2
+    betas = np.array([m.scenario.channels[0].saturation.max_response for m in problem.members])  # type: ignore[union-attr]
+    w = 1 + 0.3 + 0.3**2 + 0.3**3
+
+    def hill(a: float) -> float:
+        return a / (900.0 + a)
+
+    for _, row in design.iterrows():
+        assert row["channel"] == "a" and row["x"] == pytest.approx(500.0)
+        lifts = betas * (hill(w * (row["x"] + row["delta_x"])) - hill(w * row["x"]))
+        assert row["predicted_lift"] == pytest.approx(lifts.mean(), rel=1e-6)
+        assert row["predicted_lift_sd"] == pytest.approx(lifts.std(), rel=1e-6)
+        assert row["assumed_sigma"] == pytest.approx(0.15 * abs(lifts.mean()), rel=1e-6)
+    # the greedy choice against every candidate, on the design's own quadrature points
+    menu = plan_menu(problem, X0)
+    tests = candidate_tests(X0, HISTORY, problem.scenario.step_budget, menu=menu)
+    L = predicted_lifts(problem, tests)
+    V = problem.member_values(menu).T
+    sigma = 0.15 * np.abs(L.mean(axis=1))
+    Z = _normal_points(V.shape[1], 16, 3, np.random.default_rng(5))
+    ll = np.zeros((V.shape[1], 16, V.shape[1]))
+    current = V.mean(axis=1).max()
+    for s, (_, row) in enumerate(design.iterrows()):
+        value = {j: preposterior_gain(V, ll + _loglik(L[j], sigma[j], Z[:, :, s])) for j in range(len(L))}
+        picked = [j for j in range(len(L)) if tests.index[j] == 0 and np.isclose(tests.delta_x[j], row["delta_x"])]
+        assert len(picked) == 1
+        j = picked[0]
+        assert value[j] >= max(value.values()) - 1e-9 * abs(current)  # no candidate adds more
+        assert row["voi"] == pytest.approx(value[j] - current, rel=1e-9)
+        ll = ll + _loglik(L[j], sigma[j], Z[:, :, s])
+        current = value[j]
+    assert design["voi"].sum() == pytest.approx(current - V.mean(axis=1).max(), rel=1e-9)
+
+
+def test_latin_hypercube_points_are_permuted_normal_quantiles() -> None:
+    """Per truth and slot the R points are the quantiles Phi^-1((r + 1/2)/R) in some order (midpoint
+    quadrature of the normal for one test), independently permuted."""
+    from scipy.stats import norm
+
+    Z = _normal_points(3, 8, 2, np.random.default_rng(0))
+    q = norm.ppf((np.arange(8) + 0.5) / 8)
+    assert Z.shape == (3, 8, 2)
+    for n in range(3):
+        for s in range(2):
+            np.testing.assert_allclose(np.sort(Z[n, :, s]), q, rtol=1e-12)
+    assert not np.array_equal(Z[0, :, 0], Z[0, :, 1]) and not np.array_equal(Z[0, :, 0], Z[1, :, 0])
