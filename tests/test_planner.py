@@ -277,6 +277,18 @@ def test_tail_game_by_hand() -> None:
     assert Objective.parse("mean").score(v) == pytest.approx(4.5)
 
 
+def test_outcome_distribution_by_hand() -> None:
+    """Outcomes 1, 2, 3, 4 over four draws: P10 / P50 / P90 by linear interpolation between the
+    sorted values (positions 0.3, 1.5, 2.7: 1.3, 2.5, 3.7), mean 2.5, standard error
+    sd / sqrt(4) with sd = sqrt(5/3) (ddof 1); one draw has no spread."""
+    from budgetgym.planner.robust import outcome_distribution
+
+    d = outcome_distribution({"x": np.array([4.0, 1.0, 3.0, 2.0]), "one": np.array([7.0])})
+    want = {"p10": 1.3, "p50": 2.5, "p90": 3.7, "mean": 2.5, "sem": np.sqrt(5 / 3) / 2, "draws": 4.0}
+    assert d["x"] == pytest.approx(want, rel=1e-12)
+    assert d["one"] == pytest.approx({"p10": 7.0, "p50": 7.0, "p90": 7.0, "mean": 7.0, "sem": 0.0, "draws": 1.0})
+
+
 @pytest.mark.parametrize("text", ["cvar", "cvar:0", "cvar:1.5", "cvar:x", "median"])
 def test_bad_objective_is_one_line(text: str) -> None:
     from budgetgym.envs import BudgetGymError
