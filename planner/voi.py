@@ -47,7 +47,7 @@ Latin-hypercube average over ``draws`` points per truth (independent permutation
 quantiles :math:`\Phi^{-1}((r + 1/2)/R)` per truth and test: exact midpoint quadrature for one
 test). Tests are added greedily, each the candidate of largest
 :math:`\mathrm{VOI}(S \cup \{j\}) - \mathrm{VOI}(S)`, until ``max_tests`` or a gain below
-``min_gain`` of :math:`|V(X^0)|`.
+``min_gain`` of :math:`|V(X^0)|` or of none at all (a plan worth 0 would otherwise take tests worth 0).
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ def voi_design(
             break
         j = max(scores, key=lambda k: scores[k])
         gain = scores[j] - current
-        if gain < min_gain * abs(value):
+        if gain <= 0 or gain < min_gain * abs(value):
             break
         chosen.append(j)
         gains.append(gain)

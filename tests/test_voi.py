@@ -248,3 +248,21 @@ def test_latin_hypercube_points_are_permuted_normal_quantiles() -> None:
         for s in range(2):
             np.testing.assert_allclose(np.sort(Z[n, :, s]), q, rtol=1e-12)
     assert not np.array_equal(Z[0, :, 0], Z[0, :, 1]) and not np.array_equal(Z[0, :, 0], Z[1, :, 0])
+
+
+def test_no_test_is_proposed_when_no_decision_can_gain() -> None:
+    """A demand shock zeroes every conversion in the window: every plan of the menu is worth 0 under every
+    member, so no test can change the decision's value, though the members' lifts (measured after the
+    shock) differ. The stopping rule's threshold ``min_gain |V(X0)|`` is 0 here; tests worth 0 are not
+    proposed (they were: one per slot up to ``max_tests``)."""
+    template = _template()
+    template["shocks"] = [{"kind": "demand", "start": 0, "duration": 8, "multiplier": 0.0}]
+    ensemble = [{"channels.0.saturation.max_response": b} for b in (120.0, 300.0, 750.0, 450.0)]
+    fam = ScenarioFamily("hand-voi", template, ensemble=ensemble, test_fraction=0.25)
+    problem = PlanningProblem(fam, draws=3, history=HISTORY)
+    X0 = problem.solve()
+    V = problem.member_values(plan_menu(problem, X0))
+    assert np.all(V == 0.0)
+    tests = candidate_tests(X0, HISTORY, problem.scenario.step_budget)
+    assert np.ptp(predicted_lifts(problem, tests)[tests.index == 0], axis=1).min() > 0  # the members disagree
+    assert voi_design(problem, X0, ["a", "b"]).empty
