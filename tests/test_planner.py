@@ -540,17 +540,22 @@ def _feasible(sc: Any, X: np.ndarray, budget: float) -> None:
     assert np.all(X >= lo * step[:, None] - tol) and np.all(X <= hi * step[:, None] + tol)
 
 
+def _family(d: dict[str, Any], data: Any) -> ScenarioFamily:
+    """Four draws of the campaign ``d``, every channel's height scaled by 0.3-3 (one held out)."""
+    K = len(d["channels"])
+    rows = data.draw(st.lists(st.lists(st.floats(0.3, 3.0), min_size=K, max_size=K), min_size=4, max_size=4))
+    ensemble = [{f"channels.{i}.saturation.max_response": d["channels"][i]["saturation"]["max_response"] * f
+                 for i, f in enumerate(row)} for row in rows]
+    return ScenarioFamily("prop", d, ensemble=ensemble, test_fraction=0.25)
+
+
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(d=scenario_dicts(max_channels=3, max_horizon=6), data=st.data())
 def test_any_family_plan_static_split_and_frontier_are_feasible_and_finite(d: dict[str, Any], data: Any) -> None:
     """A family of four draws of any valid campaign (every channel's height scaled by 0.3-3), under the
     mean or a CVaR objective: the recommendation, the static split and every frontier level keep the
     budget, pacing and share bounds at their budget, and every reported number is finite."""
-    K = len(d["channels"])
-    rows = data.draw(st.lists(st.lists(st.floats(0.3, 3.0), min_size=K, max_size=K), min_size=4, max_size=4))
-    ensemble = [{f"channels.{i}.saturation.max_response": d["channels"][i]["saturation"]["max_response"] * f
-                 for i, f in enumerate(row)} for row in rows]
-    fam = ScenarioFamily("prop", d, ensemble=ensemble, test_fraction=0.25)
+    fam = _family(d, data)
     objective = data.draw(st.sampled_from(["mean", "cvar:0.34", "cvar:0.67"]))
     res = plan(fam, draws=3, objective=objective, current="equal", sweep="0.5:2:3", curves=False, lift_design="none")
     sc = fam.nominal()
@@ -571,3 +576,36 @@ def test_any_family_plan_static_split_and_frontier_are_feasible_and_finite(d: di
             assert row["spend"] == pytest.approx(row["budget"], rel=1e-7)
             assert np.all(spend >= lo * row["budget"] * (1 - 1e-7) - 1e-9)
             assert np.all(spend <= hi * row["budget"] * (1 + 1e-7))
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(d=scenario_dicts(max_channels=2, max_horizon=4), data=st.data())
+def test_any_voi_design_tests_from_the_history_mean_to_a_level_within_a_step(d: dict[str, Any], data: Any) -> None:
+    """After any history, the VOI design's tests (of a family of any campaign) each move a channel
+    from its mean spend in the history to a level in [0, B/T], are worth more than nothing (a plan
+    worth 0 had taken tests worth 0), are distinct and at most ``max_tests``, and every number in
+    them is finite (the value in % of the plan's: unless the plan is worth 0)."""
+    from budgetgym.planner.voi import VOI_COLUMNS, voi_design
+
+    fam = _family(d, data)
+    sc = fam.nominal()
+    K = sc.n_channels
+    H = data.draw(st.integers(1, 3))
+    hist = np.array(data.draw(st.lists(st.lists(st.floats(0.0, 2.0), min_size=K, max_size=K), min_size=H,
+                                       max_size=H))) * sc.step_budget / K
+    problem = PlanningProblem(fam, draws=3, history=hist)
+    X = problem.solve()
+    t = voi_design(problem, X, sc.channel_names, max_tests=3, draws=8)
+    assert list(t.columns) == list(VOI_COLUMNS) and len(t) <= 3
+    if t.empty:
+        return
+    assert not t.duplicated(["channel", "delta_x"]).any()
+    idx = [sc.channel_names.index(c) for c in t["channel"]]
+    np.testing.assert_allclose(t["x"], hist.mean(axis=0)[idx], rtol=1e-12)
+    np.testing.assert_allclose(t["planned_spend"], t["x"] + t["delta_x"], rtol=1e-12)
+    assert np.all(t["planned_spend"] >= 0) and np.all(t["planned_spend"] <= sc.step_budget * (1 + 1e-12))
+    assert np.all(t["voi"] > 0)
+    numbers = t.select_dtypes("number").drop(columns="voi_pct").to_numpy(float)
+    assert np.all(np.isfinite(numbers))
+    # in % of the plan's value: undefined (NaN) only for a plan worth 0
+    assert np.all(np.isfinite(t["voi_pct"])) if problem.value(X) != 0 else np.all(np.isnan(t["voi_pct"]))
