@@ -97,7 +97,7 @@ def test_bad_history_is_one_line(tmp_path: Path, content: str, message: str) -> 
     assert message in str(err.value) and "\n" not in str(err.value) and "hist.csv" in str(err.value)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sc=scenarios(max_horizon=8, max_channels=3), data=st.data())
 def test_any_scenario_and_history_give_a_playable_finite_plan(sc, data) -> None:  # type: ignore[no-untyped-def]
     H = data.draw(st.integers(0, 6))
