@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.io import cell_text
 
 __all__ = ["MMMData", "calendar_day", "channel_name", "read_mmm_csv", "split_columns"]
 
@@ -186,9 +187,8 @@ def numeric_column(df: pd.DataFrame, col: str, source: str, what: str, nonnegati
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         row = int(bad[0])
-        raise BudgetGymError(
-            f"{source}: column '{col}', row {row + 1}: {what} must be a finite number, got {df[col].iloc[row]!r}"
-        )
+        got = cell_text(df[col].iloc[row])
+        raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: {what} must be a finite number, got {got}")
     if nonnegative and np.any(values < 0):
         row = int(np.flatnonzero(values < 0)[0])
         raise BudgetGymError(
@@ -204,9 +204,8 @@ def _dates(df: pd.DataFrame, col: str, source: str) -> tuple[pd.DatetimeIndex, f
         parsed = pd.to_datetime(raw, errors="coerce", format="mixed")
     if parsed.isna().any():
         row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-        raise BudgetGymError(
-            f"{source}: column '{col}', row {row + 1}: expected a date (e.g. 2024-01-29), got {df[col].iloc[row]!r}"
-        )
+        got = cell_text(df[col].iloc[row])
+        raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: expected a date (e.g. 2024-01-29), got {got}")
     dates = pd.DatetimeIndex(parsed).normalize().as_unit("ns")  # pandas 3 may parse to microseconds
     if len(dates) < 2:
         raise BudgetGymError(f"{source}: column '{col}': expected at least 2 periods, got {len(dates)}")

@@ -3,6 +3,7 @@ YAML reading with one-line errors."""
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -13,7 +14,10 @@ import yaml
 
 from budgetgym.envs.errors import BudgetGymError
 
-__all__ = ["YAML_DUMPER", "YAML_LOADER", "atomic_write", "atomic_write_text", "names_a_file", "read_yaml"]
+__all__ = [
+    "YAML_DUMPER", "YAML_LOADER", "atomic_write", "atomic_write_text", "cell_text", "names_a_file", "read_csv_table",
+    "read_yaml",
+]
 
 #: PyYAML's safe loader and dumper on libyaml (C) when PyYAML was built with it (its wheels are),
 #: else the pure-Python ones: the same documents and values, about ten times faster (a calibrated
@@ -73,16 +77,46 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def read_csv_table(path: str | Path, what: str) -> Any:
     """A user's CSV file as a pandas DataFrame (column names stripped), or a one-line
-    :class:`BudgetGymError` naming ``what`` and the file: not found, or not a readable table."""
+    :class:`BudgetGymError` naming ``what`` and the file: not found, not a readable table, a header
+    in one column that another separator splits (``;``, tab, ``|``), or a column named twice."""
     import pandas as pd  # only the planner and calibration read tables
 
     p = Path(path)
+    source = f"{what} '{p}'"
+    if p.is_dir():
+        raise BudgetGymError(f"{source}: is a directory; expected a CSV file")
     if not p.is_file():
-        raise BudgetGymError(f"{what} '{p}': file not found")
+        raise BudgetGymError(f"{source}: file not found")
     try:
         df = pd.read_csv(p)
+        header = pd.read_csv(p, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0]
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BudgetGymError(f"{what} '{p}': not a readable CSV table ({first})") from None
+        raise BudgetGymError(f"{source}: not a readable CSV table ({first})") from None
+    _check_header([str(c).strip() for c in header], source)
     df.columns = [str(c).strip() for c in df.columns]
     return df
+
+
+def _check_header(names: list[str], source: str) -> None:
+    """The header of a CSV table as written (pandas renames a repeated column ``a.1``): a column
+    named twice, or a single column whose name another separator would split, is an error."""
+    if len(names) == 1:
+        sep = next((s for s in (";", "\t", "|") if s in names[0]), None)
+        if sep is not None:
+            shown = {"\t": "tabs"}.get(sep, f"'{sep}'")
+            raise BudgetGymError(f"{source}: expected comma-separated columns, got a header separated by {shown}")
+    twice = [n for i, n in enumerate(names) if n and n in names[:i]]
+    if twice:
+        raise BudgetGymError(f"{source}: the header names column '{twice[0]}' twice")
+
+
+def cell_text(value: object) -> str:
+    """A table cell as a message shows it: ``'1,200'``, ``-5``, ``inf``, or ``an empty or NaN cell`` (pandas
+    reads an empty cell, ``NA`` and ``NaN`` alike as missing), without numpy's ``np.float64(...)``."""
+    item = value.item() if hasattr(value, "item") and not isinstance(value, str) else value
+    if item is None or (isinstance(item, float) and math.isnan(item)) or type(item).__name__ in ("NAType", "NaTType"):
+        return "an empty or NaN cell"
+    if isinstance(item, float):
+        return f"{item:g}"
+    return repr(item)

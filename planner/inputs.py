@@ -28,7 +28,7 @@ import pandas as pd
 
 from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.history import check_history
-from budgetgym.envs.io import read_csv_table
+from budgetgym.envs.io import cell_text, read_csv_table
 from budgetgym.envs.scenario import Scenario
 
 __all__ = ["INDEX_COLUMNS", "read_current", "read_history", "read_table"]
@@ -50,7 +50,7 @@ def _numeric(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
     if bad.size:
         raise BudgetGymError(
             f"{source}: column '{column}', row {int(bad[0]) + 1}: expected a finite number, "
-            f"got {df[column].iloc[bad[0]]!r}"
+            f"got {cell_text(df[column].iloc[bad[0]])}"
         )
     if np.any(values < 0):
         row = int(np.flatnonzero(values < 0)[0])

@@ -111,7 +111,8 @@ def _good() -> pd.DataFrame:
                          "b_spend": _spend()})
 
 
-def _bad_cases() -> list[tuple[str, pd.DataFrame, list[str], str]]:
+def _bad_cases() -> list[tuple[str, pd.DataFrame | str, list[str], str]]:
+    """``(label, table or the file's text, extra arguments, message)``."""
     def edit(fn):  # type: ignore[no-untyped-def]
         df = _good()
         fn(df)
@@ -134,7 +135,15 @@ def _bad_cases() -> list[tuple[str, pd.DataFrame, list[str], str]]:
         ("non-numeric spend", edit(cell("a_spend", 2, "1,200")), [],
          "column 'a_spend', row 3: spend must be a finite number, got '1,200'"),
         ("non-finite KPI", edit(cell("revenue", 7, "")), [],
-         "column 'revenue', row 8: the KPI must be a finite number"),
+         "column 'revenue', row 8: the KPI must be a finite number, got an empty or NaN cell"),
+        ("infinite spend", edit(cell("a_spend", 1, "inf")), [],
+         "column 'a_spend', row 2: spend must be a finite number, got inf"),
+        ("column named twice", _good().rename(columns={"b_spend": "a_spend"}), [],
+         "the header names column 'a_spend' twice"),
+        ("semicolons", _good().to_csv(index=False, sep=";"), [],
+         "expected comma-separated columns, got a header separated by ';'"),
+        ("tabs", _good().to_csv(index=False, sep="\t"), [],
+         "expected comma-separated columns, got a header separated by tabs"),
         ("uneven dates", edit(lambda df: df.__setitem__("date", uneven)), [],
          "row 21: dates are not evenly spaced: 2022-05-24 is 8 days after the previous date, expected 7"),
         ("duplicated date", edit(cell("date", 5, dates[4])), [], "row 6: date 2022-01-31 appears twice"),
@@ -147,10 +156,14 @@ def _bad_cases() -> list[tuple[str, pd.DataFrame, list[str], str]]:
 
 @pytest.mark.parametrize(("label", "frame", "extra", "message"), _bad_cases(), ids=[c[0] for c in _bad_cases()])
 def test_bad_files_exit_2_with_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], label: str, frame: pd.DataFrame, extra: list[str], message: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], label: str, frame: pd.DataFrame | str, extra: list[str],
+    message: str,
 ) -> None:
     path = tmp_path / "bad.csv"
-    frame.to_csv(path, index=False)
+    if isinstance(frame, str):
+        path.write_text(frame, encoding="utf-8")
+    else:
+        frame.to_csv(path, index=False)
     argv = ["calibrate", str(path), "--date", "date", "--kpi", "revenue", "--spend", "a_spend,b_spend", "--draws",
             "0", "--out", str(tmp_path / "out"), *extra]
     code, out, err = run_cli(capsys, *argv)

@@ -285,6 +285,11 @@ BAD_FILES = {
                                 ["missing channel column(s) video"]),
     "history-not-a-number": ("history", "search,social,video\n1,2,3\n1,abc,3\n", ["column 'social', row 2", "'abc'"]),
     "history-negative": ("history", "search,social,video\n1,2,-3\n", ["column 'video', row 1", "non-negative"]),
+    "history-empty-cell": ("history", "search,social,video\n1,,3\n",
+                           ["column 'social', row 1", "got an empty or NaN cell"]),
+    "history-column-twice": ("history", "search,social,search,video\n1,2,3,4\n",
+                             ["the header names column 'search' twice"]),
+    "history-semicolons": ("history", "search;social;video\n1;2;3\n", ["a header separated by ';'"]),
 }
 
 
