@@ -14,7 +14,9 @@ Column names are given by the caller, so the public example layouts are read as 
 
 Every problem is a one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file and
 the column (and the row where there is one): a missing column, non-numeric or negative spend or
-exposure, a non-finite KPI, an unreadable, duplicated, decreasing or unevenly spaced date. Dates
+exposure, a non-finite KPI, an unreadable, duplicated, decreasing or unevenly spaced date, dates
+in different time zones. A date column is read in one format (:data:`DATE_FORMATS`: ISO 8601,
+``01/29/2024`` or ``29/01/2024``, ``29.01.2024``, ...). Dates
 must be evenly spaced in days (daily, weekly, ...), or be calendar months (same day of the
 month, one month apart: ``step_days = 365.25 / 12``).
 
@@ -40,6 +42,10 @@ from budgetgym.envs.io import cell_text
 __all__ = ["MMMData", "calendar_day", "channel_name", "read_mmm_csv", "split_columns"]
 
 MONTH_DAYS = 365.25 / 12
+#: Date formats tried in turn, each on the whole date column: ISO 8601, month-first, day-first
+#: (a column with 13/01/2024 in it reads day-first; one of only ambiguous dates month-first, as
+#: pandas reads them), dotted day-first, then pandas' guess value by value.
+DATE_FORMATS = ("ISO8601", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%m/%d/%y", "%d/%m/%y", "mixed")
 _SUFFIX = re.compile(r"[_\-. ]*(spend|spends|cost|costs|s)[_\-. ]*$", re.IGNORECASE)
 
 
@@ -197,16 +203,30 @@ def numeric_column(df: pd.DataFrame, col: str, source: str, what: str, nonnegati
     return values
 
 
+def _parse_dates(raw: pd.Series, col: str, source: str) -> pd.Series:
+    """``raw`` read with the first of :data:`DATE_FORMATS` that reads every value (the last, pandas'
+    guess per value, leaves ``NaT`` where it cannot); dates in different time zones are an error."""
+    for fmt in DATE_FORMATS:
+        try:
+            parsed = pd.to_datetime(raw, errors="coerce", format=fmt)
+        except ValueError:  # pandas: "Mixed timezones detected", whatever the format
+            raise BudgetGymError(
+                f"{source}: column '{col}': the dates are in different time zones (or only some have one); "
+                f"expected one time zone or none"
+            ) from None
+        if not parsed.isna().any():
+            break
+    return parsed
+
+
 def _dates(df: pd.DataFrame, col: str, source: str) -> tuple[pd.DatetimeIndex, float]:
-    raw = df[col].astype(str).str.strip()
-    parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601")
-    if parsed.isna().any():
-        parsed = pd.to_datetime(raw, errors="coerce", format="mixed")
+    parsed = _parse_dates(df[col].astype(str).str.strip(), col, source)
     if parsed.isna().any():
         row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
         got = cell_text(df[col].iloc[row])
         raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: expected a date (e.g. 2024-01-29), got {got}")
     dates = pd.DatetimeIndex(parsed).normalize().as_unit("ns")  # pandas 3 may parse to microseconds
+    dates = dates.tz_localize(None) if dates.tz is not None else dates  # the dates as written (datetime64)
     if len(dates) < 2:
         raise BudgetGymError(f"{source}: column '{col}': expected at least 2 periods, got {len(dates)}")
     dup = dates.duplicated()

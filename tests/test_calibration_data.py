@@ -96,6 +96,22 @@ def test_pymc_marketing_layout(tmp_path: Path) -> None:
         calibrate(tmp_path / "data_mmm.csv", date="date_week", kpi="y", spend="x1,x2", controls="t", draws=0)
 
 
+@pytest.mark.parametrize(("layout", "first"), [
+    ("%d/%m/%Y", "03/01/2022"), ("%m/%d/%Y", "01/03/2022"), ("%d.%m.%Y", "03.01.2022"),
+    ("%Y-%m-%dT00:00:00+05:00", "2022-01-03T00:00:00+05:00"), ("%Y-%m-%d 13:45", "2022-01-03 13:45"),
+])
+def test_a_date_column_is_read_in_one_format(tmp_path: Path, layout: str, first: str) -> None:
+    """Day-first dates (29/01/2022) were read month-first where they could be and the file refused as
+    'dates must increase'; each layout now gives the ISO file's dates."""
+    weeks = pd.date_range("2022-01-03", periods=T, freq="7D")
+    frame = _good().assign(date=weeks.strftime(layout))
+    assert frame["date"].iloc[0] == first
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    d = read_mmm_csv(tmp_path / "d.csv", date="date", kpi="revenue", spend="a_spend,b_spend")
+    assert d.step_days == 7.0 and d.dates.dtype == np.dtype("datetime64[ns]")
+    np.testing.assert_array_equal(d.dates, weeks.to_numpy())
+
+
 def test_channel_names_and_monthly_dates(tmp_path: Path) -> None:
     assert [channel_name(c) for c in ("tv_S", "Channel0_spend", "x1", "search_clicks_P", "a.b_spend", "7")] == [
         "tv", "Channel0", "x1", "search_clicks_P", "a_b", "ch7"]
@@ -148,6 +164,9 @@ def _bad_cases() -> list[tuple[str, pd.DataFrame | str, list[str], str]]:
          "row 21: dates are not evenly spaced: 2022-05-24 is 8 days after the previous date, expected 7"),
         ("duplicated date", edit(cell("date", 5, dates[4])), [], "row 6: date 2022-01-31 appears twice"),
         ("unparseable date", edit(cell("date", 3, "someday")), [], "column 'date', row 4: expected a date"),
+        ("mixed time zones", edit(lambda df: df.__setitem__("date", [f"{d}T00:00:00{'+05:00' if i % 2 else 'Z'}"
+                                                                      for i, d in enumerate(dates)])), [],
+         "column 'date': the dates are in different time zones (or only some have one)"),
         ("too few periods", _good().head(15), [],
          "15 periods for 10 parameters (2 channels x 4, 2 baseline terms); need at least 20 periods"),
         ("exposure count", _good(), ["--exposure", "a_spend"], "--exposure: expected one exposure column per spend"),
