@@ -14,11 +14,12 @@ Column names are given by the caller, so the public example layouts are read as 
 
 Every problem is a one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file and
 the column (and the row where there is one): a missing column, non-numeric or negative spend or
-exposure, a non-finite KPI, an unreadable, duplicated, decreasing or unevenly spaced date, dates
-in different time zones. A date column is read in one format (:data:`DATE_FORMATS`: ISO 8601,
-``01/29/2024`` or ``29/01/2024``, ``29.01.2024``, ...). Dates
-must be evenly spaced in days (daily, weekly, ...), or be calendar months (same day of the
-month, one month apart: ``step_days = 365.25 / 12``).
+exposure, a non-finite KPI, a KPI that does not vary, a number beyond what a scenario holds (a KPI
+above :data:`MAX_KPI`, spend or exposure above :data:`MAX_AMOUNT` per period), an unreadable,
+duplicated, decreasing or unevenly spaced date, dates in different time zones. A date column is
+read in one format (:data:`DATE_FORMATS`: ISO 8601, ``01/29/2024`` or ``29/01/2024``,
+``29.01.2024``, ...). Dates must be evenly spaced in days (daily, weekly, ...), or be calendar
+months (same day of the month, one month apart: ``step_days = 365.25 / 12``).
 
 Calendar. budgetgym counts days from a day 0 that is both a Monday and 1 January
 (:mod:`budgetgym.envs.path`). :func:`calendar_day` maps a real date to the day index with the
@@ -39,9 +40,18 @@ import pandas as pd
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import cell_text
 
-__all__ = ["MMMData", "calendar_day", "channel_name", "read_mmm_csv", "split_columns"]
+__all__ = ["MAX_AMOUNT", "MAX_KPI", "MMMData", "calendar_day", "channel_name", "numeric_column", "read_mmm_csv",
+           "split_columns"]
 
 MONTH_DAYS = 365.25 / 12
+#: The largest KPI per period a fit takes: a scenario's response is at most 1e12 per step (``max_response``,
+#: :mod:`budgetgym.envs.scenario_parts`; a larger KPI's fit was clipped to it). Rescale a larger one.
+MAX_KPI = 1e12
+#: The largest spend (currency) and exposure per period: a scenario's amounts are at most 1e15.
+MAX_AMOUNT = 1e15
+#: The smallest range of the KPI a fit takes (a constant KPI has nothing to fit; a scenario's
+#: response is at least 1e-9 per step).
+MIN_KPI_RANGE = 1e-9
 #: Date formats tried in turn, each on the whole date column: ISO 8601, month-first, day-first
 #: (a column with 13/01/2024 in it reads day-first; one of only ambiguous dates month-first, as
 #: pandas reads them), dotted day-first, then pandas' guess value by value.
@@ -186,9 +196,12 @@ def _require(df: pd.DataFrame, columns: list[str], option: str, source: str) -> 
         raise BudgetGymError(f"{source}: {option}: column '{seen[0]}' is given twice")
 
 
-def numeric_column(df: pd.DataFrame, col: str, source: str, what: str, nonnegative: bool) -> np.ndarray:
-    """Column ``col`` of ``df`` as floats; a non-number (or, with ``nonnegative``, a negative one) is a
-    one-line error naming ``source``, the column, the first bad row and ``what`` it holds."""
+def numeric_column(
+    df: pd.DataFrame, col: str, source: str, what: str, nonnegative: bool, largest: float = np.inf
+) -> np.ndarray:
+    """Column ``col`` of ``df`` as floats; a non-number (or, with ``nonnegative``, a negative one, or one
+    above ``largest`` in size) is a one-line error naming ``source``, the column, the first bad row and
+    ``what`` it holds."""
     values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
@@ -200,7 +213,23 @@ def numeric_column(df: pd.DataFrame, col: str, source: str, what: str, nonnegati
         raise BudgetGymError(
             f"{source}: column '{col}', row {row + 1}: {what} must be non-negative, got {values[row]:g}"
         )
+    if np.any(np.abs(values) > largest):
+        row = int(np.flatnonzero(np.abs(values) > largest)[0])
+        raise BudgetGymError(
+            f"{source}: column '{col}', row {row + 1}: {what} must be at most {largest:g} in size, got "
+            f"{values[row]:g}; rescale the column (e.g. to thousands)"
+        )
     return values
+
+
+def _varying_kpi(y: np.ndarray, col: str, source: str) -> None:
+    """A KPI that does not vary (by :data:`MIN_KPI_RANGE`) has nothing to fit: a one-line error."""
+    low, high = float(y.min()), float(y.max())
+    if high - low < MIN_KPI_RANGE:
+        same = f"is {low:g} in every period" if high == low else f"varies by only {high - low:g} ({low:g} to {high:g})"
+        raise BudgetGymError(
+            f"{source}: column '{col}': the KPI {same}; a fit needs a KPI that varies (by at least {MIN_KPI_RANGE:g})"
+        )
 
 
 def _parse_dates(raw: pd.Series, col: str, source: str) -> pd.Series:
@@ -321,11 +350,14 @@ def read_mmm_csv(
     if len(df) == 0:
         raise BudgetGymError(f"{source}: the table has no rows")
     dates, step = _dates(df, date, source)
-    y = numeric_column(df, kpi, source, "the KPI", nonnegative=count_kpi)
-    X = np.column_stack([numeric_column(df, c, source, "spend", nonnegative=True) for c in spend_cols])
+    y = numeric_column(df, kpi, source, "the KPI", nonnegative=count_kpi, largest=MAX_KPI)
+    _varying_kpi(y, kpi, source)
+    X = np.column_stack([numeric_column(df, c, source, "spend", nonnegative=True, largest=MAX_AMOUNT)
+                         for c in spend_cols])
     E = None
     if exposure_cols:
-        E = np.column_stack([X[:, i] if c is None else numeric_column(df, c, source, "exposure", nonnegative=True)
+        E = np.column_stack([X[:, i] if c is None else
+                             numeric_column(df, c, source, "exposure", nonnegative=True, largest=MAX_AMOUNT)
                              for i, c in enumerate(per_channel)])
     for i, col in enumerate(spend_cols):
         media = X[:, i] if E is None else E[:, i]

@@ -106,13 +106,19 @@ def plan_window(data: MMMData, periods: int | None = None, budget: float | None 
     if budget is None:
         recent = data.spend[-min(n, T):].sum()
         budget = float(recent) * n / min(n, T) if recent > 0 else float(data.spend.sum()) * n / T
+        if not 1e-6 <= budget <= 1e15:
+            raise BudgetGymError(
+                f"{data.source}: the spend of {n} periods (the default --plan-budget) is {budget:g}, outside a "
+                f"scenario's budget of 1e-6 to 1e15; give --plan-budget or rescale the spend columns"
+            )
     if not (np.isfinite(budget) and 1e-6 <= budget <= 1e15):
         raise BudgetGymError(f"--plan-budget: expected a positive amount of currency (1e-6 to 1e15), got {budget:g}")
     return PlanWindow(periods=n, budget=float(budget), start_day=calendar_day(nxt), first_date=nxt)
 
 
 def fit_costs(data: MMMData) -> Costs:
-    """Each channel's cost curve from its spend and exposure (module docstring)."""
+    """Each channel's cost curve from its spend and exposure (module docstring); a price or a
+    reference spend outside a scenario's 1e-6 to 1e15 is a one-line error naming the columns."""
     K = data.n_channels
     if data.exposure is None or data.exposure_columns is None:
         big = float(min(1e15, max(1e9, 1e3 * data.spend.max())))
@@ -128,6 +134,7 @@ def fit_costs(data: MMMData) -> Costs:
             price[i] = 1.0
             ref[i] = float(min(1e15, max(1e9, 1e3 * x.max())))
             continue
+        _check_cost(ref[i], data.source, f"column '{data.spend_columns[i]}'", "the median spend of a period with spend")
         p = units_per_price(unit) * x[both] / e[both]
         z = np.log1p(x[both] / ref[i])
         price[i] = float(np.median(p))
@@ -141,7 +148,20 @@ def fit_costs(data: MMMData) -> Costs:
                 eta[i] = min(1.0, float(coef[1]))
                 price[i] = float(np.exp(np.mean(np.log(p) - eta[i] * z)))
                 ok[i] = True
+        per = "1000 impressions (1000 x spend / exposure)" if unit == "impression" else "click (spend / exposure)"
+        _check_cost(price[i], data.source, f"columns '{data.spend_columns[i]}' and '{col}'", f"the cost per {per}")
     return Costs(tuple(units), price, ref, eta, ok)
+
+
+def _check_cost(value: float, source: str, columns: str, what: str) -> None:
+    """A channel's price or reference spend within a scenario's 1e-6 to 1e15 (currency), else a
+    one-line error naming the data's ``columns`` (their units are likely off)."""
+    from budgetgym.envs.errors import BudgetGymError
+
+    if not 1e-6 <= value <= 1e15:
+        raise BudgetGymError(
+            f"{source}: {columns}: {what} is {value:g}, outside a scenario's 1e-6 to 1e15 (currency); check the units"
+        )
 
 
 def _adstock(fit: Fit, params: dict[str, np.ndarray], i: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ channel     the channel: its spend column as given to ``--spend`` (or the channe
 x           spend per period before the test (currency, ``>= 0``)
 delta_x     the change of spend per period during the test (``x + delta_x >= 0``, not 0)
 delta_y     the measured change of the KPI per period, at steady state (KPI units)
-sigma       its standard error (``> 0``)
+sigma       its standard error (at least :data:`MIN_SIGMA` of the KPI's standard deviation)
 ==========  ==================================================================================
 
 **The model's lift.** Spend ``x`` held every period buys exposure :math:`e_i(x)` per period by
@@ -59,7 +59,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from budgetgym.calibration.data import MMMData, numeric_column
+from budgetgym.calibration.data import MAX_AMOUNT, MAX_KPI, MMMData, numeric_column
 from budgetgym.calibration.export import Costs
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.projection import LiftRows
@@ -69,6 +69,9 @@ __all__ = ["COLUMNS", "LiftTests", "channel_index", "check_table", "lift_table",
            "spend_change"]
 
 COLUMNS = ("channel", "x", "delta_x", "delta_y", "sigma")
+#: The smallest standard error of a test, relative to the KPI's standard deviation: a test weighs
+#: ``1 / sigma`` against the data, and a far smaller one overflowed the fit's sums of squares.
+MIN_SIGMA = 1e-6
 
 
 @dataclass(frozen=True)
@@ -134,11 +137,15 @@ def check_table(df: pd.DataFrame, columns: tuple[str, ...], source: str) -> None
 
 def spend_change(df: pd.DataFrame, source: str) -> tuple[np.ndarray, np.ndarray]:
     """Columns ``x`` and ``delta_x`` of a test table, checked: numbers, ``x >= 0``, ``delta_x != 0``,
-    ``x + delta_x >= 0`` (module docstring); else a one-line error naming ``source``, column and row."""
-    x, dx = (numeric_column(df, c, source, "the value", nonnegative=False) for c in ("x", "delta_x"))
+    ``0 <= x + delta_x <= MAX_AMOUNT`` (module docstring); else a one-line error naming ``source``,
+    column and row."""
+    x, dx = (numeric_column(df, c, source, "the value", nonnegative=False, largest=MAX_AMOUNT)
+             for c in ("x", "delta_x"))
     _check(x >= 0, source, "x", "the spend before the test must be non-negative", x)
     _check(dx != 0, source, "delta_x", "the change of spend must not be 0", dx)
     _check(x + dx >= 0, source, "delta_x", "x + delta_x (the spend during the test) must be non-negative", x + dx)
+    _check(x + dx <= MAX_AMOUNT, source, "delta_x", f"x + delta_x (the spend during the test) must be at most "
+           f"{MAX_AMOUNT:g}", x + dx)
     return x, dx
 
 
@@ -148,8 +155,11 @@ def read_lift_tests(path: str | Path, data: MMMData, costs: Costs) -> LiftTests:
     df, source = read_table(path, COLUMNS, "lift-test file")
     index = channel_index(df, list(data.channels), list(data.spend_columns), source)
     x, dx = spend_change(df, source)
-    dy, sigma = (numeric_column(df, c, source, "the value", nonnegative=False) for c in COLUMNS[3:])
+    dy, sigma = (numeric_column(df, c, source, "the value", nonnegative=False, largest=MAX_KPI) for c in COLUMNS[3:])
     _check(sigma > 0, source, "sigma", "the standard error must be positive", sigma)
+    floor = MIN_SIGMA * float(np.std(data.kpi))
+    _check(sigma >= floor, source, "sigma", f"the standard error must be at least {floor:g} ({MIN_SIGMA:g} of the "
+           f"KPI's standard deviation)", sigma)
     rows = LiftRows(index=index, low=costs.exposure(x, index), high=costs.exposure(x + dx, index),
                     delta_y=dy, sigma=sigma)
     table = pd.DataFrame({"channel": [data.channels[i] for i in index], "x": x, "delta_x": dx, "delta_y": dy,

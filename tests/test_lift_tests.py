@@ -132,6 +132,9 @@ BAD = [
     ("zero sigma", _edit("sigma", 0, 0.0), "column 'sigma', row 1: the standard error must be positive, got 0"),
     ("below zero spend", _edit("delta_x", 1, -1500.0),
      "column 'delta_x', row 2: x + delta_x (the spend during the test) must be non-negative, got -500"),
+    ("huge spend", _edit("x", 0, 1e300), "column 'x', row 1: the value must be at most 1e+15 in size, got 1e+300"),
+    ("huge lift", _edit("delta_y", 1, 1e100), "column 'delta_y', row 2: the value must be at most 1e+12 in size"),
+    ("tiny sigma", _edit("sigma", 0, 1e-100), "column 'sigma', row 1: the standard error must be at least"),
 ]
 
 
