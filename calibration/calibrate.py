@@ -33,6 +33,7 @@ from budgetgym.calibration.transforms import AdstockKind, SaturationKind
 from budgetgym.calibration.uncertainty import Draws, block_bootstrap
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import family_from_dict
+from budgetgym.envs.io import check_out_dir
 
 __all__ = ["CalibrationResult", "Holdout", "calibrate", "kpi_reward"]
 
@@ -199,6 +200,8 @@ def calibrate(
         raise BudgetGymError(f"--draws: expected a non-negative number of draws, got {draws}")
     if workers < 1:
         raise BudgetGymError(f"--workers: expected a positive number of processes, got {workers}")
+    if out is not None:
+        check_out_dir(out)  # before the fit, not after
     p = Path(path)
     data = read_mmm_csv(p, date=date, kpi=kpi, spend=spend, controls=controls, exposure=exposure,
                         count_kpi=lik != "gaussian")

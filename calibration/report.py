@@ -1,8 +1,9 @@
 """The files a calibration writes, and ``fit.md``.
 
-:func:`write_outputs` renders everything first (YAML, CSVs, figures, markdown) and only then
-writes each file atomically (:func:`budgetgym.envs.io.atomic_write`), so an error never leaves a
-half-written directory:
+:func:`write_outputs` renders everything first (YAML, CSVs, figures, markdown), writes the files
+into a temporary directory beside ``out`` and only then moves them in
+(:func:`budgetgym.envs.io.staged_output`), so an error (a full disk, an ``out`` that cannot be
+written: one line) never leaves a half-written directory; other files in ``out`` are kept:
 
 * ``family.yaml`` — the scenario family (:mod:`~budgetgym.calibration.export`), for
   ``budgetgym plan DIR/family.yaml --history DIR/history.csv`` and for agents;
@@ -17,7 +18,7 @@ half-written directory:
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from budgetgym.envs.io import YAML_DUMPER, atomic_write
+from budgetgym.envs.io import YAML_DUMPER, staged_output
 
 if TYPE_CHECKING:
     from budgetgym.calibration.calibrate import CalibrationResult
@@ -159,8 +160,10 @@ def write_outputs(result: CalibrationResult, out: Path, *, plots: bool = True,
     figures = [name for name in files if name.endswith(".png")]
     files["fit.md"] = fit_markdown(result, figures)
     data = {name: c if isinstance(c, bytes) else str(c).encode("utf-8") for name, c in files.items()}
-    return [atomic_write(out / name, _writer(blob)) for name, blob in data.items()]
-
-
-def _writer(blob: bytes) -> Callable[[str], object]:
-    return lambda tmp: Path(tmp).write_bytes(blob)
+    with staged_output(out) as stage:
+        for name, blob in data.items():
+            (stage / name).write_bytes(blob)
+        out.mkdir(exist_ok=True)
+        for name in data:
+            os.replace(stage / name, out / name)
+    return [out / name for name in data]

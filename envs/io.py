@@ -1,12 +1,15 @@
-"""File helpers: atomic writes (a result file is complete or absent, never half-written) and
-YAML reading with one-line errors."""
+"""File helpers: atomic writes (a result file is complete or absent, never half-written), output
+directories written all or nothing (:func:`staged_output`), and reading YAML and CSV with one-line
+errors."""
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +18,8 @@ import yaml
 from budgetgym.envs.errors import BudgetGymError
 
 __all__ = [
-    "YAML_DUMPER", "YAML_LOADER", "atomic_write", "atomic_write_text", "cell_text", "names_a_file", "read_csv_table",
-    "read_yaml",
+    "YAML_DUMPER", "YAML_LOADER", "atomic_write", "atomic_write_text", "cell_text", "check_out_dir", "names_a_file",
+    "read_csv_table", "read_yaml", "staged_output",
 ]
 
 #: PyYAML's safe loader and dumper on libyaml (C) when PyYAML was built with it (its wheels are),
@@ -43,6 +46,55 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def check_out_dir(out: str | Path) -> Path:
+    """``out`` as a path; a one-line error if it exists and is not a directory, or if a parent of it
+    is a file (checked before any work, so a bad ``--out`` costs nothing)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BudgetGymError(f"output directory '{out}': exists and is not a directory")
+    blocker = next((p for p in out.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise BudgetGymError(f"output directory '{out}': '{blocker}' is a file, not a directory")
+    return out
+
+
+@contextmanager
+def staged_output(out: str | Path) -> Iterator[Path]:
+    """A temporary directory beside the output directory ``out`` to write into, then move from.
+
+    On any error in the ``with`` block, ``out`` is removed if it did not exist before, as are the
+    temporary directory and the parents of ``out`` this created, so nothing is left half-written; an
+    :class:`OSError` (a full disk, no permission) becomes the one-line :class:`BudgetGymError`
+    ``output directory '<out>': cannot be written (<reason>)``. The temporary directory is removed
+    on the way out in any case (whatever was not moved from it).
+    """
+    out = check_out_dir(out)
+    existed = out.exists()
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # deepest first
+    stage: Path | None = None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        yield stage
+    except BaseException as exc:
+        if not existed:
+            shutil.rmtree(out, ignore_errors=True)
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+            stage = None
+        for p in created:
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        if isinstance(exc, OSError):
+            raise BudgetGymError(f"output directory '{out}': cannot be written ({exc.strerror or exc})") from None
+        raise
+    finally:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
 
 
 def names_a_file(text: str | Path) -> bool:

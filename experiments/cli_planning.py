@@ -110,8 +110,10 @@ def simulate_cmd(
     """Write an MMM-style dataset (date, KPI, spend, impressions/clicks, controls) simulated from a
     scenario, with the truth: the scenario, each channel's expected contribution and its true
     response curve."""
+    from budgetgym.envs.io import check_out_dir
     from budgetgym.experiments.simulate import simulate_dataset, write_dataset
 
+    check_out_dir(out)  # before the simulation, not after
     ds = simulate_dataset(scenario, periods, plan=plan, seed=seed, draw=draw, lift_tests=lift_tests,
                           lift_design=lift_design, **({} if lift_sigma is None else {"lift_sigma": lift_sigma}))
     written = write_dataset(

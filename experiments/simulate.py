@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +72,7 @@ from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import load_family
+from budgetgym.envs.io import check_out_dir, staged_output
 from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.plan_value import evaluate_plan
 from budgetgym.envs.scenario import Scenario
@@ -314,13 +314,13 @@ def true_curves(sc: Scenario, plan: np.ndarray) -> pd.DataFrame:
 
 def write_dataset(ds: SimulatedDataset, out: str | Path, meta: dict[str, Any] | None = None) -> Path:
     """Write the dataset's files into ``out`` all at once: built in a temporary directory next to
-    it, then moved into place (an existing ``out`` is replaced only when everything is written)."""
+    it, then moved into place (an existing ``out`` is replaced only when everything is written;
+    :func:`~budgetgym.envs.io.staged_output`: an ``out`` that is a file, or that cannot be written,
+    is a one-line error and leaves nothing behind)."""
     from budgetgym.experiments.results import environment_info, write_json
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    out = check_out_dir(out)
+    with staged_output(out) as tmp:
         (tmp / "truth").mkdir()
         ds.data.to_csv(tmp / "data.csv", index=False)
         ds.contributions.to_csv(tmp / "truth" / "contributions.csv", index=False)
@@ -347,7 +347,4 @@ def write_dataset(ds: SimulatedDataset, out: str | Path, meta: dict[str, Any] | 
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -30,8 +30,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,8 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.io import atomic_write_text
+from budgetgym.envs.io import atomic_write_text, check_out_dir, staged_output
 from budgetgym.experiments.results import environment_info, utc_now, write_csv, write_json
 from budgetgym.planner.plan import PlanResult
 from budgetgym.planner.report import plan_markdown
@@ -172,14 +169,6 @@ def _move_in(stage: Path, out: Path, names: list[str]) -> None:
         plots_dir.rmdir()
 
 
-def check_out_dir(out: str | Path) -> Path:
-    """``out`` as a path; a one-line error if it exists and is not a directory."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise BudgetGymError(f"output directory '{out}': exists and is not a directory")
-    return out
-
-
 def write_plan(
     result: PlanResult, out: str | Path, *, arguments: dict[str, Any] | None = None, plots: bool = True
 ) -> PlanOutputs:
@@ -199,30 +188,8 @@ def write_plan(
         ``out`` is a file, or cannot be written.
     """
     out = check_out_dir(out)
-    existed = out.exists()
-    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # deepest first
-    stage: Path | None = None
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    with staged_output(out) as stage:
         names, note = _write_stage(result, stage, dict(arguments or {}), plots)
         _move_in(stage, out, names)
-    except BaseException as exc:
-        if not existed:
-            shutil.rmtree(out, ignore_errors=True)
-        if stage is not None:
-            shutil.rmtree(stage, ignore_errors=True)
-            stage = None
-        for p in created:
-            try:
-                p.rmdir()
-            except OSError:
-                break
-        if isinstance(exc, OSError):
-            raise BudgetGymError(f"output directory '{out}': cannot be written ({exc.strerror or exc})") from None
-        raise
-    finally:
-        if stage is not None:
-            shutil.rmtree(stage, ignore_errors=True)
     paths = [out / n for n in names]
     return PlanOutputs(out, paths, [p for p in paths if p.suffix == ".png"], out / "report.md", note)

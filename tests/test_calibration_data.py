@@ -215,3 +215,45 @@ def test_negative_counts_and_bad_options(tmp_path: Path) -> None:
         calibrate(tmp_path / "d.csv", adstock="geometrc", **args)  # type: ignore[arg-type]
     with pytest.raises(BudgetGymError, match="--holdout: expected 0 to 59 periods, got 60"):
         calibrate(tmp_path / "d.csv", holdout=T, **args)  # type: ignore[arg-type]
+
+
+def test_an_out_that_is_a_file_is_one_line_before_the_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Was a FileExistsError traceback after the whole fit and bootstrap."""
+    import importlib
+
+    calibrate_module = importlib.import_module("budgetgym.calibration.calibrate")  # the package's name is the function
+    _good().to_csv(tmp_path / "d.csv", index=False)
+    blocker = tmp_path / "fit"
+    blocker.write_text("keep", encoding="utf-8")
+    monkeypatch.setattr(calibrate_module, "fit_model", None)  # not reached
+    code, _, err = run_cli(capsys, "calibrate", str(tmp_path / "d.csv"), "--date", "date", "--kpi", "revenue",
+                           "--spend", "a_spend,b_spend", "--out", str(blocker))
+    assert code == 2 and err == f"error: output directory '{blocker}': exists and is not a directory\n"
+    assert blocker.read_text(encoding="utf-8") == "keep"
+
+
+def test_a_write_error_leaves_no_file_of_the_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files were written one by one: a full disk at the third left family.yaml and history.csv
+    of a fit without its fit.md, and a traceback. Now nothing of the fit, one line, exit 2; a file
+    already in the directory is kept."""
+    _good().to_csv(tmp_path / "d.csv", index=False)
+    out = tmp_path / "fit"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    written: list[Path] = []
+    write_bytes = Path.write_bytes
+
+    def full(self: Path, data: bytes) -> int:
+        if len(written) == 2:
+            raise OSError(28, "No space left on device")
+        written.append(self)
+        return write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    code, _, err = run_cli(capsys, "calibrate", str(tmp_path / "d.csv"), "--date", "date", "--kpi", "revenue",
+                           "--spend", "a_spend,b_spend", "--draws", "0", "--no-plots", "--out", str(out))
+    assert code == 2 and err == f"error: output directory '{out}': cannot be written (No space left on device)\n"
+    assert len(written) == 2 and sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "fit"]  # no temporary directory left

@@ -334,6 +334,8 @@ def test_an_unknown_scenario_or_a_file_as_out_dir_is_one_line_exit_2(tmp_path, c
     code, _, err = run_cli(capsys, "plan", "stationary-3", "--out", str(blocker))
     assert code == 2 and err == f"error: output directory '{blocker}': exists and is not a directory\n"
     assert blocker.read_text() == "x"
+    code, _, err = run_cli(capsys, "plan", "stationary-3", "--out", str(blocker / "sub"))  # before the solve
+    assert code == 2 and err == f"error: output directory '{blocker / 'sub'}': '{blocker}' is a file, not a directory\n"
 
 
 def test_the_curve_of_an_almost_unused_channel_spans_twice_an_equal_share():

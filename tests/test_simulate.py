@@ -129,3 +129,38 @@ def test_cli_writes_a_dataset_and_refuses_bad_input_in_one_line(tmp_path: Path, 
         assert message in err and "\n" not in err
     assert main(["simulate", "no-such-scenario", "--periods", "5", "--out", str(tmp_path / "bad")]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize(("where", "message"), [
+    ("file", "output directory '{out}': exists and is not a directory"),
+    ("file/sub", "output directory '{out}': '{blocker}' is a file, not a directory"),
+])
+def test_an_out_that_cannot_be_a_directory_is_one_line_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture, where: str, message: str
+) -> None:
+    """Both were a NotADirectoryError / FileExistsError traceback, after the simulation."""
+    from budgetgym.experiments.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("keep", encoding="utf-8")
+    out = tmp_path / where
+    assert main(["simulate", "stationary-3", "--periods", "5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: " + message.format(out=out, blocker=blocker) + "\n"
+    assert blocker.read_text(encoding="utf-8") == "keep" and sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_a_write_error_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An OSError while writing (a full disk) was a traceback; now one line, and neither the new
+    directory nor its parents nor the temporary directory are left."""
+    ds = simulate_dataset("stationary-3", 5, "equal")
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    out = tmp_path / "new" / "ds"
+    with pytest.raises(BudgetGymError) as err:
+        write_dataset(ds, out)
+    assert str(err.value) == f"output directory '{out}': cannot be written (No space left on device)"
+    assert list(tmp_path.iterdir()) == []
