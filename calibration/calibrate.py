@@ -35,7 +35,10 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import family_from_dict
 from budgetgym.envs.io import check_out_dir
 
-__all__ = ["CalibrationResult", "Holdout", "calibrate", "kpi_reward"]
+__all__ = ["MAX_DRAWS", "CalibrationResult", "Holdout", "calibrate", "kpi_reward"]
+
+#: The most bootstrap draws a calibration makes (each a refit; a huge --draws ran for hours).
+MAX_DRAWS = 10_000
 
 ADSTOCKS = ("geometric", "weibull_cdf", "weibull_pdf", "weibull")
 SATURATIONS = ("hill", "logistic")
@@ -196,8 +199,10 @@ def calibrate(
         raise BudgetGymError(f"--fourier: expected 0 to 10, got {fourier}")
     if starts < 1:
         raise BudgetGymError(f"--starts: expected at least 1, got {starts}")
-    if draws < 0:
-        raise BudgetGymError(f"--draws: expected a non-negative number of draws, got {draws}")
+    if not 0 <= draws <= MAX_DRAWS:
+        raise BudgetGymError(f"--draws: expected 0 to {MAX_DRAWS} draws, got {draws}")
+    if seed < 0:
+        raise BudgetGymError(f"--seed: expected a non-negative integer, got {seed}")
     if workers < 1:
         raise BudgetGymError(f"--workers: expected a positive number of processes, got {workers}")
     if out is not None:

@@ -78,15 +78,17 @@ from budgetgym.envs.plan_value import evaluate_plan
 from budgetgym.envs.scenario import Scenario
 from budgetgym.experiments.flighting import random_flighting
 
-__all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_SIGMA", "SimulatedDataset", "read_lift_design",
-           "simulate_dataset", "simulate_design_tests", "simulate_lift_tests", "spend_column", "true_lift",
-           "true_lifts", "write_dataset"]
+__all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_SIGMA", "MAX_LIFT_TESTS", "SimulatedDataset",
+           "read_lift_design", "simulate_dataset", "simulate_design_tests", "simulate_lift_tests", "spend_column",
+           "true_lift", "true_lifts", "write_dataset"]
 
 #: The calendar date of day 0 (a Monday, 1 January, as the scenario calendar defines day 0).
 EPOCH = dt.date(2024, 1, 1)
 CURVE_POINTS = 41
 #: A lift test's change of spend, a multiple of the spend before it, by round (module docstring).
 LIFT_CHANGES = (1.0, -0.5, 2.0)
+#: The most lift tests a dataset simulates (each a two-year plan valuation; 10^8 asked for TiBs).
+MAX_LIFT_TESTS = 1000
 #: A simulated lift test's standard error, relative to its true lift.
 LIFT_SIGMA = 0.15
 #: The columns a lift design needs (module docstring).
@@ -165,8 +167,10 @@ def simulate_dataset(
     ``draw``) under ``plan`` with the environment seeded by ``seed``, and ``lift_tests`` lift tests
     plus the tests of ``lift_design`` (a file or a table; :func:`read_lift_design`) measured to
     ``lift_sigma`` of their lift (module docstring)."""
-    if lift_tests < 0:
-        raise BudgetGymError(f"--lift-tests: expected a non-negative number of tests, got {lift_tests}")
+    if seed < 0:
+        raise BudgetGymError(f"--seed: expected a non-negative integer, got {seed}")
+    if not 0 <= lift_tests <= MAX_LIFT_TESTS:
+        raise BudgetGymError(f"--lift-tests: expected 0 to {MAX_LIFT_TESTS} tests, got {lift_tests}")
     if not (np.isfinite(lift_sigma) and lift_sigma > 0):
         raise BudgetGymError(f"--lift-sigma: expected a positive relative standard error, got {lift_sigma:g}")
     if periods < 1:

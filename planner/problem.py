@@ -38,7 +38,7 @@ from budgetgym.envs.path import ScenarioPath
 from budgetgym.envs.plan_value import evaluate_plan, scenario_path
 from budgetgym.envs.scenario import Scenario
 
-__all__ = ["DEFAULT_DRAWS", "Member", "PlanningProblem", "campaign_family"]
+__all__ = ["DEFAULT_DRAWS", "MAX_DRAWS", "Member", "PlanningProblem", "campaign_family"]
 
 #: Draws of a family the robust plan is optimised over by default (and held-out draws it is
 #: scored on). Measured on ``retail-5-family`` (``benchmarks/bench_planner.py``, section 6): the
@@ -47,6 +47,9 @@ __all__ = ["DEFAULT_DRAWS", "Member", "PlanningProblem", "campaign_family"]
 #: budget (the optimum is flat) but by at most 0.15% in value, and lose a median 0.03% (at most
 #: 0.16%) against a 400-draw plan; 200 draws double the solve time for no measurable gain.
 DEFAULT_DRAWS = 100
+#: The most draws a plan takes (train and test draws each hold the expected-value model of a
+#: member; 10^8 ran out of memory after minutes).
+MAX_DRAWS = 1000
 
 
 @dataclass(frozen=True)
@@ -117,8 +120,8 @@ class PlanningProblem:
         self.scenario: Scenario = family.nominal()  # the constraints (brief) of every member
         self.history = None if history is None else check_history(self.scenario, history)
         self.is_family = family.varies
-        if draws is not None and int(draws) < 1:
-            raise BudgetGymError(f"draws: expected a positive number of draws, got {draws}")
+        if draws is not None and not 1 <= int(draws) <= MAX_DRAWS:
+            raise BudgetGymError(f"--draws: expected 1 to {MAX_DRAWS} draws, got {draws}")
         if self.is_family:
             n = DEFAULT_DRAWS if draws is None else int(draws)
             self.members = [Member.of(sc, self.history) for sc in family.draws(n, "train")]

@@ -215,6 +215,10 @@ def test_negative_counts_and_bad_options(tmp_path: Path) -> None:
         calibrate(tmp_path / "d.csv", adstock="geometrc", **args)  # type: ignore[arg-type]
     with pytest.raises(BudgetGymError, match="--holdout: expected 0 to 59 periods, got 60"):
         calibrate(tmp_path / "d.csv", holdout=T, **args)  # type: ignore[arg-type]
+    with pytest.raises(BudgetGymError, match="^--seed: expected a non-negative integer, got -1$"):  # was numpy's
+        calibrate(tmp_path / "d.csv", seed=-1, **args)  # type: ignore[arg-type]
+    with pytest.raises(BudgetGymError, match="^--draws: expected 0 to 10000 draws, got 100000000000$"):  # ran on
+        calibrate(tmp_path / "d.csv", **{**args, "draws": 10**11})  # type: ignore[arg-type]
 
 
 def test_an_out_that_is_a_file_is_one_line_before_the_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str],

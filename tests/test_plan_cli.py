@@ -313,6 +313,7 @@ BAD_OPTIONS = {
     "cvar-alpha": (["--objective", "cvar:2"], "--objective 'cvar:2': expected cvar:ALPHA with 0 < ALPHA <= 1"),
     "target-mroas-on-conversions": (["--target-mroas", "1.5"], "--target-mroas: this campaign's reward is conversions"),
     "current-unknown-split": (["--current", "search=0.5,tv=0.5"], "unknown channel 'tv'"),
+    "draws-huge": (["--draws", "100000000"], "--draws: expected 1 to 1000 draws, got 100000000"),  # ran out of memory
 }
 
 

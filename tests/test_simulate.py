@@ -105,6 +105,8 @@ def test_plan_files_shares_of_the_step_budget_and_totals_above_the_budget(tmp_pa
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"periods": 0}, "--periods"),
     ({"periods": 5, "plan": "weird"}, "--plan 'weird'"),
+    ({"periods": 5, "seed": -1}, "--seed: expected a non-negative integer, got -1"),  # was numpy's ValueError
+    ({"periods": 5, "lift_tests": 10**8}, "--lift-tests: expected 0 to 1000 tests, got 100000000"),  # 3 TiB
 ])
 def test_bad_arguments_one_line(kwargs: dict, message: str) -> None:
     with pytest.raises(BudgetGymError, match=message) as err:
