@@ -32,9 +32,9 @@
                                               CI gate: exit 1 when a policy credibly got worse
 
 ``run`` without an experiment runs the built-in ``quickstart``. Exit codes: 0 ok, 2 for user
-errors (a one-line message naming the file or field; ``budgetgym --verbose ...`` lists every
-problem of an invalid experiment file), 1 otherwise (including failed runs), 130 when
-interrupted (finished runs are kept; the same command resumes).
+errors (a one-line message naming the file, field or option, a usage error too; ``budgetgym
+--verbose ...`` lists every problem of an invalid experiment file), 1 otherwise (including failed
+runs), 130 when interrupted (finished runs are kept; the same command resumes).
 
 Every command calls a library function: :func:`~budgetgym.experiments.runner.run_experiment`,
 :func:`~budgetgym.experiments.report.build_report`, :func:`~budgetgym.envs.solve_oracle`,
@@ -351,6 +351,15 @@ def _print_error(exc: BudgetGymError, verbose: bool) -> None:
             print(f"  - {line}", file=sys.stderr)
 
 
+def _usage_message(exc: Exception) -> str:
+    """A usage error (a missing, unknown or malformed option) in one line, as every other error,
+    instead of click's usage block: ``Invalid value for '--periods': ... (see 'budgetgym simulate --help')``."""
+    fmt = getattr(exc, "format_message", None)
+    text = " ".join(str(fmt() if callable(fmt) else exc).split())
+    ctx = getattr(exc, "ctx", None)
+    return f"{text} (see '{getattr(ctx, 'command_path', None) or 'budgetgym'} --help')"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     _STATE["verbose"] = False
@@ -371,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Exception as exc:  # noqa: BLE001 - usage errors (click/typer) exit 2, the rest 1
         code, show = getattr(exc, "exit_code", None), getattr(exc, "show", None)
+        if code == 2 and type(exc).__name__ != "NoArgsIsHelpError":  # click's UsageError (typer vendors click)
+            print(f"error: {_usage_message(exc)}", file=sys.stderr)
+            return 2
         if isinstance(code, int) and callable(show):
             show()
             return code

@@ -257,3 +257,27 @@ def test_scenario_files_and_agent_parameters_list_every_error_with_verbose(tmp_p
     assert "horizn: Extra inputs are not permitted (did you mean 'horizon'?)" in lines[0]
     assert "  - horizn: Extra inputs are not permitted (did you mean 'horizon'?)" in lines
     assert "  - horizon: Input should be greater than or equal to 1 (got 0)" in lines
+
+
+@pytest.mark.parametrize(("argv", "needles"), [
+    (["simulate", "stationary-3", "--periods", "abc", "--out", "x"],
+     ["Invalid value for '--periods'", "valid integer", "(see 'budgetgym simulate --help')"]),
+    (["simulate", "stationary-3", "--out", "x"], ["Missing option '--periods'", "(see 'budgetgym simulate --help')"]),
+    (["calibrate", "d.csv", "--date", "d", "--kpi", "k", "--spend", "s", "--out", "x", "--draws", "1.5"],
+     ["Invalid value for '--draws'", "(see 'budgetgym calibrate --help')"]),
+    (["plan", "stationary-3", "--budjet", "5"],
+     ["No such option: --budjet", "--budget", "(see 'budgetgym plan --help')"]),
+    (["simulat"], ["No such command 'simulat'", "(see 'budgetgym --help')"]),
+])
+def test_a_usage_error_is_one_line_exit_2(tmp_path, capsys, monkeypatch, argv, needles):
+    """Click's usage block (Usage:, Try ... --help, a blank line, Error: ...) was four lines."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and out == "" and err.startswith("error: ") and err.count("\n") == 1, err
+    assert all(n in err for n in needles), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_command_still_shows_the_help(capsys):
+    code, out, err = run_cli(capsys)
+    assert code == 2 and "simulate" in out + err and "calibrate" in out + err
