@@ -114,7 +114,10 @@ def _holdout(data: MMMData, spec: ModelSpec, n: int, seed: int, lift: LiftTests 
     if not 1 <= n < T:
         raise BudgetGymError(f"--holdout: expected 0 to {T - 1} periods, got {n}")
     head = data.head(T - n)
-    fit = fit_model(head, spec, seed=seed, lift=None if lift is None else lift.rows)
+    try:
+        fit = fit_model(head, spec, seed=seed, lift=None if lift is None else lift.rows)
+    except BudgetGymError as exc:  # say why those periods: "4 periods for 20 parameters" of a 104-period file
+        raise BudgetGymError(f"--holdout {n}: the fit on the first {T - n} of {T} periods: {exc}") from None
     B, _ = baseline_design(data, fit.spec.fourier or 0, origin=float(data.days[0]))
     mu, _ = fit.predict(data.media, B, data.days)
     return Holdout(periods=n, insample=errors(head.kpi, fit.fitted), outsample=errors(data.kpi[T - n:], mu[T - n:]),

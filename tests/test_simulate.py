@@ -114,6 +114,17 @@ def test_bad_arguments_one_line(kwargs: dict, message: str) -> None:
     assert "\n" not in str(err.value)
 
 
+def test_a_plan_file_above_any_budget_names_the_file(tmp_path: Path) -> None:
+    """Was 'scenario 'stationary-3' (overridden): budget.total: ...', not naming the plan file."""
+    steps = tmp_path / "steps.csv"
+    steps.write_text("search,social,video\n" + "1e300,0,0\n" * 4, encoding="utf-8")
+    with pytest.raises(BudgetGymError) as err:
+        simulate_dataset("stationary-3", 4, str(steps))
+    assert str(err.value) == (
+        f"--plan file '{steps}': spends 4e+300 over 4 periods, more than a scenario's budget can be (1e+15)"
+    )
+
+
 def test_cli_writes_a_dataset_and_refuses_bad_input_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from budgetgym.experiments.cli import main
 
