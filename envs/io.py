@@ -29,6 +29,22 @@ YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 YAML_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
+class _UniqueKeyLoader(YAML_LOADER):  # type: ignore[misc]
+    """:data:`YAML_LOADER` refusing a key given twice in one mapping, which PyYAML reads as the
+    last value, silently dropping the first (an edited ``horizon:`` left above the old one)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if (key_node.tag, key_node.value) in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key '{key_node.value}' is given twice in one mapping", key_node.start_mark
+                    )
+                seen.add((key_node.tag, key_node.value))
+        return super().construct_mapping(node, deep=deep)
+
+
 def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it to ``path``.
 
@@ -106,13 +122,14 @@ def names_a_file(text: str | Path) -> bool:
 
 
 def read_yaml(path: str | Path, what: str, error: type[BudgetGymError] = BudgetGymError) -> Any:
-    """Parse a YAML file; a missing, unreadable or malformed file raises ``error`` with one line
-    ``"<what> '<path>': ..."`` (with the line and column of a syntax error)."""
+    """Parse a YAML file; a missing, unreadable or malformed file (a key given twice in a mapping
+    included) raises ``error`` with one line ``"<what> '<path>': ..."`` (with the line and column
+    of a syntax error)."""
     path = Path(path)
     if not path.is_file():
         raise error(f"{what} '{path}' not found")
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)  # noqa: S506 (a safe loader)
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -10,6 +10,7 @@ import io
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -323,6 +324,33 @@ def test_a_bad_option_is_one_line_exit_2(tmp_path, capsys, case):
     out = tmp_path / "out"
     code, _, err = run_cli(capsys, "plan", "stationary-3", *argv, "--out", str(out))
     assert code == 2 and err.count("\n") == 1 and needle in err, err
+    assert not out.exists()
+
+
+def _stationary_3(edit: Callable[[str], str]) -> str:
+    from budgetgym.envs.scenario import builtin_scenario_dir
+
+    return edit((builtin_scenario_dir() / "stationary-3.yaml").read_text(encoding="utf-8"))
+
+
+BAD_CAMPAIGNS = {
+    "duplicate-key": (lambda t: t.replace("horizon: 14\n", "horizon: 14\nhorizon: 28\n"),  # was read as 28, silently
+                      "invalid YAML at line 7, column 1: key 'horizon' is given twice in one mapping"),
+    "truncated": (lambda t: t[: t.index("cost: {unit: click") + 30], "invalid YAML at line 16"),
+    "wrong-type": (lambda t: t.replace("horizon: 14", "horizon: two weeks"),
+                   "horizon: Input should be a valid integer"),
+    "missing-key": (lambda t: t.replace("horizon: 14\n", ""), "horizon: Field required"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CAMPAIGNS))
+def test_a_malformed_campaign_file_is_one_line_naming_the_file_and_field(tmp_path, capsys, case):
+    edit, needle = BAD_CAMPAIGNS[case]
+    path = tmp_path / "campaign.yaml"
+    path.write_text(_stationary_3(edit), encoding="utf-8")
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "plan", str(path), "--out", str(out))
+    assert code == 2 and err.count("\n") == 1 and f"'{path}'" in err and needle in err, err
     assert not out.exists()
 
 
