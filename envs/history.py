@@ -46,7 +46,10 @@ from budgetgym.envs.kernels import adstock_kernel, stack_kernels
 from budgetgym.envs.path import seasonal_multipliers
 from budgetgym.envs.scenario import Scenario
 
-__all__ = ["CarryIn", "HistoryLike", "carry_in", "check_history"]
+__all__ = ["MAX_STEP_SPEND", "CarryIn", "HistoryLike", "carry_in", "check_history"]
+
+#: The largest spend of one step of a history: a scenario's budget is at most 1e15.
+MAX_STEP_SPEND = 1e15
 
 #: A spend history: an array ``[H, K]`` (channels in the scenario's order) or a mapping from
 #: channel name to its ``H`` past spends (every channel present).
@@ -86,6 +89,12 @@ def check_history(scenario: Scenario, history: Any, source: str = "history") -> 
         h, i = np.argwhere(S < 0)[0]
         raise BudgetGymError(
             f"{source}: spend must be non-negative, got {S[h, i]:g} for {names[i]} at step {h - len(S)}"
+        )
+    if np.any(S > MAX_STEP_SPEND):  # exposure = u x / price overflowed to inf past ~1e300
+        h, i = np.argwhere(S > MAX_STEP_SPEND)[0]
+        raise BudgetGymError(
+            f"{source}: spend must be at most {MAX_STEP_SPEND:g} a step (a scenario's largest budget), got "
+            f"{S[h, i]:g} for {names[i]} at step {h - len(S)}"
         )
     return S
 

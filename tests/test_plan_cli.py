@@ -291,6 +291,8 @@ BAD_FILES = {
     "history-column-twice": ("history", "search,social,search,video\n1,2,3,4\n",
                              ["the header names column 'search' twice"]),
     "history-semicolons": ("history", "search;social;video\n1;2;3\n", ["a header separated by ';'"]),
+    "history-huge": ("history", "search,social,video\n1,2,3\n1e300,2,3\n",
+                     ["spend must be at most 1e+15 a step", "got 1e+300 for search at step -1"]),
 }
 
 
