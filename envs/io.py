@@ -126,6 +126,8 @@ def read_yaml(path: str | Path, what: str, error: type[BudgetGymError] = BudgetG
     included) raises ``error`` with one line ``"<what> '<path>': ..."`` (with the line and column
     of a syntax error)."""
     path = Path(path)
+    if path.is_dir():
+        raise error(f"{what} '{path}': is a directory; expected a YAML file")
     if not path.is_file():
         raise error(f"{what} '{path}' not found")
     try:

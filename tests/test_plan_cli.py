@@ -357,6 +357,8 @@ def test_a_malformed_campaign_file_is_one_line_naming_the_file_and_field(tmp_pat
 
 
 def test_an_unknown_scenario_or_a_file_as_out_dir_is_one_line_exit_2(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "plan", str(tmp_path), "--out", str(tmp_path / "out"))  # was "not found"
+    assert code == 2 and err == f"error: scenario file '{tmp_path}': is a directory; expected a YAML file\n"
     code, _, err = run_cli(capsys, "plan", "stationary-33", "--out", str(tmp_path / "out"))
     assert code == 2 and err.startswith("error: unknown scenario 'stationary-33' (did you mean 'stationary-3'?)")
     assert err.count("\n") == 1 and not (tmp_path / "out").exists()
