@@ -183,7 +183,12 @@ def simulate_dataset(
     family = load_family(scenario)
     source = family.sample(draw, "test") if draw is not None and family.varies else family.nominal()
     # N periods at the scenario's spend rate (B/T a period)
-    sc = source.override({"horizon": int(periods), "budget.total": source.step_budget * periods})
+    try:
+        sc = source.override({"horizon": int(periods), "budget.total": source.step_budget * periods})
+    except BudgetGymError as exc:  # a shock after the last period, more than 5000 periods: say it is --periods
+        err = BudgetGymError(f"--periods {periods}: {exc}")
+        err.details = exc.details
+        raise err from None
     design = None if lift_design is None else read_lift_design(lift_design, sc.channel_names)  # before playing
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
     X = _plan(plan, sc, periods, rng)
