@@ -18,8 +18,16 @@ import yaml
 from budgetgym.envs.errors import BudgetGymError
 
 __all__ = [
-    "YAML_DUMPER", "YAML_LOADER", "atomic_write", "atomic_write_text", "cell_text", "check_out_dir", "names_a_file",
-    "read_csv_table", "read_yaml", "staged_output",
+    "YAML_DUMPER",
+    "YAML_LOADER",
+    "atomic_write",
+    "atomic_write_text",
+    "cell_text",
+    "check_out_dir",
+    "names_a_file",
+    "read_csv_table",
+    "read_yaml",
+    "staged_output",
 ]
 
 #: PyYAML's safe loader and dumper on libyaml (C) when PyYAML was built with it (its wheels are),
