@@ -37,7 +37,7 @@ YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 YAML_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-class _UniqueKeyLoader(YAML_LOADER):  # type: ignore[misc]
+class _UniqueKeyLoader(YAML_LOADER):
     """:data:`YAML_LOADER` refusing a key given twice in one mapping, which PyYAML reads as the
     last value, silently dropping the first (an edited ``horizon:`` left above the old one)."""
 
