@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from budgetgym.calibration import calibrate
+from budgetgym.calibration.data import MIN_KPI_RANGE
 from budgetgym.calibration.transforms import KAPPA_RATIO, SLOPE, THETA_MAX
 from budgetgym.envs.family import family_from_dict
 
@@ -24,7 +25,8 @@ def datasets(draw: st.DrawFn) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A dataset the reader accepts and the options to fit it with: 60-80 periods (weekly, or daily
     without the media cycle, which needs a year), one or two channels at any scale (1e-2 to 1e6 a
     period) flighted on and off, spent at one level every period or spent once, a KPI of any level
-    with noise of up to half of it (or none), and a response that may be absent; the carry-over,
+    with noise of up to half of it (or none) and a response that may be absent (but not both: a KPI
+    that never varies is refused, not fitted); the carry-over,
     curve, likelihood, delay, cycle and prior drawn too. Small enough for every option: ``2 x`` the
     parameters never exceeds the periods."""
     T = draw(st.integers(60, 80))
@@ -48,6 +50,7 @@ def datasets(draw: st.DrawFn) -> tuple[pd.DataFrame, dict[str, Any]]:
     noise = draw(st.one_of(st.just(0.0), st.floats(0.0, 0.5)))  # 0: a noise-free (or constant) KPI
     y = level * (1.0 + draw(st.floats(0.0, 1.0)) * response + noise * rng.standard_normal(T))
     y = np.round(np.maximum(y, 0.0)) if count else y
+    assume(np.ptp(y) >= MIN_KPI_RANGE)  # a KPI that never varies is refused (one line), not fitted
     frame = pd.DataFrame({"date": pd.date_range("2022-01-03", periods=T, freq=f"{step}D").strftime("%Y-%m-%d"),
                           "kpi": y, **{f"c{i}_spend": spend[:, i] for i in range(K)}})
     options = {
