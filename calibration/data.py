@@ -39,6 +39,7 @@ import pandas as pd
 
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import cell_text
+from budgetgym.envs.scenario_parts import MAX_AMOUNT
 
 __all__ = ["MAX_AMOUNT", "MAX_KPI", "MMMData", "calendar_day", "channel_name", "numeric_column", "read_mmm_csv",
            "split_columns"]
@@ -47,8 +48,6 @@ MONTH_DAYS = 365.25 / 12
 #: The largest KPI per period a fit takes: a scenario's response is at most 1e12 per step (``max_response``,
 #: :mod:`budgetgym.envs.scenario_parts`; a larger KPI's fit was clipped to it). Rescale a larger one.
 MAX_KPI = 1e12
-#: The largest spend (currency) and exposure per period: a scenario's amounts are at most 1e15.
-MAX_AMOUNT = 1e15
 #: The smallest range of the KPI a fit takes (a constant KPI has nothing to fit; a scenario's
 #: response is at least 1e-9 per step).
 MIN_KPI_RANGE = 1e-9

@@ -53,6 +53,7 @@ from budgetgym.calibration.transforms import DELAY_SHAPE
 from budgetgym.calibration.uncertainty import Draws
 from budgetgym.envs.curves import exposure
 from budgetgym.envs.dynamics import units_per_price
+from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT
 
 __all__ = ["Costs", "PlanWindow", "family_dict", "fit_costs", "history_frame", "plan_window", "scenario_dict"]
 
@@ -103,25 +104,29 @@ def plan_window(data: MMMData, periods: int | None = None, budget: float | None 
         raise BudgetGymError(f"--plan-periods: expected 1 to 5000 periods, got {n}")
     last = pd.Timestamp(data.dates[-1])
     nxt = last + pd.DateOffset(months=1) if data.step_days == MONTH_DAYS else last + pd.Timedelta(days=data.step_days)
+    default = budget is None
     if budget is None:
         recent = data.spend[-min(n, T):].sum()
         budget = float(recent) * n / min(n, T) if recent > 0 else float(data.spend.sum()) * n / T
-        if not 1e-6 <= budget <= 1e15:
+    if not (np.isfinite(budget) and MIN_AMOUNT <= budget <= MAX_AMOUNT):
+        if default:  # the data's spend is at fault, not an option the user gave
             raise BudgetGymError(
                 f"{data.source}: the spend of {n} periods (the default --plan-budget) is {budget:g}, outside a "
-                f"scenario's budget of 1e-6 to 1e15; give --plan-budget or rescale the spend columns"
+                f"scenario's budget of {AMOUNT_RANGE}; give --plan-budget or rescale the spend columns"
             )
-    if not (np.isfinite(budget) and 1e-6 <= budget <= 1e15):
-        raise BudgetGymError(f"--plan-budget: expected a positive amount of currency (1e-6 to 1e15), got {budget:g}")
+        raise BudgetGymError(
+            f"--plan-budget: expected a positive amount of currency ({AMOUNT_RANGE}), got {budget:g}"
+        )
     return PlanWindow(periods=n, budget=float(budget), start_day=calendar_day(nxt), first_date=nxt)
 
 
 def fit_costs(data: MMMData) -> Costs:
     """Each channel's cost curve from its spend and exposure (module docstring); a price or a
-    reference spend outside a scenario's 1e-6 to 1e15 is a one-line error naming the columns."""
+    reference spend outside a scenario's :data:`MIN_AMOUNT` to :data:`MAX_AMOUNT` is a one-line error
+    naming the columns."""
     K = data.n_channels
     if data.exposure is None or data.exposure_columns is None:
-        big = float(min(1e15, max(1e9, 1e3 * data.spend.max())))
+        big = float(min(MAX_AMOUNT, max(1e9, 1e3 * data.spend.max())))
         return Costs(("click",) * K, np.ones(K), np.full(K, big), np.zeros(K), np.zeros(K, bool))
     units, price, ref, eta, ok = [], np.zeros(K), np.zeros(K), np.zeros(K), np.zeros(K, bool)
     for i, col in enumerate(data.exposure_columns):
@@ -132,7 +137,7 @@ def fit_costs(data: MMMData) -> Costs:
         ref[i] = float(np.median(x[x > 0])) if np.any(x > 0) else 1.0
         if col is None or not both.any():  # driven by spend: exposure = spend
             price[i] = 1.0
-            ref[i] = float(min(1e15, max(1e9, 1e3 * x.max())))
+            ref[i] = float(min(MAX_AMOUNT, max(1e9, 1e3 * x.max())))
             continue
         _check_cost(ref[i], data.source, f"column '{data.spend_columns[i]}'", "the median spend of a period with spend")
         p = units_per_price(unit) * x[both] / e[both]
@@ -154,13 +159,13 @@ def fit_costs(data: MMMData) -> Costs:
 
 
 def _check_cost(value: float, source: str, columns: str, what: str) -> None:
-    """A channel's price or reference spend within a scenario's 1e-6 to 1e15 (currency), else a
-    one-line error naming the data's ``columns`` (their units are likely off)."""
+    """A channel's price or reference spend within a scenario's :data:`MIN_AMOUNT` to :data:`MAX_AMOUNT`
+    (currency), else a one-line error naming the data's ``columns`` (their units are likely off)."""
     from budgetgym.envs.errors import BudgetGymError
 
-    if not 1e-6 <= value <= 1e15:
+    if not MIN_AMOUNT <= value <= MAX_AMOUNT:
         raise BudgetGymError(
-            f"{source}: {columns}: {what} is {value:g}, outside a scenario's 1e-6 to 1e15 (currency); check the units"
+            f"{source}: {columns}: {what} is {value:g}, outside a scenario's {AMOUNT_RANGE} (currency); check the units"
         )
 
 

@@ -45,11 +45,12 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.kernels import adstock_kernel, stack_kernels
 from budgetgym.envs.path import seasonal_multipliers
 from budgetgym.envs.scenario import Scenario
+from budgetgym.envs.scenario_parts import MAX_AMOUNT
 
 __all__ = ["MAX_STEP_SPEND", "CarryIn", "HistoryLike", "carry_in", "check_history"]
 
-#: The largest spend of one step of a history: a scenario's budget is at most 1e15.
-MAX_STEP_SPEND = 1e15
+#: The largest spend of one step of a history: a scenario's largest budget.
+MAX_STEP_SPEND = MAX_AMOUNT
 
 #: A spend history: an array ``[H, K]`` (channels in the scenario's order) or a mapping from
 #: channel name to its ``H`` past spends (every channel present).

@@ -21,6 +21,14 @@ from pydantic import (
 
 from budgetgym.envs.errors import StrictModel, repeated
 
+#: The smallest and largest amounts of currency a scenario holds (a price, a reference spend, a
+#: budget; a value per conversion at most the largest): the bounds every reader of spend data checks
+#: against (calibration, histories, simulated plans), so that what it accepts a scenario can hold.
+MIN_AMOUNT = 1e-6
+MAX_AMOUNT = 1e15
+#: :data:`MIN_AMOUNT` to :data:`MAX_AMOUNT` as messages print them.
+AMOUNT_RANGE = "1e-6 to 1e15"
+
 
 # --------------------------------------------------------------------------- cost
 class CostConfig(StrictModel):
@@ -32,8 +40,8 @@ class CostConfig(StrictModel):
     """
 
     unit: Literal["impression", "click"] = "impression"
-    price: float = Field(ge=1e-6, le=1e15, description="base CPM (per 1000 impressions) or CPC, currency")
-    ref_spend: float = Field(ge=1e-6, le=1e15, description="spend per step at which auction pressure bites")
+    price: float = Field(ge=MIN_AMOUNT, le=MAX_AMOUNT, description="base CPM (per 1000 impressions) or CPC, currency")
+    ref_spend: float = Field(ge=MIN_AMOUNT, le=MAX_AMOUNT, description="spend per step at which auction pressure bites")
     elasticity: float = Field(0.0, ge=0, le=1, description="auction-pressure exponent eta")
     noise_sd: float = Field(0.0, ge=0, le=2, description="log-sd of daily price noise")
 
@@ -121,7 +129,7 @@ DelayConfig = Annotated[NoDelay | GeometricDelay | GammaDelay, Field(discriminat
 class ValueConfig(StrictModel):
     """Value (order value) per conversion; realised value has log-sd ``noise_sd``."""
 
-    mean: float = Field(1.0, ge=0, le=1e15, description="currency per conversion")
+    mean: float = Field(1.0, ge=0, le=MAX_AMOUNT, description="currency per conversion")
     noise_sd: float = Field(0.0, ge=0, le=2)
 
 
@@ -176,7 +184,7 @@ class ChannelConfig(StrictModel):
 
 # ----------------------------------------------------------- scenario-level parts
 class BudgetConfig(StrictModel):
-    total: float = Field(ge=1e-6, le=1e15, description="budget for the whole episode, currency")
+    total: float = Field(ge=MIN_AMOUNT, le=MAX_AMOUNT, description="budget for the whole episode, currency")
     pacing: Literal["even", "agent"] = "even"
     max_step_multiple: float = Field(
         2.0, ge=1, le=100, description="agent pacing: a step spends at most this x total/horizon"

@@ -76,6 +76,7 @@ from budgetgym.envs.io import check_out_dir, staged_output
 from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.plan_value import evaluate_plan
 from budgetgym.envs.scenario import Scenario
+from budgetgym.envs.scenario_parts import MAX_AMOUNT
 from budgetgym.experiments.flighting import random_flighting
 
 __all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_SIGMA", "MAX_LIFT_TESTS", "SimulatedDataset",
@@ -87,8 +88,6 @@ EPOCH = dt.date(2024, 1, 1)
 CURVE_POINTS = 41
 #: A lift test's change of spend, a multiple of the spend before it, by round (module docstring).
 LIFT_CHANGES = (1.0, -0.5, 2.0)
-#: The largest budget of a scenario (``budget.total``), so the most a plan file may spend.
-MAX_BUDGET = 1e15
 #: The most lift tests a dataset simulates (each a two-year plan valuation; 10^8 asked for TiBs).
 MAX_LIFT_TESTS = 1000
 #: A simulated lift test's standard error, relative to its true lift.
@@ -137,9 +136,9 @@ def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarr
     if not Path(kind).is_file():
         raise BudgetGymError(f"--plan {kind!r}: expected random, equal, oracle or a per-step CSV file")
     plan, _ = read_current(kind, sc, option="--plan", within_budget=False)  # shares: of the step budget B/T
-    if plan.sum() > MAX_BUDGET:  # played as the scenario's budget
+    if plan.sum() > MAX_AMOUNT:  # played as the scenario's budget
         raise BudgetGymError(f"--plan file '{kind}': spends {plan.sum():g} over {n} periods, more than a scenario's "
-                             f"budget can be ({MAX_BUDGET:g})")
+                             f"budget can be ({MAX_AMOUNT:g})")
     return plan
 
 
