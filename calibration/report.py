@@ -18,7 +18,6 @@ written: one line) never leaves a half-written directory; other files in ``out``
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from budgetgym.envs.io import YAML_DUMPER, staged_output
+from budgetgym.envs.io import YAML_DUMPER, move_staged, staged_output
 
 if TYPE_CHECKING:
     from budgetgym.calibration.calibrate import CalibrationResult
@@ -163,7 +162,5 @@ def write_outputs(result: CalibrationResult, out: Path, *, plots: bool = True,
     with staged_output(out) as stage:
         for name, blob in data.items():
             (stage / name).write_bytes(blob)
-        out.mkdir(exist_ok=True)
-        for name in data:
-            os.replace(stage / name, out / name)
+        move_staged(stage, out, list(data))
     return [out / name for name in data]

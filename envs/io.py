@@ -24,6 +24,7 @@ __all__ = [
     "atomic_write_text",
     "cell_text",
     "check_out_dir",
+    "move_staged",
     "names_a_file",
     "read_csv_table",
     "read_yaml",
@@ -119,6 +120,16 @@ def staged_output(out: str | Path) -> Iterator[Path]:
     finally:
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
+
+
+def move_staged(stage: Path, out: Path, names: list[str]) -> None:
+    """Move the files ``names`` (paths relative to the directory, ``plots/a.png`` too) from a
+    :func:`staged_output` directory into ``out``, in order, each by one rename (creating ``out`` and
+    the subdirectories the names need)."""
+    out.mkdir(exist_ok=True)
+    for name in names:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(stage / name, out / name)
 
 
 def names_a_file(text: str | Path) -> bool:

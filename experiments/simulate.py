@@ -72,7 +72,7 @@ from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import load_family
-from budgetgym.envs.io import check_out_dir, staged_output
+from budgetgym.envs.io import staged_output
 from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.plan_value import evaluate_plan
 from budgetgym.envs.scenario import Scenario
@@ -332,8 +332,8 @@ def write_dataset(ds: SimulatedDataset, out: str | Path, meta: dict[str, Any] | 
     is a one-line error and leaves nothing behind)."""
     from budgetgym.experiments.results import environment_info, write_json
 
-    out = check_out_dir(out)
-    with staged_output(out) as tmp:
+    out = Path(out)
+    with staged_output(out) as tmp:  # checks ``out`` first
         (tmp / "truth").mkdir()
         ds.data.to_csv(tmp / "data.csv", index=False)
         ds.contributions.to_csv(tmp / "truth" / "contributions.csv", index=False)

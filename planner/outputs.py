@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from budgetgym.envs.io import atomic_write_text, check_out_dir, staged_output
+from budgetgym.envs.io import atomic_write_text, check_out_dir, move_staged, staged_output
 from budgetgym.experiments.results import environment_info, utc_now, write_csv, write_json
 from budgetgym.planner.plan import PlanResult
 from budgetgym.planner.report import plan_markdown
@@ -155,11 +154,7 @@ def _write_stage(
 def _move_in(stage: Path, out: Path, names: list[str]) -> None:
     """Move the staged files into ``out`` (``report.md`` last), then remove the files of an
     earlier plan that this one did not write."""
-    out.mkdir(exist_ok=True)
-    if any(n.startswith(PLOTS + "/") for n in names):
-        (out / PLOTS).mkdir(exist_ok=True)
-    for name in names:
-        os.replace(stage / name, out / name)
+    move_staged(stage, out, names)
     ours = [*PLAN_FILES, *(f"{PLOTS}/{p}" for p in PLOT_FILES)]
     for name in ours:
         if name not in names:
@@ -187,8 +182,8 @@ def write_plan(
     BudgetGymError
         ``out`` is a file, or cannot be written.
     """
-    out = check_out_dir(out)
-    with staged_output(out) as stage:
+    out = Path(out)
+    with staged_output(out) as stage:  # checks ``out`` first
         names, note = _write_stage(result, stage, dict(arguments or {}), plots)
         _move_in(stage, out, names)
     paths = [out / n for n in names]
