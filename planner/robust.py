@@ -142,9 +142,10 @@ def _cvar_ascent(
     def U(plan: np.ndarray) -> float:
         return float(objective.score(problem.member_values(plan))[0])
 
-    best = U(X)
+    V = problem.member_values(X)  # [N, 1]
+    best = float(objective.score(V)[0])
     k = objective.tail(len(problem.members))
-    plans, values = [X], [problem.member_values(X)[:, 0]]
+    plans, values = [X], [V[:, 0]]
     upper = np.inf
     for _ in range(CVAR_ROUNDS):
         w, lam, _ = tail_game(np.stack(values), k)
