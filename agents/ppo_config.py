@@ -140,6 +140,8 @@ class PPOConfig(StrictModel):
                 f"batch_size ({self.batch_size}) exceeds the rollout size n_envs * n_steps "
                 f"({self.n_envs * self.n_steps})"
             )
+        if self.draw_pool is not None and self.vec_env != "batched":
+            raise ValueError(f"draw_pool: only vec_env 'batched' compiles a pool of draws, not {self.vec_env!r}")
         return self
 
 

@@ -67,7 +67,9 @@ def _training_envs(family: ScenarioFamily, cfg: PPOConfig, seed: int) -> Any:
     from budgetgym.agents.sb3_vec_env import SB3VecEnv
 
     episodes = math.ceil(cfg.total_timesteps / family.brief.horizon)
-    pool = cfg.draw_pool if cfg.draw_pool is not None else min(MAX_DRAW_POOL, max(episodes, cfg.n_envs))
+    pool: int | None = cfg.draw_pool or min(MAX_DRAW_POOL, max(episodes, cfg.n_envs))
+    if cfg.vec_env != "batched":  # per_env draws each episode's campaign afresh: no pool
+        pool = None
     venv = SB3VecEnv(
         ChannelBudgetVectorEnv(
             family, cfg.n_envs, rng=cfg.vec_env, autoreset_mode=AutoresetMode.SAME_STEP, draw_pool=pool,

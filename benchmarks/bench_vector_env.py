@@ -81,9 +81,10 @@ def _make(
     name: str, mode: str, n: int, seed: int, expected: bool, threads: int | None = None, part_rows: int | None = None,
     processes: int | None = None,
 ) -> tuple[ChannelBudgetVectorEnv, list[np.ndarray]]:
+    batched = dict(draw_pool=4096, threads=threads, part_rows=part_rows, processes=processes)
     env = ChannelBudgetVectorEnv(
-        name, n, rng=mode, autoreset_mode=AutoresetMode.SAME_STEP, draw_pool=4096, expected=expected, threads=threads,
-        part_rows=part_rows, processes=processes if mode == "batched" else None,
+        name, n, rng=mode, autoreset_mode=AutoresetMode.SAME_STEP, expected=expected,
+        **(batched if mode == "batched" else {}),  # type: ignore[arg-type]
     )
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)

@@ -187,14 +187,14 @@ class ChannelBudgetVectorEnv(VectorEnv):
     ):
         cfg = vector_settings(
             scenario, num_envs, rng=rng, autoreset_mode=autoreset_mode, draw_pool=draw_pool, threads=threads,
-            part_rows=part_rows, processes=processes, render_mode=render_mode,
+            part_rows=part_rows, processes=processes, render_mode=render_mode, expected=expected,
         )
         self.family, rows, n, mode = cfg.family, cfg.rows, cfg.n, cfg.autoreset_mode
         self.num_envs = n
         self.metadata = {**self.metadata, "autoreset_mode": mode}
         self.render_mode = None
         self.autoreset_mode = mode
-        self.expected = bool(expected)
+        self.expected = cfg.expected
         self._rows = rows
         self.brief: CampaignBrief = self.family.brief
         self.single_action_space = self.brief.action_space()

@@ -40,6 +40,7 @@ class VectorSettings:
     threads: int
     part_rows: int | None
     processes: int
+    expected: bool
 
 
 def _positive(name: str, value: Any, given: Any = None) -> int:
@@ -51,7 +52,7 @@ def _positive(name: str, value: Any, given: Any = None) -> int:
 def vector_settings(
     scenario: str | Path | Scenario | ScenarioFamily | Sequence[Scenario], num_envs: int | None, *, rng: str,
     autoreset_mode: AutoresetMode | str, draw_pool: int | None, threads: int | None, part_rows: int | None,
-    processes: int | None, render_mode: str | None,
+    processes: int | None, render_mode: str | None, expected: Any = True,
 ) -> VectorSettings:
     """The :class:`VectorSettings` of the env's arguments (module docstring)."""
     rows: list[Scenario] | None = None
@@ -81,12 +82,19 @@ def vector_settings(
         raise BudgetGymError(f"autoreset_mode: expected NEXT_STEP or SAME_STEP, got {mode or repr(autoreset_mode)}")
     if render_mode is not None:
         raise BudgetGymError(f"render_mode: the vector env does not render, got {render_mode!r}")
+    if not isinstance(expected, (bool, np.bool_)):
+        raise BudgetGymError(f"expected: expected True or False, got {expected!r}")
     procs = 1 if processes is None else _positive("processes", processes)
     if procs != 1 and rng != "batched":
         raise BudgetGymError(f"processes: worker processes step the row parts of rng='batched', not {rng!r}")
+    if rng != "batched":  # per_env steps the whole batch as one part, each row from its own generator
+        for name, value in (("threads", threads), ("part_rows", part_rows), ("draw_pool", draw_pool)):
+            if value is not None:
+                raise BudgetGymError(f"{name}: only rng='batched' takes it, got {value!r} with rng={rng!r}")
     return VectorSettings(
         family=family, rows=rows, n=n, rng=rng, autoreset_mode=mode,
         draw_pool=_positive("draw_pool", DEFAULT_DRAW_POOL if draw_pool is None else draw_pool, draw_pool),
         threads=_positive("threads", (default_threads() if procs == 1 else 1) if threads is None else threads),
         part_rows=None if part_rows is None else _positive("part_rows", part_rows), processes=procs,
+        expected=bool(expected),
     )

@@ -259,6 +259,7 @@ def test_config_negative_learning_rate_is_one_line_error(tmp_path):
         ("batch_size: 4096\nn_envs: 2\nn_steps: 64\n", "batch_size"),
         ("net_arch: [64, 0]\n", "net_arch"),
         ("gamma: 1.5\n", "gamma"),
+        ("vec_env: dummy\ndraw_pool: 64\n", "draw_pool: only vec_env 'batched'"),
     ],
 )
 def test_config_other_errors(tmp_path, text, needle):

@@ -42,7 +42,7 @@ def test_no_overspend_and_valid_observations_under_hostile_actions(sc, data, see
     actions = _hostile(data, sc.horizon, dim)
     B = sc.budget.total
     for mode, part_rows in (("per_env", None), ("batched", None), ("batched", 2)):  # 2: two row parts, threaded
-        env = ChannelBudgetVectorEnv(sc, N, rng=mode, part_rows=part_rows, threads=2)
+        env = ChannelBudgetVectorEnv(sc, N, rng=mode, part_rows=part_rows, threads=2 if mode == "batched" else None)
         obs, _ = env.reset(seed=seed)
         spent = [[] for _ in range(N)]
         for a in actions:
