@@ -135,6 +135,8 @@ BAD = [
     ("huge spend", _edit("x", 0, 1e300), "column 'x', row 1: the value must be at most 1e+15 in size, got 1e+300"),
     ("huge lift", _edit("delta_y", 1, 1e100), "column 'delta_y', row 2: the value must be at most 1e+12 in size"),
     ("tiny sigma", _edit("sigma", 0, 1e-100), "column 'sigma', row 1: the standard error must be at least"),
+    ("boolean sigma", [{**r, "sigma": True} for r in _good_rows()],  # was read as a standard error of 1
+     "column 'sigma', row 1: the value must be a number, got True (a column of true/false values)"),
 ]
 
 
