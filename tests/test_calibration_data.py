@@ -200,6 +200,17 @@ def _bad_cases() -> list[tuple[str, pd.DataFrame | str, list[str], str]]:
         ("too few periods", _good().head(15), [],
          "15 periods for 10 parameters (2 channels x 4, 2 baseline terms); need at least 20 periods"),
         ("exposure count", _good(), ["--exposure", "a_spend"], "--exposure: expected one exposure column per spend"),
+        # a channel with impressions but never any spend was bought at a made-up CPM of 1
+        ("exposure never bought", edit(lambda df: (df.__setitem__("b_spend", 0.0),
+                                                   df.__setitem__("b_impressions", 1e4 + 100.0 * np.arange(T)))),
+         ["--exposure", "-,b_impressions"],
+         "columns 'b_spend' and 'b_impressions': the spend is zero in every period, so the cost per 1000 "
+         "impressions cannot be estimated and the channel cannot be planned; give 'b_impressions' as a control"),
+        ("spend and clicks never together", edit(lambda df: (
+            df.__setitem__("b_spend", np.where(np.arange(T) % 2 == 0, 100.0, 0.0)),
+            df.__setitem__("b_clicks", np.where(np.arange(T) % 2 == 1, 50.0, 0.0)))), ["--exposure", "-,b_clicks"],
+         "columns 'b_spend' and 'b_clicks': no period has both spend and exposure, so the cost per click cannot be "
+         "estimated; check that the two columns are aligned"),
         # a true/false column in an amount's place was read as spend 1 / 0 (pandas reads it as booleans)
         ("boolean spend", edit(lambda df: df.__setitem__("b_spend", np.arange(T) % 3 > 0)), [],
          "column 'b_spend', row 1: spend must be a number, got False (a column of true/false values)"),
