@@ -13,9 +13,10 @@ Column names are given by the caller, so the public example layouts are read as 
 * PyMC-Marketing's example: ``--date date_week --kpi y --spend x1,x2 --controls event_1,event_2``.
 
 Every problem is a one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file and
-the column (and the row where there is one): a missing column, non-numeric or negative spend or
-exposure, a non-finite KPI, a KPI that does not vary, a number beyond what a scenario holds (a KPI
-above :data:`MAX_KPI`, spend or exposure above :data:`MAX_AMOUNT` per period), an unreadable,
+the column (and the row where there is one): a missing column, non-numeric (true/false included) or
+negative spend or exposure, a non-finite or true/false KPI, a KPI that does not vary, a number beyond
+what a scenario holds (a KPI above :data:`MAX_KPI`, spend or exposure above :data:`MAX_AMOUNT` per
+period), an unreadable,
 duplicated, decreasing or unevenly spaced date, dates in different time zones. A date column is
 read in one format (:data:`DATE_FORMATS`: ISO 8601, ``01/29/2024`` or ``29/01/2024``,
 ``29.01.2024``, ...). Dates must be evenly spaced in days (daily, weekly, ...), or be calendar
@@ -196,11 +197,20 @@ def _require(df: pd.DataFrame, columns: list[str], option: str, source: str) -> 
 
 
 def numeric_column(
-    df: pd.DataFrame, col: str, source: str, what: str, nonnegative: bool, largest: float = np.inf
+    df: pd.DataFrame, col: str, source: str, what: str, nonnegative: bool, largest: float = np.inf,
+    boolean: bool = True,
 ) -> np.ndarray:
     """Column ``col`` of ``df`` as floats; a non-number (or, with ``nonnegative``, a negative one, or one
     above ``largest`` in size) is a one-line error naming ``source``, the column, the first bad row and
-    ``what`` it holds."""
+    ``what`` it holds.
+
+    A column of true/false values (pandas reads ``True``/``False``, ``true``/``false``, ``TRUE``/``FALSE``
+    as booleans) is read as 1/0 with ``boolean`` (a yes/no control: a holiday dummy), else refused in one
+    line: spend, exposure or a KPI is an amount, and a flag in its place is a wrong column, which would
+    otherwise pass as spend of 1 or 0.
+    """
+    if not boolean:
+        _refuse_boolean(df[col], col, source, what)
     values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
@@ -219,6 +229,18 @@ def numeric_column(
             f"{values[row]:g}; rescale the column (e.g. to thousands)"
         )
     return values
+
+
+def _refuse_boolean(column: pd.Series, col: str, source: str, what: str) -> None:
+    """A column holding a true/false value (a boolean column, or one with empty cells: pandas' ``object``
+    column of booleans and NaN) is a one-line error naming ``source``, the column and its first such row."""
+    flags = column.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+    if flags.any():
+        row = int(np.flatnonzero(flags)[0])
+        raise BudgetGymError(
+            f"{source}: column '{col}', row {row + 1}: {what} must be a number, got {cell_text(column.iloc[row])} "
+            f"(a column of true/false values); expected an amount per period"
+        )
 
 
 def _varying_kpi(y: np.ndarray, col: str, source: str) -> None:
@@ -283,8 +305,8 @@ def _dates(df: pd.DataFrame, col: str, source: str) -> tuple[pd.DatetimeIndex, f
 
 
 def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarray, list[str]]:
-    """Numeric controls as they are; a column of text only (no value a number) one-hot encoded,
-    its most frequent value the reference level."""
+    """Numeric controls as they are, a true/false one (a holiday dummy) as 1/0; a column of text only
+    (no value a number) one-hot encoded, its most frequent value the reference level."""
     out, names = [], []
     for col in cols:
         if df[col].isna().any():
@@ -349,14 +371,15 @@ def read_mmm_csv(
     if len(df) == 0:
         raise BudgetGymError(f"{source}: the table has no rows")
     dates, step = _dates(df, date, source)
-    y = numeric_column(df, kpi, source, "the KPI", nonnegative=count_kpi, largest=MAX_KPI)
+    y = numeric_column(df, kpi, source, "the KPI", nonnegative=count_kpi, largest=MAX_KPI, boolean=False)
     _varying_kpi(y, kpi, source)
-    X = np.column_stack([numeric_column(df, c, source, "spend", nonnegative=True, largest=MAX_AMOUNT)
-                         for c in spend_cols])
+    X = np.column_stack([numeric_column(df, c, source, "spend", nonnegative=True, largest=MAX_AMOUNT,
+                                        boolean=False) for c in spend_cols])
     E = None
     if exposure_cols:
         E = np.column_stack([X[:, i] if c is None else
-                             numeric_column(df, c, source, "exposure", nonnegative=True, largest=MAX_AMOUNT)
+                             numeric_column(df, c, source, "exposure", nonnegative=True, largest=MAX_AMOUNT,
+                                            boolean=False)
                              for i, c in enumerate(per_channel)])
     for i, col in enumerate(spend_cols):
         media = X[:, i] if E is None else E[:, i]

@@ -12,7 +12,10 @@ Mapping of the fit (:mod:`~budgetgym.calibration.model`) to a scenario
   by least squares over the periods with spend, ``x_ref`` the median nonzero spend. ``eta`` is
   kept (clipped to [0, 1]) when it is identified — at least 8 such periods, spend varying
   (sd of :math:`\ln(1 + x/x_{ref})` at least 0.05) and :math:`|\hat\eta|` at least twice its
-  standard error — otherwise ``eta = 0`` and ``price`` is the median observed price.
+  standard error — otherwise ``eta = 0`` and ``price`` is the median observed price. A channel
+  with an exposure column but no period with both spend and exposure (its spend zero in every
+  period: media that is not bought, such as organic reach) has no observed price, and a scenario's
+  channel is bought at one: a one-line error (it was bought at a made-up price of 1 per unit).
 * ``adstock``: ``{type: geometric, decay: theta}`` (unnormalised, as fitted), or the fitted
   Weibull ``{type, shape, scale, window}``.
 * ``saturation``: ``{type: hill, max_response: beta, half_saturation: kappa, slope: s}``, or
@@ -42,7 +45,7 @@ fit saw, which the planner compares its plan with (``history_max_spend``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -121,8 +124,9 @@ def plan_window(data: MMMData, periods: int | None = None, budget: float | None 
 
 
 def fit_costs(data: MMMData) -> Costs:
-    """Each channel's cost curve from its spend and exposure (module docstring); a price or a
-    reference spend outside a scenario's :data:`MIN_AMOUNT` to :data:`MAX_AMOUNT` is a one-line error
+    """Each channel's cost curve from its spend and exposure (module docstring); a channel with an
+    exposure column but no period with both spend and exposure (no observed price), or a price or a
+    reference spend outside a scenario's :data:`MIN_AMOUNT` to :data:`MAX_AMOUNT`, is a one-line error
     naming the columns."""
     K = data.n_channels
     if data.exposure is None or data.exposure_columns is None:
@@ -135,10 +139,12 @@ def fit_costs(data: MMMData) -> Costs:
         x, e = data.spend[:, i], data.exposure[:, i]
         both = (x > 0) & (e > 0)
         ref[i] = float(np.median(x[x > 0])) if np.any(x > 0) else 1.0
-        if col is None or not both.any():  # driven by spend: exposure = spend
+        if col is None:  # driven by spend: exposure = spend
             price[i] = 1.0
             ref[i] = float(min(MAX_AMOUNT, max(1e9, 1e3 * x.max())))
             continue
+        if not both.any():
+            _unpriced(data.source, data.spend_columns[i], col, bool(np.any(x > 0)), unit)
         _check_cost(ref[i], data.source, f"column '{data.spend_columns[i]}'", "the median spend of a period with spend")
         p = units_per_price(unit) * x[both] / e[both]
         z = np.log1p(x[both] / ref[i])
@@ -156,6 +162,25 @@ def fit_costs(data: MMMData) -> Costs:
         per = "1000 impressions (1000 x spend / exposure)" if unit == "impression" else "click (spend / exposure)"
         _check_cost(price[i], data.source, f"columns '{data.spend_columns[i]}' and '{col}'", f"the cost per {per}")
     return Costs(tuple(units), price, ref, eta, ok)
+
+
+def _unpriced(source: str, spend: str, exposure: str, spent: bool, unit: str) -> NoReturn:
+    """The one-line error of a channel whose price no period shows (:func:`fit_costs`): its spend is zero
+    in every period (``spent`` false: media that is not bought belongs in the controls), or never in a
+    period with exposure (the columns are likely misaligned)."""
+    from budgetgym.envs.errors import BudgetGymError
+
+    per = "1000 impressions" if unit == "impression" else "click"
+    if not spent:
+        raise BudgetGymError(
+            f"{source}: columns '{spend}' and '{exposure}': the spend is zero in every period, so the cost per "
+            f"{per} cannot be estimated and the channel cannot be planned; give '{exposure}' as a "
+            f"control (--controls) if it is not bought, or drop the channel"
+        )
+    raise BudgetGymError(
+        f"{source}: columns '{spend}' and '{exposure}': no period has both spend and exposure, so the cost per "
+        f"{per} cannot be estimated; check that the two columns are aligned"
+    )
 
 
 def _check_cost(value: float, source: str, columns: str, what: str) -> None:

@@ -139,7 +139,7 @@ def spend_change(df: pd.DataFrame, source: str) -> tuple[np.ndarray, np.ndarray]
     """Columns ``x`` and ``delta_x`` of a test table, checked: numbers, ``x >= 0``, ``delta_x != 0``,
     ``0 <= x + delta_x <= MAX_AMOUNT`` (module docstring); else a one-line error naming ``source``,
     column and row."""
-    x, dx = (numeric_column(df, c, source, "the value", nonnegative=False, largest=MAX_AMOUNT)
+    x, dx = (numeric_column(df, c, source, "the value", nonnegative=False, largest=MAX_AMOUNT, boolean=False)
              for c in ("x", "delta_x"))
     _check(x >= 0, source, "x", "the spend before the test must be non-negative", x)
     _check(dx != 0, source, "delta_x", "the change of spend must not be 0", dx)
@@ -155,7 +155,8 @@ def read_lift_tests(path: str | Path, data: MMMData, costs: Costs) -> LiftTests:
     df, source = read_table(path, COLUMNS, "lift-test file")
     index = channel_index(df, list(data.channels), list(data.spend_columns), source)
     x, dx = spend_change(df, source)
-    dy, sigma = (numeric_column(df, c, source, "the value", nonnegative=False, largest=MAX_KPI) for c in COLUMNS[3:])
+    dy, sigma = (numeric_column(df, c, source, "the value", nonnegative=False, largest=MAX_KPI, boolean=False)
+                 for c in COLUMNS[3:])
     _check(sigma > 0, source, "sigma", "the standard error must be positive", sigma)
     floor = MIN_SIGMA * float(np.std(data.kpi))
     _check(sigma >= floor, source, "sigma", f"the standard error must be at least {floor:g} ({MIN_SIGMA:g} of the "

@@ -122,6 +122,25 @@ def test_channel_names_and_monthly_dates(tmp_path: Path) -> None:
     assert d.step_days == MONTH_DAYS and d.channels == ("tv_spend", "tv_cost")  # stripped names collide
 
 
+def test_a_true_false_control_is_a_dummy(tmp_path: Path) -> None:
+    """A holiday flag written ``True``/``False`` (or ``true``/``false``, ``TRUE``/``FALSE``: pandas reads
+    each as booleans) is a control of 1 in the flagged periods and 0 elsewhere, under its own name (not
+    one-hot encoded as text), and the fit runs with it; only spend, exposure and the KPI refuse booleans."""
+    flag = np.arange(T) % 5 == 0
+    frame = _good()
+    lines = ["date,revenue,a_spend,b_spend,holiday,promo"] + [
+        f"{d},{r},{a},{b},{'True' if f else 'False'},{'true' if g else 'FALSE'}"
+        for d, r, a, b, f, g in zip(frame["date"], frame["revenue"], frame["a_spend"], frame["b_spend"], flag,
+                                    ~flag, strict=True)]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    d = read_mmm_csv(tmp_path / "d.csv", date="date", kpi="revenue", spend="a_spend,b_spend", controls="holiday,promo")
+    assert d.control_names == ("holiday", "promo")
+    np.testing.assert_array_equal(d.controls, np.column_stack([flag, ~flag]).astype(float))
+    res = calibrate(tmp_path / "d.csv", date="date", kpi="revenue", spend="a_spend,b_spend", controls="holiday",
+                    draws=0, fourier=0, starts=2)
+    assert "holiday" in res.fit.baseline_names
+
+
 def _good() -> pd.DataFrame:
     return pd.DataFrame({"date": _weeks(), "revenue": RNG.uniform(1e4, 2e4, T), "a_spend": _spend(),
                          "b_spend": _spend()})
@@ -181,6 +200,31 @@ def _bad_cases() -> list[tuple[str, pd.DataFrame | str, list[str], str]]:
         ("too few periods", _good().head(15), [],
          "15 periods for 10 parameters (2 channels x 4, 2 baseline terms); need at least 20 periods"),
         ("exposure count", _good(), ["--exposure", "a_spend"], "--exposure: expected one exposure column per spend"),
+        # a channel with impressions but never any spend was bought at a made-up CPM of 1
+        ("exposure never bought", edit(lambda df: (df.__setitem__("b_spend", 0.0),
+                                                   df.__setitem__("b_impressions", 1e4 + 100.0 * np.arange(T)))),
+         ["--exposure", "-,b_impressions"],
+         "columns 'b_spend' and 'b_impressions': the spend is zero in every period, so the cost per 1000 "
+         "impressions cannot be estimated and the channel cannot be planned; give 'b_impressions' as a control"),
+        ("spend and clicks never together", edit(lambda df: (
+            df.__setitem__("b_spend", np.where(np.arange(T) % 2 == 0, 100.0, 0.0)),
+            df.__setitem__("b_clicks", np.where(np.arange(T) % 2 == 1, 50.0, 0.0)))), ["--exposure", "-,b_clicks"],
+         "columns 'b_spend' and 'b_clicks': no period has both spend and exposure, so the cost per click cannot be "
+         "estimated; check that the two columns are aligned"),
+        # a true/false column in an amount's place was read as spend 1 / 0 (pandas reads it as booleans)
+        ("boolean spend", edit(lambda df: df.__setitem__("b_spend", np.arange(T) % 3 > 0)), [],
+         "column 'b_spend', row 1: spend must be a number, got False (a column of true/false values)"),
+        ("lowercase boolean spend", "\n".join(["date,revenue,a_spend,b_spend"] + [
+            f"{d},{1e4 + 100 * i},{'true' if i % 3 else 'false'},{10 * i}" for i, d in enumerate(dates)]), [],
+         "column 'a_spend', row 1: spend must be a number, got False (a column of true/false values)"),
+        ("boolean spend with an empty cell", "\n".join(["date,revenue,a_spend,b_spend"] + [
+            f"{d},{1e4 + 100 * i},{10 * i},{'' if i == 0 else 'TRUE' if i % 3 else 'FALSE'}"
+            for i, d in enumerate(dates)]), [],
+         "column 'b_spend', row 2: spend must be a number, got True (a column of true/false values)"),
+        ("boolean exposure", edit(lambda df: df.__setitem__("a_imp", np.arange(T) % 3 > 0)), ["--exposure", "a_imp,-"],
+         "column 'a_imp', row 1: exposure must be a number, got False (a column of true/false values)"),
+        ("boolean KPI", edit(lambda df: df.__setitem__("revenue", np.arange(T) % 2 == 1)), [],
+         "column 'revenue', row 1: the KPI must be a number, got False (a column of true/false values)"),
     ]
 
 

@@ -70,6 +70,50 @@ def test_media_season_by_hand() -> None:
     np.testing.assert_allclose(season(lay, np.array([0.3, 0.0, 1.0, 0.0, 0.1]), days), [1.0, 1.0, 1.1], atol=1e-12)
 
 
+SEASON_CASES = [  # (a, b) -> (amplitude, peak day) by hand: A = hypot(a, b), peak = atan2(b, a) 365.25 / 2 pi
+    ((0.2, 0.0), (0.2, 0.0)),
+    ((0.0, 0.2), (0.2, 365.25 / 4)),
+    ((-0.1, 0.0), (0.1, 365.25 / 2)),
+    ((0.0, -0.2), (0.2, 3 * 365.25 / 4)),  # atan2 = -pi/2: wrapped into [0, 365.25)
+    ((0.3, 0.3), (0.3 * np.sqrt(2), 365.25 / 8)),
+    ((0.3, -0.3), (0.3 * np.sqrt(2), 7 * 365.25 / 8)),
+    ((0.0, 0.0), (0.0, 0.0)),
+]
+
+
+@pytest.mark.parametrize(("ab", "expected"), SEASON_CASES)
+def test_fit_season_by_hand(tmp_path: Path, ab: tuple[float, float], expected: tuple[float, float]) -> None:
+    """``Fit.season``: the fitted cycle ``1 + a cos(w) + b sin(w)`` as budgetgym's ``(yearly_amplitude,
+    yearly_peak)``, against hand values; the environment's demand multiplier
+    (``envs.path.seasonal_multiplier``, ``1 + A cos(2 pi (d - peak) / 365.25)``) with them equals the
+    fit's cycle on every day of two years; and a draw's ``phi`` is read instead of the fit's."""
+    from dataclasses import replace
+
+    from budgetgym.envs.path import seasonal_multiplier
+    from budgetgym.envs.scenario_parts import SeasonalComponent
+
+    weeks = 30
+    spend = np.tile([0.0, 100.0, 200.0], 10)
+    pd.DataFrame({"date": pd.date_range("2022-01-03", periods=weeks, freq="7D").strftime("%Y-%m-%d"),
+                  "revenue": 500.0 + spend + np.cos(np.arange(weeks)), "x_spend": spend}).to_csv(
+        tmp_path / "d.csv", index=False)
+    data = read_mmm_csv(tmp_path / "d.csv", date="date", kpi="revenue", spend="x_spend")
+    plain = fit_model(data, ModelSpec(fourier=0, starts=1), seed=0)
+    assert plain.season() == (0.0, 0.0)  # without the media seasonality
+    lay = Layout("geometric", "hill", 1, 8, 7.0, season=True)
+    phi = np.array([0.3, 0.0, 1.0, *ab])
+    fit = replace(plain, layout=lay, phi=phi)
+    amp, peak = fit.season()
+    assert amp == pytest.approx(expected[0], abs=1e-12)
+    assert peak == pytest.approx(expected[1], abs=1e-9)
+    assert 0.0 <= peak < 365.25
+    days = np.arange(0.0, 731.0, 0.5)
+    env = seasonal_multiplier(SeasonalComponent(yearly_amplitude=amp, yearly_peak=peak), days)
+    np.testing.assert_allclose(env, season(lay, phi, days), atol=1e-12)
+    other = np.array([0.3, 0.0, 1.0, 0.0, 0.25])  # a bootstrap draw's phi: a quarter-year peak
+    assert replace(fit, phi=np.array([0.3, 0.0, 1.0, 0.1, 0.1])).season(other) == pytest.approx((0.25, 365.25 / 4))
+
+
 def test_jacobian_matches_central_differences(tmp_path: Path) -> None:
     """The per-channel Jacobian (one feature column recomputed per parameter) equals a central
     difference of the whole residual at a point away from the bounds."""

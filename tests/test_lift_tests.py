@@ -135,6 +135,8 @@ BAD = [
     ("huge spend", _edit("x", 0, 1e300), "column 'x', row 1: the value must be at most 1e+15 in size, got 1e+300"),
     ("huge lift", _edit("delta_y", 1, 1e100), "column 'delta_y', row 2: the value must be at most 1e+12 in size"),
     ("tiny sigma", _edit("sigma", 0, 1e-100), "column 'sigma', row 1: the standard error must be at least"),
+    ("boolean sigma", [{**r, "sigma": True} for r in _good_rows()],  # was read as a standard error of 1
+     "column 'sigma', row 1: the value must be a number, got True (a column of true/false values)"),
 ]
 
 
@@ -194,6 +196,54 @@ def test_model_lift_goes_through_the_cost_curve(tmp_path: Path) -> None:
                                    "sigma": 1e6} for i, x, dx in cases])
     res = _calibrate(path, draws=0, lift_tests=tests)
     assert res.fit.lift() == pytest.approx(truth, rel=1e-4)
+
+
+def test_lift_table_by_hand(tmp_path: Path) -> None:
+    r"""``lift_table`` on a fit whose parameters are set to round numbers, against lift.py's equation
+    :math:`L = \beta [h(\bar w e(x + \Delta x)) - h(\bar w e(x))]` worked by hand.
+
+    * a: driven by its spend (e = x); its median nonzero spend m = 100; theta 0.5 (w̄ = 2), u = 0
+      (kappa = m w̄ e^u = 200), slope 1. Test x = 100, dx = 100: adstocks 200 and 400, h = 1/2 and 2/3,
+      lift beta / 6 = 100 at beta 600. Measured 130 +- 15: z = 2.
+    * b: impressions bought at CPM 8 (e = 1000 x / 8 = 125 x); median nonzero impressions 125 * 3.2 =
+      400; theta 0 (w̄ = 1), u = ln 0.5 (kappa 200), slope 2. Test x = 1.6, dx = -0.8: e = 200 and 100,
+      h = 1/2 and 1/5, lift -0.3 beta = -300 at beta 1000. Measured -280 +- 40: z = 0.5.
+    * draws (beta_a, beta_b) = (300, 500), (600, 1000), (1200, 2000), the third also with u_a = ln 4
+      (kappa 800: h = 1/5 and 1/3, a's lift 1200 * 2/15 = 160): a's lifts 50, 100, 160, b's -150,
+      -300, -600. The 90% interval is numpy's linear percentiles at 5 and 95 (positions 0.1 and 1.9
+      of 0..2): a 50 + 0.1 * 50 = 55 to 100 + 0.9 * 60 = 154; b -600 + 0.1 * 300 = -570 to
+      -300 + 0.9 * 150 = -165.
+    """
+    from dataclasses import replace
+
+    from budgetgym.calibration.lift import lift_table, read_lift_tests
+
+    a_spend = np.tile([0.0, 50.0, 100.0, 150.0], 10)
+    b_spend = np.tile([1.6, 0.0, 3.2, 4.8], 10)
+    frame = pd.DataFrame({"date": pd.date_range("2022-01-03", periods=40, freq="7D").strftime("%Y-%m-%d"),
+                          "revenue": 1000.0 + a_spend + 40.0 * b_spend + 10.0 * np.sin(np.arange(40)),
+                          "a_spend": a_spend, "b_spend": b_spend, "b_impressions": 125.0 * b_spend})
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    tests = _lift_file(tmp_path, [{"channel": "a_spend", "x": 100.0, "delta_x": 100.0, "delta_y": 130.0, "sigma": 15.0},
+                                  {"channel": "b", "x": 1.6, "delta_x": -0.8, "delta_y": -280.0, "sigma": 40.0}])
+    res = calibrate(tmp_path / "d.csv", date="date", kpi="revenue", spend="a_spend,b_spend",
+                    exposure="-,b_impressions", fourier=0, draws=0, starts=1, lift_tests=tests)
+    np.testing.assert_allclose(res.fit.ref, [100.0, 400.0])  # the median nonzero exposures
+    np.testing.assert_allclose(res.costs.price[1], 8.0)
+    phi = np.array([0.5, 0.0, 1.0, 0.0, np.log(0.5), 2.0])  # per channel: theta, u, slope
+    fit = replace(res.fit, phi=phi, beta=np.array([600.0, 1000.0]))
+    read = read_lift_tests(tests, res.data, res.costs)
+    draws_phi = np.array([phi, phi, [0.5, np.log(4.0), 1.0, 0.0, np.log(0.5), 2.0]])
+    draws_beta = np.array([[300.0, 500.0], [600.0, 1000.0], [1200.0, 2000.0]])
+    table = lift_table(fit, read, draws_phi, draws_beta)
+    assert list(table["channel"]) == ["a", "b"]
+    np.testing.assert_allclose(table["model"], [100.0, -300.0], rtol=1e-9)
+    np.testing.assert_allclose(table["z"], [2.0, 0.5], rtol=1e-9)
+    np.testing.assert_allclose(table["low"], [55.0, -570.0], rtol=1e-9)
+    np.testing.assert_allclose(table["high"], [154.0, -165.0], rtol=1e-9)
+    bare = lift_table(fit, read)  # without draws: no interval
+    assert bare["low"].isna().all() and bare["high"].isna().all()
+    np.testing.assert_allclose(bare["model"], [100.0, -300.0], rtol=1e-9)
 
 
 def test_simulate_then_calibrate_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

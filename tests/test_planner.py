@@ -427,6 +427,43 @@ def test_budget_at_a_target_marginal_cpa() -> None:
     assert 2 * h / (up - down) == pytest.approx(target, rel=1e-4)
 
 
+def test_budget_at_a_target_marginal_roas() -> None:
+    """The budget at which the marginal ROAS falls to 80% of the recommendation's (a revenue reward).
+    Independently of the gradient ``budget_marginal`` takes: ``plan`` re-solved at that budget has the
+    frontier's value there and spends it, and central differences of ``plan``'s optimum at the budget
+    +- h (dV/dB, V the revenue) are the target."""
+    sc = load_scenario("overlap-5")
+    assert sc.reward == "revenue"
+    base = plan(sc, curves=False)
+    target = 0.8 * base.budget_marginal["mroas"]
+    res = plan(sc, target_mroas=target, curves=False)
+    assert res.target is not None and res.target["metric"] == "mroas"
+    B = res.target["budget"]
+    assert B > base.budget  # the marginal return falls with the budget
+    at = plan(sc, budget=B, curves=False)
+    assert at.value == pytest.approx(res.target["outcome"], rel=1e-9)
+    assert at.plan.sum() == pytest.approx(B, rel=1e-9)
+    h = 1e-3 * B
+    up, down = (plan(sc, budget=b, curves=False).value for b in (B + h, B - h))
+    assert (up - down) / (2 * h) == pytest.approx(target, rel=1e-4)
+
+
+def test_budget_at_a_target_marginal_roas_under_profit() -> None:
+    """Under a profit reward (V = revenue - spend, the budget spent) the marginal ROAS is dV/dB + 1:
+    central differences of the re-solved optimum (the oracle, which ``plan`` recommends for a scenario)
+    at the budget +- h, plus 1, are the target."""
+    sc = load_scenario("overlap-5").override({"reward": "profit"})
+    problem = PlanningProblem(sc)
+    anchor = solve_level(problem, MEAN, problem.budget)
+    target = 0.8 * anchor.marginal["mroas"]
+    hit = budget_for_target(problem, MEAN, target, "mroas", [anchor])
+    assert hit is not None and hit.budget > problem.budget
+    h = 1e-3 * hit.budget
+    up, down = (solve_oracle(sc.override({"budget.total": b})).expected_reward for b in (hit.budget + h,
+                                                                                          hit.budget - h))
+    assert (up - down) / (2 * h) + 1.0 == pytest.approx(target, rel=1e-4)
+
+
 def test_profit_maximising_budget() -> None:
     res = plan("shock-5", curves=False)
     assert res.profit_max is not None
