@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.io import cell_text
+from budgetgym.envs.io import cell_text, numeric_column
 from budgetgym.envs.scenario_parts import MAX_AMOUNT
 
 __all__ = ["MAX_AMOUNT", "MAX_KPI", "MMMData", "calendar_day", "channel_name", "numeric_column", "read_mmm_csv",
@@ -194,53 +194,6 @@ def _require(df: pd.DataFrame, columns: list[str], option: str, source: str) -> 
     seen = [c for c in columns if columns.count(c) > 1]
     if seen:
         raise BudgetGymError(f"{source}: {option}: column '{seen[0]}' is given twice")
-
-
-def numeric_column(
-    df: pd.DataFrame, col: str, source: str, what: str, nonnegative: bool, largest: float = np.inf,
-    boolean: bool = True,
-) -> np.ndarray:
-    """Column ``col`` of ``df`` as floats; a non-number (or, with ``nonnegative``, a negative one, or one
-    above ``largest`` in size) is a one-line error naming ``source``, the column, the first bad row and
-    ``what`` it holds.
-
-    A column of true/false values (pandas reads ``True``/``False``, ``true``/``false``, ``TRUE``/``FALSE``
-    as booleans) is read as 1/0 with ``boolean`` (a yes/no control: a holiday dummy), else refused in one
-    line: spend, exposure or a KPI is an amount, and a flag in its place is a wrong column, which would
-    otherwise pass as spend of 1 or 0.
-    """
-    if not boolean:
-        _refuse_boolean(df[col], col, source, what)
-    values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        row = int(bad[0])
-        got = cell_text(df[col].iloc[row])
-        raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: {what} must be a finite number, got {got}")
-    if nonnegative and np.any(values < 0):
-        row = int(np.flatnonzero(values < 0)[0])
-        raise BudgetGymError(
-            f"{source}: column '{col}', row {row + 1}: {what} must be non-negative, got {values[row]:g}"
-        )
-    if np.any(np.abs(values) > largest):
-        row = int(np.flatnonzero(np.abs(values) > largest)[0])
-        raise BudgetGymError(
-            f"{source}: column '{col}', row {row + 1}: {what} must be at most {largest:g} in size, got "
-            f"{values[row]:g}; rescale the column (e.g. to thousands)"
-        )
-    return values
-
-
-def _refuse_boolean(column: pd.Series, col: str, source: str, what: str) -> None:
-    """A column holding a true/false value (a boolean column, or one with empty cells: pandas' ``object``
-    column of booleans and NaN) is a one-line error naming ``source``, the column and its first such row."""
-    flags = column.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
-    if flags.any():
-        row = int(np.flatnonzero(flags)[0])
-        raise BudgetGymError(
-            f"{source}: column '{col}', row {row + 1}: {what} must be a number, got {cell_text(column.iloc[row])} "
-            f"(a column of true/false values); expected an amount per period"
-        )
 
 
 def _varying_kpi(y: np.ndarray, col: str, source: str) -> None:

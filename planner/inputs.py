@@ -28,7 +28,7 @@ import pandas as pd
 
 from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.history import check_history
-from budgetgym.envs.io import cell_text, read_csv_table
+from budgetgym.envs.io import numeric_column, read_csv_table
 from budgetgym.envs.scenario import Scenario
 
 __all__ = ["INDEX_COLUMNS", "read_current", "read_history", "read_table"]
@@ -42,22 +42,6 @@ def read_table(path: str | Path, what: str) -> pd.DataFrame:
     (:func:`~budgetgym.envs.io.read_csv_table`)."""
     table: pd.DataFrame = read_csv_table(path, what)
     return table
-
-
-def _numeric(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
-    values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        raise BudgetGymError(
-            f"{source}: column '{column}', row {int(bad[0]) + 1}: expected a finite number, "
-            f"got {cell_text(df[column].iloc[bad[0]])}"
-        )
-    if np.any(values < 0):
-        row = int(np.flatnonzero(values < 0)[0])
-        raise BudgetGymError(
-            f"{source}: column '{column}', row {row + 1}: spend must be non-negative, got {values[row]:g}"
-        )
-    return values
 
 
 def _check_names(found: list[str], names: list[str], source: str, require_all: bool) -> None:
@@ -77,7 +61,8 @@ def _per_step(df: pd.DataFrame, scenario: Scenario, source: str, rows: int | Non
     _check_names(cols, names, source, require_all=True)
     if rows is not None and len(df) != rows:
         raise BudgetGymError(f"{source}: expected {rows} rows (one per step of the window), got {len(df)}")
-    return np.column_stack([_numeric(df, n, source) for n in names]) if len(df) else np.zeros((0, len(names)))
+    spend = [numeric_column(df, n, source, "spend", nonnegative=True, boolean=False) for n in names]
+    return np.column_stack(spend) if len(df) else np.zeros((0, len(names)))
 
 
 def _from_channels(values: dict[str, float], scenario: Scenario, source: str, kind: str | None) -> np.ndarray:
@@ -145,7 +130,7 @@ def _read_plan(text: str, scenario: Scenario, source: str, option: str) -> tuple
         if len(value_cols) != 1:
             raise BudgetGymError(f"{source}: a per-channel table needs one column 'share', 'spend' or 'budget'")
         col = value_cols[0]
-        vals = _numeric(df, col, source)
+        vals = numeric_column(df, col, source, "spend", nonnegative=True, boolean=False)
         chans = [str(c) for c in df["channel"]]
         if len(set(chans)) != len(chans):
             raise BudgetGymError(f"{source}: column 'channel': a channel appears twice")

@@ -58,7 +58,8 @@ def test_history_csv(tmp_path: Path) -> None:
         ("channel,spend\nsearch,-1\nsocial,2\n", None, "column 'spend', row 1: spend must be non-negative"),
         ("search,social,video\n1,2,3\n", None, "expected 14 rows"),
         ("search,social\n" + "1,2\n" * 14, None, "missing channel column(s) video"),
-        ("search,social,video\n" + "1,x,3\n" * 14, None, "column 'social', row 1: expected a finite number"),
+        ("search,social,video\n" + "1,x,3\n" * 14, None, "column 'social', row 1: spend must be a finite number"),
+        ("search,social,video\n" + "1,true,3\n" * 14, None, "column 'social', row 1: spend must be a number, got True"),
         ("channel,spend\nsearch,90000\n", None, "more than the budget"),
         (None, "search=0.5,social=0.6", "shares must sum to 1"),
         (None, "search=50000,social=60000", "more than the budget"),
@@ -86,7 +87,8 @@ def test_bad_current_is_one_line(tmp_path: Path, content: str | None, spec: str 
         ("search,social\n1,2\n", "missing channel column(s) video"),
         ("search,social,video\n1,2,-3\n", "column 'video', row 1: spend must be non-negative"),
         ("search,social,video,tv\n1,2,3,4\n", "unknown channel 'tv'"),
-        ("search,social,video\n1,2,abc\n", "expected a finite number"),
+        ("search,social,video\n1,2,abc\n", "spend must be a finite number"),
+        ("search,social,video\n1,2,FALSE\n", "column 'video', row 1: spend must be a number, got False"),
     ],
 )
 def test_bad_history_is_one_line(tmp_path: Path, content: str, message: str) -> None:
