@@ -290,6 +290,33 @@ def _clipped_inverse(H: np.ndarray) -> np.ndarray:
     return (V / lam[..., None, :]) @ np.swapaxes(V, -1, -2)
 
 
+#: Where every block is positive definite with ``||H||_1 ||H^-1||_1`` below this (so
+#: ``lambda_min > 1e-10 lambda_max``: :func:`_clipped_inverse` would clip nothing), the blocks are
+#: inverted directly.
+WELL_CONDITIONED = 1e10
+
+
+def _stack_inverse(H: np.ndarray) -> np.ndarray:
+    r""":func:`_clipped_inverse` of a stack of symmetric blocks ``[K, T, T]``, by LU where that clips nothing.
+
+    A block is positive definite when its Cholesky factor exists; then its 2-norm condition number
+    :math:`\lambda_{max}/\lambda_{min} \le \|H\|_1 \|H^{-1}\|_1` (for symmetric ``H``,
+    :math:`\|H\|_2 \le \|H\|_1`), so below :data:`WELL_CONDITIONED` no eigenvalue is under
+    ``1e-10 max|lambda|`` and the clipped inverse is the inverse itself (symmetrised against
+    rounding). About 3x faster than the eigendecomposition at ``T = 91``. Any other stack (an
+    S-shaped curve's indefinite block, a near-singular one) takes :func:`_clipped_inverse`.
+    """
+    try:
+        np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return _clipped_inverse(H)
+    Hinv = np.linalg.inv(H)
+    cond = np.abs(H).sum(axis=-2).max(axis=-1) * np.abs(Hinv).sum(axis=-2).max(axis=-1)
+    if not bool(np.all(cond < WELL_CONDITIONED)):
+        return _clipped_inverse(H)
+    return 0.5 * (Hinv + np.swapaxes(Hinv, -1, -2))
+
+
 def _block_inverse(
     Hx: np.ndarray, hdiag: np.ndarray, fixed_x: np.ndarray, Ax: np.ndarray
 ) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]:
@@ -303,7 +330,7 @@ def _block_inverse(
         Hx[fixed_x, :] = 0.0
         Hx.transpose(0, 2, 1)[fixed_x, :] = 0.0
         Hx[:, idx, idx] += fixed_x * 1.0
-    Hinv = _clipped_inverse(Hx)
+    Hinv = _stack_inverse(Hx)
     Hinv *= ~fixed_x[:, :, None] & ~fixed_x[:, None, :]
     M = Ax.reshape(len(Ax), K, T).transpose(1, 0, 2) @ Hinv  # [K, p, T]: rows of A H^-1 (H symmetric)
     return (lambda v: (Hinv @ v.reshape(K, T, 1)).ravel()), M.transpose(1, 0, 2).reshape(len(Ax), K * T)
