@@ -9,7 +9,8 @@ an MMM dataset holds, plus the truth no real dataset has:
   conversions reward, else ``revenue``: the media's realised conversions or revenue plus the
   realised baseline, :mod:`budgetgym.envs.baseline`), per channel ``<channel>_spend`` and
   ``<channel>_impressions`` (or ``<channel>_clicks`` for click-priced channels), and the
-  baseline's control columns by name;
+  baseline's control columns by name (a control named like another column, or a channel named
+  ``date``, ``baseline`` or ``kpi_expected``, is refused: its values would replace that column's);
 * ``truth/scenario.yaml``: the scenario played (horizon ``N`` at the scenario's spend per period
   ``B/T``; the plan's total as budget, agent pacing
   so the plan's own flighting is played, share bounds lifted so any split is);
@@ -123,6 +124,27 @@ def _dates(sc: Scenario, n: int) -> list[str]:
     return [(EPOCH + dt.timedelta(days=float(d))).isoformat() for d in np.floor(days)]
 
 
+def _columns(sc: Scenario) -> str:
+    """The KPI's column name of ``sc``, after checking the columns of ``data.csv`` and
+    ``truth/contributions.csv``: a one-line error if a name is used twice (a control or a channel
+    named like another column: its values would silently replace that column's)."""
+    kpi = "conversions" if sc.reward == "conversions" else "revenue"
+    data = ["date", kpi]
+    for c in sc.channels:
+        data += [spend_column(c.name), f"{c.name}_{'clicks' if c.cost.unit == 'click' else 'impressions'}"]
+    controls = [c.name for c in sc.baseline.controls] if sc.baseline is not None else []
+    contributions = ["date", *sc.channel_names, "baseline", "kpi_expected"]
+    for file, cols, what in (("data.csv", data + controls, "a baseline control"),
+                             ("truth/contributions.csv", contributions, "a channel")):
+        seen: set[str] = set()
+        for col in cols:
+            if col in seen:
+                raise BudgetGymError(f"scenario '{sc.name}': {what} is named '{col}', like another column of {file}; "
+                                     f"rename it")
+            seen.add(col)
+    return kpi
+
+
 def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarray:
     K = sc.n_channels
     if kind == "random":
@@ -188,6 +210,7 @@ def simulate_dataset(
         err = BudgetGymError(f"--periods {periods}: {exc}")
         err.details = exc.details
         raise err from None
+    kpi = _columns(sc)  # before playing: a name used twice
     design = None if lift_design is None else read_lift_design(lift_design, sc.channel_names)  # before playing
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
     X = _plan(plan, sc, periods, rng)
@@ -210,7 +233,7 @@ def simulate_dataset(
         expected = (info["expected_conversions"] if played.reward == "conversions"
                     else info.get("expected_revenue", info["expected_conversions"] * m.value))
         base, base_exp = info.get("baseline", 0.0), info.get("baseline_expected", 0.0)
-        row: dict[str, Any] = {"kpi": float(media.sum()) + base}
+        row: dict[str, Any] = {kpi: float(media.sum()) + base}
         for i, c in enumerate(played.channels):
             row[spend_column(c.name)] = float(info["spend"][i])
             row[f"{c.name}_{'clicks' if c.cost.unit == 'click' else 'impressions'}"] = float(info["impressions"][i])
@@ -218,8 +241,7 @@ def simulate_dataset(
         rows.append(row)
         contrib.append({**{n: float(e) for n, e in zip(names, expected, strict=True)}, "baseline": base_exp,
                         "kpi_expected": float(expected.sum()) + base_exp})
-    kpi = "conversions" if played.reward == "conversions" else "revenue"
-    data = pd.DataFrame(rows).rename(columns={"kpi": kpi})
+    data = pd.DataFrame(rows)
     data.insert(0, "date", _dates(played, periods))
     contributions = pd.DataFrame(contrib)
     contributions.insert(0, "date", data["date"])

@@ -180,3 +180,32 @@ def test_a_write_error_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatc
         write_dataset(ds, out)
     assert str(err.value) == f"output directory '{out}': cannot be written (No space left on device)"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    # a control named like the KPI or a spend column replaced that column's values silently; 'kpi' replaced the KPI
+    ({"baseline": {"level": 10.0, "controls": [{"name": "conversions", "effect": 1.0}]}},
+     "a baseline control is named 'conversions', like another column of data.csv"),
+    ({"baseline": {"level": 10.0, "controls": [{"name": "search_spend", "effect": 1.0}]}},
+     "a baseline control is named 'search_spend', like another column of data.csv"),
+    ({"baseline": {"level": 10.0, "controls": [{"name": "date", "effect": 1.0}]}},  # was a pandas ValueError
+     "a baseline control is named 'date', like another column of data.csv"),
+    ({"channels.video.name": "baseline"}, "a channel is named 'baseline', like another column of "
+                                          "truth/contributions.csv"),
+])
+def test_a_name_used_twice_in_a_written_table_is_one_line(change: dict, message: str) -> None:
+    sc = load_scenario("stationary-3").override(change)
+    with pytest.raises(BudgetGymError, match=f"^scenario 'stationary-3': {message}; rename it$"):
+        simulate_dataset(sc, 4, "equal")
+
+
+def test_a_control_named_kpi_is_a_column_of_its_own() -> None:
+    """The KPI was built under the key 'kpi' and renamed: a control 'kpi' replaced the KPI's values."""
+    sc = load_scenario("stationary-3").override(
+        {"noise.conversions": "none", **{f"channels.{c}.cost.noise_sd": 0.0 for c in ("search", "social", "video")},
+         "baseline": {"level": 100.0, "controls": [{"name": "kpi", "effect": 0.0,
+                                                                                 "mean": 7.0, "sd": 0.0}]}})
+    ds = simulate_dataset(sc, 4, "equal")
+    assert list(ds.data.columns).count("kpi") == 1 and (ds.data["kpi"] == 7.0).all()
+    media = ds.contributions[sc.channel_names].sum(axis=1)
+    np.testing.assert_allclose(ds.data["conversions"], media + 100.0, rtol=1e-12)
