@@ -17,7 +17,15 @@ an MMM dataset holds, plus the truth no real dataset has:
   split is; a budget above the plan's total only for a period over 100 times the mean: ``_playable``);
 * ``truth/contributions.csv``: per period each channel's **expected** KPI contribution
   (expected conversions arriving that period, times the value per conversion for revenue), the
-  expected baseline and their sum;
+  expected baseline and their sum. Expected means noise-free on the episode's path: with its drift,
+  seasonality and shocks, the price noise at 1 (so the media columns sum to
+  :func:`~budgetgym.envs.evaluate_plan` of the spend made with ``seed``: the env's
+  ``expected_conversions``); the realised KPI draws its counts around the noisy price's response
+  instead. Channels without ``segments`` add up, so a channel's contribution is also its marginal
+  one (the KPI with the plan minus the KPI with that channel's spend zeroed, every period) and its
+  Shapley value; with ``segments`` it is the channel's credited share of each segment's response,
+  :math:`x_{i,s} / A_s \cdot r_s` (:mod:`budgetgym.envs.segments`), which sums to the media total
+  but is neither;
 * ``truth/curves.csv``: each channel's true response curve: the expected KPI per period at
   steady state (carry-over built up, nominal prices and demand) against a constant spend per
   period, :meth:`~budgetgym.envs.dynamics.ChannelModel.steady_state_response`;
