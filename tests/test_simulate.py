@@ -245,3 +245,22 @@ def test_a_small_last_period_after_large_ones(tmp_path: Path) -> None:
     rows = [tuple(float(v) for v in rng.uniform(0, 5000, 3) * (rng.random(3) > 0.3)) for _ in range(52)]
     planned, spent = _play_file(tmp_path, rows)  # irregular amounts: each to the env's spend quantum
     np.testing.assert_allclose(spent, planned, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize(("text", "per_period"), [
+    ("channel,budget\nsearch,600\nsocial,300\n", [100.0, 50.0, 0.0]),  # over the 6 periods; video left out: 0
+    ("channel,spend\nsearch,60\nsocial,30\nvideo,6\n", [10.0, 5.0, 1.0]),  # a plan's spend column: the total
+    ("week,search,social,video,total\n" + "".join(f"{t},{10 * t},0,1.5,{10 * t + 1.5}\n" for t in range(1, 7)), None),
+])
+def test_every_plan_file_layout_spends_what_it_says(tmp_path: Path, text: str, per_period: list[float] | None) -> None:
+    """The planner's layouts (planner/inputs.py): a per-channel budget or spend is the channel's total over
+    the periods, spent evenly; a per-step table's label and total columns are ignored."""
+    path = tmp_path / "plan.csv"
+    path.write_text(text, encoding="utf-8")
+    ds = simulate_dataset("stationary-3", 6, str(path), seed=0)
+    if per_period is not None:
+        expected = np.tile(per_period, (6, 1))
+    else:
+        expected = np.column_stack([10.0 * np.arange(1, 7), np.zeros(6), np.full(6, 1.5)])
+    spent = ds.data[["search_spend", "social_spend", "video_spend"]].to_numpy()
+    np.testing.assert_allclose(spent, expected, rtol=1e-12, atol=0)
