@@ -9,13 +9,23 @@ an MMM dataset holds, plus the truth no real dataset has:
   conversions reward, else ``revenue``: the media's realised conversions or revenue plus the
   realised baseline, :mod:`budgetgym.envs.baseline`), per channel ``<channel>_spend`` and
   ``<channel>_impressions`` (or ``<channel>_clicks`` for click-priced channels), and the
-  baseline's control columns by name;
+  baseline's control columns by name (a control named like another column, or a channel named
+  ``date``, ``baseline`` or ``kpi_expected``, is refused: its values would replace that column's);
 * ``truth/scenario.yaml``: the scenario played (horizon ``N`` at the scenario's spend per period
   ``B/T``; the plan's total as budget, agent pacing
-  so the plan's own flighting is played, share bounds lifted so any split is);
+  so the plan's own flighting is played, share bounds lifted and ``action.logit_scale`` 50 so any
+  split is; a budget above the plan's total only for a period over 100 times the mean: ``_playable``);
 * ``truth/contributions.csv``: per period each channel's **expected** KPI contribution
   (expected conversions arriving that period, times the value per conversion for revenue), the
-  expected baseline and their sum;
+  expected baseline and their sum. Expected means noise-free on the episode's path: with its drift,
+  seasonality and shocks, the price noise at 1 (so the media columns sum to
+  :func:`~budgetgym.envs.evaluate_plan` of the spend made with ``seed``: the env's
+  ``expected_conversions``); the realised KPI draws its counts around the noisy price's response
+  instead. Channels without ``segments`` add up, so a channel's contribution is also its marginal
+  one (the KPI with the plan minus the KPI with that channel's spend zeroed, every period) and its
+  Shapley value; with ``segments`` it is the channel's credited share of each segment's response,
+  :math:`x_{i,s} / A_s \cdot r_s` (:mod:`budgetgym.envs.segments`), which sums to the media total
+  but is neither;
 * ``truth/curves.csv``: each channel's true response curve: the expected KPI per period at
   steady state (carry-over built up, nominal prices and demand) against a constant spend per
   period, :meth:`~budgetgym.envs.dynamics.ChannelModel.steady_state_response`;
@@ -83,6 +93,8 @@ __all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_SIGMA", "MAX_LIFT_TE
            "read_lift_design", "simulate_dataset", "simulate_design_tests", "simulate_lift_tests", "spend_column",
            "true_lift", "true_lifts", "write_dataset"]
 
+#: The largest step cap and logit scale a scenario allows (``budget.max_step_multiple``, ``action.logit_scale``).
+MAX_STEP_MULTIPLE, MAX_LOGIT_SCALE = 100.0, 50.0
 #: The calendar date of day 0 (a Monday, 1 January, as the scenario calendar defines day 0).
 EPOCH = dt.date(2024, 1, 1)
 CURVE_POINTS = 41
@@ -123,6 +135,27 @@ def _dates(sc: Scenario, n: int) -> list[str]:
     return [(EPOCH + dt.timedelta(days=float(d))).isoformat() for d in np.floor(days)]
 
 
+def _columns(sc: Scenario) -> str:
+    """The KPI's column name of ``sc``, after checking the columns of ``data.csv`` and
+    ``truth/contributions.csv``: a one-line error if a name is used twice (a control or a channel
+    named like another column: its values would silently replace that column's)."""
+    kpi = "conversions" if sc.reward == "conversions" else "revenue"
+    data = ["date", kpi]
+    for c in sc.channels:
+        data += [spend_column(c.name), f"{c.name}_{'clicks' if c.cost.unit == 'click' else 'impressions'}"]
+    controls = [c.name for c in sc.baseline.controls] if sc.baseline is not None else []
+    contributions = ["date", *sc.channel_names, "baseline", "kpi_expected"]
+    for file, cols, what in (("data.csv", data + controls, "a baseline control"),
+                             ("truth/contributions.csv", contributions, "a channel")):
+        seen: set[str] = set()
+        for col in cols:
+            if col in seen:
+                raise BudgetGymError(f"scenario '{sc.name}': {what} is named '{col}', like another column of {file}; "
+                                     f"rename it")
+            seen.add(col)
+    return kpi
+
+
 def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarray:
     K = sc.n_channels
     if kind == "random":
@@ -143,14 +176,29 @@ def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarr
 
 
 def _playable(sc: Scenario, plan: np.ndarray) -> Scenario:
-    """The scenario under which the env plays ``plan`` as given: agent pacing with the plan's total
-    as budget and a step cap above its largest period, share bounds lifted."""
+    r"""The scenario under which the env plays ``plan`` ``[T, K]`` as given.
+
+    Agent pacing spends :math:`s_t = \tfrac{u_t + 1}{2} \min(R_t, m B/T)` (``R_t`` the budget left),
+    split by :math:`\operatorname{softmax}(c\, a_t)` with logits :math:`a_t \in [-1, 1]`. So:
+
+    * budget :math:`B = \max(\sum_{t,i} X_{t,i},\; T \max_t \sum_i X_{t,i} / 100)`: the plan's total,
+      raised only when one period spends more than 100 (the largest step cap ``m``) times the mean,
+      which would otherwise be cut to :math:`100 B/T` (then ``B`` is not all spent);
+    * step cap :math:`m = \max_t \sum_i X_{t,i} / (B/T)` (at least 1, a hair above the largest period);
+    * ``action.logit_scale`` :math:`c = 50` (the largest allowed): a share :math:`q_i` needs the logit
+      :math:`1 + \log(q_i / q_{max}) / c \ge -1`, so at the default 5 a share below
+      :math:`e^{-10} q_{max}` (4.5e-5 of the period's largest) was played as 0 and its spend moved
+      to the other channels; at 50 only shares below :math:`e^{-100} q_{max}` are;
+    * share bounds lifted, so any split is played.
+    """
     total = float(plan.sum())
     if total <= 0:
         raise BudgetGymError("plan: spends nothing; a dataset needs some spend")
-    step = total / sc.horizon
-    cap = min(100.0, max(1.0, float(plan.sum(axis=1).max()) / step * (1 + 1e-9)))
-    changes: dict[str, object] = {"budget.total": total, "budget.pacing": "agent", "budget.max_step_multiple": cap}
+    peak = float(plan.sum(axis=1).max())
+    budget = min(MAX_AMOUNT, max(total, peak * sc.horizon / MAX_STEP_MULTIPLE * (1 + 1e-9)))
+    cap = min(MAX_STEP_MULTIPLE, max(1.0, peak / (budget / sc.horizon) * (1 + 1e-9)))
+    changes: dict[str, object] = {"budget.total": budget, "budget.pacing": "agent", "budget.max_step_multiple": cap,
+                                  "action.logit_scale": MAX_LOGIT_SCALE}
     for c in sc.channels:
         changes.update({f"channels.{c.name}.min_share": 0.0, f"channels.{c.name}.max_share": 1.0,
                         f"channels.{c.name}.locked_share": None})
@@ -188,6 +236,7 @@ def simulate_dataset(
         err = BudgetGymError(f"--periods {periods}: {exc}")
         err.details = exc.details
         raise err from None
+    kpi = _columns(sc)  # before playing: a name used twice
     design = None if lift_design is None else read_lift_design(lift_design, sc.channel_names)  # before playing
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
     X = _plan(plan, sc, periods, rng)
@@ -204,13 +253,13 @@ def simulate_dataset(
             split_to_action(split, played.action.logit_scale),
             spend_to_pacing_action(total, env.budget - env.cumulative_spend, env.step_cap),
         )
-        _, _, _, _, info = env.step(action.astype(np.float32))
+        _, _, _, _, info = env.step(action)  # float64: a float32 action moved spend by up to ~1e-7 a period
         spent[t] = info["spend"]
         media = info["conversions"] if played.reward == "conversions" else info["revenue"]
         expected = (info["expected_conversions"] if played.reward == "conversions"
                     else info.get("expected_revenue", info["expected_conversions"] * m.value))
         base, base_exp = info.get("baseline", 0.0), info.get("baseline_expected", 0.0)
-        row: dict[str, Any] = {"kpi": float(media.sum()) + base}
+        row: dict[str, Any] = {kpi: float(media.sum()) + base}
         for i, c in enumerate(played.channels):
             row[spend_column(c.name)] = float(info["spend"][i])
             row[f"{c.name}_{'clicks' if c.cost.unit == 'click' else 'impressions'}"] = float(info["impressions"][i])
@@ -218,8 +267,14 @@ def simulate_dataset(
         rows.append(row)
         contrib.append({**{n: float(e) for n, e in zip(names, expected, strict=True)}, "baseline": base_exp,
                         "kpi_expected": float(expected.sum()) + base_exp})
-    kpi = "conversions" if played.reward == "conversions" else "revenue"
-    data = pd.DataFrame(rows).rename(columns={"kpi": kpi})
+    # played as given, to the env's spend quantum (<= 2**-51 of the budget) and float rounding of the split
+    off = np.abs(spent - X) > 1e-9 * X.sum(axis=1, keepdims=True) + 2.0**-50 * played.budget.total
+    if off.any():  # not reached: _playable makes every plan playable up to a budget of MAX_AMOUNT
+        t, i = (int(v) for v in np.argwhere(off)[0])
+        raise BudgetGymError(f"plan: period {t + 1} spends {spent[t, i]:g} on {names[i]}, not the planned "
+                             f"{X[t, i]:g}; its periods above 100 times the mean need a budget above a scenario's "
+                             f"largest ({MAX_AMOUNT:g})")
+    data = pd.DataFrame(rows)
     data.insert(0, "date", _dates(played, periods))
     contributions = pd.DataFrame(contrib)
     contributions.insert(0, "date", data["date"])

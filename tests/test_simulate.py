@@ -46,8 +46,8 @@ def test_columns_calendar_and_truth_of_a_weekly_dataset() -> None:
 def test_revenue_kpi_and_values() -> None:
     ds = simulate_dataset("delayed-5", 20, "equal", seed=0)
     assert "revenue" in ds.data.columns and "conversions" not in ds.data.columns
-    # played through the env's pacing action: the spend of a period to ~1e-8 of the plan's
-    np.testing.assert_allclose(ds.plan.sum(axis=1), load_scenario("delayed-5").step_budget, rtol=1e-7)
+    # played through the env's pacing action (float64): the spend of a period to ~1e-12 of the plan's
+    np.testing.assert_allclose(ds.plan.sum(axis=1), load_scenario("delayed-5").step_budget, rtol=1e-12)
     sc = ds.scenario
     assert ds.contributions["kpi_expected"].sum() == pytest.approx(
         float(evaluate_plan(sc.override({"reward": "revenue"}), ds.plan)), rel=1e-9
@@ -91,13 +91,13 @@ def test_plan_files_shares_of_the_step_budget_and_totals_above_the_budget(tmp_pa
     shares = tmp_path / "shares.csv"
     shares.write_text("channel,share\nsearch,0.5\nsocial,0.3\nvideo,0.2\n", encoding="utf-8")
     ds = simulate_dataset(sc, 6, str(shares), seed=0)
-    # played through the env's float32 action: each spend to ~1e-7 of the plan's
-    np.testing.assert_allclose(ds.plan, np.tile([0.5, 0.3, 0.2], (6, 1)) * sc.step_budget, rtol=1e-6)
+    # played through the env's action (float64): each spend to ~1e-12 of the plan's
+    np.testing.assert_allclose(ds.plan, np.tile([0.5, 0.3, 0.2], (6, 1)) * sc.step_budget, rtol=1e-12)
     steps = tmp_path / "steps.csv"  # three times the step budget in each period: played as given
     big = 3 * sc.step_budget
     steps.write_text("search,social,video\n" + f"{big},0,0\n" * 6, encoding="utf-8")
     ds = simulate_dataset(sc, 6, str(steps), seed=0)
-    np.testing.assert_allclose(ds.plan, np.tile([big, 0.0, 0.0], (6, 1)), rtol=1e-6)
+    np.testing.assert_allclose(ds.plan, np.tile([big, 0.0, 0.0], (6, 1)), rtol=1e-12)
     spend = ds.data[["search_spend", "social_spend", "video_spend"]].to_numpy()
     np.testing.assert_allclose(spend, ds.plan)
 
@@ -180,3 +180,87 @@ def test_a_write_error_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatc
         write_dataset(ds, out)
     assert str(err.value) == f"output directory '{out}': cannot be written (No space left on device)"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    # a control named like the KPI or a spend column replaced that column's values silently; 'kpi' replaced the KPI
+    ({"baseline": {"level": 10.0, "controls": [{"name": "conversions", "effect": 1.0}]}},
+     "a baseline control is named 'conversions', like another column of data.csv"),
+    ({"baseline": {"level": 10.0, "controls": [{"name": "search_spend", "effect": 1.0}]}},
+     "a baseline control is named 'search_spend', like another column of data.csv"),
+    ({"baseline": {"level": 10.0, "controls": [{"name": "date", "effect": 1.0}]}},  # was a pandas ValueError
+     "a baseline control is named 'date', like another column of data.csv"),
+    ({"channels.video.name": "baseline"}, "a channel is named 'baseline', like another column of "
+                                          "truth/contributions.csv"),
+])
+def test_a_name_used_twice_in_a_written_table_is_one_line(change: dict, message: str) -> None:
+    sc = load_scenario("stationary-3").override(change)
+    with pytest.raises(BudgetGymError, match=f"^scenario 'stationary-3': {message}; rename it$"):
+        simulate_dataset(sc, 4, "equal")
+
+
+def test_a_control_named_kpi_is_a_column_of_its_own() -> None:
+    """The KPI was built under the key 'kpi' and renamed: a control 'kpi' replaced the KPI's values."""
+    sc = load_scenario("stationary-3").override(
+        {"noise.conversions": "none", **{f"channels.{c}.cost.noise_sd": 0.0 for c in ("search", "social", "video")},
+         "baseline": {"level": 100.0, "controls": [{"name": "kpi", "effect": 0.0,
+                                                                                 "mean": 7.0, "sd": 0.0}]}})
+    ds = simulate_dataset(sc, 4, "equal")
+    assert list(ds.data.columns).count("kpi") == 1 and (ds.data["kpi"] == 7.0).all()
+    media = ds.contributions[sc.channel_names].sum(axis=1)
+    np.testing.assert_allclose(ds.data["conversions"], media + 100.0, rtol=1e-12)
+
+
+def _play_file(tmp_path: Path, rows: list[tuple[float, float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` as a per-step plan file of stationary-3, simulated: (planned, spent)."""
+    path = tmp_path / "steps.csv"
+    path.write_text("search,social,video\n" + "".join(f"{a!r},{b!r},{c!r}\n" for a, b, c in rows), encoding="utf-8")
+    ds = simulate_dataset("stationary-3", len(rows), str(path), seed=0)
+    spent = ds.data[["search_spend", "social_spend", "video_spend"]].to_numpy()
+    np.testing.assert_array_equal(spent, ds.plan)
+    return np.array(rows), spent
+
+
+def test_a_period_over_100_times_the_mean_is_spent_in_full(tmp_path: Path) -> None:
+    """One burst in 200 periods: 200 times the mean period, where the step cap is at most 100; it was
+    cut to 500 (100 B/T with B = 1000), half the plan, silently."""
+    planned, spent = _play_file(tmp_path, [(600.0, 300.0, 100.0)] + [(0.0, 0.0, 0.0)] * 199)
+    np.testing.assert_allclose(spent, planned, rtol=1e-12, atol=0)
+
+
+def test_a_small_share_is_spent_not_moved(tmp_path: Path) -> None:
+    """0.3 beside 10,000 is a share 3e-5 of the largest, below exp(-2 c) = 4.5e-5 at the scenario's logit
+    scale c = 5: it was played as 0 and its 0.3 spent on search."""
+    planned, spent = _play_file(tmp_path, [(10_000.0, 0.3, 0.0)] * 5)
+    # the env rounds spend down to its quantum 2**(ceil(log2 B) - 52), here 2**-36 (B = 50,001.5)
+    np.testing.assert_allclose(spent, planned, rtol=0, atol=2.0**-36)
+
+
+def test_a_small_last_period_after_large_ones(tmp_path: Path) -> None:
+    """The spend went through a float32 action (about 6e-8 of a period each); the overshoot of nine periods of
+    6e6 left the last period's 1.0 about 0.05 short (the budget is the plan's total)."""
+    planned, spent = _play_file(tmp_path, [(1e6, 2e6, 3e6)] * 9 + [(1.0, 0.0, 0.0)])
+    np.testing.assert_allclose(spent, planned, rtol=1e-12, atol=0)
+    rng = np.random.default_rng(0)
+    rows = [tuple(float(v) for v in rng.uniform(0, 5000, 3) * (rng.random(3) > 0.3)) for _ in range(52)]
+    planned, spent = _play_file(tmp_path, rows)  # irregular amounts: each to the env's spend quantum
+    np.testing.assert_allclose(spent, planned, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize(("text", "per_period"), [
+    ("channel,budget\nsearch,600\nsocial,300\n", [100.0, 50.0, 0.0]),  # over the 6 periods; video left out: 0
+    ("channel,spend\nsearch,60\nsocial,30\nvideo,6\n", [10.0, 5.0, 1.0]),  # a plan's spend column: the total
+    ("week,search,social,video,total\n" + "".join(f"{t},{10 * t},0,1.5,{10 * t + 1.5}\n" for t in range(1, 7)), None),
+])
+def test_every_plan_file_layout_spends_what_it_says(tmp_path: Path, text: str, per_period: list[float] | None) -> None:
+    """The planner's layouts (planner/inputs.py): a per-channel budget or spend is the channel's total over
+    the periods, spent evenly; a per-step table's label and total columns are ignored."""
+    path = tmp_path / "plan.csv"
+    path.write_text(text, encoding="utf-8")
+    ds = simulate_dataset("stationary-3", 6, str(path), seed=0)
+    if per_period is not None:
+        expected = np.tile(per_period, (6, 1))
+    else:
+        expected = np.column_stack([10.0 * np.arange(1, 7), np.zeros(6), np.full(6, 1.5)])
+    spent = ds.data[["search_spend", "social_spend", "video_spend"]].to_numpy()
+    np.testing.assert_allclose(spent, expected, rtol=1e-12, atol=0)
