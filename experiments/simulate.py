@@ -5,7 +5,8 @@ environment itself (the same dynamics, noise and baseline as every episode) and 
 an MMM dataset holds, plus the truth no real dataset has:
 
 * ``data.csv``: ``date`` (from the scenario's calendar: day 0 is Monday 1 January 2024, a step
-  is ``step_days`` days, so weekly data is ``step_days: 7``), the KPI (``conversions`` for a
+  is ``step_days`` days, so weekly data is ``step_days: 7``; ``step_days`` must be a whole number
+  of days or a calendar month, ``365.25 / 12``, written as the same day of each month), the KPI (``conversions`` for a
   conversions reward, else ``revenue``: the media's realised conversions or revenue plus the
   realised baseline, :mod:`budgetgym.envs.baseline`), per channel ``<channel>_spend`` and
   ``<channel>_impressions`` (or ``<channel>_clicks`` for click-priced channels), and the
@@ -77,6 +78,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from budgetgym.calibration.data import MONTH_DAYS
 from budgetgym.envs.allocation import spend_to_pacing_action, split_to_action
 from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.dynamics import ChannelModel
@@ -131,8 +133,26 @@ class SimulatedDataset:
 
 
 def _dates(sc: Scenario, n: int) -> list[str]:
+    """Period ``t``'s date: day ``floor(start_day + t step_days)`` from :data:`EPOCH` for a whole
+    number of ``step_days``; for calendar months (``step_days = 365.25 / 12``) the start's day of
+    the month (at most the 28th, so every month has it) ``t`` months on, as
+    :func:`~budgetgym.calibration.data.read_mmm_csv` reads monthly data."""
+    start = EPOCH + dt.timedelta(days=float(np.floor(sc.start_day)))
+    if abs(sc.step_days - MONTH_DAYS) < 1e-9:
+        first = pd.Timestamp(start.replace(day=min(start.day, 28)))
+        return [(first + pd.DateOffset(months=t)).date().isoformat() for t in range(n)]
     days = sc.start_day + sc.step_days * np.arange(n)
     return [(EPOCH + dt.timedelta(days=float(d))).isoformat() for d in np.floor(days)]
+
+
+def _check_step(sc: Scenario, source: str) -> None:
+    """A dataset has one date per period: ``step_days`` a whole number of days or a calendar month."""
+    whole = abs(sc.step_days - round(sc.step_days)) < 1e-9
+    if not (whole or abs(sc.step_days - MONTH_DAYS) < 1e-9):
+        raise BudgetGymError(
+            f"scenario '{source}': step_days {sc.step_days:g}: a dataset has one date per period, so simulate "
+            f"takes a whole number of days or a calendar month (365.25/12 = {MONTH_DAYS:g})"
+        )
 
 
 def _columns(sc: Scenario) -> str:
@@ -228,7 +248,13 @@ def simulate_dataset(
     if periods < 1:
         raise BudgetGymError(f"--periods: expected a positive number of periods, got {periods}")
     family = load_family(scenario)
-    source = family.sample(draw, "test") if draw is not None and family.varies else family.nominal()
+    label = str(scenario) if isinstance(scenario, (str, Path)) else family.name
+    if draw is not None and not family.varies:
+        raise BudgetGymError(
+            f"--draw {draw}: scenario '{label}' does not vary; --draw picks a held-out draw of a scenario family"
+        )
+    source = family.sample(draw, "test") if draw is not None else family.nominal()
+    _check_step(source, label)
     # N periods at the scenario's spend rate (B/T a period)
     try:
         sc = source.override({"horizon": int(periods), "budget.total": source.step_budget * periods})

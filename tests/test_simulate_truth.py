@@ -43,6 +43,42 @@ def test_dates_by_hand(step_days: float, start_day: float, dates: list[str]) -> 
         assert dt.date.fromisoformat(text).weekday() == (start_day + t * step_days) % 7
 
 
+@pytest.mark.parametrize(("start_day", "dates"), [
+    (31, ["2024-02-01", "2024-03-01", "2024-04-01", "2024-05-01"]),
+    (29, ["2024-01-28", "2024-02-28", "2024-03-28", "2024-04-28"]),  # the 30th: every month has a 28th
+])
+def test_monthly_dates_are_calendar_months_that_calibrate_reads(tmp_path: Path, start_day: float, dates: list[str]):
+    """``step_days = 365.25 / 12`` writes the same day of each month (day-of-month floors of 30.44-day
+    steps were 01-01, 01-31, 03-01: dates calibrate refused as uneven); calibrate reads them back
+    as monthly data."""
+    from budgetgym.calibration.data import read_mmm_csv
+
+    sc = load_scenario("stationary-3").override({"step_days": 365.25 / 12, "start_day": start_day})
+    ds = simulate_dataset(sc, 4, "equal")
+    assert list(ds.data["date"]) == dates
+    write_dataset(ds, tmp_path / "m")
+    spend = [f"{c}_spend" for c in sc.channel_names]
+    data = read_mmm_csv(tmp_path / "m" / "data.csv", date="date", kpi=ds.kpi, spend=spend)
+    assert data.step_days == pytest.approx(365.25 / 12)
+
+
+@pytest.mark.parametrize("step_days", [10.5, 0.5])
+def test_a_fractional_step_is_refused(step_days: float) -> None:
+    """One date per period: half days (duplicate dates) and 10.5 days (gaps of 10 and 11) are refused."""
+    from budgetgym.envs import BudgetGymError
+
+    sc = load_scenario("stationary-3").override({"step_days": step_days})
+    with pytest.raises(BudgetGymError, match=f"step_days {step_days:g}: a dataset has one date per period"):
+        simulate_dataset(sc, 4, "equal")
+
+
+def test_draw_of_a_scenario_that_does_not_vary_is_refused() -> None:
+    from budgetgym.envs import BudgetGymError
+
+    with pytest.raises(BudgetGymError, match="--draw 3: scenario 'stationary-3' does not vary"):
+        simulate_dataset("stationary-3", 4, "equal", draw=3)
+
+
 def test_weekly_baseline_and_kpi_by_hand() -> None:
     """configs/README.md "Baseline": b_t = max(0, b0 (1 + g (d_t - d_0)/365.25) season(d_t) + gamma z_t),
     d_t = start_day + 7 t; with no noise anywhere the KPI is the media's expected plus b_t."""
