@@ -88,3 +88,28 @@ def test_agents_without_a_batch_actor_play_one_by_one() -> None:
     assert batch_actor(agent, True, True) is None
     rows = evaluate(agent, "stationary-3", seeds=[0, 1], oracle=_path_value)
     assert [r.seed for r in rows] == [0, 1]
+
+
+def test_ppo_policy_that_policy_mean_cannot_compute_plays_one_by_one() -> None:
+    """A model wrapped by ``PPOAgent.from_model`` may have a policy ``policy_mean`` does not handle
+    (here ELU activations): ``predict`` then falls back on SB3's, whose rows depend on the batch
+    size, so batching it changed the rewards in the last bits. It must play episode by episode."""
+    pytest.importorskip("stable_baselines3")
+    import torch
+    from stable_baselines3 import PPO
+
+    from budgetgym.agents.ppo import PPOAgent
+
+    fresh = make_agent("ppo", ChannelBudgetEnv("stationary-3"), seed=1)
+    model = PPO("MlpPolicy", fresh.vec_normalize, policy_kwargs={"activation_fn": torch.nn.ELU,
+                "net_arch": [64, 64]}, seed=3, device="cpu", n_steps=64, batch_size=64)
+    gen = torch.Generator().manual_seed(0)
+    for p in model.policy.parameters():  # weights far from 0: actions spread inside [-1, 1], not clipped
+        p.data.normal_(0.0, 0.5, generator=gen)
+    agent = PPOAgent.from_model(fresh.brief, model, fresh.vec_normalize, fresh.config, seed=3)
+    assert batch_actor(agent, True, True) is None
+    kw = {"seeds": range(8), "oracle": _path_value}
+    serial = evaluate(agent, "stationary-3", batch=False, **kw)
+    batched = evaluate(agent, "stationary-3", **kw)
+    for b, s in zip(batched, serial, strict=True):
+        assert [getattr(b, f) for f in FIELDS] == [getattr(s, f) for f in FIELDS]
