@@ -20,7 +20,8 @@ reproduces, row by row and bit for bit, what the evaluator's per-episode calls
 
 Other agents (online learners, recurrent policies, stochastic actions, subclasses) return
 ``None`` and are evaluated episode by episode. After a batch the agent has been ``reset`` with
-each row's seed in the evaluator's order; its per-episode counters are not replayed.
+each row's seed in the evaluator's order (after ``evaluate``, the last row's last); its per-episode
+counters are not replayed.
 """
 
 from __future__ import annotations

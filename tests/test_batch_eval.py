@@ -17,7 +17,7 @@ import budgetgym.agents.evaluation as evaluation
 from budgetgym.agents import evaluate, make_agent
 from budgetgym.agents.batch_actors import batch_actor
 from budgetgym.envs import ChannelBudgetEnv
-from budgetgym.envs.family import load_family
+from budgetgym.envs.family import family_from_dict, load_family
 
 FIELDS = ["scenario", "agent", "seed", "episode", "env_seed", "reward", "expected_reward", "oracle_reward",
           "spend", "train_steps", "draw", "split"]
@@ -113,3 +113,30 @@ def test_ppo_policy_that_policy_mean_cannot_compute_plays_one_by_one() -> None:
     batched = evaluate(agent, "stationary-3", **kw)
     for b, s in zip(batched, serial, strict=True):
         assert [getattr(b, f) for f in FIELDS] == [getattr(s, f) for f in FIELDS]
+
+
+@pytest.mark.parametrize(("seed", "split", "first"), [(5, "train", True), (4, "test", False)],
+                         ids=["baseline-first", "plain-first"])
+def test_family_whose_draws_differ_in_their_kpi_baseline(seed: int, split: str, first: bool) -> None:
+    """An ensemble may give some draws a KPI baseline (or other controls) and not others; a vector
+    env takes the baseline's shape from its first row, so one batch of them crashed (first draw with
+    a baseline, a later one without) in the batched evaluator only."""
+    with_price = {"baseline": {"level": 3.0, "controls": [{"name": "price", "mean": 1.0, "sd": 0.1, "effect": 2.0}]}}
+    kinds = [{"baseline": {"level": 3.0}}, {}, with_price]
+    family = family_from_dict(
+        {"family": "mixed", "seed": seed, "scenario": "stationary-3", "ensemble": kinds * 2, "test_fraction": 0.5}
+    )
+    drawn = [family.sample(d, split).baseline for d in range(4)]  # every kind, in the order the test wants
+    assert (drawn[0] is not None) == first
+    assert {None if b is None else len(b.controls) for b in drawn} == {None, 0, 1}
+    agent = make_agent("oracle", family.nominal(), n_random_starts=0)
+    kw = {"seeds": [0, 1], "draws": 4, "split": split, "oracle": _path_value}
+    serial = evaluate(agent, family, batch=False, **kw)
+    serial_plan_seed = agent.plan_seed
+    batched = evaluate(agent, family, **kw)
+    assert agent.plan_seed == serial_plan_seed == batched[-1].env_seed  # the last reset: the last row's seed
+    assert [r.draw for r in batched] == [0, 0, 1, 1, 2, 2, 3, 3]
+    for b, s in zip(batched, serial, strict=True):
+        assert [getattr(b, f) for f in FIELDS] == [getattr(s, f) for f in FIELDS]
+        for f in TRACES:
+            np.testing.assert_array_equal(getattr(b, f), getattr(s, f))
