@@ -9,11 +9,14 @@ draws and across batches.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from conftest import build_scenario, channel
 
 import budgetgym.agents.evaluation as evaluation
+import budgetgym.agents.fixed as fixed
 from budgetgym.agents import evaluate, make_agent
 from budgetgym.agents.batch_actors import batch_actor
 from budgetgym.envs import ChannelBudgetEnv
@@ -32,6 +35,17 @@ AGENT_PACED = build_scenario(
 )
 
 
+# B/T and the steps' spends are not round numbers: the spend the environment reports differs in the
+# last bits from the one the agent computes, so re-synchronising from ``info["remaining_budget"]``
+# (learn=True) shows in the actions.
+AGENT_PACED_ODD = build_scenario(
+    horizon=3,
+    budget={"total": 1.0, "pacing": "agent", "max_step_multiple": 2.5},
+    channels=[channel("a", min_share=0.1), channel("b"), channel("c", max_share=0.5)],
+    noise={"conversions": "poisson"},
+)
+
+
 def _path_value(scenario, draw, env_seed, path) -> float:
     """A stand-in for the oracle's value: a number that depends on the episode's path (so a row
     scored with the wrong path would differ) without solving anything."""
@@ -47,7 +61,7 @@ def _same(batched: list, serial: list) -> None:
     assert len({r.wall_s for r in batched}) == 1  # played as one batch
 
 
-@pytest.mark.parametrize("scenario", ["stationary-3", AGENT_PACED], ids=["even", "agent"])
+@pytest.mark.parametrize("scenario", ["stationary-3", AGENT_PACED, AGENT_PACED_ODD], ids=["even", "agent", "agent-odd"])
 @pytest.mark.parametrize(
     ("name", "params"),
     [("equal", {}), ("proportional", {"weights": [3, 1, 1]}), ("historical", {"spend": [1, 0, 2]}), ("oracle", {})],
@@ -140,3 +154,33 @@ def test_family_whose_draws_differ_in_their_kpi_baseline(seed: int, split: str, 
         assert [getattr(b, f) for f in FIELDS] == [getattr(s, f) for f in FIELDS]
         for f in TRACES:
             np.testing.assert_array_equal(getattr(b, f), getattr(s, f))
+
+
+EVEN_BOUNDED = build_scenario(  # the equal split is outside the share bounds
+    horizon=6,
+    budget={"total": 600.0, "pacing": "even"},
+    channels=[channel("a", min_share=0.5), channel("b"), channel("c", max_share=0.2)],
+    noise={"conversions": "poisson"},
+)
+
+
+@pytest.mark.parametrize("scenario", [EVEN_BOUNDED, AGENT_PACED], ids=["even", "agent"])
+@pytest.mark.parametrize("learn", [True, False])
+def test_oracle_replay_of_any_plan(monkeypatch: pytest.MonkeyPatch, scenario, learn: bool) -> None:
+    """The oracle's solved plans are feasible splits, so the batch replay's own normalisation and
+    projection (a zero row, negative entries, shares outside the bounds) was never exercised: here
+    each seed's "plan" is such a matrix, and the batched rows must still equal the agent's own steps."""
+
+    def plan_of(scenario, seed=None, n_random_starts=0):
+        plan = np.random.default_rng(seed).uniform(0.0, 80.0, (6, 3))
+        plan[1] = 0.0  # nothing to spend: the equal split, projected onto the bounds
+        plan[2] = [-50.0, 30.0, 120.0]  # a negative entry (the split ignores it, the step total not), c over its cap
+        plan[3] = [0.0, 0.0, 50.0]  # all on c
+        plan[4] = [300.0, 100.0, 100.0]  # more than the step cap (2 B/T under agent pacing)
+        return SimpleNamespace(plan=plan)
+
+    monkeypatch.setattr(fixed, "solve_oracle", plan_of)
+    agent = make_agent("oracle", ChannelBudgetEnv(scenario))
+    assert batch_actor(agent, True, learn) is not None
+    kw = {"seeds": [0, 3, 3], "learn": learn, "oracle": _path_value}
+    _same(evaluate(agent, scenario, **kw), evaluate(agent, scenario, batch=False, **kw))
