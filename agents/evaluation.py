@@ -180,7 +180,7 @@ def evaluate(
         The experiment runner passes the values it solved once beforehand.
     batch : play every episode as a row of one vector env when the agent can act on a batch
         (:func:`~budgetgym.agents.batch_actors.batch_actor`: fixed splits, the oracle, ``ppo``
-        deterministic); the rows equal the episode-by-episode results (``batch=False``) exactly,
+        deterministic with an MLP policy); the rows equal the episode-by-episode results (``batch=False``) exactly,
         except ``wall_s``, then the batch's wall time per episode. A family whose draws differ in
         their KPI baseline (one or none, its controls) plays each kind in batches of its own.
     """
