@@ -18,7 +18,9 @@ from conftest import build_scenario, channel
 import budgetgym.agents.evaluation as evaluation
 import budgetgym.agents.fixed as fixed
 from budgetgym.agents import evaluate, make_agent
+from budgetgym.agents.base import list_agents
 from budgetgym.agents.batch_actors import batch_actor
+from budgetgym.agents.fixed import EqualSplitAgent
 from budgetgym.envs import ChannelBudgetEnv
 from budgetgym.envs.family import family_from_dict, load_family
 
@@ -184,3 +186,30 @@ def test_oracle_replay_of_any_plan(monkeypatch: pytest.MonkeyPatch, scenario, le
     assert batch_actor(agent, True, learn) is not None
     kw = {"seeds": [0, 3, 3], "learn": learn, "oracle": _path_value}
     _same(evaluate(agent, scenario, **kw), evaluate(agent, scenario, batch=False, **kw))
+
+
+def test_which_agents_are_batched() -> None:
+    """Exactly the fixed splits, the oracle and deterministic ``ppo`` act on a batch; every online
+    learner, ``recurrent_ppo`` (its LSTM state) and a subclass (its own ``choose_split``) plays one by one."""
+    pytest.importorskip("sb3_contrib")
+    env = ChannelBudgetEnv("stationary-3")
+    params = {"proportional": {"weights": [1, 2, 3]}, "historical": {"spend": [1, 2, 3]}}
+    fixed_, learner = (True, True), (False, False)  # batched with (deterministic, learn), (stochastic, not learning)
+    expected = {
+        "epsilon_greedy": learner, "equal": fixed_, "greedy": learner, "historical": fixed_,
+        "model_thompson": learner, "oracle": fixed_, "ppo": (True, False), "proportional": fixed_,
+        "recurrent_ppo": learner, "thompson": learner, "ucb1": learner,
+    }
+    assert set(expected) <= set(list_agents())  # (other tests register agents of their own)
+    for name, want in expected.items():
+        agent = make_agent(name, env, **params.get(name, {}))
+        assert (batch_actor(agent, True, True) is not None, batch_actor(agent, False, False) is not None) == want, name
+
+    class AllOnSearch(EqualSplitAgent):
+        def choose_split(self, observation: np.ndarray, deterministic: bool) -> np.ndarray:
+            return np.array([1.0, 0.0, 0.0])
+
+    agent = AllOnSearch(env.brief, EqualSplitAgent.Params())
+    assert batch_actor(agent, True, True) is None
+    rows = evaluate(agent, "stationary-3", seeds=[0, 1], oracle=_path_value)
+    assert all(r.allocation[:, 1:].sum() == 0.0 < r.allocation[:, 0].sum() for r in rows)
