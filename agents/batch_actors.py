@@ -14,11 +14,14 @@ reproduces, row by row and bit for bit, what the evaluator's per-episode calls
   budget each row's agent tracks (re-synchronised from ``info["remaining_budget"]`` when the
   evaluator lets agents learn, advanced by :func:`~budgetgym.envs.allocation.pacing_spend` when not);
 * ``ppo`` (:class:`PredictBatchActor`): its deterministic ``predict`` on the batch, whose rows do not
-  depend on the batch (:mod:`budgetgym.agents.ppo_forward`).
+  depend on the batch (:mod:`budgetgym.agents.ppo_forward`) when its policy is an MLP of linear
+  layers and tanh/ReLU (:func:`~budgetgym.agents.ppo_forward.batch_independent`: any ``ppo`` built
+  from a config; a model wrapped by ``PPOAgent.from_model`` may be another, then played one by one).
 
 Other agents (online learners, recurrent policies, stochastic actions, subclasses) return
 ``None`` and are evaluated episode by episode. After a batch the agent has been ``reset`` with
-each row's seed in the evaluator's order; its per-episode counters are not replayed.
+each row's seed in the evaluator's order (after ``evaluate``, the last row's last); its per-episode
+counters are not replayed.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy as np
 
 from budgetgym.agents.fixed import EqualSplitAgent, HistoricalAgent, OracleAgent, ProportionalAgent, SplitAgent
 from budgetgym.agents.ppo import PPOAgent
+from budgetgym.agents.ppo_forward import batch_independent
 from budgetgym.envs.allocation import project_rows, split_to_action
 
 __all__ = ["BatchActor", "PredictBatchActor", "SplitBatchActor", "batch_actor"]
@@ -122,6 +126,6 @@ def batch_actor(agent: Any, deterministic: bool, learn: bool) -> BatchActor | No
     kind = type(agent)
     if kind in (EqualSplitAgent, ProportionalAgent, HistoricalAgent, OracleAgent):
         return SplitBatchActor(agent, learn)
-    if kind is PPOAgent and deterministic:
+    if kind is PPOAgent and deterministic and batch_independent(agent.model.policy):
         return PredictBatchActor(agent, deterministic)
     return None

@@ -180,8 +180,9 @@ def evaluate(
         The experiment runner passes the values it solved once beforehand.
     batch : play every episode as a row of one vector env when the agent can act on a batch
         (:func:`~budgetgym.agents.batch_actors.batch_actor`: fixed splits, the oracle, ``ppo``
-        deterministic); the rows equal the episode-by-episode results (``batch=False``) exactly,
-        except ``wall_s``, then the batch's wall time per episode.
+        deterministic with an MLP policy); the rows equal the episode-by-episode results (``batch=False``) exactly,
+        except ``wall_s``, then the batch's wall time per episode. A family whose draws differ in
+        their KPI baseline (one or none, its controls) plays each kind in batches of its own.
     """
     family = load_family(scenario)
     if family.varies:
@@ -205,11 +206,11 @@ def evaluate(
     actor = batch_actor(agent, deterministic, learn) if batch else None
     if actor is not None:
         rows = [(sc, draw, sp, seed, ep) for sc, draw, sp in campaigns for seed in seeds for ep in range(episodes)]
-        return [
-            res
-            for start in range(0, len(rows), MAX_BATCH)
-            for res in _batch(actor, rows[start : start + MAX_BATCH], name, train_steps, provider)
-        ]
+        out: list[EpisodeResult | None] = [None] * len(rows)
+        for chunk in _batches(rows):
+            for i, res in zip(chunk, _batch(actor, [rows[i] for i in chunk], name, train_steps, provider), strict=True):
+                out[i] = res
+        return [res for res in out if res is not None]
     results = []
     for sc, draw, sp in campaigns:
         env = ChannelBudgetEnv(sc)
@@ -273,6 +274,26 @@ def _episode(
         step_reward=step_rew,
         draw=draw,
     )
+
+
+def _batches(rows: list[tuple[Scenario, int | None, str | None, int, int]]) -> list[list[int]]:
+    """The indices of ``rows`` in the batches one vector env each plays, in row order within a batch.
+
+    A vector env takes its KPI baseline's shape (whether there is one, its controls) from its first
+    row, so a family whose draws differ there plays each kind in batches of its own (at most
+    :data:`MAX_BATCH` rows each). A kind holds whole campaigns (every seed and episode of a draw), so
+    its batches end with the last seed's last episode: the agent's last ``reset`` is the one episode
+    by episode makes.
+    """
+    groups: dict[tuple[str, ...] | None, list[int]] = {}
+    for i, (sc, *_) in enumerate(rows):
+        groups.setdefault(_baseline_kind(sc), []).append(i)
+    return [idx[lo : lo + MAX_BATCH] for idx in groups.values() for lo in range(0, len(idx), MAX_BATCH)]
+
+
+def _baseline_kind(sc: Scenario) -> tuple[str, ...] | None:
+    """``None`` without a KPI baseline, else the names of its controls."""
+    return None if sc.baseline is None else tuple(c.name for c in sc.baseline.controls)
 
 
 def _batch(

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from gymnasium.spaces import Box
 
-__all__ = ["policy_mean"]
+__all__ = ["batch_independent", "policy_mean"]
 
 #: Rows per chunk: the product ``[rows, out, in]`` of a 64 x 64 layer stays about 8 MB.
 _ROWS = 512
@@ -63,6 +63,13 @@ def _forward(layers: list[tuple[str, np.ndarray | None, np.ndarray | None]], x: 
         else:
             x = np.maximum(x, np.float32(0.0))
     return x
+
+
+def batch_independent(policy: Any) -> bool:
+    """Whether :func:`policy_mean` computes ``policy``'s action (an MLP actor of linear layers and
+    tanh/ReLU): then a row's action does not depend on the batch it is evaluated in. Otherwise
+    :meth:`~budgetgym.agents.ppo.PPOAgent.predict` falls back on SB3's ``predict``, whose rows do."""
+    return _layers(policy) is not None
 
 
 def policy_mean(policy: Any, observation: np.ndarray, space: Box) -> np.ndarray | None:
