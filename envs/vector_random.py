@@ -41,6 +41,7 @@ from gymnasium.utils import seeding
 from budgetgym.envs.baseline import BaselinePath, baseline_path
 from budgetgym.envs.batch_model import BatchModel
 from budgetgym.envs.dynamics import LARGE_MEAN, ChannelModel, draw_counts
+from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.path import ScenarioPath, drift_sd, sample_path, step_days
 from budgetgym.envs.scenario import Scenario
@@ -124,6 +125,29 @@ def _distinct(scenarios: Sequence[Scenario]) -> tuple[list[Scenario], np.ndarray
     return out, index
 
 
+def baseline_layout(sc: Scenario) -> tuple[str, ...] | None:
+    """What a scenario's KPI baseline adds to the info: ``None`` (no baseline) or its controls' names."""
+    return None if sc.baseline is None else tuple(c.name for c in sc.baseline.controls)
+
+
+def check_baseline_layouts(scenarios: Sequence[Scenario], where: str) -> None:
+    """The rows of a vector env share one info layout: a one-line error when ``scenarios`` differ in
+    their KPI baseline (one or none, or its controls), whose info keys would be the first row's."""
+    first = baseline_layout(scenarios[0])
+    for sc in scenarios[1:]:
+        other = baseline_layout(sc)
+        if other != first:
+            def say(x: tuple[str, ...] | None) -> str:
+                if x is None:
+                    return "no KPI baseline"
+                return f"a KPI baseline with controls {', '.join(x)}" if x else "a KPI baseline without controls"
+
+            raise BudgetGymError(
+                f"{where}: the rows of a vector env must share one KPI baseline layout; one draw has {say(first)}, "
+                f"another {say(other)} (evaluate them in separate batches)"
+            )
+
+
 _Tables = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 
 
@@ -171,8 +195,9 @@ class PerEnvRandom:
             chosen = [family.sample(int(d), "train") for d in draws]
         else:
             chosen = [family.nominal()] * self.n
-        paths = [sample_path(sc, self._rng(i)) for i, sc in enumerate(chosen)]
         scenarios, index = _distinct(chosen)
+        check_baseline_layouts(scenarios, f"scenario '{family.name}'")
+        paths = [sample_path(sc, self._rng(i)) for i, sc in enumerate(chosen)]
         cost, response, delivery = _tables(paths)
         base = [p.baseline for p in paths] if paths[0].baseline is not None else None
         return Campaigns(
@@ -297,6 +322,7 @@ class BatchedRandom:
                 scenarios, index = [family.nominal()], np.zeros(self.n, dtype=np.intp)
             members = [compile_(sc) for sc in scenarios]
             cost, response, delivery = _tables([sample_path(sc, None) for sc in scenarios])
+        check_baseline_layouts(scenarios, f"scenario '{family.name}'")
         base = None
         if scenarios[0].baseline is not None:
             children = rng.spawn(self.n)

@@ -17,9 +17,10 @@ from gymnasium.vector import AutoresetMode
 
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.family import ScenarioFamily, load_family
+from budgetgym.envs.family import VALIDATION_DRAWS, ScenarioFamily, load_family
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.vector_parts import default_threads
+from budgetgym.envs.vector_random import check_baseline_layouts
 
 __all__ = ["DEFAULT_DRAW_POOL", "VectorSettings", "vector_settings"]
 
@@ -49,6 +50,16 @@ def _positive(name: str, value: Any, given: Any = None) -> int:
     return int(value)
 
 
+def _known_draws(family: ScenarioFamily) -> list[Scenario]:
+    """The scenarios a vector env of ``family`` may play that are known without sampling: its one
+    scenario, every member of an ensemble, or a template's validation draws (a later draw is
+    checked when an episode plays it)."""
+    if not family.varies:
+        return [family.nominal()]
+    train, test = (family.split_size(split) or VALIDATION_DRAWS for split in ("train", "test"))
+    return [*(family.sample(i, "train") for i in range(train)), *(family.sample(i, "test") for i in range(test))]
+
+
 def vector_settings(
     scenario: str | Path | Scenario | ScenarioFamily | Sequence[Scenario], num_envs: int | None, *, rng: str,
     autoreset_mode: AutoresetMode | str, draw_pool: int | None, threads: int | None, part_rows: int | None,
@@ -66,8 +77,10 @@ def vector_settings(
             raise BudgetGymError(
                 "scenario: the scenarios of a vector env must share one brief (channels, budget, pacing, horizon)"
             )
+        check_baseline_layouts([rows[0], *distinct], "scenario")
     else:
         family = load_family(scenario)  # type: ignore[arg-type]
+        check_baseline_layouts(_known_draws(family), f"scenario '{family.name}'")
     count = num_envs if num_envs is not None else (1 if rows is None else len(rows))
     n = _positive("num_envs", count, num_envs)
     if rows is not None and n != len(rows):

@@ -222,3 +222,30 @@ def test_numpy_seeds_are_the_python_seeds(rng: str) -> None:
         with pytest.raises(error, match=match) as err:
             env.reset(seed=bad)
         assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("rng", ["per_env", "batched"])
+def test_rows_that_differ_in_their_kpi_baseline_are_refused(rng: str) -> None:
+    """The info's baseline keys are the first row's: rows with and without a KPI baseline (or with
+    other controls) crashed ``per_env`` for some seeds and lost the baseline from ``batched``'s info;
+    a one-line error at construction now, for a list of scenarios and for an ensemble."""
+    plain = load_scenario("stationary-3")
+    based = plain.override({"baseline": {"level": 3.0}})
+    priced = plain.override(
+        {"baseline": {"level": 3.0, "controls": [{"name": "price", "mean": 1.0, "sd": 0.1, "effect": 2.0}]}}
+    )
+    with pytest.raises(BudgetGymError, match="one draw has no KPI baseline, another a KPI baseline without controls"):
+        ChannelBudgetVectorEnv([plain, based], rng=rng)
+    with pytest.raises(BudgetGymError, match="without controls, another a KPI baseline with controls price"):
+        ChannelBudgetVectorEnv([based, priced, based], rng=rng)
+    mixed = family_from_dict(
+        {"family": "mixed", "scenario": "stationary-3", "ensemble": [{"baseline": {"level": 3.0}}, {}, {}, {}]}
+    )
+    with pytest.raises(BudgetGymError, match="scenario 'mixed': the rows of a vector env must share one KPI baseline"):
+        ChannelBudgetVectorEnv(mixed, 4, rng=rng)
+    same = family_from_dict({"family": "same", "scenario": "stationary-3", "ensemble": [
+        {"baseline": {"level": 3.0}}, {"baseline": {"level": 5.0}}, {"baseline": {"level": 1.0}}]})
+    env = ChannelBudgetVectorEnv(same, 4, rng=rng)  # levels may differ: one layout
+    env.reset(seed=0)
+    info = env.step(np.zeros((4, 3), dtype=np.float32))[-1]
+    assert info["_baseline"].all() and np.all(info["baseline"] > 0)
