@@ -20,8 +20,9 @@ reproduces, row by row and bit for bit, what the evaluator's per-episode calls
 
 Other agents (online learners, recurrent policies, stochastic actions, subclasses) return
 ``None`` and are evaluated episode by episode. After a batch the agent has been ``reset`` with
-each row's seed in the evaluator's order (after ``evaluate``, the last row's last); its per-episode
-counters are not replayed.
+each row's seed in the evaluator's order (after ``evaluate``, the last row's last), and its
+per-episode counters (step, spend so far) are the last row's at the episode's end, as after
+playing the episodes one by one (what ``agent.json`` saves).
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class BatchActor(Protocol):
     def update(self, info: dict[str, Any]) -> None:
         """The step's batched info (the evaluator's ``agent.update``)."""
 
+    def finish(self, steps: int) -> None:
+        """After ``steps`` steps of the batch: leave the agent as its last row's episode left it."""
+
 
 class PredictBatchActor:
     """An agent whose ``predict`` on a batch gives every row its own action."""
@@ -67,6 +71,9 @@ class PredictBatchActor:
 
     def update(self, info: dict[str, Any]) -> None:
         pass
+
+    def finish(self, steps: int) -> None:
+        pass  # a deterministic policy keeps no per-episode state
 
 
 class SplitBatchActor:
@@ -119,6 +126,9 @@ class SplitBatchActor:
     def update(self, info: dict[str, Any]) -> None:
         if self.learn:
             self.spent = self.agent.budget - np.asarray(info["remaining_budget"], dtype=float)
+
+    def finish(self, steps: int) -> None:
+        self.agent.t, self.agent.spent = steps, float(self.spent[-1])
 
 
 def batch_actor(agent: Any, deterministic: bool, learn: bool) -> BatchActor | None:

@@ -317,6 +317,7 @@ def _batch(
         actor.update(info)
         allocation[:, t], conversions[:, t] = info["spend"], info["conversions"]
         step_exp[:, t], step_rew[:, t] = info["expected_reward"], reward
+    actor.finish(T)
     wall = (time.perf_counter() - t0) / n
     paths = venv.paths
     assert paths is not None

@@ -188,6 +188,22 @@ def test_oracle_replay_of_any_plan(monkeypatch: pytest.MonkeyPatch, scenario, le
     _same(evaluate(agent, scenario, **kw), evaluate(agent, scenario, batch=False, **kw))
 
 
+@pytest.mark.parametrize("learn", [True, False])
+@pytest.mark.parametrize("name", ["equal", "oracle"])
+def test_agent_ends_as_episode_by_episode(name: str, learn: bool) -> None:
+    """After a batch the agent's saved state (step, spend so far: ``agent.json``) is what playing the
+    episodes one by one leaves, the last episode's end (it was the start of one, t = 0, spent 0)."""
+    states = []
+    for batch in (True, False):
+        kw = {"n_random_starts": 0} if name == "oracle" else {}
+        agent = make_agent(name, ChannelBudgetEnv(AGENT_PACED_ODD), **kw)
+        evaluate(agent, AGENT_PACED_ODD, seeds=[0, 4], learn=learn, batch=batch, oracle=_path_value)
+        states.append(agent.state_dict())
+    batched, serial = states
+    assert serial["t"] == AGENT_PACED_ODD.horizon and serial["spent"] > 0.5  # the case under test
+    assert {k: batched[k] for k in ("t", "spent")} == {k: serial[k] for k in ("t", "spent")}
+
+
 def test_which_agents_are_batched() -> None:
     """Exactly the fixed splits, the oracle and deterministic ``ppo`` act on a batch; every online
     learner, ``recurrent_ppo`` (its LSTM state) and a subclass (its own ``choose_split``) plays one by one."""
