@@ -14,7 +14,10 @@ r"""How good a fit is: error metrics, the parameter table with intervals, and wa
   of their draws beyond ±0.9 — the adstock-saturation trade-off: then only a combination, such
   as the response at typical exposure, is identified); the fit is poor (R² < 0.5, standardised
   residuals with lag-1 autocorrelation above 0.5, a Poisson fit with dispersion above 2, a
-  held-out error more than twice the in-sample one and 5 points above it).
+  held-out MAPE more than twice the in-sample MAPE of the fit that made the forecast — the fit
+  without the held-out periods — and 5 points above it:
+  :math:`\mathrm{MAPE}_{out} > \max(2\, \mathrm{MAPE}_{in}, \mathrm{MAPE}_{in} + 5)`; the fit
+  of all periods is no yardstick, it has seen the held-out periods and bends to them).
 """
 
 from __future__ import annotations
@@ -107,8 +110,20 @@ def _autocorr(r: np.ndarray) -> float:
     return float(r[1:] @ r[:-1]) / den if den > 0 else 0.0
 
 
-def warnings_for(fit: Fit, draws: Draws | None, insample: Errors, holdout: Errors | None = None) -> list[str]:
-    """Everything a user should look at before trusting the fit (module docstring)."""
+def warnings_for(
+    fit: Fit, draws: Draws | None, insample: Errors, holdout: Errors | None = None, *,
+    holdout_insample: Errors | None = None,
+) -> list[str]:
+    """Everything a user should look at before trusting the fit (module docstring).
+
+    Parameters
+    ----------
+    fit, draws : the fit and its bootstrap draws (``None``: no draws).
+    insample : errors of ``fit`` on its periods.
+    holdout : errors of the forecast of the held-out periods.
+    holdout_insample : in-sample errors of the fit that made that forecast (the fit without the
+        held-out periods), which the held-out MAPE is compared with; default ``insample``.
+    """
     out: list[str] = []
     lo, hi = fit.layout.bounds()
     names = fit.layout.names()
@@ -160,7 +175,8 @@ def warnings_for(fit: Fit, draws: Draws | None, insample: Errors, holdout: Error
                    f"something; intervals may be too narrow")
     if fit.spec.likelihood == "poisson" and fit.scale > 2:
         out.append(f"overdispersed counts (Pearson dispersion {fit.scale:.1f} > 2): use --likelihood negative_binomial")
-    if holdout is not None and holdout.mape > max(2 * insample.mape, insample.mape + 5):
-        out.append(f"held-out MAPE {holdout.mape:.1f}% is far above the in-sample {insample.mape:.1f}%: the model "
-                   f"may not forecast (overfit, or the baseline changes)")
+    base = insample if holdout_insample is None else holdout_insample
+    if holdout is not None and holdout.mape > max(2 * base.mape, base.mape + 5):
+        out.append(f"held-out MAPE {holdout.mape:.1f}% is far above the in-sample {base.mape:.1f}% of the fit "
+                   f"without those periods: the model may not forecast (overfit, or the baseline changes)")
     return out

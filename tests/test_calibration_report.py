@@ -131,6 +131,39 @@ def test_holdout_is_fitted_without_the_tail_and_forecast_from_the_head(tmp_path:
     assert out.r2 == pytest.approx(1 - e @ e / np.sum((tail - tail.mean()) ** 2), rel=1e-9)
 
 
+def test_held_out_warning_compares_the_forecast_with_the_fit_that_made_it(tmp_path: Path) -> None:
+    """A KPI whose last 10 periods jump to 3x (the baseline changes): the fit without them has an
+    in-sample MAPE of about 1%, its forecast of them about 67%: the warning must fire, quoting the
+    in-sample MAPE of that same fit (the fit of all periods, which tries to absorb the jump, has
+    a much larger in-sample MAPE and must not be the yardstick)."""
+    n = 10
+    path = _data(tmp_path / "d.csv", tail=n, tail_factor=3.0)
+    res = calibrate(path, date="date", kpi="revenue", spend=SPEND, draws=0, fourier=0, starts=2, prior="none",
+                    holdout=n)
+    h = res.holdout
+    assert h is not None
+    assert h.insample.mape < 5 and h.outsample.mape > 50  # the premise
+    assert h.outsample.mape < 2 * res.errors.mape  # the fit of all periods is no yardstick
+    hits = [w for w in res.warnings if w.startswith("held-out MAPE")]
+    assert len(hits) == 1, res.warnings
+    assert f"the in-sample {h.insample.mape:.1f}%" in hits[0]
+
+
+def test_held_out_warning_threshold() -> None:
+    """Fires when the held-out MAPE exceeds both twice the in-sample one and it plus 5 points."""
+    fit = _tiny_fit()
+    ins = errors(fit.y, fit.fitted)
+
+    def warned(held: float, fitted: float) -> bool:
+        e = lambda m: type(ins)(n=5, r2=0.9, mape=m, rmse=1.0)  # noqa: E731
+        msgs = warnings_for(fit, None, ins, e(held), holdout_insample=e(fitted))
+        return any(w.startswith("held-out MAPE") for w in msgs)
+
+    assert warned(10.1, 5.0) and not warned(10.0, 5.0)  # twice 5 = 10 = 5 + 5
+    assert warned(2.1, 1.0) is False and warned(6.1, 1.0)  # 5 points above decides for small errors
+    assert not warned(44.0, 22.0) and warned(44.1, 22.0)  # twice decides for large ones
+
+
 _TINY: dict[str, object] = {}
 
 
