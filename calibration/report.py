@@ -67,8 +67,9 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
     d, f, w = result.data, result.fit, result.window
     spec = f.spec
     first, last = (pd.Timestamp(x).date() for x in (d.dates[0], d.dates[-1]))
-    best = f.start_costs[0]
-    reached = sum(1 for c in f.start_costs if c <= best * (1 + 1e-6) + 1e-12)
+    # start_costs: the polished best, then each start's cost (model._multistart): the polish is no start
+    best, scouts = f.start_costs[0], f.start_costs[1:]
+    reached = max(1, sum(1 for c in scouts if c <= best * (1 + 1e-6) + 1e-12))  # the best's own start at least
     drive = ", ".join(f"`{d.driver(i)}`" for i in range(d.n_channels))
     pairs = ", ".join(f"{c} ← `{s}`" for c, s in zip(f.channels, d.spend_columns, strict=True))
     lines = [
@@ -80,7 +81,7 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
         f"KPI = baseline + Σ β·{spec.saturation}({spec.adstock} adstock of the "
         f"{'exposure' if d.exposure is not None else 'spend'}) + noise ({spec.likelihood}); baseline: "
         f"{', '.join(f.baseline_names)}. Equations: `budgetgym.calibration.model` and `.transforms`.",
-        f"Maximum likelihood by variable projection from {len(f.start_costs)} starts ({reached} reached the best)"
+        f"Maximum likelihood by variable projection from {len(scouts)} starts ({reached} reached the best)"
         + (f"; weak channels under a mild prior: {', '.join(c for c, wk in zip(f.channels, f.weak, strict=True) if wk)}"
            if f.weak.any() else "") + ".", "",
         "## Fit", "",

@@ -9,6 +9,7 @@ well under two seconds.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from budgetgym.calibration import ModelSpec, calibrate, fit_model, read_mmm_csv
 from budgetgym.calibration.diagnostics import errors, parameter_table, warnings_for
 from budgetgym.calibration.export import fit_costs
 from budgetgym.calibration.plots import response_band
+from budgetgym.calibration.report import fit_markdown
 from budgetgym.calibration.uncertainty import Draws, resample_blocks
 
 SPEND = ["c0_spend", "c1_spend"]
@@ -277,3 +279,15 @@ def test_moving_blocks_are_consecutive_and_start_anywhere() -> None:
             np.testing.assert_array_equal(block, block[0] + np.arange(len(block)))
             starts.add(int(block[0]))
     assert starts == set(range(8))
+
+
+def test_fit_md_counts_the_starts_the_search_ran(tmp_path: Path) -> None:
+    """``--starts 3`` without a prior: the search ran from 3 starts (the polished best is not a
+    start of its own), and at most all 3 reached the best."""
+    path = _data(tmp_path / "d.csv")
+    res = calibrate(path, date="date", kpi="revenue", spend=SPEND, draws=0, fourier=0, starts=3, prior="none")
+    text = fit_markdown(res, [])
+    found = re.search(r"from (\d+) starts \((\d+) reached the best\)", text)
+    assert found is not None, text
+    assert int(found.group(1)) == 3
+    assert 1 <= int(found.group(2)) <= 3
