@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from budgetgym.calibration.diagnostics import MIN_CHECK_DRAWS, MIN_INTERVAL_DRAWS
 from budgetgym.envs.io import YAML_DUMPER, move_staged, staged_output
 
 if TYPE_CHECKING:
@@ -101,10 +102,15 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
     lines += ["", f"Noise: {noise}. Times: " + ", ".join(f"{k} {v:.2f} s" for k, v in result.seconds.items()) + ".", ""]
     lines += [f"![{name}]({name})" for name in figures] + ([""] if figures else [])
     n_draws = 0 if result.draws is None else len(result.draws)
-    lines += ["## Parameters", "",
-              (f"Estimate and 90% interval (5th–95th percentile of {n_draws} moving-block bootstrap refits, blocks of "
-               f"{result.draws.block_length} periods)." if result.draws is not None and n_draws else
-               "Point estimates (no bootstrap draws)."),
+    if result.draws is not None and n_draws >= MIN_INTERVAL_DRAWS:
+        about = (f"Estimate and 90% interval (5th–95th percentile of {n_draws} moving-block bootstrap refits, blocks "
+                 f"of {result.draws.block_length} periods)."
+                 + (f" With fewer than {MIN_CHECK_DRAWS} draws no parameter is checked for identification."
+                    if n_draws < MIN_CHECK_DRAWS else ""))
+    else:
+        about = (f"Point estimates (intervals need at least {MIN_INTERVAL_DRAWS} bootstrap draws, "
+                 f"got {n_draws}; no parameter is checked for identification).")
+    lines += ["## Parameters", "", about,
               "`typical_response`: KPI per period when the channel's median nonzero exposure is sustained — "
               "what the data identify best.", ""]
     lines += _table(result.parameters.rename(columns={"low": "5%", "high": "95%"}))

@@ -291,3 +291,32 @@ def test_fit_md_counts_the_starts_the_search_ran(tmp_path: Path) -> None:
     assert found is not None, text
     assert int(found.group(1)) == 3
     assert 1 <= int(found.group(2)) <= 3
+
+
+def test_fit_md_claims_intervals_and_identification_checks_only_when_made(tmp_path: Path) -> None:
+    """One draw gives no interval (``parameters.csv`` has none): ``fit.md`` must not announce the
+    5th-95th percentiles of 1 refit; 3 draws give intervals but no identification check (that
+    needs 10), and ``fit.md`` says so."""
+    path = _data(tmp_path / "d.csv")
+    kw = dict(date="date", kpi="revenue", spend=SPEND, fourier=0, starts=2, prior="none")
+    one = calibrate(path, draws=1, **kw)  # type: ignore[arg-type]
+    assert one.parameters["low"].isna().all()
+    text = fit_markdown(one, [])
+    assert "percentile of 1 " not in text and "intervals need at least 2 bootstrap draws, got 1" in text
+    three = calibrate(path, draws=3, **kw)  # type: ignore[arg-type]
+    assert three.parameters.set_index("parameter").loc["beta", "low"].notna().all()
+    text = fit_markdown(three, [])
+    assert "5th–95th percentile of 3 moving-block bootstrap refits" in text
+    assert "With fewer than 10 draws no parameter is checked for identification." in text
+    assert "checked for identification" not in fit_markdown(calibrate(path, draws=10, **kw), [])  # type: ignore[arg-type]
+
+
+def test_identification_is_checked_from_10_draws() -> None:
+    """theta draws over the whole of [0, 0.9]: not identified with 10 draws, unchecked with 9."""
+    fit = _tiny_fit()
+    for n, expected in ((9, False), (10, True)):
+        rng = np.random.default_rng(n)
+        draws = _draws(np.linspace(0.0, 0.9, n), rng.uniform(-0.1, 0.1, n), rng.uniform(0.9, 1.1, n),
+                       rng.uniform(5900.0, 6100.0, n))
+        msgs = warnings_for(fit, draws, errors(fit.y, fit.fitted))
+        assert any(w.startswith("c0: theta is not identified") for w in msgs) is expected, (n, msgs)
