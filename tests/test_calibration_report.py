@@ -320,3 +320,20 @@ def test_identification_is_checked_from_10_draws() -> None:
                        rng.uniform(5900.0, 6100.0, n))
         msgs = warnings_for(fit, draws, errors(fit.y, fit.fitted))
         assert any(w.startswith("c0: theta is not identified") for w in msgs) is expected, (n, msgs)
+
+
+@pytest.mark.parametrize(("spread", "fires"), [(19_000.0, False), (21_000.0, True)])
+def test_beta_poorly_identified_when_its_interval_spans_a_factor_above_10(spread: float, fires: bool) -> None:
+    """beta = 1000 + 21 draws evenly spaced on [0, L]: 90% interval 1000 + L/20 to 1000 + 19 L/20,
+    a factor of exactly 10 at L = 20,000: 9.1 (no warning) at 19,000, 10.9 at 21,000."""
+    fit = _tiny_fit()
+    N = 21
+    rng = np.random.default_rng(1)
+    beta = 1000.0 + np.linspace(0.0, spread, N)
+    draws = _draws(rng.uniform(0.25, 0.35, N), rng.uniform(-0.1, 0.1, N), rng.uniform(0.9, 1.1, N),
+                   rng.permutation(beta))
+    hits = [w for w in warnings_for(fit, draws, errors(fit.y, fit.fitted)) if "beta (max_response)" in w]
+    assert bool(hits) is fires, hits
+    if fires:
+        ratio = (1000.0 + 0.95 * spread) / (1000.0 + 0.05 * spread)
+        assert hits == [f"c0: beta (max_response) is poorly identified (its 90% interval spans a factor {ratio:.0f})"]
