@@ -242,7 +242,8 @@ def calibrate(
     family_from_dict(fam, source=f"calibrated family of '{p}'")  # it must load as written
     result = CalibrationResult(
         data=data, fit=fit, draws=boot, holdout=held, errors=insample, parameters=parameter_table(fit, data, boot),
-        warnings=warnings_for(fit, boot, insample, held.outsample if held else None), window=window, costs=costs,
+        warnings=warnings_for(fit, boot, insample, held.outsample if held else None,
+                              holdout_insample=held.insample if held else None), window=window, costs=costs,
         reward=rew, family=fam, history=history_frame(data), seconds=seconds,
         lift=None if tests is None else lift_table(fit, tests, boot.phi if boot else None, boot.beta if boot else None),
     )

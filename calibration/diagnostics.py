@@ -3,18 +3,21 @@ r"""How good a fit is: error metrics, the parameter table with intervals, and wa
 * **Errors** over periods with the KPI: :math:`R^2 = 1 - \sum (y-\hat\mu)^2 / \sum (y - \bar y)^2`,
   MAPE :math:`= 100 \cdot \mathrm{mean}\,|y - \hat\mu| / |y|` (periods with ``y != 0``), RMSE.
 * **Parameters** per channel with their 90% bootstrap intervals (5th and 95th percentiles of
-  the draws): the carry-over's, ``kappa``, the Hill slope, ``beta``, and two quantities the data
-  pin down better than each parameter: the **response at typical exposure**
-  :math:`\beta_i h_i(\bar w_i m_i)` (KPI per period when the channel's median nonzero exposure
-  is sustained) and the channel's **contribution** over the data (sum of
-  :math:`\beta_i h_i(a_{t,i})`, and per unit of spend).
-* **Warnings**: a parameter is *not identified* when its 90% interval spans more than 80% of its
-  range (on the fitted scale: ``theta``, ``ln kappa``, slope; ``beta`` when its interval spans a
-  factor of more than 10); an estimate sits *at a bound*; two parameters trade off (correlation
-  of their draws beyond ±0.9 — the adstock-saturation trade-off: then only a combination, such
-  as the response at typical exposure, is identified); the fit is poor (R² < 0.5, standardised
-  residuals with lag-1 autocorrelation above 0.5, a Poisson fit with dispersion above 2, a
-  held-out error more than twice the in-sample one and 5 points above it).
+  the draws; with at least 2 draws): the carry-over's, ``kappa``, the Hill slope, ``beta``, and
+  two quantities the data pin down better than each parameter: the **response at typical
+  exposure** :math:`\beta_i h_i(\bar w_i m_i)` (KPI per period when the channel's median nonzero
+  exposure is sustained) and the channel's **contribution** over the data (sum of
+  :math:`\beta_i h_i(a_{t,i})`, and per unit of spend; point estimates only, no interval).
+* **Warnings** (those on the draws only with at least 10 draws): a parameter is *not identified*
+  when its 90% interval spans more than 80% of its range (on the fitted scale: ``theta``,
+  ``ln kappa``, slope; ``beta`` when its interval spans a factor of more than 10); an estimate sits *at
+  a bound*; two parameters trade off (correlation of their draws beyond ±0.9 — the
+  adstock-saturation trade-off: then only a combination, such as the response at typical exposure,
+  is identified); the fit is poor (R² < 0.5, standardised residuals with lag-1 autocorrelation
+  above 0.5, a Poisson fit with dispersion above 2, a held-out MAPE more than twice the in-sample
+  MAPE of the fit that made the forecast — the fit without the held-out periods — and 5 points
+  above it: :math:`\mathrm{MAPE}_{out} > \max(2\, \mathrm{MAPE}_{in}, \mathrm{MAPE}_{in} + 5)`;
+  the fit of all periods is no yardstick, it has seen the held-out periods and bends to them).
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ from budgetgym.calibration.uncertainty import Draws
 __all__ = ["Errors", "errors", "parameter_table", "typical_response", "warnings_for"]
 
 LEVELS = (5.0, 95.0)
+#: Intervals need at least this many draws; the checks of identification (not identified, trade-offs)
+#: at least :data:`MIN_CHECK_DRAWS`.
+MIN_INTERVAL_DRAWS = 2
+MIN_CHECK_DRAWS = 10
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,7 @@ def parameter_table(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFram
     """One row per channel and quantity: ``estimate``, ``low``, ``high`` (90% interval; NaN
     without draws) and the unit."""
     point = {**fit.params(), "beta": fit.beta, "typical_response": typical_response(fit)}
-    sampled = _draw_values(fit, draws) if draws is not None and len(draws) >= 2 else {}
+    sampled = _draw_values(fit, draws) if draws is not None and len(draws) >= MIN_INTERVAL_DRAWS else {}
     units = {"decay": "per period", "shape": "", "scale": "periods", "slope": "", "lag": "periods",
              "beta": "KPI per period", "typical_response": "KPI per period"}
     rows = []
@@ -107,8 +114,20 @@ def _autocorr(r: np.ndarray) -> float:
     return float(r[1:] @ r[:-1]) / den if den > 0 else 0.0
 
 
-def warnings_for(fit: Fit, draws: Draws | None, insample: Errors, holdout: Errors | None = None) -> list[str]:
-    """Everything a user should look at before trusting the fit (module docstring)."""
+def warnings_for(
+    fit: Fit, draws: Draws | None, insample: Errors, holdout: Errors | None = None, *,
+    holdout_insample: Errors | None = None,
+) -> list[str]:
+    """Everything a user should look at before trusting the fit (module docstring).
+
+    Parameters
+    ----------
+    fit, draws : the fit and its bootstrap draws (``None``: no draws).
+    insample : errors of ``fit`` on its periods.
+    holdout : errors of the forecast of the held-out periods.
+    holdout_insample : in-sample errors of the fit that made that forecast (the fit without the
+        held-out periods), which the held-out MAPE is compared with; default ``insample``.
+    """
     out: list[str] = []
     lo, hi = fit.layout.bounds()
     names = fit.layout.names()
@@ -120,7 +139,7 @@ def warnings_for(fit: Fit, draws: Draws | None, insample: Errors, holdout: Error
         label = "ln(kappa / typical)" if name == "u" else name
         if span[j] > 0 and min(value - lo[j], hi[j] - value) < 1e-4 * span[j]:
             out.append(f"{ch}: {label} = {value:.3g} is at its bound [{lo[j]:.3g}, {hi[j]:.3g}]")
-    if draws is not None and len(draws) >= 10:
+    if draws is not None and len(draws) >= MIN_CHECK_DRAWS:
         q = np.percentile(draws.phi, LEVELS, axis=0)
         for j in range(n_channel_params):
             ch, name = fit.channels[j // per], names[j % per]
@@ -160,7 +179,8 @@ def warnings_for(fit: Fit, draws: Draws | None, insample: Errors, holdout: Error
                    f"something; intervals may be too narrow")
     if fit.spec.likelihood == "poisson" and fit.scale > 2:
         out.append(f"overdispersed counts (Pearson dispersion {fit.scale:.1f} > 2): use --likelihood negative_binomial")
-    if holdout is not None and holdout.mape > max(2 * insample.mape, insample.mape + 5):
-        out.append(f"held-out MAPE {holdout.mape:.1f}% is far above the in-sample {insample.mape:.1f}%: the model "
-                   f"may not forecast (overfit, or the baseline changes)")
+    base = insample if holdout_insample is None else holdout_insample
+    if holdout is not None and holdout.mape > max(2 * base.mape, base.mape + 5):
+        out.append(f"held-out MAPE {holdout.mape:.1f}% is far above the in-sample {base.mape:.1f}% of the fit "
+                   f"without those periods: the model may not forecast (overfit, or the baseline changes)")
     return out

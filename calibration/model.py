@@ -186,7 +186,7 @@ class Fit:
     dispersion: float | None  # negative binomial k
     n_params: int
     prior_scale: float
-    start_costs: tuple[float, ...]  # cost reached from each start (sorted)
+    start_costs: tuple[float, ...]  # the polished best's cost, then the cost reached from each start (sorted)
     problem: Problem = field(repr=False)
 
     @property

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from budgetgym.calibration.diagnostics import MIN_CHECK_DRAWS, MIN_INTERVAL_DRAWS
 from budgetgym.envs.io import YAML_DUMPER, move_staged, staged_output
 
 if TYPE_CHECKING:
@@ -67,8 +68,9 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
     d, f, w = result.data, result.fit, result.window
     spec = f.spec
     first, last = (pd.Timestamp(x).date() for x in (d.dates[0], d.dates[-1]))
-    best = f.start_costs[0]
-    reached = sum(1 for c in f.start_costs if c <= best * (1 + 1e-6) + 1e-12)
+    # start_costs: the polished best, then each start's cost (model._multistart): the polish is no start
+    best, scouts = f.start_costs[0], f.start_costs[1:]
+    reached = max(1, sum(1 for c in scouts if c <= best * (1 + 1e-6) + 1e-12))  # the best's own start at least
     drive = ", ".join(f"`{d.driver(i)}`" for i in range(d.n_channels))
     pairs = ", ".join(f"{c} ← `{s}`" for c, s in zip(f.channels, d.spend_columns, strict=True))
     lines = [
@@ -80,7 +82,7 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
         f"KPI = baseline + Σ β·{spec.saturation}({spec.adstock} adstock of the "
         f"{'exposure' if d.exposure is not None else 'spend'}) + noise ({spec.likelihood}); baseline: "
         f"{', '.join(f.baseline_names)}. Equations: `budgetgym.calibration.model` and `.transforms`.",
-        f"Maximum likelihood by variable projection from {len(f.start_costs)} starts ({reached} reached the best)"
+        f"Maximum likelihood by variable projection from {len(scouts)} starts ({reached} reached the best)"
         + (f"; weak channels under a mild prior: {', '.join(c for c, wk in zip(f.channels, f.weak, strict=True) if wk)}"
            if f.weak.any() else "") + ".", "",
         "## Fit", "",
@@ -100,10 +102,15 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
     lines += ["", f"Noise: {noise}. Times: " + ", ".join(f"{k} {v:.2f} s" for k, v in result.seconds.items()) + ".", ""]
     lines += [f"![{name}]({name})" for name in figures] + ([""] if figures else [])
     n_draws = 0 if result.draws is None else len(result.draws)
-    lines += ["## Parameters", "",
-              (f"Estimate and 90% interval (5th–95th percentile of {n_draws} moving-block bootstrap refits, blocks of "
-               f"{result.draws.block_length} periods)." if result.draws is not None and n_draws else
-               "Point estimates (no bootstrap draws)."),
+    if result.draws is not None and n_draws >= MIN_INTERVAL_DRAWS:
+        about = (f"Estimate and 90% interval (5th–95th percentile of {n_draws} moving-block bootstrap refits, blocks "
+                 f"of {result.draws.block_length} periods)."
+                 + (f" With fewer than {MIN_CHECK_DRAWS} draws no parameter is checked for identification."
+                    if n_draws < MIN_CHECK_DRAWS else ""))
+    else:
+        about = (f"Point estimates (intervals need at least {MIN_INTERVAL_DRAWS} bootstrap draws, "
+                 f"got {n_draws}; no parameter is checked for identification).")
+    lines += ["## Parameters", "", about,
               "`typical_response`: KPI per period when the channel's median nonzero exposure is sustained — "
               "what the data identify best.", ""]
     lines += _table(result.parameters.rename(columns={"low": "5%", "high": "95%"}))

@@ -1,0 +1,339 @@
+"""The numbers ``budgetgym calibrate`` reports (``fit.md``, ``parameters.csv``, the figures' data and
+the warnings), each against an expectation computed here by hand: the model's equations written
+out with loops (geometric adstock, Hill curve, intercept + trend baseline), ``R²``/MAPE/RMSE from
+their definitions, percentiles of hand-made draws, a fit of the truncated file for the holdout.
+
+The datasets are small (one or two channels, 48-60 weeks, no Fourier terms), so each test runs in
+well under two seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mmm_synth import Truth, flighted_spend, synthesize
+
+from budgetgym.calibration import ModelSpec, calibrate, fit_model, read_mmm_csv
+from budgetgym.calibration.diagnostics import errors, parameter_table, warnings_for
+from budgetgym.calibration.export import fit_costs
+from budgetgym.calibration.plots import response_band
+from budgetgym.calibration.report import fit_markdown
+from budgetgym.calibration.uncertainty import Draws, resample_blocks
+
+SPEND = ["c0_spend", "c1_spend"]
+T = 60
+
+
+def _truth() -> Truth:
+    return Truth(beta=np.array([6000.0, 4000.0]), kappa=np.array([1500.0, 2500.0]), slope=np.array([1.2, 0.9]),
+                 theta=np.array([0.3, 0.5]))
+
+
+def _data(path: Path, noise_sd: float = 300.0, tail_factor: float = 1.0, tail: int = 0) -> Path:
+    spend = flighted_spend(T, [1000.0, 2000.0], np.random.default_rng(5))
+    synthesize(path, _truth(), spend, noise_sd=noise_sd, seed=2)
+    if tail:  # the KPI of the last ``tail`` periods scaled (a baseline that changes)
+        frame = pd.read_csv(path)
+        frame.loc[T - tail:, "revenue"] *= tail_factor
+        frame.to_csv(path, index=False)
+    return path
+
+
+def _by_hand(spend: np.ndarray, theta: np.ndarray, kappa: np.ndarray, slope: np.ndarray,
+             beta: np.ndarray) -> np.ndarray:
+    """``beta a^s / (kappa^s + a^s)`` of ``a_t = x_t + theta a_{t-1}``, with loops ``[T, K]``."""
+    out = np.zeros_like(spend)
+    for i in range(spend.shape[1]):
+        a = 0.0
+        for t in range(spend.shape[0]):
+            a = spend[t, i] + theta[i] * a
+            out[t, i] = beta[i] * a ** slope[i] / (kappa[i] ** slope[i] + a ** slope[i])
+    return out
+
+
+def _estimates(table: pd.DataFrame, channels: tuple[str, ...], name: str) -> np.ndarray:
+    t = table.set_index(["channel", "parameter"])
+    return np.array([float(t.loc[(c, name), "estimate"]) for c in channels])
+
+
+def test_errors_from_their_definitions() -> None:
+    """R² = 1 - SSres/SStot, MAPE over the nonzero periods only, RMSE: on four numbers by hand."""
+    y = np.array([2.0, 0.0, 4.0, 6.0])
+    mu = np.array([1.0, 1.0, 5.0, 6.0])
+    e = errors(y, mu)
+    # ybar = 3, SStot = 1 + 9 + 1 + 9 = 20, SSres = 1 + 1 + 1 + 0 = 3
+    assert e.n == 4
+    assert e.r2 == pytest.approx(1.0 - 3.0 / 20.0)
+    assert e.mape == pytest.approx(100.0 * (1 / 2 + 1 / 4 + 0 / 6) / 3)  # y = 0 left out
+    assert e.rmse == pytest.approx(np.sqrt(3.0 / 4.0))
+
+
+def test_contributions_and_baseline_make_the_fitted_kpi(tmp_path: Path) -> None:
+    """Every period's fitted KPI is the baseline (intercept + trend in years, by hand) plus each
+    channel's contribution, recomputed from ``parameters.csv``'s decay, kappa, slope and beta
+    with the model's equations; ``contribution`` is its sum over the data and in-sample R² is
+    that of this mean."""
+    path = _data(tmp_path / "d.csv")
+    res = calibrate(path, date="date", kpi="revenue", spend=SPEND, draws=0, fourier=0, starts=2, prior="none")
+    f, frame = res.fit, pd.read_csv(path)
+    X, y = frame[SPEND].to_numpy(float), frame["revenue"].to_numpy(float)
+    g = {k: _estimates(res.parameters, f.channels, k) for k in ("decay", "kappa", "slope", "beta", "contribution")}
+    C = _by_hand(X, g["decay"], g["kappa"], g["slope"], g["beta"])
+    np.testing.assert_allclose(f.contributions, C, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(g["contribution"], C.sum(axis=0), rtol=1e-9)
+    years = 7.0 * np.arange(T) / 365.25
+    base = f.coef[0] + f.coef[1] * years
+    np.testing.assert_allclose(f.baseline, base, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(f.fitted, base + C.sum(axis=1), rtol=1e-9, atol=1e-6)
+    r = y - (base + C.sum(axis=1))
+    assert res.errors.r2 == pytest.approx(1.0 - r @ r / np.sum((y - y.mean()) ** 2), rel=1e-9)
+
+
+def test_holdout_is_fitted_without_the_tail_and_forecast_from_the_head(tmp_path: Path) -> None:
+    """The holdout fit is the fit of the first ``T - n`` rows alone (the tail's KPI scaled by 5
+    changes nothing in it), and its forecast of the tail is the head fit's baseline extrapolated
+    (trend in years since the first date) plus its curves driven by the adstock of *all* the
+    spend, the head's included (carry-over into the tail); the held-out errors are of that
+    forecast against the tail."""
+    n = 8
+    path = _data(tmp_path / "d.csv")
+    kw = dict(date="date", kpi="revenue", spend=SPEND, draws=0, fourier=0, starts=2, prior="none")
+    res = calibrate(path, holdout=n, **kw)  # type: ignore[arg-type]
+    frame = pd.read_csv(path)
+    frame.iloc[: T - n].to_csv(tmp_path / "head.csv", index=False)
+    head = calibrate(tmp_path / "head.csv", **kw)  # type: ignore[arg-type]
+    shifted = frame.copy()
+    shifted.loc[T - n:, "revenue"] *= 5.0
+    shifted.to_csv(tmp_path / "s.csv", index=False)
+    moved = calibrate(tmp_path / "s.csv", holdout=n, **kw)  # type: ignore[arg-type]
+    assert res.holdout is not None and moved.holdout is not None
+    np.testing.assert_allclose(moved.holdout.forecast, res.holdout.forecast, rtol=1e-12)
+    assert moved.holdout.insample == res.holdout.insample == head.errors
+
+    X, y = frame[SPEND].to_numpy(float), frame["revenue"].to_numpy(float)
+    g = {k: _estimates(head.parameters, head.fit.channels, k) for k in ("decay", "kappa", "slope", "beta")}
+    years = 7.0 * np.arange(T) / 365.25
+    forecast = (head.fit.coef[0] + head.fit.coef[1] * years + _by_hand(X, g["decay"], g["kappa"], g["slope"],
+                                                                         g["beta"]).sum(axis=1))[T - n:]
+    np.testing.assert_allclose(res.holdout.forecast, forecast, rtol=1e-9)
+    # without the head's spend (no carry-over into the tail) the forecast would differ
+    cold = _by_hand(np.vstack([np.zeros((T - n, 2)), X[T - n:]]), g["decay"], g["kappa"], g["slope"], g["beta"])
+    assert np.abs(cold[T - n:].sum(axis=1) + (head.fit.coef[0] + head.fit.coef[1] * years)[T - n:]
+                  - forecast).max() > 1.0
+    e = y[T - n:] - forecast
+    out = res.holdout.outsample
+    assert out.n == n
+    assert out.rmse == pytest.approx(np.sqrt(np.mean(e**2)), rel=1e-9)
+    assert out.mape == pytest.approx(100 * np.mean(np.abs(e) / np.abs(y[T - n:])), rel=1e-9)
+    tail = y[T - n:]
+    assert out.r2 == pytest.approx(1 - e @ e / np.sum((tail - tail.mean()) ** 2), rel=1e-9)
+
+
+def test_held_out_warning_compares_the_forecast_with_the_fit_that_made_it(tmp_path: Path) -> None:
+    """A KPI whose last 10 periods jump to 3x (the baseline changes): the fit without them has an
+    in-sample MAPE of about 3%, its forecast of them about 64%: the warning must fire, quoting the
+    in-sample MAPE of that same fit (the fit of all periods, which tries to absorb the jump, has
+    a much larger in-sample MAPE and must not be the yardstick)."""
+    n = 10
+    path = _data(tmp_path / "d.csv", tail=n, tail_factor=3.0)
+    res = calibrate(path, date="date", kpi="revenue", spend=SPEND, draws=0, fourier=0, starts=2, prior="none",
+                    holdout=n)
+    h = res.holdout
+    assert h is not None
+    assert h.insample.mape < 5 and h.outsample.mape > 50  # the premise
+    assert h.outsample.mape < 2 * res.errors.mape  # the fit of all periods is no yardstick
+    hits = [w for w in res.warnings if w.startswith("held-out MAPE")]
+    assert len(hits) == 1, res.warnings
+    assert f"the in-sample {h.insample.mape:.1f}%" in hits[0]
+
+
+def test_held_out_warning_threshold() -> None:
+    """Fires when the held-out MAPE exceeds both twice the in-sample one and it plus 5 points."""
+    fit = _tiny_fit()
+    ins = errors(fit.y, fit.fitted)
+
+    def warned(held: float, fitted: float) -> bool:
+        e = lambda m: type(ins)(n=5, r2=0.9, mape=m, rmse=1.0)  # noqa: E731
+        msgs = warnings_for(fit, None, ins, e(held), holdout_insample=e(fitted))
+        return any(w.startswith("held-out MAPE") for w in msgs)
+
+    assert warned(10.1, 5.0) and not warned(10.0, 5.0)  # twice 5 = 10 = 5 + 5
+    assert warned(2.1, 1.0) is False and warned(6.1, 1.0)  # 5 points above decides for small errors
+    assert not warned(44.0, 22.0) and warned(44.1, 22.0)  # twice decides for large ones
+
+
+_TINY: dict[str, object] = {}
+
+
+def _tiny_fit():  # type: ignore[no-untyped-def]
+    """A fit of one channel, 48 weeks, intercept + trend (cached: the tests build their own draws)."""
+    if "fit" not in _TINY:
+        import tempfile
+
+        d = Path(tempfile.mkdtemp())
+        truth = Truth(beta=np.array([6000.0]), kappa=np.array([1500.0]), slope=np.array([1.0]),
+                      theta=np.array([0.3]))
+        spend = flighted_spend(48, [1000.0], np.random.default_rng(1))
+        synthesize(d / "t.csv", truth, spend, noise_sd=300.0, seed=1)
+        data = read_mmm_csv(d / "t.csv", date="date", kpi="revenue", spend=SPEND[:1])
+        _TINY["data"] = data
+        _TINY["fit"] = fit_model(data, ModelSpec(fourier=0, prior="none", starts=2), seed=0)
+    return _TINY["fit"]
+
+
+def _draws(theta: np.ndarray, u: np.ndarray, slope: np.ndarray, beta: np.ndarray) -> Draws:
+    fit = _tiny_fit()
+    N = len(theta)
+    return Draws(phi=np.column_stack([theta, u, slope]), beta=beta[:, None], coef=np.tile(fit.coef, (N, 1)),
+                 block_length=3, seconds=0.0)
+
+
+def test_parameter_intervals_are_the_5th_and_95th_percentiles_of_the_draws() -> None:
+    """21 draws with each quantity evenly spaced: numpy's (linear) 5th percentile is the second
+    smallest draw, the 95th the second largest. kappa = m w̄ e^u with m the median nonzero spend
+    and w̄ = 1/(1 - theta); typical_response = beta h(m w̄)."""
+    fit = _tiny_fit()
+    data = _TINY["data"]
+    N = 21
+    theta = np.linspace(0.1, 0.5, N)
+    u = np.linspace(-0.5, 0.5, N)[::-1]
+    slope = np.linspace(0.8, 1.6, N)
+    beta = np.linspace(3000.0, 9000.0, N)
+    table = parameter_table(fit, data, _draws(theta, u, slope, beta)).set_index("parameter")  # type: ignore[arg-type]
+    m = float(np.median(data.spend[data.spend[:, 0] > 0, 0]))  # type: ignore[attr-defined]
+    kappa = m / (1 - theta) * np.exp(u)
+    a = m / (1 - theta)
+    typical = beta * a**slope / (kappa**slope + a**slope)
+    for name, v in (("decay", theta), ("slope", slope), ("beta", beta)):
+        assert table.loc[name, "low"] == pytest.approx(np.sort(v)[1]), name
+        assert table.loc[name, "high"] == pytest.approx(np.sort(v)[-2]), name
+    for name, v in (("kappa", kappa), ("typical_response", typical)):  # not evenly spaced: interpolate by hand
+        s = np.sort(v)
+        assert table.loc[name, "low"] == pytest.approx(s[1]), name  # position 0.05 * 20 = 1 exactly
+        assert table.loc[name, "high"] == pytest.approx(s[19]), name  # 0.95 * 20 = 19
+    assert table.loc["decay", "unit"] == "per period" and table.loc["beta", "unit"] == "KPI per period"
+    assert np.isnan(table.loc["contribution", "low"])
+
+
+@pytest.mark.parametrize(("width", "fires"), [(0.78, False), (0.82, True)])
+def test_not_identified_fires_when_the_interval_covers_more_than_80_percent(width: float, fires: bool) -> None:
+    """theta in [0, 0.9] per week: 21 draws evenly spaced on [0, M] have a 90% interval (2nd smallest
+    to 2nd largest) of 0.9 M, i.e. M of the range 0.9, so M = ``width``; u in [ln 0.05, ln 5]
+    likewise. The warning fires for theta and kappa exactly when ``width`` exceeds 0.8."""
+    fit = _tiny_fit()
+    N = 21
+    lo_u, hi_u = np.log(0.05), np.log(5.0)
+    theta = np.linspace(0.0, width, N)
+    u = lo_u + np.linspace(0.0, width * (hi_u - lo_u) / 0.9, N)
+    covered_theta = (np.percentile(theta, 95) - np.percentile(theta, 5)) / 0.9
+    covered_u = (np.percentile(u, 95) - np.percentile(u, 5)) / (hi_u - lo_u)
+    assert covered_theta == pytest.approx(width, abs=1e-9) and covered_u == pytest.approx(width, abs=1e-9)
+    rng = np.random.default_rng(0)
+    draws = _draws(theta, rng.permutation(u), np.full(N, 1.0) + 0.01 * rng.standard_normal(N),
+                   np.full(N, 6000.0) * (1 + 0.01 * rng.standard_normal(N)))
+    msgs = warnings_for(fit, draws, errors(fit.y, fit.fitted))
+    hits = [w for w in msgs if "not identified" in w]
+    assert (len(hits) == 2) is fires and (len(hits) == 0) is (not fires), msgs
+    if fires:
+        assert any(w.startswith("c0: theta is not identified") for w in hits)
+        assert any(w.startswith("c0: kappa is not identified") for w in hits)
+        assert f"covers {100 * width:.0f}% of its range" in hits[0]
+
+
+def test_response_band_is_the_pointwise_5th_and_95th_percentile() -> None:
+    """The band at each spend is the 5th/95th percentile over draws of beta h(w̄ e), by hand."""
+    fit = _tiny_fit()
+    data = _TINY["data"]
+    N = 21
+    rng = np.random.default_rng(3)
+    theta, u = rng.uniform(0.1, 0.5, N), rng.uniform(-0.5, 0.5, N)
+    slope, beta = rng.uniform(0.8, 1.6, N), rng.uniform(3000.0, 9000.0, N)
+    spend = np.array([[0.0], [500.0], [1000.0], [4000.0]])
+    point, lo, hi = response_band(fit, _draws(theta, u, slope, beta), fit_costs(data), spend)  # type: ignore[arg-type]
+    assert lo is not None and hi is not None
+    m = float(np.median(data.spend[data.spend[:, 0] > 0, 0]))  # type: ignore[attr-defined]
+    for j, x in enumerate(spend[:, 0]):
+        a, kap = x / (1 - theta), m / (1 - theta) * np.exp(u)
+        curves = beta * a**slope / (kap**slope + a**slope)
+        assert lo[j, 0] == pytest.approx(np.percentile(curves, 5)) and hi[j, 0] == pytest.approx(
+            np.percentile(curves, 95))
+    assert point[0, 0] == 0.0 and np.all(np.diff(point[:, 0]) > 0)
+
+
+def test_moving_blocks_are_consecutive_and_start_anywhere() -> None:
+    """A moving-block resample of 0..T-1 (T = 10, b = 3) is ceil(10/3) = 4 runs of consecutive
+    indices cut to 10, each run starting uniformly on 0..T-b = 0..7 (every start seen, none
+    beyond)."""
+    idx = np.arange(10)
+    rng = np.random.default_rng(0)
+    starts: set[int] = set()
+    for _ in range(400):
+        r = resample_blocks(idx, 3, rng)
+        assert len(r) == 10
+        for j in range(0, 10, 3):
+            block = r[j:j + 3]
+            np.testing.assert_array_equal(block, block[0] + np.arange(len(block)))
+            starts.add(int(block[0]))
+    assert starts == set(range(8))
+
+
+def test_fit_md_counts_the_starts_the_search_ran(tmp_path: Path) -> None:
+    """``--starts 3`` without a prior: the search ran from 3 starts (the polished best is not a
+    start of its own), and at most all 3 reached the best."""
+    path = _data(tmp_path / "d.csv")
+    res = calibrate(path, date="date", kpi="revenue", spend=SPEND, draws=0, fourier=0, starts=3, prior="none")
+    text = fit_markdown(res, [])
+    found = re.search(r"from (\d+) starts \((\d+) reached the best\)", text)
+    assert found is not None, text
+    assert int(found.group(1)) == 3
+    assert 1 <= int(found.group(2)) <= 3
+
+
+def test_fit_md_claims_intervals_and_identification_checks_only_when_made(tmp_path: Path) -> None:
+    """One draw gives no interval (``parameters.csv`` has none): ``fit.md`` must not announce the
+    5th-95th percentiles of 1 refit; 3 draws give intervals but no identification check (that
+    needs 10), and ``fit.md`` says so."""
+    path = _data(tmp_path / "d.csv")
+    kw = dict(date="date", kpi="revenue", spend=SPEND, fourier=0, starts=2, prior="none")
+    one = calibrate(path, draws=1, **kw)  # type: ignore[arg-type]
+    assert one.parameters["low"].isna().all()
+    text = fit_markdown(one, [])
+    assert "percentile of 1 " not in text and "intervals need at least 2 bootstrap draws, got 1" in text
+    three = calibrate(path, draws=3, **kw)  # type: ignore[arg-type]
+    assert three.parameters.set_index("parameter").loc["beta", "low"].notna().all()
+    text = fit_markdown(three, [])
+    assert "5th–95th percentile of 3 moving-block bootstrap refits" in text
+    assert "With fewer than 10 draws no parameter is checked for identification." in text
+    assert "checked for identification" not in fit_markdown(calibrate(path, draws=10, **kw), [])  # type: ignore[arg-type]
+
+
+def test_identification_is_checked_from_10_draws() -> None:
+    """theta draws over the whole of [0, 0.9]: not identified with 10 draws, unchecked with 9."""
+    fit = _tiny_fit()
+    for n, expected in ((9, False), (10, True)):
+        rng = np.random.default_rng(n)
+        draws = _draws(np.linspace(0.0, 0.9, n), rng.uniform(-0.1, 0.1, n), rng.uniform(0.9, 1.1, n),
+                       rng.uniform(5900.0, 6100.0, n))
+        msgs = warnings_for(fit, draws, errors(fit.y, fit.fitted))
+        assert any(w.startswith("c0: theta is not identified") for w in msgs) is expected, (n, msgs)
+
+
+@pytest.mark.parametrize(("spread", "fires"), [(19_000.0, False), (21_000.0, True)])
+def test_beta_poorly_identified_when_its_interval_spans_a_factor_above_10(spread: float, fires: bool) -> None:
+    """beta = 1000 + 21 draws evenly spaced on [0, L]: 90% interval 1000 + L/20 to 1000 + 19 L/20,
+    a factor of exactly 10 at L = 20,000: 9.1 (no warning) at 19,000, 10.9 at 21,000."""
+    fit = _tiny_fit()
+    N = 21
+    rng = np.random.default_rng(1)
+    beta = 1000.0 + np.linspace(0.0, spread, N)
+    draws = _draws(rng.uniform(0.25, 0.35, N), rng.uniform(-0.1, 0.1, N), rng.uniform(0.9, 1.1, N),
+                   rng.permutation(beta))
+    hits = [w for w in warnings_for(fit, draws, errors(fit.y, fit.fitted)) if "beta (max_response)" in w]
+    assert bool(hits) is fires, hits
+    if fires:
+        ratio = (1000.0 + 0.95 * spread) / (1000.0 + 0.05 * spread)
+        assert hits == [f"c0: beta (max_response) is poorly identified (its 90% interval spans a factor {ratio:.0f})"]
