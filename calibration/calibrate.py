@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -216,6 +216,8 @@ def calibrate(
     spec = ModelSpec(adstock=cast(AdstockKind, ad), saturation=cast(SaturationKind, sat),
                      likelihood=cast(Likelihood, lik), prior=cast(Any, pri), fourier=fourier, starts=starts,
                      delay=dly == "gamma", season=msn == "yearly")
+    if spec.fourier is None:  # the order the whole data implies, for the holdout's fit too (the same model scored)
+        spec = replace(spec, fourier=default_fourier(data))
     if spec.season and default_fourier(data) == 0:
         raise BudgetGymError(
             f"--media-season yearly: {p} spans less than 330 days; a yearly cycle needs a year of data")

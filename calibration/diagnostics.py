@@ -92,7 +92,8 @@ def parameter_table(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFram
     rows = []
     for i, ch in enumerate(fit.channels):
         driven = data.driver(i) != data.spend_columns[i]
-        units["kappa"] = f"{'exposure' if driven else 'currency'} per period"
+        # on the adstocked scale: a constant spend x carries over to x times the carry-over's weight sum
+        units["kappa"] = f"{'exposure' if driven else 'currency'} per period, adstocked (carry-over included)"
         for key, est in point.items():
             lo = hi = float("nan")
             if key in sampled:

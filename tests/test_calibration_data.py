@@ -260,7 +260,7 @@ def test_negative_counts_and_bad_options(tmp_path: Path) -> None:
     with pytest.raises(BudgetGymError, match="--holdout: expected 0 to 59 periods, got 60"):
         calibrate(tmp_path / "d.csv", holdout=T, **args)  # type: ignore[arg-type]
     with pytest.raises(BudgetGymError, match="^--holdout 45: the fit on the first 15 of 60 periods: data file .*: "
-                                             "15 periods for 10 parameters"):  # was '15 periods' of a 60-period file
+                                             "15 periods for 14 parameters"):  # the whole data's model (yearly terms)
         calibrate(tmp_path / "d.csv", holdout=45, **args)  # type: ignore[arg-type]
     with pytest.raises(BudgetGymError, match="^--seed: expected a non-negative integer, got -1$"):  # was numpy's
         calibrate(tmp_path / "d.csv", seed=-1, **args)  # type: ignore[arg-type]

@@ -337,3 +337,27 @@ def test_beta_poorly_identified_when_its_interval_spans_a_factor_above_10(spread
     if fires:
         ratio = (1000.0 + 0.95 * spread) / (1000.0 + 0.05 * spread)
         assert hits == [f"c0: beta (max_response) is poorly identified (its 90% interval spans a factor {ratio:.0f})"]
+
+
+def test_holdout_fits_the_model_it_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default yearly Fourier order comes from the data's span: 60 weeks (420 days) give order 2,
+    but the first 46 (322 days) alone would give 0, so the holdout scored another model than the
+    one reported. Both fits now have the whole data's order."""
+    import importlib
+
+    cal = importlib.import_module("budgetgym.calibration.calibrate")  # the package's `calibrate` is the function
+    fits = []
+
+    def recording(*args, **kwargs):
+        fit = fit_model(*args, **kwargs)
+        fits.append(fit)
+        return fit
+
+    fit_model = cal.fit_model
+    monkeypatch.setattr(cal, "fit_model", recording)
+    path = _data(tmp_path / "d.csv")
+    assert T * 7 >= 330 > (T - 14) * 7  # the case under test (span: first to last date plus a period)
+    res = cal.calibrate(path, date="date", kpi="revenue", spend=SPEND, draws=0, starts=1, prior="none", holdout=14)
+    assert res.holdout is not None and len(fits) == 2
+    assert [f.spec.fourier for f in fits] == [2, 2]
+    assert fits[0].y.shape == (T - 14,) and fits[1].y.shape == (T,)
