@@ -25,13 +25,21 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from budgetgym.calibration.diagnostics import MIN_CHECK_DRAWS, MIN_INTERVAL_DRAWS
+from budgetgym.calibration.diagnostics import MIN_CHECK_DRAWS, MIN_INTERVAL_DRAWS, Errors
 from budgetgym.envs.io import YAML_DUMPER, move_staged, staged_output
 
 if TYPE_CHECKING:
     from budgetgym.calibration.calibrate import CalibrationResult
 
 __all__ = ["fit_markdown", "write_outputs"]
+
+
+def _errors_row(label: str, e: Errors) -> str:
+    """A row of fit.md's error table; a measure undefined on its periods (R² of a KPI that does not
+    vary, e.g. one held-out period; MAPE of a KPI that is 0 throughout) reads ``n/a``."""
+    r2 = "n/a" if np.isnan(e.r2) else f"{e.r2:.3f}"
+    mape = "n/a" if np.isnan(e.mape) else f"{e.mape:.2f}"
+    return f"| {label} | {e.n} | {r2} | {mape} | {_num(e.rmse)} |"
 
 
 def _num(x: float | np.floating) -> str:
@@ -87,15 +95,14 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
            if f.weak.any() else "") + ".", "",
         "## Fit", "",
         "| | periods | R² | MAPE % | RMSE |", "|---|---|---|---|---|",
-        f"| in sample (all periods) | {result.errors.n} | {result.errors.r2:.3f} | {result.errors.mape:.2f} | "
-        f"{_num(result.errors.rmse)} |",
+        _errors_row("in sample (all periods)", result.errors),
     ]
     if result.holdout is not None:
         h = result.holdout
-        lines += [f"| in sample (fit without the last {h.periods}) | {h.insample.n} | {h.insample.r2:.3f} | "
-                  f"{h.insample.mape:.2f} | {_num(h.insample.rmse)} |",
-                  f"| held out (last {h.periods}, forecast) | {h.outsample.n} | {h.outsample.r2:.3f} | "
-                  f"{h.outsample.mape:.2f} | {_num(h.outsample.rmse)} |"]
+        lines += [_errors_row(f"in sample (fit without the last {h.periods})", h.insample),
+                  _errors_row(f"held out (last {h.periods}, forecast)", h.outsample)]
+        if np.isnan(h.outsample.r2) or np.isnan(h.outsample.mape):
+            lines += ["", "n/a: R² needs held-out periods whose KPI varies, MAPE one whose KPI is not 0."]
     noise = f"σ = {_num(np.sqrt(f.scale))}" if spec.likelihood == "gaussian" else f"Pearson dispersion {f.scale:.2f}"
     if f.dispersion is not None:
         noise += f", negative-binomial k = {_num(f.dispersion)}"

@@ -361,3 +361,13 @@ def test_holdout_fits_the_model_it_scores(tmp_path: Path, monkeypatch: pytest.Mo
     assert res.holdout is not None and len(fits) == 2
     assert [f.spec.fourier for f in fits] == [2, 2]
     assert fits[0].y.shape == (T - 14,) and fits[1].y.shape == (T,)
+
+
+def test_an_undefined_error_measure_reads_n_a() -> None:
+    """One held-out period: its KPI does not vary, so R² (1 - SSres/SStot, SStot = 0) is undefined
+    and fit.md says n/a instead of printing nan; MAPE and RMSE of the one period are as defined."""
+    from budgetgym.calibration.report import _errors_row
+
+    e = errors(np.array([200.0]), np.array([150.0]))
+    assert np.isnan(e.r2)
+    assert _errors_row("held out (last 1, forecast)", e) == "| held out (last 1, forecast) | 1 | n/a | 25.00 | 50.0 |"
