@@ -9,7 +9,7 @@ r"""How good a fit is: error metrics, the parameter table with intervals, and wa
   exposure is sustained) and the channel's **contribution** over the data (sum of
   :math:`\beta_i h_i(a_{t,i})`, and per unit of spend; point estimates only, no interval).
 * **Warnings** (those on the draws only with at least 10 draws): a parameter is *not identified*
-  when its 90% interval spans more than 80% of its range (on the fitted scale: ``theta``,
+  when its 90% interval spans more than 80% of its range (on the fitted scale: ``decay``,
   ``ln kappa``, slope; ``beta`` when its interval spans a factor of more than 10); an estimate sits *at
   a bound*; two parameters trade off (correlation of their draws beyond ±0.9 — the
   adstock-saturation trade-off: then only a combination, such as the response at typical exposure,
@@ -115,6 +115,12 @@ def _autocorr(r: np.ndarray) -> float:
     return float(r[1:] @ r[:-1]) / den if den > 0 else 0.0
 
 
+def _label(name: str, kappa: str) -> str:
+    """A fitted parameter's name as the parameter table has it (``theta`` is ``decay``); ``u``, the
+    fitted ``ln(kappa / typical)``, as ``kappa`` says."""
+    return kappa if name == "u" else {"theta": "decay"}.get(name, name)
+
+
 def warnings_for(
     fit: Fit, draws: Draws | None, insample: Errors, holdout: Errors | None = None, *,
     holdout_insample: Errors | None = None,
@@ -137,14 +143,14 @@ def warnings_for(
     n_channel_params = per * fit.layout.n_channels  # the media seasonality's a, b after them: not per channel
     for j, value in enumerate(fit.phi[:n_channel_params]):
         ch, name = fit.channels[j // per], names[j % per]
-        label = "ln(kappa / typical)" if name == "u" else name
+        label = _label(name, "ln(kappa / typical)")
         if span[j] > 0 and min(value - lo[j], hi[j] - value) < 1e-4 * span[j]:
             out.append(f"{ch}: {label} = {value:.3g} is at its bound [{lo[j]:.3g}, {hi[j]:.3g}]")
     if draws is not None and len(draws) >= MIN_CHECK_DRAWS:
         q = np.percentile(draws.phi, LEVELS, axis=0)
         for j in range(n_channel_params):
             ch, name = fit.channels[j // per], names[j % per]
-            label = "kappa" if name == "u" else name
+            label = _label(name, "kappa")
             if span[j] > 0 and q[1, j] - q[0, j] > 0.8 * span[j]:
                 out.append(f"{ch}: {label} is not identified (its 90% interval covers "
                            f"{100 * (q[1, j] - q[0, j]) / span[j]:.0f}% of its range)")
@@ -155,7 +161,7 @@ def warnings_for(
                 out.append(f"{ch}: beta (max_response) is poorly identified (its 90% interval spans {ratio})")
             logs = np.column_stack([np.log(np.maximum(draws.beta[:, i], 1e-300)),
                                     draws.phi[:, i * per:(i + 1) * per]])
-            labels = ["ln beta"] + ["ln kappa" if n == "u" else n for n in names]
+            labels = ["ln beta"] + [_label(n, "ln kappa") for n in names]
             sd = logs.std(axis=0)
             keep = sd > 1e-12
             if keep.sum() >= 2:

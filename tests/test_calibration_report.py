@@ -239,7 +239,7 @@ def test_not_identified_fires_when_the_interval_covers_more_than_80_percent(widt
     hits = [w for w in msgs if "not identified" in w]
     assert (len(hits) == 2) is fires and (len(hits) == 0) is (not fires), msgs
     if fires:
-        assert any(w.startswith("c0: theta is not identified") for w in hits)
+        assert any(w.startswith("c0: decay is not identified") for w in hits)
         assert any(w.startswith("c0: kappa is not identified") for w in hits)
         assert f"covers {100 * width:.0f}% of its range" in hits[0]
 
@@ -319,7 +319,7 @@ def test_identification_is_checked_from_10_draws() -> None:
         draws = _draws(np.linspace(0.0, 0.9, n), rng.uniform(-0.1, 0.1, n), rng.uniform(0.9, 1.1, n),
                        rng.uniform(5900.0, 6100.0, n))
         msgs = warnings_for(fit, draws, errors(fit.y, fit.fitted))
-        assert any(w.startswith("c0: theta is not identified") for w in msgs) is expected, (n, msgs)
+        assert any(w.startswith("c0: decay is not identified") for w in msgs) is expected, (n, msgs)
 
 
 @pytest.mark.parametrize(("spread", "fires"), [(19_000.0, False), (21_000.0, True)])
