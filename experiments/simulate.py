@@ -13,9 +13,10 @@ an MMM dataset holds, plus the truth no real dataset has:
   baseline's control columns by name (a control named like another column, or a channel named
   ``date``, ``baseline`` or ``kpi_expected``, is refused: its values would replace that column's);
 * ``truth/scenario.yaml``: the scenario played (horizon ``N`` at the scenario's spend per period
-  ``B/T``; the plan's total as budget, agent pacing
-  so the plan's own flighting is played, share bounds lifted and ``action.logit_scale`` 50 so any
-  split is; a budget above the plan's total only for a period over 100 times the mean: ``_playable``);
+  ``B/T``, without the shocks that start after period ``N``, which never happen in it; the plan's
+  total as budget, agent pacing so the plan's own flighting is played, share bounds lifted and
+  ``action.logit_scale`` 50 so any split is; a budget above the plan's total only for a period over
+  100 times the mean: ``_playable``);
 * ``truth/contributions.csv``: per period each channel's **expected** KPI contribution
   (expected conversions arriving that period, times the value per conversion for revenue), the
   expected baseline and their sum. Expected means noise-free on the episode's path: with its drift,
@@ -255,10 +256,14 @@ def simulate_dataset(
         )
     source = family.sample(draw, "test") if draw is not None else family.nominal()
     _check_step(source, label)
-    # N periods at the scenario's spend rate (B/T a period)
+    # N periods at the scenario's spend rate (B/T a period); a shock starting after the last period
+    # never happens in them (the truth's scenario lists the shocks played)
+    changes: dict[str, Any] = {"horizon": int(periods), "budget.total": source.step_budget * periods}
+    if any(shock.start >= periods for shock in source.shocks):
+        changes["shocks"] = [shock.model_dump(mode="json") for shock in source.shocks if shock.start < periods]
     try:
-        sc = source.override({"horizon": int(periods), "budget.total": source.step_budget * periods})
-    except BudgetGymError as exc:  # a shock after the last period, more than 5000 periods: say it is --periods
+        sc = source.override(changes)
+    except BudgetGymError as exc:  # e.g. more than 5000 periods: say it is --periods
         err = BudgetGymError(f"--periods {periods}: {exc}")
         err.details = exc.details
         raise err from None

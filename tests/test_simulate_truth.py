@@ -209,3 +209,15 @@ def test_same_seed_same_files_other_seed_other_data(tmp_path: Path) -> None:
               "truth/lift_tests.csv"):
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
     assert (a / "data.csv").read_bytes() != (c / "data.csv").read_bytes()
+
+
+def test_a_window_shorter_than_the_scenario_plays_the_shocks_inside_it() -> None:
+    """holiday-5's last two shocks start at steps 46 and 51: 40 periods of it were refused (a shock
+    after the horizon); they never happen in those periods, so the dataset plays the other three,
+    unchanged, and equals 40 periods of the scenario with only those three."""
+    sc = load_scenario("holiday-5")
+    assert [s.start for s in sc.shocks] == [18, 18, 26, 46, 51]  # the case under test
+    ds = simulate_dataset(sc, 40, "equal", seed=3)
+    assert ds.scenario.shocks == sc.shocks[:3]
+    inside = sc.override({"shocks": [s.model_dump(mode="json") for s in sc.shocks[:3]]})
+    pd.testing.assert_frame_equal(ds.data, simulate_dataset(inside, 40, "equal", seed=3).data)
