@@ -252,7 +252,8 @@ def scenario_dict(
         "horizon": window.periods,
         "step_days": _sig(data.step_days),
         "start_day": window.start_day,
-        "budget": {"total": _sig(window.budget), "pacing": "even"},
+        # unrounded (not _sig): the last periods' spend, the plan in place, must fit the budget
+        "budget": {"total": float(window.budget), "pacing": "even"},
         "reward": reward,
         "noise": noise,
         **extra,

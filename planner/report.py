@@ -350,9 +350,10 @@ def plan_markdown(
         "for the budget by the envelope theorem (the optimum's derivative).",
     ]
     if result.is_family:
+        held_out = len(result.draw_values) if result.draw_values is not None else result.draws
         lines.append(
             f"- Scenario family: the plan maximises the {result.objective} of the outcome over {result.draws} train "
-            "draws; the distribution is over as many held-out draws, never planned on."
+            f"draws; the distribution is over {held_out} held-out draws, never planned on."
         )
     command = command_line(arguments or {})
     if command:

@@ -129,3 +129,21 @@ def test_plots_written(tmp_path: Path) -> None:
     assert {"fit.png", "contributions.png", "curves.png"} <= names
     assert (tmp_path / "o" / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert "![curves.png](curves.png)" in (tmp_path / "o" / "fit.md").read_text()
+
+
+def test_budget_is_the_last_periods_spend_unrounded_so_the_plan_in_place_fits_it(tmp_path: Path) -> None:
+    """The default budget is the last 13 periods' spend to the last digit: the plan in place (those
+    periods' spend, per step) is a valid ``--current``. Rounded to 8 significant digits it could
+    fall below that spend by more than the 1e-9 tolerance and be refused as over the budget."""
+    from budgetgym.planner.inputs import read_current
+
+    path, _, _ = _dataset(tmp_path)
+    out = tmp_path / "out"
+    _calibrate(path, draws=4, out=out)
+    sc = load_family(out / "family.yaml").nominal()
+    hist = read_history(out / "history.csv", sc)
+    assert sc.budget.total == pytest.approx(hist[-13:].sum(), rel=1e-12)
+    current = tmp_path / "current.csv"
+    pd.DataFrame(hist[-13:], columns=sc.channel_names).to_csv(current, index=False)
+    X, _ = read_current(str(current), sc)
+    np.testing.assert_array_equal(X, hist[-13:])

@@ -1,0 +1,102 @@
+"""The planner's headline numbers after calibration, recomputed independently: the recommended
+and current plans' values are :func:`evaluate_plan` means over the family's train draws with the
+history's carry-in, the outcome distribution is over the distinct held-out members (an ensemble's
+split is never cycled), and the carry-in is the history played through the same campaign."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from budgetgym.envs import evaluate_plan
+from budgetgym.envs.family import ScenarioFamily
+from budgetgym.envs.plan_value import check_plan
+from budgetgym.planner.plan import plan
+from budgetgym.planner.report import plan_markdown
+
+T = 4
+HISTORY = np.array([[900.0, 100.0], [1200.0, 0.0], [0.0, 1500.0]])
+
+
+def _family(members: int = 10) -> ScenarioFamily:
+    """Two click channels (carry-over 0.5 and 0.2, concave Hill), 4 weekly steps of 1,000, no noise;
+    an ensemble of ``members`` distinct heights, 20% held out."""
+    channels = [
+        {"name": n, "cost": {"unit": "click", "price": 1.0, "ref_spend": 1e6, "elasticity": 0.0, "noise_sd": 0.0},
+         "adstock": {"type": "geometric", "decay": d, "window": 8},
+         "saturation": {"type": "hill", "max_response": 300.0, "half_saturation": 900.0, "slope": 1.0}}
+        for n, d in [("a", 0.5), ("b", 0.2)]
+    ]
+    template: dict[str, Any] = {"name": "tiny", "horizon": T, "step_days": 7, "budget": {"total": 4000.0},
+                                "reward": "conversions", "noise": {"conversions": "none"}, "channels": channels}
+    ensemble = [{"channels.0.saturation.max_response": 200.0 + 37.0 * j,
+                 "channels.1.saturation.max_response": 450.0 - 23.0 * j} for j in range(members)]
+    return ScenarioFamily("tiny", template, ensemble=ensemble, test_fraction=0.2)
+
+
+def test_held_out_distribution_is_over_the_distinct_held_out_members() -> None:
+    """10 members: 8 train, 2 held out. Asking for 5 draws plans over 5 train members and scores
+    on the 2 held-out ones, each once (draw ``i`` of a split is member ``i mod n``: 5 held-out
+    draws were members 0, 1, 0, 1, 0, weighting member 0 3:2 and reporting "5 held-out draws")."""
+    fam = _family()
+    current = np.tile([600.0, 400.0], (T, 1))
+    res = plan(fam, draws=5, current=current, curves=False, lift_design="none")
+    train = [fam.sample(i, "train") for i in range(5)]
+    test = [fam.sample(i, "test") for i in range(fam.split_size("test") or 0)]
+    assert len(test) == 2 and res.draws == 5
+    rec = np.array([float(evaluate_plan(sc, res.plan)) for sc in test])
+    cur = np.array([float(evaluate_plan(sc, current)) for sc in test])
+    assert rec[0] != pytest.approx(rec[1])  # the weighting matters
+    d = res.distribution
+    assert d is not None and res.draw_values is not None and len(res.draw_values) == 2
+    assert d["recommended"]["mean"] == pytest.approx(rec.mean(), rel=1e-9)
+    assert d["current"]["mean"] == pytest.approx(cur.mean(), rel=1e-9)
+    assert d["recommended"]["draws"] == 2
+    assert res.value == pytest.approx(np.mean([float(evaluate_plan(sc, res.plan)) for sc in train]), rel=1e-9)
+    assert "the distribution is over 2 held-out draws" in plan_markdown(res, [], [])
+
+
+def test_more_draws_than_train_members_plans_over_each_member_once() -> None:
+    """``draws=100`` on 8 train members: the mean is over the 8, not 100 cycled draws."""
+    fam = _family()
+    res = plan(fam, draws=100, curves=False, lift_design="none")
+    train = [fam.sample(i, "train") for i in range(8)]
+    assert res.draws == 8
+    assert res.value == pytest.approx(np.mean([float(evaluate_plan(sc, res.plan)) for sc in train]), rel=1e-9)
+
+
+def test_headline_with_history_and_current_is_evaluate_plan_on_the_train_draws() -> None:
+    """The recommended and current values, the uplift and the carry-in-only baseline are the means
+    of evaluate_plan over the train draws with the history; the plan spends the budget evenly,
+    is feasible and is no worse than the current plan on the train or the held-out draws."""
+    fam = _family()
+    current = np.tile([300.0, 700.0], (T, 1))
+    res = plan(fam, draws=8, history=HISTORY, current=current, curves=False, lift_design="none")
+    train = [fam.sample(i, "train") for i in range(8)]
+
+    def mean(X: np.ndarray, history: np.ndarray | None = HISTORY) -> float:
+        return float(np.mean([float(evaluate_plan(sc, X, history=history)) for sc in train]))
+
+    assert res.value == pytest.approx(mean(res.plan), rel=1e-9)
+    assert res.current_value == pytest.approx(mean(current), rel=1e-9)
+    assert res.uplift == pytest.approx(mean(res.plan) - mean(current), rel=1e-9)
+    assert res.uplift is not None and res.uplift >= -1e-9
+    assert res.baseline_value == pytest.approx(mean(np.zeros((T, 2))), rel=1e-9) and res.baseline_value > 0
+    assert res.value > mean(res.plan, None)  # the history's carry-in reaches the window
+    assert check_plan(fam.nominal(), res.plan) == []
+    np.testing.assert_allclose(res.plan.sum(axis=1), 1000.0, rtol=1e-9)
+    assert res.prob_beats_current is not None and res.prob_beats_current >= 0.5
+
+
+def test_carry_in_is_the_history_played_through_the_campaign() -> None:
+    """Independently of the carry-in machinery: the campaign stretched over history + window and
+    played from rest gives, over its last ``T`` steps, the window's value after the history."""
+    sc = _family().sample(0, "train")
+    X = np.tile([250.0, 750.0], (T, 1))
+    H = len(HISTORY)
+    whole = sc.override({"horizon": H + T, "budget.total": float(HISTORY.sum() + X.sum()),
+                         "budget.pacing": "agent", "budget.max_step_multiple": 10.0})
+    per_step = np.asarray(evaluate_plan(whole, np.vstack([HISTORY, X]), per_step=True))
+    assert float(evaluate_plan(sc, X, history=HISTORY)) == pytest.approx(per_step[H:].sum(), rel=1e-9)
