@@ -245,16 +245,24 @@ def header_line(result: PlanResult) -> str:
     )
 
 
-def family_note(result: PlanResult) -> str | None:
-    """For a family: what the per-channel numbers are (means over the train draws) and what the
-    objective is; ``None`` for a scenario."""
-    if not result.is_family:
-        return None
-    text = f"Per-channel numbers are means over the {result.draws} train draws"
-    if result.objective != "mean":
-        text += (f"; the objective, the total's marginal return and the values below are the {result.objective} "
-                 f"(the mean over the worst {result.objective.partition(':')[2]} share of the draws)")
-    return text + "."
+def table_note(result: PlanResult) -> str | None:
+    """What the per-channel table's numbers are, where it needs saying: for a family, means over the
+    train draws (and the objective); with a history, that a channel's expected outcome includes what
+    its past spend carries into the window while its CPA or ROAS counts only the window's own
+    (incremental) outcome. ``None`` when neither applies."""
+    parts = []
+    if result.is_family:
+        text = f"Per-channel numbers are means over the {result.draws} train draws"
+        if result.objective != "mean":
+            text += (f"; the objective, the total's marginal return and the values below are the {result.objective} "
+                     f"(the mean over the worst {result.objective.partition(':')[2]} share of the draws)")
+        parts.append(text + ".")
+    if result.history_steps:
+        outcome = OUTCOME_NAMES[result.reward]
+        ratio = _ratio_names(result.reward)[0]
+        parts.append(f"Expected {outcome} include the carry-in from the history ({fmt(result.baseline_value)} with no "
+                     f"spend in the window); {ratio} counts only what the window's spend adds.")
+    return " ".join(parts) or None
 
 
 #: Options at these values are left out of :func:`command_line` (the command's defaults).
@@ -319,7 +327,7 @@ def plan_markdown(
     header, rows = channel_rows(result)
     lines += markdown_table(header, rows, "l" + "r" * (len(header) - 1))
     lines += [""]
-    note = family_note(result)
+    note = table_note(result)
     if note:
         lines += [note, ""]
     lines += [f"- {s}" for s in summary_lines(result)]
@@ -377,7 +385,7 @@ def print_plan(console: Any, result: PlanResult) -> None:
 
     console.print(header_line(result), markup=False)
     console.print(table(*channel_rows(result)))
-    note = family_note(result)
+    note = table_note(result)
     if note:
         console.print(note, markup=False)
     for line in summary_lines(result):

@@ -100,3 +100,23 @@ def test_carry_in_is_the_history_played_through_the_campaign() -> None:
                          "budget.pacing": "agent", "budget.max_step_multiple": 10.0})
     per_step = np.asarray(evaluate_plan(whole, np.vstack([HISTORY, X]), per_step=True))
     assert float(evaluate_plan(sc, X, history=HISTORY)) == pytest.approx(per_step[H:].sum(), rel=1e-9)
+
+
+def test_with_a_history_the_table_says_its_outcome_includes_the_carry_in() -> None:
+    """A channel's expected outcome includes the history's carry-in, its CPA or ROAS only what the
+    window's spend adds (the channel table's ratio of spend to conversions minus the carry-in's):
+    the note under the table says so with a history, and not without one."""
+    from budgetgym.planner.report import fmt, table_note
+
+    fam = _family()
+    res = plan(fam, draws=8, history=HISTORY, curves=False, lift_design="none")
+    ch = res.channels
+    ratio_col = "cpa" if res.reward == "conversions" else "roas"
+    if res.reward == "conversions":
+        np.testing.assert_allclose(ch[ratio_col], ch["spend"] / (ch["conversions"] - ch["baseline_conversions"]),
+                                   rtol=1e-9)
+    assert (ch["baseline_conversions"] > 0).any()  # the case under test: the carry-in is in the table's outcome
+    note = table_note(res)
+    assert note is not None and f"carry-in from the history ({fmt(res.baseline_value)} with no spend" in note
+    without = table_note(plan(fam, draws=8, curves=False, lift_design="none"))
+    assert without is not None and "carry-in" not in without
