@@ -42,6 +42,7 @@ from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.path import ScenarioPath
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
+from budgetgym.envs.vector_random import baseline_layout
 
 __all__ = ["EpisodeResult", "OracleProvider", "evaluate", "episode_seed", "solving_oracle", "RESULT_COLUMNS"]
 
@@ -279,21 +280,16 @@ def _episode(
 def _batches(rows: list[tuple[Scenario, int | None, str | None, int, int]]) -> list[list[int]]:
     """The indices of ``rows`` in the batches one vector env each plays, in row order within a batch.
 
-    A vector env takes its KPI baseline's shape (whether there is one, its controls) from its first
-    row, so a family whose draws differ there plays each kind in batches of its own (at most
-    :data:`MAX_BATCH` rows each). A kind holds whole campaigns (every seed and episode of a draw), so
-    its batches end with the last seed's last episode: the agent's last ``reset`` is the one episode
-    by episode makes.
+    A vector env's rows share one KPI baseline layout (whether there is one, its controls:
+    :func:`~budgetgym.envs.vector_random.baseline_layout`), so a family whose draws differ there plays
+    each kind in batches of its own (at most :data:`MAX_BATCH` rows each). A kind holds whole
+    campaigns (every seed and episode of a draw), so its batches end with the last seed's last
+    episode: the agent's last ``reset`` is the one episode by episode makes.
     """
     groups: dict[tuple[str, ...] | None, list[int]] = {}
     for i, (sc, *_) in enumerate(rows):
-        groups.setdefault(_baseline_kind(sc), []).append(i)
+        groups.setdefault(baseline_layout(sc), []).append(i)
     return [idx[lo : lo + MAX_BATCH] for idx in groups.values() for lo in range(0, len(idx), MAX_BATCH)]
-
-
-def _baseline_kind(sc: Scenario) -> tuple[str, ...] | None:
-    """``None`` without a KPI baseline, else the names of its controls."""
-    return None if sc.baseline is None else tuple(c.name for c in sc.baseline.controls)
 
 
 def _batch(

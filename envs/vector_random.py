@@ -270,6 +270,7 @@ class DrawPool:
         with self._lock:
             if self._entries is None:
                 pool = [family.sample(i, "train") for i in range(self.size)]
+                check_baseline_layouts(pool, f"scenario '{family.name}'")
                 tables = _tables([sample_path(sc, None) for sc in pool])
                 self._entries = (pool, [compile_(sc) for sc in pool], tables)
                 self._drift = _drift_tables(pool)
@@ -322,7 +323,7 @@ class BatchedRandom:
                 scenarios, index = [family.nominal()], np.zeros(self.n, dtype=np.intp)
             members = [compile_(sc) for sc in scenarios]
             cost, response, delivery = _tables([sample_path(sc, None) for sc in scenarios])
-        check_baseline_layouts(scenarios, f"scenario '{family.name}'")
+        # the layouts: of the rows and an ensemble's members checked by vector_settings, of a pool when built
         base = None
         if scenarios[0].baseline is not None:
             children = rng.spawn(self.n)
