@@ -67,9 +67,8 @@ def _training_envs(family: ScenarioFamily, cfg: PPOConfig, seed: int) -> Any:
     from budgetgym.agents.sb3_vec_env import SB3VecEnv
 
     episodes = math.ceil(cfg.total_timesteps / family.brief.horizon)
-    pool: int | None = cfg.draw_pool or min(MAX_DRAW_POOL, max(episodes, cfg.n_envs))
-    if cfg.vec_env != "batched":  # per_env draws each episode's campaign afresh: no pool
-        pool = None
+    # per_env draws each episode's campaign afresh: no pool
+    pool = (cfg.draw_pool or min(MAX_DRAW_POOL, max(episodes, cfg.n_envs))) if cfg.vec_env == "batched" else None
     venv = SB3VecEnv(
         ChannelBudgetVectorEnv(
             family, cfg.n_envs, rng=cfg.vec_env, autoreset_mode=AutoresetMode.SAME_STEP, draw_pool=pool,
