@@ -56,6 +56,7 @@ from budgetgym.calibration.transforms import DELAY_SHAPE
 from budgetgym.calibration.uncertainty import Draws
 from budgetgym.envs.curves import exposure
 from budgetgym.envs.dynamics import units_per_price
+from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT
 
 __all__ = ["Costs", "PlanWindow", "family_dict", "fit_costs", "history_frame", "plan_window", "scenario_dict"]
@@ -99,8 +100,6 @@ def _sig(x: float) -> float:
 def plan_window(data: MMMData, periods: int | None = None, budget: float | None = None) -> PlanWindow:
     """The default window: ``round(91 / step_days)`` periods (a quarter: 13 weeks, 91 days, 3
     months; at most ``T``), and the spend of the data's last that many periods."""
-    from budgetgym.envs.errors import BudgetGymError
-
     T = data.n_periods
     n = int(periods) if periods is not None else int(min(T, max(1, round(91.0 / data.step_days))))
     if n < 1 or n > 5000:
@@ -168,8 +167,6 @@ def _unpriced(source: str, spend: str, exposure: str, spent: bool, unit: str) ->
     """The one-line error of a channel whose price no period shows (:func:`fit_costs`): its spend is zero
     in every period (``spent`` false: media that is not bought belongs in the controls), or never in a
     period with exposure (the columns are likely misaligned)."""
-    from budgetgym.envs.errors import BudgetGymError
-
     per = "1000 impressions" if unit == "impression" else "click"
     if not spent:
         raise BudgetGymError(
@@ -186,8 +183,6 @@ def _unpriced(source: str, spend: str, exposure: str, spent: bool, unit: str) ->
 def _check_cost(value: float, source: str, columns: str, what: str) -> None:
     """A channel's price or reference spend within a scenario's :data:`MIN_AMOUNT` to :data:`MAX_AMOUNT`
     (currency), else a one-line error naming the data's ``columns`` (their units are likely off)."""
-    from budgetgym.envs.errors import BudgetGymError
-
     if not MIN_AMOUNT <= value <= MAX_AMOUNT:
         raise BudgetGymError(
             f"{source}: {columns}: {what} is {value:g}, outside a scenario's {AMOUNT_RANGE} (currency); check the units"

@@ -47,10 +47,7 @@ from budgetgym.envs.path import seasonal_multipliers
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.scenario_parts import MAX_AMOUNT
 
-__all__ = ["MAX_STEP_SPEND", "CarryIn", "HistoryLike", "carry_in", "check_history"]
-
-#: The largest spend of one step of a history: a scenario's largest budget.
-MAX_STEP_SPEND = MAX_AMOUNT
+__all__ = ["CarryIn", "HistoryLike", "carry_in", "check_history"]
 
 #: A spend history: an array ``[H, K]`` (channels in the scenario's order) or a mapping from
 #: channel name to its ``H`` past spends (every channel present).
@@ -91,10 +88,10 @@ def check_history(scenario: Scenario, history: Any, source: str = "history") -> 
         raise BudgetGymError(
             f"{source}: spend must be non-negative, got {S[h, i]:g} for {names[i]} at step {h - len(S)}"
         )
-    if np.any(S > MAX_STEP_SPEND):  # exposure = u x / price overflowed to inf past ~1e300
-        h, i = np.argwhere(S > MAX_STEP_SPEND)[0]
+    if np.any(S > MAX_AMOUNT):  # a step's spend at most a scenario's largest budget (exposure overflowed past ~1e300)
+        h, i = np.argwhere(S > MAX_AMOUNT)[0]
         raise BudgetGymError(
-            f"{source}: spend must be at most {MAX_STEP_SPEND:g} a step (a scenario's largest budget), got "
+            f"{source}: spend must be at most {MAX_AMOUNT:g} a step (a scenario's largest budget), got "
             f"{S[h, i]:g} for {names[i]} at step {h - len(S)}"
         )
     return S
