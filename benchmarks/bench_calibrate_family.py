@@ -76,7 +76,7 @@ from budgetgym.envs.family import load_family
 from budgetgym.envs.history import carry_in
 from budgetgym.envs.plan_value import scenario_path
 from budgetgym.envs.scenario import Scenario
-from budgetgym.experiments.simulate import LIFT_SIGMA, simulate_dataset, write_dataset
+from budgetgym.experiments.simulate import LIFT_SIGMA, exposure_column, simulate_dataset, spend_column, write_dataset
 from budgetgym.planner import PlanningProblem, plan
 from budgetgym.planner.inputs import read_history
 
@@ -89,9 +89,9 @@ def _calibrate_plan(data_dir: Path, fit_dir: Path, truth: Scenario, draw: int, d
     """calibrate ``data_dir/data.csv`` (with its lift_tests.csv if ``tests``) into ``fit_dir`` and plan on it
     (its lift design by the rule ``design``): the fit, the plan, the seconds of the fit and of fit + plan."""
     names = truth.channel_names
-    exposure = [f"{c.name}_{'clicks' if c.cost.unit == 'click' else 'impressions'}" for c in truth.channels]
+    exposure = [exposure_column(c) for c in truth.channels]
     t0 = time.perf_counter()
-    res = calibrate(data_dir / "data.csv", date="date", kpi="revenue", spend=",".join(f"{n}_spend" for n in names),
+    res = calibrate(data_dir / "data.csv", date="date", kpi="revenue", spend=",".join(spend_column(n) for n in names),
                     exposure=",".join(exposure), controls="competitor", draws=draws, seed=draw, out=fit_dir,
                     plots=False, plan_periods=WINDOW, plan_budget=WINDOW * rate,
                     lift_tests=data_dir / "lift_tests.csv" if tests else None, **options)

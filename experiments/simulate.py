@@ -89,12 +89,12 @@ from budgetgym.envs.io import staged_output
 from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.plan_value import evaluate_plan
 from budgetgym.envs.scenario import Scenario
-from budgetgym.envs.scenario_parts import MAX_AMOUNT
+from budgetgym.envs.scenario_parts import MAX_AMOUNT, ChannelConfig
 from budgetgym.experiments.flighting import random_flighting
 
 __all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_SIGMA", "MAX_LIFT_TESTS", "SimulatedDataset",
-           "read_lift_design", "simulate_dataset", "simulate_design_tests", "simulate_lift_tests", "spend_column",
-           "true_lift", "true_lifts", "write_dataset"]
+           "exposure_column", "read_lift_design", "simulate_dataset", "simulate_design_tests", "simulate_lift_tests",
+           "spend_column", "true_lift", "true_lifts", "write_dataset"]
 
 #: The largest step cap and logit scale a scenario allows (``budget.max_step_multiple``, ``action.logit_scale``).
 MAX_STEP_MULTIPLE, MAX_LOGIT_SCALE = 100.0, 50.0
@@ -116,6 +116,12 @@ TEST_COLUMNS = ["channel", "x", "delta_x", "delta_y", "sigma", "true_delta_y"]
 def spend_column(channel: str) -> str:
     """The dataset's spend column of ``channel`` (``<channel>_spend``)."""
     return f"{channel}_spend"
+
+
+def exposure_column(channel: ChannelConfig) -> str:
+    """The dataset's exposure column of ``channel``: ``<channel>_clicks`` for a click-priced one, else
+    ``<channel>_impressions``."""
+    return f"{channel.name}_{'clicks' if channel.cost.unit == 'click' else 'impressions'}"
 
 
 @dataclass(frozen=True)
@@ -163,7 +169,7 @@ def _columns(sc: Scenario) -> str:
     kpi = "conversions" if sc.reward == "conversions" else "revenue"
     data = ["date", kpi]
     for c in sc.channels:
-        data += [spend_column(c.name), f"{c.name}_{'clicks' if c.cost.unit == 'click' else 'impressions'}"]
+        data += [spend_column(c.name), exposure_column(c)]
     controls = [c.name for c in sc.baseline.controls] if sc.baseline is not None else []
     contributions = ["date", *sc.channel_names, "baseline", "kpi_expected"]
     for file, cols, what in (("data.csv", data + controls, "a baseline control"),
@@ -293,7 +299,7 @@ def simulate_dataset(
         row: dict[str, Any] = {kpi: float(media.sum()) + base}
         for i, c in enumerate(played.channels):
             row[spend_column(c.name)] = float(info["spend"][i])
-            row[f"{c.name}_{'clicks' if c.cost.unit == 'click' else 'impressions'}"] = float(info["impressions"][i])
+            row[exposure_column(c)] = float(info["impressions"][i])
         row.update(info.get("controls", {}))
         rows.append(row)
         contrib.append({**{n: float(e) for n, e in zip(names, expected, strict=True)}, "baseline": base_exp,
