@@ -16,8 +16,8 @@ Every problem is a one-line :class:`~budgetgym.envs.errors.BudgetGymError` namin
 the column (and the row where there is one): a missing column, non-numeric (true/false included) or
 negative spend or exposure, a non-finite or true/false KPI, a KPI that does not vary, a number beyond
 what a scenario holds (a KPI above :data:`MAX_KPI`, spend or exposure above :data:`MAX_AMOUNT` per
-period), an unreadable,
-duplicated, decreasing or unevenly spaced date, dates in different time zones. A date column is
+period), an unreadable, duplicated, decreasing or unevenly spaced date, dates in different time
+zones. A date column is
 read in one format (:data:`DATE_FORMATS`: ISO 8601, ``01/29/2024`` or ``29/01/2024``,
 ``29.01.2024``, ...). Dates must be evenly spaced in days (daily, weekly, ...), or be calendar
 months (same day of the month, one month apart: ``step_days = 365.25 / 12``).
