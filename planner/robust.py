@@ -104,12 +104,19 @@ def _worst(problem: PlanningProblem, objective: Objective, plan: np.ndarray) -> 
     return np.argsort(values, kind="stable")[: objective.tail(len(values))]
 
 
+def _members_model(
+    problem: PlanningProblem, members: np.ndarray, weights: np.ndarray | None = None
+) -> MeanExpectedModel:
+    """The (weighted) mean expected-reward model of the problem's ``members`` (indices)."""
+    return MeanExpectedModel([problem.members[i].expected for i in members], weights)
+
+
 def objective_marginal_model(problem: PlanningProblem, objective: Objective, plan: np.ndarray) -> object:
     """The model whose gradient is a (super)gradient of :math:`U` at ``plan``: the mean model, or
     for CVaR the mean over the worst set at ``plan``."""
     if objective.kind == "mean" or len(problem.members) == 1:
         return problem.objective
-    return MeanExpectedModel([problem.members[i].expected for i in _worst(problem, objective, plan)])
+    return _members_model(problem, _worst(problem, objective, plan))
 
 
 def tail_game(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -181,7 +188,7 @@ def solve_for(
         return X
 
     def best_response(members: np.ndarray, weights: np.ndarray, X: np.ndarray) -> list[np.ndarray]:
-        tail = MeanExpectedModel([problem.members[i].expected for i in members], weights)
+        tail = _members_model(problem, members, weights)
         return [candidate_plans(problem.scenario, tail, concave=True, start=X)[0]]
 
     return _cvar_ascent(problem, objective, X, best_response)[0]
@@ -218,7 +225,7 @@ def static_for(problem: PlanningProblem, objective: Objective) -> tuple[np.ndarr
                 seen["plans"], seen["U"] = plans, objective.score(V)
                 return np.asarray(weights @ V[members])
 
-            best = search(MeanExpectedModel([problem.members[i].expected for i in members], weights), tail_value)
+            best = search(_members_model(problem, members, weights), tail_value)
             return [best, seen["plans"][int(np.argmax(seen["U"]))]]  # and the candidate best on U
 
         plan, value = _cvar_ascent(problem, objective, plan, best_response)
