@@ -17,16 +17,9 @@ the column (and the row where there is one): a missing column, non-numeric (true
 negative spend or exposure, a non-finite or true/false KPI, a KPI that does not vary, a number beyond
 what a scenario holds (a KPI above :data:`MAX_KPI`, spend or exposure above :data:`MAX_AMOUNT` per
 period), an unreadable, duplicated, decreasing or unevenly spaced date, dates in different time
-zones. A date column is
-read in one format (:data:`DATE_FORMATS`: ISO 8601, ``01/29/2024`` or ``29/01/2024``,
-``29.01.2024``, ...). Dates must be evenly spaced in days (daily, weekly, ...), or be calendar
-months (same day of the month, one month apart: ``step_days = 365.25 / 12``).
-
-Calendar. budgetgym counts days from a day 0 that is both a Monday and 1 January
-(:mod:`budgetgym.envs.path`). :func:`calendar_day` maps a real date to the day index with the
-same day of the year and the same weekday: ``doy + 365 j`` with ``j = (weekday - doy) mod 7``
-(``365 = 1 mod 7`` moves the weekday by one per added year, while the yearly phase
-``d mod 365.25`` moves back by only ``0.25 j <= 1.5`` days).
+zones (the dates as :func:`~budgetgym.envs.dates.read_dates` reads them: one format, evenly spaced in
+days or calendar months). :func:`~budgetgym.envs.dates.calendar_day` maps the dates to budgetgym's
+day index (:mod:`budgetgym.envs.dates`).
 """
 
 from __future__ import annotations
@@ -38,24 +31,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from budgetgym.envs.dates import MONTH_DAYS, calendar_day, read_dates
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.io import cell_text, numeric_column
+from budgetgym.envs.io import numeric_column
 from budgetgym.envs.scenario_parts import MAX_AMOUNT
 
-__all__ = ["MAX_AMOUNT", "MAX_KPI", "MMMData", "calendar_day", "channel_name", "numeric_column", "read_mmm_csv",
-           "split_columns"]
+__all__ = ["MAX_AMOUNT", "MAX_KPI", "MONTH_DAYS", "MMMData", "calendar_day", "channel_name", "numeric_column",
+           "read_mmm_csv", "split_columns"]
 
-MONTH_DAYS = 365.25 / 12
 #: The largest KPI per period a fit takes: a scenario's response is at most 1e12 per step (``max_response``,
 #: :mod:`budgetgym.envs.scenario_parts`; a larger KPI's fit was clipped to it). Rescale a larger one.
 MAX_KPI = 1e12
 #: The smallest range of the KPI a fit takes (a constant KPI has nothing to fit; a scenario's
 #: response is at least 1e-9 per step).
 MIN_KPI_RANGE = 1e-9
-#: Date formats tried in turn, each on the whole date column: ISO 8601, month-first, day-first
-#: (a column with 13/01/2024 in it reads day-first; one of only ambiguous dates month-first, as
-#: pandas reads them), dotted day-first, then pandas' guess value by value.
-DATE_FORMATS = ("ISO8601", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%m/%d/%y", "%d/%m/%y", "mixed")
 _SUFFIX = re.compile(r"[_\-. ]*(spend|spends|cost|costs|s)[_\-. ]*$", re.IGNORECASE)
 
 
@@ -168,13 +157,6 @@ def _unique_names(columns: list[str]) -> list[str]:
     return names
 
 
-def calendar_day(date: pd.Timestamp) -> float:
-    """budgetgym's day index of ``date``: the same day of the year and weekday (module docstring)."""
-    doy = int(date.day_of_year) - 1
-    j = (int(date.weekday()) - doy) % 7
-    return float(doy + 365 * j)
-
-
 def _read(path: Path) -> pd.DataFrame:
     from budgetgym.envs.io import read_csv_table  # the one reader of a user's CSV
 
@@ -204,57 +186,6 @@ def _varying_kpi(y: np.ndarray, col: str, source: str) -> None:
         raise BudgetGymError(
             f"{source}: column '{col}': the KPI {same}; a fit needs a KPI that varies (by at least {MIN_KPI_RANGE:g})"
         )
-
-
-def _parse_dates(raw: pd.Series, col: str, source: str) -> pd.Series:
-    """``raw`` read with the first of :data:`DATE_FORMATS` that reads every value (the last, pandas'
-    guess per value, leaves ``NaT`` where it cannot); dates in different time zones are an error."""
-    for fmt in DATE_FORMATS:
-        try:
-            parsed = pd.to_datetime(raw, errors="coerce", format=fmt)
-        except ValueError:  # pandas: "Mixed timezones detected", whatever the format
-            raise BudgetGymError(
-                f"{source}: column '{col}': the dates are in different time zones (or only some have one); "
-                f"expected one time zone or none"
-            ) from None
-        if not parsed.isna().any():
-            break
-    return parsed
-
-
-def _dates(df: pd.DataFrame, col: str, source: str) -> tuple[pd.DatetimeIndex, float]:
-    parsed = _parse_dates(df[col].astype(str).str.strip(), col, source)
-    if parsed.isna().any():
-        row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-        got = cell_text(df[col].iloc[row])
-        raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: expected a date (e.g. 2024-01-29), got {got}")
-    dates = pd.DatetimeIndex(parsed).normalize().as_unit("ns")  # pandas 3 may parse to microseconds
-    dates = dates.tz_localize(None) if dates.tz is not None else dates  # the dates as written (datetime64)
-    if len(dates) < 2:
-        raise BudgetGymError(f"{source}: column '{col}': expected at least 2 periods, got {len(dates)}")
-    dup = dates.duplicated()
-    if dup.any():
-        row = int(np.flatnonzero(dup)[0])
-        raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: date {dates[row].date()} appears twice")
-    gaps = np.diff(dates.asi8) / 86_400e9  # days
-    if np.any(gaps <= 0):
-        row = int(np.flatnonzero(gaps <= 0)[0]) + 1
-        raise BudgetGymError(
-            f"{source}: column '{col}', row {row + 1}: dates must increase, {dates[row].date()} comes after "
-            f"{dates[row - 1].date()}"
-        )
-    months = dates.year * 12 + dates.month
-    if np.all(np.diff(months) == 1) and len(set(dates.day)) == 1 and gaps.min() >= 28:
-        return dates, MONTH_DAYS
-    step = float(gaps[0])
-    uneven = np.flatnonzero(np.abs(gaps - step) > 1e-9)
-    if uneven.size:
-        row = int(uneven[0]) + 1
-        raise BudgetGymError(
-            f"{source}: column '{col}', row {row + 1}: dates are not evenly spaced: {dates[row].date()} is "
-            f"{gaps[row - 1]:g} days after the previous date, expected {step:g} (as between the first two rows)"
-        )
-    return dates, step
 
 
 def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarray, list[str]]:
@@ -323,7 +254,8 @@ def read_mmm_csv(
         raise BudgetGymError(f"{source}: column '{twice[0]}' is given for two roles")
     if len(df) == 0:
         raise BudgetGymError(f"{source}: the table has no rows")
-    dates, step = _dates(df, date, source)
+    dates, step = read_dates(df, date, source)
+    assert step is not None  # at least 2 dates
     y = numeric_column(df, kpi, source, "the KPI", nonnegative=count_kpi, largest=MAX_KPI, boolean=False)
     _varying_kpi(y, kpi, source)
     X = np.column_stack([numeric_column(df, c, source, "spend", nonnegative=True, largest=MAX_AMOUNT,

@@ -30,7 +30,7 @@ Mapping of the fit (:mod:`~budgetgym.calibration.model`) to a scenario
 Campaign: ``reward`` is ``revenue`` for a revenue KPI (``beta`` in currency, value 1 per
 unit) and ``conversions`` for a count KPI; ``step_days`` is the data's period; the planning
 window (``horizon`` = ``plan_periods``, ``budget.total`` = ``plan_budget``, even pacing) starts
-the period after the last date (``start_day`` by :func:`~budgetgym.calibration.data.calendar_day`).
+the period after the last date (``start_day`` by :func:`~budgetgym.envs.dates.calendar_day`).
 Noise: ``none`` for a Gaussian fit (its noise is the KPI's, baseline included, not the
 channels'), ``poisson`` or ``negative_binomial`` (the fitted ``k``) for counts. The baseline
 is not part of the scenario: it does not depend on spend, so no plan changes it.
@@ -50,11 +50,12 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from budgetgym.calibration.data import MONTH_DAYS, MMMData, calendar_day
+from budgetgym.calibration.data import MMMData
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.transforms import DELAY_SHAPE
 from budgetgym.calibration.uncertainty import Draws
 from budgetgym.envs.curves import exposure
+from budgetgym.envs.dates import calendar_day, next_dates
 from budgetgym.envs.dynamics import units_per_price
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT
@@ -104,8 +105,7 @@ def plan_window(data: MMMData, periods: int | None = None, budget: float | None 
     n = int(periods) if periods is not None else int(min(T, max(1, round(91.0 / data.step_days))))
     if n < 1 or n > 5000:
         raise BudgetGymError(f"--plan-periods: expected 1 to 5000 periods, got {n}")
-    last = pd.Timestamp(data.dates[-1])
-    nxt = last + pd.DateOffset(months=1) if data.step_days == MONTH_DAYS else last + pd.Timedelta(days=data.step_days)
+    nxt = next_dates(pd.Timestamp(data.dates[-1]), data.step_days, 1)[0]
     default = budget is None
     if budget is None:
         recent = data.spend[-min(n, T):].sum()

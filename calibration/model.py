@@ -18,7 +18,7 @@ Model, per period ``t = 0..T-1`` (units: the KPI's — revenue or conversions pe
   ``max_response``); optionally (``ModelSpec.delay``, ``season``) each term spread by the
   channel's conversion lag and multiplied by a yearly media cycle (the same module);
 * :math:`\tau_t` years since the first period (trend in KPI per year), :math:`d_t` the budgetgym
-  day index (:func:`~budgetgym.calibration.data.calendar_day`), :math:`F` the yearly Fourier
+  day index (:func:`~budgetgym.envs.dates.calendar_day`), :math:`F` the yearly Fourier
   order (default 2 when the data span at least 330 days, else 0), :math:`z_{j,t}` the controls
   (KPI per unit of control);
 * noise: ``gaussian`` :math:`\varepsilon_t \sim N(0, \sigma^2)` (revenue-like KPIs), or for

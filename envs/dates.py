@@ -1,0 +1,113 @@
+r"""Calendar dates of periods: a column of dates read and checked, budgetgym's day index of a date,
+and the dates that continue a series.
+
+A column of dates is read in one format (:data:`DATE_FORMATS`: ISO 8601, ``01/29/2024`` or
+``29/01/2024``, ``29.01.2024``, ...). Dates must increase and be evenly spaced in days (daily,
+weekly, ...), or be calendar months (the same day of the month, one month apart: a step of
+:data:`MONTH_DAYS` ``= 365.25 / 12`` days).
+
+Calendar. budgetgym counts days from a day 0 that is both a Monday and 1 January
+(:mod:`budgetgym.envs.path`). :func:`calendar_day` maps a real date to the day index with the
+same day of the year and the same weekday: ``doy + 365 j`` with ``j = (weekday - doy) mod 7``
+(``365 = 1 mod 7`` moves the weekday by one per added year, while the yearly phase
+``d mod 365.25`` moves back by only ``0.25 j <= 1.5`` days).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.io import cell_text
+
+__all__ = ["DATE_FORMATS", "MONTH_DAYS", "calendar_day", "date_texts", "next_dates", "read_dates"]
+
+#: A calendar month's step, in days (365.25 / 12).
+MONTH_DAYS = 365.25 / 12
+#: Date formats tried in turn, each on the whole date column: ISO 8601, month-first, day-first
+#: (a column with 13/01/2024 in it reads day-first; one of only ambiguous dates month-first, as
+#: pandas reads them), dotted day-first, then pandas' guess value by value.
+DATE_FORMATS = ("ISO8601", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%m/%d/%y", "%d/%m/%y", "mixed")
+
+
+def _parse(raw: pd.Series, col: str, source: str) -> pd.Series:
+    """``raw`` read with the first of :data:`DATE_FORMATS` that reads every value (the last, pandas'
+    guess per value, leaves ``NaT`` where it cannot); dates in different time zones are an error."""
+    for fmt in DATE_FORMATS:
+        try:
+            parsed = pd.to_datetime(raw, errors="coerce", format=fmt)
+        except ValueError:  # pandas: "Mixed timezones detected", whatever the format
+            raise BudgetGymError(
+                f"{source}: column '{col}': the dates are in different time zones (or only some have one); "
+                f"expected one time zone or none"
+            ) from None
+        if not parsed.isna().any():
+            break
+    return parsed
+
+
+def read_dates(df: pd.DataFrame, col: str, source: str, least: int = 2) -> tuple[pd.DatetimeIndex, float | None]:
+    """The dates of column ``col`` (at their midnight, time zone dropped) and their step in days
+    (:data:`MONTH_DAYS` for calendar months; ``None`` for a single date), or a one-line error naming
+    ``source``, the column and the row: a value that is not a date, fewer than ``least`` dates, a
+    date twice, dates that do not increase or are unevenly spaced."""
+    parsed = _parse(df[col].astype(str).str.strip(), col, source)
+    if parsed.isna().any():
+        row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        got = cell_text(df[col].iloc[row])
+        raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: expected a date (e.g. 2024-01-29), got {got}")
+    dates = pd.DatetimeIndex(parsed).normalize().as_unit("ns")  # pandas 3 may parse to microseconds
+    dates = dates.tz_localize(None) if dates.tz is not None else dates  # the dates as written (datetime64)
+    if len(dates) < least:
+        raise BudgetGymError(f"{source}: column '{col}': expected at least {least} periods, got {len(dates)}")
+    dup = dates.duplicated()
+    if dup.any():
+        row = int(np.flatnonzero(dup)[0])
+        raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: date {dates[row].date()} appears twice")
+    if len(dates) < 2:
+        return dates, None
+    gaps = np.diff(dates.asi8) / 86_400e9  # days
+    if np.any(gaps <= 0):
+        row = int(np.flatnonzero(gaps <= 0)[0]) + 1
+        raise BudgetGymError(
+            f"{source}: column '{col}', row {row + 1}: dates must increase, {dates[row].date()} comes after "
+            f"{dates[row - 1].date()}"
+        )
+    months = dates.year * 12 + dates.month
+    if np.all(np.diff(months) == 1) and len(set(dates.day)) == 1 and gaps.min() >= 28:
+        return dates, MONTH_DAYS
+    step = float(gaps[0])
+    uneven = np.flatnonzero(np.abs(gaps - step) > 1e-9)
+    if uneven.size:
+        row = int(uneven[0]) + 1
+        raise BudgetGymError(
+            f"{source}: column '{col}', row {row + 1}: dates are not evenly spaced: {dates[row].date()} is "
+            f"{gaps[row - 1]:g} days after the previous date, expected {step:g} (as between the first two rows)"
+        )
+    return dates, step
+
+
+def calendar_day(date: pd.Timestamp) -> float:
+    """budgetgym's day index of ``date``: the same day of the year and weekday (module docstring)."""
+    doy = int(date.day_of_year) - 1
+    j = (int(date.weekday()) - doy) % 7
+    return float(doy + 365 * j)
+
+
+def next_dates(last: pd.Timestamp, step_days: float, n: int) -> pd.DatetimeIndex:
+    """The ``n`` dates after ``last``: ``last + k step_days`` for ``k = 1..n``, or ``k`` calendar
+    months on for ``step_days =`` :data:`MONTH_DAYS` (from the 29th to the 31st of a month, a shorter
+    month ends on its last day, as :class:`pandas.DateOffset` adds months)."""
+    last = pd.Timestamp(last)
+    if abs(step_days - MONTH_DAYS) < 1e-9:
+        return pd.DatetimeIndex([last + pd.DateOffset(months=k) for k in range(1, n + 1)])
+    return pd.DatetimeIndex([last + pd.Timedelta(days=step_days * k) for k in range(1, n + 1)])
+
+
+def date_texts(dates: pd.DatetimeIndex) -> list[str]:
+    """``dates`` as ISO 8601 text: ``2024-01-29``, or with the time (``2024-01-29T12:00:00``) when a
+    date is not at midnight (a step of a fraction of a day)."""
+    if bool(np.all(dates == dates.normalize())):
+        return [d.date().isoformat() for d in dates]
+    return [d.isoformat() for d in dates]
