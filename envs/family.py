@@ -5,7 +5,8 @@ trained on; both need a *distribution over campaigns*. A :class:`ScenarioFamily`
 
 * a **template**: a scenario in which any hidden number may be a distribution
   (:mod:`budgetgym.envs.distributions`: ``{dist: lognormal, median: 2600, sd: 0.4}``, ...) and any
-  block a ``choice`` among blocks (a channel's saturation a Hill or a logistic curve);
+  block a ``choice`` among blocks (a channel's saturation a Hill or a logistic curve;
+  :mod:`budgetgym.envs.family_template` finds, checks and draws them);
 * an **explicit ensemble**: a nominal scenario and a list of parameter sets (dotted-path changes,
   as in :meth:`~budgetgym.envs.scenario.Scenario.override`), e.g. bootstrap or posterior draws of
   a fitted model;
@@ -47,11 +48,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, ValidationError
 
 from budgetgym.envs.brief import CampaignBrief
-from budgetgym.envs.distributions import DISTRIBUTIONS, Distribution, draw_value, nominal_value
-from budgetgym.envs.errors import ScenarioError, StrictModel, format_loc, unknown, validation_error
+from budgetgym.envs.distributions import draw_value, nominal_value
+from budgetgym.envs.errors import ScenarioError, StrictModel, unknown, validation_error
+from budgetgym.envs.family_template import brief_field, materialise, template_distributions
 from budgetgym.envs.io import names_a_file, read_yaml
 from budgetgym.envs.scenario import (
     Scenario,
@@ -69,27 +71,6 @@ _SPLIT_ID = {"train": 0, "test": 1}
 _ENSEMBLE_STREAM = 2
 #: Draws checked when a family is loaded (each split), so a bad distribution fails at load time.
 VALIDATION_DRAWS = 8
-#: Fields of the campaign brief: the same for every draw, so they cannot be distributions.
-BRIEF_FIELDS = {
-    ("name",),
-    ("description",),
-    ("horizon",),
-    ("step_days",),
-    ("start_day",),
-    ("reward",),
-    ("budget",),
-    ("action",),
-    ("target_cpa",),
-    ("channels",),
-    ("channels", "*"),
-    ("channels", "*", "name"),
-    ("channels", "*", "description"),
-    ("channels", "*", "cost", "unit"),
-    ("channels", "*", "min_share"),
-    ("channels", "*", "max_share"),
-    ("channels", "*", "locked_share"),
-}
-_DIST: TypeAdapter[Any] = TypeAdapter(Distribution)
 
 
 class FamilyFile(StrictModel):
@@ -103,14 +84,6 @@ class FamilyFile(StrictModel):
     ensemble: list[dict[str, Any]] | None = Field(None, min_length=2, description="dotted changes per member")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="ensemble: share of members held out")
 
-
-def _brief_field(loc: tuple[Any, ...]) -> bool:
-    generic = tuple("*" if isinstance(p, int) else p for p in loc)
-    return generic in BRIEF_FIELDS or generic[:1] in {("budget",), ("action",)}
-
-
-def _is_dist(node: object) -> bool:
-    return isinstance(node, dict) and "dist" in node
 
 
 class ScenarioFamily:
@@ -143,14 +116,14 @@ class ScenarioFamily:
         self._template_data: dict[str, Any] | None = None
         if template is not None:
             self._template_data = copy.deepcopy(template)
-            self._check_template(self._template_data, ())
+            self._dists = template_distributions(self._template_data, source)
         elif nominal is None:
             raise ValueError("ScenarioFamily: give a template (or use ScenarioFamily.of_scenario)")
         if ensemble is not None and self._dists:
             raise ScenarioError(f"{source}: give distributions or an ensemble, not both")
         # a family of one passes its validated scenario: no need to validate its dump again
         self._nominal = nominal or scenario_from_dict(
-            self._materialise(nominal_value), source=f"{source} (nominal scenario)"
+            materialise(self._template, nominal_value), source=f"{source} (nominal scenario)"
         )
         if self._nominal.target_cpa is None and (self._dists or ensemble is not None):
             # one planning CPA for every draw: the nominal scenario's, written into the template
@@ -166,7 +139,7 @@ class ScenarioFamily:
             for j, changes in enumerate(ensemble):
                 for key in changes:
                     loc = tuple(int(p) if p.isdigit() else p for p in key.split("."))
-                    if _brief_field(loc) or (loc[:1] == ("channels",) and len(loc) >= 3 and _brief_field(
+                    if brief_field(loc) or (loc[:1] == ("channels",) and len(loc) >= 3 and brief_field(
                         ("channels", 0, *loc[2:])
                     )):
                         raise ScenarioError(
@@ -199,65 +172,6 @@ class ScenarioFamily:
         if self._template_data is None:
             self._template_data = self._nominal.model_dump(mode="json")
         return self._template_data
-
-    def _check_template(self, node: Any, loc: tuple[Any, ...]) -> None:
-        """Validate every distribution block and refuse them on brief fields."""
-        if _is_dist(node):
-            where = format_loc(loc)
-            if _brief_field(loc):
-                raise ScenarioError(
-                    f"{self.source}: {where}: a field of the campaign brief (what the marketer knows) cannot "
-                    f"be a distribution; every draw of a family has the same brief"
-                )
-            self._dists[loc] = self._validate_dist(node, loc)
-            if node["dist"] == "choice":
-                for j, value in enumerate(node["values"]):
-                    self._check_nested(value, (*loc, "values", j))
-            return
-        if isinstance(node, dict):
-            for key, value in node.items():
-                self._check_template(value, (*loc, key))
-        elif isinstance(node, list):
-            for j, value in enumerate(node):
-                self._check_template(value, (*loc, j))
-
-    def _validate_dist(self, node: dict[str, Any], loc: tuple[Any, ...]) -> Any:
-        """The validated distribution of a ``{dist: ...}`` block, or a one-line ScenarioError."""
-        where = format_loc(loc)
-        kind = node.get("dist")
-        if kind not in DISTRIBUTIONS:
-            raise ScenarioError(f"{self.source}: {where}.dist: " + unknown("distribution", str(kind), DISTRIBUTIONS))
-        try:
-            return _DIST.validate_python(node)
-        except ValidationError as err:
-            raise validation_error(err, f"{self.source}: {where}", None, ScenarioError) from None
-
-    def _check_nested(self, node: Any, loc: tuple[Any, ...]) -> None:
-        """Distributions inside a choice's values (validated; drawn after the choice)."""
-        if _is_dist(node):
-            self._validate_dist(node, loc)
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key != "dist":
-                    self._check_nested(value, (*loc, key))
-        elif isinstance(node, list):
-            for j, value in enumerate(node):
-                self._check_nested(value, (*loc, j))
-
-    def _materialise(self, pick: Any) -> dict[str, Any]:
-        """The template with every distribution replaced by ``pick(distribution)`` (depth first,
-        in the file's order; a chosen block's own distributions are resolved the same way)."""
-
-        def resolve(node: Any) -> Any:
-            if _is_dist(node):
-                return resolve(pick(_DIST.validate_python(node)))
-            if isinstance(node, dict):
-                return {k: resolve(v) for k, v in node.items()}
-            if isinstance(node, list):
-                return [resolve(v) for v in node]
-            return node
-
-        return resolve(copy.deepcopy(self._template))
 
     # -- the family's public face ------------------------------------------------------
     @property
@@ -319,7 +233,7 @@ class ScenarioFamily:
             sc = self._members[int(part[index % len(part)])]
         else:
             rng = np.random.default_rng(np.random.SeedSequence([self.seed, _SPLIT_ID[split], index]))
-            data = self._materialise(lambda d: draw_value(d, rng))
+            data = materialise(self._template, lambda d: draw_value(d, rng))
             data["description"] = self._nominal.description
             try:
                 sc = scenario_from_dict(data, source=f"{self.source}: {split} draw {index}")

@@ -1,7 +1,8 @@
 r"""``ChannelBudgetVectorEnv``: ``N`` campaigns of :class:`~budgetgym.envs.ChannelBudgetEnv`, stepped as one batch.
 
 The class docstring documents the environment (Gymnasium's structured style); the row parts, their
-threads and a part's step are :mod:`budgetgym.envs.vector_parts`, the step's arithmetic outside the
+threads and a part's step are :mod:`budgetgym.envs.vector_parts`, the env's helper threads, worker
+processes and shared tables :mod:`budgetgym.envs.vector_workers`, the step's arithmetic outside the
 dynamics :mod:`budgetgym.envs.vector_steps`, the random numbers
 :mod:`budgetgym.envs.vector_random`, the per-row dynamics :mod:`budgetgym.envs.batch_model`.
 """
@@ -10,8 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from budgetgym.envs.allocation import trivial_bounds
-from budgetgym.envs.batch_model import MemberTables
 from budgetgym.envs.brief import CampaignBrief
-from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.path import ScenarioPath
 from budgetgym.envs.scenario import Scenario
@@ -33,7 +31,6 @@ from budgetgym.envs.vector_parts import (
     default_threads,
     part_bounds,
     part_stepper,
-    run_parts,
     start_part,
 )
 from budgetgym.envs.vector_processes import PartProcesses
@@ -49,11 +46,12 @@ from budgetgym.envs.vector_random import (
 )
 from budgetgym.envs.vector_settings import vector_settings
 from budgetgym.envs.vector_steps import batch_info, copy_info, observe, step_info, step_outputs, step_shapes
+from budgetgym.envs.vector_workers import PartWorkers
 
 __all__ = ["PART_ROWS", "ChannelBudgetVectorEnv", "default_threads", "part_bounds"]
 
 
-class ChannelBudgetVectorEnv(VectorEnv):
+class ChannelBudgetVectorEnv(PartWorkers, VectorEnv):
     r"""``N`` budget-allocation campaigns stepped as one batch.
 
     ## Description
@@ -220,8 +218,8 @@ class ChannelBudgetVectorEnv(VectorEnv):
         self.inv_conv_scale = 1.0 / self.brief.conversion_scale
         self.rng_mode = rng
         self.threads, self.processes = cfg.threads, cfg.processes
-        self._executor: ThreadPoolExecutor | None = None
-        self._procs: PartProcesses | None = None  # the worker processes, started by the first reset or step
+        self._executor = None  # the helper threads and worker processes (vector_workers), made when needed
+        self._procs = None
         draw_pool_ = DrawPool(cfg.draw_pool)
         bounds = [(0, n)] if rng == "per_env" else part_bounds(n, cfg.part_rows)
         #: the row parts ``[lo, hi)`` of the batch, each with its own random source and dynamics
@@ -230,7 +228,7 @@ class ChannelBudgetVectorEnv(VectorEnv):
             for lo, hi in bounds
         ]
         self._compile = _Compiler()
-        self._last_tables: MemberTables | None = None
+        self._last_tables = None
         self._tables_lock = threading.Lock()
         self._needs_reset = False
         self.t = 0
@@ -282,29 +280,6 @@ class ChannelBudgetVectorEnv(VectorEnv):
         if self._procs is None and self.processes > 1 and len(self.parts) > 1:
             self._procs = PartProcesses(self, self.processes)
             self._procs.share_counters(self)
-
-    def _run(self, task: Callable[[Part], Any], command: tuple[str, Any]) -> list[Any]:
-        """``task(part)`` for every row part (:func:`~budgetgym.envs.vector_parts.run_parts`), the
-        results in part order; with worker processes, the workers run ``command`` on theirs
-        (:mod:`budgetgym.envs.vector_processes`)."""
-        if self._procs is not None:
-            return self._procs.run(task, self.threads, self._pool, command)
-        return run_parts(self.parts, self.threads, self._pool, task)
-
-    def _pool(self) -> ThreadPoolExecutor:
-        """The ``threads - 1`` helper threads of the row parts (made on first use)."""
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="budgetgym-vec")
-        return self._executor
-
-    def _tables_of(self, members: list[ChannelModel], fast: bool) -> MemberTables:
-        """The :class:`MemberTables` of ``members``: the last ones built when the list is the same
-        object (a family's draw pool, reset after reset), else new ones."""
-        with self._tables_lock:
-            last = self._last_tables
-            if last is None or last.members is not members or last.fast != fast:
-                last = self._last_tables = MemberTables(members, fast)
-            return last
 
     def _start(self, history: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Begin an episode on every row: campaigns, paths, carry-in, counters."""
@@ -397,22 +372,3 @@ class ChannelBudgetVectorEnv(VectorEnv):
         Gymnasium's environments without a render mode do (``SyncVectorEnv`` of them too), it
         renders nothing rather than raising."""
         return None
-
-    def close_extras(self, **kwargs: Any) -> None:
-        for part in self.parts:
-            part.campaigns = None
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
-        if self._procs is not None:
-            self._procs.close(self.parts)
-            self._procs = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        # a thread pool, a lock and processes do not pickle: the next parallel step makes new ones;
-        # the workers' parts are fetched (the copies here are stale), the counters pickled as arrays
-        parts = self.parts if self._procs is None else self._procs.parts(self.parts)
-        return {**self.__dict__, "_executor": None, "_tables_lock": None, "_procs": None, "parts": parts}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _tables_lock=threading.Lock())

@@ -33,14 +33,8 @@ Every file is written atomically (:mod:`budgetgym.envs.io`).
 from __future__ import annotations
 
 import json
-import os
-import platform
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +43,7 @@ import numpy as np
 from budgetgym.agents.evaluation import RESULT_COLUMNS
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import atomic_write, atomic_write_text
+from budgetgym.experiments.provenance import environment_info, package_versions
 
 __all__ = [
     "DONE",
@@ -84,21 +79,6 @@ TRACE_COLUMNS = ["episode", "step", "channel", "spend", "conversions", "expected
 EXTRA_COLUMNS = ["env_seed", "train_s", "draw", "split"]
 #: trace.csv of a family's run gains these columns after TRACE_COLUMNS
 TRACE_FAMILY_COLUMNS = ["draw", "split"]
-
-_PACKAGES = [
-    "budgetgym",
-    "numpy",
-    "scipy",
-    "gymnasium",
-    "pydantic",
-    "PyYAML",
-    "pandas",
-    "matplotlib",
-    "stable-baselines3",
-    "sb3-contrib",
-    "torch",
-    "ray",
-]
 
 
 # ------------------------------------------------------------------------------ layout
@@ -365,50 +345,3 @@ def _learning_curve(rd: Path) -> Any:
         if {"r", "l"} <= set(frame.columns) and len(frame):
             return pd.DataFrame({"timesteps": frame["l"].cumsum(), "reward": frame["r"], "source": "monitor.csv"})
     return None
-
-
-# ------------------------------------------------------------------------------ meta
-def _git_info(root: Path) -> dict[str, Any]:
-    def git(*args: str) -> str | None:
-        try:
-            res = subprocess.run(
-                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=False
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return res.stdout.strip() if res.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if commit is None:
-        return {"commit": None, "dirty": None}
-    status = git("status", "--porcelain")
-    return {"commit": commit, "dirty": bool(status)}
-
-
-def package_versions() -> dict[str, str | None]:
-    """Installed versions of budgetgym and the libraries its results depend on."""
-    out: dict[str, str | None] = {}
-    for name in _PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def environment_info() -> dict[str, Any]:
-    """Package versions, git commit (and whether the tree has uncommitted changes), machine."""
-    import budgetgym
-
-    root = Path(budgetgym.__file__).resolve().parent
-    return {
-        "python": sys.version.split()[0],
-        "packages": package_versions(),
-        "git": _git_info(root),
-        "machine": {
-            "hostname": socket.gethostname(),
-            "platform": platform.platform(),
-            "processor": platform.machine(),
-            "cpu_count": os.cpu_count(),
-        },
-    }

@@ -37,6 +37,8 @@ an MMM dataset holds, plus the truth no real dataset has:
   :mod:`budgetgym.calibration.lift`), and ``truth/lift_tests.csv``, the same with the noise-free
   lift ``true_delta_y``: the ``N`` tests first, then the design's.
 
+The columns, dates and writing of these files: :mod:`budgetgym.experiments.dataset_layout`.
+
 Lift tests (:func:`simulate_lift_tests`). Test ``n`` goes to the channel ranked ``n mod K`` by its
 total spend in the data (the largest first: where a marketer tests first; ``K`` the channels with
 any spend) and, with ``r = n div K``
@@ -69,27 +71,31 @@ total exceeds the scenario's budget for the ``N`` periods.
 
 from __future__ import annotations
 
-import datetime as dt
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from budgetgym.calibration.data import MONTH_DAYS
 from budgetgym.envs.allocation import spend_to_pacing_action, split_to_action
 from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import load_family
-from budgetgym.envs.io import staged_output
 from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.plan_value import evaluate_plan
 from budgetgym.envs.scenario import Scenario
-from budgetgym.envs.scenario_parts import MAX_AMOUNT, ChannelConfig
+from budgetgym.envs.scenario_parts import MAX_AMOUNT
+from budgetgym.experiments.dataset_layout import (
+    EPOCH,
+    SimulatedDataset,
+    check_step,
+    exposure_column,
+    kpi_column,
+    period_dates,
+    spend_column,
+    write_dataset,
+)
 from budgetgym.experiments.flighting import random_flighting
 
 __all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_SIGMA", "MAX_LIFT_TESTS", "SimulatedDataset",
@@ -98,8 +104,6 @@ __all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_SIGMA", "MAX_LIFT_TE
 
 #: The largest step cap and logit scale a scenario allows (``budget.max_step_multiple``, ``action.logit_scale``).
 MAX_STEP_MULTIPLE, MAX_LOGIT_SCALE = 100.0, 50.0
-#: The calendar date of day 0 (a Monday, 1 January, as the scenario calendar defines day 0).
-EPOCH = dt.date(2024, 1, 1)
 CURVE_POINTS = 41
 #: A lift test's change of spend, a multiple of the spend before it, by round (module docstring).
 LIFT_CHANGES = (1.0, -0.5, 2.0)
@@ -111,76 +115,6 @@ LIFT_SIGMA = 0.15
 DESIGN_COLUMNS = ("channel", "x", "delta_x")
 #: The columns of a simulated lift test (``truth/lift_tests.csv``; ``lift_tests.csv`` without the last).
 TEST_COLUMNS = ["channel", "x", "delta_x", "delta_y", "sigma", "true_delta_y"]
-
-
-def spend_column(channel: str) -> str:
-    """The dataset's spend column of ``channel`` (``<channel>_spend``)."""
-    return f"{channel}_spend"
-
-
-def exposure_column(channel: ChannelConfig) -> str:
-    """The dataset's exposure column of ``channel``: ``<channel>_clicks`` for a click-priced one, else
-    ``<channel>_impressions``."""
-    return f"{channel.name}_{'clicks' if channel.cost.unit == 'click' else 'impressions'}"
-
-
-@dataclass(frozen=True)
-class SimulatedDataset:
-    """A simulated MMM dataset and its truth (module docstring)."""
-
-    data: pd.DataFrame
-    contributions: pd.DataFrame
-    curves: pd.DataFrame
-    scenario: Scenario  # the scenario played
-    source: Scenario  # the scenario asked for (its own horizon and budget)
-    plan: np.ndarray  # [N, K] spend actually made
-    kpi: str
-    seed: int
-    lift_tests: pd.DataFrame | None = None  # channel, x, delta_x, delta_y, sigma, true_delta_y
-
-
-def _dates(sc: Scenario, n: int) -> list[str]:
-    """Period ``t``'s date: day ``floor(start_day + t step_days)`` from :data:`EPOCH` for a whole
-    number of ``step_days``; for calendar months (``step_days = 365.25 / 12``) the start's day of
-    the month (at most the 28th, so every month has it) ``t`` months on, as
-    :func:`~budgetgym.calibration.data.read_mmm_csv` reads monthly data."""
-    start = EPOCH + dt.timedelta(days=float(np.floor(sc.start_day)))
-    if abs(sc.step_days - MONTH_DAYS) < 1e-9:
-        first = pd.Timestamp(start.replace(day=min(start.day, 28)))
-        return [(first + pd.DateOffset(months=t)).date().isoformat() for t in range(n)]
-    days = sc.start_day + sc.step_days * np.arange(n)
-    return [(EPOCH + dt.timedelta(days=float(d))).isoformat() for d in np.floor(days)]
-
-
-def _check_step(sc: Scenario, source: str) -> None:
-    """A dataset has one date per period: ``step_days`` a whole number of days or a calendar month."""
-    whole = abs(sc.step_days - round(sc.step_days)) < 1e-9
-    if not (whole or abs(sc.step_days - MONTH_DAYS) < 1e-9):
-        raise BudgetGymError(
-            f"scenario '{source}': step_days {sc.step_days:g}: a dataset has one date per period, so simulate "
-            f"takes a whole number of days or a calendar month (365.25/12 = {MONTH_DAYS:g})"
-        )
-
-
-def _columns(sc: Scenario) -> str:
-    """The KPI's column name of ``sc``, after checking the columns of ``data.csv`` and
-    ``truth/contributions.csv``: a one-line error if a name is used twice (a control or a channel
-    named like another column: its values would silently replace that column's)."""
-    kpi = "conversions" if sc.reward == "conversions" else "revenue"
-    data = ["date", kpi]
-    for c in sc.channels:
-        data += [spend_column(c.name), exposure_column(c)]
-    controls = [c.name for c in sc.baseline.controls] if sc.baseline is not None else []
-    contributions = ["date", *sc.channel_names, "baseline", "kpi_expected"]
-    for file, cols, what in (("data.csv", data + controls, "a baseline control"),
-                             ("truth/contributions.csv", contributions, "a channel")):
-        seen: set[str] = set()
-        for col in cols:
-            if col in seen:
-                raise BudgetGymError(f"scenario '{sc.name}': {what} is named '{col}', like another column of {file}; "
-                                     f"rename it")
-            seen.add(col)
-    return kpi
 
 
 def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -261,7 +195,7 @@ def simulate_dataset(
             f"--draw {draw}: scenario '{label}' does not vary; --draw picks a held-out draw of a scenario family"
         )
     source = family.sample(draw, "test") if draw is not None else family.nominal()
-    _check_step(source, label)
+    check_step(source, label)
     # N periods at the scenario's spend rate (B/T a period); a shock starting after the last period
     # never happens in them (the truth's scenario lists the shocks played)
     changes: dict[str, Any] = {"horizon": int(periods), "budget.total": source.step_budget * periods}
@@ -273,7 +207,7 @@ def simulate_dataset(
         err = BudgetGymError(f"--periods {periods}: {exc}")
         err.details = exc.details
         raise err from None
-    kpi = _columns(sc)  # before playing: a name used twice
+    kpi = kpi_column(sc)  # before playing: a name used twice
     design = None if lift_design is None else read_lift_design(lift_design, sc.channel_names)  # before playing
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
     X = _plan(plan, sc, periods, rng)
@@ -312,7 +246,7 @@ def simulate_dataset(
                              f"{X[t, i]:g}; its periods above 100 times the mean need a budget above a scenario's "
                              f"largest ({MAX_AMOUNT:g})")
     data = pd.DataFrame(rows)
-    data.insert(0, "date", _dates(played, periods))
+    data.insert(0, "date", period_dates(played, periods))
     contributions = pd.DataFrame(contrib)
     contributions.insert(0, "date", data["date"])
     parts = ([simulate_lift_tests(sc, spent, lift_tests, lift_sigma, seed)] if lift_tests else []) + (
@@ -415,41 +349,3 @@ def true_curves(sc: Scenario, plan: np.ndarray) -> pd.DataFrame:
         kpi = m.steady_state_reward(spend)[:, i]  # conversions, or revenue (value per conversion)
         frames.append(pd.DataFrame({"channel": name, "spend": x, "kpi": kpi}))
     return pd.concat(frames, ignore_index=True)
-
-
-def write_dataset(ds: SimulatedDataset, out: str | Path, meta: dict[str, Any] | None = None) -> Path:
-    """Write the dataset's files into ``out`` all at once: built in a temporary directory next to
-    it, then moved into place (an existing ``out`` is replaced only when everything is written;
-    :func:`~budgetgym.envs.io.staged_output`: an ``out`` that is a file, or that cannot be written,
-    is a one-line error and leaves nothing behind)."""
-    from budgetgym.experiments.results import environment_info, write_json
-
-    out = Path(out)
-    with staged_output(out) as tmp:  # checks ``out`` first
-        (tmp / "truth").mkdir()
-        ds.data.to_csv(tmp / "data.csv", index=False)
-        ds.contributions.to_csv(tmp / "truth" / "contributions.csv", index=False)
-        ds.curves.to_csv(tmp / "truth" / "curves.csv", index=False)
-        if ds.lift_tests is not None:
-            ds.lift_tests.drop(columns="true_delta_y").to_csv(tmp / "lift_tests.csv", index=False)
-            ds.lift_tests.to_csv(tmp / "truth" / "lift_tests.csv", index=False)
-        (tmp / "truth" / "scenario.yaml").write_text(
-            yaml.safe_dump(ds.scenario.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
-        )
-        write_json(
-            tmp / "summary.json",
-            {
-                "scenario": ds.source.name,
-                "periods": len(ds.data),
-                "kpi": ds.kpi,
-                "seed": ds.seed,
-                "spend": float(ds.plan.sum()),
-                "columns": list(ds.data.columns),
-                **(meta or {}),
-                "environment": environment_info(),
-            },
-        )
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    return out

@@ -1,0 +1,124 @@
+"""A family template's distributions: found and checked in a scenario mapping, and drawn.
+
+A template (:mod:`budgetgym.envs.family`) is a scenario mapping in which a hidden number may be a
+``{dist: ...}`` block (:mod:`budgetgym.envs.distributions`) and a block a ``choice`` among blocks.
+:func:`template_distributions` finds and validates every such block, refusing one on a field of the
+campaign brief (:data:`BRIEF_FIELDS`: every draw of a family has the same brief);
+:func:`materialise` replaces each by a value picked from it (a draw, or the nominal value).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from budgetgym.envs.distributions import DISTRIBUTIONS, Distribution
+from budgetgym.envs.errors import ScenarioError, format_loc, unknown, validation_error
+
+__all__ = ["BRIEF_FIELDS", "brief_field", "materialise", "template_distributions"]
+
+#: Fields of the campaign brief: the same for every draw, so they cannot be distributions.
+BRIEF_FIELDS = {
+    ("name",),
+    ("description",),
+    ("horizon",),
+    ("step_days",),
+    ("start_day",),
+    ("reward",),
+    ("budget",),
+    ("action",),
+    ("target_cpa",),
+    ("channels",),
+    ("channels", "*"),
+    ("channels", "*", "name"),
+    ("channels", "*", "description"),
+    ("channels", "*", "cost", "unit"),
+    ("channels", "*", "min_share"),
+    ("channels", "*", "max_share"),
+    ("channels", "*", "locked_share"),
+}
+_DIST: TypeAdapter[Any] = TypeAdapter(Distribution)
+
+
+def brief_field(loc: tuple[Any, ...]) -> bool:
+    """Whether the field at ``loc`` (a path of keys and list indices) is part of the campaign brief."""
+    generic = tuple("*" if isinstance(p, int) else p for p in loc)
+    return generic in BRIEF_FIELDS or generic[:1] in {("budget",), ("action",)}
+
+
+def _is_dist(node: object) -> bool:
+    return isinstance(node, dict) and "dist" in node
+
+
+def template_distributions(template: dict[str, Any], source: str) -> dict[tuple[Any, ...], Any]:
+    """Every distribution block of ``template`` by its location, validated, in the file's order
+    (depth first); a one-line ScenarioError for one on a brief field or one that is invalid."""
+    dists: dict[tuple[Any, ...], Any] = {}
+    _check_template(template, (), source, dists)
+    return dists
+
+
+def _check_template(node: Any, loc: tuple[Any, ...], source: str, dists: dict[tuple[Any, ...], Any]) -> None:
+    """Validate every distribution block and refuse them on brief fields."""
+    if _is_dist(node):
+        where = format_loc(loc)
+        if brief_field(loc):
+            raise ScenarioError(
+                f"{source}: {where}: a field of the campaign brief (what the marketer knows) cannot "
+                f"be a distribution; every draw of a family has the same brief"
+            )
+        dists[loc] = _validate_dist(node, loc, source)
+        if node["dist"] == "choice":
+            for j, value in enumerate(node["values"]):
+                _check_nested(value, (*loc, "values", j), source)
+        return
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _check_template(value, (*loc, key), source, dists)
+    elif isinstance(node, list):
+        for j, value in enumerate(node):
+            _check_template(value, (*loc, j), source, dists)
+
+
+def _validate_dist(node: dict[str, Any], loc: tuple[Any, ...], source: str) -> Any:
+    """The validated distribution of a ``{dist: ...}`` block, or a one-line ScenarioError."""
+    where = format_loc(loc)
+    kind = node.get("dist")
+    if kind not in DISTRIBUTIONS:
+        raise ScenarioError(f"{source}: {where}.dist: " + unknown("distribution", str(kind), DISTRIBUTIONS))
+    try:
+        return _DIST.validate_python(node)
+    except ValidationError as err:
+        raise validation_error(err, f"{source}: {where}", None, ScenarioError) from None
+
+
+def _check_nested(node: Any, loc: tuple[Any, ...], source: str) -> None:
+    """Distributions inside a choice's values (validated; drawn after the choice)."""
+    if _is_dist(node):
+        _validate_dist(node, loc, source)
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key != "dist":
+                _check_nested(value, (*loc, key), source)
+    elif isinstance(node, list):
+        for j, value in enumerate(node):
+            _check_nested(value, (*loc, j), source)
+
+
+def materialise(template: dict[str, Any], pick: Callable[[Any], Any]) -> dict[str, Any]:
+    """``template`` with every distribution replaced by ``pick(distribution)`` (depth first,
+    in the file's order; a chosen block's own distributions are resolved the same way)."""
+
+    def resolve(node: Any) -> Any:
+        if _is_dist(node):
+            return resolve(pick(_DIST.validate_python(node)))
+        if isinstance(node, dict):
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(copy.deepcopy(template))

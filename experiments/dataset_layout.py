@@ -1,0 +1,140 @@
+"""A simulated MMM dataset's layout: its columns, dates and files (``budgetgym simulate``).
+
+:class:`SimulatedDataset` holds what :func:`~budgetgym.experiments.simulate.simulate_dataset`
+makes (the meaning of each table is in :mod:`budgetgym.experiments.simulate`); this module names
+``data.csv``'s columns (:func:`spend_column`, :func:`exposure_column`, :func:`kpi_column`), dates
+its periods from the scenario's calendar (:func:`period_dates`, day 0 is :data:`EPOCH`) and writes
+the files all at once (:func:`write_dataset`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from budgetgym.calibration.data import MONTH_DAYS
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.io import staged_output
+from budgetgym.envs.scenario import Scenario
+from budgetgym.envs.scenario_parts import ChannelConfig
+
+__all__ = ["EPOCH", "SimulatedDataset", "check_step", "exposure_column", "kpi_column", "period_dates", "spend_column",
+           "write_dataset"]
+
+#: The calendar date of day 0 (a Monday, 1 January, as the scenario calendar defines day 0).
+EPOCH = dt.date(2024, 1, 1)
+
+
+def spend_column(channel: str) -> str:
+    """The dataset's spend column of ``channel`` (``<channel>_spend``)."""
+    return f"{channel}_spend"
+
+
+def exposure_column(channel: ChannelConfig) -> str:
+    """The dataset's exposure column of ``channel``: ``<channel>_clicks`` for a click-priced one, else
+    ``<channel>_impressions``."""
+    return f"{channel.name}_{'clicks' if channel.cost.unit == 'click' else 'impressions'}"
+
+
+@dataclass(frozen=True)
+class SimulatedDataset:
+    """A simulated MMM dataset and its truth (module docstring)."""
+
+    data: pd.DataFrame
+    contributions: pd.DataFrame
+    curves: pd.DataFrame
+    scenario: Scenario  # the scenario played
+    source: Scenario  # the scenario asked for (its own horizon and budget)
+    plan: np.ndarray  # [N, K] spend actually made
+    kpi: str
+    seed: int
+    lift_tests: pd.DataFrame | None = None  # channel, x, delta_x, delta_y, sigma, true_delta_y
+
+
+def period_dates(sc: Scenario, n: int) -> list[str]:
+    """Period ``t``'s date: day ``floor(start_day + t step_days)`` from :data:`EPOCH` for a whole
+    number of ``step_days``; for calendar months (``step_days = 365.25 / 12``) the start's day of
+    the month (at most the 28th, so every month has it) ``t`` months on, as
+    :func:`~budgetgym.calibration.data.read_mmm_csv` reads monthly data."""
+    start = EPOCH + dt.timedelta(days=float(np.floor(sc.start_day)))
+    if abs(sc.step_days - MONTH_DAYS) < 1e-9:
+        first = pd.Timestamp(start.replace(day=min(start.day, 28)))
+        return [(first + pd.DateOffset(months=t)).date().isoformat() for t in range(n)]
+    days = sc.start_day + sc.step_days * np.arange(n)
+    return [(EPOCH + dt.timedelta(days=float(d))).isoformat() for d in np.floor(days)]
+
+
+def check_step(sc: Scenario, source: str) -> None:
+    """A dataset has one date per period: ``step_days`` a whole number of days or a calendar month."""
+    whole = abs(sc.step_days - round(sc.step_days)) < 1e-9
+    if not (whole or abs(sc.step_days - MONTH_DAYS) < 1e-9):
+        raise BudgetGymError(
+            f"scenario '{source}': step_days {sc.step_days:g}: a dataset has one date per period, so simulate "
+            f"takes a whole number of days or a calendar month (365.25/12 = {MONTH_DAYS:g})"
+        )
+
+
+def kpi_column(sc: Scenario) -> str:
+    """The KPI's column name of ``sc``, after checking the columns of ``data.csv`` and
+    ``truth/contributions.csv``: a one-line error if a name is used twice (a control or a channel
+    named like another column: its values would silently replace that column's)."""
+    kpi = "conversions" if sc.reward == "conversions" else "revenue"
+    data = ["date", kpi]
+    for c in sc.channels:
+        data += [spend_column(c.name), exposure_column(c)]
+    controls = [c.name for c in sc.baseline.controls] if sc.baseline is not None else []
+    contributions = ["date", *sc.channel_names, "baseline", "kpi_expected"]
+    for file, cols, what in (("data.csv", data + controls, "a baseline control"),
+                             ("truth/contributions.csv", contributions, "a channel")):
+        seen: set[str] = set()
+        for col in cols:
+            if col in seen:
+                raise BudgetGymError(f"scenario '{sc.name}': {what} is named '{col}', like another column of {file}; "
+                                     f"rename it")
+            seen.add(col)
+    return kpi
+
+
+def write_dataset(ds: SimulatedDataset, out: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """Write the dataset's files into ``out`` all at once: built in a temporary directory next to
+    it, then moved into place (an existing ``out`` is replaced only when everything is written;
+    :func:`~budgetgym.envs.io.staged_output`: an ``out`` that is a file, or that cannot be written,
+    is a one-line error and leaves nothing behind)."""
+    from budgetgym.experiments.results import environment_info, write_json
+
+    out = Path(out)
+    with staged_output(out) as tmp:  # checks ``out`` first
+        (tmp / "truth").mkdir()
+        ds.data.to_csv(tmp / "data.csv", index=False)
+        ds.contributions.to_csv(tmp / "truth" / "contributions.csv", index=False)
+        ds.curves.to_csv(tmp / "truth" / "curves.csv", index=False)
+        if ds.lift_tests is not None:
+            ds.lift_tests.drop(columns="true_delta_y").to_csv(tmp / "lift_tests.csv", index=False)
+            ds.lift_tests.to_csv(tmp / "truth" / "lift_tests.csv", index=False)
+        (tmp / "truth" / "scenario.yaml").write_text(
+            yaml.safe_dump(ds.scenario.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
+        )
+        write_json(
+            tmp / "summary.json",
+            {
+                "scenario": ds.source.name,
+                "periods": len(ds.data),
+                "kpi": ds.kpi,
+                "seed": ds.seed,
+                "spend": float(ds.plan.sum()),
+                "columns": list(ds.data.columns),
+                **(meta or {}),
+                "environment": environment_info(),
+            },
+        )
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    return out
