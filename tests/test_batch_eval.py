@@ -229,3 +229,49 @@ def test_which_agents_are_batched() -> None:
     assert batch_actor(agent, True, True) is None
     rows = evaluate(agent, "stationary-3", seeds=[0, 1], oracle=_path_value)
     assert all(r.allocation[:, 1:].sum() == 0.0 < r.allocation[:, 0].sum() for r in rows)
+
+
+def _any_plan(scenario, seed=None, n_random_starts=0):
+    """A stand-in for the oracle agent's solved plan: a seeded spend matrix (no solve)."""
+    rng = np.random.default_rng(seed)
+    return SimpleNamespace(plan=rng.uniform(0.0, 2.0 * scenario.step_budget / scenario.n_channels,
+                                            (scenario.horizon, scenario.n_channels)))
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["overlap-5", "launch-5", "holiday-5", "delayed-5", "large-50", "wide-family", "wide-agent-family"],
+)
+def test_builtins_batched_equal_serial(monkeypatch: pytest.MonkeyPatch, source: str) -> None:
+    """Built-ins beyond the hand-made scenarios above: audience segments (overlap-5), an outage
+    (launch-5), agent pacing with value noise (holiday-5), negative-binomial counts (delayed-5),
+    50 channels (large-50), and families whose draws differ in noise model and shocks (wide-*):
+    a fixed split and the oracle's (stand-in) plans, two seeds, two episodes, row for row."""
+    monkeypatch.setattr(fixed, "solve_oracle", _any_plan)
+    family = load_family(source)
+    K = family.brief.n_channels
+    kw = {"seeds": [0, 9], "episodes": 2, "oracle": _path_value, **({"draws": 2} if family.varies else {})}
+    for agent in (make_agent("proportional", family.brief, weights=list(range(1, K + 1))),
+                  make_agent("oracle", family.nominal())):
+        _same(evaluate(agent, family, **kw), evaluate(agent, family, batch=False, **kw))
+
+
+def test_deterministic_ppo_on_a_familys_draws() -> None:
+    """A deterministic PPO policy on an agent-paced family's draws: one batch of every draw and
+    seed, each row the episode played alone."""
+    pytest.importorskip("stable_baselines3")
+    family = load_family("wide-agent-family")
+    agent = make_agent("ppo", family.brief, seed=2)
+    kw = {"seeds": [0], "draws": 2, "oracle": _path_value}
+    _same(evaluate(agent, family, **kw), evaluate(agent, family, batch=False, **kw))
+
+
+def test_default_solving_oracle_batched_equals_serial(oracle_solves: list[int]) -> None:
+    """Without an ``oracle`` provider both evaluators solve the oracle of each episode's own path
+    (``solving_oracle``): the same ``oracle_reward`` per row, one solve per distinct path."""
+    sc = build_scenario(horizon=4, n_channels=2, noise={"conversions": "poisson"}, drift={"sd": 0.1})
+    agent = make_agent("equal", ChannelBudgetEnv(sc))
+    batched = evaluate(agent, sc, seeds=[0, 1])
+    solves = len(oracle_solves)
+    _same(batched, evaluate(agent, sc, seeds=[0, 1], batch=False))
+    assert solves == len(oracle_solves) - solves == 2  # drift: a path per seed

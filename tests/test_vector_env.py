@@ -148,3 +148,95 @@ def test_bounded_shares_and_clicks_equal_single_envs() -> None:
     )
     vec = ChannelBudgetVectorEnv(sc, 4)
     _same_run(_sync(lambda: ChannelBudgetEnv(sc), 4), vec, 14)
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+@pytest.mark.parametrize("name", ["wide-family", "wide-agent-family"])
+def test_builtin_varying_families_equal_single_envs(name: str, mode: AutoresetMode) -> None:
+    """The built-in families that draw their noise model and shock per campaign: one batch holds
+    rows with Poisson, negative-binomial and no count noise, outages, price and demand shocks,
+    each with its own curves and carry-over (per-row parameters), under even and agent pacing,
+    over an autoreset into new draws in both autoreset modes."""
+    family = load_family(name)
+    vec = ChannelBudgetVectorEnv(family, 6, autoreset_mode=mode)
+    _same_run(_sync(lambda: ChannelBudgetEnv(family), 6, mode), vec, vec.horizon + 2)
+    kinds = {sc.noise.conversions for sc in vec.scenarios}
+    shocks = {s.kind for sc in vec.scenarios for s in sc.shocks}
+    assert len(kinds) >= 2 and "outage" in shocks  # the mix under test (seed 3's draws)
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_resets_mid_episode_and_instead_of_the_autoreset_equal_single_envs(mode: AutoresetMode) -> None:
+    """``reset()`` without a seed in the middle of an episode (the generators continue), a reset
+    with a list of seeds, and an explicit ``reset()`` at the horizon instead of the pending
+    ``NEXT_STEP`` autoreset (the next step is then an ordinary step, not a second reset): as
+    ``SyncVectorEnv`` of single environments, exactly, on a campaign with an outage."""
+    ref = _sync(lambda: ChannelBudgetEnv("launch-5"), 3, mode)
+    vec = ChannelBudgetVectorEnv("launch-5", 3, autoreset_mode=mode)
+    actions = iter(_actions((3, 5), 80, seed=1))
+
+    def both(call: Any) -> None:
+        assert data_equivalence(call(ref), call(vec), exact=True)
+
+    def steps(count: int) -> None:
+        for _ in range(count):
+            a = next(actions)
+            assert data_equivalence(ref.step(a), vec.step(a), exact=True)
+
+    both(lambda e: e.reset(seed=4))
+    steps(5)
+    both(lambda e: e.reset())
+    steps(3)
+    both(lambda e: e.reset(seed=[5, 0, 9]))
+    steps(vec.horizon)
+    both(lambda e: e.reset())
+    steps(1)
+    assert vec.t == 1
+
+
+# Actions whose shares sum to 1 + ulp so that the floored spends exceed the step's units by one
+# quantum (found by a seeded search on the scenario below): the step takes the excess off the
+# largest channel (ChannelBudgetEnv.step), a branch random actions almost never reach.
+EXCESS_ACTIONS = np.array(
+    [[-0.5096330642700195, 0.916207492351532, -0.8831617832183838],
+     [-0.886250913143158, 0.32145851850509644, -0.4218730628490448],
+     [-0.9383161067962646, 0.9858847260475159, -0.9977206587791443],
+     [0.741162121295929, -0.6345152854919434, 0.033450860530138016]],
+    dtype=np.float32,
+)
+
+
+@pytest.mark.parametrize("rng", ["per_env", "batched"])
+def test_rows_whose_floored_spends_exceed_the_step_equal_single_envs(rng: str) -> None:
+    from budgetgym.envs.allocation import softmax_split
+
+    sc = build_scenario(horizon=1, n_channels=3)  # one step spends the whole budget: ~2**52 quanta
+    vec = ChannelBudgetVectorEnv(sc, 4, rng=rng)
+    units = np.floor(vec.step_budget / vec.quantum)
+    shares = softmax_split(EXCESS_ACTIONS.astype(np.float64), vec.logit_scale)
+    assert np.all(np.floor(shares * units).sum(axis=1) > units)  # the case under test
+    ref = _sync(lambda: ChannelBudgetEnv(sc), 4)
+    expected, got = ref.reset(seed=0), vec.reset(seed=0)
+    assert data_equivalence(expected, got, exact=True)
+    expected, got = ref.step(EXCESS_ACTIONS), vec.step(EXCESS_ACTIONS)
+    assert data_equivalence(expected, got, exact=True)  # noise-free: batched too, bit for bit
+    assert np.all(got[4]["spend"].sum(axis=1) <= sc.budget.total)
+
+
+def test_ensemble_rows_with_their_own_kpi_baselines_equal_single_envs() -> None:
+    """A family whose members differ in their KPI baseline's level, trend, noise and control (one
+    layout): each row plays its own baseline, the nested ``controls`` info and its ``_key`` masks
+    as ``SyncVectorEnv``'s."""
+    from budgetgym.envs.family import family_from_dict
+
+    def member(level: float, trend: float, effect: float) -> dict:
+        control = {"name": "price", "mean": 1.0, "sd": 0.2, "autocorrelation": 0.5, "effect": effect}
+        return {"baseline": {"level": level, "trend": trend, "noise_sd": 0.1, "controls": [control]}}
+
+    family = family_from_dict(
+        {"family": "kpi", "seed": 1, "scenario": "stationary-3",
+         "ensemble": [member(50.0, 0.1, -5.0), member(10.0, 0.0, 2.0), member(80.0, -0.5, 0.0)]}
+    )
+    vec = ChannelBudgetVectorEnv(family, 4)
+    _same_run(_sync(lambda: ChannelBudgetEnv(family), 4), vec, vec.horizon + 2)
+    assert len({sc.baseline.level for sc in vec.scenarios}) >= 2  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ both random-number modes; and in ``per_env`` mode every row is the single enviro
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -21,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from budgetgym.envs import ChannelBudgetEnv
+from budgetgym.envs.family import ScenarioFamily, load_family
 from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
 N = 3
@@ -102,3 +104,48 @@ def test_editing_returned_arrays_in_place_changes_nothing_the_env_does(rng: str,
         _scribble(scribbled)
         if "spend" in kept[4]:
             assert np.all(kept[4]["cumulative_spend"] <= envs[0].budget)
+
+
+FAMILY_ROWS = 4
+
+
+@functools.cache
+def _family(name: str) -> ScenarioFamily:
+    return load_family(name)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(["wide-agent-family", "wide-family", "retail-5-family"]),
+    rng=st.sampled_from(["per_env", "batched"]),
+    data=st.data(),
+    seed=st.integers(0, 2**16),
+)
+def test_no_overspend_by_rows_of_different_draws_under_hostile_actions(name, rng, data, seed) -> None:
+    """Rows of one batch playing different draws of a family (their own prices, curves, carry-over,
+    shocks and noise model: per-row parameters; wide-agent-family: agent pacing up to 2.5 B/T a
+    step) under hostile actions, over an episode and the autoreset into the next draws: no row
+    spends more than the budget, and ``per_env`` rows are the single environments of their draws."""
+    family = _family(name)
+    env = ChannelBudgetVectorEnv(family, FAMILY_ROWS, rng=rng, **({"draw_pool": 8} if rng == "batched" else {}))
+    dim, B = env.action_dim, env.budget
+    rows = st.lists(st.lists(action_entries, min_size=dim, max_size=dim), min_size=FAMILY_ROWS, max_size=FAMILY_ROWS)
+    with np.errstate(over="ignore"):  # 1e300 -> inf in float32, on purpose
+        pattern = [np.array(data.draw(rows, label=f"actions[{j}]")).astype(np.float32) for j in range(3)]
+    ref = SyncVectorEnv([lambda: ChannelBudgetEnv(family) for _ in range(FAMILY_ROWS)]) if rng == "per_env" else None
+    first = env.reset(seed=seed)
+    if ref is not None:
+        assert data_equivalence(ref.reset(seed=seed), first, exact=True)
+    spent: list[list[float]] = [[] for _ in range(FAMILY_ROWS)]
+    for t in range(env.horizon + 1):  # the last: the autoreset step
+        out = env.step(pattern[t % 3])
+        if ref is not None:
+            assert data_equivalence(ref.step(pattern[t % 3]), out, exact=True)
+        info = out[4]
+        if "spend" in info:
+            assert np.all(np.isfinite(info["spend"])) and np.all(info["spend"] >= 0.0)
+            for i in range(FAMILY_ROWS):
+                spent[i].extend(info["spend"][i].tolist())
+            assert np.all(info["cumulative_spend"] <= B)
+        assert env.observation_space.contains(out[0])
+    assert all(math.fsum(s) <= B for s in spent)

@@ -17,7 +17,7 @@ from gymnasium.utils.env_checker import data_equivalence
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 import budgetgym  # noqa: F401  (registers the ids)
-from budgetgym.envs import BudgetGymError, ChannelBudgetEnv, load_scenario
+from budgetgym.envs import BudgetGymError, ChannelBudgetEnv, list_scenarios, load_scenario
 from budgetgym.envs.family import family_from_dict, load_family
 from budgetgym.envs.io import read_yaml
 from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
@@ -35,12 +35,14 @@ def _quiet(name: str):
 
 
 def _quiet_family(name: str = "retail-5-family"):
-    """The family ``name`` with its counts, price and value noise off (its draws still vary)."""
+    """The family ``name`` with its counts, price, value noise and drift off (its draws still vary)."""
     data = read_yaml(load_family(name).source.split("'")[1], "family")
     data["scenario"]["noise"] = {"conversions": "none"}
+    data["scenario"]["drift"] = {"sd": 0.0}
     for ch in data["scenario"]["channels"]:
         ch["cost"]["noise_sd"] = 0.0
-        ch["value"]["noise_sd"] = 0.0
+        if "value" in ch:
+            ch["value"]["noise_sd"] = 0.0
     return family_from_dict(data)
 
 
@@ -75,6 +77,23 @@ def test_batched_family_without_noise_equals_single_envs_of_its_draws() -> None:
     actions = [rng.uniform(-1, 1, vec.action_space.shape).astype(np.float32) for _ in range(10)]
     ref = SyncVectorEnv([lambda sc=sc: ChannelBudgetEnv(sc) for sc in draws])
     assert_reordered_close(_play(ref, actions, 0)[1:], _play(vec, actions, 1)[1:])
+
+
+@pytest.mark.parametrize("name", ["wide-family", "wide-agent-family"])
+def test_batched_pool_draws_with_outages_without_noise_equal_single_envs_of_their_draws(name: str) -> None:
+    """The wide families' pool draws differ in their shocks (outages among them), curves and
+    carry-over: each row reads its own draw's columns of the pooled path tables (cost, response and
+    the outage's delivery), so with the noise off every row is the single environment of its draw."""
+    family = _quiet_family(name)
+    vec = ChannelBudgetVectorEnv(family, 8, rng="batched", draw_pool=12)
+    vec.reset(seed=2)
+    draws = vec.scenarios
+    assert any(s.kind == "outage" for sc in draws for s in sc.shocks)  # the case under test
+    assert len(set(vec.campaigns.draws.tolist())) > 4
+    rng = np.random.default_rng(0)
+    actions = [rng.uniform(-1, 1, vec.action_space.shape).astype(np.float32) for _ in range(vec.horizon)]
+    ref = SyncVectorEnv([lambda sc=sc: ChannelBudgetEnv(sc) for sc in draws])
+    assert_reordered_close(_play(ref, actions, 0)[1:], _play(vec, actions, 2)[1:])
 
 
 def _within(a: np.ndarray, b: np.ndarray, z: float = 4.5) -> None:
@@ -249,3 +268,92 @@ def test_rows_that_differ_in_their_kpi_baseline_are_refused(rng: str) -> None:
     env.reset(seed=0)
     info = env.step(np.zeros((4, 3), dtype=np.float32))[-1]
     assert info["_baseline"].all() and np.all(info["baseline"] > 0)
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+@pytest.mark.parametrize("rng", ["per_env", "batched"])
+def test_gymnasium_env_checks_that_apply_to_a_vector_env(rng: str, mode: AutoresetMode) -> None:
+    """The checks of ``gymnasium.utils.env_checker`` that take a vector env as they take an env:
+    seeded resets are deterministic and seed ``np_random`` (the spec says deterministic, so the
+    observations are compared), ``reset`` returns ``(obs, info)`` in the space and takes options,
+    and no two calls return shared arrays (with one row: the check tests ``terminated`` as a
+    bool). ``check_step_determinism`` does not apply (it asserts ``truncated is False``), its
+    content is ``test_next_step_autoreset_and_seeding``'s."""
+    from gymnasium.utils import env_checker
+
+    env = gym.make_vec("budgetgym/holiday-5-v0", num_envs=3, rng=rng, autoreset_mode=mode)
+    assert env.spec is not None and env.spec.nondeterministic is False
+    env_checker.check_reset_seed_determinism(env)
+    env_checker.check_reset_return_type(env)
+    env_checker.check_reset_options(env)
+    one = gym.make_vec("budgetgym/stationary-3-v0", num_envs=1, rng=rng, autoreset_mode=mode)
+    env_checker.check_returned_data_not_reused(one)
+
+
+def test_every_registered_id_makes_the_vector_env() -> None:
+    """Every ``budgetgym/*`` id has the vector env as its vector entry point: ``make_vec`` without a
+    mode (Gymnasium then prefers the vector entry point) returns it with the id's scenario."""
+    ids = [i for i in gym.registry if i.startswith("budgetgym/")]
+    assert len(ids) == len(list_scenarios()) + 1
+    for env_id in ids:
+        assert gym.spec(env_id).vector_entry_point == "budgetgym.envs.vector_env:ChannelBudgetVectorEnv"
+        env = gym.make_vec(env_id, num_envs=2)
+        assert isinstance(env, ChannelBudgetVectorEnv) and env.num_envs == 2
+        name = env_id.removeprefix("budgetgym/").removesuffix("-v0")
+        assert env.family.name == (name if name != "ChannelBudget" else "stationary-3")
+    family = gym.make_vec("budgetgym/ChannelBudget-v0", num_envs=2, scenario="wide-agent-family")
+    assert isinstance(family, ChannelBudgetVectorEnv) and family.family.varies
+
+
+@pytest.mark.parametrize("rng", ["per_env", "batched"])
+def test_same_step_autoreset_is_next_step_with_the_reset_moved_into_the_final_step(rng: str) -> None:
+    """Noise on, both random-number modes (``batched`` has no ``SyncVectorEnv`` to compare with):
+    ``SAME_STEP``'s final step returns ``NEXT_STEP``'s final observation as ``final_obs`` and its
+    info as ``final_info``, and already the first observation and reset info ``NEXT_STEP`` returns
+    on the step after; the episodes after that are the same."""
+    kw = {"rng": rng, "part_rows": 2} if rng == "batched" else {}
+    nxt = ChannelBudgetVectorEnv("holiday-5", 4, **kw)
+    same = ChannelBudgetVectorEnv("holiday-5", 4, autoreset_mode=AutoresetMode.SAME_STEP, **kw)
+    rng_a = np.random.default_rng(2)
+    nxt.reset(seed=3), same.reset(seed=3)
+    for _ in range(2):
+        for t in range(nxt.horizon):
+            a = rng_a.uniform(-1.2, 1.2, (4, 6)).astype(np.float32)
+            (o1, r1, d1, u1, i1), (o2, r2, d2, u2, i2) = nxt.step(a), same.step(a)
+            assert data_equivalence((r1, d1, u1), (r2, d2, u2), exact=True)
+            if t < nxt.horizon - 1:
+                assert data_equivalence((o1, i1), (o2, i2), exact=True)
+        assert u2.all() and i2["_final_obs"].all() and i2["_final_info"].all()
+        assert data_equivalence(list(o1), list(i2["final_obs"]), exact=True)
+        assert data_equivalence(i1, i2["final_info"], exact=True)
+        o1, r1, d1, u1, i1 = nxt.step(np.full((4, 6), np.nan, dtype=np.float32))  # NEXT_STEP's reset step
+        assert not (r1.any() or d1.any() or u1.any())
+        reset_info = {k: v for k, v in i2.items() if "final" not in k}
+        assert data_equivalence((o1, i1), (o2, reset_info), exact=True)
+
+
+def test_render_mode_reset_mask_and_close() -> None:
+    """No render mode but ``None`` (a one-line error, also through ``make_vec``); no partial reset
+    (``options["reset_mask"]`` belongs to ``DISABLED`` autoreset); ``close`` without worker
+    processes: a step after it is Gymnasium's error, a reset starts the env again (the same run as
+    an env never closed), closing twice is harmless."""
+    for make in (lambda: ChannelBudgetVectorEnv("stationary-3", 2, render_mode="human"),
+                 lambda: gym.make_vec("budgetgym/stationary-3-v0", num_envs=2, render_mode="rgb_array")):
+        with pytest.raises(BudgetGymError, match="render_mode: the vector env does not render"):
+            make()
+    env = ChannelBudgetVectorEnv("stationary-3", 2)
+    assert env.render_mode is None and env.metadata["render_modes"] == []
+    with pytest.raises(ValueError, match="reset_mask"):
+        env.reset(seed=0, options={"reset_mask": np.array([True, False])})
+    action = np.zeros((2, 3), dtype=np.float32)
+    env.reset(seed=0)
+    env.step(action)
+    env.close()
+    assert env.closed
+    with pytest.raises(gym.error.ClosedEnvironmentError, match="after close"):
+        env.step(action)
+    fresh = ChannelBudgetVectorEnv("stationary-3", 2)
+    assert data_equivalence(env.reset(seed=5), fresh.reset(seed=5), exact=True) and not env.closed
+    assert data_equivalence(env.step(action), fresh.step(action), exact=True)
+    env.close()
+    env.close()

@@ -173,3 +173,57 @@ def test_ppo_default_trains_on_batched_vector_env_reproducibly(tmp_path) -> None
     for x, y in zip(_weights(a), _weights(b), strict=True):
         np.testing.assert_array_equal(x, y)
     assert any(not np.array_equal(x, z) for x, z in zip(_weights(a), _weights(c), strict=True))
+
+
+def test_adapter_on_an_agent_paced_family_is_dummy_vec_env_through_step_async_and_wait() -> None:
+    """wide-agent-family (agent pacing, a draw per episode, value and count noise of the draw): SB3's
+    two-call step (``step_async`` then ``step_wait``), ``seed()``'s seeds ``s + i``, a second
+    ``reset()`` that continues the generators, the terminal observations (the single env's last
+    observation, not the next episode's first), episode returns and lengths, and ``reset_infos``
+    across two episodes, all as ``DummyVecEnv`` of Monitor-wrapped single envs."""
+    name = "wide-agent-family"
+    ref = make_vec_env(ChannelBudgetEnv, n_envs=3, env_kwargs={"scenario": name})
+    vec = _adapter(name, 3)
+    assert vec.seed(7) == ref.seed(7) == [7, 8, 9]
+    assert np.array_equal(ref.reset(), vec.reset())
+    assert np.array_equal(ref.reset(), vec.reset()) and vec.reset_infos == ref.reset_infos  # unseeded: continues
+    rng = np.random.default_rng(0)
+    ends = 0
+    for _ in range(2 * 42 + 1):
+        a = rng.uniform(-1, 1, (3, 4)).astype(np.float32)
+        ref.step_async(a)
+        vec.step_async(a)
+        (o1, r1, d1, i1), (o2, r2, d2, i2) = ref.step_wait(), vec.step_wait()
+        assert np.array_equal(o1, o2) and np.array_equal(r1, r2) and np.array_equal(d1, d2)
+        for i, (x, y) in enumerate(zip(i1, i2, strict=True)):
+            assert ("terminal_observation" in x) == ("terminal_observation" in y)
+            if "terminal_observation" in x:
+                ends += 1
+                assert np.array_equal(x["terminal_observation"], y["terminal_observation"])
+                assert not np.array_equal(y["terminal_observation"], o2[i])
+                assert x["episode"]["r"] == y["episode"]["r"] and x["episode"]["l"] == y["episode"]["l"] == 42
+                assert x["TimeLimit.truncated"] is y["TimeLimit.truncated"] is True
+    assert ends == 6 and vec.reset_infos == ref.reset_infos
+
+
+def test_adapter_attributes_methods_and_close() -> None:
+    """``get_attr``/``set_attr``/``env_method`` reach the one vector env for every row named (a
+    missing attribute is an ``AttributeError``, as ``DummyVecEnv``'s), ``get_images`` has no images,
+    ``close`` closes the vector env (a later step is Gymnasium's error)."""
+    vec = _adapter("stationary-3", 3)
+    vec.set_attr("tag", "a", indices=[1])
+    assert vec.get_attr("tag") == ["a"] * 3 and vec.venv.tag == "a"
+    assert vec.env_method("render", indices=[0, 2]) == [None, None]
+    with pytest.raises(AttributeError):
+        vec.get_attr("no_such_attribute")
+    assert list(vec.get_images()) == [None] * 3
+    vec.seed(0)
+    vec.reset()
+    obs, *_ = vec.step(np.zeros((3, 3), dtype=np.float32))
+    assert obs.shape == (3, 19)
+    vec.close()
+    assert vec.venv.closed
+    from gymnasium.error import ClosedEnvironmentError
+
+    with pytest.raises(ClosedEnvironmentError):
+        vec.step(np.zeros((3, 3), dtype=np.float32))
