@@ -21,7 +21,9 @@ import pandas as pd
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import cell_text
 
-__all__ = ["DATE_FORMATS", "MONTH_DAYS", "calendar_day", "date_texts", "next_dates", "read_dates"]
+__all__ = [
+    "DATE_FORMATS", "FIRST_YEAR", "LAST_YEAR", "MONTH_DAYS", "calendar_day", "date_texts", "next_dates", "read_dates",
+]
 
 #: A calendar month's step, in days (365.25 / 12).
 MONTH_DAYS = 365.25 / 12
@@ -29,6 +31,8 @@ MONTH_DAYS = 365.25 / 12
 #: (a column with 13/01/2024 in it reads day-first; one of only ambiguous dates month-first, as
 #: pandas reads them), dotted day-first, then pandas' guess value by value.
 DATE_FORMATS = ("ISO8601", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%m/%d/%y", "%d/%m/%y", "mixed")
+#: The years a date may be in: those whose every day pandas holds in nanoseconds.
+FIRST_YEAR, LAST_YEAR = 1678, 2261
 
 
 def _parse(raw: pd.Series, col: str, source: str) -> pd.Series:
@@ -51,12 +55,22 @@ def read_dates(df: pd.DataFrame, col: str, source: str, least: int = 2) -> tuple
     """The dates of column ``col`` (at their midnight, time zone dropped) and their step in days
     (:data:`MONTH_DAYS` for calendar months; ``None`` for a single date), or a one-line error naming
     ``source``, the column and the row: a value that is not a date, fewer than ``least`` dates, a
-    date twice, dates that do not increase or are unevenly spaced."""
+    date twice, dates that do not increase or are unevenly spaced, a year outside
+    :data:`FIRST_YEAR` to :data:`LAST_YEAR`."""
     parsed = _parse(df[col].astype(str).str.strip(), col, source)
     if parsed.isna().any():
         row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
         got = cell_text(df[col].iloc[row])
         raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: expected a date (e.g. 2024-01-29), got {got}")
+    years = parsed.dt.year.to_numpy()
+    far = (years < FIRST_YEAR) | (years > LAST_YEAR)  # beyond pandas' nanosecond dates (1677-2262)
+    if far.any():
+        row = int(np.flatnonzero(far)[0])
+        got = cell_text(df[col].iloc[row])
+        raise BudgetGymError(
+            f"{source}: column '{col}', row {row + 1}: expected a date in the years {FIRST_YEAR} to {LAST_YEAR} "
+            f"(e.g. 2024-01-29), got {got}"
+        )
     dates = pd.DatetimeIndex(parsed).normalize().as_unit("ns")  # pandas 3 may parse to microseconds
     dates = dates.tz_localize(None) if dates.tz is not None else dates  # the dates as written (datetime64)
     if len(dates) < least:
@@ -98,7 +112,8 @@ def calendar_day(date: pd.Timestamp) -> float:
 def next_dates(last: pd.Timestamp, step_days: float, n: int) -> pd.DatetimeIndex:
     """The ``n`` dates after ``last``: ``last + k step_days`` for ``k = 1..n``, or ``k`` calendar
     months on for ``step_days =`` :data:`MONTH_DAYS` (from the 29th to the 31st of a month, a shorter
-    month ends on its last day, as :class:`pandas.DateOffset` adds months)."""
+    month ends on its last day, as :class:`pandas.DateOffset` adds months). Past :data:`LAST_YEAR`
+    they are held in microseconds (pandas' non-nanosecond dates), not an error."""
     last = pd.Timestamp(last)
     if abs(step_days - MONTH_DAYS) < 1e-9:
         return pd.DatetimeIndex([last + pd.DateOffset(months=k) for k in range(1, n + 1)])

@@ -26,7 +26,12 @@ def plan_cmd(
                      "with other values) or a CSV file (per channel or per step)"),
     ] = None,
     history: Annotated[
-        str | None, typer.Option(metavar="SPEND.csv", help="spend per step before the window, a column per channel")
+        str | None, typer.Option(metavar="SPEND.csv", help="spend per step before the window, a column per channel "
+                                 "(a date column dates the plan's steps, continuing it)")
+    ] = None,
+    start_date: Annotated[
+        str | None, typer.Option(metavar="DATE", help="the calendar date of the window's first step (e.g. 2025-01-06): "
+                                 "plan.csv gets a date column [default: continuing --history's dates, if any]")
     ] = None,
     sweep: Annotated[
         str | None, typer.Option(metavar="LOW:HIGH:N", help="budget frontier at N multiples of the budget")
@@ -67,14 +72,15 @@ def plan_cmd(
     if out is not None:
         check_out_dir(out)  # before the solve, not after
     result = plan(
-        campaign, budget=budget, horizon=horizon, current=current, history=history, sweep=sweep,
-        target_mroas=target_mroas, target_mcpa=target_mcpa, draws=draws, objective=objective,
+        campaign, budget=budget, horizon=horizon, current=current, history=history, start_date=start_date,
+        sweep=sweep, target_mroas=target_mroas, target_mcpa=target_mcpa, draws=draws, objective=objective,
         lift_design=lift_design, lift_tests=lift_tests, lift_sigma=lift_sigma,
     )
     print_plan(wide_console(), result)
     directory = out if out is not None else Path("out") / "plan" / result.campaign
     arguments = {"campaign": campaign, "budget": budget, "horizon": horizon, "current": current, "history": history,
-                 "sweep": sweep, "target_mroas": target_mroas, "target_mcpa": target_mcpa, "draws": draws,
+                 "start_date": start_date, "sweep": sweep, "target_mroas": target_mroas, "target_mcpa": target_mcpa,
+                 "draws": draws,
                  "objective": objective, "lift_design": lift_design, "lift_tests": lift_tests,
                  "lift_sigma": lift_sigma, "out": str(directory), "plots": plots}
     written = write_plan(result, directory, arguments=arguments, plots=plots)

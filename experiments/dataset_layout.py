@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from budgetgym.calibration.data import MONTH_DAYS
+from budgetgym.envs.dates import MONTH_DAYS
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import staged_output
 from budgetgym.envs.scenario import Scenario

@@ -12,7 +12,10 @@
 
 ``--history`` takes a CSV of past spend per step, a column per channel (optionally a ``step`` /
 ``date`` / ``week`` / ``day`` column), oldest row first, the last row the step just before the
-window (:mod:`budgetgym.envs.history`).
+window (:mod:`budgetgym.envs.history`). A ``date`` column (``calibrate``'s ``history.csv`` has
+one) must hold dates one step apart (:func:`~budgetgym.envs.dates.read_dates`; calendar months
+for a scenario of 28 to 31 days a step): the plan's steps then get the dates that continue it
+(:func:`plan_dates`).
 
 Every problem is a one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file (or
 option) and the field: unknown or missing channels, negative or non-numeric spend, a per-step
@@ -21,17 +24,19 @@ table of the wrong length, a plan above the budget.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from budgetgym.envs.dates import MONTH_DAYS, date_texts, next_dates, read_dates
 from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.history import check_history
 from budgetgym.envs.io import numeric_column, read_csv_table
 from budgetgym.envs.scenario import Scenario
 
-__all__ = ["INDEX_COLUMNS", "read_current", "read_history", "read_table"]
+__all__ = ["INDEX_COLUMNS", "History", "plan_dates", "read_current", "read_history", "read_history_file", "read_table"]
 
 #: Columns of a per-step table that label the steps, or sum them (``plan.csv``'s ``total``): ignored.
 INDEX_COLUMNS = ("step", "date", "week", "day", "period", "time", "total")
@@ -140,9 +145,47 @@ def _read_plan(text: str, scenario: Scenario, source: str, option: str) -> tuple
     return _per_step(df, scenario, source, scenario.horizon), f"per-step plan from {Path(text).name}"
 
 
-def read_history(path: str | Path, scenario: Scenario) -> np.ndarray:
-    """Past spend ``[H, K]`` from a per-step CSV (module docstring)."""
+@dataclass(frozen=True)
+class History:
+    """A history file read: the spend ``[H, K]`` and, when it has a ``date`` column, its dates and
+    their step in days (:data:`~budgetgym.envs.dates.MONTH_DAYS` for calendar months; ``None`` for
+    a single date: the scenario's step is taken)."""
+
+    spend: np.ndarray
+    dates: pd.DatetimeIndex | None = None
+    step_days: float | None = None
+
+
+def read_history_file(path: str | Path, scenario: Scenario) -> History:
+    """Past spend and the dates of its steps from a per-step CSV (module docstring)."""
     source = f"history file '{path}'"
     df = read_table(path, "history file")
-    S = _per_step(df, scenario, source, None)
-    return check_history(scenario, S, source)
+    spend = check_history(scenario, _per_step(df, scenario, source, None), source)
+    col = next((c for c in df.columns if str(c).lower() == "date"), None)
+    if col is None or not len(df):
+        return History(spend)
+    dates, step = read_dates(df, col, source, least=1)
+    if step is not None:
+        monthly = step == MONTH_DAYS and 28.0 <= scenario.step_days <= 31.0
+        if not (monthly or abs(step - scenario.step_days) < 1e-9):
+            apart = "a calendar month" if step == MONTH_DAYS else f"{step:g} days"
+            raise BudgetGymError(
+                f"{source}: column '{col}': the dates are {apart} apart, but the scenario's steps are "
+                f"{scenario.step_days:g} days; expected one row per step of the scenario"
+            )
+    return History(spend, dates, step)
+
+
+def read_history(path: str | Path, scenario: Scenario) -> np.ndarray:
+    """Past spend ``[H, K]`` from a per-step CSV (module docstring)."""
+    return read_history_file(path, scenario).spend
+
+
+def plan_dates(history: History, scenario: Scenario) -> list[str] | None:
+    """The dates of the window's ``T`` steps, continuing the history's (``None`` without dates):
+    the last history date plus ``k`` steps, ``k = 1..T`` (the history's step when it has one,
+    else the scenario's ``step_days``; :func:`~budgetgym.envs.dates.next_dates`)."""
+    if history.dates is None:
+        return None
+    step = scenario.step_days if history.step_days is None else history.step_days
+    return date_texts(next_dates(history.dates[-1], step, scenario.horizon))

@@ -3,7 +3,7 @@
 ::
 
     DIR/
-      plan.csv        the recommendation: step, day, one column per channel (spend), total
+      plan.csv        the recommendation: step, day, date (with dates), one column per channel (spend), total
       channels.csv    PlanResult.channels: per channel spend, share, outcomes, ROAS, CPA, marginal
                       returns (with a current plan also current_* and change columns)
       frontier.csv    with a sweep: PlanResult.frontier, a row per budget multiple
@@ -77,10 +77,12 @@ class PlanOutputs:
 
 
 def plan_table(result: PlanResult) -> pd.DataFrame:
-    """``plan.csv``: a row per step (``step`` from 0, ``day`` its day index), a spend column per
-    channel and the step's ``total``."""
+    """``plan.csv``: a row per step (``step`` from 0, ``day`` its day index and, when the plan has
+    dates, ``date`` its calendar date), a spend column per channel and the step's ``total``."""
     X = np.asarray(result.plan, dtype=float)
     index = pd.DataFrame({"step": np.arange(X.shape[0]), "day": np.asarray(result.step_days, dtype=float)})
+    if result.dates is not None:
+        index["date"] = result.dates
     spend = pd.DataFrame(X, columns=result.channel_names)
     return pd.concat([index, spend, pd.DataFrame({"total": X.sum(axis=1)})], axis=1)
 

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from budgetgym.envs.dates import FIRST_YEAR, LAST_YEAR, date_texts, next_dates, read_dates
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.plan_value import check_plan
@@ -45,7 +46,7 @@ from budgetgym.envs.scenario import Scenario
 from budgetgym.planner.curves import response_curves
 from budgetgym.planner.experiments import lift_design as beyond_design
 from budgetgym.planner.frontier import BudgetPoint, budget_for_target, frontier_table, parse_sweep, sweep_budgets
-from budgetgym.planner.inputs import read_current, read_history
+from budgetgym.planner.inputs import plan_dates, read_current, read_history_file
 from budgetgym.planner.metrics import beyond_history, budget_marginal, channel_table, history_columns, segment_table
 from budgetgym.planner.problem import PlanningProblem, campaign_family
 from budgetgym.planner.robust import Objective, objective_marginal_model, outcome_distribution, solve_for, static_for
@@ -95,6 +96,7 @@ class PlanResult:
     lift_design: pd.DataFrame | None = None  # the lift tests to run next (None: no test proposed)
     prob_beats_current: float | None = None
     seconds: float = 0.0
+    dates: list[str] | None = None  # [T] calendar date of every step (continuing the history's, or from start_date)
 
     @property
     def uplift(self) -> float | None:
@@ -157,16 +159,32 @@ class PlanResult:
             out["beyond_history"] = self.beyond_history
         if self.lift_design is not None:
             out["lift_design"] = self.lift_design.to_dict(orient="records")
+        if self.dates is not None:
+            out["dates"] = self.dates
         if self.distribution is not None:
             out["distribution"] = self.distribution
             out["prob_beats_current"] = self.prob_beats_current
         return out
 
 
-def _history(history: object, scenario: Scenario) -> object:
+def _history(history: object, scenario: Scenario, start_date: str | None) -> tuple[object, list[str] | None]:
+    """The history's spend (a file read) and the window's dates: from ``start_date``, else continuing
+    a history file's ``date`` column (:func:`~budgetgym.planner.inputs.plan_dates`), else none."""
+    dates = None
     if isinstance(history, (str, Path)):
-        return read_history(history, scenario)
-    return history
+        read = read_history_file(history, scenario)
+        history, dates = read.spend, plan_dates(read, scenario)
+    if start_date is not None:
+        try:
+            first, _ = read_dates(pd.DataFrame({"start": [start_date]}), "start", "--start-date", least=1)
+        except BudgetGymError:
+            raise BudgetGymError(
+                f"--start-date {start_date!r}: expected a date (e.g. 2025-01-06) in the years {FIRST_YEAR} to "
+                f"{LAST_YEAR}"
+            ) from None
+        later = next_dates(first[0], scenario.step_days, scenario.horizon - 1)
+        dates = date_texts(pd.DatetimeIndex([first[0], *later]))
+    return history, dates
 
 
 def _current(current: object, scenario: Scenario) -> tuple[np.ndarray | None, str | None]:
@@ -214,6 +232,7 @@ def plan(
     horizon: int | None = None,
     current: str | Path | np.ndarray | None = None,
     history: str | Path | np.ndarray | Any = None,
+    start_date: str | None = None,
     sweep: str | np.ndarray | None = None,
     target_mroas: float | None = None,
     target_mcpa: float | None = None,
@@ -232,7 +251,11 @@ def plan(
     current : the plan in place: ``"equal"``, ``"name=value,..."`` (a split or per-channel
         budgets), a CSV file (:mod:`~budgetgym.planner.inputs`) or an array ``[T, K]``.
     history : spend before the window: a CSV file or an array ``[H, K]`` / mapping
-        (:mod:`budgetgym.envs.history`); every plan is valued after it.
+        (:mod:`budgetgym.envs.history`); every plan is valued after it. A file's ``date`` column
+        dates the plan's steps (``plan.csv``'s ``date``), continuing it.
+    start_date : the calendar date of the window's first step (e.g. ``2025-01-06``): the steps are
+        dated from it, ``step_days`` apart (calendar months for a monthly scenario), instead of from
+        the history's dates.
     sweep : budget multiples for the frontier, ``"LOW:HIGH:N"`` or an array.
     target_mroas, target_mcpa : find the budget at which the marginal ROAS falls to (revenue,
         profit) or the marginal CPA rises to (conversions) this target.
@@ -260,7 +283,7 @@ def plan(
     obj = objective if isinstance(objective, Objective) else Objective.parse(objective)
     family = campaign_family(campaign, budget, horizon)
     sc = family.nominal()  # the brief, to read the current plan and history files against
-    hist = _history(history, sc)
+    hist, dates = _history(history, sc, start_date)
     problem = PlanningProblem(family, draws=draws, history=hist)
     names, reward, B = sc.channel_names, sc.reward, sc.budget.total
     if target_mroas is not None and reward == "conversions":
@@ -378,5 +401,6 @@ def plan(
         segments=segments,
         beyond_history=beyond,
         lift_design=design,
+        dates=dates,
         seconds=time.perf_counter() - t0,
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from budgetgym.experiments.plots import _figure, _grid, save_figure
 from budgetgym.planner.plan import PlanResult
@@ -167,10 +168,13 @@ def plot_flighting(result: PlanResult, path: str | Path) -> Path:
     ncol = min(len(names), 6)
     fig = _figure(5.2 * len(panels), 3.6 + 0.2 * (-(-len(names) // ncol)))
     axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
-    days = np.asarray(result.step_days, dtype=float)
+    dated = result.dates is not None
+    days = pd.to_datetime(result.dates) if result.dates is not None else np.asarray(result.step_days, dtype=float)
     for ax, (title, X) in zip(axes, panels, strict=True):
         ax.stackplot(days, np.asarray(X).T, labels=names, colors=colors)
-        ax.set(title=title, xlabel="day")
+        ax.set(title=title, xlabel="date" if dated else "day")
+        if dated:
+            fig.autofmt_xdate()
         ax.grid(alpha=0.3)
         _money_axis(ax.yaxis)
     axes[0].set_ylabel("spend per step")

@@ -238,9 +238,10 @@ def header_line(result: PlanResult) -> str:
     kind = (f"scenario family, {result.objective} over {result.draws} train draws" if result.is_family
             else "scenario")
     days = result.step_days
+    span = f"{result.dates[0]} to {result.dates[-1]}" if result.dates else f"day {days[0]:g} to {days[-1]:g}"
     return (
         f"{result.campaign} ({kind}): {len(result.channel_names)} channels, {result.horizon} steps "
-        f"(day {days[0]:g} to {days[-1]:g}), budget {fmt(result.budget, 0)} ({result.pacing} pacing), "
+        f"({span}), budget {fmt(result.budget, 0)} ({result.pacing} pacing), "
         f"reward {result.reward}; solved in {result.seconds:.1f} s"
     )
 
@@ -286,7 +287,8 @@ def command_line(arguments: dict[str, Any]) -> str | None:
 
 
 FILES = [
-    ("plan.csv", "the recommended plan: spend per step (rows; day = day index) and channel, and the total"),
+    ("plan.csv", "the recommended plan: spend per step (rows; day = day index, date = calendar date when the "
+                 "history has dates or --start-date is given) and channel, and the total"),
     ("channels.csv", "per channel: spend, share, conversions, revenue, outcome, ROAS, CPA, marginal returns "
                      "(and current_* and change columns with a current plan)"),
     ("frontier.csv", "per budget multiple: the best outcome, the budget's marginal return and the spend per channel"),

@@ -317,6 +317,7 @@ BAD_OPTIONS = {
     "target-mroas-on-conversions": (["--target-mroas", "1.5"], "--target-mroas: this campaign's reward is conversions"),
     "current-unknown-split": (["--current", "search=0.5,tv=0.5"], "unknown channel 'tv'"),
     "draws-huge": (["--draws", "100000000"], "--draws: expected 1 to 1000 draws, got 100000000"),  # ran out of memory
+    "start-date": (["--start-date", "0001-03-01"], "--start-date '0001-03-01': expected a date"),
 }
 
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from budgetgym.envs import BudgetGymError, check_plan, load_scenario
-from budgetgym.planner.inputs import read_current, read_history
+from budgetgym.planner.inputs import plan_dates, read_current, read_history, read_history_file
 from budgetgym.planner.plan import plan
 
 SC = load_scenario("stationary-3")  # 14 steps, 84,000: 6,000 a step; channels search, social, video
@@ -142,3 +142,45 @@ def _only_documented_gaps(table: pd.DataFrame) -> None:
         np.testing.assert_array_equal(np.isnan(v), np.asarray(nan), err_msg=col)
         np.testing.assert_array_equal(np.isposinf(v), np.asarray(inf), err_msg=col)
         assert not np.isneginf(v).any(), col
+
+
+def test_a_history_with_dates_dates_the_plan_continuing_it(tmp_path: Path) -> None:
+    path = tmp_path / "hist.csv"
+    path.write_text("date,search,social,video\n2025-01-30,1,2,3\n2025-01-31,1,2,3\n")
+    read = read_history_file(path, SC)
+    np.testing.assert_allclose(read.spend, [[1, 2, 3], [1, 2, 3]])
+    dates = plan_dates(read, SC)  # 14 daily steps from the day after 31 January 2025
+    assert dates is not None and len(dates) == 14
+    assert dates[:2] == ["2025-02-01", "2025-02-02"] and dates[-1] == "2025-02-14"
+    monthly = SC.override({"step_days": 30.0})  # calendar months are a 30-day scenario's steps
+    path.write_text("date,search,social,video\n2024-11-30,1,2,3\n2024-12-30,1,2,3\n")  # a month apart
+    dates = plan_dates(read_history_file(path, monthly), monthly)
+    assert dates is not None and dates[:3] == ["2025-01-30", "2025-02-28", "2025-03-30"]
+    path.write_text("search,social,video\n1,2,3\n")
+    assert plan_dates(read_history_file(path, SC), SC) is None
+
+
+def test_history_dates_other_than_the_scenarios_steps_are_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "hist.csv"
+    path.write_text("date,search,social,video\n2025-01-06,1,2,3\n2025-01-13,1,2,3\n")  # weekly; stationary-3 daily
+    with pytest.raises(BudgetGymError) as err:
+        read_history_file(path, SC)
+    text = str(err.value)
+    assert "hist.csv" in text and "column 'date'" in text and "7 days apart" in text and "\n" not in text
+    path.write_text("date,search,social,video\n2025-01-06,1,2,3\nlater,1,2,3\n")
+    with pytest.raises(BudgetGymError, match="column 'date', row 2: expected a date"):
+        read_history_file(path, SC)
+
+
+def test_a_start_date_dates_the_plan_and_plan_csv(tmp_path: Path) -> None:
+    from budgetgym.planner.outputs import plan_table
+
+    weekly = SC.override({"step_days": 7.0})
+    result = plan(weekly, start_date="2025-03-03", curves=False, lift_design="none")
+    assert result.dates is not None and result.dates[:3] == ["2025-03-03", "2025-03-10", "2025-03-17"]
+    table = plan_table(result)
+    assert list(table.columns[:3]) == ["step", "day", "date"] and table["date"].iloc[-1] == "2025-06-02"
+    assert result.summary()["dates"] == result.dates
+    assert plan(weekly, curves=False, lift_design="none").dates is None
+    with pytest.raises(BudgetGymError, match="--start-date"):
+        plan(weekly, start_date="March", curves=False, lift_design="none")

@@ -1,0 +1,60 @@
+"""Calendar dates of periods (budgetgym.envs.dates), checked against dates worked out by hand."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from budgetgym.envs import BudgetGymError
+from budgetgym.envs.dates import MONTH_DAYS, calendar_day, date_texts, next_dates, read_dates
+
+
+def _read(values: list[str], least: int = 2) -> tuple[pd.DatetimeIndex, float | None]:
+    return read_dates(pd.DataFrame({"when": values}), "when", "file 'x.csv'", least=least)
+
+
+def test_a_column_of_dates_and_its_step() -> None:
+    dates, step = _read(["2024-01-01", "2024-01-08", "2024-01-15"])
+    assert step == 7.0 and list(dates.day) == [1, 8, 15]
+    assert _read(["15/01/2024", "15/02/2024", "15/03/2024"])[1] == MONTH_DAYS  # calendar months, day-first
+    dates, step = _read(["2024-03-05"], least=1)
+    assert step is None and dates[0] == pd.Timestamp("2024-03-05")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["2024-01-01", "soon"], "column 'when', row 2: expected a date"),
+        (["2024-01-01", "2024-01-01"], "row 2: date 2024-01-01 appears twice"),
+        (["2024-01-08", "2024-01-01"], "row 2: dates must increase"),
+        (["2024-01-01", "2024-01-08", "2024-01-16"], "row 3: dates are not evenly spaced"),
+        (["2024-01-01"], "expected at least 2 periods, got 1"),
+        (["0001-01-01", "0001-01-08"], "row 1: expected a date in the years 1678 to 2261"),
+        (["2024-01-01", "March"], "row 2: expected a date"),
+    ],
+)
+def test_bad_dates_are_one_line_naming_the_file_column_and_row(values: list[str], message: str) -> None:
+    with pytest.raises(BudgetGymError) as err:
+        _read(values)
+    assert message in str(err.value) and "file 'x.csv'" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_dates_after_a_date() -> None:
+    weekly = next_dates(pd.Timestamp("2024-12-30"), 7.0, 2)
+    assert date_texts(weekly) == ["2025-01-06", "2025-01-13"]
+    # months from the last day of January: February ends on the 29th in 2024, then back to the 31st
+    assert date_texts(next_dates(pd.Timestamp("2024-01-31"), MONTH_DAYS, 3)) == ["2024-02-29", "2024-03-31",
+                                                                                 "2024-04-30"]
+    assert date_texts(next_dates(pd.Timestamp("2024-01-01"), 0.5, 2)) == ["2024-01-01T12:00:00",
+                                                                          "2024-01-02T00:00:00"]
+
+
+def test_a_plan_may_run_past_the_last_year_a_data_date_can_be_in() -> None:
+    assert date_texts(next_dates(pd.Timestamp("2261-06-01"), 7.0, 100))[-1] == "2263-05-02"  # 700 days on
+
+
+def test_calendar_day_keeps_the_day_of_the_year_and_the_weekday() -> None:
+    assert calendar_day(pd.Timestamp("2024-01-01")) == 0.0  # a Monday and 1 January, as day 0
+    # Monday 6 January 2025: day of the year 5; weekday 0, so j = (0 - 5) mod 7 = 2 and the day is 5 + 730
+    assert calendar_day(pd.Timestamp("2025-01-06")) == 735.0
+    assert 735 % 7 == 0 and 735 % 365 == 5
