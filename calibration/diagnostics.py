@@ -7,7 +7,8 @@ r"""How good a fit is: error metrics, the parameter table with intervals, and wa
   two quantities the data pin down better than each parameter: the **response at typical
   exposure** :math:`\beta_i h_i(\bar w_i m_i)` (KPI per period when the channel's median nonzero
   exposure is sustained) and the channel's **contribution** over the data (sum of
-  :math:`\beta_i h_i(a_{t,i})`, and per unit of spend; point estimates only, no interval).
+  :math:`\beta_i h_i(a_{t,i})` on the data's own spend, and per unit of spend; its interval from
+  each draw's parameters on the same spend: the uncertainty of the curves, not of the spend).
 * **Warnings** (those on the draws only with at least 10 draws): a parameter is *not identified*
   when its 90% interval spans more than 80% of its range (on the fitted scale: ``decay``,
   ``ln kappa``, slope; ``beta`` when its interval spans a factor of more than 10); an estimate sits *at
@@ -79,6 +80,7 @@ def _draw_values(fit: Fit, draws: Draws) -> dict[str, np.ndarray]:
             out.setdefault(key, []).append(value)
         out.setdefault("beta", []).append(draws.beta[n])
         out.setdefault("typical_response", []).append(typical_response(fit, draws.phi[n], draws.beta[n]))
+        out.setdefault("contribution", []).append(fit.contributions_of(draws.phi[n], draws.beta[n]).sum(axis=0))
     return {k: np.array(v) for k, v in out.items()}
 
 
@@ -102,10 +104,14 @@ def parameter_table(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFram
                          "unit": units[key]})
         contrib = float(fit.contributions[:, i].sum())
         spend = float(data.spend[:, i].sum())
-        rows.append({"channel": ch, "parameter": "contribution", "estimate": contrib, "low": np.nan,
-                     "high": np.nan, "unit": "KPI over the data"})
-        rows.append({"channel": ch, "parameter": "contribution_per_spend", "estimate": contrib / spend if spend else
-                     np.nan, "low": np.nan, "high": np.nan, "unit": "KPI per currency"})
+        lo = hi = float("nan")
+        if "contribution" in sampled:
+            lo, hi = (float(v) for v in np.percentile(sampled["contribution"][:, i], LEVELS))
+        per = 1.0 / spend if spend else float("nan")
+        rows.append({"channel": ch, "parameter": "contribution", "estimate": contrib, "low": lo, "high": hi,
+                     "unit": "KPI over the data"})
+        rows.append({"channel": ch, "parameter": "contribution_per_spend", "estimate": contrib * per,
+                     "low": lo * per, "high": hi * per, "unit": "KPI per currency"})
     return pd.DataFrame(rows)
 
 

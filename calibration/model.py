@@ -239,6 +239,11 @@ class Fit:
         beta = self.beta if beta is None else beta
         return np.asarray(rows.features(self.layout, phi, self.ref) @ beta)
 
+    def contributions_of(self, phi: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        """``[T, K]`` each channel's contribution ``beta_i h_i(a_t,i)`` on the fitted periods under
+        other parameters (a bootstrap draw's): :attr:`contributions` of ``(phi, beta)``."""
+        return np.asarray(features(self.layout, self.problem.media, phi, self.ref, self.problem.days) * beta)
+
     def predict(
         self, media: np.ndarray, B: np.ndarray, days: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

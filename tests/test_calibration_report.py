@@ -216,7 +216,18 @@ def test_parameter_intervals_are_the_5th_and_95th_percentiles_of_the_draws() -> 
         assert table.loc[name, "low"] == pytest.approx(s[1]), name  # position 0.05 * 20 = 1 exactly
         assert table.loc[name, "high"] == pytest.approx(s[19]), name  # 0.95 * 20 = 19
     assert table.loc["decay", "unit"] == "per period" and table.loc["beta", "unit"] == "KPI per period"
-    assert np.isnan(table.loc["contribution", "low"])
+    # each draw's contribution over the data: its curve on the data's own spend, by the loops
+    X = data.spend  # type: ignore[attr-defined]
+    contrib = np.array([_by_hand(X, theta[n:n + 1], kappa[n:n + 1], slope[n:n + 1], beta[n:n + 1]).sum()
+                        for n in range(N)])
+    s = np.sort(contrib)
+    assert table.loc["contribution", "low"] == pytest.approx(s[1], rel=1e-9)
+    assert table.loc["contribution", "high"] == pytest.approx(s[19], rel=1e-9)
+    per = 1.0 / float(X.sum())
+    assert table.loc["contribution_per_spend", "low"] == pytest.approx(s[1] * per, rel=1e-9)
+    assert table.loc["contribution_per_spend", "high"] == pytest.approx(s[19] * per, rel=1e-9)
+    one = parameter_table(fit, data, _draws(theta[:1], u[:1], slope[:1], beta[:1])).set_index("parameter")  # type: ignore[arg-type]
+    assert np.isnan(one.loc["contribution", "low"])  # one draw: no interval
 
 
 @pytest.mark.parametrize(("width", "fires"), [(0.78, False), (0.82, True)])
