@@ -72,10 +72,18 @@ def plot_fit(dates: np.ndarray, y: np.ndarray, fitted: np.ndarray, kpi: str,
 
 def plot_contributions(dates: np.ndarray, baseline: np.ndarray, contributions: np.ndarray,
                        channels: tuple[str, ...], kpi: str) -> bytes:
-    """Baseline and channel contributions, stacked (a negative baseline is drawn from zero)."""
+    """Baseline and channel contributions, stacked up from zero, and their sum, the fitted mean, as a
+    line. Where the baseline is negative (the channels' contributions exceed the fitted KPI) it is
+    drawn below zero, in its colour, and the channels stack from zero: the line then runs below the
+    top of the stack by that much."""
     fig = _figure(10, 3.6)
     ax = fig.add_subplot()
-    ax.stackplot(dates, np.maximum(baseline, 0.0), *contributions.T, labels=["baseline", *channels], alpha=0.85)
+    layers = ax.stackplot(dates, np.maximum(baseline, 0.0), *contributions.T, labels=["baseline", *channels],
+                          alpha=0.85)
+    if bool(np.any(baseline < 0)):
+        ax.fill_between(dates, np.minimum(baseline, 0.0), 0.0, color=layers[0].get_facecolor(), alpha=0.85, lw=0)
+        ax.axhline(0.0, color="0.3", lw=0.6)
+    ax.plot(dates, baseline + contributions.sum(axis=1), color="black", lw=1.0, label="fitted mean")
     ax.set_ylabel(f"{kpi} per period")
     ax.legend(loc="upper left", fontsize=8, ncol=min(6, 1 + len(channels)))
     ax.set_title("contributions over time")
