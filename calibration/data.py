@@ -228,7 +228,15 @@ def _dates(df: pd.DataFrame, col: str, source: str) -> tuple[pd.DatetimeIndex, f
         row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
         got = cell_text(df[col].iloc[row])
         raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: expected a date (e.g. 2024-01-29), got {got}")
-    dates = pd.DatetimeIndex(parsed).normalize().as_unit("ns")  # pandas 3 may parse to microseconds
+    try:
+        dates = pd.DatetimeIndex(parsed).normalize().as_unit("ns")  # pandas 3 may parse to microseconds
+    except pd.errors.OutOfBoundsDatetime:  # datetime64[ns] holds 1677-09-22 to 2262-04-11 (pandas 3 parses wider)
+        lo, hi = pd.Timestamp.min.ceil("D").date(), pd.Timestamp.max.floor("D").date()
+        row = next((i for i, d in enumerate(parsed) if not lo <= d.date() <= hi), 0)
+        raise BudgetGymError(
+            f"{source}: column '{col}', row {row + 1}: date {parsed.iloc[row].date()} is out of range; expected a "
+            f"date from {lo} to {hi}"
+        ) from None
     dates = dates.tz_localize(None) if dates.tz is not None else dates  # the dates as written (datetime64)
     if len(dates) < 2:
         raise BudgetGymError(f"{source}: column '{col}': expected at least 2 periods, got {len(dates)}")

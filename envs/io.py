@@ -170,7 +170,8 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def read_csv_table(path: str | Path, what: str) -> Any:
     """A user's CSV file as a pandas DataFrame (column names stripped), or a one-line
     :class:`BudgetGymError` naming ``what`` and the file: not found, not a readable table, a header
-    in one column that another separator splits (``;``, tab, ``|``), or a column named twice."""
+    in one column that another separator splits (``;``, tab, ``|``), a column named twice, or a first
+    row with more fields than the header (which pandas reads as an index, every column shifted)."""
     import pandas as pd  # only the planner and calibration read tables
 
     p = Path(path)
@@ -186,6 +187,11 @@ def read_csv_table(path: str | Path, what: str) -> Any:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BudgetGymError(f"{source}: not a readable CSV table ({first})") from None
     _check_header([str(c).strip() for c in header], source)
+    if not isinstance(df.index, pd.RangeIndex):  # pandas made the first fields the index and shifted the columns
+        raise BudgetGymError(
+            f"{source}: row 1 has {len(header) + df.index.nlevels} fields but the header names {len(header)} "
+            f"columns (a trailing comma?); expected one field per column"
+        )
     df.columns = [str(c).strip() for c in df.columns]
     return df
 
