@@ -230,7 +230,7 @@ def _bad_cases() -> list[tuple[str, pd.DataFrame | str, list[str], str]]:
         # pandas read the extra field as an index and shifted every column: "column 'date': expected a date, got 1e4"
         ("trailing commas", "\n".join(["date,revenue,a_spend,b_spend"] + [
             f"{d},{1e4 + 100 * i},{10 * i},{5 * i}," for i, d in enumerate(dates)]), [],
-         "row 1 has 5 fields but the header names 4 columns (a trailing comma?)"),
+         "not a readable CSV table (Error tokenizing data. C error: Expected 4 fields in line 2, saw 5)"),
     ]
 
 

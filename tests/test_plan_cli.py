@@ -293,6 +293,9 @@ BAD_FILES = {
     "history-semicolons": ("history", "search;social;video\n1;2;3\n", ["a header separated by ';'"]),
     "history-huge": ("history", "search,social,video\n1,2,3\n1e300,2,3\n",
                      ["spend must be at most 1e+15 a step", "got 1e+300 for search at step -1"]),
+    # pandas read 'search' as the index and shifted the columns: "column 'video', row 1: ... an empty or NaN cell"
+    "history-trailing-commas": ("history", "search,social,video\n1,2,3,\n4,5,6,\n",
+                                ["not a readable CSV table", "Expected 3 fields in line 2, saw 4"]),
 }
 
 
