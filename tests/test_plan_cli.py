@@ -319,6 +319,9 @@ BAD_OPTIONS = {
     "cvar-alpha": (["--objective", "cvar:2"], "--objective 'cvar:2': expected cvar:ALPHA with 0 < ALPHA <= 1"),
     "target-mroas-on-conversions": (["--target-mroas", "1.5"], "--target-mroas: this campaign's reward is conversions"),
     "current-unknown-split": (["--current", "search=0.5,tv=0.5"], "unknown channel 'tv'"),
+    # the later value silently replaced the earlier one: planned against a current plan of 30,000 + 10,000
+    "current-channel-twice": (["--current", "search=20000,search=30000,social=10000"],
+                              "--current 'search=20000,search=30000,social=10000': channel 'search' is given twice"),
     "draws-huge": (["--draws", "100000000"], "--draws: expected 1 to 1000 draws, got 100000000"),  # ran out of memory
 }
 
