@@ -227,6 +227,9 @@ def _bad_cases() -> list[tuple[str, pd.DataFrame | str, list[str], str]]:
          "column 'a_imp', row 1: exposure must be a number, got False (a column of true/false values)"),
         ("boolean KPI", edit(lambda df: df.__setitem__("revenue", np.arange(T) % 2 == 1)), [],
          "column 'revenue', row 1: the KPI must be a number, got False (a column of true/false values)"),
+        # a text control of one value made no dummy: the fit ran without it, silently
+        ("constant text control", edit(lambda df: df.__setitem__("season", "summer")), ["--controls", "season"],
+         "column 'season': the control is 'summer' in every period; a constant control has nothing to fit, drop it"),
         # pandas read the extra field as an index and shifted every column: "column 'date': expected a date, got 1e4"
         ("trailing commas", "\n".join(["date,revenue,a_spend,b_spend"] + [
             f"{d},{1e4 + 100 * i},{10 * i},{5 * i}," for i, d in enumerate(dates)]), [],
