@@ -14,11 +14,12 @@ Column names are given by the caller, so the public example layouts are read as 
 
 Every problem is a one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file and
 the column (and the row where there is one): a missing column, non-numeric (true/false included) or
-negative spend or exposure, a non-finite or true/false KPI, a KPI that does not vary, a number beyond
-what a scenario holds (a KPI above :data:`MAX_KPI`, spend or exposure above :data:`MAX_AMOUNT` per
-period), an unreadable, duplicated, decreasing or unevenly spaced date, dates in different time
-zones (the dates as :func:`~budgetgym.envs.dates.read_dates` reads them: one format, evenly spaced in
-days or calendar months). :func:`~budgetgym.envs.dates.calendar_day` maps the dates to budgetgym's
+negative spend or exposure, a non-finite or true/false KPI, a KPI that does not vary, a text control
+of one value, a number beyond what a scenario holds (a KPI above :data:`MAX_KPI`, spend or exposure
+above :data:`MAX_AMOUNT` per period), an unreadable, duplicated, decreasing or unevenly spaced date,
+a date outside 1677-09-22 to 2262-04-11, dates in different time zones (the dates as
+:func:`~budgetgym.envs.dates.read_dates` reads them: one format, evenly spaced in days or calendar
+months). :func:`~budgetgym.envs.dates.calendar_day` maps the dates to budgetgym's
 day index (:mod:`budgetgym.envs.dates`).
 """
 
@@ -203,6 +204,9 @@ def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarra
             continue
         text = df[col].astype(str).str.strip()
         levels = text.value_counts()
+        if len(levels) == 1:  # no dummy: the control was silently left out of the fit
+            raise BudgetGymError(f"{source}: column '{col}': the control is '{levels.index[0]}' in every period; "
+                                 f"a constant control has nothing to fit, drop it")
         for level in sorted(levels.index[1:]):  # the most frequent level is the reference
             out.append((text == level).to_numpy(dtype=float))
             names.append(f"{col}={level}")

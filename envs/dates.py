@@ -22,7 +22,7 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import cell_text
 
 __all__ = [
-    "DATE_FORMATS", "FIRST_YEAR", "LAST_YEAR", "MONTH_DAYS", "calendar_day", "date_texts", "next_dates", "read_dates",
+    "DATE_FORMATS", "FIRST_DATE", "LAST_DATE", "MONTH_DAYS", "calendar_day", "date_texts", "next_dates", "read_dates",
 ]
 
 #: A calendar month's step, in days (365.25 / 12).
@@ -31,8 +31,9 @@ MONTH_DAYS = 365.25 / 12
 #: (a column with 13/01/2024 in it reads day-first; one of only ambiguous dates month-first, as
 #: pandas reads them), dotted day-first, then pandas' guess value by value.
 DATE_FORMATS = ("ISO8601", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%m/%d/%y", "%d/%m/%y", "mixed")
-#: The years a date may be in: those whose every day pandas holds in nanoseconds.
-FIRST_YEAR, LAST_YEAR = 1678, 2261
+#: The first and last day a date column may hold: the days of pandas' nanosecond dates.
+FIRST_DATE, LAST_DATE = pd.Timestamp.min.ceil("D").date(), pd.Timestamp.max.floor("D").date()
+NS_RANGE = (pd.Timestamp(FIRST_DATE), pd.Timestamp(LAST_DATE))
 
 
 def _parse(raw: pd.Series, col: str, source: str) -> pd.Series:
@@ -55,21 +56,21 @@ def read_dates(df: pd.DataFrame, col: str, source: str, least: int = 2) -> tuple
     """The dates of column ``col`` (at their midnight, time zone dropped) and their step in days
     (:data:`MONTH_DAYS` for calendar months; ``None`` for a single date), or a one-line error naming
     ``source``, the column and the row: a value that is not a date, fewer than ``least`` dates, a
-    date twice, dates that do not increase or are unevenly spaced, a year outside
-    :data:`FIRST_YEAR` to :data:`LAST_YEAR`."""
+    date twice, dates that do not increase or are unevenly spaced, a date before :data:`FIRST_DATE`
+    or after :data:`LAST_DATE` (1677-09-22 to 2262-04-11)."""
     parsed = _parse(df[col].astype(str).str.strip(), col, source)
     if parsed.isna().any():
         row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
         got = cell_text(df[col].iloc[row])
         raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: expected a date (e.g. 2024-01-29), got {got}")
-    years = parsed.dt.year.to_numpy()
-    far = (years < FIRST_YEAR) | (years > LAST_YEAR)  # beyond pandas' nanosecond dates (1677-2262)
-    if far.any():
-        row = int(np.flatnonzero(far)[0])
-        got = cell_text(df[col].iloc[row])
+    far = ~parsed.dt.tz_localize(None).between(*NS_RANGE) if parsed.dt.tz is not None else ~parsed.between(*NS_RANGE)
+    if far.any():  # pandas reads them (in microseconds), but a date column is held in nanoseconds
+        row = int(np.flatnonzero(far.to_numpy())[0])
+        read, written = str(parsed.iloc[row].date()), str(df[col].iloc[row]).strip()
+        what = read if written.startswith(read) else f"{cell_text(df[col].iloc[row])} (read as {read})"
         raise BudgetGymError(
-            f"{source}: column '{col}', row {row + 1}: expected a date in the years {FIRST_YEAR} to {LAST_YEAR} "
-            f"(e.g. 2024-01-29), got {got}"
+            f"{source}: column '{col}', row {row + 1}: date {what} is out of range; expected a date from "
+            f"{FIRST_DATE} to {LAST_DATE}"
         )
     dates = pd.DatetimeIndex(parsed).normalize().as_unit("ns")  # pandas 3 may parse to microseconds
     dates = dates.tz_localize(None) if dates.tz is not None else dates  # the dates as written (datetime64)
@@ -112,7 +113,7 @@ def calendar_day(date: pd.Timestamp) -> float:
 def next_dates(last: pd.Timestamp, step_days: float, n: int) -> pd.DatetimeIndex:
     """The ``n`` dates after ``last``: ``last + k step_days`` for ``k = 1..n``, or ``k`` calendar
     months on for ``step_days =`` :data:`MONTH_DAYS` (from the 29th to the 31st of a month, a shorter
-    month ends on its last day, as :class:`pandas.DateOffset` adds months). Past :data:`LAST_YEAR`
+    month ends on its last day, as :class:`pandas.DateOffset` adds months). Past :data:`LAST_DATE`
     they are held in microseconds (pandas' non-nanosecond dates), not an error."""
     last = pd.Timestamp(last)
     if abs(step_days - MONTH_DAYS) < 1e-9:

@@ -170,7 +170,8 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def read_csv_table(path: str | Path, what: str) -> Any:
     """A user's CSV file as a pandas DataFrame (column names stripped), or a one-line
     :class:`BudgetGymError` naming ``what`` and the file: not found, not a readable table, a header
-    in one column that another separator splits (``;``, tab, ``|``), or a column named twice."""
+    in one column that another separator splits (``;``, tab, ``|``), a column named twice, or a row
+    with more fields than the header (the first one too, which pandas reads as an index)."""
     import pandas as pd  # only the planner and calibration read tables
 
     p = Path(path)
@@ -181,7 +182,9 @@ def read_csv_table(path: str | Path, what: str) -> Any:
         raise BudgetGymError(f"{source}: file not found")
     try:
         df = pd.read_csv(p)
-        header = pd.read_csv(p, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0]
+        # and the first row: one with more fields than the header is an error here as a later one is above
+        # (where pandas reads the first row's extra fields as an index and shifts every column)
+        header = pd.read_csv(p, header=None, nrows=2, dtype=str, keep_default_na=False).iloc[0]
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BudgetGymError(f"{source}: not a readable CSV table ({first})") from None

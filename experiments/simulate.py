@@ -85,7 +85,7 @@ from budgetgym.envs.family import load_family
 from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.plan_value import evaluate_plan
 from budgetgym.envs.scenario import Scenario
-from budgetgym.envs.scenario_parts import MAX_AMOUNT
+from budgetgym.envs.scenario_parts import MAX_AMOUNT, MIN_AMOUNT
 from budgetgym.experiments.dataset_layout import (
     EPOCH,
     SimulatedDataset,
@@ -133,6 +133,9 @@ def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarr
     if plan.sum() > MAX_AMOUNT:  # played as the scenario's budget
         raise BudgetGymError(f"--plan file '{kind}': spends {plan.sum():g} over {n} periods, more than a scenario's "
                              f"budget can be ({MAX_AMOUNT:g})")
+    if plan.sum() < MIN_AMOUNT:
+        raise BudgetGymError(f"--plan file '{kind}': spends {plan.sum():g} over {n} periods; a dataset needs some "
+                             f"spend (at least a scenario's smallest budget, {MIN_AMOUNT:g})")
     return plan
 
 

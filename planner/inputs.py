@@ -118,6 +118,8 @@ def _read_plan(text: str, scenario: Scenario, source: str, option: str) -> tuple
         values: dict[str, float] = {}
         for item in filter(None, (s.strip() for s in text.split(","))):
             key, sep, val = item.partition("=")
+            if key.strip() in values:  # the later value silently replaced the earlier one
+                raise BudgetGymError(f"{source}: channel '{key.strip()}' is given twice")
             try:
                 values[key.strip()] = float(val)
             except ValueError:

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from budgetgym.envs.dates import FIRST_YEAR, LAST_YEAR, date_texts, next_dates, read_dates
+from budgetgym.envs.dates import FIRST_DATE, LAST_DATE, date_texts, next_dates, read_dates
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.plan_value import check_plan
@@ -179,8 +179,7 @@ def _history(history: object, scenario: Scenario, start_date: str | None) -> tup
             first, _ = read_dates(pd.DataFrame({"start": [start_date]}), "start", "--start-date", least=1)
         except BudgetGymError:
             raise BudgetGymError(
-                f"--start-date {start_date!r}: expected a date (e.g. 2025-01-06) in the years {FIRST_YEAR} to "
-                f"{LAST_YEAR}"
+                f"--start-date {start_date!r}: expected a date (e.g. 2025-01-06) from {FIRST_DATE} to {LAST_DATE}"
             ) from None
         later = next_dates(first[0], scenario.step_days, scenario.horizon - 1)
         dates = date_texts(pd.DatetimeIndex([first[0], *later]))

@@ -3,6 +3,8 @@ and every bad file refused in one line (CLI exit 2), with nothing written."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
@@ -225,6 +227,13 @@ def _bad_cases() -> list[tuple[str, pd.DataFrame | str, list[str], str]]:
          "column 'a_imp', row 1: exposure must be a number, got False (a column of true/false values)"),
         ("boolean KPI", edit(lambda df: df.__setitem__("revenue", np.arange(T) % 2 == 1)), [],
          "column 'revenue', row 1: the KPI must be a number, got False (a column of true/false values)"),
+        # a text control of one value made no dummy: the fit ran without it, silently
+        ("constant text control", edit(lambda df: df.__setitem__("season", "summer")), ["--controls", "season"],
+         "column 'season': the control is 'summer' in every period; a constant control has nothing to fit, drop it"),
+        # pandas read the extra field as an index and shifted every column: "column 'date': expected a date, got 1e4"
+        ("trailing commas", "\n".join(["date,revenue,a_spend,b_spend"] + [
+            f"{d},{1e4 + 100 * i},{10 * i},{5 * i}," for i, d in enumerate(dates)]), [],
+         "not a readable CSV table (Error tokenizing data. C error: Expected 4 fields in line 2, saw 5)"),
     ]
 
 
@@ -246,6 +255,20 @@ def test_bad_files_exit_2_with_one_line(
     assert len(lines) == 1 and lines[0].startswith(f"error: data file '{path}'"), lines
     assert message in lines[0], lines[0]
     assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_a_date_beyond_pandas_nanoseconds_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A date before 1677-09-22 or after 2262-04-11 (which pandas 3 parses, to microseconds) was a traceback
+    (OutOfBoundsDatetime) when the dates were converted to nanoseconds; pandas 2 does not parse it."""
+    df = _good()
+    df["date"] = [(dt.date(2262, 3, 4) + dt.timedelta(days=7 * i)).isoformat() for i in range(T)]  # weekly
+    df.to_csv(tmp_path / "d.csv", index=False)
+    code, _, err = run_cli(capsys, "calibrate", str(tmp_path / "d.csv"), "--date", "date", "--kpi", "revenue",
+                           "--spend", "a_spend,b_spend", "--draws", "0", "--out", str(tmp_path / "out"))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert re.search(r"^error: data file '.*d\.csv': column 'date', row 7: (date 2262-04-15 is out of range; expected "
+                     r"a date from 1677-09-22 to 2262-04-11|expected a date .*got '2262-04-15')$", err.strip()), err
+    assert not (tmp_path / "out").exists()
 
 
 def test_negative_counts_and_bad_options(tmp_path: Path) -> None:

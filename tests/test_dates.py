@@ -29,8 +29,9 @@ def test_a_column_of_dates_and_its_step() -> None:
         (["2024-01-08", "2024-01-01"], "row 2: dates must increase"),
         (["2024-01-01", "2024-01-08", "2024-01-16"], "row 3: dates are not evenly spaced"),
         (["2024-01-01"], "expected at least 2 periods, got 1"),
-        (["0001-01-01", "0001-01-08"], "row 1: expected a date in the years 1678 to 2261"),
-        (["2024-01-01", "March"], "row 2: expected a date"),
+        (["0001-01-01", "0001-01-08"], "row 1: date 0001-01-01 is out of range; expected a date from 1677-09-22"),
+        (["2262-04-04", "2262-04-11", "2262-04-18"], "row 3: date 2262-04-18 is out of range"),
+        (["2024-01-01", "March"], "row 2: date 'March' (read as 0001-03-01) is out of range"),
     ],
 )
 def test_bad_dates_are_one_line_naming_the_file_column_and_row(values: list[str], message: str) -> None:

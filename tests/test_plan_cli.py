@@ -293,6 +293,9 @@ BAD_FILES = {
     "history-semicolons": ("history", "search;social;video\n1;2;3\n", ["a header separated by ';'"]),
     "history-huge": ("history", "search,social,video\n1,2,3\n1e300,2,3\n",
                      ["spend must be at most 1e+15 a step", "got 1e+300 for search at step -1"]),
+    # pandas read 'search' as the index and shifted the columns: "column 'video', row 1: ... an empty or NaN cell"
+    "history-trailing-commas": ("history", "search,social,video\n1,2,3,\n4,5,6,\n",
+                                ["not a readable CSV table", "Expected 3 fields in line 2, saw 4"]),
 }
 
 
@@ -316,6 +319,9 @@ BAD_OPTIONS = {
     "cvar-alpha": (["--objective", "cvar:2"], "--objective 'cvar:2': expected cvar:ALPHA with 0 < ALPHA <= 1"),
     "target-mroas-on-conversions": (["--target-mroas", "1.5"], "--target-mroas: this campaign's reward is conversions"),
     "current-unknown-split": (["--current", "search=0.5,tv=0.5"], "unknown channel 'tv'"),
+    # the later value silently replaced the earlier one: planned against a current plan of 30,000 + 10,000
+    "current-channel-twice": (["--current", "search=20000,search=30000,social=10000"],
+                              "--current 'search=20000,search=30000,social=10000': channel 'search' is given twice"),
     "draws-huge": (["--draws", "100000000"], "--draws: expected 1 to 1000 draws, got 100000000"),  # ran out of memory
     "start-date": (["--start-date", "0001-03-01"], "--start-date '0001-03-01': expected a date"),
 }

@@ -65,6 +65,7 @@ def test_history_csv(tmp_path: Path) -> None:
         (None, "search=50000,social=60000", "more than the budget"),
         (None, "search=0.5,tv=0.5", "unknown channel 'tv'"),
         (None, "search:0.5", "expected 'equal', channel=value pairs or a CSV file"),
+        (None, "search=20000,search=30000,social=10000", "channel 'search' is given twice"),
         (None, "nofile.csv", "file not found"),
     ],
 )

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import build_scenario, channel
+from conftest import build_scenario, channel, run_cli
 
 from budgetgym.envs import BudgetGymError, evaluate_plan, load_scenario
 from budgetgym.experiments.flighting import random_flighting
@@ -124,6 +124,21 @@ def test_a_plan_file_above_any_budget_names_the_file(tmp_path: Path) -> None:
     assert str(err.value) == (
         f"--plan file '{steps}': spends 4e+300 over 4 periods, more than a scenario's budget can be (1e+15)"
     )
+
+
+@pytest.mark.parametrize(("spend", "total"), [("0", "0"), ("1e-300", "4e-300")])
+def test_a_plan_file_spending_nothing_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture, spend: str,
+                                                     total: str) -> None:
+    """Was 'plan: spends nothing' (0) or 'scenario 'stationary-3' (overridden): budget.total: ...' (1e-300),
+    not naming the plan file."""
+    steps = tmp_path / "steps.csv"
+    steps.write_text("search,social,video\n" + f"{spend},0,0\n" * 4, encoding="utf-8")
+    code, _, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "4", "--plan", str(steps), "--out",
+                           str(tmp_path / "ds"))
+    assert code == 2
+    assert err == (f"error: --plan file '{steps}': spends {total} over 4 periods; a dataset needs some spend (at least "
+                   f"a scenario's smallest budget, 1e-06)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["steps.csv"]
 
 
 def test_cli_writes_a_dataset_and_refuses_bad_input_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
