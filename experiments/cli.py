@@ -135,7 +135,7 @@ app.command("segment")(segment_cmd)
 @app.command("run")
 def run_cmd(
     experiment: Annotated[str, typer.Argument(help="experiment YAML or built-in name")] = "quickstart",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="results directory [default: out/<name>]")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="results directory \\[default: out/<name>]")] = None,
     seeds: Annotated[int | None, typer.Option(help="use seeds 0..N-1")] = None,
     workers: Annotated[int, typer.Option(help="parallel workers")] = 1,
     backend: Annotated[str, typer.Option(help="local or ray")] = "local",
@@ -237,7 +237,7 @@ def _print_family(con: Any, sc: str, part: Any, split: Any, base: str, text: dic
 def report_cmd(
     directory: Annotated[Path, typer.Argument(metavar="DIR", help="results directory")],
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the figures")] = True,
-    baseline: Annotated[str | None, typer.Option(help="agent for the uplift [default: the experiment's]")] = None,
+    baseline: Annotated[str | None, typer.Option(help="agent for the uplift \\[default: the experiment's]")] = None,
 ) -> None:
     """Rebuild results.csv, summary.csv, plots and report.md from DIR's finished runs."""
     from budgetgym.experiments.report import build_report
@@ -253,7 +253,7 @@ def baseline_cmd(
     directory: Annotated[Path, typer.Argument(metavar="RESULTS_DIR", help="results directory")],
     out: Annotated[Path, typer.Option("--out", "-o", help="baseline JSON file to write")],
     metric: Annotated[
-        list[str] | None, typer.Option("--metric", help="metric to record (repeatable) [default: pct_of_oracle]")
+        list[str] | None, typer.Option("--metric", help="metric to record (repeatable) \\[default: pct_of_oracle]")
     ] = None,
     allow_config_change: Annotated[
         bool, typer.Option("--allow-config-change", help="replace a baseline recorded from a different config")

@@ -18,8 +18,8 @@ __all__ = ["calibrate_cmd", "plan_cmd", "segment_cmd", "simulate_cmd"]
 
 def plan_cmd(
     campaign: Annotated[str, typer.Argument(metavar="SCENARIO_OR_FAMILY", help="built-in name or YAML path")],
-    budget: Annotated[float | None, typer.Option(help="total budget of the window [default: the campaign's]")] = None,
-    horizon: Annotated[int | None, typer.Option(help="steps in the window [default: the campaign's]")] = None,
+    budget: Annotated[float | None, typer.Option(help="total budget of the window \\[default: the campaign's]")] = None,
+    horizon: Annotated[int | None, typer.Option(help="steps in the window \\[default: the campaign's]")] = None,
     current: Annotated[
         str | None,
         typer.Option(help="the plan in place: 'equal', 'search=0.4,social=0.6' (a split, or per-channel budgets "
@@ -31,7 +31,7 @@ def plan_cmd(
     ] = None,
     start_date: Annotated[
         str | None, typer.Option(metavar="DATE", help="the calendar date of the window's first step (e.g. 2025-01-06): "
-                                 "plan.csv gets a date column [default: continuing --history's dates, if any]")
+                                 "plan.csv gets a date column \\[default: continuing --history's dates, if any]")
     ] = None,
     sweep: Annotated[
         str | None, typer.Option(metavar="LOW:HIGH:N", help="budget frontier at N multiples of the budget")
@@ -43,7 +43,7 @@ def plan_cmd(
         float | None, typer.Option(help="the budget at which the marginal CPA rises to this (conversions)")
     ] = None,
     draws: Annotated[
-        int | None, typer.Option(help="a family's draws to plan over, and held-out draws to score on [default: 100]")
+        int | None, typer.Option(help="a family's draws to plan over, and held-out draws to score on \\[default: 100]")
     ] = None,
     objective: Annotated[
         str, typer.Option(help="mean, or cvar:ALPHA (the mean of the worst ALPHA share of a family's draws)")
@@ -59,7 +59,7 @@ def plan_cmd(
         float, typer.Option(help="--lift-design voi: a test's assumed sd, relative to its mean predicted lift")
     ] = 0.15,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="output directory [default: out/plan/<campaign>]")
+        Path | None, typer.Option("--out", "-o", help="output directory \\[default: out/plan/<campaign>]")
     ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the report's figures")] = True,
 ) -> None:
@@ -100,12 +100,12 @@ def simulate_cmd(
         typer.Option(help="random | equal | oracle | a plan CSV (per step; per channel: share of B/T, spend, budget)")
     ] = "random",
     seed: Annotated[int, typer.Option(help="seed of the plan and of the episode's noise")] = 0,
-    draw: Annotated[int | None, typer.Option(help="a family's held-out draw to simulate [default: nominal]")] = None,
+    draw: Annotated[int | None, typer.Option(help="a family's held-out draw to simulate \\[default: nominal]")] = None,
     lift_tests: Annotated[
         int, typer.Option(help="lift tests to write in lift_tests.csv (largest channels first, spend doubled)")
     ] = 0,
     lift_sigma: Annotated[
-        float | None, typer.Option(help="lift tests' standard error relative to the true lift [default: 0.15]")
+        float | None, typer.Option(help="lift tests' standard error relative to the true lift \\[default: 0.15]")
     ] = None,
     lift_design: Annotated[
         Path | None,
@@ -185,7 +185,7 @@ def calibrate_cmd(
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the figures")] = True,
     workers: Annotated[
         int | None,
-        typer.Option(help="processes refitting the bootstrap's draws, the same draws for any number [default: 2, "
+        typer.Option(help="processes refitting the bootstrap's draws, the same draws for any number \\[default: 2, "
                           "1 on a single-core machine]"),
     ] = None,
 ) -> None:
@@ -218,11 +218,11 @@ def segment_cmd(
         str, typer.Option(help="per channel NAME (its exposure column) or NAME=COLUMN, comma-separated")
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="YAML file for the segments: block")],
-    k: Annotated[int | None, typer.Option("--k", help="number of segments [default: best silhouette]")] = None,
+    k: Annotated[int | None, typer.Option("--k", help="number of segments \\[default: best silhouette]")] = None,
     k_max: Annotated[int, typer.Option(help="largest k tried when --k is omitted")] = 10,
     seed: Annotated[int, typer.Option(help="seed of k-means and of the silhouette subsample")] = 0,
     value: Annotated[
-        str | None, typer.Option(help="column of value per customer (e.g. order value) for value.mean [default: 1]")
+        str | None, typer.Option(help="column of value per customer (e.g. order value) for value.mean \\[default: 1]")
     ] = None,
     names: Annotated[str | None, typer.Option(help="segment names, largest first, comma-separated")] = None,
     max_response: Annotated[

@@ -237,6 +237,23 @@ def test_usage_errors_exit_2(capsys):
     assert main(["--help"]) == 0
 
 
+def test_defaults_written_in_help_texts_are_shown(capsys):
+    # rich reads "[default: ...]" as a markup tag and drops it unless the bracket is escaped
+    import re
+
+    from typer.main import get_command
+
+    from budgetgym.experiments.cli import app
+
+    group = get_command(app)
+    for name, command in group.commands.items():
+        code, out, _ = run_cli(capsys, name, "--help")
+        shown = " ".join(out.replace("\u2502", " ").split())
+        for param in command.params:
+            for default in re.findall(r"\[default: [^\]]*\]", getattr(param, "help", None) or ""):
+                assert default.replace("\\", "") in shown, (name, default)
+
+
 # ----------------------------------------------------------------------------- other commands
 def test_scenarios_and_show(capsys):
     code, out, _ = run_cli(capsys, "scenarios")
