@@ -7,8 +7,9 @@
                                               oracle and the dynamic headroom (a family: its
                                               distributions, then its nominal scenario)
     budgetgym plan SCENARIO_OR_FAMILY [--budget B] [--horizon T] [--current equal|SPLIT|CSV]
-                  [--history SPEND.csv] [--sweep LOW:HIGH:N] [--target-mroas R | --target-mcpa C]
-                  [--draws N] [--objective mean|cvar:ALPHA] [--out DIR] [--no-plots]
+                  [--history SPEND.csv] [--start-date DATE] [--sweep LOW:HIGH:N]
+                  [--target-mroas R | --target-mcpa C] [--draws N] [--objective mean|cvar:ALPHA]
+                  [--lift-design beyond|voi|none] [--out DIR] [--no-plots]
                                               the recommended plan per channel and step, its uplift over
                                               the current plan, what timing is worth, marginal returns,
                                               the budget frontier; writes out/plan/<campaign>

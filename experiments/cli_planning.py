@@ -148,7 +148,10 @@ def simulate_cmd(
 
 def calibrate_cmd(
     data: Annotated[Path, typer.Argument(metavar="DATA.csv", help="one row per period")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="directory for family.yaml, history.csv, fit.md")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="directory for family.yaml, history.csv, parameters.csv, fit.md and figures"),
+    ],
     date: Annotated[str, typer.Option(help="date column")],
     kpi: Annotated[str, typer.Option(help="KPI column (revenue or conversions)")],
     spend: Annotated[str, typer.Option(help="spend columns, comma-separated (one per channel)")],
