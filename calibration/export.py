@@ -58,6 +58,7 @@ from budgetgym.envs.curves import exposure
 from budgetgym.envs.dates import calendar_day, next_dates
 from budgetgym.envs.dynamics import units_per_price
 from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.scenario import MAX_HORIZON
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT
 
 __all__ = ["Costs", "PlanWindow", "family_dict", "fit_costs", "history_frame", "plan_window", "scenario_dict"]
@@ -103,8 +104,8 @@ def plan_window(data: MMMData, periods: int | None = None, budget: float | None 
     months; at most ``T``), and the spend of the data's last that many periods."""
     T = data.n_periods
     n = int(periods) if periods is not None else int(min(T, max(1, round(91.0 / data.step_days))))
-    if n < 1 or n > 5000:
-        raise BudgetGymError(f"--plan-periods: expected 1 to 5000 periods, got {n}")
+    if n < 1 or n > MAX_HORIZON:
+        raise BudgetGymError(f"--plan-periods: expected 1 to {MAX_HORIZON} periods, got {n}")
     nxt = next_dates(pd.Timestamp(data.dates[-1]), data.step_days, 1)[0]
     default = budget is None
     if budget is None:

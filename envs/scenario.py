@@ -59,6 +59,7 @@ from budgetgym.envs.scenario_parts import (  # the parts, re-exported
 )
 
 __all__ = [
+    "MAX_HORIZON",
     "Scenario",
     "load_scenario",
     "list_scenarios",
@@ -91,7 +92,8 @@ __all__ = [
     "WeibullAdstock",
 ]
 
-
+#: The most steps a scenario's episode (and a planning window) may have.
+MAX_HORIZON = 5000
 
 
 class Scenario(StrictModel):
@@ -99,7 +101,7 @@ class Scenario(StrictModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,60}$")
     description: str = ""
-    horizon: int = Field(ge=1, le=5000, description="steps per episode")
+    horizon: int = Field(ge=1, le=MAX_HORIZON, description="steps per episode")
     step_days: float = Field(1.0, gt=0, le=366, description="days per step (seasonality clock)")
     start_day: float = Field(0.0, ge=0, le=1e5, description="day index of step 0 (day 0 is a Monday, 1 Jan)")
     budget: BudgetConfig
