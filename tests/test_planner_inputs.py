@@ -201,3 +201,15 @@ def test_a_history_of_steps_shorter_than_a_day_keeps_its_times(tmp_path: Path) -
     assert result.dates is not None and result.dates[:2] == ["2025-03-03T12:00:00", "2025-03-04T00:00:00"]
     path.write_text("date,search,social,video\n2025-01-01 09:00,1,2,3\n2025-01-02 09:00,1,2,3\n")  # daily: the day
     assert plan_dates(read_history_file(path, SC), SC) == [f"2025-01-{d:02d}" for d in range(3, 17)]
+
+
+def test_a_start_date_must_continue_a_dated_history(tmp_path: Path) -> None:
+    # the plan was dated from 1 March while its carry-in was valued right after 31 January's spend
+    path = tmp_path / "hist.csv"
+    path.write_text("date,search,social,video\n2025-01-30,1,2,3\n2025-01-31,1,2,3\n")
+    with pytest.raises(BudgetGymError) as err:
+        plan(SC, history=path, start_date="2025-03-01", curves=False, lift_design="none")
+    text = str(err.value)
+    assert "--start-date '2025-03-01'" in text and "hist.csv" in text and "2025-02-01" in text and "\n" not in text
+    agreed = plan(SC, history=path, start_date="2025-02-01", curves=False, lift_design="none")
+    assert agreed.dates is not None and agreed.dates[:2] == ["2025-02-01", "2025-02-02"]
