@@ -23,6 +23,7 @@ from budgetgym.envs.io import cell_text
 
 __all__ = [
     "DATE_FORMATS", "FIRST_DATE", "LAST_DATE", "MONTH_DAYS", "calendar_day", "date_texts", "next_dates", "read_dates",
+    "whole_days",
 ]
 
 #: A calendar month's step, in days (365.25 / 12).
@@ -52,8 +53,11 @@ def _parse(raw: pd.Series, col: str, source: str) -> pd.Series:
     return parsed
 
 
-def read_dates(df: pd.DataFrame, col: str, source: str, least: int = 2) -> tuple[pd.DatetimeIndex, float | None]:
-    """The dates of column ``col`` (at their midnight, time zone dropped) and their step in days
+def read_dates(
+    df: pd.DataFrame, col: str, source: str, least: int = 2, midnight: bool = True
+) -> tuple[pd.DatetimeIndex, float | None]:
+    """The dates of column ``col`` (at their midnight, time zone dropped; ``midnight=False`` keeps
+    their time of day, for steps of a fraction of a day) and their step in days
     (:data:`MONTH_DAYS` for calendar months; ``None`` for a single date), or a one-line error naming
     ``source``, the column and the row: a value that is not a date, fewer than ``least`` dates, a
     date twice, dates that do not increase or are unevenly spaced, a date before :data:`FIRST_DATE`
@@ -72,7 +76,8 @@ def read_dates(df: pd.DataFrame, col: str, source: str, least: int = 2) -> tuple
             f"{source}: column '{col}', row {row + 1}: date {what} is out of range; expected a date from "
             f"{FIRST_DATE} to {LAST_DATE}"
         )
-    dates = pd.DatetimeIndex(parsed).normalize().as_unit("ns")  # pandas 3 may parse to microseconds
+    dates = pd.DatetimeIndex(parsed).as_unit("ns")  # pandas 3 may parse to microseconds
+    dates = dates.normalize() if midnight else dates
     dates = dates.tz_localize(None) if dates.tz is not None else dates  # the dates as written (datetime64)
     if len(dates) < least:
         raise BudgetGymError(f"{source}: column '{col}': expected at least {least} periods, got {len(dates)}")
@@ -101,6 +106,13 @@ def read_dates(df: pd.DataFrame, col: str, source: str, least: int = 2) -> tuple
             f"{gaps[row - 1]:g} days after the previous date, expected {step:g} (as between the first two rows)"
         )
     return dates, step
+
+
+def whole_days(step_days: float) -> bool:
+    """Whether steps of ``step_days`` keep dates at one time of day: a whole number of days or
+    calendar months (:data:`MONTH_DAYS`); dates of other steps (half a day, an hour) are read with
+    their time (:func:`read_dates` ``midnight=False``), else every step of a day would read as one date."""
+    return abs(step_days - round(step_days)) < 1e-9 or abs(step_days - MONTH_DAYS) < 1e-9
 
 
 def calendar_day(date: pd.Timestamp) -> float:

@@ -14,8 +14,8 @@
 ``date`` / ``week`` / ``day`` column), oldest row first, the last row the step just before the
 window (:mod:`budgetgym.envs.history`). A ``date`` column (``calibrate``'s ``history.csv`` has
 one) must hold dates one step apart (:func:`~budgetgym.envs.dates.read_dates`; calendar months
-for a scenario of 28 to 31 days a step): the plan's steps then get the dates that continue it
-(:func:`plan_dates`).
+for a scenario of 28 to 31 days a step; read at their time of day when a step is not a whole
+number of days): the plan's steps then get the dates that continue it (:func:`plan_dates`).
 
 Every problem is a one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file (or
 option) and the field: unknown or missing channels, negative or non-numeric spend, a per-step
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from budgetgym.envs.dates import MONTH_DAYS, date_texts, next_dates, read_dates
+from budgetgym.envs.dates import MONTH_DAYS, date_texts, next_dates, read_dates, whole_days
 from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.history import check_history
 from budgetgym.envs.io import numeric_column, read_csv_table
@@ -166,7 +166,7 @@ def read_history_file(path: str | Path, scenario: Scenario) -> History:
     col = next((c for c in df.columns if str(c).lower() == "date"), None)
     if col is None or not len(df):
         return History(spend)
-    dates, step = read_dates(df, col, source, least=1)
+    dates, step = read_dates(df, col, source, least=1, midnight=whole_days(scenario.step_days))
     if step is not None:
         monthly = step == MONTH_DAYS and 28.0 <= scenario.step_days <= 31.0
         if not (monthly or abs(step - scenario.step_days) < 1e-9):

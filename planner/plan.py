@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from budgetgym.envs.dates import FIRST_DATE, LAST_DATE, date_texts, next_dates, read_dates
+from budgetgym.envs.dates import FIRST_DATE, LAST_DATE, date_texts, next_dates, read_dates, whole_days
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.plan_value import check_plan
@@ -169,18 +169,27 @@ class PlanResult:
 
 def _history(history: object, scenario: Scenario, start_date: str | None) -> tuple[object, list[str] | None]:
     """The history's spend (a file read) and the window's dates: from ``start_date``, else continuing
-    a history file's ``date`` column (:func:`~budgetgym.planner.inputs.plan_dates`), else none."""
+    a history file's ``date`` column (:func:`~budgetgym.planner.inputs.plan_dates`), else none. A
+    ``start_date`` other than the step after the history's last date is an error: the history's
+    last row is the step just before the window, which its carry-in is valued after."""
     dates = None
+    source = history
     if isinstance(history, (str, Path)):
         read = read_history_file(history, scenario)
         history, dates = read.spend, plan_dates(read, scenario)
     if start_date is not None:
         try:
-            first, _ = read_dates(pd.DataFrame({"start": [start_date]}), "start", "--start-date", least=1)
+            first, _ = read_dates(pd.DataFrame({"start": [start_date]}), "start", "--start-date", least=1,
+                                  midnight=whole_days(scenario.step_days))
         except BudgetGymError:
             raise BudgetGymError(
                 f"--start-date {start_date!r}: expected a date (e.g. 2025-01-06) from {FIRST_DATE} to {LAST_DATE}"
             ) from None
+        if dates is not None and pd.Timestamp(dates[0]) != first[0]:
+            raise BudgetGymError(
+                f"--start-date {start_date!r}: the history file '{source}' ends the step before {dates[0]}, and its "
+                f"last row is the step just before the window; drop --start-date (or the history's date column)"
+            )
         later = next_dates(first[0], scenario.step_days, scenario.horizon - 1)
         dates = date_texts(pd.DatetimeIndex([first[0], *later]))
     return history, dates
@@ -253,8 +262,8 @@ def plan(
         (:mod:`budgetgym.envs.history`); every plan is valued after it. A file's ``date`` column
         dates the plan's steps (``plan.csv``'s ``date``), continuing it.
     start_date : the calendar date of the window's first step (e.g. ``2025-01-06``): the steps are
-        dated from it, ``step_days`` apart (calendar months for a monthly scenario), instead of from
-        the history's dates.
+        dated from it, ``step_days`` apart (calendar months for a monthly scenario); with a history
+        file's dates it must be the step after its last date (an error otherwise).
     sweep : budget multiples for the frontier, ``"LOW:HIGH:N"`` or an array.
     target_mroas, target_mcpa : find the budget at which the marginal ROAS falls to (revenue,
         profit) or the marginal CPA rises to (conversions) this target.

@@ -185,3 +185,31 @@ def test_a_start_date_dates_the_plan_and_plan_csv(tmp_path: Path) -> None:
     assert plan(weekly, curves=False, lift_design="none").dates is None
     with pytest.raises(BudgetGymError, match="--start-date"):
         plan(weekly, start_date="March", curves=False, lift_design="none")
+
+
+def test_a_history_of_steps_shorter_than_a_day_keeps_its_times(tmp_path: Path) -> None:
+    # every date was read at its midnight: two half-day steps of a day were "date 2025-01-01 appears
+    # twice", a history the planner read before its date column was checked
+    half = SC.override({"step_days": 0.5})
+    path = tmp_path / "hist.csv"
+    path.write_text("date,search,social,video\n2025-01-01 00:00,1,2,3\n2025-01-01 12:00,1,2,3\n")
+    read = read_history_file(path, half)
+    assert read.step_days == 0.5
+    dates = plan_dates(read, half)
+    assert dates is not None and dates[:3] == ["2025-01-02T00:00:00", "2025-01-02T12:00:00", "2025-01-03T00:00:00"]
+    result = plan(half, start_date="2025-03-03 12:00", curves=False, lift_design="none")
+    assert result.dates is not None and result.dates[:2] == ["2025-03-03T12:00:00", "2025-03-04T00:00:00"]
+    path.write_text("date,search,social,video\n2025-01-01 09:00,1,2,3\n2025-01-02 09:00,1,2,3\n")  # daily: the day
+    assert plan_dates(read_history_file(path, SC), SC) == [f"2025-01-{d:02d}" for d in range(3, 17)]
+
+
+def test_a_start_date_must_continue_a_dated_history(tmp_path: Path) -> None:
+    # the plan was dated from 1 March while its carry-in was valued right after 31 January's spend
+    path = tmp_path / "hist.csv"
+    path.write_text("date,search,social,video\n2025-01-30,1,2,3\n2025-01-31,1,2,3\n")
+    with pytest.raises(BudgetGymError) as err:
+        plan(SC, history=path, start_date="2025-03-01", curves=False, lift_design="none")
+    text = str(err.value)
+    assert "--start-date '2025-03-01'" in text and "hist.csv" in text and "2025-02-01" in text and "\n" not in text
+    agreed = plan(SC, history=path, start_date="2025-02-01", curves=False, lift_design="none")
+    assert agreed.dates is not None and agreed.dates[:2] == ["2025-02-01", "2025-02-02"]
