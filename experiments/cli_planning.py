@@ -31,7 +31,8 @@ def plan_cmd(
     ] = None,
     start_date: Annotated[
         str | None, typer.Option(metavar="DATE", help="the calendar date of the window's first step (e.g. 2025-01-06): "
-                                 "plan.csv gets a date column \\[default: continuing --history's dates, if any]")
+                                 "plan.csv gets a date column (labels: the campaign's seasonality keeps its own "
+                                 "calendar) \\[default: continuing --history's dates, if any]")
     ] = None,
     sweep: Annotated[
         str | None, typer.Option(metavar="LOW:HIGH:N", help="budget frontier at N multiples of the budget")

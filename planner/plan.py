@@ -263,7 +263,9 @@ def plan(
         dates the plan's steps (``plan.csv``'s ``date``), continuing it.
     start_date : the calendar date of the window's first step (e.g. ``2025-01-06``): the steps are
         dated from it, ``step_days`` apart (calendar months for a monthly scenario); with a history
-        file's dates it must be the step after its last date (an error otherwise).
+        file's dates it must be the step after its last date (an error otherwise). Dates label
+        the steps only: the campaign's seasonality keeps its own calendar (its ``start_day``; a
+        calibrated family's is the data's).
     sweep : budget multiples for the frontier, ``"LOW:HIGH:N"`` or an array.
     target_mroas, target_mcpa : find the budget at which the marginal ROAS falls to (revenue,
         profit) or the marginal CPA rises to (conversions) this target.
