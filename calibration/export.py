@@ -55,7 +55,7 @@ from budgetgym.calibration.model import Fit
 from budgetgym.calibration.transforms import DELAY_SHAPE
 from budgetgym.calibration.uncertainty import Draws
 from budgetgym.envs.curves import exposure
-from budgetgym.envs.dates import calendar_day, next_dates
+from budgetgym.envs.dates import calendar_day, month_ends, next_dates
 from budgetgym.envs.dynamics import units_per_price
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.scenario import MAX_HORIZON
@@ -106,7 +106,8 @@ def plan_window(data: MMMData, periods: int | None = None, budget: float | None 
     n = int(periods) if periods is not None else int(min(T, max(1, round(91.0 / data.step_days))))
     if n < 1 or n > MAX_HORIZON:
         raise BudgetGymError(f"--plan-periods: expected 1 to {MAX_HORIZON} periods, got {n}")
-    nxt = next_dates(pd.Timestamp(data.dates[-1]), data.step_days, 1)[0]
+    dates = pd.DatetimeIndex(data.dates)
+    nxt = next_dates(dates[-1], data.step_days, 1, month_ends(dates))[0]
     default = budget is None
     if budget is None:
         recent = data.spend[-min(n, T):].sum()

@@ -3,8 +3,8 @@ and the dates that continue a series.
 
 A column of dates is read in one format (:data:`DATE_FORMATS`: ISO 8601, ``01/29/2024`` or
 ``29/01/2024``, ``29.01.2024``, ...). Dates must increase and be evenly spaced in days (daily,
-weekly, ...), or be calendar months (the same day of the month, one month apart: a step of
-:data:`MONTH_DAYS` ``= 365.25 / 12`` days).
+weekly, ...), or be calendar months (one month apart, on the same day of the month or on each
+month's last day: a step of :data:`MONTH_DAYS` ``= 365.25 / 12`` days).
 
 Calendar. budgetgym counts days from a day 0 that is both a Monday and 1 January
 (:mod:`budgetgym.envs.path`). :func:`calendar_day` maps a real date to the day index with the
@@ -22,8 +22,8 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import cell_text
 
 __all__ = [
-    "DATE_FORMATS", "FIRST_DATE", "LAST_DATE", "MONTH_DAYS", "calendar_day", "date_texts", "next_dates", "read_dates",
-    "whole_days",
+    "DATE_FORMATS", "FIRST_DATE", "LAST_DATE", "MONTH_DAYS", "calendar_day", "date_texts", "month_ends", "next_dates",
+    "read_dates", "whole_days",
 ]
 
 #: A calendar month's step, in days (365.25 / 12).
@@ -95,7 +95,7 @@ def read_dates(
             f"{dates[row - 1].date()}"
         )
     months = dates.year * 12 + dates.month
-    if np.all(np.diff(months) == 1) and len(set(dates.day)) == 1 and gaps.min() >= 28:
+    if np.all(np.diff(months) == 1) and (len(set(dates.day)) == 1 or month_ends(dates)) and gaps.min() >= 28:
         return dates, MONTH_DAYS
     step = float(gaps[0])
     uneven = np.flatnonzero(np.abs(gaps - step) > 1e-9)
@@ -122,13 +122,26 @@ def calendar_day(date: pd.Timestamp) -> float:
     return float(doy + 365 * j)
 
 
-def next_dates(last: pd.Timestamp, step_days: float, n: int) -> pd.DatetimeIndex:
+def month_ends(dates: pd.DatetimeIndex) -> bool:
+    """Whether monthly ``dates`` fall on each month's last day: all of them month ends, and not all on
+    one day of the month (31 January, 29 February, 31 March), or one day of the 29th to the 31st that
+    ends its month (a single date: 30 April). 28 February 2025 alone, or the 28th of every month, is
+    a day of the month."""
+    days = set(dates.day)
+    return bool(np.all(dates.is_month_end)) and (len(days) > 1 or min(days) >= 29)
+
+
+def next_dates(last: pd.Timestamp, step_days: float, n: int, month_end: bool = False) -> pd.DatetimeIndex:
     """The ``n`` dates after ``last``: ``last + k step_days`` for ``k = 1..n``, or ``k`` calendar
-    months on for ``step_days =`` :data:`MONTH_DAYS` (from the 29th to the 31st of a month, a shorter
-    month ends on its last day, as :class:`pandas.DateOffset` adds months). Past :data:`LAST_DATE`
-    they are held in microseconds (pandas' non-nanosecond dates), not an error."""
+    months on for ``step_days =`` :data:`MONTH_DAYS`: on the last day of each month with
+    ``month_end`` (:func:`month_ends` of the series ``last`` ends), else on ``last``'s day of the
+    month (from the 29th to the 31st, a shorter month ends on its last day, as
+    :class:`pandas.DateOffset` adds months). Past :data:`LAST_DATE` they are held in microseconds
+    (pandas' non-nanosecond dates), not an error."""
     last = pd.Timestamp(last)
     if abs(step_days - MONTH_DAYS) < 1e-9:
+        if month_end:
+            return pd.DatetimeIndex([last + pd.offsets.MonthEnd(k) for k in range(1, n + 1)])
         return pd.DatetimeIndex([last + pd.DateOffset(months=k) for k in range(1, n + 1)])
     return pd.DatetimeIndex([last + pd.Timedelta(days=step_days * k) for k in range(1, n + 1)])
 

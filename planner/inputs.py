@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from budgetgym.envs.dates import MONTH_DAYS, date_texts, next_dates, read_dates, whole_days
+from budgetgym.envs.dates import MONTH_DAYS, date_texts, month_ends, next_dates, read_dates, whole_days
 from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.history import check_history
 from budgetgym.envs.io import numeric_column, read_csv_table
@@ -190,4 +190,4 @@ def plan_dates(history: History, scenario: Scenario) -> list[str] | None:
     if history.dates is None:
         return None
     step = scenario.step_days if history.step_days is None else history.step_days
-    return date_texts(next_dates(history.dates[-1], step, scenario.horizon))
+    return date_texts(next_dates(history.dates[-1], step, scenario.horizon, month_ends(history.dates)))

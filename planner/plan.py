@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from budgetgym.envs.dates import FIRST_DATE, LAST_DATE, date_texts, next_dates, read_dates, whole_days
+from budgetgym.envs.dates import FIRST_DATE, LAST_DATE, date_texts, month_ends, next_dates, read_dates, whole_days
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.plan_value import check_plan
@@ -185,12 +185,14 @@ def _history(history: object, scenario: Scenario, start_date: str | None) -> tup
             raise BudgetGymError(
                 f"--start-date {start_date!r}: expected a date (e.g. 2025-01-06) from {FIRST_DATE} to {LAST_DATE}"
             ) from None
-        if dates is not None and pd.Timestamp(dates[0]) != first[0]:
-            raise BudgetGymError(
-                f"--start-date {start_date!r}: the history file '{source}' ends the step before {dates[0]}, and its "
-                f"last row is the step just before the window; drop --start-date (or the history's date column)"
-            )
-        later = next_dates(first[0], scenario.step_days, scenario.horizon - 1)
+        if dates is not None:  # the history's dates continued: the start date must be their first
+            if pd.Timestamp(dates[0]) != first[0]:
+                raise BudgetGymError(
+                    f"--start-date {start_date!r}: the history file '{source}' ends the step before {dates[0]}, and "
+                    f"its last row is the step just before the window; drop --start-date (or the history's date column)"
+                )
+            return history, dates
+        later = next_dates(first[0], scenario.step_days, scenario.horizon - 1, month_ends(first))
         dates = date_texts(pd.DatetimeIndex([first[0], *later]))
     return history, dates
 

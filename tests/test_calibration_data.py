@@ -124,6 +124,23 @@ def test_channel_names_and_monthly_dates(tmp_path: Path) -> None:
     assert d.step_days == MONTH_DAYS and d.channels == ("tv_spend", "tv_cost")  # stripped names collide
 
 
+def test_month_end_data_is_monthly_and_its_window_starts_at_the_next_month_end(tmp_path: Path) -> None:
+    """Monthly data dated on each month's last day (31 Jan, 29 Feb, 31 Mar, ...) was refused as
+    unevenly spaced; it is monthly, elapsed time counts months, and the planning window starts on the
+    last day of the month after the data (31 January 2027 after December 2026)."""
+    from budgetgym.calibration.export import plan_window
+
+    ends = list(pd.date_range("2024-01-31", periods=36, freq="ME").strftime("%Y-%m-%d"))
+    assert ends[:3] == ["2024-01-31", "2024-02-29", "2024-03-31"] and ends[-1] == "2026-12-31"
+    pd.DataFrame({"month": ends, "sales": RNG.uniform(1, 2, 36), "tv_spend": _spend(36)}).to_csv(
+        tmp_path / "m.csv", index=False)
+    d = read_mmm_csv(tmp_path / "m.csv", date="month", kpi="sales", spend="tv_spend")
+    assert d.step_days == MONTH_DAYS
+    np.testing.assert_allclose(d.days - d.days[0], MONTH_DAYS * np.arange(36))
+    window = plan_window(d, periods=3)
+    assert window.first_date == pd.Timestamp("2027-01-31")
+
+
 def test_a_true_false_control_is_a_dummy(tmp_path: Path) -> None:
     """A holiday flag written ``True``/``False`` (or ``true``/``false``, ``TRUE``/``FALSE``: pandas reads
     each as booleans) is a control of 1 in the flagged periods and 0 elsewhere, under its own name (not

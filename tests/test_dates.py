@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from budgetgym.envs import BudgetGymError
-from budgetgym.envs.dates import MONTH_DAYS, calendar_day, date_texts, next_dates, read_dates
+from budgetgym.envs.dates import MONTH_DAYS, calendar_day, date_texts, month_ends, next_dates, read_dates
 
 
 def _read(values: list[str], least: int = 2) -> tuple[pd.DatetimeIndex, float | None]:
@@ -48,6 +48,19 @@ def test_the_dates_after_a_date() -> None:
                                                                                  "2024-04-30"]
     assert date_texts(next_dates(pd.Timestamp("2024-01-01"), 0.5, 2)) == ["2024-01-01T12:00:00",
                                                                           "2024-01-02T00:00:00"]
+
+
+def test_month_end_dates_are_calendar_months_continued_on_month_ends() -> None:
+    dates, step = _read(["2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30"])
+    assert step == MONTH_DAYS and month_ends(dates)
+    assert date_texts(next_dates(dates[-1], step, 3, month_ends(dates))) == ["2024-05-31", "2024-06-30", "2024-07-31"]
+    # the 28th of every month is a day of the month, though 28 February 2025 ends its month
+    dates, step = _read(["2025-01-28", "2025-02-28", "2025-03-28"])
+    assert step == MONTH_DAYS and not month_ends(dates)
+    assert date_texts(next_dates(pd.Timestamp("2025-02-28"), step, 1, month_ends(dates[:2]))) == ["2025-03-28"]
+    assert month_ends(pd.DatetimeIndex(["2025-04-30"])) and not month_ends(pd.DatetimeIndex(["2025-02-28"]))
+    with pytest.raises(BudgetGymError, match="not evenly spaced"):  # month ends with one missing
+        _read(["2024-01-31", "2024-02-29", "2024-04-30"])
 
 
 def test_a_plan_may_run_past_the_last_year_a_data_date_can_be_in() -> None:

@@ -157,6 +157,9 @@ def test_a_history_with_dates_dates_the_plan_continuing_it(tmp_path: Path) -> No
     path.write_text("date,search,social,video\n2024-11-30,1,2,3\n2024-12-30,1,2,3\n")  # a month apart
     dates = plan_dates(read_history_file(path, monthly), monthly)
     assert dates is not None and dates[:3] == ["2025-01-30", "2025-02-28", "2025-03-30"]
+    path.write_text("date,search,social,video\n2024-11-30,1,2,3\n2024-12-31,1,2,3\n")  # month ends
+    dates = plan_dates(read_history_file(path, monthly), monthly)
+    assert dates is not None and dates[:3] == ["2025-01-31", "2025-02-28", "2025-03-31"]
     path.write_text("search,social,video\n1,2,3\n")
     assert plan_dates(read_history_file(path, SC), SC) is None
 
