@@ -49,9 +49,10 @@ plan values (:func:`~budgetgym.envs.evaluate_plan`, per step) of two constant pl
 its mean spend per period, the tested one at ``x + delta_x`` against ``x``: averaged over the last
 year (``round(365.25 / step_days)`` periods) of a window that first runs a year and the
 carry-over's and delay's lags at that spend (the warm-up), so the carry-over has built up and the
-seasons average out, on the nominal path (no noise, nominal prices). The measurement adds Gaussian
-noise of sd ``sigma = lift_sigma * |true lift|`` (default :data:`LIFT_SIGMA`, 15%: a test that
-reads its lift to within about ±30% at 95%), written in the ``sigma`` column; seeded by ``seed``.
+seasons average out, on the nominal path without the scenario's shocks (no noise, nominal prices).
+The measurement adds Gaussian noise of sd ``sigma = lift_sigma * |true lift|`` (default
+:data:`LIFT_SIGMA`, 15%: a test that reads its lift to within about ±30% at 95%), written in the
+``sigma`` column; seeded by ``seed``.
 
 Designed tests (:func:`simulate_design_tests`, ``--lift-design FILE``): a table of tests to run,
 ``channel, x, delta_x`` (more columns ignored; ``channel`` a channel's name or its ``_spend``
@@ -279,7 +280,11 @@ def true_lifts(sc: Scenario, bases: np.ndarray, channels: np.ndarray, delta_x: n
     hi[rows, np.asarray(channels, dtype=int)] += np.asarray(delta_x, dtype=float)
     plans = np.repeat(np.concatenate([lo, hi])[:, None], horizon, axis=1)  # [2J, horizon, K]
     reward = "conversions" if sc.reward == "conversions" else "revenue"  # the KPI's (profit: its revenue)
-    long = sc.override({"horizon": horizon, "budget.total": float(plans.sum(axis=(1, 2)).max()), "reward": reward})
+    # the plans are valued, not paced: any valid budget does (their total over the window could pass
+    # MAX_AMOUNT when a period's spend is valid); without the shocks, which fell on whichever periods of
+    # the window share their step numbers (an outage in the averaged year cut the steady-state lift)
+    budget = float(np.clip(plans.sum(axis=(1, 2)).max(), MIN_AMOUNT, MAX_AMOUNT))
+    long = sc.override({"horizon": horizon, "budget.total": budget, "reward": reward, "shocks": []})
     steps = np.asarray(evaluate_plan(long, plans, per_step=True)).reshape(2 * len(lo), horizon)
     return np.mean(steps[len(lo):, -year:] - steps[: len(lo), -year:], axis=1)
 

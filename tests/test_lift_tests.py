@@ -113,6 +113,37 @@ def test_simulated_lift_is_the_steady_state_by_hand(tmp_path: Path) -> None:
         tests["true_delta_y"].tolist())
 
 
+def test_true_lift_leaves_out_the_shocks() -> None:
+    """The true lift is the steady state: a scheduled outage of channel a in weeks 60-69 of an 80-week
+    dataset is a transient of the data, not of the test. It fell in the window's averaged year (weeks
+    52-103) and cut a's true lift by 10/52; the test of b, untouched by it, was already right."""
+    sc = _hand_scenario().override({"horizon": 80, "budget.total": 80 * 1000.0,
+                                    "shocks": [{"kind": "outage", "channels": ["a"], "start": 60, "duration": 10}]})
+    ds = simulate_dataset(sc, 80, "equal", seed=4, lift_tests=2)
+    assert ds.lift_tests is not None and list(ds.lift_tests["channel"]) == ["a_spend", "b_spend"]
+
+    def hand(x: float, price: float, decay: float, beta: float, kappa: float, slope: float) -> float:
+        a = x / price * sum(decay**lag for lag in range(6))
+        return beta * a**slope / (kappa**slope + a**slope)
+
+    for row, p in zip(ds.lift_tests.itertuples(), [(2.0, 0.5, 300.0, 900.0, 1.3), (0.5, 0.2, 200.0, 2500.0, 0.8)],
+                      strict=True):
+        assert row.x == pytest.approx(500.0) and row.delta_x == pytest.approx(500.0)
+        assert row.true_delta_y == pytest.approx(hand(1000.0, *p) - hand(500.0, *p), rel=1e-9)
+
+
+def test_true_lift_of_a_large_valid_spend() -> None:
+    """A designed test may spend up to MAX_AMOUNT a period (as ``calibrate --lift-tests`` accepts); the two
+    years of that spend the truth is valued over passed a scenario's largest budget, and the simulation
+    failed with an error about the overridden scenario's ``budget.total``."""
+    design = pd.DataFrame({"channel": ["a"], "x": [500.0], "delta_x": [1e13]})
+    ds = simulate_dataset(_hand_scenario(), 20, "equal", seed=4, lift_design=design)
+    assert ds.lift_tests is not None
+    lift = float(ds.lift_tests["true_delta_y"].iloc[0])
+    a = 500.0 / 2.0 * sum(0.5**lag for lag in range(6))
+    assert lift == pytest.approx(300.0 - 300.0 * a**1.3 / (900.0**1.3 + a**1.3), rel=1e-6)  # saturated: all of it
+
+
 def _good_rows() -> list[dict[str, object]]:
     return [{"channel": "a_spend", "x": 2000.0, "delta_x": 2000.0, "delta_y": 900.0, "sigma": 100.0},
             {"channel": "b", "x": 1000.0, "delta_x": -500.0, "delta_y": -1500.0, "sigma": 300.0}]
