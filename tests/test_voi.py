@@ -266,3 +266,19 @@ def test_no_test_is_proposed_when_no_decision_can_gain() -> None:
     tests = candidate_tests(X0, HISTORY, problem.scenario.step_budget)
     assert np.ptp(predicted_lifts(problem, tests)[tests.index == 0], axis=1).min() > 0  # the members disagree
     assert voi_design(problem, X0, ["a", "b"]).empty
+
+
+def test_a_family_of_one_draw_proposes_beyonds_tests() -> None:
+    """A family with one train draw (a two-member ensemble, one held out) is a known curve to the
+    design, as a scenario is: no test changes the decision, so ``voi`` proposes ``beyond``'s tests
+    (it proposed none, though the plan spends 8 times the history's largest step on a)."""
+    ensemble = [{"channels.0.saturation.max_response": b} for b in (150.0, 600.0)]
+    fam = ScenarioFamily("hand-voi", _template(), ensemble=ensemble, test_fraction=0.5)
+    history = HISTORY.copy()
+    history[:, 0] = 100.0
+    voi = plan(fam, history=history, curves=False)
+    assert voi.is_family and voi.draws == 1 and [b["channel"] for b in voi.beyond_history or []] == ["a"]
+    beyond = plan(fam, history=history, curves=False, lift_design="beyond")
+    assert voi.lift_design is not None and beyond.lift_design is not None
+    pd.testing.assert_frame_equal(voi.lift_design, beyond.lift_design)
+    assert list(voi.lift_design["channel"]) == ["a"]
