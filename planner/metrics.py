@@ -22,8 +22,9 @@ With a spend history ``S [H, K]`` (the steps before the window) the table adds, 
 ``history_max_spend`` :math:`\max_h S_{h,i}` (its largest step of the history) and
 ``vs_history_max`` :math:`\max_t X_{t,i} / \max_h S_{h,i}` (the plan's largest step as a multiple
 of it; ``inf`` for a channel the plan spends on and the history never did, ``NaN`` for one neither
-spends on): :func:`beyond_history` lists the channels above 1, where the plan relies on the
-response curve beyond any spend the history shows (a fitted curve's extrapolation, or its prior's).
+spends on): :func:`beyond_history` lists the channels above 1 (by more than :data:`BEYOND_RTOL`),
+where the plan relies on the response curve beyond any spend the history shows (a fitted curve's
+extrapolation, or its prior's).
 
 The marginal return of the **total budget** at an optimal plan is, by the envelope theorem, the
 derivative of the optimum :math:`V^*(B)`. Every constraint of the plan (``B/T`` per step, the
@@ -46,10 +47,15 @@ from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel
 from budgetgym.envs.segment_expected import SegmentExpectedModel
 
 __all__ = [
-    "beyond_history", "budget_marginal", "channel_directions", "channel_table", "history_columns", "segment_table"
+    "BEYOND_RTOL", "beyond_history", "budget_marginal", "channel_directions", "channel_table", "history_columns",
+    "segment_table",
 ]
 
 Model = ExpectedModel | MeanExpectedModel
+#: How far above 1 ``vs_history_max`` must be for :func:`beyond_history`: a plan solved after its
+#: own history's spend meets that spend's largest step up to the solver's rounding (1.0000000004
+#: times it on ``stationary-3``), which is not beyond it.
+BEYOND_RTOL = 1e-6
 
 
 def channel_directions(plan: np.ndarray) -> np.ndarray:
@@ -75,14 +81,14 @@ def history_columns(plan: np.ndarray, history: np.ndarray) -> dict[str, np.ndarr
 def beyond_history(
     names: list[str], plan: np.ndarray, cols: dict[str, np.ndarray]
 ) -> list[dict[str, float | str | None]]:
-    """The channels whose largest step of ``plan`` exceeds their largest step of the history
-    (``cols``: :func:`history_columns` of the plan): ``channel``, ``plan_max_step``,
-    ``history_max_step`` and ``multiple`` (``None``: never spent in the history)."""
+    """The channels whose largest step of ``plan`` exceeds their largest step of the history by more
+    than :data:`BEYOND_RTOL` of it (``cols``: :func:`history_columns` of the plan): ``channel``,
+    ``plan_max_step``, ``history_max_step`` and ``multiple`` (``None``: never spent in the history)."""
     peak = np.asarray(plan, dtype=float).max(axis=0)
     out: list[dict[str, float | str | None]] = []
     for i, name in enumerate(names):
         m = float(cols["vs_history_max"][i])
-        if m > 1.0:
+        if m > 1.0 + BEYOND_RTOL:
             out.append({"channel": name, "plan_max_step": float(peak[i]),
                         "history_max_step": float(cols["history_max_spend"][i]),
                         "multiple": None if np.isinf(m) else m})

@@ -278,8 +278,8 @@ def plan(
     lift_design : with a history, the lift tests to run next: ``"voi"`` (default; up to
         ``lift_tests`` tests chosen by their expected value of information over a family's draws,
         :func:`~budgetgym.planner.voi.voi_design`, each test's sd assumed ``lift_sigma`` of its mean
-        predicted lift; for a scenario, whose curves are known, ``"beyond"``'s), ``"beyond"`` (one
-        per channel the plan takes beyond the history,
+        predicted lift; for a scenario or a family of one draw, whose curves are known, ``"beyond"``'s),
+        ``"beyond"`` (one per channel the plan takes beyond the history,
         :func:`~budgetgym.planner.experiments.lift_design`) or ``"none"``. The default is ``voi``:
         on issue 11's closed loop (``benchmarks/bench_calibrate_family.py``, 20 datasets) five VOI
         tests a dataset take the plan from 98.02% to 99.24% of the true oracle, two to 98.94%,
@@ -323,10 +323,10 @@ def plan(
         for col, values in cols.items():
             table[col] = values
         beyond = beyond_history(names, X, cols)
-        if lift_design == "voi" and problem.is_family:
+        if lift_design == "voi" and len(problem.members) > 1:
             design = voi_design(problem, X, names, max_tests=lift_tests, rel_sigma=lift_sigma)
             design = design if len(design) else None
-        elif lift_design != "none" and beyond:  # a scenario's curves are known: no test informs them
+        elif lift_design != "none" and beyond:  # one member's curves are known: no test informs them
             design = beyond_design(names, X, problem.history, beyond)
     marg = budget_marginal(objective_marginal_model(problem, obj, X), X, B)  # type: ignore[arg-type]
     baseline = float(obj.score(problem.member_values(np.zeros_like(X)))[0])

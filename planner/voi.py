@@ -156,10 +156,12 @@ def plan_menu(problem: PlanningProblem, plan: np.ndarray) -> np.ndarray:
 
 def _normal_points(n_truths: int, draws: int, slots: int, rng: np.random.Generator) -> np.ndarray:
     """``Z [N, R, S]``: per truth and slot an independent permutation of the ``R`` normal quantiles
-    :math:`\\Phi^{-1}((r + 1/2)/R)` (the Latin hypercube of the module docstring)."""
+    :math:`\\Phi^{-1}((r + 1/2)/R)` (the Latin hypercube of the module docstring), drawn slot by slot:
+    the first slots are the same for any number of slots, so the design's first tests are the design
+    of fewer tests."""
     q = norm.ppf((np.arange(draws) + 0.5) / draws)
-    return np.stack([np.stack([q[rng.permutation(draws)] for _ in range(slots)], axis=-1)
-                     for _ in range(n_truths)])
+    return np.stack([np.stack([q[rng.permutation(draws)] for _ in range(n_truths)])
+                     for _ in range(slots)], axis=-1)
 
 
 def _loglik(L: np.ndarray, sigma: float, z: np.ndarray) -> np.ndarray:

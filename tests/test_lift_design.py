@@ -167,3 +167,28 @@ def test_plan_design_round_trips_into_simulate(tmp_path: Path, capsys: pytest.Ca
     assert ds.lift_tests is not None
     write_dataset(ds, tmp_path / "lib")
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "lib" / "truth" / "lift_tests.csv"), tests)
+
+
+def test_a_plan_at_its_historys_largest_step_up_to_rounding_is_not_beyond_it() -> None:
+    """A plan solved after its own spend meets the history's largest step up to the solver's rounding
+    (``stationary-3``: 1.0000000004 times it): not beyond the history, so no test there (``beyond``
+    proposed one at the history's own largest step, the level it promises to reach beyond)."""
+    at = HISTORY.max(axis=0) * (1 + 1e-9)
+    rounded = PLAN.copy()
+    rounded[:, [0, 1]] = np.minimum(PLAN[:, [0, 1]], at[[0, 1]])  # a and b at most 1 + 1e-9 times theirs
+    rounded[:, 3] = at[3]  # d at 1 + 1e-9 times its every step
+    assert [b["channel"] for b in beyond_history(NAMES, rounded, history_columns(rounded, HISTORY))] == ["c"]
+    assert list(_design(NAMES, rounded, HISTORY)["channel"]) == ["c"]  # c was never spent: beyond
+    above = rounded.copy()
+    above[1, 0] = HISTORY[:, 0].max() * 1.001
+    assert list(_design(NAMES, above, HISTORY)["channel"]) == ["a", "c"]
+    # the same on a real re-solve: the plan after the plan after the plan of stationary-3
+    sc = load_scenario("stationary-3")
+    first = plan(sc, curves=False).plan
+    second = plan(sc, history=first, curves=False).plan
+    third = plan(sc, history=second, curves=False)
+    peak, top = third.plan.max(axis=0), second.max(axis=0)
+    assert np.any((peak > top) & (peak <= top * (1 + 1e-6)))  # at the history's largest step by rounding
+    assert third.beyond_history is not None
+    for b in third.beyond_history:
+        assert float(b["plan_max_step"]) > float(b["history_max_step"]) * (1 + 1e-6)  # type: ignore[arg-type]

@@ -224,15 +224,18 @@ def test_design_columns_by_hand_and_each_pick_is_the_best_increment() -> None:
     Z = _normal_points(V.shape[1], 16, 3, np.random.default_rng(5))
     ll = np.zeros((V.shape[1], 16, V.shape[1]))
     current = V.mean(axis=1).max()
+    chosen: list[int] = []
     for s, (_, row) in enumerate(design.iterrows()):
-        value = {j: preposterior_gain(V, ll + _loglik(L[j], sigma[j], Z[:, :, s])) for j in range(len(L))}
+        value = {j: preposterior_gain(V, ll + _loglik(L[j], sigma[j], Z[:, :, s]))
+                 for j in range(len(L)) if j not in chosen}  # a test is proposed once
         picked = [j for j in range(len(L)) if tests.index[j] == 0 and np.isclose(tests.delta_x[j], row["delta_x"])]
         assert len(picked) == 1
         j = picked[0]
-        assert value[j] >= max(value.values()) - 1e-9 * abs(current)  # no candidate adds more
+        assert value[j] >= max(value.values()) - 1e-9 * abs(current)  # no other candidate adds more
         assert row["voi"] == pytest.approx(value[j] - current, rel=1e-9)
         ll = ll + _loglik(L[j], sigma[j], Z[:, :, s])
         current = value[j]
+        chosen.append(j)
     assert design["voi"].sum() == pytest.approx(current - V.mean(axis=1).max(), rel=1e-9)
 
 
@@ -266,3 +269,35 @@ def test_no_test_is_proposed_when_no_decision_can_gain() -> None:
     tests = candidate_tests(X0, HISTORY, problem.scenario.step_budget)
     assert np.ptp(predicted_lifts(problem, tests)[tests.index == 0], axis=1).min() > 0  # the members disagree
     assert voi_design(problem, X0, ["a", "b"]).empty
+
+
+def test_a_family_of_one_draw_proposes_beyonds_tests() -> None:
+    """A family with one train draw (a two-member ensemble, one held out) is a known curve to the
+    design, as a scenario is: no test changes the decision, so ``voi`` proposes ``beyond``'s tests
+    (it proposed none, though the plan spends 8 times the history's largest step on a)."""
+    ensemble = [{"channels.0.saturation.max_response": b} for b in (150.0, 600.0)]
+    fam = ScenarioFamily("hand-voi", _template(), ensemble=ensemble, test_fraction=0.5)
+    history = HISTORY.copy()
+    history[:, 0] = 100.0
+    voi = plan(fam, history=history, curves=False)
+    assert voi.is_family and voi.draws == 1 and [b["channel"] for b in voi.beyond_history or []] == ["a"]
+    beyond = plan(fam, history=history, curves=False, lift_design="beyond")
+    assert voi.lift_design is not None and beyond.lift_design is not None
+    pd.testing.assert_frame_equal(voi.lift_design, beyond.lift_design)
+    assert list(voi.lift_design["channel"]) == ["a"]
+
+
+def test_the_first_tests_of_a_design_are_the_design_of_fewer_tests() -> None:
+    """Greedy: ``max_tests=k`` proposes the first ``k`` tests of a longer design, with the same values.
+    The quadrature points were drawn truth by truth, so slot 2 of truth 1 moved with the number of
+    slots (``retail-5-family``: ``--lift-tests 4`` proposed display twice, ``--lift-tests 5``
+    display then search)."""
+    Z = _normal_points(4, 8, 5, np.random.default_rng(3))
+    np.testing.assert_array_equal(_normal_points(4, 8, 2, np.random.default_rng(3)), Z[:, :, :2])
+    problem = _problem([120.0, 300.0, 750.0, 300.0, 450.0, 200.0])
+    X0 = problem.solve()
+    longer = voi_design(problem, X0, ["a", "b"], max_tests=4, draws=8, seed=2, min_gain=0.0)
+    assert len(longer) >= 3
+    for k in (2, 3):
+        shorter = voi_design(problem, X0, ["a", "b"], max_tests=k, draws=8, seed=2, min_gain=0.0)
+        pd.testing.assert_frame_equal(shorter, longer.iloc[:k])
