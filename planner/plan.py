@@ -282,8 +282,9 @@ def plan(
         ``"beyond"`` (one per channel the plan takes beyond the history,
         :func:`~budgetgym.planner.experiments.lift_design`) or ``"none"``. The default is ``voi``:
         on issue 11's closed loop (``benchmarks/bench_calibrate_family.py``, 20 datasets) five VOI
-        tests a dataset take the plan from 98.02% to 99.24% of the true oracle, two to 98.94%,
-        against 98.29% for ``beyond``'s 1.3.
+        tests a dataset take the plan from 98.02% to 99.20% of the true oracle (worst 95.03% to
+        97.05%; session 12's points), two to 98.94%, against 98.29% for ``beyond``'s 1.3
+        (session 9's points).
     """
     t0 = time.perf_counter()
     if lift_design not in LIFT_DESIGNS:
