@@ -49,6 +49,10 @@ PyMC-Marketing instead compares :math:`|S(x + \Delta x) - S(x)|` on its saturati
 at :math:`|\Delta y|`. Here the lift is the steady state through the carry-over (a test held for
 weeks at a level measures that) in the model's own units, and Gaussian (the least squares' own
 likelihood; a cut of spend is a negative lift, not its absolute value).
+
+**Beyond the data.** A test at a level of spend above the channel's largest period in the data
+(:func:`beyond_data`) is the only evidence there: the fit bends the curve to it, and its agreement
+with the test says nothing of the data. ``fit.md`` warns of each such test.
 """
 
 from __future__ import annotations
@@ -65,8 +69,8 @@ from budgetgym.calibration.model import Fit
 from budgetgym.calibration.projection import LiftRows
 from budgetgym.envs.errors import BudgetGymError, suggest
 
-__all__ = ["COLUMNS", "LiftTests", "channel_index", "check_table", "lift_table", "read_lift_tests", "read_table",
-           "spend_change"]
+__all__ = ["COLUMNS", "LiftTests", "beyond_data", "channel_index", "check_table", "lift_table", "read_lift_tests",
+           "read_table", "spend_change"]
 
 COLUMNS = ("channel", "x", "delta_x", "delta_y", "sigma")
 #: The smallest standard error of a test, relative to the KPI's standard deviation: a test weighs
@@ -181,4 +185,20 @@ def lift_table(fit: Fit, tests: LiftTests, phi: np.ndarray | None = None, beta: 
     else:
         out["low"] = out["high"] = np.nan
     out["z"] = (out["delta_y"] - out["model"]) / out["sigma"]
+    return out
+
+
+def beyond_data(tests: LiftTests, data: MMMData) -> list[str]:
+    """A warning per test whose higher level of spend, ``max(x, x + delta_x)`` per period, is above
+    its channel's largest period of spend in the data (module docstring); none for the others."""
+    out = []
+    x, dx = tests.table["x"].to_numpy(float), tests.table["delta_x"].to_numpy(float)
+    for j, name in enumerate(tests.table["channel"]):
+        level, top = max(x[j], x[j] + dx[j]), float(data.spend[:, int(tests.rows.index[j])].max())
+        if level > top * (1.0 + 1e-9):
+            out.append(
+                f"lift test {j + 1} ({name}: {x[j]:,.6g} -> {x[j] + dx[j]:,.6g} per period) spends beyond the data's "
+                f"largest period ({top:,.6g}): there the curve rests on the test alone, and the fit's agreement with "
+                f"it is no check of the fit"
+            )
     return out

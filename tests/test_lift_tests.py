@@ -247,7 +247,7 @@ def test_lift_table_by_hand(tmp_path: Path) -> None:
     """
     from dataclasses import replace
 
-    from budgetgym.calibration.lift import lift_table, read_lift_tests
+    from budgetgym.calibration.lift import beyond_data, lift_table, read_lift_tests
 
     a_spend = np.tile([0.0, 50.0, 100.0, 150.0], 10)
     b_spend = np.tile([1.6, 0.0, 3.2, 4.8], 10)
@@ -275,6 +275,10 @@ def test_lift_table_by_hand(tmp_path: Path) -> None:
     bare = lift_table(fit, read)  # without draws: no interval
     assert bare["low"].isna().all() and bare["high"].isna().all()
     np.testing.assert_allclose(bare["model"], [100.0, -300.0], rtol=1e-9)
+    # a's test reaches 200 a period, above the data's largest 150; b's (1.6 -> 0.8) stays below 4.8
+    beyond = [w for w in res.warnings if w.startswith("lift test")]
+    assert beyond == beyond_data(read, res.data) and len(beyond) == 1
+    assert beyond[0].startswith("lift test 1 (a: 100 -> 200 per period)") and "largest period (150)" in beyond[0]
 
 
 def test_simulate_then_calibrate_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
