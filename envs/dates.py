@@ -22,8 +22,8 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import cell_text
 
 __all__ = [
-    "DATE_FORMATS", "FIRST_DATE", "LAST_DATE", "MONTH_DAYS", "calendar_day", "date_texts", "month_ends", "next_dates",
-    "read_dates", "whole_days",
+    "DATE_FORMATS", "FIRST_DATE", "LAST_DATE", "MONTH_DAYS", "calendar_day", "date_texts", "is_monthly", "month_ends",
+    "next_dates", "read_dates", "whole_days",
 ]
 
 #: A calendar month's step, in days (365.25 / 12).
@@ -108,11 +108,16 @@ def read_dates(
     return dates, step
 
 
+def is_monthly(step_days: float) -> bool:
+    """Whether steps of ``step_days`` are calendar months (:data:`MONTH_DAYS`, to 1e-9 of a day)."""
+    return abs(step_days - MONTH_DAYS) < 1e-9
+
+
 def whole_days(step_days: float) -> bool:
     """Whether steps of ``step_days`` keep dates at one time of day: a whole number of days or
-    calendar months (:data:`MONTH_DAYS`); dates of other steps (half a day, an hour) are read with
+    calendar months (:func:`is_monthly`); dates of other steps (half a day, an hour) are read with
     their time (:func:`read_dates` ``midnight=False``), else every step of a day would read as one date."""
-    return abs(step_days - round(step_days)) < 1e-9 or abs(step_days - MONTH_DAYS) < 1e-9
+    return abs(step_days - round(step_days)) < 1e-9 or is_monthly(step_days)
 
 
 def calendar_day(date: pd.Timestamp) -> float:
@@ -139,7 +144,7 @@ def next_dates(last: pd.Timestamp, step_days: float, n: int, month_end: bool = F
     :class:`pandas.DateOffset` adds months). Past :data:`LAST_DATE` they are held in microseconds
     (pandas' non-nanosecond dates), not an error."""
     last = pd.Timestamp(last)
-    if abs(step_days - MONTH_DAYS) < 1e-9:
+    if is_monthly(step_days):
         if month_end:
             return pd.DatetimeIndex([last + pd.offsets.MonthEnd(k) for k in range(1, n + 1)])
         return pd.DatetimeIndex([last + pd.DateOffset(months=k) for k in range(1, n + 1)])

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from budgetgym.envs.dates import MONTH_DAYS
+from budgetgym.envs.dates import MONTH_DAYS, is_monthly, whole_days
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import staged_output
 from budgetgym.envs.scenario import Scenario
@@ -64,7 +64,7 @@ def period_dates(sc: Scenario, n: int) -> list[str]:
     the month (at most the 28th, so every month has it) ``t`` months on, as
     :func:`~budgetgym.calibration.data.read_mmm_csv` reads monthly data."""
     start = EPOCH + dt.timedelta(days=float(np.floor(sc.start_day)))
-    if abs(sc.step_days - MONTH_DAYS) < 1e-9:
+    if is_monthly(sc.step_days):
         first = pd.Timestamp(start.replace(day=min(start.day, 28)))
         return [(first + pd.DateOffset(months=t)).date().isoformat() for t in range(n)]
     days = sc.start_day + sc.step_days * np.arange(n)
@@ -73,8 +73,7 @@ def period_dates(sc: Scenario, n: int) -> list[str]:
 
 def check_step(sc: Scenario, source: str) -> None:
     """A dataset has one date per period: ``step_days`` a whole number of days or a calendar month."""
-    whole = abs(sc.step_days - round(sc.step_days)) < 1e-9
-    if not (whole or abs(sc.step_days - MONTH_DAYS) < 1e-9):
+    if not whole_days(sc.step_days):
         raise BudgetGymError(
             f"scenario '{source}': step_days {sc.step_days:g}: a dataset has one date per period, so simulate "
             f"takes a whole number of days or a calendar month (365.25/12 = {MONTH_DAYS:g})"
