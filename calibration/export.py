@@ -59,7 +59,7 @@ from budgetgym.envs.dates import calendar_day, month_ends, next_dates
 from budgetgym.envs.dynamics import units_per_price
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.scenario import MAX_HORIZON
-from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT
+from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT, is_amount
 
 __all__ = ["Costs", "PlanWindow", "family_dict", "fit_costs", "history_frame", "plan_window", "scenario_dict"]
 
@@ -112,7 +112,7 @@ def plan_window(data: MMMData, periods: int | None = None, budget: float | None 
     if budget is None:
         recent = data.spend[-min(n, T):].sum()
         budget = float(recent) * n / min(n, T) if recent > 0 else float(data.spend.sum()) * n / T
-    if not (np.isfinite(budget) and MIN_AMOUNT <= budget <= MAX_AMOUNT):
+    if not is_amount(budget):
         if default:  # the data's spend is at fault, not an option the user gave
             raise BudgetGymError(
                 f"{data.source}: the spend of {n} periods (the default --plan-budget) is {budget:g}, outside a "

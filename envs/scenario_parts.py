@@ -9,6 +9,7 @@ field is used (:mod:`budgetgym.envs.curves`, :mod:`budgetgym.envs.kernels`,
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -28,6 +29,12 @@ MIN_AMOUNT = 1e-6
 MAX_AMOUNT = 1e15
 #: :data:`MIN_AMOUNT` to :data:`MAX_AMOUNT` as messages print them.
 AMOUNT_RANGE = "1e-6 to 1e15"
+
+
+def is_amount(value: float) -> bool:
+    """Whether ``value`` is an amount of currency a scenario holds: finite, :data:`MIN_AMOUNT` to
+    :data:`MAX_AMOUNT` (a budget given on the command line, say)."""
+    return math.isfinite(value) and MIN_AMOUNT <= value <= MAX_AMOUNT
 
 
 # --------------------------------------------------------------------------- cost

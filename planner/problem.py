@@ -37,7 +37,7 @@ from budgetgym.envs.oracle import candidate_plans, solve_oracle
 from budgetgym.envs.path import ScenarioPath
 from budgetgym.envs.plan_value import evaluate_plan, scenario_path
 from budgetgym.envs.scenario import MAX_HORIZON, Scenario
-from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT
+from budgetgym.envs.scenario_parts import AMOUNT_RANGE, is_amount
 
 __all__ = ["DEFAULT_DRAWS", "MAX_DRAWS", "Member", "PlanningProblem", "campaign_family"]
 
@@ -81,7 +81,7 @@ def campaign_family(
     """The campaign (as a family; a scenario is a family of one) with the budget and horizon set
     (``None``: as they are); a budget or horizon a scenario cannot take is a one-line error naming
     the option (``--budget``, ``--horizon``)."""
-    if budget is not None and not (np.isfinite(budget) and MIN_AMOUNT <= budget <= MAX_AMOUNT):
+    if budget is not None and not is_amount(budget):
         raise BudgetGymError(f"--budget: expected a positive amount of currency ({AMOUNT_RANGE}), got {budget:g}")
     if horizon is not None and not 1 <= horizon <= MAX_HORIZON:
         raise BudgetGymError(f"--horizon: expected 1 to {MAX_HORIZON} steps, got {horizon}")
