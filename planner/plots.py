@@ -168,13 +168,12 @@ def plot_flighting(result: PlanResult, path: str | Path) -> Path:
     ncol = min(len(names), 6)
     fig = _figure(5.2 * len(panels), 3.6 + 0.2 * (-(-len(names) // ncol)))
     axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
-    dated = result.dates is not None
-    days = pd.to_datetime(result.dates) if result.dates is not None else np.asarray(result.step_days, dtype=float)
+    days = np.asarray(result.step_days, dtype=float) if result.dates is None else pd.to_datetime(result.dates)
     for ax, (title, X) in zip(axes, panels, strict=True):
         ax.stackplot(days, np.asarray(X).T, labels=names, colors=colors)
-        ax.set(title=title, xlabel="date" if dated else "day")
-        if dated:
-            fig.autofmt_xdate()
+        ax.set(title=title, xlabel="day" if result.dates is None else "date")
+    if result.dates is not None:
+        fig.autofmt_xdate()
         ax.grid(alpha=0.3)
         _money_axis(ax.yaxis)
     axes[0].set_ylabel("spend per step")
