@@ -325,7 +325,7 @@ def plan(
             table[col] = values
         beyond = beyond_history(names, X, cols)
         if lift_design == "voi" and len(problem.members) > 1:
-            design = voi_design(problem, X, names, max_tests=lift_tests, rel_sigma=lift_sigma)
+            design = voi_design(problem, X, names, max_tests=lift_tests, rel_sigma=lift_sigma, objective=obj)
             design = design if len(design) else None
         elif lift_design != "none" and beyond:  # one member's curves are known: no test informs them
             design = beyond_design(names, X, problem.history, beyond)

@@ -98,6 +98,35 @@ class Objective:
         k = self.tail(v.shape[0])
         return np.sort(v, axis=0)[:k].mean(axis=0)
 
+    def weighted_score(self, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        r""":math:`U` of each plan ``p`` of ``values [P, M]`` (plan ``p``'s value under member ``m``) when the
+        members have probabilities ``weights [..., M]`` (each row summing to 1) instead of :math:`1/M`:
+        ``[..., P]``. ``mean``: :math:`\sum_m w_m V_{pm}`. ``cvar``: the mean over the lowest probability
+        mass :math:`a = k/M` (:math:`k` = :meth:`tail` of ``M``), the member at the mass's edge counted in
+        part,
+
+        .. math::  U_p(w) = \frac1a \sum_{j} \min\big(w_{(j)}, \max(0, a - c_{(j)} + w_{(j)})\big)\, V_{p(j)},
+
+        with :math:`(j)` the members in ascending order of :math:`V_{p\cdot}` and :math:`c_{(j)}` the
+        cumulated weights to :math:`(j)`. Equal weights give :meth:`score` exactly (the ``k`` worst)."""
+        V = np.asarray(values, dtype=float)
+        w = np.asarray(weights, dtype=float)
+        if self.kind == "mean":
+            return w @ V.T
+        a = self.tail(V.shape[1]) / V.shape[1]
+        order = np.argsort(V, axis=1, kind="stable")  # [P, M]
+        wT = np.moveaxis(w, -1, 0)  # [M, ...]
+        left = np.full((V.shape[0], *w.shape[:-1]), a)  # [P, ...]: the tail's mass not yet taken
+        total = np.zeros_like(left)
+        tail = (slice(None),) + (None,) * (w.ndim - 1)
+        for j in range(V.shape[1]):  # members in ascending order of each plan's value; stops once all taken
+            take = np.minimum(wT[order[:, j]], left)
+            total += take * V[np.arange(V.shape[0]), order[:, j]][tail]
+            left -= take
+            if left.max() <= 1e-12 * a:
+                break
+        return np.moveaxis(total, 0, -1) / a
+
 
 def _worst(problem: PlanningProblem, objective: Objective, plan: np.ndarray) -> np.ndarray:
     values = problem.member_values(plan)[:, 0]

@@ -48,6 +48,19 @@ quantiles :math:`\Phi^{-1}((r + 1/2)/R)` per truth and test: exact midpoint quad
 test). Tests are added greedily, each the candidate of largest
 :math:`\mathrm{VOI}(S \cup \{j\}) - \mathrm{VOI}(S)`, until ``max_tests`` or a gain below
 ``min_gain`` of :math:`|V(X^0)|` or of none at all (a plan worth 0 would otherwise take tests worth 0).
+
+**A risk-averse planner** (``objective = cvar:alpha``, :class:`~budgetgym.planner.robust.Objective`)
+values a plan by the mean of its worst :math:`k = \lceil \alpha N \rceil` members, so both steps use
+the tail: after a test it picks :math:`p^*(y) = \arg\max_p \mathrm{CVaR}_w(V_{p\cdot})`, the mean of plan
+``p``'s values over the lowest posterior mass :math:`k/N`
+(:meth:`~budgetgym.planner.robust.Objective.weighted_score`), and the tests are worth the mean of the
+:math:`k` lowest of the truths' expected outcomes :math:`E_z[V_{p^*(y) d^*}]`, less
+:math:`\max_p \mathrm{CVaR}(V_{p\cdot})`: the risk is over which member is the truth, as in the plan's
+objective, and a test's noise is averaged as the campaign's is in :math:`V`. With no information
+(:math:`p^*` the same for every outcome) the two terms are equal, so a test is worth what it changes in
+the decisions; ``mean`` (:math:`k = N`) is the formula above. Unlike the mean's, this value can be
+negative (a test can move the decision towards plans that serve the likelier truths and hurt the
+worst ones): the greedy search then proposes no test.
 """
 
 from __future__ import annotations
@@ -64,6 +77,7 @@ from budgetgym.envs.expected import MeanExpectedModel
 from budgetgym.envs.oracle import candidate_plans
 from budgetgym.planner.experiments import DESIGN_COLUMNS, spend_levels
 from budgetgym.planner.problem import PlanningProblem
+from budgetgym.planner.robust import Objective
 
 __all__ = ["MAX_TESTS", "MENU_MEMBERS", "MULTIPLES", "REL_SIGMA", "VOI_COLUMNS", "Candidates",
            "candidate_tests", "plan_menu", "predicted_lifts", "preposterior_gain", "voi_design"]
@@ -76,6 +90,8 @@ MAX_TESTS = 5
 #: (a five-channel family of 100 draws: 6.6 s for all, 2.5 s for 32; the whole design 8.5 s and 4.5 s).
 MENU_MEMBERS = 32
 REL_SIGMA = 0.15
+#: The planner's objective unless told (:class:`~budgetgym.planner.robust.Objective`).
+MEAN = Objective()
 #: The columns of a VOI design: :data:`~budgetgym.planner.experiments.DESIGN_COLUMNS` then these.
 VOI_COLUMNS = (*DESIGN_COLUMNS, "voi", "voi_pct", "predicted_lift", "predicted_lift_sd", "assumed_sigma")
 
@@ -170,13 +186,18 @@ def _loglik(L: np.ndarray, sigma: float, z: np.ndarray) -> np.ndarray:
     return -0.5 * ((y[:, :, None] - L[None, None, :]) / sigma) ** 2
 
 
-def preposterior_gain(V: np.ndarray, loglik: np.ndarray) -> float:
+def preposterior_gain(V: np.ndarray, loglik: np.ndarray, objective: Objective = MEAN) -> float:
     """:math:`\\frac1N \\sum_{d^*} E_z[V_{p^*(y) d^*}]` for the posterior log-weights ``loglik [N*, R, N]``
-    (truth, outcome, member) and the menu's values ``V [P, N]`` (module docstring)."""
+    (truth, outcome, member) and the menu's values ``V [P, N]`` (module docstring); for a ``cvar``
+    ``objective``, :math:`p^*(y)` maximises the posterior's CVaR and the truths' expected outcomes
+    :math:`E_z[V_{p^*(y) d^*}]` are scored by the objective (module docstring)."""
     W = np.exp(loglik - logsumexp(loglik, axis=-1, keepdims=True))
-    choice = np.argmax(W @ V.T, axis=-1)  # [N*, R]
+    choice = np.argmax(objective.weighted_score(V, W), axis=-1)  # [N*, R]
     truth = np.arange(V.shape[1])[:, None]
-    return float(V[choice, truth].mean())
+    outcome = V[choice, truth]  # [N*, R]
+    if objective.kind == "mean":
+        return float(outcome.mean())
+    return float(objective.score(outcome.mean(axis=1))[()])  # the worst truths' expected outcomes
 
 
 def voi_design(
@@ -189,12 +210,14 @@ def voi_design(
     min_gain: float = 1e-4,
     draws: int = 24,
     seed: int = 0,
+    objective: Objective = MEAN,
 ) -> pd.DataFrame:
     """Up to ``max_tests`` lift tests for ``plan`` on ``problem`` (which has a history), chosen greedily
     by their expected value of information (module docstring), with the columns :data:`VOI_COLUMNS`:
     ``voi`` the test's gain when added (the reward's units over the window), ``voi_pct`` that in % of
     the plan's value, ``predicted_lift`` and ``predicted_lift_sd`` its lift over the members,
-    ``assumed_sigma`` :math:`\\sigma_j`; ``planned_spend`` is the test's level :math:`x + \\Delta x`."""
+    ``assumed_sigma`` :math:`\\sigma_j`; ``planned_spend`` is the test's level :math:`x + \\Delta x`. The
+    value of a decision is the planner's ``objective`` (``mean`` or ``cvar``, module docstring)."""
     if problem.history is None or not len(problem.history):
         return pd.DataFrame(columns=list(VOI_COLUMNS))
     X0 = np.asarray(plan, dtype=float)
@@ -208,8 +231,8 @@ def voi_design(
     L = predicted_lifts(problem, tests)  # [J, N]
     sigma = np.maximum(rel_sigma * np.abs(L.mean(axis=1)), 1e-12 * np.abs(L).max() + 1e-300)
     V = problem.member_values(menu).T  # [P, N]
-    prior = float(V.mean(axis=1).max())
-    value = float(V[0].mean())
+    prior = float(objective.score(V.T).max())
+    value = float(objective.score(V[0]))
     rng = np.random.default_rng(seed)
     Z = _normal_points(V.shape[1], draws, max_tests, rng)
     ll = np.zeros((V.shape[1], draws, V.shape[1]))
@@ -218,7 +241,7 @@ def voi_design(
         scores = {}
         for j in range(len(tests)):
             if j not in chosen:
-                scores[j] = preposterior_gain(V, ll + _loglik(L[j], float(sigma[j]), Z[:, :, s]))
+                scores[j] = preposterior_gain(V, ll + _loglik(L[j], float(sigma[j]), Z[:, :, s]), objective)
         if not scores:
             break
         j = max(scores, key=lambda k: scores[k])

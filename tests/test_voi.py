@@ -12,12 +12,15 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.oracle import candidate_plans
 from budgetgym.experiments.simulate import true_lift
 from budgetgym.planner import PlanningProblem, plan
+from budgetgym.planner.robust import Objective
 from budgetgym.planner.voi import (
     VOI_COLUMNS,
     _loglik,
@@ -301,3 +304,96 @@ def test_the_first_tests_of_a_design_are_the_design_of_fewer_tests() -> None:
     for k in (2, 3):
         shorter = voi_design(problem, X0, ["a", "b"], max_tests=k, draws=8, seed=2, min_gain=0.0)
         pd.testing.assert_frame_equal(shorter, longer.iloc[:k])
+
+
+def _tail_mean_by_ru(values: np.ndarray, weights: np.ndarray, mass: float) -> float:
+    """The lower-tail CVaR of a discrete distribution by Rockafellar and Uryasev's formula,
+    ``max_t t - E[(t - V)^+] / mass`` (the maximum is at a support point): independent of the sorting
+    and clipping of ``Objective.weighted_score``."""
+    return max(t - float(np.sum(weights * np.maximum(t - values, 0.0))) / mass for t in values)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 7), st.integers(2, 9), st.floats(0.05, 1.0), st.integers(0, 2**31 - 1))
+def test_weighted_cvar_is_rockafellar_uryasevs_and_equal_weights_give_the_k_worst(
+    plans: int, members: int, alpha: float, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    V = rng.normal(size=(plans, members)).round(1)  # ties too
+    W = rng.dirichlet(np.ones(members), size=(2, 3))
+    cvar = Objective.parse(f"cvar:{alpha}")
+    mass = cvar.tail(members) / members
+    got = cvar.weighted_score(V, W)
+    assert got.shape == (2, 3, plans)
+    for idx in np.ndindex(2, 3):
+        for p in range(plans):
+            assert got[idx + (p,)] == pytest.approx(_tail_mean_by_ru(V[p], W[idx], mass), rel=1e-9, abs=1e-12)
+    equal = np.full(members, 1.0 / members)
+    np.testing.assert_allclose(cvar.weighted_score(V, equal), cvar.score(V.T), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(Objective().weighted_score(V, W), np.einsum("abm,pm->abp", W, V), rtol=1e-12)
+
+
+def test_one_test_value_to_a_cvar_planner_matches_the_integral() -> None:
+    """Four members (a's height 120, 300, 750 or 450), a menu of the robust plan and each member's own
+    optimum, ``cvar:0.5`` (the mean of the worse two members): after outcome ``y`` the planner picks the
+    plan of the larger posterior CVaR (the mean over the lower half of the posterior mass), and the test is
+    worth the mean of the two lowest of the truths' expected outcomes ``E_z V[p*(y), d*]``, less the best
+    CVaR without it. By direct integration over ``z`` on a fine grid, the posterior CVaR by Rockafellar
+    and Uryasev's formula."""
+    problem = _problem([120.0, 300.0, 750.0, 450.0, 300.0])
+    X0 = problem.solve()
+    own = [candidate_plans(problem.scenario, m.expected, concave=True)[0] for m in problem.members]
+    V = problem.member_values(np.stack([X0, *own])).T  # [5 plans, 4 members]
+    tests = candidate_tests(X0, HISTORY, problem.scenario.step_budget)
+    L = predicted_lifts(problem, tests)[int(np.flatnonzero(tests.index == 0)[-1])]
+    s = 0.2 * abs(L.mean())
+    cvar = Objective.parse("cvar:0.5")
+    grid = np.linspace(-8, 8, 160001)
+    dens = stats.norm.pdf(grid) * (grid[1] - grid[0])
+    expected = []
+    for t in range(4):
+        w = np.exp(-0.5 * ((L[t] + s * grid[:, None] - L[None, :]) / s) ** 2)
+        w /= w.sum(axis=1, keepdims=True)  # [G, 4] posteriors
+        ru = np.stack([np.max([c - (w * np.maximum(c - V[p], 0.0)).sum(axis=1) / 0.5 for c in V[p]], axis=0)
+                       for p in range(len(V))], axis=1)  # [G, P]: Rockafellar-Uryasev, max over the support
+        expected.append(float(dens @ V[np.argmax(ru, axis=1), t]))
+    exact = float(np.mean(np.sort(expected)[:2]))
+    prior = float(cvar.score(V.T).max())
+    Z = _normal_points(4, 4000, 1, np.random.default_rng(1))[:, :, 0]
+    ours = preposterior_gain(V, _loglik(L, s, Z), cvar)
+    assert exact - prior > 1e-3 * abs(prior)  # the test is worth something to the risk-averse planner
+    assert ours - prior == pytest.approx(exact - prior, rel=2e-2)
+    # no information: a test whose lift every member predicts alike changes no decision, worth 0
+    assert preposterior_gain(V, _loglik(np.full(4, L.mean()), s, Z), cvar) == pytest.approx(prior, rel=1e-12)
+    # two members (a's height 150 or 600): the worse member's own optimum is already the robust plan, and
+    # no outcome can raise what the worse truth gets: the test is worth nothing to cvar:0.5
+    two = _problem([150.0, 600.0, 150.0])
+    V2 = two.member_values(np.stack([candidate_plans(two.scenario, m.expected, concave=True)[0]
+                                     for m in two.members])).T
+    L2 = predicted_lifts(two, candidate_tests(X0, HISTORY, two.scenario.step_budget))[0]
+    gain2 = preposterior_gain(V2, _loglik(L2, 0.2 * abs(L2.mean()), Z[:2]), cvar) - cvar.score(V2.T).max()
+    assert gain2 <= 1e-9 * abs(cvar.score(V2.T).max())
+
+
+def test_a_cvar_plans_design_values_its_tests_for_the_cvar_planner() -> None:
+    """``plan(objective="cvar:...", lift_design="voi")`` designs for the planner's objective: its tests'
+    values are the CVaR preposterior gains (the first one checked against every candidate), ``voi_pct``
+    is in % of the plan's CVaR; ``cvar:1`` is the mean's design."""
+    problem = _problem([120.0, 300.0, 750.0, 300.0, 450.0, 200.0])
+    X0 = problem.solve()
+    mean = voi_design(problem, X0, ["a", "b"], max_tests=2, draws=16, seed=4)
+    whole = voi_design(problem, X0, ["a", "b"], max_tests=2, draws=16, seed=4, objective=Objective.parse("cvar:1"))
+    pd.testing.assert_frame_equal(whole, mean, rtol=1e-9)
+    cvar = Objective.parse("cvar:0.4")
+    design = voi_design(problem, X0, ["a", "b"], max_tests=2, draws=16, seed=4, objective=cvar)
+    assert len(design) >= 1 and set(design["channel"]) == {"a"}
+    menu = plan_menu(problem, X0)
+    tests = candidate_tests(X0, HISTORY, problem.scenario.step_budget, menu=menu)
+    L = predicted_lifts(problem, tests)
+    V = problem.member_values(menu).T
+    Z = _normal_points(V.shape[1], 16, 2, np.random.default_rng(4))[:, :, 0]
+    prior = float(cvar.score(V.T).max())
+    gains = [preposterior_gain(V, _loglik(L[j], 0.15 * abs(L[j].mean()), Z), cvar) - prior for j in range(len(L))]
+    assert design["voi"].iloc[0] == pytest.approx(max(gains), rel=1e-9)
+    assert not np.isclose(design["voi"].iloc[0], mean["voi"].iloc[0], rtol=1e-3)  # another objective, another value
+    np.testing.assert_allclose(design["voi_pct"], 100 * design["voi"] / float(cvar.score(V[0])))
