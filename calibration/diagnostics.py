@@ -12,9 +12,10 @@ r"""How good a fit is: error metrics, the parameter table with intervals, and wa
 * **Warnings** (those on the draws only with at least 10 draws): a parameter is *not identified*
   when its 90% interval spans more than 80% of its range (on the fitted scale: ``decay``,
   ``ln kappa``, slope; ``beta`` when its interval spans a factor of more than 10); an estimate sits *at
-  a bound*; two parameters trade off (correlation of their draws beyond ±0.9 — the
-  adstock-saturation trade-off: then only a combination, such as the response at typical exposure,
-  is identified); the fit is poor (R² < 0.5, standardised residuals with lag-1 autocorrelation
+  a bound* (the media seasonality's ``a, b`` in [-0.5, 0.5] too); two parameters trade off
+  (correlation of their draws beyond ±0.9 — the adstock-saturation trade-off: then only a
+  combination, such as the response at typical exposure, is identified); the fit is poor (R² < 0.5,
+  standardised residuals with lag-1 autocorrelation
   above 0.5, a Poisson fit with dispersion above 2, a held-out MAPE more than twice the in-sample
   MAPE of the fit that made the forecast — the fit without the held-out periods — and 5 points
   above it: :math:`\mathrm{MAPE}_{out} > \max(2\, \mathrm{MAPE}_{in}, \mathrm{MAPE}_{in} + 5)`;
@@ -152,6 +153,12 @@ def warnings_for(
         label = _label(name, "ln(kappa / typical)")
         if span[j] > 0 and min(value - lo[j], hi[j] - value) < 1e-4 * span[j]:
             out.append(f"{ch}: {label} = {value:.3g} is at its bound [{lo[j]:.3g}, {hi[j]:.3g}]")
+    if fit.layout.season:  # a, b after the channels: a coefficient at its bound clips the cycle the family plans with
+        for j, (name, term) in enumerate((("a", "cos"), ("b", "sin")), start=n_channel_params):
+            value = float(fit.phi[j])
+            if min(value - lo[j], hi[j] - value) < 1e-4 * span[j]:
+                out.append(f"media seasonality: {name} = {value:.3g} (its yearly {term} coefficient) is at its bound "
+                           f"[{lo[j]:.3g}, {hi[j]:.3g}]")
     if draws is not None and len(draws) >= MIN_CHECK_DRAWS:
         q = np.percentile(draws.phi, LEVELS, axis=0)
         for j in range(n_channel_params):

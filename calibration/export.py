@@ -30,7 +30,11 @@ Mapping of the fit (:mod:`~budgetgym.calibration.model`) to a scenario
 Campaign: ``reward`` is ``revenue`` for a revenue KPI (``beta`` in currency, value 1 per
 unit) and ``conversions`` for a count KPI; ``step_days`` is the data's period; the planning
 window (``horizon`` = ``plan_periods``, ``budget.total`` = ``plan_budget``, even pacing) starts
-the period after the last date (``start_day`` by :func:`~budgetgym.envs.dates.calendar_day`).
+the period after the last date, ``start_day`` the data's day index continued one period on
+(:math:`d_{T-1} + \Delta`, ``days`` from :func:`~budgetgym.envs.dates.calendar_day` of the first date): the
+media seasonality's cycle and the history's days (``start_day - h \Delta``) are then the fit's own. The
+next date's own :func:`~budgetgym.envs.dates.calendar_day` can lie 364 days from it (each year's
+weekday alignment), which moved the cycle's phase by 1.25 days against the fit.
 Noise: ``none`` for a Gaussian fit (its noise is the KPI's, baseline included, not the
 channels'), ``poisson`` or ``negative_binomial`` (the fitted ``k``) for counts. The baseline
 is not part of the scenario: it does not depend on spend, so no plan changes it.
@@ -55,7 +59,7 @@ from budgetgym.calibration.model import Fit
 from budgetgym.calibration.transforms import DELAY_SHAPE
 from budgetgym.calibration.uncertainty import Draws
 from budgetgym.envs.curves import exposure
-from budgetgym.envs.dates import calendar_day, month_ends, next_dates
+from budgetgym.envs.dates import month_ends, next_dates
 from budgetgym.envs.dynamics import units_per_price
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.scenario import MAX_HORIZON
@@ -101,7 +105,8 @@ def _sig(x: float) -> float:
 
 def plan_window(data: MMMData, periods: int | None = None, budget: float | None = None) -> PlanWindow:
     """The default window: ``round(91 / step_days)`` periods (a quarter: 13 weeks, 91 days, 3
-    months; at most ``T``), and the spend of the data's last that many periods."""
+    months; at most ``T``), and the spend of the data's last that many periods; it starts the period
+    after the last date, at day ``days[-1] + step_days`` (module docstring)."""
     T = data.n_periods
     n = int(periods) if periods is not None else int(min(T, max(1, round(91.0 / data.step_days))))
     if n < 1 or n > MAX_HORIZON:
@@ -121,7 +126,8 @@ def plan_window(data: MMMData, periods: int | None = None, budget: float | None 
         raise BudgetGymError(
             f"--plan-budget: expected a positive amount of currency ({AMOUNT_RANGE}), got {budget:g}"
         )
-    return PlanWindow(periods=n, budget=float(budget), start_day=calendar_day(nxt), first_date=nxt)
+    start = float(data.days[-1] + data.step_days)  # the fit's calendar continued (module docstring)
+    return PlanWindow(periods=n, budget=float(budget), start_day=start, first_date=nxt)
 
 
 def fit_costs(data: MMMData) -> Costs:

@@ -147,3 +147,35 @@ def test_budget_is_the_last_periods_spend_unrounded_so_the_plan_in_place_fits_it
     pd.DataFrame(hist[-13:], columns=sc.channel_names).to_csv(current, index=False)
     X, _ = read_current(str(current), sc)
     np.testing.assert_array_equal(X, hist[-13:])
+
+
+def test_planning_window_continues_the_fits_calendar(tmp_path: Path) -> None:
+    """The window's ``start_day`` continues the data's day index (``days[-1] + step_days``), so the
+    exported media seasonality, played after the data's spend as history, gives the fitted model's
+    own contributions in the window. From 2019-03-07 the next date's :func:`calendar_day` is 364
+    days past that continuation (another year's weekday alignment): the cycle's phase moved by 1.25
+    days, 1% of the response in the window at an amplitude of 0.46 (the exported one was not the
+    fitted one)."""
+    from dataclasses import replace
+
+    from budgetgym.calibration.export import scenario_dict
+    from budgetgym.calibration.transforms import features
+    from budgetgym.envs import scenario_from_dict
+
+    n, extra = 120, 13
+    spend = flighted_spend(n + extra, [1500.0, 2500.0], np.random.default_rng(11))
+    path = tmp_path / "d.csv"
+    synthesize(path, Truth(**TRUTH), spend[:n], noise_sd=300.0, spend_names=["a", "b"], start="2019-03-07")
+    res = calibrate(path, date="date", kpi="revenue", spend="a_spend,b_spend", media_season="yearly", draws=0,
+                    starts=1, plots=False, plan_periods=extra)
+    phi = res.fit.phi.copy()
+    phi[-2:] = [0.3, -0.35]  # a strong cycle, so a shifted phase shows
+    fit = replace(res.fit, phi=phi)
+    sc = scenario_from_dict(scenario_dict(fit, res.data, res.window, res.costs, name="x", reward="revenue"))
+    plan = spend[n:]
+    per_step = evaluate_plan(sc.override({"budget.total": float(plan.sum())}), plan, per_step=True,
+                             history=spend[:n])
+    days = res.data.days[-1] + res.data.step_days * np.arange(-n + 1, extra + 1)
+    expected = (features(fit.layout, spend, phi, fit.ref, days) * fit.beta).sum(axis=1)[n:]
+    np.testing.assert_allclose(per_step, expected, rtol=1e-6)
+    assert res.window.start_day == res.data.days[-1] + res.data.step_days

@@ -382,3 +382,19 @@ def test_an_undefined_error_measure_reads_n_a() -> None:
     e = errors(np.array([200.0]), np.array([150.0]))
     assert np.isnan(e.r2)
     assert _errors_row("held out (last 1, forecast)", e) == "| held out (last 1, forecast) | 1 | n/a | 25.00 | 50.0 |"
+
+
+@pytest.mark.parametrize(("ab", "hits"), [((0.5, -0.1), ["a = 0.5"]), ((0.2, -0.5), ["b = -0.5"]), ((0.49, 0.2), [])])
+def test_media_season_at_its_bound_is_warned(tmp_path: Path, ab: tuple[float, float], hits: list[str]) -> None:
+    """An estimate at a bound is warned (module docstring), the media seasonality's ``a, b`` (in
+    [-0.5, 0.5]) too: a coefficient there clips the yearly cycle the family plans with."""
+    from dataclasses import replace
+
+    path = _data(tmp_path / "d.csv")
+    fit = fit_model(read_mmm_csv(path, date="date", kpi="revenue", spend=SPEND),
+                    ModelSpec(fourier=0, prior="none", starts=1, season=True), seed=0)
+    fit = replace(fit, phi=np.concatenate([fit.phi[:-2], ab]))
+    msgs = [w for w in warnings_for(fit, None, errors(fit.y, fit.fitted)) if "media seasonality" in w]
+    assert len(msgs) == len(hits), msgs
+    for w, h in zip(msgs, hits, strict=True):
+        assert h in w and "is at its bound [-0.5, 0.5]" in w
