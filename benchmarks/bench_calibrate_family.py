@@ -125,6 +125,7 @@ def one(
     delay: str = "none", media_season: str = "none", prior_draws: bool = False, noise_free: bool = False,
     noise_seed: int = 0, lift_tests: int = 0, lift_sigma: float = LIFT_SIGMA, lift_exact: bool = False,
     lift_design: str | None = None, design_tests: int = 5, workers: int = 1, rounds: int = 2,
+    objectives: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     fam = load_family("retail-5-family")
     d = fam.sample(draw, "test")
@@ -183,6 +184,10 @@ def one(
            "beyond_oracle": beyond_oracle, "beyond_plan": beyond_plan,
            "pct_movable": 100 * (value - base) / (best - base), "coverage": coverage,
            "fit_s": t_fit, "calibrate_plan_s": t_all, "r2": res.errors.r2}
+    for objective in objectives:  # other objectives' plans on the same fitted family, valued the same way
+        other = plan(root / f"f{draw}" / "family.yaml", history=root / f"f{draw}" / "history.csv", curves=False,
+                     lift_design="none", objective=objective)
+        row[f"pct_{objective}"] = 100 * float(evaluate_plan(window, other.plan, history=hist)) / best
     if lift_design in ("plan", "voi"):  # later rounds: the plan's designed tests on the truth, calibrate, plan again
         row.update(designed=0.0, designed_channels="-")
         designs: list[pd.DataFrame] = []
@@ -242,6 +247,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2,
                     help="--lift-design: rounds in all (round 1 the history alone; each later one adds the tests "
                          "the previous round's plan designed)")
+    ap.add_argument("--objectives", nargs="*", default=[],
+                    help="also plan on each fitted family with these objectives (e.g. cvar:0.5) and value those plans")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -252,14 +259,15 @@ def main() -> None:
             r = one(draw, args.periods, args.draws, Path(tmp), args.prior, args.adstock, args.delay, args.media_season,
                     args.prior_draws, args.noise_free, args.noise_seed, args.lift_tests, args.lift_sigma,
                     args.lift_exact, args.lift_design, args.design_tests, workers=args.workers,
-                    rounds=args.rounds)
+                    rounds=args.rounds, objectives=tuple(args.objectives))
             rows.append(r)
             print(f"| {draw} | {r['pct']:.2f} | {r['pct_equal']:.2f} | {r['pct_movable']:.2f} | {r['coverage']:.0%} "
                   f"| {r['r2']:.3f} | {r['fit_s']:.1f} | {r['calibrate_plan_s']:.1f} | {r['pct_point']:.2f} "
                   f"| {r['beyond_oracle']:.0%} / {r['beyond_plan']:.0%} | {r['pct_in_range']:.2f} |"
                   + "".join(f" round {k}: {r[f'pct{k}']:.2f} | coverage {r[f'coverage{k}']:.0%} | R² "
                             f"{r[f'r2_{k}']:.3f} |" for k in range(2, args.rounds + 1) if args.lift_design)
-                  + (f" {r['designed']:.0f} designed: {r['designed_channels']} |" if args.lift_design else ""),
+                  + (f" {r['designed']:.0f} designed: {r['designed_channels']} |" if args.lift_design else "")
+                  + "".join(f" {o}: {r[f'pct_{o}']:.2f} |" for o in args.objectives),
                   flush=True)
     rng = np.random.default_rng(0)
     pct = np.array([r["pct"] for r in rows])
@@ -282,6 +290,11 @@ def main() -> None:
           f"{np.mean([r['beyond_plan'] for r in rows]):.0%}; the true oracle held to the data's largest period per "
           f"channel {np.mean([r['pct_in_range'] for r in rows]):.2f}% "
           f"(worst {min(r['pct_in_range'] for r in rows):.2f}%)")
+    for o in args.objectives:
+        po = np.array([r[f"pct_{o}"] for r in rows])
+        loo, hio = _ci(po, rng)
+        print(f"objective {o} on the same fits (no lift design): plan {po.mean():.2f}% of the true oracle "
+              f"(95% CI {loo:.2f}-{hio:.2f}), worst {po.min():.2f}%")
     for k in range(2, args.rounds + 1) if args.lift_design else ():
         pk = np.array([r[f"pct{k}"] for r in rows])
         lok, hik = _ci(pk, rng)
