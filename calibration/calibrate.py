@@ -204,6 +204,8 @@ def calibrate(
         raise BudgetGymError(f"--starts: expected at least 1, got {starts}")
     if not 0 <= draws <= MAX_DRAWS:
         raise BudgetGymError(f"--draws: expected 0 to {MAX_DRAWS} draws, got {draws}")
+    if draws == 1:  # a family's ensemble needs two members; one draw gave the point estimate alone, silently
+        raise BudgetGymError("--draws: expected 0 (the point estimate alone) or at least 2 draws, got 1")
     if seed < 0:
         raise BudgetGymError(f"--seed: expected a non-negative integer, got {seed}")
     if workers < 1:
@@ -213,6 +215,8 @@ def calibrate(
     p = Path(path)
     data = read_mmm_csv(p, date=date, kpi=kpi, spend=spend, controls=controls, exposure=exposure,
                         count_kpi=lik != "gaussian")
+    if draws and block_length is not None and not 1 <= block_length <= data.n_periods:  # before the fit
+        raise BudgetGymError(f"--block-length: expected 1 to {data.n_periods} periods, got {block_length}")
     spec = ModelSpec(adstock=cast(AdstockKind, ad), saturation=cast(SaturationKind, sat),
                      likelihood=cast(Likelihood, lik), prior=cast(Any, pri), fourier=fourier, starts=starts,
                      delay=dly == "gamma", season=msn == "yearly")

@@ -161,6 +161,10 @@ def calibrate_cmd(
         str | None, typer.Option(help="impression/click columns in the order of --spend ('-': by its spend)")
     ] = None,
     draws: Annotated[int, typer.Option(help="bootstrap draws (the family's members)")] = 200,
+    block_length: Annotated[
+        int | None,
+        typer.Option(help="bootstrap block length in periods \\[default: ceil(periods^(1/3)), e.g. 6 for 156]"),
+    ] = None,
     holdout: Annotated[int, typer.Option(help="last periods held out to score a forecast")] = 0,
     plan_periods: Annotated[int | None, typer.Option(help="periods to plan (default: a quarter)")] = None,
     plan_budget: Annotated[
@@ -200,8 +204,9 @@ def calibrate_cmd(
 
     res = calibrate(
         data, date=date, kpi=kpi, spend=spend, controls=controls, exposure=exposure, draws=draws,
-        holdout=holdout, seed=seed, adstock=adstock, saturation=saturation, likelihood=likelihood, prior=prior,
-        fourier=fourier, reward=reward, plan_periods=plan_periods, plan_budget=plan_budget, out=out, plots=plots,
+        block_length=block_length, holdout=holdout, seed=seed, adstock=adstock, saturation=saturation,
+        likelihood=likelihood, prior=prior, fourier=fourier, reward=reward, plan_periods=plan_periods,
+        plan_budget=plan_budget, out=out, plots=plots,
         delay=delay, media_season=media_season, prior_draws=prior_draws, lift_tests=lift_tests,
         workers=DEFAULT_WORKERS if workers is None else workers,
     )

@@ -306,6 +306,39 @@ def test_negative_counts_and_bad_options(tmp_path: Path) -> None:
         calibrate(tmp_path / "d.csv", seed=-1, **args)  # type: ignore[arg-type]
     with pytest.raises(BudgetGymError, match="^--draws: expected 0 to 10000 draws, got 100000000000$"):  # ran on
         calibrate(tmp_path / "d.csv", **{**args, "draws": 10**11})  # type: ignore[arg-type]
+    with pytest.raises(BudgetGymError, match="^--draws: expected 0 .* or at least 2 draws, got 1$"):  # no ensemble
+        calibrate(tmp_path / "d.csv", **{**args, "draws": 1})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("length", ["0", "61"])
+def test_a_bad_block_length_is_one_line_before_the_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, length: str
+) -> None:
+    """``--block-length`` (the bootstrap's blocks, periods; the library's ``block_length`` had no option) must
+    lie in 1..T; it was checked only after the fit."""
+    import importlib
+
+    calibrate_module = importlib.import_module("budgetgym.calibration.calibrate")
+    _good().to_csv(tmp_path / "d.csv", index=False)
+    monkeypatch.setattr(calibrate_module, "fit_model", None)  # not reached
+    code, _, err = run_cli(capsys, "calibrate", str(tmp_path / "d.csv"), "--date", "date", "--kpi", "revenue",
+                           "--spend", "a_spend,b_spend", "--draws", "4", "--block-length", length,
+                           "--out", str(tmp_path / "out"))
+    assert code == 2 and err.strip() == f"error: --block-length: expected 1 to {T} periods, got {length}", err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_block_length_option_reaches_the_bootstrap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``calibrate --block-length 12`` resamples blocks of 12 periods (fit.md says so); the default for 60
+    periods is ceil(60^(1/3)) = 4."""
+    _good().to_csv(tmp_path / "d.csv", index=False)
+    for length, expected in ((["--block-length", "12"], 12), ([], 4)):
+        out = tmp_path / f"out{expected}"
+        code, _, err = run_cli(capsys, "calibrate", str(tmp_path / "d.csv"), "--date", "date", "--kpi", "revenue",
+                               "--spend", "a_spend,b_spend", "--draws", "3", "--workers", "1", "--no-plots",
+                               *length, "--out", str(out))
+        assert code == 0, err
+        assert f"of {expected} periods)" in (out / "fit.md").read_text(encoding="utf-8")
 
 
 def test_an_out_that_is_a_file_is_one_line_before_the_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str],
