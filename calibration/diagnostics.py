@@ -11,10 +11,13 @@ r"""How good a fit is: error metrics, the parameter table with intervals, and wa
   each draw's parameters on the same spend: the uncertainty of the curves, not of the spend).
 * **Warnings** (those on the draws only with at least 10 draws): a parameter is *not identified*
   when its 90% interval spans more than 80% of its range (on the fitted scale: ``decay``,
-  ``ln kappa``, slope; ``beta`` when its interval spans a factor of more than 10); an estimate sits *at
+  ``ln(kappa / typical)``, slope; ``beta`` when its interval spans a factor of more than 10); an estimate sits *at
   a bound* (the media seasonality's ``a, b`` in [-0.5, 0.5] too); two parameters trade off
-  (correlation of their draws beyond ±0.9 — the adstock-saturation trade-off: then only a
-  combination, such as the response at typical exposure, is identified); the fit is poor (R² < 0.5,
+  (correlation of their draws beyond ±0.9, on the fitted scale: ``ln beta``, the carry-over's,
+  ``ln(kappa / typical)`` with typical the channel's adstocked exposure, slope — the adstock-saturation
+  trade-off: then only a combination, such as the response at typical exposure, is identified; in
+  absolute units ``ln kappa`` moves with the decay through the adstock's weight sum even where the
+  curve of the exposure does not, which is no trade-off); the fit is poor (R² < 0.5,
   standardised residuals with lag-1 autocorrelation
   above 0.5, a Poisson fit with dispersion above 2, a held-out MAPE more than twice the in-sample
   MAPE of the fit that made the forecast — the fit without the held-out periods — and 5 points
@@ -174,7 +177,7 @@ def warnings_for(
                 out.append(f"{ch}: beta (max_response) is poorly identified (its 90% interval spans {ratio})")
             logs = np.column_stack([np.log(np.maximum(draws.beta[:, i], 1e-300)),
                                     draws.phi[:, i * per:(i + 1) * per]])
-            labels = ["ln beta"] + [_label(n, "ln kappa") for n in names]
+            labels = ["ln beta"] + [_label(n, "ln(kappa / typical)") for n in names]  # the fitted u, not ln kappa
             sd = logs.std(axis=0)
             keep = sd > 1e-12
             if keep.sum() >= 2:

@@ -305,15 +305,15 @@ def test_fit_md_counts_the_starts_the_search_ran(tmp_path: Path) -> None:
 
 
 def test_fit_md_claims_intervals_and_identification_checks_only_when_made(tmp_path: Path) -> None:
-    """One draw gives no interval (``parameters.csv`` has none): ``fit.md`` must not announce the
-    5th-95th percentiles of 1 refit; 3 draws give intervals but no identification check (that
-    needs 10), and ``fit.md`` says so."""
+    """No draw gives no interval (``parameters.csv`` has none): ``fit.md`` must not announce
+    percentiles (one draw, which did the same, is now refused); 3 draws give intervals but no
+    identification check (that needs 10), and ``fit.md`` says so."""
     path = _data(tmp_path / "d.csv")
     kw = dict(date="date", kpi="revenue", spend=SPEND, fourier=0, starts=2, prior="none")
-    one = calibrate(path, draws=1, **kw)  # type: ignore[arg-type]
-    assert one.parameters["low"].isna().all()
-    text = fit_markdown(one, [])
-    assert "percentile of 1 " not in text and "intervals need at least 2 bootstrap draws, got 1" in text
+    none = calibrate(path, draws=0, **kw)  # type: ignore[arg-type]
+    assert none.parameters["low"].isna().all()
+    text = fit_markdown(none, [])
+    assert "percentile of" not in text and "intervals need at least 2 bootstrap draws, got 0" in text
     three = calibrate(path, draws=3, **kw)  # type: ignore[arg-type]
     assert three.parameters.set_index("parameter").loc["beta", "low"].notna().all()
     text = fit_markdown(three, [])
