@@ -207,6 +207,7 @@ class GreedyAgent(SplitAgent[GreedyParams]):
     def reset_learning(self) -> None:
         self.spend_history: list[list[float]] = []
         self.value_history: list[list[float]] = []
+        self.step_history: list[int] = []  # the campaign step of each observation
         if self.pacer is not None:
             self.pacer.reset()
 
@@ -221,8 +222,9 @@ class GreedyAgent(SplitAgent[GreedyParams]):
             raise BudgetGymError(f"agent 'greedy': update needs info['spend'] and info['{self.value_key}']")
         self.spend_history.append([float(v) for v in np.asarray(info["spend"], dtype=float)])
         self.value_history.append([float(v) for v in np.asarray(info[self.value_key], dtype=float)])
+        self.step_history.append(self.t - 1)  # update() has set t to the step after the one observed
         if self.pacer is not None:
-            self.pacer.observe(sum(self.spend_history[-1]), sum(self.value_history[-1]))
+            self.pacer.observe(sum(self.spend_history[-1]), sum(self.value_history[-1]), self.step_history[-1])
 
     def fits(self) -> list[ChannelFit] | None:
         """Current per-channel fits, or ``None`` with too few observations."""
@@ -233,8 +235,9 @@ class GreedyAgent(SplitAgent[GreedyParams]):
         X = np.asarray(self.spend_history)
         Y = np.asarray(self.value_history)
         calendar = self.pacer.fit() if self.pacer is not None else None
-        if calendar is not None:  # deflate by the learned calendar, so a busy day is not read as a better curve
-            Y = Y / calendar.multipliers[:n, None]
+        if self.pacer is not None and calendar is not None:
+            # deflate by the learned calendar, so a busy day is not read as a better curve
+            Y = Y / self.pacer.observed_multipliers(calendar)[:, None]
         w = p.discount ** np.arange(n - 1, -1, -1, dtype=float)
         keep = slice(max(n - p.window, 0), None) if p.window is not None else slice(None)
         return [
@@ -267,18 +270,21 @@ class GreedyAgent(SplitAgent[GreedyParams]):
         return self._perturb(x / x.sum(), p.jitter)
 
     def extra_state(self) -> dict[str, Any]:
-        return {"spend_history": self.spend_history, "value_history": self.value_history}
-    # the pacer's observations are the row sums of the histories: rebuilt on load
+        return {"spend_history": self.spend_history, "value_history": self.value_history, "steps": self.step_history}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
+        # the pacer's observations are the row sums of the histories at their steps: rebuilt here
         self.spend_history = [list(map(float, r)) for r in state.get("spend_history", [])]
         self.value_history = [list(map(float, r)) for r in state.get("value_history", [])]
+        # "steps" is absent from files saved before it was kept: one campaign from step 0
+        self.step_history = [int(t) for t in state.get("steps", range(len(self.spend_history)))]
         if self.pacer is not None:
             self.pacer.reset()
-            for xs, ys in zip(self.spend_history, self.value_history, strict=False):
-                self.pacer.observe(sum(xs), sum(ys))
+            for xs, ys, t in zip(self.spend_history, self.value_history, self.step_history, strict=False):
+                self.pacer.observe(sum(xs), sum(ys), t)
         rows = self.spend_history + self.value_history
-        if len(self.spend_history) != len(self.value_history) or any(len(r) != self.n_channels for r in rows):
+        n = len(self.spend_history)
+        if len(self.value_history) != n or len(self.step_history) != n or any(len(r) != self.n_channels for r in rows):
             raise BudgetGymError(
                 f"agent 'greedy' state: histories do not match {self.n_channels} channels of scenario "
                 f"'{self.brief.name}'"

@@ -249,12 +249,15 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
             ) from None
         if not (np.all(np.isfinite(spend)) and np.all(np.isfinite(conv))):
             raise BudgetGymError("model_thompson.update: info 'spend'/'conversions' must be finite")
-        # a busy weekday is not a better curve: deflate by the learned calendar multiplier
-        step = len(self.pacer.spend) if self.pacer is not None else 0
-        self.posterior.update(spend, conv if self.pacer is None else conv / self.pacer.multiplier(step))
-        if self.pacer is not None:
+        # a busy weekday is not a better curve: deflate by the learned calendar multiplier of the
+        # step observed (info["step"]; without it, the step after the last one observed)
+        if self.pacer is None:
+            self.posterior.update(spend, conv)
+        else:
+            step = int(info["step"]) if "step" in info else (self.pacer.steps[-1] + 1 if self.pacer.steps else 0)
+            self.posterior.update(spend, conv / self.pacer.multiplier(step))
             value = info.get("revenue", conv) if self.value_weighted else conv
-            self.pacer.observe(float(spend.sum()), float(np.sum(value)))
+            self.pacer.observe(float(spend.sum()), float(np.sum(value)), step)
         if self.value_weighted and "revenue" in info:
             gam = self.params.discount
             self._value_num = gam * self._value_num + np.asarray(info["revenue"], dtype=float).reshape(-1)
