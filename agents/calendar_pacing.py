@@ -206,7 +206,7 @@ class CalendarPacer:
         """
         T = self.brief.horizon
         cap = self.brief.step_cap
-        steps_left = max(T - t, 1)
+        t = min(max(int(t), 0), T - 1)  # past the horizon (a final observation): plan as the last step
         fit = self.fit()
         if fit is None:
             base = self.brief.step_budget
@@ -217,7 +217,7 @@ class CalendarPacer:
         value = fit.multipliers[t:T] * (1.0 if landed is None else np.maximum(np.asarray(landed, dtype=float), 1e-6))
         weights = value**exponent
         plan = water_fill(weights, remaining, cap)
-        return float(min(plan[0], remaining)) if steps_left else 0.0
+        return float(min(plan[0], remaining))
 
     def observed_multipliers(self, fit: CalendarFit) -> np.ndarray:
         """The multiplier of ``fit`` at each observation's step, ``[n]`` (in observation order)."""

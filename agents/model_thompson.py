@@ -275,8 +275,11 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
     def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
         T = self.horizon
         obs = np.asarray(observation, dtype=np.float64)
-        t = round(float(obs[self.layout.time]) * T)
-        remaining = max(0.0, float(obs[self.layout.remaining_budget]) * self.budget)
+        # the step to play (0..T-1) and the budget left, read within their boxes (nan: 0), so a
+        # broken or final observation still gets a feasible action
+        time, left_share = np.clip(np.nan_to_num(obs[[self.layout.time, self.layout.remaining_budget]]), 0.0, 1.0)
+        t = min(round(float(time) * T), T - 1)
+        remaining = float(left_share) * self.budget
         draw = (
             self.posterior.mode()
             if deterministic and self.params.greedy_when_deterministic

@@ -326,3 +326,17 @@ def test_update_rejects_an_info_without_spend_or_conversions():
     obs, _ = env.reset(seed=0)
     with pytest.raises(BudgetGymError, match="spend"):
         agent.update(obs, np.zeros(3), 0.0, obs, {"conversions": np.zeros(3)})
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, 1e30, -5.0])
+def test_a_hostile_observation_still_gets_a_feasible_action(value):
+    """``model_thompson`` reads the step and the remaining budget from the observation; a broken
+    one (nan, infinite, far out of its box) gets a finite action in [-1, 1], not a crash
+    (``round(nan)``: ValueError; ``np.arange`` over 1e30 steps: ValueError)."""
+    sc = load_scenario("stationary-3").override({"name": "paced-3", "horizon": 14, "budget.pacing": "agent"})
+    env = ChannelBudgetEnv(sc)
+    agent = make_agent("model_thompson", env, seed=0)
+    obs, _ = env.reset(seed=0)
+    action, _ = agent.predict(np.full_like(obs, value))
+    assert action.shape == env.action_space.shape
+    assert np.all(np.isfinite(action)) and np.all(np.abs(action) <= 1.0)
