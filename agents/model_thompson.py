@@ -240,15 +240,18 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         self, observation: np.ndarray, action: np.ndarray, reward: float, next_observation: np.ndarray, info: dict
     ) -> None:
         """Learn from the step's ``info["spend"]``, ``info["conversions"]`` (and ``revenue``)."""
+        use_revenue = self.value_weighted and "revenue" in info
         try:
             spend = np.asarray(info["spend"], dtype=float).reshape(self.n_channels)
             conv = np.asarray(info["conversions"], dtype=float).reshape(self.n_channels)
+            revenue = np.asarray(info["revenue"], dtype=float).reshape(self.n_channels) if use_revenue else conv
         except (KeyError, ValueError) as err:
             raise BudgetGymError(
-                f"model_thompson.update: info needs per-channel 'spend' and 'conversions' ({err})"
+                f"model_thompson.update: info needs per-channel 'spend' and 'conversions' (and 'revenue' if "
+                f"given for a value reward) ({err})"
             ) from None
-        if not (np.all(np.isfinite(spend)) and np.all(np.isfinite(conv))):
-            raise BudgetGymError("model_thompson.update: info 'spend'/'conversions' must be finite")
+        if not (np.all(np.isfinite(spend)) and np.all(np.isfinite(conv)) and np.all(np.isfinite(revenue))):
+            raise BudgetGymError("model_thompson.update: info 'spend'/'conversions'/'revenue' must be finite")
         # a busy weekday is not a better curve: deflate by the learned calendar multiplier of the
         # step observed (info["step"]; without it, the step after the last one observed)
         if self.pacer is None:
@@ -256,11 +259,10 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         else:
             step = int(info["step"]) if "step" in info else (self.pacer.steps[-1] + 1 if self.pacer.steps else 0)
             self.posterior.update(spend, conv / self.pacer.multiplier(step))
-            value = info.get("revenue", conv) if self.value_weighted else conv
-            self.pacer.observe(float(spend.sum()), float(np.sum(value)), step)
-        if self.value_weighted and "revenue" in info:
+            self.pacer.observe(float(spend.sum()), float(np.sum(revenue)), step)  # revenue: conv unless used
+        if use_revenue:
             gam = self.params.discount
-            self._value_num = gam * self._value_num + np.asarray(info["revenue"], dtype=float).reshape(-1)
+            self._value_num = gam * self._value_num + revenue
             self._value_den = gam * self._value_den + conv
 
     def value_per_conversion(self) -> np.ndarray:

@@ -340,3 +340,17 @@ def test_a_hostile_observation_still_gets_a_feasible_action(value):
     action, _ = agent.predict(np.full_like(obs, value))
     assert action.shape == env.action_space.shape
     assert np.all(np.isfinite(action)) and np.all(np.abs(action) <= 1.0)
+
+
+def test_a_non_finite_revenue_is_refused_like_spend_and_conversions():
+    """A value-weighted campaign learns values per conversion from ``info["revenue"]``: a nan there
+    is refused as a nan spend or conversion count is (it used to poison the value estimates, and
+    under agent pacing the calendar fit: a nan pacing entry in the action)."""
+    sc = load_scenario("stationary-3").override({"name": "rev-3", "horizon": 14, "reward": "revenue"})
+    env = ChannelBudgetEnv(sc)
+    agent = make_agent("model_thompson", env, seed=0)
+    obs, _ = env.reset(seed=0)
+    action, _ = agent.predict(obs)
+    next_obs, reward, _, _, info = env.step(action)
+    with pytest.raises(BudgetGymError, match="revenue"):
+        agent.update(obs, action, float(reward), next_obs, {**info, "revenue": np.full(3, np.nan)})
