@@ -220,8 +220,12 @@ class GreedyAgent(SplitAgent[GreedyParams]):
     def learn(self, reward: float, info: dict) -> None:
         if "spend" not in info or self.value_key not in info:
             raise BudgetGymError(f"agent 'greedy': update needs info['spend'] and info['{self.value_key}']")
-        self.spend_history.append([float(v) for v in np.asarray(info["spend"], dtype=float)])
-        self.value_history.append([float(v) for v in np.asarray(info[self.value_key], dtype=float)])
+        spend = np.asarray(info["spend"], dtype=float)
+        value = np.asarray(info[self.value_key], dtype=float)
+        if not (np.all(np.isfinite(spend)) and np.all(np.isfinite(value))):  # a nan would spoil every later fit
+            raise BudgetGymError(f"agent 'greedy': info['spend'] and info['{self.value_key}'] must be finite")
+        self.spend_history.append([float(v) for v in spend])
+        self.value_history.append([float(v) for v in value])
         self.step_history.append(self.t - 1)  # update() has set t to the step after the one observed
         if self.pacer is not None:
             self.pacer.observe(sum(self.spend_history[-1]), sum(self.value_history[-1]), self.step_history[-1])

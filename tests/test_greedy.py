@@ -205,3 +205,19 @@ def test_invalid_parameters(params, field, pattern):
     msg = str(err.value)
     assert "\n" not in msg and "agent 'greedy'" in msg and field in msg, msg
     assert re.search(pattern, msg, re.IGNORECASE), msg
+
+
+@pytest.mark.parametrize("key", ["spend", "conversions"])
+def test_a_non_finite_observation_in_info_is_refused(key):
+    """A nan spend or value in ``info`` made every later fit nan: the agent silently fell back to
+    the equal split for the rest of the campaign. It is refused, as model_thompson refuses it."""
+    sc = load_scenario("stationary-3")
+    env = ChannelBudgetEnv(sc)
+    agent = make_agent("greedy", env)
+    agent.reset(seed=0)
+    obs, _ = env.reset(seed=0)
+    action, _ = agent.predict(obs)
+    next_obs, reward, _, _, info = env.step(action)
+    with pytest.raises(BudgetGymError, match="finite"):
+        agent.update(obs, action, float(reward), next_obs, {**info, key: np.full(3, np.nan)})
+    assert agent.spend_history == []  # nothing was kept
