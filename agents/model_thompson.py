@@ -236,6 +236,11 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         if self.pacer is not None:
             self.pacer.reset()
 
+    def start_episode(self) -> None:
+        """A new episode (``predict(..., episode_start=[True])``): the model's carry-over of spend
+        starts empty, as the environment's does; the posterior is kept."""
+        self.posterior.restart_carry()
+
     def update(
         self, observation: np.ndarray, action: np.ndarray, reward: float, next_observation: np.ndarray, info: dict
     ) -> None:

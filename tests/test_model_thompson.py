@@ -354,3 +354,24 @@ def test_a_non_finite_revenue_is_refused_like_spend_and_conversions():
     next_obs, reward, _, _, info = env.step(action)
     with pytest.raises(BudgetGymError, match="revenue"):
         agent.update(obs, action, float(reward), next_obs, {**info, "revenue": np.full(3, np.nan)})
+
+
+def test_a_new_episode_starts_with_no_carry_over():
+    """``predict(..., episode_start=[True])`` starts a new episode and keeps what was learned; the
+    environment's carry-over of spend starts empty there, so the model's carry-over state must too
+    (it carried the last episode's spend into the new episode's first steps)."""
+    sc = load_scenario("stationary-3").override({"horizon": 6})
+    env = ChannelBudgetEnv(sc)
+    agent = make_agent("model_thompson", env, seed=0)
+    obs, _ = env.reset(seed=0)
+    for _ in range(sc.horizon):
+        action, _ = agent.predict(obs)
+        next_obs, reward, _, _, info = env.step(action)
+        agent.update(obs, action, float(reward), next_obs, info)
+        obs = next_obs
+    learned = agent.posterior.state_dict()
+    obs, _ = env.reset(seed=1)
+    agent.predict(obs, episode_start=np.ones(1, dtype=bool))
+    assert np.all(agent.posterior.carry == 0.0)
+    kept = agent.posterior.state_dict()
+    assert all(kept[k] == learned[k] for k in ("weight", "count", "basis", "loglik", "square", "dispersion"))
