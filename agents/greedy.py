@@ -12,7 +12,8 @@ observations so far (spend ``x_{t,i}`` from ``info["spend"]`` and the channel's 
     \tilde x_{t,i} = (1 - \lambda_i) \sum_{l \ge 0} \lambda_i^l x_{t-l,i},
 
 i.e. :math:`y = A_i \tilde x^{b_i}` with :math:`A_i = e^{\alpha_i}`, on the *normalised*
-adstock :math:`\tilde x` (weights summing to one, zero before the campaign), so a steady spend
+adstock :math:`\tilde x` (weights summing to one, zero before the campaign and, learning over several
+episodes, before each episode), so a steady spend
 ``x`` has :math:`\tilde x = x` and the steady-state response is :math:`A_i x^{b_i}`. The fit is
 a weighted ridge least squares (weights :math:`\gamma^{\text{age}}`, ``discount``; only the last
 ``window`` steps) with a prior pulling :math:`b_i` towards ``prior_elasticity`` with the weight
@@ -111,12 +112,24 @@ class ChannelFit:
         return self.scale * self.elasticity * np.power(x, self.elasticity - 1.0)
 
 
-def normalised_adstock(spend: np.ndarray, decay: float) -> np.ndarray:
-    """``(1 - decay) * sum_l decay**l x_{t-l}`` along axis 0, starting from zero."""
+def normalised_adstock(spend: np.ndarray, decay: float, starts: np.ndarray | None = None) -> np.ndarray:
+    """``(1 - decay) * sum_l decay**l x_{t-l}`` along axis 0, starting from zero.
+
+    ``starts`` (optional, ``[n]`` booleans): rows where an episode begins; the sum restarts from zero
+    there (the environment's carry-over starts empty in each episode). Default: row 0 only.
+    """
     x = np.asarray(spend, dtype=float)
     if decay == 0.0:
         return x.copy()
-    return (1.0 - decay) * lfilter([1.0], [1.0, -decay], x, axis=0)
+    if starts is None:
+        return (1.0 - decay) * lfilter([1.0], [1.0, -decay], x, axis=0)
+    edges = [*np.flatnonzero(np.asarray(starts, dtype=bool)[1:]) + 1, len(x)]
+    out = np.empty_like(x)
+    lo = 0
+    for hi in edges:
+        out[lo:hi] = (1.0 - decay) * lfilter([1.0], [1.0, -decay], x[lo:hi], axis=0)
+        lo = hi
+    return out
 
 
 def fit_channel(
@@ -129,6 +142,7 @@ def fit_channel(
     prior_weight: float = 0.0,
     min_elasticity: float = 0.05,
     keep: slice | None = None,
+    starts: np.ndarray | None = None,
 ) -> ChannelFit:
     r"""Weighted ridge log-log fit of one channel (see the module docstring).
 
@@ -142,6 +156,7 @@ def fit_channel(
     spend, value : ``[n]`` spend and value (conversions or revenue) per step, oldest first.
     weights : ``[n]`` observation weights (default ones); only rows selected by ``keep`` count.
     keep : rows used in the fit (the adstock is computed over all rows).
+    starts : rows where an episode begins, where the adstock restarts (:func:`normalised_adstock`).
     """
     x = np.asarray(spend, dtype=float)
     y = np.asarray(value, dtype=float)
@@ -157,7 +172,7 @@ def fit_channel(
     rho = prior_weight * (sw / max(len(wk), 1))
     best: ChannelFit | None = None
     for lam in decays:
-        lx = np.log(np.maximum(normalised_adstock(x, lam), x_floor))[keep]
+        lx = np.log(np.maximum(normalised_adstock(x, lam, starts), x_floor))[keep]
         mx, my = (wk * lx).sum() / sw, (wk * ly).sum() / sw
         sxx = (wk * (lx - mx) ** 2).sum()
         sxy = (wk * (lx - mx) * (ly - my)).sum()
@@ -244,6 +259,8 @@ class GreedyAgent(SplitAgent[GreedyParams]):
             Y = Y / self.pacer.observed_multipliers(calendar)[:, None]
         w = p.discount ** np.arange(n - 1, -1, -1, dtype=float)
         keep = slice(max(n - p.window, 0), None) if p.window is not None else slice(None)
+        steps = np.asarray(self.step_history)
+        starts = np.r_[True, steps[1:] <= steps[:-1]]  # a step not after the previous one: a new episode
         return [
             fit_channel(
                 X[:, i],
@@ -254,6 +271,7 @@ class GreedyAgent(SplitAgent[GreedyParams]):
                 prior_weight=p.prior_weight,
                 min_elasticity=p.min_elasticity,
                 keep=keep,
+                starts=starts,
             )
             for i in range(self.n_channels)
         ]
