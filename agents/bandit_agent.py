@@ -144,6 +144,8 @@ class BanditAgent(SplitAgent[BP]):
         self.n_rewards += 1
 
     def learn(self, reward: float, info: dict) -> None:
+        if not np.isfinite(reward):  # one nan would make every arm's mean nan (through the scale)
+            raise BudgetGymError(f"agent '{self.registry_name}': update needs a finite reward, got {reward}")
         if self.current_arm is None or self.t <= self.params.warmup:
             return
         if self.since_switch > self.params.burn_in:  # the first `burn_in` steps after a switch are not credited

@@ -109,16 +109,26 @@ class CalendarPacer:
         self.calendar = np.stack(cols, axis=1)  # [T, C]
         self.spend: list[float] = []
         self.value: list[float] = []
+        self.steps: list[int] = []  # the campaign step of each observation (its calendar row)
         self._fitted: tuple[CalendarFit | None] | None = None  # the fit of the current observations
 
     def reset(self) -> None:
-        self.spend, self.value = [], []
+        self.spend, self.value, self.steps = [], [], []
         self._fitted = None
 
-    def observe(self, spend: float, value: float) -> None:
-        """The step's total spend and value (in step order)."""
+    def observe(self, spend: float, value: float, step: int | None = None) -> None:
+        """The total spend and value of campaign step ``step``.
+
+        ``step`` (``0..T-1``) picks the calendar row the observation is fitted with; ``None`` is the
+        step after the last one observed (a single campaign observed from its start). An agent that
+        keeps learning over several episodes passes it, so episode 2's step ``t`` is read on the
+        calendar day of step ``t``, not of step ``T + t``.
+        """
+        last = self.calendar.shape[0] - 1
+        t = (self.steps[-1] + 1 if self.steps else 0) if step is None else int(step)
         self.spend.append(float(spend))
         self.value.append(max(float(value), 0.0))
+        self.steps.append(min(max(t, 0), last))
         self._fitted = None
 
     def fit(self) -> CalendarFit | None:
@@ -136,7 +146,8 @@ class CalendarPacer:
         y = np.asarray(self.value)
         c = 1e-3 * max(y.mean(), 1e-12)
         target = np.log(y + c)
-        fits = {use: self._fit(x, target, use) for use in (False, True)}
+        rows = self.calendar[np.asarray(self.steps, dtype=int)]  # [n, C]: the observed steps' calendar
+        fits = {use: self._fit(x, target, rows if use else None) for use in (False, True)}
         # the calendar only when the data support it: the smaller Bayesian information criterion
         # n log(RSS/n) + p log n of the fits with and without the calendar terms
         bic = {use: n * np.log(max(rss, 1e-300) / n) + p * np.log(n) for use, (rss, _, _, p) in fits.items()}
@@ -151,14 +162,17 @@ class CalendarPacer:
         m = np.clip(np.exp(log_m), 1.0 / self.max_ratio, self.max_ratio)
         return CalendarFit(b, lam, m)
 
-    def _fit(self, x: np.ndarray, target: np.ndarray, calendar: bool) -> tuple[float, np.ndarray, float, int]:
-        """``(rss, coefficients, decay, parameters)`` of the ridge fit, the decay chosen by RSS."""
+    def _fit(
+        self, x: np.ndarray, target: np.ndarray, calendar: np.ndarray | None
+    ) -> tuple[float, np.ndarray, float, int]:
+        """``(rss, coefficients, decay, parameters)`` of the ridge fit, the decay chosen by RSS;
+        ``calendar``: the calendar terms of the observed steps ``[n, C]``, or ``None`` (no terms)."""
         n = len(x)
         best: tuple[float, np.ndarray, float, int] | None = None
         for lam in self.decay_grid:
             xt = lfilter([1.0 - lam], [1.0, -lam], x) if lam > 0 else x
             cols = [np.ones(n), np.log(np.maximum(xt, 1e-9))]
-            design = np.column_stack(cols + ([self.calendar[:n]] if calendar else []))
+            design = np.column_stack(cols + ([calendar] if calendar is not None else []))
             p = design.shape[1]
             penalty = np.full(p, self.ridge)
             penalty[0] = 0.0
@@ -192,7 +206,7 @@ class CalendarPacer:
         """
         T = self.brief.horizon
         cap = self.brief.step_cap
-        steps_left = max(T - t, 1)
+        t = min(max(int(t), 0), T - 1)  # past the horizon (a final observation): plan as the last step
         fit = self.fit()
         if fit is None:
             base = self.brief.step_budget
@@ -203,12 +217,19 @@ class CalendarPacer:
         value = fit.multipliers[t:T] * (1.0 if landed is None else np.maximum(np.asarray(landed, dtype=float), 1e-6))
         weights = value**exponent
         plan = water_fill(weights, remaining, cap)
-        return float(min(plan[0], remaining)) if steps_left else 0.0
+        return float(min(plan[0], remaining))
+
+    def observed_multipliers(self, fit: CalendarFit) -> np.ndarray:
+        """The multiplier of ``fit`` at each observation's step, ``[n]`` (in observation order)."""
+        return fit.multipliers[np.asarray(self.steps, dtype=int)]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"spend": list(self.spend), "value": list(self.value)}
+        return {"spend": list(self.spend), "value": list(self.value), "steps": list(self.steps)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.spend = [float(v) for v in state.get("spend", [])]
-        self.value = [float(v) for v in state.get("value", [])]
-        self._fitted = None
+        spend, value = state.get("spend", []), state.get("value", [])
+        # "steps" is absent from files saved before it was kept: one campaign from step 0
+        steps = state.get("steps") or [None] * len(spend)
+        self.reset()
+        for x, y, t in zip(spend, value, steps, strict=True):
+            self.observe(float(x), float(y), None if t is None else int(t))

@@ -12,7 +12,10 @@ For each seed ``s`` and episode ``k`` the evaluator
    from the caller's ``oracle`` provider — by default :func:`solving_oracle`, which runs
    :func:`~budgetgym.envs.oracle.solve_oracle` once per distinct path — and
 
-.. math:: \text{pct\_of\_oracle} = 100 \cdot \text{expected\_reward} / \text{oracle\_reward}.
+.. math:: \text{pct\_of\_oracle} = 100 \cdot \text{expected\_reward} / \text{oracle\_reward}
+
+(:func:`pct_of_oracle`; ``nan`` when the oracle earns nothing, ``oracle_reward <= 0``: a profit
+campaign whose best plan breaks even or loses, where the ratio would say nothing).
 
 Scoring the expected rather than the realised reward removes the conversion
 noise from the comparison (the realised ``reward`` is reported too).
@@ -44,7 +47,15 @@ from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 from budgetgym.envs.vector_random import baseline_layout
 
-__all__ = ["EpisodeResult", "OracleProvider", "evaluate", "episode_seed", "solving_oracle", "RESULT_COLUMNS"]
+__all__ = [
+    "EpisodeResult",
+    "OracleProvider",
+    "evaluate",
+    "episode_seed",
+    "pct_of_oracle",
+    "solving_oracle",
+    "RESULT_COLUMNS",
+]
 
 #: ``oracle(scenario, draw, env_seed, path) -> float``: the oracle's expected reward of an episode
 #: of ``scenario`` (the family's ``draw``, or ``None`` for a plain scenario) on ``path``.
@@ -66,6 +77,17 @@ RESULT_COLUMNS = [
     "train_steps",
     "wall_s",
 ]
+
+
+def pct_of_oracle(expected_reward: float, oracle_reward: float) -> float:
+    """``100 * expected_reward / oracle_reward``, the score of an episode; ``nan`` unless the
+    oracle earns something (``oracle_reward > 0``).
+
+    A ratio to an oracle that breaks even or loses (a profit campaign whose channels do not pay
+    back) says nothing and inverts the ranking: with a negative oracle the agent that loses more
+    scores higher, with an oracle near 0 the score is astronomically large.
+    """
+    return 100.0 * expected_reward / oracle_reward if oracle_reward > 0 else float("nan")
 
 
 def episode_seed(seed: int, episode: int) -> int:
@@ -98,7 +120,8 @@ class EpisodeResult:
 
     @property
     def pct_of_oracle(self) -> float:
-        return 100.0 * self.expected_reward / self.oracle_reward if self.oracle_reward else float("nan")
+        """The episode's score, :func:`pct_of_oracle` of its expected and its oracle's reward."""
+        return pct_of_oracle(self.expected_reward, self.oracle_reward)
 
     def row(self) -> dict[str, Any]:
         """The ``results.csv`` row (columns :data:`RESULT_COLUMNS`)."""

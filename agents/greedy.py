@@ -12,7 +12,8 @@ observations so far (spend ``x_{t,i}`` from ``info["spend"]`` and the channel's 
     \tilde x_{t,i} = (1 - \lambda_i) \sum_{l \ge 0} \lambda_i^l x_{t-l,i},
 
 i.e. :math:`y = A_i \tilde x^{b_i}` with :math:`A_i = e^{\alpha_i}`, on the *normalised*
-adstock :math:`\tilde x` (weights summing to one, zero before the campaign), so a steady spend
+adstock :math:`\tilde x` (weights summing to one, zero before the campaign and, learning over several
+episodes, before each episode), so a steady spend
 ``x`` has :math:`\tilde x = x` and the steady-state response is :math:`A_i x^{b_i}`. The fit is
 a weighted ridge least squares (weights :math:`\gamma^{\text{age}}`, ``discount``; only the last
 ``window`` steps) with a prior pulling :math:`b_i` towards ``prior_elasticity`` with the weight
@@ -111,12 +112,24 @@ class ChannelFit:
         return self.scale * self.elasticity * np.power(x, self.elasticity - 1.0)
 
 
-def normalised_adstock(spend: np.ndarray, decay: float) -> np.ndarray:
-    """``(1 - decay) * sum_l decay**l x_{t-l}`` along axis 0, starting from zero."""
+def normalised_adstock(spend: np.ndarray, decay: float, starts: np.ndarray | None = None) -> np.ndarray:
+    """``(1 - decay) * sum_l decay**l x_{t-l}`` along axis 0, starting from zero.
+
+    ``starts`` (optional, ``[n]`` booleans): rows where an episode begins; the sum restarts from zero
+    there (the environment's carry-over starts empty in each episode). Default: row 0 only.
+    """
     x = np.asarray(spend, dtype=float)
     if decay == 0.0:
         return x.copy()
-    return (1.0 - decay) * lfilter([1.0], [1.0, -decay], x, axis=0)
+    if starts is None:
+        return (1.0 - decay) * lfilter([1.0], [1.0, -decay], x, axis=0)
+    edges = [*np.flatnonzero(np.asarray(starts, dtype=bool)[1:]) + 1, len(x)]
+    out = np.empty_like(x)
+    lo = 0
+    for hi in edges:
+        out[lo:hi] = (1.0 - decay) * lfilter([1.0], [1.0, -decay], x[lo:hi], axis=0)
+        lo = hi
+    return out
 
 
 def fit_channel(
@@ -129,6 +142,7 @@ def fit_channel(
     prior_weight: float = 0.0,
     min_elasticity: float = 0.05,
     keep: slice | None = None,
+    starts: np.ndarray | None = None,
 ) -> ChannelFit:
     r"""Weighted ridge log-log fit of one channel (see the module docstring).
 
@@ -142,6 +156,7 @@ def fit_channel(
     spend, value : ``[n]`` spend and value (conversions or revenue) per step, oldest first.
     weights : ``[n]`` observation weights (default ones); only rows selected by ``keep`` count.
     keep : rows used in the fit (the adstock is computed over all rows).
+    starts : rows where an episode begins, where the adstock restarts (:func:`normalised_adstock`).
     """
     x = np.asarray(spend, dtype=float)
     y = np.asarray(value, dtype=float)
@@ -157,7 +172,7 @@ def fit_channel(
     rho = prior_weight * (sw / max(len(wk), 1))
     best: ChannelFit | None = None
     for lam in decays:
-        lx = np.log(np.maximum(normalised_adstock(x, lam), x_floor))[keep]
+        lx = np.log(np.maximum(normalised_adstock(x, lam, starts), x_floor))[keep]
         mx, my = (wk * lx).sum() / sw, (wk * ly).sum() / sw
         sxx = (wk * (lx - mx) ** 2).sum()
         sxy = (wk * (lx - mx) * (ly - my)).sum()
@@ -207,6 +222,7 @@ class GreedyAgent(SplitAgent[GreedyParams]):
     def reset_learning(self) -> None:
         self.spend_history: list[list[float]] = []
         self.value_history: list[list[float]] = []
+        self.step_history: list[int] = []  # the campaign step of each observation
         if self.pacer is not None:
             self.pacer.reset()
 
@@ -219,10 +235,15 @@ class GreedyAgent(SplitAgent[GreedyParams]):
     def learn(self, reward: float, info: dict) -> None:
         if "spend" not in info or self.value_key not in info:
             raise BudgetGymError(f"agent 'greedy': update needs info['spend'] and info['{self.value_key}']")
-        self.spend_history.append([float(v) for v in np.asarray(info["spend"], dtype=float)])
-        self.value_history.append([float(v) for v in np.asarray(info[self.value_key], dtype=float)])
+        spend = np.asarray(info["spend"], dtype=float)
+        value = np.asarray(info[self.value_key], dtype=float)
+        if not (np.all(np.isfinite(spend)) and np.all(np.isfinite(value))):  # a nan would spoil every later fit
+            raise BudgetGymError(f"agent 'greedy': info['spend'] and info['{self.value_key}'] must be finite")
+        self.spend_history.append([float(v) for v in spend])
+        self.value_history.append([float(v) for v in value])
+        self.step_history.append(self.t - 1)  # update() has set t to the step after the one observed
         if self.pacer is not None:
-            self.pacer.observe(sum(self.spend_history[-1]), sum(self.value_history[-1]))
+            self.pacer.observe(sum(self.spend_history[-1]), sum(self.value_history[-1]), self.step_history[-1])
 
     def fits(self) -> list[ChannelFit] | None:
         """Current per-channel fits, or ``None`` with too few observations."""
@@ -233,10 +254,13 @@ class GreedyAgent(SplitAgent[GreedyParams]):
         X = np.asarray(self.spend_history)
         Y = np.asarray(self.value_history)
         calendar = self.pacer.fit() if self.pacer is not None else None
-        if calendar is not None:  # deflate by the learned calendar, so a busy day is not read as a better curve
-            Y = Y / calendar.multipliers[:n, None]
+        if self.pacer is not None and calendar is not None:
+            # deflate by the learned calendar, so a busy day is not read as a better curve
+            Y = Y / self.pacer.observed_multipliers(calendar)[:, None]
         w = p.discount ** np.arange(n - 1, -1, -1, dtype=float)
         keep = slice(max(n - p.window, 0), None) if p.window is not None else slice(None)
+        steps = np.asarray(self.step_history)
+        starts = np.r_[True, steps[1:] <= steps[:-1]]  # a step not after the previous one: a new episode
         return [
             fit_channel(
                 X[:, i],
@@ -247,6 +271,7 @@ class GreedyAgent(SplitAgent[GreedyParams]):
                 prior_weight=p.prior_weight,
                 min_elasticity=p.min_elasticity,
                 keep=keep,
+                starts=starts,
             )
             for i in range(self.n_channels)
         ]
@@ -267,18 +292,21 @@ class GreedyAgent(SplitAgent[GreedyParams]):
         return self._perturb(x / x.sum(), p.jitter)
 
     def extra_state(self) -> dict[str, Any]:
-        return {"spend_history": self.spend_history, "value_history": self.value_history}
-    # the pacer's observations are the row sums of the histories: rebuilt on load
+        return {"spend_history": self.spend_history, "value_history": self.value_history, "steps": self.step_history}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
+        # the pacer's observations are the row sums of the histories at their steps: rebuilt here
         self.spend_history = [list(map(float, r)) for r in state.get("spend_history", [])]
         self.value_history = [list(map(float, r)) for r in state.get("value_history", [])]
+        # "steps" is absent from files saved before it was kept: one campaign from step 0
+        self.step_history = [int(t) for t in state.get("steps", range(len(self.spend_history)))]
         if self.pacer is not None:
             self.pacer.reset()
-            for xs, ys in zip(self.spend_history, self.value_history, strict=False):
-                self.pacer.observe(sum(xs), sum(ys))
+            for xs, ys, t in zip(self.spend_history, self.value_history, self.step_history, strict=False):
+                self.pacer.observe(sum(xs), sum(ys), t)
         rows = self.spend_history + self.value_history
-        if len(self.spend_history) != len(self.value_history) or any(len(r) != self.n_channels for r in rows):
+        n = len(self.spend_history)
+        if len(self.value_history) != n or len(self.step_history) != n or any(len(r) != self.n_channels for r in rows):
             raise BudgetGymError(
                 f"agent 'greedy' state: histories do not match {self.n_channels} channels of scenario "
                 f"'{self.brief.name}'"

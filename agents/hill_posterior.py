@@ -134,6 +134,11 @@ class HillGridPosterior:
         self.dispersion = np.full(K, 1.0 if self.fixed_dispersion is None else self.fixed_dispersion)
         self.n_updates = 0
 
+    def restart_carry(self) -> None:
+        """A new episode: the carry-over state starts empty, as the environment's does (the
+        sufficient statistics, what was learned, are kept)."""
+        self.carry = np.zeros_like(self.carry)
+
     def update(self, spend: np.ndarray, conversions: np.ndarray) -> None:
         """Add one step: ``spend`` and arrived ``conversions``, both ``[K]``."""
         x = np.maximum(np.asarray(spend, dtype=float), 0.0)

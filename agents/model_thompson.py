@@ -236,28 +236,38 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         if self.pacer is not None:
             self.pacer.reset()
 
+    def start_episode(self) -> None:
+        """A new episode (``predict(..., episode_start=[True])``): the model's carry-over of spend
+        starts empty, as the environment's does; the posterior is kept."""
+        self.posterior.restart_carry()
+
     def update(
         self, observation: np.ndarray, action: np.ndarray, reward: float, next_observation: np.ndarray, info: dict
     ) -> None:
         """Learn from the step's ``info["spend"]``, ``info["conversions"]`` (and ``revenue``)."""
+        use_revenue = self.value_weighted and "revenue" in info
         try:
             spend = np.asarray(info["spend"], dtype=float).reshape(self.n_channels)
             conv = np.asarray(info["conversions"], dtype=float).reshape(self.n_channels)
+            revenue = np.asarray(info["revenue"], dtype=float).reshape(self.n_channels) if use_revenue else conv
         except (KeyError, ValueError) as err:
             raise BudgetGymError(
-                f"model_thompson.update: info needs per-channel 'spend' and 'conversions' ({err})"
+                f"model_thompson.update: info needs per-channel 'spend' and 'conversions' (and 'revenue' if "
+                f"given for a value reward) ({err})"
             ) from None
-        if not (np.all(np.isfinite(spend)) and np.all(np.isfinite(conv))):
-            raise BudgetGymError("model_thompson.update: info 'spend'/'conversions' must be finite")
-        # a busy weekday is not a better curve: deflate by the learned calendar multiplier
-        step = len(self.pacer.spend) if self.pacer is not None else 0
-        self.posterior.update(spend, conv if self.pacer is None else conv / self.pacer.multiplier(step))
-        if self.pacer is not None:
-            value = info.get("revenue", conv) if self.value_weighted else conv
-            self.pacer.observe(float(spend.sum()), float(np.sum(value)))
-        if self.value_weighted and "revenue" in info:
+        if not (np.all(np.isfinite(spend)) and np.all(np.isfinite(conv)) and np.all(np.isfinite(revenue))):
+            raise BudgetGymError("model_thompson.update: info 'spend'/'conversions'/'revenue' must be finite")
+        # a busy weekday is not a better curve: deflate by the learned calendar multiplier of the
+        # step observed (info["step"]; without it, the step after the last one observed)
+        if self.pacer is None:
+            self.posterior.update(spend, conv)
+        else:
+            step = int(info["step"]) if "step" in info else (self.pacer.steps[-1] + 1 if self.pacer.steps else 0)
+            self.posterior.update(spend, conv / self.pacer.multiplier(step))
+            self.pacer.observe(float(spend.sum()), float(np.sum(revenue)), step)  # revenue: conv unless used
+        if use_revenue:
             gam = self.params.discount
-            self._value_num = gam * self._value_num + np.asarray(info["revenue"], dtype=float).reshape(-1)
+            self._value_num = gam * self._value_num + revenue
             self._value_den = gam * self._value_den + conv
 
     def value_per_conversion(self) -> np.ndarray:
@@ -272,8 +282,11 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
     def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
         T = self.horizon
         obs = np.asarray(observation, dtype=np.float64)
-        t = round(float(obs[self.layout.time]) * T)
-        remaining = max(0.0, float(obs[self.layout.remaining_budget]) * self.budget)
+        # the step to play (0..T-1) and the budget left, read within their boxes (nan: 0), so a
+        # broken or final observation still gets a feasible action
+        time, left_share = np.clip(np.nan_to_num(obs[[self.layout.time, self.layout.remaining_budget]]), 0.0, 1.0)
+        t = min(round(float(time) * T), T - 1)
+        remaining = float(left_share) * self.budget
         draw = (
             self.posterior.mode()
             if deterministic and self.params.greedy_when_deterministic

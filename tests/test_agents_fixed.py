@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import Recorder, assert_feasible, assert_same_actions
+from conftest import Recorder, assert_feasible, assert_same_actions, base_scenario_dict
 
 import budgetgym.agents.fixed  # noqa: F401  (registers the agents)
 from budgetgym.agents.base import list_agents, load_agent, make_agent
@@ -16,6 +16,7 @@ from budgetgym.envs import (
     ChannelBudgetEnv,
     evaluate_plan,
     load_scenario,
+    scenario_from_dict,
     solve_oracle,
 )
 from budgetgym.envs.allocation import action_to_split, project_bounded_simplex
@@ -276,3 +277,17 @@ def test_loading_an_oracle_into_a_different_scenario_fails(tmp_path):
     agent.save(tmp_path / "oracle.json")
     with pytest.raises(BudgetGymError, match="plan has shape"):
         load_agent(tmp_path / "oracle.json", ChannelBudgetEnv(paced_scenario()))
+
+
+def test_pct_of_oracle_is_nan_when_the_oracle_does_not_earn() -> None:
+    """A profit campaign whose channels never pay back: the oracle's best is to spend (almost)
+    nothing, an expected profit of about 0 (here a tiny loss). A ratio to a non-positive oracle
+    says nothing and inverts the ranking (the equal split, which loses ~600, scored 7e11 % of the
+    oracle, and the more it lost the higher it scored), so it is NaN, as in the plots' % of oracle
+    to date."""
+    data = base_scenario_dict(3)
+    data.update(horizon=12, budget={"total": 1000.0, "pacing": "agent"}, reward="profit")
+    sc = scenario_from_dict(data)
+    (res,) = evaluate(make_agent("equal", sc), sc, seeds=[0])
+    assert res.expected_reward < -100.0 and res.oracle_reward <= 0.0
+    assert np.isnan(res.pct_of_oracle) and np.isnan(res.row()["pct_of_oracle"])

@@ -395,3 +395,24 @@ def test_invalid_parameters(name, params, field, pattern):
     assert "\n" not in msg and f"agent '{name}'" in msg
     assert field in msg, msg
     assert re.search(pattern, msg, re.IGNORECASE), msg
+
+
+@pytest.mark.parametrize("name", BANDITS)
+def test_a_non_finite_reward_is_refused(name):
+    """One nan reward made every arm's mean (through the reward scale) nan for the rest of the
+    campaign: the bandit then played arm 0 forever, silently. It is refused, as model_thompson
+    refuses a non-finite spend or conversion count."""
+    sc = load_scenario("stationary-3")
+    env = ChannelBudgetEnv(sc)
+    agent = make_agent(name, env)
+    agent.reset(seed=0)
+    obs, _ = env.reset(seed=0)
+    for t in range(3):
+        action, _ = agent.predict(obs)
+        next_obs, reward, _, _, info = env.step(action)
+        if t < 2:
+            agent.update(obs, action, float(reward), next_obs, info)
+        obs = next_obs
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(BudgetGymError, match="finite"):
+            agent.update(obs, action, bad, next_obs, info)

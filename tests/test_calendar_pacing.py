@@ -104,3 +104,53 @@ def test_paced_agents_stay_within_the_budget_and_use_it(name: str) -> None:
 def test_even_pacing_has_no_pacer() -> None:
     sc = load_scenario("stationary-3")
     assert make_agent("greedy", sc).pacer is None and make_agent("model_thompson", sc).pacer is None
+
+
+@pytest.mark.parametrize("name", ["greedy", "model_thompson"])
+def test_learning_across_episodes_without_reset_keeps_the_calendar_aligned(name: str) -> None:
+    """``predict(..., episode_start=[True])`` starts a new episode and keeps what was learned
+    (the base docstring): the pacer's observations are indexed by their campaign step, so a second
+    episode neither crashes (more observations than calendar steps) nor reads step ``T + t`` as
+    another calendar day."""
+    from budgetgym.envs import ChannelBudgetEnv
+
+    sc = load_scenario("stationary-3").override(
+        {"name": "paced-3", "horizon": 14, "budget.pacing": "agent", "seasonality.demand.weekly_amplitude": 0.5}
+    )
+    env = ChannelBudgetEnv(sc)
+    agent = make_agent(name, env)
+    agent.reset(seed=0)
+    for episode in range(2):
+        obs, _ = env.reset(seed=episode)
+        for t in range(sc.horizon):
+            action, _ = agent.predict(obs, episode_start=np.array([t == 0]))
+            assert np.all(np.isfinite(action)) and np.all(np.abs(action) <= 1.0)
+            next_obs, reward, _, _, info = env.step(action)
+            agent.update(obs, action, float(reward), next_obs, info)
+            obs = next_obs
+    pacer = agent.pacer
+    assert pacer is not None
+    assert pacer.steps == [*range(sc.horizon)] * 2  # each observation at its own calendar step
+
+
+@pytest.mark.parametrize("name", ["greedy", "model_thompson"])
+def test_paced_agents_act_on_the_last_observation_of_a_campaign(name: str) -> None:
+    """The observation after the last step (``time = 1``, e.g. the final observation a vector env
+    hands back before its next-step autoreset) still gets a feasible action, after the calendar
+    was fitted (the pacer used to plan an empty list of remaining steps: IndexError)."""
+    from budgetgym.envs import ChannelBudgetEnv
+
+    sc = load_scenario("stationary-3").override({"name": "paced-3", "horizon": 14, "budget.pacing": "agent"})
+    env = ChannelBudgetEnv(sc)
+    agent = make_agent(name, env)
+    agent.reset(seed=0)
+    obs, _ = env.reset(seed=0)
+    for _ in range(sc.horizon):
+        action, _ = agent.predict(obs)
+        next_obs, reward, _, _, info = env.step(action)
+        agent.update(obs, action, float(reward), next_obs, info)
+        obs = next_obs
+    assert agent.pacer is not None and agent.pacer.fit() is not None
+    action, _ = agent.predict(obs)
+    assert action.shape == env.action_space.shape
+    assert np.all(np.isfinite(action)) and np.all(np.abs(action) <= 1.0)

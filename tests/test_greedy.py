@@ -205,3 +205,45 @@ def test_invalid_parameters(params, field, pattern):
     msg = str(err.value)
     assert "\n" not in msg and "agent 'greedy'" in msg and field in msg, msg
     assert re.search(pattern, msg, re.IGNORECASE), msg
+
+
+@pytest.mark.parametrize("key", ["spend", "conversions"])
+def test_a_non_finite_observation_in_info_is_refused(key):
+    """A nan spend or value in ``info`` made every later fit nan: the agent silently fell back to
+    the equal split for the rest of the campaign. It is refused, as model_thompson refuses it."""
+    sc = load_scenario("stationary-3")
+    env = ChannelBudgetEnv(sc)
+    agent = make_agent("greedy", env)
+    agent.reset(seed=0)
+    obs, _ = env.reset(seed=0)
+    action, _ = agent.predict(obs)
+    next_obs, reward, _, _, info = env.step(action)
+    with pytest.raises(BudgetGymError, match="finite"):
+        agent.update(obs, action, float(reward), next_obs, {**info, key: np.full(3, np.nan)})
+    assert agent.spend_history == []  # nothing was kept
+
+
+def test_a_new_episode_restarts_the_adstock():
+    """Learning over two episodes without ``reset`` (``episode_start`` keeps what was learned): the
+    environment's carry-over starts empty in episode 2, so the fitted adstock must too. With a
+    window holding only episode 2's steps, the fits equal those of an agent that saw episode 2
+    alone (the adstock used to run on from episode 1's spend)."""
+    sc = load_scenario("stationary-3")
+    params = {"window": 5, "decay_grid": [0.6], "min_observations": 2}
+    carried, fresh = make_agent("greedy", sc, **params), make_agent("greedy", sc, **params)
+    rng = np.random.default_rng(0)
+
+    def info(t):
+        x = rng.uniform(100.0, 2000.0, 3)
+        return {"step": t, "spend": x, "conversions": 0.1 * x**0.6, "remaining_budget": 1.0}
+
+    for t in range(sc.horizon):
+        carried.update(None, None, 0.0, None, info(t))
+    carried.start_episode()
+    for t in range(5):
+        step = info(t)
+        carried.update(None, None, 0.0, None, step)
+        fresh.update(None, None, 0.0, None, step)
+    for a, b in zip(carried.fits(), fresh.fits(), strict=True):
+        assert a.elasticity == pytest.approx(b.elasticity, rel=1e-9)
+        assert a.scale == pytest.approx(b.scale, rel=1e-9)

@@ -326,3 +326,52 @@ def test_update_rejects_an_info_without_spend_or_conversions():
     obs, _ = env.reset(seed=0)
     with pytest.raises(BudgetGymError, match="spend"):
         agent.update(obs, np.zeros(3), 0.0, obs, {"conversions": np.zeros(3)})
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, 1e30, -5.0])
+def test_a_hostile_observation_still_gets_a_feasible_action(value):
+    """``model_thompson`` reads the step and the remaining budget from the observation; a broken
+    one (nan, infinite, far out of its box) gets a finite action in [-1, 1], not a crash
+    (``round(nan)``: ValueError; ``np.arange`` over 1e30 steps: ValueError)."""
+    sc = load_scenario("stationary-3").override({"name": "paced-3", "horizon": 14, "budget.pacing": "agent"})
+    env = ChannelBudgetEnv(sc)
+    agent = make_agent("model_thompson", env, seed=0)
+    obs, _ = env.reset(seed=0)
+    action, _ = agent.predict(np.full_like(obs, value))
+    assert action.shape == env.action_space.shape
+    assert np.all(np.isfinite(action)) and np.all(np.abs(action) <= 1.0)
+
+
+def test_a_non_finite_revenue_is_refused_like_spend_and_conversions():
+    """A value-weighted campaign learns values per conversion from ``info["revenue"]``: a nan there
+    is refused as a nan spend or conversion count is (it used to poison the value estimates, and
+    under agent pacing the calendar fit: a nan pacing entry in the action)."""
+    sc = load_scenario("stationary-3").override({"name": "rev-3", "horizon": 14, "reward": "revenue"})
+    env = ChannelBudgetEnv(sc)
+    agent = make_agent("model_thompson", env, seed=0)
+    obs, _ = env.reset(seed=0)
+    action, _ = agent.predict(obs)
+    next_obs, reward, _, _, info = env.step(action)
+    with pytest.raises(BudgetGymError, match="revenue"):
+        agent.update(obs, action, float(reward), next_obs, {**info, "revenue": np.full(3, np.nan)})
+
+
+def test_a_new_episode_starts_with_no_carry_over():
+    """``predict(..., episode_start=[True])`` starts a new episode and keeps what was learned; the
+    environment's carry-over of spend starts empty there, so the model's carry-over state must too
+    (it carried the last episode's spend into the new episode's first steps)."""
+    sc = load_scenario("stationary-3").override({"horizon": 6})
+    env = ChannelBudgetEnv(sc)
+    agent = make_agent("model_thompson", env, seed=0)
+    obs, _ = env.reset(seed=0)
+    for _ in range(sc.horizon):
+        action, _ = agent.predict(obs)
+        next_obs, reward, _, _, info = env.step(action)
+        agent.update(obs, action, float(reward), next_obs, info)
+        obs = next_obs
+    learned = agent.posterior.state_dict()
+    obs, _ = env.reset(seed=1)
+    agent.predict(obs, episode_start=np.ones(1, dtype=bool))
+    assert np.all(agent.posterior.carry == 0.0)
+    kept = agent.posterior.state_dict()
+    assert all(kept[k] == learned[k] for k in ("weight", "count", "basis", "loglik", "square", "dispersion"))
