@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from budgetgym.agents.evaluation import pct_of_oracle
 from budgetgym.envs import (
     BudgetGymError,
     ChannelBudgetEnv,
@@ -55,7 +56,8 @@ class DemoResult:
 
     @property
     def pct_of_oracle(self) -> float:
-        return 100.0 * self.equal_expected / self.oracle.expected_reward
+        """The equal split's score, by the evaluator's one definition (nan unless the oracle earns)."""
+        return pct_of_oracle(self.equal_expected, self.oracle.expected_reward)
 
 
 def equal_split_plan(scenario: Scenario) -> np.ndarray:
