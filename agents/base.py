@@ -215,17 +215,25 @@ class BaseAgent(Generic[P]):
         episode_start: np.ndarray | None = None,
         deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
-        """One action per observation; accepts a single observation or a batch.
+        """The action for one observation ``[n_obs]``, or ``[1, n_obs]`` as SB3 passes one environment's.
 
         ``episode_start`` true (SB3's convention, e.g. in ``evaluate_policy``) calls
-        :meth:`start_episode` first.
+        :meth:`start_episode` first. The agent follows one campaign (its step, spend and what it
+        learnt), so a batch of several environments' observations is an error: each would advance
+        the same campaign's step and budget (one agent per environment, or
+        :func:`~budgetgym.agents.evaluation.evaluate`, which batches the agents that can be batched).
         """
         if episode_start is not None and bool(np.any(episode_start)):
             self.start_episode()
         obs = np.asarray(observation, dtype=np.float32)
         if obs.ndim == 1:
             return self.act(obs, deterministic).astype(np.float32), state
-        return np.stack([self.act(o, deterministic) for o in obs]).astype(np.float32), state
+        if obs.ndim != 2 or len(obs) != 1:
+            raise BudgetGymError(
+                f"agent '{self.registry_name}': predict takes one campaign's observation, [n_obs] or [1, n_obs]; "
+                f"got shape {obs.shape} (one agent per environment, or budgetgym.agents.evaluation.evaluate)"
+            )
+        return self.act(obs[0], deterministic)[None].astype(np.float32), state
 
     def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
         raise NotImplementedError

@@ -291,3 +291,24 @@ def test_pct_of_oracle_is_nan_when_the_oracle_does_not_earn() -> None:
     (res,) = evaluate(make_agent("equal", sc), sc, seeds=[0])
     assert res.expected_reward < -100.0 and res.oracle_reward <= 0.0
     assert np.isnan(res.pct_of_oracle) and np.isnan(res.row()["pct_of_oracle"])
+
+
+@pytest.mark.parametrize("name", ["equal", "epsilon_greedy", "greedy", "model_thompson"])
+def test_predict_refuses_a_batch_of_several_campaigns(name: str) -> None:
+    """An agent follows one campaign: a batch of two environments' observations advanced its step and
+    tracked spend twice per step (SB3's evaluate_policy with two environments paced wrongly, silently).
+    One observation, with or without SB3's leading axis of one, gives the same action."""
+    from budgetgym.envs.errors import BudgetGymError
+
+    env = ChannelBudgetEnv("stationary-3")
+    obs, _ = env.reset(seed=0)
+    one, two = make_agent(name, env), make_agent(name, env)
+    one.reset(seed=0)
+    two.reset(seed=0)
+    flat, _ = one.predict(obs)
+    batched, _ = two.predict(obs[None])
+    assert batched.shape == (1, *flat.shape)
+    np.testing.assert_array_equal(batched[0], flat)
+    with pytest.raises(BudgetGymError, match=f"agent '{name}': predict takes one campaign's observation.*got shape "
+                                             r"\(2, "):
+        one.predict(np.stack([obs, obs]))
