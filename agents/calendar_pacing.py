@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.signal import lfilter
 
+from budgetgym.agents.carry_over import episode_starts, normalised_adstock
 from budgetgym.envs.brief import CampaignBrief
 
 __all__ = ["CalendarFit", "CalendarPacer", "water_fill"]
@@ -147,7 +147,8 @@ class CalendarPacer:
         c = 1e-3 * max(y.mean(), 1e-12)
         target = np.log(y + c)
         rows = self.calendar[np.asarray(self.steps, dtype=int)]  # [n, C]: the observed steps' calendar
-        fits = {use: self._fit(x, target, rows if use else None) for use in (False, True)}
+        starts = episode_starts(np.asarray(self.steps))  # the carry-over restarts with each episode
+        fits = {use: self._fit(x, target, rows if use else None, starts) for use in (False, True)}
         # the calendar only when the data support it: the smaller Bayesian information criterion
         # n log(RSS/n) + p log n of the fits with and without the calendar terms
         bic = {use: n * np.log(max(rss, 1e-300) / n) + p * np.log(n) for use, (rss, _, _, p) in fits.items()}
@@ -163,14 +164,15 @@ class CalendarPacer:
         return CalendarFit(b, lam, m)
 
     def _fit(
-        self, x: np.ndarray, target: np.ndarray, calendar: np.ndarray | None
+        self, x: np.ndarray, target: np.ndarray, calendar: np.ndarray | None, starts: np.ndarray | None = None
     ) -> tuple[float, np.ndarray, float, int]:
         """``(rss, coefficients, decay, parameters)`` of the ridge fit, the decay chosen by RSS;
-        ``calendar``: the calendar terms of the observed steps ``[n, C]``, or ``None`` (no terms)."""
+        ``calendar``: the calendar terms of the observed steps ``[n, C]``, or ``None`` (no terms);
+        ``starts``: the rows where an episode begins (:func:`~budgetgym.agents.carry_over.normalised_adstock`)."""
         n = len(x)
         best: tuple[float, np.ndarray, float, int] | None = None
         for lam in self.decay_grid:
-            xt = lfilter([1.0 - lam], [1.0, -lam], x) if lam > 0 else x
+            xt = normalised_adstock(x, lam, starts)
             cols = [np.ones(n), np.log(np.maximum(xt, 1e-9))]
             design = np.column_stack(cols + ([calendar] if calendar is not None else []))
             p = design.shape[1]

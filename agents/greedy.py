@@ -44,10 +44,10 @@ from typing import Any
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
-from scipy.signal import lfilter
 
 from budgetgym.agents.base import AgentParams, register_agent
 from budgetgym.agents.calendar_pacing import CalendarPacer
+from budgetgym.agents.carry_over import episode_starts, normalised_adstock
 from budgetgym.agents.fixed import SplitAgent
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
@@ -110,26 +110,6 @@ class ChannelFit:
         """Derivative of :meth:`response`."""
         x = np.maximum(np.asarray(x, dtype=float), 1e-300)
         return self.scale * self.elasticity * np.power(x, self.elasticity - 1.0)
-
-
-def normalised_adstock(spend: np.ndarray, decay: float, starts: np.ndarray | None = None) -> np.ndarray:
-    """``(1 - decay) * sum_l decay**l x_{t-l}`` along axis 0, starting from zero.
-
-    ``starts`` (optional, ``[n]`` booleans): rows where an episode begins; the sum restarts from zero
-    there (the environment's carry-over starts empty in each episode). Default: row 0 only.
-    """
-    x = np.asarray(spend, dtype=float)
-    if decay == 0.0:
-        return x.copy()
-    if starts is None:
-        return (1.0 - decay) * lfilter([1.0], [1.0, -decay], x, axis=0)
-    edges = [*np.flatnonzero(np.asarray(starts, dtype=bool)[1:]) + 1, len(x)]
-    out = np.empty_like(x)
-    lo = 0
-    for hi in edges:
-        out[lo:hi] = (1.0 - decay) * lfilter([1.0], [1.0, -decay], x[lo:hi], axis=0)
-        lo = hi
-    return out
 
 
 def fit_channel(
@@ -260,7 +240,7 @@ class GreedyAgent(SplitAgent[GreedyParams]):
         w = p.discount ** np.arange(n - 1, -1, -1, dtype=float)
         keep = slice(max(n - p.window, 0), None) if p.window is not None else slice(None)
         steps = np.asarray(self.step_history)
-        starts = np.r_[True, steps[1:] <= steps[:-1]]  # a step not after the previous one: a new episode
+        starts = episode_starts(steps)
         return [
             fit_channel(
                 X[:, i],

@@ -162,3 +162,26 @@ def test_paced_agents_act_on_the_last_observation_of_a_campaign(name: str) -> No
     action, _ = agent.predict(obs)
     assert action.shape == env.action_space.shape
     assert np.all(np.isfinite(action)) and np.all(np.abs(action) <= 1.0)
+
+
+def test_the_pacers_carry_over_restarts_with_each_episode() -> None:
+    """Two episodes of 20 steps observed in a row (steps 0..19 twice), the first ending on a burst of
+    spend and the second starting low; y = 50 x~^0.8 with x~ the normalised adstock (decay 0.6) that
+    restarts at the second episode, as the environment's carry-over does. The fit recovers the
+    elasticity 0.8 (0.738 when the adstock ran on across the episodes, carrying the burst into the
+    second episode's first steps)."""
+    from budgetgym.agents.carry_over import episode_starts, normalised_adstock
+
+    rng = np.random.default_rng(0)
+    T = 20
+    x = rng.uniform(0.5, 1.5, 2 * T) * 1e4
+    x[T - 3 : T], x[T : T + 3] = 6e4, 2e3
+    steps = np.r_[np.arange(T), np.arange(T)]
+    np.testing.assert_array_equal(episode_starts(steps), np.arange(2 * T) % T == 0)
+    y = 50.0 * normalised_adstock(x, 0.6, episode_starts(steps)) ** 0.8
+    pacer = CalendarPacer(brief_daily(28), min_steps=5, prior_weight=1e-9, decay_grid=(0.0, 0.6))
+    for xi, yi, t in zip(x, y, steps, strict=True):
+        pacer.observe(float(xi), float(yi), int(t))
+    fit = pacer.fit()
+    assert fit is not None and fit.decay == 0.6
+    assert fit.elasticity == pytest.approx(0.8, abs=5e-3)
