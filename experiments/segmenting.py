@@ -8,8 +8,10 @@ block to merge into a scenario (:class:`~budgetgym.envs.scenario_parts.SegmentCo
 
 Method
 ------
-* **Standardise** each feature (zero mean, unit variance, scikit-learn's ``StandardScaler``), so
-  no feature dominates by its unit; a constant feature is an error (it cannot separate anyone).
+* **Standardise** each feature (zero mean, unit variance, scikit-learn's ``StandardScaler`` after
+  dividing by the column's largest absolute value, which changes nothing but keeps its variance
+  inside a float's range), so no feature dominates by its unit, however large or small; a constant
+  feature is an error (it cannot separate anyone).
 * **k-means** (scikit-learn's ``KMeans``, ``n_init`` restarts, ``random_state = seed``) on the
   standardised features. With ``k`` omitted, every ``k`` in ``2 .. min(k_max, n - 1)`` is fitted
   and the one with the highest mean **silhouette** wins (ties: the smaller ``k``). On a table of
@@ -290,7 +292,7 @@ def segment_customers(
                                  "customer; expected some exposure to measure the channel's reach")
     values = None if value is None else numeric_column(df, value, source, "value", nonnegative=True)
 
-    Z = StandardScaler().fit_transform(X)
+    Z = _standardise(X, StandardScaler)
     distinct = len(np.unique(Z, axis=0))
     if k is not None and distinct < k:
         raise BudgetGymError(f"{source}: --features: only {distinct} distinct customer profile(s); expected at "
@@ -337,6 +339,30 @@ def segment_customers(
         value=None if values is None else (onehot.T @ values) / counts, value_column=value, curve=curve,
         seed=seed, silhouette_sample=len(scored),
     )
+
+
+def _standardise(X: np.ndarray, scaler: Any) -> np.ndarray:
+    r"""Each column of ``X [n, F]`` to zero mean and unit variance, in any unit.
+
+    Standardising is invariant to a positive scale of a column,
+    :math:`(c x - \overline{c x}) / \operatorname{sd}(c x) = (x - \bar x) / \operatorname{sd}(x)` for
+    :math:`c > 0`, so each column is first divided by its largest absolute value
+    :math:`c_j = 1 / \max_n |x_{nj}|` (``X`` has no constant column, so :math:`c_j` is finite): the
+    scaler's variance then never overflows (a feature of order 1e170 has a variance of 1e340) nor
+    underflows to 0 (one of order 1e-170, which the scaler would take for constant and leave out).
+
+    Parameters
+    ----------
+    X : ``[n, F]`` finite features, none constant.
+    scaler : scikit-learn's ``StandardScaler`` class.
+
+    Returns
+    -------
+    np.ndarray
+        ``[n, F]`` standardised features.
+    """
+    top = np.abs(X).max(axis=0)
+    return np.asarray(scaler().fit_transform(X / np.where(top > 0, top, 1.0)), dtype=float)
 
 
 def _check_curve(curve: dict[str, float]) -> None:

@@ -98,6 +98,21 @@ def test_a_given_k_and_names_and_a_silhouette_subsample(table):
     assert sub.silhouettes[3] == pytest.approx(res.silhouettes[3], abs=0.05)  # 300 of 1,000 customers
 
 
+@pytest.mark.parametrize("unit", [1e-170, 1e170])
+def test_a_feature_in_extreme_units_segments_as_in_ordinary_ones(table, tmp_path, unit):
+    """Standardising is unit-free: income in units of 1e-170 or 1e170 gives the same segments. Its
+    variance (1e-340 or 1e340) under- or overflows a float, which dropped the feature silently (the
+    scaler took it for constant) or crashed k-means on NaN with a traceback."""
+    scaled = tmp_path / "scaled.csv"
+    df = pd.read_csv(table[0])
+    df.assign(income=df["income"] * unit).to_csv(scaled, index=False)
+    res = segment_customers(table[0], FEATURES, CHANNEL_ARG, k=3)
+    got = segment_customers(scaled, FEATURES, CHANNEL_ARG, k=3)
+    np.testing.assert_array_equal(got.labels, res.labels)
+    np.testing.assert_allclose(got.standardised, res.standardised, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got.centres[:, 1], res.centres[:, 1] * unit, rtol=1e-9)
+
+
 def test_written_shares_are_rounded_and_still_sum_to_one():
     # largest remainder: 1/3 each at 2 decimals -> 0.34, 0.33, 0.33 (the first remainder wins a tie)
     np.testing.assert_allclose(_round_shares(np.full(3, 1 / 3), 2), [0.34, 0.33, 0.33])
