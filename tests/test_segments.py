@@ -113,6 +113,55 @@ def test_one_step_by_hand() -> None:
     np.testing.assert_allclose(em.channel_conversions(np.array([[x_tv, x_web]])), [conv_tv, conv_web], rtol=1e-12)
 
 
+def test_three_steps_by_hand_with_a_logistic_segment() -> None:
+    """Two channels, two segments over three steps: demand multipliers on the effective exposure,
+    carry-over, a segment delay, effectiveness and a logistic segment curve
+    ``sigma beta tanh(lambda A / (2 sigma))`` (the docstring's step 3), every number by hand."""
+    sc = scenario_from_dict({
+        "name": "hand3", "horizon": 3, "budget": {"total": 3000, "pacing": "even"}, "reward": "revenue",
+        "noise": {"conversions": "none"}, "seasonality": {"demand": {"weekly_amplitude": 0.3}},
+        "channels": [
+            {"name": "a", "cost": {"unit": "impression", "price": 10, "ref_spend": 1000, "elasticity": 0.0},
+             "adstock": {"type": "geometric", "decay": 0.5, "normalize": False}},
+            {"name": "b", "cost": {"unit": "impression", "price": 5, "ref_spend": 1000, "elasticity": 0.0}},
+        ],
+        "segments": [
+            {"name": "s1", "size": 0.4, "value": {"mean": 10}, "reach": {"a": 0.6, "b": 0.3},
+             "saturation": {"type": "hill", "max_response": 100, "half_saturation": 100000, "slope": 1.0},
+             "effectiveness": {"b": 2.0}, "delay": {"type": "geometric", "mean_lag": 1.0, "window": 3}},
+            {"name": "s2", "size": 0.6, "value": {"mean": 20}, "reach": {"a": 0.4, "b": 0.7},
+             "saturation": {"type": "logistic", "max_response": 50, "rate": 1e-5}},
+        ],
+    })
+    X = np.array([[600.0, 400.0], [200.0, 800.0], [500.0, 500.0]])
+    m = 1.0 + 0.3 * np.sin(2 * np.pi * np.arange(3) / 7 + np.pi / 2)  # weekly demand, peak at day 0
+    np.testing.assert_allclose(scenario_path(sc).response[:, 0], m, rtol=1e-12)
+    e = 1000 * X / [10.0, 5.0]
+    a = e.copy()
+    a[1, 0] += 0.5 * e[0, 0]
+    a[2, 0] += 0.5 * e[1, 0] + 0.25 * e[0, 0]
+    x = np.array([[0.6, 0.4], [0.3 * 2.0, 0.7]]) * (m[:, None] * a)[:, :, None]  # [t, i, s]
+    A = x.sum(axis=1)
+    r = np.column_stack([0.4 * 100 * (A[:, 0] / 0.4) / (100000 + A[:, 0] / 0.4),
+                         0.6 * 50 * np.tanh(1e-5 * A[:, 1] / (2 * 0.6))])
+    pair = x / A[:, None, :] * r[:, None, :]
+    q = np.array([1.0, 0.5, 0.25]) / 1.75  # geometric lag, rho = 1/2, window 3
+    arrive = pair.copy()
+    arrive[:, :, 0] = [q[: t + 1][::-1] @ pair[: t + 1, :, 0] for t in range(3)]
+    revenue = (arrive * [10.0, 20.0]).sum(axis=(1, 2))
+
+    np.testing.assert_allclose(evaluate_plan(sc, X, per_step=True), revenue, rtol=1e-12)
+    em = expected_model(ChannelModel.from_scenario(sc), scenario_path(sc))
+    np.testing.assert_allclose(em.segment_credits(X), arrive.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(em.segment_saturation(X), (r / [40.0, 30.0]).mean(axis=0), rtol=1e-12)
+    env = ChannelBudgetEnv(sc)
+    env.reset(seed=0)
+    for t in range(3):
+        _, reward, _, _, info = env.step(split_to_action(X[t] / X[t].sum(), sc.action.logit_scale))
+        np.testing.assert_allclose(info["expected_conversions"], arrive[t].sum(axis=-1), rtol=1e-12)
+        assert reward == pytest.approx(revenue[t], rel=1e-12)
+
+
 # ------------------------------------------------------------------ segment-free = today
 def _own_segments(name: str) -> dict[str, Any]:
     """``name`` rewritten with each channel its own segment: size 1/K, the channel's curve K times as
