@@ -161,7 +161,9 @@ def segment_table(model: Model, plan: np.ndarray, names: list[str], channels: li
     the mean over steps of :math:`r_s / (\sigma_s \beta_s)` (share of the segment's most conversions
     reached); ``conversions`` and ``revenue`` arriving in the window (:math:`v_s` times them); and
     ``from_<channel>``, each channel's credited share of the segment's conversions. For a family,
-    the mean over its draws."""
+    the mean over its draws :math:`\sum_n p_n (\cdot)_n` (``size`` :math:`\sum_n p_n \sigma_{s,n}` and
+    ``exposure_per_size`` :math:`\sum_n p_n \sum_t A_{t,s,n} / \sigma_{s,n}` included: draws may size the
+    segments differently), and ``from_<channel>`` the channel's share of the mean conversions."""
     members, weights = (model.members, model.weights) if isinstance(model, MeanExpectedModel) else ([model], [1.0])
     segmented = [m for m in members if isinstance(m, SegmentExpectedModel)]
     if len(segmented) != len(members):
@@ -171,15 +173,17 @@ def segment_table(model: Model, plan: np.ndarray, names: list[str], channels: li
     def mean(fn: str) -> np.ndarray:
         return sum(w * getattr(m, fn)(X) for w, m in zip(weights, segmented, strict=True))
 
-    seg = segmented[0].seg
+    def per_size() -> np.ndarray:
+        return sum(w * m.segment_exposure(X) / m.seg.size for w, m in zip(weights, segmented, strict=True))
+
     exposure, conv, credits = mean("segment_exposure"), mean("segment_conversions"), mean("segment_credits")
     revenue = mean("segment_revenue")
     share = credits / np.where(conv > 0, conv, 1.0)  # [K, S]
     frame = pd.DataFrame({
         "segment": names,
-        "size": seg.size,
+        "size": sum(w * m.seg.size for w, m in zip(weights, segmented, strict=True)),
         "exposure": exposure,
-        "exposure_per_size": exposure / seg.size,
+        "exposure_per_size": per_size(),
         "saturation": mean("segment_saturation"),
         "conversions": conv,
         "revenue": revenue,

@@ -412,6 +412,31 @@ def test_planner_reports_each_segment(tmp_path: Any) -> None:
     assert plan("stationary-3", curves=False).segments is None
 
 
+def test_segment_table_of_draws_with_different_sizes_is_their_mean() -> None:
+    r"""A family whose draws size the segments differently (an ensemble of fitted draws): the table's
+    ``size`` is the draws' mean size and ``exposure_per_size`` the mean of each draw's
+    :math:`\sum_t A_{t,s} / \sigma_s`, as every other column is the mean over the draws (they were the
+    first draw's size, and the mean exposure over it)."""
+    from budgetgym.envs.expected import MeanExpectedModel
+    from budgetgym.planner.metrics import segment_table
+
+    d = toy()
+    draws = []
+    for young in (0.4, 0.1):
+        d["segments"][0]["size"], d["segments"][1]["size"] = young, 1.0 - young
+        draws.append(scenario_from_dict(copy.deepcopy(d)))
+    ems = [expected_model(ChannelModel.from_scenario(sc), scenario_path(sc)) for sc in draws]
+    X = random_plan(draws[0], np.random.default_rng(2))
+    table = segment_table(MeanExpectedModel(ems, np.array([0.25, 0.75])), X, ["young", "old"], ["a", "b", "c"])
+    assert table is not None
+    sizes = np.array([[0.4, 0.6], [0.1, 0.9]])
+    np.testing.assert_allclose(table["size"], 0.25 * sizes[0] + 0.75 * sizes[1], rtol=1e-12)
+    per_size = [em.segment_exposure(X) / sz for em, sz in zip(ems, sizes, strict=True)]
+    np.testing.assert_allclose(table["exposure_per_size"], 0.25 * per_size[0] + 0.75 * per_size[1], rtol=1e-12)
+    np.testing.assert_allclose(table["exposure"], 0.25 * ems[0].segment_exposure(X) + 0.75 * ems[1].segment_exposure(X),
+                               rtol=1e-12)
+
+
 def test_history_carries_into_a_segmented_window() -> None:
     """Spend before the window: the env (reset option), evaluate_plan and the matrix model agree step
     by step; the oracle with history is never beaten by SLSQP started from it; history adds value."""
