@@ -226,6 +226,36 @@ def test_an_empty_file_and_a_bad_out_are_one_line(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.csv"]
 
 
+def test_an_out_below_a_file_is_one_line_before_any_work(table, tmp_path, capsys):
+    """A parent of --out that is a file: one line naming it, checked before the clustering (it was
+    a FileExistsError traceback after the work)."""
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    code, printed, err = run_cli(capsys, "segment", str(table[0]), "--features", FEATURES, "--channels",
+                                 CHANNEL_ARG, "--k", "2", "--out", str(blocker / "s.yaml"))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"--out '{blocker / 's.yaml'}': '{blocker}' is a file, not a directory" in err
+    assert printed == ""  # no segment table: nothing was clustered
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_a_block_that_cannot_be_written_leaves_no_figure(table, tmp_path, capsys, monkeypatch):
+    """The figure is drawn first; when the block then cannot be written (a full disk, no permission)
+    the figure goes too and the error is one line, so nothing is half-written."""
+    import budgetgym.envs.io as io
+
+    def full_disk(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(io, "atomic_write_text", full_disk)
+    out = tmp_path / "s.yaml"
+    code, _, err = run_cli(capsys, "segment", str(table[0]), "--features", FEATURES, "--channels", CHANNEL_ARG,
+                           "--k", "2", "--out", str(out))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"--out '{out}': cannot be written (" in err and "No space left on device" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_without_scikit_learn_the_error_says_what_to_install(table, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.cluster", None)
