@@ -154,9 +154,11 @@ def budget_marginal(model: Model, plan: np.ndarray, budget: float) -> dict[str, 
 
 def segment_table(model: Model, plan: np.ndarray, names: list[str], channels: list[str]) -> pd.DataFrame | None:
     r"""With audience segments (:mod:`budgetgym.envs.segments`), one row per segment at ``plan``
-    (``None`` without segments): ``size`` :math:`\sigma_s`; ``exposure`` :math:`\sum_t A_{t,s}`, the
-    segment's effective exposure over the window (impressions or clicks reaching it, times the
-    effectiveness and response multipliers) and ``exposure_per_size`` :math:`\sum_t A_{t,s}/\sigma_s`
+    (``None`` without segments, or for a family whose draws do not all have the same segments, by
+    name and order: there is no one segment to average over the draws then): ``size``
+    :math:`\sigma_s`; ``exposure`` :math:`\sum_t A_{t,s}`, the segment's effective exposure over the
+    window (impressions or clicks reaching it, times the effectiveness and response multipliers) and
+    ``exposure_per_size`` :math:`\sum_t A_{t,s}/\sigma_s`
     (the frequency index: the same per person in every segment when it is equal); ``saturation``,
     the mean over steps of :math:`r_s / (\sigma_s \beta_s)` (share of the segment's most conversions
     reached); ``conversions`` and ``revenue`` arriving in the window (:math:`v_s` times them); and
@@ -166,7 +168,7 @@ def segment_table(model: Model, plan: np.ndarray, names: list[str], channels: li
     segments differently), and ``from_<channel>`` the channel's share of the mean conversions."""
     members, weights = (model.members, model.weights) if isinstance(model, MeanExpectedModel) else ([model], [1.0])
     segmented = [m for m in members if isinstance(m, SegmentExpectedModel)]
-    if len(segmented) != len(members):
+    if len(segmented) != len(members) or len({m.seg.names for m in segmented}) > 1:
         return None
     X = np.asarray(plan, dtype=float)
 

@@ -437,6 +437,28 @@ def test_segment_table_of_draws_with_different_sizes_is_their_mean() -> None:
                                rtol=1e-12)
 
 
+def test_plan_on_draws_with_different_segments_has_no_segment_table(tmp_path: Any) -> None:
+    """A family choosing between two segments blocks (three segments or two): there is no one set of
+    segments to average over, so the plan has no segment table (it crashed on the arrays' shapes)."""
+    import yaml
+
+    from budgetgym.planner import plan
+
+    d = toy()
+    d["horizon"] = 3
+    two = copy.deepcopy(d["segments"])
+    three = copy.deepcopy(two) + [{"name": "new", "size": 0.2, "reach": {"c": 0.1},
+                                   "saturation": {"type": "hill", "max_response": 50, "half_saturation": 1e5}}]
+    three[1]["size"] = 0.4
+    d["segments"] = {"dist": "choice", "values": [three, two]}
+    path = tmp_path / "choice.yaml"
+    path.write_text(yaml.safe_dump({"family": "choice", "seed": 1, "scenario": d}))
+    family = load_family(path)
+    assert {len(family.sample(i, "train").segments or []) for i in range(8)} == {2, 3}
+    res = plan(family, curves=False, draws=8)
+    assert res.segments is None and res.channels["conversions"].sum() > 0
+
+
 def test_history_carries_into_a_segmented_window() -> None:
     """Spend before the window: the env (reset option), evaluate_plan and the matrix model agree step
     by step; the oracle with history is never beaten by SLSQP started from it; history adds value."""
