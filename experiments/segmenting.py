@@ -209,7 +209,7 @@ def segment_customers(
     k : number of segments (``2 <= k < n``); ``None``: chosen by silhouette over
         ``2 .. min(k_max, n - 1)``.
     k_max : largest ``k`` tried when ``k`` is ``None``.
-    seed : seed of k-means and of the silhouette subsample.
+    seed : seed of k-means and of the silhouette subsample, ``0 .. 2**32 - 1``.
     n_init : k-means restarts (the best inertia is kept).
     value : optional column of value per customer (e.g. average order value, ``>= 0``); a segment's
         ``value.mean`` is its customers' mean.
@@ -226,8 +226,8 @@ def segment_customers(
     BudgetGymError
         One line naming the file or option and the column: a missing or non-numeric column,
         negative exposure or value, a constant feature, a channel without exposure, too few
-        customers (or distinct customers) for ``k``, ``k`` or ``k_max`` below 2, scikit-learn
-        missing.
+        customers (or distinct customers) for ``k``, ``k`` or ``k_max`` below 2, a ``seed`` outside
+        ``0 .. 2**32 - 1``, scikit-learn missing.
     """
     # the calibration's column checks: one wording for every CSV budgetgym reads
     from budgetgym.calibration.data import _require, numeric_column, split_columns
@@ -249,6 +249,8 @@ def segment_customers(
         raise BudgetGymError(f"--k: expected at least 2 segments, got {k}")
     if k is None and k_max < 2:
         raise BudgetGymError(f"--k-max: expected at least 2, got {k_max}")
+    if not 0 <= seed < 2**32:  # KMeans' random_state (and the subsample's generator) take no other
+        raise BudgetGymError(f"--seed: expected an integer from 0 to {2**32 - 1}, got {seed}")
     if n_init < 1:
         raise BudgetGymError(f"n_init: expected at least 1, got {n_init}")
     if silhouette_sample < 2:

@@ -197,6 +197,9 @@ def test_no_plots_writes_only_the_block(table, tmp_path, capsys):
         (lambda df: df, ["--k", "1001"], "1000 customer(s); expected at least 1002"),
         (lambda df: df, ["--names", "a,b"], "--names: expected 3 names (k = 3 chosen by silhouette), got 2"),
         (lambda df: df, ["--slope", "50"], "--slope: Input should be less than or equal to 10 (got 50)"),
+        # numpy's and scikit-learn's tracebacks before: seeds are 0 .. 2**32 - 1 for KMeans' random_state
+        (lambda df: df, ["--seed", "-1"], "--seed: expected an integer from 0 to 4294967295, got -1"),
+        (lambda df: df, ["--seed", "4294967296"], "--seed: expected an integer from 0 to 4294967295, got 4294967296"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(table, tmp_path, capsys, edit, args, expected):
