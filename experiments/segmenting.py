@@ -287,9 +287,9 @@ def segment_customers(
             raise BudgetGymError(f"{source}: --features: column '{col}' is constant ({X[0, j]:g} for every "
                                  "customer); expected a feature that varies across customers")
     exposure = np.column_stack([numeric_column(df, c, source, "exposure", nonnegative=True) for _, c in pairs])
-    totals = exposure.sum(axis=0)
+    top = exposure.max(axis=0)  # the largest exposure per channel (non-negative: 0 means none at all)
     for i, (name, col) in enumerate(pairs):
-        if totals[i] <= 0:
+        if top[i] <= 0:
             raise BudgetGymError(f"{source}: --channels: column '{col}' (channel '{name}') is 0 for every "
                                  "customer; expected some exposure to measure the channel's reach")
     values = None if value is None else numeric_column(df, value, source, "value", nonnegative=True)
@@ -331,7 +331,10 @@ def segment_customers(
     onehot[np.arange(n), labels] = 1.0
     centres = (onehot.T @ X) / counts[:, None]
     standardised = (onehot.T @ Z) / counts[:, None]
-    reach = (exposure.T @ onehot) / totals[:, None]
+    # R_is = sum_{c in s} x_ci / sum_c x_ci, on x_ci / max_c x_ci (the same ratio): totals of exposure of
+    # order 1e306 per customer would overflow to inf
+    unit = exposure / top
+    reach = (unit.T @ onehot) / unit.sum(axis=0)[:, None]
     return SegmentationResult(
         source=source, features=tuple(feats), channels=tuple(n for n, _ in pairs),
         columns=tuple(c for _, c in pairs), labels=labels, counts=counts, sizes=counts / n, centres=centres,

@@ -113,6 +113,18 @@ def test_a_feature_in_extreme_units_segments_as_in_ordinary_ones(table, tmp_path
     np.testing.assert_allclose(got.centres[:, 1], res.centres[:, 1] * unit, rtol=1e-9)
 
 
+@pytest.mark.parametrize("unit", [1e-300, 1e306])
+def test_exposure_in_extreme_units_gives_the_same_reach(table, tmp_path, unit):
+    """Reach is a ratio of sums of one channel's exposure, whatever its unit: video exposure of
+    order 1e306 per customer overflowed the channel's total to inf (NaN shares, a traceback)."""
+    scaled = tmp_path / "scaled.csv"
+    df = pd.read_csv(table[0])
+    df.assign(video=df["video"] * unit).to_csv(scaled, index=False)
+    res = segment_customers(table[0], FEATURES, CHANNEL_ARG, k=3)
+    got = segment_customers(scaled, FEATURES, CHANNEL_ARG, k=3)
+    np.testing.assert_allclose(got.reach, res.reach, rtol=1e-12, atol=1e-15)
+
+
 def test_written_shares_are_rounded_and_still_sum_to_one():
     # largest remainder: 1/3 each at 2 decimals -> 0.34, 0.33, 0.33 (the first remainder wins a tie)
     np.testing.assert_allclose(_round_shares(np.full(3, 1 / 3), 2), [0.34, 0.33, 0.33])
