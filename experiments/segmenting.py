@@ -211,8 +211,8 @@ def segment_customers(
     k_max : largest ``k`` tried when ``k`` is ``None``.
     seed : seed of k-means and of the silhouette subsample, ``0 .. 2**32 - 1``.
     n_init : k-means restarts (the best inertia is kept).
-    value : optional column of value per customer (e.g. average order value, ``>= 0``); a segment's
-        ``value.mean`` is its customers' mean.
+    value : optional column of value per customer (e.g. average order value, ``0 .. 1e15`` as a
+        scenario's ``value.mean``); a segment's ``value.mean`` is its customers' mean.
     names : segment names, largest segment first (default ``segment-1 .. segment-k``).
     max_response, half_saturation, slope : the whole-audience Hill curve written for every segment.
     silhouette_sample : customers the silhouette is computed on (a seeded subsample when more).
@@ -225,13 +225,14 @@ def segment_customers(
     ------
     BudgetGymError
         One line naming the file or option and the column: a missing or non-numeric column,
-        negative exposure or value, a constant feature, a channel without exposure, too few
+        negative exposure or value, a value above 1e15, a constant feature, a channel without exposure, too few
         customers (or distinct customers) for ``k``, ``k`` or ``k_max`` below 2, a ``seed`` outside
         ``0 .. 2**32 - 1``, scikit-learn missing.
     """
     # the calibration's column checks: one wording for every CSV budgetgym reads
     from budgetgym.calibration.data import _require, numeric_column, split_columns
     from budgetgym.envs.io import read_csv_table
+    from budgetgym.envs.scenario_parts import MAX_AMOUNT
 
     try:
         from sklearn.cluster import KMeans
@@ -292,7 +293,9 @@ def segment_customers(
         if top[i] <= 0:
             raise BudgetGymError(f"{source}: --channels: column '{col}' (channel '{name}') is 0 for every "
                                  "customer; expected some exposure to measure the channel's reach")
-    values = None if value is None else numeric_column(df, value, source, "value", nonnegative=True)
+    # a segment's value.mean is at most its customers' largest value: within a scenario's bound by this
+    values = None if value is None else numeric_column(df, value, source, "value", nonnegative=True,
+                                                       largest=MAX_AMOUNT)
 
     Z = _standardise(X, StandardScaler)
     distinct = len(np.unique(Z, axis=0))

@@ -203,6 +203,9 @@ def test_no_plots_writes_only_the_block(table, tmp_path, capsys):
         (lambda df: df.head(0), [], "0 customer(s); expected at least 3"),
         (lambda df: df.assign(aov=df["aov"].where(df.index != 7, -5.0)), ["--value", "aov"],
          "column 'aov', row 8: value must be non-negative, got -5"),
+        # a value.mean above a scenario's 1e15 was pydantic's traceback when the block was checked
+        (lambda df: df.assign(aov=2e15), ["--value", "aov"],
+         "column 'aov', row 1: value must be at most 1e+15 in size, got 2e+15"),
         (lambda df: df.assign(age=df.index % 2, income=df.index % 2, visits=df.index % 2), ["--k", "3"],
          "--features: only 2 distinct customer profile(s); expected at least k = 3"),
         (lambda df: df, ["--k", "1"], "--k: expected at least 2 segments, got 1"),
