@@ -264,7 +264,8 @@ def _advance_segments(
     rnd = part.random
     kinds, disp = bm.noise_kind_rows.tolist(), bm.dispersion[:, 0]
     if isinstance(rnd, PerEnvRandom):
-        conv, revenue = segment_counts(arrivals, kinds, disp, value, value_sd, rnd.generators(), None)
+        conv, revenue = segment_counts(arrivals, kinds, disp, value, value_sd, rnd.generators(), None,
+                                       seg.row_segments)
     else:
         conv, revenue = segment_counts(arrivals, kinds, disp, value, value_sd, None, rnd.generator)
     out["conversions"][r], out["revenue"][r] = conv, revenue

@@ -8,6 +8,11 @@ along each row's own last axis, whatever the number of rows). Counts are drawn p
 pair and valued at the segments' values, as :func:`~budgetgym.envs.dynamics.realise` does:
 row by row from each row's generator in ``per_env`` mode (the single environment's draws, in its
 order: counts, then the segments' value normals), for the whole part in ``batched`` mode.
+
+The draws of a family may hold different numbers of segments (a ``choice`` between two blocks):
+the part's per-row segment arrays then have ``S = max_m S_m`` columns, a row of a member with
+``S_m < S`` padded with segments that nothing reaches (arrivals, value and its noise 0), and each
+row draws from its generator for its own ``S_m`` segments only, as its single environment does.
 """
 
 from __future__ import annotations
@@ -46,13 +51,18 @@ class SegmentRows:
         if any(s is None for s in segs):
             raise ValueError("SegmentRows: every member needs segments")
         self.segments: list[SegmentModel] = segs  # type: ignore[assignment]
-        K, S = self.segments[0].mix.shape
+        #: each member's number of segments ``S_m``; the rows' arrays have ``S = max_m S_m`` (padded)
+        self.member_segments = [g.n_segments for g in self.segments]
+        K, S = self.segments[0].mix.shape[0], max(self.member_segments)
         self.shape = (n, K, S)
         # every row's segment values, value noise and reward weights [n, S], fixed for the rows' members
         rows = np.zeros(n, dtype=np.intp) if index is None else index
         fields = ("value", "value_noise_sd", "reward_weight")
-        self.value, self.value_sd, self.reward_weight = (np.stack([getattr(g, f) for g in self.segments])[rows]
-                                                         for f in fields)
+        self.value, self.value_sd, self.reward_weight = (
+            np.stack([np.pad(getattr(g, f), (0, S - g.n_segments)) for g in self.segments])[rows] for f in fields
+        )
+        #: each row's number of segments ``S_m`` ``[n]``
+        self.row_segments = np.array(self.member_segments, dtype=np.intp)[rows]
         #: each member's carry-in from a spend history (``None``: none)
         self.carry: list[CarryIn | None] = [None] * len(members)
 
@@ -71,8 +81,9 @@ class SegmentRows:
         n = self.n
         K = spend.shape[1]
         price, exposure = np.empty((n, K)), np.empty((n, K))
-        arrivals, shadow = np.empty(self.shape), np.empty(self.shape)
-        for m, r, state, carry in zip(self.members, self.rows, self.states, self.carry, strict=True):
+        arrivals, shadow = np.zeros(self.shape), np.zeros(self.shape)
+        for m, r, state, carry, S in zip(self.members, self.rows, self.states, self.carry, self.member_segments,
+                                         strict=True):
             x = spend[r]
             noise = None if nu is None else np.concatenate([nu[r], np.ones_like(nu[r])])
             out = transition(m, state, t, np.concatenate([x, x]), _rows(cost, r), _rows(response, r),
@@ -81,27 +92,31 @@ class SegmentRows:
             assert out.segment is not None
             h = len(x)
             price[r], exposure[r] = out.price[:h], out.exposure[:h]
-            arrivals[r], shadow[r] = out.segment.arrivals[:h], out.segment.arrivals[h:]
+            arrivals[r, :, :S], shadow[r, :, :S] = out.segment.arrivals[:h], out.segment.arrivals[h:]
         return price, exposure, arrivals, shadow
 
 
 def segment_counts(
     arrivals: np.ndarray, kinds: list[str], dispersion: np.ndarray, value: np.ndarray, value_sd: np.ndarray,
     generators: list[np.random.Generator] | None, generator: np.random.Generator | None,
+    row_segments: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Realised ``(conversions [n, K], revenue [n, K])`` around ``arrivals [n, K, S]``: counts per
     pair, values per segment with a mean-one log-normal noise of log-sd ``value_sd``
     (:func:`~budgetgym.envs.dynamics.realise`). ``generators``: one per row (``per_env``: each row
-    draws its counts, then its segments' normals); else ``generator`` draws for every row at once."""
+    draws its counts, then its segments' normals, for its first ``row_segments[i]`` segments, all
+    ``S`` when ``None``; the rest are padding, :class:`SegmentRows`); else ``generator`` draws for
+    every row at once (padding has no arrivals, so its counts are 0)."""
     n, K, S = arrivals.shape
     noisy = value_sd > 0
     z = np.zeros((n, S))
     if generators is not None:
-        pairs = np.empty_like(arrivals)
+        pairs = np.zeros_like(arrivals)
         for i, g in enumerate(generators):
-            pairs[i] = draw_counts(arrivals[i], kinds[i], float(dispersion[i]), g)
-            if noisy[i].any():
-                z[i] = g.standard_normal(S)
+            own = S if row_segments is None else int(row_segments[i])
+            pairs[i, :, :own] = draw_counts(arrivals[i, :, :own], kinds[i], float(dispersion[i]), g)
+            if noisy[i, :own].any():
+                z[i, :own] = g.standard_normal(own)
     else:
         assert generator is not None
         if len(set(kinds)) == 1:

@@ -94,27 +94,42 @@ class Written:
 
 def write_segments(result: SegmentationResult, out: str | Path, plots: bool = True) -> Written:
     """Write the ``segments:`` block to ``out`` (``.yaml``/``.yml``, atomically) and, with ``plots``
-    and matplotlib installed, :func:`plot_segments` to ``out`` with the suffix ``.png``."""
+    and matplotlib installed, :func:`plot_segments` to ``out`` with the suffix ``.png``.
+
+    Both or neither: when either cannot be written (an :class:`OSError`: a full disk, no
+    permission), the figure is removed again (unless it was there before) and the error is the
+    one-line :class:`BudgetGymError` ``--out '<out>': cannot be written (<reason>)``."""
     import importlib.util
 
-    from budgetgym.envs.io import atomic_write_text
+    from budgetgym.envs import io
 
     out = Path(out)
     check_out_file(out)
     text = segments_yaml(result)
     figure, note = None, None
-    if plots and importlib.util.find_spec("matplotlib") is None:
-        note = 'no figure: it needs matplotlib (pip install "budgetgym[plot]")'
-    elif plots:
-        figure = plot_segments(result, out.with_suffix(".png"))
-    atomic_write_text(out, text)
+    png = out.with_suffix(".png")
+    had_png = png.exists()
+    try:
+        if plots and importlib.util.find_spec("matplotlib") is None:
+            note = 'no figure: it needs matplotlib (pip install "budgetgym[plot]")'
+        elif plots:
+            figure = plot_segments(result, png)
+        io.atomic_write_text(out, text)
+    except OSError as err:
+        if figure is not None and not had_png:
+            figure.unlink(missing_ok=True)
+        raise BudgetGymError(f"--out '{out}': cannot be written ({err.strerror or err})") from None
     return Written(out, figure, note)
 
 
 def check_out_file(out: str | Path) -> None:
-    """``--out`` must name a ``.yaml``/``.yml`` file (not a directory) — checked before any work."""
+    """``--out`` must name a ``.yaml``/``.yml`` file (not a directory, no parent of it a file) —
+    checked before any work."""
     out = Path(out)
     if out.suffix not in (".yaml", ".yml"):
         raise BudgetGymError(f"--out '{out}': expected a .yaml file for the segments block")
     if out.is_dir():
         raise BudgetGymError(f"--out '{out}': is a directory; expected a .yaml file")
+    blocker = next((p for p in out.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise BudgetGymError(f"--out '{out}': '{blocker}' is a file, not a directory")

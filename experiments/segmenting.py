@@ -8,8 +8,10 @@ block to merge into a scenario (:class:`~budgetgym.envs.scenario_parts.SegmentCo
 
 Method
 ------
-* **Standardise** each feature (zero mean, unit variance, scikit-learn's ``StandardScaler``), so
-  no feature dominates by its unit; a constant feature is an error (it cannot separate anyone).
+* **Standardise** each feature (zero mean, unit variance, scikit-learn's ``StandardScaler`` after
+  dividing by the column's largest absolute value, which changes nothing but keeps its variance
+  inside a float's range), so no feature dominates by its unit, however large or small; a constant
+  feature is an error (it cannot separate anyone).
 * **k-means** (scikit-learn's ``KMeans``, ``n_init`` restarts, ``random_state = seed``) on the
   standardised features. With ``k`` omitted, every ``k`` in ``2 .. min(k_max, n - 1)`` is fitted
   and the one with the highest mean **silhouette** wins (ties: the smaller ``k``). On a table of
@@ -207,10 +209,10 @@ def segment_customers(
     k : number of segments (``2 <= k < n``); ``None``: chosen by silhouette over
         ``2 .. min(k_max, n - 1)``.
     k_max : largest ``k`` tried when ``k`` is ``None``.
-    seed : seed of k-means and of the silhouette subsample.
+    seed : seed of k-means and of the silhouette subsample, ``0 .. 2**32 - 1``.
     n_init : k-means restarts (the best inertia is kept).
-    value : optional column of value per customer (e.g. average order value, ``>= 0``); a segment's
-        ``value.mean`` is its customers' mean.
+    value : optional column of value per customer (e.g. average order value, ``0 .. 1e15`` as a
+        scenario's ``value.mean``); a segment's ``value.mean`` is its customers' mean.
     names : segment names, largest segment first (default ``segment-1 .. segment-k``).
     max_response, half_saturation, slope : the whole-audience Hill curve written for every segment.
     silhouette_sample : customers the silhouette is computed on (a seeded subsample when more).
@@ -223,13 +225,14 @@ def segment_customers(
     ------
     BudgetGymError
         One line naming the file or option and the column: a missing or non-numeric column,
-        negative exposure or value, a constant feature, a channel without exposure, too few
-        customers (or distinct customers) for ``k``, ``k`` or ``k_max`` below 2, scikit-learn
-        missing.
+        negative exposure or value, a value above 1e15, a constant feature, a channel without exposure, too few
+        customers (or distinct customers) for ``k``, ``k`` or ``k_max`` below 2, a ``seed`` outside
+        ``0 .. 2**32 - 1``, scikit-learn missing.
     """
     # the calibration's column checks: one wording for every CSV budgetgym reads
     from budgetgym.calibration.data import _require, numeric_column, split_columns
     from budgetgym.envs.io import read_csv_table
+    from budgetgym.envs.scenario_parts import MAX_AMOUNT
 
     try:
         from sklearn.cluster import KMeans
@@ -247,6 +250,8 @@ def segment_customers(
         raise BudgetGymError(f"--k: expected at least 2 segments, got {k}")
     if k is None and k_max < 2:
         raise BudgetGymError(f"--k-max: expected at least 2, got {k_max}")
+    if not 0 <= seed < 2**32:  # KMeans' random_state (and the subsample's generator) take no other
+        raise BudgetGymError(f"--seed: expected an integer from 0 to {2**32 - 1}, got {seed}")
     if n_init < 1:
         raise BudgetGymError(f"n_init: expected at least 1, got {n_init}")
     if silhouette_sample < 2:
@@ -283,14 +288,16 @@ def segment_customers(
             raise BudgetGymError(f"{source}: --features: column '{col}' is constant ({X[0, j]:g} for every "
                                  "customer); expected a feature that varies across customers")
     exposure = np.column_stack([numeric_column(df, c, source, "exposure", nonnegative=True) for _, c in pairs])
-    totals = exposure.sum(axis=0)
+    top = exposure.max(axis=0)  # the largest exposure per channel (non-negative: 0 means none at all)
     for i, (name, col) in enumerate(pairs):
-        if totals[i] <= 0:
+        if top[i] <= 0:
             raise BudgetGymError(f"{source}: --channels: column '{col}' (channel '{name}') is 0 for every "
                                  "customer; expected some exposure to measure the channel's reach")
-    values = None if value is None else numeric_column(df, value, source, "value", nonnegative=True)
+    # a segment's value.mean is at most its customers' largest value: within a scenario's bound by this
+    values = None if value is None else numeric_column(df, value, source, "value", nonnegative=True,
+                                                       largest=MAX_AMOUNT)
 
-    Z = StandardScaler().fit_transform(X)
+    Z = _standardise(X, StandardScaler)
     distinct = len(np.unique(Z, axis=0))
     if k is not None and distinct < k:
         raise BudgetGymError(f"{source}: --features: only {distinct} distinct customer profile(s); expected at "
@@ -327,7 +334,10 @@ def segment_customers(
     onehot[np.arange(n), labels] = 1.0
     centres = (onehot.T @ X) / counts[:, None]
     standardised = (onehot.T @ Z) / counts[:, None]
-    reach = (exposure.T @ onehot) / totals[:, None]
+    # R_is = sum_{c in s} x_ci / sum_c x_ci, on x_ci / max_c x_ci (the same ratio): totals of exposure of
+    # order 1e306 per customer would overflow to inf
+    unit = exposure / top
+    reach = (unit.T @ onehot) / unit.sum(axis=0)[:, None]
     return SegmentationResult(
         source=source, features=tuple(feats), channels=tuple(n for n, _ in pairs),
         columns=tuple(c for _, c in pairs), labels=labels, counts=counts, sizes=counts / n, centres=centres,
@@ -337,6 +347,30 @@ def segment_customers(
         value=None if values is None else (onehot.T @ values) / counts, value_column=value, curve=curve,
         seed=seed, silhouette_sample=len(scored),
     )
+
+
+def _standardise(X: np.ndarray, scaler: Any) -> np.ndarray:
+    r"""Each column of ``X [n, F]`` to zero mean and unit variance, in any unit.
+
+    Standardising is invariant to a positive scale of a column,
+    :math:`(c x - \overline{c x}) / \operatorname{sd}(c x) = (x - \bar x) / \operatorname{sd}(x)` for
+    :math:`c > 0`, so each column is first divided by its largest absolute value
+    :math:`c_j = 1 / \max_n |x_{nj}|` (``X`` has no constant column, so :math:`c_j` is finite): the
+    scaler's variance then never overflows (a feature of order 1e170 has a variance of 1e340) nor
+    underflows to 0 (one of order 1e-170, which the scaler would take for constant and leave out).
+
+    Parameters
+    ----------
+    X : ``[n, F]`` finite features, none constant.
+    scaler : scikit-learn's ``StandardScaler`` class.
+
+    Returns
+    -------
+    np.ndarray
+        ``[n, F]`` standardised features.
+    """
+    top = np.abs(X).max(axis=0)
+    return np.asarray(scaler().fit_transform(X / np.where(top > 0, top, 1.0)), dtype=float)
 
 
 def _check_curve(curve: dict[str, float]) -> None:

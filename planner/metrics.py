@@ -154,32 +154,38 @@ def budget_marginal(model: Model, plan: np.ndarray, budget: float) -> dict[str, 
 
 def segment_table(model: Model, plan: np.ndarray, names: list[str], channels: list[str]) -> pd.DataFrame | None:
     r"""With audience segments (:mod:`budgetgym.envs.segments`), one row per segment at ``plan``
-    (``None`` without segments): ``size`` :math:`\sigma_s`; ``exposure`` :math:`\sum_t A_{t,s}`, the
-    segment's effective exposure over the window (impressions or clicks reaching it, times the
-    effectiveness and response multipliers) and ``exposure_per_size`` :math:`\sum_t A_{t,s}/\sigma_s`
+    (``None`` without segments, or for a family whose draws do not all have the same segments, by
+    name and order: there is no one segment to average over the draws then): ``size``
+    :math:`\sigma_s`; ``exposure`` :math:`\sum_t A_{t,s}`, the segment's effective exposure over the
+    window (impressions or clicks reaching it, times the effectiveness and response multipliers) and
+    ``exposure_per_size`` :math:`\sum_t A_{t,s}/\sigma_s`
     (the frequency index: the same per person in every segment when it is equal); ``saturation``,
     the mean over steps of :math:`r_s / (\sigma_s \beta_s)` (share of the segment's most conversions
     reached); ``conversions`` and ``revenue`` arriving in the window (:math:`v_s` times them); and
     ``from_<channel>``, each channel's credited share of the segment's conversions. For a family,
-    the mean over its draws."""
+    the mean over its draws :math:`\sum_n p_n (\cdot)_n` (``size`` :math:`\sum_n p_n \sigma_{s,n}` and
+    ``exposure_per_size`` :math:`\sum_n p_n \sum_t A_{t,s,n} / \sigma_{s,n}` included: draws may size the
+    segments differently), and ``from_<channel>`` the channel's share of the mean conversions."""
     members, weights = (model.members, model.weights) if isinstance(model, MeanExpectedModel) else ([model], [1.0])
     segmented = [m for m in members if isinstance(m, SegmentExpectedModel)]
-    if len(segmented) != len(members):
+    if len(segmented) != len(members) or len({m.seg.names for m in segmented}) > 1:
         return None
     X = np.asarray(plan, dtype=float)
 
     def mean(fn: str) -> np.ndarray:
         return sum(w * getattr(m, fn)(X) for w, m in zip(weights, segmented, strict=True))
 
-    seg = segmented[0].seg
+    def per_size() -> np.ndarray:
+        return sum(w * m.segment_exposure(X) / m.seg.size for w, m in zip(weights, segmented, strict=True))
+
     exposure, conv, credits = mean("segment_exposure"), mean("segment_conversions"), mean("segment_credits")
     revenue = mean("segment_revenue")
     share = credits / np.where(conv > 0, conv, 1.0)  # [K, S]
     frame = pd.DataFrame({
         "segment": names,
-        "size": seg.size,
+        "size": sum(w * m.seg.size for w, m in zip(weights, segmented, strict=True)),
         "exposure": exposure,
-        "exposure_per_size": exposure / seg.size,
+        "exposure_per_size": per_size(),
         "saturation": mean("segment_saturation"),
         "conversions": conv,
         "revenue": revenue,

@@ -98,6 +98,33 @@ def test_a_given_k_and_names_and_a_silhouette_subsample(table):
     assert sub.silhouettes[3] == pytest.approx(res.silhouettes[3], abs=0.05)  # 300 of 1,000 customers
 
 
+@pytest.mark.parametrize("unit", [1e-170, 1e170])
+def test_a_feature_in_extreme_units_segments_as_in_ordinary_ones(table, tmp_path, unit):
+    """Standardising is unit-free: income in units of 1e-170 or 1e170 gives the same segments. Its
+    variance (1e-340 or 1e340) under- or overflows a float, which dropped the feature silently (the
+    scaler took it for constant) or crashed k-means on NaN with a traceback."""
+    scaled = tmp_path / "scaled.csv"
+    df = pd.read_csv(table[0])
+    df.assign(income=df["income"] * unit).to_csv(scaled, index=False)
+    res = segment_customers(table[0], FEATURES, CHANNEL_ARG, k=3)
+    got = segment_customers(scaled, FEATURES, CHANNEL_ARG, k=3)
+    np.testing.assert_array_equal(got.labels, res.labels)
+    np.testing.assert_allclose(got.standardised, res.standardised, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got.centres[:, 1], res.centres[:, 1] * unit, rtol=1e-9)
+
+
+@pytest.mark.parametrize("unit", [1e-300, 1e306])
+def test_exposure_in_extreme_units_gives_the_same_reach(table, tmp_path, unit):
+    """Reach is a ratio of sums of one channel's exposure, whatever its unit: video exposure of
+    order 1e306 per customer overflowed the channel's total to inf (NaN shares, a traceback)."""
+    scaled = tmp_path / "scaled.csv"
+    df = pd.read_csv(table[0])
+    df.assign(video=df["video"] * unit).to_csv(scaled, index=False)
+    res = segment_customers(table[0], FEATURES, CHANNEL_ARG, k=3)
+    got = segment_customers(scaled, FEATURES, CHANNEL_ARG, k=3)
+    np.testing.assert_allclose(got.reach, res.reach, rtol=1e-12, atol=1e-15)
+
+
 def test_written_shares_are_rounded_and_still_sum_to_one():
     # largest remainder: 1/3 each at 2 decimals -> 0.34, 0.33, 0.33 (the first remainder wins a tie)
     np.testing.assert_allclose(_round_shares(np.full(3, 1 / 3), 2), [0.34, 0.33, 0.33])
@@ -176,12 +203,18 @@ def test_no_plots_writes_only_the_block(table, tmp_path, capsys):
         (lambda df: df.head(0), [], "0 customer(s); expected at least 3"),
         (lambda df: df.assign(aov=df["aov"].where(df.index != 7, -5.0)), ["--value", "aov"],
          "column 'aov', row 8: value must be non-negative, got -5"),
+        # a value.mean above a scenario's 1e15 was pydantic's traceback when the block was checked
+        (lambda df: df.assign(aov=2e15), ["--value", "aov"],
+         "column 'aov', row 1: value must be at most 1e+15 in size, got 2e+15"),
         (lambda df: df.assign(age=df.index % 2, income=df.index % 2, visits=df.index % 2), ["--k", "3"],
          "--features: only 2 distinct customer profile(s); expected at least k = 3"),
         (lambda df: df, ["--k", "1"], "--k: expected at least 2 segments, got 1"),
         (lambda df: df, ["--k", "1001"], "1000 customer(s); expected at least 1002"),
         (lambda df: df, ["--names", "a,b"], "--names: expected 3 names (k = 3 chosen by silhouette), got 2"),
         (lambda df: df, ["--slope", "50"], "--slope: Input should be less than or equal to 10 (got 50)"),
+        # numpy's and scikit-learn's tracebacks before: seeds are 0 .. 2**32 - 1 for KMeans' random_state
+        (lambda df: df, ["--seed", "-1"], "--seed: expected an integer from 0 to 4294967295, got -1"),
+        (lambda df: df, ["--seed", "4294967296"], "--seed: expected an integer from 0 to 4294967295, got 4294967296"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(table, tmp_path, capsys, edit, args, expected):
@@ -209,6 +242,36 @@ def test_an_empty_file_and_a_bad_out_are_one_line(tmp_path, capsys):
                            "--out", str(tmp_path / "s.txt"))
     assert code == 2 and "--out" in err and "expected a .yaml file" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.csv"]
+
+
+def test_an_out_below_a_file_is_one_line_before_any_work(table, tmp_path, capsys):
+    """A parent of --out that is a file: one line naming it, checked before the clustering (it was
+    a FileExistsError traceback after the work)."""
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    code, printed, err = run_cli(capsys, "segment", str(table[0]), "--features", FEATURES, "--channels",
+                                 CHANNEL_ARG, "--k", "2", "--out", str(blocker / "s.yaml"))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"--out '{blocker / 's.yaml'}': '{blocker}' is a file, not a directory" in err
+    assert printed == ""  # no segment table: nothing was clustered
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_a_block_that_cannot_be_written_leaves_no_figure(table, tmp_path, capsys, monkeypatch):
+    """The figure is drawn first; when the block then cannot be written (a full disk, no permission)
+    the figure goes too and the error is one line, so nothing is half-written."""
+    import budgetgym.envs.io as io
+
+    def full_disk(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(io, "atomic_write_text", full_disk)
+    out = tmp_path / "s.yaml"
+    code, _, err = run_cli(capsys, "segment", str(table[0]), "--features", FEATURES, "--channels", CHANNEL_ARG,
+                           "--k", "2", "--out", str(out))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"--out '{out}': cannot be written (" in err and "No space left on device" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_without_scikit_learn_the_error_says_what_to_install(table, tmp_path, capsys, monkeypatch):

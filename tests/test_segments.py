@@ -113,6 +113,55 @@ def test_one_step_by_hand() -> None:
     np.testing.assert_allclose(em.channel_conversions(np.array([[x_tv, x_web]])), [conv_tv, conv_web], rtol=1e-12)
 
 
+def test_three_steps_by_hand_with_a_logistic_segment() -> None:
+    """Two channels, two segments over three steps: demand multipliers on the effective exposure,
+    carry-over, a segment delay, effectiveness and a logistic segment curve
+    ``sigma beta tanh(lambda A / (2 sigma))`` (the docstring's step 3), every number by hand."""
+    sc = scenario_from_dict({
+        "name": "hand3", "horizon": 3, "budget": {"total": 3000, "pacing": "even"}, "reward": "revenue",
+        "noise": {"conversions": "none"}, "seasonality": {"demand": {"weekly_amplitude": 0.3}},
+        "channels": [
+            {"name": "a", "cost": {"unit": "impression", "price": 10, "ref_spend": 1000, "elasticity": 0.0},
+             "adstock": {"type": "geometric", "decay": 0.5, "normalize": False}},
+            {"name": "b", "cost": {"unit": "impression", "price": 5, "ref_spend": 1000, "elasticity": 0.0}},
+        ],
+        "segments": [
+            {"name": "s1", "size": 0.4, "value": {"mean": 10}, "reach": {"a": 0.6, "b": 0.3},
+             "saturation": {"type": "hill", "max_response": 100, "half_saturation": 100000, "slope": 1.0},
+             "effectiveness": {"b": 2.0}, "delay": {"type": "geometric", "mean_lag": 1.0, "window": 3}},
+            {"name": "s2", "size": 0.6, "value": {"mean": 20}, "reach": {"a": 0.4, "b": 0.7},
+             "saturation": {"type": "logistic", "max_response": 50, "rate": 1e-5}},
+        ],
+    })
+    X = np.array([[600.0, 400.0], [200.0, 800.0], [500.0, 500.0]])
+    m = 1.0 + 0.3 * np.sin(2 * np.pi * np.arange(3) / 7 + np.pi / 2)  # weekly demand, peak at day 0
+    np.testing.assert_allclose(scenario_path(sc).response[:, 0], m, rtol=1e-12)
+    e = 1000 * X / [10.0, 5.0]
+    a = e.copy()
+    a[1, 0] += 0.5 * e[0, 0]
+    a[2, 0] += 0.5 * e[1, 0] + 0.25 * e[0, 0]
+    x = np.array([[0.6, 0.4], [0.3 * 2.0, 0.7]]) * (m[:, None] * a)[:, :, None]  # [t, i, s]
+    A = x.sum(axis=1)
+    r = np.column_stack([0.4 * 100 * (A[:, 0] / 0.4) / (100000 + A[:, 0] / 0.4),
+                         0.6 * 50 * np.tanh(1e-5 * A[:, 1] / (2 * 0.6))])
+    pair = x / A[:, None, :] * r[:, None, :]
+    q = np.array([1.0, 0.5, 0.25]) / 1.75  # geometric lag, rho = 1/2, window 3
+    arrive = pair.copy()
+    arrive[:, :, 0] = [q[: t + 1][::-1] @ pair[: t + 1, :, 0] for t in range(3)]
+    revenue = (arrive * [10.0, 20.0]).sum(axis=(1, 2))
+
+    np.testing.assert_allclose(evaluate_plan(sc, X, per_step=True), revenue, rtol=1e-12)
+    em = expected_model(ChannelModel.from_scenario(sc), scenario_path(sc))
+    np.testing.assert_allclose(em.segment_credits(X), arrive.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(em.segment_saturation(X), (r / [40.0, 30.0]).mean(axis=0), rtol=1e-12)
+    env = ChannelBudgetEnv(sc)
+    env.reset(seed=0)
+    for t in range(3):
+        _, reward, _, _, info = env.step(split_to_action(X[t] / X[t].sum(), sc.action.logit_scale))
+        np.testing.assert_allclose(info["expected_conversions"], arrive[t].sum(axis=-1), rtol=1e-12)
+        assert reward == pytest.approx(revenue[t], rel=1e-12)
+
+
 # ------------------------------------------------------------------ segment-free = today
 def _own_segments(name: str) -> dict[str, Any]:
     """``name`` rewritten with each channel its own segment: size 1/K, the channel's curve K times as
@@ -361,6 +410,53 @@ def test_planner_reports_each_segment(tmp_path: Any) -> None:
     out = write_plan(res, tmp_path / "p", plots=False).out
     assert (out / "segments.csv").exists() and "## Audience segments" in (out / "report.md").read_text()
     assert plan("stationary-3", curves=False).segments is None
+
+
+def test_segment_table_of_draws_with_different_sizes_is_their_mean() -> None:
+    r"""A family whose draws size the segments differently (an ensemble of fitted draws): the table's
+    ``size`` is the draws' mean size and ``exposure_per_size`` the mean of each draw's
+    :math:`\sum_t A_{t,s} / \sigma_s`, as every other column is the mean over the draws (they were the
+    first draw's size, and the mean exposure over it)."""
+    from budgetgym.envs.expected import MeanExpectedModel
+    from budgetgym.planner.metrics import segment_table
+
+    d = toy()
+    draws = []
+    for young in (0.4, 0.1):
+        d["segments"][0]["size"], d["segments"][1]["size"] = young, 1.0 - young
+        draws.append(scenario_from_dict(copy.deepcopy(d)))
+    ems = [expected_model(ChannelModel.from_scenario(sc), scenario_path(sc)) for sc in draws]
+    X = random_plan(draws[0], np.random.default_rng(2))
+    table = segment_table(MeanExpectedModel(ems, np.array([0.25, 0.75])), X, ["young", "old"], ["a", "b", "c"])
+    assert table is not None
+    sizes = np.array([[0.4, 0.6], [0.1, 0.9]])
+    np.testing.assert_allclose(table["size"], 0.25 * sizes[0] + 0.75 * sizes[1], rtol=1e-12)
+    per_size = [em.segment_exposure(X) / sz for em, sz in zip(ems, sizes, strict=True)]
+    np.testing.assert_allclose(table["exposure_per_size"], 0.25 * per_size[0] + 0.75 * per_size[1], rtol=1e-12)
+    np.testing.assert_allclose(table["exposure"], 0.25 * ems[0].segment_exposure(X) + 0.75 * ems[1].segment_exposure(X),
+                               rtol=1e-12)
+
+
+def test_plan_on_draws_with_different_segments_has_no_segment_table(tmp_path: Any) -> None:
+    """A family choosing between two segments blocks (three segments or two): there is no one set of
+    segments to average over, so the plan has no segment table (it crashed on the arrays' shapes)."""
+    import yaml
+
+    from budgetgym.planner import plan
+
+    d = toy()
+    d["horizon"] = 3
+    two = copy.deepcopy(d["segments"])
+    three = copy.deepcopy(two) + [{"name": "new", "size": 0.2, "reach": {"c": 0.1},
+                                   "saturation": {"type": "hill", "max_response": 50, "half_saturation": 1e5}}]
+    three[1]["size"] = 0.4
+    d["segments"] = {"dist": "choice", "values": [three, two]}
+    path = tmp_path / "choice.yaml"
+    path.write_text(yaml.safe_dump({"family": "choice", "seed": 1, "scenario": d}))
+    family = load_family(path)
+    assert {len(family.sample(i, "train").segments or []) for i in range(8)} == {2, 3}
+    res = plan(family, curves=False, draws=8)
+    assert res.segments is None and res.channels["conversions"].sum() > 0
 
 
 def test_history_carries_into_a_segmented_window() -> None:

@@ -96,6 +96,30 @@ def test_segmented_family_with_noise_equals_single_envs(tmp_path: Any) -> None:
     assert len({sc.segments[0].reach["social"] for sc in vec.scenarios}) == 3  # type: ignore[index]
 
 
+def test_draws_with_different_numbers_of_segments_equal_single_envs(tmp_path: Any) -> None:
+    """A family choosing between two segments blocks (three segments or two, one with value noise)
+    under negative-binomial counts: rows of either kind play as their single environments (the
+    vector env stacked the rows' segment arrays and failed to reset)."""
+    import copy
+
+    import yaml
+
+    d = load_scenario("overlap-5").model_dump(mode="json", exclude_none=True)
+    d["horizon"], d["budget"]["total"] = 5, 40000.0
+    d["noise"] = {"conversions": "negative_binomial", "dispersion": 20.0}
+    three = copy.deepcopy(d["segments"])
+    three[2]["value"] = {"mean": 90.0, "noise_sd": 0.2}
+    two = copy.deepcopy(d["segments"][:2])
+    two[0]["size"], two[1]["size"] = 0.5, 0.5
+    d["segments"] = {"dist": "choice", "values": [three, two]}
+    path = tmp_path / "seg-choice.yaml"
+    path.write_text(yaml.safe_dump({"family": "seg-choice", "seed": 1, "scenario": d}))
+    family = load_family(path)
+    vec = ChannelBudgetVectorEnv(family, 4)
+    _same_run(_sync(lambda: ChannelBudgetEnv(family), 4), vec, vec.horizon + 2)
+    assert {len(sc.segments or []) for sc in vec.scenarios} == {2, 3}
+
+
 @pytest.mark.parametrize("source", ["shock-5", "retail-5-family", "overlap-5"])
 def test_history_option_equals_single_envs(source: str) -> None:
     family = load_family(source)
