@@ -35,7 +35,7 @@ import hashlib
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -73,6 +73,8 @@ __all__ = [
 ]
 
 LABEL = r"^[A-Za-z0-9_.-]{1,60}$"
+#: An absolute, dotted module name (importlib raises TypeError / ValueError on a relative or empty one).
+MODULE = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"
 #: Held-out test draws (and as many train draws) a family is scored on when ``draws`` is not given.
 DEFAULT_DRAWS = 10
 
@@ -156,7 +158,9 @@ class ExperimentConfig(StrictModel):
     deterministic: bool = Field(True, description="passed to predict")
     learn: bool = Field(True, description="online learners update during evaluation")
     baseline: str | None = Field(None, description="agent label for uplift; default 'equal' when present")
-    imports: list[str] = Field(default_factory=list, description="modules to import first (custom agents)")
+    imports: list[Annotated[str, Field(pattern=MODULE)]] = Field(
+        default_factory=list, description="modules to import first (custom agents)"
+    )
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
 
     @model_serializer(mode="wrap")

@@ -193,6 +193,9 @@ BAD_FILES = {
     "typo.yaml": (TINY.replace("episodes: 2", "episdes: 2"), ["typo.yaml", "episdes", "did you mean 'episodes'"]),
     "missing_agents.yaml": ("name: x\nscenarios: [stationary-3]\nseeds: 1\n", ["missing_agents.yaml", "agents",
                                                                                "Field required"]),
+    # a relative or empty module name made importlib raise TypeError / ValueError: a traceback
+    "bad_import.yaml": (TINY.replace("imports: [", "imports: ['..', "), ["bad_import.yaml", "imports[0]"]),
+    "empty_import.yaml": (TINY.replace("imports: [", "imports: ['', "), ["empty_import.yaml", "imports[0]"]),
 }
 
 
