@@ -31,6 +31,7 @@ before validation, so they are validated like the file itself.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from importlib import resources
@@ -394,8 +395,28 @@ def _relative_scenarios(data: dict[str, Any], base: Path) -> dict[str, Any]:
 
 
 def config_hash(payload: Any) -> str:
-    """SHA-256 (first 16 hex digits) of the canonical JSON of ``payload``."""
-    if isinstance(payload, BaseModel):
+    """SHA-256 (first 16 hex digits) of the canonical JSON of ``payload``.
+
+    An :class:`ExperimentConfig` is hashed with every scenario entry that names a readable file
+    replaced by the file's parsed content (:func:`load_experiment` makes those paths absolute):
+    the hash of an experiment, recorded in ``meta.json`` and compared by the regression gate,
+    must not depend on where the project is checked out.
+    """
+    if isinstance(payload, ExperimentConfig):
+        payload = _hashed_experiment(payload)
+    elif isinstance(payload, BaseModel):
         payload = payload.model_dump(mode="json")
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _hashed_experiment(config: ExperimentConfig) -> dict[str, Any]:
+    """``config`` dumped, with each scenario file path replaced by ``{"file": <its YAML content>}``
+    (a path that cannot be read is kept as it is)."""
+    data: dict[str, Any] = config.model_dump(mode="json")
+    for entry in data["scenarios"]:
+        name = entry["scenario"]
+        if names_a_file(name) and Path(name).is_file():
+            with contextlib.suppress(BudgetGymError):
+                entry["scenario"] = {"file": read_yaml(name, "scenario file")}
+    return data

@@ -287,6 +287,25 @@ def test_config_hash_mismatch_can_be_allowed(grid, tmp_path, capsys):
     assert "config changed" in err
 
 
+def _checkout(root: Path, horizon: int) -> Path:
+    """A project folder with a scenario file and an experiment naming it by a relative path."""
+    (root / "scenarios").mkdir(parents=True)
+    (root / "experiments").mkdir()
+    sc = load_scenario("stationary-3").override({"horizon": horizon}).model_dump(mode="json")
+    (root / "scenarios" / "mine.yaml").write_text(json.dumps({**sc, "name": "mine"}))
+    exp = root / "experiments" / "gate.yaml"
+    exp.write_text("name: gate\nscenarios: [../scenarios/mine.yaml]\nagents: [equal]\nseeds: 2\n")
+    return exp
+
+
+def test_the_config_hash_does_not_depend_on_where_the_project_is_checked_out(tmp_path):
+    """A baseline recorded in one checkout must gate the same experiment in another (CI): the hash
+    of a scenario named by a file follows the file's content, not its absolute path."""
+    here = config_hash(load_experiment(_checkout(tmp_path / "laptop", 5)))
+    assert config_hash(load_experiment(_checkout(tmp_path / "ci" / "workspace", 5))) == here
+    assert config_hash(load_experiment(_checkout(tmp_path / "edited", 6))) != here
+
+
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
