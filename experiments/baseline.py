@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION: Literal[1] = 1
+#: Columns of ``results.csv`` read as text, never as numbers or missing values.
+TEXT_COLUMNS = ("scenario", "agent", "split")
 
 
 # ------------------------------------------------------------------------------ schema
@@ -129,6 +131,11 @@ def load_results(results_dir: str | Path) -> Any:
     if path.is_file():
         try:
             frame = pd.read_csv(path)
+            # labels are text: "NA", "None" or "null" must not read as missing (the rows would drop
+            # out of the gate) nor "007" as the number 7
+            text = [c for c in TEXT_COLUMNS if c in frame.columns]
+            if text:
+                frame[text] = pd.read_csv(path, usecols=text, dtype=str, keep_default_na=False)
         except (OSError, ValueError) as err:
             raise BudgetGymError(f"'{path}': cannot be read as CSV ({err})") from None
     else:

@@ -248,6 +248,24 @@ def test_seed_noise_of_the_same_agent_never_trips_the_gate(tmp_path, agent):
     assert max(abs(d) for d in diffs) > 0  # the comparisons did see seed noise
 
 
+def test_labels_that_read_as_missing_values_are_gated(tmp_path):
+    """A scenario labelled NA (North America) or an agent labelled None is a label, not a missing
+    value: results.csv must not drop its rows, or the gate would silently never look at them."""
+    rows = [
+        {"scenario": sc, "agent": ag, "seed": s, "episode": 0, "pct_of_oracle": 90.0 + s, "split": ""}
+        for sc in ("NA", "EU")
+        for ag in ("None", "equal")
+        for s in range(3)
+    ]
+    base = record_baseline(_synthetic_dir(tmp_path / "base", rows, "labels"))
+    assert {(e.scenario, e.agent) for e in base.entries} == {
+        (sc, ag) for sc in ("NA", "EU") for ag in ("None", "equal")
+    }
+    worse = [{**r, "pct_of_oracle": r["pct_of_oracle"] - 5} if r["scenario"] == "NA" else r for r in rows]
+    rep = compare(_synthetic_dir(tmp_path / "now", worse, "labels"), base)
+    assert {(r.scenario, r.agent) for r in rep.failed} == {("NA", "None"), ("NA", "equal")}
+
+
 # ------------------------------------------------------------------------------ user errors
 def _baseline_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
