@@ -151,8 +151,12 @@ def load_results(results_dir: str | Path) -> Any:
 def per_seed_values(frame: Any, metric: str, where: str) -> dict[tuple[str, str], dict[int, float]]:
     """(scenario, agent) -> seed -> the run's ``metric`` (mean over its episodes; for a family,
     over its held-out test draws and episodes)."""
+    import pandas as pd
+
     if metric not in frame.columns:
         raise BudgetGymError(f"{where}: metric '{metric}' is not a results column")
+    if not pd.api.types.is_numeric_dtype(frame[metric]):
+        raise BudgetGymError(f"{where}: metric '{metric}' is not numeric (a metric is averaged over a run's episodes)")
     scores = run_scores(held_out(frame), metric)
     out: dict[tuple[str, str], dict[int, float]] = {}
     for (sc, ag), grp in scores.groupby(["scenario", "agent"], sort=True):

@@ -334,6 +334,7 @@ def test_the_config_hash_does_not_depend_on_where_the_project_is_checked_out(tmp
         (["regress", "{tmp}", "--baseline", "{base}"], "no results"),
         (["baseline", "{tmp}/no-dir", "--out", "{tmp}/b.json"], "not found"),
         (["baseline", "{dir}", "--out", "{tmp}/b.json", "--metric", "nope"], "metric 'nope'"),
+        (["baseline", "{dir}", "--out", "{tmp}/b.json", "--metric", "agent"], "metric 'agent' is not numeric"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(grid, tmp_path, capsys, argv, needle):
