@@ -73,7 +73,9 @@ __all__ = [
     "read_experiment_file",
 ]
 
-LABEL = r"^[A-Za-z0-9_.-]{1,60}$"
+#: A name that is also a folder name (out/<name>, runs/<label>/): not starting with a dot, so never
+#: "." or "..", which would put runs, and the clearing of an unfinished run folder, outside it.
+LABEL = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,59}$"
 #: An absolute, dotted module name (importlib raises TypeError / ValueError on a relative or empty one).
 MODULE = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"
 #: Held-out test draws (and as many train draws) a family is scored on when ``draws`` is not given.
@@ -250,6 +252,12 @@ class ExperimentConfig(StrictModel):
             except BudgetGymError as err:
                 raise BudgetGymError(f"scenarios[{i}]: {err}") from None
         labels = [c.label for c in out]
+        for i, label in enumerate(labels):
+            if label.startswith("."):  # a scenario or family file's name, the default label
+                raise BudgetGymError(
+                    f"scenarios[{i}]: the name '{label}' cannot name the folder runs/<label>/ (it starts with a "
+                    f"dot); give the entry a 'label'"
+                )
         dupes = sorted({n for n in labels if labels.count(n) > 1})
         if dupes:
             raise BudgetGymError(f"scenarios: repeated label(s) {', '.join(dupes)}; give each a distinct 'label'")

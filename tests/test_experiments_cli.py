@@ -193,6 +193,11 @@ BAD_FILES = {
     "typo.yaml": (TINY.replace("episodes: 2", "episdes: 2"), ["typo.yaml", "episdes", "did you mean 'episodes'"]),
     "missing_agents.yaml": ("name: x\nscenarios: [stationary-3]\nseeds: 1\n", ["missing_agents.yaml", "agents",
                                                                                "Field required"]),
+    # ".." as a label or name made the run folder (or the results directory) a parent folder
+    "dotdot_agent.yaml": (TINY.replace("label: jitter}", "label: ..}"), ["dotdot_agent.yaml", "agents[1].label"]),
+    "dotdot_scenario.yaml": (TINY.replace("label: s3,", "label: '..',"), ["dotdot_scenario.yaml",
+                                                                           "scenarios[0].label"]),
+    "dotdot_name.yaml": (TINY.replace("name: tiny-cli", "name: '..'"), ["dotdot_name.yaml", "name"]),
     # a relative or empty module name made importlib raise TypeError / ValueError: a traceback
     "bad_import.yaml": (TINY.replace("imports: [", "imports: ['..', "), ["bad_import.yaml", "imports[0]"]),
     "empty_import.yaml": (TINY.replace("imports: [", "imports: ['', "), ["empty_import.yaml", "imports[0]"]),
@@ -209,6 +214,18 @@ def test_bad_experiment_files_exit_2_with_one_line(tmp_path, capsys, name):
     for needle in needles:
         assert needle in err, (needle, err)
     assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_a_scenario_named_dotdot_cannot_escape_the_results_directory(tmp_path, capsys):
+    """A scenario file's name is the default label, i.e. the folder runs/<label>/: a scenario named
+    '..' put its runs (and the clearing of an unfinished run folder) outside the results directory."""
+    sc = load_scenario("stationary-3").override({"horizon": HORIZON}).model_dump(mode="json")
+    write(tmp_path, json.dumps({**sc, "name": ".."}), "up.yaml")
+    exp = write(tmp_path, TINY.replace("label: s3, ", "").replace("scenario: stationary-3", "scenario: up.yaml"))
+    code, _, err = run_cli(capsys, "run", str(exp), "--out", str(tmp_path / "out"), "--no-progress")
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert "scenarios[0]" in err and "label" in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "seed_0").exists()
 
 
 @pytest.mark.parametrize(
