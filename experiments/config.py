@@ -361,8 +361,10 @@ def load_experiment(
 
     Scenario paths inside the file are taken relative to the file when they exist there.
 
-    Agent names are checked against the registry (after importing ``imports``), so a
-    misspelt agent fails here, naming the file and the field.
+    Agent names are checked against the registry (after importing ``imports``), the scenarios
+    resolved and every non-learner built on each of its scenarios
+    (:func:`~budgetgym.experiments.tasks.check_grid`), so a misspelt agent, an unknown scenario,
+    a bad override or a bad parameter fails here, naming the file and the field.
 
     Raises
     ------
@@ -385,6 +387,12 @@ def load_experiment(
         data = _relative_scenarios(data, path.parent)
     config = experiment_from_dict(data, source)
     check_agents(config, source)
+    from budgetgym.experiments.tasks import check_grid  # builds agents: imports the agents package
+
+    try:
+        check_grid(config)
+    except BudgetGymError as err:
+        raise BudgetGymError(f"{source}: {err}") from None
     return config
 
 

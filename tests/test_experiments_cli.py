@@ -181,12 +181,12 @@ BAD_FILES = {
     "unknown_key.yaml": (TINY + "colour: blue\n", ["unknown_key.yaml", "colour", "Extra inputs"]),
     "unknown_agent.yaml": (TINY.replace("cli_flat", "no_such_agent"), ["agents[0].agent", "no_such_agent"]),
     "bad_param.yaml": (TINY.replace("label: jitter}", "label: jitter, params: {scale: fast}}"),
-                       ["agents[1]", "scale"]),
+                       ["bad_param.yaml", "agents[1]", "scale"]),
     "bad_seeds.yaml": (TINY.replace("seeds: 3", "seeds: -2"), ["bad_seeds.yaml", "seeds"]),
     "bad_episodes.yaml": (TINY.replace("episodes: 2", "episodes: 0"), ["bad_episodes.yaml", "episodes"]),
     "bad_scenario.yaml": (TINY.replace("scenario: stationary-3", "scenario: atlantis-9"),
-                          ["scenarios[0]", "atlantis-9"]),
-    "bad_override.yaml": (TINY.replace("horizon: 5", "horizn: 5"), ["scenarios[0]", "horizn"]),
+                          ["bad_scenario.yaml", "scenarios[0]", "atlantis-9"]),
+    "bad_override.yaml": (TINY.replace("horizon: 5", "horizn: 5"), ["bad_override.yaml", "scenarios[0]", "horizn"]),
     "bad_yaml.yaml": ("name: [unclosed\n", ["bad_yaml.yaml", "invalid YAML", "line"]),
     "not_mapping.yaml": ("- a\n- b\n", ["not_mapping.yaml", "mapping"]),
     "empty.yaml": ("", ["empty.yaml", "empty"]),
@@ -224,7 +224,7 @@ def test_a_scenario_named_dotdot_cannot_escape_the_results_directory(tmp_path, c
     exp = write(tmp_path, TINY.replace("label: s3, ", "").replace("scenario: stationary-3", "scenario: up.yaml"))
     code, _, err = run_cli(capsys, "run", str(exp), "--out", str(tmp_path / "out"), "--no-progress")
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
-    assert "scenarios[0]" in err and "label" in err
+    assert "exp.yaml" in err and "scenarios[0]" in err and "label" in err
     assert not (tmp_path / "out").exists() and not (tmp_path / "seed_0").exists()
 
 
