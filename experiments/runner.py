@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.io import atomic_write_text
+from budgetgym.envs.io import atomic_write_text, check_out_dir
 from budgetgym.experiments.config import ExperimentConfig, config_hash, load_experiment
 from budgetgym.experiments.execution import execute, run_oracle_task, run_task, single_threaded, stored_oracle
 from budgetgym.experiments.results import environment_info, read_json, utc_now, write_grid, write_json
@@ -121,7 +121,7 @@ def run_experiment(
     cfg = config if isinstance(config, ExperimentConfig) else load_experiment(config)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise BudgetGymError(f"--workers: expected a positive integer, got {workers!r}")
-    out_dir = Path(out) if out is not None else Path("out") / cfg.name
+    out_dir = check_out_dir(Path(out) if out is not None else Path("out") / cfg.name)
     runner = make_backend(backend, workers=workers, address=address)
     oracle_tasks, run_tasks = plan_experiment(cfg, out_dir, training_progress=_sb3_bars(progress, workers))
     start, t0 = utc_now(), time.perf_counter()

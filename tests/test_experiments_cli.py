@@ -239,6 +239,8 @@ def test_a_scenario_named_dotdot_cannot_escape_the_results_directory(tmp_path, c
         (["run", "{exp}", "--set", "episodes"], "--set 'episodes'"),
         (["run", "{exp}", "--set", "episodes=many"], "episodes"),
         (["run", "{exp}", "--set", "agents.nobody.params.x=1"], "no list item 'nobody'"),
+        (["run", "{exp}", "--out", "{exp}"], "is not a directory"),
+        (["run", "{exp}", "--out", "{exp}/sub"], "is a file, not a directory"),
         (["report", "{tmp}/nowhere"], "not found"),
         (["report", "{tmp}"], "not a results directory"),
         (["show", "atlantis-9"], "unknown scenario 'atlantis-9'"),
