@@ -214,6 +214,8 @@ def write_baseline(baseline: Baseline, path: str | Path, *, allow_config_change:
     """Write ``baseline`` as JSON, atomically. An existing baseline at ``path`` recorded from a
     different experiment config is not replaced unless ``allow_config_change``."""
     path = Path(path)
+    if path.is_dir():
+        raise BudgetGymError(f"baseline '{path}': is a directory; expected the path of a JSON file")
     if path.exists() and not allow_config_change:
         try:
             old = load_baseline(path)
@@ -224,7 +226,10 @@ def write_baseline(baseline: Baseline, path: str | Path, *, allow_config_change:
                 f"baseline '{path}' was recorded from experiment config {old.config_hash}, the results are "
                 f"config {baseline.config_hash}; pass --allow-config-change to replace it"
             )
-    return atomic_write_text(path, json.dumps(baseline.model_dump(mode="json"), indent=2) + "\n")
+    try:
+        return atomic_write_text(path, json.dumps(baseline.model_dump(mode="json"), indent=2) + "\n")
+    except OSError as err:  # a parent that is a file, no permission, a full disk
+        raise BudgetGymError(f"baseline '{path}': cannot be written ({err})") from None
 
 
 def load_baseline(path: str | Path) -> Baseline:

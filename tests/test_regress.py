@@ -334,6 +334,8 @@ def test_the_config_hash_does_not_depend_on_where_the_project_is_checked_out(tmp
         (["regress", "{tmp}", "--baseline", "{base}"], "no results"),
         (["baseline", "{tmp}/no-dir", "--out", "{tmp}/b.json"], "not found"),
         (["baseline", "{dir}", "--out", "{tmp}/b.json", "--metric", "nope"], "metric 'nope'"),
+        (["baseline", "{dir}", "--out", "{tmp}"], "is a directory"),
+        (["regress", "{dir}", "--baseline", "{base}", "--report", "{tmp}"], "--report"),
         (["baseline", "{dir}", "--out", "{tmp}/b.json", "--metric", "agent"], "metric 'agent' is not numeric"),
     ],
 )
