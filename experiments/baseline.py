@@ -26,7 +26,7 @@ from pydantic import Field, ValidationError
 from budgetgym.envs.errors import BudgetGymError, StrictModel, validation_error
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.experiments.config import config_hash, experiment_from_dict
-from budgetgym.experiments.results import collect_results, package_versions, read_json, utc_now
+from budgetgym.experiments.results import collect_results, package_versions, read_meta, utc_now
 from budgetgym.experiments.summary import held_out, run_scores
 
 __all__ = [
@@ -91,21 +91,10 @@ class Baseline(StrictModel):
 
 
 # ------------------------------------------------------------------------------ results
-def _read_meta(out: Path) -> dict[str, Any]:
-    path = out / "meta.json"
-    if not path.is_file():
-        return {}
-    try:
-        data = read_json(path)
-    except (OSError, ValueError) as err:
-        raise BudgetGymError(f"'{path}': cannot be read as JSON ({err})") from None
-    return data if isinstance(data, dict) else {}
-
-
 def results_config_hash(results_dir: str | Path) -> str:
     """The experiment config hash of a results directory (``meta.json``, else ``experiment.yaml``)."""
     out = Path(results_dir)
-    value = _read_meta(out).get("config_hash")
+    value = read_meta(out).get("config_hash")
     if isinstance(value, str) and value:
         return value
     path = out / "experiment.yaml"
@@ -173,7 +162,7 @@ def record_baseline(
     out = Path(results_dir)
     frame = load_results(out)
     metrics = list(dict.fromkeys(metrics)) or ["pct_of_oracle"]
-    meta = _read_meta(out)
+    meta = read_meta(out)
     values = {m: per_seed_values(frame, m, f"results directory '{out}'") for m in metrics}
     entries = []
     for sc, ag in sorted(values[metrics[0]]):

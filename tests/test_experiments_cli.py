@@ -164,6 +164,29 @@ def test_report_rebuilds_from_run_folders(finished, capsys):
     assert len(pd.read_csv(finished / "summary.csv")) == 2
 
 
+@pytest.mark.parametrize(
+    ("damage", "needle"),
+    [
+        (lambda out: (out / "meta.json").write_text("{not json"), "meta.json"),
+        (lambda out: next((out / "oracle").rglob("seed_*.json")).write_text("{not json"), "oracle"),
+        (lambda out: next((out / "oracle").rglob("seed_*.json")).write_text("{}"), "oracle"),
+    ],
+)
+def test_report_on_a_damaged_file_exits_2_with_one_line(finished, capsys, damage, needle):
+    """A results directory edited or truncated from outside: one line naming the file, no traceback."""
+    damage(finished)
+    code, _, err = run_cli(capsys, "report", str(finished))
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert needle in err
+
+
+def test_report_reads_a_meta_json_that_is_not_a_mapping_as_empty(finished, capsys):
+    (finished / "meta.json").write_text("[1, 2]")
+    code, _, err = run_cli(capsys, "report", str(finished), "--no-plots")
+    assert code == 0, err
+    assert "config hash `?`" in (finished / "report.md").read_text()
+
+
 def test_a_failed_run_exits_1_and_leaves_consistent_files(tmp_path, capsys):
     exp = write(tmp_path, TINY.replace("{agent: cli_jitter, label: jitter}",
                                        "{agent: cli_jitter, label: jitter, params: {crash_seed: 1}}"))
