@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from pathlib import Path
 from typing import Any, Literal
 
@@ -134,7 +135,21 @@ def load_results(results_dir: str | Path) -> Any:
         raise BudgetGymError(f"'{path}': missing column(s) {', '.join(missing)}")
     if frame.empty:
         raise BudgetGymError(f"results directory '{out}': no results (no results.csv rows and no finished runs)")
+    if not pd.api.types.is_integer_dtype(frame["seed"]):
+        bad = [v for v in frame["seed"] if not _is_seed(v)]
+        if bad:
+            raise BudgetGymError(f"'{path}': column seed: expected whole numbers (evaluation seeds), got {bad[0]!r}")
     return frame
+
+
+def _is_seed(value: Any) -> bool:
+    """A whole, non-negative number: an integer, a float without a fraction, or the digits of a seed
+    too large for a 64-bit column (pandas reads those as text)."""
+    if isinstance(value, str):
+        return value.strip().isdigit()
+    if isinstance(value, float):
+        return value.is_integer() and value >= 0
+    return isinstance(value, numbers.Integral) and int(value) >= 0
 
 
 def per_seed_values(frame: Any, metric: str, where: str) -> dict[tuple[str, str], dict[int, float]]:

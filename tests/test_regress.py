@@ -266,6 +266,17 @@ def test_labels_that_read_as_missing_values_are_gated(tmp_path):
     assert {(r.scenario, r.agent) for r in rep.failed} == {("NA", "None"), ("NA", "equal")}
 
 
+@pytest.mark.parametrize("seed", ["x", 1.5, ""])
+def test_a_results_csv_with_a_bad_seed_exits_2_with_one_line(grid, tmp_path, capsys, seed):
+    _, path = grid
+    rows = [{"scenario": "stationary-3", "agent": "equal", "seed": s, "episode": 0, "pct_of_oracle": 90.0}
+            for s in (0, seed)]
+    now = _synthetic_dir(tmp_path / "now", rows, load_baseline(path).config_hash)
+    code, _, err = run_cli(capsys, "regress", now, "--baseline", path)
+    assert code == 2
+    assert "results.csv" in one_line_error(err) and "seed" in err
+
+
 # ------------------------------------------------------------------------------ user errors
 def _baseline_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
