@@ -78,6 +78,8 @@ __all__ = [
 LABEL = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,59}$"
 #: An absolute, dotted module name (importlib raises TypeError / ValueError on a relative or empty one).
 MODULE = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"
+#: Most evaluation seeds an experiment may have (as for ``episodes`` and ``draws``).
+MAX_SEEDS = 10_000
 #: Held-out test draws (and as many train draws) a family is scored on when ``draws`` is not given.
 DEFAULT_DRAWS = 10
 
@@ -155,7 +157,9 @@ class ExperimentConfig(StrictModel):
     description: str = ""
     scenarios: list[ScenarioSpec] = Field(min_length=1)
     agents: list[AgentSpec] = Field(min_length=1)
-    seeds: list[int] = Field(min_length=1, description="evaluation seeds; an integer N means 0..N-1")
+    seeds: list[int] = Field(
+        min_length=1, max_length=MAX_SEEDS, description="evaluation seeds; an integer N means 0..N-1"
+    )
     episodes: int = Field(1, ge=1, le=10_000, description="episodes per evaluation (per seed)")
     draws: int = Field(DEFAULT_DRAWS, ge=1, le=10_000, description="a family's test (and train) draws")
     deterministic: bool = Field(True, description="passed to predict")
@@ -192,6 +196,8 @@ class ExperimentConfig(StrictModel):
         if isinstance(v, int):
             if v < 1:
                 raise ValueError("expected a positive number of seeds or a list of seeds")
+            if v > MAX_SEEDS:  # checked before range(v) is built: seeds: 10**9 ran out of memory
+                raise ValueError(f"expected at most {MAX_SEEDS:,} seeds")
             return list(range(v))
         return v
 

@@ -206,6 +206,9 @@ BAD_FILES = {
     "bad_param.yaml": (TINY.replace("label: jitter}", "label: jitter, params: {scale: fast}}"),
                        ["bad_param.yaml", "agents[1]", "scale"]),
     "bad_seeds.yaml": (TINY.replace("seeds: 3", "seeds: -2"), ["bad_seeds.yaml", "seeds"]),
+    # range(10**9) was built before any bound was checked: a MemoryError after eating the machine's memory
+    "too_many_seeds.yaml": (TINY.replace("seeds: 3", "seeds: 1000000000"), ["too_many_seeds.yaml", "seeds",
+                                                                           "10,000"]),
     "bad_episodes.yaml": (TINY.replace("episodes: 2", "episodes: 0"), ["bad_episodes.yaml", "episodes"]),
     "bad_scenario.yaml": (TINY.replace("scenario: stationary-3", "scenario: atlantis-9"),
                           ["bad_scenario.yaml", "scenarios[0]", "atlantis-9"]),
