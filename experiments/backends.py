@@ -99,7 +99,8 @@ class RayBackend:
         joining a cluster, whose CPUs Ray schedules on).
     address : a Ray cluster address (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``).
 
-    The instance is shut down afterwards only if this backend started it.
+    The instance is shut down afterwards only if this backend started it: at the end of
+    :meth:`run`, or, after :meth:`start`, by :meth:`close`.
     """
 
     def __init__(self, workers: int = 1, address: str | None = None):
@@ -107,30 +108,50 @@ class RayBackend:
             raise BudgetGymError(f"--workers: expected a positive integer, got {workers}")
         self.workers = workers
         self.address = address
+        self._started = False  # this backend initialised Ray and has not shut it down
         _import_ray()  # fail early with the install hint
+
+    def start(self) -> None:
+        """Start or join Ray now (a no-op when it is already initialised), so an unreachable cluster
+        fails before the caller writes anything.
+
+        Raises
+        ------
+        BudgetGymError
+            Ray cannot be started, or the cluster at ``address`` cannot be reached.
+        """
+        import logging
+
+        ray = _import_ray()
+        if ray.is_initialized():
+            return
+        opts: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "logging_level": logging.WARNING,
+        }
+        try:
+            if self.address is None:
+                ray.init(num_cpus=self.workers, **opts)
+            else:
+                ray.init(address=self.address, **opts)
+        except (ConnectionError, ValueError, RuntimeError) as err:
+            where = self.address or "a local instance"
+            raise BudgetGymError(f"--backend ray: cannot start or reach {where} ({err})") from None
+        self._started = True
+
+    def close(self) -> None:
+        """Shut Ray down if this backend started it."""
+        if self._started:
+            _import_ray().shutdown()
+            self._started = False
 
     def run(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[tuple[int, R]]:
         if not tasks:
             return
-        import logging
-
         ray = _import_ray()
-        started = False
-        if not ray.is_initialized():
-            opts: dict[str, Any] = {
-                "include_dashboard": False,
-                "log_to_driver": False,
-                "logging_level": logging.WARNING,
-            }
-            try:
-                if self.address is None:
-                    ray.init(num_cpus=self.workers, **opts)
-                else:
-                    ray.init(address=self.address, **opts)
-            except (ConnectionError, ValueError, RuntimeError) as err:
-                where = self.address or "a local instance"
-                raise BudgetGymError(f"--backend ray: cannot start or reach {where} ({err})") from None
-            started = True
+        started = not self._started and not ray.is_initialized()  # started here: shut down here
+        self.start()
         remote = ray.remote(num_cpus=1, max_retries=0)(_ray_call)
         pending: dict[Any, int] = {}
         try:
@@ -150,7 +171,7 @@ class RayBackend:
                 except Exception:  # noqa: BLE001 - best effort on the way out
                     pass
             if started:
-                ray.shutdown()
+                self.close()
 
 
 def make_backend(name: str = "local", workers: int = 1, address: str | None = None) -> Backend:

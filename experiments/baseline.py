@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +27,7 @@ from pydantic import Field, ValidationError
 from budgetgym.envs.errors import BudgetGymError, StrictModel, validation_error
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.experiments.config import config_hash, experiment_from_dict
-from budgetgym.experiments.results import collect_results, package_versions, read_json, utc_now
+from budgetgym.experiments.results import collect_results, package_versions, read_meta, utc_now
 from budgetgym.experiments.summary import held_out, run_scores
 
 __all__ = [
@@ -44,6 +45,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION: Literal[1] = 1
+#: Columns of ``results.csv`` read as text, never as numbers or missing values.
+TEXT_COLUMNS = ("scenario", "agent", "split")
 
 
 # ------------------------------------------------------------------------------ schema
@@ -89,21 +92,10 @@ class Baseline(StrictModel):
 
 
 # ------------------------------------------------------------------------------ results
-def _read_meta(out: Path) -> dict[str, Any]:
-    path = out / "meta.json"
-    if not path.is_file():
-        return {}
-    try:
-        data = read_json(path)
-    except (OSError, ValueError) as err:
-        raise BudgetGymError(f"'{path}': cannot be read as JSON ({err})") from None
-    return data if isinstance(data, dict) else {}
-
-
 def results_config_hash(results_dir: str | Path) -> str:
     """The experiment config hash of a results directory (``meta.json``, else ``experiment.yaml``)."""
     out = Path(results_dir)
-    value = _read_meta(out).get("config_hash")
+    value = read_meta(out).get("config_hash")
     if isinstance(value, str) and value:
         return value
     path = out / "experiment.yaml"
@@ -129,6 +121,11 @@ def load_results(results_dir: str | Path) -> Any:
     if path.is_file():
         try:
             frame = pd.read_csv(path)
+            # labels are text: "NA", "None" or "null" must not read as missing (the rows would drop
+            # out of the gate) nor "007" as the number 7
+            text = [c for c in TEXT_COLUMNS if c in frame.columns]
+            if text:
+                frame[text] = pd.read_csv(path, usecols=text, dtype=str, keep_default_na=False)
         except (OSError, ValueError) as err:
             raise BudgetGymError(f"'{path}': cannot be read as CSV ({err})") from None
     else:
@@ -138,14 +135,32 @@ def load_results(results_dir: str | Path) -> Any:
         raise BudgetGymError(f"'{path}': missing column(s) {', '.join(missing)}")
     if frame.empty:
         raise BudgetGymError(f"results directory '{out}': no results (no results.csv rows and no finished runs)")
+    if not pd.api.types.is_integer_dtype(frame["seed"]):
+        bad = [v for v in frame["seed"] if not _is_seed(v)]
+        if bad:
+            raise BudgetGymError(f"'{path}': column seed: expected whole numbers (evaluation seeds), got {bad[0]!r}")
     return frame
+
+
+def _is_seed(value: Any) -> bool:
+    """A whole, non-negative number: an integer, a float without a fraction, or the digits of a seed
+    too large for a 64-bit column (pandas reads those as text)."""
+    if isinstance(value, str):
+        return value.strip().isdigit()
+    if isinstance(value, float):
+        return value.is_integer() and value >= 0
+    return isinstance(value, numbers.Integral) and int(value) >= 0
 
 
 def per_seed_values(frame: Any, metric: str, where: str) -> dict[tuple[str, str], dict[int, float]]:
     """(scenario, agent) -> seed -> the run's ``metric`` (mean over its episodes; for a family,
     over its held-out test draws and episodes)."""
+    import pandas as pd
+
     if metric not in frame.columns:
         raise BudgetGymError(f"{where}: metric '{metric}' is not a results column")
+    if not pd.api.types.is_numeric_dtype(frame[metric]):
+        raise BudgetGymError(f"{where}: metric '{metric}' is not numeric (a metric is averaged over a run's episodes)")
     scores = run_scores(held_out(frame), metric)
     out: dict[tuple[str, str], dict[int, float]] = {}
     for (sc, ag), grp in scores.groupby(["scenario", "agent"], sort=True):
@@ -162,7 +177,7 @@ def record_baseline(
     out = Path(results_dir)
     frame = load_results(out)
     metrics = list(dict.fromkeys(metrics)) or ["pct_of_oracle"]
-    meta = _read_meta(out)
+    meta = read_meta(out)
     values = {m: per_seed_values(frame, m, f"results directory '{out}'") for m in metrics}
     entries = []
     for sc, ag in sorted(values[metrics[0]]):
@@ -203,6 +218,8 @@ def write_baseline(baseline: Baseline, path: str | Path, *, allow_config_change:
     """Write ``baseline`` as JSON, atomically. An existing baseline at ``path`` recorded from a
     different experiment config is not replaced unless ``allow_config_change``."""
     path = Path(path)
+    if path.is_dir():
+        raise BudgetGymError(f"baseline '{path}': is a directory; expected the path of a JSON file")
     if path.exists() and not allow_config_change:
         try:
             old = load_baseline(path)
@@ -213,7 +230,10 @@ def write_baseline(baseline: Baseline, path: str | Path, *, allow_config_change:
                 f"baseline '{path}' was recorded from experiment config {old.config_hash}, the results are "
                 f"config {baseline.config_hash}; pass --allow-config-change to replace it"
             )
-    return atomic_write_text(path, json.dumps(baseline.model_dump(mode="json"), indent=2) + "\n")
+    try:
+        return atomic_write_text(path, json.dumps(baseline.model_dump(mode="json"), indent=2) + "\n")
+    except OSError as err:  # a parent that is a file, no permission, a full disk
+        raise BudgetGymError(f"baseline '{path}': cannot be written ({err})") from None
 
 
 def load_baseline(path: str | Path) -> Baseline:

@@ -308,6 +308,8 @@ def regress_cmd(
     from budgetgym.envs.io import atomic_write_text
     from budgetgym.experiments.regress import HEADER, compare, table_rows
 
+    if report is not None and report.is_dir():  # before the comparison, not after
+        raise BudgetGymError(f"--report '{report}': is a directory; expected the path of a markdown file")
     rep = compare(directory, baseline, tolerance, confidence=confidence, allow_config_change=allow_config_change)
     # a plain fixed-width table: CI logs are not terminals and must not truncate cells
     cells = [list(HEADER), *table_rows(rep)]
@@ -326,7 +328,10 @@ def regress_cmd(
     for note in rep.notes:
         _console(stderr=True).print(f"warning: {note}", markup=False)
     if report is not None:
-        atomic_write_text(report, rep.markdown())
+        try:
+            atomic_write_text(report, rep.markdown())
+        except OSError as err:  # a parent that is a file, no permission, a full disk
+            raise BudgetGymError(f"--report '{report}': cannot be written ({err})") from None
         print(f"wrote {report}")
     if rep.failed:
         print(

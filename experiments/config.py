@@ -31,11 +31,12 @@ before validation, so they are validated like the file itself.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -72,7 +73,13 @@ __all__ = [
     "read_experiment_file",
 ]
 
-LABEL = r"^[A-Za-z0-9_.-]{1,60}$"
+#: A name that is also a folder name (out/<name>, runs/<label>/): not starting with a dot, so never
+#: "." or "..", which would put runs, and the clearing of an unfinished run folder, outside it.
+LABEL = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,59}$"
+#: An absolute, dotted module name (importlib raises TypeError / ValueError on a relative or empty one).
+MODULE = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"
+#: Most evaluation seeds an experiment may have (as for ``episodes`` and ``draws``).
+MAX_SEEDS = 10_000
 #: Held-out test draws (and as many train draws) a family is scored on when ``draws`` is not given.
 DEFAULT_DRAWS = 10
 
@@ -150,13 +157,17 @@ class ExperimentConfig(StrictModel):
     description: str = ""
     scenarios: list[ScenarioSpec] = Field(min_length=1)
     agents: list[AgentSpec] = Field(min_length=1)
-    seeds: list[int] = Field(min_length=1, description="evaluation seeds; an integer N means 0..N-1")
+    seeds: list[int] = Field(
+        min_length=1, max_length=MAX_SEEDS, description="evaluation seeds; an integer N means 0..N-1"
+    )
     episodes: int = Field(1, ge=1, le=10_000, description="episodes per evaluation (per seed)")
     draws: int = Field(DEFAULT_DRAWS, ge=1, le=10_000, description="a family's test (and train) draws")
     deterministic: bool = Field(True, description="passed to predict")
     learn: bool = Field(True, description="online learners update during evaluation")
     baseline: str | None = Field(None, description="agent label for uplift; default 'equal' when present")
-    imports: list[str] = Field(default_factory=list, description="modules to import first (custom agents)")
+    imports: list[Annotated[str, Field(pattern=MODULE)]] = Field(
+        default_factory=list, description="modules to import first (custom agents)"
+    )
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
 
     @model_serializer(mode="wrap")
@@ -185,6 +196,8 @@ class ExperimentConfig(StrictModel):
         if isinstance(v, int):
             if v < 1:
                 raise ValueError("expected a positive number of seeds or a list of seeds")
+            if v > MAX_SEEDS:  # checked before range(v) is built: seeds: 10**9 ran out of memory
+                raise ValueError(f"expected at most {MAX_SEEDS:,} seeds")
             return list(range(v))
         return v
 
@@ -245,6 +258,12 @@ class ExperimentConfig(StrictModel):
             except BudgetGymError as err:
                 raise BudgetGymError(f"scenarios[{i}]: {err}") from None
         labels = [c.label for c in out]
+        for i, label in enumerate(labels):
+            if label.startswith("."):  # a scenario or family file's name, the default label
+                raise BudgetGymError(
+                    f"scenarios[{i}]: the name '{label}' cannot name the folder runs/<label>/ (it starts with a "
+                    f"dot); give the entry a 'label'"
+                )
         dupes = sorted({n for n in labels if labels.count(n) > 1})
         if dupes:
             raise BudgetGymError(f"scenarios: repeated label(s) {', '.join(dupes)}; give each a distinct 'label'")
@@ -348,8 +367,10 @@ def load_experiment(
 
     Scenario paths inside the file are taken relative to the file when they exist there.
 
-    Agent names are checked against the registry (after importing ``imports``), so a
-    misspelt agent fails here, naming the file and the field.
+    Agent names are checked against the registry (after importing ``imports``), the scenarios
+    resolved and every non-learner built on each of its scenarios
+    (:func:`~budgetgym.experiments.tasks.check_grid`), so a misspelt agent, an unknown scenario,
+    a bad override or a bad parameter fails here, naming the file and the field.
 
     Raises
     ------
@@ -372,6 +393,12 @@ def load_experiment(
         data = _relative_scenarios(data, path.parent)
     config = experiment_from_dict(data, source)
     check_agents(config, source)
+    from budgetgym.experiments.tasks import check_grid  # builds agents: imports the agents package
+
+    try:
+        check_grid(config)
+    except BudgetGymError as err:
+        raise BudgetGymError(f"{source}: {err}") from None
     return config
 
 
@@ -390,8 +417,28 @@ def _relative_scenarios(data: dict[str, Any], base: Path) -> dict[str, Any]:
 
 
 def config_hash(payload: Any) -> str:
-    """SHA-256 (first 16 hex digits) of the canonical JSON of ``payload``."""
-    if isinstance(payload, BaseModel):
+    """SHA-256 (first 16 hex digits) of the canonical JSON of ``payload``.
+
+    An :class:`ExperimentConfig` is hashed with every scenario entry that names a readable file
+    replaced by the file's parsed content (:func:`load_experiment` makes those paths absolute):
+    the hash of an experiment, recorded in ``meta.json`` and compared by the regression gate,
+    must not depend on where the project is checked out.
+    """
+    if isinstance(payload, ExperimentConfig):
+        payload = _hashed_experiment(payload)
+    elif isinstance(payload, BaseModel):
         payload = payload.model_dump(mode="json")
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _hashed_experiment(config: ExperimentConfig) -> dict[str, Any]:
+    """``config`` dumped, with each scenario file path replaced by ``{"file": <its YAML content>}``
+    (a path that cannot be read is kept as it is)."""
+    data: dict[str, Any] = config.model_dump(mode="json")
+    for entry in data["scenarios"]:
+        name = entry["scenario"]
+        if names_a_file(name) and Path(name).is_file():
+            with contextlib.suppress(BudgetGymError):
+                entry["scenario"] = {"file": read_yaml(name, "scenario file")}
+    return data

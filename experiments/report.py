@@ -26,7 +26,7 @@ from budgetgym.experiments.results import (
     collect_results,
     collect_reward_kinds,
     collect_traces,
-    read_json,
+    read_meta,
     utc_now,
     write_csv,
 )
@@ -104,7 +104,7 @@ def build_report(out: str | Path, *, plots: bool = True, baseline: str | None = 
         figures = {"": []}
     if plots and not results.empty:
         figures, written = _draw(out, summary)
-    meta = read_json(out / "meta.json") if (out / "meta.json").is_file() else {}
+    meta = read_meta(out)
     text = _markdown(out, cfg, results, summary, poi, baseline, boot, figures, meta)
     report = atomic_write_text(out / "report.md", text)
     return Report(out, results, summary, poi, report, written)

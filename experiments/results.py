@@ -63,6 +63,7 @@ __all__ = [
     "write_grid",
     "package_versions",
     "read_json",
+    "read_meta",
     "run_dir",
     "utc_now",
     "write_csv",
@@ -153,6 +154,41 @@ def write_json(path: str | Path, payload: Any) -> Path:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_meta(out: str | Path) -> dict[str, Any]:
+    """``DIR/meta.json`` as a mapping (``{}`` when absent or not a mapping).
+
+    Raises
+    ------
+    BudgetGymError
+        The file exists but is not readable JSON.
+    """
+    path = Path(out) / "meta.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = read_json(path)
+    except (OSError, ValueError) as err:
+        raise BudgetGymError(f"'{path}': cannot be read as JSON ({err})") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _read_oracle(path: Path) -> dict[str, Any]:
+    """A stored oracle file; a damaged one is a one-line :class:`BudgetGymError` naming it."""
+    try:
+        data = read_json(path)
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+        for key in ("env_seed", "oracle_reward", "step_expected_reward", "channels"):
+            if key not in data:
+                raise KeyError(key)
+        return data
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise BudgetGymError(
+            f"'{path}': oracle file cannot be read ({type(err).__name__}: {err}); delete it and re-run the "
+            f"experiment to solve it again"
+        ) from None
 
 
 def write_csv(path: str | Path, frame: Any) -> Path:
@@ -260,7 +296,7 @@ def collect_oracle(out: str | Path) -> Any:
 
     rows: list[dict[str, Any]] = []
     for scenario, draw, split, path in _oracle_files(out):
-        data = read_json(path)
+        data = _read_oracle(path)
         for t, value in enumerate(data["step_expected_reward"]):
             rows.append(
                 {
@@ -283,7 +319,7 @@ def collect_oracle_allocation(out: str | Path) -> Any:
 
     rows: list[dict[str, Any]] = []
     for scenario, draw, split, path in _oracle_files(out):
-        data = read_json(path)
+        data = _read_oracle(path)
         for t, spends in enumerate(data.get("plan", [])):
             for name, spend in zip(data["channels"], spends, strict=True):
                 rows.append(

@@ -20,7 +20,8 @@ from typing import Any
 import yaml
 
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.io import atomic_write_text
+from budgetgym.envs.io import atomic_write_text, check_out_dir
+from budgetgym.experiments.backends import Backend
 from budgetgym.experiments.config import ExperimentConfig, config_hash, load_experiment
 from budgetgym.experiments.execution import execute, run_oracle_task, run_task, single_threaded, stored_oracle
 from budgetgym.experiments.results import environment_info, read_json, utc_now, write_grid, write_json
@@ -115,15 +116,43 @@ def run_experiment(
     KeyboardInterrupt
         Propagated after the workers stop; finished runs are kept and resume on re-run.
     """
-    from budgetgym.experiments.backends import make_backend
-    from budgetgym.experiments.report import build_report
+    from budgetgym.experiments.backends import RayBackend, make_backend
 
     cfg = config if isinstance(config, ExperimentConfig) else load_experiment(config)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise BudgetGymError(f"--workers: expected a positive integer, got {workers!r}")
-    out_dir = Path(out) if out is not None else Path("out") / cfg.name
+    out_dir = check_out_dir(Path(out) if out is not None else Path("out") / cfg.name)
     runner = make_backend(backend, workers=workers, address=address)
     oracle_tasks, run_tasks = plan_experiment(cfg, out_dir, training_progress=_sb3_bars(progress, workers))
+    if isinstance(runner, RayBackend):
+        runner.start()  # an unreachable cluster fails here, before anything is written
+    try:
+        return _run_grid(cfg, out_dir, runner, oracle_tasks, run_tasks, workers=workers, backend=backend,
+                         address=address, progress=progress, report=report, plots=plots, echo=echo)
+    finally:
+        if isinstance(runner, RayBackend):
+            runner.close()
+
+
+def _run_grid(
+    cfg: ExperimentConfig,
+    out_dir: Path,
+    runner: Backend,
+    oracle_tasks: list[OracleTask],
+    run_tasks: list[RunTask],
+    *,
+    workers: int,
+    backend: str,
+    address: str | None,
+    progress: bool,
+    report: bool,
+    plots: bool,
+    echo: Callable[[str], None] | None,
+) -> ExperimentResult:
+    """Write the results directory's header files, run every task on ``runner`` and rebuild the
+    tables (the body of :func:`run_experiment`, after the grid is planned and the backend started)."""
+    from budgetgym.experiments.report import build_report
+
     start, t0 = utc_now(), time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "experiment.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from budgetgym.envs.errors import BudgetGymError, unknown
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.scenario import Scenario
-from budgetgym.experiments.config import AgentSpec, ExperimentConfig, config_hash
+from budgetgym.experiments.config import AgentSpec, Campaign, ExperimentConfig, config_hash
 from budgetgym.experiments.results import run_dir
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "Outcome",
     "RunTask",
     "Task",
+    "check_grid",
     "import_modules",
     "plan_experiment",
     "resolve_trainer",
@@ -199,26 +200,25 @@ def resolve_trainer(spec: AgentSpec) -> tuple[Callable[..., Any], dict[str, Any]
 
 
 # ----------------------------------------------------------------------------- planning
-def plan_experiment(
-    config: ExperimentConfig, out: str | Path, *, training_progress: bool = False
-) -> tuple[list[OracleTask], list[RunTask]]:
-    """The oracle tasks and run tasks of an experiment, validated before anything runs.
+def check_grid(config: ExperimentConfig) -> list[Campaign]:
+    """The experiment's campaigns, with every agent name and every non-learner's parameters checked
+    (each agent is built once on each scenario it runs on); the experiment's ``imports`` must be
+    imported first.
 
-    Agent names, parameters (built once on each scenario) and trainers are checked here, so
-    a bad experiment file fails with a one-line :class:`BudgetGymError` and no work done.
+    Raises
+    ------
+    BudgetGymError
+        An unknown scenario or agent, an invalid override or parameter, or an agent that sees the
+        true parameters on a family.
     """
     from budgetgym.agents.base import list_agents, make_agent
     from budgetgym.envs.channel_env import ChannelBudgetEnv
 
-    imports = tuple(config.imports)
-    import_modules(imports)
     campaigns = config.resolve()
     known = list_agents()
     for i, spec in enumerate(config.agents):
         if spec.agent not in known:
             raise BudgetGymError(f"agents[{i}].agent: {unknown('agent', spec.agent, known)}")
-        if spec.train is not None:
-            resolve_trainer(spec)
         for c in campaigns:
             if spec.train is not None or not spec.runs_on(c.label):
                 continue
@@ -232,6 +232,23 @@ def plan_experiment(
                     f"parameters and would play the family's nominal campaign on every draw; each draw is "
                     f"already scored against its own oracle (pct_of_oracle)"
                 )
+    return campaigns
+
+
+def plan_experiment(
+    config: ExperimentConfig, out: str | Path, *, training_progress: bool = False
+) -> tuple[list[OracleTask], list[RunTask]]:
+    """The oracle tasks and run tasks of an experiment, validated before anything runs.
+
+    Agent names, parameters (built once on each scenario) and trainers are checked here, so
+    a bad experiment file fails with a one-line :class:`BudgetGymError` and no work done.
+    """
+    imports = tuple(config.imports)
+    import_modules(imports)
+    campaigns = check_grid(config)
+    for spec in config.agents:
+        if spec.train is not None:
+            resolve_trainer(spec)
     out = str(Path(out))
     oracle_tasks: list[OracleTask] = []
     for c in campaigns:

@@ -164,6 +164,29 @@ def test_report_rebuilds_from_run_folders(finished, capsys):
     assert len(pd.read_csv(finished / "summary.csv")) == 2
 
 
+@pytest.mark.parametrize(
+    ("damage", "needle"),
+    [
+        (lambda out: (out / "meta.json").write_text("{not json"), "meta.json"),
+        (lambda out: next((out / "oracle").rglob("seed_*.json")).write_text("{not json"), "oracle"),
+        (lambda out: next((out / "oracle").rglob("seed_*.json")).write_text("{}"), "oracle"),
+    ],
+)
+def test_report_on_a_damaged_file_exits_2_with_one_line(finished, capsys, damage, needle):
+    """A results directory edited or truncated from outside: one line naming the file, no traceback."""
+    damage(finished)
+    code, _, err = run_cli(capsys, "report", str(finished))
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert needle in err
+
+
+def test_report_reads_a_meta_json_that_is_not_a_mapping_as_empty(finished, capsys):
+    (finished / "meta.json").write_text("[1, 2]")
+    code, _, err = run_cli(capsys, "report", str(finished), "--no-plots")
+    assert code == 0, err
+    assert "config hash `?`" in (finished / "report.md").read_text()
+
+
 def test_a_failed_run_exits_1_and_leaves_consistent_files(tmp_path, capsys):
     exp = write(tmp_path, TINY.replace("{agent: cli_jitter, label: jitter}",
                                        "{agent: cli_jitter, label: jitter, params: {crash_seed: 1}}"))
@@ -181,18 +204,29 @@ BAD_FILES = {
     "unknown_key.yaml": (TINY + "colour: blue\n", ["unknown_key.yaml", "colour", "Extra inputs"]),
     "unknown_agent.yaml": (TINY.replace("cli_flat", "no_such_agent"), ["agents[0].agent", "no_such_agent"]),
     "bad_param.yaml": (TINY.replace("label: jitter}", "label: jitter, params: {scale: fast}}"),
-                       ["agents[1]", "scale"]),
+                       ["bad_param.yaml", "agents[1]", "scale"]),
     "bad_seeds.yaml": (TINY.replace("seeds: 3", "seeds: -2"), ["bad_seeds.yaml", "seeds"]),
+    # range(10**9) was built before any bound was checked: a MemoryError after eating the machine's memory
+    "too_many_seeds.yaml": (TINY.replace("seeds: 3", "seeds: 1000000000"), ["too_many_seeds.yaml", "seeds",
+                                                                           "10,000"]),
     "bad_episodes.yaml": (TINY.replace("episodes: 2", "episodes: 0"), ["bad_episodes.yaml", "episodes"]),
     "bad_scenario.yaml": (TINY.replace("scenario: stationary-3", "scenario: atlantis-9"),
-                          ["scenarios[0]", "atlantis-9"]),
-    "bad_override.yaml": (TINY.replace("horizon: 5", "horizn: 5"), ["scenarios[0]", "horizn"]),
+                          ["bad_scenario.yaml", "scenarios[0]", "atlantis-9"]),
+    "bad_override.yaml": (TINY.replace("horizon: 5", "horizn: 5"), ["bad_override.yaml", "scenarios[0]", "horizn"]),
     "bad_yaml.yaml": ("name: [unclosed\n", ["bad_yaml.yaml", "invalid YAML", "line"]),
     "not_mapping.yaml": ("- a\n- b\n", ["not_mapping.yaml", "mapping"]),
     "empty.yaml": ("", ["empty.yaml", "empty"]),
     "typo.yaml": (TINY.replace("episodes: 2", "episdes: 2"), ["typo.yaml", "episdes", "did you mean 'episodes'"]),
     "missing_agents.yaml": ("name: x\nscenarios: [stationary-3]\nseeds: 1\n", ["missing_agents.yaml", "agents",
                                                                                "Field required"]),
+    # ".." as a label or name made the run folder (or the results directory) a parent folder
+    "dotdot_agent.yaml": (TINY.replace("label: jitter}", "label: ..}"), ["dotdot_agent.yaml", "agents[1].label"]),
+    "dotdot_scenario.yaml": (TINY.replace("label: s3,", "label: '..',"), ["dotdot_scenario.yaml",
+                                                                           "scenarios[0].label"]),
+    "dotdot_name.yaml": (TINY.replace("name: tiny-cli", "name: '..'"), ["dotdot_name.yaml", "name"]),
+    # a relative or empty module name made importlib raise TypeError / ValueError: a traceback
+    "bad_import.yaml": (TINY.replace("imports: [", "imports: ['..', "), ["bad_import.yaml", "imports[0]"]),
+    "empty_import.yaml": (TINY.replace("imports: [", "imports: ['', "), ["empty_import.yaml", "imports[0]"]),
 }
 
 
@@ -208,6 +242,18 @@ def test_bad_experiment_files_exit_2_with_one_line(tmp_path, capsys, name):
     assert not (tmp_path / "out" / "runs").exists()
 
 
+def test_a_scenario_named_dotdot_cannot_escape_the_results_directory(tmp_path, capsys):
+    """A scenario file's name is the default label, i.e. the folder runs/<label>/: a scenario named
+    '..' put its runs (and the clearing of an unfinished run folder) outside the results directory."""
+    sc = load_scenario("stationary-3").override({"horizon": HORIZON}).model_dump(mode="json")
+    write(tmp_path, json.dumps({**sc, "name": ".."}), "up.yaml")
+    exp = write(tmp_path, TINY.replace("label: s3, ", "").replace("scenario: stationary-3", "scenario: up.yaml"))
+    code, _, err = run_cli(capsys, "run", str(exp), "--out", str(tmp_path / "out"), "--no-progress")
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert "exp.yaml" in err and "scenarios[0]" in err and "label" in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "seed_0").exists()
+
+
 @pytest.mark.parametrize(
     "argv, needle",
     [
@@ -219,6 +265,8 @@ def test_bad_experiment_files_exit_2_with_one_line(tmp_path, capsys, name):
         (["run", "{exp}", "--set", "episodes"], "--set 'episodes'"),
         (["run", "{exp}", "--set", "episodes=many"], "episodes"),
         (["run", "{exp}", "--set", "agents.nobody.params.x=1"], "no list item 'nobody'"),
+        (["run", "{exp}", "--out", "{exp}"], "is not a directory"),
+        (["run", "{exp}", "--out", "{exp}/sub"], "is a file, not a directory"),
         (["report", "{tmp}/nowhere"], "not found"),
         (["report", "{tmp}"], "not a results directory"),
         (["show", "atlantis-9"], "unknown scenario 'atlantis-9'"),

@@ -248,6 +248,35 @@ def test_seed_noise_of_the_same_agent_never_trips_the_gate(tmp_path, agent):
     assert max(abs(d) for d in diffs) > 0  # the comparisons did see seed noise
 
 
+def test_labels_that_read_as_missing_values_are_gated(tmp_path):
+    """A scenario labelled NA (North America) or an agent labelled None is a label, not a missing
+    value: results.csv must not drop its rows, or the gate would silently never look at them."""
+    rows = [
+        {"scenario": sc, "agent": ag, "seed": s, "episode": 0, "pct_of_oracle": 90.0 + s, "split": ""}
+        for sc in ("NA", "EU")
+        for ag in ("None", "equal")
+        for s in range(3)
+    ]
+    base = record_baseline(_synthetic_dir(tmp_path / "base", rows, "labels"))
+    assert {(e.scenario, e.agent) for e in base.entries} == {
+        (sc, ag) for sc in ("NA", "EU") for ag in ("None", "equal")
+    }
+    worse = [{**r, "pct_of_oracle": r["pct_of_oracle"] - 5} if r["scenario"] == "NA" else r for r in rows]
+    rep = compare(_synthetic_dir(tmp_path / "now", worse, "labels"), base)
+    assert {(r.scenario, r.agent) for r in rep.failed} == {("NA", "None"), ("NA", "equal")}
+
+
+@pytest.mark.parametrize("seed", ["x", 1.5, ""])
+def test_a_results_csv_with_a_bad_seed_exits_2_with_one_line(grid, tmp_path, capsys, seed):
+    _, path = grid
+    rows = [{"scenario": "stationary-3", "agent": "equal", "seed": s, "episode": 0, "pct_of_oracle": 90.0}
+            for s in (0, seed)]
+    now = _synthetic_dir(tmp_path / "now", rows, load_baseline(path).config_hash)
+    code, _, err = run_cli(capsys, "regress", now, "--baseline", path)
+    assert code == 2
+    assert "results.csv" in one_line_error(err) and "seed" in err
+
+
 # ------------------------------------------------------------------------------ user errors
 def _baseline_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
@@ -287,6 +316,25 @@ def test_config_hash_mismatch_can_be_allowed(grid, tmp_path, capsys):
     assert "config changed" in err
 
 
+def _checkout(root: Path, horizon: int) -> Path:
+    """A project folder with a scenario file and an experiment naming it by a relative path."""
+    (root / "scenarios").mkdir(parents=True)
+    (root / "experiments").mkdir()
+    sc = load_scenario("stationary-3").override({"horizon": horizon}).model_dump(mode="json")
+    (root / "scenarios" / "mine.yaml").write_text(json.dumps({**sc, "name": "mine"}))
+    exp = root / "experiments" / "gate.yaml"
+    exp.write_text("name: gate\nscenarios: [../scenarios/mine.yaml]\nagents: [equal]\nseeds: 2\n")
+    return exp
+
+
+def test_the_config_hash_does_not_depend_on_where_the_project_is_checked_out(tmp_path):
+    """A baseline recorded in one checkout must gate the same experiment in another (CI): the hash
+    of a scenario named by a file follows the file's content, not its absolute path."""
+    here = config_hash(load_experiment(_checkout(tmp_path / "laptop", 5)))
+    assert config_hash(load_experiment(_checkout(tmp_path / "ci" / "workspace", 5))) == here
+    assert config_hash(load_experiment(_checkout(tmp_path / "edited", 6))) != here
+
+
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
@@ -297,6 +345,9 @@ def test_config_hash_mismatch_can_be_allowed(grid, tmp_path, capsys):
         (["regress", "{tmp}", "--baseline", "{base}"], "no results"),
         (["baseline", "{tmp}/no-dir", "--out", "{tmp}/b.json"], "not found"),
         (["baseline", "{dir}", "--out", "{tmp}/b.json", "--metric", "nope"], "metric 'nope'"),
+        (["baseline", "{dir}", "--out", "{tmp}"], "is a directory"),
+        (["regress", "{dir}", "--baseline", "{base}", "--report", "{tmp}"], "--report"),
+        (["baseline", "{dir}", "--out", "{tmp}/b.json", "--metric", "agent"], "metric 'agent' is not numeric"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(grid, tmp_path, capsys, argv, needle):

@@ -331,6 +331,21 @@ def test_ray_backend_gives_the_serial_numbers(tmp_path):
     pd.testing.assert_frame_equal(numbers(tmp_path / "ray"), numbers(tmp_path / "serial"))
 
 
+def test_a_ray_cluster_that_cannot_be_reached_leaves_no_results_directory(tmp_path, monkeypatch):
+    """Ray is joined before anything is written: a bad --address is a one-line error, not a results
+    directory holding only experiment.yaml, grid.json and a meta.json stuck at 'running'."""
+    ray = pytest.importorskip("ray")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("no cluster at 192.0.2.1:6379")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    with pytest.raises(BudgetGymError, match="cannot start or reach 192.0.2.1:6379"):
+        run_experiment(experiment(seeds=1, episodes=1), tmp_path / "out", backend="ray", address="192.0.2.1:6379")
+    assert not (tmp_path / "out").exists()
+
+
 # ----------------------------------------------------------------------------- pieces
 def test_each_episode_path_is_solved_once_for_the_whole_grid(tmp_path, oracle_solves):
     """Three agents x 3 seeds x 2 episodes share the oracle solves: one per distinct path."""
