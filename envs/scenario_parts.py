@@ -117,7 +117,7 @@ class GeometricDelay(StrictModel):
 
     type: Literal["geometric"]
     mean_lag: float = Field(ge=1e-3, le=100, description="mean lag in steps")
-    window: int = Field(14, ge=1, le=1000, description="longest lag kept (weights renormalised)")
+    window: int = Field(14, ge=1, le=1000, description="lags kept, 0 .. window - 1 (weights renormalised)")
 
 
 class GammaDelay(StrictModel):

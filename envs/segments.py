@@ -15,7 +15,7 @@ converts) and effectiveness ``E[i, s] >= 0`` (default 1):
 3. **segment response**    ``r_s = sigma_s f_s(A_s / sigma_s)``, conversions per step, where ``f_s`` is
    the segment's curve stated for the whole audience: Hill
    ``f(a) = beta a^k / (kappa^k + a^k)`` gives ``r_s = (sigma beta) A^k / ((sigma kappa)^k + A^k)``,
-   logistic ``f(a) = beta (1 - exp(-lambda a))`` gives ``r_s = sigma beta (1 - exp(-lambda A / sigma))``
+   logistic ``f(a) = beta tanh(lambda a / 2)`` gives ``r_s = sigma beta tanh(lambda A / (2 sigma))``
    (:mod:`budgetgym.envs.curves`); a segment of a tenth of the audience saturates at a tenth of the
    conversions and half-saturates at a tenth of the exposure (the same response per person).
 4. **attribution**         ``r[i, s] = x[i, s] / A_s * r_s`` (0 when ``A_s = 0``): each channel is

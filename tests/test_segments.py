@@ -113,6 +113,25 @@ def test_one_step_by_hand() -> None:
     np.testing.assert_allclose(em.channel_conversions(np.array([[x_tv, x_web]])), [conv_tv, conv_web], rtol=1e-12)
 
 
+def test_logistic_segment_by_hand() -> None:
+    """A logistic segment is the channels' logistic curve, ``beta tanh(lambda a / 2)``, stated for the
+    whole audience: ``r_s = sigma beta tanh(lambda A / (2 sigma))`` (the docs said
+    ``sigma beta (1 - exp(-lambda A / sigma))``, another curve: 43.2 here instead of 38.1)."""
+    sc = scenario_from_dict({
+        "name": "hand-logistic", "horizon": 1, "budget": {"total": 1000}, "noise": {"conversions": "none"},
+        "channels": [{"name": "tv", "cost": {"unit": "impression", "price": 10, "ref_spend": 1000}}],
+        "segments": [
+            {"name": "half", "size": 0.5, "saturation": {"type": "logistic", "max_response": 100, "rate": 1e-5},
+             "reach": {"tv": 1.0}},
+            {"name": "other", "size": 0.5, "saturation": {"type": "logistic", "max_response": 100, "rate": 1e-5},
+             "reach": {}},
+        ],
+    })
+    A = 1000 * 1000.0 / 10  # 100,000 impressions, all on "half"
+    expected = 0.5 * 100 * np.tanh(1e-5 * A / (2 * 0.5))  # 50 tanh(1) = 38.08
+    assert evaluate_plan(sc, np.array([[1000.0]])) == pytest.approx(expected, rel=1e-12)
+
+
 # ------------------------------------------------------------------ segment-free = today
 def _own_segments(name: str) -> dict[str, Any]:
     """``name`` rewritten with each channel its own segment: size 1/K, the channel's curve K times as
