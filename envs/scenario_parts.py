@@ -125,7 +125,9 @@ class GammaDelay(StrictModel):
 
     type: Literal["gamma"]
     mean_lag: float = Field(ge=1e-3, le=100, description="mean lag in steps")
-    shape: float = Field(2.0, gt=0, le=50)
+    # at least 1e-3: the gamma's scale mean_lag / shape stays finite (a shape of 5e-324 made it inf and
+    # the kernel NaN); below it the lags are all at 0 anyway
+    shape: float = Field(2.0, ge=1e-3, le=50, description="gamma shape k (scale mean_lag / k)")
     window: int = Field(14, ge=1, le=1000)
 
 

@@ -281,6 +281,22 @@ class TestDelayKernels:
         assert np.all(q >= 0) and np.all(np.isfinite(q))
         assert q.sum() == pytest.approx(1.0, abs=1e-12)
 
+    @pytest.mark.parametrize("shape", [5e-324, 1e-310, 1e-300, 1e-6, 1e-3, 0.1, 50.0])
+    @pytest.mark.parametrize("mean", [1e-3, 1.0, 100.0])
+    def test_every_accepted_gamma_delay_is_a_distribution(self, shape, mean):
+        # a shape the schema accepted near the float range's end (5e-324) made the gamma's scale
+        # mean / shape inf and the kernel NaN, hence NaN conversions and a traceback in the Poisson
+        # draw; such a shape is refused in one line, every accepted one gives a distribution
+        from pydantic import ValidationError
+
+        try:
+            cfg = GammaDelay(type="gamma", mean_lag=mean, shape=shape, window=5)
+        except ValidationError as err:
+            assert err.errors()[0]["loc"] == ("shape",)
+            return
+        q = delay_kernel(cfg)
+        assert np.all(np.isfinite(q)) and np.all(q >= 0) and q.sum() == pytest.approx(1.0, abs=1e-12)
+
     @settings(max_examples=40, deadline=None, derandomize=True)
     @given(
         mean=st.floats(min_value=0.05, max_value=50.0),
