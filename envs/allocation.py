@@ -16,7 +16,7 @@ share bounds; a locked channel has :math:`\ell_i = h_i`). The projection is
 making the shares sum to one. ``a = 0`` gives the equal split (when feasible).
 An entry of exactly ``-1`` switches its channel off (softmax weight 0, so share
 0 when its lower bound allows), unless every entry is ``-1``. Any feasible split
-whose largest-to-smallest positive share ratio is at most :math:`e^{2c}` is
+whose largest-to-smallest positive share ratio is below :math:`e^{2c}` is
 reached exactly by :func:`split_to_action` (zero shares included); smaller
 positive shares are reached to within :math:`e^{-2c}` of the largest
 (``c = 5``: 4.5e-5).

@@ -30,6 +30,10 @@ from budgetgym.envs.scenario import (
 __all__ = ["adstock_kernel", "delay_kernel", "geometric_window", "lag_matrix", "stack_kernels"]
 
 GEOMETRIC_TAIL = 1e-8
+#: ``weibull_pdf`` densities whose peak is below this are min-max normalised from their logarithm,
+#: :math:`f_l / \max f = e^{\log f_l - \max \log f}` (the same weights: min-max normalisation is
+#: scale-free), since a sharp density (large shape, small scale) underflows to 0 at every lag.
+PDF_FLOOR = 1e-250
 
 
 def geometric_window(decay: float, horizon: int) -> int:
@@ -48,7 +52,9 @@ def adstock_kernel(cfg: AdstockConfig, horizon: int) -> np.ndarray:
     * ``weibull_cdf``: :math:`w_0 = 1,\ w_l = \prod_{j=1}^{l} (1 - F(j; k, \lambda))`
       with the Weibull CDF :math:`F(j) = 1 - e^{-(j/\lambda)^k}` (Robyn).
     * ``weibull_pdf``: :math:`w_l` is the Weibull density at :math:`l + 1`, min-max
-      normalised to [0, 1] (Robyn); a lagged peak when :math:`k > 1`.
+      normalised to [0, 1] (Robyn); a lagged peak when :math:`k > 1`. The normalisation is
+      computed from the densities relative to their peak when they underflow
+      (:data:`PDF_FLOOR`); only a constant density (one lag) gives weights all 1.
     * ``none``: ``[1]``.
 
     With ``normalize: true`` the weights are divided by their sum.
@@ -65,6 +71,9 @@ def adstock_kernel(cfg: AdstockConfig, horizon: int) -> np.ndarray:
             w = np.cumprod(np.concatenate(([1.0], survival))).astype(float)
         else:
             dens = stats.weibull_min.pdf(lags, cfg.shape, scale=cfg.scale)
+            if not dens.max() >= PDF_FLOOR:  # underflow (a sharp density): relative to its peak instead
+                logd = stats.weibull_min.logpdf(lags, cfg.shape, scale=cfg.scale)
+                dens = np.exp(logd - logd.max())
             span = dens.max() - dens.min()
             w = (dens - dens.min()) / span if span > 0 else np.ones_like(dens)
     else:  # pragma: no cover - the discriminated union admits nothing else

@@ -115,13 +115,18 @@ def evaluate_plan(
 def check_plan(scenario: str | Scenario, plan: np.ndarray, rtol: float = 1e-7) -> list[str]:
     """Constraint violations of a plan (empty when the environment can play it).
 
-    Checks: non-negative spend; total at most the budget ``B``; under ``even`` pacing every
+    Checks: the shape ``[T, K]`` and finite entries (else that problem alone is reported);
+    non-negative spend; total at most the budget ``B``; under ``even`` pacing every
     step spends ``B/T``; under ``agent`` pacing no step spends more than
     ``max_step_multiple * B/T``; every channel's share of its step within its bounds
     (all to a relative tolerance ``rtol`` of ``B/T``).
     """
     sc = load_scenario(scenario)
     X = np.asarray(plan, dtype=float)
+    if X.shape != (sc.horizon, sc.n_channels):
+        return [f"plan shape {X.shape}, expected ({sc.horizon}, {sc.n_channels}) (horizon, channels)"]
+    if not np.all(np.isfinite(X)):
+        return ["spend must be finite (a NaN or infinite entry)"]
     B, T = sc.budget.total, sc.horizon
     lo, hi = sc.share_bound_arrays
     tol = rtol * B / T

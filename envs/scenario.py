@@ -95,6 +95,13 @@ __all__ = [
 #: The most steps a scenario's episode (and a planning window) may have.
 MAX_HORIZON = 5000
 
+#: Bounds of ``target_cpa`` (currency per conversion). Wider than any real CPA, and than the CPA a
+#: varying family derives from its nominal campaign (``(B/T)/K`` of 4e-13 to 1e15 over 1e-9 to 1e12
+#: conversions: 4e-25 to 1e24), and narrow enough that ``conversion_scale = (B/T)/K / target_cpa``
+#: and its inverse, which scales the observed conversions, are finite (a CPA of 1e300 made it
+#: subnormal, its inverse inf, and an observation of no conversions ``0 * inf = nan``).
+TARGET_CPA_RANGE = (1e-30, 1e30)
+
 
 class Scenario(StrictModel):
     """A validated, immutable scenario. Build it with :func:`load_scenario`."""
@@ -124,7 +131,8 @@ class Scenario(StrictModel):
     )
     target_cpa: float | None = Field(
         None,
-        gt=0,
+        ge=TARGET_CPA_RANGE[0],
+        le=TARGET_CPA_RANGE[1],
         description="planning cost per conversion (currency), a public figure of the media plan; it scales the "
         "observed conversions (default: the nominal equal split's, at steady state)",
     )

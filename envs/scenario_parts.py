@@ -117,7 +117,7 @@ class GeometricDelay(StrictModel):
 
     type: Literal["geometric"]
     mean_lag: float = Field(ge=1e-3, le=100, description="mean lag in steps")
-    window: int = Field(14, ge=1, le=1000, description="longest lag kept (weights renormalised)")
+    window: int = Field(14, ge=1, le=1000, description="lags kept, 0 .. window - 1 (weights renormalised)")
 
 
 class GammaDelay(StrictModel):
@@ -125,7 +125,9 @@ class GammaDelay(StrictModel):
 
     type: Literal["gamma"]
     mean_lag: float = Field(ge=1e-3, le=100, description="mean lag in steps")
-    shape: float = Field(2.0, gt=0, le=50)
+    # at least 1e-3: the gamma's scale mean_lag / shape stays finite (a shape of 5e-324 made it inf and
+    # the kernel NaN); below it the lags are all at 0 anyway
+    shape: float = Field(2.0, ge=1e-3, le=50, description="gamma shape k (scale mean_lag / k)")
     window: int = Field(14, ge=1, le=1000)
 
 
@@ -288,6 +290,13 @@ class BaselineConfig(StrictModel):
 
 
 # ------------------------------------------------------------------------- segments
+#: The smallest segment ``size``: the segment's curve is stated for the whole audience and scaled by
+#: its size (``beta * size``, ``kappa * size``, ``rate / size``), so a size near the float range's end
+#: made ``rate / size`` inf (1e9 / 1e-300) and the curve's slopes NaN; from 1e-9 every scaled
+#: parameter stays within 1e-18 to 1e18 (a segment of a billionth of the audience is no segment).
+MIN_SEGMENT_SIZE = 1e-9
+
+
 class SegmentConfig(StrictModel):
     r"""An audience segment: a share of the addressable audience with its own response curve,
     value per conversion and conversion delay, reached by the channels in :attr:`reach`.
@@ -301,7 +310,9 @@ class SegmentConfig(StrictModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     description: str = ""
-    size: float = Field(gt=0, le=1, description="sigma: share of the addressable audience (sizes sum to 1)")
+    size: float = Field(
+        ge=MIN_SEGMENT_SIZE, le=1, description="sigma: share of the addressable audience (sizes sum to 1)"
+    )
     saturation: SaturationConfig = Field(description="response curve for the whole audience, scaled by size")
     value: ValueConfig = Field(default_factory=ValueConfig, description="value of one of this segment's conversions")
     delay: DelayConfig = Field(default_factory=lambda: NoDelay(type="none"))

@@ -125,6 +125,29 @@ def test_observation_layout_names_every_entry() -> None:
     assert obs[lay.spend_ratio] == pytest.approx(1.0, rel=1e-6)
 
 
+@pytest.mark.parametrize("cpa", [1.7e308, 1e300, 1e-300, 5e-324])
+def test_an_implausible_planning_cpa_is_refused(cpa: float) -> None:
+    """``conversion_scale = (B/T)/K / target_cpa`` overflowed to inf (cpa 1e-300 on a budget of 1e15)
+    or, for a CPA near the float range's end, fell to a subnormal whose inverse is inf, so an
+    observation of zero conversions was ``0 * inf = nan``: the schema refuses such a CPA in one line."""
+    from budgetgym.envs.errors import ScenarioError
+
+    sc = load_scenario("stationary-3")
+    with pytest.raises(ScenarioError) as info:
+        sc.override({"target_cpa": cpa, "budget.total": 1e15 if cpa < 1 else 1.0}, source="x.yaml")
+    assert "\n" not in str(info.value) and str(info.value).startswith("x.yaml: target_cpa: ")
+
+
+def test_the_planning_cpa_at_its_bounds_gives_finite_observations() -> None:
+    for cpa, total in ((1e30, 1e-6), (1e-30, 1e15)):
+        sc = load_scenario("stationary-3").override({"target_cpa": cpa, "budget.total": total})
+        env = ChannelBudgetEnv(sc)
+        obs, _ = env.reset(seed=0)
+        for _ in range(3):
+            obs, reward, *_ = env.step(np.zeros(3, dtype=np.float32))
+            assert env.observation_space.contains(obs) and np.isfinite(obs).all() and np.isfinite(reward)
+
+
 def test_the_planning_cpa_scales_the_observed_conversions_by_hand() -> None:
     """stationary-3: B = 84,000 over T = 14 steps and K = 3 channels, so (B/T)/K = 2,000 a channel
     and step; a planning CPA of 20 plans 2,000 / 20 = 100 conversions a channel and step, and the

@@ -22,7 +22,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from budgetgym.envs import ChannelBudgetEnv, Scenario, scenario_from_dict
+from budgetgym.envs import ChannelBudgetEnv, Scenario, evaluate_plan, scenario_from_dict
 
 SHARE_RTOL = 1e-9  # relative tolerance on share bounds (the brief's 1e-9)
 # Pacing tolerance: the env's floating-point guard scales a step by (1 - 1e-9) when rounding
@@ -156,6 +156,29 @@ def test_agent_pacing_never_overspends_even_when_always_spending_the_cap(sc, dat
     expected = min(sc.budget.total, sc.horizon * sc.budget.max_step_multiple * sc.step_budget)
     assert total <= sc.budget.total * (1 + 1e-12)
     assert math.isclose(total, expected, rel_tol=PACING_RTOL)
+
+
+@PROPERTY_SETTINGS
+@given(sc=scenarios(), data=st.data(), seed=st.integers(0, 2**32 - 1))
+def test_expected_rewards_sum_to_the_plan_value_of_the_spend_made(sc, data, seed):
+    # The one definition of a plan's value: the env's per-step expected rewards are evaluate_plan's
+    # per-step values of the spend it reported, on its path, and their sum is its total.
+    dim = sc.n_channels + int(sc.budget.pacing == "agent")
+    actions = _draw_actions(data, sc.horizon, dim)
+    env = ChannelBudgetEnv(sc)
+    env.reset(seed=seed)
+    spend, expected = [], []
+    for a in actions:
+        info = env.step(a)[4]
+        spend.append(info["spend"])
+        expected.append(info["expected_reward"])
+    steps = evaluate_plan(sc, np.array(spend), path=env.path, per_step=True)
+    np.testing.assert_allclose(steps, expected, rtol=1e-12, atol=1e-300)
+    total = 0.0
+    for r in expected:
+        total += r
+    assert evaluate_plan(sc, np.array(spend), path=env.path) == pytest.approx(total, rel=1e-12, abs=1e-300)
+    assert evaluate_plan(sc, np.array(spend), seed=seed) == pytest.approx(total, rel=1e-12, abs=1e-300)
 
 
 @settings(max_examples=40, deadline=None)

@@ -204,6 +204,35 @@ class TestWeibullAdstock:
         np.testing.assert_allclose(w, [(d - lo) / (hi - lo) for d in dens], rtol=1e-8, atol=1e-10)
         assert w.min() == 0.0 and w.max() == pytest.approx(1.0)
 
+    @settings(max_examples=60, deadline=None, derandomize=True)
+    @given(
+        shape=st.floats(min_value=0.2, max_value=20.0),
+        scale=st.floats(min_value=1e-3, max_value=2.0),
+        window=st.integers(min_value=2, max_value=12),
+    )
+    def test_pdf_underflowing_densities_keep_their_shape(self, shape, scale, window):
+        # A sharp density (large shape, small scale) underflows to 0 at every lag: the min-max of the
+        # densities relative to their peak, exp(log f - max log f), is still defined and is the limit
+        # of the kernel as the density sharpens, [1, 0, ...] here (no carry-over), never all ones
+        # (full carry-over over the window, as when 0 / 0 was read as "constant").
+        logd = [
+            math.log(shape / scale) + (shape - 1) * math.log(x / scale) - (x / scale) ** shape
+            for x in range(1, window + 1)
+        ]
+        top = max(logd)
+        rel = [math.exp(v - top) for v in logd]
+        lo = min(rel)
+        assume(1.0 - lo > 1e-6)  # not a (near-)constant density
+        w = adstock_kernel(weib("weibull_pdf", shape, scale, window), horizon=100)
+        np.testing.assert_allclose(w, [(r - lo) / (1.0 - lo) for r in rel], rtol=1e-8, atol=1e-10)
+
+    def test_pdf_sharp_density_is_no_carry_over(self):
+        # shape 20, scale 0.5: f(1) = 40 * 2**19 * exp(-2**20) underflows, as every later lag does;
+        # f(x + 1) / f(1) < exp(-(2**20) * (2**20 - 1)) = 0, so the weights are [1, 0, 0, 0, 0] (as at
+        # scale 0.9, where f(1) is still a normal number), not [1, 1, 1, 1, 1]
+        for scale in (0.5, 0.9):
+            np.testing.assert_array_equal(adstock_kernel(weib("weibull_pdf", 20.0, scale, 5), 30), [1, 0, 0, 0, 0])
+
     def test_single_lag_window(self):
         np.testing.assert_array_equal(adstock_kernel(weib("weibull_pdf", 2.0, 3.0, 1), 10), [1.0])
         np.testing.assert_array_equal(adstock_kernel(weib("weibull_cdf", 2.0, 3.0, 1), 10), [1.0])
@@ -251,6 +280,22 @@ class TestDelayKernels:
         assert len(q) == window
         assert np.all(q >= 0) and np.all(np.isfinite(q))
         assert q.sum() == pytest.approx(1.0, abs=1e-12)
+
+    @pytest.mark.parametrize("shape", [5e-324, 1e-310, 1e-300, 1e-6, 1e-3, 0.1, 50.0])
+    @pytest.mark.parametrize("mean", [1e-3, 1.0, 100.0])
+    def test_every_accepted_gamma_delay_is_a_distribution(self, shape, mean):
+        # a shape the schema accepted near the float range's end (5e-324) made the gamma's scale
+        # mean / shape inf and the kernel NaN, hence NaN conversions and a traceback in the Poisson
+        # draw; such a shape is refused in one line, every accepted one gives a distribution
+        from pydantic import ValidationError
+
+        try:
+            cfg = GammaDelay(type="gamma", mean_lag=mean, shape=shape, window=5)
+        except ValidationError as err:
+            assert err.errors()[0]["loc"] == ("shape",)
+            return
+        q = delay_kernel(cfg)
+        assert np.all(np.isfinite(q)) and np.all(q >= 0) and q.sum() == pytest.approx(1.0, abs=1e-12)
 
     @settings(max_examples=40, deadline=None, derandomize=True)
     @given(

@@ -62,3 +62,21 @@ def test_bad_plans_are_one_line_errors() -> None:
         evaluate_plan(sc, np.zeros((3, 28)))
     with pytest.raises(BudgetGymError, match="finite and non-negative"):
         evaluate_plan(sc, -np.ones((sc.horizon, 3)))
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "rows", "cols"])
+def test_check_plan_reports_plans_the_environment_cannot_play(bad: str) -> None:
+    """A plan with a NaN passed every check (each comparison with NaN is false), and a plan of the
+    wrong shape raised a numpy broadcasting error or was judged by its total alone; both are
+    plans the environment cannot play, so check_plan names the problem."""
+    from budgetgym.envs import check_plan
+
+    sc = load_scenario("stationary-3")
+    T, K = sc.horizon, sc.n_channels
+    shape = {"rows": (T + 3, K), "cols": (T, K + 1)}.get(bad, (T, K))
+    X = np.full(shape, sc.step_budget / shape[1])
+    if bad in ("nan", "inf"):
+        X[2, 1] = float(bad)
+    problems = check_plan(sc, X)
+    assert problems and ("shape" in problems[0] if bad in ("rows", "cols") else "finite" in problems[0])
+    assert check_plan(sc, np.full((T, K), sc.step_budget / K)) == []

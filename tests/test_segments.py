@@ -162,6 +162,25 @@ def test_three_steps_by_hand_with_a_logistic_segment() -> None:
         assert reward == pytest.approx(revenue[t], rel=1e-12)
 
 
+def test_logistic_segment_by_hand() -> None:
+    """A logistic segment is the channels' logistic curve, ``beta tanh(lambda a / 2)``, stated for the
+    whole audience: ``r_s = sigma beta tanh(lambda A / (2 sigma))`` (the docs said
+    ``sigma beta (1 - exp(-lambda A / sigma))``, another curve: 43.2 here instead of 38.1)."""
+    sc = scenario_from_dict({
+        "name": "hand-logistic", "horizon": 1, "budget": {"total": 1000}, "noise": {"conversions": "none"},
+        "channels": [{"name": "tv", "cost": {"unit": "impression", "price": 10, "ref_spend": 1000}}],
+        "segments": [
+            {"name": "half", "size": 0.5, "saturation": {"type": "logistic", "max_response": 100, "rate": 1e-5},
+             "reach": {"tv": 1.0}},
+            {"name": "other", "size": 0.5, "saturation": {"type": "logistic", "max_response": 100, "rate": 1e-5},
+             "reach": {}},
+        ],
+    })
+    A = 1000 * 1000.0 / 10  # 100,000 impressions, all on "half"
+    expected = 0.5 * 100 * np.tanh(1e-5 * A / (2 * 0.5))  # 50 tanh(1) = 38.08
+    assert evaluate_plan(sc, np.array([[1000.0]])) == pytest.approx(expected, rel=1e-12)
+
+
 # ------------------------------------------------------------------ segment-free = today
 def _own_segments(name: str) -> dict[str, Any]:
     """``name`` rewritten with each channel its own segment: size 1/K, the channel's curve K times as
@@ -346,6 +365,9 @@ def test_hostile_actions_keep_invariants(actions: list[list[float]], seed: int) 
          "channels.b.saturation"),
         (lambda d: d["channels"][1].update(value={"mean": 3.0}), "channels.b.value"),
         (lambda d: d.pop("segments"), "channels.a.saturation: required"),
+        # a size of 1e-300 made the segment's rate lambda / size inf: NaN slopes, and an oracle that
+        # stopped at the equal split (8% below the best plan of tests below)
+        (lambda d: d["segments"][0].update(size=1e-300), "segments[0].size: Input should be greater than or equal"),
     ],
 )
 def test_bad_blocks_give_one_line(change: Any, message: str) -> None:
@@ -355,6 +377,29 @@ def test_bad_blocks_give_one_line(change: Any, message: str) -> None:
         scenario_from_dict(d, source="scenario file 'x.yaml'")
     text = str(err.value)
     assert "\n" not in text and "x.yaml" in text and message in text, text
+
+
+def test_the_smallest_segment_keeps_the_oracle_exact() -> None:
+    """A segment of the smallest accepted size (1e-9) with the largest logistic rate (1e9): its curve
+    arrays stay finite (rate / size = 1e18), nothing warns, and the oracle finds the best plan, all
+    on the channel of the big segment (its 1e12 * 1e-9 = 1e-3 conversions at most are worth less)."""
+    import warnings
+
+    d = {"name": "tiny-seg", "horizon": 3, "budget": {"total": 3000.0}, "noise": {"conversions": "none"},
+         "channels": [{"name": "a", "cost": {"price": 1.0, "ref_spend": 10.0}},
+                      {"name": "b", "cost": {"price": 1.0, "ref_spend": 10.0}}],
+         "segments": [{"name": "tiny", "size": 1e-9, "reach": {"a": 1.0},
+                       "saturation": {"type": "logistic", "max_response": 1e6, "rate": 1e9}},
+                      {"name": "rest", "size": 1 - 1e-9, "reach": {"b": 1.0},
+                       "saturation": {"type": "hill", "max_response": 100, "half_saturation": 1e5}}]}
+    sc = scenario_from_dict(d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = solve_oracle(sc)
+    best = evaluate_plan(sc, np.tile([0.0, 1000.0], (3, 1)))  # 3 * 100 * 1e6 / 1.1e6 = 272.7
+    sigma = 1 - 1e-9  # r = sigma beta A / (sigma kappa + A), A = 1e6 impressions a step
+    assert best == pytest.approx(3 * sigma * 100 * 1e6 / (sigma * 1e5 + 1e6), rel=1e-12)
+    assert res.expected_reward >= best * (1 - 1e-6)
 
 
 # ------------------------------------------------------------------------------ families
