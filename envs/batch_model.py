@@ -306,7 +306,6 @@ class BatchModel:
         elif not one:
             rows = {f: table[self.index] for f, table in tables.fields.items()}
         self.row_model = dataclasses.replace(members[0], **rows)
-        self.inv_base_price = 1.0 / self.row_model.base_price
         sdp, sdv = self.row_model.price_noise_sd, self.row_model.value_noise_sd
         #: ``sd**2 / 2`` of the price and value noise (the lognormal's mean correction)
         self.price_half_var, self.value_half_var = 0.5 * sdp * sdp, 0.5 * sdv * sdv

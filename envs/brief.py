@@ -34,6 +34,7 @@ class ChannelBrief:
     unit: Literal["impression", "click"]  # what the price is quoted per (CPM or CPC buying)
     min_share: float  # least share of each step's spend (a committed minimum)
     max_share: float  # largest share of each step's spend (a cap)
+    planned_price: float | None = None  # the unit price the plan quotes (None: a brief saved before 0.2)
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ class CampaignBrief:
         channels = []
         for c in scenario.channels:
             lo, hi = c.share_bounds
-            channels.append(ChannelBrief(c.name, c.cost.unit, float(lo), float(hi)))
+            planned = c.cost.price if c.cost.planned_price is None else c.cost.planned_price
+            channels.append(ChannelBrief(c.name, c.cost.unit, float(lo), float(hi), float(planned)))
         return cls(
             name=scenario.name,
             channels=tuple(channels),
@@ -140,6 +142,13 @@ class CampaignBrief:
     def step_cap(self) -> float:
         """The most a step may spend under agent pacing, ``max_step_multiple * B/T``."""
         return self.max_step_multiple * self.step_budget
+
+    @property
+    def planned_prices(self) -> np.ndarray:
+        """``[K]`` the planned unit price per channel, the price index's reference (a fresh array)."""
+        if any(c.planned_price is None for c in self.channels):
+            raise BudgetGymError(f"brief of '{self.name}': no planned prices (a brief saved before they existed)")
+        return np.array([c.planned_price for c in self.channels], dtype=float)
 
     @property
     def share_bound_arrays(self) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,9 @@ The named layout is :class:`~budgetgym.envs.observation.ObservationLayout`
 (``env.observation_layout``). Per channel ``i`` (blocks of ``K``):
 
 0. ``share``: share of last step's spend, ``[0, 1]``
-1. ``price_index``: ``tanh(log(p_i / p0_i))`` of last step's effective unit price, ``[-1, 1]``
+1. ``price_index``: ``tanh(log(p_i / p̄_i))`` of last step's effective unit price ``p_i``, ``p̄_i`` the
+   brief's planned price (``cost.planned_price``; default ``cost.price``; a family's nominal for
+   every draw), ``[-1, 1]
 2. ``conversions``: conversions that arrived last step / ``conv_scale``, clipped to ``[0, 10]``
 3. ``conversions_ema``: exponential moving average (weight 0.3) of the same, ``[0, 10]``
 
@@ -152,6 +154,7 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         )
         self.conv_scale = self.brief.conversion_scale
         self._inv_conv_scale = 1.0 / self.conv_scale
+        self._inv_planned_price = 1.0 / self.brief.planned_prices  # the price index's reference
         self._obs = np.zeros(self.observation_layout.size)
         lay = self.observation_layout  # its named slots, looked up once (step speed)
         self._slots = (lay.share, lay.price_index, lay.conversions, lay.conversions_ema,
@@ -173,7 +176,6 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         self._state = DynamicsState.zeros(self.model, 2)
         self._noisy_price = bool(self.model.price_noise_sd.any())
         self._has_outage = any(s.kind == "outage" for s in scenario.shocks)
-        self._inv_base_price = 1.0 / self.model.base_price
         self._bounded = not trivial_bounds(self.model.low_share, self.model.high_share)
 
     # ------------------------------------------------------------------ helpers
@@ -262,7 +264,7 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         self.cumulative_spend += step_total
         self.t = t + 1
         self._last_share = spend / step_total if step_total > 0 else np.zeros(K)
-        self._last_price_index = np.tanh(np.log(out.price[0] * self._inv_base_price))
+        self._last_price_index = np.tanh(np.log(out.price[0] * self._inv_planned_price))
         self._last_conv = conv
         self._ema_conv = EMA_WEIGHT * conv + (1 - EMA_WEIGHT) * self._ema_conv
         self._last_spend_ratio = step_total / self.step_budget

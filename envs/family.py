@@ -131,6 +131,19 @@ class ScenarioFamily:
             cpa = CampaignBrief.from_scenario(self._nominal).target_cpa
             self._template["target_cpa"] = cpa
             self._nominal = self._nominal.override({"target_cpa": cpa})
+        if self._dists or ensemble is not None:
+            # one planned unit price per channel for every draw, the nominal's, likewise: a draw's
+            # price index is its effective price relative to the plan's, never to its own (hidden) price
+            planned: dict[str, object] = {}
+            for i, c in enumerate(self._nominal.channels):
+                if c.cost.planned_price is None:
+                    planned[f"channels.{i}.cost.planned_price"] = c.cost.price
+                    node = self._template["channels"][i]
+                    if isinstance(node, dict) and isinstance(node.get("cost"), dict) and "dist" not in node \
+                            and "dist" not in node["cost"]:
+                        node["cost"]["planned_price"] = c.cost.price  # else set on each draw (sample)
+            if planned:
+                self._nominal = self._nominal.override(planned)
         self.brief: CampaignBrief = CampaignBrief.from_scenario(self._nominal)
         self._members: tuple[Scenario, ...] = ()
         self._parts: dict[str, np.ndarray] = {}
@@ -145,7 +158,7 @@ class ScenarioFamily:
                         raise ScenarioError(
                             f"{source}: ensemble[{j}].{key}: a field of the campaign brief cannot vary"
                         )
-                members.append(self._nominal.override(changes, source=f"{source}: ensemble[{j}]"))
+                members.append(self._planned(self._nominal.override(changes, source=f"{source}: ensemble[{j}]")))
             self._members = tuple(members)
             perm = np.random.default_rng(np.random.SeedSequence([self.seed, _ENSEMBLE_STREAM])).permutation(
                 len(members)
@@ -159,6 +172,14 @@ class ScenarioFamily:
             for split in ("train", "test"):
                 for i in range(VALIDATION_DRAWS):
                     self.sample(i, split)
+
+    def _planned(self, draw: Scenario) -> Scenario:
+        """``draw`` with the nominal's planned price on every channel whose cost block the draw replaced
+        (a choice among cost blocks, an ensemble member's new block): the template carries it otherwise."""
+        missing: dict[str, object] = {f"channels.{i}.cost.planned_price": n.cost.planned_price
+                   for i, (c, n) in enumerate(zip(draw.channels, self._nominal.channels, strict=True))
+                   if c.cost.planned_price is None and n.cost.planned_price is not None}
+        return draw.override(missing) if missing else draw
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -241,6 +262,7 @@ class ScenarioFamily:
                 raise ScenarioError(
                     f"{err} (a distribution reaches values the scenario does not accept: narrow it or bound it)"
                 ) from None
+            sc = self._planned(sc)
         brief = CampaignBrief.from_scenario(sc)
         if brief != self.brief:  # e.g. a choice among cost blocks bought in different units
             changed = [k for k, v in brief.to_dict().items() if v != self.brief.to_dict()[k]]

@@ -36,6 +36,7 @@ BRIEF_FIELDS = {
     ("channels", "*", "name"),
     ("channels", "*", "description"),
     ("channels", "*", "cost", "unit"),
+    ("channels", "*", "cost", "planned_price"),
     ("channels", "*", "min_share"),
     ("channels", "*", "max_share"),
     ("channels", "*", "locked_share"),

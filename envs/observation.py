@@ -6,7 +6,8 @@ The observation of a campaign with ``K`` channels has ``4 K + 7`` entries:
 name                    entries    meaning (range)
 ======================  =========  ==========================================================
 ``share``               ``K``      share of last step's spend per channel, ``[0, 1]``
-``price_index``         ``K``      ``tanh(log(p_i / p0_i))`` of last step's unit price, ``[-1, 1]``
+``price_index``         ``K``      ``tanh(log(p_i / p̄_i))`` of last step's unit price, ``[-1, 1]``
+                                   (``p̄_i`` the brief's planned price)
 ``conversions``         ``K``      conversions that arrived last step / ``conv_scale``, ``[0, 10]``
 ``conversions_ema``     ``K``      moving average (weight 0.3) of the same, ``[0, 10]``
 ``remaining_budget``    1          remaining budget / ``B``, ``[0, 1]``

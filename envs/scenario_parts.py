@@ -43,7 +43,9 @@ class CostConfig(StrictModel):
 
     Effective unit price ``p(x) = price * m_cost(t) * (1 + x / ref_spend) ** elasticity``
     (currency per 1000 impressions for ``unit: impression``, per click for ``unit: click``),
-    times a log-normal day-to-day price noise with log-sd ``noise_sd``.
+    times a log-normal day-to-day price noise with log-sd ``noise_sd``. ``planned_price`` is the
+    unit price the media plan quotes (a public figure of the brief; default ``price``): the
+    observation's price index is the effective price relative to it, never to a draw's own ``price``.
     """
 
     unit: Literal["impression", "click"] = "impression"
@@ -51,6 +53,10 @@ class CostConfig(StrictModel):
     ref_spend: float = Field(ge=MIN_AMOUNT, le=MAX_AMOUNT, description="spend per step at which auction pressure bites")
     elasticity: float = Field(0.0, ge=0, le=1, description="auction-pressure exponent eta")
     noise_sd: float = Field(0.0, ge=0, le=2, description="log-sd of daily price noise")
+    planned_price: float | None = Field(
+        None, ge=MIN_AMOUNT, le=MAX_AMOUNT,
+        description="the unit price the media plan quotes (the brief's; default: price), currency",
+    )
 
 
 # ------------------------------------------------------------------------ adstock

@@ -216,6 +216,7 @@ class ChannelBudgetVectorEnv(PartWorkers, VectorEnv):
         angle_w, angle_y = 2 * np.pi * days / 7.0, 2 * np.pi * days / 365.25
         self.phase = np.stack([np.sin(angle_w), np.cos(angle_w), np.sin(angle_y), np.cos(angle_y)], axis=1)
         self.inv_conv_scale = 1.0 / self.brief.conversion_scale
+        self.inv_planned_price = 1.0 / self.brief.planned_prices  # [K]: the price index's reference
         self.rng_mode = rng
         self.threads, self.processes = cfg.threads, cfg.processes
         self._executor = None  # the helper threads and worker processes (vector_workers), made when needed

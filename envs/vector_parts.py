@@ -193,7 +193,7 @@ def advance_part(
     with np.errstate(divide="ignore", invalid="ignore"):  # rows that spent nothing: share 0, below
         np.divide(spend, step_total[:, None], out=env.last_share[r])
     env.last_share[r][step_total <= 0] = 0.0
-    index = np.multiply(price, bm.inv_base_price, out=env.last_price_index[r])  # tanh(log(p / p0))
+    index = np.multiply(price, env.inv_planned_price, out=env.last_price_index[r])  # tanh(log(p / planned))
     np.tanh(np.log(index, out=index), out=index)
     ema = np.multiply(conv, EMA_WEIGHT, out=env.ema_conv[r])  # EMA conv + (1 - EMA) ema
     ema += (1 - EMA_WEIGHT) * prev[1][r]

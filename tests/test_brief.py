@@ -95,8 +95,11 @@ def test_the_brief_holds_public_facts_only() -> None:
     np.testing.assert_array_equal(hi, [0.45, 1.0, 1.0, 1.0, 1.0])  # a cap on search
     values = brief.to_dict()
     flat = repr(values)
-    for hidden in ("half_saturation", "max_response", "adstock", "price", "elasticity", "shocks", "noise"):
+    for hidden in ("half_saturation", "max_response", "adstock", "'price'", "ref_spend", "elasticity", "shocks",
+                   "noise"):
         assert hidden not in flat
+    # the plan's unit prices are public (the price index's reference): here the scenario's own prices
+    np.testing.assert_array_equal(brief.planned_prices, [c.cost.price for c in sc.channels])
     assert CampaignBrief.from_dict(values) == brief
     with pytest.raises(BudgetGymError, match="saved: not a campaign brief"):
         CampaignBrief.from_dict({"name": "x"}, "saved")

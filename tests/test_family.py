@@ -406,8 +406,12 @@ def test_the_nominal_scenario_holds_the_central_values() -> None:
     assert nom.channels[1].saturation.slope == 2.0
     assert nom.channels[1].cost.price == 6.0
     assert nom.channels[1].adstock.type == "geometric" and nom.channels[1].adstock.decay == pytest.approx(0.3)
-    # the rest is the template's
-    assert nom.channels[0].cost == scenario_from_dict(small_template()).channels[0].cost
+    # the rest is the template's, plus the planned prices every draw shares: the nominal's prices
+    assert nom.channels[0].cost == scenario_from_dict(small_template()).channels[0].cost.model_copy(
+        update={"planned_price": 10.0}
+    )
+    assert [c.cost.planned_price for c in nom.channels] == [c.cost.price for c in nom.channels]
+    assert all(d.channels[1].cost.planned_price == 6.0 for d in fam.draws(5, "train"))
 
 
 # ----------------------------------------------------------------- one brief, many campaigns
@@ -592,6 +596,8 @@ def test_the_ensembles_nominal_is_its_base_scenario() -> None:
     expected = base.model_dump()
     for key in ("name", "description", "target_cpa"):
         nominal.pop(key), expected.pop(key)
+    for c in expected["channels"]:  # every member's planned prices: the base's prices
+        c["cost"]["planned_price"] = c["cost"]["price"]
     assert nominal == expected
     # one planning CPA for every member: the base's
     assert fam.nominal().target_cpa == pytest.approx(CampaignBrief.from_scenario(base).target_cpa)
@@ -709,3 +715,36 @@ def test_the_built_in_families_cover_both_pacings_and_two_rewards() -> None:
     briefs = [builtin_draws(n)[0].brief for n in BUILTIN]
     assert {b.pacing for b in briefs} == {"even", "agent"}
     assert {b.reward for b in briefs} >= {"conversions", "revenue"}
+
+
+def test_a_draws_price_index_is_relative_to_the_plans_price_not_its_own() -> None:
+    """Members differing in search's price (1x and 2x the base's CPC, no price noise): the brief's planned
+    price is the base's for both, so after the same first step the 2x member's price index is the 1x
+    member's plus log 2 (in atanh), in the single env and in the vector env. It was normalised by each
+    draw's own (hidden) price, which made the two equal: the draw's price level never showed."""
+    from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
+
+    p = load_scenario("stationary-3").channels[0].cost.price
+    members = [{"channels.search.cost.price": m * p, "channels.search.cost.noise_sd": 0.0,
+                "channels.search.saturation.max_response": 100.0 + j}
+               for j, m in enumerate([1.0, 2.0, 1.0, 2.0])]
+    fam = family_from_dict({"family": "priced", "seed": 1, "scenario": "stationary-3", "ensemble": members,
+                            "test_fraction": 0.25})
+    assert {d.channels[0].cost.planned_price for d in fam.draws(3, "train")} == {p}
+    env = ChannelBudgetEnv(fam)
+    lay = env.observation_layout
+    index: dict[float, float] = {}
+    for seed in range(40):
+        _, info = env.reset(seed=seed)
+        obs, *_ = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
+        index[env.scenario.channels[0].cost.price / p] = float(np.arctanh(obs[lay.price_index][0]))
+    assert set(index) == {1.0, 2.0}
+    assert index[2.0] - index[1.0] == pytest.approx(math.log(2.0), abs=1e-5)  # float32 observations
+    venv = ChannelBudgetVectorEnv(fam, num_envs=8)
+    _, vinfo = venv.reset(seed=0)
+    vobs, *_ = venv.step(np.zeros((8, *env.action_space.shape), dtype=np.float32))
+    multiples = [fam.sample(int(d), "train").channels[0].cost.price / p for d in vinfo["draw"]]
+    assert set(multiples) == {1.0, 2.0}
+    for i, m in enumerate(multiples):
+        assert float(np.arctanh(vobs[i, lay.price_index][0])) == pytest.approx(index[m], abs=1e-5)
+    venv.close()
