@@ -69,7 +69,8 @@ __all__ = ["ScenarioFamily", "Split", "builtin_family_dir", "family_file", "list
 Split = Literal["train", "test"]
 _SPLIT_ID = {"train": 0, "test": 1}
 _ENSEMBLE_STREAM = 2
-#: Draws checked when a family is loaded (each split), so a bad distribution fails at load time.
+#: Draws of a template checked when a family is loaded (each split), so a bad distribution fails at load
+#: time (an ensemble checks every member).
 VALIDATION_DRAWS = 8
 
 
@@ -156,8 +157,10 @@ class ScenarioFamily:
             self._parts = {"test": perm[:n_test], "train": perm[n_test:]}
         self._cache: dict[tuple[str, int], Scenario] = {}
         if self.varies:
+            # a template's first draws of each split; every member of an ensemble (all are known, and a
+            # member past the first few that changed the brief would otherwise fail only when drawn)
             for split in ("train", "test"):
-                for i in range(VALIDATION_DRAWS):
+                for i in range(self.split_size(split) or VALIDATION_DRAWS):
                     self.sample(i, split)
 
     # -- construction ------------------------------------------------------------------

@@ -619,6 +619,18 @@ def test_ensemble_errors() -> None:
         family_from_dict({"family": "e", "scenario": "stationary-3", "ensemble": members}, source="fam.yaml")
 
 
+def test_an_ensemble_member_that_changes_the_brief_is_refused_at_load_time_wherever_it_falls() -> None:
+    # the member lands at train position 20, past the draws a template checks at load time: every
+    # member of an ensemble is known, so every one is checked when the family is loaded
+    n, seed = 30, 0
+    perm = np.random.default_rng(np.random.SeedSequence([seed, 2])).permutation(n)
+    n_test = round(n * 0.2)
+    members: list[dict[str, Any]] = [{"channels.search.saturation.max_response": 100.0 + j} for j in range(n)]
+    members[int(perm[n_test + 20])] = {"channels.search.cost": {"unit": "impression", "price": 8.0, "ref_spend": 4000}}
+    with pytest.raises(ScenarioError, match=r"^fam\.yaml: train draw 20 changes the campaign brief \(channels\)"):
+        family_from_dict({"family": "e", "seed": seed, "scenario": "stationary-3", "ensemble": members}, "fam.yaml")
+
+
 # ------------------------------------------------------------------------ built-in families
 BUILTIN = list_families()
 
