@@ -21,7 +21,7 @@ from scipy import stats
 from budgetgym.agents import evaluate, make_agent
 from budgetgym.envs import ChannelBudgetEnv, load_scenario, scenario_from_dict, solve_oracle
 from budgetgym.envs.brief import CampaignBrief
-from budgetgym.envs.distributions import Distribution, draw_value, nominal_value
+from budgetgym.envs.distributions import Distribution, draw_value, nominal_value, reach
 from budgetgym.envs.errors import ScenarioError
 from budgetgym.envs.family import ScenarioFamily, family_from_dict, list_families, load_family
 
@@ -249,17 +249,58 @@ def test_an_impossible_draw_is_reported_at_load_naming_the_draw(tmp_path: Path) 
     assert msg.endswith("(a distribution reaches values the scenario does not accept: narrow it or bound it)")
 
 
-def test_a_rare_impossible_draw_after_loading_names_the_draw() -> None:
-    # U(0, 3): 10% of draws fall below the slope's minimum 0.3; pick a seed whose 16 load-time
-    # draws pass, then the first later test draw that does not
+def test_a_rare_impossible_draw_is_refused_at_load_naming_the_field() -> None:
+    # U(0, 3): 10% of draws fall below the slope's minimum 0.3; with a seed whose 16 load-time draws
+    # pass, the family used to load and fail at a later draw; the ends of its reach are checked instead
     validated = [("train", range(8)), ("test", range(8))]
     seed = next(s for s in range(100) if first_failing_draw(s, 0.0, 3.0, 0.3, validated) is None)
-    later = first_failing_draw(seed, 0.0, 3.0, 0.3, [("test", range(8, 200))])
-    assert later is not None
-    fam = small_family({"channels.ch1.saturation.slope": {"dist": "uniform", "low": 0.0, "high": 3.0}}, seed=seed)
-    fam.sample(later[1] - 1, "test")  # the draw before is fine
-    with pytest.raises(ScenarioError, match=rf"^test family: test draw {later[1]}: channels\[1\]\.saturation"):
-        fam.sample(later[1], "test")
+    slope = {"channels.ch1.saturation.slope": {"dist": "uniform", "low": 0.0, "high": 3.0}}
+    with pytest.raises(ScenarioError) as err:
+        small_family(slope, seed=seed)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith("test family: channels[1].saturation.slope: the distribution reaches 0, which the scenario")
+    assert msg.endswith("narrow it or bound it")
+
+
+@pytest.mark.parametrize(
+    ("field", "dist", "expected"),
+    [  # each loaded, then failed at a draw in the hundreds (train 807, 249, 161 with seed 1)
+        ("channels.search.adstock.decay", {"dist": "normal", "mean": 0.3, "sd": 0.1},
+         r"channels\[0\]\.adstock\.decay: the distribution reaches -0\.3, which the scenario does not accept"),
+        ("channels.search.saturation.slope", {"dist": "lognormal", "median": 1.0, "sd": 0.4},
+         r"channels\[0\]\.saturation\.slope: the distribution reaches 0\.09\d*, which the scenario does not accept"),
+        ("channels.search.cost", {"dist": "choice", "p": [0.995, 0.005], "values": [
+            {"unit": "click", "price": 1.2, "ref_spend": 4000},
+            {"unit": "impression", "price": 8.0, "ref_spend": 4000}]},
+         r"channels\[0\]\.cost\.values\[1\]: the distribution reaches this value, which changes the campaign brief"),
+    ],
+)
+def test_a_distribution_whose_tail_or_rare_choice_is_impossible_is_refused_at_load(
+    field: str, dist: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(ScenarioError, match=rf"^fam\.yaml: {expected}"):
+        family_from_dict({"family": "h", "seed": 1, "scenario": "stationary-3", "vary": {field: dist}}, "fam.yaml")
+
+
+def test_the_reach_of_each_distribution_ends_at_its_bounds_or_six_sd_out() -> None:
+    def ends(d: dict[str, Any]) -> list[Any]:
+        return reach(DIST.validate_python(d))
+
+    assert ends({"dist": "uniform", "low": 1, "high": 2}) == [1.0, 2.0]
+    assert ends({"dist": "integer", "low": 1, "high": 4}) == [1, 4]
+    assert ends({"dist": "normal", "mean": 1, "sd": 2}) == [-11.0, 13.0]
+    assert ends({"dist": "normal", "mean": 1, "sd": 2, "low": 0}) == [0.0, 13.0]
+    assert ends({"dist": "normal", "mean": 0, "sd": 1, "low": 50}) == [50.0, 56.0]  # far in the tail
+    assert ends({"dist": "normal", "mean": 0, "sd": 1, "high": -50}) == [-56.0, -50.0]
+    assert ends({"dist": "lognormal", "median": 2, "sd": 0.5}) == pytest.approx([2 * math.exp(-3), 2 * math.exp(3)])
+    assert ends({"dist": "choice", "values": [1, {"a": 2}]}) == [1, {"a": 2}]
+    # what the ends bound: no draw beyond them (the normal's 6 sd has probability 1e-9 a side)
+    rng = np.random.default_rng(0)
+    for d in ({"dist": "normal", "mean": 0, "sd": 1, "low": 50}, {"dist": "lognormal", "median": 2, "sd": 0.5}):
+        lo, hi = ends(d)
+        x = np.array([draw_value(DIST.validate_python(d), rng) for _ in range(2000)])
+        assert lo <= x.min() and x.max() <= hi
 
 
 def test_distributions_and_ensembles_cannot_be_mixed() -> None:
