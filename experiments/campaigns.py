@@ -87,13 +87,15 @@ def family_with_changes(name: str, changes: dict[str, Any]) -> ScenarioFamily:
         raise BudgetGymError(f"{source}: scenario: expected a mapping or a scenario name")
     vary = dict(data.get("vary") or {})
     for key, value in changes.items():
-        inside = [v for v in vary if key.startswith(v + ".")]
+        loc = _location(template, key)
+        where = {v: _location(template, v) for v in vary}  # channels by index in both, to compare
+        inside = [v for v, at in where.items() if len(at) < len(loc) and loc[: len(at)] == at]
         if inside:
             raise BudgetGymError(
                 f"set: '{key}' lies inside '{inside[0]}', which the family's vary replaces by a draw; "
                 f"change the distribution in the family file instead"
             )
-        vary = {v: d for v, d in vary.items() if not (v == key or v.startswith(key + "."))}
+        vary = {v: d for v, d in vary.items() if where[v][: len(loc)] != loc}
         try:
             set_dotted(template, key, value, what="set")
         except ScenarioError as err:
@@ -101,3 +103,34 @@ def family_with_changes(name: str, changes: dict[str, Any]) -> ScenarioFamily:
             raise BudgetGymError(f"{source}: {err}{hint}") from None
     data["scenario"], data["vary"] = template, vary
     return family_from_dict(data, source=source)
+
+
+def _location(template: dict[str, Any], key: str) -> tuple[str, ...]:
+    """A dotted field path with every list item named by its index (``channels.search.cost`` ->
+    ``("channels", "0", "cost")``), so a ``set`` and a ``vary`` that name one channel differently (by
+    name, by index) are seen to meet. A part naming nothing in ``template`` is kept as written.
+
+    Parameters
+    ----------
+    template : the family's scenario mapping (channels as a list of mappings with a ``name``).
+    key : a dotted path, list items by index or by name (:func:`~budgetgym.envs.scenario.set_dotted`).
+
+    Returns
+    -------
+    tuple of str
+        The path's parts, list items as their index.
+    """
+    node: object = template
+    out: list[str] = []
+    for part in key.split("."):
+        if isinstance(node, list):
+            names = [c.get("name") if isinstance(c, dict) else None for c in node]
+            idx = names.index(part) if part in names else None
+            if part.isdigit() and int(part) < len(node):
+                idx = int(part)
+            out.append(part if idx is None else str(idx))
+            node = None if idx is None else node[idx]
+        else:
+            out.append(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return tuple(out)

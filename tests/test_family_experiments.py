@@ -131,6 +131,16 @@ def test_set_on_a_family_changes_its_template(tmp_path):
         experiment(tmp_path, entry={"set": {"horizn": 3}}).resolve()
 
 
+
+def test_set_fixes_a_varied_field_whichever_way_the_channel_is_named(tmp_path):
+    # the family varies channels.search...; a set naming the channel by its index fixed nothing: the
+    # vary entry was kept and drew over the set value
+    for key in ("channels.0.saturation.max_response", "channels.search.saturation.max_response"):
+        (p,) = experiment(tmp_path, entry={"draws": None, "set": {key: 300}}).resolve()
+        assert p.family is None and p.scenario.channels[0].saturation.max_response == 300
+    with pytest.raises(BudgetGymError, match=r"set: 'channels.0.saturation.max_response.high' lies inside"):
+        experiment(tmp_path, entry={"set": {"channels.0.saturation.max_response.high": 9}}).resolve()
+
 def test_unknown_names_suggest_scenarios_and_families(tmp_path, monkeypatch):
     fam_dir = tmp_path / "families"
     fam_dir.mkdir()
