@@ -30,7 +30,8 @@ class Campaign:
     ``scenario`` is the scenario played (for a family: its nominal scenario, which carries the
     family's brief); ``family`` is the :class:`~budgetgym.envs.family.ScenarioFamily` of a
     varying family entry (``None`` for a plain scenario) and ``draws`` its number of test draws
-    (and of train draws; ``None`` for a plain scenario).
+    (and of train draws; at most an explicit ensemble's members in either split; ``None`` for a plain
+    scenario).
     """
 
     label: str
@@ -61,7 +62,10 @@ def resolve_entry(spec: ScenarioSpec, default_draws: int) -> Campaign:
         if spec.set:
             sc = sc.override(dict(spec.set))
         return Campaign(spec.label or sc.name, sc)
-    return Campaign(spec.label or family.name, family.nominal(), family, spec.draws or default_draws)
+    # an ensemble's draw i of a split is member i mod (members in the split): more draws than members
+    # would play some twice or more and weight them so in the summary (as the planner, at most each once)
+    sizes = [n for n in (family.split_size("test"), family.split_size("train")) if n is not None]
+    return Campaign(spec.label or family.name, family.nominal(), family, min([spec.draws or default_draws, *sizes]))
 
 
 def family_with_changes(name: str, changes: dict[str, Any]) -> ScenarioFamily:
