@@ -38,7 +38,7 @@ File format (``configs/families/*.yaml``)::
     description: ...
     seed: 0                           # the family's seed streams
     scenario: {...}                   # the template: a scenario mapping with distributions,
-    # or:  scenario: stationary-5      # a built-in name or a YAML path, and
+    # or:  scenario: stationary-5      # a built-in name or a YAML path (beside this file, else from the cwd), and
     #      vary: {channels.search.saturation.half_saturation: {dist: lognormal, median: 2600, sd: 0.4}}
     ensemble: [{...}, ...]            # optional, instead of distributions: dotted changes per member
     test_fraction: 0.2                # ensemble only
@@ -311,8 +311,25 @@ def family_file(name: str | Path) -> Path:
     return Path(name) if names_a_file(name) else builtin_family_dir() / f"{name}.yaml"
 
 
-def family_from_dict(data: object, source: str = "family") -> ScenarioFamily:
-    """Validate a family mapping (module docstring) into a :class:`ScenarioFamily`."""
+def scenario_beside(name: str, base: Path | None) -> str:
+    """A family file's ``scenario:`` name: a relative path found beside the file (in ``base``) as
+    that file, else as written (a built-in name, or a path from the working directory), as an
+    experiment file's scenario paths are."""
+    if base is not None and names_a_file(name) and not Path(name).is_absolute() and (base / name).is_file():
+        return str(base / name)
+    return name
+
+
+def family_from_dict(data: object, source: str = "family", base: Path | None = None) -> ScenarioFamily:
+    """Validate a family mapping (module docstring) into a :class:`ScenarioFamily`.
+
+    Parameters
+    ----------
+    data : the family mapping.
+    source : what the errors name (the file).
+    base : the family file's folder: a relative ``scenario:`` path is looked up there first
+        (:func:`scenario_beside`).
+    """
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: expected a mapping with a 'family' key, got {type(data).__name__}")
     try:
@@ -320,7 +337,7 @@ def family_from_dict(data: object, source: str = "family") -> ScenarioFamily:
     except ValidationError as err:
         raise validation_error(err, source, FamilyFile, ScenarioError) from None
     if isinstance(spec.scenario, str):
-        template = load_scenario(spec.scenario).model_dump(mode="python")  # every field, so vary: finds it
+        template = load_scenario(scenario_beside(spec.scenario, base)).model_dump(mode="python")  # every field
     else:
         template = dict(spec.scenario)
     template["name"] = spec.family  # every draw carries the family's name (the brief's)
@@ -365,5 +382,5 @@ def load_family(name_or_path: str | Path | Scenario | ScenarioFamily) -> Scenari
     path = family_file(text)
     data = read_yaml(path, "scenario file", ScenarioError)
     if isinstance(data, dict) and "family" in data:
-        return family_from_dict(data, source=f"family file '{path}'")
+        return family_from_dict(data, source=f"family file '{path}'", base=path.parent)
     return ScenarioFamily.of_scenario(scenario_from_dict(data, source=f"scenario file '{path}'"))

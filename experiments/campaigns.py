@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from budgetgym.envs.errors import BudgetGymError, ScenarioError
-from budgetgym.envs.family import ScenarioFamily, family_file, family_from_dict, load_family
+from budgetgym.envs.family import ScenarioFamily, family_file, family_from_dict, load_family, scenario_beside
 from budgetgym.envs.io import read_yaml
 from budgetgym.envs.scenario import Scenario, load_scenario, set_dotted
 
@@ -86,7 +86,7 @@ def family_with_changes(name: str, changes: dict[str, Any]) -> ScenarioFamily:
     template = data.get("scenario")
     partial = isinstance(template, dict)  # a mapping may leave fields to their defaults
     if isinstance(template, str):
-        template = load_scenario(template).model_dump(mode="json")
+        template = load_scenario(scenario_beside(template, path.parent)).model_dump(mode="json")
     if not isinstance(template, dict):
         raise BudgetGymError(f"{source}: scenario: expected a mapping or a scenario name")
     vary = dict(data.get("vary") or {})
@@ -106,7 +106,7 @@ def family_with_changes(name: str, changes: dict[str, Any]) -> ScenarioFamily:
             hint = " (the family's scenario mapping does not spell this field out; add it there)" if partial else ""
             raise BudgetGymError(f"{source}: {err}{hint}") from None
     data["scenario"], data["vary"] = template, vary
-    return family_from_dict(data, source=source)
+    return family_from_dict(data, source=source, base=path.parent)
 
 
 def _location(template: dict[str, Any], key: str) -> tuple[str, ...]:

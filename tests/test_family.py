@@ -672,6 +672,20 @@ def test_an_ensemble_member_that_changes_the_brief_is_refused_at_load_time_where
         family_from_dict({"family": "e", "seed": seed, "scenario": "stationary-3", "ensemble": members}, "fam.yaml")
 
 
+
+def test_a_family_files_scenario_path_is_found_beside_the_file(tmp_path: Path, monkeypatch: Any) -> None:
+    # as an experiment file's scenario paths: beside the file first, then the working directory
+    folder = tmp_path / "fams"
+    folder.mkdir()
+    (folder / "base.yaml").write_text(yaml.safe_dump(small_template(), sort_keys=False), encoding="utf-8")
+    vary = {FIELD: {"dist": "uniform", "low": 1.0, "high": 2.0}}
+    path = folder / "fam.yaml"
+    path.write_text(yaml.safe_dump({"family": "fam", "scenario": "base.yaml", "vary": vary}), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # elsewhere: base.yaml is not in the working directory
+    fam = load_family(path)
+    assert fam.varies and 1.0 <= fam.sample(0).channels[0].saturation.max_response <= 2.0  # type: ignore[union-attr]
+
+
 # ------------------------------------------------------------------------ built-in families
 BUILTIN = list_families()
 
