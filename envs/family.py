@@ -336,6 +336,11 @@ def family_from_dict(data: object, source: str = "family", base: Path | None = N
         spec = FamilyFile.model_validate(data)
     except ValidationError as err:
         raise validation_error(err, source, FamilyFile, ScenarioError) from None
+    if "test_fraction" in spec.model_fields_set and spec.ensemble is None:
+        raise ScenarioError(
+            f"{source}: test_fraction: only an explicit ensemble takes it (a template's test draws come from "
+            f"their own seed stream); remove it"
+        )
     if isinstance(spec.scenario, str):
         template = load_scenario(scenario_beside(spec.scenario, base)).model_dump(mode="python")  # every field
     else:

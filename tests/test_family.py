@@ -686,6 +686,14 @@ def test_a_family_files_scenario_path_is_found_beside_the_file(tmp_path: Path, m
     assert fam.varies and 1.0 <= fam.sample(0).channels[0].saturation.max_response <= 2.0  # type: ignore[union-attr]
 
 
+
+def test_test_fraction_without_an_ensemble_is_refused(tmp_path: Path) -> None:
+    # a template draws its test split from its own seed stream: a test_fraction there was silently ignored
+    path = family_file(tmp_path, {FIELD: {"dist": "uniform", "low": 1.0, "high": 2.0}}, test_fraction=0.5)
+    with pytest.raises(ScenarioError, match=rf"^family file '{path}': test_fraction: only an explicit ensemble"):
+        load_family(path)
+
+
 # ------------------------------------------------------------------------ built-in families
 BUILTIN = list_families()
 
