@@ -156,7 +156,10 @@ class ScenarioFamily:
             )
             n_test = max(1, int(round(len(members) * self.test_fraction)))
             if n_test >= len(members):
-                raise ScenarioError(f"{source}: ensemble of {len(members)} leaves no train members")
+                raise ScenarioError(
+                    f"{source}: test_fraction: {self.test_fraction:g} of an ensemble of {len(members)} leaves no "
+                    f"train members"
+                )
             self._parts = {"test": perm[:n_test], "train": perm[n_test:]}
         self._cache: dict[tuple[str, int], Scenario] = {}
         if self.varies:

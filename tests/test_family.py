@@ -646,7 +646,7 @@ def test_ensemble_errors() -> None:
         family_from_dict(
             {"family": "e", "scenario": "stationary-3", "ensemble": [{"channels.search.max_share": 0.5}, {}]}
         )
-    with pytest.raises(ScenarioError, match="ensemble of 2 leaves no train members"):
+    with pytest.raises(ScenarioError, match="^family: test_fraction: 0.9 of an ensemble of 2 leaves no train members"):
         family_from_dict({"family": "e", "scenario": "stationary-3", "ensemble": [{}, {}], "test_fraction": 0.9})
     # a member whose value lies outside the accepted range, or whose path names nothing: the file, the
     # member and the field, on one line
