@@ -323,6 +323,23 @@ def scenario_beside(name: str, base: Path | None) -> str:
     return name
 
 
+def family_scenario(name: str, base: Path | None, source: str) -> Scenario:
+    """The scenario a family file's ``scenario:`` names (:func:`scenario_beside`); an unknown name or a
+    bad file is a one-line error naming the family file (``source``) and the field.
+
+    Raises
+    ------
+    ScenarioError
+        ``"<source>: scenario: <what is wrong with it>"``.
+    """
+    try:
+        return load_scenario(scenario_beside(name, base))
+    except ScenarioError as err:
+        out = ScenarioError(f"{source}: scenario: {err}")
+        out.details = err.details
+        raise out from None
+
+
 def family_from_dict(data: object, source: str = "family", base: Path | None = None) -> ScenarioFamily:
     """Validate a family mapping (module docstring) into a :class:`ScenarioFamily`.
 
@@ -345,7 +362,7 @@ def family_from_dict(data: object, source: str = "family", base: Path | None = N
             f"their own seed stream); remove it"
         )
     if isinstance(spec.scenario, str):
-        template = load_scenario(scenario_beside(spec.scenario, base)).model_dump(mode="python")  # every field
+        template = family_scenario(spec.scenario, base, source).model_dump(mode="python")  # every field
     else:
         template = dict(spec.scenario)
     template["name"] = spec.family  # every draw carries the family's name (the brief's)

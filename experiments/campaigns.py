@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from budgetgym.envs.errors import BudgetGymError, ScenarioError
-from budgetgym.envs.family import ScenarioFamily, family_file, family_from_dict, load_family, scenario_beside
+from budgetgym.envs.family import ScenarioFamily, family_file, family_from_dict, family_scenario, load_family
 from budgetgym.envs.io import read_yaml
-from budgetgym.envs.scenario import Scenario, load_scenario, set_dotted
+from budgetgym.envs.scenario import Scenario, set_dotted
 
 if TYPE_CHECKING:  # pragma: no cover
     from budgetgym.experiments.config import ScenarioSpec
@@ -86,7 +86,7 @@ def family_with_changes(name: str, changes: dict[str, Any]) -> ScenarioFamily:
     template = data.get("scenario")
     partial = isinstance(template, dict)  # a mapping may leave fields to their defaults
     if isinstance(template, str):
-        template = load_scenario(scenario_beside(template, path.parent)).model_dump(mode="json")
+        template = family_scenario(template, path.parent, source).model_dump(mode="json")
     if not isinstance(template, dict):
         raise BudgetGymError(f"{source}: scenario: expected a mapping or a scenario name")
     vary = dict(data.get("vary") or {})

@@ -694,6 +694,14 @@ def test_test_fraction_without_an_ensemble_is_refused(tmp_path: Path) -> None:
         load_family(path)
 
 
+
+def test_a_bad_scenario_name_in_a_family_file_names_the_file_and_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "fam.yaml"
+    path.write_text(yaml.safe_dump({"family": "fam", "scenario": "stationary-33"}), encoding="utf-8")
+    with pytest.raises(ScenarioError, match=rf"^family file '{path}': scenario: unknown scenario 'stationary-33'"):
+        load_family(path)
+
+
 # ------------------------------------------------------------------------ built-in families
 BUILTIN = list_families()
 
