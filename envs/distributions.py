@@ -33,7 +33,11 @@ from scipy import stats
 
 from budgetgym.envs.errors import StrictModel
 
-__all__ = ["Distribution", "DISTRIBUTIONS", "draw_value", "nominal_value"]
+__all__ = ["Distribution", "DISTRIBUTIONS", "TAIL_Z", "draw_value", "nominal_value", "reach"]
+
+#: Standard deviations (of the log, for ``lognormal``) from the centre at which the reach of a distribution
+#: without a bound ends (:func:`reach`): a draw lies further out with probability below 1e-9.
+TAIL_Z = 6.0
 
 
 class LogNormal(StrictModel):
@@ -150,4 +154,35 @@ def nominal_value(d: Any) -> Any:
     if isinstance(d, Choice):
         p = d.p if d.p is not None else [1.0 / len(d.values)] * len(d.values)
         return d.values[int(np.argmax(p))]
+    raise TypeError(f"not a distribution: {d!r}")  # pragma: no cover
+
+
+def reach(d: Any) -> list[Any]:
+    """The ends of what a validated distribution draws: every draw lies between them.
+
+    ``[low, high]`` of ``uniform``, ``loguniform`` and ``integer``; a ``normal``'s bounds, or
+    :data:`TAIL_Z` standard deviations from its mean (clipped to the other bound) where it has none;
+    a ``lognormal``'s median times ``exp(-/+ TAIL_Z sd)``; every value of a ``choice``.
+
+    Parameters
+    ----------
+    d : a validated distribution (:data:`Distribution`).
+
+    Returns
+    -------
+    list
+        The low and high end (numbers), or a ``choice``'s values in order.
+    """
+    if isinstance(d, LogNormal):
+        return [float(d.median * math.exp(-TAIL_Z * d.sd)), float(d.median * math.exp(TAIL_Z * d.sd))]
+    if isinstance(d, Normal):
+        lo = d.low if d.low is not None else min(d.mean, math.inf if d.high is None else d.high) - TAIL_Z * d.sd
+        hi = d.high if d.high is not None else max(d.mean, -math.inf if d.low is None else d.low) + TAIL_Z * d.sd
+        return [float(lo), float(hi)] if d.sd > 0 else [float(d.mean), float(d.mean)]
+    if isinstance(d, (Uniform, LogUniform)):
+        return [float(d.low), float(d.high)]
+    if isinstance(d, Integer):
+        return [d.low, d.high]
+    if isinstance(d, Choice):
+        return list(d.values)
     raise TypeError(f"not a distribution: {d!r}")  # pragma: no cover

@@ -16,7 +16,10 @@ What stays fixed. The campaign brief (:class:`~budgetgym.envs.brief.CampaignBrie
 and units, budget, pacing, horizon, calendar, share bounds, reward kind, action scale, planning
 CPA) is the same for every draw — a family varies what the marketer does *not* know — so the
 action and observation spaces are the same for every draw, and an agent built from the family's
-brief plays any draw. Distributions on brief fields are rejected at load time.
+brief plays any draw. Distributions on brief fields are rejected at load time, as is a distribution
+whose reach (its bounds, or 6 sd out where it has none; every value of a choice) holds a value the
+scenario does not accept, checked one field at a time; checks across fields rest on the first
+draws of each split (:data:`VALIDATION_DRAWS`) and, for an ensemble, every member.
 
 Draws. ``sample(i, "train")`` and ``sample(i, "test")`` are deterministic. For a template, draw
 ``i`` of split ``s`` uses the generator ``numpy.random.default_rng(SeedSequence([seed, s_id, i]))``
@@ -35,7 +38,7 @@ File format (``configs/families/*.yaml``)::
     description: ...
     seed: 0                           # the family's seed streams
     scenario: {...}                   # the template: a scenario mapping with distributions,
-    # or:  scenario: stationary-5      # a built-in name or a YAML path, and
+    # or:  scenario: stationary-5      # a built-in name or a YAML path (beside this file, else from the cwd), and
     #      vary: {channels.search.saturation.half_saturation: {dist: lognormal, median: 2600, sd: 0.4}}
     ensemble: [{...}, ...]            # optional, instead of distributions: dotted changes per member
     test_fraction: 0.2                # ensemble only
@@ -52,8 +55,8 @@ from pydantic import Field, ValidationError
 
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.distributions import draw_value, nominal_value
-from budgetgym.envs.errors import ScenarioError, StrictModel, unknown, validation_error
-from budgetgym.envs.family_template import brief_field, materialise, template_distributions
+from budgetgym.envs.errors import ScenarioError, StrictModel, format_loc, unknown, validation_error
+from budgetgym.envs.family_template import brief_field, materialise, reach_variants, template_distributions
 from budgetgym.envs.io import names_a_file, read_yaml
 from budgetgym.envs.scenario import (
     Scenario,
@@ -69,7 +72,8 @@ __all__ = ["ScenarioFamily", "Split", "builtin_family_dir", "family_file", "list
 Split = Literal["train", "test"]
 _SPLIT_ID = {"train": 0, "test": 1}
 _ENSEMBLE_STREAM = 2
-#: Draws checked when a family is loaded (each split), so a bad distribution fails at load time.
+#: Draws of a template checked when a family is loaded (each split), so a bad distribution fails at load
+#: time (an ensemble checks every member).
 VALIDATION_DRAWS = 8
 
 
@@ -165,13 +169,45 @@ class ScenarioFamily:
             )
             n_test = max(1, int(round(len(members) * self.test_fraction)))
             if n_test >= len(members):
-                raise ScenarioError(f"{source}: ensemble of {len(members)} leaves no train members")
+                raise ScenarioError(
+                    f"{source}: test_fraction: {self.test_fraction:g} of an ensemble of {len(members)} leaves no "
+                    f"train members"
+                )
             self._parts = {"test": perm[:n_test], "train": perm[n_test:]}
         self._cache: dict[tuple[str, int], Scenario] = {}
         if self.varies:
+            # a template's first draws of each split; every member of an ensemble (all are known, and a
+            # member past the first few that changed the brief would otherwise fail only when drawn)
             for split in ("train", "test"):
-                for i in range(VALIDATION_DRAWS):
+                for i in range(self.split_size(split) or VALIDATION_DRAWS):
                     self.sample(i, split)
+        if self._dists:
+            self._check_reach()
+
+    def _check_reach(self) -> None:
+        """Refuse, in one line naming the field, a distribution whose reach (its bounds, or 6 sd out
+        for an unbounded tail; every value of a choice) holds a value the scenario does not accept or
+        that changes the brief: a rare draw would otherwise fail long after loading (draw 807 of a
+        normal with a 0.1% tail below zero). One field at a time, the others at their nominal values;
+        checks across fields (segment sizes summing to 1, combined shocks) rest on the sampled draws."""
+        for loc, value, variant in reach_variants(self._template):
+            data = materialise(variant, nominal_value)
+            data["description"] = self._nominal.description
+            shown = f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "this value"
+            where = f"{self.source}: {format_loc(loc)}: the distribution reaches {shown}"
+            try:
+                sc = scenario_from_dict(data, source="")
+            except ScenarioError as err:
+                why = str(err).removeprefix(": ")
+                msg = f"{where}, which the scenario does not accept ({why}); narrow it or bound it"
+                raise ScenarioError(msg) from None
+            brief = CampaignBrief.from_scenario(sc)
+            if brief != self.brief:
+                changed = [k for k, v in brief.to_dict().items() if v != self.brief.to_dict()[k]]
+                raise ScenarioError(
+                    f"{where}, which changes the campaign brief ({', '.join(changed)}); a family's draws must agree "
+                    f"on what the marketer knows"
+                )
 
     def _planned(self, draw: Scenario) -> Scenario:
         """``draw`` with the nominal's planned price on every channel whose cost block the draw replaced
@@ -300,16 +336,55 @@ def family_file(name: str | Path) -> Path:
     return Path(name) if names_a_file(name) else builtin_family_dir() / f"{name}.yaml"
 
 
-def family_from_dict(data: object, source: str = "family") -> ScenarioFamily:
-    """Validate a family mapping (module docstring) into a :class:`ScenarioFamily`."""
+def scenario_beside(name: str, base: Path | None) -> str:
+    """A family file's ``scenario:`` name: a relative path found beside the file (in ``base``) as
+    that file, else as written (a built-in name, or a path from the working directory), as an
+    experiment file's scenario paths are."""
+    if base is not None and names_a_file(name) and not Path(name).is_absolute() and (base / name).is_file():
+        return str(base / name)
+    return name
+
+
+def family_scenario(name: str, base: Path | None, source: str) -> Scenario:
+    """The scenario a family file's ``scenario:`` names (:func:`scenario_beside`); an unknown name or a
+    bad file is a one-line error naming the family file (``source``) and the field.
+
+    Raises
+    ------
+    ScenarioError
+        ``"<source>: scenario: <what is wrong with it>"``.
+    """
+    try:
+        return load_scenario(scenario_beside(name, base))
+    except ScenarioError as err:
+        out = ScenarioError(f"{source}: scenario: {err}")
+        out.details = err.details
+        raise out from None
+
+
+def family_from_dict(data: object, source: str = "family", base: Path | None = None) -> ScenarioFamily:
+    """Validate a family mapping (module docstring) into a :class:`ScenarioFamily`.
+
+    Parameters
+    ----------
+    data : the family mapping.
+    source : what the errors name (the file).
+    base : the family file's folder: a relative ``scenario:`` path is looked up there first
+        (:func:`scenario_beside`).
+    """
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: expected a mapping with a 'family' key, got {type(data).__name__}")
     try:
         spec = FamilyFile.model_validate(data)
     except ValidationError as err:
         raise validation_error(err, source, FamilyFile, ScenarioError) from None
+    if "test_fraction" in spec.model_fields_set and spec.ensemble is None:
+        raise ScenarioError(
+            f"{source}: test_fraction: only an explicit ensemble takes it (a template's test draws come from "
+            f"their own seed stream); remove it"
+        )
     if isinstance(spec.scenario, str):
-        template = load_scenario(spec.scenario).model_dump(mode="python")  # every field, so vary: finds it
+        template = family_scenario(spec.scenario, base, source).model_dump(mode="python")  # every field
     else:
         template = dict(spec.scenario)
     template["name"] = spec.family  # every draw carries the family's name (the brief's)
@@ -354,5 +429,5 @@ def load_family(name_or_path: str | Path | Scenario | ScenarioFamily) -> Scenari
     path = family_file(text)
     data = read_yaml(path, "scenario file", ScenarioError)
     if isinstance(data, dict) and "family" in data:
-        return family_from_dict(data, source=f"family file '{path}'")
+        return family_from_dict(data, source=f"family file '{path}'", base=path.parent)
     return ScenarioFamily.of_scenario(scenario_from_dict(data, source=f"scenario file '{path}'"))

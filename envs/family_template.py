@@ -4,21 +4,22 @@ A template (:mod:`budgetgym.envs.family`) is a scenario mapping in which a hidde
 ``{dist: ...}`` block (:mod:`budgetgym.envs.distributions`) and a block a ``choice`` among blocks.
 :func:`template_distributions` finds and validates every such block, refusing one on a field of the
 campaign brief (:data:`BRIEF_FIELDS`: every draw of a family has the same brief);
-:func:`materialise` replaces each by a value picked from it (a draw, or the nominal value).
+:func:`materialise` replaces each by a value picked from it (a draw, or the nominal value);
+:func:`reach_variants` gives the templates in which one of them is fixed at an end of its reach.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from budgetgym.envs.distributions import DISTRIBUTIONS, Distribution
+from budgetgym.envs.distributions import DISTRIBUTIONS, Choice, Distribution, reach
 from budgetgym.envs.errors import ScenarioError, format_loc, unknown, validation_error
 
-__all__ = ["BRIEF_FIELDS", "brief_field", "materialise", "template_distributions"]
+__all__ = ["BRIEF_FIELDS", "brief_field", "materialise", "reach_variants", "template_distributions"]
 
 #: Fields of the campaign brief: the same for every draw, so they cannot be distributions.
 BRIEF_FIELDS = {
@@ -123,3 +124,42 @@ def materialise(template: dict[str, Any], pick: Callable[[Any], Any]) -> dict[st
         return node
 
     return resolve(copy.deepcopy(template))
+
+
+def reach_variants(node: Any, loc: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any, Any]]:
+    """Every way of fixing one distribution of ``node`` at an end of its reach
+    (:func:`~budgetgym.envs.distributions.reach`), the others left as they are.
+
+    A ``choice`` is fixed at each of its values, and each distribution inside a value at the ends of
+    its reach (the choice fixed at that value). :func:`materialise` with the nominal value resolves the
+    rest, so each variant is a campaign the family can draw (up to the tail of an unbounded
+    distribution), and the family's checks at load time cover every distribution's whole reach, one
+    field at a time.
+
+    Parameters
+    ----------
+    node : a template (or a part of one) holding validated distributions.
+    loc : where ``node`` lies in the template.
+
+    Yields
+    ------
+    tuple
+        ``(location, value, variant)``: the location of the fixed distribution (of the value for a
+        choice: ``(..., "values", j)``), the value it is fixed at, and ``node`` with it fixed.
+    """
+    if _is_dist(node):
+        dist = _DIST.validate_python(node)
+        for j, value in enumerate(reach(dist)):
+            if isinstance(dist, Choice):
+                yield (*loc, "values", j), value, value
+                yield from reach_variants(value, (*loc, "values", j))
+            else:
+                yield loc, value, value
+    elif isinstance(node, dict):
+        for key, child in node.items():
+            for where, value, variant in reach_variants(child, (*loc, key)):
+                yield where, value, {**node, key: variant}
+    elif isinstance(node, list):
+        for j, child in enumerate(node):
+            for where, value, variant in reach_variants(child, (*loc, j)):
+                yield where, value, [*node[:j], variant, *node[j + 1:]]

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from budgetgym.envs.errors import BudgetGymError, ScenarioError
-from budgetgym.envs.family import ScenarioFamily, family_file, family_from_dict, load_family
+from budgetgym.envs.family import ScenarioFamily, family_file, family_from_dict, family_scenario, load_family
 from budgetgym.envs.io import read_yaml
-from budgetgym.envs.scenario import Scenario, load_scenario, set_dotted
+from budgetgym.envs.scenario import Scenario, set_dotted
 
 if TYPE_CHECKING:  # pragma: no cover
     from budgetgym.experiments.config import ScenarioSpec
@@ -30,7 +30,8 @@ class Campaign:
     ``scenario`` is the scenario played (for a family: its nominal scenario, which carries the
     family's brief); ``family`` is the :class:`~budgetgym.envs.family.ScenarioFamily` of a
     varying family entry (``None`` for a plain scenario) and ``draws`` its number of test draws
-    (and of train draws; ``None`` for a plain scenario).
+    (and of train draws; at most an explicit ensemble's members in either split; ``None`` for a plain
+    scenario).
     """
 
     label: str
@@ -61,7 +62,10 @@ def resolve_entry(spec: ScenarioSpec, default_draws: int) -> Campaign:
         if spec.set:
             sc = sc.override(dict(spec.set))
         return Campaign(spec.label or sc.name, sc)
-    return Campaign(spec.label or family.name, family.nominal(), family, spec.draws or default_draws)
+    # an ensemble's draw i of a split is member i mod (members in the split): more draws than members
+    # would play some twice or more and weight them so in the summary (as the planner, at most each once)
+    sizes = [n for n in (family.split_size("test"), family.split_size("train")) if n is not None]
+    return Campaign(spec.label or family.name, family.nominal(), family, min([spec.draws or default_draws, *sizes]))
 
 
 def family_with_changes(name: str, changes: dict[str, Any]) -> ScenarioFamily:
@@ -82,22 +86,55 @@ def family_with_changes(name: str, changes: dict[str, Any]) -> ScenarioFamily:
     template = data.get("scenario")
     partial = isinstance(template, dict)  # a mapping may leave fields to their defaults
     if isinstance(template, str):
-        template = load_scenario(template).model_dump(mode="json")
+        template = family_scenario(template, path.parent, source).model_dump(mode="json")
     if not isinstance(template, dict):
         raise BudgetGymError(f"{source}: scenario: expected a mapping or a scenario name")
     vary = dict(data.get("vary") or {})
     for key, value in changes.items():
-        inside = [v for v in vary if key.startswith(v + ".")]
+        loc = _location(template, key)
+        where = {v: _location(template, v) for v in vary}  # channels by index in both, to compare
+        inside = [v for v, at in where.items() if len(at) < len(loc) and loc[: len(at)] == at]
         if inside:
             raise BudgetGymError(
                 f"set: '{key}' lies inside '{inside[0]}', which the family's vary replaces by a draw; "
                 f"change the distribution in the family file instead"
             )
-        vary = {v: d for v, d in vary.items() if not (v == key or v.startswith(key + "."))}
+        vary = {v: d for v, d in vary.items() if where[v][: len(loc)] != loc}
         try:
             set_dotted(template, key, value, what="set")
         except ScenarioError as err:
             hint = " (the family's scenario mapping does not spell this field out; add it there)" if partial else ""
             raise BudgetGymError(f"{source}: {err}{hint}") from None
     data["scenario"], data["vary"] = template, vary
-    return family_from_dict(data, source=source)
+    return family_from_dict(data, source=source, base=path.parent)
+
+
+def _location(template: dict[str, Any], key: str) -> tuple[str, ...]:
+    """A dotted field path with every list item named by its index (``channels.search.cost`` ->
+    ``("channels", "0", "cost")``), so a ``set`` and a ``vary`` that name one channel differently (by
+    name, by index) are seen to meet. A part naming nothing in ``template`` is kept as written.
+
+    Parameters
+    ----------
+    template : the family's scenario mapping (channels as a list of mappings with a ``name``).
+    key : a dotted path, list items by index or by name (:func:`~budgetgym.envs.scenario.set_dotted`).
+
+    Returns
+    -------
+    tuple of str
+        The path's parts, list items as their index.
+    """
+    node: object = template
+    out: list[str] = []
+    for part in key.split("."):
+        if isinstance(node, list):
+            names = [c.get("name") if isinstance(c, dict) else None for c in node]
+            idx = names.index(part) if part in names else None
+            if part.isdigit() and int(part) < len(node):
+                idx = int(part)
+            out.append(part if idx is None else str(idx))
+            node = None if idx is None else node[idx]
+        else:
+            out.append(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return tuple(out)

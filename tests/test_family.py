@@ -21,7 +21,7 @@ from scipy import stats
 from budgetgym.agents import evaluate, make_agent
 from budgetgym.envs import ChannelBudgetEnv, load_scenario, scenario_from_dict, solve_oracle
 from budgetgym.envs.brief import CampaignBrief
-from budgetgym.envs.distributions import Distribution, draw_value, nominal_value
+from budgetgym.envs.distributions import Distribution, draw_value, nominal_value, reach
 from budgetgym.envs.errors import ScenarioError
 from budgetgym.envs.family import ScenarioFamily, family_from_dict, list_families, load_family
 
@@ -249,17 +249,58 @@ def test_an_impossible_draw_is_reported_at_load_naming_the_draw(tmp_path: Path) 
     assert msg.endswith("(a distribution reaches values the scenario does not accept: narrow it or bound it)")
 
 
-def test_a_rare_impossible_draw_after_loading_names_the_draw() -> None:
-    # U(0, 3): 10% of draws fall below the slope's minimum 0.3; pick a seed whose 16 load-time
-    # draws pass, then the first later test draw that does not
+def test_a_rare_impossible_draw_is_refused_at_load_naming_the_field() -> None:
+    # U(0, 3): 10% of draws fall below the slope's minimum 0.3; with a seed whose 16 load-time draws
+    # pass, the family used to load and fail at a later draw; the ends of its reach are checked instead
     validated = [("train", range(8)), ("test", range(8))]
     seed = next(s for s in range(100) if first_failing_draw(s, 0.0, 3.0, 0.3, validated) is None)
-    later = first_failing_draw(seed, 0.0, 3.0, 0.3, [("test", range(8, 200))])
-    assert later is not None
-    fam = small_family({"channels.ch1.saturation.slope": {"dist": "uniform", "low": 0.0, "high": 3.0}}, seed=seed)
-    fam.sample(later[1] - 1, "test")  # the draw before is fine
-    with pytest.raises(ScenarioError, match=rf"^test family: test draw {later[1]}: channels\[1\]\.saturation"):
-        fam.sample(later[1], "test")
+    slope = {"channels.ch1.saturation.slope": {"dist": "uniform", "low": 0.0, "high": 3.0}}
+    with pytest.raises(ScenarioError) as err:
+        small_family(slope, seed=seed)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith("test family: channels[1].saturation.slope: the distribution reaches 0, which the scenario")
+    assert msg.endswith("narrow it or bound it")
+
+
+@pytest.mark.parametrize(
+    ("field", "dist", "expected"),
+    [  # each loaded, then failed at a draw in the hundreds (train 807, 249, 161 with seed 1)
+        ("channels.search.adstock.decay", {"dist": "normal", "mean": 0.3, "sd": 0.1},
+         r"channels\[0\]\.adstock\.decay: the distribution reaches -0\.3, which the scenario does not accept"),
+        ("channels.search.saturation.slope", {"dist": "lognormal", "median": 1.0, "sd": 0.4},
+         r"channels\[0\]\.saturation\.slope: the distribution reaches 0\.09\d*, which the scenario does not accept"),
+        ("channels.search.cost", {"dist": "choice", "p": [0.995, 0.005], "values": [
+            {"unit": "click", "price": 1.2, "ref_spend": 4000},
+            {"unit": "impression", "price": 8.0, "ref_spend": 4000}]},
+         r"channels\[0\]\.cost\.values\[1\]: the distribution reaches this value, which changes the campaign brief"),
+    ],
+)
+def test_a_distribution_whose_tail_or_rare_choice_is_impossible_is_refused_at_load(
+    field: str, dist: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(ScenarioError, match=rf"^fam\.yaml: {expected}"):
+        family_from_dict({"family": "h", "seed": 1, "scenario": "stationary-3", "vary": {field: dist}}, "fam.yaml")
+
+
+def test_the_reach_of_each_distribution_ends_at_its_bounds_or_six_sd_out() -> None:
+    def ends(d: dict[str, Any]) -> list[Any]:
+        return reach(DIST.validate_python(d))
+
+    assert ends({"dist": "uniform", "low": 1, "high": 2}) == [1.0, 2.0]
+    assert ends({"dist": "integer", "low": 1, "high": 4}) == [1, 4]
+    assert ends({"dist": "normal", "mean": 1, "sd": 2}) == [-11.0, 13.0]
+    assert ends({"dist": "normal", "mean": 1, "sd": 2, "low": 0}) == [0.0, 13.0]
+    assert ends({"dist": "normal", "mean": 0, "sd": 1, "low": 50}) == [50.0, 56.0]  # far in the tail
+    assert ends({"dist": "normal", "mean": 0, "sd": 1, "high": -50}) == [-56.0, -50.0]
+    assert ends({"dist": "lognormal", "median": 2, "sd": 0.5}) == pytest.approx([2 * math.exp(-3), 2 * math.exp(3)])
+    assert ends({"dist": "choice", "values": [1, {"a": 2}]}) == [1, {"a": 2}]
+    # what the ends bound: no draw beyond them (the normal's 6 sd has probability 1e-9 a side)
+    rng = np.random.default_rng(0)
+    for d in ({"dist": "normal", "mean": 0, "sd": 1, "low": 50}, {"dist": "lognormal", "median": 2, "sd": 0.5}):
+        lo, hi = ends(d)
+        x = np.array([draw_value(DIST.validate_python(d), rng) for _ in range(2000)])
+        assert lo <= x.min() and x.max() <= hi
 
 
 def test_distributions_and_ensembles_cannot_be_mixed() -> None:
@@ -611,7 +652,7 @@ def test_ensemble_errors() -> None:
         family_from_dict(
             {"family": "e", "scenario": "stationary-3", "ensemble": [{"channels.search.max_share": 0.5}, {}]}
         )
-    with pytest.raises(ScenarioError, match="ensemble of 2 leaves no train members"):
+    with pytest.raises(ScenarioError, match="^family: test_fraction: 0.9 of an ensemble of 2 leaves no train members"):
         family_from_dict({"family": "e", "scenario": "stationary-3", "ensemble": [{}, {}], "test_fraction": 0.9})
     # a member whose value lies outside the accepted range, or whose path names nothing: the file, the
     # member and the field, on one line
@@ -623,6 +664,48 @@ def test_ensemble_errors() -> None:
     no_item = r"^fam\.yaml: ensemble\[1\]: .*channels\.9\.saturation\.slope.*no list item '9'$"
     with pytest.raises(ScenarioError, match=no_item):
         family_from_dict({"family": "e", "scenario": "stationary-3", "ensemble": members}, source="fam.yaml")
+
+
+def test_an_ensemble_member_that_changes_the_brief_is_refused_at_load_time_wherever_it_falls() -> None:
+    # the member lands at train position 20, past the draws a template checks at load time: every
+    # member of an ensemble is known, so every one is checked when the family is loaded
+    n, seed = 30, 0
+    perm = np.random.default_rng(np.random.SeedSequence([seed, 2])).permutation(n)
+    n_test = round(n * 0.2)
+    members: list[dict[str, Any]] = [{"channels.search.saturation.max_response": 100.0 + j} for j in range(n)]
+    members[int(perm[n_test + 20])] = {"channels.search.cost": {"unit": "impression", "price": 8.0, "ref_spend": 4000}}
+    with pytest.raises(ScenarioError, match=r"^fam\.yaml: train draw 20 changes the campaign brief \(channels\)"):
+        family_from_dict({"family": "e", "seed": seed, "scenario": "stationary-3", "ensemble": members}, "fam.yaml")
+
+
+
+def test_a_family_files_scenario_path_is_found_beside_the_file(tmp_path: Path, monkeypatch: Any) -> None:
+    # as an experiment file's scenario paths: beside the file first, then the working directory
+    folder = tmp_path / "fams"
+    folder.mkdir()
+    (folder / "base.yaml").write_text(yaml.safe_dump(small_template(), sort_keys=False), encoding="utf-8")
+    vary = {FIELD: {"dist": "uniform", "low": 1.0, "high": 2.0}}
+    path = folder / "fam.yaml"
+    path.write_text(yaml.safe_dump({"family": "fam", "scenario": "base.yaml", "vary": vary}), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # elsewhere: base.yaml is not in the working directory
+    fam = load_family(path)
+    assert fam.varies and 1.0 <= fam.sample(0).channels[0].saturation.max_response <= 2.0  # type: ignore[union-attr]
+
+
+
+def test_test_fraction_without_an_ensemble_is_refused(tmp_path: Path) -> None:
+    # a template draws its test split from its own seed stream: a test_fraction there was silently ignored
+    path = family_file(tmp_path, {FIELD: {"dist": "uniform", "low": 1.0, "high": 2.0}}, test_fraction=0.5)
+    with pytest.raises(ScenarioError, match=rf"^family file '{path}': test_fraction: only an explicit ensemble"):
+        load_family(path)
+
+
+
+def test_a_bad_scenario_name_in_a_family_file_names_the_file_and_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "fam.yaml"
+    path.write_text(yaml.safe_dump({"family": "fam", "scenario": "stationary-33"}), encoding="utf-8")
+    with pytest.raises(ScenarioError, match=rf"^family file '{path}': scenario: unknown scenario 'stationary-33'"):
+        load_family(path)
 
 
 # ------------------------------------------------------------------------ built-in families

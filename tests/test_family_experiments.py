@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from budgetgym.agents.base import make_agent
 from budgetgym.agents.evaluation import RESULT_COLUMNS, episode_seed, evaluate
@@ -130,6 +131,29 @@ def test_set_on_a_family_changes_its_template(tmp_path):
     with pytest.raises(BudgetGymError, match=r"family file .*tiny-fam.yaml' \(with set\): set 'horizn'"):
         experiment(tmp_path, entry={"set": {"horizn": 3}}).resolve()
 
+
+
+def test_set_fixes_a_varied_field_whichever_way_the_channel_is_named(tmp_path):
+    # the family varies channels.search...; a set naming the channel by its index fixed nothing: the
+    # vary entry was kept and drew over the set value
+    for key in ("channels.0.saturation.max_response", "channels.search.saturation.max_response"):
+        (p,) = experiment(tmp_path, entry={"draws": None, "set": {key: 300}}).resolve()
+        assert p.family is None and p.scenario.channels[0].saturation.max_response == 300
+    with pytest.raises(BudgetGymError, match=r"set: 'channels.0.saturation.max_response.high' lies inside"):
+        experiment(tmp_path, entry={"set": {"channels.0.saturation.max_response.high": 9}}).resolve()
+
+
+def test_an_ensemble_entry_plays_each_member_of_a_split_at_most_once(tmp_path):
+    # 3 members: 1 held out, 2 train; 10 "held-out draws" were the one test member ten times (and the
+    # train members five times each), each counted as a draw in the summary's means and intervals
+    path = tmp_path / "ens.yaml"
+    members = [{"channels.search.saturation.max_response": 300.0 + j} for j in range(3)]
+    path.write_text(yaml.safe_dump({"family": "ens", "scenario": "stationary-3", "ensemble": members}))
+    (c,) = experiment_from_dict({"name": "x", "scenarios": [str(path)], "agents": ["equal"], "seeds": 1}).resolve()
+    assert c.family is not None and c.draws == 1
+    (c,) = experiment_from_dict({"name": "x", "scenarios": [{"scenario": str(path), "draws": 5}], "agents": ["equal"],
+                                 "seeds": 1}).resolve()
+    assert c.family is not None and c.draws == 1
 
 def test_unknown_names_suggest_scenarios_and_families(tmp_path, monkeypatch):
     fam_dir = tmp_path / "families"
