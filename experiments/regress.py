@@ -31,10 +31,15 @@ baseline; one generator per row keyed by scenario, agent and metric). Verdicts:
 * ``missing`` — the (scenario, agent) is in the baseline but has no runs in the results (a
   crashed or dropped agent must not pass silently). Fails the gate.
 * ``unpaired`` — both sides have runs but no seed in common. Fails the gate.
+* ``incomplete`` — the same experiment config (hash) as the baseline, yet some of the baseline's
+  seeds have no finite result: runs that crashed or came back ``nan`` (one good seed of eight
+  must not pass for the row). Fails the gate; the verdict's statistics are those of the seeds in
+  common, for the record.
 * ``new`` — in the results but not in the baseline (reported; passes).
 
 Seeds present on one side only are left out and the pairing uses the intersection; the report
-lists them as notes (the CLI prints them as warnings). The results are read from
+lists them as notes (the CLI prints them as warnings). Under ``allow_config_change`` (another grid,
+perhaps with fewer seeds) a missing seed is only a note. The results are read from
 ``results.csv`` when present, else from the finished run folders. With a single common seed
 the interval is the point (no variability to resample): for a deterministic grid that is exact.
 
@@ -86,7 +91,7 @@ DEFAULT_TOLERANCE = 0.01
 #: re-seeded model_thompson on stationary-3 (per-seed sd ~3.5 points, 8 seeds) tripped a
 #: 1-point gate in ~1.3 % of comparisons; at 99 % in ~0.3 %.
 DEFAULT_CONFIDENCE = 0.99
-FAILING = ("regressed", "missing", "unpaired")
+FAILING = ("regressed", "missing", "unpaired", "incomplete")
 
 
 # ------------------------------------------------------------------------------ compare
@@ -264,6 +269,8 @@ def compare(
             )
             if est.hi < -thr:
                 verdict = "regressed"
+            elif only_base and now_hash == base.config_hash:  # the same grid: a baseline seed failed
+                verdict = "incomplete"
             elif est.lo > thr:
                 verdict = "improved"
             else:

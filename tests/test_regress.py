@@ -198,16 +198,31 @@ def test_an_agent_missing_from_the_results_fails_and_a_new_one_is_reported(grid,
 
 
 def test_seeds_on_one_side_only_are_dropped_with_a_warning(grid, tmp_path, capsys):
+    """A baseline seed without a result under the same experiment config is a run that crashed or came
+    back nan: the row is ``incomplete`` and fails (it passed on the seeds left, so one good seed of eight
+    passed the gate). Under --allow-config-change (another grid) it is only a warning."""
     base_dir, path = grid
     now = copy_results(base_dir, tmp_path / "now")
     edit_results(now, lambda f: f[f["seed"] != 3])
     code, _, err = run_cli(capsys, "regress", now, "--baseline", path)
-    assert code == 0
+    assert code == 1
     assert "paired on 3 common seed(s)" in err and "only in baseline: 3" in err
-    assert all(r.n_pairs == 3 for r in compare(now, path).rows)
+    rep = compare(now, path)
+    assert all(r.n_pairs == 3 for r in rep.rows) and {r.verdict for r in rep.rows} == {"incomplete"}
+    assert not rep.ok
+    # a nan result of a seed is the same as none
+    now_nan = copy_results(base_dir, tmp_path / "now_nan")
+    edit_results(now_nan, lambda f: f.assign(pct_of_oracle=f["pct_of_oracle"].where(f["seed"] != 2)))
+    assert "incomplete" in {r.verdict for r in compare(now_nan, path).rows}
+    # another grid (fewer seeds, say): the seeds in common are compared, the rest is a note
+    meta = json.loads((now / "meta.json").read_text())
+    meta["config_hash"] = "another"
+    (now / "meta.json").write_text(json.dumps(meta))
+    rep = compare(now, path, allow_config_change=True)
+    assert rep.ok and {r.verdict for r in rep.rows} == {"ok"}
     # no common seed at all: the rows cannot be compared and the gate fails
     edit_results(now, lambda f: f.assign(seed=f["seed"] + 100))
-    rep = compare(now, path)
+    rep = compare(now, path, allow_config_change=True)
     assert not rep.ok and {r.verdict for r in rep.rows} == {"unpaired"}
 
 
