@@ -154,9 +154,14 @@ def _run_grid(
     from budgetgym.experiments.report import build_report
 
     start, t0 = utc_now(), time.perf_counter()
+    note = _other_code(out_dir)
+    if note is not None and echo is not None:
+        echo(note)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "experiment.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    meta_session = {"start": start, "backend": backend, "workers": workers, "address": address, "status": "running"}
+    env = environment_info()
+    meta_session = {"start": start, "backend": backend, "workers": workers, "address": address, "status": "running",
+                    "git": env["git"], "budgetgym": env["packages"].get("budgetgym")}
     _write_meta(out_dir, cfg, meta_session)
     write_grid(out_dir, {task.path.relative_to(out_dir).as_posix(): task.key for task in run_tasks})
 
@@ -200,6 +205,27 @@ def _counts(outcomes: list[Outcome]) -> dict[str, int]:
         "runs_failed": sum(o.status == "failed" for o in runs),
         "oracle_failed": sum(o.status == "failed" for o in outcomes if o.kind == "oracle"),
     }
+
+
+def _other_code(out: Path) -> str | None:
+    """A warning when ``out`` holds runs made by another commit or version of budgetgym than this one
+    (``meta.json``'s last session): resuming keeps those runs, so the results would mix two codes."""
+    if not (out / "meta.json").is_file():
+        return None
+    try:
+        meta = read_json(out / "meta.json")
+        before = (meta.get("git") or {}).get("commit"), (meta.get("packages") or {}).get("budgetgym")
+    except (OSError, ValueError, AttributeError):
+        return None
+    env = environment_info()
+    now = env["git"].get("commit"), env["packages"].get("budgetgym")
+    if before == now or before == (None, None):
+        return None
+    def name(commit: str | None, version: str | None) -> str:
+        return f"commit {commit[:10]}" if commit else f"budgetgym {version}"
+
+    return (f"warning: {out} holds runs made by {name(*before)}, this is {name(*now)}: its finished runs are "
+            f"kept, not re-run, so the results mix the two (use another --out for a grid of this code alone)")
 
 
 def _write_meta(out: Path, cfg: ExperimentConfig, session: dict[str, Any]) -> None:

@@ -472,3 +472,24 @@ def test_a_run_marked_done_whose_results_were_lost_is_run_again(tmp_path):
     res = run_experiment(cfg, tmp_path, report=False)
     assert res.count("done") == 1 and res.count("skipped") == 0
     pd.testing.assert_frame_equal(numbers(tmp_path), before)
+
+
+def test_resuming_a_grid_of_another_code_warns_and_sessions_record_their_code(tmp_path):
+    """Resuming keeps the finished runs, so a results directory made by another commit (or version)
+    would silently mix two codes: the runner says so, once, before running; each session in
+    meta.json records its commit and budgetgym version. The same code resumes without a word."""
+    cfg = experiment()
+    lines: list[str] = []
+    run_experiment(cfg, tmp_path, report=False, echo=lines.append)
+    assert lines == []
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    session = meta["sessions"][-1]
+    assert session["git"] == meta["git"] and session["budgetgym"] == meta["packages"]["budgetgym"]
+    run_experiment(cfg, tmp_path, report=False, echo=lines.append)
+    assert lines == []
+    meta["git"] = {"commit": "0123456789abcdef", "dirty": False}
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    again = run_experiment(cfg, tmp_path, report=False, echo=lines.append)
+    assert again.count("skipped") == 9
+    assert len(lines) == 1 and lines[0].startswith(f"warning: {tmp_path} holds runs made by commit 0123456789")
+    assert "finished runs are kept" in lines[0]
