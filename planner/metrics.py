@@ -35,7 +35,11 @@ is linear and homogeneous of degree one in :math:`(X, B)`, so at a KKT point
 .. math::  \frac{dV^*}{dB} = \frac{\nabla V(X^*) \cdot X^*}{B}
 
 (:func:`budget_marginal`): exact from the gradient, no re-solve; a test checks it against
-central differences of re-solved optima.
+central differences of re-solved optima. When the plan leaves budget unspent (a profit reward past
+its profit-maximising spend, agent pacing), extra budget is not spent: the conversion and revenue
+parts are then 0 (the optimum does not move; ``mroas`` is not the spent-budget ``S/B`` the directional
+formula would give), or, with steps at their step cap :math:`m B/T` (which do grow with ``B``), those
+steps' part alone (the other steps' re-timing around them is left out: exact only without capped steps).
 """
 
 from __future__ import annotations
@@ -44,11 +48,12 @@ import numpy as np
 import pandas as pd
 
 from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel
+from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.segment_expected import SegmentExpectedModel
 
 __all__ = [
-    "BEYOND_RTOL", "beyond_history", "budget_marginal", "channel_directions", "channel_table", "history_columns",
-    "segment_table",
+    "BEYOND_RTOL", "SLACK_RTOL", "beyond_history", "budget_marginal", "channel_directions", "channel_table",
+    "history_columns", "segment_table", "step_cap",
 ]
 
 Model = ExpectedModel | MeanExpectedModel
@@ -56,6 +61,9 @@ Model = ExpectedModel | MeanExpectedModel
 #: own history's spend meets that spend's largest step up to the solver's rounding (1.0000000004
 #: times it on ``stationary-3``), which is not beyond it.
 BEYOND_RTOL = 1e-6
+#: How far below the budget (or a step's cap) a plan's spend must be for :func:`budget_marginal` to
+#: treat it as unspent: the solver meets a binding budget to about 1e-11 of it.
+SLACK_RTOL = 1e-6
 
 
 def channel_directions(plan: np.ndarray) -> np.ndarray:
@@ -134,16 +142,40 @@ def channel_table(model: Model, plan: np.ndarray, names: list[str], reward: str)
     )
 
 
-def budget_marginal(model: Model, plan: np.ndarray, budget: float) -> dict[str, float]:
+def step_cap(scenario: Scenario) -> float | None:
+    """The most one step of ``scenario`` may spend under ``agent`` pacing (``max_step_multiple * B / T``);
+    ``None`` under ``even`` pacing (every step spends ``B / T``, the budget always spent)."""
+    b = scenario.budget
+    return b.max_step_multiple * b.total / scenario.horizon if b.pacing == "agent" else None
+
+
+def budget_marginal(
+    model: Model, plan: np.ndarray, budget: float, step_cap: float | None = None
+) -> dict[str, float]:
     r"""Marginal returns of the total budget at an optimal ``plan``: ``marginal_outcome``
     :math:`dV^*/dB = \nabla V \cdot X^* / B` (reward per currency; exact at an optimum, module
     docstring), ``marginal_conversions`` and ``mroas`` (the conversion and revenue parts of the
     same directional derivative: :math:`dV^*/dB` itself for a conversions or revenue reward,
-    :math:`1 + dV^*/dB` for profit when the whole budget is spent) and ``mcpa``."""
+    :math:`1 + dV^*/dB` for profit when the whole budget is spent) and ``mcpa``.
+
+    Parameters
+    ----------
+    model : the model whose gradient is taken (the objective's).
+    plan : ``[T, K]`` the optimal plan at ``budget``.
+    budget : the total budget ``B``.
+    step_cap : the most a step may spend (agent pacing: ``max_step_multiple * B / T``); ``None``
+        without one. Used only when ``plan`` leaves budget unspent: the conversion and revenue
+        parts then sum over the steps at the cap (module docstring), ``0`` when none is.
+    """
     X = np.asarray(plan, dtype=float)
     _, g, _ = model.derivatives(X, hessian=False)
-    m_conv = float((model.conversion_gradient(X) * X).sum() / budget)
-    m_rev = float((model.revenue_gradient(X) * X).sum() / budget)
+    moving = np.ones(X.shape[0], dtype=bool)
+    if X.sum() < budget * (1.0 - SLACK_RTOL):  # the budget does not bind: only capped steps grow with it
+        steps = X.sum(axis=1)
+        moving = np.zeros_like(moving) if step_cap is None else steps >= step_cap * (1.0 - SLACK_RTOL)
+    Xm = X * moving[:, None]
+    m_conv = float((model.conversion_gradient(X) * Xm).sum() / budget)
+    m_rev = float((model.revenue_gradient(X) * Xm).sum() / budget)
     return {
         "marginal_outcome": float((g * X).sum() / budget),
         "marginal_conversions": m_conv,

@@ -47,7 +47,14 @@ from budgetgym.planner.curves import response_curves
 from budgetgym.planner.experiments import lift_design as beyond_design
 from budgetgym.planner.frontier import BudgetPoint, budget_for_target, frontier_table, parse_sweep, sweep_budgets
 from budgetgym.planner.inputs import plan_dates, read_current, read_history_file
-from budgetgym.planner.metrics import beyond_history, budget_marginal, channel_table, history_columns, segment_table
+from budgetgym.planner.metrics import (
+    beyond_history,
+    budget_marginal,
+    channel_table,
+    history_columns,
+    segment_table,
+    step_cap,
+)
 from budgetgym.planner.problem import PlanningProblem, campaign_family
 from budgetgym.planner.robust import Objective, objective_marginal_model, outcome_distribution, solve_for, static_for
 from budgetgym.planner.voi import MAX_TESTS, REL_SIGMA, voi_design
@@ -329,7 +336,7 @@ def plan(
             design = design if len(design) else None
         elif lift_design != "none" and beyond:  # one member's curves are known: no test informs them
             design = beyond_design(names, X, problem.history, beyond)
-    marg = budget_marginal(objective_marginal_model(problem, obj, X), X, B)  # type: ignore[arg-type]
+    marg = budget_marginal(objective_marginal_model(problem, obj, X), X, B, step_cap(sc))  # type: ignore[arg-type]
     baseline = float(obj.score(problem.member_values(np.zeros_like(X)))[0])
 
     # 3. the current plan

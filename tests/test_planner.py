@@ -646,3 +646,29 @@ def test_any_voi_design_tests_from_the_history_mean_to_a_level_within_a_step(d: 
     assert np.all(np.isfinite(numbers))
     # in % of the plan's value: undefined (NaN) only for a plan worth 0
     assert np.all(np.isfinite(t["voi_pct"])) if problem.value(X) != 0 else np.all(np.isnan(t["voi_pct"]))
+
+
+def test_budget_marginal_and_target_mroas_when_profit_leaves_budget_unspent() -> None:
+    """Past the profit-maximising spend (profit reward, agent pacing) the optimum leaves budget unspent
+    and stops moving with it: central differences of the re-solved optima's revenue and conversions
+    are 0, so the budget's marginal ROAS is 0, not the spent share ``S/B`` (0.5 here); and a target
+    marginal ROAS below 1 is met where the budget stops being spent, not at twice that budget
+    (``S/B`` = 0.5 there)."""
+    sc = load_scenario("delayed-5").override({"reward": "profit"})
+    problem = PlanningProblem(sc)
+    B = 4 * problem.budget
+    point = solve_level(problem, MEAN, B)
+    assert point.plan.sum() < 0.6 * B  # budget left unspent
+
+    def revenue_conversions(b: float) -> tuple[float, float]:
+        X = solve_level(problem, MEAN, b).plan
+        m = problem.with_budget(b).objective
+        return float(m.channel_revenue(X).sum()), float(m.channel_conversions(X).sum())
+
+    h = 1e-3 * B
+    (ru, cu), (rd, cd) = revenue_conversions(B + h), revenue_conversions(B - h)
+    assert point.marginal["mroas"] == pytest.approx((ru - rd) / (2 * h), abs=1e-6)
+    assert point.marginal["marginal_conversions"] == pytest.approx((cu - cd) / (2 * h), abs=1e-8)
+    hit = budget_for_target(problem, MEAN, 0.5, "mroas", [solve_level(problem, MEAN, problem.budget)])
+    assert hit is not None
+    assert hit.plan.sum() == pytest.approx(hit.budget, rel=1e-4)  # where spending stops, not beyond it
