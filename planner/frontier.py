@@ -29,7 +29,7 @@ from scipy.optimize import brentq
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.planner.metrics import budget_marginal, step_cap
 from budgetgym.planner.problem import PlanningProblem
-from budgetgym.planner.robust import Objective, objective_marginal_model, solve_for
+from budgetgym.planner.robust import Objective, objective_marginal_model, solve_with_weights
 
 __all__ = ["BudgetPoint", "budget_for_target", "parse_sweep", "solve_level", "sweep_budgets"]
 
@@ -75,9 +75,9 @@ def solve_level(
     """The optimum at ``budget``, warm-started from ``start``'s plan scaled to ``budget``."""
     p = problem.with_budget(budget)
     warm = None if start is None else start.plan * (budget / start.budget)
-    plan = solve_for(p, objective, warm)
+    plan, weights = solve_with_weights(p, objective, warm)
     outcome = float(objective.score(p.member_values(plan))[0])
-    model = objective_marginal_model(p, objective, plan)
+    model = objective_marginal_model(p, objective, plan, weights)
     return BudgetPoint(budget, plan, outcome, budget_marginal(model, plan, budget, step_cap(p.scenario)))  # type: ignore[arg-type]
 
 

@@ -56,7 +56,13 @@ from budgetgym.planner.metrics import (
     step_cap,
 )
 from budgetgym.planner.problem import PlanningProblem, campaign_family
-from budgetgym.planner.robust import Objective, objective_marginal_model, outcome_distribution, solve_for, static_for
+from budgetgym.planner.robust import (
+    Objective,
+    objective_marginal_model,
+    outcome_distribution,
+    solve_with_weights,
+    static_for,
+)
 from budgetgym.planner.voi import MAX_TESTS, REL_SIGMA, voi_design
 
 __all__ = ["LIFT_DESIGNS", "PlanResult", "plan"]
@@ -320,7 +326,7 @@ def plan(
     static_q, static_plan, static_value = static_for(problem, obj)
 
     # 1-2. the recommendation and its numbers
-    X = solve_for(problem, obj, extra=[static_plan] if not check_plan(sc, static_plan) else None)
+    X, tail_weights = solve_with_weights(problem, obj, extra=[static_plan] if not check_plan(sc, static_plan) else None)
     value = float(obj.score(problem.member_values(X))[0])
     model = problem.objective
     table = channel_table(model, X, names, reward)
@@ -336,7 +342,7 @@ def plan(
             design = design if len(design) else None
         elif lift_design != "none" and beyond:  # one member's curves are known: no test informs them
             design = beyond_design(names, X, problem.history, beyond)
-    marg = budget_marginal(objective_marginal_model(problem, obj, X), X, B, step_cap(sc))  # type: ignore[arg-type]
+    marg = budget_marginal(objective_marginal_model(problem, obj, X, tail_weights), X, B, step_cap(sc))  # type: ignore[arg-type]
     baseline = float(obj.score(problem.member_values(np.zeros_like(X)))[0])
 
     # 3. the current plan

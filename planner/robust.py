@@ -48,7 +48,7 @@ from budgetgym.envs.oracle import candidate_plans
 from budgetgym.planner.problem import PlanningProblem
 
 __all__ = ["CVAR_ROUNDS", "Objective", "objective_marginal_model", "outcome_distribution",
-           "solve_for", "static_for", "tail_game"]
+           "solve_for", "solve_with_weights", "static_for", "tail_game"]
 
 #: Plans a CVaR solve adds at most (module docstring): on ``retail-5-family`` (100 draws, ``cvar:0.1``)
 #: the bounds meet within 1e-9 after 7.
@@ -140,11 +140,19 @@ def _members_model(
     return MeanExpectedModel([problem.members[i].expected for i in members], weights)
 
 
-def objective_marginal_model(problem: PlanningProblem, objective: Objective, plan: np.ndarray) -> object:
+def objective_marginal_model(
+    problem: PlanningProblem, objective: Objective, plan: np.ndarray, weights: np.ndarray | None = None
+) -> object:
     """The model whose gradient is a (super)gradient of :math:`U` at ``plan``: the mean model, or
-    for CVaR the mean over the worst set at ``plan``."""
+    for CVaR the members' mean under ``weights`` (the tail weights :func:`solve_with_weights` returns
+    with ``plan``: where members tie at the edge of the worst set, the weighted mean whose optimum
+    ``plan`` is, so that its gradient gives the optimum's derivative in the budget), else the mean over
+    the worst set at ``plan`` (one of the tied members, picked by the sort, where they tie)."""
     if objective.kind == "mean" or len(problem.members) == 1:
         return problem.objective
+    if weights is not None:
+        on = np.flatnonzero(weights > 1e-12)
+        return _members_model(problem, on, weights[on] / weights[on].sum())
     return _members_model(problem, _worst(problem, objective, plan))
 
 
@@ -171,9 +179,10 @@ def tail_game(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, float
 
 def _cvar_ascent(
     problem: PlanningProblem, objective: Objective, X: np.ndarray, best_response: BestResponse
-) -> tuple[np.ndarray, float]:
+) -> tuple[np.ndarray, float, np.ndarray]:
     """The CVaR cutting planes of the module docstring from plan ``X`` (``best_response``:
-    :data:`BestResponse`). Returns the best plan and its :math:`U`."""
+    :data:`BestResponse`). Returns the best plan, its :math:`U` and the tail weights ``w [N]`` of the
+    smallest upper bound (the dual optimum, to the bounds' gap, when they meet)."""
 
     def U(plan: np.ndarray) -> float:
         return float(objective.score(problem.member_values(plan))[0])
@@ -183,6 +192,7 @@ def _cvar_ascent(
     k = objective.tail(len(problem.members))
     plans, values = [X], [V[:, 0]]
     upper = np.inf
+    w_upper = np.zeros(len(problem.members))
     for _ in range(CVAR_ROUNDS):
         w, lam, _ = tail_game(np.stack(values), k)
         if len(plans) > 1:
@@ -196,12 +206,36 @@ def _cvar_ascent(
         scores = objective.score(J)
         if scores.max() > best:
             X, best = Ys[int(np.argmax(scores))], float(scores.max())
-        upper = min(upper, float(w @ J[:, 0]))
+        if float(w @ J[:, 0]) < upper:
+            upper, w_upper = float(w @ J[:, 0]), w
         if upper - best <= 1e-9 * max(abs(best), 1e-12):
             break
         plans += Ys
         values += list(J.T)
-    return X, best
+    return X, best, w_upper
+
+
+def solve_with_weights(
+    problem: PlanningProblem,
+    objective: Objective,
+    start: np.ndarray | None = None,
+    extra: list[np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The plan maximising ``objective`` on ``problem`` (module docstring; ``extra`` as for
+    :meth:`PlanningProblem.solve`) and the members' weights ``[N]`` it is optimal for: ``1/N`` each
+    for the mean; for CVaR the tail weights of the cutting planes' smallest upper bound (the dual
+    optimum), which :func:`objective_marginal_model` takes."""
+    X = problem.solve(start, extra)
+    n = len(problem.members)
+    if objective.kind == "mean" or n == 1:
+        return X, np.full(n, 1.0 / n)
+
+    def best_response(members: np.ndarray, weights: np.ndarray, X: np.ndarray) -> list[np.ndarray]:
+        tail = _members_model(problem, members, weights)
+        return [candidate_plans(problem.scenario, tail, concave=True, start=X)[0]]
+
+    plan, _, weights = _cvar_ascent(problem, objective, X, best_response)
+    return plan, weights
 
 
 def solve_for(
@@ -212,15 +246,7 @@ def solve_for(
 ) -> np.ndarray:
     """The plan maximising ``objective`` on ``problem`` (module docstring); ``extra`` as for
     :meth:`PlanningProblem.solve`."""
-    X = problem.solve(start, extra)
-    if objective.kind == "mean" or len(problem.members) == 1:
-        return X
-
-    def best_response(members: np.ndarray, weights: np.ndarray, X: np.ndarray) -> list[np.ndarray]:
-        tail = _members_model(problem, members, weights)
-        return [candidate_plans(problem.scenario, tail, concave=True, start=X)[0]]
-
-    return _cvar_ascent(problem, objective, X, best_response)[0]
+    return solve_with_weights(problem, objective, start, extra)[0]
 
 
 def static_for(problem: PlanningProblem, objective: Objective) -> tuple[np.ndarray, np.ndarray, float]:
@@ -257,7 +283,7 @@ def static_for(problem: PlanningProblem, objective: Objective) -> tuple[np.ndarr
             best = search(_members_model(problem, members, weights), tail_value)
             return [best, seen["plans"][int(np.argmax(seen["U"]))]]  # and the candidate best on U
 
-        plan, value = _cvar_ascent(problem, objective, plan, best_response)
+        plan, value, _ = _cvar_ascent(problem, objective, plan, best_response)
     shares = plan[0] / plan[0].sum()
     return shares, plan, value
 
