@@ -27,7 +27,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.planner.metrics import budget_marginal, step_cap
+from budgetgym.planner.metrics import SLACK_RTOL, budget_marginal, step_cap
 from budgetgym.planner.problem import PlanningProblem
 from budgetgym.planner.robust import Objective, objective_marginal_model, solve_with_weights
 
@@ -111,7 +111,9 @@ def budget_for_target(
 ) -> BudgetPoint | None:
     """The optimum at the budget where ``metric`` (``mroas``, ``mcpa`` or ``marginal_outcome``)
     reaches ``target`` (module docstring); ``None`` when no budget between ``B/1024`` and
-    ``1024 B`` does. ``points`` (solved levels) bracket the root when they can."""
+    ``1024 B`` does. ``points`` (solved levels) bracket the root when they can. A root whose plan
+    leaves budget unspent (a profit reward under agent pacing, past its best spend) is moved down to
+    that spend: the smallest budget with the same optimum."""
     sign = -1.0 if metric == "mcpa" else 1.0  # mcpa rises with the budget; the others fall
 
     def gap(p: BudgetPoint) -> float:
@@ -155,4 +157,10 @@ def budget_for_target(
 
     root = brentq(f, lo.budget, hi.budget, xtol=1e-6 * B, rtol=1e-10, maxiter=60)
     near = min(cache.values(), key=lambda p: abs(p.budget - root))
-    return near if near.budget == root else solve_level(problem, objective, float(root), near)
+    hit = near if near.budget == root else solve_level(problem, objective, float(root), near)
+    spend = float(hit.plan.sum())
+    if spend < hit.budget * (1.0 - SLACK_RTOL):
+        # budget left unspent (profit, agent pacing): the optimum is the same from its spend up, and the
+        # marginal return's sign past it is the solver's rounding; the budget is the spend
+        hit = solve_level(problem, objective, spend, hit)
+    return hit

@@ -686,3 +686,19 @@ def test_cvar_budget_marginal_matches_finite_differences_where_members_tie(objec
     h = 1e-3 * B
     fd = (solve_level(problem, obj, B + h).outcome - solve_level(problem, obj, B - h).outcome) / (2 * h)
     assert point.marginal["marginal_outcome"] == pytest.approx(fd, rel=1e-5)
+
+
+def test_profit_maximising_budget_is_the_spend_where_budget_is_left_unspent() -> None:
+    """Profit under agent pacing: past the best spend the optimum leaves budget unspent and its
+    marginal return is 0 up to the solver's rounding (positive for 0.4% beyond the spend on
+    delayed-5), so the root search stopped there; the profit-maximising budget is the spend itself
+    (its plan spends it), and a budget 1% smaller earns less."""
+    sc = load_scenario("delayed-5").override({"reward": "profit"})
+    res = plan(sc, curves=False)
+    assert res.profit_max is not None
+    B = res.profit_max["budget"]
+    assert res.profit_max["spend"] == pytest.approx(B, rel=1e-5)
+    problem = PlanningProblem(sc)
+    best = solve_level(problem, MEAN, 4 * B)  # budget to spare: the unconstrained best spend
+    assert best.plan.sum() == pytest.approx(B, rel=1e-5)
+    assert solve_level(problem, MEAN, 0.99 * B).outcome < res.profit_max["outcome"]
