@@ -17,6 +17,7 @@ report, so they cannot disagree:
 from __future__ import annotations
 
 import math
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -273,7 +274,8 @@ COMMAND_DEFAULTS: dict[str, Any] = {"objective": "mean", "lift_design": "voi", "
 
 def command_line(arguments: dict[str, Any]) -> str | None:
     """The ``budgetgym plan`` command for ``arguments`` (the CLI's options), or ``None``; options
-    that are ``None`` or at their :data:`COMMAND_DEFAULTS` are left out."""
+    that are ``None`` or at their :data:`COMMAND_DEFAULTS` are left out, and every word is quoted for
+    a POSIX shell where it needs it (a path with a space, a split with one)."""
     if "campaign" not in arguments:
         return None
     parts = ["budgetgym", "plan", str(arguments["campaign"])]
@@ -283,7 +285,7 @@ def command_line(arguments: dict[str, Any]) -> str | None:
         parts += [f"--{key.replace('_', '-')}", str(value)]
     if arguments.get("plots") is False:
         parts.append("--no-plots")
-    return " ".join(parts)
+    return shlex.join(parts)
 
 
 FILES = [

@@ -141,6 +141,20 @@ def test_command_line_leaves_out_defaults_and_keeps_the_rest() -> None:
                                      "--lift-tests 3 --lift-sigma 0.3")
 
 
+def test_command_line_quotes_words_a_shell_would_split() -> None:
+    """The report's command runs as printed: a campaign path or a ``--current`` split with a space
+    (or a shell character) is quoted, so the shell gives back each value whole."""
+    import shlex
+
+    from budgetgym.planner.report import command_line
+
+    args = {"campaign": "my runs/family.yaml", "current": "search=0.4, social=0.6", "history": "h's.csv",
+            "objective": "mean", "plots": True}
+    words = shlex.split(command_line(args) or "")
+    assert words == ["budgetgym", "plan", "my runs/family.yaml", "--current", "search=0.4, social=0.6",
+                     "--history", "h's.csv"]
+
+
 # ----------------------------------------------------------------------------- what it prints
 def test_printed_uplift_is_evaluate_plan_of_recommended_minus_current(planned):
     out, printed = planned
