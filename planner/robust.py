@@ -68,11 +68,12 @@ class Objective:
 
     @classmethod
     def parse(cls, text: str) -> Objective:
-        """``"mean"`` or ``"cvar:ALPHA"`` with ``0 < ALPHA <= 1`` (one-line error otherwise)."""
+        """``"mean"``, ``"cvar:ALPHA"`` with ``0 < ALPHA <= 1`` or ``"cvar"`` (``ALPHA`` 0.1); a
+        one-line error otherwise (``cvar0.2``, the colon missing, included)."""
         t = text.strip().lower()
         if t == "mean":
             return cls()
-        if t.startswith("cvar"):
+        if t == "cvar" or t.startswith("cvar:"):
             _, _, a = t.partition(":")
             try:
                 alpha = float(a) if a else 0.1

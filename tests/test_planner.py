@@ -289,7 +289,7 @@ def test_outcome_distribution_by_hand() -> None:
     assert d["one"] == pytest.approx({"p10": 7.0, "p50": 7.0, "p90": 7.0, "mean": 7.0, "sem": 0.0, "draws": 1.0})
 
 
-@pytest.mark.parametrize("text", ["cvar", "cvar:0", "cvar:1.5", "cvar:x", "median"])
+@pytest.mark.parametrize("text", ["cvar", "cvar:0", "cvar:1.5", "cvar:x", "median", "cvar0.2", "cvarx:0.2"])
 def test_bad_objective_is_one_line(text: str) -> None:
     from budgetgym.envs import BudgetGymError
 
