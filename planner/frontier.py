@@ -159,7 +159,7 @@ def budget_for_target(
     near = min(cache.values(), key=lambda p: abs(p.budget - root))
     hit = near if near.budget == root else solve_level(problem, objective, float(root), near)
     spend = float(hit.plan.sum())
-    if spend < hit.budget * (1.0 - SLACK_RTOL):
+    if 0.0 < spend < hit.budget * (1.0 - SLACK_RTOL):
         # budget left unspent (profit, agent pacing): the optimum is the same from its spend up, and the
         # marginal return's sign past it is the solver's rounding; the budget is the spend
         hit = solve_level(problem, objective, spend, hit)
