@@ -177,12 +177,16 @@ def _read_yaml(path: Path, what: str) -> dict[str, Any]:
 
 
 def load_ppo_config(
-    source: str | Path | Mapping[str, Any] | PPOConfig | None = None, *, recurrent: bool = False
+    source: str | Path | Mapping[str, Any] | PPOConfig | None = None,
+    *,
+    recurrent: bool = False,
+    where: str = "agent config",
 ) -> PPOConfig:
     """Validated hyperparameters.
 
     ``source``: ``None`` (the built-in ``ppo.yaml`` / ``recurrent_ppo.yaml``), a YAML path, a
-    mapping of fields (missing fields come from the built-in file) or a config object.
+    mapping of fields (missing fields come from the built-in file) or a config object; ``where``
+    names a mapping in the error (e.g. ``agents[1].train``).
 
     Raises
     ------
@@ -202,7 +206,6 @@ def load_ppo_config(
         data, where = _read_yaml(Path(source), "agent config file"), f"agent config file '{source}'"
     elif isinstance(source, Mapping):
         data = {**_read_yaml(builtin, "agent config file"), **dict(source)}
-        where = "agent config"
     else:
         raise BudgetGymError(
             f"agent config: expected a YAML path, a mapping or None, got {type(source).__name__}"

@@ -332,3 +332,29 @@ def test_package_config_files_exist():
     root = Path(ppo.__file__).resolve().parent.parent
     assert (root / "configs" / "agents" / "ppo.yaml").is_file()
     assert (root / "configs" / "agents" / "recurrent_ppo.yaml").is_file()
+
+
+# ------------------------------------------------------------------ hostile train: configurations
+@pytest.mark.parametrize(
+    ("train", "needle"),
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rat": 0.001}, "learning_rat"),
+        ({"learning_rate_schedule": "cosine"}, "learning_rate_schedule"),
+    ],
+)
+def test_experiment_with_a_bad_ppo_train_config_exits_2_before_anything_runs(tmp_path, capsys, train, needle):
+    """A built-in trainer's ``train:`` is checked when the experiment is planned: one line naming the
+    field, exit code 2, no results directory (it used to fail the run only, after the oracles and
+    every other agent had run and been written, with exit code 1)."""
+    import yaml
+    from conftest import run_cli
+
+    exp = tmp_path / "bad.yaml"
+    agents = ["equal", {"agent": "ppo", "train": {"total_timesteps": 256, "eval_freq": 0, **train}}]
+    exp.write_text(yaml.safe_dump({"name": "bad", "scenarios": [SCENARIO], "seeds": 1, "episodes": 1,
+                                   "agents": agents}))
+    code, _, err = run_cli(capsys, "run", str(exp), "--out", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1 and "agents[1].train" in err and needle in err, err
+    assert not (tmp_path / "out").exists()
+
