@@ -225,7 +225,7 @@ class PPOAgent(BaseAgent[PPOParams]):
                 f"load it with make_agent('{saved_name}', ...)"
             )
         try:
-            self.config = load_ppo_config(state["config"], recurrent=self.recurrent)
+            self.config = load_ppo_config(state["config"], recurrent=self.recurrent, saved=True)
         except (KeyError, TypeError):
             raise BudgetGymError(
                 f"{what}: {META_FILE} has no hyperparameters (state.config)"

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
 from budgetgym.agents.base import AgentParams
 from budgetgym.envs.errors import BudgetGymError, StrictModel, validation_error
@@ -132,13 +132,20 @@ class PPOConfig(StrictModel):
     device: Literal["cpu", "cuda", "auto"] = "cpu"
 
     @model_validator(mode="after")
-    def _consistent(self) -> PPOConfig:
+    def _consistent(self, info: ValidationInfo) -> PPOConfig:
         if any(h < 1 for h in self.net_arch):
             raise ValueError(f"net_arch: layer sizes must be positive, got {self.net_arch}")
-        if self.batch_size > self.n_envs * self.n_steps:
+        rollout = self.n_envs * self.n_steps
+        if self.batch_size > rollout:
             raise ValueError(
-                f"batch_size ({self.batch_size}) exceeds the rollout size n_envs * n_steps "
-                f"({self.n_envs * self.n_steps})"
+                f"batch_size ({self.batch_size}) exceeds the rollout size n_envs * n_steps ({rollout})"
+            )
+        # SB3 only warns, and trains each epoch on a truncated last minibatch. A saved agent's config
+        # (context "saved") trained before this check: it only serves inference, so it still loads.
+        if rollout % self.batch_size and not (info.context or {}).get("saved"):
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must divide the rollout size n_envs * n_steps ({rollout}): "
+                f"SB3 would train on a truncated last minibatch of {rollout % self.batch_size} steps"
             )
         if self.draw_pool is not None and self.vec_env != "batched":
             raise ValueError(f"draw_pool: only vec_env 'batched' compiles a pool of draws, not {self.vec_env!r}")
@@ -181,12 +188,15 @@ def load_ppo_config(
     *,
     recurrent: bool = False,
     where: str = "agent config",
+    saved: bool = False,
 ) -> PPOConfig:
     """Validated hyperparameters.
 
     ``source``: ``None`` (the built-in ``ppo.yaml`` / ``recurrent_ppo.yaml``), a YAML path, a
     mapping of fields (missing fields come from the built-in file) or a config object; ``where``
-    names a mapping in the error (e.g. ``agents[1].train``).
+    names a mapping in the error (e.g. ``agents[1].train``); ``saved``: the config of a saved agent
+    (one that already trained), which is not held to the training-only checks added since (a
+    ``batch_size`` that does not divide the rollout).
 
     Raises
     ------
@@ -198,7 +208,7 @@ def load_ppo_config(
     builtin = builtin_agent_config_dir() / ("recurrent_ppo.yaml" if recurrent else "ppo.yaml")
     if isinstance(source, PPOConfig):
         if recurrent and not isinstance(source, RecurrentPPOConfig):
-            return cls.model_validate(source.model_dump())
+            return cls.model_validate(source.model_dump(), context={"saved": saved})
         return source
     if source is None:
         data, where = _read_yaml(builtin, "agent config file"), f"agent config file '{builtin}'"
@@ -211,7 +221,7 @@ def load_ppo_config(
             f"agent config: expected a YAML path, a mapping or None, got {type(source).__name__}"
         )
     try:
-        return cls.model_validate(data)
+        return cls.model_validate(data, context={"saved": saved})
     except ValidationError as err:
         raise validation_error(err, where) from None
 

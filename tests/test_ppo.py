@@ -341,6 +341,7 @@ def test_package_config_files_exist():
         ({"batch_size": 0}, "batch_size"),
         ({"learning_rat": 0.001}, "learning_rat"),
         ({"learning_rate_schedule": "cosine"}, "learning_rate_schedule"),
+        ({"n_envs": 2, "n_steps": 64, "batch_size": 48}, "batch_size"),
     ],
 )
 def test_experiment_with_a_bad_ppo_train_config_exits_2_before_anything_runs(tmp_path, capsys, train, needle):
@@ -357,4 +358,27 @@ def test_experiment_with_a_bad_ppo_train_config_exits_2_before_anything_runs(tmp
     code, _, err = run_cli(capsys, "run", str(exp), "--out", str(tmp_path / "out"))
     assert code == 2 and err.count("\n") == 1 and "agents[1].train" in err and needle in err, err
     assert not (tmp_path / "out").exists()
+
+
+
+def test_config_batch_size_must_divide_the_rollout():
+    """SB3 only warns and trains on a truncated last minibatch; the config refuses it with one line."""
+    with pytest.raises(BudgetGymError) as exc:
+        ppo.load_ppo_config({"n_envs": 3, "n_steps": 100, "batch_size": 256})
+    assert "batch_size (256)" in _one_line_error(exc) and "300" in str(exc.value)
+    assert ppo.load_ppo_config({"n_envs": 3, "n_steps": 128, "batch_size": 96}).batch_size == 96
+
+
+def test_agent_saved_with_a_batch_size_that_does_not_divide_the_rollout_still_loads(trained, tmp_path):
+    """Such configs trained before the check (with SB3's warning): their saved agents keep loading."""
+    agent, out = trained
+    meta = json.loads((out / "agent.json").read_text())
+    meta["state"]["config"].update(n_envs=3, n_steps=100, batch_size=256)
+    for name in ("model.zip", "vecnormalize.pkl"):
+        (tmp_path / name).write_bytes((out / name).read_bytes())
+    (tmp_path / "agent.json").write_text(json.dumps(meta))
+    loaded = make_agent("ppo", ChannelBudgetEnv(SCENARIO), path=tmp_path)
+    assert loaded.config.batch_size == 256
+    obs = _observations()
+    np.testing.assert_array_equal(_actions(loaded, obs), _actions(agent, obs))
 
