@@ -88,7 +88,8 @@ class PPOConfig(StrictModel):
     """
 
 
-    total_timesteps: int = Field(200_000, ge=1, description="environment steps of training")
+    # at most 10^9 steps (a day at ~13,000 steps/s): more is a typo's extra zeros, not a run
+    total_timesteps: int = Field(200_000, ge=1, le=1_000_000_000, description="environment steps of training")
     n_envs: int = Field(64, ge=1, le=65536, description="parallel envs (rows of the vector env)")
     vec_env: Literal["batched", "per_env", "dummy"] = Field(
         "batched",

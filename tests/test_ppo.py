@@ -382,3 +382,11 @@ def test_agent_saved_with_a_batch_size_that_does_not_divide_the_rollout_still_lo
     obs = _observations()
     np.testing.assert_array_equal(_actions(loaded, obs), _actions(agent, obs))
 
+
+
+def test_config_total_timesteps_is_bounded():
+    """A total_timesteps no run could finish (a typo's extra zeros) is refused, not trained for days."""
+    with pytest.raises(BudgetGymError) as exc:
+        ppo.load_ppo_config({"total_timesteps": 10**30})
+    assert "total_timesteps" in _one_line_error(exc)
+    assert ppo.load_ppo_config({"total_timesteps": 10**9}).total_timesteps == 10**9
