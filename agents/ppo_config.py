@@ -78,6 +78,11 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 # ------------------------------------------------------------------------------ config
+#: The largest rollout ``n_envs * n_steps`` (256 times the built-in 4,096): SB3's rollout buffer holds
+#: a whole rollout's observations, actions, values and advantages in memory.
+MAX_ROLLOUT = 2**20
+
+
 class PPOConfig(StrictModel):
     """PPO hyperparameters (``configs/agents/ppo.yaml``). Unknown keys are errors.
 
@@ -136,14 +141,19 @@ class PPOConfig(StrictModel):
     def _consistent(self, info: ValidationInfo) -> PPOConfig:
         if any(h < 1 for h in self.net_arch):
             raise ValueError(f"net_arch: layer sizes must be positive, got {self.net_arch}")
-        rollout = self.n_envs * self.n_steps
+        rollout, saved = self.n_envs * self.n_steps, bool((info.context or {}).get("saved"))
+        if rollout > MAX_ROLLOUT and not saved:
+            raise ValueError(
+                f"n_steps: the rollout n_envs * n_steps ({self.n_envs} * {self.n_steps} = {rollout}) exceeds "
+                f"{MAX_ROLLOUT} steps (SB3 holds a whole rollout in memory)"
+            )
         if self.batch_size > rollout:
             raise ValueError(
                 f"batch_size ({self.batch_size}) exceeds the rollout size n_envs * n_steps ({rollout})"
             )
         # SB3 only warns, and trains each epoch on a truncated last minibatch. A saved agent's config
-        # (context "saved") trained before this check: it only serves inference, so it still loads.
-        if rollout % self.batch_size and not (info.context or {}).get("saved"):
+        # (context "saved") trained before this check and the rollout bound: it only serves inference.
+        if rollout % self.batch_size and not saved:
             raise ValueError(
                 f"batch_size ({self.batch_size}) must divide the rollout size n_envs * n_steps ({rollout}): "
                 f"SB3 would train on a truncated last minibatch of {rollout % self.batch_size} steps"
@@ -197,7 +207,7 @@ def load_ppo_config(
     mapping of fields (missing fields come from the built-in file) or a config object; ``where``
     names a mapping in the error (e.g. ``agents[1].train``); ``saved``: the config of a saved agent
     (one that already trained), which is not held to the training-only checks added since (a
-    ``batch_size`` that does not divide the rollout).
+    ``batch_size`` that does not divide the rollout, the rollout's bound).
 
     Raises
     ------

@@ -390,3 +390,13 @@ def test_config_total_timesteps_is_bounded():
         ppo.load_ppo_config({"total_timesteps": 10**30})
     assert "total_timesteps" in _one_line_error(exc)
     assert ppo.load_ppo_config({"total_timesteps": 10**9}).total_timesteps == 10**9
+
+
+def test_config_rollout_size_is_bounded(tmp_path):
+    """n_envs * n_steps sizes SB3's rollout buffer: 10^9 steps asked 71 GiB and died of a MemoryError
+    after config.yaml was written; now one line naming n_steps, and nothing written."""
+    with pytest.raises(BudgetGymError) as exc:
+        ppo.train_ppo(SCENARIO, {"n_envs": 1, "n_steps": 10**9, "eval_freq": 0}, out_dir=tmp_path / "never")
+    assert "n_steps" in _one_line_error(exc) and "1048576" in str(exc.value)
+    assert not (tmp_path / "never").exists()
+    assert ppo.load_ppo_config({"n_envs": 64, "n_steps": 2**14}).n_steps == 2**14
