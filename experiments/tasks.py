@@ -265,6 +265,11 @@ def plan_experiment(
     campaigns = check_grid(config)
     for i, spec in enumerate(config.agents):
         if spec.train is not None:
+            if spec.params or spec.scenario_params:
+                raise BudgetGymError(
+                    f"agents[{i}] ({spec.name}): a learner is built by its trainer from 'train', so its "
+                    f"'params' / 'scenario_params' would be ignored; put the settings in 'train'"
+                )
             check_train_config(i, spec, *resolve_trainer(spec))
     out = str(Path(out))
     oracle_tasks: list[OracleTask] = []
