@@ -400,3 +400,39 @@ def test_config_rollout_size_is_bounded(tmp_path):
     assert "n_steps" in _one_line_error(exc) and "1048576" in str(exc.value)
     assert not (tmp_path / "never").exists()
     assert ppo.load_ppo_config({"n_envs": 64, "n_steps": 2**14}).n_steps == 2**14
+
+
+def test_an_interrupted_save_or_training_over_a_saved_agent_leaves_no_complete_looking_mix(trained, tmp_path,
+                                                                                        monkeypatch):
+    """``agent.json`` marks a complete agent directory. Saving (or training) anew into one must drop the
+    old marker first: a save that failed after ``model.zip`` left the new weights under the old
+    ``agent.json`` and statistics, and a failed training left the old agent under the new ``config.yaml``,
+    both loading without a word."""
+    import shutil
+
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    agent, out = trained
+    env = ChannelBudgetEnv(SCENARIO)
+    target = tmp_path / "agent"
+    shutil.copytree(out, target)
+    fresh = make_agent("ppo", env, seed=5)
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(VecNormalize, "save", boom)
+        with pytest.raises(OSError):
+            fresh.save(target)
+    with pytest.raises(BudgetGymError, match="missing agent.json"):
+        make_agent("ppo", env, path=target)
+
+    shutil.rmtree(target)
+    shutil.copytree(out, target)
+    with monkeypatch.context() as m:
+        m.setattr("stable_baselines3.PPO.learn", boom)
+        with pytest.raises(OSError):
+            ppo.train_ppo(SCENARIO, TINY, seed=9, out_dir=target)
+    with pytest.raises(BudgetGymError, match="missing agent.json"):
+        make_agent("ppo", env, path=target)
