@@ -122,7 +122,8 @@ class PPOConfig(StrictModel):
     max_grad_norm: float = Field(0.5, gt=0)
     target_kl: float | None = Field(None, gt=0)
     net_arch: list[int] = Field(
-        default_factory=lambda: [64, 64], description="hidden layer sizes (pi and vf)"
+        default_factory=lambda: [64, 64], max_length=16,
+        description="hidden layer sizes (pi and vf): at most 16 layers of 1 to 4096 units",
     )
     activation: Literal["tanh", "relu"] = "tanh"
     log_std_init: float = Field(
@@ -139,8 +140,8 @@ class PPOConfig(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> PPOConfig:
-        if any(h < 1 for h in self.net_arch):
-            raise ValueError(f"net_arch: layer sizes must be positive, got {self.net_arch}")
+        if any(not 1 <= h <= 4096 for h in self.net_arch):
+            raise ValueError(f"net_arch: layer sizes must be between 1 and 4096, got {self.net_arch}")
         rollout, saved = self.n_envs * self.n_steps, bool((info.context or {}).get("saved"))
         if rollout > MAX_ROLLOUT and not saved:
             raise ValueError(

@@ -436,3 +436,14 @@ def test_an_interrupted_save_or_training_over_a_saved_agent_leaves_no_complete_l
             ppo.train_ppo(SCENARIO, TINY, seed=9, out_dir=target)
     with pytest.raises(BudgetGymError, match="missing agent.json"):
         make_agent("ppo", env, path=target)
+
+
+def test_config_net_arch_is_bounded(tmp_path):
+    """A layer of 10^9 units asked torch for tens of GiB after config.yaml was written; the config
+    bounds each layer (as it does lstm_hidden_size) and the depth."""
+    for arch in ([64, 10**9], [8] * 17):
+        with pytest.raises(BudgetGymError) as exc:
+            ppo.train_ppo(SCENARIO, {**TINY, "net_arch": arch}, out_dir=tmp_path / "never")
+        assert "net_arch" in _one_line_error(exc)
+    assert not (tmp_path / "never").exists()
+    assert ppo.load_ppo_config({"net_arch": [4096] * 16}).net_arch == [4096] * 16
