@@ -287,14 +287,15 @@ def build_model(cfg: PPOConfig, venv: Any, seed: int, recurrent: bool, verbose: 
         def lr(progress_remaining: float) -> float:
             return lr0 * progress_remaining
 
+    rollout = cfg.n_steps * venv.num_envs
     return algo(
         "MlpLstmPolicy" if recurrent else "MlpPolicy",
         venv,
         learning_rate=lr,
         n_steps=cfg.n_steps,
-        # at most the rollout: the same for training (PPOConfig checks it), no SB3 warning for the
-        # one-env inference model of a fresh agent
-        batch_size=min(cfg.batch_size, cfg.n_steps * venv.num_envs),
+        # the config's for training (PPOConfig checks that it divides the rollout); the one-env
+        # inference model of a fresh agent, which never trains, takes its whole rollout: no SB3 warning
+        batch_size=cfg.batch_size if rollout % cfg.batch_size == 0 else rollout,
         n_epochs=cfg.n_epochs,
         gamma=cfg.gamma,
         gae_lambda=cfg.gae_lambda,

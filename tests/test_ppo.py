@@ -447,3 +447,17 @@ def test_config_net_arch_is_bounded(tmp_path):
         assert "net_arch" in _one_line_error(exc)
     assert not (tmp_path / "never").exists()
     assert ppo.load_ppo_config({"net_arch": [4096] * 16}).net_arch == [4096] * 16
+
+
+def test_fresh_agent_of_a_valid_config_builds_without_sb3_batch_warning(tmp_path):
+    """A fresh agent's inference model has one env: its rollout is n_steps, which the config's
+    batch_size (dividing n_envs * n_steps) need not divide; SB3 warned of a truncated minibatch
+    for a model that never trains."""
+    import warnings
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("n_envs: 2\nn_steps: 96\nbatch_size: 64\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        agent = make_agent("ppo", ChannelBudgetEnv(SCENARIO), config=cfg, seed=2)
+    assert agent.config.batch_size == 64
