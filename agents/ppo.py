@@ -225,7 +225,7 @@ class PPOAgent(BaseAgent[PPOParams]):
                 f"load it with make_agent('{saved_name}', ...)"
             )
         try:
-            self.config = load_ppo_config(state["config"], recurrent=self.recurrent)
+            self.config = load_ppo_config(state["config"], recurrent=self.recurrent, saved=True)
         except (KeyError, TypeError):
             raise BudgetGymError(
                 f"{what}: {META_FILE} has no hyperparameters (state.config)"
@@ -361,8 +361,9 @@ class PPOAgent(BaseAgent[PPOParams]):
         """Write the agent directory ``path`` (``model.zip``, ``vecnormalize.pkl``, ``agent.json``).
 
         Each file is written atomically; ``agent.json`` last, so a directory with an
-        ``agent.json`` is complete. Load with ``make_agent(name, env, path=path)`` or
-        :meth:`load`.
+        ``agent.json`` is complete (a previous agent's is removed first: a save that fails halfway
+        leaves no complete-looking mix of two agents). Load with ``make_agent(name, env, path=path)``
+        or :meth:`load`.
         """
         directory = Path(path)
         if directory.exists() and not directory.is_dir():
@@ -370,6 +371,7 @@ class PPOAgent(BaseAgent[PPOParams]):
                 f"{self.registry_name} save: '{directory}' exists and is not a directory"
             )
         directory.mkdir(parents=True, exist_ok=True)
+        (directory / META_FILE).unlink(missing_ok=True)
         atomic_write(directory / MODEL_FILE, lambda tmp: self.model.save(tmp))
         atomic_write(directory / VECNORM_FILE, lambda tmp: self.vec_normalize.save(tmp))
         payload = {

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
 from budgetgym.agents.base import AgentParams
 from budgetgym.envs.errors import BudgetGymError, StrictModel, validation_error
@@ -78,6 +78,11 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 # ------------------------------------------------------------------------------ config
+#: The largest rollout ``n_envs * n_steps`` (256 times the built-in 4,096): SB3's rollout buffer holds
+#: a whole rollout's observations, actions, values and advantages in memory.
+MAX_ROLLOUT = 2**20
+
+
 class PPOConfig(StrictModel):
     """PPO hyperparameters (``configs/agents/ppo.yaml``). Unknown keys are errors.
 
@@ -88,7 +93,8 @@ class PPOConfig(StrictModel):
     """
 
 
-    total_timesteps: int = Field(200_000, ge=1, description="environment steps of training")
+    # at most 10^9 steps (a day at ~13,000 steps/s): more is a typo's extra zeros, not a run
+    total_timesteps: int = Field(200_000, ge=1, le=1_000_000_000, description="environment steps of training")
     n_envs: int = Field(64, ge=1, le=65536, description="parallel envs (rows of the vector env)")
     vec_env: Literal["batched", "per_env", "dummy"] = Field(
         "batched",
@@ -116,7 +122,8 @@ class PPOConfig(StrictModel):
     max_grad_norm: float = Field(0.5, gt=0)
     target_kl: float | None = Field(None, gt=0)
     net_arch: list[int] = Field(
-        default_factory=lambda: [64, 64], description="hidden layer sizes (pi and vf)"
+        default_factory=lambda: [64, 64], max_length=16,
+        description="hidden layer sizes (pi and vf): at most 16 layers of 1 to 4096 units",
     )
     activation: Literal["tanh", "relu"] = "tanh"
     log_std_init: float = Field(
@@ -132,13 +139,25 @@ class PPOConfig(StrictModel):
     device: Literal["cpu", "cuda", "auto"] = "cpu"
 
     @model_validator(mode="after")
-    def _consistent(self) -> PPOConfig:
-        if any(h < 1 for h in self.net_arch):
-            raise ValueError(f"net_arch: layer sizes must be positive, got {self.net_arch}")
-        if self.batch_size > self.n_envs * self.n_steps:
+    def _consistent(self, info: ValidationInfo) -> PPOConfig:
+        if any(not 1 <= h <= 4096 for h in self.net_arch):
+            raise ValueError(f"net_arch: layer sizes must be between 1 and 4096, got {self.net_arch}")
+        rollout, saved = self.n_envs * self.n_steps, bool((info.context or {}).get("saved"))
+        if rollout > MAX_ROLLOUT and not saved:
             raise ValueError(
-                f"batch_size ({self.batch_size}) exceeds the rollout size n_envs * n_steps "
-                f"({self.n_envs * self.n_steps})"
+                f"n_steps: the rollout n_envs * n_steps ({self.n_envs} * {self.n_steps} = {rollout}) exceeds "
+                f"{MAX_ROLLOUT} steps (SB3 holds a whole rollout in memory)"
+            )
+        if self.batch_size > rollout:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) exceeds the rollout size n_envs * n_steps ({rollout})"
+            )
+        # SB3 only warns, and trains each epoch on a truncated last minibatch. A saved agent's config
+        # (context "saved") trained before this check and the rollout bound: it only serves inference.
+        if rollout % self.batch_size and not saved:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must divide the rollout size n_envs * n_steps ({rollout}): "
+                f"SB3 would train on a truncated last minibatch of {rollout % self.batch_size} steps"
             )
         if self.draw_pool is not None and self.vec_env != "batched":
             raise ValueError(f"draw_pool: only vec_env 'batched' compiles a pool of draws, not {self.vec_env!r}")
@@ -177,12 +196,19 @@ def _read_yaml(path: Path, what: str) -> dict[str, Any]:
 
 
 def load_ppo_config(
-    source: str | Path | Mapping[str, Any] | PPOConfig | None = None, *, recurrent: bool = False
+    source: str | Path | Mapping[str, Any] | PPOConfig | None = None,
+    *,
+    recurrent: bool = False,
+    where: str = "agent config",
+    saved: bool = False,
 ) -> PPOConfig:
     """Validated hyperparameters.
 
     ``source``: ``None`` (the built-in ``ppo.yaml`` / ``recurrent_ppo.yaml``), a YAML path, a
-    mapping of fields (missing fields come from the built-in file) or a config object.
+    mapping of fields (missing fields come from the built-in file) or a config object; ``where``
+    names a mapping in the error (e.g. ``agents[1].train``); ``saved``: the config of a saved agent
+    (one that already trained), which is not held to the training-only checks added since (a
+    ``batch_size`` that does not divide the rollout, the rollout's bound).
 
     Raises
     ------
@@ -194,7 +220,7 @@ def load_ppo_config(
     builtin = builtin_agent_config_dir() / ("recurrent_ppo.yaml" if recurrent else "ppo.yaml")
     if isinstance(source, PPOConfig):
         if recurrent and not isinstance(source, RecurrentPPOConfig):
-            return cls.model_validate(source.model_dump())
+            return cls.model_validate(source.model_dump(), context={"saved": saved})
         return source
     if source is None:
         data, where = _read_yaml(builtin, "agent config file"), f"agent config file '{builtin}'"
@@ -202,13 +228,12 @@ def load_ppo_config(
         data, where = _read_yaml(Path(source), "agent config file"), f"agent config file '{source}'"
     elif isinstance(source, Mapping):
         data = {**_read_yaml(builtin, "agent config file"), **dict(source)}
-        where = "agent config"
     else:
         raise BudgetGymError(
             f"agent config: expected a YAML path, a mapping or None, got {type(source).__name__}"
         )
     try:
-        return cls.model_validate(data)
+        return cls.model_validate(data, context={"saved": saved})
     except ValidationError as err:
         raise validation_error(err, where) from None
 
@@ -262,14 +287,15 @@ def build_model(cfg: PPOConfig, venv: Any, seed: int, recurrent: bool, verbose: 
         def lr(progress_remaining: float) -> float:
             return lr0 * progress_remaining
 
+    rollout = cfg.n_steps * venv.num_envs
     return algo(
         "MlpLstmPolicy" if recurrent else "MlpPolicy",
         venv,
         learning_rate=lr,
         n_steps=cfg.n_steps,
-        # at most the rollout: the same for training (PPOConfig checks it), no SB3 warning for the
-        # one-env inference model of a fresh agent
-        batch_size=min(cfg.batch_size, cfg.n_steps * venv.num_envs),
+        # the config's for training (PPOConfig checks that it divides the rollout); the one-env
+        # inference model of a fresh agent, which never trains, takes its whole rollout: no SB3 warning
+        batch_size=cfg.batch_size if rollout % cfg.batch_size == 0 else rollout,
         n_epochs=cfg.n_epochs,
         gamma=cfg.gamma,
         gae_lambda=cfg.gae_lambda,

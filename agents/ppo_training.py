@@ -23,6 +23,7 @@ from budgetgym.agents.base import make_agent
 from budgetgym.agents.ppo import (
     CONFIG_FILE,
     EVAL_SEED_OFFSET,
+    META_FILE,
     PPOAgent,
     RecurrentPPOAgent,
     frozen_vec_normalize,
@@ -129,6 +130,9 @@ def train_ppo(
     if out.exists() and not out.is_dir():
         raise BudgetGymError(f"out_dir: '{out}' exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
+    # a previous agent here is replaced: its agent.json (the mark of a complete directory) goes first,
+    # so a training that fails leaves no old agent under the new config.yaml
+    (out / META_FILE).unlink(missing_ok=True)
     atomic_write_text(
         out / CONFIG_FILE, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
     )

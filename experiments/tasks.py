@@ -38,6 +38,7 @@ __all__ = [
     "RunTask",
     "Task",
     "check_grid",
+    "check_train_config",
     "import_modules",
     "plan_experiment",
     "resolve_trainer",
@@ -199,6 +200,22 @@ def resolve_trainer(spec: AgentSpec) -> tuple[Callable[..., Any], dict[str, Any]
     return fn, dict(extra)
 
 
+def check_train_config(index: int, spec: AgentSpec, fn: Callable[..., Any], extra: dict[str, Any]) -> None:
+    """Validate the ``train`` configuration of ``agents[index]`` when its trainer is budgetgym's
+    :func:`~budgetgym.agents.ppo.train_ppo` (a custom trainer checks its own).
+
+    Raises
+    ------
+    BudgetGymError
+        One line naming the field, e.g. ``agents[1].train: batch_size: Input should be ...``.
+    """
+    from budgetgym.agents.ppo_config import load_ppo_config
+    from budgetgym.agents.ppo_training import train_ppo  # imports neither SB3 nor torch
+
+    if fn is train_ppo:
+        load_ppo_config(spec.train or {}, recurrent=bool(extra.get("recurrent")), where=f"agents[{index}].train")
+
+
 # ----------------------------------------------------------------------------- planning
 def check_grid(config: ExperimentConfig) -> list[Campaign]:
     """The experiment's campaigns, with every agent name and every non-learner's parameters checked
@@ -246,9 +263,14 @@ def plan_experiment(
     imports = tuple(config.imports)
     import_modules(imports)
     campaigns = check_grid(config)
-    for spec in config.agents:
+    for i, spec in enumerate(config.agents):
         if spec.train is not None:
-            resolve_trainer(spec)
+            if spec.params or spec.scenario_params:
+                raise BudgetGymError(
+                    f"agents[{i}] ({spec.name}): a learner is built by its trainer from 'train', so its "
+                    f"'params' / 'scenario_params' would be ignored; put the settings in 'train'"
+                )
+            check_train_config(i, spec, *resolve_trainer(spec))
     out = str(Path(out))
     oracle_tasks: list[OracleTask] = []
     for c in campaigns:

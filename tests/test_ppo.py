@@ -332,3 +332,132 @@ def test_package_config_files_exist():
     root = Path(ppo.__file__).resolve().parent.parent
     assert (root / "configs" / "agents" / "ppo.yaml").is_file()
     assert (root / "configs" / "agents" / "recurrent_ppo.yaml").is_file()
+
+
+# ------------------------------------------------------------------ hostile train: configurations
+@pytest.mark.parametrize(
+    ("train", "needle"),
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rat": 0.001}, "learning_rat"),
+        ({"learning_rate_schedule": "cosine"}, "learning_rate_schedule"),
+        ({"n_envs": 2, "n_steps": 64, "batch_size": 48}, "batch_size"),
+    ],
+)
+def test_experiment_with_a_bad_ppo_train_config_exits_2_before_anything_runs(tmp_path, capsys, train, needle):
+    """A built-in trainer's ``train:`` is checked when the experiment is planned: one line naming the
+    field, exit code 2, no results directory (it used to fail the run only, after the oracles and
+    every other agent had run and been written, with exit code 1)."""
+    import yaml
+    from conftest import run_cli
+
+    exp = tmp_path / "bad.yaml"
+    agents = ["equal", {"agent": "ppo", "train": {"total_timesteps": 256, "eval_freq": 0, **train}}]
+    exp.write_text(yaml.safe_dump({"name": "bad", "scenarios": [SCENARIO], "seeds": 1, "episodes": 1,
+                                   "agents": agents}))
+    code, _, err = run_cli(capsys, "run", str(exp), "--out", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1 and "agents[1].train" in err and needle in err, err
+    assert not (tmp_path / "out").exists()
+
+
+
+def test_config_batch_size_must_divide_the_rollout():
+    """SB3 only warns and trains on a truncated last minibatch; the config refuses it with one line."""
+    with pytest.raises(BudgetGymError) as exc:
+        ppo.load_ppo_config({"n_envs": 3, "n_steps": 100, "batch_size": 256})
+    assert "batch_size (256)" in _one_line_error(exc) and "300" in str(exc.value)
+    assert ppo.load_ppo_config({"n_envs": 3, "n_steps": 128, "batch_size": 96}).batch_size == 96
+
+
+def test_agent_saved_with_a_batch_size_that_does_not_divide_the_rollout_still_loads(trained, tmp_path):
+    """Such configs trained before the check (with SB3's warning): their saved agents keep loading."""
+    agent, out = trained
+    meta = json.loads((out / "agent.json").read_text())
+    meta["state"]["config"].update(n_envs=3, n_steps=100, batch_size=256)
+    for name in ("model.zip", "vecnormalize.pkl"):
+        (tmp_path / name).write_bytes((out / name).read_bytes())
+    (tmp_path / "agent.json").write_text(json.dumps(meta))
+    loaded = make_agent("ppo", ChannelBudgetEnv(SCENARIO), path=tmp_path)
+    assert loaded.config.batch_size == 256
+    obs = _observations()
+    np.testing.assert_array_equal(_actions(loaded, obs), _actions(agent, obs))
+
+
+
+def test_config_total_timesteps_is_bounded():
+    """A total_timesteps no run could finish (a typo's extra zeros) is refused, not trained for days."""
+    with pytest.raises(BudgetGymError) as exc:
+        ppo.load_ppo_config({"total_timesteps": 10**30})
+    assert "total_timesteps" in _one_line_error(exc)
+    assert ppo.load_ppo_config({"total_timesteps": 10**9}).total_timesteps == 10**9
+
+
+def test_config_rollout_size_is_bounded(tmp_path):
+    """n_envs * n_steps sizes SB3's rollout buffer: 10^9 steps asked 71 GiB and died of a MemoryError
+    after config.yaml was written; now one line naming n_steps, and nothing written."""
+    with pytest.raises(BudgetGymError) as exc:
+        ppo.train_ppo(SCENARIO, {"n_envs": 1, "n_steps": 10**9, "eval_freq": 0}, out_dir=tmp_path / "never")
+    assert "n_steps" in _one_line_error(exc) and "1048576" in str(exc.value)
+    assert not (tmp_path / "never").exists()
+    assert ppo.load_ppo_config({"n_envs": 64, "n_steps": 2**14}).n_steps == 2**14
+
+
+def test_an_interrupted_save_or_training_over_a_saved_agent_leaves_no_complete_looking_mix(trained, tmp_path,
+                                                                                        monkeypatch):
+    """``agent.json`` marks a complete agent directory. Saving (or training) anew into one must drop the
+    old marker first: a save that failed after ``model.zip`` left the new weights under the old
+    ``agent.json`` and statistics, and a failed training left the old agent under the new ``config.yaml``,
+    both loading without a word."""
+    import shutil
+
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    agent, out = trained
+    env = ChannelBudgetEnv(SCENARIO)
+    target = tmp_path / "agent"
+    shutil.copytree(out, target)
+    fresh = make_agent("ppo", env, seed=5)
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(VecNormalize, "save", boom)
+        with pytest.raises(OSError):
+            fresh.save(target)
+    with pytest.raises(BudgetGymError, match="missing agent.json"):
+        make_agent("ppo", env, path=target)
+
+    shutil.rmtree(target)
+    shutil.copytree(out, target)
+    with monkeypatch.context() as m:
+        m.setattr("stable_baselines3.PPO.learn", boom)
+        with pytest.raises(OSError):
+            ppo.train_ppo(SCENARIO, TINY, seed=9, out_dir=target)
+    with pytest.raises(BudgetGymError, match="missing agent.json"):
+        make_agent("ppo", env, path=target)
+
+
+def test_config_net_arch_is_bounded(tmp_path):
+    """A layer of 10^9 units asked torch for tens of GiB after config.yaml was written; the config
+    bounds each layer (as it does lstm_hidden_size) and the depth."""
+    for arch in ([64, 10**9], [8] * 17):
+        with pytest.raises(BudgetGymError) as exc:
+            ppo.train_ppo(SCENARIO, {**TINY, "net_arch": arch}, out_dir=tmp_path / "never")
+        assert "net_arch" in _one_line_error(exc)
+    assert not (tmp_path / "never").exists()
+    assert ppo.load_ppo_config({"net_arch": [4096] * 16}).net_arch == [4096] * 16
+
+
+def test_fresh_agent_of_a_valid_config_builds_without_sb3_batch_warning(tmp_path):
+    """A fresh agent's inference model has one env: its rollout is n_steps, which the config's
+    batch_size (dividing n_envs * n_steps) need not divide; SB3 warned of a truncated minibatch
+    for a model that never trains."""
+    import warnings
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("n_envs: 2\nn_steps: 96\nbatch_size: 64\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        agent = make_agent("ppo", ChannelBudgetEnv(SCENARIO), config=cfg, seed=2)
+    assert agent.config.batch_size == 64

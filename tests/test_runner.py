@@ -281,6 +281,16 @@ def test_a_train_config_without_a_trainer_is_a_user_error(tmp_path):
         plan_experiment(experiment(agents=[{"agent": "t_tilt", "train": {}, "trainer": "nowhere_xyz:fn"}]), tmp_path)
 
 
+@pytest.mark.parametrize("given", [{"params": {"tilt": 0.8}}, {"scenario_params": {"s3": {"tilt": 0.8}}}])
+def test_a_learners_params_are_a_user_error_not_ignored(tmp_path, given):
+    """A learner is built by its trainer from ``train`` (``fn(scenario, train, seed, out_dir)``): its
+    ``params`` never reach it, so giving them is refused before anything runs (they were ignored)."""
+    learner = {"agent": "t_learner", "train": {"steps": 1}, "trainer": f"{MODULE}:train_tiny", **given}
+    with pytest.raises(BudgetGymError, match=r"agents\[1\] \(t_learner\): .*ignored") as exc:
+        plan_experiment(experiment(agents=["t_tilt", learner]), tmp_path)
+    assert "\n" not in str(exc.value) and not tmp_path.joinpath("runs").exists()
+
+
 def test_ppo_smoke(tmp_path):
     pytest.importorskip("stable_baselines3")
     pytest.importorskip("budgetgym.agents.ppo")  # registers ppo
