@@ -370,6 +370,18 @@ def rollout(env: Any, actions: Any, seed: int | None = None, reset: bool = True)
     return tr
 
 
+def learn_episode(agent: Any, env: Any, seed: int = 0) -> np.ndarray:
+    """Reset ``env`` (with ``seed``) and play one whole episode with ``agent`` learning as it goes
+    (``predict``, ``step``, ``update`` on each step); returns the observation after the last step."""
+    obs, _ = env.reset(seed=seed)
+    for _ in range(env.horizon):
+        action, _ = agent.predict(obs)
+        next_obs, reward, _, _, info = env.step(action)
+        agent.update(obs, action, float(reward), next_obs, info)
+        obs = next_obs
+    return obs
+
+
 def random_actions(env: Any, n: int, seed: int) -> list[np.ndarray]:
     """``n`` actions drawn uniformly from the env's action space with a seeded generator."""
     rng = np.random.default_rng(seed)

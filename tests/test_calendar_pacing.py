@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import learn_episode
 from scipy.optimize import minimize
 
 from budgetgym.agents import evaluate, make_agent
@@ -152,12 +153,7 @@ def test_paced_agents_act_on_the_last_observation_of_a_campaign(name: str) -> No
     env = ChannelBudgetEnv(sc)
     agent = make_agent(name, env)
     agent.reset(seed=0)
-    obs, _ = env.reset(seed=0)
-    for _ in range(sc.horizon):
-        action, _ = agent.predict(obs)
-        next_obs, reward, _, _, info = env.step(action)
-        agent.update(obs, action, float(reward), next_obs, info)
-        obs = next_obs
+    obs = learn_episode(agent, env, seed=0)
     assert agent.pacer is not None and agent.pacer.fit() is not None
     action, _ = agent.predict(obs)
     assert action.shape == env.action_space.shape

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import learn_episode
 from scipy import integrate, stats
 
 import budgetgym.agents.model_thompson as mt  # registers "model_thompson"
@@ -363,12 +364,7 @@ def test_a_new_episode_starts_with_no_carry_over():
     sc = load_scenario("stationary-3").override({"horizon": 6})
     env = ChannelBudgetEnv(sc)
     agent = make_agent("model_thompson", env, seed=0)
-    obs, _ = env.reset(seed=0)
-    for _ in range(sc.horizon):
-        action, _ = agent.predict(obs)
-        next_obs, reward, _, _, info = env.step(action)
-        agent.update(obs, action, float(reward), next_obs, info)
-        obs = next_obs
+    learn_episode(agent, env, seed=0)
     learned = agent.posterior.state_dict()
     obs, _ = env.reset(seed=1)
     agent.predict(obs, episode_start=np.ones(1, dtype=bool))
