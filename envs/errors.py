@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Iterable
 from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 __all__ = [
     "BudgetGymError",
@@ -78,12 +78,43 @@ def unknown(kind: str, name: str, choices: Iterable[str]) -> str:
     return f"unknown {kind} '{name}'" + (suggest(name, names) or f": expected one of {', '.join(names)}")
 
 
+def _wants_number(annotation: object) -> bool:
+    """Whether a field's annotation asks for a number (``int`` or ``float``, perhaps optional, constrained
+    or in a container) and never a boolean."""
+    stack, number = [annotation], False
+    while stack:
+        tp = stack.pop()
+        if tp is bool:
+            return False
+        number = number or tp in (int, float)
+        stack.extend(get_args(tp))
+    return number
+
+
+_NUMBER_FIELDS: dict[type, frozenset[str]] = {}
+
+
 class StrictModel(BaseModel):
     """The package's one base for validated input (scenarios, experiments, agent parameters,
-    hyperparameters, baselines): unknown keys are errors, instances are immutable, and NaN or
-    infinite numbers are rejected."""
+    hyperparameters, baselines): unknown keys are errors, instances are immutable, NaN or
+    infinite numbers are rejected, and so is a boolean where a number is expected (pydantic's lax
+    mode reads ``episodes: true`` as 1)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            fields = _NUMBER_FIELDS.get(cls)
+            if fields is None:
+                fields = _NUMBER_FIELDS[cls] = frozenset(
+                    n for n, f in cls.model_fields.items() if _wants_number(f.annotation)
+                )
+            for name, value in data.items():
+                if isinstance(value, bool) and name in fields:
+                    raise ValueError(f"{name}: expected a number, got a boolean ({str(value).lower()})")
+        return data
 
 
 # --------------------------------------------------------------- validation messages

@@ -281,3 +281,35 @@ def test_a_usage_error_is_one_line_exit_2(tmp_path, capsys, monkeypatch, argv, n
 def test_no_command_still_shows_the_help(capsys):
     code, out, err = run_cli(capsys)
     assert code == 2 and "simulate" in out + err and "calibrate" in out + err
+
+
+@pytest.mark.parametrize(("kind", "text", "message"), [
+    ("experiment", "name: x\nscenarios: [stationary-3]\nagents: [equal]\nepisodes: true\n",
+     "(top level): episodes: expected a number, got a boolean (true)"),
+    ("experiment", "name: x\nscenarios: [stationary-3]\nagents: [equal]\nseeds: false\n",
+     "(top level): seeds: expected a number, got a boolean (false)"),
+    ("scenario", None, "channels[0].cost: price: expected a number, got a boolean (true)"),
+])
+def test_a_boolean_where_a_number_is_expected_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, text: str | None, message: str
+) -> None:
+    """pydantic's lax mode read ``episodes: true`` as 1 and ``price: true`` as 1.0: a YAML slip (a bare
+    yes/no/true) silently became a number. Every validated model refuses it in one line, exit 2; a
+    boolean field still takes a boolean."""
+    import yaml
+
+    from budgetgym.envs import load_scenario
+
+    if kind == "scenario":
+        data = load_scenario("stationary-3").model_dump(mode="json")
+        data["channels"][0]["cost"]["price"] = True
+        data["channels"][0]["adstock"]["normalize"] = True  # a boolean field: fine
+        text = yaml.safe_dump(data)
+        argv = ["plan", str(write(tmp_path, text, "s.yaml")), "--no-plots", "--out", str(tmp_path / "out")]
+    else:
+        assert text is not None
+        argv = ["run", str(write(tmp_path, text, "e.yaml")), "--out", str(tmp_path / "out")]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.strip().endswith(message), err
+    assert not (tmp_path / "out").exists()
