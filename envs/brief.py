@@ -2,8 +2,9 @@
 
 Agents never receive the scenario (its curves, prices, carry-over and noise are the true
 parameters the simulator hides); they receive a :class:`CampaignBrief` — channel names and
-how each is bought, the budget, the horizon and its calendar, the pacing rule and its cap,
-the share bounds, what the reward counts, and the action mapping's logit scale — plus the
+how each is bought and at what unit price the plan quotes it, the budget, the horizon and its
+calendar, the pacing rule and its cap, the share bounds, what the reward counts, the planning
+CPA, and the action mapping's logit scale — plus the
 action and observation spaces, which the brief defines. Only the ``oracle`` agent gets the
 scenario, explicitly (see :func:`budgetgym.agents.make_agent`).
 
