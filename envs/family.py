@@ -201,13 +201,20 @@ class ScenarioFamily:
                 why = str(err).removeprefix(": ")
                 msg = f"{where}, which the scenario does not accept ({why}); narrow it or bound it"
                 raise ScenarioError(msg) from None
-            brief = CampaignBrief.from_scenario(sc)
-            if brief != self.brief:
-                changed = [k for k, v in brief.to_dict().items() if v != self.brief.to_dict()[k]]
+            changed = self._brief_changes(self._planned(sc))  # as sample() makes the draw
+            if changed:
                 raise ScenarioError(
                     f"{where}, which changes the campaign brief ({', '.join(changed)}); a family's draws must agree "
                     f"on what the marketer knows"
                 )
+
+    def _brief_changes(self, draw: Scenario) -> list[str]:
+        """The fields of the campaign brief in which ``draw`` differs from the family's (none: a valid draw)."""
+        brief = CampaignBrief.from_scenario(draw)
+        if brief == self.brief:
+            return []
+        own = self.brief.to_dict()
+        return [k for k, v in brief.to_dict().items() if v != own[k]]
 
     def _planned(self, draw: Scenario) -> Scenario:
         """``draw`` with the nominal's planned price on every channel whose cost block the draw replaced
@@ -299,9 +306,8 @@ class ScenarioFamily:
                     f"{err} (a distribution reaches values the scenario does not accept: narrow it or bound it)"
                 ) from None
             sc = self._planned(sc)
-        brief = CampaignBrief.from_scenario(sc)
-        if brief != self.brief:  # e.g. a choice among cost blocks bought in different units
-            changed = [k for k, v in brief.to_dict().items() if v != self.brief.to_dict()[k]]
+        changed = self._brief_changes(sc)  # e.g. a choice among cost blocks bought in different units
+        if changed:
             raise ScenarioError(
                 f"{self.source}: {split} draw {index} changes the campaign brief ({', '.join(changed)}); "
                 f"a family's draws must agree on what the marketer knows"

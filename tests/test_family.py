@@ -213,6 +213,18 @@ def test_a_chosen_block_that_changes_the_brief_is_refused_at_load(tmp_path: Path
         load_family(path)
 
 
+def test_a_choice_among_cost_blocks_of_other_prices_keeps_the_nominal_planned_price(tmp_path: Path) -> None:
+    """A choice among cost blocks bought in the same unit at different prices is no change of the brief:
+    every draw, and the load-time check of each block, carries the nominal block's price as the planned
+    price. The load-time check compared the block's own price and refused the family."""
+    cost = channel("ch0")["cost"]
+    blocks = [cost, {**cost, "price": cost["price"] * 2}]
+    fam = load_family(family_file(tmp_path, {"channels.ch0.cost": {"dist": "choice", "values": blocks}}))
+    draws = fam.draws(12, "train")
+    assert {d.channels[0].cost.price for d in draws} == {cost["price"], 2 * cost["price"]}
+    assert {d.channels[0].cost.planned_price for d in draws} == {fam.nominal().channels[0].cost.price}
+
+
 def test_an_unknown_distribution_inside_a_choice_gets_the_same_did_you_mean(tmp_path: Path) -> None:
     inner = {"dist": "lognorml", "median": 1000, "sd": 0.1}
     blocks = [{"type": "hill", "max_response": 100, "half_saturation": inner, "slope": 1.0}]
