@@ -375,7 +375,7 @@ def repair_plan(sc: Scenario, prob: BarrierProblem, plan: np.ndarray) -> np.ndar
     if not prob.agent:
         total = np.full(len(total), sc.step_budget)
     else:
-        total = np.minimum(total, sc.budget.max_step_multiple * sc.step_budget)
+        total = np.minimum(total, sc.step_cap)
         if total.sum() > sc.budget.total:
             total *= sc.budget.total / total.sum() * (1 - 1e-12)
     return split * total[:, None]

@@ -131,7 +131,7 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         self.budget = sc.budget.total
         self.step_budget = sc.step_budget
         self.agent_pacing = sc.budget.pacing == "agent"
-        self.step_cap = sc.budget.max_step_multiple * self.step_budget
+        self.step_cap = sc.step_cap
         # Sums of multiples of q below 2**53 q are exact, and budget - (a multiple of q) is exact
         # because q is a multiple of the budget's ulp; q is at most 2**-51 of the budget.
         self._quantum = 2.0 ** (math.ceil(math.log2(self.budget)) - 52)

@@ -138,7 +138,7 @@ def check_plan(scenario: str | Scenario, plan: np.ndarray, rtol: float = 1e-7) -
     s = X.sum(axis=1)
     if sc.budget.pacing == "even" and np.any(np.abs(s - B / T) > tol):
         problems.append("even pacing: a step does not spend budget/horizon")
-    if sc.budget.pacing == "agent" and np.any(s > sc.budget.max_step_multiple * B / T + tol):
+    if sc.budget.pacing == "agent" and np.any(s > sc.step_cap + tol):
         problems.append("agent pacing: a step spends more than max_step_multiple * budget/horizon")
     if np.any(X < lo * s[:, None] - tol) or np.any(X > hi * s[:, None] + tol):
         problems.append("a channel's share is outside its bounds")

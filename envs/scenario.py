@@ -270,6 +270,12 @@ class Scenario(StrictModel):
         """Nominal spend per step, ``budget.total / horizon``."""
         return self.budget.total / self.horizon
 
+    @property
+    def step_cap(self) -> float:
+        """The most one step may spend under ``agent`` pacing, ``max_step_multiple * budget.total / horizon``
+        (under ``even`` pacing every step spends :attr:`step_budget`, below it)."""
+        return self.budget.max_step_multiple * self.step_budget
+
 
 # ---------------------------------------------------------------------- loading
 def set_dotted(data: dict[str, Any], key: str, value: object, what: str = "override") -> None:

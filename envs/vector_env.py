@@ -206,7 +206,7 @@ class ChannelBudgetVectorEnv(PartWorkers, VectorEnv):
         self.horizon, self.budget, self.step_budget = sc.horizon, sc.budget.total, sc.step_budget
         self.agent_pacing = sc.budget.pacing == "agent"
         self.action_dim = K + int(self.agent_pacing)
-        self.step_cap = sc.budget.max_step_multiple * self.step_budget
+        self.step_cap = sc.step_cap
         self.quantum = 2.0 ** (math.ceil(math.log2(self.budget)) - 52)  # as ChannelBudgetEnv
         self.logit_scale = sc.action.logit_scale
         self.low_share, self.high_share = sc.share_bound_arrays

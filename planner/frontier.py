@@ -27,7 +27,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.planner.metrics import SLACK_RTOL, budget_marginal, step_cap
+from budgetgym.planner.metrics import SLACK_RTOL, budget_marginal
 from budgetgym.planner.problem import PlanningProblem
 from budgetgym.planner.robust import Objective, objective_marginal_model, solve_with_weights
 
@@ -78,7 +78,7 @@ def solve_level(
     plan, weights = solve_with_weights(p, objective, warm)
     outcome = float(objective.score(p.member_values(plan))[0])
     model = objective_marginal_model(p, objective, plan, weights)
-    return BudgetPoint(budget, plan, outcome, budget_marginal(model, plan, budget, step_cap(p.scenario)))  # type: ignore[arg-type]
+    return BudgetPoint(budget, plan, outcome, budget_marginal(model, plan, budget, p.scenario.step_cap))  # type: ignore[arg-type]
 
 
 def sweep_budgets(

@@ -48,12 +48,11 @@ import numpy as np
 import pandas as pd
 
 from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel
-from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.segment_expected import SegmentExpectedModel
 
 __all__ = [
     "BEYOND_RTOL", "SLACK_RTOL", "beyond_history", "budget_marginal", "channel_directions", "channel_table",
-    "history_columns", "segment_table", "step_cap",
+    "history_columns", "segment_table",
 ]
 
 Model = ExpectedModel | MeanExpectedModel
@@ -142,13 +141,6 @@ def channel_table(model: Model, plan: np.ndarray, names: list[str], reward: str)
     )
 
 
-def step_cap(scenario: Scenario) -> float | None:
-    """The most one step of ``scenario`` may spend under ``agent`` pacing (``max_step_multiple * B / T``);
-    ``None`` under ``even`` pacing (every step spends ``B / T``, the budget always spent)."""
-    b = scenario.budget
-    return b.max_step_multiple * b.total / scenario.horizon if b.pacing == "agent" else None
-
-
 def budget_marginal(
     model: Model, plan: np.ndarray, budget: float, step_cap: float | None = None
 ) -> dict[str, float]:
@@ -163,9 +155,10 @@ def budget_marginal(
     model : the model whose gradient is taken (the objective's).
     plan : ``[T, K]`` the optimal plan at ``budget``.
     budget : the total budget ``B``.
-    step_cap : the most a step may spend (agent pacing: ``max_step_multiple * B / T``); ``None``
-        without one. Used only when ``plan`` leaves budget unspent: the conversion and revenue
-        parts then sum over the steps at the cap (module docstring), ``0`` when none is.
+    step_cap : the most a step may spend (``Scenario.step_cap``, agent pacing); ``None`` without
+        one. Used only when ``plan`` leaves budget unspent (never under even pacing, whose steps
+        each spend ``B / T``): the conversion and revenue parts then sum over the steps at the cap
+        (module docstring), ``0`` when none is.
     """
     X = np.asarray(plan, dtype=float)
     _, g, _ = model.derivatives(X, hessian=False)

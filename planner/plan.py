@@ -53,7 +53,6 @@ from budgetgym.planner.metrics import (
     channel_table,
     history_columns,
     segment_table,
-    step_cap,
 )
 from budgetgym.planner.problem import PlanningProblem, campaign_family
 from budgetgym.planner.robust import (
@@ -342,7 +341,7 @@ def plan(
             design = design if len(design) else None
         elif lift_design != "none" and beyond:  # one member's curves are known: no test informs them
             design = beyond_design(names, X, problem.history, beyond)
-    marg = budget_marginal(objective_marginal_model(problem, obj, X, tail_weights), X, B, step_cap(sc))  # type: ignore[arg-type]
+    marg = budget_marginal(objective_marginal_model(problem, obj, X, tail_weights), X, B, sc.step_cap)  # type: ignore[arg-type]
     baseline = float(obj.score(problem.member_values(np.zeros_like(X)))[0])
 
     # 3. the current plan
