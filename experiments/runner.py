@@ -24,7 +24,7 @@ from budgetgym.envs.io import atomic_write_text, check_out_dir
 from budgetgym.experiments.backends import Backend
 from budgetgym.experiments.config import ExperimentConfig, config_hash, load_experiment
 from budgetgym.experiments.execution import execute, run_oracle_task, run_task, single_threaded, stored_oracle
-from budgetgym.experiments.results import environment_info, read_json, utc_now, write_grid, write_json
+from budgetgym.experiments.results import environment_info, read_json, read_meta, utc_now, write_grid, write_json
 from budgetgym.experiments.tasks import (
     DEFAULT_TRAINERS,
     OracleTask,
@@ -154,15 +154,15 @@ def _run_grid(
     from budgetgym.experiments.report import build_report
 
     start, t0 = utc_now(), time.perf_counter()
-    note = _other_code(out_dir)
+    env = environment_info()  # once: the code that runs is the code imported now (git runs twice per call)
+    note = _other_code(out_dir, env)
     if note is not None and echo is not None:
         echo(note)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "experiment.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    env = environment_info()
     meta_session = {"start": start, "backend": backend, "workers": workers, "address": address, "status": "running",
                     "git": env["git"], "budgetgym": env["packages"].get("budgetgym")}
-    _write_meta(out_dir, cfg, meta_session)
+    _write_meta(out_dir, cfg, meta_session, env)
     write_grid(out_dir, {task.path.relative_to(out_dir).as_posix(): task.key for task in run_tasks})
 
     outcomes: list[Outcome] = []
@@ -181,7 +181,7 @@ def _run_grid(
     except BaseException:
         meta_session.update(end=utc_now(), status="interrupted", **_counts(outcomes))
         with contextlib.suppress(Exception):
-            _write_meta(out_dir, cfg, meta_session)
+            _write_meta(out_dir, cfg, meta_session, env)
         raise
     finally:
         if bar is not None:
@@ -193,7 +193,7 @@ def _run_grid(
         summary, report_path = built.summary, built.report
     wall = time.perf_counter() - t0
     meta_session.update(end=utc_now(), wall_s=wall, status="failed" if failed else "ok", **_counts(outcomes))
-    _write_meta(out_dir, cfg, meta_session)
+    _write_meta(out_dir, cfg, meta_session, env)
     return ExperimentResult(out_dir, cfg, outcomes, summary, wall, report_path, failed)
 
 
@@ -207,20 +207,19 @@ def _counts(outcomes: list[Outcome]) -> dict[str, int]:
     }
 
 
-def _other_code(out: Path) -> str | None:
+def _other_code(out: Path, env: dict[str, Any]) -> str | None:
     """A warning when ``out`` holds runs made by another commit or version of budgetgym than this one
-    (``meta.json``'s last session): resuming keeps those runs, so the results would mix two codes."""
-    if not (out / "meta.json").is_file():
-        return None
+    (``env``, :func:`environment_info`; ``meta.json``'s last session): resuming keeps those runs, so the
+    results would mix two codes. A damaged ``meta.json`` says nothing (the run rewrites it)."""
     try:
-        meta = read_json(out / "meta.json")
+        meta = read_meta(out)
         before = (meta.get("git") or {}).get("commit"), (meta.get("packages") or {}).get("budgetgym")
-    except (OSError, ValueError, AttributeError):
+    except (BudgetGymError, AttributeError):
         return None
-    env = environment_info()
     now = env["git"].get("commit"), env["packages"].get("budgetgym")
     if before == now or before == (None, None):
         return None
+
     def name(commit: str | None, version: str | None) -> str:
         return f"commit {commit[:10]}" if commit else f"budgetgym {version}"
 
@@ -228,8 +227,9 @@ def _other_code(out: Path) -> str | None:
             f"kept, not re-run, so the results mix the two (use another --out for a grid of this code alone)")
 
 
-def _write_meta(out: Path, cfg: ExperimentConfig, session: dict[str, Any]) -> None:
-    """``meta.json``: environment, config hash, this session's start/end; earlier sessions kept."""
+def _write_meta(out: Path, cfg: ExperimentConfig, session: dict[str, Any], env: dict[str, Any]) -> None:
+    """``meta.json``: environment (``env``, :func:`environment_info`), config hash, this session's
+    start/end; earlier sessions kept."""
     path = out / "meta.json"
     sessions: list[dict[str, Any]] = []
     if path.is_file():
@@ -242,7 +242,7 @@ def _write_meta(out: Path, cfg: ExperimentConfig, session: dict[str, Any]) -> No
         "start": session["start"],
         "end": session.get("end"),
         "status": session.get("status"),
-        **environment_info(),
+        **env,
         "argv": list(sys.argv),
         "sessions": sessions,
     }

@@ -195,7 +195,7 @@ def preposterior_gain(V: np.ndarray, loglik: np.ndarray, objective: Objective = 
     choice = np.argmax(objective.weighted_score(V, W), axis=-1)  # [N*, R]
     truth = np.arange(V.shape[1])[:, None]
     outcome = V[choice, truth]  # [N*, R]
-    if objective.kind == "mean":
+    if objective.kind == "mean":  # the same number as the line below, summed as before (designs to the bit)
         return float(outcome.mean())
     return float(objective.score(outcome.mean(axis=1))[()])  # the worst truths' expected outcomes
 
