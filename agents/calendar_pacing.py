@@ -124,12 +124,16 @@ class CalendarPacer:
         keeps learning over several episodes passes it, so episode 2's step ``t`` is read on the
         calendar day of step ``t``, not of step ``T + t``.
         """
-        last = self.calendar.shape[0] - 1
-        t = (self.steps[-1] + 1 if self.steps else 0) if step is None else int(step)
         self.spend.append(float(spend))
         self.value.append(max(float(value), 0.0))
-        self.steps.append(min(max(t, 0), last))
+        self.steps.append(self.step_of(step))
         self._fitted = None
+
+    def step_of(self, step: int | None) -> int:
+        """The calendar row an observation of campaign step ``step`` is fitted with (:meth:`observe`):
+        ``step`` within ``0..T-1``, or with ``None`` the step after the last one observed."""
+        t = (self.steps[-1] + 1 if self.steps else 0) if step is None else int(step)
+        return min(max(t, 0), self.calendar.shape[0] - 1)
 
     def fit(self) -> CalendarFit | None:
         """The current fit, or ``None`` before ``min_steps`` observations (computed once per

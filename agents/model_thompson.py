@@ -262,7 +262,7 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         if self.pacer is None:
             self.posterior.update(spend, conv)
         else:
-            step = int(info["step"]) if "step" in info else (self.pacer.steps[-1] + 1 if self.pacer.steps else 0)
+            step = self.pacer.step_of(info.get("step"))
             self.posterior.update(spend, conv / self.pacer.multiplier(step))
             self.pacer.observe(float(spend.sum()), float(np.sum(revenue)), step)  # revenue: conv unless used
         if use_revenue:
