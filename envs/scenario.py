@@ -65,6 +65,7 @@ __all__ = [
     "list_scenarios",
     "scenario_from_dict",
     "builtin_scenario_dir",
+    "item_index",
     "set_dotted",
     "ActionConfig",
     "BaselineConfig",
@@ -278,6 +279,15 @@ class Scenario(StrictModel):
 
 
 # ---------------------------------------------------------------------- loading
+def item_index(items: list[Any], part: str) -> int | None:
+    """The list item a part of a dotted path names (:func:`set_dotted`): by index (``"0"``), else by a
+    mapping item's ``name`` (``"search"``); ``None`` for no item."""
+    if part.isdigit() and int(part) < len(items):
+        return int(part)
+    names = [c.get("name") if isinstance(c, dict) else None for c in items]
+    return names.index(part) if part in names else None
+
+
 def set_dotted(data: dict[str, Any], key: str, value: object, what: str = "override") -> None:
     """Set ``data[key] = value`` in place for a dotted field path, list items by index or by
     channel name (``"channels.search.cost.price"``); the path must exist.
@@ -292,12 +302,8 @@ def set_dotted(data: dict[str, Any], key: str, value: object, what: str = "overr
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
         if isinstance(node, list):
-            names = [c.get("name") if isinstance(c, dict) else None for c in node]
-            if part.isdigit() and int(part) < len(node):
-                idx = int(part)
-            elif part in names:
-                idx = names.index(part)
-            else:
+            idx = item_index(node, part)
+            if idx is None:
                 raise ScenarioError(f"{what} '{key}': no list item '{part}'")
             if last:
                 node[idx] = value

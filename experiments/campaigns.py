@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from budgetgym.envs.errors import BudgetGymError, ScenarioError
 from budgetgym.envs.family import ScenarioFamily, family_file, family_from_dict, family_scenario, load_family
 from budgetgym.envs.io import read_yaml
-from budgetgym.envs.scenario import Scenario, set_dotted
+from budgetgym.envs.scenario import Scenario, item_index, set_dotted
 
 if TYPE_CHECKING:  # pragma: no cover
     from budgetgym.experiments.config import ScenarioSpec
@@ -128,10 +128,7 @@ def _location(template: dict[str, Any], key: str) -> tuple[str, ...]:
     out: list[str] = []
     for part in key.split("."):
         if isinstance(node, list):
-            names = [c.get("name") if isinstance(c, dict) else None for c in node]
-            idx = names.index(part) if part in names else None
-            if part.isdigit() and int(part) < len(node):
-                idx = int(part)
+            idx = item_index(node, part)
             out.append(part if idx is None else str(idx))
             node = None if idx is None else node[idx]
         else:
