@@ -50,9 +50,13 @@ its mean spend per period, the tested one at ``x + delta_x`` against ``x``: aver
 year (``round(365.25 / step_days)`` periods) of a window that first runs a year and the
 carry-over's and delay's lags at that spend (the warm-up), so the carry-over has built up and the
 seasons average out, on the nominal path without the scenario's shocks (no noise, nominal prices).
-The measurement adds Gaussian noise of sd ``sigma = lift_sigma * |true lift|`` (default
+The measurement adds Gaussian noise of sd ``sigma = max(lift_sigma * |true lift|, f)`` (default
 :data:`LIFT_SIGMA`, 15%: a test that reads its lift to within about ±30% at 95%), written in the
-``sigma`` column; seeded by ``seed``.
+``sigma`` column; seeded by ``seed``. ``f`` (:func:`lift_floor`) is :data:`LIFT_FLOOR` (1e-5) of the
+KPI's mean per period, and at least ten times the smallest standard error ``calibrate`` accepts
+(:data:`~budgetgym.calibration.lift.MIN_SIGMA` of the KPI's standard deviation): a test of a channel
+whose true lift is about zero (an S-curve below its threshold) reads it with that error, not with an
+error of zero that no experiment has (and that ``calibrate`` refuses).
 
 Designed tests (:func:`simulate_design_tests`, ``--lift-design FILE``): a table of tests to run,
 ``channel, x, delta_x`` (more columns ignored; ``channel`` a channel's name or its ``_spend``
@@ -99,7 +103,7 @@ from budgetgym.experiments.dataset_layout import (
 )
 from budgetgym.experiments.flighting import random_flighting
 
-__all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_SIGMA", "MAX_LIFT_TESTS", "SimulatedDataset",
+__all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_FLOOR", "LIFT_SIGMA", "MAX_LIFT_TESTS", "SimulatedDataset",
            "exposure_column", "read_lift_design", "simulate_dataset", "simulate_design_tests", "simulate_lift_tests",
            "spend_column", "true_lift", "true_lifts", "write_dataset"]
 
@@ -112,6 +116,8 @@ LIFT_CHANGES = (1.0, -0.5, 2.0)
 MAX_LIFT_TESTS = 1000
 #: A simulated lift test's standard error, relative to its true lift.
 LIFT_SIGMA = 0.15
+#: the smallest standard error of a simulated lift test, as a share of the KPI's mean per period
+LIFT_FLOOR = 1e-5
 #: The columns a lift design needs (module docstring).
 DESIGN_COLUMNS = ("channel", "x", "delta_x")
 #: The columns of a simulated lift test (``truth/lift_tests.csv``; ``lift_tests.csv`` without the last).
@@ -253,8 +259,9 @@ def simulate_dataset(
     data.insert(0, "date", period_dates(played, periods))
     contributions = pd.DataFrame(contrib)
     contributions.insert(0, "date", data["date"])
-    parts = ([simulate_lift_tests(sc, spent, lift_tests, lift_sigma, seed)] if lift_tests else []) + (
-        [simulate_design_tests(sc, spent, *design, lift_sigma, seed)] if design is not None else [])
+    floor = lift_floor(data[kpi].to_numpy())
+    parts = ([simulate_lift_tests(sc, spent, lift_tests, lift_sigma, seed, floor=floor)] if lift_tests else []) + (
+        [simulate_design_tests(sc, spent, *design, lift_sigma, seed, floor=floor)] if design is not None else [])
     tests = pd.concat(parts, ignore_index=True) if parts else None
     return SimulatedDataset(data, contributions, true_curves(played, spent), played, source, spent, kpi, seed, tests)
 
@@ -289,9 +296,20 @@ def true_lifts(sc: Scenario, bases: np.ndarray, channels: np.ndarray, delta_x: n
     return np.mean(steps[len(lo):, -year:] - steps[: len(lo), -year:], axis=1)
 
 
-def simulate_lift_tests(sc: Scenario, spent: np.ndarray, n: int, rel_sigma: float, seed: int) -> pd.DataFrame:
-    """``n`` lift tests on ``sc`` for a dataset that spent ``spent`` ``[T, K]`` (module docstring):
-    ``channel`` (the spend column), ``x``, ``delta_x``, ``delta_y``, ``sigma``, ``true_delta_y``."""
+def lift_floor(kpi: np.ndarray) -> float:
+    """``f``: the smallest standard error of a simulated lift test, for a dataset of KPI ``kpi``
+    (module docstring): ``max(LIFT_FLOOR * mean |kpi|, 10 * MIN_SIGMA * sd(kpi))``."""
+    from budgetgym.calibration.lift import MIN_SIGMA
+
+    values = np.asarray(kpi, dtype=float)
+    return max(LIFT_FLOOR * float(np.mean(np.abs(values))), 10 * MIN_SIGMA * float(np.std(values)))
+
+
+def simulate_lift_tests(sc: Scenario, spent: np.ndarray, n: int, rel_sigma: float, seed: int, *,
+                        floor: float) -> pd.DataFrame:
+    """``n`` lift tests on ``sc`` for a dataset that spent ``spent`` ``[T, K]`` (module docstring), their
+    standard errors at least ``floor`` (:func:`lift_floor`): ``channel`` (the spend column), ``x``,
+    ``delta_x``, ``delta_y``, ``sigma``, ``true_delta_y``."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 19]))
     mean = spent.mean(axis=0)
     order = [int(i) for i in np.argsort(-spent.sum(axis=0), kind="stable") if mean[i] > 0]  # unspent: untestable
@@ -299,19 +317,19 @@ def simulate_lift_tests(sc: Scenario, spent: np.ndarray, n: int, rel_sigma: floa
         raise BudgetGymError("--lift-tests: the plan spends nothing on any channel; no test to simulate")
     index = np.array([order[k % len(order)] for k in range(n)], dtype=int)
     dx = np.array([LIFT_CHANGES[(k // len(order)) % len(LIFT_CHANGES)] * float(mean[i]) for k, i in enumerate(index)])
-    return _measure(sc, np.tile(mean, (n, 1)), index, dx, rel_sigma, rng)
+    return _measure(sc, np.tile(mean, (n, 1)), index, dx, rel_sigma, floor, rng)
 
 
 def _measure(sc: Scenario, bases: np.ndarray, index: np.ndarray, delta_x: np.ndarray, rel_sigma: float,
-             rng: np.random.Generator) -> pd.DataFrame:
+             floor: float, rng: np.random.Generator) -> pd.DataFrame:
     """Tests ``j`` of channel ``index[j]`` from ``bases[j, index[j]]`` by ``delta_x[j]``, the others at
     ``bases[j]``: their true lifts (one pass, :func:`true_lifts`) and measurements with sd ``rel_sigma``
-    of them, one normal per test in order (module docstring), in :data:`TEST_COLUMNS`."""
+    of them (``floor`` at least), one normal per test in order (module docstring), in :data:`TEST_COLUMNS`."""
     truth = true_lifts(sc, bases, index, delta_x) if len(index) else np.zeros(0)
     rows = []
     for j, i in enumerate(index):
         lift = float(truth[j])
-        sigma = rel_sigma * max(abs(lift), 1e-9)
+        sigma = max(rel_sigma * abs(lift), floor)
         rows.append({"channel": spend_column(sc.channel_names[int(i)]), "x": float(bases[j, i]),
                      "delta_x": float(delta_x[j]), "delta_y": lift + sigma * float(rng.standard_normal()),
                      "sigma": sigma, "true_delta_y": lift})
@@ -335,13 +353,14 @@ def read_lift_design(design: str | Path | pd.DataFrame, names: list[str]) -> tup
 
 
 def simulate_design_tests(sc: Scenario, spent: np.ndarray, index: np.ndarray, x: np.ndarray, delta_x: np.ndarray,
-                          rel_sigma: float, seed: int) -> pd.DataFrame:
+                          rel_sigma: float, seed: int, *, floor: float) -> pd.DataFrame:
     """The designed tests (channel ``index[j]`` from ``x[j]`` by ``delta_x[j]``) on ``sc`` for a dataset
-    that spent ``spent`` ``[T, K]`` (module docstring), in :func:`simulate_lift_tests`' columns."""
+    that spent ``spent`` ``[T, K]`` (module docstring), their standard errors at least ``floor``,
+    in :func:`simulate_lift_tests`' columns."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 23]))
     bases = np.tile(spent.mean(axis=0), (len(index), 1))
     bases[np.arange(len(index)), index] = x
-    return _measure(sc, bases, np.asarray(index, dtype=int), np.asarray(delta_x, dtype=float), rel_sigma, rng)
+    return _measure(sc, bases, np.asarray(index, dtype=int), np.asarray(delta_x, dtype=float), rel_sigma, floor, rng)
 
 
 def true_curves(sc: Scenario, plan: np.ndarray) -> pd.DataFrame:

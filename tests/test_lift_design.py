@@ -192,3 +192,28 @@ def test_a_plan_at_its_historys_largest_step_up_to_rounding_is_not_beyond_it() -
     assert third.beyond_history is not None
     for b in third.beyond_history:
         assert float(b["plan_max_step"]) > float(b["history_max_step"]) * (1 + 1e-6)  # type: ignore[arg-type]
+
+
+def test_a_test_of_a_zero_lift_has_the_floor_error_and_calibrate_reads_it(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """An S-curve channel tested at a hundredth of a currency unit has a true lift of about zero: its
+    standard error is the floor (1e-5 of the KPI's mean here, far above ten times calibrate's smallest),
+    not 15% of about zero, which calibrate refused; the other test keeps 15% of its lift."""
+    design = tmp_path / "design.csv"
+    pd.DataFrame({"channel": ["tv", "search"], "x": [0.01, 100.0], "delta_x": [0.01, 100.0]}).to_csv(design,
+                                                                                                       index=False)
+    sim = tmp_path / "sim"
+    code, _, err = run_cli(capsys, "simulate", "s-curve-5", "--periods", "60", "--lift-design", str(design),
+                           "--out", str(sim))
+    assert code == 0, err
+    tests = pd.read_csv(sim / "truth" / "lift_tests.csv")
+    kpi = pd.read_csv(sim / "data.csv")["conversions"].to_numpy()
+    floor = 1e-5 * kpi.mean()
+    assert floor > 10 * 1e-6 * kpi.std()
+    assert abs(tests["true_delta_y"][0]) < 1e-6 * floor and tests["sigma"][0] == pytest.approx(floor, rel=1e-9)
+    assert tests["true_delta_y"][1] > 1.0 and tests["sigma"][1] == pytest.approx(0.15 * tests["true_delta_y"][1])
+    code, _, err = run_cli(capsys, "calibrate", str(sim / "data.csv"), "--date", "date", "--kpi", "conversions",
+                           "--spend", "tv_spend,video_spend,social_spend,display_spend,search_spend",
+                           "--lift-tests", str(sim / "lift_tests.csv"), "--draws", "3", "--out", str(tmp_path / "fit"))
+    assert code == 0, err
+    assert (tmp_path / "fit" / "family.yaml").is_file()
