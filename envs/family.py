@@ -196,7 +196,7 @@ class ScenarioFamily:
             # member past the first few that changed the brief would otherwise fail only when drawn)
             for split in ("train", "test"):
                 for i in range(self.split_size(split) or VALIDATION_DRAWS):
-                    self.sample(i, split, _redraw=False)
+                    self._sample(i, split, redraws=0)  # as drawn: a frequent failure is refused here
         if self._dists:
             self._check_reach()
 
@@ -296,9 +296,13 @@ class ScenarioFamily:
         """Members in a split of an ensemble; ``None`` for a template (unbounded)."""
         return len(self._parts[split]) if self._members else None
 
-    def sample(self, index: int, split: Split = "train", *, _redraw: bool = True) -> Scenario:
-        """Draw ``index`` of ``split`` (deterministic; module docstring). ``_redraw=False`` (the load-time
-        check): a template draw that breaks a check across fields is an error, not drawn again."""
+    def sample(self, index: int, split: Split = "train") -> Scenario:
+        """Draw ``index`` of ``split`` (deterministic; module docstring)."""
+        return self._sample(index, split, MAX_REDRAWS)
+
+    def _sample(self, index: int, split: Split, redraws: int) -> Scenario:
+        """:meth:`sample`, a template draw that breaks a check across fields drawn again at most
+        ``redraws`` times (0: the load-time check, where it is an error)."""
         if split not in _SPLIT_ID:
             raise ScenarioError(f"split: expected 'train' or 'test', got {split!r}")
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
@@ -313,7 +317,7 @@ class ScenarioFamily:
             part = self._parts[split]
             sc = self._members[int(part[index % len(part)])]
         else:
-            sc = self._planned(self._template_draw(index, split, MAX_REDRAWS if _redraw else 0))
+            sc = self._planned(self._template_draw(index, split, redraws))
         changed = self._brief_changes(sc)  # e.g. a choice among cost blocks bought in different units
         if changed:
             raise ScenarioError(
