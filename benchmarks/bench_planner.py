@@ -59,7 +59,6 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from budgetgym.envs import best_constant_split, list_scenarios, load_scenario, solve_oracle
-from budgetgym.envs.constant_split import constant_split_plan
 from budgetgym.envs.expected import MeanExpectedModel
 from budgetgym.envs.family import load_family
 from budgetgym.planner.frontier import BudgetPoint, solve_level, sweep_budgets
@@ -235,9 +234,9 @@ def section_robust(repeats: int) -> bool:
     equal, _ = read_current("equal", sc)
     plans_ = {
         "recommended (mean)": results["mean"].plan,
-        "static, best even-flighting split (mean)": static_plan(results["mean"], problem),
+        "static, best even-flighting split (mean)": results["mean"].static_plan,
         "recommended (cvar:0.1)": results["cvar:0.1"].plan,
-        "static (cvar:0.1)": static_plan(results["cvar:0.1"], problem),
+        "static (cvar:0.1)": results["cvar:0.1"].static_plan,
         "equal split": equal,
     }
     V = problem.member_values(np.stack(list(plans_.values())), split="test")  # [100, P] held-out
@@ -270,11 +269,6 @@ def section_robust(repeats: int) -> bool:
           f"{100 * V[:, 0].std(ddof=1) / math.sqrt(len(V)) / V[:, 0].mean():.2f}% of the mean (held-out), "
           f"{100 * V_in[:, 0].std(ddof=1) / math.sqrt(len(V_in)) / V_in[:, 0].mean():.2f}% (train).\n")
     return ok
-
-
-def static_plan(r: PlanResult, problem: PlanningProblem) -> np.ndarray:
-    """The static plan a :class:`PlanResult` compared against (its shares at ``B/T`` every step)."""
-    return constant_split_plan(problem.scenario, r.static_shares)
 
 
 def section_large(repeats: int) -> bool:

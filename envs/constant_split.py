@@ -1,12 +1,27 @@
 r"""The best constant split in hindsight: the best any static allocation can do.
 
 A *constant split* plays the same shares :math:`q` (one vector within the channels' share bounds)
-at every step, with **even flighting**: every step spends ``B/T``, also under agent pacing. That is
+at every step, with **even flighting**: every step spends the same amount :math:`s`. That is
 what a marketing-mix-model budget allocator returns when it optimises one split for the period
 (Robyn's allocator works on the mean over its date range, PyMC-Marketing's and Meridian's on a
 budget spread evenly over the periods unless the user passes their own flighting). Its plan is
 
-.. math::  X_{t,i} = q_i\, B/T, \qquad \sum_i q_i = 1, \quad \ell_i \le q_i \le h_i.
+.. math::  X_{t,i} = q_i\, s, \qquad \sum_i q_i = 1, \quad \ell_i \le q_i \le h_i,
+
+with the step spend
+
+.. math::  s = B/T \quad \text{(even pacing, or a reward without a spend cost)}, \qquad
+           0 \le s \le B/T \quad \text{(agent pacing with a profit reward)}.
+
+Under ``even`` pacing the environment spends ``B/T`` every step. Under ``agent`` pacing a plan may
+leave budget unspent; conversions and revenue never fall with spend, so their best even flighting
+spends the whole budget, but profit :math:`J = \text{revenue} - \text{spend}` falls once the
+marginal ROAS is below 1, and a static plan forced to spend ``B`` would charge its losses to
+"timing" (the oracle and the planner's recommendation may spend less than ``B``). There the level
+is chosen with the split: :math:`\max_{z} J(X(z))` over the per-step spend
+:math:`z_i = q_i s / (B/T)`, :math:`z \ge 0`, :math:`\sum_i z_i \le 1`,
+:math:`\ell_i \sum_j z_j \le z_i \le h_i \sum_j z_j` (a convex set: convex combinations of constant
+splits are constant splits).
 
 :func:`best_constant_split` maximises :math:`J(X(q))` (:func:`~budgetgym.envs.evaluate_plan`)
 with the true parameters on one episode path: the nominal one, or a seed's (then it is the best
@@ -30,10 +45,14 @@ Method. Channels do not interact in the dynamics, so :math:`J(X(q)) = \sum_i F_i
    optimum, the equal split and, when some curve is S-shaped, seeded random splits. When every
    curve is concave, :math:`J(X(q))` is concave in :math:`q` and the polish of the grid optimum
    is the global optimum.
-3. Every candidate is projected onto the feasible splits
-   (:func:`~budgetgym.envs.allocation.project_bounded_simplex`) and valued by
-   :func:`~budgetgym.envs.evaluate_plan`; the best is returned, so ``expected_reward`` means the
-   same as the oracle's.
+3. With a free level (agent pacing, profit): the grid optimum of step 1 at each of
+   :data:`LEVELS` step spends, and every candidate of steps 1-2 scaled to each of them; the best
+   of these polished by SLSQP over :math:`z` (the linear constraints above). Concave curves make
+   :math:`J(X(z))` concave, so the polish is the global optimum.
+4. Every candidate is projected onto the feasible splits
+   (:func:`~budgetgym.envs.allocation.project_bounded_simplex`, the level clipped to ``[0, 1]``)
+   and valued by :func:`~budgetgym.envs.evaluate_plan`; the best is returned, so
+   ``expected_reward`` means the same as the oracle's.
 """
 
 from __future__ import annotations
@@ -56,10 +75,14 @@ from budgetgym.envs.path import ScenarioPath
 from budgetgym.envs.plan_value import evaluate_plan, resolve_path
 from budgetgym.envs.scenario import Scenario
 
-__all__ = ["ConstantSplit", "best_constant_split", "constant_split_plan", "constant_split_search"]
+__all__ = [
+    "ConstantSplit", "best_constant_split", "constant_split_plan", "constant_split_search", "constant_split_shares"
+]
 
 #: Random starts added when some response curve is S-shaped (none when all are concave).
 NONCONCAVE_STARTS = 4
+#: Step spends (fractions of ``B/T``, besides 0) searched when the level is free (module docstring, step 3).
+LEVELS = 20
 
 
 @dataclass(frozen=True)
@@ -67,7 +90,7 @@ class ConstantSplit:
     """The best constant split of a scenario on one path, and its value."""
 
     shares: np.ndarray  # [K] the split played every step (within the share bounds, sums to 1)
-    plan: np.ndarray  # [T, K] spend per step and channel: shares * B/T every step
+    plan: np.ndarray  # [T, K] spend per step and channel: shares * s every step (s = B/T unless the level is free)
     expected_reward: float  # evaluate_plan(plan) on `path`
     path: ScenarioPath
     starts: int  # local searches run
@@ -75,7 +98,8 @@ class ConstantSplit:
 
 
 def constant_split_plan(scenario: Scenario, shares: np.ndarray) -> np.ndarray:
-    """The plan ``[T, K]`` that spends ``shares * B/T`` at every step (even flighting)."""
+    """The plan ``[T, K]`` that spends ``shares * B/T`` at every step (even flighting); shares summing
+    to less than 1 spend that fraction of ``B/T`` (a free level, module docstring)."""
     q = np.asarray(shares, dtype=float)
     return np.tile(q * scenario.step_budget, (scenario.horizon, 1))
 
@@ -112,7 +136,8 @@ def best_constant_split(
     rng_seed: int = 0,
     history: object = None,
 ) -> ConstantSplit:
-    """The constant split (even flighting, ``B/T`` per step) with the highest expected reward.
+    """The constant split (even flighting: ``B/T`` per step, or less under agent pacing with a profit
+    reward, module docstring) with the highest expected reward.
 
     Parameters
     ----------
@@ -197,8 +222,66 @@ def constant_split_search(
             )
             if np.all(np.isfinite(res.x)):
                 candidates.append(project_bounded_simplex(np.clip(res.x, lo, hi), lo, hi))
-    shares = np.stack(candidates)
-    plans = np.stack([constant_split_plan(sc, q) for q in shares])
+    if sc.budget.pacing == "agent" and em.spend_cost:
+        candidates += _free_level(sc, em, lo, hi, candidates, grid, scale)
+    spends = np.stack(candidates)  # [C, K] per-step spend in units of B/T
+    plans = np.stack([constant_split_plan(sc, z) for z in spends])
     values = exact(plans)
     best = int(np.argmax(values))
-    return shares[best], plans[best], float(values[best]), len(initial)
+    return constant_split_shares(sc, plans[best][0]), plans[best], float(values[best]), len(initial)
+
+
+def constant_split_shares(scenario: Scenario, step: np.ndarray) -> np.ndarray:
+    """The shares ``[K]`` of a constant split's step spend ``[K]``; a split that spends nothing (a free
+    level, where every spend loses profit) records the equal split (projected onto the share bounds)."""
+    step = np.asarray(step, dtype=float)
+    level = float(step.sum())
+    if level > 0:
+        return step / level
+    K = scenario.n_channels
+    return project_bounded_simplex(np.full(K, 1.0 / K), *lock_degenerate_bounds(*scenario.share_bound_arrays))
+
+
+def _feasible_level(z: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``z`` (per-step spend in units of ``B/T``) made feasible: its split projected onto the share
+    bounds, its level clipped to ``[0, 1]``."""
+    z = np.maximum(np.asarray(z, dtype=float), 0.0)
+    level = min(float(z.sum()), 1.0)
+    q = z / z.sum() if z.sum() > 0 else np.full(len(z), 1.0 / len(z))
+    return project_bounded_simplex(q, lo, hi) * level
+
+
+def _free_level(
+    sc: Scenario, em: PlanObjective, lo: np.ndarray, hi: np.ndarray, full: list[np.ndarray], grid: int, scale: float
+) -> list[np.ndarray]:
+    """Step 3 of the module docstring: candidates ``z`` (per-step spend in units of ``B/T``, summing to
+    at most 1) when the step spend is free; ``full`` are the candidates at the full level."""
+    unit = sc.step_budget
+    levels = np.linspace(0.0, 1.0, LEVELS + 1)
+    starts = [q * u for q in full for u in levels]
+    for u in levels[1:]:
+        q = _grid_start(em, unit * u, lo, hi, grid)
+        if q is not None:
+            starts.append(project_bounded_simplex(q, lo, hi) * u)
+    starts = [_feasible_level(z, lo, hi) for z in starts]
+    values = np.asarray(em.value(np.stack([constant_split_plan(sc, z) for z in starts])))
+    z0 = starts[int(np.argmax(values))]
+
+    def loss(z: np.ndarray) -> tuple[float, np.ndarray]:
+        J, g, _ = em.derivatives(constant_split_plan(sc, z), hessian=False)
+        return -J / scale, -g.sum(axis=0) * unit / scale
+
+    # the linear constraints as A z + b >= 0: 1 - sum z, z_i - lo_i sum z, hi_i sum z - z_i
+    K, ones, eye = len(lo), np.ones(len(lo)), np.eye(len(lo))
+    A = np.vstack([-ones] + [eye[i] - lo[i] * ones for i in range(K) if lo[i] > 0]
+                  + [hi[i] * ones - eye[i] for i in range(K) if hi[i] < 1])
+    b = np.zeros(len(A))
+    b[0] = 1.0
+    constraints = [{"type": "ineq", "fun": lambda z: A @ z + b, "jac": lambda z: A}]
+    out = list(starts)
+    with threadpool_limits(limits=1, user_api="blas"):
+        res = minimize(loss, z0, jac=True, method="SLSQP", bounds=[(0.0, float(h)) for h in hi],
+                       constraints=constraints, options={"maxiter": 500, "ftol": 1e-13})
+    if np.all(np.isfinite(res.x)):
+        out.append(_feasible_level(res.x, lo, hi))
+    return out

@@ -18,15 +18,23 @@ CPA) is the same for every draw — a family varies what the marketer does *not*
 action and observation spaces are the same for every draw, and an agent built from the family's
 brief plays any draw. Distributions on brief fields are rejected at load time, as is a distribution
 whose reach (its bounds, or 6 sd out where it has none; every value of a choice) holds a value the
-scenario does not accept, checked one field at a time; checks across fields rest on the first
-draws of each split (:data:`VALIDATION_DRAWS`) and, for an ensemble, every member.
+scenario does not accept, checked one field at a time. An ensemble's members are all checked at load.
+A template's checks across fields (segment reaches summing to at most 1, combined shocks, ...)
+cannot be checked on the reach one field at a time, so its draws follow a rule (below): the first
+:data:`VALIDATION_DRAWS` draws of each split must pass as drawn, so a family whose distributions often
+break such a check is refused at load, naming the draw and the field; a later draw that breaks one is
+drawn again, so a family that loads never fails at draw 807 (an environment's reset, hours into
+training).
 
 Draws. ``sample(i, "train")`` and ``sample(i, "test")`` are deterministic. For a template, draw
 ``i`` of split ``s`` uses the generator ``numpy.random.default_rng(SeedSequence([seed, s_id, i]))``
 with ``s_id`` = 0 for train and 1 for test: two disjoint seed streams, so a policy trained on
 train draws never sees the parameters of a test draw (with continuous distributions the two
 sets share no draw; a family made only of ``choice`` and ``integer`` can repeat a combination
-by chance). Distributions are drawn in the file's order (depth first). For an ensemble, the
+by chance). Distributions are drawn in the file's order (depth first). A draw the scenario does
+not accept (a check across fields) is drawn again with ``SeedSequence([seed, s_id, i, k])`` for
+``k = 1, 2, ...`` (at most :data:`MAX_REDRAWS` times; then a one-line error naming the draw and the
+field): the template's distribution conditioned on a valid scenario. For an ensemble, the
 members are split once, by a permutation seeded with ``SeedSequence([seed, 2])``, into a test
 part (``test_fraction`` of them, at least one) and a train part; draw ``i`` of a split is member
 ``i mod n_split`` of that part. ``nominal()`` is the scenario of the central values (medians,
@@ -47,6 +55,7 @@ File format (``configs/families/*.yaml``)::
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,6 +84,13 @@ _ENSEMBLE_STREAM = 2
 #: Draws of a template checked when a family is loaded (each split), so a bad distribution fails at load
 #: time (an ensemble checks every member).
 VALIDATION_DRAWS = 8
+#: Redraws of a template draw that breaks a check across fields before it is an error (module docstring).
+MAX_REDRAWS = 100
+
+
+def _draw(rng: np.random.Generator, dist: Any) -> Any:
+    """One value of ``dist`` from ``rng`` (:func:`~budgetgym.envs.distributions.draw_value`)."""
+    return draw_value(dist, rng)
 
 
 class FamilyFile(StrictModel):
@@ -180,7 +196,7 @@ class ScenarioFamily:
             # member past the first few that changed the brief would otherwise fail only when drawn)
             for split in ("train", "test"):
                 for i in range(self.split_size(split) or VALIDATION_DRAWS):
-                    self.sample(i, split)
+                    self._sample(i, split, redraws=0)  # as drawn: a frequent failure is refused here
         if self._dists:
             self._check_reach()
 
@@ -282,6 +298,11 @@ class ScenarioFamily:
 
     def sample(self, index: int, split: Split = "train") -> Scenario:
         """Draw ``index`` of ``split`` (deterministic; module docstring)."""
+        return self._sample(index, split, MAX_REDRAWS)
+
+    def _sample(self, index: int, split: Split, redraws: int) -> Scenario:
+        """:meth:`sample`, a template draw that breaks a check across fields drawn again at most
+        ``redraws`` times (0: the load-time check, where it is an error)."""
         if split not in _SPLIT_ID:
             raise ScenarioError(f"split: expected 'train' or 'test', got {split!r}")
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
@@ -296,16 +317,7 @@ class ScenarioFamily:
             part = self._parts[split]
             sc = self._members[int(part[index % len(part)])]
         else:
-            rng = np.random.default_rng(np.random.SeedSequence([self.seed, _SPLIT_ID[split], index]))
-            data = materialise(self._template, lambda d: draw_value(d, rng))
-            data["description"] = self._nominal.description
-            try:
-                sc = scenario_from_dict(data, source=f"{self.source}: {split} draw {index}")
-            except ScenarioError as err:
-                raise ScenarioError(
-                    f"{err} (a distribution reaches values the scenario does not accept: narrow it or bound it)"
-                ) from None
-            sc = self._planned(sc)
+            sc = self._planned(self._template_draw(index, split, redraws))
         changed = self._brief_changes(sc)  # e.g. a choice among cost blocks bought in different units
         if changed:
             raise ScenarioError(
@@ -315,6 +327,24 @@ class ScenarioFamily:
         if len(self._cache) < 4096:
             self._cache[key] = sc
         return sc
+
+    def _template_draw(self, index: int, split: Split, redraws: int) -> Scenario:
+        """Template draw ``index`` of ``split``: the first of its attempts ``k = 0 .. redraws`` (module
+        docstring) that the scenario accepts."""
+        first: ScenarioError | None = None
+        for k in range(redraws + 1):
+            entropy = [self.seed, _SPLIT_ID[split], index] + ([k] if k else [])
+            rng = np.random.default_rng(np.random.SeedSequence(entropy))
+            data = materialise(self._template, functools.partial(_draw, rng))
+            data["description"] = self._nominal.description
+            try:
+                return scenario_from_dict(data, source=f"{self.source}: {split} draw {index}")
+            except ScenarioError as err:
+                first = first or err
+        tried = f"; so were its {redraws} redraws" if redraws else ""
+        raise ScenarioError(
+            f"{first}{tried} (a distribution reaches values the scenario does not accept: narrow it or bound it)"
+        )
 
     def draws(self, n: int, split: Split = "test") -> list[Scenario]:
         """Draws ``0 .. n-1`` of ``split``."""

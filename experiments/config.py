@@ -41,6 +41,7 @@ from typing import Annotated, Any
 from pydantic import (
     BaseModel,
     Field,
+    PrivateAttr,
     SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
@@ -64,6 +65,7 @@ __all__ = [
     "ScenarioSpec",
     "apply_overrides",
     "builtin_experiment_dir",
+    "check_agent_names",
     "check_agents",
     "config_hash",
     "experiment_from_dict",
@@ -169,6 +171,8 @@ class ExperimentConfig(StrictModel):
         default_factory=list, description="modules to import first (custom agents)"
     )
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+    # (the content checked, its campaigns): set by tasks.checked_grid, so a command checks its grid once
+    _checked: tuple[str, list[Campaign]] | None = PrivateAttr(default=None)
 
     @model_serializer(mode="wrap")
     def _omit_default_draws(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -314,17 +318,29 @@ def check_agents(config: ExperimentConfig, source: str = "experiment") -> None:
         ``"<source>: agents[2].agent: unknown agent 'gredy' (did you mean 'greedy'?)"``, or a
         module of ``imports`` that cannot be imported.
     """
-    from budgetgym.agents.base import list_agents
     from budgetgym.experiments.runner import import_modules
 
     try:
         import_modules(config.imports)
+        check_agent_names(config)
     except BudgetGymError as err:
         raise BudgetGymError(f"{source}: {err}") from None
+
+
+def check_agent_names(config: ExperimentConfig) -> None:
+    """Every agent name of ``config`` is registered (its ``imports`` imported first).
+
+    Raises
+    ------
+    BudgetGymError
+        ``"agents[2].agent: unknown agent 'gredy' (did you mean 'greedy'?)"``.
+    """
+    from budgetgym.agents.base import list_agents
+
     known = list_agents()
     for i, spec in enumerate(config.agents):
         if spec.agent not in known:
-            raise BudgetGymError(f"{source}: agents[{i}].agent: {unknown('agent', spec.agent, known)}")
+            raise BudgetGymError(f"agents[{i}].agent: {unknown('agent', spec.agent, known)}")
 
 
 def _resolve_path(name_or_path: str | Path) -> Path:
@@ -370,7 +386,8 @@ def load_experiment(
     Agent names are checked against the registry (after importing ``imports``), the scenarios
     resolved and every non-learner built on each of its scenarios
     (:func:`~budgetgym.experiments.tasks.check_grid`), so a misspelt agent, an unknown scenario,
-    a bad override or a bad parameter fails here, naming the file and the field.
+    a bad override or a bad parameter fails here, naming the file and the field. The check is recorded
+    on the config (:func:`~budgetgym.experiments.tasks.checked_grid`): running it does not repeat it.
 
     Raises
     ------
@@ -393,10 +410,10 @@ def load_experiment(
         data = _relative_scenarios(data, path.parent)
     config = experiment_from_dict(data, source)
     check_agents(config, source)
-    from budgetgym.experiments.tasks import check_grid  # builds agents: imports the agents package
+    from budgetgym.experiments.tasks import checked_grid  # builds agents: imports the agents package
 
     try:
-        check_grid(config)
+        checked_grid(config)  # once: run_experiment's plan_experiment reuses it
     except BudgetGymError as err:
         raise BudgetGymError(f"{source}: {err}") from None
     return config

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from budgetgym.envs.errors import BudgetGymError, unknown
+from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.scenario import Scenario
-from budgetgym.experiments.config import AgentSpec, Campaign, ExperimentConfig, config_hash
+from budgetgym.experiments.config import AgentSpec, Campaign, ExperimentConfig, check_agent_names, config_hash
 from budgetgym.experiments.results import run_dir
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "RunTask",
     "Task",
     "check_grid",
+    "checked_grid",
     "check_train_config",
     "import_modules",
     "plan_experiment",
@@ -228,14 +229,12 @@ def check_grid(config: ExperimentConfig) -> list[Campaign]:
         An unknown scenario or agent, an invalid override or parameter, or an agent that sees the
         true parameters on a family.
     """
-    from budgetgym.agents.base import list_agents, make_agent
+    from budgetgym.agents.base import make_agent
     from budgetgym.envs.channel_env import ChannelBudgetEnv
 
     campaigns = config.resolve()
-    known = list_agents()
+    check_agent_names(config)
     for i, spec in enumerate(config.agents):
-        if spec.agent not in known:
-            raise BudgetGymError(f"agents[{i}].agent: {unknown('agent', spec.agent, known)}")
         for c in campaigns:
             if spec.train is not None or not spec.runs_on(c.label):
                 continue
@@ -252,6 +251,21 @@ def check_grid(config: ExperimentConfig) -> list[Campaign]:
     return campaigns
 
 
+def checked_grid(config: ExperimentConfig) -> list[Campaign]:
+    """:func:`check_grid` of ``config``, once: the result is kept on the (immutable) config with the
+    content it checked, so :func:`plan_experiment` after
+    :func:`~budgetgym.experiments.config.load_experiment` (``budgetgym run``) reuses the campaigns,
+    while a config never checked, or a copy with other content (``model_copy(update=...)``), is
+    checked. ``imports`` must be imported first."""
+    content = config.model_dump_json()
+    done = config._checked
+    if done is not None and done[0] == content:
+        return done[1]
+    campaigns = check_grid(config)
+    config._checked = (content, campaigns)
+    return campaigns
+
+
 def plan_experiment(
     config: ExperimentConfig, out: str | Path, *, training_progress: bool = False
 ) -> tuple[list[OracleTask], list[RunTask]]:
@@ -262,7 +276,7 @@ def plan_experiment(
     """
     imports = tuple(config.imports)
     import_modules(imports)
-    campaigns = check_grid(config)
+    campaigns = checked_grid(config)
     for i, spec in enumerate(config.agents):
         if spec.train is not None:
             if spec.params or spec.scenario_params:

@@ -10,7 +10,8 @@ What it computes (each piece documented where it is defined):
 3. the same for a **current plan** if given, the uplift :math:`V(X^*) - V(X^{cur})` and the
    change of every channel's spend;
 4. the **static plan**: the best single split with even flighting (what MMM budget allocators
-   return), so the report can say what timing is worth here;
+   return; under agent pacing with a profit reward at its best even step spend, which may leave
+   budget unspent, :mod:`~budgetgym.envs.constant_split`), so the report can say what timing is worth;
 5. optionally a **budget frontier** (:mod:`~budgetgym.planner.frontier`), the budget at a target
    marginal ROAS / CPA, and for profit the profit-maximising budget;
 6. **response curves** per channel (:mod:`~budgetgym.planner.curves`);
@@ -91,6 +92,7 @@ class PlanResult:
     budget_marginal: dict[str, float]  # of the total budget at the recommendation
     static_shares: np.ndarray  # [K] the best even-flighting split
     static_value: float
+    static_plan: np.ndarray  # [T, K] its plan: the shares at the same spend every step (B/T, or less for profit)
     baseline_value: float  # the objective with no spend in the window (carry-in only)
     history_steps: int
     current: np.ndarray | None = None  # [T, K]
@@ -144,6 +146,7 @@ class PlanResult:
             },
             "static": {
                 "value": self.static_value,
+                "spend": float(self.static_plan.sum()),
                 "shares": dict(zip(self.channel_names, self.static_shares.astype(float), strict=True)),
                 "timing_value": self.timing_value,
                 "timing_value_pct": 100.0 * self.timing_value / abs(self.value) if self.value else None,
@@ -410,6 +413,7 @@ def plan(
         budget_marginal=marg,
         static_shares=static_q,
         static_value=static_value,
+        static_plan=static_plan,
         baseline_value=baseline,
         history_steps=0 if problem.history is None else len(problem.history),
         current=cur,

@@ -65,7 +65,7 @@ def _spends(result: PlanResult) -> dict[str, np.ndarray]:
     out = {}
     if result.current is not None:
         out["current"] = result.current.sum(axis=0)
-    out["static"] = result.static_shares * result.budget
+    out["static"] = result.static_plan.sum(axis=0)
     out["recommended"] = result.plan.sum(axis=0)
     return out
 

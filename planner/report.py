@@ -356,8 +356,9 @@ def plan_markdown(
         "- The value of a plan is `evaluate_plan`: the expected reward over the window on the campaign's nominal "
         "path (no noise, no drift draws), carry-in from the history included; the recommended plan maximises it "
         "under the budget, pacing and share bounds (for a scenario, exactly the oracle's plan).",
-        "- The static plan is the best single split of the budget, spent evenly over the steps; the difference is "
-        "what flighting (when to spend) is worth.",
+        "- The static plan is the best single split of the budget, spent evenly over the steps (under agent pacing "
+        "with a profit reward, at its best even spend, which may leave budget unspent, as the recommendation may); "
+        "the difference is what flighting (when to spend) is worth.",
         "- Marginal returns are exact derivatives of the expected outcome: per channel along its own flighting, "
         "for the budget by the envelope theorem (the optimum's derivative).",
     ]

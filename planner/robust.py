@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
-from budgetgym.envs.constant_split import constant_split_search
+from budgetgym.envs.constant_split import constant_split_search, constant_split_shares
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel
 from budgetgym.envs.oracle import candidate_plans
@@ -285,8 +285,7 @@ def static_for(problem: PlanningProblem, objective: Objective) -> tuple[np.ndarr
             return [best, seen["plans"][int(np.argmax(seen["U"]))]]  # and the candidate best on U
 
         plan, value, _ = _cvar_ascent(problem, objective, plan, best_response)
-    shares = plan[0] / plan[0].sum()
-    return shares, plan, value
+    return constant_split_shares(sc, plan[0]), plan, value
 
 
 def outcome_distribution(values: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:

@@ -225,3 +225,98 @@ def test_show_prints_the_three_values_and_the_headroom(capsys):
     # of the second half)
     m = re.search(r"best constant split.*\((retail [\d.]+), ", out)
     assert m is not None and float(m.group(1).split()[1]) == pytest.approx(const.shares[4], abs=5e-4)
+
+
+# ============================================================ profit under agent pacing: a free level
+def _profit(adstock: bool = True, value: float = 12.0):
+    """Two click channels, two steps, agent pacing, profit: spending the budget loses money (the
+    marginal ROAS falls below 1 well before B/T), so the best plans leave most of it unspent."""
+    b: dict = {
+        "name": "b",
+        "cost": {"unit": "click", "price": 1.0, "ref_spend": 800.0, "elasticity": 0.3},
+        "value": {"mean": 10.0 * value / 12.0},
+        "saturation": {"type": "hill", "max_response": 80.0, "half_saturation": 600.0, "slope": 1.0},
+    }
+    if adstock:
+        b["adstock"] = {"type": "geometric", "decay": 0.5}
+    return scenario_from_dict({
+        "name": "profit-agent",
+        "horizon": 2,
+        "budget": {"total": 4000.0, "pacing": "agent", "max_step_multiple": 1.5},
+        "reward": "profit",
+        "noise": {"conversions": "none"},
+        "channels": [
+            {
+                "name": "a",
+                "cost": {"unit": "click", "price": 1.0, "ref_spend": 800.0, "elasticity": 0.3},
+                "value": {"mean": value},
+                "saturation": {"type": "hill", "max_response": 100.0, "half_saturation": 500.0, "slope": 1.0},
+            },
+            b,
+        ],
+    }, source="test scenario")
+
+
+def _brute_force_level(sc) -> float:
+    """Best even-flighting plan ``[q s, (1 - q) s]`` every step over ``0 <= s <= B/T``: a grid of 1% of
+    ``B/T`` by 1% of share, then a grid 20x finer around the best cell."""
+
+    def search(s: np.ndarray, q: np.ndarray) -> tuple[float, float, float]:
+        S, Q = np.meshgrid(np.clip(s, 0, sc.step_budget), np.clip(q, 0, 1), indexing="ij")
+        step = np.stack([(Q * S).ravel(), ((1 - Q) * S).ravel()], axis=1)
+        v = np.atleast_1d(evaluate_plan(sc, step[:, None, :] * np.ones((1, sc.horizon, 1))))
+        k = int(v.argmax())
+        return float(v[k]), float(S.ravel()[k]), float(Q.ravel()[k])
+
+    _, s, q = search(np.linspace(0, 1, 101) * sc.step_budget, np.linspace(0, 1, 101))
+    fine = np.arange(-20, 21) / 2000
+    return search(s + fine * sc.step_budget, q + fine)[0]
+
+
+def test_profit_under_agent_pacing_chooses_the_even_step_spend():
+    """The static split may spend less than B/T a step when the reward is profit and the pacing the
+    agent's (the oracle may): forced to spend the budget it lost money (-1538 against the best even
+    plan's +325 here), and the planner called the difference the worth of timing."""
+    sc = _profit()
+    res = best_constant_split(sc)
+    brute = _brute_force_level(sc)
+    full = float(evaluate_plan(sc, constant_split_plan(sc, best_constant_split(sc.override(
+        {"reward": "revenue"})).shares)))
+    assert full < 0 < brute  # the budget spent is a loss: the problem is not trivial
+    assert res.expected_reward >= brute * (1 - 1e-9)
+    assert res.expected_reward <= solve_oracle(sc).expected_reward * (1 + 1e-9)
+    assert check_plan(sc, res.plan) == []
+    step = res.plan.sum(axis=1)
+    np.testing.assert_allclose(step, step[0], rtol=1e-12)  # still even flighting
+    assert step[0] < 0.5 * sc.step_budget
+    np.testing.assert_allclose(res.plan, constant_split_plan(sc, res.shares * step[0] / sc.step_budget), rtol=1e-12)
+    assert res.shares.sum() == pytest.approx(1.0, abs=1e-12)
+    # conversions and revenue never fall with spend: there the budget is spent, as before
+    rev = sc.override({"reward": "revenue"})
+    np.testing.assert_allclose(best_constant_split(rev).plan.sum(axis=1), rev.step_budget, rtol=1e-12)
+
+
+def test_profit_without_carry_over_has_no_headroom_at_a_free_level():
+    """Theory: every step is the same problem, so the oracle's plan (which leaves budget unspent) is
+    a constant split; the best constant split must reach it, and the planner's timing value is 0."""
+    from budgetgym.planner import plan
+
+    sc = _profit(adstock=False)
+    res, oracle = best_constant_split(sc), solve_oracle(sc)
+    assert oracle.plan.sum() < 0.5 * sc.budget.total
+    assert res.expected_reward == pytest.approx(oracle.expected_reward, rel=1e-8)
+    p = plan(sc, curves=False)
+    assert p.static_value == pytest.approx(res.expected_reward, rel=1e-12)
+    assert abs(p.timing_value) <= 1e-8 * abs(p.value)
+    np.testing.assert_allclose(p.static_plan, res.plan, rtol=1e-12)
+    assert p.summary()["static"]["spend"] == pytest.approx(res.plan.sum(), rel=1e-12)
+
+
+def test_profit_that_every_spend_loses_spends_nothing():
+    """A conversion worth too little to repay its click: the best even plan spends nothing, and its
+    shares are the equal split's (finite)."""
+    sc = _profit(adstock=False, value=1.0)
+    res = best_constant_split(sc)
+    assert np.all(res.plan == 0.0)
+    np.testing.assert_allclose(res.shares, [0.5, 0.5])
+    assert res.expected_reward == pytest.approx(0.0, abs=1e-12)

@@ -843,3 +843,81 @@ def test_a_draws_price_index_is_relative_to_the_plans_price_not_its_own() -> Non
     for i, m in enumerate(multiples):
         assert float(np.arctanh(vobs[i, lay.price_index][0])) == pytest.approx(index[m], abs=1e-5)
     venv.close()
+
+
+# ------------------------------------------------------------------ checks across fields (draw rule)
+#: video's reach in the young (U(0.45, 0.55)) and the families (U(0.40, 0.50)) segments of overlap-5:
+#: each field alone keeps video's reach shares summing to at most 1 (0.55 + 0.45, 0.5 + 0.5), so the
+#: load-time reach check passes; together they exceed 1 in 1/8 of the draws.
+CROSS = {
+    "segments.0.reach.video": {"dist": "uniform", "low": 0.45, "high": 0.55},
+    "segments.1.reach.video": {"dist": "uniform", "low": 0.40, "high": 0.50},
+}
+
+
+def _cross_reach(rng: np.random.Generator) -> float:
+    """video's summed reach of the documented draw (the fields in the file's order)."""
+    return rng.uniform(0.45, 0.55) + rng.uniform(0.40, 0.50)
+
+
+def _cross_family(seed: int) -> ScenarioFamily:
+    return family_from_dict({"family": "x", "seed": seed, "scenario": "overlap-5", "vary": CROSS}, "x.yaml")
+
+
+def _load_draws_pass(seed: int) -> bool:
+    return all(_cross_reach(documented_rng(seed, s, i)) <= 1 for s in ("train", "test") for i in range(8))
+
+
+def test_a_draw_breaking_a_check_across_fields_is_drawn_again_as_documented() -> None:
+    """A family whose 16 load-time draws pass used to load and then raise at draw 8 or later (an env
+    reset hours into training, or the planner's 100 draws); such a draw is now redrawn from
+    ``SeedSequence([seed, split, i, k])``, k = 1, 2, ..., and the draws valid as drawn are unchanged."""
+    seed = next(s for s in range(200) if _load_draws_pass(s))
+    fam = _cross_family(seed)
+    bad = [i for i in range(8, 200) if _cross_reach(documented_rng(seed, "train", i)) > 1]
+    assert bad  # the family really has draws that break the check
+    for i in [*bad[:3], 0, 1, bad[0] + 1]:
+        k = 0
+        while True:  # the documented attempts
+            entropy = [seed, 0, i] + ([k] if k else [])
+            rng = np.random.default_rng(np.random.SeedSequence(entropy))
+            a, b = rng.uniform(0.45, 0.55), rng.uniform(0.40, 0.50)
+            if a + b <= 1:
+                break
+            k += 1
+        assert (k > 0) == (i in bad)
+        sc = fam.sample(i, "train")
+        assert sc.segments is not None
+        assert sc.segments[0].reach["video"] == pytest.approx(a, rel=1e-12)
+        assert sc.segments[1].reach["video"] == pytest.approx(b, rel=1e-12)
+    # every draw of both splits is a valid scenario, and so is every environment reset
+    for split in ("train", "test"):
+        for sc in fam.draws(200, split):  # type: ignore[arg-type]
+            assert sc.segments is not None and sum(s.reach.get("video", 0.0) for s in sc.segments) <= 1 + 1e-9
+    env = ChannelBudgetEnv(fam)
+    for s in range(30):
+        env.reset(seed=s)
+
+
+def test_a_check_across_fields_broken_at_load_is_refused_naming_the_draw_and_field() -> None:
+    seed = next(s for s in range(200) if not _load_draws_pass(s))
+    with pytest.raises(ScenarioError) as err:
+        _cross_family(seed)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith("x.yaml: ") and " draw " in msg
+    assert "segments: channel 'video' sends" in msg and msg.endswith("narrow it or bound it)")
+
+
+def test_a_draw_whose_redraws_all_fail_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import budgetgym.envs.family as family_module
+
+    seed = next(s for s in range(200) if _load_draws_pass(s))
+    fam = _cross_family(seed)
+    i = next(i for i in range(8, 200) if _cross_reach(documented_rng(seed, "train", i)) > 1)
+    monkeypatch.setattr(family_module, "MAX_REDRAWS", 0)
+    with pytest.raises(ScenarioError) as err:
+        fam.sample(i, "train")
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"x.yaml: train draw {i}: ") and "segments: channel 'video' sends" in msg

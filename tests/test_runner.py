@@ -503,3 +503,34 @@ def test_resuming_a_grid_of_another_code_warns_and_sessions_record_their_code(tm
     assert again.count("skipped") == 9
     assert len(lines) == 1 and lines[0].startswith(f"warning: {tmp_path} holds runs made by commit 0123456789")
     assert "finished runs are kept" in lines[0]
+
+
+def test_a_command_checks_its_grid_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``load_experiment`` checks the grid (its errors name the file) and ``run_experiment`` planned it
+    again: every family loaded and every agent built twice per ``budgetgym run``. The check now runs
+    once per config; a config never checked, or a copy with other content, is still checked."""
+    import yaml
+
+    import budgetgym.experiments.tasks as tasks
+
+    calls: list[str] = []
+    real = tasks.check_grid
+
+    def counting(config: Any) -> Any:
+        calls.append(config.name)
+        return real(config)
+
+    monkeypatch.setattr(tasks, "check_grid", counting)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(experiment(seeds=1, episodes=1).model_dump(mode="json")), encoding="utf-8")
+    cfg = load_experiment(path)
+    result = run_experiment(cfg, tmp_path / "out", progress=False, report=False)
+    assert result.count("done") == 3 and not result.failed
+    assert calls == ["tiny"]
+    # a copy with other content is checked again: its bad parameter is caught before anything runs
+    bad = cfg.model_copy(update={"agents": experiment(agents=[{"agent": "t_tilt", "params": {"tilt": "x"}}]).agents})
+    with pytest.raises(BudgetGymError, match=r"agents\[0\].*tilt"):
+        plan_experiment(bad, tmp_path / "other")
+    assert calls == ["tiny", "tiny"]
+    plan_experiment(experiment(), tmp_path / "third")  # never loaded: checked here
+    assert len(calls) == 3
