@@ -65,7 +65,7 @@ from typing import Literal
 import numpy as np
 from scipy.signal import lfilter
 
-from budgetgym.envs.kernels import weibull_weights
+from budgetgym.envs.kernels import gamma_lag_weights, weibull_weights
 
 __all__ = ["AdstockKind", "Layout", "SaturationKind", "adstock_column", "adstock_weights", "channel_delay",
            "channel_feature", "delay_weights", "features", "response_column", "steady_state",
@@ -96,20 +96,14 @@ def adstock_weights(kind: AdstockKind, params: np.ndarray, window: int) -> np.nd
 
 def delay_weights(mean_lag: float, window: int) -> np.ndarray:
     """The gamma conversion lag ``q[0..L-1]`` of shape :data:`DELAY_SHAPE` and ``mean_lag``
-    periods (module docstring; ``[1, 0, ...]`` at ``mean_lag = 0``), summing to 1.
-
-    :func:`budgetgym.envs.kernels.delay_kernel`'s gamma formula for shape 2, whose CDF is
-    :math:`1 - e^{-x/\theta}(1 + x/\theta)` (no ``scipy.stats`` in the fit's inner loop);
-    ``tests/test_calibration_fit.py`` checks that the two agree."""
-    q = np.zeros(max(1, window))
+    periods (module docstring; ``[1, 0, ...]`` at ``mean_lag = 0``), summing to 1: the
+    environment's own :func:`budgetgym.envs.kernels.gamma_lag_weights`, so the fitted delay is the
+    exported scenario's."""
     if mean_lag <= 1e-9:
+        q = np.zeros(max(1, window))
         q[0] = 1.0
         return q
-    x = np.arange(len(q), dtype=float) + 0.5
-    z = x / (mean_lag / DELAY_SHAPE)
-    cdf = 1.0 - np.exp(-z) * (1.0 + z)
-    q = np.diff(np.concatenate(([0.0], cdf)))
-    return q / q.sum()
+    return gamma_lag_weights(DELAY_SHAPE, mean_lag, max(1, window))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import math
 from typing import Literal
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from budgetgym.envs.scenario import (
     AdstockConfig,
@@ -28,7 +28,8 @@ from budgetgym.envs.scenario import (
     WeibullAdstock,
 )
 
-__all__ = ["adstock_kernel", "delay_kernel", "geometric_window", "lag_matrix", "stack_kernels", "weibull_weights"]
+__all__ = ["adstock_kernel", "delay_kernel", "geometric_window", "lag_matrix", "stack_kernels",
+           "weibull_weights", "gamma_lag_weights"]
 
 GEOMETRIC_TAIL = 1e-8
 #: ``weibull_pdf`` densities whose peak is below this are min-max normalised from their logarithm,
@@ -124,10 +125,22 @@ def delay_kernel(cfg: DelayConfig) -> np.ndarray:
         rho = cfg.mean_lag / (1.0 + cfg.mean_lag)
         q = (1.0 - rho) * rho**d
     elif isinstance(cfg, GammaDelay):
-        cdf = stats.gamma.cdf(np.concatenate(([0.0], d + 0.5)), cfg.shape, scale=cfg.mean_lag / cfg.shape)
-        q = np.diff(cdf)
+        return gamma_lag_weights(cfg.shape, cfg.mean_lag, cfg.window)
     else:  # pragma: no cover
         raise TypeError(f"unknown delay {cfg!r}")
+    return q / q.sum()
+
+
+def gamma_lag_weights(shape: float, mean_lag: float, window: int) -> np.ndarray:
+    r"""The discretised gamma conversion lag ``q[0..L-1]`` (``L`` = ``window``; sums to 1):
+    :math:`q_d \propto F(d + 1/2) - F(d - 1/2)`, :math:`F` the gamma CDF of shape :math:`k` and
+    scale :math:`m / k` (mean lag :math:`m > 0` periods before truncation; ``F(-1/2) = 0``). The one
+    definition :func:`delay_kernel` and the calibration fit (``calibration.transforms.delay_weights``)
+    both call: ``scipy.special.gammainc`` on ``x / scale``, as ``scipy.stats.gamma.cdf`` computes
+    it (the same numbers, without ``scipy.stats``' argument handling in the fit's inner loop)."""
+    x = (np.arange(window, dtype=float) + 0.5) / (mean_lag / shape)
+    cdf = special.gammainc(shape, x)
+    q = np.diff(np.concatenate(([0.0], cdf)))
     return q / q.sum()
 
 
