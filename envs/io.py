@@ -26,6 +26,7 @@ __all__ = [
     "cell_text",
     "check_out_dir",
     "figure",
+    "json_default",
     "move_staged",
     "names_a_file",
     "numeric_column",
@@ -173,6 +174,18 @@ def figure(width: float, height: float) -> Any:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps(..., default=json_default)``: numpy arrays as lists, numpy scalars as Python
+    numbers, paths as strings; anything else is a ``TypeError``, as without it."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
