@@ -13,9 +13,9 @@ period is zero):
   :math:`\Delta` days (0.985 a day, 0.63 a month).
 * ``weibull_cdf`` / ``weibull_pdf``: :math:`a_{t,i} = \sum_{l<L} w_l e_{t-l,i}` with Robyn's
   Weibull weights over ``L`` lags (:func:`budgetgym.envs.kernels.weibull_weights`, the function
-  the environment's ``adstock_kernel`` calls): CDF :math:`w_0 = 1, w_l = \prod_{j=1}^{l} e^{-(j/\lambda)^k}` with
-  :math:`k \in [0.1, 2]`; PDF :math:`w_l` = the Weibull density at :math:`l + 1` min-max
-  normalised to [0, 1], :math:`k \in [0.5, 5]` (a lagged peak when :math:`k > 1`);
+  the environment's ``adstock_kernel`` calls): CDF :math:`w_0 = 1, w_l = \prod_{j=1}^{l}
+  e^{-(j/\lambda)^k}` with :math:`k \in [0.1, 2]`; PDF :math:`w_l` = the Weibull density at
+  :math:`l + 1` min-max normalised to [0, 1], :math:`k \in [0.5, 5]` (a lagged peak when :math:`k > 1`);
   scale :math:`\lambda \in [0.3, L]` periods.
 
 **Conversion delay** (``delay="gamma"``, optional): the response of a period arrives over the

@@ -75,7 +75,9 @@ def adstock_kernel(cfg: AdstockConfig, horizon: int) -> np.ndarray:
     return np.asarray(w, dtype=float)
 
 
-def weibull_weights(kind: Literal["weibull_cdf", "weibull_pdf"], shape: float, scale: float, window: int) -> np.ndarray:
+def weibull_weights(
+    kind: Literal["weibull_cdf", "weibull_pdf"], shape: float, scale: float, window: int
+) -> np.ndarray:
     r"""Robyn's Weibull carry-over weights ``w[0..L-1]`` (``L`` = ``window``), unnormalised: the one
     definition :func:`adstock_kernel` and the calibration fit (``calibration.transforms.adstock_weights``)
     both call.

@@ -92,7 +92,8 @@ def test_weibull_weights_are_the_environments(kind: str) -> None:
     for shape in (0.1, 0.5, 1.0, 1.5, 2.0, 5.0, 12.0, 20.0):
         for scale in (0.01, 0.05, 0.3, 0.5, 1.0, 3.7, 8.0):
             for window in (1, 2, 8, 30):
-                env = adstock_kernel(WeibullAdstock(type=kind, shape=shape, scale=scale, window=window), window)
+                cfg = WeibullAdstock(type=kind, shape=shape, scale=scale, window=window)
+                env = adstock_kernel(cfg, window)
                 np.testing.assert_array_equal(adstock_weights(kind, np.array([shape, scale]), window), env)
                 x = np.arange(1, window + 1) / scale
                 peak = (shape / scale * x ** (shape - 1) * np.exp(-(x**shape))).max()
