@@ -44,7 +44,7 @@ from pydantic import ValidationError
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.errors import BudgetGymError, StrictModel, unknown, validation_error
-from budgetgym.envs.io import atomic_write_text
+from budgetgym.envs.io import atomic_write_text, json_default
 from budgetgym.envs.scenario import Scenario
 
 __all__ = [
@@ -267,7 +267,7 @@ class BaseAgent(Generic[P]):
             "brief": self.brief.to_dict(),
             "state": self.state_dict(),
         }
-        atomic_write_text(path, json.dumps(payload, indent=2, default=_jsonable))
+        atomic_write_text(path, json.dumps(payload, indent=2, default=json_default))
 
     @classmethod
     def load(cls, path: str | Path, source: AgentSource) -> BaseAgent:
@@ -321,11 +321,3 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BudgetGymError(f"{what} '{path}': expected a JSON object")
     return data
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot serialise {type(value).__name__}")

@@ -52,7 +52,6 @@ import numpy as np
 from budgetgym.agents.base import (
     AgentSource,
     BaseAgent,
-    _jsonable,
     brief_of,
     make_agent,
     register_agent,
@@ -70,7 +69,7 @@ from budgetgym.agents.ppo_config import (
 from budgetgym.agents.ppo_forward import policy_mean
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.io import atomic_write, atomic_write_text
+from budgetgym.envs.io import atomic_write, atomic_write_text, json_default
 
 if TYPE_CHECKING:  # pragma: no cover
     from stable_baselines3.common.vec_env import VecNormalize
@@ -382,7 +381,7 @@ class PPOAgent(BaseAgent[PPOParams]):
             "brief": self.brief.to_dict(),
             "state": self.state_dict(),
         }
-        atomic_write_text(directory / META_FILE, json.dumps(payload, indent=2, default=_jsonable))
+        atomic_write_text(directory / META_FILE, json.dumps(payload, indent=2, default=json_default))
 
     @classmethod
     def load(cls, path: str | Path, source: AgentSource) -> BaseAgent:

@@ -19,17 +19,9 @@ import numpy as np
 from budgetgym.calibration.export import Costs
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.uncertainty import Draws
+from budgetgym.envs.io import figure as _figure
 
 __all__ = ["plot_contributions", "plot_curves", "plot_fit", "response_band"]
-
-
-def _figure(width: float, height: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def _png(fig: Any) -> bytes:

@@ -12,10 +12,10 @@ period is zero):
   slowest TV carry-over MMMs report), i.e. :math:`[0, 0.9^{\Delta/7}]` per period of
   :math:`\Delta` days (0.985 a day, 0.63 a month).
 * ``weibull_cdf`` / ``weibull_pdf``: :math:`a_{t,i} = \sum_{l<L} w_l e_{t-l,i}` with Robyn's
-  Weibull weights over ``L`` lags (:func:`budgetgym.envs.kernels.adstock_kernel`, the same
-  formulas): CDF :math:`w_0 = 1, w_l = \prod_{j=1}^{l} e^{-(j/\lambda)^k}` with
-  :math:`k \in [0.1, 2]`; PDF :math:`w_l` = the Weibull density at :math:`l + 1` min-max
-  normalised to [0, 1], :math:`k \in [0.5, 5]` (a lagged peak when :math:`k > 1`);
+  Weibull weights over ``L`` lags (:func:`budgetgym.envs.kernels.weibull_weights`, the function
+  the environment's ``adstock_kernel`` calls): CDF :math:`w_0 = 1, w_l = \prod_{j=1}^{l}
+  e^{-(j/\lambda)^k}` with :math:`k \in [0.1, 2]`; PDF :math:`w_l` = the Weibull density at
+  :math:`l + 1` min-max normalised to [0, 1], :math:`k \in [0.5, 5]` (a lagged peak when :math:`k > 1`);
   scale :math:`\lambda \in [0.3, L]` periods.
 
 **Conversion delay** (``delay="gamma"``, optional): the response of a period arrives over the
@@ -65,6 +65,8 @@ from typing import Literal
 import numpy as np
 from scipy.signal import lfilter
 
+from budgetgym.envs.kernels import gamma_lag_weights, weibull_weights
+
 __all__ = ["AdstockKind", "Layout", "SaturationKind", "adstock_column", "adstock_weights", "channel_delay",
            "channel_feature", "delay_weights", "features", "response_column", "steady_state",
            "typical_exposure", "weight_sums"]
@@ -84,40 +86,24 @@ WEIBULL_SHAPE = {"weibull_cdf": (0.1, 2.0), "weibull_pdf": (0.5, 5.0)}
 
 def adstock_weights(kind: AdstockKind, params: np.ndarray, window: int) -> np.ndarray:
     """Weights ``w[0..L-1]`` of one channel's carry-over (module docstring); ``params`` is
-    ``[theta]`` (geometric, ``L`` = ``window``) or ``[shape, scale]`` (Weibull).
-
-    :func:`budgetgym.envs.kernels.adstock_kernel`'s formulas, restated without its pydantic
-    config and ``scipy.stats`` (8x faster, in the fit's inner loop);
-    ``tests/test_calibration_fit.py`` checks that the two agree."""
-    lags = np.arange(window, dtype=float)
+    ``[theta]`` (geometric, ``L`` = ``window``) or ``[shape, scale]`` (Weibull: the environment's
+    own :func:`budgetgym.envs.kernels.weibull_weights`, without ``adstock_kernel``'s pydantic
+    config, so the fitted weights are the exported scenario's)."""
     if kind == "geometric":
-        return params[0] ** lags
-    k, lam = float(params[0]), float(params[1])
-    if kind == "weibull_cdf":
-        survival = np.exp(-((lags[1:] / lam) ** k))
-        return np.cumprod(np.concatenate(([1.0], survival)))
-    x = lags + 1.0
-    dens = (k / lam) * (x / lam) ** (k - 1.0) * np.exp(-((x / lam) ** k))
-    span = dens.max() - dens.min()
-    return (dens - dens.min()) / span if span > 0 else np.ones_like(dens)
+        return params[0] ** np.arange(window, dtype=float)
+    return weibull_weights(kind, float(params[0]), float(params[1]), window)
 
 
 def delay_weights(mean_lag: float, window: int) -> np.ndarray:
     """The gamma conversion lag ``q[0..L-1]`` of shape :data:`DELAY_SHAPE` and ``mean_lag``
-    periods (module docstring; ``[1, 0, ...]`` at ``mean_lag = 0``), summing to 1.
-
-    :func:`budgetgym.envs.kernels.delay_kernel`'s gamma formula for shape 2, whose CDF is
-    :math:`1 - e^{-x/\theta}(1 + x/\theta)` (no ``scipy.stats`` in the fit's inner loop);
-    ``tests/test_calibration_fit.py`` checks that the two agree."""
-    q = np.zeros(max(1, window))
+    periods (module docstring; ``[1, 0, ...]`` at ``mean_lag = 0``), summing to 1: the
+    environment's own :func:`budgetgym.envs.kernels.gamma_lag_weights`, so the fitted delay is the
+    exported scenario's."""
     if mean_lag <= 1e-9:
+        q = np.zeros(max(1, window))
         q[0] = 1.0
         return q
-    x = np.arange(len(q), dtype=float) + 0.5
-    z = x / (mean_lag / DELAY_SHAPE)
-    cdf = 1.0 - np.exp(-z) * (1.0 + z)
-    q = np.diff(np.concatenate(([0.0], cdf)))
-    return q / q.sum()
+    return gamma_lag_weights(DELAY_SHAPE, mean_lag, max(1, window))
 
 
 @dataclass(frozen=True)

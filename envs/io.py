@@ -25,6 +25,8 @@ __all__ = [
     "atomic_write_text",
     "cell_text",
     "check_out_dir",
+    "figure",
+    "json_default",
     "move_staged",
     "names_a_file",
     "numeric_column",
@@ -160,6 +162,30 @@ def read_yaml(path: str | Path, what: str, error: type[BudgetGymError] = BudgetG
         raise error(f"{what} '{path}': invalid YAML{where}: {problem}") from None
     except (OSError, UnicodeDecodeError) as err:
         raise error(f"{what} '{path}': cannot be read ({err})") from None
+
+
+def figure(width: float, height: float) -> Any:
+    """A matplotlib figure of ``width`` x ``height`` inches (constrained layout) on its own Agg canvas,
+    for a file: outside pyplot's global state, so it is never shown and threads do not share it.
+    Imports matplotlib (an optional dependency) when called."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps(..., default=json_default)``: numpy arrays as lists, numpy scalars as Python
+    numbers, paths as strings; anything else is a ``TypeError``, as without it."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -12,9 +12,10 @@ Exposure and response before step 0 are zero (the campaign starts from rest).
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from budgetgym.envs.scenario import (
     AdstockConfig,
@@ -27,7 +28,8 @@ from budgetgym.envs.scenario import (
     WeibullAdstock,
 )
 
-__all__ = ["adstock_kernel", "delay_kernel", "geometric_window", "lag_matrix", "stack_kernels"]
+__all__ = ["adstock_kernel", "delay_kernel", "geometric_window", "lag_matrix", "stack_kernels",
+           "weibull_weights", "gamma_lag_weights"]
 
 GEOMETRIC_TAIL = 1e-8
 #: ``weibull_pdf`` densities whose peak is below this are min-max normalised from their logarithm,
@@ -65,22 +67,48 @@ def adstock_kernel(cfg: AdstockConfig, horizon: int) -> np.ndarray:
         window = cfg.window if cfg.window is not None else geometric_window(cfg.decay, horizon)
         w = cfg.decay ** np.arange(window, dtype=float)
     elif isinstance(cfg, WeibullAdstock):
-        lags = np.arange(1, cfg.window + 1, dtype=float)
-        if cfg.type == "weibull_cdf":
-            survival = stats.weibull_min.sf(lags[:-1], cfg.shape, scale=cfg.scale)
-            w = np.cumprod(np.concatenate(([1.0], survival))).astype(float)
-        else:
-            dens = stats.weibull_min.pdf(lags, cfg.shape, scale=cfg.scale)
-            if not dens.max() >= PDF_FLOOR:  # underflow (a sharp density): relative to its peak instead
-                logd = stats.weibull_min.logpdf(lags, cfg.shape, scale=cfg.scale)
-                dens = np.exp(logd - logd.max())
-            span = dens.max() - dens.min()
-            w = (dens - dens.min()) / span if span > 0 else np.ones_like(dens)
+        w = weibull_weights(cfg.type, cfg.shape, cfg.scale, cfg.window)
     else:  # pragma: no cover - the discriminated union admits nothing else
         raise TypeError(f"unknown adstock {cfg!r}")
     if cfg.normalize and w.sum() > 0:
         w = w / w.sum()
     return np.asarray(w, dtype=float)
+
+
+def weibull_weights(
+    kind: Literal["weibull_cdf", "weibull_pdf"], shape: float, scale: float, window: int
+) -> np.ndarray:
+    r"""Robyn's Weibull carry-over weights ``w[0..L-1]`` (``L`` = ``window``), unnormalised: the one
+    definition :func:`adstock_kernel` and the calibration fit (``calibration.transforms.adstock_weights``)
+    both call.
+
+    * ``weibull_cdf``: :math:`w_0 = 1,\ w_l = \prod_{j=1}^{l} e^{-(j/\lambda)^k}`.
+    * ``weibull_pdf``: the density :math:`f(x) = (k/\lambda)(x/\lambda)^{k-1} e^{-(x/\lambda)^k}` at
+      :math:`x = l + 1`, min-max normalised to [0, 1]; from :math:`e^{\log f - \max \log f}` when
+      the peak is below :data:`PDF_FLOOR` (the same weights, without the underflow).
+
+    Plain numpy and ``scipy.special`` (no ``scipy.stats``: 8x faster, and it runs in the fit's
+    inner loop), in ``scipy.stats.weibull_min``'s order of operations (``x/scale``, then ``pdf(x)
+    / scale``, ``logpdf(x) - log(scale)``), so the weights are those ``sf``, ``pdf`` and ``logpdf``
+    give to the last bit.
+    """
+    z = np.arange(1, window + 1, dtype=float) / scale
+    # the shape as an array like z, as scipy broadcasts it: numpy's power takes another (faster,
+    # differently rounded) loop for a scalar exponent
+    k = np.full_like(z, shape)
+    if kind == "weibull_cdf":
+        survival = np.exp(-np.power(z[:-1], k[:-1]))
+        return np.cumprod(np.concatenate(([1.0], survival)))
+    zk = np.power(z, k)
+    dens = k * np.power(z, k - 1) * np.exp(-zk) / scale
+    top = dens.max()
+    if not top >= PDF_FLOOR:  # underflow (a sharp density): relative to its peak instead
+        logd = np.log(k) + special.xlogy(k - 1, z) - zk - np.log(scale)
+        dens = np.exp(logd - logd.max())
+        top = dens.max()
+    low = dens.min()
+    span = top - low
+    return (dens - low) / span if span > 0 else np.ones_like(dens)
 
 
 def delay_kernel(cfg: DelayConfig) -> np.ndarray:
@@ -99,10 +127,22 @@ def delay_kernel(cfg: DelayConfig) -> np.ndarray:
         rho = cfg.mean_lag / (1.0 + cfg.mean_lag)
         q = (1.0 - rho) * rho**d
     elif isinstance(cfg, GammaDelay):
-        cdf = stats.gamma.cdf(np.concatenate(([0.0], d + 0.5)), cfg.shape, scale=cfg.mean_lag / cfg.shape)
-        q = np.diff(cdf)
+        return gamma_lag_weights(cfg.shape, cfg.mean_lag, cfg.window)
     else:  # pragma: no cover
         raise TypeError(f"unknown delay {cfg!r}")
+    return q / q.sum()
+
+
+def gamma_lag_weights(shape: float, mean_lag: float, window: int) -> np.ndarray:
+    r"""The discretised gamma conversion lag ``q[0..L-1]`` (``L`` = ``window``; sums to 1):
+    :math:`q_d \propto F(d + 1/2) - F(d - 1/2)`, :math:`F` the gamma CDF of shape :math:`k` and
+    scale :math:`m / k` (mean lag :math:`m > 0` periods before truncation; ``F(-1/2) = 0``). The one
+    definition :func:`delay_kernel` and the calibration fit (``calibration.transforms.delay_weights``)
+    both call: ``scipy.special.gammainc`` on ``x / scale``, as ``scipy.stats.gamma.cdf`` computes
+    it (the same numbers, without ``scipy.stats``' argument handling in the fit's inner loop)."""
+    x = (np.arange(window, dtype=float) + 0.5) / (mean_lag / shape)
+    cdf = special.gammainc(shape, x)
+    q = np.diff(np.concatenate(([0.0], cdf)))
     return q / q.sum()
 
 

@@ -26,7 +26,7 @@ from pydantic import Field, ValidationError
 
 from budgetgym.envs.errors import BudgetGymError, StrictModel, validation_error
 from budgetgym.envs.io import atomic_write_text
-from budgetgym.experiments.config import config_hash, experiment_from_dict
+from budgetgym.experiments.config import config_hash, saved_experiment
 from budgetgym.experiments.results import collect_results, package_versions, read_meta, utc_now
 from budgetgym.experiments.summary import held_out, run_scores
 
@@ -98,15 +98,9 @@ def results_config_hash(results_dir: str | Path) -> str:
     value = read_meta(out).get("config_hash")
     if isinstance(value, str) and value:
         return value
-    path = out / "experiment.yaml"
-    if path.is_file():
-        import yaml
-
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as err:
-            raise BudgetGymError(f"'{path}': cannot be read ({err})") from None
-        return config_hash(experiment_from_dict(data, source=f"experiment file '{path}'"))
+    cfg = saved_experiment(out)
+    if cfg is not None:
+        return config_hash(cfg)
     raise BudgetGymError(f"results directory '{out}': no meta.json or experiment.yaml to take the config hash from")
 
 

@@ -38,6 +38,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
+import yaml
 from pydantic import (
     BaseModel,
     Field,
@@ -366,6 +367,19 @@ def read_experiment_file(name_or_path: str | Path) -> tuple[Path, dict[str, Any]
             f"experiment file '{path}': expected a mapping of experiment fields, got {type(data).__name__}"
         )
     return path, data
+
+
+def saved_experiment(out: Path) -> ExperimentConfig | None:
+    """The experiment a results directory ``out`` was run with (its ``experiment.yaml``, which
+    :func:`~budgetgym.experiments.runner.run_experiment` writes); ``None`` when it has none."""
+    path = out / "experiment.yaml"
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise BudgetGymError(f"'{path}': cannot be read ({err})") from None
+    return experiment_from_dict(data, source=f"experiment file '{path}'")
 
 
 def load_experiment(

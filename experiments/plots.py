@@ -28,6 +28,7 @@ import numpy as np
 
 from budgetgym.agents.evaluation import episode_seed
 from budgetgym.envs.io import atomic_write
+from budgetgym.envs.io import figure as _figure  # planner.plots and segment_output take it from here
 
 __all__ = [
     "agent_colors",
@@ -41,15 +42,6 @@ __all__ = [
 ]
 
 ORACLE_COLOR = "black"
-
-
-def _figure(width: float, height: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:

@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import atomic_write_text
-from budgetgym.experiments.config import BootstrapConfig, ExperimentConfig, experiment_from_dict
+from budgetgym.experiments.config import BootstrapConfig, ExperimentConfig, saved_experiment
 from budgetgym.experiments.results import (
     collect_learning_curves,
     collect_oracle,
@@ -47,16 +45,6 @@ class Report:
     plots: list[Path] = field(default_factory=list)
 
 
-def _load_config(out: Path) -> ExperimentConfig | None:
-    path = out / "experiment.yaml"
-    if not path.is_file():
-        return None
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise BudgetGymError(f"'{path}': cannot be read ({err})") from None
-    return experiment_from_dict(data, source=f"experiment file '{path}'")
-
 
 def build_report(out: str | Path, *, plots: bool = True, baseline: str | None = None) -> Report:
     """Write ``results.csv``, ``summary.csv``, ``poi.csv``, ``plots/*.png`` and ``report.md``.
@@ -76,7 +64,7 @@ def build_report(out: str | Path, *, plots: bool = True, baseline: str | None = 
     out = Path(out)
     if not out.is_dir():
         raise BudgetGymError(f"results directory '{out}' not found")
-    cfg = _load_config(out)
+    cfg = saved_experiment(out)
     results = collect_results(out)
     if cfg is None and results.empty:
         raise BudgetGymError(f"'{out}' is not a results directory: no experiment.yaml and no finished runs")

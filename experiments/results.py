@@ -42,7 +42,7 @@ import numpy as np
 
 from budgetgym.agents.evaluation import RESULT_COLUMNS
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.io import atomic_write, atomic_write_text
+from budgetgym.envs.io import atomic_write, atomic_write_text, json_default
 from budgetgym.experiments.provenance import environment_info, package_versions
 
 __all__ = [
@@ -137,19 +137,9 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
 def write_json(path: str | Path, payload: Any) -> Path:
     """Write ``payload`` as indented JSON, atomically (floats round-trip exactly)."""
-    return atomic_write_text(path, json.dumps(payload, indent=2, default=_jsonable) + "\n")
+    return atomic_write_text(path, json.dumps(payload, indent=2, default=json_default) + "\n")
 
 
 def read_json(path: str | Path) -> Any:

@@ -166,6 +166,22 @@ def stratified_bootstrap(
     return np.asarray(statistic(resampled), dtype=float)
 
 
+def _stratified_interval(
+    tasks: list[np.ndarray],
+    statistic: Callable[[list[np.ndarray]], np.ndarray],
+    reps: int,
+    confidence: float,
+    rng: np.random.Generator | int | None,
+) -> Interval:
+    """``statistic`` of the tasks with its stratified-bootstrap percentile interval (the point
+    itself when every task has one run: there is nothing to resample)."""
+    point = float(statistic(tasks))
+    if all(t.size == 1 for t in tasks):
+        return Interval(point, point, point)
+    lo, hi = percentile_interval(stratified_bootstrap(tasks, statistic, reps, rng), confidence)
+    return Interval(point, lo, hi)
+
+
 def _mean_of_task_means(tasks: list[np.ndarray]) -> np.ndarray:
     return np.mean([t.mean(axis=-1) for t in tasks], axis=0)
 
@@ -178,12 +194,7 @@ def mean_interval(
 ) -> Interval:
     r"""Mean of task means :math:`\frac1M \sum_m \bar x_m` (one task: the mean of the runs)
     with its stratified-bootstrap percentile interval."""
-    tasks = _as_tasks(scores)
-    point = float(_mean_of_task_means(tasks))
-    if all(t.size == 1 for t in tasks):
-        return Interval(point, point, point)
-    lo, hi = percentile_interval(stratified_bootstrap(tasks, _mean_of_task_means, reps, rng), confidence)
-    return Interval(point, lo, hi)
+    return _stratified_interval(_as_tasks(scores), _mean_of_task_means, reps, confidence, rng)
 
 
 def paired_difference_interval(
@@ -238,11 +249,11 @@ def iqm(scores: ArrayLike | Sequence[ArrayLike]) -> float:
 
     Equal to ``rliable.metrics.aggregate_iqm`` for a ``(runs, tasks)`` matrix.
     """
-    pooled = np.concatenate(_as_tasks(scores))
-    return float(sps.trim_mean(pooled, proportiontocut=0.25, axis=None))
+    return float(_iqm_stat(_as_tasks(scores)))
 
 
 def _iqm_stat(tasks: list[np.ndarray]) -> np.ndarray:
+    """The IQM of the pooled runs: of the tasks' runs, or of each resample's (``[reps, n_m]`` tasks)."""
     return sps.trim_mean(np.concatenate(tasks, axis=-1), proportiontocut=0.25, axis=-1)
 
 
@@ -253,12 +264,7 @@ def iqm_interval(
     rng: np.random.Generator | int | None = None,
 ) -> Interval:
     """IQM across tasks with its stratified-bootstrap percentile interval."""
-    tasks = _as_tasks(scores)
-    point = iqm(tasks)
-    if all(t.size == 1 for t in tasks):
-        return Interval(point, point, point)
-    lo, hi = percentile_interval(stratified_bootstrap(tasks, _iqm_stat, reps, rng), confidence)
-    return Interval(point, lo, hi)
+    return _stratified_interval(_as_tasks(scores), _iqm_stat, reps, confidence, rng)
 
 
 def _task_poi(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -53,10 +53,12 @@ def _truth() -> object:
 
 @pytest.mark.parametrize("mean_lag", [0.0, 1e-3, 0.3, 1.0, 2.5, 6.0])
 def test_delay_weights_are_the_environments(mean_lag: float) -> None:
-    """The fit restates the gamma lag for speed (shape 2's closed-form CDF); it must equal the
-    environment's ``delay_kernel`` (scipy's gamma CDF), the one the exported scenario uses."""
+    """The fit's gamma lag is the environment's ``delay_kernel`` (the one the exported scenario uses)
+    to the last bit; a mean lag of 0, which no scenario accepts, is no delay (the limit of 1e-3)."""
     w = delay_weights(mean_lag, 22)
     env = delay_kernel(GammaDelay(type="gamma", mean_lag=max(mean_lag, 1e-3), shape=DELAY_SHAPE, window=22))
+    if mean_lag > 0:
+        np.testing.assert_array_equal(w, env)
     np.testing.assert_allclose(w, env, rtol=1e-9, atol=1e-12)
     assert w.sum() == pytest.approx(1.0)
 

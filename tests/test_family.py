@@ -910,7 +910,7 @@ def test_a_check_across_fields_broken_at_load_is_refused_naming_the_draw_and_fie
 
 
 def test_a_draw_whose_redraws_all_fail_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import budgetgym.envs.family as family_module
+    import budgetgym.envs.scenario_family as family_module
 
     seed = next(s for s in range(200) if _load_draws_pass(s))
     fam = _cross_family(seed)

@@ -1,6 +1,7 @@
 """Adstock and delay kernels (budgetgym.envs.kernels) against hand calculations and
 independent re-implementations of their definitions (Robyn's recursion / Weibull formulas,
-written here with ``math`` only)."""
+written here with ``math`` only; ``scipy.stats.weibull_min`` for the bit-for-bit check of the
+Weibull weights)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 from budgetgym.envs.kernels import (
     GEOMETRIC_TAIL,
+    PDF_FLOOR,
     adstock_kernel,
     delay_kernel,
     geometric_window,
     lag_matrix,
+    weibull_weights,
 )
 from budgetgym.envs.scenario import (
     GammaDelay,
@@ -244,9 +248,42 @@ class TestWeibullAdstock:
         np.testing.assert_allclose(norm, raw / total, rtol=1e-14)
         assert norm.sum() == pytest.approx(1.0, abs=1e-15)
 
+    def test_weights_are_scipy_weibull_min_to_the_last_bit(self):
+        # weibull_weights restates scipy.stats.weibull_min's sf / pdf / logpdf in plain numpy (the
+        # calibration fit calls it in its inner loop); the kernel must be what scipy gives, exactly,
+        # on both sides of the low-peak branch (peak density below PDF_FLOOR: from the log-density)
+        low_peak = 0
+        for shape in (0.1, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 12.0, 20.0):
+            for scale in (0.01, 0.05, 0.3, 0.5, 0.9, 1.0, 3.7, 8.0, 50.0):
+                for window in (1, 2, 5, 8, 30):
+                    lags = np.arange(1, window + 1, dtype=float)
+                    survival = stats.weibull_min.sf(lags[:-1], shape, scale=scale)
+                    cdf = np.cumprod(np.concatenate(([1.0], survival)))
+                    dens = stats.weibull_min.pdf(lags, shape, scale=scale)
+                    if not dens.max() >= PDF_FLOOR:
+                        low_peak += 1
+                        logd = stats.weibull_min.logpdf(lags, shape, scale=scale)
+                        dens = np.exp(logd - logd.max())
+                    span = dens.max() - dens.min()
+                    pdf = (dens - dens.min()) / span if span > 0 else np.ones_like(dens)
+                    np.testing.assert_array_equal(weibull_weights("weibull_cdf", shape, scale, window), cdf)
+                    np.testing.assert_array_equal(weibull_weights("weibull_pdf", shape, scale, window), pdf)
+        assert low_peak > 10
+
 
 # ========================================================================= delay kernels
 class TestDelayKernels:
+    def test_gamma_is_scipy_gamma_cdf_to_the_last_bit(self):
+        # gamma_lag_weights (delay_kernel's gamma, and the calibration fit's) is scipy.special's
+        # gammainc on x / scale, as scipy.stats.gamma.cdf computes it: the same numbers exactly
+        for shape in (0.3, 1.0, 2.0, 3.5, 10.0):
+            for mean in (0.01, 0.4, 1.0, 2.5, 7.0, 30.0):
+                for window in (1, 2, 6, 25):
+                    d = np.arange(window, dtype=float)
+                    q = np.diff(stats.gamma.cdf(np.concatenate(([0.0], d + 0.5)), shape, scale=mean / shape))
+                    w = delay_kernel(GammaDelay(type="gamma", shape=shape, mean_lag=mean, window=window))
+                    np.testing.assert_array_equal(w, q / q.sum())
+
     def test_none(self):
         np.testing.assert_array_equal(delay_kernel(NoDelay(type="none")), [1.0])
 
