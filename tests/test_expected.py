@@ -442,3 +442,58 @@ def test_steady_state_response_hand_value():
     np.testing.assert_allclose(
         m.steady_state_response(np.array([100.0]), np.array([0.5])), [30 / 7], rtol=1e-14
     )
+
+
+def _geometric_members(reward: str = "conversions") -> list[ExpectedModel]:
+    """Members of one horizon whose kernels are geometric: windows cut below ``T`` (0.5), past it (0.97),
+    normalised, no carry-over (decay 0); S-shaped and concave Hill curves, a logistic; ``reward`` for all."""
+    out = []
+    for k, (decays, slope) in enumerate([((0.5, 0.97, 0.0), 1.0), ((0.3, 0.8, 0.6), 2.2), ((0.9, 0.05, 0.4), 0.7)]):
+        chans = [hill_channel("a", adstock={"type": "geometric", "decay": decays[0]}),
+                 hill_channel("b", adstock={"type": "geometric", "decay": decays[1]},
+                              saturation={"type": "hill", "max_response": 80.0 + k, "half_saturation": 400.0,
+                                          "slope": slope}),
+                 hill_channel("c", adstock={"type": "geometric", "decay": decays[2], "normalize": True},
+                              saturation={"type": "logistic", "max_response": 60.0, "rate": 0.002})]
+        sc = _scenario(chans, horizon=40, reward=reward)
+        out.append(ExpectedModel(ChannelModel.from_scenario(sc), scenario_path(sc, None)))
+    return out
+
+
+def test_stacked_mean_model_equals_the_loop_over_its_members() -> None:
+    """MeanExpectedModel's stacked members (geometric kernels: the Hessian from the discounted tail
+    sums, not W^T diag(c) W) against the weighted sum of each member's own value, gradient and Hessian."""
+    from budgetgym.envs.expected import MeanExpectedModel
+
+    rng = np.random.default_rng(3)
+    for reward in ("conversions", "profit"):
+        members = _geometric_members(reward)
+        weights = np.array([0.2, 0.5, 0.3])
+        mean = MeanExpectedModel(members, weights)
+        assert mean._stacked() is not None
+        X = rng.uniform(0.0, 2000.0, (40, 3))
+        X[rng.random((40, 3)) < 0.2] = 0.0  # at zero spend: the curves' floors
+        want_J = sum(p * m.value(X) for p, m in zip(weights, members, strict=True))
+        parts = [m.derivatives(X) for m in members]
+        want_g = sum(p * g for p, (_, g, _) in zip(weights, parts, strict=True))
+        want_H = sum(p * H for p, (_, _, H) in zip(weights, parts, strict=True))
+        J, g, H = mean.derivatives(X)
+        assert J == pytest.approx(want_J, rel=1e-13)
+        assert float(mean.value(X)) == pytest.approx(want_J, rel=1e-13)
+        np.testing.assert_allclose(g, want_g, rtol=1e-12, atol=1e-14 * np.abs(want_g).max())
+        np.testing.assert_allclose(H, want_H, rtol=1e-11, atol=1e-13 * np.abs(want_H).max())
+
+
+def test_mean_model_of_other_kernels_loops_over_its_members() -> None:
+    """A Weibull kernel is not geometric: the mean takes each member's own derivatives."""
+    from budgetgym.envs.expected import MeanExpectedModel
+
+    members = _geometric_members()
+    sc = _scenario([hill_channel("a", adstock={"type": "weibull_cdf", "shape": 2.0, "scale": 3.0, "window": 6}),
+                    hill_channel("b"), hill_channel("c")], horizon=40)
+    members.append(ExpectedModel(ChannelModel.from_scenario(sc), scenario_path(sc, None)))
+    mean = MeanExpectedModel(members)
+    assert mean._stacked() is None
+    X = np.full((40, 3), 500.0)
+    J, g, H = mean.derivatives(X)
+    assert J == pytest.approx(np.mean([m.value(X) for m in members]), rel=1e-13)
