@@ -329,6 +329,9 @@ def test_a_bad_file_is_one_line_naming_the_file_and_field(tmp_path, capsys, case
 
 BAD_OPTIONS = {
     "sweep-reversed": (["--sweep", "2:1:5"], "--sweep '2:1:5': expected 0 < LOW < HIGH"),
+    # a level of budget inf was solved: a numpy overflow warning, then "budget: expected a positive amount, got inf"
+    "sweep-huge": (["--sweep", "1:1e308:3"], "--sweep '1:1e308:3': the level 5e+307 x the budget 84000 = inf is not"),
+    "sweep-tiny": (["--sweep", "1e-300:1:3"], "--sweep '1e-300:1:3': the level 1e-300 x the budget 84000"),
     "objective": (["--objective", "foo"], "--objective 'foo': expected 'mean' or 'cvar:ALPHA'"),
     "cvar-alpha": (["--objective", "cvar:2"], "--objective 'cvar:2': expected cvar:ALPHA with 0 < ALPHA <= 1"),
     "target-mroas-on-conversions": (["--target-mroas", "1.5"], "--target-mroas: this campaign's reward is conversions"),
