@@ -308,6 +308,10 @@ BAD_FILES = {
     "history-huge": ("history", "search,social,video\n1,2,3\n1e300,2,3\n",
                      ["spend must be at most 1e+15 a step", "got 1e+300 for search at step -1"]),
     # pandas read 'search' as the index and shifted the columns: "column 'video', row 1: ... an empty or NaN cell"
+    # a header alone was read as a current plan of no spend: exit 0, "uplift +3,478" over nothing
+    "current-header-only": ("current", "channel,spend\n", ["the table has no rows; expected one row per channel"]),
+    # the total was printed with every one of its 309 digits
+    "current-huge": ("current", "channel,spend\nsearch,1e308\n", ["spends 1e+308, more than the budget 84,000.00"]),
     "history-trailing-commas": ("history", "search,social,video\n1,2,3,\n4,5,6,\n",
                                 ["not a readable CSV table", "Expected 3 fields in line 2, saw 4"]),
 }
