@@ -112,6 +112,9 @@ LIFT_CHANGES = (1.0, -0.5, 2.0)
 MAX_LIFT_TESTS = 1000
 #: A simulated lift test's standard error, relative to its true lift.
 LIFT_SIGMA = 0.15
+#: The largest relative standard error a simulated test takes (a test 100 times noisier than its lift
+#: informs nothing; 1e308 wrote measured lifts and standard errors of inf).
+MAX_LIFT_SIGMA = 100.0
 #: The columns a lift design needs (module docstring).
 DESIGN_COLUMNS = ("channel", "x", "delta_x")
 #: The columns of a simulated lift test (``truth/lift_tests.csv``; ``lift_tests.csv`` without the last).
@@ -188,8 +191,9 @@ def simulate_dataset(
         raise BudgetGymError(f"--seed: expected a non-negative integer, got {seed}")
     if not 0 <= lift_tests <= MAX_LIFT_TESTS:
         raise BudgetGymError(f"--lift-tests: expected 0 to {MAX_LIFT_TESTS} tests, got {lift_tests}")
-    if not (np.isfinite(lift_sigma) and lift_sigma > 0):
-        raise BudgetGymError(f"--lift-sigma: expected a positive relative standard error, got {lift_sigma:g}")
+    if not (np.isfinite(lift_sigma) and 0 < lift_sigma <= MAX_LIFT_SIGMA):
+        raise BudgetGymError(f"--lift-sigma: expected a positive relative standard error, at most {MAX_LIFT_SIGMA:g}, "
+                             f"got {lift_sigma:g}")
     if periods < 1:
         raise BudgetGymError(f"--periods: expected a positive number of periods, got {periods}")
     family = load_family(scenario)
