@@ -84,6 +84,12 @@ def read_dates(
     dup = dates.duplicated()
     if dup.any():
         row = int(np.flatnonzero(dup)[0])
+        first = int(np.flatnonzero(dates == dates[row])[0])
+        if midnight and parsed.iloc[row] != parsed.iloc[first]:  # hourly data read as "appears twice"
+            raise BudgetGymError(
+                f"{source}: column '{col}', row {row + 1}: date {dates[row].date()} appears twice (rows {first + 1} "
+                f"and {row + 1} differ only in the time of day); expected one row per day, week or month"
+            )
         raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: date {dates[row].date()} appears twice")
     if len(dates) < 2:
         return dates, None

@@ -212,6 +212,9 @@ def read_csv_table(path: str | Path, what: str) -> Any:
         # (where pandas reads the first row's extra fields as an index and shifts every column)
         header = pd.read_csv(p, header=None, nrows=2, dtype=str, keep_default_na=False).iloc[0]
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        if isinstance(exc, pd.errors.ParserError):  # ';'-separated with decimal commas: name the separator
+            with p.open(encoding="utf-8", errors="replace") as fh:
+                _check_header([c.strip() for c in fh.readline().lstrip("\ufeff").rstrip("\r\n").split(",")], source)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BudgetGymError(f"{source}: not a readable CSV table ({first})") from None
     _check_header([str(c).strip() for c in header], source)

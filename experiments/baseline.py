@@ -20,9 +20,9 @@ import json
 import math
 import numbers
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from budgetgym.envs.errors import BudgetGymError, StrictModel, validation_error
 from budgetgym.envs.io import atomic_write_text
@@ -52,12 +52,28 @@ TEXT_COLUMNS = ("scenario", "agent", "split")
 # ------------------------------------------------------------------------------ schema
 
 
+#: The largest size of a metric value a baseline holds: far beyond any result (a scenario's reward is at most
+#: 1e12 a step), small enough that the gate's bootstrap sums of values cannot overflow (1e308 did: numpy
+#: warnings, then a verdict on differences of inf and nan).
+MAX_METRIC = 1e100
+
+
+def _metric_size(value: float) -> float:
+    if abs(value) > MAX_METRIC:
+        raise ValueError(f"expected a metric value at most {MAX_METRIC:g} in size")
+    return value
+
+
+MetricValue = Annotated[float, AfterValidator(_metric_size)]
+
+
 class MetricRecord(StrictModel):
     """One metric of one (scenario, agent): mean over seeds and the per-seed values."""
 
-    mean: float
+    mean: MetricValue
     n_seeds: int = Field(ge=1)
-    per_seed: dict[int, float] = Field(min_length=1, description="seed -> metric (mean over the run's episodes)")
+    per_seed: dict[int, MetricValue] = Field(min_length=1,
+                                             description="seed -> metric (mean over the run's episodes)")
 
 
 class BaselineEntry(StrictModel):
@@ -86,6 +102,16 @@ class Baseline(StrictModel):
     metrics: list[str] = Field(min_length=1)
     bootstrap: BootstrapSettings = Field(default_factory=BootstrapSettings)
     entries: list[BaselineEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_entry_each(self) -> Baseline:
+        """A (scenario, agent) recorded twice: the gate read the first and silently ignored the second."""
+        seen: set[tuple[str, str]] = set()
+        for e in self.entries:
+            if (e.scenario, e.agent) in seen:
+                raise ValueError(f"entries: ({e.scenario}, {e.agent}) is recorded twice; expected one entry each")
+            seen.add((e.scenario, e.agent))
+        return self
 
     def entry(self, scenario: str, agent: str) -> BaselineEntry | None:
         return next((e for e in self.entries if e.scenario == scenario and e.agent == agent), None)

@@ -103,9 +103,9 @@ from budgetgym.experiments.dataset_layout import (
 )
 from budgetgym.experiments.flighting import random_flighting
 
-__all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_FLOOR", "LIFT_SIGMA", "MAX_LIFT_TESTS", "SimulatedDataset",
-           "exposure_column", "read_lift_design", "simulate_dataset", "simulate_design_tests", "simulate_lift_tests",
-           "spend_column", "true_lift", "true_lifts", "write_dataset"]
+__all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_FLOOR", "LIFT_SIGMA", "MAX_LIFT_SIGMA", "MAX_LIFT_TESTS",
+           "SimulatedDataset", "exposure_column", "read_lift_design", "simulate_dataset", "simulate_design_tests",
+           "simulate_lift_tests", "spend_column", "true_lift", "true_lifts", "write_dataset"]
 
 #: The largest step cap and logit scale a scenario allows (``budget.max_step_multiple``, ``action.logit_scale``).
 MAX_STEP_MULTIPLE, MAX_LOGIT_SCALE = 100.0, 50.0
@@ -118,6 +118,9 @@ MAX_LIFT_TESTS = 1000
 LIFT_SIGMA = 0.15
 #: the smallest standard error of a simulated lift test, as a share of the KPI's mean per period
 LIFT_FLOOR = 1e-5
+#: The largest relative standard error a simulated test takes (a test 100 times noisier than its lift
+#: informs nothing; 1e308 wrote measured lifts and standard errors of inf).
+MAX_LIFT_SIGMA = 100.0
 #: The columns a lift design needs (module docstring).
 DESIGN_COLUMNS = ("channel", "x", "delta_x")
 #: The columns of a simulated lift test (``truth/lift_tests.csv``; ``lift_tests.csv`` without the last).
@@ -194,8 +197,9 @@ def simulate_dataset(
         raise BudgetGymError(f"--seed: expected a non-negative integer, got {seed}")
     if not 0 <= lift_tests <= MAX_LIFT_TESTS:
         raise BudgetGymError(f"--lift-tests: expected 0 to {MAX_LIFT_TESTS} tests, got {lift_tests}")
-    if not (np.isfinite(lift_sigma) and lift_sigma > 0):
-        raise BudgetGymError(f"--lift-sigma: expected a positive relative standard error, got {lift_sigma:g}")
+    if not (np.isfinite(lift_sigma) and 0 < lift_sigma <= MAX_LIFT_SIGMA):
+        raise BudgetGymError(f"--lift-sigma: expected a positive relative standard error, at most {MAX_LIFT_SIGMA:g}, "
+                             f"got {lift_sigma:g}")
     if periods < 1:
         raise BudgetGymError(f"--periods: expected a positive number of periods, got {periods}")
     family = load_family(scenario)

@@ -27,11 +27,12 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT, is_amount
 from budgetgym.planner.metrics import SLACK_RTOL, budget_marginal
 from budgetgym.planner.problem import PlanningProblem
 from budgetgym.planner.robust import Objective, objective_marginal_model, solve_with_weights
 
-__all__ = ["BudgetPoint", "budget_for_target", "parse_sweep", "solve_level", "sweep_budgets"]
+__all__ = ["BudgetPoint", "budget_for_target", "check_sweep", "parse_sweep", "solve_level", "sweep_budgets"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,20 @@ def parse_sweep(text: str) -> np.ndarray:
     if not (0 < low < high and np.isfinite(high)) or not 2 <= n <= 1001:
         raise BudgetGymError(f"--sweep {text!r}: expected 0 < LOW < HIGH and 2 <= N <= 1001, e.g. 0.5:2:21")
     return np.linspace(low, high, n)
+
+
+def check_sweep(multiples: np.ndarray, budget: float, label: str = "sweep") -> np.ndarray:
+    """``multiples`` as floats, each ``multiple x budget`` a budget a scenario holds (:data:`AMOUNT_RANGE`),
+    else a one-line error naming ``label`` (``--sweep '1:1e308:3'`` solved a level of budget ``inf``)."""
+    m = np.asarray(multiples, dtype=float).ravel()
+    for x in m:
+        level = float(x) * float(budget)  # Python floats: inf on overflow, no numpy warning
+        if not is_amount(level):
+            raise BudgetGymError(
+                f"{label}: the level {float(x):g} x the budget {budget:g} = {level:g} is not a budget a scenario "
+                f"holds ({AMOUNT_RANGE}); narrow LOW:HIGH"
+            )
+    return m
 
 
 def solve_level(
@@ -132,8 +147,10 @@ def budget_for_target(
     if lo is None:
         if gap(known[-1]) > 0:  # the target lies above the largest level: double until it is crossed
             lo = known[-1]
-            for _ in range(10):
-                nxt = solve_level(problem, objective, lo.budget * 2, lo)
+            for _ in range(10):  # within the budgets a scenario holds (a target beyond them is not reached)
+                if lo.budget >= MAX_AMOUNT:
+                    break
+                nxt = solve_level(problem, objective, min(lo.budget * 2, MAX_AMOUNT), lo)
                 if gap(nxt) <= 0:
                     hi = nxt
                     break
@@ -141,7 +158,9 @@ def budget_for_target(
         else:  # below the smallest level: halve
             hi = known[0]
             for _ in range(10):
-                nxt = solve_level(problem, objective, hi.budget / 2, hi)
+                if hi.budget <= MIN_AMOUNT:
+                    break
+                nxt = solve_level(problem, objective, max(hi.budget / 2, MIN_AMOUNT), hi)
                 if gap(nxt) >= 0:
                     lo = nxt
                     break

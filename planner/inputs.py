@@ -105,8 +105,13 @@ def read_current(
     if within_budget:
         B = scenario.budget.total
         if plan.sum() > B * (1 + 1e-9):
-            raise BudgetGymError(f"{source}: spends {plan.sum():,.2f}, more than the budget {B:,.2f}")
+            raise BudgetGymError(f"{source}: spends {_money(plan.sum())}, more than the budget {_money(B)}")
     return plan, what
+
+
+def _money(x: float) -> str:
+    """``1,234.50``, or ``1e+308`` for an amount beyond any budget (not a line of 300 digits)."""
+    return f"{x:,.2f}" if abs(x) < 1e16 else f"{x:g}"
 
 
 def _read_plan(text: str, scenario: Scenario, source: str, option: str) -> tuple[np.ndarray, str]:
@@ -137,7 +142,10 @@ def _read_plan(text: str, scenario: Scenario, source: str, option: str) -> tuple
         if len(value_cols) != 1:
             raise BudgetGymError(f"{source}: a per-channel table needs one column 'share', 'spend' or 'budget'")
         col = value_cols[0]
-        vals = numeric_column(df, col, source, "spend", nonnegative=True, boolean=False)
+        if not len(df):  # a header alone was read as a current plan of no spend at all
+            raise BudgetGymError(f"{source}: the table has no rows; expected one row per channel")
+        vals = numeric_column(df, col, source, "a share" if col == "share" else "spend", nonnegative=True,
+                              boolean=False)
         chans = [str(c) for c in df["channel"]]
         if len(set(chans)) != len(chans):
             raise BudgetGymError(f"{source}: column 'channel': a channel appears twice")

@@ -46,7 +46,14 @@ from budgetgym.envs.plan_value import check_plan
 from budgetgym.envs.scenario import Scenario
 from budgetgym.planner.curves import response_curves
 from budgetgym.planner.experiments import lift_design as beyond_design
-from budgetgym.planner.frontier import BudgetPoint, budget_for_target, frontier_table, parse_sweep, sweep_budgets
+from budgetgym.planner.frontier import (
+    BudgetPoint,
+    budget_for_target,
+    check_sweep,
+    frontier_table,
+    parse_sweep,
+    sweep_budgets,
+)
 from budgetgym.planner.inputs import plan_dates, read_current, read_history_file
 from budgetgym.planner.metrics import (
     beyond_history,
@@ -321,7 +328,10 @@ def plan(
     for label, t in (("--target-mroas", target_mroas), ("--target-mcpa", target_mcpa)):
         if t is not None and not (np.isfinite(t) and t > 0):
             raise BudgetGymError(f"{label}: expected a positive number, got {t:g}")
-    multiples = None if sweep is None else (parse_sweep(sweep) if isinstance(sweep, str) else np.asarray(sweep, float))
+    multiples = None if sweep is None else check_sweep(
+        parse_sweep(sweep) if isinstance(sweep, str) else np.asarray(sweep, float), B,
+        f"--sweep {sweep!r}" if isinstance(sweep, str) else "sweep",
+    )
     cur, cur_source = _current(current, sc)
 
     # 4 (first: a candidate for 1). the static plan: one split, even flighting

@@ -207,6 +207,10 @@ def _bad_cases() -> list[tuple[str, pd.DataFrame | str, list[str], str]]:
          "the header names column 'a_spend' twice"),
         ("semicolons", _good().to_csv(index=False, sep=";"), [],
          "expected comma-separated columns, got a header separated by ';'"),
+        # European CSV: the decimal commas split the rows, and the parser's "Expected 1 fields in line 2, saw 8"
+        # was all the user saw
+        ("semicolons, decimal commas", _good().to_csv(index=False, sep=";", decimal=","), [],
+         "expected comma-separated columns, got a header separated by ';'"),
         ("tabs", _good().to_csv(index=False, sep="\t"), [],
          "expected comma-separated columns, got a header separated by tabs"),
         ("uneven dates", edit(lambda df: df.__setitem__("date", uneven)), [],

@@ -26,6 +26,9 @@ def test_a_column_of_dates_and_its_step() -> None:
     [
         (["2024-01-01", "soon"], "column 'when', row 2: expected a date"),
         (["2024-01-01", "2024-01-01"], "row 2: date 2024-01-01 appears twice"),
+        # hourly data: "appears twice" alone sent the user looking for a duplicated row
+        (["2024-01-01 00:00", "2024-01-01 01:00"],
+         "row 2: date 2024-01-01 appears twice (rows 1 and 2 differ only in the time of day); expected one row per"),
         (["2024-01-08", "2024-01-01"], "row 2: dates must increase"),
         (["2024-01-01", "2024-01-08", "2024-01-16"], "row 3: dates are not evenly spaced"),
         (["2024-01-01"], "expected at least 2 periods, got 1"),

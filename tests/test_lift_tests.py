@@ -292,5 +292,12 @@ def test_simulate_then_calibrate_from_the_command_line(tmp_path: Path, capsys: p
     assert f"--lift-tests {tmp_path / 'sim' / 'lift_tests.csv'}" in out
     code, _, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "30", "--lift-tests", "2",
                            "--lift-sigma", "0", "--out", str(tmp_path / "bad"))
-    assert code == 2 and err.strip() == "error: --lift-sigma: expected a positive relative standard error, got 0"
+    assert code == 2 and err.strip() == ("error: --lift-sigma: expected a positive relative standard error, at most "
+                                         "100, got 0")
+    assert not (tmp_path / "bad").exists()
+    # 1e308 wrote lift_tests.csv with delta_y and sigma of inf
+    code, _, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "30", "--lift-tests", "2",
+                           "--lift-sigma", "1e308", "--out", str(tmp_path / "bad"))
+    assert code == 2 and err.strip() == ("error: --lift-sigma: expected a positive relative standard error, at most "
+                                         "100, got 1e+308")
     assert not (tmp_path / "bad").exists()

@@ -308,6 +308,10 @@ BAD_FILES = {
     "history-huge": ("history", "search,social,video\n1,2,3\n1e300,2,3\n",
                      ["spend must be at most 1e+15 a step", "got 1e+300 for search at step -1"]),
     # pandas read 'search' as the index and shifted the columns: "column 'video', row 1: ... an empty or NaN cell"
+    # a header alone was read as a current plan of no spend: exit 0, "uplift +3,478" over nothing
+    "current-header-only": ("current", "channel,spend\n", ["the table has no rows; expected one row per channel"]),
+    # the total was printed with every one of its 309 digits
+    "current-huge": ("current", "channel,spend\nsearch,1e308\n", ["spends 1e+308, more than the budget 84,000.00"]),
     "history-trailing-commas": ("history", "search,social,video\n1,2,3,\n4,5,6,\n",
                                 ["not a readable CSV table", "Expected 3 fields in line 2, saw 4"]),
 }
@@ -329,6 +333,9 @@ def test_a_bad_file_is_one_line_naming_the_file_and_field(tmp_path, capsys, case
 
 BAD_OPTIONS = {
     "sweep-reversed": (["--sweep", "2:1:5"], "--sweep '2:1:5': expected 0 < LOW < HIGH"),
+    # a level of budget inf was solved: a numpy overflow warning, then "budget: expected a positive amount, got inf"
+    "sweep-huge": (["--sweep", "1:1e308:3"], "--sweep '1:1e308:3': the level 5e+307 x the budget 84000 = inf is not"),
+    "sweep-tiny": (["--sweep", "1e-300:1:3"], "--sweep '1e-300:1:3': the level 1e-300 x the budget 84000"),
     "objective": (["--objective", "foo"], "--objective 'foo': expected 'mean' or 'cvar:ALPHA'"),
     "cvar-alpha": (["--objective", "cvar:2"], "--objective 'cvar:2': expected cvar:ALPHA with 0 < ALPHA <= 1"),
     "target-mroas-on-conversions": (["--target-mroas", "1.5"], "--target-mroas: this campaign's reward is conversions"),

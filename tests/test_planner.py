@@ -484,6 +484,13 @@ def test_targets_for_the_wrong_reward_are_refused() -> None:
         plan("delayed-5", target_mcpa=20.0, curves=False)
 
 
+def test_a_target_search_stays_within_the_budgets_a_scenario_holds() -> None:
+    # halving from the smallest budget a scenario holds (1e-6) asked for a scenario of budget 5e-7:
+    # "scenario 'stationary-3' (overridden): budget.total: Input should be greater than or equal to 0.000001"
+    res = plan("stationary-3", budget=1e-6, target_mcpa=1e-12, curves=False, lift_design="none")
+    assert res.target is not None and res.target["budget"] is None
+
+
 # ----------------------------------------------------------------------------- current and static
 def test_uplift_is_the_difference_of_evaluate_plan_values() -> None:
     res = plan("delayed-5", current="tv=0.1,video=0.1,audio=0.3,social=0.3,search=0.2", curves=False)

@@ -308,6 +308,12 @@ def _baseline_json(path: Path) -> dict[str, Any]:
         ("bad-value", lambda d: {**d, "entries": [{**d["entries"][0], "metrics": {"pct_of_oracle": {"mean": "x"}}}]},
          "entries[0].metrics.pct_of_oracle"),
         ("hash", lambda d: {**d, "config_hash": "0000000000000000"}, "--allow-config-change"),
+        # 1e308 passed: numpy overflow warnings, then a verdict on differences of inf and nan (exit 0)
+        ("huge-value", lambda d: {**d, "entries": [{**d["entries"][0], "metrics": {"pct_of_oracle": {
+            **d["entries"][0]["metrics"]["pct_of_oracle"], "per_seed": {"0": 1e308}}}}, *d["entries"][1:]]},
+         "per_seed.0: expected a metric value at most 1e+100 in size (got 1e+308)"),
+        # the second entry of a (scenario, agent) was silently ignored
+        ("entry-twice", lambda d: {**d, "entries": [d["entries"][0], *d["entries"]]}, "is recorded twice"),
     ],
 )
 def test_bad_baselines_exit_2_with_one_line(grid, tmp_path, capsys, name, content, needle):
