@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from mmm_synth import Truth, flighted_spend, synthesize
 
@@ -278,3 +279,21 @@ def test_multistart_fit_is_not_beaten_by_a_joint_least_squares(tmp_path: Path) -
                                max_nfev=300).cost for q0 in starts]
     assert min(found) >= sse * (1 - 1e-7), (min(found), sse)
     assert min(found[1:]) <= sse * (1 + 1e-6)  # and from a cold start it reaches the same optimum
+
+
+def test_the_fit_does_not_depend_on_the_kpis_units(tmp_path: Path) -> None:
+    """The same noisy data with the KPI in units 1e8 times larger (a KPI of about 1e-4 a period): the
+    same curves and the same fit. least_squares' gradient test is absolute, and on the small KPI the
+    fit stopped at its first point (R² 0.85 against 0.99)."""
+    synthesize(tmp_path / "d.csv", _truth(), _spend(), noise_sd=500.0, controls=_controls(), seed=3)
+    data = read_mmm_csv(tmp_path / "d.csv", date="date", kpi="revenue", spend=SPEND, controls="control0")
+    small = tmp_path / "small.csv"
+    table = pd.read_csv(tmp_path / "d.csv")
+    table["revenue"] *= 1e-8
+    table.to_csv(small, index=False)
+    tiny = read_mmm_csv(small, date="date", kpi="revenue", spend=SPEND, controls="control0")
+    fit, fit_tiny = fit_model(data, seed=0), fit_model(tiny, seed=0)
+    for name in ("decay", "kappa", "slope"):
+        np.testing.assert_allclose(fit_tiny.params()[name], fit.params()[name], rtol=1e-4)
+    np.testing.assert_allclose(fit_tiny.beta * 1e8, fit.beta, rtol=1e-4)
+    np.testing.assert_allclose(fit_tiny.contributions * 1e8, fit.contributions, rtol=1e-4, atol=1e-3)
