@@ -82,6 +82,10 @@ class BarrierProblem:
         else:
             cap = sc.budget.max_step_multiple
             locked = np.isclose(self.lo, self.hi)
+            # a locked channel is held at its lower bound (its lock row below), so its upper bound is that
+            # too: bounds [0, 2e-311] are a channel locked at share 0, not one with a sliver of room whose
+            # start sits 1e-311 from both barriers (their curvature overflowed to inf: NaN Newton steps)
+            self.hi = np.where(locked, self.lo, self.hi)
             lo_rows = [i for i in range(K) if not locked[i] and self.lo[i] > 0]
             hi_rows = [i for i in range(K) if not locked[i] and self.hi[i] < 1]
             # a channel locked at share 0 spends nothing: its spends are fixed at 0 by their bounds (a

@@ -198,7 +198,8 @@ def constant_split_search(
     rng = np.random.default_rng(rng_seed)
     initial += [project_bounded_simplex(rng.dirichlet(np.full(K, 0.5)), lo, hi) for _ in range(n_random)]
 
-    scale = max(abs(float(em.value(constant_split_plan(sc, initial[0])))), 1e-12)
+    # in the objective's own units, as the oracle's (an absolute floor flattens a campaign of tiny values)
+    scale = max(abs(float(em.value(constant_split_plan(sc, initial[0])))), em.value_scale * 1e-6) or 1.0
 
     def loss(q: np.ndarray) -> tuple[float, np.ndarray]:
         J, g, _ = em.derivatives(constant_split_plan(sc, q), hessian=False)

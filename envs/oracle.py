@@ -153,9 +153,9 @@ def candidate_plans(
     exact value (:func:`evaluate_plan`)."""
     prob = BarrierProblem(sc, em)
     y0 = prob.interior()
-    prob.j_scale = max(
-        abs(float(em.value(prob.plan(y0)))), em.value_scale * 1e-6, 1e-12
-    )
+    # the objective's scale, in its own units: an absolute floor (it was 1e-12) flattened a campaign
+    # whose values are tiny (a value per conversion of 1e-40) until the barrier alone set the plan
+    prob.j_scale = max(abs(float(em.value(prob.plan(y0)))), em.value_scale * 1e-6) or 1.0
     warm: tuple[np.ndarray, np.ndarray | None] | None = None
     if start is not None:
         X0 = np.maximum(np.asarray(start, dtype=float), 0.0)

@@ -324,6 +324,39 @@ def scenarios(**kwargs: Any) -> st.SearchStrategy[Scenario]:
     )
 
 
+@st.composite
+def segmented_scenario_dicts(draw: st.DrawFn, max_segments: int = 3, **kwargs: Any) -> dict[str, Any]:
+    """:func:`scenario_dicts` (``kwargs``) turned into a scenario with 1..max_segments overlapping
+    audience segments: the channels' curves, delays and values move to the segments (each segment
+    takes a random channel's, so magnitudes stay scaled to the budget), reach shares drawn per
+    channel (zeros included, each channel's summing to at most 1, a channel reaching no segment
+    allowed), effectiveness in [0, 5], sizes summing to 1 (down to 1e-3)."""
+    d = draw(scenario_dicts(**kwargs))
+    channels = d["channels"]
+    parts = [{key: ch.pop(key) for key in ("saturation", "delay", "value")} for ch in channels]
+    k, s_count = len(channels), draw(st.integers(1, max_segments))
+    raw = np.array([[draw(st.one_of(st.just(0.0), st.floats(1e-3, 1.0))) for _ in range(s_count)] for _ in range(k)])
+    scale = np.array([draw(st.floats(0.0, 1.0)) if draw(st.booleans()) else 1.0 for _ in range(k)])
+    reach = raw / np.maximum(raw.sum(axis=1, keepdims=True), 1e-300) * scale[:, None]
+    sizes = np.array([draw(_log_uniform(1e-3, 1.0)) for _ in range(s_count)])
+    sizes /= sizes.sum()
+    segments = []
+    for s in range(s_count):
+        src = parts[draw(st.integers(0, k - 1))]
+        reached = [i for i in range(k) if reach[i, s] > 0]
+        segments.append({
+            "name": f"s{s}",
+            "size": float(sizes[s]) if s < s_count - 1 else float(1.0 - sizes[:-1].sum()),
+            "saturation": src["saturation"],
+            "delay": src["delay"],
+            "value": src["value"],
+            "reach": {channels[i]["name"]: float(min(1.0, reach[i, s])) for i in reached},
+            "effectiveness": {channels[i]["name"]: draw(st.floats(0.0, 5.0)) for i in reached if draw(st.booleans())},
+        })
+    d["segments"] = segments
+    return d
+
+
 #: Action entries: ordinary values in range plus NaN, infinities, huge, negative and
 #: out-of-range (wrong-sign / beyond [-1, 1]) values.
 action_entries = st.one_of(

@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import action_entries, build_scenario, scenarios
+from conftest import action_entries, build_scenario, scenarios, segmented_scenario_dicts
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -179,6 +179,26 @@ def test_expected_rewards_sum_to_the_plan_value_of_the_spend_made(sc, data, seed
         total += r
     assert evaluate_plan(sc, np.array(spend), path=env.path) == pytest.approx(total, rel=1e-12, abs=1e-300)
     assert evaluate_plan(sc, np.array(spend), seed=seed) == pytest.approx(total, rel=1e-12, abs=1e-300)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(d=segmented_scenario_dicts(max_channels=4, max_horizon=8), data=st.data(), seed=st.integers(0, 2**32 - 1))
+def test_segmented_scenarios_keep_every_promise_for_any_action(d, data, seed):
+    # Audience segments (overlapping reach, effectiveness, per-segment curves, delays and values)
+    # change the response, never the spend rules: the same budget, share-bound, pacing and
+    # observation checks under hostile actions, and the expected rewards are evaluate_plan's.
+    sc = scenario_from_dict(d, source="hypothesis segmented scenario")
+    assert sc.segments is not None
+    dim = sc.n_channels + int(sc.budget.pacing == "agent")
+    actions = _draw_actions(data, sc.horizon, dim)
+    _check_episode(sc, actions, seed, cast_float32=data.draw(st.booleans(), label="cast_float32"))
+    env = ChannelBudgetEnv(sc)
+    env.reset(seed=seed)
+    infos = [env.step(a)[4] for a in actions]
+    spend = np.array([i["spend"] for i in infos])
+    assert all(np.all(np.isfinite(i["expected_conversions"])) and np.all(i["conversions"] >= 0) for i in infos)
+    steps = evaluate_plan(sc, spend, path=env.path, per_step=True)
+    np.testing.assert_allclose(steps, [i["expected_reward"] for i in infos], rtol=1e-12, atol=1e-300)
 
 
 @settings(max_examples=40, deadline=None)

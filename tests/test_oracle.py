@@ -20,12 +20,14 @@ import functools
 
 import numpy as np
 import pytest
-from conftest import hill_channel
+from conftest import build_scenario, channel, hill_channel
 from scipy.optimize import minimize
 
 from budgetgym.envs import (
     ChannelBudgetEnv,
     ChannelModel,
+    Scenario,
+    best_constant_split,
     check_plan,
     evaluate_plan,
     list_scenarios,
@@ -808,3 +810,37 @@ def test_kkt_equal_marginal_returns_inside_bounds(name: str) -> None:
         assert np.all(grad[t, at_lo] <= lam * (1 + 1e-4))
         assert np.all(grad[t, at_hi] >= lam * (1 - 1e-4))
     assert n_compared >= 1
+
+
+@pytest.mark.parametrize("slope", [1.0, 2.5])
+def test_a_channel_capped_at_a_subnormal_share_is_a_channel_locked_at_zero(slope: float) -> None:
+    """Agent pacing, a channel whose ``max_share`` is 1e-300 (found by the plan property test: a cap of
+    2e-311): the barrier counted it as locked yet started it 1e-300 from both of its bounds, whose
+    curvature overflowed to inf; the Newton steps went NaN and the concave oracle stopped at 111.1,
+    22% below the best constant split (142.9). It is now the same problem as a cap of 0."""
+    def scenario(cap: float) -> Scenario:
+        sat = {"type": "hill", "max_response": 50.0, "half_saturation": 10_000.0, "slope": slope}
+        return build_scenario(budget={"total": 1000.0, "pacing": "agent", "max_step_multiple": 2.0}, horizon=2,
+                              channels=[channel("a", max_share=cap), channel("b", saturation=sat), channel("c")])
+
+    tiny, zero = solve_oracle(scenario(1e-300)), solve_oracle(scenario(0.0))
+    assert not check_plan(scenario(1e-300), tiny.plan)
+    assert tiny.expected_reward == pytest.approx(zero.expected_reward, rel=1e-12)
+    assert tiny.expected_reward >= best_constant_split(scenario(1e-300)).expected_reward * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("pacing", ["even", "agent"])
+def test_the_oracle_does_not_depend_on_the_units_of_value(pacing: str) -> None:
+    """Every value per conversion times 1e-40 multiplies every plan's revenue by 1e-40 and changes no
+    ranking: the same plan. The barrier scaled the objective by at least 1e-12 (an absolute floor), so a
+    campaign of tiny values was flat and the barrier alone placed the plan (found by the plan property
+    test: 38% below the best constant split with a value of 3.5e-40)."""
+    def scenario(value: float) -> Scenario:
+        chans = [channel(f"c{i}", value={"mean": value * (1 + i)},
+                         adstock={"type": "geometric", "decay": 0.3 * i}) for i in range(3)]
+        return build_scenario(budget={"total": 3000.0, "pacing": pacing}, horizon=4, reward="revenue",
+                              channels=chans)
+
+    unit, tiny = solve_oracle(scenario(1.0)), solve_oracle(scenario(1e-40))
+    np.testing.assert_allclose(tiny.plan, unit.plan, rtol=1e-6, atol=1e-6 * 3000.0 / 4)
+    assert tiny.expected_reward == pytest.approx(1e-40 * unit.expected_reward, rel=1e-9)

@@ -15,13 +15,13 @@ import math
 
 import numpy as np
 import pytest
-from conftest import action_entries, scenarios
+from conftest import action_entries, scenarios, segmented_scenario_dicts
 from gymnasium.utils.env_checker import data_equivalence
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from budgetgym.envs import ChannelBudgetEnv
+from budgetgym.envs import ChannelBudgetEnv, scenario_from_dict
 from budgetgym.envs.family import ScenarioFamily, load_family
 from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
@@ -71,6 +71,36 @@ def test_per_env_rows_are_single_envs_for_any_scenario(sc, data, seed) -> None:
     assert data_equivalence(ref.reset(seed=seed), vec.reset(seed=seed), exact=True)
     for a in actions:
         assert data_equivalence(ref.step(a), vec.step(a), exact=True)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(d=segmented_scenario_dicts(max_channels=4, max_horizon=6), data=st.data(), seed=st.integers(0, 2**16))
+def test_segmented_rows_keep_the_budget_and_are_single_envs_under_hostile_actions(d, data, seed) -> None:
+    """With audience segments (the batched segment core, ``vector_segments``): no row spends more
+    than the budget, observations stay finite and in the space in both random-number modes, and
+    ``per_env`` rows are the single environment's, exactly, through the autoreset."""
+    sc = scenario_from_dict(d, source="hypothesis segmented scenario")
+    dim = sc.n_channels + int(sc.budget.pacing == "agent")
+    actions = _hostile(data, sc.horizon + 1, dim)  # the last: the autoreset step
+    B = sc.budget.total
+    ref = SyncVectorEnv([lambda: ChannelBudgetEnv(sc) for _ in range(N)])
+    assert data_equivalence(ref.reset(seed=seed), ChannelBudgetVectorEnv(sc, N).reset(seed=seed), exact=True)
+    vec = ChannelBudgetVectorEnv(sc, N)
+    vec.reset(seed=seed)
+    for a in actions:
+        assert data_equivalence(ref.step(a), vec.step(a), exact=True)
+    env = ChannelBudgetVectorEnv(sc, N, rng="batched")
+    env.reset(seed=seed)
+    spent: list[list[float]] = [[] for _ in range(N)]
+    for a in actions[:-1]:
+        obs, reward, _, _, info = env.step(a)
+        assert np.all(np.isfinite(info["spend"])) and np.all(info["spend"] >= 0.0)
+        for i in range(N):
+            spent[i].extend(info["spend"][i].tolist())
+        assert np.all(info["cumulative_spend"] <= B)
+        assert obs.dtype == np.float32 and np.all(np.isfinite(obs)) and env.observation_space.contains(obs)
+        assert np.all(np.isfinite(reward)) and np.all(np.isfinite(info["expected_reward"]))
+    assert all(math.fsum(s) <= B for s in spent)
 
 
 def _scribble(x: object) -> None:

@@ -1,0 +1,81 @@
+"""Every agent's action is a valid action, whatever the campaign and whatever it observes (hypothesis).
+
+For any valid scenario (``conftest.scenarios``: 1-4 channels, share bounds incl. locked and zero-capped
+channels, both pacings, every reward and noise kind), every registered agent, built from the env as a
+user builds it (``proportional`` / ``historical`` with arbitrary non-negative weights, zeros and huge
+values included), returns on each call of ``predict`` a float32 action of the action space's shape,
+finite and in [-1, 1] (``action_space.contains``):
+
+* along an episode it plays and learns from (``predict`` then ``update`` with the env's transition);
+* on arbitrary observations of the observation space (its bounds, zeros, random points) fed to an
+  agent that has learnt from that episode: no observation a wrapper or a replay can hand it makes an
+  agent emit NaN, an infinity or an out-of-range entry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from conftest import scenarios
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from budgetgym.agents import list_agents, make_agent
+from budgetgym.envs import ChannelBudgetEnv
+
+#: Agents with parameters a user must give: drawn below (any non-negative values, one positive).
+NEEDS = {"proportional": "weights", "historical": "spend"}
+#: Registered agents (the oracle is built from the scenario, as make_agent does for it).
+AGENTS = list_agents()
+
+_value = st.one_of(st.just(0.0), st.floats(1e-6, 1e9), st.sampled_from([1.0, 1e-300, 1e300]))
+
+
+def _assert_valid(action: Any, env: ChannelBudgetEnv, where: str) -> None:
+    a = np.asarray(action)
+    assert a.dtype == np.float32, where
+    assert a.shape == env.action_space.shape, where
+    assert np.all(np.isfinite(a)), f"{where}: {a}"
+    assert env.action_space.contains(a), f"{where}: {a}"
+
+
+def _observations(env: ChannelBudgetEnv, rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    """The space's corners (low, high, zeros clipped into it) and ``n`` random points of it."""
+    space = env.observation_space
+    lo, hi = space.low.astype(np.float64), space.high.astype(np.float64)
+    out = [space.low.copy(), space.high.copy(), np.clip(np.zeros_like(space.low), space.low, space.high)]
+    for _ in range(n):
+        x = rng.uniform(lo, hi)
+        corner = rng.random(lo.shape) < 0.3  # some entries at a bound
+        x = np.where(corner, np.where(rng.random(lo.shape) < 0.5, lo, hi), x)
+        out.append(x.astype(np.float32))
+    return out
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(sc=scenarios(max_channels=4, max_horizon=5), data=st.data(), seed=st.integers(0, 2**16))
+def test_every_agent_acts_validly_on_any_campaign_and_any_observation(sc: Any, data: Any, seed: int) -> None:
+    env = ChannelBudgetEnv(sc)
+    rng = np.random.default_rng(seed)
+    for name in AGENTS:
+        params: dict[str, Any] = {}
+        if name in NEEDS:
+            values = data.draw(st.lists(_value, min_size=sc.n_channels, max_size=sc.n_channels), label=name)
+            if not any(v > 0 for v in values):
+                values[0] = 1.0
+            params[NEEDS[name]] = values
+        agent = make_agent(name, sc if name == "oracle" else env, **params)
+        agent.reset(seed)
+        obs, _ = env.reset(seed=seed)
+        start = np.ones(1, dtype=bool)
+        for t in range(sc.horizon):
+            action, _ = agent.predict(obs, episode_start=start, deterministic=bool(t % 2))
+            start = np.zeros(1, dtype=bool)
+            _assert_valid(action, env, f"{name} step {t}")
+            next_obs, reward, _, _, info = env.step(action)
+            agent.update(obs, action, float(reward), next_obs, info)
+            obs = next_obs
+        for i, x in enumerate(_observations(env, rng, 4)):
+            action, _ = agent.predict(x, deterministic=bool(i % 2))
+            _assert_valid(action, env, f"{name} on observation {x}")
