@@ -10,7 +10,8 @@ the agent's wall time per episode.
 
 Besides the registered agents (``model_thompson``, ``greedy``, ``equal``, ... with default
 parameters), ``best_constant`` is **the per-draw best constant split**: one share vector
-played at ``B/T`` every step, chosen in hindsight with the draw's true parameters on its
+played at ``B/T`` every step (at its best even step spend, at most ``B/T``, under agent pacing
+with a profit reward), chosen in hindsight with the draw's true parameters on its
 nominal path (:func:`budgetgym.envs.best_constant_split`), then scored on the episode's path like
 the agents. It is the upper bound of every fixed-split agent, draw by draw.
 

@@ -42,6 +42,12 @@ from budgetgym.envs.path import ScenarioPath
 
 __all__ = ["ExpectedModel", "MeanExpectedModel", "expected_model"]
 
+#: The most memory the stacked members' lag matrices ``[N, K, T, T]`` may take (a copy of what the
+#: members already hold): past it the mean loops over its members (:class:`_MemberStack`). 512 MiB
+#: stacks 1,600 draws of a daily window (``T = 91``, ``K = 5``) but not 1,000 draws of a year of days,
+#: which would add 5 GiB to the members' own 5 GiB.
+MAX_STACK_BYTES = 512 * 2**20
+
 
 class ExpectedModel:
     """Whole-plan expected reward ``J(X)`` with gradient and Hessian blocks (see module docstring)."""
@@ -193,7 +199,8 @@ class _MemberStack:
     ``[N, K, D, T]`` (``D`` the longest window) instead of ``N K`` matrix products of ``T x T``
     (``O(T^3)`` each; on a daily window, ``T = 91``, most of the barrier method's time). The same
     numbers to rounding (sums in another order); :meth:`of` returns ``None`` when a member is not a
-    plain :class:`ExpectedModel` or a kernel is not geometric, and the mean then loops over members.
+    plain :class:`ExpectedModel`, a kernel is not geometric, or the stacked lag matrices would take more
+    than :data:`MAX_STACK_BYTES` (they copy the members' own), and the mean then loops over members.
     """
 
     def __init__(self, members: list[ExpectedModel], weights: np.ndarray, kernel: tuple[np.ndarray, ...]):
@@ -226,6 +233,8 @@ class _MemberStack:
         first = members[0]
         if any(m.horizon != first.horizon or m.n_channels != first.n_channels or m.spend_cost != first.spend_cost
                for m in members):
+            return None
+        if sum(m.lag.nbytes for m in members) > MAX_STACK_BYTES:  # the stack copies every member's lag
             return None
         T = first.horizon
         thetas, windows, scales = [], [], []

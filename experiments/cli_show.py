@@ -87,9 +87,11 @@ def show_cmd(
             ("oracle", oracle, f"  (over the episode: {split_of(spend / spend.sum())}; per step: budgetgym plan)")]
     for label, value, note in rows:
         con.print(f"  {label:<20}{value:>16,.1f}{100 * value / oracle:>9.2f}% of oracle{note}", markup=False)
+    step = float(best.plan[0].sum())  # under agent pacing with a profit reward it may be below B/T
+    of = f" of the {sc.step_budget:,.0f} available" if step < sc.step_budget * (1 - 1e-9) else ""
     con.print(
         f"dynamic headroom: {100 * (oracle - best.expected_reward) / oracle:.2f} points of the oracle "
-        f"(oracle minus the best constant split: one split every step at {sc.step_budget:,.0f} per step)",
+        f"(oracle minus the best constant split: one split every step at {step:,.0f} per step{of})",
         markup=False,
     )
 

@@ -401,7 +401,8 @@ def load_experiment(
     resolved and every non-learner built on each of its scenarios
     (:func:`~budgetgym.experiments.tasks.check_grid`), so a misspelt agent, an unknown scenario,
     a bad override or a bad parameter fails here, naming the file and the field. The check is recorded
-    on the config (:func:`~budgetgym.experiments.tasks.checked_grid`): running it does not repeat it.
+    on the config (:func:`~budgetgym.experiments.tasks.checked_grid`) for the next plan of it: running it
+    does not repeat it (a second run reads the scenario files again).
 
     Raises
     ------
@@ -427,7 +428,7 @@ def load_experiment(
     from budgetgym.experiments.tasks import checked_grid  # builds agents: imports the agents package
 
     try:
-        checked_grid(config)  # once: run_experiment's plan_experiment reuses it
+        checked_grid(config)  # once: run_experiment's plan_experiment takes it
     except BudgetGymError as err:
         raise BudgetGymError(f"{source}: {err}") from None
     return config

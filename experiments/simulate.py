@@ -310,9 +310,10 @@ def lift_floor(kpi: np.ndarray) -> float:
 
 
 def simulate_lift_tests(sc: Scenario, spent: np.ndarray, n: int, rel_sigma: float, seed: int, *,
-                        floor: float) -> pd.DataFrame:
+                        floor: float = 0.0) -> pd.DataFrame:
     """``n`` lift tests on ``sc`` for a dataset that spent ``spent`` ``[T, K]`` (module docstring), their
-    standard errors at least ``floor`` (:func:`lift_floor`): ``channel`` (the spend column), ``x``,
+    standard errors at least ``floor`` (:func:`lift_floor`, which :func:`simulate_dataset` passes; the
+    default 0 is the rule before the floor, the same numbers): ``channel`` (the spend column), ``x``,
     ``delta_x``, ``delta_y``, ``sigma``, ``true_delta_y``."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 19]))
     mean = spent.mean(axis=0)
@@ -333,7 +334,7 @@ def _measure(sc: Scenario, bases: np.ndarray, index: np.ndarray, delta_x: np.nda
     rows = []
     for j, i in enumerate(index):
         lift = float(truth[j])
-        sigma = max(rel_sigma * abs(lift), floor)
+        sigma = max(rel_sigma * max(abs(lift), 1e-9), floor)  # never 0, with or without a floor
         rows.append({"channel": spend_column(sc.channel_names[int(i)]), "x": float(bases[j, i]),
                      "delta_x": float(delta_x[j]), "delta_y": lift + sigma * float(rng.standard_normal()),
                      "sigma": sigma, "true_delta_y": lift})
@@ -357,10 +358,10 @@ def read_lift_design(design: str | Path | pd.DataFrame, names: list[str]) -> tup
 
 
 def simulate_design_tests(sc: Scenario, spent: np.ndarray, index: np.ndarray, x: np.ndarray, delta_x: np.ndarray,
-                          rel_sigma: float, seed: int, *, floor: float) -> pd.DataFrame:
+                          rel_sigma: float, seed: int, *, floor: float = 0.0) -> pd.DataFrame:
     """The designed tests (channel ``index[j]`` from ``x[j]`` by ``delta_x[j]``) on ``sc`` for a dataset
-    that spent ``spent`` ``[T, K]`` (module docstring), their standard errors at least ``floor``,
-    in :func:`simulate_lift_tests`' columns."""
+    that spent ``spent`` ``[T, K]`` (module docstring), their standard errors at least ``floor`` (as for
+    :func:`simulate_lift_tests`), in :func:`simulate_lift_tests`' columns."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 23]))
     bases = np.tile(spent.mean(axis=0), (len(index), 1))
     bases[np.arange(len(index)), index] = x

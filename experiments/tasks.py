@@ -251,18 +251,24 @@ def check_grid(config: ExperimentConfig) -> list[Campaign]:
     return campaigns
 
 
-def checked_grid(config: ExperimentConfig) -> list[Campaign]:
-    """:func:`check_grid` of ``config``, once: the result is kept on the (immutable) config with the
-    content it checked, so :func:`plan_experiment` after
+def checked_grid(config: ExperimentConfig, *, keep: bool = True) -> list[Campaign]:
+    """:func:`check_grid` of ``config``, once per command: the result is kept on the (immutable) config
+    with the content it checked, so :func:`plan_experiment` after
     :func:`~budgetgym.experiments.config.load_experiment` (``budgetgym run``) reuses the campaigns,
     while a config never checked, or a copy with other content (``model_copy(update=...)``), is
-    checked. ``imports`` must be imported first."""
+    checked. ``keep=False`` (:func:`plan_experiment`) takes the record off the config: the campaigns
+    hold the scenario and family files as they were read, so the next plan of the same config (a
+    notebook's second ``run_experiment`` after a scenario file was edited) reads them again, as a new
+    command would. ``imports`` must be imported first."""
     content = config.model_dump_json()
     done = config._checked
+    config._checked = None
     if done is not None and done[0] == content:
-        return done[1]
-    campaigns = check_grid(config)
-    config._checked = (content, campaigns)
+        campaigns = done[1]
+    else:
+        campaigns = check_grid(config)
+    if keep:
+        config._checked = (content, campaigns)
     return campaigns
 
 
@@ -276,7 +282,7 @@ def plan_experiment(
     """
     imports = tuple(config.imports)
     import_modules(imports)
-    campaigns = checked_grid(config)
+    campaigns = checked_grid(config, keep=False)  # load_experiment's check, used once
     for i, spec in enumerate(config.agents):
         if spec.train is not None:
             if spec.params or spec.scenario_params:

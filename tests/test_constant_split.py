@@ -320,3 +320,22 @@ def test_profit_that_every_spend_loses_spends_nothing():
     assert np.all(res.plan == 0.0)
     np.testing.assert_allclose(res.shares, [0.5, 0.5])
     assert res.expected_reward == pytest.approx(0.0, abs=1e-12)
+
+
+def test_show_names_the_static_step_spend_under_agent_pacing_with_profit(capsys, tmp_path):
+    """``budgetgym show`` said the best constant split spends ``B/T`` every step ("one split every step
+    at 2,000 per step") after it had become free to spend less under agent pacing with a profit reward:
+    the line names the step spend the split was valued at."""
+    import yaml
+
+    sc = _profit(adstock=False)
+    path = tmp_path / "profit-agent.yaml"
+    path.write_text(yaml.safe_dump(sc.model_dump(mode="json")), encoding="utf-8")
+    code, out, _ = run_cli(capsys, "show", str(path))
+    assert code == 0, out
+    step = float(best_constant_split(sc, path=solve_oracle(sc).path).plan[0].sum())
+    assert step < 0.5 * sc.step_budget
+    m = re.search(r"one split every step at ([\d,.]+) per step of the ([\d,.]+) available", out)
+    assert m is not None, out
+    assert _number(m.group(1)) == pytest.approx(step, abs=0.5)
+    assert _number(m.group(2)) == pytest.approx(sc.step_budget)

@@ -497,3 +497,24 @@ def test_mean_model_of_other_kernels_loops_over_its_members() -> None:
     X = np.full((40, 3), 500.0)
     J, g, H = mean.derivatives(X)
     assert J == pytest.approx(np.mean([m.value(X) for m in members]), rel=1e-13)
+
+
+def test_mean_model_does_not_stack_members_past_its_memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stack copies every member's lag matrices ``[K, T, T]``: at 1,000 draws of a year of days that
+    is 5 GiB more than the members hold. Past ``MAX_STACK_BYTES`` the mean loops over its members (the
+    same numbers, the members' memory only)."""
+    import budgetgym.envs.expected as expected
+    from budgetgym.envs.expected import MeanExpectedModel
+
+    members = _geometric_members()
+    need = sum(m.lag.nbytes for m in members)
+    monkeypatch.setattr(expected, "MAX_STACK_BYTES", need)
+    assert MeanExpectedModel(members)._stacked() is not None  # at the limit: stacked
+    monkeypatch.setattr(expected, "MAX_STACK_BYTES", need - 1)
+    mean = MeanExpectedModel(members)
+    assert mean._stacked() is None
+    X = np.full((40, 3), 700.0)
+    J, g, H = mean.derivatives(X)
+    parts = [m.derivatives(X) for m in members]
+    assert J == pytest.approx(np.mean([j for j, _, _ in parts]), rel=1e-13)
+    np.testing.assert_allclose(H, np.mean([h for _, _, h in parts], axis=0), rtol=1e-12)

@@ -217,3 +217,24 @@ def test_a_test_of_a_zero_lift_has_the_floor_error_and_calibrate_reads_it(tmp_pa
                            "--lift-tests", str(sim / "lift_tests.csv"), "--draws", "3", "--out", str(tmp_path / "fit"))
     assert code == 0, err
     assert (tmp_path / "fit" / "family.yaml").is_file()
+
+
+def test_simulate_lift_tests_called_as_before_the_floor_gives_the_same_tests() -> None:
+    """``simulate_lift_tests`` and ``simulate_design_tests`` are public (``__all__``): the floor came in
+    as a required keyword, so a caller of the documented signature got a TypeError. Without ``floor``
+    they are the tests of the rule before it, drawn as before: sd 15% of the true lift."""
+    from budgetgym.experiments.simulate import LIFT_SIGMA, simulate_design_tests, simulate_lift_tests, true_lifts
+
+    sc = load_scenario("stationary-3")
+    spent = np.full((sc.horizon, sc.n_channels), sc.step_budget / sc.n_channels)
+    tests = simulate_lift_tests(sc, spent, 4, LIFT_SIGMA, 7)
+    np.testing.assert_allclose(tests["sigma"], LIFT_SIGMA * np.abs(tests["true_delta_y"]), rtol=1e-12)
+    rng = np.random.default_rng(np.random.SeedSequence([7, 19]))  # the module docstring's stream
+    z = rng.standard_normal(4)
+    np.testing.assert_allclose(tests["delta_y"], tests["true_delta_y"] + tests["sigma"] * z, rtol=1e-12)
+    index, x, dx = np.array([0, 2]), np.array([100.0, 300.0]), np.array([50.0, 300.0])
+    design = simulate_design_tests(sc, spent, index, x, dx, LIFT_SIGMA, 7)
+    bases = np.tile(spent.mean(axis=0), (2, 1))
+    bases[np.arange(2), index] = x
+    np.testing.assert_allclose(design["true_delta_y"], true_lifts(sc, bases, index, dx), rtol=1e-12)
+    np.testing.assert_allclose(design["sigma"], LIFT_SIGMA * np.abs(design["true_delta_y"]), rtol=1e-12)

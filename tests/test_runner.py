@@ -534,3 +534,25 @@ def test_a_command_checks_its_grid_once(tmp_path: Path, monkeypatch: pytest.Monk
     assert calls == ["tiny", "tiny"]
     plan_experiment(experiment(), tmp_path / "third")  # never loaded: checked here
     assert len(calls) == 3
+
+
+def test_a_config_planned_again_reads_its_scenario_files_again(tmp_path: Path) -> None:
+    """``load_experiment``'s check is reused by the plan of that command only: kept on the config for
+    good, every later ``run_experiment`` of it (a notebook's loop: edit the scenario file, run again)
+    ran the scenario as first read, silently, where each run read the file before."""
+    import yaml
+
+    sc_path = tmp_path / "mine.yaml"
+    data = load_scenario("stationary-3").override({"horizon": HORIZON}).model_dump(mode="json")
+    data["name"] = "mine"
+    sc_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    exp = experiment(seeds=1, episodes=1, scenarios=[{"scenario": str(sc_path), "label": "m"}])
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(exp.model_dump(mode="json")), encoding="utf-8")
+    cfg = load_experiment(path)
+    _, first = plan_experiment(cfg, tmp_path / "a")
+    assert {t.scenario.budget.total for t in first} == {data["budget"]["total"]}
+    data["budget"]["total"] = 2 * data["budget"]["total"]
+    sc_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    _, second = plan_experiment(cfg, tmp_path / "b")
+    assert {t.scenario.budget.total for t in second} == {data["budget"]["total"]}
