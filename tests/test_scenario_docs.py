@@ -1,0 +1,150 @@
+"""The scenario schema reference (configs/README.md) cannot drift from the pydantic models: every
+field table lists exactly its model's fields, a literal default is the model's default, "required"
+marks exactly the required fields, and a numeric range written as ``lo – hi`` (or with ``≤``, ``<``,
+``>``) is the model's bound."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import get_args
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from budgetgym.envs import scenario_parts as parts
+from budgetgym.envs.scenario import Scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = (ROOT / "configs" / "README.md").read_text(encoding="utf-8")
+LINES = DOC.splitlines()
+
+# model -> the fields its table leaves out on purpose (the variant's discriminator is its heading)
+MODELS: dict[type[BaseModel], set[str]] = {
+    Scenario: set(),
+    parts.BudgetConfig: set(),
+    parts.ChannelConfig: set(),
+    parts.CostConfig: set(),
+    parts.GeometricAdstock: {"type"},
+    parts.WeibullAdstock: set(),
+    parts.HillSaturation: {"type"},
+    parts.LogisticSaturation: {"type"},
+    parts.GeometricDelay: {"type"},
+    parts.GammaDelay: {"type"},
+    parts.ValueConfig: set(),
+    parts.SeasonalComponent: set(),
+    parts.DriftConfig: set(),
+    parts.ShockConfig: set(),
+    parts.NoiseConfig: set(),
+    parts.BaselineConfig: set(),
+    parts.SegmentConfig: set(),
+    parts.ActionConfig: set(),
+}
+# the table of SeasonalComponent's fields follows the text naming SeasonalityConfig
+ANCHOR = {parts.SeasonalComponent: "SeasonalityConfig"}
+
+
+def _cells(line: str) -> list[str]:
+    """A markdown table row's cells (``\\|`` inside a cell is not a separator)."""
+    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
+
+
+def field_table(model: type[BaseModel]) -> dict[str, list[str]]:
+    """``field -> cells`` of the first ``| Field |`` table after the first "model `Name`" mention."""
+    name = ANCHOR.get(model, model.__name__)
+    start = next(i for i, line in enumerate(LINES) if re.search(rf"[Mm]odel `{name}`", line))
+    i = next(j for j in range(start, len(LINES)) if LINES[j].startswith("| Field |"))
+    rows: dict[str, list[str]] = {}
+    for line in LINES[i + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = _cells(line)
+        for field in re.findall(r"`(\w+)`", cells[0]):
+            rows[field] = cells
+    return rows
+
+
+def _number(text: str) -> float:
+    return float(text.replace("−", "-"))
+
+
+def documented_bounds(allowed: str) -> dict[str, float]:
+    """``{"ge"|"gt"|"le"|"lt": value}`` from an "Allowed" cell's leading numeric range, if any."""
+    num = r"−?\d+(?:\.\d+)?(?:e[+-]?\d+)?"
+    text = allowed.split(";")[0].split(",")[0].strip()
+    m = re.fullmatch(rf"({num}) – ({num})(?: items)?", text)
+    if m:
+        return {"ge": _number(m.group(1)), "le": _number(m.group(2))}
+    m = re.fullmatch(rf"({num}) (<|≤) \S+ (<|≤) ({num})", text)
+    if m:
+        return {"gt" if m.group(2) == "<" else "ge": _number(m.group(1)),
+                "lt" if m.group(3) == "<" else "le": _number(m.group(4))}
+    m = re.fullmatch(rf"> ({num}), ≤ ({num})", allowed.strip())
+    if m:
+        return {"gt": _number(m.group(1)), "le": _number(m.group(2))}
+    m = re.fullmatch(rf"≥ ({num})", text)
+    if m:
+        return {"ge": _number(m.group(1))}
+    return {}
+
+
+def model_bounds(info) -> dict[str, float]:
+    """The field's bounds, or (a mapping or list of bounded numbers) its items' bounds."""
+    out: dict[str, float] = {}
+    metadata = list(info.metadata)
+    if not metadata:
+        inner = [m for arg in get_args(info.annotation) for m in getattr(arg, "__metadata__", ())]
+        metadata = [b for m in inner for b in getattr(m, "metadata", [m])]
+    for item in metadata:
+        for key in ("ge", "gt", "le", "lt", "min_length", "max_length"):
+            value = getattr(item, key, None)
+            if value is not None:
+                out[{"min_length": "ge", "max_length": "le"}.get(key, key)] = float(value)
+    return out
+
+
+@pytest.mark.parametrize("model", list(MODELS), ids=lambda m: m.__name__)
+def test_every_field_is_documented_with_its_default_and_range(model: type[BaseModel]):
+    rows = field_table(model)
+    if model is parts.SeasonalComponent:  # its table starts with SeasonalityConfig's `demand` / `cost` row
+        assert {rows.pop("demand")[0], rows.pop("cost")[0]} == {"`demand` / `cost`"}
+        assert set(parts.SeasonalityConfig.model_fields) == {"demand", "cost"}
+    assert set(rows) == set(model.model_fields) - MODELS[model], model.__name__
+    checked = 0
+    for name, cells in rows.items():
+        info = model.model_fields[name]
+        default, allowed = cells[2], cells[3]
+        if info.is_required():
+            assert default.startswith("required"), (model.__name__, name, default)
+        else:
+            optional = not default.startswith("required") or default.startswith("required without")
+            assert optional, (model.__name__, name, default)
+            value = info.default_factory() if info.default_factory is not None else info.default  # type: ignore[call-arg]
+            if re.fullmatch(r"`[^`]*`", default) and not isinstance(value, BaseModel):
+                literal = yaml.safe_load(default.strip("`"))
+                if not (name == "planned_price" and literal == "price"):  # "defaults to price": None in the model
+                    assert literal == value, (model.__name__, name, default, value)
+        bounds = documented_bounds(allowed)
+        if bounds:
+            assert bounds == model_bounds(info), (model.__name__, name, allowed, model_bounds(info))
+            checked += 1
+    assert checked or all(not model_bounds(model.model_fields[n]) for n in rows), model.__name__
+
+
+def test_the_parser_reads_the_ranges():
+    """The range check is not vacuous: the common forms are parsed."""
+    assert documented_bounds("1e-6 – 1e15") == {"ge": 1e-6, "le": 1e15}
+    assert documented_bounds("0 ≤ θ < 1") == {"ge": 0, "lt": 1}
+    assert documented_bounds("0 < c ≤ 50") == {"gt": 0, "le": 50}
+    assert documented_bounds("> 0, ≤ 366") == {"gt": 0, "le": 366}
+    assert documented_bounds("−1 – 10") == {"ge": -1, "le": 10}
+    assert documented_bounds("0 – 1, ≤ `max_share`") == {"ge": 0, "le": 1}
+    assert field_table(parts.HillSaturation)["slope"][3] == "0.3 – 10"
+
+
+def test_the_annotated_example_validates():
+    text = re.search(r"## A minimal annotated example\n\n```yaml\n(.*?)```", DOC, flags=re.S).group(1)
+    sc = Scenario.model_validate(yaml.safe_load(text))
+    assert sc.budget.total / sc.horizon == pytest.approx(5000.0)  # "B/T = 5,000 per step"
+    assert [c.name for c in sc.channels] == ["search", "video"]
