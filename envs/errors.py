@@ -181,7 +181,10 @@ def _describe(error: Any, model: type[BaseModel] | None) -> str:
     text = f"{format_loc(tuple(error['loc']))}: {msg}"
     if error["type"] == "extra_forbidden" and model is not None and error["loc"]:
         typo = str(error["loc"][-1])
-        hint = suggest(typo, _fields_at(model, tuple(error["loc"][:-1]))) or suggest(typo, _field_names(model))
+        # the fallback looks at every level, where the key itself may be a field: never suggest the key back
+        hint = suggest(typo, _fields_at(model, tuple(error["loc"][:-1]))) or suggest(
+            typo, _field_names(model) - {typo}
+        )
         text += hint
     if error["type"] not in ("missing", "extra_forbidden") and "input" in error:
         given = error["input"]

@@ -65,6 +65,15 @@ def test_an_unknown_agent_without_a_close_name_lists_the_registry(tmp_path):
     )
 
 
+def test_a_key_that_is_a_field_elsewhere_is_never_suggested_back(tmp_path):
+    """``name`` is the experiment's field, not an agent's: the fallback over every level's fields
+    must not answer "agents[1].name ... (did you mean 'name'?)"."""
+    path = write(tmp_path, TINY.replace("[equal, greedy, ucb1]", "[equal, {agent: greedy, name: g2}]"))
+    with pytest.raises(BudgetGymError) as info:
+        load_experiment(path)
+    assert str(info.value) == f"experiment file '{path}': agents[1].name: Extra inputs are not permitted"
+
+
 def test_make_agent_suggests_the_closest_registered_name():
     env = ChannelBudgetEnv(load_scenario("stationary-3"))
     with pytest.raises(BudgetGymError) as info:
