@@ -132,3 +132,40 @@ def test_the_agents_table_lists_registered_agents():
     documented = set(re.findall(r"`(\w+)`", "\n".join(line.split("|")[1] for line in table.splitlines()[2:])))
     assert {"equal", "oracle", "ppo", "model_thompson"} <= documented
     assert documented <= set(list_agents()), documented - set(list_agents())
+
+
+def _results_table() -> dict[str, str]:
+    """``path -> what`` of the README's results-directory table."""
+    body = TEXT.split("| path | what |", 1)[1].split("\n\n", 1)[0]
+    rows = {}
+    for line in body.splitlines()[2:]:
+        path, what = line.strip().strip("|").split("|", 1)
+        for name in re.findall(r"`([^`]+)`", path):
+            rows[name] = what
+    return rows
+
+
+def test_the_results_directory_table_names_the_columns_and_every_file_a_run_writes(tmp_path, capsys):
+    from budgetgym.agents.evaluation import RESULT_COLUMNS
+    from budgetgym.experiments.results import EXTRA_COLUMNS
+
+    rows = _results_table()
+    documented = re.search(r"`(scenario, agent, seed,[^`]*)`", rows["results.csv"]).group(1).split(", ")
+    assert documented == RESULT_COLUMNS + EXTRA_COLUMNS
+    experiment = tmp_path / "tiny.yaml"
+    experiment.write_text("name: tiny\nscenarios:\n  - {scenario: stationary-3, set: {horizon: 4}}\n"
+                          "agents: [equal, greedy]\nseeds: 2\nbootstrap: {reps: 200}\n")
+    out = tmp_path / "out"
+    assert main(["run", str(experiment), "--out", str(out), "--no-progress", "--no-plots"]) == 0
+    capsys.readouterr()
+    written = {p.name for p in out.iterdir()}
+    listed = {name.rstrip("/").split("/")[0] for name in rows}
+    assert written - {"plots"} <= listed, written - listed
+    assert (out / "results.csv").read_text().splitlines()[0].split(",") == documented
+    summary = (out / "summary.csv").read_text().splitlines()[0].split(",")
+    assert summary[-1] == "reward_kind" and "poi_vs_equal" in summary  # "and `reward_kind`" last, no family
+    run = out / "runs" / "stationary-3" / "equal" / "seed_0"
+    listed_run = set(re.findall(r"`([\w.]+)`", rows["runs/<scenario>/<agent>/seed_<k>/"]))
+    assert {p.name for p in run.iterdir()} - {"agent.json"} <= listed_run
+    trace = (run / "trace.csv").read_text().splitlines()[0].split(",")
+    assert {"step", "channel", "spend", "conversions", "expected_reward"} <= set(trace)
