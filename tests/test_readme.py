@@ -169,3 +169,21 @@ def test_the_results_directory_table_names_the_columns_and_every_file_a_run_writ
     assert {p.name for p in run.iterdir()} - {"agent.json"} <= listed_run
     trace = (run / "trace.csv").read_text().splitlines()[0].split(",")
     assert {"step", "channel", "spend", "conversions", "expected_reward"} <= set(trace)
+
+
+def test_the_plan_example_uplift_is_what_the_readme_says():
+    """README: `budgetgym plan stationary-5 --current equal` reports the uplift over the equal split
+    as "+4,159 conversions, +10.85%": the nominal oracle's expected reward minus the equal split's
+    (evaluate_plan), computed here without the planner, and the planner's own figures."""
+    from budgetgym.planner.plan import plan
+
+    m = re.search(r"uplift over the equal split\s+\(\+([\d,]+) conversions, \+([\d.]+)%\)", TEXT)
+    assert m, "README: the plan example's uplift is gone"
+    uplift, pct = float(m.group(1).replace(",", "")), float(m.group(2))
+    sc = load_scenario("stationary-5")
+    equal = float(evaluate_plan(sc, np.full((sc.horizon, sc.n_channels), sc.step_budget / sc.n_channels)))
+    best = solve_oracle(sc).expected_reward
+    assert best - equal == pytest.approx(uplift, abs=0.5)
+    assert 100 * (best - equal) / equal == pytest.approx(pct, abs=0.005)
+    result = plan("stationary-5", current="equal", curves=False)
+    assert result.value - result.current_value == pytest.approx(uplift, abs=0.5)
