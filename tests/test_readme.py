@@ -187,3 +187,16 @@ def test_the_plan_example_uplift_is_what_the_readme_says():
     assert 100 * (best - equal) / equal == pytest.approx(pct, abs=0.005)
     result = plan("stationary-5", current="equal", curves=False)
     assert result.value - result.current_value == pytest.approx(uplift, abs=0.5)
+
+
+def test_the_layout_table_lists_every_folder():
+    table = TEXT.split("| folder | import name | what |", 1)[1].split("\n\n", 1)[0]
+    documented = set(re.findall(r"^\| `(\w+)/`", table, flags=re.M))
+    folders = {p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
+    packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
+    assert packages <= documented, packages - documented
+    assert documented <= folders, documented - folders
+    configs = table.split("| `configs/` |", 1)[1].split("\n", 1)[0]
+    for sub in (ROOT / "configs").iterdir():
+        if sub.is_dir():
+            assert f"`{sub.name}/`" in configs, sub.name
