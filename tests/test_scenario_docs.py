@@ -148,3 +148,31 @@ def test_the_annotated_example_validates():
     sc = Scenario.model_validate(yaml.safe_load(text))
     assert sc.budget.total / sc.horizon == pytest.approx(5000.0)  # "B/T = 5,000 per step"
     assert [c.name for c in sc.channels] == ["search", "video"]
+
+
+# Built-ins whose nominal oracle and best constant split take about a second (s-curve-5 and pulse-4, the
+# multi-start ones, are left out; tests/test_constant_split.py checks pulse-4's headroom).
+FAST = ["stationary-3", "stationary-5", "seasonal-5", "drift-5", "shock-5", "delayed-5", "large-50", "holiday-5",
+        "competitor-5", "launch-5", "overlap-5"]
+
+
+def _figure(cell: str) -> tuple[float, float]:
+    """The cell's first number and the tolerance its printed precision implies (half a last digit)."""
+    text = re.match(r"\s*([\d.]+)", cell).group(1)
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return float(text), 0.5 * 10.0 ** -decimals + 1e-9
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_the_builtin_table_figures_are_what_show_computes(name: str):
+    from budgetgym.envs import best_constant_split, evaluate_plan, load_scenario, solve_oracle
+    from budgetgym.experiments.demo import equal_split_plan
+
+    row = next(_cells(line) for line in LINES if line.startswith(f"| `{name}` |"))
+    sc = load_scenario(name)
+    oracle = solve_oracle(sc)
+    equal = 100 * float(evaluate_plan(sc, equal_split_plan(sc), path=oracle.path)) / oracle.expected_reward
+    best = 100 * best_constant_split(sc).expected_reward / oracle.expected_reward
+    for cell, value in zip(row[5:8], [equal, best, 100 - best], strict=True):
+        documented, tol = _figure(cell)
+        assert value == pytest.approx(documented, abs=tol), (name, cell, value)
