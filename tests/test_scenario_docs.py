@@ -176,3 +176,30 @@ def test_the_builtin_table_figures_are_what_show_computes(name: str):
     for cell, value in zip(row[5:8], [equal, best, 100 - best], strict=True):
         documented, tol = _figure(cell)
         assert value == pytest.approx(documented, abs=tol), (name, cell, value)
+
+
+def test_the_builtin_table_lists_every_builtin_with_its_shape_pacing_and_reward():
+    from budgetgym.envs import list_scenarios, load_scenario
+
+    rows = {re.fullmatch(r"`([\w.-]+)`", c[0]).group(1): c for c in map(_cells, LINES)
+            if re.fullmatch(r"`[\w.-]+`", c[0]) and len(c) == 8}
+    assert set(rows) == set(list_scenarios())
+    for name, row in rows.items():
+        sc = load_scenario(name)
+        assert row[1] == f"{sc.n_channels} × {sc.horizon}", name
+        pacing = sc.budget.pacing
+        if pacing == "agent":
+            pacing += f" ({sc.budget.max_step_multiple:g}×)"
+        assert (row[2], row[3]) == (pacing, sc.reward), name
+
+
+def test_the_builtin_families_table_lists_every_family_with_its_brief():
+    from budgetgym.envs.family import load_family
+
+    rows = {re.fullmatch(r"`([\w.-]+)`", c[0]).group(1): c for c in map(_cells, LINES)
+            if re.fullmatch(r"`[\w.-]+-family`", c[0]) and len(c) == 6}
+    assert set(rows) == {p.stem for p in (ROOT / "configs" / "families").glob("*.yaml")}
+    for name, row in rows.items():
+        sc = load_family(name).nominal()
+        pacing = sc.budget.pacing + (f" ({sc.budget.max_step_multiple:g}×)" if sc.budget.pacing == "agent" else "")
+        assert row[1:4] == [f"{sc.n_channels} × {sc.horizon}", pacing, sc.reward], name
