@@ -120,16 +120,21 @@ def _varies(family: Any) -> str:
     return f"{n} field{'s' if n != 1 else ''}" if n else "nothing"
 
 
+def _one_line(fn: Any) -> str:
+    """The docstring's first paragraph on one line: the command list of ``budgetgym --help`` prints
+    ``short_help`` as given, so a docstring's line breaks would cut its sentences mid-line."""
+    return " ".join((fn.__doc__ or "").split("\n\n", 1)[0].split())
+
+
 # ------------------------------------------------------------------------------ show (cli_show)
-app.command("show")(show_cmd)
+app.command("show", short_help=_one_line(show_cmd))(show_cmd)
 
 
 # ------------------------------------------------------------------------------ plan
 # --------------------------------------------------------------------- planning (cli_planning)
-app.command("plan")(plan_cmd)
-app.command("simulate")(simulate_cmd)
-app.command("calibrate")(calibrate_cmd)
-app.command("segment")(segment_cmd)
+for _name, _cmd in [("plan", plan_cmd), ("simulate", simulate_cmd), ("calibrate", calibrate_cmd),
+                    ("segment", segment_cmd)]:
+    app.command(_name, short_help=_one_line(_cmd))(_cmd)
 
 
 # ------------------------------------------------------------------------------ run

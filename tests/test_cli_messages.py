@@ -322,3 +322,17 @@ def test_a_boolean_where_a_number_is_expected_is_one_line(
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert err.strip().endswith(message), err
     assert not (tmp_path / "out").exists()
+
+
+def test_every_command_has_a_one_line_summary_in_the_command_list():
+    """``budgetgym --help`` prints a command's short help (or its docstring's first paragraph) with its
+    line breaks: a multi-line one was cut mid-sentence ("the best constant split and the" / "oracle")."""
+    import typer
+
+    from budgetgym.experiments.cli import app
+
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    assert {"show", "plan", "simulate", "calibrate", "segment", "run"} <= set(commands)
+    for name, command in commands.items():
+        summary = command.short_help or (command.help or "").split("\n\n", 1)[0]
+        assert summary.strip() and "\n" not in summary.strip(), name
