@@ -132,9 +132,10 @@ app.command("show", short_help=_one_line(show_cmd))(show_cmd)
 
 # ------------------------------------------------------------------------------ plan
 # --------------------------------------------------------------------- planning (cli_planning)
-for _name, _cmd in [("plan", plan_cmd), ("simulate", simulate_cmd), ("calibrate", calibrate_cmd),
-                    ("segment", segment_cmd)]:
-    app.command(_name, short_help=_one_line(_cmd))(_cmd)
+app.command("plan", short_help=_one_line(plan_cmd))(plan_cmd)
+app.command("simulate", short_help=_one_line(simulate_cmd))(simulate_cmd)
+app.command("calibrate", short_help=_one_line(calibrate_cmd))(calibrate_cmd)
+app.command("segment", short_help=_one_line(segment_cmd))(segment_cmd)
 
 
 # ------------------------------------------------------------------------------ run
