@@ -72,7 +72,8 @@ def _readme_commands() -> list[tuple[str, list[str]]]:
                 m = re.match(r"\s*budgetgym(?:\s+(\w+))?(.*?)(#.*)?$", part)
                 if m:
                     out.append((m.group(1) or "", re.findall(r"--[a-z][a-z-]*", m.group(2))))
-    out += [(m, []) for m in re.findall(r"`budgetgym (\w+)", TEXT)]
+    inline = re.finditer(r"`budgetgym (\w+)([^`]*)`", TEXT)  # with the options of inline command lines
+    out += [(m.group(1), re.findall(r"--[a-z][a-z-]*", m.group(2))) for m in inline]
     return out
 
 
@@ -200,3 +201,19 @@ def test_the_layout_table_lists_every_folder():
     for sub in (ROOT / "configs").iterdir():
         if sub.is_dir():
             assert f"`{sub.name}/`" in configs, sub.name
+
+
+def test_every_option_the_readme_names_in_prose_is_an_option_of_some_command(capsys):
+    """An option in inline code outside a full command line (`--lift-design voi`, `--workers`, ...)
+    must be an option of some command (or of ``budgetgym`` itself, like ``--verbose``)."""
+    spans = [s for s in re.findall(r"`([^`\n]*)`", TEXT) if not s.startswith("python -m")]  # the demo: tested above
+    named = {o for span in spans for o in re.findall(r"(?<![\w-])--[a-z][a-z-]*", span)}
+    assert {"--lift-design", "--workers", "--start-date", "--target-mroas"} <= named
+    helps = ""
+    for command in ["", "run", "report", "baseline", "regress", "scenarios", "show", "plan", "simulate",
+                    "calibrate", "segment"]:
+        code, text = _cli_help(capsys, *([command] if command else []))
+        assert code == 0
+        helps += text
+    missing = {o for o in named if not re.search(rf"{re.escape(o)}(?![\w-])", helps)}
+    assert not missing, missing
