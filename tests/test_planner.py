@@ -155,17 +155,21 @@ TIED = {
 }
 
 
-def tied_problem(heights: list[list[int]]) -> PlanningProblem:
+def tied_problem(heights: list[list[int]], value: float | None = None) -> PlanningProblem:
     """Four train members (one of the five held out): 4 weeks of 1,000, three click channels with
-    Hill curves of half-saturation 900, heights ``heights``; no noise."""
+    Hill curves of half-saturation 900, heights ``heights``; no noise. With ``value`` the reward is
+    revenue at that value per conversion."""
     channels = [
         {"name": n, "cost": {"unit": "click", "price": 1.0, "ref_spend": 1e6, "elasticity": 0.0, "noise_sd": 0.0},
          "adstock": {"type": "geometric", "decay": d, "window": 4},
          "saturation": {"type": "hill", "max_response": 300.0, "half_saturation": 900.0, "slope": 1.0}}
         for n, d in [("a", 0.3), ("b", 0.0), ("c", 0.5)]
     ]
+    for ch in channels if value is not None else []:
+        ch["value"] = {"mean": value}
     template = {"name": "tied", "horizon": 4, "step_days": 7, "budget": {"total": 4000.0},
-                "reward": "conversions", "noise": {"conversions": "none"}, "channels": channels}
+                "reward": "conversions" if value is None else "revenue", "noise": {"conversions": "none"},
+                "channels": channels}
     ensemble = [{f"channels.{i}.saturation.max_response": float(b) for i, b in enumerate(h)} for h in heights]
     return PlanningProblem(ScenarioFamily("tied", template, ensemble=ensemble, test_fraction=0.2), draws=4)
 
@@ -228,6 +232,22 @@ def test_cvar_plan_matches_an_independent_slsqp_solve_where_members_tie(objectiv
     assert ours == pytest.approx(slsqp, rel=1e-6)
     assert J[k] - J[k - 1] < 1e-6 * J[k]  # the case under test: a tie at the edge of the worst set
     assert ours > obj.score(problem.member_values(solve_for(problem, MEAN)))[0] * 1.01  # and CVaR matters here
+
+
+@pytest.mark.parametrize("value", [1e-20, 1e-30])
+def test_cvar_plan_does_not_depend_on_the_units_of_value(value: float) -> None:
+    """A value per conversion of 1e-20 or 1e-30 multiplies every member's revenue and changes no plan:
+    the CVaR plans (dynamic and static) are those of a value of 1. The tail game's linear programme
+    took values of 1e-17 against HiGHS's absolute tolerances (arbitrary weights), and the cutting planes
+    stopped at once below a gap floor of 1e-21 (the mean plan returned)."""
+    obj = Objective.parse("cvar:0.5")
+    unit, tiny = tied_problem(TIED["cvar:0.5"], 1.0), tied_problem(TIED["cvar:0.5"], value)
+    X1, Xv = solve_for(unit, obj), solve_for(tiny, obj)
+    u1, uv = obj.score(unit.member_values(X1))[0], obj.score(tiny.member_values(Xv))[0]
+    assert uv == pytest.approx(value * u1, rel=1e-7)
+    np.testing.assert_allclose(Xv, X1, rtol=0, atol=1e-5 * unit.scenario.step_budget)
+    s1, sv = static_for(unit, obj)[2], static_for(tiny, obj)[2]
+    assert sv == pytest.approx(value * s1, rel=1e-7)
 
 
 @pytest.mark.parametrize("objective", sorted(TIED))
