@@ -22,7 +22,7 @@ from budgetgym.envs.allocation import lock_degenerate_bounds, project_bounded_si
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.scenario import Scenario
 
-__all__ = ["GAP_TOL", "BarrierProblem", "PlanObjective", "repair_plan"]
+__all__ = ["GAP_TOL", "BarrierProblem", "PlanObjective", "objective_scale", "repair_plan"]
 
 GAP_TOL = 1e-9
 
@@ -46,6 +46,14 @@ class PlanObjective(Protocol):
     def channel_values(self, X: np.ndarray) -> np.ndarray: ...
 
     def derivatives(self, X: np.ndarray, hessian: bool = True) -> tuple[float, np.ndarray, np.ndarray | None]: ...
+
+
+def objective_scale(em: PlanObjective, X: np.ndarray) -> float:
+    """The size a solver divides the objective by: ``max(|J(X)|, 1e-6 * value_scale)`` at a starting
+    plan ``X``, in the objective's own units (an absolute floor, 1e-12, flattened a campaign whose
+    values are tiny, a value per conversion of 1e-40, until the barrier alone set the plan); 1 when
+    both are 0."""
+    return max(abs(float(em.value(X))), em.value_scale * 1e-6) or 1.0
 
 
 class BarrierProblem:

@@ -66,7 +66,7 @@ from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 from budgetgym.envs.allocation import lock_degenerate_bounds, project_bounded_simplex
-from budgetgym.envs.barrier import PlanObjective
+from budgetgym.envs.barrier import PlanObjective, objective_scale
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.expected import expected_model
 from budgetgym.envs.grid_dp import grid_fractions, grid_split_values
@@ -198,8 +198,7 @@ def constant_split_search(
     rng = np.random.default_rng(rng_seed)
     initial += [project_bounded_simplex(rng.dirichlet(np.full(K, 0.5)), lo, hi) for _ in range(n_random)]
 
-    # in the objective's own units, as the oracle's (an absolute floor flattens a campaign of tiny values)
-    scale = max(abs(float(em.value(constant_split_plan(sc, initial[0])))), em.value_scale * 1e-6) or 1.0
+    scale = objective_scale(em, constant_split_plan(sc, initial[0]))  # the oracle's rule
 
     def loss(q: np.ndarray) -> tuple[float, np.ndarray]:
         J, g, _ = em.derivatives(constant_split_plan(sc, q), hessian=False)

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from budgetgym.envs.barrier import BarrierProblem, PlanObjective, repair_plan
+from budgetgym.envs.barrier import BarrierProblem, PlanObjective, objective_scale, repair_plan
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.expected import expected_model
 from budgetgym.envs.grid_dp import grid_fractions, grid_split_values
@@ -153,9 +153,7 @@ def candidate_plans(
     exact value (:func:`evaluate_plan`)."""
     prob = BarrierProblem(sc, em)
     y0 = prob.interior()
-    # the objective's scale, in its own units: an absolute floor (it was 1e-12) flattened a campaign
-    # whose values are tiny (a value per conversion of 1e-40) until the barrier alone set the plan
-    prob.j_scale = max(abs(float(em.value(prob.plan(y0)))), em.value_scale * 1e-6) or 1.0
+    prob.j_scale = objective_scale(em, prob.plan(y0))
     warm: tuple[np.ndarray, np.ndarray | None] | None = None
     if start is not None:
         X0 = np.maximum(np.asarray(start, dtype=float), 0.0)
