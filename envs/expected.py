@@ -32,6 +32,8 @@ checks that :meth:`ExpectedModel.value` equals the core's rollout.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from budgetgym.envs import curves
@@ -304,7 +306,7 @@ class _MemberStack:
         pad[:, :, :T] = E * R[:, :, :T]
         ahead = np.lib.stride_tricks.sliding_window_view(pad, T, axis=2)[:, :, :D]  # [N, K, D, T]: at tau + d
         U = np.einsum("nkd,nkt,nkdt->kdt", self.near, pE, ahead)
-        pad[:, :, :T] = E
+        pad[:, :, :T] = E  # `ahead` is a view of `pad`: it now holds E at tau + d
         U -= np.einsum("nkd,nkt,nkdt->kdt", self.far, pE * at_far, ahead)
         flat = np.concatenate([U.reshape(K, D * T), np.zeros((K, 1))], axis=1)
         H = flat[:, self.dense]  # [K, T, T]
@@ -331,19 +333,18 @@ class MeanExpectedModel:
         self.horizon, self.n_channels, self.spend_cost = first.horizon, first.n_channels, first.spend_cost
         self.value_scale = first.value_scale
         self.grid_values = first.grid_values  # a heuristic start: one campaign's
-        self._stack: _MemberStack | None | bool = False  # the members stacked, built when first needed
 
+    @functools.cached_property
     def _stacked(self) -> _MemberStack | None:
-        if self._stack is False:
-            self._stack = _MemberStack.of(self.members, self.weights)
-        return self._stack  # type: ignore[return-value]
+        """The members stacked (:class:`_MemberStack`), built when first needed; ``None``: loop over them."""
+        return _MemberStack.of(self.members, self.weights)
 
     def _mean(self, fn: str, X: np.ndarray) -> np.ndarray:
         return sum(p * getattr(m, fn)(X) for p, m in zip(self.weights, self.members, strict=True))
 
     def value(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float)
-        stack = self._stacked() if X.ndim == 2 else None
+        stack = self._stacked if X.ndim == 2 else None
         return self._mean("value", X) if stack is None else np.float64(stack.value(X))
 
     def channel_values(self, X: np.ndarray) -> np.ndarray:
@@ -362,7 +363,7 @@ class MeanExpectedModel:
         return self._mean("revenue_gradient", X)
 
     def derivatives(self, X: np.ndarray, hessian: bool = True) -> tuple[float, np.ndarray, np.ndarray | None]:
-        stack = self._stacked()
+        stack = self._stacked
         if stack is not None:
             return stack.derivatives(np.asarray(X, dtype=float), hessian)
         J, g, H = 0.0, np.zeros_like(np.asarray(X, dtype=float)), None

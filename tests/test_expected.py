@@ -470,7 +470,7 @@ def test_stacked_mean_model_equals_the_loop_over_its_members() -> None:
         members = _geometric_members(reward)
         weights = np.array([0.2, 0.5, 0.3])
         mean = MeanExpectedModel(members, weights)
-        assert mean._stacked() is not None
+        assert mean._stacked is not None
         X = rng.uniform(0.0, 2000.0, (40, 3))
         X[rng.random((40, 3)) < 0.2] = 0.0  # at zero spend: the curves' floors
         want_J = sum(p * m.value(X) for p, m in zip(weights, members, strict=True))
@@ -493,7 +493,7 @@ def test_mean_model_of_other_kernels_loops_over_its_members() -> None:
                     hill_channel("b"), hill_channel("c")], horizon=40)
     members.append(ExpectedModel(ChannelModel.from_scenario(sc), scenario_path(sc, None)))
     mean = MeanExpectedModel(members)
-    assert mean._stacked() is None
+    assert mean._stacked is None
     X = np.full((40, 3), 500.0)
     J, g, H = mean.derivatives(X)
     assert J == pytest.approx(np.mean([m.value(X) for m in members]), rel=1e-13)
@@ -509,10 +509,10 @@ def test_mean_model_does_not_stack_members_past_its_memory_limit(monkeypatch: py
     members = _geometric_members()
     need = sum(m.lag.nbytes for m in members)
     monkeypatch.setattr(expected, "MAX_STACK_BYTES", need)
-    assert MeanExpectedModel(members)._stacked() is not None  # at the limit: stacked
+    assert MeanExpectedModel(members)._stacked is not None  # at the limit: stacked
     monkeypatch.setattr(expected, "MAX_STACK_BYTES", need - 1)
     mean = MeanExpectedModel(members)
-    assert mean._stacked() is None
+    assert mean._stacked is None
     X = np.full((40, 3), 700.0)
     J, g, H = mean.derivatives(X)
     parts = [m.derivatives(X) for m in members]
