@@ -45,7 +45,6 @@ class Report:
     plots: list[Path] = field(default_factory=list)
 
 
-
 def build_report(out: str | Path, *, plots: bool = True, baseline: str | None = None) -> Report:
     """Write ``results.csv``, ``summary.csv``, ``poi.csv``, ``plots/*.png`` and ``report.md``.
 
