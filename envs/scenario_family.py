@@ -70,11 +70,6 @@ VALIDATION_DRAWS = 8
 MAX_REDRAWS = 100
 
 
-def _draw(rng: np.random.Generator, dist: Any) -> Any:
-    """One value of ``dist`` from ``rng`` (:func:`~budgetgym.envs.distributions.draw_value`)."""
-    return draw_value(dist, rng)
-
-
 class ScenarioFamily:
     """A distribution over campaigns with one brief (module docstring).
 
@@ -304,7 +299,7 @@ class ScenarioFamily:
         for k in range(redraws + 1):
             entropy = [self.seed, _SPLIT_ID[split], index] + ([k] if k else [])
             rng = np.random.default_rng(np.random.SeedSequence(entropy))
-            data = materialise(self._template, functools.partial(_draw, rng))
+            data = materialise(self._template, functools.partial(draw_value, rng=rng))
             data["description"] = self._nominal.description
             try:
                 return scenario_from_dict(data, source=f"{self.source}: {split} draw {index}")
