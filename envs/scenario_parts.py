@@ -25,10 +25,10 @@ from budgetgym.envs.errors import StrictModel, repeated
 #: The smallest and largest amounts of currency a scenario holds (a price, a reference spend, a
 #: budget; a value per conversion at most the largest): the bounds every reader of spend data checks
 #: against (calibration, histories, simulated plans), so that what it accepts a scenario can hold.
-MIN_AMOUNT = 1e-6
+MIN_AMOUNT = 1e-9
 MAX_AMOUNT = 1e15
 #: :data:`MIN_AMOUNT` to :data:`MAX_AMOUNT` as messages print them.
-AMOUNT_RANGE = "1e-6 to 1e15"
+AMOUNT_RANGE = "1e-9 to 1e15"
 
 
 def is_amount(value: float) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from budgetgym.envs.scenario_parts import AMOUNT_RANGE
 from budgetgym.experiments.report import _table as markdown_table
 from budgetgym.planner.plan import PlanResult
 from budgetgym.planner.voi import MAX_TESTS, REL_SIGMA
@@ -182,7 +183,7 @@ def summary_lines(result: PlanResult) -> list[str]:
         t = result.target
         name = "marginal CPA" if t["metric"] == "mcpa" else "marginal ROAS"
         where = (_point_text(t, outcome) if t.get("budget") is not None
-                 else "not reached between 1/1024 and 1024 × the budget (within 1e-6 to 1e15)")
+                 else f"not reached between 1/1024 and 1024 × the budget (within {AMOUNT_RANGE})")
         lines.append(f"target {name} {fmt(t['target'], 3)}: {where}")
     if result.reward == "profit":
         where = (_point_text(result.profit_max, outcome) if result.profit_max is not None

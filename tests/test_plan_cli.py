@@ -344,7 +344,7 @@ BAD_OPTIONS = {
     "current-channel-twice": (["--current", "search=20000,search=30000,social=10000"],
                               "--current 'search=20000,search=30000,social=10000': channel 'search' is given twice"),
     "draws-huge": (["--draws", "100000000"], "--draws: expected 1 to 1000 draws, got 100000000"),  # ran out of memory
-    "budget-zero": (["--budget", "0"], "--budget: expected a positive amount of currency (1e-6 to 1e15), got 0"),
+    "budget-zero": (["--budget", "0"], "--budget: expected a positive amount of currency (1e-9 to 1e15), got 0"),
     "budget-nan": (["--budget", "nan"], "--budget: expected a positive amount of currency"),
     "horizon-zero": (["--horizon", "0"], "--horizon: expected 1 to 5000 steps, got 0"),
     "start-date": (["--start-date", "0001-03-01"], "--start-date '0001-03-01': expected a date"),

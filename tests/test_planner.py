@@ -28,6 +28,7 @@ from budgetgym.envs import (
     solve_oracle,
 )
 from budgetgym.envs.family import ScenarioFamily, family_from_dict
+from budgetgym.envs.scenario_parts import MIN_AMOUNT
 from budgetgym.planner.frontier import budget_for_target, parse_sweep, solve_level, sweep_budgets
 from budgetgym.planner.metrics import budget_marginal, channel_table
 from budgetgym.planner.plan import plan
@@ -505,9 +506,9 @@ def test_targets_for_the_wrong_reward_are_refused() -> None:
 
 
 def test_a_target_search_stays_within_the_budgets_a_scenario_holds() -> None:
-    # halving from the smallest budget a scenario holds (1e-6) asked for a scenario of budget 5e-7:
+    # halving from the smallest budget a scenario holds (then 1e-6) asked for a scenario of budget 5e-7:
     # "scenario 'stationary-3' (overridden): budget.total: Input should be greater than or equal to 0.000001"
-    res = plan("stationary-3", budget=1e-6, target_mcpa=1e-12, curves=False, lift_design="none")
+    res = plan("stationary-3", budget=MIN_AMOUNT, target_mcpa=1e-15, curves=False, lift_design="none")
     assert res.target is not None and res.target["budget"] is None
 
 

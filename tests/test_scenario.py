@@ -366,9 +366,9 @@ class TestOverride:
 # Accepted ranges of the magnitudes (configs/README.md, "Plausible magnitudes"): each end is
 # accepted, a value a factor 10 beyond it is rejected with one line naming the field and the end.
 MAGNITUDES = [
-    ("budget.total", 1e-6, 1e15),
-    ("channels.search.cost.price", 1e-6, 1e15),
-    ("channels.search.cost.ref_spend", 1e-6, 1e15),
+    ("budget.total", 1e-9, 1e15),
+    ("channels.search.cost.price", 1e-9, 1e15),
+    ("channels.search.cost.ref_spend", 1e-9, 1e15),
     ("channels.search.value.mean", 0.0, 1e15),
     ("channels.search.saturation.max_response", 1e-9, 1e12),
     ("channels.search.saturation.half_saturation", 1e-9, 1e18),

@@ -137,7 +137,7 @@ def test_a_plan_file_spending_nothing_names_the_file(tmp_path: Path, capsys: pyt
                            str(tmp_path / "ds"))
     assert code == 2
     assert err == (f"error: --plan file '{steps}': spends {total} over 4 periods; a dataset needs some spend (at least "
-                   f"a scenario's smallest budget, 1e-06)\n")
+                   f"a scenario's smallest budget, 1e-09)\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["steps.csv"]
 
 

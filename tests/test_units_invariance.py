@@ -66,7 +66,8 @@ def step_shares(plan_: np.ndarray) -> np.ndarray:
     "name, c",
     [("stationary-3", 1e-6), ("stationary-3", 1e6),  # conversions, even pacing
      ("shock-5", 1e-6), ("shock-5", 1e6),  # profit (the reward is money, spend is subtracted), price shocks
-     ("holiday-5", 1e-5), ("holiday-5", 1e6),  # revenue, agent pacing (a CPC of 0.7: 1e-6 is below MIN_AMOUNT)
+     ("holiday-5", 1e-6), ("holiday-5", 1e6),  # revenue, agent pacing (a CPC of 0.7 in millions)
+     ("stationary-3", 1e-9), ("shock-5", 1e-9),
      ("overlap-5", 1e-6)],  # audience segments, their values per conversion
 )
 def test_oracle_and_scores_do_not_depend_on_the_currency(name: str, c: float) -> None:
@@ -87,7 +88,7 @@ def _shock_plan(c: float) -> Any:
     return plan(in_currency(load_scenario("shock-5"), c), curves=False, sweep="0.5:1.5:3")
 
 
-@pytest.mark.parametrize("c", [1e-6, 1e6])
+@pytest.mark.parametrize("c", [1e-9, 1e-6, 1e6])
 def test_planner_recommends_the_same_split_in_any_currency(c: float) -> None:
     sc = load_scenario("shock-5")  # profit: the budget marginal and the frontier's spend depend on the units
     base, other = _shock_plan(1.0), _shock_plan(c)
@@ -137,7 +138,8 @@ def _calibrate(folder: Path, frame: pd.DataFrame, spend: float, kpi: float, expo
                      plots=False)
 
 
-@pytest.mark.parametrize("spend, kpi, exposure", [(1e-5, 1e6, 1e-6), (1e6, 1e6, 1e6), (1.0, 1e-6, 1.0)])
+@pytest.mark.parametrize("spend, kpi, exposure",
+                         [(1e-5, 1e6, 1e-6), (1e-8, 1.0, 1e-9), (1e6, 1e6, 1e6), (1.0, 1e-6, 1.0)])
 def test_calibrated_curves_and_plan_do_not_depend_on_the_units(
     synthetic: tuple[Path, pd.DataFrame, Any, np.ndarray], spend: float, kpi: float, exposure: float
 ) -> None:
