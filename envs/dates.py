@@ -31,8 +31,8 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import cell_text
 
 __all__ = [
-    "DATE_FORMATS", "FIRST_DATE", "LAST_DATE", "MONTH_DAYS", "calendar_day", "date_texts", "is_monthly", "month_ends",
-    "next_dates", "read_dates", "whole_days",
+    "DATE_FORMATS", "FIRST_DATE", "LAST_DATE", "MONTH_DAYS", "AmbiguousDatesError", "calendar_day", "date_texts",
+    "is_monthly", "month_ends", "next_dates", "read_dates", "whole_days",
 ]
 
 #: A calendar month's step, in days (365.25 / 12).
@@ -45,6 +45,21 @@ DATE_FORMATS = ("ISO8601", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%m/%d/%y", "%d/%
 #: The first and last day a date column may hold: the days of pandas' nanosecond dates.
 FIRST_DATE, LAST_DATE = pd.Timestamp.min.ceil("D").date(), pd.Timestamp.max.floor("D").date()
 NS_RANGE = (pd.Timestamp(FIRST_DATE), pd.Timestamp(LAST_DATE))
+
+
+class AmbiguousDatesError(BudgetGymError):
+    """Numeric dates that hold both day first and month first as different dates (:func:`read_dates`).
+
+    Attributes
+    ----------
+    reading : str
+        The message after the date: ``reads both ways: 2025-03-04 as MM/DD/YYYY, ...``, for a caller
+        that names its own input (``plan``'s ``--start-date``).
+    """
+
+    def __init__(self, where: str, reading: str) -> None:
+        super().__init__(f"{where} {reading}")
+        self.reading = reading
 
 
 def _parse(raw: pd.Series, col: str, source: str) -> pd.Series:
@@ -131,7 +146,7 @@ def read_dates(
         Naming ``source``, the column and the row: a value that is not a date, fewer than ``least``
         dates, a date twice, dates that do not increase or are unevenly spaced, a date before
         :data:`FIRST_DATE` or after :data:`LAST_DATE` (1677-09-22 to 2262-04-11); or numeric dates
-        that read both day first and month first, as different dates.
+        that read both day first and month first, as different dates (:class:`AmbiguousDatesError`).
 
     Notes
     -----
@@ -167,10 +182,10 @@ def read_dates(
         return held[0][1]
     (one, (a, a_step)), (two, (b, b_step)) = held
     row = int(np.flatnonzero(a != b)[0])
-    raise BudgetGymError(
-        f"{source}: column '{col}', row {row + 1}: date {cell_text(df[col].iloc[row])} reads both ways: "
-        f"{a[row].date()} as {one}{_apart(a_step)}, {b[row].date()} as {two}{_apart(b_step)}; expected dates "
-        f"as YYYY-MM-DD"
+    raise AmbiguousDatesError(
+        f"{source}: column '{col}', row {row + 1}: date {cell_text(df[col].iloc[row])}",
+        f"reads both ways: {a[row].date()} as {one}{_apart(a_step)}, {b[row].date()} as {two}{_apart(b_step)}; "
+        f"expected dates as YYYY-MM-DD",
     )
 
 
