@@ -6,6 +6,13 @@ A column of dates is read in one format (:data:`DATE_FORMATS`: ISO 8601, ``01/29
 weekly, ...), or be calendar months (one month apart, on the same day of the month or on each
 month's last day: a step of :data:`MONTH_DAYS` ``= 365.25 / 12`` days).
 
+Day or month first. A column of numeric dates separated by ``/``, ``.`` or ``-`` (``01/02/2024``)
+is read both month first and day first, and the data decide (:func:`read_dates`): the reading
+whose dates all parse, increase and are evenly spaced is the one taken, so day-first monthly data
+on the 1st (``01/01/2024, 01/02/2024, ...``) is monthly, not twelve days and a jump. When both
+readings hold and give different dates (``01/02/2024, 01/03/2024``: two days, or two months),
+the column is refused in one line asking for ``YYYY-MM-DD``.
+
 Calendar. budgetgym counts days from a day 0 that is both a Monday and 1 January
 (:mod:`budgetgym.envs.path`). :func:`calendar_day` maps a real date to the day index with the
 same day of the year and the same weekday: ``doy + 365 j`` with ``j = (weekday - doy) mod 7``
@@ -15,6 +22,8 @@ same day of the year and the same weekday: ``doy + 365 j`` with ``j = (weekday -
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -22,19 +31,35 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import cell_text
 
 __all__ = [
-    "DATE_FORMATS", "FIRST_DATE", "LAST_DATE", "MONTH_DAYS", "calendar_day", "date_texts", "is_monthly", "month_ends",
-    "next_dates", "read_dates", "whole_days",
+    "DATE_FORMATS", "FIRST_DATE", "LAST_DATE", "MONTH_DAYS", "AmbiguousDatesError", "calendar_day", "date_texts",
+    "is_monthly", "month_ends", "next_dates", "read_dates", "whole_days",
 ]
 
 #: A calendar month's step, in days (365.25 / 12).
 MONTH_DAYS = 365.25 / 12
-#: Date formats tried in turn, each on the whole date column: ISO 8601, month-first, day-first
-#: (a column with 13/01/2024 in it reads day-first; one of only ambiguous dates month-first, as
-#: pandas reads them), dotted day-first, then pandas' guess value by value.
+#: Date formats tried in turn, each on the whole date column: ISO 8601, month-first, day-first,
+#: dotted day-first, then pandas' guess value by value. A column of numeric dates only
+#: (``01/02/2024``, ``01.02.2024``, ``01-02-2024``) is read both ways first, and the data decide
+#: (:func:`read_dates`); these are for the rest (dates with a time of day, say).
 DATE_FORMATS = ("ISO8601", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%m/%d/%y", "%d/%m/%y", "mixed")
 #: The first and last day a date column may hold: the days of pandas' nanosecond dates.
 FIRST_DATE, LAST_DATE = pd.Timestamp.min.ceil("D").date(), pd.Timestamp.max.floor("D").date()
 NS_RANGE = (pd.Timestamp(FIRST_DATE), pd.Timestamp(LAST_DATE))
+
+
+class AmbiguousDatesError(BudgetGymError):
+    """Numeric dates that hold both day first and month first as different dates (:func:`read_dates`).
+
+    Attributes
+    ----------
+    reading : str
+        The message after the date: ``reads both ways: 2025-03-04 as MM/DD/YYYY, ...``, for a caller
+        that names its own input (``plan``'s ``--start-date``).
+    """
+
+    def __init__(self, where: str, reading: str) -> None:
+        super().__init__(f"{where} {reading}")
+        self.reading = reading
 
 
 def _parse(raw: pd.Series, col: str, source: str) -> pd.Series:
@@ -53,16 +78,122 @@ def _parse(raw: pd.Series, col: str, source: str) -> pd.Series:
     return parsed
 
 
+#: A numeric date, day and month in either order: ``01/02/2024``, ``1.2.24``, ``01-02-2024``.
+_NUMERIC = re.compile(r"(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})")
+
+
+def _both_ways(raw: pd.Series) -> list[tuple[str, pd.Series]]:
+    """The readings of a column of numeric dates (:data:`_NUMERIC`, one separator and one width of
+    year throughout) that read every value: ``(layout, dates)``, month first then day first (day
+    first then month first for dots, ``29.01.2024``, read day first before). Empty for any other
+    column (ISO 8601, dates with a time, ...), which :func:`_parse` reads as before."""
+    parts = raw.str.fullmatch(_NUMERIC.pattern)
+    if not len(raw) or not parts.all():
+        return []
+    found = raw.str.extract(_NUMERIC)
+    seps, widths = set(found[1]), set(found[3].str.len())
+    if len(seps) > 1 or len(widths) > 1:
+        return []
+    sep, year = seps.pop(), "%Y" if widths.pop() == 4 else "%y"
+    orders = [("%m", "%d"), ("%d", "%m")][:: -1 if sep == "." else 1]
+    readings = []
+    for first, second in orders:
+        fmt = f"{first}{sep}{second}{sep}{year}"
+        parsed = pd.to_datetime(raw, errors="coerce", format=fmt)
+        if not parsed.isna().any():
+            layout = fmt.replace("%m", "MM").replace("%d", "DD").replace("%Y", "YYYY").replace("%y", "YY")
+            readings.append((layout, parsed))
+    return readings
+
+
+def _apart(step: float | None) -> str:
+    """The step of dates in words: `` (dates 7 days apart)``, `` (dates a calendar month apart)``;
+    nothing for a single date (``None``)."""
+    if step is None:
+        return ""
+    return f" (dates {'a calendar month' if step == MONTH_DAYS else f'{step:g} day' + 's' * (step != 1)} apart)"
+
+
 def read_dates(
     df: pd.DataFrame, col: str, source: str, least: int = 2, midnight: bool = True
 ) -> tuple[pd.DatetimeIndex, float | None]:
-    """The dates of column ``col`` (at their midnight, time zone dropped; ``midnight=False`` keeps
-    their time of day, for steps of a fraction of a day) and their step in days
-    (:data:`MONTH_DAYS` for calendar months; ``None`` for a single date), or a one-line error naming
-    ``source``, the column and the row: a value that is not a date, fewer than ``least`` dates, a
-    date twice, dates that do not increase or are unevenly spaced, a date before :data:`FIRST_DATE`
-    or after :data:`LAST_DATE` (1677-09-22 to 2262-04-11)."""
-    parsed = _parse(df[col].astype(str).str.strip(), col, source)
+    """The dates of column ``col`` and their step in days, or a one-line error.
+
+    Parameters
+    ----------
+    df : pd.DataFrame
+        The table.
+    col : str
+        The date column.
+    source : str
+        The file (or option) for messages: ``"data file 'x.csv'"``.
+    least : int
+        The fewest dates the column may hold.
+    midnight : bool
+        Whether the dates are taken at their midnight (``False`` keeps their time of day, for
+        steps of a fraction of a day).
+
+    Returns
+    -------
+    dates : pd.DatetimeIndex
+        The dates (``datetime64[ns]``, time zone dropped).
+    step : float or None
+        Their step in days: :data:`MONTH_DAYS` for calendar months, ``None`` for a single date.
+
+    Raises
+    ------
+    BudgetGymError
+        Naming ``source``, the column and the row: a value that is not a date, fewer than ``least``
+        dates, a date twice, dates that do not increase or are unevenly spaced, a date before
+        :data:`FIRST_DATE` or after :data:`LAST_DATE` (1677-09-22 to 2262-04-11); or numeric dates
+        that read both day first and month first, as different dates (:class:`AmbiguousDatesError`).
+
+    Notes
+    -----
+    Numeric dates (``01/02/2024``, ``01.02.2024``, ``01-02-2024``) are read both month first and
+    day first, and the reading whose dates all parse, increase and are evenly spaced is taken:
+    the data decide, where taking month first whenever every value allowed it read day-first
+    monthly data on the 1st (``01/01/2024, 01/02/2024, ...``) as twelve days and a jump, and
+    dashed day-first weeks value by value into dates out of order. When both readings hold and
+    give different dates (a few rows, every day and month at most 12: ``01/02/2024,
+    01/03/2024`` are two days, or two months; a single ``01/02/2024``) the column is refused,
+    naming the first such row and both readings, and asking for ``YYYY-MM-DD``. An error rather
+    than a warning: the two readings differ in the calendar (holidays, seasons) and often in the
+    step (a day or a month), which changes every fitted carry-over and plan, and a warning in
+    ``fit.md`` is read after the fit, while the fix (ISO dates) takes a minute. When neither
+    reading holds, the error is the usual reading's (month first; day first for dots), with a note
+    that the other fails too.
+    """
+    raw = df[col].astype(str).str.strip()
+    readings = _both_ways(raw)
+    if len(readings) < 2:
+        return _checked(readings[0][1] if readings else _parse(raw, col, source), df, col, source, least, midnight)
+    held: list[tuple[str, tuple[pd.DatetimeIndex, float | None]]] = []
+    failed: list[BudgetGymError] = []
+    for layout, parsed in readings:
+        try:
+            held.append((layout, _checked(parsed, df, col, source, least, midnight)))
+        except BudgetGymError as err:
+            failed.append(err)
+    if not held:
+        other = readings[1][0]
+        raise BudgetGymError(f"{failed[0]}; read as {readings[0][0]}, and as {other} the dates fail too")
+    if len(held) == 1 or held[0][1][0].equals(held[1][1][0]):
+        return held[0][1]
+    (one, (a, a_step)), (two, (b, b_step)) = held
+    row = int(np.flatnonzero(a != b)[0])
+    raise AmbiguousDatesError(
+        f"{source}: column '{col}', row {row + 1}: date {cell_text(df[col].iloc[row])}",
+        f"reads both ways: {a[row].date()} as {one}{_apart(a_step)}, {b[row].date()} as {two}{_apart(b_step)}; "
+        f"expected dates as YYYY-MM-DD",
+    )
+
+
+def _checked(
+    parsed: pd.Series, df: pd.DataFrame, col: str, source: str, least: int, midnight: bool
+) -> tuple[pd.DatetimeIndex, float | None]:
+    """:func:`read_dates` of one reading ``parsed`` of column ``col``: the dates and their step, or
+    the one-line error naming the row."""
     if parsed.isna().any():
         row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
         got = cell_text(df[col].iloc[row])

@@ -1,15 +1,18 @@
 """File helpers: atomic writes (a result file is complete or absent, never half-written), output
-directories written all or nothing (:func:`staged_output`), and reading YAML and CSV with one-line
-errors."""
+directories written all or nothing (:func:`staged_output`), reading YAML and CSV with one-line
+errors, and a record of the YAML files read (:func:`yaml_reads`), to tell whether what was built
+from them is still what they say (:func:`files_unchanged`)."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ __all__ = [
     "cell_text",
     "check_out_dir",
     "figure",
+    "files_unchanged",
     "json_default",
     "move_staged",
     "names_a_file",
@@ -33,6 +37,7 @@ __all__ = [
     "read_csv_table",
     "read_yaml",
     "staged_output",
+    "yaml_reads",
 ]
 
 #: PyYAML's safe loader and dumper on libyaml (C) when PyYAML was built with it (its wheels are),
@@ -144,24 +149,72 @@ def names_a_file(text: str | Path) -> bool:
     return path.suffix in (".yaml", ".yml") or path.exists() or "/" in str(text)
 
 
+#: The record :func:`yaml_reads` keeps while it is open: a file's resolved path -> the digest of its text.
+_READS: ContextVar[dict[str, str] | None] = ContextVar("yaml_reads", default=None)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def read_yaml(path: str | Path, what: str, error: type[BudgetGymError] = BudgetGymError) -> Any:
     """Parse a YAML file; a missing, unreadable or malformed file (a key given twice in a mapping
     included) raises ``error`` with one line ``"<what> '<path>': ..."`` (with the line and column
-    of a syntax error)."""
+    of a syntax error). Inside :func:`yaml_reads`, the file and its text's digest are recorded."""
     path = Path(path)
     if path.is_dir():
         raise error(f"{what} '{path}': is a directory; expected a YAML file")
     if not path.is_file():
         raise error(f"{what} '{path}' not found")
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a safe loader)
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise error(f"{what} '{path}': cannot be read ({err})") from None
+    reads = _READS.get()
+    if reads is not None:
+        reads[str(path.resolve())] = _digest(text)
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise error(f"{what} '{path}': invalid YAML{where}: {problem}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise error(f"{what} '{path}': cannot be read ({err})") from None
+
+
+@contextmanager
+def yaml_reads() -> Iterator[dict[str, str]]:
+    """Record every file :func:`read_yaml` reads inside the block (in this thread or task).
+
+    Yields
+    ------
+    dict[str, str]
+        Filled as files are read: each file's resolved path -> the SHA-256 of the text read, for
+        :func:`files_unchanged`. An enclosing record gets the files read inside a nested one too.
+    """
+    reads: dict[str, str] = {}
+    outer = _READS.get()
+    token = _READS.set(reads)
+    try:
+        yield reads
+    finally:
+        _READS.reset(token)
+        if outer is not None:
+            outer.update(reads)
+
+
+def files_unchanged(reads: dict[str, str]) -> bool:
+    """Whether every file of ``reads`` (:func:`yaml_reads`) still holds the text it was read with
+    (a file edited, removed or unreadable since is changed). Compares content, not modification
+    times: an edit within the clock's resolution, or a file written back as it was, is told right."""
+    for path, digest in reads.items():
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return False
+        if _digest(text) != digest:
+            return False
+    return True
 
 
 def figure(width: float, height: float) -> Any:

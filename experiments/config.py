@@ -172,8 +172,9 @@ class ExperimentConfig(StrictModel):
         default_factory=list, description="modules to import first (custom agents)"
     )
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
-    # (the content checked, its campaigns): set by tasks.checked_grid, so a command checks its grid once
-    _checked: tuple[str, list[Campaign]] | None = PrivateAttr(default=None)
+    # (the content checked, its campaigns, the digests of the files read): set by tasks.checked_grid, so a
+    # command checks its grid once (again if a file it read was edited since)
+    _checked: tuple[str, list[Campaign], dict[str, str]] | None = PrivateAttr(default=None)
 
     @model_serializer(mode="wrap")
     def _omit_default_draws(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -402,7 +403,8 @@ def load_experiment(
     (:func:`~budgetgym.experiments.tasks.check_grid`), so a misspelt agent, an unknown scenario,
     a bad override or a bad parameter fails here, naming the file and the field. The check is recorded
     on the config (:func:`~budgetgym.experiments.tasks.checked_grid`) for the next plan of it: running it
-    does not repeat it (a second run reads the scenario files again).
+    does not repeat it, unless a scenario or family file it read was edited since (the run then reads
+    and checks the files as they are); a second run reads the files again.
 
     Raises
     ------

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily
+from budgetgym.envs.io import files_unchanged, yaml_reads
 from budgetgym.envs.scenario import Scenario
 from budgetgym.experiments.config import AgentSpec, Campaign, ExperimentConfig, check_agent_names, config_hash
 from budgetgym.experiments.results import run_dir
@@ -252,23 +253,40 @@ def check_grid(config: ExperimentConfig) -> list[Campaign]:
 
 
 def checked_grid(config: ExperimentConfig, *, keep: bool = True) -> list[Campaign]:
-    """:func:`check_grid` of ``config``, once per command: the result is kept on the (immutable) config
-    with the content it checked, so :func:`plan_experiment` after
-    :func:`~budgetgym.experiments.config.load_experiment` (``budgetgym run``) reuses the campaigns,
-    while a config never checked, or a copy with other content (``model_copy(update=...)``), is
-    checked. ``keep=False`` (:func:`plan_experiment`) takes the record off the config: the campaigns
-    hold the scenario and family files as they were read, so the next plan of the same config (a
-    notebook's second ``run_experiment`` after a scenario file was edited) reads them again, as a new
-    command would. ``imports`` must be imported first."""
+    """:func:`check_grid` of ``config``, once per command.
+
+    The result is kept on the (immutable) config with the content it checked and the files it read
+    (every scenario and family file, and the scenario files a family names: :func:`~budgetgym.envs.io.yaml_reads`),
+    so :func:`plan_experiment` after :func:`~budgetgym.experiments.config.load_experiment`
+    (``budgetgym run``) reuses the campaigns. It is checked again when the config was never checked,
+    is a copy with other content (``model_copy(update=...)``), or when a file it read has changed
+    since (a notebook: ``load_experiment``, edit a scenario file, run): the campaigns hold the files
+    as they were read, and a run plays the files as they are when it runs.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The experiment; its ``imports`` must be imported first.
+    keep : bool
+        Keep the record on the config for the next call; ``False`` (:func:`plan_experiment`) takes it
+        off, so a later plan of the same config (a second ``run_experiment``) checks it again, as a new
+        command would.
+
+    Returns
+    -------
+    list[Campaign]
+        The experiment's campaigns (:meth:`~budgetgym.experiments.config.ExperimentConfig.resolve`).
+    """
     content = config.model_dump_json()
     done = config._checked
     config._checked = None
-    if done is not None and done[0] == content:
-        campaigns = done[1]
+    if done is not None and done[0] == content and files_unchanged(done[2]):
+        campaigns, files = done[1], done[2]
     else:
-        campaigns = check_grid(config)
+        with yaml_reads() as files:
+            campaigns = check_grid(config)
     if keep:
-        config._checked = (content, campaigns)
+        config._checked = (content, campaigns, files)
     return campaigns
 
 

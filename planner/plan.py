@@ -39,7 +39,16 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from budgetgym.envs.dates import FIRST_DATE, LAST_DATE, date_texts, month_ends, next_dates, read_dates, whole_days
+from budgetgym.envs.dates import (
+    FIRST_DATE,
+    LAST_DATE,
+    AmbiguousDatesError,
+    date_texts,
+    month_ends,
+    next_dates,
+    read_dates,
+    whole_days,
+)
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.plan_value import check_plan
@@ -203,6 +212,8 @@ def _history(history: object, scenario: Scenario, start_date: str | None) -> tup
         try:
             first, _ = read_dates(pd.DataFrame({"start": [start_date]}), "start", "--start-date", least=1,
                                   midnight=whole_days(scenario.step_days))
+        except AmbiguousDatesError as err:
+            raise BudgetGymError(f"--start-date {start_date!r} {err.reading}") from None
         except BudgetGymError:
             raise BudgetGymError(
                 f"--start-date {start_date!r}: expected a date (e.g. 2025-01-06) from {FIRST_DATE} to {LAST_DATE}"

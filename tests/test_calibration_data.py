@@ -114,6 +114,47 @@ def test_a_date_column_is_read_in_one_format(tmp_path: Path, layout: str, first:
     np.testing.assert_array_equal(d.dates, weeks.to_numpy())
 
 
+@pytest.mark.parametrize(("start", "freq", "layout"), [
+    ("2024-02-01", "7D", "%d/%m/%Y"),  # 01/02, 08/02 read month first would do; 15/02 would not
+    ("2024-02-01", "7D", "%d-%m-%Y"),  # dashes: read value by value, 01-02 month first and 15-02 day first
+    ("2024-01-01", "MS", "%d/%m/%Y"),  # monthly on the 1st: every value reads month first too
+    ("2024-01-05", "MS", "%d.%m.%Y"),
+    ("2024-01-01", "MS", "%m/%d/%Y"),  # US files as before
+    ("2024-01-01", "7D", "%m/%d/%Y"),
+    ("2024-01-01", "MS", "%m.%d.%Y"),
+])
+def test_day_and_month_first_dates_are_told_apart_by_the_data(tmp_path: Path, start: str, freq: str,
+                                                              layout: str) -> None:
+    """Numeric dates were read month first whenever every value allowed it: day-first monthly data on
+    the 1st was twelve days and a jump ('not evenly spaced'), dashed day-first weeks 'must increase'.
+    The reading that holds (every date parses, increases, evenly spaced) is taken."""
+    n = 30
+    dates = pd.date_range(start, periods=n, freq=freq)
+    frame = _good().iloc[:n].assign(date=dates.strftime(layout))
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    d = read_mmm_csv(tmp_path / "d.csv", date="date", kpi="revenue", spend="a_spend,b_spend")
+    np.testing.assert_array_equal(d.dates, dates.to_numpy())
+    assert d.step_days == (MONTH_DAYS if freq == "MS" else 7.0)
+
+
+def test_dates_that_read_both_ways_are_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Few rows, every day and month at most 12: 01/01, 01/02, ... are the first days of January, or
+    the first of each month. Month first was taken silently (a day-first user's months read as days);
+    now the file is refused, naming the row and both readings, and ISO dates are asked for."""
+    months = pd.date_range("2024-01-01", periods=6, freq="MS")
+    _good().iloc[:6].assign(date=months.strftime("%d/%m/%Y")).to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(BudgetGymError) as err:
+        read_mmm_csv(tmp_path / "d.csv", date="date", kpi="revenue", spend="a_spend,b_spend")
+    assert str(err.value) == (
+        f"data file '{tmp_path / 'd.csv'}': column 'date', row 2: date '01/02/2024' reads both ways: 2024-01-02 as "
+        "MM/DD/YYYY (dates 1 day apart), 2024-02-01 as DD/MM/YYYY (dates a calendar month apart); expected dates "
+        "as YYYY-MM-DD"
+    )
+    code, _, msg = run_cli(capsys, "calibrate", str(tmp_path / "d.csv"), "--date", "date", "--kpi", "revenue",
+                           "--spend", "a_spend,b_spend", "--draws", "0", "--out", str(tmp_path / "out"))
+    assert code == 2 and "reads both ways" in msg and "Traceback" not in msg and not (tmp_path / "out").exists()
+
+
 def test_channel_names_and_monthly_dates(tmp_path: Path) -> None:
     assert [channel_name(c) for c in ("tv_S", "Channel0_spend", "x1", "search_clicks_P", "a.b_spend", "7")] == [
         "tv", "Channel0", "x1", "search_clicks_P", "a_b", "ch7"]

@@ -75,3 +75,22 @@ def test_calendar_day_keeps_the_day_of_the_year_and_the_weekday() -> None:
     # Monday 6 January 2025: day of the year 5; weekday 0, so j = (0 - 5) mod 7 = 2 and the day is 5 + 730
     assert calendar_day(pd.Timestamp("2025-01-06")) == 735.0
     assert 735 % 7 == 0 and 735 % 365 == 5
+
+
+def test_numeric_dates_are_read_the_way_that_holds() -> None:
+    """Month first was taken whenever every value read that way; the data decide now."""
+    with pytest.raises(BudgetGymError, match="reads both ways"):  # three days, or three months
+        _read(["01.01.2024", "01.02.2024", "01.03.2024"])
+    months = [f"01/{m:02d}/2024" for m in range(1, 13)] + ["01/01/2025"]  # the 13th row reads day first only
+    dates, step = _read(months)
+    assert step == MONTH_DAYS and list(dates.month) == [*range(1, 13), 1]
+    # a single date: the same either way (5 May), or refused
+    assert _read(["05/05/2024"], least=1)[0][0] == pd.Timestamp("2024-05-05")
+    with pytest.raises(BudgetGymError) as err:
+        _read(["03/04/2025"], least=1)
+    assert str(err.value) == ("file 'x.csv': column 'when', row 1: date '03/04/2025' reads both ways: 2025-03-04 as "
+                              "MM/DD/YYYY, 2025-04-03 as DD/MM/YYYY; expected dates as YYYY-MM-DD")
+    # neither way holds: the usual reading's error, saying the other fails too
+    with pytest.raises(BudgetGymError, match=r"row 3: .*not evenly spaced.*; read as MM/DD/YYYY, and as DD/MM/YYYY "
+                                             r"the dates fail too$"):
+        _read(["01/02/2024", "08/02/2024", "09/02/2024"])

@@ -188,6 +188,12 @@ def test_a_start_date_dates_the_plan_and_plan_csv(tmp_path: Path) -> None:
     assert plan(weekly, curves=False, lift_design="none").dates is None
     with pytest.raises(BudgetGymError, match="--start-date"):
         plan(weekly, start_date="March", curves=False, lift_design="none")
+    # 3 April or 4 March: month first was taken silently; a day-first user's plan was dated a month off
+    with pytest.raises(BudgetGymError) as err:
+        plan(weekly, start_date="03/04/2025", curves=False, lift_design="none")
+    assert str(err.value) == ("--start-date '03/04/2025' reads both ways: 2025-03-04 as MM/DD/YYYY, 2025-04-03 as "
+                              "DD/MM/YYYY; expected dates as YYYY-MM-DD")
+    assert plan(weekly, start_date="13/04/2025", curves=False, lift_design="none").dates[0] == "2025-04-13"
 
 
 def test_a_history_of_steps_shorter_than_a_day_keeps_its_times(tmp_path: Path) -> None:

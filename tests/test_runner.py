@@ -536,6 +536,59 @@ def test_a_command_checks_its_grid_once(tmp_path: Path, monkeypatch: pytest.Monk
     assert len(calls) == 3
 
 
+def test_a_file_edited_after_load_experiment_is_read_again_by_the_first_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``load_experiment`` keeps its grid check for the command's run; a scenario file edited between
+    the two (a notebook: load, edit the file, run) was run as loaded, silently. The check is reused
+    only while every file it read is unchanged: the run plays the file as it is when it runs."""
+    import yaml
+
+    import budgetgym.experiments.tasks as tasks
+
+    calls: list[str] = []
+    real = tasks.check_grid
+    monkeypatch.setattr(tasks, "check_grid", lambda config: calls.append(config.name) or real(config))
+    sc_path = tmp_path / "mine.yaml"
+    data = load_scenario("stationary-3").override({"horizon": HORIZON}).model_dump(mode="json")
+    data["name"] = "mine"
+    sc_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    exp = experiment(seeds=1, episodes=1, scenarios=[{"scenario": str(sc_path), "label": "m"}])
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(exp.model_dump(mode="json")), encoding="utf-8")
+    cfg = load_experiment(path)
+    data["budget"]["total"] = 2 * data["budget"]["total"]
+    sc_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    _, tasks_run = plan_experiment(cfg, tmp_path / "a")
+    assert {t.scenario.budget.total for t in tasks_run} == {data["budget"]["total"]}
+    assert len(calls) == 2  # checked again: the agents are built on the scenario as edited
+    # unedited, the load's check serves the run (as `budgetgym run`: once per command)
+    cfg = load_experiment(path)
+    _, tasks_run = plan_experiment(cfg, tmp_path / "b")
+    assert {t.scenario.budget.total for t in tasks_run} == {data["budget"]["total"]} and len(calls) == 3
+
+
+def test_a_scenario_file_a_family_names_edited_after_load_experiment_is_read_again(tmp_path: Path) -> None:
+    """The files behind the kept check include those a family file names (its template): an edit there
+    after ``load_experiment`` reaches the first run's family too."""
+    import yaml
+
+    base = tmp_path / "base.yaml"
+    data = load_scenario("stationary-3").override({"horizon": HORIZON}).model_dump(mode="json")
+    base.write_text(yaml.safe_dump(data), encoding="utf-8")
+    vary = {"channels.search.saturation.max_response": {"dist": "uniform", "low": 400.0, "high": 440.0}}
+    (tmp_path / "fam.yaml").write_text(yaml.safe_dump({"family": "fam", "scenario": "base.yaml", "vary": vary}),
+                                       encoding="utf-8")
+    exp = experiment(seeds=1, episodes=1, draws=2, scenarios=[{"scenario": str(tmp_path / "fam.yaml"), "label": "f"}])
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(exp.model_dump(mode="json")), encoding="utf-8")
+    cfg = load_experiment(path)
+    data["budget"]["total"] = 2 * data["budget"]["total"]
+    base.write_text(yaml.safe_dump(data), encoding="utf-8")
+    _, tasks_run = plan_experiment(cfg, tmp_path / "a")
+    assert {t.scenario.budget.total for t in tasks_run} == {data["budget"]["total"]}
+
+
 def test_a_config_planned_again_reads_its_scenario_files_again(tmp_path: Path) -> None:
     """``load_experiment``'s check is reused by the plan of that command only: kept on the config for
     good, every later ``run_experiment`` of it (a notebook's loop: edit the scenario file, run again)
