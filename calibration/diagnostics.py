@@ -155,7 +155,8 @@ def warnings_for(
         ch, name = fit.channels[j // per], names[j % per]
         label = _label(name, "ln(kappa / typical)")
         if span[j] > 0 and min(value - lo[j], hi[j] - value) < 1e-4 * span[j]:
-            out.append(f"{ch}: {label} = {value:.3g} is at its bound [{lo[j]:.3g}, {hi[j]:.3g}]")
+            at = lo[j] if value - lo[j] <= hi[j] - value else hi[j]  # "decay = 0", not "decay = 5.24e-42"
+            out.append(f"{ch}: {label} = {at:.3g} is at its bound [{lo[j]:.3g}, {hi[j]:.3g}]")
     if fit.layout.season:  # a, b after the channels: a coefficient at its bound clips the cycle the family plans with
         for j, (name, term) in enumerate((("a", "cos"), ("b", "sin")), start=n_channel_params):
             value = float(fit.phi[j])

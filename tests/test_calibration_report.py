@@ -398,3 +398,23 @@ def test_media_season_at_its_bound_is_warned(tmp_path: Path, ab: tuple[float, fl
     assert len(msgs) == len(hits), msgs
     for w, h in zip(msgs, hits, strict=True):
         assert h in w and "is at its bound [-0.5, 0.5]" in w
+
+
+def test_a_parameter_at_its_bound_is_warned_at_the_bound_not_at_its_rounding(tmp_path: Path) -> None:
+    """A decay fitted to 5e-42 (the trust region's last step toward 0) was warned as
+    "decay = 5.24e-42 is at its bound [0, 0.985]": the warning names the bound it sits at."""
+    from dataclasses import replace
+
+    path = _data(tmp_path / "d.csv")
+    fit = fit_model(read_mmm_csv(path, date="date", kpi="revenue", spend=SPEND),
+                    ModelSpec(fourier=0, prior="none", starts=1), seed=0)
+    lo, hi = fit.layout.bounds()
+    phi = fit.phi.copy()
+    phi[0] = lo[0] + 5.24e-42  # the first channel's decay, a hair above 0
+    per = fit.layout.per_channel
+    phi[per] = hi[per] - 1e-9 * (hi[per] - lo[per])  # the second channel's decay, a hair below its top
+    msgs = [w for w in warnings_for(replace(fit, phi=phi), None, errors(fit.y, fit.fitted)) if "bound" in w]
+    c0, c1 = fit.channels[:2]
+    assert f"{c0}: decay = 0 is at its bound [0, {hi[0]:.3g}]" in msgs
+    assert f"{c1}: decay = {hi[per]:.3g} is at its bound [0, {hi[per]:.3g}]" in msgs
+    assert not any("e-42" in w for w in msgs)
