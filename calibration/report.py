@@ -71,6 +71,30 @@ def _table(frame: pd.DataFrame) -> list[str]:
     return lines
 
 
+#: A decay (dimensionless, in [0, 1)) below this prints as 0 in fit.md: the trust region's last step
+#: toward the bound left 5.24e-42, which read as a number to interpret (``parameters.csv`` keeps it).
+DECAY_ZERO = 1e-9
+
+
+def _decays_at_zero(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its decays below :data:`DECAY_ZERO` (estimate and interval) set to 0."""
+    out = table.copy()
+    rows = (out["parameter"] == "decay").to_numpy()
+    for col in ("estimate", "low", "high"):
+        v = out[col].to_numpy(dtype=float)
+        out[col] = np.where(rows & (np.abs(v) < DECAY_ZERO), 0.0, v)
+    return out
+
+
+def _every(step_days: float) -> str:
+    """``every day``, ``every 7 days``, ``every month`` (a calendar month's :data:`MONTH_DAYS`)."""
+    from budgetgym.envs.dates import MONTH_DAYS
+
+    if step_days == MONTH_DAYS:
+        return "every month"
+    return "every day" if step_days == 1 else f"every {step_days:g} days"
+
+
 def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
     """The report (module docstring)."""
     d, f, w = result.data, result.fit, result.window
@@ -83,7 +107,7 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
     pairs = ", ".join(f"{c} ← `{s}`" for c, s in zip(f.channels, d.spend_columns, strict=True))
     lines = [
         f"# Calibration of `{d.path.name}`", "",
-        f"{d.n_periods} periods from {first} to {last} (every {d.step_days:g} days); KPI `{d.kpi_name}`; "
+        f"{d.n_periods} periods from {first} to {last} ({_every(d.step_days)}); KPI `{d.kpi_name}`; "
         f"{d.n_channels} channels ({pairs}), responses driven by {drive}; controls: "
         f"{', '.join(d.control_names) or 'none'}.", "",
         "## Model", "",
@@ -120,7 +144,7 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
     lines += ["## Parameters", "", about,
               "`typical_response`: KPI per period when the channel's median nonzero exposure is sustained — "
               "what the data identify best.", ""]
-    lines += _table(result.parameters.rename(columns={"low": "5%", "high": "95%"}))
+    lines += _table(_decays_at_zero(result.parameters).rename(columns={"low": "5%", "high": "95%"}))
     coef = pd.DataFrame({"term": f.baseline_names, "coefficient": f.coef})
     lines += ["", "Baseline coefficients (KPI per period, per year for the trend, per unit of a control):", ""]
     lines += _table(coef)

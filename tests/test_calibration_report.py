@@ -418,3 +418,26 @@ def test_a_parameter_at_its_bound_is_warned_at_the_bound_not_at_its_rounding(tmp
     assert f"{c0}: decay = 0 is at its bound [0, {hi[0]:.3g}]" in msgs
     assert f"{c1}: decay = {hi[per]:.3g} is at its bound [0, {hi[per]:.3g}]" in msgs
     assert not any("e-42" in w for w in msgs)
+
+
+def test_fit_md_says_the_step_in_words_and_a_decay_at_zero_as_0(tmp_path: Path) -> None:
+    """fit.md read "(every 7 days)", but "(every 1 days)" for daily data and "(every 30.4375 days)" for
+    monthly; and a decay the solver left at 5.24e-42 printed as 5.24e-42 (parameters.csv keeps the
+    number; fit.md prints 0 for a decay below 1e-9, a real one unchanged)."""
+    from dataclasses import replace
+
+    path = _data(tmp_path / "d.csv")
+    res = calibrate(path, date="date", kpi="revenue", spend=SPEND, draws=0, fourier=0, starts=1, prior="none")
+    assert "(every 7 days)" in fit_markdown(res, [])
+    for step, words in ((1.0, "(every day)"), (365.25 / 12, "(every month)")):
+        assert words in fit_markdown(replace(res, data=replace(res.data, step_days=step)), [])
+    table = res.parameters.copy()
+    decays = (table["parameter"] == "decay").to_numpy()
+    first, second = np.flatnonzero(decays)[:2]
+    table.loc[first, "estimate"] = 5.24e-42
+    table.loc[second, "estimate"] = 0.25
+    text = fit_markdown(replace(res, parameters=table), [])
+    assert f"| {table.loc[first, 'channel']} | decay | 0.000 |" in text
+    assert f"| {table.loc[second, 'channel']} | decay | 0.250 |" in text
+    assert "e-42" not in text
+    assert table.loc[first, "estimate"] == 5.24e-42  # the table itself is not changed
