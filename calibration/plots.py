@@ -84,7 +84,8 @@ def plot_contributions(dates: np.ndarray, baseline: np.ndarray, contributions: n
 
 def plot_curves(fit: Fit, draws: Draws | None, costs: Costs, spend: np.ndarray, kpi: str) -> bytes:
     """Response curves with their 90% bands, one panel per channel; the dotted line marks the
-    channel's median nonzero spend per period in the data."""
+    channel's median nonzero spend per period in the data, the shade the spend beyond its largest
+    period (where the curve is extrapolated)."""
     K = len(fit.channels)
     top = 2.0 * np.maximum(spend.max(axis=0), 1e-9)
     grid = np.linspace(0.0, 1.0, 60)[:, None] * top[None, :]
@@ -99,7 +100,10 @@ def plot_curves(fit: Fit, draws: Draws | None, costs: Costs, spend: np.ndarray, 
         ax.plot(grid[:, i], point[:, i], color="tab:blue", label="estimate")
         nz = spend[:, i][spend[:, i] > 0]
         if nz.size:
-            ax.axvline(float(np.median(nz)), color="grey", ls=":", lw=1)
+            ax.axvline(float(np.median(nz)), color="grey", ls=":", lw=1, label="median period in the data")
+            # beyond the largest period the curve is extrapolated: the prior's and the curve's shape, not the data's
+            ax.axvspan(float(nz.max()), float(grid[-1, i]), color="grey", alpha=0.08, lw=0,
+                       label="beyond the data's largest period")
         ax.set_title(ch)
         ax.set_xlabel("spend per period (sustained)")
         ax.set_ylabel(f"{kpi} per period")
