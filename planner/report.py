@@ -166,7 +166,7 @@ def summary_lines(result: PlanResult) -> list[str]:
     if result.beyond_history:
         parts = [
             f"{b['channel']} up to {fmt(b['plan_max_step'])} a step ("
-            + (f"{b['multiple']:.2g}× its largest step in the history, {fmt(b['history_max_step'])})"
+            + (f"{b['multiple']:.3g}× its largest step in the history, {fmt(b['history_max_step'])})"
                if b["multiple"] is not None else "never spent in the history)")
             for b in result.beyond_history
         ]

@@ -730,3 +730,19 @@ def test_profit_maximising_budget_is_the_spend_where_budget_is_left_unspent() ->
     best = solve_level(problem, MEAN, 4 * B)  # budget to spare: the unconstrained best spend
     assert best.plan.sum() == pytest.approx(B, rel=1e-5)
     assert solve_level(problem, MEAN, 0.99 * B).outcome < res.profit_max["outcome"]
+
+
+def test_a_plan_just_beyond_the_history_says_by_how_much() -> None:
+    """The summary said "1× its largest step in the history" of a plan 2% above it (two digits of the
+    multiple): a planner read it as within the history."""
+    from dataclasses import replace
+
+    from budgetgym.planner.report import summary_lines
+
+    sc = load_scenario("stationary-3")
+    res = plan(sc, history=np.array([[1000.0, 500.0, 800.0]]), curves=False, lift_design="none")
+    assert res.beyond_history
+    b = res.beyond_history[0]
+    near = replace(res, beyond_history=[{**b, "history_max_step": b["plan_max_step"] / 1.02, "multiple": 1.02}])
+    line = next(x for x in summary_lines(near) if x.startswith("beyond the history"))
+    assert "(1.02× its largest step" in line, line
