@@ -1,6 +1,6 @@
 """Figures of a plan (PNG through matplotlib's Agg canvas, written atomically).
 
-Each function takes a :class:`~budgetgym.planner.plan.PlanResult` and a target path, draws on its
+Each function takes a :class:`~budgetgym.planner.plan_result.PlanResult` and a target path, draws on its
 own figure (no pyplot state, the helpers of :mod:`budgetgym.experiments.plots`) and returns the
 path. Plans keep one colour across figures (:data:`PLAN_COLORS`), channels another set.
 
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from budgetgym.experiments.plots import _figure, _grid, save_figure
-from budgetgym.planner.plan import PlanResult
+from budgetgym.planner.plan_result import PlanResult
 
 __all__ = [
     "PLAN_COLORS",

@@ -1,6 +1,6 @@
 """What a plan says, in words and tables: the lines ``budgetgym plan`` prints and ``report.md``.
 
-One formatting of a :class:`~budgetgym.planner.plan.PlanResult` serves both the terminal and the
+One formatting of a :class:`~budgetgym.planner.plan_result.PlanResult` serves both the terminal and the
 report, so they cannot disagree:
 
 * :func:`channel_rows` — the per-channel table, absolute numbers first: recommended spend and
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from budgetgym.experiments.report import _table as markdown_table
-from budgetgym.planner.plan import PlanResult
+from budgetgym.planner.plan_result import PlanResult
 from budgetgym.planner.voi import MAX_TESTS, REL_SIGMA
 
 __all__ = [
