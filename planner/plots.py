@@ -172,10 +172,10 @@ def plot_flighting(result: PlanResult, path: str | Path) -> Path:
     for ax, (title, X) in zip(axes, panels, strict=True):
         ax.stackplot(days, np.asarray(X).T, labels=names, colors=colors)
         ax.set(title=title, xlabel="day" if result.dates is None else "date")
-    if result.dates is not None:
-        fig.autofmt_xdate()
         ax.grid(alpha=0.3)
         _money_axis(ax.yaxis)
+    if result.dates is not None:
+        fig.autofmt_xdate()
     axes[0].set_ylabel("spend per step")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncol=ncol)
