@@ -66,6 +66,8 @@ def test_history_csv(tmp_path: Path) -> None:
         (None, "search=0.5,tv=0.5", "unknown channel 'tv'"),
         (None, "search:0.5", "expected 'equal', channel=value pairs or a CSV file"),
         (None, "search=20000,search=30000,social=10000", "channel 'search' is given twice"),
+        (None, "search=42000,social=-1,video=0", "channel 'social': expected a finite non-negative value, got -1"),
+        (None, "search=0.5,social=nan,video=0.5", "channel 'social': expected a finite non-negative value, got nan"),
         (None, "nofile.csv", "file not found"),
     ],
 )
