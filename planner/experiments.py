@@ -56,7 +56,7 @@ def spend_levels(plan: np.ndarray) -> np.ndarray:
     r""":math:`\bar X_i = \sum_t X_{t,i} / |\{t: X_{t,i} > 0\}|`, each channel's mean spend per period
     over the periods plan ``X`` ``[..., T, K]`` spends on it (0 where it spends nothing), ``[..., K]``.
     A step at the solver's rounding of 0 is not spent on (:func:`~budgetgym.planner.metrics.spent`):
-    a solved plan's dark steps hold 1e-13 to 1e-10 of its largest step, not 0."""
+    a solved plan's dark steps hold 1e-13 to 5e-10 of its largest step, not 0."""
     X = np.asarray(plan, dtype=float)
     mask = spent(X)
     on = mask.sum(axis=-2)

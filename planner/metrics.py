@@ -66,7 +66,7 @@ BEYOND_RTOL = 1e-6
 SLACK_RTOL = 1e-6
 #: A plan's spend below this fraction of its largest step is the solver's rounding of 0, not spend:
 #: the barrier method keeps every spend strictly positive, and a channel a plan does not use holds
-#: 1e-13 to 1e-10 of its largest step (``pulse-4``, ``overlap-5``, ``s-curve-5``).
+#: 1e-13 to 5e-10 of its largest step (``pulse-4``, ``overlap-5``, ``s-curve-5``, ``large-50``).
 ZERO_RTOL = 1e-6
 
 

@@ -242,7 +242,7 @@ def test_simulate_lift_tests_called_as_before_the_floor_gives_the_same_tests() -
 
 def test_a_channel_the_plan_leaves_at_the_solvers_rounding_of_zero_is_not_beyond_the_history() -> None:
     """The barrier method keeps every spend strictly positive: a channel the plan does not use holds
-    1e-13 to 1e-10 of its largest step. That is no spend: not beyond a history that never spent on
+    1e-13 to 5e-10 of its largest step. That is no spend: not beyond a history that never spent on
     the channel (a test "from 0 to 0.000000002 a step" was proposed)."""
     dust = PLAN.copy()
     dust[:, 2] = 1e-9  # c: the solver's rounding of 0
@@ -259,7 +259,7 @@ def test_a_channel_the_plan_leaves_at_the_solvers_rounding_of_zero_is_not_beyond
 
 
 def test_a_pulsed_channel_is_tested_at_its_pulses_level_when_its_dark_steps_hold_the_solvers_rounding() -> None:
-    """A solved plan's dark steps hold the solver's rounding of 0 (1e-13 to 1e-10 of its largest
+    """A solved plan's dark steps hold the solver's rounding of 0 (1e-13 to 5e-10 of its largest
     step), not 0: they are not periods the plan spends on, so a pulsed channel's level is its
     pulses' mean (it was its mean over every step: halved for a channel on every other step)."""
     dust = np.where(PLAN > 0, PLAN, 1e-9)
