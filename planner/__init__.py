@@ -9,7 +9,8 @@ when the curves are uncertain, and the carry-over of spend made before the windo
 
 from budgetgym.planner.frontier import BudgetPoint, budget_for_target, parse_sweep, sweep_budgets
 from budgetgym.planner.metrics import budget_marginal, channel_table
-from budgetgym.planner.plan import PlanResult, plan
+from budgetgym.planner.plan import plan
+from budgetgym.planner.plan_result import PlanResult
 from budgetgym.planner.problem import DEFAULT_DRAWS, PlanningProblem
 from budgetgym.planner.robust import Objective
 

@@ -44,6 +44,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from budgetgym.planner.metrics import spent
+
 __all__ = ["DESIGN_COLUMNS", "lift_design", "spend_levels"]
 
 #: The columns of ``lift_design.csv`` (module docstring); the first three are the test itself.
@@ -52,10 +54,13 @@ DESIGN_COLUMNS = ("channel", "x", "delta_x", "planned_spend", "plan_max_spend", 
 
 def spend_levels(plan: np.ndarray) -> np.ndarray:
     r""":math:`\bar X_i = \sum_t X_{t,i} / |\{t: X_{t,i} > 0\}|`, each channel's mean spend per period
-    over the periods plan ``X`` ``[..., T, K]`` spends on it (0 where it spends nothing), ``[..., K]``."""
+    over the periods plan ``X`` ``[..., T, K]`` spends on it (0 where it spends nothing), ``[..., K]``.
+    A step at the solver's rounding of 0 is not spent on (:func:`~budgetgym.planner.metrics.spent`):
+    a solved plan's dark steps hold 1e-13 to 5e-10 of its largest step, not 0."""
     X = np.asarray(plan, dtype=float)
-    on = (X > 0).sum(axis=-2)
-    return np.divide(X.sum(axis=-2), on, out=np.zeros(on.shape), where=on > 0)
+    mask = spent(X)
+    on = mask.sum(axis=-2)
+    return np.divide(np.where(mask, X, 0.0).sum(axis=-2), on, out=np.zeros(on.shape), where=on > 0)
 
 
 def lift_design(

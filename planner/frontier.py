@@ -71,9 +71,12 @@ def parse_sweep(text: str) -> np.ndarray:
 
 
 def check_sweep(multiples: np.ndarray, budget: float, label: str = "sweep") -> np.ndarray:
-    """``multiples`` as floats, each ``multiple x budget`` a budget a scenario holds (:data:`AMOUNT_RANGE`),
-    else a one-line error naming ``label`` (``--sweep '1:1e308:3'`` solved a level of budget ``inf``)."""
+    """``multiples`` as floats, at least one, each ``multiple x budget`` a budget a scenario holds
+    (:data:`AMOUNT_RANGE`), else a one-line error naming ``label`` (``--sweep '1:1e308:3'`` solved a
+    level of budget ``inf``)."""
     m = np.asarray(multiples, dtype=float).ravel()
+    if not len(m):  # no level to solve first (the one nearest the budget)
+        raise BudgetGymError(f"{label}: expected at least one budget multiple, got none")
     for x in m:
         level = float(x) * float(budget)  # Python floats: inf on overflow, no numpy warning
         if not is_amount(level):

@@ -74,8 +74,10 @@ def _from_channels(values: dict[str, float], scenario: Scenario, source: str, ki
     names = scenario.channel_names
     _check_names(list(values), names, source, require_all=False)
     v = np.array([float(values.get(n, 0.0)) for n in names])
-    if not np.all(np.isfinite(v)) or np.any(v < 0):
-        raise BudgetGymError(f"{source}: expected finite non-negative values")
+    bad = [n for n, x in zip(names, v, strict=True) if not (np.isfinite(x) and x >= 0)]
+    if bad:
+        got = values[bad[0]]
+        raise BudgetGymError(f"{source}: channel '{bad[0]}': expected a finite non-negative value, got {got:g}")
     total = v.sum()
     if kind is None:
         if abs(total - 1.0) > 1e-6 and np.all(v <= 1.0):

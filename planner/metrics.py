@@ -22,8 +22,9 @@ With a spend history ``S [H, K]`` (the steps before the window) the table adds, 
 ``history_max_spend`` :math:`\max_h S_{h,i}` (its largest step of the history) and
 ``vs_history_max`` :math:`\max_t X_{t,i} / \max_h S_{h,i}` (the plan's largest step as a multiple
 of it; ``inf`` for a channel the plan spends on and the history never did, ``NaN`` for one neither
-spends on): :func:`beyond_history` lists the channels above 1 (by more than :data:`BEYOND_RTOL`),
-where the plan relies on the response curve beyond any spend the history shows (a fitted curve's
+spends on; a step below :data:`ZERO_RTOL` of the plan's largest is no spend, :func:`spent`):
+:func:`beyond_history` lists the channels above 1 (by more than :data:`BEYOND_RTOL`), where the
+plan relies on the response curve beyond any spend the history shows (a fitted curve's
 extrapolation, or its prior's).
 
 The marginal return of the **total budget** at an optimal plan is, by the envelope theorem, the
@@ -51,8 +52,8 @@ from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel
 from budgetgym.envs.segment_expected import SegmentExpectedModel
 
 __all__ = [
-    "BEYOND_RTOL", "SLACK_RTOL", "beyond_history", "budget_marginal", "channel_directions", "channel_table",
-    "history_columns", "segment_table",
+    "BEYOND_RTOL", "SLACK_RTOL", "ZERO_RTOL", "beyond_history", "budget_marginal", "channel_directions",
+    "channel_table", "history_columns", "segment_table", "spent",
 ]
 
 Model = ExpectedModel | MeanExpectedModel
@@ -63,6 +64,18 @@ BEYOND_RTOL = 1e-6
 #: How far below the budget (or a step's cap) a plan's spend must be for :func:`budget_marginal` to
 #: treat it as unspent: the solver meets a binding budget to about 1e-11 of it.
 SLACK_RTOL = 1e-6
+#: A plan's spend below this fraction of its largest step is the solver's rounding of 0, not spend:
+#: the barrier method keeps every spend strictly positive, and a channel a plan does not use holds
+#: 1e-13 to 5e-10 of its largest step (``pulse-4``, ``overlap-5``, ``s-curve-5``, ``large-50``).
+ZERO_RTOL = 1e-6
+
+
+def spent(plan: np.ndarray) -> np.ndarray:
+    """Where plan ``X [..., T, K]`` spends: ``X > ZERO_RTOL * max X`` (the largest step of each plan,
+    over its steps and channels; :data:`ZERO_RTOL`), a boolean array of ``X``'s shape."""
+    X = np.asarray(plan, dtype=float)
+    top = X.max(axis=(-2, -1), keepdims=True) if X.size else np.zeros((1,) * X.ndim)
+    return X > ZERO_RTOL * np.maximum(top, 0.0)
 
 
 def channel_directions(plan: np.ndarray) -> np.ndarray:
@@ -79,7 +92,7 @@ def channel_directions(plan: np.ndarray) -> np.ndarray:
 def history_columns(plan: np.ndarray, history: np.ndarray) -> dict[str, np.ndarray]:
     """``history_max_spend`` and ``vs_history_max`` per channel (module docstring)."""
     top = np.asarray(history, dtype=float).max(axis=0) if len(history) else np.zeros(np.shape(plan)[1])
-    peak = np.asarray(plan, dtype=float).max(axis=0)
+    peak = np.where(spent(plan), np.asarray(plan, dtype=float), 0.0).max(axis=0)  # the solver's rounding of 0: 0
     with np.errstate(divide="ignore", invalid="ignore"):
         multiple = np.where(top > 0, peak / np.where(top > 0, top, 1.0), np.where(peak > 0, np.inf, np.nan))
     return {"history_max_spend": top, "vs_history_max": multiple}

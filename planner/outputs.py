@@ -38,7 +38,7 @@ import pandas as pd
 
 from budgetgym.envs.io import atomic_write_text, check_out_dir, move_staged, staged_output
 from budgetgym.experiments.results import environment_info, utc_now, write_csv, write_json
-from budgetgym.planner.plan import PlanResult
+from budgetgym.planner.plan_result import PlanResult
 from budgetgym.planner.report import plan_markdown
 
 __all__ = [

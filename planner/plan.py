@@ -28,10 +28,8 @@ What it computes (each piece documented where it is defined):
 from __future__ import annotations
 
 import functools
-import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -71,6 +69,7 @@ from budgetgym.planner.metrics import (
     history_columns,
     segment_table,
 )
+from budgetgym.planner.plan_result import PlanResult
 from budgetgym.planner.problem import PlanningProblem, campaign_family
 from budgetgym.planner.robust import (
     Objective,
@@ -85,117 +84,6 @@ __all__ = ["LIFT_DESIGNS", "PlanResult", "plan"]
 
 #: The lift designs :func:`plan` proposes with a history (its ``lift_design`` argument).
 LIFT_DESIGNS = ("beyond", "voi", "none")
-
-
-@dataclass(frozen=True)
-class PlanResult:
-    """Everything :func:`plan` found (module docstring). Money in the scenario's currency, outcomes
-    in the reward's unit (conversions, revenue or profit) over the whole window."""
-
-    campaign: str
-    reward: str
-    budget: float
-    horizon: int
-    pacing: str
-    channel_names: list[str]
-    step_days: np.ndarray  # [T] day index of every step
-    objective: str
-    is_family: bool
-    draws: int  # members the plan is optimised over (1 for a scenario)
-    plan: np.ndarray  # [T, K] the recommendation
-    value: float  # the objective at the recommendation (in sample)
-    channels: pd.DataFrame  # per channel: recommended columns, current_* and change columns
-    budget_marginal: dict[str, float]  # of the total budget at the recommendation
-    static_shares: np.ndarray  # [K] the best even-flighting split
-    static_value: float
-    static_plan: np.ndarray  # [T, K] its plan: the shares at the same spend every step (B/T, or less for profit)
-    baseline_value: float  # the objective with no spend in the window (carry-in only)
-    history_steps: int
-    current: np.ndarray | None = None  # [T, K]
-    current_source: str | None = None
-    current_value: float | None = None
-    current_problems: list[str] = field(default_factory=list)  # why the env could not play it as given
-    frontier: pd.DataFrame | None = None
-    target: dict[str, Any] | None = None  # the budget at the target marginal return
-    profit_max: dict[str, float] | None = None
-    curves: pd.DataFrame | None = None
-    distribution: dict[str, dict[str, float]] | None = None  # held-out draws (families)
-    draw_values: pd.DataFrame | None = None  # per held-out draw: recommended, static, current
-    segments: pd.DataFrame | None = None  # with audience segments: per segment reach and response
-    beyond_history: list[dict[str, Any]] | None = None  # with a history: channels planned above its largest step
-    lift_design: pd.DataFrame | None = None  # the lift tests to run next (None: no test proposed)
-    prob_beats_current: float | None = None
-    seconds: float = 0.0
-    dates: list[str] | None = None  # [T] calendar date of every step (continuing the history's, or from start_date)
-
-    @property
-    def uplift(self) -> float | None:
-        return None if self.current_value is None else self.value - self.current_value
-
-    @property
-    def timing_value(self) -> float:
-        """What flighting-aware planning adds over the best static split (outcome units)."""
-        return self.value - self.static_value
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-able summary (``summary.json``)."""
-        from budgetgym import __version__
-
-        def num(x: float | None) -> float | None:
-            return None if x is None or not np.isfinite(x) else float(x)
-
-        out: dict[str, Any] = {
-            "campaign": self.campaign,
-            "reward": self.reward,
-            "budget": self.budget,
-            "horizon": self.horizon,
-            "pacing": self.pacing,
-            "objective": self.objective,
-            "family": self.is_family,
-            "draws": self.draws,
-            "history_steps": self.history_steps,
-            "recommended": {
-                "value": self.value,
-                "spend": float(self.plan.sum()),
-                "shares": dict(zip(self.channel_names, self.channels["share"].astype(float), strict=True)),
-                **{k: num(v) for k, v in self.budget_marginal.items()},
-            },
-            "static": {
-                "value": self.static_value,
-                "spend": float(self.static_plan.sum()),
-                "shares": dict(zip(self.channel_names, self.static_shares.astype(float), strict=True)),
-                "timing_value": self.timing_value,
-                "timing_value_pct": 100.0 * self.timing_value / abs(self.value) if self.value else None,
-            },
-            "baseline_value": self.baseline_value,
-            "seconds": self.seconds,
-            "versions": {"budgetgym": __version__, "python": platform.python_version(), "numpy": np.__version__},
-        }
-        if self.current is not None:
-            out["current"] = {
-                "source": self.current_source,
-                "value": self.current_value,
-                "spend": float(self.current.sum()),
-                "uplift": self.uplift,
-                "uplift_pct": 100.0 * (self.value - self.current_value) / abs(self.current_value)
-                if self.current_value
-                else None,
-                "problems": self.current_problems,
-            }
-        if self.target is not None:
-            out["target"] = self.target
-        if self.profit_max is not None:
-            out["profit_max"] = self.profit_max
-        if self.beyond_history is not None:
-            out["beyond_history"] = self.beyond_history
-        if self.lift_design is not None:
-            out["lift_design"] = self.lift_design.to_dict(orient="records")
-        if self.dates is not None:
-            out["dates"] = self.dates
-        if self.distribution is not None:
-            out["distribution"] = self.distribution
-            out["prob_beats_current"] = self.prob_beats_current
-        return out
 
 
 def _history(history: object, scenario: Scenario, start_date: str | None) -> tuple[object, list[str] | None]:

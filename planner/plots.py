@@ -1,6 +1,6 @@
 """Figures of a plan (PNG through matplotlib's Agg canvas, written atomically).
 
-Each function takes a :class:`~budgetgym.planner.plan.PlanResult` and a target path, draws on its
+Each function takes a :class:`~budgetgym.planner.plan_result.PlanResult` and a target path, draws on its
 own figure (no pyplot state, the helpers of :mod:`budgetgym.experiments.plots`) and returns the
 path. Plans keep one colour across figures (:data:`PLAN_COLORS`), channels another set.
 
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from budgetgym.experiments.plots import _figure, _grid, save_figure
-from budgetgym.planner.plan import PlanResult
+from budgetgym.planner.plan_result import PlanResult
 
 __all__ = [
     "PLAN_COLORS",
@@ -172,10 +172,10 @@ def plot_flighting(result: PlanResult, path: str | Path) -> Path:
     for ax, (title, X) in zip(axes, panels, strict=True):
         ax.stackplot(days, np.asarray(X).T, labels=names, colors=colors)
         ax.set(title=title, xlabel="day" if result.dates is None else "date")
-    if result.dates is not None:
-        fig.autofmt_xdate()
         ax.grid(alpha=0.3)
         _money_axis(ax.yaxis)
+    if result.dates is not None:
+        fig.autofmt_xdate()
     axes[0].set_ylabel("spend per step")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncol=ncol)

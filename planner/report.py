@@ -1,34 +1,42 @@
-"""What a plan says, in words and tables: the lines ``budgetgym plan`` prints and ``report.md``.
+"""What a plan says: ``report.md`` and the lines ``budgetgym plan`` prints.
 
-One formatting of a :class:`~budgetgym.planner.plan.PlanResult` serves both the terminal and the
-report, so they cannot disagree:
+Both are put together from one formatting of a :class:`~budgetgym.planner.plan_result.PlanResult`
+(:mod:`budgetgym.planner.plan_text`: the per-channel table, the sentences below it, a family's
+held-out distribution, the segments), so the terminal and the report cannot disagree:
 
-* :func:`channel_rows` — the per-channel table, absolute numbers first: recommended spend and
-  share, (with a current plan: its spend and the change), the expected outcome in the reward's
-  unit, (the uplift over the current plan), ROAS (revenue, profit) or CPA (conversions) and the
-  marginal ROAS or marginal CPA, then a total row (the total's marginal is the budget's);
-* :func:`summary_lines` — recommended vs current, the static plan vs the flighting-aware plan
-  (what timing is worth), the budget's marginal return, the target and profit-maximising
-  budgets, and for a family the outcome distribution over held-out draws;
-* :func:`plan_markdown` — ``report.md``: both of the above, the figures (or why there are none),
-  the files, the method and the command that reproduces the plan.
+* :func:`plan_markdown` — ``report.md``: the tables and sentences, the figures (or why there are
+  none), the files, the method and the command that reproduces the plan (:func:`command_line`);
+* :func:`print_plan` — the same tables and sentences on a terminal.
+
+The pieces are re-exported here (:func:`fmt`, :func:`channel_rows`, :func:`summary_lines`, ...).
 """
 
 from __future__ import annotations
 
-import math
 import shlex
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from budgetgym.envs.scenario_parts import AMOUNT_RANGE
 from budgetgym.experiments.report import _table as markdown_table
-from budgetgym.planner.plan import PlanResult
+from budgetgym.planner.plan_result import PlanResult
+from budgetgym.planner.plan_text import (
+    OUTCOME_NAMES,
+    SEGMENT_NOTE,
+    channel_rows,
+    distribution_rows,
+    fmt,
+    header_line,
+    segment_rows,
+    summary_lines,
+    table_note,
+)
 from budgetgym.planner.voi import MAX_TESTS, REL_SIGMA
 
 __all__ = [
+    "COMMAND_DEFAULTS",
+    "FILES",
+    "OUTCOME_NAMES",
+    "SEGMENT_NOTE",
     "channel_rows",
     "command_line",
     "distribution_rows",
@@ -36,237 +44,10 @@ __all__ = [
     "header_line",
     "plan_markdown",
     "print_plan",
+    "segment_rows",
     "summary_lines",
+    "table_note",
 ]
-
-#: What the reward's outcome is called in a table header.
-OUTCOME_NAMES = {"conversions": "conversions", "revenue": "revenue", "profit": "profit"}
-
-
-def fmt(x: float | None, digits: int | None = None, signed: bool = False) -> str:
-    """A number for people: thousands separators, decimals by magnitude unless ``digits`` is
-    given (0 from 1,000, 1 from 10, 2 from 1, else 3; an exact zero is ``0``); ``–`` for missing or
-    infinite values."""
-    if x is None or not math.isfinite(float(x)):
-        return "–"
-    v = float(x)
-    if digits is None and v == 0.0:
-        return "0"
-    if digits is None:
-        a = abs(v)
-        digits = 0 if a >= 1000 else 1 if a >= 10 else 2 if a >= 1 else 3
-    v = round(v, digits) + 0.0  # no "-0" from rounding noise
-    text = f"{v:,.{digits}f}"
-    return f"+{text}" if signed and v > 0 else text
-
-
-def _pct(part: float | None, whole: float | None, digits: int = 2) -> str:
-    """``part`` as a signed percentage of ``|whole|``."""
-    if part is None or whole is None or not whole or not math.isfinite(part / whole):
-        return "–"
-    return f"{fmt(100.0 * part / abs(whole), digits, signed=True)}%"
-
-
-def _with_pct(delta: float, base: float, digits: int | None = None, pct_digits: int = 2) -> str:
-    """``+1,234 (+5.67%)``."""
-    pct = _pct(delta, base, pct_digits)
-    return fmt(delta, digits, signed=True) + ("" if pct == "–" else f" ({pct})")
-
-
-def _ratio_names(reward: str) -> tuple[str, str, str]:
-    """(table column, marginal column, metric key) for the reward: CPA for conversions, ROAS otherwise."""
-    return ("CPA", "marginal CPA", "mcpa") if reward == "conversions" else ("ROAS", "marginal ROAS", "mroas")
-
-
-def _totals(ch: Any, prefix: str = "") -> tuple[float, float, float, float]:
-    """Spend, outcome, incremental conversions and incremental revenue of a channel table's plan."""
-    spend = ch[f"{prefix}spend"].to_numpy(float)
-    outcome = float(ch[f"{prefix}outcome"].sum())
-    inc_conv = float((ch[f"{prefix}conversions"] - ch["baseline_conversions"]).sum())
-    inc_rev = float(np.nansum(ch[f"{prefix}roas"].to_numpy(float) * spend))
-    return float(spend.sum()), outcome, inc_conv, inc_rev
-
-
-def _ratio(reward: str, spend: float, inc_conv: float, inc_rev: float) -> float:
-    if reward == "conversions":
-        return spend / inc_conv if inc_conv > 0 else math.nan
-    return inc_rev / spend if spend > 0 else math.nan
-
-
-def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
-    """Header and rows (strings) of the per-channel table, the last row the total (module docstring)."""
-    ch = result.channels
-    has_current = result.current is not None
-    ratio, marginal, key = _ratio_names(result.reward)
-    outcome = OUTCOME_NAMES[result.reward]
-    header = ["channel", "spend", "share"]
-    header += ["current spend", "change"] if has_current else []
-    header += [f"expected {outcome}"]
-    header += ["uplift"] if has_current else []
-    header += [ratio, marginal]
-    ratio_col = "cpa" if result.reward == "conversions" else "roas"
-    rows = []
-    for _, r in ch.iterrows():
-        row = [str(r["channel"]), fmt(r["spend"], 0), f"{100 * r['share']:.1f}%"]
-        if has_current:
-            row += [fmt(r["current_spend"], 0), _with_pct(r["spend"] - r["current_spend"], r["current_spend"], 0, 1)]
-        row += [fmt(r["outcome"])]
-        if has_current:
-            row += [_with_pct(r["outcome"] - r["current_outcome"], r["current_outcome"], pct_digits=1)]
-        row += [fmt(r[ratio_col], 2), fmt(r[key], 2)]
-        rows.append(row)
-    spend, total, inc_conv, inc_rev = _totals(ch)
-    row = ["total", fmt(spend, 0), "100.0%" if spend > 0 else "–"]
-    if has_current:
-        cur_spend, cur_total, _, _ = _totals(ch, "current_")
-        row += [fmt(cur_spend, 0), _with_pct(spend - cur_spend, cur_spend, 0, 1)]
-    row += [fmt(total)]
-    if has_current:
-        row += [_with_pct(total - cur_total, cur_total, pct_digits=1)]
-    row += [fmt(_ratio(result.reward, spend, inc_conv, inc_rev), 2), fmt(result.budget_marginal[key], 2)]
-    rows.append(row)
-    return header, rows
-
-
-def _point_text(point: dict[str, Any], outcome: str) -> str:
-    return (
-        f"budget {fmt(point['budget'], 0)} ({point['multiple']:.3g} × the budget), "
-        f"expected {outcome} {fmt(point['outcome'])}"
-    )
-
-
-def summary_lines(result: PlanResult) -> list[str]:
-    """The sentences below the table (module docstring), one per line."""
-    outcome = OUTCOME_NAMES[result.reward]
-    what = f"expected {outcome}" + (f" ({result.objective} over the train draws)" if result.is_family else "")
-    lines = []
-    if result.current is not None and result.current_value is not None:
-        uplift = _with_pct(result.value - result.current_value, result.current_value)
-        lines.append(
-            f"{what}: recommended {fmt(result.value)} vs current ({result.current_source}) "
-            f"{fmt(result.current_value)}: uplift {uplift}"
-        )
-        lines += [f"note: the current plan as given: {p}" for p in result.current_problems]
-    else:
-        lines.append(f"{what}: recommended {fmt(result.value)}")
-    timing = result.timing_value
-    lines.append(
-        f"static plan (best single split, even flighting — what MMM allocators return) {fmt(result.static_value)} "
-        f"vs flighting-aware plan {fmt(result.value)}: timing is worth {fmt(timing, signed=True)} "
-        f"({_pct(timing, result.value)} of the recommended value)"
-    )
-    m = result.budget_marginal
-    conversions = result.reward == "conversions"
-    ratio = f"marginal CPA {fmt(m['mcpa'], 2)}" if conversions else f"marginal ROAS {fmt(m['mroas'], 3)}"
-    lines.append(f"budget marginal return: one more unit of budget adds {fmt(m['marginal_outcome'], 4)} {outcome} "
-                 f"({ratio})")
-    if result.history_steps:
-        lines.append(f"carry-in from {result.history_steps} steps of history: {fmt(result.baseline_value)} {outcome} "
-                     f"with no spend in the window")
-    if result.beyond_history:
-        parts = [
-            f"{b['channel']} up to {fmt(b['plan_max_step'])} a step ("
-            + (f"{b['multiple']:.3g}× its largest step in the history, {fmt(b['history_max_step'])})"
-               if b["multiple"] is not None else "never spent in the history)")
-            for b in result.beyond_history
-        ]
-        lines.append(f"beyond the history: {'; '.join(parts)}: there the plan rests on the response curve beyond any "
-                     f"spend the history shows (for a calibrated family: the curve's form and priors, not data)")
-    if result.lift_design is not None and len(result.lift_design):
-        tests = "; ".join(f"{r['channel']} from {fmt(float(r['x']))} to {fmt(float(r['planned_spend']))} a step"
-                          + (f" (value of information {fmt(float(r['voi']))}, {float(r['voi_pct']):.2f}% of the plan's)"
-                             if "voi" in r else "")
-                          for r in result.lift_design.to_dict(orient="records"))
-        lines.append(f"lift tests to run next (lift_design.csv): {tests}; hold each level for weeks, then "
-                     f"`budgetgym calibrate ... --lift-tests` with the measured lifts (columns delta_y, sigma)")
-    if result.target is not None:
-        t = result.target
-        name = "marginal CPA" if t["metric"] == "mcpa" else "marginal ROAS"
-        where = (_point_text(t, outcome) if t.get("budget") is not None
-                 else f"not reached between 1/1024 and 1024 × the budget (within {AMOUNT_RANGE})")
-        lines.append(f"target {name} {fmt(t['target'], 3)}: {where}")
-    if result.reward == "profit":
-        where = (_point_text(result.profit_max, outcome) if result.profit_max is not None
-                 else "not found between 1/1024 and 1024 × the budget")
-        lines.append(f"profit-maximising budget (marginal ROAS 1): {where}")
-    if result.frontier is not None:
-        f = result.frontier
-        lines.append(f"frontier: {len(f)} budgets from {f['multiple'].min():.3g} to {f['multiple'].max():.3g} × "
-                     f"the budget (frontier.csv)")
-    return lines
-
-
-def distribution_rows(result: PlanResult) -> tuple[list[str], list[list[str]], str | None] | None:
-    """A family's outcome distribution over the held-out draws: header and a row per plan (P10,
-    P50, P90, mean) and the line saying how often the recommendation beats the current plan
-    (``None`` without one); ``None`` for a scenario."""
-    if result.distribution is None:
-        return None
-    n = int(next(iter(result.distribution.values()))["draws"])
-    header = [f"{n} held-out draws: expected {OUTCOME_NAMES[result.reward]}", "P10", "P50", "P90", "mean"]
-    rows = [[name, fmt(d["p10"]), fmt(d["p50"]), fmt(d["p90"]), fmt(d["mean"])]
-            for name, d in result.distribution.items()]
-    beats = (None if result.prob_beats_current is None else
-             f"P(recommended beats current) over the {n} held-out draws: {result.prob_beats_current:.2f}")
-    return header, rows, beats
-
-
-def segment_rows(result: PlanResult) -> tuple[list[str], list[list[str]]] | None:
-    """The per-segment table of the recommended plan (``None`` without segments)."""
-    seg = result.segments
-    if seg is None:
-        return None
-    shares = [c for c in seg.columns if c.startswith("from_")]
-    header = ["segment", "size", "exposure", "per size", "saturation", "conversions", "revenue",
-              *[f"from {c[5:]}" for c in shares]]
-    rows = [
-        [str(r["segment"]), f"{100 * r['size']:.0f}%", fmt(r["exposure"]), fmt(r["exposure_per_size"]),
-         f"{100 * r['saturation']:.0f}%", fmt(r["conversions"]), fmt(r["revenue"]),
-         *[f"{100 * r[c]:.0f}%" for c in shares]]
-        for _, r in seg.iterrows()
-    ]
-    return header, rows
-
-
-SEGMENT_NOTE = (
-    "Segments: exposure is the effective exposure reaching each segment over the window (per size: per unit "
-    "of audience share, a frequency index); saturation the share of the segment's most conversions per step "
-    "reached; 'from' the share of its conversions credited to each channel (by its share of the exposure)."
-)
-
-
-def header_line(result: PlanResult) -> str:
-    """What was planned: campaign, channels, window, budget, reward, objective."""
-    kind = (f"scenario family, {result.objective} over {result.draws} train draws" if result.is_family
-            else "scenario")
-    days = result.step_days
-    span = f"{result.dates[0]} to {result.dates[-1]}" if result.dates else f"day {days[0]:g} to {days[-1]:g}"
-    return (
-        f"{result.campaign} ({kind}): {len(result.channel_names)} channels, {result.horizon} steps "
-        f"({span}), budget {fmt(result.budget, 0)} ({result.pacing} pacing), "
-        f"reward {result.reward}; solved in {result.seconds:.1f} s"
-    )
-
-
-def table_note(result: PlanResult) -> str | None:
-    """What the per-channel table's numbers are, where it needs saying: for a family, means over the
-    train draws (and the objective); with a history, that a channel's expected outcome includes what
-    its past spend carries into the window while its CPA or ROAS counts only the window's own
-    (incremental) outcome. ``None`` when neither applies."""
-    parts = []
-    if result.is_family:
-        text = f"Per-channel numbers are means over the {result.draws} train draws"
-        if result.objective != "mean":
-            text += (f"; the objective, the total's marginal return and the values below are the {result.objective} "
-                     f"(the mean over the worst {result.objective.partition(':')[2]} share of the draws)")
-        parts.append(text + ".")
-    if result.history_steps:
-        outcome = OUTCOME_NAMES[result.reward]
-        ratio = _ratio_names(result.reward)[0]
-        parts.append(f"Expected {outcome} include the carry-in from the history ({fmt(result.baseline_value)} with no "
-                     f"spend in the window); {ratio} counts only what the window's spend adds.")
-    return " ".join(parts) or None
-
 
 #: Options at these values are left out of :func:`command_line` (the command's defaults).
 COMMAND_DEFAULTS: dict[str, Any] = {"objective": "mean", "lift_design": "voi", "lift_tests": MAX_TESTS,

@@ -16,7 +16,7 @@ from test_lift_tests import _hand_scenario
 from budgetgym.envs import load_scenario
 from budgetgym.experiments.simulate import simulate_dataset, true_lift, write_dataset
 from budgetgym.planner import plan
-from budgetgym.planner.experiments import DESIGN_COLUMNS, lift_design
+from budgetgym.planner.experiments import DESIGN_COLUMNS, lift_design, spend_levels
 from budgetgym.planner.metrics import beyond_history, history_columns
 from budgetgym.planner.outputs import write_plan
 
@@ -238,3 +238,40 @@ def test_simulate_lift_tests_called_as_before_the_floor_gives_the_same_tests() -
     bases[np.arange(2), index] = x
     np.testing.assert_allclose(design["true_delta_y"], true_lifts(sc, bases, index, dx), rtol=1e-12)
     np.testing.assert_allclose(design["sigma"], LIFT_SIGMA * np.abs(design["true_delta_y"]), rtol=1e-12)
+
+
+def test_a_channel_the_plan_leaves_at_the_solvers_rounding_of_zero_is_not_beyond_the_history() -> None:
+    """The barrier method keeps every spend strictly positive: a channel the plan does not use holds
+    1e-13 to 5e-10 of its largest step. That is no spend: not beyond a history that never spent on
+    the channel (a test "from 0 to 0.000000002 a step" was proposed)."""
+    dust = PLAN.copy()
+    dust[:, 2] = 1e-9  # c: the solver's rounding of 0
+    assert [b["channel"] for b in beyond_history(NAMES, dust, history_columns(dust, HISTORY))] == ["a", "b"]
+    assert np.isnan(history_columns(dust, HISTORY)["vs_history_max"][2])  # neither spends on c
+    assert list(_design(NAMES, dust, HISTORY)["channel"]) == ["a", "b"]
+    # pulse-4 puts all its budget on tv: video, social and search hold 1e-13 to 1e-12 of tv's largest step
+    sc = load_scenario("pulse-4")
+    history = np.zeros((4, 4))
+    history[:, 0] = 1.0
+    res = plan(sc, history=history, curves=False, lift_design="beyond")
+    assert res.beyond_history is not None and [b["channel"] for b in res.beyond_history] == ["tv"]
+    assert res.lift_design is not None and list(res.lift_design["channel"]) == ["tv"]
+
+
+def test_a_pulsed_channel_is_tested_at_its_pulses_level_when_its_dark_steps_hold_the_solvers_rounding() -> None:
+    """A solved plan's dark steps hold the solver's rounding of 0 (1e-13 to 5e-10 of its largest
+    step), not 0: they are not periods the plan spends on, so a pulsed channel's level is its
+    pulses' mean (it was its mean over every step: halved for a channel on every other step)."""
+    dust = np.where(PLAN > 0, PLAN, 1e-9)
+    np.testing.assert_allclose(spend_levels(dust), spend_levels(PLAN))
+    np.testing.assert_allclose(_design(NAMES, dust, HISTORY)["planned_spend"], [500.0, 60.0, 10.0])
+    # pulse-4 spends on tv in flights at its step cap and holds its dark steps at ~1e-8
+    sc = load_scenario("pulse-4")
+    history = np.zeros((4, 4))
+    history[:, 0] = 1.0
+    res = plan(sc, history=history, curves=False, lift_design="beyond")
+    tv = res.plan[:, 0]
+    on = tv > 1e-3 * tv.max()
+    assert 0 < on.sum() < len(tv)  # a pulsed channel
+    assert res.lift_design is not None
+    np.testing.assert_allclose(res.lift_design["planned_spend"].iloc[0], tv[on].mean(), rtol=1e-9)

@@ -66,6 +66,8 @@ def test_history_csv(tmp_path: Path) -> None:
         (None, "search=0.5,tv=0.5", "unknown channel 'tv'"),
         (None, "search:0.5", "expected 'equal', channel=value pairs or a CSV file"),
         (None, "search=20000,search=30000,social=10000", "channel 'search' is given twice"),
+        (None, "search=42000,social=-1,video=0", "channel 'social': expected a finite non-negative value, got -1"),
+        (None, "search=0.5,social=nan,video=0.5", "channel 'social': expected a finite non-negative value, got nan"),
         (None, "nofile.csv", "file not found"),
     ],
 )
@@ -222,3 +224,10 @@ def test_a_start_date_must_continue_a_dated_history(tmp_path: Path) -> None:
     assert "--start-date '2025-03-01'" in text and "hist.csv" in text and "2025-02-01" in text and "\n" not in text
     agreed = plan(SC, history=path, start_date="2025-02-01", curves=False, lift_design="none")
     assert agreed.dates is not None and agreed.dates[:2] == ["2025-02-01", "2025-02-02"]
+
+
+def test_an_empty_sweep_array_is_a_one_line_error() -> None:
+    """``plan(sweep=[])`` (the library's array form; ``--sweep`` takes N >= 2) found no level nearest
+    the budget to start from and failed with numpy's 'attempt to get argmin of an empty sequence'."""
+    with pytest.raises(BudgetGymError, match=r"^sweep: expected at least one budget multiple, got none$"):
+        plan("stationary-3", sweep=np.array([]), curves=False)
