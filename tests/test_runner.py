@@ -536,6 +536,20 @@ def test_a_command_checks_its_grid_once(tmp_path: Path, monkeypatch: pytest.Monk
     assert len(calls) == 3
 
 
+def _experiment_of_a_scenario_file(tmp_path: Path) -> tuple[Path, dict[str, Any], Path]:
+    """A scenario file ``mine.yaml`` (stationary-3, short), its data, and a tiny experiment file on it."""
+    import yaml
+
+    sc_path = tmp_path / "mine.yaml"
+    data = load_scenario("stationary-3").override({"horizon": HORIZON}).model_dump(mode="json")
+    data["name"] = "mine"
+    sc_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    exp = experiment(seeds=1, episodes=1, scenarios=[{"scenario": str(sc_path), "label": "m"}])
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(exp.model_dump(mode="json")), encoding="utf-8")
+    return sc_path, data, path
+
+
 def test_a_file_edited_after_load_experiment_is_read_again_by_the_first_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -549,13 +563,7 @@ def test_a_file_edited_after_load_experiment_is_read_again_by_the_first_run(
     calls: list[str] = []
     real = tasks.check_grid
     monkeypatch.setattr(tasks, "check_grid", lambda config: calls.append(config.name) or real(config))
-    sc_path = tmp_path / "mine.yaml"
-    data = load_scenario("stationary-3").override({"horizon": HORIZON}).model_dump(mode="json")
-    data["name"] = "mine"
-    sc_path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    exp = experiment(seeds=1, episodes=1, scenarios=[{"scenario": str(sc_path), "label": "m"}])
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(exp.model_dump(mode="json")), encoding="utf-8")
+    sc_path, data, path = _experiment_of_a_scenario_file(tmp_path)
     cfg = load_experiment(path)
     data["budget"]["total"] = 2 * data["budget"]["total"]
     sc_path.write_text(yaml.safe_dump(data), encoding="utf-8")
@@ -595,13 +603,7 @@ def test_a_config_planned_again_reads_its_scenario_files_again(tmp_path: Path) -
     ran the scenario as first read, silently, where each run read the file before."""
     import yaml
 
-    sc_path = tmp_path / "mine.yaml"
-    data = load_scenario("stationary-3").override({"horizon": HORIZON}).model_dump(mode="json")
-    data["name"] = "mine"
-    sc_path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    exp = experiment(seeds=1, episodes=1, scenarios=[{"scenario": str(sc_path), "label": "m"}])
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(exp.model_dump(mode="json")), encoding="utf-8")
+    sc_path, data, path = _experiment_of_a_scenario_file(tmp_path)
     cfg = load_experiment(path)
     _, first = plan_experiment(cfg, tmp_path / "a")
     assert {t.scenario.budget.total for t in first} == {data["budget"]["total"]}
