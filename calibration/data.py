@@ -143,8 +143,16 @@ def _exposure_entries(text: str | list[str] | tuple[str, ...] | None) -> list[st
 def channel_name(column: str) -> str:
     """A channel name from a spend column: a trailing ``_spend`` / ``_S`` / ``_cost`` suffix
     removed (``tv_S`` -> ``tv``, ``Channel0_spend`` -> ``Channel0``; the column itself when
-    nothing would be left), then :func:`_sanitise`."""
-    return _sanitise(_SUFFIX.sub("", column) or column)
+    nothing would be left), then :func:`_sanitise`. A name the planner skips in a per-step table
+    (:data:`~budgetgym.planner.inputs.INDEX_COLUMNS`: ``date``, ``total``, ...) keeps its suffix
+    (``date_spend``), or is prefixed by ``ch_`` (``total`` -> ``ch_total``): ``history.csv`` names its
+    columns by channel, and a channel ``date`` replaced its date column."""
+    from budgetgym.planner.inputs import INDEX_COLUMNS  # not at import: the planner imports calibration
+
+    for name in (_sanitise(_SUFFIX.sub("", column) or column), _sanitise(column)):
+        if name.lower() not in INDEX_COLUMNS:
+            return name
+    return f"ch_{name}"
 
 
 def _unique_names(columns: list[str]) -> list[str]:

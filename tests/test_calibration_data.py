@@ -124,6 +124,27 @@ def test_channel_names_and_monthly_dates(tmp_path: Path) -> None:
     assert d.step_days == MONTH_DAYS and d.channels == ("tv_spend", "tv_cost")  # stripped names collide
 
 
+def test_a_channel_is_not_named_like_a_column_the_planner_skips(tmp_path: Path) -> None:
+    """A spend column ``date_spend`` (or ``total``, ``week_S``, ...) made a channel named ``date`` (``total``,
+    ``week``): ``history.csv``'s ``date`` column held its spend, and ``plan family.yaml --history history.csv``
+    refused the file ("missing channel column(s) date"), as the planner skips those columns of a per-step
+    table. Such a channel keeps its column's name."""
+    from budgetgym.envs.family import load_family
+    from budgetgym.planner.inputs import INDEX_COLUMNS, read_history_file
+
+    assert [channel_name(c) for c in ("date_spend", "Total", "week_S", "tv_spend")] == [
+        "date_spend", "ch_Total", "week_S", "tv"]
+    frame = _good().rename(columns={"date": "when", "a_spend": "date_spend", "b_spend": "total"})
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    res = calibrate(tmp_path / "d.csv", date="when", kpi="revenue", spend="date_spend,total", draws=0, fourier=0,
+                    starts=2, out=tmp_path / "fit", plots=False)
+    assert not {c.lower() for c in res.fit.channels} & set(INDEX_COLUMNS)
+    scenario = load_family(tmp_path / "fit" / "family.yaml").nominal()
+    history = read_history_file(tmp_path / "fit" / "history.csv", scenario)
+    np.testing.assert_array_equal(history.spend, frame[["date_spend", "total"]].to_numpy())
+    assert history.dates is not None and history.dates[0] == pd.Timestamp(frame["when"].iloc[0])
+
+
 def test_month_end_data_is_monthly_and_its_window_starts_at_the_next_month_end(tmp_path: Path) -> None:
     """Monthly data dated on each month's last day (31 Jan, 29 Feb, 31 Mar, ...) was refused as
     unevenly spaced; it is monthly, elapsed time counts months, and the planning window starts on the
