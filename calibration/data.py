@@ -199,7 +199,9 @@ def _varying_kpi(y: np.ndarray, col: str, source: str) -> None:
 
 def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarray, list[str]]:
     """Numeric controls as they are, a true/false one (a holiday dummy) as 1/0; a column of text only
-    (no value a number) one-hot encoded, its most frequent value the reference level."""
+    (no value a number) one-hot encoded, its most frequent value the reference level; a column whose every
+    value is a number written with a percent sign or thousands separators (``10%``, ``1,234.5``) is an error,
+    not levels."""
     out, names = [], []
     for col in cols:
         if df[col].isna().any():
@@ -211,6 +213,11 @@ def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarra
             names.append(col)
             continue
         text = df[col].astype(str).str.strip()
+        plain = text.str.replace(",", "", regex=False).str.replace(r"\s*%$", "", regex=True)
+        if pd.to_numeric(plain, errors="coerce").notna().all():  # "10%", "1,234.5": numbers, not levels
+            raise BudgetGymError(
+                f"{source}: column '{col}', row 1: a control must be a plain number, got {text.iloc[0]!r} (a percent "
+                f"sign or a thousands separator); write it as a number (10% as 0.1 or 10, 1,234.5 as 1234.5)")
         levels = text.value_counts()
         if len(levels) == 1:  # no dummy: the control was silently left out of the fit
             raise BudgetGymError(f"{source}: column '{col}': the control is '{levels.index[0]}' in every period; "

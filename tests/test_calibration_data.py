@@ -272,6 +272,15 @@ def _bad_cases() -> list[tuple[str, pd.DataFrame | str, list[str], str]]:
         # a text control of one value made no dummy: the fit ran without it, silently
         ("constant text control", edit(lambda df: df.__setitem__("season", "summer")), ["--controls", "season"],
          "column 'season': the control is 'summer' in every period; a constant control has nothing to fit, drop it"),
+        # numbers written with a percent sign or a thousands separator were text: one-hot encoded, a level each
+        ("percent control", edit(lambda df: df.__setitem__("discount", [f"{10 * (i % 3)}%" for i in range(T)])),
+         ["--controls", "discount"],
+         "column 'discount', row 1: a control must be a plain number, got '0%' (a percent sign or a thousands "
+         "separator); write it as a number"),
+        ("thousands control", edit(lambda df: df.__setitem__("rival", [f"{1000 + 500 * (i % 4):,}" for i in range(T)])),
+         ["--controls", "rival"],
+         "column 'rival', row 1: a control must be a plain number, got '1,000' (a percent sign or a thousands "
+         "separator); write it as a number"),
         # pandas read the extra field as an index and shifted every column: "column 'date': expected a date, got 1e4"
         ("trailing commas", "\n".join(["date,revenue,a_spend,b_spend"] + [
             f"{d},{1e4 + 100 * i},{10 * i},{5 * i}," for i, d in enumerate(dates)]), [],
