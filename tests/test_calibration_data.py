@@ -322,6 +322,18 @@ def test_a_date_beyond_pandas_nanoseconds_is_one_line(tmp_path: Path, capsys: py
     assert not (tmp_path / "out").exists()
 
 
+def test_a_holdout_whose_fit_sees_a_constant_kpi_is_one_line(tmp_path: Path) -> None:
+    """The file's KPI varies, but not before the held-out tail: the holdout's fit ran on a constant KPI
+    (R² n/a, MAPE 0.00% in fit.md, and a warning comparing the forecast with that 0%), where the whole
+    file's constant KPI is refused."""
+    df = _good()
+    df.loc[: T - 11, "revenue"] = 1000.0
+    df.to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(BudgetGymError, match="^--holdout 10: the fit on the first 50 of 60 periods: data file .*: "
+                                             "column 'revenue': the KPI is 1000 in every period"):
+        calibrate(tmp_path / "d.csv", date="date", kpi="revenue", spend="a_spend,b_spend", draws=0, holdout=10)
+
+
 def test_negative_counts_and_bad_options(tmp_path: Path) -> None:
     df = _good()
     df.loc[3, "revenue"] = -1.0
