@@ -143,8 +143,16 @@ def _exposure_entries(text: str | list[str] | tuple[str, ...] | None) -> list[st
 def channel_name(column: str) -> str:
     """A channel name from a spend column: a trailing ``_spend`` / ``_S`` / ``_cost`` suffix
     removed (``tv_S`` -> ``tv``, ``Channel0_spend`` -> ``Channel0``; the column itself when
-    nothing would be left), then :func:`_sanitise`."""
-    return _sanitise(_SUFFIX.sub("", column) or column)
+    nothing would be left), then :func:`_sanitise`. A name the planner skips in a per-step table
+    (:data:`~budgetgym.planner.inputs.INDEX_COLUMNS`: ``date``, ``total``, ...) keeps its suffix
+    (``date_spend``), or is prefixed by ``ch_`` (``total`` -> ``ch_total``): ``history.csv`` names its
+    columns by channel, and a channel ``date`` replaced its date column."""
+    from budgetgym.planner.inputs import INDEX_COLUMNS  # not at import: the planner imports calibration
+
+    for name in (_sanitise(_SUFFIX.sub("", column) or column), _sanitise(column)):
+        if name.lower() not in INDEX_COLUMNS:
+            return name
+    return f"ch_{name}"
 
 
 def _unique_names(columns: list[str]) -> list[str]:
@@ -191,7 +199,9 @@ def _varying_kpi(y: np.ndarray, col: str, source: str) -> None:
 
 def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarray, list[str]]:
     """Numeric controls as they are, a true/false one (a holiday dummy) as 1/0; a column of text only
-    (no value a number) one-hot encoded, its most frequent value the reference level."""
+    (no value a number) one-hot encoded, its most frequent value the reference level; a column whose every
+    value is a number written with a percent sign or thousands separators (``10%``, ``1,234.5``) is an error,
+    not levels."""
     out, names = [], []
     for col in cols:
         if df[col].isna().any():
@@ -203,6 +213,11 @@ def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarra
             names.append(col)
             continue
         text = df[col].astype(str).str.strip()
+        plain = text.str.replace(",", "", regex=False).str.replace(r"\s*%$", "", regex=True)
+        if pd.to_numeric(plain, errors="coerce").notna().all():  # "10%", "1,234.5": numbers, not levels
+            raise BudgetGymError(
+                f"{source}: column '{col}', row 1: a control must be a plain number, got {text.iloc[0]!r} (a percent "
+                f"sign or a thousands separator); write it as a number (10% as 0.1 or 10, 1,234.5 as 1234.5)")
         levels = text.value_counts()
         if len(levels) == 1:  # no dummy: the control was silently left out of the fit
             raise BudgetGymError(f"{source}: column '{col}': the control is '{levels.index[0]}' in every period; "

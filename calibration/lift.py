@@ -68,6 +68,7 @@ from budgetgym.calibration.export import Costs
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.projection import LiftRows
 from budgetgym.envs.errors import BudgetGymError, suggest
+from budgetgym.envs.io import cell_text
 
 __all__ = ["COLUMNS", "LiftTests", "beyond_data", "channel_index", "check_table", "lift_table", "read_lift_tests",
            "read_table", "spend_change"]
@@ -98,6 +99,8 @@ def channel_index(df: pd.DataFrame, channels: list[str], spend_columns: list[str
     lookup.update({c: i for i, c in enumerate(channels)})
     out = []
     for row, raw in enumerate(df["channel"]):
+        if pd.isna(raw):  # str() made "unknown channel 'nan'"
+            raise BudgetGymError(f"{source}: column 'channel', row {row + 1}: expected a channel, got {cell_text(raw)}")
         name = str(raw).strip()
         if name not in lookup:
             names = list(spend_columns)

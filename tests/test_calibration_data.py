@@ -165,6 +165,27 @@ def test_channel_names_and_monthly_dates(tmp_path: Path) -> None:
     assert d.step_days == MONTH_DAYS and d.channels == ("tv_spend", "tv_cost")  # stripped names collide
 
 
+def test_a_channel_is_not_named_like_a_column_the_planner_skips(tmp_path: Path) -> None:
+    """A spend column ``date_spend`` (or ``total``, ``week_S``, ...) made a channel named ``date`` (``total``,
+    ``week``): ``history.csv``'s ``date`` column held its spend, and ``plan family.yaml --history history.csv``
+    refused the file ("missing channel column(s) date"), as the planner skips those columns of a per-step
+    table. Such a channel keeps its column's name."""
+    from budgetgym.envs.family import load_family
+    from budgetgym.planner.inputs import INDEX_COLUMNS, read_history_file
+
+    assert [channel_name(c) for c in ("date_spend", "Total", "week_S", "tv_spend")] == [
+        "date_spend", "ch_Total", "week_S", "tv"]
+    frame = _good().rename(columns={"date": "when", "a_spend": "date_spend", "b_spend": "total"})
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    res = calibrate(tmp_path / "d.csv", date="when", kpi="revenue", spend="date_spend,total", draws=0, fourier=0,
+                    starts=2, out=tmp_path / "fit", plots=False)
+    assert not {c.lower() for c in res.fit.channels} & set(INDEX_COLUMNS)
+    scenario = load_family(tmp_path / "fit" / "family.yaml").nominal()
+    history = read_history_file(tmp_path / "fit" / "history.csv", scenario)
+    np.testing.assert_array_equal(history.spend, frame[["date_spend", "total"]].to_numpy())
+    assert history.dates is not None and history.dates[0] == pd.Timestamp(frame["when"].iloc[0])
+
+
 def test_month_end_data_is_monthly_and_its_window_starts_at_the_next_month_end(tmp_path: Path) -> None:
     """Monthly data dated on each month's last day (31 Jan, 29 Feb, 31 Mar, ...) was refused as
     unevenly spaced; it is monthly, elapsed time counts months, and the planning window starts on the
@@ -292,6 +313,15 @@ def _bad_cases() -> list[tuple[str, pd.DataFrame | str, list[str], str]]:
         # a text control of one value made no dummy: the fit ran without it, silently
         ("constant text control", edit(lambda df: df.__setitem__("season", "summer")), ["--controls", "season"],
          "column 'season': the control is 'summer' in every period; a constant control has nothing to fit, drop it"),
+        # numbers written with a percent sign or a thousands separator were text: one-hot encoded, a level each
+        ("percent control", edit(lambda df: df.__setitem__("discount", [f"{10 * (i % 3)}%" for i in range(T)])),
+         ["--controls", "discount"],
+         "column 'discount', row 1: a control must be a plain number, got '0%' (a percent sign or a thousands "
+         "separator); write it as a number"),
+        ("thousands control", edit(lambda df: df.__setitem__("rival", [f"{1000 + 500 * (i % 4):,}" for i in range(T)])),
+         ["--controls", "rival"],
+         "column 'rival', row 1: a control must be a plain number, got '1,000' (a percent sign or a thousands "
+         "separator); write it as a number"),
         # pandas read the extra field as an index and shifted every column: "column 'date': expected a date, got 1e4"
         ("trailing commas", "\n".join(["date,revenue,a_spend,b_spend"] + [
             f"{d},{1e4 + 100 * i},{10 * i},{5 * i}," for i, d in enumerate(dates)]), [],
@@ -331,6 +361,18 @@ def test_a_date_beyond_pandas_nanoseconds_is_one_line(tmp_path: Path, capsys: py
     assert re.search(r"^error: data file '.*d\.csv': column 'date', row 7: (date 2262-04-15 is out of range; expected "
                      r"a date from 1677-09-22 to 2262-04-11|expected a date .*got '2262-04-15')$", err.strip()), err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_holdout_whose_fit_sees_a_constant_kpi_is_one_line(tmp_path: Path) -> None:
+    """The file's KPI varies, but not before the held-out tail: the holdout's fit ran on a constant KPI
+    (R² n/a, MAPE 0.00% in fit.md, and a warning comparing the forecast with that 0%), where the whole
+    file's constant KPI is refused."""
+    df = _good()
+    df.loc[: T - 11, "revenue"] = 1000.0
+    df.to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(BudgetGymError, match="^--holdout 10: the fit on the first 50 of 60 periods: data file .*: "
+                                             "column 'revenue': the KPI is 1000 in every period"):
+        calibrate(tmp_path / "d.csv", date="date", kpi="revenue", spend="a_spend,b_spend", draws=0, holdout=10)
 
 
 def test_negative_counts_and_bad_options(tmp_path: Path) -> None:

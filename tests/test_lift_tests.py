@@ -158,6 +158,9 @@ def _edit(column: str, row: int, value: object) -> list[dict[str, object]]:
 BAD = [
     ("missing column", [{k: v for k, v in r.items() if k != "sigma"} for r in _good_rows()], "no column 'sigma'"),
     ("unknown channel", _edit("channel", 1, "c_spend"), "column 'channel', row 2: unknown channel 'c_spend'"),
+    # an empty cell (an Excel export's trailing row ",,,,") read "unknown channel 'nan'"
+    ("empty channel", _edit("channel", 1, None),
+     "column 'channel', row 2: expected a channel, got an empty or NaN cell"),
     ("non-numeric", _edit("delta_y", 0, "lots"), "column 'delta_y', row 1: the value must be a finite number"),
     ("negative x", _edit("x", 1, -5.0), "column 'x', row 2: the spend before the test must be non-negative"),
     ("zero sigma", _edit("sigma", 0, 0.0), "column 'sigma', row 1: the standard error must be positive, got 0"),
