@@ -274,25 +274,37 @@ class BarrierProblem:
         return alpha
 
     # -- the barrier method ----------------------------------------------------------
+    def centre(self, y: np.ndarray, mu: float, max_newton: int = 60) -> np.ndarray:
+        """One round of the barrier method: damped Newton steps on the barrier problem at weight ``mu``
+        from ``y`` until the decrement is below ``1e-13`` (or ``1e-10`` after a full step)."""
+        for _ in range(max_newton):
+            phi, d, dec = self.direction(y, mu)
+            if dec <= 1e-13:
+                break
+            alpha = min(1.0, 0.99 * self.step_to_boundary(y, d))
+            slope = -dec
+            for _ in range(50):
+                trial = self.barrier(y + alpha * d, mu)
+                if trial <= phi + 0.25 * alpha * slope:
+                    break
+                alpha *= 0.5
+            else:
+                break
+            y = y + alpha * d
+            if dec <= 1e-10 and alpha == 1.0:
+                break
+        return y
+
+    def done(self, mu: float) -> bool:
+        """The duality-gap bound ``n_bounds * mu`` is below :data:`GAP_TOL`: the last round."""
+        return self.n_bounds * mu <= GAP_TOL
+
     def solve(self, y: np.ndarray, mu: float, max_newton: int = 60) -> np.ndarray:
+        """The barrier method from ``y``: :meth:`centre` at ``mu``, then ``mu`` tenfold smaller per round
+        until :meth:`done`."""
         while True:
-            for _ in range(max_newton):
-                phi, d, dec = self.direction(y, mu)
-                if dec <= 1e-13:
-                    break
-                alpha = min(1.0, 0.99 * self.step_to_boundary(y, d))
-                slope = -dec
-                for _ in range(50):
-                    trial = self.barrier(y + alpha * d, mu)
-                    if trial <= phi + 0.25 * alpha * slope:
-                        break
-                    alpha *= 0.5
-                else:
-                    break
-                y = y + alpha * d
-                if dec <= 1e-10 and alpha == 1.0:
-                    break
-            if self.n_bounds * mu <= GAP_TOL:
+            y = self.centre(y, mu, max_newton)
+            if self.done(mu):
                 return y
             mu *= 0.1
 

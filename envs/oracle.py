@@ -33,6 +33,8 @@ duality-gap bound ``n_bounds * mu`` is below ``1e-9`` of the objective.
   point, a per-step dynamic programme on a grid of the step budget (exact for
   problems without carry-over, a warm start otherwise), every subset of active
   channels (for up to 6 free channels) and seeded random splits.
+  Starts that reach the same point of the central path in the first round are solved once
+  (:func:`_solve_starts`): from there the rounds are the same computation.
 
 The reported ``expected_reward`` is :func:`evaluate_plan` of the returned plan.
 """
@@ -61,6 +63,11 @@ __all__ = [
 
 #: Barrier weight a warm-started concave solve begins at (the start is near the optimum).
 WARM_MU = 1e-6
+#: Barrier weight the multi-start solves begin at.
+START_MU = 1e-5
+#: First-round centres of two starts at most this far apart (``max |y - y'|``, in units of the step
+#: budget ``B/T``), at the same barrier value, are the same point of the central path (:func:`_solve_starts`).
+SAME_CENTRE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,44 @@ def _starts(prob: BarrierProblem, n_random: int) -> list[tuple[np.ndarray, np.nd
     return starts
 
 
+def _same_centre(prob: BarrierProblem, y: np.ndarray, phi: float, c: np.ndarray, phi_c: float, mu: float) -> bool:
+    r"""Whether centres ``y`` and ``c`` of the barrier problem at weight ``mu`` (values ``phi``, ``phi_c``)
+    are the same point: :math:`|\phi - \phi_c| \le \epsilon`, :math:`\max |y - c| \le` :data:`SAME_CENTRE`
+    and no ridge between them, :math:`\phi((y + c)/2) \le \max(\phi, \phi_c) + \epsilon`
+    (:math:`\epsilon = 10^{-10} \max(1, |\phi|, |\phi_c|)`; the objective is scaled to about 1)."""
+    tol = 1e-10 * max(1.0, abs(phi), abs(phi_c))
+    if abs(phi - phi_c) > tol or float(np.max(np.abs(y - c))) > SAME_CENTRE:
+        return False
+    return prob.barrier(0.5 * (y + c), mu) <= max(phi, phi_c) + tol
+
+
+def _solve_starts(prob: BarrierProblem, ys: list[np.ndarray], mu: float) -> list[np.ndarray]:
+    r"""The barrier method (:meth:`BarrierProblem.solve`) from each start ``ys``, each start's first round
+    (:meth:`BarrierProblem.centre` at ``mu``) run, the rest once per distinct centre.
+
+    The first round takes each start to a centre :math:`y^*(\mu)`, a minimiser of the barrier problem
+    :math:`\phi_\mu(y) = -J(y)/J_0 - \mu \sum \log(\text{slack})`; the later rounds are a function of
+    that centre alone. When two starts reach the same centre (:func:`_same_centre`: equal values, near
+    and no ridge between; they differ by the round's stopping tolerance, which the next round's Newton
+    steps remove) the second takes the first's solution instead of repeating its rounds: the same local
+    optimum, to rounding. With S-shaped curves most starts meet (a daily calibrated family's nominal
+    campaign: all 38 starts at one centre, so 1 solve of 8 rounds instead of 38; about 4x faster)."""
+    out: list[np.ndarray] = []
+    seen: list[tuple[np.ndarray, float, np.ndarray]] = []  # (centre, its value, its solution)
+    for y0 in ys:
+        y = prob.centre(y0, mu)
+        if prob.done(mu):
+            out.append(y)
+            continue
+        phi = prob.barrier(y, mu)
+        twin = next((sol for c, phi_c, sol in seen if _same_centre(prob, y, phi, c, phi_c, mu)), None)
+        if twin is None:
+            twin = prob.solve(y, 0.1 * mu)
+            seen.append((y, phi, twin))
+        out.append(twin)
+    return out
+
+
 # --------------------------------------------------------------------- solve
 def candidate_plans(
     sc: Scenario,
@@ -147,8 +192,8 @@ def candidate_plans(
 ) -> list[np.ndarray]:
     """Plans (repaired to be playable) that locally maximise ``em``'s expected reward by the
     barrier method of the module docstring: one solve from the interior point when ``concave``
-    (global), else one from each start of :func:`_starts`. ``start`` (a plan ``[T, K]``, e.g. the
-    solution at a nearby budget) warm-starts the solve: the concave solve begins next to it at a
+    (global), else one from each start of :func:`_starts` (:func:`_solve_starts`). ``start`` (a plan
+    ``[T, K]``, e.g. the solution at a nearby budget) warm-starts the solve: the concave solve begins next to it at a
     small barrier weight; a non-concave one adds it to the starts. The caller ranks them by the
     exact value (:func:`evaluate_plan`)."""
     prob = BarrierProblem(sc, em)
@@ -167,7 +212,7 @@ def candidate_plans(
             ys = [prob.solve(y0, mu=1e-3) if warm is None else prob.solve(prob.interior(*warm), mu=WARM_MU)]
         else:
             starts = _starts(prob, n_random_starts) + ([warm] if warm is not None else [])
-            ys = [prob.solve(prob.interior(q, s), mu=1e-5) for q, s in starts]
+            ys = _solve_starts(prob, [prob.interior(q, s) for q, s in starts], START_MU)
     return [repair_plan(sc, prob, prob.plan(y)) for y in ys]
 
 

@@ -844,3 +844,28 @@ def test_the_oracle_does_not_depend_on_the_units_of_value(pacing: str) -> None:
     unit, tiny = solve_oracle(scenario(1.0)), solve_oracle(scenario(1e-40))
     np.testing.assert_allclose(tiny.plan, unit.plan, rtol=1e-6, atol=1e-6 * 3000.0 / 4)
     assert tiny.expected_reward == pytest.approx(1e-40 * unit.expected_reward, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["mid-s-curves", "mid-agent-s-profit", "bf-agent-pulse"])
+def test_starts_meeting_at_a_centre_keep_their_own_optimum(name: str) -> None:
+    """:func:`~budgetgym.envs.oracle._solve_starts` (the later rounds once per first-round centre) gives
+    every start the plan that the whole barrier method from that start gives (an independent solve per
+    start), to rounding: starts are merged only where they meet, and distinct local optima stay apart."""
+    from budgetgym.envs.barrier import BarrierProblem, objective_scale
+    from budgetgym.envs.expected import expected_model
+    from budgetgym.envs.oracle import START_MU, _solve_starts, _starts
+
+    sc = SCENARIOS[name]
+    em = expected_model(ChannelModel.from_scenario(sc), scenario_path(sc))
+    prob = BarrierProblem(sc, em)
+    prob.j_scale = objective_scale(em, prob.plan(prob.interior()))
+    ys = [prob.interior(q, s) for q, s in _starts(prob, 6)]
+    merged = _solve_starts(prob, ys, START_MU)
+    alone = [prob.solve(y, START_MU) for y in ys]
+    value = np.array([prob.objective(y) for y in alone])
+    assert np.allclose([prob.objective(y) for y in merged], value, rtol=1e-9, atol=0.0)
+    for a, b in zip(alone, merged, strict=True):
+        assert np.max(np.abs(a - b)) < 1e-6  # units of B/T
+    # the cases merge starts (22 -> 7, 24 -> 9 and 10 -> 4 solves) and keep several local optima
+    assert len({id(y) for y in merged}) < len(ys)
+    assert len(np.unique(np.round(value, 6))) > 1
