@@ -179,3 +179,107 @@ def test_planning_window_continues_the_fits_calendar(tmp_path: Path) -> None:
     expected = (features(fit.layout, spend, phi, fit.ref, days) * fit.beta).sum(axis=1)[n:]
     np.testing.assert_allclose(per_step, expected, rtol=1e-6)
     assert res.window.start_day == res.data.days[-1] + res.data.step_days
+
+
+def _three_channel_data(tmp_path: Path) -> Path:
+    """40 weeks from 2022-01-03 (Monday). ``a`` driven by its spend (median nonzero 100); ``b`` bought by
+    the thousand impressions at one level of spend, 1.6 a period, at CPMs 6, 8 and 12 (the spend does not
+    vary, so no auction pressure is identified: the price is the median CPM, 8 — not the geometric mean,
+    8.32); ``c`` bought by the click at CPC 2 (1 + x/200)^0.5, x in {100, 200, 400} (median 200): the
+    pressure is exact, so it is identified."""
+    t = np.arange(40)
+    a = np.tile([0.0, 50.0, 100.0, 150.0], 10)
+    b = np.tile([1.6, 0.0, 1.6, 1.6], 10)
+    cpm = np.tile([6.0, 1.0, 8.0, 12.0], 10)
+    c = np.tile([100.0, 200.0, 0.0, 400.0], 10)
+    frame = pd.DataFrame({
+        "date": pd.date_range("2022-01-03", periods=40, freq="7D").strftime("%Y-%m-%d"),
+        "revenue": 1000.0 + a + 40.0 * b + 0.5 * c + 10.0 * np.sin(t),
+        "a_spend": a, "b_spend": b, "b_impressions": np.where(b > 0, 1000.0 * b / cpm, 0.0),
+        "c_spend": c, "c_clicks": c / (2.0 * np.sqrt(1.0 + c / 200.0)),
+    })
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_scenario_fields_by_hand(tmp_path: Path) -> None:
+    r"""export.py's mapping of a fit to a scenario, each field worked by hand from its docstring:
+
+    * cost: ``a`` (no exposure column) ``{click, price 1, ref_spend 1e9, elasticity 0}``; ``b`` a CPM,
+      ``p_t = 1000 x_t / e_t``, unidentified pressure: the median, 8, ``ref_spend`` the median nonzero
+      spend 1.6, elasticity 0; ``c`` a CPC, ``ln p = ln 2 + 0.5 ln(1 + x/200)`` exactly: price 2,
+      ref_spend 200, elasticity 0.5.
+    * ``half_saturation = kappa = m wbar e^u`` in exposure units (``m`` the median nonzero exposure: 100
+      for a, 200 impressions for b, the clicks of 200 spent, 200 / (2 sqrt 2), for c; ``wbar = 1/(1 -
+      theta)``), ``max_response = beta``, ``decay = theta``; the gamma delay's ``mean_lag`` (at least
+      1e-3) and window ``ceil(9.23 (42/7) / 2) + 1 = 29``; the media cycle ``(a, b) = (0.1, 0.1)`` as
+      amplitude ``0.1 sqrt 2`` and peak ``365.25 / 8``.
+    * the exported scenario's steady state ``beta h(wbar e(x))``, ``e = u x (1 + x/x_ref)^(-eta) / p0``
+      (``u`` = 1000 impressions per CPM unit), equals the environment's and the fit's own curve.
+    * Weibull CDF carry-over and logistic curves: ``wbar = 1 + sum_l prod_{j<=l} exp(-(j/lambda)^k)``,
+      ``rate = 1 / kappa``.
+    """
+    from dataclasses import replace
+
+    from budgetgym.calibration.export import scenario_dict
+    from budgetgym.calibration.transforms import Layout
+    from budgetgym.envs import scenario_from_dict
+    from budgetgym.envs.dynamics import ChannelModel
+
+    res = calibrate(_three_channel_data(tmp_path), date="date", kpi="revenue", spend="a_spend,b_spend,c_spend",
+                    exposure="-,b_impressions,c_clicks", fourier=0, draws=0, starts=1, plots=False)
+    m = np.array([100.0, 200.0, 200.0 / (2.0 * np.sqrt(2.0))])  # median nonzero exposures
+    np.testing.assert_allclose(res.fit.ref, m, rtol=1e-12)
+    beta = np.array([600.0, 1000.0, 800.0])
+    theta, u, slope, lag = [0.5, 0.0, 0.2], [0.0, np.log(0.5), np.log(2.0)], [1.0, 2.0, 1.5], [0.0, 1.5, 3.0]
+    lay = Layout("geometric", "hill", 3, res.fit.layout.window, 7.0, delay=True, season=True)
+    phi = np.array([v for i in range(3) for v in (theta[i], u[i], slope[i], lag[i])] + [0.1, 0.1])
+    fit = replace(res.fit, layout=lay, phi=phi, beta=beta)
+    sc = scenario_dict(fit, res.data, res.window, res.costs, name="hand", reward="revenue")
+    kappa = m / (1.0 - np.array(theta)) * np.exp(u)  # 200, 100, 176.78
+    np.testing.assert_allclose(kappa, [200.0, 100.0, 125.0 * np.sqrt(2.0)], rtol=1e-12)
+    cost = [("click", 1.0, 1e9, 0.0), ("impression", 8.0, 1.6, 0.0), ("click", 2.0, 200.0, 0.5)]
+    for i, ch in enumerate(sc["channels"]):
+        assert ch["name"] == "abc"[i]
+        got = ch["cost"]
+        assert got["unit"] == cost[i][0]
+        assert [got["price"], got["ref_spend"], got["elasticity"]] == pytest.approx(cost[i][1:], rel=1e-7, abs=1e-12)
+        assert ch["adstock"] == {"type": "geometric", "decay": pytest.approx(theta[i], abs=1e-12)}
+        assert ch["saturation"] == {"type": "hill", "max_response": pytest.approx(beta[i], rel=1e-8),
+                                    "half_saturation": pytest.approx(kappa[i], rel=1e-7),
+                                    "slope": pytest.approx(slope[i], rel=1e-8)}
+        assert ch["delay"] == {"type": "gamma", "mean_lag": pytest.approx(max(lag[i], 1e-3), rel=1e-8),
+                               "shape": 2.0, "window": 29}
+    demand = sc["seasonality"]["demand"]
+    assert demand["yearly_amplitude"] == pytest.approx(0.1 * np.sqrt(2.0), rel=1e-7)
+    assert demand["yearly_peak"] == pytest.approx(365.25 / 8, rel=1e-7)
+    assert sc["step_days"] == 7.0 and sc["horizon"] == 13
+    assert sc["start_day"] == calendar_day(pd.Timestamp("2022-01-03")) + 7.0 * 40
+    # the steady state of a spend x held every period, by hand, against the environment's and the fit's
+    x = np.array([[0.0, 0.0, 0.0], [80.0, 0.8, 150.0], [150.0, 1.6, 300.0], [400.0, 4.0, 900.0]])
+    e = np.column_stack([x[:, 0], 1000.0 * x[:, 1] / 8.0, x[:, 2] / (2.0 * np.sqrt(1.0 + x[:, 2] / 200.0))])
+    a = e / (1.0 - np.array(theta))
+    s = np.array(slope)
+    by_hand = beta * a**s / (kappa**s + a**s)
+    env = ChannelModel.from_scenario(scenario_from_dict(sc).override({"horizon": 200}))
+    np.testing.assert_allclose(env.steady_state_response(x), by_hand, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(fit.curve(res.costs.exposure(x)), by_hand, rtol=1e-9, atol=1e-9)
+
+    # Weibull CDF carry-over over 4 lags, logistic curves
+    shape, scale, u2 = [1.0, 0.5, 2.0], [2.0, 1.0, 3.0], [0.0, np.log(0.5), np.log(2.0)]
+    lay2 = Layout("weibull_cdf", "logistic", 3, 4, 7.0)
+    fit2 = replace(res.fit, layout=lay2, phi=np.array([v for i in range(3) for v in (shape[i], scale[i], u2[i])]),
+                   beta=beta)
+    sc2 = scenario_dict(fit2, res.data, res.window, res.costs, name="hand", reward="revenue")
+    wbar = np.array([1.0 + sum(np.prod([np.exp(-((j / scale[i]) ** shape[i])) for j in range(1, lag + 1)])
+                               for lag in range(1, 4)) for i in range(3)])
+    kappa2 = m * wbar * np.exp(u2)
+    for i, ch in enumerate(sc2["channels"]):
+        assert ch["adstock"] == {"type": "weibull_cdf", "shape": pytest.approx(shape[i], rel=1e-8),
+                                 "scale": pytest.approx(scale[i], rel=1e-8), "window": 4}
+        assert ch["saturation"] == {"type": "logistic", "max_response": pytest.approx(beta[i], rel=1e-8),
+                                    "rate": pytest.approx(1.0 / kappa2[i], rel=1e-7)}
+    by_hand2 = beta * np.tanh(e * wbar / (2.0 * kappa2))
+    env2 = ChannelModel.from_scenario(scenario_from_dict(sc2))
+    np.testing.assert_allclose(env2.steady_state_response(x), by_hand2, rtol=1e-7, atol=1e-9)
