@@ -15,8 +15,9 @@ Model, per period ``t = 0..T-1`` (units: the KPI's — revenue or conversions pe
 * :math:`a_{t,i}` the adstocked exposure and :math:`h_i` its saturation, both in
   :mod:`~budgetgym.calibration.transforms` (``h`` dimensionless in [0, 1), so
   :math:`\beta_i \ge 0` is the channel's KPI per period at saturation, budgetgym's
-  ``max_response``); optionally (``ModelSpec.delay``, ``season``) each term spread by the
-  channel's conversion lag and multiplied by a yearly media cycle (the same module);
+  ``max_response``); optionally (``ModelSpec.delay``, ``season``) each term multiplied by a
+  yearly media cycle in the period it is generated, then spread by the channel's conversion lag
+  (the same module);
 * :math:`\tau_t` years since the first period (trend in KPI per year), :math:`d_t` the budgetgym
   day index (:func:`~budgetgym.envs.dates.calendar_day`), :math:`F` the yearly Fourier
   order (default 2 when the data span at least 330 days, else 0), :math:`z_{j,t}` the controls

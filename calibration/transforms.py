@@ -32,8 +32,10 @@ response over time) is what the data fixes.
 
 **Media seasonality** (``season=True``, optional): every channel's response is multiplied by a
 yearly cycle :math:`s_t = 1 + a \cos(2\pi d_t/365.25) + b \sin(2\pi d_t/365.25)` (``d_t`` the
-day index), :math:`a, b \in [-0.5, 0.5]`, two parameters shared by the channels, i.e.
-budgetgym's ``seasonality.demand`` (yearly amplitude :math:`\sqrt{a^2 + b^2}`, peak
+day index) in the period it is generated, before the delay spreads it:
+:math:`r_{t,i} = \sum_d q_{d,i}\, s_{t-d}\, \beta_i h_i(a_{t-d,i})`. :math:`a, b \in [-0.5, 0.5]`, two
+parameters shared by the channels, i.e. budgetgym's ``seasonality.demand``, whose response
+multiplier also acts before the delay (yearly amplitude :math:`\sqrt{a^2 + b^2}`, peak
 :math:`\operatorname{atan2}(b, a)\, 365.25 / 2\pi`). Demand that peaks in December makes a
 given spend convert more then; without the term the fitted curves describe the year's average,
 which misstates the response in a planning window near the peak or the trough.

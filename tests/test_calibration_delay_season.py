@@ -72,6 +72,38 @@ def test_media_season_by_hand() -> None:
     np.testing.assert_allclose(season(lay, np.array([0.3, 0.0, 1.0, 0.0, 0.1]), days), [1.0, 1.0, 1.1], atol=1e-12)
 
 
+def test_features_with_delay_and_media_season_by_hand() -> None:
+    r"""transforms.py's equations, one channel worked by loops: geometric carry-over
+    :math:`a_t = \sum_{l=0}^{t} \theta^l e_{t-l}`, Hill :math:`h = a^s / (\kappa^s + a^s)` with
+    :math:`\kappa = m \bar w e^u`, the media cycle :math:`s_t = 1 + a \cos(2\pi d_t/365.25) + b \sin(\cdot)`
+    in the period the response is generated, then the gamma lag
+    :math:`q_d \propto F(d + 1/2) - F(d - 1/2)` (shape 2, mean lag 1.5 periods; ``scipy.stats``' CDF) spreads
+    it: :math:`r_t = \sum_d q_d\, s_{t-d}\, h(a_{t-d})`, as budgetgym multiplies the response before its delay."""
+    from scipy import stats
+
+    from budgetgym.calibration.transforms import features
+
+    lay = Layout("geometric", "hill", 1, 8, 7.0, delay=True, season=True)
+    theta, u, slope, lag, ca, cb = 0.4, np.log(1.5), 1.3, 1.5, 0.3, -0.2
+    phi = np.array([theta, u, slope, lag, ca, cb])
+    e = np.array([0.0, 100.0, 250.0, 0.0, 0.0, 80.0, 400.0, 120.0, 0.0, 60.0, 0.0, 0.0, 300.0, 30.0])
+    days = 40.0 + 7.0 * np.arange(len(e))
+    m = np.median(e[e > 0])
+    kappa = m / (1.0 - theta) * np.exp(u)
+    a = [sum(theta**k * e[t - k] for k in range(t + 1)) for t in range(len(e))]
+    h = [x**slope / (kappa**slope + x**slope) for x in a]
+    s = [1.0 + ca * np.cos(2 * np.pi * d / 365.25) + cb * np.sin(2 * np.pi * d / 365.25) for d in days]
+    L = lay.delay_window
+    F = stats.gamma(DELAY_SHAPE, scale=lag / DELAY_SHAPE).cdf
+    q = np.array([F(d + 0.5) - (F(d - 0.5) if d > 0 else 0.0) for d in range(L)])
+    q = q / q.sum()
+    r = [sum(q[d] * s[t - d] * h[t - d] for d in range(min(L, t + 1))) for t in range(len(e))]
+    got = features(lay, e[:, None], phi, np.array([m]), days)[:, 0]
+    np.testing.assert_allclose(got, r, rtol=1e-12, atol=1e-15)
+    after = [s[t] * sum(q[d] * h[t - d] for d in range(min(L, t + 1))) for t in range(len(e))]
+    assert np.max(np.abs(got - np.array(after))) > 1e-3 * max(r)  # the cycle at arrival would differ
+
+
 SEASON_CASES = [  # (a, b) -> (amplitude, peak day) by hand: A = hypot(a, b), peak = atan2(b, a) 365.25 / 2 pi
     ((0.2, 0.0), (0.2, 0.0)),
     ((0.0, 0.2), (0.2, 365.25 / 4)),
