@@ -9,10 +9,12 @@ Mapping of the fit (:mod:`~budgetgym.calibration.model`) to a scenario
   is ``click`` when the column's name contains "click" and ``impression`` otherwise; the
   observed unit price is :math:`p_t = u x_t / e_t` (``u`` = 1000 for a CPM, 1 for a CPC) and
   the auction-pressure curve :math:`\ln p_t = \ln p_0 + \eta \ln(1 + x_t / x_{ref})` is fitted
-  by least squares over the periods with spend, ``x_ref`` the median nonzero spend. ``eta`` is
-  kept (clipped to [0, 1]) when it is identified — at least 8 such periods, spend varying
-  (sd of :math:`\ln(1 + x/x_{ref})` at least 0.05) and :math:`|\hat\eta|` at least twice its
-  standard error — otherwise ``eta = 0`` and ``price`` is the median observed price. A channel
+  by least squares over the periods with spend and exposure, ``x_ref`` the median nonzero spend. ``eta`` is
+  kept (capped at 1) when it is identified — at least 8 such periods, spend varying (sd of
+  :math:`\ln(1 + x/x_{ref})` at least 0.05) and :math:`\hat\eta` positive and at least twice its
+  standard error — and ``price`` is then :math:`p_0 = \exp \overline{(\ln p_t - \eta \ln(1 + x_t /
+  x_{ref}))}` (the fitted intercept, refitted to the capped ``eta``); otherwise, a price falling with
+  the volume bought included, ``eta = 0`` and ``price`` is the median observed price. A channel
   with an exposure column but no period with both spend and exposure (its spend zero in every
   period: media that is not bought, such as organic reach) has no observed price, and a scenario's
   channel is bought at one: a one-line error (it was bought at a made-up price of 1 per unit).

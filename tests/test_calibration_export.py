@@ -283,3 +283,23 @@ def test_scenario_fields_by_hand(tmp_path: Path) -> None:
     by_hand2 = beta * np.tanh(e * wbar / (2.0 * kappa2))
     env2 = ChannelModel.from_scenario(scenario_from_dict(sc2))
     np.testing.assert_allclose(env2.steady_state_response(x), by_hand2, rtol=1e-7, atol=1e-9)
+
+
+def test_a_price_falling_with_volume_is_no_auction_pressure(tmp_path: Path) -> None:
+    """export.py: ``eta`` is kept only when positive (and at least twice its standard error). A CPM
+    falling exactly as 8 (1 + x/200)^(-0.3) has a precise negative slope: ``eta = 0``, unidentified, and
+    the price is the median observed CPM, 8 (1 + 200/200)^(-0.3) at the median spend 200 — not the regression's
+    intercept 8, nor the geometric mean."""
+    from budgetgym.calibration.data import read_mmm_csv
+    from budgetgym.calibration.export import fit_costs
+
+    x = np.tile([100.0, 200.0, 400.0, 200.0, 800.0], 8)
+    cpm = 8.0 * (1.0 + x / 200.0) ** -0.3
+    pd.DataFrame({"date": pd.date_range("2022-01-03", periods=40, freq="7D").strftime("%Y-%m-%d"),
+                  "revenue": 1000.0 + np.sin(np.arange(40)), "a_spend": x, "a_impressions": 1000.0 * x / cpm}).to_csv(
+        tmp_path / "d.csv", index=False)
+    costs = fit_costs(read_mmm_csv(tmp_path / "d.csv", date="date", kpi="revenue", spend="a_spend",
+                                   exposure="a_impressions"))
+    assert costs.unit == ("impression",) and not costs.identified[0] and costs.elasticity[0] == 0.0
+    assert costs.ref_spend[0] == 200.0
+    assert costs.price[0] == pytest.approx(8.0 * 2.0**-0.3, rel=1e-12)
