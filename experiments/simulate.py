@@ -47,9 +47,10 @@ any spend) and, with ``r = n div K``
 it: geo tests typically double or cut a channel's spend). The true lift is the difference of the
 plan values (:func:`~budgetgym.envs.evaluate_plan`, per step) of two constant plans, every channel at
 its mean spend per period, the tested one at ``x + delta_x`` against ``x``: averaged over the last
-year (``round(365.25 / step_days)`` periods) of a window that first runs a year and the
-carry-over's and delay's lags at that spend (the warm-up), so the carry-over has built up and the
-seasons average out, on the nominal path without the scenario's shocks (no noise, nominal prices).
+year (``round(365.25 / step_days)`` periods) of a window that first runs at that spend for a year,
+or for the carry-over's and delay's lags when they are longer (the warm-up: the longer of the two),
+so the carry-over has built up and the seasons average out, on the nominal path without the
+scenario's shocks (no noise, nominal prices).
 The measurement adds Gaussian noise of sd ``sigma = max(lift_sigma * |true lift|, f)`` (default
 :data:`LIFT_SIGMA`, 15%: a test that reads its lift to within about ±30% at 95%), written in the
 ``sigma`` column; seeded by ``seed``. ``f`` (:func:`lift_floor`) is :data:`LIFT_FLOOR` (1e-5) of the
@@ -370,7 +371,8 @@ def simulate_design_tests(sc: Scenario, spent: np.ndarray, index: np.ndarray, x:
 
 def true_curves(sc: Scenario, plan: np.ndarray) -> pd.DataFrame:
     """Each channel's steady-state expected KPI per period against a constant spend per period,
-    from 0 to twice the channel's largest period in ``plan``."""
+    from 0 to twice the larger of the channel's largest period in ``plan`` and its equal share of
+    the scenario's spend per period, ``B / (T K)``."""
     m = ChannelModel.from_scenario(sc)
     frames = []
     for i, name in enumerate(sc.channel_names):

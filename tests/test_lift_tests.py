@@ -132,6 +132,39 @@ def test_true_lift_leaves_out_the_shocks() -> None:
         assert row.true_delta_y == pytest.approx(hand(1000.0, *p) - hand(500.0, *p), rel=1e-9)
 
 
+def test_true_lift_with_seasons_and_a_long_carry_over_by_hand() -> None:
+    r"""simulate.py's true lift: the per-step lift of two constant plans, averaged over the last year
+    (52 weeks) of a window whose warm-up is the longer of a year and the carry-over's and delay's lags.
+    Channel ``a`` (weekly decay 0.95, no window: at the probe's horizon of two years its kernel keeps
+    104 lags, plus 1 of no delay) has a warm-up of 105 weeks, so the window is 157 weeks and the lift
+    the mean over weeks 105-156; by hand, with the yearly demand cycle
+    :math:`1 + 0.3 \cos(2\pi (d_t - 200)/365.25)`, :math:`d_t = 3 + 7t`, and the kernel the window's
+    own (``min(157, 361)`` lags: all of them)."""
+    from budgetgym.experiments.simulate import true_lift
+
+    sc = scenario_from_dict({
+        "name": "hand", "horizon": 10, "step_days": 7, "start_day": 3.0, "budget": {"total": 10 * 1000.0},
+        "reward": "conversions", "noise": {"conversions": "none"},
+        "seasonality": {"demand": {"yearly_amplitude": 0.3, "yearly_peak": 200.0}},
+        "channels": [{"name": "a", "cost": {"unit": "click", "price": 2.0, "ref_spend": 1e6, "elasticity": 0.0},
+                      "adstock": {"type": "geometric", "decay": 0.95},
+                      "saturation": {"type": "hill", "max_response": 300.0, "half_saturation": 9000.0, "slope": 1.3}}],
+    })
+    year = 52
+
+    def steps(x: float, horizon: int) -> np.ndarray:
+        t = np.arange(horizon)
+        season = 1.0 + 0.3 * np.cos(2 * np.pi * (3.0 + 7.0 * t - 200.0) / 365.25)
+        a = np.array([sum(0.95**k * x / 2.0 for k in range(s + 1)) for s in t])
+        return season * 300.0 * a**1.3 / (9000.0**1.3 + a**1.3)
+
+    expected = float(np.mean((steps(800.0, 157) - steps(500.0, 157))[-year:]))
+    assert true_lift(sc, np.array([500.0]), 0, 300.0) == pytest.approx(expected, rel=1e-9)
+    # a warm-up of a year plus the lags (157 weeks, a window of 209) averages another year
+    longer = float(np.mean((steps(800.0, 209) - steps(500.0, 209))[-year:]))
+    assert abs(longer / expected - 1) > 1e-4
+
+
 def test_true_lift_of_a_large_valid_spend() -> None:
     """A designed test may spend up to MAX_AMOUNT a period (as ``calibrate --lift-tests`` accepts); the two
     years of that spend the truth is valued over passed a scenario's largest budget, and the simulation
