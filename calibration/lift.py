@@ -36,7 +36,7 @@ problem (:mod:`~budgetgym.calibration.projection`).
 **Likelihood.** :math:`\Delta y_j \sim N(L_j, \sigma_j^2)`, independent of the KPI's noise
 :math:`N(0, \hat\sigma^2)`. The least squares sums the KPI's residuals unscaled, so a test
 enters as the pseudo-residual :math:`\hat\sigma (\Delta y_j - L_j)/\sigma_j`: the whole sum of
-squares is then :math:`\hat\sigma^2` times the negative log-likelihood (plus a constant), and a
+squares is then :math:`2 \hat\sigma^2` times the negative log-likelihood (plus a constant), and a
 test counts as much as its precision says against the data. :math:`\hat\sigma` is the residual
 scale of the fit without the tests and priors (as the priors' scale,
 :mod:`~budgetgym.calibration.model`), at least :data:`~budgetgym.calibration.model.LIFT_SCALE_FLOOR`
