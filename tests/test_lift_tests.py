@@ -265,6 +265,58 @@ def test_model_lift_goes_through_the_cost_curve(tmp_path: Path) -> None:
     assert res.fit.lift() == pytest.approx(truth, rel=1e-4)
 
 
+def test_lift_rows_in_the_projection_by_hand() -> None:
+    r"""projection.py's stacked least squares with lift rows, one channel worked by hand:
+    :math:`\beta = \arg\min_{\beta \ge 0} \lVert \tilde y - \tilde H \beta \rVert^2 + \sum_j (\hat\sigma
+    (\Delta y_j - \beta g_j)/\sigma_j)^2` with :math:`\tilde v` the residual of ``v`` on the baseline design
+    (intercept, trend; least squares, not the code's QR), :math:`g_j = h(\bar w e^+_j) - h(\bar w e^-_j)`
+    the steady-state Hill difference, :math:`\kappa = m \bar w e^u`; for one channel the minimiser is
+    :math:`(\tilde H \cdot \tilde y + \sum_j w_j^2 g_j \Delta y_j) / (\tilde H \cdot \tilde H + \sum_j w_j^2 g_j^2)`,
+    :math:`w_j = \hat\sigma / \sigma_j`; the stacked residual is the projected one, then
+    :math:`w_j (\Delta y_j - \beta g_j)`; the baseline's coefficients the least squares of
+    :math:`y - H\beta` on the design."""
+    from budgetgym.calibration.projection import LiftRows, Problem
+    from budgetgym.calibration.transforms import Layout
+
+    lay = Layout("geometric", "hill", 1, 8, 7.0)
+    theta, u, slope = 0.4, np.log(0.8), 1.4
+    e = np.array([0.0, 120.0, 80.0, 0.0, 200.0, 150.0, 0.0, 0.0, 60.0, 300.0, 90.0, 0.0])
+    T = len(e)
+    y = 500.0 + 3.0 * np.arange(T) + np.array([5.0, 60.0, 70.0, 30.0, 120.0, 130.0, 40.0, 10.0, 50.0, 160.0, 110.0,
+                                               35.0])
+    B = np.column_stack([np.ones(T), np.arange(T) / 52.0])
+    m = float(np.median(e[e > 0]))
+    wbar = 1.0 / (1.0 - theta)
+    kappa = m * wbar * np.exp(u)
+
+    def h(a: np.ndarray) -> np.ndarray:
+        return a**slope / (kappa**slope + a**slope)
+
+    a = np.array([sum(theta**k * e[t - k] for k in range(t + 1)) for t in range(T)])
+    H = h(a)
+    low, high = np.array([50.0, 100.0]), np.array([100.0, 300.0])
+    dy, sigma, scale = np.array([40.0, 90.0]), np.array([5.0, 20.0]), 3.0
+    g = h(wbar * high) - h(wbar * low)
+    w = scale / sigma
+
+    def resid(v: np.ndarray) -> np.ndarray:
+        return v - B @ np.linalg.lstsq(B, v, rcond=None)[0]
+
+    Ht, yt = resid(H), resid(y)
+    beta = max(0.0, (Ht @ yt + np.sum(w**2 * g * dy)) / (Ht @ Ht + np.sum(w**2 * g**2)))
+    rows = LiftRows(index=np.array([0, 0]), low=low, high=high, delta_y=dy, sigma=sigma)
+    prob = Problem(lay, e[:, None], np.array([m]), B, 7.0 * np.arange(T), np.ones(T), np.array([False]),
+                   lift=rows, lift_scale=scale)
+    phi = np.array([theta, u, slope])
+    np.testing.assert_allclose(rows.features(lay, phi, np.array([m]))[:, 0], g, rtol=1e-12)
+    H_got, beta_got, r = prob.solve(phi, prob.target(y))
+    np.testing.assert_allclose(H_got[:, 0], H, rtol=1e-12)
+    assert beta_got[0] == pytest.approx(beta, rel=1e-9) and beta > 0
+    np.testing.assert_allclose(r, np.concatenate([yt - Ht * beta, w * (dy - beta * g)]), rtol=1e-8, atol=1e-8)
+    _, _, coef = prob.linear(phi, y)
+    np.testing.assert_allclose(coef, np.linalg.lstsq(B, y - H * beta, rcond=None)[0], rtol=1e-9)
+
+
 def test_lift_table_by_hand(tmp_path: Path) -> None:
     r"""``lift_table`` on a fit whose parameters are set to round numbers, against lift.py's equation
     :math:`L = \beta [h(\bar w e(x + \Delta x)) - h(\bar w e(x))]` worked by hand.
