@@ -75,12 +75,13 @@ and within the model class the two are equal within noise. ``"none"`` puts it on
 decay in weekly terms, :math:`\theta_i^{7/\Delta} \sim N^+(0, 0.4^2)` (pseudo-residual
 :math:`\hat\sigma\, \theta_i^{7/\Delta} / 0.4`; ``Δ`` days per period), in the spirit of
 PyMC-Marketing's default ``Beta(1, 3)`` on its decay (mean 0.25; the half-normal's is 0.32, and
-0.8 a week, the slowest TV carry-over, is 2 sd). A long carry-over turns a channel's flights into
-a slow wave, and a weak channel whose waves happen to follow the baseline's residual swings
-takes credit for them: on ``retail-5-family`` data display channels worth 3% of the revenue were
-fitted with decays of 0.8 and four times their true response, and drew budget from video. The
-prior moved the benchmark from 97.84% to 98.02% of the oracle on average and its worst dataset
-from 93.8% to 95.0%.
+0.8 a week, Robyn's upper bound for weekly data, is 2 sd; 0.9, the fit's bound and the slowest
+TV carry-over, 2.25 sd). A long carry-over turns a channel's flights into a slow wave, and a
+weak channel whose waves happen to follow the baseline's residual swings takes credit for them:
+on ``retail-5-family`` data display channels worth 3% of the revenue were fitted with decays of
+0.8 and four times their true response, and drew budget from video. The prior moved the
+benchmark from 97.84% to 98.02% of the oracle on average and its worst dataset from 93.8% to
+95.0%.
 
 **Media seasonality prior.** With ``season`` (and a prior other than ``"none"``) the cycle's
 coefficients get :math:`a, b \sim N(0, 0.15^2)` (pseudo-residuals
@@ -126,7 +127,8 @@ class ModelSpec:
     """The model's options (module docstring). ``fourier=None``: 2 when the data span at least
     330 days, else 0. ``window=None``: Weibull lags covering 8 weeks (``ceil(56 / step_days)``,
     at least 4 and at most a third of the periods). ``prior``: which channels get the mild prior
-    on ``kappa`` and the slope — all (default), the weakly spent ones, or none. ``delay``: a gamma
+    on ``kappa``, the slope and the geometric decay (and whether the media cycle gets its prior) —
+    all (default), the weakly spent ones, or none. ``delay``: a gamma
     conversion lag per channel; ``season``: a yearly cycle multiplying the media response
     (:mod:`~budgetgym.calibration.transforms`)."""
 
