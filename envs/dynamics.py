@@ -193,7 +193,10 @@ class ChannelModel:
 
     def steady_state_response(self, spend: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
         r"""Expected conversions per step when ``spend`` (per channel, last axis) is held constant
-        long enough for the carry-over to build up: :math:`f_i(\sum_l w_{i,l}\, e_i(x))`, with
+        long enough for the carry-over to build up: :math:`f_i(\sum_l w_{i,l}\, e_i(x))`, the sum over
+        the kernel's lags as the episode holds them (at most the horizon: a weekly decay of 0.9 on a
+        13-step window sums to 7.46, not 1/(1 - 0.9) = 10 — the most one step's spend adds up to inside
+        the window, which is what the oracle's grid start and a brief's conversion scale ask), with
         the exposure curve of :func:`~budgetgym.envs.curves.exposure` at ``scale`` (default: the
         nominal ``u / p0``, i.e. no seasonality or shocks); with segments each channel's attributed
         share of the segments' response."""
