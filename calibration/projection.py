@@ -38,7 +38,7 @@ steady-state lift is :math:`\beta_i g_j(\phi)`, :math:`g_j = h_i(\bar w_i e_j^+)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import least_squares, nnls
@@ -109,6 +109,10 @@ class Problem:
 
     def __post_init__(self) -> None:
         self.Q, self.R = np.linalg.qr(self.B * self.sw[:, None])
+
+    def with_weights(self, sw: np.ndarray) -> Problem:
+        """The same problem (priors, lift rows and their scales) with other period weights ``sw``."""
+        return replace(self, sw=sw)
 
     def project(self, v: np.ndarray) -> np.ndarray:
         return v - self.Q @ (self.Q.T @ v)

@@ -8,8 +8,8 @@ Each draw ``n`` builds a KPI series from the fit and resampled residuals, and re
     r_t = c \left( (y_t - \hat\mu_t) / \sqrt{\hat v_t} - \overline{r} \right), \quad c = \sqrt{T / (T - p)}
 
 with :math:`\hat v_t` the fitted variance function (1 for Gaussian noise, :math:`\hat\mu_t` for
-Poisson, :math:`\hat\mu_t + \hat\mu_t^2/k` for the negative binomial; :attr:`~budgetgym.calibration.model.Fit.variance`,
-at the :math:`\hat\mu` the fit's weights settled on, before its priors), ``c`` undoing the shrinkage
+Poisson, :math:`\hat\mu_t + \hat\mu_t^2/k` for the negative binomial:
+:attr:`~budgetgym.calibration.model.Fit.variance`, at the fitted :math:`\hat\mu`), ``c`` undoing the shrinkage
 of fitted residuals by the ``p`` fitted parameters (Davison and Hinkley 1997, §6.2.3), and
 :math:`r^*` made of
 blocks of ``b`` consecutive standardised residuals whose starts are drawn uniformly (the
