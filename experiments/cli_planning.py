@@ -153,7 +153,8 @@ def calibrate_cmd(
         Path,
         typer.Option("--out", "-o", help="directory for family.yaml, history.csv, parameters.csv, fit.md and figures"),
     ],
-    date: Annotated[str, typer.Option(help="date column")],
+    date: Annotated[str, typer.Option(help="date column (ISO 2024-01-29, or numeric dates read day or month "
+                                           "first as the data allow)")],
     kpi: Annotated[str, typer.Option(help="KPI column (revenue or conversions)")],
     spend: Annotated[str, typer.Option(help="spend columns, comma-separated (one per channel)")],
     controls: Annotated[str | None, typer.Option(help="control columns, comma-separated")] = None,
