@@ -53,12 +53,12 @@ from budgetgym.envs.carry_rings import ChannelRing, ring_sum_fast, window_of
 from budgetgym.envs.dynamics import ChannelModel, exposure_bought, unit_price
 from budgetgym.envs.rowsum import COLUMNS, pairwise_sum0
 
-__all__ = ["BatchModel", "MemberTables", "RowGroup", "pairwise_sum0", "ring_sum", "ring_sum_fast"]
+__all__ = ["ROW_FIELDS", "BatchModel", "MemberTables", "RowGroup", "pairwise_sum0", "ring_sum", "ring_sum_fast"]
 
 #: Rows per chunk of a ring sum: the product scratch ``[L, K, CHUNK]`` stays in cache.
 CHUNK = 1024
 #: ChannelModel fields that are per-channel arrays: stacked ``[n, K]`` for a group of members.
-_ROW_FIELDS = (
+ROW_FIELDS = (
     "base_price", "units", "ref_spend", "elasticity", "price_noise_sd", "is_hill", "beta", "kappa",
     "slope", "hill_u_max", "rate", "value", "value_noise_sd", "reward_weight",
 )
@@ -199,7 +199,7 @@ def _curve_parts(model: ChannelModel) -> list[tuple[np.ndarray | None, ChannelMo
         return None
     most = "hill" if 2 * int(hill.sum()) >= len(hill) else "logistic"
     cols = np.flatnonzero(~hill if most == "hill" else hill)
-    fields: dict[str, Any] = {f: np.ascontiguousarray(getattr(model, f)[..., cols]) for f in _ROW_FIELDS}
+    fields: dict[str, Any] = {f: np.ascontiguousarray(getattr(model, f)[..., cols]) for f in ROW_FIELDS}
     other = dataclasses.replace(model, curve_family="logistic" if most == "hill" else "hill", **fields)
     return [(None, dataclasses.replace(model, curve_family=most)), (cols, other)]
 
@@ -217,7 +217,7 @@ class MemberTables:
     def __init__(self, members: list[ChannelModel], fast: bool):
         self.members, self.fast = members, fast
         one = len(members) == 1
-        self.fields = {} if one else {f: np.stack([getattr(mm, f) for mm in members]) for f in _ROW_FIELDS}
+        self.fields = {} if one else {f: np.stack([getattr(mm, f) for mm in members]) for f in ROW_FIELDS}
         self.noisy_price = np.array([bool(mm.price_noise_sd.any()) for mm in members])
         self.value_noise = np.array([mm.has_value_noise for mm in members])
         self.noise_kind = np.array([mm.noise_kind for mm in members])
@@ -302,7 +302,7 @@ class BatchModel:
         rows: dict[str, Any] = {}
         if one and K <= COLUMNS:  # the member's [K] fields tiled [N, K]: an operation with an [N, K]
             # array then runs as one inner loop, not N loops of K (~2x faster at K = 5), same numbers
-            rows = {f: np.tile(getattr(members[0], f), (n_rows, 1)) for f in _ROW_FIELDS}
+            rows = {f: np.tile(getattr(members[0], f), (n_rows, 1)) for f in ROW_FIELDS}
         elif not one:
             rows = {f: table[self.index] for f, table in tables.fields.items()}
         self.row_model = dataclasses.replace(members[0], **rows)

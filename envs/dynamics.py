@@ -78,10 +78,10 @@ def _ring_slice(ring: np.ndarray, slot: int) -> np.ndarray:
     """``[K, L]`` weights of the ring-buffer slots at a step ``t`` with ``t mod L = slot``:
     ``out[i, j] = kernel[i, (slot - j) mod L]`` (slot ``j`` holds the most recent step congruent
     to ``j``). With ``rev[i, m] = kernel[i, L-1-m]`` that is ``rev[i, (j - slot - 1) mod L]``,
-    a window of the doubled ``rev``."""
-    L = ring.shape[1] // 2
+    a window of the doubled ``rev``. A ring of per-row kernels ``[N, K, 2L]`` gives ``[N, K, L]``."""
+    L = ring.shape[-1] // 2
     start = L - (slot + 1) % L
-    return ring[:, start : start + L]
+    return ring[..., start : start + L]
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,7 +171,7 @@ class ChannelModel:
 
     @property
     def n_channels(self) -> int:
-        return len(self.base_price)
+        return int(self.base_price.shape[-1])
 
     # -- saturation, shared with the oracle -----------------------------------------
     def saturation(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -229,8 +229,8 @@ class DynamicsState:
     @classmethod
     def zeros(cls, model: ChannelModel, n: int) -> DynamicsState:
         K = model.n_channels
-        ring = model.delay_ring  # [K, 2D], or [K * S, 2D] for the (channel, segment) pairs
-        return cls(np.zeros((n, K, model.adstock.shape[1])), np.zeros((n, ring.shape[0], ring.shape[1] // 2)))
+        ring = model.delay_ring  # [K, 2D], or [K * S, 2D] for the (channel, segment) pairs ([N, ...] per row)
+        return cls(np.zeros((n, K, model.adstock.shape[-1])), np.zeros((n, ring.shape[-2], ring.shape[-1] // 2)))
 
     def clear(self) -> None:
         self.exposure_buffer.fill(0.0)
@@ -307,7 +307,7 @@ def transition(
         price = price * price_noise
     exposure = exposure_bought(model, spend, price, delivery)
 
-    L = model.adstock.shape[1]
+    L = model.adstock.shape[-1]
     slot = t % L
     state.exposure_buffer[:, :, slot] = exposure
     if L > 1:
@@ -324,7 +324,7 @@ def transition(
 
     response = response_mult * model.saturation(adstock)
 
-    D = model.delay.shape[1]
+    D = model.delay.shape[-1]
     if D > 1:
         slot = t % D
         state.response_buffer[:, :, slot] = response

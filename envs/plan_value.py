@@ -21,16 +21,21 @@ the same numbers.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, Protocol
+
 import numpy as np
 from gymnasium.utils import seeding
 
+from budgetgym.envs.batch_model import ROW_FIELDS
 from budgetgym.envs.dynamics import ChannelModel, DynamicsState, transition
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.history import CarryIn, carry_in
 from budgetgym.envs.path import ScenarioPath, sample_path
 from budgetgym.envs.scenario import Scenario, load_scenario
 
-__all__ = ["check_plan", "evaluate_plan", "resolve_path", "scenario_path"]
+__all__ = ["Campaign", "check_plan", "evaluate_campaigns", "evaluate_plan", "resolve_path", "scenario_path"]
 
 
 def scenario_path(scenario: Scenario, seed: int | None = None) -> ScenarioPath:
@@ -88,28 +93,123 @@ def evaluate_plan(
     """
     sc, p = resolve_path(scenario, seed, path)
     m = model if model is not None else ChannelModel.from_scenario(sc)
+    X = _checked_plans(sc, plan)
+    single = np.ndim(plan) == 2
+    carry: CarryIn | None = carry_in(sc, history, m)
+    steps = _rollout(m, X, p.cost, p.response, p.delivery, None if carry is None else (carry.adstock, carry.arrivals))
+    if per_step:
+        return steps[0] if single else steps
+    total = _episode_total(steps)
+    return float(total[0]) if single else total
+
+
+class Campaign(Protocol):
+    """What :func:`evaluate_campaigns` values plans on: a scenario, its compiled model, its path and its
+    carry-in (e.g. :class:`~budgetgym.planner.problem.Member`)."""
+
+    @property
+    def scenario(self) -> Scenario: ...
+    @property
+    def model(self) -> ChannelModel: ...
+    @property
+    def path(self) -> ScenarioPath: ...
+    @property
+    def carry(self) -> CarryIn | None: ...
+
+
+def evaluate_campaigns(
+    campaigns: Sequence[Campaign], plans: Sequence[np.ndarray], *, per_step: bool = False
+) -> list[np.ndarray]:
+    """:func:`evaluate_plan` of ``plans[c]`` (``[N_c, T_c, K]``) on campaign ``c`` (its path, model and
+    carry-in), for many campaigns at once: ``[N_c]`` (``per_step``: ``[N_c, T_c]``) per campaign, bit for bit
+    :func:`evaluate_plan`'s.
+
+    The campaigns are rolled out together, one :func:`~budgetgym.envs.dynamics.transition` a step for
+    every group that shares the plans' shape, the adstock and delay windows and the curve family: the
+    group's model holds each row's parameters and kernels (``[rows, K]``, ``[rows, K, 2L]``), so every
+    row runs the same floating-point operations as its own campaign's rollout (the carry-over sums
+    in numpy's pairwise order depend on the window, hence the groups). Campaigns with segments are
+    valued one by one."""
+    if len(plans) != len(campaigns):
+        raise BudgetGymError(f"plans: expected one batch per campaign ({len(campaigns)}), got {len(plans)}")
+    Xs = [_checked_plans(c.scenario, P) for c, P in zip(campaigns, plans, strict=True)]
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, (c, X) in enumerate(zip(campaigns, Xs, strict=True)):
+        m = c.model
+        key = (i,) if m.segments is not None else (
+            X.shape, m.adstock.shape[-1], m.delay.shape[-1], m.curve_family, m.spend_cost, c.carry is None)
+        groups.setdefault(key, []).append(i)
+    out: list[np.ndarray] = [np.zeros(0)] * len(campaigns)
+    for members in groups.values():
+        n = Xs[members[0]].shape[0]
+        cs = [campaigns[i] for i in members]
+        m = _stacked_model([c.model for c in cs], n)
+
+        carried = None
+        if cs[0].carry is not None:
+            carried = (_rows([c.carry.adstock for c in cs], n),  # type: ignore[union-attr]
+                       _rows([c.carry.arrivals for c in cs], n))  # type: ignore[union-attr]
+        steps = _rollout(m, np.concatenate([Xs[i] for i in members]), _rows([c.path.cost for c in cs], n),
+                         _rows([c.path.response for c in cs], n), _rows([c.path.delivery for c in cs], n), carried)
+        for k, i in enumerate(members):
+            part = steps[k * n : (k + 1) * n]
+            out[i] = part if per_step else _episode_total(part)
+    return out
+
+
+def _rows(arrays: list[np.ndarray], n: int) -> np.ndarray:
+    """``[T, K]`` per campaign as ``[T, rows, K]``: ``n`` rows of each campaign, campaign after campaign."""
+    return np.repeat(np.stack(arrays, axis=1), n, axis=1)
+
+
+def _stacked_model(models: list[ChannelModel], n: int) -> ChannelModel:
+    """One model whose rows are ``n`` copies of each of ``models`` (which share their windows and curve
+    family): the per-channel fields ``[rows, K]`` and the kernels and their rings ``[rows, K, L]``."""
+    if len(models) == 1 and n == 1:
+        return models[0]
+
+    def rows(name: str) -> np.ndarray:
+        return np.repeat(np.stack([getattr(mm, name) for mm in models]), n, axis=0)
+
+    fields: dict[str, Any] = {f: rows(f) for f in (*ROW_FIELDS, "adstock", "delay", "adstock_ring", "delay_ring")}
+    return dataclasses.replace(models[0], **fields)
+
+
+def _checked_plans(sc: Scenario, plan: np.ndarray) -> np.ndarray:
+    """``plan`` as a float batch ``[N, T, K]`` (one plan ``[T, K]`` as a batch of one), or the error."""
     X = np.asarray(plan, dtype=float)
-    single = X.ndim == 2
-    X = X[None] if single else X
+    X = X[None] if X.ndim == 2 else X
     if X.ndim != 3 or X.shape[1:] != (sc.horizon, sc.n_channels):
         raise BudgetGymError(
             f"plan: expected shape ({sc.horizon}, {sc.n_channels}) (horizon, channels), got {np.shape(plan)}"
         )
     if not np.all(np.isfinite(X)) or np.any(X < 0):
         raise BudgetGymError("plan: spend must be finite and non-negative")
-    carry: CarryIn | None = carry_in(sc, history, m)
-    state = DynamicsState.zeros(m, X.shape[0])
-    steps = np.zeros((X.shape[0], sc.horizon))
-    for t in range(sc.horizon):
-        carried = carry.at(t) if carry is not None else None
-        out = transition(m, state, t, X[:, t], p.cost[t], p.response[t], delivery=p.delivery[t], carried=carried)
+    return X
+
+
+def _rollout(
+    m: ChannelModel, X: np.ndarray, cost: np.ndarray, response: np.ndarray, delivery: np.ndarray,
+    carry: tuple[np.ndarray, np.ndarray] | None,
+) -> np.ndarray:
+    """``[N, T]``: the expected reward of every step of plans ``X`` ``[N, T, K]`` from rest, with the path's
+    multipliers and the carry-in ``(A, M)`` indexed by step (``[T, K]``, or ``[T, N, K]`` per row)."""
+    N, T = X.shape[:2]
+    state = DynamicsState.zeros(m, N)
+    steps = np.zeros((N, T))
+    for t in range(T):
+        carried = None if carry is None else (carry[0][t], carry[1][t])
+        out = transition(m, state, t, X[:, t], cost[t], response[t], delivery=delivery[t], carried=carried)
         steps[:, t] = out.expected_reward(m, X[:, t])
-    if per_step:
-        return steps[0] if single else steps
-    total = np.zeros(X.shape[0])
-    for t in range(sc.horizon):  # summed step by step, as an episode's rewards are
+    return steps
+
+
+def _episode_total(steps: np.ndarray) -> np.ndarray:
+    """``[N]``: the rows of ``steps`` ``[N, T]`` summed step by step, as an episode's rewards are."""
+    total = np.zeros(steps.shape[0])
+    for t in range(steps.shape[1]):
         total += steps[:, t]
-    return float(total[0]) if single else total
+    return total
 
 
 def check_plan(scenario: str | Scenario, plan: np.ndarray, rtol: float = 1e-7) -> list[str]:

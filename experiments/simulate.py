@@ -78,7 +78,7 @@ total exceeds the scenario's budget for the ``N`` periods.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -88,8 +88,10 @@ from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import load_family
+from budgetgym.envs.history import CarryIn
 from budgetgym.envs.oracle import solve_oracle
-from budgetgym.envs.plan_value import evaluate_plan
+from budgetgym.envs.path import ScenarioPath
+from budgetgym.envs.plan_value import evaluate_campaigns, scenario_path
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.scenario_parts import MAX_AMOUNT, MIN_AMOUNT
 from budgetgym.experiments.dataset_layout import (
@@ -106,7 +108,7 @@ from budgetgym.experiments.flighting import random_flighting
 
 __all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_FLOOR", "LIFT_SIGMA", "MAX_LIFT_SIGMA", "MAX_LIFT_TESTS",
            "SimulatedDataset", "exposure_column", "read_lift_design", "simulate_dataset", "simulate_design_tests",
-           "simulate_lift_tests", "spend_column", "true_lift", "true_lifts", "write_dataset"]
+           "simulate_lift_tests", "spend_column", "true_lift", "true_lifts", "true_lifts_of", "write_dataset"]
 
 #: The largest step cap and logit scale a scenario allows (``budget.max_step_multiple``, ``action.logit_scale``).
 MAX_STEP_MULTIPLE, MAX_LOGIT_SCALE = 100.0, 50.0
@@ -281,24 +283,44 @@ def true_lift(sc: Scenario, base: np.ndarray, channel: int, delta_x: float) -> f
 def true_lifts(sc: Scenario, bases: np.ndarray, channels: np.ndarray, delta_x: np.ndarray) -> np.ndarray:
     """:func:`true_lift` of ``J`` tests at once, ``[J]``: test ``j`` moves channel ``channels[j]`` by
     ``delta_x[j]`` from ``bases[j]`` ``[J, K]`` (one pass of :func:`evaluate_plan` over the ``2J``
-    constant plans: the planner's design values a test under each of a family's draws)."""
-    year = max(1, round(365.25 / sc.step_days))
-    probe = ChannelModel.from_scenario(sc.override({"horizon": 2 * year}))
-    lags = probe.adstock.shape[1] + probe.delay_ring.shape[1] // 2
-    horizon = max(2 * year, lags + year)
+    constant plans)."""
+    return true_lifts_of([sc], bases, channels, delta_x)[:, 0]
+
+
+def true_lifts_of(scenarios: list[Scenario], bases: np.ndarray, channels: np.ndarray,
+                  delta_x: np.ndarray) -> np.ndarray:
+    """``[J, S]``: :func:`true_lifts` under each of ``scenarios`` (the planner's design values a test under
+    each of a family's draws), the draws' rollouts batched (:func:`~budgetgym.envs.plan_value.evaluate_campaigns`,
+    bit for bit :func:`evaluate_plan`'s)."""
     lo = np.asarray(bases, dtype=float)
     hi = lo.copy()
-    rows = np.arange(len(lo))
-    hi[rows, np.asarray(channels, dtype=int)] += np.asarray(delta_x, dtype=float)
-    plans = np.repeat(np.concatenate([lo, hi])[:, None], horizon, axis=1)  # [2J, horizon, K]
-    reward = "conversions" if sc.reward == "conversions" else "revenue"  # the KPI's (profit: its revenue)
-    # the plans are valued, not paced: any valid budget does (their total over the window could pass
-    # MAX_AMOUNT when a period's spend is valid); without the shocks, which fell on whichever periods of
-    # the window share their step numbers (an outage in the averaged year cut the steady-state lift)
-    budget = float(np.clip(plans.sum(axis=(1, 2)).max(), MIN_AMOUNT, MAX_AMOUNT))
-    long = sc.override({"horizon": horizon, "budget.total": budget, "reward": reward, "shocks": []})
-    steps = np.asarray(evaluate_plan(long, plans, per_step=True)).reshape(2 * len(lo), horizon)
-    return np.mean(steps[len(lo):, -year:] - steps[: len(lo), -year:], axis=1)
+    J = len(lo)
+    hi[np.arange(J), np.asarray(channels, dtype=int)] += np.asarray(delta_x, dtype=float)
+    campaigns, plans, years = [], [], []
+    for sc in scenarios:
+        year = max(1, round(365.25 / sc.step_days))
+        probe = ChannelModel.from_scenario(sc.override({"horizon": 2 * year}))
+        lags = probe.adstock.shape[1] + probe.delay_ring.shape[1] // 2
+        horizon = max(2 * year, lags + year)
+        X = np.repeat(np.concatenate([lo, hi])[:, None], horizon, axis=1)  # [2J, horizon, K]
+        reward = "conversions" if sc.reward == "conversions" else "revenue"  # the KPI's (profit: its revenue)
+        # the plans are valued, not paced: any valid budget does (their total over the window could pass
+        # MAX_AMOUNT when a period's spend is valid); without the shocks, which fell on whichever periods of
+        # the window share their step numbers (an outage in the averaged year cut the steady-state lift)
+        budget = float(np.clip(X.sum(axis=(1, 2)).max(), MIN_AMOUNT, MAX_AMOUNT))
+        long = sc.override({"horizon": horizon, "budget.total": budget, "reward": reward, "shocks": []})
+        campaigns.append(_Campaign(long, ChannelModel.from_scenario(long), scenario_path(long), None))
+        plans.append(X)
+        years.append(year)
+    steps = evaluate_campaigns(campaigns, plans, per_step=True)
+    return np.stack([np.mean(s[J:, -y:] - s[:J, -y:], axis=1) for s, y in zip(steps, years, strict=True)], axis=1)
+
+
+class _Campaign(NamedTuple):
+    scenario: Scenario
+    model: ChannelModel
+    path: ScenarioPath
+    carry: CarryIn | None
 
 
 def lift_floor(kpi: np.ndarray) -> float:

@@ -35,7 +35,7 @@ from budgetgym.envs.family import ScenarioFamily, Split, load_family
 from budgetgym.envs.history import CarryIn, carry_in, check_history
 from budgetgym.envs.oracle import candidate_plans, solve_oracle
 from budgetgym.envs.path import ScenarioPath
-from budgetgym.envs.plan_value import evaluate_plan, scenario_path
+from budgetgym.envs.plan_value import evaluate_campaigns, evaluate_plan, scenario_path
 from budgetgym.envs.scenario import MAX_HORIZON, Scenario
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE, is_amount
 
@@ -176,7 +176,7 @@ class PlanningProblem:
         P = np.asarray(plans, dtype=float)
         P = P[None] if P.ndim == 2 else P
         members = self.members if split == "train" else self.test_members
-        return np.stack([m.values(P) for m in members])
+        return np.stack(evaluate_campaigns(members, [P] * len(members)))  # the members' rollouts batched
 
     def value(self, plan: np.ndarray, split: str = "train") -> float:
         """:math:`V(X)`: the mean over the members of :func:`evaluate_plan`."""

@@ -143,10 +143,9 @@ def candidate_tests(plan: np.ndarray, history: np.ndarray, step_budget: float,
 
 def predicted_lifts(problem: PlanningProblem, tests: Candidates) -> np.ndarray:
     """``L [J, N]``: each test's steady-state lift under each member (module docstring)."""
-    from budgetgym.experiments.simulate import true_lifts  # the simulator's own definition of a test's lift
+    from budgetgym.experiments.simulate import true_lifts_of  # the simulator's own definition of a test's lift
 
-    bases = tests.bases()
-    return np.stack([true_lifts(m.scenario, bases, tests.index, tests.delta_x) for m in problem.members], axis=1)
+    return true_lifts_of([m.scenario for m in problem.members], tests.bases(), tests.index, tests.delta_x)
 
 
 def plan_menu(problem: PlanningProblem, plan: np.ndarray) -> np.ndarray:
