@@ -37,7 +37,8 @@ an MMM dataset holds, plus the truth no real dataset has:
   :mod:`budgetgym.calibration.lift`), and ``truth/lift_tests.csv``, the same with the noise-free
   lift ``true_delta_y``: the ``N`` tests first, then the design's.
 
-The columns, dates and writing of these files: :mod:`budgetgym.experiments.dataset_layout`.
+The columns, dates and writing of these files: :mod:`budgetgym.experiments.dataset_layout`; the
+truth's lifts and curves: :mod:`budgetgym.experiments.true_response`.
 
 Lift tests (:func:`simulate_lift_tests`). Test ``n`` goes to the channel ranked ``n mod K`` by its
 total spend in the data (the largest first: where a marketer tests first; ``K`` the channels with
@@ -78,20 +79,16 @@ total exceeds the scenario's budget for the ``N`` periods.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from budgetgym.envs.allocation import spend_to_pacing_action, split_to_action
 from budgetgym.envs.channel_env import ChannelBudgetEnv
-from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import load_family
-from budgetgym.envs.history import CarryIn
 from budgetgym.envs.oracle import solve_oracle
-from budgetgym.envs.path import ScenarioPath
-from budgetgym.envs.plan_value import evaluate_campaigns, scenario_path
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.scenario_parts import MAX_AMOUNT, MIN_AMOUNT
 from budgetgym.experiments.dataset_layout import (
@@ -105,6 +102,7 @@ from budgetgym.experiments.dataset_layout import (
     write_dataset,
 )
 from budgetgym.experiments.flighting import random_flighting
+from budgetgym.experiments.true_response import true_curves, true_lift, true_lifts, true_lifts_of
 
 __all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_FLOOR", "LIFT_SIGMA", "MAX_LIFT_SIGMA", "MAX_LIFT_TESTS",
            "SimulatedDataset", "exposure_column", "read_lift_design", "simulate_dataset", "simulate_design_tests",
@@ -112,7 +110,6 @@ __all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_FLOOR", "LIFT_SIGMA"
 
 #: The largest step cap and logit scale a scenario allows (``budget.max_step_multiple``, ``action.logit_scale``).
 MAX_STEP_MULTIPLE, MAX_LOGIT_SCALE = 100.0, 50.0
-CURVE_POINTS = 41
 #: A lift test's change of spend, a multiple of the spend before it, by round (module docstring).
 LIFT_CHANGES = (1.0, -0.5, 2.0)
 #: The most lift tests a dataset simulates (each a two-year plan valuation; 10^8 asked for TiBs).
@@ -273,56 +270,6 @@ def simulate_dataset(
     return SimulatedDataset(data, contributions, true_curves(played, spent), played, source, spent, kpi, seed, tests)
 
 
-def true_lift(sc: Scenario, base: np.ndarray, channel: int, delta_x: float) -> float:
-    """The steady-state lift in KPI per period (conversions, or revenue) of moving ``channel``'s spend per period from
-    ``base[channel]`` by ``delta_x``, every channel held at ``base`` (module docstring: the plan
-    values of the two constant plans, averaged over a year after the warm-up)."""
-    return float(true_lifts(sc, np.asarray(base, dtype=float)[None], np.array([channel]), np.array([delta_x]))[0])
-
-
-def true_lifts(sc: Scenario, bases: np.ndarray, channels: np.ndarray, delta_x: np.ndarray) -> np.ndarray:
-    """:func:`true_lift` of ``J`` tests at once, ``[J]``: test ``j`` moves channel ``channels[j]`` by
-    ``delta_x[j]`` from ``bases[j]`` ``[J, K]`` (one pass of :func:`evaluate_plan` over the ``2J``
-    constant plans)."""
-    return true_lifts_of([sc], bases, channels, delta_x)[:, 0]
-
-
-def true_lifts_of(scenarios: list[Scenario], bases: np.ndarray, channels: np.ndarray,
-                  delta_x: np.ndarray) -> np.ndarray:
-    """``[J, S]``: :func:`true_lifts` under each of ``scenarios`` (the planner's design values a test under
-    each of a family's draws), the draws' rollouts batched (:func:`~budgetgym.envs.plan_value.evaluate_campaigns`,
-    bit for bit :func:`evaluate_plan`'s)."""
-    lo = np.asarray(bases, dtype=float)
-    hi = lo.copy()
-    J = len(lo)
-    hi[np.arange(J), np.asarray(channels, dtype=int)] += np.asarray(delta_x, dtype=float)
-    campaigns, plans, years = [], [], []
-    for sc in scenarios:
-        year = max(1, round(365.25 / sc.step_days))
-        probe = ChannelModel.from_scenario(sc.override({"horizon": 2 * year}))
-        lags = probe.adstock.shape[1] + probe.delay_ring.shape[1] // 2
-        horizon = max(2 * year, lags + year)
-        X = np.repeat(np.concatenate([lo, hi])[:, None], horizon, axis=1)  # [2J, horizon, K]
-        reward = "conversions" if sc.reward == "conversions" else "revenue"  # the KPI's (profit: its revenue)
-        # the plans are valued, not paced: any valid budget does (their total over the window could pass
-        # MAX_AMOUNT when a period's spend is valid); without the shocks, which fell on whichever periods of
-        # the window share their step numbers (an outage in the averaged year cut the steady-state lift)
-        budget = float(np.clip(X.sum(axis=(1, 2)).max(), MIN_AMOUNT, MAX_AMOUNT))
-        long = sc.override({"horizon": horizon, "budget.total": budget, "reward": reward, "shocks": []})
-        campaigns.append(_Campaign(long, ChannelModel.from_scenario(long), scenario_path(long), None))
-        plans.append(X)
-        years.append(year)
-    steps = evaluate_campaigns(campaigns, plans, per_step=True)
-    return np.stack([np.mean(s[J:, -y:] - s[:J, -y:], axis=1) for s, y in zip(steps, years, strict=True)], axis=1)
-
-
-class _Campaign(NamedTuple):
-    scenario: Scenario
-    model: ChannelModel
-    path: ScenarioPath
-    carry: CarryIn | None
-
-
 def lift_floor(kpi: np.ndarray) -> float:
     """``f``: the smallest standard error of a simulated lift test, for a dataset of KPI ``kpi``
     (module docstring): ``max(LIFT_FLOOR * mean |kpi|, 10 * MIN_SIGMA * sd(kpi))``."""
@@ -389,19 +336,3 @@ def simulate_design_tests(sc: Scenario, spent: np.ndarray, index: np.ndarray, x:
     bases = np.tile(spent.mean(axis=0), (len(index), 1))
     bases[np.arange(len(index)), index] = x
     return _measure(sc, bases, np.asarray(index, dtype=int), np.asarray(delta_x, dtype=float), rel_sigma, floor, rng)
-
-
-def true_curves(sc: Scenario, plan: np.ndarray) -> pd.DataFrame:
-    """Each channel's steady-state expected KPI per period against a constant spend per period,
-    from 0 to twice the larger of the channel's largest period in ``plan`` and its equal share of
-    the scenario's spend per period, ``B / (T K)``."""
-    m = ChannelModel.from_scenario(sc)
-    frames = []
-    for i, name in enumerate(sc.channel_names):
-        top = 2.0 * max(float(plan[:, i].max()), sc.step_budget / sc.n_channels)
-        x = np.linspace(0.0, top, CURVE_POINTS)
-        spend = np.zeros((CURVE_POINTS, sc.n_channels))
-        spend[:, i] = x
-        kpi = m.steady_state_reward(spend)[:, i]  # conversions, or revenue (value per conversion)
-        frames.append(pd.DataFrame({"channel": name, "spend": x, "kpi": kpi}))
-    return pd.concat(frames, ignore_index=True)

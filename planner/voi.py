@@ -143,7 +143,7 @@ def candidate_tests(plan: np.ndarray, history: np.ndarray, step_budget: float,
 
 def predicted_lifts(problem: PlanningProblem, tests: Candidates) -> np.ndarray:
     """``L [J, N]``: each test's steady-state lift under each member (module docstring)."""
-    from budgetgym.experiments.simulate import true_lifts_of  # the simulator's own definition of a test's lift
+    from budgetgym.experiments.true_response import true_lifts_of  # the simulator's own definition of a lift
 
     return true_lifts_of([m.scenario for m in problem.members], tests.bases(), tests.index, tests.delta_x)
 
