@@ -129,7 +129,8 @@ def evaluate_campaigns(
     group's model holds each row's parameters and kernels (``[rows, K]``, ``[rows, K, 2L]``), so every
     row runs the same floating-point operations as its own campaign's rollout (the carry-over sums
     in numpy's pairwise order depend on the window, hence the groups). Campaigns with segments are
-    valued one by one."""
+    valued one by one, and a campaign alone in its group on its own arrays (:func:`evaluate_plan`'s
+    rollout: per-row copies of its kernels and path would only cost memory)."""
     if len(plans) != len(campaigns):
         raise BudgetGymError(f"plans: expected one batch per campaign ({len(campaigns)}), got {len(plans)}")
     Xs = [_checked_plans(c.scenario, P) for c, P in zip(campaigns, plans, strict=True)]
@@ -141,6 +142,12 @@ def evaluate_campaigns(
         groups.setdefault(key, []).append(i)
     out: list[np.ndarray] = [np.zeros(0)] * len(campaigns)
     for members in groups.values():
+        if len(members) == 1:  # alone: evaluate_plan's rollout on its own arrays (no per-row copies)
+            c, X = campaigns[members[0]], Xs[members[0]]
+            carry = None if c.carry is None else (c.carry.adstock, c.carry.arrivals)
+            steps = _rollout(c.model, X, c.path.cost, c.path.response, c.path.delivery, carry)
+            out[members[0]] = steps if per_step else _episode_total(steps)
+            continue
         n = Xs[members[0]].shape[0]
         cs = [campaigns[i] for i in members]
         m = _stacked_model([c.model for c in cs], n)
