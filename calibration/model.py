@@ -189,7 +189,7 @@ class Fit:
     y: np.ndarray  # [T] the KPI fitted
     fitted: np.ndarray  # [T] mu
     contributions: np.ndarray  # [T, K] beta_i h_i(a_t,i)
-    variance: np.ndarray  # [T] Var y_t / scale (1 for gaussian; mu or mu + mu^2/k at the unpenalised fit's mu)
+    variance: np.ndarray  # [T] Var y_t / scale (1 for gaussian; mu or mu + mu^2/k at the final fit's mu)
     scale: float  # sigma^2 (gaussian) or the Pearson dispersion (counts)
     dispersion: float | None  # negative binomial k
     n_params: int
