@@ -136,3 +136,52 @@ def test_a_lone_campaign_is_rolled_out_on_its_own_arrays() -> None:
     got, batched = traced(lambda: evaluate_campaigns([member], [plans])[0])
     np.testing.assert_array_equal(got, want)
     assert batched <= 1.2 * alone + 100_000, f"peak {batched} bytes against evaluate_plan's {alone}"
+
+
+def _campaigns_match(scenarios: list, histories: tuple[int, ...], batch: tuple[int, ...], seed: int) -> None:
+    """evaluate_campaigns of ``scenarios`` (history lengths and plan counts cycled; 0: no history) against
+    evaluate_plan of each, totals and per step, bit for bit and in the input order."""
+    from budgetgym.envs.plan_value import evaluate_campaigns
+    from budgetgym.planner.problem import Member
+
+    rng = np.random.default_rng(seed)
+    members, batches = [], []
+    for j, sc in enumerate(scenarios):
+        share = sc.step_budget / sc.n_channels
+        H = histories[j % len(histories)]
+        members.append(Member.of(sc, rng.uniform(0.0, 2.0 * share, (H, sc.n_channels)) if H else None))
+        batches.append(rng.uniform(0.0, 3.0 * share, (batch[j % len(batch)], sc.horizon, sc.n_channels)))
+    for per_step in (False, True):
+        got = evaluate_campaigns(members, batches, per_step=per_step)
+        assert len(got) == len(members)
+        for m, P, g in zip(members, batches, got, strict=True):
+            want = evaluate_plan(m.scenario, P, path=m.path, model=m.model, history=m.carry, per_step=per_step)
+            np.testing.assert_array_equal(g, want)
+
+
+@pytest.mark.parametrize("family", ["retail-5-family", "wide-family", "wide-agent-family"])
+def test_campaigns_equal_their_own_rollouts_on_every_family(family: str) -> None:
+    """Draws of each built-in family (every curve, adstock, delay and reward kind the families cover),
+    mixed histories (none, short, longer than the windows) and plan counts: evaluate_plan's values."""
+    from budgetgym.envs.family import load_family
+
+    f = load_family(family)
+    _campaigns_match([f.sample(i, "test") for i in range(10)], (0, 5, 40), (3, 3, 1), seed=1)
+
+
+def test_campaigns_equal_their_own_rollouts_on_the_builtins_shuffled() -> None:
+    """Every built-in scenario (segments, S-curves, shocks), rewards changed (profit, revenue), other
+    horizons and family draws, in a shuffled order: each campaign gets its own values."""
+    from budgetgym.envs.family import load_family
+    from budgetgym.envs.scenario import list_scenarios
+
+    scs = [load_scenario(n) for n in list_scenarios()]
+    scs += [load_scenario(n).override({"reward": r})
+            for n in ("stationary-5", "s-curve-5") for r in ("profit", "revenue")]
+    scs += [load_scenario("stationary-5").override({"horizon": h}) for h in (5, 13, 60)]
+    scs += [load_family("wide-family").sample(i, "test") for i in range(4)]
+    order = np.random.default_rng(0).permutation(len(scs))
+    _campaigns_match([scs[i] for i in order], (0, 9, 0, 30), (2, 1), seed=2)
+    from budgetgym.envs.plan_value import evaluate_campaigns
+
+    assert evaluate_campaigns([], []) == []
