@@ -15,7 +15,9 @@ highest level of the channel over the menu's plans (below): where the draw most 
 the channel would spend, far beyond :math:`5 x_i` when the history barely spent it. There a test
 can show that the fitted curves saturate too early even when no draw holds the truth (a family is
 rarely right far beyond its data, and the refit with the test, not the reweighting, corrects it).
-Levels are capped at the budget per step and dropped within 10% of :math:`x_i`. A channel never spent
+When the plan (or every menu plan) stops a channel the history spends on, its level is 0: the test is a
+holdout, :math:`x_i` to nothing. Levels are capped at the budget per step and dropped within 10% of
+:math:`x_i`. A channel never spent
 (:math:`x_i = 0`) is tested from 0 at multiples of an equal share of the budget per step.
 
 **Predicted lifts.** :math:`L_{jd}` is test ``j``'s steady-state lift under member ``d``, the very
@@ -129,7 +131,9 @@ def candidate_tests(plan: np.ndarray, history: np.ndarray, step_budget: float,
     for i in range(K):
         x = float(base[i])
         unit = x if x > 0 else step_budget / K
-        levels = [m * unit for m in multiples] + [float(lv) for lv in {own[i], high[i]} if lv > 0]
+        # the plan's and the menu's levels; 0 too when the history spends on the channel (a holdout: the
+        # plan stops it). A solved plan's dark steps hold 1e-13 of its largest, which spend_levels counts as 0
+        levels = [m * unit for m in multiples] + [float(lv) for lv in {own[i], high[i]} if lv > 0 or x > 0]
         kept: list[float] = []
         for level in sorted(min(lv, step_budget) for lv in levels):
             if abs(level - x) > 0.1 * unit and all(abs(level - k) > 0.1 * unit for k in kept):

@@ -397,3 +397,18 @@ def test_a_cvar_plans_design_values_its_tests_for_the_cvar_planner() -> None:
     assert design["voi"].iloc[0] == pytest.approx(max(gains), rel=1e-9)
     assert not np.isclose(design["voi"].iloc[0], mean["voi"].iloc[0], rtol=1e-3)  # another objective, another value
     np.testing.assert_allclose(design["voi_pct"], 100 * design["voi"] / float(cvar.score(V[0])))
+
+
+def test_a_channel_the_plan_stops_is_a_holdout_candidate() -> None:
+    """The plan stops channel b (its steps at the solver's rounding of 0, 1e-13 of the largest) while the
+    history spends 400 a step on it: b is tested from 400 to nothing (a holdout), besides the multiples.
+    Counting those steps as unspent (spend_levels) had dropped the plan's level 0, and with it the test
+    the design valued most on a daily calibrated family (display, VOI 321 against 99 for a halving)."""
+    X0 = np.tile([1000.0, 1e-10], (4, 1))
+    history = np.tile([600.0, 400.0], (6, 1))
+    cands = candidate_tests(X0, history, 1000.0)
+    levels_b = np.sort(cands.x[cands.index == 1] + cands.delta_x[cands.index == 1])
+    np.testing.assert_allclose(levels_b, [0.0, 200.0, 800.0, 1000.0], atol=1e-9)  # 0, 0.5x, 2x, 3x and 5x capped
+    # a channel neither the history nor the plan spends on gets no test to 0 (from 0 to 0)
+    none = candidate_tests(np.tile([1000.0, 0.0], (4, 1)), np.tile([600.0, 0.0], (6, 1)), 1000.0)
+    assert not np.any((none.index == 1) & (none.x + none.delta_x == 0.0))
