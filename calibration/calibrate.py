@@ -23,7 +23,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from budgetgym.calibration.data import MMMData, _varying_kpi, read_mmm_csv
+from budgetgym.calibration.data import MMMData, read_mmm_csv
 from budgetgym.calibration.diagnostics import Errors, errors, parameter_table, warnings_for
 from budgetgym.calibration.export import Costs, PlanWindow, family_dict, fit_costs, history_frame, plan_window
 from budgetgym.calibration.lift import LiftTests, beyond_data, lift_table, read_lift_tests
@@ -115,7 +115,6 @@ def _holdout(data: MMMData, spec: ModelSpec, n: int, seed: int, lift: LiftTests 
         raise BudgetGymError(f"--holdout: expected 0 to {T - 1} periods, got {n}")
     head = data.head(T - n)
     try:
-        _varying_kpi(head.kpi, data.kpi_name, data.source)  # as the whole file's: a constant KPI has nothing to fit
         fit = fit_model(head, spec, seed=seed, lift=None if lift is None else lift.rows)
     except BudgetGymError as exc:  # say why those periods: "4 periods for 20 parameters" of a 104-period file
         raise BudgetGymError(f"--holdout {n}: the fit on the first {T - n} of {T} periods: {exc}") from None

@@ -37,8 +37,8 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import numeric_column
 from budgetgym.envs.scenario_parts import MAX_AMOUNT
 
-__all__ = ["MAX_AMOUNT", "MAX_KPI", "MONTH_DAYS", "MMMData", "calendar_day", "channel_name", "numeric_column",
-           "read_mmm_csv", "split_columns"]
+__all__ = ["MAX_AMOUNT", "MAX_KPI", "MONTH_DAYS", "MMMData", "calendar_day", "channel_name", "check_varying_kpi",
+           "numeric_column", "read_mmm_csv", "split_columns"]
 
 #: The largest KPI per period a fit takes: a scenario's response is at most 1e12 per step (``max_response``,
 #: :mod:`budgetgym.envs.scenario_parts`; a larger KPI's fit was clipped to it). Rescale a larger one.
@@ -187,7 +187,7 @@ def _require(df: pd.DataFrame, columns: list[str], option: str, source: str) -> 
         raise BudgetGymError(f"{source}: {option}: column '{seen[0]}' is given twice")
 
 
-def _varying_kpi(y: np.ndarray, col: str, source: str) -> None:
+def check_varying_kpi(y: np.ndarray, col: str, source: str) -> None:
     """A KPI that does not vary (by :data:`MIN_KPI_RANGE`) has nothing to fit: a one-line error."""
     low, high = float(y.min()), float(y.max())
     if high - low < MIN_KPI_RANGE:
@@ -276,7 +276,7 @@ def read_mmm_csv(
     dates, step = read_dates(df, date, source)
     assert step is not None  # at least 2 dates
     y = numeric_column(df, kpi, source, "the KPI", nonnegative=count_kpi, largest=MAX_KPI, boolean=False)
-    _varying_kpi(y, kpi, source)
+    check_varying_kpi(y, kpi, source)
     X = np.column_stack([numeric_column(df, c, source, "spend", nonnegative=True, largest=MAX_AMOUNT,
                                         boolean=False) for c in spend_cols])
     E = None

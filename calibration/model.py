@@ -103,7 +103,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import gammaln
 
-from budgetgym.calibration.data import MMMData
+from budgetgym.calibration.data import MMMData, check_varying_kpi
 from budgetgym.calibration.projection import LiftRows, Problem
 from budgetgym.calibration.transforms import (
     YEAR_DAYS,
@@ -341,7 +341,8 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
     Raises
     ------
     BudgetGymError
-        Too few periods for the number of parameters, or a degenerate baseline column.
+        Too few periods for the number of parameters, a degenerate baseline column, or a KPI that
+        does not vary.
     """
     fourier = default_fourier(data) if spec.fourier is None else spec.fourier
     window = default_window(data) if spec.window is None else spec.window
@@ -357,6 +358,7 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
             f"(fewer channels, controls or --fourier, or more data)"
         )
     _check_design(B, bnames, data.source)
+    check_varying_kpi(data.kpi, data.kpi_name, data.source)  # a holdout's head too, not only a whole file
     media, y = data.media, data.kpi
     ref = typical_exposure(media)
     weak = np.mean(media > 0, axis=0) < spec.weak_share
