@@ -172,8 +172,6 @@ def _rows(arrays: list[np.ndarray], n: int) -> np.ndarray:
 def _stacked_model(models: list[ChannelModel], n: int) -> ChannelModel:
     """One model whose rows are ``n`` copies of each of ``models`` (which share their windows and curve
     family): the per-channel fields ``[rows, K]`` and the kernels and their rings ``[rows, K, L]``."""
-    if len(models) == 1 and n == 1:
-        return models[0]
 
     def rows(name: str) -> np.ndarray:
         return np.repeat(np.stack([getattr(mm, name) for mm in models]), n, axis=0)
