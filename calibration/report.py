@@ -26,6 +26,7 @@ import pandas as pd
 import yaml
 
 from budgetgym.calibration.diagnostics import MIN_CHECK_DRAWS, MIN_INTERVAL_DRAWS, Errors
+from budgetgym.envs.dates import MONTH_DAYS
 from budgetgym.envs.io import YAML_DUMPER, move_staged, staged_output
 
 if TYPE_CHECKING:
@@ -88,8 +89,6 @@ def _decays_at_zero(table: pd.DataFrame) -> pd.DataFrame:
 
 def _every(step_days: float) -> str:
     """``every day``, ``every 7 days``, ``every month`` (a calendar month's :data:`MONTH_DAYS`)."""
-    from budgetgym.envs.dates import MONTH_DAYS
-
     if step_days == MONTH_DAYS:
         return "every month"
     return "every day" if step_days == 1 else f"every {step_days:g} days"
