@@ -1,4 +1,5 @@
-r"""The marketing-mix model a calibration fits, and its maximum-likelihood estimate.
+r"""The marketing-mix model a calibration fits, and its maximum-likelihood estimate (the model's
+options, baseline design and fitted result are in :mod:`~budgetgym.calibration.model_spec`).
 
 Model, per period ``t = 0..T-1`` (units: the KPI's — revenue or conversions per period):
 
@@ -96,171 +97,29 @@ four worst datasets of the benchmark from 95.7% to 96.3% of the oracle on averag
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import replace
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import gammaln
 
 from budgetgym.calibration.data import MMMData, check_varying_kpi
-from budgetgym.calibration.projection import LiftRows, Problem
-from budgetgym.calibration.transforms import (
-    YEAR_DAYS,
-    AdstockKind,
-    Layout,
-    SaturationKind,
-    features,
-    kappas,
-    steady_state,
-    typical_exposure,
-    weight_sums,
+from budgetgym.calibration.model_spec import (
+    Fit,
+    Likelihood,
+    ModelSpec,
+    _check_design,
+    baseline_design,
+    default_fourier,
+    default_window,
 )
+from budgetgym.calibration.projection import LiftRows, Problem
+from budgetgym.calibration.transforms import Layout, typical_exposure
 from budgetgym.envs.errors import BudgetGymError
 
-__all__ = ["Fit", "Likelihood", "ModelSpec", "baseline_design", "fit_model", "refit"]
-
-Likelihood = Literal["gaussian", "poisson", "negative_binomial"]
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """The model's options (module docstring). ``fourier=None``: 2 when the data span at least
-    330 days, else 0. ``window=None``: Weibull lags covering 8 weeks (``ceil(56 / step_days)``,
-    at least 4 and at most a third of the periods). ``prior``: which channels get the mild prior
-    on ``kappa``, the slope and the geometric decay (and whether the media cycle gets its prior) —
-    all (default), the weakly spent ones, or none. ``delay``: a gamma
-    conversion lag per channel; ``season``: a yearly cycle multiplying the media response
-    (:mod:`~budgetgym.calibration.transforms`)."""
-
-    adstock: AdstockKind = "geometric"
-    saturation: SaturationKind = "hill"
-    likelihood: Likelihood = "gaussian"
-    fourier: int | None = None
-    window: int | None = None
-    weak_share: float = 0.3
-    prior: Literal["weak", "all", "none"] = "all"
-    starts: int = 8
-    delay: bool = False
-    season: bool = False
-
-
-def baseline_design(data: MMMData, fourier: int, origin: float | None = None) -> tuple[np.ndarray, list[str]]:
-    """The baseline's columns ``[T, p]`` and names: intercept, trend (years since ``origin``,
-    default the first period), yearly (and for daily data weekly) Fourier terms, controls."""
-    d = data.days
-    origin = float(d[0]) if origin is None else origin
-    cols, names = [np.ones_like(d), (d - origin) / 365.25], ["intercept", "trend"]
-    periods = [(365.25, fourier, "year")] + ([(7.0, 3, "week")] if data.step_days <= 1 else [])
-    for period, order, label in periods:
-        for k in range(1, order + 1):
-            cols += [np.cos(2 * np.pi * k * d / period), np.sin(2 * np.pi * k * d / period)]
-            names += [f"{label}_cos{k}", f"{label}_sin{k}"]
-    for j, name in enumerate(data.control_names):
-        cols.append(data.controls[:, j])
-        names.append(name)
-    return np.column_stack(cols), names
-
-
-def _check_design(B: np.ndarray, names: list[str], source: str) -> None:
-    """Refuse a baseline column that is constant or a combination of the others."""
-    scaled = B / np.maximum(np.abs(B).max(axis=0), 1e-300)
-    for j in range(1, B.shape[1] + 1):
-        if np.linalg.matrix_rank(scaled[:, :j], tol=1e-9 * len(B)) < j:
-            raise BudgetGymError(
-                f"{source}: baseline column '{names[j - 1]}' is constant or a combination of the intercept, trend, "
-                f"seasonality and earlier controls; drop it (or lower --fourier)"
-            )
-
-
-@dataclass(frozen=True)
-class Fit:
-    """A fitted model: point estimate, what it predicts, and what a bootstrap refit needs."""
-
-    spec: ModelSpec
-    layout: Layout
-    channels: tuple[str, ...]
-    baseline_names: tuple[str, ...]
-    phi: np.ndarray  # nonlinear parameters (Layout)
-    beta: np.ndarray  # [K] KPI per period at saturation
-    coef: np.ndarray  # [p] baseline coefficients
-    ref: np.ndarray  # [K] typical (median nonzero) exposure per period
-    weak: np.ndarray  # [K] channels under the prior (the weakly spent ones by default)
-    y: np.ndarray  # [T] the KPI fitted
-    fitted: np.ndarray  # [T] mu
-    contributions: np.ndarray  # [T, K] beta_i h_i(a_t,i)
-    variance: np.ndarray  # [T] Var y_t / scale (1 for gaussian; mu or mu + mu^2/k at the final fit's mu)
-    scale: float  # sigma^2 (gaussian) or the Pearson dispersion (counts)
-    dispersion: float | None  # negative binomial k
-    n_params: int
-    prior_scale: float
-    start_costs: tuple[float, ...]  # the polished best's cost, then the cost reached from each start (sorted)
-    problem: Problem = field(repr=False)
-
-    @property
-    def baseline(self) -> np.ndarray:
-        return self.fitted - self.contributions.sum(axis=1)
-
-    @property
-    def residuals(self) -> np.ndarray:
-        return self.y - self.fitted
-
-    def params(self, phi: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Per-channel parameters in budgetgym's units (``[K]`` each): the carry-over's
-        (``decay`` or ``shape``, ``scale``), ``kappa`` (exposure units), ``slope`` (Hill)."""
-        phi = self.phi if phi is None else phi
-        p = self.layout.split(phi)
-        out = {"decay": p[:, 0]} if self.layout.adstock == "geometric" else {"shape": p[:, 0], "scale": p[:, 1]}
-        out["kappa"] = kappas(self.layout, phi, self.ref, self.wbar(phi))
-        if self.layout.saturation == "hill":
-            out["slope"] = p[:, self.layout.n_adstock + 1]
-        if self.layout.delay:
-            out["lag"] = self.layout.lags(phi)
-        return out
-
-    def season(self, phi: np.ndarray | None = None) -> tuple[float, float]:
-        """The media seasonality as budgetgym's ``(yearly_amplitude, yearly_peak)``: ``s_t = 1 + A
-        cos(2 pi (d_t - peak) / 365.25)`` (``(0, 0)`` without it)."""
-        a, b = self.layout.season_coef(self.phi if phi is None else phi)
-        amp = float(np.hypot(a, b))
-        peak = float(np.arctan2(b, a) * YEAR_DAYS / (2 * np.pi)) % YEAR_DAYS if amp > 0 else 0.0
-        return amp, peak
-
-    def wbar(self, phi: np.ndarray | None = None) -> np.ndarray:
-        """Each channel's adstock weight sum (``1/(1 - theta)`` for geometric)."""
-        return weight_sums(self.layout, self.phi if phi is None else phi)
-
-    def curve(self, exposure: np.ndarray, phi: np.ndarray | None = None, beta: np.ndarray | None = None) -> np.ndarray:
-        """Steady-state response ``beta_i h_i(w̄_i e)`` (KPI per period) to exposure ``e`` sustained
-        every period; ``exposure`` is ``[n, K]``, the result too."""
-        phi = self.phi if phi is None else phi
-        beta = self.beta if beta is None else beta
-        return beta * steady_state(self.layout, phi, self.ref, exposure)
-
-    def lift(self, phi: np.ndarray | None = None, beta: np.ndarray | None = None) -> np.ndarray:
-        """The model's steady-state lift of each lift test (KPI per period, ``[J]``; empty without
-        tests): ``beta_i (h_i(w̄_i e^+) - h_i(w̄_i e^-))`` (:mod:`~budgetgym.calibration.lift`)."""
-        rows = self.problem.lift
-        if rows is None:
-            return np.zeros(0)
-        phi = self.phi if phi is None else phi
-        beta = self.beta if beta is None else beta
-        return np.asarray(rows.features(self.layout, phi, self.ref) @ beta)
-
-    def contributions_of(self, phi: np.ndarray, beta: np.ndarray) -> np.ndarray:
-        """``[T, K]`` each channel's contribution ``beta_i h_i(a_t,i)`` on the fitted periods under
-        other parameters (a bootstrap draw's): :attr:`contributions` of ``(phi, beta)``."""
-        return np.asarray(features(self.layout, self.problem.media, phi, self.ref, self.problem.days) * beta)
-
-    def predict(
-        self, media: np.ndarray, B: np.ndarray, days: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``(mu, contributions)`` on other periods (``media``, design and ``days`` from the first
-        period of the fitted data on, e.g. with a held-out tail appended; ``days`` is needed with
-        the media seasonality)."""
-        H = features(self.layout, media, self.phi, self.ref, days)
-        contrib = H * self.beta
-        return B @ self.coef + contrib.sum(axis=1), contrib
+__all__ = [
+    "Fit", "Likelihood", "ModelSpec", "baseline_design", "default_fourier", "default_window", "fit_model", "refit",
+]
 
 
 def _variance(likelihood: Likelihood, mu: np.ndarray, k: float | None, floor: float) -> np.ndarray:
@@ -280,15 +139,6 @@ def _nb_dispersion(y: np.ndarray, mu: np.ndarray) -> float:
         return -float(np.sum(gammaln(y + k) - gammaln(k) + k * np.log(k / (k + mu)) + y * np.log(mu / (k + mu))))
 
     return float(np.exp(minimize_scalar(nll, bounds=(np.log(1e-3), np.log(1e6)), method="bounded").x))
-
-
-def default_fourier(data: MMMData) -> int:
-    span = float(data.days[-1] - data.days[0]) + data.step_days
-    return 2 if span >= 330 else 0
-
-
-def default_window(data: MMMData) -> int:
-    return int(max(4, min(np.ceil(56.0 / data.step_days), data.n_periods // 3)))
 
 
 #: The lift rows' residual scale is at least this share of the (weighted) KPI's sd: on noise-free
