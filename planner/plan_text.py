@@ -17,12 +17,14 @@ and the report (:mod:`budgetgym.planner.report` puts the pieces together), so th
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 import numpy as np
 
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE
+from budgetgym.planner.metrics import ZERO_RTOL
 from budgetgym.planner.plan_result import PlanResult
 
 __all__ = [
@@ -42,20 +44,30 @@ __all__ = [
 OUTCOME_NAMES = {"conversions": "conversions", "revenue": "revenue", "profit": "profit"}
 
 
-def fmt(x: float | None, digits: int | None = None, signed: bool = False) -> str:
+def fmt(x: float | None, digits: int | None = None, signed: bool = False, scale: float | None = None) -> str:
     """A number for people: thousands separators, decimals by magnitude unless ``digits`` is
     given (0 from 1,000, 1 from 10, 2 from 1, else 3; an exact zero is ``0``); ``–`` for missing or
-    infinite values."""
+    infinite values.
+
+    ``scale``: the size of the amounts the number stands among (the budget for spend, the plan's
+    value for outcomes). Below :data:`~budgetgym.planner.metrics.ZERO_RTOL` of it the number is a
+    solver's rounding of nothing and prints as 0; above it, a number those decimals would round
+    to 0, or one below 0.1 without ``digits``, prints to 3 significant digits (``1.25e-07``,
+    ``0.000571``): amounts written in millions, say, keep their figures."""
     if x is None or not math.isfinite(float(x)):
         return "–"
     v = float(x)
+    if scale is not None and abs(v) < ZERO_RTOL * abs(scale):
+        v = 0.0
     if digits is None and v == 0.0:
         return "0"
     if digits is None:
         a = abs(v)
         digits = 0 if a >= 1000 else 1 if a >= 10 else 2 if a >= 1 else 3
-    v = round(v, digits) + 0.0  # no "-0" from rounding noise
-    text = f"{v:,.{digits}f}"
+        small = scale is not None and a < 0.1
+    else:
+        small = scale is not None and v != 0.0 and round(v, digits) == 0.0
+    text = f"{v:.3g}" if small else f"{round(v, digits) + 0.0:,.{digits}f}"  # + 0.0: no "-0" from rounding
     return f"+{text}" if signed and v > 0 else text
 
 
@@ -66,10 +78,12 @@ def _pct(part: float | None, whole: float | None, digits: int = 2) -> str:
     return f"{fmt(100.0 * part / abs(whole), digits, signed=True)}%"
 
 
-def _with_pct(delta: float, base: float, digits: int | None = None, pct_digits: int = 2) -> str:
+def _with_pct(
+    delta: float, base: float, digits: int | None = None, pct_digits: int = 2, scale: float | None = None
+) -> str:
     """``+1,234 (+5.67%)``."""
     pct = _pct(delta, base, pct_digits)
-    return fmt(delta, digits, signed=True) + ("" if pct == "–" else f" ({pct})")
+    return fmt(delta, digits, signed=True, scale=scale) + ("" if pct == "–" else f" ({pct})")
 
 
 def _ratio_names(reward: str) -> tuple[str, str, str]:
@@ -105,23 +119,25 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
     header += [ratio, marginal]
     ratio_col = "cpa" if result.reward == "conversions" else "roas"
     rows = []
+    money, value = result.budget, abs(result.value)  # the scales of spend and outcomes (fmt)
     for _, r in ch.iterrows():
-        row = [str(r["channel"]), fmt(r["spend"], 0), f"{100 * r['share']:.1f}%"]
+        row = [str(r["channel"]), fmt(r["spend"], 0, scale=money), f"{100 * r['share']:.1f}%"]
         if has_current:
-            row += [fmt(r["current_spend"], 0), _with_pct(r["spend"] - r["current_spend"], r["current_spend"], 0, 1)]
-        row += [fmt(r["outcome"])]
+            row += [fmt(r["current_spend"], 0, scale=money),
+                    _with_pct(r["spend"] - r["current_spend"], r["current_spend"], 0, 1, scale=money)]
+        row += [fmt(r["outcome"], scale=value)]
         if has_current:
-            row += [_with_pct(r["outcome"] - r["current_outcome"], r["current_outcome"], pct_digits=1)]
+            row += [_with_pct(r["outcome"] - r["current_outcome"], r["current_outcome"], pct_digits=1, scale=value)]
         row += [fmt(r[ratio_col], 2), fmt(r[key], 2)]
         rows.append(row)
     spend, total, inc_conv, inc_rev = _totals(ch)
-    row = ["total", fmt(spend, 0), "100.0%" if spend > 0 else "–"]
+    row = ["total", fmt(spend, 0, scale=money), "100.0%" if spend > 0 else "–"]
     if has_current:
         cur_spend, cur_total, _, _ = _totals(ch, "current_")
-        row += [fmt(cur_spend, 0), _with_pct(spend - cur_spend, cur_spend, 0, 1)]
-    row += [fmt(total)]
+        row += [fmt(cur_spend, 0, scale=money), _with_pct(spend - cur_spend, cur_spend, 0, 1, scale=money)]
+    row += [fmt(total, scale=value)]
     if has_current:
-        row += [_with_pct(total - cur_total, cur_total, pct_digits=1)]
+        row += [_with_pct(total - cur_total, cur_total, pct_digits=1, scale=value)]
     row += [fmt(_ratio(result.reward, spend, inc_conv, inc_rev), 2), fmt(result.budget_marginal[key], 2)]
     rows.append(row)
     return header, rows
@@ -129,8 +145,8 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
 
 def _point_text(point: dict[str, Any], outcome: str) -> str:
     return (
-        f"budget {fmt(point['budget'], 0)} ({point['multiple']:.3g} × the budget), "
-        f"expected {outcome} {fmt(point['outcome'])}"
+        f"budget {fmt(point['budget'], 0, scale=point['budget'])} ({point['multiple']:.3g} × the budget), "
+        f"expected {outcome} {fmt(point['outcome'], scale=point['outcome'])}"
     )
 
 
@@ -138,20 +154,22 @@ def summary_lines(result: PlanResult) -> list[str]:
     """The sentences below the table (module docstring), one per line."""
     outcome = OUTCOME_NAMES[result.reward]
     what = f"expected {outcome}" + (f" ({result.objective} over the train draws)" if result.is_family else "")
+    out = functools.partial(fmt, scale=abs(result.value))  # outcomes, spend: at their scales (fmt)
+    spend = functools.partial(fmt, scale=result.budget)
     lines = []
     if result.current is not None and result.current_value is not None:
-        uplift = _with_pct(result.value - result.current_value, result.current_value)
+        uplift = _with_pct(result.value - result.current_value, result.current_value, scale=abs(result.value))
         lines.append(
-            f"{what}: recommended {fmt(result.value)} vs current ({result.current_source}) "
-            f"{fmt(result.current_value)}: uplift {uplift}"
+            f"{what}: recommended {out(result.value)} vs current ({result.current_source}) "
+            f"{out(result.current_value)}: uplift {uplift}"
         )
         lines += [f"note: the current plan as given: {p}" for p in result.current_problems]
     else:
-        lines.append(f"{what}: recommended {fmt(result.value)}")
+        lines.append(f"{what}: recommended {out(result.value)}")
     timing = result.timing_value
     lines.append(
-        f"static plan (best single split, even flighting — what MMM allocators return) {fmt(result.static_value)} "
-        f"vs flighting-aware plan {fmt(result.value)}: timing is worth {fmt(timing, signed=True)} "
+        f"static plan (best single split, even flighting — what MMM allocators return) {out(result.static_value)} "
+        f"vs flighting-aware plan {out(result.value)}: timing is worth {out(timing, signed=True)} "
         f"({_pct(timing, result.value)} of the recommended value)"
     )
     m = result.budget_marginal
@@ -160,20 +178,20 @@ def summary_lines(result: PlanResult) -> list[str]:
     lines.append(f"budget marginal return: one more unit of budget adds {fmt(m['marginal_outcome'], 4)} {outcome} "
                  f"({ratio})")
     if result.history_steps:
-        lines.append(f"carry-in from {result.history_steps} steps of history: {fmt(result.baseline_value)} {outcome} "
+        lines.append(f"carry-in from {result.history_steps} steps of history: {out(result.baseline_value)} {outcome} "
                      f"with no spend in the window")
     if result.beyond_history:
         parts = [
-            f"{b['channel']} up to {fmt(b['plan_max_step'])} a step ("
-            + (f"{b['multiple']:.3g}× its largest step in the history, {fmt(b['history_max_step'])})"
+            f"{b['channel']} up to {spend(b['plan_max_step'])} a step ("
+            + (f"{b['multiple']:.3g}× its largest step in the history, {spend(b['history_max_step'])})"
                if b["multiple"] is not None else "never spent in the history)")
             for b in result.beyond_history
         ]
         lines.append(f"beyond the history: {'; '.join(parts)}: there the plan rests on the response curve beyond any "
                      f"spend the history shows (for a calibrated family: the curve's form and priors, not data)")
     if result.lift_design is not None and len(result.lift_design):
-        tests = "; ".join(f"{r['channel']} from {fmt(float(r['x']))} to {fmt(float(r['planned_spend']))} a step"
-                          + (f" (value of information {fmt(float(r['voi']))}, {float(r['voi_pct']):.2f}% of the plan's)"
+        tests = "; ".join(f"{r['channel']} from {spend(float(r['x']))} to {spend(float(r['planned_spend']))} a step"
+                          + (f" (value of information {out(float(r['voi']))}, {float(r['voi_pct']):.2f}% of the plan's)"
                              if "voi" in r else "")
                           for r in result.lift_design.to_dict(orient="records"))
         lines.append(f"lift tests to run next (lift_design.csv): {tests}; hold each level for weeks, then "
@@ -203,7 +221,7 @@ def distribution_rows(result: PlanResult) -> tuple[list[str], list[list[str]], s
         return None
     n = int(next(iter(result.distribution.values()))["draws"])
     header = [f"{n} held-out draws: expected {OUTCOME_NAMES[result.reward]}", "P10", "P50", "P90", "mean"]
-    rows = [[name, fmt(d["p10"]), fmt(d["p50"]), fmt(d["p90"]), fmt(d["mean"])]
+    rows = [[name, *(fmt(d[k], scale=abs(result.value)) for k in ("p10", "p50", "p90", "mean"))]
             for name, d in result.distribution.items()]
     beats = (None if result.prob_beats_current is None else
              f"P(recommended beats current) over the {n} held-out draws: {result.prob_beats_current:.2f}")
@@ -242,7 +260,7 @@ def header_line(result: PlanResult) -> str:
     span = f"{result.dates[0]} to {result.dates[-1]}" if result.dates else f"day {days[0]:g} to {days[-1]:g}"
     return (
         f"{result.campaign} ({kind}): {len(result.channel_names)} channels, {result.horizon} steps "
-        f"({span}), budget {fmt(result.budget, 0)} ({result.pacing} pacing), "
+        f"({span}), budget {fmt(result.budget, 0, scale=result.budget)} ({result.pacing} pacing), "
         f"reward {result.reward}; solved in {result.seconds:.1f} s"
     )
 
@@ -262,6 +280,7 @@ def table_note(result: PlanResult) -> str | None:
     if result.history_steps:
         outcome = OUTCOME_NAMES[result.reward]
         ratio = _ratio_names(result.reward)[0]
-        parts.append(f"Expected {outcome} include the carry-in from the history ({fmt(result.baseline_value)} with no "
+        carry = fmt(result.baseline_value, scale=result.value)
+        parts.append(f"Expected {outcome} include the carry-in from the history ({carry} with no "
                      f"spend in the window); {ratio} counts only what the window's spend adds.")
     return " ".join(parts) or None

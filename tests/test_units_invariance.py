@@ -30,6 +30,7 @@ from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.scenario import Scenario, load_scenario, scenario_from_dict
 from budgetgym.experiments.simulate import simulate_dataset
 from budgetgym.planner import plan
+from budgetgym.planner.plan_text import channel_rows, fmt, header_line
 
 
 def in_currency(sc: Scenario, c: float) -> Scenario:
@@ -100,6 +101,22 @@ def test_planner_recommends_the_same_split_in_any_currency(c: float) -> None:
     assert other.frontier is not None and base.frontier is not None
     np.testing.assert_allclose(other.frontier["spend"] / c, base.frontier["spend"], rtol=1e-7)
     np.testing.assert_allclose(other.frontier["mroas"], base.frontier["mroas"], rtol=1e-6)
+
+
+def test_plan_table_shows_tiny_amounts_instead_of_zeros() -> None:
+    """A budget of 1e-9 of the base currency: the table's spend and outcome cells and the header's
+    budget print to 3 significant digits (they printed 0), a channel the plan leaves dark still 0."""
+    base, other = _shock_plan(1.0), _shock_plan(1e-9)
+    _, base_rows = channel_rows(base)
+    _, rows = channel_rows(other)
+    for brow, row, spend in zip(base_rows, rows, [*base.channels["spend"], base.budget], strict=True):
+        if brow[1] == "0":
+            assert row[1] == "0"
+        else:
+            assert float(row[1]) == pytest.approx(1e-9 * spend, rel=5e-3), (brow, row)
+        assert float(row[3].replace(",", "")) == pytest.approx(1e-9 * float(brow[3].replace(",", "")), rel=5e-3)
+    assert f"budget {float(1e-9 * base.budget):.3g} " in header_line(other)
+    assert fmt(1e-13, 0, scale=1.0) == "0" and fmt(2e-6, 0, scale=1.0) == "2e-06"
 
 
 # ------------------------------------------------------------- (b) calibrate with spend and KPI in other units
