@@ -133,8 +133,8 @@ def start_part(env: ChannelBudgetVectorEnv, part: Part, history: Any) -> np.ndar
         if part.segments is None or not fixed:
             part.segments = SegmentRows(c.members, c.index, part.n)
         part.segments.clear()
-        if history is not None:  # each member's carry-in, as the single environment's reset
-            part.segments.carry = [carry_in(sc, history, m) for sc, m in zip(c.scenarios, c.members, strict=True)]
+        if history is not None:  # each played member's carry-in, as the single environment's reset
+            part.segments.carry = [carry_in(c.scenarios[j], history, c.members[j]) for j in part.segments.used]
     elif history is not None:
         carries = [carry_in(sc, history, m) for sc, m in zip(c.scenarios, c.members, strict=True)]
         if carries[0] is not None:
