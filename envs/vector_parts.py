@@ -133,14 +133,16 @@ def start_part(env: ChannelBudgetVectorEnv, part: Part, history: Any) -> np.ndar
         if part.segments is None or not fixed:
             part.segments = SegmentRows(c.members, c.index, part.n)
         part.segments.clear()
-        if history is not None:  # each member's carry-in, as the single environment's reset
-            part.segments.carry = [carry_in(sc, history, m) for sc, m in zip(c.scenarios, c.members, strict=True)]
-    elif history is not None:
-        carries = [carry_in(sc, history, m) for sc, m in zip(c.scenarios, c.members, strict=True)]
+        if history is not None:  # each played member's carry-in, as the single environment's reset
+            part.segments.carry = [carry_in(c.scenarios[j], history, c.members[j]) for j in part.segments.used]
+    elif history is not None:  # the carry-in of each member some row plays (not of a whole draw pool)
+        used = [0] if c.index is None else np.unique(c.index).tolist()
+        carries = [carry_in(c.scenarios[j], history, c.members[j]) for j in used]
         if carries[0] is not None:
             A = np.stack([ci.adstock for ci in carries if ci is not None], axis=1)
             M = np.stack([ci.arrivals for ci in carries if ci is not None], axis=1)
-            part.carry = (A, M) if c.index is None else (A[:, c.index], M[:, c.index])
+            place = None if c.index is None else np.searchsorted(np.array(used), c.index)
+            part.carry = (A, M) if place is None else (A[:, place], M[:, place])
     if isinstance(part.random, BatchedRandom):
         part.drift = part.random.drift(c.scenarios, c.index, part.n)
     part.w = np.zeros((part.n, env.n_channels))

@@ -37,9 +37,18 @@ def _rows(x: np.ndarray, r: slice | np.ndarray) -> np.ndarray:
 
 class SegmentRows:
     """The rows of one row part whose campaigns have segments: ``members`` (compiled draws) and the
-    member ``index`` of every row (``None``: all rows play ``members[0]``)."""
+    member ``index`` of every row (``None``: all rows play ``members[0]``).
+
+    Only the members some row plays are kept (:attr:`used`, their indices in ``members``): a
+    ``batched`` family's pool holds ``draw_pool`` (default 1,024) members, and a part of fewer rows
+    would otherwise run a transition per member and step, most of them on no rows."""
 
     def __init__(self, members: list[ChannelModel], index: np.ndarray | None, n: int):
+        #: the indices in ``members`` of the members played by some row (ascending)
+        self.used: list[int] = [0] if index is None else np.unique(index).tolist()
+        members = [members[j] for j in self.used]
+        if index is not None:  # each row's place among the used members
+            index = np.searchsorted(np.array(self.used), index)
         self.members = members
         self.n = n
         self.rows: list[slice | np.ndarray] = (
@@ -63,7 +72,7 @@ class SegmentRows:
         )
         #: each row's number of segments ``S_m`` ``[n]``
         self.row_segments = np.array(self.member_segments, dtype=np.intp)[rows]
-        #: each member's carry-in from a spend history (``None``: none)
+        #: each used member's carry-in from a spend history (``None``: none)
         self.carry: list[CarryIn | None] = [None] * len(members)
 
     def clear(self) -> None:

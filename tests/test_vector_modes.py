@@ -357,3 +357,59 @@ def test_render_mode_reset_mask_and_close() -> None:
     assert data_equivalence(env.step(action), fresh.step(action), exact=True)
     env.close()
     env.close()
+
+
+def test_batched_segmented_family_steps_only_the_draws_its_rows_play(monkeypatch) -> None:
+    """A segmented family's rows in ``batched`` mode: each step runs one transition per pool draw
+    some row plays, not one per draw of the pool (3 rows of a 64-draw pool ran 64 a step, 30x
+    slower at the default pool of 1,024); with a spend history and the noise off, every row is still
+    the single environment of its draw."""
+    import budgetgym.envs.vector_segments as vector_segments
+
+    d = _quiet("overlap-5").model_dump(mode="json", exclude_none=True)
+    d["segments"][0]["reach"]["social"] = {"dist": "uniform", "low": 0.4, "high": 0.7}
+    family = family_from_dict({"family": "seg-pool", "seed": 2, "scenario": d})
+    calls = []
+    real = vector_segments.transition
+    monkeypatch.setattr(vector_segments, "transition", lambda m, state, *a, **k: calls.append(len(
+        state.exposure_buffer)) or real(m, state, *a, **k))
+    vec = ChannelBudgetVectorEnv(family, 3, rng="batched", draw_pool=64)
+    history = np.full((4, 5), 6000.0)
+    obs = vec.reset(seed=4, options={"history": history})[0]
+    draws = vec.scenarios
+    refs = [ChannelBudgetEnv(sc) for sc in draws]
+    assert_reordered_close(np.stack([e.reset(seed=0, options={"history": history})[0] for e in refs]), obs)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        calls.clear()
+        a = rng.uniform(-1, 1, vec.action_space.shape).astype(np.float32)
+        obs, reward, _, _, info = vec.step(a)
+        assert len(calls) == len(set(vec.campaigns.draws.tolist())) and 0 not in calls
+        single = [e.step(a[i]) for i, e in enumerate(refs)]
+        assert_reordered_close(np.stack([s[0] for s in single]), obs)
+        assert_reordered_close(np.array([s[4]["expected_reward"] for s in single]), info["expected_reward"])
+
+
+def test_batched_family_history_carries_in_only_the_draws_its_rows_play(monkeypatch) -> None:
+    """A reset with a spend history computes the carry-in of each pool draw some row plays, not of
+    every draw of the pool (8 rows of the default 1,024-draw pool: 1.7 s a reset instead of 8 ms);
+    with the noise off every row is still the single environment of its draw, history included."""
+    import budgetgym.envs.vector_parts as vector_parts
+
+    family = _quiet_family()
+    calls = []
+    real = vector_parts.carry_in
+    monkeypatch.setattr(vector_parts, "carry_in", lambda *a, **k: calls.append(1) or real(*a, **k))
+    vec = ChannelBudgetVectorEnv(family, 3, rng="batched", draw_pool=64)
+    history = np.full((6, 5), 1500.0)
+    obs = vec.reset(seed=5, options={"history": history})[0]
+    assert len(calls) == len(set(vec.campaigns.draws.tolist()))
+    refs = [ChannelBudgetEnv(sc) for sc in vec.scenarios]
+    assert_reordered_close(np.stack([e.reset(seed=0, options={"history": history})[0] for e in refs]), obs)
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        a = rng.uniform(-1, 1, vec.action_space.shape).astype(np.float32)
+        obs, reward, _, _, info = vec.step(a)
+        single = [e.step(a[i]) for i, e in enumerate(refs)]
+        assert_reordered_close(np.stack([s[0] for s in single]), obs)
+        assert_reordered_close(np.array([s[4]["expected_reward"] for s in single]), info["expected_reward"])
