@@ -104,7 +104,8 @@ class ChannelBudgetVectorEnv(PartWorkers, VectorEnv):
     ``controls``, likewise). Keys as the single environment's; a varying family's ``draw`` is the
     draw's index in the train split (``batched``: an index of the pool, draws ``0 .. P-1``). With
     ``expected=False`` the info has no ``expected_conversions`` and ``expected_reward`` (the rows then
-    keep no noise-free shadow: the throughput setting of training). Every array ``reset`` and
+    keep no noise-free shadow, except rows with audience segments, whose step computes it anyway:
+    the throughput setting of training). Every array ``reset`` and
     ``step`` return is the caller's: editing it in place changes nothing the env does.
 
     ## Autoreset
@@ -142,7 +143,8 @@ class ChannelBudgetVectorEnv(PartWorkers, VectorEnv):
     draw_pool : ``batched`` with a varying family: the train draws compiled (default 1024).
     expected : report ``expected_conversions`` and ``expected_reward`` in ``info`` (default). Under
         price noise they need a noise-free shadow of every row; ``False`` leaves both out and
-        saves that work (training needs neither). Observations and rewards are the same.
+        saves that work (training needs neither; a segmented row's step computes it anyway).
+        Observations and rewards are the same.
     threads : ``batched``: threads that step the row parts (default ``min(2, os.cpu_count())``, or
         ``1`` with ``processes``; ``1``: in order on the calling thread). More threads than parts
         are not used. On a machine whose cores are all busy with other work, ``1`` is a few percent
