@@ -91,14 +91,45 @@ def _wants_number(annotation: object) -> bool:
     return number
 
 
-_NUMBER_FIELDS: dict[type, frozenset[str]] = {}
+def _holds_model(annotation: object) -> bool:
+    """Whether an annotation has a validated model anywhere in it (its dicts are that model's own,
+    whose booleans are its own business)."""
+    stack = [annotation]
+    while stack:
+        tp = stack.pop()
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return True
+        stack.extend(get_args(tp))
+    return False
+
+
+def _boolean_in(value: object, deep: bool, where: str) -> tuple[str, bool] | None:
+    """Where the first boolean in ``value`` is (``value`` itself, or with ``deep`` a dict's values and
+    a list's items, nested; ``where`` is ``value``'s own name) and what it is, else ``None``."""
+    if isinstance(value, bool):
+        return where, value
+    items: Iterable[tuple[str, object]] = ()
+    if deep and isinstance(value, dict):
+        items = ((f"{where}.{k}", v) for k, v in value.items())
+    elif deep and isinstance(value, (list, tuple)):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    for name, item in items:
+        if (found := _boolean_in(item, deep, name)) is not None:
+            return found
+    return None
+
+
+#: Per model class: its number fields, each with whether its containers (``dict[str, float]``,
+#: ``list[int]``) are searched for booleans too (not when the field can hold a model).
+_NUMBER_FIELDS: dict[type, dict[str, bool]] = {}
 
 
 class StrictModel(BaseModel):
     """The package's one base for validated input (scenarios, experiments, agent parameters,
     hyperparameters, baselines): unknown keys are errors, instances are immutable, NaN or
-    infinite numbers are rejected, and so is a boolean where a number is expected (pydantic's lax
-    mode reads ``episodes: true`` as 1)."""
+    infinite numbers are rejected, and so is a boolean where a number is expected, also inside a
+    field's list or dict of numbers (pydantic's lax mode reads ``episodes: true`` as 1 and a segment's
+    ``reach: {social: true}`` as 1.0)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -108,12 +139,14 @@ class StrictModel(BaseModel):
         if isinstance(data, dict):
             fields = _NUMBER_FIELDS.get(cls)
             if fields is None:
-                fields = _NUMBER_FIELDS[cls] = frozenset(
-                    n for n, f in cls.model_fields.items() if _wants_number(f.annotation)
-                )
+                fields = _NUMBER_FIELDS[cls] = {
+                    n: not _holds_model(f.annotation)
+                    for n, f in cls.model_fields.items()
+                    if _wants_number(f.annotation)
+                }
             for name, value in data.items():
-                if isinstance(value, bool) and name in fields:
-                    raise ValueError(f"{name}: expected a number, got a boolean ({str(value).lower()})")
+                if name in fields and (found := _boolean_in(value, fields[name], name)) is not None:
+                    raise ValueError(f"{found[0]}: expected a number, got a boolean ({str(found[1]).lower()})")
         return data
 
 

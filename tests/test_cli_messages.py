@@ -297,7 +297,10 @@ def test_no_command_still_shows_the_help(capsys):
      "(top level): episodes: expected a number, got a boolean (true)"),
     ("experiment", "name: x\nscenarios: [stationary-3]\nagents: [equal]\nseeds: false\n",
      "(top level): seeds: expected a number, got a boolean (false)"),
+    ("experiment", "name: x\nscenarios: [stationary-3]\nagents: [equal]\nseeds: [0, true]\n",
+     "(top level): seeds[1]: expected a number, got a boolean (true)"),
     ("scenario", None, "channels[0].cost: price: expected a number, got a boolean (true)"),
+    ("segments", None, "segments[0]: reach.social: expected a number, got a boolean (true)"),
 ])
 def test_a_boolean_where_a_number_is_expected_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, text: str | None, message: str
@@ -314,6 +317,11 @@ def test_a_boolean_where_a_number_is_expected_is_one_line(
         data["channels"][0]["cost"]["price"] = True
         data["channels"][0]["adstock"]["normalize"] = True  # a boolean field: fine
         text = yaml.safe_dump(data)
+    if kind == "segments":  # inside a field's dict of numbers (it read reach 1.0)
+        data = load_scenario("overlap-5").model_dump(mode="json")
+        data["segments"][0]["reach"]["social"] = True
+        text = yaml.safe_dump(data)
+    if kind in ("scenario", "segments"):
         argv = ["plan", str(write(tmp_path, text, "s.yaml")), "--no-plots", "--out", str(tmp_path / "out")]
     else:
         assert text is not None
