@@ -461,3 +461,23 @@ def test_fresh_agent_of_a_valid_config_builds_without_sb3_batch_warning(tmp_path
         warnings.simplefilter("error")
         agent = make_agent("ppo", ChannelBudgetEnv(SCENARIO), config=cfg, seed=2)
     assert agent.config.batch_size == 64
+
+
+@pytest.mark.parametrize("name", ["ppo", "recurrent_ppo"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e30])
+def test_a_hostile_observation_still_gets_a_finite_action(name, bad):
+    # the observation is read within its box (nan: 0): no nan action, no torch error deep in SB3
+    if name == "recurrent_ppo":
+        pytest.importorskip("sb3_contrib")
+    env = ChannelBudgetEnv(SCENARIO)
+    agent = make_agent(name, env, config=None)
+    obs = _observations(2)
+    hostile = obs.copy()
+    hostile[:, 0] = bad
+    for deterministic in (True, False):
+        action, _ = agent.predict(hostile[0], deterministic=deterministic)
+        assert np.all(np.isfinite(action)) and env.action_space.contains(np.asarray(action, np.float32))
+    # an observation of the space is read as it is
+    np.testing.assert_array_equal(
+        agent.normalize(obs), agent.vec_normalize.normalize_obs(obs.astype(np.float32))
+    )
