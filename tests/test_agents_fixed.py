@@ -312,3 +312,24 @@ def test_predict_refuses_a_batch_of_several_campaigns(name: str) -> None:
     with pytest.raises(BudgetGymError, match=f"agent '{name}': predict takes one campaign's observation.*got shape "
                                              r"\(2, "):
         one.predict(np.stack([obs, obs]))
+
+
+def test_agents_are_built_from_a_scenario_family_as_from_its_environment() -> None:
+    """A plain scenario is a family of one, and everything that takes a scenario takes a family:
+    make_agent(name, family) failed with 'env: expected a budgetgym ChannelBudgetEnv, got
+    ScenarioFamily'. The agent gets the family's brief (the oracle: a family of one's scenario; a
+    family that varies has no one set of true parameters, a one-line error)."""
+    from budgetgym.envs.family import load_family
+
+    family = load_family("wide-agent-family")
+    assert family.varies
+    for name in ("equal", "model_thompson"):
+        agent = make_agent(name, family)
+        assert agent.brief == family.brief == make_agent(name, ChannelBudgetEnv(family)).brief
+    with pytest.raises(BudgetGymError, match="agent 'oracle' plays with the true parameters.*not from a family"):
+        make_agent("oracle", family)
+    one = load_family("stationary-3")
+    oracle = make_agent("oracle", one)
+    assert oracle.oracle_scenario is one.nominal()
+    oracle.reset(0)
+    np.testing.assert_array_equal(oracle.plan, solve_oracle("stationary-3", seed=0).plan)
