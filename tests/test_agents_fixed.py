@@ -333,3 +333,18 @@ def test_agents_are_built_from_a_scenario_family_as_from_its_environment() -> No
     assert oracle.oracle_scenario is one.nominal()
     oracle.reset(0)
     np.testing.assert_array_equal(oracle.plan, solve_oracle("stationary-3", seed=0).plan)
+
+
+def test_a_split_of_huge_weights_is_not_the_equal_split() -> None:
+    """Weights are validated finite, but 1.7e308 twice sums to inf: the split was q / inf = 0, read as
+    'nothing given' and played as the equal split. Scaled by the largest first, it is the split given,
+    in the agent's own step and in the batched evaluator's replay alike."""
+    from budgetgym.agents.batch_actors import SplitBatchActor
+
+    big = [1.7e308, 1.7e308, 1.0]
+    agent = make_agent("proportional", ChannelBudgetEnv("stationary-3"), weights=big)
+    np.testing.assert_allclose(agent.split, [0.5, 0.5, 0.0], atol=1e-12)
+    rows = np.array([big, [3.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    batched = SplitBatchActor(agent, learn=True)._feasible(rows)
+    for row, got in zip(rows, batched, strict=True):
+        np.testing.assert_array_equal(got, agent.feasible(row))
