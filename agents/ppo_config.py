@@ -219,8 +219,17 @@ def load_ppo_config(
     cls: type[PPOConfig] = RecurrentPPOConfig if recurrent else PPOConfig
     builtin = builtin_agent_config_dir() / ("recurrent_ppo.yaml" if recurrent else "ppo.yaml")
     if isinstance(source, PPOConfig):
+        if not recurrent and isinstance(source, RecurrentPPOConfig):
+            # its LSTM fields would reach SB3's MlpPolicy: a TypeError deep inside PPO(...)
+            raise BudgetGymError(
+                f"{where}: a RecurrentPPOConfig (LSTM fields) for ppo; use recurrent=True "
+                f"(recurrent_ppo) or a PPOConfig"
+            )
         if recurrent and not isinstance(source, RecurrentPPOConfig):
-            return cls.model_validate(source.model_dump(), context={"saved": saved})
+            try:
+                return cls.model_validate(source.model_dump(), context={"saved": saved})
+            except ValidationError as err:
+                raise validation_error(err, where) from None
         return source
     if source is None:
         data, where = _read_yaml(builtin, "agent config file"), f"agent config file '{builtin}'"

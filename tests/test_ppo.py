@@ -280,6 +280,20 @@ def test_builtin_configs_are_valid():
         ppo.load_ppo_config({"lstm_hidden_size": 8})  # PPO has no LSTM
 
 
+def test_a_recurrent_config_object_for_ppo_is_a_one_line_error(tmp_path):
+    """A RecurrentPPOConfig given to ppo (train_ppo without recurrent=True) was returned as it was, and
+    its LSTM fields reached SB3: TypeError: ActorCriticPolicy.__init__() got an unexpected keyword
+    argument 'lstm_hidden_size', after the output directory was made."""
+    rcfg = ppo.load_ppo_config(recurrent=True)
+    with pytest.raises(BudgetGymError, match=r"^agent config: a RecurrentPPOConfig .*recurrent=True"):
+        ppo.load_ppo_config(rcfg)
+    with pytest.raises(BudgetGymError, match="RecurrentPPOConfig"):
+        ppo.train_ppo(SCENARIO, rcfg, out_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    # the other way round stays accepted: a PPOConfig for recurrent_ppo gets the LSTM defaults
+    assert isinstance(ppo.load_ppo_config(ppo.load_ppo_config(), recurrent=True), ppo.RecurrentPPOConfig)
+
+
 def test_missing_model_path_is_clear_error(tmp_path):
     env = ChannelBudgetEnv(SCENARIO)
     with pytest.raises(BudgetGymError) as exc:
