@@ -294,6 +294,17 @@ def test_a_recurrent_config_object_for_ppo_is_a_one_line_error(tmp_path):
     assert isinstance(ppo.load_ppo_config(ppo.load_ppo_config(), recurrent=True), ppo.RecurrentPPOConfig)
 
 
+def test_a_seed_beyond_numpys_range_is_a_one_line_error(tmp_path):
+    """SB3's set_random_seed seeds numpy's legacy generator (0 .. 2**32 - 1): a larger seed failed with
+    numpy's bare 'ValueError: Seed must be between 0 and 2**32 - 1' from inside SB3."""
+    env = ChannelBudgetEnv(SCENARIO)
+    with pytest.raises(BudgetGymError, match=r"agent 'ppo' parameters.*seed"):
+        make_agent("ppo", env, seed=2**32)
+    with pytest.raises(BudgetGymError, match=r"seed: expected an integer from 0 to 4294967295, got 4294967296"):
+        ppo.train_ppo(SCENARIO, TINY, seed=2**32, out_dir=tmp_path / "run")
+    assert make_agent("ppo", env, seed=2**32 - 1).seed == 2**32 - 1
+
+
 def test_missing_model_path_is_clear_error(tmp_path):
     env = ChannelBudgetEnv(SCENARIO)
     with pytest.raises(BudgetGymError) as exc:
