@@ -307,7 +307,14 @@ def load_agent(path: str | Path, source: AgentSource) -> BaseAgent:
                     f"agent file '{path}': saved for channels {saved_channels}, but the campaign has "
                     f"{agent.brief.channel_names}"
                 )
-            agent.load_state_dict(state)
+            try:
+                agent.load_state_dict(state)
+            except BudgetGymError:
+                raise
+            except (KeyError, ValueError, TypeError, AttributeError, IndexError) as err:  # a hand-edited or corrupt state
+                raise BudgetGymError(
+                    f"agent file '{path}': its state does not fit agent '{name}' ({type(err).__name__}: {err})"
+                ) from None
             return agent
     meta = folder / "agent.json"
     if not meta.is_file():

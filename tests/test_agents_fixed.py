@@ -348,3 +348,27 @@ def test_a_split_of_huge_weights_is_not_the_equal_split() -> None:
     batched = SplitBatchActor(agent, learn=True)._feasible(rows)
     for row, got in zip(rows, batched, strict=True):
         np.testing.assert_array_equal(got, agent.feasible(row))
+
+
+@pytest.mark.parametrize(("name", "key", "value"), [
+    ("ucb1", "t", "abc"),
+    ("ucb1", "history_rewards", 5),
+    ("greedy", "spend_history", [["a"]]),
+    ("oracle", "plan", [["a"]]),
+    ("equal", "rng", {"bad": 1}),
+])
+def test_a_corrupt_saved_state_is_a_one_line_error(tmp_path, name: str, key: str, value) -> None:
+    """A saved agent whose state does not parse failed with a bare ValueError/TypeError from deep in
+    load_state_dict (model_thompson's already said which file); now every agent's does."""
+    import json
+
+    env = ChannelBudgetEnv("stationary-3")
+    agent = make_agent(name, env)
+    agent.reset(0)
+    path = tmp_path / "agent.json"
+    agent.save(path)
+    data = json.loads(path.read_text())
+    data["state"][key] = value
+    path.write_text(json.dumps(data))
+    with pytest.raises(BudgetGymError, match=rf"^agent file '.*agent.json': its state does not fit agent '{name}' "):
+        load_agent(path, env)
