@@ -372,3 +372,19 @@ def test_a_corrupt_saved_state_is_a_one_line_error(tmp_path, name: str, key: str
     path.write_text(json.dumps(data))
     with pytest.raises(BudgetGymError, match=rf"^agent file '.*agent.json': its state does not fit agent '{name}' "):
         load_agent(path, env)
+
+
+@pytest.mark.parametrize(("kw", "needle"), [
+    ({"seeds": [1.7]}, r"^seeds: expected non-negative integers, got \[1.7\]$"),  # played seed 1 silently
+    ({"seeds": [True]}, r"^seeds: expected non-negative integers"),
+    ({"seeds": ["a"]}, r"^seeds: expected non-negative integers"),  # int('a'): a bare ValueError
+    ({"seeds": 5}, r"^seeds: expected a list of non-negative integers, got 5$"),  # a bare TypeError
+    ({"episodes": 2.5}, r"^episodes: expected a positive integer, got 2.5$"),  # range(2.5): a bare TypeError
+    ({"episodes": "2"}, r"^episodes: expected a positive integer, got '2'$"),
+])
+def test_evaluate_refuses_seeds_and_episodes_that_are_not_integers(kw, needle) -> None:
+    agent = make_agent("equal", ChannelBudgetEnv("stationary-3"))
+    with pytest.raises(BudgetGymError, match=needle):
+        evaluate(agent, "stationary-3", **kw)
+    seeds = [np.int64(2), 3]  # numpy integers are integers
+    assert [r.seed for r in evaluate(agent, "stationary-3", seeds=seeds)] == [2, 3]
