@@ -32,9 +32,9 @@ longer than the carry-over lasts). ``hold > 1`` keeps each chosen arm for severa
 with empty carry-over, so its first steps convert less whatever the split: the first ``warmup``
 steps (default 1) play the first arm and credit nothing, so no arm is blamed for the ramp-up.
 Rewards are divided by a scale (``reward_scale``, default: the mean absolute reward of the steps
-credited so far in the campaign; warm-up and burn-in steps are not), so the constants ``c`` and ``sigma`` are relative to a
-typical step's reward (a Poisson step of a few hundred conversions plus price noise has a
-relative sd of about 0.05).
+credited so far in the campaign; warm-up and burn-in steps are not), so the constants ``c`` and
+``sigma`` are relative to a typical step's reward (a Poisson step of a few hundred conversions
+plus price noise has a relative sd of about 0.05).
 
 Statistics (numpy-style)
 ------------------------

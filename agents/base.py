@@ -311,7 +311,7 @@ def load_agent(path: str | Path, source: AgentSource) -> BaseAgent:
                 agent.load_state_dict(state)
             except BudgetGymError:
                 raise
-            except (KeyError, ValueError, TypeError, AttributeError, IndexError) as err:  # a hand-edited or corrupt state
+            except (KeyError, ValueError, TypeError, AttributeError, IndexError) as err:  # hand-edited, corrupt
                 raise BudgetGymError(
                     f"agent file '{path}': its state does not fit agent '{name}' ({type(err).__name__}: {err})"
                 ) from None
