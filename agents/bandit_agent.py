@@ -34,7 +34,7 @@ class BanditParams(AgentParams):
     window: int | None = Field(None, ge=1, le=1_000_000, description="keep only the last `window` observations")
     discount: float = Field(1.0, gt=0, le=1, description="weight gamma**age of an observation (1: none)")
     reward_scale: float | None = Field(
-        None, gt=0, description="divide rewards by this; default the mean |step reward| seen so far"
+        None, gt=0, description="divide rewards by this; default the mean |step reward| credited so far"
     )
     initial_plays: int = Field(1, ge=0, le=1000, description="plays of every arm before the rule takes over")
     hold: int = Field(1, ge=1, le=10_000, description="steps a chosen arm is kept")
@@ -115,7 +115,8 @@ class BanditAgent(SplitAgent[BP]):
         self.since_switch = 0  # steps the current arm has been played in a row
 
     def scale(self) -> float:
-        """The reward scale: ``reward_scale`` or the mean |step reward| observed so far."""
+        """The reward scale: ``reward_scale`` or the mean |step reward| of the steps credited so far
+        (:meth:`record`; the warm-up and burn-in steps' rewards are not), 1 before the first."""
         if self.params.reward_scale is not None:
             return float(self.params.reward_scale)
         if self.n_rewards == 0:

@@ -31,10 +31,10 @@ longer than the carry-over lasts). ``hold > 1`` keeps each chosen arm for severa
 ``burn_in`` ignores the first steps after a switch, to reduce that bias. The campaign starts
 with empty carry-over, so its first steps convert less whatever the split: the first ``warmup``
 steps (default 1) play the first arm and credit nothing, so no arm is blamed for the ramp-up.
-Rewards are divided by a scale (``reward_scale``, default: the mean absolute step reward
-observed so far in the campaign), so the constants ``c`` and ``sigma`` are relative to a
-typical step's reward (a Poisson step of a few hundred conversions plus price noise has a
-relative sd of about 0.05).
+Rewards are divided by a scale (``reward_scale``, default: the mean absolute reward of the steps
+credited so far in the campaign; warm-up and burn-in steps are not), so the constants ``c`` and
+``sigma`` are relative to a typical step's reward (a Poisson step of a few hundred conversions
+plus price noise has a relative sd of about 0.05).
 
 Statistics (numpy-style)
 ------------------------

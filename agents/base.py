@@ -27,7 +27,8 @@ What an agent knows. An agent is built from a :class:`~budgetgym.envs.brief.Camp
 parameters — never from the environment or the scenario, whose true parameters it must not
 see. The one exception says so in its name: an agent class with ``sees_true_parameters =
 True`` (``oracle``) also receives the scenario, explicitly. :func:`make_agent` accepts an
-environment or a scenario for convenience and hands the agent only the brief.
+environment, a scenario or a scenario family (a scenario is a family of one) for convenience and
+hands the agent only the brief.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.errors import BudgetGymError, StrictModel, unknown, validation_error
 from budgetgym.envs.io import atomic_write_text, json_default
 from budgetgym.envs.scenario import Scenario
+from budgetgym.envs.scenario_family import ScenarioFamily
 
 __all__ = [
     "Agent",
@@ -122,8 +124,8 @@ def unwrap_env(env: gym.Env | ChannelBudgetEnv) -> ChannelBudgetEnv:
     return base
 
 
-#: What an agent can be built for: its brief, or (convenience) an environment or a scenario.
-AgentSource = CampaignBrief | ChannelBudgetEnv | gym.Env | Scenario
+#: What an agent can be built for: its brief, or (convenience) an environment, a scenario or a family.
+AgentSource = CampaignBrief | ChannelBudgetEnv | gym.Env | Scenario | ScenarioFamily
 
 
 def _brief_and_scenario(source: AgentSource) -> tuple[CampaignBrief, Scenario | None]:
@@ -131,12 +133,15 @@ def _brief_and_scenario(source: AgentSource) -> tuple[CampaignBrief, Scenario | 
         return source, None
     if isinstance(source, Scenario):
         return CampaignBrief.from_scenario(source), source
+    if isinstance(source, ScenarioFamily):
+        # one brief for every draw; true parameters only for a family of one (a plain scenario)
+        return source.brief, None if source.varies else source.nominal()
     env = unwrap_env(source)
     return env.brief, env.scenario
 
 
 def brief_of(source: AgentSource) -> CampaignBrief:
-    """The campaign brief of a brief, an environment or a scenario."""
+    """The campaign brief of a brief, an environment, a scenario or a scenario family."""
     return _brief_and_scenario(source)[0]
 
 
@@ -146,16 +151,18 @@ def make_agent(name: str, source: AgentSource, **params: Any) -> BaseAgent:
     Parameters
     ----------
     name : registry name (:func:`list_agents`).
-    source : the campaign's :class:`~budgetgym.envs.brief.CampaignBrief`, or an environment or a
-        scenario, from which only the brief is passed on — except to an agent that
-        ``sees_true_parameters`` (the oracle), which also gets the scenario.
+    source : the campaign's :class:`~budgetgym.envs.brief.CampaignBrief`, or an environment, a
+        scenario or a :class:`~budgetgym.envs.family.ScenarioFamily` (its brief, the same for every
+        draw), from which only the brief is passed on — except to an agent that
+        ``sees_true_parameters`` (the oracle), which also gets the scenario (a family's only when it
+        is a family of one: a family that varies has no one set of true parameters).
     params : the agent's parameters (its ``Params`` model).
 
     Raises
     ------
     BudgetGymError
         Unknown agent name, invalid parameters (one line naming the field), or an oracle asked
-        for with only a brief.
+        for with only a brief or a family that varies.
     """
     _import_builtin_agents()
     if name not in _REGISTRY:
@@ -168,9 +175,10 @@ def make_agent(name: str, source: AgentSource, **params: Any) -> BaseAgent:
     brief, scenario = _brief_and_scenario(source)
     if cls.sees_true_parameters:
         if scenario is None:
+            given = "a family that varies" if isinstance(source, ScenarioFamily) else "a brief"
             raise BudgetGymError(
                 f"agent '{name}' plays with the true parameters: build it from an environment or a "
-                f"scenario, not from a brief"
+                f"scenario, not from {given}"
             )
         return cast(Any, cls)(brief, parsed, scenario=scenario)  # only such classes take a scenario
     return cls(brief, parsed)
@@ -275,7 +283,7 @@ class BaseAgent(Generic[P]):
 
 
 def load_agent(path: str | Path, source: AgentSource) -> BaseAgent:
-    """Rebuild a saved agent for ``source`` (a brief, an environment or a scenario, as for
+    """Rebuild a saved agent for ``source`` (a brief, an environment, a scenario or a family, as for
     :func:`make_agent`): a JSON file written by :meth:`BaseAgent.save`, or a folder-style save
     (PPO: ``agent.json`` with ``"layout": "folder"`` beside the weights) — the folder itself or
     its ``agent.json``."""
@@ -299,7 +307,14 @@ def load_agent(path: str | Path, source: AgentSource) -> BaseAgent:
                     f"agent file '{path}': saved for channels {saved_channels}, but the campaign has "
                     f"{agent.brief.channel_names}"
                 )
-            agent.load_state_dict(state)
+            try:
+                agent.load_state_dict(state)
+            except BudgetGymError:
+                raise
+            except (KeyError, ValueError, TypeError, AttributeError, IndexError) as err:  # hand-edited, corrupt
+                raise BudgetGymError(
+                    f"agent file '{path}': its state does not fit agent '{name}' ({type(err).__name__}: {err})"
+                ) from None
             return agent
     meta = folder / "agent.json"
     if not meta.is_file():

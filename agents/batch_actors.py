@@ -97,7 +97,12 @@ class SplitBatchActor:
         """``SplitAgent.feasible`` of every row: normalised, projected onto the share bounds."""
         a = self.agent
         q = np.maximum(split, 0.0)
-        total = q.sum(axis=-1, keepdims=True)
+        with np.errstate(over="ignore"):
+            total = q.sum(axis=-1, keepdims=True)
+        over = (total == np.inf) & np.isfinite(q).all(axis=-1, keepdims=True)
+        if over.any():  # finite values whose sum overflows: scaled by the row's largest first, as feasible does
+            q = np.where(over, q / np.where(over, q.max(axis=-1, keepdims=True), 1.0), q)
+            total = q.sum(axis=-1, keepdims=True)
         q = np.divide(q, total, out=np.full(q.shape, 1.0 / a.n_channels), where=total > 0)
         return project_rows(q, a.low, a.high)
 

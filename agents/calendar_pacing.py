@@ -22,7 +22,8 @@ criterion :math:`n \log(\mathrm{RSS}/n) + p \log n` against the same fit without
 every multiplier is 1 (a campaign with no calendar effect is paced flat, save for ``landed``).
 
 The fitted calendar multiplier of a step is :math:`m_t = \exp(\sum_k \delta_k w_k(d_t) + a_1
-\cos + a_2 \sin)`, clipped to ``[1/max_ratio, max_ratio]``. If step totals enter the value as
+\cos + a_2 \sin - \mu)`, :math:`\mu` the mean of the exponent over the campaign's ``T`` steps (their
+geometric mean 1 before clipping), clipped to ``[1/max_ratio, max_ratio]``. If step totals enter the value as
 :math:`m_t x_t^b` (a concave response with a calendar multiplier), spending the remaining budget
 :math:`R` over the remaining steps to maximise :math:`\sum_s m_s x_s^b` gives
 :math:`x_s \propto m_s^{1/(1-b)}`; the pacer plays that rule with the exponent capped at

@@ -90,6 +90,11 @@ def pct_of_oracle(expected_reward: float, oracle_reward: float) -> float:
     return 100.0 * expected_reward / oracle_reward if oracle_reward > 0 else float("nan")
 
 
+def _is_int(value: Any) -> bool:
+    """An integer (Python's or numpy's), not a bool, a float or a string."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def episode_seed(seed: int, episode: int) -> int:
     """Environment seed of episode ``episode`` of evaluation seed ``seed``."""
     return int(seed) + 1_000_003 * int(episode)
@@ -219,11 +224,15 @@ def evaluate(
         ]
     else:
         campaigns = [(family.nominal(), None, None)]
-    if episodes < 1:
-        raise BudgetGymError(f"episodes: expected a positive integer, got {episodes}")
-    seeds = [int(s) for s in seeds]
-    if any(s < 0 for s in seeds):
-        raise BudgetGymError(f"seeds: expected non-negative integers, got {seeds}")
+    if not _is_int(episodes) or episodes < 1:
+        raise BudgetGymError(f"episodes: expected a positive integer, got {episodes!r}")
+    try:
+        given = list(seeds)
+    except TypeError:  # seeds=5: an integer is not the range(5) an experiment file means by it
+        raise BudgetGymError(f"seeds: expected a list of non-negative integers, got {seeds!r}") from None
+    if any(not _is_int(s) or s < 0 for s in given):  # int(1.7) would play seed 1 silently
+        raise BudgetGymError(f"seeds: expected non-negative integers, got {given}")
+    seeds = [int(s) for s in given]
     name = str(getattr(agent, "name", type(agent).__name__))
     train_steps = int(getattr(agent, "train_steps", 0))
     provider = oracle if oracle is not None else solving_oracle()

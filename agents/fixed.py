@@ -121,7 +121,11 @@ class SplitAgent(BaseAgent[P]):
     def feasible(self, split: np.ndarray) -> np.ndarray:
         """Normalise a non-negative vector and project it onto the share bounds."""
         q = np.maximum(np.asarray(split, dtype=float), 0.0)
-        total = q.sum()
+        with np.errstate(over="ignore"):
+            total = q.sum()
+        if total == np.inf and np.isfinite(q).all():  # finite values whose sum overflows (1e308 each)
+            q = q / q.max()
+            total = q.sum()
         q = q / total if total > 0 else np.full(self.n_channels, 1.0 / self.n_channels)
         return project_bounded_simplex(q, self.low, self.high)
 

@@ -85,7 +85,7 @@ class HillGridPosterior:
               + \hat\beta G'_{\hat\jmath}, \qquad
               \phi = \max\Big(1, \frac{X^2 + m_0}{\max(N - 3, 0) + m_0}\Big)
 
-    (:math:`C', G'` the raw, untempered sums; 3 fitted parameters).
+    (:math:`C', G'` the raw, untempered sums; 3 fitted parameters), at most ``MAX_DISPERSION`` (1000).
     """
 
     PSEUDO_OBS = 5.0

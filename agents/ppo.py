@@ -286,10 +286,17 @@ class PPOAgent(BaseAgent[PPOParams]):
 
     # -- the PolicyPredictor protocol ----------------------------------------------------
     def normalize(self, observation: np.ndarray) -> np.ndarray:
-        """Observation(s) as the model saw them in training (saved statistics, not updated)."""
-        return np.asarray(
-            self.vec_normalize.normalize_obs(np.asarray(observation, dtype=np.float32)), np.float32
-        )
+        """Observation(s) as the model saw them in training (saved statistics, not updated).
+
+        Read within the observation space's box first (``nan`` as 0, infinities at the bounds), so a
+        broken observation still gets a finite action: a ``nan`` would otherwise reach the policy's
+        mean (a ``nan`` action) or torch's ``Normal`` (an error deep inside SB3). An observation of
+        the space is unchanged.
+        """
+        space = self.observation_space
+        obs = np.nan_to_num(np.asarray(observation, dtype=np.float32), nan=0.0)
+        obs = np.clip(obs, space.low, space.high).astype(np.float32)
+        return np.asarray(self.vec_normalize.normalize_obs(obs), np.float32)
 
     def predict(
         self,

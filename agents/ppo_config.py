@@ -24,6 +24,7 @@ from budgetgym.envs.errors import BudgetGymError, StrictModel, validation_error
 from budgetgym.envs.io import read_yaml
 
 __all__ = [
+    "MAX_SEED",
     "PPOConfig",
     "PPOParams",
     "RecurrentPPOConfig",
@@ -81,6 +82,8 @@ def torch_threads(n: int) -> Iterator[None]:
 #: The largest rollout ``n_envs * n_steps`` (256 times the built-in 4,096): SB3's rollout buffer holds
 #: a whole rollout's observations, actions, values and advantages in memory.
 MAX_ROLLOUT = 2**20
+#: The largest seed: SB3's ``set_random_seed`` seeds numpy's legacy generator, which takes ``0 .. 2**32 - 1``.
+MAX_SEED = 2**32 - 1
 
 
 class PPOConfig(StrictModel):
@@ -219,8 +222,17 @@ def load_ppo_config(
     cls: type[PPOConfig] = RecurrentPPOConfig if recurrent else PPOConfig
     builtin = builtin_agent_config_dir() / ("recurrent_ppo.yaml" if recurrent else "ppo.yaml")
     if isinstance(source, PPOConfig):
+        if not recurrent and isinstance(source, RecurrentPPOConfig):
+            # its LSTM fields would reach SB3's MlpPolicy: a TypeError deep inside PPO(...)
+            raise BudgetGymError(
+                f"{where}: a RecurrentPPOConfig (LSTM fields) for ppo; use recurrent=True "
+                f"(recurrent_ppo) or a PPOConfig"
+            )
         if recurrent and not isinstance(source, RecurrentPPOConfig):
-            return cls.model_validate(source.model_dump(), context={"saved": saved})
+            try:
+                return cls.model_validate(source.model_dump(), context={"saved": saved})
+            except ValidationError as err:
+                raise validation_error(err, where) from None
         return source
     if source is None:
         data, where = _read_yaml(builtin, "agent config file"), f"agent config file '{builtin}'"
@@ -246,7 +258,7 @@ class PPOParams(AgentParams):
         None, description="saved agent directory (or its model.zip / agent.json)"
     )
     config: Path | None = Field(None, description="hyperparameter YAML of a fresh untrained policy")
-    seed: int = Field(0, ge=0, description="seed of a fresh untrained policy's weights")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of a fresh untrained policy's weights")
 
     @model_validator(mode="after")
     def _exclusive(self) -> PPOParams:

@@ -29,6 +29,7 @@ from budgetgym.agents.ppo import (
     frozen_vec_normalize,
 )
 from budgetgym.agents.ppo_config import (
+    MAX_SEED,
     PPOConfig,
     build_model,
     load_ppo_config,
@@ -121,8 +122,8 @@ def train_ppo(
     from stable_baselines3.common.utils import set_random_seed
     from stable_baselines3.common.vec_env import VecNormalize
 
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise BudgetGymError(f"seed: expected a non-negative integer, got {seed!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise BudgetGymError(f"seed: expected an integer from 0 to {MAX_SEED}, got {seed!r}")
     seed = int(seed)
     cfg = load_ppo_config(config, recurrent=recurrent)
     sc = load_family(scenario)  # a scenario is a family of one; a family trains on its train draws

@@ -312,3 +312,79 @@ def test_predict_refuses_a_batch_of_several_campaigns(name: str) -> None:
     with pytest.raises(BudgetGymError, match=f"agent '{name}': predict takes one campaign's observation.*got shape "
                                              r"\(2, "):
         one.predict(np.stack([obs, obs]))
+
+
+def test_agents_are_built_from_a_scenario_family_as_from_its_environment() -> None:
+    """A plain scenario is a family of one, and everything that takes a scenario takes a family:
+    make_agent(name, family) failed with 'env: expected a budgetgym ChannelBudgetEnv, got
+    ScenarioFamily'. The agent gets the family's brief (the oracle: a family of one's scenario; a
+    family that varies has no one set of true parameters, a one-line error)."""
+    from budgetgym.envs.family import load_family
+
+    family = load_family("wide-agent-family")
+    assert family.varies
+    for name in ("equal", "model_thompson"):
+        agent = make_agent(name, family)
+        assert agent.brief == family.brief == make_agent(name, ChannelBudgetEnv(family)).brief
+    with pytest.raises(BudgetGymError, match="agent 'oracle' plays with the true parameters.*not from a family"):
+        make_agent("oracle", family)
+    one = load_family("stationary-3")
+    oracle = make_agent("oracle", one)
+    assert oracle.oracle_scenario is one.nominal()
+    oracle.reset(0)
+    np.testing.assert_array_equal(oracle.plan, solve_oracle("stationary-3", seed=0).plan)
+
+
+def test_a_split_of_huge_weights_is_not_the_equal_split() -> None:
+    """Weights are validated finite, but 1.7e308 twice sums to inf: the split was q / inf = 0, read as
+    'nothing given' and played as the equal split. Scaled by the largest first, it is the split given,
+    in the agent's own step and in the batched evaluator's replay alike."""
+    from budgetgym.agents.batch_actors import SplitBatchActor
+
+    big = [1.7e308, 1.7e308, 1.0]
+    agent = make_agent("proportional", ChannelBudgetEnv("stationary-3"), weights=big)
+    np.testing.assert_allclose(agent.split, [0.5, 0.5, 0.0], atol=1e-12)
+    rows = np.array([big, [3.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    batched = SplitBatchActor(agent, learn=True)._feasible(rows)
+    for row, got in zip(rows, batched, strict=True):
+        np.testing.assert_array_equal(got, agent.feasible(row))
+
+
+@pytest.mark.parametrize(("name", "key", "value"), [
+    ("ucb1", "t", "abc"),
+    ("ucb1", "history_rewards", 5),
+    ("greedy", "spend_history", [["a"]]),
+    ("oracle", "plan", [["a"]]),
+    ("equal", "rng", {"bad": 1}),
+])
+def test_a_corrupt_saved_state_is_a_one_line_error(tmp_path, name: str, key: str, value) -> None:
+    """A saved agent whose state does not parse failed with a bare ValueError/TypeError from deep in
+    load_state_dict (model_thompson's already said which file); now every agent's does."""
+    import json
+
+    env = ChannelBudgetEnv("stationary-3")
+    agent = make_agent(name, env)
+    agent.reset(0)
+    path = tmp_path / "agent.json"
+    agent.save(path)
+    data = json.loads(path.read_text())
+    data["state"][key] = value
+    path.write_text(json.dumps(data))
+    with pytest.raises(BudgetGymError, match=rf"^agent file '.*agent.json': its state does not fit agent '{name}' "):
+        load_agent(path, env)
+
+
+@pytest.mark.parametrize(("kw", "needle"), [
+    ({"seeds": [1.7]}, r"^seeds: expected non-negative integers, got \[1.7\]$"),  # played seed 1 silently
+    ({"seeds": [True]}, r"^seeds: expected non-negative integers"),
+    ({"seeds": ["a"]}, r"^seeds: expected non-negative integers"),  # int('a'): a bare ValueError
+    ({"seeds": 5}, r"^seeds: expected a list of non-negative integers, got 5$"),  # a bare TypeError
+    ({"episodes": 2.5}, r"^episodes: expected a positive integer, got 2.5$"),  # range(2.5): a bare TypeError
+    ({"episodes": "2"}, r"^episodes: expected a positive integer, got '2'$"),
+])
+def test_evaluate_refuses_seeds_and_episodes_that_are_not_integers(kw, needle) -> None:
+    agent = make_agent("equal", ChannelBudgetEnv("stationary-3"))
+    with pytest.raises(BudgetGymError, match=needle):
+        evaluate(agent, "stationary-3", **kw)
+    seeds = [np.int64(2), 3]  # numpy integers are integers
+    assert [r.seed for r in evaluate(agent, "stationary-3", seeds=seeds)] == [2, 3]

@@ -110,6 +110,20 @@ def test_reward_scale_defaults_to_mean_abs_reward():
     np.testing.assert_allclose(agent.stats().means, np.array([2.0, 2.0, 0.5]) / 1.625)
 
 
+def test_reward_scale_is_over_the_credited_steps_only():
+    """The default scale is the mean |reward| of the credited steps (as the docstrings now say; they
+    said 'observed'): the warm-up step's reward, credited to no arm, is not in it."""
+    env = ChannelBudgetEnv("stationary-3")
+    agent = make_agent("ucb1", env, arms=ARMS3, warmup=1)
+    agent.reset(0)
+    obs, _ = env.reset(seed=0)
+    for t, reward in enumerate([1000.0, 2.0]):
+        action, _ = agent.predict(obs)
+        obs, _, _, _, info = env.step(action)
+        agent.update(obs, action, reward, obs, info)
+        assert agent.scale() == (1.0 if t == 0 else 2.0)
+
+
 def test_ucb1_index_by_hand():
     agent = fed("ucb1", HISTORY, c=0.5)
     idx = agent.index(agent.stats())

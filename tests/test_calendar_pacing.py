@@ -45,6 +45,21 @@ def test_the_fit_recovers_weekday_multipliers_from_noise_free_data() -> None:
     np.testing.assert_allclose(got, want, rtol=0.02)  # the yearly terms absorb a little
 
 
+def test_the_multipliers_are_centred_on_the_campaign() -> None:
+    """The docstring's m_t: the exponent minus its mean over the campaign's T steps (geometric mean 1
+    before clipping; the docstring left the centring out)."""
+    brief = brief_daily()
+    pacer = CalendarPacer(brief, ridge=1e-6, prior_weight=1e-6, decay_grid=(0.0,), max_ratio=100.0)
+    days = brief.step_day_index()
+    for t in range(56):
+        x = 1000.0 * (1.0 + 0.1 * (t % 3))
+        pacer.observe(x, (1.0 + 0.3 * (int(days[t]) % 7 == 2)) * 5.0 * x**0.5)
+    fit = pacer.fit()
+    assert fit is not None and not np.allclose(fit.multipliers, 1.0)
+    assert np.mean(np.log(fit.multipliers)) == pytest.approx(0.0, abs=1e-12)
+    assert len(fit.multipliers) == brief.horizon
+
+
 def test_the_calendar_is_used_only_when_the_data_support_it() -> None:
     """Noise-free weekday data: the calendar lowers the BIC and is used. Data with no calendar
     effect (value a power of spend, log-normal noise): rejected, every multiplier exactly 1."""

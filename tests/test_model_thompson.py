@@ -63,6 +63,14 @@ def test_discount_dispersion_and_carryover_weights_by_hand():
     assert post.log_marginal_likelihood()[0, 0] == pytest.approx(expected)
 
 
+def test_automatic_dispersion_is_capped_at_max_dispersion():
+    """The docstring's phi has an upper bound too (it gave only the floor of 1)."""
+    post = _posterior(np.array([1000.0]), slopes=(1.0,), dispersion=None, a0=1.0, b0=0.01)
+    for c in [0.0, 1e7] * 10:  # wildly over-dispersed counts at one spend
+        post.update(np.array([1000.0]), np.array([c]))
+    assert post.dispersion[0] == post.MAX_DISPERSION == 1000.0
+
+
 @pytest.mark.parametrize("k", [None, 5.0])
 def test_automatic_dispersion_estimates_the_pearson_overdispersion(k):
     rng = np.random.default_rng(8)

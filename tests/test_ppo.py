@@ -280,6 +280,31 @@ def test_builtin_configs_are_valid():
         ppo.load_ppo_config({"lstm_hidden_size": 8})  # PPO has no LSTM
 
 
+def test_a_recurrent_config_object_for_ppo_is_a_one_line_error(tmp_path):
+    """A RecurrentPPOConfig given to ppo (train_ppo without recurrent=True) was returned as it was, and
+    its LSTM fields reached SB3: TypeError: ActorCriticPolicy.__init__() got an unexpected keyword
+    argument 'lstm_hidden_size', after the output directory was made."""
+    rcfg = ppo.load_ppo_config(recurrent=True)
+    with pytest.raises(BudgetGymError, match=r"^agent config: a RecurrentPPOConfig .*recurrent=True"):
+        ppo.load_ppo_config(rcfg)
+    with pytest.raises(BudgetGymError, match="RecurrentPPOConfig"):
+        ppo.train_ppo(SCENARIO, rcfg, out_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    # the other way round stays accepted: a PPOConfig for recurrent_ppo gets the LSTM defaults
+    assert isinstance(ppo.load_ppo_config(ppo.load_ppo_config(), recurrent=True), ppo.RecurrentPPOConfig)
+
+
+def test_a_seed_beyond_numpys_range_is_a_one_line_error(tmp_path):
+    """SB3's set_random_seed seeds numpy's legacy generator (0 .. 2**32 - 1): a larger seed failed with
+    numpy's bare 'ValueError: Seed must be between 0 and 2**32 - 1' from inside SB3."""
+    env = ChannelBudgetEnv(SCENARIO)
+    with pytest.raises(BudgetGymError, match=r"agent 'ppo' parameters.*seed"):
+        make_agent("ppo", env, seed=2**32)
+    with pytest.raises(BudgetGymError, match=r"seed: expected an integer from 0 to 4294967295, got 4294967296"):
+        ppo.train_ppo(SCENARIO, TINY, seed=2**32, out_dir=tmp_path / "run")
+    assert make_agent("ppo", env, seed=2**32 - 1).seed == 2**32 - 1
+
+
 def test_missing_model_path_is_clear_error(tmp_path):
     env = ChannelBudgetEnv(SCENARIO)
     with pytest.raises(BudgetGymError) as exc:
@@ -461,3 +486,23 @@ def test_fresh_agent_of_a_valid_config_builds_without_sb3_batch_warning(tmp_path
         warnings.simplefilter("error")
         agent = make_agent("ppo", ChannelBudgetEnv(SCENARIO), config=cfg, seed=2)
     assert agent.config.batch_size == 64
+
+
+@pytest.mark.parametrize("name", ["ppo", "recurrent_ppo"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e30])
+def test_a_hostile_observation_still_gets_a_finite_action(name, bad):
+    # the observation is read within its box (nan: 0): no nan action, no torch error deep in SB3
+    if name == "recurrent_ppo":
+        pytest.importorskip("sb3_contrib")
+    env = ChannelBudgetEnv(SCENARIO)
+    agent = make_agent(name, env, config=None)
+    obs = _observations(2)
+    hostile = obs.copy()
+    hostile[:, 0] = bad
+    for deterministic in (True, False):
+        action, _ = agent.predict(hostile[0], deterministic=deterministic)
+        assert np.all(np.isfinite(action)) and env.action_space.contains(np.asarray(action, np.float32))
+    # an observation of the space is read as it is
+    np.testing.assert_array_equal(
+        agent.normalize(obs), agent.vec_normalize.normalize_obs(obs.astype(np.float32))
+    )
