@@ -54,6 +54,7 @@ __all__ = [
     "AgentParams",
     "AgentSource",
     "BaseAgent",
+    "agent_class",
     "brief_of",
     "list_agents",
     "load_agent",
@@ -112,6 +113,20 @@ def list_agents() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def agent_class(name: str) -> type[BaseAgent[Any]]:
+    """The agent class registered as ``name`` (e.g. to ask whether it ``sees_true_parameters``).
+
+    Raises
+    ------
+    BudgetGymError
+        Unknown agent name (with the closest registered one).
+    """
+    _import_builtin_agents()
+    if name not in _REGISTRY:
+        raise BudgetGymError(unknown("agent", name, _REGISTRY))
+    return _REGISTRY[name]
+
+
 def _import_builtin_agents() -> None:
     # Importing the package registers every built-in agent module.
     import budgetgym.agents  # noqa: F401
@@ -137,7 +152,8 @@ def _brief_and_scenario(source: AgentSource) -> tuple[CampaignBrief, Scenario | 
         # one brief for every draw; true parameters only for a family of one (a plain scenario)
         return source.brief, None if source.varies else source.nominal()
     env = unwrap_env(source)
-    return env.brief, env.scenario
+    # an environment of a varying family plays another draw each episode: no one set of true parameters
+    return env.brief, None if env.family.varies else env.scenario
 
 
 def brief_of(source: AgentSource) -> CampaignBrief:
@@ -164,10 +180,7 @@ def make_agent(name: str, source: AgentSource, **params: Any) -> BaseAgent:
         Unknown agent name, invalid parameters (one line naming the field), or an oracle asked
         for with only a brief or a family that varies.
     """
-    _import_builtin_agents()
-    if name not in _REGISTRY:
-        raise BudgetGymError(unknown("agent", name, _REGISTRY))
-    cls = _REGISTRY[name]
+    cls = agent_class(name)
     try:
         parsed = cls.Params.model_validate(params)
     except ValidationError as err:
@@ -175,7 +188,8 @@ def make_agent(name: str, source: AgentSource, **params: Any) -> BaseAgent:
     brief, scenario = _brief_and_scenario(source)
     if cls.sees_true_parameters:
         if scenario is None:
-            given = "a family that varies" if isinstance(source, ScenarioFamily) else "a brief"
+            given = ("a brief" if isinstance(source, CampaignBrief) else "a family that varies"
+                     if isinstance(source, ScenarioFamily) else "the environment of a family that varies")
             raise BudgetGymError(
                 f"agent '{name}' plays with the true parameters: build it from an environment or a "
                 f"scenario, not from {given}"

@@ -230,7 +230,7 @@ def check_grid(config: ExperimentConfig) -> list[Campaign]:
         An unknown scenario or agent, an invalid override or parameter, or an agent that sees the
         true parameters on a family.
     """
-    from budgetgym.agents.base import make_agent
+    from budgetgym.agents.base import agent_class, make_agent
     from budgetgym.envs.channel_env import ChannelBudgetEnv
 
     campaigns = config.resolve()
@@ -239,16 +239,16 @@ def check_grid(config: ExperimentConfig) -> list[Campaign]:
         for c in campaigns:
             if spec.train is not None or not spec.runs_on(c.label):
                 continue
-            try:
-                agent = make_agent(spec.agent, ChannelBudgetEnv(c.source), **spec.params_for(c.label))
-            except BudgetGymError as err:
-                raise BudgetGymError(f"agents[{i}] ({spec.name}) on scenario '{c.label}': {err}") from None
-            if c.family is not None and agent.sees_true_parameters:
+            if c.family is not None and agent_class(spec.agent).sees_true_parameters:
                 raise BudgetGymError(
                     f"agents[{i}] ({spec.name}) on family '{c.label}': '{spec.agent}' sees one scenario's true "
                     f"parameters and would play the family's nominal campaign on every draw; each draw is "
                     f"already scored against its own oracle (pct_of_oracle)"
                 )
+            try:
+                make_agent(spec.agent, ChannelBudgetEnv(c.source), **spec.params_for(c.label))
+            except BudgetGymError as err:
+                raise BudgetGymError(f"agents[{i}] ({spec.name}) on scenario '{c.label}': {err}") from None
     return campaigns
 
 

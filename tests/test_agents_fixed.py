@@ -318,7 +318,7 @@ def test_agents_are_built_from_a_scenario_family_as_from_its_environment() -> No
     """A plain scenario is a family of one, and everything that takes a scenario takes a family:
     make_agent(name, family) failed with 'env: expected a budgetgym ChannelBudgetEnv, got
     ScenarioFamily'. The agent gets the family's brief (the oracle: a family of one's scenario; a
-    family that varies has no one set of true parameters, a one-line error)."""
+    family that varies, or its environment, has no one set of true parameters: a one-line error)."""
     from budgetgym.envs.family import load_family
 
     family = load_family("wide-agent-family")
@@ -328,6 +328,8 @@ def test_agents_are_built_from_a_scenario_family_as_from_its_environment() -> No
         assert agent.brief == family.brief == make_agent(name, ChannelBudgetEnv(family)).brief
     with pytest.raises(BudgetGymError, match="agent 'oracle' plays with the true parameters.*not from a family"):
         make_agent("oracle", family)
+    with pytest.raises(BudgetGymError, match="not from the environment of a family that varies"):
+        make_agent("oracle", ChannelBudgetEnv(family))  # it planned the nominal campaign, whatever the draw
     one = load_family("stationary-3")
     oracle = make_agent("oracle", one)
     assert oracle.oracle_scenario is one.nominal()
