@@ -66,12 +66,12 @@ def plan_cmd(
 ) -> None:
     """Recommend a plan: spend per channel and step, its uplift over the current plan, what timing
     is worth, marginal returns and the budget frontier; write CSVs, summary.json and report.md."""
-    from budgetgym.planner.outputs import check_out_dir, write_plan
+    from budgetgym.planner.outputs import check_plan_out, write_plan
     from budgetgym.planner.plan import plan
     from budgetgym.planner.report import print_plan
 
     if out is not None:
-        check_out_dir(out)  # before the solve, not after
+        check_plan_out(out)  # before the solve, not after
     result = plan(
         campaign, budget=budget, horizon=horizon, current=current, history=history, start_date=start_date,
         sweep=sweep, target_mroas=target_mroas, target_mcpa=target_mcpa, draws=draws, objective=objective,

@@ -279,6 +279,21 @@ def test_bad_arguments_exit_2(tmp_path, capsys, argv, needle):
     assert code == 2 and needle in err and err.count("\n") == 1, err
 
 
+def test_a_plan_directory_is_refused_not_overwritten(tmp_path, capsys):
+    """``run --out`` at a plan's directory replaced its ``report.md`` with the experiment's: a
+    directory holding a results file's name but no experiment.yaml or meta.json is now refused."""
+    exp = write(tmp_path, TINY)
+    plan_dir = tmp_path / "plan"
+    assert run_cli(capsys, "plan", "stationary-3", "--no-plots", "--out", str(plan_dir))[0] == 0
+    before = {p.name: p.read_bytes() for p in plan_dir.iterdir()}
+    code, _, err = run_cli(capsys, "run", str(exp), "--out", str(plan_dir), "--no-progress")
+    assert code == 2
+    assert err == (f"error: output directory '{plan_dir}': holds 'report.md', which the run would replace, and is "
+                   f"not a results directory (no experiment.yaml or meta.json); expected a new directory or an "
+                   f"earlier run's\n")
+    assert {p.name: p.read_bytes() for p in plan_dir.iterdir()} == before
+
+
 def test_usage_errors_exit_2(capsys):
     assert main(["run", "--workers", "two"]) == 2
     assert main(["frobnicate"]) == 2
