@@ -177,12 +177,15 @@ def _run_grid(
     note = _other_code(out_dir, env)
     if note is not None and echo is not None:
         echo(note)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "experiment.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     meta_session = {"start": start, "backend": backend, "workers": workers, "address": address, "status": "running",
                     "git": env["git"], "budgetgym": env["packages"].get("budgetgym")}
-    _write_meta(out_dir, cfg, meta_session, env)
-    write_grid(out_dir, {task.path.relative_to(out_dir).as_posix(): task.key for task in run_tasks})
+    try:  # the first writes: a directory that cannot be written is one line, before any run
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out_dir / "experiment.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+        _write_meta(out_dir, cfg, meta_session, env)
+        write_grid(out_dir, {task.path.relative_to(out_dir).as_posix(): task.key for task in run_tasks})
+    except OSError as err:  # no permission, a read-only or full disk
+        raise BudgetGymError(f"output directory '{out_dir}': cannot be written ({err.strerror or err})") from None
 
     outcomes: list[Outcome] = []
     bar = _progress_bar(len(oracle_tasks) + len(run_tasks), progress)

@@ -294,6 +294,23 @@ def test_a_plan_directory_is_refused_not_overwritten(tmp_path, capsys):
     assert {p.name: p.read_bytes() for p in plan_dir.iterdir()} == before
 
 
+def test_an_out_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch):
+    """A results directory that cannot be created or written (no permission, a read-only disk) was a
+    PermissionError traceback, exit 1."""
+    import budgetgym.experiments.runner as runner
+
+    def refuse(path: object, text: str) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(runner, "atomic_write_text", refuse)
+    exp = write(tmp_path, TINY)
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "run", str(exp), "--out", str(out), "--no-progress")
+    assert code == 2
+    assert err == f"error: output directory '{out}': cannot be written (Permission denied)\n"
+    assert not (out / "runs").exists()
+
+
 def test_usage_errors_exit_2(capsys):
     assert main(["run", "--workers", "two"]) == 2
     assert main(["frobnicate"]) == 2
