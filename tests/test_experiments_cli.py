@@ -227,6 +227,12 @@ BAD_FILES = {
     # a relative or empty module name made importlib raise TypeError / ValueError: a traceback
     "bad_import.yaml": (TINY.replace("imports: [", "imports: ['..', "), ["bad_import.yaml", "imports[0]"]),
     "empty_import.yaml": (TINY.replace("imports: [", "imports: ['', "), ["empty_import.yaml", "imports[0]"]),
+    # a learner's train: was checked after the file was loaded, so its errors did not name the file
+    "bad_train.yaml": (TINY.replace("{agent: cli_jitter, label: jitter}", "{agent: ppo, train: {total_timesteps: 0}}"),
+                       ["bad_train.yaml", "agents[1].train", "total_timesteps"]),
+    "learner_params.yaml": (TINY.replace("{agent: cli_jitter, label: jitter}",
+                                         "{agent: ppo, params: {x: 1}, train: {total_timesteps: 8}}"),
+                            ["learner_params.yaml", "agents[1] (ppo)", "'params'"]),
 }
 
 
