@@ -3,6 +3,7 @@ computations (evaluate_plan, a hand-written curve), realistic flighting, atomic 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +125,20 @@ def test_a_plan_file_above_any_budget_names_the_file(tmp_path: Path) -> None:
     assert str(err.value) == (
         f"--plan file '{steps}': spends 4e+300 over 4 periods, more than a scenario's budget can be (1e+15)"
     )
+
+
+def test_a_plan_file_whose_sum_overflows_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Cells near the largest float summed to inf: a numpy RuntimeWarning (two lines) before the error."""
+    steps = tmp_path / "steps.csv"
+    steps.write_text("search,social,video\n1e308,1e308,0\n0,0,0\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the warning, shown once per place by default, fails the test
+        code, _, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "2", "--plan", str(steps),
+                               "--out", str(tmp_path / "ds"))
+    assert code == 2
+    assert err == (f"error: --plan file '{steps}': spends inf over 2 periods, more than a scenario's budget can be "
+                   f"(1e+15)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["steps.csv"]
 
 
 @pytest.mark.parametrize(("spend", "total"), [("0", "0"), ("1e-300", "4e-300")])
