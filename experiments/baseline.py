@@ -236,10 +236,15 @@ def record_baseline(
 
 def write_baseline(baseline: Baseline, path: str | Path, *, allow_config_change: bool = False) -> Path:
     """Write ``baseline`` as JSON, atomically. An existing baseline at ``path`` recorded from a
-    different experiment config is not replaced unless ``allow_config_change``."""
+    different experiment config is not replaced unless ``allow_config_change``; an existing file
+    that is no baseline (not a JSON object of ``kind`` ``budgetgym-baseline``: an experiment file,
+    a CSV) is never replaced (an invalid or older baseline is)."""
     path = Path(path)
     if path.is_dir():
         raise BudgetGymError(f"baseline '{path}': is a directory; expected the path of a JSON file")
+    if path.exists() and not _is_baseline_file(path):
+        raise BudgetGymError(f"baseline '{path}': exists and is not a budgetgym baseline (no \"kind\": "
+                             f"\"budgetgym-baseline\"); expected a new path or a baseline to replace")
     if path.exists() and not allow_config_change:
         try:
             old = load_baseline(path)
@@ -254,6 +259,15 @@ def write_baseline(baseline: Baseline, path: str | Path, *, allow_config_change:
         return atomic_write_text(path, json.dumps(baseline.model_dump(mode="json"), indent=2) + "\n")
     except OSError as err:  # a parent that is a file, no permission, a full disk
         raise BudgetGymError(f"baseline '{path}': cannot be written ({err})") from None
+
+
+def _is_baseline_file(path: Path) -> bool:
+    """Whether ``path`` holds a JSON object whose ``kind`` is a baseline's (valid or not)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("kind") == "budgetgym-baseline"
 
 
 def load_baseline(path: str | Path) -> Baseline:

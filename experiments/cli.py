@@ -289,7 +289,10 @@ def main(argv: list[str] | None = None) -> int:
             return code
         traceback.print_exc()
         return 1
-    return int(rv) if isinstance(rv, int) else 0
+    code = int(rv) if isinstance(rv, int) else 0
+    if code == 130:  # typer turns Ctrl-C into Exit(130), which click returns (standalone_mode=False), not raises
+        print(_INTERRUPTED, file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -66,12 +66,12 @@ def plan_cmd(
 ) -> None:
     """Recommend a plan: spend per channel and step, its uplift over the current plan, what timing
     is worth, marginal returns and the budget frontier; write CSVs, summary.json and report.md."""
-    from budgetgym.planner.outputs import check_out_dir, write_plan
+    from budgetgym.planner.outputs import check_plan_out, write_plan
     from budgetgym.planner.plan import plan
     from budgetgym.planner.report import print_plan
 
     if out is not None:
-        check_out_dir(out)  # before the solve, not after
+        check_plan_out(out)  # before the solve, not after
     result = plan(
         campaign, budget=budget, horizon=horizon, current=current, history=history, start_date=start_date,
         sweep=sweep, target_mroas=target_mroas, target_mcpa=target_mcpa, draws=draws, objective=objective,
@@ -95,7 +95,9 @@ def plan_cmd(
 def simulate_cmd(
     scenario: Annotated[str, typer.Argument(help="built-in scenario or family name, or a YAML path")],
     periods: Annotated[int, typer.Option(help="periods (steps) to simulate")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="output directory (replaced when complete)")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="output directory: new, empty or an earlier dataset (replaced)")
+    ],
     plan: Annotated[
         str,
         typer.Option(help="random | equal | oracle | a plan CSV (per step; per channel: share of B/T, spend, budget)")
@@ -117,10 +119,10 @@ def simulate_cmd(
     """Write an MMM-style dataset (date, KPI, spend, impressions/clicks, controls) simulated from a
     scenario, with the truth: the scenario, each channel's expected contribution and its true
     response curve."""
-    from budgetgym.envs.io import check_out_dir
+    from budgetgym.experiments.dataset_layout import check_dataset_out
     from budgetgym.experiments.simulate import simulate_dataset, write_dataset
 
-    check_out_dir(out)  # before the simulation, not after
+    check_dataset_out(out)  # before the simulation, not after
     ds = simulate_dataset(scenario, periods, plan=plan, seed=seed, draw=draw, lift_tests=lift_tests,
                           lift_design=lift_design, **({} if lift_sigma is None else {"lift_sigma": lift_sigma}))
     written = write_dataset(

@@ -208,10 +208,11 @@ def load_experiment(
         data = _relative_scenarios(data, path.parent)
     config = experiment_from_dict(data, source)
     check_agents(config, source)
-    from budgetgym.experiments.tasks import checked_grid  # builds agents: imports the agents package
+    from budgetgym.experiments.tasks import check_learners, checked_grid  # builds agents: imports the agents package
 
     try:
         checked_grid(config)  # once: run_experiment's plan_experiment takes it
+        check_learners(config)
     except BudgetGymError as err:
         raise BudgetGymError(f"{source}: {err}") from None
     return config

@@ -21,12 +21,12 @@ import yaml
 
 from budgetgym.envs.dates import MONTH_DAYS, is_monthly, whole_days
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.io import staged_output
+from budgetgym.envs.io import check_out_dir, staged_output
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.scenario_parts import ChannelConfig
 
-__all__ = ["EPOCH", "SimulatedDataset", "check_step", "exposure_column", "kpi_column", "period_dates", "spend_column",
-           "write_dataset"]
+__all__ = ["DATASET_FILES", "EPOCH", "SimulatedDataset", "check_dataset_out", "check_step", "exposure_column",
+           "kpi_column", "period_dates", "spend_column", "write_dataset"]
 
 #: The calendar date of day 0 (a Monday, 1 January, as the scenario calendar defines day 0).
 EPOCH = dt.date(2024, 1, 1)
@@ -101,14 +101,42 @@ def kpi_column(sc: Scenario) -> str:
     return kpi
 
 
+#: What :func:`write_dataset` writes in ``out`` (``truth`` a directory of the files beside it).
+DATASET_FILES = {"data.csv": (), "lift_tests.csv": (), "summary.json": (),
+                 "truth": ("contributions.csv", "curves.csv", "lift_tests.csv", "scenario.yaml")}
+
+
+def check_dataset_out(out: str | Path) -> Path:
+    """``out`` as a path, checked before any work: :func:`~budgetgym.envs.io.check_out_dir`, and an
+    existing directory must be empty or hold an earlier dataset only (the files of
+    :data:`DATASET_FILES`), which :func:`write_dataset` replaces; anything else in it (a results
+    directory, a plan, the working directory) is a one-line error, never deleted."""
+    out = check_out_dir(out)
+    if not out.is_dir():
+        return out
+    other = []
+    for p in sorted(out.iterdir()):
+        inner = DATASET_FILES.get(p.name)
+        if inner is None or p.is_dir() != bool(inner):
+            other.append(p.name)
+        elif inner:
+            other += [f"{p.name}/{q.name}" for q in sorted(p.iterdir()) if q.name not in inner or q.is_dir()]
+    if other:
+        shown = ", ".join(f"'{n}'" for n in other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3 else "")
+        raise BudgetGymError(f"output directory '{out}': holds {shown}, not written by budgetgym simulate; "
+                             f"expected a new or empty directory, or one holding an earlier dataset to replace")
+    return out
+
+
 def write_dataset(ds: SimulatedDataset, out: str | Path, meta: dict[str, Any] | None = None) -> Path:
     """Write the dataset's files into ``out`` all at once: built in a temporary directory next to
-    it, then moved into place (an existing ``out`` is replaced only when everything is written;
-    :func:`~budgetgym.envs.io.staged_output`: an ``out`` that is a file, or that cannot be written,
-    is a one-line error and leaves nothing behind)."""
+    it, then moved into place (an existing ``out``'s earlier dataset is replaced only when
+    everything is written; :func:`~budgetgym.envs.io.staged_output`: an ``out`` that is a file, or
+    that cannot be written, is a one-line error and leaves nothing behind). An ``out`` holding
+    anything but an earlier dataset is a one-line error (:func:`check_dataset_out`), and nothing of it is deleted."""
     from budgetgym.experiments.results import environment_info, write_json
 
-    out = Path(out)
+    out = check_dataset_out(out)
     with staged_output(out) as tmp:  # checks ``out`` first
         (tmp / "truth").mkdir()
         ds.data.to_csv(tmp / "data.csv", index=False)
@@ -133,7 +161,14 @@ def write_dataset(ds: SimulatedDataset, out: str | Path, meta: dict[str, Any] | 
                 "environment": environment_info(),
             },
         )
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        if out.exists():  # an earlier dataset (check_dataset_out): its files are replaced, the directory kept
+            for name in DATASET_FILES:
+                if (out / name).is_dir():
+                    shutil.rmtree(out / name)
+                else:
+                    (out / name).unlink(missing_ok=True)
+            for p in sorted(tmp.iterdir()):
+                p.rename(out / p.name)
+        else:
+            tmp.rename(out)
     return out

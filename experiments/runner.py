@@ -121,7 +121,7 @@ def run_experiment(
     cfg = config if isinstance(config, ExperimentConfig) else load_experiment(config)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise BudgetGymError(f"--workers: expected a positive integer, got {workers!r}")
-    out_dir = check_out_dir(Path(out) if out is not None else Path("out") / cfg.name)
+    out_dir = _check_results_out(Path(out) if out is not None else Path("out") / cfg.name)
     runner = make_backend(backend, workers=workers, address=address)
     oracle_tasks, run_tasks = plan_experiment(cfg, out_dir, training_progress=_sb3_bars(progress, workers))
     if isinstance(runner, RayBackend):
@@ -132,6 +132,25 @@ def run_experiment(
     finally:
         if isinstance(runner, RayBackend):
             runner.close()
+
+
+#: Files a run writes at the top of its results directory that another command writes too.
+_RESULT_FILES = ("report.md", "results.csv", "summary.csv", "poi.csv", "grid.json")
+
+
+def _check_results_out(out: Path) -> Path:
+    """``out`` checked before any work (:func:`~budgetgym.envs.io.check_out_dir`); an existing
+    directory that is no results directory (no ``experiment.yaml``, no ``meta.json``) but holds a
+    file the run would replace (a plan's ``report.md``) is a one-line error, and is left as it was."""
+    out = check_out_dir(out)
+    if not out.is_dir() or (out / "experiment.yaml").is_file() or (out / "meta.json").is_file():
+        return out
+    clash = [n for n in _RESULT_FILES if (out / n).exists()]
+    if clash:
+        raise BudgetGymError(f"output directory '{out}': holds {', '.join(repr(n) for n in clash)}, which the run "
+                             f"would replace, and is not a results directory (no experiment.yaml or meta.json); "
+                             f"expected a new directory or an earlier run's")
+    return out
 
 
 def _run_grid(
@@ -158,12 +177,15 @@ def _run_grid(
     note = _other_code(out_dir, env)
     if note is not None and echo is not None:
         echo(note)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "experiment.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     meta_session = {"start": start, "backend": backend, "workers": workers, "address": address, "status": "running",
                     "git": env["git"], "budgetgym": env["packages"].get("budgetgym")}
-    _write_meta(out_dir, cfg, meta_session, env)
-    write_grid(out_dir, {task.path.relative_to(out_dir).as_posix(): task.key for task in run_tasks})
+    try:  # the first writes: a directory that cannot be written is one line, before any run
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out_dir / "experiment.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+        _write_meta(out_dir, cfg, meta_session, env)
+        write_grid(out_dir, {task.path.relative_to(out_dir).as_posix(): task.key for task in run_tasks})
+    except OSError as err:  # no permission, a read-only or full disk
+        raise BudgetGymError(f"output directory '{out_dir}': cannot be written ({err.strerror or err})") from None
 
     outcomes: list[Outcome] = []
     bar = _progress_bar(len(oracle_tasks) + len(run_tasks), progress)

@@ -140,11 +140,13 @@ def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarr
     if not Path(kind).is_file():
         raise BudgetGymError(f"--plan {kind!r}: expected random, equal, oracle or a per-step CSV file")
     plan, _ = read_current(kind, sc, option="--plan", within_budget=False)  # shares: of the step budget B/T
-    if plan.sum() > MAX_AMOUNT:  # played as the scenario's budget
-        raise BudgetGymError(f"--plan file '{kind}': spends {plan.sum():g} over {n} periods, more than a scenario's "
+    with np.errstate(over="ignore"):  # cells near 1e308 sum to inf: the error below, not a RuntimeWarning too
+        total = float(plan.sum())
+    if total > MAX_AMOUNT:  # played as the scenario's budget
+        raise BudgetGymError(f"--plan file '{kind}': spends {total:g} over {n} periods, more than a scenario's "
                              f"budget can be ({MAX_AMOUNT:g})")
-    if plan.sum() < MIN_AMOUNT:
-        raise BudgetGymError(f"--plan file '{kind}': spends {plan.sum():g} over {n} periods; a dataset needs some "
+    if total < MIN_AMOUNT:
+        raise BudgetGymError(f"--plan file '{kind}': spends {total:g} over {n} periods; a dataset needs some "
                              f"spend (at least a scenario's smallest budget, {MIN_AMOUNT:g})")
     return plan
 

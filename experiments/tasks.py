@@ -39,6 +39,7 @@ __all__ = [
     "RunTask",
     "Task",
     "check_grid",
+    "check_learners",
     "checked_grid",
     "check_train_config",
     "import_modules",
@@ -290,6 +291,26 @@ def checked_grid(config: ExperimentConfig, *, keep: bool = True) -> list[Campaig
     return campaigns
 
 
+def check_learners(config: ExperimentConfig) -> None:
+    """Every learner's ``train`` (no ``params``, a trainer that resolves, a valid configuration of
+    budgetgym's PPO trainer): :func:`load_experiment` runs it to name the file, :func:`plan_experiment`
+    for a config built otherwise.
+
+    Raises
+    ------
+    BudgetGymError
+        One line naming the agent and field, e.g. ``agents[1].train: batch_size: ...``.
+    """
+    for i, spec in enumerate(config.agents):
+        if spec.train is not None:
+            if spec.params or spec.scenario_params:
+                raise BudgetGymError(
+                    f"agents[{i}] ({spec.name}): a learner is built by its trainer from 'train', so its "
+                    f"'params' / 'scenario_params' would be ignored; put the settings in 'train'"
+                )
+            check_train_config(i, spec, *resolve_trainer(spec))
+
+
 def plan_experiment(
     config: ExperimentConfig, out: str | Path, *, training_progress: bool = False
 ) -> tuple[list[OracleTask], list[RunTask]]:
@@ -301,14 +322,7 @@ def plan_experiment(
     imports = tuple(config.imports)
     import_modules(imports)
     campaigns = checked_grid(config, keep=False)  # load_experiment's check, used once
-    for i, spec in enumerate(config.agents):
-        if spec.train is not None:
-            if spec.params or spec.scenario_params:
-                raise BudgetGymError(
-                    f"agents[{i}] ({spec.name}): a learner is built by its trainer from 'train', so its "
-                    f"'params' / 'scenario_params' would be ignored; put the settings in 'train'"
-                )
-            check_train_config(i, spec, *resolve_trainer(spec))
+    check_learners(config)
     out = str(Path(out))
     oracle_tasks: list[OracleTask] = []
     for c in campaigns:

@@ -20,7 +20,9 @@
 files in (``report.md`` last), so a failure (a figure that cannot be drawn, a full disk) leaves
 ``DIR`` as it was, or absent, and no temporary directory behind. Files of an earlier plan in
 ``DIR`` that this plan does not write (``frontier.csv`` without a sweep, say) are then removed, so
-the directory always describes one plan; other files in ``DIR`` are never touched. Without
+the directory always describes one plan; other files in ``DIR`` are never touched, and a ``DIR``
+holding files of a plan's names but no ``plan.csv`` (a results directory's ``report.md``) is refused
+(:func:`check_plan_out`). Without
 matplotlib (the ``plot`` extra) or with ``plots=False`` everything but the figures is written and
 ``report.md`` says why there are none.
 """
@@ -36,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import atomic_write_text, check_out_dir, move_staged, staged_output
 from budgetgym.experiments.results import environment_info, utc_now, write_csv, write_json
 from budgetgym.planner.plan_result import PlanResult
@@ -46,6 +49,7 @@ __all__ = [
     "PLOT_FILES",
     "PlanOutputs",
     "check_out_dir",
+    "check_plan_out",
     "plan_table",
     "summary_payload",
     "write_plan",
@@ -74,6 +78,22 @@ class PlanOutputs:
     plots: list[Path]
     report: Path
     figures_note: str | None
+
+
+def check_plan_out(out: str | Path) -> Path:
+    """``out`` as a path, checked before any work: :func:`~budgetgym.envs.io.check_out_dir`, and an
+    existing directory holding files a plan writes (``report.md``, ``summary.json``, ...) must hold an
+    earlier plan (its ``plan.csv``): those of another command's directory (a results directory's
+    ``report.md``, a dataset's ``summary.json``) are a one-line error, not replaced."""
+    out = check_out_dir(out)
+    if not out.is_dir() or (out / "plan.csv").is_file():
+        return out
+    clash = [n for n in (*PLAN_FILES, *(f"{PLOTS}/{p}" for p in PLOT_FILES)) if (out / n).exists()]
+    if clash:
+        shown = ", ".join(f"'{n}'" for n in clash[:3]) + (f" and {len(clash) - 3} more" if len(clash) > 3 else "")
+        raise BudgetGymError(f"output directory '{out}': holds {shown}, which the plan would replace, and no plan.csv "
+                             f"of an earlier plan; expected a new directory or an earlier plan's")
+    return out
 
 
 def plan_table(result: PlanResult) -> pd.DataFrame:
@@ -182,10 +202,11 @@ def write_plan(
     Raises
     ------
     BudgetGymError
-        ``out`` is a file, or cannot be written.
+        ``out`` is a file, cannot be written, or holds another command's files of a plan's names
+        (:func:`check_plan_out`).
     """
-    out = Path(out)
-    with staged_output(out) as stage:  # checks ``out`` first
+    out = check_plan_out(out)
+    with staged_output(out) as stage:
         names, note = _write_stage(result, stage, dict(arguments or {}), plots)
         _move_in(stage, out, names)
     paths = [out / n for n in names]

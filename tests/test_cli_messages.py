@@ -344,3 +344,17 @@ def test_every_command_has_a_one_line_summary_in_the_command_list():
     for name, command in commands.items():
         summary = command.short_help or (command.help or "").split("\n\n", 1)[0]
         assert summary.strip() and "\n" not in summary.strip(), name
+
+
+def test_an_interrupted_run_says_finished_runs_are_kept(tmp_path, capsys, monkeypatch):
+    """Ctrl-C exited 130 in silence: typer turns it into Exit(130), which click returns instead of
+    raising when not standalone, so main's message was never printed."""
+    import budgetgym.experiments.runner as runner
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_experiment", interrupted)
+    code, _, err = run_cli(capsys, "run", str(write(tmp_path, TINY)), "--out", str(tmp_path / "out"), "--no-progress")
+    assert code == 130
+    assert err == "interrupted: finished runs are kept; run the same command again to resume\n"

@@ -227,6 +227,12 @@ BAD_FILES = {
     # a relative or empty module name made importlib raise TypeError / ValueError: a traceback
     "bad_import.yaml": (TINY.replace("imports: [", "imports: ['..', "), ["bad_import.yaml", "imports[0]"]),
     "empty_import.yaml": (TINY.replace("imports: [", "imports: ['', "), ["empty_import.yaml", "imports[0]"]),
+    # a learner's train: was checked after the file was loaded, so its errors did not name the file
+    "bad_train.yaml": (TINY.replace("{agent: cli_jitter, label: jitter}", "{agent: ppo, train: {total_timesteps: 0}}"),
+                       ["bad_train.yaml", "agents[1].train", "total_timesteps"]),
+    "learner_params.yaml": (TINY.replace("{agent: cli_jitter, label: jitter}",
+                                         "{agent: ppo, params: {x: 1}, train: {total_timesteps: 8}}"),
+                            ["learner_params.yaml", "agents[1] (ppo)", "'params'"]),
 }
 
 
@@ -277,6 +283,38 @@ def test_bad_arguments_exit_2(tmp_path, capsys, argv, needle):
     argv = [a.format(exp=exp, tmp=tmp_path) for a in argv]
     code, _, err = run_cli(capsys, *argv, *(["--no-progress"] if argv[0] == "run" else []))
     assert code == 2 and needle in err and err.count("\n") == 1, err
+
+
+def test_a_plan_directory_is_refused_not_overwritten(tmp_path, capsys):
+    """``run --out`` at a plan's directory replaced its ``report.md`` with the experiment's: a
+    directory holding a results file's name but no experiment.yaml or meta.json is now refused."""
+    exp = write(tmp_path, TINY)
+    plan_dir = tmp_path / "plan"
+    assert run_cli(capsys, "plan", "stationary-3", "--no-plots", "--out", str(plan_dir))[0] == 0
+    before = {p.name: p.read_bytes() for p in plan_dir.iterdir()}
+    code, _, err = run_cli(capsys, "run", str(exp), "--out", str(plan_dir), "--no-progress")
+    assert code == 2
+    assert err == (f"error: output directory '{plan_dir}': holds 'report.md', which the run would replace, and is "
+                   f"not a results directory (no experiment.yaml or meta.json); expected a new directory or an "
+                   f"earlier run's\n")
+    assert {p.name: p.read_bytes() for p in plan_dir.iterdir()} == before
+
+
+def test_an_out_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch):
+    """A results directory that cannot be created or written (no permission, a read-only disk) was a
+    PermissionError traceback, exit 1."""
+    import budgetgym.experiments.runner as runner
+
+    def refuse(path: object, text: str) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(runner, "atomic_write_text", refuse)
+    exp = write(tmp_path, TINY)
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "run", str(exp), "--out", str(out), "--no-progress")
+    assert code == 2
+    assert err == f"error: output directory '{out}': cannot be written (Permission denied)\n"
+    assert not (out / "runs").exists()
 
 
 def test_usage_errors_exit_2(capsys):

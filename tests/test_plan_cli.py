@@ -237,6 +237,28 @@ def test_a_rerun_removes_the_files_of_the_earlier_plan_only(tmp_path, capsys):
     assert not [p for p in tmp_path.iterdir() if p.name != "p"]  # no temporary directory left
 
 
+def test_another_commands_directory_is_refused_not_overwritten(tmp_path, capsys):
+    """``--out`` at a results directory replaced its ``report.md`` with the plan's (and a dataset's
+    ``summary.json``): now one line before the solve, and the directory is left as it was."""
+    results = tmp_path / "results"
+    results.mkdir()
+    for name in ("report.md", "meta.json", "results.csv"):
+        (results / name).write_text(name)
+    code, out, err = run_cli(capsys, "plan", "stationary-3", "--no-plots", "--out", str(results))
+    assert code == 2 and out == ""
+    assert err == (f"error: output directory '{results}': holds 'report.md', which the plan would replace, and no "
+                   f"plan.csv of an earlier plan; expected a new directory or an earlier plan's\n")
+    assert sorted(p.name for p in results.iterdir()) == ["meta.json", "report.md", "results.csv"]
+    assert (results / "report.md").read_text() == "report.md"
+    dataset = tmp_path / "ds"
+    assert run_cli(capsys, "simulate", "stationary-3", "--periods", "5", "--out", str(dataset))[0] == 0
+    before = (dataset / "summary.json").read_text()
+    code, _, err = run_cli(capsys, "plan", "stationary-3", "--no-plots", "--out", str(dataset))
+    assert code == 2 and "holds 'summary.json'" in err and err.count("\n") == 1
+    assert (dataset / "summary.json").read_text() == before
+    assert not [p for p in tmp_path.iterdir() if p.name not in ("results", "ds")]  # no temporary directory left
+
+
 def test_without_matplotlib_everything_but_the_figures_is_written(tmp_path, capsys, monkeypatch):
     import budgetgym.planner.outputs as outputs
 

@@ -394,6 +394,24 @@ def test_baseline_refuses_to_replace_a_baseline_of_another_config(grid, tmp_path
     assert isinstance(load_baseline(target), Baseline)
 
 
+@pytest.mark.parametrize("text", ["name: my-study\nseeds: 3\n", "a,b\n1,2\n", '{"kind": "other"}', ""])
+def test_baseline_never_replaces_a_file_that_is_not_a_baseline(grid, tmp_path, capsys, text):
+    """``--out`` at an existing file that is no baseline (an experiment YAML, a CSV: a typo) was
+    silently overwritten, as any unreadable file was; only a baseline (valid or not) is replaced."""
+    base_dir, path = grid
+    target = tmp_path / "study.yaml"
+    target.write_text(text)
+    code, out, err = run_cli(capsys, "baseline", base_dir, "--out", target)
+    assert code == 2 and out == ""
+    assert one_line_error(err) == (f"error: baseline '{target}': exists and is not a budgetgym baseline (no \"kind\": "
+                                   f"\"budgetgym-baseline\"); expected a new path or a baseline to replace")
+    assert target.read_text() == text
+    broken = tmp_path / "broken.json"  # a baseline of an older schema, or hand-damaged: replaced
+    broken.write_text(json.dumps({"kind": "budgetgym-baseline", "schema_version": 0}))
+    assert run_cli(capsys, "baseline", base_dir, "--out", broken)[0] == 0
+    assert load_baseline(broken).config_hash == load_baseline(path).config_hash
+
+
 def test_extra_metrics_named_in_the_baseline_are_compared(grid, tmp_path):
     base_dir, _ = grid
     base = record_baseline(base_dir, metrics=["pct_of_oracle", "expected_reward"])

@@ -3,6 +3,7 @@ computations (evaluate_plan, a hand-written curve), realistic flighting, atomic 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +127,20 @@ def test_a_plan_file_above_any_budget_names_the_file(tmp_path: Path) -> None:
     )
 
 
+def test_a_plan_file_whose_sum_overflows_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Cells near the largest float summed to inf: a numpy RuntimeWarning (two lines) before the error."""
+    steps = tmp_path / "steps.csv"
+    steps.write_text("search,social,video\n1e308,1e308,0\n0,0,0\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the warning, shown once per place by default, fails the test
+        code, _, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "2", "--plan", str(steps),
+                               "--out", str(tmp_path / "ds"))
+    assert code == 2
+    assert err == (f"error: --plan file '{steps}': spends inf over 2 periods, more than a scenario's budget can be "
+                   f"(1e+15)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["steps.csv"]
+
+
 @pytest.mark.parametrize(("spend", "total"), [("0", "0"), ("1e-300", "4e-300")])
 def test_a_plan_file_spending_nothing_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture, spend: str,
                                                      total: str) -> None:
@@ -177,6 +192,54 @@ def test_an_out_that_cannot_be_a_directory_is_one_line_before_any_work(
     err = capsys.readouterr().err
     assert err == "error: " + message.format(out=out, blocker=blocker) + "\n"
     assert blocker.read_text(encoding="utf-8") == "keep" and sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_an_out_holding_other_files_is_refused_and_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--out`` at a directory holding anything but an earlier dataset (a results directory, the
+    working directory as ``.``) was deleted whole (``shutil.rmtree``) to make room for the dataset."""
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    (results / "report.md").write_text("keep", encoding="utf-8")
+    code, _, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "5", "--out", str(results))
+    assert code == 2
+    assert err == (f"error: output directory '{results}': holds 'report.md', 'runs', not written by budgetgym "
+                   f"simulate; expected a new or empty directory, or one holding an earlier dataset to replace\n")
+    assert sorted(p.name for p in results.iterdir()) == ["report.md", "runs"]
+    assert (results / "report.md").read_text(encoding="utf-8") == "keep"
+    truth_extra = tmp_path / "ds"  # an earlier dataset with a file of the user's inside truth/
+    assert run_cli(capsys, "simulate", "stationary-3", "--periods", "5", "--out", str(truth_extra))[0] == 0
+    (truth_extra / "truth" / "notes.txt").write_text("keep", encoding="utf-8")
+    code, _, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "5", "--out", str(truth_extra))
+    assert code == 2 and "holds 'truth/notes.txt'" in err
+    assert (truth_extra / "truth" / "notes.txt").read_text(encoding="utf-8") == "keep"
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    (cwd / "keep.txt").write_text("keep", encoding="utf-8")
+    monkeypatch.chdir(cwd)
+    code, _, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "5", "--out", ".")
+    assert code == 2 and "holds 'keep.txt'" in err and "\n" not in err.strip()
+    assert sorted(p.name for p in cwd.iterdir()) == ["keep.txt"]
+
+
+def test_an_earlier_dataset_is_replaced_in_place(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An earlier dataset is replaced (lift tests it had and this one has not are gone), an empty
+    directory filled; ``--out .`` in an empty directory writes there (it was an 'Invalid argument')."""
+    out = tmp_path / "ds"
+    assert run_cli(capsys, "simulate", "stationary-3", "--periods", "5", "--out", str(out), "--lift-tests", "1")[0] == 0
+    assert run_cli(capsys, "simulate", "stationary-3", "--periods", "7", "--out", str(out))[0] == 0
+    assert sorted(p.name for p in out.iterdir()) == ["data.csv", "summary.json", "truth"]
+    assert sorted(p.name for p in (out / "truth").iterdir()) == ["contributions.csv", "curves.csv", "scenario.yaml"]
+    assert len(pd.read_csv(out / "data.csv")) == 7
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    assert run_cli(capsys, "simulate", "stationary-3", "--periods", "5", "--out", ".")[0] == 0
+    assert sorted(p.name for p in empty.iterdir()) == ["data.csv", "summary.json", "truth"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "empty"]  # no temporary directory left behind
 
 
 def test_a_write_error_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
