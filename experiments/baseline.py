@@ -72,7 +72,7 @@ class MetricRecord(StrictModel):
 
     mean: MetricValue
     n_seeds: int = Field(ge=1)
-    per_seed: dict[int, MetricValue] = Field(min_length=1,
+    per_seed: dict[Annotated[int, Field(ge=0)], MetricValue] = Field(min_length=1,
                                              description="seed -> metric (mean over the run's episodes)")
 
 
@@ -274,6 +274,8 @@ def load_baseline(path: str | Path) -> Baseline:
     """Read and validate a baseline file; every problem is a one-line :class:`BudgetGymError`."""
     path = Path(path)
     source = f"baseline '{path}'"
+    if path.is_dir():
+        raise BudgetGymError(f"{source}: is a directory; expected the JSON file `budgetgym baseline` writes")
     if not path.is_file():
         raise BudgetGymError(f"{source} not found")
     try:

@@ -137,6 +137,8 @@ def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarr
         return solve_oracle(sc).plan
     from budgetgym.planner.inputs import read_current  # the planner's reader of per-step plans
 
+    if Path(kind).is_dir():
+        raise BudgetGymError(f"--plan {kind!r}: is a directory; expected random, equal, oracle or a per-step CSV file")
     if not Path(kind).is_file():
         raise BudgetGymError(f"--plan {kind!r}: expected random, equal, oracle or a per-step CSV file")
     plan, _ = read_current(kind, sc, option="--plan", within_budget=False)  # shares: of the step budget B/T
@@ -206,6 +208,8 @@ def simulate_dataset(
         raise BudgetGymError(f"--periods: expected a positive number of periods, got {periods}")
     family = load_family(scenario)
     label = str(scenario) if isinstance(scenario, (str, Path)) else family.name
+    if draw is not None and draw < 0:
+        raise BudgetGymError(f"--draw {draw}: expected a non-negative draw index")
     if draw is not None and not family.varies:
         raise BudgetGymError(
             f"--draw {draw}: scenario '{label}' does not vary; --draw picks a held-out draw of a scenario family"

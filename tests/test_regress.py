@@ -312,6 +312,13 @@ def _baseline_json(path: Path) -> dict[str, Any]:
         ("huge-value", lambda d: {**d, "entries": [{**d["entries"][0], "metrics": {"pct_of_oracle": {
             **d["entries"][0]["metrics"]["pct_of_oracle"], "per_seed": {"0": 1e308}}}}, *d["entries"][1:]]},
          "per_seed.0: expected a metric value at most 1e+100 in size (got 1e+308)"),
+        # a boolean per-seed value was read as 1.0, a negative seed key accepted (seeds are >= 0)
+        ("bool-value", lambda d: {**d, "entries": [{**d["entries"][0], "metrics": {"pct_of_oracle": {
+            **d["entries"][0]["metrics"]["pct_of_oracle"], "per_seed": {"0": True}}}}, *d["entries"][1:]]},
+         "per_seed.0: expected a number, got a boolean (true)"),
+        ("negative-seed", lambda d: {**d, "entries": [{**d["entries"][0], "metrics": {"pct_of_oracle": {
+            **d["entries"][0]["metrics"]["pct_of_oracle"], "per_seed": {"-1": 90.0}}}}, *d["entries"][1:]]},
+         "per_seed.-1"),
         # the second entry of a (scenario, agent) was silently ignored
         ("entry-twice", lambda d: {**d, "entries": [d["entries"][0], *d["entries"]]}, "is recorded twice"),
     ],
@@ -360,6 +367,7 @@ def test_the_config_hash_does_not_depend_on_where_the_project_is_checked_out(tmp
     ("argv", "needle"),
     [
         (["regress", "{dir}", "--baseline", "{tmp}/nope.json"], "not found"),
+        (["regress", "{dir}", "--baseline", "{tmp}"], "is a directory"),
         (["regress", "{tmp}/no-dir", "--baseline", "{base}"], "results directory"),
         (["regress", "{dir}", "--baseline", "{base}", "--tolerance", "-0.1"], "--tolerance"),
         (["regress", "{dir}", "--baseline", "{base}", "--confidence", "1.5"], "--confidence"),
