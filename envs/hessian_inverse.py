@@ -41,25 +41,36 @@ def stack_inverse(H: np.ndarray) -> np.ndarray:
     ``1e-10 max|lambda|`` and the clipped inverse is the inverse itself (symmetrised against
     rounding). About 3x faster than the eigendecomposition at ``T = 91``; the inverse is taken from the
     Cholesky factor the test computes (``potri``: exactly symmetric, and 2-3x faster again than an LU
-    inverse, which made a third of a daily family's planning time). Any other stack (an
-    S-shaped curve's indefinite block, a near-singular one) takes :func:`clipped_inverse`.
+    inverse, which made a third of a daily family's planning time). Each block is decided on its own:
+    only a block that fails the test (an S-shaped curve's indefinite block, a near-singular one) takes
+    :func:`clipped_inverse`. (Sending the whole stack there when one block failed made the
+    eigendecompositions a sixth of a calibrated daily family's planning time: in 2,528 of its 2,577
+    such stacks four of the five blocks were positive definite.)
     """
     try:
-        factor = np.linalg.cholesky(H)
+        factors: np.ndarray | list[None] = np.linalg.cholesky(H)  # the whole stack at once: the usual case
     except np.linalg.LinAlgError:
-        return clipped_inverse(H)
-    lower = np.empty_like(H)
-    for k in range(len(H)):  # the inverse from the Cholesky factor (LAPACK potri): a third of an LU inverse's work
-        lower[k], info = lapack.dpotri(factor[k], lower=1)  # the lower triangle (the factor's upper one is 0)
-        if info != 0:
+        factors = [None] * len(H)
+    return np.stack([_block_inverse(H[k], factors[k]) for k in range(len(H))]) if len(H) else H.copy()
+
+
+def _block_inverse(H: np.ndarray, factor: np.ndarray | None) -> np.ndarray:
+    """One block of :func:`stack_inverse`: from its lower Cholesky ``factor`` (computed here when
+    ``None``; none: :func:`clipped_inverse`) by LAPACK ``potri`` (a third of an LU inverse's work),
+    or :func:`clipped_inverse` when the block is not well conditioned."""
+    if factor is None:
+        try:
+            factor = np.linalg.cholesky(H)
+        except np.linalg.LinAlgError:
             return clipped_inverse(H)
-    Hinv = lower + np.swapaxes(lower, -1, -2)
-    idx = np.arange(H.shape[-1])
-    Hinv[..., idx, idx] = lower[..., idx, idx]
-    cond = np.abs(H).sum(axis=-2).max(axis=-1) * np.abs(Hinv).sum(axis=-2).max(axis=-1)
-    if not bool(np.all(cond < WELL_CONDITIONED)):
+    lower, info = lapack.dpotri(factor, lower=1)  # the lower triangle (the factor's upper one is 0)
+    if info != 0:
         return clipped_inverse(H)
-    return Hinv
+    Hinv = lower + lower.T
+    idx = np.arange(H.shape[-1])
+    Hinv[idx, idx] = lower[idx, idx]
+    cond = np.abs(H).sum(axis=0).max() * np.abs(Hinv).sum(axis=0).max()
+    return Hinv if cond < WELL_CONDITIONED else clipped_inverse(H)
 
 
 def block_inverse(

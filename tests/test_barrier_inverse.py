@@ -63,7 +63,7 @@ def _stack(seed: int, kind: str) -> np.ndarray:
     M = rng.standard_normal((3, 6, 6))
     if kind == "definite":
         return M @ M.transpose(0, 2, 1) + 0.1 * np.eye(6)
-    if kind == "indefinite":  # one block indefinite: the whole stack takes the clipped route
+    if kind == "indefinite":  # one block indefinite: that block takes the clipped route, the others not
         H = M @ M.transpose(0, 2, 1) + 0.1 * np.eye(6)
         H[1] = M[1] + M[1].T
         return H
@@ -85,5 +85,8 @@ def test_block_inverse_of_a_stack_equals_the_eigenvalue_clipped_inverse():
         np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-10 * scale, err_msg=kind)
         if kind == "definite":  # inverted directly, and symmetric to the bit as the clipped inverse is to rounding
             np.testing.assert_array_equal(got, got.transpose(0, 2, 1))
+        if kind == "indefinite":  # the definite blocks still inverted directly (they took the clipped route too)
+            np.testing.assert_array_equal(got[[0, 2]], got[[0, 2]].transpose(0, 2, 1))
+            assert not np.array_equal(got[1], got[1].T)  # the clipped block: symmetric only to rounding
     lam = np.linalg.eigvalsh(_stack(2, "near-singular"))
     assert lam.min() > 0 and lam.min() < 1e-10 * lam.max()  # the case under test is definite yet clipped
