@@ -24,7 +24,7 @@ The named layout is :class:`~budgetgym.envs.observation.ObservationLayout`
 0. ``share``: share of last step's spend, ``[0, 1]``
 1. ``price_index``: ``tanh(log(p_i / p̄_i))`` of last step's effective unit price ``p_i``, ``p̄_i`` the
    brief's planned price (``cost.planned_price``; default ``cost.price``; a family's nominal for
-   every draw), ``[-1, 1]
+   every draw), ``[-1, 1]``
 2. ``conversions``: conversions that arrived last step / ``conv_scale``, clipped to ``[0, 10]``
 3. ``conversions_ema``: exponential moving average (weight 0.3) of the same, ``[0, 10]``
 
