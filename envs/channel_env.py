@@ -33,7 +33,8 @@ then ``remaining_budget`` (fraction), ``time`` (``t/T``), ``spend_ratio`` (last 
 yearly phase of the next step. ``conv_scale`` is the brief's ``conversion_scale``: the planned
 conversions per channel and step, ``(B/T)/K`` divided by the planning CPA (``target_cpa``; without
 one, the nominal equal split's at steady state) — a public figure of the plan, never the curves
-of the campaign being played.
+of the campaign being played. Before the first step ``share`` is ``1/K`` and the other
+last-step features (price index, conversions, their average, spend ratio) are 0.
 
 ## Rewards
 Per the scenario's ``reward``: conversions, revenue or profit of the step
