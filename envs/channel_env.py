@@ -24,7 +24,7 @@ The named layout is :class:`~budgetgym.envs.observation.ObservationLayout`
 0. ``share``: share of last step's spend, ``[0, 1]``
 1. ``price_index``: ``tanh(log(p_i / p̄_i))`` of last step's effective unit price ``p_i``, ``p̄_i`` the
    brief's planned price (``cost.planned_price``; default ``cost.price``; a family's nominal for
-   every draw), ``[-1, 1]
+   every draw), ``[-1, 1]``
 2. ``conversions``: conversions that arrived last step / ``conv_scale``, clipped to ``[0, 10]``
 3. ``conversions_ema``: exponential moving average (weight 0.3) of the same, ``[0, 10]``
 
@@ -33,7 +33,8 @@ then ``remaining_budget`` (fraction), ``time`` (``t/T``), ``spend_ratio`` (last 
 yearly phase of the next step. ``conv_scale`` is the brief's ``conversion_scale``: the planned
 conversions per channel and step, ``(B/T)/K`` divided by the planning CPA (``target_cpa``; without
 one, the nominal equal split's at steady state) — a public figure of the plan, never the curves
-of the campaign being played.
+of the campaign being played. Before the first step ``share`` is ``1/K`` and the other
+last-step features (price index, conversions, their average, spend ratio) are 0.
 
 ## Rewards
 Per the scenario's ``reward``: conversions, revenue or profit of the step

@@ -206,7 +206,9 @@ def saturate(bank: CurveBank, a: np.ndarray, order: int = 0, out: np.ndarray | N
     may be it); the result is returned either way (a new array for a mixed bank)."""
     family = bank.curve_family
     if order == 0 and family == "hill1":
-        u = np.divide(a, bank.kappa, out=out)  # slope 1 (Michaelis-Menten): skip the power; finite for any finite u
+        # slope 1 (Michaelis-Menten): skip the power, but cap u = a / kappa at hill_u_max (1e100) as
+        # hill() does, so beta * u cannot overflow (f is beta for any a, even inf); the same bits below it
+        u = np.minimum(np.divide(a, bank.kappa, out=out), bank.hill_u_max, out=out)
         den = np.add(1.0, u)
         return np.divide(np.multiply(bank.beta, u, out=out), den, out=out)
     hill_fn, logistic_fn = ((hill, logistic), (hill_d1, logistic_d1), (hill_d2, logistic_d2))[order]

@@ -185,16 +185,24 @@ class ChannelModel:
     def saturation_d2(self, a: np.ndarray) -> np.ndarray:
         return curves.saturate(self, a, 2)
 
+    @property
+    def held_adstock_sum(self) -> np.ndarray:
+        """``sum_{l < min(L, T)} w_{i,l}`` per channel: the kernel's weights over the lags an episode of
+        ``T`` steps holds (an explicit ``window`` may be longer than the horizon; lags past it never
+        reach a step of the episode, as in :func:`~budgetgym.envs.kernels.lag_matrix`)."""
+        return self.adstock[..., : self.scenario.horizon].sum(axis=-1)
+
     def _steady_adstock(self, spend: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
-        """``sum_l w_{i,l} e_i(x)``: the adstock of a spend held constant (exposure curve at ``scale``,
-        default the nominal ``u / p0``)."""
+        """``sum_{l < T} w_{i,l} e_i(x)``: the adstock of a spend held constant (exposure curve at
+        ``scale``, default the nominal ``u / p0``)."""
         s = self.units / self.base_price if scale is None else scale
-        return curves.exposure(spend, s, self.ref_spend, self.elasticity) * self.adstock.sum(axis=1)
+        return curves.exposure(spend, s, self.ref_spend, self.elasticity) * self.held_adstock_sum
 
     def steady_state_response(self, spend: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
         r"""Expected conversions per step when ``spend`` (per channel, last axis) is held constant
-        long enough for the carry-over to build up: :math:`f_i(\sum_l w_{i,l}\, e_i(x))`, the sum over
-        the kernel's lags as the episode holds them (at most the horizon: a weekly decay of 0.9 on a
+        long enough for the carry-over to build up: :math:`f_i(\sum_{l < T} w_{i,l}\, e_i(x))`, the sum over
+        the kernel's lags as the episode holds them (at most the horizon ``T``, whatever the ``window``
+        (:attr:`held_adstock_sum`): a weekly decay of 0.9 on a
         13-step window sums to 7.46, not 1/(1 - 0.9) = 10 — the most one step's spend adds up to inside
         the window, which is what the oracle's grid start and a brief's conversion scale ask), with
         the exposure curve of :func:`~budgetgym.envs.curves.exposure` at ``scale`` (default: the

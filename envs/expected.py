@@ -101,11 +101,11 @@ class ExpectedModel:
     def grid_values(self, x: np.ndarray) -> np.ndarray:
         """``[T, G, K]``: the value of spending ``x[g]`` in channel ``i`` at step ``t`` alone, at the
         steady-state carry-over, ``ceff[t, i] f_i(sum_l w_l e_{t,i}(x)) - c x`` with
-        ``ceff[t, i] = sum_l w_l C[t+l, i] / sum_l w_l`` (a step's spend keeps working through its
+        ``ceff[t, i] = sum_l w_l C[t+l, i] / sum_l w_l`` (``l < T``; a step's spend keeps working through its
         carry-over; valued by the weights of the steps it reaches inside the horizon). The oracle's
         per-step grid start (:func:`budgetgym.envs.oracle.grid_split`)."""
         m = self.model
-        total_w = m.adstock.sum(axis=1)
+        total_w = m.held_adstock_sum  # the lags the episode holds, as in self.lag
         ceff = (self.lag.transpose(0, 2, 1) @ self.weight.T[:, :, None])[:, :, 0].T / total_w
         x = np.asarray(x, dtype=float)[None, :, None]
         return ceff[:, None, :] * m.steady_state_response(x, self.scale[:, None, :]) - self.spend_cost * x

@@ -16,6 +16,10 @@ name                    entries    meaning (range)
 ``phase``               4          ``sin, cos`` of the weekly and the yearly phase of the next step
 ======================  =========  ==========================================================
 
+Before the first step (the observation ``reset`` returns) ``share`` is the equal split ``1/K`` and
+``price_index``, ``conversions``, ``conversions_ema`` and ``spend_ratio`` are 0; after a step that
+spent nothing ``share`` is 0 for every channel.
+
 Agents read fields by name (``layout.time``, ``obs[layout.remaining_budget]``) instead of by
 position, so the layout can grow without breaking them.
 """

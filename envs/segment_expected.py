@@ -111,7 +111,7 @@ class SegmentExpectedModel(ExpectedModel):
         heuristic start only (channels are not separable with segments)."""
         m, seg = self.model, self.seg
         x = np.asarray(x, dtype=float)[None, :, None]
-        e = curves.exposure(x, self.scale[:, None, :], m.ref_spend, m.elasticity) * m.adstock.sum(axis=1)
+        e = curves.exposure(x, self.scale[:, None, :], m.ref_spend, m.elasticity) * m.held_adstock_sum
         eff = (self.response[:, None, :] * e)[..., None] * seg.mix  # [T, G, K, S]
         return (self.segment_weight[:, None, None, :] * seg.saturation(eff)).sum(axis=-1) - self.spend_cost * x
 

@@ -133,3 +133,15 @@ def test_batched_rows_are_single_envs_under_hostile_actions_noise_off(d, data) -
         assert_reordered_close(
             [*expected[:2], {k: expected[4][k] for k in keys}], [*got[:2], {k: got[4][k] for k in keys}]
         )
+
+
+def test_geometric_recursion_by_hand() -> None:
+    """Kernel ``[1, 1/2, 1/4]`` (and the same normalised by 7/4) over ``v = 1, 2, ..., 7``, two blocks
+    of three and the start of a third, by hand: ``a_t = v_t + v_{t-1}/2 + v_{t-2}/4``."""
+    hand = [1.0, 2.5, 4.25, 6.0, 7.75, 9.5, 11.25]  # e.g. a_3 = 4 + 3/2 + 2/4 = 6
+    kernel = np.array([1.0, 0.5, 0.25])
+    for scale in (1.0, 4.0 / 7.0):
+        ring = ChannelRing.of(_ring([kernel * scale]), None, 1, 1)
+        assert ring.geometric[0] is not None  # the recursion, not the direct sum
+        got = [float(ring.step(t, [np.array([[t + 1.0]])])[0, 0]) for t in range(7)]
+        np.testing.assert_allclose(got, np.array(hand) * scale, rtol=1e-15)

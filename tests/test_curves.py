@@ -314,6 +314,37 @@ class TestHillAtExtremes:
         assert np.all(np.diff(f) >= -2e-16 * 5.0)  # up to one rounding: f is 5 from well before the cap
         assert f[-1] == _approx(5.0, rel=2e-16)
 
+    @pytest.mark.parametrize("a", [1e290, np.inf])
+    def test_slope_one_bank_fast_path_is_beta_far_past_saturation(self, a):
+        # saturate() skips the power for an all-slope-1 bank ("hill1"): it must still cap a / kappa
+        # as hill() does, else beta * u overflows (1e12 * 1e299 = inf, and inf / inf = NaN at a = inf)
+        # where f is beta. Reference: the reciprocal form beta / (1 + kappa / a), which cannot overflow.
+        class Bank:
+            is_hill = np.array([True, True])
+            beta = np.array([1e12, 7.0])
+            kappa = np.array([1e-9, 3.0])
+            slope = np.array([1.0, 1.0])
+            hill_u_max = curves.hill_u_max(slope)
+            rate = np.array([1.0, 1.0])
+            curve_family = "hill1"
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no overflow on the way either
+            f = curves.saturate(Bank, np.full(2, a))
+        np.testing.assert_allclose(f, Bank.beta / (1.0 + Bank.kappa / a), rtol=4e-16)
+
+    def test_slope_one_bank_fast_path_equals_the_plain_formula_below_the_cap(self):
+        class Bank:
+            is_hill = np.array([True])
+            beta, kappa, slope = np.array([7.0]), np.array([3.0]), np.array([1.0])
+            hill_u_max = curves.hill_u_max(slope)
+            rate = np.array([1.0])
+            curve_family = "hill1"
+
+        a = 3.0 * np.geomspace(1e-12, 0.99e100, 300)[:, None]
+        u = a / 3.0
+        np.testing.assert_array_equal(curves.saturate(Bank, a), 7.0 * u / (1.0 + u))
+
 
 # =============================================================================== logistic
 class TestLogisticHand:

@@ -733,3 +733,137 @@ def test_outage_stops_delivery_but_keeps_the_episode_finite():
     assert np.all(impressions[:, 1] > 0)
     np.testing.assert_allclose(tr.spend, np.full((5, 2), 100.0), rtol=1e-12)
     assert all(np.all(np.isfinite(o)) for o in tr.obs) and all(math.isfinite(r) for r in tr.rewards)
+
+
+def test_hand_calculated_rich_episode():
+    # Every stage of the model in one noise-free episode, worked out in plain Python (nothing from
+    # budgetgym): agent pacing, a profit reward, the calendar (start_day 3, two days a step) with
+    # yearly cost and weekly demand seasonality, a price shock on b and a demand shock on a, a CPC
+    # and a CPM channel (elasticity 0.3; 1 = inventory cap), Weibull-CDF and normalised geometric
+    # carry-over, logistic and S-shaped Hill curves, a gamma conversion delay.
+    T = 4
+    sc = build_scenario(
+        {
+            "name": "hand-rich", "horizon": T, "start_day": 3.0, "step_days": 2.0,
+            "budget": {"total": 800.0, "pacing": "agent", "max_step_multiple": 2.0},
+            "reward": "profit", "noise": {"conversions": "none"},
+            "seasonality": {"demand": {"weekly_amplitude": 0.2, "weekly_peak": 1.0},
+                            "cost": {"yearly_amplitude": 0.1, "yearly_peak": 10.0}},
+            "shocks": [{"kind": "price", "channels": ["b"], "start": 1, "duration": 1, "multiplier": 2.0},
+                       {"kind": "demand", "channels": ["a"], "start": 2, "duration": 5, "multiplier": 1.5}],
+            "channels": [
+                channel("a", cost={"unit": "click", "price": 0.5, "ref_spend": 50.0, "elasticity": 0.3},
+                        adstock={"type": "weibull_cdf", "shape": 2.0, "scale": 2.0, "window": 3},
+                        saturation={"type": "logistic", "max_response": 40.0, "rate": 0.004},
+                        delay={"type": "gamma", "mean_lag": 1.0, "shape": 2.0, "window": 3},
+                        value={"mean": 5.0}),
+                channel("b", cost={"unit": "impression", "price": 8.0, "ref_spend": 200.0, "elasticity": 1.0},
+                        adstock={"type": "geometric", "decay": 0.4, "window": 2, "normalize": True},
+                        saturation={"type": "hill", "max_response": 30.0, "half_saturation": 8000.0, "slope": 2.0},
+                        value={"mean": 4.0}),
+            ],
+        }
+    )  # fmt: skip
+    actions = [[0.2, -0.1, 0.0], [0.0, 0.3, 0.5], [-0.4, 0.1, -0.5], [0.1, 0.1, 1.0]]
+    env = ChannelBudgetEnv(sc)
+    env.reset(seed=1)
+    steps = [env.step(np.array(a)) for a in actions]
+
+    def season(amp_w, peak_w, amp_y, peak_y, d):
+        return (1 + amp_w * math.cos(2 * math.pi * (d - peak_w) / 7)) * (
+            1 + amp_y * math.cos(2 * math.pi * (d - peak_y) / 365.25)
+        )
+
+    # Weibull CDF, k = 2, lambda = 2: w = [1, e^{-1/4}, e^{-1/4} e^{-1}]
+    w_a = [1.0, math.exp(-0.25), math.exp(-1.25)]
+    w_b = [1.0 / 1.4, 0.4 / 1.4]  # [1, 0.4] / 1.4
+    # gamma delay, shape 2, scale 1/2: F(x) = 1 - e^{-2x} (1 + 2x); q_d ~ F(d + 1/2) - F(d - 1/2)
+    cdf = [1 - math.exp(-2 * x) * (1 + 2 * x) for x in (0.5, 1.5, 2.5)]
+    q = [cdf[0], cdf[1] - cdf[0], cdf[2] - cdf[1]]
+    q = [v / sum(q) for v in q]
+    remaining, e_a, e_b, r_a = 800.0, [], [], []
+    for t, (a, (obs, reward, _, truncated, info)) in enumerate(zip(actions, steps, strict=True)):
+        z = [math.exp(5 * a[0]), math.exp(5 * a[1])]
+        total = (a[2] + 1) / 2 * min(remaining, 400.0)  # cap m B/T = 2 * 200
+        x = [z[0] / sum(z) * total, z[1] / sum(z) * total]
+        day = 3.0 + 2.0 * t
+        m_c, m_r = season(0, 0, 0.1, 10.0, day), season(0.2, 1.0, 0, 0, day)
+        price = [0.5 * m_c * (1 + x[0] / 50) ** 0.3, 8.0 * m_c * (2.0 if t == 1 else 1.0) * (1 + x[1] / 200)]
+        e_a.append(x[0] / price[0])  # clicks
+        e_b.append(1000 * x[1] / price[1])  # impressions
+        ad_a = sum(w_a[lag] * e_a[t - lag] for lag in range(3) if t >= lag)
+        ad_b = sum(w_b[lag] * e_b[t - lag] for lag in range(2) if t >= lag)
+        u = math.exp(-0.004 * ad_a)
+        r_a.append(m_r * (1.5 if t >= 2 else 1.0) * 40 * (1 - u) / (1 + u))
+        mu = [sum(q[d] * r_a[t - d] for d in range(3) if t >= d), m_r * 30 * ad_b**2 / (ad_b**2 + 8000.0**2)]
+        profit = 5 * mu[0] + 4 * mu[1] - x[0] - x[1]
+        remaining -= total
+        np.testing.assert_allclose(info["spend"], x, rtol=1e-12)
+        np.testing.assert_allclose(info["price"], price, rtol=1e-12)
+        np.testing.assert_allclose(info["impressions"], [e_a[t], e_b[t]], rtol=1e-12)
+        np.testing.assert_allclose(info["expected_conversions"], mu, rtol=1e-12)
+        np.testing.assert_allclose(info["conversions"], mu, rtol=1e-12)
+        np.testing.assert_allclose(info["revenue"], [5 * mu[0], 4 * mu[1]], rtol=1e-12)
+        assert info["expected_reward"] == pytest.approx(profit, rel=1e-11)
+        assert reward == pytest.approx(profit, rel=1e-11)
+        assert info["remaining_budget"] == pytest.approx(remaining, rel=1e-12)
+        assert truncated is (t == T - 1)
+        nxt = day + 2.0  # the observation's calendar phase is the next step's
+        phase = [math.sin(2 * math.pi * nxt / 7), math.cos(2 * math.pi * nxt / 7),
+                 math.sin(2 * math.pi * nxt / 365.25), math.cos(2 * math.pi * nxt / 365.25)]  # fmt: skip
+        np.testing.assert_allclose(obs[-4:], phase, atol=1e-6)
+
+
+@pytest.mark.parametrize("target_cpa", [None, 4.0])
+def test_hand_calculated_observation_over_three_steps(target_cpa):
+    # The observation's normalisation, by hand: price index against the planned price (not the
+    # price), conversions over the brief's conversion scale (target_cpa, or the nominal equal split
+    # at steady state, without the campaign's seasonality), the 0.3 moving average, spend / (B/T),
+    # budget and time fractions, and the calendar phase of the next step (start_day 10).
+    sc = build_scenario(
+        {
+            "name": "hand-obs", "horizon": 3, "start_day": 10.0, "target_cpa": target_cpa,
+            "budget": {"total": 300.0, "pacing": "agent", "max_step_multiple": 2.0},
+            "noise": {"conversions": "none"},
+            "seasonality": {"demand": {"weekly_amplitude": 0.5, "weekly_peak": 3.0}},
+            "channels": [
+                channel("a", cost={"unit": "click", "price": 0.5, "ref_spend": 50.0, "elasticity": 0.0,
+                                   "planned_price": 0.4},
+                        adstock={"type": "geometric", "decay": 0.5, "window": 2},
+                        saturation={"type": "hill", "max_response": 40.0, "half_saturation": 100.0, "slope": 1.0}),
+                channel("b", cost={"unit": "impression", "price": 8.0, "ref_spend": 200.0, "elasticity": 0.0},
+                        saturation={"type": "hill", "max_response": 30.0, "half_saturation": 8000.0, "slope": 1.0}),
+            ],
+        }
+    )  # fmt: skip
+    # steady state of the equal split 50 + 50: a = 1.5 * 100 clicks, 6250 impressions
+    planned = (40 * 150 / 250 + 30 * 6250 / 14250) / 2 if target_cpa is None else 50.0 / target_cpa
+    env = ChannelBudgetEnv(sc)
+    obs, _ = env.reset(seed=0)
+    phase = [math.sin(2 * math.pi * 10 / 7), math.cos(2 * math.pi * 10 / 7),
+             math.sin(2 * math.pi * 10 / 365.25), math.cos(2 * math.pi * 10 / 365.25)]  # fmt: skip
+    np.testing.assert_allclose(obs, [0.5, 0.5, 0, 0, 0, 0, 0, 0, 1, 0, 0, *phase], atol=1e-7)
+    actions = [[0.1, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 0.0, 1.0]]  # B/T, nothing, all that is left
+    e_a, ema, remaining = [], [0.0, 0.0], 300.0
+    for t, a in enumerate(actions):
+        obs = env.step(np.array(a))[0]
+        total = (a[2] + 1) / 2 * min(remaining, 200.0)
+        z = [math.exp(5 * a[0]), math.exp(5 * a[1])]  # softmax(5 a)
+        x = [z[0] / sum(z) * total, z[1] / sum(z) * total]
+        remaining -= total
+        m_r = 1 + 0.5 * math.cos(2 * math.pi * (10 + t - 3) / 7)
+        e_a.append(x[0] / 0.5)
+        ad_a = e_a[t] + (0.5 * e_a[t - 1] if t else 0.0)
+        e_b = 1000 * x[1] / 8.0
+        conv = [m_r * 40 * ad_a / (ad_a + 100), m_r * 30 * e_b / (e_b + 8000)]
+        ema = [0.3 * c + 0.7 * m for c, m in zip(conv, ema, strict=True)]
+        share = [x[0] / total, x[1] / total] if total > 0 else [0.0, 0.0]
+        day = 10 + t + 1
+        expected = [
+            *share, math.tanh(math.log(0.5 / 0.4)), 0.0,
+            *(min(c / planned, 10) for c in conv), *(min(m / planned, 10) for m in ema),
+            remaining / 300, (t + 1) / 3, total / 100,
+            math.sin(2 * math.pi * day / 7), math.cos(2 * math.pi * day / 7),
+            math.sin(2 * math.pi * day / 365.25), math.cos(2 * math.pi * day / 365.25),
+        ]  # fmt: skip
+        np.testing.assert_allclose(obs, expected, rtol=2e-6, atol=1e-7)

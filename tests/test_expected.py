@@ -14,6 +14,7 @@ Helpers live in this file on purpose (``tests/conftest.py`` belongs to another s
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from budgetgym.envs import (
     scenario_path,
 )
 from budgetgym.envs.allocation import spend_to_pacing_action
+from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.expected import ExpectedModel
 
 # ---------------------------------------------------------------------------- helpers
@@ -442,6 +444,47 @@ def test_steady_state_response_hand_value():
     np.testing.assert_allclose(
         m.steady_state_response(np.array([100.0]), np.array([0.5])), [30 / 7], rtol=1e-14
     )
+
+
+@pytest.mark.parametrize(
+    "adstock",
+    [
+        {"type": "geometric", "decay": 0.5, "window": 10},
+        # Weibull CDF, k = 1, lambda = 1 / ln 2: 1 - F(j) = 2^-j, so w_l = 2^-(1 + ... + l) = 1, 1/2, 1/8, ...
+        {"type": "weibull_cdf", "shape": 1.0, "scale": 1.0 / math.log(2.0), "window": 10},
+    ],
+)
+def test_steady_state_sums_only_the_lags_the_episode_holds(adstock):
+    # An explicit window (10) longer than the horizon (3): one step's spend adds up, inside the
+    # episode, to w_0 + w_1 + w_2 of its exposure, never to the lags past the horizon (the
+    # docstring's "at most the horizon"). e = 100 clicks; Hill beta 10, kappa 100, slope 1.
+    held = 1.75 if adstock["type"] == "geometric" else 1.0 + 0.5 + 0.125
+    sc = scenario_from_dict(
+        {
+            "name": "steady-long-window",
+            "horizon": 3,
+            "budget": {"total": 300.0},
+            "channels": [
+                hill_channel(
+                    "a",
+                    cost={"unit": "click", "price": 1.0, "ref_spend": 1.0, "elasticity": 0.0},
+                    adstock=adstock,
+                    saturation={"type": "hill", "max_response": 10.0, "half_saturation": 100.0, "slope": 1.0},
+                )
+            ],
+        }
+    )
+    a = held * 100.0
+    f = 10.0 * a / (a + 100.0)
+    m = ChannelModel.from_scenario(sc)
+    np.testing.assert_allclose(m.steady_state_response(np.array([100.0])), [f], rtol=1e-14)
+    # the brief's conversion scale (the observation's normaliser) is this steady state at B/T = 100
+    assert CampaignBrief.from_scenario(sc).conversion_scale == pytest.approx(f, rel=1e-14)
+    # and it is what the episode reaches: the last of three steps at B/T has the full held carry-over
+    env = ChannelBudgetEnv(sc.override({"noise.conversions": "none"}))
+    env.reset(seed=0)
+    infos = [env.step(np.zeros(1))[4] for _ in range(3)]
+    assert infos[-1]["expected_conversions"][0] == pytest.approx(f, rel=1e-14)
 
 
 def _geometric_members(reward: str = "conversions") -> list[ExpectedModel]:
