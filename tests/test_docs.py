@@ -138,3 +138,20 @@ def test_contributing_names_what_the_lint_and_type_checks_cover():
     tomllib = pytest.importorskip("tomllib")
     length = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["line-length"]
     assert f"lines of at most {length} characters" in contributing
+
+
+def test_every_pip_extra_the_docs_name_exists():
+    """``pip install -e ".[a,b]"``, ``budgetgym[a]``, "extra `a`" and "the `a` extra" in any document
+    name extras of pyproject.toml."""
+    tomllib = pytest.importorskip("tomllib")
+    extras = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    named = set()
+    for doc in ["README.md", "configs/experiments/README.md", *OTHER_DOCS]:
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        groups = re.findall(r"(?:\.|budgetgym)\[([\w,-]+)\]", text)
+        groups += re.findall(r"\bextra `([\w-]+)`|`([\w-]+)` extra\b", text)
+        for group in groups:
+            for part in group if isinstance(group, tuple) else (group,):
+                named |= {e for e in part.split(",") if e}
+    assert {"rl", "dev", "segments", "mmm", "ray"} <= named, named
+    assert named <= extras, named - extras
