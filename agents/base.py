@@ -151,6 +151,11 @@ def _brief_and_scenario(source: AgentSource) -> tuple[CampaignBrief, Scenario | 
     if isinstance(source, ScenarioFamily):
         # one brief for every draw; true parameters only for a family of one (a plain scenario)
         return source.brief, None if source.varies else source.nominal()
+    if not isinstance(source, (gym.Env, ChannelBudgetEnv)):
+        raise BudgetGymError(
+            "agent source: expected a CampaignBrief, a budgetgym environment, a Scenario or a ScenarioFamily, got "
+            f"{type(source).__name__} (a name or YAML path: load it with load_scenario or load_family first)"
+        )
     env = unwrap_env(source)
     # an environment of a varying family plays another draw each episode: no one set of true parameters
     return env.brief, None if env.family.varies else env.scenario

@@ -390,3 +390,13 @@ def test_evaluate_refuses_seeds_and_episodes_that_are_not_integers(kw, needle) -
         evaluate(agent, "stationary-3", **kw)
     seeds = [np.int64(2), 3]  # numpy integers are integers
     assert [r.seed for r in evaluate(agent, "stationary-3", seeds=seeds)] == [2, 3]
+
+
+def test_make_agent_from_something_else_names_what_it_takes() -> None:
+    """README: make_agent(name, env_or_scenario_or_brief). Given a scenario *name* it said 'env:
+    expected a budgetgym ChannelBudgetEnv, got str', as if only an environment were accepted; the
+    one-line error names every accepted source and how to load a name."""
+    for bad in ("stationary-3", 3.0):
+        with pytest.raises(BudgetGymError, match=r"expected a CampaignBrief, a budgetgym environment, a Scenario "
+                                                 r"or a ScenarioFamily, got (str|float).*load_scenario"):
+            make_agent("equal", bad)  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
 """The experiment-file reference (configs/experiments/README.md) cannot drift from the models:
 every field is documented, the documented defaults are the models' defaults, and the complete
-example validates."""
+example validates. The other documents (CONTRIBUTING.md, configs/README.md, benchmarks/README.md,
+examples/github-actions.yml) name only commands, options and benchmark options that exist."""
 
 from __future__ import annotations
 
@@ -68,3 +69,89 @@ def test_readme_describes_the_results_directory_and_the_options():
     for needle in ["`poi.csv`", "`oracle/<scenario>/`", "--no-progress", "configs/experiments/README.md",
                    "pip install torch --index-url https://download.pytorch.org/whl/cpu"]:
         assert needle in readme, needle
+
+
+# --- the other documents: CONTRIBUTING.md, configs/README.md, benchmarks/README.md and the CI example ---
+
+OTHER_DOCS = ["CONTRIBUTING.md", "configs/README.md", "benchmarks/README.md", "examples/github-actions.yml"]
+
+
+def _command_lines(text: str, yaml_file: bool) -> list[str]:
+    """Lines of fenced blocks (backslash continuations joined) and inline code spans; of a YAML file,
+    its ``run:`` lines and indented comment lines that start with ``budgetgym``."""
+    lines = [line for block in re.findall(r"```\w*\n(.*?)```", text, flags=re.S)
+             for line in block.replace("\\\n", " ").splitlines()]
+    lines += re.findall(r"`([^`\n]+)`", text)
+    if yaml_file:
+        lines += [line for line in text.splitlines() if re.match(r"\s*(?:run:\s*|#\s{2,})budgetgym\s", line)]
+    return lines
+
+
+def _budgetgym_commands(doc: str) -> list[tuple[str, list[str]]]:
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    out = []
+    for line in _command_lines(text, doc.endswith(".yml")):
+        for m in re.finditer(r"(?<![\w/.-])budgetgym\s+([a-z]+)\b([^#`|;&]*)", line):
+            out.append((m.group(1), re.findall(r"(?<![\w-])--[a-z][a-z-]*", m.group(2))))
+    return out
+
+
+@pytest.mark.parametrize("doc", OTHER_DOCS)
+def test_every_budgetgym_command_and_option_in_the_other_docs_exists(doc, capsys):
+    from budgetgym.experiments.cli import main
+
+    commands = _budgetgym_commands(doc)
+    assert commands, doc
+    helps: dict[str, str] = {}
+    for command, options in commands:
+        if command not in helps:
+            code = main([command, "--help"])
+            helps[command] = capsys.readouterr().out
+            assert code == 0, f"{doc} names `budgetgym {command}`, which is not a command"
+        for option in options:
+            assert re.search(rf"{re.escape(option)}(?![\w-])", helps[command]), \
+                f"{doc}: `budgetgym {command} {option}` is not an option"
+
+
+def test_benchmark_command_lines_name_existing_scripts_and_options():
+    """Every ``python benchmarks/bench_x.py --opt ...`` line of benchmarks/README.md (and every
+    ``bench_x.py --opt`` in its prose) names a script that exists and options that script defines."""
+    text = (ROOT / "benchmarks" / "README.md").read_text(encoding="utf-8")
+    uses = re.findall(r"(bench_\w+\.py)((?:[ \t]+(?:--[a-z][\w-]*|[^\s#`-][^\s#`]*))*)", text)
+    checked = 0
+    for script, args in uses:
+        path = ROOT / "benchmarks" / script
+        assert path.is_file(), f"benchmarks/README.md names {script}, which does not exist"
+        source = path.read_text(encoding="utf-8")
+        for option in re.findall(r"(?<![\w-])--[a-z][\w-]*", args):
+            assert f'"{option}"' in source, f"benchmarks/README.md: `{script} {option}` is not an option"
+            checked += 1
+    assert checked >= 30, checked
+
+
+def test_contributing_names_what_the_lint_and_type_checks_cover():
+    contributing = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    typecheck = (ROOT / "tools" / "typecheck").read_text(encoding="utf-8")
+    checked = set(re.findall(r"-p budgetgym\.(\w+)", typecheck))
+    row = next(line for line in contributing.splitlines() if line.startswith("| types |"))
+    assert set(re.findall(r"`(\w+)/`", row)) == checked, (row, checked)
+    tomllib = pytest.importorskip("tomllib")
+    length = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["line-length"]
+    assert f"lines of at most {length} characters" in contributing
+
+
+def test_every_pip_extra_the_docs_name_exists():
+    """``pip install -e ".[a,b]"``, ``budgetgym[a]``, "extra `a`" and "the `a` extra" in any document
+    name extras of pyproject.toml."""
+    tomllib = pytest.importorskip("tomllib")
+    extras = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    named = set()
+    for doc in ["README.md", "configs/experiments/README.md", *OTHER_DOCS]:
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        groups = re.findall(r"(?:\.|budgetgym)\[([\w,-]+)\]", text)
+        groups += re.findall(r"\bextra `([\w-]+)`|`([\w-]+)` extra\b", text)
+        for group in groups:
+            for part in group if isinstance(group, tuple) else (group,):
+                named |= {e for e in part.split(",") if e}
+    assert {"rl", "dev", "segments", "mmm", "ray"} <= named, named
+    assert named <= extras, named - extras
