@@ -46,7 +46,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import gymnasium as gym
 import numpy as np
 
 from budgetgym.agents.base import (
@@ -66,6 +65,15 @@ from budgetgym.agents.ppo_config import (
     sb3_contrib_module,
     torch_threads,
 )
+from budgetgym.agents.ppo_files import (
+    META_FILE,
+    MODEL_FILE,
+    VECNORM_FILE,
+    check_spaces,
+    frozen_vec_normalize,
+    resolve_dir,
+    spaces_venv,
+)
 from budgetgym.agents.ppo_forward import policy_mean
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
@@ -84,70 +92,7 @@ __all__ = [
     "train_ppo",
 ]
 
-MODEL_FILE = "model.zip"
-VECNORM_FILE = "vecnormalize.pkl"
-META_FILE = "agent.json"
-CONFIG_FILE = "config.yaml"
-#: The EvalCallback's env is seeded with ``seed + EVAL_SEED_OFFSET`` (disjoint from training).
-EVAL_SEED_OFFSET = 1_000_000
-
-
 # ------------------------------------------------------------------------------- agent
-def _resolve_dir(path: Path) -> Path:
-    """The agent directory for a directory, ``model.zip`` or ``agent.json`` path."""
-    if path.is_file() and path.name in (MODEL_FILE, META_FILE, VECNORM_FILE):
-        return path.parent
-    return path
-
-
-def frozen_vec_normalize(
-    venv: Any, *, norm_obs: bool, clip_obs: float, gamma: float, epsilon: float = 1e-8
-) -> Any:
-    """``VecNormalize`` in evaluation mode: statistics are never updated, rewards stay raw."""
-    from stable_baselines3.common.vec_env import VecNormalize
-
-    return VecNormalize(
-        venv,
-        training=False,
-        norm_obs=norm_obs,
-        norm_reward=False,
-        clip_obs=clip_obs,
-        gamma=gamma,
-        epsilon=epsilon,
-    )
-
-
-class _SpacesOnly(gym.Env[np.ndarray, np.ndarray]):
-    """An environment that only has the brief's spaces: what ``VecNormalize`` and a fresh
-    SB3 model need to be built for inference. It cannot be played."""
-
-    def __init__(self, brief: CampaignBrief):
-        self.observation_space = brief.observation_space()
-        self.action_space = brief.action_space()
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
-        raise RuntimeError("a PPO agent's inference env has spaces only; train with train_ppo")
-
-    def step(self, action: np.ndarray) -> Any:
-        raise RuntimeError("a PPO agent's inference env has spaces only; train with train_ppo")
-
-
-def _spaces_venv(brief: CampaignBrief) -> Any:
-    from stable_baselines3.common.vec_env import DummyVecEnv
-
-    return DummyVecEnv([lambda: _SpacesOnly(brief)])
-
-
-def _check_spaces(model: Any, brief: CampaignBrief, where: str) -> None:
-    obs, act = tuple(model.observation_space.shape), tuple(model.action_space.shape)
-    want_obs, want_act = brief.observation_space().shape, brief.action_space().shape
-    if obs != want_obs or act != want_act:
-        raise BudgetGymError(
-            f"{where}: trained for observations {obs} and actions {act}, but campaign "
-            f"'{brief.name}' has {want_obs} and {want_act}"
-        )
-
-
 @register_agent("ppo")
 class PPOAgent(BaseAgent[PPOParams]):
     """A trained (or fresh) SB3 PPO policy plus its observation-normalisation statistics.
@@ -171,7 +116,7 @@ class PPOAgent(BaseAgent[PPOParams]):
         self.seed = params.seed
         self.trained_on = brief.name
         if params.path is not None:
-            self._load_dir(_resolve_dir(Path(params.path)))
+            self._load_dir(resolve_dir(Path(params.path)))
         else:
             self.config = load_ppo_config(params.config, recurrent=self.recurrent)
             self._build_fresh()
@@ -185,7 +130,7 @@ class PPOAgent(BaseAgent[PPOParams]):
         with torch_threads(cfg.torch_threads):
             set_random_seed(self.seed)
             venv = frozen_vec_normalize(
-                _spaces_venv(self.brief),
+                spaces_venv(self.brief),
                 norm_obs=cfg.normalize_obs,
                 clip_obs=cfg.clip_obs,
                 gamma=cfg.gamma,
@@ -238,9 +183,9 @@ class PPOAgent(BaseAgent[PPOParams]):
             raise BudgetGymError(
                 f"{what}: cannot load {MODEL_FILE} ({type(err).__name__}: {err})"
             ) from None
-        _check_spaces(model, self.brief, what)
+        check_spaces(model, self.brief, what)
         try:
-            vn = VecNormalize.load(str(vn_file), _spaces_venv(self.brief))
+            vn = VecNormalize.load(str(vn_file), spaces_venv(self.brief))
         except Exception as err:  # noqa: BLE001
             raise BudgetGymError(
                 f"{what}: cannot load {VECNORM_FILE} ({type(err).__name__}: {err})"
@@ -266,14 +211,14 @@ class PPOAgent(BaseAgent[PPOParams]):
         import copy
 
         brief = brief_of(source)
-        _check_spaces(model, brief, f"{cls.registry_name} model")
+        check_spaces(model, brief, f"{cls.registry_name} model")
         agent = cls.__new__(cls)
         BaseAgent.__init__(agent, brief, PPOParams(seed=seed))
         agent.config, agent.seed, agent.model = config, seed, model
         agent.trained_on = brief.name
         agent.train_steps = int(model.num_timesteps if train_steps is None else train_steps)
         vn = frozen_vec_normalize(
-            _spaces_venv(brief),
+            spaces_venv(brief),
             norm_obs=vec_normalize.norm_obs,
             clip_obs=vec_normalize.clip_obs,
             gamma=vec_normalize.gamma,

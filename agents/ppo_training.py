@@ -20,14 +20,7 @@ import numpy as np
 import yaml
 
 from budgetgym.agents.base import make_agent
-from budgetgym.agents.ppo import (
-    CONFIG_FILE,
-    EVAL_SEED_OFFSET,
-    META_FILE,
-    PPOAgent,
-    RecurrentPPOAgent,
-    frozen_vec_normalize,
-)
+from budgetgym.agents.ppo import PPOAgent, RecurrentPPOAgent
 from budgetgym.agents.ppo_config import (
     MAX_SEED,
     PPOConfig,
@@ -37,6 +30,7 @@ from budgetgym.agents.ppo_config import (
     sb3_module,
     torch_threads,
 )
+from budgetgym.agents.ppo_files import CONFIG_FILE, EVAL_SEED_OFFSET, META_FILE, frozen_vec_normalize
 from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily, load_family
