@@ -45,6 +45,7 @@ from pydantic import ValidationError
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.errors import BudgetGymError, StrictModel, unknown, validation_error
+from budgetgym.envs.family import load_family
 from budgetgym.envs.io import atomic_write_text, json_default
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.scenario_family import ScenarioFamily
@@ -139,13 +140,16 @@ def unwrap_env(env: gym.Env | ChannelBudgetEnv) -> ChannelBudgetEnv:
     return base
 
 
-#: What an agent can be built for: its brief, or (convenience) an environment, a scenario or a family.
-AgentSource = CampaignBrief | ChannelBudgetEnv | gym.Env | Scenario | ScenarioFamily
+#: What an agent can be built for: its brief, or (convenience) an environment, a scenario or a family, or
+#: a built-in name or YAML path of either (as :func:`~budgetgym.agents.evaluation.evaluate` takes).
+AgentSource = CampaignBrief | ChannelBudgetEnv | gym.Env | Scenario | ScenarioFamily | str | Path
 
 
 def _brief_and_scenario(source: AgentSource) -> tuple[CampaignBrief, Scenario | None]:
     if isinstance(source, CampaignBrief):
         return source, None
+    if isinstance(source, (str, Path)):  # a name or path: a family (a plain scenario is a family of one)
+        source = load_family(source)
     if isinstance(source, Scenario):
         return CampaignBrief.from_scenario(source), source
     if isinstance(source, ScenarioFamily):
@@ -153,8 +157,8 @@ def _brief_and_scenario(source: AgentSource) -> tuple[CampaignBrief, Scenario | 
         return source.brief, None if source.varies else source.nominal()
     if not isinstance(source, (gym.Env, ChannelBudgetEnv)):
         raise BudgetGymError(
-            "agent source: expected a CampaignBrief, a budgetgym environment, a Scenario or a ScenarioFamily, got "
-            f"{type(source).__name__} (a name or YAML path: load it with load_scenario or load_family first)"
+            "agent source: expected a CampaignBrief, a budgetgym environment, a Scenario, a ScenarioFamily, or a "
+            f"scenario or family name or YAML path, got {type(source).__name__}"
         )
     env = unwrap_env(source)
     # an environment of a varying family plays another draw each episode: no one set of true parameters
@@ -162,7 +166,7 @@ def _brief_and_scenario(source: AgentSource) -> tuple[CampaignBrief, Scenario | 
 
 
 def brief_of(source: AgentSource) -> CampaignBrief:
-    """The campaign brief of a brief, an environment, a scenario or a scenario family."""
+    """The campaign brief of a brief, an environment, a scenario or a scenario family (or its name or path)."""
     return _brief_and_scenario(source)[0]
 
 
@@ -174,7 +178,8 @@ def make_agent(name: str, source: AgentSource, **params: Any) -> BaseAgent:
     name : registry name (:func:`list_agents`).
     source : the campaign's :class:`~budgetgym.envs.brief.CampaignBrief`, or an environment, a
         scenario or a :class:`~budgetgym.envs.family.ScenarioFamily` (its brief, the same for every
-        draw), from which only the brief is passed on — except to an agent that
+        draw), or a built-in name or YAML path of a scenario or family, from which only the brief is
+        passed on — except to an agent that
         ``sees_true_parameters`` (the oracle), which also gets the scenario (a family's only when it
         is a family of one: a family that varies has no one set of true parameters).
     params : the agent's parameters (its ``Params`` model).
@@ -194,7 +199,7 @@ def make_agent(name: str, source: AgentSource, **params: Any) -> BaseAgent:
     if cls.sees_true_parameters:
         if scenario is None:
             given = ("a brief" if isinstance(source, CampaignBrief) else "a family that varies"
-                     if isinstance(source, ScenarioFamily) else "the environment of a family that varies")
+                     if isinstance(source, (ScenarioFamily, str, Path)) else "the environment of a family that varies")
             raise BudgetGymError(
                 f"agent '{name}' plays with the true parameters: build it from an environment or a "
                 f"scenario, not from {given}"

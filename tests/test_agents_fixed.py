@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import Recorder, assert_feasible, assert_same_actions, base_scenario_dict
 
 import budgetgym.agents.fixed  # noqa: F401  (registers the agents)
-from budgetgym.agents.base import list_agents, load_agent, make_agent
+from budgetgym.agents.base import brief_of, list_agents, load_agent, make_agent
 from budgetgym.agents.evaluation import evaluate
 from budgetgym.envs import (
     BudgetGymError,
@@ -392,11 +393,22 @@ def test_evaluate_refuses_seeds_and_episodes_that_are_not_integers(kw, needle) -
     assert [r.seed for r in evaluate(agent, "stationary-3", seeds=seeds)] == [2, 3]
 
 
-def test_make_agent_from_something_else_names_what_it_takes() -> None:
+def test_make_agent_takes_a_name_or_path_as_evaluate_does() -> None:
     """README: make_agent(name, env_or_scenario_or_brief). Given a scenario *name* it said 'env:
-    expected a budgetgym ChannelBudgetEnv, got str', as if only an environment were accepted; the
-    one-line error names every accepted source and how to load a name."""
-    for bad in ("stationary-3", 3.0):
-        with pytest.raises(BudgetGymError, match=r"expected a CampaignBrief, a budgetgym environment, a Scenario "
-                                                 r"or a ScenarioFamily, got (str|float).*load_scenario"):
-            make_agent("equal", bad)  # type: ignore[arg-type]
+    expected a budgetgym ChannelBudgetEnv, got str', while evaluate takes names. A name or YAML path
+    builds the agent for that scenario or family (the oracle: a family of one's true parameters, a
+    varying family's name the family's one-line error); anything else names every accepted source."""
+    from budgetgym.envs.family import load_family
+
+    assert make_agent("equal", "stationary-3").brief == brief_of(load_scenario("stationary-3"))
+    path = Path(__file__).parents[1] / "configs" / "scenarios" / "stationary-3.yaml"
+    oracle = make_agent("oracle", path)
+    assert oracle.oracle_scenario == load_scenario(path)  # type: ignore[attr-defined]
+    assert make_agent("model_thompson", "wide-agent-family").brief == load_family("wide-agent-family").brief
+    with pytest.raises(BudgetGymError, match="not from a family that varies"):
+        make_agent("oracle", "wide-agent-family")
+    with pytest.raises(BudgetGymError, match="unknown scenario 'stationary-33'"):
+        make_agent("equal", "stationary-33")
+    with pytest.raises(BudgetGymError, match=r"expected a CampaignBrief, a budgetgym environment, a Scenario, a "
+                                             r"ScenarioFamily, or a scenario or family name or YAML path, got float"):
+        make_agent("equal", 3.0)  # type: ignore[arg-type]
