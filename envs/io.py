@@ -10,7 +10,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -29,10 +29,12 @@ __all__ = [
     "cell_text",
     "check_out_dir",
     "figure",
+    "foreign_files",
     "files_unchanged",
     "json_default",
     "move_staged",
     "names_a_file",
+    "name_list",
     "numeric_column",
     "read_csv_table",
     "read_yaml",
@@ -92,6 +94,21 @@ def check_out_dir(out: str | Path) -> Path:
     if blocker is not None and not blocker.is_dir():
         raise BudgetGymError(f"output directory '{out}': '{blocker}' is a file, not a directory")
     return out
+
+
+def foreign_files(out: Path, names: Iterable[str], markers: Iterable[str]) -> list[str]:
+    """Which of ``names`` (files a command writes) an existing directory ``out`` holds while it holds
+    none of ``markers`` (files only that command writes): another command's files the command would
+    replace. ``[]`` when ``out`` is no directory or holds a marker (an earlier output of the command)."""
+    if not out.is_dir() or any((out / m).is_file() for m in markers):
+        return []
+    return [n for n in names if (out / n).exists()]
+
+
+def name_list(names: Sequence[str], most: int = 3) -> str:
+    """``'a', 'b', 'c' and 2 more``: the first ``most`` of ``names`` for a one-line message."""
+    shown = ", ".join(f"'{n}'" for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 @contextmanager

@@ -21,7 +21,7 @@ import yaml
 
 from budgetgym.envs.dates import MONTH_DAYS, is_monthly, whole_days
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.io import check_out_dir, staged_output
+from budgetgym.envs.io import check_out_dir, name_list, staged_output
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.scenario_parts import ChannelConfig
 
@@ -122,8 +122,7 @@ def check_dataset_out(out: str | Path) -> Path:
         elif inner:
             other += [f"{p.name}/{q.name}" for q in sorted(p.iterdir()) if q.name not in inner or q.is_dir()]
     if other:
-        shown = ", ".join(f"'{n}'" for n in other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3 else "")
-        raise BudgetGymError(f"output directory '{out}': holds {shown}, not written by budgetgym simulate; "
+        raise BudgetGymError(f"output directory '{out}': holds {name_list(other)}, not written by budgetgym simulate; "
                              f"expected a new or empty directory, or one holding an earlier dataset to replace")
     return out
 

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.io import atomic_write_text, check_out_dir
+from budgetgym.envs.io import atomic_write_text, check_out_dir, foreign_files
 from budgetgym.experiments.backends import Backend
 from budgetgym.experiments.config import ExperimentConfig, config_hash, load_experiment
 from budgetgym.experiments.execution import execute, run_oracle_task, run_task, single_threaded, stored_oracle
@@ -143,9 +143,7 @@ def _check_results_out(out: Path) -> Path:
     directory that is no results directory (no ``experiment.yaml``, no ``meta.json``) but holds a
     file the run would replace (a plan's ``report.md``) is a one-line error, and is left as it was."""
     out = check_out_dir(out)
-    if not out.is_dir() or (out / "experiment.yaml").is_file() or (out / "meta.json").is_file():
-        return out
-    clash = [n for n in _RESULT_FILES if (out / n).exists()]
+    clash = foreign_files(out, _RESULT_FILES, ["experiment.yaml", "meta.json"])
     if clash:
         raise BudgetGymError(f"output directory '{out}': holds {', '.join(repr(n) for n in clash)}, which the run "
                              f"would replace, and is not a results directory (no experiment.yaml or meta.json); "

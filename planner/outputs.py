@@ -39,7 +39,14 @@ import numpy as np
 import pandas as pd
 
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.io import atomic_write_text, check_out_dir, move_staged, staged_output
+from budgetgym.envs.io import (
+    atomic_write_text,
+    check_out_dir,
+    foreign_files,
+    move_staged,
+    name_list,
+    staged_output,
+)
 from budgetgym.experiments.results import environment_info, utc_now, write_csv, write_json
 from budgetgym.planner.plan_result import PlanResult
 from budgetgym.planner.report import plan_markdown
@@ -86,13 +93,10 @@ def check_plan_out(out: str | Path) -> Path:
     earlier plan (its ``plan.csv``): those of another command's directory (a results directory's
     ``report.md``, a dataset's ``summary.json``) are a one-line error, not replaced."""
     out = check_out_dir(out)
-    if not out.is_dir() or (out / "plan.csv").is_file():
-        return out
-    clash = [n for n in (*PLAN_FILES, *(f"{PLOTS}/{p}" for p in PLOT_FILES)) if (out / n).exists()]
+    clash = foreign_files(out, (*PLAN_FILES, *(f"{PLOTS}/{p}" for p in PLOT_FILES)), ["plan.csv"])
     if clash:
-        shown = ", ".join(f"'{n}'" for n in clash[:3]) + (f" and {len(clash) - 3} more" if len(clash) > 3 else "")
-        raise BudgetGymError(f"output directory '{out}': holds {shown}, which the plan would replace, and no plan.csv "
-                             f"of an earlier plan; expected a new directory or an earlier plan's")
+        raise BudgetGymError(f"output directory '{out}': holds {name_list(clash)}, which the plan would replace, and "
+                             f"no plan.csv of an earlier plan; expected a new directory or an earlier plan's")
     return out
 
 
