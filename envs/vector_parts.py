@@ -27,7 +27,7 @@ from budgetgym.envs.history import carry_in
 from budgetgym.envs.path import drift_step
 from budgetgym.envs.rowsum import row_sum
 from budgetgym.envs.vector_random import BatchedRandom, Campaigns, PerEnvRandom
-from budgetgym.envs.vector_segments import SegmentRows, segment_counts
+from budgetgym.envs.vector_segments import SegmentRows, played_members, segment_counts
 from budgetgym.envs.vector_steps import COUNTERS, observe, spend_of, step_outputs
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -136,12 +136,11 @@ def start_part(env: ChannelBudgetVectorEnv, part: Part, history: Any) -> np.ndar
         if history is not None:  # each played member's carry-in, as the single environment's reset
             part.segments.carry = [carry_in(c.scenarios[j], history, c.members[j]) for j in part.segments.used]
     elif history is not None:  # the carry-in of each member some row plays (not of a whole draw pool)
-        used = [0] if c.index is None else np.unique(c.index).tolist()
+        used, place = played_members(c.index)
         carries = [carry_in(c.scenarios[j], history, c.members[j]) for j in used]
         if carries[0] is not None:
             A = np.stack([ci.adstock for ci in carries if ci is not None], axis=1)
             M = np.stack([ci.arrivals for ci in carries if ci is not None], axis=1)
-            place = None if c.index is None else np.searchsorted(np.array(used), c.index)
             part.carry = (A, M) if place is None else (A[:, place], M[:, place])
     if isinstance(part.random, BatchedRandom):
         part.drift = part.random.drift(c.scenarios, c.index, part.n)

@@ -23,7 +23,7 @@ from budgetgym.envs.dynamics import ChannelModel, DynamicsState, draw_counts, tr
 from budgetgym.envs.history import CarryIn
 from budgetgym.envs.segments import SegmentModel
 
-__all__ = ["SegmentRows"]
+__all__ = ["SegmentRows", "played_members"]
 
 
 def _rows(x: np.ndarray, r: slice | np.ndarray) -> np.ndarray:
@@ -33,6 +33,15 @@ def _rows(x: np.ndarray, r: slice | np.ndarray) -> np.ndarray:
         return x
     part = x[r]
     return np.concatenate([part, part])
+
+
+def played_members(index: np.ndarray | None) -> tuple[list[int], np.ndarray | None]:
+    """The members some row plays, given each row's member ``index`` (``None``: all rows play member
+    0): their indices (ascending) and each row's place among them (``None`` with ``index``)."""
+    if index is None:
+        return [0], None
+    used = np.unique(index)
+    return used.tolist(), np.searchsorted(used, index)
 
 
 class SegmentRows:
@@ -45,10 +54,8 @@ class SegmentRows:
 
     def __init__(self, members: list[ChannelModel], index: np.ndarray | None, n: int):
         #: the indices in ``members`` of the members played by some row (ascending)
-        self.used: list[int] = [0] if index is None else np.unique(index).tolist()
+        self.used, index = played_members(index)  # index: each row's place among the used members
         members = [members[j] for j in self.used]
-        if index is not None:  # each row's place among the used members
-            index = np.searchsorted(np.array(self.used), index)
         self.members = members
         self.n = n
         self.rows: list[slice | np.ndarray] = (
