@@ -23,6 +23,7 @@ from conftest import hill_channel
 from budgetgym.envs import (
     ChannelBudgetEnv,
     ChannelModel,
+    Scenario,
     evaluate_plan,
     scenario_from_dict,
     scenario_path,
@@ -412,32 +413,33 @@ def test_one_channel_two_steps_by_hand() -> None:
     np.testing.assert_allclose(got, [50.0, 625.0 / 9.0], rtol=1e-12)
 
 
+def _one_click_channel(name: str, horizon: int, adstock: dict) -> Scenario:
+    """One channel at a click price of 1 with no auction pressure (``e = x`` clicks), Hill beta 10,
+    kappa 100, slope 1, ``adstock`` as given, budget 100 a step."""
+    return scenario_from_dict(
+        {
+            "name": name,
+            "horizon": horizon,
+            "budget": {"total": 100.0 * horizon},
+            "channels": [
+                hill_channel(
+                    "a",
+                    cost={"unit": "click", "price": 1.0, "ref_spend": 1.0, "elasticity": 0.0},
+                    adstock=adstock,
+                    saturation={"type": "hill", "max_response": 10.0, "half_saturation": 100.0, "slope": 1.0},
+                )
+            ],
+        }
+    )
+
+
 def test_steady_state_response_hand_value():
     # click price 1, no auction pressure: e = x = 100 clicks; geometric decay 0.5 over a 2-lag
     # window: weights [1, 0.5], a = 1.5 * 100 = 150; Hill beta 10, kappa 100, slope 1:
     # f = 10 * 150 / (150 + 100) = 6 conversions per step
     from budgetgym.envs.dynamics import ChannelModel
 
-    sc = scenario_from_dict(
-        {
-            "name": "steady",
-            "horizon": 5,
-            "budget": {"total": 500.0},
-            "channels": [
-                hill_channel(
-                    "a",
-                    cost={"unit": "click", "price": 1.0, "ref_spend": 1.0, "elasticity": 0.0},
-                    adstock={"type": "geometric", "decay": 0.5, "window": 2},
-                    saturation={
-                        "type": "hill",
-                        "max_response": 10.0,
-                        "half_saturation": 100.0,
-                        "slope": 1.0,
-                    },
-                )
-            ],
-        }
-    )
+    sc = _one_click_channel("steady", 5, {"type": "geometric", "decay": 0.5, "window": 2})
     m = ChannelModel.from_scenario(sc)
     np.testing.assert_allclose(m.steady_state_response(np.array([100.0])), [6.0], rtol=1e-14)
     # an explicit scale (e.g. price doubled by the path): e = 50, a = 75, f = 10 * 75 / 175
@@ -459,21 +461,7 @@ def test_steady_state_sums_only_the_lags_the_episode_holds(adstock):
     # episode, to w_0 + w_1 + w_2 of its exposure, never to the lags past the horizon (the
     # docstring's "at most the horizon"). e = 100 clicks; Hill beta 10, kappa 100, slope 1.
     held = 1.75 if adstock["type"] == "geometric" else 1.0 + 0.5 + 0.125
-    sc = scenario_from_dict(
-        {
-            "name": "steady-long-window",
-            "horizon": 3,
-            "budget": {"total": 300.0},
-            "channels": [
-                hill_channel(
-                    "a",
-                    cost={"unit": "click", "price": 1.0, "ref_spend": 1.0, "elasticity": 0.0},
-                    adstock=adstock,
-                    saturation={"type": "hill", "max_response": 10.0, "half_saturation": 100.0, "slope": 1.0},
-                )
-            ],
-        }
-    )
+    sc = _one_click_channel("steady-long-window", 3, adstock)
     a = held * 100.0
     f = 10.0 * a / (a + 100.0)
     m = ChannelModel.from_scenario(sc)
