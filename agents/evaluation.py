@@ -39,7 +39,7 @@ import numpy as np
 
 from budgetgym.agents.batch_actors import BatchActor, batch_actor
 from budgetgym.envs.channel_env import ChannelBudgetEnv
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, is_integer
 from budgetgym.envs.family import ScenarioFamily, Split, load_family
 from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.path import ScenarioPath
@@ -89,10 +89,6 @@ def pct_of_oracle(expected_reward: float, oracle_reward: float) -> float:
     """
     return 100.0 * expected_reward / oracle_reward if oracle_reward > 0 else float("nan")
 
-
-def _is_int(value: Any) -> bool:
-    """An integer (Python's or numpy's), not a bool, a float or a string."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def episode_seed(seed: int, episode: int) -> int:
@@ -215,7 +211,7 @@ def evaluate(
     """
     family = load_family(scenario)
     if family.varies:
-        if draws is None or isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        if not is_integer(draws) or draws < 1:
             raise BudgetGymError(
                 f"draws: family '{family.name}' varies; give draws=N (a positive integer), got {draws!r}"
             )
@@ -224,13 +220,13 @@ def evaluate(
         ]
     else:
         campaigns = [(family.nominal(), None, None)]
-    if not _is_int(episodes) or episodes < 1:
+    if not is_integer(episodes) or episodes < 1:
         raise BudgetGymError(f"episodes: expected a positive integer, got {episodes!r}")
     try:
         given = list(seeds)
     except TypeError:  # seeds=5: an integer is not the range(5) an experiment file means by it
         raise BudgetGymError(f"seeds: expected a list of non-negative integers, got {seeds!r}") from None
-    if any(not _is_int(s) or s < 0 for s in given):  # int(1.7) would play seed 1 silently
+    if any(not is_integer(s) or s < 0 for s in given):  # int(1.7) would play seed 1 silently
         raise BudgetGymError(f"seeds: expected non-negative integers, got {given}")
     seeds = [int(s) for s in given]
     name = str(getattr(agent, "name", type(agent).__name__))

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from budgetgym.agents.base import make_agent
@@ -32,7 +31,7 @@ from budgetgym.agents.ppo_config import (
 )
 from budgetgym.agents.ppo_files import CONFIG_FILE, EVAL_SEED_OFFSET, META_FILE, frozen_vec_normalize
 from budgetgym.envs.channel_env import ChannelBudgetEnv
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, is_integer
 from budgetgym.envs.family import ScenarioFamily, load_family
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.envs.scenario import Scenario
@@ -116,7 +115,7 @@ def train_ppo(
     from stable_baselines3.common.utils import set_random_seed
     from stable_baselines3.common.vec_env import VecNormalize
 
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+    if not is_integer(seed) or not 0 <= seed <= MAX_SEED:
         raise BudgetGymError(f"seed: expected an integer from 0 to {MAX_SEED}, got {seed!r}")
     seed = int(seed)
     cfg = load_ppo_config(config, recurrent=recurrent)

@@ -68,7 +68,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel
 
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, is_integer
 from budgetgym.envs.io import YAML_DUMPER, atomic_write_text
 from budgetgym.envs.scenario_parts import HillSaturation, LogisticSaturation
 
@@ -227,7 +227,7 @@ def family_from_posterior(
     if adstock == "geometric":
         integers.append(("l_max", l_max, 1))
     for label, value, low in integers:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        if not is_integer(value) or value < low:
             raise BudgetGymError(f"{label}: expected an integer >= {low}, got {value!r}")
     if not (np.isfinite(plan_budget) and plan_budget > 0):
         raise BudgetGymError(f"plan_budget: expected a positive number, got {plan_budget}")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from typing import Any, get_args
+from typing import Any, TypeGuard, get_args
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 __all__ = [
@@ -20,11 +21,17 @@ __all__ = [
     "ScenarioError",
     "StrictModel",
     "format_validation_error",
+    "is_integer",
     "suggest",
     "unknown",
     "validation_details",
     "validation_error",
 ]
+
+
+def is_integer(value: object) -> TypeGuard[int | np.integer[Any]]:
+    """An integer, Python's or numpy's: not a bool (``True`` is an ``int`` to Python), a float or a string."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 class BudgetGymError(ValueError):

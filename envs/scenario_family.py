@@ -54,7 +54,7 @@ import numpy as np
 
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.distributions import draw_value, nominal_value
-from budgetgym.envs.errors import ScenarioError, format_loc
+from budgetgym.envs.errors import ScenarioError, format_loc, is_integer
 from budgetgym.envs.family_template import brief_field, materialise, reach_variants, template_distributions
 from budgetgym.envs.scenario import Scenario, scenario_from_dict
 
@@ -269,7 +269,7 @@ class ScenarioFamily:
         ``redraws`` times (0: the load-time check, where it is an error)."""
         if split not in _SPLIT_ID:
             raise ScenarioError(f"split: expected 'train' or 'test', got {split!r}")
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
+        if not is_integer(index) or index < 0:
             raise ScenarioError(f"draw index: expected a non-negative integer, got {index!r}")
         index = int(index)
         if not self.varies:

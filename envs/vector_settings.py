@@ -16,7 +16,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from budgetgym.envs.brief import CampaignBrief
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, is_integer
 from budgetgym.envs.family import VALIDATION_DRAWS, ScenarioFamily, load_family
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.vector_parts import default_threads
@@ -45,7 +45,7 @@ class VectorSettings:
 
 
 def _positive(name: str, value: Any, given: Any = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_integer(value) or value < 1:
         raise BudgetGymError(f"{name}: expected a positive integer, got {value if given is None else given!r}")
     return int(value)
 

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, is_integer
 
 __all__ = ["Backend", "ProcessPoolBackend", "RayBackend", "SerialBackend", "make_backend"]
 
@@ -184,7 +184,7 @@ def make_backend(name: str = "local", workers: int = 1, address: str | None = No
     """
     if name not in BACKENDS:
         raise BudgetGymError(f"--backend: expected one of {', '.join(BACKENDS)}, got {name!r}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+    if not is_integer(workers) or workers < 1:
         raise BudgetGymError(f"--workers: expected a positive integer, got {workers!r}")
     if name == "ray":
         return RayBackend(workers, address)

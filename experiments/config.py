@@ -41,7 +41,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from budgetgym.envs.errors import BudgetGymError, unknown, validation_error
+from budgetgym.envs.errors import BudgetGymError, is_integer, unknown, validation_error
 from budgetgym.envs.io import names_a_file, read_yaml
 from budgetgym.experiments.campaigns import Campaign
 from budgetgym.experiments.experiment_spec import (
@@ -198,7 +198,7 @@ def load_experiment(
         path, data = read_experiment_file(name_or_path)
         source = f"experiment file '{path}'"
     if seeds is not None:
-        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        if not is_integer(seeds) or seeds < 1:
             raise BudgetGymError(f"--seeds: expected a positive integer, got {seeds!r}")
         data["seeds"] = seeds
     if overrides:

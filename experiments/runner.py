@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, is_integer
 from budgetgym.envs.io import atomic_write_text, check_out_dir, foreign_files
 from budgetgym.experiments.backends import Backend
 from budgetgym.experiments.config import ExperimentConfig, config_hash, load_experiment
@@ -119,7 +119,7 @@ def run_experiment(
     from budgetgym.experiments.backends import RayBackend, make_backend
 
     cfg = config if isinstance(config, ExperimentConfig) else load_experiment(config)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+    if not is_integer(workers) or workers < 1:
         raise BudgetGymError(f"--workers: expected a positive integer, got {workers!r}")
     out_dir = _check_results_out(Path(out) if out is not None else Path("out") / cfg.name)
     runner = make_backend(backend, workers=workers, address=address)

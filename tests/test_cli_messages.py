@@ -16,7 +16,7 @@ from conftest import run_cli, write
 
 from budgetgym.agents.base import list_agents, make_agent
 from budgetgym.envs import ChannelBudgetEnv, load_scenario
-from budgetgym.envs.errors import BudgetGymError, suggest, unknown
+from budgetgym.envs.errors import BudgetGymError, is_integer, suggest, unknown
 from budgetgym.experiments import plots as P
 from budgetgym.experiments.cli import main
 from budgetgym.experiments.config import builtin_experiment_dir, load_experiment
@@ -36,6 +36,15 @@ bootstrap: {reps: 200}
 
 
 # ----------------------------------------------------------------------------- did you mean
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(3, True), (np.int64(3), True), (np.uint8(0), True), (True, False), (np.bool_(True), False), (3.0, False),
+     (np.float64(3), False), ("3", False), (None, False)],
+)
+def test_is_integer_takes_python_and_numpy_integers_but_not_bools_floats_or_strings(value, expected):
+    assert is_integer(value) is expected
+
+
 def test_suggest_and_unknown_name_the_closest_choice_or_list_them_all():
     assert suggest("gredy", ["equal", "greedy", "ucb1"]) == " (did you mean 'greedy'?)"
     assert suggest("zzzz", ["equal", "greedy"]) == ""
