@@ -147,6 +147,12 @@ def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarr
     if total > MAX_AMOUNT:  # played as the scenario's budget
         raise BudgetGymError(f"--plan file '{kind}': spends {total:g} over {n} periods, more than a scenario's "
                              f"budget can be ({MAX_AMOUNT:g})")
+    peaks = plan.sum(axis=1)
+    if peaks.max() * n / MAX_STEP_MULTIPLE * (1 + 1e-9) > MAX_AMOUNT:  # _playable's budget for it: too large
+        t = int(np.argmax(peaks))
+        raise BudgetGymError(f"--plan file '{kind}': period {t + 1} spends {peaks[t]:g}; a period can spend at most "
+                             f"{MAX_STEP_MULTIPLE:g} times the mean period of a scenario's largest budget "
+                             f"({MAX_AMOUNT:g} over {n} periods: {MAX_STEP_MULTIPLE * MAX_AMOUNT / n:g})")
     if total < MIN_AMOUNT:
         raise BudgetGymError(f"--plan file '{kind}': spends {total:g} over {n} periods; a dataset needs some "
                              f"spend (at least a scenario's smallest budget, {MIN_AMOUNT:g})")

@@ -143,6 +143,20 @@ def test_a_plan_file_whose_sum_overflows_is_one_line(tmp_path: Path, capsys: pyt
     assert sorted(p.name for p in tmp_path.iterdir()) == ["steps.csv"]
 
 
+def test_a_plan_file_period_above_any_step_cap_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """One period of 1e14 in 3000: its budget would be 1e14 * 3000 / 100 = 3e15 (the step cap is at most 100 times
+    the mean), above a scenario's largest; the whole dataset was played first, then 'plan: period 1 spends
+    3.33333e+13 on search, ...', not naming the file."""
+    steps = tmp_path / "steps.csv"
+    steps.write_text("search,social,video\n1e14,0,0\n" + "0,0,0\n" * 2999, encoding="utf-8")
+    code, _, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "3000", "--plan", str(steps), "--out",
+                           str(tmp_path / "ds"))
+    assert code == 2
+    assert err == (f"error: --plan file '{steps}': period 1 spends 1e+14; a period can spend at most 100 times the "
+                   f"mean period of a scenario's largest budget (1e+15 over 3000 periods: 3.33333e+13)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["steps.csv"]
+
+
 @pytest.mark.parametrize(("spend", "total"), [("0", "0"), ("1e-300", "4e-300")])
 def test_a_plan_file_spending_nothing_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture, spend: str,
                                                      total: str) -> None:
