@@ -137,7 +137,7 @@ def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarr
         return solve_oracle(sc).plan
     from budgetgym.planner.inputs import read_current  # the planner's reader of per-step plans
 
-    if Path(kind).is_dir():
+    if kind and Path(kind).is_dir():  # '' is Path('.'), the working directory: not a --plan given as one
         raise BudgetGymError(f"--plan {kind!r}: is a directory; expected random, equal, oracle or a per-step CSV file")
     if not Path(kind).is_file():
         raise BudgetGymError(f"--plan {kind!r}: expected random, equal, oracle or a per-step CSV file")

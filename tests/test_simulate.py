@@ -110,6 +110,7 @@ def test_plan_files_shares_of_the_step_budget_and_totals_above_the_budget(tmp_pa
     ({"periods": 100_000}, "^--periods 100000: scenario 'stationary-3' .*horizon: .* 5000"),
     ({"periods": 5, "lift_tests": 10**8}, "--lift-tests: expected 0 to 1000 tests, got 100000000"),  # 3 TiB
     ({"periods": 5, "plan": "."}, "--plan '.': is a directory"),
+    ({"periods": 5, "plan": ""}, "^--plan '': expected random, equal, oracle or a per-step CSV file$"),  # not a dir
     ({"periods": 5, "draw": -1, "scenario": "retail-5-family"}, "^--draw -1: expected a non-negative draw index"),
 ])
 def test_bad_arguments_one_line(kwargs: dict, message: str) -> None:
