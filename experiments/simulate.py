@@ -137,7 +137,7 @@ def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarr
         return solve_oracle(sc).plan
     from budgetgym.planner.inputs import read_current  # the planner's reader of per-step plans
 
-    if Path(kind).is_dir():
+    if kind and Path(kind).is_dir():  # '' is Path('.'), the working directory: not a --plan given as one
         raise BudgetGymError(f"--plan {kind!r}: is a directory; expected random, equal, oracle or a per-step CSV file")
     if not Path(kind).is_file():
         raise BudgetGymError(f"--plan {kind!r}: expected random, equal, oracle or a per-step CSV file")
@@ -147,6 +147,12 @@ def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarr
     if total > MAX_AMOUNT:  # played as the scenario's budget
         raise BudgetGymError(f"--plan file '{kind}': spends {total:g} over {n} periods, more than a scenario's "
                              f"budget can be ({MAX_AMOUNT:g})")
+    peaks = plan.sum(axis=1)
+    if peaks.max() * n / MAX_STEP_MULTIPLE * (1 + 1e-9) > MAX_AMOUNT:  # _playable's budget for it: too large
+        t = int(np.argmax(peaks))
+        raise BudgetGymError(f"--plan file '{kind}': period {t + 1} spends {peaks[t]:g}; a period can spend at most "
+                             f"{MAX_STEP_MULTIPLE:g} times the mean period of a scenario's largest budget "
+                             f"({MAX_AMOUNT:g} over {n} periods: {MAX_STEP_MULTIPLE * MAX_AMOUNT / n:g})")
     if total < MIN_AMOUNT:
         raise BudgetGymError(f"--plan file '{kind}': spends {total:g} over {n} periods; a dataset needs some "
                              f"spend (at least a scenario's smallest budget, {MIN_AMOUNT:g})")

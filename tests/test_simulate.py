@@ -110,6 +110,7 @@ def test_plan_files_shares_of_the_step_budget_and_totals_above_the_budget(tmp_pa
     ({"periods": 100_000}, "^--periods 100000: scenario 'stationary-3' .*horizon: .* 5000"),
     ({"periods": 5, "lift_tests": 10**8}, "--lift-tests: expected 0 to 1000 tests, got 100000000"),  # 3 TiB
     ({"periods": 5, "plan": "."}, "--plan '.': is a directory"),
+    ({"periods": 5, "plan": ""}, "^--plan '': expected random, equal, oracle or a per-step CSV file$"),  # not a dir
     ({"periods": 5, "draw": -1, "scenario": "retail-5-family"}, "^--draw -1: expected a non-negative draw index"),
 ])
 def test_bad_arguments_one_line(kwargs: dict, message: str) -> None:
@@ -140,6 +141,20 @@ def test_a_plan_file_whose_sum_overflows_is_one_line(tmp_path: Path, capsys: pyt
     assert code == 2
     assert err == (f"error: --plan file '{steps}': spends inf over 2 periods, more than a scenario's budget can be "
                    f"(1e+15)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["steps.csv"]
+
+
+def test_a_plan_file_period_above_any_step_cap_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """One period of 1e14 in 3000: its budget would be 1e14 * 3000 / 100 = 3e15 (the step cap is at most 100 times
+    the mean), above a scenario's largest; the whole dataset was played first, then 'plan: period 1 spends
+    3.33333e+13 on search, ...', not naming the file."""
+    steps = tmp_path / "steps.csv"
+    steps.write_text("search,social,video\n1e14,0,0\n" + "0,0,0\n" * 2999, encoding="utf-8")
+    code, _, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "3000", "--plan", str(steps), "--out",
+                           str(tmp_path / "ds"))
+    assert code == 2
+    assert err == (f"error: --plan file '{steps}': period 1 spends 1e+14; a period can spend at most 100 times the "
+                   f"mean period of a scenario's largest budget (1e+15 over 3000 periods: 3.33333e+13)\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["steps.csv"]
 
 
