@@ -707,6 +707,21 @@ def test_a_family_files_scenario_path_is_found_beside_the_file(tmp_path: Path, m
 
 
 
+def test_vary_through_a_yaml_anchor_changes_only_the_field_it_names(tmp_path: Path) -> None:
+    # YAML aliases are one object: vary on ch0's saturation, an anchor ch1 reuses, drew ch1's as well
+    text = yaml.safe_dump(small_template(), sort_keys=False)
+    data = yaml.safe_load(text)
+    data["channels"][1]["saturation"] = data["channels"][0]["saturation"]  # what `saturation: *sat` loads as
+    vary = {FIELD: {"dist": "uniform", "low": 10.0, "high": 20.0}}
+    fam = family_from_dict({"family": "fam", "seed": 3, "scenario": data, "vary": vary}, source="fam.yaml")
+    assert list(fam.distributions) == [FIELD]
+    for i in range(5):
+        sc = fam.sample(i)
+        assert 10.0 <= sc.channels[0].saturation.max_response <= 20.0  # type: ignore[union-attr]
+        assert sc.channels[1].saturation.max_response == 50.0  # type: ignore[union-attr]
+    assert data["channels"][0]["saturation"]["max_response"] == 50.0  # the caller's mapping is left as it was
+
+
 def test_test_fraction_without_an_ensemble_is_refused(tmp_path: Path) -> None:
     # a template draws its test split from its own seed stream: a test_fraction there was silently ignored
     path = family_file(tmp_path, {FIELD: {"dist": "uniform", "low": 1.0, "high": 2.0}}, test_fraction=0.5)
