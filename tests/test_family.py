@@ -152,6 +152,40 @@ def test_bad_distribution_parameters_are_one_line_errors_naming_file_and_field(
     assert fragment in msg
 
 
+@pytest.mark.parametrize(
+    ("key", "loc", "dist", "fragment"),
+    [  # each passed validation and its nominal value the scenario, then failed in numpy at the first draw
+        (
+            FIELD,
+            FIELD_LOC,
+            {"dist": "integer", "low": -(10**30), "high": 10**30 + 2},
+            "integer.low: Input should be greater than or equal to -9223372036854775808",
+        ),
+        (FIELD, FIELD_LOC, {"dist": "integer", "low": 1, "high": 2**63}, "integer.high: Input should be less than"),
+        (
+            "channels.ch0.cost.elasticity",
+            "channels[0].cost.elasticity",
+            {"dist": "uniform", "low": -1.7e308, "high": 1.7e308},
+            "uniform: high - low must be a finite number",
+        ),
+    ],
+)
+def test_a_distribution_numpy_cannot_draw_is_a_one_line_error_naming_the_field(
+    tmp_path: Path, key: str, loc: str, dist: dict[str, Any], fragment: str
+) -> None:
+    path = family_file(tmp_path, {key: dist})
+    with pytest.raises(ScenarioError) as err:
+        load_family(path)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"family file '{path}': {loc}: ")
+    assert fragment in msg
+    # the widest ones numpy draws from are accepted
+    for ok in ({"dist": "integer", "low": -(2**63), "high": 2**63 - 1}, {"dist": "uniform", "low": -1e308, "high": 0}):
+        d = DIST.validate_python(ok)
+        assert d.low <= draw_value(d, np.random.default_rng(0)) <= d.high
+
+
 def test_a_bad_distribution_inside_a_chosen_block_names_its_place(tmp_path: Path) -> None:
     block = {"type": "hill", "max_response": 5.0, "half_saturation": 10.0, "slope": {"dist": "uniform", "low": 2,
                                                                                       "high": 1}}
