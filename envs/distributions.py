@@ -19,7 +19,9 @@ block (a channel's ``saturation``, say) by a ``choice`` among blocks:
                optional ``p`` (sums to 1)            uniform); the most probable value (the first on ties)
 =============  ====================================  =============================================
 
-A chosen block may itself hold distributions; they are drawn after the choice.
+A chosen block may itself hold distributions; they are drawn after the choice. A ``normal`` whose
+bounds lie so far out in a tail that scipy's sampler fails (bounds one rounding apart in sd units,
+1e300 sd from the mean) draws the bound nearer the mean: its whole mass lies there to float precision.
 """
 
 from __future__ import annotations
@@ -134,7 +136,10 @@ def draw_value(d: Any, rng: np.random.Generator) -> Any:
         if d.sd == 0:
             return float(d.mean)
         a, b = (lo - d.mean) / d.sd, (hi - d.mean) / d.sd
-        return float(stats.truncnorm.rvs(a, b, loc=d.mean, scale=d.sd, random_state=rng))
+        x = float(stats.truncnorm.rvs(a, b, loc=d.mean, scale=d.sd, random_state=rng)) if a < b else math.nan
+        # scipy refuses bounds one rounding apart in sd units and draws inf 1e300 sd out: there every draw
+        # lies at the bound nearer the mean (to float precision)
+        return x if math.isfinite(x) and lo <= x <= hi else float(min(max(d.mean, lo), hi))
     if isinstance(d, Uniform):
         return float(rng.uniform(d.low, d.high))
     if isinstance(d, LogUniform):

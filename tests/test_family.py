@@ -395,6 +395,16 @@ def test_truncated_normal_stays_in_bounds_with_scipys_mean() -> None:
     assert abs(g.std(ddof=1) - 0.5) < 4 * 0.5 / math.sqrt(2 * n)
 
 
+def test_a_normal_far_out_in_its_tail_draws_its_nearer_bound() -> None:
+    # scipy's truncnorm raised (bounds one ulp apart: a == b in sd units) or drew inf (1e300 sd out)
+    one_ulp = {"dist": "normal", "mean": 5.0, "sd": 3.0, "low": 1.0, "high": math.nextafter(1.0, 2.0)}
+    assert set(many(one_ulp, n=5).tolist()) <= {1.0, one_ulp["high"]}
+    assert many({"dist": "normal", "mean": 0.0, "sd": 1e-300, "low": 1.0, "high": 2.0}, n=5).tolist() == [1.0] * 5
+    assert many({"dist": "normal", "mean": 0.0, "sd": 1e-300, "high": -1.0}, n=5).tolist() == [-1.0] * 5
+    fam = small_family({FIELD: one_ulp})
+    assert fam.sample(3, "test").channels[0].saturation.max_response in (1.0, one_ulp["high"])  # type: ignore[union-attr]
+
+
 def test_uniform_and_loguniform_cover_their_range_evenly() -> None:
     u = many({"dist": "uniform", "low": 2.0, "high": 5.0})
     assert 2.0 <= u.min() < 2.01 and 4.99 < u.max() <= 5.0
