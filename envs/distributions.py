@@ -10,16 +10,18 @@ block (a channel's ``saturation``, say) by a ``choice`` among blocks:
                                                      (``sd`` is the sd of the log); median
 ``normal``     ``mean``, ``sd`` >= 0, optional        :math:`X \sim N(\text{mean}, \text{sd}^2)` truncated
                ``low`` < ``high``                    to ``[low, high]``; mean (clipped to the bounds)
-``uniform``    ``low`` <= ``high``                   :math:`X \sim U(\text{low}, \text{high})`; midpoint
+``uniform``    ``low`` <= ``high`` (a finite width)  :math:`X \sim U(\text{low}, \text{high})`; midpoint
 ``loguniform`` 0 < ``low`` <= ``high``               :math:`\log X \sim U(\log\text{low}, \log\text{high})`;
                                                      geometric mean :math:`\sqrt{\text{low}\,\text{high}}`
 ``integer``    integers ``low`` <= ``high``          uniform on ``low .. high`` (both included);
-                                                     the midpoint, rounded half down
+               (64-bit)                              the midpoint, rounded half down
 ``choice``     ``values`` (numbers or blocks),       ``values[j]`` with probability ``p[j]`` (default
                optional ``p`` (sums to 1)            uniform); the most probable value (the first on ties)
 =============  ====================================  =============================================
 
-A chosen block may itself hold distributions; they are drawn after the choice.
+A chosen block may itself hold distributions; they are drawn after the choice. A ``normal`` whose
+bounds lie so far out in a tail that scipy's sampler fails (bounds one rounding apart in sd units,
+1e300 sd from the mean) draws the bound nearer the mean: its whole mass lies there to float precision.
 """
 
 from __future__ import annotations
@@ -80,6 +82,12 @@ class Uniform(_Interval):
     low: float
     high: float
 
+    @model_validator(mode="after")
+    def _finite_width(self) -> Uniform:
+        if not math.isfinite(self.high - self.low):  # numpy draws low + (high - low) * u
+            raise ValueError(f"high - low must be a finite number, got {self.high} - {self.low}")
+        return self
+
 
 class LogUniform(_Interval):
     dist: Literal["loguniform"]
@@ -87,10 +95,14 @@ class LogUniform(_Interval):
     high: float = Field(gt=0)
 
 
+#: What :class:`Integer` may span: numpy's 64-bit integer draws.
+_INT64 = 2**63
+
+
 class Integer(_Interval):
     dist: Literal["integer"]
-    low: int
-    high: int
+    low: int = Field(ge=-_INT64, lt=_INT64)
+    high: int = Field(ge=-_INT64, lt=_INT64)
 
 
 class Choice(StrictModel):
@@ -124,7 +136,10 @@ def draw_value(d: Any, rng: np.random.Generator) -> Any:
         if d.sd == 0:
             return float(d.mean)
         a, b = (lo - d.mean) / d.sd, (hi - d.mean) / d.sd
-        return float(stats.truncnorm.rvs(a, b, loc=d.mean, scale=d.sd, random_state=rng))
+        x = float(stats.truncnorm.rvs(a, b, loc=d.mean, scale=d.sd, random_state=rng)) if a < b else math.nan
+        # scipy refuses bounds one rounding apart in sd units and draws inf 1e300 sd out: there every draw
+        # lies at the bound nearer the mean (to float precision)
+        return x if math.isfinite(x) and lo <= x <= hi else float(min(max(d.mean, lo), hi))
     if isinstance(d, Uniform):
         return float(rng.uniform(d.low, d.high))
     if isinstance(d, LogUniform):

@@ -103,6 +103,17 @@ def family_scenario(name: str, base: Path | None, source: str) -> Scenario:
         raise out from None
 
 
+def unshared(node: Any) -> Any:
+    """A deep copy of YAML data in which no mapping or list is shared: a YAML alias (``*sat``) loads as
+    the anchor's object itself, so setting a field through one place (``vary``) would set it in every
+    place that reuses the anchor (``copy.deepcopy`` keeps such sharing)."""
+    if isinstance(node, dict):
+        return {k: unshared(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [unshared(v) for v in node]
+    return node
+
+
 def family_from_dict(data: object, source: str = "family", base: Path | None = None) -> ScenarioFamily:
     """Validate a family mapping (module docstring) into a :class:`ScenarioFamily`.
 
@@ -127,7 +138,7 @@ def family_from_dict(data: object, source: str = "family", base: Path | None = N
     if isinstance(spec.scenario, str):
         template = family_scenario(spec.scenario, base, source).model_dump(mode="python")  # every field
     else:
-        template = dict(spec.scenario)
+        template = unshared(spec.scenario)  # vary edits it: the caller's mapping, and each YAML alias, kept apart
     template["name"] = spec.family  # every draw carries the family's name (the brief's)
     if spec.description:
         template["description"] = spec.description

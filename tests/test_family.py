@@ -152,6 +152,40 @@ def test_bad_distribution_parameters_are_one_line_errors_naming_file_and_field(
     assert fragment in msg
 
 
+@pytest.mark.parametrize(
+    ("key", "loc", "dist", "fragment"),
+    [  # each passed validation and its nominal value the scenario, then failed in numpy at the first draw
+        (
+            FIELD,
+            FIELD_LOC,
+            {"dist": "integer", "low": -(10**30), "high": 10**30 + 2},
+            "integer.low: Input should be greater than or equal to -9223372036854775808",
+        ),
+        (FIELD, FIELD_LOC, {"dist": "integer", "low": 1, "high": 2**63}, "integer.high: Input should be less than"),
+        (
+            "channels.ch0.cost.elasticity",
+            "channels[0].cost.elasticity",
+            {"dist": "uniform", "low": -1.7e308, "high": 1.7e308},
+            "uniform: high - low must be a finite number",
+        ),
+    ],
+)
+def test_a_distribution_numpy_cannot_draw_is_a_one_line_error_naming_the_field(
+    tmp_path: Path, key: str, loc: str, dist: dict[str, Any], fragment: str
+) -> None:
+    path = family_file(tmp_path, {key: dist})
+    with pytest.raises(ScenarioError) as err:
+        load_family(path)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"family file '{path}': {loc}: ")
+    assert fragment in msg
+    # the widest ones numpy draws from are accepted
+    for ok in ({"dist": "integer", "low": -(2**63), "high": 2**63 - 1}, {"dist": "uniform", "low": -1e308, "high": 0}):
+        d = DIST.validate_python(ok)
+        assert d.low <= draw_value(d, np.random.default_rng(0)) <= d.high
+
+
 def test_a_bad_distribution_inside_a_chosen_block_names_its_place(tmp_path: Path) -> None:
     block = {"type": "hill", "max_response": 5.0, "half_saturation": 10.0, "slope": {"dist": "uniform", "low": 2,
                                                                                       "high": 1}}
@@ -359,6 +393,16 @@ def test_truncated_normal_stays_in_bounds_with_scipys_mean() -> None:
     g = many({"dist": "normal", "mean": -3.0, "sd": 0.5}, n=n)
     assert abs(g.mean() + 3.0) < 4 * 0.5 / math.sqrt(n)
     assert abs(g.std(ddof=1) - 0.5) < 4 * 0.5 / math.sqrt(2 * n)
+
+
+def test_a_normal_far_out_in_its_tail_draws_its_nearer_bound() -> None:
+    # scipy's truncnorm raised (bounds one ulp apart: a == b in sd units) or drew inf (1e300 sd out)
+    one_ulp = {"dist": "normal", "mean": 5.0, "sd": 3.0, "low": 1.0, "high": math.nextafter(1.0, 2.0)}
+    assert set(many(one_ulp, n=5).tolist()) <= {1.0, one_ulp["high"]}
+    assert many({"dist": "normal", "mean": 0.0, "sd": 1e-300, "low": 1.0, "high": 2.0}, n=5).tolist() == [1.0] * 5
+    assert many({"dist": "normal", "mean": 0.0, "sd": 1e-300, "high": -1.0}, n=5).tolist() == [-1.0] * 5
+    fam = small_family({FIELD: one_ulp})
+    assert fam.sample(3, "test").channels[0].saturation.max_response in (1.0, one_ulp["high"])  # type: ignore[union-attr]
 
 
 def test_uniform_and_loguniform_cover_their_range_evenly() -> None:
@@ -705,6 +749,21 @@ def test_a_family_files_scenario_path_is_found_beside_the_file(tmp_path: Path, m
     fam = load_family(path)
     assert fam.varies and 1.0 <= fam.sample(0).channels[0].saturation.max_response <= 2.0  # type: ignore[union-attr]
 
+
+
+def test_vary_through_a_yaml_anchor_changes_only_the_field_it_names(tmp_path: Path) -> None:
+    # YAML aliases are one object: vary on ch0's saturation, an anchor ch1 reuses, drew ch1's as well
+    text = yaml.safe_dump(small_template(), sort_keys=False)
+    data = yaml.safe_load(text)
+    data["channels"][1]["saturation"] = data["channels"][0]["saturation"]  # what `saturation: *sat` loads as
+    vary = {FIELD: {"dist": "uniform", "low": 10.0, "high": 20.0}}
+    fam = family_from_dict({"family": "fam", "seed": 3, "scenario": data, "vary": vary}, source="fam.yaml")
+    assert list(fam.distributions) == [FIELD]
+    for i in range(5):
+        sc = fam.sample(i)
+        assert 10.0 <= sc.channels[0].saturation.max_response <= 20.0  # type: ignore[union-attr]
+        assert sc.channels[1].saturation.max_response == 50.0  # type: ignore[union-attr]
+    assert data["channels"][0]["saturation"]["max_response"] == 50.0  # the caller's mapping is left as it was
 
 
 def test_test_fraction_without_an_ensemble_is_refused(tmp_path: Path) -> None:

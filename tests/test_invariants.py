@@ -12,8 +12,10 @@ docstring), not by calling the env's own helpers:
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -296,3 +298,63 @@ def test_shares_summing_to_one_plus_ulp_do_not_overspend():
     assert math.fsum(info["spend"]) <= 1.0
     assert info["cumulative_spend"] <= 1.0
     assert info["spend"][3] == 0.0  # the locked channel stays at its share
+
+
+def _bounded_family() -> Any:
+    """A family whose every draw has share bounds (a floor, a cap, a locked share) and agent pacing, and
+    whose prices, curves, carry-over kind and noise kind vary per draw."""
+    from conftest import channel
+
+    from budgetgym.envs.family import family_from_dict
+
+    adstock = {
+        "dist": "choice",
+        "values": [{"type": "none"}, {"type": "geometric", "decay": {"dist": "uniform", "low": 0.0, "high": 0.9}}],
+    }
+    chans = [
+        channel("a", min_share=0.1, max_share=0.6),
+        channel("b", max_share=0.5),
+        channel("c", locked_share=0.2),
+        channel("d"),
+    ]
+    for c in chans:
+        c["cost"]["price"] = {"dist": "lognormal", "median": 10.0, "sd": 0.8}
+        c["saturation"]["max_response"] = {"dist": "loguniform", "low": 1.0, "high": 1000.0}
+        c["saturation"]["slope"] = {"dist": "uniform", "low": 0.5, "high": 3.0}
+        c["adstock"] = adstock
+    scenario = {
+        "horizon": 8,
+        "budget": {"total": 5000.0, "pacing": "agent", "max_step_multiple": 2.0},
+        "reward": "conversions",
+        "noise": {
+            "dist": "choice",
+            "values": [{"conversions": "poisson"}, {"conversions": "none"}],
+        },
+        "channels": chans,
+    }
+    return family_from_dict({"family": "bounded", "seed": 5, "scenario": scenario}, source="bounded family")
+
+
+@functools.cache
+def _invariant_family(name: str) -> Any:
+    from budgetgym.envs.family import load_family
+
+    return _bounded_family() if name == "bounded" else load_family(name)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    name=st.sampled_from(["bounded", "retail-5-family", "wide-family", "wide-agent-family"]),
+    split=st.sampled_from(["train", "test"]),
+    index=st.integers(0, 2**63 - 1),
+    data=st.data(),
+    seed=st.integers(0, 2**16),
+    cast_float32=st.booleans(),
+)
+def test_any_draw_of_a_family_keeps_every_promise_for_any_action(name, split, index, data, seed, cast_float32):
+    """A family's drawn members (either split, any index) under hostile actions: the single environment's
+    budget, share-bound and pacing promises and finite observations and rewards, as for any scenario
+    (the vector env's rows of family draws: tests/test_vector_invariants.py)."""
+    sc = _invariant_family(name).sample(index, split)
+    dim = sc.n_channels + int(sc.budget.pacing == "agent")
+    _check_episode(sc, _draw_actions(data, sc.horizon, dim), seed, cast_float32)
