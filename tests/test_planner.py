@@ -586,6 +586,18 @@ def test_numbers_for_people_by_magnitude() -> None:
     assert fmt(float("inf")) == "–" and fmt(None) == "–"
 
 
+def test_numbers_beyond_any_amount_are_not_hundreds_of_digits() -> None:
+    """``--target-mcpa 1e300`` printed its target as 300 digits and a marginal CPA at saturation 20
+    digits with decimals; beyond 1e16 (past any budget) a number prints to 3 significant digits, as
+    ``--current``'s amounts do."""
+    from budgetgym.planner.report import fmt
+
+    assert fmt(1e300, 3) == "1e+300"
+    assert fmt(-2.0456e16, 2) == "-2.05e+16"
+    assert fmt(2.5e17, signed=True) == "+2.5e+17"
+    assert fmt(9.99e15, 0) == "9,990,000,000,000,000"  # the largest budgets keep every figure
+
+
 # ----------------------------------------------------------------------------- properties
 def _feasible(sc: Any, X: np.ndarray, budget: float) -> None:
     """The plan's promises, recomputed here: non-negative, at most the budget, B/T every step under
