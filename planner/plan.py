@@ -254,7 +254,8 @@ def plan(
         elif lift_design != "none" and beyond:  # one member's curves are known: no test informs them
             design = beyond_design(names, X, problem.history, beyond)
     marg = budget_marginal(objective_marginal_model(problem, obj, X, tail_weights), X, B, sc.step_cap)  # type: ignore[arg-type]
-    baseline = float(obj.score(problem.member_values(np.zeros_like(X)))[0])
+    zero = problem.member_values(np.zeros_like(X))  # carry-in only
+    baseline, baseline_mean = float(obj.score(zero)[0]), float(zero.mean())
 
     # 3. the current plan
     cur_value = None
@@ -324,6 +325,7 @@ def plan(
         static_value=static_value,
         static_plan=static_plan,
         baseline_value=baseline,
+        baseline_mean=baseline_mean,
         history_steps=0 if problem.history is None else len(problem.history),
         current=cur,
         current_source=cur_source,

@@ -273,8 +273,9 @@ def header_line(result: PlanResult) -> str:
 def table_note(result: PlanResult) -> str | None:
     """What the per-channel table's numbers are, where it needs saying: for a family, means over the
     train draws (and the objective); with a history, that a channel's expected outcome includes what
-    its past spend carries into the window while its CPA or ROAS counts only the window's own
-    (incremental) outcome. ``None`` when neither applies."""
+    its past spend carries into the window (the table's carry-in: the mean over the draws, not the
+    objective's CVaR) while its CPA or ROAS counts only the window's own (incremental) outcome.
+    ``None`` when neither applies."""
     parts = []
     if result.is_family:
         text = f"Per-channel numbers are means over the {result.draws} train draws"
@@ -285,7 +286,8 @@ def table_note(result: PlanResult) -> str | None:
     if result.history_steps:
         outcome = OUTCOME_NAMES[result.reward]
         ratio = _ratio_names(result.reward)[0]
-        carry = fmt(result.baseline_value, scale=result.value)
+        base = result.baseline_value if result.baseline_mean is None else result.baseline_mean  # the table's
+        carry = fmt(base, scale=result.value)
         parts.append(f"Expected {outcome} include the carry-in from the history ({carry} with no "
                      f"spend in the window); {ratio} counts only what the window's spend adds.")
     return " ".join(parts) or None
