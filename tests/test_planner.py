@@ -566,6 +566,32 @@ def test_response_curves_pass_through_the_recommendation() -> None:
         assert cur["spend"] == pytest.approx(load_scenario("stationary-3").budget.total / 3)
 
 
+@pytest.mark.parametrize("name", ["stationary-3", "overlap-5"])
+def test_a_curves_slope_is_the_marginal_return_only_without_segments(name: str) -> None:
+    """planner.curves' docstring: without segments a channel's curve rises at the recommendation by its
+    marginal return; with segments (overlap-5) the curve is the channel's credited share, steeper than the
+    derivative of the total (its docstring said channels never interact)."""
+    from budgetgym.planner.metrics import channel_directions
+
+    problem = PlanningProblem(name)
+    X = solve_for(problem, MEAN)
+    model, reward = problem.objective, problem.scenario.reward
+    table = channel_table(model, X, problem.scenario.channel_names, reward)
+    i = int(np.argmax(X.sum(axis=0)))
+    d = channel_directions(X)[:, i]
+    h = 1e-4 * X[:, i].sum()
+    up, down = X.copy(), X.copy()
+    up[:, i] += h * d
+    down[:, i] -= h * d
+    key = "marginal_conversions" if reward == "conversions" else "mroas"
+    get = model.channel_conversions if reward == "conversions" else model.channel_revenue
+    slope = float(get(up)[i] - get(down)[i]) / (2 * h)
+    if name == "overlap-5":
+        assert slope > table[key][i] * 1.05
+    else:
+        assert slope == pytest.approx(table[key][i], rel=1e-5)
+
+
 def test_robust_plan_matches_an_independent_slsqp_solve_of_the_mean() -> None:
     """The barrier method on the mean model vs scipy's SLSQP on the mean of evaluate_plan values
     (even pacing: every step spends B/T, shares in [0, 1]) over the same draws."""
