@@ -533,6 +533,20 @@ def test_a_target_search_stays_within_the_budgets_a_scenario_holds() -> None:
 
 
 # ----------------------------------------------------------------------------- current and static
+def test_a_current_plan_array_above_the_budget_is_refused_as_a_file_is() -> None:
+    """``--current`` refuses a plan spending more than the budget (read_current), but ``plan(current=array)``
+    valued it and reported its "uplift" against a plan three times cheaper: the library and the command
+    line gave different answers to the same plan."""
+    from budgetgym.envs.errors import BudgetGymError
+
+    sc = load_scenario("stationary-3")
+    over = np.full((sc.horizon, 3), sc.step_budget)  # every channel at B/T: 3 B
+    with pytest.raises(BudgetGymError, match=r"^current: spends 252,000\.00, more than the budget 84,000\.00$"):
+        plan(sc, current=over, curves=False)
+    res = plan(sc, current=over / 3, curves=False)  # at the budget: accepted, as before
+    assert res.current_value == pytest.approx(float(evaluate_plan(sc, over / 3)), rel=1e-9)
+
+
 def test_uplift_is_the_difference_of_evaluate_plan_values() -> None:
     res = plan("delayed-5", current="tv=0.1,video=0.1,audio=0.3,social=0.3,search=0.2", curves=False)
     sc = load_scenario("delayed-5")
