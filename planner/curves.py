@@ -6,8 +6,15 @@ For channel ``i`` with flighting :math:`d_i` (its recommended spend per step ove
 .. math::  S \mapsto N_i(X + (S - S_i) d_i e_i^\top), \quad R_i = v_i N_i
 
 for a channel budget ``S`` from 0 to :data:`CURVE_SPAN` times the larger of its recommended and
-current budgets (others stay at the recommendation; channels do not interact, so only channel
-``i``'s outcome moves). Points are the problem's mean model (a family: the mean over its draws).
+current budgets (others stay at the recommendation). Without audience segments channels do not
+interact, so only channel ``i``'s outcome moves and the curve's slope is the table's marginal
+return. With segments (:mod:`budgetgym.envs.segments`) :math:`N_i` is channel ``i``'s credited share
+of its segments' conversions: moving ``S`` moves the other channels' credits too (on ``overlap-5``,
+social's credited revenue rises by 32,573 when its recommended budget grows by half, and audio's falls
+by 2,788), so the curve is not the campaign's total response to the channel, nor its slope the
+table's marginal return (:mod:`~budgetgym.planner.metrics`: the derivative of the total; social's curve
+rises by 0.601 a unit at the recommendation, its marginal ROAS is 0.549).
+Points are the problem's mean model (a family: the mean over its draws).
 The recommended point lies on the curve; the current plan's point is marked at its own spend and
 outcome (on the curve when its flighting of the channel matches the recommendation's).
 """

@@ -17,6 +17,11 @@ campaign, or the mean over a family's draws), channel ``i``'s numbers over the w
   (conversions per currency), ``mroas`` :math:`= v_i \partial N_i / \partial S_i` (revenue per
   currency), ``mcpa`` = 1 / ``marginal_conversions`` (currency per conversion) and
   ``marginal_outcome`` (reward per currency: the first, the second, or ``mroas - 1`` for profit).
+  With audience segments (:mod:`budgetgym.envs.segments`) :math:`N_i` is the channel's credited share
+  of its segments' conversions, and a channel's spend moves the others' credits too: its marginal
+  returns are then those of the **total**, :math:`\sum_t d_{t,i}\,\partial (\sum_j N_j)/\partial X_{t,i}`
+  (what one more unit on the channel adds to the campaign, :meth:`SegmentExpectedModel.conversion_gradient
+  <budgetgym.envs.segment_expected.SegmentExpectedModel.conversion_gradient>`).
 
 With a spend history ``S [H, K]`` (the steps before the window) the table adds, per channel,
 ``history_max_spend`` :math:`\max_h S_{h,i}` (its largest step of the history) and

@@ -61,7 +61,7 @@ from budgetgym.planner.frontier import (
     parse_sweep,
     sweep_budgets,
 )
-from budgetgym.planner.inputs import plan_dates, read_current, read_history_file
+from budgetgym.planner.inputs import _money, plan_dates, read_current, read_history_file
 from budgetgym.planner.metrics import (
     beyond_history,
     budget_marginal,
@@ -129,6 +129,9 @@ def _current(current: object, scenario: Scenario) -> tuple[np.ndarray | None, st
             f"current: expected a plan of shape ({scenario.horizon}, {scenario.n_channels}) with finite, "
             f"non-negative spend"
         )
+    B = scenario.budget.total
+    if X.sum() > B * (1 + 1e-9):  # as read_current refuses a file's or a split's
+        raise BudgetGymError(f"current: spends {_money(X.sum())}, more than the budget {_money(B)}")
     return X, "plan"
 
 
@@ -254,7 +257,8 @@ def plan(
         elif lift_design != "none" and beyond:  # one member's curves are known: no test informs them
             design = beyond_design(names, X, problem.history, beyond)
     marg = budget_marginal(objective_marginal_model(problem, obj, X, tail_weights), X, B, sc.step_cap)  # type: ignore[arg-type]
-    baseline = float(obj.score(problem.member_values(np.zeros_like(X)))[0])
+    zero = problem.member_values(np.zeros_like(X))  # carry-in only
+    baseline, baseline_mean = float(obj.score(zero)[0]), float(zero.mean())
 
     # 3. the current plan
     cur_value = None
@@ -324,6 +328,7 @@ def plan(
         static_value=static_value,
         static_plan=static_plan,
         baseline_value=baseline,
+        baseline_mean=baseline_mean,
         history_steps=0 if problem.history is None else len(problem.history),
         current=cur,
         current_source=cur_source,

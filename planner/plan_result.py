@@ -58,6 +58,9 @@ class PlanResult:
     prob_beats_current: float | None = None
     seconds: float = 0.0
     dates: list[str] | None = None  # [T] calendar date of every step (continuing the history's, or from start_date)
+    # the mean over the members with no spend in the window: the carry-in the per-channel table holds (a family's
+    # means); None: baseline_value (the objective's, its CVaR under cvar)
+    baseline_mean: float | None = None
 
     @property
     def uplift(self) -> float | None:

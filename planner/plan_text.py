@@ -40,6 +40,9 @@ __all__ = [
 ]
 
 
+#: From this size a number is past any budget (``MAX_AMOUNT`` 1e15): :func:`fmt` prints it to 3 significant digits.
+HUGE = 1e16
+
 #: What the reward's outcome is called in a table header.
 OUTCOME_NAMES = {"conversions": "conversions", "revenue": "revenue", "profit": "profit"}
 
@@ -53,7 +56,8 @@ def fmt(x: float | None, digits: int | None = None, signed: bool = False, scale:
     value for outcomes). Below :data:`~budgetgym.planner.metrics.ZERO_RTOL` of it the number is a
     solver's rounding of nothing and prints as 0; above it, a number those decimals would round
     to 0, or one below 0.1 without ``digits``, prints to 3 significant digits (``1.25e-07``,
-    ``0.000571``): amounts written in millions, say, keep their figures."""
+    ``0.000571``): amounts written in millions, say, keep their figures. From :data:`HUGE` (past any
+    budget) a number prints to 3 significant digits too (``1e+300``, not a line of 300 digits)."""
     if x is None or not math.isfinite(float(x)):
         return "–"
     v = float(x)
@@ -67,7 +71,8 @@ def fmt(x: float | None, digits: int | None = None, signed: bool = False, scale:
         small = scale is not None and a < 0.1
     else:
         small = scale is not None and v != 0.0 and round(v, digits) == 0.0
-    text = f"{v:.3g}" if small else f"{round(v, digits) + 0.0:,.{digits}f}"  # + 0.0: no "-0" from rounding
+    huge = abs(v) >= HUGE
+    text = f"{v:.3g}" if small or huge else f"{round(v, digits) + 0.0:,.{digits}f}"  # + 0.0: no "-0" from rounding
     return f"+{text}" if signed and v > 0 else text
 
 
@@ -268,8 +273,9 @@ def header_line(result: PlanResult) -> str:
 def table_note(result: PlanResult) -> str | None:
     """What the per-channel table's numbers are, where it needs saying: for a family, means over the
     train draws (and the objective); with a history, that a channel's expected outcome includes what
-    its past spend carries into the window while its CPA or ROAS counts only the window's own
-    (incremental) outcome. ``None`` when neither applies."""
+    its past spend carries into the window (the table's carry-in: the mean over the draws, not the
+    objective's CVaR) while its CPA or ROAS counts only the window's own (incremental) outcome.
+    ``None`` when neither applies."""
     parts = []
     if result.is_family:
         text = f"Per-channel numbers are means over the {result.draws} train draws"
@@ -280,7 +286,8 @@ def table_note(result: PlanResult) -> str | None:
     if result.history_steps:
         outcome = OUTCOME_NAMES[result.reward]
         ratio = _ratio_names(result.reward)[0]
-        carry = fmt(result.baseline_value, scale=result.value)
+        base = result.baseline_value if result.baseline_mean is None else result.baseline_mean  # the table's
+        carry = fmt(base, scale=result.value)
         parts.append(f"Expected {outcome} include the carry-in from the history ({carry} with no "
                      f"spend in the window); {ratio} counts only what the window's spend adds.")
     return " ".join(parts) or None

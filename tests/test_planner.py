@@ -73,6 +73,26 @@ def test_recommendation_with_history_is_the_oracle_with_history() -> None:
     assert row["roas"] == pytest.approx((row["revenue"] - row["baseline_conversions"] * 1.0) / row["spend"], rel=1e-9)
 
 
+def test_table_note_gives_the_carry_in_the_table_includes_under_cvar() -> None:
+    """Under CVaR the per-channel table holds means over the draws, carry-in included, but its note gave
+    the CVaR of the no-spend plan as that carry-in (13,508 where the table held 25,633 on
+    retail-5-family); the summary's carry-in line stays the objective's."""
+    from budgetgym.planner.report import fmt, summary_lines, table_note
+
+    fam = concave_family()
+    hist = np.array([[3000.0, 2000.0, 1000.0], [5000.0, 500.0, 3000.0]])
+    res = plan(fam, draws=4, history=hist, objective="cvar:0.5", curves=False, lift_design="none")
+    carry = float(res.channels["baseline_conversions"].sum())  # the table's carry-in: the mean over the draws
+    problem = PlanningProblem(fam, draws=4, history=hist)
+    zero = problem.member_values(np.zeros_like(res.plan))[:, 0]
+    assert carry == pytest.approx(zero.mean(), rel=1e-9)
+    assert res.baseline_value == pytest.approx(np.sort(zero)[:2].mean(), rel=1e-9)
+    assert res.baseline_value < carry * 0.99  # the case under test: the two differ
+    assert f"({fmt(carry, scale=res.value)} with no spend in the window)" in table_note(res)
+    assert any(f"history: {fmt(res.baseline_value, scale=abs(res.value))} conversions" in line
+               for line in summary_lines(res))
+
+
 def test_channels_planned_beyond_the_history_are_flagged() -> None:
     """With a history, each channel's largest step there and the plan's largest step as a multiple
     of it; the channels above 1 are listed (summary.json) and named in the report's sentences."""
@@ -513,6 +533,20 @@ def test_a_target_search_stays_within_the_budgets_a_scenario_holds() -> None:
 
 
 # ----------------------------------------------------------------------------- current and static
+def test_a_current_plan_array_above_the_budget_is_refused_as_a_file_is() -> None:
+    """``--current`` refuses a plan spending more than the budget (read_current), but ``plan(current=array)``
+    valued it and reported its "uplift" against a plan three times cheaper: the library and the command
+    line gave different answers to the same plan."""
+    from budgetgym.envs.errors import BudgetGymError
+
+    sc = load_scenario("stationary-3")
+    over = np.full((sc.horizon, 3), sc.step_budget)  # every channel at B/T: 3 B
+    with pytest.raises(BudgetGymError, match=r"^current: spends 252,000\.00, more than the budget 84,000\.00$"):
+        plan(sc, current=over, curves=False)
+    res = plan(sc, current=over / 3, curves=False)  # at the budget: accepted, as before
+    assert res.current_value == pytest.approx(float(evaluate_plan(sc, over / 3)), rel=1e-9)
+
+
 def test_uplift_is_the_difference_of_evaluate_plan_values() -> None:
     res = plan("delayed-5", current="tv=0.1,video=0.1,audio=0.3,social=0.3,search=0.2", curves=False)
     sc = load_scenario("delayed-5")
@@ -544,6 +578,34 @@ def test_response_curves_pass_through_the_recommendation() -> None:
         assert np.all(np.diff(curve["outcome"]) > 0)  # concave conversions: more spend, more conversions
         cur = c[c["point"] == "current"].iloc[0]
         assert cur["spend"] == pytest.approx(load_scenario("stationary-3").budget.total / 3)
+
+
+@pytest.mark.parametrize("name", ["stationary-3", "overlap-5"])
+def test_a_curves_slope_is_the_marginal_return_only_without_segments(name: str) -> None:
+    """planner.curves' docstring: without segments a channel's curve rises at the recommendation by its
+    marginal return; with segments (overlap-5) the curve is the channel's credited share, steeper than the
+    derivative of the total (its docstring said channels never interact)."""
+    from budgetgym.planner.metrics import channel_directions
+
+    problem = PlanningProblem(name)
+    X = solve_for(problem, MEAN)
+    model, reward = problem.objective, problem.scenario.reward
+    table = channel_table(model, X, problem.scenario.channel_names, reward)
+    i = int(np.argmax(X.sum(axis=0)))
+    d = channel_directions(X)[:, i]
+    h = 1e-4 * X[:, i].sum()
+    up, down = X.copy(), X.copy()
+    up[:, i] += h * d
+    down[:, i] -= h * d
+    key = "marginal_conversions" if reward == "conversions" else "mroas"
+    get = model.channel_conversions if reward == "conversions" else model.channel_revenue
+    slope = float(get(up)[i] - get(down)[i]) / (2 * h)
+    if name == "overlap-5":
+        assert slope > table[key][i] * 1.05
+        total = float(get(up).sum() - get(down).sum()) / (2 * h)  # metrics' docstring: the total's derivative
+        assert total == pytest.approx(table[key][i], rel=1e-5)
+    else:
+        assert slope == pytest.approx(table[key][i], rel=1e-5)
 
 
 def test_robust_plan_matches_an_independent_slsqp_solve_of_the_mean() -> None:
@@ -584,6 +646,18 @@ def test_numbers_for_people_by_magnitude() -> None:
     assert fmt(-0.0001, 2) == "0.00"  # no "-0"
     assert fmt(5.0, signed=True) == "+5.00"
     assert fmt(float("inf")) == "–" and fmt(None) == "–"
+
+
+def test_numbers_beyond_any_amount_are_not_hundreds_of_digits() -> None:
+    """``--target-mcpa 1e300`` printed its target as 300 digits and a marginal CPA at saturation 20
+    digits with decimals; beyond 1e16 (past any budget) a number prints to 3 significant digits, as
+    ``--current``'s amounts do."""
+    from budgetgym.planner.report import fmt
+
+    assert fmt(1e300, 3) == "1e+300"
+    assert fmt(-2.0456e16, 2) == "-2.05e+16"
+    assert fmt(2.5e17, signed=True) == "+2.5e+17"
+    assert fmt(9.99e15, 0) == "9,990,000,000,000,000"  # the largest budgets keep every figure
 
 
 # ----------------------------------------------------------------------------- properties
