@@ -29,11 +29,11 @@ from budgetgym.calibration.export import Costs, PlanWindow, family_dict, fit_cos
 from budgetgym.calibration.lift import LiftTests, beyond_data, lift_table, read_lift_tests
 from budgetgym.calibration.model import Fit, Likelihood, ModelSpec, baseline_design, default_fourier, fit_model
 from budgetgym.calibration.refits import WORKER_DRAWS, Workers
+from budgetgym.calibration.report import check_calibration_out
 from budgetgym.calibration.transforms import AdstockKind, SaturationKind
 from budgetgym.calibration.uncertainty import Draws, block_bootstrap
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import family_from_dict
-from budgetgym.envs.io import check_out_dir
 
 __all__ = ["MAX_DRAWS", "CalibrationResult", "Holdout", "calibrate", "kpi_reward"]
 
@@ -211,7 +211,7 @@ def calibrate(
     if workers < 1:
         raise BudgetGymError(f"--workers: expected a positive number of processes, got {workers}")
     if out is not None:
-        check_out_dir(out)  # before the fit, not after
+        check_calibration_out(out)  # before the fit, not after
     p = Path(path)
     data = read_mmm_csv(p, date=date, kpi=kpi, spend=spend, controls=controls, exposure=exposure,
                         count_kpi=lik != "gaussian")

@@ -444,6 +444,35 @@ def test_an_out_that_is_a_file_is_one_line_before_the_fit(tmp_path: Path, capsys
     assert blocker.read_text(encoding="utf-8") == "keep"
 
 
+def test_an_out_holding_files_of_its_names_but_no_calibration_is_refused_before_the_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--out .`` beside the user's own ``history.csv`` (the name ``plan --history`` reads) replaced it
+    with the data's spend, silently: plan, run and simulate refuse another's directory, calibrate did
+    not. A directory of an earlier calibration (its ``fit.md``) is still written over."""
+    import importlib
+
+    calibrate_module = importlib.import_module("budgetgym.calibration.calibrate")
+    _good().to_csv(tmp_path / "d.csv", index=False)
+    out = tmp_path / "work"
+    out.mkdir()
+    (out / "history.csv").write_text("mine", encoding="utf-8")
+    fit_model = calibrate_module.fit_model
+    monkeypatch.setattr(calibrate_module, "fit_model", None)  # not reached
+    argv = ["calibrate", str(tmp_path / "d.csv"), "--date", "date", "--kpi", "revenue", "--spend", "a_spend,b_spend",
+            "--draws", "0", "--no-plots", "--out", str(out)]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and err == (f"error: output directory '{out}': holds 'history.csv', which the calibration would "
+                                 f"replace, and no fit.md of an earlier calibration; expected a new directory or an "
+                                 f"earlier calibration's\n")
+    assert (out / "history.csv").read_text(encoding="utf-8") == "mine"
+    monkeypatch.setattr(calibrate_module, "fit_model", fit_model)
+    (out / "fit.md").write_text("an earlier fit", encoding="utf-8")
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert (out / "fit.md").read_text(encoding="utf-8").startswith("# Calibration of")
+
+
 def test_a_write_error_leaves_no_file_of_the_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The files were written one by one: a full disk at the third left family.yaml and history.csv
