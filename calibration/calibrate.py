@@ -165,8 +165,8 @@ def calibrate(
     adstock : ``geometric`` (default), ``weibull_cdf`` or ``weibull_pdf`` (``weibull``: the PDF).
     saturation : ``hill`` (default) or ``logistic``.
     likelihood : ``gaussian`` (default), ``poisson`` or ``negative_binomial``.
-    prior : the mild prior on ``kappa`` and the slope (:mod:`~budgetgym.calibration.model`) for the
-        ``weak`` (default: spent in fewer than 30% of periods), ``all`` or ``none`` of the channels.
+    prior : the mild prior on ``kappa``, the slope and the decay (:mod:`~budgetgym.calibration.model`)
+        for ``all`` the channels (default), the ``weak`` ones (spent in fewer than 30% of periods) or ``none``.
     fourier : yearly Fourier order of the baseline (default: 2 for a year of data, else 0).
     reward : the scenario's reward, ``revenue`` or ``conversions`` (default: :func:`kpi_reward`).
     plan_periods, plan_budget : the planning window (:func:`~budgetgym.calibration.export.plan_window`).

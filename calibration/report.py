@@ -122,7 +122,7 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
         f"{'exposure' if d.exposure is not None else 'spend'}) + noise ({spec.likelihood}); baseline: "
         f"{', '.join(f.baseline_names)}. Equations: `budgetgym.calibration.model` and `.transforms`.",
         f"Maximum likelihood by variable projection from {len(scouts)} starts ({reached} reached the best)"
-        + (f"; weak channels under a mild prior: {', '.join(c for c, wk in zip(f.channels, f.weak, strict=True) if wk)}"
+        + (f"; channels under a mild prior: {', '.join(c for c, wk in zip(f.channels, f.weak, strict=True) if wk)}"
            if f.weak.any() else "") + ".", "",
         "## Fit", "",
         "| | periods | R² | MAPE % | RMSE |", "|---|---|---|---|---|",
