@@ -375,6 +375,21 @@ def test_a_holdout_whose_fit_sees_a_constant_kpi_is_one_line(tmp_path: Path) -> 
         calibrate(tmp_path / "d.csv", date="date", kpi="revenue", spend="a_spend,b_spend", draws=0, holdout=10)
 
 
+def test_a_holdout_whose_fit_sees_a_channel_never_spent_is_one_line(tmp_path: Path) -> None:
+    """A channel first spent in the held-out tail: the holdout's fit gave it no curve (beta 0), so the
+    forecast of the tail left out the channel spent there and fit.md scored that forecast as the
+    model's, where the whole file's channel never spent is refused."""
+    df = _good()
+    df.loc[: T - 11, "b_spend"] = 0.0
+    df.loc[T - 10:, "b_spend"] = 500.0
+    df.to_csv(tmp_path / "d.csv", index=False)
+    args = dict(date="date", kpi="revenue", spend="a_spend,b_spend", draws=0, fourier=0)
+    with pytest.raises(BudgetGymError, match="^--holdout 10: the fit on the first 50 of 60 periods: data file .*: "
+                                             "column 'b_spend': the spend is zero in every period"):
+        calibrate(tmp_path / "d.csv", holdout=10, **args)  # type: ignore[arg-type]
+    assert calibrate(tmp_path / "d.csv", holdout=9, **args).holdout is not None  # type: ignore[arg-type]
+
+
 def test_negative_counts_and_bad_options(tmp_path: Path) -> None:
     df = _good()
     df.loc[3, "revenue"] = -1.0
