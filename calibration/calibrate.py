@@ -170,7 +170,7 @@ def calibrate(
     fourier : yearly Fourier order of the baseline (default: 2 for a year of data, else 0).
     reward : the scenario's reward, ``revenue`` or ``conversions`` (default: :func:`kpi_reward`).
     plan_periods, plan_budget : the planning window (:func:`~budgetgym.calibration.export.plan_window`).
-    block_length : bootstrap block length in periods (default ``ceil(T^(1/3))``).
+    block_length : bootstrap block length in periods (default ``ceil(T^(1/3))``), at most ``T // 2``.
     starts : starting points of the multi-start search.
     delay : ``none`` (default) or ``gamma``: a conversion lag per channel
         (:mod:`~budgetgym.calibration.transforms`).
@@ -215,8 +215,10 @@ def calibrate(
     p = Path(path)
     data = read_mmm_csv(p, date=date, kpi=kpi, spend=spend, controls=controls, exposure=exposure,
                         count_kpi=lik != "gaussian")
-    if draws and block_length is not None and not 1 <= block_length <= data.n_periods:  # before the fit
-        raise BudgetGymError(f"--block-length: expected 1 to {data.n_periods} periods, got {block_length}")
+    # before the fit; at least two blocks: one block of all T periods makes every replicate the same series
+    if draws and block_length is not None and not 1 <= block_length <= data.n_periods // 2:
+        raise BudgetGymError(f"--block-length: expected 1 to {data.n_periods // 2} periods (at least two blocks in "
+                             f"the data's {data.n_periods}), got {block_length}")
     spec = ModelSpec(adstock=cast(AdstockKind, ad), saturation=cast(SaturationKind, sat),
                      likelihood=cast(Likelihood, lik), prior=cast(Any, pri), fourier=fourier, starts=starts,
                      delay=dly == "gamma", season=msn == "yearly")

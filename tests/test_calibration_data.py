@@ -412,12 +412,14 @@ def test_negative_counts_and_bad_options(tmp_path: Path) -> None:
         calibrate(tmp_path / "d.csv", **{**args, "draws": 1})  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("length", ["0", "61"])
+@pytest.mark.parametrize("length", ["0", "31", "60", "61"])
 def test_a_bad_block_length_is_one_line_before_the_fit(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, length: str
 ) -> None:
     """``--block-length`` (the bootstrap's blocks, periods; the library's ``block_length`` had no option) must
-    lie in 1..T; it was checked only after the fit."""
+    lie in 1..T // 2; it was checked only after the fit. A block of all T periods made every replicate the
+    same series: identical refits, intervals of zero width in fit.md and no parameter flagged as not
+    identified; at least two blocks per replicate."""
     import importlib
 
     calibrate_module = importlib.import_module("budgetgym.calibration.calibrate")
@@ -426,7 +428,8 @@ def test_a_bad_block_length_is_one_line_before_the_fit(
     code, _, err = run_cli(capsys, "calibrate", str(tmp_path / "d.csv"), "--date", "date", "--kpi", "revenue",
                            "--spend", "a_spend,b_spend", "--draws", "4", "--block-length", length,
                            "--out", str(tmp_path / "out"))
-    assert code == 2 and err.strip() == f"error: --block-length: expected 1 to {T} periods, got {length}", err
+    assert code == 2 and err.strip() == (f"error: --block-length: expected 1 to {T // 2} periods (at least two "
+                                         f"blocks in the data's {T}), got {length}"), err
     assert not (tmp_path / "out").exists()
 
 
