@@ -29,11 +29,11 @@ from budgetgym.calibration.export import Costs, PlanWindow, family_dict, fit_cos
 from budgetgym.calibration.lift import LiftTests, beyond_data, lift_table, read_lift_tests
 from budgetgym.calibration.model import Fit, Likelihood, ModelSpec, baseline_design, default_fourier, fit_model
 from budgetgym.calibration.refits import WORKER_DRAWS, Workers
+from budgetgym.calibration.report import check_calibration_out
 from budgetgym.calibration.transforms import AdstockKind, SaturationKind
 from budgetgym.calibration.uncertainty import Draws, block_bootstrap
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import family_from_dict
-from budgetgym.envs.io import check_out_dir
 
 __all__ = ["MAX_DRAWS", "CalibrationResult", "Holdout", "calibrate", "kpi_reward"]
 
@@ -165,12 +165,12 @@ def calibrate(
     adstock : ``geometric`` (default), ``weibull_cdf`` or ``weibull_pdf`` (``weibull``: the PDF).
     saturation : ``hill`` (default) or ``logistic``.
     likelihood : ``gaussian`` (default), ``poisson`` or ``negative_binomial``.
-    prior : the mild prior on ``kappa`` and the slope (:mod:`~budgetgym.calibration.model`) for the
-        ``weak`` (default: spent in fewer than 30% of periods), ``all`` or ``none`` of the channels.
+    prior : the mild prior on ``kappa``, the slope and the decay (:mod:`~budgetgym.calibration.model`)
+        for ``all`` the channels (default), the ``weak`` ones (spent in fewer than 30% of periods) or ``none``.
     fourier : yearly Fourier order of the baseline (default: 2 for a year of data, else 0).
     reward : the scenario's reward, ``revenue`` or ``conversions`` (default: :func:`kpi_reward`).
     plan_periods, plan_budget : the planning window (:func:`~budgetgym.calibration.export.plan_window`).
-    block_length : bootstrap block length in periods (default ``ceil(T^(1/3))``).
+    block_length : bootstrap block length in periods (default ``ceil(T^(1/3))``), at most ``T // 2``.
     starts : starting points of the multi-start search.
     delay : ``none`` (default) or ``gamma``: a conversion lag per channel
         (:mod:`~budgetgym.calibration.transforms`).
@@ -211,12 +211,14 @@ def calibrate(
     if workers < 1:
         raise BudgetGymError(f"--workers: expected a positive number of processes, got {workers}")
     if out is not None:
-        check_out_dir(out)  # before the fit, not after
+        check_calibration_out(out)  # before the fit, not after
     p = Path(path)
     data = read_mmm_csv(p, date=date, kpi=kpi, spend=spend, controls=controls, exposure=exposure,
                         count_kpi=lik != "gaussian")
-    if draws and block_length is not None and not 1 <= block_length <= data.n_periods:  # before the fit
-        raise BudgetGymError(f"--block-length: expected 1 to {data.n_periods} periods, got {block_length}")
+    # before the fit; at least two blocks: one block of all T periods makes every replicate the same series
+    if draws and block_length is not None and not 1 <= block_length <= data.n_periods // 2:
+        raise BudgetGymError(f"--block-length: expected 1 to {data.n_periods // 2} periods (at least two blocks in "
+                             f"the data's {data.n_periods}), got {block_length}")
     spec = ModelSpec(adstock=cast(AdstockKind, ad), saturation=cast(SaturationKind, sat),
                      likelihood=cast(Likelihood, lik), prior=cast(Any, pri), fourier=fourier, starts=starts,
                      delay=dly == "gamma", season=msn == "yearly")

@@ -37,8 +37,8 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import numeric_column
 from budgetgym.envs.scenario_parts import MAX_AMOUNT
 
-__all__ = ["MAX_AMOUNT", "MAX_KPI", "MONTH_DAYS", "MMMData", "calendar_day", "channel_name", "check_varying_kpi",
-           "numeric_column", "read_mmm_csv", "split_columns"]
+__all__ = ["MAX_AMOUNT", "MAX_KPI", "MONTH_DAYS", "MMMData", "calendar_day", "channel_name", "check_spent_channels",
+           "check_varying_kpi", "numeric_column", "read_mmm_csv", "split_columns"]
 
 #: The largest KPI per period a fit takes: a scenario's response is at most 1e12 per step (``max_response``,
 #: :mod:`budgetgym.envs.scenario_parts`; a larger KPI's fit was clipped to it). Rescale a larger one.
@@ -197,6 +197,17 @@ def check_varying_kpi(y: np.ndarray, col: str, source: str) -> None:
         )
 
 
+def check_spent_channels(media: np.ndarray, spend_columns: list[str] | tuple[str, ...],
+                         exposure_columns: list[str | None] | tuple[str | None, ...] | None, source: str) -> None:
+    """A channel whose ``media`` (``[T, K]``: its exposure, else its spend) is zero in every period has
+    nothing to fit: a one-line error naming its spend column (and its exposure column)."""
+    for i, col in enumerate(spend_columns):
+        if not np.any(media[:, i] > 0):
+            exposure = exposure_columns[i] if exposure_columns else None
+            what = "spend" if exposure is None else f"exposure column '{exposure}'"
+            raise BudgetGymError(f"{source}: column '{col}': the {what} is zero in every period; drop the channel")
+
+
 def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarray, list[str]]:
     """Numeric controls as they are, a true/false one (a holiday dummy) as 1/0; a column of text only
     (no value a number) one-hot encoded, its most frequent value the reference level; a column whose every
@@ -285,11 +296,7 @@ def read_mmm_csv(
                              numeric_column(df, c, source, "exposure", nonnegative=True, largest=MAX_AMOUNT,
                                             boolean=False)
                              for i, c in enumerate(per_channel)])
-    for i, col in enumerate(spend_cols):
-        media = X[:, i] if E is None else E[:, i]
-        if not np.any(media > 0):
-            what = "spend" if E is None or per_channel[i] is None else f"exposure column '{per_channel[i]}'"
-            raise BudgetGymError(f"{source}: column '{col}': the {what} is zero in every period; drop the channel")
+    check_spent_channels(X if E is None else E, spend_cols, per_channel if E is not None else None, source)
     Z, znames = _controls(df, control_cols, source)
     names = _unique_names(spend_cols)
     first = calendar_day(dates[0])

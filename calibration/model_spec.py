@@ -93,7 +93,7 @@ class Fit:
     beta: np.ndarray  # [K] KPI per period at saturation
     coef: np.ndarray  # [p] baseline coefficients
     ref: np.ndarray  # [K] typical (median nonzero) exposure per period
-    weak: np.ndarray  # [K] channels under the prior (the weakly spent ones by default)
+    weak: np.ndarray  # [K] channels under the prior (every one by default; prior='weak': the weakly spent ones)
     y: np.ndarray  # [T] the KPI fitted
     fitted: np.ndarray  # [T] mu
     contributions: np.ndarray  # [T, K] beta_i h_i(a_t,i)

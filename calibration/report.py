@@ -3,7 +3,10 @@
 :func:`write_outputs` renders everything first (YAML, CSVs, figures, markdown), writes the files
 into a temporary directory beside ``out`` and only then moves them in
 (:func:`budgetgym.envs.io.staged_output`), so an error (a full disk, an ``out`` that cannot be
-written: one line) never leaves a half-written directory; other files in ``out`` are kept:
+written: one line) never leaves a half-written directory; other files in ``out`` are kept, and a
+directory holding files of these names but no ``fit.md`` (not an earlier calibration's) is refused
+before the fit (:func:`check_calibration_out`), and an earlier calibration's figures that this one
+does not draw are removed (the directory describes one fit):
 
 * ``family.yaml`` — the scenario family (:mod:`~budgetgym.calibration.export`), for
   ``budgetgym plan DIR/family.yaml --history DIR/history.csv`` and for agents;
@@ -27,12 +30,17 @@ import yaml
 
 from budgetgym.calibration.diagnostics import MIN_CHECK_DRAWS, MIN_INTERVAL_DRAWS, Errors
 from budgetgym.envs.dates import MONTH_DAYS
-from budgetgym.envs.io import YAML_DUMPER, move_staged, staged_output
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.io import YAML_DUMPER, check_out_dir, foreign_files, move_staged, name_list, staged_output
 
 if TYPE_CHECKING:
     from budgetgym.calibration.calibrate import CalibrationResult
 
-__all__ = ["fit_markdown", "write_outputs"]
+__all__ = ["CALIBRATION_FILES", "check_calibration_out", "fit_markdown", "write_outputs"]
+
+#: Every file a calibration writes into its directory (the figures with matplotlib and ``plots``).
+CALIBRATION_FILES = ("family.yaml", "history.csv", "parameters.csv", "fit.md", "fit.png", "contributions.png",
+                     "curves.png")
 
 
 def _errors_row(label: str, e: Errors) -> str:
@@ -114,7 +122,7 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
         f"{'exposure' if d.exposure is not None else 'spend'}) + noise ({spec.likelihood}); baseline: "
         f"{', '.join(f.baseline_names)}. Equations: `budgetgym.calibration.model` and `.transforms`.",
         f"Maximum likelihood by variable projection from {len(scouts)} starts ({reached} reached the best)"
-        + (f"; weak channels under a mild prior: {', '.join(c for c, wk in zip(f.channels, f.weak, strict=True) if wk)}"
+        + (f"; channels under a mild prior: {', '.join(c for c, wk in zip(f.channels, f.weak, strict=True) if wk)}"
            if f.weak.any() else "") + ".", "",
         "## Fit", "",
         "| | periods | R² | MAPE % | RMSE |", "|---|---|---|---|---|",
@@ -176,6 +184,20 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
     return "\n".join(lines)
 
 
+def check_calibration_out(out: str | Path) -> Path:
+    """``out`` as a path, checked before any work: :func:`~budgetgym.envs.io.check_out_dir`, and an
+    existing directory holding files a calibration writes (``history.csv``, ``family.yaml``, ...) must
+    hold an earlier calibration (its ``fit.md``): a user's own ``history.csv`` beside ``--out .`` is a
+    one-line error, not replaced."""
+    out = check_out_dir(out)
+    clash = foreign_files(out, CALIBRATION_FILES, ["fit.md"])
+    if clash:
+        raise BudgetGymError(f"output directory '{out}': holds {name_list(clash)}, which the calibration would "
+                             f"replace, and no fit.md of an earlier calibration; expected a new directory or an "
+                             f"earlier calibration's")
+    return out
+
+
 def write_outputs(result: CalibrationResult, out: Path, *, plots: bool = True,
                   command: str | None = None) -> list[Path]:
     """Render every output, then write each atomically into ``out`` (module docstring)."""
@@ -200,4 +222,7 @@ def write_outputs(result: CalibrationResult, out: Path, *, plots: bool = True,
         for name, blob in data.items():
             (stage / name).write_bytes(blob)
         move_staged(stage, out, list(data))
+    for name in CALIBRATION_FILES:  # an earlier calibration's figures, not drawn for this one: of another fit
+        if name not in data:
+            (out / name).unlink(missing_ok=True)
     return [out / name for name in data]

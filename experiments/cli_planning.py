@@ -166,7 +166,8 @@ def calibrate_cmd(
     draws: Annotated[int, typer.Option(help="bootstrap draws (the family's members)")] = 200,
     block_length: Annotated[
         int | None,
-        typer.Option(help="bootstrap block length in periods \\[default: ceil(periods^(1/3)), e.g. 6 for 156]"),
+        typer.Option(help="bootstrap block length in periods, at most half of them \\[default: ceil(periods^(1/3)), "
+                          "e.g. 6 for 156]"),
     ] = None,
     holdout: Annotated[int, typer.Option(help="last periods held out to score a forecast")] = 0,
     plan_periods: Annotated[int | None, typer.Option(help="periods to plan (default: a quarter)")] = None,

@@ -375,6 +375,21 @@ def test_a_holdout_whose_fit_sees_a_constant_kpi_is_one_line(tmp_path: Path) -> 
         calibrate(tmp_path / "d.csv", date="date", kpi="revenue", spend="a_spend,b_spend", draws=0, holdout=10)
 
 
+def test_a_holdout_whose_fit_sees_a_channel_never_spent_is_one_line(tmp_path: Path) -> None:
+    """A channel first spent in the held-out tail: the holdout's fit gave it no curve (beta 0), so the
+    forecast of the tail left out the channel spent there and fit.md scored that forecast as the
+    model's, where the whole file's channel never spent is refused."""
+    df = _good()
+    df.loc[: T - 11, "b_spend"] = 0.0
+    df.loc[T - 10:, "b_spend"] = 500.0
+    df.to_csv(tmp_path / "d.csv", index=False)
+    args = dict(date="date", kpi="revenue", spend="a_spend,b_spend", draws=0, fourier=0)
+    with pytest.raises(BudgetGymError, match="^--holdout 10: the fit on the first 50 of 60 periods: data file .*: "
+                                             "column 'b_spend': the spend is zero in every period"):
+        calibrate(tmp_path / "d.csv", holdout=10, **args)  # type: ignore[arg-type]
+    assert calibrate(tmp_path / "d.csv", holdout=9, **args).holdout is not None  # type: ignore[arg-type]
+
+
 def test_negative_counts_and_bad_options(tmp_path: Path) -> None:
     df = _good()
     df.loc[3, "revenue"] = -1.0
@@ -397,12 +412,14 @@ def test_negative_counts_and_bad_options(tmp_path: Path) -> None:
         calibrate(tmp_path / "d.csv", **{**args, "draws": 1})  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("length", ["0", "61"])
+@pytest.mark.parametrize("length", ["0", "31", "60", "61"])
 def test_a_bad_block_length_is_one_line_before_the_fit(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, length: str
 ) -> None:
     """``--block-length`` (the bootstrap's blocks, periods; the library's ``block_length`` had no option) must
-    lie in 1..T; it was checked only after the fit."""
+    lie in 1..T // 2; it was checked only after the fit. A block of all T periods made every replicate the
+    same series: identical refits, intervals of zero width in fit.md and no parameter flagged as not
+    identified; at least two blocks per replicate."""
     import importlib
 
     calibrate_module = importlib.import_module("budgetgym.calibration.calibrate")
@@ -411,7 +428,8 @@ def test_a_bad_block_length_is_one_line_before_the_fit(
     code, _, err = run_cli(capsys, "calibrate", str(tmp_path / "d.csv"), "--date", "date", "--kpi", "revenue",
                            "--spend", "a_spend,b_spend", "--draws", "4", "--block-length", length,
                            "--out", str(tmp_path / "out"))
-    assert code == 2 and err.strip() == f"error: --block-length: expected 1 to {T} periods, got {length}", err
+    assert code == 2 and err.strip() == (f"error: --block-length: expected 1 to {T // 2} periods (at least two "
+                                         f"blocks in the data's {T}), got {length}"), err
     assert not (tmp_path / "out").exists()
 
 
@@ -442,6 +460,35 @@ def test_an_out_that_is_a_file_is_one_line_before_the_fit(tmp_path: Path, capsys
                            "--spend", "a_spend,b_spend", "--out", str(blocker))
     assert code == 2 and err == f"error: output directory '{blocker}': exists and is not a directory\n"
     assert blocker.read_text(encoding="utf-8") == "keep"
+
+
+def test_an_out_holding_files_of_its_names_but_no_calibration_is_refused_before_the_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--out .`` beside the user's own ``history.csv`` (the name ``plan --history`` reads) replaced it
+    with the data's spend, silently: plan, run and simulate refuse another's directory, calibrate did
+    not. A directory of an earlier calibration (its ``fit.md``) is still written over."""
+    import importlib
+
+    calibrate_module = importlib.import_module("budgetgym.calibration.calibrate")
+    _good().to_csv(tmp_path / "d.csv", index=False)
+    out = tmp_path / "work"
+    out.mkdir()
+    (out / "history.csv").write_text("mine", encoding="utf-8")
+    fit_model = calibrate_module.fit_model
+    monkeypatch.setattr(calibrate_module, "fit_model", None)  # not reached
+    argv = ["calibrate", str(tmp_path / "d.csv"), "--date", "date", "--kpi", "revenue", "--spend", "a_spend,b_spend",
+            "--draws", "0", "--no-plots", "--out", str(out)]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and err == (f"error: output directory '{out}': holds 'history.csv', which the calibration would "
+                                 f"replace, and no fit.md of an earlier calibration; expected a new directory or an "
+                                 f"earlier calibration's\n")
+    assert (out / "history.csv").read_text(encoding="utf-8") == "mine"
+    monkeypatch.setattr(calibrate_module, "fit_model", fit_model)
+    (out / "fit.md").write_text("an earlier fit", encoding="utf-8")
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert (out / "fit.md").read_text(encoding="utf-8").startswith("# Calibration of")
 
 
 def test_a_write_error_leaves_no_file_of_the_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str],

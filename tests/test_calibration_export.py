@@ -131,6 +131,21 @@ def test_plots_written(tmp_path: Path) -> None:
     assert "![curves.png](curves.png)" in (tmp_path / "o" / "fit.md").read_text()
 
 
+def test_a_calibration_without_figures_removes_an_earlier_ones(tmp_path: Path) -> None:
+    """A fit written with ``plots=False`` (or without matplotlib) into an earlier calibration's
+    directory left that fit's fit.png, contributions.png and curves.png beside the new fit.md: figures
+    of another fit. The directory describes one calibration, as a plan's does; other files are kept."""
+    pytest.importorskip("matplotlib")
+    path, _, _ = _dataset(tmp_path, noise=200.0)
+    out = tmp_path / "o"
+    _calibrate(path, draws=0, out=out)
+    assert (out / "curves.png").is_file()
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    res = _calibrate(path, draws=0, out=out, plots=False)
+    assert {p.name for p in out.iterdir()} == {p.name for p in res.files} | {"notes.txt"}
+    assert {p.name for p in res.files} == {"family.yaml", "history.csv", "parameters.csv", "fit.md"}
+
+
 def test_budget_is_the_last_periods_spend_unrounded_so_the_plan_in_place_fits_it(tmp_path: Path) -> None:
     """The default budget is the last 13 periods' spend to the last digit: the plan in place (those
     periods' spend, per step) is a valid ``--current``. Rounded to 8 significant digits it could

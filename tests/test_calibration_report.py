@@ -304,6 +304,19 @@ def test_fit_md_counts_the_starts_the_search_ran(tmp_path: Path) -> None:
     assert 1 <= int(found.group(2)) <= 3
 
 
+def test_fit_md_calls_no_channel_weak_that_the_data_spend_on_often(tmp_path: Path) -> None:
+    """Under the default ``prior="all"`` fit.md said "weak channels under a mild prior: c0, c1" of
+    channels spent in most periods; weakly spent means fewer than 30% of the periods (the warnings'
+    meaning too). It names the channels under the prior, and a weak one only when it is."""
+    path = _data(tmp_path / "d.csv")
+    kw = dict(date="date", kpi="revenue", spend=SPEND, draws=0, fourier=0, starts=2)
+    res = calibrate(path, **kw)  # type: ignore[arg-type]
+    assert (np.mean(res.data.spend > 0, axis=0) >= 0.3).all() and res.fit.weak.all()
+    text = fit_markdown(res, [])
+    assert "weak" not in text and "; channels under a mild prior: c0, c1." in text
+    assert "under a mild prior" not in fit_markdown(calibrate(path, prior="none", **kw), [])  # type: ignore[arg-type]
+
+
 def test_fit_md_claims_intervals_and_identification_checks_only_when_made(tmp_path: Path) -> None:
     """No draw gives no interval (``parameters.csv`` has none): ``fit.md`` must not announce
     percentiles (one draw, which did the same, is now refused); 3 draws give intervals but no
