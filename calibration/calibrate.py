@@ -26,7 +26,7 @@ import pandas as pd
 from budgetgym.calibration.data import MMMData, read_mmm_csv
 from budgetgym.calibration.diagnostics import Errors, errors, parameter_table, warnings_for
 from budgetgym.calibration.export import Costs, PlanWindow, family_dict, fit_costs, history_frame, plan_window
-from budgetgym.calibration.lift import LiftTests, beyond_data, lift_table, read_lift_tests
+from budgetgym.calibration.lift import LiftTests, beyond_data, disagreements, lift_table, read_lift_tests
 from budgetgym.calibration.model import Fit, Likelihood, ModelSpec, baseline_design, default_fourier, fit_model
 from budgetgym.calibration.refits import WORKER_DRAWS, Workers
 from budgetgym.calibration.report import check_calibration_out
@@ -248,13 +248,13 @@ def calibrate(
     rew = reward or kpi_reward(kpi, lik)
     fam = family_dict(fit, data, boot, window, costs, name=_name(p), reward=rew, seed=seed)
     family_from_dict(fam, source=f"calibrated family of '{p}'")  # it must load as written
+    lift = None if tests is None else lift_table(fit, tests, boot.phi if boot else None, boot.beta if boot else None)
     result = CalibrationResult(
         data=data, fit=fit, draws=boot, holdout=held, errors=insample, parameters=parameter_table(fit, data, boot),
         warnings=warnings_for(fit, boot, insample, held.outsample if held else None,
                               holdout_insample=held.insample if held else None)
-        + ([] if tests is None else beyond_data(tests, data)), window=window, costs=costs,
-        reward=rew, family=fam, history=history_frame(data), seconds=seconds,
-        lift=None if tests is None else lift_table(fit, tests, boot.phi if boot else None, boot.beta if boot else None),
+        + ([] if tests is None or lift is None else beyond_data(tests, data) + disagreements(lift)), window=window,
+        costs=costs, reward=rew, family=fam, history=history_frame(data), seconds=seconds, lift=lift,
     )
     if out is not None:
         from budgetgym.calibration.report import write_outputs

@@ -50,6 +50,11 @@ at :math:`|\Delta y|`. Here the lift is the steady state through the carry-over 
 weeks at a level measures that) in the model's own units, and Gaussian (the least squares' own
 likelihood; a cut of spend is a negative lift, not its absolute value).
 
+**Disagreements.** A measurement is not refused for its size (beyond the data a lift can exceed any
+period's KPI), but one the fit cannot meet, more than :data:`Z_WARN` standard errors from the fitted
+lift (:func:`disagreements`), is warned of by name: a lift in other units than the KPI per period, or a
+total over the test instead of per period, otherwise showed only as a poor fit, blamed on the data.
+
 **Beyond the data.** A test at a level of spend above the channel's largest period in the data
 (:func:`beyond_data`) is the only evidence there: the fit bends the curve to it, and its agreement
 with the test says nothing of the data. ``fit.md`` warns of each such test.
@@ -70,13 +75,16 @@ from budgetgym.calibration.projection import LiftRows
 from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.io import cell_text
 
-__all__ = ["COLUMNS", "LiftTests", "beyond_data", "channel_index", "check_table", "lift_table", "read_lift_tests",
-           "read_table", "spend_change"]
+__all__ = ["COLUMNS", "Z_WARN", "LiftTests", "beyond_data", "channel_index", "check_table", "disagreements",
+           "lift_table", "read_lift_tests", "read_table", "spend_change"]
 
 COLUMNS = ("channel", "x", "delta_x", "delta_y", "sigma")
 #: The smallest standard error of a test, relative to the KPI's standard deviation: a test weighs
 #: ``1 / sigma`` against the data, and a far smaller one overflowed the fit's sums of squares.
 MIN_SIGMA = 1e-6
+#: A test whose measurement is more than this many standard errors from the fitted lift is warned of
+#: (:func:`disagreements`): under the model it happens once in 16,000 tests.
+Z_WARN = 4.0
 
 
 @dataclass(frozen=True)
@@ -203,5 +211,21 @@ def beyond_data(tests: LiftTests, data: MMMData) -> list[str]:
                 f"lift test {j + 1} ({name}: {x[j]:,.6g} -> {x[j] + dx[j]:,.6g} per period) spends beyond the data's "
                 f"largest period ({top:,.6g}): there the curve rests on the test alone, and the fit's agreement with "
                 f"it is no check of the fit"
+            )
+    return out
+
+
+def disagreements(table: pd.DataFrame) -> list[str]:
+    """A warning per test of :func:`lift_table`'s ``table`` whose measurement is more than :data:`Z_WARN`
+    standard errors from the fitted lift (module docstring); none for the others."""
+    out = []
+    for j, r in enumerate(table.to_dict(orient="records")):
+        if abs(float(r["z"])) > Z_WARN:
+            x, dx = float(r["x"]), float(r["delta_x"])
+            out.append(
+                f"lift test {j + 1} ({r['channel']}: {x:,.6g} -> {x + dx:,.6g} per period) measured "
+                f"{float(r['delta_y']):,.6g} ± {float(r['sigma']):,.6g}, the fit's lift is {float(r['model']):,.6g} "
+                f"(z = {float(r['z']):,.1f}): the test and the data disagree; check that it is the KPI's change per "
+                f"period at steady state, in the KPI's units"
             )
     return out

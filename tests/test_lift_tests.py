@@ -241,6 +241,22 @@ def test_bootstrap_redraws_the_measurements(tmp_path: Path) -> None:
     assert "## Lift tests" in (tmp_path / "out" / "fit.md").read_text()
 
 
+def test_a_measurement_the_fit_cannot_meet_is_warned_of_by_name(tmp_path: Path) -> None:
+    """A lift 1000 times the truth's (a total, or other units) is accepted, but the fit cannot meet both it
+    and the data: a warning names the test and its z, where only a poor fit blamed on the data showed it.
+    A test the fit meets is not warned of."""
+    path = _one_level(tmp_path)
+    lift = _truth_b(2 * LEVEL) - _truth_b(LEVEL)
+    good = {"channel": "b_spend", "x": LEVEL, "delta_x": LEVEL, "delta_y": lift, "sigma": 0.1 * lift}
+    bad = {"channel": "a_spend", "x": 2000.0, "delta_x": 2000.0, "delta_y": 1e3 * lift, "sigma": 0.1 * lift}
+    res = _fit(path, _lift_file(tmp_path, [bad]))
+    assert res.lift is not None and np.all(np.isfinite(res.lift[["model", "z"]].to_numpy()))
+    named = [w for w in res.warnings if "disagree" in w]
+    assert len(named) == 1 and named[0].startswith("lift test 1 (a: 2,000 -> 4,000 per period) measured "), named
+    assert f"(z = {res.lift['z'].iloc[0]:,.1f})" in named[0]
+    assert not [w for w in _fit(path, _lift_file(tmp_path, [good])).warnings if "disagree" in w]
+
+
 def test_model_lift_goes_through_the_cost_curve(tmp_path: Path) -> None:
     """Channel ``a`` is bought per thousand impressions at CPM 8 with auction pressure 0.3, ``b`` per
     click at CPC 1.5 (``test_calibration_export``'s noise-free data, fitted exactly). With tests so
@@ -364,8 +380,10 @@ def test_lift_table_by_hand(tmp_path: Path) -> None:
     assert bare["low"].isna().all() and bare["high"].isna().all()
     np.testing.assert_allclose(bare["model"], [100.0, -300.0], rtol=1e-9)
     # a's test reaches 200 a period, above the data's largest 150; b's (1.6 -> 0.8) stays below 4.8
-    beyond = [w for w in res.warnings if w.startswith("lift test")]
+    beyond = [w for w in res.warnings if w.startswith("lift test") and "beyond the data" in w]
     assert beyond == beyond_data(read, res.data) and len(beyond) == 1
+    # the data's b is linear, 40 a unit: its lift 1.6 -> 0.8 is about -32, not the measured -280 +- 40
+    assert [w for w in res.warnings if "disagree" in w][0].startswith("lift test 2 (b: 1.6 -> 0.8 per period)")
     assert beyond[0].startswith("lift test 1 (a: 100 -> 200 per period)") and "largest period (150)" in beyond[0]
 
 
