@@ -467,3 +467,16 @@ def test_a_changed_grid_killed_before_its_end_leaves_no_earlier_grid_numbers(gri
     base = record_baseline(out)
     assert base.config_hash == config_hash(experiment_from_dict(changed))
     assert {e.agent for e in base.entries} == {"equal", "thompson"}  # proportional's folders are GOOD's
+
+
+@pytest.mark.parametrize("text", [b"[1,2", b"a: [\n  - b\n", b"\xff\xfe"], ids=["flow", "block", "binary"])
+def test_a_damaged_experiment_yaml_in_a_results_dir_is_one_line(grid, tmp_path, capsys, text):
+    """report read the saved experiment.yaml with its own yaml call: a syntax error printed PyYAML's
+    several-line message; baseline's read of its bootstrap settings crashed on a file not UTF-8."""
+    out = tmp_path / "damaged"
+    shutil.copytree(grid[0], out)
+    (out / "experiment.yaml").write_bytes(text)
+    code, _, err = run_cli(capsys, "report", out, "--no-plots")
+    assert code == 2 and "experiment.yaml" in one_line_error(err)
+    code, _, err = run_cli(capsys, "baseline", out, "--out", tmp_path / "b.json")
+    assert code == 0 and "Traceback" not in err
