@@ -220,7 +220,7 @@ def record_baseline(
                 boot = BootstrapSettings.model_validate(
                     {k: v for k, v in raw["bootstrap"].items() if k in ("reps", "seed")}
                 )
-        except (OSError, yaml.YAMLError, ValidationError):
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError):
             pass
     return Baseline(
         experiment=meta.get("experiment"),

@@ -38,7 +38,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from budgetgym.envs.errors import BudgetGymError, is_integer, unknown, validation_error
@@ -157,10 +156,7 @@ def saved_experiment(out: Path) -> ExperimentConfig | None:
     path = out / "experiment.yaml"
     if not path.is_file():
         return None
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise BudgetGymError(f"'{path}': cannot be read ({err})") from None
+    data = read_yaml(path, "experiment file")  # one line for a damaged file (a YAML error's text has several)
     return experiment_from_dict(data, source=f"experiment file '{path}'")
 
 

@@ -109,25 +109,36 @@ def write_grid(out: str | Path, runs: dict[str, str]) -> Path:
     return write_json(Path(out) / GRID_FILE, {"runs": dict(sorted(runs.items()))})
 
 
-def _grid_runs(out: Path) -> set[str] | None:
+def _grid_runs(out: Path) -> dict[str, str] | None:
     path = out / GRID_FILE
     if not path.is_file():
         return None  # a directory from before grid.json: every finished run counts
     try:
-        return set(read_json(path)["runs"])
+        return dict(read_json(path)["runs"])
     except (OSError, ValueError, KeyError, TypeError):
         raise BudgetGymError(f"'{path}': not a readable grid file; delete it or re-run the experiment") from None
 
 
+def _marker_key(marker: Path) -> Any:
+    try:
+        data = read_json(marker)
+    except (OSError, ValueError):
+        return None
+    return data.get("key") if isinstance(data, dict) else None
+
+
 def iter_done_runs(out: str | Path) -> Iterator[Path]:
-    """Run folders of the current grid (``grid.json``) holding a ``done`` marker, in sorted order."""
+    """Run folders of the current grid (``grid.json``) holding a ``done`` marker of the grid's run key,
+    in sorted order: a folder an earlier grid finished under another key (another config of that
+    scenario, agent and seed, not re-run yet) is not this grid's result."""
     out = Path(out)
     root = out / "runs"
     if not root.is_dir():
         return
     grid = _grid_runs(out)
     for marker in sorted(root.glob(f"*/*/seed_*/{DONE}")):
-        if grid is None or marker.parent.relative_to(out).as_posix() in grid:
+        rel = marker.parent.relative_to(out).as_posix()
+        if grid is None or (rel in grid and _marker_key(marker) == grid[rel]):
             yield marker.parent
 
 

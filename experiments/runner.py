@@ -24,7 +24,15 @@ from budgetgym.envs.io import atomic_write_text, check_out_dir, foreign_files
 from budgetgym.experiments.backends import Backend
 from budgetgym.experiments.config import ExperimentConfig, config_hash, load_experiment
 from budgetgym.experiments.execution import execute, run_oracle_task, run_task, single_threaded, stored_oracle
-from budgetgym.experiments.results import environment_info, read_json, read_meta, utc_now, write_grid, write_json
+from budgetgym.experiments.results import (
+    GRID_FILE,
+    environment_info,
+    read_json,
+    read_meta,
+    utc_now,
+    write_grid,
+    write_json,
+)
 from budgetgym.experiments.tasks import (
     DEFAULT_TRAINERS,
     OracleTask,
@@ -181,7 +189,9 @@ def _run_grid(
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_dir / "experiment.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
         _write_meta(out_dir, cfg, meta_session, env)
-        write_grid(out_dir, {task.path.relative_to(out_dir).as_posix(): task.key for task in run_tasks})
+        grid = {task.path.relative_to(out_dir).as_posix(): task.key for task in run_tasks}
+        _drop_other_grid_tables(out_dir, grid)
+        write_grid(out_dir, grid)
     except OSError as err:  # no permission, a read-only or full disk
         raise BudgetGymError(f"output directory '{out_dir}': cannot be written ({err.strerror or err})") from None
 
@@ -225,6 +235,25 @@ def _counts(outcomes: list[Outcome]) -> dict[str, int]:
         "runs_failed": sum(o.status == "failed" for o in runs),
         "oracle_failed": sum(o.status == "failed" for o in outcomes if o.kind == "oracle"),
     }
+
+
+#: The tables the end of a session rebuilds from the grid's run folders.
+_GRID_TABLES = ("results.csv", "summary.csv", "poi.csv", "report.md")
+
+
+def _drop_other_grid_tables(out: Path, grid: dict[str, str]) -> None:
+    """Delete the tables an earlier, different grid (``grid.json``'s runs and keys) left in ``out``.
+    They are rebuilt at the end of the session; until then ``baseline`` and ``regress`` (which read
+    ``results.csv`` first) would take the earlier grid's numbers for this one's config hash, and a
+    killed session would leave them there for good."""
+    try:
+        before = read_json(out / GRID_FILE).get("runs")
+    except (OSError, ValueError, AttributeError):
+        before = None
+    if before == grid:
+        return
+    for name in _GRID_TABLES:
+        (out / name).unlink(missing_ok=True)
 
 
 def _other_code(out: Path, env: dict[str, Any]) -> str | None:

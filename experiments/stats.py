@@ -224,13 +224,21 @@ def two_way_mean_interval(
     replacement and averages the crossed table; with row and column counts :math:`w^*_d, v^*_s`
     that is :math:`rac{1}{DS} \sum_{d,s} w^*_d\, x_{d,s}\, v^*_s`. One row: the bootstrap over
     the columns; one column: over the rows; one cell: the point.
+
+    A NaN cell is missing (an episode whose oracle earns nothing scores ``nan``, and the means skip
+    it): the mean and each resample's mean are over the observed cells,
+    :math:`\sum w^*_d x_{d,s} v^*_s / \sum w^*_d m_{d,s} v^*_s` with :math:`m` the observed mask (a
+    resample without an observed cell is left out); a complete table gets the numbers it always did.
     """
     x = np.asarray(table, dtype=float)
     if x.ndim != 2 or x.size == 0:
         raise ValueError(f"table: expected a non-empty (draws, seeds) array, got shape {x.shape}")
-    point = float(x.mean())
+    seen = ~np.isnan(x)
+    if not seen.any():
+        return NAN
+    point = float(x[seen].mean())
     n_rows, n_cols = x.shape
-    if x.size == 1:
+    if seen.sum() == 1:
         return Interval(point, point, point)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     rows = gen.integers(0, n_rows, size=(reps, n_rows))
@@ -239,7 +247,12 @@ def two_way_mean_interval(
     v = np.zeros((reps, n_cols))
     np.add.at(w, (np.arange(reps)[:, None], rows), 1.0)
     np.add.at(v, (np.arange(reps)[:, None], cols), 1.0)
-    dist = np.einsum("rd,ds,rs->r", w, x, v) / (n_rows * n_cols)
+    if seen.all():
+        dist = np.einsum("rd,ds,rs->r", w, x, v) / (n_rows * n_cols)
+    else:
+        with np.errstate(invalid="ignore"):
+            dist = np.einsum("rd,ds,rs->r", w, np.where(seen, x, 0.0), v) / np.einsum("rd,ds,rs->r", w, 1.0 * seen, v)
+        dist = dist[~np.isnan(dist)]
     lo, hi = percentile_interval(dist, confidence)
     return Interval(point, lo, hi)
 

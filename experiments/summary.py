@@ -127,8 +127,9 @@ def summarize(
     tables: dict[tuple[str, str, str], pd.DataFrame] = {
         key: _draw_seed_table(grp) for key, grp in cells.groupby(level=["scenario", "split", "agent"], sort=True)
     }
-    # run scores (per seed): a plain scenario's, or the mean over a family split's draws
-    by_task = {key: t.mean(axis=0) if key[1] else t.iloc[0] for key, t in tables.items()}
+    # run scores (per seed): a plain scenario's, or the mean over a family split's draws; a run
+    # without a score (every episode's oracle earned nothing: nan) is left out, as the means skip it
+    by_task = {key: (t.mean(axis=0) if key[1] else t.iloc[0]).dropna() for key, t in tables.items()}
     agents = sorted(frame["agent"].unique())
     scenarios = sorted(frame["scenario"].unique())
     # the held-out task of each scenario (the test split of a family), for the cross-scenario statistics
@@ -137,7 +138,7 @@ def summarize(
     iqms = {}
     for ag in agents:
         keys = [(sc, task_split[sc], ag) for sc in scenarios]
-        tasks = [by_task[k].to_numpy() for k in keys if k in by_task]
+        tasks = [by_task[k].to_numpy() for k in keys if k in by_task and len(by_task[k])]
         iqms[ag] = iqm_interval(tasks, reps, confidence, keyed_rng(seed, "iqm", ag)) if tasks else NAN
 
     if "train_s" not in frame.columns:
@@ -159,7 +160,7 @@ def summarize(
         if split:
             est = two_way_mean_interval(table.to_numpy(), reps, confidence, keyed_rng(seed, "mean", sc, split, ag))
         else:
-            est = mean_interval(x, reps, confidence, keyed_rng(seed, "mean", sc, ag))
+            est = mean_interval(x, reps, confidence, keyed_rng(seed, "mean", sc, ag)) if x.size else NAN
         up = NAN
         if baseline is not None and (sc, split, baseline) in by_task:
             up = _uplift(table, tables[(sc, split, baseline)], split, reps, confidence,
@@ -192,7 +193,8 @@ def summarize(
         for other in agents:
             key = (sc, split, other)
             row[f"poi_vs_{other}"] = (
-                probability_of_improvement([x], [by_task[key].to_numpy()]) if key in by_task else float("nan")
+                probability_of_improvement([x], [by_task[key].to_numpy()])
+                if key in by_task and x.size and len(by_task[key]) else float("nan")
             )
         row["split"] = split
         row["n_draws"] = len(table) if split else None
@@ -207,7 +209,7 @@ def summarize(
     for i, a in enumerate(agents):
         for b in agents[i + 1 :]:
             shared = [(sc, task_split[sc]) for sc in scenarios
-                      if (sc, task_split[sc], a) in by_task and (sc, task_split[sc], b) in by_task]
+                      if all(len(by_task.get((sc, task_split[sc], ag), ())) for ag in (a, b))]
             if not shared:
                 continue
             xa = [by_task[(sc, sp, a)].to_numpy() for sc, sp in shared]
@@ -237,10 +239,11 @@ def _uplift(
     if not len(seeds):
         return NAN
     if not split:
-        x, y = table.iloc[0], base.iloc[0]
-        return paired_difference_interval(x.loc[seeds].to_numpy(), y.loc[seeds].to_numpy(), reps, confidence, rng)
+        d = (table.iloc[0].loc[seeds] - base.iloc[0].loc[seeds]).dropna()  # nan: an episode the means skip
+        return paired_difference_interval(d.to_numpy(), np.zeros(len(d)), reps, confidence, rng) if len(d) else NAN
     draws = table.index.intersection(base.index)
-    diff = (table.loc[draws, seeds] - base.loc[draws, seeds]).dropna(axis=1, how="any")
+    # a nan cell (no score on that draw and seed) is missing: left out of the two-way bootstrap's means
+    diff = (table.loc[draws, seeds] - base.loc[draws, seeds]).dropna(axis=0, how="all").dropna(axis=1, how="all")
     if diff.empty:
         return NAN
     return two_way_mean_interval(diff.to_numpy(), reps, confidence, rng)

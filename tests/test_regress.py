@@ -445,3 +445,38 @@ def test_the_stored_regression_baseline_matches_the_regression_grid():
     assert labels == {(s, a) for s in ("stationary-3", "seasonal-5") for a in agents}
     assert {"ppo", "model_thompson", "thompson", "equal"} <= agents
     assert all(e.metrics["pct_of_oracle"].n_seeds == len(cfg.seeds) for e in base.entries)
+
+
+def test_a_changed_grid_killed_before_its_end_leaves_no_earlier_grid_numbers(grid, tmp_path, monkeypatch):
+    """A re-run with another config into a results directory, killed before its tables are rebuilt:
+    `baseline` and `regress` must not take the earlier grid's results.csv, nor a run folder it finished
+    under another run key, as this grid's numbers (they did, under the new config hash)."""
+    import budgetgym.experiments.runner as runner_mod
+
+    out = tmp_path / "resumed"
+    shutil.copytree(grid[0], out)
+
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner_mod, "execute", killed)
+    changed = tiny(agents=["equal", {"agent": "proportional", "params": {"weights": BAD}}, "thompson"])
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(experiment_from_dict(changed), out, plots=False)
+    assert not (out / "results.csv").exists()
+    base = record_baseline(out)
+    assert base.config_hash == config_hash(experiment_from_dict(changed))
+    assert {e.agent for e in base.entries} == {"equal", "thompson"}  # proportional's folders are GOOD's
+
+
+@pytest.mark.parametrize("text", [b"[1,2", b"a: [\n  - b\n", b"\xff\xfe"], ids=["flow", "block", "binary"])
+def test_a_damaged_experiment_yaml_in_a_results_dir_is_one_line(grid, tmp_path, capsys, text):
+    """report read the saved experiment.yaml with its own yaml call: a syntax error printed PyYAML's
+    several-line message; baseline's read of its bootstrap settings crashed on a file not UTF-8."""
+    out = tmp_path / "damaged"
+    shutil.copytree(grid[0], out)
+    (out / "experiment.yaml").write_bytes(text)
+    code, _, err = run_cli(capsys, "report", out, "--no-plots")
+    assert code == 2 and "experiment.yaml" in one_line_error(err)
+    code, _, err = run_cli(capsys, "baseline", out, "--out", tmp_path / "b.json")
+    assert code == 0 and "Traceback" not in err

@@ -224,3 +224,37 @@ def test_summarize_without_baseline_and_empty():
     assert summary.loc[0, "pct_of_oracle_ci_lo"] == summary.loc[0, "pct_of_oracle_ci_hi"]  # one seed
     empty, empty_poi = summarize(res.iloc[:0], baseline=None)
     assert empty.empty and empty_poi.empty
+
+
+def test_summarize_skips_runs_and_draws_without_a_score():
+    """An episode whose oracle earns nothing scores nan and the means skip it (CHANGELOG): a run with
+    no score, or a family draw without one, must not turn the scenario's mean, IQM, uplift and poi
+    into nan."""
+    from budgetgym.experiments.stats import two_way_mean_interval
+
+    res = _results({"equal": (85.0, 1.0), "good": (95.0, 2.0)}, scenarios=("a",), episodes=1)
+    hole = (res.agent == "good") & (res.seed == 2)
+    res.loc[hole, "pct_of_oracle"] = np.nan
+    summary, poi = summarize(res, baseline="equal", reps=500)
+    good = summary[summary.agent == "good"].iloc[0]
+    scored = res[(res.agent == "good") & ~hole]["pct_of_oracle"]
+    assert good["n_seeds"] == 5 and good["pct_of_oracle_mean"] == pytest.approx(scored.mean())
+    assert good["pct_of_oracle_ci_lo"] <= good["pct_of_oracle_mean"] <= good["pct_of_oracle_ci_hi"]
+    eq = res[(res.agent == "equal") & (res.seed != 2)]["pct_of_oracle"].to_numpy()
+    assert good["uplift"] == pytest.approx(scored.mean() - eq.mean())
+    assert np.isfinite([good["iqm"], good["poi_vs_equal"]]).all() and np.isfinite(poi["poi"]).all()
+    # a family: draw 1's oracle earns nothing on every seed, for every agent
+    fam = pd.concat([res.assign(draw=d, split="test") for d in range(3)], ignore_index=True)
+    fam["pct_of_oracle"] = fam["pct_of_oracle"] + fam["draw"]
+    fam.loc[fam["draw"] == 1, "pct_of_oracle"] = np.nan
+    summary, _ = summarize(fam, baseline="equal", reps=500)
+    good = summary[summary.agent == "good"].iloc[0]
+    cells = fam[(fam.agent == "good")].dropna(subset=["pct_of_oracle"])["pct_of_oracle"]
+    assert good["pct_of_oracle_mean"] == pytest.approx(cells.mean())
+    assert np.isfinite([good["pct_of_oracle_ci_lo"], good["uplift"], good["uplift_ci_lo"], good["iqm"]]).all()
+    # the two-way bootstrap of a complete table is unchanged by the missing-cell rule
+    table = np.arange(12.0).reshape(3, 4) ** 1.5
+    holed = np.vstack([table, np.full(4, np.nan)])
+    assert two_way_mean_interval(table, 300, rng=1).point == pytest.approx(table.mean())
+    assert two_way_mean_interval(holed, 300, rng=1).point == pytest.approx(table.mean())
+    assert np.isnan(two_way_mean_interval(np.full((2, 2), np.nan), 300, rng=1).point)
