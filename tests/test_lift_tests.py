@@ -241,6 +241,33 @@ def test_bootstrap_redraws_the_measurements(tmp_path: Path) -> None:
     assert "## Lift tests" in (tmp_path / "out" / "fit.md").read_text()
 
 
+def test_a_test_the_data_disagree_with_is_redrawn_around_the_fitted_lift(tmp_path: Path) -> None:
+    """The bootstrap redraws each test's measurement around the fit's lift, as it builds the KPI from the
+    fit's values: a refit of the fit's own predictions returns to the fit. Redrawn around the measurement
+    instead, every replicate met the test a second time and the draws drifted toward it, past the point
+    estimate (a test at 3 times the true lift: the fitted lift outside its own 90% interval). With prior
+    draws (randomised MAP) the measurements are perturbed where they stand, as the prior's means are."""
+    data = simulate_dataset("stationary-3", 156, seed=1, lift_tests=3)
+    write_dataset(data, tmp_path / "data")
+    tests = pd.read_csv(tmp_path / "data" / "lift_tests.csv")
+    tests["delta_y"] *= 3.0
+    tests["sigma"] *= 2.0
+    path = _lift_file(tmp_path, tests.to_dict("records"))
+    spend = "search_spend,social_spend,video_spend"
+    res = calibrate(tmp_path / "data" / "data.csv", date="date", kpi="conversions", spend=spend, lift_tests=path,
+                    draws=30)
+    assert res.lift is not None and res.draws is not None and res.draws.lift_y is not None
+    assert np.all(np.abs(res.lift["z"]) > 2)  # the data pull the fit well away from the tests
+    assert np.all((res.lift["low"] <= res.lift["model"]) & (res.lift["model"] <= res.lift["high"])), res.lift
+    centre = res.draws.lift_y.mean(axis=0)
+    assert np.all(np.abs(centre - res.lift["model"]) < np.abs(centre - res.lift["delta_y"]))
+    rml = calibrate(tmp_path / "data" / "data.csv", date="date", kpi="conversions", spend=spend, lift_tests=path,
+                    draws=30, prior_draws=True)
+    assert rml.draws is not None and rml.draws.lift_y is not None and rml.lift is not None
+    centre = rml.draws.lift_y.mean(axis=0)
+    assert np.all(np.abs(centre - rml.lift["delta_y"]) < np.abs(centre - rml.lift["model"]))
+
+
 def test_a_measurement_the_fit_cannot_meet_is_warned_of_by_name(tmp_path: Path) -> None:
     """A lift 1000 times the truth's (a total, or other units) is accepted, but the fit cannot meet both it
     and the data: a warning names the test and its z, where only a poor fit blamed on the data showed it.
