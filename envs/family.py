@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from budgetgym.envs.errors import ScenarioError, StrictModel, unknown, validation_error
+from budgetgym.envs.family_template import holds_distribution
 from budgetgym.envs.io import names_a_file, read_yaml
 from budgetgym.envs.scenario import (
     Scenario,
@@ -143,6 +144,11 @@ def family_from_dict(data: object, source: str = "family", base: Path | None = N
     if spec.description:
         template["description"] = spec.description
     for key, dist in spec.vary.items():
+        if not holds_distribution(dist):  # a fixed value under vary made the family a campaign of one, silently
+            raise ScenarioError(
+                f"{source}: vary.{key}: expected a distribution ({{dist: ...}}), got {dist!r}; a fixed value "
+                f"belongs in scenario:"
+            )
         set_dotted(template, key, dist, what=f"{source}: vary")
     return ScenarioFamily(
         spec.family,

@@ -55,6 +55,14 @@ def _is_dist(node: object) -> bool:
     return isinstance(node, dict) and "dist" in node
 
 
+def holds_distribution(node: object) -> bool:
+    """Whether ``node`` is a distribution block or holds one (in a mapping's values or a list's items)."""
+    if _is_dist(node):
+        return True
+    items = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+    return any(holds_distribution(item) for item in items)
+
+
 def template_distributions(template: dict[str, Any], source: str) -> dict[tuple[Any, ...], Any]:
     """Every distribution block of ``template`` by its location, validated, in the file's order
     (depth first); a one-line ScenarioError for one on a brief field or one that is invalid."""

@@ -331,6 +331,24 @@ def test_a_distribution_whose_tail_or_rare_choice_is_impossible_is_refused_at_lo
         family_from_dict({"family": "h", "seed": 1, "scenario": "stationary-3", "vary": {field: dist}}, "fam.yaml")
 
 
+@pytest.mark.parametrize("value", [5.0, {"type": "geometric", "decay": 0.3}, [1, 2]])
+def test_a_fixed_value_under_vary_is_refused_naming_the_field(value: Any) -> None:
+    """`vary` maps a field to a distribution; a plain value there made the family a campaign of one without
+    a word (the user meant a distribution, or the value belongs in `scenario:`)."""
+    with pytest.raises(ScenarioError) as err:
+        family_from_dict({"family": "h", "scenario": "stationary-3", "vary": {"channels.social.adstock": value}},
+                         "fam.yaml")
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith("fam.yaml: vary.channels.social.adstock: expected a distribution ({dist: ...}), got ")
+    assert msg.endswith("; a fixed value belongs in scenario:")
+    # a block holding a distribution is a distribution over that block
+    nested = {"type": "geometric", "decay": {"dist": "uniform", "low": 0.1, "high": 0.5}}
+    fam = family_from_dict({"family": "h", "scenario": "stationary-3", "vary": {"channels.social.adstock": nested}})
+    decays = {fam.sample(i, "train").channels[1].adstock.decay for i in range(3)}  # type: ignore[union-attr]
+    assert len(decays) == 3 and all(0.1 <= d <= 0.5 for d in decays)
+
+
 def test_the_reach_of_each_distribution_ends_at_its_bounds_or_six_sd_out() -> None:
     def ends(d: dict[str, Any]) -> list[Any]:
         return reach(DIST.validate_python(d))
