@@ -279,6 +279,10 @@ def _bad_cases() -> list[tuple[str, pd.DataFrame | str, list[str], str]]:
          "row 21: dates are not evenly spaced: 2022-05-24 is 8 days after the previous date, expected 7"),
         ("duplicated date", edit(cell("date", 5, dates[4])), [], "row 6: date 2022-01-31 appears twice"),
         ("unparseable date", edit(cell("date", 3, "someday")), [], "column 'date', row 4: expected a date"),
+        # ISO dates among day-first ones were read value by value, the ambiguous ones month first, unchecked
+        ("mixed date formats", edit(lambda df: df.__setitem__("date", [pd.Timestamp(d).strftime(
+            "%d/%m/%Y" if i >= 10 else "%Y-%m-%d") for i, d in enumerate(dates)])), [],
+         "column 'date' mixes date formats: '2022-01-03' (row 1) and '14/03/2022' (row 11); expected one format"),
         ("mixed time zones", edit(lambda df: df.__setitem__("date", [f"{d}T00:00:00{'+05:00' if i % 2 else 'Z'}"
                                                                       for i, d in enumerate(dates)])), [],
          "column 'date': the dates are in different time zones (or only some have one)"),
