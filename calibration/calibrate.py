@@ -226,7 +226,8 @@ def calibrate(
         spec = replace(spec, fourier=default_fourier(data))
     if spec.season and default_fourier(data) == 0:
         raise BudgetGymError(
-            f"--media-season yearly: {p} spans less than 330 days; a yearly cycle needs a year of data")
+            f"{data.source}: --media-season yearly: the dates span less than 330 days; a yearly cycle needs a year "
+            f"of data")
     window = plan_window(data, plan_periods, plan_budget)
     costs = fit_costs(data)
     tests = None if lift_tests is None else read_lift_tests(lift_tests, data, costs)

@@ -15,9 +15,10 @@ Column names are given by the caller, so the public example layouts are read as 
 Every problem is a one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file and
 the column (and the row where there is one): a missing column, non-numeric (true/false included) or
 negative spend or exposure, a non-finite or true/false KPI, a KPI that does not vary, a text control
-of one value, a number beyond what a scenario holds (a KPI above :data:`MAX_KPI`, spend or exposure
-above :data:`MAX_AMOUNT` per period), an unreadable, duplicated, decreasing or unevenly spaced date,
-a date outside 1677-09-22 to 2262-04-11, dates in different time zones (the dates as
+of one value, a control equal in every period to another column given (the KPI, a spend or exposure
+column, another control), a number beyond what a scenario holds (a KPI above :data:`MAX_KPI`, spend
+or exposure above :data:`MAX_AMOUNT` per period), an unreadable, duplicated, decreasing or unevenly
+spaced date, a date outside 1677-09-22 to 2262-04-11, dates in different time zones (the dates as
 :func:`~budgetgym.envs.dates.read_dates` reads them: one format, evenly spaced in days or calendar
 months). :func:`~budgetgym.envs.dates.calendar_day` maps the dates to budgetgym's
 day index (:mod:`budgetgym.envs.dates`).
@@ -240,6 +241,28 @@ def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarra
     return (np.column_stack(out) if out else np.zeros((T, 0))), names
 
 
+def _repeated_controls(df: pd.DataFrame, cols: list[str], given: dict[str, str], source: str) -> None:
+    """A control equal in every period to another column given (``given``: the KPI, spend and exposure
+    columns and their roles; or an earlier control) is a one-line error naming both: a control repeating
+    a channel's spend was fitted beside its curve, silently sharing its effect, and two equal controls
+    were refused only as a combination of earlier controls, naming one."""
+    seen = dict(given)
+    for col in cols:
+        for other, role in seen.items():
+            if _same_values(df[col], df[other]):
+                raise BudgetGymError(f"{source}: column '{col}': the control equals the {role} column '{other}' in "
+                                     f"every period; drop it")
+        seen[col] = "control"
+
+
+def _same_values(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two columns hold the same values in every row: as numbers when both are, else as text."""
+    x, y = pd.to_numeric(a, errors="coerce"), pd.to_numeric(b, errors="coerce")
+    if x.notna().all() and y.notna().all():
+        return bool(np.array_equal(x.to_numpy(float), y.to_numpy(float)))
+    return bool(a.astype(str).str.strip().equals(b.astype(str).str.strip()))
+
+
 def read_mmm_csv(
     path: str | Path,
     *,
@@ -298,6 +321,8 @@ def read_mmm_csv(
                              for i, c in enumerate(per_channel)])
     check_spent_channels(X if E is None else E, spend_cols, per_channel if E is not None else None, source)
     Z, znames = _controls(df, control_cols, source)
+    _repeated_controls(df, control_cols, {kpi: "KPI", **dict.fromkeys(spend_cols, "spend"),
+                                          **dict.fromkeys(exposure_cols, "exposure")}, source)
     names = _unique_names(spend_cols)
     first = calendar_day(dates[0])
     elapsed = np.arange(len(dates)) * step if step == MONTH_DAYS else (dates.asi8 - dates.asi8[0]) / 86_400e9

@@ -22,7 +22,9 @@ r"""How good a fit is: error metrics, the parameter table with intervals, and wa
   above 0.5, a Poisson fit with dispersion above 2, a held-out MAPE more than twice the in-sample
   MAPE of the fit that made the forecast — the fit without the held-out periods — and 5 points
   above it: :math:`\mathrm{MAPE}_{out} > \max(2\, \mathrm{MAPE}_{in}, \mathrm{MAPE}_{in} + 5)`;
-  the fit of all periods is no yardstick, it has seen the held-out periods and bends to them).
+  the fit of all periods is no yardstick, it has seen the held-out periods and bends to them); a
+  channel spent in few periods, or the same in every period (its contribution a constant the
+  baseline's intercept absorbs, so only the prior, or its lift tests, shape its curve).
 """
 
 from __future__ import annotations
@@ -195,6 +197,14 @@ def warnings_for(
             out.append(f"{ch}: spent in only {100 * share:.0f}% of periods"
                        + (": a mild prior keeps its kappa near its typical exposure and its slope near 1"
                           if fit.weak[i] else " and fitted without a prior (--prior none): check its curve"))
+    tested = set() if fit.problem.lift is None else {int(i) for i in fit.problem.lift.index}
+    for i, ch in enumerate(fit.channels):
+        media = fit.problem.media[:, i]
+        if np.ptp(media) <= 1e-12 * media.max():  # never spent is refused (data.check_spent_channels)
+            by = " and ".join(what for what, has in (("the prior", fit.weak[i]), ("its lift tests", i in tested))
+                              if has) or f"neither the data nor a prior (--prior {fit.spec.prior}): check its curve"
+            out.append(f"{ch}: spent the same in every period, so its level cannot be told from the baseline's "
+                       f"intercept: its curve comes from {by}")
     if insample.r2 < 0.5:
         out.append(f"poor fit: R² = {insample.r2:.2f} (< 0.5); add controls or check the KPI and spend columns")
     rho = _autocorr(fit.residuals / np.sqrt(fit.variance))

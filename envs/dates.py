@@ -106,6 +106,39 @@ def _both_ways(raw: pd.Series) -> list[tuple[str, pd.Series]]:
     return readings
 
 
+#: The start of a date with the year first: ``2024-01-29``, ``2024/01/29``, ``2024-01-29T12:00``.
+_YEAR_FIRST = re.compile(r"\d{4}([/.\-])\d{1,2}\1\d{1,2}(?!\d)")
+
+
+def _layout(value: str) -> tuple[str, ...] | None:
+    """The layout of a written date, as far as it tells the reading: year first and its separator,
+    or day and month (:data:`_NUMERIC`) with their separator and the year's width; ``None`` for any
+    other text (``29 Jan 2024``, ``soon``)."""
+    if found := _YEAR_FIRST.match(value):
+        return ("year first", found[1])
+    if (found := _NUMERIC.match(value)) and not value[found.end():found.end() + 1].isdigit():
+        return ("year last", found[2], str(len(found[4])))
+    return None
+
+
+def _mixed(raw: pd.Series, col: str, source: str) -> None:
+    """A one-line error when column ``col`` mixes date layouts (:func:`_layout`: ``2024-01-07`` and
+    ``14/01/2024``, or ``14/01/2024`` and ``21.01.2024``), naming the first value of each of the
+    first two: read value by value, the ambiguous ones were taken month first, unchecked."""
+    layouts = raw.map(_layout)
+    seen: dict[tuple[str, ...], int] = {}
+    for row, layout in enumerate(layouts):
+        if layout is not None and layout not in seen:
+            seen[layout] = row
+            if len(seen) == 2:
+                a, b = seen.values()
+                raise BudgetGymError(
+                    f"{source}: column '{col}' mixes date formats: {cell_text(raw.iloc[a])} (row {a + 1}) and "
+                    f"{cell_text(raw.iloc[b])} (row {b + 1}); expected one format for every date, preferably "
+                    f"YYYY-MM-DD"
+                )
+
+
 def _apart(step: float | None) -> str:
     """The step of dates in words: `` (dates 7 days apart)``, `` (dates a calendar month apart)``;
     nothing for a single date (``None``)."""
@@ -165,6 +198,7 @@ def read_dates(
     that the other fails too.
     """
     raw = df[col].astype(str).str.strip()
+    _mixed(raw, col, source)
     readings = _both_ways(raw)
     if len(readings) < 2:
         return _checked(readings[0][1] if readings else _parse(raw, col, source), df, col, source, least, midnight)

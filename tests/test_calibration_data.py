@@ -279,6 +279,10 @@ def _bad_cases() -> list[tuple[str, pd.DataFrame | str, list[str], str]]:
          "row 21: dates are not evenly spaced: 2022-05-24 is 8 days after the previous date, expected 7"),
         ("duplicated date", edit(cell("date", 5, dates[4])), [], "row 6: date 2022-01-31 appears twice"),
         ("unparseable date", edit(cell("date", 3, "someday")), [], "column 'date', row 4: expected a date"),
+        # ISO dates among day-first ones were read value by value, the ambiguous ones month first, unchecked
+        ("mixed date formats", edit(lambda df: df.__setitem__("date", [pd.Timestamp(d).strftime(
+            "%d/%m/%Y" if i >= 10 else "%Y-%m-%d") for i, d in enumerate(dates)])), [],
+         "column 'date' mixes date formats: '2022-01-03' (row 1) and '14/03/2022' (row 11); expected one format"),
         ("mixed time zones", edit(lambda df: df.__setitem__("date", [f"{d}T00:00:00{'+05:00' if i % 2 else 'Z'}"
                                                                       for i, d in enumerate(dates)])), [],
          "column 'date': the dates are in different time zones (or only some have one)"),
@@ -313,6 +317,15 @@ def _bad_cases() -> list[tuple[str, pd.DataFrame | str, list[str], str]]:
         # a text control of one value made no dummy: the fit ran without it, silently
         ("constant text control", edit(lambda df: df.__setitem__("season", "summer")), ["--controls", "season"],
          "column 'season': the control is 'summer' in every period; a constant control has nothing to fit, drop it"),
+        # a control repeating a spend column was fitted beside the channel's curve, silently sharing its effect
+        ("control equal to spend", edit(lambda df: df.__setitem__("promo", df["b_spend"])), ["--controls", "promo"],
+         "column 'promo': the control equals the spend column 'b_spend' in every period; drop it"),
+        # two equal controls: 'baseline column 'z2' is constant or a combination of ... earlier controls', naming one
+        ("equal controls", edit(lambda df: (df.__setitem__("z1", np.arange(T) % 4), df.__setitem__("z2", df["z1"]))),
+         ["--controls", "z1,z2"], "column 'z2': the control equals the control column 'z1' in every period; drop it"),
+        ("equal text controls", edit(lambda df: (df.__setitem__("s1", np.where(np.arange(T) % 2, "on", "off")),
+                                                 df.__setitem__("s2", df["s1"]))),
+         ["--controls", "s1,s2"], "column 's2': the control equals the control column 's1' in every period; drop it"),
         # numbers written with a percent sign or a thousands separator were text: one-hot encoded, a level each
         ("percent control", edit(lambda df: df.__setitem__("discount", [f"{10 * (i % 3)}%" for i in range(T)])),
          ["--controls", "discount"],

@@ -94,3 +94,21 @@ def test_numeric_dates_are_read_the_way_that_holds() -> None:
     with pytest.raises(BudgetGymError, match=r"row 3: .*not evenly spaced.*; read as MM/DD/YYYY, and as DD/MM/YYYY "
                                              r"the dates fail too$"):
         _read(["01/02/2024", "08/02/2024", "09/02/2024"])
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    # read value by value (21/01 day first, as it can only be; 07/01 would be month first) and accepted
+    (["2024-01-07", "2024-01-14", "21/01/2024", "28/01/2024"], "'2024-01-07' (row 1) and '21/01/2024' (row 3)"),
+    (["07/01/2024", "2024-01-14", "2024-01-21"], "'07/01/2024' (row 1) and '2024-01-14' (row 2)"),
+    (["07/01/2024", "14.01.2024", "21.01.2024"], "'07/01/2024' (row 1) and '14.01.2024' (row 2)"),
+    (["07/01/2024", "14/01/24", "21/01/24"], "'07/01/2024' (row 1) and '14/01/24' (row 2)"),
+])
+def test_a_column_mixing_date_formats_is_refused_in_one_line(values: list[str], message: str) -> None:
+    """ISO dates among dd/mm/yyyy ones were read one by one, ambiguous ones month first: accepted as other
+    dates, or refused as 'must increase' (07/01/2024 read as 1 July among January weeks), never naming the formats."""
+    with pytest.raises(BudgetGymError) as err:
+        _read(values)
+    assert str(err.value) == (f"file 'x.csv': column 'when' mixes date formats: {message}; expected one format for "
+                              f"every date, preferably YYYY-MM-DD")
+    # one format throughout, with or without a time of day, is read as before
+    assert _read(["2024-01-07", "2024-01-14 00:00"])[1] == 7.0
