@@ -55,10 +55,10 @@ from budgetgym.planner.curves import response_curves
 from budgetgym.planner.experiments import lift_design as beyond_design
 from budgetgym.planner.frontier import (
     BudgetPoint,
-    budget_for_target,
     check_sweep,
     frontier_table,
     parse_sweep,
+    search_target,
     sweep_budgets,
 )
 from budgetgym.planner.inputs import _money, plan_dates, read_current, read_history_file
@@ -138,6 +138,11 @@ def _current(current: object, scenario: Scenario) -> tuple[np.ndarray | None, st
 def _point(p: BudgetPoint, base: float) -> dict[str, float]:
     return {"budget": p.budget, "multiple": p.budget / base, "spend": float(p.plan.sum()), "outcome": p.outcome,
             **{k: float(v) for k, v in p.marginal.items()}}
+
+
+def _point_or_miss(p: BudgetPoint | None, base: float, searched: tuple[float, float]) -> dict[str, Any]:
+    """:func:`_point`, or with no point ``budget`` ``None`` and the budgets ``searched`` (lowest, highest)."""
+    return _point(p, base) if p is not None else {"budget": None, "searched": [float(b) for b in searched]}
 
 
 P = ParamSpec("P")
@@ -287,12 +292,12 @@ def plan(
     if target_mroas is not None or target_mcpa is not None:
         metric = "mroas" if target_mroas is not None else "mcpa"
         goal = float(target_mroas if target_mroas is not None else target_mcpa)  # type: ignore[arg-type]
-        hit = budget_for_target(problem, obj, goal, metric, points)
-        target = {"metric": metric, "target": goal, **(_point(hit, B) if hit is not None else {"budget": None})}
+        hit, searched = search_target(problem, obj, goal, metric, points)
+        target = {"metric": metric, "target": goal, **_point_or_miss(hit, B, searched)}
     profit_max = None
     if reward == "profit":
-        hit = budget_for_target(problem, obj, 0.0, "marginal_outcome", points)
-        profit_max = _point(hit, B) if hit is not None else None
+        hit, searched = search_target(problem, obj, 0.0, "marginal_outcome", points)
+        profit_max = _point_or_miss(hit, B, searched)
 
     # 6. response curves
     curve_table = response_curves(model, X, names, reward, cur) if curves else None

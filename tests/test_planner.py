@@ -532,6 +532,32 @@ def test_a_target_search_stays_within_the_budgets_a_scenario_holds() -> None:
     assert res.target is not None and res.target["budget"] is None
 
 
+def test_a_target_not_reached_says_which_budgets_were_searched() -> None:
+    """The search doubles from the largest solved level (halves from the smallest) ten times: with
+    ``--sweep 0.5:2:N`` it reaches 2048 × the budget (a marginal CPA of 1e6 is met at 1317 ×), but
+    the message said "not reached between 1/1024 and 1024 × the budget" whatever the sweep."""
+    from budgetgym.planner.plan_text import summary_lines
+
+    B = load_scenario("stationary-3").budget.total
+    cases = (({"sweep": "0.5:2:4", "target_mcpa": 1e12}, [0.5 * B, 2048 * B], "between 0.5 and 2048 ×"),
+             ({"target_mcpa": 1e12}, [B, 1024 * B], "between 1 and 1024 ×"),
+             ({"sweep": "0.5:2:4", "target_mcpa": 1e-15}, [B / 2048, 2 * B], "between 1/2048 and 2 ×"))
+    for kwargs, searched, text in cases:
+        res = plan("stationary-3", curves=False, lift_design="none", **kwargs)
+        assert res.target is not None and res.target["budget"] is None
+        np.testing.assert_allclose(res.target["searched"], searched, rtol=1e-12)
+        line = next(s for s in summary_lines(res) if s.startswith("target"))
+        assert f"not reached {text} the budget (the budgets searched" in line, line
+    # profit where no channel pays back (revenue 0.5 a conversion): no profit-maximising budget down to B/1024
+    low_value = {f"channels.{i}.value.mean": 0.5 for i in range(5)}
+    sc = load_scenario("delayed-5").override({"reward": "profit", **low_value})
+    res = plan(sc, curves=False, lift_design="none")
+    assert res.profit_max is not None and res.profit_max["budget"] is None
+    np.testing.assert_allclose(res.profit_max["searched"], [sc.budget.total / 1024, sc.budget.total], rtol=1e-12)
+    line = next(s for s in summary_lines(res) if s.startswith("profit-maximising"))
+    assert line.endswith("not found between 1/1024 and 1 × the budget (the budgets searched, within 1e-9 to 1e15)")
+
+
 # ----------------------------------------------------------------------------- current and static
 def test_a_current_plan_array_above_the_budget_is_refused_as_a_file_is() -> None:
     """``--current`` refuses a plan spending more than the budget (read_current), but ``plan(current=array)``
