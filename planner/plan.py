@@ -17,7 +17,7 @@ What it computes (each piece documented where it is defined):
 6. **response curves** per channel (:mod:`~budgetgym.planner.curves`);
 7. for a family, the **outcome distribution** of the recommended, static and current plans over
    held-out draws (P10 / P50 / P90) and the probability that the recommendation beats the
-   current plan;
+   current plan (a draw where they are equal counting half, :func:`prob_beats`);
 8. with a history, the channels the plan spends on beyond it
    (:func:`~budgetgym.planner.metrics.beyond_history`) and the **lift tests** to run next: one on
    each such channel (:func:`~budgetgym.planner.experiments.lift_design`, ``lift_design="beyond"``)
@@ -80,7 +80,7 @@ from budgetgym.planner.robust import (
 )
 from budgetgym.planner.voi import MAX_TESTS, REL_SIGMA, voi_design
 
-__all__ = ["LIFT_DESIGNS", "PlanResult", "plan"]
+__all__ = ["LIFT_DESIGNS", "PlanResult", "plan", "prob_beats"]
 
 #: The lift designs :func:`plan` proposes with a history (its ``lift_design`` argument).
 LIFT_DESIGNS = ("beyond", "voi", "none")
@@ -133,6 +133,15 @@ def _current(current: object, scenario: Scenario) -> tuple[np.ndarray | None, st
     if X.sum() > B * (1 + 1e-9):  # as read_current refuses a file's or a split's
         raise BudgetGymError(f"current: spends {_money(X.sum())}, more than the budget {_money(B)}")
     return X, "plan"
+
+
+def prob_beats(x: np.ndarray, y: np.ndarray) -> float:
+    r"""How often plan values ``x`` beat ``y`` on the same draws, a tie counting half:
+    :math:`\frac1N \sum_d \big(\mathbb 1[x_d > y_d] + \frac12 \mathbb 1[x_d = y_d]\big)`, the
+    probability of improvement's convention (:mod:`budgetgym.experiments.stats`) on paired draws. A
+    current plan equal to the recommendation gets 0.5, not 0 ("certainly worse")."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    return float(np.mean((x > y) + 0.5 * (x == y)))
 
 
 def _point(p: BudgetPoint, base: float) -> dict[str, float]:
@@ -310,7 +319,7 @@ def plan(
         cols = {"recommended": v[:, 0], "static": v[:, 1]}
         if cur is not None:
             cols["current"] = v[:, 2]
-            beats = float(np.mean(v[:, 0] > v[:, 2]))
+            beats = prob_beats(v[:, 0], v[:, 2])
         distribution = outcome_distribution(cols)
         draw_values = pd.DataFrame({"draw": np.arange(v.shape[0]), **cols})
 

@@ -55,7 +55,7 @@ class PlanResult:
     segments: pd.DataFrame | None = None  # with audience segments: per segment reach and response
     beyond_history: list[dict[str, Any]] | None = None  # with a history: channels planned above its largest step
     lift_design: pd.DataFrame | None = None  # the lift tests to run next (None: no test proposed)
-    prob_beats_current: float | None = None
+    prob_beats_current: float | None = None  # share of held-out draws the recommendation beats current on, ties half
     seconds: float = 0.0
     dates: list[str] | None = None  # [T] calendar date of every step (continuing the history's, or from start_date)
     # the mean over the members with no spend in the window: the carry-in the per-channel table holds (a family's

@@ -236,7 +236,8 @@ def summary_lines(result: PlanResult) -> list[str]:
 def distribution_rows(result: PlanResult) -> tuple[list[str], list[list[str]], str | None] | None:
     """A family's outcome distribution over the held-out draws: header and a row per plan (P10,
     P50, P90, mean) and the line saying how often the recommendation beats the current plan
-    (``None`` without one); ``None`` for a scenario."""
+    (``None`` without one; a draw where the two are equal counts half, and the line says on how
+    many draws they are, :func:`~budgetgym.planner.plan.prob_beats`); ``None`` for a scenario."""
     if result.distribution is None:
         return None
     n = int(next(iter(result.distribution.values()))["draws"])
@@ -245,6 +246,10 @@ def distribution_rows(result: PlanResult) -> tuple[list[str], list[list[str]], s
             for name, d in result.distribution.items()]
     beats = (None if result.prob_beats_current is None else
              f"P(recommended beats current) over the {n} held-out draws: {result.prob_beats_current:.2f}")
+    dv = result.draw_values
+    ties = 0 if beats is None or dv is None else int((dv["recommended"] == dv["current"]).sum())
+    if ties:
+        beats += f" (equal on {ties} of the {n} draws, each counted half)"
     return header, rows, beats
 
 
