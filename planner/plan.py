@@ -309,7 +309,7 @@ def plan(
         profit_max = _point_or_miss(hit, B, searched)
 
     # 6. response curves
-    curve_table = response_curves(model, X, names, reward, cur) if curves else None
+    curve_table = response_curves(model, X, names, reward, cur, budget=B) if curves else None
 
     # 7. outcome distribution over held-out draws
     distribution = draw_values = beats = None
