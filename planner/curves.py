@@ -6,12 +6,15 @@ For channel ``i`` with flighting :math:`d_i` (its recommended spend per step ove
 .. math::  S \mapsto N_i(X + (S - S_i) d_i e_i^\top), \quad R_i = v_i N_i
 
 for a channel budget ``S`` from 0 to :data:`CURVE_SPAN` times the larger of its recommended and
-current budgets (others stay at the recommendation). Without audience segments channels do not
-interact, so only channel ``i``'s outcome moves and the curve's slope is the table's marginal
-return. With segments (:mod:`budgetgym.envs.segments`) :math:`N_i` is channel ``i``'s credited share
-of its segments' conversions: moving ``S`` moves the other channels' credits too (on ``overlap-5``,
-social's credited revenue rises by 32,573 when its recommended budget grows by half, and audio's falls
-by 2,788), so the curve is not the campaign's total response to the channel, nor its slope the
+current budgets (others stay at the recommendation); for a channel (almost) unused, below
+:data:`UNUSED_RTOL` of an equal share, twice an equal share: of the plan's spend, or of the budget
+``B / K`` when the plan spends (almost) nothing (a profit reward no channel pays back, under agent
+pacing: twice an equal share of its spend would collapse every curve near 0). Without audience
+segments channels do not interact, so only channel ``i``'s outcome moves and the curve's slope is
+the table's marginal return. With segments (:mod:`budgetgym.envs.segments`) :math:`N_i` is channel
+``i``'s credited share of its segments' conversions: moving ``S`` moves the other channels' credits
+too (on ``overlap-5``, social's credited revenue rises by 32,573 when its recommended budget grows by
+half, and audio's falls by 2,788), so the curve is not the campaign's total response to the channel, nor its slope the
 table's marginal return (:mod:`~budgetgym.planner.metrics`: the derivative of the total; social's curve
 rises by 0.601 a unit at the recommendation, its marginal ROAS is 0.549).
 Points are the problem's mean model (a family: the mean over its draws).
@@ -27,10 +30,13 @@ import pandas as pd
 from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel
 from budgetgym.planner.metrics import channel_directions
 
-__all__ = ["CURVE_POINTS", "CURVE_SPAN", "response_curves"]
+__all__ = ["CURVE_POINTS", "CURVE_SPAN", "UNUSED_RTOL", "response_curves"]
 
 CURVE_POINTS = 41
 CURVE_SPAN = 2.0
+#: A channel budget (a plan's spend) below this fraction of an equal share of the plan's spend (the
+#: budget) is (almost) nothing: its curve spans twice an equal share (module docstring).
+UNUSED_RTOL = 1e-3
 
 
 def response_curves(
@@ -40,17 +46,21 @@ def response_curves(
     reward: str,
     current: np.ndarray | None = None,
     points: int = CURVE_POINTS,
+    budget: float | None = None,
 ) -> pd.DataFrame:
     """Long table: ``channel, spend, conversions, revenue, outcome`` per curve point, with
     ``point`` = ``curve`` (and one ``recommended`` and, with ``current``, one ``current`` row per
-    channel)."""
+    channel). ``budget``: the campaign's, for the span of a plan spending (almost) nothing (module
+    docstring; without it, the plan's spend)."""
     X = np.asarray(plan, dtype=float)
     T, K = X.shape
     d = channel_directions(X)
     rec = X.sum(axis=0)
     cur = None if current is None else np.asarray(current, dtype=float)
     top = np.maximum(rec, 0.0 if cur is None else cur.sum(axis=0))
-    top = np.where(top > 1e-3 * X.sum() / K, top, X.sum() / K)  # (almost) unused: up to twice an equal share
+    spent = X.sum()
+    share = spent / K if budget is None or spent >= UNUSED_RTOL * budget else budget / K
+    top = np.where(top > UNUSED_RTOL * share, top, share)  # (almost) unused: up to twice an equal share
     rows = []
     for i, name in enumerate(names):
         levels = np.linspace(0.0, CURVE_SPAN * top[i], points)

@@ -32,7 +32,9 @@ from budgetgym.planner.metrics import SLACK_RTOL, budget_marginal
 from budgetgym.planner.problem import PlanningProblem
 from budgetgym.planner.robust import Objective, objective_marginal_model, solve_with_weights
 
-__all__ = ["BudgetPoint", "budget_for_target", "check_sweep", "parse_sweep", "solve_level", "sweep_budgets"]
+__all__ = [
+    "BudgetPoint", "budget_for_target", "check_sweep", "parse_sweep", "search_target", "solve_level", "sweep_budgets",
+]
 
 
 @dataclass(frozen=True)
@@ -128,8 +130,23 @@ def budget_for_target(
     points: list[BudgetPoint],
 ) -> BudgetPoint | None:
     """The optimum at the budget where ``metric`` (``mroas``, ``mcpa`` or ``marginal_outcome``)
-    reaches ``target`` (module docstring); ``None`` when no budget between ``B/1024`` and
-    ``1024 B`` does. ``points`` (solved levels) bracket the root when they can. A root whose plan
+    reaches ``target``: :func:`search_target`'s point (``None`` when the search finds none)."""
+    return search_target(problem, objective, target, metric, points)[0]
+
+
+def search_target(
+    problem: PlanningProblem,
+    objective: Objective,
+    target: float,
+    metric: str,
+    points: list[BudgetPoint],
+) -> tuple[BudgetPoint | None, tuple[float, float]]:
+    """The optimum at the budget where ``metric`` (``mroas``, ``mcpa`` or ``marginal_outcome``)
+    reaches ``target`` (module docstring), ``None`` when no budget searched does, and the lowest
+    and highest budgets searched. ``points`` (solved levels, else the budget ``B``) bracket the
+    root when they can; else the search doubles from the largest level (halves from the smallest)
+    up to 10 times, within the budgets a scenario holds: from ``B/1024`` to ``1024 B`` without a
+    sweep, beyond with one (``--sweep 0.5:2:N`` searches up to ``2048 B``). A root whose plan
     leaves budget unspent (a profit reward under agent pacing, past its best spend) is moved down to
     that spend: the smallest budget with the same optimum."""
     sign = -1.0 if metric == "mcpa" else 1.0  # mcpa rises with the budget; the others fall
@@ -141,6 +158,7 @@ def budget_for_target(
     B = problem.budget
     if not known:
         known = [solve_level(problem, objective, B)]
+    solved = [p.budget for p in known]
     lo: BudgetPoint | None = None
     hi: BudgetPoint | None = None
     for a, b in zip(known, known[1:], strict=False):
@@ -154,6 +172,7 @@ def budget_for_target(
                 if lo.budget >= MAX_AMOUNT:
                     break
                 nxt = solve_level(problem, objective, min(lo.budget * 2, MAX_AMOUNT), lo)
+                solved.append(nxt.budget)
                 if gap(nxt) <= 0:
                     hi = nxt
                     break
@@ -164,12 +183,14 @@ def budget_for_target(
                 if hi.budget <= MIN_AMOUNT:
                     break
                 nxt = solve_level(problem, objective, max(hi.budget / 2, MIN_AMOUNT), hi)
+                solved.append(nxt.budget)
                 if gap(nxt) >= 0:
                     lo = nxt
                     break
                 hi = nxt
+    searched = (min(solved), max(solved))
     if lo is None or hi is None:
-        return None
+        return None, searched
     cache: dict[float, BudgetPoint] = {lo.budget: lo, hi.budget: hi}
 
     def f(budget: float) -> float:
@@ -185,4 +206,4 @@ def budget_for_target(
         # budget left unspent (profit, agent pacing): the optimum is the same from its spend up, and the
         # marginal return's sign past it is the solver's rounding; the budget is the spend
         hit = solve_level(problem, objective, spend, hit)
-    return hit
+    return hit, searched

@@ -17,7 +17,7 @@ What it computes (each piece documented where it is defined):
 6. **response curves** per channel (:mod:`~budgetgym.planner.curves`);
 7. for a family, the **outcome distribution** of the recommended, static and current plans over
    held-out draws (P10 / P50 / P90) and the probability that the recommendation beats the
-   current plan;
+   current plan (a draw where they are equal counting half, :func:`prob_beats`);
 8. with a history, the channels the plan spends on beyond it
    (:func:`~budgetgym.planner.metrics.beyond_history`) and the **lift tests** to run next: one on
    each such channel (:func:`~budgetgym.planner.experiments.lift_design`, ``lift_design="beyond"``)
@@ -55,10 +55,10 @@ from budgetgym.planner.curves import response_curves
 from budgetgym.planner.experiments import lift_design as beyond_design
 from budgetgym.planner.frontier import (
     BudgetPoint,
-    budget_for_target,
     check_sweep,
     frontier_table,
     parse_sweep,
+    search_target,
     sweep_budgets,
 )
 from budgetgym.planner.inputs import _money, plan_dates, read_current, read_history_file
@@ -80,7 +80,7 @@ from budgetgym.planner.robust import (
 )
 from budgetgym.planner.voi import MAX_TESTS, REL_SIGMA, voi_design
 
-__all__ = ["LIFT_DESIGNS", "PlanResult", "plan"]
+__all__ = ["LIFT_DESIGNS", "PlanResult", "plan", "prob_beats"]
 
 #: The lift designs :func:`plan` proposes with a history (its ``lift_design`` argument).
 LIFT_DESIGNS = ("beyond", "voi", "none")
@@ -135,9 +135,23 @@ def _current(current: object, scenario: Scenario) -> tuple[np.ndarray | None, st
     return X, "plan"
 
 
+def prob_beats(x: np.ndarray, y: np.ndarray) -> float:
+    r"""How often plan values ``x`` beat ``y`` on the same draws, a tie counting half:
+    :math:`\frac1N \sum_d \big(\mathbb 1[x_d > y_d] + \frac12 \mathbb 1[x_d = y_d]\big)`, the
+    probability of improvement's convention (:mod:`budgetgym.experiments.stats`) on paired draws. A
+    current plan equal to the recommendation gets 0.5, not 0 ("certainly worse")."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    return float(np.mean((x > y) + 0.5 * (x == y)))
+
+
 def _point(p: BudgetPoint, base: float) -> dict[str, float]:
     return {"budget": p.budget, "multiple": p.budget / base, "spend": float(p.plan.sum()), "outcome": p.outcome,
             **{k: float(v) for k, v in p.marginal.items()}}
+
+
+def _point_or_miss(p: BudgetPoint | None, base: float, searched: tuple[float, float]) -> dict[str, Any]:
+    """:func:`_point`, or with no point ``budget`` ``None`` and the budgets ``searched`` (lowest, highest)."""
+    return _point(p, base) if p is not None else {"budget": None, "searched": [float(b) for b in searched]}
 
 
 P = ParamSpec("P")
@@ -287,15 +301,15 @@ def plan(
     if target_mroas is not None or target_mcpa is not None:
         metric = "mroas" if target_mroas is not None else "mcpa"
         goal = float(target_mroas if target_mroas is not None else target_mcpa)  # type: ignore[arg-type]
-        hit = budget_for_target(problem, obj, goal, metric, points)
-        target = {"metric": metric, "target": goal, **(_point(hit, B) if hit is not None else {"budget": None})}
+        hit, searched = search_target(problem, obj, goal, metric, points)
+        target = {"metric": metric, "target": goal, **_point_or_miss(hit, B, searched)}
     profit_max = None
     if reward == "profit":
-        hit = budget_for_target(problem, obj, 0.0, "marginal_outcome", points)
-        profit_max = _point(hit, B) if hit is not None else None
+        hit, searched = search_target(problem, obj, 0.0, "marginal_outcome", points)
+        profit_max = _point_or_miss(hit, B, searched)
 
     # 6. response curves
-    curve_table = response_curves(model, X, names, reward, cur) if curves else None
+    curve_table = response_curves(model, X, names, reward, cur, budget=B) if curves else None
 
     # 7. outcome distribution over held-out draws
     distribution = draw_values = beats = None
@@ -305,7 +319,7 @@ def plan(
         cols = {"recommended": v[:, 0], "static": v[:, 1]}
         if cur is not None:
             cols["current"] = v[:, 2]
-            beats = float(np.mean(v[:, 0] > v[:, 2]))
+            beats = prob_beats(v[:, 0], v[:, 2])
         distribution = outcome_distribution(cols)
         draw_values = pd.DataFrame({"draw": np.arange(v.shape[0]), **cols})
 

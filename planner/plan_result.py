@@ -47,15 +47,15 @@ class PlanResult:
     current_value: float | None = None
     current_problems: list[str] = field(default_factory=list)  # why the env could not play it as given
     frontier: pd.DataFrame | None = None
-    target: dict[str, Any] | None = None  # the budget at the target marginal return
-    profit_max: dict[str, float] | None = None
+    target: dict[str, Any] | None = None  # the budget at the target marginal return (budget None: not reached)
+    profit_max: dict[str, Any] | None = None  # budget None: not found (searched: the budgets searched)
     curves: pd.DataFrame | None = None
     distribution: dict[str, dict[str, float]] | None = None  # held-out draws (families)
     draw_values: pd.DataFrame | None = None  # per held-out draw: recommended, static, current
     segments: pd.DataFrame | None = None  # with audience segments: per segment reach and response
     beyond_history: list[dict[str, Any]] | None = None  # with a history: channels planned above its largest step
     lift_design: pd.DataFrame | None = None  # the lift tests to run next (None: no test proposed)
-    prob_beats_current: float | None = None
+    prob_beats_current: float | None = None  # share of held-out draws the recommendation beats current on, ties half
     seconds: float = 0.0
     dates: list[str] | None = None  # [T] calendar date of every step (continuing the history's, or from start_date)
     # the mean over the members with no spend in the window: the carry-in the per-channel table holds (a family's

@@ -155,6 +155,20 @@ def _point_text(point: dict[str, Any], outcome: str) -> str:
     )
 
 
+def _multiple(m: float) -> str:
+    """A budget multiple: ``2048``, ``0.5``, ``1/1024`` (a small one as the fraction halving gives)."""
+    r = 1.0 / m
+    return f"1/{r:.0f}" if m < 0.01 and r == round(r) else f"{m:.4g}"
+
+
+def _searched_text(point: dict[str, Any], budget: float) -> str:
+    """Where a search found no budget: the multiples of the budget it searched (``searched``)."""
+    low, high = (b / budget for b in point["searched"])
+    span = (f"at {_multiple(low)} × the budget" if low == high
+            else f"between {_multiple(low)} and {_multiple(high)} × the budget")
+    return f"{span} (the budgets searched, within {AMOUNT_RANGE})"
+
+
 def summary_lines(result: PlanResult) -> list[str]:
     """The sentences below the table (module docstring), one per line."""
     outcome = OUTCOME_NAMES[result.reward]
@@ -205,11 +219,12 @@ def summary_lines(result: PlanResult) -> list[str]:
         t = result.target
         name = "marginal CPA" if t["metric"] == "mcpa" else "marginal ROAS"
         where = (_point_text(t, outcome) if t.get("budget") is not None
-                 else f"not reached between 1/1024 and 1024 × the budget (within {AMOUNT_RANGE})")
+                 else f"not reached {_searched_text(t, result.budget)}")
         lines.append(f"target {name} {fmt(t['target'], 3)}: {where}")
     if result.reward == "profit":
-        where = (_point_text(result.profit_max, outcome) if result.profit_max is not None
-                 else "not found between 1/1024 and 1024 × the budget")
+        p = result.profit_max
+        where = (_point_text(p, outcome) if p is not None and p.get("budget") is not None
+                 else "not found" if p is None else f"not found {_searched_text(p, result.budget)}")
         lines.append(f"profit-maximising budget (marginal ROAS 1): {where}")
     if result.frontier is not None:
         f = result.frontier
@@ -221,7 +236,8 @@ def summary_lines(result: PlanResult) -> list[str]:
 def distribution_rows(result: PlanResult) -> tuple[list[str], list[list[str]], str | None] | None:
     """A family's outcome distribution over the held-out draws: header and a row per plan (P10,
     P50, P90, mean) and the line saying how often the recommendation beats the current plan
-    (``None`` without one); ``None`` for a scenario."""
+    (``None`` without one; a draw where the two are equal counts half, and the line says on how
+    many draws they are, :func:`~budgetgym.planner.plan.prob_beats`); ``None`` for a scenario."""
     if result.distribution is None:
         return None
     n = int(next(iter(result.distribution.values()))["draws"])
@@ -230,6 +246,10 @@ def distribution_rows(result: PlanResult) -> tuple[list[str], list[list[str]], s
             for name, d in result.distribution.items()]
     beats = (None if result.prob_beats_current is None else
              f"P(recommended beats current) over the {n} held-out draws: {result.prob_beats_current:.2f}")
+    dv = result.draw_values
+    ties = 0 if beats is None or dv is None else int((dv["recommended"] == dv["current"]).sum())
+    if ties:
+        beats += f" (equal on {ties} of the {n} draws, each counted half)"
     return header, rows, beats
 
 

@@ -436,6 +436,29 @@ def test_the_curve_of_an_almost_unused_channel_spans_twice_an_equal_share():
     assert top["search"] == pytest.approx(2 * 0.6 * B, rel=1e-9)
 
 
+def test_the_curves_of_a_plan_spending_almost_nothing_span_twice_an_equal_share_of_the_budget():
+    """A profit reward no channel pays back (revenue 0.5 a conversion), under agent pacing: the plan
+    spends about 1e-6 of 560,000, and every curve spanned twice an equal share of that spend (0 to
+    about 1e-6), collapsed at 0; it spans 0 to 2 B / K = 224,000. A plan spending a normal amount keeps
+    its curves: stationary-3's are those of the plan's spend, as without the budget."""
+    from budgetgym.planner import plan
+    from budgetgym.planner.curves import response_curves
+    from budgetgym.planner.problem import PlanningProblem
+
+    low_value = {f"channels.{i}.value.mean": 0.5 for i in range(5)}
+    sc = load_scenario("delayed-5").override({"reward": "profit", **low_value})
+    res = plan(sc, lift_design="none")
+    assert res.plan.sum() < 1e-9 * sc.budget.total and res.curves is not None
+    curve = res.curves[res.curves["point"] == "curve"]
+    for _, c in curve.groupby("channel"):
+        np.testing.assert_allclose(c["spend"], np.linspace(0.0, 2 * sc.budget.total / 5, 41), rtol=1e-12)
+        assert c["outcome"].iloc[-1] < -0.9 * c["spend"].iloc[-1]  # spending loses about all of it
+    res = plan("stationary-3", lift_design="none")
+    assert res.curves is not None
+    same = response_curves(PlanningProblem("stationary-3").objective, res.plan, NAMES, SC.reward)
+    pd.testing.assert_frame_equal(res.curves, same, check_exact=True)
+
+
 def test_the_commands_defaults_are_the_librarys_and_the_reports() -> None:
     """``budgetgym plan``'s defaults of the objective and the lift design are ``plan()``'s, and the
     report leaves exactly those out of the command it prints (three places one change must keep

@@ -330,6 +330,43 @@ def test_outcome_distribution_by_hand() -> None:
     assert d["one"] == pytest.approx({"p10": 7.0, "p50": 7.0, "p90": 7.0, "mean": 7.0, "sem": 0.0, "draws": 1.0})
 
 
+def test_prob_beats_by_hand() -> None:
+    """Paired draws, a tie counting half (the probability of improvement's convention): without ties
+    (3 > 1, 2 > 1, 1 < 4) 2/3; with them (3 > 1, 2 = 2, 1 < 4, 5 = 5) (1 + 1/2 + 0 + 1/2) / 4 = 1/2,
+    where the strict count gave 1/4; equal on every draw 1/2 (it gave 0: "certainly worse")."""
+    from budgetgym.planner.plan import prob_beats
+
+    assert prob_beats(np.array([3.0, 2.0, 1.0]), np.array([1.0, 1.0, 4.0])) == pytest.approx(2 / 3, rel=1e-15)
+    assert prob_beats(np.array([3.0, 2.0, 1.0, 5.0]), np.array([1.0, 2.0, 4.0, 5.0])) == 0.5
+    assert prob_beats(np.array([7.0, 8.0]), np.array([7.0, 8.0])) == 0.5
+
+
+def test_a_current_plan_equal_to_the_recommendation_is_not_certainly_worse() -> None:
+    """``--current`` the recommendation itself: equal on every held-out draw, so P(recommended beats
+    current) is 1/2, and the line says the draws tie; the plan is the one without a current plan."""
+    from budgetgym.planner.plan_text import distribution_rows
+
+    fam = concave_family()
+    res = plan(fam, draws=4, curves=False, lift_design="none")
+    same = plan(fam, draws=4, current=res.plan, curves=False, lift_design="none")
+    np.testing.assert_array_equal(same.plan, res.plan)
+    assert same.draw_values is not None
+    np.testing.assert_array_equal(same.draw_values["current"], same.draw_values["recommended"])
+    assert same.prob_beats_current == 0.5
+    rows = distribution_rows(same)
+    assert rows is not None and rows[2] == ("P(recommended beats current) over the 4 held-out draws: 0.50 "
+                                            "(equal on 4 of the 4 draws, each counted half)")
+    # without ties the line is as before and the probability the strict count
+    other = plan(fam, draws=4, current="equal", curves=False, lift_design="none")
+    assert other.draw_values is not None
+    v = other.draw_values
+    assert not (v["recommended"] == v["current"]).any()
+    assert other.prob_beats_current == np.mean(v["recommended"] > v["current"])
+    rows = distribution_rows(other)
+    assert rows is not None and rows[2] == (f"P(recommended beats current) over the 4 held-out draws: "
+                                            f"{other.prob_beats_current:.2f}")
+
+
 @pytest.mark.parametrize("text", ["cvar", "cvar:0", "cvar:1.5", "cvar:x", "median", "cvar0.2", "cvarx:0.2"])
 def test_bad_objective_is_one_line(text: str) -> None:
     from budgetgym.envs import BudgetGymError
@@ -530,6 +567,32 @@ def test_a_target_search_stays_within_the_budgets_a_scenario_holds() -> None:
     # "scenario 'stationary-3' (overridden): budget.total: Input should be greater than or equal to 0.000001"
     res = plan("stationary-3", budget=MIN_AMOUNT, target_mcpa=1e-15, curves=False, lift_design="none")
     assert res.target is not None and res.target["budget"] is None
+
+
+def test_a_target_not_reached_says_which_budgets_were_searched() -> None:
+    """The search doubles from the largest solved level (halves from the smallest) ten times: with
+    ``--sweep 0.5:2:N`` it reaches 2048 × the budget (a marginal CPA of 1e6 is met at 1317 ×), but
+    the message said "not reached between 1/1024 and 1024 × the budget" whatever the sweep."""
+    from budgetgym.planner.plan_text import summary_lines
+
+    B = load_scenario("stationary-3").budget.total
+    cases = (({"sweep": "0.5:2:4", "target_mcpa": 1e12}, [0.5 * B, 2048 * B], "between 0.5 and 2048 ×"),
+             ({"target_mcpa": 1e12}, [B, 1024 * B], "between 1 and 1024 ×"),
+             ({"sweep": "0.5:2:4", "target_mcpa": 1e-15}, [B / 2048, 2 * B], "between 1/2048 and 2 ×"))
+    for kwargs, searched, text in cases:
+        res = plan("stationary-3", curves=False, lift_design="none", **kwargs)
+        assert res.target is not None and res.target["budget"] is None
+        np.testing.assert_allclose(res.target["searched"], searched, rtol=1e-12)
+        line = next(s for s in summary_lines(res) if s.startswith("target"))
+        assert f"not reached {text} the budget (the budgets searched" in line, line
+    # profit where no channel pays back (revenue 0.5 a conversion): no profit-maximising budget down to B/1024
+    low_value = {f"channels.{i}.value.mean": 0.5 for i in range(5)}
+    sc = load_scenario("delayed-5").override({"reward": "profit", **low_value})
+    res = plan(sc, curves=False, lift_design="none")
+    assert res.profit_max is not None and res.profit_max["budget"] is None
+    np.testing.assert_allclose(res.profit_max["searched"], [sc.budget.total / 1024, sc.budget.total], rtol=1e-12)
+    line = next(s for s in summary_lines(res) if s.startswith("profit-maximising"))
+    assert line.endswith("not found between 1/1024 and 1 × the budget (the budgets searched, within 1e-9 to 1e15)")
 
 
 # ----------------------------------------------------------------------------- current and static
