@@ -248,7 +248,7 @@ def distribution_rows(result: PlanResult) -> tuple[list[str], list[list[str]], s
              f"P(recommended beats current) over the {n} held-out draws: {result.prob_beats_current:.2f}")
     dv = result.draw_values
     ties = 0 if beats is None or dv is None else int((dv["recommended"] == dv["current"]).sum())
-    if ties:
+    if beats is not None and ties:
         beats += f" (equal on {ties} of the {n} draws, each counted half)"
     return header, rows, beats
 
