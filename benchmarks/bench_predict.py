@@ -8,6 +8,7 @@ Plays 28 steps (best of 3 repetitions, one BLAS thread) and prints the mean proc
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
@@ -40,7 +41,9 @@ def predict_cpu_ms(agent_name: str, scenario: str, steps: int = 28, reps: int = 
 
 
 def main(argv: list[str]) -> None:
-    agents = argv or ["model_thompson", "greedy"]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("agents", nargs="*", metavar="AGENT", help="registry names (default: model_thompson greedy)")
+    agents = parser.parse_args(argv).agents or ["model_thompson", "greedy"]
     print(f"{'agent':<16}{'scenario':<14}{'predict, ms CPU per step':>26}")
     with threadpool_limits(limits=1):
         for name in agents:
