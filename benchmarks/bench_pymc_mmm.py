@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import tempfile
 import time
 import warnings
@@ -218,6 +219,10 @@ def main() -> None:
     ap.add_argument("--no-calibrate", dest="calibrate", action="store_false", help="PyMC-Marketing alone")
     args = ap.parse_args()
     args.pymc_optimizer = args.pymc_optimizer and args.pymc
+    if args.pymc and importlib.util.find_spec("pymc_marketing") is None:
+        print("bench_pymc_mmm: PyMC-Marketing is not installed (the mmm extra, Python >= 3.12: "
+              "pip install 'budgetgym[mmm]'); --no-pymc runs budgetgym's calibrate alone")
+        return
     truth = scenario_from_dict(copy.deepcopy(TRUTH))
     cols = ["seed", "fit_s", "convert_s", "plan_s", "check", "budgetgym", "pymc", "pymc_s", "calibrate", "cal_s",
             "equal", "pred_true"]
