@@ -206,7 +206,9 @@ def warnings_for(
             out.append(f"{ch}: spent the same in every period, so its level cannot be told from the baseline's "
                        f"intercept: its curve comes from {by}")
     if insample.r2 < 0.5:
-        out.append(f"poor fit: R² = {insample.r2:.2f} (< 0.5); add controls or check the KPI and spend columns")
+        out.append(f"poor fit: R² = {insample.r2:.2f} (< 0.5); add controls or check the KPI and spend columns"
+                   + ("" if fit.problem.lift is None else ", and that the lift tests' delta_y is the KPI's change "
+                      "per period (a test the fit meets can still pull it from the data)"))
     rho = _autocorr(fit.residuals / np.sqrt(fit.variance))
     if rho > 0.5:
         out.append(f"residuals are autocorrelated (lag-1 {rho:.2f} > 0.5): the baseline or carry-over misses "

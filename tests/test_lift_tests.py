@@ -284,6 +284,21 @@ def test_a_measurement_the_fit_cannot_meet_is_warned_of_by_name(tmp_path: Path) 
     assert not [w for w in _fit(path, _lift_file(tmp_path, [good])).warnings if "disagree" in w]
 
 
+def test_a_poor_fit_with_lift_tests_points_at_their_units(tmp_path: Path) -> None:
+    """A test 1000 times the truth's lift with a standard error at its floor is met by the fit (no
+    disagreement to warn of), which ruins the fit to the data: the poor-fit warning, which blamed only the
+    controls and the KPI and spend columns, now also asks whether delta_y is the KPI's change per period."""
+    path = _one_level(tmp_path)
+    lift = _truth_b(2 * LEVEL) - _truth_b(LEVEL)
+    bad = {"channel": "a_spend", "x": 2000.0, "delta_x": 2000.0, "delta_y": 1e3 * lift, "sigma": 0.004}
+    res = _fit(path, _lift_file(tmp_path, [bad]))
+    assert not [w for w in res.warnings if "disagree" in w]
+    poor = [w for w in res.warnings if w.startswith("poor fit")]
+    assert len(poor) == 1 and "the lift tests' delta_y is the KPI's change per period" in poor[0], res.warnings
+    plain = _fit(path)
+    assert not [w for w in plain.warnings if "lift tests" in w]
+
+
 def test_model_lift_goes_through_the_cost_curve(tmp_path: Path) -> None:
     """Channel ``a`` is bought per thousand impressions at CPM 8 with auction pressure 0.3, ``b`` per
     click at CPC 1.5 (``test_calibration_export``'s noise-free data, fitted exactly). With tests so
