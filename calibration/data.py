@@ -209,12 +209,12 @@ def check_spent_channels(media: np.ndarray, spend_columns: list[str] | tuple[str
             raise BudgetGymError(f"{source}: column '{col}': the {what} is zero in every period; drop the channel")
 
 
-def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarray, list[str]]:
+def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarray, list[str], list[np.ndarray]]:
     """Numeric controls as they are, a true/false one (a holiday dummy) as 1/0; a column of text only
     (no value a number) one-hot encoded, its most frequent value the reference level; a column whose every
     value is a number written with a percent sign or thousands separators (``10%``, ``1,234.5``) is an error,
-    not levels."""
-    out, names = [], []
+    not levels. Returns the design ``[T, p]``, its column names, and each control's own columns ``[T, m]``."""
+    out, names, blocks = [], [], []
     for col in cols:
         if df[col].isna().any():
             row = int(np.flatnonzero(df[col].isna().to_numpy())[0])
@@ -223,6 +223,7 @@ def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarra
         if numeric.any():  # a numeric column (a stray text value is an error, not a new level)
             out.append(numeric_column(df, col, source, "a control", nonnegative=False))
             names.append(col)
+            blocks.append(out[-1][:, None])
             continue
         text = df[col].astype(str).str.strip()
         plain = text.str.replace(",", "", regex=False).str.replace(r"\s*%$", "", regex=True)
@@ -234,33 +235,29 @@ def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarra
         if len(levels) == 1:  # no dummy: the control was silently left out of the fit
             raise BudgetGymError(f"{source}: column '{col}': the control is '{levels.index[0]}' in every period; "
                                  f"a constant control has nothing to fit, drop it")
-        for level in sorted(levels.index[1:]):  # the most frequent level is the reference
-            out.append((text == level).to_numpy(dtype=float))
-            names.append(f"{col}={level}")
+        kept = sorted(levels.index[1:])  # the most frequent level is the reference
+        dummies = [(text == level).to_numpy(dtype=float) for level in kept]
+        out += dummies
+        names += [f"{col}={level}" for level in kept]
+        blocks.append(np.column_stack(dummies))
     T = len(df)
-    return (np.column_stack(out) if out else np.zeros((T, 0))), names
+    return (np.column_stack(out) if out else np.zeros((T, 0))), names, blocks
 
 
-def _repeated_controls(df: pd.DataFrame, cols: list[str], given: dict[str, str], source: str) -> None:
-    """A control equal in every period to another column given (``given``: the KPI, spend and exposure
-    columns and their roles; or an earlier control) is a one-line error naming both: a control repeating
-    a channel's spend was fitted beside its curve, silently sharing its effect, and two equal controls
-    were refused only as a combination of earlier controls, naming one."""
-    seen = dict(given)
-    for col in cols:
-        for other, role in seen.items():
-            if _same_values(df[col], df[other]):
+def _repeated_controls(controls: dict[str, np.ndarray], given: dict[str, tuple[str, np.ndarray]],
+                       source: str) -> None:
+    """A control equal in every period to another column given is a one-line error naming both, compared
+    as read (``controls``: each control's own columns ``[T, m]``, :func:`_controls`; ``given``: the KPI,
+    spend and exposure columns by name, with their role and values ``[T]``; or an earlier control): a
+    control repeating a channel's spend was fitted beside its curve, silently sharing its effect, and two
+    equal controls were refused only as a combination of earlier controls, naming one."""
+    seen = {col: (role, values[:, None]) for col, (role, values) in given.items()}
+    for col, block in controls.items():
+        for other, (role, values) in seen.items():
+            if np.array_equal(block, values):
                 raise BudgetGymError(f"{source}: column '{col}': the control equals the {role} column '{other}' in "
                                      f"every period; drop it")
-        seen[col] = "control"
-
-
-def _same_values(a: pd.Series, b: pd.Series) -> bool:
-    """Whether two columns hold the same values in every row: as numbers when both are, else as text."""
-    x, y = pd.to_numeric(a, errors="coerce"), pd.to_numeric(b, errors="coerce")
-    if x.notna().all() and y.notna().all():
-        return bool(np.array_equal(x.to_numpy(float), y.to_numpy(float)))
-    return bool(a.astype(str).str.strip().equals(b.astype(str).str.strip()))
+        seen[col] = ("control", block)
 
 
 def read_mmm_csv(
@@ -320,9 +317,11 @@ def read_mmm_csv(
                                             boolean=False)
                              for i, c in enumerate(per_channel)])
     check_spent_channels(X if E is None else E, spend_cols, per_channel if E is not None else None, source)
-    Z, znames = _controls(df, control_cols, source)
-    _repeated_controls(df, control_cols, {kpi: "KPI", **dict.fromkeys(spend_cols, "spend"),
-                                          **dict.fromkeys(exposure_cols, "exposure")}, source)
+    Z, znames, blocks = _controls(df, control_cols, source)
+    given = {kpi: ("KPI", y), **{c: ("spend", X[:, i]) for i, c in enumerate(spend_cols)}}
+    if E is not None:
+        given.update({c: ("exposure", E[:, i]) for i, c in enumerate(per_channel) if c is not None})
+    _repeated_controls(dict(zip(control_cols, blocks, strict=True)), given, source)
     names = _unique_names(spend_cols)
     first = calendar_day(dates[0])
     elapsed = np.arange(len(dates)) * step if step == MONTH_DAYS else (dates.asi8 - dates.asi8[0]) / 86_400e9
