@@ -36,7 +36,8 @@ from budgetgym.envs.history import check_history
 from budgetgym.envs.io import numeric_column, read_csv_table
 from budgetgym.envs.scenario import Scenario
 
-__all__ = ["INDEX_COLUMNS", "History", "plan_dates", "read_current", "read_history", "read_history_file", "read_table"]
+__all__ = ["INDEX_COLUMNS", "History", "check_within_budget", "plan_dates", "read_current", "read_history",
+           "read_history_file", "read_table"]
 
 #: Columns of a per-step table that label the steps, or sum them (``plan.csv``'s ``total``): ignored.
 INDEX_COLUMNS = ("step", "date", "week", "day", "period", "time", "total")
@@ -105,10 +106,16 @@ def read_current(
     source = f"{option} {text!r}"
     plan, what = _read_plan(text, scenario, source, option)
     if within_budget:
-        B = scenario.budget.total
-        if plan.sum() > B * (1 + 1e-9):
-            raise BudgetGymError(f"{source}: spends {_money(plan.sum())}, more than the budget {_money(B)}")
+        check_within_budget(plan, scenario, source)
     return plan, what
+
+
+def check_within_budget(plan: np.ndarray, scenario: Scenario, source: str) -> None:
+    """A plan ``[T, K]`` spending more than the scenario's budget (beyond rounding, 1e-9 of it) is a
+    one-line error naming ``source``."""
+    B = scenario.budget.total
+    if plan.sum() > B * (1 + 1e-9):
+        raise BudgetGymError(f"{source}: spends {_money(plan.sum())}, more than the budget {_money(B)}")
 
 
 def _money(x: float) -> str:

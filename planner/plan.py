@@ -61,7 +61,7 @@ from budgetgym.planner.frontier import (
     search_target,
     sweep_budgets,
 )
-from budgetgym.planner.inputs import _money, plan_dates, read_current, read_history_file
+from budgetgym.planner.inputs import check_within_budget, plan_dates, read_current, read_history_file
 from budgetgym.planner.metrics import (
     beyond_history,
     budget_marginal,
@@ -129,9 +129,7 @@ def _current(current: object, scenario: Scenario) -> tuple[np.ndarray | None, st
             f"current: expected a plan of shape ({scenario.horizon}, {scenario.n_channels}) with finite, "
             f"non-negative spend"
         )
-    B = scenario.budget.total
-    if X.sum() > B * (1 + 1e-9):  # as read_current refuses a file's or a split's
-        raise BudgetGymError(f"current: spends {_money(X.sum())}, more than the budget {_money(B)}")
+    check_within_budget(X, scenario, "current")  # as read_current refuses a file's or a split's
     return X, "plan"
 
 
