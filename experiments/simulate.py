@@ -148,7 +148,7 @@ def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarr
         raise BudgetGymError(f"--plan file '{kind}': spends {total:g} over {n} periods, more than a scenario's "
                              f"budget can be ({MAX_AMOUNT:g})")
     peaks = plan.sum(axis=1)
-    if peaks.max() * n / MAX_STEP_MULTIPLE * (1 + 1e-9) > MAX_AMOUNT:  # _playable's budget for it: too large
+    if _peak_budget(float(peaks.max()), n) > MAX_AMOUNT:  # _playable's budget for it: too large
         t = int(np.argmax(peaks))
         raise BudgetGymError(f"--plan file '{kind}': period {t + 1} spends {peaks[t]:g}; a period can spend at most "
                              f"{MAX_STEP_MULTIPLE:g} times the mean period of a scenario's largest budget "
@@ -157,6 +157,12 @@ def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarr
         raise BudgetGymError(f"--plan file '{kind}': spends {total:g} over {n} periods; a dataset needs some "
                              f"spend (at least a scenario's smallest budget, {MIN_AMOUNT:g})")
     return plan
+
+
+def _peak_budget(peak: float, periods: int) -> float:
+    """The least budget over ``periods`` whose largest step cap (``MAX_STEP_MULTIPLE`` times the mean
+    period) lets a period spend ``peak``, a hair above (:func:`_playable`)."""
+    return peak * periods / MAX_STEP_MULTIPLE * (1 + 1e-9)
 
 
 def _playable(sc: Scenario, plan: np.ndarray) -> Scenario:
@@ -179,7 +185,7 @@ def _playable(sc: Scenario, plan: np.ndarray) -> Scenario:
     if total <= 0:
         raise BudgetGymError("plan: spends nothing; a dataset needs some spend")
     peak = float(plan.sum(axis=1).max())
-    budget = min(MAX_AMOUNT, max(total, peak * sc.horizon / MAX_STEP_MULTIPLE * (1 + 1e-9)))
+    budget = min(MAX_AMOUNT, max(total, _peak_budget(peak, sc.horizon)))
     cap = min(MAX_STEP_MULTIPLE, max(1.0, peak / (budget / sc.horizon) * (1 + 1e-9)))
     changes: dict[str, object] = {"budget.total": budget, "budget.pacing": "agent", "budget.max_step_multiple": cap,
                                   "action.logit_scale": MAX_LOGIT_SCALE}
