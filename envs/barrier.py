@@ -52,11 +52,24 @@ class PlanObjective(Protocol):
 
 
 def objective_scale(em: PlanObjective, X: np.ndarray) -> float:
-    """The size a solver divides the objective by: ``max(|J(X)|, 1e-6 * value_scale)`` at a starting
-    plan ``X``, in the objective's own units (an absolute floor, 1e-12, flattened a campaign whose
-    values are tiny, a value per conversion of 1e-40, until the barrier alone set the plan); 1 when
-    both are 0."""
-    return max(abs(float(em.value(X))), em.value_scale * 1e-6) or 1.0
+    """The size a solver divides the objective by, in the objective's own units, at a starting plan ``X``
+    ``[T, K]``: ``max(|J(X)|, min(1e-6 * value_scale, G))`` (1 when that is 0).
+
+    ``value_scale`` is the reward at saturation everywhere; ``G`` the largest gross reward (revenue plus
+    spend, ``J + 2 c sum X``) of ``X`` and of its step totals put in one channel at a time. The floor keeps
+    a start whose value is about 0 (profit near break-even, S-curves flat at the equal split) from
+    blowing the objective up; bounding it by what the budget can buy (``G``) keeps a campaign far below
+    saturation (a ``J`` of 1e-21 of ``value_scale``) from being flat against the barrier, which then
+    alone placed the plan (the equal split, 75% of the optimum). Relative floors both: multiplying every
+    value by a constant (a value per conversion of 1e-40) scales the objective and changes no plan."""
+    X = np.asarray(X, dtype=float)
+    T, K = X.shape
+    single = np.zeros((K, T, K))
+    single[np.arange(K), :, np.arange(K)] = X.sum(axis=1)  # every step's total in channel i
+    plans = np.concatenate([X[None], single])
+    gross = np.asarray(em.value(plans), dtype=float) + 2.0 * em.spend_cost * plans.sum(axis=(1, 2))
+    floor = min(em.value_scale * 1e-6, float(np.max(np.abs(gross))))
+    return max(abs(float(em.value(X))), floor) or 1.0
 
 
 class BarrierProblem:

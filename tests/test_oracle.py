@@ -869,3 +869,24 @@ def test_starts_meeting_at_a_centre_keep_their_own_optimum(name: str) -> None:
     # the cases merge starts (22 -> 7, 24 -> 9 and 10 -> 4 solves) and keep several local optima
     assert len({id(y) for y in merged}) < len(ys)
     assert len(np.unique(np.round(value, 6))) > 1
+
+
+@pytest.mark.parametrize("pacing", ["even", "agent"])
+def test_the_oracle_is_exact_far_below_saturation(pacing: str) -> None:
+    """A budget that buys a tiny fraction of the saturation level (``J / (T K beta)`` about 1e-21): the
+    curves are linear there (Hill slope 1, ``f ~ beta a / kappa``), so all the budget in the channel of
+    twice the conversions per currency is optimal, worth ``B (u / p) beta / kappa`` (a hand
+    calculation). The barrier scaled the objective by at least ``1e-6 beta T K`` (the reward at
+    saturation), so the objective was flat against the barrier, which alone placed the plan: the
+    equal split, 75% of the optimum (the best constant split 133% of the oracle)."""
+    beta, kappa, price = 50.0, 5e17, 1e6  # exposure 1000 x spend / price; a / kappa ~ 1e-21
+    chans = [channel("weak", cost={"unit": "impression", "price": price, "ref_spend": 100.0},
+                     saturation=_hill(beta, 2 * kappa, 1.0)),
+             channel("strong", cost={"unit": "impression", "price": price, "ref_spend": 100.0},
+                     saturation=_hill(beta, kappa, 1.0))]
+    sc = _scenario(chans, horizon=3, pacing=pacing, step_budget=1.0)
+    linear = 3.0 * (1000.0 / price) * beta / kappa  # all in "strong", f linear to 1e-21
+    oracle = solve_oracle(sc)
+    assert not check_plan(sc, oracle.plan)
+    assert oracle.expected_reward == pytest.approx(linear, rel=1e-6)
+    assert oracle.expected_reward >= best_constant_split(sc).expected_reward * (1 - 1e-6)
