@@ -890,3 +890,23 @@ def test_the_oracle_is_exact_far_below_saturation(pacing: str) -> None:
     assert not check_plan(sc, oracle.plan)
     assert oracle.expected_reward == pytest.approx(linear, rel=1e-6)
     assert oracle.expected_reward >= best_constant_split(sc).expected_reward * (1 - 1e-6)
+
+
+@pytest.mark.xfail(strict=True, reason="known defect: the non-concave multi-start misses a front-loaded optimum "
+                   "under agent pacing (no start spends near the step cap with the DP or subset splits)")
+@pytest.mark.parametrize("reward", ["conversions", "profit"])
+def test_the_oracle_finds_a_front_loaded_s_curve_optimum(reward: str) -> None:
+    """Two steps, agent pacing (cap 1.8 B/T), an S-shaped channel with carry-over (Hill slope 4, decay
+    0.6) and a Hill-1.5 one with a delay: a feasible plan spending most of the budget at step 0 in the
+    S-curve (found by a 41^4 grid over both steps' totals and splits, then refined) beats the oracle by
+    6% (conversions) and 40% (profit). The oracle's contract is never beaten by more than 0.1%."""
+    chans = [channel("a", cost={"unit": "impression", "price": 1.0, "ref_spend": 100.0, "elasticity": 0.3},
+                     saturation=_hill(30.0, 120000.0, 4.0), adstock={"type": "geometric", "decay": 0.6},
+                     value={"mean": 10.0}, min_share=0.1),
+             channel("b", cost={"unit": "impression", "price": 1.0, "ref_spend": 100.0, "elasticity": 0.3},
+                     saturation=_hill(10.0, 20000.0, 1.5), delay={"type": "geometric", "mean_lag": 1.0, "window": 2},
+                     value={"mean": 10.0})]
+    sc = _scenario(chans, horizon=2, pacing="agent", step_budget=100.0, max_step_multiple=1.8, reward=reward)
+    better = np.array([[164.07, 13.3], [22.62, 0.0]])
+    assert not check_plan(sc, better)
+    assert solve_oracle(sc).expected_reward >= evaluate_plan(sc, better) * (1 - EXACT)
