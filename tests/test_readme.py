@@ -217,3 +217,46 @@ def test_every_option_the_readme_names_in_prose_is_an_option_of_some_command(cap
         helps += text
     missing = {o for o in named if not re.search(rf"{re.escape(o)}(?![\w-])", helps)}
     assert not missing, missing
+
+
+def _synopsis(command: str) -> str:
+    """Every ``budgetgym <command> ...`` line of the README's bash blocks with its indented
+    continuation lines, comments removed."""
+    text = []
+    for block in code_blocks("bash"):
+        inside = False
+        for line in block.splitlines():
+            if re.match(r"budgetgym\s", line):
+                inside = bool(re.match(rf"budgetgym {command}\b", line))
+            elif not line.startswith(" "):
+                inside = False
+            if inside:
+                text.append(line.split(" #", 1)[0])
+    return "\n".join(text)
+
+
+def test_every_option_of_every_command_is_in_a_readme_synopsis():
+    """Each option of each ``budgetgym`` command (read from the CLI itself, not its help text) is
+    written on one of the README's command lines of that command, and a number written after it is
+    its default."""
+    import typer
+
+    from budgetgym.experiments.cli import app
+
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    assert {"run", "plan", "calibrate", "segment", "simulate", "regress"} <= set(commands)
+    checked = 0
+    for name, command in commands.items():
+        text = _synopsis(name)
+        assert text, f"README: no command line of `budgetgym {name}`"
+        for param in command.params:
+            if param.param_type_name != "option":
+                continue
+            negated = param.is_flag and param.default and param.secondary_opts  # --no-plots, not --plots
+            flag = param.secondary_opts[0] if negated else param.opts[0]
+            assert re.search(rf"{re.escape(flag)}(?![\w-])", text), f"README: `budgetgym {name} {flag}` is not shown"
+            shown = re.search(rf"\[{re.escape(flag)} (\d[\d.e+-]*)[\] ]", text)
+            if shown and param.default is not None:
+                assert float(shown.group(1)) == float(param.default), (name, flag, shown.group(1), param.default)
+                checked += 1
+    assert checked >= 10, checked
