@@ -260,3 +260,21 @@ def test_every_option_of_every_command_is_in_a_readme_synopsis():
                 assert float(shown.group(1)) == float(param.default), (name, flag, shown.group(1), param.default)
                 checked += 1
     assert checked >= 10, checked
+
+
+def test_what_evaluate_returns_is_what_the_readme_says():
+    """The README's sentence on ``evaluate`` names the type it returns and attributes that exist."""
+    from budgetgym.agents import evaluate, make_agent
+    from budgetgym.agents.evaluation import RESULT_COLUMNS
+
+    sentence = re.search(r"`budgetgym\.agents\.evaluate\(agent, scenario, seeds\)`(.*?)\n\n", TEXT, flags=re.S)
+    assert sentence, "README: the sentence on evaluate is gone"
+    kind = re.search(r"returns a list of\s+`budgetgym\.agents\.(\w+)`", sentence.group(1))
+    assert kind, "README: evaluate's return type is not named"
+    results = evaluate(make_agent("equal", "stationary-3"), "stationary-3", seeds=[0])
+    assert isinstance(results, list) and type(results[0]).__name__ == kind.group(1)
+    attributes = re.findall(r"`\.?(\w+)(?:\(\))?`", sentence.group(1).split(kind.group(0), 1)[1])
+    assert {"pct_of_oracle", "expected_reward", "row"} <= set(attributes), attributes
+    for name in attributes:
+        assert hasattr(results[0], name), f"README: EpisodeResult has no `{name}`"
+    assert list(results[0].row()) == RESULT_COLUMNS  # "its row of results.csv"
