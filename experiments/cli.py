@@ -9,7 +9,7 @@
     budgetgym plan SCENARIO_OR_FAMILY [--budget B] [--horizon T] [--current equal|SPLIT|CSV]
                   [--history SPEND.csv] [--start-date DATE] [--sweep LOW:HIGH:N]
                   [--target-mroas R | --target-mcpa C] [--draws N] [--objective mean|cvar:ALPHA]
-                  [--lift-design beyond|voi|none] [--out DIR] [--no-plots]
+                  [--lift-design beyond|voi|none] [--lift-tests N] [--lift-sigma S] [--out DIR] [--no-plots]
                                               the recommended plan per channel and step, its uplift over
                                               the current plan, what timing is worth, marginal returns,
                                               the budget frontier; writes out/plan/<campaign>
@@ -18,13 +18,15 @@
                                               an MMM-style dataset with its truth (contributions, curves),
                                               simulated lift tests
     budgetgym run [EXPERIMENT] [--out DIR] [--seeds N] [--workers N] [--backend local|ray]
-                  [--address ADDR] [--set key=value ...]
-    budgetgym report DIR                      rebuild results, statistics, plots and report.md
-    budgetgym calibrate DATA.csv --date COL --kpi COL --spend COLS [...] --out DIR
+                  [--address ADDR] [--set key=value ...] [--no-progress] [--no-plots]
+    budgetgym report DIR [--baseline AGENT] [--no-plots]
+                                              rebuild results, statistics, plots and report.md
+    budgetgym calibrate DATA.csv --date COL --kpi COL --spend COLS [...] --out DIR   (every option: README.md)
                                               fit a marketing-mix model; write family.yaml,
                                               history.csv, parameters.csv and fit.md
     budgetgym segment CUSTOMERS.csv --features COLS --channels NAME[=COL],... --out FILE.yaml
-                  [--k N | --k-max N] [--value COL] [--names A,B,...] [--seed S] [--no-plots]
+                  [--k N | --k-max N] [--value COL] [--names A,B,...] [--max-response R]
+                  [--half-saturation H] [--slope S] [--seed S] [--no-plots]
                                               audience segments (k-means, k by silhouette) with
                                               each channel's reach; writes a segments: block
     budgetgym baseline DIR --out BASELINE.json [--metric M ...] [--allow-config-change]

@@ -43,8 +43,11 @@ def show_cmd(
     con.print(f"[bold]{sc.name}[/bold] — {sc.description}")
     con.print(
         f"{sc.n_channels} channels, {sc.horizon} steps of {sc.step_days:g} day(s) from day {sc.start_day:g}; "
-        f"budget {sc.budget.total:,.0f} ({sc.budget.pacing} pacing, {sc.step_budget:,.0f} per step); "
-        f"reward = {sc.reward}; noise = {sc.noise.conversions}"
+        f"budget {sc.budget.total:,.0f} ({sc.budget.pacing} pacing, {sc.step_budget:,.0f} per step"
+        + (f", max_step_multiple={sc.budget.max_step_multiple:g}" if sc.budget.pacing == "agent" else "")
+        + f"); reward = {sc.reward}; noise = {sc.noise.conversions}"
+        + (f"(dispersion={sc.noise.dispersion:g})" if sc.noise.conversions == "negative_binomial" else ""),
+        markup=False,
     )
     # one block per channel: every parameter in full, whatever the terminal width
     flat = SeasonalityConfig()  # a channel without cycles of its own
@@ -60,6 +63,8 @@ def show_cmd(
             con.print(f"  {'season':<11}demand {_describe(c.seasonality.demand)}; cost {_describe(c.seasonality.cost)}",
                       markup=False, soft_wrap=True)
         con.print(f"  {'share':<11}[{lo:g}, {hi:g}]", markup=False)
+        if c.drift_sd is not None:  # its own rate instead of the scenario's drift.sd
+            con.print(f"  {'drift':<11}drift_sd={c.drift_sd:g} (the scenario's sd={sc.drift.sd:g})", markup=False)
     for seg in sc.segments or []:
         about = f" — {seg.description}" if seg.description else ""
         con.print(f"[bold]segment {seg.name}[/bold] (size {seg.size:g}){about}")
@@ -72,6 +77,10 @@ def show_cmd(
     con.print(f"drift: {_describe(sc.drift)}; shocks: {len(sc.shocks)}")
     for shock in sc.shocks:
         con.print(f"  - {_describe(shock)}")
+    target = "" if sc.target_cpa is None else f"; target_cpa={sc.target_cpa:g}"
+    con.print(f"action: {_describe(sc.action)}{target}", markup=False)
+    if sc.baseline is not None:
+        con.print(f"baseline: {_describe(sc.baseline)}", markup=False, soft_wrap=True)
     res = solve_oracle(sc, seed=seed)
     best = best_constant_split(sc, path=res.path)
     equal = float(evaluate_plan(sc, equal_split_plan(sc), path=res.path))

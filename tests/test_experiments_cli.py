@@ -5,6 +5,7 @@ resume, failed runs, and one-line user errors with exit code 2."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -354,3 +355,25 @@ def test_python_dash_m_entry_point():
     res = subprocess.run([sys.executable, "-m", "budgetgym.experiments", "--help"], capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 0 and "run" in res.stdout and "report" in res.stdout
+
+
+def test_show_prints_every_parameter_of_the_brief_and_the_channels(capsys, tmp_path):
+    """`budgetgym show` says it prints every parameter (CONTRIBUTING.md): the pacing cap, the negative
+    binomial's dispersion, a channel's own drift rate, the baseline, target_cpa and the action scale too."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        "name: tiny\nhorizon: 4\nbudget: {total: 4000, pacing: agent, max_step_multiple: 1.5}\n"
+        "noise: {conversions: negative_binomial, dispersion: 7}\ntarget_cpa: 12.5\naction: {logit_scale: 4}\n"
+        "baseline: {level: 321, trend: 0.25}\n"
+        "channels:\n"
+        "  - {name: a, cost: {price: 1, ref_spend: 500, unit: click}, drift_sd: 0.03,\n"
+        "     saturation: {type: hill, max_response: 50, half_saturation: 400}}\n"
+        "  - {name: b, cost: {price: 2, ref_spend: 500, unit: click},\n"
+        "     saturation: {type: hill, max_response: 40, half_saturation: 300}}\n"
+    )
+    code, out, _ = run_cli(capsys, "show", str(path))
+    assert code == 0
+    for pattern in [r"max_step_multiple=1\.5\b", r"dispersion=7(\.0)?\b", r"drift_sd=0\.03\b", r"target_cpa=12\.5\b",
+                    r"logit_scale=4(\.0)?\b", r"baseline: level=321(\.0)?, trend=0\.25\b"]:
+        assert re.search(pattern, out), (pattern, out)
+    assert len(re.findall(r"drift_sd=", out)) == 1  # only the channel that has its own rate

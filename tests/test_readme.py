@@ -217,3 +217,64 @@ def test_every_option_the_readme_names_in_prose_is_an_option_of_some_command(cap
         helps += text
     missing = {o for o in named if not re.search(rf"{re.escape(o)}(?![\w-])", helps)}
     assert not missing, missing
+
+
+def _synopsis(command: str) -> str:
+    """Every ``budgetgym <command> ...`` line of the README's bash blocks with its indented
+    continuation lines, comments removed."""
+    text = []
+    for block in code_blocks("bash"):
+        inside = False
+        for line in block.splitlines():
+            if re.match(r"budgetgym\s", line):
+                inside = bool(re.match(rf"budgetgym {command}\b", line))
+            elif not line.startswith(" "):
+                inside = False
+            if inside:
+                text.append(line.split(" #", 1)[0])
+    return "\n".join(text)
+
+
+def test_every_option_of_every_command_is_in_a_readme_synopsis():
+    """Each option of each ``budgetgym`` command (read from the CLI itself, not its help text) is
+    written on one of the README's command lines of that command, and a number written after it is
+    its default."""
+    import typer
+
+    from budgetgym.experiments.cli import app
+
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    assert {"run", "plan", "calibrate", "segment", "simulate", "regress"} <= set(commands)
+    checked = 0
+    for name, command in commands.items():
+        text = _synopsis(name)
+        assert text, f"README: no command line of `budgetgym {name}`"
+        for param in command.params:
+            if param.param_type_name != "option":
+                continue
+            negated = param.is_flag and param.default and param.secondary_opts  # --no-plots, not --plots
+            flag = param.secondary_opts[0] if negated else param.opts[0]
+            assert re.search(rf"{re.escape(flag)}(?![\w-])", text), f"README: `budgetgym {name} {flag}` is not shown"
+            shown = re.search(rf"\[{re.escape(flag)} (\d[\d.e+-]*)[\] ]", text)
+            if shown and param.default is not None:
+                assert float(shown.group(1)) == float(param.default), (name, flag, shown.group(1), param.default)
+                checked += 1
+    assert checked >= 10, checked
+
+
+def test_what_evaluate_returns_is_what_the_readme_says():
+    """The README's sentence on ``evaluate`` names the type it returns and attributes that exist."""
+    from budgetgym.agents import evaluate, make_agent
+    from budgetgym.agents.evaluation import RESULT_COLUMNS
+
+    sentence = re.search(r"`budgetgym\.agents\.evaluate\(agent, scenario, seeds\)`(.*?)\n\n", TEXT, flags=re.S)
+    assert sentence, "README: the sentence on evaluate is gone"
+    kind = re.search(r"returns a list of\s+`budgetgym\.agents\.(\w+)`", sentence.group(1))
+    assert kind, "README: evaluate's return type is not named"
+    results = evaluate(make_agent("equal", "stationary-3"), "stationary-3", seeds=[0])
+    assert isinstance(results, list) and type(results[0]).__name__ == kind.group(1)
+    attributes = re.findall(r"`\.?(\w+)(?:\(\))?`", sentence.group(1).split(kind.group(0), 1)[1])
+    assert {"pct_of_oracle", "expected_reward", "row"} <= set(attributes), attributes
+    for name in attributes:
+        assert hasattr(results[0], name), f"README: EpisodeResult has no `{name}`"
+    assert list(results[0].row()) == RESULT_COLUMNS  # "its row of results.csv"

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel
 
 from budgetgym.envs import scenario_parts as parts
+from budgetgym.envs.family import FamilyFile
 from budgetgym.envs.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,8 +39,10 @@ MODELS: dict[type[BaseModel], set[str]] = {
     parts.ShockConfig: set(),
     parts.NoiseConfig: set(),
     parts.BaselineConfig: set(),
+    parts.ControlConfig: set(),
     parts.SegmentConfig: set(),
     parts.ActionConfig: set(),
+    FamilyFile: set(),
 }
 # the table of SeasonalComponent's fields follows the text naming SeasonalityConfig
 ANCHOR = {parts.SeasonalComponent: "SeasonalityConfig"}
@@ -83,7 +86,7 @@ def documented_bounds(allowed: str) -> dict[str, float]:
     m = re.fullmatch(rf"> ({num}), ≤ ({num})", allowed.strip())
     if m:
         return {"gt": _number(m.group(1)), "le": _number(m.group(2))}
-    m = re.fullmatch(rf"≥ ({num})", text)
+    m = re.fullmatch(rf"≥ ({num})(?: items)?", text)
     if m:
         return {"ge": _number(m.group(1))}
     return {}
@@ -102,6 +105,11 @@ def model_bounds(info) -> dict[str, float]:
             if value is not None:
                 out[{"min_length": "ge", "max_length": "le"}.get(key, key)] = float(value)
     return out
+
+
+def model_pattern(info) -> str | None:
+    """The field's regular expression (``Field(pattern=...)``), if any."""
+    return next((m.pattern for m in info.metadata if getattr(m, "pattern", None)), None)
 
 
 @pytest.mark.parametrize("model", list(MODELS), ids=lambda m: m.__name__)
@@ -125,6 +133,10 @@ def test_every_field_is_documented_with_its_default_and_range(model: type[BaseMo
                 literal = yaml.safe_load(default.strip("`"))
                 if not (name == "planned_price" and literal == "price"):  # "defaults to price": None in the model
                     assert literal == value, (model.__name__, name, default, value)
+        pattern = re.match(r"`(\^[^`]*\$)`", allowed)
+        if pattern:
+            assert pattern.group(1) == model_pattern(info), (model.__name__, name, allowed, model_pattern(info))
+            checked += 1
         bounds = documented_bounds(allowed)
         if bounds:
             assert bounds == model_bounds(info), (model.__name__, name, allowed, model_bounds(info))
@@ -140,6 +152,7 @@ def test_the_parser_reads_the_ranges():
     assert documented_bounds("> 0, ≤ 366") == {"gt": 0, "le": 366}
     assert documented_bounds("−1 – 10") == {"ge": -1, "le": 10}
     assert documented_bounds("0 – 1, ≤ `max_share`") == {"ge": 0, "le": 1}
+    assert documented_bounds("≥ 2 items") == {"ge": 2}
     assert field_table(parts.HillSaturation)["slope"][3] == "0.3 – 10"
 
 
