@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, format_loc
 
 __all__ = [
     "YAML_DUMPER",
@@ -191,12 +191,41 @@ def read_yaml(path: str | Path, what: str, error: type[BudgetGymError] = BudgetG
     if reads is not None:
         reads[str(path.resolve())] = _digest(text)
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a safe loader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise error(f"{what} '{path}': invalid YAML{where}: {problem}") from None
+    loop = _cycle(data)
+    if loop is not None:  # every reader walks the data recursively: it would recurse for ever
+        raise error(
+            f"{what} '{path}': invalid YAML: {format_loc(loop)} refers to a mapping or list that contains it "
+            f"(an alias inside its own anchor); expected data without cycles"
+        )
+    return data
+
+
+def _cycle(data: Any) -> tuple[Any, ...] | None:
+    """Where YAML data refers back to a mapping or list that contains it (an alias ``*a`` inside the
+    node anchored ``&a``): the location of that reference, or ``None``. An iterative depth-first walk
+    that visits each mapping and list once (an alias used in several places is fine)."""
+    done: set[int] = set()
+    path: set[int] = set()  # the containers on the way to the node being visited
+    stack: list[tuple[Any, tuple[Any, ...], bool]] = [(data, (), False)]
+    while stack:
+        node, loc, leaving = stack.pop()
+        if leaving:
+            path.discard(id(node))
+            done.add(id(node))
+        elif isinstance(node, (dict, list)) and id(node) not in done:
+            if id(node) in path:
+                return loc
+            path.add(id(node))
+            stack.append((node, loc, True))
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            stack.extend((value, (*loc, key), False) for key, value in reversed(list(items)))
+    return None
 
 
 @contextmanager
