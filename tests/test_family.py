@@ -800,6 +800,19 @@ def test_a_bad_scenario_name_in_a_family_file_names_the_file_and_the_field(tmp_p
 
 
 
+
+def test_a_whole_scenario_given_as_a_distribution_is_refused_naming_the_field() -> None:
+    """``scenario: {dist: choice, values: [...]}`` was read as a distribution at the template's top
+    level, the family's name added into it: "(top level): choice.name: Extra inputs are not permitted"."""
+    data = {"family": "f", "scenario": {"dist": "choice", "values": ["stationary-3", "stationary-5"]}}
+    with pytest.raises(ScenarioError) as err:
+        family_from_dict(data, source="family file 'f.yaml'")
+    assert str(err.value) == (
+        "family file 'f.yaml': scenario: expected a scenario mapping or a scenario name, got a distribution "
+        "(choice); a family varies the fields inside one scenario (or lists an ensemble)"
+    )
+
+
 def test_a_yaml_alias_inside_its_own_anchor_is_a_one_line_error(tmp_path: Path, capsys: Any) -> None:
     """A mapping that contains itself through an alias (``&s`` ... ``*s``) recursed for ever while the
     family copied its template: a RecursionError with a 3,000-line traceback and exit code 1. (The file is
