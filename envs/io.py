@@ -197,34 +197,45 @@ def read_yaml(path: str | Path, what: str, error: type[BudgetGymError] = BudgetG
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise error(f"{what} '{path}': invalid YAML{where}: {problem}") from None
-    loop = _cycle(data)
-    if loop is not None:  # every reader walks the data recursively: it would recurse for ever
-        raise error(
-            f"{what} '{path}': invalid YAML: {format_loc(loop)} refers to a mapping or list that contains it "
-            f"(an alias inside its own anchor); expected data without cycles"
-        )
+    problem = _alias_problem(data)
+    if problem is not None:  # the readers walk (and copy) the data recursively: for ever, or for hours
+        raise error(f"{what} '{path}': invalid YAML: {problem}")
     return data
 
 
-def _cycle(data: Any) -> tuple[Any, ...] | None:
-    """Where YAML data refers back to a mapping or list that contains it (an alias ``*a`` inside the
-    node anchored ``&a``): the location of that reference, or ``None``. An iterative depth-first walk
-    that visits each mapping and list once (an alias used in several places is fine)."""
-    done: set[int] = set()
+#: The most values (mappings, lists and scalars, each alias counted as the data it stands for) a YAML
+#: file may expand to: nested aliases grow it exponentially ("billion laughs").
+MAX_YAML_VALUES = 1_000_000
+
+
+def _children(node: dict | list) -> list[tuple[Any, Any]]:
+    return list(node.items() if isinstance(node, dict) else enumerate(node))
+
+
+def _alias_problem(data: Any) -> str | None:
+    """What is wrong with the aliases of parsed YAML, or ``None``: a mapping or list that contains
+    itself (an alias ``*a`` inside the node anchored ``&a``), or data that expands to more than
+    :data:`MAX_YAML_VALUES` values. An iterative depth-first walk visiting each mapping and list
+    once (an alias used in several places is fine), so its cost is that of the file, not of the
+    expansion."""
+    size: dict[int, int] = {}  # values under each container visited, itself included (expanded)
     path: set[int] = set()  # the containers on the way to the node being visited
     stack: list[tuple[Any, tuple[Any, ...], bool]] = [(data, (), False)]
     while stack:
         node, loc, leaving = stack.pop()
         if leaving:
             path.discard(id(node))
-            done.add(id(node))
-        elif isinstance(node, (dict, list)) and id(node) not in done:
+            size[id(node)] = 1 + sum(size.get(id(v), 1) for _, v in _children(node))
+            if size[id(node)] > MAX_YAML_VALUES:
+                return (f"{format_loc(loc)} expands its aliases to more than {MAX_YAML_VALUES} values; expected a file "
+                        f"that spells out its data")
+        elif isinstance(node, (dict, list)) and id(node) not in size:
             if id(node) in path:
-                return loc
+                return (f"{format_loc(loc)} refers to a mapping or list that contains it (an alias inside its own "
+                        f"anchor); expected data without cycles")
             path.add(id(node))
             stack.append((node, loc, True))
-            items = node.items() if isinstance(node, dict) else enumerate(node)
-            stack.extend((value, (*loc, key), False) for key, value in reversed(list(items)))
+            stack.extend((value, (*loc, key), False) for key, value in reversed(_children(node)))
     return None
 
 
