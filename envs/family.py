@@ -136,6 +136,11 @@ def family_from_dict(data: object, source: str = "family", base: Path | None = N
             f"{source}: test_fraction: only an explicit ensemble takes it (a template's test draws come from "
             f"their own seed stream); remove it"
         )
+    if isinstance(spec.scenario, dict) and "dist" in spec.scenario:  # else read as a distribution at the top level
+        raise ScenarioError(
+            f"{source}: scenario: expected a scenario mapping or a scenario name, got a distribution "
+            f"({spec.scenario['dist']}); a family varies the fields inside one scenario (or lists an ensemble)"
+        )
     if isinstance(spec.scenario, str):
         template = family_scenario(spec.scenario, base, source).model_dump(mode="python")  # every field
     else:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, format_loc
 
 __all__ = [
     "YAML_DUMPER",
@@ -191,12 +191,52 @@ def read_yaml(path: str | Path, what: str, error: type[BudgetGymError] = BudgetG
     if reads is not None:
         reads[str(path.resolve())] = _digest(text)
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a safe loader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise error(f"{what} '{path}': invalid YAML{where}: {problem}") from None
+    problem = _alias_problem(data)
+    if problem is not None:  # the readers walk (and copy) the data recursively: for ever, or for hours
+        raise error(f"{what} '{path}': invalid YAML: {problem}")
+    return data
+
+
+#: The most values (mappings, lists and scalars, each alias counted as the data it stands for) a YAML
+#: file may expand to: nested aliases grow it exponentially ("billion laughs").
+MAX_YAML_VALUES = 1_000_000
+
+
+def _children(node: dict | list) -> list[tuple[Any, Any]]:
+    return list(node.items() if isinstance(node, dict) else enumerate(node))
+
+
+def _alias_problem(data: Any) -> str | None:
+    """What is wrong with the aliases of parsed YAML, or ``None``: a mapping or list that contains
+    itself (an alias ``*a`` inside the node anchored ``&a``), or data that expands to more than
+    :data:`MAX_YAML_VALUES` values. An iterative depth-first walk visiting each mapping and list
+    once (an alias used in several places is fine), so its cost is that of the file, not of the
+    expansion."""
+    size: dict[int, int] = {}  # values under each container visited, itself included (expanded)
+    path: set[int] = set()  # the containers on the way to the node being visited
+    stack: list[tuple[Any, tuple[Any, ...], bool]] = [(data, (), False)]
+    while stack:
+        node, loc, leaving = stack.pop()
+        if leaving:
+            path.discard(id(node))
+            size[id(node)] = 1 + sum(size.get(id(v), 1) for _, v in _children(node))
+            if size[id(node)] > MAX_YAML_VALUES:
+                return (f"{format_loc(loc)} expands its aliases to more than {MAX_YAML_VALUES} values; expected a file "
+                        f"that spells out its data")
+        elif isinstance(node, (dict, list)) and id(node) not in size:
+            if id(node) in path:
+                return (f"{format_loc(loc)} refers to a mapping or list that contains it (an alias inside its own "
+                        f"anchor); expected data without cycles")
+            path.add(id(node))
+            stack.append((node, loc, True))
+            stack.extend((value, (*loc, key), False) for key, value in reversed(_children(node)))
+    return None
 
 
 @contextmanager

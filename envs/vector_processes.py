@@ -27,7 +27,9 @@ processes one of the others, each with its own interpreter.
 Workers are started with the ``spawn`` method (no fork of a process that may hold threads): as for
 Gymnasium's ``AsyncVectorEnv``, a script that makes such an environment needs the
 ``if __name__ == "__main__":`` guard. They exit when the environment is closed or collected, and
-the blocks are unlinked.
+the blocks are unlinked. ``close()`` waits at most :data:`CLOSE_TIMEOUT` seconds for a worker's
+reply and for its exit, then kills it (and reaps it: no zombie is left), so a worker that hangs
+never hangs ``close()``.
 """
 
 from __future__ import annotations
@@ -50,7 +52,11 @@ from budgetgym.envs.vector_steps import COUNTERS
 if TYPE_CHECKING:  # pragma: no cover
     from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
-__all__ = ["PartProcesses", "process_blocks"]
+__all__ = ["CLOSE_TIMEOUT", "PartProcesses", "process_blocks"]
+
+#: Seconds ``close()`` waits for a worker's reply (its generators) and then for its exit before it
+#: kills the worker: one that never answers (stuck in a step, stopped) no longer hangs ``close()``.
+CLOSE_TIMEOUT = 5.0
 
 
 def process_blocks(parts: int, processes: int) -> list[list[int]]:
@@ -69,9 +75,10 @@ def _shutdown(pipes: list[Connection], procs: list[Any], blocks: Blocks) -> None
         except OSError:  # a worker already gone (BrokenPipeError)
             pass
     for proc in procs:
-        proc.join(timeout=5)
+        proc.join(timeout=CLOSE_TIMEOUT)
         if proc.is_alive():
             proc.kill()
+            proc.join(timeout=CLOSE_TIMEOUT)  # reap it: a killed child left unjoined stays a zombie
     for conn in pipes:
         conn.close()
     blocks.close()
@@ -101,11 +108,13 @@ class PartProcesses:
             self._procs.append(proc)
 
     def _exchange(
-        self, messages: Sequence[tuple[str, Any]], local: Callable[[], Any] | None = None
+        self, messages: Sequence[tuple[str, Any]], local: Callable[[], Any] | None = None,
+        timeout: float | None = None,
     ) -> tuple[Any, list]:
         """Send worker ``i`` ``messages[i]``, run ``local`` meanwhile and read every worker's reply —
         also when ``local`` or a worker fails, so that the pipes stay in step — then raise the first
-        failure. ``(local's result, the replies)``."""
+        failure. ``timeout``: seconds to wait for each reply (``None``: for ever); a reply not read
+        in time leaves the pipes out of step (the env must be closed). ``(local's result, the replies)``."""
         if self._broken:
             raise RuntimeError(
                 "the vector environment's worker processes were interrupted in the middle of a call; "
@@ -128,12 +137,15 @@ class PartProcesses:
             except BaseException as exc:  # KeyboardInterrupt too: the workers' replies are read first
                 error = exc
         replies = []
+        unread = False
         for conn in sent:
             try:
-                replies.append(_reply(conn))
+                replies.append(_reply(conn, timeout))
+            except TimeoutError as exc:
+                error, unread = error or exc, True
             except RuntimeError as exc:
                 error = error or exc
-        self._broken = False
+        self._broken = unread
         if error is not None:
             raise error
         return own, replies
@@ -182,13 +194,13 @@ class PartProcesses:
         """Stop the workers, first giving ``parts`` (the calling process's copies) the workers'
         generators, so that a reset without a seed continues them; unlink the blocks."""
         try:
-            _, replies = self._exchange([("generators", None)] * len(self._pipes))
+            _, replies = self._exchange([("generators", None)] * len(self._pipes), timeout=CLOSE_TIMEOUT)
             for block, generators in zip(self.blocks[1:], replies, strict=True):
                 for j, generator in zip(block, generators, strict=True):
                     rnd = parts[j].random
                     assert isinstance(rnd, BatchedRandom)
                     rnd.rng = generator
-        except RuntimeError:  # a worker is gone: its generators with it
+        except (RuntimeError, TimeoutError):  # a worker is gone or does not answer: its generators with it
             pass
         self._finalizer()
 
@@ -200,7 +212,11 @@ def _send(conn: Connection, message: tuple[str, Any]) -> None:
         raise RuntimeError("a worker process of the vector environment exited") from None
 
 
-def _reply(conn: Connection) -> Any:
+def _reply(conn: Connection, timeout: float | None = None) -> Any:
+    """A worker's reply, waiting at most ``timeout`` seconds (``None``: for ever; else a
+    :class:`TimeoutError`)."""
+    if timeout is not None and not conn.poll(timeout):
+        raise TimeoutError(f"a worker process of the vector environment did not answer within {timeout:g} s")
     try:
         status, value = conn.recv()
     except EOFError:

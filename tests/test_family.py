@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from conftest import base_scenario_dict, channel, rollout
+from conftest import base_scenario_dict, channel, rollout, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
@@ -797,6 +797,52 @@ def test_a_bad_scenario_name_in_a_family_file_names_the_file_and_the_field(tmp_p
     path.write_text(yaml.safe_dump({"family": "fam", "scenario": "stationary-33"}), encoding="utf-8")
     with pytest.raises(ScenarioError, match=rf"^family file '{path}': scenario: unknown scenario 'stationary-33'"):
         load_family(path)
+
+
+
+
+
+def test_aliases_that_expand_past_a_million_values_are_a_one_line_error(tmp_path: Path) -> None:
+    """Nested aliases (ten of the level below on each of six levels: 10**6 values from a 300-byte file)
+    were expanded whole by the family's copy of its template (10**8 would take half an hour and
+    gigabytes); such a file is refused in one line as it is read, naming the field."""
+    lines = ["family: bomb", "scenario:", "  l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    lines += [f"  l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 6)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ScenarioError) as err:
+        load_family(path)
+    assert str(err.value) == (
+        f"scenario file '{path}': invalid YAML: scenario.l5 expands its aliases to more than 1000000 values; "
+        f"expected a file that spells out its data"
+    )
+
+
+def test_a_whole_scenario_given_as_a_distribution_is_refused_naming_the_field() -> None:
+    """``scenario: {dist: choice, values: [...]}`` was read as a distribution at the template's top
+    level, the family's name added into it: "(top level): choice.name: Extra inputs are not permitted"."""
+    data = {"family": "f", "scenario": {"dist": "choice", "values": ["stationary-3", "stationary-5"]}}
+    with pytest.raises(ScenarioError) as err:
+        family_from_dict(data, source="family file 'f.yaml'")
+    assert str(err.value) == (
+        "family file 'f.yaml': scenario: expected a scenario mapping or a scenario name, got a distribution "
+        "(choice); a family varies the fields inside one scenario (or lists an ensemble)"
+    )
+
+
+def test_a_yaml_alias_inside_its_own_anchor_is_a_one_line_error(tmp_path: Path, capsys: Any) -> None:
+    """A mapping that contains itself through an alias (``&s`` ... ``*s``) recursed for ever while the
+    family copied its template: a RecursionError with a 3,000-line traceback and exit code 1. (The file is
+    read as any scenario file is, before it is known to be a family's.)"""
+    path = tmp_path / "loop.yaml"
+    path.write_text("family: loop\nscenario: &s\n  horizon: 3\n  loop: *s\n", encoding="utf-8")
+    message = (f"scenario file '{path}': invalid YAML: scenario.loop refers to a mapping or list that contains it "
+               f"(an alias inside its own anchor); expected data without cycles")
+    with pytest.raises(ScenarioError) as err:
+        load_family(path)
+    assert str(err.value) == message
+    code, out, stderr = run_cli(capsys, "show", str(path))
+    assert (code, stderr.strip()) == (2, f"error: {message}")
 
 
 # ------------------------------------------------------------------------ built-in families

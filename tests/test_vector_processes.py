@@ -13,6 +13,8 @@ from __future__ import annotations
 import copy
 import os
 import pickle
+import signal
+import threading
 
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ from gymnasium.error import ClosedEnvironmentError
 from gymnasium.utils.env_checker import data_equivalence
 from gymnasium.vector import AutoresetMode
 
-from budgetgym.envs import BudgetGymError, load_scenario
+from budgetgym.envs import BudgetGymError, load_scenario, vector_processes
 from budgetgym.envs.shared_blocks import FREE_BLOCKS, LIVE_BLOCKS
 from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 from budgetgym.envs.vector_processes import process_blocks
@@ -174,6 +176,31 @@ def test_a_dead_worker_is_an_error() -> None:
         for _ in range(2):
             env.step(env.action_space.sample())
     env.close()
+
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs POSIX signals")
+def test_close_stops_a_worker_that_does_not_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that never answers (stopped here by SIGSTOP; in practice a step stuck in a worker)
+    made ``close()`` wait for its reply for ever; now close waits ``CLOSE_TIMEOUT`` seconds, kills
+    it and reaps it (no zombie left). The 60 s join only guards the suite against the old hang."""
+    monkeypatch.setattr(vector_processes, "CLOSE_TIMEOUT", 0.2)
+    env = _env("stationary-5", 2)
+    env.reset(seed=0)
+    assert env._procs is not None
+    proc = env._procs._procs[0]
+    os.kill(proc.pid, signal.SIGSTOP)
+    closing = threading.Thread(target=env.close, daemon=True)
+    closing.start()
+    closing.join(60)
+    try:
+        assert not closing.is_alive(), "close() hung on a worker that does not answer"
+        assert not os.path.exists(f"/proc/{proc.pid}") or not os.path.isdir("/proc/self"), "worker left as a zombie"
+        assert env.closed and env._procs is None
+    finally:
+        if closing.is_alive():
+            os.kill(proc.pid, signal.SIGKILL)
+            closing.join()
 
 
 @pytest.mark.parametrize(
