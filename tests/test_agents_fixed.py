@@ -382,6 +382,7 @@ def test_a_corrupt_saved_state_is_a_one_line_error(tmp_path, name: str, key: str
     ("ucb1", "current_arm", 99, "current_arm 99 out of range"),
     ("greedy", "spend_history", [[1.0]], "histories do not match"),
     ("oracle", "plan", [[1.0]], "plan has shape"),
+    ("oracle", "plan", "nan", "finite, non-negative"),
     ("model_thompson", "version", 1, "state version"),
 ])
 def test_a_saved_state_that_does_not_fit_names_the_file(tmp_path, name: str, key: str, value, needle: str) -> None:
@@ -395,6 +396,10 @@ def test_a_saved_state_that_does_not_fit_names_the_file(tmp_path, name: str, key
     path = tmp_path / "agent.json"
     agent.save(path)
     data = json.loads(path.read_text())
+    if value == "nan":  # a plan of the right shape with a NaN (JSON's NaN, as Python writes it)
+        value = np.array(data["state"][key])
+        value[1, 0] = np.nan
+        value = value.tolist()
     data["state"][key] = value
     path.write_text(json.dumps(data))
     with pytest.raises(BudgetGymError, match=rf"^agent file '.*agent.json': .*{needle}") as err:
