@@ -201,6 +201,10 @@ class BanditAgent(SplitAgent[BP]):
         self.abs_reward_sum = float(state.get("abs_reward_sum", 0.0))
         self.n_rewards = int(state.get("n_rewards", 0))
         arm = state.get("current_arm")
+        if arm is not None and not 0 <= int(arm) < self.n_arms:  # it would be played at the next step
+            raise BudgetGymError(
+                f"agent '{self.registry_name}' state: current_arm {arm} out of range (0..{self.n_arms - 1})"
+            )
         self.current_arm = None if arm is None else int(arm)
         self.held = int(state.get("held", 0))
         self.since_switch = int(state.get("since_switch", 0))

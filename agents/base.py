@@ -333,8 +333,8 @@ def load_agent(path: str | Path, source: AgentSource) -> BaseAgent:
                 )
             try:
                 agent.load_state_dict(state)
-            except BudgetGymError:
-                raise
+            except BudgetGymError as err:  # the agent's own check of its state: say which file
+                raise BudgetGymError(f"agent file '{path}': {err}") from None
             except (KeyError, ValueError, TypeError, AttributeError, IndexError) as err:  # hand-edited, corrupt
                 raise BudgetGymError(
                     f"agent file '{path}': its state does not fit agent '{name}' ({type(err).__name__}: {err})"

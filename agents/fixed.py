@@ -359,4 +359,7 @@ class OracleAgent(SplitAgent[OracleParams]):
                 f"agent 'oracle' state: plan has shape {self.plan.shape}, expected "
                 f"({self.horizon}, {self.n_channels}) for scenario '{self.brief.name}'"
             )
+        if self.plan is not None and not (np.isfinite(self.plan).all() and (self.plan >= 0).all()):
+            # a NaN would be played: the pacing entry of its step total (under agent pacing) is NaN
+            raise BudgetGymError("agent 'oracle' state: plan must hold finite, non-negative spends")
         self.plan_seed = state.get("plan_seed")

@@ -17,11 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from conftest import scenarios
+import pytest
+from conftest import build_scenario, channel, scenarios
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from budgetgym.agents import list_agents, make_agent
+from budgetgym.agents.fixed import SplitAgent
 from budgetgym.envs import ChannelBudgetEnv
 
 #: Agents with parameters a user must give: drawn below (any non-negative values, one positive).
@@ -79,3 +81,79 @@ def test_every_agent_acts_validly_on_any_campaign_and_any_observation(sc: Any, d
         for i, x in enumerate(_observations(env, rng, 4)):
             action, _ = agent.predict(x, deterministic=bool(i % 2))
             _assert_valid(action, env, f"{name} on observation {x}")
+
+
+# ------------------------------------------------------------------ honest information, feasibility
+#: What ``info`` holds that no marketer observes: noise-free values from the true curves.
+TRUTH_KEYS = ("expected_conversions", "expected_reward", "expected_revenue", "baseline_expected")
+
+
+def _poisoned(info: dict[str, Any]) -> dict[str, Any]:
+    """``info`` with every true-parameter entry replaced by garbage of the same shape (NaN)."""
+    return {k: (np.full(np.shape(v), np.nan) if k in TRUTH_KEYS else v) for k, v in info.items()}
+
+
+def _played(name: str, scenario: Any, poison: bool) -> list[np.ndarray]:
+    env = ChannelBudgetEnv(scenario)
+    params: dict[str, Any] = {NEEDS[name]: [1.0] * env.brief.n_channels} if name in NEEDS else {}
+    agent = make_agent(name, env, **params)
+    agent.reset(3)
+    obs, _ = env.reset(seed=3)
+    actions = []
+    for _ in range(env.brief.horizon):
+        action, _ = agent.predict(obs)
+        next_obs, reward, _, _, info = env.step(action)
+        assert "expected_reward" in info and "expected_conversions" in info  # there is something to hide
+        agent.update(obs, action, float(reward), next_obs, _poisoned(info) if poison else info)
+        actions.append(action)
+        obs = next_obs
+    return actions
+
+
+#: The agents that learn from ``update`` (the oracle sees the truth by name; PPO's policy is fixed).
+LEARNERS = [n for n in AGENTS if n not in ("oracle", "ppo", "recurrent_ppo")]
+
+
+@pytest.mark.parametrize("pacing", ["even", "agent"])
+@pytest.mark.parametrize("name", LEARNERS)
+def test_no_agent_learns_from_the_true_values_in_info(name: str, pacing: str) -> None:
+    # the env's info also reports noise-free values of the true curves (for scoring); an agent that read
+    # one would act differently (or fail) when they are garbage
+    sc = build_scenario(
+        horizon=16, reward="revenue", budget__pacing=pacing, noise__conversions="poisson",
+        channels=[channel("a"), channel("b", adstock={"type": "geometric", "decay": 0.5}), channel("c")],
+    )
+    np.testing.assert_array_equal(_played(name, sc, False), _played(name, sc, True))
+
+
+#: The agents that pace the spend by their own rule (PPO's pacing is its policy's, checked above).
+PACERS = [n for n in AGENTS if n not in ("ppo", "recurrent_ppo")]
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(sc=scenarios(max_channels=4, max_horizon=6, pacing="agent"), first=st.floats(0.0, 1.0), seed=st.integers(0, 99))
+def test_agents_pace_validly_after_a_first_step_that_spent_most_of_the_budget(sc: Any, first: float, seed: int) -> None:
+    # a step played outside the agent (a replay, a human override) spends `first` of what it could, up to
+    # the whole budget; then every agent plays on: valid actions, never over the budget, and an agent that
+    # tracks the budget itself (the split agents, re-synchronised once from info) tracks the env's spend
+    env = ChannelBudgetEnv(sc)
+    for name in PACERS:
+        params: dict[str, Any] = {NEEDS[name]: [1.0] * sc.n_channels} if name in NEEDS else {}
+        agent = make_agent(name, sc if name == "oracle" else env, **params)
+        agent.reset(seed)
+        obs, _ = env.reset(seed=seed)
+        action, _ = agent.predict(obs, episode_start=np.ones(1, dtype=bool))
+        action[-1] = np.float32(2.0 * first - 1.0)
+        next_obs, reward, _, _, info = env.step(action)
+        agent.update(obs, action, float(reward), next_obs, info)
+        obs = next_obs
+        for t in range(1, sc.horizon):
+            action, _ = agent.predict(obs)
+            _assert_valid(action, env, f"{name} step {t}")
+            next_obs, reward, _, _, info = env.step(action)
+            if isinstance(agent, SplitAgent):  # no update: the agent's own account of the spend
+                assert agent.spent == pytest.approx(env.cumulative_spend, rel=1e-9, abs=1e-9 * sc.budget.total)
+            else:
+                agent.update(obs, action, float(reward), next_obs, info)
+            obs = next_obs
+        assert env.cumulative_spend <= sc.budget.total

@@ -377,6 +377,36 @@ def test_a_corrupt_saved_state_is_a_one_line_error(tmp_path, name: str, key: str
         load_agent(path, env)
 
 
+@pytest.mark.parametrize(("name", "key", "value", "needle"), [
+    ("ucb1", "history_arms", [99], "arm index out of range"),
+    ("ucb1", "current_arm", 99, "current_arm 99 out of range"),
+    ("greedy", "spend_history", [[1.0]], "histories do not match"),
+    ("oracle", "plan", [[1.0]], "plan has shape"),
+    ("oracle", "plan", "nan", "finite, non-negative"),
+    ("model_thompson", "version", 1, "state version"),
+])
+def test_a_saved_state_that_does_not_fit_names_the_file(tmp_path, name: str, key: str, value, needle: str) -> None:
+    """The agents' own checks of a loaded state (arm indices, shapes, version) said what was wrong but
+    not in which file; like every other bad input, the message now starts with the file."""
+    import json
+
+    env = ChannelBudgetEnv("stationary-3")
+    agent = make_agent(name, env)
+    agent.reset(0)
+    path = tmp_path / "agent.json"
+    agent.save(path)
+    data = json.loads(path.read_text())
+    if value == "nan":  # a plan of the right shape with a NaN (JSON's NaN, as Python writes it)
+        value = np.array(data["state"][key])
+        value[1, 0] = np.nan
+        value = value.tolist()
+    data["state"][key] = value
+    path.write_text(json.dumps(data))
+    with pytest.raises(BudgetGymError, match=rf"^agent file '.*agent.json': .*{needle}") as err:
+        load_agent(path, env)
+    assert "\n" not in str(err.value)
+
+
 @pytest.mark.parametrize(("kw", "needle"), [
     ({"seeds": [1.7]}, r"^seeds: expected non-negative integers, got \[1.7\]$"),  # played seed 1 silently
     ({"seeds": [True]}, r"^seeds: expected non-negative integers"),

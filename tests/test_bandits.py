@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -364,6 +365,22 @@ def test_save_load_same_actions(name, tmp_path):
     clone = load_agent(tmp_path / "bandit.json", env)
     assert clone.history_arms == agent.history_arms
     assert_same_actions(agent, clone, env, obs, sc.horizon - 11)
+
+
+
+@pytest.mark.parametrize("arm", [99, -1])
+def test_a_saved_current_arm_out_of_range_is_refused_at_load(arm, tmp_path):
+    # a hand-edited or corrupt file: the arm held would be indexed at the next step (an IndexError
+    # mid-episode for 99; -1 silently the last arm), not refused at load like the history's arms
+    env = ChannelBudgetEnv("stationary-3")
+    agent = make_agent("thompson", env, hold=3)
+    play(agent, env, seed=0, steps=1)
+    agent.save(tmp_path / "bandit.json")
+    data = json.loads((tmp_path / "bandit.json").read_text())
+    data["state"]["current_arm"] = arm
+    (tmp_path / "bandit.json").write_text(json.dumps(data))
+    with pytest.raises(BudgetGymError, match=r"current_arm .*out of range \(0\.\.6\)"):
+        load_agent(tmp_path / "bandit.json", env)
 
 
 # ----------------------------------------------------------------------------- invalid params
