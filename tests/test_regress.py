@@ -505,3 +505,19 @@ def test_regress_report_never_overwrites_a_file_that_is_not_a_report(grid, tmp_p
     assert run_cli(capsys, "regress", base_dir, "--baseline", path, "--report", report)[0] == 0
     assert report.read_text() == first
 
+
+@pytest.mark.parametrize("n_seeds", [3, 5])
+def test_a_baseline_whose_n_seeds_disagrees_with_its_per_seed_values_is_refused(grid, tmp_path, capsys, n_seeds):
+    """A hand-edited or truncated baseline with ``n_seeds`` 3 (or 5) and four per-seed values was accepted."""
+    base_dir, path = grid
+    data = _baseline_json(path)
+    rec = data["entries"][1]["metrics"]["pct_of_oracle"]
+    assert len(rec["per_seed"]) == 4
+    rec["n_seeds"] = n_seeds
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    code, _, err = run_cli(capsys, "regress", base_dir, "--baseline", bad)
+    assert code == 2
+    line = one_line_error(err)
+    assert str(bad) in line and "entries[1].metrics.pct_of_oracle" in line
+    assert f"n_seeds {n_seeds} but 4 per_seed values" in line
