@@ -10,8 +10,9 @@ problem when the line names only the first (``budgetgym --verbose`` prints them)
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
-from typing import Any, TypeGuard, get_args
+from typing import Any, Literal, TypeGuard, get_args, get_origin
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -110,25 +111,69 @@ def _holds_model(annotation: object) -> bool:
     return False
 
 
-def _boolean_in(value: object, deep: bool, where: str) -> tuple[str, bool] | None:
-    """Where the first boolean in ``value`` is (``value`` itself, or with ``deep`` a dict's values and
-    a list's items, nested; ``where`` is ``value``'s own name) and what it is, else ``None``."""
+def _value_types(annotation: object) -> list[object]:
+    """Every type an annotation's *values* may have: through unions, lists and ``Annotated``, and a
+    dict's value type (never its key type: ``dict[str, float]`` holds numbers, not text)."""
+    found, stack = [], [annotation]
+    while stack:
+        tp = stack.pop()
+        found.append(tp)
+        args = get_args(tp)
+        stack.extend(args[1:2] if get_origin(tp) is dict else args)
+    return found
+
+
+def _number_rule(annotation: object) -> str:
+    """What a number field refuses besides a boolean: ``"integer"`` (a string that reads as a number
+    too: PyYAML reads every integer written as one as an int, so ``"2"`` is a slip), ``"number"`` (such a
+    string too, but for a number in exponent notation, which PyYAML's YAML 1.1 reads as text: ``1e-3``,
+    ``2.5e3``) or ``"text"`` (nothing else: the field takes text too, e.g. ``float | Literal['auto']``)."""
+    types = _value_types(annotation)
+    if any(tp is str or tp is Any or (get_origin(tp) is Literal and any(isinstance(a, str) for a in get_args(tp)))
+           for tp in types):
+        return "text"
+    return "number" if float in types else "integer"
+
+
+#: A number in exponent notation: PyYAML (YAML 1.1) reads it as a string unless it has a dot and a signed
+#: exponent (``1e-3``, ``1.5e3``), YAML 1.2 as a float.
+_EXPONENT_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+")
+
+
+def _reads_as_number(text: str) -> bool:
+    """Whether pydantic's lax mode would read ``text`` as a number (``"2"``, ``" 0.9 "``); other text
+    (``"lots"``) is left to pydantic's own message."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _mistyped_in(value: object, deep: bool, where: str, rule: str) -> tuple[str, str, object] | None:
+    """Where the first value in ``value`` that its field must not take is (``value`` itself, or with
+    ``deep`` a dict's values and a list's items, nested; ``where`` is ``value``'s own name), and what it
+    is (``"a boolean (true)"``, ``"a string ('2')"``) with the value, else ``None``. Booleans are refused
+    in every number field; a string that reads as a number as :func:`_number_rule` says."""
     if isinstance(value, bool):
-        return where, value
+        return where, f"a boolean ({str(value).lower()})", value
+    if isinstance(value, str) and rule != "text" and _reads_as_number(value) \
+            and not (rule == "number" and _EXPONENT_NUMBER.fullmatch(value.strip())):
+        return where, f"a string ({value!r})", value
     items: Iterable[tuple[str, object]] = ()
     if deep and isinstance(value, dict):
         items = ((f"{where}.{k}", v) for k, v in value.items())
     elif deep and isinstance(value, (list, tuple)):
         items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
     for name, item in items:
-        if (found := _boolean_in(item, deep, name)) is not None:
+        if (found := _mistyped_in(item, deep, name, rule)) is not None:
             return found
     return None
 
 
 #: Per model class: its number fields, each with whether its containers (``dict[str, float]``,
-#: ``list[int]``) are searched for booleans too (not when the field can hold a model).
-_NUMBER_FIELDS: dict[type, dict[str, bool]] = {}
+#: ``list[int]``) are searched too (not when the field can hold a model) and its :func:`_number_rule`.
+_NUMBER_FIELDS: dict[type, dict[str, tuple[bool, str]]] = {}
 
 
 class StrictModel(BaseModel):
@@ -136,24 +181,33 @@ class StrictModel(BaseModel):
     hyperparameters, baselines): unknown keys are errors, instances are immutable, NaN or
     infinite numbers are rejected, and so is a boolean where a number is expected, also inside a
     field's list or dict of numbers (pydantic's lax mode reads ``episodes: true`` as 1 and a segment's
-    ``reach: {social: true}`` as 1.0)."""
+    ``reach: {social: true}`` as 1.0), and so is a string: ``episodes: "2"`` (lax mode read it as 2)
+    and ``reps: "1000"`` are refused in an integer field; a float field refuses ``confidence: "0.9"``
+    but takes a number in exponent notation (``learning_rate: 3e-4``, ``price: 1e-3``), which PyYAML
+    (YAML 1.1) reads as a string and YAML 1.2 as a number. A field that also takes text
+    (``dispersion: auto``) takes any string its own validation accepts. A float field takes an integer,
+    and pydantic's own check refuses a fractional number in an integer field (``episodes: 2.5``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
-    def _no_boolean_numbers(cls, data: Any) -> Any:
+    def _no_mistyped_numbers(cls, data: Any) -> Any:
         if isinstance(data, dict):
             fields = _NUMBER_FIELDS.get(cls)
             if fields is None:
                 fields = _NUMBER_FIELDS[cls] = {
-                    n: not _holds_model(f.annotation)
+                    n: (not _holds_model(f.annotation), _number_rule(f.annotation))
                     for n, f in cls.model_fields.items()
                     if _wants_number(f.annotation)
                 }
             for name, value in data.items():
-                if name in fields and (found := _boolean_in(value, fields[name], name)) is not None:
-                    raise ValueError(f"{found[0]}: expected a number, got a boolean ({str(found[1]).lower()})")
+                if name not in fields:
+                    continue
+                deep, rule = fields[name]
+                if (found := _mistyped_in(value, deep, name, rule)) is not None:
+                    kind = "an integer" if rule == "integer" and isinstance(found[2], str) else "a number"
+                    raise ValueError(f"{found[0]}: expected {kind}, got {found[1]}")
         return data
 
 

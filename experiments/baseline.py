@@ -75,6 +75,16 @@ class MetricRecord(StrictModel):
     per_seed: dict[Annotated[int, Field(ge=0)], MetricValue] = Field(min_length=1,
                                              description="seed -> metric (mean over the run's episodes)")
 
+    @model_validator(mode="after")
+    def _n_seeds_counts_per_seed(self) -> MetricRecord:
+        """``n_seeds`` is the number of per-seed values: a hand-edited or truncated baseline where they
+        disagree was accepted, and the reader could not tell which one to believe."""
+        if self.n_seeds != len(self.per_seed):
+            raise ValueError(
+                f"n_seeds {self.n_seeds} but {len(self.per_seed)} per_seed values; expected n_seeds to count them"
+            )
+        return self
+
 
 class BaselineEntry(StrictModel):
     scenario: str = Field(min_length=1)

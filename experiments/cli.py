@@ -193,7 +193,10 @@ def regress_cmd(
             "(1% of the baseline mean for other metrics)"
         ),
     ] = 0.01,
-    report: Annotated[Path | None, typer.Option("--report", help="also write the table as markdown here")] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="also write the table as markdown here (a new file or an earlier report)"),
+    ] = None,
     confidence: Annotated[
         float, typer.Option(help="coverage of the bootstrap CI of the paired difference")
     ] = 0.99,
@@ -202,11 +205,10 @@ def regress_cmd(
     ] = False,
 ) -> None:
     """Fail (exit 1) when a policy got credibly worse than BASELINE (help: ``REGRESS_HELP``)."""
-    from budgetgym.envs.io import atomic_write_text
-    from budgetgym.experiments.regress import HEADER, compare, table_rows
+    from budgetgym.experiments.regress import HEADER, check_report_path, compare, table_rows, write_report
 
-    if report is not None and report.is_dir():  # before the comparison, not after
-        raise BudgetGymError(f"--report '{report}': is a directory; expected the path of a markdown file")
+    if report is not None:  # before the comparison, not after
+        check_report_path(report)
     rep = compare(directory, baseline, tolerance, confidence=confidence, allow_config_change=allow_config_change)
     # a plain fixed-width table: CI logs are not terminals and must not truncate cells
     cells = [list(HEADER), *table_rows(rep)]
@@ -225,11 +227,7 @@ def regress_cmd(
     for note in rep.notes:
         _console(stderr=True).print(f"warning: {note}", markup=False)
     if report is not None:
-        try:
-            atomic_write_text(report, rep.markdown())
-        except OSError as err:  # a parent that is a file, no permission, a full disk
-            raise BudgetGymError(f"--report '{report}': cannot be written ({err})") from None
-        print(f"wrote {report}")
+        print(f"wrote {write_report(rep, report)}")
     if rep.failed:
         print(
             f"FAILED: {len(rep.failed)} of {len(rep.rows)} rows: "

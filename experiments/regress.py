@@ -47,6 +47,10 @@ the interval is the point (no variability to resample): for a deterministic grid
 config hash differs from the baseline's unless ``allow_config_change=True``: numbers of a
 different grid are not comparable by seed. Likewise :func:`write_baseline` does not replace a
 baseline recorded from a different config unless ``allow_config_change=True``.
+
+**Report file.** :func:`write_report` (``--report FILE``) writes the markdown atomically to a new
+path or over an earlier report (a file whose first line is :data:`REPORT_TITLE`); any other
+existing file is refused in one line before the comparison, and left as it was.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.io import atomic_write_text
 from budgetgym.experiments.baseline import (
     SCHEMA_VERSION,
     Baseline,
@@ -71,18 +76,21 @@ from budgetgym.experiments.baseline import (
 from budgetgym.experiments.stats import keyed_rng, paired_difference_interval
 
 __all__ = [
+    "REPORT_TITLE",
     "SCHEMA_VERSION",
     "Baseline",
     "BaselineEntry",
     "Comparison",
     "MetricRecord",
     "RegressionReport",
+    "check_report_path",
     "compare",
     "load_baseline",
     "load_results",
     "record_baseline",
     "results_config_hash",
     "write_baseline",
+    "write_report",
 ]
 
 DEFAULT_TOLERANCE = 0.01
@@ -92,6 +100,9 @@ DEFAULT_TOLERANCE = 0.01
 #: 1-point gate in ~1.3 % of comparisons; at 99 % in ~0.3 %.
 DEFAULT_CONFIDENCE = 0.99
 FAILING = ("regressed", "missing", "unpaired", "incomplete")
+#: The first line of a markdown report (:meth:`RegressionReport.markdown`): how :func:`write_report`
+#: tells an earlier report, which it replaces, from any other file, which it never does.
+REPORT_TITLE = "## budgetgym regress"
 
 
 # ------------------------------------------------------------------------------ compare
@@ -139,7 +150,7 @@ class RegressionReport:
         """The table and notes as markdown (for a CI comment)."""
         status = "passed" if self.ok else f"FAILED ({len(self.failed)} of {len(self.rows)} rows)"
         lines = [
-            "## budgetgym regress",
+            REPORT_TITLE,
             "",
             (
                 f"Gate **{status}**. Tolerance {_tol_text(self.tolerance)}; a row regresses when the whole "
@@ -290,6 +301,49 @@ def compare(
                 )
     rows.sort(key=lambda r: (r.scenario, r.agent, base.metrics.index(r.metric)))
     return RegressionReport(rows, float(tolerance), float(confidence), base.config_hash, now_hash, notes)
+
+
+def check_report_path(path: str | Path) -> Path:
+    """``path`` as a path a markdown report may be written to, checked before any work: not a
+    directory, and new or an earlier report (its first line :data:`REPORT_TITLE`); any other existing
+    file (a typo naming the README, a notes file, an empty file) is never replaced.
+
+    Raises
+    ------
+    BudgetGymError
+        One line naming ``--report`` and the path.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise BudgetGymError(f"--report '{path}': is a directory; expected the path of a markdown file")
+    if path.exists():
+        try:
+            with path.open(encoding="utf-8") as fh:
+                first = fh.readline().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError):
+            first = None
+        if first != REPORT_TITLE:
+            raise BudgetGymError(
+                f"--report '{path}': exists and is not a budgetgym regress report (its first line is not "
+                f"'{REPORT_TITLE}'); expected a new path or an earlier report to replace"
+            )
+    return path
+
+
+def write_report(report: RegressionReport, path: str | Path) -> Path:
+    """Write ``report`` as markdown to ``path``, atomically (:func:`check_report_path` first: only a
+    new file or an earlier report is written).
+
+    Raises
+    ------
+    BudgetGymError
+        ``path`` is refused by :func:`check_report_path` or cannot be written.
+    """
+    path = check_report_path(path)
+    try:
+        return atomic_write_text(path, report.markdown())
+    except OSError as err:  # a parent that is a file, no permission, a full disk
+        raise BudgetGymError(f"--report '{path}': cannot be written ({err})") from None
 
 
 def _seeds(seeds: list[int]) -> str:

@@ -25,6 +25,14 @@ holding files of a plan's names but no ``plan.csv`` (a results directory's ``rep
 (:func:`check_plan_out`). Without
 matplotlib (the ``plot`` extra) or with ``plots=False`` everything but the figures is written and
 ``report.md`` says why there are none.
+
+**Undefined numbers are empty cells.** A ratio whose denominator is zero is not defined, and every CSV
+of a plan writes it as an empty cell (``NaN`` when read back by pandas), never ``inf``
+(:func:`undefined_as_empty`; ``summary.json`` writes it as ``null``). In ``channels.csv``: ``roas`` and
+``current_roas`` when the plan spends nothing on the channel, ``cpa`` and ``current_cpa`` when it brings no
+incremental conversions, ``mcpa`` (also in ``frontier.csv``) with no marginal conversions, ``change_pct``
+when the current plan spends nothing on it, and ``vs_history_max`` when the history never spent on it
+(whether the plan does is in ``spend`` and ``history_max_spend``).
 """
 
 from __future__ import annotations
@@ -59,6 +67,7 @@ __all__ = [
     "check_plan_out",
     "plan_table",
     "summary_payload",
+    "undefined_as_empty",
     "write_plan",
 ]
 
@@ -111,6 +120,15 @@ def plan_table(result: PlanResult) -> pd.DataFrame:
     return pd.concat([index, spend, pd.DataFrame({"total": X.sum(axis=1)})], axis=1)
 
 
+def undefined_as_empty(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every infinite number as ``NaN``, which a CSV writes as an empty cell: a number
+    that is not defined (module docstring), never ``inf``."""
+    numbers = frame.select_dtypes(include="float").columns
+    out = frame.copy()
+    out[numbers] = out[numbers].replace([np.inf, -np.inf], np.nan)
+    return out
+
+
 def _json_safe(value: Any) -> Any:
     """``value`` with non-finite floats as ``None`` and paths as text (strict JSON)."""
     if isinstance(value, dict):
@@ -152,7 +170,7 @@ def _write_stage(
 
     def csv(name: str, frame: pd.DataFrame | None) -> None:
         if frame is not None:
-            write_csv(stage / name, frame)
+            write_csv(stage / name, undefined_as_empty(frame))
             names.append(name)
 
     csv("plan.csv", plan_table(result))

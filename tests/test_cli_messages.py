@@ -341,6 +341,56 @@ def test_a_boolean_where_a_number_is_expected_is_one_line(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(("body", "message"), [
+    ('episodes: "2"', "(top level): episodes: expected an integer, got a string ('2')"),
+    ('draws: "3"', "(top level): draws: expected an integer, got a string ('3')"),
+    ('seeds: ["0", "1"]', "(top level): seeds[0]: expected an integer, got a string ('0')"),
+    ('bootstrap: {reps: "1000"}', "bootstrap: reps: expected an integer, got a string ('1000')"),
+    ('bootstrap: {confidence: "0.9"}', "bootstrap: confidence: expected a number, got a string ('0.9')"),
+    ("episodes: 2.5", "episodes: Input should be a valid integer, got a number with a fractional part (got 2.5)"),
+    ('agents: [{agent: greedy, params: {grid_size: "20"}}]',
+     "agent 'greedy' parameters: (top level): grid_size: expected an integer, got a string ('20')"),
+    ('agents: [{agent: ppo, train: {total_timesteps: "2048"}}]',
+     "agents[0].train: (top level): total_timesteps: expected an integer, got a string ('2048')"),
+    ('agents: [{agent: proportional, params: {weights: {search: "5", social: 2, video: 1}}}]',
+     "(top level): weights.search: expected a number, got a string ('5')"),
+])
+def test_a_number_given_as_text_is_one_line(tmp_path, capsys, body, message):
+    """pydantic's lax mode read ``episodes: "2"`` as 2 (and ``reps: "1000"``, a PPO ``total_timesteps: "2048"``,
+    a greedy ``grid_size: "20"``): quoted numbers were silently coerced, unlike a boolean. Refused in one line
+    naming the file and field, exit 2, nothing written."""
+    fields = {"name": "x", "scenarios": "[stationary-3]", "agents": "[equal]", "seeds": "2"}
+    key, value = body.split(": ", 1)
+    fields[key] = value
+    path = write(tmp_path, "".join(f"{k}: {v}\n" for k, v in fields.items()), "e.yaml")
+    code, _, err = run_cli(capsys, "run", str(path), "--out", str(tmp_path / "out"))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: experiment file '{path}': ") and err.strip().endswith(message), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_float_field_takes_exponent_notation_pyyaml_reads_as_text(tmp_path):
+    """PyYAML (YAML 1.1) reads ``3e-4`` and ``1.5e3`` as strings; a float field still takes them as the
+    numbers YAML 1.2 reads (a PPO learning rate, a scenario's price), and an integer field does not."""
+    from budgetgym.agents.base import AgentParams
+    from budgetgym.envs.errors import StrictModel
+    from budgetgym.experiments.config import load_experiment
+
+    class P(StrictModel):
+        rate: float = 0.0
+        rates: dict[str, float] = {}
+        count: int = 0
+
+    assert P.model_validate({"rate": "3e-4", "rates": {"a": "1.5e3"}}).rate == 3e-4
+    assert P.model_validate({"rates": {"a": "1.5e3"}}).rates == {"a": 1500.0}
+    with pytest.raises(ValueError, match=r"count: expected an integer, got a string \('1e3'\)"):
+        P.model_validate({"count": "1e3"})
+    assert issubclass(AgentParams, StrictModel)
+    path = write(tmp_path, "name: x\nscenarios: [stationary-3]\nseeds: 1\n"
+                 "agents: [{agent: ppo, train: {learning_rate: 3e-4, total_timesteps: 256}}]\n", "e.yaml")
+    assert load_experiment(path).agents[0].train == {"learning_rate": "3e-4", "total_timesteps": 256}
+
+
 def test_every_command_has_a_one_line_summary_in_the_command_list():
     """``budgetgym --help`` prints a command's short help (or its docstring's first paragraph) with its
     line breaks: a multi-line one was cut mid-sentence ("the best constant split and the" / "oracle")."""

@@ -472,3 +472,46 @@ def test_the_commands_defaults_are_the_librarys_and_the_reports() -> None:
     cli, lib = inspect.signature(plan_cmd).parameters, inspect.signature(plan).parameters
     assert {k: cli[k].default for k in COMMAND_DEFAULTS} == COMMAND_DEFAULTS
     assert {k: lib[k].default for k in COMMAND_DEFAULTS} == COMMAND_DEFAULTS
+
+
+def test_ratio_columns_are_empty_where_not_defined_never_inf(tmp_path):
+    """channels.csv wrote ``inf`` for ``vs_history_max`` of a channel the history never spent on (and could
+    for ``mcpa`` with no marginal conversions) but an empty cell for ``current_roas`` of a channel the
+    current plan does not spend on: every ratio with a zero denominator is now an empty cell (not defined)."""
+    from budgetgym.planner.outputs import write_plan
+    from budgetgym.planner.plan import plan
+
+    history = np.full((4, K), B / T / K)
+    history[:, 0] = 0.0  # search: never spent in the history, so its multiple of the history's peak is undefined
+    current = np.full((T, K), B / T / 2)
+    current[:, 1] = 0.0  # social: the current plan spends nothing, so its current ROAS and CPA are undefined
+    result = plan(SC, history=history, current=current, curves=False, lift_design="none")
+    write_plan(result, tmp_path / "p", plots=False)
+    text = (tmp_path / "p" / "channels.csv").read_text()
+    assert "inf" not in text.lower()
+    ch = pd.read_csv(tmp_path / "p" / "channels.csv").set_index("channel")
+    assert ch.loc["search", "spend"] > 0 and ch.loc["search", "history_max_spend"] == 0
+    assert np.isnan(ch.loc["search", "vs_history_max"])
+    assert ch.loc["video", "vs_history_max"] == pytest.approx(
+        _plan(tmp_path / "p")[:, 2].max() / (B / T / K), rel=1e-9)  # defined: plan's peak / history's peak
+    for col in ("current_roas", "current_cpa", "change_pct"):
+        assert np.isnan(ch.loc["social", col]), col
+    assert np.isfinite(ch.loc["video", ["current_roas", "current_cpa", "change_pct"]].to_numpy(float)).all()
+
+
+def test_every_plan_file_writes_an_undefined_number_as_an_empty_cell(tmp_path):
+    """The rule is the writer's, for every CSV of a plan: ``inf`` (a marginal CPA with no marginal
+    conversions, ``mcpa`` in frontier.csv too) is written as an empty cell, like ``NaN``."""
+    from dataclasses import replace
+
+    from budgetgym.planner.outputs import write_plan
+    from budgetgym.planner.plan import plan
+
+    result = plan(SC, sweep="0.5:1:2", curves=False, lift_design="none")
+    channels = result.channels.assign(mcpa=[np.inf, 1.0, -np.inf])
+    frontier = result.frontier.assign(mcpa=np.inf)
+    write_plan(replace(result, channels=channels, frontier=frontier), tmp_path / "p", plots=False)
+    for name in ("channels.csv", "frontier.csv"):
+        assert "inf" not in (tmp_path / "p" / name).read_text().lower(), name
+    assert pd.read_csv(tmp_path / "p" / "channels.csv")["mcpa"].isna().tolist() == [True, False, True]
+    assert pd.read_csv(tmp_path / "p" / "frontier.csv")["mcpa"].isna().all()

@@ -480,3 +480,44 @@ def test_a_damaged_experiment_yaml_in_a_results_dir_is_one_line(grid, tmp_path, 
     assert code == 2 and "experiment.yaml" in one_line_error(err)
     code, _, err = run_cli(capsys, "baseline", out, "--out", tmp_path / "b.json")
     assert code == 0 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("text", ["# my notes\n", "name: my-study\nseeds: 3\n", ""])
+def test_regress_report_never_overwrites_a_file_that_is_not_a_report(grid, tmp_path, capsys, text):
+    """``--report FILE`` replaced any existing file silently (a typo such as ``--report README.md`` lost
+    it): a file that is not an earlier ``budgetgym regress`` report is refused in one line, exit 2,
+    before the comparison and untouched; an earlier report is replaced."""
+    base_dir, path = grid
+    target = tmp_path / "README.md"
+    target.write_text(text)
+    code, out, err = run_cli(capsys, "regress", base_dir, "--baseline", path, "--report", target)
+    assert code == 2 and out == ""
+    assert one_line_error(err) == (
+        f"error: --report '{target}': exists and is not a budgetgym regress report (its first line is not "
+        f"'## budgetgym regress'); expected a new path or an earlier report to replace"
+    )
+    assert target.read_text() == text
+    report = tmp_path / "gate.md"
+    assert run_cli(capsys, "regress", base_dir, "--baseline", path, "--report", report)[0] == 0
+    first = report.read_text()
+    assert first.startswith("## budgetgym regress\n")
+    report.write_text(first.replace("passed", "old"))  # an earlier report (perhaps another run's): replaced
+    assert run_cli(capsys, "regress", base_dir, "--baseline", path, "--report", report)[0] == 0
+    assert report.read_text() == first
+
+
+@pytest.mark.parametrize("n_seeds", [3, 5])
+def test_a_baseline_whose_n_seeds_disagrees_with_its_per_seed_values_is_refused(grid, tmp_path, capsys, n_seeds):
+    """A hand-edited or truncated baseline with ``n_seeds`` 3 (or 5) and four per-seed values was accepted."""
+    base_dir, path = grid
+    data = _baseline_json(path)
+    rec = data["entries"][1]["metrics"]["pct_of_oracle"]
+    assert len(rec["per_seed"]) == 4
+    rec["n_seeds"] = n_seeds
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    code, _, err = run_cli(capsys, "regress", base_dir, "--baseline", bad)
+    assert code == 2
+    line = one_line_error(err)
+    assert str(bad) in line and "entries[1].metrics.pct_of_oracle" in line
+    assert f"n_seeds {n_seeds} but 4 per_seed values" in line
