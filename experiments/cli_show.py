@@ -99,7 +99,7 @@ def show_cmd(
     step = float(best.plan[0].sum())  # under agent pacing with a profit reward it may be below B/T
     of = f" of the {sc.step_budget:,.0f} available" if step < sc.step_budget * (1 - 1e-9) else ""
     con.print(
-        f"dynamic headroom: {100 * (oracle - best.expected_reward) / oracle:.2f} points of the oracle "
+        f"dynamic headroom: {round(100 * (oracle - best.expected_reward) / oracle, 2) + 0.0:.2f} points of the oracle "
         f"(oracle minus the best constant split: one split every step at {step:,.0f} per step{of})",
         markup=False,
     )
