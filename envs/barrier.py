@@ -24,6 +24,9 @@ from budgetgym.envs.scenario import Scenario
 __all__ = ["GAP_TOL", "BarrierProblem", "PlanObjective", "objective_scale", "repair_plan"]
 
 GAP_TOL = 1e-9
+#: Steps of iterative refinement of a Newton direction that came out as an ascent direction
+#: (:meth:`BarrierProblem.direction`).
+REFINE = 3
 
 # the names the Hessian inverses had here before :mod:`~budgetgym.envs.hessian_inverse` took them
 # (tests/test_barrier_inverse.py, benchmarks/README.md)
@@ -270,10 +273,26 @@ class BarrierProblem:
         # regularise each row by its own scale: inactive slacks make some diagonals ~1e12
         S[np.diag_indices_from(S)] += 1e-14 * np.maximum(np.diag(S), 1e-300)
         nu = np.linalg.solve(S, rhs)
-        w = g + A.T @ nu
-        d = -np.concatenate([hinv(w[:n_x]), inv_rest * w[n_x:]])
+
+        def newton(nu: np.ndarray) -> np.ndarray:
+            w = g + A.T @ nu
+            d = -np.concatenate([hinv(w[:n_x]), inv_rest * w[n_x:]])
+            return d - self._restore @ (self._A_free @ d + residual)
+
         residual = (A @ y - self.c)[self._c_rows]
-        d = d - self._restore @ (self._A_free @ d + residual)
+        d = newton(nu)
+        for _ in range(REFINE):
+            if g @ d <= 0:
+                break
+            # an ascent direction (decrement -g.d < 0; exactly, it is d' H d >= 0): the Schur solve lost
+            # digits (S is ill-conditioned by inactive slacks) and the Euclidean correction onto A d = 0 moved
+            # a coordinate next to its barrier, whose gradient is huge; centre() then took the ascent for
+            # convergence and stopped short of the optimum. Iterative refinement of nu (A H^-1 A' dnu = A d)
+            # removes the error in the metric of H instead. A descent direction is left as it was.
+            w = g + A.T @ nu
+            raw = -np.concatenate([hinv(w[:n_x]), inv_rest * w[n_x:]])
+            nu = nu + np.linalg.solve(S, A @ raw)
+            d = newton(nu)
         return phi, d, float(-(g @ d))
 
     def step_to_boundary(self, y: np.ndarray, d: np.ndarray) -> float:

@@ -32,7 +32,9 @@ duality-gap bound ``n_bounds * mu`` is below ``1e-9`` of the objective.
   descent direction), and the best of several starts is kept: the interior
   point, a per-step dynamic programme on a grid of the step budget (exact for
   problems without carry-over, a warm start otherwise), every subset of active
-  channels (for up to 6 free channels) and seeded random splits.
+  channels (for up to 6 free channels) and seeded random splits; under agent pacing
+  also these splits crossed with front- and back-loaded and ramped step spends,
+  the best few by their starting value (:func:`_starts`).
   Starts that reach the same point of the central path in the first round are solved once
   (:func:`_solve_starts`): from there the rounds are the same computation.
 
@@ -68,6 +70,8 @@ START_MU = 1e-5
 #: First-round centres of two starts at most this far apart (``max |y - y'|``, in units of the step
 #: budget ``B/T``), at the same barrier value, are the same point of the central path (:func:`_solve_starts`).
 SAME_CENTRE = 1e-4
+#: Timing x split starts kept under agent pacing: the best by the value of their starting plan (:func:`_starts`).
+N_CROSS = 6
 
 
 @dataclass(frozen=True)
@@ -113,11 +117,38 @@ def grid_split(
     return _dp_shares(BarrierProblem(sc, expected_model(ChannelModel.from_scenario(sc), p)), grid)
 
 
+def _timings(prob: BarrierProblem) -> list[np.ndarray]:
+    r"""Step spends ``[T]`` (in units of ``B/T``) that agent-pacing starts cross with the structured splits.
+
+    With cap :math:`m` (``max_step_multiple``) and :math:`n = \min(T, \lfloor T/m \rfloor)` steps at the cap:
+    front-loaded ("bang": :math:`s = (m, \dots, m, T - n m, 0, \dots, 0)`, all of the budget as early as
+    the cap allows), the same back-loaded (reversed), and the linear ramps from 1.6 down to 0.4 and up
+    (each spends the budget, :math:`\sum_t s_t = T`). :meth:`BarrierProblem.interior` then keeps each
+    start strictly inside the cap and the budget. The even timing is the starts' default (``step=None``).
+    """
+    T, m = prob.T, prob.sc.budget.max_step_multiple
+    n = min(T, int(T // m))
+    front = np.zeros(T)
+    front[:n] = m
+    if n < T:
+        front[n] = T - n * m
+    ramp = np.linspace(1.6, 0.4, T)
+    return [front, front[::-1].copy(), ramp, ramp[::-1].copy()]
+
+
 def _starts(prob: BarrierProblem, n_random: int) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Starting ``(shares [T, K], step spends [T] in units of B/T or None for even)`` of the non-concave solve.
+
+    The structured splits (equal, the grid DP of :func:`_dp_shares`, and every subset of the free channels
+    for up to 6 of them) at even timing, then seeded random splits and timings; under agent pacing the equal
+    split on the two ramps, and the :data:`N_CROSS` best (by the value of the starting plan) of every structured
+    split crossed with each timing of :func:`_timings` (front- and back-loaded to the cap, two ramps), so a plan
+    that spends up to the cap early in one channel has a start near it. Ranking the crossed starts and solving
+    from a few keeps the cost modest: each start that reaches a new centre costs a full solve."""
     K, T = prob.K, prob.T
-    starts: list[tuple[np.ndarray, np.ndarray | None]] = [(np.full((T, K), 1.0 / K), None)]
+    splits = [np.full((T, K), 1.0 / K)]
     try:
-        starts.append((_dp_shares(prob), None))
+        splits.append(_dp_shares(prob))
     except (ValueError, FloatingPointError):  # pragma: no cover - defensive
         pass
     free = [i for i in range(K) if prob.hi[i] > prob.lo[i]]
@@ -126,7 +157,8 @@ def _starts(prob: BarrierProblem, n_random: int) -> list[tuple[np.ndarray, np.nd
             for subset in itertools.combinations(free, r):
                 q = np.full(K, 1e-3)
                 q[list(subset)] = 1.0
-                starts.append((np.broadcast_to(q / q.sum(), (T, K)).copy(), None))
+                splits.append(np.broadcast_to(q / q.sum(), (T, K)).copy())
+    starts: list[tuple[np.ndarray, np.ndarray | None]] = [(q, None) for q in splits]
     rng = np.random.default_rng(12345)
     for _ in range(n_random):
         q = rng.dirichlet(np.full(K, 0.5), size=T) if rng.random() < 0.5 else np.broadcast_to(
@@ -137,9 +169,11 @@ def _starts(prob: BarrierProblem, n_random: int) -> list[tuple[np.ndarray, np.nd
             step = rng.uniform(0.2, 0.98, T) * min(prob.sc.budget.max_step_multiple, 2.0)
         starts.append((q, step))
     if prob.agent:
-        ramp = np.linspace(1.6, 0.4, T)
-        starts.append((np.full((T, K), 1.0 / K), ramp))
-        starts.append((np.full((T, K), 1.0 / K), ramp[::-1].copy()))
+        front, back, ramp, ramp_up = _timings(prob)
+        starts += [(splits[0], ramp), (splits[0], ramp_up)]  # the equal split on the ramps first, as before
+        cross = [(q, s) for s in (front, back) for q in splits] + [(q, s) for s in (ramp, ramp_up) for q in splits[1:]]
+        value = prob.em.value(np.stack([prob.plan(prob.interior(q, s)) for q, s in cross]))
+        starts += [cross[k] for k in np.argsort(-np.asarray(value), kind="stable")[:N_CROSS]]
     return starts
 
 
