@@ -85,6 +85,16 @@ class MetricRecord(StrictModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _mean_of_per_seed(self) -> MetricRecord:
+        """``mean`` is the mean of the per-seed values (to 1e-9 of their size): a hand-edited ``mean`` moved
+        the gate's reference while its per-seed values, which set the tolerance, stayed."""
+        values = list(self.per_seed.values())
+        mean = math.fsum(values) / len(values)
+        if abs(self.mean - mean) > 1e-9 * max(1.0, max(abs(v) for v in values)):
+            raise ValueError(f"mean {self.mean:g} but the per_seed values average {mean:g}; expected their mean")
+        return self
+
 
 class BaselineEntry(StrictModel):
     scenario: str = Field(min_length=1)

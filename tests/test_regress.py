@@ -521,3 +521,19 @@ def test_a_baseline_whose_n_seeds_disagrees_with_its_per_seed_values_is_refused(
     line = one_line_error(err)
     assert str(bad) in line and "entries[1].metrics.pct_of_oracle" in line
     assert f"n_seeds {n_seeds} but 4 per_seed values" in line
+
+
+def test_a_baseline_whose_mean_is_not_that_of_its_per_seed_values_is_refused(grid, tmp_path, capsys):
+    """A hand-edited ``mean`` (here 1 point above the per-seed values' mean) was accepted: the gate's
+    reference moved while the per-seed values it resamples stayed."""
+    base_dir, path = grid
+    data = _baseline_json(path)
+    rec = data["entries"][1]["metrics"]["pct_of_oracle"]
+    true_mean = sum(rec["per_seed"].values()) / len(rec["per_seed"])
+    rec["mean"] = true_mean + 1.0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    code, _, err = run_cli(capsys, "regress", base_dir, "--baseline", bad)
+    assert code == 2
+    line = one_line_error(err)
+    assert str(bad) in line and "entries[1].metrics.pct_of_oracle" in line and "expected their mean" in line
