@@ -34,7 +34,8 @@ class BanditParams(AgentParams):
     window: int | None = Field(None, ge=1, le=1_000_000, description="keep only the last `window` observations")
     discount: float = Field(1.0, gt=0, le=1, description="weight gamma**age of an observation (1: none)")
     reward_scale: float | None = Field(
-        None, gt=0, description="divide rewards by this; default the mean |step reward| credited so far"
+        None, ge=1e-30, le=1e30,
+        description="divide rewards by this; default the mean |step reward| credited so far",
     )
     initial_plays: int = Field(1, ge=0, le=1000, description="plays of every arm before the rule takes over")
     hold: int = Field(1, ge=1, le=10_000, description="steps a chosen arm is kept")
@@ -116,12 +117,13 @@ class BanditAgent(SplitAgent[BP]):
 
     def scale(self) -> float:
         """The reward scale: ``reward_scale`` or the mean |step reward| of the steps credited so far
-        (:meth:`record`; the warm-up and burn-in steps' rewards are not), 1 before the first."""
+        (:meth:`record`; the warm-up and burn-in steps' rewards are not), 1 before the first or while
+        every one was 0. Relative, so the agent's choices do not depend on the reward's unit (an absolute
+        floor of 1e-12 flattened a campaign worth 1e-40 a conversion to zeros)."""
         if self.params.reward_scale is not None:
             return float(self.params.reward_scale)
-        if self.n_rewards == 0:
-            return 1.0
-        return max(self.abs_reward_sum / self.n_rewards, 1e-12)
+        mean = self.abs_reward_sum / self.n_rewards if self.n_rewards else 0.0
+        return mean if mean > 0.0 else 1.0
 
     def stats(self) -> BanditStats:
         r"""Statistics of the kept observations, rewards divided by :meth:`scale`.
