@@ -14,7 +14,7 @@ calendar of the brief (day :math:`d_t` of step ``t``), with the log-linear model
 where :math:`\tilde x_t = (1-\lambda) \sum_l \lambda^l x_{t-l}` is the normalised carry-over of
 spend (:math:`\lambda` from ``decay_grid`` by the smallest residual sum of squares), :math:`w_k`
 weekday contrasts (sum-to-zero coding, Monday = day 0; only for daily steps) and ``c`` one
-thousandth of the mean value (so that a zero does not break the log). It is a ridge regression
+thousandth of the mean value (so that a zero does not break the log; 1 while every value is 0). It is a ridge regression
 (penalty ``ridge`` on every coefficient but :math:`\alpha`; :math:`b` pulled towards
 ``prior_elasticity`` with the weight of ``prior_weight`` observations, then clipped to
 ``[0.1, 0.9]``). The calendar terms are kept only when they lower the Bayesian information
@@ -149,7 +149,8 @@ class CalendarPacer:
             return None
         x = np.asarray(self.spend)
         y = np.asarray(self.value)
-        c = 1e-3 * max(y.mean(), 1e-12)
+        mean = float(y.mean())
+        c = 1e-3 * mean if mean > 0.0 else 1.0  # relative: the fit does not depend on the value's unit
         target = np.log(y + c)
         rows = self.calendar[np.asarray(self.steps, dtype=int)]  # [n, C]: the observed steps' calendar
         starts = episode_starts(np.asarray(self.steps))  # the carry-over restarts with each episode

@@ -80,6 +80,26 @@ def test_the_calendar_is_used_only_when_the_data_support_it() -> None:
     assert flat.step_spend(42, 28 * brief.step_budget) == pytest.approx(brief.step_budget)
 
 
+
+def test_the_fit_does_not_depend_on_the_values_unit() -> None:
+    """The same weekday data valued at 1 and at 1e-40 a unit: the same multipliers. The log's offset
+    ``c`` had an absolute floor (1e-3 of at least 1e-12) that dwarfed values of 1e-40, flattening the
+    calendar (model_thompson on pulse-4 as revenue at 1e-40 a conversion: 66.71% against 66.84%)."""
+    brief = brief_daily()
+    rng = np.random.default_rng(3)
+    days = brief.step_day_index()
+    pacers = {1.0: CalendarPacer(brief), 1e-40: CalendarPacer(brief)}
+    true = np.array([1.0, 1.2, 1.5, 1.8, 1.5, 1.1, 0.8])
+    for t in range(42):
+        x = 1000.0 * np.exp(0.3 * rng.standard_normal())
+        y = true[int(days[t]) % 7] * x**0.5 * np.exp(0.02 * rng.standard_normal())
+        for unit, pacer in pacers.items():
+            pacer.observe(x, unit * y)
+    fits = [pacer.fit() for pacer in pacers.values()]
+    assert fits[0] is not None and fits[1] is not None
+    assert fits[0].multipliers.max() / fits[0].multipliers.min() > 1.5
+    np.testing.assert_allclose(fits[1].multipliers, fits[0].multipliers, rtol=1e-9)
+
 def test_the_spend_rule_maximises_the_fitted_response() -> None:
     """x_s proportional to m_s^(1/(1-b)) (capped) equals scipy's maximiser of sum m_s x_s^b."""
     brief = brief_daily(28)
