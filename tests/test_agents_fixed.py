@@ -353,6 +353,22 @@ def test_a_split_of_huge_weights_is_not_the_equal_split() -> None:
         np.testing.assert_array_equal(got, agent.feasible(row))
 
 
+def _saved_with_state(tmp_path, name: str, key: str, edit):
+    """An agent ``name`` saved on stationary-3 with its state's ``key`` replaced by ``edit(saved value)``:
+    the env and the file's path."""
+    import json
+
+    env = ChannelBudgetEnv("stationary-3")
+    agent = make_agent(name, env)
+    agent.reset(0)
+    path = tmp_path / "agent.json"
+    agent.save(path)
+    data = json.loads(path.read_text())
+    data["state"][key] = edit(data["state"].get(key))
+    path.write_text(json.dumps(data))
+    return env, path
+
+
 @pytest.mark.parametrize(("name", "key", "value"), [
     ("ucb1", "t", "abc"),
     ("ucb1", "history_rewards", 5),
@@ -363,16 +379,7 @@ def test_a_split_of_huge_weights_is_not_the_equal_split() -> None:
 def test_a_corrupt_saved_state_is_a_one_line_error(tmp_path, name: str, key: str, value) -> None:
     """A saved agent whose state does not parse failed with a bare ValueError/TypeError from deep in
     load_state_dict (model_thompson's already said which file); now every agent's does."""
-    import json
-
-    env = ChannelBudgetEnv("stationary-3")
-    agent = make_agent(name, env)
-    agent.reset(0)
-    path = tmp_path / "agent.json"
-    agent.save(path)
-    data = json.loads(path.read_text())
-    data["state"][key] = value
-    path.write_text(json.dumps(data))
+    env, path = _saved_with_state(tmp_path, name, key, lambda _: value)
     with pytest.raises(BudgetGymError, match=rf"^agent file '.*agent.json': its state does not fit agent '{name}' "):
         load_agent(path, env)
 
@@ -388,20 +395,14 @@ def test_a_corrupt_saved_state_is_a_one_line_error(tmp_path, name: str, key: str
 def test_a_saved_state_that_does_not_fit_names_the_file(tmp_path, name: str, key: str, value, needle: str) -> None:
     """The agents' own checks of a loaded state (arm indices, shapes, version) said what was wrong but
     not in which file; like every other bad input, the message now starts with the file."""
-    import json
+    def edit(saved):
+        if value != "nan":
+            return value
+        plan = np.array(saved)  # a plan of the right shape with a NaN (JSON's NaN, as Python writes it)
+        plan[1, 0] = np.nan
+        return plan.tolist()
 
-    env = ChannelBudgetEnv("stationary-3")
-    agent = make_agent(name, env)
-    agent.reset(0)
-    path = tmp_path / "agent.json"
-    agent.save(path)
-    data = json.loads(path.read_text())
-    if value == "nan":  # a plan of the right shape with a NaN (JSON's NaN, as Python writes it)
-        value = np.array(data["state"][key])
-        value[1, 0] = np.nan
-        value = value.tolist()
-    data["state"][key] = value
-    path.write_text(json.dumps(data))
+    env, path = _saved_with_state(tmp_path, name, key, edit)
     with pytest.raises(BudgetGymError, match=rf"^agent file '.*agent.json': .*{needle}") as err:
         load_agent(path, env)
     assert "\n" not in str(err.value)

@@ -892,6 +892,17 @@ def test_the_oracle_is_exact_far_below_saturation(pacing: str) -> None:
     assert oracle.expected_reward >= best_constant_split(sc).expected_reward * (1 - 1e-6)
 
 
+def _front_loaded_channels() -> list:
+    """An S-shaped channel with carry-over (Hill slope 4, decay 0.6, at least 10% of the budget) and a
+    Hill-1.5 one with a geometric delay (mean lag 1, window 2): their agent-paced optimum is front-loaded."""
+    return [channel("a", cost={"unit": "impression", "price": 1.0, "ref_spend": 100.0, "elasticity": 0.3},
+                    saturation=_hill(30.0, 120000.0, 4.0), adstock={"type": "geometric", "decay": 0.6},
+                    value={"mean": 10.0}, min_share=0.1),
+            channel("b", cost={"unit": "impression", "price": 1.0, "ref_spend": 100.0, "elasticity": 0.3},
+                    saturation=_hill(10.0, 20000.0, 1.5), delay={"type": "geometric", "mean_lag": 1.0, "window": 2},
+                    value={"mean": 10.0})]
+
+
 @pytest.mark.parametrize("reward", ["conversions", "profit"])
 def test_the_oracle_finds_a_front_loaded_s_curve_optimum(reward: str) -> None:
     """Two steps, agent pacing (cap 1.8 B/T), an S-shaped channel with carry-over (Hill slope 4, decay
@@ -900,12 +911,7 @@ def test_the_oracle_finds_a_front_loaded_s_curve_optimum(reward: str) -> None:
     6% (conversions) and 40% (profit). The oracle's contract is never beaten by more than 0.1%.
     (SLSQP polishing the grid's plan reaches ``[[166.12, 13.88], [20, 0]]``, at the step cap; the
     barrier solves stopped short of it on an ascent direction, see ``BarrierProblem.direction``.)"""
-    chans = [channel("a", cost={"unit": "impression", "price": 1.0, "ref_spend": 100.0, "elasticity": 0.3},
-                     saturation=_hill(30.0, 120000.0, 4.0), adstock={"type": "geometric", "decay": 0.6},
-                     value={"mean": 10.0}, min_share=0.1),
-             channel("b", cost={"unit": "impression", "price": 1.0, "ref_spend": 100.0, "elasticity": 0.3},
-                     saturation=_hill(10.0, 20000.0, 1.5), delay={"type": "geometric", "mean_lag": 1.0, "window": 2},
-                     value={"mean": 10.0})]
+    chans = _front_loaded_channels()
     sc = _scenario(chans, horizon=2, pacing="agent", step_budget=100.0, max_step_multiple=1.8, reward=reward)
     better = np.array([[164.07, 13.3], [22.62, 0.0]])
     assert not check_plan(sc, better)
@@ -921,12 +927,7 @@ def test_the_barrier_steps_descend_next_to_a_bound() -> None:
     from budgetgym.envs.barrier import BarrierProblem, objective_scale
     from budgetgym.envs.expected import expected_model
 
-    chans = [channel("a", cost={"unit": "impression", "price": 1.0, "ref_spend": 100.0, "elasticity": 0.3},
-                     saturation=_hill(30.0, 120000.0, 4.0), adstock={"type": "geometric", "decay": 0.6},
-                     value={"mean": 10.0}, min_share=0.1),
-             channel("b", cost={"unit": "impression", "price": 1.0, "ref_spend": 100.0, "elasticity": 0.3},
-                     saturation=_hill(10.0, 20000.0, 1.5), delay={"type": "geometric", "mean_lag": 1.0, "window": 2},
-                     value={"mean": 10.0})]
+    chans = _front_loaded_channels()
     sc = _scenario(chans, horizon=2, pacing="agent", step_budget=100.0, max_step_multiple=1.8)
     em = expected_model(ChannelModel.from_scenario(sc), scenario_path(sc))
     prob = BarrierProblem(sc, em)
