@@ -214,15 +214,17 @@ class BarrierProblem:
         theta = (1.0 - self.lo.sum()) / room if room > 0 else 0.0
         return self.lo + width * theta
 
-    def interior(self, shares: np.ndarray | None = None, step: np.ndarray | None = None) -> np.ndarray:
-        """A strictly interior start: 98% of the given shares/steps, 2% of the interior point."""
+    def interior(
+        self, shares: np.ndarray | None = None, step: np.ndarray | None = None, mix: float = 0.02
+    ) -> np.ndarray:
+        """A strictly interior start: ``1 - mix`` of the given shares/steps, ``mix`` of the interior point."""
         base = np.broadcast_to(self.interior_shares(), (self.T, self.K))
-        q = base if shares is None else 0.98 * project_bounded_simplex(shares, self.lo, self.hi) + 0.02 * base
+        q = base if shares is None else (1 - mix) * project_bounded_simplex(shares, self.lo, self.hi) + mix * base
         if not self.agent:
             s = np.ones(self.T)
         else:
             s0 = 0.5 * min(self.sc.budget.max_step_multiple, 1.0) * np.ones(self.T)
-            s = s0 if step is None else 0.98 * np.minimum(step, 0.99 * self.sc.budget.max_step_multiple) + 0.02 * s0
+            s = s0 if step is None else (1 - mix) * np.minimum(step, 0.99 * self.sc.budget.max_step_multiple) + mix * s0
             if s.sum() >= 0.999 * self.T:
                 s *= 0.999 * self.T / s.sum()
         return self.from_shares(np.asarray(q), s)

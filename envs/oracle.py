@@ -34,7 +34,9 @@ duality-gap bound ``n_bounds * mu`` is below ``1e-9`` of the objective.
   problems without carry-over, a warm start otherwise), every subset of active
   channels (for up to 6 free channels) and seeded random splits; under agent pacing
   also these splits crossed with front- and back-loaded and ramped step spends,
-  the best few by their starting value (:func:`_starts`).
+  the best few by their starting value (:func:`_starts`). Under agent pacing, then also from the
+  best plan found with one channel's pulse merged into its other pulses (:func:`_merge_starts`):
+  how many steps an S-shaped channel pulses in is a discrete choice that local steps do not change.
   Starts that reach the same point of the central path in the first round are solved once
   (:func:`_solve_starts`): from there the rounds are the same computation.
 
@@ -72,6 +74,18 @@ START_MU = 1e-5
 SAME_CENTRE = 1e-4
 #: Timing x split starts kept under agent pacing: the best by the value of their starting plan (:func:`_starts`).
 N_CROSS = 6
+#: Pulse-merging starts solved after the first pass under agent pacing: the best by the value of their starting
+#: plan (:func:`_merge_starts`).
+N_MERGE = 2
+#: A pulse-merging solve replaces the best plan only when better by more than this fraction of its value: a new
+#: local optimum, not the same one to rounding.
+MERGE_GAIN = 1e-9
+#: Weight of the interior point in a pulse-merging start (:meth:`BarrierProblem.interior`; the other starts use
+#: 2%): with 2% a merged pulse restarts at about 1% of the step's spend, enough for the solve to regrow it.
+MERGE_MIX = 1e-3
+
+#: A centre of the first barrier round, its barrier value and the solution from it (:func:`_solve_starts`).
+_Centre = tuple[np.ndarray, float, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -177,6 +191,40 @@ def _starts(prob: BarrierProblem, n_random: int) -> list[tuple[np.ndarray, np.nd
     return starts
 
 
+def _shares_steps(prob: BarrierProblem, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """A plan ``X [T, K]`` (currency) as a start ``(shares [T, K], step spends [T] in units of B/T, or None
+    under even pacing)``; a step that spends nothing gets the equal split."""
+    X = np.maximum(np.asarray(X, dtype=float), 0.0)
+    step = X.sum(axis=1)
+    shares = np.divide(X, step[:, None], out=np.full_like(X, 1.0 / prob.K), where=step[:, None] > 0)
+    return shares, step / prob.unit if prob.agent else None
+
+
+def _merge_starts(prob: BarrierProblem, X: np.ndarray) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    r"""Starts that merge one pulse of plan ``X [T, K]`` (the best local optimum found) into the channel's others.
+
+    For each channel :math:`i` and step :math:`t` where it spends (more than :math:`10^{-3} B/T`) while it also
+    spends at another step, the plan with :math:`X_{t,i}` moved to channel :math:`i`'s other spending steps in
+    proportion to their spend (:meth:`BarrierProblem.interior` then keeps it under the cap and the budget). With an
+    S-shaped curve the number of steps a channel pulses in is a discrete choice that no local step changes (its
+    spend at an 'off' step has almost no marginal return): the structured starts fix it early, and a channel on in
+    three steps where two pay more stays there. The :data:`N_MERGE` best by the value of their starting plan."""
+    X = np.maximum(np.asarray(X, dtype=float), 0.0)
+    on = X > 1e-3 * prob.unit
+    moves: list[tuple[np.ndarray, np.ndarray | None]] = []
+    for t, i in zip(*np.nonzero(on & (on.sum(axis=0) >= 2)), strict=True):
+        Y = X.copy()
+        others = on[:, i].copy()
+        others[t] = False
+        Y[others, i] += X[t, i] * X[others, i] / X[others, i].sum()
+        Y[t, i] = 0.0
+        moves.append(_shares_steps(prob, Y))
+    if not moves:
+        return []
+    value = prob.em.value(np.stack([prob.plan(prob.interior(q, s, MERGE_MIX)) for q, s in moves]))
+    return [moves[k] for k in np.argsort(-np.asarray(value), kind="stable")[:N_MERGE]]
+
+
 def _same_centre(prob: BarrierProblem, y: np.ndarray, phi: float, c: np.ndarray, phi_c: float, mu: float) -> bool:
     r"""Whether centres ``y`` and ``c`` of the barrier problem at weight ``mu`` (values ``phi``, ``phi_c``)
     are the same point: :math:`|\phi - \phi_c| \le \epsilon`, :math:`\max |y - c| \le` :data:`SAME_CENTRE`
@@ -188,7 +236,9 @@ def _same_centre(prob: BarrierProblem, y: np.ndarray, phi: float, c: np.ndarray,
     return prob.barrier(0.5 * (y + c), mu) <= max(phi, phi_c) + tol
 
 
-def _solve_starts(prob: BarrierProblem, ys: list[np.ndarray], mu: float) -> list[np.ndarray]:
+def _solve_starts(
+    prob: BarrierProblem, ys: list[np.ndarray], mu: float, seen: list[_Centre] | None = None
+) -> list[np.ndarray]:
     r"""The barrier method (:meth:`BarrierProblem.solve`) from each start ``ys``, each start's first round
     (:meth:`BarrierProblem.centre` at ``mu``) run, the rest once per distinct centre.
 
@@ -198,9 +248,10 @@ def _solve_starts(prob: BarrierProblem, ys: list[np.ndarray], mu: float) -> list
     and no ridge between; they differ by the round's stopping tolerance, which the next round's Newton
     steps remove) the second takes the first's solution instead of repeating its rounds: the same local
     optimum, to rounding. With S-shaped curves most starts meet (a daily calibrated family's nominal
-    campaign: all 38 starts at one centre, so 1 solve of 8 rounds instead of 38; about 4x faster)."""
+    campaign: all 38 starts at one centre, so 1 solve of 8 rounds instead of 38; about 4x faster). ``seen``
+    (centre, its barrier value, its solution) carries the centres of an earlier call, and is extended."""
     out: list[np.ndarray] = []
-    seen: list[tuple[np.ndarray, float, np.ndarray]] = []  # (centre, its value, its solution)
+    seen = [] if seen is None else seen
     for y0 in ys:
         y = prob.centre(y0, mu)
         if prob.done(mu):
@@ -226,19 +277,15 @@ def candidate_plans(
 ) -> list[np.ndarray]:
     """Plans (repaired to be playable) that locally maximise ``em``'s expected reward by the
     barrier method of the module docstring: one solve from the interior point when ``concave``
-    (global), else one from each start of :func:`_starts` (:func:`_solve_starts`). ``start`` (a plan
+    (global), else one from each start of :func:`_starts` (:func:`_solve_starts`), and under agent pacing
+    those of the pulse merges of the best that improve on it (:func:`_merged`). ``start`` (a plan
     ``[T, K]``, e.g. the solution at a nearby budget) warm-starts the solve: the concave solve begins next to it at a
     small barrier weight; a non-concave one adds it to the starts. The caller ranks them by the
     exact value (:func:`evaluate_plan`)."""
     prob = BarrierProblem(sc, em)
     y0 = prob.interior()
     prob.j_scale = objective_scale(em, prob.plan(y0))
-    warm: tuple[np.ndarray, np.ndarray | None] | None = None
-    if start is not None:
-        X0 = np.maximum(np.asarray(start, dtype=float), 0.0)
-        step = X0.sum(axis=1)
-        shares = np.divide(X0, step[:, None], out=np.full_like(X0, 1.0 / prob.K), where=step[:, None] > 0)
-        warm = (shares, step / prob.unit if prob.agent else None)
+    warm = None if start is None else _shares_steps(prob, start)
     # The Newton steps factorise many tiny matrices; BLAS threads only add contention there
     # (35x slower per step on a loaded 2-core machine), so the solve runs single-threaded.
     with threadpool_limits(limits=1, user_api="blas"):
@@ -246,8 +293,24 @@ def candidate_plans(
             ys = [prob.solve(y0, mu=1e-3) if warm is None else prob.solve(prob.interior(*warm), mu=WARM_MU)]
         else:
             starts = _starts(prob, n_random_starts) + ([warm] if warm is not None else [])
-            ys = _solve_starts(prob, [prob.interior(q, s) for q, s in starts], START_MU)
+            seen: list[_Centre] = []
+            ys = _solve_starts(prob, [prob.interior(q, s) for q, s in starts], START_MU, seen)
+            if prob.agent:
+                ys += _merged(prob, ys, seen)
     return [repair_plan(sc, prob, prob.plan(y)) for y in ys]
+
+
+def _merged(prob: BarrierProblem, ys: list[np.ndarray], seen: list[_Centre]) -> list[np.ndarray]:
+    """Solutions from the pulse-merging starts (:func:`_merge_starts`) of the best of ``ys`` (by the objective)
+    that beat it by more than :data:`MERGE_GAIN` (the others would only add the same optimum to rounding)."""
+    values = np.asarray(prob.em.value(np.stack([prob.plan(y) for y in ys])))
+    best = float(np.max(values))
+    merges = _merge_starts(prob, prob.plan(ys[int(np.argmax(values))]))
+    if not merges:
+        return []
+    out = _solve_starts(prob, [prob.interior(q, s, MERGE_MIX) for q, s in merges], START_MU, seen)
+    gain = np.asarray(prob.em.value(np.stack([prob.plan(y) for y in out]))) - best
+    return [y for y, g in zip(out, gain, strict=True) if g > MERGE_GAIN * abs(best)]
 
 
 def solve_oracle(
