@@ -276,13 +276,13 @@ class BarrierProblem:
         S[np.diag_indices_from(S)] += 1e-14 * np.maximum(np.diag(S), 1e-300)
         nu = np.linalg.solve(S, rhs)
 
-        def newton(nu: np.ndarray) -> np.ndarray:
+        def raw(nu: np.ndarray) -> np.ndarray:  # -H^-1 (g + A' nu)
             w = g + A.T @ nu
-            d = -np.concatenate([hinv(w[:n_x]), inv_rest * w[n_x:]])
-            return d - self._restore @ (self._A_free @ d + residual)
+            return -np.concatenate([hinv(w[:n_x]), inv_rest * w[n_x:]])
 
         residual = (A @ y - self.c)[self._c_rows]
-        d = newton(nu)
+        r = raw(nu)
+        d = r - self._restore @ (self._A_free @ r + residual)
         for _ in range(REFINE):
             if g @ d <= 0:
                 break
@@ -291,10 +291,9 @@ class BarrierProblem:
             # a coordinate next to its barrier, whose gradient is huge; centre() then took the ascent for
             # convergence and stopped short of the optimum. Iterative refinement of nu (A H^-1 A' dnu = A d)
             # removes the error in the metric of H instead. A descent direction is left as it was.
-            w = g + A.T @ nu
-            raw = -np.concatenate([hinv(w[:n_x]), inv_rest * w[n_x:]])
-            nu = nu + np.linalg.solve(S, A @ raw)
-            d = newton(nu)
+            nu = nu + np.linalg.solve(S, A @ r)
+            r = raw(nu)
+            d = r - self._restore @ (self._A_free @ r + residual)
         return phi, d, float(-(g @ d))
 
     def step_to_boundary(self, y: np.ndarray, d: np.ndarray) -> float:
