@@ -21,12 +21,14 @@ from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.hessian_inverse import block_inverse, full_inverse, stack_inverse
 from budgetgym.envs.scenario import Scenario
 
-__all__ = ["GAP_TOL", "BarrierProblem", "PlanObjective", "objective_scale", "repair_plan"]
+__all__ = ["GAP_TOL", "START_MIX", "BarrierProblem", "PlanObjective", "objective_scale", "repair_plan"]
 
 GAP_TOL = 1e-9
 #: Steps of iterative refinement of a Newton direction that came out as an ascent direction
 #: (:meth:`BarrierProblem.direction`).
 REFINE = 3
+#: Weight of the interior point in a start (:meth:`BarrierProblem.interior`): keeps it strictly inside.
+START_MIX = 0.02
 
 # the names the Hessian inverses had here before :mod:`~budgetgym.envs.hessian_inverse` took them
 # (tests/test_barrier_inverse.py, benchmarks/README.md)
@@ -215,7 +217,7 @@ class BarrierProblem:
         return self.lo + width * theta
 
     def interior(
-        self, shares: np.ndarray | None = None, step: np.ndarray | None = None, mix: float = 0.02
+        self, shares: np.ndarray | None = None, step: np.ndarray | None = None, mix: float = START_MIX
     ) -> np.ndarray:
         """A strictly interior start: ``1 - mix`` of the given shares/steps, ``mix`` of the interior point."""
         base = np.broadcast_to(self.interior_shares(), (self.T, self.K))

@@ -47,12 +47,13 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from budgetgym.envs.barrier import BarrierProblem, PlanObjective, objective_scale, repair_plan
+from budgetgym.envs.barrier import START_MIX, BarrierProblem, PlanObjective, objective_scale, repair_plan
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.expected import expected_model
 from budgetgym.envs.grid_dp import grid_fractions, grid_split_values
@@ -81,7 +82,8 @@ N_MERGE = 2
 #: local optimum, not the same one to rounding.
 MERGE_GAIN = 1e-9
 #: Weight of the interior point in a pulse-merging start (:meth:`BarrierProblem.interior`; the other starts use
-#: 2%): with 2% a merged pulse restarts at about 1% of the step's spend, enough for the solve to regrow it.
+#: :data:`~budgetgym.envs.barrier.START_MIX`, 2%): with 2% a merged pulse restarts at about 1% of the step's
+#: spend, enough for the solve to regrow it.
 MERGE_MIX = 1e-3
 
 #: A centre of the first barrier round, its barrier value and the solution from it (:func:`_solve_starts`).
@@ -186,9 +188,17 @@ def _starts(prob: BarrierProblem, n_random: int) -> list[tuple[np.ndarray, np.nd
         front, back, ramp, ramp_up = _timings(prob)
         starts += [(splits[0], ramp), (splits[0], ramp_up)]  # the equal split on the ramps first, as before
         cross = [(q, s) for s in (front, back) for q in splits] + [(q, s) for s in (ramp, ramp_up) for q in splits[1:]]
-        value = prob.em.value(np.stack([prob.plan(prob.interior(q, s)) for q, s in cross]))
-        starts += [cross[k] for k in np.argsort(-np.asarray(value), kind="stable")[:N_CROSS]]
+        starts += _best_starts(prob, cross, N_CROSS)
     return starts
+
+
+def _best_starts(
+    prob: BarrierProblem, starts: Sequence[tuple[np.ndarray, np.ndarray | None]], n: int, mix: float = START_MIX
+) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """The ``n`` of ``starts`` whose starting plan (:meth:`BarrierProblem.interior` with ``mix``) is worth the
+    most to the objective, best first (ties in their order)."""
+    value = prob.em.value(np.stack([prob.plan(prob.interior(q, s, mix)) for q, s in starts]))
+    return [starts[k] for k in np.argsort(-np.asarray(value), kind="stable")[:n]]
 
 
 def _shares_steps(prob: BarrierProblem, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -219,10 +229,7 @@ def _merge_starts(prob: BarrierProblem, X: np.ndarray) -> list[tuple[np.ndarray,
         Y[others, i] += X[t, i] * X[others, i] / X[others, i].sum()
         Y[t, i] = 0.0
         moves.append(_shares_steps(prob, Y))
-    if not moves:
-        return []
-    value = prob.em.value(np.stack([prob.plan(prob.interior(q, s, MERGE_MIX)) for q, s in moves]))
-    return [moves[k] for k in np.argsort(-np.asarray(value), kind="stable")[:N_MERGE]]
+    return _best_starts(prob, moves, N_MERGE, MERGE_MIX) if moves else []
 
 
 def _same_centre(prob: BarrierProblem, y: np.ndarray, phi: float, c: np.ndarray, phi_c: float, mu: float) -> bool:
