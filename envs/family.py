@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from budgetgym.envs.errors import ScenarioError, StrictModel, unknown, validation_error
-from budgetgym.envs.family_template import holds_distribution
+from budgetgym.envs.family_template import holds_distribution, is_distribution
 from budgetgym.envs.io import names_a_file, read_yaml
 from budgetgym.envs.scenario import (
     Scenario,
@@ -136,7 +136,7 @@ def family_from_dict(data: object, source: str = "family", base: Path | None = N
             f"{source}: test_fraction: only an explicit ensemble takes it (a template's test draws come from "
             f"their own seed stream); remove it"
         )
-    if isinstance(spec.scenario, dict) and "dist" in spec.scenario:  # else read as a distribution at the top level
+    if is_distribution(spec.scenario):  # else read as a distribution at the top level
         raise ScenarioError(
             f"{source}: scenario: expected a scenario mapping or a scenario name, got a distribution "
             f"({spec.scenario['dist']}); a family varies the fields inside one scenario (or lists an ensemble)"

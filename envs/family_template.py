@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -51,13 +51,14 @@ def brief_field(loc: tuple[Any, ...]) -> bool:
     return generic in BRIEF_FIELDS or generic[:1] in {("budget",), ("action",)}
 
 
-def _is_dist(node: object) -> bool:
+def is_distribution(node: object) -> TypeGuard[dict[str, Any]]:
+    """Whether ``node`` is a distribution block (a mapping with a ``dist`` key)."""
     return isinstance(node, dict) and "dist" in node
 
 
 def holds_distribution(node: object) -> bool:
     """Whether ``node`` is a distribution block or holds one (in a mapping's values or a list's items)."""
-    if _is_dist(node):
+    if is_distribution(node):
         return True
     items = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
     return any(holds_distribution(item) for item in items)
@@ -73,7 +74,7 @@ def template_distributions(template: dict[str, Any], source: str) -> dict[tuple[
 
 def _check_template(node: Any, loc: tuple[Any, ...], source: str, dists: dict[tuple[Any, ...], Any]) -> None:
     """Validate every distribution block and refuse them on brief fields."""
-    if _is_dist(node):
+    if is_distribution(node):
         where = format_loc(loc)
         if brief_field(loc):
             raise ScenarioError(
@@ -107,7 +108,7 @@ def _validate_dist(node: dict[str, Any], loc: tuple[Any, ...], source: str) -> A
 
 def _check_nested(node: Any, loc: tuple[Any, ...], source: str) -> None:
     """Distributions inside a choice's values (validated; drawn after the choice)."""
-    if _is_dist(node):
+    if is_distribution(node):
         _validate_dist(node, loc, source)
     if isinstance(node, dict):
         for key, value in node.items():
@@ -123,7 +124,7 @@ def materialise(template: dict[str, Any], pick: Callable[[Any], Any]) -> dict[st
     in the file's order; a chosen block's own distributions are resolved the same way)."""
 
     def resolve(node: Any) -> Any:
-        if _is_dist(node):
+        if is_distribution(node):
             return resolve(pick(_DIST.validate_python(node)))
         if isinstance(node, dict):
             return {k: resolve(v) for k, v in node.items()}
@@ -155,7 +156,7 @@ def reach_variants(node: Any, loc: tuple[Any, ...] = ()) -> Iterator[tuple[tuple
         ``(location, value, variant)``: the location of the fixed distribution (of the value for a
         choice: ``(..., "values", j)``), the value it is fixed at, and ``node`` with it fixed.
     """
-    if _is_dist(node):
+    if is_distribution(node):
         dist = _DIST.validate_python(node)
         for j, value in enumerate(reach(dist)):
             if isinstance(dist, Choice):
