@@ -30,7 +30,7 @@ an MMM dataset holds, plus the truth no real dataset has:
   but is neither;
 * ``truth/curves.csv``: each channel's true response curve: the expected KPI per period at
   steady state (carry-over built up, nominal prices and demand) against a constant spend per
-  period, :meth:`~budgetgym.envs.dynamics.ChannelModel.steady_state_response`;
+  period, :meth:`~budgetgym.envs.dynamics.ChannelModel.steady_state_reward`, with the carry-over's whole kernel;
 * ``summary.json``: arguments, seed, versions and commit;
 * with ``lift_tests=N`` or ``lift_design``: ``lift_tests.csv`` beside ``data.csv``, the lift tests in
   ``budgetgym calibrate --lift-tests``' layout (``channel, x, delta_x, delta_y, sigma``;
