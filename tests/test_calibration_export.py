@@ -318,3 +318,50 @@ def test_a_price_falling_with_volume_is_no_auction_pressure(tmp_path: Path) -> N
     assert costs.unit == ("impression",) and not costs.identified[0] and costs.elasticity[0] == 0.0
     assert costs.ref_spend[0] == 200.0
     assert costs.price[0] == pytest.approx(8.0 * 2.0**-0.3, rel=1e-12)
+
+
+@pytest.mark.parametrize(("adstock", "freq"), [("weibull_pdf", "7D"), ("geometric", "MS")])
+def test_exported_scenario_replays_the_fit_with_every_option(tmp_path: Path, adstock: str, freq: str) -> None:
+    """The fit's own media contributions, period by period, from the exported scenario played by the
+    environment's ``evaluate_plan`` on the data's spend, with every option that moves them: Weibull PDF
+    (weekly) or geometric (calendar months, ``step_days`` 365.25/12) carry-over, a gamma delay, the media
+    cycle (data from a March Wednesday, so its phase shows), exposure columns (``a`` at CPM 8, ``b`` at CPC
+    ``2 (1 + x/x_ref)^0.5``: the cost curves the env buys exposure with) and a control. The nonlinear
+    parameters are set so each option matters (lags of 1.5 and 0.7 periods, a cycle of amplitude 0.46). Played
+    over all periods from the first date's day, and over the last 13 weeks (6 months) with the earlier spend
+    as history (the carry-in of adstock and delay)."""
+    from dataclasses import replace
+
+    from budgetgym.calibration.export import scenario_dict
+    from budgetgym.envs import scenario_from_dict
+
+    T, n = (104, 13) if freq == "7D" else (60, 6)
+    rng = np.random.default_rng(5)
+    spend = flighted_spend(T, [1500.0, 2500.0], rng)
+    ref = np.median(spend[spend[:, 1] > 0, 1])
+    expo = np.column_stack([1000.0 * spend[:, 0] / 8.0, spend[:, 1] / (2.0 * np.sqrt(1.0 + spend[:, 1] / ref))])
+    promo = rng.normal(0.0, 1.0, T)
+    y = (20_000.0 + 3000.0 * promo + 4000.0 * np.tanh(expo[:, 0] / 3e5) + 5000.0 * np.tanh(expo[:, 1] / 1500.0)
+         + rng.normal(0.0, 300.0, T))
+    pd.DataFrame({"date": pd.date_range("2021-03-10", periods=T, freq=freq).strftime("%Y-%m-%d"), "revenue": y,
+                  "a_spend": spend[:, 0], "a_impressions": expo[:, 0], "b_spend": spend[:, 1],
+                  "b_clicks": expo[:, 1], "promo": promo}).to_csv(tmp_path / "d.csv", index=False)
+    res = calibrate(tmp_path / "d.csv", date="date", kpi="revenue", spend="a_spend,b_spend",
+                    exposure="a_impressions,b_clicks", controls="promo", adstock=adstock, delay="gamma",
+                    media_season="yearly", draws=0, starts=1, plots=False)
+    per = res.fit.layout.per_channel
+    phi = res.fit.phi.copy()
+    phi[per - 1], phi[2 * per - 1] = 1.5 * 7.0 / res.data.step_days, 0.7  # the lags (periods), within bounds
+    phi[-2:] = [0.3, -0.35]
+    fit = replace(res.fit, phi=phi)
+    expected = fit.contributions_of(phi, fit.beta).sum(axis=1)
+    sd = scenario_dict(fit, res.data, res.window, res.costs, name="x", reward="revenue")
+    assert res.costs.elasticity[1] == pytest.approx(0.5, rel=1e-9)
+    days = res.data.days
+    whole = scenario_from_dict({**sd, "horizon": T, "start_day": float(days[0]),
+                                "budget": {"total": float(spend.sum()), "pacing": "even"}})
+    np.testing.assert_allclose(evaluate_plan(whole, spend, per_step=True), expected, rtol=1e-6)
+    tail = scenario_from_dict({**sd, "horizon": n, "start_day": float(days[T - n]),
+                               "budget": {"total": float(spend[T - n:].sum()), "pacing": "even"}})
+    np.testing.assert_allclose(evaluate_plan(tail, spend[T - n:], per_step=True, history=spend[: T - n]),
+                               expected[T - n:], rtol=1e-6)
