@@ -41,8 +41,9 @@ test counts as much as its precision says against the data. :math:`\hat\sigma` i
 scale of the fit without the tests and priors (as the priors' scale,
 :mod:`~budgetgym.calibration.model`), at least :data:`~budgetgym.calibration.model.LIFT_SCALE_FLOOR`
 of the KPI's sd. The bootstrap (:mod:`~budgetgym.calibration.uncertainty`) redraws every
-:math:`\Delta y_j` from :math:`N(\Delta y_j, \sigma_j^2)` in each replicate, so the intervals carry
-the tests' uncertainty.
+measurement in each replicate, :math:`\Delta y^*_j \sim N(\beta_i g_j(\hat\phi), \sigma_j^2)` around the
+fitted lift as it builds the KPI around the fitted values (with ``--prior-draws``, around the
+measurement :math:`\Delta y_j`), so the intervals carry the tests' uncertainty.
 
 PyMC-Marketing instead compares :math:`|S(x + \Delta x) - S(x)|` on its saturation curve of
 (scaled) spend, without the carry-over, with a Gamma of that mean and sd :math:`\sigma` observed
