@@ -12,8 +12,8 @@ does not draw are removed (the directory describes one fit):
   ``budgetgym plan DIR/family.yaml --history DIR/history.csv`` and for agents;
 * ``history.csv`` — the data's spend, every period, a column per channel;
 * ``parameters.csv`` — :func:`~budgetgym.calibration.diagnostics.parameter_table`;
-* ``fit.md`` — data, model, errors (in sample and held out), parameters with 90% intervals,
-  with lift tests each test against the fitted lift and its 90% interval, warnings, the planning
+* ``fit.md`` — data, model, errors (in sample and held out), parameters with 90% intervals (the
+  media cycle's amplitude and peak too), with lift tests each test against the fitted lift and its 90% interval, warnings, the planning
   window and cost curves, and the figures ``fit.png``, ``contributions.png`` and ``curves.png``
   (with matplotlib).
 """
@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from budgetgym.calibration.diagnostics import MIN_CHECK_DRAWS, MIN_INTERVAL_DRAWS, Errors
+from budgetgym.calibration.diagnostics import LEVELS, MIN_CHECK_DRAWS, MIN_INTERVAL_DRAWS, Errors
+from budgetgym.calibration.transforms import YEAR_DAYS
 from budgetgym.envs.dates import MONTH_DAYS
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import YAML_DUMPER, check_out_dir, foreign_files, move_staged, name_list, staged_output
@@ -102,6 +103,27 @@ def _every(step_days: float) -> str:
     return "every day" if step_days == 1 else f"every {step_days:g} days"
 
 
+def _media_cycle(result: CalibrationResult) -> list[str]:
+    """fit.md's line on the fitted media cycle (``--media-season yearly``; none without it): its amplitude
+    and peak (:meth:`~budgetgym.calibration.model_spec.Fit.season`), with draws their 90% intervals, the
+    peak's taken around the estimate on the circle (each draw's peak within half a year of it), so a peak
+    near New Year reads "day 356 to day 9", not the 5th and 95th percentiles of the days as numbers."""
+    f, draws = result.fit, result.draws
+    if not f.layout.season:
+        return []
+    amp, peak = f.season()
+    head = ("Media cycle (every channel's response times 1 + A cos(2π (d − peak) / 365.25), d the day index; "
+            "`seasonality.demand` in family.yaml): ")
+    if draws is None or len(draws) < MIN_INTERVAL_DRAWS:
+        return ["", head + f"amplitude {amp:.3f}, peak on day {peak:.1f} of the year."]
+    cycles = np.array([f.season(phi) for phi in draws.phi])
+    lo, hi = np.percentile(cycles[:, 0], LEVELS)
+    offset = (cycles[:, 1] - peak + YEAR_DAYS / 2) % YEAR_DAYS - YEAR_DAYS / 2  # within half a year of the estimate
+    first, last = (peak + np.percentile(offset, LEVELS)) % YEAR_DAYS
+    return ["", head + f"amplitude {amp:.3f} (90%: {lo:.3f} to {hi:.3f}), peak on day {peak:.1f} of the year "
+            f"(90%: day {first:.1f} to day {last:.1f})."]
+
+
 def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
     """The report (module docstring)."""
     d, f, w = result.data, result.fit, result.window
@@ -119,7 +141,10 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
         f"{', '.join(d.control_names) or 'none'}.", "",
         "## Model", "",
         f"KPI = baseline + Σ β·{spec.saturation}({spec.adstock} adstock of the "
-        f"{'exposure' if d.exposure is not None else 'spend'}) + noise ({spec.likelihood}); baseline: "
+        f"{'exposure' if d.exposure is not None else 'spend'})"
+        + (" × a yearly media cycle" if spec.season else "") + (", spread by a gamma conversion delay" if spec.delay
+                                                                else "")
+        + f" + noise ({spec.likelihood}); baseline: "
         f"{', '.join(f.baseline_names)}. Equations: `budgetgym.calibration.model` and `.transforms`.",
         f"Maximum likelihood by variable projection from {len(scouts)} starts ({reached} reached the best)"
         + (f"; channels under a mild prior: {', '.join(c for c, wk in zip(f.channels, f.weak, strict=True) if wk)}"
@@ -152,6 +177,7 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
               "`typical_response`: KPI per period when the channel's median nonzero exposure is sustained — "
               "what the data identify best.", ""]
     lines += _table(_decays_at_zero(result.parameters).rename(columns={"low": "5%", "high": "95%"}))
+    lines += _media_cycle(result)
     coef = pd.DataFrame({"term": f.baseline_names, "coefficient": f.coef})
     lines += ["", "Baseline coefficients (KPI per period, per year for the trend, per unit of a control):", ""]
     lines += _table(coef)

@@ -477,3 +477,32 @@ def test_a_channel_spent_the_same_in_every_period_is_warned_by_name(tmp_path: Pa
     pd.DataFrame([{"channel": "c1", "x": 2000.0, "delta_x": 1000.0, "delta_y": 300.0, "sigma": 100.0}]).to_csv(
         tmp_path / "lift.csv", index=False)
     assert intercept + "its curve comes from the prior and its lift tests" in fit(lift_tests=tmp_path / "lift.csv")
+
+
+def test_fit_md_reports_the_media_cycle_and_its_interval(tmp_path: Path) -> None:
+    """With ``--media-season yearly`` fit.md states the fitted cycle ``1 + A cos(2 pi (d - peak) / 365.25)``
+    (it was in family.yaml alone), and with draws its 90% interval: the point ``(a, b) = (0.15, 0)`` is
+    ``A = 0.15`` peaking at day 0; 21 draws of amplitude 0.10, 0.11, ..., 0.30 peaking at days -10, ..., 10
+    give ``A`` in [0.11, 0.29] and the peak in [-9, 9] days, i.e. from day 356.25 to day 9 of the
+    year (a circular interval around the estimate, not [9, 356.25], the 5th and 95th percentiles of
+    the days as numbers). The model line names the delay and the cycle."""
+    from dataclasses import replace
+
+    res = calibrate(_data(tmp_path / "d.csv"), date="date", kpi="revenue", spend=SPEND, media_season="yearly",
+                    delay="gamma", draws=0, starts=1, plots=False)
+    fit = replace(res.fit, phi=np.concatenate([res.fit.phi[:-2], [0.15, 0.0]]))
+    amp, days = np.linspace(0.1, 0.3, 21), np.arange(-10.0, 11.0)
+    w = 2 * np.pi * days / 365.25
+    phi = np.tile(fit.phi, (21, 1))
+    phi[:, -2:] = np.column_stack([amp * np.cos(w), amp * np.sin(w)])
+    draws = Draws(phi=phi, beta=np.tile(fit.beta, (21, 1)), coef=np.tile(fit.coef, (21, 1)), block_length=4,
+                  seconds=0.0)
+    text = fit_markdown(replace(res, fit=fit, draws=draws), [])
+    line = next(s for s in text.splitlines() if s.startswith("Media cycle"))
+    got = re.search(r"amplitude ([\d.]+) \(90%: ([\d.]+) to ([\d.]+)\), peak on day ([\d.]+) of the year "
+                    r"\(90%: day ([\d.]+) to day ([\d.]+)\)", line)
+    assert got is not None, line
+    assert [float(v) for v in got.groups()] == pytest.approx([0.15, 0.11, 0.29, 0.0, 356.25, 9.0], abs=0.051)
+    assert "gamma conversion delay" in text and "× a yearly media cycle" in text
+    text = fit_markdown(replace(res, fit=fit), [])
+    assert "amplitude 0.150, peak on day 0.0 of the year." in text
