@@ -13,9 +13,9 @@ does not draw are removed (the directory describes one fit):
 * ``history.csv`` — the data's spend, every period, a column per channel;
 * ``parameters.csv`` — :func:`~budgetgym.calibration.diagnostics.parameter_table`;
 * ``fit.md`` — data, model, errors (in sample and held out), parameters with 90% intervals (the
-  media cycle's amplitude and peak too), with lift tests each test against the fitted lift and its 90% interval, warnings, the planning
-  window and cost curves, and the figures ``fit.png``, ``contributions.png`` and ``curves.png``
-  (with matplotlib).
+  media cycle's amplitude and peak too), with lift tests each test against the fitted lift and its
+  90% interval, warnings, the planning window and cost curves, and the figures ``fit.png``,
+  ``contributions.png`` and ``curves.png`` (with matplotlib).
 """
 
 from __future__ import annotations
