@@ -133,7 +133,7 @@ def test_bad_split_and_index_are_refused(retail: ScenarioFamily) -> None:
         ({"dist": "uniform", "low": 1}, "uniform.high: Field required"),
         ({"dist": "loguniform", "low": 0, "high": 1}, "loguniform.low: Input should be greater than 0"),
         ({"dist": "loguniform", "low": 5, "high": 2}, "low 5.0 must be <= high 2.0"),
-        ({"dist": "integer", "low": 1.5, "high": 3}, "integer.low: Input should be a valid integer"),
+        ({"dist": "integer", "low": 1.5, "high": 3}, "integer: low: expected an integer, got a float (1.5)"),
         ({"dist": "integer", "low": 4, "high": 3}, "low 4 must be <= high 3"),
         ({"dist": "choice", "values": []}, "choice.values: List should have at least 1 item"),
         ({"dist": "choice", "values": [1, 2], "p": [0.5, 0.6]}, "p must be non-negative and sum to 1"),
