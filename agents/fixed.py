@@ -53,6 +53,7 @@ from budgetgym.envs.allocation import (
 )
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.io import json_digest
 from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.scenario import Scenario
 
@@ -317,6 +318,9 @@ class OracleAgent(SplitAgent[OracleParams]):
     plays the plan of the nominal path (``seed=None``). Step ``t`` plays row ``t`` of the plan:
     its split, and under agent pacing its step total (the pacing entry inverts
     :func:`~budgetgym.envs.allocation.pacing_spend` with the tracked remaining budget).
+
+    A saved plan records the campaign it was solved for (:meth:`campaign`: a digest of the whole
+    validated scenario, so its budget, horizon and true parameters) and loads only into that campaign.
     """
 
     Params = OracleParams
@@ -348,11 +352,27 @@ class OracleAgent(SplitAgent[OracleParams]):
     def step_spend(self, observation: np.ndarray) -> float:
         return float(self._row().sum())
 
+    def campaign(self) -> str:
+        """What identifies the campaign a plan is solved for: :func:`~budgetgym.envs.io.json_digest` of the
+        validated scenario (budget, horizon, calendar and every true parameter)."""
+        return json_digest(self.oracle_scenario.model_dump(mode="json"))
+
     def extra_state(self) -> dict[str, Any]:
-        return {"plan": None if self.plan is None else self.plan.tolist(), "plan_seed": self.plan_seed}
+        plan = None if self.plan is None else self.plan.tolist()
+        return {"plan": plan, "plan_seed": self.plan_seed, "campaign": self.campaign()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         plan = state.get("plan")
+        if plan is not None and "campaign" not in state:
+            raise BudgetGymError(
+                "agent 'oracle' state: the plan does not record the campaign it was solved for (saved by an "
+                "older budgetgym); save it again"
+            )
+        if plan is not None and state["campaign"] != self.campaign():
+            raise BudgetGymError(
+                f"agent 'oracle' state: the plan was solved for another campaign (digest {state['campaign']}), "
+                f"not scenario '{self.brief.name}' ({self.campaign()}: budget, horizon or true parameters differ)"
+            )
         self.plan = None if plan is None else np.asarray(plan, dtype=float)
         if self.plan is not None and self.plan.shape != (self.horizon, self.n_channels):
             raise BudgetGymError(

@@ -6,6 +6,7 @@ Usage::
     python benchmarks/bench_vector_env.py --sections env --repeats 5
     python benchmarks/bench_vector_env.py --sections ppo --ppo-steps 200000
     python benchmarks/bench_vector_env.py --sections family-ppo  # the family policy, before and after (long)
+    python benchmarks/bench_vector_env.py --sections family-ppo --family-steps 4096  # a smoke run
     python benchmarks/bench_vector_env.py --profile stationary-5  # cProfile of the batched step (one thread)
     python benchmarks/bench_vector_env.py --sections env --cases large-50 --threads 1
 
@@ -28,7 +29,8 @@ Sections (figures are printed, never asserted; targets from issue 12):
   ``ppo.yaml`` (vector env, batched: target >= 10,000) and with the settings before issue 12
   (``vec_env: dummy``, 8 envs x 256 steps, minibatch 256, 10 epochs, learning rate 3e-4).
 * ``family-ppo``: the training of ``benchmarks/bench_ppo_family.py`` (``retail-5-family``, 1M
-  steps, ``eval_freq: 0``) with the built-in settings and with the settings before issue 12.
+  steps, ``eval_freq: 0``) with the built-in settings and with the settings before issue 12
+  (``--family-steps`` sets the steps: a smaller run is a smoke test, not the figure).
 * ``eval``: :func:`~budgetgym.agents.evaluate` of the ``equal`` split over 1,000 episodes of
   ``stationary-5`` (seeds 0..999), batched and episode by episode (target <= 2 s batched). The
   oracle is solved once before the clock starts (``stationary-5`` has no drift: every seed plays
@@ -163,9 +165,9 @@ def section_ppo(args: argparse.Namespace) -> None:
 
 
 def section_family_ppo(args: argparse.Namespace) -> None:
-    print("\n## family PPO of bench_ppo_family.py (retail-5-family, 1,000,000 steps, one run each)")
+    print(f"\n## family PPO of bench_ppo_family.py (retail-5-family, {args.family_steps:,} steps, one run each)")
     for label, cfg in (("built-in ppo.yaml", {}), ("before (dummy, 8 x 256, 10 ep.)", BEFORE)):
-        wall, cpu, steps = _train("retail-5-family", {"total_timesteps": 1_000_000, **cfg})
+        wall, cpu, steps = _train("retail-5-family", {"total_timesteps": args.family_steps, **cfg})
         print(f"{label:<34} wall {wall:8.1f} s   CPU {cpu:8.1f} s   {steps / wall:10,.0f} steps/s", flush=True)
 
 
@@ -220,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--part-rows", type=int, help="rows per part of the batched env (default: the env's)")
     parser.add_argument("--cases", nargs="*", help="env section: only these scenarios")
     parser.add_argument("--ppo-steps", type=int, default=200_000)
+    parser.add_argument("--family-steps", type=int, default=1_000_000, help="family-ppo section: steps per run")
     parser.add_argument("--profile", metavar="SCENARIO", help="print a cProfile (CPU time) of the batched step")
     args = parser.parse_args(argv)
     with threadpool_limits(limits=1):

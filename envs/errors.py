@@ -150,13 +150,25 @@ def _reads_as_number(text: str) -> bool:
     return True
 
 
-def _mistyped_in(value: object, deep: bool, where: str, rule: str) -> tuple[str, str, object] | None:
+def _integral(annotation: object) -> bool:
+    """Whether a field's numbers are integers only: ``int`` among its value types and ``float`` not
+    (``episodes: int``, ``seeds: list[int]``, ``window: int | None``)."""
+    types = _value_types(annotation)
+    return int in types and float not in types
+
+
+def _mistyped_in(
+    value: object, deep: bool, where: str, rule: str, integral: bool
+) -> tuple[str, str, object] | None:
     """Where the first value in ``value`` that its field must not take is (``value`` itself, or with
     ``deep`` a dict's values and a list's items, nested; ``where`` is ``value``'s own name), and what it
-    is (``"a boolean (true)"``, ``"a string ('2')"``) with the value, else ``None``. Booleans are refused
-    in every number field; a string that reads as a number as :func:`_number_rule` says."""
+    is (``"a boolean (true)"``, ``"a string ('2')"``, ``"a float (2.0)"``) with the value, else ``None``.
+    Booleans are refused in every number field; a string that reads as a number as :func:`_number_rule`
+    says; a float (whole or not) in an ``integral`` field (:func:`_integral`)."""
     if isinstance(value, bool):
         return where, f"a boolean ({str(value).lower()})", value
+    if integral and isinstance(value, float):
+        return where, f"a float ({value!r})", value
     if isinstance(value, str) and rule != "text" and _reads_as_number(value) \
             and not (rule == "number" and _EXPONENT_NUMBER.fullmatch(value.strip())):
         return where, f"a string ({value!r})", value
@@ -166,14 +178,15 @@ def _mistyped_in(value: object, deep: bool, where: str, rule: str) -> tuple[str,
     elif deep and isinstance(value, (list, tuple)):
         items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
     for name, item in items:
-        if (found := _mistyped_in(item, deep, name, rule)) is not None:
+        if (found := _mistyped_in(item, deep, name, rule, integral)) is not None:
             return found
     return None
 
 
 #: Per model class: its number fields, each with whether its containers (``dict[str, float]``,
-#: ``list[int]``) are searched too (not when the field can hold a model) and its :func:`_number_rule`.
-_NUMBER_FIELDS: dict[type, dict[str, tuple[bool, str]]] = {}
+#: ``list[int]``) are searched too (not when the field can hold a model), its :func:`_number_rule` and
+#: whether it is :func:`_integral`.
+_NUMBER_FIELDS: dict[type, dict[str, tuple[bool, str, bool]]] = {}
 
 
 class StrictModel(BaseModel):
@@ -185,8 +198,9 @@ class StrictModel(BaseModel):
     and ``reps: "1000"`` are refused in an integer field; a float field refuses ``confidence: "0.9"``
     but takes a number in exponent notation (``learning_rate: 3e-4``, ``price: 1e-3``), which PyYAML
     (YAML 1.1) reads as a string and YAML 1.2 as a number. A field that also takes text
-    (``dispersion: auto``) takes any string its own validation accepts. A float field takes an integer,
-    and pydantic's own check refuses a fractional number in an integer field (``episodes: 2.5``)."""
+    (``dispersion: auto``) takes any string its own validation accepts. A float field takes an integer;
+    an integer field refuses a float, whole or not: lax mode read ``episodes: 2.0`` (and ``1.0e+3``)
+    as an integer."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -197,16 +211,17 @@ class StrictModel(BaseModel):
             fields = _NUMBER_FIELDS.get(cls)
             if fields is None:
                 fields = _NUMBER_FIELDS[cls] = {
-                    n: (not _holds_model(f.annotation), _number_rule(f.annotation))
+                    n: (not _holds_model(f.annotation), _number_rule(f.annotation), _integral(f.annotation))
                     for n, f in cls.model_fields.items()
                     if _wants_number(f.annotation)
                 }
             for name, value in data.items():
                 if name not in fields:
                     continue
-                deep, rule = fields[name]
-                if (found := _mistyped_in(value, deep, name, rule)) is not None:
-                    kind = "an integer" if rule == "integer" and isinstance(found[2], str) else "a number"
+                deep, rule, integral = fields[name]
+                if (found := _mistyped_in(value, deep, name, rule, integral)) is not None:
+                    kind = "a number" if isinstance(found[2], bool) or rule != "integer" and isinstance(found[2], str) \
+                        else "an integer"
                     raise ValueError(f"{found[0]}: expected {kind}, got {found[1]}")
         return data
 

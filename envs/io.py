@@ -6,6 +6,7 @@ from them is still what they say (:func:`files_unchanged`)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -32,6 +33,7 @@ __all__ = [
     "foreign_files",
     "files_unchanged",
     "json_default",
+    "json_digest",
     "move_staged",
     "names_a_file",
     "name_list",
@@ -172,6 +174,13 @@ _READS: ContextVar[dict[str, str] | None] = ContextVar("yaml_reads", default=Non
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def json_digest(payload: Any) -> str:
+    """SHA-256 (first 16 hex digits) of the canonical JSON of ``payload`` (keys sorted, no spaces, other
+    objects as their ``str``): what identifies a configuration (an experiment's hash, the campaign an
+    oracle plan was solved for)."""
+    return _digest(json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str))[:16]
 
 
 def read_yaml(path: str | Path, what: str, error: type[BudgetGymError] = BudgetGymError) -> Any:

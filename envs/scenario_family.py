@@ -34,7 +34,9 @@ sets share no draw; a family made only of ``choice`` and ``integer`` can repeat 
 by chance). Distributions are drawn in the file's order (depth first). A draw the scenario does
 not accept (a check across fields) is drawn again with ``SeedSequence([seed, s_id, i, k])`` for
 ``k = 1, 2, ...`` (at most :data:`MAX_REDRAWS` times; then a one-line error naming the draw and the
-field): the template's distribution conditioned on a valid scenario. For an ensemble, the
+field): the template's distribution conditioned on a valid scenario. An index of ``2**32`` or more
+uses ``SeedSequence([seed, s_id, i, k])`` with ``k`` always given (:func:`draw_entropy`: numpy reads
+such an ``i`` as two words, which the short form would share with a smaller draw's redraw). For an ensemble, the
 members are split once, by a permutation seeded with ``SeedSequence([seed, 2])``, into a test
 part (``test_fraction`` of them, at least one) and a train part; draw ``i`` of a split is member
 ``i mod n_split`` of that part. ``nominal()`` is the scenario of the central values (medians,
@@ -58,7 +60,7 @@ from budgetgym.envs.errors import ScenarioError, format_loc, is_integer
 from budgetgym.envs.family_template import brief_field, materialise, reach_variants, template_distributions
 from budgetgym.envs.scenario import Scenario, scenario_from_dict
 
-__all__ = ["MAX_REDRAWS", "VALIDATION_DRAWS", "ScenarioFamily", "Split"]
+__all__ = ["MAX_REDRAWS", "VALIDATION_DRAWS", "ScenarioFamily", "Split", "draw_entropy"]
 
 Split = Literal["train", "test"]
 _SPLIT_ID = {"train": 0, "test": 1}
@@ -68,6 +70,21 @@ _ENSEMBLE_STREAM = 2
 VALIDATION_DRAWS = 8
 #: Redraws of a template draw that breaks a check across fields before it is an error (module docstring).
 MAX_REDRAWS = 100
+
+
+def draw_entropy(seed: int, split: Split, index: int, attempt: int = 0) -> list[int]:
+    """The SeedSequence entropy of attempt ``attempt`` (0, then the redraws) of template draw ``index`` of
+    ``split`` (module docstring): ``[seed, s_id, index]``, with ``attempt`` appended when it is not 0.
+
+    numpy reads an integer as its 32-bit words (low first), so for ``index >= 2**32`` that list is one
+    of a smaller draw's redraws (``[seed, s, 2**32 + 5]`` is ``[seed, s, 5, 1]``); such an index gets
+    ``[seed, s_id, index, attempt]`` with ``attempt`` always given, at least five words where every
+    smaller draw has three or four, so no two draws (or attempts) of a family share a stream, and
+    draws below ``2**32`` are unchanged. (A family seed of ``2**32`` or more is itself read as two
+    words and may share streams with another seed's family.)
+    """
+    small = index < 2**32
+    return [seed, _SPLIT_ID[split], index] + ([attempt] if attempt or not small else [])
 
 
 class ScenarioFamily:
@@ -297,8 +314,7 @@ class ScenarioFamily:
         docstring) that the scenario accepts."""
         first: ScenarioError | None = None
         for k in range(redraws + 1):
-            entropy = [self.seed, _SPLIT_ID[split], index] + ([k] if k else [])
-            rng = np.random.default_rng(np.random.SeedSequence(entropy))
+            rng = np.random.default_rng(np.random.SeedSequence(draw_entropy(self.seed, split, index, k)))
             data = materialise(self._template, functools.partial(draw_value, rng=rng))
             data["description"] = self._nominal.description
             try:

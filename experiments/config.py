@@ -32,8 +32,6 @@ before validation, so they are validated like the file itself.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -41,7 +39,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from budgetgym.envs.errors import BudgetGymError, is_integer, unknown, validation_error
-from budgetgym.envs.io import names_a_file, read_yaml
+from budgetgym.envs.io import json_digest, names_a_file, read_yaml
 from budgetgym.experiments.campaigns import Campaign
 from budgetgym.experiments.experiment_spec import (
     DEFAULT_DRAWS,
@@ -240,8 +238,7 @@ def config_hash(payload: Any) -> str:
         payload = _hashed_experiment(payload)
     elif isinstance(payload, BaseModel):
         payload = payload.model_dump(mode="json")
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return json_digest(payload)
 
 
 def _hashed_experiment(config: ExperimentConfig) -> dict[str, Any]:

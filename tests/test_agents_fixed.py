@@ -276,8 +276,40 @@ def test_loading_an_oracle_into_a_different_scenario_fails(tmp_path):
     agent = make_agent("oracle", ChannelBudgetEnv("stationary-3"))
     agent.reset(0)
     agent.save(tmp_path / "oracle.json")
-    with pytest.raises(BudgetGymError, match="plan has shape"):
+    with pytest.raises(BudgetGymError, match="solved for another campaign"):
         load_agent(tmp_path / "oracle.json", ChannelBudgetEnv(paced_scenario()))
+
+
+@pytest.mark.parametrize("change", [{"budget.total": 42000.0}, {"channels.search.cost.price": 2.4}])
+def test_an_oracle_plan_does_not_load_into_another_campaign_with_the_same_channels(tmp_path, change):
+    """The saved plan loaded into any campaign of the same channels and horizon (another budget, other true
+    curves), and was played there as if optimal: its spends even overspent a halved budget. Refused in one
+    line naming the file; the same campaign still loads."""
+    sc = load_scenario("stationary-3")
+    agent = make_agent("oracle", sc)
+    agent.reset(0)
+    agent.save(tmp_path / "oracle.json")
+    assert load_agent(tmp_path / "oracle.json", sc).plan.tolist() == agent.plan.tolist()  # type: ignore[attr-defined]
+    with pytest.raises(BudgetGymError) as err:
+        load_agent(tmp_path / "oracle.json", sc.override(change))
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith(f"agent file '{tmp_path / 'oracle.json'}': ") and "campaign" in msg, msg
+
+
+def test_an_oracle_plan_saved_without_its_campaign_is_refused(tmp_path):
+    """A file saved before the plan recorded its campaign cannot be checked: refused, naming the file,
+    rather than played on a campaign it may not fit."""
+    import json
+
+    sc = load_scenario("stationary-3")
+    agent = make_agent("oracle", sc)
+    agent.reset(0)
+    agent.save(tmp_path / "oracle.json")
+    payload = json.loads((tmp_path / "oracle.json").read_text())
+    payload["state"] = {k: v for k, v in payload["state"].items() if k != "campaign"}
+    (tmp_path / "oracle.json").write_text(json.dumps(payload))
+    with pytest.raises(BudgetGymError, match=r"^agent file '.*oracle\.json': .*save it again"):
+        load_agent(tmp_path / "oracle.json", sc)
 
 
 def test_pct_of_oracle_is_nan_when_the_oracle_does_not_earn() -> None:

@@ -347,7 +347,7 @@ def test_a_boolean_where_a_number_is_expected_is_one_line(
     ('seeds: ["0", "1"]', "(top level): seeds[0]: expected an integer, got a string ('0')"),
     ('bootstrap: {reps: "1000"}', "bootstrap: reps: expected an integer, got a string ('1000')"),
     ('bootstrap: {confidence: "0.9"}', "bootstrap: confidence: expected a number, got a string ('0.9')"),
-    ("episodes: 2.5", "episodes: Input should be a valid integer, got a number with a fractional part (got 2.5)"),
+    ("episodes: 2.5", "(top level): episodes: expected an integer, got a float (2.5)"),
     ('agents: [{agent: greedy, params: {grid_size: "20"}}]',
      "agent 'greedy' parameters: (top level): grid_size: expected an integer, got a string ('20')"),
     ('agents: [{agent: ppo, train: {total_timesteps: "2048"}}]',
@@ -366,6 +366,44 @@ def test_a_number_given_as_text_is_one_line(tmp_path, capsys, body, message):
     code, _, err = run_cli(capsys, "run", str(path), "--out", str(tmp_path / "out"))
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert err.startswith(f"error: experiment file '{path}': ") and err.strip().endswith(message), err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("kind", "body", "message"), [
+    ("experiment", "episodes: 2.0", "(top level): episodes: expected an integer, got a float (2.0)"),
+    ("experiment", "seeds: [0, 1.0]", "(top level): seeds[1]: expected an integer, got a float (1.0)"),
+    ("experiment", "bootstrap: {reps: 1000.0}", "bootstrap: reps: expected an integer, got a float (1000.0)"),
+    ("experiment", "agents: [{agent: greedy, params: {grid_size: 20.0}}]",
+     "agent 'greedy' parameters: (top level): grid_size: expected an integer, got a float (20.0)"),
+    ("experiment", "agents: [{agent: ppo, train: {total_timesteps: 2.048e+3}}]",
+     "agents[0].train: (top level): total_timesteps: expected an integer, got a float (2048.0)"),
+    ("scenario", "horizon: 14.0", "(top level): horizon: expected an integer, got a float (14.0)"),
+    ("family", "seed: 3.0", "(top level): seed: expected an integer, got a float (3.0)"),
+    ("family", "vary: {channels.search.adstock.window: {dist: integer, low: 10.0, high: 14}}",
+     "adstock.window: integer: low: expected an integer, got a float (10.0)"),
+])
+def test_a_whole_float_in_an_integer_field_is_one_line(tmp_path, capsys, kind, body, message):
+    """pydantic's lax mode read ``episodes: 2.0`` as 2 (a fractional ``2.5`` was refused): a float in an
+    integer field passed in every validated file. Refused like a number given as text, in one line naming
+    the file and field, exit 2, nothing written; a float field still takes a whole number."""
+    import yaml
+
+    key, value = body.split(": ", 1)
+    if kind == "experiment":
+        fields = {"name": "x", "scenarios": "[stationary-3]", "agents": "[equal]", "seeds": "2", key: value}
+        path = write(tmp_path, "".join(f"{k}: {v}\n" for k, v in fields.items()), "e.yaml")
+        argv = ["run", str(path), "--out", str(tmp_path / "out")]
+    else:
+        data = load_scenario("stationary-3").model_dump(mode="json")
+        data["channels"][0]["cost"]["price"] = 2  # an integer in a float field: fine
+        if kind == "family":
+            data = {"family": "f", "scenario": data}
+        data.update(yaml.safe_load(body))
+        path = write(tmp_path, yaml.safe_dump(data), f"{kind[0]}.yaml")
+        argv = ["plan", str(path), "--no-plots", "--out", str(tmp_path / "out")]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert str(path) in err and err.strip().endswith(message), err
     assert not (tmp_path / "out").exists()
 
 

@@ -98,6 +98,24 @@ def test_draws_follow_the_documented_generator_in_file_order() -> None:
             assert sc.channels[1].cost.price == pytest.approx(price, rel=1e-12)
 
 
+def test_draw_indices_from_2_to_the_32_do_not_reuse_another_draws_stream() -> None:
+    """numpy's SeedSequence reads an integer as 32-bit words, so the entropy ``[seed, s, 2**32 + 5]`` was
+    ``[seed, s, 5, 1]``: draw 2**32 + 5 replayed the first redraw of draw 5 (and 2**33 + 5 its second).
+    Draws below 2**32 are still those of the documented generator."""
+    fam = small_family({FIELD: {"dist": "lognormal", "median": 50, "sd": 0.5}}, seed=11)
+
+    def value(i: int) -> float:
+        return fam.sample(i, "train").channels[0].saturation.max_response
+
+    for i in (0, 5, 2**31 - 1, 2**32 - 1):
+        expected = 50 * math.exp(0.5 * documented_rng(11, "train", i).standard_normal())
+        assert value(i) == pytest.approx(expected, rel=1e-12)
+    redraws = {50 * math.exp(0.5 * np.random.default_rng(np.random.SeedSequence([11, 0, 5, k])).standard_normal())
+               for k in (1, 2)}  # draw 5's redraw streams (module docstring)
+    big = {value(2**32 + 5), value(2**33 + 5), value(2**64 + 5)}
+    assert len(big) == 3 and not big & redraws and value(5) not in big
+
+
 def test_train_and_test_streams_share_no_draw() -> None:
     fam = small_family({FIELD: {"dist": "lognormal", "median": 50, "sd": 0.5}})
     train = {fam.sample(i, "train").channels[0].saturation.max_response for i in range(500)}
@@ -133,7 +151,7 @@ def test_bad_split_and_index_are_refused(retail: ScenarioFamily) -> None:
         ({"dist": "uniform", "low": 1}, "uniform.high: Field required"),
         ({"dist": "loguniform", "low": 0, "high": 1}, "loguniform.low: Input should be greater than 0"),
         ({"dist": "loguniform", "low": 5, "high": 2}, "low 5.0 must be <= high 2.0"),
-        ({"dist": "integer", "low": 1.5, "high": 3}, "integer.low: Input should be a valid integer"),
+        ({"dist": "integer", "low": 1.5, "high": 3}, "integer: low: expected an integer, got a float (1.5)"),
         ({"dist": "integer", "low": 4, "high": 3}, "low 4 must be <= high 3"),
         ({"dist": "choice", "values": []}, "choice.values: List should have at least 1 item"),
         ({"dist": "choice", "values": [1, 2], "p": [0.5, 0.6]}, "p must be non-negative and sum to 1"),
