@@ -34,6 +34,7 @@ from budgetgym.calibration.transforms import AdstockKind, SaturationKind
 from budgetgym.calibration.uncertainty import Draws, block_bootstrap
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import family_from_dict
+from budgetgym.envs.scenario_family import MAX_FAMILY_SEED
 
 __all__ = ["MAX_DRAWS", "CalibrationResult", "Holdout", "calibrate", "kpi_reward"]
 
@@ -206,8 +207,8 @@ def calibrate(
         raise BudgetGymError(f"--draws: expected 0 to {MAX_DRAWS} draws, got {draws}")
     if draws == 1:  # a family's ensemble needs two members; one draw gave the point estimate alone, silently
         raise BudgetGymError("--draws: expected 0 (the point estimate alone) or at least 2 draws, got 1")
-    if seed < 0:
-        raise BudgetGymError(f"--seed: expected a non-negative integer, got {seed}")
+    if not 0 <= seed <= MAX_FAMILY_SEED:  # it is the family's seed too
+        raise BudgetGymError(f"--seed: expected an integer from 0 to {MAX_FAMILY_SEED}, got {seed}")
     if workers < 1:
         raise BudgetGymError(f"--workers: expected a positive number of processes, got {workers}")
     if out is not None:

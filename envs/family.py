@@ -34,7 +34,7 @@ from budgetgym.envs.scenario import (
     scenario_from_dict,
     set_dotted,
 )
-from budgetgym.envs.scenario_family import MAX_REDRAWS, VALIDATION_DRAWS, ScenarioFamily, Split
+from budgetgym.envs.scenario_family import MAX_FAMILY_SEED, MAX_REDRAWS, VALIDATION_DRAWS, ScenarioFamily, Split
 
 __all__ = [
     "MAX_REDRAWS",
@@ -53,7 +53,7 @@ class FamilyFile(StrictModel):
 
     family: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,60}$", description="the family's name")
     description: str = ""
-    seed: int = Field(0, ge=0, description="seed of the family's train/test draw streams")
+    seed: int = Field(0, ge=0, le=MAX_FAMILY_SEED, description="seed of the family's train/test draw streams")
     scenario: dict[str, Any] | str = Field(description="template mapping, or a scenario name/path")
     vary: dict[str, Any] = Field(default_factory=dict, description="dotted field -> distribution")
     ensemble: list[dict[str, Any]] | None = Field(None, min_length=2, description="dotted changes per member")

@@ -60,7 +60,7 @@ from budgetgym.envs.errors import ScenarioError, format_loc, is_integer
 from budgetgym.envs.family_template import brief_field, materialise, reach_variants, template_distributions
 from budgetgym.envs.scenario import Scenario, scenario_from_dict
 
-__all__ = ["MAX_REDRAWS", "VALIDATION_DRAWS", "ScenarioFamily", "Split", "draw_entropy"]
+__all__ = ["MAX_FAMILY_SEED", "MAX_REDRAWS", "VALIDATION_DRAWS", "ScenarioFamily", "Split", "draw_entropy"]
 
 Split = Literal["train", "test"]
 _SPLIT_ID = {"train": 0, "test": 1}
@@ -71,6 +71,11 @@ VALIDATION_DRAWS = 8
 #: Redraws of a template draw that breaks a check across fields before it is an error (module docstring).
 MAX_REDRAWS = 100
 
+#: The largest family seed: one 32-bit word, so the seed is the first word of every draw's entropy
+#: (:func:`draw_entropy`); a larger one would be read as two words and share streams with another
+#: seed's family (``seed: 2**32`` gave the train draws that ``seed: 0`` gives as test draws).
+MAX_FAMILY_SEED = 2**32 - 1
+
 
 def draw_entropy(seed: int, split: Split, index: int, attempt: int = 0) -> list[int]:
     """The SeedSequence entropy of attempt ``attempt`` (0, then the redraws) of template draw ``index`` of
@@ -80,8 +85,8 @@ def draw_entropy(seed: int, split: Split, index: int, attempt: int = 0) -> list[
     of a smaller draw's redraws (``[seed, s, 2**32 + 5]`` is ``[seed, s, 5, 1]``); such an index gets
     ``[seed, s_id, index, attempt]`` with ``attempt`` always given, at least five words where every
     smaller draw has three or four, so no two draws (or attempts) of a family share a stream, and
-    draws below ``2**32`` are unchanged. (A family seed of ``2**32`` or more is itself read as two
-    words and may share streams with another seed's family.)
+    draws below ``2**32`` are unchanged. The family seed is one word (at most :data:`MAX_FAMILY_SEED`),
+    so no two families' streams coincide either.
     """
     small = index < 2**32
     return [seed, _SPLIT_ID[split], index] + ([attempt] if attempt or not small else [])
@@ -110,6 +115,8 @@ class ScenarioFamily:
         the scenario's dump, is made only when asked for)."""
         self.name = name
         self.description = description
+        if not is_integer(seed) or not 0 <= seed <= MAX_FAMILY_SEED:
+            raise ScenarioError(f"{source}: seed: expected an integer from 0 to {MAX_FAMILY_SEED}, got {seed!r}")
         self.seed = int(seed)
         self.source = source
         self.test_fraction = float(test_fraction)

@@ -417,8 +417,10 @@ def test_negative_counts_and_bad_options(tmp_path: Path) -> None:
     with pytest.raises(BudgetGymError, match="^--holdout 45: the fit on the first 15 of 60 periods: data file .*: "
                                              "15 periods for 14 parameters"):  # the whole data's model (yearly terms)
         calibrate(tmp_path / "d.csv", holdout=45, **args)  # type: ignore[arg-type]
-    with pytest.raises(BudgetGymError, match="^--seed: expected a non-negative integer, got -1$"):  # was numpy's
+    with pytest.raises(BudgetGymError, match="^--seed: expected an integer from 0 to 4294967295, got -1$"):  # numpy's
         calibrate(tmp_path / "d.csv", seed=-1, **args)  # type: ignore[arg-type]
+    with pytest.raises(BudgetGymError, match="^--seed: expected an integer from 0 to 4294967295, got 4294967296$"):
+        calibrate(tmp_path / "d.csv", seed=2**32, **args)  # type: ignore[arg-type]  # the family's seed: two words
     with pytest.raises(BudgetGymError, match="^--draws: expected 0 to 10000 draws, got 100000000000$"):  # ran on
         calibrate(tmp_path / "d.csv", **{**args, "draws": 10**11})  # type: ignore[arg-type]
     with pytest.raises(BudgetGymError, match="^--draws: expected 0 .* or at least 2 draws, got 1$"):  # no ensemble

@@ -116,6 +116,19 @@ def test_draw_indices_from_2_to_the_32_do_not_reuse_another_draws_stream() -> No
     assert len(big) == 3 and not big & redraws and value(5) not in big
 
 
+def test_a_family_seed_past_one_word_is_refused() -> None:
+    """numpy reads a seed as its 32-bit words, so the entropy ``[2**32, 0, 0]`` of ``seed: 2**32``'s train
+    draw 0 gave the stream of ``[0, 1, 0]``, the test draw 0 of ``seed: 0``: a test draw trained on."""
+    vary = {FIELD: {"dist": "lognormal", "median": 50, "sd": 0.5}}
+    top = small_family(vary, seed=2**32 - 1).sample(0, "train").channels[0].saturation.max_response
+    assert math.isfinite(top)
+    for seed in (2**32, 2**40):
+        with pytest.raises(ScenarioError, match=r"^test family: seed: .*less than or equal to 4294967295"):
+            small_family(vary, seed=seed)
+        with pytest.raises(ScenarioError, match=r"^family: seed: expected an integer from 0 to 4294967295"):
+            ScenarioFamily("fam", small_template(), seed=seed)
+
+
 def test_train_and_test_streams_share_no_draw() -> None:
     fam = small_family({FIELD: {"dist": "lognormal", "median": 50, "sd": 0.5}})
     train = {fam.sample(i, "train").channels[0].saturation.max_response for i in range(500)}
