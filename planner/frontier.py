@@ -193,9 +193,10 @@ def search_target(
         return None, searched
     cache: dict[float, BudgetPoint] = {lo.budget: lo, hi.budget: hi}
 
-    def f(budget: float) -> float:
-        near = min(cache.values(), key=lambda p: abs(p.budget - budget))
-        cache[budget] = solve_level(problem, objective, budget, near)
+    def f(budget: float) -> float:  # a budget solved already keeps its point: the bracket's ends keep their signs
+        if budget not in cache:
+            near = min(cache.values(), key=lambda p: abs(p.budget - budget))
+            cache[budget] = solve_level(problem, objective, budget, near)
         return gap(cache[budget])
 
     root = brentq(f, lo.budget, hi.budget, xtol=1e-6 * B, rtol=1e-10, maxiter=60)
