@@ -43,6 +43,7 @@ class Report:
     poi: Any
     report: Path
     plots: list[Path] = field(default_factory=list)
+    confidence: float = BootstrapConfig().confidence  # the coverage of the tables' intervals
 
 
 def build_report(out: str | Path, *, plots: bool = True, baseline: str | None = None) -> Report:
@@ -90,14 +91,14 @@ def build_report(out: str | Path, *, plots: bool = True, baseline: str | None = 
         plots = False  # tables only; the report says how to get the figures
         figures = {"": []}
     if plots and not results.empty:
-        figures, written = _draw(out, summary)
+        figures, written = _draw(out, summary, boot.confidence)
     meta = read_meta(out)
     text = _markdown(out, cfg, results, summary, poi, baseline, boot, figures, meta)
     report = atomic_write_text(out / "report.md", text)
-    return Report(out, results, summary, poi, report, written)
+    return Report(out, results, summary, poi, report, written, boot.confidence)
 
 
-def _draw(out: Path, summary: Any) -> tuple[dict[str, list[tuple[str, Path]]], list[Path]]:
+def _draw(out: Path, summary: Any, confidence: float) -> tuple[dict[str, list[tuple[str, Path]]], list[Path]]:
     from budgetgym.experiments import plots as P
 
     traces = collect_traces(out)
@@ -107,7 +108,7 @@ def _draw(out: Path, summary: Any) -> tuple[dict[str, list[tuple[str, Path]]], l
     colors = P.agent_colors(summary["agent"].unique())
     pdir = out / "plots"
     figures: dict[str, list[tuple[str, Path]]] = {"": [("Score intervals", P.plot_score_intervals(
-        summary, pdir / "score_intervals.png", colors))]}
+        summary, pdir / "score_intervals.png", colors, confidence))]}
     families = _family_scenarios(summary)
     # a family's episode figures show its held-out draws (each paired with its own draw's oracle)
     traces, oracle, oracle_alloc = (_held_out_rows(f, families) for f in (traces, oracle, oracle_alloc))
