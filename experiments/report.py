@@ -160,11 +160,23 @@ def _num(x: Any, digits: int = 1) -> str:
     return "–" if math.isnan(v) else f"{v:,.{digits}f}"
 
 
+#: A point without an interval: one seed (a family: one draw and seed) has nothing to resample.
+NO_CI = "(no CI)"
+
+
 def _ci(mid: Any, lo: Any, hi: Any, digits: int = 1, signed: bool = False) -> str:
-    if any(isinstance(v, float) and math.isnan(v) for v in (mid, lo, hi)):
+    if _missing(mid):
         return "–"
     sign = "+" if signed and float(mid) > 0 else ""
+    if _missing(lo) or _missing(hi):
+        return f"{sign}{_num(mid, digits)} {NO_CI}"
     return f"{sign}{_num(mid, digits)} [{_num(lo, digits)}, {_num(hi, digits)}]"
+
+
+def _has_point_without_interval(summary: Any) -> bool:
+    """Whether a summary row shows a score, uplift or IQM :data:`NO_CI` (the report then says why)."""
+    pairs = [("pct_of_oracle_mean", "pct_of_oracle_ci_lo"), ("uplift", "uplift_ci_lo"), ("iqm", "iqm_ci_lo")]
+    return any(bool((summary[mid].notna() & summary[lo].isna()).any()) for mid, lo in pairs)
 
 
 #: The unit of each reward kind (revenue and profit are in the scenario's currency).
@@ -287,6 +299,12 @@ def _markdown(
             "- scenario families: each draw is scored against its own oracle; held-out (test) draws were never "
             "trained on, in-distribution (train) draws come from the split learners train on; their intervals "
             "resample draws and seeds (a two-way bootstrap)"
+        ]
+    if not summary.empty and _has_point_without_interval(summary):
+        lines += [
+            f"- {NO_CI}: a score from one seed (for a family, one draw and one seed) has nothing to resample, so it "
+            "gets no interval (the percentile interval of one value is that value, not a measure of uncertainty); "
+            "run two seeds or more for intervals"
         ]
     lines += [""]
     if summary.empty:

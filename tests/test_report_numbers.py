@@ -143,3 +143,20 @@ def test_summary_csv_is_what_results_csv_implies(out):
     for ag, s in summary.groupby("agent"):
         pooled = runs.xs(ag, level="agent").to_numpy()
         assert s["iqm"].iloc[0] == pytest.approx(stats.trim_mean(pooled, 0.25), rel=1e-12)
+
+
+def test_a_one_seed_grid_reports_its_points_and_why_it_has_no_intervals(tmp_path):
+    """One seed: the tables keep each score, the intervals are left out and report.md says why (they
+    read "85.0 [85.0, 85.0]", a certainty one run cannot give)."""
+    grid = {**GRID, "scenarios": [GRID["scenarios"][0]], "seeds": 1, "episodes": 1}
+    path = tmp_path / "out"
+    assert run_experiment(experiment_from_dict(grid, "test grid"), path, plots=False).ok
+    summary = pd.read_csv(path / "summary.csv")
+    assert summary["pct_of_oracle_ci_lo"].isna().all() and summary["iqm_ci_hi"].isna().all()
+    text = (path / "report.md").read_text()
+    rows = tables(text)["short"]
+    for r in rows:
+        s = summary[summary["agent"] == r["agent"]].iloc[0]
+        cell = r["% of oracle (95% CI)"]
+        assert numbers(cell) == [pytest.approx(s["pct_of_oracle_mean"], abs=PCT)] and "no CI" in cell
+    assert "one seed" in text and "nothing to resample" in text
