@@ -28,6 +28,11 @@ baseline; one generator per row keyed by scenario, agent and metric). Verdicts:
   *and* statistically credible. Fails the gate.
 * ``improved`` — the whole interval lies above ``+tol`` (informative; passes).
 * ``ok`` — anything else: no credible drop beyond the tolerance (passes).
+
+"Beyond" is strict and blind to rounding: the interval's end is compared with the tolerance widened
+by :data:`ROUNDING` of the metric's scale (100 points, or ``|baseline mean|``), so a drop equal to the
+tolerance passes whichever of ``0.29 * 100`` (28.999999999999996) or a difference of two scores
+(``87.7 - 88.7``) rounds down in binary.
 * ``missing`` — the (scenario, agent) is in the baseline but has no runs in the results (a
   crashed or dropped agent must not pass silently). Fails the gate.
 * ``unpaired`` — both sides have runs but no seed in common. Fails the gate.
@@ -100,6 +105,9 @@ DEFAULT_TOLERANCE = 0.01
 #: 1-point gate in ~1.3 % of comparisons; at 99 % in ~0.3 %.
 DEFAULT_CONFIDENCE = 0.99
 FAILING = ("regressed", "missing", "unpaired", "incomplete")
+#: Relative slack of the tolerance test (module docstring): far below any real difference (1e-7 of a
+#: point for pct_of_oracle), far above the rounding of a threshold or of a difference of two scores.
+ROUNDING = 1e-9
 #: The first line of a markdown report (:meth:`RegressionReport.markdown`): how :func:`write_report`
 #: tells an earlier report, which it replaces, from any other file, which it never does.
 REPORT_TITLE = "## budgetgym regress"
@@ -253,6 +261,7 @@ def compare(
             key = (entry.scenario, entry.agent)
             scale = 100.0 if metric == "pct_of_oracle" else abs(rec.mean)
             thr = tolerance * scale
+            beyond = thr + ROUNDING * scale  # a difference must pass this to be beyond the tolerance
             if key not in current:
                 rows.append(Comparison(*key, metric, "missing", baseline=rec.mean, threshold=thr))
                 continue
@@ -278,11 +287,11 @@ def compare(
             est = paired_difference_interval(
                 x, y, boot.reps, confidence, keyed_rng(boot.seed, "regress", entry.scenario, entry.agent, metric)
             )
-            if est.hi < -thr:
+            if est.hi < -beyond:
                 verdict = "regressed"
             elif only_base and now_hash == base.config_hash:  # the same grid: a baseline seed failed
                 verdict = "incomplete"
-            elif est.lo > thr:
+            elif est.lo > beyond:
                 verdict = "improved"
             else:
                 verdict = "ok"
