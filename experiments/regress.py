@@ -35,11 +35,12 @@ tolerance passes whichever of ``0.29 * 100`` (28.999999999999996) or a differenc
 (``87.7 - 88.7``) rounds down in binary.
 * ``missing`` — the (scenario, agent) is in the baseline but has no runs in the results (a
   crashed or dropped agent must not pass silently). Fails the gate.
-* ``unpaired`` — both sides have runs but no seed in common. Fails the gate.
+* ``unpaired`` — both sides have runs but no seed in common (another config: under the same one
+  that is ``incomplete``). Fails the gate.
 * ``incomplete`` — the same experiment config (hash) as the baseline, yet some of the baseline's
   seeds have no finite result: runs that crashed or came back ``nan`` (one good seed of eight
   must not pass for the row). Fails the gate; the verdict's statistics are those of the seeds in
-  common, for the record.
+  common, for the record (none when every seed failed).
 * ``new`` — in the results but not in the baseline (reported; passes).
 
 Seeds present on one side only are left out and the pairing uses the intersection; the report
@@ -279,8 +280,9 @@ def compare(
                     )
                 )
             now_mean = sum(now.values()) / len(now) if now else float("nan")
-            if not common:
-                rows.append(Comparison(*key, metric, "unpaired", baseline=rec.mean, now=now_mean, threshold=thr))
+            if not common:  # the same grid: every baseline seed failed; another grid: the seeds differ
+                verdict = "incomplete" if now_hash == base.config_hash else "unpaired"
+                rows.append(Comparison(*key, metric, verdict, baseline=rec.mean, now=now_mean, threshold=thr))
                 continue
             x = [now[s] for s in common]
             y = [rec.per_seed[s] for s in common]

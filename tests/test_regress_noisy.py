@@ -171,3 +171,12 @@ def test_a_learner_made_worse_is_caught_although_its_drop_varies_by_seed(tmp_pat
     assert row.ci_lo < d.mean() < row.ci_hi < -1.0 and row.ci_hi - row.ci_lo > 0.3
     # the same rows compared with themselves: no drop, no verdict
     assert compare(dirs["good"], record_baseline(dirs["good"])).rows[0].verdict == "ok"
+
+
+def test_a_same_grid_row_whose_every_seed_came_back_nan_is_incomplete_not_unpaired(tmp_path, baseline_scores):
+    """Same config, every seed's score nan (crashed to nan): the seeds are the baseline's, so the row is
+    "incomplete" (documented: a baseline seed without a finite result), not "unpaired" (both sides have
+    results but no seed in common), which sent the reader looking for a seed mismatch."""
+    rep, row = gate(tmp_path, baseline_scores, np.full(N_SEEDS, np.nan))
+    assert not rep.ok and row.verdict == "incomplete" and row.n_pairs == 0
+    assert row.baseline == pytest.approx(baseline_scores.mean())
