@@ -129,6 +129,8 @@ def summarize(
     frame = _tagged(results)
     families = bool((frame["split"] != "").any())
     cells = frame.groupby(["scenario", "split", "agent", "draw", "seed"], sort=True)["pct_of_oracle"].mean()
+    # a cell scoring +-inf (an oracle value that underflowed) has no score, as in the gate: missing, like nan
+    cells = cells.where(np.isfinite(cells.to_numpy(dtype=float)))
     # per (scenario, split, agent): the (draws, seeds) table of scores; one row for a plain scenario
     tables: dict[tuple[str, str, str], pd.DataFrame] = {
         key: _draw_seed_table(grp) for key, grp in cells.groupby(level=["scenario", "split", "agent"], sort=True)

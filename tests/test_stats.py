@@ -253,6 +253,29 @@ def test_one_seed_has_its_point_but_no_interval():
     assert xa["pct_of_oracle_mean"] == 87.0 and xa["pct_of_oracle_ci_lo"] == 85.0 and xa["pct_of_oracle_ci_hi"] == 89.0
 
 
+def test_a_run_with_an_infinite_score_is_left_out_as_the_gate_does():
+    """A run scoring +-inf (an oracle value that underflowed) has no score, as in the gate (which pairs
+    finite seeds only): it made the mean nan with numpy warnings while the probability of improvement
+    ranked it above every finite run."""
+    import warnings
+
+    res = _results({"equal": (85.0, 1.0), "x": (90.0, 1.0)}, scenarios=("a",), seeds=range(4), episodes=1)
+    res.loc[(res.agent == "x") & (res.seed == 1), "pct_of_oracle"] = np.inf
+    res.loc[(res.agent == "x") & (res.seed == 2), "pct_of_oracle"] = -np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary, poi = summarize(res, baseline="equal", reps=300)
+    x = summary[summary.agent == "x"].iloc[0]
+    kept = res[(res.agent == "x") & res.seed.isin([0, 3])]["pct_of_oracle"]
+    eq = res[(res.agent == "equal")].set_index("seed")["pct_of_oracle"]
+    assert x["n_seeds"] == 2 and x["pct_of_oracle_mean"] == pytest.approx(kept.mean())
+    assert x["uplift"] == pytest.approx(kept.mean() - eq.loc[[0, 3]].mean())
+    xs = kept.to_numpy()
+    by_hand = np.mean([(a > b) + 0.5 * (a == b) for a in xs for b in eq.to_numpy()])
+    assert x["poi_vs_equal"] == pytest.approx(by_hand)
+    assert poi.set_index(["agent", "other"]).loc[("x", "equal"), "poi"] == pytest.approx(by_hand)
+
+
 def test_summarize_skips_runs_and_draws_without_a_score():
     """An episode whose oracle earns nothing scores nan and the means skip it (CHANGELOG): a run with
     no score, or a family draw without one, must not turn the scenario's mean, IQM, uplift and poi
