@@ -83,8 +83,11 @@ def _print_summary(summary: Any, confidence: float) -> None:
     iqm = Table(title=f"across scenarios: IQM of % of oracle ({conf} CI)", title_justify="left", box=None)
     iqm.add_column("agent", no_wrap=True)
     iqm.add_column("IQM", no_wrap=True, justify="right")
+    iqm.add_column("scenarios", no_wrap=True, justify="right")  # an IQM over fewer scenarios is not comparable
+    held = summary[summary["split"].fillna("").astype(str) != "train"] if "split" in summary.columns else summary
+    counts = held.groupby("agent")["scenario"].nunique()
     for agent in summary.drop_duplicates("agent").sort_values("iqm", ascending=False)["agent"]:
-        iqm.add_row(str(agent), text[str(agent)])
+        iqm.add_row(str(agent), text[str(agent)], str(int(counts.get(agent, 0))))
     con.print(iqm)
 
 
