@@ -34,7 +34,7 @@ def run_cmd(
         cfg, out, workers=workers, backend=backend, address=address, progress=progress, plots=plots,
         echo=lambda line: err.print(line, markup=False),
     )
-    _print_summary(result.summary)
+    _print_summary(result.summary, cfg.bootstrap.confidence)
     con = console()
     con.print(
         f"{result.count('done')} runs done, {result.count('skipped')} skipped (already complete), "
@@ -48,9 +48,10 @@ def run_cmd(
         raise typer.Exit(1)
 
 
-def _print_summary(summary: Any) -> None:
+def _print_summary(summary: Any, confidence: float) -> None:
     """One table per scenario (agents by score; the oracle's expected reward per episode, with
-    its unit, in the title), then the IQM across scenarios."""
+    its unit, in the title), then the IQM across scenarios; ``confidence`` is the experiment's
+    (``bootstrap.confidence``), the coverage the intervals were computed at."""
     if summary is None or summary.empty:
         return
     from rich.table import Table
@@ -59,7 +60,8 @@ def _print_summary(summary: Any) -> None:
 
     con = wide_console()
     base = str(summary["baseline"].iloc[0]) or "baseline"
-    con.print("expected reward as % of the oracle's and per episode (mean over seeds, 95% bootstrap CI)")
+    conf = f"{100 * confidence:g}%"
+    con.print(f"expected reward as % of the oracle's and per episode (mean over seeds, {conf} bootstrap CI)")
     text: dict[str, str] = {}
     for sc, part in summary.groupby("scenario", sort=True):
         split = part["split"].fillna("").astype(str) if "split" in part.columns else None
@@ -78,11 +80,14 @@ def _print_summary(summary: Any) -> None:
             table.add_row(r["agent"], r["pct_of_oracle"], r["expected"], r["uplift"], r["seeds"])
             text[r["agent"]] = r["iqm"]
         con.print(table)
-    iqm = Table(title="across scenarios: IQM of % of oracle (95% CI)", title_justify="left", box=None)
+    iqm = Table(title=f"across scenarios: IQM of % of oracle ({conf} CI)", title_justify="left", box=None)
     iqm.add_column("agent", no_wrap=True)
     iqm.add_column("IQM", no_wrap=True, justify="right")
+    iqm.add_column("scenarios", no_wrap=True, justify="right")  # an IQM over fewer scenarios is not comparable
+    held = summary[summary["split"].fillna("").astype(str) != "train"] if "split" in summary.columns else summary
+    counts = held.groupby("agent")["scenario"].nunique()
     for agent in summary.drop_duplicates("agent").sort_values("iqm", ascending=False)["agent"]:
-        iqm.add_row(str(agent), text[str(agent)])
+        iqm.add_row(str(agent), text[str(agent)], str(int(counts.get(agent, 0))))
     con.print(iqm)
 
 
@@ -121,5 +126,5 @@ def report_cmd(
     from budgetgym.experiments.report import build_report
 
     rep = build_report(directory, plots=plots, baseline=baseline)
-    _print_summary(rep.summary)
+    _print_summary(rep.summary, rep.confidence)
     console().print(f"wrote {rep.report} ({len(rep.plots)} plots)")

@@ -4,9 +4,9 @@ Every function takes tidy DataFrames (as read by :mod:`budgetgym.experiments.res
 target path, draws on its own :class:`matplotlib.figure.Figure` (no pyplot state), and
 returns the path. Agents keep one colour across all figures (:func:`agent_colors`).
 
-* :func:`plot_score_intervals` — % of oracle per agent with its 95 % interval, one panel per
-  scenario (per split of a family: held-out and train draws), plus the IQM across scenarios,
-  agents sorted by score (best on top);
+* :func:`plot_score_intervals` — % of oracle per agent with its bootstrap interval (at the
+  experiment's confidence), one panel per scenario (per split of a family: held-out and train
+  draws), plus the IQM across scenarios, agents sorted by score (best on top);
 * :func:`plot_cumulative_reward` — cumulative expected reward to date as % of the oracle's to
   date (each line ends at the agent's score, the table's % of oracle);
 * :func:`plot_regret` — cumulative regret ``sum_{s<=t} (oracle_s - agent_s)`` (expected reward);
@@ -76,9 +76,12 @@ def _splits(frame: Any) -> Any:
     return frame["split"].fillna("").astype(str).to_numpy()
 
 
-def plot_score_intervals(summary: Any, path: str | Path, colors: dict[str, Any] | None = None) -> Path:
+def plot_score_intervals(
+    summary: Any, path: str | Path, colors: dict[str, Any] | None = None, confidence: float = 0.95
+) -> Path:
     """Mean % of oracle with its bootstrap interval per agent; a panel per scenario (per split of
-    a family) and the IQM."""
+    a family) and the IQM. ``confidence`` is the coverage the summary's intervals were computed at
+    (the experiment's ``bootstrap.confidence``), named on the axes."""
     splits = _splits(summary)
     tasks = sorted(set(zip(summary["scenario"], splits, strict=True)))
     agents = sorted(summary["agent"].unique())
@@ -105,7 +108,7 @@ def plot_score_intervals(summary: Any, path: str | Path, colors: dict[str, Any] 
         ax.set_yticklabels([str(a) for a in ranked.index], fontsize=8)
         ax.set_ylim(-0.7, len(ranked) - 0.3)
         ax.set_title("IQM (all scenarios)" if panel is None else titles[panel], fontsize=10)
-        ax.set_xlabel("% of oracle (95% CI)")
+        ax.set_xlabel(f"% of oracle ({100 * confidence:g}% CI)")
         ax.grid(axis="x", alpha=0.3)
     for k in range(len(panels), rows * cols):
         axes[k // cols][k % cols].set_visible(False)

@@ -28,13 +28,19 @@ baseline; one generator per row keyed by scenario, agent and metric). Verdicts:
   *and* statistically credible. Fails the gate.
 * ``improved`` — the whole interval lies above ``+tol`` (informative; passes).
 * ``ok`` — anything else: no credible drop beyond the tolerance (passes).
+
+"Beyond" is strict and blind to rounding: the interval's end is compared with the tolerance widened
+by :data:`ROUNDING` of the metric's scale (100 points, or ``|baseline mean|``), so a drop equal to the
+tolerance passes whichever of ``0.29 * 100`` (28.999999999999996) or a difference of two scores
+(``87.7 - 88.7``) rounds down in binary.
 * ``missing`` — the (scenario, agent) is in the baseline but has no runs in the results (a
   crashed or dropped agent must not pass silently). Fails the gate.
-* ``unpaired`` — both sides have runs but no seed in common. Fails the gate.
+* ``unpaired`` — both sides have runs but no seed in common (another config: under the same one
+  that is ``incomplete``). Fails the gate.
 * ``incomplete`` — the same experiment config (hash) as the baseline, yet some of the baseline's
   seeds have no finite result: runs that crashed or came back ``nan`` (one good seed of eight
   must not pass for the row). Fails the gate; the verdict's statistics are those of the seeds in
-  common, for the record.
+  common, for the record (none when every seed failed).
 * ``new`` — in the results but not in the baseline (reported; passes).
 
 Seeds present on one side only are left out and the pairing uses the intersection; the report
@@ -100,6 +106,9 @@ DEFAULT_TOLERANCE = 0.01
 #: 1-point gate in ~1.3 % of comparisons; at 99 % in ~0.3 %.
 DEFAULT_CONFIDENCE = 0.99
 FAILING = ("regressed", "missing", "unpaired", "incomplete")
+#: Relative slack of the tolerance test (module docstring): far below any real difference (1e-7 of a
+#: point for pct_of_oracle), far above the rounding of a threshold or of a difference of two scores.
+ROUNDING = 1e-9
 #: The first line of a markdown report (:meth:`RegressionReport.markdown`): how :func:`write_report`
 #: tells an earlier report, which it replaces, from any other file, which it never does.
 REPORT_TITLE = "## budgetgym regress"
@@ -253,6 +262,7 @@ def compare(
             key = (entry.scenario, entry.agent)
             scale = 100.0 if metric == "pct_of_oracle" else abs(rec.mean)
             thr = tolerance * scale
+            beyond = thr + ROUNDING * scale  # a difference must pass this to be beyond the tolerance
             if key not in current:
                 rows.append(Comparison(*key, metric, "missing", baseline=rec.mean, threshold=thr))
                 continue
@@ -270,19 +280,20 @@ def compare(
                     )
                 )
             now_mean = sum(now.values()) / len(now) if now else float("nan")
-            if not common:
-                rows.append(Comparison(*key, metric, "unpaired", baseline=rec.mean, now=now_mean, threshold=thr))
+            if not common:  # the same grid: every baseline seed failed; another grid: the seeds differ
+                verdict = "incomplete" if now_hash == base.config_hash else "unpaired"
+                rows.append(Comparison(*key, metric, verdict, baseline=rec.mean, now=now_mean, threshold=thr))
                 continue
             x = [now[s] for s in common]
             y = [rec.per_seed[s] for s in common]
             est = paired_difference_interval(
                 x, y, boot.reps, confidence, keyed_rng(boot.seed, "regress", entry.scenario, entry.agent, metric)
             )
-            if est.hi < -thr:
+            if est.hi < -beyond:
                 verdict = "regressed"
             elif only_base and now_hash == base.config_hash:  # the same grid: a baseline seed failed
                 verdict = "incomplete"
-            elif est.lo > thr:
+            elif est.lo > beyond:
                 verdict = "improved"
             else:
                 verdict = "ok"

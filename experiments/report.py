@@ -43,6 +43,7 @@ class Report:
     poi: Any
     report: Path
     plots: list[Path] = field(default_factory=list)
+    confidence: float = BootstrapConfig().confidence  # the coverage of the tables' intervals
 
 
 def build_report(out: str | Path, *, plots: bool = True, baseline: str | None = None) -> Report:
@@ -90,14 +91,14 @@ def build_report(out: str | Path, *, plots: bool = True, baseline: str | None = 
         plots = False  # tables only; the report says how to get the figures
         figures = {"": []}
     if plots and not results.empty:
-        figures, written = _draw(out, summary)
+        figures, written = _draw(out, summary, boot.confidence)
     meta = read_meta(out)
     text = _markdown(out, cfg, results, summary, poi, baseline, boot, figures, meta)
     report = atomic_write_text(out / "report.md", text)
-    return Report(out, results, summary, poi, report, written)
+    return Report(out, results, summary, poi, report, written, boot.confidence)
 
 
-def _draw(out: Path, summary: Any) -> tuple[dict[str, list[tuple[str, Path]]], list[Path]]:
+def _draw(out: Path, summary: Any, confidence: float) -> tuple[dict[str, list[tuple[str, Path]]], list[Path]]:
     from budgetgym.experiments import plots as P
 
     traces = collect_traces(out)
@@ -107,7 +108,7 @@ def _draw(out: Path, summary: Any) -> tuple[dict[str, list[tuple[str, Path]]], l
     colors = P.agent_colors(summary["agent"].unique())
     pdir = out / "plots"
     figures: dict[str, list[tuple[str, Path]]] = {"": [("Score intervals", P.plot_score_intervals(
-        summary, pdir / "score_intervals.png", colors))]}
+        summary, pdir / "score_intervals.png", colors, confidence))]}
     families = _family_scenarios(summary)
     # a family's episode figures show its held-out draws (each paired with its own draw's oracle)
     traces, oracle, oracle_alloc = (_held_out_rows(f, families) for f in (traces, oracle, oracle_alloc))
@@ -159,11 +160,23 @@ def _num(x: Any, digits: int = 1) -> str:
     return "–" if math.isnan(v) else f"{v:,.{digits}f}"
 
 
+#: A point without an interval: one seed (a family: one draw and seed) has nothing to resample.
+NO_CI = "(no CI)"
+
+
 def _ci(mid: Any, lo: Any, hi: Any, digits: int = 1, signed: bool = False) -> str:
-    if any(isinstance(v, float) and math.isnan(v) for v in (mid, lo, hi)):
+    if _missing(mid):
         return "–"
     sign = "+" if signed and float(mid) > 0 else ""
+    if _missing(lo) or _missing(hi):
+        return f"{sign}{_num(mid, digits)} {NO_CI}"
     return f"{sign}{_num(mid, digits)} [{_num(lo, digits)}, {_num(hi, digits)}]"
+
+
+def _has_point_without_interval(summary: Any) -> bool:
+    """Whether a summary row shows a score, uplift or IQM :data:`NO_CI` (the report then says why)."""
+    pairs = [("pct_of_oracle_mean", "pct_of_oracle_ci_lo"), ("uplift", "uplift_ci_lo"), ("iqm", "iqm_ci_lo")]
+    return any(bool((summary[mid].notna() & summary[lo].isna()).any()) for mid, lo in pairs)
 
 
 #: The unit of each reward kind (revenue and profit are in the scenario's currency).
@@ -286,6 +299,12 @@ def _markdown(
             "- scenario families: each draw is scored against its own oracle; held-out (test) draws were never "
             "trained on, in-distribution (train) draws come from the split learners train on; their intervals "
             "resample draws and seeds (a two-way bootstrap)"
+        ]
+    if not summary.empty and _has_point_without_interval(summary):
+        lines += [
+            f"- {NO_CI}: a score from one seed (for a family, one draw and one seed) has nothing to resample, so it "
+            "gets no interval (the percentile interval of one value is that value, not a measure of uncertainty); "
+            "run two seeds or more for intervals"
         ]
     lines += [""]
     if summary.empty:

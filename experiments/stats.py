@@ -16,7 +16,9 @@ percentile interval at level :math:`1-\alpha` is
 
 the empirical quantiles of the bootstrap distribution. Strata keep every task represented in
 every resample; with one task it is the ordinary bootstrap over runs. With one run the
-interval collapses to the point (there is no variability to resample).
+interval collapses to the point (there is no variability to resample): the regression gate takes
+that as exact (a deterministic grid), while ``summary.csv`` leaves such bounds ``nan``
+(:mod:`budgetgym.experiments.summary`).
 
 Statistics:
 

@@ -6,6 +6,12 @@ IQM and probability of improvement, computed with the estimators of
   over the run's episodes (and, for a family, over the split's draws);
 * :func:`held_out`: the rows the gate and the cross-scenario statistics use (a family's test split);
 * :func:`summarize`: ``summary.csv`` and ``poi.csv``.
+
+An interval needs two units to resample: with one seed (for a family's two-way bootstrap, one
+observed (draw, seed) cell) the percentile interval of the one value is the value itself, a zero
+width that claims a certainty one run cannot give. The summary keeps the point and leaves such
+bounds ``nan`` (:func:`_bounds_need_two`); ``report.md`` says why. Two or more runs that agree
+(a deterministic agent) keep their zero-width interval: that is what was observed.
 """
 
 from __future__ import annotations
@@ -123,6 +129,8 @@ def summarize(
     frame = _tagged(results)
     families = bool((frame["split"] != "").any())
     cells = frame.groupby(["scenario", "split", "agent", "draw", "seed"], sort=True)["pct_of_oracle"].mean()
+    # a cell scoring +-inf (an oracle value that underflowed) has no score, as in the gate: missing, like nan
+    cells = cells.where(np.isfinite(cells.to_numpy(dtype=float)))
     # per (scenario, split, agent): the (draws, seeds) table of scores; one row for a plain scenario
     tables: dict[tuple[str, str, str], pd.DataFrame] = {
         key: _draw_seed_table(grp) for key, grp in cells.groupby(level=["scenario", "split", "agent"], sort=True)
@@ -139,7 +147,8 @@ def summarize(
     for ag in agents:
         keys = [(sc, task_split[sc], ag) for sc in scenarios]
         tasks = [by_task[k].to_numpy() for k in keys if k in by_task and len(by_task[k])]
-        iqms[ag] = iqm_interval(tasks, reps, confidence, keyed_rng(seed, "iqm", ag)) if tasks else NAN
+        iqms[ag] = (_bounds_need_two(iqm_interval(tasks, reps, confidence, keyed_rng(seed, "iqm", ag)),
+                                     max(t.size for t in tasks)) if tasks else NAN)
 
     if "train_s" not in frame.columns:
         frame = frame.assign(train_s=0.0)
@@ -159,8 +168,10 @@ def summarize(
         table = tables[(sc, split, ag)]
         if split:
             est = two_way_mean_interval(table.to_numpy(), reps, confidence, keyed_rng(seed, "mean", sc, split, ag))
+            est = _bounds_need_two(est, int(table.notna().to_numpy().sum()))
         else:
             est = mean_interval(x, reps, confidence, keyed_rng(seed, "mean", sc, ag)) if x.size else NAN
+            est = _bounds_need_two(est, x.size)
         up = NAN
         if baseline is not None and (sc, split, baseline) in by_task:
             up = _uplift(table, tables[(sc, split, baseline)], split, reps, confidence,
@@ -215,6 +226,7 @@ def summarize(
             xa = [by_task[(sc, sp, a)].to_numpy() for sc, sp in shared]
             xb = [by_task[(sc, sp, b)].to_numpy() for sc, sp in shared]
             est = probability_of_improvement_interval(xa, xb, reps, confidence, keyed_rng(seed, "poi", a, b))
+            est = _bounds_need_two(est, max(t.size for t in xa + xb))
             poi_rows.append([a, b, est.point, est.lo, est.hi, len(shared)])
             poi_rows.append([b, a, 1.0 - est.point, 1.0 - est.hi, 1.0 - est.lo, len(shared)])
     poi = pd.DataFrame(poi_rows, columns=POI_COLUMNS)
@@ -240,10 +252,21 @@ def _uplift(
         return NAN
     if not split:
         d = (table.iloc[0].loc[seeds] - base.iloc[0].loc[seeds]).dropna()  # nan: an episode the means skip
-        return paired_difference_interval(d.to_numpy(), np.zeros(len(d)), reps, confidence, rng) if len(d) else NAN
+        if not len(d):
+            return NAN
+        return _bounds_need_two(paired_difference_interval(d.to_numpy(), np.zeros(len(d)), reps, confidence, rng),
+                                len(d))
     draws = table.index.intersection(base.index)
     # a nan cell (no score on that draw and seed) is missing: left out of the two-way bootstrap's means
     diff = (table.loc[draws, seeds] - base.loc[draws, seeds]).dropna(axis=0, how="all").dropna(axis=1, how="all")
     if diff.empty:
         return NAN
-    return two_way_mean_interval(diff.to_numpy(), reps, confidence, rng)
+    return _bounds_need_two(two_way_mean_interval(diff.to_numpy(), reps, confidence, rng),
+                            int(diff.notna().to_numpy().sum()))
+
+
+def _bounds_need_two(est: Interval, units: int) -> Interval:
+    """``est`` with ``nan`` bounds when its bootstrap had fewer than two units to resample (``units``:
+    the most runs of any stratum, or the observed cells of a two-way table): the percentile interval
+    of one value is that value, not a statement of uncertainty (module docstring)."""
+    return est if units >= 2 else Interval(est.point, float("nan"), float("nan"))

@@ -165,6 +165,23 @@ def test_report_rebuilds_from_run_folders(finished, capsys):
     assert len(pd.read_csv(finished / "summary.csv")) == 2
 
 
+def test_printed_tables_and_the_interval_figure_name_the_experiments_confidence(finished, capsys, monkeypatch):
+    """An 80% experiment's intervals are labelled 80%, on the terminal and in the figure (both said 95%)."""
+    from budgetgym.experiments import plots
+
+    exp = finished / "experiment.yaml"
+    exp.write_text(exp.read_text().replace("confidence: 0.95", "confidence: 0.8"))
+    labels: list[str] = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, dpi=100: labels.extend(
+        ax.get_xlabel() for ax in fig.axes if ax.get_visible()) or Path(path))
+    code, out, _ = run_cli(capsys, "report", str(finished))
+    assert code == 0
+    assert "80%" in out and "95%" not in out
+    assert "80% CI" in (finished / "report.md").read_text()
+    interval_labels = [label for label in labels if "CI" in label]
+    assert interval_labels and all("80% CI" in label for label in interval_labels), labels
+
+
 @pytest.mark.parametrize(
     ("damage", "needle"),
     [

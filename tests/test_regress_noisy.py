@@ -108,6 +108,29 @@ def test_the_confidence_decides_a_borderline_noisy_drop(tmp_path, baseline_score
     assert at99.ci_hi == pytest.approx(-3.0 + stats.norm.ppf(0.995), abs=0.4)
 
 
+@pytest.mark.parametrize(
+    ("tolerance", "drop", "verdict"),
+    [
+        (0.01, 1.0, "ok"),  # a drop equal to the tolerance is not larger than it
+        (0.07, 7.0, "ok"),
+        (0.29, 29.0, "ok"),  # 0.29 * 100 is 28.999999999999996 in floating point: it said "regressed"
+        (0.29, 28.99, "ok"),  # just inside
+        (0.29, 29.01, "regressed"),  # just outside
+        (0.01, 1.01, "regressed"),
+        (0.0, 0.01, "regressed"),  # no tolerance: any credible drop
+        (0.0, 0.0, "ok"),
+    ],
+)
+def test_the_tolerance_boundary_does_not_depend_on_floating_point_rounding(tmp_path, tolerance, drop, verdict):
+    """Every seed drops by ``drop`` points (the interval is the point): "regressed" exactly when the
+    drop exceeds ``100 * tolerance`` points, whichever of them rounds up or down in binary."""
+    base = np.array([90.0, 88.7, 91.1, 89.3])
+    _, row = gate(tmp_path, base, base - drop, tolerance=tolerance)
+    assert row.verdict == verdict, (row.diff, row.threshold)
+    _, up = gate(tmp_path / "up", base, base + drop, tolerance=tolerance)
+    assert up.verdict == ("improved" if verdict == "regressed" else "ok")
+
+
 def test_more_seeds_catch_a_drop_that_few_seeds_cannot(tmp_path):
     """Mean -2, per-seed sd 3: with 4 seeds the 99% interval reaches about
     -2 + 2.58 * 3 * sqrt(3/4) / 2 = +1.4 (ok); with 128 seeds about -2 + 2.58 * 0.26 = -1.32: the
@@ -148,3 +171,12 @@ def test_a_learner_made_worse_is_caught_although_its_drop_varies_by_seed(tmp_pat
     assert row.ci_lo < d.mean() < row.ci_hi < -1.0 and row.ci_hi - row.ci_lo > 0.3
     # the same rows compared with themselves: no drop, no verdict
     assert compare(dirs["good"], record_baseline(dirs["good"])).rows[0].verdict == "ok"
+
+
+def test_a_same_grid_row_whose_every_seed_came_back_nan_is_incomplete_not_unpaired(tmp_path, baseline_scores):
+    """Same config, every seed's score nan (crashed to nan): the seeds are the baseline's, so the row is
+    "incomplete" (documented: a baseline seed without a finite result), not "unpaired" (both sides have
+    results but no seed in common), which sent the reader looking for a seed mismatch."""
+    rep, row = gate(tmp_path, baseline_scores, np.full(N_SEEDS, np.nan))
+    assert not rep.ok and row.verdict == "incomplete" and row.n_pairs == 0
+    assert row.baseline == pytest.approx(baseline_scores.mean())

@@ -143,3 +143,37 @@ def test_summary_csv_is_what_results_csv_implies(out):
     for ag, s in summary.groupby("agent"):
         pooled = runs.xs(ag, level="agent").to_numpy()
         assert s["iqm"].iloc[0] == pytest.approx(stats.trim_mean(pooled, 0.25), rel=1e-12)
+
+
+def test_a_one_seed_grid_reports_its_points_and_why_it_has_no_intervals(tmp_path):
+    """One seed: the tables keep each score, the intervals are left out and report.md says why (they
+    read "85.0 [85.0, 85.0]", a certainty one run cannot give)."""
+    grid = {**GRID, "scenarios": [GRID["scenarios"][0]], "seeds": 1, "episodes": 1}
+    path = tmp_path / "out"
+    assert run_experiment(experiment_from_dict(grid, "test grid"), path, plots=False).ok
+    summary = pd.read_csv(path / "summary.csv")
+    assert summary["pct_of_oracle_ci_lo"].isna().all() and summary["iqm_ci_hi"].isna().all()
+    text = (path / "report.md").read_text()
+    rows = tables(text)["short"]
+    for r in rows:
+        s = summary[summary["agent"] == r["agent"]].iloc[0]
+        cell = r["% of oracle (95% CI)"]
+        assert numbers(cell) == [pytest.approx(s["pct_of_oracle_mean"], abs=PCT)] and "no CI" in cell
+    assert "one seed" in text and "nothing to resample" in text
+
+
+def test_the_printed_iqm_table_says_over_how_many_scenarios(tmp_path, capsys):
+    """An agent run on one scenario of two gets its IQM over that one: the terminal's IQM table ranked it
+    beside agents scored on both without saying so (report.md's table has the count)."""
+    from budgetgym.experiments.cli import main
+
+    agents = [GRID["agents"][0], {**GRID["agents"][1], "scenarios": ["short"]}]
+    grid = {**GRID, "agents": agents, "seeds": 2, "episodes": 1}
+    path = tmp_path / "out"
+    assert run_experiment(experiment_from_dict(grid, "test grid"), path, plots=False).ok
+    capsys.readouterr()
+    assert main(["report", str(path), "--no-plots"]) == 0
+    printed = capsys.readouterr().out.split("across scenarios")[1].splitlines()[1:]
+    rows = {line.split()[0]: line.split() for line in printed if line.split() and line.split()[0] in
+            {"equal", "proportional"}}
+    assert rows["equal"][-1] == "2" and rows["proportional"][-1] == "1", printed

@@ -221,9 +221,59 @@ def test_summarize_without_baseline_and_empty():
     res = _results({"x": (90.0, 1.0)}, scenarios=("a",), seeds=[0])
     summary, poi = summarize(res, baseline="equal", reps=200)
     assert np.isnan(summary.loc[0, "uplift"]) and poi.empty
-    assert summary.loc[0, "pct_of_oracle_ci_lo"] == summary.loc[0, "pct_of_oracle_ci_hi"]  # one seed
     empty, empty_poi = summarize(res.iloc[:0], baseline=None)
     assert empty.empty and empty_poi.empty
+
+
+def test_one_seed_has_its_point_but_no_interval():
+    """One run gives no spread to resample: the percentile interval of one value is that value, a
+    zero-width CI that claims a certainty one seed cannot give (a noisy learner's 85 on its one seed
+    read as [85, 85]). The point stays; the bounds are nan (report.md says why)."""
+    rows = [("a", "equal", 80.0), ("a", "x", 85.0), ("b", "equal", 70.0), ("b", "x", 60.0)]
+    res = pd.DataFrame([dict(scenario=sc, agent=ag, seed=0, episode=0, reward=1.0, expected_reward=1.0,
+                             oracle_reward=1.0, pct_of_oracle=v, spend=1.0, train_steps=0, wall_s=0.0)
+                        for sc, ag, v in rows])
+    summary, poi = summarize(res, baseline="equal", reps=200)
+    x = summary[summary.agent == "x"].set_index("scenario")
+    assert x.loc["a", "pct_of_oracle_mean"] == 85.0 and x.loc["a", "uplift"] == 5.0
+    assert x.loc["b", "uplift"] == -10.0 and x.loc["a", "iqm"] == 72.5  # trim_mean of {85, 60}: both kept
+    for col in ["pct_of_oracle_ci_lo", "pct_of_oracle_ci_hi", "uplift_ci_lo", "uplift_ci_hi", "iqm_ci_lo",
+                "iqm_ci_hi"]:
+        assert summary[col].isna().all(), col
+    pair = poi.set_index(["agent", "other"]).loc[("x", "equal")]
+    assert pair["poi"] == 0.5  # wins on a, loses on b
+    assert np.isnan(pair["poi_ci_lo"]) and np.isnan(pair["poi_ci_hi"])
+    # a family with one seed and one draw: one cell, no interval; with two draws the draws are resampled
+    fam = res.assign(draw=0, split="test")
+    one, _ = summarize(fam, baseline="equal", reps=200)
+    assert one["pct_of_oracle_ci_lo"].isna().all() and one["uplift_ci_hi"].isna().all()
+    two = pd.concat([fam, fam.assign(draw=1, pct_of_oracle=fam["pct_of_oracle"] + 4.0)], ignore_index=True)
+    both, _ = summarize(two, baseline="equal", reps=200)
+    xa = both[(both.agent == "x") & (both.scenario == "a")].iloc[0]
+    assert xa["pct_of_oracle_mean"] == 87.0 and xa["pct_of_oracle_ci_lo"] == 85.0 and xa["pct_of_oracle_ci_hi"] == 89.0
+
+
+def test_a_run_with_an_infinite_score_is_left_out_as_the_gate_does():
+    """A run scoring +-inf (an oracle value that underflowed) has no score, as in the gate (which pairs
+    finite seeds only): it made the mean nan with numpy warnings while the probability of improvement
+    ranked it above every finite run."""
+    import warnings
+
+    res = _results({"equal": (85.0, 1.0), "x": (90.0, 1.0)}, scenarios=("a",), seeds=range(4), episodes=1)
+    res.loc[(res.agent == "x") & (res.seed == 1), "pct_of_oracle"] = np.inf
+    res.loc[(res.agent == "x") & (res.seed == 2), "pct_of_oracle"] = -np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary, poi = summarize(res, baseline="equal", reps=300)
+    x = summary[summary.agent == "x"].iloc[0]
+    kept = res[(res.agent == "x") & res.seed.isin([0, 3])]["pct_of_oracle"]
+    eq = res[(res.agent == "equal")].set_index("seed")["pct_of_oracle"]
+    assert x["n_seeds"] == 2 and x["pct_of_oracle_mean"] == pytest.approx(kept.mean())
+    assert x["uplift"] == pytest.approx(kept.mean() - eq.loc[[0, 3]].mean())
+    xs = kept.to_numpy()
+    by_hand = np.mean([(a > b) + 0.5 * (a == b) for a in xs for b in eq.to_numpy()])
+    assert x["poi_vs_equal"] == pytest.approx(by_hand)
+    assert poi.set_index(["agent", "other"]).loc[("x", "equal"), "poi"] == pytest.approx(by_hand)
 
 
 def test_summarize_skips_runs_and_draws_without_a_score():
