@@ -244,7 +244,7 @@ class BarrierProblem:
         # unit**2 / J0 overflows to inf when J0 is subnormal (a value per conversion of 1e-310), and 0 * inf is
         # NaN: then H / J0 first (about 1 / unit**2, finite: unit >= 1e-9 / T)
         Hs = -H * h_scale if np.isfinite(h_scale) else -(H / self.j_scale) * self.unit**2  # type: ignore[operator]
-        return -J / self.j_scale, grad, Hs
+        return -J / self.j_scale, grad, np.asarray(Hs)
 
     def barrier(self, y: np.ndarray, mu: float) -> float:
         sl = y[self.has_lower] - self.lower[self.has_lower]

@@ -990,8 +990,9 @@ def test_a_subnormal_value_per_conversion_solves(value: float) -> None:
         return scenario_from_dict({
             "name": "subnormal", "horizon": 3, "reward": "revenue",
             "budget": {"total": 1.0, "pacing": "agent", "max_step_multiple": 1.0},
-            "channels": [{"name": "c0", "cost": {"unit": "impression", "price": 1.0, "ref_spend": 1.0, "elasticity": 0.0},
-                          "saturation": {"type": "logistic", "max_response": 1.0, "rate": 0.01}, "value": {"mean": v}}],
+            "channels": [{"name": "c0", "value": {"mean": v},
+                          "cost": {"unit": "impression", "price": 1.0, "ref_spend": 1.0, "elasticity": 0.0},
+                          "saturation": {"type": "logistic", "max_response": 1.0, "rate": 0.01}}],
         }, source="test scenario")
 
     sc = scenario(value)
