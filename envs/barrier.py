@@ -240,7 +240,11 @@ class BarrierProblem:
         J, g, H = self.em.derivatives(self.plan(y))
         grad = np.zeros(self.n)
         grad[: self.n_x] = -(g.T.ravel()) * self.unit / self.j_scale
-        return -J / self.j_scale, grad, -H * (self.unit**2 / self.j_scale)  # type: ignore[operator]
+        h_scale = self.unit**2 / self.j_scale
+        # unit**2 / J0 overflows to inf when J0 is subnormal (a value per conversion of 1e-310), and 0 * inf is
+        # NaN: then H / J0 first (about 1 / unit**2, finite: unit >= 1e-9 / T)
+        Hs = -H * h_scale if np.isfinite(h_scale) else -(H / self.j_scale) * self.unit**2  # type: ignore[operator]
+        return -J / self.j_scale, grad, np.asarray(Hs)
 
     def barrier(self, y: np.ndarray, mu: float) -> float:
         sl = y[self.has_lower] - self.lower[self.has_lower]

@@ -28,6 +28,7 @@ def show_cmd(
     """Show a scenario's channels and parameters; the equal split, the best constant split and the
     oracle (expected reward and % of the oracle), and the dynamic headroom. For a scenario family:
     its varying fields and their distributions first, then its nominal scenario."""
+    from budgetgym.agents.evaluation import pct_of_oracle
     from budgetgym.envs.constant_split import best_constant_split
     from budgetgym.envs.family import load_family
     from budgetgym.envs.oracle import evaluate_plan, solve_oracle
@@ -94,12 +95,18 @@ def show_cmd(
     spend = res.plan.sum(axis=0)
     rows = [("equal split", equal, ""), ("best constant split", best.expected_reward, f"  ({split_of(best.shares)})"),
             ("oracle", oracle, f"  (over the episode: {split_of(spend / spend.sum())}; per step: budgetgym plan)")]
+    # % of the oracle by the evaluator's one definition: undefined (n/a) unless the oracle earns (> 0)
+    undefined = f"{'n/a':>9}  (the oracle earns nothing: no % of it)"
     for label, value, note in rows:
-        con.print(f"  {label:<20}{value:>16,.1f}{100 * value / oracle:>9.2f}% of oracle{note}", markup=False)
+        pct = pct_of_oracle(value, oracle)
+        share = undefined if pct != pct else f"{pct:>9.2f}% of oracle"
+        con.print(f"  {label:<20}{value:>16,.1f}{share}{note}", markup=False)
     step = float(best.plan[0].sum())  # under agent pacing with a profit reward it may be below B/T
     of = f" of the {sc.step_budget:,.0f} available" if step < sc.step_budget * (1 - 1e-9) else ""
+    gain = 100.0 - pct_of_oracle(best.expected_reward, oracle)
+    headroom = "n/a" if gain != gain else f"{round(gain, 2) + 0.0:.2f} points of the oracle"
     con.print(
-        f"dynamic headroom: {round(100 * (oracle - best.expected_reward) / oracle, 2) + 0.0:.2f} points of the oracle "
+        f"dynamic headroom: {headroom} "
         f"(oracle minus the best constant split: one split every step at {step:,.0f} per step{of})",
         markup=False,
     )

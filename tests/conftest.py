@@ -318,6 +318,21 @@ def scenario_dicts(
     }
 
 
+def oracle_tolerance(sc: Scenario, oracle_value: float) -> float:
+    """How far a plan's value may exceed the oracle's on ``sc`` before it beats it: ``1e-6`` of the
+    oracle's value plus ``1e-9`` of the reward's scale (the reward at saturation everywhere, plus the
+    budget for a profit reward: an agent-paced profit oracle that should spend nothing keeps a spend of
+    ~1e-9 B inside the barrier). The non-concave solves stop at a relative 1e-6. Plus the smallest normal
+    float: values per conversion down to 5e-324 are accepted, and subnormal sums carry no relative digits."""
+    from budgetgym.envs import scenario_path
+    from budgetgym.envs.dynamics import ChannelModel
+    from budgetgym.envs.expected import expected_model
+
+    scale = expected_model(ChannelModel.from_scenario(sc), scenario_path(sc)).value_scale
+    spend = sc.budget.total if sc.reward == "profit" else 0.0
+    return 1e-6 * abs(oracle_value) + 1e-9 * (scale + spend) + float(np.finfo(float).tiny)
+
+
 def scenarios(**kwargs: Any) -> st.SearchStrategy[Scenario]:
     """Random valid :class:`Scenario` objects (``kwargs`` as for :func:`scenario_dicts`)."""
     return scenario_dicts(**kwargs).map(

@@ -339,3 +339,23 @@ def test_show_names_the_static_step_spend_under_agent_pacing_with_profit(capsys,
     assert m is not None, out
     assert _number(m.group(1)) == pytest.approx(step, abs=0.5)
     assert _number(m.group(2)) == pytest.approx(sc.step_budget)
+
+
+def test_show_says_percent_of_oracle_is_undefined_when_the_oracle_earns_nothing(capsys, tmp_path):
+    """``budgetgym show`` divided by the oracle's value itself: with a profit oracle that breaks even
+    (every spend loses, so the best plan spends ~nothing and earns ~0, here a hair below 0) it printed
+    the equal split at billions of % of the oracle and a headroom of 100 points. A % of an oracle that
+    earns nothing is undefined (``pct_of_oracle`` is nan there, as in ``results.csv``): it says n/a."""
+    import yaml
+
+    sc = _profit(adstock=False, value=1.0)
+    assert solve_oracle(sc).expected_reward <= 0.0  # the premise: the oracle earns nothing
+    path = tmp_path / "profit-loses.yaml"
+    path.write_text(yaml.safe_dump(sc.model_dump(mode="json")), encoding="utf-8")
+    code, out, _ = run_cli(capsys, "show", str(path))
+    assert code == 0, out
+    for label in ("equal split", "best constant split", "oracle"):
+        line = next(ln for ln in out.splitlines() if re.match(rf"\s+{label}\s+-?[\d,.]+ ", ln))
+        assert "n/a" in line and "% of oracle" not in line, line
+    m = re.search(r"dynamic headroom: (\S+)", out)
+    assert m is not None and m.group(1) == "n/a", out

@@ -977,3 +977,27 @@ def test_the_oracle_merges_a_pulse_of_an_s_curve() -> None:
     better = np.array([[0.0, 81.87], [90.27, 59.73], [0.0, 61.39], [0.0, 60.71], [94.67, 51.36]])
     assert not check_plan(sc, better)
     assert solve_oracle(sc).expected_reward >= evaluate_plan(sc, better) * (1 - EXACT)
+
+
+@pytest.mark.parametrize("value", [1e-310, 5e-324])
+def test_a_subnormal_value_per_conversion_solves(value: float) -> None:
+    """A value per conversion of 1e-310 (accepted: ``value.mean >= 0``) made the barrier's scaled
+    Hessian ``-H * (unit**2 / J0)`` infinite (``unit**2 / J0`` overflows when ``J0`` is subnormal), 0 * inf
+    a NaN, and the solve crashed in ``eigh`` ("Eigenvalues did not converge"; found by the plan property
+    test). A revenue that tiny ranks plans as a value of 1 does, up to the subnormals' lost digits: the
+    plan is feasible, its value finite and at least the equal split's (to the solver's relative 1e-6)."""
+    def scenario(v: float) -> Scenario:
+        return scenario_from_dict({
+            "name": "subnormal", "horizon": 3, "reward": "revenue",
+            "budget": {"total": 1.0, "pacing": "agent", "max_step_multiple": 1.0},
+            "channels": [{"name": "c0", "value": {"mean": v},
+                          "cost": {"unit": "impression", "price": 1.0, "ref_spend": 1.0, "elasticity": 0.0},
+                          "saturation": {"type": "logistic", "max_response": 1.0, "rate": 0.01}}],
+        }, source="test scenario")
+
+    sc = scenario(value)
+    res = solve_oracle(sc)
+    assert check_plan(sc, res.plan) == []
+    assert np.isfinite(res.expected_reward) and np.all(np.isfinite(res.plan))
+    equal = np.full((3, 1), 1.0 / 3.0)  # one channel: the whole B/T each step
+    assert res.expected_reward >= float(evaluate_plan(sc, equal)) * (1 - 1e-6)

@@ -13,9 +13,9 @@ horizon in range:
   concave; with S-shaped curves it is the best of many local solves, and the property still
   holds on these campaigns (a relative 1e-6: the non-concave solves stop at that tolerance).
 
-Tolerance: ``1e-6`` of the oracle's value plus ``1e-9`` of the reward's scale (the reward at
-saturation everywhere, plus the budget for a profit reward: an agent-paced profit oracle that
-should spend nothing keeps a spend of ~1e-9 B inside the barrier).
+Tolerance (``conftest.oracle_tolerance``): ``1e-6`` of the oracle's value plus ``1e-9`` of the
+reward's scale (the reward at saturation everywhere, plus the budget for a profit reward: an
+agent-paced profit oracle that should spend nothing keeps a spend of ~1e-9 B inside the barrier).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import scenario_dicts, segmented_scenario_dicts
+from conftest import oracle_tolerance, scenario_dicts, segmented_scenario_dicts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -34,11 +34,8 @@ from budgetgym.envs import (
     check_plan,
     evaluate_plan,
     scenario_from_dict,
-    scenario_path,
     solve_oracle,
 )
-from budgetgym.envs.dynamics import ChannelModel
-from budgetgym.envs.expected import expected_model
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.planner.plan import plan
 
@@ -49,13 +46,6 @@ SETTINGS = settings(
 any_campaign = st.one_of(
     scenario_dicts(max_channels=4, max_horizon=6), segmented_scenario_dicts(max_channels=4, max_horizon=6)
 )
-
-
-def _tol(sc: Scenario, oracle_value: float) -> float:
-    """Solver tolerance on a value of ``sc`` (module docstring)."""
-    scale = expected_model(ChannelModel.from_scenario(sc), scenario_path(sc)).value_scale
-    spend = sc.budget.total if sc.reward == "profit" else 0.0
-    return 1e-6 * abs(oracle_value) + 1e-9 * (scale + spend)
 
 
 def _playable(sc: Scenario, X: np.ndarray, value: float, what: str) -> None:
@@ -83,7 +73,7 @@ def test_oracle_and_constant_split_are_playable_and_nothing_beats_the_oracle(d: 
     lo, hi = sc.share_bound_arrays
     assert c.shares.sum() == pytest.approx(1.0) and np.all(c.shares >= lo - 1e-9) and np.all(c.shares <= hi + 1e-9)
     np.testing.assert_allclose(c.plan, np.broadcast_to(c.plan[0], c.plan.shape))  # one split, even flighting
-    tol = _tol(sc, o.expected_reward)
+    tol = oracle_tolerance(sc, o.expected_reward)
     assert c.expected_reward <= o.expected_reward + tol, (c.expected_reward, o.expected_reward)
     equal = np.tile(np.full(sc.n_channels, sc.step_budget / sc.n_channels), (sc.horizon, 1))
     if not check_plan(sc, equal):  # the equal split is a plan of this campaign (its share bounds allow it)
@@ -102,7 +92,7 @@ def test_the_recommendation_at_any_budget_and_horizon_is_the_oracle(d: dict[str,
     res = plan(sc0, budget=budget, horizon=horizon, curves=False, lift_design="none")
     sc = sc0.override({"budget.total": budget, "horizon": horizon})
     o = solve_oracle(sc)
-    tol = _tol(sc, o.expected_reward)
+    tol = oracle_tolerance(sc, o.expected_reward)
     _playable(sc, res.plan, res.value, "recommendation")
     _playable(sc, res.static_plan, res.static_value, "static plan")
     assert res.value == pytest.approx(o.expected_reward, abs=tol)
@@ -127,4 +117,5 @@ def test_a_familys_robust_plan_is_playable_on_every_draw_and_never_beats_its_ora
         for draw in fam.draws(n, split):  # type: ignore[arg-type]
             od = solve_oracle(draw)
             assert check_plan(draw, robust.plan) == []
-            assert float(evaluate_plan(draw, robust.plan)) <= od.expected_reward + _tol(draw, od.expected_reward)
+            tol = oracle_tolerance(draw, od.expected_reward)
+            assert float(evaluate_plan(draw, robust.plan)) <= od.expected_reward + tol
