@@ -56,7 +56,9 @@ class CampaignBrief:
     target_cpa : the planning cost per conversion (currency per conversion): the scenario's
         ``target_cpa``, or, without one, that of the equal split at steady state on the nominal
         curves — the figure a media plan is built on. It is one number for the whole campaign (for
-        a family, the family's nominal one for every draw), never re-derived from a draw.
+        a family, the family's nominal one for every draw), never re-derived from a draw. A single
+        scenario's nominal curves are its true ones: its default is a perfectly informed plan's figure
+        (one number, the channels' mean, that ranks no channel; only PPO's observation scale reads it).
     conversion_scale : the planned conversions per channel and step, ``(B/T)/K / target_cpa``:
         the environment divides observed conversions by it.
     """
