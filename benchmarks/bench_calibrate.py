@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from budgetgym.agents.evaluation import pct_of_oracle
 from budgetgym.calibration import calibrate
 from budgetgym.calibration.data import calendar_day
 from budgetgym.calibration.plots import response_band
@@ -144,8 +145,9 @@ def one(seed: int, T: int, noise: float, folder: Path, prior: str = "all", **mod
     true = np.array([_steady(ch, float(x[i])) for i, ch in enumerate(data["channels"])])
     assert lo is not None and hi is not None
     covered = (lo[0] <= true) & (true <= hi[0])
-    return {"seed": seed, "pct": 100 * value / oracle, "pct_incremental": 100 * (value - carry) / (oracle - carry),
-            "covered": int(covered.sum()), "channels": len(true), "fit_s": fit_s, "total_s": total_s,
+    return {"seed": seed, "pct": pct_of_oracle(value, oracle),
+            "pct_incremental": 100 * (value - carry) / (oracle - carry), "covered": int(covered.sum()),
+            "channels": len(true), "fit_s": fit_s, "total_s": total_s,
             "r2": res.errors.r2}
 
 

@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from budgetgym.agents.evaluation import pct_of_oracle
 from budgetgym.calibration import calibrate
 from budgetgym.calibration.refits import DEFAULT_WORKERS
 from budgetgym.envs import evaluate_plan, solve_oracle
@@ -179,15 +180,15 @@ def one(
     base = float(evaluate_plan(window, np.zeros((WINDOW, K)), history=hist))
     # coverage of each channel's expected revenue at the recommendation
     coverage = _coverage(root / f"f{draw}", rec.plan, window, hist, draws)
-    row = {"draw": draw, "pct": 100 * value / best, "pct_equal": 100 * eq / best,
-           "pct_point": 100 * value_point / best, "pct_in_range": 100 * in_range / best,
+    row = {"draw": draw, "pct": pct_of_oracle(value, best), "pct_equal": pct_of_oracle(eq, best),
+           "pct_point": pct_of_oracle(value_point, best), "pct_in_range": pct_of_oracle(in_range, best),
            "beyond_oracle": beyond_oracle, "beyond_plan": beyond_plan,
            "pct_movable": 100 * (value - base) / (best - base), "coverage": coverage,
            "fit_s": t_fit, "calibrate_plan_s": t_all, "r2": res.errors.r2}
     for objective in objectives:  # other objectives' plans on the same fitted family, valued the same way
         other = plan(root / f"f{draw}" / "family.yaml", history=root / f"f{draw}" / "history.csv", curves=False,
                      lift_design="none", objective=objective)
-        row[f"pct_{objective}"] = 100 * float(evaluate_plan(window, other.plan, history=hist)) / best
+        row[f"pct_{objective}"] = pct_of_oracle(float(evaluate_plan(window, other.plan, history=hist)), best)
     if lift_design in ("plan", "voi"):  # later rounds: the plan's designed tests on the truth, calibrate, plan again
         row.update(designed=0.0, designed_channels="-")
         designs: list[pd.DataFrame] = []
@@ -210,7 +211,7 @@ def one(
                     f"{r.channel} {r.x:,.0f}→{r.planned_spend:,.0f}" for r in d.itertuples()) for d in designs)
             row["designed"] = float(sum(len(d) for d in designs))
             row[f"r2_{k}"], row[f"coverage{k}"] = res_k.errors.r2, cov_k
-            row[f"pct{k}"] = 100 * float(evaluate_plan(window, rec_k.plan, history=hist)) / best
+            row[f"pct{k}"] = pct_of_oracle(float(evaluate_plan(window, rec_k.plan, history=hist)), best)
     return row
 
 

@@ -53,7 +53,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from budgetgym.agents.base import make_agent
-from budgetgym.agents.evaluation import episode_seed, evaluate, solving_oracle
+from budgetgym.agents.evaluation import episode_seed, evaluate, pct_of_oracle, solving_oracle
 from budgetgym.envs import ChannelBudgetEnv, Scenario, ScenarioPath, best_constant_split, evaluate_plan, scenario_path
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.family import ScenarioFamily, load_family
@@ -83,7 +83,7 @@ def best_constant_rows(
         plan = np.tile(q * sc.step_budget, (sc.horizon, 1))
         value = float(evaluate_plan(sc, plan, path=scenario_path(sc, EPISODE_SEED)))
         rows.append(
-            {"draw": d, "agent": "best_constant", "pct": 100.0 * value / oracle_reward[d],
+            {"draw": d, "agent": "best_constant", "pct": pct_of_oracle(value, oracle_reward[d]),
              "wall_s": time.perf_counter() - t0, "shares": np.round(q, 4).tolist()}
         )
     return rows, "budgetgym.envs.best_constant_split"

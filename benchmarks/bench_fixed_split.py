@@ -18,6 +18,7 @@ import argparse
 
 import numpy as np
 
+from budgetgym.agents.evaluation import pct_of_oracle
 from budgetgym.envs import (
     best_constant_split,
     constant_split_plan,
@@ -58,8 +59,8 @@ def main(argv: list[str] | None = None) -> None:
             ranked = sorted(zip(q, sc.channel_names, strict=True), key=lambda x: -x[0])[:6]
             shares = ", ".join(f"{n} {s:.3f}" for s, n in ranked)
             print(
-                f"{name:<14}{'nominal' if seed is None else f'seed {seed}':>8}{100 * equal / oracle:>9.2f}"
-                f"{100 * const / oracle:>12.2f}{100 * (oracle - const) / oracle:>10.2f}{oracle:>14,.1f}"
+                f"{name:<14}{'nominal' if seed is None else f'seed {seed}':>8}{pct_of_oracle(equal, oracle):>9.2f}"
+                f"{pct_of_oracle(const, oracle):>12.2f}{100 - pct_of_oracle(const, oracle):>10.2f}{oracle:>14,.1f}"
                 f"{t_o:>10.2f}{t_c:>9.2f}   {shares}"
             )
 

@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from budgetgym.agents.evaluation import pct_of_oracle
 from budgetgym.calibration import calibrate
 from budgetgym.calibration.pymc_mmm import family_from_mmm
 from budgetgym.envs import Scenario, evaluate_plan, scenario_from_dict, solve_oracle
@@ -161,13 +162,13 @@ def one_dataset(seed: int, args: argparse.Namespace, truth: Scenario) -> dict[st
     best = solve_oracle(window)
     oracle = best.expected_reward
     even = np.full((args.plan_periods, len(names)), budget / args.plan_periods / len(names))
-    row: dict[str, Any] = {"seed": seed, "equal": 100 * float(evaluate_plan(window, even)) / oracle,
+    row: dict[str, Any] = {"seed": seed, "equal": pct_of_oracle(float(evaluate_plan(window, even)), oracle),
                            "oracle_shares": best.plan.sum(axis=0) / budget}
     if args.calibrate:
         t0 = time.perf_counter()
         X = calibrated_plan(data, names, ds.kpi, args, seed, budget)
         row["cal_s"] = time.perf_counter() - t0
-        row["calibrate"] = 100 * float(evaluate_plan(window, X)) / oracle
+        row["calibrate"] = pct_of_oracle(float(evaluate_plan(window, X)), oracle)
         row["cal_shares"] = X.sum(axis=0) / X.sum()
     if args.pymc:
         row.update(pymc_dataset(seed, args, data, names, ds.kpi, window, oracle))
@@ -194,13 +195,13 @@ def pymc_dataset(seed: int, args: argparse.Namespace, data: pd.DataFrame, names:
     plan_s = time.perf_counter() - t0
     ours = float(evaluate_plan(window, res.plan))
     row = {"fit_s": fit_s, "convert_s": convert_s, "plan_s": plan_s, "check": check,
-           "budgetgym": 100 * ours / oracle, "pred_true": res.value / ours,
+           "budgetgym": pct_of_oracle(ours, oracle), "pred_true": res.value / ours,
            "shares": res.plan.sum(axis=0) / res.plan.sum()}
     if args.pymc_optimizer:
         t0 = time.perf_counter()
         X = pymc_optimizer_plan(mmm, pd.to_datetime(data["date"]).max(), args.plan_periods, budget)
         row["pymc_s"] = time.perf_counter() - t0
-        row["pymc"] = 100 * float(evaluate_plan(window, X)) / oracle
+        row["pymc"] = pct_of_oracle(float(evaluate_plan(window, X)), oracle)
     return row
 
 
