@@ -76,7 +76,8 @@ from budgetgym.envs.plan_value import evaluate_plan, resolve_path
 from budgetgym.envs.scenario import Scenario
 
 __all__ = [
-    "ConstantSplit", "best_constant_split", "constant_split_plan", "constant_split_search", "constant_split_shares"
+    "ConstantSplit", "best_constant_split", "constant_split_plan", "constant_split_search", "constant_split_shares",
+    "equal_split_shares"
 ]
 
 #: Random starts added when some response curve is S-shaped (none when all are concave).
@@ -236,8 +237,12 @@ def constant_split_shares(scenario: Scenario, step: np.ndarray) -> np.ndarray:
     level, where every spend loses profit) records the equal split (projected onto the share bounds)."""
     step = np.asarray(step, dtype=float)
     level = float(step.sum())
-    if level > 0:
-        return step / level
+    return step / level if level > 0 else equal_split_shares(scenario)
+
+
+def equal_split_shares(scenario: Scenario) -> np.ndarray:
+    """The equal split ``1/K`` projected onto the share bounds, ``[K]`` (bounds that leave a single
+    split locked to it, as every optimiser's are): the one definition of "the equal split"."""
     K = scenario.n_channels
     return project_bounded_simplex(np.full(K, 1.0 / K), *lock_degenerate_bounds(*scenario.share_bound_arrays))
 

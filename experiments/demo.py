@@ -34,7 +34,8 @@ from budgetgym.envs import (
     solve_oracle,
     split_to_action,
 )
-from budgetgym.envs.allocation import project_bounded_simplex, spend_to_pacing_action
+from budgetgym.envs.allocation import spend_to_pacing_action
+from budgetgym.envs.constant_split import equal_split_shares
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.io import atomic_write
 from budgetgym.envs.oracle import OracleResult
@@ -61,11 +62,8 @@ class DemoResult:
 
 
 def equal_split_plan(scenario: Scenario) -> np.ndarray:
-    """Every step spends budget/horizon, split equally (projected onto the share bounds)."""
-    K = scenario.n_channels
-    m = ChannelModel.from_scenario(scenario)
-    share = project_bounded_simplex(np.full(K, 1.0 / K), m.low_share, m.high_share)
-    return np.tile(share * scenario.step_budget, (scenario.horizon, 1))
+    """Every step spends budget/horizon, split by :func:`~budgetgym.envs.constant_split.equal_split_shares`."""
+    return np.tile(equal_split_shares(scenario) * scenario.step_budget, (scenario.horizon, 1))
 
 
 def play_plan(scenario: Scenario, plan: np.ndarray, seed: int) -> tuple[float, np.ndarray]:
