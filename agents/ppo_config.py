@@ -114,7 +114,9 @@ class PPOConfig(StrictModel):
     batch_size: int = Field(256, ge=2, description="minibatch size")
     n_epochs: int = Field(5, ge=1, le=1000, description="passes over each rollout")
     learning_rate: float = Field(1e-3, gt=0, le=1, description="Adam step size")
-    learning_rate_schedule: Literal["constant", "linear"] = "linear"
+    learning_rate_schedule: Literal["constant", "linear"] = Field(
+        "linear", description="linear: lr0 * max(1 - steps / total_timesteps, 0), 0 from total_timesteps on"
+    )
     gamma: float = Field(
         0.99, gt=0, le=1, description="discount (episodes are finite: 1.0 allowed)"
     )
@@ -297,7 +299,9 @@ def build_model(cfg: PPOConfig, venv: Any, seed: int, recurrent: bool, verbose: 
         lr0 = cfg.learning_rate
 
         def lr(progress_remaining: float) -> float:
-            return lr0 * progress_remaining
+            # SB3 finishes the rollout in progress, so its progress_remaining (1 - steps / total_timesteps)
+            # ends below 0 when total_timesteps is not a multiple of the rollout: stop at 0, never ascend
+            return lr0 * max(progress_remaining, 0.0)
 
     rollout = cfg.n_steps * venv.num_envs
     return algo(

@@ -386,6 +386,23 @@ def test_experiment_with_a_bad_ppo_train_config_exits_2_before_anything_runs(tmp
 
 
 
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_linear_learning_rate_never_goes_negative_when_the_last_rollout_overshoots(tmp_path, recurrent):
+    """SB3 finishes the rollout in progress, so with total_timesteps not a multiple of the rollout its
+    progress_remaining ends below 0 (1 - 32/24 here): the linear schedule lr0 * progress gave the last
+    update a learning rate of -lr0/3, a step of gradient ascent on the PPO loss. It stops at 0."""
+    if recurrent:
+        pytest.importorskip("sb3_contrib")
+    cfg = {**TINY, "total_timesteps": 24, "n_envs": 1, "n_steps": 16, "batch_size": 16, "n_epochs": 1,
+           "net_arch": [4], "learning_rate": 3e-3, "learning_rate_schedule": "linear"}
+    if recurrent:
+        cfg["lstm_hidden_size"] = 4
+    agent = ppo.train_ppo(SCENARIO, cfg, seed=0, out_dir=tmp_path / "run", recurrent=recurrent)
+    assert agent.train_steps == 32  # two rollouts of 16 steps
+    # the last update ran at progress 1 - 32/24 < 0: the schedule's end, lr0 * 0
+    assert [g["lr"] for g in agent.model.policy.optimizer.param_groups] == [0.0]
+
+
 def test_config_batch_size_must_divide_the_rollout():
     """SB3 only warns and trains on a truncated last minibatch; the config refuses it with one line."""
     with pytest.raises(BudgetGymError) as exc:
