@@ -60,6 +60,8 @@ per conversion then varies with the mix of segments it reaches.
 carry-over and its conversions still to arrive count in the window
 (:mod:`budgetgym.envs.history`, the same definition as ``evaluate_plan(..., history=S)`` and
 ``solve_oracle(..., history=S)``). The observation's history features still start at zero.
+``history`` is the only option: options that are not a mapping, or hold another key, are a one-line
+:class:`~budgetgym.envs.errors.BudgetGymError`.
 
 ## Scenario families
 ``scenario`` may be a :class:`~budgetgym.envs.family.ScenarioFamily` (or a family's name or
@@ -103,7 +105,7 @@ from budgetgym.envs.dynamics import (
     transition,
 )
 from budgetgym.envs.family import ScenarioFamily, load_family
-from budgetgym.envs.history import CarryIn, carry_in
+from budgetgym.envs.history import CarryIn, carry_in, history_option
 from budgetgym.envs.observation import CONV_CLIP, SPEND_CLIP, ObservationLayout
 from budgetgym.envs.path import ScenarioPath, sample_path
 from budgetgym.envs.scenario import Scenario
@@ -206,6 +208,7 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
 
     # ---------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        history = history_option(options)  # checked before the generator moves
         super().reset(seed=seed)
         info: dict[str, Any] = {"cumulative_spend": 0.0, "remaining_budget": self.budget, "step": 0}
         if self.family.varies:
@@ -215,7 +218,7 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
             info.update(draw=self.draw, split="train")
         self.path = sample_path(self.scenario, self.np_random)
         # spend before the window: what it carries into each step (None: the campaign starts at rest)
-        self._carry = carry_in(self.scenario, (options or {}).get("history"), self.model)
+        self._carry = carry_in(self.scenario, history, self.model)
         self._state.clear()
         self._reset_counters()
         return self._observation(), info
