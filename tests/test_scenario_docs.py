@@ -248,3 +248,16 @@ def test_each_builtin_header_comment_states_the_figures_the_table_holds(name: st
     assert claims, name
     for claimed, figure in claims:
         assert claimed == pytest.approx(figure, abs=1.0), (name, claimed, figure)
+
+
+def test_delayed_5_video_description_names_its_carry_over_peak():
+    # "Weibull-PDF carry-over peaking ~3 days after exposure": the Weibull mode, 4 (1.5/2.5)^(1/2.5) = 3.26,
+    # is x = l + 1 in Robyn's weights (the density at lag l + 1), so the largest weight is at lag 2
+    from budgetgym.envs.dynamics import ChannelModel
+    from budgetgym.envs.scenario import load_scenario
+
+    sc = load_scenario("delayed-5")
+    i = sc.channel_names.index("video")
+    peak = int(ChannelModel.from_scenario(sc).adstock[i].argmax())
+    said = re.search(r"peaking ~?(\d+) days after exposure", sc.channels[i].description)
+    assert said is not None and int(said.group(1)) == peak == 2
