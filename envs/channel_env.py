@@ -43,16 +43,33 @@ noise, so that the episode's sum equals
 :func:`budgetgym.envs.oracle.evaluate_plan` of the spend actually made.
 
 ## Info
-``spend``, ``impressions`` (clicks for click-priced channels), ``price``,
-``conversions``, ``expected_conversions``, ``revenue`` (per channel),
-``reward``, ``expected_reward``, ``cumulative_spend``, ``remaining_budget``,
-``step``. With a scenario ``baseline`` (:mod:`budgetgym.envs.baseline`) also ``baseline`` (the
-step's organic KPI, realised), ``baseline_expected``, ``controls`` (name -> value) and ``kpi``
-(the step's conversions, or revenue, plus the baseline: what a marketing-mix dataset records);
-the baseline is never part of the reward. With audience ``segments`` (:mod:`budgetgym.envs.segments`)
-the per-channel numbers are each channel's credited share, and ``expected_revenue`` (per channel:
-its credited expected conversions at their segments' values) is added, since a channel's value
-per conversion then varies with the mix of segments it reaches.
+Every key of the ``info`` that ``reset`` and ``step`` return, and when it is there (``[K]``: a float
+array in channel order; amounts in the budget's currency):
+
+| key | meaning | when |
+|---|---|---|
+| ``step`` | index of the step just played (at reset 0, the next one) | reset, step |
+| ``cumulative_spend`` | spent so far in the episode | reset, step |
+| ``remaining_budget`` | ``budget - cumulative_spend`` | reset, step |
+| ``spend`` | ``[K]`` the step's spend per channel | step |
+| ``impressions`` | ``[K]`` exposure bought: impressions, or clicks for click-priced channels | step |
+| ``price`` | ``[K]`` effective unit price (per 1000 impressions, or per click) | step |
+| ``conversions`` | ``[K]`` conversions that arrived, realised | step |
+| ``expected_conversions`` | ``[K]`` the same without noise | step |
+| ``revenue`` | ``[K]`` their value, realised | step |
+| ``reward`` | the step's reward (the one ``step`` returns) | step |
+| ``expected_reward`` | the step's reward without noise | step |
+| ``expected_revenue`` | ``[K]`` credited expected conversions at their segments' values | step, with segments |
+| ``baseline``, ``baseline_expected`` | the step's organic KPI, realised and expected | step, with a baseline |
+| ``controls`` | control name -> its value at the step | step, with a baseline |
+| ``kpi`` | the step's conversions (or revenue) plus the baseline | step, with a baseline |
+| ``draw``, ``split`` | the campaign drawn from the family: its index, ``"train"`` | reset, with a varying family |
+
+With a scenario ``baseline`` (:mod:`budgetgym.envs.baseline`) the ``kpi`` is what a marketing-mix
+dataset records; the baseline is never part of the reward. With audience ``segments``
+(:mod:`budgetgym.envs.segments`) the per-channel numbers are each channel's credited share, and
+``expected_revenue`` is added since a channel's value per conversion then varies with the mix of
+segments it reaches.
 
 ## Reset options
 ``reset(options={"history": S})`` plays the episode after the spend history ``S``
@@ -60,6 +77,8 @@ per conversion then varies with the mix of segments it reaches.
 carry-over and its conversions still to arrive count in the window
 (:mod:`budgetgym.envs.history`, the same definition as ``evaluate_plan(..., history=S)`` and
 ``solve_oracle(..., history=S)``). The observation's history features still start at zero.
+``history`` is the only option: options that are not a mapping, or hold another key, are a one-line
+:class:`~budgetgym.envs.errors.BudgetGymError`.
 
 ## Scenario families
 ``scenario`` may be a :class:`~budgetgym.envs.family.ScenarioFamily` (or a family's name or
@@ -73,6 +92,13 @@ Held-out evaluation plays the **test** split: :func:`budgetgym.agents.evaluate`.
 (channel names and units, budget, horizon, calendar, pacing, share bounds, reward kind). Agents
 are built from it and the spaces; ``env.scenario`` holds the true parameters and is for the
 oracle only.
+
+## Rendering
+``render_mode="ansi"`` (the only mode): ``render()`` returns the campaign as text, the step and the
+spend against the budget, then per channel the last step's share, spend, impressions (or clicks),
+unit price and conversions and the step's reward and expected reward (dashes before the first
+step). Without a render mode ``render()`` returns ``None``; any other mode is a ``ValueError`` at
+construction. ``close()`` holds nothing to release (Gymnasium's default).
 
 ## Version History
 * v0: initial version.
@@ -103,7 +129,7 @@ from budgetgym.envs.dynamics import (
     transition,
 )
 from budgetgym.envs.family import ScenarioFamily, load_family
-from budgetgym.envs.history import CarryIn, carry_in
+from budgetgym.envs.history import CarryIn, carry_in, history_option
 from budgetgym.envs.observation import CONV_CLIP, SPEND_CLIP, ObservationLayout
 from budgetgym.envs.path import ScenarioPath, sample_path
 from budgetgym.envs.scenario import Scenario
@@ -206,6 +232,7 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
 
     # ---------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        history = history_option(options)  # checked before the generator moves
         super().reset(seed=seed)
         info: dict[str, Any] = {"cumulative_spend": 0.0, "remaining_budget": self.budget, "step": 0}
         if self.family.varies:
@@ -215,7 +242,7 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
             info.update(draw=self.draw, split="train")
         self.path = sample_path(self.scenario, self.np_random)
         # spend before the window: what it carries into each step (None: the campaign starts at rest)
-        self._carry = carry_in(self.scenario, (options or {}).get("history"), self.model)
+        self._carry = carry_in(self.scenario, history, self.model)
         self._state.clear()
         self._reset_counters()
         return self._observation(), info

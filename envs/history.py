@@ -41,17 +41,36 @@ from typing import Any
 import numpy as np
 
 from budgetgym.envs.dynamics import ChannelModel, DynamicsState, _ring_weights, transition
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, unknown
 from budgetgym.envs.kernels import adstock_kernel, stack_kernels
 from budgetgym.envs.path import seasonal_multipliers
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.scenario_parts import MAX_AMOUNT
 
-__all__ = ["CarryIn", "HistoryLike", "carry_in", "check_history"]
+__all__ = ["RESET_OPTIONS", "CarryIn", "HistoryLike", "carry_in", "check_history", "history_option"]
 
 #: A spend history: an array ``[H, K]`` (channels in the scenario's order) or a mapping from
 #: channel name to its ``H`` past spends (every channel present).
 HistoryLike = np.ndarray | Sequence[Sequence[float]] | Mapping[str, Sequence[float]]
+
+
+#: The keys ``reset(options=...)`` takes, in the single and the vector environment.
+RESET_OPTIONS = ("history",)
+
+
+def history_option(options: object) -> Any:
+    """The ``history`` of a reset's ``options`` (``None`` without one), or a one-line
+    :class:`BudgetGymError` for options that are not a mapping or hold another key: a misspelt
+    ``histroy`` would otherwise play the episode from rest, silently."""
+    if options is None:
+        return None
+    if not isinstance(options, Mapping):
+        raise BudgetGymError(f"reset options: expected a mapping such as {{'history': spend}}, "
+                             f"got {type(options).__name__}")
+    for key in options:
+        if key not in RESET_OPTIONS:
+            raise BudgetGymError(f"reset options: {unknown('key', str(key), RESET_OPTIONS)}")
+    return options.get("history")
 
 
 def check_history(scenario: Scenario, history: Any, source: str = "history") -> np.ndarray:

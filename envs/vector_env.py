@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from gymnasium.vector.utils import batch_space
 from budgetgym.envs.allocation import trivial_bounds
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.family import ScenarioFamily
+from budgetgym.envs.history import history_option
 from budgetgym.envs.path import ScenarioPath
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.vector_parts import (
@@ -305,8 +306,9 @@ class ChannelBudgetVectorEnv(PartWorkers, VectorEnv):
         """Start an episode on every row. Seeding: the class docstring; ``options["history"]``: a
         spend history carried into every row's window, as for ``ChannelBudgetEnv``."""
         seed = checked_seed(seed, self.num_envs)
-        if options and "reset_mask" in options:
+        if isinstance(options, Mapping) and "reset_mask" in options:
             raise ValueError("options['reset_mask']: the vector env resets every row together (no DISABLED autoreset)")
+        history = history_option(options)
         super().reset(seed=seed if isinstance(seed, int) else None)
         self.closed = False  # a reset after close() starts the env again (worker processes too)
         sources = [part.random for part in self.parts]
@@ -316,7 +318,7 @@ class ChannelBudgetVectorEnv(PartWorkers, VectorEnv):
                 self._procs.seed(self.parts)
         else:
             sources[0].seed(seed)
-        return self._start((options or {}).get("history"))
+        return self._start(history)
 
     # --------------------------------------------------------------------- step
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:

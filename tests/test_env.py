@@ -5,6 +5,7 @@ contract with the oracle, the action mapping, observations/infos, rendering, han
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import gymnasium as gym
@@ -867,3 +868,46 @@ def test_hand_calculated_observation_over_three_steps(target_cpa):
             math.sin(2 * math.pi * day / 365.25), math.cos(2 * math.pi * day / 365.25),
         ]  # fmt: skip
         np.testing.assert_allclose(obs, expected, rtol=2e-6, atol=1e-7)
+
+
+# ============================================================ the info table of the docstring
+
+
+def _info_table() -> dict[str, set[str]]:
+    """``key -> {"reset", "step", "segments", "baseline", "family"}`` from the ``| key | ... | when |``
+    table of the ``## Info`` section of the environment's module docstring."""
+    import budgetgym.envs.channel_env as module
+
+    section = module.__doc__.split("## Info", 1)[1].split("\n## ", 1)[0]
+    table: dict[str, set[str]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 3 and cells[0].startswith("`"):
+            when = set(re.findall(r"reset|step|segments|baseline|family", cells[2]))
+            for key in re.findall(r"`(\w+)`", cells[0]):
+                table[key] = when
+    return table
+
+
+@pytest.mark.parametrize("case", ["plain", "segments", "baseline", "family"])
+def test_info_keys_at_reset_and_every_step_are_the_docstring_table(case):
+    # the Info section listed the step's keys in prose and said nothing of reset's: it is a table of
+    # every key, with when it is present, and the env returns exactly those keys
+    sc = {
+        "plain": lambda: "stationary-3",
+        "segments": lambda: "overlap-5",
+        "baseline": lambda: load_scenario("stationary-3").override({"baseline": {"level": 50.0}}),
+        "family": lambda: "wide-family",
+    }[case]()
+    table = _info_table()
+    settings = {case} if case != "plain" else set()
+
+    def documented(when: str) -> set[str]:
+        return {k for k, w in table.items() if when in w and (w & {"segments", "baseline", "family"} <= settings)}
+
+    env = ChannelBudgetEnv(sc)
+    _, info = env.reset(seed=0)
+    assert set(info) == documented("reset")
+    for _ in range(env.horizon):
+        info = env.step(env.action_space.sample())[4]
+        assert set(info) == documented("step")

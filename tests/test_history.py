@@ -15,6 +15,7 @@ from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.expected import ExpectedModel
 from budgetgym.envs.history import carry_in, check_history
 from budgetgym.envs.plan_value import scenario_path
+from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
 
 def _one_channel(decay: float, delay: dict | None = None) -> object:
@@ -161,6 +162,25 @@ def test_bad_history_one_line(history: object, message: str) -> None:
     assert "\n" not in str(err.value)
     with pytest.raises(BudgetGymError):
         ChannelBudgetEnv(sc).reset(seed=0, options={"history": history})
+
+
+@pytest.mark.parametrize("make", ["single", "vector"])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"histroy": [[1.0, 2.0, 3.0]]}, "reset options: unknown key 'histroy' (did you mean 'history'?)"),
+        ({"history": [[1.0, 2.0, 3.0]], "seed": 3}, "reset options: unknown key 'seed': expected one of history"),
+        (["history"], "reset options: expected a mapping such as {'history': spend}, got list"),
+    ],
+)
+def test_reset_options_other_than_history_are_refused(make: str, options: object, message: str) -> None:
+    # a misspelt option played the episode from rest, silently, as if no history had been given
+    env = ChannelBudgetEnv("stationary-3") if make == "single" else ChannelBudgetVectorEnv("stationary-3", 2)
+    with pytest.raises(BudgetGymError) as err:
+        env.reset(seed=0, options=options)  # type: ignore[arg-type]
+    assert message in str(err.value) and "\n" not in str(err.value)
+    env.reset(seed=0, options={"history": [[1.0, 2.0, 3.0]]})  # still accepted
+    env.reset(seed=0, options={})
 
 
 @settings(max_examples=30, deadline=None)
