@@ -160,7 +160,9 @@ class CampaignBrief:
 
     def step_day_index(self) -> np.ndarray:
         """Day index ``start_day + t * step_days`` of every step (the campaign calendar)."""
-        return self.start_day + self.step_days * np.arange(self.horizon, dtype=float)
+        from budgetgym.envs.path import day_index
+
+        return day_index(self.start_day, self.step_days, np.arange(self.horizon))
 
     @property
     def observation_layout(self) -> ObservationLayout:

@@ -43,7 +43,7 @@ import numpy as np
 from budgetgym.envs.dynamics import ChannelModel, DynamicsState, _ring_weights, transition
 from budgetgym.envs.errors import BudgetGymError, unknown
 from budgetgym.envs.kernels import adstock_kernel, stack_kernels
-from budgetgym.envs.path import seasonal_multipliers
+from budgetgym.envs.path import seasonal_multipliers, step_days
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.scenario_parts import MAX_AMOUNT
 
@@ -164,7 +164,7 @@ def carry_in(scenario: Scenario, history: Any, model: ChannelModel | None = None
     played = S[-_reach_steps(long, delay):]  # older steps reach nothing in the window (module docstring)
     H = len(played)
     m_long = dataclasses.replace(m, adstock=long, adstock_ring=_ring_weights(long))
-    days = scenario.start_day + scenario.step_days * np.arange(-H, 0, dtype=float)
+    days = step_days(scenario, np.arange(-H, 0))
     cost, response = seasonal_multipliers(scenario, days)
     state = DynamicsState.zeros(m_long, 1)
     pairs = m.n_channels * (1 if seg is None else seg.n_segments)

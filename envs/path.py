@@ -66,9 +66,16 @@ class ScenarioPath:
     baseline: BaselinePath | None = None  # the KPI baseline, for scenarios with one (budgetgym.envs.baseline)
 
 
-def step_days(scenario: Scenario) -> np.ndarray:
-    """Day index ``d_t = start_day + t * step_days`` of every step."""
-    return scenario.start_day + scenario.step_days * np.arange(scenario.horizon, dtype=float)
+def day_index(start_day: float, days_per_step: float, t: np.ndarray) -> np.ndarray:
+    """Day index ``d_t = start_day + t * step_days`` of steps ``t`` (days; day 0 is a Monday, 1 January;
+    ``t < 0`` are the steps before the campaign): the campaign calendar's one definition."""
+    return start_day + days_per_step * np.asarray(t, dtype=float)
+
+
+def step_days(scenario: Scenario, t: np.ndarray | None = None) -> np.ndarray:
+    """:func:`day_index` of the scenario's steps ``t`` (default: every step of the campaign)."""
+    steps = np.arange(scenario.horizon) if t is None else t
+    return day_index(scenario.start_day, scenario.step_days, steps)
 
 
 def seasonal_multiplier(component: SeasonalComponent, days: np.ndarray) -> np.ndarray:

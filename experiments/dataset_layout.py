@@ -22,6 +22,7 @@ import yaml
 from budgetgym.envs.dates import MONTH_DAYS, is_monthly, whole_days
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import check_out_dir, name_list, staged_output
+from budgetgym.envs.path import step_days
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.scenario_parts import ChannelConfig
 
@@ -67,7 +68,7 @@ def period_dates(sc: Scenario, n: int) -> list[str]:
     if is_monthly(sc.step_days):
         first = pd.Timestamp(start.replace(day=min(start.day, 28)))
         return [(first + pd.DateOffset(months=t)).date().isoformat() for t in range(n)]
-    days = sc.start_day + sc.step_days * np.arange(n)
+    days = step_days(sc, np.arange(n))
     return [(EPOCH + dt.timedelta(days=float(d))).isoformat() for d in np.floor(days)]
 
 

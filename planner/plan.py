@@ -49,6 +49,7 @@ from budgetgym.envs.dates import (
 )
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import ScenarioFamily
+from budgetgym.envs.path import step_days
 from budgetgym.envs.plan_value import check_plan
 from budgetgym.envs.scenario import Scenario
 from budgetgym.planner.curves import response_curves
@@ -328,7 +329,7 @@ def plan(
         horizon=sc.horizon,
         pacing=sc.budget.pacing,
         channel_names=names,
-        step_days=sc.start_day + sc.step_days * np.arange(sc.horizon),
+        step_days=step_days(sc),
         objective=str(obj),
         is_family=problem.is_family,
         draws=len(problem.members),
