@@ -278,3 +278,17 @@ def test_what_evaluate_returns_is_what_the_readme_says():
     for name in attributes:
         assert hasattr(results[0], name), f"README: EpisodeResult has no `{name}`"
     assert list(results[0].row()) == RESULT_COLUMNS  # "its row of results.csv"
+
+
+def test_every_file_whose_meaning_changed_has_a_readme_migration_note():
+    """CONTRIBUTING: a change of meaning of a results or plan file "gets a migration note in the README and
+    the changelog". Every output file named in CHANGELOG.md's [Unreleased] Migration section is named in
+    the README's migration note too (it named two of the six)."""
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8").split("## [Unreleased]", 1)[1]
+    migration = changelog.split("### Migration\n", 1)[1].split("\n### ", 1)[0]
+    named = set(re.findall(r"`((?:plots/)?[\w<>]+\.(?:csv|png|json))`", migration))
+    files = named - {"regression.json", "regret_<scenario>.png"}  # named there as re-recorded / unchanged
+    assert {"results.csv", "summary.csv", "channels.csv"} <= files, files
+    note = re.search(r"\*Migration notes? \(after 0\.1\.0\):\*(.*?)\n\n", TEXT, flags=re.S)
+    assert note, "README: the migration note is gone"
+    assert not files - set(re.findall(r"`([^`]+)`", note.group(1))), files

@@ -13,8 +13,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from budgetgym.envs import load_scenario
 from budgetgym.envs import scenario_parts as parts
-from budgetgym.envs.family import FamilyFile
+from budgetgym.envs.family import FamilyFile, family_from_dict
 from budgetgym.envs.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -261,3 +262,36 @@ def test_delayed_5_video_description_names_its_carry_over_peak():
     peak = int(ChannelModel.from_scenario(sc).adstock[i].argmax())
     said = re.search(r"peaking ~?(\d+) days after exposure", sc.channels[i].description)
     assert said is not None and int(said.group(1)) == peak == 2
+
+
+def _channel(sc: Scenario, name: str) -> parts.ChannelConfig:
+    return sc.channels[sc.channel_names.index(name)]
+
+
+def test_the_python_block_runs(tmp_path, monkeypatch):
+    """The opening Python block runs as written, with its ``my-scenario.yaml`` a real file (a copy of a
+    built-in named after it), and its override does what its comment says."""
+    code = re.search(r"```python\n(.*?)```", DOC, flags=re.S).group(1)
+    text = (ROOT / "configs" / "scenarios" / "stationary-3.yaml").read_text(encoding="utf-8")
+    (tmp_path / "my-scenario.yaml").write_text(re.sub(r"(?m)^name: .*$", "name: my-scenario", text), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "configs/README.md (python)", "exec"), namespace)  # noqa: S102 - our own docs
+    sc, sc2 = namespace["sc"], namespace["sc2"]
+    assert (sc2.horizon, sc.horizon) == (28, load_scenario("stationary-5").horizon)
+    assert _channel(sc2, "search").cost.price == 2.0 != _channel(sc, "search").cost.price
+    assert namespace["env"].unwrapped.scenario.name == "my-scenario"
+
+
+def test_the_family_examples_load():
+    """Both family examples of "Scenario families" load (the ensemble's ``- ...`` placeholder left out),
+    and their draws vary what the examples say they vary."""
+    section = DOC.split("## Scenario families", 1)[1]
+    blocks = [yaml.safe_load(b.replace("  - ...\n", "")) for b in re.findall(r"```yaml\n(.*?)```", section, flags=re.S)
+              if b.startswith("family:")]
+    assert [b["family"] for b in blocks] == ["my-family", "fitted"]
+    vary, ensemble = (family_from_dict(b, source="configs/README.md") for b in blocks)
+    slopes = {_channel(vary.sample(i, "train"), "search").saturation.slope for i in range(4)}
+    assert len(slopes) == 4 and all(0.5 <= s <= 2.0 for s in slopes)
+    kappas = {_channel(ensemble.sample(0, split), "search").saturation.half_saturation for split in ("train", "test")}
+    assert kappas == {2400, 2900}
