@@ -391,7 +391,7 @@ def _stationary_3(edit: Callable[[str], str]) -> str:
 BAD_CAMPAIGNS = {
     "duplicate-key": (lambda t: t.replace("horizon: 14\n", "horizon: 14\nhorizon: 28\n"),  # was read as 28, silently
                       "invalid YAML at line 7, column 1: key 'horizon' is given twice in one mapping"),
-    "truncated": (lambda t: t[: t.index("cost: {unit: click") + 30], "invalid YAML at line 16"),
+    "truncated": (lambda t: t[: t.index("cost: {unit: click") + 30], "invalid YAML at line 17"),  # the line after
     "wrong-type": (lambda t: t.replace("horizon: 14", "horizon: two weeks"),
                    "horizon: Input should be a valid integer"),
     "missing-key": (lambda t: t.replace("horizon: 14\n", ""), "horizon: Field required"),
