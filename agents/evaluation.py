@@ -45,7 +45,7 @@ from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.path import ScenarioPath
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
-from budgetgym.envs.vector_random import baseline_layout
+from budgetgym.envs.vector_random import InfoLayout, info_layout
 
 __all__ = [
     "EpisodeResult",
@@ -308,15 +308,15 @@ def _episode(
 def _batches(rows: list[tuple[Scenario, int | None, str | None, int, int]]) -> list[list[int]]:
     """The indices of ``rows`` in the batches one vector env each plays, in row order within a batch.
 
-    A vector env's rows share one KPI baseline layout (whether there is one, its controls:
-    :func:`~budgetgym.envs.vector_random.baseline_layout`), so a family whose draws differ there plays
+    A vector env's rows share one info layout (audience segments or none, a KPI baseline or none and
+    its controls: :func:`~budgetgym.envs.vector_random.info_layout`), so a family whose draws differ there plays
     each kind in batches of its own (at most :data:`MAX_BATCH` rows each). A kind holds whole
     campaigns (every seed and episode of a draw), so its batches end with the last seed's last
     episode: the agent's last ``reset`` is the one episode by episode makes.
     """
-    groups: dict[tuple[str, ...] | None, list[int]] = {}
+    groups: dict[InfoLayout, list[int]] = {}
     for i, (sc, *_) in enumerate(rows):
-        groups.setdefault(baseline_layout(sc), []).append(i)
+        groups.setdefault(info_layout(sc), []).append(i)
     return [idx[lo : lo + MAX_BATCH] for idx in groups.values() for lo in range(0, len(idx), MAX_BATCH)]
 
 

@@ -130,21 +130,38 @@ def baseline_layout(sc: Scenario) -> tuple[str, ...] | None:
     return None if sc.baseline is None else tuple(c.name for c in sc.baseline.controls)
 
 
-def check_baseline_layouts(scenarios: Sequence[Scenario], where: str) -> None:
-    """The rows of a vector env share one info layout: a one-line error when ``scenarios`` differ in
-    their KPI baseline (one or none, or its controls), whose info keys would be the first row's."""
-    first = baseline_layout(scenarios[0])
-    for sc in scenarios[1:]:
-        other = baseline_layout(sc)
-        if other != first:
-            def say(x: tuple[str, ...] | None) -> str:
-                if x is None:
-                    return "no KPI baseline"
-                return f"a KPI baseline with controls {', '.join(x)}" if x else "a KPI baseline without controls"
+#: What a row adds to a vector env's info and how it is stepped: ``(segmented, baseline_layout)``.
+InfoLayout = tuple[bool, tuple[str, ...] | None]
 
+
+def info_layout(sc: Scenario) -> InfoLayout:
+    """The :data:`InfoLayout` of a scenario: whether it has audience segments (its rows are stepped by
+    :mod:`~budgetgym.envs.vector_segments` and report ``expected_revenue``) and its
+    :func:`baseline_layout`. The rows of one vector env share one."""
+    return sc.segments is not None, baseline_layout(sc)
+
+
+def check_info_layouts(scenarios: Sequence[Scenario], where: str) -> None:
+    """The rows of a vector env share one info layout: a one-line error when ``scenarios`` differ in
+    their :func:`info_layout` (audience segments or none; a KPI baseline or none, or its controls),
+    whose info keys and dynamics would be the first row's."""
+    first = info_layout(scenarios[0])
+    for sc in scenarios[1:]:
+        other = info_layout(sc)
+        if other != first:
+            if other[0] != first[0]:
+                has = "has audience segments, another none" if first[0] else "has no audience segments, another has"
+                what = "audience segments or none"
+            else:
+                def say(x: tuple[str, ...] | None) -> str:
+                    if x is None:
+                        return "no KPI baseline"
+                    return f"a KPI baseline with controls {', '.join(x)}" if x else "a KPI baseline without controls"
+
+                has, what = f"has {say(first[1])}, another {say(other[1])}", "KPI baseline layout"
             raise BudgetGymError(
-                f"{where}: the rows of a vector env must share one KPI baseline layout; one draw has {say(first)}, "
-                f"another {say(other)} (evaluate them in separate batches)"
+                f"{where}: the rows of a vector env must share one {what}; one draw {has} "
+                f"(evaluate them in separate batches)"
             )
 
 
@@ -196,7 +213,7 @@ class PerEnvRandom:
         else:
             chosen = [family.nominal()] * self.n
         scenarios, index = _distinct(chosen)
-        check_baseline_layouts(scenarios, f"scenario '{family.name}'")
+        check_info_layouts(scenarios, f"scenario '{family.name}'")
         paths = [sample_path(sc, self._rng(i)) for i, sc in enumerate(chosen)]
         cost, response, delivery = _tables(paths)
         base = [p.baseline for p in paths] if paths[0].baseline is not None else None
@@ -270,7 +287,7 @@ class DrawPool:
         with self._lock:
             if self._entries is None:
                 pool = [family.sample(i, "train") for i in range(self.size)]
-                check_baseline_layouts(pool, f"scenario '{family.name}'")
+                check_info_layouts(pool, f"scenario '{family.name}'")
                 tables = _tables([sample_path(sc, None) for sc in pool])
                 self._entries = (pool, [compile_(sc) for sc in pool], tables)
                 self._drift = _drift_tables(pool)

@@ -20,7 +20,7 @@ from budgetgym.envs.errors import BudgetGymError, is_integer
 from budgetgym.envs.family import VALIDATION_DRAWS, ScenarioFamily, load_family
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.vector_parts import default_threads
-from budgetgym.envs.vector_random import check_baseline_layouts
+from budgetgym.envs.vector_random import check_info_layouts
 
 __all__ = ["DEFAULT_DRAW_POOL", "VectorSettings", "vector_settings"]
 
@@ -77,10 +77,10 @@ def vector_settings(
             raise BudgetGymError(
                 "scenario: the scenarios of a vector env must share one brief (channels, budget, pacing, horizon)"
             )
-        check_baseline_layouts([rows[0], *distinct], "scenario")
+        check_info_layouts([rows[0], *distinct], "scenario")
     else:
         family = load_family(scenario)  # type: ignore[arg-type]
-        check_baseline_layouts(_known_draws(family), f"scenario '{family.name}'")
+        check_info_layouts(_known_draws(family), f"scenario '{family.name}'")
     count = num_envs if num_envs is not None else (1 if rows is None else len(rows))
     n = _positive("num_envs", count, num_envs)
     if rows is not None and n != len(rows):

@@ -1,0 +1,53 @@
+"""What the vector env refuses, and how: rows whose infos would differ, bad reset options, batches
+too large for memory — each a one-line :class:`BudgetGymError` before anything is changed or
+allocated, never wrong numbers, a bare ``ValueError`` or a ``MemoryError``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from budgetgym.agents import evaluate, make_agent
+from budgetgym.envs import BudgetGymError, load_scenario
+from budgetgym.envs.family import ScenarioFamily, family_from_dict
+from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
+
+SAT = {"type": "hill", "max_response": 400, "half_saturation": 5000, "slope": 1.0}
+
+
+def _mixed_family() -> ScenarioFamily:
+    """An ensemble of overlap-5's segmented campaign and a plain one (segments replaced by channel
+    curves): train members 0..3 are segmented, plain, segmented, plain (family seed 0)."""
+    d = load_scenario("overlap-5").model_dump(mode="json", exclude_none=True)
+    d["horizon"], d["budget"]["total"] = 4, 32000.0
+    plain = {"segments": None, **{f"channels.{i}.saturation": SAT for i in range(5)}}
+    fam = family_from_dict({"family": "mix", "scenario": d, "ensemble": [{}, plain, {}, plain, {}]})
+    assert [fam.sample(i).segments is None for i in range(4)] == [False, True, False, True]
+    return fam
+
+
+@pytest.mark.parametrize("rng", ["per_env", "batched"])
+def test_a_family_mixing_segmented_and_plain_draws_is_a_one_line_error(rng: str) -> None:
+    """A segmented row has an ``expected_revenue`` and per-segment dynamics a plain row has not: the
+    env stepped segmented rows with the plain rows' batch model (expected conversions 5.0 where the
+    single env has 70.4, no ``expected_revenue``) or failed with ``ValueError: SegmentRows``."""
+    with pytest.raises(BudgetGymError, match=r"^scenario 'mix': .* one draw has audience segments, another none"):
+        ChannelBudgetVectorEnv(_mixed_family(), 4, rng=rng)
+
+
+def test_a_list_mixing_segmented_and_plain_scenarios_is_a_one_line_error() -> None:
+    fam = _mixed_family()
+    with pytest.raises(BudgetGymError, match=r"^scenario: .* one draw has no audience segments, another has"):
+        ChannelBudgetVectorEnv([fam.sample(1), fam.sample(0)])
+
+
+def test_evaluate_plays_segmented_and_plain_draws_in_batches_of_their_own() -> None:
+    """The batched evaluator groups rows by their info layout: the same results as episode by
+    episode (where it failed on the mixed batch)."""
+    fam = _mixed_family()
+    agent = make_agent("equal", fam.brief)
+    kw: dict[str, Any] = {"seeds": [0, 1], "draws": 4, "split": "train", "oracle": lambda *a: 1.0}
+    batched, serial = evaluate(agent, fam, **kw), evaluate(agent, fam, batch=False, **kw)
+    fields = ["draw", "seed", "reward", "expected_reward", "spend"]
+    assert [[getattr(r, f) for f in fields] for r in batched] == [[getattr(r, f) for f in fields] for r in serial]
