@@ -232,7 +232,7 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
 
     # ---------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
-        history = history_option(options)  # checked before the generator moves
+        history = history_option(options, self.scenario)  # checked before the generator moves
         super().reset(seed=seed)
         info: dict[str, Any] = {"cumulative_spend": 0.0, "remaining_budget": self.budget, "step": 0}
         if self.family.varies:

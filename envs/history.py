@@ -58,10 +58,13 @@ HistoryLike = np.ndarray | Sequence[Sequence[float]] | Mapping[str, Sequence[flo
 RESET_OPTIONS = ("history",)
 
 
-def history_option(options: object) -> Any:
+def history_option(options: object, scenario: Scenario | None = None) -> Any:
     """The ``history`` of a reset's ``options`` (``None`` without one), or a one-line
     :class:`BudgetGymError` for options that are not a mapping or hold another key: a misspelt
-    ``histroy`` would otherwise play the episode from rest, silently."""
+    ``histroy`` would otherwise play the episode from rest, silently. With ``scenario`` (any draw of
+    the campaign: the check needs only its channels) the history is also checked
+    (:func:`check_history`) and returned as its array, so that a reset refuses a bad one before its
+    generator moves or a new campaign is drawn."""
     if options is None:
         return None
     if not isinstance(options, Mapping):
@@ -70,7 +73,10 @@ def history_option(options: object) -> Any:
     for key in options:
         if key not in RESET_OPTIONS:
             raise BudgetGymError(f"reset options: {unknown('key', str(key), RESET_OPTIONS)}")
-    return options.get("history")
+    history = options.get("history")
+    if scenario is None or history is None or isinstance(history, CarryIn):
+        return history
+    return check_history(scenario, history)
 
 
 def check_history(scenario: Scenario, history: Any, source: str = "history") -> np.ndarray:

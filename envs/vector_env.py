@@ -307,11 +307,12 @@ class ChannelBudgetVectorEnv(PartWorkers, VectorEnv):
 
     def reset(self, *, seed: Seed = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode on every row. Seeding: the class docstring; ``options["history"]``: a
-        spend history carried into every row's window, as for ``ChannelBudgetEnv``."""
+        spend history carried into every row's window, as for ``ChannelBudgetEnv``. Bad options or seeds
+        are refused before anything moves: the episode in progress goes on."""
         seed = checked_seed(seed, self.num_envs)
         if isinstance(options, Mapping) and "reset_mask" in options:
             raise ValueError("options['reset_mask']: the vector env resets every row together (no DISABLED autoreset)")
-        history = history_option(options)
+        history = history_option(options, self.family.nominal() if self._rows is None else self._rows[0])
         super().reset(seed=seed if isinstance(seed, int) else None)
         self.closed = False  # a reset after close() starts the env again (worker processes too)
         sources = [part.random for part in self.parts]

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
+from gymnasium.utils.env_checker import data_equivalence
 
 from budgetgym.agents import evaluate, make_agent
-from budgetgym.envs import BudgetGymError, load_scenario
+from budgetgym.envs import BudgetGymError, ChannelBudgetEnv, load_scenario
 from budgetgym.envs.family import ScenarioFamily, family_from_dict
 from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
@@ -51,3 +53,39 @@ def test_evaluate_plays_segmented_and_plain_draws_in_batches_of_their_own() -> N
     batched, serial = evaluate(agent, fam, **kw), evaluate(agent, fam, batch=False, **kw)
     fields = ["draw", "seed", "reward", "expected_reward", "spend"]
     assert [[getattr(r, f) for f in fields] for r in batched] == [[getattr(r, f) for f in fields] for r in serial]
+
+
+def _steps(env: Any, n: int, count: int) -> list:
+    rng = np.random.default_rng(2)
+    return [env.step(rng.uniform(-1, 1, (n, 5) if n else 5).astype(np.float32)) for _ in range(count)]
+
+
+@pytest.mark.parametrize("rng", ["per_env", "batched"])
+def test_a_bad_history_fails_the_reset_before_anything_moves(rng: str) -> None:
+    """A history of the wrong shape is refused before the generators draw a new campaign: the
+    episode in progress continues as if the reset had not been called (it continued at step 3
+    with the next campaign's draws and an emptied carry-over)."""
+    def env() -> ChannelBudgetVectorEnv:
+        pool = {"draw_pool": 4} if rng == "batched" else {}
+        e = ChannelBudgetVectorEnv("retail-5-family", 3, rng=rng, **pool)  # type: ignore[arg-type]
+        e.reset(seed=1)
+        _steps(e, 3, 2)
+        return e
+
+    failed, ref = env(), env()
+    with pytest.raises(BudgetGymError, match=r"^history: expected shape \(steps, 5\)"):
+        failed.reset(options={"history": np.ones((4, 4))})
+    assert data_equivalence(_steps(failed, 3, 3), _steps(ref, 3, 3), exact=True)
+
+
+def test_a_bad_history_fails_the_single_envs_reset_before_anything_moves() -> None:
+    def env() -> ChannelBudgetEnv:
+        e = ChannelBudgetEnv("retail-5-family")
+        e.reset(seed=1)
+        _steps(e, 0, 2)
+        return e
+
+    failed, ref = env(), env()
+    with pytest.raises(BudgetGymError, match=r"^history: spend must be finite"):
+        failed.reset(options={"history": np.full((2, 5), np.nan)})
+    assert data_equivalence(_steps(failed, 0, 3), _steps(ref, 0, 3), exact=True)
