@@ -7,6 +7,7 @@ naming the argument); the class docstring of the env documents each.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.vector_parts import default_threads
 from budgetgym.envs.vector_random import check_info_layouts
 
-__all__ = ["DEFAULT_DRAW_POOL", "VectorSettings", "vector_settings"]
+__all__ = ["DEFAULT_DRAW_POOL", "VectorSettings", "least_bytes", "machine_memory", "vector_settings"]
 
 #: Train draws a ``batched`` family compiles once (each episode of each row plays one of them).
 DEFAULT_DRAW_POOL = 1024
@@ -48,6 +49,53 @@ def _positive(name: str, value: Any, given: Any = None) -> int:
     if not is_integer(value) or value < 1:
         raise BudgetGymError(f"{name}: expected a positive integer, got {value if given is None else given!r}")
     return int(value)
+
+
+def machine_memory() -> int | None:
+    """The machine's physical memory in bytes (``None`` where the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def least_bytes(sc: Scenario, n: int, rng: str, pool: int) -> int:
+    r"""A lower bound on the memory a vector env of ``n`` rows of ``sc``'s brief holds, in bytes:
+    per row, with ``K`` channels, ``A`` action entries (``K``, or ``K + 1`` under agent pacing), an
+    observation of ``O = 4K + 7`` entries and ``T`` steps,
+
+    .. math:: 10 (O + A) + 4 O + 8 A + 8 \cdot 10 K + 16 + [\text{per\_env}]\; 40\, T K
+
+    (the batched spaces' float32 bounds and boolean masks; a step's observations and float64 actions;
+    the counters and one step's ``[n, K]`` arrays; each row's path: cost, response and delivery
+    ``[T, K]`` and its cost and response columns of the tables), plus a ``batched`` family's pool of
+    ``pool`` draws, ``16 T K`` each (the cost and response tables). Every term is an array the env
+    allocates; the real footprint is larger."""
+    K, T = sc.n_channels, sc.horizon
+    A = K + int(sc.budget.pacing == "agent")
+    obs = 4 * K + 7  # O
+    row = 10 * (obs + A) + 4 * obs + 8 * A + 80 * K + 16 + (40 * T * K if rng == "per_env" else 0)
+    return n * row + pool * 16 * T * K
+
+
+def _check_memory(n: int, family: ScenarioFamily, rows: list[Scenario] | None, rng: str, pool: int) -> None:
+    """A one-line error when the env's arrays (:func:`least_bytes`) cannot fit in the machine's memory:
+    numpy's ``MemoryError`` (with a traceback, after part of the env was made) otherwise, or a machine
+    that swaps for hours."""
+    total = machine_memory()
+    sc = rows[0] if rows is not None else family.nominal()
+    pooled = pool if rng == "batched" and rows is None and family.varies else 0
+    need = least_bytes(sc, n, rng, pooled)
+    if total is not None and need > total:
+        def size(b: int) -> str:
+            return f"{b / 2**30:.3g} GiB" if b >= 2**30 else f"{b / 2**20:.3g} MiB"
+
+        smaller_pool = least_bytes(sc, 0, rng, pooled) > need // 2  # the pool's tables, most of it
+        raise BudgetGymError(
+            f"num_envs: {n} rows of {sc.n_channels} channels and {sc.horizon} steps need at least {size(need)}, "
+            f"more than this machine's {size(total)} of memory; use fewer rows"
+            + (" or a smaller draw_pool" if smaller_pool else "")
+        )
 
 
 def _known_draws(family: ScenarioFamily) -> list[Scenario]:
@@ -104,9 +152,10 @@ def vector_settings(
         for name, value in (("threads", threads), ("part_rows", part_rows), ("draw_pool", draw_pool)):
             if value is not None:
                 raise BudgetGymError(f"{name}: only rng='batched' takes it, got {value!r} with rng={rng!r}")
+    pool = _positive("draw_pool", DEFAULT_DRAW_POOL if draw_pool is None else draw_pool, draw_pool)
+    _check_memory(n, family, rows, rng, pool)
     return VectorSettings(
-        family=family, rows=rows, n=n, rng=rng, autoreset_mode=mode,
-        draw_pool=_positive("draw_pool", DEFAULT_DRAW_POOL if draw_pool is None else draw_pool, draw_pool),
+        family=family, rows=rows, n=n, rng=rng, autoreset_mode=mode, draw_pool=pool,
         threads=_positive("threads", (default_threads() if procs == 1 else 1) if threads is None else threads),
         part_rows=None if part_rows is None else _positive("part_rows", part_rows), processes=procs,
         expected=bool(expected),

@@ -89,3 +89,32 @@ def test_a_bad_history_fails_the_single_envs_reset_before_anything_moves() -> No
     with pytest.raises(BudgetGymError, match=r"^history: spend must be finite"):
         failed.reset(options={"history": np.full((2, 5), np.nan)})
     assert data_equivalence(_steps(failed, 0, 3), _steps(ref, 0, 3), exact=True)
+
+
+@pytest.mark.parametrize("rng", ["per_env", "batched"])
+def test_a_batch_larger_than_memory_is_a_one_line_error_before_anything_is_allocated(rng: str) -> None:
+    """10**12 rows of three channels: numpy's MemoryError (10.9 TiB for the observation space's
+    bounds) with a traceback, after part of the env was made."""
+    with pytest.raises(BudgetGymError, match=r"^num_envs: 1000000000000 rows of 3 channels and 14 steps need at least"):
+        ChannelBudgetVectorEnv("stationary-3", 10**12, rng=rng)
+
+
+def test_the_memory_bound_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    """stationary-3 (K = 3, A = 3, O = 19, T = 14) per_env: 10 * 22 + 4 * 19 + 8 * 3 + 80 * 3 + 16 = 576
+    bytes a row, plus its path 40 * 14 * 3 = 1,680: 2,256 bytes; batched 576 a row plus nothing for
+    a plain scenario's pool. Against a machine of 1 MiB (1,048,576 bytes): 464 per_env rows fit
+    (1,046,784 bytes), 465 do not; 1,820 batched rows fit (1,048,320), 1,821 do not."""
+    import budgetgym.envs.vector_settings as vs
+
+    monkeypatch.setattr(vs, "machine_memory", lambda: 2**20)
+    for rng, fits in (("per_env", 464), ("batched", 1820)):
+        ChannelBudgetVectorEnv("stationary-3", fits, rng=rng).close()
+        with pytest.raises(BudgetGymError, match=r"more than this machine's 1 MiB of memory; use fewer rows$"):
+            ChannelBudgetVectorEnv("stationary-3", fits + 1, rng=rng)
+
+
+def test_a_draw_pool_larger_than_memory_is_refused_before_its_draws_are_made() -> None:
+    """A pool of 10**9 draws of retail-5-family (tables of 16 * 56 * 5 bytes a draw: 4.1 TiB) was
+    accepted, and the first reset set out to sample and compile 10**9 draws (~1.5 ms each)."""
+    with pytest.raises(BudgetGymError, match=r"^num_envs: .* use fewer rows or a smaller draw_pool$"):
+        ChannelBudgetVectorEnv("retail-5-family", 2, rng="batched", draw_pool=10**9)
