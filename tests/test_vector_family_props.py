@@ -4,9 +4,10 @@ A small family (three channels, two or three segments chosen per draw, a segment
 delay, reach and curves drawn, negative-binomial counts, price and segment value noise, agent
 pacing, a horizon of 3) is played by the vector env and by Gymnasium's ``SyncVectorEnv`` of single
 environments on the same seeds and actions: ``per_env`` must equal it bit for bit, step by step,
-over an episode boundary in both autoreset modes, whatever the seeds (an integer or a list) and the
-row count. ``batched`` must give one run whatever steps its row parts (one thread, two threads,
-two processes). Examples are few and episodes tiny: each example is a handful of steps.
+over episode boundaries in both autoreset modes, whatever the seeds (an integer or a list), the
+row count and a ``reset`` in the middle of the run (no seed, or a list with ``None`` entries).
+``batched`` must give one run whatever steps its row parts (one thread, two threads, two processes).
+Examples are few and episodes tiny: each example is a handful of steps.
 """
 
 from __future__ import annotations
@@ -82,12 +83,17 @@ seeds = st.one_of(
 
 
 @settings(max_examples=6)
-@example(n=3, seed=[1, 2, 3], mode=AutoresetMode.SAME_STEP, act_seed=0)
-@example(n=3, seed=0, mode=AutoresetMode.NEXT_STEP, act_seed=1)
-@given(n=st.integers(1, 3), seed=seeds, mode=st.sampled_from(MODES), act_seed=st.integers(0, 100))
+@example(n=3, seed=[1, 2, 3], mode=AutoresetMode.SAME_STEP, act_seed=0, reseed=[None, 4, None], mid=1)
+@example(n=3, seed=0, mode=AutoresetMode.NEXT_STEP, act_seed=1, reseed=None, mid=3)
+@given(
+    n=st.integers(1, 3), seed=seeds, mode=st.sampled_from(MODES), act_seed=st.integers(0, 100),
+    reseed=st.none() | st.lists(st.none() | st.integers(0, 99), min_size=3, max_size=3), mid=st.integers(0, 4),
+)
 def test_per_env_equals_single_envs_over_an_episode_boundary(
-    family: ScenarioFamily, n: int, seed: Any, mode: AutoresetMode, act_seed: int
+    family: ScenarioFamily, n: int, seed: Any, mode: AutoresetMode, act_seed: int, reseed: Any, mid: int
 ) -> None:
+    """Also a ``reset`` after ``mid`` steps (mid-episode, at the horizon or right after the autoreset),
+    without a seed or with a list whose ``None`` entries continue those rows' generators."""
     if isinstance(seed, list):
         seed = (seed * n)[:n]
     ref = SyncVectorEnv([lambda: ChannelBudgetEnv(family) for _ in range(n)], autoreset_mode=mode)
@@ -96,6 +102,9 @@ def test_per_env_equals_single_envs_over_an_episode_boundary(
     assert data_equivalence(ref.reset(seed=seed), vec.reset(seed=seed), exact=True), "reset"
     steps = 2 * vec.horizon + 2  # two episode boundaries
     for t, a in enumerate(_actions(n, 4, steps, act_seed)):
+        if t == mid:
+            again = None if reseed is None else reseed[:n]
+            assert data_equivalence(ref.reset(seed=again), vec.reset(seed=again), exact=True), "reset mid-run"
         expected, got = ref.step(a), vec.step(a)
         for what, x, y in zip(("obs", "reward", "terminated", "truncated", "info"), expected, got, strict=True):
             assert data_equivalence(x, y, exact=True), f"step {t}: {what} differs"
