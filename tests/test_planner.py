@@ -883,6 +883,25 @@ def test_where_every_spend_loses_the_profit_maximising_plan_spends_nothing(sweep
     assert res.summary()["profit_max"] == p
 
 
+def test_where_every_spend_loses_a_family_plan_spends_nothing() -> None:
+    """The campaign of the test above as a family (channel a's most conversions drawn from 1/2 to 2, its
+    slope at 0 still at most 2/1000 of a unit): the family's solver ranked only the barrier's plans, a hair
+    inside the interior and below doing nothing, so at the budgets the search solved (without the static plan
+    the recommendation also ranks) no root was found: "not found between 1/1024 and 1 × the budget"."""
+    data = base_scenario_dict(2)
+    data.update(horizon=4, reward="profit", budget={"total": 4000.0, "pacing": "agent", "max_step_multiple": 2.0})
+    hill = {"type": "hill", "max_response": 1.0, "half_saturation": 1000.0, "slope": 1.0}
+    cost = {"unit": "click", "price": 1.0, "ref_spend": 1000.0, "elasticity": 0.0}
+    data["channels"] = [channel(n, cost=cost, saturation=hill) for n in ("a", "b")]
+    vary = {"channels.0.saturation.max_response": {"dist": "loguniform", "low": 0.5, "high": 2.0}}
+    fam = family_from_dict({"family": "loses", "seed": 1, "scenario": data, "vary": vary}, "test")
+    problem = PlanningProblem(fam, draws=8)
+    assert not problem.solve().any() and not solve_level(problem, MEAN, 1000.0).plan.any()
+    res = plan(fam, curves=False, lift_design="none", draws=8)
+    p = res.profit_max
+    assert p is not None and (p["budget"], p["spend"], p["outcome"]) == (0.0, 0.0, 0.0)
+
+
 def test_profit_maximising_budget_is_the_spend_where_budget_is_left_unspent() -> None:
     """Profit under agent pacing: past the best spend the optimum leaves budget unspent and its
     marginal return is 0 up to the solver's rounding (positive for 0.4% beyond the spend on
