@@ -187,9 +187,9 @@ class PlanningProblem:
         """The plan maximising :math:`V`. A scenario: :func:`solve_oracle` itself (warm-started
         from ``start`` if given). A family: the barrier method on the mean model from the interior
         point and from ``start`` (and, with S-shaped members, from the nominal campaign's oracle
-        plan), and under agent pacing the plan that spends nothing, the best by the exact mean value. ``extra``: feasible plans that are candidates too
-        (the static plan: with S-shaped curves a local optimum can fall short of it); one replaces
-        the solution only if it is strictly better."""
+        plan), and under agent pacing the plan that spends nothing, the best by the exact mean value.
+        ``extra``: feasible plans that are candidates too (the static plan: with S-shaped curves a
+        local optimum can fall short of it); one replaces the solution only if it is strictly better."""
         if not self.is_family:
             m = self.members[0]
             plans = [solve_oracle(self.scenario, path=m.path, history=m.carry, start=start).plan]
