@@ -2,7 +2,9 @@ r"""The oracle: the best spend plan given the true parameters.
 
 The value of a plan is defined once, in :mod:`budgetgym.envs.plan_value`
 (:func:`~budgetgym.envs.plan_value.evaluate_plan`, re-exported here); the oracle ranks its
-candidates by it, so "% of oracle" means the same everywhere.
+candidates by it, so "% of oracle" means the same everywhere. Under agent pacing the plan that spends
+nothing is ranked too: where every spend loses (profit), it is the optimum, which the barrier's interior
+plans approach but stay a hair below.
 
 :func:`solve_oracle` maximises the expected episode reward
 
@@ -353,6 +355,11 @@ def solve_oracle(
     values = np.atleast_1d(evaluate_plan(sc, plans, path=p, model=model, history=carry))
     best = int(np.argmax(values))
     plan, value = plans[best], float(values[best])
+    if sc.budget.pacing == "agent":  # spending nothing is a plan too; where every spend loses (profit), the
+        zero = np.zeros_like(plan)   # barrier stops a hair inside the interior, just below its value
+        zero_value = float(evaluate_plan(sc, zero, path=p, model=model, history=carry))
+        if zero_value > value:
+            plan, value = zero, zero_value
     steps = np.asarray(evaluate_plan(sc, plan, path=p, model=model, per_step=True, history=carry))
     return OracleResult(
         plan=plan,

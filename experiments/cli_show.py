@@ -93,8 +93,10 @@ def show_cmd(
         return ", ".join(f"{n} {q:.3f}" for q, n in ranked if q >= 5e-4)
 
     spend = res.plan.sum(axis=0)
+    split = ("  (spends nothing: no channel pays back)" if not spend.any()  # profit, agent pacing: every spend loses
+             else f"  (over the episode: {split_of(spend / spend.sum())}; per step: budgetgym plan)")
     rows = [("equal split", equal, ""), ("best constant split", best.expected_reward, f"  ({split_of(best.shares)})"),
-            ("oracle", oracle, f"  (over the episode: {split_of(spend / spend.sum())}; per step: budgetgym plan)")]
+            ("oracle", oracle, split)]
     # % of the oracle by the evaluator's one definition: undefined (n/a) unless the oracle earns (> 0)
     undefined = f"{'n/a':>9}  (the oracle earns nothing: no % of it)"
     for label, value, note in rows:

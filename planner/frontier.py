@@ -15,7 +15,9 @@ For concave response curves :math:`V^*` is increasing (conversions, revenue) and
   "flexible budget" up to a target marginal ROI): the root of ``mroas(B) = target`` (revenue,
   profit) or ``mcpa(B) = target`` (conversions), by Brent's method on re-solved optima, bracketed
   by the frontier's levels or by doubling / halving ``B``;
-* for profit the same root with :math:`dV^*/dB = 0` is the budget that maximises profit.
+* for profit the same root with :math:`dV^*/dB = 0` is the budget that maximises profit; where no
+  channel pays back (every spend loses) the optimum spends nothing at every budget, and the budget that
+  maximises profit is 0.
 """
 
 from __future__ import annotations
@@ -148,7 +150,8 @@ def search_target(
     up to 10 times, within the budgets a scenario holds: from ``B/1024`` to ``1024 B`` without a
     sweep, beyond with one (``--sweep 0.5:2:N`` searches up to ``2048 B``). A root whose plan
     leaves budget unspent (a profit reward under agent pacing, past its best spend) is moved down to
-    that spend: the smallest budget with the same optimum."""
+    that spend: the smallest budget with the same optimum; where that optimum spends nothing (no
+    channel pays back) the point is at budget 0, its plan the zero plan (the outcome of no spend)."""
     sign = -1.0 if metric == "mcpa" else 1.0  # mcpa rises with the budget; the others fall
 
     def gap(p: BudgetPoint) -> float:
@@ -203,6 +206,10 @@ def search_target(
     near = min(cache.values(), key=lambda p: abs(p.budget - root))
     hit = near if near.budget == root else solve_level(problem, objective, float(root), near)
     spend = float(hit.plan.sum())
+    if spend == 0.0:
+        # the optimum spends nothing (profit, agent pacing: no channel pays back), so it is the same at every
+        # budget and its marginal return is exactly 0, a root wherever it is read: the budget is the spend, 0
+        return BudgetPoint(0.0, hit.plan, hit.outcome, hit.marginal), searched
     if 0.0 < spend < hit.budget * (1.0 - SLACK_RTOL):
         # budget left unspent (profit, agent pacing): the optimum is the same from its spend up, and the
         # marginal return's sign past it is the solver's rounding; the budget is the spend

@@ -48,7 +48,8 @@ class PlanResult:
     current_problems: list[str] = field(default_factory=list)  # why the env could not play it as given
     frontier: pd.DataFrame | None = None
     target: dict[str, Any] | None = None  # the budget at the target marginal return (budget None: not reached)
-    profit_max: dict[str, Any] | None = None  # budget None: not found (searched: the budgets searched)
+    # budget None: not found (searched: the budgets searched); budget and spend 0: no channel pays back
+    profit_max: dict[str, Any] | None = None
     curves: pd.DataFrame | None = None
     distribution: dict[str, dict[str, float]] | None = None  # held-out draws (families)
     draw_values: pd.DataFrame | None = None  # per held-out draw: recommended, static, current

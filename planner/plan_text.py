@@ -223,8 +223,13 @@ def summary_lines(result: PlanResult) -> list[str]:
         lines.append(f"target {name} {fmt(t['target'], 3)}: {where}")
     if result.reward == "profit":
         p = result.profit_max
-        where = (_point_text(p, outcome) if p is not None and p.get("budget") is not None
-                 else "not found" if p is None else f"not found {_searched_text(p, result.budget)}")
+        if p is None or p.get("budget") is None:
+            where = "not found" if p is None else f"not found {_searched_text(p, result.budget)}"
+        elif p["spend"] == 0:  # search_target's point at budget 0
+            where = (f"0 — no channel pays back: the profit-maximising plan spends nothing (expected {outcome} "
+                     f"{fmt(p['outcome'], scale=p['outcome'])})")
+        else:
+            where = _point_text(p, outcome)
         lines.append(f"profit-maximising budget (marginal ROAS 1): {where}")
     if result.frontier is not None:
         f = result.frontier

@@ -108,7 +108,8 @@ def plot_frontier(result: PlanResult, path: str | Path) -> Path:
                 label="current")
     for point, text, style in ((result.target, "target", ":"), (result.profit_max, "profit-maximising", "-.")):
         if point is not None and point.get("budget") is not None:
-            ax.axvline(point["budget"], color="black", ls=style, lw=1, label=f"{text} budget")
+            nothing = " (spends nothing: no channel pays back)" if point["spend"] == 0 else ""
+            ax.axvline(point["budget"], color="black", ls=style, lw=1, label=f"{text} budget{nothing}")
     ax.axvline(result.budget, color="black", ls="--", lw=0.8, alpha=0.6)
     ax.set(xlabel="total budget", ylabel=f"expected {result.reward}", title=f"Budget frontier — {result.campaign}")
     _money_axis(ax.xaxis)

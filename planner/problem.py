@@ -187,9 +187,9 @@ class PlanningProblem:
         """The plan maximising :math:`V`. A scenario: :func:`solve_oracle` itself (warm-started
         from ``start`` if given). A family: the barrier method on the mean model from the interior
         point and from ``start`` (and, with S-shaped members, from the nominal campaign's oracle
-        plan), the best by the exact mean value. ``extra``: feasible plans that are candidates too
-        (the static plan: with S-shaped curves a local optimum can fall short of it); one replaces
-        the solution only if it is strictly better."""
+        plan), and under agent pacing the plan that spends nothing, the best by the exact mean value.
+        ``extra``: feasible plans that are candidates too (the static plan: with S-shaped curves a
+        local optimum can fall short of it); one replaces the solution only if it is strictly better."""
         if not self.is_family:
             m = self.members[0]
             plans = [solve_oracle(self.scenario, path=m.path, history=m.carry, start=start).plan]
@@ -201,6 +201,8 @@ class PlanningProblem:
                 nominal = Member.of(self.scenario, self.history)
                 starts.append(solve_oracle(self.scenario, path=nominal.path, history=nominal.carry).plan)
             plans = [p for s in starts for p in candidate_plans(self.scenario, self.objective, concave=True, start=s)]
+            if self.scenario.budget.pacing == "agent":  # spending nothing is a plan too (as in solve_oracle): where
+                plans.append(np.zeros_like(plans[0]))  # every spend loses the barrier stops a hair below it
         plans += list(extra or [])
         values = self.member_values(np.stack(plans)).mean(axis=0)
         return plans[int(np.argmax(values))]

@@ -359,3 +359,26 @@ def test_show_says_percent_of_oracle_is_undefined_when_the_oracle_earns_nothing(
         assert "n/a" in line and "% of oracle" not in line, line
     m = re.search(r"dynamic headroom: (\S+)", out)
     assert m is not None and m.group(1) == "n/a", out
+
+
+@pytest.mark.filterwarnings("error")
+def test_show_says_the_oracle_spends_nothing_where_every_spend_loses(capsys, tmp_path):
+    """Where every spend loses (profit, a click priced 1 bringing at most 1/1000 of a conversion worth 1:
+    the slope of ``x / (1000 + x)`` at 0) the oracle spends nothing; ``budgetgym show`` divided its
+    per-channel spend by its total, 0, warned "invalid value encountered in divide" and printed the oracle's
+    split as "(over the episode: ; per step: budgetgym plan)"."""
+    import yaml
+
+    hill = {"type": "hill", "max_response": 1.0, "half_saturation": 1000.0, "slope": 1.0}
+    cost = {"unit": "click", "price": 1.0, "ref_spend": 1000.0, "elasticity": 0.0}
+    sc = scenario_from_dict({
+        "name": "every-spend-loses", "horizon": 4, "reward": "profit", "noise": {"conversions": "none"},
+        "budget": {"total": 4000.0, "pacing": "agent", "max_step_multiple": 2.0},
+        "channels": [{"name": n, "cost": cost, "saturation": hill, "value": {"mean": 1.0}} for n in ("a", "b")],
+    }, source="test")
+    path = tmp_path / "every-spend-loses.yaml"
+    path.write_text(yaml.safe_dump(sc.model_dump(mode="json")), encoding="utf-8")
+    code, out, _ = run_cli(capsys, "show", str(path))
+    assert code == 0, out
+    line = next(ln for ln in out.splitlines() if re.match(r"\s+oracle\s+", ln))
+    assert line.endswith("(spends nothing: no channel pays back)"), line

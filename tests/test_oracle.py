@@ -20,7 +20,7 @@ import functools
 
 import numpy as np
 import pytest
-from conftest import build_scenario, channel, hill_channel
+from conftest import base_scenario_dict, build_scenario, channel, hill_channel
 from scipy.optimize import minimize
 
 from budgetgym.envs import (
@@ -1001,3 +1001,21 @@ def test_a_subnormal_value_per_conversion_solves(value: float) -> None:
     assert np.isfinite(res.expected_reward) and np.all(np.isfinite(res.plan))
     equal = np.full((3, 1), 1.0 / 3.0)  # one channel: the whole B/T each step
     assert res.expected_reward >= float(evaluate_plan(sc, equal)) * (1 - 1e-6)
+
+
+def test_where_every_spend_loses_the_agent_paced_oracle_spends_nothing() -> None:
+    """A profit campaign whose channels never pay back (a conversion is worth 1, a click costs 1 and
+    brings at most 1/1000 of one), under agent pacing: spending nothing (profit 0) is the optimum. The
+    barrier's plans stay a hair inside the interior and lost 3e-8 (4e-5 on other such campaigns), so
+    the oracle ranked below a plan that does nothing."""
+    data = base_scenario_dict(2)
+    data.update(horizon=4, reward="profit", budget={"total": 4000.0, "pacing": "agent", "max_step_multiple": 2.0})
+    data["channels"] = [
+        channel(n, cost={"unit": "click", "price": 1.0, "ref_spend": 1000.0, "elasticity": 0.0},
+                saturation=_hill(1.0, 1000.0, 1.0))
+        for n in ("a", "b")
+    ]
+    sc = scenario_from_dict(data, source="test scenario")
+    res = solve_oracle(sc)
+    assert res.expected_reward == 0.0 and not res.plan.any()
+    assert check_plan(sc, res.plan) == []

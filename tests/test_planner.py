@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import scenario_dicts
+from conftest import base_scenario_dict, channel, scenario_dicts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -585,14 +585,18 @@ def test_a_target_not_reached_says_which_budgets_were_searched() -> None:
         np.testing.assert_allclose(res.target["searched"], searched, rtol=1e-12)
         line = next(s for s in summary_lines(res) if s.startswith("target"))
         assert f"not reached {text} the budget (the budgets searched" in line, line
-    # profit where no channel pays back (revenue 0.5 a conversion): no profit-maximising budget down to B/1024
+    # profit where no channel pays back (revenue 0.5 a conversion): the profit-maximising plan spends nothing.
+    # The barrier's plans lost a hair (up to 4e-5) against spending nothing, so the search read "not found
+    # between 1/1024 and 1 × the budget"; with the oracle's zero plan it read the zero plan's exact marginal 0
+    # as a root and reported half the budget
     low_value = {f"channels.{i}.value.mean": 0.5 for i in range(5)}
     sc = load_scenario("delayed-5").override({"reward": "profit", **low_value})
     res = plan(sc, curves=False, lift_design="none")
-    assert res.profit_max is not None and res.profit_max["budget"] is None
-    np.testing.assert_allclose(res.profit_max["searched"], [sc.budget.total / 1024, sc.budget.total], rtol=1e-12)
+    assert res.profit_max is not None
+    assert (res.profit_max["budget"], res.profit_max["multiple"], res.profit_max["spend"]) == (0.0, 0.0, 0.0)
+    assert res.profit_max["outcome"] == float(evaluate_plan(sc, np.zeros((sc.horizon, 5)))) == 0.0
     line = next(s for s in summary_lines(res) if s.startswith("profit-maximising"))
-    assert line.endswith("not found between 1/1024 and 1 × the budget (the budgets searched, within 1e-9 to 1e15)")
+    assert line.endswith("0 — no channel pays back: the profit-maximising plan spends nothing (expected profit 0)")
 
 
 # ----------------------------------------------------------------------------- current and static
@@ -851,6 +855,51 @@ def test_cvar_budget_marginal_matches_finite_differences_where_members_tie(objec
     h = 1e-3 * B
     fd = (solve_level(problem, obj, B + h).outcome - solve_level(problem, obj, B - h).outcome) / (2 * h)
     assert point.marginal["marginal_outcome"] == pytest.approx(fd, rel=1e-5)
+
+
+@pytest.mark.parametrize("sweep", [None, "0.5:2:4"])
+def test_where_every_spend_loses_the_profit_maximising_plan_spends_nothing(sweep: str | None) -> None:
+    """Profit under agent pacing, two channels priced 1 a click, a conversion worth 1, Hill curves
+    ``x / (1000 + x)`` conversions for ``x`` clicks a step: the most a unit of spend returns is the slope
+    at 0, 1/1000 of a unit, so every spend loses and the best plan at every budget spends nothing (profit
+    0). Its marginal return is exactly 0 at every budget, which the profit-maximising-budget search read as
+    a root: it reported half the budget (the budget itself with a sweep) as profit-maximising; it is 0."""
+    from budgetgym.planner.plan_text import summary_lines
+
+    data = base_scenario_dict(2)
+    data.update(horizon=4, reward="profit", budget={"total": 4000.0, "pacing": "agent", "max_step_multiple": 2.0})
+    hill = {"type": "hill", "max_response": 1.0, "half_saturation": 1000.0, "slope": 1.0}
+    cost = {"unit": "click", "price": 1.0, "ref_spend": 1000.0, "elasticity": 0.0}
+    data["channels"] = [channel(n, cost=cost, saturation=hill) for n in ("a", "b")]
+    sc = scenario_from_dict(data, source="test scenario")
+    res = plan(sc, curves=False, lift_design="none", sweep=sweep)
+    assert res.value == 0.0 and not res.plan.any()
+    p = res.profit_max
+    assert p is not None and "searched" not in p
+    assert (p["budget"], p["multiple"], p["spend"], p["outcome"], p["marginal_outcome"]) == (0.0, 0.0, 0.0, 0.0, 0.0)
+    line = next(s for s in summary_lines(res) if s.startswith("profit-maximising"))
+    assert line == ("profit-maximising budget (marginal ROAS 1): 0 — no channel pays back: the profit-maximising "
+                    "plan spends nothing (expected profit 0)")
+    assert res.summary()["profit_max"] == p
+
+
+def test_where_every_spend_loses_a_family_plan_spends_nothing() -> None:
+    """The campaign of the test above as a family (channel a's most conversions drawn from 1/2 to 2, its
+    slope at 0 still at most 2/1000 of a unit): the family's solver ranked only the barrier's plans, a hair
+    inside the interior and below doing nothing, so at the budgets the search solved (without the static plan
+    the recommendation also ranks) no root was found: "not found between 1/1024 and 1 × the budget"."""
+    data = base_scenario_dict(2)
+    data.update(horizon=4, reward="profit", budget={"total": 4000.0, "pacing": "agent", "max_step_multiple": 2.0})
+    hill = {"type": "hill", "max_response": 1.0, "half_saturation": 1000.0, "slope": 1.0}
+    cost = {"unit": "click", "price": 1.0, "ref_spend": 1000.0, "elasticity": 0.0}
+    data["channels"] = [channel(n, cost=cost, saturation=hill) for n in ("a", "b")]
+    vary = {"channels.0.saturation.max_response": {"dist": "loguniform", "low": 0.5, "high": 2.0}}
+    fam = family_from_dict({"family": "loses", "seed": 1, "scenario": data, "vary": vary}, "test")
+    problem = PlanningProblem(fam, draws=8)
+    assert not problem.solve().any() and not solve_level(problem, MEAN, 1000.0).plan.any()
+    res = plan(fam, curves=False, lift_design="none", draws=8)
+    p = res.profit_max
+    assert p is not None and (p["budget"], p["spend"], p["outcome"]) == (0.0, 0.0, 0.0)
 
 
 def test_profit_maximising_budget_is_the_spend_where_budget_is_left_unspent() -> None:
