@@ -115,7 +115,7 @@ def _history(history: object, scenario: Scenario, start_date: str | None) -> tup
                 )
             return history, dates
         later = next_dates(first[0], scenario.step_days, scenario.horizon - 1, month_ends(first))
-        dates = date_texts(pd.DatetimeIndex([first[0], *later]))
+        dates = date_texts(pd.DatetimeIndex([first[0].as_unit("us"), *later]))
     return history, dates
 
 

@@ -1,0 +1,36 @@
+"""Hostile command-line arguments: each is accepted and runs, or is refused in one line on stderr
+(exit 2, no traceback) naming the option and what was expected, leaving no output behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+
+def test_a_plan_starting_days_before_the_last_date_pandas_holds_in_nanoseconds_runs_past_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # stationary-3: 14 daily steps from 2262-04-10 (the last date a data column holds is 2262-04-11),
+    # so the 14th step falls on 2262-04-23: 13 days on, by hand
+    code, _, err = run_cli(capsys, "plan", "stationary-3", "--start-date", "2262-04-10", "--no-plots",
+                           "--out", str(tmp_path / "p"))
+    assert code == 0, err
+    dates = pd.read_csv(tmp_path / "p" / "plan.csv")["date"].drop_duplicates().tolist()
+    assert dates[0] == "2262-04-10" and dates[-1] == "2262-04-23" and len(dates) == 14
+
+
+def test_a_history_dated_up_to_days_before_the_last_nanosecond_date_is_continued_past_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = tmp_path / "history.csv"
+    days = pd.date_range("2262-03-01", "2262-04-09", freq="D")  # the window starts on 2262-04-10
+    pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "search": 100.0, "social": 50.0, "video": 20.0}).to_csv(
+        history, index=False)
+    code, _, err = run_cli(capsys, "plan", "stationary-3", "--history", str(history), "--no-plots",
+                           "--out", str(tmp_path / "p"))
+    assert code == 0, err
+    dates = pd.read_csv(tmp_path / "p" / "plan.csv")["date"].drop_duplicates().tolist()
+    assert dates[0] == "2262-04-10" and dates[-1] == "2262-04-23" and len(dates) == 14
