@@ -34,3 +34,22 @@ def test_a_history_dated_up_to_days_before_the_last_nanosecond_date_is_continued
     assert code == 0, err
     dates = pd.read_csv(tmp_path / "p" / "plan.csv")["date"].drop_duplicates().tolist()
     assert dates[0] == "2262-04-10" and dates[-1] == "2262-04-23" and len(dates) == 14
+
+
+def test_an_interrupted_calibrate_does_not_promise_runs_to_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in any command printed the grid runner's "finished runs are kept; run the same
+    command again to resume": calibrate has no runs and starts again from the beginning."""
+    import budgetgym.calibration as calibration
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(calibration, "calibrate", interrupted)
+    data = tmp_path / "data.csv"
+    data.write_text("date,kpi,a\n2024-01-01,1,1\n")
+    code, _, err = run_cli(capsys, "calibrate", str(data), "--date", "date", "--kpi", "kpi", "--spend", "a",
+                           "--out", str(tmp_path / "fit"))
+    assert code == 130
+    assert err == "interrupted: run the same command again to start over (only budgetgym run resumes)\n"
