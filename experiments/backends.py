@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from budgetgym.envs.errors import BudgetGymError, is_integer
+from budgetgym.envs.sigint import children_ignore_sigint
 
 __all__ = ["Backend", "ProcessPoolBackend", "RayBackend", "SerialBackend", "make_backend"]
 
@@ -68,7 +69,9 @@ class ProcessPoolBackend:
         if not tasks:
             return
         ctx = multiprocessing.get_context(self.start_method)
-        with ctx.Pool(processes=min(self.workers, len(tasks))) as pool:  # __exit__ terminates
+        with children_ignore_sigint():  # Ctrl-C is this process's, which terminates the pool
+            pool = ctx.Pool(processes=min(self.workers, len(tasks)))
+        with pool:  # __exit__ terminates
             yield from pool.imap_unordered(_indexed, [(i, fn, t) for i, t in enumerate(tasks)], chunksize=1)
 
 

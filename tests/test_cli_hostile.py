@@ -53,3 +53,19 @@ def test_an_interrupted_calibrate_does_not_promise_runs_to_resume(
                            "--out", str(tmp_path / "fit"))
     assert code == 130
     assert err == "interrupted: run the same command again to start over (only budgetgym run resumes)\n"
+
+
+def test_calibrates_bootstrap_workers_leave_ctrl_c_to_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C reaches every process of the terminal's group: calibrate's bootstrap workers each
+    printed a KeyboardInterrupt traceback beside the command's one-line message. They are now
+    started with SIGINT ignored; the command handles it and stops them."""
+    import os
+    import signal
+
+    import budgetgym.calibration.refits as refits
+
+    monkeypatch.setattr(refits, "_ready", os.getpid)  # a first task that does not import budgetgym (fast)
+    before = signal.getsignal(signal.SIGINT)
+    with refits.Workers(2) as workers:
+        assert workers.pool.submit(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN
+    assert signal.getsignal(signal.SIGINT) is before  # this process's Ctrl-C is restored
