@@ -69,3 +69,20 @@ def test_calibrates_bootstrap_workers_leave_ctrl_c_to_the_command(monkeypatch: p
     with refits.Workers(2) as workers:
         assert workers.pool.submit(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN
     assert signal.getsignal(signal.SIGINT) is before  # this process's Ctrl-C is restored
+
+
+@pytest.mark.parametrize(("argv", "hint"), [
+    (["run", "quickstrt"], "(did you mean 'quickstart'?)"),
+    (["run", "quickstart", "--backend", "locl"], "(did you mean 'local'?)"),
+    (["plan", "stationary-3", "--lift-design", "voii"], "(did you mean 'voi'?)"),
+    (["simulate", "stationary-3", "--periods", "4", "--plan", "equl"], "(did you mean 'equal'?)"),
+])
+def test_a_misspelt_choice_suggests_the_closest_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], hint: str
+) -> None:
+    """CONTRIBUTING: unknown names get a "did you mean"; these four listed the choices only."""
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, *argv, "--out", str(out))
+    assert code == 2
+    assert err.startswith("error: ") and err.rstrip("\n").endswith(hint) and err.count("\n") == 1
+    assert not out.exists()
