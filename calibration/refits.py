@@ -38,6 +38,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from budgetgym.calibration.model import Fit, refit
+from budgetgym.envs.sigint import children_ignore_sigint
 
 __all__ = ["CHUNK", "DEFAULT_WORKERS", "PARALLEL_SECONDS", "WORKER_DRAWS", "Replicate", "Workers", "ordered_map",
            "refit_all"]
@@ -103,7 +104,8 @@ class Workers:
     def __init__(self, workers: int):
         self.count = workers - 1
         self.pool = ProcessPoolExecutor(max_workers=self.count, mp_context=multiprocessing.get_context("spawn"))
-        self._started = [self.pool.submit(_ready) for _ in range(self.count)]
+        with children_ignore_sigint():  # a submit spawns a worker: Ctrl-C is the caller's (it stops them)
+            self._started = [self.pool.submit(_ready) for _ in range(self.count)]
 
     @property
     def ready(self) -> bool:

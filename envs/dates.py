@@ -313,8 +313,9 @@ def next_dates(last: pd.Timestamp, step_days: float, n: int, month_end: bool = F
     ``month_end`` (:func:`month_ends` of the series ``last`` ends), else on ``last``'s day of the
     month (from the 29th to the 31st, a shorter month ends on its last day, as
     :class:`pandas.DateOffset` adds months). Past :data:`LAST_DATE` they are held in microseconds
-    (pandas' non-nanosecond dates), not an error."""
-    last = pd.Timestamp(last)
+    (pandas' non-nanosecond dates), not an error: ``last`` is taken in microseconds, since
+    :func:`read_dates` returns nanoseconds, whose sum past :data:`LAST_DATE` overflows."""
+    last = pd.Timestamp(last).as_unit("us")
     if is_monthly(step_days):
         if month_end:
             return pd.DatetimeIndex([last + pd.offsets.MonthEnd(k) for k in range(1, n + 1)])

@@ -22,7 +22,8 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
-from budgetgym.envs.errors import BudgetGymError, is_integer
+from budgetgym.envs.errors import BudgetGymError, is_integer, suggest
+from budgetgym.envs.sigint import children_ignore_sigint
 
 __all__ = ["Backend", "ProcessPoolBackend", "RayBackend", "SerialBackend", "make_backend"]
 
@@ -68,7 +69,9 @@ class ProcessPoolBackend:
         if not tasks:
             return
         ctx = multiprocessing.get_context(self.start_method)
-        with ctx.Pool(processes=min(self.workers, len(tasks))) as pool:  # __exit__ terminates
+        with children_ignore_sigint():  # Ctrl-C is this process's, which terminates the pool
+            pool = ctx.Pool(processes=min(self.workers, len(tasks)))
+        with pool:  # __exit__ terminates
             yield from pool.imap_unordered(_indexed, [(i, fn, t) for i, t in enumerate(tasks)], chunksize=1)
 
 
@@ -183,7 +186,8 @@ def make_backend(name: str = "local", workers: int = 1, address: str | None = No
         Unknown backend, non-positive ``workers``, ``address`` without ``ray``, or Ray missing.
     """
     if name not in BACKENDS:
-        raise BudgetGymError(f"--backend: expected one of {', '.join(BACKENDS)}, got {name!r}")
+        raise BudgetGymError(f"--backend: expected one of {', '.join(BACKENDS)}, got {name!r}"
+                             + suggest(name, BACKENDS))
     if not is_integer(workers) or workers < 1:
         raise BudgetGymError(f"--workers: expected a positive integer, got {workers!r}")
     if name == "ray":

@@ -37,7 +37,8 @@
 ``run`` without an experiment runs the built-in ``quickstart``. Exit codes: 0 ok, 2 for user
 errors (a one-line message naming the file, field or option, a usage error too; ``budgetgym
 --verbose ...`` lists every problem of an invalid experiment file), 1 otherwise (including failed
-runs), 130 when interrupted (finished runs are kept; the same command resumes).
+runs), 130 when interrupted (``run`` keeps its finished runs and the same command resumes; the
+other commands start over).
 
 Every command calls a library function: :func:`~budgetgym.experiments.runner.run_experiment`,
 :func:`~budgetgym.experiments.report.build_report`, :func:`~budgetgym.envs.solve_oracle`,
@@ -77,12 +78,14 @@ _STATE: dict[str, bool] = {"verbose": False}
 
 @app.callback()
 def _options(
+    ctx: typer.Context,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="list every problem of an invalid file")
     ] = False,
 ) -> None:
     """budgetgym: marketing budget-allocation experiments against a true-parameter oracle."""
     _STATE["verbose"] = verbose
+    _STATE["resumes"] = ctx.invoked_subcommand == "run"
 
 
 _console = console
@@ -239,6 +242,13 @@ def regress_cmd(
 
 # ------------------------------------------------------------------------------ entry point
 _INTERRUPTED = "interrupted: finished runs are kept; run the same command again to resume"
+#: Ctrl-C in any other command: nothing of it is kept to resume from.
+_INTERRUPTED_OTHER = "interrupted: run the same command again to start over (only budgetgym run resumes)"
+
+
+def _interrupted() -> None:
+    """The one line on Ctrl-C: ``run`` resumes from its finished runs, the other commands start over."""
+    print(_INTERRUPTED if _STATE["resumes"] else _INTERRUPTED_OTHER, file=sys.stderr)
 
 
 def _print_error(exc: BudgetGymError, verbose: bool) -> None:
@@ -263,18 +273,18 @@ def _usage_message(exc: Exception) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
-    _STATE["verbose"] = False
+    _STATE["verbose"] = _STATE["resumes"] = False
     try:
         rv = app(args=argv, prog_name="budgetgym", standalone_mode=False)
     except BudgetGymError as exc:
         _print_error(exc, _STATE["verbose"])
         return 2
     except KeyboardInterrupt:  # typer turns Ctrl-C into Exit(130); older versions may not
-        print(_INTERRUPTED, file=sys.stderr)
+        _interrupted()
         return 130
     except typer.Exit as exc:
         if exc.exit_code == 130:
-            print(_INTERRUPTED, file=sys.stderr)
+            _interrupted()
         return int(exc.exit_code)
     except typer.Abort:
         print("aborted", file=sys.stderr)
@@ -291,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     code = int(rv) if isinstance(rv, int) else 0
     if code == 130:  # typer turns Ctrl-C into Exit(130), which click returns (standalone_mode=False), not raises
-        print(_INTERRUPTED, file=sys.stderr)
+        _interrupted()
     return code
 
 

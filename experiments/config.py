@@ -38,7 +38,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from budgetgym.envs.errors import BudgetGymError, is_integer, unknown, validation_error
+from budgetgym.envs.errors import BudgetGymError, is_integer, suggest, unknown, validation_error
 from budgetgym.envs.io import json_digest, names_a_file, read_yaml
 from budgetgym.experiments.campaigns import Campaign
 from budgetgym.experiments.experiment_spec import (
@@ -131,6 +131,7 @@ def _resolve_path(name_or_path: str | Path) -> Path:
     if not builtin.exists():
         raise BudgetGymError(
             f"unknown experiment '{text}': expected a YAML path or one of {', '.join(list_experiments())}"
+            + suggest(text, list_experiments())
         )
     return builtin
 

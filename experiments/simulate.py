@@ -86,7 +86,7 @@ import pandas as pd
 
 from budgetgym.envs.allocation import spend_to_pacing_action, split_to_action
 from budgetgym.envs.channel_env import ChannelBudgetEnv
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.family import load_family
 from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.scenario import Scenario
@@ -140,7 +140,8 @@ def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarr
     if kind and Path(kind).is_dir():  # '' is Path('.'), the working directory: not a --plan given as one
         raise BudgetGymError(f"--plan {kind!r}: is a directory; expected random, equal, oracle or a per-step CSV file")
     if not Path(kind).is_file():
-        raise BudgetGymError(f"--plan {kind!r}: expected random, equal, oracle or a per-step CSV file")
+        raise BudgetGymError(f"--plan {kind!r}: expected random, equal, oracle or a per-step CSV file"
+                             + suggest(kind, ("random", "equal", "oracle")))
     plan, _ = read_current(kind, sc, option="--plan", within_budget=False)  # shares: of the step budget B/T
     with np.errstate(over="ignore"):  # cells near 1e308 sum to inf: the error below, not a RuntimeWarning too
         total = float(plan.sum())

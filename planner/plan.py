@@ -47,7 +47,7 @@ from budgetgym.envs.dates import (
     read_dates,
     whole_days,
 )
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.path import step_days
 from budgetgym.envs.plan_value import check_plan
@@ -115,7 +115,7 @@ def _history(history: object, scenario: Scenario, start_date: str | None) -> tup
                 )
             return history, dates
         later = next_dates(first[0], scenario.step_days, scenario.horizon - 1, month_ends(first))
-        dates = date_texts(pd.DatetimeIndex([first[0], *later]))
+        dates = date_texts(pd.DatetimeIndex([first[0].as_unit("us"), *later]))
     return history, dates
 
 
@@ -225,7 +225,8 @@ def plan(
     """
     t0 = time.perf_counter()
     if lift_design not in LIFT_DESIGNS:
-        raise BudgetGymError(f"--lift-design {lift_design!r}: expected one of {', '.join(LIFT_DESIGNS)}")
+        raise BudgetGymError(f"--lift-design {lift_design!r}: expected one of {', '.join(LIFT_DESIGNS)}"
+                              + suggest(str(lift_design), LIFT_DESIGNS))
     if lift_tests < 1:
         raise BudgetGymError(f"--lift-tests: expected a positive number of tests, got {lift_tests}")
     if not (np.isfinite(lift_sigma) and lift_sigma > 0):
