@@ -57,6 +57,7 @@ def _print_summary(summary: Any, confidence: float) -> None:
     from rich.table import Table
 
     from budgetgym.experiments.report import format_summary_rows
+    from budgetgym.experiments.summary import held_out
 
     con = wide_console()
     base = str(summary["baseline"].iloc[0]) or "baseline"
@@ -84,8 +85,7 @@ def _print_summary(summary: Any, confidence: float) -> None:
     iqm.add_column("agent", no_wrap=True)
     iqm.add_column("IQM", no_wrap=True, justify="right")
     iqm.add_column("scenarios", no_wrap=True, justify="right")  # an IQM over fewer scenarios is not comparable
-    held = summary[summary["split"].fillna("").astype(str) != "train"] if "split" in summary.columns else summary
-    counts = held.groupby("agent")["scenario"].nunique()
+    counts = held_out(summary).groupby("agent")["scenario"].nunique()  # the scenarios each IQM pools
     for agent in summary.drop_duplicates("agent").sort_values("iqm", ascending=False)["agent"]:
         iqm.add_row(str(agent), text[str(agent)], str(int(counts.get(agent, 0))))
     con.print(iqm)

@@ -28,7 +28,7 @@ from budgetgym.experiments.results import (
     utc_now,
     write_csv,
 )
-from budgetgym.experiments.summary import FAMILY_COLUMNS, summarize
+from budgetgym.experiments.summary import FAMILY_COLUMNS, held_out, summarize
 
 __all__ = ["REWARD_UNITS", "Report", "build_report", "format_summary_rows"]
 
@@ -339,8 +339,7 @@ def _markdown(
 
     lines += ["## Across scenarios", "", f"Interquartile mean of the run scores pooled over scenarios ({conf} CI)"
               + ("; a family counts with its held-out draws." if families else "."), ""]
-    held = summary[_split_text(summary) != "train"]
-    agg = held.groupby("agent", sort=True).agg(
+    agg = held_out(summary).groupby("agent", sort=True).agg(
         iqm=("iqm", "first"), lo=("iqm_ci_lo", "first"), hi=("iqm_ci_hi", "first"),
         mean=("pct_of_oracle_mean", "mean"), n=("scenario", "nunique"),
     ).sort_values("iqm", ascending=False)
