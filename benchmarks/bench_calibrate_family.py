@@ -77,6 +77,7 @@ from budgetgym.envs.family import load_family
 from budgetgym.envs.history import carry_in
 from budgetgym.envs.plan_value import scenario_path
 from budgetgym.envs.scenario import Scenario
+from budgetgym.experiments.flighting import LEVEL_SD
 from budgetgym.experiments.simulate import LIFT_SIGMA, exposure_column, simulate_dataset, spend_column, write_dataset
 from budgetgym.planner import PlanningProblem, plan
 from budgetgym.planner.inputs import read_history
@@ -126,7 +127,7 @@ def one(
     delay: str = "none", media_season: str = "none", prior_draws: bool = False, noise_free: bool = False,
     noise_seed: int = 0, lift_tests: int = 0, lift_sigma: float = LIFT_SIGMA, lift_exact: bool = False,
     lift_design: str | None = None, design_tests: int = 5, workers: int = 1, rounds: int = 2,
-    objectives: tuple[str, ...] = (),
+    objectives: tuple[str, ...] = (), level_sd: float = LEVEL_SD,
 ) -> dict[str, Any]:
     fam = load_family("retail-5-family")
     d = fam.sample(draw, "test")
@@ -150,7 +151,7 @@ def one(
                                 **{f"channels.{c.name}.value.noise_sd": 0.0 for c in d.channels},
                                 **{f"channels.{c.name}.cost.noise_sd": 0.0 for c in d.channels}})
     ds = simulate_dataset(truth, periods, "random", seed=draw + noise_seed, lift_tests=lift_tests,
-                          lift_sigma=lift_sigma)
+                          lift_sigma=lift_sigma, level_sd=level_sd)
     out = write_dataset(ds, root / f"d{draw}")
     if lift_exact and ds.lift_tests is not None:  # the tests' measurements without their noise (sigma kept)
         _exact(ds, out)
@@ -198,7 +199,8 @@ def one(
             if design is not None and len(design):  # else nothing designed: this round is the last one
                 designs.append(design)
                 ds2 = simulate_dataset(truth, periods, "random", seed=draw + noise_seed, lift_tests=lift_tests,
-                                       lift_sigma=lift_sigma, lift_design=pd.concat(designs, ignore_index=True))
+                                       lift_sigma=lift_sigma, lift_design=pd.concat(designs, ignore_index=True),
+                                       level_sd=level_sd)
                 assert np.array_equal(ds2.plan, ds.plan), "a later round must simulate the same dataset"
                 out2 = write_dataset(ds2, root / f"d{draw}r{k}")
                 if lift_exact:
@@ -250,6 +252,9 @@ def main() -> None:
                          "the previous round's plan designed)")
     ap.add_argument("--objectives", nargs="*", default=[],
                     help="also plan on each fitted family with these objectives (e.g. cvar:0.5) and value those plans")
+    ap.add_argument("--level-sd", type=float, default=LEVEL_SD,
+                    help="the random flighting's sd of each channel's log spend level (simulate --level-sd): wider "
+                         "spend in the data")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -260,7 +265,7 @@ def main() -> None:
             r = one(draw, args.periods, args.draws, Path(tmp), args.prior, args.adstock, args.delay, args.media_season,
                     args.prior_draws, args.noise_free, args.noise_seed, args.lift_tests, args.lift_sigma,
                     args.lift_exact, args.lift_design, args.design_tests, workers=args.workers,
-                    rounds=args.rounds, objectives=tuple(args.objectives))
+                    rounds=args.rounds, objectives=tuple(args.objectives), level_sd=args.level_sd)
             rows.append(r)
             print(f"| {draw} | {r['pct']:.2f} | {r['pct_equal']:.2f} | {r['pct_movable']:.2f} | {r['coverage']:.0%} "
                   f"| {r['r2']:.3f} | {r['fit_s']:.1f} | {r['calibrate_plan_s']:.1f} | {r['pct_point']:.2f} "
@@ -285,7 +290,8 @@ def main() -> None:
           f"(95% CI {lo:.2f}-{hi:.2f}), worst {pct.min():.2f}% (targets: mean >= 99, worst >= 97); equal split "
           f"{eq.mean():.2f}%; coverage {cov:.0%} (target >= 80%); fit {np.median([r['fit_s'] for r in rows]):.1f} s "
           f"median, calibrate + plan {np.median([r['calibrate_plan_s'] for r in rows]):.1f} s median; noise-free "
-          f"{args.noise_free}, noise seed +{args.noise_seed}; plan on the point estimate {point.mean():.2f}% "
+          f"{args.noise_free}, noise seed +{args.noise_seed}, level sd {args.level_sd:g}; "
+          f"plan on the point estimate {point.mean():.2f}% "
           f"({plo:.2f}-{phi:.2f}), worst {point.min():.2f}%; the oracle spends beyond the data's largest period on "
           f"{np.mean([r['beyond_oracle'] for r in rows]):.0%} of channels, the plan on "
           f"{np.mean([r['beyond_plan'] for r in rows]):.0%}; the true oracle held to the data's largest period per "

@@ -115,6 +115,10 @@ def simulate_cmd(
         typer.Option(metavar="DESIGN.csv", help="also simulate these lift tests (columns channel, x, delta_x; "
                      "e.g. a plan's lift_design.csv)"),
     ] = None,
+    level_sd: Annotated[
+        float | None, typer.Option(help="random plan: sd of each channel's log spend level, 0 to 3 (wider: more of "
+                                   "each curve in the data) \\[default: 0.3]")
+    ] = None,
 ) -> None:
     """Write an MMM-style dataset (date, KPI, spend, impressions/clicks, controls) simulated from a
     scenario, with the truth: the scenario, each channel's expected contribution and its true
@@ -124,12 +128,13 @@ def simulate_cmd(
 
     check_dataset_out(out)  # before the simulation, not after
     ds = simulate_dataset(scenario, periods, plan=plan, seed=seed, draw=draw, lift_tests=lift_tests,
-                          lift_design=lift_design, **({} if lift_sigma is None else {"lift_sigma": lift_sigma}))
+                          lift_design=lift_design, **({} if lift_sigma is None else {"lift_sigma": lift_sigma}),
+                          **({} if level_sd is None else {"level_sd": level_sd}))
     written = write_dataset(
         ds, out, meta={"arguments": {"scenario": scenario, "periods": periods, "plan": plan, "seed": seed,
                                      "draw": draw, "lift_tests": lift_tests, "lift_sigma": lift_sigma,
                                      "lift_design": None if lift_design is None else str(lift_design),
-                                     "out": str(out)}}
+                                     "level_sd": level_sd, "out": str(out)}}
     )
     spend_cols = [c for c in ds.data.columns if c.endswith("_spend")]
     exposure_cols = [c for c in ds.data.columns if c.endswith(("_impressions", "_clicks"))]

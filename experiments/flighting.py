@@ -12,8 +12,11 @@ seeded, for ``N`` periods with an average spend per period ``s`` (the scenario's
    flights of mean 3);
 3. while on, spend :math:`x_{t,i} = q_i s / \bar o_i \cdot \ell_{t,i}`, where :math:`\bar o_i` is
    the channel's share of periods on (so its mean spend stays :math:`q_i s`) and
-   :math:`\log \ell_{t,i}` an AR(1) with coefficient 0.7 and stationary sd 0.3 (levels drift
-   from flight to flight), centred so :math:`E[\ell] = 1`.
+   :math:`\log \ell_{t,i}` an AR(1) with coefficient 0.7 and stationary sd :math:`\sigma_\ell`
+   (``level_sd``, default :data:`LEVEL_SD` = 0.3: levels drift from flight to flight), centred so
+   :math:`E[\ell] = 1`. A larger ``level_sd`` spreads each channel's spend over a wider range (about
+   :math:`e^{\pm 2.5\sigma_\ell}` times its mean over three years of weeks): data that show more of each
+   response curve, as a plan with deliberate spend tests would.
 
 Every channel is on in at least one period. The plan's total is close to, not exactly,
 :math:`N s`.
@@ -23,7 +26,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["random_flighting"]
+__all__ = ["LEVEL_SD", "MAX_LEVEL_SD", "random_flighting"]
+
+#: The default sd of a channel's log spend level (module docstring).
+LEVEL_SD = 0.3
+#: The largest ``level_sd`` accepted (e^(2.5 * 3): spends 1800 times the mean in some period).
+MAX_LEVEL_SD = 3.0
 
 
 def _flights(rng: np.random.Generator, n: int, mean_on: float, mean_off: float) -> np.ndarray:
@@ -39,13 +47,16 @@ def _flights(rng: np.random.Generator, n: int, mean_on: float, mean_off: float) 
     return on
 
 
-def random_flighting(n_periods: int, step_spend: float, n_channels: int, rng: np.random.Generator) -> np.ndarray:
-    """A seeded, realistic spend plan ``[n_periods, n_channels]`` (currency per period); see the
-    module docstring."""
+def random_flighting(n_periods: int, step_spend: float, n_channels: int, rng: np.random.Generator,
+                     level_sd: float = LEVEL_SD) -> np.ndarray:
+    """A seeded, realistic spend plan ``[n_periods, n_channels]`` (currency per period) whose log
+    spend levels have stationary sd ``level_sd`` (0 to :data:`MAX_LEVEL_SD`); see the module docstring."""
+    if not (np.isfinite(level_sd) and 0.0 <= level_sd <= MAX_LEVEL_SD):
+        raise ValueError(f"level_sd: expected 0 to {MAX_LEVEL_SD:g}, got {level_sd!r}")
     N, K = int(n_periods), int(n_channels)
     q = rng.dirichlet(np.full(K, 1.5))
     plan = np.zeros((N, K))
-    sd, rho = 0.3, 0.7
+    sd, rho = float(level_sd), 0.7
     for i in range(K):
         kind = rng.choice(3, p=[0.3, 0.55, 0.15])
         if kind == 0:

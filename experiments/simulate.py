@@ -101,7 +101,7 @@ from budgetgym.experiments.dataset_layout import (
     spend_column,
     write_dataset,
 )
-from budgetgym.experiments.flighting import random_flighting
+from budgetgym.experiments.flighting import LEVEL_SD, MAX_LEVEL_SD, random_flighting
 from budgetgym.experiments.true_response import true_curves, true_lift, true_lifts, true_lifts_of
 
 __all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_FLOOR", "LIFT_SIGMA", "MAX_LIFT_SIGMA", "MAX_LIFT_TESTS",
@@ -127,10 +127,10 @@ DESIGN_COLUMNS = ("channel", "x", "delta_x")
 TEST_COLUMNS = ["channel", "x", "delta_x", "delta_y", "sigma", "true_delta_y"]
 
 
-def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator) -> np.ndarray:
+def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator, level_sd: float = LEVEL_SD) -> np.ndarray:
     K = sc.n_channels
     if kind == "random":
-        return random_flighting(n, sc.step_budget, K, rng)
+        return random_flighting(n, sc.step_budget, K, rng, level_sd)
     if kind == "equal":
         return np.full((n, K), sc.step_budget / K)
     if kind == "oracle":
@@ -205,11 +205,13 @@ def simulate_dataset(
     lift_tests: int = 0,
     lift_sigma: float = LIFT_SIGMA,
     lift_design: str | Path | pd.DataFrame | None = None,
+    level_sd: float = LEVEL_SD,
 ) -> SimulatedDataset:
     """Simulate ``periods`` periods of ``scenario`` (a scenario, or a family's test draw
     ``draw``) under ``plan`` with the environment seeded by ``seed``, and ``lift_tests`` lift tests
     plus the tests of ``lift_design`` (a file or a table; :func:`read_lift_design`) measured to
-    ``lift_sigma`` of their lift (module docstring)."""
+    ``lift_sigma`` of their lift (module docstring). ``level_sd``: the ``random`` plan's sd of each
+    channel's log spend level (:func:`~budgetgym.experiments.flighting.random_flighting`)."""
     if seed < 0:
         raise BudgetGymError(f"--seed: expected a non-negative integer, got {seed}")
     if not 0 <= lift_tests <= MAX_LIFT_TESTS:
@@ -219,6 +221,10 @@ def simulate_dataset(
                              f"got {lift_sigma:g}")
     if periods < 1:
         raise BudgetGymError(f"--periods: expected a positive number of periods, got {periods}")
+    if not (np.isfinite(level_sd) and 0 <= level_sd <= MAX_LEVEL_SD):
+        raise BudgetGymError(f"--level-sd: expected 0 to {MAX_LEVEL_SD:g}, got {level_sd:g}")
+    if level_sd != LEVEL_SD and plan != "random":
+        raise BudgetGymError(f"--level-sd: sets the random plan's spread; --plan {plan!r} is not random")
     family = load_family(scenario)
     label = str(scenario) if isinstance(scenario, (str, Path)) else family.name
     if draw is not None and draw < 0:
@@ -243,7 +249,7 @@ def simulate_dataset(
     kpi = kpi_column(sc)  # before playing: a name used twice
     design = None if lift_design is None else read_lift_design(lift_design, sc.channel_names)  # before playing
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
-    X = _plan(plan, sc, periods, rng)
+    X = _plan(plan, sc, periods, rng, level_sd)
     played = _playable(sc, X)
     env = ChannelBudgetEnv(played)
     env.reset(seed=seed)

@@ -75,6 +75,44 @@ def test_random_flighting_is_seeded_and_looks_like_media_plans() -> None:
     assert plans.sum(axis=2).mean() == pytest.approx(10_000.0, rel=0.1)  # the average spend per period
 
 
+
+@pytest.mark.parametrize("level_sd", [0.0, 0.3, 0.9])
+def test_random_flighting_level_sd_is_the_sd_of_the_log_spend_while_on(level_sd: float) -> None:
+    """While a channel is on, its spend is ``q s / o * exp(z - sd^2/2)`` with ``z`` an AR(1) of stationary
+    sd ``level_sd`` (module docstring): the log spend of an on period, minus its channel's mean log
+    spend, has sd ``level_sd``; 0 spends one level per channel."""
+    plan = random_flighting(6000, 1_000.0, 4, np.random.default_rng(7), level_sd=level_sd)
+    for i in range(4):
+        logs = np.log(plan[plan[:, i] > 0, i])
+        if level_sd == 0.0:
+            np.testing.assert_allclose(logs, logs[0], rtol=0, atol=1e-12)
+        else:  # AR(1) with coefficient 0.7: ~6000 * 0.3/1.7 effective draws at least, sd of the sd ~2-5%
+            assert np.std(logs) == pytest.approx(level_sd, rel=0.15)
+
+
+def test_random_flighting_default_level_sd_is_the_published_one() -> None:
+    """The default keeps the datasets of earlier releases (the benchmark's figures) as they were."""
+    a = random_flighting(156, 10_000.0, 5, np.random.default_rng(3))
+    b = random_flighting(156, 10_000.0, 5, np.random.default_rng(3), level_sd=0.3)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="level_sd"):
+        random_flighting(10, 1.0, 2, np.random.default_rng(0), level_sd=-0.1)
+
+
+def test_simulate_level_sd_widens_the_data_and_refuses_bad_values(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    narrow = simulate_dataset("stationary-3", 104, "random", seed=4).plan
+    wide = simulate_dataset("stationary-3", 104, "random", seed=4, level_sd=1.0).plan
+    spread = [float(np.ptp(np.log(p[p[:, i] > 0, i]))) for p in (narrow, wide) for i in range(3)]
+    assert min(spread[3:]) > max(spread[:3])  # every channel's range of log spend is wider
+    for args, needle in [(["--level-sd", "-1"], "--level-sd: expected 0 to 3"),
+                         (["--level-sd", "nan"], "--level-sd: expected 0 to 3"),
+                         (["--level-sd", "0.5", "--plan", "equal"], "not random")]:
+        code, _, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "5", "--out",
+                               str(tmp_path / "d"), *args)
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "d").exists()
+
 def test_write_is_all_or_nothing(tmp_path: Path) -> None:
     ds = simulate_dataset("stationary-3", 10, "equal")
     out = write_dataset(ds, tmp_path / "data")
