@@ -113,6 +113,14 @@ def test_iqm_interval_covers_point_and_is_stratified():
     iv = iqm_interval(tasks, reps=2000, rng=0)
     assert iv.point == pytest.approx(sps.trim_mean(np.concatenate(tasks), 0.25))
     assert iv.lo <= iv.point <= iv.hi
+    # stratified: the bounds of a bootstrap written here (own generator; each task's 10 runs resampled
+    # within the task, then pooled; the IQM of 30 runs the mean of the sorted 8th..23rd), to Monte Carlo
+    # error (~0.1; the interval is ~2 wide). Resampling the 30 pooled runs gives ~[75, 84]: the task
+    # means 90, 70 and 80 then move the IQM. The test only checked lo <= point <= hi.
+    gen = np.random.default_rng(50)
+    pooled = np.concatenate([t[gen.integers(0, t.size, (4000, t.size))] for t in tasks], axis=1)
+    lo, hi = np.percentile(np.sort(pooled, axis=1)[:, 7:23].mean(axis=1), [2.5, 97.5])
+    assert iv.lo == pytest.approx(lo, abs=0.2) and iv.hi == pytest.approx(hi, abs=0.2)
     more = [rng.normal(90, 2, 60), rng.normal(70, 2, 60), rng.normal(80, 2, 60)]
     assert iqm_interval(more, reps=2000, rng=0).width < iv.width
 
