@@ -38,13 +38,14 @@ from budgetgym.planner.robust import Objective, solve_for, static_for, tail_game
 MEAN = Objective()
 
 
-def concave_family(seed: int = 5) -> ScenarioFamily:
-    """stationary-3 (14 steps, concave Hill curves) with uncertain saturation levels and half-saturations."""
+def concave_family(seed: int = 5, scenario: str | dict[str, Any] = "stationary-3") -> ScenarioFamily:
+    """stationary-3 (14 steps, concave Hill curves; or ``scenario``, a changed copy of it) with uncertain
+    saturation levels and half-saturations."""
     vary: dict[str, Any] = {}
     for i, (beta, kappa) in enumerate([(420, 2500), (120, 900_000), (90, 600_000)]):
         vary[f"channels.{i}.saturation.max_response"] = {"dist": "loguniform", "low": beta / 2.5, "high": beta * 2.5}
         vary[f"channels.{i}.saturation.half_saturation"] = {"dist": "loguniform", "low": kappa / 3, "high": kappa * 3}
-    return family_from_dict({"family": "s3-family", "seed": seed, "scenario": "stationary-3", "vary": vary}, "test")
+    return family_from_dict({"family": "s3-family", "seed": seed, "scenario": scenario, "vary": vary}, "test")
 
 
 # ----------------------------------------------------------------------------- the recommendation
@@ -701,6 +702,43 @@ def test_robust_plan_matches_an_independent_slsqp_solve_of_the_mean() -> None:
     assert ours >= cold * (1 - 1e-9)  # never beaten
     assert ours == pytest.approx(cold, rel=1e-3)  # the same optimum, to SLSQP's own precision here
     assert slsqp(problem.solve().ravel()) <= ours * (1 + 1e-9)  # started at ours, SLSQP finds no better plan
+
+
+def test_robust_plan_under_agent_pacing_matches_an_independent_slsqp_solve_of_the_mean() -> None:
+    """As above under agent pacing (any step up to the cap 1.2 B/T, the whole at most B), where the
+    family's plan had no independent check: SLSQP with those inequalities, from the equal split and from
+    ours. Four steps of 84,000 / 4 with carry-over: the plan front-loads, and the cap binds in step 0."""
+    from scipy.optimize import minimize
+
+    template = load_scenario("stationary-3").override(
+        {"budget.pacing": "agent", "budget.max_step_multiple": 1.2, "horizon": 4}).model_dump(mode="json")
+    problem = PlanningProblem(concave_family(seed=9, scenario=template), draws=3)
+    sc = problem.scenario
+    T, K, B, cap = sc.horizon, sc.n_channels, sc.budget.total, sc.step_cap
+    X = problem.solve()
+    ours = problem.value(X)
+    assert check_plan(sc, X) == []
+
+    def loss(x: np.ndarray) -> tuple[float, np.ndarray]:
+        P = np.maximum(x.reshape(T, K), 0.0)
+        _, grad, _ = problem.objective.derivatives(P, hessian=False)  # exact gradient of the mean
+        return -problem.value(P) / ours, -grad.ravel() / ours
+
+    cons = [{"type": "ineq", "fun": lambda x: 1.0 - x.sum() / B}] + [
+        {"type": "ineq", "fun": lambda x, t=t: 1.0 - x.reshape(T, K)[t].sum() / cap} for t in range(T)]
+
+    def slsqp(x0: np.ndarray) -> float:
+        res = minimize(loss, x0, jac=True, method="SLSQP", bounds=[(0.0, cap)] * (T * K), constraints=cons,
+                       options={"maxiter": 300, "ftol": 1e-12})
+        P = np.maximum(res.x.reshape(T, K), 0.0)
+        P *= min(1.0, B / P.sum(), *(cap / P.sum(axis=1)))  # exactly feasible before it is scored
+        return problem.value(P)
+
+    cold = slsqp(np.full(T * K, B / T / K))
+    assert ours >= cold * (1 - 1e-9)  # never beaten
+    assert ours == pytest.approx(cold, rel=1e-4)  # the same optimum, to SLSQP's precision here
+    assert slsqp(X.ravel()) <= ours * (1 + 1e-9)  # started at ours, SLSQP finds no better plan
+    assert X[0].sum() == pytest.approx(cap, rel=1e-6) and X.sum() == pytest.approx(B, rel=1e-6)  # the case
 
 
 def test_numbers_for_people_by_magnitude() -> None:
