@@ -651,6 +651,15 @@ def test_response_curves_pass_through_the_recommendation() -> None:
         assert np.all(np.diff(curve["outcome"]) > 0)  # concave conversions: more spend, more conversions
         cur = c[c["point"] == "current"].iloc[0]
         assert cur["spend"] == pytest.approx(load_scenario("stationary-3").budget.total / 3)
+        # every point against evaluate_plan: channel i's budget S spent along the plan's flighting of i, the
+        # others as recommended; without segments only channel i's outcome moves, so the curve's rise from the
+        # recommendation is the plan value's (only the ends and the recommended point were checked)
+        d = res.plan[:, i] / res.plan[:, i].sum()
+        for S, outcome in curve[["spend", "outcome"]].to_numpy()[::8]:
+            X = res.plan.copy()
+            X[:, i] = S * d
+            moved = float(evaluate_plan("stationary-3", X)) - float(evaluate_plan("stationary-3", res.plan))
+            assert outcome - rec["outcome"] == pytest.approx(moved, rel=1e-9, abs=1e-9 * res.value), (name, S)
 
 
 @pytest.mark.parametrize("name", ["stationary-3", "overlap-5"])
