@@ -157,12 +157,21 @@ def test_resume_skips_finished_runs(finished, capsys):
 
 
 def test_report_rebuilds_from_run_folders(finished, capsys):
+    """Deleted results.csv and summary.csv are rebuilt from the run folders with the numbers the run
+    wrote (it only counted their rows)."""
+    key = ["scenario", "agent", "seed", "episode"]
+    results = pd.read_csv(finished / "results.csv").sort_values(key, ignore_index=True)
+    summary = pd.read_csv(finished / "summary.csv").sort_values(["scenario", "agent"], ignore_index=True)
     (finished / "results.csv").unlink()
     (finished / "summary.csv").unlink()
     code, out, _ = run_cli(capsys, "report", str(finished), "--no-plots")
     assert code == 0 and "report.md" in out
-    assert len(pd.read_csv(finished / "results.csv")) == 12
-    assert len(pd.read_csv(finished / "summary.csv")) == 2
+    rebuilt = pd.read_csv(finished / "results.csv").sort_values(key, ignore_index=True)
+    assert len(rebuilt) == 12
+    pd.testing.assert_frame_equal(rebuilt, results)
+    rebuilt_summary = pd.read_csv(finished / "summary.csv").sort_values(["scenario", "agent"], ignore_index=True)
+    assert len(rebuilt_summary) == 2
+    pd.testing.assert_frame_equal(rebuilt_summary, summary)
 
 
 def test_printed_tables_and_the_interval_figure_name_the_experiments_confidence(finished, capsys, monkeypatch):

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from budgetgym.envs import evaluate_plan, load_scenario
+from budgetgym.envs import evaluate_plan, load_scenario, solve_oracle
 from budgetgym.envs.family import load_family
 from budgetgym.experiments.cli import main
 
@@ -89,6 +89,12 @@ def test_every_file_is_written_with_its_columns_and_rows(planned):
     assert np.all(np.diff(frontier["outcome"]) > 0)  # more budget, more conversions (concave curves)
     assert np.all(np.diff(frontier["mcpa"]) > 0)  # ... each dearer than the last
     assert {f"spend_{n}" for n in NAMES} <= set(frontier.columns)
+    # each level spends its budget (even pacing, concave curves) and earns the oracle's value of the scenario
+    # with that budget, solved here level by level (the file's numbers were only checked to rise)
+    np.testing.assert_allclose(frontier[[f"spend_{n}" for n in NAMES]].sum(axis=1), frontier["budget"], rtol=1e-9)
+    np.testing.assert_allclose(frontier["spend"], frontier["budget"], rtol=1e-9)
+    oracle = [solve_oracle(SC.override({"budget.total": b})).expected_reward for b in frontier["budget"]]
+    np.testing.assert_allclose(frontier["outcome"], oracle, rtol=1e-9)
 
     curves = pd.read_csv(out / "curves.csv")
     assert set(curves["point"]) == {"curve", "recommended", "current"}

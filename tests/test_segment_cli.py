@@ -64,11 +64,23 @@ def result(table):
 
 
 # ----------------------------------------------------------------------------- the library
-def test_silhouette_chooses_the_planted_three_clusters(result):
+def test_silhouette_chooses_the_planted_three_clusters(table, result):
     assert result.chosen_by == "silhouette"
     assert sorted(result.silhouettes) == list(range(2, 11))  # k = 2 .. min(10, n - 1)
     assert result.k == 3
     assert max(result.silhouettes, key=result.silhouettes.__getitem__) == 3
+    # the chosen k's score by hand (the argmax above compared the result with itself): on the features
+    # standardised (zero mean, unit sd, ddof 0), each customer's s = (b - a) / max(a, b), a its mean distance
+    # to the rest of its segment, b the smallest mean distance to another segment; the score their mean
+    df = pd.read_csv(table[0])
+    z = df[FEATURES.split(",")].to_numpy(float)
+    z = (z - z.mean(axis=0)) / z.std(axis=0)
+    dist = np.sqrt(((z[:, None, :] - z[None, :, :]) ** 2).sum(axis=-1))
+    labels = np.asarray(result.labels)
+    own = labels[:, None] == labels[None, :]
+    a = (dist * own).sum(axis=1) / (own.sum(axis=1) - 1)
+    b = np.min([dist[:, labels == g].mean(axis=1) + np.where(labels == g, np.inf, 0.0) for g in range(3)], axis=0)
+    assert result.silhouettes[3] == pytest.approx(np.mean((b - a) / np.maximum(a, b)), rel=1e-9)
 
 
 def test_sizes_reach_and_profiles_are_recovered(table, result):
