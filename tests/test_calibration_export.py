@@ -365,3 +365,31 @@ def test_exported_scenario_replays_the_fit_with_every_option(tmp_path: Path, ads
                                "budget": {"total": float(spend[T - n:].sum()), "pacing": "even"}})
     np.testing.assert_allclose(evaluate_plan(tail, spend[T - n:], per_step=True, history=spend[: T - n]),
                                expected[T - n:], rtol=1e-6)
+
+
+def test_ctrl_c_while_moving_a_new_calibration_in_leaves_the_earlier_one_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The staged files are renamed into ``--out`` one by one: a Ctrl-C (or a failing rename) after the
+    first left the new family.yaml beside the earlier calibration's history, parameters and fit.md."""
+    import os
+
+    path, _, _ = _dataset(tmp_path, noise=200.0)
+    out = tmp_path / "cal"
+    argv = ["calibrate", str(path), "--date", "date", "--kpi", "revenue", "--spend", "a_spend,b_spend", "--draws",
+            "0", "--no-plots", "--out", str(out)]
+    assert run_cli(capsys, *argv, "--plan-periods", "4")[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real, moved_in = os.replace, []
+
+    def interrupted_second(src: object, dst: object) -> None:
+        if Path(str(dst)).parent == out and not Path(str(src)).is_relative_to(out):  # a staged file moved in
+            moved_in.append(dst)
+            if len(moved_in) == 2:
+                raise KeyboardInterrupt
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", interrupted_second)
+    assert run_cli(capsys, *argv, "--plan-periods", "6")[0] == 130
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cal", "sim.csv"]  # no temporary directory left
