@@ -44,8 +44,8 @@ from budgetgym.envs.family import ScenarioFamily, Split, load_family
 from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.path import ScenarioPath
 from budgetgym.envs.scenario import Scenario
+from budgetgym.envs.scenario_family import InfoLayout, info_layout
 from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
-from budgetgym.envs.vector_random import InfoLayout, info_layout
 
 __all__ = [
     "EpisodeResult",

@@ -25,7 +25,15 @@ import pandas as pd
 
 from budgetgym.calibration.data import MMMData, read_mmm_csv
 from budgetgym.calibration.diagnostics import Errors, errors, parameter_table, warnings_for
-from budgetgym.calibration.export import Costs, PlanWindow, family_dict, fit_costs, history_frame, plan_window
+from budgetgym.calibration.export import (
+    Costs,
+    PlanWindow,
+    capped_draws,
+    family_dict,
+    fit_costs,
+    history_frame,
+    plan_window,
+)
 from budgetgym.calibration.lift import LiftTests, beyond_data, disagreements, lift_table, read_lift_tests
 from budgetgym.calibration.model import Fit, Likelihood, ModelSpec, baseline_design, default_fourier, fit_model
 from budgetgym.calibration.refits import WORKER_DRAWS, Workers
@@ -255,6 +263,7 @@ def calibrate(
         data=data, fit=fit, draws=boot, holdout=held, errors=insample, parameters=parameter_table(fit, data, boot),
         warnings=warnings_for(fit, boot, insample, held.outsample if held else None,
                               holdout_insample=held.insample if held else None)
+        + capped_draws(fit, boot)
         + ([] if tests is None or lift is None else beyond_data(tests, data) + disagreements(lift)), window=window,
         costs=costs, reward=rew, family=fam, history=history_frame(data), seconds=seconds, lift=lift,
     )

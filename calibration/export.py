@@ -21,7 +21,8 @@ Mapping of the fit (:mod:`~budgetgym.calibration.model`) to a scenario
 * ``adstock``: ``{type: geometric, decay: theta}`` (unnormalised, as fitted), or the fitted
   Weibull ``{type, shape, scale, window}``.
 * ``saturation``: ``{type: hill, max_response: beta, half_saturation: kappa, slope: s}``, or
-  ``{type: logistic, max_response: beta, rate: 1/kappa}``; ``beta`` in KPI units per period.
+  ``{type: logistic, max_response: beta, rate: 1/kappa}``; ``beta`` in KPI units per period (a fitted
+  ``beta`` above a scenario's 1e12 is an error; a bootstrap draw's is capped there, with a warning).
 * ``delay``: none, or with the fitted conversion lag ``{type: gamma, mean_lag: m, shape: 2,
   window}`` (at least 0.001 periods: budgetgym's bound; the difference from no delay is below
   1e-200 of the response); ``value: {mean: 1}``.
@@ -56,7 +57,7 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from budgetgym.calibration.data import MMMData
+from budgetgym.calibration.data import MAX_KPI, MMMData
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.transforms import DELAY_SHAPE
 from budgetgym.calibration.uncertainty import Draws
@@ -67,7 +68,11 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.scenario import MAX_HORIZON
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT, is_amount
 
-__all__ = ["Costs", "PlanWindow", "family_dict", "fit_costs", "history_frame", "plan_window", "scenario_dict"]
+__all__ = ["Costs", "PlanWindow", "capped_draws", "family_dict", "fit_costs", "history_frame", "plan_window",
+           "scenario_dict"]
+
+#: A scenario's largest ``max_response`` (per step, :mod:`budgetgym.envs.scenario_parts`), the bound of a KPI too.
+MAX_RESPONSE = MAX_KPI
 
 
 @dataclass(frozen=True)
@@ -219,7 +224,7 @@ def _seasonality(fit: Fit, phi: np.ndarray | None = None) -> dict[str, Any]:
 
 
 def _saturation(fit: Fit, params: dict[str, np.ndarray], beta: np.ndarray, i: int) -> dict[str, Any]:
-    b = _sig(np.clip(beta[i], 1e-9, 1e12))
+    b = _sig(np.clip(beta[i], 1e-9, MAX_RESPONSE))  # a draw beyond the bound: capped_draws warns
     kappa = float(np.clip(params["kappa"][i], 1e-9, 1e18))
     if fit.layout.saturation == "logistic":
         return {"type": "logistic", "max_response": b, "rate": _sig(1.0 / kappa)}
@@ -229,7 +234,18 @@ def _saturation(fit: Fit, params: dict[str, np.ndarray], beta: np.ndarray, i: in
 def scenario_dict(
     fit: Fit, data: MMMData, window: PlanWindow, costs: Costs, *, name: str, reward: str
 ) -> dict[str, Any]:
-    """The point estimate as a scenario mapping (module docstring)."""
+    """The point estimate as a scenario mapping (module docstring).
+
+    A fitted ``beta`` above a scenario's :data:`MAX_RESPONSE` is a one-line error: capped, the nominal
+    scenario would earn a fraction of the fitted response at every spend (far from saturation, beta and
+    kappa trade off and the bound on kappa sets beta); a KPI in larger units (thousands) scales beta down.
+    """
+    for ch, b in zip(fit.channels, fit.beta, strict=True):
+        if b > MAX_RESPONSE:
+            raise BudgetGymError(
+                f"{data.source}: channel '{ch}': the fitted max_response (beta) is {b:.3g} KPI per period, more than "
+                f"a scenario takes ({MAX_RESPONSE:g}); rescale the KPI (column '{data.kpi_name}', e.g. in thousands)"
+            )
     params = fit.params()
     channels = []
     for i, ch in enumerate(fit.channels):
@@ -282,6 +298,21 @@ def _member(fit: Fit, phi: np.ndarray, beta: np.ndarray) -> dict[str, Any]:
     if fit.layout.season:
         for key, value in _seasonality(fit, phi).items():
             out[f"seasonality.demand.{key}"] = value
+    return out
+
+
+def capped_draws(fit: Fit, draws: Draws | None) -> list[str]:
+    """A warning per channel whose ``beta`` exceeds a scenario's :data:`MAX_RESPONSE` in some bootstrap
+    draws: :func:`family_dict` caps those members there (the point estimate is refused by :func:`scenario_dict`)."""
+    if draws is None or len(draws) < 2:
+        return []
+    out = []
+    for i, ch in enumerate(fit.channels):
+        over = draws.beta[:, i] > MAX_RESPONSE
+        if over.any():
+            out.append(f"{ch}: max_response is more than a scenario takes ({MAX_RESPONSE:g}) in {int(over.sum())} of "
+                       f"{len(draws)} bootstrap draws (up to {draws.beta[over, i].max():.3g}); family.yaml caps those "
+                       f"members at {MAX_RESPONSE:g}, so their response is lower than fitted")
     return out
 
 

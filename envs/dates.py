@@ -31,7 +31,8 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import cell_text
 
 __all__ = [
-    "DATE_FORMATS", "FIRST_DATE", "LAST_DATE", "MONTH_DAYS", "AmbiguousDatesError", "calendar_day", "date_texts",
+    "DATE_FORMATS", "EPOCH", "FIRST_DATE", "LAST_DATE", "MONTH_DAYS", "AmbiguousDatesError", "calendar_day",
+    "date_texts", "day_date",
     "is_monthly", "month_ends", "next_dates", "read_dates", "whole_days",
 ]
 
@@ -296,6 +297,34 @@ def calendar_day(date: pd.Timestamp) -> float:
     doy = int(date.day_of_year) - 1
     j = (int(date.weekday()) - doy) % 7
     return float(doy + 365 * j)
+
+
+#: Day 0 of budgetgym's calendar as a date: Monday 1 January 2024 (:func:`day_date`).
+EPOCH = pd.Timestamp("2024-01-01")
+
+
+def day_date(day: float) -> pd.Timestamp:
+    """A date of budgetgym's day ``floor(day)`` that :func:`calendar_day` reads back as that day: the first
+    date of a series (the later ones are real days on from it, which calendar_day-based readers count the
+    same way), not a map of every day (day 729 is 31 December 2030, day 730 1 January 2025).
+
+    ``d = doy + 365 j`` (``0 <= doy < 365``, ``j = d // 365``) is day ``doy`` of the first year from 2024
+    whose 1 January falls on weekday ``j`` (Monday 0): its weekday is ``(j + doy) mod 7``, so
+    :func:`calendar_day` gives ``doy + 365 j = d``. Days 0 to 365 are ``EPOCH + d`` (2024 starts on a
+    Monday: ``j = 0``; day 365 is 31 December 2024, which :func:`calendar_day` reads as 365). ``EPOCH + d``
+    for a later day is read back 364 days on from 366 (2025-01-01, a Wednesday, is day 730), a yearly phase
+    1.25 days off. Days from ``7 x 365 = 2555`` have no such date (``j`` is a weekday): ``EPOCH + d``,
+    which :func:`calendar_day` reads with the same weekday and a yearly phase within 1.5 days.
+
+    >>> str(day_date(366).date()), calendar_day(day_date(366))
+    ('2030-01-02', 366.0)
+    """
+    d = int(np.floor(day))
+    j, doy = divmod(d, 365)
+    if d <= 365 or j >= 7:
+        return EPOCH + pd.Timedelta(days=d)
+    year = next(y for y in range(EPOCH.year, EPOCH.year + 28) if pd.Timestamp(year=y, month=1, day=1).weekday() == j)
+    return pd.Timestamp(year=year, month=1, day=1) + pd.Timedelta(days=doy)
 
 
 def month_ends(dates: pd.DatetimeIndex) -> bool:

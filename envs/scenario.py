@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from budgetgym.envs.errors import ScenarioError, StrictModel, repeated, validation_error
+from budgetgym.envs.errors import ScenarioError, StrictModel, repeated, suggest, validation_error
 from budgetgym.envs.io import names_a_file, read_yaml
 from budgetgym.envs.scenario_parts import (  # the parts, re-exported
     ActionConfig,
@@ -364,6 +364,7 @@ def load_scenario(name_or_path: str | Path | Scenario) -> Scenario:
         if not builtin.exists():
             raise ScenarioError(
                 f"unknown scenario '{text}': expected a YAML path or one of {', '.join(list_scenarios())}"
+                + suggest(text, list_scenarios())
             )
         path = builtin
     data = read_yaml(path, "scenario file", ScenarioError)

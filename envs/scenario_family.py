@@ -77,6 +77,23 @@ MAX_REDRAWS = 100
 MAX_FAMILY_SEED = 2**32 - 1
 
 
+def baseline_layout(sc: Scenario) -> tuple[str, ...] | None:
+    """What a scenario's KPI baseline adds to the info: ``None`` (no baseline) or its controls' names."""
+    return None if sc.baseline is None else tuple(c.name for c in sc.baseline.controls)
+
+
+#: What a row adds to a vector env's info and how it is stepped: ``(segmented, baseline_layout)``.
+InfoLayout = tuple[bool, tuple[str, ...] | None]
+
+
+def info_layout(sc: Scenario) -> InfoLayout:
+    """The :data:`InfoLayout` of a scenario: whether it has audience segments (its rows are stepped by
+    :mod:`~budgetgym.envs.vector_segments` and report ``expected_revenue``) and its
+    :func:`baseline_layout`. The rows of one vector env share one
+    (:func:`~budgetgym.envs.vector_random.check_info_layouts`)."""
+    return sc.segments is not None, baseline_layout(sc)
+
+
 def draw_entropy(seed: int, split: Split, index: int, attempt: int = 0) -> list[int]:
     """The SeedSequence entropy of attempt ``attempt`` (0, then the redraws) of template draw ``index`` of
     ``split`` (module docstring): ``[seed, s_id, index]``, with ``attempt`` appended when it is not 0.
@@ -179,6 +196,7 @@ class ScenarioFamily:
                 )
             self._parts = {"test": perm[:n_test], "train": perm[n_test:]}
         self._cache: dict[tuple[str, int], Scenario] = {}
+        self._reach: list[tuple[str, InfoLayout]] = []  # (field, info layout) of each reach variant (_check_reach)
         if self.varies:
             # a template's first draws of each split; every member of an ensemble (all are known, and a
             # member past the first few that changed the brief would otherwise fail only when drawn)
@@ -205,12 +223,21 @@ class ScenarioFamily:
                 why = str(err).removeprefix(": ")
                 msg = f"{where}, which the scenario does not accept ({why}); narrow it or bound it"
                 raise ScenarioError(msg) from None
-            changed = self._brief_changes(self._planned(sc))  # as sample() makes the draw
+            changed = self._brief_changes(sc := self._planned(sc))  # as sample() makes the draw
             if changed:
                 raise ScenarioError(
                     f"{where}, which changes the campaign brief ({', '.join(changed)}); a family's draws must agree "
                     f"on what the marketer knows"
                 )
+            self._reach.append((format_loc(loc), info_layout(sc)))
+
+    def reach_layouts(self) -> list[tuple[str, InfoLayout]]:
+        """The :func:`info_layout` of each of a template's campaigns with one distribution at an end of
+        its reach, the others nominal (:func:`~budgetgym.envs.family_template.reach_variants`), with that
+        distribution's field (``baseline.values[1]``, ``channels[0].cost.price``); ``[]`` for an ensemble
+        or a family of one. A layout is fixed by whether ``segments`` and ``baseline`` are given and by
+        the controls' names, each by its own field, so these show every field that changes it."""
+        return list(self._reach)
 
     def _brief_changes(self, draw: Scenario) -> list[str]:
         """The fields of the campaign brief in which ``draw`` differs from the family's (none: a valid draw)."""

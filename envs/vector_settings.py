@@ -21,7 +21,7 @@ from budgetgym.envs.errors import BudgetGymError, is_integer
 from budgetgym.envs.family import VALIDATION_DRAWS, ScenarioFamily, load_family
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.vector_parts import default_threads
-from budgetgym.envs.vector_random import check_info_layouts
+from budgetgym.envs.vector_random import check_info_layouts, check_reach_layouts
 
 __all__ = ["DEFAULT_DRAW_POOL", "VectorSettings", "least_bytes", "machine_memory", "vector_settings"]
 
@@ -129,6 +129,7 @@ def vector_settings(
     else:
         family = load_family(scenario)  # type: ignore[arg-type]
         check_info_layouts(_known_draws(family), f"scenario '{family.name}'")
+        check_reach_layouts(family)  # a rare draw of a template, before it meets a reset
     count = num_envs if num_envs is not None else (1 if rows is None else len(rows))
     n = _positive("num_envs", count, num_envs)
     if rows is not None and n != len(rows):

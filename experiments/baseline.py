@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
-from budgetgym.envs.errors import BudgetGymError, StrictModel, validation_error
+from budgetgym.envs.errors import BudgetGymError, StrictModel, suggest, validation_error
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.experiments.config import config_hash, saved_experiment
 from budgetgym.experiments.results import collect_results, package_versions, read_meta, utc_now
@@ -198,7 +198,8 @@ def per_seed_values(frame: Any, metric: str, where: str) -> dict[tuple[str, str]
     import pandas as pd
 
     if metric not in frame.columns:
-        raise BudgetGymError(f"{where}: metric '{metric}' is not a results column")
+        numeric = [str(c) for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+        raise BudgetGymError(f"{where}: metric '{metric}' is not a results column" + suggest(metric, numeric))
     if not pd.api.types.is_numeric_dtype(frame[metric]):
         raise BudgetGymError(f"{where}: metric '{metric}' is not numeric (a metric is averaged over a run's episodes)")
     scores = run_scores(held_out(frame), metric)

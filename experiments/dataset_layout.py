@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from budgetgym.envs.dates import MONTH_DAYS, is_monthly, whole_days
+from budgetgym.envs.dates import EPOCH as DAY_ZERO
+from budgetgym.envs.dates import MONTH_DAYS, day_date, is_monthly, whole_days
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import check_out_dir, name_list, staged_output
 from budgetgym.envs.path import step_days
@@ -30,7 +31,7 @@ __all__ = ["DATASET_FILES", "EPOCH", "SimulatedDataset", "check_dataset_out", "c
            "kpi_column", "period_dates", "spend_column", "write_dataset"]
 
 #: The calendar date of day 0 (a Monday, 1 January, as the scenario calendar defines day 0).
-EPOCH = dt.date(2024, 1, 1)
+EPOCH = DAY_ZERO.date()  # day 0 as a datetime.date (envs.dates.EPOCH)
 
 
 def spend_column(channel: str) -> str:
@@ -60,16 +61,18 @@ class SimulatedDataset:
 
 
 def period_dates(sc: Scenario, n: int) -> list[str]:
-    """Period ``t``'s date: day ``floor(start_day + t step_days)`` from :data:`EPOCH` for a whole
-    number of ``step_days``; for calendar months (``step_days = 365.25 / 12``) the start's day of
-    the month (at most the 28th, so every month has it) ``t`` months on, as
-    :func:`~budgetgym.calibration.data.read_mmm_csv` reads monthly data."""
-    start = EPOCH + dt.timedelta(days=float(np.floor(sc.start_day)))
+    """Period ``t``'s date: the start :func:`~budgetgym.envs.dates.day_date` of ``floor(start_day)``, which
+    :func:`~budgetgym.envs.dates.calendar_day` (so ``calibrate``) reads back as that day, then
+    ``floor(start_day + t step_days) - floor(start_day)`` days on for a whole number of ``step_days``; for
+    calendar months (``step_days = 365.25 / 12``) the start's day of the month (at most the 28th, so every
+    month has it) ``t`` months on, as :func:`~budgetgym.calibration.data.read_mmm_csv` reads monthly data.
+    A start day from 2555 (``7 x 365``) reads back with its weekday and a yearly phase within 1.5 days."""
+    start = day_date(sc.start_day)
     if is_monthly(sc.step_days):
-        first = pd.Timestamp(start.replace(day=min(start.day, 28)))
+        first = start.replace(day=min(start.day, 28))
         return [(first + pd.DateOffset(months=t)).date().isoformat() for t in range(n)]
-    days = step_days(sc, np.arange(n))
-    return [(EPOCH + dt.timedelta(days=float(d))).isoformat() for d in np.floor(days)]
+    days = np.floor(step_days(sc, np.arange(n))) - np.floor(sc.start_day)
+    return [(start + dt.timedelta(days=float(d))).date().isoformat() for d in days]
 
 
 def check_step(sc: Scenario, source: str) -> None:

@@ -20,7 +20,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -193,12 +193,28 @@ def _save_fig(fig: Any, path: Path) -> Path:
     return path
 
 
+class _UsageError(Exception):
+    """A malformed command line (argparse's message), printed in one line as every budgetgym usage error."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error raises :class:`_UsageError` instead of printing the usage block and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{' '.join(message.split())} (see '{self.prog} --help')")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m budgetgym.experiments.demo", description=__doc__.splitlines()[0])
+    """Run the demo with ``argv`` (default ``sys.argv[1:]``); returns the exit code (2 for bad input)."""
+    parser = _Parser(prog="python -m budgetgym.experiments.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="stationary-5", help="built-in name or YAML path")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for plots and summary.json")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     try:
         if args.seed < 0:
             raise BudgetGymError(f"--seed: expected a non-negative integer, got {args.seed}")

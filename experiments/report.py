@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.experiments.config import BootstrapConfig, ExperimentConfig, saved_experiment
 from budgetgym.experiments.results import (
@@ -71,7 +71,8 @@ def build_report(out: str | Path, *, plots: bool = True, baseline: str | None = 
     boot = cfg.bootstrap if cfg is not None else BootstrapConfig()
     agents = set(results["agent"]) if not results.empty else set()
     if baseline is not None and agents and baseline not in agents:
-        raise BudgetGymError(f"--baseline: '{baseline}' is not an agent in '{out}' ({', '.join(sorted(agents))})")
+        raise BudgetGymError(f"--baseline: '{baseline}' is not an agent in '{out}' ({', '.join(sorted(agents))})"
+                             + suggest(baseline, agents))
     if baseline is None:
         baseline = cfg.baseline_agent if cfg is not None else None
         if baseline is None and "equal" in agents:

@@ -93,12 +93,15 @@ class Written:
 
 
 def write_segments(result: SegmentationResult, out: str | Path, plots: bool = True) -> Written:
-    """Write the ``segments:`` block to ``out`` (``.yaml``/``.yml``, atomically) and, with ``plots``
-    and matplotlib installed, :func:`plot_segments` to ``out`` with the suffix ``.png``.
+    """Write the ``segments:`` block to ``out`` (``.yaml``/``.yml``) and, with ``plots`` and matplotlib
+    installed, :func:`plot_segments` to ``out`` with the suffix ``.png``.
 
-    Both or neither: when either cannot be written (an :class:`OSError`: a full disk, no
-    permission), the figure is removed again (unless it was there before) and the error is the
-    one-line :class:`BudgetGymError` ``--out '<out>': cannot be written (<reason>)``."""
+    Both or neither: both are written into a temporary directory beside ``out``
+    (:func:`~budgetgym.envs.io.staged_output`), then renamed into place
+    (:func:`~budgetgym.envs.io.move_staged`), so an error or Ctrl-C at any point leaves the files of an
+    earlier run as they were and nothing new (not the directories created for ``out``). An
+    :class:`OSError` (a full disk, no permission) is the one-line :class:`BudgetGymError`
+    ``--out '<out>': cannot be written (<reason>)``."""
     import importlib.util
 
     from budgetgym.envs import io
@@ -106,20 +109,20 @@ def write_segments(result: SegmentationResult, out: str | Path, plots: bool = Tr
     out = Path(out)
     check_out_file(out)
     text = segments_yaml(result)
-    figure, note = None, None
     png = out.with_suffix(".png")
-    had_png = png.exists()
-    try:
-        if plots and importlib.util.find_spec("matplotlib") is None:
-            note = 'no figure: it needs matplotlib (pip install "budgetgym[plot]")'
-        elif plots:
-            figure = plot_segments(result, png)
-        io.atomic_write_text(out, text)
-    except OSError as err:
-        if figure is not None and not had_png:
-            figure.unlink(missing_ok=True)
-        raise BudgetGymError(f"--out '{out}': cannot be written ({err.strerror or err})") from None
-    return Written(out, figure, note)
+    drawn, note = False, None
+    if plots and importlib.util.find_spec("matplotlib") is None:
+        note = 'no figure: it needs matplotlib (pip install "budgetgym[plot]")'
+    with io.staged_output(out.parent) as stage:
+        try:
+            if plots and note is None:
+                plot_segments(result, stage / png.name)
+                drawn = True
+            io.atomic_write_text(stage / out.name, text)
+            io.move_staged(stage, out.parent, [png.name] * drawn + [out.name])
+        except OSError as err:
+            raise BudgetGymError(f"--out '{out}': cannot be written ({err.strerror or err})") from None
+    return Written(out, png if drawn else None, note)
 
 
 def check_out_file(out: str | Path) -> None:

@@ -4,7 +4,8 @@ r"""Synthetic marketing-mix datasets with known truth: ``budgetgym simulate``.
 environment itself (the same dynamics, noise and baseline as every episode) and records what
 an MMM dataset holds, plus the truth no real dataset has:
 
-* ``data.csv``: ``date`` (from the scenario's calendar: day 0 is Monday 1 January 2024, a step
+* ``data.csv``: ``date`` (from the scenario's calendar: day 0 is Monday 1 January 2024, a later start
+  day dated so that ``calibrate`` reads it back (:func:`~budgetgym.envs.dates.day_date`), a step
   is ``step_days`` days, so weekly data is ``step_days: 7``; ``step_days`` must be a whole number
   of days or a calendar month, ``365.25 / 12``, written as the same day of each month), the KPI (``conversions`` for a
   conversions reward, else ``revenue``: the media's realised conversions or revenue plus the

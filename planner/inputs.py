@@ -143,7 +143,8 @@ def _read_plan(text: str, scenario: Scenario, source: str, option: str) -> tuple
         plan = _from_channels(values, scenario, source, None)
         return plan, "split" if abs(sum(values.values()) - 1) <= 1e-6 else "budgets"
     if not text.lower().endswith(".csv") and not Path(text).is_file():
-        raise BudgetGymError(f"{source}: expected 'equal', channel=value pairs or a CSV file")
+        raise BudgetGymError(f"{source}: expected 'equal', channel=value pairs or a CSV file"
+                             + suggest(text, ["equal"]))
     source = f"{option} file '{text}'"
     df = read_table(text, f"{option} file")
     if "channel" in df.columns:

@@ -48,7 +48,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from budgetgym.envs.constant_split import constant_split_search, constant_split_shares
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel
 from budgetgym.envs.oracle import candidate_plans
 from budgetgym.planner.problem import PlanningProblem
@@ -88,7 +88,8 @@ class Objective:
             if not 0.0 < alpha <= 1.0:
                 raise BudgetGymError(f"--objective {text!r}: expected cvar:ALPHA with 0 < ALPHA <= 1, e.g. cvar:0.1")
             return cls("cvar", alpha)
-        raise BudgetGymError(f"--objective {text!r}: expected 'mean' or 'cvar:ALPHA' (e.g. cvar:0.1)")
+        raise BudgetGymError(f"--objective {text!r}: expected 'mean' or 'cvar:ALPHA' (e.g. cvar:0.1)"
+                             + suggest(t.partition(":")[0], ("mean", "cvar")))
 
     def __str__(self) -> str:
         return "mean" if self.kind == "mean" else f"cvar:{self.alpha:g}"

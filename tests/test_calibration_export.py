@@ -365,3 +365,69 @@ def test_exported_scenario_replays_the_fit_with_every_option(tmp_path: Path, ads
                                "budget": {"total": float(spend[T - n:].sum()), "pacing": "even"}})
     np.testing.assert_allclose(evaluate_plan(tail, spend[T - n:], per_step=True, history=spend[: T - n]),
                                expected[T - n:], rtol=1e-6)
+
+
+def test_ctrl_c_while_moving_a_new_calibration_in_leaves_the_earlier_one_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The staged files are renamed into ``--out`` one by one: a Ctrl-C (or a failing rename) after the
+    first left the new family.yaml beside the earlier calibration's history, parameters and fit.md."""
+    import os
+
+    path, _, _ = _dataset(tmp_path, noise=200.0)
+    out = tmp_path / "cal"
+    argv = ["calibrate", str(path), "--date", "date", "--kpi", "revenue", "--spend", "a_spend,b_spend", "--draws",
+            "0", "--no-plots", "--out", str(out)]
+    assert run_cli(capsys, *argv, "--plan-periods", "4")[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real, moved_in = os.replace, []
+
+    def interrupted_second(src: object, dst: object) -> None:
+        if Path(str(dst)).parent == out and not Path(str(src)).is_relative_to(out):  # a staged file moved in
+            moved_in.append(dst)
+            if len(moved_in) == 2:
+                raise KeyboardInterrupt
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", interrupted_second)
+    assert run_cli(capsys, *argv, "--plan-periods", "6")[0] == 130
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cal", "sim.csv"]  # no temporary directory left
+
+
+def test_a_max_response_beyond_a_scenarios_bound_is_refused_or_warned_not_clipped_silently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scenario's max_response is at most 1e12 per step. The export clipped a larger fitted beta to it without
+    a word, so the family's channel earned a fraction of the fitted response at every spend. The point estimate
+    (the nominal scenario, the fit itself) is now refused in one line saying how to rescale; a bootstrap draw
+    beyond it is capped with a warning (fit.md, stderr) counting the members."""
+    import importlib
+    from dataclasses import replace
+
+    from budgetgym.calibration import uncertainty
+    from budgetgym.envs.errors import BudgetGymError
+
+    cal = importlib.import_module("budgetgym.calibration.calibrate")  # the package's `calibrate` is the function
+    path, _, _ = _dataset(tmp_path)
+    real_fit, real_boot = cal.fit_model, cal.block_bootstrap
+    monkeypatch.setattr(cal, "fit_model", lambda *a, **k: replace(real_fit(*a, **k), beta=np.array([5e12, 7000.0])))
+    with pytest.raises(BudgetGymError, match=rf"^data file '{path}': channel 'a': the fitted max_response \(beta\) "
+                       r"is 5e\+12 KPI per period, more than a scenario takes \(1e\+12\); rescale the KPI"):
+        _calibrate(path, draws=0, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+    def huge_first_draws(*a: object, **k: object) -> uncertainty.Draws:
+        boot = real_boot(*a, **k)
+        beta = boot.beta.copy()
+        beta[:3, 0] = 2e12  # three of the draws, channel a
+        return replace(boot, beta=beta)
+
+    monkeypatch.setattr(cal, "fit_model", real_fit)
+    monkeypatch.setattr(cal, "block_bootstrap", huge_first_draws)
+    res = _calibrate(path, draws=6, out=tmp_path / "out")
+    note = ("a: max_response is more than a scenario takes (1e+12) in 3 of 6 bootstrap draws (up to 2e+12); "
+            "family.yaml caps those members at 1e+12, so their response is lower than fitted")
+    assert note in res.warnings and note in (tmp_path / "out" / "fit.md").read_text()
+    members = load_family(tmp_path / "out" / "family.yaml").definition()["ensemble"]
+    assert sorted(m["channels"][0]["saturation"]["max_response"] for m in members)[-3:] == [1e12] * 3

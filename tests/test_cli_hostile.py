@@ -76,6 +76,9 @@ def test_calibrates_bootstrap_workers_leave_ctrl_c_to_the_command(monkeypatch: p
     (["run", "quickstart", "--backend", "locl"], "(did you mean 'local'?)"),
     (["plan", "stationary-3", "--lift-design", "voii"], "(did you mean 'voi'?)"),
     (["simulate", "stationary-3", "--periods", "4", "--plan", "equl"], "(did you mean 'equal'?)"),
+    (["plan", "stationary-3", "--current", "eqal"], "(did you mean 'equal'?)"),
+    (["plan", "stationary-3", "--objective", "maen"], "(did you mean 'mean'?)"),
+    (["plan", "stationary-3", "--objective", "cvr:0.1"], "(did you mean 'cvar'?)"),
 ])
 def test_a_misspelt_choice_suggests_the_closest_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], hint: str

@@ -7,6 +7,8 @@ import pytest
 
 from budgetgym.envs import BudgetGymError
 from budgetgym.envs.dates import MONTH_DAYS, calendar_day, date_texts, month_ends, next_dates, read_dates
+from budgetgym.envs.scenario import load_scenario
+from budgetgym.experiments.dataset_layout import period_dates
 
 
 def _read(values: list[str], least: int = 2) -> tuple[pd.DatetimeIndex, float | None]:
@@ -112,3 +114,16 @@ def test_a_column_mixing_date_formats_is_refused_in_one_line(values: list[str], 
                               f"every date, preferably YYYY-MM-DD")
     # one format throughout, with or without a time of day, is read as before
     assert _read(["2024-01-07", "2024-01-14 00:00"])[1] == 7.0
+
+
+@pytest.mark.parametrize("start_day", [0, 100, 365, 366, 400, 731, 1000, 2554])
+def test_a_simulated_start_day_reads_back_exactly(start_day: int) -> None:
+    """simulate dated day d as 2024-01-01 + d, which calibrate's calendar_day reads back 364 days on from
+    d = 366 (2025-01-01 is a Wednesday: day 730, not 366), moving the yearly phase 1.25 days. Each day below
+    7 x 365 is now dated in a year whose 1 January has the weekday d // 365, which calendar_day reads as d."""
+    sc = load_scenario("stationary-3").override({"start_day": float(start_day)})
+    first = pd.Timestamp(period_dates(sc, 3)[0])
+    assert calendar_day(first) == start_day
+    assert pd.Timestamp(period_dates(sc, 3)[2]) - first == pd.Timedelta(days=2)  # daily steps: real days on
+    if start_day < 366:  # the dates of 2024 are kept: day 100 is 10 April 2024, by hand
+        assert first == pd.Timestamp("2024-01-01") + pd.Timedelta(days=start_day)

@@ -96,3 +96,23 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, needle):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and needle in err, err
     assert not Path(tmp_path / "out").exists()
+
+
+def test_a_misspelt_scenario_gets_a_did_you_mean(tmp_path, capsys):
+    """CONTRIBUTING: unknown names get a "did you mean" (the demo listed the scenarios only)."""
+    assert main(["--scenario", "stationry-3", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.rstrip("\n").endswith("(did you mean 'stationary-3'?)") and err.count("\n") == 1, err
+    assert not Path(tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [(["--bogus"], "unrecognized arguments: --bogus"), (["--seed", "abc"], "--seed"), (["--scenario"], "--scenario")],
+)
+def test_a_usage_error_is_one_line_and_exit_2(tmp_path, capsys, argv, needle):
+    """CONTRIBUTING: a usage error is one line, as in every budgetgym command (argparse printed a usage block)."""
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and needle in err, err
+    assert "--help" in err and not Path(tmp_path / "out").exists()

@@ -297,6 +297,30 @@ def test_a_failing_figure_leaves_no_directory_and_an_old_one_as_it_was(tmp_path,
     assert [p.name for p in tmp_path.iterdir()] == ["old"]
 
 
+def test_ctrl_c_while_moving_a_new_plan_in_leaves_the_earlier_plan_as_it_was(tmp_path, capsys, monkeypatch):
+    """The staged files are renamed into ``--out`` one by one: a Ctrl-C (or a failing rename) after the
+    second left a directory mixing the new plan's first files with the earlier plan's others."""
+    import os
+
+    old = tmp_path / "old"
+    assert run_cli(capsys, "plan", "stationary-3", "--sweep", "0.5:2:3", "--no-plots", "--out", str(old))[0] == 0
+    before = {p.name: p.read_bytes() for p in old.iterdir()}
+    real, moved_in = os.replace, []
+
+    def interrupted_third(src: object, dst: object) -> None:
+        if Path(str(dst)).parent == old and not Path(str(src)).is_relative_to(old):  # a staged file moved in
+            moved_in.append(dst)
+            if len(moved_in) == 3:
+                raise KeyboardInterrupt
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", interrupted_third)
+    code, _, _ = run_cli(capsys, "plan", "stationary-3", "--budget", "20000", "--no-plots", "--out", str(old))
+    assert code == 130 and len(moved_in) >= 3
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["old"]  # no temporary directory left
+
+
 def test_a_write_error_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
     import budgetgym.planner.outputs as outputs
 

@@ -537,3 +537,14 @@ def test_a_baseline_whose_mean_is_not_that_of_its_per_seed_values_is_refused(gri
     assert code == 2
     line = one_line_error(err)
     assert str(bad) in line and "entries[1].metrics.pct_of_oracle" in line and "expected their mean" in line
+
+
+def test_a_misspelt_metric_or_report_baseline_suggests_the_closest_name(grid, tmp_path, capsys):
+    """CONTRIBUTING: unknown names get a "did you mean"; baseline --metric and report --baseline did not."""
+    base_dir, _ = grid
+    code, _, err = run_cli(capsys, "baseline", base_dir, "--out", tmp_path / "b.json", "--metric", "pct_of_orcle")
+    assert code == 2 and one_line_error(err).endswith("(did you mean 'pct_of_oracle'?)")
+    assert not (tmp_path / "b.json").exists()
+    copy = shutil.copytree(base_dir, tmp_path / "copy")  # with its run folders: the agents that ran
+    code, _, err = run_cli(capsys, "report", copy, "--baseline", "thomson", "--no-plots")
+    assert code == 2 and one_line_error(err).endswith("(did you mean 'thompson'?)")

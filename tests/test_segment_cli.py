@@ -286,6 +286,27 @@ def test_a_block_that_cannot_be_written_leaves_no_figure(table, tmp_path, capsys
     assert list(tmp_path.iterdir()) == []
 
 
+def test_ctrl_c_while_writing_the_block_leaves_the_earlier_output_as_it_was(table, tmp_path, capsys, monkeypatch):
+    """The figure was written in place before the block: a Ctrl-C (or any error but an OSError) while
+    the block was written left the new figure, beside no block or an earlier run's block."""
+    import budgetgym.envs.io as io
+
+    def interrupted(path, text):
+        raise KeyboardInterrupt
+
+    args = ["segment", str(table[0]), "--features", FEATURES, "--channels", CHANNEL_ARG, "--seed", "0"]
+    new = tmp_path / "new" / "s.yaml"
+    old = tmp_path / "old" / "s.yaml"
+    assert run_cli(capsys, *args, "--k", "2", "--out", str(old))[0] == 0
+    before = {p.name: p.read_bytes() for p in old.parent.iterdir()}
+    assert sorted(before) == ["s.png", "s.yaml"]
+    monkeypatch.setattr(io, "atomic_write_text", interrupted)
+    assert run_cli(capsys, *args, "--k", "3", "--out", str(new))[0] == 130
+    assert run_cli(capsys, *args, "--k", "3", "--out", str(old))[0] == 130
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]  # nothing of the new one, not its directory
+    assert {p.name: p.read_bytes() for p in old.parent.iterdir()} == before
+
+
 def test_without_scikit_learn_the_error_says_what_to_install(table, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.cluster", None)

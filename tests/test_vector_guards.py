@@ -4,6 +4,8 @@ allocated, never wrong numbers, a bare ``ValueError`` or a ``MemoryError``."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,7 +14,7 @@ from gymnasium.utils.env_checker import data_equivalence
 
 from budgetgym.agents import evaluate, make_agent
 from budgetgym.envs import BudgetGymError, ChannelBudgetEnv, load_scenario
-from budgetgym.envs.family import ScenarioFamily, family_from_dict
+from budgetgym.envs.family import ScenarioFamily, family_from_dict, load_family
 from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
 SAT = {"type": "hill", "max_response": 400, "half_saturation": 5000, "slope": 1.0}
@@ -118,3 +120,34 @@ def test_a_draw_pool_larger_than_memory_is_refused_before_its_draws_are_made() -
     accepted, and the first reset set out to sample and compile 10**9 draws (~1.5 ms each)."""
     with pytest.raises(BudgetGymError, match=r"^num_envs: .* use fewer rows or a smaller draw_pool$"):
         ChannelBudgetVectorEnv("retail-5-family", 2, rng="batched", draw_pool=10**9)
+
+
+@pytest.mark.parametrize("rng", ["per_env", "batched"])
+def test_a_template_whose_rare_draws_differ_in_their_info_layout_is_refused_at_construction(
+    tmp_path: Path, rng: str
+) -> None:
+    """A template drawing a KPI baseline in one draw of 200 (or other controls) loads, plays in single envs
+    and in evaluate's batches of their own; its first draws all lack one, so the vector env was built and
+    failed at a reset hours into training (the 321st reset, seeds 0, 1, ..., per_env) when a batch first mixed the
+    two. The template's reach decides it: one line at construction naming the file and the field."""
+    import yaml
+
+    path = tmp_path / "rare.yaml"
+    path.write_text(yaml.safe_dump({"family": "rare", "scenario": "stationary-3", "vary": {
+        "baseline": {"dist": "choice", "values": [None, {"level": 3.0}], "p": [0.995, 0.005]}}}))
+    fam = load_family(path)
+    assert all(fam.sample(i, split).baseline is None for i in range(8) for split in ("train", "test"))
+    with pytest.raises(BudgetGymError, match=rf"^family file '{re.escape(str(path))}': baseline.values\[1\]: the "
+                       r"distribution reaches a draw with a KPI baseline without controls where the nominal has no "
+                       r"KPI baseline; the rows of a vector env must share one KPI baseline layout"):
+        ChannelBudgetVectorEnv(fam, 4, rng=rng)
+    controls = [{"name": "price", "mean": 1.0, "sd": 0.1, "effect": 2.0}]
+    path.write_text(yaml.safe_dump({"family": "rare", "scenario": "stationary-3", "vary": {
+        "baseline": {"dist": "choice", "values": [{"level": 3.0}, {"level": 3.0, "controls": controls}],
+                     "p": [0.999, 0.001]}}}))
+    with pytest.raises(BudgetGymError, match=r"baseline.values\[1\]: the distribution reaches a draw with a KPI "
+                       r"baseline with controls price where the nominal has a KPI baseline without controls"):
+        ChannelBudgetVectorEnv(load_family(path), 4, rng=rng)
+    path.write_text(yaml.safe_dump({"family": "rare", "scenario": "stationary-3", "vary": {
+        "baseline": {"dist": "choice", "values": [{"level": 3.0}, {"level": 5.0}]}}}))
+    ChannelBudgetVectorEnv(load_family(path), 4, rng=rng).reset(seed=0)  # levels differ: one layout
