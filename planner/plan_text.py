@@ -208,6 +208,11 @@ def summary_lines(result: PlanResult) -> list[str]:
         ]
         lines.append(f"beyond the history: {'; '.join(parts)}: there the plan rests on the response curve beyond any "
                      f"spend the history shows (for a calibrated family: the curve's form and priors, not data)")
+    if result.sparse_history:
+        parts = [f"{b['channel']} spent in only {b['history_spent_steps']} of the {b['history_steps']} steps"
+                 for b in result.sparse_history]
+        lines.append(f"thin history: {'; '.join(parts)}: the plan spends there, on a response resting on those few "
+                     f"steps (for a calibrated family: and the fit's prior); a lift test would check it")
     if result.lift_design is not None and len(result.lift_design):
         tests = "; ".join(f"{r['channel']} from {spend(float(r['x']))} to {spend(float(r['planned_spend']))} a step"
                           + (f" (value of information {out(float(r['voi']))}, {float(r['voi_pct']):.2f}% of the plan's)"
