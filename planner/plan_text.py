@@ -318,6 +318,7 @@ def table_note(result: PlanResult) -> str | None:
         ratio = _ratio_names(result.reward)[0]
         base = result.baseline_value if result.baseline_mean is None else result.baseline_mean  # the table's
         carry = fmt(base, scale=result.value)
-        parts.append(f"Expected {outcome} include the carry-in from the history ({carry} with no "
+        verb = "include" if outcome == "conversions" else "includes"  # revenue, profit: one quantity
+        parts.append(f"Expected {outcome} {verb} the carry-in from the history ({carry} with no "
                      f"spend in the window); {ratio} counts only what the window's spend adds.")
     return " ".join(parts) or None

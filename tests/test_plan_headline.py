@@ -120,3 +120,18 @@ def test_with_a_history_the_table_says_its_outcome_includes_the_carry_in() -> No
     assert note is not None and f"carry-in from the history ({fmt(res.baseline_value)} with no spend" in note
     without = table_note(plan(fam, draws=8, curves=False, lift_design="none"))
     assert without is not None and "carry-in" not in without
+
+
+@pytest.mark.parametrize(("reward", "sentence"), [("conversions", "Expected conversions include the carry-in"),
+                                                   ("revenue", "Expected revenue includes the carry-in"),
+                                                   ("profit", "Expected profit includes the carry-in")])
+def test_the_carry_in_note_agrees_with_its_outcome(reward: str, sentence: str) -> None:
+    """The note's verb agrees with the outcome's noun: conversions include, revenue and profit include*s*
+    (it printed "Expected revenue include the carry-in")."""
+    from dataclasses import replace
+
+    from budgetgym.planner.report import table_note
+
+    res = plan(_family(), draws=8, history=HISTORY, curves=False, lift_design="none")
+    note = table_note(replace(res, reward=reward))
+    assert note is not None and sentence in note
