@@ -135,3 +135,15 @@ def test_the_carry_in_note_agrees_with_its_outcome(reward: str, sentence: str) -
     res = plan(_family(), draws=8, history=HISTORY, curves=False, lift_design="none")
     note = table_note(replace(res, reward=reward))
     assert note is not None and sentence in note
+
+
+def test_the_report_says_carry_over_past_the_window_is_not_counted() -> None:
+    """The plan values only what arrives within the window, so it cuts a long-carry-over channel in the last
+    steps (video, decay 0.6, on stationary-3: its last step's share far below its mean share): the report's
+    method says why, so a planner does not read the cut as advice about the weeks after."""
+    res = plan("stationary-3", curves=False)
+    shares = res.plan / res.plan.sum(axis=1, keepdims=True)
+    assert shares[-1, 2] < 0.5 * shares[:, 2].mean()  # the behaviour explained
+    text = plan_markdown(res, [], [])
+    assert "what the window's spend carries past its last step is not counted" in text
+    assert "--horizon" in text
