@@ -182,7 +182,8 @@ def summary_lines(result: PlanResult) -> list[str]:
             f"{what}: recommended {out(result.value)} vs current ({result.current_source}) "
             f"{out(result.current_value)}: uplift {uplift}"
         )
-        lines += [f"note: the current plan as given: {p}" for p in result.current_problems]
+        lines += [f"note: the current plan breaks the campaign's constraints and is valued as given: {p}"
+                  for p in result.current_problems]
     else:
         lines.append(f"{what}: recommended {out(result.value)}")
     timing = result.timing_value

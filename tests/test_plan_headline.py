@@ -147,3 +147,17 @@ def test_the_report_says_carry_over_past_the_window_is_not_counted() -> None:
     text = plan_markdown(res, [], [])
     assert "what the window's spend carries past its last step is not counted" in text
     assert "--horizon" in text
+
+
+def test_a_current_plan_the_campaign_could_not_play_is_said_to_be_valued_as_given() -> None:
+    """A current plan of last quarter's weeks (the budget, but not B/T every week, under even pacing) is
+    valued as given; the note said only "the current plan as given: even pacing: ...", which read as a
+    fragment. It now says the plan breaks the campaign's constraints and is valued as given."""
+    from budgetgym.planner.report import summary_lines
+
+    fam = _family()
+    cur = np.array([[800.0, 100.0], [900.0, 300.0], [600.0, 500.0], [400.0, 400.0]])  # 4,000 in all, uneven weeks
+    res = plan(fam, draws=8, current=cur, curves=False, lift_design="none")
+    assert res.current_problems == ["even pacing: a step does not spend budget/horizon"]
+    assert ("note: the current plan breaks the campaign's constraints and is valued as given: even pacing: a step "
+            "does not spend budget/horizon") in summary_lines(res)
