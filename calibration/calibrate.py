@@ -44,7 +44,7 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import family_from_dict
 from budgetgym.envs.scenario_family import MAX_FAMILY_SEED
 
-__all__ = ["MAX_DRAWS", "CalibrationResult", "Holdout", "calibrate", "kpi_reward"]
+__all__ = ["MAX_DRAWS", "CalibrationResult", "Holdout", "calibrate", "kpi_reward", "reward_note"]
 
 #: The most bootstrap draws a calibration makes (each a refit; a huge --draws ran for hours).
 MAX_DRAWS = 10_000
@@ -103,6 +103,20 @@ def kpi_reward(kpi: str, likelihood: str) -> str:
     if likelihood != "gaussian":
         return "conversions"
     return "revenue" if any(w in kpi.lower() for w in _REVENUE_WORDS) else "conversions"
+
+
+def reward_note(kpi: str, likelihood: str) -> str:
+    """The line saying which reward :func:`kpi_reward` took for ``kpi`` and how to take the other: the
+    family's reward decides whether a plan reports CPA or ROAS, and PyMC-Marketing's ``y`` reads as
+    conversions."""
+    rew = kpi_reward(kpi, likelihood)
+    if likelihood != "gaussian":
+        return f"reward: conversions, from --likelihood {likelihood} (a count KPI)"
+    why = f"from the KPI's name '{kpi}' (revenue for a name with {', '.join(_REVENUE_WORDS[:-1])} or " \
+          f"{_REVENUE_WORDS[-1]})"
+    other = (f"--reward revenue if '{kpi}' is revenue" if rew == "conversions"
+             else f"--reward conversions if '{kpi}' counts conversions")
+    return f"reward: {rew}, {why}; {other}"
 
 
 def _name(path: Path) -> str:

@@ -25,6 +25,7 @@ from budgetgym.calibration.transforms import (
     weight_sums,
 )
 from budgetgym.envs.errors import BudgetGymError
+from budgetgym.planner.metrics import SPARSE_SHARE
 
 __all__ = ["Fit", "Likelihood", "ModelSpec", "baseline_design", "default_fourier", "default_window"]
 
@@ -46,7 +47,7 @@ class ModelSpec:
     likelihood: Likelihood = "gaussian"
     fourier: int | None = None
     window: int | None = None
-    weak_share: float = 0.3
+    weak_share: float = SPARSE_SHARE  # the planner's note on a thin history uses the same share
     prior: Literal["weak", "all", "none"] = "all"
     starts: int = 8
     delay: bool = False

@@ -209,6 +209,7 @@ def calibrate_cmd(
     """Fit carry-over and saturation per channel to DATA.csv and write a scenario family of the fit
     (point estimate + bootstrap draws) for `budgetgym plan DIR/family.yaml --history DIR/history.csv`."""
     from budgetgym.calibration import calibrate
+    from budgetgym.calibration.calibrate import reward_note
     from budgetgym.calibration.refits import DEFAULT_WORKERS
 
     res = calibrate(
@@ -224,6 +225,8 @@ def calibrate_cmd(
     con.print(f"fit {res.data.n_periods} periods x {res.data.n_channels} channels: R² {e.r2:.3f}, MAPE {e.mape:.2f}%"
               + (f"; held out {res.holdout.periods}: MAPE {res.holdout.outsample.mape:.2f}%" if res.holdout else "")
               + f"; {0 if res.draws is None else len(res.draws)} draws in {res.seconds['total']:.1f} s", markup=False)
+    if reward is None:  # chosen from the KPI's name: say so (a plan then reports CPA, or ROAS)
+        con.print(reward_note(kpi, likelihood), markup=False)
     for line in res.warnings:
         console(stderr=True).print(f"warning: {line}", markup=False)
     con.print(f"wrote {', '.join(str(p) for p in res.files)}", markup=False)

@@ -30,7 +30,10 @@ of it; ``inf`` for a channel the plan spends on and the history never did, ``NaN
 spends on; a step below :data:`ZERO_RTOL` of the plan's largest is no spend, :func:`spent`):
 :func:`beyond_history` lists the channels above 1 (by more than :data:`BEYOND_RTOL`), where the
 plan relies on the response curve beyond any spend the history shows (a fitted curve's
-extrapolation, or its prior's).
+extrapolation, or its prior's). ``history_spent_steps`` counts the history's steps with spend on the
+channel (:math:`\#\{h : S_{h,i} > 0\}`): :func:`sparse_history` lists the channels the plan spends on
+that the history spent on in fewer than :data:`SPARSE_SHARE` of its steps (but at least one), whose
+curve rests on those few steps (and a calibrated family's prior).
 
 The marginal return of the **total budget** at an optimal plan is, by the envelope theorem, the
 derivative of the optimum :math:`V^*(B)`. Every constraint of the plan (``B/T`` per step, the
@@ -50,6 +53,8 @@ steps' part alone (the other steps' re-timing around them is left out: exact onl
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -57,7 +62,7 @@ from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel
 from budgetgym.envs.segment_expected import SegmentExpectedModel
 
 __all__ = [
-    "BEYOND_RTOL", "SLACK_RTOL", "ZERO_RTOL", "beyond_history", "budget_marginal", "channel_directions",
+    "BEYOND_RTOL", "SLACK_RTOL", "SPARSE_SHARE", "ZERO_RTOL", "beyond_history", "budget_marginal", "channel_directions",
     "channel_table", "history_columns", "segment_table", "spent",
 ]
 
@@ -73,6 +78,10 @@ SLACK_RTOL = 1e-6
 #: the barrier method keeps every spend strictly positive, and a channel a plan does not use holds
 #: 1e-13 to 5e-10 of its largest step (``pulse-4``, ``overlap-5``, ``s-curve-5``, ``large-50``).
 ZERO_RTOL = 1e-6
+#: A history spending on a channel in fewer than this share of its steps is thin there
+#: (:func:`sparse_history`); also a calibration's default ``ModelSpec.weak_share``, below which it fits a
+#: channel as weakly spent and ``fit.md`` warns (:mod:`budgetgym.calibration.model`): one threshold.
+SPARSE_SHARE = 0.3
 
 
 def spent(plan: np.ndarray) -> np.ndarray:
@@ -95,12 +104,26 @@ def channel_directions(plan: np.ndarray) -> np.ndarray:
 
 
 def history_columns(plan: np.ndarray, history: np.ndarray) -> dict[str, np.ndarray]:
-    """``history_max_spend`` and ``vs_history_max`` per channel (module docstring)."""
-    top = np.asarray(history, dtype=float).max(axis=0) if len(history) else np.zeros(np.shape(plan)[1])
+    """``history_max_spend``, ``vs_history_max`` and ``history_spent_steps`` per channel (module docstring)."""
+    S = np.asarray(history, dtype=float)
+    top = S.max(axis=0) if len(S) else np.zeros(np.shape(plan)[1])
     peak = np.where(spent(plan), np.asarray(plan, dtype=float), 0.0).max(axis=0)  # the solver's rounding of 0: 0
     with np.errstate(divide="ignore", invalid="ignore"):
         multiple = np.where(top > 0, peak / np.where(top > 0, top, 1.0), np.where(peak > 0, np.inf, np.nan))
-    return {"history_max_spend": top, "vs_history_max": multiple}
+    counts = (S > 0).sum(axis=0) if len(S) else np.zeros(np.shape(plan)[1], dtype=int)
+    return {"history_max_spend": top, "vs_history_max": multiple, "history_spent_steps": counts}
+
+
+def sparse_history(names: list[str], plan: np.ndarray, cols: dict[str, np.ndarray],
+                   steps: int) -> list[dict[str, Any]]:
+    """The channels ``plan`` spends on (:func:`spent`) that a history of ``steps`` steps spent on in at
+    least one but fewer than :data:`SPARSE_SHARE` of them (``cols``: :func:`history_columns`):
+    ``channel``, ``history_spent_steps``, ``history_steps``. A channel the history never spent on is
+    :func:`beyond_history`'s."""
+    used = np.atleast_1d(np.asarray(spent(plan)).any(axis=0))
+    counts = np.asarray(cols["history_spent_steps"])
+    return [{"channel": name, "history_spent_steps": int(counts[i]), "history_steps": int(steps)}
+            for i, name in enumerate(names) if used[i] and 0 < counts[i] < SPARSE_SHARE * steps]
 
 
 def beyond_history(

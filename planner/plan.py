@@ -69,6 +69,7 @@ from budgetgym.planner.metrics import (
     channel_table,
     history_columns,
     segment_table,
+    sparse_history,
 )
 from budgetgym.planner.plan_result import PlanResult
 from budgetgym.planner.problem import PlanningProblem, campaign_family
@@ -259,12 +260,14 @@ def plan(
     model = problem.objective
     table = channel_table(model, X, names, reward)
     segments = segment_table(model, X, sc.segment_names, names)
-    beyond = design = None
+    beyond = design = thin = None
+    cols: dict[str, np.ndarray] = {}
     if problem.history is not None and len(problem.history):
         cols = history_columns(X, problem.history)
-        for col, values in cols.items():
-            table[col] = values
+        for col in ("history_max_spend", "vs_history_max"):
+            table[col] = cols[col]
         beyond = beyond_history(names, X, cols)
+        thin = sparse_history(names, X, cols, len(problem.history))
         if lift_design == "voi" and len(problem.members) > 1:
             design = voi_design(problem, X, names, max_tests=lift_tests, rel_sigma=lift_sigma, objective=obj)
             design = design if len(design) else None
@@ -289,6 +292,8 @@ def plan(
             np.nan,
         )
         problems = check_plan(sc, cur)
+    if cols:  # added after the columns of earlier versions (the results directory is a contract)
+        table["history_spent_steps"] = cols["history_spent_steps"]
 
     # 5. frontier and targets
     anchor = BudgetPoint(B, X, value, marg)
@@ -357,6 +362,7 @@ def plan(
         prob_beats_current=beats,
         segments=segments,
         beyond_history=beyond,
+        sparse_history=thin,
         lift_design=design,
         dates=dates,
         seconds=time.perf_counter() - t0,

@@ -55,6 +55,7 @@ class PlanResult:
     draw_values: pd.DataFrame | None = None  # per held-out draw: recommended, static, current
     segments: pd.DataFrame | None = None  # with audience segments: per segment reach and response
     beyond_history: list[dict[str, Any]] | None = None  # with a history: channels planned above its largest step
+    sparse_history: list[dict[str, Any]] | None = None  # with a history: planned channels it spent on in few steps
     lift_design: pd.DataFrame | None = None  # the lift tests to run next (None: no test proposed)
     prob_beats_current: float | None = None  # share of held-out draws the recommendation beats current on, ties half
     seconds: float = 0.0
@@ -123,6 +124,8 @@ class PlanResult:
             out["profit_max"] = self.profit_max
         if self.beyond_history is not None:
             out["beyond_history"] = self.beyond_history
+        if self.sparse_history is not None:
+            out["sparse_history"] = self.sparse_history
         if self.lift_design is not None:
             out["lift_design"] = self.lift_design.to_dict(orient="records")
         if self.dates is not None:

@@ -182,7 +182,8 @@ def summary_lines(result: PlanResult) -> list[str]:
             f"{what}: recommended {out(result.value)} vs current ({result.current_source}) "
             f"{out(result.current_value)}: uplift {uplift}"
         )
-        lines += [f"note: the current plan as given: {p}" for p in result.current_problems]
+        lines += [f"note: the current plan breaks the campaign's constraints and is valued as given: {p}"
+                  for p in result.current_problems]
     else:
         lines.append(f"{what}: recommended {out(result.value)}")
     timing = result.timing_value
@@ -208,6 +209,11 @@ def summary_lines(result: PlanResult) -> list[str]:
         ]
         lines.append(f"beyond the history: {'; '.join(parts)}: there the plan rests on the response curve beyond any "
                      f"spend the history shows (for a calibrated family: the curve's form and priors, not data)")
+    if result.sparse_history:
+        parts = [f"{b['channel']} spent in only {b['history_spent_steps']} of the {b['history_steps']} steps"
+                 for b in result.sparse_history]
+        lines.append(f"thin history: {'; '.join(parts)}: the plan spends there, on a response resting on those few "
+                     f"steps (for a calibrated family: and the fit's prior); a lift test would check it")
     if result.lift_design is not None and len(result.lift_design):
         tests = "; ".join(f"{r['channel']} from {spend(float(r['x']))} to {spend(float(r['planned_spend']))} a step"
                           + (f" (value of information {out(float(r['voi']))}, {float(r['voi_pct']):.2f}% of the plan's)"
@@ -313,6 +319,7 @@ def table_note(result: PlanResult) -> str | None:
         ratio = _ratio_names(result.reward)[0]
         base = result.baseline_value if result.baseline_mean is None else result.baseline_mean  # the table's
         carry = fmt(base, scale=result.value)
-        parts.append(f"Expected {outcome} include the carry-in from the history ({carry} with no "
+        verb = "include" if outcome == "conversions" else "includes"  # revenue, profit: one quantity
+        parts.append(f"Expected {outcome} {verb} the carry-in from the history ({carry} with no "
                      f"spend in the window); {ratio} counts only what the window's spend adds.")
     return " ".join(parts) or None

@@ -137,7 +137,10 @@ def plan_markdown(
         "",
         "- The value of a plan is `evaluate_plan`: the expected reward over the window on the campaign's nominal "
         "path (no noise, no drift draws), carry-in from the history included; the recommended plan maximises it "
-        "under the budget, pacing and share bounds (for a scenario, exactly the oracle's plan).",
+        "under the budget, pacing and share bounds (for a scenario, exactly the oracle's plan). Only the window "
+        "counts: what the window's spend carries past its last step is not counted, so the plan cuts channels with "
+        "long carry-over or delays in the last steps; to plan the weeks after too, plan a longer --horizon with "
+        "its --budget and keep its first steps.",
         "- The static plan is the best single split of the budget, spent evenly over the steps (under agent pacing "
         "with a profit reward, at its best even spend, which may leave budget unspent, as the recommendation may); "
         "the difference is what flighting (when to spend) is worth.",

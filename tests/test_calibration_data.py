@@ -13,6 +13,7 @@ import pytest
 from conftest import run_cli
 
 from budgetgym.calibration import calibrate, read_mmm_csv
+from budgetgym.calibration.calibrate import reward_note
 from budgetgym.calibration.data import MONTH_DAYS, channel_name
 from budgetgym.calibration.export import fit_costs
 from budgetgym.envs.errors import BudgetGymError
@@ -530,3 +531,36 @@ def test_a_write_error_leaves_no_file_of_the_fit(tmp_path: Path, capsys: pytest.
     assert code == 2 and err == f"error: output directory '{out}': cannot be written (No space left on device)\n"
     assert len(written) == 2 and sorted(p.name for p in out.iterdir()) == ["notes.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "fit"]  # no temporary directory left
+
+
+def test_the_reward_taken_from_the_kpis_name_is_said(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyMC-Marketing's layout names its KPI ``y``: the family became a conversions campaign (CPA, no ROAS in
+    the plan) without a word on the terminal. The command now says which reward it took and why, and how to
+    choose the other; a ``--reward`` given is not second-guessed."""
+    import budgetgym.calibration as calibration
+
+    df = _good().head(26).rename(columns={"revenue": "y"})  # half a year: a fast fit
+    df.to_csv(tmp_path / "d.csv", index=False)
+    base = ["calibrate", str(tmp_path / "d.csv"), "--date", "date", "--kpi", "y", "--spend", "a_spend,b_spend",
+            "--draws", "0", "--no-plots", "--workers", "1"]
+    real, calls, results = calibration.calibrate, [], []
+
+    def recorded(*args: object, **kwargs: object) -> object:  # the first call fits, the second replays its result
+        calls.append(kwargs)
+        if not results:
+            results.append(real(*args, **kwargs))  # type: ignore[arg-type]
+        return results[0]
+
+    monkeypatch.setattr(calibration, "calibrate", recorded)
+    code, out, _ = run_cli(capsys, *base, "--out", str(tmp_path / "a"))
+    assert code == 0
+    assert ("reward: conversions, from the KPI's name 'y' (revenue for a name with revenue, sales, gmv, value or "
+            "income); --reward revenue if 'y' is revenue") in out
+    assert "reward: conversions" in (tmp_path / "a" / "family.yaml").read_text()
+    code, out, _ = run_cli(capsys, *base, "--reward", "revenue", "--out", str(tmp_path / "b"))  # given: no note
+    assert code == 0 and calls[1]["reward"] == "revenue" and "reward:" not in out
+    note = reward_note("Sales", "gaussian")  # the line the command prints (a fit each costs seconds)
+    assert note.startswith("reward: revenue, from the KPI's name 'Sales'")
+    assert note.endswith("--reward conversions if 'Sales' counts conversions")
+    assert reward_note("y", "poisson") == "reward: conversions, from --likelihood poisson (a count KPI)"

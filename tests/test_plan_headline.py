@@ -120,3 +120,44 @@ def test_with_a_history_the_table_says_its_outcome_includes_the_carry_in() -> No
     assert note is not None and f"carry-in from the history ({fmt(res.baseline_value)} with no spend" in note
     without = table_note(plan(fam, draws=8, curves=False, lift_design="none"))
     assert without is not None and "carry-in" not in without
+
+
+@pytest.mark.parametrize(("reward", "sentence"), [("conversions", "Expected conversions include the carry-in"),
+                                                   ("revenue", "Expected revenue includes the carry-in"),
+                                                   ("profit", "Expected profit includes the carry-in")])
+def test_the_carry_in_note_agrees_with_its_outcome(reward: str, sentence: str) -> None:
+    """The note's verb agrees with the outcome's noun: conversions include, revenue and profit include*s*
+    (it printed "Expected revenue include the carry-in")."""
+    from dataclasses import replace
+
+    from budgetgym.planner.report import table_note
+
+    res = plan(_family(), draws=8, history=HISTORY, curves=False, lift_design="none")
+    note = table_note(replace(res, reward=reward))
+    assert note is not None and sentence in note
+
+
+def test_the_report_says_carry_over_past_the_window_is_not_counted() -> None:
+    """The plan values only what arrives within the window, so it cuts a long-carry-over channel in the last
+    steps (video, decay 0.6, on stationary-3: its last step's share far below its mean share): the report's
+    method says why, so a planner does not read the cut as advice about the weeks after."""
+    res = plan("stationary-3", curves=False)
+    shares = res.plan / res.plan.sum(axis=1, keepdims=True)
+    assert shares[-1, 2] < 0.5 * shares[:, 2].mean()  # the behaviour explained
+    text = plan_markdown(res, [], [])
+    assert "what the window's spend carries past its last step is not counted" in text
+    assert "--horizon" in text
+
+
+def test_a_current_plan_the_campaign_could_not_play_is_said_to_be_valued_as_given() -> None:
+    """A current plan of last quarter's weeks (the budget, but not B/T every week, under even pacing) is
+    valued as given; the note said only "the current plan as given: even pacing: ...", which read as a
+    fragment. It now says the plan breaks the campaign's constraints and is valued as given."""
+    from budgetgym.planner.report import summary_lines
+
+    fam = _family()
+    cur = np.array([[800.0, 100.0], [900.0, 300.0], [600.0, 500.0], [400.0, 400.0]])  # 4,000 in all, uneven weeks
+    res = plan(fam, draws=8, current=cur, curves=False, lift_design="none")
+    assert res.current_problems == ["even pacing: a step does not spend budget/horizon"]
+    assert ("note: the current plan breaks the campaign's constraints and is valued as given: even pacing: a step "
+            "does not spend budget/horizon") in summary_lines(res)

@@ -984,3 +984,31 @@ def test_a_plan_just_beyond_the_history_says_by_how_much() -> None:
     near = replace(res, beyond_history=[{**b, "history_max_step": b["plan_max_step"] / 1.02, "multiple": 1.02}])
     line = next(x for x in summary_lines(near) if x.startswith("beyond the history"))
     assert "(1.02× its largest step" in line, line
+
+
+def test_channels_spent_in_few_history_steps_are_noted() -> None:
+    """With a history, each channel's count of history steps with spend (``history_spent_steps``); a channel
+    the plan spends on that the history spent on in fewer than 30% of its steps (the share below which a
+    calibration calls a channel weakly spent) is listed and named in the report's sentences: its curve rests
+    on those few steps (and a fitted family's prior), not on the plan's numbers alone."""
+    from budgetgym.planner.report import summary_lines
+
+    sc = load_scenario("stationary-3")
+    hist = np.full((20, 3), 3000.0)
+    hist[:, 1] = 0.0
+    hist[[4, 11], 1] = 3000.0  # social: spent in 2 of the 20 steps (10%)
+    hist[:15, 2] = 0.0  # video: in 5 of 20 (25%)
+    res = plan(sc, history=hist, curves=False)
+    np.testing.assert_array_equal(res.channels["history_spent_steps"], [20, 2, 5])
+    spends = res.plan.sum(axis=0)
+    assert spends[1] > 0.01 * spends.sum() and spends[2] > 0.01 * spends.sum()  # the plan uses both
+    assert res.sparse_history == [
+        {"channel": "social", "history_spent_steps": 2, "history_steps": 20},
+        {"channel": "video", "history_spent_steps": 5, "history_steps": 20},
+    ]
+    assert res.summary()["sparse_history"] == res.sparse_history
+    line = next(x for x in summary_lines(res) if x.startswith("thin history"))
+    assert "social spent in only 2 of the 20 steps" in line and "video spent in only 5 of the 20 steps" in line
+    assert "search" not in line
+    dense = plan(sc, history=np.full((20, 3), 3000.0), curves=False)
+    assert dense.sparse_history == [] and not any(x.startswith("thin history") for x in summary_lines(dense))
