@@ -10,7 +10,6 @@ the files all at once (:func:`write_dataset`).
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import yaml
 from budgetgym.envs.dates import EPOCH as DAY_ZERO
 from budgetgym.envs.dates import MONTH_DAYS, day_date, is_monthly, whole_days
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.io import check_out_dir, name_list, staged_output
+from budgetgym.envs.io import check_out_dir, move_staged, name_list, staged_output
 from budgetgym.envs.path import step_days
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.scenario_parts import ChannelConfig
@@ -134,8 +133,10 @@ def check_dataset_out(out: str | Path) -> Path:
 def write_dataset(ds: SimulatedDataset, out: str | Path, meta: dict[str, Any] | None = None) -> Path:
     """Write the dataset's files into ``out`` all at once: built in a temporary directory next to
     it, then moved into place (an existing ``out``'s earlier dataset is replaced only when
-    everything is written; :func:`~budgetgym.envs.io.staged_output`: an ``out`` that is a file, or
-    that cannot be written, is a one-line error and leaves nothing behind). An ``out`` holding
+    everything is written, by :func:`~budgetgym.envs.io.move_staged`, so an error or Ctrl-C while
+    moving leaves the earlier dataset as it was; :func:`~budgetgym.envs.io.staged_output`: an
+    ``out`` that is a file, or that cannot be written, is a one-line error and leaves nothing
+    behind). Files of an earlier dataset this one does not have (its lift tests) are then removed. An ``out`` holding
     anything but an earlier dataset is a one-line error (:func:`check_dataset_out`), and nothing of it is deleted."""
     from budgetgym.experiments.results import environment_info, write_json
 
@@ -164,14 +165,11 @@ def write_dataset(ds: SimulatedDataset, out: str | Path, meta: dict[str, Any] | 
                 "environment": environment_info(),
             },
         )
-        if out.exists():  # an earlier dataset (check_dataset_out): its files are replaced, the directory kept
-            for name in DATASET_FILES:
-                if (out / name).is_dir():
-                    shutil.rmtree(out / name)
-                else:
-                    (out / name).unlink(missing_ok=True)
-            for p in sorted(tmp.iterdir()):
-                p.rename(out / p.name)
-        else:
-            tmp.rename(out)
+        files = (p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+        names = sorted(files, key=lambda n: (n == "summary.json", n))  # summary.json last
+        move_staged(tmp, out, names)  # all or nothing: an earlier dataset is kept as it was until the end
+    for name, inner in DATASET_FILES.items():  # an earlier dataset's files this one has not (its lift tests)
+        for path in [out / name / f for f in inner] if inner else [out / name]:
+            if path.relative_to(out).as_posix() not in names:
+                path.unlink(missing_ok=True)
     return out

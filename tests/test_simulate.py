@@ -123,6 +123,44 @@ def test_write_is_all_or_nothing(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["data"]  # no temporary directory left behind
 
 
+def test_ctrl_c_while_replacing_a_dataset_leaves_the_earlier_dataset_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replacing an earlier dataset deleted all its files before renaming the new ones in: a Ctrl-C (or a
+    failing rename) after the first rename left a directory with one new file and none of the others."""
+    import os
+
+    out = write_dataset(simulate_dataset("competitor-5", 12, "random", seed=1, lift_tests=1), tmp_path / "d")
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert Path("lift_tests.csv") in before and Path("truth/scenario.yaml") in before
+    moved_in: list[object] = []
+
+    def interrupting(real):  # noqa: ANN001, ANN202
+        def move(src: object, dst: object) -> None:
+            if Path(str(dst)).is_relative_to(out) and not Path(str(src)).is_relative_to(out):  # a new file moved in
+                moved_in.append(dst)
+                if len(moved_in) == 2:
+                    raise KeyboardInterrupt
+            real(src, dst)
+        return move
+
+    monkeypatch.setattr(os, "replace", interrupting(os.replace))
+    monkeypatch.setattr(os, "rename", interrupting(os.rename))
+    with pytest.raises(KeyboardInterrupt):
+        write_dataset(simulate_dataset("competitor-5", 9, "random", seed=2), out)
+    assert len(moved_in) >= 2
+    assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no temporary directory left
+
+
+def test_replacing_a_dataset_removes_the_earlier_files_the_new_one_has_not(tmp_path: Path) -> None:
+    out = write_dataset(simulate_dataset("competitor-5", 12, "random", seed=1, lift_tests=1), tmp_path / "d")
+    write_dataset(simulate_dataset("competitor-5", 9, "random", seed=2), out)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "data.csv", "summary.json", "truth", "truth/contributions.csv", "truth/curves.csv", "truth/scenario.yaml"]
+    assert len(pd.read_csv(out / "data.csv")) == 9
+
+
 def test_plan_files_shares_of_the_step_budget_and_totals_above_the_budget(tmp_path: Path) -> None:
     """``--plan FILE`` reads the planner's formats against the simulated periods: shares are of the
     scenario's step budget ``B/T``, and a per-step plan may spend more than the scenario's budget."""
