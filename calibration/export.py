@@ -57,8 +57,9 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from budgetgym.calibration.data import MAX_KPI, MMMData
+from budgetgym.calibration.data import MMMData
 from budgetgym.calibration.model import Fit
+from budgetgym.calibration.response_bound import cap, capped_warnings, refuse_nominal
 from budgetgym.calibration.transforms import DELAY_SHAPE
 from budgetgym.calibration.uncertainty import Draws
 from budgetgym.envs.curves import exposure
@@ -70,9 +71,6 @@ from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT, 
 
 __all__ = ["Costs", "PlanWindow", "capped_draws", "family_dict", "fit_costs", "history_frame", "plan_window",
            "scenario_dict"]
-
-#: A scenario's largest ``max_response`` (per step, :mod:`budgetgym.envs.scenario_parts`), the bound of a KPI too.
-MAX_RESPONSE = MAX_KPI
 
 
 @dataclass(frozen=True)
@@ -224,7 +222,7 @@ def _seasonality(fit: Fit, phi: np.ndarray | None = None) -> dict[str, Any]:
 
 
 def _saturation(fit: Fit, params: dict[str, np.ndarray], beta: np.ndarray, i: int) -> dict[str, Any]:
-    b = _sig(np.clip(beta[i], 1e-9, MAX_RESPONSE))  # a draw beyond the bound: capped_draws warns
+    b = _sig(float(cap(beta[i])))  # a draw beyond the bound: capped_draws warns
     kappa = float(np.clip(params["kappa"][i], 1e-9, 1e18))
     if fit.layout.saturation == "logistic":
         return {"type": "logistic", "max_response": b, "rate": _sig(1.0 / kappa)}
@@ -236,16 +234,13 @@ def scenario_dict(
 ) -> dict[str, Any]:
     """The point estimate as a scenario mapping (module docstring).
 
-    A fitted ``beta`` above a scenario's :data:`MAX_RESPONSE` is a one-line error: capped, the nominal
-    scenario would earn a fraction of the fitted response at every spend (far from saturation, beta and
-    kappa trade off and the bound on kappa sets beta); a KPI in larger units (thousands) scales beta down.
+    A fitted ``beta`` above a scenario's 1e12 is a one-line error
+    (:func:`~budgetgym.calibration.response_bound.refuse_nominal`): capped, the nominal scenario would
+    earn a fraction of the fitted response at every spend (far from saturation, beta and kappa trade off
+    and the bound on kappa sets beta); a KPI in larger units (thousands) scales beta down.
     """
-    for ch, b in zip(fit.channels, fit.beta, strict=True):
-        if b > MAX_RESPONSE:
-            raise BudgetGymError(
-                f"{data.source}: channel '{ch}': the fitted max_response (beta) is {b:.3g} KPI per period, more than "
-                f"a scenario takes ({MAX_RESPONSE:g}); rescale the KPI (column '{data.kpi_name}', e.g. in thousands)"
-            )
+    refuse_nominal(fit.beta, fit.channels, where=data.source, what="fitted max_response (beta)",
+                   kpi=f"column '{data.kpi_name}'")
     params = fit.params()
     channels = []
     for i, ch in enumerate(fit.channels):
@@ -302,18 +297,12 @@ def _member(fit: Fit, phi: np.ndarray, beta: np.ndarray) -> dict[str, Any]:
 
 
 def capped_draws(fit: Fit, draws: Draws | None) -> list[str]:
-    """A warning per channel whose ``beta`` exceeds a scenario's :data:`MAX_RESPONSE` in some bootstrap
-    draws: :func:`family_dict` caps those members there (the point estimate is refused by :func:`scenario_dict`)."""
+    """A warning per channel whose ``beta`` exceeds a scenario's 1e12 in some bootstrap draws
+    (:func:`~budgetgym.calibration.response_bound.capped_warnings`): :func:`family_dict` caps those
+    members there (the point estimate is refused by :func:`scenario_dict`)."""
     if draws is None or len(draws) < 2:
         return []
-    out = []
-    for i, ch in enumerate(fit.channels):
-        over = draws.beta[:, i] > MAX_RESPONSE
-        if over.any():
-            out.append(f"{ch}: max_response is more than a scenario takes ({MAX_RESPONSE:g}) in {int(over.sum())} of "
-                       f"{len(draws)} bootstrap draws (up to {draws.beta[over, i].max():.3g}); family.yaml caps those "
-                       f"members at {MAX_RESPONSE:g}, so their response is lower than fitted")
-    return out
+    return capped_warnings(draws.beta, fit.channels, draws="bootstrap draws", file="family.yaml")
 
 
 def family_dict(

@@ -47,7 +47,10 @@ counts, so the family is played noise-free) or ``conversions`` (a count KPI; Poi
 effects are stationary in this MMM (no time-varying media), so the family has no seasonality,
 drift or shocks; the baseline (intercept, trend, seasonality, controls) is not driven by spend and
 is left out, as budgetgym never rewards it. A draw whose ``beta * s_y`` falls below budgetgym's
-smallest ``max_response`` (1e-9 KPI per period) gets that minimum: a channel without effect.
+smallest ``max_response`` (1e-9 KPI per period) gets that minimum: a channel without effect. Above
+the largest (1e12), the rule of ``budgetgym calibrate`` (:mod:`~budgetgym.calibration.response_bound`):
+a posterior median there is a one-line error saying to rescale the KPI; a draw is capped at 1e12 with
+a :class:`UserWarning` per channel counting the kept draws, also written into the family's description.
 
 Not supported (a one-line :class:`~budgetgym.envs.errors.BudgetGymError`): other adstock or
 saturation forms, ``adstock_first=False``, the ``log`` link, time-varying media, extra model
@@ -60,6 +63,7 @@ error names the variable, the draw and the channel (bound the prior, or drop tho
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,6 +72,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel
 
+from budgetgym.calibration.response_bound import MIN_MAX_RESPONSE, cap, capped_warnings, refuse_nominal
 from budgetgym.envs.errors import BudgetGymError, is_integer
 from budgetgym.envs.io import YAML_DUMPER, atomic_write_text
 from budgetgym.envs.scenario_parts import HillSaturation, LogisticSaturation
@@ -90,8 +95,6 @@ SATURATION_VARIABLES: dict[str, tuple[str, ...]] = {
 ADSTOCK_VARIABLES: tuple[str, str] = ("adstock_alpha", "adstock_halflife")
 #: budgetgym's largest ``ref_spend``: with ``elasticity: 0`` it plays no part.
 REF_SPEND = 1e15
-#: budgetgym's smallest ``max_response``.
-MIN_MAX_RESPONSE = 1e-9
 _ADSTOCKS = ("geometric", "none")
 _REWARDS = ("revenue", "conversions")
 
@@ -254,7 +257,10 @@ def family_from_posterior(
     else:
         params["saturation.half_saturation"] = raw["saturation_kappa"] * scale
         params["saturation.slope"] = raw["saturation_slope"]
-    params["saturation.max_response"] = np.maximum(raw["saturation_beta"] * float(target_scale), MIN_MAX_RESPONSE)
+    beta = raw["saturation_beta"] * float(target_scale)  # KPI per period
+    refuse_nominal(np.median(beta, axis=0), names, where="posterior['saturation_beta']", kpi="the model's target",
+                   what="median max_response (beta * target_scale)")
+    params["saturation.max_response"] = cap(beta)  # a draw beyond the bound: warned below
     curve = HillSaturation if saturation == "hill" else LogisticSaturation
     for field, (var, formula) in _SOURCES.items():
         if field in params:
@@ -286,6 +292,9 @@ def family_from_posterior(
             block[part][key] = float(values[i])
         channel_blocks.append(block)
     keep = np.unique(np.round(np.linspace(0, n - 1, min(n, int(max_draws)))).astype(int))
+    capped = capped_warnings(beta[keep], names, draws="posterior draws in the family", file="family.yaml")
+    for note in capped:
+        warnings.warn(note, UserWarning, stacklevel=2)
     keys = [_channel_key(i, ch) for i, ch in enumerate(names)]
     ensemble = [
         {f"channels.{keys[i]}.{field}": float(arr[j, i]) for i in range(K) for field, arr in params.items()}
@@ -295,7 +304,8 @@ def family_from_posterior(
     form = f"{saturation} saturation, {carry}"
     return {
         "family": name,
-        "description": f"PyMC-Marketing MMM posterior, {len(keep)} of {n} draws: {form}.",
+        "description": f"PyMC-Marketing MMM posterior, {len(keep)} of {n} draws: {form}."
+        + "".join(f" {note}." for note in capped),
         "seed": int(seed),
         "scenario": {
             "name": name,

@@ -256,3 +256,30 @@ def test_a_bare_inference_data_file(tmp_path: Path) -> None:
     family_from_dict(mapping)
     with pytest.raises(BudgetGymError, match=r"unknown channel\(s\) radio"):
         family_from_mmm(tmp_path / "fit.nc", l_max=3, channels=["radio"])
+
+
+def test_a_max_response_beyond_a_scenarios_bound_follows_calibrates_rule() -> None:
+    """A scenario's max_response is at most 1e12 per step. One posterior draw whose beta * target_scale was above
+    it refused the whole posterior (while calibrate caps such a bootstrap draw with a warning), and a median above
+    it did not say to rescale the KPI. Now as in calibrate's export: the median (the nominal scenario) is refused
+    in one line saying to rescale; a draw beyond is capped at 1e12, with a warning counting the members."""
+    post = posterior(draws=5)
+    post["saturation_beta"][[1, 3], 0] = [4e8, 1e9]  # * TARGET 5000: 2e12 and 5e12 in two of five draws, tv
+    with pytest.warns(UserWarning) as caught:
+        mapping = convert(post)
+    note = ("tv: max_response is more than a scenario takes (1e+12) in 2 of 5 posterior draws in the family "
+            "(up to 5e+12); family.yaml caps those members at 1e+12, so their response is lower than fitted")
+    assert [str(w.message) for w in caught] == [note]
+    assert note in mapping["description"]
+    tv = [m["channels.tv.saturation.max_response"] for m in mapping["ensemble"]]
+    assert tv == pytest.approx([0.3 * TARGET, 1e12, 0.32 * TARGET, 1e12, 0.34 * TARGET])
+    assert mapping["scenario"]["channels"][0]["saturation"]["max_response"] == pytest.approx(0.34 * TARGET)  # median
+    fam = family_from_dict(mapping)
+    assert sorted(sc.channels[0].saturation.max_response for sc in members(fam))[-2:] == [1e12, 1e12]
+
+    post["saturation_beta"][[0, 2], 0] = 3e8  # now three of five draws above: the median is 1.5e12
+    with pytest.raises(BudgetGymError) as err:
+        convert(post)
+    assert str(err.value) == (
+        "posterior['saturation_beta']: channel 'tv': the median max_response (beta * target_scale) is 1.5e+12 KPI "
+        "per period, more than a scenario takes (1e+12); rescale the KPI (the model's target, e.g. in thousands)")
