@@ -69,7 +69,8 @@ def build_report(out: str | Path, *, plots: bool = True, baseline: str | None = 
     if cfg is None and results.empty:
         raise BudgetGymError(f"'{out}' is not a results directory: no experiment.yaml and no finished runs")
     boot = cfg.bootstrap if cfg is not None else BootstrapConfig()
-    agents = set(results["agent"]) if not results.empty else set()
+    # the agents that ran, else (no run finished yet) the experiment's
+    agents = set(results["agent"]) if not results.empty else {a.name for a in cfg.agents} if cfg is not None else set()
     if baseline is not None and agents and baseline not in agents:
         raise BudgetGymError(f"--baseline: '{baseline}' is not an agent in '{out}' ({', '.join(sorted(agents))})"
                              + suggest(baseline, agents))

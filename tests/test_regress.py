@@ -548,3 +548,16 @@ def test_a_misspelt_metric_or_report_baseline_suggests_the_closest_name(grid, tm
     copy = shutil.copytree(base_dir, tmp_path / "copy")  # with its run folders: the agents that ran
     code, _, err = run_cli(capsys, "report", copy, "--baseline", "thomson", "--no-plots")
     assert code == 2 and one_line_error(err).endswith("(did you mean 'thompson'?)")
+
+
+def test_report_baseline_is_checked_before_any_run_finished(grid, tmp_path, capsys):
+    """A results folder with experiment.yaml but no finished runs (a run just started or interrupted early):
+    report --baseline did not check the name at all, and the report was written with a baseline that is no agent."""
+    base_dir, _ = grid
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    shutil.copy(Path(base_dir) / "experiment.yaml", fresh / "experiment.yaml")
+    code, _, err = run_cli(capsys, "report", fresh, "--baseline", "thomson", "--no-plots")
+    assert code == 2 and one_line_error(err).endswith("(did you mean 'thompson'?)")
+    assert sorted(p.name for p in fresh.iterdir()) == ["experiment.yaml"]  # nothing written
+    assert run_cli(capsys, "report", fresh, "--baseline", "thompson", "--no-plots")[0] == 0
