@@ -8,7 +8,9 @@
   to 1 are refused as a mistyped split), evenly flighted (``B_i / T`` a step);
 * a CSV file: per channel (columns ``channel`` and one of ``share`` / ``spend`` / ``budget``,
   a row per channel), or per step (a column per channel, ``T`` rows, optionally a ``step`` /
-  ``date`` / ``week`` / ``day`` column first).
+  ``date`` / ``week`` / ``day`` column first). Its rows are the window's steps in order; a
+  ``date`` column must hold dates (:func:`~budgetgym.envs.dates.read_dates`), which label the rows
+  only: dates other than the window's (last quarter's plan) are noted (:func:`current_dates_note`).
 
 ``--history`` takes a CSV of past spend per step, a column per channel (optionally a ``step`` /
 ``date`` / ``week`` / ``day`` column), oldest row first, the last row the step just before the
@@ -36,8 +38,8 @@ from budgetgym.envs.history import check_history
 from budgetgym.envs.io import numeric_column, read_csv_table
 from budgetgym.envs.scenario import Scenario
 
-__all__ = ["INDEX_COLUMNS", "History", "check_within_budget", "plan_dates", "read_current", "read_history",
-           "read_history_file", "read_table"]
+__all__ = ["INDEX_COLUMNS", "History", "check_within_budget", "current_dates_note", "plan_dates", "read_current",
+           "read_dated_current", "read_history", "read_history_file", "read_table"]
 
 #: Columns of a per-step table that label the steps, or sum them (``plan.csv``'s ``total``): ignored.
 INDEX_COLUMNS = ("step", "date", "week", "day", "period", "time", "total")
@@ -102,12 +104,35 @@ def read_current(
     Shares are of the scenario's step budget ``B/T``; errors name ``option`` (the command-line
     option that gave ``spec``). ``within_budget``: a plan spending more than the scenario's budget
     is an error (``budgetgym simulate --plan`` plays any total, so it turns this off)."""
+    plan, what, _ = read_dated_current(spec, scenario, option, within_budget)
+    return plan, what
+
+
+def read_dated_current(
+    spec: str, scenario: Scenario, option: str = "--current", within_budget: bool = True
+) -> tuple[np.ndarray, str, list[str] | None]:
+    """:func:`read_current` and the dates of a per-step table's ``date`` column (ISO text,
+    :func:`~budgetgym.envs.dates.date_texts`; ``None`` without one)."""
     text = spec.strip()
     source = f"{option} {text!r}"
-    plan, what = _read_plan(text, scenario, source, option)
+    plan, what, dates = _read_plan(text, scenario, source, option)
     if within_budget:
         check_within_budget(plan, scenario, source)
-    return plan, what
+    return plan, what, dates
+
+
+def current_dates_note(current: list[str] | None, window: list[str] | None) -> str | None:
+    """A one-line note when a current plan's dates are not the window's (``None``: nothing to say):
+    its rows are valued as the window's steps in order whatever their dates, so a plan dated for
+    another period (last quarter's) is compared as if it were this window's."""
+    if current is None or current == window:
+        return None
+    span = f"the current plan's dates ({current[0]} to {current[-1]})"
+    if window is None:
+        return (f"{span} are ignored: its rows are valued as the window's steps in order (the window is dated by "
+                f"--start-date or a dated --history)")
+    return (f"{span} are not the window's ({window[0]} to {window[-1]}): its rows are valued as the window's steps "
+            f"in order, their dates ignored")
 
 
 def check_within_budget(plan: np.ndarray, scenario: Scenario, source: str) -> None:
@@ -123,11 +148,11 @@ def _money(x: float) -> str:
     return f"{x:,.2f}" if abs(x) < 1e16 else f"{x:g}"
 
 
-def _read_plan(text: str, scenario: Scenario, source: str, option: str) -> tuple[np.ndarray, str]:
-    """:func:`read_current` without the budget check."""
+def _read_plan(text: str, scenario: Scenario, source: str, option: str) -> tuple[np.ndarray, str, list[str] | None]:
+    """:func:`read_dated_current` without the budget check."""
     if text.lower() == "equal":
         K = scenario.n_channels
-        return np.tile(np.full(K, scenario.step_budget / K), (scenario.horizon, 1)), "equal split"
+        return np.tile(np.full(K, scenario.step_budget / K), (scenario.horizon, 1)), "equal split", None
     if "=" in text and not Path(text).is_file():
         values: dict[str, float] = {}
         for item in filter(None, (s.strip() for s in text.split(","))):
@@ -141,7 +166,7 @@ def _read_plan(text: str, scenario: Scenario, source: str, option: str) -> tuple
             if not sep:
                 raise BudgetGymError(f"{source}: expected channel=value pairs, got {item!r}")
         plan = _from_channels(values, scenario, source, None)
-        return plan, "split" if abs(sum(values.values()) - 1) <= 1e-6 else "budgets"
+        return plan, "split" if abs(sum(values.values()) - 1) <= 1e-6 else "budgets", None
     if not text.lower().endswith(".csv") and not Path(text).is_file():
         raise BudgetGymError(f"{source}: expected 'equal', channel=value pairs or a CSV file"
                              + suggest(text, ["equal"]))
@@ -161,8 +186,14 @@ def _read_plan(text: str, scenario: Scenario, source: str, option: str) -> tuple
             raise BudgetGymError(f"{source}: column 'channel': a channel appears twice")
         kind = "share" if col == "share" else "budget"
         plan = _from_channels(dict(zip(chans, vals, strict=True)), scenario, source, kind)
-        return plan, f"per-channel {col} from {Path(text).name}"
-    return _per_step(df, scenario, source, scenario.horizon), f"per-step plan from {Path(text).name}"
+        return plan, f"per-channel {col} from {Path(text).name}", None
+    plan = _per_step(df, scenario, source, scenario.horizon)
+    col = next((c for c in df.columns if str(c).lower() == "date"), None)
+    dates = None
+    if col is not None:
+        read, _ = read_dates(df, col, source, least=1, midnight=whole_days(scenario.step_days))
+        dates = date_texts(read)
+    return plan, f"per-step plan from {Path(text).name}", dates
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,13 @@ from budgetgym.planner.frontier import (
     search_target,
     sweep_budgets,
 )
-from budgetgym.planner.inputs import check_within_budget, plan_dates, read_current, read_history_file
+from budgetgym.planner.inputs import (
+    check_within_budget,
+    current_dates_note,
+    plan_dates,
+    read_dated_current,
+    read_history_file,
+)
 from budgetgym.planner.metrics import (
     beyond_history,
     budget_marginal,
@@ -120,11 +126,12 @@ def _history(history: object, scenario: Scenario, start_date: str | None) -> tup
     return history, dates
 
 
-def _current(current: object, scenario: Scenario) -> tuple[np.ndarray | None, str | None]:
+def _current(current: object, scenario: Scenario) -> tuple[np.ndarray | None, str | None, list[str] | None]:
+    """The current plan, where it came from and a per-step file's dates (``None`` without)."""
     if current is None:
-        return None, None
+        return None, None, None
     if isinstance(current, (str, Path)):
-        return read_current(str(current), scenario)
+        return read_dated_current(str(current), scenario)
     X = np.asarray(current, dtype=float)
     if X.shape != (scenario.horizon, scenario.n_channels) or not np.all(np.isfinite(X)) or np.any(X < 0):
         raise BudgetGymError(
@@ -132,7 +139,7 @@ def _current(current: object, scenario: Scenario) -> tuple[np.ndarray | None, st
             f"non-negative spend"
         )
     check_within_budget(X, scenario, "current")  # as read_current refuses a file's or a split's
-    return X, "plan"
+    return X, "plan", None
 
 
 def prob_beats(x: np.ndarray, y: np.ndarray) -> float:
@@ -249,7 +256,7 @@ def plan(
         parse_sweep(sweep) if isinstance(sweep, str) else np.asarray(sweep, float), B,
         f"--sweep {sweep!r}" if isinstance(sweep, str) else "sweep",
     )
-    cur, cur_source = _current(current, sc)
+    cur, cur_source, cur_dates = _current(current, sc)
 
     # 4 (first: a candidate for 1). the static plan: one split, even flighting
     static_q, static_plan, static_value = static_for(problem, obj)
@@ -353,6 +360,7 @@ def plan(
         current_source=cur_source,
         current_value=cur_value,
         current_problems=problems,
+        current_dates_note=current_dates_note(cur_dates, dates),
         frontier=frontier,
         target=target,
         profit_max=profit_max,

@@ -63,6 +63,8 @@ class PlanResult:
     # the mean over the members with no spend in the window: the carry-in the per-channel table holds (a family's
     # means); None: baseline_value (the objective's, its CVaR under cvar)
     baseline_mean: float | None = None
+    # a per-step current plan dated other than the window (its rows are the window's steps): why, in one line
+    current_dates_note: str | None = None
 
     @property
     def uplift(self) -> float | None:
@@ -117,6 +119,7 @@ class PlanResult:
                 if self.current_value
                 else None,
                 "problems": self.current_problems,
+                "dates_note": self.current_dates_note,
             }
         if self.target is not None:
             out["target"] = self.target

@@ -184,6 +184,8 @@ def summary_lines(result: PlanResult) -> list[str]:
         )
         lines += [f"note: the current plan breaks the campaign's constraints and is valued as given: {p}"
                   for p in result.current_problems]
+        if result.current_dates_note:
+            lines.append(f"note: {result.current_dates_note}")
     else:
         lines.append(f"{what}: recommended {out(result.value)}")
     timing = result.timing_value

@@ -231,3 +231,37 @@ def test_an_empty_sweep_array_is_a_one_line_error() -> None:
     the budget to start from and failed with numpy's 'attempt to get argmin of an empty sequence'."""
     with pytest.raises(BudgetGymError, match=r"^sweep: expected at least one budget multiple, got none$"):
         plan("stationary-3", sweep=np.array([]), curves=False)
+
+
+def test_a_dated_current_plan_for_another_period_is_noted_not_silently_ignored(tmp_path: Path) -> None:
+    """A per-step current plan with a date column was read row by row against the window's steps and its dates
+    ignored without a word, so last quarter's plan was compared as if it were this window's. Its dates are now
+    read (one-line error when they are no dates) and a note says when they are not the window's."""
+    from budgetgym.planner.plan_text import summary_lines
+
+    hist = tmp_path / "hist.csv"
+    hist.write_text("date,search,social,video\n2025-01-30,1,2,3\n2025-01-31,1,2,3\n")  # window: 1 to 14 February
+
+    def current(first: str) -> Path:
+        path = tmp_path / f"current-{first}.csv"
+        days = pd.date_range(first, periods=14, freq="D")
+        path.write_text("date,search,social,video\n" + "".join(f"{d.date()},2000,2000,2000\n" for d in days))
+        return path
+
+    note = ("the current plan's dates (2024-11-01 to 2024-11-14) are not the window's (2025-02-01 to 2025-02-14): "
+            "its rows are valued as the window's steps in order, their dates ignored")
+    last_quarter = plan(SC, history=hist, current=str(current("2024-11-01")), curves=False, lift_design="none")
+    assert last_quarter.current_dates_note == note
+    assert f"note: {note}" in summary_lines(last_quarter)
+    assert last_quarter.summary()["current"]["dates_note"] == note
+    same = plan(SC, history=hist, current=str(current("2025-02-01")), curves=False, lift_design="none")
+    assert same.current_dates_note is None and same.summary()["current"]["dates_note"] is None
+    assert same.current_value == last_quarter.current_value  # the same rows, valued the same
+    undated = plan(SC, current=str(current("2024-11-01")), curves=False, lift_design="none")
+    assert undated.current_dates_note == (
+        "the current plan's dates (2024-11-01 to 2024-11-14) are ignored: its rows are valued as the window's steps in "
+        "order (the window is dated by --start-date or a dated --history)")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,search,social,video\n" + "".join(f"{t},2000,2000,2000\n" for t in ["x"] * 14))
+    with pytest.raises(BudgetGymError, match=r"^--current file '.*bad.csv': column 'date', row 1: expected a date"):
+        plan(SC, current=str(bad), curves=False, lift_design="none")
