@@ -36,7 +36,9 @@ height there, not its bend in between; a channel the fitted curve is too pessimi
 planned beyond the history, so never tested; and a test's worth to the decision plays no part.
 For a family, :func:`~budgetgym.planner.voi.voi_design` (``plan --lift-design voi``) ranks
 candidate tests at several levels of every channel by their expected value of information over
-the family's draws.
+the family's draws. Its ``lift_design.csv`` has these columns with one difference of meaning:
+``planned_spend`` is still the level tested, ``x + delta_x``, but the candidate level chosen (0.5-5
+times ``x``, the plan's level or a draw's plan's), not necessarily the plan's.
 """
 
 from __future__ import annotations

@@ -82,7 +82,9 @@ FILES = [
     ("segments.csv", "audience segments: per segment the effective exposure reaching it, saturation, conversions, "
                      "revenue and each channel's credited share"),
     ("lift_design.csv", "the lift tests to run next: channel, x (its mean spend a step in the history), delta_x (to "
-                        "the level tested), planned_spend, plan_max_spend, history_max_spend (--lift-design voi: and "
+                        "the level tested), planned_spend (that level, x + delta_x: under --lift-design beyond the "
+                        "plan's level, under voi the level worth testing most, not necessarily the plan's), "
+                        "plan_max_spend, history_max_spend (--lift-design voi: and "
                         "voi, voi_pct, predicted_lift, predicted_lift_sd, assumed_sigma); run them, add delta_y and "
                         "sigma, and pass them to calibrate --lift-tests"),
     ("summary.json", "the numbers above, the command's arguments, versions and git commit"),

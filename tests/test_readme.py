@@ -292,3 +292,14 @@ def test_every_file_whose_meaning_changed_has_a_readme_migration_note():
     note = re.search(r"\*Migration notes? \(after 0\.1\.0\):\*(.*?)\n\n", TEXT, flags=re.S)
     assert note, "README: the migration note is gone"
     assert not files - set(re.findall(r"`([^`]+)`", note.group(1))), files
+
+
+def test_the_plan_table_says_what_planned_spend_is_in_each_lift_design():
+    """lift_design.csv's `planned_spend` is the level tested (x + delta_x) in both designs, but under `beyond` that
+    level is the plan's mean spend and under `voi` a candidate level, not necessarily the plan's; the README's table
+    of plan files listed the column with its unit only, so a VOI test's level read as the plan's spend."""
+    row = next((line for line in TEXT.splitlines() if line.startswith("| `lift_design.csv` |")), None)
+    assert row, "README: the lift_design.csv row of the plan files' table is gone"
+    assert "`planned_spend` is the level the test holds the channel at, `x + delta_x`, in both designs" in row
+    assert "`--lift-design beyond` the plan's mean spend per period" in row
+    assert "with `voi` (the default) the candidate level whose test is worth most, which need not be the plan's" in row
