@@ -6,7 +6,9 @@ and the report (:mod:`budgetgym.planner.report` puts the pieces together), so th
 * :func:`channel_rows` — the per-channel table, absolute numbers first: recommended spend and
   share, (with a current plan: its spend and the change), the expected outcome in the reward's
   unit, (the uplift over the current plan), ROAS (revenue, profit) or CPA (conversions) and the
-  marginal ROAS or marginal CPA, then a total row (the total's marginal is the budget's);
+  marginal ROAS or marginal CPA, then a total row (the total's marginal is the budget's). A change
+  and uplift carry their percentage of the current plan's, except on a channel the current plan
+  does not spend on: ``(new)``, as its current outcome is only the history's carry-in;
 * :func:`summary_lines` — recommended vs current, the static plan vs the flighting-aware plan
   (what timing is worth), the budget's marginal return, the target and profit-maximising
   budgets, and for a family the outcome distribution over held-out draws;
@@ -91,6 +93,12 @@ def _with_pct(
     return fmt(delta, digits, signed=True, scale=scale) + ("" if pct == "–" else f" ({pct})")
 
 
+def _new(delta: float, digits: int | None, scale: float) -> str:
+    """``+1,234 (new)``: the change on a channel the current plan does not spend on, where a percentage
+    would be of nothing (spend) or of the history's carry-in alone (outcome)."""
+    return f"{fmt(delta, digits, signed=True, scale=scale)} (new)"
+
+
 def _ratio_names(reward: str) -> tuple[str, str, str]:
     """(table column, marginal column, metric key) for the reward: CPA for conversions, ROAS otherwise."""
     return ("CPA", "marginal CPA", "mcpa") if reward == "conversions" else ("ROAS", "marginal ROAS", "mroas")
@@ -127,12 +135,15 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
     money, value = result.budget, abs(result.value)  # the scales of spend and outcomes (fmt)
     for _, r in ch.iterrows():
         row = [str(r["channel"]), fmt(r["spend"], 0, scale=money), f"{100 * r['share']:.1f}%"]
+        new = has_current and r["current_spend"] <= 0 < r["spend"]  # current: the carry-in alone, no % of it
         if has_current:
             row += [fmt(r["current_spend"], 0, scale=money),
+                    _new(r["spend"] - r["current_spend"], 0, money) if new else
                     _with_pct(r["spend"] - r["current_spend"], r["current_spend"], 0, 1, scale=money)]
         row += [fmt(r["outcome"], scale=value)]
         if has_current:
-            row += [_with_pct(r["outcome"] - r["current_outcome"], r["current_outcome"], pct_digits=1, scale=value)]
+            row += [_new(r["outcome"] - r["current_outcome"], None, value) if new else
+                    _with_pct(r["outcome"] - r["current_outcome"], r["current_outcome"], pct_digits=1, scale=value)]
         row += [fmt(r[ratio_col], 2), fmt(r[key], 2)]
         rows.append(row)
     spend, total, inc_conv, inc_rev = _totals(ch)

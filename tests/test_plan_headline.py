@@ -161,3 +161,23 @@ def test_a_current_plan_the_campaign_could_not_play_is_said_to_be_valued_as_give
     assert res.current_problems == ["even pacing: a step does not spend budget/horizon"]
     assert ("note: the current plan breaks the campaign's constraints and is valued as given: even pacing: a step "
             "does not spend budget/horizon") in summary_lines(res)
+
+
+def test_a_channel_the_current_plan_does_not_spend_on_is_new_not_a_percentage_of_its_carry_in() -> None:
+    """With a history, a channel the current plan leaves at 0 still earns its carry-in, and its uplift was printed
+    as a percentage of that (e.g. "+57.8 (+160.6%)", "+4,768.4%" on a long carry-over): a number of no use. The
+    table now says "(new)" beside the change in spend and in outcome; channels.csv keeps its numbers."""
+    from budgetgym.planner.plan_text import channel_rows, fmt
+
+    history = np.full((3, 3), 2000.0)  # stationary-3: search, social, video
+    result = plan("stationary-3", current="search=0.5,social=0.5", history=history, curves=False, lift_design="none")
+    video = result.channels.set_index("channel").loc["video"]
+    assert video["current_spend"] == 0 and video["current_outcome"] > 0 and video["spend"] > 0  # the case
+    header, rows = channel_rows(result)
+    row = dict(zip(header, next(r for r in rows if r[0] == "video"), strict=True))
+    value = abs(result.value)
+    assert row["uplift"] == fmt(video["outcome"] - video["current_outcome"], signed=True, scale=value) + " (new)"
+    assert row["change"] == fmt(video["spend"], 0, signed=True, scale=result.budget) + " (new)"
+    search = dict(zip(header, rows[0], strict=True))  # a channel spent on in both: its percentage as before
+    assert search["uplift"].endswith("%)") and search["change"].endswith("%)")
+    assert np.isnan(video["change_pct"])  # channels.csv: no percentage of nothing
