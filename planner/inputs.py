@@ -188,10 +188,10 @@ def _read_plan(text: str, scenario: Scenario, source: str, option: str) -> tuple
         plan = _from_channels(dict(zip(chans, vals, strict=True)), scenario, source, kind)
         return plan, f"per-channel {col} from {Path(text).name}", None
     plan = _per_step(df, scenario, source, scenario.horizon)
-    col = next((c for c in df.columns if str(c).lower() == "date"), None)
+    date_col = next((c for c in df.columns if str(c).lower() == "date"), None)
     dates = None
-    if col is not None:
-        read, _ = read_dates(df, col, source, least=1, midnight=whole_days(scenario.step_days))
+    if date_col is not None:
+        read, _ = read_dates(df, date_col, source, least=1, midnight=whole_days(scenario.step_days))
         dates = date_texts(read)
     return plan, f"per-step plan from {Path(text).name}", dates
 
