@@ -305,7 +305,7 @@ def set_dotted(data: dict[str, Any], key: str, value: object, what: str = "overr
         if isinstance(node, list):
             idx = item_index(node, part)
             if idx is None:
-                names = [c.get("name") for c in node if isinstance(c, dict) and isinstance(c.get("name"), str)]
+                names = [str(c["name"]) for c in node if isinstance(c, dict) and isinstance(c.get("name"), str)]
                 raise ScenarioError(f"{what} '{key}': no list item '{part}'{suggest(part, names)}")
             if last:
                 node[idx] = value
