@@ -234,7 +234,7 @@ def load_ppo_config(
             try:
                 return cls.model_validate(source.model_dump(), context={"saved": saved})
             except ValidationError as err:
-                raise validation_error(err, where) from None
+                raise validation_error(err, where, cls) from None
         return source
     if source is None:
         data, where = _read_yaml(builtin, "agent config file"), f"agent config file '{builtin}'"
@@ -249,7 +249,7 @@ def load_ppo_config(
     try:
         return cls.model_validate(data, context={"saved": saved})
     except ValidationError as err:
-        raise validation_error(err, where) from None
+        raise validation_error(err, where, cls) from None
 
 
 # ------------------------------------------------------------------------------ params

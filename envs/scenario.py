@@ -295,7 +295,8 @@ def set_dotted(data: dict[str, Any], key: str, value: object, what: str = "overr
     Raises
     ------
     ScenarioError
-        ``"<what> '<key>': unknown field 'x'"`` (or no such list item).
+        ``"<what> '<key>': unknown field 'x'"`` (or no such list item), with the closest field or
+        channel name (``" (did you mean 'price'?)"``, :func:`~budgetgym.envs.errors.suggest`).
     """
     node: object = data
     parts = key.split(".")
@@ -304,14 +305,16 @@ def set_dotted(data: dict[str, Any], key: str, value: object, what: str = "overr
         if isinstance(node, list):
             idx = item_index(node, part)
             if idx is None:
-                raise ScenarioError(f"{what} '{key}': no list item '{part}'")
+                names = [str(c["name"]) for c in node if isinstance(c, dict) and isinstance(c.get("name"), str)]
+                raise ScenarioError(f"{what} '{key}': no list item '{part}'{suggest(part, names)}")
             if last:
                 node[idx] = value
             else:
                 node = node[idx]
         elif isinstance(node, dict):
             if part not in node:
-                raise ScenarioError(f"{what} '{key}': unknown field '{part}'")
+                fields = [k for k in node if isinstance(k, str)]
+                raise ScenarioError(f"{what} '{key}': unknown field '{part}'{suggest(part, fields)}")
             if last:
                 node[part] = value
             else:

@@ -21,6 +21,7 @@
           config.yaml                 the run's resolved config (scenario, agent, seed, versions)
           results.json                the run's result rows (results.csv columns)
           trace.csv                   episode, step, channel, spend, conversions, expected_reward
+                                      (the step's, over all channels, repeated on each channel row)
                                       (+ draw, split for a family's run)
           run.log, train/ (model files and training logs of learners), error.txt (failed runs)
           done                        written last: the run is complete

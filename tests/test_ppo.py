@@ -239,6 +239,21 @@ def test_config_unknown_key_is_one_line_error(tmp_path):
     assert str(bad) in msg and "learning_rat" in msg
 
 
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_a_misspelt_config_key_gets_a_did_you_mean(tmp_path, recurrent):
+    """CONTRIBUTING: a misspelt name gets a "did you mean"; an experiment's `train: {n_stepz: 3}` or a
+    config file's `total_timestep:` said only "Extra inputs are not permitted"."""
+    with pytest.raises(BudgetGymError) as exc:
+        ppo.load_ppo_config({"n_stepz": 64}, recurrent=recurrent, where="agents[1].train")
+    expected = "agents[1].train: n_stepz: Extra inputs are not permitted (did you mean 'n_steps'?)"
+    assert _one_line_error(exc).endswith(expected)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("total_timestep: 100\nlstm_hiden_size: 8\n" if recurrent else "total_timestep: 100\n")
+    with pytest.raises(BudgetGymError) as exc:
+        ppo.load_ppo_config(bad, recurrent=recurrent)
+    assert "total_timestep: Extra inputs are not permitted (did you mean 'total_timesteps'?)" in _one_line_error(exc)
+
+
 def test_config_negative_learning_rate_is_one_line_error(tmp_path):
     bad = tmp_path / "neg.yaml"
     bad.write_text("learning_rate: -0.1\n")

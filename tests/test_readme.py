@@ -303,3 +303,49 @@ def test_the_plan_table_says_what_planned_spend_is_in_each_lift_design():
     assert "`planned_spend` is the level the test holds the channel at, `x + delta_x`, in both designs" in row
     assert "`--lift-design beyond` the plan's mean spend per period" in row
     assert "with `voi` (the default) the candidate level whose test is worth most, which need not be the plan's" in row
+def _column_glossary() -> dict[str, dict[str, str]]:
+    """``file -> {column: meaning}`` from the README's "| file | column | meaning |" table."""
+    body = TEXT.split("| file | column | meaning |", 1)[1].split("\n\n", 1)[0]
+    out: dict[str, dict[str, str]] = {}
+    for line in body.splitlines()[2:]:
+        file, columns, meaning = (c.strip() for c in line.strip().strip("|").split("|"))
+        for column in re.findall(r"`([^`]+)`", columns):
+            out.setdefault(file.strip("`"), {})[column] = meaning
+    return out
+
+
+def test_every_column_of_a_results_directory_has_a_documented_meaning(tmp_path, capsys):
+    """Every column a run writes to results.csv, summary.csv, poi.csv and a run's trace.csv (a grid with a
+    family, so its columns are there too) has a row of the README's column table; summary.csv's
+    pct_of_oracle_std, iqm, n_episodes, ... had none. The trace's expected_reward is the step's, repeated
+    on every channel row (the README said "per step and channel": summing the column gave K times the
+    episode's): one value per step sums to results.csv's expected_reward."""
+    import pandas as pd
+
+    (tmp_path / "fam.yaml").write_text(
+        "family: fam\nseed: 3\nscenario: stationary-3\n"
+        "vary:\n  channels.search.saturation.half_saturation: {dist: lognormal, median: 2600, sd: 0.4}\n")
+    (tmp_path / "tiny.yaml").write_text(
+        "name: tiny\nscenarios:\n  - {scenario: stationary-3, set: {horizon: 4}}\n"
+        "  - {scenario: fam.yaml, set: {horizon: 4}, draws: 2}\n"
+        "agents: [equal, ucb1]\nseeds: 2\nbootstrap: {reps: 200}\n")
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / "tiny.yaml"), "--out", str(out), "--no-progress", "--no-plots"]) == 0
+    capsys.readouterr()
+    glossary = _column_glossary()
+    trace = pd.read_csv(out / "runs" / "fam" / "ucb1" / "seed_1" / "trace.csv")
+    written = {name: list(pd.read_csv(out / name).columns) for name in ("results.csv", "summary.csv", "poi.csv")}
+    written["trace.csv"] = list(trace.columns)
+    for name, columns in written.items():
+        documented = glossary.get(name, {})
+        missing = [c for c in columns if c not in documented and re.sub(r"^poi_vs_.*", "poi_vs_<agent>", c)
+                   not in documented]
+        assert not missing, f"README: {name} columns without a meaning: {missing}"
+    results = pd.read_csv(out / "results.csv")
+    mine = results[(results["scenario"] == "fam") & (results["agent"] == "ucb1") & (results["seed"] == 1)]
+    for (draw, split), steps in trace.groupby(["draw", "split"]):
+        per_step = steps.drop_duplicates("step")["expected_reward"].sum()
+        row = mine[(mine["draw"] == draw) & (mine["split"] == split)]
+        assert per_step == pytest.approx(float(row["expected_reward"].iloc[0]), rel=1e-9)
+        assert steps.groupby("step")["expected_reward"].nunique().eq(1).all()  # one value per step
+    assert "repeated" in glossary["trace.csv"]["expected_reward"]

@@ -326,6 +326,21 @@ class TestOverride:
         assert "budget.totl" in msg and "unknown field 'totl'" in msg
 
     @pytest.mark.parametrize(
+        "key, expected",
+        [
+            ("channels.search.cost.prise", "unknown field 'prise' (did you mean 'price'?)"),
+            ("budget.totl", "unknown field 'totl' (did you mean 'total'?)"),
+            ("channels.serch.cost.price", "no list item 'serch' (did you mean 'search'?)"),
+        ],
+    )
+    def test_a_misspelt_path_gets_a_did_you_mean(self, base, key, expected):
+        """An override (an experiment's ``set:``, ``--set``, a family's ``vary``) with a misspelt field or
+        channel named no close match, where every other misspelt key of budgetgym does."""
+        with pytest.raises(ScenarioError) as info:
+            base.override({key: 1.0})
+        assert str(info.value) == f"override '{key}': {expected}"
+
+    @pytest.mark.parametrize(
         "key, item", [("channels.tv.cost.price", "tv"), ("channels.5.cost.price", "5")]
     )
     def test_unknown_list_item(self, base, key, item):
