@@ -7,7 +7,8 @@ the backend: each task is self-contained, seeded, and single-threaded
 
 * :class:`SerialBackend` — a loop in this process (``--workers 1``).
 * :class:`ProcessPoolBackend` — ``multiprocessing`` with the ``spawn`` start method (safe with
-  torch and threads); each worker imports budgetgym and inherits this process's ``sys.path``.
+  torch and threads); each worker imports budgetgym and inherits this process's ``sys.path``. The
+  grid runner starts one pool for both its phases (:meth:`ProcessPoolBackend.start`).
 * :class:`RayBackend` — one Ray task per grid task (``pip install "budgetgym[ray]"``).
   Without an address it starts a local Ray instance with ``num_cpus=workers``; with
   ``address`` it joins that cluster and lets Ray schedule on all its CPUs. Workers need
@@ -55,8 +56,11 @@ def _indexed(args: tuple[int, Callable[[Any], Any], Any]) -> tuple[int, Any]:
 class ProcessPoolBackend:
     """A pool of ``workers`` processes (``spawn``); tasks are handed out one at a time, in order.
 
-    On an exception or interrupt in the caller the pool is terminated, so no worker keeps
-    running an orphaned task.
+    Each :meth:`run` starts its own pool (``min(workers, tasks)`` processes) and stops it at the end,
+    unless :meth:`start` started one beforehand: that pool serves every :meth:`run` until
+    :meth:`close`, so a grid's two phases (the oracle solves, then the runs) spawn their workers, which
+    each import budgetgym (seconds), once rather than twice. On an exception or interrupt in the caller
+    the pool is terminated, so no worker keeps running an orphaned task.
     """
 
     def __init__(self, workers: int, start_method: str = "spawn"):
@@ -64,15 +68,36 @@ class ProcessPoolBackend:
             raise BudgetGymError(f"--workers: expected a positive integer, got {workers}")
         self.workers = workers
         self.start_method = start_method
+        self._pool: Any = None
+
+    def start(self, tasks: int | None = None) -> None:
+        """Start the pool now, ``min(workers, tasks)`` processes (``workers`` when ``tasks`` is None),
+        kept for every :meth:`run` until :meth:`close` (a no-op when one is running)."""
+        if self._pool is None:
+            ctx = multiprocessing.get_context(self.start_method)
+            size = self.workers if tasks is None else max(1, min(self.workers, tasks))
+            with children_ignore_sigint():  # Ctrl-C is this process's, which terminates the pool
+                self._pool = ctx.Pool(processes=size)
+
+    def close(self) -> None:
+        """Stop the pool (its workers are terminated), if one is running."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.terminate()
 
     def run(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[tuple[int, R]]:
         if not tasks:
             return
-        ctx = multiprocessing.get_context(self.start_method)
-        with children_ignore_sigint():  # Ctrl-C is this process's, which terminates the pool
-            pool = ctx.Pool(processes=min(self.workers, len(tasks)))
-        with pool:  # __exit__ terminates
-            yield from pool.imap_unordered(_indexed, [(i, fn, t) for i, t in enumerate(tasks)], chunksize=1)
+        own = self._pool is None  # started here: stopped here
+        self.start(len(tasks))
+        try:
+            yield from self._pool.imap_unordered(_indexed, [(i, fn, t) for i, t in enumerate(tasks)], chunksize=1)
+        except BaseException:  # the caller stopped early (an error, Ctrl-C): no orphaned task
+            self.close()
+            raise
+        finally:
+            if own:
+                self.close()
 
 
 def _import_ray() -> Any:

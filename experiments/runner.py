@@ -124,7 +124,7 @@ def run_experiment(
     KeyboardInterrupt
         Propagated after the workers stop; finished runs are kept and resume on re-run.
     """
-    from budgetgym.experiments.backends import RayBackend, make_backend
+    from budgetgym.experiments.backends import ProcessPoolBackend, RayBackend, make_backend
 
     cfg = config if isinstance(config, ExperimentConfig) else load_experiment(config)
     if not is_integer(workers) or workers < 1:
@@ -135,10 +135,12 @@ def run_experiment(
     if isinstance(runner, RayBackend):
         runner.start()  # an unreachable cluster fails here, before anything is written
     try:
+        if isinstance(runner, ProcessPoolBackend) and (oracle_tasks or run_tasks):
+            runner.start(max(len(oracle_tasks), len(run_tasks)))  # one pool for both phases: workers spawn once
         return _run_grid(cfg, out_dir, runner, oracle_tasks, run_tasks, workers=workers, backend=backend,
                          address=address, progress=progress, report=report, plots=plots, echo=echo)
     finally:
-        if isinstance(runner, RayBackend):
+        if isinstance(runner, (RayBackend, ProcessPoolBackend)):
             runner.close()
 
 

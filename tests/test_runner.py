@@ -305,11 +305,25 @@ def test_ppo_smoke(tmp_path):
 
 
 # ----------------------------------------------------------------------------- backends
-def test_process_pool_gives_the_serial_numbers(tmp_path):
+def test_process_pool_gives_the_serial_numbers(tmp_path, monkeypatch):
+    """Also: the oracle phase and the run phase share one pool of two workers (each spawned worker
+    imports budgetgym, seconds; a pool per phase spawned them twice)."""
+    import multiprocessing.context
+
+    pools: list[int | None] = []
+    original = multiprocessing.context.BaseContext.Pool
+
+    def counting(self: Any, processes: int | None = None, *args: Any, **kwargs: Any) -> Any:
+        pools.append(processes)
+        return original(self, processes, *args, **kwargs)
+
+    monkeypatch.setattr(multiprocessing.context.BaseContext, "Pool", counting)
     cfg = experiment(seeds=3, episodes=1)
     run_experiment(cfg, tmp_path / "serial", report=False)
+    assert pools == []
     res = run_experiment(cfg, tmp_path / "pool", workers=2, report=False)
     assert res.ok and res.count("done") == 9
+    assert pools == [2]
     pd.testing.assert_frame_equal(numbers(tmp_path / "pool"), numbers(tmp_path / "serial"))
     trace_a = pd.read_csv(tmp_path / "serial/runs/s3/t_noisy/seed_2/trace.csv")
     trace_b = pd.read_csv(tmp_path / "pool/runs/s3/t_noisy/seed_2/trace.csv")
