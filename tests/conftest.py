@@ -557,3 +557,23 @@ def oracle_solves(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setattr(oracle_module, "solve_oracle", counting)
     monkeypatch.setattr("budgetgym.agents.evaluation.solve_oracle", counting)
     return calls
+
+
+def interrupt_nth_move(monkeypatch: pytest.MonkeyPatch, out: Path, n: int) -> list[object]:
+    """Make the ``n``-th rename of a new file into ``out`` (a staged file moved in by ``os.replace`` or
+    ``os.rename``; renames within ``out``, such as setting a replaced file aside, do not count) raise
+    ``KeyboardInterrupt``, as a Ctrl-C there would. Returns the list of destinations moved in so far."""
+    moved_in: list[object] = []
+
+    def interrupting(real: Any) -> Any:
+        def move(src: object, dst: object) -> None:
+            if Path(str(dst)).is_relative_to(out) and not Path(str(src)).is_relative_to(out):
+                moved_in.append(dst)
+                if len(moved_in) == n:
+                    raise KeyboardInterrupt
+            real(src, dst)
+        return move
+
+    monkeypatch.setattr(os, "replace", interrupting(os.replace))
+    monkeypatch.setattr(os, "rename", interrupting(os.rename))
+    return moved_in

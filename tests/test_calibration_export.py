@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import interrupt_nth_move, run_cli
 from mmm_synth import Truth, flighted_spend, synthesize
 
 from budgetgym.calibration import calibrate
@@ -372,7 +372,6 @@ def test_ctrl_c_while_moving_a_new_calibration_in_leaves_the_earlier_one_as_it_w
 ) -> None:
     """The staged files are renamed into ``--out`` one by one: a Ctrl-C (or a failing rename) after the
     first left the new family.yaml beside the earlier calibration's history, parameters and fit.md."""
-    import os
 
     path, _, _ = _dataset(tmp_path, noise=200.0)
     out = tmp_path / "cal"
@@ -380,16 +379,7 @@ def test_ctrl_c_while_moving_a_new_calibration_in_leaves_the_earlier_one_as_it_w
             "0", "--no-plots", "--out", str(out)]
     assert run_cli(capsys, *argv, "--plan-periods", "4")[0] == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    real, moved_in = os.replace, []
-
-    def interrupted_second(src: object, dst: object) -> None:
-        if Path(str(dst)).parent == out and not Path(str(src)).is_relative_to(out):  # a staged file moved in
-            moved_in.append(dst)
-            if len(moved_in) == 2:
-                raise KeyboardInterrupt
-        real(src, dst)
-
-    monkeypatch.setattr(os, "replace", interrupted_second)
+    interrupt_nth_move(monkeypatch, out, 2)
     assert run_cli(capsys, *argv, "--plan-periods", "6")[0] == 130
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cal", "sim.csv"]  # no temporary directory left

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import interrupt_nth_move, run_cli
 
 from budgetgym.envs import evaluate_plan, load_scenario, solve_oracle
 from budgetgym.envs.family import load_family
@@ -300,21 +300,11 @@ def test_a_failing_figure_leaves_no_directory_and_an_old_one_as_it_was(tmp_path,
 def test_ctrl_c_while_moving_a_new_plan_in_leaves_the_earlier_plan_as_it_was(tmp_path, capsys, monkeypatch):
     """The staged files are renamed into ``--out`` one by one: a Ctrl-C (or a failing rename) after the
     second left a directory mixing the new plan's first files with the earlier plan's others."""
-    import os
 
     old = tmp_path / "old"
     assert run_cli(capsys, "plan", "stationary-3", "--sweep", "0.5:2:3", "--no-plots", "--out", str(old))[0] == 0
     before = {p.name: p.read_bytes() for p in old.iterdir()}
-    real, moved_in = os.replace, []
-
-    def interrupted_third(src: object, dst: object) -> None:
-        if Path(str(dst)).parent == old and not Path(str(src)).is_relative_to(old):  # a staged file moved in
-            moved_in.append(dst)
-            if len(moved_in) == 3:
-                raise KeyboardInterrupt
-        real(src, dst)
-
-    monkeypatch.setattr(os, "replace", interrupted_third)
+    moved_in = interrupt_nth_move(monkeypatch, old, 3)
     code, _, _ = run_cli(capsys, "plan", "stationary-3", "--budget", "20000", "--no-plots", "--out", str(old))
     assert code == 130 and len(moved_in) >= 3
     assert {p.name: p.read_bytes() for p in old.iterdir()} == before

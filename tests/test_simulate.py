@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import build_scenario, channel, run_cli
+from conftest import build_scenario, channel, interrupt_nth_move, run_cli
 
 from budgetgym.envs import BudgetGymError, evaluate_plan, load_scenario
 from budgetgym.experiments.flighting import random_flighting
@@ -128,24 +128,11 @@ def test_ctrl_c_while_replacing_a_dataset_leaves_the_earlier_dataset_as_it_was(
 ) -> None:
     """Replacing an earlier dataset deleted all its files before renaming the new ones in: a Ctrl-C (or a
     failing rename) after the first rename left a directory with one new file and none of the others."""
-    import os
 
     out = write_dataset(simulate_dataset("competitor-5", 12, "random", seed=1, lift_tests=1), tmp_path / "d")
     before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
     assert Path("lift_tests.csv") in before and Path("truth/scenario.yaml") in before
-    moved_in: list[object] = []
-
-    def interrupting(real):  # noqa: ANN001, ANN202
-        def move(src: object, dst: object) -> None:
-            if Path(str(dst)).is_relative_to(out) and not Path(str(src)).is_relative_to(out):  # a new file moved in
-                moved_in.append(dst)
-                if len(moved_in) == 2:
-                    raise KeyboardInterrupt
-            real(src, dst)
-        return move
-
-    monkeypatch.setattr(os, "replace", interrupting(os.replace))
-    monkeypatch.setattr(os, "rename", interrupting(os.rename))
+    moved_in = interrupt_nth_move(monkeypatch, out, 2)
     with pytest.raises(KeyboardInterrupt):
         write_dataset(simulate_dataset("competitor-5", 9, "random", seed=2), out)
     assert len(moved_in) >= 2
