@@ -17,7 +17,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from budgetgym.experiments.report import _table as markdown_table
+from budgetgym.experiments.report_format import markdown_table
 from budgetgym.planner.plan_result import PlanResult
 from budgetgym.planner.plan_text import (
     OUTCOME_NAMES,

@@ -155,6 +155,40 @@ def test_an_ensemble_entry_plays_each_member_of_a_split_at_most_once(tmp_path):
                                  "seeds": 1}).resolve()
     assert c.family is not None and c.draws == 1
 
+def test_each_split_of_an_ensemble_plays_its_own_members_and_the_run_says_so(tmp_path):
+    # 5 members (test_fraction 0.2): 1 held out, 4 train. draws: 3 was cut to the smaller split's 1 for
+    # both splits, so 1 train draw was played of the 3 asked and the 4 there, and nothing said so
+    path = tmp_path / "ens.yaml"
+    members = [{"channels.search.saturation.max_response": 300.0 + 10 * j} for j in range(5)]
+    path.write_text(yaml.safe_dump({"family": "ens", "scenario": "stationary-3", "ensemble": members}))
+    entry = {"scenario": str(path), "set": {"horizon": HORIZON}, "draws": 3}
+    cfg = experiment_from_dict({"name": "x", "scenarios": [entry], "agents": ["equal"], "seeds": 1,
+                                "bootstrap": {"reps": 200}})
+    lines: list[str] = []
+    res = run_experiment(cfg, tmp_path / "out", plots=False, echo=lines.append)
+    assert res.ok, res.failed
+    played = collect_results(tmp_path / "out").groupby("split")["draw"].apply(lambda d: sorted(set(d)))
+    assert played.to_dict() == {"test": [0], "train": [0, 1, 2]}
+    (c,) = cfg.resolve()
+    assert (c.split_draws("test"), c.split_draws("train")) == (1, 3)
+    assert res.summary.set_index("split")["n_draws"].to_dict() == {"test": 1, "train": 3}
+    assert lines == ["ens: draws: 3 asked, but its ensemble has 1 test member: it plays 1 test draw and 3 train "
+                     "draws (each member at most once)"]
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert meta["sessions"][-1]["family_draws"] == {"ens": {"asked": 3, "test": 1, "train": 3}}
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "Scenario family: 1 held-out (test) draw, never trained on, beside 3 in-distribution (train) draws (3 " \
+           "asked: its ensemble has fewer members in a split" in report
+    # the run key hashes the train draws when they differ; splits that agree hash as before (no re-run)
+    (run,) = plan_experiment(cfg, tmp_path / "plan")[1]
+    assert (run.spec()["draws"], run.spec()["train_draws"]) == (1, 3)
+    one = experiment_from_dict({"name": "x", "scenarios": [{**entry, "draws": 1}], "agents": ["equal"], "seeds": 1})
+    (c,) = one.resolve()
+    assert c.draws_note() is None and (c.split_draws("test"), c.split_draws("train")) == (1, 1)
+    (run,) = plan_experiment(one, tmp_path / "plan")[1]
+    assert run.spec()["draws"] == 1 and "train_draws" not in run.spec()
+
+
 def test_unknown_names_suggest_scenarios_and_families(tmp_path, monkeypatch):
     fam_dir = tmp_path / "families"
     fam_dir.mkdir()
