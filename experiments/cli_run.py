@@ -56,13 +56,15 @@ def _print_summary(summary: Any, confidence: float) -> None:
         return
     from rich.table import Table
 
-    from budgetgym.experiments.report import format_summary_rows
+    from budgetgym.experiments.report_format import FAMILY_IQM_NOTE, format_summary_rows
     from budgetgym.experiments.summary import held_out
 
     con = wide_console()
     base = str(summary["baseline"].iloc[0]) or "baseline"
     conf = f"{100 * confidence:g}%"
-    con.print(f"expected reward as % of the oracle's and per episode (mean over seeds, {conf} bootstrap CI)")
+    families = "split" in summary.columns and bool((summary["split"].fillna("").astype(str) != "").any())
+    con.print(f"expected reward as % of the oracle's and per episode (mean over seeds, {conf} bootstrap CI over seeds"
+              + ("; a family's: mean over its draws and seeds, CI over both" if families else "") + ")")
     text: dict[str, str] = {}
     for sc, part in summary.groupby("scenario", sort=True):
         split = part["split"].fillna("").astype(str) if "split" in part.columns else None
@@ -81,7 +83,7 @@ def _print_summary(summary: Any, confidence: float) -> None:
             table.add_row(r["agent"], r["pct_of_oracle"], r["expected"], r["uplift"], r["seeds"])
             text[r["agent"]] = r["iqm"]
         con.print(table)
-    iqm = Table(title=f"across scenarios: IQM of % of oracle ({conf} CI)", title_justify="left", box=None)
+    iqm = Table(title=f"across scenarios: IQM of % of oracle ({conf} CI over seeds)", title_justify="left", box=None)
     iqm.add_column("agent", no_wrap=True)
     iqm.add_column("IQM", no_wrap=True, justify="right")
     iqm.add_column("scenarios", no_wrap=True, justify="right")  # an IQM over fewer scenarios is not comparable
@@ -89,6 +91,8 @@ def _print_summary(summary: Any, confidence: float) -> None:
     for agent in summary.drop_duplicates("agent").sort_values("iqm", ascending=False)["agent"]:
         iqm.add_row(str(agent), text[str(agent)], str(int(counts.get(agent, 0))))
     con.print(iqm)
+    if families:
+        con.print(FAMILY_IQM_NOTE)
 
 
 def _print_family(con: Any, sc: str, part: Any, split: Any, base: str, text: dict[str, str]) -> None:

@@ -17,6 +17,7 @@ from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.experiments.config import BootstrapConfig, ExperimentConfig, saved_experiment
 from budgetgym.experiments.report_format import (
+    FAMILY_IQM_NOTE,
     NO_CI,
     REWARD_UNITS,
     ci_text,
@@ -194,8 +195,8 @@ def _markdown(
     if families:
         lines += [
             "- scenario families: each draw is scored against its own oracle; held-out (test) draws were never "
-            "trained on, in-distribution (train) draws come from the split learners train on; their intervals "
-            "resample draws and seeds (a two-way bootstrap)"
+            "trained on, in-distribution (train) draws come from the split learners train on; the intervals of a "
+            "family's means and uplifts resample draws and seeds (a two-way bootstrap), the IQM's seeds only"
         ]
     if not summary.empty and has_point_without_interval(summary):
         lines += [
@@ -234,8 +235,10 @@ def _markdown(
         for title, path in figures.get(sc, []):
             lines += [f"**{title}**", "", f"![{title} — {sc}]({path.relative_to(out).as_posix()})", ""]
 
-    lines += ["## Across scenarios", "", f"Interquartile mean of the run scores pooled over scenarios ({conf} CI)"
-              + ("; a family counts with its held-out draws." if families else "."), ""]
+    lines += ["## Across scenarios", "", f"Interquartile mean of the run scores pooled over scenarios ({conf} CI, "
+              f"resampling seeds within each scenario)"
+              + (f"; a family counts with its held-out draws. {FAMILY_IQM_NOTE[0].upper()}{FAMILY_IQM_NOTE[1:]}."
+                 if families else "."), ""]
     agg = held_out(summary).groupby("agent", sort=True).agg(
         iqm=("iqm", "first"), lo=("iqm_ci_lo", "first"), hi=("iqm_ci_hi", "first"),
         mean=("pct_of_oracle_mean", "mean"), n=("scenario", "nunique"),

@@ -9,6 +9,7 @@ from typing import Any
 from budgetgym.experiments.wording import count
 
 __all__ = [
+    "FAMILY_IQM_NOTE",
     "NO_CI",
     "REWARD_UNITS",
     "ci_text",
@@ -38,6 +39,10 @@ def num(x: Any, digits: int = 1) -> str:
         return str(x)
     return "–" if math.isnan(v) else f"{v:,.{digits}f}"
 
+
+#: Under the IQM across scenarios of a grid with a family: what its interval leaves out.
+FAMILY_IQM_NOTE = ("the IQM's interval resamples seeds only: a family enters with each seed's mean over its held-out "
+                   "draws, the draws fixed; the family's own table has the interval over draws and seeds")
 
 #: A point without an interval: one seed (a family: one draw and seed) has nothing to resample.
 NO_CI = "(no CI)"

@@ -393,6 +393,25 @@ def test_a_rebuilt_report_is_the_same(family_run):
     pd.testing.assert_frame_equal(again.summary, res.summary)
 
 
+def test_the_tables_say_which_variation_each_interval_covers(family_run, capsys):
+    # the IQM's interval resamples seeds, a family entering with each seed's mean over its held-out draws
+    # (fixed): equal showed "91.5 [91.5, 91.5]" under "(95% CI)" beside a held-out interval over draws of
+    # [87.7, 97.2], and neither the printed tables nor report.md's across-scenarios section said so
+    from conftest import run_cli
+
+    out, _ = family_run
+    code, printed, _ = run_cli(capsys, "report", str(out), "--no-plots")
+    assert code == 0
+    assert ("(mean over seeds, 95% bootstrap CI over seeds; a family's: mean over its draws and seeds, CI over "
+            "both)") in printed
+    assert "across scenarios: IQM of % of oracle (95% CI over seeds)" in printed
+    assert "the IQM's interval resamples seeds only: a family enters with each seed's mean over its" in printed
+    report = (out / "report.md").read_text()
+    assert ("pooled over scenarios (95% CI, resampling seeds within each scenario); a family counts with its "
+            "held-out draws. The IQM's interval resamples seeds only: a family enters") in report
+    assert "a family's means and uplifts resample draws and seeds (a two-way bootstrap), the IQM's seeds only" in report
+
+
 # ----------------------------------------------------------------------------- command line
 def test_scenarios_lists_families_and_show_prints_one(tmp_path, monkeypatch, capsys):
     from conftest import run_cli
