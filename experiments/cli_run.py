@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from budgetgym.experiments.console import console, wide_console
+from budgetgym.experiments.wording import count
 
 __all__ = ["report_cmd", "run_cmd"]
 
@@ -37,7 +38,7 @@ def run_cmd(
     _print_summary(result.summary, cfg.bootstrap.confidence)
     con = console()
     con.print(
-        f"{result.count('done')} runs done, {result.count('skipped')} skipped (already complete), "
+        f"{count(result.count('done'), 'run')} done, {result.count('skipped')} skipped (already complete), "
         f"{len(result.failed)} failed; {result.wall_s:.1f} s"
     )
     if result.report is not None:
@@ -108,7 +109,8 @@ def _print_family(con: Any, sc: str, part: Any, split: Any, base: str, text: dic
         return
     ref = rows[int(test["n_episodes"].to_numpy().argmax())]
     unit = f"{ref['unit']} " if ref["unit"] else ""
-    title = f"{sc} — family, {ref['draws']} held-out draws — {unit}per episode: oracle {ref['oracle']}"
+    draws = count(int(ref["draws"]), "held-out draw") if ref["draws"] else "held-out draws"
+    title = f"{sc} — family, {draws} — {unit}per episode: oracle {ref['oracle']}"
     table = Table(title=title, title_justify="left", box=None)
     for name in ("agent", "held-out % of oracle", "in-distribution %", "expected reward", f"uplift vs {base}",
                  "seeds"):
@@ -131,4 +133,4 @@ def report_cmd(
 
     rep = build_report(directory, plots=plots, baseline=baseline)
     _print_summary(rep.summary, rep.confidence)
-    console().print(f"wrote {rep.report} ({len(rep.plots)} plots)")
+    console().print(f"wrote {rep.report} ({count(len(rep.plots), 'plot')})")

@@ -40,6 +40,7 @@ from budgetgym.experiments.results import (
     write_csv,
 )
 from budgetgym.experiments.summary import FAMILY_COLUMNS, held_out, summarize
+from budgetgym.experiments.wording import count
 
 __all__ = ["REWARD_UNITS", "Report", "build_report", "format_summary_rows"]
 
@@ -186,7 +187,7 @@ def _markdown(
     n_runs = results.groupby(["scenario", "agent", "seed"]).ngroups if not results.empty else 0
     families = _family_scenarios(summary) if not summary.empty else set()
     lines += [
-        f"- generated {utc_now()} from {n_runs} finished runs ({len(results)} episodes) in `{out}`",
+        f"- generated {utc_now()} from {count(n_runs, 'finished run')} ({count(len(results), 'episode')}) in `{out}`",
         f"- config hash `{meta.get('config_hash', '?')}`, git commit `{git.get('commit') or '?'}`"
         + (" (uncommitted changes)" if git.get("dirty") else ""),
         f"- score: expected reward as % of the oracle's on the same episode path; {conf} percentile "

@@ -429,3 +429,29 @@ def test_scenarios_lists_families_and_show_prints_one(tmp_path, monkeypatch, cap
     assert "channels.search.saturation.max_response: uniform(low=200.0, high=600.0)" in out
     assert "hill(max_response=400.0" in out  # the nominal scenario: the uniform's midpoint
     assert "oracle expected conversions" in out
+
+
+def test_counts_of_one_are_singular_in_the_run_table_report_and_show(tmp_path, capsys):
+    # "family, 1 held-out draws", "1 runs done", "from 1 finished runs", "1 channels, 1 steps"
+    from conftest import run_cli
+
+    path = tmp_path / "ens.yaml"
+    members = [{"channels.search.saturation.max_response": 300.0 + 10 * j} for j in range(5)]  # 1 held out
+    path.write_text(yaml.safe_dump({"family": "ens", "scenario": "stationary-3", "ensemble": members}))
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"name": "one", "scenarios": [{"scenario": str(path), "set": {"horizon": 3},
+                                                                 "draws": 1}],
+                                    "agents": ["equal"], "seeds": 1, "bootstrap": {"reps": 200}}))
+    code, out, _ = run_cli(capsys, "run", str(grid), "--out", str(tmp_path / "out"), "--no-progress", "--no-plots")
+    assert code == 0
+    assert "ens — family, 1 held-out draw — conversions per episode" in out
+    assert "1 run done, 0 skipped" in out
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "from 1 finished run (2 episodes)" in report  # one test and one train draw
+    assert "Scenario family: 1 held-out (test) draw, never trained on, beside 1 in-distribution (train) draw." \
+        in report
+    one = load_scenario("stationary-3").model_dump(mode="json")
+    one.update(name="one-channel", horizon=1, channels=one["channels"][:1])
+    (tmp_path / "one-channel.yaml").write_text(yaml.safe_dump(one))
+    code, out, _ = run_cli(capsys, "show", str(tmp_path / "one-channel.yaml"))
+    assert code == 0 and "1 channel, 1 step of " in out
