@@ -107,8 +107,8 @@ class PPOConfig(StrictModel):
     )
     draw_pool: int | None = Field(
         None, ge=1, le=1_000_000,
-        description="batched on a varying family: train draws compiled (default: one per training episode, "
-        "at most 4096)",
+        description="batched on a varying family: train draws compiled, each episode of each row playing one "
+        "chosen at random (default: one per training episode, at least n_envs, at most 4096)",
     )
     n_steps: int = Field(64, ge=1, description="rollout steps per env and update")
     batch_size: int = Field(256, ge=2, description="minibatch size")

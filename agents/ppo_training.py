@@ -44,7 +44,7 @@ def _progress_bar_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("tqdm", "rich"))
 
 
-#: The most family draws a batched training compiles by default (``PPOConfig.draw_pool``).
+#: The most family draws a batched training compiles by default (``PPOConfig.draw_pool``; :func:`train_ppo`).
 MAX_DRAW_POOL = 4096
 
 
@@ -86,9 +86,14 @@ def train_ppo(
 ) -> PPOAgent:
     """Train PPO (or RecurrentPPO) on ``scenario`` and save it to ``out_dir``; return the agent.
 
-    * ``scenario``: a scenario, or a scenario family: every episode of every training env (and of
-      the evaluation callback) is then a new draw of the family's **train** split; held-out
-      test draws are never played.
+    * ``scenario``: a scenario, or a scenario family, trained on its **train** split (held-out
+      test draws are never played). With ``vec_env: batched`` (the default) the training rows play
+      a pool of train draws ``0 .. P-1``, compiled once, each episode of each row a member chosen
+      uniformly at random (with replacement: campaigns repeat, and some members may never be
+      played). ``P`` is the config's ``draw_pool``; by default one per training episode,
+      ``ceil(total_timesteps / horizon)``, at least ``n_envs`` and at most :data:`MAX_DRAW_POOL`
+      (4,096). With ``vec_env`` ``per_env`` or ``dummy`` every training episode is a new train
+      draw, as is every episode of the evaluation callback (one single environment).
 
     * ``config``: hyperparameters (see :func:`load_ppo_config`; a mapping overrides the
       built-in file's fields, e.g. ``{"total_timesteps": 50_000}``).

@@ -2,11 +2,12 @@
 
 Issue 9's target: a policy trained on the family's train split (PPO or RecurrentPPO, at most 2M
 steps) scores at or above ``model_thompson`` on held-out draws. For each training seed this
-script trains ``--algo`` on ``--family`` with :func:`budgetgym.agents.train_ppo` (every training
-episode a new train draw), then evaluates it and the baselines (``model_thompson``, ``greedy``,
-``equal`` by default) with :func:`budgetgym.agents.evaluate` on the same ``--draws`` held-out
-test draws (one evaluation seed each), and prints, per agent, the mean % of oracle over draws
-with a 95% t-interval, and the training wall time. The same script scores a single scenario
+script trains ``--algo`` on ``--family`` with :func:`budgetgym.agents.train_ppo` (on the train
+split: a pool of train draws, each training episode one chosen at random; see its docstring), then
+evaluates it and the baselines (``model_thompson``, ``greedy``, ``equal`` by default) with
+:func:`budgetgym.agents.evaluate` on the same ``--draws`` held-out test draws (one evaluation seed
+each), and prints, per agent, the mean % of oracle over draws with a 95% t-interval, and the
+training wall time. The same script scores a single scenario
 (a family of one; ``--draws`` is then ignored): the high-headroom built-ins, where it also prints
 the share of the gap between the best constant split in hindsight and the oracle that each agent
 closes.

@@ -24,7 +24,8 @@ way). A family's rows play draws from a **pool** (:class:`DrawPool`, shared by t
 train draws ``0 .. P-1`` of the family, compiled once (about 1.5 ms each), each episode of each
 row a uniformly chosen member. A draw's
 parameters are distributed as the single environment's (draw ``i`` of the train split is an
-independent draw for every ``i``); a pool repeats campaigns once ``P`` episodes have been played.
+independent draw for every ``i``); the members are chosen with replacement, so a pool repeats
+campaigns before ``P`` episodes have been played (``train_ppo`` sets ``P``: its docstring).
 A KPI baseline (:mod:`budgetgym.envs.baseline`) is drawn per row from ``rng.spawn`` children.
 """
 

@@ -12,14 +12,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from budgetgym.envs.errors import BudgetGymError, ScenarioError
-from budgetgym.envs.family import ScenarioFamily, family_file, family_from_dict, family_scenario, load_family
+from budgetgym.envs.family import (
+    ScenarioFamily,
+    Split,
+    family_file,
+    family_from_dict,
+    family_scenario,
+    load_family,
+)
 from budgetgym.envs.io import read_yaml
 from budgetgym.envs.scenario import Scenario, item_index, set_dotted
+from budgetgym.experiments.wording import count
 
 if TYPE_CHECKING:  # pragma: no cover
     from budgetgym.experiments.config import ScenarioSpec
 
-__all__ = ["Campaign", "family_with_changes", "resolve_entry"]
+__all__ = ["Campaign", "draws_on", "family_with_changes", "resolve_entry"]
 
 
 
@@ -29,20 +37,48 @@ class Campaign:
 
     ``scenario`` is the scenario played (for a family: its nominal scenario, which carries the
     family's brief); ``family`` is the :class:`~budgetgym.envs.family.ScenarioFamily` of a
-    varying family entry (``None`` for a plain scenario) and ``draws`` its number of test draws
-    (and of train draws; at most an explicit ensemble's members in either split; ``None`` for a plain
-    scenario).
+    varying family entry (``None`` for a plain scenario). ``draws`` is the number of held-out test
+    draws played and ``train_draws`` the number of train draws (``None``: as many as ``draws``);
+    ``asked`` is the experiment's ``draws`` for the entry. Each split plays ``asked`` draws, an
+    explicit ensemble at most its members in that split (:func:`resolve_entry`). All ``None`` for a
+    plain scenario.
     """
 
     label: str
     scenario: Scenario
     family: ScenarioFamily | None = None
     draws: int | None = None
+    train_draws: int | None = None
+    asked: int | None = None
 
     @property
     def source(self) -> Scenario | ScenarioFamily:
         """What agents are built from and trained on: the family, else the scenario."""
         return self.family if self.family is not None else self.scenario
+
+    def split_draws(self, split: Split) -> int:
+        """The draws played on ``split`` (``0`` for a plain scenario)."""
+        return draws_on(split, self.draws, self.train_draws) or 0
+
+    def draws_note(self) -> str | None:
+        """One line when a split plays fewer draws than the experiment asked for (an explicit ensemble
+        with fewer members in that split), else ``None``."""
+        if self.family is None or self.asked is None:
+            return None
+        splits: tuple[Split, Split] = ("test", "train")
+        short = [s for s in splits if self.split_draws(s) < self.asked]
+        if not short:
+            return None
+        members = " and ".join(count(self.split_draws(s), f"{s} member") for s in short)
+        played = " and ".join(count(self.split_draws(s), f"{s} draw") for s in splits)
+        return (f"{self.label}: draws: {self.asked} asked, but its ensemble has {members}: it plays {played} "
+                f"(each member at most once)")
+
+
+def draws_on(split: Split, draws: int | None, train_draws: int | None) -> int | None:
+    """The draws played on ``split``: ``draws`` on ``test``, ``train_draws`` on ``train`` (``None``: as
+    many as ``draws``)."""
+    return draws if split == "test" or train_draws is None else train_draws
 
 
 def resolve_entry(spec: ScenarioSpec, default_draws: int) -> Campaign:
@@ -63,9 +99,11 @@ def resolve_entry(spec: ScenarioSpec, default_draws: int) -> Campaign:
             sc = sc.override(dict(spec.set))
         return Campaign(spec.label or sc.name, sc)
     # an ensemble's draw i of a split is member i mod (members in the split): more draws than members
-    # would play some twice or more and weight them so in the summary (as the planner, at most each once)
-    sizes = [n for n in (family.split_size("test"), family.split_size("train")) if n is not None]
-    return Campaign(spec.label or family.name, family.nominal(), family, min([spec.draws or default_draws, *sizes]))
+    # would play some twice or more and weight them so in the summary (as the planner, at most each once);
+    # each split is bounded by its own members, so a small test split leaves the train draws as asked
+    asked = spec.draws or default_draws
+    test, train = (min(asked, family.split_size(s) or asked) for s in ("test", "train"))
+    return Campaign(spec.label or family.name, family.nominal(), family, test, train, asked)
 
 
 def family_with_changes(name: str, changes: dict[str, Any]) -> ScenarioFamily:

@@ -60,6 +60,7 @@ from budgetgym.experiments.cli_planning import calibrate_cmd, plan_cmd, segment_
 from budgetgym.experiments.cli_run import report_cmd, run_cmd
 from budgetgym.experiments.cli_show import show_cmd
 from budgetgym.experiments.console import console
+from budgetgym.experiments.wording import count
 
 __all__ = ["app", "main"]
 
@@ -237,7 +238,7 @@ def regress_cmd(
             + ", ".join(f"{r.scenario}/{r.agent} {r.metric} {r.verdict}" for r in rep.failed)
         )
         raise typer.Exit(1)
-    print(f"passed: {len(rep.rows)} rows, nothing regressed")
+    print(f"passed: {count(len(rep.rows), 'row')}, nothing regressed")
 
 
 # ------------------------------------------------------------------------------ entry point

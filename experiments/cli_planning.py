@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from budgetgym.experiments.console import console, wide_console
+from budgetgym.experiments.wording import count
 
 __all__ = ["calibrate_cmd", "plan_cmd", "segment_cmd", "simulate_cmd"]
 
@@ -224,7 +225,8 @@ def calibrate_cmd(
     e = res.errors
     con.print(f"fit {res.data.n_periods} periods x {res.data.n_channels} channels: R² {e.r2:.3f}, MAPE {e.mape:.2f}%"
               + (f"; held out {res.holdout.periods}: MAPE {res.holdout.outsample.mape:.2f}%" if res.holdout else "")
-              + f"; {0 if res.draws is None else len(res.draws)} draws in {res.seconds['total']:.1f} s", markup=False)
+              + f"; {count(0 if res.draws is None else len(res.draws), 'draw')} in {res.seconds['total']:.1f} s",
+              markup=False)
     if reward is None:  # chosen from the KPI's name: say so (a plan then reports CPA, or ROAS)
         con.print(reward_note(kpi, likelihood), markup=False)
     for line in res.warnings:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from budgetgym.experiments.console import console, wide_console
+from budgetgym.experiments.wording import count
 
 __all__ = ["report_cmd", "run_cmd"]
 
@@ -37,7 +38,7 @@ def run_cmd(
     _print_summary(result.summary, cfg.bootstrap.confidence)
     con = console()
     con.print(
-        f"{result.count('done')} runs done, {result.count('skipped')} skipped (already complete), "
+        f"{count(result.count('done'), 'run')} done, {result.count('skipped')} skipped (already complete), "
         f"{len(result.failed)} failed; {result.wall_s:.1f} s"
     )
     if result.report is not None:
@@ -56,13 +57,15 @@ def _print_summary(summary: Any, confidence: float) -> None:
         return
     from rich.table import Table
 
-    from budgetgym.experiments.report import format_summary_rows
+    from budgetgym.experiments.report_format import FAMILY_IQM_NOTE, format_summary_rows
     from budgetgym.experiments.summary import held_out
 
     con = wide_console()
     base = str(summary["baseline"].iloc[0]) or "baseline"
     conf = f"{100 * confidence:g}%"
-    con.print(f"expected reward as % of the oracle's and per episode (mean over seeds, {conf} bootstrap CI)")
+    families = "split" in summary.columns and bool((summary["split"].fillna("").astype(str) != "").any())
+    con.print(f"expected reward as % of the oracle's and per episode (mean over seeds, {conf} bootstrap CI over seeds"
+              + ("; a family's: mean over its draws and seeds, CI over both" if families else "") + ")")
     text: dict[str, str] = {}
     for sc, part in summary.groupby("scenario", sort=True):
         split = part["split"].fillna("").astype(str) if "split" in part.columns else None
@@ -81,7 +84,7 @@ def _print_summary(summary: Any, confidence: float) -> None:
             table.add_row(r["agent"], r["pct_of_oracle"], r["expected"], r["uplift"], r["seeds"])
             text[r["agent"]] = r["iqm"]
         con.print(table)
-    iqm = Table(title=f"across scenarios: IQM of % of oracle ({conf} CI)", title_justify="left", box=None)
+    iqm = Table(title=f"across scenarios: IQM of % of oracle ({conf} CI over seeds)", title_justify="left", box=None)
     iqm.add_column("agent", no_wrap=True)
     iqm.add_column("IQM", no_wrap=True, justify="right")
     iqm.add_column("scenarios", no_wrap=True, justify="right")  # an IQM over fewer scenarios is not comparable
@@ -89,6 +92,8 @@ def _print_summary(summary: Any, confidence: float) -> None:
     for agent in summary.drop_duplicates("agent").sort_values("iqm", ascending=False)["agent"]:
         iqm.add_row(str(agent), text[str(agent)], str(int(counts.get(agent, 0))))
     con.print(iqm)
+    if families:
+        con.print(FAMILY_IQM_NOTE)
 
 
 def _print_family(con: Any, sc: str, part: Any, split: Any, base: str, text: dict[str, str]) -> None:
@@ -104,7 +109,8 @@ def _print_family(con: Any, sc: str, part: Any, split: Any, base: str, text: dic
         return
     ref = rows[int(test["n_episodes"].to_numpy().argmax())]
     unit = f"{ref['unit']} " if ref["unit"] else ""
-    title = f"{sc} — family, {ref['draws']} held-out draws — {unit}per episode: oracle {ref['oracle']}"
+    draws = count(int(ref["draws"]), "held-out draw") if ref["draws"] else "held-out draws"
+    title = f"{sc} — family, {draws} — {unit}per episode: oracle {ref['oracle']}"
     table = Table(title=title, title_justify="left", box=None)
     for name in ("agent", "held-out % of oracle", "in-distribution %", "expected reward", f"uplift vs {base}",
                  "seeds"):
@@ -127,4 +133,4 @@ def report_cmd(
 
     rep = build_report(directory, plots=plots, baseline=baseline)
     _print_summary(rep.summary, rep.confidence)
-    console().print(f"wrote {rep.report} ({len(rep.plots)} plots)")
+    console().print(f"wrote {rep.report} ({count(len(rep.plots), 'plot')})")

@@ -39,6 +39,7 @@ from budgetgym.envs.constant_split import equal_split_shares
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.io import atomic_write
 from budgetgym.envs.oracle import OracleResult
+from budgetgym.experiments.wording import count
 
 __all__ = ["DemoResult", "run_demo", "main"]
 
@@ -106,7 +107,8 @@ def format_table(res: DemoResult) -> str:
     spend_eq = res.equal_plan.sum(axis=0)
     spend_or = o.plan.sum(axis=0)
     lines = [
-        f"scenario {sc.name}: {sc.n_channels} channels, {sc.horizon} steps, budget {sc.budget.total:,.0f}, "
+        f"scenario {sc.name}: {count(sc.n_channels, 'channel')}, {count(sc.horizon, 'step')}, "
+        f"budget {sc.budget.total:,.0f}, "
         f"reward = {sc.reward}, seed {res.seed}",
         "",
         f"{'channel':<16}{'equal spend':>14}{'oracle spend':>14}{'oracle share':>14}",

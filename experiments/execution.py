@@ -8,8 +8,9 @@ same run key (a hash of everything that determines its numbers) is skipped, so r
 experiment resumes it; an unfinished run folder is cleared and run again.
 
 A run on a scenario family trains a learner once on the family (its train split), then
-evaluates the agent on the family's ``draws`` held-out test draws and on as many train draws
-(in distribution), the same seeds and episodes on each; its rows carry ``draw`` and ``split``.
+evaluates the agent on the family's ``draws`` held-out test draws and on its ``train_draws`` train
+draws (in distribution; as many, unless an explicit ensemble has fewer members in a split), the
+same seeds and episodes on each; its rows carry ``draw`` and ``split``.
 
 An oracle task (:func:`run_oracle_task`) solves the oracle once per distinct episode path of
 a scenario (or of a family's draw) and stores its value, plan and per-step expected reward
@@ -179,7 +180,7 @@ def run_task(task: RunTask) -> Outcome:
                     task.source,
                     seeds=[task.seed],
                     episodes=task.episodes,
-                    draws=task.draws,
+                    draws=task.split_draws(split),
                     split=split,
                     deterministic=task.deterministic,
                     learn=task.learn,

@@ -9,7 +9,6 @@ can be re-run at any time, e.g. after a partial or resumed run.
 from __future__ import annotations
 
 import importlib.util
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,18 @@ from typing import Any
 from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.experiments.config import BootstrapConfig, ExperimentConfig, saved_experiment
+from budgetgym.experiments.report_format import (
+    FAMILY_IQM_NOTE,
+    NO_CI,
+    REWARD_UNITS,
+    ci_text,
+    family_section,
+    format_summary_rows,
+    has_point_without_interval,
+    markdown_table,
+    num,
+    split_text,
+)
 from budgetgym.experiments.results import (
     collect_learning_curves,
     collect_oracle,
@@ -29,6 +40,7 @@ from budgetgym.experiments.results import (
     write_csv,
 )
 from budgetgym.experiments.summary import FAMILY_COLUMNS, held_out, summarize
+from budgetgym.experiments.wording import count
 
 __all__ = ["REWARD_UNITS", "Report", "build_report", "format_summary_rows"]
 
@@ -132,142 +144,27 @@ def _draw(out: Path, summary: Any, confidence: float) -> tuple[dict[str, list[tu
     return figures, written
 
 
-def _split_text(frame: Any) -> Any:
-    """A frame's ``split`` as text, ``""`` for plain scenarios (or no such column)."""
-    import pandas as pd
-
-    if "split" not in frame.columns:
-        return pd.Series("", index=frame.index, dtype=object)
-    return frame["split"].fillna("").astype(str)
-
-
 def _family_scenarios(summary: Any) -> set[str]:
     """Scenario labels of the families in a summary (rows with a split)."""
-    return set(summary.loc[_split_text(summary) != "", "scenario"])
+    return set(summary.loc[split_text(summary) != "", "scenario"])
 
 
 def _held_out_rows(frame: Any, families: set[str]) -> Any:
     """Rows of plain scenarios, and of the families' held-out (test) draws."""
     if not families or "split" not in frame.columns:
         return frame
-    return frame[~frame["scenario"].isin(families) | (_split_text(frame) == "test")]
+    return frame[~frame["scenario"].isin(families) | (split_text(frame) == "test")]
 
 
-# ------------------------------------------------------------------------------ markdown
-def _num(x: Any, digits: int = 1) -> str:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    return "–" if math.isnan(v) else f"{v:,.{digits}f}"
-
-
-#: A point without an interval: one seed (a family: one draw and seed) has nothing to resample.
-NO_CI = "(no CI)"
-
-
-def _ci(mid: Any, lo: Any, hi: Any, digits: int = 1, signed: bool = False) -> str:
-    if _missing(mid):
-        return "–"
-    sign = "+" if signed and float(mid) > 0 else ""
-    if _missing(lo) or _missing(hi):
-        return f"{sign}{_num(mid, digits)} {NO_CI}"
-    return f"{sign}{_num(mid, digits)} [{_num(lo, digits)}, {_num(hi, digits)}]"
-
-
-def _has_point_without_interval(summary: Any) -> bool:
-    """Whether a summary row shows a score, uplift or IQM :data:`NO_CI` (the report then says why)."""
-    pairs = [("pct_of_oracle_mean", "pct_of_oracle_ci_lo"), ("uplift", "uplift_ci_lo"), ("iqm", "iqm_ci_lo")]
-    return any(bool((summary[mid].notna() & summary[lo].isna()).any()) for mid, lo in pairs)
-
-
-#: The unit of each reward kind (revenue and profit are in the scenario's currency).
-REWARD_UNITS = {"conversions": "conversions", "revenue": "revenue (currency)", "profit": "profit (currency)"}
-
-
-def format_summary_rows(summary: Any) -> list[dict[str, str]]:
-    """Display strings per summary row: scenario, agent, split (``""`` for a plain scenario),
-    % of oracle [CI], mean expected reward of the agent and of the oracle per episode with their
-    unit, uplift [CI], seeds, draws (``""`` for a plain scenario)."""
-    rows = []
-    for (_, r), split in zip(summary.iterrows(), _split_text(summary), strict=True):
-        kind = r.get("reward_kind", "")
-        kind = kind if isinstance(kind, str) else ""  # NaN when read back from an empty CSV cell
-        draws = r.get("n_draws")
-        rows.append(
-            {
-                "scenario": str(r["scenario"]),
-                "agent": str(r["agent"]),
-                "split": split,
-                "draws": str(int(draws)) if split and draws is not None and not _missing(draws) else "",
-                "pct_of_oracle": _ci(r["pct_of_oracle_mean"], r["pct_of_oracle_ci_lo"], r["pct_of_oracle_ci_hi"]),
-                "expected": _num(r["expected_reward_mean"]),
-                "oracle": _num(r["oracle_reward_mean"]),
-                "unit": REWARD_UNITS.get(kind, kind),
-                "uplift": _ci(r["uplift"], r["uplift_ci_lo"], r["uplift_ci_hi"], signed=True),
-                "iqm": _ci(r["iqm"], r["iqm_ci_lo"], r["iqm_ci_hi"]),
-                "seeds": str(int(r["n_seeds"])),
-                "episodes": str(int(r["n_episodes"])),
-                "train_steps": f"{int(r['train_steps']):,}",
-            }
-        )
-    return rows
-
-
-def _missing(x: Any) -> bool:
-    try:
-        return math.isnan(float(x))
-    except (TypeError, ValueError):
-        return True
-
-
-def _table(header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
-    align = align or "l" + "r" * (len(header) - 1)
-    marks = [":--" if a == "l" else "--:" for a in align]
-    return [
-        "| " + " | ".join(header) + " |",
-        "| " + " | ".join(marks) + " |",
-        *("| " + " | ".join(r) + " |" for r in rows),
-    ]
-
-
-def _family_section(
-    out: Path, sc: str, part: Any, display: dict[tuple[str, str, str], dict[str, str]], baseline: str | None,
-    conf: str, up: str,
-) -> list[str]:
-    """A family's results: per agent the held-out (test) and in-distribution (train) scores side by
-    side, the gap between them, and the held-out expected reward, uplift and P(> baseline)."""
-    splits = _split_text(part)
-    test, train = part[splits == "test"].set_index("agent"), part[splits == "train"].set_index("agent")
-    if test.empty:
-        return [f"### {sc}", "", "No held-out results.", ""]
-    first = display[(sc, str(test.index[0]), "test")]
-    unit = f" {first['unit']}" if first["unit"] else ""
-    lines = [
-        f"### {sc}",
-        "",
-        f"Scenario family: {first['draws']} held-out (test) draws, never trained on, beside {first['draws']} "
-        f"in-distribution (train) draws. Mean oracle reward {_num(float(test['oracle_reward_mean'].iloc[0]))}{unit} "
-        f"on the held-out draws.",
-        "",
-    ]
-    poi_col = f"poi_vs_{baseline}" if baseline and f"poi_vs_{baseline}" in part.columns else None
-    header = ["agent", f"held-out % of oracle ({conf} CI)", f"in-distribution % of oracle ({conf} CI)",
-              "train − held-out, points", "expected reward (held-out)", f"{up} (held-out, {conf} CI)"]
-    header += [f"P(> {baseline}), held-out"] if poi_col else []
-    header += ["seeds", "draws", "episodes (all seeds and draws)", "train steps", "train s / run", "s / episode"]
-    rows = []
-    for agent, r in test.sort_values("pct_of_oracle_mean", ascending=False).iterrows():
-        d = display[(sc, str(agent), "test")]
-        t = display.get((sc, str(agent), "train"))
-        gap = float(train.loc[agent, "pct_of_oracle_mean"]) - float(r["pct_of_oracle_mean"]) if t else float("nan")
-        row = [d["agent"], d["pct_of_oracle"], t["pct_of_oracle"] if t else "–", ("+" if gap > 0 else "") + _num(gap),
-               d["expected"], d["uplift"]]
-        row += [_num(r[poi_col], 2)] if poi_col else []
-        row += [d["seeds"], d["draws"], d["episodes"], d["train_steps"], _num(r["train_s_mean"], 1),
-                _num(r["wall_s_mean"], 2)]
-        rows.append(row)
-    return [*lines, *_table(header, rows), ""]
+def _asked_draws(meta: dict[str, Any], label: str) -> int | None:
+    """The draws the experiment asked for on family ``label``, as the last session of ``meta.json``
+    recorded them (``None`` when it did not)."""
+    sessions = meta.get("sessions") if isinstance(meta, dict) else None
+    last = sessions[-1] if isinstance(sessions, list) and sessions and isinstance(sessions[-1], dict) else {}
+    draws = last.get("family_draws")
+    entry = draws.get(label) if isinstance(draws, dict) else None
+    asked = entry.get("asked") if isinstance(entry, dict) else None
+    return asked if isinstance(asked, int) else None
 
 
 def _markdown(
@@ -290,7 +187,7 @@ def _markdown(
     n_runs = results.groupby(["scenario", "agent", "seed"]).ngroups if not results.empty else 0
     families = _family_scenarios(summary) if not summary.empty else set()
     lines += [
-        f"- generated {utc_now()} from {n_runs} finished runs ({len(results)} episodes) in `{out}`",
+        f"- generated {utc_now()} from {count(n_runs, 'finished run')} ({count(len(results), 'episode')}) in `{out}`",
         f"- config hash `{meta.get('config_hash', '?')}`, git commit `{git.get('commit') or '?'}`"
         + (" (uncommitted changes)" if git.get("dirty") else ""),
         f"- score: expected reward as % of the oracle's on the same episode path; {conf} percentile "
@@ -299,10 +196,10 @@ def _markdown(
     if families:
         lines += [
             "- scenario families: each draw is scored against its own oracle; held-out (test) draws were never "
-            "trained on, in-distribution (train) draws come from the split learners train on; their intervals "
-            "resample draws and seeds (a two-way bootstrap)"
+            "trained on, in-distribution (train) draws come from the split learners train on; the intervals of a "
+            "family's means and uplifts resample draws and seeds (a two-way bootstrap), the IQM's seeds only"
         ]
-    if not summary.empty and _has_point_without_interval(summary):
+    if not summary.empty and has_point_without_interval(summary):
         lines += [
             f"- {NO_CI}: a score from one seed (for a family, one draw and one seed) has nothing to resample, so it "
             "gets no interval (the percentile interval of one value is that value, not a measure of uncertainty); "
@@ -316,13 +213,13 @@ def _markdown(
     display = {(r["scenario"], r["agent"], r["split"]): r for r in format_summary_rows(summary)}
     for sc, part in summary.groupby("scenario", sort=True):
         if sc in families:
-            lines += _family_section(out, str(sc), part, display, baseline, conf, up)
+            lines += family_section(str(sc), part, display, baseline, conf, up, _asked_draws(meta, str(sc)))
             for title, path in figures.get(str(sc), []):
                 lines += [f"**{title}**", "", f"![{title} — {sc}]({path.relative_to(out).as_posix()})", ""]
             continue
         oracle_mean = float(part["oracle_reward_mean"].iloc[0])
         unit = display[(sc, part["agent"].iloc[0], "")]["unit"]
-        lines += [f"### {sc}", "", f"Mean oracle reward {_num(oracle_mean)}{f' {unit}' if unit else ''}.", ""]
+        lines += [f"### {sc}", "", f"Mean oracle reward {num(oracle_mean)}{f' {unit}' if unit else ''}.", ""]
         part = part.sort_values("pct_of_oracle_mean", ascending=False)
         poi_col = f"poi_vs_{baseline}" if baseline and f"poi_vs_{baseline}" in part.columns else None
         header = ["agent", f"% of oracle ({conf} CI)", "expected reward", f"{up} ({conf} CI)"]
@@ -332,22 +229,24 @@ def _markdown(
         for _, r in part.iterrows():
             d = display[(r["scenario"], r["agent"], "")]
             row = [d["agent"], d["pct_of_oracle"], d["expected"], d["uplift"]]
-            row += [_num(r[poi_col], 2)] if poi_col else []
-            row += [d["seeds"], d["episodes"], d["train_steps"], _num(r["train_s_mean"], 1), _num(r["wall_s_mean"], 2)]
+            row += [num(r[poi_col], 2)] if poi_col else []
+            row += [d["seeds"], d["episodes"], d["train_steps"], num(r["train_s_mean"], 1), num(r["wall_s_mean"], 2)]
             rows.append(row)
-        lines += [*_table(header, rows), ""]
+        lines += [*markdown_table(header, rows), ""]
         for title, path in figures.get(sc, []):
             lines += [f"**{title}**", "", f"![{title} — {sc}]({path.relative_to(out).as_posix()})", ""]
 
-    lines += ["## Across scenarios", "", f"Interquartile mean of the run scores pooled over scenarios ({conf} CI)"
-              + ("; a family counts with its held-out draws." if families else "."), ""]
+    lines += ["## Across scenarios", "", f"Interquartile mean of the run scores pooled over scenarios ({conf} CI, "
+              f"resampling seeds within each scenario)"
+              + (f"; a family counts with its held-out draws. {FAMILY_IQM_NOTE[0].upper()}{FAMILY_IQM_NOTE[1:]}."
+                 if families else "."), ""]
     agg = held_out(summary).groupby("agent", sort=True).agg(
         iqm=("iqm", "first"), lo=("iqm_ci_lo", "first"), hi=("iqm_ci_hi", "first"),
         mean=("pct_of_oracle_mean", "mean"), n=("scenario", "nunique"),
     ).sort_values("iqm", ascending=False)
-    lines += _table(
+    lines += markdown_table(
         ["agent", "IQM % of oracle", "mean of scenario means", "scenarios"],
-        [[str(a), _ci(r["iqm"], r["lo"], r["hi"]), _num(r["mean"]), str(int(r["n"]))] for a, r in agg.iterrows()],
+        [[str(a), ci_text(r["iqm"], r["lo"], r["hi"]), num(r["mean"]), str(int(r["n"]))] for a, r in agg.iterrows()],
     )
     lines += [""]
     if figures == {"": []}:
@@ -365,8 +264,8 @@ def _markdown(
             "",
         ]
         table = poi.set_index(["agent", "other"])["poi"]
-        rows = [[a] + [("·" if a == b else _num(table.get((a, b), float("nan")), 2)) for b in order] for a in order]
-        lines += [*_table(["", *order], rows), ""]
+        rows = [[a] + [("·" if a == b else num(table.get((a, b), float("nan")), 2)) for b in order] for a in order]
+        lines += [*markdown_table(["", *order], rows), ""]
 
     lines += [
         "## Method",
@@ -383,7 +282,8 @@ def _markdown(
         *(
             [
                 "- Scenario families: a run trains once (learners: on the family's train split), then plays its "
-                "episodes on each of the N held-out test draws and on N train draws. Its score on a split is the "
+                "episodes on each of the N held-out test draws and on N train draws (an explicit ensemble: at "
+                "most its members in each split, each once). Its score on a split is the "
                 "mean over the split's draws; the split's mean and the uplift (paired by draw and seed) get a "
                 "two-way bootstrap interval that resamples draws and seeds independently; the IQM and the "
                 "probability of improvement use the held-out run scores.",

@@ -22,6 +22,7 @@ import yaml
 from budgetgym.envs.errors import BudgetGymError, is_integer
 from budgetgym.envs.io import atomic_write_text, check_out_dir, foreign_files
 from budgetgym.experiments.backends import Backend
+from budgetgym.experiments.campaigns import Campaign
 from budgetgym.experiments.config import ExperimentConfig, config_hash, load_experiment
 from budgetgym.experiments.execution import execute, run_oracle_task, run_task, single_threaded, stored_oracle
 from budgetgym.experiments.results import (
@@ -39,6 +40,7 @@ from budgetgym.experiments.tasks import (
     Outcome,
     RunTask,
     Task,
+    checked_grid,
     import_modules,
     plan_experiment,
     resolve_trainer,
@@ -110,7 +112,8 @@ def run_experiment(
     progress : show a progress bar over the tasks (and SB3's over training when serial).
     report : rebuild ``results.csv``, ``summary.csv``, plots and ``report.md`` at the end.
     plots : draw the figures when rebuilding the report.
-    echo : receives one line per failed task.
+    echo : receives one line per failed task, and at the start a warning when ``out`` holds another
+        code's runs and a note per family whose ensemble plays fewer draws than asked in a split.
 
     Returns
     -------
@@ -131,14 +134,17 @@ def run_experiment(
         raise BudgetGymError(f"--workers: expected a positive integer, got {workers!r}")
     out_dir = _check_results_out(Path(out) if out is not None else Path("out") / cfg.name)
     runner = make_backend(backend, workers=workers, address=address)
+    import_modules(tuple(cfg.imports))
+    campaigns = checked_grid(cfg)  # kept on cfg: plan_experiment takes these campaigns
     oracle_tasks, run_tasks = plan_experiment(cfg, out_dir, training_progress=_sb3_bars(progress, workers))
     if isinstance(runner, RayBackend):
         runner.start()  # an unreachable cluster fails here, before anything is written
     try:
         if isinstance(runner, ProcessPoolBackend) and (oracle_tasks or run_tasks):
             runner.start(max(len(oracle_tasks), len(run_tasks)))  # one pool for both phases: workers spawn once
-        return _run_grid(cfg, out_dir, runner, oracle_tasks, run_tasks, workers=workers, backend=backend,
-                         address=address, progress=progress, report=report, plots=plots, echo=echo)
+        return _run_grid(cfg, out_dir, runner, oracle_tasks, run_tasks, campaigns, workers=workers,
+                         backend=backend, address=address, progress=progress, report=report, plots=plots,
+                         echo=echo)
     finally:
         if isinstance(runner, (RayBackend, ProcessPoolBackend)):
             runner.close()
@@ -167,6 +173,7 @@ def _run_grid(
     runner: Backend,
     oracle_tasks: list[OracleTask],
     run_tasks: list[RunTask],
+    campaigns: list[Campaign],
     *,
     workers: int,
     backend: str,
@@ -177,16 +184,23 @@ def _run_grid(
     echo: Callable[[str], None] | None,
 ) -> ExperimentResult:
     """Write the results directory's header files, run every task on ``runner`` and rebuild the
-    tables (the body of :func:`run_experiment`, after the grid is planned and the backend started)."""
+    tables (the body of :func:`run_experiment`, after the grid is planned and the backend started).
+    A family whose ensemble plays fewer draws than asked in a split is one line to ``echo``, and every
+    family's draws (asked, and played per split) are recorded in ``meta.json``'s session."""
     from budgetgym.experiments.report import build_report
 
     start, t0 = utc_now(), time.perf_counter()
     env = environment_info()  # once: the code that runs is the code imported now (git runs twice per call)
-    note = _other_code(out_dir, env)
-    if note is not None and echo is not None:
-        echo(note)
+    notes = [_other_code(out_dir, env), *(c.draws_note() for c in campaigns)]
+    for note in notes:
+        if note is not None and echo is not None:
+            echo(note)
     meta_session = {"start": start, "backend": backend, "workers": workers, "address": address, "status": "running",
                     "git": env["git"], "budgetgym": env["packages"].get("budgetgym")}
+    family_draws = {c.label: {"asked": c.asked, "test": c.split_draws("test"), "train": c.split_draws("train")}
+                    for c in campaigns if c.family is not None}
+    if family_draws:
+        meta_session["family_draws"] = family_draws
     try:  # the first writes: a directory that cannot be written is one line, before any run
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_dir / "experiment.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

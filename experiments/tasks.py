@@ -6,7 +6,8 @@ shared by every run and episode on that path.
 
 A scenario family (an entry naming a :class:`~budgetgym.envs.family.ScenarioFamily` that
 varies) has one oracle task per (split, draw, distinct episode path) — test draws
-``0 .. draws-1`` and train draws ``0 .. draws-1`` — and one run per (agent, seed): a learner
+``0 .. draws-1`` and train draws ``0 .. train_draws-1`` (as many, unless an explicit ensemble has fewer
+members in a split: :class:`~budgetgym.experiments.campaigns.Campaign`) — and one run per (agent, seed): a learner
 trains once on the family's train split, then the run plays every seed's episodes on each test
 draw (held out) and on each train draw (in distribution). :func:`plan_experiment` turns an
 :class:`~budgetgym.experiments.config.ExperimentConfig` into both lists; tasks are frozen and
@@ -26,9 +27,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.family import ScenarioFamily
+from budgetgym.envs.family import ScenarioFamily, Split
 from budgetgym.envs.io import files_unchanged, yaml_reads
 from budgetgym.envs.scenario import Scenario
+from budgetgym.experiments.campaigns import draws_on
 from budgetgym.experiments.config import AgentSpec, Campaign, ExperimentConfig, check_agent_names, config_hash
 from budgetgym.experiments.results import run_dir
 
@@ -60,7 +62,8 @@ class RunTask:
     """One (scenario, agent, seed) of the grid (picklable: runs in any worker).
 
     For a family entry ``family`` is the :class:`~budgetgym.envs.family.ScenarioFamily`,
-    ``draws`` its number of test (and train) draws, and ``scenario`` its nominal scenario.
+    ``draws`` its number of test draws, ``train_draws`` its number of train draws (``None``: as many
+    as ``draws``), and ``scenario`` its nominal scenario.
     """
 
     out: str
@@ -77,11 +80,16 @@ class RunTask:
     training_progress: bool = False
     family: ScenarioFamily | None = None
     draws: int | None = None
+    train_draws: int | None = None
 
     @property
     def source(self) -> Scenario | ScenarioFamily:
         """What the agent is built from and trained on: the family, else the scenario."""
         return self.family if self.family is not None else self.scenario
+
+    def split_draws(self, split: Split) -> int | None:
+        """The draws the run plays on ``split`` (``None`` for a plain scenario)."""
+        return draws_on(split, self.draws, self.train_draws)
 
     @property
     def label(self) -> str:
@@ -93,10 +101,13 @@ class RunTask:
 
     def spec(self) -> dict[str, Any]:
         """Everything that determines the run's numbers (hashed into :attr:`key`); for a family,
-        its full definition (template, distributions, ensemble, seed) and the number of draws."""
+        its full definition (template, distributions, ensemble, seed) and the number of draws (of
+        train draws too when it differs, so a run whose splits agree keeps its key)."""
         family: dict[str, Any] = {}
         if self.family is not None:
             family = {"family": self.family.definition(), "draws": self.draws}
+            if self.train_draws is not None and self.train_draws != self.draws:
+                family["train_draws"] = self.train_draws
         return {
             "scenario_label": self.scenario_label,
             "scenario": self.scenario.model_dump(mode="json"),
@@ -330,7 +341,7 @@ def plan_experiment(
             oracle_tasks += _oracle_tasks(out, c.label, c.scenario, config, imports)
             continue
         for split in ("test", "train"):
-            for d in range(c.draws or 0):
+            for d in range(c.split_draws(split)):
                 oracle_tasks += _oracle_tasks(out, c.label, c.family.sample(d, split), config, imports, d, split)
     runs = [
         RunTask(
@@ -348,6 +359,7 @@ def plan_experiment(
             training_progress=training_progress,
             family=c.family,
             draws=c.draws,
+            train_draws=c.train_draws,
         )
         for c in campaigns
         for spec in config.agents

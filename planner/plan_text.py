@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE
+from budgetgym.experiments.wording import count
 from budgetgym.planner.metrics import ZERO_RTOL
 from budgetgym.planner.plan_result import PlanResult
 
@@ -265,11 +266,11 @@ def distribution_rows(result: PlanResult) -> tuple[list[str], list[list[str]], s
     if result.distribution is None:
         return None
     n = int(next(iter(result.distribution.values()))["draws"])
-    header = [f"{n} held-out draws: expected {OUTCOME_NAMES[result.reward]}", "P10", "P50", "P90", "mean"]
+    header = [f"{count(n, 'held-out draw')}: expected {OUTCOME_NAMES[result.reward]}", "P10", "P50", "P90", "mean"]
     rows = [[name, *(fmt(d[k], scale=abs(result.value)) for k in ("p10", "p50", "p90", "mean"))]
             for name, d in result.distribution.items()]
     beats = (None if result.prob_beats_current is None else
-             f"P(recommended beats current) over the {n} held-out draws: {result.prob_beats_current:.2f}")
+             f"P(recommended beats current) over the {count(n, 'held-out draw')}: {result.prob_beats_current:.2f}")
     dv = result.draw_values
     ties = 0 if beats is None or dv is None else int((dv["recommended"] == dv["current"]).sum())
     if beats is not None and ties:
@@ -303,12 +304,12 @@ SEGMENT_NOTE = (
 
 def header_line(result: PlanResult) -> str:
     """What was planned: campaign, channels, window, budget, reward, objective."""
-    kind = (f"scenario family, {result.objective} over {result.draws} train draws" if result.is_family
+    kind = (f"scenario family, {result.objective} over {count(result.draws, 'train draw')}" if result.is_family
             else "scenario")
     days = result.step_days
     span = f"{result.dates[0]} to {result.dates[-1]}" if result.dates else f"day {days[0]:g} to {days[-1]:g}"
     return (
-        f"{result.campaign} ({kind}): {len(result.channel_names)} channels, {result.horizon} steps "
+        f"{result.campaign} ({kind}): {count(len(result.channel_names), 'channel')}, {count(result.horizon, 'step')} "
         f"({span}), budget {fmt(result.budget, 0, scale=result.budget)} ({result.pacing} pacing), "
         f"reward {result.reward}; solved in {result.seconds:.1f} s"
     )
@@ -322,7 +323,7 @@ def table_note(result: PlanResult) -> str | None:
     ``None`` when neither applies."""
     parts = []
     if result.is_family:
-        text = f"Per-channel numbers are means over the {result.draws} train draws"
+        text = f"Per-channel numbers are means over the {count(result.draws, 'train draw')}"
         if result.objective != "mean":
             text += (f"; the objective, the total's marginal return and the values below are the {result.objective} "
                      f"(the mean over the worst {result.objective.partition(':')[2]} share of the draws)")

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from budgetgym.experiments.plots import _figure, _grid, save_figure
+from budgetgym.experiments.wording import count
 from budgetgym.planner.plan_result import PlanResult
 
 __all__ = [
@@ -202,7 +203,7 @@ def plot_distribution(result: PlanResult, path: str | Path) -> Path:
         ax.hist(v, bins=bins, histtype="step", lw=1.8, color=PLAN_COLORS[name],
                 label=f"{name} (P10 {p10}, P50 {p50}, P90 {p90})")
     ax.set(xlabel=f"expected {result.reward} over the window", ylabel="held-out draws",
-           title=f"Outcome over {len(draws)} held-out draws")
+           title=f"Outcome over {count(len(draws), 'held-out draw')}")
     _money_axis(ax.xaxis)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

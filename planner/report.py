@@ -17,7 +17,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from budgetgym.experiments.report import _table as markdown_table
+from budgetgym.experiments.report_format import markdown_table
+from budgetgym.experiments.wording import count
 from budgetgym.planner.plan_result import PlanResult
 from budgetgym.planner.plan_text import (
     OUTCOME_NAMES,
@@ -152,8 +153,9 @@ def plan_markdown(
     if result.is_family:
         held_out = len(result.draw_values) if result.draw_values is not None else result.draws
         lines.append(
-            f"- Scenario family: the plan maximises the {result.objective} of the outcome over {result.draws} train "
-            f"draws; the distribution is over {held_out} held-out draws, never planned on."
+            f"- Scenario family: the plan maximises the {result.objective} of the outcome over "
+            f"{count(result.draws, 'train draw')}; the distribution is over {count(held_out, 'held-out draw')}, "
+            f"never planned on."
         )
     command = command_line(arguments or {})
     if command:

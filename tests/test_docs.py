@@ -64,6 +64,22 @@ def test_the_complete_example_validates():
     assert cfg.seeds == [0, 1, 2, 3, 4]
 
 
+def test_the_docs_say_how_ppo_training_picks_a_familys_train_draws():
+    """train_ppo's docstring and this README said every training episode is a new train draw; the default
+    (batched) training plays a pool of train draws, each episode one chosen at random (so they repeat), of
+    the config's draw_pool, by default one per training episode and at most MAX_DRAW_POOL."""
+    from budgetgym.agents.ppo_config import PPOConfig
+    from budgetgym.agents.ppo_training import MAX_DRAW_POOL, train_ppo
+
+    assert PPOConfig().vec_env == "batched"  # the default the docs describe first
+    runs = " ".join(DOC.split("- **Runs.**", 1)[1].split("\n- **", 1)[0].split())
+    doc = " ".join((train_ppo.__doc__ or "").split())
+    for text in (runs, doc):
+        assert "new train draw" not in text.split("per_env")[0] and "is then a new draw" not in text
+        assert "pool of train draws" in text and "draw_pool" in text and f"{MAX_DRAW_POOL:,}" in text
+        assert "one per training episode" in text and "at least n_envs" in text.replace("`", "")
+
+
 def test_readme_describes_the_results_directory_and_the_options():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for needle in ["`poi.csv`", "`oracle/<scenario>/`", "--no-progress", "configs/experiments/README.md",

@@ -155,6 +155,40 @@ def test_an_ensemble_entry_plays_each_member_of_a_split_at_most_once(tmp_path):
                                  "seeds": 1}).resolve()
     assert c.family is not None and c.draws == 1
 
+def test_each_split_of_an_ensemble_plays_its_own_members_and_the_run_says_so(tmp_path):
+    # 5 members (test_fraction 0.2): 1 held out, 4 train. draws: 3 was cut to the smaller split's 1 for
+    # both splits, so 1 train draw was played of the 3 asked and the 4 there, and nothing said so
+    path = tmp_path / "ens.yaml"
+    members = [{"channels.search.saturation.max_response": 300.0 + 10 * j} for j in range(5)]
+    path.write_text(yaml.safe_dump({"family": "ens", "scenario": "stationary-3", "ensemble": members}))
+    entry = {"scenario": str(path), "set": {"horizon": HORIZON}, "draws": 3}
+    cfg = experiment_from_dict({"name": "x", "scenarios": [entry], "agents": ["equal"], "seeds": 1,
+                                "bootstrap": {"reps": 200}})
+    lines: list[str] = []
+    res = run_experiment(cfg, tmp_path / "out", plots=False, echo=lines.append)
+    assert res.ok, res.failed
+    played = collect_results(tmp_path / "out").groupby("split")["draw"].apply(lambda d: sorted(set(d)))
+    assert played.to_dict() == {"test": [0], "train": [0, 1, 2]}
+    (c,) = cfg.resolve()
+    assert (c.split_draws("test"), c.split_draws("train")) == (1, 3)
+    assert res.summary.set_index("split")["n_draws"].to_dict() == {"test": 1, "train": 3}
+    assert lines == ["ens: draws: 3 asked, but its ensemble has 1 test member: it plays 1 test draw and 3 train "
+                     "draws (each member at most once)"]
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert meta["sessions"][-1]["family_draws"] == {"ens": {"asked": 3, "test": 1, "train": 3}}
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "Scenario family: 1 held-out (test) draw, never trained on, beside 3 in-distribution (train) draws (3 " \
+           "asked: its ensemble has fewer members in a split" in report
+    # the run key hashes the train draws when they differ; splits that agree hash as before (no re-run)
+    (run,) = plan_experiment(cfg, tmp_path / "plan")[1]
+    assert (run.spec()["draws"], run.spec()["train_draws"]) == (1, 3)
+    one = experiment_from_dict({"name": "x", "scenarios": [{**entry, "draws": 1}], "agents": ["equal"], "seeds": 1})
+    (c,) = one.resolve()
+    assert c.draws_note() is None and (c.split_draws("test"), c.split_draws("train")) == (1, 1)
+    (run,) = plan_experiment(one, tmp_path / "plan")[1]
+    assert run.spec()["draws"] == 1 and "train_draws" not in run.spec()
+
+
 def test_unknown_names_suggest_scenarios_and_families(tmp_path, monkeypatch):
     fam_dir = tmp_path / "families"
     fam_dir.mkdir()
@@ -359,6 +393,25 @@ def test_a_rebuilt_report_is_the_same(family_run):
     pd.testing.assert_frame_equal(again.summary, res.summary)
 
 
+def test_the_tables_say_which_variation_each_interval_covers(family_run, capsys):
+    # the IQM's interval resamples seeds, a family entering with each seed's mean over its held-out draws
+    # (fixed): equal showed "91.5 [91.5, 91.5]" under "(95% CI)" beside a held-out interval over draws of
+    # [87.7, 97.2], and neither the printed tables nor report.md's across-scenarios section said so
+    from conftest import run_cli
+
+    out, _ = family_run
+    code, printed, _ = run_cli(capsys, "report", str(out), "--no-plots")
+    assert code == 0
+    assert ("(mean over seeds, 95% bootstrap CI over seeds; a family's: mean over its draws and seeds, CI over "
+            "both)") in printed
+    assert "across scenarios: IQM of % of oracle (95% CI over seeds)" in printed
+    assert "the IQM's interval resamples seeds only: a family enters with each seed's mean over its" in printed
+    report = (out / "report.md").read_text()
+    assert ("pooled over scenarios (95% CI, resampling seeds within each scenario); a family counts with its "
+            "held-out draws. The IQM's interval resamples seeds only: a family enters") in report
+    assert "a family's means and uplifts resample draws and seeds (a two-way bootstrap), the IQM's seeds only" in report
+
+
 # ----------------------------------------------------------------------------- command line
 def test_scenarios_lists_families_and_show_prints_one(tmp_path, monkeypatch, capsys):
     from conftest import run_cli
@@ -376,3 +429,29 @@ def test_scenarios_lists_families_and_show_prints_one(tmp_path, monkeypatch, cap
     assert "channels.search.saturation.max_response: uniform(low=200.0, high=600.0)" in out
     assert "hill(max_response=400.0" in out  # the nominal scenario: the uniform's midpoint
     assert "oracle expected conversions" in out
+
+
+def test_counts_of_one_are_singular_in_the_run_table_report_and_show(tmp_path, capsys):
+    # "family, 1 held-out draws", "1 runs done", "from 1 finished runs", "1 channels, 1 steps"
+    from conftest import run_cli
+
+    path = tmp_path / "ens.yaml"
+    members = [{"channels.search.saturation.max_response": 300.0 + 10 * j} for j in range(5)]  # 1 held out
+    path.write_text(yaml.safe_dump({"family": "ens", "scenario": "stationary-3", "ensemble": members}))
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"name": "one", "scenarios": [{"scenario": str(path), "set": {"horizon": 3},
+                                                                 "draws": 1}],
+                                    "agents": ["equal"], "seeds": 1, "bootstrap": {"reps": 200}}))
+    code, out, _ = run_cli(capsys, "run", str(grid), "--out", str(tmp_path / "out"), "--no-progress", "--no-plots")
+    assert code == 0
+    assert "ens — family, 1 held-out draw — conversions per episode" in out
+    assert "1 run done, 0 skipped" in out
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "from 1 finished run (2 episodes)" in report  # one test and one train draw
+    assert "Scenario family: 1 held-out (test) draw, never trained on, beside 1 in-distribution (train) draw." \
+        in report
+    one = load_scenario("stationary-3").model_dump(mode="json")
+    one.update(name="one-channel", horizon=1, channels=one["channels"][:1])
+    (tmp_path / "one-channel.yaml").write_text(yaml.safe_dump(one))
+    code, out, _ = run_cli(capsys, "show", str(tmp_path / "one-channel.yaml"))
+    assert code == 0 and "1 channel, 1 step of " in out

@@ -58,6 +58,19 @@ def test_held_out_distribution_is_over_the_distinct_held_out_members() -> None:
     assert "the distribution is over 2 held-out draws" in plan_markdown(res, [], [])
 
 
+def test_one_draw_is_said_in_the_singular() -> None:
+    """5 members: 4 train, 1 held out; ``draws=1`` printed "over 1 train draws", "1 held-out draws"."""
+    from budgetgym.planner.plan_text import distribution_rows, header_line
+
+    res = plan(_family(5), draws=1, current=np.tile([600.0, 400.0], (T, 1)), curves=False, lift_design="none")
+    text = plan_markdown(res, [], [])
+    assert "over 1 train draw; the distribution is over 1 held-out draw, never planned on" in text
+    rows = distribution_rows(res)
+    assert rows is not None and rows[0][0].startswith("1 held-out draw: expected")
+    assert rows[2] is not None and rows[2].startswith("P(recommended beats current) over the 1 held-out draw: ")
+    assert "scenario family, mean over 1 train draw): 2 channels, 4 steps" in header_line(res)
+
+
 def test_more_draws_than_train_members_plans_over_each_member_once() -> None:
     """``draws=100`` on 8 train members: the mean is over the 8, not 100 cycled draws."""
     fam = _family()
