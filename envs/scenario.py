@@ -191,8 +191,8 @@ class Scenario(StrictModel):
         for j, seg in enumerate(self.segments):
             unknown = sorted(set(seg.reach) - set(names))
             if unknown:
-                raise ValueError(f"segments[{j}].reach: unknown channel(s) {', '.join(unknown)}; expected "
-                                 f"one of {', '.join(names)}")
+                raise ValueError(f"segments[{j}].reach: unknown channel(s) {', '.join(unknown)}"
+                                 f"{suggest(unknown[0], names)}; expected one of {', '.join(names)}")
         for c in self.channels:
             reach = sum(s.reach.get(c.name, 0.0) for s in self.segments)
             if reach > 1 + 1e-9:

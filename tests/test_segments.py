@@ -379,6 +379,25 @@ def test_bad_blocks_give_one_line(change: Any, message: str) -> None:
     assert "\n" not in text and "x.yaml" in text and message in text, text
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["segments"][0]["reach"].update(aa=0.1), "unknown channel(s) aa (did you mean 'a'?)"),
+        (lambda d: d["segments"][1]["effectiveness"].update(cc=2.0),
+         "effectiveness given for channel(s) cc, which do not reach this segment (did you mean 'c'?)"),
+    ],
+)
+def test_a_misspelt_channel_in_a_segment_gets_a_did_you_mean(change: Any, message: str) -> None:
+    """A misspelt channel in a segment's reach or effectiveness names the channel meant, as every
+    other unknown name does (CONTRIBUTING: "did you mean"); it said only "expected one of ...". """
+    d = copy.deepcopy(toy())
+    change(d)
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict(d, source="scenario file 'x.yaml'")
+    text = str(err.value)
+    assert "\n" not in text and message in text, text
+
+
 def test_the_smallest_segment_keeps_the_oracle_exact() -> None:
     """A segment of the smallest accepted size (1e-9) with the largest logistic rate (1e9): its curve
     arrays stay finite (rate / size = 1e18), nothing warns, and the oracle finds the best plan, all
