@@ -398,6 +398,27 @@ def test_a_misspelt_channel_in_a_segment_gets_a_did_you_mean(change: Any, messag
     assert "\n" not in text and message in text, text
 
 
+def test_an_override_sets_a_channel_a_segment_does_not_list_yet() -> None:
+    """``effectiveness`` defaults to 1 for every channel and ``reach`` to 0 for an unlisted one, so
+    ``segments.young.effectiveness.a`` and ``segments.young.reach.c`` are fields a user may set
+    (``--set``, an experiment's ``set``, a family's ``vary``); they were refused as "unknown field 'a'".
+    The value changes as the hand-edited scenario's does, and a misspelt channel is still refused."""
+    base = scenario_from_dict(toy())
+    X = np.full((base.horizon, base.n_channels), base.step_budget / base.n_channels)
+    changed = base.override({"segments.young.effectiveness.a": 2.0, "segments.young.reach.c": 0.05})
+    d = toy()
+    d["segments"][0]["effectiveness"] = {"a": 2.0}
+    d["segments"][0]["reach"]["c"] = 0.05
+    by_hand = scenario_from_dict(d)
+    assert changed.segments[0].effectiveness == {"a": 2.0}  # type: ignore[index]
+    assert changed.segments[0].reach == {"a": 0.7, "b": 0.2, "c": 0.05}  # type: ignore[index]
+    assert evaluate_plan(changed, X) == evaluate_plan(by_hand, X) != evaluate_plan(base, X)
+    with pytest.raises(ScenarioError, match=r"unknown channel\(s\) cc \(did you mean 'c'\?\)"):
+        base.override({"segments.young.reach.cc": 0.05})
+    with pytest.raises(ScenarioError, match="unknown field 'reech'"):
+        base.override({"segments.young.reech.c": 0.05})
+
+
 def test_the_smallest_segment_keeps_the_oracle_exact() -> None:
     """A segment of the smallest accepted size (1e-9) with the largest logistic rate (1e9): its curve
     arrays stay finite (rate / size = 1e18), nothing warns, and the oracle finds the best plan, all
