@@ -497,6 +497,27 @@ def test_planner_reports_each_segment(tmp_path: Any) -> None:
     assert plan("stationary-3", curves=False).segments is None
 
 
+def test_every_segments_csv_column_has_a_documented_meaning() -> None:
+    """The README's row for ``segments.csv`` gives every column a meaning (in parentheses after its
+    name), as the other plan files' rows do: ``exposure_per_size`` had none, and ``exposure`` no unit."""
+    import re
+    from pathlib import Path
+
+    from budgetgym.planner.metrics import segment_table
+    from budgetgym.planner.problem import PlanningProblem
+
+    sc = scenario_from_dict(toy())
+    X = np.full((sc.horizon, sc.n_channels), sc.step_budget / sc.n_channels)
+    table = segment_table(PlanningProblem(sc).objective, X, sc.segment_names, sc.channel_names)
+    assert table is not None
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `segments.csv` |"))
+    for col in table.columns:
+        name = "from_<channel>" if col.startswith("from_") else col
+        assert col == "segment" or re.search(rf"`{re.escape(name)}` \(", row), f"segments.csv: {name} undocumented"
+    assert "exposure unit" in row  # x, A, half_saturation share one unit (configs/README.md, Segments)
+
+
 def test_segment_table_of_draws_with_different_sizes_is_their_mean() -> None:
     r"""A family whose draws size the segments differently (an ensemble of fitted draws): the table's
     ``size`` is the draws' mean size and ``exposure_per_size`` the mean of each draw's
