@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 
 import numpy as np
 from pydantic import (
@@ -191,8 +191,8 @@ class Scenario(StrictModel):
         for j, seg in enumerate(self.segments):
             unknown = sorted(set(seg.reach) - set(names))
             if unknown:
-                raise ValueError(f"segments[{j}].reach: unknown channel(s) {', '.join(unknown)}; expected "
-                                 f"one of {', '.join(names)}")
+                raise ValueError(f"segments[{j}].reach: unknown channel(s) {', '.join(unknown)}"
+                                 f"{suggest(unknown[0], names)}; expected one of {', '.join(names)}")
         for c in self.channels:
             reach = sum(s.reach.get(c.name, 0.0) for s in self.segments)
             if reach > 1 + 1e-9:
@@ -288,9 +288,18 @@ def item_index(items: list[Any], part: str) -> int | None:
     return names.index(part) if part in names else None
 
 
+#: Mappings keyed by channel name whose absent keys have a value (a segment's ``reach``, 0, and
+#: ``effectiveness``, 1): :func:`set_dotted` may add a channel to them; the scenario's checks name a
+#: misspelt one.
+CHANNEL_MAPPINGS = frozenset(
+    name for name, info in SegmentConfig.model_fields.items() if get_origin(info.annotation) is dict
+)
+
+
 def set_dotted(data: dict[str, Any], key: str, value: object, what: str = "override") -> None:
     """Set ``data[key] = value`` in place for a dotted field path, list items by index or by
-    channel name (``"channels.search.cost.price"``); the path must exist.
+    channel name (``"channels.search.cost.price"``); the path must exist, except a channel's entry
+    of a mapping keyed by channel (:data:`CHANNEL_MAPPINGS`: ``"segments.young.reach.social"``).
 
     Raises
     ------
@@ -312,7 +321,7 @@ def set_dotted(data: dict[str, Any], key: str, value: object, what: str = "overr
             else:
                 node = node[idx]
         elif isinstance(node, dict):
-            if part not in node:
+            if part not in node and not (last and depth > 0 and parts[depth - 1] in CHANNEL_MAPPINGS):
                 fields = [k for k in node if isinstance(k, str)]
                 raise ScenarioError(f"{what} '{key}': unknown field '{part}'{suggest(part, fields)}")
             if last:

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from budgetgym.envs.errors import StrictModel, repeated
+from budgetgym.envs.errors import StrictModel, repeated, suggest
 
 #: The smallest and largest amounts of currency a scenario holds (a price, a reference spend, a
 #: budget; a value per conversion at most the largest): the bounds every reader of spend data checks
@@ -334,5 +334,5 @@ class SegmentConfig(StrictModel):
         extra = sorted(set(self.effectiveness) - set(self.reach))
         if extra:
             raise ValueError(f"effectiveness given for channel(s) {', '.join(extra)}, which do not reach this "
-                             "segment; expected channels listed in reach")
+                             f"segment{suggest(extra[0], self.reach)}; expected channels listed in reach")
         return self

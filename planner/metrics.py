@@ -10,7 +10,8 @@ campaign, or the mean over a family's draws), channel ``i``'s numbers over the w
   :math:`R_i - S_i`), so that the outcomes sum to the plan's value;
 * ``baseline_conversions`` :math:`N_i(0)`: what the spend before the window brings with no spend
   in it (0 without history); incremental conversions are :math:`N_i(X) - N_i(0)`;
-* ``roas`` = incremental revenue / spend, ``cpa`` = spend / incremental conversions;
+* ``roas`` = incremental revenue / spend, ``cpa`` = spend / incremental conversions (``NaN`` for a
+  channel the plan does not spend on, :func:`spent`);
 * marginal returns along the channel's own flighting :math:`d_i = X_{\cdot,i} / S_i` (the
   plan's per-step profile for a channel it does not use):
   ``marginal_conversions`` :math:`\partial N_i / \partial S_i = \sum_t d_{t,i}\,\partial N_i/\partial X_{t,i}`
@@ -159,9 +160,10 @@ def channel_table(model: Model, plan: np.ndarray, names: list[str], reward: str)
     outcome = {"conversions": conv, "revenue": revenue, "profit": revenue - spend}[reward]
     marginal = {"conversions": m_conv, "revenue": m_rev, "profit": m_rev - 1.0}[reward]
     inc_conv, inc_rev = conv - base_conv, revenue - base_rev
+    used = spent(X).any(axis=0)  # the solver's rounding of 0 is no spend: no ROAS or CPA (undefined)
     with np.errstate(divide="ignore", invalid="ignore"):
-        roas = np.where(spend > 0, inc_rev / np.where(spend > 0, spend, 1.0), np.nan)
-        cpa = np.where(inc_conv > 0, spend / np.where(inc_conv > 0, inc_conv, 1.0), np.nan)
+        roas = np.where(used, inc_rev / np.where(used, spend, 1.0), np.nan)
+        cpa = np.where(used & (inc_conv > 0), spend / np.where(inc_conv > 0, inc_conv, 1.0), np.nan)
         mcpa = np.where(m_conv > 0, 1.0 / np.where(m_conv > 0, m_conv, 1.0), np.inf)
     return pd.DataFrame(
         {

@@ -1012,3 +1012,27 @@ def test_channels_spent_in_few_history_steps_are_noted() -> None:
     assert "search" not in line
     dense = plan(sc, history=np.full((20, 3), 3000.0), curves=False)
     assert dense.sparse_history == [] and not any(x.startswith("thin history") for x in summary_lines(dense))
+
+
+@pytest.mark.parametrize("segmented", [False, True])
+def test_a_channel_the_plan_spends_nothing_on_has_no_roas_or_cpa(segmented: bool) -> None:
+    """The solver leaves a dropped channel a rounding of 0 (1e-5 of 10,000 a step on overlap-5); the
+    table printed its spend as 0 beside a ROAS of 0.80 and a CPA of 83, where the README says a channel
+    the plan spends nothing on has none (an empty cell). Below ZERO_RTOL of the plan's largest step
+    (``spent``) a channel's ROAS and CPA are NaN; a channel that spends keeps inc. revenue / spend."""
+    curve = {"type": "hill", "max_response": 100.0, "half_saturation": 100.0, "slope": 1.0}
+    chans = [{"name": n, "cost": {"unit": "click", "price": 1.0, "ref_spend": 1e6}} for n in ("a", "b")]
+    d: dict[str, Any] = {"name": "drop", "horizon": 2, "budget": {"total": 200.0}, "reward": "revenue",
+                         "noise": {"conversions": "none"}, "channels": chans}
+    if segmented:  # one shared segment of the whole audience, value 1
+        d["segments"] = [{"name": "all", "size": 1.0, "saturation": curve, "reach": {"a": 1.0, "b": 1.0}}]
+    else:
+        for c in chans:
+            c["saturation"] = curve
+    sc = scenario_from_dict(d)
+    X = np.array([[100.0, 1e-5], [100.0, 1e-5]])  # b: 1e-7 of the largest step, below ZERO_RTOL
+    t = channel_table(PlanningProblem(sc).objective, X, ["a", "b"], "revenue").set_index("channel")
+    assert np.isnan(t.loc["b", "roas"]) and np.isnan(t.loc["b", "cpa"])
+    # a: exposure 100 (+1e-5 of b's on the segment) a step: N = 2 * 100 * 100 / 200 = 100 over the window
+    assert t.loc["a", "roas"] == pytest.approx(100.0 / 200.0, rel=1e-6)
+    assert t.loc["a", "cpa"] == pytest.approx(200.0 / 100.0, rel=1e-6)

@@ -379,6 +379,46 @@ def test_bad_blocks_give_one_line(change: Any, message: str) -> None:
     assert "\n" not in text and "x.yaml" in text and message in text, text
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["segments"][0]["reach"].update(aa=0.1), "unknown channel(s) aa (did you mean 'a'?)"),
+        (lambda d: d["segments"][1]["effectiveness"].update(cc=2.0),
+         "effectiveness given for channel(s) cc, which do not reach this segment (did you mean 'c'?)"),
+    ],
+)
+def test_a_misspelt_channel_in_a_segment_gets_a_did_you_mean(change: Any, message: str) -> None:
+    """A misspelt channel in a segment's reach or effectiveness names the channel meant, as every
+    other unknown name does (CONTRIBUTING: "did you mean"); it said only "expected one of ...". """
+    d = copy.deepcopy(toy())
+    change(d)
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict(d, source="scenario file 'x.yaml'")
+    text = str(err.value)
+    assert "\n" not in text and message in text, text
+
+
+def test_an_override_sets_a_channel_a_segment_does_not_list_yet() -> None:
+    """``effectiveness`` defaults to 1 for every channel and ``reach`` to 0 for an unlisted one, so
+    ``segments.young.effectiveness.a`` and ``segments.young.reach.c`` are fields a user may set
+    (``--set``, an experiment's ``set``, a family's ``vary``); they were refused as "unknown field 'a'".
+    The value changes as the hand-edited scenario's does, and a misspelt channel is still refused."""
+    base = scenario_from_dict(toy())
+    X = np.full((base.horizon, base.n_channels), base.step_budget / base.n_channels)
+    changed = base.override({"segments.young.effectiveness.a": 2.0, "segments.young.reach.c": 0.05})
+    d = toy()
+    d["segments"][0]["effectiveness"] = {"a": 2.0}
+    d["segments"][0]["reach"]["c"] = 0.05
+    by_hand = scenario_from_dict(d)
+    assert changed.segments[0].effectiveness == {"a": 2.0}  # type: ignore[index]
+    assert changed.segments[0].reach == {"a": 0.7, "b": 0.2, "c": 0.05}  # type: ignore[index]
+    assert evaluate_plan(changed, X) == evaluate_plan(by_hand, X) != evaluate_plan(base, X)
+    with pytest.raises(ScenarioError, match=r"unknown channel\(s\) cc \(did you mean 'c'\?\)"):
+        base.override({"segments.young.reach.cc": 0.05})
+    with pytest.raises(ScenarioError, match="unknown field 'reech'"):
+        base.override({"segments.young.reech.c": 0.05})
+
+
 def test_the_smallest_segment_keeps_the_oracle_exact() -> None:
     """A segment of the smallest accepted size (1e-9) with the largest logistic rate (1e9): its curve
     arrays stay finite (rate / size = 1e18), nothing warns, and the oracle finds the best plan, all
@@ -455,6 +495,27 @@ def test_planner_reports_each_segment(tmp_path: Any) -> None:
     out = write_plan(res, tmp_path / "p", plots=False).out
     assert (out / "segments.csv").exists() and "## Audience segments" in (out / "report.md").read_text()
     assert plan("stationary-3", curves=False).segments is None
+
+
+def test_every_segments_csv_column_has_a_documented_meaning() -> None:
+    """The README's row for ``segments.csv`` gives every column a meaning (in parentheses after its
+    name), as the other plan files' rows do: ``exposure_per_size`` had none, and ``exposure`` no unit."""
+    import re
+    from pathlib import Path
+
+    from budgetgym.planner.metrics import segment_table
+    from budgetgym.planner.problem import PlanningProblem
+
+    sc = scenario_from_dict(toy())
+    X = np.full((sc.horizon, sc.n_channels), sc.step_budget / sc.n_channels)
+    table = segment_table(PlanningProblem(sc).objective, X, sc.segment_names, sc.channel_names)
+    assert table is not None
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `segments.csv` |"))
+    for col in table.columns:
+        name = "from_<channel>" if col.startswith("from_") else col
+        assert col == "segment" or re.search(rf"`{re.escape(name)}` \(", row), f"segments.csv: {name} undocumented"
+    assert "exposure unit" in row  # x, A, half_saturation share one unit (configs/README.md, Segments)
 
 
 def test_segment_table_of_draws_with_different_sizes_is_their_mean() -> None:
