@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve, lapack
 
 __all__ = ["WELL_CONDITIONED", "block_inverse", "clipped_inverse", "full_inverse", "stack_inverse"]
 
@@ -62,8 +63,6 @@ def _block_inverse(H: np.ndarray, factor: np.ndarray | None) -> np.ndarray:
             factor = np.linalg.cholesky(H)
         except np.linalg.LinAlgError:
             return clipped_inverse(H)
-    from scipy.linalg import lapack  # here: scipy.linalg adds ~0.3 s to `import budgetgym`; only solves need it
-
     lower, info = lapack.dpotri(factor, lower=1)  # the lower triangle (the factor's upper one is 0)
     if info != 0:
         return clipped_inverse(H)
@@ -110,8 +109,6 @@ def full_inverse(
         Hx[:, fixed] = 0.0
         Hx[fixed, fixed] = 1.0
     keep = ~fixed
-    from scipy.linalg import cho_factor, cho_solve  # here, as in _block_inverse
-
     try:
         factor = cho_factor(Hx, check_finite=False)
     except np.linalg.LinAlgError:
