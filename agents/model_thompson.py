@@ -149,6 +149,7 @@ from budgetgym.agents.calendar_pacing import CalendarPacer
 from budgetgym.agents.hill_posterior import (
     HillGridPosterior,
     hill_log_basis,
+    lag_mass_table,
     lag_mass_within,
     normalised_carryover,
 )
@@ -206,6 +207,8 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
             self._log_prior(kappa),
             p.lag_shapes,
         )
+        # F_R of every steps-left R = 1..T and (lag shape, decay) of the grid: read, not recomputed, per step
+        self._landed = lag_mass_table(self.horizon, self.posterior.lag_shapes, self.posterior.decays)
         self._value_num = np.zeros(self.n_channels)  # discounted revenue
         self._value_den = np.zeros(self.n_channels)  # discounted conversions
         self.rng = np.random.default_rng(p.seed)
@@ -294,7 +297,7 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         )
         self.last_draw = draw
         steps_left = max(T - t, 1)
-        landed = lag_mass_within(steps_left, draw["shape"], draw["decay"])
+        landed = self.landed_within(steps_left, draw["index"])
         weight = self.value_per_conversion() * landed * draw["beta"]
         split = self.allocate(weight, draw["kappa"], draw["slope"], self.step_budget)
         action = split_to_action(split, self.logit_scale)
@@ -303,10 +306,16 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
                 spend = self.step_budget
             else:
                 left = np.arange(T - t, 0, -1)  # steps left from each remaining step, to the horizon
-                mass = lag_mass_within(left[:, None], draw["shape"][None, :], draw["decay"][None, :])
+                mass = self.landed_within(left[:, None], draw["index"])
                 spend = self.pacer.step_spend(t, remaining, self.rng, landed=mass.mean(axis=1))
             action = np.append(action, spend_to_pacing_action(spend, remaining, self.step_cap))
         return action
+
+    def landed_within(self, steps: int | np.ndarray, index: np.ndarray) -> np.ndarray:
+        """:func:`~budgetgym.agents.hill_posterior.lag_mass_within` of ``steps`` (``1..horizon``; broadcasts)
+        for the lag shape and decay of each channel's grid point ``index`` ``[K]``, read from the table."""
+        shape_at, decay_at = np.unravel_index(np.asarray(index), self.posterior.shape)[:2]
+        return self._landed[np.asarray(steps) - 1, shape_at, decay_at]
 
     def allocate(self, scale: np.ndarray, kappa: np.ndarray, slope: np.ndarray, spend: float) -> np.ndarray:
         r"""Split ``spend`` to maximise :math:`\sum_i \text{scale}_i\, g(x_i; \kappa_i, s_i)` within

@@ -62,7 +62,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 from budgetgym.envs.allocation import lock_degenerate_bounds, project_bounded_simplex
@@ -205,6 +204,8 @@ def constant_split_search(
         J, g, _ = em.derivatives(constant_split_plan(sc, q), hessian=False)
         return -J / scale, -g.sum(axis=0) * unit / scale
 
+    from scipy.optimize import minimize  # here: scipy.optimize would cost every `import budgetgym` ~0.2 s
+
     free = lo < hi
     candidates = list(initial)
     # SLSQP's small dense algebra gains nothing from BLAS threads (and loses much on a busy machine)
@@ -284,6 +285,8 @@ def _free_level(
     b[0] = 1.0
     constraints = [{"type": "ineq", "fun": lambda z: A @ z + b, "jac": lambda z: A}]
     out = list(starts)
+    from scipy.optimize import minimize  # here: scipy.optimize would cost every `import budgetgym` ~0.2 s
+
     with threadpool_limits(limits=1, user_api="blas"):
         res = minimize(loss, z0, jac=True, method="SLSQP", bounds=[(0.0, float(h)) for h in hi],
                        constraints=constraints, options={"maxiter": 500, "ftol": 1e-13})

@@ -15,7 +15,6 @@ import math
 from typing import Literal
 
 import numpy as np
-from scipy import special
 
 from budgetgym.envs.scenario import (
     AdstockConfig,
@@ -103,6 +102,8 @@ def weibull_weights(
     dens = k * np.power(z, k - 1) * np.exp(-zk) / scale
     top = dens.max()
     if not top >= PDF_FLOOR:  # underflow (a sharp density): relative to its peak instead
+        from scipy import special  # here: scipy.special adds ~0.3 s to `import budgetgym`, for two kernels
+
         logd = np.log(k) + special.xlogy(k - 1, z) - zk - np.log(scale)
         dens = np.exp(logd - logd.max())
         top = dens.max()
@@ -140,6 +141,8 @@ def gamma_lag_weights(shape: float, mean_lag: float, window: int) -> np.ndarray:
     definition :func:`delay_kernel` and the calibration fit (``calibration.transforms.delay_weights``)
     both call: ``scipy.special.gammainc`` on ``x / scale``, as ``scipy.stats.gamma.cdf`` computes
     it (the same numbers, without ``scipy.stats``' argument handling in the fit's inner loop)."""
+    from scipy import special  # here, as in weibull_weights
+
     x = (np.arange(window, dtype=float) + 0.5) / (mean_lag / shape)
     cdf = special.gammainc(shape, x)
     q = np.diff(np.concatenate(([0.0], cdf)))

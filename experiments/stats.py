@@ -75,7 +75,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 __all__ = [
     "Interval",
@@ -269,6 +268,8 @@ def iqm(scores: ArrayLike | Sequence[ArrayLike]) -> float:
 
 def _iqm_stat(tasks: list[np.ndarray]) -> np.ndarray:
     """The IQM of the pooled runs: of the tasks' runs, or of each resample's (``[reps, n_m]`` tasks)."""
+    from scipy import stats as sps  # here: scipy.stats costs ~0.8 s of an import; only summaries need it
+
     return sps.trim_mean(np.concatenate(tasks, axis=-1), proportiontocut=0.25, axis=-1)
 
 
@@ -284,6 +285,8 @@ def iqm_interval(
 
 def _task_poi(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``P(X > Y) + 0.5 P(X = Y)`` along the last axis (leading axes broadcast), by mid-ranks."""
+    from scipy import stats as sps  # here, as in _iqm_stat
+
     n, k = x.shape[-1], y.shape[-1]
     ranks = sps.rankdata(np.concatenate([x, y], axis=-1), method="average", axis=-1)
     u = ranks[..., :n].sum(axis=-1) - n * (n + 1) / 2.0

@@ -9,6 +9,8 @@ Plain functions (importable as ``from conftest import ...``) plus thin fixtures 
 * :func:`scenario_dicts` / :func:`scenarios`: hypothesis strategies of random *valid* scenarios
   (as plain dicts / as validated :class:`~budgetgym.envs.Scenario` objects).
 * :func:`rollout`: play a list of actions and collect everything the env returned.
+* the ``shared_oracle`` / ``shared_plan`` fixtures: ``solve_oracle`` / ``plan`` solved once per test
+  process for the same campaign and arguments (pulse-4's take seconds; several files check them).
 """
 
 from __future__ import annotations
@@ -133,6 +135,52 @@ def _one_blas_thread() -> Any:
 def make_scenario():
     """Factory fixture: ``make_scenario(**overrides)`` -> validated Scenario (see build_scenario)."""
     return build_scenario
+
+
+# ------------------------------------------------------------------- solved once per test process
+def _read_only(result: Any) -> Any:
+    """``result`` with its numpy array attributes made read-only: tests share it, none may change it."""
+    for value in vars(result).values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return result
+
+
+def _shared(solve: Any) -> Any:
+    """``solve(scenario, **kwargs)`` memoised by the digest of the validated scenario and the arguments
+    (arrays by value: a spend history)."""
+    from budgetgym.envs import load_scenario
+    from budgetgym.envs.io import json_digest
+
+    cache: dict[str, Any] = {}
+
+    def get(scenario: Any, **kwargs: Any) -> Any:
+        args = {k: np.asarray(v).tolist() if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+        key = json_digest({"scenario": load_scenario(scenario).model_dump(mode="json"), **args})
+        if key not in cache:
+            cache[key] = _read_only(solve(scenario, **kwargs))
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def shared_oracle() -> Any:
+    """``shared_oracle(scenario, **kwargs)``: :func:`~budgetgym.envs.solve_oracle`, solved once per test
+    process for the same campaign and arguments (pulse-4's multi-start solve takes seconds, and several
+    files check it). The result is shared: its arrays are read-only."""
+    from budgetgym.envs import solve_oracle
+
+    return _shared(solve_oracle)
+
+
+@pytest.fixture(scope="session")
+def shared_plan() -> Any:
+    """``shared_plan(scenario, **kwargs)``: :func:`budgetgym.planner.plan`, once per test process for the
+    same campaign and arguments (shared, as :func:`shared_oracle`)."""
+    from budgetgym.planner import plan
+
+    return _shared(plan)
 
 
 # ------------------------------------------------------------------- hypothesis strategies

@@ -189,9 +189,9 @@ def test_channel_values_split_the_matrix_value_by_channel():
 
 # ================================================================== the new built-ins
 @pytest.mark.parametrize("name", ADAPTIVE_BUILTINS)
-def test_adaptive_builtins_keep_their_dynamic_headroom(name):
+def test_adaptive_builtins_keep_their_dynamic_headroom(name, shared_oracle):
     sc = load_scenario(name)
-    oracle = solve_oracle(sc)
+    oracle = shared_oracle(sc)
     const = best_constant_split(sc, path=oracle.path)
     headroom = 100 * (oracle.expected_reward - const.expected_reward) / oracle.expected_reward
     assert headroom >= 10.0, headroom

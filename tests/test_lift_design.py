@@ -240,7 +240,7 @@ def test_simulate_lift_tests_called_as_before_the_floor_gives_the_same_tests() -
     np.testing.assert_allclose(design["sigma"], LIFT_SIGMA * np.abs(design["true_delta_y"]), rtol=1e-12)
 
 
-def test_a_channel_the_plan_leaves_at_the_solvers_rounding_of_zero_is_not_beyond_the_history() -> None:
+def test_a_channel_the_plan_leaves_at_the_solvers_rounding_of_zero_is_not_beyond_the_history(shared_plan) -> None:
     """The barrier method keeps every spend strictly positive: a channel the plan does not use holds
     1e-13 to 5e-10 of its largest step. That is no spend: not beyond a history that never spent on
     the channel (a test "from 0 to 0.000000002 a step" was proposed)."""
@@ -253,12 +253,14 @@ def test_a_channel_the_plan_leaves_at_the_solvers_rounding_of_zero_is_not_beyond
     sc = load_scenario("pulse-4")
     history = np.zeros((4, 4))
     history[:, 0] = 1.0
-    res = plan(sc, history=history, curves=False, lift_design="beyond")
+    res = shared_plan(sc, history=history, curves=False, lift_design="beyond")
     assert res.beyond_history is not None and [b["channel"] for b in res.beyond_history] == ["tv"]
     assert res.lift_design is not None and list(res.lift_design["channel"]) == ["tv"]
 
 
-def test_a_pulsed_channel_is_tested_at_its_pulses_level_when_its_dark_steps_hold_the_solvers_rounding() -> None:
+def test_a_pulsed_channel_is_tested_at_its_pulses_level_when_its_dark_steps_hold_the_solvers_rounding(
+    shared_plan,
+) -> None:
     """A solved plan's dark steps hold the solver's rounding of 0 (1e-13 to 5e-10 of its largest
     step), not 0: they are not periods the plan spends on, so a pulsed channel's level is its
     pulses' mean (it was its mean over every step: halved for a channel on every other step)."""
@@ -269,7 +271,7 @@ def test_a_pulsed_channel_is_tested_at_its_pulses_level_when_its_dark_steps_hold
     sc = load_scenario("pulse-4")
     history = np.zeros((4, 4))
     history[:, 0] = 1.0
-    res = plan(sc, history=history, curves=False, lift_design="beyond")
+    res = shared_plan(sc, history=history, curves=False, lift_design="beyond")
     tv = res.plan[:, 0]
     on = tv > 1e-3 * tv.max()
     assert 0 < on.sum() < len(tv)  # a pulsed channel

@@ -251,6 +251,42 @@ def test_reset_forgets_the_campaign():
     np.testing.assert_array_equal(first, again)
 
 
+def test_lag_mass_table_holds_scipys_cdf_bit_for_bit():
+    """The table the agent reads each step is the negative-binomial CDF that it evaluated each step before:
+    every entry the same float as a direct scalar scipy call, and as the broadcast call acting made."""
+    shapes, decays, T = np.array([1, 2, 3]), np.array([0.0, 0.2, 0.6, 0.85, 0.92, 0.999]), 60
+    table = mt.lag_mass_table(T, shapes, decays)
+    assert table.shape == (T, 3, 6)
+    for s in range(1, T + 1):
+        for i, k in enumerate(shapes):
+            for j, theta in enumerate(decays):
+                assert table[s - 1, i, j] == stats.nbinom.cdf(s - 1, float(k), 1.0 - theta), (s, k, theta)
+    k, theta = np.array([2, 1, 3, 1]), np.array([0.6, 0.0, 0.92, 0.85])  # four channels' drawn grid points
+    np.testing.assert_array_equal(table[6, [1, 0, 2, 0], [2, 0, 4, 3]], stats.nbinom.cdf(6, k * 1.0, 1.0 - theta))
+    assert table[0, 0, 0] == 1.0 and table[0, 0, 3] == pytest.approx(1.0 - 0.85)  # by hand: P(L = 0) = 1 - theta
+
+
+@pytest.mark.parametrize("name", ["stationary-3", "pulse-4"])  # even pacing; agent pacing with calendar pacing
+def test_actions_are_those_of_the_cdf_evaluated_every_step(name):
+    """The table changes no action: the agent against itself with the lag mass evaluated by scipy on every
+    step (the code before the table), the same seeded episodes, action for action, to the bit."""
+    env, ref_env = ChannelBudgetEnv(name), ChannelBudgetEnv(name)
+    agent, ref = make_agent("model_thompson", env), make_agent("model_thompson", ref_env)
+    post = ref.posterior
+
+    def before(steps, index):  # what act() called before the table, with the drawn grid point's shape and decay
+        return mt.lag_mass_within(steps, post.grid_shape[index], post.grid_decay[index])
+
+    ref.landed_within = before
+    for seed in (0, 3):
+        actions, spends = _play(agent, env, seed)
+        ref_actions, ref_spends = _play(ref, ref_env, seed)
+        np.testing.assert_array_equal(actions, ref_actions)
+        np.testing.assert_array_equal(spends, ref_spends)
+    if name == "pulse-4":
+        assert np.ptp(spends.sum(axis=1)) > 0  # the agent timed its spend: the [steps left, channel] table was read
+
+
 # ------------------------------------------------------------------ seeding and persistence
 def test_same_seed_same_actions_and_different_seed_different_actions():
     env = ChannelBudgetEnv("stationary-3")

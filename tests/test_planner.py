@@ -50,9 +50,9 @@ def concave_family(seed: int = 5, scenario: str | dict[str, Any] = "stationary-3
 
 # ----------------------------------------------------------------------------- the recommendation
 @pytest.mark.parametrize("name", ["stationary-3", "delayed-5", "pulse-4"])
-def test_recommendation_of_a_scenario_is_the_oracle(name: str) -> None:
-    res = plan(name, curves=False)
-    oracle = solve_oracle(name)
+def test_recommendation_of_a_scenario_is_the_oracle(name: str, shared_plan: Any, shared_oracle: Any) -> None:
+    res = shared_plan(name, curves=False)
+    oracle = shared_oracle(name)
     assert res.value == pytest.approx(oracle.expected_reward, rel=1e-9)
     np.testing.assert_allclose(res.plan, oracle.plan, rtol=1e-9, atol=1e-9 * res.budget)
     # and the value is evaluate_plan's: the channel outcomes sum to it
@@ -632,8 +632,8 @@ def test_uplift_is_the_difference_of_evaluate_plan_values() -> None:
 
 
 @pytest.mark.parametrize("name", ["stationary-3", "holiday-5", "pulse-4"])
-def test_static_plan_is_the_best_constant_split_and_never_beats_the_recommendation(name: str) -> None:
-    res = plan(name, curves=False)
+def test_static_plan_is_the_best_constant_split_and_never_beats_the_recommendation(name: str, shared_plan: Any) -> None:
+    res = shared_plan(name, curves=False)
     assert res.static_value == pytest.approx(best_constant_split(name).expected_reward, rel=1e-6)
     assert res.static_value <= res.value * (1 + 1e-12)
 

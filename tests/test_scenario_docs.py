@@ -178,13 +178,13 @@ def _figure(cell: str) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("name", FAST)
-def test_the_builtin_table_figures_are_what_show_computes(name: str):
-    from budgetgym.envs import best_constant_split, evaluate_plan, load_scenario, solve_oracle
+def test_the_builtin_table_figures_are_what_show_computes(name: str, shared_oracle):
+    from budgetgym.envs import best_constant_split, evaluate_plan, load_scenario
     from budgetgym.experiments.demo import equal_split_plan
 
     row = next(_cells(line) for line in LINES if line.startswith(f"| `{name}` |"))
     sc = load_scenario(name)
-    oracle = solve_oracle(sc)
+    oracle = shared_oracle(sc)
     equal = 100 * float(evaluate_plan(sc, equal_split_plan(sc), path=oracle.path)) / oracle.expected_reward
     best = 100 * best_constant_split(sc).expected_reward / oracle.expected_reward
     for cell, value in zip(row[5:8], [equal, best, 100 - best], strict=True):
