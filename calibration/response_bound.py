@@ -19,15 +19,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from budgetgym.calibration.data import MAX_KPI
 from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.scenario_parts import HillSaturation
 
 __all__ = ["MAX_RESPONSE", "MIN_MAX_RESPONSE", "cap", "capped_warnings", "refuse_nominal"]
 
-#: A scenario's largest ``max_response`` (per step, :mod:`budgetgym.envs.scenario_parts`), the bound of a KPI too.
-MAX_RESPONSE = MAX_KPI
-#: A scenario's smallest ``max_response``.
-MIN_MAX_RESPONSE = 1e-9
+
+def _schema_bound(kind: str) -> float:
+    """The scenario schema's own bound ``kind`` (``"ge"`` or ``"le"``) on a curve's ``max_response``."""
+    return next(float(getattr(m, kind)) for m in HillSaturation.model_fields["max_response"].metadata
+                if hasattr(m, kind))
+
+
+#: A scenario's smallest and largest ``max_response`` (per step), read from the schema
+#: (:class:`~budgetgym.envs.scenario_parts.HillSaturation`; the logistic curve's field has the same bounds).
+MIN_MAX_RESPONSE, MAX_RESPONSE = _schema_bound("ge"), _schema_bound("le")
 
 
 def refuse_nominal(beta: Sequence[float] | np.ndarray, channels: Sequence[str], *, where: str, what: str,

@@ -421,3 +421,16 @@ def test_a_max_response_beyond_a_scenarios_bound_is_refused_or_warned_not_clippe
     assert note in res.warnings and note in (tmp_path / "out" / "fit.md").read_text()
     members = load_family(tmp_path / "out" / "family.yaml").definition()["ensemble"]
     assert sorted(m["channels"][0]["saturation"]["max_response"] for m in members)[-3:] == [1e12] * 3
+
+
+def test_the_max_response_bound_is_the_scenario_schemas_for_either_curve() -> None:
+    """calibrate's export caps and refuses at the schema's own bounds, which the Hill and logistic
+    curves share (1e-9 to 1e12 KPI per step)."""
+    from budgetgym.calibration.response_bound import MAX_RESPONSE, MIN_MAX_RESPONSE
+    from budgetgym.envs.scenario_parts import HillSaturation, LogisticSaturation
+
+    assert (MIN_MAX_RESPONSE, MAX_RESPONSE) == (1e-9, 1e12)
+    for curve in (HillSaturation, LogisticSaturation):
+        metadata = curve.model_fields["max_response"].metadata
+        assert [getattr(m, "ge", None) for m in metadata if hasattr(m, "ge")] == [MIN_MAX_RESPONSE]
+        assert [getattr(m, "le", None) for m in metadata if hasattr(m, "le")] == [MAX_RESPONSE]
