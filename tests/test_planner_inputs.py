@@ -115,29 +115,38 @@ def test_any_scenario_and_history_give_a_playable_finite_plan(sc, data) -> None:
     assert check_plan(sc, res.plan) == []
     assert res.plan.sum() <= sc.budget.total * (1 + 1e-12)
     assert np.isfinite(res.value) and np.isfinite(res.static_value)
-    _only_documented_gaps(res.channels)
+    _only_documented_gaps(res.channels, res.plan, res.current)
     assert np.all(np.isfinite(res.channels[["spend", "share", "conversions", "revenue", "outcome"]].to_numpy()))
     assert res.curves is not None and np.all(np.isfinite(res.curves[["spend", "outcome"]].to_numpy()))
     assert res.value >= res.static_value - 1e-9 * max(1.0, abs(res.value))
 
 
-def _only_documented_gaps(table: pd.DataFrame) -> None:
+def _only_documented_gaps(table: pd.DataFrame, plan: np.ndarray, current: np.ndarray | None) -> None:
     """Every number of the channel table is finite except where its definition has no value
-    (``planner.metrics``): ROAS without spend, CPA without incremental conversions, mCPA (inf) without
-    marginal conversions, a change in % of no current spend, and the history multiple (inf: the
-    history never spent on a channel the plan spends on; NaN: neither spends)."""
-    undefined = {"roas": table["spend"] <= 0, "cpa": table["conversions"] - table["baseline_conversions"] <= 0}
+    (``planner.metrics``): ROAS without spend, CPA without spend or incremental conversions, mCPA (inf)
+    without marginal conversions, a change in % of no current spend, and the history multiple (inf: the
+    history never spent on a channel the plan spends on; NaN: neither spends). "No spend" on a channel is
+    every step of it at most 1e-6 of the plan's largest step (the solver's rounding of 0)."""
+
+    def unspent(X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        return np.all(X <= 1e-6 * max(float(X.max()), 0.0), axis=0)
+
+    none = unspent(plan)
+    undefined = {"roas": none, "cpa": none | (table["conversions"] - table["baseline_conversions"] <= 0)}
     infinite = {"mcpa": table["marginal_conversions"] <= 0}
     if "current_spend" in table:
-        undefined["current_roas"] = table["current_spend"] <= 0
-        undefined["current_cpa"] = table["current_conversions"] - table["baseline_conversions"] <= 0
+        assert current is not None
+        cur_none = unspent(current)
+        undefined["current_roas"] = cur_none
+        undefined["current_cpa"] = cur_none | (table["current_conversions"] - table["baseline_conversions"] <= 0)
         undefined["change_pct"] = table["current_spend"] <= 0
         # its marginal conversions are not in the table: inf only where they are 0, so the mROAS is too
         infinite["current_mcpa"] = np.isposinf(table["current_mcpa"]) & (table["current_mroas"] <= 0)
     if "vs_history_max" in table:
         never = table["history_max_spend"] <= 0
-        infinite["vs_history_max"] = never & (table["spend"] > 0)
-        undefined["vs_history_max"] = never & (table["spend"] <= 0)
+        infinite["vs_history_max"] = never & ~none
+        undefined["vs_history_max"] = never & none
     for col in table.select_dtypes("number").columns:
         v = table[col].to_numpy(float)
         nan = undefined.get(col, np.zeros(len(v), dtype=bool))
