@@ -1130,14 +1130,16 @@ def test_any_draw_of_a_family_that_loads_is_the_first_valid_documented_attempt(
 ) -> None:
     """A family that loads (its first draws pass a check across fields that one draw in eight breaks:
     video's reach summing to more than 1) never fails at a later draw: draw ``index`` of any split is the
-    first of the documented attempts ``SeedSequence([seed, split, index] (+ [k]))`` the scenario accepts,
+    first of the documented attempts ``SeedSequence([seed, split, index] (+ [k]))`` the scenario accepts
+    (``[k]`` appended for ``k > 0``, and for every ``k`` from index ``2**32`` on),
     and a valid, finite campaign."""
     from budgetgym.envs.family import MAX_REDRAWS
 
     seed = data.draw(st.sampled_from(_loadable_cross_seeds()), label="family seed")
     fam = _cross_family(seed)
     for k in range(MAX_REDRAWS + 1):
-        entropy = [seed, {"train": 0, "test": 1}[split], index] + ([k] if k else [])
+        # the documented streams: the attempt appended when it is not 0, and always from index 2**32 on
+        entropy = [seed, {"train": 0, "test": 1}[split], index] + ([k] if k or index >= 2**32 else [])
         rng = np.random.default_rng(np.random.SeedSequence(entropy))
         a, b = rng.uniform(0.45, 0.55), rng.uniform(0.40, 0.50)
         if a + b <= 1:
