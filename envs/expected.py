@@ -106,7 +106,10 @@ class ExpectedModel:
         per-step grid start (:func:`budgetgym.envs.oracle.grid_split`)."""
         m = self.model
         total_w = m.held_adstock_sum  # the lags the episode holds, as in self.lag
-        ceff = (self.lag.transpose(0, 2, 1) @ self.weight.T[:, :, None])[:, :, 0].T / total_w
+        reach = (self.lag.transpose(0, 2, 1) @ self.weight.T[:, :, None])[:, :, 0].T
+        # a kernel with no weight inside the horizon (a late Weibull peak, weights underflowing to 0): the
+        # channel's spend reaches no step, its steady-state response is 0 and so is its ceff (not 0/0)
+        ceff = np.divide(reach, total_w, out=np.zeros_like(reach), where=total_w > 0)
         x = np.asarray(x, dtype=float)[None, :, None]
         return ceff[:, None, :] * m.steady_state_response(x, self.scale[:, None, :]) - self.spend_cost * x
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -473,6 +474,21 @@ def test_steady_state_sums_only_the_lags_the_episode_holds(adstock):
     env.reset(seed=0)
     infos = [env.step(np.zeros(1))[4] for _ in range(3)]
     assert infos[-1]["expected_conversions"][0] == pytest.approx(f, rel=1e-14)
+
+
+def test_grid_values_of_a_kernel_with_no_weight_inside_the_horizon_are_zero_not_nan() -> None:
+    # An unnormalised Weibull pdf (k = 3) has w_0 = pdf(0) = 0: over a one-step episode the spend reaches no
+    # step, so a grid spend is worth 0 conversions (ceff = 0 and f(0) = 0), not 0/0 (the oracle's grid start).
+    adstock = {"type": "weibull_pdf", "shape": 3.0, "scale": 5.0, "window": 4, "normalize": False}
+    sc = _one_click_channel("late-peak", 1, adstock)
+    m = ChannelModel.from_scenario(sc)
+    assert m.held_adstock_sum[0] == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        grid = _model(sc, None).grid_values(np.array([0.0, 50.0, 100.0]))
+    np.testing.assert_array_equal(grid, np.zeros((1, 3, 1)))
+    # and the longer episode's grid is as before: w_1 = pdf(1) > 0 reaches step 1
+    assert np.all(_model(_one_click_channel("late-peak", 3, adstock), None).grid_values(np.array([100.0]))[0] > 0)
 
 
 def _geometric_members(reward: str = "conversions") -> list[ExpectedModel]:
