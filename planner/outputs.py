@@ -196,13 +196,9 @@ def _write_stage(
 
 
 def _move_in(stage: Path, out: Path, names: list[str]) -> None:
-    """Move the staged files into ``out`` (``report.md`` last), then remove the files of an
-    earlier plan that this one did not write."""
-    move_staged(stage, out, names)
-    ours = [*PLAN_FILES, *(f"{PLOTS}/{p}" for p in PLOT_FILES)]
-    for name in ours:
-        if name not in names:
-            (out / name).unlink(missing_ok=True)
+    """Move the staged files into ``out`` (``report.md`` last), removing in the same all-or-nothing move
+    the files of an earlier plan that this one did not write; then an emptied ``plots/``."""
+    move_staged(stage, out, names, remove=[*PLAN_FILES, *(f"{PLOTS}/{p}" for p in PLOT_FILES)])
     plots_dir = out / PLOTS
     if plots_dir.is_dir() and not any(plots_dir.iterdir()):
         plots_dir.rmdir()

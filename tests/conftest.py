@@ -627,13 +627,16 @@ def interrupt_nth_move(monkeypatch: pytest.MonkeyPatch, out: Path, n: int) -> li
     return moved_in
 
 
-def interrupt_nth_change(monkeypatch: pytest.MonkeyPatch, out: Path, n: int) -> list[object]:
+def interrupt_nth_change(monkeypatch: pytest.MonkeyPatch, out: Path, n: int, of: Path | None = None) -> list[object]:
     """Make the ``n``-th change to a file of ``out`` (an ``os.replace``/``os.rename`` from or into it, an
-    ``os.unlink`` of it) raise ``KeyboardInterrupt`` before it happens, as a Ctrl-C there would; later
-    changes (putting files back) go ahead. Returns the paths changed so far (the interrupted one last)."""
+    ``os.unlink`` of it; with ``of``, only a move or unlink of that file) raise ``KeyboardInterrupt`` before
+    it happens, as a Ctrl-C there would; later changes (putting files back) go ahead. Returns the paths
+    changed so far (the interrupted one last)."""
     changed: list[object] = []
 
     def touches(*paths: object) -> bool:
+        if of is not None:
+            return Path(str(paths[0])) == of
         return any(Path(str(p)).is_relative_to(out) for p in paths)
 
     def count(path: object) -> None:
