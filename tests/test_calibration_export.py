@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import interrupt_nth_move, run_cli
+from conftest import files_of, interrupt_nth_change, interrupt_nth_move, run_cli
 from mmm_synth import Truth, flighted_spend, synthesize
 
 from budgetgym.calibration import calibrate
@@ -382,6 +382,28 @@ def test_ctrl_c_while_moving_a_new_calibration_in_leaves_the_earlier_one_as_it_w
     interrupt_nth_move(monkeypatch, out, 2)
     assert run_cli(capsys, *argv, "--plan-periods", "6")[0] == 130
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cal", "sim.csv"]  # no temporary directory left
+
+
+def test_ctrl_c_while_removing_an_earlier_calibrations_figure_leaves_the_earlier_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An earlier calibration's figures that the new one does not draw were deleted after the all-or-nothing
+    move, outside it: a Ctrl-C there left the earlier fit's fit.png beside the new family.yaml and fit.md."""
+    from dataclasses import replace
+
+    from budgetgym.calibration.report import write_outputs
+
+    path, _, _ = _dataset(tmp_path)
+    out = tmp_path / "cal"
+    res = _calibrate(path, draws=0, plan_periods=4, plots=False, out=out)
+    (out / "fit.png").write_bytes(b"an earlier calibration's figure")
+    before = files_of(out)
+    changed = interrupt_nth_change(monkeypatch, out, 1, of=out / "fit.png")
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs(replace(res, reward="conversions"), out, plots=False)
+    assert changed == [out / "fit.png"]
+    assert files_of(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cal", "sim.csv"]  # no temporary directory left
 
 
