@@ -114,8 +114,10 @@ def name_list(names: Sequence[str], most: int = 3) -> str:
 
 
 @contextmanager
-def staged_output(out: str | Path) -> Iterator[Path]:
-    """A temporary directory beside the output directory ``out`` to write into, then move from.
+def staged_output(out: str | Path, *, inside: bool = False) -> Iterator[Path]:
+    """A temporary directory beside the output directory ``out`` (with ``inside``, in ``out`` itself,
+    created: for files written into a directory the user named, whose parent may not be writable or
+    may be on another file system) to write into, then move from.
 
     On any error in the ``with`` block, ``out`` is removed if it did not exist before, as are the
     temporary directory and the parents of ``out`` this created, so nothing is left half-written; an
@@ -128,8 +130,9 @@ def staged_output(out: str | Path) -> Iterator[Path]:
     created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # deepest first
     stage: Path | None = None
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        home = out if inside else out.parent
+        home.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=home))
         yield stage
     except BaseException as exc:
         if not existed:

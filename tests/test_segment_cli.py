@@ -307,6 +307,31 @@ def test_ctrl_c_while_writing_the_block_leaves_the_earlier_output_as_it_was(tabl
     assert {p.name: p.read_bytes() for p in old.parent.iterdir()} == before
 
 
+def test_the_temporary_files_are_made_in_the_directory_of_out(table, tmp_path, capsys, monkeypatch):
+    """The block and figure were staged in a directory made beside ``out``'s directory, i.e. in its parent:
+    ``--out ~/s.yaml`` needed write access to /home (Permission denied for a user), and a directory on
+    another file system than its parent (a mount point) could not be renamed from (cross-device link)."""
+    import tempfile
+
+    made: list[Path] = []
+    real = tempfile.mkdtemp
+
+    def recording(*args, **kwargs):
+        path = real(*args, **kwargs)
+        made.append(Path(path))
+        return path
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recording)
+    out = tmp_path / "home" / "s.yaml"
+    out.parent.mkdir()
+    code, _, err = run_cli(capsys, "segment", str(table[0]), "--features", FEATURES, "--channels", CHANNEL_ARG,
+                           "--k", "2", "--no-plots", "--out", str(out))
+    assert code == 0, err
+    assert made and all(p.is_relative_to(out.parent) for p in made)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["s.yaml"] and [p.name for p in tmp_path.iterdir()] == [
+        "home"]
+
+
 def test_without_scikit_learn_the_error_says_what_to_install(table, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.cluster", None)
