@@ -65,7 +65,7 @@ def period_dates(sc: Scenario, n: int) -> list[str]:
     ``floor(start_day + t step_days) - floor(start_day)`` days on for a whole number of ``step_days``; for
     calendar months (``step_days = 365.25 / 12``) the start's day of the month (at most the 28th, so every
     month has it) ``t`` months on, as :func:`~budgetgym.calibration.data.read_mmm_csv` reads monthly data.
-    A start day from 2555 (``7 x 365``) reads back with its weekday and a yearly phase within 1.5 days."""
+    A start day from 2555 (``7 x 365``) reads back with its weekday and a yearly phase within half a day."""
     start = day_date(sc.start_day)
     if is_monthly(sc.step_days):
         first = start.replace(day=min(start.day, 28))
