@@ -94,7 +94,8 @@ class Written:
 
 def write_segments(result: SegmentationResult, out: str | Path, plots: bool = True) -> Written:
     """Write the ``segments:`` block to ``out`` (``.yaml``/``.yml``) and, with ``plots`` and matplotlib
-    installed, :func:`plot_segments` to ``out`` with the suffix ``.png``.
+    installed, :func:`plot_segments` to ``out`` with the suffix ``.png`` (else an earlier run's figure
+    there, of another segmentation, is removed).
 
     Both or neither: both are written into a temporary directory in ``out``'s directory
     (:func:`~budgetgym.envs.io.staged_output`), then renamed into place
@@ -119,7 +120,8 @@ def write_segments(result: SegmentationResult, out: str | Path, plots: bool = Tr
                 plot_segments(result, stage / png.name)
                 drawn = True
             io.atomic_write_text(stage / out.name, text)
-            io.move_staged(stage, out.parent, [png.name] * drawn + [out.name])
+            # an earlier run's figure, of another segmentation, goes when this one draws none
+            io.move_staged(stage, out.parent, [png.name] * drawn + [out.name], remove=[png.name])
         except OSError as err:
             raise BudgetGymError(f"--out '{out}': cannot be written ({err.strerror or err})") from None
     return Written(out, png if drawn else None, note)
