@@ -445,6 +445,27 @@ def test_a_max_response_beyond_a_scenarios_bound_is_refused_or_warned_not_clippe
     assert sorted(m["channels"][0]["saturation"]["max_response"] for m in members)[-3:] == [1e12] * 3
 
 
+def test_a_fitted_max_response_beyond_the_bound_is_refused_before_the_bootstrap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The point estimate's max_response above 1e12 was refused only when the family was written, after every
+    bootstrap refit (minutes with --draws 200) that could not change the verdict; it is refused after the fit."""
+    import importlib
+    from dataclasses import replace
+
+    from budgetgym.envs.errors import BudgetGymError
+
+    cal = importlib.import_module("budgetgym.calibration.calibrate")
+    path, _, _ = _dataset(tmp_path)
+    real_fit = cal.fit_model
+    refits: list[object] = []
+    monkeypatch.setattr(cal, "fit_model", lambda *a, **k: replace(real_fit(*a, **k), beta=np.array([5e12, 7000.0])))
+    monkeypatch.setattr(cal, "block_bootstrap", lambda *a, **k: refits.append(a))
+    with pytest.raises(BudgetGymError, match=r"channel 'a': the fitted max_response \(beta\) is 5e\+12 KPI per period"):
+        _calibrate(path, draws=6, out=tmp_path / "out")
+    assert refits == [] and not (tmp_path / "out").exists()
+
+
 def test_the_max_response_bound_is_the_scenario_schemas_for_either_curve() -> None:
     """calibrate's export caps and refuses at the schema's own bounds, which the Hill and logistic
     curves share (1e-9 to 1e12 KPI per step)."""
