@@ -7,8 +7,9 @@ and the report (:mod:`budgetgym.planner.report` puts the pieces together), so th
   share, (with a current plan: its spend and the change), the expected outcome in the reward's
   unit, (the uplift over the current plan), ROAS (revenue, profit) or CPA (conversions) and the
   marginal ROAS or marginal CPA, then a total row (the total's marginal is the budget's). A change
-  and uplift carry their percentage of the current plan's, except on a channel the current plan
-  does not spend on: ``(new)``, as its current outcome is only the history's carry-in;
+  and uplift carry their percentage of the current plan's, except on a channel the recommendation
+  spends on and the current plan does not (:func:`~budgetgym.planner.metrics.spent`: the solver's
+  rounding of 0 is no spend): ``(new)``, as its current outcome is only the history's carry-in;
 * :func:`summary_lines` — recommended vs current, the static plan vs the flighting-aware plan
   (what timing is worth), the budget's marginal return, the target and profit-maximising
   budgets, and for a family the outcome distribution over held-out draws;
