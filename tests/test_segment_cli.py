@@ -332,16 +332,18 @@ def test_the_temporary_files_are_made_in_the_directory_of_out(table, tmp_path, c
         "home"]
 
 
-def test_a_run_without_a_figure_removes_the_earlier_runs_figure(table, tmp_path, capsys):
+def test_a_run_without_a_figure_removes_the_earlier_runs_figure(result, tmp_path):
     """plan and calibrate remove an earlier output's figures they do not draw; segment left an earlier run's
-    s.png (another segmentation: here 3 segments) beside a new s.yaml written with --no-plots (2 segments)."""
-    args = ["segment", str(table[0]), "--features", FEATURES, "--channels", CHANNEL_ARG, "--seed", "0"]
+    s.png (of another segmentation) beside a new s.yaml written with --no-plots."""
+    from budgetgym.experiments.segment_output import write_segments
+
     out = tmp_path / "s.yaml"
-    assert run_cli(capsys, *args, "--k", "3", "--out", str(out))[0] == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.png", "s.yaml"]
-    assert run_cli(capsys, *args, "--k", "2", "--no-plots", "--out", str(out))[0] == 0
+    out.write_text("segments: []\n")
+    out.with_suffix(".png").write_bytes(b"an earlier run's figure")
+    written = write_segments(result, out, plots=False)
+    assert written.figure is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
-    assert len(yaml.safe_load(out.read_text())["segments"]) == 2
+    assert len(yaml.safe_load(out.read_text())["segments"]) == len(result.names)
 
 
 def test_without_scikit_learn_the_error_says_what_to_install(table, tmp_path, capsys, monkeypatch):
