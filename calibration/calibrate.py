@@ -29,6 +29,7 @@ from budgetgym.calibration.export import (
     Costs,
     PlanWindow,
     capped_draws,
+    check_nominal,
     family_dict,
     fit_costs,
     history_frame,
@@ -265,6 +266,7 @@ def calibrate(
         t = time.perf_counter()
         fit = fit_model(data, spec, seed=seed, lift=None if tests is None else tests.rows)
         seconds["fit"] = time.perf_counter() - t
+        check_nominal(fit, data)  # a point estimate the family cannot hold: refused before the refits
         boot = (block_bootstrap(fit, draws, block_length=block_length, seed=seed, prior_draws=prior_draws,
                                 workers=workers, started=started) if draws else None)
     seconds["bootstrap"] = 0.0 if boot is None else boot.seconds

@@ -69,8 +69,8 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.scenario import MAX_HORIZON
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT, is_amount
 
-__all__ = ["Costs", "PlanWindow", "capped_draws", "family_dict", "fit_costs", "history_frame", "plan_window",
-           "scenario_dict"]
+__all__ = ["Costs", "PlanWindow", "capped_draws", "check_nominal", "family_dict", "fit_costs", "history_frame",
+           "plan_window", "scenario_dict"]
 
 
 @dataclass(frozen=True)
@@ -229,6 +229,14 @@ def _saturation(fit: Fit, params: dict[str, np.ndarray], beta: np.ndarray, i: in
     return {"type": "hill", "max_response": b, "half_saturation": _sig(kappa), "slope": _sig(params["slope"][i])}
 
 
+def check_nominal(fit: Fit, data: MMMData) -> None:
+    """The one-line error for a fitted ``beta`` above a scenario's 1e12
+    (:func:`~budgetgym.calibration.response_bound.refuse_nominal`; :func:`scenario_dict`), which
+    ``calibrate`` also calls right after the fit, before the bootstrap's refits."""
+    refuse_nominal(fit.beta, fit.channels, where=data.source, what="fitted max_response (beta)",
+                   kpi=f"column '{data.kpi_name}'")
+
+
 def scenario_dict(
     fit: Fit, data: MMMData, window: PlanWindow, costs: Costs, *, name: str, reward: str
 ) -> dict[str, Any]:
@@ -239,8 +247,7 @@ def scenario_dict(
     earn a fraction of the fitted response at every spend (far from saturation, beta and kappa trade off
     and the bound on kappa sets beta); a KPI in larger units (thousands) scales beta down.
     """
-    refuse_nominal(fit.beta, fit.channels, where=data.source, what="fitted max_response (beta)",
-                   kpi=f"column '{data.kpi_name}'")
+    check_nominal(fit, data)
     params = fit.params()
     channels = []
     for i, ch in enumerate(fit.channels):

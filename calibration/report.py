@@ -6,7 +6,7 @@ into a temporary directory beside ``out`` and only then moves them in
 written: one line) never leaves a half-written directory; other files in ``out`` are kept, and a
 directory holding files of these names but no ``fit.md`` (not an earlier calibration's) is refused
 before the fit (:func:`check_calibration_out`), and an earlier calibration's figures that this one
-does not draw are removed (the directory describes one fit):
+does not draw are removed in the same move (the directory describes one fit):
 
 * ``family.yaml`` — the scenario family (:mod:`~budgetgym.calibration.export`), for
   ``budgetgym plan DIR/family.yaml --history DIR/history.csv`` and for agents;
@@ -247,8 +247,6 @@ def write_outputs(result: CalibrationResult, out: Path, *, plots: bool = True,
     with staged_output(out) as stage:
         for name, blob in data.items():
             (stage / name).write_bytes(blob)
-        move_staged(stage, out, list(data))
-    for name in CALIBRATION_FILES:  # an earlier calibration's figures, not drawn for this one: of another fit
-        if name not in data:
-            (out / name).unlink(missing_ok=True)
+        # an earlier calibration's figures, not drawn for this one (of another fit), go in the same move
+        move_staged(stage, out, list(data), remove=CALIBRATION_FILES)
     return [out / name for name in data]

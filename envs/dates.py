@@ -313,15 +313,21 @@ def day_date(day: float) -> pd.Timestamp:
     :func:`calendar_day` gives ``doy + 365 j = d``. Days 0 to 365 are ``EPOCH + d`` (2024 starts on a
     Monday: ``j = 0``; day 365 is 31 December 2024, which :func:`calendar_day` reads as 365). ``EPOCH + d``
     for a later day is read back 364 days on from 366 (2025-01-01, a Wednesday, is day 730), a yearly phase
-    1.25 days off. Days from ``7 x 365 = 2555`` have no such date (``j`` is a weekday): ``EPOCH + d``,
-    which :func:`calendar_day` reads with the same weekday and a yearly phase within 1.5 days.
+    1.25 days off. Days from ``7 x 365 = 2555`` have no such date (``j`` is a weekday): day ``d`` gets the date
+    of the day ``b = d - 7q < 2555`` (the same weekday) whose yearly phase ``b mod 365.25`` is nearest
+    ``d mod 365.25``, within half a day (``EPOCH + d`` was up to 2.25 days off, and after 2262-04-11, the
+    last date pandas and so ``calibrate`` read, from day 87,040 on).
 
     >>> str(day_date(366).date()), calendar_day(day_date(366))
     ('2030-01-02', 366.0)
     """
     d = int(np.floor(day))
+    if d >= 7 * 365:
+        same_weekday = np.arange(d % 7, 7 * 365, 7)
+        off = (d - same_weekday) % 365.25
+        d = int(same_weekday[np.argmin(np.minimum(off, 365.25 - off))])
     j, doy = divmod(d, 365)
-    if d <= 365 or j >= 7:
+    if d <= 365:
         return EPOCH + pd.Timedelta(days=d)
     year = next(y for y in range(EPOCH.year, EPOCH.year + 28) if pd.Timestamp(year=y, month=1, day=1).weekday() == j)
     return pd.Timestamp(year=year, month=1, day=1) + pd.Timedelta(days=doy)

@@ -114,8 +114,10 @@ def name_list(names: Sequence[str], most: int = 3) -> str:
 
 
 @contextmanager
-def staged_output(out: str | Path) -> Iterator[Path]:
-    """A temporary directory beside the output directory ``out`` to write into, then move from.
+def staged_output(out: str | Path, *, inside: bool = False) -> Iterator[Path]:
+    """A temporary directory beside the output directory ``out`` (with ``inside``, in ``out`` itself,
+    created: for files written into a directory the user named, whose parent may not be writable or
+    may be on another file system) to write into, then move from.
 
     On any error in the ``with`` block, ``out`` is removed if it did not exist before, as are the
     temporary directory and the parents of ``out`` this created, so nothing is left half-written; an
@@ -128,8 +130,9 @@ def staged_output(out: str | Path) -> Iterator[Path]:
     created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # deepest first
     stage: Path | None = None
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        home = out if inside else out.parent
+        home.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=home))
         yield stage
     except BaseException as exc:
         if not existed:
@@ -150,31 +153,36 @@ def staged_output(out: str | Path) -> Iterator[Path]:
             shutil.rmtree(stage, ignore_errors=True)
 
 
-def move_staged(stage: Path, out: Path, names: list[str]) -> None:
+def move_staged(stage: Path, out: Path, names: list[str], remove: Iterable[str] = ()) -> None:
     """Move the files ``names`` (paths relative to the directory, ``plots/a.png`` too) from a
     :func:`staged_output` directory into ``out``, in order, each by one rename (creating ``out`` and
-    the subdirectories the names need).
+    the subdirectories the names need), after taking out the files ``remove`` of ``out`` (an earlier
+    output's files the new one has not; absent ones are skipped).
 
-    All or nothing: a file of ``out`` that a name replaces is first moved aside into ``stage``, so when a
-    rename fails or Ctrl-C arrives midway, the files moved in so far are taken out again, the files they
-    replaced are put back and the subdirectories created are removed, and the error is raised again:
-    ``out`` holds its earlier files as they were, never some of a new output among some of an old one.
-    (What was moved aside goes with ``stage`` when :func:`staged_output` removes it.)
+    All or nothing: a file of ``out`` that a name replaces or ``remove`` lists is first moved aside into
+    ``stage``, so when a rename fails or Ctrl-C arrives midway, the files moved in so far are taken out
+    again, the files moved aside are put back and the subdirectories created are removed, and the error is
+    raised again: ``out`` holds its earlier files as they were, never some of a new output among some of an
+    old one. (What was moved aside goes with ``stage`` when :func:`staged_output` removes it.)
     """
     out.mkdir(exist_ok=True)
     aside = Path(tempfile.mkdtemp(prefix=".replaced.", dir=stage))
-    done: list[tuple[str, bool]] = []  # (name, whether out held a file of that name), in the order moved
+    done: list[tuple[str, bool]] = []  # (name, whether out held a file of that name), in the order changed
     made: list[Path] = []  # subdirectories of out created, parents first
+    gone = [n for n in dict.fromkeys(remove) if n not in names]
     try:
-        for name in names:
+        for name in [*gone, *names]:
             target = out / name
+            if name in gone and not target.is_file():
+                continue
             made += [p for p in reversed(target.relative_to(out).parents) if p.parts and not (out / p).exists()]
             target.parent.mkdir(parents=True, exist_ok=True)
             done.append((name, target.exists()))
             if done[-1][1]:
                 (aside / name).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(target, aside / name)
-            os.replace(stage / name, target)
+            if name not in gone:
+                os.replace(stage / name, target)
     except BaseException:
         for name, had in reversed(done):
             if had and (aside / name).exists():

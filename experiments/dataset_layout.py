@@ -65,7 +65,7 @@ def period_dates(sc: Scenario, n: int) -> list[str]:
     ``floor(start_day + t step_days) - floor(start_day)`` days on for a whole number of ``step_days``; for
     calendar months (``step_days = 365.25 / 12``) the start's day of the month (at most the 28th, so every
     month has it) ``t`` months on, as :func:`~budgetgym.calibration.data.read_mmm_csv` reads monthly data.
-    A start day from 2555 (``7 x 365``) reads back with its weekday and a yearly phase within 1.5 days."""
+    A start day from 2555 (``7 x 365``) reads back with its weekday and a yearly phase within half a day."""
     start = day_date(sc.start_day)
     if is_monthly(sc.step_days):
         first = start.replace(day=min(start.day, 28))
@@ -136,7 +136,8 @@ def write_dataset(ds: SimulatedDataset, out: str | Path, meta: dict[str, Any] | 
     everything is written, by :func:`~budgetgym.envs.io.move_staged`, so an error or Ctrl-C while
     moving leaves the earlier dataset as it was; :func:`~budgetgym.envs.io.staged_output`: an
     ``out`` that is a file, or that cannot be written, is a one-line error and leaves nothing
-    behind). Files of an earlier dataset this one does not have (its lift tests) are then removed. An ``out`` holding
+    behind). Files of an earlier dataset this one does not have (its lift tests) are removed in the same
+    move, so an interrupted one puts them back. An ``out`` holding
     anything but an earlier dataset is a one-line error (:func:`check_dataset_out`), and nothing of it is deleted."""
     from budgetgym.experiments.results import environment_info, write_json
 
@@ -167,9 +168,9 @@ def write_dataset(ds: SimulatedDataset, out: str | Path, meta: dict[str, Any] | 
         )
         files = (p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
         names = sorted(files, key=lambda n: (n == "summary.json", n))  # summary.json last
-        move_staged(tmp, out, names)  # all or nothing: an earlier dataset is kept as it was until the end
-    for name, inner in DATASET_FILES.items():  # an earlier dataset's files this one has not (its lift tests)
-        for path in [out / name / f for f in inner] if inner else [out / name]:
-            if path.relative_to(out).as_posix() not in names:
-                path.unlink(missing_ok=True)
+        ours = [f"{name}/{f}" for name, inner in DATASET_FILES.items() for f in inner] + [
+            name for name, inner in DATASET_FILES.items() if not inner]
+        # all or nothing: an earlier dataset is kept as it was until the end, its files this one has not
+        # (its lift tests) removed with it
+        move_staged(tmp, out, names, remove=ours)
     return out

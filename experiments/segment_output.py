@@ -94,9 +94,10 @@ class Written:
 
 def write_segments(result: SegmentationResult, out: str | Path, plots: bool = True) -> Written:
     """Write the ``segments:`` block to ``out`` (``.yaml``/``.yml``) and, with ``plots`` and matplotlib
-    installed, :func:`plot_segments` to ``out`` with the suffix ``.png``.
+    installed, :func:`plot_segments` to ``out`` with the suffix ``.png`` (else an earlier run's figure
+    there, of another segmentation, is removed).
 
-    Both or neither: both are written into a temporary directory beside ``out``
+    Both or neither: both are written into a temporary directory in ``out``'s directory
     (:func:`~budgetgym.envs.io.staged_output`), then renamed into place
     (:func:`~budgetgym.envs.io.move_staged`), so an error or Ctrl-C at any point leaves the files of an
     earlier run as they were and nothing new (not the directories created for ``out``). An
@@ -113,13 +114,14 @@ def write_segments(result: SegmentationResult, out: str | Path, plots: bool = Tr
     drawn, note = False, None
     if plots and importlib.util.find_spec("matplotlib") is None:
         note = 'no figure: it needs matplotlib (pip install "budgetgym[plot]")'
-    with io.staged_output(out.parent) as stage:
+    with io.staged_output(out.parent, inside=True) as stage:
         try:
             if plots and note is None:
                 plot_segments(result, stage / png.name)
                 drawn = True
             io.atomic_write_text(stage / out.name, text)
-            io.move_staged(stage, out.parent, [png.name] * drawn + [out.name])
+            # an earlier run's figure, of another segmentation, goes when this one draws none
+            io.move_staged(stage, out.parent, [png.name] * drawn + [out.name], remove=[png.name])
         except OSError as err:
             raise BudgetGymError(f"--out '{out}': cannot be written ({err.strerror or err})") from None
     return Written(out, png if drawn else None, note)

@@ -19,8 +19,8 @@
 :func:`write_plan` writes everything into a temporary directory beside ``DIR`` and then moves the
 files in (``report.md`` last), so a failure (a figure that cannot be drawn, a full disk) leaves
 ``DIR`` as it was, or absent, and no temporary directory behind. Files of an earlier plan in
-``DIR`` that this plan does not write (``frontier.csv`` without a sweep, say) are then removed, so
-the directory always describes one plan; other files in ``DIR`` are never touched, and a ``DIR``
+``DIR`` that this plan does not write (``frontier.csv`` without a sweep, say) are removed in the same
+all-or-nothing move, so the directory always describes one plan; other files in ``DIR`` are never touched, and a ``DIR``
 holding files of a plan's names but no ``plan.csv`` (a results directory's ``report.md``) is refused
 (:func:`check_plan_out`). Without
 matplotlib (the ``plot`` extra) or with ``plots=False`` everything but the figures is written and
@@ -196,13 +196,9 @@ def _write_stage(
 
 
 def _move_in(stage: Path, out: Path, names: list[str]) -> None:
-    """Move the staged files into ``out`` (``report.md`` last), then remove the files of an
-    earlier plan that this one did not write."""
-    move_staged(stage, out, names)
-    ours = [*PLAN_FILES, *(f"{PLOTS}/{p}" for p in PLOT_FILES)]
-    for name in ours:
-        if name not in names:
-            (out / name).unlink(missing_ok=True)
+    """Move the staged files into ``out`` (``report.md`` last), removing in the same all-or-nothing move
+    the files of an earlier plan that this one did not write; then an emptied ``plots/``."""
+    move_staged(stage, out, names, remove=[*PLAN_FILES, *(f"{PLOTS}/{p}" for p in PLOT_FILES)])
     plots_dir = out / PLOTS
     if plots_dir.is_dir() and not any(plots_dir.iterdir()):
         plots_dir.rmdir()

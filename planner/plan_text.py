@@ -7,8 +7,9 @@ and the report (:mod:`budgetgym.planner.report` puts the pieces together), so th
   share, (with a current plan: its spend and the change), the expected outcome in the reward's
   unit, (the uplift over the current plan), ROAS (revenue, profit) or CPA (conversions) and the
   marginal ROAS or marginal CPA, then a total row (the total's marginal is the budget's). A change
-  and uplift carry their percentage of the current plan's, except on a channel the current plan
-  does not spend on: ``(new)``, as its current outcome is only the history's carry-in;
+  and uplift carry their percentage of the current plan's, except on a channel the recommendation
+  spends on and the current plan does not (:func:`~budgetgym.planner.metrics.spent`: the solver's
+  rounding of 0 is no spend): ``(new)``, as its current outcome is only the history's carry-in;
 * :func:`summary_lines` — recommended vs current, the static plan vs the flighting-aware plan
   (what timing is worth), the budget's marginal return, the target and profit-maximising
   budgets, and for a family the outcome distribution over held-out draws;
@@ -27,7 +28,7 @@ import numpy as np
 
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE
 from budgetgym.experiments.wording import count
-from budgetgym.planner.metrics import ZERO_RTOL
+from budgetgym.planner.metrics import ZERO_RTOL, spent
 from budgetgym.planner.plan_result import PlanResult
 
 __all__ = [
@@ -134,16 +135,19 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
     ratio_col = "cpa" if result.reward == "conversions" else "roas"
     rows = []
     money, value = result.budget, abs(result.value)  # the scales of spend and outcomes (fmt)
-    for _, r in ch.iterrows():
+    # spends on the channel (the solver's rounding of 0 is none: metrics.spent) where the current plan does not:
+    # its current outcome is the carry-in alone, no % of it
+    used = np.asarray(spent(result.plan).any(axis=0))
+    new = used & ~np.asarray(spent(result.current).any(axis=0)) if result.current is not None else np.zeros_like(used)
+    for i, (_, r) in enumerate(ch.iterrows()):
         row = [str(r["channel"]), fmt(r["spend"], 0, scale=money), f"{100 * r['share']:.1f}%"]
-        new = has_current and r["current_spend"] <= 0 < r["spend"]  # current: the carry-in alone, no % of it
         if has_current:
             row += [fmt(r["current_spend"], 0, scale=money),
-                    _new(r["spend"] - r["current_spend"], 0, money) if new else
+                    _new(r["spend"] - r["current_spend"], 0, money) if new[i] else
                     _with_pct(r["spend"] - r["current_spend"], r["current_spend"], 0, 1, scale=money)]
         row += [fmt(r["outcome"], scale=value)]
         if has_current:
-            row += [_new(r["outcome"] - r["current_outcome"], None, value) if new else
+            row += [_new(r["outcome"] - r["current_outcome"], None, value) if new[i] else
                     _with_pct(r["outcome"] - r["current_outcome"], r["current_outcome"], pct_digits=1, scale=value)]
         row += [fmt(r[ratio_col], 2), fmt(r[key], 2)]
         rows.append(row)

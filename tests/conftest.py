@@ -625,3 +625,46 @@ def interrupt_nth_move(monkeypatch: pytest.MonkeyPatch, out: Path, n: int) -> li
     monkeypatch.setattr(os, "replace", interrupting(os.replace))
     monkeypatch.setattr(os, "rename", interrupting(os.rename))
     return moved_in
+
+
+def interrupt_nth_change(monkeypatch: pytest.MonkeyPatch, out: Path, n: int, of: Path | None = None) -> list[object]:
+    """Make the ``n``-th change to a file of ``out`` (an ``os.replace``/``os.rename`` from or into it, an
+    ``os.unlink`` of it; with ``of``, only a move or unlink of that file) raise ``KeyboardInterrupt`` before
+    it happens, as a Ctrl-C there would; later changes (putting files back) go ahead. Returns the paths
+    changed so far (the interrupted one last)."""
+    changed: list[object] = []
+
+    def touches(*paths: object) -> bool:
+        if of is not None:
+            return Path(str(paths[0])) == of
+        return any(Path(str(p)).is_relative_to(out) for p in paths)
+
+    def count(path: object) -> None:
+        changed.append(path)
+        if len(changed) == n:
+            raise KeyboardInterrupt
+
+    def interrupting_move(real: Any) -> Any:
+        def move(src: object, dst: object, **kwargs: Any) -> None:
+            if touches(src, dst):
+                count(src)
+            real(src, dst, **kwargs)
+        return move
+
+    def interrupting_unlink(real: Any) -> Any:
+        def unlink(path: object, **kwargs: Any) -> None:
+            if "dir_fd" not in kwargs and touches(path):
+                count(path)
+            real(path, **kwargs)
+        return unlink
+
+    monkeypatch.setattr(os, "replace", interrupting_move(os.replace))
+    monkeypatch.setattr(os, "rename", interrupting_move(os.rename))
+    monkeypatch.setattr(os, "unlink", interrupting_unlink(os.unlink))
+    monkeypatch.setattr(os, "remove", interrupting_unlink(os.remove))
+    return changed
+
+
+def files_of(out: Path) -> dict[str, bytes]:
+    """Every file under ``out`` (relative path -> content)."""
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import interrupt_nth_move, run_cli
+from conftest import files_of, interrupt_nth_change, interrupt_nth_move, run_cli
 from mmm_synth import Truth, flighted_spend, synthesize
 
 from budgetgym.calibration import calibrate
@@ -385,6 +385,28 @@ def test_ctrl_c_while_moving_a_new_calibration_in_leaves_the_earlier_one_as_it_w
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cal", "sim.csv"]  # no temporary directory left
 
 
+def test_ctrl_c_while_removing_an_earlier_calibrations_figure_leaves_the_earlier_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An earlier calibration's figures that the new one does not draw were deleted after the all-or-nothing
+    move, outside it: a Ctrl-C there left the earlier fit's fit.png beside the new family.yaml and fit.md."""
+    from dataclasses import replace
+
+    from budgetgym.calibration.report import write_outputs
+
+    path, _, _ = _dataset(tmp_path)
+    out = tmp_path / "cal"
+    res = _calibrate(path, draws=0, plan_periods=4, plots=False, out=out)
+    (out / "fit.png").write_bytes(b"an earlier calibration's figure")
+    before = files_of(out)
+    changed = interrupt_nth_change(monkeypatch, out, 1, of=out / "fit.png")
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs(replace(res, reward="conversions"), out, plots=False)
+    assert changed == [out / "fit.png"]
+    assert files_of(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cal", "sim.csv"]  # no temporary directory left
+
+
 def test_a_max_response_beyond_a_scenarios_bound_is_refused_or_warned_not_clipped_silently(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -421,6 +443,27 @@ def test_a_max_response_beyond_a_scenarios_bound_is_refused_or_warned_not_clippe
     assert note in res.warnings and note in (tmp_path / "out" / "fit.md").read_text()
     members = load_family(tmp_path / "out" / "family.yaml").definition()["ensemble"]
     assert sorted(m["channels"][0]["saturation"]["max_response"] for m in members)[-3:] == [1e12] * 3
+
+
+def test_a_fitted_max_response_beyond_the_bound_is_refused_before_the_bootstrap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The point estimate's max_response above 1e12 was refused only when the family was written, after every
+    bootstrap refit (minutes with --draws 200) that could not change the verdict; it is refused after the fit."""
+    import importlib
+    from dataclasses import replace
+
+    from budgetgym.envs.errors import BudgetGymError
+
+    cal = importlib.import_module("budgetgym.calibration.calibrate")
+    path, _, _ = _dataset(tmp_path)
+    real_fit = cal.fit_model
+    refits: list[object] = []
+    monkeypatch.setattr(cal, "fit_model", lambda *a, **k: replace(real_fit(*a, **k), beta=np.array([5e12, 7000.0])))
+    monkeypatch.setattr(cal, "block_bootstrap", lambda *a, **k: refits.append(a))
+    with pytest.raises(BudgetGymError, match=r"channel 'a': the fitted max_response \(beta\) is 5e\+12 KPI per period"):
+        _calibrate(path, draws=6, out=tmp_path / "out")
+    assert refits == [] and not (tmp_path / "out").exists()
 
 
 def test_the_max_response_bound_is_the_scenario_schemas_for_either_curve() -> None:

@@ -127,3 +127,22 @@ def test_a_simulated_start_day_reads_back_exactly(start_day: int) -> None:
     assert pd.Timestamp(period_dates(sc, 3)[2]) - first == pd.Timedelta(days=2)  # daily steps: real days on
     if start_day < 366:  # the dates of 2024 are kept: day 100 is 10 April 2024, by hand
         assert first == pd.Timestamp("2024-01-01") + pd.Timedelta(days=start_day)
+
+
+@pytest.mark.parametrize("start_day", [2555, 8031, 20_000, 87_500, 99_999.5])
+def test_a_late_simulated_start_day_is_a_date_calibrate_reads_with_its_weekday_and_yearly_phase(
+    start_day: float,
+) -> None:
+    """A scenario takes a start day up to 1e5, but day 87,040 on was dated after 2262-04-11 (2024-01-01 + d),
+    the last date calibrate reads: simulate wrote a dataset whose first row calibrate refused ("out of range");
+    and from 7 x 365 the yearly phase read back was up to 2.25 days off where the docs said within 1.5 (day
+    20,000: 1.75). A late day's date now reads back (calendar_day) with day d's weekday (d mod 7, day 0 a
+    Monday) and its yearly phase (d mod 365.25) within half a day, and a year of steps stays in range."""
+    sc = load_scenario("stationary-3").override({"start_day": float(start_day)})
+    dates = [pd.Timestamp(d) for d in period_dates(sc, 366)]
+    assert dates[-1] <= pd.Timestamp("2262-04-11")
+    back = calendar_day(dates[0])
+    d = int(start_day)  # the date is of floor(start_day)
+    assert back % 7 == d % 7
+    phase = abs(back % 365.25 - d % 365.25)
+    assert min(phase, 365.25 - phase) <= 0.5

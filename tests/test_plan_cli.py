@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import interrupt_nth_move, run_cli
+from conftest import files_of, interrupt_nth_change, interrupt_nth_move, run_cli
 
 from budgetgym.envs import evaluate_plan, load_scenario, solve_oracle
 from budgetgym.envs.family import load_family
@@ -308,6 +308,19 @@ def test_ctrl_c_while_moving_a_new_plan_in_leaves_the_earlier_plan_as_it_was(tmp
     code, _, _ = run_cli(capsys, "plan", "stationary-3", "--budget", "20000", "--no-plots", "--out", str(old))
     assert code == 130 and len(moved_in) >= 3
     assert {p.name: p.read_bytes() for p in old.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["old"]  # no temporary directory left
+
+
+def test_ctrl_c_while_removing_an_earlier_plans_extra_file_leaves_the_earlier_plan(tmp_path, capsys, monkeypatch):
+    """An earlier plan's files the new one has not (its frontier.csv) were deleted after the new files were
+    moved in: a Ctrl-C there left the new plan beside the earlier plan's frontier, at another budget."""
+    old = tmp_path / "old"
+    assert run_cli(capsys, "plan", "stationary-3", "--sweep", "0.5:2:3", "--no-plots", "--out", str(old))[0] == 0
+    before = files_of(old)
+    changed = interrupt_nth_change(monkeypatch, old, 1, of=old / "frontier.csv")
+    code, _, _ = run_cli(capsys, "plan", "stationary-3", "--budget", "20000", "--no-plots", "--out", str(old))
+    assert code == 130 and changed == [old / "frontier.csv"]
+    assert files_of(old) == before
     assert [p.name for p in tmp_path.iterdir()] == ["old"]  # no temporary directory left
 
 

@@ -176,6 +176,23 @@ def test_a_current_plan_the_campaign_could_not_play_is_said_to_be_valued_as_give
             "does not spend budget/horizon") in summary_lines(res)
 
 
+def test_a_channel_neither_plan_spends_on_is_not_new() -> None:
+    """"(new)" marks a channel the recommendation spends on and the current plan does not; it compared the spend
+    with 0, so a channel the recommendation drops (the solver leaves ~1e-5 on it: no spend, no ROAS) beside a
+    current plan without it read "0 (new)" in change and uplift (overlap-5's display, video and ctv)."""
+    from budgetgym.envs import load_scenario
+    from budgetgym.planner.plan_text import channel_rows
+
+    sc = load_scenario("stationary-3")  # search, social, video; video made nearly worthless: the plan drops it
+    weak = sc.override({"channels.video.saturation.max_response": 1e-3 * sc.channels[2].saturation.max_response})
+    result = plan(weak, current="search=0.5,social=0.5", curves=False, lift_design="none")
+    video = result.channels.set_index("channel").loc["video"]
+    assert video["current_spend"] == 0 and 0 < video["spend"] < 1e-6 * result.budget  # the case: rounding of 0
+    header, rows = channel_rows(result)
+    row = dict(zip(header, next(r for r in rows if r[0] == "video"), strict=True))
+    assert "(new)" not in row["change"] and "(new)" not in row["uplift"], row
+
+
 def test_a_channel_the_current_plan_does_not_spend_on_is_new_not_a_percentage_of_its_carry_in() -> None:
     """With a history, a channel the current plan leaves at 0 still earns its carry-in, and its uplift was printed
     as a percentage of that (e.g. "+57.8 (+160.6%)", "+4,768.4%" on a long carry-over): a number of no use. The

@@ -307,6 +307,45 @@ def test_ctrl_c_while_writing_the_block_leaves_the_earlier_output_as_it_was(tabl
     assert {p.name: p.read_bytes() for p in old.parent.iterdir()} == before
 
 
+def test_the_temporary_files_are_made_in_the_directory_of_out(table, tmp_path, capsys, monkeypatch):
+    """The block and figure were staged in a directory made beside ``out``'s directory, i.e. in its parent:
+    ``--out ~/s.yaml`` needed write access to /home (Permission denied for a user), and a directory on
+    another file system than its parent (a mount point) could not be renamed from (cross-device link)."""
+    import tempfile
+
+    made: list[Path] = []
+    real = tempfile.mkdtemp
+
+    def recording(*args, **kwargs):
+        path = real(*args, **kwargs)
+        made.append(Path(path))
+        return path
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recording)
+    out = tmp_path / "home" / "s.yaml"
+    out.parent.mkdir()
+    code, _, err = run_cli(capsys, "segment", str(table[0]), "--features", FEATURES, "--channels", CHANNEL_ARG,
+                           "--k", "2", "--no-plots", "--out", str(out))
+    assert code == 0, err
+    assert made and all(p.is_relative_to(out.parent) for p in made)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["s.yaml"] and [p.name for p in tmp_path.iterdir()] == [
+        "home"]
+
+
+def test_a_run_without_a_figure_removes_the_earlier_runs_figure(result, tmp_path):
+    """plan and calibrate remove an earlier output's figures they do not draw; segment left an earlier run's
+    s.png (of another segmentation) beside a new s.yaml written with --no-plots."""
+    from budgetgym.experiments.segment_output import write_segments
+
+    out = tmp_path / "s.yaml"
+    out.write_text("segments: []\n")
+    out.with_suffix(".png").write_bytes(b"an earlier run's figure")
+    written = write_segments(result, out, plots=False)
+    assert written.figure is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+    assert len(yaml.safe_load(out.read_text())["segments"]) == len(result.names)
+
+
 def test_without_scikit_learn_the_error_says_what_to_install(table, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.cluster", None)

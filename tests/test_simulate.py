@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import build_scenario, channel, interrupt_nth_move, run_cli
+from conftest import build_scenario, channel, files_of, interrupt_nth_change, interrupt_nth_move, run_cli
 
 from budgetgym.envs import BudgetGymError, evaluate_plan, load_scenario
 from budgetgym.experiments.flighting import random_flighting
@@ -146,6 +146,40 @@ def test_replacing_a_dataset_removes_the_earlier_files_the_new_one_has_not(tmp_p
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
         "data.csv", "summary.json", "truth", "truth/contributions.csv", "truth/curves.csv", "truth/scenario.yaml"]
     assert len(pd.read_csv(out / "data.csv")) == 9
+
+
+def test_ctrl_c_at_any_point_of_replacing_a_dataset_leaves_the_earlier_or_the_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The earlier dataset's lift tests, which the new one has not, were deleted after the new files were
+    moved in: a Ctrl-C (or a failing delete) between left the new data.csv beside the earlier dataset's
+    lift tests, which calibrate would read as this data's. Interrupted at each change in turn, the
+    directory holds one whole dataset, the earlier or the new, and no temporary directory is left."""
+    import shutil
+
+    import budgetgym.experiments.results as results
+
+    monkeypatch.setattr(results, "environment_info", lambda: {})  # the same summary.json each time, faster
+    earlier = write_dataset(simulate_dataset("stationary-3", 5, "random", seed=1, lift_tests=1), tmp_path / "old")
+    new = simulate_dataset("stationary-3", 4, "random", seed=2)
+    fresh = files_of(write_dataset(new, tmp_path / "fresh"))
+    assert "lift_tests.csv" not in fresh and "lift_tests.csv" in files_of(earlier)
+    for n in range(1, 100):
+        out = Path(shutil.copytree(earlier, tmp_path / f"d{n}"))
+        before = files_of(out)
+        with monkeypatch.context() as m:
+            changed = interrupt_nth_change(m, out, n)
+            try:
+                write_dataset(new, out)
+            except KeyboardInterrupt:
+                pass
+        after = files_of(out)
+        assert after in (before, fresh), f"interrupted at change {n} ({changed[-1]})"
+        assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary directory
+        if len(changed) < n:  # not interrupted: every change was tried
+            assert after == fresh
+            break
+    assert n > 5
 
 
 def test_plan_files_shares_of_the_step_budget_and_totals_above_the_budget(tmp_path: Path) -> None:
