@@ -127,7 +127,7 @@ def one(
     delay: str = "none", media_season: str = "none", prior_draws: bool = False, noise_free: bool = False,
     noise_seed: int = 0, lift_tests: int = 0, lift_sigma: float = LIFT_SIGMA, lift_exact: bool = False,
     lift_design: str | None = None, design_tests: int = 5, workers: int = 1, rounds: int = 2,
-    objectives: tuple[str, ...] = (), level_sd: float = LEVEL_SD,
+    objectives: tuple[str, ...] = (), level_sd: float = LEVEL_SD, likelihood: str = "gaussian",
 ) -> dict[str, Any]:
     fam = load_family("retail-5-family")
     d = fam.sample(draw, "test")
@@ -156,7 +156,7 @@ def one(
     if lift_exact and ds.lift_tests is not None:  # the tests' measurements without their noise (sigma kept)
         _exact(ds, out)
     options = {"prior": prior, "adstock": adstock, "delay": delay, "media_season": media_season,
-               "prior_draws": prior_draws, "workers": workers}
+               "prior_draws": prior_draws, "workers": workers, "likelihood": likelihood}
     rule = {"plan": "beyond", "voi": "voi"}.get(lift_design or "", "none")
     res, rec, t_fit, t_all = _calibrate_plan(out, root / f"f{draw}", truth, draw, draws, rate, lift_tests > 0,
                                              rule, design_tests, **options)
@@ -255,6 +255,9 @@ def main() -> None:
     ap.add_argument("--level-sd", type=float, default=LEVEL_SD,
                     help="the random flighting's sd of each channel's log spend level (simulate --level-sd): wider "
                          "spend in the data")
+    ap.add_argument("--likelihood", default="gaussian",
+                    help="calibrate's --likelihood: gaussian, poisson or negative_binomial (variance mu + mu^2/k: "
+                         "noise proportional to the level)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -265,7 +268,8 @@ def main() -> None:
             r = one(draw, args.periods, args.draws, Path(tmp), args.prior, args.adstock, args.delay, args.media_season,
                     args.prior_draws, args.noise_free, args.noise_seed, args.lift_tests, args.lift_sigma,
                     args.lift_exact, args.lift_design, args.design_tests, workers=args.workers,
-                    rounds=args.rounds, objectives=tuple(args.objectives), level_sd=args.level_sd)
+                    rounds=args.rounds, objectives=tuple(args.objectives), level_sd=args.level_sd,
+                    likelihood=args.likelihood)
             rows.append(r)
             print(f"| {draw} | {r['pct']:.2f} | {r['pct_equal']:.2f} | {r['pct_movable']:.2f} | {r['coverage']:.0%} "
                   f"| {r['r2']:.3f} | {r['fit_s']:.1f} | {r['calibrate_plan_s']:.1f} | {r['pct_point']:.2f} "
@@ -284,6 +288,7 @@ def main() -> None:
     plo, phi = _ci(point, rng)
     print(f"\n{len(rows)} datasets of {args.periods} weeks, prior {args.prior}, adstock {args.adstock}, "
           f"delay {args.delay}, media season {args.media_season}, prior draws {args.prior_draws}, "
+          f"likelihood {args.likelihood}, "
           f"lift tests {args.lift_tests} (sigma {args.lift_sigma:g} of the lift, exact {args.lift_exact}): "
           f"plan {pct.mean():.2f}% of the "
           f"true oracle "
