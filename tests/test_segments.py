@@ -640,3 +640,29 @@ def check_plan_problems(sc: Any, plan: np.ndarray) -> list[str]:
     from budgetgym.envs import check_plan
 
     return check_plan(sc, plan)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["segments"][0]["reach"].update(zz=0.5),
+         "segments[0].reach: unknown channel(s) zz; expected one of a, b, c"),
+        (lambda d: d["segments"][1].update(name="young"), "segments: names must be unique, repeated: young"),
+        (lambda d: d["segments"][0].update(size=0.5),
+         "segments: sizes sum to 1.1; expected 1 (shares of the addressable audience)"),
+        (lambda d: d["channels"][1].update(value={"mean": 3.0}),
+         "channels.b.value: a scenario with segments takes response curves, delays and values per segment "
+         "(segments[].value); remove it from the channel"),
+        (lambda d: d["segments"][0]["reach"].update(a=True),
+         "segments[0].reach.a: expected a number, got a boolean (true)"),
+    ],
+)
+def test_a_segment_error_names_its_field_path_first(change: Any, message: str) -> None:
+    """The scenario's own checks of its segments read "x.yaml: (top level): segments[0].reach: ..." and a
+    segment's number check "segments[0]: reach.a: ...": the field path comes right after the file, as in
+    pydantic's own field errors ("segments[0].size: ...")."""
+    d = copy.deepcopy(toy())
+    change(d)
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict(d, source="scenario file 'x.yaml'")
+    assert str(err.value) == f"scenario file 'x.yaml': {message}"
