@@ -262,6 +262,18 @@ def test_score_intervals_are_sorted_by_score_in_every_panel(figures):
     assert top_down == [["y", "x", "z"], ["z", "x", "y"], ["z", "x", "y"]]
 
 
+def test_the_iqm_panel_says_its_interval_is_over_seeds(figures):
+    """The IQM's interval resamples seeds only (the tables and report.md say so); the figure's IQM panel
+    read "% of oracle (95% CI)" like a family's panel, whose interval is over draws and seeds."""
+    summary = pd.DataFrame({"scenario": ["a", "a"], "agent": ["x", "y"], "pct_of_oracle_mean": [90.0, 95.0],
+                            "pct_of_oracle_ci_lo": [89.0, 94.0], "pct_of_oracle_ci_hi": [91.0, 96.0],
+                            "iqm": [90.0, 95.0], "iqm_ci_lo": [89.0, 94.0], "iqm_ci_hi": [91.0, 96.0]})
+    P.plot_score_intervals(summary, "unused.png", confidence=0.9)
+    (fig,) = figures
+    iqm = [ax for ax in fig.axes if ax.get_visible() and ax.get_title().startswith("IQM")]
+    assert len(iqm) == 1 and iqm[0].get_xlabel() == "% of oracle (90% CI over seeds)", iqm[0].get_xlabel()
+
+
 def test_scenario_files_and_agent_parameters_list_every_error_with_verbose(tmp_path, capsys):
     """The same details for a scenario file (and 'did you mean' on each line)."""
     bad = tmp_path / "bad.yaml"
