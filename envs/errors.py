@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 __all__ = [
     "BudgetGymError",
     "ScenarioError",
+    "ScenarioWarning",
     "StrictModel",
     "format_validation_error",
     "is_integer",
@@ -47,6 +48,11 @@ class BudgetGymError(ValueError):
 
 class ScenarioError(BudgetGymError):
     """A scenario file or scenario object is invalid."""
+
+
+class ScenarioWarning(UserWarning):
+    """A scenario that loads but is probably not what its author meant (a channel that reaches no
+    segment); one line naming the file and field, which ``budgetgym`` prints as ``warning: ...``."""
 
 
 def repeated(names: Iterable[str]) -> list[str]:
