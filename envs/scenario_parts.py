@@ -345,7 +345,11 @@ def segment_notes(channels: list[ChannelConfig], segments: list[SegmentConfig]) 
     * a segment reached (reach > 0) by click and by impression channels whose ``effectiveness`` lists
       none of them: its exposure ``A_s = sum_i R E m a`` adds clicks and impressions one for one
       (configs/README.md, Units), where a click is worth many impressions.
+
+    Without segments (an empty list) there is nothing to note: each channel is its own audience.
     """
+    if not segments:
+        return []
     notes = [
         f"channels.{c.name}: reaches no segment (its reach is 0 in every segment), so it converts nothing whatever "
         f"it spends; list it in a segment's reach or remove it"

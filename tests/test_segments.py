@@ -27,6 +27,7 @@ from scipy.optimize import minimize
 from budgetgym.envs import (
     ChannelBudgetEnv,
     evaluate_plan,
+    list_scenarios,
     load_scenario,
     scenario_from_dict,
     scenario_path,
@@ -719,8 +720,9 @@ def test_click_and_impression_channels_on_one_segment_without_effectiveness_are_
     assert _load_warnings(tmp_path, d) == []
 
 
-@pytest.mark.parametrize("name", ["overlap-5"])
-def test_the_builtin_segmented_scenario_loads_without_warnings(tmp_path: Any, name: str) -> None:
+@pytest.mark.parametrize("name", list_scenarios())
+def test_every_builtin_scenario_loads_without_warnings(tmp_path: Any, name: str) -> None:
+    """Segment-free scenarios too: the first version warned that each of their channels reached no segment."""
     data = load_scenario(name).model_dump(mode="json")
     assert _load_warnings(tmp_path, data) == []
 
