@@ -68,6 +68,7 @@ from budgetgym.envs.dynamics import units_per_price
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.scenario import MAX_HORIZON
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT, is_amount
+from budgetgym.experiments.wording import count
 
 __all__ = ["Costs", "PlanWindow", "capped_draws", "check_nominal", "family_dict", "fit_costs", "history_frame",
            "plan_window", "scenario_dict"]
@@ -270,8 +271,8 @@ def scenario_dict(
     extra: dict[str, Any] = {"seasonality": {"demand": _seasonality(fit)}} if fit.layout.season else {}
     return {
         "name": name,
-        "description": f"Calibrated on {data.source} ({data.n_periods} periods to {last}); "
-        f"plans the {window.periods} periods from {window.first_date.date()}",
+        "description": f"Calibrated on {data.source} ({count(data.n_periods, 'period')} to {last}); "
+        f"plans the {count(window.periods, 'period')} from {window.first_date.date()}",
         "horizon": window.periods,
         "step_days": _sig(data.step_days),
         "start_day": window.start_day,

@@ -116,6 +116,7 @@ from budgetgym.calibration.model_spec import (
 from budgetgym.calibration.projection import LiftRows, Problem
 from budgetgym.calibration.transforms import Layout, typical_exposure
 from budgetgym.envs.errors import BudgetGymError
+from budgetgym.experiments.wording import count
 
 __all__ = [
     "Fit", "Likelihood", "ModelSpec", "baseline_design", "default_fourier", "default_window", "fit_model", "refit",
@@ -203,8 +204,8 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
     T = data.n_periods
     if T < 2 * n_params:
         raise BudgetGymError(
-            f"{data.source}: {T} periods for {n_params} parameters ({data.n_channels} channels x "
-            f"{1 + layout.per_channel}, {B.shape[1]} baseline terms); need at least {2 * n_params} periods "
+            f"{data.source}: {count(T, 'period')} for {n_params} parameters ({count(data.n_channels, 'channel')} x "
+            f"{1 + layout.per_channel}, {count(B.shape[1], 'baseline term')}); need at least {2 * n_params} periods "
             f"(fewer channels, controls or --fourier, or more data)"
         )
     _check_design(B, bnames, data.source)

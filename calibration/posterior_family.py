@@ -76,6 +76,7 @@ from budgetgym.calibration.response_bound import MIN_MAX_RESPONSE, cap, capped_w
 from budgetgym.envs.errors import BudgetGymError, is_integer
 from budgetgym.envs.io import YAML_DUMPER, atomic_write_text
 from budgetgym.envs.scenario_parts import HillSaturation, LogisticSaturation
+from budgetgym.experiments.wording import count
 
 __all__ = [
     "ADSTOCK_VARIABLES",
@@ -112,7 +113,8 @@ def _posterior_array(posterior: Mapping[str, Any], var: str, names: Sequence[str
         arr = np.repeat(arr[:, None], K, axis=1)
     if arr.ndim != 2 or arr.shape[1] != K:
         raise BudgetGymError(
-            f"posterior['{var}']: expected an array [draws, {K} channels ({', '.join(names)})], got shape {arr.shape}"
+            f"posterior['{var}']: expected an array [draws, {count(K, 'channel')} ({', '.join(names)})], "
+            f"got shape {arr.shape}"
         )
     if not np.all(np.isfinite(arr)):
         raise BudgetGymError(f"posterior['{var}']: expected finite numbers, got {arr[~np.isfinite(arr)][0]}")

@@ -33,6 +33,7 @@ from budgetgym.calibration.transforms import YEAR_DAYS
 from budgetgym.envs.dates import MONTH_DAYS
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import YAML_DUMPER, check_out_dir, foreign_files, move_staged, name_list, staged_output
+from budgetgym.experiments.wording import count
 
 if TYPE_CHECKING:
     from budgetgym.calibration.calibrate import CalibrationResult
@@ -136,8 +137,8 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
     pairs = ", ".join(f"{c} ← `{s}`" for c, s in zip(f.channels, d.spend_columns, strict=True))
     lines = [
         f"# Calibration of `{d.path.name}`", "",
-        f"{d.n_periods} periods from {first} to {last} ({_every(d.step_days)}); KPI `{d.kpi_name}`; "
-        f"{d.n_channels} channels ({pairs}), responses driven by {drive}; controls: "
+        f"{count(d.n_periods, 'period')} from {first} to {last} ({_every(d.step_days)}); KPI `{d.kpi_name}`; "
+        f"{count(d.n_channels, 'channel')} ({pairs}), responses driven by {drive}; controls: "
         f"{', '.join(d.control_names) or 'none'}.", "",
         "## Model", "",
         f"KPI = baseline + Σ β·{spec.saturation}({spec.adstock} adstock of the "
@@ -146,7 +147,7 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
                                                                 else "")
         + f" + noise ({spec.likelihood}); baseline: "
         f"{', '.join(f.baseline_names)}. Equations: `budgetgym.calibration.model` and `.transforms`.",
-        f"Maximum likelihood by variable projection from {len(scouts)} starts ({reached} reached the best)"
+        f"Maximum likelihood by variable projection from {count(len(scouts), 'start')} ({reached} reached the best)"
         + (f"; channels under a mild prior: {', '.join(c for c, wk in zip(f.channels, f.weak, strict=True) if wk)}"
            if f.weak.any() else "") + ".", "",
         "## Fit", "",
@@ -167,7 +168,7 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
     n_draws = 0 if result.draws is None else len(result.draws)
     if result.draws is not None and n_draws >= MIN_INTERVAL_DRAWS:
         about = (f"Estimate and 90% interval (5th–95th percentile of {n_draws} moving-block bootstrap refits, blocks "
-                 f"of {result.draws.block_length} periods)."
+                 f"of {count(result.draws.block_length, 'period')})."
                  + (f" With fewer than {MIN_CHECK_DRAWS} draws no parameter is checked for identification."
                     if n_draws < MIN_CHECK_DRAWS else ""))
     else:
@@ -198,9 +199,10 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
     members = len(fam.get("ensemble") or [])
     lines += ["", "## The campaign family", "",
               f"`family.yaml`: `{fam['family']}`, reward `{result.reward}`, the point estimate as nominal scenario"
-              + (f" and {members} bootstrap draws as an explicit ensemble (20% held out as test draws)"
+              + (f" and {count(members, 'bootstrap draw')} as an explicit ensemble (20% held out as test draws)"
                  if members else "")
-              + f". Planning window: {w.periods} periods from {w.first_date.date()} (budgetgym day {w.start_day:g}), "
+              + f". Planning window: {count(w.periods, 'period')} from {w.first_date.date()} "
+              f"(budgetgym day {w.start_day:g}), "
               f"budget {_num(w.budget)} (even pacing). Cost curves (price: CPM for impressions, CPC for clicks; spend "
               "alone is bought as 'clicks' at price 1):", ""]
     lines += _table(cost)

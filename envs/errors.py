@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 __all__ = [
     "BudgetGymError",
     "ScenarioError",
+    "ScenarioWarning",
     "StrictModel",
     "format_validation_error",
     "is_integer",
@@ -47,6 +48,11 @@ class BudgetGymError(ValueError):
 
 class ScenarioError(BudgetGymError):
     """A scenario file or scenario object is invalid."""
+
+
+class ScenarioWarning(UserWarning):
+    """A scenario that loads but is probably not what its author meant (a channel that reaches no
+    segment); one line naming the file and field, which ``budgetgym`` prints as ``warning: ...``."""
 
 
 def repeated(names: Iterable[str]) -> list[str]:
@@ -284,10 +290,38 @@ def _sorted_errors(err: ValidationError) -> list[Any]:
     return errors
 
 
+#: A message that begins with a field path and a colon (``segments[0].reach: ...``, ``price: ...``).
+_LEADING_PATH = re.compile(r"([A-Za-z_][\w-]*)((?:\[\d+\]|\.[\w-]+)*): ")
+
+
+def _located(loc: tuple[Any, ...], msg: str, model: type[BaseModel] | None) -> str:
+    """``field.path: message`` for a message at ``loc``. A model's own check names the field it is about
+    at the start of its message (``"segments[0].reach: unknown channel(s) zz"`` from the scenario, ``"price:
+    expected a number"`` from a cost block): that path, when it starts with a field of the model at ``loc``,
+    is joined to ``loc`` (``segments[0].reach: ...``, ``channels[0].cost.price: ...``) instead of following
+    the model's own location (``(top level): segments[0].reach: ...``)."""
+    found = _LEADING_PATH.match(msg)
+    if model is not None and found and found[1] in _fields_at(model, loc):
+        return f"{format_loc((*loc, found[1]))}{found[2]}: {msg[found.end():]}"
+    return f"{format_loc(loc)}: {msg}"
+
+
+def _quoted(text: str) -> list[str]:
+    """The names quoted in pydantic's list of choices: ``"'hill', 'logistic'"`` -> ``['hill', 'logistic']``."""
+    return re.findall(r"'([^']*)'", text)
+
+
 def _describe(error: Any, model: type[BaseModel] | None) -> str:
     """``field.path: what was expected (did you mean 'x'?) (got value)`` for one error."""
     msg = error["msg"].removeprefix("Value error, ")
-    text = f"{format_loc(tuple(error['loc']))}: {msg}"
+    loc = tuple(error["loc"])
+    text = _located(loc, msg, model)
+    if error["type"] == "union_tag_invalid":  # a misspelt curve type: ``saturation: {type: hil}``
+        ctx = error["ctx"]
+        key, tag = str(ctx["discriminator"]).strip("'"), str(ctx["tag"])
+        kind = f"{loc[-1]} {key}" if loc and isinstance(loc[-1], str) else key
+        return (f"{format_loc((*loc, key))}: unknown {kind} '{tag}'{suggest(tag, _quoted(ctx['expected_tags']))}; "
+                f"expected one of {ctx['expected_tags']}")
     if error["type"] == "extra_forbidden" and model is not None and error["loc"]:
         typo = str(error["loc"][-1])
         # the fallback looks at every level, where the key itself may be a field: never suggest the key back
@@ -299,6 +333,8 @@ def _describe(error: Any, model: type[BaseModel] | None) -> str:
         given = error["input"]
         if not isinstance(given, (dict, list)):
             text += f" (got {given!r})"
+        if error["type"] == "literal_error" and isinstance(given, str):  # ``unit: clik``
+            text += suggest(given, _quoted(error["ctx"]["expected"]))
     return " ".join(text.split())
 
 

@@ -33,6 +33,7 @@ from budgetgym.envs.scenario import (
     load_scenario,
     scenario_from_dict,
     set_dotted,
+    warn_unlikely,
 )
 from budgetgym.envs.scenario_family import MAX_FAMILY_SEED, MAX_REDRAWS, VALIDATION_DRAWS, ScenarioFamily, Split
 
@@ -155,7 +156,7 @@ def family_from_dict(data: object, source: str = "family", base: Path | None = N
                 f"belongs in scenario:"
             )
         set_dotted(template, key, dist, what=f"{source}: vary")
-    return ScenarioFamily(
+    family = ScenarioFamily(
         spec.family,
         template,
         description=spec.description,
@@ -164,6 +165,9 @@ def family_from_dict(data: object, source: str = "family", base: Path | None = N
         test_fraction=spec.test_fraction,
         source=source,
     )
+    if not isinstance(spec.scenario, str):  # a named scenario file was warned of as it loaded
+        warn_unlikely(family.nominal(), f"{source} (nominal scenario)")
+    return family
 
 
 def load_family(name_or_path: str | Path | Scenario | ScenarioFamily) -> ScenarioFamily:
@@ -193,4 +197,5 @@ def load_family(name_or_path: str | Path | Scenario | ScenarioFamily) -> Scenari
     data = read_yaml(path, "scenario file", ScenarioError)
     if isinstance(data, dict) and "family" in data:
         return family_from_dict(data, source=f"family file '{path}'", base=path.parent)
-    return ScenarioFamily.of_scenario(scenario_from_dict(data, source=f"scenario file '{path}'"))
+    source = f"scenario file '{path}'"
+    return ScenarioFamily.of_scenario(warn_unlikely(scenario_from_dict(data, source=source), source))

@@ -15,6 +15,7 @@ and what was expected.
 
 from __future__ import annotations
 
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_origin
@@ -29,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from budgetgym.envs.errors import ScenarioError, StrictModel, repeated, suggest, validation_error
+from budgetgym.envs.errors import ScenarioError, ScenarioWarning, StrictModel, repeated, suggest, validation_error
 from budgetgym.envs.io import names_a_file, read_yaml
 from budgetgym.envs.scenario_parts import (  # the parts, re-exported
     ActionConfig,
@@ -56,12 +57,14 @@ from budgetgym.envs.scenario_parts import (  # the parts, re-exported
     ShockConfig,
     ValueConfig,
     WeibullAdstock,
+    segment_notes,
 )
 
 __all__ = [
     "MAX_HORIZON",
     "Scenario",
     "load_scenario",
+    "warn_unlikely",
     "list_scenarios",
     "scenario_from_dict",
     "builtin_scenario_dir",
@@ -380,4 +383,15 @@ def load_scenario(name_or_path: str | Path | Scenario) -> Scenario:
             )
         path = builtin
     data = read_yaml(path, "scenario file", ScenarioError)
-    return scenario_from_dict(data, source=f"scenario file '{path}'")
+    source = f"scenario file '{path}'"
+    return warn_unlikely(scenario_from_dict(data, source=source), source)
+
+
+def warn_unlikely(scenario: Scenario, source: str) -> Scenario:
+    """``scenario``, after a :class:`~budgetgym.envs.errors.ScenarioWarning` (``source: field: what``) for
+    each thing it holds that loads but is probably not meant (:func:`~budgetgym.envs.scenario_parts.
+    segment_notes`: a channel that reaches no segment, click and impression channels added one for one in a
+    segment). Called where a file is loaded (a scenario's, a family's nominal scenario), not for each draw."""
+    for note in segment_notes(scenario.channels, scenario.segments or []):
+        warnings.warn(f"{source}: {note}", ScenarioWarning, stacklevel=3)
+    return scenario

@@ -336,3 +336,35 @@ class SegmentConfig(StrictModel):
             raise ValueError(f"effectiveness given for channel(s) {', '.join(extra)}, which do not reach this "
                              f"segment{suggest(extra[0], self.reach)}; expected channels listed in reach")
         return self
+
+
+def segment_notes(channels: list[ChannelConfig], segments: list[SegmentConfig]) -> list[str]:
+    """What a valid ``segments`` block probably did not mean, one line each (``field: what``):
+
+    * a channel whose reach is 0 in every segment (unlisted or listed at 0): it converts nothing;
+    * a segment reached (reach > 0) by click and by impression channels whose ``effectiveness`` lists
+      none of them: its exposure ``A_s = sum_i R E m a`` adds clicks and impressions one for one
+      (configs/README.md, Units), where a click is worth many impressions.
+
+    Without segments (an empty list) there is nothing to note: each channel is its own audience.
+    """
+    if not segments:
+        return []
+    notes = [
+        f"channels.{c.name}: reaches no segment (its reach is 0 in every segment), so it converts nothing whatever "
+        f"it spends; list it in a segment's reach or remove it"
+        for c in channels if all(s.reach.get(c.name, 0.0) == 0 for s in segments)
+    ]
+    units = {c.name: c.cost.unit for c in channels}
+    for j, seg in enumerate(segments):
+        reached = [name for name in units if seg.reach.get(name, 0.0) > 0]
+        clicks = [n for n in reached if units[n] == "click"]
+        views = [n for n in reached if units[n] == "impression"]
+        if clicks and views and not set(seg.effectiveness) & set(reached):
+            notes.append(
+                f"segments[{j}]: segment '{seg.name}' is reached by click channel(s) {', '.join(clicks)} and "
+                f"impression channel(s) {', '.join(views)} with no effectiveness, so one click counts as one "
+                f"impression in its exposure; give effectiveness (e.g. {{{clicks[0]}: 100}} for a click worth 100 "
+                f"impressions) or buy its channels in one unit"
+            )
+    return notes

@@ -50,12 +50,13 @@ from __future__ import annotations
 
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, ScenarioWarning
 from budgetgym.experiments.cli_planning import calibrate_cmd, plan_cmd, segment_cmd, simulate_cmd
 from budgetgym.experiments.cli_run import report_cmd, run_cmd
 from budgetgym.experiments.cli_show import show_cmd
@@ -273,7 +274,24 @@ def _usage_message(exc: Exception) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); returns the exit code. A
+    :class:`~budgetgym.envs.errors.ScenarioWarning` prints as one line, ``warning: <file>: <field>: <what>``
+    (as the CLI's other warnings); any other warning as Python shows it."""
+    with warnings.catch_warnings():
+        others = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                 line: str | None = None) -> None:
+            if issubclass(category, ScenarioWarning):
+                print(f"warning: {message}", file=sys.stderr if file is None else file)
+            else:
+                others(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     _STATE["verbose"] = _STATE["resumes"] = False
     try:
         rv = app(args=argv, prog_name="budgetgym", standalone_mode=False)

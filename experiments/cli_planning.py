@@ -141,7 +141,8 @@ def simulate_cmd(
     exposure_cols = [c for c in ds.data.columns if c.endswith(("_impressions", "_clicks"))]
     control_cols = list(ds.scenario.baseline.controls) if ds.scenario.baseline is not None else []
     console().print(
-        f"{ds.source.name}: {periods} periods of {ds.scenario.step_days:g} day(s) from {ds.data['date'].iloc[0]}, "
+        f"{ds.source.name}: {count(periods, 'period')} of {ds.scenario.step_days:g} day(s) "
+        f"from {ds.data['date'].iloc[0]}, "
         f"{plan} plan, total spend {ds.plan.sum():,.0f}, {ds.kpi} {ds.data[ds.kpi].sum():,.0f} "
         f"(media {ds.contributions[ds.scenario.channel_names].sum().sum():,.0f} expected)\n"
         f"columns: {', '.join(ds.data.columns)}\n"
@@ -223,7 +224,8 @@ def calibrate_cmd(
     )
     con = console()
     e = res.errors
-    con.print(f"fit {res.data.n_periods} periods x {res.data.n_channels} channels: R² {e.r2:.3f}, MAPE {e.mape:.2f}%"
+    con.print(f"fit {count(res.data.n_periods, 'period')} x {count(res.data.n_channels, 'channel')}: "
+              f"R² {e.r2:.3f}, MAPE {e.mape:.2f}%"
               + (f"; held out {res.holdout.periods}: MAPE {res.holdout.outsample.mape:.2f}%" if res.holdout else "")
               + f"; {count(0 if res.draws is None else len(res.draws), 'draw')} in {res.seconds['total']:.1f} s",
               markup=False)

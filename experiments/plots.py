@@ -6,7 +6,7 @@ returns the path. Agents keep one colour across all figures (:func:`agent_colors
 
 * :func:`plot_score_intervals` — % of oracle per agent with its bootstrap interval (at the
   experiment's confidence), one panel per scenario (per split of a family: held-out and train
-  draws), plus the IQM across scenarios, agents sorted by score (best on top);
+  draws), plus the IQM across scenarios (its interval over seeds only), agents sorted by score (best on top);
 * :func:`plot_cumulative_reward` — cumulative expected reward to date as % of the oracle's to
   date (each line ends at the agent's score, the table's % of oracle);
 * :func:`plot_regret` — cumulative regret ``sum_{s<=t} (oracle_s - agent_s)`` (expected reward);
@@ -108,7 +108,8 @@ def plot_score_intervals(
         ax.set_yticklabels([str(a) for a in ranked.index], fontsize=8)
         ax.set_ylim(-0.7, len(ranked) - 0.3)
         ax.set_title("IQM (all scenarios)" if panel is None else titles[panel], fontsize=10)
-        ax.set_xlabel(f"% of oracle ({100 * confidence:g}% CI)")
+        # the IQM's interval resamples seeds only (a family enters with each seed's mean over its draws)
+        ax.set_xlabel(f"% of oracle ({100 * confidence:g}% CI{' over seeds' if panel is None else ''})")
         ax.grid(axis="x", alpha=0.3)
     for k in range(len(panels), rows * cols):
         axes[k // cols][k % cols].set_visible(False)

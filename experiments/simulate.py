@@ -104,6 +104,7 @@ from budgetgym.experiments.dataset_layout import (
 )
 from budgetgym.experiments.flighting import LEVEL_SD, MAX_LEVEL_SD, random_flighting
 from budgetgym.experiments.true_response import true_curves, true_lift, true_lifts, true_lifts_of
+from budgetgym.experiments.wording import count
 
 __all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_FLOOR", "LIFT_SIGMA", "MAX_LIFT_SIGMA", "MAX_LIFT_TESTS",
            "SimulatedDataset", "exposure_column", "read_lift_design", "simulate_dataset", "simulate_design_tests",
@@ -147,16 +148,16 @@ def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator, level_sd: f
     with np.errstate(over="ignore"):  # cells near 1e308 sum to inf: the error below, not a RuntimeWarning too
         total = float(plan.sum())
     if total > MAX_AMOUNT:  # played as the scenario's budget
-        raise BudgetGymError(f"--plan file '{kind}': spends {total:g} over {n} periods, more than a scenario's "
-                             f"budget can be ({MAX_AMOUNT:g})")
+        raise BudgetGymError(f"--plan file '{kind}': spends {total:g} over {count(n, 'period')}, more than a "
+                             f"scenario's budget can be ({MAX_AMOUNT:g})")
     peaks = plan.sum(axis=1)
     if _peak_budget(float(peaks.max()), n) > MAX_AMOUNT:  # _playable's budget for it: too large
         t = int(np.argmax(peaks))
         raise BudgetGymError(f"--plan file '{kind}': period {t + 1} spends {peaks[t]:g}; a period can spend at most "
                              f"{MAX_STEP_MULTIPLE:g} times the mean period of a scenario's largest budget "
-                             f"({MAX_AMOUNT:g} over {n} periods: {MAX_STEP_MULTIPLE * MAX_AMOUNT / n:g})")
+                             f"({MAX_AMOUNT:g} over {count(n, 'period')}: {MAX_STEP_MULTIPLE * MAX_AMOUNT / n:g})")
     if total < MIN_AMOUNT:
-        raise BudgetGymError(f"--plan file '{kind}': spends {total:g} over {n} periods; a dataset needs some "
+        raise BudgetGymError(f"--plan file '{kind}': spends {total:g} over {count(n, 'period')}; a dataset needs some "
                              f"spend (at least a scenario's smallest budget, {MIN_AMOUNT:g})")
     return plan
 

@@ -37,6 +37,7 @@ from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.history import check_history
 from budgetgym.envs.io import numeric_column, read_csv_table
 from budgetgym.envs.scenario import Scenario
+from budgetgym.experiments.wording import count
 
 __all__ = ["INDEX_COLUMNS", "History", "check_within_budget", "current_dates_note", "plan_dates", "read_current",
            "read_dated_current", "read_history", "read_history_file", "read_table"]
@@ -68,7 +69,7 @@ def _per_step(df: pd.DataFrame, scenario: Scenario, source: str, rows: int | Non
     cols = [c for c in df.columns if c.lower() not in INDEX_COLUMNS]
     _check_names(cols, names, source, require_all=True)
     if rows is not None and len(df) != rows:
-        raise BudgetGymError(f"{source}: expected {rows} rows (one per step of the window), got {len(df)}")
+        raise BudgetGymError(f"{source}: expected {count(rows, 'row')} (one per step of the window), got {len(df)}")
     spend = [numeric_column(df, n, source, "spend", nonnegative=True, boolean=False) for n in names]
     return np.column_stack(spend) if len(df) else np.zeros((0, len(names)))
 

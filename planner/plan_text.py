@@ -216,8 +216,8 @@ def summary_lines(result: PlanResult) -> list[str]:
     lines.append(f"budget marginal return: one more unit of budget adds {fmt(m['marginal_outcome'], 4)} {outcome} "
                  f"({ratio})")
     if result.history_steps:
-        lines.append(f"carry-in from {result.history_steps} steps of history: {out(result.baseline_value)} {outcome} "
-                     f"with no spend in the window")
+        lines.append(f"carry-in from {count(result.history_steps, 'step')} of history: "
+                     f"{out(result.baseline_value)} {outcome} with no spend in the window")
     if result.beyond_history:
         parts = [
             f"{b['channel']} up to {spend(b['plan_max_step'])} a step ("

@@ -23,6 +23,7 @@ from budgetgym.calibration.export import fit_costs
 from budgetgym.calibration.plots import response_band
 from budgetgym.calibration.report import fit_markdown
 from budgetgym.calibration.uncertainty import Draws, resample_blocks
+from budgetgym.envs.errors import BudgetGymError
 
 SPEND = ["c0_spend", "c1_spend"]
 T = 60
@@ -506,3 +507,25 @@ def test_fit_md_reports_the_media_cycle_and_its_interval(tmp_path: Path) -> None
     assert "gamma conversion delay" in text and "× a yearly media cycle" in text
     text = fit_markdown(replace(res, fit=fit), [])
     assert "amplitude 0.150, peak on day 0.0 of the year." in text
+
+
+def test_fit_md_and_the_family_put_a_count_of_one_in_the_singular(tmp_path: Path) -> None:
+    """One channel, one start, blocks of one period and a one-period planning window read "1 channels",
+    "from 1 starts", "blocks of 1 periods" and "Planning window: 1 periods" (and family.yaml's description
+    "plans the 1 periods")."""
+    path = _data(tmp_path / "d.csv")
+    res = calibrate(path, date="date", kpi="revenue", spend=["c0_spend"], draws=2, block_length=1, fourier=0,
+                    starts=1, prior="none", plan_periods=1)
+    text = fit_markdown(res, [])
+    assert f"{T} periods from " in text and "; 1 channel (c0 ← `c0_spend`)" in text, text
+    assert "from 1 start (1 reached the best)" in text and "blocks of 1 period)." in text, text
+    assert "Planning window: 1 period from " in text, text
+    assert "plans the 1 period from " in res.family["scenario"]["description"]
+
+
+def test_too_short_data_for_one_channel_is_counted_in_the_singular(tmp_path: Path) -> None:
+    path = _data(tmp_path / "d.csv")
+    pd.read_csv(path).head(6).to_csv(path, index=False)
+    with pytest.raises(BudgetGymError) as err:
+        calibrate(path, date="date", kpi="revenue", spend=["c0_spend"], draws=0, fourier=0, starts=1, prior="none")
+    assert " 6 periods for " in str(err.value) and "(1 channel x " in str(err.value), str(err.value)

@@ -262,6 +262,18 @@ def test_score_intervals_are_sorted_by_score_in_every_panel(figures):
     assert top_down == [["y", "x", "z"], ["z", "x", "y"], ["z", "x", "y"]]
 
 
+def test_the_iqm_panel_says_its_interval_is_over_seeds(figures):
+    """The IQM's interval resamples seeds only (the tables and report.md say so); the figure's IQM panel
+    read "% of oracle (95% CI)" like a family's panel, whose interval is over draws and seeds."""
+    summary = pd.DataFrame({"scenario": ["a", "a"], "agent": ["x", "y"], "pct_of_oracle_mean": [90.0, 95.0],
+                            "pct_of_oracle_ci_lo": [89.0, 94.0], "pct_of_oracle_ci_hi": [91.0, 96.0],
+                            "iqm": [90.0, 95.0], "iqm_ci_lo": [89.0, 94.0], "iqm_ci_hi": [91.0, 96.0]})
+    P.plot_score_intervals(summary, "unused.png", confidence=0.9)
+    (fig,) = figures
+    iqm = [ax for ax in fig.axes if ax.get_visible() and ax.get_title().startswith("IQM")]
+    assert len(iqm) == 1 and iqm[0].get_xlabel() == "% of oracle (90% CI over seeds)", iqm[0].get_xlabel()
+
+
 def test_scenario_files_and_agent_parameters_list_every_error_with_verbose(tmp_path, capsys):
     """The same details for a scenario file (and 'did you mean' on each line)."""
     bad = tmp_path / "bad.yaml"
@@ -303,13 +315,13 @@ def test_no_command_still_shows_the_help(capsys):
 
 @pytest.mark.parametrize(("kind", "text", "message"), [
     ("experiment", "name: x\nscenarios: [stationary-3]\nagents: [equal]\nepisodes: true\n",
-     "(top level): episodes: expected a number, got a boolean (true)"),
+     "episodes: expected a number, got a boolean (true)"),
     ("experiment", "name: x\nscenarios: [stationary-3]\nagents: [equal]\nseeds: false\n",
-     "(top level): seeds: expected a number, got a boolean (false)"),
+     "seeds: expected a number, got a boolean (false)"),
     ("experiment", "name: x\nscenarios: [stationary-3]\nagents: [equal]\nseeds: [0, true]\n",
-     "(top level): seeds[1]: expected a number, got a boolean (true)"),
-    ("scenario", None, "channels[0].cost: price: expected a number, got a boolean (true)"),
-    ("segments", None, "segments[0]: reach.social: expected a number, got a boolean (true)"),
+     "seeds[1]: expected a number, got a boolean (true)"),
+    ("scenario", None, "channels[0].cost.price: expected a number, got a boolean (true)"),
+    ("segments", None, "segments[0].reach.social: expected a number, got a boolean (true)"),
 ])
 def test_a_boolean_where_a_number_is_expected_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, text: str | None, message: str
@@ -342,18 +354,18 @@ def test_a_boolean_where_a_number_is_expected_is_one_line(
 
 
 @pytest.mark.parametrize(("body", "message"), [
-    ('episodes: "2"', "(top level): episodes: expected an integer, got a string ('2')"),
-    ('draws: "3"', "(top level): draws: expected an integer, got a string ('3')"),
-    ('seeds: ["0", "1"]', "(top level): seeds[0]: expected an integer, got a string ('0')"),
-    ('bootstrap: {reps: "1000"}', "bootstrap: reps: expected an integer, got a string ('1000')"),
-    ('bootstrap: {confidence: "0.9"}', "bootstrap: confidence: expected a number, got a string ('0.9')"),
-    ("episodes: 2.5", "(top level): episodes: expected an integer, got a float (2.5)"),
+    ('episodes: "2"', "episodes: expected an integer, got a string ('2')"),
+    ('draws: "3"', "draws: expected an integer, got a string ('3')"),
+    ('seeds: ["0", "1"]', "seeds[0]: expected an integer, got a string ('0')"),
+    ('bootstrap: {reps: "1000"}', "bootstrap.reps: expected an integer, got a string ('1000')"),
+    ('bootstrap: {confidence: "0.9"}', "bootstrap.confidence: expected a number, got a string ('0.9')"),
+    ("episodes: 2.5", "episodes: expected an integer, got a float (2.5)"),
     ('agents: [{agent: greedy, params: {grid_size: "20"}}]',
-     "agent 'greedy' parameters: (top level): grid_size: expected an integer, got a string ('20')"),
+     "agent 'greedy' parameters: grid_size: expected an integer, got a string ('20')"),
     ('agents: [{agent: ppo, train: {total_timesteps: "2048"}}]',
-     "agents[0].train: (top level): total_timesteps: expected an integer, got a string ('2048')"),
+     "agents[0].train: total_timesteps: expected an integer, got a string ('2048')"),
     ('agents: [{agent: proportional, params: {weights: {search: "5", social: 2, video: 1}}}]',
-     "(top level): weights.search: expected a number, got a string ('5')"),
+     "weights.search: expected a number, got a string ('5')"),
 ])
 def test_a_number_given_as_text_is_one_line(tmp_path, capsys, body, message):
     """pydantic's lax mode read ``episodes: "2"`` as 2 (and ``reps: "1000"``, a PPO ``total_timesteps: "2048"``,
@@ -370,15 +382,15 @@ def test_a_number_given_as_text_is_one_line(tmp_path, capsys, body, message):
 
 
 @pytest.mark.parametrize(("kind", "body", "message"), [
-    ("experiment", "episodes: 2.0", "(top level): episodes: expected an integer, got a float (2.0)"),
-    ("experiment", "seeds: [0, 1.0]", "(top level): seeds[1]: expected an integer, got a float (1.0)"),
-    ("experiment", "bootstrap: {reps: 1000.0}", "bootstrap: reps: expected an integer, got a float (1000.0)"),
+    ("experiment", "episodes: 2.0", "episodes: expected an integer, got a float (2.0)"),
+    ("experiment", "seeds: [0, 1.0]", "seeds[1]: expected an integer, got a float (1.0)"),
+    ("experiment", "bootstrap: {reps: 1000.0}", "bootstrap.reps: expected an integer, got a float (1000.0)"),
     ("experiment", "agents: [{agent: greedy, params: {grid_size: 20.0}}]",
-     "agent 'greedy' parameters: (top level): grid_size: expected an integer, got a float (20.0)"),
+     "agent 'greedy' parameters: grid_size: expected an integer, got a float (20.0)"),
     ("experiment", "agents: [{agent: ppo, train: {total_timesteps: 2.048e+3}}]",
-     "agents[0].train: (top level): total_timesteps: expected an integer, got a float (2048.0)"),
-    ("scenario", "horizon: 14.0", "(top level): horizon: expected an integer, got a float (14.0)"),
-    ("family", "seed: 3.0", "(top level): seed: expected an integer, got a float (3.0)"),
+     "agents[0].train: total_timesteps: expected an integer, got a float (2048.0)"),
+    ("scenario", "horizon: 14.0", "horizon: expected an integer, got a float (14.0)"),
+    ("family", "seed: 3.0", "seed: expected an integer, got a float (3.0)"),
     ("family", "vary: {channels.search.adstock.window: {dist: integer, low: 10.0, high: 14}}",
      "adstock.window: integer: low: expected an integer, got a float (10.0)"),
 ])

@@ -79,3 +79,17 @@ def test_cvar_plan_of_s_shaped_draws_that_disagree_is_the_brute_force_optimum() 
     assert float(obj.score(problem.member_values(X))[0]) == pytest.approx(best, rel=1e-6)
     assert float(obj.score(problem.member_values(X))[0]) >= best * (1 - 1e-9)
     assert problem.is_family and not problem.concave  # the case under test
+
+
+def test_a_one_step_window_asks_for_one_row(tmp_path: Any) -> None:
+    """A per-step --current for a one-step window said "expected 1 rows (one per step of the window)"."""
+    from budgetgym.envs import load_scenario
+    from budgetgym.envs.errors import BudgetGymError
+    from budgetgym.planner.inputs import read_current
+
+    sc = load_scenario("stationary-3").override({"horizon": 1})
+    path = tmp_path / "current.csv"
+    path.write_text("step," + ",".join(sc.channel_names) + "\n0,1,1,1\n1,1,1,1\n", encoding="utf-8")
+    with pytest.raises(BudgetGymError) as err:
+        read_current(str(path), sc)
+    assert str(err.value).endswith(": expected 1 row (one per step of the window), got 2"), str(err.value)

@@ -463,3 +463,45 @@ class TestCombinedShocks:
         assert len(base.override({"shocks": ok}).shocks) == 2  # 1e-6 at steps 1-3
         with pytest.raises(ScenarioError, match=r"price shocks at step 1 multiply channel 'search' by 1e-07"):
             base.override({"shocks": ok + [self.shock("price", 1, 0.1, ["search"])]})
+
+
+# ================================================================= misspelt names and locations
+@pytest.mark.parametrize(
+    ("where", "value", "message"),
+    [
+        (("channels", 0, "saturation"), {"type": "hil", "max_response": 100.0, "half_saturation": 500.0},
+         "channels[0].saturation.type: unknown saturation type 'hil' (did you mean 'hill'?); "
+         "expected one of 'hill', 'logistic'"),
+        (("channels", 0, "adstock"), {"type": "geometrc", "decay": 0.2},
+         "channels[0].adstock.type: unknown adstock type 'geometrc' (did you mean 'geometric'?); "
+         "expected one of 'geometric', 'weibull_cdf', 'weibull_pdf', 'none'"),
+        (("channels", 1, "delay"), {"type": "gama", "mean_lag": 2.0},
+         "channels[1].delay.type: unknown delay type 'gama' (did you mean 'gamma'?); "
+         "expected one of 'none', 'geometric', 'gamma'"),
+        (("channels", 0, "cost", "unit"), "clik",
+         "channels[0].cost.unit: Input should be 'impression' or 'click' (got 'clik') (did you mean 'click'?)"),
+    ],
+)
+def test_a_misspelt_curve_type_gets_a_did_you_mean(where, value, message):
+    """A misspelt ``type`` of a tagged union (adstock, saturation, delay) got pydantic's raw "Input tag
+    'hil' found using 'type' does not match any of the expected tags" without the "did you mean" every
+    other misspelt name gets (CONTRIBUTING), and named the block, not its ``type`` field."""
+    data = base_dict()
+    node = data
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    with pytest.raises(ScenarioError) as info:
+        scenario_from_dict(data, source="scenario file 'x.yaml'")
+    msg = str(info.value)
+    _assert_one_line(msg)
+    assert msg == f"scenario file 'x.yaml': {message}"
+
+
+def test_a_far_off_curve_type_lists_the_types_without_a_guess():
+    data = base_dict()
+    data["channels"][0]["saturation"]["type"] = "zzz"
+    with pytest.raises(ScenarioError) as info:
+        scenario_from_dict(data, source="f.yaml")
+    assert str(info.value) == "f.yaml: channels[0].saturation.type: unknown saturation type 'zzz'; " \
+                              "expected one of 'hill', 'logistic'"

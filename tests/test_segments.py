@@ -27,6 +27,7 @@ from scipy.optimize import minimize
 from budgetgym.envs import (
     ChannelBudgetEnv,
     evaluate_plan,
+    list_scenarios,
     load_scenario,
     scenario_from_dict,
     scenario_path,
@@ -640,3 +641,122 @@ def check_plan_problems(sc: Any, plan: np.ndarray) -> list[str]:
     from budgetgym.envs import check_plan
 
     return check_plan(sc, plan)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["segments"][0]["reach"].update(zz=0.5),
+         "segments[0].reach: unknown channel(s) zz; expected one of a, b, c"),
+        (lambda d: d["segments"][1].update(name="young"), "segments: names must be unique, repeated: young"),
+        (lambda d: d["segments"][0].update(size=0.5),
+         "segments: sizes sum to 1.1; expected 1 (shares of the addressable audience)"),
+        (lambda d: d["channels"][1].update(value={"mean": 3.0}),
+         "channels.b.value: a scenario with segments takes response curves, delays and values per segment "
+         "(segments[].value); remove it from the channel"),
+        (lambda d: d["segments"][0]["reach"].update(a=True),
+         "segments[0].reach.a: expected a number, got a boolean (true)"),
+    ],
+)
+def test_a_segment_error_names_its_field_path_first(change: Any, message: str) -> None:
+    """The scenario's own checks of its segments read "x.yaml: (top level): segments[0].reach: ..." and a
+    segment's number check "segments[0]: reach.a: ...": the field path comes right after the file, as in
+    pydantic's own field errors ("segments[0].size: ...")."""
+    d = copy.deepcopy(toy())
+    change(d)
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict(d, source="scenario file 'x.yaml'")
+    assert str(err.value) == f"scenario file 'x.yaml': {message}"
+
+
+# ------------------------------------------------------------------- warnings at load
+def _load_warnings(tmp_path: Any, d: dict[str, Any]) -> list[str]:
+    """The ScenarioWarnings of loading ``d`` from a file (every other warning an error)."""
+    import warnings
+
+    import yaml
+
+    from budgetgym.envs.errors import ScenarioWarning
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(d), encoding="utf-8")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_scenario(path)
+    assert all(issubclass(w.category, ScenarioWarning) for w in caught), [str(w.message) for w in caught]
+    return [str(w.message).removeprefix(f"scenario file '{path}': ") for w in caught]
+
+
+def test_a_channel_that_reaches_no_segment_is_warned_of_at_load(tmp_path: Any) -> None:
+    """A channel no segment's reach lists (or lists at 0) converts nothing whatever it spends: it loaded
+    silently. One warning naming the channel; the scenario still loads (the docs allow it)."""
+    d = toy()
+    d["channels"].append({"name": "d", "cost": {"unit": "impression", "price": 4, "ref_spend": 1000}})
+    d["segments"][0]["reach"]["d"] = 0.0
+    assert _load_warnings(tmp_path, d) == [
+        "channels.d: reaches no segment (its reach is 0 in every segment), so it converts nothing whatever it "
+        "spends; list it in a segment's reach or remove it"
+    ]
+    assert _load_warnings(tmp_path, toy()) == []
+
+
+def test_click_and_impression_channels_on_one_segment_without_effectiveness_are_warned_of(tmp_path: Any) -> None:
+    """A segment adds its channels' exposures: with click and impression channels reaching it and no
+    ``effectiveness`` for any of them a click counts as one impression (configs/README.md, Units). Only the
+    segment concerned is named; one that sets an effectiveness for a channel reaching it, or that one unit
+    reaches, is not."""
+    d = toy()
+    d["channels"][1]["cost"]["unit"] = "click"  # b reaches young (with a) and old (with a and c; c has E)
+    assert _load_warnings(tmp_path, d) == [
+        "segments[0]: segment 'young' is reached by click channel(s) b and impression channel(s) a with no "
+        "effectiveness, so one click counts as one impression in its exposure; give effectiveness (e.g. "
+        "{b: 100} for a click worth 100 impressions) or buy its channels in one unit"
+    ]
+    d["segments"][0]["effectiveness"] = {"b": 50.0}
+    assert _load_warnings(tmp_path, d) == []
+    d = toy()
+    d["segments"][0]["reach"] = {"b": 0.2}
+    d["channels"][1]["cost"]["unit"] = "click"  # young: b alone; old: a, b, c with an effectiveness
+    assert _load_warnings(tmp_path, d) == []
+
+
+@pytest.mark.parametrize("name", list_scenarios())
+def test_every_builtin_scenario_loads_without_warnings(tmp_path: Any, name: str) -> None:
+    """Segment-free scenarios too: the first version warned that each of their channels reached no segment."""
+    data = load_scenario(name).model_dump(mode="json")
+    assert _load_warnings(tmp_path, data) == []
+
+
+def test_the_cli_prints_a_load_warning_as_one_line(tmp_path: Any, capsys: Any) -> None:
+    """``budgetgym show`` of such a file printed Python's two-line warning with a code location
+    (``.../cli_show.py:40: ScenarioWarning: ...`` and the source line); it prints ``warning: <file>: ...``
+    and still shows the scenario (exit 0)."""
+    import yaml
+    from conftest import run_cli
+
+    d = toy()
+    d["channels"].append({"name": "d", "cost": {"unit": "impression", "price": 4, "ref_spend": 1000}})
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(d), encoding="utf-8")
+    code, out, err = run_cli(capsys, "show", str(path))
+    assert code == 0 and "d" in out
+    assert set(err.splitlines()) == {f"warning: scenario file '{path}': channels.d: reaches no segment (its reach is "
+                                     f"0 in every segment), so it converts nothing whatever it spends; list it in a "
+                                     f"segment's reach or remove it"}, err
+
+
+def test_a_family_files_nominal_scenario_is_warned_of_once() -> None:
+    import warnings
+
+    from budgetgym.envs.errors import ScenarioWarning
+    from budgetgym.envs.family import family_from_dict
+
+    d = toy()
+    d["channels"].append({"name": "d", "cost": {"unit": "impression", "price": 4, "ref_spend": 1000}})
+    vary = {"segments.young.value.mean": {"dist": "uniform", "low": 30, "high": 50}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        family = family_from_dict({"family": "f", "scenario": d, "vary": vary}, source="family file 'f.yaml'")
+        family.sample(0, "test")  # a draw is not warned of again
+    assert [(w.category, str(w.message).split(": ")[:2]) for w in caught] == [
+        (ScenarioWarning, ["family file 'f.yaml' (nominal scenario)", "channels.d"])]
