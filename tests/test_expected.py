@@ -549,3 +549,26 @@ def test_mean_model_does_not_stack_members_past_its_memory_limit(monkeypatch: py
     parts = [m.derivatives(X) for m in members]
     assert J == pytest.approx(np.mean([j for j, _, _ in parts]), rel=1e-13)
     np.testing.assert_allclose(H, np.mean([h for _, _, h in parts], axis=0), rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_grid_values_of_a_channel_whose_carry_over_never_reaches_the_episode_are_zero() -> None:
+    """A Weibull-PDF kernel of shape 2 weighs lag 0 by pdf(0) = 0: in a one-step episode the channel's
+    spend reaches no step (its held weights sum to 0), and the oracle's grid start divided 0 by 0 (NaN
+    values, found by the plan property test with random seeds). Its value is 0 at any spend, by hand;
+    the other channel's is its Hill curve: 10 x / (x + 100) for x clicks at price 1."""
+    CLICK = {"unit": "click", "price": 1.0, "ref_spend": 100.0, "elasticity": 0.0}
+    late = hill_channel("late", adstock={"type": "weibull_pdf", "shape": 2.0, "scale": 3.0, "window": 2,
+                                         "normalize": False}, cost=CLICK)
+    now = hill_channel("now", cost=CLICK,
+                       saturation={"type": "hill", "max_response": 10.0, "half_saturation": 100.0, "slope": 1.0})
+    sc = _scenario([late, now], horizon=1, budget=200.0)
+    m = ChannelModel.from_scenario(sc)
+    assert m.held_adstock_sum[0] == 0.0  # the case under test
+    x = np.array([0.0, 50.0, 100.0, 200.0])
+    g = ExpectedModel(m, scenario_path(sc, None)).grid_values(x)  # [T, G, K]
+    np.testing.assert_array_equal(g[0, :, 0], 0.0)
+    np.testing.assert_allclose(g[0, :, 1], 10.0 * x / (x + 100.0), rtol=1e-12)
+    from budgetgym.envs import solve_oracle
+
+    assert np.all(np.isfinite(solve_oracle(sc).plan))
