@@ -103,7 +103,8 @@ class ExpectedModel:
         steady-state carry-over, ``ceff[t, i] f_i(sum_l w_l e_{t,i}(x)) - c x`` with
         ``ceff[t, i] = sum_l w_l C[t+l, i] / sum_l w_l`` (``l < T``; a step's spend keeps working through its
         carry-over; valued by the weights of the steps it reaches inside the horizon). The oracle's
-        per-step grid start (:func:`budgetgym.envs.oracle.grid_split`)."""
+        per-step grid start (:func:`budgetgym.envs.oracle.grid_split`). A channel whose held weights
+        sum to 0 (a Weibull-PDF kernel, ``w_0 = 0``, in a one-step episode) reaches no step: ``ceff = 0``."""
         m = self.model
         total_w = m.held_adstock_sum  # the lags the episode holds, as in self.lag
         reach = (self.lag.transpose(0, 2, 1) @ self.weight.T[:, :, None])[:, :, 0].T

@@ -94,14 +94,17 @@ def spent(plan: np.ndarray) -> np.ndarray:
 
 
 def channel_directions(plan: np.ndarray) -> np.ndarray:
-    """``[T, K]``: each channel's flighting ``X[:, i] / S_i`` (the plan's step profile for a channel
-    with no spend; even flighting for an empty plan). Columns sum to 1."""
+    """``[T, K]``: each channel's flighting ``X[:, i] / S_i``; the plan's step profile for a channel it
+    does not use (no step :func:`spent`: the solver's rounding of 0 is no flighting, else 8e-18 left on
+    one step made that step the channel's whole flighting, its marginals and its response curve); even
+    flighting for an empty plan. Columns sum to 1."""
     X = np.asarray(plan, dtype=float)
     T, K = X.shape
     step = X.sum(axis=1)
     profile = step / step.sum() if step.sum() > 0 else np.full(T, 1.0 / T)
     S = X.sum(axis=0)
-    return np.where(S > 0, X / np.where(S > 0, S, 1.0), profile[:, None])
+    used = spent(X).any(axis=0) & (S > 0)
+    return np.where(used, X / np.where(used, S, 1.0), profile[:, None])
 
 
 def history_columns(plan: np.ndarray, history: np.ndarray) -> dict[str, np.ndarray]:

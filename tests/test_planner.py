@@ -1036,3 +1036,35 @@ def test_a_channel_the_plan_spends_nothing_on_has_no_roas_or_cpa(segmented: bool
     # a: exposure 100 (+1e-5 of b's on the segment) a step: N = 2 * 100 * 100 / 200 = 100 over the window
     assert t.loc["a", "roas"] == pytest.approx(100.0 / 200.0, rel=1e-6)
     assert t.loc["a", "cpa"] == pytest.approx(200.0 / 100.0, rel=1e-6)
+
+
+def test_a_channel_holding_the_solvers_rounding_of_0_has_the_marginals_and_curve_of_an_unused_one() -> None:
+    """CI's machine drew a plan leaving 8e-18 of spend on one step of a channel the plan does not use
+    (``spent``: below ZERO_RTOL of the largest step), where this machine left exactly 0. The channel's
+    marginal returns and response curve were taken along its own flighting, so along that one step: on
+    holiday-5 its mROAS moved from 23,003 to 22,226 and its curve's end from 152,022 to 3,540 with the
+    rounding. An unused channel follows the plan's profile, whatever rounding it holds. By hand: Hill
+    100 x / (x + 100) of clicks at price 1, demand x3 on b in step 1 (a shock), the plan spends 100 a step
+    on a: b's gradient at 0 is 1 conversion per currency in step 0 and 3 in step 1; along the plan's
+    even profile (1/2, 1/2) its marginal conversions are 2 (revenue: value 1)."""
+    import pandas as pd
+
+    from budgetgym.planner.curves import response_curves
+
+    curve = {"type": "hill", "max_response": 100.0, "half_saturation": 100.0, "slope": 1.0}
+    chans = [{"name": n, "cost": {"unit": "click", "price": 1.0, "ref_spend": 1e6, "elasticity": 0.0},
+              "saturation": curve} for n in ("a", "b")]
+    sc = scenario_from_dict({"name": "dust", "horizon": 2, "budget": {"total": 200.0}, "reward": "revenue",
+                             "noise": {"conversions": "none"}, "channels": chans,
+                             "shocks": [{"kind": "demand", "start": 1, "duration": 1, "multiplier": 3.0,
+                                         "channels": ["b"]}]})
+    model = PlanningProblem(sc).objective
+    zero = np.array([[100.0, 0.0], [100.0, 0.0]])
+    for dust in (np.array([[100.0, 8e-18], [100.0, 0.0]]), np.array([[100.0, 0.0], [100.0, 8e-18]])):
+        t = channel_table(model, dust, ["a", "b"], "revenue")
+        assert t["marginal_conversions"].iloc[1] == pytest.approx(2.0, rel=1e-9)
+        assert t["mroas"].iloc[1] == pytest.approx(2.0, rel=1e-9)
+        pd.testing.assert_frame_equal(t, channel_table(model, zero, ["a", "b"], "revenue"), rtol=1e-12)
+        got = response_curves(model, dust, ["a", "b"], "revenue", budget=200.0)
+        want = response_curves(model, zero, ["a", "b"], "revenue", budget=200.0)
+        pd.testing.assert_frame_equal(got, want, rtol=1e-12)
