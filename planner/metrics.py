@@ -64,7 +64,7 @@ from budgetgym.envs.segment_expected import SegmentExpectedModel
 
 __all__ = [
     "BEYOND_RTOL", "SLACK_RTOL", "SPARSE_SHARE", "ZERO_RTOL", "beyond_history", "budget_marginal", "channel_directions",
-    "channel_table", "history_columns", "segment_table", "spent",
+    "channel_table", "history_columns", "segment_table", "spends_on", "spent",
 ]
 
 Model = ExpectedModel | MeanExpectedModel
@@ -91,6 +91,12 @@ def spent(plan: np.ndarray) -> np.ndarray:
     X = np.asarray(plan, dtype=float)
     top = X.max(axis=(-2, -1), keepdims=True) if X.size else np.zeros((1,) * X.ndim)
     return X > ZERO_RTOL * np.maximum(top, 0.0)
+
+
+def spends_on(plan: np.ndarray) -> np.ndarray:
+    """Whether plan ``X [..., T, K]`` spends on each channel: at some step, by :func:`spent` (the solver's
+    rounding of 0 on a channel a solved plan drops is no spend), a boolean array ``[..., K]``."""
+    return np.asarray(spent(plan).any(axis=-2))
 
 
 def channel_directions(plan: np.ndarray) -> np.ndarray:
@@ -121,7 +127,7 @@ def sparse_history(names: list[str], plan: np.ndarray, cols: dict[str, np.ndarra
     least one but fewer than :data:`SPARSE_SHARE` of them (``cols``: :func:`history_columns`):
     ``channel``, ``history_spent_steps``, ``history_steps``. A channel the history never spent on is
     :func:`beyond_history`'s."""
-    used = np.atleast_1d(np.asarray(spent(plan)).any(axis=0))
+    used = np.atleast_1d(spends_on(plan))
     counts = np.asarray(cols["history_spent_steps"])
     return [{"channel": name, "history_spent_steps": int(counts[i]), "history_steps": int(steps)}
             for i, name in enumerate(names) if used[i] and 0 < counts[i] < SPARSE_SHARE * steps]
@@ -160,7 +166,7 @@ def channel_table(model: Model, plan: np.ndarray, names: list[str], reward: str)
     outcome = {"conversions": conv, "revenue": revenue, "profit": revenue - spend}[reward]
     marginal = {"conversions": m_conv, "revenue": m_rev, "profit": m_rev - 1.0}[reward]
     inc_conv, inc_rev = conv - base_conv, revenue - base_rev
-    used = spent(X).any(axis=0)  # the solver's rounding of 0 is no spend: no ROAS or CPA (undefined)
+    used = spends_on(X)  # the solver's rounding of 0 is no spend: no ROAS or CPA (undefined)
     with np.errstate(divide="ignore", invalid="ignore"):
         roas = np.where(used, inc_rev / np.where(used, spend, 1.0), np.nan)
         cpa = np.where(used & (inc_conv > 0), spend / np.where(inc_conv > 0, inc_conv, 1.0), np.nan)
