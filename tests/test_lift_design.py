@@ -277,3 +277,20 @@ def test_a_pulsed_channel_is_tested_at_its_pulses_level_when_its_dark_steps_hold
     assert 0 < on.sum() < len(tv)  # a pulsed channel
     assert res.lift_design is not None
     np.testing.assert_allclose(res.lift_design["planned_spend"].iloc[0], tv[on].mean(), rtol=1e-9)
+
+
+def test_simulated_lift_tests_skip_a_channel_the_plan_leaves_at_the_solvers_rounding_of_zero() -> None:
+    """``simulate --plan oracle --lift-tests 5`` on overlap-5 tested display, video and ctv, which the oracle drops
+    (it leaves ~7e-7 a period on them): 'doubling' 7e-7 to 1.4e-6, a test of nothing. A channel every period of
+    which is below ZERO_RTOL of the plan's largest is unspent (metrics.spends_on), so untestable, as one at 0."""
+    from budgetgym.experiments.simulate import LIFT_SIGMA, simulate_lift_tests
+
+    sc = load_scenario("stationary-3")  # search, social, video
+    spent = np.full((sc.horizon, sc.n_channels), sc.step_budget / 2)
+    spent[:, 1] *= 0.5  # social spends less than search: ranked second
+    spent[:, 2] = 1e-9 * sc.step_budget  # video: the solver's rounding of 0
+    tests = simulate_lift_tests(sc, spent, 4, LIFT_SIGMA, 7)
+    assert list(tests["channel"]) == ["search_spend", "social_spend", "search_spend", "social_spend"]
+    mean = spent.mean(axis=0)
+    np.testing.assert_allclose(tests["x"], mean[[0, 1, 0, 1]], rtol=1e-12)
+    np.testing.assert_allclose(tests["delta_x"], [mean[0], mean[1], -0.5 * mean[0], -0.5 * mean[1]], rtol=1e-12)
