@@ -18,7 +18,9 @@ planned_spend     :math:`\ell_i`, the level to test: the plan's mean spend per p
                   it spends on the channel, :math:`\bar X_i = \sum_t X_{t,i} / |\{t: X_{t,i} > 0\}|`,
                   or the plan's largest step :math:`\max_t X_{t,i}` when :math:`\bar X_i` is within
                   the history (:math:`\bar X_i \le \max_h S_{h,i}`)
-plan_max_spend    :math:`\max_t X_{t,i}`, the plan's largest step on the channel
+plan_max_spend    :math:`\max_t X_{t,i}`, the plan's largest step on the channel (0 on a channel it
+                  stops, whose steps are the solver's rounding of 0,
+                  :func:`~budgetgym.planner.metrics.plan_peaks`)
 history_max_spend :math:`\max_h S_{h,i}`, the history's largest step on it
 ================  ===================================================================================
 

@@ -64,7 +64,7 @@ from budgetgym.envs.segment_expected import SegmentExpectedModel
 
 __all__ = [
     "BEYOND_RTOL", "SLACK_RTOL", "SPARSE_SHARE", "ZERO_RTOL", "beyond_history", "budget_marginal", "channel_directions",
-    "channel_table", "history_columns", "segment_table", "spends_on", "spent",
+    "channel_table", "history_columns", "plan_peaks", "segment_table", "spends_on", "spent",
 ]
 
 Model = ExpectedModel | MeanExpectedModel
@@ -99,6 +99,13 @@ def spends_on(plan: np.ndarray) -> np.ndarray:
     return np.asarray(spent(plan).any(axis=-2))
 
 
+def plan_peaks(plan: np.ndarray) -> np.ndarray:
+    """``[..., K]``: plan ``X [..., T, K]``'s largest step on each channel, 0 on a channel it does not spend on
+    (:func:`spends_on`: not the solver's rounding of 0)."""
+    X = np.asarray(plan, dtype=float)
+    return np.where(spent(X), X, 0.0).max(axis=-2)
+
+
 def channel_directions(plan: np.ndarray) -> np.ndarray:
     """``[T, K]``: each channel's flighting ``X[:, i] / S_i`` (the plan's step profile for a channel
     with no spend; even flighting for an empty plan). Columns sum to 1."""
@@ -114,7 +121,7 @@ def history_columns(plan: np.ndarray, history: np.ndarray) -> dict[str, np.ndarr
     """``history_max_spend``, ``vs_history_max`` and ``history_spent_steps`` per channel (module docstring)."""
     S = np.asarray(history, dtype=float)
     top = S.max(axis=0) if len(S) else np.zeros(np.shape(plan)[1])
-    peak = np.where(spent(plan), np.asarray(plan, dtype=float), 0.0).max(axis=0)  # the solver's rounding of 0: 0
+    peak = plan_peaks(plan)  # the solver's rounding of 0: 0
     with np.errstate(divide="ignore", invalid="ignore"):
         multiple = np.where(top > 0, peak / np.where(top > 0, top, 1.0), np.where(peak > 0, np.inf, np.nan))
     counts = (S > 0).sum(axis=0) if len(S) else np.zeros(np.shape(plan)[1], dtype=int)
@@ -139,7 +146,7 @@ def beyond_history(
     """The channels whose largest step of ``plan`` exceeds their largest step of the history by more
     than :data:`BEYOND_RTOL` of it (``cols``: :func:`history_columns` of the plan): ``channel``,
     ``plan_max_step``, ``history_max_step`` and ``multiple`` (``None``: never spent in the history)."""
-    peak = np.asarray(plan, dtype=float).max(axis=0)
+    peak = plan_peaks(plan)
     out: list[dict[str, float | str | None]] = []
     for i, name in enumerate(names):
         m = float(cols["vs_history_max"][i])

@@ -78,6 +78,7 @@ from threadpoolctl import threadpool_limits
 from budgetgym.envs.expected import MeanExpectedModel
 from budgetgym.envs.oracle import candidate_plans
 from budgetgym.planner.experiments import DESIGN_COLUMNS, spend_levels
+from budgetgym.planner.metrics import plan_peaks
 from budgetgym.planner.problem import PlanningProblem
 from budgetgym.planner.robust import Objective
 
@@ -256,11 +257,12 @@ def voi_design(
         ll = ll + _loglik(L[j], float(sigma[j]), Z[:, :, s])
         current = scores[j]
     rows = []
+    peaks = plan_peaks(X0)  # 0 on a channel the plan stops (the solver's rounding of 0 is no spend)
     for j, gain in zip(chosen, gains, strict=True):
         i = int(tests.index[j])
         x, dx = float(tests.x[j]), float(tests.delta_x[j])
         rows.append({"channel": names[i], "x": x, "delta_x": dx, "planned_spend": x + dx,
-                     "plan_max_spend": float(X0[:, i].max()), "history_max_spend": float(hist[:, i].max()),
+                     "plan_max_spend": float(peaks[i]), "history_max_spend": float(hist[:, i].max()),
                      "voi": gain, "voi_pct": 100.0 * gain / abs(value) if value else np.nan,
                      "predicted_lift": float(L[j].mean()), "predicted_lift_sd": float(L[j].std()),
                      "assumed_sigma": float(sigma[j])})
