@@ -25,14 +25,16 @@ campaign, or the mean over a family's draws), channel ``i``'s numbers over the w
   <budgetgym.envs.segment_expected.SegmentExpectedModel.conversion_gradient>`).
 
 With a spend history ``S [H, K]`` (the steps before the window) the table adds, per channel,
-``history_max_spend`` :math:`\max_h S_{h,i}` (its largest step of the history) and
+``history_max_spend`` :math:`\max_h S_{h,i}` (its largest step of the history; a history step below
+:data:`ZERO_RTOL` of the history's largest is no spend, as a plan's, :func:`spent`: an earlier plan's
+``plan.csv`` given as the history holds its solver's rounding of 0) and
 ``vs_history_max`` :math:`\max_t X_{t,i} / \max_h S_{h,i}` (the plan's largest step as a multiple
 of it; ``inf`` for a channel the plan spends on and the history never did, ``NaN`` for one neither
 spends on; a step below :data:`ZERO_RTOL` of the plan's largest is no spend, :func:`spent`):
 :func:`beyond_history` lists the channels above 1 (by more than :data:`BEYOND_RTOL`), where the
 plan relies on the response curve beyond any spend the history shows (a fitted curve's
 extrapolation, or its prior's). ``history_spent_steps`` counts the history's steps with spend on the
-channel (:math:`\#\{h : S_{h,i} > 0\}`): :func:`sparse_history` lists the channels the plan spends on
+channel (:math:`\#\{h : S_{h,i} > 0\}`, by that rule): :func:`sparse_history` lists the channels the plan spends on
 that the history spent on in fewer than :data:`SPARSE_SHARE` of its steps (but at least one), whose
 curve rests on those few steps (and a calibrated family's prior).
 
@@ -120,11 +122,12 @@ def channel_directions(plan: np.ndarray) -> np.ndarray:
 def history_columns(plan: np.ndarray, history: np.ndarray) -> dict[str, np.ndarray]:
     """``history_max_spend``, ``vs_history_max`` and ``history_spent_steps`` per channel (module docstring)."""
     S = np.asarray(history, dtype=float)
-    top = S.max(axis=0) if len(S) else np.zeros(np.shape(plan)[1])
+    # a history step below ZERO_RTOL of its largest is no spend, as in a plan (an earlier plan.csv as the history)
+    top = plan_peaks(S) if len(S) else np.zeros(np.shape(plan)[1])
     peak = plan_peaks(plan)  # the solver's rounding of 0: 0
     with np.errstate(divide="ignore", invalid="ignore"):
         multiple = np.where(top > 0, peak / np.where(top > 0, top, 1.0), np.where(peak > 0, np.inf, np.nan))
-    counts = (S > 0).sum(axis=0) if len(S) else np.zeros(np.shape(plan)[1], dtype=int)
+    counts = spent(S).sum(axis=0) if len(S) else np.zeros(np.shape(plan)[1], dtype=int)
     return {"history_max_spend": top, "vs_history_max": multiple, "history_spent_steps": counts}
 
 

@@ -257,12 +257,12 @@ def voi_design(
         ll = ll + _loglik(L[j], float(sigma[j]), Z[:, :, s])
         current = scores[j]
     rows = []
-    peaks = plan_peaks(X0)  # 0 on a channel the plan stops (the solver's rounding of 0 is no spend)
+    peaks, hist_peaks = plan_peaks(X0), plan_peaks(hist)  # 0 on a channel one stops (the rounding of 0: no spend)
     for j, gain in zip(chosen, gains, strict=True):
         i = int(tests.index[j])
         x, dx = float(tests.x[j]), float(tests.delta_x[j])
         rows.append({"channel": names[i], "x": x, "delta_x": dx, "planned_spend": x + dx,
-                     "plan_max_spend": float(peaks[i]), "history_max_spend": float(hist[:, i].max()),
+                     "plan_max_spend": float(peaks[i]), "history_max_spend": float(hist_peaks[i]),
                      "voi": gain, "voi_pct": 100.0 * gain / abs(value) if value else np.nan,
                      "predicted_lift": float(L[j].mean()), "predicted_lift_sd": float(L[j].std()),
                      "assumed_sigma": float(sigma[j])})

@@ -294,3 +294,19 @@ def test_simulated_lift_tests_skip_a_channel_the_plan_leaves_at_the_solvers_roun
     mean = spent.mean(axis=0)
     np.testing.assert_allclose(tests["x"], mean[[0, 1, 0, 1]], rtol=1e-12)
     np.testing.assert_allclose(tests["delta_x"], [mean[0], mean[1], -0.5 * mean[0], -0.5 * mean[1]], rtol=1e-12)
+
+
+def test_a_history_channel_at_the_solvers_rounding_of_zero_was_never_spent() -> None:
+    """A history may be an earlier plan's plan.csv, which leaves ~1e-7 on a channel it drops. Its largest step
+    there printed as 0 (fmt, below ZERO_RTOL of the budget) while the multiple was of it: 'social up to 1,190 a
+    step (9.91e+09x its largest step in the history, 0)', and every step counted as spent. Such a step is no
+    spend, as in a plan (metrics.spent): never spent in the history, an empty vs_history_max."""
+    history = np.tile([120.0, 1.2e-7, 0.0], (14, 1))  # stationary-3: search, social at the rounding of 0, video
+    result = plan("stationary-3", history=history, curves=False, lift_design="none")
+    ch = result.channels.set_index("channel")
+    assert ch.loc["social", "spend"] > 0  # the case: the plan spends on it
+    assert ch.loc["social", "history_max_spend"] == 0.0 and ch.loc["social", "history_spent_steps"] == 0
+    assert np.isinf(ch.loc["social", "vs_history_max"])  # as video's, which the history spends exactly 0 on
+    social = next(b for b in result.beyond_history if b["channel"] == "social")
+    assert social["multiple"] is None and social["history_max_step"] == 0.0
+    assert ch.loc["search", "history_spent_steps"] == 14 and ch.loc["search", "history_max_spend"] == 120.0
