@@ -18,7 +18,9 @@ rarely right far beyond its data, and the refit with the test, not the reweighti
 When the plan (or every menu plan) stops a channel the history spends on, its level is 0: the test is a
 holdout, :math:`x_i` to nothing. Levels are capped at the budget per step and dropped within 10% of
 :math:`x_i`. A channel never spent
-(:math:`x_i = 0`) is tested from 0 at multiples of an equal share of the budget per step.
+(:math:`x_i = 0`; a history step below :data:`~budgetgym.planner.metrics.ZERO_RTOL` of the history's
+largest is no spend, :func:`~budgetgym.planner.metrics.spent`) is tested from 0 at multiples of an
+equal share of the budget per step.
 
 **Predicted lifts.** :math:`L_{jd}` is test ``j``'s steady-state lift under member ``d``, the very
 function the simulator measures a truth with (:func:`~budgetgym.experiments.simulate.true_lifts`:
@@ -78,7 +80,7 @@ from threadpoolctl import threadpool_limits
 from budgetgym.envs.expected import MeanExpectedModel
 from budgetgym.envs.oracle import candidate_plans
 from budgetgym.planner.experiments import DESIGN_COLUMNS, spend_levels
-from budgetgym.planner.metrics import plan_peaks
+from budgetgym.planner.metrics import plan_peaks, spent
 from budgetgym.planner.problem import PlanningProblem
 from budgetgym.planner.robust import Objective
 
@@ -124,7 +126,8 @@ def candidate_tests(plan: np.ndarray, history: np.ndarray, step_budget: float,
     """The candidates of the module docstring for ``plan [T, K]`` after ``history [H, K]`` (and, given the
     ``menu [P, T, K]``, its highest level per channel)."""
     X = np.asarray(plan, dtype=float)
-    base = np.asarray(history, dtype=float).reshape(-1, X.shape[1]).mean(axis=0)
+    S = np.asarray(history, dtype=float).reshape(-1, X.shape[1])
+    base = np.where(spent(S), S, 0.0).mean(axis=0)  # a history step at the rounding of 0 (an earlier plan's) is none
     K = X.shape[1]
     own = spend_levels(X)  # the plan's level per channel
     high = own if menu is None else spend_levels(menu).max(axis=0)  # the menu's highest
