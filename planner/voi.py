@@ -19,7 +19,7 @@ When the plan (or every menu plan) stops a channel the history spends on, its le
 holdout, :math:`x_i` to nothing. Levels are capped at the budget per step and dropped within 10% of
 :math:`x_i`. A channel never spent
 (:math:`x_i = 0`; a history step below :data:`~budgetgym.planner.metrics.ZERO_RTOL` of the history's
-largest is no spend, :func:`~budgetgym.planner.metrics.spent`) is tested from 0 at multiples of an
+largest is no spend, :func:`~budgetgym.planner.experiments.history_levels`) is tested from 0 at multiples of an
 equal share of the budget per step.
 
 **Predicted lifts.** :math:`L_{jd}` is test ``j``'s steady-state lift under member ``d``, the very
@@ -79,8 +79,8 @@ from threadpoolctl import threadpool_limits
 
 from budgetgym.envs.expected import MeanExpectedModel
 from budgetgym.envs.oracle import candidate_plans
-from budgetgym.planner.experiments import DESIGN_COLUMNS, spend_levels
-from budgetgym.planner.metrics import plan_peaks, spent
+from budgetgym.planner.experiments import DESIGN_COLUMNS, history_levels, spend_levels
+from budgetgym.planner.metrics import plan_peaks
 from budgetgym.planner.problem import PlanningProblem
 from budgetgym.planner.robust import Objective
 
@@ -126,8 +126,7 @@ def candidate_tests(plan: np.ndarray, history: np.ndarray, step_budget: float,
     """The candidates of the module docstring for ``plan [T, K]`` after ``history [H, K]`` (and, given the
     ``menu [P, T, K]``, its highest level per channel)."""
     X = np.asarray(plan, dtype=float)
-    S = np.asarray(history, dtype=float).reshape(-1, X.shape[1])
-    base = np.where(spent(S), S, 0.0).mean(axis=0)  # a history step at the rounding of 0 (an earlier plan's) is none
+    base = history_levels(np.asarray(history, dtype=float).reshape(-1, X.shape[1]))  # the rounding of 0: none
     K = X.shape[1]
     own = spend_levels(X)  # the plan's level per channel
     high = own if menu is None else spend_levels(menu).max(axis=0)  # the menu's highest

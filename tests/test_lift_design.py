@@ -310,3 +310,14 @@ def test_a_history_channel_at_the_solvers_rounding_of_zero_was_never_spent() -> 
     social = next(b for b in result.beyond_history if b["channel"] == "social")
     assert social["multiple"] is None and social["history_max_step"] == 0.0
     assert ch.loc["search", "history_spent_steps"] == 14 and ch.loc["search", "history_max_spend"] == 120.0
+
+
+def test_a_beyond_test_on_a_channel_the_history_left_at_the_rounding_of_zero_starts_from_0() -> None:
+    """The history's steps at the solver's rounding of 0 (an earlier plan's plan.csv) are no spend: the
+    test's control ``x`` (the history's mean spend per period) is 0 there, as voi's, not 1e-7."""
+    X = np.tile([600.0, 400.0], (4, 1))
+    S = np.tile([1000.0, 1e-7], (6, 1))
+    beyond = beyond_history(["a", "b"], X, history_columns(X, S))
+    design = lift_design(["a", "b"], X, S, beyond).set_index("channel")
+    assert list(design.index) == ["b"] and design.loc["b", "x"] == 0.0
+    assert design.loc["b", "delta_x"] == 400.0 and design.loc["b", "history_max_spend"] == 0.0
