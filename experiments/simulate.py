@@ -43,7 +43,9 @@ truth's lifts and curves: :mod:`budgetgym.experiments.true_response`.
 
 Lift tests (:func:`simulate_lift_tests`). Test ``n`` goes to the channel ranked ``n mod K`` by its
 total spend in the data (the largest first: where a marketer tests first; ``K`` the channels with
-any spend) and, with ``r = n div K``
+any spend, a channel every period of which spends below
+:data:`~budgetgym.planner.metrics.ZERO_RTOL` of the data's largest having none: the solver's rounding
+of 0 that a solved plan, ``--plan oracle`` or a ``plan.csv``, leaves on a channel it drops) and, with ``r = n div K``
 (the round), changes its spend per period from ``x`` = its mean spend per period in the data by
 ``delta_x`` = :data:`LIFT_CHANGES`\ ``[r mod 3]`` times ``x`` (double it, then halve it, then triple
 it: geo tests typically double or cut a channel's spend). The true lift is the difference of the
@@ -312,9 +314,12 @@ def simulate_lift_tests(sc: Scenario, spent: np.ndarray, n: int, rel_sigma: floa
     standard errors at least ``floor`` (:func:`lift_floor`, which :func:`simulate_dataset` passes; the
     default 0 is the rule before the floor, the same numbers): ``channel`` (the spend column), ``x``,
     ``delta_x``, ``delta_y``, ``sigma``, ``true_delta_y``."""
+    from budgetgym.planner.metrics import spends_on  # the planner's one rule of 'no spend'
+
     rng = np.random.default_rng(np.random.SeedSequence([seed, 19]))
     mean = spent.mean(axis=0)
-    order = [int(i) for i in np.argsort(-spent.sum(axis=0), kind="stable") if mean[i] > 0]  # unspent: untestable
+    used = spends_on(spent)  # a solved plan (--plan oracle, a plan.csv) leaves ~1e-6 on a channel it drops: none
+    order = [int(i) for i in np.argsort(-spent.sum(axis=0), kind="stable") if used[i]]  # unspent: untestable
     if not order:
         raise BudgetGymError("--lift-tests: the plan spends nothing on any channel; no test to simulate")
     index = np.array([order[k % len(order)] for k in range(n)], dtype=int)

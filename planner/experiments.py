@@ -12,13 +12,16 @@ column            meaning
 ================  ===================================================================================
 channel           the channel's name (``calibrate --lift-tests`` and ``simulate --lift-design`` read it)
 x                 :math:`x_i = \frac1H \sum_h S_{h,i}`: the channel's mean spend per period over the
-                  history ``S [H, K]``, the level it runs at today (the test's control)
+                  history ``S [H, K]``, the level it runs at today (the test's control; a step at
+                  the solver's rounding of 0 is 0, :func:`history_levels`)
 delta_x           :math:`\Delta x_i = \ell_i - x_i`, so the test holds the channel at ``planned_spend``
 planned_spend     :math:`\ell_i`, the level to test: the plan's mean spend per period over the periods
                   it spends on the channel, :math:`\bar X_i = \sum_t X_{t,i} / |\{t: X_{t,i} > 0\}|`,
                   or the plan's largest step :math:`\max_t X_{t,i}` when :math:`\bar X_i` is within
                   the history (:math:`\bar X_i \le \max_h S_{h,i}`)
-plan_max_spend    :math:`\max_t X_{t,i}`, the plan's largest step on the channel
+plan_max_spend    :math:`\max_t X_{t,i}`, the plan's largest step on the channel (0 on a channel it
+                  stops, whose steps are the solver's rounding of 0,
+                  :func:`~budgetgym.planner.metrics.plan_peaks`)
 history_max_spend :math:`\max_h S_{h,i}`, the history's largest step on it
 ================  ===================================================================================
 
@@ -48,7 +51,7 @@ import pandas as pd
 
 from budgetgym.planner.metrics import spent
 
-__all__ = ["DESIGN_COLUMNS", "lift_design", "spend_levels"]
+__all__ = ["DESIGN_COLUMNS", "history_levels", "lift_design", "spend_levels"]
 
 #: The columns of ``lift_design.csv`` (module docstring); the first three are the test itself.
 DESIGN_COLUMNS = ("channel", "x", "delta_x", "planned_spend", "plan_max_spend", "history_max_spend")
@@ -65,6 +68,14 @@ def spend_levels(plan: np.ndarray) -> np.ndarray:
     return np.divide(np.where(mask, X, 0.0).sum(axis=-2), on, out=np.zeros(on.shape), where=on > 0)
 
 
+def history_levels(history: np.ndarray) -> np.ndarray:
+    r""":math:`x_i = \frac1H \sum_h S_{h,i}`, each channel's mean spend per period over history ``S [H, K]``
+    (a test's control), a step at the solver's rounding of 0 counted as 0
+    (:func:`~budgetgym.planner.metrics.spent`: an earlier plan's ``plan.csv`` given as the history), ``[K]``."""
+    S = np.asarray(history, dtype=float)
+    return np.where(spent(S), S, 0.0).mean(axis=0)
+
+
 def lift_design(
     names: list[str], plan: np.ndarray, history: np.ndarray, beyond: list[dict[str, float | str | None]]
 ) -> pd.DataFrame:
@@ -77,7 +88,7 @@ def lift_design(
     S = np.asarray(history, dtype=float).reshape(-1, X.shape[1])
     rows = []
     if len(S):
-        mean, levels = S.mean(axis=0), spend_levels(X)
+        mean, levels = history_levels(S), spend_levels(X)
         for b in beyond:
             i = names.index(str(b["channel"]))
             level = float(levels[i])

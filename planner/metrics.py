@@ -25,14 +25,16 @@ campaign, or the mean over a family's draws), channel ``i``'s numbers over the w
   <budgetgym.envs.segment_expected.SegmentExpectedModel.conversion_gradient>`).
 
 With a spend history ``S [H, K]`` (the steps before the window) the table adds, per channel,
-``history_max_spend`` :math:`\max_h S_{h,i}` (its largest step of the history) and
+``history_max_spend`` :math:`\max_h S_{h,i}` (its largest step of the history; a history step below
+:data:`ZERO_RTOL` of the history's largest is no spend, as a plan's, :func:`spent`: an earlier plan's
+``plan.csv`` given as the history holds its solver's rounding of 0) and
 ``vs_history_max`` :math:`\max_t X_{t,i} / \max_h S_{h,i}` (the plan's largest step as a multiple
 of it; ``inf`` for a channel the plan spends on and the history never did, ``NaN`` for one neither
 spends on; a step below :data:`ZERO_RTOL` of the plan's largest is no spend, :func:`spent`):
 :func:`beyond_history` lists the channels above 1 (by more than :data:`BEYOND_RTOL`), where the
 plan relies on the response curve beyond any spend the history shows (a fitted curve's
 extrapolation, or its prior's). ``history_spent_steps`` counts the history's steps with spend on the
-channel (:math:`\#\{h : S_{h,i} > 0\}`): :func:`sparse_history` lists the channels the plan spends on
+channel (:math:`\#\{h : S_{h,i} > 0\}`, by that rule): :func:`sparse_history` lists the channels the plan spends on
 that the history spent on in fewer than :data:`SPARSE_SHARE` of its steps (but at least one), whose
 curve rests on those few steps (and a calibrated family's prior).
 
@@ -64,7 +66,7 @@ from budgetgym.envs.segment_expected import SegmentExpectedModel
 
 __all__ = [
     "BEYOND_RTOL", "SLACK_RTOL", "SPARSE_SHARE", "ZERO_RTOL", "beyond_history", "budget_marginal", "channel_directions",
-    "channel_table", "history_columns", "segment_table", "spent",
+    "channel_table", "history_columns", "plan_peaks", "segment_table", "spends_on", "spent",
 ]
 
 Model = ExpectedModel | MeanExpectedModel
@@ -93,6 +95,19 @@ def spent(plan: np.ndarray) -> np.ndarray:
     return X > ZERO_RTOL * np.maximum(top, 0.0)
 
 
+def spends_on(plan: np.ndarray) -> np.ndarray:
+    """Whether plan ``X [..., T, K]`` spends on each channel: at some step, by :func:`spent` (the solver's
+    rounding of 0 on a channel a solved plan drops is no spend), a boolean array ``[..., K]``."""
+    return np.asarray(spent(plan).any(axis=-2))
+
+
+def plan_peaks(plan: np.ndarray) -> np.ndarray:
+    """``[..., K]``: plan ``X [..., T, K]``'s largest step on each channel, 0 on a channel it does not spend on
+    (:func:`spends_on`: not the solver's rounding of 0)."""
+    X = np.asarray(plan, dtype=float)
+    return np.where(spent(X), X, 0.0).max(axis=-2)
+
+
 def channel_directions(plan: np.ndarray) -> np.ndarray:
     """``[T, K]``: each channel's flighting ``X[:, i] / S_i``; the plan's step profile for a channel it
     does not use (no step :func:`spent`: the solver's rounding of 0 is no flighting, else 8e-18 left on
@@ -110,11 +125,12 @@ def channel_directions(plan: np.ndarray) -> np.ndarray:
 def history_columns(plan: np.ndarray, history: np.ndarray) -> dict[str, np.ndarray]:
     """``history_max_spend``, ``vs_history_max`` and ``history_spent_steps`` per channel (module docstring)."""
     S = np.asarray(history, dtype=float)
-    top = S.max(axis=0) if len(S) else np.zeros(np.shape(plan)[1])
-    peak = np.where(spent(plan), np.asarray(plan, dtype=float), 0.0).max(axis=0)  # the solver's rounding of 0: 0
+    # a history step below ZERO_RTOL of its largest is no spend, as in a plan (an earlier plan.csv as the history)
+    top = plan_peaks(S) if len(S) else np.zeros(np.shape(plan)[1])
+    peak = plan_peaks(plan)  # the solver's rounding of 0: 0
     with np.errstate(divide="ignore", invalid="ignore"):
         multiple = np.where(top > 0, peak / np.where(top > 0, top, 1.0), np.where(peak > 0, np.inf, np.nan))
-    counts = (S > 0).sum(axis=0) if len(S) else np.zeros(np.shape(plan)[1], dtype=int)
+    counts = spent(S).sum(axis=0) if len(S) else np.zeros(np.shape(plan)[1], dtype=int)
     return {"history_max_spend": top, "vs_history_max": multiple, "history_spent_steps": counts}
 
 
@@ -124,7 +140,7 @@ def sparse_history(names: list[str], plan: np.ndarray, cols: dict[str, np.ndarra
     least one but fewer than :data:`SPARSE_SHARE` of them (``cols``: :func:`history_columns`):
     ``channel``, ``history_spent_steps``, ``history_steps``. A channel the history never spent on is
     :func:`beyond_history`'s."""
-    used = np.atleast_1d(np.asarray(spent(plan)).any(axis=0))
+    used = np.atleast_1d(spends_on(plan))
     counts = np.asarray(cols["history_spent_steps"])
     return [{"channel": name, "history_spent_steps": int(counts[i]), "history_steps": int(steps)}
             for i, name in enumerate(names) if used[i] and 0 < counts[i] < SPARSE_SHARE * steps]
@@ -136,7 +152,7 @@ def beyond_history(
     """The channels whose largest step of ``plan`` exceeds their largest step of the history by more
     than :data:`BEYOND_RTOL` of it (``cols``: :func:`history_columns` of the plan): ``channel``,
     ``plan_max_step``, ``history_max_step`` and ``multiple`` (``None``: never spent in the history)."""
-    peak = np.asarray(plan, dtype=float).max(axis=0)
+    peak = plan_peaks(plan)
     out: list[dict[str, float | str | None]] = []
     for i, name in enumerate(names):
         m = float(cols["vs_history_max"][i])
@@ -163,7 +179,7 @@ def channel_table(model: Model, plan: np.ndarray, names: list[str], reward: str)
     outcome = {"conversions": conv, "revenue": revenue, "profit": revenue - spend}[reward]
     marginal = {"conversions": m_conv, "revenue": m_rev, "profit": m_rev - 1.0}[reward]
     inc_conv, inc_rev = conv - base_conv, revenue - base_rev
-    used = spent(X).any(axis=0)  # the solver's rounding of 0 is no spend: no ROAS or CPA (undefined)
+    used = spends_on(X)  # the solver's rounding of 0 is no spend: no ROAS or CPA (undefined)
     with np.errstate(divide="ignore", invalid="ignore"):
         roas = np.where(used, inc_rev / np.where(used, spend, 1.0), np.nan)
         cpa = np.where(used & (inc_conv > 0), spend / np.where(inc_conv > 0, inc_conv, 1.0), np.nan)

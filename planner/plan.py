@@ -76,6 +76,7 @@ from budgetgym.planner.metrics import (
     history_columns,
     segment_table,
     sparse_history,
+    spends_on,
 )
 from budgetgym.planner.plan_result import PlanResult
 from budgetgym.planner.problem import PlanningProblem, campaign_family
@@ -294,10 +295,9 @@ def plan(
                     "marginal_outcome"):
             table[f"current_{col}"] = cur_table[col].to_numpy()
         table["change"] = table["spend"] - table["current_spend"]
-        table["change_pct"] = np.where(
-            table["current_spend"] > 0, 100.0 * table["change"] / table["current_spend"].where(lambda s: s > 0, 1.0),
-            np.nan,
-        )
+        # no % of nothing: a current plan that is an earlier solve leaves its rounding of 0 on a channel it drops
+        on = spends_on(cur)
+        table["change_pct"] = np.where(on, 100.0 * table["change"] / np.where(on, table["current_spend"], 1.0), np.nan)
         problems = check_plan(sc, cur)
     if cols:  # added after the columns of earlier versions (the results directory is a contract)
         table["history_spent_steps"] = cols["history_spent_steps"]

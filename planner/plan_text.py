@@ -7,9 +7,11 @@ and the report (:mod:`budgetgym.planner.report` puts the pieces together), so th
   share, (with a current plan: its spend and the change), the expected outcome in the reward's
   unit, (the uplift over the current plan), ROAS (revenue, profit) or CPA (conversions) and the
   marginal ROAS or marginal CPA, then a total row (the total's marginal is the budget's). A change
-  and uplift carry their percentage of the current plan's, except on a channel the recommendation
-  spends on and the current plan does not (:func:`~budgetgym.planner.metrics.spent`: the solver's
-  rounding of 0 is no spend): ``(new)``, as its current outcome is only the history's carry-in;
+  and uplift carry their percentage of the current plan's, except on a channel the current plan does
+  not spend on (:func:`~budgetgym.planner.metrics.spends_on`: the solver's rounding of 0, which an
+  earlier solve given as the current plan leaves on a channel it drops, is no spend), whose current
+  outcome is only the history's carry-in: ``(new)`` where the recommendation spends on it, else the
+  change alone (``change_pct`` is empty there too);
 * :func:`summary_lines` — recommended vs current, the static plan vs the flighting-aware plan
   (what timing is worth), the budget's marginal return, the target and profit-maximising
   budgets, and for a family the outcome distribution over held-out draws;
@@ -28,7 +30,7 @@ import numpy as np
 
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE
 from budgetgym.experiments.wording import count
-from budgetgym.planner.metrics import ZERO_RTOL, spent
+from budgetgym.planner.metrics import ZERO_RTOL, spends_on
 from budgetgym.planner.plan_result import PlanResult
 
 __all__ = [
@@ -95,10 +97,14 @@ def _with_pct(
     return fmt(delta, digits, signed=True, scale=scale) + ("" if pct == "–" else f" ({pct})")
 
 
-def _new(delta: float, digits: int | None, scale: float) -> str:
-    """``+1,234 (new)``: the change on a channel the current plan does not spend on, where a percentage
-    would be of nothing (spend) or of the history's carry-in alone (outcome)."""
-    return f"{fmt(delta, digits, signed=True, scale=scale)} (new)"
+def _change(delta: float, base: float, current_spends: bool, spends: bool, digits: int | None, pct_digits: int,
+            scale: float) -> str:
+    """A channel's change from the current plan: ``+1,234 (+5.6%)`` (:func:`_with_pct`) where the current plan
+    spends on it, else no percentage, which would be of nothing (spend) or of the history's carry-in alone
+    (outcome): ``+1,234 (new)`` where the recommendation spends on it, the change alone where neither does."""
+    if current_spends:
+        return _with_pct(delta, base, digits, pct_digits, scale=scale)
+    return fmt(delta, digits, signed=True, scale=scale) + (" (new)" if spends else "")
 
 
 def _ratio_names(reward: str) -> tuple[str, str, str]:
@@ -135,20 +141,19 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
     ratio_col = "cpa" if result.reward == "conversions" else "roas"
     rows = []
     money, value = result.budget, abs(result.value)  # the scales of spend and outcomes (fmt)
-    # spends on the channel (the solver's rounding of 0 is none: metrics.spent) where the current plan does not:
-    # its current outcome is the carry-in alone, no % of it
-    used = np.asarray(spent(result.plan).any(axis=0))
-    new = used & ~np.asarray(spent(result.current).any(axis=0)) if result.current is not None else np.zeros_like(used)
+    # where the current plan spends nothing (the solver's rounding of 0 is none: metrics.spends_on, as change_pct), no
+    # % of it: "(new)" where the recommendation spends, else the change alone (its current outcome is the carry-in)
+    used = spends_on(result.plan)
+    cur_used = spends_on(result.current) if result.current is not None else np.ones_like(used)
     for i, (_, r) in enumerate(ch.iterrows()):
         row = [str(r["channel"]), fmt(r["spend"], 0, scale=money), f"{100 * r['share']:.1f}%"]
         if has_current:
             row += [fmt(r["current_spend"], 0, scale=money),
-                    _new(r["spend"] - r["current_spend"], 0, money) if new[i] else
-                    _with_pct(r["spend"] - r["current_spend"], r["current_spend"], 0, 1, scale=money)]
+                    _change(r["spend"] - r["current_spend"], r["current_spend"], cur_used[i], used[i], 0, 1, money)]
         row += [fmt(r["outcome"], scale=value)]
         if has_current:
-            row += [_new(r["outcome"] - r["current_outcome"], None, value) if new[i] else
-                    _with_pct(r["outcome"] - r["current_outcome"], r["current_outcome"], pct_digits=1, scale=value)]
+            row += [_change(r["outcome"] - r["current_outcome"], r["current_outcome"], cur_used[i], used[i], None, 1,
+                            value)]
         row += [fmt(r[ratio_col], 2), fmt(r[key], 2)]
         rows.append(row)
     spend, total, inc_conv, inc_rev = _totals(ch)

@@ -18,7 +18,9 @@ rarely right far beyond its data, and the refit with the test, not the reweighti
 When the plan (or every menu plan) stops a channel the history spends on, its level is 0: the test is a
 holdout, :math:`x_i` to nothing. Levels are capped at the budget per step and dropped within 10% of
 :math:`x_i`. A channel never spent
-(:math:`x_i = 0`) is tested from 0 at multiples of an equal share of the budget per step.
+(:math:`x_i = 0`; a history step below :data:`~budgetgym.planner.metrics.ZERO_RTOL` of the history's
+largest is no spend, :func:`~budgetgym.planner.experiments.history_levels`) is tested from 0 at multiples of an
+equal share of the budget per step.
 
 **Predicted lifts.** :math:`L_{jd}` is test ``j``'s steady-state lift under member ``d``, the very
 function the simulator measures a truth with (:func:`~budgetgym.experiments.simulate.true_lifts`:
@@ -77,7 +79,8 @@ from threadpoolctl import threadpool_limits
 
 from budgetgym.envs.expected import MeanExpectedModel
 from budgetgym.envs.oracle import candidate_plans
-from budgetgym.planner.experiments import DESIGN_COLUMNS, spend_levels
+from budgetgym.planner.experiments import DESIGN_COLUMNS, history_levels, spend_levels
+from budgetgym.planner.metrics import plan_peaks
 from budgetgym.planner.problem import PlanningProblem
 from budgetgym.planner.robust import Objective
 
@@ -123,7 +126,7 @@ def candidate_tests(plan: np.ndarray, history: np.ndarray, step_budget: float,
     """The candidates of the module docstring for ``plan [T, K]`` after ``history [H, K]`` (and, given the
     ``menu [P, T, K]``, its highest level per channel)."""
     X = np.asarray(plan, dtype=float)
-    base = np.asarray(history, dtype=float).reshape(-1, X.shape[1]).mean(axis=0)
+    base = history_levels(np.asarray(history, dtype=float).reshape(-1, X.shape[1]))  # the rounding of 0: none
     K = X.shape[1]
     own = spend_levels(X)  # the plan's level per channel
     high = own if menu is None else spend_levels(menu).max(axis=0)  # the menu's highest
@@ -256,11 +259,12 @@ def voi_design(
         ll = ll + _loglik(L[j], float(sigma[j]), Z[:, :, s])
         current = scores[j]
     rows = []
+    peaks, hist_peaks = plan_peaks(X0), plan_peaks(hist)  # 0 on a channel one stops (the rounding of 0: no spend)
     for j, gain in zip(chosen, gains, strict=True):
         i = int(tests.index[j])
         x, dx = float(tests.x[j]), float(tests.delta_x[j])
         rows.append({"channel": names[i], "x": x, "delta_x": dx, "planned_spend": x + dx,
-                     "plan_max_spend": float(X0[:, i].max()), "history_max_spend": float(hist[:, i].max()),
+                     "plan_max_spend": float(peaks[i]), "history_max_spend": float(hist_peaks[i]),
                      "voi": gain, "voi_pct": 100.0 * gain / abs(value) if value else np.nan,
                      "predicted_lift": float(L[j].mean()), "predicted_lift_sd": float(L[j].std()),
                      "assumed_sigma": float(sigma[j])})

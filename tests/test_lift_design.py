@@ -277,3 +277,47 @@ def test_a_pulsed_channel_is_tested_at_its_pulses_level_when_its_dark_steps_hold
     assert 0 < on.sum() < len(tv)  # a pulsed channel
     assert res.lift_design is not None
     np.testing.assert_allclose(res.lift_design["planned_spend"].iloc[0], tv[on].mean(), rtol=1e-9)
+
+
+def test_simulated_lift_tests_skip_a_channel_the_plan_leaves_at_the_solvers_rounding_of_zero() -> None:
+    """``simulate --plan oracle --lift-tests 5`` on overlap-5 tested display, video and ctv, which the oracle drops
+    (it leaves ~7e-7 a period on them): 'doubling' 7e-7 to 1.4e-6, a test of nothing. A channel every period of
+    which is below ZERO_RTOL of the plan's largest is unspent (metrics.spends_on), so untestable, as one at 0."""
+    from budgetgym.experiments.simulate import LIFT_SIGMA, simulate_lift_tests
+
+    sc = load_scenario("stationary-3")  # search, social, video
+    spent = np.full((sc.horizon, sc.n_channels), sc.step_budget / 2)
+    spent[:, 1] *= 0.5  # social spends less than search: ranked second
+    spent[:, 2] = 1e-9 * sc.step_budget  # video: the solver's rounding of 0
+    tests = simulate_lift_tests(sc, spent, 4, LIFT_SIGMA, 7)
+    assert list(tests["channel"]) == ["search_spend", "social_spend", "search_spend", "social_spend"]
+    mean = spent.mean(axis=0)
+    np.testing.assert_allclose(tests["x"], mean[[0, 1, 0, 1]], rtol=1e-12)
+    np.testing.assert_allclose(tests["delta_x"], [mean[0], mean[1], -0.5 * mean[0], -0.5 * mean[1]], rtol=1e-12)
+
+
+def test_a_history_channel_at_the_solvers_rounding_of_zero_was_never_spent() -> None:
+    """A history may be an earlier plan's plan.csv, which leaves ~1e-7 on a channel it drops. Its largest step
+    there printed as 0 (fmt, below ZERO_RTOL of the budget) while the multiple was of it: 'social up to 1,190 a
+    step (9.91e+09x its largest step in the history, 0)', and every step counted as spent. Such a step is no
+    spend, as in a plan (metrics.spent): never spent in the history, an empty vs_history_max."""
+    history = np.tile([120.0, 1.2e-7, 0.0], (14, 1))  # stationary-3: search, social at the rounding of 0, video
+    result = plan("stationary-3", history=history, curves=False, lift_design="none")
+    ch = result.channels.set_index("channel")
+    assert ch.loc["social", "spend"] > 0  # the case: the plan spends on it
+    assert ch.loc["social", "history_max_spend"] == 0.0 and ch.loc["social", "history_spent_steps"] == 0
+    assert np.isinf(ch.loc["social", "vs_history_max"])  # as video's, which the history spends exactly 0 on
+    social = next(b for b in result.beyond_history if b["channel"] == "social")
+    assert social["multiple"] is None and social["history_max_step"] == 0.0
+    assert ch.loc["search", "history_spent_steps"] == 14 and ch.loc["search", "history_max_spend"] == 120.0
+
+
+def test_a_beyond_test_on_a_channel_the_history_left_at_the_rounding_of_zero_starts_from_0() -> None:
+    """The history's steps at the solver's rounding of 0 (an earlier plan's plan.csv) are no spend: the
+    test's control ``x`` (the history's mean spend per period) is 0 there, as voi's, not 1e-7."""
+    X = np.tile([600.0, 400.0], (4, 1))
+    S = np.tile([1000.0, 1e-7], (6, 1))
+    beyond = beyond_history(["a", "b"], X, history_columns(X, S))
+    design = lift_design(["a", "b"], X, S, beyond).set_index("channel")
+    assert list(design.index) == ["b"] and design.loc["b", "x"] == 0.0
+    assert design.loc["b", "delta_x"] == 400.0 and design.loc["b", "history_max_spend"] == 0.0

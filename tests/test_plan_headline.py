@@ -211,3 +211,26 @@ def test_a_channel_the_current_plan_does_not_spend_on_is_new_not_a_percentage_of
     search = dict(zip(header, rows[0], strict=True))  # a channel spent on in both: its percentage as before
     assert search["uplift"].endswith("%)") and search["change"].endswith("%)")
     assert np.isnan(video["change_pct"])  # channels.csv: no percentage of nothing
+
+
+def test_a_channel_a_solved_current_plan_drops_has_no_percentage_change() -> None:
+    """A current plan may be an earlier solve (last quarter's plan.csv), which leaves ~1e-6 on a channel it drops:
+    no spend (metrics.spent). The change and uplift were printed as percentages of that rounding ("0 (+10.4%)",
+    overlap-5 re-planned at a larger budget against its own plan.csv) and channels.csv's change_pct held them."""
+    from budgetgym.envs import load_scenario
+    from budgetgym.planner.metrics import ZERO_RTOL
+    from budgetgym.planner.plan_text import channel_rows
+
+    sc = load_scenario("stationary-3")  # search, social, video; video made nearly worthless: both plans drop it
+    weak = sc.override({"channels.video.saturation.max_response": 1e-3 * sc.channels[2].saturation.max_response})
+    earlier = plan(weak, budget=0.8 * sc.budget.total, curves=False, lift_design="none").plan
+    result = plan(weak, current=earlier, curves=False, lift_design="none")
+    video = result.channels.set_index("channel").loc["video"]
+    assert 0 < earlier[:, 2].max() < ZERO_RTOL * earlier.max() and video["current_spend"] != video["spend"]  # the case
+    assert np.isnan(video["change_pct"])  # no percentage of nothing
+    header, rows = channel_rows(result)
+    row = dict(zip(header, next(r for r in rows if r[0] == "video"), strict=True))
+    assert "%" not in row["change"] and "%" not in row["uplift"] and "(new)" not in row["change"], row
+    search = dict(zip(header, rows[0], strict=True))  # spent on in both: its percentages as before
+    assert search["uplift"].endswith("%)") and search["change"].endswith("%)")
+    assert search["change"] == f"+{result.channels['change'][0]:,.0f} ({result.channels['change_pct'][0]:+.1f}%)"

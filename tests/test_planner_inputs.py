@@ -140,7 +140,7 @@ def _only_documented_gaps(table: pd.DataFrame, plan: np.ndarray, current: np.nda
         cur_none = unspent(current)
         undefined["current_roas"] = cur_none
         undefined["current_cpa"] = cur_none | (table["current_conversions"] - table["baseline_conversions"] <= 0)
-        undefined["change_pct"] = table["current_spend"] <= 0
+        undefined["change_pct"] = cur_none
         # its marginal conversions are not in the table: inf only where they are 0, so the mROAS is too
         infinite["current_mcpa"] = np.isposinf(table["current_mcpa"]) & (table["current_mroas"] <= 0)
     if "vs_history_max" in table:

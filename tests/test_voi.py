@@ -412,3 +412,31 @@ def test_a_channel_the_plan_stops_is_a_holdout_candidate() -> None:
     # a channel neither the history nor the plan spends on gets no test to 0 (from 0 to 0)
     none = candidate_tests(np.tile([1000.0, 0.0], (4, 1)), np.tile([600.0, 0.0], (6, 1)), 1000.0)
     assert not np.any((none.index == 1) & (none.x + none.delta_x == 0.0))
+
+
+def test_a_test_on_a_channel_the_plan_stops_reports_no_planned_spend() -> None:
+    """Channel b is worth little in all but one member: the plan stops it (its steps at the solver's rounding of
+    0, ~5e-7 of the largest) and the design's best test is a holdout on it, 500 to nothing. Its plan_max_spend
+    (the plan's largest step on b) read 5.1e-7 beside planned_spend 0: no spend is 0, as in vs_history_max."""
+    ensemble = [{"channels.1.saturation.max_response": b} for b in [1.0, 2.0, 150.0, 3.0, 1.5, 2.5]]
+    fam = ScenarioFamily("hand-voi", _template(), ensemble=ensemble, test_fraction=1.0 / 6)
+    problem = PlanningProblem(fam, draws=5, history=HISTORY)
+    X0 = problem.solve()
+    assert 0 < X0[:, 1].max() < 1e-6 * X0.max()  # the case: b at the solver's rounding of 0
+    design = voi_design(problem, X0, ["a", "b"], max_tests=1, draws=8, seed=0)
+    assert list(design["channel"]) == ["b"] and design["planned_spend"][0] == 0.0  # the holdout
+    assert design["plan_max_spend"][0] == 0.0 and design["history_max_spend"][0] == 500.0
+
+
+def test_a_history_channel_at_the_solvers_rounding_of_zero_is_tested_as_never_spent() -> None:
+    """A history that is an earlier plan's plan.csv holds ~1e-7 on a channel that plan dropped. Its candidates
+    were tests from that mean at 0.5-5 times it (1e-7 to 5e-7: tests of nothing); it is never spent, as
+    metrics.spent says (the history's columns call it so), so tested from 0 at multiples of an equal share."""
+    X0 = np.tile([600.0, 400.0], (4, 1))
+    rounding = candidate_tests(X0, np.tile([1000.0, 1e-7], (6, 1)), 1000.0)
+    never = candidate_tests(X0, np.tile([1000.0, 0.0], (6, 1)), 1000.0)
+    b = rounding.index == 1
+    np.testing.assert_array_equal(rounding.x[b], 0.0)
+    np.testing.assert_allclose(np.sort(rounding.delta_x[b]), np.sort(never.delta_x[never.index == 1]), rtol=1e-12)
+    np.testing.assert_allclose(np.sort(rounding.delta_x[b]), [250.0, 400.0, 1000.0], rtol=1e-12)  # 0.5x 500, plan, 2x+
+    assert rounding.base[1] == 0.0
