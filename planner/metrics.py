@@ -118,7 +118,7 @@ def channel_directions(plan: np.ndarray) -> np.ndarray:
     step = X.sum(axis=1)
     profile = step / step.sum() if step.sum() > 0 else np.full(T, 1.0 / T)
     S = X.sum(axis=0)
-    used = spent(X).any(axis=0) & (S > 0)
+    used = spends_on(X) & (S > 0)
     return np.where(used, X / np.where(used, S, 1.0), profile[:, None])
 
 
