@@ -66,7 +66,7 @@ from budgetgym.envs.segment_expected import SegmentExpectedModel
 
 __all__ = [
     "BEYOND_RTOL", "SLACK_RTOL", "SPARSE_SHARE", "ZERO_RTOL", "beyond_history", "budget_marginal", "channel_directions",
-    "channel_table", "history_columns", "plan_peaks", "segment_table", "spends_on", "spent",
+    "channel_table", "history_columns", "plan_peaks", "segment_table", "sparse_history", "spends_on", "spent",
 ]
 
 Model = ExpectedModel | MeanExpectedModel
