@@ -52,7 +52,7 @@ from budgetgym.envs.allocation import (
     split_to_action,
 )
 from budgetgym.envs.brief import CampaignBrief
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, count
 from budgetgym.envs.io import json_digest
 from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.scenario import Scenario
@@ -237,7 +237,8 @@ def resolve_channel_values(value: dict[str, float] | list[float], channels: list
     else:
         if len(value) != len(channels):
             raise BudgetGymError(
-                f"{where}: expected {len(channels)} values (one per channel: {', '.join(channels)}), got {len(value)}"
+                f"{where}: expected {count(len(channels), 'value')} (one per channel: {', '.join(channels)}), "
+                f"got {len(value)}"
             )
         out = np.asarray(value, dtype=float)
     return out

@@ -50,7 +50,7 @@ from budgetgym.agents.calendar_pacing import CalendarPacer
 from budgetgym.agents.carry_over import episode_starts, normalised_adstock
 from budgetgym.agents.fixed import SplitAgent
 from budgetgym.envs.brief import CampaignBrief
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, count
 
 __all__ = ["ChannelFit", "GreedyAgent", "GreedyParams", "fit_channel", "greedy_allocation", "normalised_adstock"]
 
@@ -288,6 +288,6 @@ class GreedyAgent(SplitAgent[GreedyParams]):
         n = len(self.spend_history)
         if len(self.value_history) != n or len(self.step_history) != n or any(len(r) != self.n_channels for r in rows):
             raise BudgetGymError(
-                f"agent 'greedy' state: histories do not match {self.n_channels} channels of scenario "
+                f"agent 'greedy' state: histories do not match {count(self.n_channels, 'channel')} of scenario "
                 f"'{self.brief.name}'"
             )

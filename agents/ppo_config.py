@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
 from budgetgym.agents.base import AgentParams
-from budgetgym.envs.errors import BudgetGymError, StrictModel, validation_error
+from budgetgym.envs.errors import BudgetGymError, StrictModel, count, validation_error
 from budgetgym.envs.io import read_yaml
 
 __all__ = [
@@ -162,7 +162,7 @@ class PPOConfig(StrictModel):
         if rollout % self.batch_size and not saved:
             raise ValueError(
                 f"batch_size ({self.batch_size}) must divide the rollout size n_envs * n_steps ({rollout}): "
-                f"SB3 would train on a truncated last minibatch of {rollout % self.batch_size} steps"
+                f"SB3 would train on a truncated last minibatch of {count(rollout % self.batch_size, 'step')}"
             )
         if self.draw_pool is not None and self.vec_env != "batched":
             raise ValueError(f"draw_pool: only vec_env 'batched' compiles a pool of draws, not {self.vec_env!r}")

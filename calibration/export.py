@@ -126,8 +126,8 @@ def plan_window(data: MMMData, periods: int | None = None, budget: float | None 
     if not is_amount(budget):
         if default:  # the data's spend is at fault, not an option the user gave
             raise BudgetGymError(
-                f"{data.source}: the spend of {n} periods (the default --plan-budget) is {budget:g}, outside a "
-                f"scenario's budget of {AMOUNT_RANGE}; give --plan-budget or rescale the spend columns"
+                f"{data.source}: the spend of {count(n, 'period')} (the default --plan-budget) is {budget:g}, "
+                f"outside a scenario's budget of {AMOUNT_RANGE}; give --plan-budget or rescale the spend columns"
             )
         raise BudgetGymError(
             f"--plan-budget: expected a positive amount of currency ({AMOUNT_RANGE}), got {budget:g}"

@@ -306,7 +306,7 @@ def family_from_posterior(
     form = f"{saturation} saturation, {carry}"
     return {
         "family": name,
-        "description": f"PyMC-Marketing MMM posterior, {len(keep)} of {n} draws: {form}."
+        "description": f"PyMC-Marketing MMM posterior, {len(keep)} of {count(n, 'draw')}: {form}."
         + "".join(f" {note}." for note in capped),
         "seed": int(seed),
         "scenario": {

@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from budgetgym.envs.errors import StrictModel
+from budgetgym.envs.errors import StrictModel, count
 
 __all__ = ["Distribution", "DISTRIBUTIONS", "TAIL_Z", "draw_value", "nominal_value", "reach"]
 
@@ -113,7 +113,7 @@ class Choice(StrictModel):
     def _weights(self) -> Choice:
         if self.p is not None:
             if len(self.p) != len(self.values):
-                raise ValueError(f"p has {len(self.p)} entries but values has {len(self.values)}")
+                raise ValueError(f"p has {count(len(self.p), 'entry', 'entries')} but values has {len(self.values)}")
             if any(not math.isfinite(q) or q < 0 for q in self.p) or abs(sum(self.p) - 1.0) > 1e-9:
                 raise ValueError(f"p must be non-negative and sum to 1, got {self.p}")
         return self

@@ -22,6 +22,7 @@ __all__ = [
     "ScenarioError",
     "ScenarioWarning",
     "StrictModel",
+    "count",
     "format_validation_error",
     "is_integer",
     "suggest",
@@ -53,6 +54,24 @@ class ScenarioError(BudgetGymError):
 class ScenarioWarning(UserWarning):
     """A scenario that loads but is probably not what its author meant (a channel that reaches no
     segment); one line naming the file and field, which ``budgetgym`` prints as ``warning: ...``."""
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``"1 draw"``, ``"3 draws"``: ``n`` and ``noun``, singular for exactly one (every message and table of
+    budgetgym counts with it; ``budgetgym.experiments.wording`` re-exports it).
+
+    Parameters
+    ----------
+    n : the count.
+    noun : the singular noun (may be several words: ``"held-out draw"``).
+    plural : the plural when it is not ``noun + "s"`` (``count(n, "entry", "entries")``).
+
+    Examples
+    --------
+    >>> count(1, "channel"), count(2, "channel"), count(0, "entry", "entries")
+    ('1 channel', '2 channels', '0 entries')
+    """
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def repeated(names: Iterable[str]) -> list[str]:
@@ -360,8 +379,7 @@ def format_validation_error(err: ValidationError, source: str, model: type[BaseM
     errors = _sorted_errors(err)
     text = f"{source}: {_describe(errors[0], model)}"
     if len(errors) > 1:
-        n = len(errors) - 1
-        text += f" (and {n} more error{'s' if n > 1 else ''})"
+        text += f" (and {count(len(errors) - 1, 'more error')})"
     return " ".join(text.split())
 
 

@@ -56,7 +56,7 @@ import numpy as np
 
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.distributions import draw_value, nominal_value
-from budgetgym.envs.errors import ScenarioError, format_loc, is_integer
+from budgetgym.envs.errors import ScenarioError, count, format_loc, is_integer
 from budgetgym.envs.family_template import brief_field, materialise, reach_variants, template_distributions
 from budgetgym.envs.scenario import Scenario, scenario_from_dict
 
@@ -355,7 +355,7 @@ class ScenarioFamily:
                 return scenario_from_dict(data, source=f"{self.source}: {split} draw {index}")
             except ScenarioError as err:
                 first = first or err
-        tried = f"; so were its {redraws} redraws" if redraws else ""
+        tried = f"; so {'was' if redraws == 1 else 'were'} its {count(redraws, 'redraw')}" if redraws else ""
         raise ScenarioError(
             f"{first}{tried} (a distribution reaches values the scenario does not accept: narrow it or bound it)"
         )

@@ -42,7 +42,7 @@ from gymnasium.utils import seeding
 from budgetgym.envs.baseline import BaselinePath, baseline_path
 from budgetgym.envs.batch_model import BatchModel
 from budgetgym.envs.dynamics import LARGE_MEAN, ChannelModel, draw_counts
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, count
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.path import ScenarioPath, drift_sd, sample_path, step_days
 from budgetgym.envs.scenario import Scenario
@@ -76,7 +76,9 @@ def checked_seed(seed: Any, n: int) -> Seed:
     if isinstance(seed, np.ndarray) and seed.ndim == 1:
         seed = seed.tolist()
     if not isinstance(seed, (list, tuple)):
-        raise TypeError(f"seed: expected an integer, a list of {n} integers or None, got {type(seed).__name__}")
+        raise TypeError(
+            f"seed: expected an integer, a list of {count(n, 'integer')} or None, got {type(seed).__name__}"
+        )
     if len(seed) != n:
         raise ValueError(f"seed: a list needs one seed per sub-environment ({n}), got {len(seed)}")
     return [None if s is None else _seed_entry(s) for s in seed]

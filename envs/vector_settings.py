@@ -17,7 +17,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from budgetgym.envs.brief import CampaignBrief
-from budgetgym.envs.errors import BudgetGymError, is_integer
+from budgetgym.envs.errors import BudgetGymError, count, is_integer
 from budgetgym.envs.family import VALIDATION_DRAWS, ScenarioFamily, load_family
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.vector_parts import default_threads
@@ -92,7 +92,8 @@ def _check_memory(n: int, family: ScenarioFamily, rows: list[Scenario] | None, r
 
         smaller_pool = least_bytes(sc, 0, rng, pooled) > need // 2  # the pool's tables, most of it
         raise BudgetGymError(
-            f"num_envs: {n} rows of {sc.n_channels} channels and {sc.horizon} steps need at least {size(need)}, "
+            f"num_envs: {count(n, 'row')} of {count(sc.n_channels, 'channel')} and {count(sc.horizon, 'step')} "
+            f"{'needs' if n == 1 else 'need'} at least {size(need)}, "
             f"more than this machine's {size(total)} of memory; use fewer rows"
             + (" or a smaller draw_pool" if smaller_pool else "")
         )
@@ -130,10 +131,11 @@ def vector_settings(
         family = load_family(scenario)  # type: ignore[arg-type]
         check_info_layouts(_known_draws(family), f"scenario '{family.name}'")
         check_reach_layouts(family)  # a rare draw of a template, before it meets a reset
-    count = num_envs if num_envs is not None else (1 if rows is None else len(rows))
-    n = _positive("num_envs", count, num_envs)
+    given = num_envs if num_envs is not None else (1 if rows is None else len(rows))
+    n = _positive("num_envs", given, num_envs)
     if rows is not None and n != len(rows):
-        raise BudgetGymError(f"num_envs: {n} rows, but {len(rows)} scenarios were given")
+        raise BudgetGymError(f"num_envs: {count(n, 'row')}, but {count(len(rows), 'scenario')} "
+                             f"{'was' if len(rows) == 1 else 'were'} given")
     if rng not in ("per_env", "batched"):
         raise BudgetGymError(f"rng: expected 'per_env' or 'batched', got {rng!r}")
     try:

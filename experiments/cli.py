@@ -235,7 +235,7 @@ def regress_cmd(
         print(f"wrote {write_report(rep, report)}")
     if rep.failed:
         print(
-            f"FAILED: {len(rep.failed)} of {len(rep.rows)} rows: "
+            f"FAILED: {len(rep.failed)} of {count(len(rep.rows), 'row')}: "
             + ", ".join(f"{r.scenario}/{r.agent} {r.metric} {r.verdict}" for r in rep.failed)
         )
         raise typer.Exit(1)

@@ -123,7 +123,7 @@ def format_table(res: DemoResult) -> str:
         f"{'equal split':<16}{res.equal_expected:>14,.1f}{res.pct_of_oracle:>13.1f}%{res.equal_realised:>14,.1f}",
         f"{'oracle':<16}{o.expected_reward:>14,.1f}{100.0:>13.1f}%{res.oracle_realised:>14,.1f}",
         "",
-        f"oracle solved in {o.seconds * 1000:.0f} ms ({o.starts} start{'s' if o.starts > 1 else ''}, "
+        f"oracle solved in {o.seconds * 1000:.0f} ms ({count(o.starts, 'start')}, "
         f"{'concave' if o.concave else 'non-concave'} problem)",
     ]
     return "\n".join(lines)

@@ -65,7 +65,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, count
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.experiments.baseline import (
     SCHEMA_VERSION,
@@ -157,7 +157,7 @@ class RegressionReport:
 
     def markdown(self) -> str:
         """The table and notes as markdown (for a CI comment)."""
-        status = "passed" if self.ok else f"FAILED ({len(self.failed)} of {len(self.rows)} rows)"
+        status = "passed" if self.ok else f"FAILED ({len(self.failed)} of {count(len(self.rows), 'row')})"
         lines = [
             REPORT_TITLE,
             "",

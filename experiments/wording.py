@@ -1,17 +1,12 @@
-"""Words for the tables and messages: a count with its noun in the right number."""
+"""Words for the tables and messages: a count with its noun in the right number.
+
+The one definition is :func:`budgetgym.envs.errors.count`, beside the other message helpers, so that
+``envs/`` and ``agents/`` (which import nothing from ``experiments/``) count with it too; it is
+re-exported here for the modules and notebooks that import it from this module.
+"""
 
 from __future__ import annotations
 
+from budgetgym.envs.errors import count
+
 __all__ = ["count"]
-
-
-def count(n: int, noun: str, plural: str | None = None) -> str:
-    """``"1 draw"``, ``"3 draws"``: ``n`` and ``noun``, singular for exactly one.
-
-    Parameters
-    ----------
-    n : the count.
-    noun : the singular noun (may be several words: ``"held-out draw"``).
-    plural : the plural when it is not ``noun + "s"``.
-    """
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"

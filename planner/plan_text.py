@@ -233,7 +233,7 @@ def summary_lines(result: PlanResult) -> list[str]:
         lines.append(f"beyond the history: {'; '.join(parts)}: there the plan rests on the response curve beyond any "
                      f"spend the history shows (for a calibrated family: the curve's form and priors, not data)")
     if result.sparse_history:
-        parts = [f"{b['channel']} spent in only {b['history_spent_steps']} of the {b['history_steps']} steps"
+        parts = [f"{b['channel']} spent in only {b['history_spent_steps']} of the {count(b['history_steps'], 'step')}"
                  for b in result.sparse_history]
         lines.append(f"thin history: {'; '.join(parts)}: the plan spends there, on a response resting on those few "
                      f"steps (for a calibrated family: and the fit's prior); a lift test would check it")
@@ -283,7 +283,7 @@ def distribution_rows(result: PlanResult) -> tuple[list[str], list[list[str]], s
     dv = result.draw_values
     ties = 0 if beats is None or dv is None else int((dv["recommended"] == dv["current"]).sum())
     if beats is not None and ties:
-        beats += f" (equal on {ties} of the {n} draws, each counted half)"
+        beats += f" (equal on {ties} of the {count(n, 'draw')}, each counted half)"
     return header, rows, beats
 
 
