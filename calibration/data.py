@@ -17,10 +17,11 @@ the column (and the row where there is one): a missing column, non-numeric (true
 negative spend or exposure, a non-finite or true/false KPI, a KPI that does not vary, a text control
 of one value, a control equal in every period to another column given (the KPI, a spend or exposure
 column, another control), a number beyond what a scenario holds (a KPI above :data:`MAX_KPI`, spend
-or exposure above :data:`MAX_AMOUNT` per period), an unreadable, duplicated, decreasing or unevenly
-spaced date, a date outside 1677-09-22 to 2262-04-11, dates in different time zones (the dates as
-:func:`~budgetgym.envs.dates.read_dates` reads them: one format, evenly spaced in days or calendar
-months). :func:`~budgetgym.envs.dates.calendar_day` maps the dates to budgetgym's
+or exposure above :data:`MAX_AMOUNT` per period), a channel never spent (its spend, or its exposure
+when given, zero in every period: nothing to fit, leave it out of ``--spend``), an unreadable,
+duplicated, decreasing or unevenly spaced date, a date outside 1677-09-22 to 2262-04-11, dates in
+different time zones (the dates as :func:`~budgetgym.envs.dates.read_dates` reads them: one format,
+evenly spaced in days or calendar months). :func:`~budgetgym.envs.dates.calendar_day` maps the dates to budgetgym's
 day index (:mod:`budgetgym.envs.dates`).
 """
 

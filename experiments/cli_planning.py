@@ -124,7 +124,7 @@ def simulate_cmd(
     """Write an MMM-style dataset (date, KPI, spend, impressions/clicks, controls) simulated from a
     scenario, with the truth: the scenario, each channel's expected contribution and its true
     response curve."""
-    from budgetgym.experiments.dataset_layout import check_dataset_out
+    from budgetgym.experiments.dataset_layout import check_dataset_out, exposure_column, spend_column
     from budgetgym.experiments.simulate import simulate_dataset, write_dataset
 
     check_dataset_out(out)  # before the simulation, not after
@@ -137,8 +137,11 @@ def simulate_cmd(
                                      "lift_design": None if lift_design is None else str(lift_design),
                                      "level_sd": level_sd, "out": str(out)}}
     )
-    spend_cols = [c for c in ds.data.columns if c.endswith("_spend")]
-    exposure_cols = [c for c in ds.data.columns if c.endswith(("_impressions", "_clicks"))]
+    # calibrate refuses a channel never spent (an oracle's dropped channel): the command leaves it out
+    spends = [bool((ds.plan[:, i] > 0).any()) for i in range(ds.scenario.n_channels)]
+    used = [c for c, s in zip(ds.scenario.channels, spends, strict=True) if s]
+    unused = [c.name for c, s in zip(ds.scenario.channels, spends, strict=True) if not s]
+    spend_cols, exposure_cols = [spend_column(c.name) for c in used], [exposure_column(c) for c in used]
     control_cols = list(ds.scenario.baseline.controls) if ds.scenario.baseline is not None else []
     console().print(
         f"{ds.source.name}: {count(periods, 'period')} of {ds.scenario.step_days:g} day(s) "
@@ -146,6 +149,8 @@ def simulate_cmd(
         f"{plan} plan, total spend {ds.plan.sum():,.0f}, {ds.kpi} {ds.data[ds.kpi].sum():,.0f} "
         f"(media {ds.contributions[ds.scenario.channel_names].sum().sum():,.0f} expected)\n"
         f"columns: {', '.join(ds.data.columns)}\n"
+        + (f"never spent (0 in every period; calibrate fits only spent channels): {', '.join(unused)}\n"
+           if unused else "") +
         f"calibrate with: budgetgym calibrate {written / 'data.csv'} --date date --kpi {ds.kpi} "
         f"--spend {','.join(spend_cols)} --exposure {','.join(exposure_cols)}"
         + (f" --controls {','.join(c.name for c in control_cols)}" if control_cols else "")

@@ -45,7 +45,7 @@ Lift tests (:func:`simulate_lift_tests`). Test ``n`` goes to the channel ranked 
 total spend in the data (the largest first: where a marketer tests first; ``K`` the channels with
 any spend, a channel every period of which spends below
 :data:`~budgetgym.planner.metrics.ZERO_RTOL` of the data's largest having none: the solver's rounding
-of 0 that a solved plan, ``--plan oracle`` or a ``plan.csv``, leaves on a channel it drops) and, with ``r = n div K``
+of 0 that a solved plan given as a file, a ``plan.csv``, leaves on a channel it drops) and, with ``r = n div K``
 (the round), changes its spend per period from ``x`` = its mean spend per period in the data by
 ``delta_x`` = :data:`LIFT_CHANGES`\ ``[r mod 3]`` times ``x`` (double it, then halve it, then triple
 it: geo tests typically double or cut a channel's spend). The true lift is the difference of the
@@ -73,10 +73,16 @@ period in the data but channel ``i`` at ``x_j``, by ``delta_x_j``, with the same
 
 Plans: ``random`` (:func:`~budgetgym.experiments.flighting.random_flighting`: flights, dark
 periods, per-channel levels, seeded), ``equal`` (the equal split, ``B/T`` a period), ``oracle``
-(:func:`~budgetgym.envs.solve_oracle` for the ``N`` periods), or a plan file in the planner's
-formats (:mod:`budgetgym.planner.inputs`: a per-step table of spend, or a per-channel table of
-``share`` — of the step budget ``B/T`` — ``spend`` or ``budget``), played as given even when its
-total exceeds the scenario's budget for the ``N`` periods.
+(:func:`~budgetgym.envs.solve_oracle` for the ``N`` periods, each spend below
+:data:`~budgetgym.planner.metrics.ZERO_RTOL` of its largest step set to exactly 0: the barrier
+solver's rounding of 0 on a channel or step it drops, :func:`~budgetgym.planner.metrics.spent`, which
+the dataset wrote as a few millionths spent every period and ``calibrate`` fitted as an always-on
+channel; the plan's value moves by less than 1e-9 of it), or a plan file in the planner's formats
+(:mod:`budgetgym.planner.inputs`: a per-step table of spend, or a per-channel table of ``share`` — of
+the step budget ``B/T`` — ``spend`` or ``budget``), played as given (small amounts too: a user's
+plan is data, whatever rounding it holds) even when its total exceeds the scenario's budget for the
+``N`` periods. A channel a plan never spends on has spend and exposure 0 in every period, which
+``calibrate`` refuses (``drop the channel``): leave its columns out of ``--spend`` and ``--exposure``.
 """
 
 from __future__ import annotations
@@ -138,7 +144,10 @@ def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator, level_sd: f
     if kind == "equal":
         return np.full((n, K), sc.step_budget / K)
     if kind == "oracle":
-        return solve_oracle(sc).plan
+        from budgetgym.planner.metrics import spent  # the planner's one rule of 'no spend'
+
+        X = solve_oracle(sc).plan  # keeps every spend above 0: 1e-13 to 5e-10 of its largest step where it drops
+        return np.where(spent(X), X, 0.0)  # a channel (and a step): the solver's rounding of 0 is played as 0
     from budgetgym.planner.inputs import read_current  # the planner's reader of per-step plans
 
     if kind and Path(kind).is_dir():  # '' is Path('.'), the working directory: not a --plan given as one
@@ -318,7 +327,7 @@ def simulate_lift_tests(sc: Scenario, spent: np.ndarray, n: int, rel_sigma: floa
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, 19]))
     mean = spent.mean(axis=0)
-    used = spends_on(spent)  # a solved plan (--plan oracle, a plan.csv) leaves ~1e-6 on a channel it drops: none
+    used = spends_on(spent)  # a solved plan given as a file (a plan.csv) leaves ~1e-6 on a channel it drops: none
     order = [int(i) for i in np.argsort(-spent.sum(axis=0), kind="stable") if used[i]]  # unspent: untestable
     if not order:
         raise BudgetGymError("--lift-tests: the plan spends nothing on any channel; no test to simulate")

@@ -454,3 +454,36 @@ def test_every_plan_file_layout_spends_what_it_says(tmp_path: Path, text: str, p
         expected = np.column_stack([10.0 * np.arange(1, 7), np.zeros(6), np.full(6, 1.5)])
     spent = ds.data[["search_spend", "social_spend", "video_spend"]].to_numpy()
     np.testing.assert_allclose(spent, expected, rtol=1e-12, atol=0)
+
+
+def test_oracle_dataset_has_exact_zero_spend_where_the_oracle_drops_a_channel(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """overlap-5's oracle over 8 periods spends on social and audio only (``budgetgym plan`` shows 0 for
+    the others); its solver left 3e-6 to 1.5e-5 a period on display, video and ctv, which the dataset
+    wrote as spend and ``calibrate`` fitted as channels spent in every period. Now those columns are
+    exactly 0, the truth agrees, the budget holds, the value is the oracle's to 1e-9, and calibrate
+    refuses the never-spent channels by name (the printed command leaves them out)."""
+    out = tmp_path / "ds"
+    code, printed, _ = run_cli(capsys, "simulate", "overlap-5", "--periods", "8", "--plan", "oracle",
+                               "--out", str(out))
+    assert code == 0
+    data, truth = pd.read_csv(out / "data.csv"), pd.read_csv(out / "truth" / "contributions.csv")
+    dropped, kept = ["display", "video", "ctv"], ["social", "audio"]
+    for c in dropped:
+        assert (data[f"{c}_spend"] == 0.0).all() and (data[f"{c}_impressions"] == 0.0).all()
+        assert (truth[c] == 0.0).all()
+    assert all((data[f"{c}_spend"] > 100.0).all() for c in kept)
+    sc = load_scenario("overlap-5")
+    sc = sc.override({"horizon": 8, "budget.total": sc.step_budget * 8})
+    spend = data[[f"{c}_spend" for c in sc.channel_names]].to_numpy()
+    assert spend.sum() <= sc.budget.total
+    from budgetgym.envs.oracle import solve_oracle
+
+    oracle = solve_oracle(sc)
+    assert evaluate_plan(sc, spend) == pytest.approx(oracle.expected_reward, rel=1e-9)
+    command = next(line for line in printed.splitlines() if line.startswith("calibrate with:"))
+    assert "--spend social_spend,audio_spend " in command and "display" not in command
+    code, _, err = run_cli(capsys, "calibrate", str(out / "data.csv"), "--date", "date", "--kpi", "revenue",
+                           "--spend", ",".join(f"{c}_spend" for c in sc.channel_names), "--out", str(tmp_path / "fit"))
+    assert code == 2 and err.strip().count("\n") == 0
+    assert "column 'display_spend': the spend is zero in every period; drop the channel" in err
