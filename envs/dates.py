@@ -27,7 +27,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, count
 from budgetgym.envs.io import cell_text
 
 __all__ = [
@@ -145,7 +145,7 @@ def _apart(step: float | None) -> str:
     nothing for a single date (``None``)."""
     if step is None:
         return ""
-    return f" (dates {'a calendar month' if step == MONTH_DAYS else f'{step:g} day' + 's' * (step != 1)} apart)"
+    return f" (dates {'a calendar month' if step == MONTH_DAYS else count(float(step), 'day')} apart)"
 
 
 def read_dates(
@@ -275,7 +275,8 @@ def _checked(
         row = int(uneven[0]) + 1
         raise BudgetGymError(
             f"{source}: column '{col}', row {row + 1}: dates are not evenly spaced: {dates[row].date()} is "
-            f"{gaps[row - 1]:g} days after the previous date, expected {step:g} (as between the first two rows)"
+            f"{count(float(gaps[row - 1]), 'day')} after the previous date, expected {step:g} (as between the first "
+            f"two rows)"
         )
     return dates, step
 

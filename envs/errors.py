@@ -56,22 +56,23 @@ class ScenarioWarning(UserWarning):
     segment); one line naming the file and field, which ``budgetgym`` prints as ``warning: ...``."""
 
 
-def count(n: int, noun: str, plural: str | None = None) -> str:
+def count(n: float, noun: str, plural: str | None = None) -> str:
     """``"1 draw"``, ``"3 draws"``: ``n`` and ``noun``, singular for exactly one (every message and table of
     budgetgym counts with it; ``budgetgym.experiments.wording`` re-exports it).
 
     Parameters
     ----------
-    n : the count.
+    n : the count; a float (a step of ``7.0`` days) is written as ``:g`` writes it (``7``, ``30.4375``).
     noun : the singular noun (may be several words: ``"held-out draw"``).
     plural : the plural when it is not ``noun + "s"`` (``count(n, "entry", "entries")``).
 
     Examples
     --------
-    >>> count(1, "channel"), count(2, "channel"), count(0, "entry", "entries")
-    ('1 channel', '2 channels', '0 entries')
+    >>> count(1, "channel"), count(2, "channel"), count(0, "entry", "entries"), count(1.0, "day")
+    ('1 channel', '2 channels', '0 entries', '1 day')
     """
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+    shown = f"{n:g}" if isinstance(n, float) else f"{n}"
+    return f"{shown} {noun if n == 1 else plural or noun + 's'}"
 
 
 def repeated(names: Iterable[str]) -> list[str]:

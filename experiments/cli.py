@@ -124,7 +124,7 @@ def _varies(family: Any) -> str:
     if family.is_ensemble:
         return f"ensemble of {len(family.definition()['ensemble'])}"
     n = len(family.distributions)
-    return f"{n} field{'s' if n != 1 else ''}" if n else "nothing"
+    return count(n, "field") if n else "nothing"
 
 
 def _one_line(fn: Any) -> str:

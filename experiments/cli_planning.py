@@ -144,7 +144,7 @@ def simulate_cmd(
     spend_cols, exposure_cols = [spend_column(c.name) for c in used], [exposure_column(c) for c in used]
     control_cols = list(ds.scenario.baseline.controls) if ds.scenario.baseline is not None else []
     console().print(
-        f"{ds.source.name}: {count(periods, 'period')} of {ds.scenario.step_days:g} day(s) "
+        f"{ds.source.name}: {count(periods, 'period')} of {count(float(ds.scenario.step_days), 'day')} "
         f"from {ds.data['date'].iloc[0]}, "
         f"{plan} plan, total spend {ds.plan.sum():,.0f}, {ds.kpi} {ds.data[ds.kpi].sum():,.0f} "
         f"(media {ds.contributions[ds.scenario.channel_names].sum().sum():,.0f} expected)\n"

@@ -44,8 +44,8 @@ def show_cmd(
         _show_family(con, family)
     con.print(f"[bold]{sc.name}[/bold] — {sc.description}")
     con.print(
-        f"{count(sc.n_channels, 'channel')}, {count(sc.horizon, 'step')} of {sc.step_days:g} day(s) from day "
-        f"{sc.start_day:g}; "
+        f"{count(sc.n_channels, 'channel')}, {count(sc.horizon, 'step')} of {count(float(sc.step_days), 'day')} "
+        f"from day {sc.start_day:g}; "
         f"budget {sc.budget.total:,.0f} ({sc.budget.pacing} pacing, {sc.step_budget:,.0f} per step"
         + (f", max_step_multiple={sc.budget.max_step_multiple:g}" if sc.budget.pacing == "agent" else "")
         + f"); reward = {sc.reward}; noise = {sc.noise.conversions}"

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, count
 
 __all__ = [
     "DEFAULT_CURVE",
@@ -279,7 +279,7 @@ def segment_customers(
     least = (k if k is not None else 2) + 1
     if n < least:
         need = f"k = {k}" if k is not None else "k >= 2"
-        raise BudgetGymError(f"{source}: {n} customer(s); expected at least {least} (more customers than "
+        raise BudgetGymError(f"{source}: {count(n, 'customer')}; expected at least {least} (more customers than "
                              f"segments, for {need})")
 
     X = np.column_stack([numeric_column(df, c, source, "a feature", nonnegative=False) for c in feats])
@@ -300,7 +300,7 @@ def segment_customers(
     Z = _standardise(X, StandardScaler)
     distinct = len(np.unique(Z, axis=0))
     if k is not None and distinct < k:
-        raise BudgetGymError(f"{source}: --features: only {distinct} distinct customer profile(s); expected at "
+        raise BudgetGymError(f"{source}: --features: only {count(distinct, 'distinct customer profile')}; expected at "
                              f"least k = {k}")
     candidates = [k] if k is not None else list(range(2, min(k_max, n - 1, distinct) + 1))
     if not candidates:

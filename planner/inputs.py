@@ -220,10 +220,10 @@ def read_history_file(path: str | Path, scenario: Scenario) -> History:
     if step is not None:
         monthly = step == MONTH_DAYS and 28.0 <= scenario.step_days <= 31.0
         if not (monthly or abs(step - scenario.step_days) < 1e-9):
-            apart = "a calendar month" if step == MONTH_DAYS else f"{step:g} days"
+            apart = "a calendar month" if step == MONTH_DAYS else count(float(step), "day")
             raise BudgetGymError(
                 f"{source}: column '{col}': the dates are {apart} apart, but the scenario's steps are "
-                f"{scenario.step_days:g} days; expected one row per step of the scenario"
+                f"{count(float(scenario.step_days), 'day')}; expected one row per step of the scenario"
             )
     return History(spend, dates, step)
 

@@ -5,13 +5,16 @@ made with a count of one and of two; the expected words are written out by hand.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from budgetgym.agents import make_agent
 from budgetgym.agents.fixed import resolve_channel_values
 from budgetgym.agents.ppo_config import PPOConfig
 from budgetgym.envs import BudgetGymError, load_scenario
+from budgetgym.envs.dates import read_dates
 from budgetgym.envs.distributions import Choice
 from budgetgym.envs.errors import count
 from budgetgym.envs.scenario import Scenario
@@ -19,6 +22,7 @@ from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 from budgetgym.envs.vector_random import checked_seed
 from budgetgym.experiments import wording
 from budgetgym.experiments.regress import Comparison, RegressionReport
+from budgetgym.planner.inputs import read_history_file
 
 
 def test_count_is_one_definition_reexported_by_experiments() -> None:
@@ -82,3 +86,26 @@ def test_regression_report_status(n: int, words: str) -> None:
     rows = [Comparison("stationary-3", "equal", "pct_of_oracle", "regressed") for _ in range(n)]
     report = RegressionReport(rows, tolerance=1.0, confidence=0.95, baseline_hash="a", results_hash="b")
     assert words in report.markdown()
+
+
+@pytest.mark.parametrize(("dates", "words"), [
+    (["2024-01-01", "2024-01-08", "2024-01-09"], "is 1 day after the previous date, expected 7"),
+    (["2024-01-01", "2024-01-02", "2024-01-04"], "is 2 days after the previous date, expected 1"),
+])
+def test_uneven_dates(dates: list[str], words: str) -> None:
+    with pytest.raises(BudgetGymError, match=f"^f: column 'date', row 3: dates are not evenly spaced: .* {words} "):
+        read_dates(pd.DataFrame({"date": dates}), "date", "f")
+
+
+@pytest.mark.parametrize(("days", "words"), [(7, "the dates are 7 days apart, but the scenario's steps are 1 day;"),
+                                             (2, "the dates are 2 days apart, but the scenario's steps are 1 day;")])
+def test_history_dates_of_another_step(tmp_path: Path, days: int, words: str) -> None:
+    path = tmp_path / "h.csv"
+    dates = pd.date_range("2024-01-01", periods=3, freq=f"{days}D").strftime("%Y-%m-%d")
+    pd.DataFrame({"date": dates, "search": 1.0, "social": 1.0, "video": 1.0}).to_csv(path, index=False)
+    with pytest.raises(BudgetGymError, match=re.escape(words)):
+        read_history_file(path, load_scenario("stationary-3"))
+
+
+def test_count_of_a_float_reads_as_g() -> None:
+    assert (count(1.0, "day"), count(7.0, "day"), count(30.4375, "day")) == ("1 day", "7 days", "30.4375 days")

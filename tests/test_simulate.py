@@ -277,7 +277,8 @@ def test_cli_writes_a_dataset_and_refuses_bad_input_in_one_line(tmp_path: Path, 
     assert main(["simulate", "stationary-3", "--periods", "12", "--out", str(out), "--seed", "4"]) == 0
     data = pd.read_csv(out / "data.csv")
     assert len(data) == 12 and "search_spend" in data.columns
-    assert "budgetgym calibrate" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "budgetgym calibrate" in printed and "12 periods of 1 day from" in printed  # not "1 day(s)"
     for args, message in [
         (["--periods", "0"], "--periods"),
         (["--periods", "5", "--plan", "nope"], "--plan 'nope'"),
