@@ -223,7 +223,7 @@ def family_from_posterior(
     scale = np.asarray(channel_scale, dtype=float)
     if scale.shape != (K,) or not np.all(np.isfinite(scale) & (scale > 0)):
         raise BudgetGymError(
-            f"channel_scale: expected {K} positive numbers (one per channel: a channel never spent in the "
+            f"channel_scale: expected {count(K, 'positive number')} (one per channel: a channel never spent in the "
             f"fit has scale 0 and no curve), got {np.asarray(channel_scale).tolist()}"
         )
     if not (np.isfinite(target_scale) and target_scale > 0):

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from budgetgym.envs.errors import count
+
 __all__ = ["CONV_CLIP", "SPEND_CLIP", "ObservationLayout"]
 
 CONV_CLIP = 10.0
@@ -94,7 +96,7 @@ class ObservationLayout:
     def names(self, channel_names: list[str] | tuple[str, ...]) -> list[str]:
         """A name for every entry, e.g. ``share[search]``, ``time``, ``phase[weekly_sin]``."""
         if len(channel_names) != self.n_channels:
-            raise ValueError(f"expected {self.n_channels} channel names, got {len(channel_names)}")
+            raise ValueError(f"expected {count(self.n_channels, 'channel name')}, got {len(channel_names)}")
         out = []
         for block in ("share", "price_index", "conversions", "conversions_ema"):
             out += [f"{block}[{c}]" for c in channel_names]

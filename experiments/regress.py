@@ -271,7 +271,7 @@ def compare(
             only_base, only_now = sorted(set(rec.per_seed) - set(now)), sorted(set(now) - set(rec.per_seed))
             if only_base or only_now:
                 notes.append(
-                    f"{entry.scenario}/{entry.agent} {metric}: paired on {len(common)} common seed(s); "
+                    f"{entry.scenario}/{entry.agent} {metric}: paired on {count(len(common), 'common seed')}; "
                     + "; ".join(
                         t for t in (
                             f"only in baseline: {_seeds(only_base)}" if only_base else "",

@@ -13,10 +13,12 @@ import pytest
 from budgetgym.agents import make_agent
 from budgetgym.agents.fixed import resolve_channel_values
 from budgetgym.agents.ppo_config import PPOConfig
+from budgetgym.calibration.posterior_family import family_from_posterior
 from budgetgym.envs import BudgetGymError, load_scenario
 from budgetgym.envs.dates import read_dates
 from budgetgym.envs.distributions import Choice
 from budgetgym.envs.errors import count
+from budgetgym.envs.observation import ObservationLayout
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 from budgetgym.envs.vector_random import checked_seed
@@ -109,3 +111,19 @@ def test_history_dates_of_another_step(tmp_path: Path, days: int, words: str) ->
 
 def test_count_of_a_float_reads_as_g() -> None:
     assert (count(1.0, "day"), count(7.0, "day"), count(30.4375, "day")) == ("1 day", "7 days", "30.4375 days")
+
+
+@pytest.mark.parametrize(("k", "words"), [(1, "expected 1 channel name, got 2"),
+                                          (2, "expected 2 channel names, got 3")])
+def test_observation_names(k: int, words: str) -> None:
+    with pytest.raises(ValueError, match=f"^{words}$"):
+        ObservationLayout(k).names(["c"] * (k + 1))
+
+
+@pytest.mark.parametrize(("k", "words"), [(1, "expected 1 positive number (one per channel"),
+                                          (2, "expected 2 positive numbers (one per channel")])
+def test_posterior_channel_scale(k: int, words: str) -> None:
+    names = ["tv", "radio"][:k]
+    with pytest.raises(BudgetGymError, match=f"^channel_scale: {re.escape(words)}"):
+        family_from_posterior({}, channels=names, channel_scale=[1.0] * (k + 1), target_scale=1.0, plan_periods=4,
+                              plan_budget=100.0)

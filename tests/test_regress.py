@@ -206,10 +206,13 @@ def test_seeds_on_one_side_only_are_dropped_with_a_warning(grid, tmp_path, capsy
     edit_results(now, lambda f: f[f["seed"] != 3])
     code, _, err = run_cli(capsys, "regress", now, "--baseline", path)
     assert code == 1
-    assert "paired on 3 common seed(s)" in err and "only in baseline: 3" in err
+    assert "paired on 3 common seeds;" in err and "only in baseline: 3" in err
     rep = compare(now, path)
     assert all(r.n_pairs == 3 for r in rep.rows) and {r.verdict for r in rep.rows} == {"incomplete"}
     assert not rep.ok
+    one = copy_results(base_dir, tmp_path / "one")
+    edit_results(one, lambda f: f[f["seed"] == 0])
+    assert any("paired on 1 common seed;" in note for note in compare(one, path).notes)  # not "1 common seed(s)"
     # a nan result of a seed is the same as none
     now_nan = copy_results(base_dir, tmp_path / "now_nan")
     edit_results(now_nan, lambda f: f.assign(pct_of_oracle=f["pct_of_oracle"].where(f["seed"] != 2)))
