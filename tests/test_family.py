@@ -168,7 +168,7 @@ def test_bad_split_and_index_are_refused(retail: ScenarioFamily) -> None:
         ({"dist": "integer", "low": 4, "high": 3}, "low 4 must be <= high 3"),
         ({"dist": "choice", "values": []}, "choice.values: List should have at least 1 item"),
         ({"dist": "choice", "values": [1, 2], "p": [0.5, 0.6]}, "p must be non-negative and sum to 1"),
-        ({"dist": "choice", "values": [1, 2], "p": [1.0]}, "p has 1 entries but values has 2"),
+        ({"dist": "choice", "values": [1, 2], "p": [1.0]}, "p has 1 entry but values has 2"),
     ],
 )
 def test_bad_distribution_parameters_are_one_line_errors_naming_file_and_field(
