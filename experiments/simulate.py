@@ -74,10 +74,11 @@ period in the data but channel ``i`` at ``x_j``, by ``delta_x_j``, with the same
 Plans: ``random`` (:func:`~budgetgym.experiments.flighting.random_flighting`: flights, dark
 periods, per-channel levels, seeded), ``equal`` (the equal split, ``B/T`` a period), ``oracle``
 (:func:`~budgetgym.envs.solve_oracle` for the ``N`` periods, each spend below
-:data:`~budgetgym.planner.metrics.ZERO_RTOL` of its largest step set to exactly 0: the barrier
-solver's rounding of 0 on a channel or step it drops, :func:`~budgetgym.planner.metrics.spent`, which
-the dataset wrote as a few millionths spent every period and ``calibrate`` fitted as an always-on
-channel; the plan's value moves by less than 1e-9 of it), or a plan file in the planner's formats
+:data:`~budgetgym.planner.metrics.ZERO_RTOL` of its largest step set to exactly 0 and each period
+keeping its total, :func:`~budgetgym.planner.metrics.without_residue`: the barrier solver's rounding
+of 0 on a channel or step it drops, which the dataset wrote as a few millionths spent every period
+and ``calibrate`` fitted as an always-on channel; the plan's value moves by less than 1e-9 of it), or
+a plan file in the planner's formats
 (:mod:`budgetgym.planner.inputs`: a per-step table of spend, or a per-channel table of ``share`` — of
 the step budget ``B/T`` — ``spend`` or ``budget``), played as given (small amounts too: a user's
 plan is data, whatever rounding it holds) even when its total exceeds the scenario's budget for the
@@ -144,10 +145,10 @@ def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator, level_sd: f
     if kind == "equal":
         return np.full((n, K), sc.step_budget / K)
     if kind == "oracle":
-        from budgetgym.planner.metrics import spent  # the planner's one rule of 'no spend'
+        from budgetgym.planner.metrics import without_residue  # the planner's one rule of 'no spend'
 
         X = solve_oracle(sc).plan  # keeps every spend above 0: 1e-13 to 5e-10 of its largest step where it drops
-        return np.where(spent(X), X, 0.0)  # a channel (and a step): the solver's rounding of 0 is played as 0
+        return without_residue(X)  # a channel (and a step): the solver's rounding of 0 is played as 0
     from budgetgym.planner.inputs import read_current  # the planner's reader of per-step plans
 
     if kind and Path(kind).is_dir():  # '' is Path('.'), the working directory: not a --plan given as one
