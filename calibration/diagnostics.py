@@ -3,7 +3,10 @@ r"""How good a fit is: error metrics, the parameter table with intervals, and wa
 * **Errors** over periods with the KPI: :math:`R^2 = 1 - \sum (y-\hat\mu)^2 / \sum (y - \bar y)^2`,
   MAPE :math:`= 100 \cdot \mathrm{mean}\,|y - \hat\mu| / |y|` (periods with ``y != 0``), RMSE.
 * **Parameters** per channel with their 90% bootstrap intervals (5th and 95th percentiles of
-  the draws; with at least 2 draws): the carry-over's, ``kappa``, the Hill slope, ``beta``, and
+  the draws; with at least 2 draws; a percentile interval, which a skewed or biased bootstrap can leave
+  beside the estimate, e.g. a quantity that curves in the parameters, though the nonlinear parameters'
+  estimates lie within their intervals on every dataset measured; a value at its bound to rounding is
+  the bound, :func:`at_bounds`): the carry-over's, ``kappa``, the Hill slope, ``beta``, and
   two quantities the data pin down better than each parameter: the **response at typical
   exposure** :math:`\beta_i h_i(\bar w_i m_i)` (KPI per period when the channel's median nonzero
   exposure is sustained) and the channel's **contribution** over the data (sum of
@@ -38,13 +41,18 @@ from budgetgym.calibration.data import MMMData
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.uncertainty import Draws
 
-__all__ = ["Errors", "errors", "parameter_table", "typical_response", "warnings_for"]
+__all__ = ["BOUND_RTOL", "Errors", "at_bounds", "errors", "parameter_table", "typical_response", "warnings_for"]
 
 LEVELS = (5.0, 95.0)
 #: Intervals need at least this many draws; the checks of identification (not identified, trade-offs)
 #: at least :data:`MIN_CHECK_DRAWS`.
 MIN_INTERVAL_DRAWS = 2
 MIN_CHECK_DRAWS = 10
+#: A fitted nonlinear parameter within this share of its range of a bound is at that bound
+#: (:func:`at_bounds`): the trust region keeps its iterates strictly inside, and a Weibull shape fitted
+#: at its bound 2 read 2 - 2e-16 in the point fit and 2 - 1.7e-10 in the refits, so an interval of draws
+#: at the bound ended 1.7e-10 below an estimate at it.
+BOUND_RTOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -78,11 +86,19 @@ def typical_response(fit: Fit, phi: np.ndarray | None = None, beta: np.ndarray |
     return fit.curve(fit.ref[None, :], phi, beta)[0]
 
 
+def at_bounds(fit: Fit, phi: np.ndarray) -> np.ndarray:
+    """``phi`` with each value within :data:`BOUND_RTOL` of its range of a bound set to that bound (the
+    parameter table's estimates and draws: an estimate at a bound lies inside its interval)."""
+    lo, hi = fit.layout.bounds()
+    tol = BOUND_RTOL * (hi - lo)
+    return np.where(phi - lo <= tol, lo, np.where(hi - phi <= tol, hi, phi))
+
+
 def _draw_values(fit: Fit, draws: Draws) -> dict[str, np.ndarray]:
     """Per parameter ``[N, K]`` values of every draw."""
     out: dict[str, list[np.ndarray]] = {}
     for n in range(len(draws)):
-        for key, value in fit.params(draws.phi[n]).items():
+        for key, value in fit.params(at_bounds(fit, draws.phi[n])).items():
             out.setdefault(key, []).append(value)
         out.setdefault("beta", []).append(draws.beta[n])
         out.setdefault("typical_response", []).append(typical_response(fit, draws.phi[n], draws.beta[n]))
@@ -93,7 +109,7 @@ def _draw_values(fit: Fit, draws: Draws) -> dict[str, np.ndarray]:
 def parameter_table(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFrame:
     """One row per channel and quantity: ``estimate``, ``low``, ``high`` (90% interval; NaN
     without draws) and the unit."""
-    point = {**fit.params(), "beta": fit.beta, "typical_response": typical_response(fit)}
+    point = {**fit.params(at_bounds(fit, fit.phi)), "beta": fit.beta, "typical_response": typical_response(fit)}
     sampled = _draw_values(fit, draws) if draws is not None and len(draws) >= MIN_INTERVAL_DRAWS else {}
     units = {"decay": "per period", "shape": "", "scale": "periods", "slope": "", "lag": "periods",
              "beta": "KPI per period", "typical_response": "KPI per period"}

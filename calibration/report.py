@@ -83,7 +83,8 @@ def _table(frame: pd.DataFrame) -> list[str]:
 
 
 #: A decay (dimensionless, in [0, 1)) below this prints as 0 in fit.md: the trust region's last step
-#: toward the bound left 5.24e-42, which read as a number to interpret (``parameters.csv`` keeps it).
+#: toward the bound left 5.24e-42, which read as a number to interpret (``parameters.csv`` has a decay
+#: within 1e-9 of its range of 0 at 0: :func:`~budgetgym.calibration.diagnostics.at_bounds`).
 DECAY_ZERO = 1e-9
 
 
