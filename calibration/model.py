@@ -228,6 +228,7 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
     if spec.likelihood != "gaussian":
         prob, phi, k = _reweight(prob, phi, y, spec.likelihood, floor)
     season_prior = layout.season and spec.prior != "none"
+    data_start = None if lift is None else phi
     if weak.any() or season_prior or lift is not None:
         H, beta, coef = prob.linear(phi, y)
         scale0 = float(np.sqrt(np.sum((prob.sw * (y - H @ beta - B @ coef)) ** 2) / dof))
@@ -247,7 +248,7 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
         spec=spec, layout=layout, channels=data.channels, baseline_names=tuple(bnames), phi=phi, beta=beta,
         coef=coef, ref=ref, weak=weak, y=y, fitted=mu, contributions=H * beta, variance=var, scale=scale,
         dispersion=k, n_params=n_params, prior_scale=prob.prior_scale, start_costs=tuple(r[1] for r in runs),
-        problem=prob,
+        problem=prob, data_start=data_start,
     )
 
 

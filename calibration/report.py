@@ -189,8 +189,9 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
                   "model's lift for the same change of spend"
                   + (" with its 90% interval over the bootstrap draws (each draw refit to the tests' measurements "
                      "redrawn within their standard errors)" if n_draws else "")
-                  + "; z = (measured − model) / sigma. The tests are extra likelihood terms of the fit "
-                  "(`budgetgym.calibration.lift`).", ""]
+                  + "; z = (measured − model) / sigma; data_lift: the lift of the fit without the tests, and z_data "
+                  "the test against it with the data's own uncertainty (a test beyond ±4 is warned of). The tests are "
+                  "extra likelihood terms of the fit (`budgetgym.calibration.lift`).", ""]
         lines += _table(result.lift.rename(columns={"low": "5%", "high": "95%"}))
     lines += ["", "## Warnings", ""] + ([f"- {m}" for m in result.warnings] or ["None."])
     c = result.costs
