@@ -476,3 +476,24 @@ def test_an_absurd_test_the_fit_meets_is_named(tmp_path: Path, likelihood: str) 
     named = [w for w in res.warnings if "disagree" in w]
     assert len(named) == 1 and named[0].startswith("lift test 1 ("), named
     assert np.all(np.abs(res.lift["z_data"].iloc[1:]) < 3) and abs(res.lift["z_data"].iloc[0]) > 5
+
+
+def test_z_against_the_data_by_hand(tmp_path: Path) -> None:
+    """``z_data`` of a loose test (sigma far above the data's own uncertainty about the lift) is
+    ``(delta_y - L_data) / sigma`` to within (se / sigma)^2 / 2, and ``data_lift`` is the lift of the fit
+    without the tests: its steady-state curve at ``x + delta_x`` minus at ``x`` (channel ``a``, no carry-over
+    of the test's own, the curve by ``Fit.curve``). The test sits 3 sigma above it, so z_data is 3, and the
+    fit, which barely moves for so loose a test, meets it at about 3 too."""
+    path = _one_level(tmp_path)
+    plain = _fit(path)
+    x, dx = 2000.0, 2000.0
+    at = np.array([[x, 0.0], [x + dx, 0.0]])
+    data_lift = float(np.diff(plain.fit.curve(at)[:, 0])[0])
+    sigma = 3.0 * data_lift  # the data's own se of it is about a quarter of it: (se / sigma)^2 / 2 < 0.5%
+    test = {"channel": "a_spend", "x": x, "delta_x": dx, "delta_y": data_lift + 3 * sigma, "sigma": sigma}
+    res = _fit(path, _lift_file(tmp_path, [test]))
+    assert res.lift is not None
+    row = res.lift.iloc[0]
+    assert row["data_lift"] == pytest.approx(data_lift, rel=1e-4)
+    assert row["z_data"] == pytest.approx(3.0, rel=0.02)
+    assert 2.5 < row["z"] <= row["z_data"] + 1e-9
