@@ -71,7 +71,8 @@ parameters this is exactly :math:`(\Delta y_j - L^0_j) / \sqrt{\sigma_j^2 + \mat
 test against the data's own estimate and its standard error, one definition for every likelihood. A
 test with :math:`|z^{data}_j| >` :data:`Z_WARN` disagrees. Each fit is local, the best of the trust
 region from the fit's estimate before the tests joined (the data's own multi-start optimum) and from its
-final estimate. A test of a channel whose level the data leave free (spent at one steady level, or
+final estimate, to the bootstrap refits' tolerance (1e-6 of the objective: a chi-square within about
+:math:`10^{-6} T`). A test of a channel whose level the data leave free (spent at one steady level, or
 tested beyond the data) has a large :math:`\mathrm{se}(L^0_j)` and is no disagreement: the data cannot
 contradict it (the warnings of such a channel and of a test beyond the data say so).
 
@@ -90,7 +91,7 @@ import pandas as pd
 
 from budgetgym.calibration.data import MAX_AMOUNT, MAX_KPI, MMMData, numeric_column
 from budgetgym.calibration.export import Costs
-from budgetgym.calibration.model import Fit
+from budgetgym.calibration.model import REFIT_TOL, Fit
 from budgetgym.calibration.projection import LiftRows
 from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.io import cell_text
@@ -212,14 +213,14 @@ def data_z(fit: Fit) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0), np.zeros(0)
     starts = [fit.phi] if fit.data_start is None else [fit.data_start, fit.phi]
     alone = replace(prob, lift=None)
-    phi0, cost0 = min((alone.fit(fit.y, s, 1e-10) for s in starts), key=lambda r: r[1])
+    phi0, cost0 = min((alone.fit(fit.y, s, REFIT_TOL) for s in starts), key=lambda r: r[1])
     beta0 = alone.linear(phi0, fit.y)[1]
     lift0 = rows.features(fit.layout, phi0, fit.ref) @ beta0
     z = np.empty(len(rows))
     for j in range(len(rows)):
         one = replace(prob, lift=LiftRows(index=rows.index[j:j + 1], low=rows.low[j:j + 1], high=rows.high[j:j + 1],
                                           delta_y=rows.delta_y[j:j + 1], sigma=rows.sigma[j:j + 1]))
-        cost = min(one.fit(fit.y, s, 1e-10)[1] for s in (phi0, fit.phi))
+        cost = min(one.fit(fit.y, s, REFIT_TOL)[1] for s in (phi0, fit.phi))
         chi2 = max(0.0, 2.0 * (cost - cost0)) / prob.lift_scale**2
         z[j] = np.sign(rows.delta_y[j] - lift0[j]) * np.sqrt(chi2)
     return lift0, z
