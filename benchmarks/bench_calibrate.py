@@ -20,7 +20,8 @@ Targets (issue 11): mean >= 99% and worst >= 97% of the oracle, coverage >= 80%,
 exit status 1 when one is missed. Usage::
 
     python benchmarks/bench_calibrate.py [--datasets 20] [--periods 156] [--noise 0.03] [--repeats 3]
-        [--prior weak|all|none] [--delay gamma] [--media-season yearly] [--prior-draws]
+        [--prior weak|all|none] [--adstock geometric|weibull_cdf|weibull_pdf] [--delay gamma]
+        [--media-season yearly] [--prior-draws]
 """
 
 from __future__ import annotations
@@ -163,14 +164,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--noise", type=float, default=0.03, help="noise sd as a share of the mean KPI")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--prior", default="all", help="calibrate's --prior: all (its default), weak or none")
+    ap.add_argument("--adstock", default="geometric",
+                    help="calibrate's --adstock: geometric (the truth's), weibull_cdf or weibull_pdf")
     ap.add_argument("--delay", default="none", help="calibrate's --delay: none or gamma")
     ap.add_argument("--media-season", default="none", help="calibrate's --media-season: none or yearly")
     ap.add_argument("--prior-draws", action="store_true", help="calibrate's --prior-draws")
     ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                     help="calibrate's --workers: processes refitting the bootstrap (default: as the command)")
     args = ap.parse_args(argv)
-    model = {"delay": args.delay, "media_season": args.media_season, "prior_draws": args.prior_draws,
-             "workers": args.workers}
+    model = {"adstock": args.adstock, "delay": args.delay, "media_season": args.media_season,
+             "prior_draws": args.prior_draws, "workers": args.workers}
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -3,7 +3,10 @@ r"""How good a fit is: error metrics, the parameter table with intervals, and wa
 * **Errors** over periods with the KPI: :math:`R^2 = 1 - \sum (y-\hat\mu)^2 / \sum (y - \bar y)^2`,
   MAPE :math:`= 100 \cdot \mathrm{mean}\,|y - \hat\mu| / |y|` (periods with ``y != 0``), RMSE.
 * **Parameters** per channel with their 90% bootstrap intervals (5th and 95th percentiles of
-  the draws; with at least 2 draws): the carry-over's, ``kappa``, the Hill slope, ``beta``, and
+  the draws; with at least 2 draws; a percentile interval, which a skewed or biased bootstrap can leave
+  beside the estimate, e.g. a quantity that curves in the parameters, though the nonlinear parameters'
+  estimates lie within their intervals on every dataset measured; a value at its bound to rounding is
+  the bound, :func:`at_bounds`): the carry-over's, ``kappa``, the Hill slope, ``beta``, and
   two quantities the data pin down better than each parameter: the **response at typical
   exposure** :math:`\beta_i h_i(\bar w_i m_i)` (KPI per period when the channel's median nonzero
   exposure is sustained) and the channel's **contribution** over the data (sum of
@@ -24,7 +27,11 @@ r"""How good a fit is: error metrics, the parameter table with intervals, and wa
   above it: :math:`\mathrm{MAPE}_{out} > \max(2\, \mathrm{MAPE}_{in}, \mathrm{MAPE}_{in} + 5)`;
   the fit of all periods is no yardstick, it has seen the held-out periods and bends to them); a
   channel spent in few periods, or the same in every period (its contribution a constant the
-  baseline's intercept absorbs, so only the prior, or its lift tests, shape its curve).
+  baseline's intercept absorbs, so only the prior, or its lift tests, shape its curve), or in (almost)
+  every period at a steady level (exposure positive in at least 95% of the periods, coefficient of
+  variation below 0.5: :data:`STEADY_SHARE`, :data:`STEADY_CV`; only its response's slope around the
+  typical spend is identified, and its contribution's level trades with the intercept, so its interval
+  can miss with no other warning; a lift test or a holdout, periods with the channel off, pins it).
 """
 
 from __future__ import annotations
@@ -38,13 +45,27 @@ from budgetgym.calibration.data import MMMData
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.uncertainty import Draws
 
-__all__ = ["Errors", "errors", "parameter_table", "typical_response", "warnings_for"]
+__all__ = ["BOUND_RTOL", "Errors", "at_bounds", "errors", "parameter_table", "typical_response", "warnings_for"]
 
 LEVELS = (5.0, 95.0)
 #: Intervals need at least this many draws; the checks of identification (not identified, trade-offs)
 #: at least :data:`MIN_CHECK_DRAWS`.
 MIN_INTERVAL_DRAWS = 2
 MIN_CHECK_DRAWS = 10
+#: A fitted nonlinear parameter within this share of its range of a bound is at that bound
+#: (:func:`at_bounds`): the trust region keeps its iterates strictly inside, and a Weibull shape fitted
+#: at its bound 2 read 2 - 2e-16 in the point fit and 2 - 1.7e-10 in the refits, so an interval of draws
+#: at the bound ended 1.7e-10 below an estimate at it.
+BOUND_RTOL = 1e-9
+#: A channel whose exposure is positive in at least this share of the periods and whose coefficient of
+#: variation over them is below :data:`STEADY_CV` is warned of (:func:`warnings_for`): what tells a
+#: channel's level from the intercept is its periods at no or low spend, and such a channel has neither;
+#: its response varies about linearly around the typical spend, so only the slope there is identified.
+#: On issue 11's benchmark data (retail-5-family, 20 draws x 5 channels) the 35 always-on channels are
+#: spent in every period with coefficients of variation 0.25-0.39 (their log level's sd is 0.3), and the
+#: 65 others are dark in 12% of the periods or more.
+STEADY_SHARE = 0.95
+STEADY_CV = 0.5
 
 
 @dataclass(frozen=True)
@@ -78,11 +99,19 @@ def typical_response(fit: Fit, phi: np.ndarray | None = None, beta: np.ndarray |
     return fit.curve(fit.ref[None, :], phi, beta)[0]
 
 
+def at_bounds(fit: Fit, phi: np.ndarray) -> np.ndarray:
+    """``phi`` with each value within :data:`BOUND_RTOL` of its range of a bound set to that bound (the
+    parameter table's estimates and draws: an estimate at a bound lies inside its interval)."""
+    lo, hi = fit.layout.bounds()
+    tol = BOUND_RTOL * (hi - lo)
+    return np.where(phi - lo <= tol, lo, np.where(hi - phi <= tol, hi, phi))
+
+
 def _draw_values(fit: Fit, draws: Draws) -> dict[str, np.ndarray]:
     """Per parameter ``[N, K]`` values of every draw."""
     out: dict[str, list[np.ndarray]] = {}
     for n in range(len(draws)):
-        for key, value in fit.params(draws.phi[n]).items():
+        for key, value in fit.params(at_bounds(fit, draws.phi[n])).items():
             out.setdefault(key, []).append(value)
         out.setdefault("beta", []).append(draws.beta[n])
         out.setdefault("typical_response", []).append(typical_response(fit, draws.phi[n], draws.beta[n]))
@@ -93,7 +122,7 @@ def _draw_values(fit: Fit, draws: Draws) -> dict[str, np.ndarray]:
 def parameter_table(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFrame:
     """One row per channel and quantity: ``estimate``, ``low``, ``high`` (90% interval; NaN
     without draws) and the unit."""
-    point = {**fit.params(), "beta": fit.beta, "typical_response": typical_response(fit)}
+    point = {**fit.params(at_bounds(fit, fit.phi)), "beta": fit.beta, "typical_response": typical_response(fit)}
     sampled = _draw_values(fit, draws) if draws is not None and len(draws) >= MIN_INTERVAL_DRAWS else {}
     units = {"decay": "per period", "shape": "", "scale": "periods", "slope": "", "lag": "periods",
              "beta": "KPI per period", "typical_response": "KPI per period"}
@@ -125,6 +154,11 @@ def _autocorr(r: np.ndarray) -> float:
     r = r - r.mean()
     den = float(r @ r)
     return float(r[1:] @ r[:-1]) / den if den > 0 else 0.0
+
+
+def _constant(media: np.ndarray) -> bool:
+    """A channel's exposure is the same in every period (to rounding)."""
+    return bool(np.ptp(media) <= 1e-12 * media.max())
 
 
 def _label(name: str, kappa: str) -> str:
@@ -200,11 +234,22 @@ def warnings_for(
     tested = set() if fit.problem.lift is None else {int(i) for i in fit.problem.lift.index}
     for i, ch in enumerate(fit.channels):
         media = fit.problem.media[:, i]
-        if np.ptp(media) <= 1e-12 * media.max():  # never spent is refused (data.check_spent_channels)
+        if _constant(media):  # never spent is refused (data.check_spent_channels)
             by = " and ".join(what for what, has in (("the prior", fit.weak[i]), ("its lift tests", i in tested))
                               if has) or f"neither the data nor a prior (--prior {fit.spec.prior}): check its curve"
             out.append(f"{ch}: spent the same in every period, so its level cannot be told from the baseline's "
                        f"intercept: its curve comes from {by}")
+    for i, ch in enumerate(fit.channels):
+        media = fit.problem.media[:, i]
+        share, mean = float(np.mean(media > 0)), float(np.mean(media))
+        cv = float(np.std(media)) / mean
+        if share >= STEADY_SHARE and cv < STEADY_CV and not _constant(media):  # that one is warned of above
+            pin = ("its lift tests pin it where they measure" if i in tested
+                   else "a lift test or a holdout (periods with the channel off) would pin it")
+            out.append(f"{ch}: spent in {100 * share:.0f}% of periods at a steady level (coefficient of variation "
+                       f"{cv:.2f} < {STEADY_CV:g}): only its response's slope around the typical spend is identified, "
+                       f"and its total contribution trades with the baseline's intercept (weakly identified: its "
+                       f"interval may miss); {pin}")
     if insample.r2 < 0.5:
         out.append(f"poor fit: R² = {insample.r2:.2f} (< 0.5); add controls or check the KPI and spend columns"
                    + ("" if fit.problem.lift is None else ", and that the lift tests' delta_y is the KPI's change "

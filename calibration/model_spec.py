@@ -105,6 +105,9 @@ class Fit:
     prior_scale: float
     start_costs: tuple[float, ...]  # the polished best's cost, then the cost reached from each start (sorted)
     problem: Problem = field(repr=False)
+    #: with lift tests, the fit's estimate before they (and the priors) joined: a start in the data's own
+    #: basin for the fit without the tests (:func:`~budgetgym.calibration.lift.data_z`)
+    data_start: np.ndarray | None = None
 
     @property
     def baseline(self) -> np.ndarray:

@@ -83,7 +83,8 @@ def _table(frame: pd.DataFrame) -> list[str]:
 
 
 #: A decay (dimensionless, in [0, 1)) below this prints as 0 in fit.md: the trust region's last step
-#: toward the bound left 5.24e-42, which read as a number to interpret (``parameters.csv`` keeps it).
+#: toward the bound left 5.24e-42, which read as a number to interpret (``parameters.csv`` has a decay
+#: within 1e-9 of its range of 0 at 0: :func:`~budgetgym.calibration.diagnostics.at_bounds`).
 DECAY_ZERO = 1e-9
 
 
@@ -188,8 +189,9 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
                   "model's lift for the same change of spend"
                   + (" with its 90% interval over the bootstrap draws (each draw refit to the tests' measurements "
                      "redrawn within their standard errors)" if n_draws else "")
-                  + "; z = (measured − model) / sigma. The tests are extra likelihood terms of the fit "
-                  "(`budgetgym.calibration.lift`).", ""]
+                  + "; z = (measured − model) / sigma; data_lift: the lift of the fit without the tests, and z_data "
+                  "the test against it with the data's own uncertainty (a test beyond ±4 is warned of). The tests are "
+                  "extra likelihood terms of the fit (`budgetgym.calibration.lift`).", ""]
         lines += _table(result.lift.rename(columns={"low": "5%", "high": "95%"}))
     lines += ["", "## Warnings", ""] + ([f"- {m}" for m in result.warnings] or ["None."])
     c = result.costs

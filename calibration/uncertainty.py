@@ -37,9 +37,11 @@ the draws sit at the prior's mean wherever only the prior pins an estimate down 
 channel spent in every period (it trades with the intercept), the curve of a channel spent in a
 few flights — and the intervals miss there: on ``retail-5-family`` data the share of channels
 whose interval covered the true response at the recommended plan rose from 65% to 75% on the
-four worst datasets, at no cost in plan value. The refits stop after
+four worst datasets, at no cost in plan value. The refits of a geometric carry-over stop after
 :data:`~budgetgym.calibration.model.REFIT_NFEV` evaluations, so a draw travels about three
-quarters of the way to its perturbed optimum along a flat direction (the tests measure it).
+quarters of the way to its perturbed optimum along a flat direction (the tests measure it); those
+of a Weibull carry-over or a delay have :data:`~budgetgym.calibration.model.REFIT_NFEV_RIDGE`
+(:func:`~budgetgym.calibration.model.refit_nfev`), which they need to reach their optimum at all.
 
 **Lift tests** (:mod:`~budgetgym.calibration.lift`): each replicate also redraws every test's
 measurement, :math:`\Delta y^*_j \sim N(\widehat{\Delta y}_j, \sigma_j^2)` around the fit's lift

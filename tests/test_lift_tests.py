@@ -285,14 +285,17 @@ def test_a_measurement_the_fit_cannot_meet_is_warned_of_by_name(tmp_path: Path) 
 
 
 def test_a_poor_fit_with_lift_tests_points_at_their_units(tmp_path: Path) -> None:
-    """A test 1000 times the truth's lift with a standard error at its floor is met by the fit (no
-    disagreement to warn of), which ruins the fit to the data: the poor-fit warning, which blamed only the
-    controls and the KPI and spend columns, now also asks whether delta_y is the KPI's change per period."""
+    """A test 1000 times the truth's lift with a standard error at its floor is met by the fit (z = 0 against
+    the fitted lift), which ruins the fit to the data: the poor-fit warning, which blamed only the controls
+    and the KPI and spend columns, now also asks whether delta_y is the KPI's change per period; and the test
+    is named, compared with the data alone (it was not: it agreed with the fit it had made)."""
     path = _one_level(tmp_path)
     lift = _truth_b(2 * LEVEL) - _truth_b(LEVEL)
     bad = {"channel": "a_spend", "x": 2000.0, "delta_x": 2000.0, "delta_y": 1e3 * lift, "sigma": 0.004}
     res = _fit(path, _lift_file(tmp_path, [bad]))
-    assert not [w for w in res.warnings if "disagree" in w]
+    assert res.lift is not None and abs(res.lift["z"].iloc[0]) < 1
+    named = [w for w in res.warnings if "disagree" in w]
+    assert len(named) == 1 and named[0].startswith("lift test 1 (a: 2,000 -> 4,000 per period) measured 3e+06 ±")
     poor = [w for w in res.warnings if w.startswith("poor fit")]
     assert len(poor) == 1 and "the lift tests' delta_y is the KPI's change per period" in poor[0], res.warnings
     plain = _fit(path)
@@ -449,3 +452,4 @@ def test_simulate_then_calibrate_from_the_command_line(tmp_path: Path, capsys: p
     assert code == 2 and err.strip() == ("error: --lift-sigma: expected a positive relative standard error, at most "
                                          "100, got 1e+308")
     assert not (tmp_path / "bad").exists()
+
