@@ -850,6 +850,26 @@ def test_a_channel_with_a_sliver_of_room_is_locked_where_the_others_can_take_the
     assert not check_plan(sc, o.plan)
     want = float(evaluate_plan(sc, best))
     assert o.expected_reward == pytest.approx(want, rel=1e-6)
+
+
+def test_a_channel_locked_at_a_share_below_rounding_is_a_channel_locked_at_zero() -> None:
+    """Agent pacing, a free channel beside one capped at 1e-260 (found by the plan property test with seed 9):
+    the bounds leave one split, [1, 1e-260], and the capped channel was held at 1e-260 of each step, whose
+    barrier curvature (1/x^2) overflowed (a division by zero). It is the same problem as a cap of 0."""
+    import warnings
+
+    def scenario(cap: float) -> Scenario:
+        return build_scenario(budget={"total": 1000.0, "pacing": "agent", "max_step_multiple": 2.0}, horizon=3,
+                              channels=[channel("a"), channel("b", max_share=cap)])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        tiny = solve_oracle(scenario(1e-260))
+    zero = solve_oracle(scenario(0.0))
+    assert not check_plan(scenario(1e-260), tiny.plan)
+    assert tiny.expected_reward == pytest.approx(zero.expected_reward, rel=1e-12)
+
+
 @pytest.mark.parametrize("pacing", ["even", "agent"])
 def test_the_oracle_does_not_depend_on_the_units_of_value(pacing: str) -> None:
     """Every value per conversion times 1e-40 multiplies every plan's revenue by 1e-40 and changes no
