@@ -77,6 +77,31 @@ def objective_scale(em: PlanObjective, X: np.ndarray) -> float:
     return max(abs(float(em.value(X))), floor) or 1.0
 
 
+def _locked_shares(lo: np.ndarray, hi: np.ndarray, locked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Share bounds with each ``locked`` channel (bounds too close for a barrier) held at one share.
+
+    The locked channels take :math:`\ell_i + t (h_i - \ell_i)` with one :math:`t \in [0, 1]`: their lower
+    bounds (:math:`t = 0`) when the other (free) channels can then still take the rest of the step,
+    :math:`1 - \sum_L \ell_i \le \sum_F h_i` (to the rounding of the sums); else the middle of the
+    :math:`t` that leave the free channels a feasible rest,
+    :math:`\sum_F \ell_i \le 1 - \sum_L (\ell_i + t w_i) \le \sum_F h_i` (:math:`w = h - \ell`).
+    Locking at the lower bounds alone made bounds such as ``[0.4, 0.400002]`` beside a channel capped
+    at ``0.599999`` infeasible: the start's slack was negative, its barrier NaN, and the oracle's plan
+    spent half the budget, outside the bounds. Returns ``(low, high)``, equal on the locked channels."""
+    w = np.where(locked, hi - lo, 0.0)
+    room_lo = 1.0 - lo[locked].sum() - hi[~locked].sum()  # what the locked must add above their lows, at least
+    if room_lo <= 4.0 * len(lo) * np.finfo(float).eps or w.sum() <= 0.0:  # the lows leave the rest feasible
+        t = 0.0  # (to the rounding of the sums: a lock at 2.8e-260 of bounds [0, 5.6e-260] underflowed the barrier)
+    else:
+        room_hi = 1.0 - lo[locked].sum() - lo[~locked].sum()  # ... at most
+        t = 0.5 * (min(room_lo / w.sum(), 1.0) + min(max(room_hi / w.sum(), 0.0), 1.0))
+    held = np.where(locked, lo + t * w, lo)
+    # a share below the rounding of the shares' sum is 0 (a zero channel, fixed): held at 5.6e-260 (bounds
+    # [0, 5.6e-260] beside a free channel, locked by lock_degenerate_bounds) its barrier's curvature overflowed
+    held = np.where(locked & (held <= 4.0 * len(lo) * np.finfo(float).eps), 0.0, held)
+    return held, np.where(locked, held, hi)
+
+
 class BarrierProblem:
     """Standard form ``min -J(y)/J0  s.t.  A y = c,  y >= lower (and y <= upper)`` in scaled units.
 
@@ -111,10 +136,10 @@ class BarrierProblem:
         else:
             cap = sc.budget.max_step_multiple
             locked = np.isclose(self.lo, self.hi)
-            # a locked channel is held at its lower bound (its lock row below), so its upper bound is that
-            # too: bounds [0, 2e-311] are a channel locked at share 0, not one with a sliver of room whose
+            # a locked channel is held at one share (its lock row below), so both its bounds are that share:
+            # bounds [0, 2e-311] are a channel locked at share 0, not one with a sliver of room whose
             # start sits 1e-311 from both barriers (their curvature overflowed to inf: NaN Newton steps)
-            self.hi = np.where(locked, self.lo, self.hi)
+            self.lo, self.hi = _locked_shares(self.lo, self.hi, locked)
             lo_rows = [i for i in range(K) if not locked[i] and self.lo[i] > 0]
             hi_rows = [i for i in range(K) if not locked[i] and self.hi[i] < 1]
             # a channel locked at share 0 spends nothing: its spends are fixed at 0 by their bounds (a

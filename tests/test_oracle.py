@@ -829,6 +829,47 @@ def test_a_channel_capped_at_a_subnormal_share_is_a_channel_locked_at_zero(slope
     assert tiny.expected_reward >= best_constant_split(scenario(1e-300)).expected_reward * (1 - 1e-9)
 
 
+
+
+def test_a_channel_with_a_sliver_of_room_is_locked_where_the_others_can_take_the_rest() -> None:
+    """Agent pacing, channel a's shares in [0.4, 0.400002] (too close for the barrier: held at one share)
+    beside an identical channel b capped at 0.599999 (found by the plan property test with seed 6). Holding
+    a at 0.4 left b 0.6, above its cap: the start's slack was negative, the barrier log(-1e-7) NaN, no
+    Newton step was accepted, and the oracle returned a plan spending half the budget, outside the bounds,
+    worth 135.0 (27% below). By hand, the optimum spends B/T = 333.33 a step (concave, stationary, no
+    carry-over) split [0.400002, 0.599998]: the identical channels' split nearest to equal."""
+    import warnings
+
+    sc = build_scenario(budget={"total": 1000.0, "pacing": "agent", "max_step_multiple": 2.0}, horizon=3,
+                        channels=[channel("a", min_share=0.4, max_share=0.400002), channel("b", max_share=0.599999)])
+    best = np.tile(sc.step_budget * np.array([0.400002, 0.599998]), (3, 1))
+    assert not check_plan(sc, best)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no log of a negative slack
+        o = solve_oracle(sc)
+    assert not check_plan(sc, o.plan)
+    want = float(evaluate_plan(sc, best))
+    assert o.expected_reward == pytest.approx(want, rel=1e-6)
+
+
+def test_a_channel_locked_at_a_share_below_rounding_is_a_channel_locked_at_zero() -> None:
+    """Agent pacing, a free channel beside one capped at 1e-260 (found by the plan property test with seed 9):
+    the bounds leave one split, [1, 1e-260], and the capped channel was held at 1e-260 of each step, whose
+    barrier curvature (1/x^2) overflowed (a division by zero). It is the same problem as a cap of 0."""
+    import warnings
+
+    def scenario(cap: float) -> Scenario:
+        return build_scenario(budget={"total": 1000.0, "pacing": "agent", "max_step_multiple": 2.0}, horizon=3,
+                              channels=[channel("a"), channel("b", max_share=cap)])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        tiny = solve_oracle(scenario(1e-260))
+    zero = solve_oracle(scenario(0.0))
+    assert not check_plan(scenario(1e-260), tiny.plan)
+    assert tiny.expected_reward == pytest.approx(zero.expected_reward, rel=1e-12)
+
+
 @pytest.mark.parametrize("pacing", ["even", "agent"])
 def test_the_oracle_does_not_depend_on_the_units_of_value(pacing: str) -> None:
     """Every value per conversion times 1e-40 multiplies every plan's revenue by 1e-40 and changes no
