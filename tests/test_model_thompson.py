@@ -415,3 +415,44 @@ def test_a_new_episode_starts_with_no_carry_over():
     assert np.all(agent.posterior.carry == 0.0)
     kept = agent.posterior.state_dict()
     assert all(kept[k] == learned[k] for k in ("weight", "count", "basis", "loglik", "square", "dispersion"))
+
+
+def test_a_paced_step_splits_the_spend_it_plays_not_the_step_budget(monkeypatch):
+    """Under agent pacing with calendar pacing, a busy step spends more than ``B/T``; the split must be
+    the best one for the drawn curves at the total actually played (it used to be the best at ``B/T``).
+
+    Two drawn Hill curves (slope 1, no lag): channel 0 saturates early (kappa = 0.3 B/T), channel 1 late
+    (kappa = 3 B/T). A calendar fit with step 0 twice as busy as the rest makes the pacer ask for more
+    than the step cap 2 B/T, so the step plays 2 B/T. The best split at 2 B/T (by brute force over a fine
+    grid, with the drawn curves, and by hand) gives channel 0 40.5% of the step; at B/T it would be 60%."""
+    from conftest import build_scenario
+
+    from budgetgym.agents.calendar_pacing import CalendarFit
+    from budgetgym.envs.allocation import action_to_split, pacing_spend
+
+    sc = build_scenario(n_channels=2, horizon=10, budget__pacing="agent")  # B/T = 100, step cap 200
+    agent = make_agent("model_thompson", sc, seed=0, decays=[0.0], lag_shapes=[1])  # lag 0: every effect lands
+    unit = sc.budget.total / sc.horizon
+    kappa, slope, beta = np.array([0.3, 3.0]) * unit, np.ones(2), np.array([0.702, 1.0])
+    draw = {"index": np.zeros(2, dtype=int), "beta": beta, "kappa": kappa, "slope": slope,
+            "decay": np.zeros(2), "shape": np.ones(2)}
+    monkeypatch.setattr(agent.posterior, "sample", lambda rng: draw)
+    busy = np.ones(sc.horizon)
+    busy[0] = 2.0
+    monkeypatch.setattr(agent.pacer, "fit", lambda: CalendarFit(0.5, 0.0, busy))
+    obs, _ = ChannelBudgetEnv(sc).reset(seed=0)
+    action, _ = agent.predict(obs)
+    played = pacing_spend(float(action[-1]), sc.budget.total, sc.step_cap)
+    assert played == pytest.approx(2.0 * unit)  # the pacer's 4/13 of the budget, capped at 2 B/T
+    share = action_to_split(action[:2], sc.action.logit_scale, np.zeros(2), np.ones(2))[0]
+    # brute force with the drawn curves at the spend played: share q of channel 0
+    q = np.linspace(0.0, 1.0, 100_001)
+    value = beta[0] * _hill(q * played, kappa[0]) + beta[1] * _hill((1 - q) * played, kappa[1])
+    best = q[np.argmax(value)]
+    # by hand: equal marginals beta_i kappa_i / (x_i + kappa_i)^2 give x_0 = (r (S + kappa_1) - kappa_0) / (1 + r),
+    # r = sqrt(beta_0 kappa_0 / (beta_1 kappa_1)): 0.405 of S = 2 B/T, 0.600 of S = B/T
+    r = np.sqrt(beta[0] * kappa[0] / (beta[1] * kappa[1]))
+    for total, expected in ((played, 0.405), (unit, 0.600)):
+        assert (r * (total + kappa[1]) - kappa[0]) / (1 + r) / total == pytest.approx(expected, abs=0.001)
+    assert best == pytest.approx(0.405, abs=0.001)
+    assert share == pytest.approx(best, abs=0.01)  # one cell of alloc_grid (0.5%) plus the logits' rounding
