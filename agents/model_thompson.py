@@ -133,6 +133,9 @@ moves its adstock by only the lag's first weight :math:`(1-\theta)^k` of the ste
 of a busy or quiet step is best for the drawn curves at :math:`S_t` but not for the carried-over level. On
 ``pulse-4`` (S-shaped curves, decays 0.7-0.8) splitting :math:`S_t` instead of :math:`B/T` cost 1.5 points
 of the oracle (96 seeds, 95% CI 0.4-2.6), while ``seasonal-5`` gained 0.4 (greedy, concave curves: 0.5).
+The loss is on the busy steps (splitting only the quiet ones at :math:`S_t` gains 0.4): above :math:`B/T` a
+drawn S-curve of a channel never spent on clears its threshold at steady state, so a one-day burst goes
+to it (TV at 0.8 B/T for a day), and its carry-over spreads that burst below the threshold.
 
 Pacing. With ``budget.pacing: agent`` and ``calendar_pacing`` (the default) the agent times its
 spend with :class:`~budgetgym.agents.calendar_pacing.CalendarPacer`: weekday and seasonal
