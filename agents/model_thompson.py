@@ -107,35 +107,21 @@ Each step, per channel: draw :math:`j \sim \pi`, then :math:`\beta \sim
   value per conversion :math:`\hat v_i = (\sum_t \gamma^\tau r_{t,i} + \bar v)/(\sum_t
   \gamma^\tau c_{t,i} + 1)` from ``info["revenue"]`` (:math:`\bar v`: the pooled estimate).
 
-The step's total :math:`S_t` (currency) is fixed first (see *Pacing*; :math:`R_t` is the budget left):
-:math:`\min(B/T, R_t)` under even pacing; under agent pacing the pacer's spend, or :math:`B/T` without
-``calendar_pacing``, capped as the environment plays it: :math:`S_t = (u+1)/2 \cdot \min(R_t,
-\text{step\_cap})` with :math:`u` the float32 pacing entry. The total is then split by maximising
-:math:`\sum_i \hat v_i F_{R,i}\, \beta_i\, g(x_i; \kappa_i, s_i)` subject to :math:`\sum_i x_i = S_t` and
-the share bounds (with concave curves the best split depends on the total: a larger one moves spend
-toward the less saturated channels), **with the oracle's own grid programme**
+The step budget is then split by maximising :math:`\sum_i \hat v_i F_{R,i}\,
+\beta_i\, g(x_i; \kappa_i, s_i)` subject to :math:`\sum_i x_i = B/T` and the share bounds,
+**with the oracle's own grid programme**
 (:func:`~budgetgym.envs.grid_dp.grid_split_values`, exact to the grid for one step, S-shaped
-curves included): the drawn curves are tabulated on ``alloc_grid`` levels of :math:`S_t`
+curves included): the drawn curves are tabulated on ``alloc_grid`` levels of the step budget
 and the programme returns the split. It works on plain arrays (no scenario is built): a whole
 ``predict`` takes ~1.4 ms of CPU per step for 5 channels and ~13 ms for 50
 (``benchmarks/bench_predict.py``), against 3.1 ms and 26 ms when each step built a one-step
 pydantic scenario for the oracle's ``grid_split`` (25-60 ms with
 :func:`~budgetgym.envs.oracle.solve_oracle`).
-The split is exact to one cell of the grid (``alloc_grid`` points: 0.5% of :math:`S_t` by
+The split is exact to one cell of the grid (``alloc_grid`` points: 0.5% of the step budget by
 default), also at share bounds that fall between grid points. Locked channels are taken out
 of the problem first (their share is fixed), so
 off-grid locked shares stay exact. The split becomes an action with
 :func:`~budgetgym.envs.allocation.split_to_action`.
-
-A limit of the steady-state valuation: it values the step's spend as if it were spent every step. With a
-constant total that is self-consistent; when the pacer varies the total, a channel with long carry-over
-moves its adstock by only the lag's first weight :math:`(1-\theta)^k` of the step's deviation, so the split
-of a busy or quiet step is best for the drawn curves at :math:`S_t` but not for the carried-over level. On
-``pulse-4`` (S-shaped curves, decays 0.7-0.8) splitting :math:`S_t` instead of :math:`B/T` cost 1.5 points
-of the oracle (96 seeds, 95% CI 0.4-2.6), while ``seasonal-5`` gained 0.4 (greedy, concave curves: 0.5).
-The loss is on the busy steps (splitting only the quiet ones at :math:`S_t` gains 0.4): above :math:`B/T` a
-drawn S-curve of a channel never spent on clears its threshold at steady state, so a one-day burst goes
-to it (TV at 0.8 B/T for a day), and its carry-over spreads that burst below the threshold.
 
 Pacing. With ``budget.pacing: agent`` and ``calendar_pacing`` (the default) the agent times its
 spend with :class:`~budgetgym.agents.calendar_pacing.CalendarPacer`: weekday and seasonal
@@ -143,9 +129,7 @@ multipliers learned from the observed step totals (used only when they lower the
 the share of a step's effect that the drawn lag lands before the horizon; the conversions it
 learns from are deflated by the learned calendar multiplier of their step. Without
 ``calendar_pacing`` it spends ``B/T`` per step. The pacing entry comes from
-:func:`~budgetgym.agents.base.BaseAgent.pace`, which also gives the total :math:`S_t` the split is
-chosen for. Random draws per step, in order: the posterior draw (grid points, then the scales), then the
-pacer's (none unless its ``explore_sd`` is set); the split draws nothing.
+:func:`~budgetgym.envs.allocation.spend_to_pacing_action`.
 
 ``predict(..., deterministic=True)`` — the evaluator's default — still samples (Thompson
 sampling *is* the learning rule; the draws come from the agent's seeded generator, so
@@ -174,6 +158,7 @@ from budgetgym.envs import curves
 from budgetgym.envs.allocation import (
     lock_degenerate_bounds,
     project_bounded_simplex,
+    spend_to_pacing_action,
     split_to_action,
 )
 from budgetgym.envs.brief import CampaignBrief
@@ -311,19 +296,20 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
             else self.posterior.sample(self.rng)
         )
         self.last_draw = draw
-        # the step's total first (the pacer's under agent pacing, else B/T; capped as the environment will),
-        # then the split of that total: with concave curves the best split depends on the total
-        want = self.step_budget
-        if self.pacer is not None:  # only under agent pacing
-            left = np.arange(T - t, 0, -1)  # steps left from each remaining step, to the horizon
-            mass = self.landed_within(left[:, None], draw["index"])
-            want = self.pacer.step_spend(t, remaining, self.rng, landed=mass.mean(axis=1))
-        u, total = self.pace(want, remaining)
-        landed = self.landed_within(max(T - t, 1), draw["index"])
+        steps_left = max(T - t, 1)
+        landed = self.landed_within(steps_left, draw["index"])
         weight = self.value_per_conversion() * landed * draw["beta"]
-        split = self.allocate(weight, draw["kappa"], draw["slope"], total)
+        split = self.allocate(weight, draw["kappa"], draw["slope"], self.step_budget)
         action = split_to_action(split, self.logit_scale)
-        return action if u is None else np.append(action, u)
+        if self.agent_pacing:
+            if self.pacer is None:
+                spend = self.step_budget
+            else:
+                left = np.arange(T - t, 0, -1)  # steps left from each remaining step, to the horizon
+                mass = self.landed_within(left[:, None], draw["index"])
+                spend = self.pacer.step_spend(t, remaining, self.rng, landed=mass.mean(axis=1))
+            action = np.append(action, spend_to_pacing_action(spend, remaining, self.step_cap))
+        return action
 
     def landed_within(self, steps: int | np.ndarray, index: np.ndarray) -> np.ndarray:
         """:func:`~budgetgym.agents.hill_posterior.lag_mass_within` of ``steps`` (``1..horizon``; broadcasts)
