@@ -42,6 +42,7 @@ import gymnasium as gym
 import numpy as np
 from pydantic import ValidationError
 
+from budgetgym.envs.allocation import pacing_spend, spend_to_pacing_action
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.errors import BudgetGymError, StrictModel, unknown, validation_error
@@ -269,6 +270,22 @@ class BaseAgent(Generic[P]):
 
     def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
         raise NotImplementedError
+
+    def pace(self, want: float, remaining: float) -> tuple[float | None, float]:
+        r"""The pacing entry that asks to spend ``want`` this step, and the total the environment will spend.
+
+        Under ``budget.pacing: agent`` the entry is :math:`u` =
+        :func:`~budgetgym.envs.allocation.spend_to_pacing_action` of ``want`` (rounded to float32, as the
+        action is played) and the total :math:`(u + 1)/2 \cdot \min(R, \text{step\_cap})`
+        (:func:`~budgetgym.envs.allocation.pacing_spend`, currency; :math:`R` = ``remaining``, the budget
+        left); under even pacing there is no entry (``None``) and the total is :math:`\min(B/T, R)`.
+        A split chosen for the step is best chosen for this total: with concave curves the best split
+        depends on how much is spent.
+        """
+        if not self.agent_pacing:
+            return None, min(self.brief.step_budget, remaining)
+        u = float(np.float32(spend_to_pacing_action(want, remaining, self.brief.step_cap)))
+        return u, pacing_spend(u, remaining, self.brief.step_cap)
 
     def start_episode(self) -> None:
         """A new episode begins (per-episode counters; learned state is kept). Default: nothing."""

@@ -45,12 +45,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from budgetgym.agents.base import AgentParams, BaseAgent, P, register_agent
-from budgetgym.envs.allocation import (
-    pacing_spend,
-    project_bounded_simplex,
-    spend_to_pacing_action,
-    split_to_action,
-)
+from budgetgym.envs.allocation import project_bounded_simplex, split_to_action
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError, count
 from budgetgym.envs.io import json_digest
@@ -73,7 +68,8 @@ class SplitAgent(BaseAgent[P]):
     """An agent that chooses a split per step; spends ``B/T`` per step under agent pacing.
 
     Subclasses implement :meth:`choose_split` (one observation -> a split, any non-negative
-    vector; it is normalised and projected onto the share bounds) and optionally
+    vector; it is normalised and projected onto the share bounds; :attr:`step_total` holds the
+    total the step will spend, for a split that depends on it) and optionally
     :meth:`step_spend` (the step's total under agent pacing, default ``B/T``),
     :meth:`reset_learning`, :meth:`learn` and the ``extra_state``/``load_extra_state`` pair.
 
@@ -92,6 +88,8 @@ class SplitAgent(BaseAgent[P]):
         self.action_dim = self.n_channels + int(self.agent_pacing)
         self.t = 0
         self.spent = 0.0
+        #: the total the step being chosen will spend (set by :meth:`act` before :meth:`choose_split`)
+        self.step_total = min(self.step_budget, self.budget)
         self.reset_learning()
 
     # -- hooks for subclasses -------------------------------------------------------------
@@ -135,21 +133,20 @@ class SplitAgent(BaseAgent[P]):
         advances the step counter and the tracked budget as the environment will."""
         q = self.feasible(split)
         logits = split_to_action(q, self.logit_scale)
-        if self.agent_pacing:
-            want = self.step_budget if spend is None else float(spend)
-            u = np.float32(spend_to_pacing_action(want, self.remaining, self.step_cap))
-            total = pacing_spend(float(u), self.remaining, self.step_cap)
-            action = np.append(logits, u)
-        else:
-            total = min(self.step_budget, self.remaining)
-            action = logits
+        u, total = self.pace(self.step_budget if spend is None else float(spend), self.remaining)
+        action = logits if u is None else np.append(logits, u)
         self.spent += total
         self.t += 1
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
     def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        split = self.choose_split(observation, deterministic)
+        """The step's total first (:meth:`step_spend` under agent pacing, capped as the environment will:
+        :meth:`~budgetgym.agents.base.BaseAgent.pace`), kept in :attr:`step_total`; then the split
+        (:meth:`choose_split`, which may read it); then the action. Random draws: those of
+        :meth:`step_spend`, then those of :meth:`choose_split`."""
         spend = self.step_spend(observation) if self.agent_pacing else None
+        self.step_total = self.pace(self.step_budget if spend is None else spend, self.remaining)[1]
+        split = self.choose_split(observation, deterministic)
         return self.split_action(split, spend)
 
     def start_episode(self) -> None:

@@ -21,11 +21,17 @@ of ``prior_weight`` observations; :math:`b_i` is then clipped to ``[min_elastici
 curve is concave. The carry-over :math:`\lambda_i` is chosen per channel from ``decay_grid`` by
 the smallest weighted residual sum of squares.
 
-Allocation (Meridian-style marginal ROI hill climb): start every channel at its lower share
-bound, then hand out the rest of the step budget in ``grid_size`` equal increments, each to the
-channel with the largest estimated incremental return
+Allocation (Meridian-style marginal ROI hill climb) of the step's total :math:`S_t` (currency): under even
+pacing :math:`\min(B/T, R_t)`; under agent pacing what the step will spend, :math:`(u+1)/2 \cdot \min(R_t,
+\text{step\_cap})` for the float32 pacing entry :math:`u` of the wanted spend (:math:`R_t`: the budget left;
+:meth:`~budgetgym.agents.base.BaseAgent.pace`), chosen before the split. It maximises
+:math:`\sum_i A_i x_i^{b_i}` subject to :math:`\sum_i x_i = S_t` and the share bounds: start every channel at
+its lower share bound, then hand out the rest of :math:`S_t` in ``grid_size`` equal increments
+:math:`\delta`, each to the channel with the largest estimated incremental return
 :math:`A_i ((x_i + \delta)^{b_i} - x_i^{b_i})` that stays within its upper bound. For concave
-curves this is the optimum of the fitted steady-state problem up to one increment.
+curves this is the optimum of the fitted steady-state problem up to one increment; with different
+:math:`b_i` the optimum depends on :math:`S_t` (a larger total moves spend toward the channel with the larger
+:math:`b_i`, the less saturated one), so a busy step is split for its own total, not for :math:`B/T`.
 
 Exploration: the first ``explore_steps`` steps (default ``K + 1``) play the equal split with log-normal
 perturbations of sd ``explore_sd`` (so that spend varies per channel and the slopes are
@@ -34,7 +40,8 @@ Under agent pacing the agent spends ``B/T`` per step (see :mod:`budgetgym.agents
 with ``calendar_pacing`` (the default), what :mod:`budgetgym.agents.calendar_pacing` learns to
 spend by weekday and season; the curve fits are then deflated by the learned calendar.
 ``deterministic`` is ignored: the perturbations come from the agent's RNG, reseeded by
-``reset(seed)``.
+``reset(seed)``; per step the pacer draws first (nothing unless its ``explore_sd`` is set), then the
+split's perturbation.
 """
 
 from __future__ import annotations
@@ -268,7 +275,9 @@ class GreedyAgent(SplitAgent[GreedyParams]):
         fits = self.fits() if self.t >= explore else None
         if fits is None:
             return self._perturb(equal, p.explore_sd)
-        x = greedy_allocation(fits, self.step_budget, self.low, self.high, p.grid_size)
+        # the total this step spends (the pacer's, capped as played); a step that spends nothing: any split
+        total = self.step_total if self.step_total > 0 else self.step_budget
+        x = greedy_allocation(fits, total, self.low, self.high, p.grid_size)
         return self._perturb(x / x.sum(), p.jitter)
 
     def extra_state(self) -> dict[str, Any]:

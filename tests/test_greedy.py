@@ -247,3 +247,40 @@ def test_a_new_episode_restarts_the_adstock():
     for a, b in zip(carried.fits(), fresh.fits(), strict=True):
         assert a.elasticity == pytest.approx(b.elasticity, rel=1e-9)
         assert a.scale == pytest.approx(b.scale, rel=1e-9)
+
+
+def test_a_paced_step_splits_the_spend_it_plays_not_the_step_budget(monkeypatch):
+    """Under agent pacing with calendar pacing, a busy step spends more than ``B/T``; the split must be
+    the best one for the agent's fitted curves at the total actually played (it used to be the best at
+    ``B/T``, while the pacer's total was played).
+
+    Two fits: channel 0 ``30 x^0.3`` (saturates early), channel 1 ``x^0.9`` (nearly linear). A calendar
+    fit with step 0 twice as busy as the rest makes the pacer ask for more than the step cap 2 B/T, so
+    the step plays 2 B/T = 200. By brute force over a fine grid, the best share of channel 0 is about
+    27% at 200 and about 47% at B/T = 100."""
+    from conftest import build_scenario
+
+    from budgetgym.agents.calendar_pacing import CalendarFit
+    from budgetgym.envs.allocation import action_to_split, pacing_spend
+
+    sc = build_scenario(n_channels=2, horizon=10, budget__pacing="agent")  # B/T = 100, step cap 200
+    agent = make_agent("greedy", sc, explore_steps=0, jitter=0.0, grid_size=400)
+    agent.reset(seed=0)
+    fits = [ChannelFit(30.0, 0.3, 0.0, 0.0), ChannelFit(1.0, 0.9, 0.0, 0.0)]
+    monkeypatch.setattr(agent, "fits", lambda: fits)
+    busy = np.ones(sc.horizon)
+    busy[0] = 2.0
+    monkeypatch.setattr(agent.pacer, "fit", lambda: CalendarFit(0.5, 0.0, busy))
+    obs, _ = ChannelBudgetEnv(sc).reset(seed=0)
+    action, _ = agent.predict(obs)
+    played = pacing_spend(float(action[-1]), sc.budget.total, sc.step_cap)
+    assert played == pytest.approx(2.0 * sc.step_budget)  # the pacer's 4/13 of the budget, capped at 2 B/T
+    share = action_to_split(action[:2], sc.action.logit_scale, np.zeros(2), np.ones(2))[0]
+    q = np.linspace(0.0, 1.0, 100_001)
+
+    def best_share(total):
+        return q[np.argmax(fits[0].response(q * total) + fits[1].response((1 - q) * total))]
+
+    assert best_share(played) == pytest.approx(0.273, abs=0.005)
+    assert best_share(sc.step_budget) == pytest.approx(0.473, abs=0.005)
+    assert share == pytest.approx(best_share(played), abs=0.005)  # one increment (0.25%) plus the logits' rounding
