@@ -668,3 +668,20 @@ def interrupt_nth_change(monkeypatch: pytest.MonkeyPatch, out: Path, n: int, of:
 def files_of(out: Path) -> dict[str, bytes]:
     """Every file under ``out`` (relative path -> content)."""
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def refit_replicates(monkeypatch: pytest.MonkeyPatch) -> list[np.ndarray]:
+    """The bootstrap replicates (``y*``) calibrate's refits receive, in order: a spy on
+    :func:`budgetgym.calibration.uncertainty.refit_all` that still refits them."""
+    from budgetgym.calibration import uncertainty
+
+    seen: list[np.ndarray] = []
+    real = uncertainty.refit_all
+
+    def spy(fit, replicates, workers=1, started=None):  # type: ignore[no-untyped-def]
+        seen.extend(rep[0] for rep in replicates)
+        return real(fit, replicates, workers, started)
+
+    monkeypatch.setattr(uncertainty, "refit_all", spy)
+    return seen

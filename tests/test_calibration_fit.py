@@ -199,22 +199,13 @@ def test_negative_binomial_dispersion_is_the_likelihood_maximum() -> None:
     assert 3.0 < k < 5.5  # and it is the k that drew them, within its sampling error
 
 
-def test_bootstrap_replicate_by_hand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bootstrap_replicate_by_hand(tmp_path: Path, refit_replicates: list[np.ndarray]) -> None:
     """``y* = mu + sqrt(v) r*`` with ``r = c ((y - mu)/sqrt(v) - mean)``, ``c = sqrt(T / (T - p))``:
     with one block of all ``T`` periods ``r* = r`` exactly (Gaussian: v = 1; one channel, intercept
     and trend: p = 2 + 1 beta + 3 nonlinear = 6). With blocks of 3, every block of the standardised
     replicate is 3 consecutive standardised residuals. The default block length is
     ceil(T^(1/3)): 6 for 156 periods, 3 for 27, at least 2."""
-    from budgetgym.calibration import uncertainty
-
-    seen: list[np.ndarray] = []
-    real = uncertainty.refit_all
-
-    def spy(fit, replicates, workers=1, started=None):  # type: ignore[no-untyped-def]
-        seen.extend(rep[0] for rep in replicates)
-        return real(fit, replicates, workers, started)
-
-    monkeypatch.setattr(uncertainty, "refit_all", spy)
+    seen = refit_replicates
     truth = Truth(beta=np.array([6000.0]), kappa=np.array([1500.0]), slope=np.array([1.0]), theta=np.array([0.3]))
     synthesize(tmp_path / "b.csv", truth, _spend()[:40, :1], noise_sd=400.0, seed=1)
     data = read_mmm_csv(tmp_path / "b.csv", date="date", kpi="revenue", spend=SPEND[:1])
@@ -234,6 +225,8 @@ def test_bootstrap_replicate_by_hand(tmp_path: Path, monkeypatch: pytest.MonkeyP
             piece = z[j:j + 3]
             assert any(np.allclose(piece, r[s:s + len(piece)], rtol=0, atol=1e-9 * np.abs(y).max())
                        for s in range(T - 3 + 1)), j
+    from budgetgym.calibration import uncertainty
+
     assert [uncertainty.default_block_length(n) for n in (156, 27, 8, 2)] == [6, 3, 2, 2]
 
 
