@@ -128,14 +128,14 @@ class SplitAgent(BaseAgent[P]):
         q = q / total if total > 0 else np.full(self.n_channels, 1.0 / self.n_channels)
         return project_bounded_simplex(q, self.low, self.high)
 
-    def split_action(self, split: np.ndarray, spend: float | None = None) -> np.ndarray:
-        """The float32 action playing ``split`` (and spending ``spend`` under agent pacing);
-        advances the step counter and the tracked budget as the environment will."""
+    def split_action(self, split: np.ndarray, pacing: float | None) -> np.ndarray:
+        """The float32 action playing ``split`` (with the pacing entry ``pacing`` under agent pacing, the
+        one that spends :attr:`step_total`); advances the step counter and the tracked budget as the
+        environment will."""
         q = self.feasible(split)
         logits = split_to_action(q, self.logit_scale)
-        u, total = self.pace(self.step_budget if spend is None else float(spend), self.remaining)
-        action = logits if u is None else np.append(logits, u)
-        self.spent += total
+        action = logits if pacing is None else np.append(logits, pacing)
+        self.spent += self.step_total
         self.t += 1
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
@@ -144,10 +144,10 @@ class SplitAgent(BaseAgent[P]):
         :meth:`~budgetgym.agents.base.BaseAgent.pace`), kept in :attr:`step_total`; then the split
         (:meth:`choose_split`, which may read it); then the action. Random draws: those of
         :meth:`step_spend`, then those of :meth:`choose_split`."""
-        spend = self.step_spend(observation) if self.agent_pacing else None
-        self.step_total = self.pace(self.step_budget if spend is None else spend, self.remaining)[1]
+        want = self.step_spend(observation) if self.agent_pacing else self.step_budget
+        pacing, self.step_total = self.pace(want, self.remaining)
         split = self.choose_split(observation, deterministic)
-        return self.split_action(split, spend)
+        return self.split_action(split, pacing)
 
     def start_episode(self) -> None:
         """Restart the step counter and the tracked budget (learned state is kept)."""
