@@ -234,3 +234,19 @@ def test_a_channel_a_solved_current_plan_drops_has_no_percentage_change() -> Non
     search = dict(zip(header, rows[0], strict=True))  # spent on in both: its percentages as before
     assert search["uplift"].endswith("%)") and search["change"].endswith("%)")
     assert search["change"] == f"+{result.channels['change'][0]:,.0f} ({result.channels['change_pct'][0]:+.1f}%)"
+
+
+def test_without_residue_by_hand() -> None:
+    """``without_residue``: entries below ZERO_RTOL (1e-6) of the plan's largest step (100) go to 0 and each
+    step's spent entries are scaled to keep the step's total. Step 0: 100, 3e-5 and 50 -> the 3e-5 goes, the
+    rest times 150.00003 / 150; step 1: 2e-5 alone -> 0; step 2 holds no residue and is unchanged to the bit."""
+    from budgetgym.planner.metrics import without_residue
+
+    X = np.array([[100.0, 3e-5, 50.0], [2e-5, 0.0, 0.0], [40.0, 0.1, 7.0]])
+    got = without_residue(X)
+    f = 150.00003 / 150.0
+    np.testing.assert_allclose(got[0], [100.0 * f, 0.0, 50.0 * f], rtol=1e-15)
+    assert got[0, 1] == 0.0 and got[0].sum() == pytest.approx(150.00003, rel=1e-15)
+    assert np.array_equal(got[1], [0.0, 0.0, 0.0])
+    assert np.array_equal(got[2], X[2])
+    assert np.array_equal(without_residue(X[2:]), X[2:])  # a plan without residue: returned as it was
