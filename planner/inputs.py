@@ -5,7 +5,9 @@
 * ``equal`` — the equal split, evenly flighted;
 * ``search=0.4,social=0.3,...`` — a split (values summing to 1; channels left out get 0) or
   per-channel budgets over the window (currency; values that are all at most 1 but do not sum
-  to 1 are refused as a mistyped split), evenly flighted (``B_i / T`` a step);
+  to 1 are refused as a mistyped split), evenly flighted (``B_i / T`` a step); budgets summing to
+  within :data:`BUDGET_ROUNDING` of the budget ``B`` (the budget as printed, rounded to whole
+  units) are scaled to sum to ``B`` exactly, :math:`B_i \\leftarrow B_i \\, B / \\sum_j B_j`;
 * a CSV file: per channel (columns ``channel`` and one of ``share`` / ``spend`` / ``budget``,
   a row per channel), or per step (a column per channel, ``T`` rows, optionally a ``step`` /
   ``date`` / ``week`` / ``day`` column first). Its rows are the window's steps in order; a
@@ -44,6 +46,11 @@ __all__ = ["INDEX_COLUMNS", "History", "check_within_budget", "current_dates_not
 
 #: Columns of a per-step table that label the steps, or sum them (``plan.csv``'s ``total``): ignored.
 INDEX_COLUMNS = ("step", "date", "week", "day", "period", "time", "total")
+
+#: Per-channel budgets summing to within this much currency of the budget are the budget (:func:`_from_channels`):
+#: the plan prints the budget rounded to whole units (829,094.83 as "829,095"), and budgets adding up to the
+#: printed figure are meant as the budget, not as a plan above it or one breaking even pacing by a cent.
+BUDGET_ROUNDING = 0.5
 
 
 def read_table(path: str | Path, what: str) -> pd.DataFrame:
@@ -94,6 +101,9 @@ def _from_channels(values: dict[str, float], scenario: Scenario, source: str, ki
         if abs(total - 1.0) > 1e-6:
             raise BudgetGymError(f"{source}: shares must sum to 1, got {total:g}")
         return np.tile(v * scenario.step_budget, (scenario.horizon, 1))
+    B = scenario.budget.total
+    if total > 0 and abs(total - B) <= BUDGET_ROUNDING:  # the budget as printed: split B in these proportions
+        v = v * (B / total)
     return np.tile(v / scenario.horizon, (scenario.horizon, 1))
 
 

@@ -274,3 +274,20 @@ def test_a_dated_current_plan_for_another_period_is_noted_not_silently_ignored(t
     bad.write_text("date,search,social,video\n" + "".join(f"{t},2000,2000,2000\n" for t in ["x"] * 14))
     with pytest.raises(BudgetGymError, match=r"^--current file '.*bad.csv': column 'date', row 1: expected a date"):
         plan(SC, current=str(bad), curves=False, lift_design="none")
+
+
+@pytest.mark.parametrize("total", [83_999.6, 84_000.4])  # both print as "budget 84,000"
+def test_budgets_summing_to_the_printed_budget_are_the_budget(tmp_path: Path, total: float) -> None:
+    """A calibrated family's budget is the data's spend, e.g. 829,094.83, printed "budget 829,095": per-channel
+    budgets summing to the printed figure were refused ("spends 829,095.00, more than the budget 829,094.83")
+    or, a cent below, valued with the note that the plan breaks even pacing. Within half a unit of currency of
+    the budget they are the budget, split in their proportions; beyond it they are still refused."""
+    sc = SC.override({"budget.total": total})
+    table = tmp_path / "budgets.csv"
+    table.write_text("channel,budget\nsearch,42000\nsocial,28000\nvideo,14000\n")
+    for spec in ("search=42000,social=28000,video=14000", str(table)):
+        X, _ = read_current(spec, sc)
+        np.testing.assert_allclose(X, np.tile(np.array([3.0, 2.0, 1.0]) / 6.0 * total / 14, (14, 1)), rtol=1e-12)
+        assert check_plan(sc, X) == []
+    with pytest.raises(BudgetGymError, match="more than the budget 83,999.60"):
+        read_current("search=42000,social=28000,video=14000.5", SC.override({"budget.total": 83_999.6}))
