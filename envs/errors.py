@@ -91,17 +91,22 @@ def repeated(names: Iterable[str]) -> list[str]:
 def suggest(name: str, choices: Iterable[str]) -> str:
     """A ``" (did you mean 'x'?)"`` hint naming the choice closest to ``name``, or ``""``.
 
-    Closeness is :func:`difflib.get_close_matches` (ratio >= 0.6), the rule the validation
-    messages use for misspelt keys, so every "did you mean" of budgetgym agrees.
+    A choice equal to ``name`` but for case comes first (``date`` for a column ``DATE``: difflib
+    compares case-sensitively and finds no likeness there); otherwise closeness is
+    :func:`difflib.get_close_matches` (ratio >= 0.6), the rule the validation messages use for
+    misspelt keys, so every "did you mean" of budgetgym agrees.
 
     Examples
     --------
     >>> suggest("gredy", ["equal", "greedy", "ucb1"])
     " (did you mean 'greedy'?)"
+    >>> suggest("date", ["DATE", "revenue"])
+    " (did you mean 'DATE'?)"
     >>> suggest("zzz", ["equal", "greedy"])
     ''
     """
-    close = difflib.get_close_matches(name, sorted(set(choices)), n=1)
+    names = sorted(set(choices))
+    close = [c for c in names if c.casefold() == name.casefold()] or difflib.get_close_matches(name, names, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

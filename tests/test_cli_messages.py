@@ -54,6 +54,14 @@ def test_suggest_and_unknown_name_the_closest_choice_or_list_them_all():
     assert far == "unknown agent 'zzzz': expected one of equal, ucb1"
 
 
+def test_suggest_finds_a_name_that_differs_only_in_case():
+    """Robyn's layout names its date column DATE: `calibrate --date date` said "no column 'date'" with no hint,
+    as difflib compares case-sensitively ('date' and 'DATE' share no character); 'Revenue' got its hint."""
+    assert suggest("date", ["DATE", "revenue", "tv_S"]) == " (did you mean 'DATE'?)"
+    assert suggest("TV_s", ["DATE", "tv_S", "tv_I"]) == " (did you mean 'tv_S'?)"
+    assert suggest("date", ["DATE", "date_"]) == " (did you mean 'DATE'?)"  # the same letters before a near name
+
+
 def test_an_unknown_agent_in_a_file_names_the_file_the_field_and_the_closest_name(tmp_path, capsys):
     path = write(tmp_path, TINY.replace("agents: [equal, greedy, ucb1]", "agents: [equal, gredy]"))
     code, _, err = run_cli(capsys, "run", str(path), "--out", str(tmp_path / "out"), "--no-progress")
