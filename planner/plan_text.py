@@ -249,7 +249,7 @@ def summary_lines(result: PlanResult) -> list[str]:
         name = "marginal CPA" if t["metric"] == "mcpa" else "marginal ROAS"
         where = (_point_text(t, outcome) if t.get("budget") is not None
                  else f"not reached {_searched_text(t, result.budget)}")
-        lines.append(f"target {name} {fmt(t['target'], 3)}: {where}")
+        lines.append(f"target {name} {t['target']:,.6g}: {where}")  # as asked, not rounded to 0.000
     if result.reward == "profit":
         p = result.profit_max
         if p is None or p.get("budget") is None:

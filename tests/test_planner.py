@@ -576,6 +576,17 @@ def test_a_target_search_stays_within_the_budgets_a_scenario_holds() -> None:
     assert res.target is not None and res.target["budget"] is None
 
 
+@pytest.mark.parametrize(("target", "text"), [(1e-15, "1e-15"), (2.5, "2.5"), (49.53, "49.53"), (1e12, "1e+12")])
+def test_the_target_line_echoes_the_target_as_given(target: float, text: str) -> None:
+    """The line printed the target to 3 decimals: `--target-mroas 0.0001` read "target marginal ROAS 0.000"
+    (and 1e12 "1,000,000,000,000.000"), not the number asked for."""
+    from budgetgym.planner.plan_text import summary_lines
+
+    res = plan("stationary-3", target_mcpa=target, curves=False, lift_design="none")
+    line = next(s for s in summary_lines(res) if s.startswith("target"))
+    assert line.startswith(f"target marginal CPA {text}: "), line
+
+
 def test_a_target_not_reached_says_which_budgets_were_searched() -> None:
     """The search doubles from the largest solved level (halves from the smallest) ten times: with
     ``--sweep 0.5:2:N`` it reaches 2048 × the budget (a marginal CPA of 1e6 is met at 1317 ×), but
