@@ -238,11 +238,19 @@ def summary_lines(result: PlanResult) -> list[str]:
         lines.append(f"thin history: {'; '.join(parts)}: the plan spends there, on a response resting on those few "
                      f"steps (for a calibrated family: and the fit's prior); a lift test would check it")
     if result.lift_design is not None and len(result.lift_design):
+        design = result.lift_design
+        voi = "voi" in design.columns
         tests = "; ".join(f"{r['channel']} from {spend(float(r['x']))} to {spend(float(r['planned_spend']))} a step"
-                          + (f" (value of information {out(float(r['voi']))}, {float(r['voi_pct']):.2f}% of the plan's)"
-                             if "voi" in r else "")
-                          for r in result.lift_design.to_dict(orient="records"))
-        lines.append(f"lift tests to run next (lift_design.csv): {tests}; hold each level for weeks, then "
+                          + (f" (adds {out(float(r['voi']))}, {float(r['voi_pct']):.2f}% of the plan's value)"
+                             if voi else "")
+                          for r in design.to_dict(orient="records"))
+        how = ""
+        if voi:  # greedy: each row's voi is its increment given the rows above, so later rows may show more
+            total = float(design["voi"].sum())
+            pct = 100 * total / abs(result.value) if result.value else math.nan
+            how = (f", chosen one at a time, each by the value of information it adds to those before it (together "
+                   f"{out(total)}, {pct:.2f}% of the plan's value)")
+        lines.append(f"lift tests to run next (lift_design.csv){how}: {tests}; hold each level for weeks, then "
                      f"`budgetgym calibrate ... --lift-tests` with the measured lifts (columns delta_y, sigma)")
     if result.target is not None:
         t = result.target

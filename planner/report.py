@@ -86,7 +86,8 @@ FILES = [
                         "the level tested), planned_spend (that level, x + delta_x: under --lift-design beyond the "
                         "plan's level, under voi the level worth testing most, not necessarily the plan's), "
                         "plan_max_spend, history_max_spend (--lift-design voi: and "
-                        "voi, voi_pct, predicted_lift, predicted_lift_sd, assumed_sigma); run them, add delta_y and "
+                        "voi, voi_pct: what the test adds to those above it, predicted_lift, predicted_lift_sd, "
+                        "assumed_sigma); run them, add delta_y and "
                         "sigma, and pass them to calibrate --lift-tests"),
     ("summary.json", "the numbers above, the command's arguments, versions and git commit"),
 ]

@@ -147,6 +147,27 @@ def test_plan_voi_design_round_trips_into_simulate(tmp_path: Path, capsys: pytes
     assert (np.sign(tests["true_delta_y"]) == np.sign(design["delta_x"])).all()
 
 
+def test_the_printed_design_says_each_value_is_what_the_test_adds_to_those_before_it() -> None:
+    """The tests are chosen one at a time and ``voi`` is what each adds to those before it, so a later test can
+    show more than an earlier one (a calibrated family printed "... search (value of information 936.0) ...;
+    tv (value of information 1,149)", read as a broken ranking): the line says how they were chosen, gives
+    each its increment and the set's total, the sum of the increments."""
+    from budgetgym.planner.plan_text import fmt, summary_lines
+
+    ensemble = [{"channels.0.saturation.max_response": b} for b in (120.0, 300.0, 750.0, 450.0, 200.0)]
+    family = ScenarioFamily("hand-voi", _template(), ensemble=ensemble, test_fraction=0.2)
+    res = plan(family, history=HISTORY, curves=False)
+    assert res.lift_design is not None and len(res.lift_design) >= 2
+    line = next(s for s in summary_lines(res) if s.startswith("lift tests"))
+    value = abs(res.value)
+    total = float(res.lift_design["voi"].sum())
+    assert line.startswith("lift tests to run next (lift_design.csv), chosen one at a time, each by the value of "
+                           f"information it adds to those before it (together {fmt(total, scale=value)}, "
+                           f"{100 * total / value:.2f}% of the plan's value): "), line
+    for r in res.lift_design.to_dict(orient="records"):
+        assert f"a step (adds {fmt(r['voi'], scale=value)}, {r['voi_pct']:.2f}% of the plan's value)" in line
+
+
 def test_lift_design_rules_on_a_scenario() -> None:
     """A scenario's curves are known: ``voi`` proposes ``beyond``'s tests; ``none`` none; another rule is a
     one-line error."""
