@@ -92,7 +92,10 @@ def _pct(part: float | None, whole: float | None, digits: int = 2) -> str:
 def _with_pct(
     delta: float, base: float, digits: int | None = None, pct_digits: int = 2, scale: float | None = None
 ) -> str:
-    """``+1,234 (+5.67%)``."""
+    """``+1,234 (+5.67%)``; a ``delta`` below :data:`~budgetgym.planner.metrics.ZERO_RTOL` of ``scale``, which
+    :func:`fmt` prints as 0, is 0 in the percentage too (``0 (0.0%)``, not ``0 (+0.0%)``)."""
+    if scale is not None and abs(delta) < ZERO_RTOL * abs(scale):
+        delta = 0.0
     pct = _pct(delta, base, pct_digits)
     return fmt(delta, digits, signed=True, scale=scale) + ("" if pct == "–" else f" ({pct})")
 

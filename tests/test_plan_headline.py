@@ -257,3 +257,14 @@ def test_without_residue_by_hand() -> None:
     assert np.array_equal(got[1], [0.0, 0.0, 0.0])
     assert np.array_equal(got[2], X[2])
     assert np.array_equal(without_residue(X[2:]), X[2:])  # a plan without residue: returned as it was
+
+
+def test_a_change_the_table_prints_as_0_has_no_signed_percentage() -> None:
+    """The total's change printed "0 (+0.0%)" when the recommendation's spend exceeded the current plan's by the
+    floats' rounding (1,200,000 vs 1,199,999.9999999998 under `--budget 1200000`) and "0 (0.0%)" otherwise: the
+    amount was read as 0 at the budget's scale, its percentage from the raw difference."""
+    from budgetgym.planner.plan_text import _with_pct
+
+    for delta in (2.3e-10, -2.3e-10, 0.0):
+        assert _with_pct(delta, 1.2e6, 0, 1, scale=1.2e6) == "0 (0.0%)"
+    assert _with_pct(120.0, 1.2e6, 0, 1, scale=1.2e6) == "+120 (+0.0%)"  # a real change keeps its sign
