@@ -339,7 +339,9 @@ def table_note(result: PlanResult) -> str | None:
     """What the per-channel table's numbers are, where it needs saying: for a family, means over the
     train draws (and the objective); with a history, that a channel's expected outcome includes what
     its past spend carries into the window (the table's carry-in: the mean over the draws, not the
-    objective's CVaR) while its CPA or ROAS counts only the window's own (incremental) outcome.
+    objective's CVaR) but not the KPI's baseline, which is never part of a plan's value (a calibrated
+    family's intercept, trend, season and controls), while its CPA or ROAS counts only the window's own
+    (incremental) outcome.
     ``None`` when neither applies."""
     parts = []
     if result.is_family:
@@ -355,5 +357,7 @@ def table_note(result: PlanResult) -> str | None:
         carry = fmt(base, scale=result.value)
         verb = "include" if outcome == "conversions" else "includes"  # revenue, profit: one quantity
         parts.append(f"Expected {outcome} {verb} the carry-in from the history ({carry} with no "
-                     f"spend in the window); {ratio} counts only what the window's spend adds.")
+                     f"spend in the window) but not the KPI's baseline (organic demand, trend, season and controls, "
+                     f"which no spend moves: a calibrated family's intercept and control terms); {ratio} counts only "
+                     f"what the window's spend adds.")
     return " ".join(parts) or None

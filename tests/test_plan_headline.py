@@ -135,6 +135,18 @@ def test_with_a_history_the_table_says_its_outcome_includes_the_carry_in() -> No
     assert without is not None and "carry-in" not in without
 
 
+def test_with_a_history_the_table_says_the_kpis_baseline_is_not_in_its_outcome() -> None:
+    """A calibrated plan's "expected revenue" (2.49M over 13 weeks of a data set earning 3.5M a quarter) is what
+    the media earn; the fit's baseline (intercept, trend, season, controls: 2M of it) is never in a plan's value,
+    and nothing said so: a planner comparing it with the revenue they book reads a plan that loses a third."""
+    from budgetgym.planner.report import table_note
+
+    note = table_note(plan(_family(), draws=8, history=HISTORY, curves=False, lift_design="none"))
+    assert note is not None
+    assert ("but not the KPI's baseline (organic demand, trend, season and controls, which no spend moves: a "
+            "calibrated family's intercept and control terms)") in note, note
+
+
 @pytest.mark.parametrize(("reward", "sentence"), [("conversions", "Expected conversions include the carry-in"),
                                                    ("revenue", "Expected revenue includes the carry-in"),
                                                    ("profit", "Expected profit includes the carry-in")])
