@@ -277,7 +277,12 @@ def test_what_evaluate_returns_is_what_the_readme_says():
     assert {"pct_of_oracle", "expected_reward", "row"} <= set(attributes), attributes
     for name in attributes:
         assert hasattr(results[0], name), f"README: EpisodeResult has no `{name}`"
-    assert list(results[0].row()) == RESULT_COLUMNS  # "its row of results.csv"
+    assert list(results[0].row()) == RESULT_COLUMNS  # "its row of results.csv", up to wall_s
+    # a family's episodes differ by draw and split, which row() leaves to the runner: the README names them, or a
+    # notebook's DataFrame of rows could not tell the draws apart
+    assert {"env_seed", "draw", "split"} <= set(attributes), attributes
+    fam = evaluate(make_agent("equal", "wide-family"), "wide-family", seeds=[0], draws=2)
+    assert [(r.split, r.draw) for r in fam] == [("test", 0), ("test", 1)]
 
 
 def test_every_file_whose_meaning_changed_has_a_readme_migration_note():
