@@ -208,6 +208,10 @@ def summary_lines(result: PlanResult) -> list[str]:
         )
         lines += [f"note: the current plan breaks the campaign's constraints and is valued as given: {p}"
                   for p in result.current_problems]
+        unspent = result.budget - float(result.current.sum())
+        if unspent > ZERO_RTOL * result.budget:  # a what-if budget above the plan in place: say what the uplift holds
+            lines.append(f"note: the current plan spends {spend(result.budget - unspent)} of the budget "
+                         f"{spend(result.budget)}: the uplift includes what the other {spend(unspent)} buy")
         if result.current_dates_note:
             lines.append(f"note: {result.current_dates_note}")
     else:

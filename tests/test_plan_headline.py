@@ -280,3 +280,19 @@ def test_a_change_the_table_prints_as_0_has_no_signed_percentage() -> None:
     for delta in (2.3e-10, -2.3e-10, 0.0):
         assert _with_pct(delta, 1.2e6, 0, 1, scale=1.2e6) == "0 (0.0%)"
     assert _with_pct(120.0, 1.2e6, 0, 1, scale=1.2e6) == "+120 (+0.0%)"  # a real change keeps its sign
+
+
+def test_a_current_plan_below_a_what_if_budget_is_said_to_leave_budget_unspent() -> None:
+    """`plan --budget 1200000 --current budgets.csv` (budgets of 829,095) printed only "note: the current plan
+    breaks the campaign's constraints and is valued as given: even pacing: a step does not spend budget/horizon":
+    true, but the uplift (+16.7%) is mostly what the other 370,905 buy, and nothing said that."""
+    from budgetgym.envs import load_scenario
+    from budgetgym.planner.plan_text import summary_lines
+
+    sc = load_scenario("stationary-3")  # 84,000 over 14 steps
+    res = plan(sc, budget=168_000, current="search=28000,social=28000,video=28000", curves=False, lift_design="none")
+    lines = summary_lines(res)
+    assert ("note: the current plan spends 84,000 of the budget 168,000: the uplift includes what the other "
+            "84,000 buy") in lines, lines
+    same = plan(sc, current="search=28000,social=28000,video=28000", curves=False, lift_design="none")
+    assert not any("of the budget" in line for line in summary_lines(same))
