@@ -61,6 +61,13 @@ def _money_axis(axis: Any) -> None:
     axis.set_major_formatter(FuncFormatter(_money))
 
 
+def _count_axis(axis: Any) -> None:
+    """Ticks at whole numbers only: the axis counts draws (4 of them were ticked 0, 0.25, 0.5, ...)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _spends(result: PlanResult) -> dict[str, np.ndarray]:
     """Spend per channel over the window of each plan: current (if any), static, recommended."""
     out = {}
@@ -205,6 +212,7 @@ def plot_distribution(result: PlanResult, path: str | Path) -> Path:
     ax.set(xlabel=f"expected {result.reward} over the window", ylabel="held-out draws",
            title=f"Outcome over {count(len(draws), 'held-out draw')}")
     _money_axis(ax.xaxis)
+    _count_axis(ax.yaxis)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     rec = draws["recommended"].to_numpy(float)
@@ -219,6 +227,7 @@ def plot_distribution(result: PlanResult, path: str | Path) -> Path:
     gain_ax.set(xlabel=f"recommended minus the other plan, {result.reward}", ylabel="held-out draws",
                 title="Gain of the recommendation, per draw")
     _money_axis(gain_ax.xaxis)
+    _count_axis(gain_ax.yaxis)
     gain_ax.legend(fontsize=8)
     gain_ax.grid(alpha=0.3)
     fig.suptitle(f"Outcome distribution — {result.campaign}")

@@ -34,3 +34,30 @@ def test_every_flighting_panel_has_a_grid_and_money_ticks(
     for ax in panels:
         assert isinstance(ax.yaxis.get_major_formatter(), ticker.FuncFormatter), ax.get_title()
         assert np.any([line.get_visible() for line in ax.yaxis.get_gridlines()]), ax.get_title()
+
+
+def test_the_distribution_counts_draws_in_whole_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both panels' y axes count held-out draws; with 4 draws (a calibrated family of 20 bootstrap draws) they were
+    ticked 0, 0.25, 0.5, ... 2.0: fractions of a draw."""
+    pytest.importorskip("matplotlib")
+    from budgetgym.envs import load_scenario
+    from budgetgym.envs.family import ScenarioFamily
+
+    drawn: list[Any] = []
+    save = plots.save_figure
+
+    def keep(fig: Any, path: Any) -> Path:
+        drawn.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    ensemble = [{"channels.0.saturation.max_response": 300.0 + 40.0 * j} for j in range(20)]
+    template = load_scenario("stationary-3").model_dump(mode="json")
+    fam = ScenarioFamily("twenty", template, ensemble=ensemble, test_fraction=0.2)  # 4 held-out draws
+    res = plan(fam, current="equal", curves=False, lift_design="none")
+    plots.plot_distribution(res, tmp_path / "distribution.png")
+    panels = [ax for ax in drawn[0].axes if ax.get_ylabel() == "held-out draws"]
+    assert len(panels) == 2
+    for ax in panels:
+        ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), (ax.get_title(), ticks)
