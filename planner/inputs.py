@@ -6,8 +6,8 @@
 * ``search=0.4,social=0.3,...`` — a split (values summing to 1; channels left out get 0) or
   per-channel budgets over the window (currency; values that are all at most 1 but do not sum
   to 1 are refused as a mistyped split), evenly flighted (``B_i / T`` a step); budgets summing to
-  within :data:`BUDGET_ROUNDING` of the budget ``B`` (the budget as printed, rounded to whole
-  units) are scaled to sum to ``B`` exactly, :math:`B_i \\leftarrow B_i \\, B / \\sum_j B_j`;
+  within :data:`BUDGET_ROUNDING` (at most :data:`BUDGET_RTOL` ``B``) of the budget ``B`` (the budget as
+  printed, rounded to whole units) are scaled to sum to ``B`` exactly, :math:`B_i \\leftarrow B_i \\, B / \\sum_j B_j`;
 * a CSV file: per channel (columns ``channel`` and one of ``share`` / ``spend`` / ``budget``,
   a row per channel), or per step (a column per channel, ``T`` rows, optionally a ``step`` /
   ``date`` / ``week`` / ``day`` column first). Its rows are the window's steps in order; a
@@ -49,8 +49,10 @@ INDEX_COLUMNS = ("step", "date", "week", "day", "period", "time", "total")
 
 #: Per-channel budgets summing to within this much currency of the budget are the budget (:func:`_from_channels`):
 #: the plan prints the budget rounded to whole units (829,094.83 as "829,095"), and budgets adding up to the
-#: printed figure are meant as the budget, not as a plan above it or one breaking even pacing by a cent.
+#: printed figure are meant as the budget, not as a plan above it or one breaking even pacing by a cent. Never
+#: more than :data:`BUDGET_RTOL` of the budget: a small budget's half unit is no rounding (10.4 and 10).
 BUDGET_ROUNDING = 0.5
+BUDGET_RTOL = 1e-5
 
 
 def read_table(path: str | Path, what: str) -> pd.DataFrame:
@@ -102,7 +104,7 @@ def _from_channels(values: dict[str, float], scenario: Scenario, source: str, ki
             raise BudgetGymError(f"{source}: shares must sum to 1, got {total:g}")
         return np.tile(v * scenario.step_budget, (scenario.horizon, 1))
     B = scenario.budget.total
-    if total > 0 and abs(total - B) <= BUDGET_ROUNDING:  # the budget as printed: split B in these proportions
+    if total > 0 and abs(total - B) <= min(BUDGET_ROUNDING, BUDGET_RTOL * B):  # the budget as printed: B, so split
         v = v * (B / total)
     return np.tile(v / scenario.horizon, (scenario.horizon, 1))
 

@@ -291,3 +291,6 @@ def test_budgets_summing_to_the_printed_budget_are_the_budget(tmp_path: Path, to
         assert check_plan(sc, X) == []
     with pytest.raises(BudgetGymError, match="more than the budget 83,999.60"):
         read_current("search=42000,social=28000,video=14000.5", SC.override({"budget.total": 83_999.6}))
+    # a small budget's half unit is no rounding: budgets of 10 under a budget of 10.4 stay 10 (1e-5 of it at most)
+    X, _ = read_current("search=5,social=3,video=2", SC.override({"budget.total": 10.4}))
+    assert X.sum() == pytest.approx(10.0, rel=1e-12)
