@@ -97,7 +97,8 @@ oracle only.
 ``render_mode="ansi"`` (the only mode): ``render()`` returns the campaign as text, the step and the
 spend against the budget, then per channel the last step's share, spend, impressions (or clicks),
 unit price and conversions and the step's reward and expected reward (dashes before the first
-step). Without a render mode ``render()`` returns ``None``; any other mode is a ``ValueError`` at
+step; a figure too wide for its column, or one its decimals would show as 0, to 3 significant
+digits). Without a render mode ``render()`` returns ``None``; any other mode is a ``ValueError`` at
 construction. ``close()`` holds nothing to release (Gymnasium's default).
 
 ## Version History
@@ -326,17 +327,29 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         info = self._last_info
         head = (
             f"{self.scenario.name}  step {self.t}/{self.horizon}  "
-            f"spent {self.cumulative_spend:,.0f} of {self.budget:,.0f}"
+            f"spent {_figure(self.cumulative_spend, 0, 20)} of {_figure(self.budget, 0, 20)}"
         )
         lines = [head, f"{'channel':<14}{'share':>7}{'spend':>12}{'impr/clicks':>13}{'price':>9}{'conv':>9}"]
         for i, name in enumerate(self.scenario.channel_names):
             if info:
                 lines.append(
-                    f"{name:<14}{self._last_share[i]:>7.1%}{info['spend'][i]:>12,.1f}"
-                    f"{info['impressions'][i]:>13,.0f}{info['price'][i]:>9.2f}{info['conversions'][i]:>9.1f}"
+                    f"{name:<14}{self._last_share[i]:>7.1%}{_figure(info['spend'][i], 1, 11):>12}"
+                    f"{_figure(info['impressions'][i], 0, 12):>13}{_figure(info['price'][i], 2, 8):>9}"
+                    f"{_figure(info['conversions'][i], 1, 8):>9}"
                 )
             else:
                 lines.append(f"{name:<14}{'-':>7}{'-':>12}{'-':>13}{'-':>9}{'-':>9}")
         if info:
-            lines.append(f"reward {info['reward']:.2f}  expected {info['expected_reward']:.2f}")
+            lines.append(f"reward {_figure(info['reward'], 2, 20)}  expected {_figure(info['expected_reward'], 2, 20)}")
         return "\n".join(lines) + "\n"
+
+
+def _figure(x: float, digits: int, width: int) -> str:
+    """``x`` for the rendered table: thousands separators and ``digits`` decimals when that fits in
+    ``width`` characters and keeps a non-zero ``x`` non-zero, else 3 significant digits (``2.94e+10``,
+    ``7.14e-08``). A column ``width + 1`` wide then always keeps a space before the figure, at any
+    budget (``MIN_AMOUNT`` 1e-9 to ``MAX_AMOUNT`` 1e15)."""
+    text = f"{x:,.{digits}f}"
+    if len(text) > width or (x != 0.0 and float(f"{x:.{digits}f}") == 0.0):
+        return f"{x:.3g}"
+    return text

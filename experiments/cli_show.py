@@ -35,10 +35,12 @@ def show_cmd(
     from budgetgym.envs.oracle import evaluate_plan, solve_oracle
     from budgetgym.envs.scenario import SeasonalityConfig
     from budgetgym.experiments.demo import equal_split_plan
+    from budgetgym.planner.plan_text import fmt
     if seed is not None and seed < 0:
         raise BudgetGymError(f"--seed: expected a non-negative integer, got {seed}")
     family = load_family(scenario)
     sc = family.nominal()
+    budget = sc.budget.total  # the scale of the amounts: a budget of 1e-6 keeps its figures (fmt)
     con = console()
     if family.varies:
         _show_family(con, family)
@@ -46,7 +48,8 @@ def show_cmd(
     con.print(
         f"{count(sc.n_channels, 'channel')}, {count(sc.horizon, 'step')} of {count(float(sc.step_days), 'day')} "
         f"from day {sc.start_day:g}; "
-        f"budget {sc.budget.total:,.0f} ({sc.budget.pacing} pacing, {sc.step_budget:,.0f} per step"
+        f"budget {fmt(sc.budget.total, 0, scale=budget)} ({sc.budget.pacing} pacing, "
+        f"{fmt(sc.step_budget, 0, scale=budget)} per step"
         + (f", max_step_multiple={sc.budget.max_step_multiple:g}" if sc.budget.pacing == "agent" else "")
         + f"); reward = {sc.reward}; noise = {sc.noise.conversions}"
         + (f"(dispersion={sc.noise.dispersion:g})" if sc.noise.conversions == "negative_binomial" else ""),
@@ -89,7 +92,7 @@ def show_cmd(
     equal = float(evaluate_plan(sc, equal_split_plan(sc), path=res.path))
     oracle = res.expected_reward
     where = "nominal path" if seed is None else f"episode seed {seed}"
-    con.print(f"oracle expected {sc.reward} ({where}): {oracle:,.1f}; solved in {res.seconds:.2f} s")
+    con.print(f"oracle expected {sc.reward} ({where}): {fmt(oracle, 1, scale=oracle)}; solved in {res.seconds:.2f} s")
     def split_of(shares: Any) -> str:
         ranked = sorted(zip(shares, sc.channel_names, strict=True), key=lambda x: -x[0])
         return ", ".join(f"{n} {q:.3f}" for q, n in ranked if q >= 5e-4)
@@ -104,14 +107,14 @@ def show_cmd(
     for label, value, note in rows:
         pct = pct_of_oracle(value, oracle)
         share = undefined if pct != pct else f"{pct:>9.2f}% of oracle"
-        con.print(f"  {label:<20}{value:>16,.1f}{share}{note}", markup=False)
+        con.print(f"  {label:<20}{fmt(value, 1, scale=oracle):>16}{share}{note}", markup=False)
     step = float(best.plan[0].sum())  # under agent pacing with a profit reward it may be below B/T
-    of = f" of the {sc.step_budget:,.0f} available" if step < sc.step_budget * (1 - 1e-9) else ""
+    of = f" of the {fmt(sc.step_budget, 0, scale=budget)} available" if step < sc.step_budget * (1 - 1e-9) else ""
     gain = 100.0 - pct_of_oracle(best.expected_reward, oracle)
     headroom = "n/a" if gain != gain else f"{round(gain, 2) + 0.0:.2f} points of the oracle"
     con.print(
         f"dynamic headroom: {headroom} "
-        f"(oracle minus the best constant split: one split every step at {step:,.0f} per step{of})",
+        f"(oracle minus the best constant split: one split every step at {fmt(step, 0, scale=budget)} per step{of})",
         markup=False,
     )
 

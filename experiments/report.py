@@ -217,9 +217,9 @@ def _markdown(
             for title, path in figures.get(str(sc), []):
                 lines += [f"**{title}**", "", f"![{title} — {sc}]({path.relative_to(out).as_posix()})", ""]
             continue
-        oracle_mean = float(part["oracle_reward_mean"].iloc[0])
-        unit = display[(sc, part["agent"].iloc[0], "")]["unit"]
-        lines += [f"### {sc}", "", f"Mean oracle reward {num(oracle_mean)}{f' {unit}' if unit else ''}.", ""]
+        first = display[(sc, part["agent"].iloc[0], "")]  # its oracle: the same for every agent's row
+        unit = first["unit"]
+        lines += [f"### {sc}", "", f"Mean oracle reward {first['oracle']}{f' {unit}' if unit else ''}.", ""]
         part = part.sort_values("pct_of_oracle_mean", ascending=False)
         poi_col = f"poi_vs_{baseline}" if baseline and f"poi_vs_{baseline}" in part.columns else None
         header = ["agent", f"% of oracle ({conf} CI)", "expected reward", f"{up} ({conf} CI)"]

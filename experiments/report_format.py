@@ -19,6 +19,7 @@ __all__ = [
     "markdown_table",
     "missing",
     "num",
+    "reward_text",
     "split_text",
 ]
 
@@ -38,6 +39,15 @@ def num(x: Any, digits: int = 1) -> str:
     except (TypeError, ValueError):
         return str(x)
     return "–" if math.isnan(v) else f"{v:,.{digits}f}"
+
+
+def reward_text(x: Any, oracle: Any) -> str:
+    """An expected reward to 1 decimal, as :func:`num`, among rewards of the size of ``oracle``'s; a
+    reward that 1 decimal would show as 0 (a budget of 1e-6 earns about 1e-8) prints to 3 significant
+    digits instead (:func:`budgetgym.planner.plan_text.fmt`, the plan report's rule)."""
+    from budgetgym.planner.plan_text import fmt
+
+    return fmt(float(x), 1, scale=abs(float(oracle)))
 
 
 #: Under the IQM across scenarios of a grid with a family: what its interval leaves out.
@@ -83,8 +93,8 @@ def format_summary_rows(summary: Any) -> list[dict[str, str]]:
                 "split": split,
                 "draws": str(int(draws)) if split and draws is not None and not missing(draws) else "",
                 "pct_of_oracle": ci_text(r["pct_of_oracle_mean"], r["pct_of_oracle_ci_lo"], r["pct_of_oracle_ci_hi"]),
-                "expected": num(r["expected_reward_mean"]),
-                "oracle": num(r["oracle_reward_mean"]),
+                "expected": reward_text(r["expected_reward_mean"], r["oracle_reward_mean"]),
+                "oracle": reward_text(r["oracle_reward_mean"], r["oracle_reward_mean"]),
                 "unit": REWARD_UNITS.get(kind, kind),
                 "uplift": ci_text(r["uplift"], r["uplift_ci_lo"], r["uplift_ci_hi"], signed=True),
                 "iqm": ci_text(r["iqm"], r["iqm_ci_lo"], r["iqm_ci_hi"]),
@@ -135,7 +145,7 @@ def family_section(
         f"Scenario family: {count(n_test, 'held-out (test) draw')}, never trained on, beside "
         f"{count(n_train, 'in-distribution (train) draw')}"
         + (f" ({asked} asked: its ensemble has fewer members in a split, each played at most once)" if fewer else "")
-        + f". Mean oracle reward {num(float(test['oracle_reward_mean'].iloc[0]))}{unit} on the held-out draws.",
+        + f". Mean oracle reward {first['oracle']}{unit} on the held-out draws.",
         "",
     ]
     poi_col = f"poi_vs_{baseline}" if baseline and f"poi_vs_{baseline}" in part.columns else None

@@ -107,7 +107,7 @@ class TestSanitize:
         out_b[0] = 9.0
         assert b[0] == 0.1
 
-    @settings(max_examples=50, deadline=None, derandomize=True)
+    @settings(max_examples=50, deadline=None)
     @given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=10))
     def test_always_finite_in_box(self, xs):
         out = sanitize_action(np.array(xs))
@@ -194,7 +194,7 @@ class TestProjectionHand:
 
 
 class TestProjectionProperties:
-    @settings(max_examples=80, deadline=None, derandomize=True)
+    @settings(max_examples=80, deadline=None)
     @given(bounds=feasible_bounds(), data=st.data())
     def test_feasible_and_kkt_optimal(self, bounds, data):
         low, high, _ = bounds
@@ -208,7 +208,7 @@ class TestProjectionProperties:
         assert np.all(q >= low - FEAS_TOL) and np.all(q <= high + FEAS_TOL)
         assert kkt_ok(q, p, low, high, tol=1e-9)
 
-    @settings(max_examples=30, deadline=None, derandomize=True)
+    @settings(max_examples=30, deadline=None)
     @given(bounds=feasible_bounds(k_max=5), data=st.data())
     def test_matches_slsqp(self, bounds, data):
         low, high, _ = bounds
@@ -223,7 +223,7 @@ class TestProjectionProperties:
         assert ((q - p) ** 2).sum() <= ((ref - p) ** 2).sum() + 1e-12
         np.testing.assert_allclose(q, ref, atol=1e-6)
 
-    @settings(max_examples=40, deadline=None, derandomize=True)
+    @settings(max_examples=40, deadline=None)
     @given(bounds=feasible_bounds(), data=st.data())
     def test_batched_equals_row_by_row(self, bounds, data):
         low, high, _ = bounds
@@ -248,7 +248,7 @@ class TestProjectionProperties:
         stacked = project_bounded_simplex(np.stack([p, p]), low, high)
         np.testing.assert_allclose(stacked[1], batched, atol=1e-14)
 
-    @settings(max_examples=40, deadline=None, derandomize=True)
+    @settings(max_examples=40, deadline=None)
     @given(bounds=feasible_bounds(), data=st.data())
     def test_idempotent(self, bounds, data):
         low, high, _ = bounds
@@ -284,7 +284,7 @@ class TestActionToSplit:
         out = action_to_split(np.array([1.0, 0.0, -0.5]), 1.0, np.zeros(3), np.ones(3))
         np.testing.assert_allclose(out, [math.e / total, 1 / total, math.exp(-0.5) / total], rtol=1e-14)
 
-    @settings(max_examples=60, deadline=None, derandomize=True)
+    @settings(max_examples=60, deadline=None)
     @given(bounds=feasible_bounds(), data=st.data(), scale=st.floats(min_value=0.5, max_value=50.0))
     def test_always_feasible(self, bounds, data, scale):
         low, high, _ = bounds
@@ -313,7 +313,7 @@ class TestSplitToAction:
     def test_zero_share_maps_to_minus_one(self):
         np.testing.assert_array_equal(split_to_action(np.array([1.0, 0.0]), 5.0), [1.0, -1.0])
 
-    @settings(max_examples=60, deadline=None, derandomize=True)
+    @settings(max_examples=60, deadline=None)
     @given(data=st.data(), scale=st.floats(min_value=0.5, max_value=20.0), k=st.integers(1, 7))
     def test_round_trip_within_ratio(self, data, scale, k):
         # log-ratios r_i in [0, 2c] to the largest share, so max/min <= e^{2c}
@@ -333,7 +333,7 @@ class TestSplitToAction:
             action_to_split(a, scale, np.zeros(k), np.ones(k)), q, rtol=1e-9, atol=1e-15
         )
 
-    @settings(max_examples=40, deadline=None, derandomize=True)
+    @settings(max_examples=40, deadline=None)
     @given(bounds=feasible_bounds())
     def test_round_trip_with_bounds(self, bounds):
         # any feasible split (q0 lies inside the bounds by construction) is reached exactly
@@ -354,7 +354,7 @@ class TestSplitToAction:
         np.testing.assert_allclose(got, q, atol=1e-15)
         assert got[2] == 0.0
 
-    @settings(max_examples=60, deadline=None, derandomize=True)
+    @settings(max_examples=60, deadline=None)
     @given(data=st.data(), k=st.integers(2, 8))
     def test_tiny_shares_within_e_minus_2c_of_largest(self, data, k):
         scale = 5.0
@@ -413,7 +413,7 @@ class TestPacing:
         assert spend_to_pacing_action(500.0, remaining=1000.0, cap=200.0) == 1.0  # clipped
         assert spend_to_pacing_action(-1.0, remaining=1000.0, cap=200.0) == -1.0  # clipped
 
-    @settings(max_examples=80, deadline=None, derandomize=True)
+    @settings(max_examples=80, deadline=None)
     @given(
         u=st.floats(
             allow_nan=False, allow_infinity=True
@@ -427,7 +427,7 @@ class TestPacing:
         assert 0.0 <= s <= max(0.0, remaining)
         assert s <= cap
 
-    @settings(max_examples=80, deadline=None, derandomize=True)
+    @settings(max_examples=80, deadline=None)
     @given(
         u=st.floats(min_value=-1.0, max_value=1.0),
         remaining=st.floats(min_value=1e-3, max_value=1e7),
@@ -437,7 +437,7 @@ class TestPacing:
         s = pacing_spend(u, remaining, cap)
         assert spend_to_pacing_action(s, remaining, cap) == pytest.approx(u, abs=1e-9)
 
-    @settings(max_examples=80, deadline=None, derandomize=True)
+    @settings(max_examples=80, deadline=None)
     @given(
         frac=st.floats(min_value=0.0, max_value=1.0),
         remaining=st.floats(min_value=1e-3, max_value=1e7),

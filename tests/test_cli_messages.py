@@ -208,6 +208,34 @@ def test_the_table_shows_the_absolute_expected_reward_and_the_oracles_with_the_u
     assert lines[title + 5].startswith("across scenarios")
 
 
+def test_the_table_keeps_the_rewards_of_a_tiny_budget(capsys, tmp_path):
+    # a budget of 1e-6 earns about 1e-8 conversions an episode: the table printed the oracle and every
+    # agent's expected reward as 0.0, and report.md the mean oracle reward; each must read back to 3 digits
+    path = write(tmp_path, """\
+        name: ux-cents
+        scenarios:
+          - {scenario: stationary-3, label: s3, set: {horizon: 4, budget.total: 1.0e-6}}
+        agents: [equal]
+        seeds: 1
+        bootstrap: {reps: 200}
+        """)
+    code, out, err = run_cli(capsys, "run", str(path), "--out", str(tmp_path / "out"), "--no-plots", "--no-progress")
+    assert code == 0, err
+    results = pd.read_csv(tmp_path / "out" / "results.csv")
+    oracle, expected = float(results["oracle_reward"].mean()), float(results["expected_reward"].mean())
+    assert 0.0 < oracle < 1e-5
+    number = r"([\d,.]+(?:e[+-]\d+)?)"
+    m = re.search(rf"s3 — conversions per episode: oracle {number}\n", out)
+    assert m is not None, out
+    assert float(m.group(1).replace(",", "")) == pytest.approx(oracle, rel=5e-3)
+    row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["equal"])
+    assert float(row[4].replace(",", "")) == pytest.approx(expected, rel=5e-3)
+    report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    m = re.search(rf"Mean oracle reward {number} conversions", report)
+    assert m is not None, report
+    assert float(m.group(1).replace(",", "")) == pytest.approx(oracle, rel=5e-3)
+
+
 def test_summary_csv_gains_the_reward_kind_as_its_last_column(tiny_run):
     out_dir, _, _ = tiny_run
     summary = pd.read_csv(out_dir / "summary.csv")

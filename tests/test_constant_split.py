@@ -227,6 +227,36 @@ def test_show_prints_the_three_values_and_the_headroom(capsys):
     assert m is not None and float(m.group(1).split()[1]) == pytest.approx(const.shares[4], abs=5e-4)
 
 
+@pytest.mark.parametrize("budget", [1e-6, 1e12])
+def test_show_keeps_the_figures_of_a_tiny_or_huge_budget(capsys, tmp_path, budget):
+    """``budgetgym show`` of a scenario with a budget of 1e-6 printed the budget, the step spend and every
+    expected reward (about 1e-8) as 0: each figure must read back as its value to 3 significant digits."""
+    import yaml
+
+    data = load_scenario("stationary-3").model_dump(mode="json")
+    data["budget"]["total"] = budget
+    path = tmp_path / "scaled.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    code, out, _ = run_cli(capsys, "show", str(path))
+    assert code == 0, out
+    sc = load_scenario(path)
+    oracle = solve_oracle(sc)
+    number = r"([\d,.]+(?:e[+-]\d+)?)"
+    m = re.search(rf"budget {number} \(even pacing, {number} per step", out)
+    assert m is not None, out
+    assert _number(m.group(1)) == pytest.approx(budget, rel=5e-3)
+    assert _number(m.group(2)) == pytest.approx(sc.step_budget, rel=5e-3)
+    m = re.search(rf"oracle expected conversions \(nominal path\): {number};", out)
+    assert m is not None, out
+    assert _number(m.group(1)) == pytest.approx(oracle.expected_reward, rel=5e-3)
+    m = re.search(rf"^\s+oracle\s+{number}\s+100.00% of oracle", out, flags=re.M)
+    assert m is not None, out
+    assert _number(m.group(1)) == pytest.approx(oracle.expected_reward, rel=5e-3)
+    m = re.search(rf"one split every step at {number} per step", out)
+    assert m is not None, out
+    assert _number(m.group(1)) == pytest.approx(sc.step_budget, rel=5e-3)
+
+
 # ============================================================ profit under agent pacing: a free level
 def _profit(adstock: bool = True, value: float = 12.0):
     """Two click channels, two steps, agent pacing, profit: spending the budget loses money (the

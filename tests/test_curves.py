@@ -84,7 +84,7 @@ elasticity = st.floats(min_value=0.0, max_value=1.0)
 
 
 class TestExposureProperties:
-    @settings(max_examples=60, deadline=None, derandomize=True)
+    @settings(max_examples=60, deadline=None)
     @given(
         x=st.floats(min_value=1e-3, max_value=1e4),
         s=pos,
@@ -107,7 +107,7 @@ class TestExposureProperties:
             _central_d1(d1, x, h), rel=1e-5, abs=noise / max(x, 1.0)
         )
 
-    @settings(max_examples=60, deadline=None, derandomize=True)
+    @settings(max_examples=60, deadline=None)
     @given(s=pos, ref=st.floats(min_value=1.0, max_value=1e4), eta=elasticity)
     def test_increasing_and_concave_for_elasticity_in_unit_interval(self, s, ref, eta):
         x = np.linspace(0.0, 20.0 * ref, 201)
@@ -205,7 +205,7 @@ slopes = st.floats(min_value=0.3, max_value=10.0)
 
 
 class TestHillProperties:
-    @settings(max_examples=80, deadline=None, derandomize=True)
+    @settings(max_examples=80, deadline=None)
     @given(
         u=st.floats(min_value=0.05, max_value=20.0),
         beta=st.floats(min_value=0.1, max_value=1e3),
@@ -227,7 +227,7 @@ class TestHillProperties:
             _central_d1(d1, a, h), rel=1e-5, abs=1e-8 * scale1 / kappa
         )
 
-    @settings(max_examples=40, deadline=None, derandomize=True)
+    @settings(max_examples=40, deadline=None)
     @given(
         beta=st.floats(min_value=0.1, max_value=1e3),
         kappa=st.floats(min_value=1e-2, max_value=1e5),
@@ -241,7 +241,7 @@ class TestHillProperties:
         assert np.all((f > 0) & (f <= beta * (1 + 4e-16)))
         assert np.all(curves.hill_d1(a, beta, kappa, slope) >= 0)
 
-    @settings(max_examples=40, deadline=None, derandomize=True)
+    @settings(max_examples=40, deadline=None)
     @given(
         beta=st.floats(min_value=0.1, max_value=1e3),
         kappa=st.floats(min_value=1e-2, max_value=1e5),
@@ -251,7 +251,7 @@ class TestHillProperties:
         a = kappa * np.geomspace(1e-3, 1e3, 200)
         assert np.all(curves.hill_d2(a, beta, kappa, slope) <= 0)
 
-    @settings(max_examples=40, deadline=None, derandomize=True)
+    @settings(max_examples=40, deadline=None)
     @given(
         kappa=st.floats(min_value=1e-2, max_value=1e5),
         slope=st.floats(min_value=1.05, max_value=10.0),
@@ -381,7 +381,7 @@ class TestLogisticHand:
 
 
 class TestLogisticProperties:
-    @settings(max_examples=60, deadline=None, derandomize=True)
+    @settings(max_examples=60, deadline=None)
     @given(
         v=st.floats(min_value=0.01, max_value=8.0),
         beta=st.floats(min_value=0.1, max_value=1e3),
@@ -406,7 +406,7 @@ class TestLogisticProperties:
             _central_d2(f, a, h2), rel=1e-3, abs=1e-6 * beta * rate**2
         )
 
-    @settings(max_examples=40, deadline=None, derandomize=True)
+    @settings(max_examples=40, deadline=None)
     @given(
         beta=st.floats(min_value=0.1, max_value=1e3), rate=st.floats(min_value=1e-6, max_value=10.0)
     )

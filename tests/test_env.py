@@ -550,6 +550,29 @@ def test_render_ansi_names_every_channel():
     assert "step 1/90" in after
 
 
+@pytest.mark.parametrize("budget", [1e-6, 1e12])
+def test_render_keeps_every_figure_readable_at_any_budget(budget: float) -> None:
+    # a budget of 1e12 ran the columns together ("33.3%23,809,523,809.5"); one of 1e-6 printed every
+    # spend and the header's budget as 0: each row must still be the channel and five numbers, each the
+    # step's figure to 3 significant digits
+    sc = build_scenario(budget__total=budget, horizon=14, n_channels=3)
+    env = ChannelBudgetEnv(sc, render_mode="ansi")
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.array([1.0, 0.0, -1.0], dtype=np.float32))
+    head, _, *rows, last = env.render().splitlines()
+    spent, of = re.fullmatch(r".* spent (\S+) of (\S+)", head).groups()  # type: ignore[union-attr]
+    assert float(spent.replace(",", "")) == pytest.approx(env.cumulative_spend, rel=5e-3)
+    assert float(of.replace(",", "")) == pytest.approx(budget, rel=5e-3)
+    for i, row in enumerate(rows):
+        name, share, *numbers = row.split()
+        assert name == sc.channel_names[i] and share.endswith("%")
+        expected = [info["spend"][i], info["impressions"][i], info["price"][i], info["conversions"][i]]
+        got = [float(x.replace(",", "")) for x in numbers]
+        np.testing.assert_allclose(got, expected, rtol=5e-3, atol=0.05)  # 0.05: conversions print to 1 decimal
+    expected_reward = re.fullmatch(r"reward \S+  expected (\S+)", last).group(1)  # type: ignore[union-attr]
+    assert float(expected_reward.replace(",", "")) == pytest.approx(info["expected_reward"], rel=5e-3)
+
+
 def test_render_through_gym_make():
     env = gym.make("budgetgym/stationary-3-v0", render_mode="ansi")
     env.reset(seed=0)

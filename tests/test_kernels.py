@@ -95,7 +95,7 @@ class TestGeometricAdstock:
         k = adstock_kernel(geo(0.5), horizon=6)
         np.testing.assert_allclose(lag_matrix(k, 6) @ e, hand, rtol=1e-15)
 
-    @settings(max_examples=40, deadline=None, derandomize=True)
+    @settings(max_examples=40, deadline=None)
     @given(
         theta=st.floats(min_value=0.0, max_value=0.95),
         e=st.lists(st.floats(min_value=0.0, max_value=1e4), min_size=1, max_size=40),
@@ -137,14 +137,14 @@ class TestGeometricWindow:
     def test_hand_values(self, decay, horizon, expected):
         assert geometric_window(decay, horizon) == expected
 
-    @settings(max_examples=60, deadline=None, derandomize=True)
+    @settings(max_examples=60, deadline=None)
     @given(decay=st.floats(min_value=0.01, max_value=0.99))
     def test_last_kept_lag_is_first_below_tail(self, decay):
         L = geometric_window(decay, horizon=10_000)
         assert decay ** (L - 1) <= GEOMETRIC_TAIL * (1 + 1e-9)
         assert decay ** (L - 2) >= GEOMETRIC_TAIL * (1 - 1e-9)
 
-    @settings(max_examples=40, deadline=None, derandomize=True)
+    @settings(max_examples=40, deadline=None)
     @given(
         decay=st.floats(min_value=0.0, max_value=0.999),
         horizon=st.integers(min_value=1, max_value=400),
@@ -164,7 +164,7 @@ class TestWeibullAdstock:
         )
         np.testing.assert_allclose(w, [1.0, 0.894839, 0.573753, 0.211072], rtol=2e-6)
 
-    @settings(max_examples=40, deadline=None, derandomize=True)
+    @settings(max_examples=40, deadline=None)
     @given(
         shape=st.floats(min_value=0.1, max_value=20.0),
         scale=st.floats(min_value=0.1, max_value=100.0),
@@ -193,7 +193,7 @@ class TestWeibullAdstock:
         assert int(np.argmax(w)) == 1 and w[1] == 1.0 and w[4] == 0.0
         np.testing.assert_allclose(w, [0.601101, 1.0, 0.816030, 0.375892, 0.0], atol=2e-6)
 
-    @settings(max_examples=40, deadline=None, derandomize=True)
+    @settings(max_examples=40, deadline=None)
     @given(
         shape=st.floats(min_value=0.2, max_value=20.0),
         scale=st.floats(min_value=0.5, max_value=50.0),
@@ -208,7 +208,7 @@ class TestWeibullAdstock:
         np.testing.assert_allclose(w, [(d - lo) / (hi - lo) for d in dens], rtol=1e-8, atol=1e-10)
         assert w.min() == 0.0 and w.max() == pytest.approx(1.0)
 
-    @settings(max_examples=60, deadline=None, derandomize=True)
+    @settings(max_examples=60, deadline=None)
     @given(
         shape=st.floats(min_value=0.2, max_value=20.0),
         scale=st.floats(min_value=1e-3, max_value=2.0),
@@ -301,7 +301,7 @@ class TestDelayKernels:
         q = delay_kernel(GammaDelay(type="gamma", mean_lag=4.0, shape=2.0, window=3))
         np.testing.assert_allclose(q, np.array(raw) / sum(raw), rtol=1e-10)
 
-    @settings(max_examples=50, deadline=None, derandomize=True)
+    @settings(max_examples=50, deadline=None)
     @given(
         mean=st.floats(min_value=0.05, max_value=100.0),
         shape=st.floats(min_value=0.1, max_value=50.0),
@@ -334,7 +334,7 @@ class TestDelayKernels:
         q = delay_kernel(cfg)
         assert np.all(np.isfinite(q)) and np.all(q >= 0) and q.sum() == pytest.approx(1.0, abs=1e-12)
 
-    @settings(max_examples=40, deadline=None, derandomize=True)
+    @settings(max_examples=40, deadline=None)
     @given(
         mean=st.floats(min_value=0.05, max_value=50.0),
         window=st.integers(min_value=2, max_value=200),
@@ -350,7 +350,7 @@ class TestDelayKernels:
         q = delay_kernel(GeometricDelay(type="geometric", mean_lag=mean, window=1000))
         assert (q * np.arange(1000)).sum() == pytest.approx(mean, rel=1e-9)
 
-    @settings(max_examples=30, deadline=None, derandomize=True)
+    @settings(max_examples=30, deadline=None)
     @given(
         mean=st.floats(min_value=2.0, max_value=20.0),
         shape=st.floats(min_value=1.0, max_value=10.0),
@@ -388,7 +388,7 @@ class TestLagMatrix:
         )
         np.testing.assert_array_equal(lag_matrix(k, 1), [[1.0]])
 
-    @settings(max_examples=40, deadline=None, derandomize=True)
+    @settings(max_examples=40, deadline=None)
     @given(
         kernel=st.lists(st.floats(min_value=-5.0, max_value=5.0), min_size=1, max_size=12),
         horizon=st.integers(min_value=1, max_value=15),
@@ -403,7 +403,7 @@ class TestLagMatrix:
                 expected = k[lag] if 0 <= lag < len(k) else 0.0
                 assert M[t, s] == expected
 
-    @settings(max_examples=40, deadline=None, derandomize=True)
+    @settings(max_examples=40, deadline=None)
     @given(
         kernel=st.lists(st.floats(min_value=0.0, max_value=2.0), min_size=1, max_size=10),
         series=st.lists(st.floats(min_value=-100.0, max_value=100.0), min_size=1, max_size=20),

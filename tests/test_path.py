@@ -73,7 +73,7 @@ class TestSeasonalMultiplier:
             seasonal_multiplier(SeasonalComponent(), np.arange(30.0)), 1.0
         )
 
-    @settings(max_examples=50, deadline=None, derandomize=True)
+    @settings(max_examples=50, deadline=None)
     @given(
         aw=st.floats(0.0, 0.999),
         pw=st.floats(0.0, 6.999),
