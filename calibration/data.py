@@ -40,7 +40,8 @@ from budgetgym.envs.io import numeric_column
 from budgetgym.envs.scenario_parts import MAX_AMOUNT
 
 __all__ = ["MAX_AMOUNT", "MAX_KPI", "MONTH_DAYS", "MMMData", "calendar_day", "channel_name", "check_spent_channels",
-           "check_varying_kpi", "numeric_column", "read_mmm_csv", "split_columns"]
+           "check_varying_channels", "check_varying_kpi", "constant_channels", "numeric_column", "read_mmm_csv",
+           "split_columns"]
 
 #: The largest KPI per period a fit takes: a scenario's response is at most 1e12 per step (``max_response``,
 #: :mod:`budgetgym.envs.scenario_parts`; a larger KPI's fit was clipped to it). Rescale a larger one.
@@ -208,6 +209,46 @@ def check_spent_channels(media: np.ndarray, spend_columns: list[str] | tuple[str
             exposure = exposure_columns[i] if exposure_columns else None
             what = "spend" if exposure is None else f"exposure column '{exposure}'"
             raise BudgetGymError(f"{source}: column '{col}': the {what} is zero in every period; drop the channel")
+
+
+def constant_channels(media: np.ndarray) -> np.ndarray:
+    r"""``[K]`` bool: each channel's ``media`` (``[T, K]``) is the same in every period, to rounding
+    (:math:`\max_t m_{t,i} - \min_t m_{t,i} \le 10^{-12} \max_t m_{t,i}`)."""
+    return np.ptp(media, axis=0) <= 1e-12 * media.max(axis=0)
+
+
+def check_varying_channels(media: np.ndarray, spend_columns: list[str] | tuple[str, ...],
+                           exposure_columns: list[str | None] | tuple[str | None, ...] | None, source: str,
+                           tested: np.ndarray | list[int] | tuple[int, ...] = ()) -> None:
+    r"""A channel whose ``media`` (``[T, K]``: its exposure, else its spend) is the same positive level
+    :math:`m` in every period (:func:`constant_channels`) and that no lift test measures (``tested``: the
+    channels' indices of the tests) is a one-line error naming its column(s).
+
+    Its term :math:`\beta h(m)` is a constant, the same column as the baseline's intercept
+    :math:`c_0`: only :math:`c_0 + \beta h(m)` is identified, and :math:`\beta` was whatever the carry-over's
+    ramp-up over the first periods (it starts from no carry-over) and the noise made of it, from 0 to
+    ``8e13`` (then refused as a ``max_response`` beyond a scenario's, "rescale the KPI"). A lift test
+    measures :math:`\beta (h(m^+) - h(m^-))` directly, so a tested channel is fitted (``fit.md`` warns)."""
+    flat = constant_channels(media)
+    flat[np.asarray(tested, dtype=int)] = False
+    idx = np.flatnonzero(flat)
+    if not len(idx):
+        return
+    exposure = [exposure_columns[i] if exposure_columns else None for i in idx]
+    level = [f"{media[0, i]:g}" for i in idx]
+    if len(idx) == 1:
+        what = "spend" if exposure[0] is None else f"exposure column '{exposure[0]}'"
+        raise BudgetGymError(
+            f"{source}: column '{spend_columns[idx[0]]}': the {what} is {level[0]} in every period, so the channel's "
+            f"effect cannot be told from the baseline's intercept; drop the channel, or give a lift test of it "
+            f"(--lift-tests)")
+    names = [f"'{spend_columns[i]}'" + ("" if e is None else f" (exposure column '{e}')")
+             for i, e in zip(idx, exposure, strict=True)]
+    what = "spend" if all(e is None for e in exposure) else "spend or exposure"
+    raise BudgetGymError(
+        f"{source}: columns {', '.join(names[:-1])} and {names[-1]}: each channel's {what} is the same in every "
+        f"period ({', '.join(level[:-1])} and {level[-1]}), so the channels' effects cannot be told from the "
+        f"baseline's intercept; drop the channels, or give a lift test of each (--lift-tests)")
 
 
 def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarray, list[str], list[np.ndarray]]:

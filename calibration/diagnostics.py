@@ -27,7 +27,8 @@ r"""How good a fit is: error metrics, the parameter table with intervals, and wa
   above it: :math:`\mathrm{MAPE}_{out} > \max(2\, \mathrm{MAPE}_{in}, \mathrm{MAPE}_{in} + 5)`;
   the fit of all periods is no yardstick, it has seen the held-out periods and bends to them); a
   channel spent in few periods, or the same in every period (its contribution a constant the
-  baseline's intercept absorbs, so only the prior, or its lift tests, shape its curve), or in (almost)
+  baseline's intercept absorbs, so its lift tests, which such a channel needs to be fitted at all, and the
+  prior shape its curve: :func:`~budgetgym.calibration.data.check_varying_channels`), or in (almost)
   every period at a steady level (exposure positive in at least 95% of the periods, coefficient of
   variation below 0.5: :data:`STEADY_SHARE`, :data:`STEADY_CV`; only its response's slope around the
   typical spend is identified, and its contribution's level trades with the intercept, so its interval
@@ -41,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from budgetgym.calibration.data import MMMData
+from budgetgym.calibration.data import MMMData, constant_channels
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.uncertainty import Draws
 
@@ -156,11 +157,6 @@ def _autocorr(r: np.ndarray) -> float:
     return float(r[1:] @ r[:-1]) / den if den > 0 else 0.0
 
 
-def _constant(media: np.ndarray) -> bool:
-    """A channel's exposure is the same in every period (to rounding)."""
-    return bool(np.ptp(media) <= 1e-12 * media.max())
-
-
 def _label(name: str, kappa: str) -> str:
     """A fitted parameter's name as the parameter table has it (``theta`` is ``decay``); ``u``, the
     fitted ``ln(kappa / typical)``, as ``kappa`` says."""
@@ -232,18 +228,17 @@ def warnings_for(
                        + (": a mild prior keeps its kappa near its typical exposure and its slope near 1"
                           if fit.weak[i] else " and fitted without a prior (--prior none): check its curve"))
     tested = set() if fit.problem.lift is None else {int(i) for i in fit.problem.lift.index}
+    constant = constant_channels(fit.problem.media)
     for i, ch in enumerate(fit.channels):
-        media = fit.problem.media[:, i]
-        if _constant(media):  # never spent is refused (data.check_spent_channels)
-            by = " and ".join(what for what, has in (("the prior", fit.weak[i]), ("its lift tests", i in tested))
-                              if has) or f"neither the data nor a prior (--prior {fit.spec.prior}): check its curve"
+        if constant[i]:  # fitted only with a lift test of it (data.check_varying_channels); never spent is refused
+            prior = "the prior and " if fit.weak[i] else ""
             out.append(f"{ch}: spent the same in every period, so its level cannot be told from the baseline's "
-                       f"intercept: its curve comes from {by}")
+                       f"intercept: its curve comes from {prior}its lift tests")
     for i, ch in enumerate(fit.channels):
         media = fit.problem.media[:, i]
         share, mean = float(np.mean(media > 0)), float(np.mean(media))
         cv = float(np.std(media)) / mean
-        if share >= STEADY_SHARE and cv < STEADY_CV and not _constant(media):  # that one is warned of above
+        if share >= STEADY_SHARE and cv < STEADY_CV and not constant[i]:  # that one is warned of above
             pin = ("its lift tests pin it where they measure" if i in tested
                    else "a lift test or a holdout (periods with the channel off) would pin it")
             out.append(f"{ch}: spent in {100 * share:.0f}% of periods at a steady level (coefficient of variation "

@@ -11,12 +11,14 @@ campaign, or the mean over a family's draws), channel ``i``'s numbers over the w
 * ``baseline_conversions`` :math:`N_i(0)`: what the spend before the window brings with no spend
   in it (0 without history); incremental conversions are :math:`N_i(X) - N_i(0)`;
 * ``roas`` = incremental revenue / spend, ``cpa`` = spend / incremental conversions (``NaN`` for a
-  channel the plan does not spend on, :func:`spent`);
+  channel the plan does not spend on, :func:`spent`, and where the incremental conversions are not
+  meaningfully positive, :func:`per_conversion`: none, or subnormal);
 * marginal returns along the channel's own flighting :math:`d_i = X_{\cdot,i} / S_i` (the
   plan's per-step profile for a channel it does not use):
   ``marginal_conversions`` :math:`\partial N_i / \partial S_i = \sum_t d_{t,i}\,\partial N_i/\partial X_{t,i}`
   (conversions per currency), ``mroas`` :math:`= v_i \partial N_i / \partial S_i` (revenue per
-  currency), ``mcpa`` = 1 / ``marginal_conversions`` (currency per conversion) and
+  currency), ``mcpa`` = 1 / ``marginal_conversions`` (currency per conversion; ``inf`` where they are not
+  meaningfully positive, :func:`per_conversion`) and
   ``marginal_outcome`` (reward per currency: the first, the second, or ``mroas - 1`` for profit).
   With audience segments (:mod:`budgetgym.envs.segments`) :math:`N_i` is the channel's credited share
   of its segments' conversions, and a channel's spend moves the others' credits too: its marginal
@@ -66,8 +68,8 @@ from budgetgym.envs.segment_expected import SegmentExpectedModel
 
 __all__ = [
     "BEYOND_RTOL", "SLACK_RTOL", "SPARSE_SHARE", "ZERO_RTOL", "beyond_history", "budget_marginal", "channel_directions",
-    "channel_table", "history_columns", "plan_peaks", "segment_table", "sparse_history", "spends_on", "spent",
-    "without_residue",
+    "channel_table", "history_columns", "marginal_cpa", "per_conversion", "plan_peaks", "segment_table",
+    "sparse_history", "spends_on", "spent", "without_residue",
 ]
 
 Model = ExpectedModel | MeanExpectedModel
@@ -183,6 +185,27 @@ def beyond_history(
     return out
 
 
+def per_conversion(amount: np.ndarray | float, conversions: np.ndarray | float) -> np.ndarray:
+    r"""``amount / conversions`` (currency per conversion: a CPA, a marginal CPA) where the conversions are
+    meaningfully positive, ``NaN`` elsewhere, without a floating-point warning.
+
+    Meaningfully positive: at least the smallest normal float, :math:`2.2 \cdot 10^{-308}`
+    (``np.finfo(float).tiny``; below it a float has lost its precision: a demand shock of ``5e-324`` left
+    a plan 2.5e-322 conversions a step), with a finite quotient (``200 / 2.5e-322`` overflowed to ``inf``
+    with a RuntimeWarning)."""
+    amount, conversions = np.asarray(amount, dtype=float), np.asarray(conversions, dtype=float)
+    ok = conversions >= np.finfo(float).tiny
+    with np.errstate(over="ignore"):
+        out = np.divide(amount, conversions, out=np.full(np.broadcast(amount, conversions).shape, np.nan), where=ok)
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+def marginal_cpa(m_conv: np.ndarray | float) -> np.ndarray:
+    """``mcpa`` = 1 / ``m_conv`` (currency per marginal conversion; :func:`per_conversion`), ``inf`` where
+    the marginal conversions are not meaningfully positive (none: one more unit of spend buys nothing)."""
+    return np.nan_to_num(per_conversion(1.0, m_conv), nan=np.inf)
+
+
 def channel_table(model: Model, plan: np.ndarray, names: list[str], reward: str) -> pd.DataFrame:
     """One row per channel with the columns of the module docstring."""
     X = np.asarray(plan, dtype=float)
@@ -202,8 +225,8 @@ def channel_table(model: Model, plan: np.ndarray, names: list[str], reward: str)
     used = spends_on(X)  # the solver's rounding of 0 is no spend: no ROAS or CPA (undefined)
     with np.errstate(divide="ignore", invalid="ignore"):
         roas = np.where(used, inc_rev / np.where(used, spend, 1.0), np.nan)
-        cpa = np.where(used & (inc_conv > 0), spend / np.where(inc_conv > 0, inc_conv, 1.0), np.nan)
-        mcpa = np.where(m_conv > 0, 1.0 / np.where(m_conv > 0, m_conv, 1.0), np.inf)
+    cpa = np.where(used, per_conversion(spend, inc_conv), np.nan)
+    mcpa = marginal_cpa(m_conv)
     return pd.DataFrame(
         {
             "channel": names,
@@ -255,7 +278,7 @@ def budget_marginal(
         "marginal_outcome": float((g * X).sum() / budget),
         "marginal_conversions": m_conv,
         "mroas": m_rev,
-        "mcpa": 1.0 / m_conv if m_conv > 0 else float("inf"),
+        "mcpa": float(marginal_cpa(m_conv)),
     }
 
 

@@ -30,7 +30,8 @@ matplotlib (the ``plot`` extra) or with ``plots=False`` everything but the figur
 of a plan writes it as an empty cell (``NaN`` when read back by pandas), never ``inf``
 (:func:`undefined_as_empty`; ``summary.json`` writes it as ``null``). In ``channels.csv``: ``roas`` and
 ``current_roas`` when the plan spends nothing on the channel, ``cpa`` and ``current_cpa`` when it brings no
-incremental conversions, ``mcpa`` (also in ``frontier.csv``) with no marginal conversions, ``change_pct``
+incremental conversions, ``mcpa`` (also in ``frontier.csv``) with no marginal conversions (none, or a subnormal
+number of them: :func:`~budgetgym.planner.metrics.per_conversion`), ``change_pct``
 when the current plan spends nothing on it (the solver's rounding of 0 is nothing,
 :func:`~budgetgym.planner.metrics.spends_on`), and ``vs_history_max`` when the history never spent on it
 (whether the plan does is in ``spend`` and ``history_max_spend``).

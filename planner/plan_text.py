@@ -30,7 +30,7 @@ import numpy as np
 
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE
 from budgetgym.experiments.wording import count
-from budgetgym.planner.metrics import ZERO_RTOL, spends_on
+from budgetgym.planner.metrics import ZERO_RTOL, per_conversion, spends_on
 from budgetgym.planner.plan_result import PlanResult
 
 __all__ = [
@@ -126,7 +126,7 @@ def _totals(ch: Any, prefix: str = "") -> tuple[float, float, float, float]:
 
 def _ratio(reward: str, spend: float, inc_conv: float, inc_rev: float) -> float:
     if reward == "conversions":
-        return spend / inc_conv if inc_conv > 0 else math.nan
+        return float(per_conversion(spend, inc_conv))
     return inc_rev / spend if spend > 0 else math.nan
 
 

@@ -296,6 +296,20 @@ def _bad_cases() -> list[tuple[str, pd.DataFrame | str, list[str], str]]:
          ["--exposure", "-,b_impressions"],
          "columns 'b_spend' and 'b_impressions': the spend is zero in every period, so the cost per 1000 "
          "impressions cannot be estimated and the channel cannot be planned; give 'b_impressions' as a control"),
+        # a spend that never varies: its effect is a constant the intercept absorbs, and its beta was whatever the
+        # first periods' carry-over ramp and the noise made of it (0, or 8e13, refused as "rescale the KPI")
+        ("spend the same in every period", edit(lambda df: df.__setitem__("b_spend", 250.0)), [],
+         "column 'b_spend': the spend is 250 in every period, so the channel's effect cannot be told from the "
+         "baseline's intercept; drop the channel, or give a lift test of it (--lift-tests)"),
+        ("two spends the same in every period",
+         edit(lambda df: (df.__setitem__("a_spend", 10.0), df.__setitem__("b_spend", 1.0))), [],
+         "columns 'a_spend' and 'b_spend': each channel's spend is the same in every period (10 and 1), so the "
+         "channels' effects cannot be told from the baseline's intercept; drop the channels, or give a lift test of "
+         "each (--lift-tests)"),
+        ("exposure the same in every period", edit(lambda df: df.__setitem__("b_impressions", 5e4)),
+         ["--exposure", "-,b_impressions"],
+         "column 'b_spend': the exposure column 'b_impressions' is 50000 in every period, so the channel's effect "
+         "cannot be told from the baseline's intercept; drop the channel, or give a lift test of it (--lift-tests)"),
         ("spend and clicks never together", edit(lambda df: (
             df.__setitem__("b_spend", np.where(np.arange(T) % 2 == 0, 100.0, 0.0)),
             df.__setitem__("b_clicks", np.where(np.arange(T) % 2 == 1, 50.0, 0.0)))), ["--exposure", "-,b_clicks"],

@@ -1,7 +1,8 @@
 """Calibration invariants under any accepted dataset (hypothesis): whatever the spend pattern, scale,
 noise and model options, the fit, its bootstrap draws and the exported family hold finite numbers
 within the parameters' documented bounds (``calibration.transforms``: carry-over, ``u = ln(kappa /
-typical)``, slope, lag and the media cycle; ``beta >= 0`` by the non-negative least squares)."""
+typical)``, slope, lag and the media cycle; ``beta >= 0`` by the non-negative least squares); a dataset
+with a channel spent the same in every period is refused naming it (its effect is the intercept's)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from budgetgym.calibration import calibrate
 from budgetgym.calibration.data import MIN_KPI_RANGE
 from budgetgym.calibration.transforms import KAPPA_RATIO, SLOPE, THETA_MAX
+from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import family_from_dict
 
 
@@ -74,9 +77,15 @@ def _within(lo: np.ndarray, x: np.ndarray, hi: np.ndarray) -> bool:
 @given(case=datasets())
 def test_any_accepted_dataset_gives_finite_parameters_within_their_bounds(case: tuple[pd.DataFrame, dict]) -> None:
     frame, options = case
+    constant = [c for c in options["spend"] if frame[c].nunique() == 1]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "data.csv"
         frame.to_csv(path, index=False)
+        if constant:  # its effect is the intercept's: refused naming it (its beta was 0 or 8e13: seed 6)
+            with pytest.raises(BudgetGymError, match=f"'{constant[-1]}'.* in every period.*cannot be told from the "
+                                                     f"baseline's intercept"):
+                calibrate(path, date="date", kpi="kpi", draws=3, starts=2, seed=0, plots=False, **options)
+            return
         res = calibrate(path, date="date", kpi="kpi", draws=3, starts=2, seed=0, plots=False, **options)
     fit, draws = res.fit, res.draws
     lay = fit.layout

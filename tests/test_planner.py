@@ -1053,6 +1053,35 @@ def test_a_channel_the_plan_spends_nothing_on_has_no_roas_or_cpa(segmented: bool
     assert t.loc["a", "cpa"] == pytest.approx(200.0 / 100.0, rel=1e-6)
 
 
+@pytest.mark.parametrize("multiplier", [5e-324, 1e-310])
+def test_subnormal_conversions_have_no_cpa_and_no_overflow(multiplier: float) -> None:
+    """A demand shock of 5e-324 over the window (hypothesis seed 12 of test_plan_properties) leaves every
+    channel subnormal conversions (5e-324 x 50 a step, Hill 100 x / (x + 100) at 100 a step): CPA = 200 /
+    2.5e-322 overflowed to inf with a RuntimeWarning ("overflow encountered in divide"), and so did the
+    marginal CPA, 1 / 1e-324. Conversions below the smallest normal float (2.2e-308, where a float has
+    lost its precision) are not meaningfully positive: CPA undefined (NaN, an empty cell, as for no
+    conversions) and marginal CPA inf (no marginal conversions), without a warning."""
+    import warnings
+
+    curve = {"type": "hill", "max_response": 100.0, "half_saturation": 100.0, "slope": 1.0}
+    chans = [{"name": n, "cost": {"unit": "click", "price": 1.0, "ref_spend": 1e6, "elasticity": 0.0},
+              "saturation": curve} for n in ("a", "b")]
+    sc = scenario_from_dict({"name": "tiny", "horizon": 2, "budget": {"total": 400.0}, "reward": "conversions",
+                             "noise": {"conversions": "none"}, "channels": chans,
+                             "shocks": [{"kind": "demand", "start": 0, "duration": 2, "multiplier": multiplier}]})
+    X = np.full((2, 2), 100.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = PlanningProblem(sc).objective
+        t = channel_table(model, X, ["a", "b"], "conversions")
+        assert budget_marginal(model, X, 400.0)["mcpa"] == np.inf
+    conv = t["conversions"].to_numpy()
+    assert np.all((conv > 0) & (conv < np.finfo(float).tiny))  # subnormal, as the example's
+    assert t["cpa"].isna().all(), t["cpa"]
+    assert np.all(t["mcpa"] == np.inf), t["mcpa"]
+    np.testing.assert_array_equal(t["roas"].to_numpy(), conv / 200.0)  # value 1: revenue = conversions
+
+
 def test_a_channel_holding_the_solvers_rounding_of_0_has_the_marginals_and_curve_of_an_unused_one() -> None:
     """CI's machine drew a plan leaving 8e-18 of spend on one step of a channel the plan does not use
     (``spent``: below ZERO_RTOL of the largest step), where this machine left exactly 0. The channel's
