@@ -361,6 +361,9 @@ def plan(
         current_value=cur_value,
         current_problems=problems,
         current_dates_note=current_dates_note(cur_dates, dates),
+        carry_over_without_history=None if problem.history is not None and len(problem.history) else [
+            c.name for c in sc.channels if c.adstock.type != "none" or c.delay.type != "none"
+        ],
         frontier=frontier,
         target=target,
         profit_max=profit_max,

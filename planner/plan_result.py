@@ -65,6 +65,9 @@ class PlanResult:
     baseline_mean: float | None = None
     # a per-step current plan dated other than the window (its rows are the window's steps): why, in one line
     current_dates_note: str | None = None
+    # without a history: the channels whose carry-over or conversion delay would bring earlier spend into the
+    # window, which the plan then counts as none (None: a history was given)
+    carry_over_without_history: list[str] | None = None
 
     @property
     def uplift(self) -> float | None:
@@ -131,6 +134,8 @@ class PlanResult:
             out["sparse_history"] = self.sparse_history
         if self.lift_design is not None:
             out["lift_design"] = self.lift_design.to_dict(orient="records")
+        if self.carry_over_without_history:
+            out["carry_over_without_history"] = self.carry_over_without_history
         if self.dates is not None:
             out["dates"] = self.dates
         if self.distribution is not None:

@@ -230,6 +230,10 @@ def summary_lines(result: PlanResult) -> list[str]:
     if result.history_steps:
         lines.append(f"carry-in from {count(result.history_steps, 'step')} of history: "
                      f"{out(result.baseline_value)} {outcome} with no spend in the window")
+    elif result.carry_over_without_history:  # a campaign in flight planned as if it started cold
+        lines.append(f"no history: nothing is carried into the window from earlier spend, though "
+                     f"{', '.join(result.carry_over_without_history)} carry over; for a campaign already running, give "
+                     f"its spend with --history (calibrate writes it as history.csv beside family.yaml)")
     if result.beyond_history:
         parts = [
             f"{b['channel']} up to {spend(b['plan_max_step'])} a step ("

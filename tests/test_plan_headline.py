@@ -296,3 +296,25 @@ def test_a_current_plan_below_a_what_if_budget_is_said_to_leave_budget_unspent()
             "84,000 buy") in lines, lines
     same = plan(sc, current="search=28000,social=28000,video=28000", curves=False, lift_design="none")
     assert not any("of the budget" in line for line in summary_lines(same))
+
+
+def test_a_plan_without_history_says_what_carry_over_it_leaves_out() -> None:
+    """Without --history the window starts cold: a calibrated TV's carry-in from the data's last weeks was left
+    out (2.37M against 2.49M with it, its share 38% against 34%) and nothing said so. The summary names the
+    channels that carry over and how to give the history; with a history, or with no carry-over, it says nothing."""
+    from budgetgym.envs import load_scenario
+    from budgetgym.planner.plan_text import summary_lines
+
+    sc = load_scenario("stationary-3")  # search, social, video: geometric carry-over, no delay
+    video_only = sc.override({"channels.search.adstock": {"type": "none"}, "channels.social.adstock": {"type": "none"}})
+    cold = plan(video_only, curves=False, lift_design="none")
+    assert cold.carry_over_without_history == ["video"]
+    assert cold.summary()["carry_over_without_history"] == ["video"]
+    lines = [x for x in summary_lines(cold) if x.startswith("no history:")]
+    assert len(lines) == 1 and "video carry over" in lines[0] and "--history" in lines[0], lines
+
+    warm = plan(video_only, history=np.full((4, 3), 1000.0), curves=False, lift_design="none")
+    none = plan(video_only.override({"channels.video.adstock": {"type": "none"}}), curves=False, lift_design="none")
+    for result in (warm, none):
+        assert not any(x.startswith("no history:") for x in summary_lines(result))
+        assert "carry_over_without_history" not in result.summary()
