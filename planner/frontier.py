@@ -35,7 +35,8 @@ from budgetgym.planner.problem import PlanningProblem
 from budgetgym.planner.robust import Objective, objective_marginal_model, solve_with_weights
 
 __all__ = [
-    "BudgetPoint", "budget_for_target", "check_sweep", "parse_sweep", "search_target", "solve_level", "sweep_budgets",
+    "BudgetPoint", "Searched", "budget_for_target", "check_sweep", "parse_sweep", "search_target", "solve_level",
+    "sweep_budgets",
 ]
 
 
@@ -58,6 +59,22 @@ class BudgetPoint:
         }
         out.update({f"spend_{n}": float(s) for n, s in zip(names, self.plan.sum(axis=0), strict=True)})
         return out
+
+
+@dataclass(frozen=True)
+class Searched:
+    r"""What a target search solved: the lowest and highest budgets :math:`b_{\min}, b_{\max}`, and where it
+    found no root the point ``nearest`` the target, the end it moved toward: :math:`b_{\max}` when the target
+    lies beyond it (the marginal return :math:`m(b)` not yet down to a target mROAS, or up to a target mCPA,
+    there: the target needs more budget), :math:`b_{\min}` when even there :math:`m` is past it (no budget
+    returns that much a unit). ``same_side``: every budget solved had :math:`m` on the side of the target it has
+    at ``nearest``; :math:`m` is monotone in the budget for concave curves, so it is then on that side at every
+    budget from :math:`b_{\min}` to :math:`b_{\max}`."""
+
+    low: float
+    high: float
+    nearest: BudgetPoint | None = None  # None: the search found its root
+    same_side: bool = True
 
 
 def parse_sweep(text: str) -> np.ndarray:
@@ -142,14 +159,14 @@ def search_target(
     target: float,
     metric: str,
     points: list[BudgetPoint],
-) -> tuple[BudgetPoint | None, tuple[float, float]]:
+) -> tuple[BudgetPoint | None, Searched]:
     """The optimum at the budget where ``metric`` (``mroas``, ``mcpa`` or ``marginal_outcome``)
-    reaches ``target`` (module docstring), ``None`` when no budget searched does, and the lowest
-    and highest budgets searched. ``points`` (solved levels, else the budget ``B``) bracket the
-    root when they can; else the search doubles from the largest level (halves from the smallest)
-    up to 10 times, within the budgets a scenario holds: from ``B/1024`` to ``1024 B`` without a
-    sweep, beyond with one (``--sweep 0.5:2:N`` searches up to ``2048 B``). A root whose plan
-    leaves budget unspent (a profit reward under agent pacing, past its best spend) is moved down to
+    reaches ``target`` (module docstring), ``None`` when no budget searched does, and what it searched
+    (:class:`Searched`: the lowest and highest budgets, and without a root the point nearest the target).
+    ``points`` (solved levels, else the budget ``B``) bracket the root when they can; else the search doubles
+    from the largest level (halves from the smallest) up to 10 times, within the budgets a scenario holds: from
+    ``B/1024`` to ``1024 B`` without a sweep, beyond with one (``--sweep 0.5:2:N`` searches up to ``2048 B``).
+    A root whose plan leaves budget unspent (a profit reward under agent pacing, past its best spend) is moved down to
     that spend: the smallest budget with the same optimum; where that optimum spends nothing (no
     channel pays back) the point is at budget 0, its plan the zero plan (the outcome of no spend)."""
     sign = -1.0 if metric == "mcpa" else 1.0  # mcpa rises with the budget; the others fall
@@ -161,7 +178,7 @@ def search_target(
     B = problem.budget
     if not known:
         known = [solve_level(problem, objective, B)]
-    solved = [p.budget for p in known]
+    solved = list(known)
     lo: BudgetPoint | None = None
     hi: BudgetPoint | None = None
     for a, b in zip(known, known[1:], strict=False):
@@ -175,7 +192,7 @@ def search_target(
                 if lo.budget >= MAX_AMOUNT:
                     break
                 nxt = solve_level(problem, objective, min(lo.budget * 2, MAX_AMOUNT), lo)
-                solved.append(nxt.budget)
+                solved.append(nxt)
                 if gap(nxt) <= 0:
                     hi = nxt
                     break
@@ -186,14 +203,18 @@ def search_target(
                 if hi.budget <= MIN_AMOUNT:
                     break
                 nxt = solve_level(problem, objective, max(hi.budget / 2, MIN_AMOUNT), hi)
-                solved.append(nxt.budget)
+                solved.append(nxt)
                 if gap(nxt) >= 0:
                     lo = nxt
                     break
                 hi = nxt
-    searched = (min(solved), max(solved))
-    if lo is None or hi is None:
-        return None, searched
+    budgets = [p.budget for p in solved]
+    searched = Searched(min(budgets), max(budgets))
+    if lo is None or hi is None:  # the end it moved toward is nearest the target: the largest level (lo), else hi
+        nearest = lo if lo is not None else hi
+        assert nearest is not None  # one of the two ends is set by the branch taken
+        side = np.sign(gap(nearest))
+        return None, Searched(searched.low, searched.high, nearest, all(np.sign(gap(p)) == side for p in solved))
     cache: dict[float, BudgetPoint] = {lo.budget: lo, hi.budget: hi}
 
     def f(budget: float) -> float:  # a budget solved already keeps its point: the bracket's ends keep their signs

@@ -56,6 +56,7 @@ from budgetgym.planner.curves import response_curves
 from budgetgym.planner.experiments import lift_design as beyond_design
 from budgetgym.planner.frontier import (
     BudgetPoint,
+    Searched,
     check_sweep,
     frontier_table,
     parse_sweep,
@@ -157,9 +158,23 @@ def _point(p: BudgetPoint, base: float) -> dict[str, float]:
             **{k: float(v) for k, v in p.marginal.items()}}
 
 
-def _point_or_miss(p: BudgetPoint | None, base: float, searched: tuple[float, float]) -> dict[str, Any]:
-    """:func:`_point`, or with no point ``budget`` ``None`` and the budgets ``searched`` (lowest, highest)."""
-    return _point(p, base) if p is not None else {"budget": None, "searched": [float(b) for b in searched]}
+def _point_or_miss(
+    p: BudgetPoint | None, base: float, searched: Searched, metric: str, target: float
+) -> dict[str, Any]:
+    """:func:`_point`, or with no point ``budget`` ``None``, the budgets ``searched`` (lowest, highest) and which
+    way the marginal return ``metric`` missed ``target``: ``marginal_side`` (``above`` or ``below`` it) at the
+    budget searched nearest it (``nearest_budget``, ``nearest_multiple`` of ``base``, ``nearest_marginal`` its
+    value), and ``same_side_everywhere`` when every budget solved had it on that side (:class:`Searched`)."""
+    if p is not None:
+        return _point(p, base)
+    miss: dict[str, Any] = {"budget": None, "searched": [float(searched.low), float(searched.high)]}
+    if searched.nearest is not None:
+        value = float(searched.nearest.marginal[metric])
+        miss.update(marginal_side="above" if value > target else "below",
+                    nearest_budget=float(searched.nearest.budget),
+                    nearest_multiple=float(searched.nearest.budget / base),
+                    nearest_marginal=value, same_side_everywhere=bool(searched.same_side))
+    return miss
 
 
 P = ParamSpec("P")
@@ -314,11 +329,11 @@ def plan(
         metric = "mroas" if target_mroas is not None else "mcpa"
         goal = float(target_mroas if target_mroas is not None else target_mcpa)  # type: ignore[arg-type]
         hit, searched = search_target(problem, obj, goal, metric, points)
-        target = {"metric": metric, "target": goal, **_point_or_miss(hit, B, searched)}
+        target = {"metric": metric, "target": goal, **_point_or_miss(hit, B, searched, metric, goal)}
     profit_max = None
     if reward == "profit":
         hit, searched = search_target(problem, obj, 0.0, "marginal_outcome", points)
-        profit_max = _point_or_miss(hit, B, searched)
+        profit_max = _point_or_miss(hit, B, searched, "marginal_outcome", 0.0)
 
     # 6. response curves
     curve_table = response_curves(model, X, names, reward, cur, budget=B) if curves else None

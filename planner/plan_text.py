@@ -190,7 +190,40 @@ def _searched_text(point: dict[str, Any], budget: float) -> str:
     low, high = (b / budget for b in point["searched"])
     span = (f"at {_multiple(low)} × the budget" if low == high
             else f"between {_multiple(low)} and {_multiple(high)} × the budget")
-    return f"{span} (the budgets searched, within {AMOUNT_RANGE})"
+    return f"{span} (the budgets searched, within {AMOUNT_RANGE})" + _side_text(point, budget)
+
+
+#: The marginal return each search reads, as the target line names it.
+MARGINAL_NAMES = {"mroas": "marginal ROAS", "mcpa": "marginal CPA", "marginal_outcome": "marginal profit"}
+
+
+def _side_text(point: dict[str, Any], budget: float) -> str:
+    """Which way a search's marginal return :math:`m` missed its target, at the budget searched nearest it:
+    ``; marginal ROAS stays below 2.5 at every budget searched: 1.31 at 1/1024 × the budget — ...`` (to 2 decimals
+    as the table's marginal column, a tiny one to 3 significant digits), then why:
+    the target needs more budget than searched (:math:`m` still above a target mROAS or marginal profit 0, or
+    below a target mCPA, at the largest budget), or no budget searched returns that much (:math:`m` past the
+    target even at the smallest). Empty for a point without ``marginal_side`` (a summary.json of an earlier
+    version)."""
+    side = point.get("marginal_side")
+    if side is None:
+        return ""
+    metric = point.get("metric", "marginal_outcome")  # the profit-maximum's point has no metric: marginal profit
+    goal = point.get("target", 0.0)
+    value = point["nearest_marginal"]
+    figure = fmt(value, 2, scale=value)  # as the table's marginal column; a tiny one to 3 significant digits, not 0.00
+    where = f"{_multiple(point['nearest_budget'] / budget)} × the budget"
+    said = (f"stays {side} {goal:,.6g} at every budget searched: {figure} at {where}" if point["same_side_everywhere"]
+            else f"is {side} {goal:,.6g} at the budget searched nearest it, {where}: {figure}")
+    if (side == "above") != (metric == "mcpa"):
+        why = "the target needs more budget than searched"
+    elif metric == "mcpa":
+        why = "no budget searched buys conversions that cheaply: each further conversion costs more than the target"
+    elif metric == "mroas":
+        why = "no budget searched pays back that well: each further unit spent earns less than the target"
+    else:
+        why = "no budget searched pays back: each further unit spent loses"
+    return f"; {MARGINAL_NAMES[metric]} {said} — {why}"
 
 
 def summary_lines(result: PlanResult) -> list[str]:
@@ -265,7 +298,7 @@ def summary_lines(result: PlanResult) -> list[str]:
                      f"`budgetgym calibrate ... --lift-tests` with the measured lifts (columns delta_y, sigma)")
     if result.target is not None:
         t = result.target
-        name = "marginal CPA" if t["metric"] == "mcpa" else "marginal ROAS"
+        name = MARGINAL_NAMES[t["metric"]]
         where = (_point_text(t, outcome) if t.get("budget") is not None
                  else f"not reached {_searched_text(t, result.budget)}")
         lines.append(f"target {name} {t['target']:,.6g}: {where}")  # as asked, not rounded to 0.000

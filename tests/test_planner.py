@@ -617,6 +617,76 @@ def test_a_target_not_reached_says_which_budgets_were_searched() -> None:
     assert line.endswith("0 — no channel pays back: the profit-maximising plan spends nothing (expected profit 0)")
 
 
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "kwargs", "metric", "side", "at", "why"),
+    [
+        # revenue 1e6 a unit at the margin: no budget earns that, not even the smallest
+        ("delayed-5", {}, {"target_mroas": 1e6}, "mroas", "below", 1 / 1024,
+         "no budget searched pays back that well: each further unit spent earns less than the target"),
+        # 1e-6 a unit: even 1024 x the budget still earns more at the margin
+        ("delayed-5", {}, {"target_mroas": 1e-6}, "mroas", "above", 1024, "needs more budget than searched"),
+        # a marginal conversion at 1e12: 1024 x the budget still buys them cheaper
+        ("stationary-3", {}, {"target_mcpa": 1e12}, "mcpa", "below", 1024, "needs more budget than searched"),
+        # a marginal conversion at 1e-15: even the smallest budget pays more for one
+        ("stationary-3", {}, {"target_mcpa": 1e-15}, "mcpa", "above", 1 / 1024,
+         "no budget searched buys conversions that cheaply: each further conversion costs more than the target"),
+        # profit, even pacing, revenue 0.5 a conversion: every unit spent loses, at every budget
+        ("delayed-5", {"reward": "profit", "budget.pacing": "even",
+                       **{f"channels.{i}.value.mean": 0.5 for i in range(5)}},
+         {}, "marginal_outcome", "below", 1 / 1024, "no budget searched pays back: each further unit spent loses"),
+    ],
+)
+def test_a_target_not_reached_says_which_way_the_marginal_return_stayed(
+    name: str, overrides: dict[str, Any], kwargs: dict[str, float], metric: str, side: str, at: float, why: str
+) -> None:
+    """A target no budget reached read "not reached between 1/1024 and 1 × the budget (the budgets searched ...)":
+    not whether even the smallest budget's marginal return misses it (no budget pays back that well) or the
+    largest's still beats it (the target needs more budget). The line and summary.json now say which, with the
+    marginal return at the budget searched nearest the target, solved here on its own."""
+    from budgetgym.planner.plan_text import fmt, summary_lines
+
+    sc = load_scenario(name).override(overrides) if overrides else load_scenario(name)
+    B = sc.budget.total
+    res = plan(sc, curves=False, lift_design="none", **kwargs)
+    miss = res.profit_max if metric == "marginal_outcome" else res.target
+    assert miss is not None and miss["budget"] is None
+    expected = solve_level(PlanningProblem(sc), MEAN, at * B).marginal[metric]
+    assert miss["nearest_multiple"] == pytest.approx(at, rel=1e-12)
+    assert miss["nearest_budget"] == pytest.approx(at * B, rel=1e-12)
+    assert miss["nearest_marginal"] == pytest.approx(expected, rel=1e-4, abs=1e-12)
+    assert (miss["marginal_side"], miss["same_side_everywhere"]) == (side, True)
+    goal = 0.0 if metric == "marginal_outcome" else next(iter(kwargs.values()))
+    assert (expected < goal) == (side == "below")  # the side, from the independent solve
+    assert res.summary()["profit_max" if metric == "marginal_outcome" else "target"] == miss
+    start = "profit-maximising" if metric == "marginal_outcome" else "target"
+    line = next(s for s in summary_lines(res) if s.startswith(start))
+    label = {"mroas": "marginal ROAS", "mcpa": "marginal CPA", "marginal_outcome": "marginal profit"}[metric]
+    multiple = "1/1024" if at < 1 else "1024"
+    figure = fmt(miss["nearest_marginal"], 2, scale=1.0)
+    assert figure != "0.00", figure  # 7.46e-05 at 1024 × the budget (mROAS 1e-6) keeps its figures
+    said = f"{label} stays {side} {goal:,.6g} at every budget searched: {figure} at {multiple} × the budget"
+    assert said in line, line
+    assert why in line, line
+
+
+
+def test_a_miss_whose_marginal_return_changes_side_does_not_claim_every_budget() -> None:
+    """Where the budgets solved had the marginal return on both sides of the target (a non-monotone one: no
+    concave curve does this), the line says the side at the nearest budget only; a summary.json point of an
+    earlier version (no ``marginal_side``) keeps the line it had."""
+    from budgetgym.planner.plan_text import _searched_text
+
+    point = {"metric": "mroas", "target": 2.5, "budget": None, "searched": [10.0, 10240.0], "marginal_side": "above",
+             "nearest_budget": 10240.0, "nearest_multiple": 1024.0, "nearest_marginal": 3.0,
+             "same_side_everywhere": False}
+    text = _searched_text(point, 10.0)
+    assert text.endswith("; marginal ROAS is above 2.5 at the budget searched nearest it, 1024 × the budget: 3.00 — "
+                         "the target needs more budget than searched"), text
+    old = {k: point[k] for k in ("metric", "target", "budget", "searched")}
+    assert _searched_text(old, 10.0) == "between 1 and 1024 × the budget (the budgets searched, within 1e-9 to 1e15)"
+
+
 # ----------------------------------------------------------------------------- current and static
 def test_a_current_plan_array_above_the_budget_is_refused_as_a_file_is() -> None:
     """``--current`` refuses a plan spending more than the budget (read_current), but ``plan(current=array)``
