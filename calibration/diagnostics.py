@@ -5,6 +5,13 @@ r"""How good a fit is: error metrics, the parameter table with intervals, and wa
   total: one period near 0 cannot blow it up), MAPE :math:`= 100 \cdot \mathrm{mean}\,|y - \hat\mu| / |y|`
   (periods with ``y != 0``; *meaningful* only when every :math:`|y_t| \ge` :data:`MAPE_FLOOR`
   :math:`\cdot\, \mathrm{mean}\,|y|`: a revenue of -5 in a week among weeks of 250k made it 39,000%), RMSE.
+* **Outliers** (:func:`outlier_warning`): periods whose standardised residual
+  :math:`r_t = (y_t - \hat\mu_t) / \sqrt{v_t}` (:math:`v_t` the likelihood's variance function, 1 for
+  the Gaussian) lies more than :data:`OUTLIER_Z` robust standard deviations from the residuals' median,
+  :math:`|r_t - \mathrm{med}\, r| > 5 \cdot 1.4826\, \mathrm{med}\,|r - \mathrm{med}\, r|` (the MAD, which
+  the outliers themselves barely move, unlike the standard deviation): a data error or an event the
+  controls do not cover, which a Gaussian fit bends to (one zero week among 156 at 250k took R² from 0.97
+  to 0.65). The fit is not made robust; the warning names the periods.
 * **Parameters** per channel with their 90% bootstrap intervals (5th and 95th percentiles of
   the draws; with at least 2 draws; a percentile interval, which a skewed or biased bootstrap can leave
   beside the estimate, e.g. a quantity that curves in the parameters, though the nonlinear parameters'
@@ -50,8 +57,8 @@ from budgetgym.calibration.data import MMMData, constant_channels
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.uncertainty import Draws
 
-__all__ = ["BOUND_RTOL", "MAPE_FLOOR", "Errors", "at_bounds", "errors", "parameter_table", "typical_response",
-           "warnings_for"]
+__all__ = ["BOUND_RTOL", "MAPE_FLOOR", "OUTLIER_Z", "Errors", "at_bounds", "errors", "outlier_warning",
+           "parameter_table", "typical_response", "warnings_for"]
 
 LEVELS = (5.0, 95.0)
 #: Intervals need at least this many draws; the checks of identification (not identified, trade-offs)
@@ -76,6 +83,14 @@ STEADY_CV = 0.5
 #: KPI's mean ``|y|``: a period near 0 weighs ``1 / |y_t|`` and drowns the others (fit.md and the CLI then
 #: say n/a and show the WAPE, which weighs every period by the KPI's total).
 MAPE_FLOOR = 0.05
+#: A period whose standardised residual is more than this many robust standard deviations (1.4826 MAD)
+#: from the median is warned of (:func:`outlier_warning`); at most :data:`OUTLIER_LIST` are named.
+#: Gaussian residuals pass 5 robust sd once in 1.7 million periods, so a clean fit stays silent.
+OUTLIER_Z = 5.0
+OUTLIER_LIST = 3
+#: The MAD of normal residuals times this is their standard deviation.
+MAD_SD = 1.4826
+
 
 @dataclass(frozen=True)
 class Errors:
@@ -294,3 +309,37 @@ def warnings_for(
                        f"without those periods: the model may not forecast (overfit, or the baseline changes)")
     return out
 
+
+def outlier_warning(fit: Fit, dates: np.ndarray) -> list[str]:
+    r"""A warning naming the periods whose standardised residual is an outlier (module docstring), or none.
+
+    Parameters
+    ----------
+    fit : the fit; its residuals :math:`r_t = (y_t - \hat\mu_t) / \sqrt{v_t}`.
+    dates : ``[T]`` the periods' dates, to name them.
+
+    Returns
+    -------
+    ``[]``, or one line naming at most :data:`OUTLIER_LIST` periods with
+    :math:`|r_t - \mathrm{med}\, r| > z\, s`, :math:`s = 1.4826\, \mathrm{med}\,|r - \mathrm{med}\, r|`,
+    :math:`z` = :data:`OUTLIER_Z`, the largest first, and how many more. Silent when the MAD of the raw
+    residuals :math:`y_t - \hat\mu_t` is below :math:`10^{-6}` of the KPI's mean ``|y|``: a fit exact to
+    rounding (noise-free data) has no scale to judge by.
+    """
+    e = fit.residuals
+    if not np.median(np.abs(e - np.median(e))) > 1e-6 * float(np.mean(np.abs(fit.y))):
+        return []
+    r = e / np.sqrt(fit.variance)
+    dev = r - np.median(r)
+    s = MAD_SD * float(np.median(np.abs(dev)))
+    z = dev / s
+    hits = np.flatnonzero(np.abs(z) > OUTLIER_Z)
+    if not len(hits):
+        return []
+    hits = hits[np.argsort(-np.abs(z[hits]), kind="stable")]
+    named = ", ".join(f"{pd.Timestamp(dates[t]).date()} (KPI {fit.y[t]:,.6g}, fitted {fit.fitted[t]:,.6g}, "
+                      f"{z[t]:+.0f} sd)" for t in hits[:OUTLIER_LIST])
+    more = f" and {len(hits) - OUTLIER_LIST} more" if len(hits) > OUTLIER_LIST else ""
+    return [f"{len(hits)} outlying period{'s' if len(hits) > 1 else ''} (residual beyond {OUTLIER_Z:g} robust sd, "
+            f"1.4826 MAD): {named}{more}; a data error or an event the controls do not cover, which the fit bends "
+            f"to (R², the curves): fix the data, or add a control column marking the period (--controls)"]

@@ -1,4 +1,4 @@
-"""Error figures that mean something whatever the KPI.
+"""Error figures that mean something whatever the KPI, and the warning of outlying periods.
 
 A KPI with a period near 0 (revenue -5 in a week of weeks at 250k) made MAPE, which divides by each
 period's KPI, read 39,000% in fit.md; one zero week among good ones dragged R² down and nothing said
@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from mmm_synth import Truth, flighted_spend, synthesize
 
-from budgetgym.calibration import calibrate
-from budgetgym.calibration.diagnostics import errors, warnings_for
+from budgetgym.calibration import ModelSpec, calibrate, fit_model, read_mmm_csv
+from budgetgym.calibration.diagnostics import errors, outlier_warning, warnings_for
 from budgetgym.calibration.report import _errors_row
 
 SPEND = ["c0_spend", "c1_spend"]
@@ -83,3 +83,42 @@ def test_a_week_near_zero_reads_n_a_for_mape_in_fit_md(tmp_path: Path) -> None:
     good = calibrate(_data(tmp_path / "good.csv"), out=tmp_path / "good", plots=False, **FAST)
     md = (tmp_path / "good" / "fit.md").read_text()
     assert f"| {good.errors.mape:.2f} | {good.errors.wape:.2f} |" in md and "MAPE n/a" not in md
+
+
+def test_an_injected_outlier_is_warned_by_its_date(tmp_path: Path) -> None:
+    """A zero week (2021-08-02, period 30) among weeks at 30,000 is named, with the advice; the clean
+    dataset is silent."""
+    res = calibrate(_data(tmp_path / "d.csv", {30: 0.0}), **FAST)
+    hits = [w for w in res.warnings if "outlying period" in w]
+    assert len(hits) == 1, res.warnings
+    assert hits[0].startswith("1 outlying period (residual beyond 5 robust sd, 1.4826 MAD): 2021-08-02 (KPI 0, ")
+    assert "a data error or an event the controls do not cover" in hits[0] and "--controls" in hits[0]
+    clean = calibrate(_data(tmp_path / "c.csv"), **FAST)
+    assert not [w for w in clean.warnings if "outlying" in w], clean.warnings
+
+
+def test_many_outliers_name_the_largest_three_and_count_the_rest(tmp_path: Path) -> None:
+    """Five weeks moved to 0, 3000, 6000, 9000 and 12000 (the fit bends to them, R² 0.2): the three
+    furthest from the fit (largest |KPI - fitted|, Gaussian: every period's variance is the same) are
+    named, largest first, and the other two counted."""
+    low = {10: 12000.0, 20: 0.0, 30: 9000.0, 40: 3000.0, 50: 6000.0}
+    res = calibrate(_data(tmp_path / "d.csv", low), **FAST)
+    hits = [w for w in res.warnings if "outlying" in w]
+    assert len(hits) == 1, res.warnings
+    dates = pd.date_range("2021-01-04", periods=T, freq="7D")
+    gap = {t: abs(v - res.fit.fitted[t]) for t, v in low.items()}
+    ranked = sorted(low, key=lambda t: -gap[t])
+    assert hits[0].startswith("5 outlying periods")
+    named = [str(dates[t].date()) for t in ranked[:3]]
+    assert [hits[0].index(d) for d in named] == sorted(hits[0].index(d) for d in named)
+    assert all(str(dates[t].date()) not in hits[0] for t in ranked[3:]) and "and 2 more;" in hits[0]
+
+
+def test_a_fit_exact_to_rounding_is_silent(tmp_path: Path) -> None:
+    """Noise-free data: the residuals are rounding, whose MAD is no scale; nothing is warned of."""
+    path = tmp_path / "d.csv"
+    truth = Truth(beta=np.array([6000.0]), kappa=np.array([1500.0]), slope=np.array([1.0]), theta=np.array([0.3]))
+    synthesize(path, truth, flighted_spend(48, [1000.0], np.random.default_rng(1)), noise_sd=0.0, seed=1)
+    fit = fit_model(read_mmm_csv(path, date="date", kpi="revenue", spend=SPEND[:1]),
+                    ModelSpec(fourier=0, prior="none", starts=2), seed=0)
+    assert outlier_warning(fit, np.arange(48)) == []
