@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from budgetgym.calibration.diagnostics import LEVELS, MIN_CHECK_DRAWS, MIN_INTERVAL_DRAWS, Errors
+from budgetgym.calibration.diagnostics import LEVELS, MAPE_FLOOR, MIN_CHECK_DRAWS, MIN_INTERVAL_DRAWS, Errors
 from budgetgym.calibration.transforms import YEAR_DAYS
 from budgetgym.envs.dates import MONTH_DAYS
 from budgetgym.envs.errors import BudgetGymError
@@ -47,10 +47,12 @@ CALIBRATION_FILES = ("family.yaml", "history.csv", "parameters.csv", "fit.md", "
 
 def _errors_row(label: str, e: Errors) -> str:
     """A row of fit.md's error table; a measure undefined on its periods (R² of a KPI that does not
-    vary, e.g. one held-out period; MAPE of a KPI that is 0 throughout) reads ``n/a``."""
+    vary, e.g. one held-out period; MAPE and WAPE of a KPI that is 0 throughout) or MAPE that is not
+    meaningful (a period's KPI near 0: :data:`~budgetgym.calibration.diagnostics.MAPE_FLOOR`) reads ``n/a``."""
     r2 = "n/a" if np.isnan(e.r2) else f"{e.r2:.3f}"
-    mape = "n/a" if np.isnan(e.mape) else f"{e.mape:.2f}"
-    return f"| {label} | {e.n} | {r2} | {mape} | {_num(e.rmse)} |"
+    mape = "n/a" if np.isnan(e.mape) or not e.mape_ok else f"{e.mape:.2f}"
+    wape = "n/a" if np.isnan(e.wape) else f"{e.wape:.2f}"
+    return f"| {label} | {e.n} | {r2} | {mape} | {wape} | {_num(e.rmse)} |"
 
 
 def _num(x: float | np.floating) -> str:
@@ -152,15 +154,21 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
         + (f"; channels under a mild prior: {', '.join(c for c, wk in zip(f.channels, f.weak, strict=True) if wk)}"
            if f.weak.any() else "") + ".", "",
         "## Fit", "",
-        "| | periods | R² | MAPE % | RMSE |", "|---|---|---|---|---|",
+        "| | periods | R² | MAPE % | WAPE % | RMSE |", "|---|---|---|---|---|---|",
         _errors_row("in sample (all periods)", result.errors),
     ]
+    rows = [result.errors]
     if result.holdout is not None:
         h = result.holdout
+        rows += [h.insample, h.outsample]
         lines += [_errors_row(f"in sample (fit without the last {h.periods})", h.insample),
                   _errors_row(f"held out (last {h.periods}, forecast)", h.outsample)]
         if np.isnan(h.outsample.r2) or np.isnan(h.outsample.mape):
             lines += ["", "n/a: R² needs held-out periods whose KPI varies, MAPE one whose KPI is not 0."]
+    lines += ["", "WAPE = 100 Σ|KPI − fitted| / Σ|KPI|, MAPE = 100 mean(|KPI − fitted| / |KPI|)"
+              + ("." if all(e.mape_ok or np.isnan(e.mape) for e in rows) else
+                 f"; MAPE n/a: a period's KPI is below {100 * MAPE_FLOOR:g}% of its mean level, where MAPE divides "
+                 f"by a number near 0 and says nothing of the fit (WAPE does not).")]
     noise = f"σ = {_num(np.sqrt(f.scale))}" if spec.likelihood == "gaussian" else f"Pearson dispersion {f.scale:.2f}"
     if f.dispersion is not None:
         noise += f", negative-binomial k = {_num(f.dispersion)}"

@@ -230,8 +230,8 @@ def calibrate_cmd(
     con = console()
     e = res.errors
     con.print(f"fit {count(res.data.n_periods, 'period')} x {count(res.data.n_channels, 'channel')}: "
-              f"R² {e.r2:.3f}, MAPE {e.mape:.2f}%"
-              + (f"; held out {res.holdout.periods}: MAPE {res.holdout.outsample.mape:.2f}%" if res.holdout else "")
+              f"R² {e.r2:.3f}, {e.relative()}"
+              + (f"; held out {res.holdout.periods}: {res.holdout.outsample.relative()}" if res.holdout else "")
               + f"; {count(0 if res.draws is None else len(res.draws), 'draw')} in {res.seconds['total']:.1f} s",
               markup=False)
     if reward is None:  # chosen from the KPI's name: say so (a plan then reports CPA, or ROAS)

@@ -158,7 +158,7 @@ def test_held_out_warning_threshold() -> None:
     ins = errors(fit.y, fit.fitted)
 
     def warned(held: float, fitted: float) -> bool:
-        e = lambda m: type(ins)(n=5, r2=0.9, mape=m, rmse=1.0)  # noqa: E731
+        e = lambda m: type(ins)(n=5, r2=0.9, mape=m, rmse=1.0, wape=m, mape_ok=True)  # noqa: E731
         msgs = warnings_for(fit, None, ins, e(held), holdout_insample=e(fitted))
         return any(w.startswith("held-out MAPE") for w in msgs)
 
@@ -390,12 +390,13 @@ def test_holdout_fits_the_model_it_scores(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_an_undefined_error_measure_reads_n_a() -> None:
     """One held-out period: its KPI does not vary, so R² (1 - SSres/SStot, SStot = 0) is undefined
-    and fit.md says n/a instead of printing nan; MAPE and RMSE of the one period are as defined."""
+    and fit.md says n/a instead of printing nan; MAPE, WAPE and RMSE of the one period are as defined."""
     from budgetgym.calibration.report import _errors_row
 
     e = errors(np.array([200.0]), np.array([150.0]))
     assert np.isnan(e.r2)
-    assert _errors_row("held out (last 1, forecast)", e) == "| held out (last 1, forecast) | 1 | n/a | 25.00 | 50.0 |"
+    row = "| held out (last 1, forecast) | 1 | n/a | 25.00 | 25.00 | 50.0 |"  # R², MAPE, WAPE, RMSE
+    assert _errors_row("held out (last 1, forecast)", e) == row
 
 
 @pytest.mark.parametrize(("ab", "hits"), [((0.5, -0.1), ["a = 0.5"]), ((0.2, -0.5), ["b = -0.5"]), ((0.49, 0.2), [])])
