@@ -11,22 +11,28 @@ import pytest
 from budgetgym.planner import plan, plots
 
 
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The figures the plots save, in order (``plots.save_figure`` still writes them)."""
+    figures: list[Any] = []
+    save = plots.save_figure
+
+    def keep(fig: Any, path: Any) -> Path:
+        figures.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    return figures
+
+
 @pytest.mark.parametrize("start_date", [None, "2025-01-06"])
 def test_every_flighting_panel_has_a_grid_and_money_ticks(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_date: str | None
+    tmp_path: Path, drawn: list[Any], start_date: str | None
 ) -> None:
     """Both panels (recommended, current), dated or not, get the grid and the ``12.5k`` spend ticks
     (with the dates' ``autofmt_xdate`` they had moved under ``if dates``, onto the last panel only:
     an undated plan's figure had neither)."""
     ticker = pytest.importorskip("matplotlib.ticker")
-    drawn: list[Any] = []
-    save = plots.save_figure
-
-    def keep(fig: Any, path: Any) -> Path:
-        drawn.append(fig)
-        return save(fig, path)
-
-    monkeypatch.setattr(plots, "save_figure", keep)
     res = plan("stationary-3", current="equal", curves=False, start_date=start_date)
     plots.plot_flighting(res, tmp_path / "flighting.png")
     panels = [ax for ax in drawn[0].axes if ax.get_title() in ("recommended", "current")]
@@ -36,21 +42,13 @@ def test_every_flighting_panel_has_a_grid_and_money_ticks(
         assert np.any([line.get_visible() for line in ax.yaxis.get_gridlines()]), ax.get_title()
 
 
-def test_the_distribution_counts_draws_in_whole_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_distribution_counts_draws_in_whole_numbers(tmp_path: Path, drawn: list[Any]) -> None:
     """Both panels' y axes count held-out draws; with 4 draws (a calibrated family of 20 bootstrap draws) they were
     ticked 0, 0.25, 0.5, ... 2.0: fractions of a draw."""
     pytest.importorskip("matplotlib")
     from budgetgym.envs import load_scenario
     from budgetgym.envs.family import ScenarioFamily
 
-    drawn: list[Any] = []
-    save = plots.save_figure
-
-    def keep(fig: Any, path: Any) -> Path:
-        drawn.append(fig)
-        return save(fig, path)
-
-    monkeypatch.setattr(plots, "save_figure", keep)
     ensemble = [{"channels.0.saturation.max_response": 300.0 + 40.0 * j} for j in range(20)]
     template = load_scenario("stationary-3").model_dump(mode="json")
     fam = ScenarioFamily("twenty", template, ensemble=ensemble, test_fraction=0.2)  # 4 held-out draws
