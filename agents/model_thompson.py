@@ -129,7 +129,10 @@ multipliers learned from the observed step totals (used only when they lower the
 the share of a step's effect that the drawn lag lands before the horizon; the conversions it
 learns from are deflated by the learned calendar multiplier of their step. Without
 ``calendar_pacing`` it spends ``B/T`` per step. The pacing entry comes from
-:func:`~budgetgym.envs.allocation.spend_to_pacing_action`.
+:meth:`~budgetgym.agents.base.BaseAgent.pace`. The split stays the one for ``B/T`` when the pacer spends
+more or less (unlike ``greedy``'s): its steady-state valuation treats a busy step's burst as if sustained,
+and splitting the paced total cost ``pulse-4`` 1.5 points of the oracle (96 seeds, 95% CI 0.4-2.6) for 0.4
+gained on ``seasonal-5``.
 
 ``predict(..., deterministic=True)`` — the evaluator's default — still samples (Thompson
 sampling *is* the learning rule; the draws come from the agent's seeded generator, so
@@ -158,7 +161,6 @@ from budgetgym.envs import curves
 from budgetgym.envs.allocation import (
     lock_degenerate_bounds,
     project_bounded_simplex,
-    spend_to_pacing_action,
     split_to_action,
 )
 from budgetgym.envs.brief import CampaignBrief
@@ -301,15 +303,13 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         weight = self.value_per_conversion() * landed * draw["beta"]
         split = self.allocate(weight, draw["kappa"], draw["slope"], self.step_budget)
         action = split_to_action(split, self.logit_scale)
-        if self.agent_pacing:
-            if self.pacer is None:
-                spend = self.step_budget
-            else:
-                left = np.arange(T - t, 0, -1)  # steps left from each remaining step, to the horizon
-                mass = self.landed_within(left[:, None], draw["index"])
-                spend = self.pacer.step_spend(t, remaining, self.rng, landed=mass.mean(axis=1))
-            action = np.append(action, spend_to_pacing_action(spend, remaining, self.step_cap))
-        return action
+        want = self.step_budget
+        if self.pacer is not None:  # only under agent pacing
+            left = np.arange(T - t, 0, -1)  # steps left from each remaining step, to the horizon
+            mass = self.landed_within(left[:, None], draw["index"])
+            want = self.pacer.step_spend(t, remaining, self.rng, landed=mass.mean(axis=1))
+        u = self.pace(want, remaining)[0]  # the split above stays B/T's whatever the total (module docstring)
+        return action if u is None else np.append(action, u)
 
     def landed_within(self, steps: int | np.ndarray, index: np.ndarray) -> np.ndarray:
         """:func:`~budgetgym.agents.hill_posterior.lag_mass_within` of ``steps`` (``1..horizon``; broadcasts)
