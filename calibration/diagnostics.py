@@ -56,6 +56,7 @@ import pandas as pd
 from budgetgym.calibration.data import MMMData, constant_channels
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.uncertainty import Draws
+from budgetgym.envs.errors import count
 
 __all__ = ["BOUND_RTOL", "MAPE_FLOOR", "OUTLIER_Z", "Errors", "at_bounds", "errors", "outlier_warning",
            "parameter_table", "typical_response", "warnings_for"]
@@ -340,6 +341,6 @@ def outlier_warning(fit: Fit, dates: np.ndarray) -> list[str]:
     named = ", ".join(f"{pd.Timestamp(dates[t]).date()} (KPI {fit.y[t]:,.6g}, fitted {fit.fitted[t]:,.6g}, "
                       f"{z[t]:+.0f} sd)" for t in hits[:OUTLIER_LIST])
     more = f" and {len(hits) - OUTLIER_LIST} more" if len(hits) > OUTLIER_LIST else ""
-    return [f"{len(hits)} outlying period{'s' if len(hits) > 1 else ''} (residual beyond {OUTLIER_Z:g} robust sd, "
-            f"1.4826 MAD): {named}{more}; a data error or an event the controls do not cover, which the fit bends "
+    return [f"{count(len(hits), 'outlying period')} (residual beyond {OUTLIER_Z:g} robust sd, "
+            f"{MAD_SD:g} MAD): {named}{more}; a data error or an event the controls do not cover, which the fit bends "
             f"to (R², the curves): fix the data, or add a control column marking the period (--controls)"]
