@@ -285,12 +285,13 @@ def plan(
     segments = segment_table(model, X, sc.segment_names, names)
     beyond = design = thin = None
     cols: dict[str, np.ndarray] = {}
-    if problem.history is not None and len(problem.history):
+    history_steps = 0 if problem.history is None else len(problem.history)
+    if problem.history is not None and history_steps:
         cols = history_columns(X, problem.history)
         for col in ("history_max_spend", "vs_history_max"):
             table[col] = cols[col]
         beyond = beyond_history(names, X, cols)
-        thin = sparse_history(names, X, cols, len(problem.history))
+        thin = sparse_history(names, X, cols, history_steps)
         if lift_design == "voi" and len(problem.members) > 1:
             design = voi_design(problem, X, names, max_tests=lift_tests, rel_sigma=lift_sigma, objective=obj)
             design = design if len(design) else None
@@ -370,13 +371,13 @@ def plan(
         static_plan=static_plan,
         baseline_value=baseline,
         baseline_mean=baseline_mean,
-        history_steps=0 if problem.history is None else len(problem.history),
+        history_steps=history_steps,
         current=cur,
         current_source=cur_source,
         current_value=cur_value,
         current_problems=problems,
         current_dates_note=current_dates_note(cur_dates, dates),
-        carry_over_without_history=None if problem.history is not None and len(problem.history) else [
+        carry_over_without_history=None if history_steps else [
             c.name for c in sc.channels if c.adstock.type != "none" or c.delay.type != "none"
         ],
         frontier=frontier,
