@@ -31,7 +31,9 @@ Mapping of the fit (:mod:`~budgetgym.calibration.model`) to a scenario
   the fit.
 
 Campaign: ``reward`` is ``revenue`` for a revenue KPI (``beta`` in currency, value 1 per
-unit) and ``conversions`` for a count KPI; ``step_days`` is the data's period; the planning
+unit, and ``response_unit: currency``: the response is the revenue itself, not a count, so a plan
+reports no conversions or CPA) and ``conversions`` for a count KPI (:func:`reward_fields`);
+``step_days`` is the data's period; the planning
 window (``horizon`` = ``plan_periods``, ``budget.total`` = ``plan_budget``, even pacing) starts
 the period after the last date, ``start_day`` the data's day index continued one period on
 (:math:`d_{T-1} + \Delta`, ``days`` from :func:`~budgetgym.envs.dates.calendar_day` of the first date): the
@@ -71,7 +73,7 @@ from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT, 
 from budgetgym.experiments.wording import count
 
 __all__ = ["Costs", "PlanWindow", "capped_draws", "check_nominal", "family_dict", "fit_costs", "history_frame",
-           "plan_window", "scenario_dict"]
+           "plan_window", "reward_fields", "scenario_dict"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,13 @@ class Costs:
         scale = np.array([units_per_price(u) for u in self.unit]) / self.price
         return np.asarray(exposure(np.asarray(spend, dtype=float), scale[sel], self.ref_spend[sel],
                                    self.elasticity[sel]))
+
+
+def reward_fields(reward: str) -> dict[str, str]:
+    """The scenario's ``reward`` for a fit of a KPI, and for a ``revenue`` KPI ``response_unit: currency``: the
+    fitted response is the revenue itself (value 1 per unit), which ``budgetgym plan`` must not count as
+    conversions (``configs/README.md``, top level)."""
+    return {"reward": reward, **({"response_unit": "currency"} if reward == "revenue" else {})}
 
 
 def _sig(x: float) -> float:
@@ -278,7 +287,7 @@ def scenario_dict(
         "start_day": window.start_day,
         # unrounded (not _sig): the last periods' spend, the plan in place, must fit the budget
         "budget": {"total": float(window.budget), "pacing": "even"},
-        "reward": reward,
+        **reward_fields(reward),
         "noise": noise,
         **extra,
         "channels": channels,

@@ -41,7 +41,8 @@ budgetgym's logistic curve is :math:`\beta \tanh(\lambda a / 2)`, which equals P
 
 The rest of each channel: the model's media are spend, so a channel is bought per ``click`` at
 price 1 with no auction pressure (``elasticity: 0``, ``ref_spend`` at budgetgym's largest value),
-exposure = spend; value 1 per KPI unit; no delay. The reward is ``revenue`` (a KPI in currency;
+exposure = spend; value 1 per KPI unit; no delay. The reward is ``revenue`` (a KPI in currency,
+``response_unit: currency``: no conversions to count, :func:`~budgetgym.calibration.export.reward_fields`;
 noise ``none``: PyMC-Marketing's Gaussian noise is on the total KPI, budgetgym's on conversion
 counts, so the family is played noise-free) or ``conversions`` (a count KPI; Poisson noise). Media
 effects are stationary in this MMM (no time-varying media), so the family has no seasonality,
@@ -72,6 +73,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel
 
+from budgetgym.calibration.export import reward_fields
 from budgetgym.calibration.response_bound import MIN_MAX_RESPONSE, cap, capped_warnings, refuse_nominal
 from budgetgym.envs.errors import BudgetGymError, is_integer
 from budgetgym.envs.io import YAML_DUMPER, atomic_write_text
@@ -315,7 +317,7 @@ def family_from_posterior(
             "step_days": float(step_days),
             "start_day": float(start_day),
             "budget": {"total": float(plan_budget), "pacing": "even"},
-            "reward": reward,
+            **reward_fields(reward),
             "noise": {"conversions": "none" if reward == "revenue" else "poisson"},
             "channels": channel_blocks,
         },

@@ -29,6 +29,7 @@ BRIEF_FIELDS = {
     ("step_days",),
     ("start_day",),
     ("reward",),
+    ("response_unit",),
     ("budget",),
     ("action",),
     ("target_cpa",),

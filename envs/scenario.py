@@ -117,6 +117,11 @@ class Scenario(StrictModel):
     start_day: float = Field(0.0, ge=0, le=1e5, description="day index of step 0 (day 0 is a Monday, 1 Jan)")
     budget: BudgetConfig
     reward: Literal["conversions", "revenue", "profit"] = "conversions"
+    response_unit: Literal["conversions", "currency"] = Field(
+        "conversions",
+        description="what the response curves count: conversions (worth value.mean each), or currency (the KPI is "
+        "revenue itself, value 1 per unit: a revenue KPI's calibrated family), which has no conversions or CPA",
+    )
     channels: list[ChannelConfig] = Field(min_length=1, max_length=500)
     seasonality: SeasonalityConfig = Field(default_factory=SeasonalityConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
@@ -143,13 +148,16 @@ class Scenario(StrictModel):
 
     @model_serializer(mode="wrap")
     def _omit_no_baseline(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
-        """JSON dumps leave out an absent ``baseline``, so scenarios written before it existed keep
-        their serialised form, hence their config hash (results directories, stored oracle files)."""
+        """JSON dumps leave out an absent ``baseline`` (and ``segments``) and the default ``response_unit``, so
+        scenarios written before they existed keep their serialised form, hence their config hash (results
+        directories, stored oracle files)."""
         data = handler(self)
         if info.mode_is_json() and isinstance(data, dict):
             for key in ("baseline", "segments"):
                 if key in data and data[key] is None:
                     data.pop(key)
+            if data.get("response_unit") == "conversions":
+                data.pop("response_unit")
         return data
 
     @model_validator(mode="after")
@@ -171,6 +179,24 @@ class Scenario(StrictModel):
                 raise ValueError(f"shocks[{i}].channels: unknown channel(s) {', '.join(unknown)}")
             if shock.start >= self.horizon:
                 raise ValueError(f"shocks[{i}].start: expected a step < horizon {self.horizon}, got {shock.start}")
+        return self
+
+    @model_validator(mode="after")
+    def _response_unit(self) -> Scenario:
+        r"""A response in ``currency`` is revenue itself: its reward is ``revenue`` or ``profit`` (a ``conversions``
+        reward would count currency as conversions) and every value per unit of it is 1 (the revenue
+        :math:`R_i = v_i N_i` is then :math:`N_i`)."""
+        if self.response_unit == "conversions":
+            return self
+        if self.reward == "conversions":
+            raise ValueError("reward: expected revenue or profit with response_unit: currency (the response is "
+                             "revenue, not a count of conversions), got conversions")
+        values = [(f"channels.{c.name}", c.value) for c in self.channels]
+        values += [(f"segments.{s.name}", s.value) for s in self.segments or []]
+        for where, value in values:
+            if value.mean != 1.0:
+                raise ValueError(f"{where}.value.mean: expected 1 with response_unit: currency (the response is "
+                                 f"already revenue), got {value.mean:g}")
         return self
 
     @model_validator(mode="after")

@@ -26,6 +26,13 @@ campaign, or the mean over a family's draws), channel ``i``'s numbers over the w
   (what one more unit on the channel adds to the campaign, :meth:`SegmentExpectedModel.conversion_gradient
   <budgetgym.envs.segment_expected.SegmentExpectedModel.conversion_gradient>`).
 
+A campaign whose response is measured in currency (``Scenario.response_unit: currency``: a revenue KPI's
+calibrated family, whose curves are revenue itself at a value of 1 per unit) has no conversions: there
+:math:`N_i` is revenue, so ``conversions``, ``baseline_conversions``, ``cpa``, ``marginal_conversions`` and
+``mcpa`` would be revenue, spend per unit of revenue (a "CPA" of 0.4) and its marginal, under a count's name.
+:func:`uncounted` leaves them undefined (``NaN``: :data:`COUNT_FIGURES`); ``revenue``, ``roas`` and ``mroas``
+hold the same numbers under their own names.
+
 With a spend history ``S [H, K]`` (the steps before the window) the table adds, per channel,
 ``history_max_spend`` :math:`\max_h S_{h,i}` (its largest step of the history; a history step below
 :data:`ZERO_RTOL` of the history's largest is no spend, as a plan's, :func:`spent`: an earlier plan's
@@ -58,7 +65,7 @@ steps' part alone (the other steps' re-timing around them is left out: exact onl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -67,12 +74,17 @@ from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel
 from budgetgym.envs.segment_expected import SegmentExpectedModel
 
 __all__ = [
-    "BEYOND_RTOL", "SLACK_RTOL", "SPARSE_SHARE", "ZERO_RTOL", "beyond_history", "budget_marginal", "channel_directions",
+    "BEYOND_RTOL", "COUNT_FIGURES", "SLACK_RTOL", "SPARSE_SHARE", "ZERO_RTOL", "beyond_history", "budget_marginal",
+    "channel_directions",
     "channel_table", "history_columns", "marginal_cpa", "per_conversion", "plan_peaks", "segment_table",
-    "sparse_history", "spends_on", "spent", "without_residue",
+    "sparse_history", "spends_on", "spent", "uncounted", "without_residue",
 ]
 
 Model = ExpectedModel | MeanExpectedModel
+Figures = TypeVar("Figures", pd.DataFrame, dict[str, Any])
+#: The figures that count conversions, by column or key (a current plan's with ``current_`` before): undefined for a
+#: campaign whose response is measured in currency (:func:`uncounted`).
+COUNT_FIGURES = ("conversions", "baseline_conversions", "cpa", "marginal_conversions", "mcpa")
 #: How far above 1 ``vs_history_max`` must be for :func:`beyond_history`: a plan solved after its
 #: own history's spend meets that spend's largest step up to the solver's rounding (1.0000000004
 #: times it on ``stationary-3``), which is not beyond it.
@@ -244,6 +256,17 @@ def channel_table(model: Model, plan: np.ndarray, names: list[str], reward: str)
             "marginal_outcome": marginal,
         }
     )
+
+
+def uncounted(figures: Figures) -> Figures:
+    """``figures`` (a table's columns, or a mapping's keys) with every figure of :data:`COUNT_FIGURES`, also
+    ``current_``-prefixed, ``NaN``: for a campaign whose response is measured in currency, which counts no
+    conversions (module docstring). A copy; the other figures as they were."""
+    out = figures.copy()
+    for name in list(out.keys()):
+        if str(name).removeprefix("current_") in COUNT_FIGURES:
+            out[name] = np.nan
+    return out
 
 
 def budget_marginal(

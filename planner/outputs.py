@@ -34,7 +34,11 @@ incremental conversions, ``mcpa`` (also in ``frontier.csv``) with no marginal co
 number of them: :func:`~budgetgym.planner.metrics.per_conversion`), ``change_pct``
 when the current plan spends nothing on it (the solver's rounding of 0 is nothing,
 :func:`~budgetgym.planner.metrics.spends_on`), and ``vs_history_max`` when the history never spent on it
-(whether the plan does is in ``spend`` and ``history_max_spend``).
+(whether the plan does is in ``spend`` and ``history_max_spend``). For a campaign whose response is measured in
+currency (``response_unit: currency``, a revenue KPI's calibrated family) every figure counting conversions is
+empty in every file (:func:`~budgetgym.planner.metrics.uncounted`: ``channels.csv``'s ``conversions``,
+``baseline_conversions``, ``cpa``, ``marginal_conversions``, ``mcpa`` and their ``current_`` columns, the
+``conversions`` of ``curves.csv`` and ``segments.csv``, ``frontier.csv``'s ``marginal_conversions`` and ``mcpa``).
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ What it computes (each piece documented where it is defined):
    over the problem's members (:mod:`~budgetgym.planner.problem`): for a scenario, exactly
    :func:`~budgetgym.envs.oracle.solve_oracle`'s plan; for a family, one plan for all its draws;
 2. per channel its spend, share, expected conversions / revenue / outcome, ROAS, CPA and marginal
-   returns (:mod:`~budgetgym.planner.metrics`), and the marginal return of the total budget;
+   returns (:mod:`~budgetgym.planner.metrics`), and the marginal return of the total budget; for a
+   campaign whose response is measured in currency (``response_unit: currency``) every figure counting
+   conversions, here and in 3, 5, 6 and the segments, is undefined
+   (:func:`~budgetgym.planner.metrics.uncounted`);
 3. the same for a **current plan** if given, the uplift :math:`V(X^*) - V(X^{cur})` and the
    change of every channel's spend;
 4. the **static plan**: the best single split with even flighting (what MMM budget allocators
@@ -31,7 +34,7 @@ import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 
 import numpy as np
 import pandas as pd
@@ -78,6 +81,7 @@ from budgetgym.planner.metrics import (
     segment_table,
     sparse_history,
     spends_on,
+    uncounted,
 )
 from budgetgym.planner.plan_result import PlanResult
 from budgetgym.planner.problem import PlanningProblem, campaign_family
@@ -179,6 +183,21 @@ def _point_or_miss(
 
 P = ParamSpec("P")
 R = TypeVar("R")
+F = TypeVar("F", pd.DataFrame, dict[str, Any])
+
+
+@overload
+def _counted(figures: None, unit: str) -> None: ...
+
+
+@overload
+def _counted(figures: F, unit: str) -> F: ...
+
+
+def _counted(figures: F | None, unit: str) -> F | None:
+    """``figures`` as they are for a response counted in conversions; for one in ``currency``, without the figures
+    that count them (:func:`~budgetgym.planner.metrics.uncounted`)."""
+    return figures if figures is None or unit == "conversions" else uncounted(figures)
 
 
 def _one_blas_thread(fn: Callable[P, R]) -> Callable[P, R]:
@@ -351,9 +370,11 @@ def plan(
         distribution = outcome_distribution(cols)
         draw_values = pd.DataFrame({"draw": np.arange(v.shape[0]), **cols})
 
+    unit = sc.response_unit
     return PlanResult(
         campaign=problem.name,
         reward=reward,
+        response_unit=unit,
         budget=B,
         horizon=sc.horizon,
         pacing=sc.budget.pacing,
@@ -364,8 +385,8 @@ def plan(
         draws=len(problem.members),
         plan=X,
         value=value,
-        channels=table,
-        budget_marginal=marg,
+        channels=_counted(table, unit),
+        budget_marginal=_counted(marg, unit),
         static_shares=static_q,
         static_value=static_value,
         static_plan=static_plan,
@@ -380,14 +401,14 @@ def plan(
         carry_over_without_history=None if history_steps else [
             c.name for c in sc.channels if c.adstock.type != "none" or c.delay.type != "none"
         ],
-        frontier=frontier,
-        target=target,
-        profit_max=profit_max,
-        curves=curve_table,
+        frontier=_counted(frontier, unit),
+        target=_counted(target, unit),
+        profit_max=_counted(profit_max, unit),
+        curves=_counted(curve_table, unit),
         distribution=distribution,
         draw_values=draw_values,
         prob_beats_current=beats,
-        segments=segments,
+        segments=_counted(segments, unit),
         beyond_history=beyond,
         sparse_history=thin,
         lift_design=design,

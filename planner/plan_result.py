@@ -65,6 +65,9 @@ class PlanResult:
     baseline_mean: float | None = None
     # a per-step current plan dated other than the window (its rows are the window's steps): why, in one line
     current_dates_note: str | None = None
+    # what the response curves count: conversions, or currency (a revenue KPI's calibrated family): then every figure
+    # counting conversions (conversions, CPA and their marginals) is NaN (budgetgym.planner.metrics.uncounted)
+    response_unit: str = "conversions"
     # without a history: the channels whose carry-over or conversion delay would bring earlier spend into the
     # window, which the plan then counts as none (None: a history was given)
     carry_over_without_history: list[str] | None = None
@@ -88,6 +91,7 @@ class PlanResult:
         out: dict[str, Any] = {
             "campaign": self.campaign,
             "reward": self.reward,
+            "response_unit": self.response_unit,
             "budget": self.budget,
             "horizon": self.horizon,
             "pacing": self.pacing,

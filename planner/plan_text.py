@@ -345,11 +345,12 @@ def segment_rows(result: PlanResult) -> tuple[list[str], list[list[str]]] | None
     if seg is None:
         return None
     shares = [c for c in seg.columns if c.startswith("from_")]
-    header = ["segment", "size", "exposure", "per size", "saturation", "conversions", "revenue",
-              *[f"from {c[5:]}" for c in shares]]
+    counted = result.response_unit == "conversions"  # a response in currency counts none (metrics.uncounted)
+    header = ["segment", "size", "exposure", "per size", "saturation", *(["conversions"] if counted else []),
+              "revenue", *[f"from {c[5:]}" for c in shares]]
     rows = [
         [str(r["segment"]), f"{100 * r['size']:.0f}%", fmt(r["exposure"]), fmt(r["exposure_per_size"]),
-         f"{100 * r['saturation']:.0f}%", fmt(r["conversions"]), fmt(r["revenue"]),
+         f"{100 * r['saturation']:.0f}%", *([fmt(r["conversions"])] if counted else []), fmt(r["revenue"]),
          *[f"{100 * r[c]:.0f}%" for c in shares]]
         for _, r in seg.iterrows()
     ]
@@ -372,7 +373,9 @@ def header_line(result: PlanResult) -> str:
     return (
         f"{result.campaign} ({kind}): {count(len(result.channel_names), 'channel')}, {count(result.horizon, 'step')} "
         f"({span}), budget {fmt(result.budget, 0, scale=result.budget)} ({result.pacing} pacing), "
-        f"reward {result.reward}; solved in {result.seconds:.1f} s"
+        f"reward {result.reward}" + ("" if result.response_unit == "conversions" else
+                                      " (the response is revenue, response_unit: currency: no conversions or CPA)")
+        + f"; solved in {result.seconds:.1f} s"
     )
 
 

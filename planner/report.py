@@ -19,6 +19,7 @@ from typing import Any
 
 from budgetgym.experiments.report_format import markdown_table
 from budgetgym.experiments.wording import count
+from budgetgym.planner.metrics import COUNT_FIGURES
 from budgetgym.planner.plan_result import PlanResult
 from budgetgym.planner.plan_text import (
     OUTCOME_NAMES,
@@ -135,6 +136,10 @@ def plan_markdown(
         lines += [f"**{title}**", "", f"![{title}]({path.as_posix()})", ""]
     lines += ["## Files", ""]
     lines += [f"- `{name}`: {text}" for name, text in FILES if name in files]
+    if result.response_unit != "conversions":
+        lines.append(f"- The response is revenue itself (`response_unit: currency`, a revenue KPI's calibration), "
+                     f"so no figure counts conversions: {', '.join(f'`{c}`' for c in COUNT_FIGURES)} (and their "
+                     f"`current_` columns) are empty; read `revenue`, `roas` and `mroas`.")
     lines += [
         "",
         "## Method",

@@ -151,8 +151,8 @@ def test_nominal_is_the_posterior_median_and_draws_are_thinned_evenly() -> None:
 
 
 def test_reward_channel_keys_and_planning() -> None:
-    """A count KPI is a conversions reward with Poisson noise (revenue: noise-free); a channel name
-    holding a dot is addressed by index; the family plans."""
+    """A count KPI is a conversions reward with Poisson noise (revenue: noise-free, its response in currency); a
+    channel name holding a dot is addressed by index; the family plans."""
     from budgetgym.planner import plan
 
     mapping = convert(posterior(4), channels=["tv.national", "search"], reward="conversions")
@@ -161,6 +161,9 @@ def test_reward_channel_keys_and_planning() -> None:
     fam = family_from_dict(mapping)
     assert fam.brief.reward == "conversions" and fam.nominal().channel_names == ["tv.national", "search"]
     assert convert(posterior(4))["scenario"]["noise"] == {"conversions": "none"}
+    # a revenue KPI's response is revenue itself (value 1 a unit): no conversions to count; a count KPI's counts them
+    assert convert(posterior(4))["scenario"]["response_unit"] == "currency"
+    assert "response_unit" not in mapping["scenario"] and fam.nominal().response_unit == "conversions"
     res = plan(fam, draws=3, curves=False)
     assert res.plan.shape == (T, 2) and res.plan.sum() == pytest.approx(PLAN.sum())
 

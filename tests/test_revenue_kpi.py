@@ -1,0 +1,149 @@
+"""A revenue KPI's calibrated family measures its response in currency (``response_unit: currency``): its plan
+reports revenue, ROAS and marginal ROAS and leaves every figure that counts conversions undefined; a count KPI's
+keeps its conversions and CPA; the field is validated and leaves a hand-written scenario's meaning alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import run_cli
+from mmm_synth import Truth, flighted_spend, synthesize
+
+from budgetgym.envs.family import load_family
+from budgetgym.envs.scenario import Scenario, builtin_scenario_dir, load_scenario
+from budgetgym.planner.metrics import COUNT_FIGURES
+
+T = 60
+TRUTH = dict(beta=np.array([6000.0, 4000.0]), kappa=np.array([2500.0, 1500.0]), slope=np.array([1.0, 1.2]),
+             theta=np.array([0.4, 0.1]))
+
+
+def _calibrated(tmp_path: Path, capsys: pytest.CaptureFixture[str], reward: str) -> Path:
+    """A noise-free weekly dataset of two spend-driven channels, calibrated by the command line into a family of
+    its point estimate alone (``--draws 0``: the plan's numbers are the nominal scenario's), with ``reward``."""
+    data = tmp_path / "data.csv"
+    synthesize(data, Truth(**TRUTH), flighted_spend(T, [1500.0, 1000.0], np.random.default_rng(5)),
+               spend_names=["a", "b"])
+    code, out, err = run_cli(capsys, "calibrate", str(data), "--date", "date", "--kpi", "revenue", "--spend",
+                             "a_spend,b_spend", "--draws", "0", "--plan-periods", "6", "--reward", reward,
+                             "--out", str(tmp_path / "fit"), "--no-plots")
+    assert code == 0, out + err
+    return tmp_path / "fit"
+
+
+def _channel_response(sc: Scenario, history: np.ndarray, window: np.ndarray) -> np.ndarray:
+    r"""``[K]``: each channel's response summed over the window, by hand from the nominal scenario's parameters
+    (exposure = spend: price 1 a click, elasticity 0; the full geometric recursion :math:`a_t = x_t + \theta
+    a_{t-1}` from the history's first step; Hill :math:`\beta a^s / (\kappa^s + a^s)`)."""
+    spend = np.vstack([history, window])
+    out = np.zeros(sc.n_channels)
+    for i, ch in enumerate(sc.channels):
+        assert (ch.cost.unit, ch.cost.price, ch.cost.elasticity) == ("click", 1.0, 0.0)
+        a, total = 0.0, 0.0
+        for t in range(len(spend)):
+            a = spend[t, i] + ch.adstock.decay * a
+            if t >= len(history):
+                s, k = ch.saturation.slope, ch.saturation.half_saturation
+                total += ch.saturation.max_response * a**s / (k**s + a**s)
+        out[i] = total
+    return out
+
+
+@pytest.mark.parametrize("reward", ["revenue", "conversions"])
+def test_a_calibrated_family_plans_in_its_kpis_unit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], reward: str
+) -> None:
+    """Planned end to end (``calibrate`` then ``plan --history``): a revenue KPI's ROAS is its incremental revenue
+    over spend by hand, and its conversions, CPA and their marginals are empty (they held the revenue and spend
+    per unit of revenue: a "CPA" of 0.4); a count KPI's conversions and CPA are the hand calculation's."""
+    fit = _calibrated(tmp_path, capsys, reward)
+    sc = load_family(fit / "family.yaml").nominal()
+    assert sc.response_unit == ("currency" if reward == "revenue" else "conversions")
+    out = tmp_path / "plan"
+    code, text, err = run_cli(capsys, "plan", str(fit / "family.yaml"), "--history", str(fit / "history.csv"),
+                              "--sweep", "0.5:1.5:3", "--current", "equal", "--out", str(out), "--no-plots")
+    assert code == 0, text + err
+    history = pd.read_csv(fit / "history.csv")[sc.channel_names].to_numpy(float)
+    X = pd.read_csv(out / "plan.csv")[sc.channel_names].to_numpy(float)
+    ch = pd.read_csv(out / "channels.csv")
+    spend = X.sum(axis=0)
+    np.testing.assert_allclose(ch["spend"], spend, rtol=1e-12)
+    response = _channel_response(sc, history, X)
+    incremental = response - _channel_response(sc, history, np.zeros_like(X))
+    summary = json.loads((out / "summary.json").read_text())
+    counts = [c for c in ch.columns if c.removeprefix("current_") in COUNT_FIGURES]
+    assert len(counts) == 8  # conversions, baseline_conversions, cpa, marginal_conversions, mcpa; current_ three
+    if reward == "revenue":
+        np.testing.assert_allclose(ch["revenue"], response, rtol=1e-6)
+        np.testing.assert_allclose(ch["roas"], incremental / spend, rtol=1e-6)
+        assert ch[counts].isna().all().all() and ch[["roas", "mroas", "current_roas"]].notna().all().all()
+        assert pd.read_csv(out / "curves.csv")["conversions"].isna().all()
+        assert pd.read_csv(out / "frontier.csv")[["marginal_conversions", "mcpa"]].isna().all().all()
+        assert summary["response_unit"] == "currency"
+        assert summary["recommended"]["mcpa"] is None and summary["recommended"]["marginal_conversions"] is None
+        assert summary["recommended"]["mroas"] > 0
+        assert "marginal CPA" not in text and "`response_unit: currency`" in (out / "report.md").read_text()
+    else:
+        np.testing.assert_allclose(ch["conversions"], response, rtol=1e-6)
+        np.testing.assert_allclose(ch["cpa"], spend / incremental, rtol=1e-6)
+        assert ch[counts].notna().all().all()
+        assert summary["response_unit"] == "conversions" and summary["recommended"]["mcpa"] > 0
+        assert "marginal CPA" in text and "response_unit" not in (out / "report.md").read_text()
+
+
+def _scenario_file(tmp_path: Path, **changes: object) -> Path:
+    """``seasonal-5`` (a revenue reward, values per conversion of 40 to 120) with ``changes``."""
+    data = yaml.safe_load((builtin_scenario_dir() / "seasonal-5.yaml").read_text())
+    data.update(changes)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"response_unit": "dollars"}, "response_unit: Input should be 'conversions' or 'currency' (got 'dollars')"),
+    ({"response_unit": "currency", "reward": "conversions"}, "reward: expected revenue or profit with response_unit: "
+     "currency"),
+    ({"response_unit": "currency"}, ".value.mean: expected 1 with response_unit: currency"),
+])
+def test_a_bad_response_unit_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], changes: dict[str, object], message: str
+) -> None:
+    """An unknown unit, a count reward of a response in currency, or a value per unit of currency other than 1:
+    one line naming the file and the field, exit 2."""
+    path = _scenario_file(tmp_path, **changes)
+    code, out, err = run_cli(capsys, "plan", str(path), "--out", str(tmp_path / "plan"), "--no-plots")
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and str(path) in err and message in err, err
+
+
+def test_a_hand_written_scenario_keeps_its_meaning_and_serialised_form() -> None:
+    """The default is ``conversions``, left out of a JSON dump (the config hash of every results directory and
+    stored oracle file stays), and a family's draws cannot vary it (part of the campaign brief)."""
+    from budgetgym.envs.family_template import brief_field
+
+    sc = load_scenario("seasonal-5")
+    assert sc.response_unit == "conversions" and "response_unit" not in sc.model_dump(mode="json")
+    assert sc.override({"response_unit": "currency", **{f"channels.{c}.value.mean": 1.0 for c in sc.channel_names}}
+                       ).model_dump(mode="json")["response_unit"] == "currency"
+    assert brief_field(("response_unit",))
+
+
+def test_segments_of_a_response_in_currency_count_no_conversions() -> None:
+    """With audience segments, a response in currency leaves the segments' conversions undefined and the printed
+    segment table without them; revenue stays (the sum of the channels' revenue)."""
+    from budgetgym.planner import plan
+    from budgetgym.planner.plan_text import segment_rows
+
+    sc = load_scenario("overlap-5")
+    currency = sc.override({"response_unit": "currency", **{f"segments.{s}.value.mean": 1.0 for s in sc.segment_names}})
+    result = plan(currency, curves=False)
+    assert result.segments is not None and result.segments["conversions"].isna().all()
+    assert result.segments["revenue"].sum() == pytest.approx(result.channels["revenue"].sum(), rel=1e-9)
+    rows = segment_rows(result)
+    assert rows is not None and "conversions" not in rows[0] and "revenue" in rows[0]
