@@ -12,6 +12,11 @@ r"""How good a fit is: error metrics, the parameter table with intervals, and wa
   the outliers themselves barely move, unlike the standard deviation): a data error or an event the
   controls do not cover, which a Gaussian fit bends to (one zero week among 156 at 250k took R² from 0.97
   to 0.65). The fit is not made robust; the warning names the periods.
+* **Negative KPI** (:func:`negative_kpi_warning`): a Gaussian fit takes a KPI below 0 as it is (returns
+  netted out of revenue, a correction, a data error), as PyMC-Marketing's and Robyn's Gaussian models do; Meridian
+  refuses any, and a count likelihood here refuses it
+  (:func:`~budgetgym.calibration.data.check_count_kpi`). Unwarned, such a period showed only in the WAPE and,
+  when a single one stood out, as an outlier; the warning names the periods, how many and their sum.
 * **Parameters** per channel with their 90% bootstrap intervals (5th and 95th percentiles of
   the draws; with at least 2 draws; a percentile interval, which a skewed or biased bootstrap can leave
   beside the estimate, e.g. a quantity that curves in the parameters, though the nonlinear parameters'
@@ -58,8 +63,8 @@ from budgetgym.calibration.model import Fit
 from budgetgym.calibration.uncertainty import Draws
 from budgetgym.envs.errors import count
 
-__all__ = ["BOUND_RTOL", "MAPE_FLOOR", "OUTLIER_Z", "Errors", "at_bounds", "errors", "outlier_warning",
-           "parameter_table", "typical_response", "warnings_for"]
+__all__ = ["BOUND_RTOL", "MAPE_FLOOR", "OUTLIER_Z", "Errors", "at_bounds", "errors", "negative_kpi_warning",
+           "outlier_warning", "parameter_table", "typical_response", "warnings_for"]
 
 LEVELS = (5.0, 95.0)
 #: Intervals need at least this many draws; the checks of identification (not identified, trade-offs)
@@ -309,6 +314,34 @@ def warnings_for(
             out.append(f"held-out {name} {held:.1f}% is far above the in-sample {fitted:.1f}% of the fit "
                        f"without those periods: the model may not forecast (overfit, or the baseline changes)")
     return out
+
+
+def _dates(dates: np.ndarray, periods: np.ndarray) -> str:
+    """The first :data:`OUTLIER_LIST` of ``periods`` as dates, and how many more."""
+    named = ", ".join(str(pd.Timestamp(dates[t]).date()) for t in periods[:OUTLIER_LIST])
+    return named + (f" and {len(periods) - OUTLIER_LIST} more" if len(periods) > OUTLIER_LIST else "")
+
+
+def negative_kpi_warning(y: np.ndarray, dates: np.ndarray, kpi: str) -> list[str]:
+    r"""A warning naming the periods whose KPI is negative (module docstring), or none.
+
+    Parameters
+    ----------
+    y : ``[T]`` the KPI.
+    dates : ``[T]`` the periods' dates.
+    kpi : its column.
+
+    Returns
+    -------
+    ``[]``, or one line with how many periods :math:`y_t < 0`, the first :data:`OUTLIER_LIST` of them by
+    date, and their sum :math:`\sum_{t: y_t < 0} y_t`.
+    """
+    neg = np.flatnonzero(y < 0)
+    if not len(neg):
+        return []
+    return [f"the KPI '{kpi}' is negative in {count(len(neg), 'period')} ({_dates(dates, neg)}; sum "
+            f"{float(y[neg].sum()):,.6g}), which the Gaussian fit takes as they are: returns or corrections netted "
+            f"out, or a data error; check the KPI column (a count likelihood refuses them)"]
 
 
 def outlier_warning(fit: Fit, dates: np.ndarray) -> list[str]:
