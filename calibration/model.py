@@ -125,9 +125,15 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.experiments.wording import count
 
 __all__ = [
-    "Fit", "Likelihood", "ModelSpec", "baseline_design", "default_fourier", "default_window", "fit_model", "refit",
-    "refit_nfev",
+    "Fit", "Likelihood", "ModelSpec", "baseline_design", "default_fourier", "default_window", "fit_model", "mean_floor",
+    "refit", "refit_nfev",
 ]
+
+
+def mean_floor(y: np.ndarray) -> float:
+    """The smallest mean a count likelihood's variance (and the deviance residual,
+    :mod:`~budgetgym.calibration.residuals`) takes: 1e-3 of the KPI's mean ``|y|``."""
+    return 1e-3 * max(float(np.mean(np.abs(y))), 1e-9)
 
 
 def _variance(likelihood: Likelihood, mu: np.ndarray, k: float | None, floor: float) -> np.ndarray:
@@ -236,7 +242,7 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
     phi = runs[0][0]
     dof = max(1, T - n_params)
     k = None
-    floor = 1e-3 * max(float(np.mean(np.abs(y))), 1e-9)
+    floor = mean_floor(y)
     if spec.likelihood != "gaussian":
         prob, phi, k = _reweight(prob, phi, y, spec.likelihood, floor)
     season_prior = layout.season and spec.prior != "none"
