@@ -24,7 +24,14 @@ import numpy as np
 import pandas as pd
 
 from budgetgym.calibration.data import MMMData, read_mmm_csv
-from budgetgym.calibration.diagnostics import Errors, errors, outlier_warning, parameter_table, warnings_for
+from budgetgym.calibration.diagnostics import (
+    Errors,
+    errors,
+    negative_kpi_warning,
+    outlier_warning,
+    parameter_table,
+    warnings_for,
+)
 from budgetgym.calibration.export import (
     Costs,
     PlanWindow,
@@ -279,7 +286,8 @@ def calibrate(
         data=data, fit=fit, draws=boot, holdout=held, errors=insample, parameters=parameter_table(fit, data, boot),
         warnings=warnings_for(fit, boot, insample, held.outsample if held else None,
                               holdout_insample=held.insample if held else None)
-        + outlier_warning(fit, data.dates) + capped_draws(fit, boot)
+        + negative_kpi_warning(data.kpi, data.dates, data.kpi_name) + outlier_warning(fit, data.dates)
+        + capped_draws(fit, boot)
         + ([] if tests is None or lift is None else beyond_data(tests, data) + disagreements(lift)), window=window,
         costs=costs, reward=rew, family=fam, history=history_frame(data), seconds=seconds, lift=lift,
     )

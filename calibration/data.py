@@ -14,14 +14,15 @@ Column names are given by the caller, so the public example layouts are read as 
 
 Every problem is a one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file and
 the column (and the row where there is one): a missing column, non-numeric (true/false included) or
-negative spend or exposure, a non-finite or true/false KPI, a KPI that does not vary, a text control
-of one value, a control equal in every period to another column given (the KPI, a spend or exposure
-column, another control), a number beyond what a scenario holds (a KPI above :data:`MAX_KPI`, spend
-or exposure above :data:`MAX_AMOUNT` per period), a channel never spent (its spend, or its exposure
-when given, zero in every period: nothing to fit, leave it out of ``--spend``), an unreadable,
-duplicated, decreasing or unevenly spaced date, a date outside 1677-09-22 to 2262-04-11, dates in
-different time zones (the dates as :func:`~budgetgym.envs.dates.read_dates` reads them: one format,
-evenly spaced in days or calendar months). :func:`~budgetgym.envs.dates.calendar_day` maps the dates to budgetgym's
+negative spend or exposure, a non-finite or true/false KPI, a negative KPI under a count likelihood
+(:func:`check_count_kpi`), a KPI that does not vary, a text control of one value, a control equal in
+every period to another column given (the KPI, a spend or exposure column, another control), a number
+beyond what a scenario holds (a KPI above :data:`MAX_KPI`, spend or exposure above :data:`MAX_AMOUNT`
+per period), a channel never spent (its spend, or its exposure when given, zero in every period:
+nothing to fit, leave it out of ``--spend``), an unreadable, duplicated, decreasing or unevenly spaced
+date, a date outside 1677-09-22 to 2262-04-11, dates in different time zones (the dates as
+:func:`~budgetgym.envs.dates.read_dates` reads them: one format, evenly spaced in days or calendar
+months). :func:`~budgetgym.envs.dates.calendar_day` maps the dates to budgetgym's
 day index (:mod:`budgetgym.envs.dates`).
 """
 
@@ -35,13 +36,13 @@ import numpy as np
 import pandas as pd
 
 from budgetgym.envs.dates import MONTH_DAYS, calendar_day, read_dates
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, count
 from budgetgym.envs.io import numeric_column
 from budgetgym.envs.scenario_parts import MAX_AMOUNT
 
-__all__ = ["MAX_AMOUNT", "MAX_KPI", "MONTH_DAYS", "MMMData", "calendar_day", "channel_name", "check_spent_channels",
-           "check_varying_channels", "check_varying_kpi", "constant_channels", "numeric_column", "read_mmm_csv",
-           "split_columns"]
+__all__ = ["MAX_AMOUNT", "MAX_KPI", "MONTH_DAYS", "MMMData", "calendar_day", "channel_name", "check_count_kpi",
+           "check_spent_channels", "check_varying_channels", "check_varying_kpi", "constant_channels", "numeric_column",
+           "read_mmm_csv", "split_columns"]
 
 #: The largest KPI per period a fit takes: a scenario's response is at most 1e12 per step (``max_response``,
 #: :mod:`budgetgym.envs.scenario_parts`; a larger KPI's fit was clipped to it). Rescale a larger one.
@@ -200,6 +201,19 @@ def check_varying_kpi(y: np.ndarray, col: str, source: str) -> None:
         )
 
 
+def check_count_kpi(y: np.ndarray, col: str, source: str) -> None:
+    """A count likelihood (``poisson``, ``negative_binomial``) cannot take a negative KPI: a one-line error
+    naming the column, how many periods are negative and the first one's row (PyMC-Marketing refuses a target
+    outside its likelihood's support in the same way; a Gaussian fit takes it, and ``fit.md`` warns of it:
+    :func:`~budgetgym.calibration.diagnostics.negative_kpi_warning`)."""
+    bad = np.flatnonzero(y < 0)
+    if len(bad):
+        raise BudgetGymError(
+            f"{source}: column '{col}', row {bad[0] + 1}: a count likelihood (poisson, negative_binomial) needs a KPI "
+            f">= 0, got {y[bad[0]]:g} ({count(len(bad), 'period')} negative); fix the data, or fit it with "
+            f"--likelihood gaussian")
+
+
 def check_spent_channels(media: np.ndarray, spend_columns: list[str] | tuple[str, ...],
                          exposure_columns: list[str | None] | tuple[str | None, ...] | None, source: str) -> None:
     """A channel whose ``media`` (``[T, K]``: its exposure, else its spend) is zero in every period has
@@ -322,7 +336,8 @@ def read_mmm_csv(
     controls : control columns (numeric, or text: one-hot encoded).
     exposure : exposure columns (impressions or clicks), one per spend column in the same order; an
         empty entry or ``-`` leaves that channel driven by its spend (``"tv_imp,-,fb_imp"``).
-    count_kpi : the KPI is a count (Poisson / negative-binomial likelihood): it must be >= 0.
+    count_kpi : the KPI is a count (Poisson / negative-binomial likelihood): it must be >= 0
+        (:func:`check_count_kpi`).
     """
     p = Path(path)
     source = f"data file '{p}'"
@@ -348,7 +363,9 @@ def read_mmm_csv(
         raise BudgetGymError(f"{source}: the table has no rows")
     dates, step = read_dates(df, date, source)
     assert step is not None  # at least 2 dates
-    y = numeric_column(df, kpi, source, "the KPI", nonnegative=count_kpi, largest=MAX_KPI, boolean=False)
+    y = numeric_column(df, kpi, source, "the KPI", nonnegative=False, largest=MAX_KPI, boolean=False)
+    if count_kpi:
+        check_count_kpi(y, kpi, source)
     check_varying_kpi(y, kpi, source)
     X = np.column_stack([numeric_column(df, c, source, "spend", nonnegative=True, largest=MAX_AMOUNT,
                                         boolean=False) for c in spend_cols])

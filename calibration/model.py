@@ -103,7 +103,13 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import gammaln
 
-from budgetgym.calibration.data import MMMData, check_spent_channels, check_varying_channels, check_varying_kpi
+from budgetgym.calibration.data import (
+    MMMData,
+    check_count_kpi,
+    check_spent_channels,
+    check_varying_channels,
+    check_varying_kpi,
+)
 from budgetgym.calibration.model_spec import (
     Fit,
     Likelihood,
@@ -119,9 +125,15 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.experiments.wording import count
 
 __all__ = [
-    "Fit", "Likelihood", "ModelSpec", "baseline_design", "default_fourier", "default_window", "fit_model", "refit",
-    "refit_nfev",
+    "Fit", "Likelihood", "ModelSpec", "baseline_design", "default_fourier", "default_window", "fit_model", "mean_floor",
+    "refit", "refit_nfev",
 ]
+
+
+def mean_floor(y: np.ndarray) -> float:
+    """The smallest mean a count likelihood's variance (and the deviance residual,
+    :mod:`~budgetgym.calibration.residuals`) takes: 1e-3 of the KPI's mean ``|y|``."""
+    return 1e-3 * max(float(np.mean(np.abs(y))), 1e-9)
 
 
 def _variance(likelihood: Likelihood, mu: np.ndarray, k: float | None, floor: float) -> np.ndarray:
@@ -194,8 +206,9 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
     ------
     BudgetGymError
         Too few periods for the number of parameters, a degenerate baseline column, a KPI that
-        does not vary, a channel never spent, or one spent the same in every period that no lift test
-        measures (:func:`~budgetgym.calibration.data.check_varying_channels`).
+        does not vary, a negative KPI under a count likelihood
+        (:func:`~budgetgym.calibration.data.check_count_kpi`), a channel never spent, or one spent the
+        same in every period that no lift test measures (:func:`~budgetgym.calibration.data.check_varying_channels`).
     """
     fourier = default_fourier(data) if spec.fourier is None else spec.fourier
     window = default_window(data) if spec.window is None else spec.window
@@ -212,6 +225,8 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
         )
     _check_design(B, bnames, data.source)
     check_varying_kpi(data.kpi, data.kpi_name, data.source)  # a holdout's head too, not only a whole file
+    if spec.likelihood != "gaussian":  # data read without count_kpi (a notebook's) was fitted silently
+        check_count_kpi(data.kpi, data.kpi_name, data.source)
     check_spent_channels(data.media, data.spend_columns, data.exposure_columns, data.source)  # a holdout's head too
     check_varying_channels(data.media, data.spend_columns, data.exposure_columns, data.source,
                            tested=() if lift is None else lift.index)
@@ -227,7 +242,7 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
     phi = runs[0][0]
     dof = max(1, T - n_params)
     k = None
-    floor = 1e-3 * max(float(np.mean(np.abs(y))), 1e-9)
+    floor = mean_floor(y)
     if spec.likelihood != "gaussian":
         prob, phi, k = _reweight(prob, phi, y, spec.likelihood, floor)
     season_prior = layout.season and spec.prior != "none"

@@ -423,7 +423,8 @@ def test_negative_counts_and_bad_options(tmp_path: Path) -> None:
     df.loc[3, "revenue"] = -1.0
     df.to_csv(tmp_path / "d.csv", index=False)
     args = dict(date="date", kpi="revenue", spend="a_spend,b_spend", draws=0)
-    with pytest.raises(BudgetGymError, match="row 4: the KPI must be non-negative"):
+    with pytest.raises(BudgetGymError, match="row 4: a count likelihood \\(poisson, negative_binomial\\) needs "
+                                             "a KPI >= 0, got -1"):
         calibrate(tmp_path / "d.csv", likelihood="poisson", **args)  # type: ignore[arg-type]
     with pytest.raises(BudgetGymError, match="--adstock: unknown value 'geometrc' \\(did you mean 'geometric'"):
         calibrate(tmp_path / "d.csv", adstock="geometrc", **args)  # type: ignore[arg-type]

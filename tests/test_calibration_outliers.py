@@ -4,6 +4,8 @@ A KPI with a period near 0 (revenue -5 in a week of weeks at 250k) made MAPE, wh
 period's KPI, read 39,000% in fit.md; one zero week among good ones dragged R² down and nothing said
 why. Expectations are hand computations (WAPE, MAPE and the floor on four numbers) or the dates of
 periods injected here into a synthetic dataset (``mmm_synth``: 60 weeks at about 30,000, noise sd 300).
+A negative KPI (returns netted out) was fitted by the Gaussian likelihood without a word, and by a count
+likelihood too when the data were read without ``count_kpi`` (a notebook's ``fit_model``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from mmm_synth import Truth, flighted_spend, synthesize
 from budgetgym.calibration import ModelSpec, calibrate, fit_model, read_mmm_csv
 from budgetgym.calibration.diagnostics import errors, outlier_warning, warnings_for
 from budgetgym.calibration.report import _errors_row
+from budgetgym.envs.errors import BudgetGymError
 
 SPEND = ["c0_spend", "c1_spend"]
 T = 60
@@ -122,3 +125,33 @@ def test_a_fit_exact_to_rounding_is_silent(tmp_path: Path) -> None:
     fit = fit_model(read_mmm_csv(path, date="date", kpi="revenue", spend=SPEND[:1]),
                     ModelSpec(fourier=0, prior="none", starts=2), seed=0)
     assert outlier_warning(fit, np.arange(48)) == []
+
+
+def test_negative_kpi_periods_are_warned_of_in_fit_md(tmp_path: Path) -> None:
+    """Four weeks of revenue below 0 (-500, -20, -7000, -1; sum -7521) among weeks at 30,000: the Gaussian fit
+    names the first three by date (periods 5, 12, 40: 2021-02-08, 2021-03-29, 2021-10-11), counts them and sums
+    them, in the warnings and fit.md; a clean file is silent."""
+    neg = {5: -500.0, 12: -20.0, 40: -7000.0, 51: -1.0}
+    res = calibrate(_data(tmp_path / "d.csv", neg), out=tmp_path / "out", plots=False, **FAST)
+    hits = [w for w in res.warnings if "is negative in" in w]
+    assert hits == ["the KPI 'revenue' is negative in 4 periods (2021-02-08, 2021-03-29, 2021-10-11 and 1 more; sum "
+                    "-7,521), which the Gaussian fit takes as they are: returns or corrections netted out, or a data "
+                    "error; check the KPI column (a count likelihood refuses them)"], res.warnings
+    assert f"- {hits[0]}" in (tmp_path / "out" / "fit.md").read_text()
+    clean = calibrate(_data(tmp_path / "c.csv"), **FAST)
+    assert not [w for w in clean.warnings if "is negative" in w], clean.warnings
+
+
+@pytest.mark.parametrize("likelihood", ["poisson", "negative_binomial"])
+def test_a_count_likelihood_refuses_a_negative_kpi_in_one_line(tmp_path: Path, likelihood: str) -> None:
+    """Two negative weeks (rows 8 and 21): ``calibrate`` and ``fit_model`` on data read without ``count_kpi``
+    (which fitted them silently, the Poisson variance floored at 1e-3 of the mean) both refuse, naming the
+    file, the column, the first row and how many."""
+    path = _data(tmp_path / "d.csv", {7: -3.0, 20: -40.0})
+    msg = (f"^data file '{path}': column 'revenue', row 8: a count likelihood \\(poisson, negative_binomial\\) needs "
+           f"a KPI >= 0, got -3 \\(2 periods negative\\); fix the data, or fit it with --likelihood gaussian$")
+    with pytest.raises(BudgetGymError, match=msg):
+        calibrate(path, likelihood=likelihood, **FAST)  # type: ignore[arg-type]
+    data = read_mmm_csv(path, date="date", kpi="revenue", spend=SPEND)
+    with pytest.raises(BudgetGymError, match=msg):
+        fit_model(data, ModelSpec(likelihood=likelihood, fourier=0, prior="none", starts=1), seed=0)  # type: ignore[arg-type]
