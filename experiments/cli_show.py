@@ -79,11 +79,16 @@ def show_cmd(
         for label, text in (("saturation", _describe(seg.saturation)), ("delay", _describe(seg.delay)),
                             ("value", _describe(seg.value)), ("reach", reach)):
             con.print(f"  {label:<11}{text}", markup=False, soft_wrap=True)
+    if sc.response_unit == "currency":
+        con.print("response unit: currency (the curves give revenue per step, value 1 per unit; no conversions)",
+                  markup=False)
     con.print(f"seasonality: demand {_describe(sc.seasonality.demand)}; cost {_describe(sc.seasonality.cost)}")
     con.print(f"drift: {_describe(sc.drift)}; shocks: {len(sc.shocks)}")
     for shock in sc.shocks:
         con.print(f"  - {_describe(shock)}")
-    target = "" if sc.target_cpa is None else f"; target_cpa={sc.target_cpa:g}"
+    target = "" if sc.target_cpa is None else f"; target_cpa={sc.target_cpa:g}" + (
+        " (currency per unit of revenue: the response is in currency, so it counts no conversions)"
+        if sc.response_unit == "currency" else "")
     con.print(f"action: {_describe(sc.action)}{target}", markup=False)
     if sc.baseline is not None:
         con.print(f"baseline: {_describe(sc.baseline)}", markup=False, soft_wrap=True)

@@ -257,6 +257,25 @@ def test_show_keeps_the_figures_of_a_tiny_or_huge_budget(capsys, tmp_path, budge
     assert _number(m.group(1)) == pytest.approx(sc.step_budget, rel=5e-3)
 
 
+def test_show_says_a_currency_response_counts_no_conversions(capsys, tmp_path):
+    """A calibrated revenue KPI's campaign (``response_unit: currency``) printed ``target_cpa=0.26`` as if a
+    conversion cost 0.26: ``show`` must say the unit is currency and what its ``target_cpa`` then is."""
+    import yaml
+
+    data = load_scenario("stationary-3").model_dump(mode="json")
+    data.update(reward="revenue", response_unit="currency", target_cpa=0.25)
+    for ch in data["channels"]:
+        ch["value"]["mean"] = 1.0
+    path = tmp_path / "revenue.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    code, out, _ = run_cli(capsys, "show", str(path))
+    assert code == 0, out
+    assert "response unit: currency" in out
+    assert "target_cpa=0.25 (currency per unit of revenue" in out
+    code, out, _ = run_cli(capsys, "show", "stationary-3")
+    assert code == 0 and "response unit" not in out and "per unit of revenue" not in out
+
+
 # ============================================================ profit under agent pacing: a free level
 def _profit(adstock: bool = True, value: float = 12.0):
     """Two click channels, two steps, agent pacing, profit: spending the budget loses money (the
