@@ -65,6 +65,8 @@ class PlanResult:
     baseline_mean: float | None = None
     # a per-step current plan dated other than the window (its rows are the window's steps): why, in one line
     current_dates_note: str | None = None
+    # what was made of the current plan given, in one line: a split within the rounding of its digits of 1, scaled
+    current_note: str | None = None
     # without a history: the channels whose carry-over or conversion delay would bring earlier spend into the
     # window, which the plan then counts as none (None: a history was given)
     carry_over_without_history: list[str] | None = None
@@ -123,6 +125,7 @@ class PlanResult:
                 else None,
                 "problems": self.current_problems,
                 "dates_note": self.current_dates_note,
+                "note": self.current_note,
             }
         if self.target is not None:
             out["target"] = self.target
