@@ -112,7 +112,8 @@ def run_experiment(
     progress : show a progress bar over the tasks (and SB3's over training when serial).
     report : rebuild ``results.csv``, ``summary.csv``, plots and ``report.md`` at the end.
     plots : draw the figures when rebuilding the report.
-    echo : receives one line per failed task, and at the start a warning when ``out`` holds another
+    echo : receives one line per failed task as it fails (``failed: <run>: <Type>: <message> (see .../error.txt)``,
+        the file holding its traceback), and at the start a warning when ``out`` holds another
         code's runs and a note per family whose ensemble plays fewer draws than asked in a split.
 
     Returns
@@ -220,7 +221,7 @@ def _run_grid(
             for _, outcome in runner.run(execute, tasks):
                 outcomes.append(outcome)
                 if outcome.status == "failed" and echo is not None:
-                    echo(f"failed: {outcome.label}: {outcome.error} (see {outcome.path})")
+                    echo(f"failed: {outcome.label}: {outcome.error} (see {outcome.traceback})")
                 if bar is not None:
                     bar.set_postfix_str(outcome.label, refresh=False)
                     bar.update(1)

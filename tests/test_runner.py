@@ -8,6 +8,7 @@ Tiny agents are registered here (and imported by pool/Ray workers through the ex
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -54,13 +55,15 @@ class TiltAgent(BaseAgent):
 
 class NoisyParams(AgentParams):
     crash_seed: int | None = None
+    exit_seed: int | None = None
     interrupt_seed: int | None = None
     interrupt_file: str | None = None
 
 
 @register_agent("t_noisy")
 class NoisyAgent(BaseAgent):
-    """Random splits from its seeded generator. It crashes on ``crash_seed``; on
+    """Random splits from its seeded generator. It crashes on ``crash_seed``, calls ``sys.exit`` on
+    ``exit_seed`` (as a library's command-line entry point does); on
     ``interrupt_seed`` it raises KeyboardInterrupt (a Ctrl-C or a killed process) while
     ``interrupt_file`` exists."""
 
@@ -75,6 +78,8 @@ class NoisyAgent(BaseAgent):
         self.t += 1
         if self.t > 2 and self.seed == p.crash_seed:  # type: ignore[attr-defined]
             raise RuntimeError("boom")
+        if self.t > 2 and self.seed == p.exit_seed:  # type: ignore[attr-defined]
+            sys.exit("solver: bad state\nsee the log")
         if self.t > 2 and self.seed == p.interrupt_seed and Path(p.interrupt_file or "").is_file():  # type: ignore[attr-defined]
             raise KeyboardInterrupt
         return self.rng.uniform(-1, 1, self.action_space.shape).astype(np.float32)
@@ -225,6 +230,47 @@ def test_a_failing_run_is_recorded_and_the_rest_of_the_grid_finishes(tmp_path):
     # Fixing the agent and re-running completes only the failed run.
     fixed = experiment(agents=["t_tilt", {"agent": "t_noisy", "params": {"crash_seed": 1}}], seeds=[0, 2], episodes=1)
     assert run_experiment(fixed, tmp_path, report=False).count("skipped") == 4
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_run_calling_sys_exit_is_a_failed_run_named_in_one_line(tmp_path: Path, workers: int) -> None:
+    """``sys.exit`` in an agent (SystemExit is no Exception) ended a serial grid with its message alone, no run
+    named, nothing recorded and the other runs not run; in a process pool it ended the worker and the grid
+    waited for its task for ever. It is now the run's failure, like any exception: recorded in the run's
+    error.txt with its traceback, its first line in the outcome, and the rest of the grid runs."""
+    cfg = experiment(agents=["t_tilt", {"agent": "t_noisy", "params": {"exit_seed": 1}}], seeds=3, episodes=1)
+    res = run_experiment(cfg, tmp_path, workers=workers, report=False)
+    assert [(o.label, o.error) for o in res.failed] == [("s3/t_noisy/seed_1", "SystemExit: solver: bad state ...")]
+    assert res.count("done") == 5
+    error = (tmp_path / "runs/s3/t_noisy/seed_1/error.txt").read_text()
+    assert "Traceback" in error and "SystemExit: solver: bad state" in error and "sys.exit" in error
+
+
+def test_a_failed_oracle_solve_is_one_line_naming_it_and_the_file_of_its_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed oracle solve kept no traceback (the CLI pointed at an error.txt that was never written): it is
+    now in ``seed_<k>.error.txt`` beside the solve's files (a scenario's oracle folder holds a solve per
+    episode path), named in the one line echoed; a later successful solve removes it."""
+    import budgetgym.envs.oracle as oracle
+
+    real = oracle.solve_oracle
+
+    def diverge(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("solver diverged")
+
+    monkeypatch.setattr(oracle, "solve_oracle", diverge)
+    lines: list[str] = []
+    res = run_experiment(experiment(agents=["t_tilt"], seeds=1, episodes=1), tmp_path, report=False,
+                         echo=lines.append)
+    failed = [o for o in res.failed if o.kind == "oracle"]
+    assert len(failed) == 1 and failed[0].error == "ValueError: solver diverged"
+    error = tmp_path / "oracle/s3/seed_0.error.txt"
+    assert f"failed: {failed[0].label}: ValueError: solver diverged (see {error})" in lines
+    assert "Traceback" in error.read_text() and "ValueError: solver diverged" in error.read_text()
+    monkeypatch.setattr(oracle, "solve_oracle", real)
+    assert run_experiment(experiment(agents=["t_tilt"], seeds=1, episodes=1), tmp_path, report=False).ok
+    assert not error.exists()
 
 
 def test_an_interrupted_grid_keeps_finished_runs_and_resumes_to_the_same_numbers(tmp_path):
