@@ -8,6 +8,7 @@ Tiny agents are registered here (and imported by pool/Ray workers through the ex
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_cli
 
 from budgetgym.agents.base import AgentParams, BaseAgent, make_agent, register_agent
 from budgetgym.agents.evaluation import RESULT_COLUMNS, episode_seed, evaluate
@@ -56,6 +58,7 @@ class TiltAgent(BaseAgent):
 class NoisyParams(AgentParams):
     crash_seed: int | None = None
     exit_seed: int | None = None
+    die_seed: int | None = None
     interrupt_seed: int | None = None
     interrupt_file: str | None = None
 
@@ -63,7 +66,8 @@ class NoisyParams(AgentParams):
 @register_agent("t_noisy")
 class NoisyAgent(BaseAgent):
     """Random splits from its seeded generator. It crashes on ``crash_seed``, calls ``sys.exit`` on
-    ``exit_seed`` (as a library's command-line entry point does); on
+    ``exit_seed`` (as a library's command-line entry point does), ends its process on ``die_seed`` (as
+    the kernel's out-of-memory killer or a crash in native code would); on
     ``interrupt_seed`` it raises KeyboardInterrupt (a Ctrl-C or a killed process) while
     ``interrupt_file`` exists."""
 
@@ -80,6 +84,8 @@ class NoisyAgent(BaseAgent):
             raise RuntimeError("boom")
         if self.t > 2 and self.seed == p.exit_seed:  # type: ignore[attr-defined]
             sys.exit("solver: bad state\nsee the log")
+        if self.t > 2 and self.seed == p.die_seed:  # type: ignore[attr-defined]
+            os._exit(3)
         if self.t > 2 and self.seed == p.interrupt_seed and Path(p.interrupt_file or "").is_file():  # type: ignore[attr-defined]
             raise KeyboardInterrupt
         return self.rng.uniform(-1, 1, self.action_space.shape).astype(np.float32)
@@ -354,16 +360,16 @@ def test_ppo_smoke(tmp_path):
 def test_process_pool_gives_the_serial_numbers(tmp_path, monkeypatch):
     """Also: the oracle phase and the run phase share one pool of two workers (each spawned worker
     imports budgetgym, seconds; a pool per phase spawned them twice)."""
-    import multiprocessing.context
+    from budgetgym.experiments import backends
 
     pools: list[int | None] = []
-    original = multiprocessing.context.BaseContext.Pool
+    original = backends.ProcessPoolExecutor
 
-    def counting(self: Any, processes: int | None = None, *args: Any, **kwargs: Any) -> Any:
-        pools.append(processes)
-        return original(self, processes, *args, **kwargs)
+    def counting(max_workers: int | None = None, *args: Any, **kwargs: Any) -> Any:
+        pools.append(max_workers)
+        return original(max_workers, *args, **kwargs)
 
-    monkeypatch.setattr(multiprocessing.context.BaseContext, "Pool", counting)
+    monkeypatch.setattr(backends, "ProcessPoolExecutor", counting)
     cfg = experiment(seeds=3, episodes=1)
     run_experiment(cfg, tmp_path / "serial", report=False)
     assert pools == []
@@ -374,6 +380,34 @@ def test_process_pool_gives_the_serial_numbers(tmp_path, monkeypatch):
     trace_a = pd.read_csv(tmp_path / "serial/runs/s3/t_noisy/seed_2/trace.csv")
     trace_b = pd.read_csv(tmp_path / "pool/runs/s3/t_noisy/seed_2/trace.csv")
     pd.testing.assert_frame_equal(trace_a, trace_b)
+
+
+def test_a_worker_process_that_dies_stops_the_grid_naming_its_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A worker process ending without an answer (here os._exit; the out-of-memory killer, a segfault) left
+    ``multiprocessing.Pool`` waiting for its task for ever: ``budgetgym run --workers 2`` hung. It is now one
+    line naming the runs that worker may have been running (exit 1, as a failed run), and the finished runs
+    resume."""
+    import yaml
+
+    from budgetgym.experiments.backends import WorkerExited
+
+    cfg = experiment(agents=["t_tilt", {"agent": "t_noisy", "params": {"die_seed": 1}}], seeds=3, episodes=1)
+    with pytest.raises(WorkerExited) as err:
+        run_experiment(cfg, tmp_path / "lib", workers=2, report=False)
+    assert "s3/t_noisy/seed_1" in str(err.value) and "\n" not in str(err.value)
+    assert str(err.value).startswith("a worker process exited without an answer (killed, out of memory, ")
+    exp = tmp_path / "die.yaml"
+    exp.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    code, _, stderr = run_cli(capsys, "run", str(exp), "--out", str(tmp_path / "cli"), "--workers", "2",
+                              "--no-progress", "--no-plots")
+    assert code == 1
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "s3/t_noisy/seed_1" in lines[0] and "Traceback" not in stderr
+    fixed = experiment(agents=["t_tilt", {"agent": "t_noisy", "params": {"die_seed": None}}], seeds=3, episodes=1)
+    res = run_experiment(fixed, tmp_path / "lib", workers=2, report=False)
+    assert res.ok and sum(o.kind == "run" for o in res.outcomes) == 6
 
 
 def _square(x: int) -> int:
