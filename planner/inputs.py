@@ -144,9 +144,10 @@ def _from_channels(
                 f"the digits given (±{typed_rounding:g}), or give each channel's budget over the window, in currency"
             )
         if not (split or percent) and abs(total - 100.0) <= rounding and total < PERCENT_BUDGET * B:
+            first = next(iter(values))
             raise BudgetGymError(
-                f"{source}: these sum to {total:g}, like percentages; write them with % ({names[0]}={v[0]:g}%) or as "
-                f"shares summing to 1, or give budgets in a CSV file with a 'budget' column"
+                f"{source}: these sum to {total:g}, like percentages; write them with % ({first}={values[first]:g}%) "
+                f"or as shares summing to 1, or give budgets in a CSV file with a 'budget' column"
             )
         kind = "share" if split or percent else "budget"
     if kind == "share":
