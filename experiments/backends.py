@@ -6,9 +6,10 @@ the backend: each task is self-contained, seeded, and single-threaded
 (:func:`budgetgym.experiments.runner.single_threaded`).
 
 * :class:`SerialBackend` — a loop in this process (``--workers 1``).
-* :class:`ProcessPoolBackend` — ``multiprocessing`` with the ``spawn`` start method (safe with
-  torch and threads); each worker imports budgetgym and inherits this process's ``sys.path``. The
-  grid runner starts one pool for both its phases (:meth:`ProcessPoolBackend.start`).
+* :class:`ProcessPoolBackend` — a ``concurrent.futures`` process pool with the ``spawn`` start method
+  (safe with torch and threads); each worker imports budgetgym and inherits this process's ``sys.path``.
+  The grid runner starts one pool for both its phases (:meth:`ProcessPoolBackend.start`). A worker
+  that dies (killed, out of memory) is :class:`WorkerExited`, not a task waited for ever.
 * :class:`RayBackend` — one Ray task per grid task (``pip install "budgetgym[ray]"``).
   Without an address it starts a local Ray instance with ``num_cpus=workers``; with
   ``address`` it joins that cluster and lets Ray schedule on all its CPUs. Workers need
@@ -17,16 +18,20 @@ the backend: each task is self-contained, seeded, and single-threaded
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, TypeVar
 
 from budgetgym.envs.errors import BudgetGymError, is_integer, suggest
 from budgetgym.envs.sigint import children_ignore_sigint
 
-__all__ = ["Backend", "ProcessPoolBackend", "RayBackend", "SerialBackend", "make_backend"]
+__all__ = ["Backend", "ProcessPoolBackend", "RayBackend", "SerialBackend", "WorkerExited", "make_backend"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -48,9 +53,18 @@ class SerialBackend:
             yield i, fn(task)
 
 
-def _indexed(args: tuple[int, Callable[[Any], Any], Any]) -> tuple[int, Any]:
-    i, fn, task = args
-    return i, fn(task)
+def _ready() -> None:
+    """A worker's first task: nothing (submitting it spawns the pool's workers)."""
+
+
+class WorkerExited(RuntimeError):
+    """A worker process of a :class:`ProcessPoolBackend` ended without answering (killed, out of memory, a
+    crash outside Python, ``os._exit``) while it ran one of the tasks ``indexes`` (the tasks handed out and
+    unfinished: which of them it was, the pool cannot say). The pool is broken: its other tasks are not run."""
+
+    def __init__(self, message: str, indexes: list[int]):
+        super().__init__(message)
+        self.indexes = indexes
 
 
 class ProcessPoolBackend:
@@ -60,7 +74,9 @@ class ProcessPoolBackend:
     unless :meth:`start` started one beforehand: that pool serves every :meth:`run` until
     :meth:`close`, so a grid's two phases (the oracle solves, then the runs) spawn their workers, which
     each import budgetgym (seconds), once rather than twice. On an exception or interrupt in the caller
-    the pool is terminated, so no worker keeps running an orphaned task.
+    the pool's workers are terminated, so no worker keeps running an orphaned task. A worker that ends
+    without an answer is :class:`WorkerExited` naming the tasks it may have run (``multiprocessing.Pool``
+    replaced it and waited for its task for ever; ``concurrent.futures`` reports the broken pool).
     """
 
     def __init__(self, workers: int, start_method: str = "spawn"):
@@ -68,7 +84,8 @@ class ProcessPoolBackend:
             raise BudgetGymError(f"--workers: expected a positive integer, got {workers}")
         self.workers = workers
         self.start_method = start_method
-        self._pool: Any = None
+        self._pool: ProcessPoolExecutor | None = None
+        self._size = 0  # the running pool's workers
 
     def start(self, tasks: int | None = None) -> None:
         """Start the pool now, ``min(workers, tasks)`` processes (``workers`` when ``tasks`` is None),
@@ -76,28 +93,53 @@ class ProcessPoolBackend:
         if self._pool is None:
             ctx = multiprocessing.get_context(self.start_method)
             size = self.workers if tasks is None else max(1, min(self.workers, tasks))
-            with children_ignore_sigint():  # Ctrl-C is this process's, which terminates the pool
-                self._pool = ctx.Pool(processes=size)
+            self._pool, self._size = ProcessPoolExecutor(max_workers=size, mp_context=ctx), size
+            with children_ignore_sigint():  # the first submit spawns every worker; Ctrl-C is this process's
+                self._pool.submit(_ready)
 
     def close(self) -> None:
         """Stop the pool (its workers are terminated), if one is running."""
         pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.terminate()
+        if pool is None:
+            return
+        processes = list(getattr(pool, "_processes", None) or {})  # pids; no public way before Python 3.14
+        pool.shutdown(wait=False, cancel_futures=True)
+        for pid in processes:
+            with contextlib.suppress(OSError):  # already gone
+                os.kill(pid, signal.SIGTERM)
 
     def run(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[tuple[int, R]]:
         if not tasks:
             return
         own = self._pool is None  # started here: stopped here
         self.start(len(tasks))
+        assert self._pool is not None
+        futures = {self._pool.submit(fn, task): i for i, task in enumerate(tasks)}
         try:
-            yield from self._pool.imap_unordered(_indexed, [(i, fn, t) for i, t in enumerate(tasks)], chunksize=1)
-        except BaseException:  # the caller stopped early (an error, Ctrl-C): no orphaned task
+            for future in as_completed(futures):
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    running = _running(futures, self._size)
+                    raise WorkerExited(f"a worker process exited while running one of tasks {running}",
+                                       running) from None
+                yield futures[future], result
+        except BaseException:  # the caller stopped early (an error, Ctrl-C), or the pool broke: no orphaned task
             self.close()
             raise
         finally:
             if own:
                 self.close()
+
+
+def _running(futures: dict[Future[Any], int], workers: int) -> list[int]:
+    """The tasks the ``workers`` of a pool that broke were running: the first ``workers`` not finished in the
+    order handed out (a worker takes the next task as it finishes one, so every earlier one has finished or
+    is running); a task the break failed counts as not finished."""
+    def finished(f: Future[Any]) -> bool:
+        return f.done() and not f.cancelled() and f.exception() is None
+
+    return sorted(i for f, i in futures.items() if not finished(f))[:workers]
 
 
 def _import_ray() -> Any:

@@ -57,6 +57,7 @@ from typing import Annotated, Any
 import typer
 
 from budgetgym.envs.errors import BudgetGymError, ScenarioWarning
+from budgetgym.experiments.backends import WorkerExited
 from budgetgym.experiments.cli_planning import calibrate_cmd, plan_cmd, segment_cmd, simulate_cmd
 from budgetgym.experiments.cli_run import report_cmd, run_cmd
 from budgetgym.experiments.cli_show import show_cmd
@@ -298,6 +299,9 @@ def _main(argv: list[str] | None) -> int:
     except BudgetGymError as exc:
         _print_error(exc, _STATE["verbose"])
         return 2
+    except WorkerExited as exc:  # a run-time failure, in one line as a failed run's (no traceback of the worker)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # typer turns Ctrl-C into Exit(130); older versions may not
         _interrupted()
         return 130

@@ -23,8 +23,9 @@ def plan_cmd(
     horizon: Annotated[int | None, typer.Option(help="steps in the window \\[default: the campaign's]")] = None,
     current: Annotated[
         str | None,
-        typer.Option(help="the plan in place: 'equal', 'search=0.4,social=0.6' (a split, or per-channel budgets "
-                     "with other values) or a CSV file (per channel or per step)"),
+        typer.Option(help="the plan in place: 'equal', 'search=0.4,social=0.6' or 'search=40%,social=60%' (a split, "
+                     "within the rounding of its digits of 1; or per-channel budgets with other values) or a CSV file "
+                     "(per channel or per step)"),
     ] = None,
     history: Annotated[
         str | None, typer.Option(metavar="SPEND.csv", help="spend per step before the window, a column per channel "
@@ -137,6 +138,8 @@ def simulate_cmd(
                                      "lift_design": None if lift_design is None else str(lift_design),
                                      "level_sd": level_sd, "out": str(out)}}
     )
+    if ds.plan_note is not None:
+        console().print(f"note: {ds.plan_note}", markup=False)
     # calibrate refuses a channel never spent (an oracle's dropped channel): the command leaves it out
     spends = [bool((ds.plan[:, i] > 0).any()) for i in range(ds.scenario.n_channels)]
     used = [c for c, s in zip(ds.scenario.channels, spends, strict=True) if s]

@@ -57,6 +57,7 @@ class SimulatedDataset:
     kpi: str
     seed: int
     lift_tests: pd.DataFrame | None = None  # channel, x, delta_x, delta_y, sigma, true_delta_y
+    plan_note: str | None = None  # what was made of a plan file, in one line (a split scaled to sum to 1)
 
 
 def period_dates(sc: Scenario, n: int) -> list[str]:

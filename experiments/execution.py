@@ -43,6 +43,7 @@ from budgetgym.envs.scenario import Scenario
 from budgetgym.experiments.config import config_hash
 from budgetgym.experiments.results import (
     DONE,
+    ERROR_FILE,
     RESULT_FILE,
     TRACE_COLUMNS,
     TRACE_FAMILY_COLUMNS,
@@ -55,7 +56,8 @@ from budgetgym.experiments.results import (
 )
 from budgetgym.experiments.tasks import OracleTask, Outcome, RunTask, Task, import_modules, resolve_trainer
 
-__all__ = ["execute", "run_oracle_task", "run_task", "single_threaded", "stored_oracle"]
+__all__ = ["RUN_FAILURES", "execute", "failure_message", "run_oracle_task", "run_task", "single_threaded",
+           "stored_oracle"]
 
 
 @contextlib.contextmanager
@@ -127,8 +129,26 @@ def stored_oracle(
 
 
 # ---------------------------------------------------------------------------- execution
+#: What a task's failure is: any exception, and ``SystemExit`` (``sys.exit`` in an agent's or a trainer's code,
+#: or in a library it calls), which ended a serial grid with its message alone and left a pool's task unanswered
+#: for ever (the pool's worker exits). Only ``KeyboardInterrupt`` (and ``GeneratorExit``) stop the grid.
+RUN_FAILURES: tuple[type[BaseException], ...] = (Exception, SystemExit)
+
+
+def failure_message(err: BaseException) -> str:
+    """A failure in one line: ``ValueError: step must be positive``, the first line of a message of several
+    (the traceback stays in the run's ``error.txt``); ``SystemExit`` says what ``sys.exit`` was given."""
+    text = str(err).strip()
+    if isinstance(err, SystemExit):
+        text = f"sys.exit({err.code!r}) called" if not isinstance(err.code, str) else err.code
+    first = text.splitlines()[0] if text else ""
+    more = " ..." if len(text.splitlines()) > 1 else ""
+    return f"{type(err).__name__}: {first}{more}" if first else type(err).__name__
+
+
 def execute(task: Task) -> Outcome:
-    """Run one task (any kind). Failures are recorded, not raised; interrupts propagate."""
+    """Run one task (any kind). Failures (:data:`RUN_FAILURES`) are recorded, not raised; interrupts
+    propagate."""
     if isinstance(task, OracleTask):
         return run_oracle_task(task)
     return run_task(task)
@@ -140,11 +160,11 @@ def run_task(task: RunTask) -> Outcome:
     if _is_complete(rd, key):
         return Outcome("run", task.label, "skipped", str(rd))
     t0 = time.perf_counter()
-    if rd.exists():
-        shutil.rmtree(rd)  # leftovers of an unfinished (or differently configured) run
-    rd.mkdir(parents=True)
     log: list[str] = [f"{utc_now()} start {task.label} (key {key})"]
     try:
+        if rd.exists():
+            shutil.rmtree(rd)  # leftovers of an unfinished (or differently configured) run
+        rd.mkdir(parents=True)
         import_modules(task.imports)  # first: custom agents register themselves
         from budgetgym.agents.base import BaseAgent, make_agent
         from budgetgym.agents.evaluation import evaluate
@@ -211,13 +231,13 @@ def run_task(task: RunTask) -> Outcome:
         atomic_write_text(rd / "run.log", "\n".join(log) + "\n")
         write_json(rd / DONE, {"key": key, "finished": utc_now(), "wall_s": wall, "rows": len(rows)})
         return Outcome("run", task.label, "done", str(rd), wall)
-    except Exception as err:  # recorded in the run folder; the grid goes on
-        message = f"{type(err).__name__}: {err}"
+    except RUN_FAILURES as err:  # recorded in the run folder; the grid goes on
+        message = failure_message(err)
         log.append(f"{utc_now()} FAILED {message}")
         with contextlib.suppress(OSError):
-            atomic_write_text(rd / "error.txt", traceback.format_exc())
+            atomic_write_text(rd / ERROR_FILE, traceback.format_exc())
             atomic_write_text(rd / "run.log", "\n".join(log) + "\n")
-        return Outcome("run", task.label, "failed", str(rd), time.perf_counter() - t0, message)
+        return Outcome("run", task.label, "failed", str(rd), time.perf_counter() - t0, message, str(rd / ERROR_FILE))
 
 
 def _write_trace(path: Path, results: list[Any]) -> None:
@@ -242,6 +262,7 @@ def run_oracle_task(task: OracleTask) -> Outcome:
     from budgetgym.envs.plan_value import scenario_path
 
     files = [oracle_file(task.out, task.scenario_label, s, task.draw, task.split) for s in task.env_seeds]
+    error_file = files[0].with_name(f"{files[0].stem}.{ERROR_FILE}")  # seed_<k>.error.txt: a directory holds several
     key = task.key
 
     def complete(path: Path) -> bool:
@@ -272,9 +293,13 @@ def run_oracle_task(task: OracleTask) -> Outcome:
                     **({} if task.draw is None else {"draw": task.draw, "split": task.split}),
                 },
             )
+        error_file.unlink(missing_ok=True)  # an earlier failure's, solved now
         return Outcome("oracle", task.label, "done", str(files[0].parent), time.perf_counter() - t0)
-    except Exception as err:
+    except RUN_FAILURES as err:
+        with contextlib.suppress(OSError):  # its traceback, as a run's error.txt
+            error_file.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(error_file, traceback.format_exc())
         return Outcome("oracle", task.label, "failed", str(files[0].parent), time.perf_counter() - t0,
-                       f"{type(err).__name__}: {err}")
+                       failure_message(err), str(error_file))
 
 

@@ -48,6 +48,7 @@ from budgetgym.experiments.provenance import environment_info, package_versions
 
 __all__ = [
     "DONE",
+    "ERROR_FILE",
     "EXTRA_COLUMNS",
     "RESULT_FILE",
     "TRACE_COLUMNS",
@@ -73,6 +74,8 @@ __all__ = [
 
 DONE = "done"
 RESULT_FILE = "results.json"
+#: A failed run's traceback, in its folder (a failed oracle solve's: ``seed_<k>.error.txt`` beside its files).
+ERROR_FILE = "error.txt"
 TRACE_FILE = "trace.csv"
 GRID_FILE = "grid.json"
 TRACE_COLUMNS = ["episode", "step", "channel", "spend", "conversions", "expected_reward"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import yaml
 
 from budgetgym.envs.errors import BudgetGymError, is_integer
 from budgetgym.envs.io import atomic_write_text, check_out_dir, foreign_files
-from budgetgym.experiments.backends import Backend
+from budgetgym.experiments.backends import Backend, WorkerExited
 from budgetgym.experiments.campaigns import Campaign
 from budgetgym.experiments.config import ExperimentConfig, config_hash, load_experiment
 from budgetgym.experiments.execution import execute, run_oracle_task, run_task, single_threaded, stored_oracle
@@ -112,7 +112,8 @@ def run_experiment(
     progress : show a progress bar over the tasks (and SB3's over training when serial).
     report : rebuild ``results.csv``, ``summary.csv``, plots and ``report.md`` at the end.
     plots : draw the figures when rebuilding the report.
-    echo : receives one line per failed task, and at the start a warning when ``out`` holds another
+    echo : receives one line per failed task as it fails (``failed: <run>: <Type>: <message> (see .../error.txt)``,
+        the file holding its traceback), and at the start a warning when ``out`` holds another
         code's runs and a note per family whose ensemble plays fewer draws than asked in a split.
 
     Returns
@@ -126,6 +127,9 @@ def run_experiment(
         Invalid experiment, agent, parameters or backend options (nothing is run).
     KeyboardInterrupt
         Propagated after the workers stop; finished runs are kept and resume on re-run.
+    WorkerExited
+        A worker process ended without an answer (killed, out of memory); the message names the runs it may
+        have run. Finished runs are kept and resume on re-run.
     """
     from budgetgym.experiments.backends import ProcessPoolBackend, RayBackend, make_backend
 
@@ -152,6 +156,20 @@ def run_experiment(
 
 #: Files a run writes at the top of its results directory that another command writes too.
 _RESULT_FILES = ("report.md", "results.csv", "summary.csv", "poi.csv", "grid.json")
+
+
+def _named_worker_exits(results: Iterator[tuple[int, Outcome]], tasks: list[Task]) -> Iterator[tuple[int, Outcome]]:
+    """``results``, a :class:`~budgetgym.experiments.backends.WorkerExited` naming the runs (or oracle solves)
+    its worker may have run instead of their indexes, in one line with what to do."""
+    try:
+        yield from results
+    except WorkerExited as err:
+        labels = ", ".join(tasks[i].label for i in err.indexes)
+        raise WorkerExited(
+            f"a worker process exited without an answer (killed, out of memory, a crash outside Python or os._exit) "
+            f"while running {'one of ' if len(err.indexes) > 1 else ''}{labels}; the grid stopped: its finished runs "
+            f"are kept and the same command resumes", err.indexes
+        ) from err
 
 
 def _check_results_out(out: Path) -> Path:
@@ -217,10 +235,10 @@ def _run_grid(
         # every oracle first: the runs score their episodes against the stored solves
         phases: list[list[Task]] = [list(oracle_tasks), list(run_tasks)]
         for tasks in phases:
-            for _, outcome in runner.run(execute, tasks):
+            for _, outcome in _named_worker_exits(runner.run(execute, tasks), tasks):
                 outcomes.append(outcome)
                 if outcome.status == "failed" and echo is not None:
-                    echo(f"failed: {outcome.label}: {outcome.error} (see {outcome.path})")
+                    echo(f"failed: {outcome.label}: {outcome.error} (see {outcome.traceback})")
                 if bar is not None:
                     bar.set_postfix_str(outcome.label, refresh=False)
                     bar.update(1)

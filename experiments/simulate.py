@@ -138,25 +138,30 @@ DESIGN_COLUMNS = ("channel", "x", "delta_x")
 TEST_COLUMNS = ["channel", "x", "delta_x", "delta_y", "sigma", "true_delta_y"]
 
 
-def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator, level_sd: float = LEVEL_SD) -> np.ndarray:
+def _plan(
+    kind: str, sc: Scenario, n: int, rng: np.random.Generator, level_sd: float = LEVEL_SD
+) -> tuple[np.ndarray, str | None]:
+    """The plan ``[n, K]`` to play and a one-line note of what was made of a file's (a split scaled to sum
+    to 1, :class:`~budgetgym.planner.inputs.CurrentPlan`; ``None``: nothing to say)."""
     K = sc.n_channels
     if kind == "random":
-        return random_flighting(n, sc.step_budget, K, rng, level_sd)
+        return random_flighting(n, sc.step_budget, K, rng, level_sd), None
     if kind == "equal":
-        return np.full((n, K), sc.step_budget / K)
+        return np.full((n, K), sc.step_budget / K), None
     if kind == "oracle":
         from budgetgym.planner.metrics import without_residue  # the planner's one rule of 'no spend'
 
         X = solve_oracle(sc).plan  # keeps every spend above 0: 1e-13 to 5e-10 of its largest step where it drops
-        return without_residue(X)  # a channel (and a step): the solver's rounding of 0 is played as 0
-    from budgetgym.planner.inputs import read_current  # the planner's reader of per-step plans
+        return without_residue(X), None  # a channel (and a step): the solver's rounding of 0 is played as 0
+    from budgetgym.planner.inputs import read_dated_current  # the planner's reader of per-step plans
 
     if kind and Path(kind).is_dir():  # '' is Path('.'), the working directory: not a --plan given as one
         raise BudgetGymError(f"--plan {kind!r}: is a directory; expected random, equal, oracle or a per-step CSV file")
     if not Path(kind).is_file():
         raise BudgetGymError(f"--plan {kind!r}: expected random, equal, oracle or a per-step CSV file"
                              + suggest(kind, ("random", "equal", "oracle")))
-    plan, _ = read_current(kind, sc, option="--plan", within_budget=False)  # shares: of the step budget B/T
+    read = read_dated_current(kind, sc, option="--plan", within_budget=False)  # shares: of the step budget B/T
+    plan = read.plan
     with np.errstate(over="ignore"):  # cells near 1e308 sum to inf: the error below, not a RuntimeWarning too
         total = float(plan.sum())
     if total > MAX_AMOUNT:  # played as the scenario's budget
@@ -171,7 +176,7 @@ def _plan(kind: str, sc: Scenario, n: int, rng: np.random.Generator, level_sd: f
     if total < MIN_AMOUNT:
         raise BudgetGymError(f"--plan file '{kind}': spends {total:g} over {count(n, 'period')}; a dataset needs some "
                              f"spend (at least a scenario's smallest budget, {MIN_AMOUNT:g})")
-    return plan
+    return plan, read.note
 
 
 def _peak_budget(peak: float, periods: int) -> float:
@@ -263,7 +268,7 @@ def simulate_dataset(
     kpi = kpi_column(sc)  # before playing: a name used twice
     design = None if lift_design is None else read_lift_design(lift_design, sc.channel_names)  # before playing
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
-    X = _plan(plan, sc, periods, rng, level_sd)
+    X, plan_note = _plan(plan, sc, periods, rng, level_sd)
     played = _playable(sc, X)
     env = ChannelBudgetEnv(played)
     env.reset(seed=seed)
@@ -306,7 +311,8 @@ def simulate_dataset(
     parts = ([simulate_lift_tests(sc, spent, lift_tests, lift_sigma, seed, floor=floor)] if lift_tests else []) + (
         [simulate_design_tests(sc, spent, *design, lift_sigma, seed, floor=floor)] if design is not None else [])
     tests = pd.concat(parts, ignore_index=True) if parts else None
-    return SimulatedDataset(data, contributions, true_curves(played, spent), played, source, spent, kpi, seed, tests)
+    return SimulatedDataset(data, contributions, true_curves(played, spent), played, source, spent, kpi, seed, tests,
+                            plan_note)
 
 
 def lift_floor(kpi: np.ndarray) -> float:

@@ -165,8 +165,8 @@ class Outcome:
     status: Literal["done", "skipped", "failed"]
     path: str
     wall_s: float = 0.0
-    error: str | None = None
-
+    error: str | None = None  # a failure in one line: "ValueError: step must be positive"
+    traceback: str | None = None  # a failure's file holding its traceback (a run's error.txt)
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -3,16 +3,25 @@
 ``--current`` takes one of
 
 * ``equal`` — the equal split, evenly flighted;
-* ``search=0.4,social=0.3,...`` — a split (values summing to 1; channels left out get 0) or
-  per-channel budgets over the window (currency; values that are all at most 1 but do not sum
-  to 1 are refused as a mistyped split), evenly flighted (``B_i / T`` a step); budgets summing to
-  within :data:`BUDGET_ROUNDING` (at most :data:`BUDGET_RTOL` ``B``) of the budget ``B`` (the budget as
-  printed, rounded to whole units) are scaled to sum to ``B`` exactly, :math:`B_i \\leftarrow B_i \\, B / \\sum_j B_j`;
+* ``search=0.4,social=0.3,...`` — a split (values summing to 1; channels left out get 0; or
+  percentages, ``search=40%,social=30%,...``, every value with ``%``) or per-channel budgets over the
+  window (currency; values that are all at most 1 but do not sum to 1 are refused as a mistyped
+  split, values summing to 100 far below the budget as percentages without ``%``), evenly flighted
+  (``B_i / T`` a step); budgets summing to within :data:`BUDGET_ROUNDING` (at most :data:`BUDGET_RTOL`
+  ``B``) of the budget ``B`` (the budget as printed, rounded to whole units) are scaled to sum to ``B``
+  exactly, :math:`B_i \\leftarrow B_i \\, B / \\sum_j B_j`;
 * a CSV file: per channel (columns ``channel`` and one of ``share`` / ``spend`` / ``budget``,
   a row per channel), or per step (a column per channel, ``T`` rows, optionally a ``step`` /
   ``date`` / ``week`` / ``day`` column first). Its rows are the window's steps in order; a
   ``date`` column must hold dates (:func:`~budgetgym.envs.dates.read_dates`), which label the rows
   only: dates other than the window's (last quarter's plan) are noted (:func:`current_dates_note`).
+
+A split is typed back from the plan's table, whose shares are rounded (33.3%, three of which sum to
+99.9%): each of ``n`` values is within half a unit of its last digit of the exact share, so shares
+summing to within :func:`digits_rounding` of 1, :math:`|\\sum_i v_i - 1| < \\tfrac n2 10^{-d}` (``d`` the
+finest decimal given; at the bound every value would be a tie), are the split, scaled to sum to exactly 1,
+:math:`q_i = v_i / \\sum_j v_j`, with a one-line note (:attr:`CurrentPlan.note`); a sum farther off is a
+one-line error naming the option or file and the sum.
 
 ``--history`` takes a CSV of past spend per step, a column per channel (optionally a ``step`` /
 ``date`` / ``week`` / ``day`` column), oldest row first, the last row the step just before the
@@ -29,6 +38,7 @@ table of the wrong length, a plan above the budget.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +51,8 @@ from budgetgym.envs.io import numeric_column, read_csv_table
 from budgetgym.envs.scenario import Scenario
 from budgetgym.experiments.wording import count
 
-__all__ = ["INDEX_COLUMNS", "History", "check_within_budget", "current_dates_note", "plan_dates", "read_current",
-           "read_dated_current", "read_history", "read_history_file", "read_table"]
+__all__ = ["INDEX_COLUMNS", "CurrentPlan", "History", "check_within_budget", "current_dates_note", "digits_rounding",
+           "plan_dates", "read_current", "read_dated_current", "read_history", "read_history_file", "read_table"]
 
 #: Columns of a per-step table that label the steps, or sum them (``plan.csv``'s ``total``): ignored.
 INDEX_COLUMNS = ("step", "date", "week", "day", "period", "time", "total")
@@ -53,6 +63,13 @@ INDEX_COLUMNS = ("step", "date", "week", "day", "period", "time", "total")
 #: more than :data:`BUDGET_RTOL` of the budget: a small budget's half unit is no rounding (10.4 and 10).
 BUDGET_ROUNDING = 0.5
 BUDGET_RTOL = 1e-5
+#: Shares summing to within this of 1 are a split whatever their digits (a computed split's float rounding, the
+#: shares of ``channels.csv``), scaled to sum to 1 without a note; farther, strictly within :func:`digits_rounding`
+#: (by this much: at the bound every value would be a tie, 0.5 + 0.6 = 1.1 is refused), with a note.
+SHARE_ATOL = 1e-6
+#: Values summing to 100 (within :func:`digits_rounding`) are refused as percentages typed without ``%`` when
+#: they are under this share of the budget: read as currency, a current plan spending a few thousandths of it.
+PERCENT_BUDGET = 0.1
 
 
 def read_table(path: str | Path, what: str) -> pd.DataFrame:
@@ -83,30 +100,84 @@ def _per_step(df: pd.DataFrame, scenario: Scenario, source: str, rows: int | Non
     return np.column_stack(spend) if len(df) else np.zeros((0, len(names)))
 
 
-def _from_channels(values: dict[str, float], scenario: Scenario, source: str, kind: str | None) -> np.ndarray:
+def digits_rounding(typed: list[float]) -> float:
+    r"""How far values rounded to the digits given can sum from the sum of the exact values: ``n`` half
+    units of the finest decimal given, :math:`\tfrac n2 \, 10^{-d}` for ``n`` values and ``d`` decimals
+    at most (a value rounded to ``d`` decimals is within half a unit of its last digit of the exact one; the
+    finest decimal of all, as a table prints every value to the same digits and ``0.5`` is ``0.50`` with
+    its trailing zero dropped). The decimals are those of the shortest text of each float (``repr``:
+    ``0.333`` for 0.333, however read), whole numbers (``33.0``) none.
+
+    Examples
+    --------
+    >>> [f"{digits_rounding(v):g}" for v in ([0.333, 0.333, 0.333], [33.3, 33.3, 33.4], [0.5, 0.3, 0.19], [50, 50])]
+    ['0.0015', '0.15', '0.015', '1']
+    """
+    exponents = [0 if float(x).is_integer() else Decimal(repr(float(x))).as_tuple().exponent for x in typed]
+    finest = min((min(e, 0) for e in exponents if isinstance(e, int)), default=0)
+    return 0.5 * len(typed) * 10.0**finest
+
+
+def _from_channels(
+    values: dict[str, float], scenario: Scenario, source: str, kind: str | None, percent: bool = False
+) -> tuple[np.ndarray, str, str | None]:
+    """The plan ``[T, K]`` of per-channel values (module docstring), its kind (``share`` or ``budget``;
+    ``kind`` ``None``: guessed from the values) and a note when a split was scaled to sum to 1.
+    ``percent``: the values were typed as percentages (``33.3%``)."""
     names = scenario.channel_names
     _check_names(list(values), names, source, require_all=False)
-    v = np.array([float(values.get(n, 0.0)) for n in names])
-    bad = [n for n, x in zip(names, v, strict=True) if not (np.isfinite(x) and x >= 0)]
+    typed = np.array([float(values.get(n, 0.0)) for n in names])
+    bad = [n for n, x in zip(names, typed, strict=True) if not (np.isfinite(x) and x >= 0)]
     if bad:
         got = values[bad[0]]
         raise BudgetGymError(f"{source}: channel '{bad[0]}': expected a finite non-negative value, got {got:g}")
-    total = v.sum()
-    if kind is None:
-        if abs(total - 1.0) > 1e-6 and np.all(v <= 1.0):
-            raise BudgetGymError(
-                f"{source}: these look like shares but sum to {total:g}; shares must sum to 1 "
-                f"(or give each channel's budget over the window, in currency)"
-            )
-        kind = "share" if abs(total - 1.0) <= 1e-6 else "budget"
-    if kind == "share":
-        if abs(total - 1.0) > 1e-6:
-            raise BudgetGymError(f"{source}: shares must sum to 1, got {total:g}")
-        return np.tile(v * scenario.step_budget, (scenario.horizon, 1))
+    scale, unit = (100.0, "%") if percent else (1.0, "")
+    v, total = typed / scale, typed.sum() / scale
+    typed_rounding = digits_rounding(list(values.values()))  # in the units typed: 0.15 for 33.3% x 3
+    rounding = typed_rounding / scale  # strictly within it: at the bound every value is a tie (0.5 + 0.6)
+    split = abs(total - 1.0) <= SHARE_ATOL or abs(total - 1.0) < rounding - SHARE_ATOL
     B = scenario.budget.total
+    if kind is None:
+        if not (split or percent) and np.all(v <= 1.0):
+            raise BudgetGymError(
+                f"{source}: these look like shares but sum to {total:g}; shares must sum to 1 within the rounding of "
+                f"the digits given (±{typed_rounding:g}), or give each channel's budget over the window, in currency"
+            )
+        if not (split or percent) and abs(total - 100.0) <= rounding and total < PERCENT_BUDGET * B:
+            first = next(iter(values))
+            raise BudgetGymError(
+                f"{source}: these sum to {total:g}, like percentages; write them with % ({first}={values[first]:g}%) "
+                f"or as shares summing to 1, or give budgets in a CSV file with a 'budget' column"
+            )
+        kind = "share" if split or percent else "budget"
+    if kind == "share":
+        if not split:
+            if percent:
+                raise BudgetGymError(f"{source}: the percentages sum to {typed.sum():g}%; shares must sum to 100% "
+                                     f"within the rounding of the digits given (±{typed_rounding:g}%)")
+            hint = "; these sum to 100 like percentages: divide them by 100" if abs(total - 100) <= rounding else ""
+            raise BudgetGymError(f"{source}: shares must sum to 1 within the rounding of the digits given "
+                                 f"(±{typed_rounding:g}), got {total:g}{hint}")
+        note = None if abs(total - 1.0) <= SHARE_ATOL else (
+            f"{source}: the split sums to {typed.sum():g}{unit}, within the rounding of the digits given "
+            f"(±{typed_rounding:g}{unit}); scaled to sum to {scale:g}{unit}")
+        return np.tile(v / total * scenario.step_budget, (scenario.horizon, 1)), "share", note
     if total > 0 and abs(total - B) <= min(BUDGET_ROUNDING, BUDGET_RTOL * B):  # the budget as printed: B, so split
         v = v * (B / total)
-    return np.tile(v / scenario.horizon, (scenario.horizon, 1))
+    return np.tile(v / scenario.horizon, (scenario.horizon, 1)), "budget", None
+
+
+@dataclass(frozen=True)
+class CurrentPlan:
+    """A current plan read (:func:`read_dated_current`): the spend ``[T, K]`` (currency), where it came
+    from (``equal split``, ``split``, ``budgets``, ``per-step plan from plan.csv``, ...), a per-step
+    table's dates (ISO text; ``None`` without a ``date`` column) and a one-line note of what was made of
+    it (a split within rounding of 1 scaled to sum to 1; ``None``: nothing to say)."""
+
+    plan: np.ndarray
+    what: str
+    dates: list[str] | None = None
+    note: str | None = None
 
 
 def read_current(
@@ -117,21 +188,21 @@ def read_current(
     Shares are of the scenario's step budget ``B/T``; errors name ``option`` (the command-line
     option that gave ``spec``). ``within_budget``: a plan spending more than the scenario's budget
     is an error (``budgetgym simulate --plan`` plays any total, so it turns this off)."""
-    plan, what, _ = read_dated_current(spec, scenario, option, within_budget)
-    return plan, what
+    read = read_dated_current(spec, scenario, option, within_budget)
+    return read.plan, read.what
 
 
 def read_dated_current(
     spec: str, scenario: Scenario, option: str = "--current", within_budget: bool = True
-) -> tuple[np.ndarray, str, list[str] | None]:
-    """:func:`read_current` and the dates of a per-step table's ``date`` column (ISO text,
-    :func:`~budgetgym.envs.dates.date_texts`; ``None`` without one)."""
+) -> CurrentPlan:
+    """:func:`read_current` with the dates of a per-step table's ``date`` column (ISO text,
+    :func:`~budgetgym.envs.dates.date_texts`) and the note of a scaled split (:class:`CurrentPlan`)."""
     text = spec.strip()
     source = f"{option} {text!r}"
-    plan, what, dates = _read_plan(text, scenario, source, option)
+    read = _read_plan(text, scenario, source, option)
     if within_budget:
-        check_within_budget(plan, scenario, source)
-    return plan, what, dates
+        check_within_budget(read.plan, scenario, source)
+    return read
 
 
 def current_dates_note(current: list[str] | None, window: list[str] | None) -> str | None:
@@ -161,25 +232,15 @@ def _money(x: float) -> str:
     return f"{x:,.2f}" if abs(x) < 1e16 else f"{x:g}"
 
 
-def _read_plan(text: str, scenario: Scenario, source: str, option: str) -> tuple[np.ndarray, str, list[str] | None]:
+def _read_plan(text: str, scenario: Scenario, source: str, option: str) -> CurrentPlan:
     """:func:`read_dated_current` without the budget check."""
     if text.lower() == "equal":
         K = scenario.n_channels
-        return np.tile(np.full(K, scenario.step_budget / K), (scenario.horizon, 1)), "equal split", None
+        return CurrentPlan(np.tile(np.full(K, scenario.step_budget / K), (scenario.horizon, 1)), "equal split")
     if "=" in text and not Path(text).is_file():
-        values: dict[str, float] = {}
-        for item in filter(None, (s.strip() for s in text.split(","))):
-            key, sep, val = item.partition("=")
-            if key.strip() in values:  # the later value silently replaced the earlier one
-                raise BudgetGymError(f"{source}: channel '{key.strip()}' is given twice")
-            try:
-                values[key.strip()] = float(val)
-            except ValueError:
-                raise BudgetGymError(f"{source}: expected channel=value pairs, got {item!r}") from None
-            if not sep:
-                raise BudgetGymError(f"{source}: expected channel=value pairs, got {item!r}")
-        plan = _from_channels(values, scenario, source, None)
-        return plan, "split" if abs(sum(values.values()) - 1) <= 1e-6 else "budgets", None
+        values, percent = _pairs(text, source)
+        plan, kind, note = _from_channels(values, scenario, source, None, percent=percent)
+        return CurrentPlan(plan, "split" if kind == "share" else "budgets", note=note)
     if not text.lower().endswith(".csv") and not Path(text).is_file():
         raise BudgetGymError(f"{source}: expected 'equal', channel=value pairs or a CSV file"
                              + suggest(text, ["equal"]))
@@ -198,15 +259,37 @@ def _read_plan(text: str, scenario: Scenario, source: str, option: str) -> tuple
         if len(set(chans)) != len(chans):
             raise BudgetGymError(f"{source}: column 'channel': a channel appears twice")
         kind = "share" if col == "share" else "budget"
-        plan = _from_channels(dict(zip(chans, vals, strict=True)), scenario, source, kind)
-        return plan, f"per-channel {col} from {Path(text).name}", None
+        plan, _, note = _from_channels(dict(zip(chans, vals, strict=True)), scenario, source, kind)
+        return CurrentPlan(plan, f"per-channel {col} from {Path(text).name}", note=note)
     plan = _per_step(df, scenario, source, scenario.horizon)
     date_col = next((c for c in df.columns if str(c).lower() == "date"), None)
     dates = None
     if date_col is not None:
         read, _ = read_dates(df, date_col, source, least=1, midnight=whole_days(scenario.step_days))
         dates = date_texts(read)
-    return plan, f"per-step plan from {Path(text).name}", dates
+    return CurrentPlan(plan, f"per-step plan from {Path(text).name}", dates)
+
+
+def _pairs(text: str, source: str) -> tuple[dict[str, float], bool]:
+    """``search=0.4,social=0.6`` as ``{channel: value}``, and whether the values were typed as
+    percentages (``search=40%,social=60%``: every value or none)."""
+    values: dict[str, float] = {}
+    percents = []
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        key, sep, val = item.partition("=")
+        if key.strip() in values:  # the later value silently replaced the earlier one
+            raise BudgetGymError(f"{source}: channel '{key.strip()}' is given twice")
+        percents.append(val.strip().endswith("%"))
+        try:
+            values[key.strip()] = float(val.strip().removesuffix("%"))
+        except ValueError:
+            raise BudgetGymError(f"{source}: expected channel=value pairs, got {item!r}") from None
+        if not sep:
+            raise BudgetGymError(f"{source}: expected channel=value pairs, got {item!r}")
+    if any(percents) and not all(percents):
+        first = next(k for k, p in zip(values, percents, strict=True) if p)
+        raise BudgetGymError(f"{source}: give every value as a percentage ({first}={values[first]:g}%) or none")
+    return values, any(percents)
 
 
 @dataclass(frozen=True)

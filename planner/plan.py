@@ -67,6 +67,7 @@ from budgetgym.planner.frontier import (
     sweep_budgets,
 )
 from budgetgym.planner.inputs import (
+    CurrentPlan,
     check_within_budget,
     current_dates_note,
     plan_dates,
@@ -132,10 +133,10 @@ def _history(history: object, scenario: Scenario, start_date: str | None) -> tup
     return history, dates
 
 
-def _current(current: object, scenario: Scenario) -> tuple[np.ndarray | None, str | None, list[str] | None]:
-    """The current plan, where it came from and a per-step file's dates (``None`` without)."""
+def _current(current: object, scenario: Scenario) -> CurrentPlan | None:
+    """The current plan read (:class:`~budgetgym.planner.inputs.CurrentPlan`; ``None`` without one)."""
     if current is None:
-        return None, None, None
+        return None
     if isinstance(current, (str, Path)):
         return read_dated_current(str(current), scenario)
     X = np.asarray(current, dtype=float)
@@ -145,7 +146,7 @@ def _current(current: object, scenario: Scenario) -> tuple[np.ndarray | None, st
             f"non-negative spend"
         )
     check_within_budget(X, scenario, "current")  # as read_current refuses a file's or a split's
-    return X, "plan", None
+    return CurrentPlan(X, "plan")
 
 
 def prob_beats(x: np.ndarray, y: np.ndarray) -> float:
@@ -291,7 +292,8 @@ def plan(
         parse_sweep(sweep) if isinstance(sweep, str) else np.asarray(sweep, float), B,
         f"--sweep {sweep!r}" if isinstance(sweep, str) else "sweep",
     )
-    cur, cur_source, cur_dates = _current(current, sc)
+    read = _current(current, sc)
+    cur, cur_dates = (None, None) if read is None else (read.plan, read.dates)
 
     # 4 (first: a candidate for 1). the static plan: one split, even flighting
     static_q, static_plan, static_value = static_for(problem, obj)
@@ -394,10 +396,11 @@ def plan(
         baseline_mean=baseline_mean,
         history_steps=history_steps,
         current=cur,
-        current_source=cur_source,
+        current_source=None if read is None else read.what,
         current_value=cur_value,
         current_problems=problems,
         current_dates_note=current_dates_note(cur_dates, dates),
+        current_note=None if read is None else read.note,
         carry_over_without_history=None if history_steps else [
             c.name for c in sc.channels if c.adstock.type != "none" or c.delay.type != "none"
         ],

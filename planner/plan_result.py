@@ -68,6 +68,8 @@ class PlanResult:
     # what the response curves count: conversions, or currency (a revenue KPI's calibrated family): then every figure
     # counting conversions (conversions, CPA and their marginals) is NaN (budgetgym.planner.metrics.uncounted)
     response_unit: str = "conversions"
+    # what was made of the current plan given, in one line: a split within the rounding of its digits of 1, scaled
+    current_note: str | None = None
     # without a history: the channels whose carry-over or conversion delay would bring earlier spend into the
     # window, which the plan then counts as none (None: a history was given)
     carry_over_without_history: list[str] | None = None
@@ -127,6 +129,7 @@ class PlanResult:
                 else None,
                 "problems": self.current_problems,
                 "dates_note": self.current_dates_note,
+                "note": self.current_note,
             }
         if self.target is not None:
             out["target"] = self.target

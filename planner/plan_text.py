@@ -239,6 +239,8 @@ def summary_lines(result: PlanResult) -> list[str]:
             f"{what}: recommended {out(result.value)} vs current ({result.current_source}) "
             f"{out(result.current_value)}: uplift {uplift}"
         )
+        if result.current_note:
+            lines.append(f"note: {result.current_note}")
         lines += [f"note: the current plan breaks the campaign's constraints and is valued as given: {p}"
                   for p in result.current_problems]
         unspent = result.budget - float(result.current.sum())

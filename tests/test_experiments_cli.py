@@ -220,7 +220,13 @@ def test_a_failed_run_exits_1_and_leaves_consistent_files(tmp_path, capsys):
     code, out, err = run_cli(capsys, "run", str(exp), "--out", str(tmp_path / "out"), "--no-progress", "--no-plots",
                              "--set", "episodes=1")
     assert code == 1
-    assert "s3/jitter/seed_1" in err and "agent exploded" in err
+    # one line per failed run, naming it, the exception's type and message, and the file with its traceback
+    # (each was printed twice: as it failed, then again after the tables)
+    error = tmp_path / "out/runs/s3/jitter/seed_1/error.txt"
+    assert [line for line in err.splitlines() if "seed_1" in line] == [
+        f"failed: s3/jitter/seed_1: ValueError: agent exploded (see {error})"]
+    assert "Traceback" in error.read_text() and "ValueError: agent exploded" in error.read_text()
+    assert "5 runs done, 0 skipped (already complete), 1 failed" in out
     results = pd.read_csv(tmp_path / "out/results.csv")
     assert len(results) == 5 and not ((results.agent == "jitter") & (results.seed == 1)).any()
     assert not (tmp_path / "out/runs/s3/jitter/seed_1/done").exists()

@@ -548,3 +548,31 @@ def test_every_plan_file_writes_an_undefined_number_as_an_empty_cell(tmp_path):
         assert "inf" not in (tmp_path / "p" / name).read_text().lower(), name
     assert pd.read_csv(tmp_path / "p" / "channels.csv")["mcpa"].isna().tolist() == [True, False, True]
     assert pd.read_csv(tmp_path / "p" / "frontier.csv")["mcpa"].isna().all()
+
+
+def test_the_printed_shares_typed_back_as_the_current_split_are_accepted_and_noted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table's shares are rounded to 0.1% (stationary-3: 77.7%, 17.3%, 5.1%, which sum to 100.1%); typed
+    back as ``--current`` they were refused (exit 2). They are now the split, scaled to sum to 100% with a
+    note (printed and in summary.json), and valued as that split evenly flighted: the recommendation's
+    shares to the digits printed, whose value is the static plan's to well within the rounding."""
+    code, printed, err = run_cli(capsys, "plan", "stationary-3", "--lift-design", "none", "--no-plots",
+                                 "--out", str(tmp_path / "first"))
+    assert code == 0, err
+    rows = re.finditer(r"^ (\w+) +[\d,]+ +([\d.]+)%", printed, re.M)
+    shares = {m.group(1): m.group(2) for m in rows if m.group(1) != "total"}
+    assert set(shares) == set(NAMES)
+    typed = ",".join(f"{c}={s}%" for c, s in shares.items())
+    total = sum(float(s) for s in shares.values())
+    code, printed, err = run_cli(capsys, "plan", "stationary-3", "--current", typed, "--lift-design", "none",
+                                 "--no-plots", "--out", str(tmp_path / "again"))
+    assert code == 0, err
+    note = (f"--current {typed!r}: the split sums to {total:g}%, within the rounding of the digits given (±0.15%); "
+            f"scaled to sum to 100%")
+    assert f"note: {note}\n" in printed
+    current = json.loads((tmp_path / "again" / "summary.json").read_text())["current"]
+    assert current["note"] == note and current["source"] == "split"
+    q = np.array([float(shares[n]) for n in NAMES]) / total
+    assert current["value"] == pytest.approx(float(evaluate_plan(SC, np.tile(q * SC.step_budget, (T, 1)))), rel=1e-9)
+    assert current["spend"] == pytest.approx(B, rel=1e-12)

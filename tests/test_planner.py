@@ -687,6 +687,41 @@ def test_a_miss_whose_marginal_return_changes_side_does_not_claim_every_budget()
     assert _searched_text(old, 10.0) == "between 1 and 1024 × the budget (the budgets searched, within 1e-9 to 1e15)"
 
 
+def test_an_s_shaped_curve_below_the_target_at_small_budgets_and_above_it_beyond_is_a_miss_end_to_end() -> None:
+    """The miss with budgets on both sides of the target, end to end (the test above checks only the formatter):
+    one channel on an S-shaped Hill (slope 1.5) far below its half saturation, so its marginal ROAS rises with the
+    budget, :math:`m(b) \\propto b^{1/2}`: about 0.63 at 0.1 x the budget, 2 at the budget, 64 at 1024 x. A target of
+    1 lies between the sweep's two levels, but the search looks for the budget where m *falls* to the target (the
+    bracket needs m >= target below, <= above) and doubles from the largest level, where m only grows: no root.
+    The marginal returns expected are ``evaluate_plan``'s central differences of the even plan spending all of
+    ``b`` (the only plan of one channel under even pacing), not the planner's."""
+    from budgetgym.planner.plan_text import summary_lines
+
+    ch = channel("search", saturation={"type": "hill", "max_response": 1e6, "half_saturation": 2e10, "slope": 1.5},
+                 value={"mean": 10.0 * 2 / 7.5e-5})
+    sc = scenario_from_dict({**base_scenario_dict(), "reward": "revenue", "channels": [ch]}, source="test")
+    T, B = sc.horizon, sc.budget.total
+
+    def marginal(b: float, h: float = 1e-4) -> float:
+        def value(x: float) -> float:
+            return float(evaluate_plan(sc.override({"budget.total": x}), np.full((T, 1), x / T)))
+
+        return (value(b * (1 + h)) - value(b * (1 - h))) / (2 * h * b)
+
+    assert marginal(0.1 * B) < 1.0 < marginal(B)  # both sides of the target among the sweep's levels
+    res = plan(sc, sweep="0.1:1:2", target_mroas=1.0, curves=False, lift_design="none")
+    miss = res.target
+    assert miss is not None and miss["budget"] is None
+    assert miss["searched"] == pytest.approx([0.1 * B, 1024 * B], rel=1e-12)
+    assert (miss["marginal_side"], miss["same_side_everywhere"]) == ("above", False)
+    assert miss["nearest_multiple"] == pytest.approx(1024, rel=1e-12)
+    assert miss["nearest_marginal"] == pytest.approx(marginal(1024 * B), rel=1e-6)
+    assert miss["nearest_marginal"] == pytest.approx(2.0 * 1024**0.5, rel=1e-3)  # m(b) = m(B) (b/B)^(1/2)
+    line = next(s for s in summary_lines(res) if s.startswith("target"))
+    assert line.endswith(f"; marginal ROAS is above 1 at the budget searched nearest it, 1024 × the budget: "
+                         f"{miss['nearest_marginal']:.2f} — the target needs more budget than searched"), line
+
+
 # ----------------------------------------------------------------------------- current and static
 def test_a_current_plan_array_above_the_budget_is_refused_as_a_file_is() -> None:
     """``--current`` refuses a plan spending more than the budget (read_current), but ``plan(current=array)``

@@ -294,3 +294,67 @@ def test_budgets_summing_to_the_printed_budget_are_the_budget(tmp_path: Path, to
     # a small budget's half unit is no rounding: budgets of 10 under a budget of 10.4 stay 10 (1e-5 of it at most)
     X, _ = read_current("search=5,social=3,video=2", SC.override({"budget.total": 10.4}))
     assert X.sum() == pytest.approx(10.0, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("spec", "typed_sum", "rounding"),
+    [
+        ("search=0.333,social=0.333,video=0.333", "0.999", "0.0015"),  # the table's 33.3% as shares
+        ("search=33.3%,social=33.3%,video=33.3%", "99.9%", "0.15%"),  # ... as percentages
+        ("search=0.5, social=0.3, video=0.19", "0.99", "0.015"),  # the finest digit given sets the rounding
+        ("search=0.667,social=0.223,video=0.109", "0.999", "0.0015"),
+    ],
+)
+def test_a_split_typed_from_rounded_percentages_is_scaled_to_one_and_noted(
+    spec: str, typed_sum: str, rounding: str
+) -> None:
+    """``plan`` prints shares to one decimal of a percent (33.3%); typed back they sum to 99.9% and were
+    refused ("these look like shares but sum to 0.999"), a percent sign was no number at all. Each value
+    is within half a unit of its last digit of the true share, so ``n`` values sum to within ``n`` half
+    units of 1: such a split is scaled to sum to exactly 1, by hand ``q_i = v_i / sum v``, and a note says so."""
+    from budgetgym.planner.inputs import read_dated_current
+
+    read = read_dated_current(spec, SC)
+    typed = {k.strip(): float(v.strip().rstrip("%")) for k, v in (p.split("=") for p in spec.split(","))}
+    expected = np.array([typed.get(n, 0.0) for n in SC.channel_names]) / sum(typed.values())
+    np.testing.assert_allclose(read.plan, np.tile(expected * 6000.0, (14, 1)), rtol=1e-12)
+    assert read.plan.sum() == pytest.approx(84_000.0, rel=1e-12) and check_plan(SC, read.plan) == []
+    assert read.what == "split"
+    assert read.note == (f"--current {spec!r}: the split sums to {typed_sum}, within the rounding of the digits given "
+                         f"(±{rounding}); scaled to sum to {'100%' if '%' in spec else '1'}")
+    exact = read_dated_current("search=0.5,social=0.3,video=0.2", SC)
+    assert exact.note is None and exact.plan.sum() == pytest.approx(84_000.0, rel=1e-15)
+
+
+def test_a_share_table_of_rounded_shares_is_scaled_and_a_split_beyond_rounding_refused(tmp_path: Path) -> None:
+    """The per-channel ``share`` column (``--current`` and ``simulate --plan`` files) follows the same rule;
+    a sum beyond the rounding of the digits given is refused in one line naming the file and the sum, and a
+    split summing to 100 is named as percentages (it was read as budgets of 100 in currency, an uplift of
+    +29,635% over a current plan spending 0.1% of the budget)."""
+    from budgetgym.planner.inputs import read_dated_current
+
+    table = tmp_path / "shares.csv"
+    table.write_text("channel,share\nsearch,0.333\nsocial,0.333\nvideo,0.333\n")
+    read = read_dated_current(str(table), SC)
+    np.testing.assert_allclose(read.plan, 2000.0, rtol=1e-12)
+    assert read.note is not None and read.note.startswith(f"--current file '{table}': the split sums to 0.999")
+    refusals = {
+        "search=0.33,social=0.33,video=0.32": "these look like shares but sum to 0.98; shares must sum to 1 within "
+        "the rounding of the digits given (±0.015), or give each channel's budget over the window, in currency",
+        "search=33%,social=33%,video=32%": "the percentages sum to 98%; shares must sum to 100% within the rounding "
+        "of the digits given (±1.5%)",
+        "search=33.3,social=33.3,video=33.4": "these sum to 100, like percentages; write them with % (search=33.3%) "
+        "or as shares summing to 1, or give budgets in a CSV file with a 'budget' column",
+        "search=50%,social=0.5": "give every value as a percentage (search=50%) or none",
+        "search=0.5,social=0.6": "these look like shares but sum to 1.1; shares must sum to 1 within the rounding of "
+        "the digits given (±0.1), or give each channel's budget over the window, in currency",  # the bound: ties
+    }
+    for spec, message in refusals.items():
+        with pytest.raises(BudgetGymError) as err:
+            read_current(spec, SC)
+        assert str(err.value) == f"--current {spec!r}: {message}"
+    table.write_text("channel,share\nsearch,33.3\nsocial,33.3\nvideo,33.3\n")
+    with pytest.raises(BudgetGymError) as err:
+        read_current(str(table), SC)
+    assert str(err.value) == (f"--current file '{table}': shares must sum to 1 within the rounding of the digits given "
+                              f"(±0.15), got 99.9; these sum to 100 like percentages: divide them by 100")

@@ -8,12 +8,15 @@ Tiny agents are registered here (and imported by pool/Ray workers through the ex
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_cli
 
 from budgetgym.agents.base import AgentParams, BaseAgent, make_agent, register_agent
 from budgetgym.agents.evaluation import RESULT_COLUMNS, episode_seed, evaluate
@@ -54,13 +57,17 @@ class TiltAgent(BaseAgent):
 
 class NoisyParams(AgentParams):
     crash_seed: int | None = None
+    exit_seed: int | None = None
+    die_seed: int | None = None
     interrupt_seed: int | None = None
     interrupt_file: str | None = None
 
 
 @register_agent("t_noisy")
 class NoisyAgent(BaseAgent):
-    """Random splits from its seeded generator. It crashes on ``crash_seed``; on
+    """Random splits from its seeded generator. It crashes on ``crash_seed``, calls ``sys.exit`` on
+    ``exit_seed`` (as a library's command-line entry point does), ends its process on ``die_seed`` (as
+    the kernel's out-of-memory killer or a crash in native code would); on
     ``interrupt_seed`` it raises KeyboardInterrupt (a Ctrl-C or a killed process) while
     ``interrupt_file`` exists."""
 
@@ -75,6 +82,10 @@ class NoisyAgent(BaseAgent):
         self.t += 1
         if self.t > 2 and self.seed == p.crash_seed:  # type: ignore[attr-defined]
             raise RuntimeError("boom")
+        if self.t > 2 and self.seed == p.exit_seed:  # type: ignore[attr-defined]
+            sys.exit("solver: bad state\nsee the log")
+        if self.t > 2 and self.seed == p.die_seed:  # type: ignore[attr-defined]
+            os._exit(3)
         if self.t > 2 and self.seed == p.interrupt_seed and Path(p.interrupt_file or "").is_file():  # type: ignore[attr-defined]
             raise KeyboardInterrupt
         return self.rng.uniform(-1, 1, self.action_space.shape).astype(np.float32)
@@ -227,6 +238,47 @@ def test_a_failing_run_is_recorded_and_the_rest_of_the_grid_finishes(tmp_path):
     assert run_experiment(fixed, tmp_path, report=False).count("skipped") == 4
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_run_calling_sys_exit_is_a_failed_run_named_in_one_line(tmp_path: Path, workers: int) -> None:
+    """``sys.exit`` in an agent (SystemExit is no Exception) ended a serial grid with its message alone, no run
+    named, nothing recorded and the other runs not run; in a process pool it ended the worker and the grid
+    waited for its task for ever. It is now the run's failure, like any exception: recorded in the run's
+    error.txt with its traceback, its first line in the outcome, and the rest of the grid runs."""
+    cfg = experiment(agents=["t_tilt", {"agent": "t_noisy", "params": {"exit_seed": 1}}], seeds=3, episodes=1)
+    res = run_experiment(cfg, tmp_path, workers=workers, report=False)
+    assert [(o.label, o.error) for o in res.failed] == [("s3/t_noisy/seed_1", "SystemExit: solver: bad state ...")]
+    assert res.count("done") == 5
+    error = (tmp_path / "runs/s3/t_noisy/seed_1/error.txt").read_text()
+    assert "Traceback" in error and "SystemExit: solver: bad state" in error and "sys.exit" in error
+
+
+def test_a_failed_oracle_solve_is_one_line_naming_it_and_the_file_of_its_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed oracle solve kept no traceback (the CLI pointed at an error.txt that was never written): it is
+    now in ``seed_<k>.error.txt`` beside the solve's files (a scenario's oracle folder holds a solve per
+    episode path), named in the one line echoed; a later successful solve removes it."""
+    import budgetgym.envs.oracle as oracle
+
+    real = oracle.solve_oracle
+
+    def diverge(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("solver diverged")
+
+    monkeypatch.setattr(oracle, "solve_oracle", diverge)
+    lines: list[str] = []
+    res = run_experiment(experiment(agents=["t_tilt"], seeds=1, episodes=1), tmp_path, report=False,
+                         echo=lines.append)
+    failed = [o for o in res.failed if o.kind == "oracle"]
+    assert len(failed) == 1 and failed[0].error == "ValueError: solver diverged"
+    error = tmp_path / "oracle/s3/seed_0.error.txt"
+    assert f"failed: {failed[0].label}: ValueError: solver diverged (see {error})" in lines
+    assert "Traceback" in error.read_text() and "ValueError: solver diverged" in error.read_text()
+    monkeypatch.setattr(oracle, "solve_oracle", real)
+    assert run_experiment(experiment(agents=["t_tilt"], seeds=1, episodes=1), tmp_path, report=False).ok
+    assert not error.exists()
+
+
 def test_an_interrupted_grid_keeps_finished_runs_and_resumes_to_the_same_numbers(tmp_path):
     trigger = tmp_path / "kill-now"
     trigger.touch()
@@ -308,16 +360,16 @@ def test_ppo_smoke(tmp_path):
 def test_process_pool_gives_the_serial_numbers(tmp_path, monkeypatch):
     """Also: the oracle phase and the run phase share one pool of two workers (each spawned worker
     imports budgetgym, seconds; a pool per phase spawned them twice)."""
-    import multiprocessing.context
+    from budgetgym.experiments import backends
 
     pools: list[int | None] = []
-    original = multiprocessing.context.BaseContext.Pool
+    original = backends.ProcessPoolExecutor
 
-    def counting(self: Any, processes: int | None = None, *args: Any, **kwargs: Any) -> Any:
-        pools.append(processes)
-        return original(self, processes, *args, **kwargs)
+    def counting(max_workers: int | None = None, *args: Any, **kwargs: Any) -> Any:
+        pools.append(max_workers)
+        return original(max_workers, *args, **kwargs)
 
-    monkeypatch.setattr(multiprocessing.context.BaseContext, "Pool", counting)
+    monkeypatch.setattr(backends, "ProcessPoolExecutor", counting)
     cfg = experiment(seeds=3, episodes=1)
     run_experiment(cfg, tmp_path / "serial", report=False)
     assert pools == []
@@ -328,6 +380,34 @@ def test_process_pool_gives_the_serial_numbers(tmp_path, monkeypatch):
     trace_a = pd.read_csv(tmp_path / "serial/runs/s3/t_noisy/seed_2/trace.csv")
     trace_b = pd.read_csv(tmp_path / "pool/runs/s3/t_noisy/seed_2/trace.csv")
     pd.testing.assert_frame_equal(trace_a, trace_b)
+
+
+def test_a_worker_process_that_dies_stops_the_grid_naming_its_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A worker process ending without an answer (here os._exit; the out-of-memory killer, a segfault) left
+    ``multiprocessing.Pool`` waiting for its task for ever: ``budgetgym run --workers 2`` hung. It is now one
+    line naming the runs that worker may have been running (exit 1, as a failed run), and the finished runs
+    resume."""
+    import yaml
+
+    from budgetgym.experiments.backends import WorkerExited
+
+    cfg = experiment(agents=["t_tilt", {"agent": "t_noisy", "params": {"die_seed": 1}}], seeds=3, episodes=1)
+    with pytest.raises(WorkerExited) as err:
+        run_experiment(cfg, tmp_path / "lib", workers=2, report=False)
+    assert "s3/t_noisy/seed_1" in str(err.value) and "\n" not in str(err.value)
+    assert str(err.value).startswith("a worker process exited without an answer (killed, out of memory, ")
+    exp = tmp_path / "die.yaml"
+    exp.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    code, _, stderr = run_cli(capsys, "run", str(exp), "--out", str(tmp_path / "cli"), "--workers", "2",
+                              "--no-progress", "--no-plots")
+    assert code == 1
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "s3/t_noisy/seed_1" in lines[0] and "Traceback" not in stderr
+    fixed = experiment(agents=["t_tilt", {"agent": "t_noisy", "params": {"die_seed": None}}], seeds=3, episodes=1)
+    res = run_experiment(fixed, tmp_path / "lib", workers=2, report=False)
+    assert res.ok and sum(o.kind == "run" for o in res.outcomes) == 6
 
 
 def _square(x: int) -> int:

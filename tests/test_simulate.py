@@ -488,3 +488,20 @@ def test_oracle_dataset_has_exact_zero_spend_where_the_oracle_drops_a_channel(
                            "--spend", ",".join(f"{c}_spend" for c in sc.channel_names), "--out", str(tmp_path / "fit"))
     assert code == 2 and err.strip().count("\n") == 0
     assert "column 'display_spend': the spend is zero in every period; drop the channel" in err
+
+
+def test_a_plan_file_of_rounded_shares_is_scaled_and_noted(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``simulate --plan`` reads a ``share`` table as ``plan --current`` does: shares rounded to three
+    decimals (0.333 x 3, summing to 0.999) were refused; they are now the split scaled to sum to 1 (each
+    period spends the step budget, a third on each channel), with a one-line note."""
+    shares = tmp_path / "shares.csv"
+    shares.write_text("channel,share\nsearch,0.333\nsocial,0.333\nvideo,0.333\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "4", "--plan", str(shares), "--out",
+                             str(tmp_path / "ds"))
+    assert code == 0, err
+    assert (f"note: --plan file '{shares}': the split sums to 0.999, within the rounding of the digits given "
+            f"(±0.0015); scaled to sum to 1\n") in out
+    data = pd.read_csv(tmp_path / "ds" / "data.csv")
+    step = load_scenario("stationary-3").step_budget
+    for name in ("search", "social", "video"):
+        np.testing.assert_allclose(data[f"{name}_spend"], step / 3, rtol=1e-9)
