@@ -94,8 +94,9 @@ class ProcessPoolBackend:
             ctx = multiprocessing.get_context(self.start_method)
             size = self.workers if tasks is None else max(1, min(self.workers, tasks))
             self._pool, self._size = ProcessPoolExecutor(max_workers=size, mp_context=ctx), size
-            with children_ignore_sigint():  # the first submit spawns every worker; Ctrl-C is this process's
-                self._pool.submit(_ready)
+            with children_ignore_sigint():  # a submit spawns one worker (spawn context): all of them here, so
+                for _ in range(size):         # every worker leaves Ctrl-C to this process
+                    self._pool.submit(_ready)
 
     def close(self) -> None:
         """Stop the pool (its workers are terminated), if one is running."""

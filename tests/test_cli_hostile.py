@@ -71,6 +71,29 @@ def test_calibrates_bootstrap_workers_leave_ctrl_c_to_the_command(monkeypatch: p
     assert signal.getsignal(signal.SIGINT) is before  # this process's Ctrl-C is restored
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_the_grid_pools_workers_all_leave_ctrl_c_to_the_command() -> None:
+    """``run --workers 2``'s pool spawns a worker per submit; only the first was spawned with SIGINT ignored
+    (the second, spawned by the grid's tasks, printed its own KeyboardInterrupt traceback on Ctrl-C). Every
+    worker of a started pool must ignore SIGINT (``SigIgn`` bit 2 in /proc)."""
+    import signal
+
+    from budgetgym.experiments.backends import ProcessPoolBackend
+
+    backend = ProcessPoolBackend(2)
+    backend.start()
+    try:
+        assert backend._pool is not None
+        pids = list(backend._pool._processes)
+        assert len(pids) == 2
+        for pid in pids:
+            status = Path(f"/proc/{pid}/status").read_text()
+            ignored = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn")), 16)
+            assert ignored >> (signal.SIGINT - 1) & 1, pid
+    finally:
+        backend.close()
+
+
 @pytest.mark.parametrize(("argv", "hint"), [
     (["run", "quickstrt"], "(did you mean 'quickstart'?)"),
     (["run", "quickstart", "--backend", "locl"], "(did you mean 'local'?)"),
