@@ -68,7 +68,7 @@ from budgetgym.calibration.uncertainty import Draws
 from budgetgym.envs.errors import count
 
 __all__ = ["BOUND_RTOL", "MAPE_FLOOR", "OUTLIER_Z", "Errors", "at_bounds", "errors", "negative_kpi_warning",
-           "outlier_warning", "parameter_table", "typical_response", "warnings_for"]
+           "outlier_warning", "parameter_table", "robust_z", "typical_response", "warnings_for"]
 
 LEVELS = (5.0, 95.0)
 #: Intervals need at least this many draws; the checks of identification (not identified, trade-offs)
@@ -348,6 +348,16 @@ def negative_kpi_warning(y: np.ndarray, dates: np.ndarray, kpi: str) -> list[str
             f"out, or a data error; check the KPI column (a count likelihood refuses them)"]
 
 
+def robust_z(r: np.ndarray) -> np.ndarray:
+    r"""Robust standardised residuals along the last axis, :math:`z_t = (r_t - \mathrm{med}\, r) / s` with
+    :math:`s = 1.4826\, \mathrm{med}\,|r - \mathrm{med}\, r|` (:data:`MAD_SD`: a normal's sd from its MAD); ``NaN``
+    throughout a row whose MAD is 0 (no scale to judge by)."""
+    dev = r - np.median(r, axis=-1, keepdims=True)
+    s = MAD_SD * np.median(np.abs(dev), axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(s > 0, dev / np.where(s > 0, s, 1.0), np.nan)
+
+
 def outlier_warning(fit: Fit, dates: np.ndarray) -> list[str]:
     r"""A warning naming the periods whose standardised residual is an outlier (module docstring), or none.
 
@@ -369,11 +379,9 @@ def outlier_warning(fit: Fit, dates: np.ndarray) -> list[str]:
     r = judged_residuals(fit)
     if r is None or not np.median(np.abs(e - np.median(e))) > 1e-6 * float(np.mean(np.abs(fit.y))):
         return []
-    dev = r - np.median(r)
-    s = MAD_SD * float(np.median(np.abs(dev)))
-    if not s > 0:
+    z = robust_z(r)
+    if not np.isfinite(z).all():
         return []
-    z = dev / s
     hits = np.flatnonzero(np.abs(z) > OUTLIER_Z)
     if not len(hits):
         return []

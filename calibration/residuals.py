@@ -19,13 +19,13 @@ r"""The residuals the outlier warning judges (:func:`~budgetgym.calibration.diag
   for the negative binomial it needs a hypergeometric function; the deviance residual has one closed form
   for both, from the likelihood the fit maximises.
 
-Measured with the outlier rule (|robust z| > 5, robust z = (r - med r) / (1.4826 MAD)) on 104 periods whose
-counts are drawn around known means :math:`\mu_t = L e^{0.3 \epsilon_t}` (20,000 datasets per row; a dataset
-alarms when any period passes): Pearson / deviance alarm in 2.4% / 0.01% of Poisson datasets at
-:math:`L = 1`, 3.7% / 0.02% at 2, 1.2% / 0.05% at 5, 0.13% / 0.12% at 300 (a normal's rate: 0.12%); for a
-negative binomial with k = 5 in 12% / 0.27% at :math:`L = 1` and still 9.7% / 0.10% at 300. Below a mean of
-about one count per period both fail (Poisson, L = 0.6: 49% with deviance residuals): most periods are 0,
-ties at the median collapse the MAD; the warning is then not given (:data:`MIN_COUNT_LEVEL`).
+Measured with the outlier rule (|robust z| > 5, robust z = (r - med r) / (1.4826 MAD)) on 104 periods whose counts
+are drawn around known means :math:`\mu_t = L e^{0.3 \epsilon_t}` (20,000 datasets per row; a dataset alarms when
+any period passes; ``benchmarks/bench_count_outliers.py``): Pearson / deviance alarm in 2.4% / 0.01% of Poisson
+datasets at :math:`L = 1`, 3.7% / 0.02% at 2, 1.2% / 0.05% at 5, 0.13% / 0.12% at 300 (a normal's rate: 0.12%); for
+a negative binomial with k = 5 in 12% / 0.27% at :math:`L = 1` and still 9.7% / 0.10% at 300. Below a mean of about
+one count per period both fail (Poisson, L = 0.6: 49% with deviance residuals): most periods are 0, ties at the
+median collapse the MAD; the warning is then not given (:data:`MIN_COUNT_LEVEL`).
 
 On ``simulate``'s datasets (104 daily periods of ``stationary-5``, ``competitor-5``, ``drift-5`` and ``s-curve-5``,
 seeds 0-2, about 350 conversions a day, fitted with ``fourier=0, starts=2``; ``/ 100``: the same counts thinned
