@@ -155,3 +155,13 @@ def test_a_count_likelihood_refuses_a_negative_kpi_in_one_line(tmp_path: Path, l
     data = read_mmm_csv(path, date="date", kpi="revenue", spend=SPEND)
     with pytest.raises(BudgetGymError, match=msg):
         fit_model(data, ModelSpec(likelihood=likelihood, fourier=0, prior="none", starts=1), seed=0)  # type: ignore[arg-type]
+
+
+def test_robust_z_by_hand() -> None:
+    """``robust_z``: median 2, absolute deviations [2, 1, 0, 1, 98] with median 1, so s = 1.4826 and the
+    outlier 100 sits at 98 / 1.4826 = 66.1 sd; a row whose MAD is 0 has no scale (NaN), row by row."""
+    from budgetgym.calibration.diagnostics import robust_z
+
+    z = robust_z(np.array([[0.0, 1.0, 2.0, 3.0, 100.0], [5.0, 5.0, 5.0, 5.0, 9.0]]))
+    np.testing.assert_allclose(z[0], np.array([-2.0, -1.0, 0.0, 1.0, 98.0]) / 1.4826)
+    assert np.isnan(z[1]).all()
