@@ -358,3 +358,34 @@ def test_a_share_table_of_rounded_shares_is_scaled_and_a_split_beyond_rounding_r
         read_current(str(table), SC)
     assert str(err.value) == (f"--current file '{table}': shares must sum to 1 within the rounding of the digits given "
                               f"(±0.15), got 99.9; these sum to 100 like percentages: divide them by 100")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shares=st.lists(st.floats(0.0, 1.0), min_size=2, max_size=5).filter(lambda x: sum(x) > 1e-3),
+    decimals=st.integers(0, 3),
+    percent=st.booleans(),
+)
+def test_any_split_typed_back_from_its_rounded_figures_is_that_split(
+    shares: list[float], decimals: int, percent: bool
+) -> None:
+    """Property: a split printed to ``decimals`` decimals (as a share, or a percentage with ``%``) and typed
+    back reads as a split summing to 1 whose every share is within the rounding of the figure typed (half a
+    unit of its last digit, plus what scaling the sum back to 1 moves it), unless the rounded figures sum to
+    exactly the bound ``n/2`` units from 1 (every figure a tie: refused by design). Fails if a rounded split
+    is refused or read as budgets."""
+    sc = load_scenario("stationary-5")
+    q = np.asarray(shares) / sum(shares)
+    unit = 100.0 if percent else 1.0
+    figures = [round(float(x) * unit, decimals) for x in q]
+    half = 0.5 * 10.0**-decimals / unit  # half a unit of the last digit, in shares
+    off = abs(sum(figures) / unit - 1.0)
+    if off >= len(q) * half - 1e-6 or sum(figures) == 0:  # the bound itself (all ties), or nothing typed
+        return
+    names = sc.channel_names[: len(q)]
+    text = ",".join(f"{n}={f:.{decimals}f}{'%' if percent else ''}" for n, f in zip(names, figures, strict=True))
+    plan, _ = read_current(text, sc)
+    got = plan[0, : len(q)] / sc.step_budget
+    assert got.sum() == pytest.approx(1.0, abs=1e-9)
+    assert plan[0, len(q):].sum() == 0.0
+    np.testing.assert_allclose(got, q, atol=half + off + 1e-9)
