@@ -311,6 +311,19 @@ class ScenarioFamily:
         """Members in a split of an ensemble; ``None`` for a template (unbounded)."""
         return len(self._parts[split]) if self._members else None
 
+    def split_draws(self, asked: int, split: Split) -> int:
+        """The draws of ``split`` to play when ``asked`` are asked: ``asked``, at most an ensemble's members there.
+
+        Draw ``i`` of an ensemble's split is member ``i mod n_split`` (module docstring), so more draws than
+        members would play some members twice or more and weight them so in every mean over draws; each member
+        plays at most once instead: ``min(asked, n_split)``. A template's draws are unbounded (``asked``). The one
+        rule of :func:`~budgetgym.agents.evaluation.evaluate`, the experiment runner and the planner.
+        """
+        if split not in _SPLIT_ID:
+            raise ScenarioError(f"split: expected 'train' or 'test', got {split!r}")
+        size = self.split_size(split)
+        return asked if size is None else min(asked, size)
+
     def sample(self, index: int, split: Split = "train") -> Scenario:
         """Draw ``index`` of ``split`` (deterministic; module docstring)."""
         return self._sample(index, split, MAX_REDRAWS)

@@ -21,7 +21,7 @@ from budgetgym.agents.base import make_agent
 from budgetgym.agents.evaluation import RESULT_COLUMNS, episode_seed, evaluate
 from budgetgym.envs import ChannelBudgetEnv, load_scenario, scenario_path
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.family import ScenarioFamily, family_from_dict
+from budgetgym.envs.family import ScenarioFamily, family_from_dict, load_family
 from budgetgym.experiments.config import DEFAULT_DRAWS, config_hash, experiment_from_dict, load_experiment
 from budgetgym.experiments.regress import record_baseline
 from budgetgym.experiments.report import build_report
@@ -154,6 +154,25 @@ def test_an_ensemble_entry_plays_each_member_of_a_split_at_most_once(tmp_path):
     (c,) = experiment_from_dict({"name": "x", "scenarios": [{"scenario": str(path), "draws": 5}], "agents": ["equal"],
                                  "seeds": 1}).resolve()
     assert c.family is not None and c.draws == 1
+
+def test_evaluate_plays_each_ensemble_member_of_a_split_at_most_once(tmp_path):
+    # evaluate(agent, ensemble, draws=5) with 1 test member played that member five times as "5 held-out draws"
+    # (draw i is member i mod n), while `budgetgym run` and `plan` with draws 5 play it once: a notebook's mean
+    # over draws weighted members by how often the modulo hit them
+    path = tmp_path / "ens.yaml"
+    members = [{"channels.search.saturation.max_response": 300.0 + 10 * j} for j in range(5)]
+    path.write_text(yaml.safe_dump({"family": "ens", "scenario": "stationary-3", "ensemble": members}))
+    family = load_family(path)
+    assert (family.split_draws(5, "test"), family.split_draws(5, "train"), family.split_draws(2, "train")) == (1, 4, 2)
+    assert tiny_family().split_draws(7, "test") == 7  # a template's draws are unbounded
+    agent = make_agent("equal", family)
+    test = evaluate(agent, family, seeds=[0], draws=5)
+    train = evaluate(agent, family, seeds=[0], draws=5, split="train")
+    assert [r.draw for r in test] == [0] and [r.draw for r in train] == [0, 1, 2, 3]
+    (c,) = experiment_from_dict({"name": "x", "scenarios": [{"scenario": str(path), "draws": 5}], "agents": ["equal"],
+                                 "seeds": 1}).resolve()
+    assert (c.split_draws("test"), c.split_draws("train")) == (1, 4)  # the runner's, from the same definition
+
 
 def test_each_split_of_an_ensemble_plays_its_own_members_and_the_run_says_so(tmp_path):
     # 5 members (test_fraction 0.2): 1 held out, 4 train. draws: 3 was cut to the smaller split's 1 for
