@@ -197,7 +197,7 @@ def load_experiment(
             raise BudgetGymError(f"--seeds: expected a positive integer, got {seeds!r}")
         data["seeds"] = seeds
     if overrides:
-        data = apply_overrides(data, overrides)
+        data = apply_overrides(data, overrides, base=None if path is None else path.parent)
         source += f" (with --set {', '.join(overrides)})"
     if path is not None:
         data = _relative_scenarios(data, path.parent)

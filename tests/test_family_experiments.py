@@ -174,6 +174,30 @@ def test_evaluate_plays_each_ensemble_member_of_a_split_at_most_once(tmp_path):
     assert (c.split_draws("test"), c.split_draws("train")) == (1, 4)  # the runner's, from the same definition
 
 
+def test_set_addresses_a_file_entry_by_the_name_the_results_show(tmp_path):
+    # a family file's entry is 'tiny-fam' in every table, but --set found list items only by index, 'label' or the
+    # 'scenario' text ('tiny-fam.yaml', which a dotted key splits), and the hint for a scenario field given at the
+    # top level suggested --set scenarios.tiny-fam.yaml.set.horizon=6: "no list item 'tiny-fam'"
+    family_file(tmp_path)
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump({"name": "x", "scenarios": ["tiny-fam.yaml"], "agents": ["equal"], "seeds": 1,
+                                   "draws": 1}))
+    (c,) = load_experiment(exp, overrides={"scenarios.tiny-fam.set.horizon": HORIZON}).resolve()
+    assert c.label == "tiny-fam" and c.scenario.horizon == HORIZON
+    with pytest.raises(BudgetGymError, match="is a scenario field") as err:
+        load_experiment(exp, overrides={"horizon": HORIZON})
+    key, value = str(err.value).rsplit("e.g. --set ", 1)[1].split("=")
+    assert key == "scenarios.tiny-fam.set.horizon"  # the hint works as printed
+    (c,) = load_experiment(exp, overrides={key: int(value)}).resolve()
+    assert c.scenario.horizon == HORIZON
+    with pytest.raises(BudgetGymError, match=r"^--set scenarios.tiny-fm.draws: no list item 'tiny-fm' \(did you mean "
+                                             r"'tiny-fam'\?\)$"):
+        load_experiment(exp, overrides={"scenarios.tiny-fm.draws": 2})
+    with pytest.raises(BudgetGymError, match=r"^--set agents.gredy.label: no list item 'gredy' \(did you mean "
+                                             r"'greedy'\?\)$"):
+        load_experiment(exp, overrides={"agents": ["equal", "greedy"], "agents.gredy.label": "g"})
+
+
 def test_each_split_of_an_ensemble_plays_its_own_members_and_the_run_says_so(tmp_path):
     # 5 members (test_fraction 0.2): 1 held out, 4 train. draws: 3 was cut to the smaller split's 1 for
     # both splits, so 1 train draw was played of the 3 asked and the 4 there, and nothing said so
