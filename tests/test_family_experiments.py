@@ -474,6 +474,29 @@ def test_scenarios_lists_families_and_show_prints_one(tmp_path, monkeypatch, cap
     assert "oracle expected conversions" in out
 
 
+def test_show_says_what_an_ensembles_members_vary(tmp_path, capsys):
+    # README: show prints "a family: what varies and how"; for an explicit ensemble it printed only the member
+    # counts, so a researcher could not see which fields the members change (a template lists its distributions)
+    from conftest import run_cli
+
+    path = tmp_path / "ens.yaml"
+    members = [{"channels.search.saturation.half_saturation": 2000.0 + 100 * j} for j in range(4)]
+    members.append({"channels.video.adstock": {"type": "none"}})
+    path.write_text(yaml.safe_dump({"family": "ens", "scenario": "stationary-3", "ensemble": members}))
+    code, out, _ = run_cli(capsys, "show", str(path))
+    assert code == 0
+    lines = out.splitlines()
+    start = next(i for i, li in enumerate(lines) if li.startswith("explicit ensemble: 4 train and 1 held-out test"))
+    assert lines[start + 1:start + 5] == [
+        # stationary-3's nominal 2500 is the fifth member's value; a block of another type has none of the fields
+        "  channels.search.saturation.half_saturation: 2000 to 2500 (5 distinct of 5)",
+        "  channels.video.adstock: geometric, none (2 distinct of 5)",
+        "  channels.video.adstock.decay: 0.6, None (2 distinct of 5)",
+        "  channels.video.adstock.normalize: False, None (2 distinct of 5)",
+    ]
+    assert lines[start + 5].startswith("nominal scenario")
+
+
 def test_counts_of_one_are_singular_in_the_run_table_report_and_show(tmp_path, capsys):
     # "family, 1 held-out draws", "1 runs done", "from 1 finished runs", "1 channels, 1 steps"
     from conftest import run_cli
