@@ -174,6 +174,24 @@ def test_evaluate_plays_each_ensemble_member_of_a_split_at_most_once(tmp_path):
     assert (c.split_draws("test"), c.split_draws("train")) == (1, 4)  # the runner's, from the same definition
 
 
+def test_a_missing_family_file_says_where_it_was_looked_for(tmp_path, monkeypatch, capsys):
+    # "scenarios[0]: scenario file 'nofam.yaml' not found": run from another folder, a researcher could not tell
+    # the file was looked for beside the experiment file and then from the working directory
+    from conftest import run_cli
+
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump({"name": "x", "scenarios": [{"scenario": "nofam.yaml", "draws": 2}],
+                                   "agents": ["equal"], "seeds": 1}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out, err = run_cli(capsys, "run", str(exp), "--out", str(tmp_path / "out"), "--no-progress")
+    assert code == 2 and out == ""
+    assert err == (f"error: experiment file '{exp}': scenarios[0]: scenario or family file 'nofam.yaml' not found "
+                   f"beside the experiment file (in '{tmp_path}') or in the working directory ('{elsewhere}')\n")
+    assert not (tmp_path / "out").exists()
+
+
 def test_set_addresses_a_file_entry_by_the_name_the_results_show(tmp_path):
     # a family file's entry is 'tiny-fam' in every table, but --set found list items only by index, 'label' or the
     # 'scenario' text ('tiny-fam.yaml', which a dotted key splits), and the hint for a scenario field given at the
