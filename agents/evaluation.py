@@ -198,7 +198,9 @@ def evaluate(
     deterministic : passed to ``predict``.
     learn : call ``agent.update`` after every step (online learners learn within the episode).
     draws : for a family that varies: how many of its draws to play (draws ``0 .. draws-1`` of
-        ``split``); required there, ignored for a plain scenario.
+        ``split``; an explicit ensemble at most its members in ``split``, each once, as ``budgetgym run``
+        plays them: :meth:`~budgetgym.envs.family.ScenarioFamily.split_draws`); required there, ignored for
+        a plain scenario.
     split : ``"test"`` (held-out draws, the default) or ``"train"`` (in-distribution draws).
     oracle : ``oracle(scenario, draw, env_seed, path) -> float``, the oracle's expected reward of
         the episode; default :func:`solving_oracle` (one solve per distinct scenario and path).
@@ -215,8 +217,8 @@ def evaluate(
             raise BudgetGymError(
                 f"draws: family '{family.name}' varies; give draws=N (a positive integer), got {draws!r}"
             )
-        campaigns: list[tuple[Scenario, int | None, str | None]] = [
-            (family.sample(d, split), d, split) for d in range(draws)
+        campaigns: list[tuple[Scenario, int | None, str | None]] = [  # an ensemble's members at most once each
+            (family.sample(d, split), d, split) for d in range(family.split_draws(int(draws), split))
         ]
     else:
         campaigns = [(family.nominal(), None, None)]
@@ -228,6 +230,8 @@ def evaluate(
         raise BudgetGymError(f"seeds: expected a list of non-negative integers, got {seeds!r}") from None
     if any(not is_integer(s) or s < 0 for s in given):  # int(1.7) would play seed 1 silently
         raise BudgetGymError(f"seeds: expected non-negative integers, got {given}")
+    if not given:  # no rows: every mean over them is NaN
+        raise BudgetGymError(f"seeds: expected at least one seed, got {given}")
     seeds = [int(s) for s in given]
     name = str(getattr(agent, "name", type(agent).__name__))
     train_steps = int(getattr(agent, "train_steps", 0))

@@ -92,7 +92,8 @@ def train_ppo(
       uniformly at random (with replacement: campaigns repeat, and some members may never be
       played). ``P`` is the config's ``draw_pool``; by default one per training episode,
       ``ceil(total_timesteps / horizon)``, at least ``n_envs`` and at most :data:`MAX_DRAW_POOL`
-      (4,096). With ``vec_env`` ``per_env`` or ``dummy`` every training episode is a new train
+      (4,096); an explicit ensemble's pool is at most its train members, each once. With ``vec_env``
+      ``per_env`` or ``dummy`` every training episode is a new train
       draw, as is every episode of the evaluation callback (one single environment).
 
     * ``config``: hyperparameters (see :func:`load_ppo_config`; a mapping overrides the

@@ -352,7 +352,13 @@ def set_dotted(data: dict[str, Any], key: str, value: object, what: str = "overr
         elif isinstance(node, dict):
             if part not in node and not (last and depth > 0 and parts[depth - 1] in CHANNEL_MAPPINGS):
                 fields = [k for k in node if isinstance(k, str)]
-                raise ScenarioError(f"{what} '{key}': unknown field '{part}'{suggest(part, fields)}")
+                hint = suggest(part, fields)
+                if not hint and isinstance(node.get("type"), str) and depth > 0:  # a field of another kind of block
+                    block, own = ".".join(parts[:depth]), [f for f in fields if f != "type"]
+                    hint = (f": {block} is of type '{node['type']}', which has no '{part}' (its fields: "
+                            f"{', '.join(own) or 'none'}); first give the block a type that has it, "
+                            f"{block}: {{type: ..., {part}: ...}}")
+                raise ScenarioError(f"{what} '{key}': unknown field '{part}'{hint}")
             if last:
                 node[part] = value
             else:

@@ -295,6 +295,17 @@ class ScenarioFamily:
             out[".".join(parts)] = dist
         return out
 
+    @property
+    def member_changes(self) -> dict[str, list[Any]]:
+        """An ensemble's counterpart of :attr:`distributions`: dotted field path (channels by name) -> the
+        field's value in each member, in the file's order, for every field some member sets to other than the
+        nominal value (a whole block where a member changes its ``type``); empty for a template or a family
+        of one."""
+        nominal = _leaves(self._nominal.model_dump(mode="json"))
+        leaves = [_leaves(m.model_dump(mode="json")) for m in self._members]
+        return {path: [m.get(path) for m in leaves] for path in dict.fromkeys(p for m in leaves for p in m)
+                if any(m.get(path) != nominal.get(path) for m in leaves)}
+
     def definition(self) -> dict[str, Any]:
         """Everything that determines the family's draws, as plain JSON-able data (to hash or
         record): name, seed, the template (distributions included), the ensemble's members
@@ -310,6 +321,19 @@ class ScenarioFamily:
     def split_size(self, split: Split) -> int | None:
         """Members in a split of an ensemble; ``None`` for a template (unbounded)."""
         return len(self._parts[split]) if self._members else None
+
+    def split_draws(self, asked: int, split: Split) -> int:
+        """The draws of ``split`` to play when ``asked`` are asked: ``asked``, at most an ensemble's members there.
+
+        Draw ``i`` of an ensemble's split is member ``i mod n_split`` (module docstring), so more draws than
+        members would play some members twice or more and weight them so in every mean over draws; each member
+        plays at most once instead: ``min(asked, n_split)``. A template's draws are unbounded (``asked``). The one
+        rule of :func:`~budgetgym.agents.evaluation.evaluate`, the experiment runner and the planner.
+        """
+        if split not in _SPLIT_ID:
+            raise ScenarioError(f"split: expected 'train' or 'test', got {split!r}")
+        size = self.split_size(split)
+        return asked if size is None else min(asked, size)
 
     def sample(self, index: int, split: Split = "train") -> Scenario:
         """Draw ``index`` of ``split`` (deterministic; module docstring)."""
@@ -367,3 +391,24 @@ class ScenarioFamily:
     def __repr__(self) -> str:
         kind = "ensemble" if self._members else ("template" if self._dists else "scenario")
         return f"ScenarioFamily({self.name!r}, {kind})"
+
+
+def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
+    """A scenario dump's leaves by dotted path, channels (and other named list items) by name; a block with a
+    ``type`` is one leaf beside its fields' leaves, so a member that swaps the block's kind shows as that."""
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        if "type" in node and prefix:
+            out[prefix] = node["type"]
+        for key, value in node.items():
+            if key != "type":
+                out.update(_leaves(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(node, list) and node and all(isinstance(v, dict) for v in node):
+        names = [v.get("name") for v in node]
+        keys = names if all(isinstance(n, str) for n in names) and len(set(names)) == len(names) else range(len(node))
+        out = {}
+        for key, value in zip(keys, node, strict=True):
+            out.update(_leaves(value, f"{prefix}.{key}"))
+        return out
+    return {prefix: node}

@@ -21,8 +21,8 @@ distributions, other streams. The path is the scenario's nominal one (calendar a
 ``exp(w_t)``, whose walk (:func:`~budgetgym.envs.path.drift_step`) advances with each step's
 ``standard_normal((N, K))`` instead of being drawn whole at reset (no row sees its future either
 way). A family's rows play draws from a **pool** (:class:`DrawPool`, shared by the parts): the
-train draws ``0 .. P-1`` of the family, compiled once (about 1.5 ms each), each episode of each
-row a uniformly chosen member. A draw's
+train draws ``0 .. P-1`` of the family (an explicit ensemble: at most its train members, each once),
+compiled once (about 1.5 ms each), each episode of each row a uniformly chosen member. A draw's
 parameters are distributed as the single environment's (draw ``i`` of the train split is an
 independent draw for every ``i``); the members are chosen with replacement, so a pool repeats
 campaigns before ``P`` episodes have been played (``train_ppo`` sets ``P``: its docstring).
@@ -280,7 +280,8 @@ def _drift_tables(scenarios: Sequence[Scenario]) -> tuple[np.ndarray, np.ndarray
 class DrawPool:
     """A varying family's train draws ``0 .. size-1``: scenarios, compiled models and the tables of
     their nominal paths, built once at the first reset and shared by every row part of a batch
-    (under a lock: the parts reset in threads)."""
+    (under a lock: the parts reset in threads). An explicit ensemble's pool is at most its train members,
+    each once (:meth:`played`), so the rows choose among them uniformly."""
 
     def __init__(self, size: int):
         self.size = size
@@ -294,12 +295,17 @@ class DrawPool:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, _lock=threading.Lock())
 
+    def played(self, family: ScenarioFamily) -> int:
+        """The draws the pool holds: ``size``, at most an ensemble's train members (draw ``i`` is member
+        ``i mod n``: a larger pool would hold some members twice and play them twice as often)."""
+        return family.split_draws(self.size, "train")
+
     def entries(
         self, family: ScenarioFamily, compile_: _Compiler
     ) -> tuple[list[Scenario], list[ChannelModel], _Tables]:
         with self._lock:
             if self._entries is None:
-                pool = [family.sample(i, "train") for i in range(self.size)]
+                pool = [family.sample(i, "train") for i in range(self.played(family))]
                 check_info_layouts(pool, f"scenario '{family.name}'")
                 tables = _tables([sample_path(sc, None) for sc in pool])
                 self._entries = (pool, [compile_(sc) for sc in pool], tables)
@@ -343,7 +349,7 @@ class BatchedRandom:
         rng, draws = self.generator, None
         pooled = rows is None and family.varies
         if pooled:
-            index = rng.integers(0, self.pool.size, self.n)
+            index = rng.integers(0, self.pool.played(family), self.n)
             scenarios, members, (cost, response, delivery) = self.pool.entries(family, compile_)
             draws = index.copy()
         else:

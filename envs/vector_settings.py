@@ -84,7 +84,7 @@ def _check_memory(n: int, family: ScenarioFamily, rows: list[Scenario] | None, r
     that swaps for hours."""
     total = machine_memory()
     sc = rows[0] if rows is not None else family.nominal()
-    pooled = pool if rng == "batched" and rows is None and family.varies else 0
+    pooled = family.split_draws(pool, "train") if rng == "batched" and rows is None and family.varies else 0
     need = least_bytes(sc, n, rng, pooled)
     if total is not None and need > total:
         def size(b: int) -> str:

@@ -102,7 +102,7 @@ def resolve_entry(spec: ScenarioSpec, default_draws: int) -> Campaign:
     # would play some twice or more and weight them so in the summary (as the planner, at most each once);
     # each split is bounded by its own members, so a small test split leaves the train draws as asked
     asked = spec.draws or default_draws
-    test, train = (min(asked, family.split_size(s) or asked) for s in ("test", "train"))
+    test, train = (family.split_draws(asked, s) for s in ("test", "train"))
     return Campaign(spec.label or family.name, family.nominal(), family, test, train, asked)
 
 

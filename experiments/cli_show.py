@@ -28,7 +28,8 @@ def show_cmd(
 ) -> None:
     """Show a scenario's channels and parameters; the equal split, the best constant split and the
     oracle (expected reward and % of the oracle), and the dynamic headroom. For a scenario family:
-    its varying fields and their distributions first, then its nominal scenario."""
+    its varying fields and their distributions (an ensemble: the members' values) first, then its nominal
+    scenario."""
     from budgetgym.agents.evaluation import pct_of_oracle
     from budgetgym.envs.constant_split import best_constant_split
     from budgetgym.envs.family import load_family
@@ -124,6 +125,15 @@ def show_cmd(
     )
 
 
+def _spread(values: list[Any]) -> str:
+    """An ensemble field's values over its members: ``2000 to 2900 (3 distinct of 5)``, or the distinct values
+    in order when they are not all numbers."""
+    distinct = list(dict.fromkeys(map(str, values)))
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return f"{min(values):g} to {max(values):g} ({len(distinct)} distinct of {len(values)})"
+    return f"{', '.join(distinct)} ({len(distinct)} distinct of {len(values)})"
+
+
 def _show_family(con: Any, family: Any) -> None:
     """A family's header: what varies and how, before its nominal scenario's numbers."""
     con.print(f"[bold]{family.name}[/bold] (scenario family, seed {family.seed})"
@@ -131,8 +141,10 @@ def _show_family(con: Any, family: Any) -> None:
     if family.is_ensemble:
         con.print(
             f"explicit ensemble: {family.split_size('train')} train and {family.split_size('test')} held-out "
-            f"test members", markup=False,
+            f"test members; varies (members' values; nominal value in the scenario below):", markup=False,
         )
+        for path, values in family.member_changes.items():
+            con.print(f"  {path}: {_spread(values)}", markup=False, soft_wrap=True)
     else:
         con.print("varies (distribution; nominal value in the scenario below):", markup=False)
         for path, dist in family.distributions.items():

@@ -197,10 +197,10 @@ def load_experiment(
             raise BudgetGymError(f"--seeds: expected a positive integer, got {seeds!r}")
         data["seeds"] = seeds
     if overrides:
-        data = apply_overrides(data, overrides)
+        data = apply_overrides(data, overrides, base=None if path is None else path.parent)
         source += f" (with --set {', '.join(overrides)})"
     if path is not None:
-        data = _relative_scenarios(data, path.parent)
+        data = _relative_scenarios(data, path.parent, source)
     config = experiment_from_dict(data, source)
     check_agents(config, source)
     from budgetgym.experiments.tasks import check_learners, checked_grid  # builds agents: imports the agents package
@@ -213,16 +213,24 @@ def load_experiment(
     return config
 
 
-def _relative_scenarios(data: dict[str, Any], base: Path) -> dict[str, Any]:
+def _relative_scenarios(data: dict[str, Any], base: Path, source: str) -> dict[str, Any]:
+    """``data`` with each scenario entry's relative file path that exists beside the experiment file (in
+    ``base``) made absolute; one that exists neither there nor from the working directory is an error saying
+    where it was looked for (the working directory is often not the experiment file's folder)."""
     items = data.get("scenarios")
     if not isinstance(items, list):
         return data
     out = []
-    for item in items:
+    for i, item in enumerate(items):
         name = item if isinstance(item, str) else item.get("scenario") if isinstance(item, dict) else None
         if isinstance(name, str) and not Path(name).is_absolute() and (base / name).is_file():
             resolved = str((base / name).resolve())
             item = resolved if isinstance(item, str) else {**item, "scenario": resolved}
+        elif isinstance(name, str) and not Path(name).is_absolute() and names_a_file(name) and not Path(name).exists():
+            raise BudgetGymError(
+                f"{source}: scenarios[{i}]: scenario or family file '{name}' not found beside the experiment file "
+                f"(in '{base}') or in the working directory ('{Path.cwd()}')"
+            )
         out.append(item)
     return {**data, "scenarios": out}
 

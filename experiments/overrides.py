@@ -2,19 +2,23 @@
 
 :func:`parse_overrides` reads ``key=value`` strings (values as YAML); :func:`apply_overrides`
 applies dotted keys to the experiment mapping before validation, so overrides are validated
-like the file itself (list items by index, by label or by the shorthand name; scenario fields
-must go under a scenario entry's ``set:``, and the error says so).
+like the file itself (list items by index, by label, by the shorthand name or, for a scenario or
+family file, by the name inside it, the entry's name in the results; scenario fields must go under a
+scenario entry's ``set:``, and the error says so).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from budgetgym.envs.errors import BudgetGymError
+from budgetgym.envs.errors import BudgetGymError, suggest
+from budgetgym.envs.io import names_a_file
 from budgetgym.envs.scenario import Scenario
 
 __all__ = ["apply_overrides", "parse_overrides"]
@@ -35,11 +39,15 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def apply_overrides(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+def apply_overrides(data: dict[str, Any], changes: dict[str, Any], base: Path | None = None) -> dict[str, Any]:
     """A copy of the raw experiment mapping with dotted-key ``changes`` applied.
 
     List items are addressed by index or by their label / agent / scenario name
-    (``agents.ppo.train.total_timesteps``); missing mapping keys are created, and the
+    (``agents.ppo.train.total_timesteps``); a scenario entry naming a file also by the name the
+    file gives (its ``family:`` or ``name:``, the entry's default label: ``scenarios.my-fam.draws``
+    for ``scenario: fam.yaml``, whose text a dotted key would split), looked up beside ``base``
+    (the experiment file's folder) first, then from the working directory, as the entry is.
+    An unknown item is an error with a "did you mean". Missing mapping keys are created, and the
     result is validated afterwards, so a mistyped field still fails. Below a scenario's
     ``set`` the rest of the key is one dotted scenario override
     (``scenarios.stationary-3.set.budget.total=50000`` adds ``budget.total: 50000`` to that
@@ -49,7 +57,7 @@ def apply_overrides(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, 
     data = copy.deepcopy(data)
     for key, value in changes.items():
         parts = key.split(".")
-        _check_not_scenario_field(key, parts[0], value, data)
+        _check_not_scenario_field(key, parts[0], value, data, base)
         node: Any = data
         for depth, part in enumerate(parts):
             last = depth == len(parts) - 1
@@ -59,9 +67,12 @@ def apply_overrides(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, 
                 node["set"] = {**(sets if isinstance(sets, dict) else {}), ".".join(parts[3:]): value}
                 break
             if isinstance(node, list):
-                idx = _list_index(node, part)
+                names = [_item_names(item, base) for item in node]
+                idx = _list_index(names, part)
                 if idx is None:
-                    raise BudgetGymError(f"--set {key}: no list item '{part}'")
+                    raise BudgetGymError(
+                        f"--set {key}: no list item '{part}'{suggest(part, [n for ns in names for n in ns])}"
+                    )
                 if last:
                     node[idx] = value
                     break
@@ -80,18 +91,17 @@ def apply_overrides(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, 
     return data
 
 
-def _check_not_scenario_field(key: str, top: str, value: Any, data: dict[str, Any]) -> None:
+def _check_not_scenario_field(key: str, top: str, value: Any, data: dict[str, Any], base: Path | None) -> None:
     """A ``--set`` of a scenario field (``budget.total``) at the experiment's top level fails with
-    the form that works: ``scenarios.<label>.set.<key>=<value>``."""
+    the form that works: ``scenarios.<name>.set.<key>=<value>``, the first entry's name when a dotted key
+    can hold it (not a file name such as ``fam.yaml``), else its index."""
     from budgetgym.experiments.config import ExperimentConfig  # the model these overrides feed
 
     if top in ExperimentConfig.model_fields or top not in Scenario.model_fields:
         return
     items = data.get("scenarios")
-    first = items[0] if isinstance(items, list) and items else None
-    if isinstance(first, dict):
-        first = first.get("label") or first.get("scenario")
-    label = first if isinstance(first, str) and "/" not in first else "0"
+    names = _item_names(items[0], base) if isinstance(items, list) and items else []
+    label = next((n for n in names if "." not in n and "/" not in n), "0")
     shown = value if isinstance(value, str) else json.dumps(value)
     raise BudgetGymError(
         f"--set {key}: '{top}' is a scenario field, not an experiment field; scenario changes go under a "
@@ -103,14 +113,45 @@ def _shorthand_key(list_name: str) -> str:
     return "scenario" if list_name == "scenarios" else "agent"
 
 
-def _list_index(items: list[Any], part: str) -> int | None:
-    if part.isdigit() and int(part) < len(items):
+def _item_names(item: Any, base: Path | None) -> list[str]:
+    """The names a list item answers to in a dotted key, first its own (its label, else its agent or scenario
+    text) then, for an unlabelled scenario entry naming a file, the name the file gives (:func:`_file_name`):
+    the entry's label in the results."""
+    if isinstance(item, str):
+        own: Any = item
+    elif isinstance(item, dict):
+        own = item.get("label") or item.get("agent") or item.get("scenario")
+    else:
+        return []
+    if not isinstance(own, str) or not own:
+        return []
+    scenario = item if isinstance(item, str) else None if item.get("label") else item.get("scenario")
+    shown = _file_name(scenario, base) if isinstance(scenario, str) else None
+    return [own] if shown is None or shown == own else [own, shown]
+
+
+def _file_name(text: str, base: Path | None) -> str | None:
+    """The ``family:`` or ``name:`` of the scenario or family file ``text`` names (beside ``base`` first),
+    or ``None``: not a file, or one that does not read (the validation after the overrides says why)."""
+    if not names_a_file(text):
+        return None
+    for path in ([base / text] if base is not None and not Path(text).is_absolute() else []) + [Path(text)]:
+        if path.is_file():
+            with contextlib.suppress(OSError, UnicodeDecodeError, yaml.YAMLError):
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                name = data.get("family", data.get("name")) if isinstance(data, dict) else None
+                return name if isinstance(name, str) and name else None
+            return None
+    return None
+
+
+def _list_index(names: list[list[str]], part: str) -> int | None:
+    """The item ``part`` addresses: an index, else the first item whose own name it is, else the first whose
+    file gives that name (so a label always wins over another entry's file)."""
+    if part.isdigit() and int(part) < len(names):
         return int(part)
-    for i, item in enumerate(items):
-        if isinstance(item, str) and item == part:
-            return i
-        if isinstance(item, dict):
-            name = item.get("label") or item.get("agent") or item.get("scenario")
-            if name == part:
+    for rank in (0, 1):
+        for i, item in enumerate(names):
+            if len(item) > rank and item[rank] == part:
                 return i
     return None

@@ -31,7 +31,7 @@ import numpy as np
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel, expected_model
-from budgetgym.envs.family import ScenarioFamily, Split, load_family
+from budgetgym.envs.family import ScenarioFamily, load_family
 from budgetgym.envs.history import CarryIn, carry_in, check_history
 from budgetgym.envs.oracle import candidate_plans, solve_oracle
 from budgetgym.envs.path import ScenarioPath
@@ -104,18 +104,6 @@ def campaign_family(
     return family_with_changes(str(source), changes)
 
 
-def _split_draws(family: ScenarioFamily, n: int, split: Split) -> int:
-    """Draws of ``split`` to take: ``n``, but at most an ensemble's members in that split.
-
-    Draw ``i`` of an ensemble's split is member ``i mod n_split``
-    (:class:`~budgetgym.envs.family.ScenarioFamily`): more draws than members would repeat some of
-    them, weighting them twice or three times in the mean and the percentiles (``calibrate``'s
-    200 draws hold 40 test members, so 100 "held-out draws" were 40 members, half of them thrice).
-    """
-    size = family.split_size(split)
-    return n if size is None else min(n, size)
-
-
 def _mean_model(members: list[Member]) -> ExpectedModel | MeanExpectedModel:
     return members[0].expected if len(members) == 1 else MeanExpectedModel([m.expected for m in members])
 
@@ -142,7 +130,7 @@ class PlanningProblem:
             raise BudgetGymError(f"--draws: expected 1 to {MAX_DRAWS} draws, got {draws}")
         if self.is_family:
             n = DEFAULT_DRAWS if draws is None else int(draws)
-            train, test = (family.draws(_split_draws(family, n, s), s) for s in ("train", "test"))
+            train, test = (family.draws(family.split_draws(n, s), s) for s in ("train", "test"))
             self.members = [Member.of(sc, self.history) for sc in train]
             self.test_members = [Member.of(sc, self.history) for sc in test]
         else:

@@ -445,6 +445,7 @@ def test_a_saved_state_that_does_not_fit_names_the_file(tmp_path, name: str, key
     ({"seeds": [True]}, r"^seeds: expected non-negative integers"),
     ({"seeds": ["a"]}, r"^seeds: expected non-negative integers"),  # int('a'): a bare ValueError
     ({"seeds": 5}, r"^seeds: expected a list of non-negative integers, got 5$"),  # a bare TypeError
+    ({"seeds": []}, r"^seeds: expected at least one seed, got \[\]$"),  # returned no rows: a mean of nothing
     ({"episodes": 2.5}, r"^episodes: expected a positive integer, got 2.5$"),  # range(2.5): a bare TypeError
     ({"episodes": "2"}, r"^episodes: expected a positive integer, got '2'$"),
 ])

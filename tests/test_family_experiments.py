@@ -21,7 +21,7 @@ from budgetgym.agents.base import make_agent
 from budgetgym.agents.evaluation import RESULT_COLUMNS, episode_seed, evaluate
 from budgetgym.envs import ChannelBudgetEnv, load_scenario, scenario_path
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.family import ScenarioFamily, family_from_dict
+from budgetgym.envs.family import ScenarioFamily, family_from_dict, load_family
 from budgetgym.experiments.config import DEFAULT_DRAWS, config_hash, experiment_from_dict, load_experiment
 from budgetgym.experiments.regress import record_baseline
 from budgetgym.experiments.report import build_report
@@ -154,6 +154,67 @@ def test_an_ensemble_entry_plays_each_member_of_a_split_at_most_once(tmp_path):
     (c,) = experiment_from_dict({"name": "x", "scenarios": [{"scenario": str(path), "draws": 5}], "agents": ["equal"],
                                  "seeds": 1}).resolve()
     assert c.family is not None and c.draws == 1
+
+def test_evaluate_plays_each_ensemble_member_of_a_split_at_most_once(tmp_path):
+    # evaluate(agent, ensemble, draws=5) with 1 test member played that member five times as "5 held-out draws"
+    # (draw i is member i mod n), while `budgetgym run` and `plan` with draws 5 play it once: a notebook's mean
+    # over draws weighted members by how often the modulo hit them
+    path = tmp_path / "ens.yaml"
+    members = [{"channels.search.saturation.max_response": 300.0 + 10 * j} for j in range(5)]
+    path.write_text(yaml.safe_dump({"family": "ens", "scenario": "stationary-3", "ensemble": members}))
+    family = load_family(path)
+    assert (family.split_draws(5, "test"), family.split_draws(5, "train"), family.split_draws(2, "train")) == (1, 4, 2)
+    assert tiny_family().split_draws(7, "test") == 7  # a template's draws are unbounded
+    agent = make_agent("equal", family)
+    test = evaluate(agent, family, seeds=[0], draws=5)
+    train = evaluate(agent, family, seeds=[0], draws=5, split="train")
+    assert [r.draw for r in test] == [0] and [r.draw for r in train] == [0, 1, 2, 3]
+    (c,) = experiment_from_dict({"name": "x", "scenarios": [{"scenario": str(path), "draws": 5}], "agents": ["equal"],
+                                 "seeds": 1}).resolve()
+    assert (c.split_draws("test"), c.split_draws("train")) == (1, 4)  # the runner's, from the same definition
+
+
+def test_a_missing_family_file_says_where_it_was_looked_for(tmp_path, monkeypatch, capsys):
+    # "scenarios[0]: scenario file 'nofam.yaml' not found": run from another folder, a researcher could not tell
+    # the file was looked for beside the experiment file and then from the working directory
+    from conftest import run_cli
+
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump({"name": "x", "scenarios": [{"scenario": "nofam.yaml", "draws": 2}],
+                                   "agents": ["equal"], "seeds": 1}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out, err = run_cli(capsys, "run", str(exp), "--out", str(tmp_path / "out"), "--no-progress")
+    assert code == 2 and out == ""
+    assert err == (f"error: experiment file '{exp}': scenarios[0]: scenario or family file 'nofam.yaml' not found "
+                   f"beside the experiment file (in '{tmp_path}') or in the working directory ('{elsewhere}')\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_set_addresses_a_file_entry_by_the_name_the_results_show(tmp_path):
+    # a family file's entry is 'tiny-fam' in every table, but --set found list items only by index, 'label' or the
+    # 'scenario' text ('tiny-fam.yaml', which a dotted key splits), and the hint for a scenario field given at the
+    # top level suggested --set scenarios.tiny-fam.yaml.set.horizon=6: "no list item 'tiny-fam'"
+    family_file(tmp_path)
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump({"name": "x", "scenarios": ["tiny-fam.yaml"], "agents": ["equal"], "seeds": 1,
+                                   "draws": 1}))
+    (c,) = load_experiment(exp, overrides={"scenarios.tiny-fam.set.horizon": HORIZON}).resolve()
+    assert c.label == "tiny-fam" and c.scenario.horizon == HORIZON
+    with pytest.raises(BudgetGymError, match="is a scenario field") as err:
+        load_experiment(exp, overrides={"horizon": HORIZON})
+    key, value = str(err.value).rsplit("e.g. --set ", 1)[1].split("=")
+    assert key == "scenarios.tiny-fam.set.horizon"  # the hint works as printed
+    (c,) = load_experiment(exp, overrides={key: int(value)}).resolve()
+    assert c.scenario.horizon == HORIZON
+    with pytest.raises(BudgetGymError, match=r"^--set scenarios.tiny-fm.draws: no list item 'tiny-fm' \(did you mean "
+                                             r"'tiny-fam'\?\)$"):
+        load_experiment(exp, overrides={"scenarios.tiny-fm.draws": 2})
+    with pytest.raises(BudgetGymError, match=r"^--set agents.gredy.label: no list item 'gredy' \(did you mean "
+                                             r"'greedy'\?\)$"):
+        load_experiment(exp, overrides={"agents": ["equal", "greedy"], "agents.gredy.label": "g"})
+
 
 def test_each_split_of_an_ensemble_plays_its_own_members_and_the_run_says_so(tmp_path):
     # 5 members (test_fraction 0.2): 1 held out, 4 train. draws: 3 was cut to the smaller split's 1 for
@@ -429,6 +490,29 @@ def test_scenarios_lists_families_and_show_prints_one(tmp_path, monkeypatch, cap
     assert "channels.search.saturation.max_response: uniform(low=200.0, high=600.0)" in out
     assert "hill(max_response=400.0" in out  # the nominal scenario: the uniform's midpoint
     assert "oracle expected conversions" in out
+
+
+def test_show_says_what_an_ensembles_members_vary(tmp_path, capsys):
+    # README: show prints "a family: what varies and how"; for an explicit ensemble it printed only the member
+    # counts, so a researcher could not see which fields the members change (a template lists its distributions)
+    from conftest import run_cli
+
+    path = tmp_path / "ens.yaml"
+    members = [{"channels.search.saturation.half_saturation": 2000.0 + 100 * j} for j in range(4)]
+    members.append({"channels.video.adstock": {"type": "none"}})
+    path.write_text(yaml.safe_dump({"family": "ens", "scenario": "stationary-3", "ensemble": members}))
+    code, out, _ = run_cli(capsys, "show", str(path))
+    assert code == 0
+    lines = out.splitlines()
+    start = next(i for i, li in enumerate(lines) if li.startswith("explicit ensemble: 4 train and 1 held-out test"))
+    assert lines[start + 1:start + 5] == [
+        # stationary-3's nominal 2500 is the fifth member's value; a block of another type has none of the fields
+        "  channels.search.saturation.half_saturation: 2000 to 2500 (5 distinct of 5)",
+        "  channels.video.adstock: geometric, none (2 distinct of 5)",
+        "  channels.video.adstock.decay: 0.6, None (2 distinct of 5)",
+        "  channels.video.adstock.normalize: False, None (2 distinct of 5)",
+    ]
+    assert lines[start + 5].startswith("nominal scenario")
 
 
 def test_counts_of_one_are_singular_in_the_run_table_report_and_show(tmp_path, capsys):

@@ -340,6 +340,18 @@ class TestOverride:
             base.override({key: 1.0})
         assert str(info.value) == f"override '{key}': {expected}"
 
+    def test_a_field_of_another_type_of_block_names_the_blocks_type(self, base):
+        """stationary-3's search has no delay (type none): ``channels.search.delay.mean_lag`` (a family's
+        ``vary``, an experiment's ``set``) said only "unknown field 'mean_lag'", a field configs/README.md lists
+        for the delay, leaving the reader to find that the block's type has none."""
+        with pytest.raises(ScenarioError) as info:
+            base.override({"channels.search.delay.mean_lag": 2.0})
+        assert str(info.value) == (
+            "override 'channels.search.delay.mean_lag': unknown field 'mean_lag': channels.search.delay is of type "
+            "'none', which has no 'mean_lag' (its fields: none); first give the block a type that has it, "
+            "channels.search.delay: {type: ..., mean_lag: ...}"
+        )
+
     @pytest.mark.parametrize(
         "key, item", [("channels.tv.cost.price", "tv"), ("channels.5.cost.price", "5")]
     )

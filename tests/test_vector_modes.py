@@ -79,6 +79,19 @@ def test_batched_family_without_noise_equals_single_envs_of_its_draws() -> None:
     assert_reordered_close(_play(ref, actions, 0)[1:], _play(vec, actions, 1)[1:])
 
 
+def test_a_batched_pool_of_an_ensemble_holds_each_train_member_once() -> None:
+    """Pool draw ``i`` of an ensemble is train member ``i mod n``: a pool of 6 over 4 train members held members 0
+    and 1 twice, so rows played them twice as often as the others (calibrate's 160 train members in the default
+    pool of 1,024: 64 members at 7/1,024, the rest at 6/1,024). The pool is each member once, chosen uniformly."""
+    members = [{"channels.search.saturation.max_response": 300.0 + 10 * j} for j in range(5)]
+    family = family_from_dict({"family": "ens", "scenario": "stationary-3", "ensemble": members})
+    assert family.split_size("train") == 4
+    vec = ChannelBudgetVectorEnv(family, 64, rng="batched", draw_pool=6)
+    vec.reset(seed=1)
+    assert set(vec.campaigns.draws.tolist()) == {0, 1, 2, 3}
+    assert all(sc is family.sample(int(d), "train") for sc, d in zip(vec.scenarios, vec.campaigns.draws, strict=True))
+
+
 @pytest.mark.parametrize("name", ["wide-family", "wide-agent-family"])
 def test_batched_pool_draws_with_outages_without_noise_equal_single_envs_of_their_draws(name: str) -> None:
     """The wide families' pool draws differ in their shocks (outages among them), curves and
