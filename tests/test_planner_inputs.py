@@ -358,3 +358,31 @@ def test_a_share_table_of_rounded_shares_is_scaled_and_a_split_beyond_rounding_r
         read_current(str(table), SC)
     assert str(err.value) == (f"--current file '{table}': shares must sum to 1 within the rounding of the digits given "
                               f"(±0.15), got 99.9; these sum to 100 like percentages: divide them by 100")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        # three whole zeros summed to within 3 half units of 1 and were 'scaled to 1': 0 / 0, a NaN plan that
+        # `plan` refused as "plan: spend must be finite and non-negative", naming no option
+        ("search=0,social=0,video=0", "these look like shares but sum to 0; shares must sum to 1 exactly"),
+        # whole numbers give no digits as shares (0.5 is 0.50, 1 is 1.000): 1 + 1 + 0 is no rounded split of 50/50
+        ("search=1,social=1,video=0", "these look like shares but sum to 2; shares must sum to 1 exactly"),
+        ("search=0%,social=0%,video=0%", "the percentages sum to 0%"),
+    ],
+)
+def test_whole_numbers_are_no_rounded_split(tmp_path: Path, spec: str, message: str) -> None:
+    """A value typed with no decimals is a rounded percentage (33%) but an exact share (0 or 1): only shares
+    with decimals are read back within the rounding of their digits, and a split must spend something (its
+    shares are scaled by their sum)."""
+    with pytest.raises(BudgetGymError) as err:
+        read_current(spec, SC)
+    assert str(err.value).startswith(f"--current {spec!r}: {message}") and "\n" not in str(err.value)
+    table = tmp_path / "shares.csv"
+    table.write_text("channel,share\nsearch,0\nsocial,0\nvideo,0\n")
+    with pytest.raises(BudgetGymError) as err:
+        read_current(str(table), SC)
+    assert str(err.value) == f"--current file '{table}': shares must sum to 1 exactly, got 0"
+    X, what = read_current("search=1,social=0,video=0", SC)  # whole and exact: the split
+    assert what == "split"
+    np.testing.assert_allclose(X, np.tile([6000.0, 0.0, 0.0], (14, 1)))
