@@ -128,11 +128,11 @@ def _from_channels(
     names = scenario.channel_names
     _check_names(list(values), names, source, require_all=False)
     typed = np.array([float(values.get(n, 0.0)) for n in names])
+    scale, unit = (100.0, "%") if percent else (1.0, "")
     bad = [n for n, x in zip(names, typed, strict=True) if not (np.isfinite(x) and x >= 0)]
     if bad:
         got = values[bad[0]]
-        raise BudgetGymError(f"{source}: channel '{bad[0]}': expected a finite non-negative value, got {got:g}")
-    scale, unit = (100.0, "%") if percent else (1.0, "")
+        raise BudgetGymError(f"{source}: channel '{bad[0]}': expected a finite non-negative value, got {got:g}{unit}")
     v, total = typed / scale, typed.sum() / scale
     typed_rounding = digits_rounding(list(values.values()))  # in the units typed: 0.15 for 33.3% x 3
     # a whole percentage is rounded (33%), a whole share is exact (0 or 1, as 0.5 is 0.50): shares typed without a

@@ -68,6 +68,7 @@ def test_history_csv(tmp_path: Path) -> None:
         (None, "search=20000,search=30000,social=10000", "channel 'search' is given twice"),
         (None, "search=42000,social=-1,video=0", "channel 'social': expected a finite non-negative value, got -1"),
         (None, "search=0.5,social=nan,video=0.5", "channel 'social': expected a finite non-negative value, got nan"),
+        (None, "search=-10%,social=110%", "channel 'search': expected a finite non-negative value, got -10%"),
         (None, "nofile.csv", "file not found"),
     ],
 )
