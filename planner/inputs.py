@@ -19,7 +19,8 @@
 A split is typed back from the plan's table, whose shares are rounded (33.3%, three of which sum to
 99.9%): each of ``n`` values is within half a unit of its last digit of the exact share, so shares
 summing to within :func:`digits_rounding` of 1, :math:`|\\sum_i v_i - 1| < \\tfrac n2 10^{-d}` (``d`` the
-finest decimal given; at the bound every value would be a tie), are the split, scaled to sum to exactly 1,
+finest decimal given; at the bound every value would be a tie; shares typed without a decimal, 0 or 1,
+are exact: they must sum to 1), are the split, scaled to sum to exactly 1,
 :math:`q_i = v_i / \\sum_j v_j`, with a one-line note (:attr:`CurrentPlan.note`); a sum farther off is a
 one-line error naming the option or file and the sum.
 
@@ -127,23 +128,28 @@ def _from_channels(
     names = scenario.channel_names
     _check_names(list(values), names, source, require_all=False)
     typed = np.array([float(values.get(n, 0.0)) for n in names])
+    scale, unit = (100.0, "%") if percent else (1.0, "")
     bad = [n for n, x in zip(names, typed, strict=True) if not (np.isfinite(x) and x >= 0)]
     if bad:
         got = values[bad[0]]
-        raise BudgetGymError(f"{source}: channel '{bad[0]}': expected a finite non-negative value, got {got:g}")
-    scale, unit = (100.0, "%") if percent else (1.0, "")
+        raise BudgetGymError(f"{source}: channel '{bad[0]}': expected a finite non-negative value, got {got:g}{unit}")
     v, total = typed / scale, typed.sum() / scale
     typed_rounding = digits_rounding(list(values.values()))  # in the units typed: 0.15 for 33.3% x 3
-    rounding = typed_rounding / scale  # strictly within it: at the bound every value is a tie (0.5 + 0.6)
-    split = abs(total - 1.0) <= SHARE_ATOL or abs(total - 1.0) < rounding - SHARE_ATOL
+    # a whole percentage is rounded (33%), a whole share is exact (0 or 1, as 0.5 is 0.50): shares typed without a
+    # decimal must sum to 1 (1 + 1 + 0 is no rounded 50/50, and 0 + 0 + 0 was scaled by 0 into a NaN plan)
+    wholes = not percent and all(float(x).is_integer() for x in values.values())
+    split_rounding = 0.0 if wholes else typed_rounding
+    within = f"within the rounding of the digits given (±{split_rounding:g}{unit})" if split_rounding else "exactly"
+    rounding = split_rounding / scale  # strictly within it: at the bound every value is a tie (0.5 + 0.6)
+    split = total > 0 and (abs(total - 1.0) <= SHARE_ATOL or abs(total - 1.0) < rounding - SHARE_ATOL)
     B = scenario.budget.total
     if kind is None:
         if not (split or percent) and np.all(v <= 1.0):
             raise BudgetGymError(
-                f"{source}: these look like shares but sum to {total:g}; shares must sum to 1 within the rounding of "
-                f"the digits given (±{typed_rounding:g}), or give each channel's budget over the window, in currency"
+                f"{source}: these look like shares but sum to {total:g}; shares must sum to 1 {within}, or give each "
+                f"channel's budget over the window, in currency"
             )
-        if not (split or percent) and abs(total - 100.0) <= rounding and total < PERCENT_BUDGET * B:
+        if not (split or percent) and abs(total - 100.0) <= typed_rounding and total < PERCENT_BUDGET * B:
             first = next(iter(values))
             raise BudgetGymError(
                 f"{source}: these sum to {total:g}, like percentages; write them with % ({first}={values[first]:g}%) "
@@ -154,13 +160,12 @@ def _from_channels(
         if not split:
             if percent:
                 raise BudgetGymError(f"{source}: the percentages sum to {typed.sum():g}%; shares must sum to 100% "
-                                     f"within the rounding of the digits given (±{typed_rounding:g}%)")
-            hint = "; these sum to 100 like percentages: divide them by 100" if abs(total - 100) <= rounding else ""
-            raise BudgetGymError(f"{source}: shares must sum to 1 within the rounding of the digits given "
-                                 f"(±{typed_rounding:g}), got {total:g}{hint}")
+                                     f"{within}")
+            hint = "; these sum to 100 like percentages: divide them by 100" if abs(total - 100) <= typed_rounding \
+                else ""
+            raise BudgetGymError(f"{source}: shares must sum to 1 {within}, got {total:g}{hint}")
         note = None if abs(total - 1.0) <= SHARE_ATOL else (
-            f"{source}: the split sums to {typed.sum():g}{unit}, within the rounding of the digits given "
-            f"(±{typed_rounding:g}{unit}); scaled to sum to {scale:g}{unit}")
+            f"{source}: the split sums to {typed.sum():g}{unit}, {within}; scaled to sum to {scale:g}{unit}")
         return np.tile(v / total * scenario.step_budget, (scenario.horizon, 1)), "share", note
     if total > 0 and abs(total - B) <= min(BUDGET_ROUNDING, BUDGET_RTOL * B):  # the budget as printed: B, so split
         v = v * (B / total)

@@ -68,6 +68,7 @@ def test_history_csv(tmp_path: Path) -> None:
         (None, "search=20000,search=30000,social=10000", "channel 'search' is given twice"),
         (None, "search=42000,social=-1,video=0", "channel 'social': expected a finite non-negative value, got -1"),
         (None, "search=0.5,social=nan,video=0.5", "channel 'social': expected a finite non-negative value, got nan"),
+        (None, "search=-10%,social=110%", "channel 'search': expected a finite non-negative value, got -10%"),
         (None, "nofile.csv", "file not found"),
     ],
 )
@@ -372,7 +373,8 @@ def test_any_split_typed_back_from_its_rounded_figures_is_that_split(
     """Property: a split printed to ``decimals`` decimals (as a share, or a percentage with ``%``) and typed
     back reads as a split summing to 1 whose every share is within the rounding of the figure typed (half a
     unit of its last digit, plus what scaling the sum back to 1 moves it), unless the rounded figures sum to
-    exactly the bound ``n/2`` units from 1 (every figure a tie: refused by design). Fails if a rounded split
+    the bound ``n/2`` units from 1 or beyond (every figure a tie: refused by design); shares typed without a
+    decimal are exact. Fails if a rounded split
     is refused or read as budgets."""
     sc = load_scenario("stationary-5")
     q = np.asarray(shares) / sum(shares)
@@ -382,6 +384,8 @@ def test_any_split_typed_back_from_its_rounded_figures_is_that_split(
     off = abs(sum(figures) / unit - 1.0)
     if off >= len(q) * half - 1e-6 or sum(figures) == 0:  # the bound itself (all ties), or nothing typed
         return
+    if decimals == 0 and not percent:  # shares typed without a decimal (0 or 1) are exact, not rounded
+        return
     names = sc.channel_names[: len(q)]
     text = ",".join(f"{n}={f:.{decimals}f}{'%' if percent else ''}" for n, f in zip(names, figures, strict=True))
     plan, _ = read_current(text, sc)
@@ -389,3 +393,29 @@ def test_any_split_typed_back_from_its_rounded_figures_is_that_split(
     assert got.sum() == pytest.approx(1.0, abs=1e-9)
     assert plan[0, len(q):].sum() == 0.0
     np.testing.assert_allclose(got, q, atol=half + off + 1e-9)
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        # three whole zeros summed to within 3 half units of 1 and were 'scaled to 1': 0 / 0, a NaN plan that
+        # `plan` refused as "plan: spend must be finite and non-negative", naming no option
+        ("search=0,social=0,video=0", "these look like shares but sum to 0; shares must sum to 1 exactly"),
+        # whole numbers give no digits as shares (0.5 is 0.50, 1 is 1.000): 1 + 1 + 0 is no rounded split of 50/50
+        ("search=1,social=1,video=0", "these look like shares but sum to 2; shares must sum to 1 exactly"),
+        ("search=0%,social=0%,video=0%", "the percentages sum to 0%"),
+    ],
+)
+def test_whole_numbers_are_no_rounded_split(tmp_path: Path, spec: str, message: str) -> None:
+    """A value typed with no decimals is a rounded percentage (33%) but an exact share (0 or 1): only shares
+    with decimals are read back within the rounding of their digits, and a split must spend something (its
+    shares are scaled by their sum)."""
+    with pytest.raises(BudgetGymError) as err:
+        read_current(spec, SC)
+    assert str(err.value).startswith(f"--current {spec!r}: {message}") and "\n" not in str(err.value)
+    table = tmp_path / "shares.csv"
+    table.write_text("channel,share\nsearch,0\nsocial,0\nvideo,0\n")
+    with pytest.raises(BudgetGymError) as err:
+        read_current(str(table), SC)
+    assert str(err.value) == f"--current file '{table}': shares must sum to 1 exactly, got 0"
+    X, what = read_current("search=1,social=0,video=0", SC)  # whole and exact: the split
+    assert what == "split"
+    np.testing.assert_allclose(X, np.tile([6000.0, 0.0, 0.0], (14, 1)))

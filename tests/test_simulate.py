@@ -505,3 +505,7 @@ def test_a_plan_file_of_rounded_shares_is_scaled_and_noted(tmp_path: Path, capsy
     step = load_scenario("stationary-3").step_budget
     for name in ("search", "social", "video"):
         np.testing.assert_allclose(data[f"{name}_spend"], step / 3, rtol=1e-9)
+    shares.write_text("channel,share\nsearch,0\nsocial,0\nvideo,0\n", encoding="utf-8")  # 0 / 0: a NaN plan,
+    code, _, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "4", "--plan", str(shares), "--out",
+                           str(tmp_path / "zeros"))  # which simulate played as 8.3e12 a channel a period
+    assert (code, err) == (2, f"error: --plan file '{shares}': shares must sum to 1 exactly, got 0\n")
