@@ -181,6 +181,17 @@ class Scenario(StrictModel):
                 raise ValueError(f"shocks[{i}].start: expected a step < horizon {self.horizon}, got {shock.start}")
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _currency_noise(cls, data: Any) -> Any:
+        """A response in ``currency`` without a ``noise`` block gets ``noise.conversions: none``, not the Poisson
+        default: Poisson draws the response in whole units, so its spread would depend on the currency's unit
+        (about 1% a step at 10,000 a step counted in units, 0.1% in cents). A ``noise`` block given (a count
+        likelihood's calibrated family writes one) is kept as given."""
+        if isinstance(data, dict) and data.get("response_unit") == "currency" and "noise" not in data:
+            return {**data, "noise": {"conversions": "none"}}
+        return data
+
     @model_validator(mode="after")
     def _response_unit(self) -> Scenario:
         r"""A response in ``currency`` is revenue itself: its reward is ``revenue`` or ``profit`` (a ``conversions``

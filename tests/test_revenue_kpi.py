@@ -147,3 +147,27 @@ def test_segments_of_a_response_in_currency_count_no_conversions() -> None:
     assert result.segments["revenue"].sum() == pytest.approx(result.channels["revenue"].sum(), rel=1e-9)
     rows = segment_rows(result)
     assert rows is not None and "conversions" not in rows[0] and "revenue" in rows[0]
+
+
+def test_a_response_in_currency_without_a_noise_block_is_exact_and_a_given_one_is_kept() -> None:
+    """A hand-written currency scenario inherited Poisson noise, which drew revenue in whole units of the currency
+    (5849.0, 7596.0, ...: a spread that depends on the unit). Without a ``noise`` block it is now exact (no longer
+    whole units); a ``noise`` block given stays."""
+    from budgetgym.envs import ChannelBudgetEnv
+    from budgetgym.envs.scenario import scenario_from_dict
+
+    data = load_scenario("stationary-3").model_dump(mode="json")
+    data.pop("noise")
+    data.update(reward="revenue", response_unit="currency")
+    for ch in data["channels"]:
+        ch["value"] = {"mean": 1.0}
+    sc = scenario_from_dict(data, source="test")
+    assert sc.noise.conversions == "none"
+    env = ChannelBudgetEnv(sc)
+    env.reset(seed=0)
+    *_, info = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
+    assert not np.allclose(info["conversions"], np.round(info["conversions"]))  # not whole units of the currency
+    given = scenario_from_dict({**data, "noise": {"conversions": "poisson"}}, source="test")
+    assert given.noise.conversions == "poisson"
+    data.update(reward="conversions", response_unit="conversions")  # a count response keeps the Poisson default
+    assert scenario_from_dict(data, source="test").noise.conversions == "poisson"
