@@ -361,8 +361,9 @@ def segment_rows(result: PlanResult) -> tuple[list[str], list[list[str]]] | None
 
 SEGMENT_NOTE = (
     "Segments: exposure is the effective exposure reaching each segment over the window (per size: per unit "
-    "of audience share, a frequency index); saturation the share of the segment's most conversions per step "
-    "reached; 'from' the share of its conversions credited to each channel (by its share of the exposure)."
+    "of audience share, a frequency index); saturation the share of the segment's largest response per step "
+    "reached (conversions, or revenue for a response in currency); 'from' the share of its response credited to "
+    "each channel (by its share of the exposure)."
 )
 
 

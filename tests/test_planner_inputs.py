@@ -374,8 +374,7 @@ def test_any_split_typed_back_from_its_rounded_figures_is_that_split(
     back reads as a split summing to 1 whose every share is within the rounding of the figure typed (half a
     unit of its last digit, plus what scaling the sum back to 1 moves it), unless the rounded figures sum to
     the bound ``n/2`` units from 1 or beyond (every figure a tie: refused by design); shares typed without a
-    decimal are exact. Fails if a rounded split
-    is refused or read as budgets."""
+    decimal are exact. Fails if a rounded split is refused or read as budgets."""
     sc = load_scenario("stationary-5")
     q = np.asarray(shares) / sum(shares)
     unit = 100.0 if percent else 1.0
