@@ -24,7 +24,8 @@ pytest.importorskip("sklearn")
 from budgetgym.envs import ChannelBudgetEnv  # noqa: E402
 from budgetgym.envs.scenario import builtin_scenario_dir, scenario_from_dict  # noqa: E402
 from budgetgym.experiments.cli_planning import segment_cmd  # noqa: E402
-from budgetgym.experiments.segmenting import DEFAULT_CURVE, _round_shares, segment_customers  # noqa: E402
+from budgetgym.experiments.report_format import round_shares  # noqa: E402
+from budgetgym.experiments.segmenting import DEFAULT_CURVE, segment_customers  # noqa: E402
 
 COUNTS = np.array([500, 300, 200])  # planted clusters, largest first
 MEANS = np.array([[30.0, 40.0, 2.0], [45.0, 90.0, 8.0], [60.0, 60.0, 20.0]])  # age, income, visits
@@ -139,8 +140,8 @@ def test_exposure_in_extreme_units_gives_the_same_reach(table, tmp_path, unit):
 
 def test_written_shares_are_rounded_and_still_sum_to_one():
     # largest remainder: 1/3 each at 2 decimals -> 0.34, 0.33, 0.33 (the first remainder wins a tie)
-    np.testing.assert_allclose(_round_shares(np.full(3, 1 / 3), 2), [0.34, 0.33, 0.33])
-    shares = _round_shares(np.array([0.1234564, 0.1234564, 0.7530872]), 6)
+    np.testing.assert_allclose(round_shares(np.full(3, 1 / 3), 2), [0.34, 0.33, 0.33])
+    shares = round_shares(np.array([0.1234564, 0.1234564, 0.7530872]), 6)
     assert shares.sum() == pytest.approx(1.0, abs=1e-12)
     np.testing.assert_allclose(shares, [0.123457, 0.123456, 0.753087])
 
