@@ -126,7 +126,7 @@ def simulate_cmd(
     scenario, with the truth: the scenario, each channel's expected contribution and its true
     response curve."""
     from budgetgym.experiments.dataset_layout import check_dataset_out, exposure_column, spend_column
-    from budgetgym.experiments.simulate import simulate_dataset, write_dataset
+    from budgetgym.experiments.simulate import SEGMENTS_TRUTH_NOTE, simulate_dataset, write_dataset
 
     check_dataset_out(out)  # before the simulation, not after
     ds = simulate_dataset(scenario, periods, plan=plan, seed=seed, draw=draw, lift_tests=lift_tests,
@@ -140,6 +140,8 @@ def simulate_cmd(
     )
     if ds.plan_note is not None:
         console().print(f"note: {ds.plan_note}", markup=False)
+    if ds.scenario.segments is not None:
+        console().print(f"note: {SEGMENTS_TRUTH_NOTE}", markup=False)
     # calibrate refuses a channel never spent (an oracle's dropped channel): the command leaves it out
     spends = [bool((ds.plan[:, i] > 0).any()) for i in range(ds.scenario.n_channels)]
     used = [c for c, s in zip(ds.scenario.channels, spends, strict=True) if s]
