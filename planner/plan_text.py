@@ -36,11 +36,11 @@ from budgetgym.planner.plan_result import PlanResult
 
 __all__ = [
     "OUTCOME_NAMES",
-    "SEGMENT_NOTE",
     "channel_rows",
     "distribution_rows",
     "fmt",
     "header_line",
+    "segment_note",
     "segment_rows",
     "summary_lines",
     "table_note",
@@ -370,11 +370,16 @@ def _credit_cells(credit: np.ndarray) -> list[str]:
     return [f"{100 * c:.0f}%" for c in round_shares(credit, 2)]
 
 
-SEGMENT_NOTE = (
-    "Segments: exposure is the effective exposure reaching each segment over the window (per size: per unit "
-    "of audience share, a frequency index); saturation the share of the segment's most conversions per step "
-    "reached; 'from' the share of its conversions credited to each channel (by its share of the exposure)."
-)
+def segment_note(result: PlanResult) -> str:
+    """The note under the segment table: what each column is, the exposure's unit included
+    (:attr:`PlanResult.exposure_unit`)."""
+    unit = {"impression": "impressions", "click": "clicks"}.get(
+        result.exposure_unit or "", "in each segment's unit: impressions, and clicks times their effectiveness")
+    return (
+        f"Segments: exposure is the effective exposure ({unit}) reaching each segment over the window (per size: "
+        "per unit of audience share, a frequency index); saturation the share of the segment's most conversions per "
+        "step reached; 'from' the share of its conversions credited to each channel (by its share of the exposure)."
+    )
 
 
 def header_line(result: PlanResult) -> str:

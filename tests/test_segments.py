@@ -786,3 +786,21 @@ def test_the_printed_segment_table_shows_sizes_and_credits_summing_to_100_percen
         else:
             assert row == ["–"] * len(row)
     assert result.segments is not None and result.segments["conversions"].iloc[2] == 0.0
+
+
+@pytest.mark.parametrize(("units", "said"), [
+    ({}, "exposure is the effective exposure (impressions) reaching"),
+    ({"social": "click", "display": "click", "video": "click", "ctv": "click", "audio": "click"},
+     "exposure is the effective exposure (clicks) reaching"),
+    ({"social": "click"}, "exposure is the effective exposure (in each segment's unit: impressions, and clicks times"),
+])
+def test_the_segment_table_states_the_exposure_unit(units: dict[str, str], said: str) -> None:
+    """The exposure columns count what the channels buy (configs/README.md "Segments", Units): impressions on
+    overlap-5's CPM channels, clicks when every channel is bought per click, and with both a segment's own unit,
+    clicks weighted by their effectiveness. The printed note said 'effective exposure' without a unit."""
+    from budgetgym.planner import plan
+    from budgetgym.planner.plan_text import segment_note
+
+    sc = load_scenario("overlap-5").override({f"channels.{c}.cost.unit": u for c, u in units.items()})
+    note = segment_note(plan(sc, curves=False))
+    assert said in note
