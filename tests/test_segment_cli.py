@@ -368,3 +368,21 @@ def test_without_matplotlib_the_block_is_written_and_the_figure_skipped(table, t
     assert code == 0, err
     assert 'no figure: it needs matplotlib (pip install "budgetgym[plot]")' in printed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+def test_the_profile_table_prints_shares_summing_to_1_and_features_without_exponents(tmp_path, capsys):
+    """Three segments of 3 customers each: shares of 1/3 printed alone to 3 decimals read 0.333 x 3 = 0.999 (and
+    so would each channel's reach of equal exposure); rounded together (largest remainder, as the YAML is) they
+    sum to 1.000. An income around 50,000 printed as 5e+04 (``.4g``) reads as the number people write: 50,000."""
+    income = [30_000.0, 30_100.0, 29_900.0, 50_000.0, 50_100.0, 49_900.0, 90_000.0, 90_100.0, 89_900.0]
+    path = tmp_path / "c.csv"
+    pd.DataFrame({"income": income, "tv": [1.0] * 9}).to_csv(path, index=False)
+    code, printed, err = run_cli(capsys, "segment", str(path), "--features", "income", "--channels", "tv",
+                                 "--k", "3", "--out", str(tmp_path / "s.yaml"), "--no-plots")
+    assert code == 0, err
+    rows = [line.split() for line in printed.splitlines() if line.strip().startswith("segment-")]
+    assert len(rows) == 3
+    assert sum(float(r[2]) for r in rows) == pytest.approx(1.0, abs=1e-12)  # share
+    assert sum(float(r[4]) for r in rows) == pytest.approx(1.0, abs=1e-12)  # reach tv
+    assert sorted(r[3] for r in rows) == ["30,000", "50,000", "90,000"]
+    assert "e+" not in printed
