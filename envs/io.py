@@ -5,10 +5,12 @@ from them is still what they say (:func:`files_unchanged`)."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -71,12 +73,12 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it to ``path``.
 
     The temporary file is removed if ``write`` raises, so ``path`` keeps its old content (or
-    stays absent).
+    stays absent). The file gets the mode ``open(path, "w")`` would give it, ``0o666`` less the
+    umask (:func:`_new_temporary`), not a temporary file's private ``0o600``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = _new_temporary(path)
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -84,6 +86,20 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _new_temporary(path: Path) -> str:
+    """Create an empty, unused ``.<name>.<random>.tmp`` beside ``path`` with mode ``0o666`` less the
+    umask (``os.open`` applies it, as ``open`` does; :func:`tempfile.mkstemp` would make it ``0o600``,
+    and the rename would keep that) and return its path."""
+    for _ in range(tempfile.TMP_MAX):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return str(tmp)
+    raise FileExistsError(errno.EEXIST, f"no unused temporary name beside '{path}'")
 
 
 def check_out_dir(out: str | Path) -> Path:

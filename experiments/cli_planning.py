@@ -126,7 +126,7 @@ def simulate_cmd(
     scenario, with the truth: the scenario, each channel's expected contribution and its true
     response curve."""
     from budgetgym.experiments.dataset_layout import check_dataset_out, exposure_column, spend_column
-    from budgetgym.experiments.simulate import simulate_dataset, write_dataset
+    from budgetgym.experiments.simulate import SEGMENTS_TRUTH_NOTE, simulate_dataset, write_dataset
 
     check_dataset_out(out)  # before the simulation, not after
     ds = simulate_dataset(scenario, periods, plan=plan, seed=seed, draw=draw, lift_tests=lift_tests,
@@ -140,6 +140,8 @@ def simulate_cmd(
     )
     if ds.plan_note is not None:
         console().print(f"note: {ds.plan_note}", markup=False)
+    if ds.scenario.segments is not None:
+        console().print(f"note: {SEGMENTS_TRUTH_NOTE}", markup=False)
     # calibrate refuses a channel never spent (an oracle's dropped channel): the command leaves it out
     spends = [bool((ds.plan[:, i] > 0).any()) for i in range(ds.scenario.n_channels)]
     used = [c for c, s in zip(ds.scenario.channels, spends, strict=True) if s]
@@ -269,9 +271,12 @@ def segment_cmd(
 ) -> None:
     """Cluster customers (k-means on standardised features) into audience segments and measure each
     channel's reach of them from per-customer exposure columns; write a scenario's segments: block."""
+    import numpy as np
     from rich.table import Table
 
+    from budgetgym.experiments.report_format import round_shares
     from budgetgym.experiments.segmenting import check_out_file, segment_customers, write_segments
+    from budgetgym.planner.plan_text import fmt
 
     check_out_file(out)  # before the clustering, not after
     res = segment_customers(
@@ -289,11 +294,15 @@ def segment_cmd(
         cols.insert(3, f"mean {res.value_column}")
     for name in cols:
         table.add_column(name, justify="left" if name == "segment" else "right", no_wrap=True)
+    # shares rounded together (largest remainder, as the YAML's) so the printed ones sum to 1; numbers as people
+    # write them (50,000, 26.9, 4.94), not 5e+04
+    sizes = round_shares(res.sizes, 3)
+    reach = np.array([round_shares(row, 3) for row in res.reach]).reshape(res.reach.shape)
     for s, seg in enumerate(res.names):
-        cells = [seg, f"{res.counts[s]:,}", f"{res.sizes[s]:.3f}", *(f"{x:.4g}" for x in res.centres[s]),
-                 *(f"{r:.3f}" for r in res.reach[:, s])]
+        cells = [seg, f"{res.counts[s]:,}", f"{sizes[s]:.3f}", *(fmt(x) for x in res.centres[s]),
+                 *(f"{r:.3f}" for r in reach[:, s])]
         if res.value is not None:
-            cells.insert(3, f"{res.value[s]:.4g}")
+            cells.insert(3, fmt(res.value[s]))
         table.add_row(*cells)
     wide_console().print(table)
     written = write_segments(res, out, plots=plots)

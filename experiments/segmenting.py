@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from budgetgym.envs.errors import BudgetGymError, count
+from budgetgym.experiments.report_format import round_shares
 
 __all__ = [
     "DEFAULT_CURVE",
@@ -130,8 +131,8 @@ class SegmentationResult:
         """The ``segments:`` list (plain dicts, rounded as the module docstring says), each entry a
         valid :class:`~budgetgym.envs.scenario_parts.SegmentConfig`."""
         size_digits = max(6, len(str(self.n_customers)))
-        sizes = _round_shares(self.sizes, size_digits)
-        reach = np.array([_round_shares(row, 6) for row in self.reach]).reshape(self.reach.shape)
+        sizes = round_shares(self.sizes, size_digits)
+        reach = np.array([round_shares(row, 6) for row in self.reach]).reshape(self.reach.shape)
         block = []
         for s, name in enumerate(self.names):
             entry: dict[str, Any] = {
@@ -167,18 +168,6 @@ def parse_channels(text: str | list[str] | tuple[str, ...]) -> list[tuple[str, s
     if dupes:
         raise BudgetGymError(f"--channels: channel '{dupes[0]}' is given twice")
     return pairs
-
-
-def _round_shares(shares: np.ndarray, digits: int) -> np.ndarray:
-    """Shares summing to 1, rounded to ``digits`` decimals so that they still sum to 1 (largest
-    remainder: floor every share, then give the missing units to the largest remainders)."""
-    unit = 10**digits
-    scaled = np.asarray(shares, dtype=float) * unit
-    floor = np.floor(scaled + 1e-9)
-    missing = int(round(unit - floor.sum()))
-    order = np.argsort(-(scaled - floor), kind="stable")
-    floor[order[: max(missing, 0)]] += 1
-    return floor / unit
 
 
 # -------------------------------------------------------------------------------------- clustering

@@ -32,6 +32,8 @@ an MMM dataset holds, plus the truth no real dataset has:
 * ``truth/curves.csv``: each channel's true response curve: the expected KPI per period at
   steady state (carry-over built up, nominal prices and demand) against a constant spend per
   period, :meth:`~budgetgym.envs.dynamics.ChannelModel.steady_state_reward`, with the carry-over's whole kernel;
+  the other channels at 0 (with ``segments`` they matter: channels sharing a segment saturate it together,
+  so their curves do not add up; the command prints :data:`SEGMENTS_TRUTH_NOTE`);
 * ``summary.json``: arguments, seed, versions and commit;
 * with ``lift_tests=N`` or ``lift_design``: ``lift_tests.csv`` beside ``data.csv``, the lift tests in
   ``budgetgym calibrate --lift-tests``' layout (``channel, x, delta_x, delta_y, sigma``;
@@ -116,9 +118,17 @@ from budgetgym.experiments.true_response import true_curves, true_lift, true_lif
 from budgetgym.experiments.wording import count
 
 __all__ = ["DESIGN_COLUMNS", "EPOCH", "LIFT_CHANGES", "LIFT_FLOOR", "LIFT_SIGMA", "MAX_LIFT_SIGMA", "MAX_LIFT_TESTS",
+           "SEGMENTS_TRUTH_NOTE",
            "SimulatedDataset", "exposure_column", "read_lift_design", "simulate_dataset", "simulate_design_tests",
            "simulate_lift_tests", "spend_column", "true_lift", "true_lifts", "true_lifts_of", "write_dataset"]
 
+#: What ``budgetgym simulate`` prints of a scenario with audience segments, whose truth is not additive.
+SEGMENTS_TRUTH_NOTE = (
+    "the scenario's channels reach audience segments: truth/curves.csv holds each channel alone (the others at 0) "
+    "and truth/contributions.csv credits each its share of each segment's exposure; channels on the same people "
+    "saturate them together, so neither is the KPI a channel adds beside the others, and an additive MMM "
+    "fitted to this data (calibrate) need not match either"
+)
 #: The largest step cap and logit scale a scenario allows (``budget.max_step_multiple``, ``action.logit_scale``).
 MAX_STEP_MULTIPLE, MAX_LOGIT_SCALE = 100.0, 50.0
 #: A lift test's change of spend, a multiple of the spend before it, by round (module docstring).

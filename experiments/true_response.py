@@ -96,7 +96,8 @@ def _whole_kernels(sc: Scenario) -> Scenario:
 
 
 def true_curves(sc: Scenario, plan: np.ndarray) -> pd.DataFrame:
-    """Each channel's steady-state expected KPI per period against a constant spend per period (the
+    """Each channel's steady-state expected KPI per period against a constant spend per period, the other
+    channels at 0 (which with segments matters: channels sharing a segment saturate it together; the
     carry-over's whole kernel, module docstring), from 0 to twice the larger of the channel's largest
     period in ``plan`` and its equal share of the scenario's spend per period, ``B / (T K)``."""
     m = ChannelModel.from_scenario(_whole_kernels(sc))

@@ -19,7 +19,9 @@ table's marginal return (:mod:`~budgetgym.planner.metrics`: the derivative of th
 rises by 0.601 a unit at the recommendation, its marginal ROAS is 0.549).
 Points are the problem's mean model (a family: the mean over its draws).
 The recommended point lies on the curve; the current plan's point is marked at its own spend and
-outcome (on the curve when its flighting of the channel matches the recommendation's).
+outcome, every channel at the current plan (on the curve when its flighting of the channel matches the
+recommendation's and, with segments, the other channels' spend does too: on ``overlap-5`` the equal split's
+display point lies above display's curve, whose social and audio saturate display's segments more).
 """
 
 from __future__ import annotations

@@ -315,7 +315,8 @@ def segment_table(model: Model, plan: np.ndarray, names: list[str], channels: li
     (the frequency index: the same per person in every segment when it is equal); ``saturation``,
     the mean over steps of :math:`r_s / (\sigma_s \beta_s)` (share of the segment's most conversions
     reached); ``conversions`` and ``revenue`` arriving in the window (:math:`v_s` times them); and
-    ``from_<channel>``, each channel's credited share of the segment's conversions. For a family,
+    ``from_<channel>``, each channel's credited share of the segment's conversions (0 for every channel
+    when the segment has none). For a family,
     the mean over its draws :math:`\sum_n p_n (\cdot)_n` (``size`` :math:`\sum_n p_n \sigma_{s,n}` and
     ``exposure_per_size`` :math:`\sum_n p_n \sum_t A_{t,s,n} / \sigma_{s,n}` included: draws may size the
     segments differently), and ``from_<channel>`` the channel's share of the mean conversions."""

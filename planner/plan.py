@@ -398,6 +398,7 @@ def plan(
         current=cur,
         current_source=None if read is None else read.what,
         current_value=cur_value,
+        exposure_unit=None if segments is None else _exposure_unit(sc),
         current_problems=problems,
         current_dates_note=current_dates_note(cur_dates, dates),
         current_note=None if read is None else read.note,
@@ -418,3 +419,10 @@ def plan(
         dates=dates,
         seconds=time.perf_counter() - t0,
     )
+
+
+def _exposure_unit(sc: Scenario) -> str:
+    """What the segments' exposure counts: the one unit every channel is bought in (``impression`` or
+    ``click``), else ``mixed`` (configs/README.md "Segments", Units)."""
+    units = {c.cost.unit for c in sc.channels}
+    return units.pop() if len(units) == 1 else "mixed"

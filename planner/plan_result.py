@@ -54,6 +54,9 @@ class PlanResult:
     distribution: dict[str, dict[str, float]] | None = None  # held-out draws (families)
     draw_values: pd.DataFrame | None = None  # per held-out draw: recommended, static, current
     segments: pd.DataFrame | None = None  # with audience segments: per segment reach and response
+    # with audience segments: what the channels buy, whose effective exposure the segments count (one of
+    # "impression", "click", or "mixed": each segment's own unit, clicks weighted by their effectiveness)
+    exposure_unit: str | None = None
     beyond_history: list[dict[str, Any]] | None = None  # with a history: channels planned above its largest step
     sparse_history: list[dict[str, Any]] | None = None  # with a history: planned channels it spent on in few steps
     lift_design: pd.DataFrame | None = None  # the lift tests to run next (None: no test proposed)

@@ -29,17 +29,18 @@ from typing import Any
 import numpy as np
 
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE
+from budgetgym.experiments.report_format import round_shares
 from budgetgym.experiments.wording import count
 from budgetgym.planner.metrics import ZERO_RTOL, per_conversion, spends_on
 from budgetgym.planner.plan_result import PlanResult
 
 __all__ = [
     "OUTCOME_NAMES",
-    "SEGMENT_NOTE",
     "channel_rows",
     "distribution_rows",
     "fmt",
     "header_line",
+    "segment_note",
     "segment_rows",
     "summary_lines",
     "table_note",
@@ -350,21 +351,36 @@ def segment_rows(result: PlanResult) -> tuple[list[str], list[list[str]]] | None
     counted = result.response_unit == "conversions"  # a response in currency counts none (metrics.uncounted)
     header = ["segment", "size", "exposure", "per size", "saturation", *(["conversions"] if counted else []),
               "revenue", *[f"from {c[5:]}" for c in shares]]
+    sizes = round_shares(seg["size"].to_numpy(), 2)
+    credits = seg[shares].to_numpy()
     rows = [
-        [str(r["segment"]), f"{100 * r['size']:.0f}%", fmt(r["exposure"]), fmt(r["exposure_per_size"]),
+        [str(r["segment"]), f"{100 * size:.0f}%", fmt(r["exposure"]), fmt(r["exposure_per_size"]),
          f"{100 * r['saturation']:.0f}%", *([fmt(r["conversions"])] if counted else []), fmt(r["revenue"]),
-         *[f"{100 * r[c]:.0f}%" for c in shares]]
-        for _, r in seg.iterrows()
+         *_credit_cells(credit)]
+        for (_, r), size, credit in zip(seg.iterrows(), sizes, credits, strict=True)
     ]
     return header, rows
 
 
-SEGMENT_NOTE = (
-    "Segments: exposure is the effective exposure reaching each segment over the window (per size: per unit "
-    "of audience share, a frequency index); saturation the share of the segment's largest response per step "
-    "reached (conversions, or revenue for a response in currency); 'from' the share of its response credited to "
-    "each channel (by its share of the exposure)."
-)
+def _credit_cells(credit: np.ndarray) -> list[str]:
+    """A segment's credited shares as whole percents summing to 100% (:func:`round_shares`), or '–' in
+    every cell when the segment has no conversions to credit (its shares, 0 in ``segments.csv``, sum to 0)."""
+    if credit.sum() < 0.5:
+        return ["–"] * len(credit)
+    return [f"{100 * c:.0f}%" for c in round_shares(credit, 2)]
+
+
+def segment_note(result: PlanResult) -> str:
+    """The note under the segment table: what each column is, the exposure's unit included
+    (:attr:`PlanResult.exposure_unit`)."""
+    unit = {"impression": "impressions", "click": "clicks"}.get(
+        result.exposure_unit or "", "in each segment's unit: impressions, and clicks times their effectiveness")
+    return (
+        f"Segments: exposure is the effective exposure ({unit}) reaching each segment over the window (per size: "
+        "per unit of audience share, a frequency index); saturation the share of the segment's largest response per "
+        "step reached (conversions, or revenue for a response in currency); 'from' the share of its response "
+        "credited to each channel (by its share of the exposure)."
+    )
 
 
 def header_line(result: PlanResult) -> str:

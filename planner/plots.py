@@ -28,6 +28,7 @@ from budgetgym.experiments.wording import count
 from budgetgym.planner.plan_result import PlanResult
 
 __all__ = [
+    "CURVE_POINT_LABELS",
     "PLAN_COLORS",
     "draw_plan_figures",
     "plot_allocation",
@@ -134,8 +135,14 @@ def plot_frontier(result: PlanResult, path: str | Path) -> Path:
     return save_figure(fig, path)
 
 
+#: Legend of the curves' points: the curve holds the other channels at the recommendation, the current point is
+#: the current plan's (so it lies off the curve when its flighting or, with segments, the others' spend differs).
+CURVE_POINT_LABELS = {"recommended": "recommended", "current": "current plan (others at the current plan)"}
+
+
 def plot_curves(result: PlanResult, path: str | Path) -> Path:
-    """A panel per channel: expected outcome vs the channel's budget, recommended and current marked."""
+    """A panel per channel: expected outcome vs the channel's budget, recommended and current marked
+    (:data:`CURVE_POINT_LABELS`)."""
     curves = result.curves
     if curves is None:
         raise ValueError("plot_curves: the plan has no response curves")
@@ -152,7 +159,7 @@ def plot_curves(result: PlanResult, path: str | Path) -> Path:
             pts = part[part["point"] == kind]
             if len(pts):
                 ax.plot(pts["spend"], pts["outcome"], marker, ms=10 if marker == "*" else 6,
-                        color=PLAN_COLORS[kind], label=kind)
+                        color=PLAN_COLORS[kind], label=CURVE_POINT_LABELS[kind])
         ax.set_title(name, fontsize=10)
         ax.grid(alpha=0.3)
         _money_axis(ax.xaxis)

@@ -23,11 +23,11 @@ from budgetgym.planner.metrics import COUNT_FIGURES
 from budgetgym.planner.plan_result import PlanResult
 from budgetgym.planner.plan_text import (
     OUTCOME_NAMES,
-    SEGMENT_NOTE,
     channel_rows,
     distribution_rows,
     fmt,
     header_line,
+    segment_note,
     segment_rows,
     summary_lines,
     table_note,
@@ -38,7 +38,6 @@ __all__ = [
     "COMMAND_DEFAULTS",
     "FILES",
     "OUTCOME_NAMES",
-    "SEGMENT_NOTE",
     "channel_rows",
     "command_line",
     "distribution_rows",
@@ -128,7 +127,7 @@ def plan_markdown(
     segs = segment_rows(result)
     if segs is not None:
         lines += ["", "## Audience segments", "", *markdown_table(segs[0], segs[1], "l" + "r" * (len(segs[0]) - 1)),
-                  "", SEGMENT_NOTE]
+                  "", segment_note(result)]
     lines += ["", "## Figures", ""]
     if figures_note:
         lines += [figures_note, ""]
@@ -198,4 +197,4 @@ def print_plan(console: Any, result: PlanResult) -> None:
     segs = segment_rows(result)
     if segs is not None:
         console.print(table(*segs))
-        console.print(SEGMENT_NOTE, markup=False)
+        console.print(segment_note(result), markup=False)

@@ -80,6 +80,20 @@ def test_a_failure_inside_the_write_keeps_the_old_file_and_no_temporary(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
 
 
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_a_written_file_has_the_mode_a_plain_open_gives(tmp_path, umask, mode):
+    """0o666 less the umask, as ``open(path, "w")``: a temporary file's private 0o600 would leave a
+    plan, report or segments block unreadable to the colleagues (or web server) sharing the directory."""
+    old = os.umask(umask)
+    try:
+        path = atomic_write_text(tmp_path / "report.md", "# plan\n")
+        plain = tmp_path / "plain.md"
+        plain.write_text("# plan\n")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == mode == plain.stat().st_mode & 0o777
+
+
 def test_a_failure_inside_the_first_write_leaves_no_file(tmp_path):
     with pytest.raises(Boom):
         atomic_write(tmp_path / "sub" / "new.json", half_then(Boom()))

@@ -59,3 +59,20 @@ def test_the_distribution_counts_draws_in_whole_numbers(tmp_path: Path, drawn: l
     for ax in panels:
         ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
         assert ticks and all(float(t).is_integer() for t in ticks), (ax.get_title(), ticks)
+
+
+def test_the_current_point_says_the_others_are_at_the_current_plan(tmp_path: Path, drawn: list[Any]) -> None:
+    """The curves hold the other channels at the recommendation, the current point at the current plan. On
+    ``overlap-5`` (channels sharing segments) display's current point (equal split, even flighting: the
+    flighting of its curve) lies above its curve because the recommendation's social and audio saturate display's
+    segments more than the equal split does; the legend says what the point is, so it does not read as an error."""
+    pytest.importorskip("matplotlib")
+    res = plan("overlap-5", current="equal")
+    plots.plot_curves(res, tmp_path / "curves.png")
+    labels = [t.get_text() for legend in drawn[0].legends for t in legend.get_texts()]
+    assert "current plan (others at the current plan)" in labels
+    assert res.curves is not None
+    display = res.curves[res.curves["channel"] == "display"]
+    line = display[display["point"] == "curve"]
+    cur = display[display["point"] == "current"].iloc[0]
+    assert cur["outcome"] > 1.05 * np.interp(cur["spend"], line["spend"], line["outcome"])

@@ -24,7 +24,8 @@ pytest.importorskip("sklearn")
 from budgetgym.envs import ChannelBudgetEnv  # noqa: E402
 from budgetgym.envs.scenario import builtin_scenario_dir, scenario_from_dict  # noqa: E402
 from budgetgym.experiments.cli_planning import segment_cmd  # noqa: E402
-from budgetgym.experiments.segmenting import DEFAULT_CURVE, _round_shares, segment_customers  # noqa: E402
+from budgetgym.experiments.report_format import round_shares  # noqa: E402
+from budgetgym.experiments.segmenting import DEFAULT_CURVE, segment_customers  # noqa: E402
 
 COUNTS = np.array([500, 300, 200])  # planted clusters, largest first
 MEANS = np.array([[30.0, 40.0, 2.0], [45.0, 90.0, 8.0], [60.0, 60.0, 20.0]])  # age, income, visits
@@ -139,8 +140,8 @@ def test_exposure_in_extreme_units_gives_the_same_reach(table, tmp_path, unit):
 
 def test_written_shares_are_rounded_and_still_sum_to_one():
     # largest remainder: 1/3 each at 2 decimals -> 0.34, 0.33, 0.33 (the first remainder wins a tie)
-    np.testing.assert_allclose(_round_shares(np.full(3, 1 / 3), 2), [0.34, 0.33, 0.33])
-    shares = _round_shares(np.array([0.1234564, 0.1234564, 0.7530872]), 6)
+    np.testing.assert_allclose(round_shares(np.full(3, 1 / 3), 2), [0.34, 0.33, 0.33])
+    shares = round_shares(np.array([0.1234564, 0.1234564, 0.7530872]), 6)
     assert shares.sum() == pytest.approx(1.0, abs=1e-12)
     np.testing.assert_allclose(shares, [0.123457, 0.123456, 0.753087])
 
@@ -367,3 +368,21 @@ def test_without_matplotlib_the_block_is_written_and_the_figure_skipped(table, t
     assert code == 0, err
     assert 'no figure: it needs matplotlib (pip install "budgetgym[plot]")' in printed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+def test_the_profile_table_prints_shares_summing_to_1_and_features_without_exponents(tmp_path, capsys):
+    """Three segments of 3 customers each: shares of 1/3 printed alone to 3 decimals read 0.333 x 3 = 0.999 (and
+    so would each channel's reach of equal exposure); rounded together (largest remainder, as the YAML is) they
+    sum to 1.000. An income around 50,000 printed as 5e+04 (``.4g``) reads as the number people write: 50,000."""
+    income = [30_000.0, 30_100.0, 29_900.0, 50_000.0, 50_100.0, 49_900.0, 90_000.0, 90_100.0, 89_900.0]
+    path = tmp_path / "c.csv"
+    pd.DataFrame({"income": income, "tv": [1.0] * 9}).to_csv(path, index=False)
+    code, printed, err = run_cli(capsys, "segment", str(path), "--features", "income", "--channels", "tv",
+                                 "--k", "3", "--out", str(tmp_path / "s.yaml"), "--no-plots")
+    assert code == 0, err
+    rows = [line.split() for line in printed.splitlines() if line.strip().startswith("segment-")]
+    assert len(rows) == 3
+    assert sum(float(r[2]) for r in rows) == pytest.approx(1.0, abs=1e-12)  # share
+    assert sum(float(r[4]) for r in rows) == pytest.approx(1.0, abs=1e-12)  # reach tv
+    assert sorted(r[3] for r in rows) == ["30,000", "50,000", "90,000"]
+    assert "e+" not in printed

@@ -760,3 +760,47 @@ def test_a_family_files_nominal_scenario_is_warned_of_once() -> None:
         family.sample(0, "test")  # a draw is not warned of again
     assert [(w.category, str(w.message).split(": ")[:2]) for w in caught] == [
         (ScenarioWarning, ["family file 'f.yaml' (nominal scenario)", "channels.d"])]
+
+
+def test_the_printed_segment_table_shows_sizes_and_credits_summing_to_100_percent() -> None:
+    """Sizes 39.8667%, 34.6333% and 25.5% printed each to a whole percent read 40 + 35 + 26 = 101%; the
+    table rounds them together (largest remainder) to 40 + 35 + 25, and each segment's credited shares
+    likewise. A segment that no channel reaches has no conversions to credit: '–', not 0% from every
+    channel (shares of nothing, which would sum to 0%)."""
+    from budgetgym.planner import plan
+    from budgetgym.planner.plan_text import segment_rows
+
+    sc = load_scenario("overlap-5").override({
+        "segments.young.size": 0.398667, "segments.families.size": 0.346333, "segments.seniors.size": 0.255,
+        "segments.seniors.reach.display": 0.0, "segments.seniors.reach.ctv": 0.0, "segments.seniors.reach.audio": 0.0,
+    })
+    result = plan(sc, curves=False)
+    rows = segment_rows(result)
+    assert rows is not None
+    header, body = rows
+    assert [r[header.index("size")] for r in body] == ["40%", "35%", "25%"]
+    credits = [[r[j] for j, h in enumerate(header) if h.startswith("from ")] for r in body]
+    for row, seg in zip(credits, result.segments.itertuples(), strict=True):  # type: ignore[union-attr]
+        if seg.conversions > 0:
+            assert sum(float(c.rstrip("%")) for c in row) == 100.0
+        else:
+            assert row == ["–"] * len(row)
+    assert result.segments is not None and result.segments["conversions"].iloc[2] == 0.0
+
+
+@pytest.mark.parametrize(("units", "said"), [
+    ({}, "exposure is the effective exposure (impressions) reaching"),
+    ({"social": "click", "display": "click", "video": "click", "ctv": "click", "audio": "click"},
+     "exposure is the effective exposure (clicks) reaching"),
+    ({"social": "click"}, "exposure is the effective exposure (in each segment's unit: impressions, and clicks times"),
+])
+def test_the_segment_table_states_the_exposure_unit(units: dict[str, str], said: str) -> None:
+    """The exposure columns count what the channels buy (configs/README.md "Segments", Units): impressions on
+    overlap-5's CPM channels, clicks when every channel is bought per click, and with both a segment's own unit,
+    clicks weighted by their effectiveness. The printed note said 'effective exposure' without a unit."""
+    from budgetgym.planner import plan
+    from budgetgym.planner.plan_text import segment_note
+
+    sc = load_scenario("overlap-5").override({f"channels.{c}.cost.unit": u for c, u in units.items()})
+    note = segment_note(plan(sc, curves=False))
+    assert said in note

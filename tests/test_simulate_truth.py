@@ -145,13 +145,14 @@ def _flat(sc: Scenario, horizon: int) -> Scenario:
         {"horizon": horizon, "reward": reward, "budget.total": 1e12, "budget.pacing": "agent"})
 
 
-@pytest.mark.parametrize(("name", "periods"), [("delayed-5", 80), ("shock-5", 80), ("s-curve-5", 80), ("pulse-4", 8)])
+@pytest.mark.parametrize(("name", "periods"),
+                         [("delayed-5", 80), ("shock-5", 80), ("s-curve-5", 80), ("pulse-4", 8), ("overlap-5", 30)])
 def test_curves_are_a_long_constant_plans_last_step(name: str, periods: int) -> None:
     """truth/curves.csv at a few spends against evaluate_plan: the spend held for 400 steps (carry-over
     and delays long built up), no seasonality, shocks or drift: the last step's expected KPI. Also for a
     dataset shorter than the carry-over (8 weeks of pulse-4's weekly decay of 0.8, 0.8^8 = 0.17 of a
     period's spend still to come): its curves held only the 8 lags a horizon of 8 holds, 36% below the
-    steady state."""
+    steady state. With segments (overlap-5) each channel alone, the others at 0 (the module docstring)."""
     ds = simulate_dataset(name, periods, "random", seed=3)
     flat = _flat(ds.scenario, 400)
     for i, channel in enumerate(flat.channel_names):
@@ -224,3 +225,16 @@ def test_a_window_shorter_than_the_scenario_plays_the_shocks_inside_it() -> None
     assert ds.scenario.shocks == sc.shocks[:3]
     inside = sc.override({"shocks": [s.model_dump(mode="json") for s in sc.shocks[:3]]})
     pd.testing.assert_frame_equal(ds.data, simulate_dataset(inside, 40, "equal", seed=3).data)
+
+
+def test_simulate_says_what_the_truth_of_a_segmented_scenario_is(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                                  ) -> None:
+    """With segments, truth/curves.csv holds each channel alone and contributions.csv its credited share: neither
+    adds up to what the channels do together (the tests above), and the command says so where a planner reads."""
+    from conftest import run_cli
+
+    code, printed, _ = run_cli(capsys, "simulate", "overlap-5", "--periods", "8", "--out", str(tmp_path / "d"))
+    assert code == 0
+    assert "truth/curves.csv holds each channel alone (the others at 0)" in printed
+    code, printed, _ = run_cli(capsys, "simulate", "stationary-3", "--periods", "8", "--out", str(tmp_path / "s"))
+    assert code == 0 and "the others at 0" not in printed
