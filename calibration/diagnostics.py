@@ -320,10 +320,10 @@ def warnings_for(
     return out
 
 
-def _dates(dates: np.ndarray, periods: np.ndarray) -> str:
-    """The first :data:`OUTLIER_LIST` of ``periods`` as dates, and how many more."""
-    named = ", ".join(str(pd.Timestamp(dates[t]).date()) for t in periods[:OUTLIER_LIST])
-    return named + (f" and {len(periods) - OUTLIER_LIST} more" if len(periods) > OUTLIER_LIST else "")
+def _listed(named: list[str]) -> str:
+    """The first :data:`OUTLIER_LIST` of the periods ``named``, and how many more."""
+    more = f" and {len(named) - OUTLIER_LIST} more" if len(named) > OUTLIER_LIST else ""
+    return ", ".join(named[:OUTLIER_LIST]) + more
 
 
 def negative_kpi_warning(y: np.ndarray, dates: np.ndarray, kpi: str) -> list[str]:
@@ -343,7 +343,8 @@ def negative_kpi_warning(y: np.ndarray, dates: np.ndarray, kpi: str) -> list[str
     neg = np.flatnonzero(y < 0)
     if not len(neg):
         return []
-    return [f"the KPI '{kpi}' is negative in {count(len(neg), 'period')} ({_dates(dates, neg)}; sum "
+    named = _listed([str(pd.Timestamp(dates[t]).date()) for t in neg])
+    return [f"the KPI '{kpi}' is negative in {count(len(neg), 'period')} ({named}; sum "
             f"{float(y[neg].sum()):,.6g}), which the Gaussian fit takes as they are: returns or corrections netted "
             f"out, or a data error; check the KPI column (a count likelihood refuses them)"]
 
@@ -386,10 +387,9 @@ def outlier_warning(fit: Fit, dates: np.ndarray) -> list[str]:
     if not len(hits):
         return []
     hits = hits[np.argsort(-np.abs(z[hits]), kind="stable")]
-    named = ", ".join(f"{pd.Timestamp(dates[t]).date()} (KPI {fit.y[t]:,.6g}, fitted {fit.fitted[t]:,.6g}, "
-                      f"{z[t]:+.0f} sd)" for t in hits[:OUTLIER_LIST])
-    more = f" and {len(hits) - OUTLIER_LIST} more" if len(hits) > OUTLIER_LIST else ""
+    named = _listed([f"{pd.Timestamp(dates[t]).date()} (KPI {fit.y[t]:,.6g}, fitted {fit.fitted[t]:,.6g}, "
+                     f"{z[t]:+.0f} sd)" for t in hits])
     kind = "residual" if fit.spec.likelihood == "gaussian" else "deviance residual"
     return [f"{count(len(hits), 'outlying period')} ({kind} beyond {OUTLIER_Z:g} robust sd, "
-            f"{MAD_SD:g} MAD): {named}{more}; a data error or an event the controls do not cover, which the fit bends "
+            f"{MAD_SD:g} MAD): {named}; a data error or an event the controls do not cover, which the fit bends "
             f"to (R², the curves): fix the data, or add a control column marking the period (--controls)"]

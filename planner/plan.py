@@ -75,6 +75,7 @@ from budgetgym.planner.inputs import (
     read_history_file,
 )
 from budgetgym.planner.metrics import (
+    Figures,
     beyond_history,
     budget_marginal,
     channel_table,
@@ -184,7 +185,6 @@ def _point_or_miss(
 
 P = ParamSpec("P")
 R = TypeVar("R")
-F = TypeVar("F", pd.DataFrame, dict[str, Any])
 
 
 @overload
@@ -192,10 +192,10 @@ def _counted(figures: None, unit: str) -> None: ...
 
 
 @overload
-def _counted(figures: F, unit: str) -> F: ...
+def _counted(figures: Figures, unit: str) -> Figures: ...
 
 
-def _counted(figures: F | None, unit: str) -> F | None:
+def _counted(figures: Figures | None, unit: str) -> Figures | None:
     """``figures`` as they are for a response counted in conversions; for one in ``currency``, without the figures
     that count them (:func:`~budgetgym.planner.metrics.uncounted`)."""
     return figures if figures is None or unit == "conversions" else uncounted(figures)
