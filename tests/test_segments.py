@@ -847,3 +847,28 @@ def test_fixed_sizes_that_do_not_sum_to_one_are_still_refused_in_a_family(tmp_pa
     path.write_text(yaml.safe_dump({"family": "typo", "scenario": d}))
     with pytest.raises(ScenarioError, match="sizes sum to 0.9; expected 1"):
         load_family(path)
+
+
+def test_plan_summary_json_holds_the_segment_table(tmp_path: Any, capsys: Any) -> None:
+    """``budgetgym plan`` on a segmented scenario: ``summary.json`` has a ``segments`` key, segment name ->
+    that segment's row of ``segments.csv`` (every column, equal to the file's numbers), so a script reading the
+    summary gets the segment figures the printed table and the CSV show (it had none)."""
+    import json
+
+    import pandas as pd
+    import yaml
+    from conftest import run_cli
+
+    path = tmp_path / "seg.yaml"
+    path.write_text(yaml.safe_dump(toy(horizon=3)))
+    code, _, err = run_cli(capsys, "plan", str(path), "--out", str(tmp_path / "p"), "--no-plots")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "p" / "summary.json").read_text())
+    table = pd.read_csv(tmp_path / "p" / "segments.csv")
+    assert list(summary["segments"]) == list(table["segment"]) == ["young", "old"]
+    for row in table.to_dict(orient="records"):
+        got = summary["segments"][row.pop("segment")]
+        assert list(got) == list(row)
+        np.testing.assert_allclose([got[k] for k in row], list(row.values()), rtol=1e-9)
+    assert sum(summary["segments"][s]["revenue"] for s in ("young", "old")) == pytest.approx(
+        summary["recommended"]["value"], rel=1e-9)
