@@ -835,6 +835,23 @@ def test_a_family_varying_a_segment_size_draws_relative_sizes(tmp_path: Any) -> 
     assert load_family(path).sample(2, "test") == family.sample(2, "test")
 
 
+def test_show_says_that_drawn_sizes_are_weights(tmp_path: Any, capsys: Any) -> None:
+    """``budgetgym show`` of a family drawing a size says under its distributions that the sizes are divided by
+    their sum (a user reading ``segments.0.size: lognormal(median=0.4, ...)`` would take it as the size)."""
+    import yaml
+    from conftest import run_cli
+
+    d = toy()
+    path = tmp_path / "sizes.yaml"
+    path.write_text(yaml.safe_dump({"family": "sizes", "scenario": d}))
+    assert "sizes are weights" not in run_cli(capsys, "show", str(path))[1]
+    d["segments"][1]["size"] = {"dist": "uniform", "low": 0.5, "high": 0.7}
+    path.write_text(yaml.safe_dump({"family": "sizes", "scenario": d}))
+    code, out, err = run_cli(capsys, "show", str(path))
+    assert code == 0, err
+    assert "segment sizes are weights: each draw's sizes are divided by their sum" in out
+
+
 def test_fixed_sizes_that_do_not_sum_to_one_are_still_refused_in_a_family(tmp_path: Any) -> None:
     """Only a drawn size is relative: fixed sizes summing to 0.9 in a family that varies something else
     are a typo, refused as in a scenario."""
