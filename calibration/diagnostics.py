@@ -56,6 +56,7 @@ r"""How good a fit is: error metrics, the parameter table with intervals, and wa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -218,6 +219,23 @@ def _label(name: str, kappa: str) -> str:
     return kappa if name == "u" else {"theta": "decay"}.get(name, name)
 
 
+def _channel_parameters(fit: Fit) -> Iterator[tuple[int, str, str]]:
+    """``(j, channel, name)`` of each per-channel fitted parameter, ``j`` its index in ``fit.phi`` (the media
+    seasonality's ``a``, ``b`` come after them and belong to no channel)."""
+    per, names = fit.layout.per_channel, fit.layout.names()
+    for j in range(per * fit.layout.n_channels):
+        yield j, fit.channels[j // per], names[j % per]
+
+
+def _at_bound(value: float, lo: float, hi: float) -> float | None:
+    """The bound of ``[lo, hi]`` that ``value`` sits at, within ``1e-4 (hi - lo)`` of it, or ``None`` (inside
+    the range, or a range of no width). The bound itself, so a warning says ``decay = 0``, not ``5.24e-42``."""
+    span = hi - lo
+    if not span > 0 or min(value - lo, hi - value) >= 1e-4 * span:
+        return None
+    return lo if value - lo <= hi - value else hi
+
+
 def warnings_for(
     fit: Fit, draws: Draws | None, insample: Errors, holdout: Errors | None = None, *,
     holdout_insample: Errors | None = None,
@@ -237,23 +255,18 @@ def warnings_for(
     names = fit.layout.names()
     per = fit.layout.per_channel
     span = hi - lo
-    n_channel_params = per * fit.layout.n_channels  # the media seasonality's a, b after them: not per channel
-    for j, value in enumerate(fit.phi[:n_channel_params]):
-        ch, name = fit.channels[j // per], names[j % per]
-        label = _label(name, "ln(kappa / typical)")
-        if span[j] > 0 and min(value - lo[j], hi[j] - value) < 1e-4 * span[j]:
-            at = lo[j] if value - lo[j] <= hi[j] - value else hi[j]  # "decay = 0", not "decay = 5.24e-42"
-            out.append(f"{ch}: {label} = {at:.3g} is at its bound [{lo[j]:.3g}, {hi[j]:.3g}]")
+    for j, ch, name in _channel_parameters(fit):
+        if (at := _at_bound(float(fit.phi[j]), lo[j], hi[j])) is not None:
+            out.append(f"{ch}: {_label(name, 'ln(kappa / typical)')} = {at:.3g} is at its bound "
+                       f"[{lo[j]:.3g}, {hi[j]:.3g}]")
     if fit.layout.season:  # a, b after the channels: a coefficient at its bound clips the cycle the family plans with
-        for j, (name, term) in enumerate((("a", "cos"), ("b", "sin")), start=n_channel_params):
-            value = float(fit.phi[j])
-            if min(value - lo[j], hi[j] - value) < 1e-4 * span[j]:
-                out.append(f"media seasonality: {name} = {value:.3g} (its yearly {term} coefficient) is at its bound "
+        for j, (name, term) in enumerate((("a", "cos"), ("b", "sin")), start=per * fit.layout.n_channels):
+            if (at := _at_bound(float(fit.phi[j]), lo[j], hi[j])) is not None:
+                out.append(f"media seasonality: {name} = {at:.3g} (its yearly {term} coefficient) is at its bound "
                            f"[{lo[j]:.3g}, {hi[j]:.3g}]")
     if draws is not None and len(draws) >= MIN_CHECK_DRAWS:
         q = np.percentile(draws.phi, LEVELS, axis=0)
-        for j in range(n_channel_params):
-            ch, name = fit.channels[j // per], names[j % per]
+        for j, ch, name in _channel_parameters(fit):
             label = _label(name, "kappa")
             if span[j] > 0 and q[1, j] - q[0, j] > 0.8 * span[j]:
                 out.append(f"{ch}: {label} is not identified (its 90% interval covers "

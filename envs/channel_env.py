@@ -131,6 +131,7 @@ from budgetgym.envs.dynamics import (
 )
 from budgetgym.envs.family import ScenarioFamily, load_family
 from budgetgym.envs.history import CarryIn, carry_in, history_option
+from budgetgym.envs.numbers import figure
 from budgetgym.envs.observation import CONV_CLIP, SPEND_CLIP, ObservationLayout
 from budgetgym.envs.path import ScenarioPath, sample_path
 from budgetgym.envs.scenario import Scenario
@@ -327,29 +328,19 @@ class ChannelBudgetEnv(gym.Env[np.ndarray, np.ndarray]):
         info = self._last_info
         head = (
             f"{self.scenario.name}  step {self.t}/{self.horizon}  "
-            f"spent {_figure(self.cumulative_spend, 0, 20)} of {_figure(self.budget, 0, 20)}"
+            f"spent {figure(self.cumulative_spend, 0, 20)} of {figure(self.budget, 0, 20)}"
         )
         lines = [head, f"{'channel':<14}{'share':>7}{'spend':>12}{'impr/clicks':>13}{'price':>9}{'conv':>9}"]
         for i, name in enumerate(self.scenario.channel_names):
             if info:
                 lines.append(
-                    f"{name:<14}{self._last_share[i]:>7.1%}{_figure(info['spend'][i], 1, 11):>12}"
-                    f"{_figure(info['impressions'][i], 0, 12):>13}{_figure(info['price'][i], 2, 8):>9}"
-                    f"{_figure(info['conversions'][i], 1, 8):>9}"
+                    f"{name:<14}{self._last_share[i]:>7.1%}{figure(info['spend'][i], 1, 11):>12}"
+                    f"{figure(info['impressions'][i], 0, 12):>13}{figure(info['price'][i], 2, 8):>9}"
+                    f"{figure(info['conversions'][i], 1, 8):>9}"
                 )
             else:
                 lines.append(f"{name:<14}{'-':>7}{'-':>12}{'-':>13}{'-':>9}{'-':>9}")
         if info:
-            lines.append(f"reward {_figure(info['reward'], 2, 20)}  expected {_figure(info['expected_reward'], 2, 20)}")
+            lines.append(f"reward {figure(info['reward'], 2, 20)}  expected {figure(info['expected_reward'], 2, 20)}")
         return "\n".join(lines) + "\n"
 
-
-def _figure(x: float, digits: int, width: int) -> str:
-    """``x`` for the rendered table: thousands separators and ``digits`` decimals when that fits in
-    ``width`` characters and keeps a non-zero ``x`` non-zero, else 3 significant digits (``2.94e+10``,
-    ``7.14e-08``). A column ``width + 1`` wide then always keeps a space before the figure, at any
-    budget (``MIN_AMOUNT`` 1e-9 to ``MAX_AMOUNT`` 1e15)."""
-    text = f"{x:,.{digits}f}"
-    if len(text) > width or (x != 0.0 and float(f"{x:.{digits}f}") == 0.0):
-        return f"{x:.3g}"
-    return text

@@ -5,13 +5,14 @@ A template (:mod:`budgetgym.envs.family`) is a scenario mapping in which a hidde
 :func:`template_distributions` finds and validates every such block, refusing one on a field of the
 campaign brief (:data:`BRIEF_FIELDS`: every draw of a family has the same brief);
 :func:`materialise` replaces each by a value picked from it (a draw, or the nominal value);
-:func:`reach_variants` gives the templates in which one of them is fixed at an end of its reach.
+:func:`reach_variants` gives the templates in which one of them is fixed at an end of its reach;
+:func:`relative_sizes` turns drawn segment sizes into shares (:func:`draws_sizes` says when).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeGuard
 
 from pydantic import TypeAdapter, ValidationError
@@ -19,7 +20,10 @@ from pydantic import TypeAdapter, ValidationError
 from budgetgym.envs.distributions import DISTRIBUTIONS, Choice, Distribution, reach
 from budgetgym.envs.errors import ScenarioError, format_loc, unknown, validation_error
 
-__all__ = ["BRIEF_FIELDS", "brief_field", "materialise", "reach_variants", "template_distributions"]
+__all__ = [
+    "BRIEF_FIELDS", "brief_field", "draws_sizes", "materialise", "reach_variants", "relative_sizes",
+    "template_distributions",
+]
 
 #: Fields of the campaign brief: the same for every draw, so they cannot be distributions.
 BRIEF_FIELDS = {
@@ -134,6 +138,43 @@ def materialise(template: dict[str, Any], pick: Callable[[Any], Any]) -> dict[st
         return node
 
     return resolve(copy.deepcopy(template))
+
+
+def draws_sizes(locations: Iterable[tuple[Any, ...]]) -> bool:
+    """Whether a distribution lies on a segment's ``size`` (``segments[i].size``) among ``locations``
+    (those of :func:`template_distributions`): the family's sizes are then relative (:func:`relative_sizes`)."""
+    return any(len(loc) == 3 and loc[0] == "segments" and loc[2] == "size" for loc in locations)
+
+
+def relative_sizes(data: dict[str, Any]) -> dict[str, Any]:
+    r"""A materialised template's segment sizes as shares: each size :math:`w_s` divided by their sum,
+
+    .. math:: \sigma_s = \frac{w_s}{\sum_r w_r},
+
+    so the sizes sum to 1 as a scenario requires (a draw that changes one size breaks that with
+    probability 1). With independent log-normal weights the shares are logistic-normal; with gamma
+    weights they would be Dirichlet. Sizes that are not all positive numbers are left as they are, for the
+    scenario to refuse in its own words (``segments[0].size: ... greater than or equal to``).
+
+    Parameters
+    ----------
+    data : a scenario mapping with no distributions left (:func:`materialise`'s result); changed in place.
+
+    Returns
+    -------
+    dict
+        ``data``.
+    """
+    segments = data.get("segments")
+    if not isinstance(segments, list) or not all(isinstance(s, dict) for s in segments):
+        return data
+    sizes = [s.get("size") for s in segments]
+    if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and 0 < w < float("inf") for w in sizes):
+        return data
+    total = float(sum(sizes))
+    for segment, w in zip(segments, sizes, strict=True):
+        segment["size"] = w / total
+    return data
 
 
 def reach_variants(node: Any, loc: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any, Any]]:

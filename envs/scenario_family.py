@@ -25,6 +25,9 @@ cannot be checked on the reach one field at a time, so its draws follow a rule (
 break such a check is refused at load, naming the draw and the field; a later draw that breaks one is
 drawn again, so a family that loads never fails at draw 807 (an environment's reset, hours into
 training).
+Segment sizes are shares of one audience and must sum to 1, which a draw of one size alone breaks
+with probability 1; so in a template that draws a segment's ``size`` the sizes are weights, each draw's
+(and the nominal's) divided by their sum (:func:`~budgetgym.envs.family_template.relative_sizes`).
 
 Draws. ``sample(i, "train")`` and ``sample(i, "test")`` are deterministic. For a template, draw
 ``i`` of split ``s`` uses the generator ``numpy.random.default_rng(SeedSequence([seed, s_id, i]))``
@@ -50,6 +53,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -57,7 +61,14 @@ import numpy as np
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.distributions import draw_value, nominal_value
 from budgetgym.envs.errors import ScenarioError, count, format_loc, is_integer
-from budgetgym.envs.family_template import brief_field, materialise, reach_variants, template_distributions
+from budgetgym.envs.family_template import (
+    brief_field,
+    draws_sizes,
+    materialise,
+    reach_variants,
+    relative_sizes,
+    template_distributions,
+)
 from budgetgym.envs.scenario import Scenario, scenario_from_dict
 
 __all__ = ["MAX_FAMILY_SEED", "MAX_REDRAWS", "VALIDATION_DRAWS", "ScenarioFamily", "Split", "draw_entropy"]
@@ -146,9 +157,10 @@ class ScenarioFamily:
             raise ValueError("ScenarioFamily: give a template (or use ScenarioFamily.of_scenario)")
         if ensemble is not None and self._dists:
             raise ScenarioError(f"{source}: give distributions or an ensemble, not both")
+        self._relative_sizes = draws_sizes(self._dists)
         # a family of one passes its validated scenario: no need to validate its dump again
         self._nominal = nominal or scenario_from_dict(
-            materialise(self._template, nominal_value), source=f"{source} (nominal scenario)"
+            self._materialise(self._template, nominal_value), source=f"{source} (nominal scenario)"
         )
         if self._nominal.target_cpa is None and (self._dists or ensemble is not None):
             # one planning CPA for every draw: the nominal scenario's, written into the template
@@ -206,14 +218,22 @@ class ScenarioFamily:
         if self._dists:
             self._check_reach()
 
+    def _materialise(self, template: dict[str, Any], pick: Callable[[Any], Any]) -> dict[str, Any]:
+        """``template`` with every distribution replaced by ``pick(distribution)``
+        (:func:`~budgetgym.envs.family_template.materialise`), its segment sizes made shares
+        (:func:`~budgetgym.envs.family_template.relative_sizes`) when the family draws one."""
+        data = materialise(template, pick)
+        return relative_sizes(data) if self._relative_sizes else data
+
     def _check_reach(self) -> None:
         """Refuse, in one line naming the field, a distribution whose reach (its bounds, or 6 sd out
         for an unbounded tail; every value of a choice) holds a value the scenario does not accept or
         that changes the brief: a rare draw would otherwise fail long after loading (draw 807 of a
         normal with a 0.1% tail below zero). One field at a time, the others at their nominal values;
-        checks across fields (segment sizes summing to 1, combined shocks) rest on the sampled draws."""
+        checks across fields (a channel's reach shares summing to at most 1, combined shocks) rest on the sampled
+        draws (drawn segment sizes are made to sum to 1: :func:`~budgetgym.envs.family_template.relative_sizes`)."""
         for loc, value, variant in reach_variants(self._template):
-            data = materialise(variant, nominal_value)
+            data = self._materialise(variant, nominal_value)
             data["description"] = self._nominal.description
             shown = f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "this value"
             where = f"{self.source}: {format_loc(loc)}: the distribution reaches {shown}"
@@ -273,6 +293,12 @@ class ScenarioFamily:
     def varies(self) -> bool:
         """False for a family of one (no distribution, no ensemble)."""
         return bool(self._dists) or bool(self._members)
+
+    @property
+    def sizes_are_weights(self) -> bool:
+        """Whether the family draws a segment's size, so each draw's sizes are weights divided by their sum
+        (:func:`~budgetgym.envs.family_template.relative_sizes`)."""
+        return self._relative_sizes
 
     @property
     def is_ensemble(self) -> bool:
@@ -373,7 +399,7 @@ class ScenarioFamily:
         first: ScenarioError | None = None
         for k in range(redraws + 1):
             rng = np.random.default_rng(np.random.SeedSequence(draw_entropy(self.seed, split, index, k)))
-            data = materialise(self._template, functools.partial(draw_value, rng=rng))
+            data = self._materialise(self._template, functools.partial(draw_value, rng=rng))
             data["description"] = self._nominal.description
             try:
                 return scenario_from_dict(data, source=f"{self.source}: {split} draw {index}")

@@ -149,4 +149,6 @@ def _show_family(con: Any, family: Any) -> None:
         con.print("varies (distribution; nominal value in the scenario below):", markup=False)
         for path, dist in family.distributions.items():
             con.print(f"  {path}: {_describe(dist)}", markup=False, soft_wrap=True)
+        if family.sizes_are_weights:
+            con.print("  (segment sizes are weights: each draw's sizes are divided by their sum)", markup=False)
     con.print("nominal scenario (central values), the campaign brief of every draw:", markup=False)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,9 @@ from budgetgym.envs.io import names_a_file
 from budgetgym.envs.scenario import Scenario
 
 __all__ = ["apply_overrides", "parse_overrides"]
+
+#: The name a scenario entry's file gives (:func:`_file_name` with the experiment file's folder), by its text.
+FileName = Callable[[str], str | None]
 
 
 def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -52,12 +57,14 @@ def apply_overrides(data: dict[str, Any], changes: dict[str, Any], base: Path | 
     ``set`` the rest of the key is one dotted scenario override
     (``scenarios.stationary-3.set.budget.total=50000`` adds ``budget.total: 50000`` to that
     scenario's ``set``), and a key naming a scenario field at the top level
-    (``budget.total=...``) is an error that shows that form.
+    (``budget.total=...``) is an error that shows that form. Each file is read once per call, whatever the
+    number of changes and entries.
     """
     data = copy.deepcopy(data)
+    file_name: FileName = functools.cache(functools.partial(_file_name, base=base))
     for key, value in changes.items():
         parts = key.split(".")
-        _check_not_scenario_field(key, parts[0], value, data, base)
+        _check_not_scenario_field(key, parts[0], value, data, file_name)
         node: Any = data
         for depth, part in enumerate(parts):
             last = depth == len(parts) - 1
@@ -67,7 +74,7 @@ def apply_overrides(data: dict[str, Any], changes: dict[str, Any], base: Path | 
                 node["set"] = {**(sets if isinstance(sets, dict) else {}), ".".join(parts[3:]): value}
                 break
             if isinstance(node, list):
-                names = [_item_names(item, base) for item in node]
+                names = [_item_names(item, file_name) for item in node]
                 idx = _list_index(names, part)
                 if idx is None:
                     raise BudgetGymError(
@@ -91,7 +98,7 @@ def apply_overrides(data: dict[str, Any], changes: dict[str, Any], base: Path | 
     return data
 
 
-def _check_not_scenario_field(key: str, top: str, value: Any, data: dict[str, Any], base: Path | None) -> None:
+def _check_not_scenario_field(key: str, top: str, value: Any, data: dict[str, Any], file_name: FileName) -> None:
     """A ``--set`` of a scenario field (``budget.total``) at the experiment's top level fails with
     the form that works: ``scenarios.<name>.set.<key>=<value>``, the first entry's name when a dotted key
     can hold it (not a file name such as ``fam.yaml``), else its index."""
@@ -100,7 +107,7 @@ def _check_not_scenario_field(key: str, top: str, value: Any, data: dict[str, An
     if top in ExperimentConfig.model_fields or top not in Scenario.model_fields:
         return
     items = data.get("scenarios")
-    names = _item_names(items[0], base) if isinstance(items, list) and items else []
+    names = _item_names(items[0], file_name) if isinstance(items, list) and items else []
     label = next((n for n in names if "." not in n and "/" not in n), "0")
     shown = value if isinstance(value, str) else json.dumps(value)
     raise BudgetGymError(
@@ -113,10 +120,10 @@ def _shorthand_key(list_name: str) -> str:
     return "scenario" if list_name == "scenarios" else "agent"
 
 
-def _item_names(item: Any, base: Path | None) -> list[str]:
+def _item_names(item: Any, file_name: FileName) -> list[str]:
     """The names a list item answers to in a dotted key, first its own (its label, else its agent or scenario
-    text) then, for an unlabelled scenario entry naming a file, the name the file gives (:func:`_file_name`):
-    the entry's label in the results."""
+    text) then, for an unlabelled scenario entry naming a file, the name the file gives (``file_name``,
+    :func:`_file_name` read once per file): the entry's label in the results."""
     if isinstance(item, str):
         own: Any = item
     elif isinstance(item, dict):
@@ -126,7 +133,7 @@ def _item_names(item: Any, base: Path | None) -> list[str]:
     if not isinstance(own, str) or not own:
         return []
     scenario = item if isinstance(item, str) else None if item.get("label") else item.get("scenario")
-    shown = _file_name(scenario, base) if isinstance(scenario, str) else None
+    shown = file_name(scenario) if isinstance(scenario, str) else None
     return [own] if shown is None or shown == own else [own, shown]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from budgetgym.envs.numbers import figure
 from budgetgym.experiments.wording import count
 
 __all__ = [
@@ -54,11 +55,10 @@ def split_text(frame: Any) -> Any:
 
 
 def num(x: Any, digits: int = 1) -> str:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    return "–" if math.isnan(v) else f"{v:,.{digits}f}"
+    """``x`` to ``digits`` decimals with thousands separators, as the rendered env table writes it
+    (:func:`budgetgym.envs.numbers.figure`: 3 significant digits for a non-zero ``x`` those decimals show as
+    0 or a huge one; ``–`` for a missing value)."""
+    return figure(x, digits)
 
 
 def reward_text(x: Any, oracle: Any) -> str:

@@ -142,6 +142,8 @@ class PlanResult:
             out["beyond_history"] = self.beyond_history
         if self.sparse_history is not None:
             out["sparse_history"] = self.sparse_history
+        if self.segments is not None:  # segments.csv's rows by segment name
+            out["segments"] = {str(row.pop("segment")): row for row in self.segments.to_dict(orient="records")}
         if self.lift_design is not None:
             out["lift_design"] = self.lift_design.to_dict(orient="records")
         if self.carry_over_without_history:

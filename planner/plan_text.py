@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from budgetgym.envs.numbers import HUGE
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE
 from budgetgym.experiments.report_format import round_shares
 from budgetgym.experiments.wording import count
@@ -47,8 +48,6 @@ __all__ = [
 ]
 
 
-#: From this size a number is past any budget (``MAX_AMOUNT`` 1e15): :func:`fmt` prints it to 3 significant digits.
-HUGE = 1e16
 
 #: What the reward's outcome is called in a table header.
 OUTCOME_NAMES = {"conversions": "conversions", "revenue": "revenue", "profit": "profit"}
@@ -63,8 +62,9 @@ def fmt(x: float | None, digits: int | None = None, signed: bool = False, scale:
     value for outcomes). Below :data:`~budgetgym.planner.metrics.ZERO_RTOL` of it the number is a
     solver's rounding of nothing and prints as 0; above it, a number those decimals would round
     to 0, or one below 0.1 without ``digits``, prints to 3 significant digits (``1.25e-07``,
-    ``0.000571``): amounts written in millions, say, keep their figures. From :data:`HUGE` (past any
-    budget) a number prints to 3 significant digits too (``1e+300``, not a line of 300 digits)."""
+    ``0.000571``): amounts written in millions, say, keep their figures. From
+    :data:`~budgetgym.envs.numbers.HUGE` (past any budget) a number prints to 3 significant digits too
+    (``1e+300``, not a line of 300 digits)."""
     if x is None or not math.isfinite(float(x)):
         return "–"
     v = float(x)

@@ -177,3 +177,22 @@ def test_the_printed_iqm_table_says_over_how_many_scenarios(tmp_path, capsys):
     rows = {line.split()[0]: line.split() for line in printed if line.split() and line.split()[0] in
             {"equal", "proportional"}}
     assert rows["equal"][-1] == "2" and rows["proportional"][-1] == "1", printed
+
+
+@pytest.mark.parametrize(("x", "digits", "text"), [
+    (1234.5, 1, "1,234.5"), (0.0, 2, "0.00"), (-0.0, 1, "0.0"), (float("nan"), 1, "–"), (None, 1, "–"),
+    (0.004, 2, "0.004"),     # wall seconds of a fast run: "0.00" said nothing ran
+    (-0.04, 1, "-0.04"),     # a gap that 1 decimal shows as -0.0
+    (3e16, 0, "3e+16"),      # past any budget (MAX_AMOUNT 1e15): 3 significant digits, not 17 digits
+    ("n/a", 1, "n/a"),
+])
+def test_the_report_writes_a_number_as_the_rendered_env_table_does(x, digits, text):
+    """One rule for a number written for people (``budgetgym.envs.numbers.figure``): the report's ``num``
+    and the env's ``render`` table keep a non-zero figure non-zero and a huge one short, where the report
+    printed ``0.00`` for 0.004 and every digit of 3e16."""
+    from budgetgym.envs.numbers import figure
+    from budgetgym.experiments.report_format import num
+
+    assert num(x, digits) == text
+    assert figure(x, digits) == text
+    assert figure(2.94e10, 0, width=12) == "2.94e+10" and figure(2.94e10, 0) == "29,400,000,000"

@@ -542,6 +542,29 @@ def test_config_overrides_shorthand_and_validation(tmp_path):
     assert experiment_from_dict({**raw, "agents": ["equal", "ucb1"]}).baseline_agent == "equal"
 
 
+def test_overrides_read_each_named_file_once(tmp_path, monkeypatch):
+    """``--set`` addresses a scenario entry naming a file by the name inside the file: each file is read once
+    per ``apply_overrides``, not once per override and entry (4 overrides of 3 entries read each file 4 times)."""
+    entries = []
+    for k in range(3):
+        (tmp_path / f"s{k}.yaml").write_text(f"family: fam-{k}\nscenario: stationary-3\n")
+        entries.append({"scenario": f"s{k}.yaml"})
+    raw = {"name": "x", "scenarios": entries, "agents": ["equal"]}
+    reads: list[str] = []
+    read_text = Path.read_text
+
+    def counted(self: Path, *args: Any, **kwargs: Any) -> str:
+        reads.append(self.name)
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counted)
+    changes = {f"scenarios.fam-{k}.draws": k + 1 for k in range(3)} | {"scenarios.fam-0.set.horizon": 4}
+    changed = apply_overrides(raw, changes, base=tmp_path)
+    assert [e.get("draws") for e in changed["scenarios"]] == [1, 2, 3]
+    assert changed["scenarios"][0]["set"] == {"horizon": 4}
+    assert sorted(reads) == ["s0.yaml", "s1.yaml", "s2.yaml"]
+
+
 def test_builtin_experiments_are_valid():
     from budgetgym.experiments.config import list_experiments
 

@@ -804,3 +804,88 @@ def test_the_segment_table_states_the_exposure_unit(units: dict[str, str], said:
     sc = load_scenario("overlap-5").override({f"channels.{c}.cost.unit": u for c, u in units.items()})
     note = segment_note(plan(sc, curves=False))
     assert said in note
+
+
+def test_a_family_varying_a_segment_size_draws_relative_sizes(tmp_path: Any) -> None:
+    r"""A distribution on ``segments[i].size`` gives a relative weight: each draw's sizes (and the
+    nominal's) are the drawn values divided by their sum, :math:`\sigma_s = w_s / \sum_r w_r`. Every
+    such family was refused at load ("sizes sum to 1.00118"), the sum of a continuous draw being 1 with
+    probability 0, under a message that told the user to narrow the distribution."""
+    import yaml
+
+    from budgetgym.envs.distributions import LogNormal, draw_value
+    from budgetgym.envs.scenario_family import draw_entropy
+
+    d = toy()
+    d["segments"][0]["size"] = {"dist": "lognormal", "median": 0.4, "sd": 0.5}
+    path = tmp_path / "sizes.yaml"
+    path.write_text(yaml.safe_dump({"family": "sizes", "seed": 3, "scenario": d}))
+    family = load_family(path)
+    assert [s.size for s in family.nominal().segments or []] == pytest.approx([0.4, 0.6], rel=1e-12)
+    dist = LogNormal(dist="lognormal", median=0.4, sd=0.5)
+    for split in ("train", "test"):
+        for i in range(4):
+            w = draw_value(dist, np.random.default_rng(np.random.SeedSequence(draw_entropy(3, split, i))))
+            sizes = [s.size for s in family.sample(i, split).segments or []]  # type: ignore[arg-type]
+            assert sizes == pytest.approx([w / (w + 0.6), 0.6 / (w + 0.6)], rel=1e-12)
+    # the same through vary, by segment name
+    base = toy()
+    path.write_text(yaml.safe_dump({"family": "sizes", "seed": 3, "scenario": base,
+                                    "vary": {"segments.young.size": {"dist": "lognormal", "median": 0.4, "sd": 0.5}}}))
+    assert load_family(path).sample(2, "test") == family.sample(2, "test")
+
+
+def test_show_says_that_drawn_sizes_are_weights(tmp_path: Any, capsys: Any) -> None:
+    """``budgetgym show`` of a family drawing a size says under its distributions that the sizes are divided by
+    their sum (a user reading ``segments.0.size: lognormal(median=0.4, ...)`` would take it as the size)."""
+    import yaml
+    from conftest import run_cli
+
+    d = toy()
+    path = tmp_path / "sizes.yaml"
+    path.write_text(yaml.safe_dump({"family": "sizes", "scenario": d}))
+    assert "sizes are weights" not in run_cli(capsys, "show", str(path))[1]
+    d["segments"][1]["size"] = {"dist": "uniform", "low": 0.5, "high": 0.7}
+    path.write_text(yaml.safe_dump({"family": "sizes", "scenario": d}))
+    code, out, err = run_cli(capsys, "show", str(path))
+    assert code == 0, err
+    assert "segment sizes are weights: each draw's sizes are divided by their sum" in out
+
+
+def test_fixed_sizes_that_do_not_sum_to_one_are_still_refused_in_a_family(tmp_path: Any) -> None:
+    """Only a drawn size is relative: fixed sizes summing to 0.9 in a family that varies something else
+    are a typo, refused as in a scenario."""
+    import yaml
+
+    d = toy()
+    d["segments"][0]["size"] = 0.3
+    d["segments"][0]["reach"]["a"] = {"dist": "uniform", "low": 0.4, "high": 0.7}
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump({"family": "typo", "scenario": d}))
+    with pytest.raises(ScenarioError, match="sizes sum to 0.9; expected 1"):
+        load_family(path)
+
+
+def test_plan_summary_json_holds_the_segment_table(tmp_path: Any, capsys: Any) -> None:
+    """``budgetgym plan`` on a segmented scenario: ``summary.json`` has a ``segments`` key, segment name ->
+    that segment's row of ``segments.csv`` (every column, equal to the file's numbers), so a script reading the
+    summary gets the segment figures the printed table and the CSV show (it had none)."""
+    import json
+
+    import pandas as pd
+    import yaml
+    from conftest import run_cli
+
+    path = tmp_path / "seg.yaml"
+    path.write_text(yaml.safe_dump(toy(horizon=3)))
+    code, _, err = run_cli(capsys, "plan", str(path), "--out", str(tmp_path / "p"), "--no-plots")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "p" / "summary.json").read_text())
+    table = pd.read_csv(tmp_path / "p" / "segments.csv")
+    assert list(summary["segments"]) == list(table["segment"]) == ["young", "old"]
+    for row in table.to_dict(orient="records"):
+        got = summary["segments"][row.pop("segment")]
+        assert list(got) == list(row)
+        np.testing.assert_allclose([got[k] for k in row], list(row.values()), rtol=1e-9)
+    assert sum(summary["segments"][s]["revenue"] for s in ("young", "old")) == pytest.approx(
+        summary["recommended"]["value"], rel=1e-9)
