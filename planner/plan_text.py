@@ -15,6 +15,10 @@ and the report (:mod:`budgetgym.planner.report` puts the pieces together), so th
 * :func:`summary_lines` — recommended vs current, the static plan vs the flighting-aware plan
   (what timing is worth), the budget's marginal return, the target and profit-maximising
   budgets, and for a family the outcome distribution over held-out draws;
+* :func:`frontier_rows` — with a sweep, the budget frontier: a row per budget with its best plan's
+  outcome (the objective), the change from the recommendation at the budget, the budget's marginal
+  return and, for up to :data:`FRONTIER_CHANNELS` channels, the spend per channel (the what-if of a
+  lower or higher budget, without opening ``frontier.csv``);
 * :func:`distribution_rows`, :func:`segment_rows` — a family's held-out outcome distribution and
   the per-segment table; :func:`header_line` and :func:`table_note` — what was planned and what
   the table's numbers are; :func:`fmt` — a number for people.
@@ -39,6 +43,7 @@ __all__ = [
     "channel_rows",
     "distribution_rows",
     "fmt",
+    "frontier_rows",
     "header_line",
     "segment_note",
     "segment_rows",
@@ -49,6 +54,9 @@ __all__ = [
 
 #: From this size a number is past any budget (``MAX_AMOUNT`` 1e15): :func:`fmt` prints it to 3 significant digits.
 HUGE = 1e16
+
+#: The most channels whose spend the printed frontier shows, a column each (more: ``frontier.csv`` has them).
+FRONTIER_CHANNELS = 8
 
 #: What the reward's outcome is called in a table header.
 OUTCOME_NAMES = {"conversions": "conversions", "revenue": "revenue", "profit": "profit"}
@@ -318,8 +326,36 @@ def summary_lines(result: PlanResult) -> list[str]:
     if result.frontier is not None:
         f = result.frontier
         lines.append(f"frontier: {len(f)} budgets from {f['multiple'].min():.3g} to {f['multiple'].max():.3g} × "
-                     f"the budget (frontier.csv)")
+                     f"the budget (table below and frontier.csv)")
     return lines
+
+
+def frontier_rows(result: PlanResult) -> tuple[list[str], list[list[str]]] | None:
+    r"""The budget frontier (``None`` without a sweep): header and a row per budget :math:`b = mB` of the sweep.
+
+    Each row holds the multiple :math:`m`, the budget, the objective at that budget's optimum :math:`V^*(b)`
+    (expected outcome; a family's mean or CVaR over its train draws), its change from the recommendation
+    at the campaign's budget, :math:`V^*(b) - V^*(B)` with its percentage of :math:`V^*(B)`, the budget's
+    marginal return there (marginal CPA :math:`1 / (dV^*/db)` for conversions, else marginal ROAS) and, for
+    at most :data:`FRONTIER_CHANNELS` channels, the spend per channel of that optimum (currency, over the
+    window)."""
+    f = result.frontier
+    if f is None or not len(f):
+        return None
+    _, marginal, key = _ratio_names(result.reward)
+    names = list(result.channel_names) if len(result.channel_names) <= FRONTIER_CHANNELS else []
+    objective = f" ({result.objective})" if result.is_family else ""
+    header = ["budget multiple", "budget", f"expected {OUTCOME_NAMES[result.reward]}{objective}",
+              "vs the recommendation", marginal, *(f"{n} spend" for n in names)]
+    value = abs(result.value)
+    rows = [
+        [f"{_multiple(float(r['multiple']))}×", fmt(r["budget"], 0, scale=r["budget"]),
+         fmt(r["outcome"], scale=value),
+         _with_pct(float(r["outcome"]) - result.value, result.value, pct_digits=1, scale=value),
+         fmt(r[key], 2), *(fmt(r[f"spend_{n}"], 0, scale=r["budget"]) for n in names)]
+        for r in f.to_dict(orient="records")
+    ]
+    return header, rows
 
 
 def distribution_rows(result: PlanResult) -> tuple[list[str], list[list[str]], str | None] | None:
