@@ -45,6 +45,7 @@ __all__ = [
     "fmt",
     "frontier_rows",
     "header_line",
+    "objective_label",
     "segment_note",
     "segment_rows",
     "summary_lines",
@@ -235,10 +236,17 @@ def _side_text(point: dict[str, Any], budget: float) -> str:
     return f"; {MARGINAL_NAMES[metric]} {said} — {why}"
 
 
+def objective_label(result: PlanResult) -> str:
+    """What the plan's value is: ``expected conversions``, and for a family the objective over its train draws
+    (``expected revenue (cvar:0.1 over the train draws)``): the summary's, the frontier table's and figure's."""
+    outcome = OUTCOME_NAMES[result.reward]
+    return f"expected {outcome}" + (f" ({result.objective} over the train draws)" if result.is_family else "")
+
+
 def summary_lines(result: PlanResult) -> list[str]:
     """The sentences below the table (module docstring), one per line."""
     outcome = OUTCOME_NAMES[result.reward]
-    what = f"expected {outcome}" + (f" ({result.objective} over the train draws)" if result.is_family else "")
+    what = objective_label(result)
     out = functools.partial(fmt, scale=abs(result.value))  # outcomes, spend: at their scales (fmt)
     spend = functools.partial(fmt, scale=result.budget)
     lines = []
@@ -344,8 +352,7 @@ def frontier_rows(result: PlanResult) -> tuple[list[str], list[list[str]]] | Non
         return None
     _, marginal, key = _ratio_names(result.reward)
     names = list(result.channel_names) if len(result.channel_names) <= FRONTIER_CHANNELS else []
-    objective = f" ({result.objective})" if result.is_family else ""
-    header = ["budget multiple", "budget", f"expected {OUTCOME_NAMES[result.reward]}{objective}",
+    header = ["budget multiple", "budget", objective_label(result),
               "vs the recommendation", marginal, *(f"{n} spend" for n in names)]
     value = abs(result.value)
     rows = [

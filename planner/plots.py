@@ -5,8 +5,9 @@ own figure (no pyplot state, the helpers of :mod:`budgetgym.experiments.plots`) 
 path. Plans keep one colour across figures (:data:`PLAN_COLORS`), channels another set.
 
 * :func:`plot_allocation` — spend per channel: current, static and recommended (bars);
-* :func:`plot_frontier` — the best outcome at each budget, its marginal ROAS (marginal CPA for
-  conversions) on a second axis, the budget, the target and profit-maximising budgets marked;
+* :func:`plot_frontier` — the best outcome at each budget (a family's objective, as the axis says), its
+  marginal ROAS (marginal CPA for conversions) on a second axis, the budget, the target and
+  profit-maximising budgets marked;
 * :func:`plot_curves` — each channel's response curve with its recommended and current points;
 * :func:`plot_flighting` — spend per step by channel (stacked area), recommended and current;
 * :func:`plot_distribution` — a family's outcome over the held-out draws per plan, and the
@@ -26,6 +27,7 @@ import pandas as pd
 from budgetgym.experiments.plots import _figure, _grid, save_figure
 from budgetgym.experiments.wording import count
 from budgetgym.planner.plan_result import PlanResult
+from budgetgym.planner.plan_text import objective_label
 
 __all__ = [
     "CURVE_POINT_LABELS",
@@ -120,7 +122,7 @@ def plot_frontier(result: PlanResult, path: str | Path) -> Path:
             nothing = " (spends nothing: no channel pays back)" if point["spend"] == 0 else ""
             ax.axvline(point["budget"], color="black", ls=style, lw=1, label=f"{text} budget{nothing}")
     ax.axvline(result.budget, color="black", ls="--", lw=0.8, alpha=0.6)
-    ax.set(xlabel="total budget", ylabel=f"expected {result.reward}", title=f"Budget frontier — {result.campaign}")
+    ax.set(xlabel="total budget", ylabel=objective_label(result), title=f"Budget frontier — {result.campaign}")
     _money_axis(ax.xaxis)
     _money_axis(ax.yaxis)
     ax.grid(alpha=0.3)

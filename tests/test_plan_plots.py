@@ -76,3 +76,23 @@ def test_the_current_point_says_the_others_are_at_the_current_plan(tmp_path: Pat
     line = display[display["point"] == "curve"]
     cur = display[display["point"] == "current"].iloc[0]
     assert cur["outcome"] > 1.05 * np.interp(cur["spend"], line["spend"], line["outcome"])
+
+
+@pytest.mark.parametrize("objective", ["mean", "cvar:0.2"])
+def test_the_frontier_axis_names_a_familys_objective(tmp_path: Path, drawn: list[Any], objective: str) -> None:
+    """The frontier plots the objective at each budget's optimum (under ``cvar:0.2`` the mean of the worst fifth of
+    the draws), so its axis names it as the printed summary does; it read "expected conversions" whatever the
+    objective."""
+    pytest.importorskip("matplotlib")
+    from budgetgym.envs import load_scenario
+    from budgetgym.envs.family import ScenarioFamily
+
+    ensemble = [{"channels.0.saturation.max_response": 300.0 + 40.0 * j} for j in range(20)]
+    template = load_scenario("stationary-3").model_dump(mode="json")
+    fam = ScenarioFamily("twenty", template, ensemble=ensemble, test_fraction=0.2)
+    res = plan(fam, objective=objective, sweep="0.5:1.5:3", curves=False, lift_design="none")
+    plots.plot_frontier(res, tmp_path / "frontier.png")
+    ax = drawn[0].axes[0]
+    assert ax.get_ylabel() == f"expected conversions ({objective} over the train draws)"
+    line = next(x for x in ax.get_lines() if x.get_label() == "best plan at the budget")
+    assert np.isclose(line.get_ydata()[1], res.value)  # the objective at the budget's optimum, as plotted
