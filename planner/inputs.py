@@ -38,6 +38,7 @@ table of the wrong length, a plan above the budget.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -226,10 +227,14 @@ def current_dates_note(current: list[str] | None, window: list[str] | None) -> s
 
 def check_within_budget(plan: np.ndarray, scenario: Scenario, source: str) -> None:
     """A plan ``[T, K]`` spending more than the scenario's budget (beyond rounding, 1e-9 of it) is a
-    one-line error naming ``source``."""
+    one-line error naming ``source`` and the ``--budget`` that plans at its total (rounded up to the cent, so
+    it takes the plan), e.g. last quarter's spend a hair above this quarter's budget."""
     B = scenario.budget.total
-    if plan.sum() > B * (1 + 1e-9):
-        raise BudgetGymError(f"{source}: spends {_money(plan.sum())}, more than the budget {_money(B)}")
+    total = float(plan.sum())
+    if total > B * (1 + 1e-9):
+        at = f"{math.ceil(total * 100) / 100:.15g}" if total < 1e15 else f"{total:g}"
+        raise BudgetGymError(f"{source}: spends {_money(total)}, more than the budget {_money(B)}: plan at its total "
+                             f"with --budget {at}, or give it as shares to scale it to the budget")
 
 
 def _money(x: float) -> str:

@@ -418,3 +418,16 @@ def test_whole_numbers_are_no_rounded_split(tmp_path: Path, spec: str, message: 
     X, what = read_current("search=1,social=0,video=0", SC)  # whole and exact: the split
     assert what == "split"
     np.testing.assert_allclose(X, np.tile([6000.0, 0.0, 0.0], (14, 1)))
+
+
+def test_a_current_plan_above_the_budget_says_how_to_compare_it() -> None:
+    """Last quarter's spend typed as budgets (84,030.5) is a hair above this quarter's budget (84,000): the error
+    said only that, and the planner had to find that ``--budget`` plans at the current plan's total. It now
+    names the budget to type, and planning at that budget takes the same plan, its spend kept."""
+    spec = "search=42000,social=28000,video=14030.5"
+    with pytest.raises(BudgetGymError, match=r"^--current '.*': spends 84,030\.50, more than the budget 84,000\.00: "
+                                             r"plan at its total with --budget 84030\.5, or give it as shares"):
+        read_current(spec, SC)
+    X, what = read_current(spec, SC.override({"budget.total": 84030.5}))
+    assert what == "budgets"
+    np.testing.assert_allclose(X.sum(axis=0), [42000.0, 28000.0, 14030.5], rtol=1e-12)
