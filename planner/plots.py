@@ -168,12 +168,17 @@ def plot_curves(result: PlanResult, path: str | Path) -> Path:
         _money_axis(ax.yaxis)
         if k % cols == 0:
             ax.set_ylabel(f"expected {result.reward}")
-        if k // cols == rows - 1:
+        if k + cols >= len(names):  # the last panel of its column, whether or not the grid's last row
             ax.set_xlabel("channel budget")
-    for k in range(len(names), rows * cols):
-        axes[k // cols][k % cols].set_visible(False)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right upper", fontsize=8)
+    spare = [axes[k // cols][k % cols] for k in range(len(names), rows * cols)]
+    for ax in spare[1:]:
+        ax.set_visible(False)
+    if spare:  # the legend in the first spare panel: outside the panels' top right it covered the title's end
+        spare[0].axis("off")
+        spare[0].legend(handles, labels, loc="center", fontsize=8)
+    else:
+        fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncol=len(labels) or 1)
     fig.suptitle(f"Response curves (others at the recommendation) — {result.campaign}")
     return save_figure(fig, path)
 
