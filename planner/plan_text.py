@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from budgetgym.envs.dates import MONTH_DAYS
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE
 from budgetgym.experiments.report_format import round_shares
 from budgetgym.experiments.wording import count
@@ -426,15 +427,26 @@ def segment_note(result: PlanResult) -> str:
     )
 
 
+def _step_length(days: np.ndarray) -> str:
+    """`` of 7 days``: how long a step is, from the steps' day indices (``step_days`` apart), so that "a step" in
+    the lines below reads as a week of weekly data; `` of a month`` for calendar months; empty for one step."""
+    if len(days) < 2:
+        return ""
+    d = float(days[1] - days[0])
+    if abs(d - MONTH_DAYS) < 1e-9 * MONTH_DAYS:
+        return " of a month"
+    return f" of {d:g} day" + ("" if d == 1 else "s")
+
+
 def header_line(result: PlanResult) -> str:
-    """What was planned: campaign, channels, window, budget, reward, objective."""
+    """What was planned: campaign, channels, steps and their length, window, budget, reward, objective."""
     kind = (f"scenario family, {result.objective} over {count(result.draws, 'train draw')}" if result.is_family
             else "scenario")
     days = result.step_days
     span = f"{result.dates[0]} to {result.dates[-1]}" if result.dates else f"day {days[0]:g} to {days[-1]:g}"
     return (
-        f"{result.campaign} ({kind}): {count(len(result.channel_names), 'channel')}, {count(result.horizon, 'step')} "
-        f"({span}), budget {fmt(result.budget, 0, scale=result.budget)} ({result.pacing} pacing), "
+        f"{result.campaign} ({kind}): {count(len(result.channel_names), 'channel')}, {count(result.horizon, 'step')}"
+        f"{_step_length(days)} ({span}), budget {fmt(result.budget, 0, scale=result.budget)} ({result.pacing} pacing), "
         f"reward {result.reward}" + ("" if result.response_unit == "conversions" else
                                       " (the response is revenue, response_unit: currency: no conversions or CPA)")
         + f"; solved in {result.seconds:.1f} s"

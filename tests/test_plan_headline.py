@@ -318,3 +318,16 @@ def test_a_plan_without_history_says_what_carry_over_it_leaves_out() -> None:
     for result in (warm, none):
         assert not any(x.startswith("no history:") for x in summary_lines(result))
         assert "carry_over_without_history" not in result.summary()
+
+
+def test_the_header_says_how_long_a_step_is() -> None:
+    """A calibrated family of weekly data is planned in weekly steps, and every "a step" of the output (spend a
+    step, lift tests from x to y a step) means a week; the header said only "4 steps (day 0 to 21)"."""
+    from budgetgym.planner.plan_text import header_line
+
+    res = plan(_family(5), draws=1, curves=False, lift_design="none")
+    assert "2 channels, 4 steps of 7 days (day 0 to 21)" in header_line(res)
+    daily = plan("stationary-3", curves=False, lift_design="none")
+    assert "3 channels, 14 steps of 1 day (day 0 to 13)" in header_line(daily)
+    dated = plan("stationary-3", horizon=3, curves=False, lift_design="none", start_date="2025-01-31")
+    assert "3 steps of 1 day (2025-01-31 to 2025-02-02)" in header_line(dated)
