@@ -92,9 +92,26 @@ def _check_names(found: list[str], names: list[str], source: str, require_all: b
         raise BudgetGymError(f"{source}: missing channel column(s) {', '.join(missing)}; expected one per channel")
 
 
+def _data_file_columns(cols: list[str], names: list[str], source: str) -> None:
+    """A per-step table holding a calibration data file's spend columns (``Channel0_spend`` for channel
+    ``Channel0``, :func:`~budgetgym.calibration.data.channel_name`), not the channels' own, is a one-line error
+    naming the history calibrate writes: the data file given as ``--history`` (or a ``--current`` per step)."""
+    from budgetgym.calibration.data import channel_name  # not at import: calibration imports the planner
+
+    for col in cols:
+        channel = channel_name(str(col))
+        if col not in names and channel in names:
+            raise BudgetGymError(
+                f"{source}: column '{col}' is channel {channel}'s spend column of a data file; a per-step table "
+                f"has a column per channel named as the campaign's ({', '.join(names)}), as the history.csv "
+                f"calibrate writes beside family.yaml"
+            )
+
+
 def _per_step(df: pd.DataFrame, scenario: Scenario, source: str, rows: int | None) -> np.ndarray:
     names = scenario.channel_names
     cols = [c for c in df.columns if c.lower() not in INDEX_COLUMNS]
+    _data_file_columns(cols, names, source)
     _check_names(cols, names, source, require_all=True)
     if rows is not None and len(df) != rows:
         raise BudgetGymError(f"{source}: expected {count(rows, 'row')} (one per step of the window), got {len(df)}")
