@@ -212,6 +212,11 @@ def _autocorr(r: np.ndarray) -> float:
     return float(r[1:] @ r[:-1]) / den if den > 0 else 0.0
 
 
+#: What a geometric decay at its lower bound 0 means, after its warning: an estimate, not a failure of the fit.
+NO_CARRY_OVER = (": no carry-over into the next period is found (the effect ends within a period, as a fast "
+                 "channel's may; its 90% interval says how much the data allow)")
+
+
 def _label(name: str, kappa: str) -> str:
     """A fitted parameter's name as the parameter table has it (``theta`` is ``decay``); ``u``, the
     fitted ``ln(kappa / typical)``, as ``kappa`` says."""
@@ -243,7 +248,8 @@ def warnings_for(
         label = _label(name, "ln(kappa / typical)")
         if span[j] > 0 and min(value - lo[j], hi[j] - value) < 1e-4 * span[j]:
             at = lo[j] if value - lo[j] <= hi[j] - value else hi[j]  # "decay = 0", not "decay = 5.24e-42"
-            out.append(f"{ch}: {label} = {at:.3g} is at its bound [{lo[j]:.3g}, {hi[j]:.3g}]")
+            what = NO_CARRY_OVER if name == "theta" and at == 0 else ""
+            out.append(f"{ch}: {label} = {at:.3g} is at its bound [{lo[j]:.3g}, {hi[j]:.3g}]{what}")
     if fit.layout.season:  # a, b after the channels: a coefficient at its bound clips the cycle the family plans with
         for j, (name, term) in enumerate((("a", "cos"), ("b", "sin")), start=n_channel_params):
             value = float(fit.phi[j])

@@ -430,7 +430,11 @@ def test_a_parameter_at_its_bound_is_warned_at_the_bound_not_at_its_rounding(tmp
     phi[per] = hi[per] - 1e-9 * (hi[per] - lo[per])  # the second channel's decay, a hair below its top
     msgs = [w for w in warnings_for(replace(fit, phi=phi), None, errors(fit.y, fit.fitted)) if "bound" in w]
     c0, c1 = fit.channels[:2]
-    assert f"{c0}: decay = 0 is at its bound [0, {hi[0]:.3g}]" in msgs
+    # at 0, what it means: a planner read three "decay = 0 is at its bound [0, 0.9]" warnings of a weekly fit and
+    # could not tell whether to act (the effect ends within the week: search's, say; the interval says the rest)
+    assert (f"{c0}: decay = 0 is at its bound [0, {hi[0]:.3g}]: no carry-over into the next period is found (the "
+            f"effect ends within a period, as a fast channel's may; its 90% interval says how much the data allow)"
+            in msgs)
     assert f"{c1}: decay = {hi[per]:.3g} is at its bound [0, {hi[per]:.3g}]" in msgs
     assert not any("e-42" in w for w in msgs)
 
