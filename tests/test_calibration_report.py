@@ -540,3 +540,15 @@ def test_too_short_data_for_one_channel_is_counted_in_the_singular(tmp_path: Pat
     with pytest.raises(BudgetGymError) as err:
         calibrate(path, date="date", kpi="revenue", spend=["c0_spend"], draws=0, fourier=0, starts=1, prior="none")
     assert " 6 periods for " in str(err.value) and "(1 channel x " in str(err.value), str(err.value)
+
+
+def test_fit_md_gives_the_planning_budget_in_full(tmp_path: Path) -> None:
+    """The planning window's budget is the figure a planner types back (``--plan-budget``, ``plan --budget``) and
+    compares with last quarter's spend: 1,300,156 printed as "budget 1.3e+06" (three significant digits)."""
+    path = _data(tmp_path / "d.csv")
+    res = calibrate(path, date="date", kpi="revenue", spend=SPEND, draws=0, fourier=0, starts=1, prior="none",
+                    plan_periods=4, plan_budget=1_300_156.0)
+    assert "budget 1,300,156 (even pacing)" in fit_markdown(res, [])
+    res = calibrate(path, date="date", kpi="revenue", spend=SPEND, draws=0, fourier=0, starts=1, prior="none",
+                    plan_periods=4, plan_budget=812.5)
+    assert "budget 812.5 (even pacing)" in fit_markdown(res, [])
