@@ -281,8 +281,11 @@ def summary_lines(result: PlanResult) -> list[str]:
     lines.append(f"budget marginal return: one more unit of budget adds {fmt(m['marginal_outcome'], 4)} {outcome} "
                  f"({ratio})")
     if result.history_steps:
+        which = ""  # under cvar the objective's figure, and the mean the table's note gives
+        if result.objective != "mean" and result.baseline_mean is not None:
+            which = f" ({result.objective} over the train draws; mean {out(result.baseline_mean)})"
         lines.append(f"carry-in from {count(result.history_steps, 'step')} of history: "
-                     f"{out(result.baseline_value)} {outcome} with no spend in the window")
+                     f"{out(result.baseline_value)} {outcome}{which} with no spend in the window")
     elif result.carry_over_without_history:  # a campaign in flight planned as if it started cold
         lines.append(f"no history: nothing is carried into the window from earlier spend, though "
                      f"{', '.join(result.carry_over_without_history)} carry over; for a campaign already running, give "
