@@ -43,7 +43,15 @@ from budgetgym.calibration.export import (
     plan_window,
 )
 from budgetgym.calibration.lift import LiftTests, beyond_data, disagreements, lift_table, read_lift_tests
-from budgetgym.calibration.model import Fit, Likelihood, ModelSpec, baseline_design, default_fourier, fit_model
+from budgetgym.calibration.model import (
+    Fit,
+    Likelihood,
+    ModelSpec,
+    baseline_design,
+    check_design,
+    default_fourier,
+    fit_model,
+)
 from budgetgym.calibration.refits import WORKER_DRAWS, Workers
 from budgetgym.calibration.report import check_calibration_out
 from budgetgym.calibration.transforms import AdstockKind, SaturationKind
@@ -266,7 +274,8 @@ def calibrate(
     held = None
     early = workers > 1 and draws >= WORKER_DRAWS
     with Workers(workers) if early else nullcontext() as started:  # they import budgetgym while this process fits
-        if holdout:
+        if holdout:  # the whole data's baseline first: its problem is no holdout's (the head's own ones are)
+            check_design(*baseline_design(data, spec.fourier or 0), data.source)
             t = time.perf_counter()
             held = _holdout(data, spec, int(holdout), seed, tests)
             seconds["holdout"] = time.perf_counter() - t

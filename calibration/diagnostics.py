@@ -213,6 +213,11 @@ def _autocorr(r: np.ndarray) -> float:
     return float(r[1:] @ r[:-1]) / den if den > 0 else 0.0
 
 
+#: What a geometric decay at its lower bound 0 means, after its warning: an estimate, not a failure of the fit.
+NO_CARRY_OVER = (": no carry-over into the next period is found (the effect ends within a period, as a fast "
+                 "channel's may; its 90% interval says how much the data allow)")
+
+
 def _label(name: str, kappa: str) -> str:
     """A fitted parameter's name as the parameter table has it (``theta`` is ``decay``); ``u``, the
     fitted ``ln(kappa / typical)``, as ``kappa`` says."""
@@ -257,8 +262,9 @@ def warnings_for(
     span = hi - lo
     for j, ch, name in _channel_parameters(fit):
         if (at := _at_bound(float(fit.phi[j]), lo[j], hi[j])) is not None:
+            what = NO_CARRY_OVER if name == "theta" and at == 0 else ""
             out.append(f"{ch}: {_label(name, 'ln(kappa / typical)')} = {at:.3g} is at its bound "
-                       f"[{lo[j]:.3g}, {hi[j]:.3g}]")
+                       f"[{lo[j]:.3g}, {hi[j]:.3g}]{what}")
     if fit.layout.season:  # a, b after the channels: a coefficient at its bound clips the cycle the family plans with
         for j, (name, term) in enumerate((("a", "cos"), ("b", "sin")), start=per * fit.layout.n_channels):
             if (at := _at_bound(float(fit.phi[j]), lo[j], hi[j])) is not None:

@@ -114,8 +114,8 @@ from budgetgym.calibration.model_spec import (
     Fit,
     Likelihood,
     ModelSpec,
-    _check_design,
     baseline_design,
+    check_design,
     default_fourier,
     default_window,
 )
@@ -125,8 +125,8 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.experiments.wording import count
 
 __all__ = [
-    "Fit", "Likelihood", "ModelSpec", "baseline_design", "default_fourier", "default_window", "fit_model", "mean_floor",
-    "refit", "refit_nfev",
+    "Fit", "Likelihood", "ModelSpec", "baseline_design", "check_design", "default_fourier", "default_window",
+    "fit_model", "mean_floor", "refit", "refit_nfev",
 ]
 
 
@@ -223,7 +223,7 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
             f"{1 + layout.per_channel}, {count(B.shape[1], 'baseline term')}); need at least {2 * n_params} periods "
             f"(fewer channels, controls or --fourier, or more data)"
         )
-    _check_design(B, bnames, data.source)
+    check_design(B, bnames, data.source)
     check_varying_kpi(data.kpi, data.kpi_name, data.source)  # a holdout's head too, not only a whole file
     if spec.likelihood != "gaussian":  # data read without count_kpi (a notebook's) was fitted silently
         check_count_kpi(data.kpi, data.kpi_name, data.source)

@@ -27,7 +27,8 @@ from budgetgym.calibration.transforms import (
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.planner.metrics import SPARSE_SHARE
 
-__all__ = ["Fit", "Likelihood", "ModelSpec", "baseline_design", "default_fourier", "default_window"]
+__all__ = ["Fit", "Likelihood", "ModelSpec", "baseline_design", "check_design", "default_fourier",
+           "default_window"]
 
 Likelihood = Literal["gaussian", "poisson", "negative_binomial"]
 
@@ -71,11 +72,21 @@ def baseline_design(data: MMMData, fourier: int, origin: float | None = None) ->
     return np.column_stack(cols), names
 
 
-def _check_design(B: np.ndarray, names: list[str], source: str) -> None:
-    """Refuse a baseline column that is constant or a combination of the others."""
+def check_design(B: np.ndarray, names: list[str], source: str) -> None:
+    """Refuse a baseline column that is constant or a combination of the others (:func:`baseline_design`'s
+    columns, intercept and trend first): one that the intercept and trend alone span is named as what it is, a
+    constant or a time index (PyMC-Marketing's example ``t``), which the fit already has."""
     scaled = B / np.maximum(np.abs(B).max(axis=0), 1e-300)
+
+    def rank(cols: np.ndarray) -> int:
+        return int(np.linalg.matrix_rank(cols, tol=1e-9 * len(B)))
+
     for j in range(1, B.shape[1] + 1):
-        if np.linalg.matrix_rank(scaled[:, :j], tol=1e-9 * len(B)) < j:
+        if rank(scaled[:, :j]) < j:
+            if j > 2 and rank(scaled[:, [0, 1, j - 1]]) < 3:
+                what = ("is constant: the fit has its own intercept" if rank(scaled[:, [0, j - 1]]) < 2
+                        else "is a time index (a linear trend): the fit has its own trend term")
+                raise BudgetGymError(f"{source}: baseline column '{names[j - 1]}' {what}; drop it")
             raise BudgetGymError(
                 f"{source}: baseline column '{names[j - 1]}' is constant or a combination of the intercept, trend, "
                 f"seasonality and earlier controls; drop it (or lower --fourier)"

@@ -64,6 +64,12 @@ def _num(x: float | np.floating) -> str:
     return f"{x:,.3f}" if a < 10 else f"{x:,.1f}" if a < 1e4 else f"{x:,.0f}"
 
 
+def _money(x: float) -> str:
+    """An amount a planner types back (the planning budget): whole units in full from 10,000 (``1,300,156``, where
+    :func:`_num` keeps 3 significant digits from 1e6, ``1.3e+06``), else as :func:`_num`."""
+    return f"{x:,.0f}" if abs(x) >= 1e4 else _num(x)
+
+
 def family_yaml(result: CalibrationResult, command: str | None = None) -> str:
     """``family.yaml``'s text: a header comment, then the family mapping (members one per line)."""
     head = [f"# Scenario family calibrated by budgetgym on {result.data.source}.",
@@ -213,8 +219,8 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
                  if members else "")
               + f". Planning window: {count(w.periods, 'period')} from {w.first_date.date()} "
               f"(budgetgym day {w.start_day:g}), "
-              f"budget {_num(w.budget)} (even pacing). Cost curves (price: CPM for impressions, CPC for clicks; spend "
-              "alone is bought as 'clicks' at price 1):", ""]
+              f"budget {_money(w.budget)} (even pacing). Cost curves (price: CPM for impressions, CPC for clicks; "
+              "spend alone is bought as 'clicks' at price 1):", ""]
     lines += _table(cost)
     lines += ["", "Plan with the carry-over of the data's spend (the planner also flags channels it would spend beyond "
               "the largest period of the data, where the fitted curves are extrapolated):", "",

@@ -13,7 +13,7 @@
                                               the recommended plan per channel and step, its uplift over
                                               the current plan, what timing is worth, marginal returns,
                                               the budget frontier; writes out/plan/<campaign>
-    budgetgym simulate SCENARIO --periods N --out DIR [--plan random|equal|oracle|FILE] [--seed S]
+    budgetgym simulate SCENARIO --periods N --out DIR [--plan random|equal|oracle|SPLIT|FILE] [--seed S]
                   [--draw I] [--lift-tests N] [--lift-sigma S] [--lift-design DESIGN.csv]
                                               an MMM-style dataset with its truth (contributions, curves),
                                               simulated lift tests

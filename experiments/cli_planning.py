@@ -102,7 +102,8 @@ def simulate_cmd(
     ],
     plan: Annotated[
         str,
-        typer.Option(help="random | equal | oracle | a plan CSV (per step; per channel: share of B/T, spend, budget)")
+        typer.Option(help="random | equal | oracle | a split or budgets as for plan --current "
+                          "('search=0.4,social=0.6') | a plan CSV (per step; per channel: share of B/T, spend, budget)")
     ] = "random",
     seed: Annotated[int, typer.Option(help="seed of the plan and of the episode's noise")] = 0,
     draw: Annotated[int | None, typer.Option(help="a family's held-out draw to simulate \\[default: nominal]")] = None,

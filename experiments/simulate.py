@@ -165,26 +165,28 @@ def _plan(
         return without_residue(X), None  # a channel (and a step): the solver's rounding of 0 is played as 0
     from budgetgym.planner.inputs import read_dated_current  # the planner's reader of per-step plans
 
+    expected = "expected random, equal, oracle, a split (search=0.4,social=0.6; or budgets) or a plan CSV file"
     if kind and Path(kind).is_dir():  # '' is Path('.'), the working directory: not a --plan given as one
-        raise BudgetGymError(f"--plan {kind!r}: is a directory; expected random, equal, oracle or a per-step CSV file")
-    if not Path(kind).is_file():
-        raise BudgetGymError(f"--plan {kind!r}: expected random, equal, oracle or a per-step CSV file"
-                             + suggest(kind, ("random", "equal", "oracle")))
+        raise BudgetGymError(f"--plan {kind!r}: is a directory; {expected}")
+    typed = "=" in kind and not Path(kind).is_file()  # as plan --current: a split or per-channel budgets
+    if not typed and not Path(kind).is_file():
+        raise BudgetGymError(f"--plan {kind!r}: {expected}" + suggest(kind, ("random", "equal", "oracle")))
     read = read_dated_current(kind, sc, option="--plan", within_budget=False)  # shares: of the step budget B/T
     plan = read.plan
+    what = f"--plan {kind!r}" if typed else f"--plan file '{kind}'"
     with np.errstate(over="ignore"):  # cells near 1e308 sum to inf: the error below, not a RuntimeWarning too
         total = float(plan.sum())
     if total > MAX_AMOUNT:  # played as the scenario's budget
-        raise BudgetGymError(f"--plan file '{kind}': spends {total:g} over {count(n, 'period')}, more than a "
+        raise BudgetGymError(f"{what}: spends {total:g} over {count(n, 'period')}, more than a "
                              f"scenario's budget can be ({MAX_AMOUNT:g})")
     peaks = plan.sum(axis=1)
     if _peak_budget(float(peaks.max()), n) > MAX_AMOUNT:  # _playable's budget for it: too large
         t = int(np.argmax(peaks))
-        raise BudgetGymError(f"--plan file '{kind}': period {t + 1} spends {peaks[t]:g}; a period can spend at most "
+        raise BudgetGymError(f"{what}: period {t + 1} spends {peaks[t]:g}; a period can spend at most "
                              f"{MAX_STEP_MULTIPLE:g} times the mean period of a scenario's largest budget "
                              f"({MAX_AMOUNT:g} over {count(n, 'period')}: {MAX_STEP_MULTIPLE * MAX_AMOUNT / n:g})")
     if total < MIN_AMOUNT:
-        raise BudgetGymError(f"--plan file '{kind}': spends {total:g} over {count(n, 'period')}; a dataset needs some "
+        raise BudgetGymError(f"{what}: spends {total:g} over {count(n, 'period')}; a dataset needs some "
                              f"spend (at least a scenario's smallest budget, {MIN_AMOUNT:g})")
     return plan, read.note
 

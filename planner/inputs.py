@@ -38,6 +38,7 @@ table of the wrong length, a plan above the budget.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -91,9 +92,26 @@ def _check_names(found: list[str], names: list[str], source: str, require_all: b
         raise BudgetGymError(f"{source}: missing channel column(s) {', '.join(missing)}; expected one per channel")
 
 
+def _data_file_columns(cols: list[str], names: list[str], source: str) -> None:
+    """A per-step table holding a calibration data file's spend columns (``Channel0_spend`` for channel
+    ``Channel0``, :func:`~budgetgym.calibration.data.channel_name`), not the channels' own, is a one-line error
+    naming the history calibrate writes: the data file given as ``--history`` (or a ``--current`` per step)."""
+    from budgetgym.calibration.data import channel_name  # not at import: calibration imports the planner
+
+    for col in cols:
+        channel = channel_name(str(col))
+        if col not in names and channel in names:
+            raise BudgetGymError(
+                f"{source}: column '{col}' is channel {channel}'s spend column of a data file; a per-step table "
+                f"has a column per channel named as the campaign's ({', '.join(names)}), as the history.csv "
+                f"calibrate writes beside family.yaml"
+            )
+
+
 def _per_step(df: pd.DataFrame, scenario: Scenario, source: str, rows: int | None) -> np.ndarray:
     names = scenario.channel_names
     cols = [c for c in df.columns if c.lower() not in INDEX_COLUMNS]
+    _data_file_columns(cols, names, source)
     _check_names(cols, names, source, require_all=True)
     if rows is not None and len(df) != rows:
         raise BudgetGymError(f"{source}: expected {count(rows, 'row')} (one per step of the window), got {len(df)}")
@@ -226,10 +244,14 @@ def current_dates_note(current: list[str] | None, window: list[str] | None) -> s
 
 def check_within_budget(plan: np.ndarray, scenario: Scenario, source: str) -> None:
     """A plan ``[T, K]`` spending more than the scenario's budget (beyond rounding, 1e-9 of it) is a
-    one-line error naming ``source``."""
+    one-line error naming ``source`` and the ``--budget`` that plans at its total (rounded up to the cent, so
+    it takes the plan), e.g. last quarter's spend a hair above this quarter's budget."""
     B = scenario.budget.total
-    if plan.sum() > B * (1 + 1e-9):
-        raise BudgetGymError(f"{source}: spends {_money(plan.sum())}, more than the budget {_money(B)}")
+    total = float(plan.sum())
+    if total > B * (1 + 1e-9):
+        at = f"{math.ceil(total * 100) / 100:.15g}" if total < 1e15 else f"{total:g}"
+        raise BudgetGymError(f"{source}: spends {_money(total)}, more than the budget {_money(B)}: plan at its total "
+                             f"with --budget {at}, or give it as shares to scale it to the budget")
 
 
 def _money(x: float) -> str:

@@ -15,6 +15,10 @@ and the report (:mod:`budgetgym.planner.report` puts the pieces together), so th
 * :func:`summary_lines` — recommended vs current, the static plan vs the flighting-aware plan
   (what timing is worth), the budget's marginal return, the target and profit-maximising
   budgets, and for a family the outcome distribution over held-out draws;
+* :func:`frontier_rows` — with a sweep, the budget frontier: a row per budget with its best plan's
+  outcome (the objective), the change from the recommendation at the budget, the budget's marginal
+  return and, for up to :data:`FRONTIER_CHANNELS` channels, the spend per channel (the what-if of a
+  lower or higher budget, without opening ``frontier.csv``);
 * :func:`distribution_rows`, :func:`segment_rows` — a family's held-out outcome distribution and
   the per-segment table; :func:`header_line` and :func:`table_note` — what was planned and what
   the table's numbers are; :func:`fmt` — a number for people.
@@ -28,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from budgetgym.envs.dates import MONTH_DAYS
 from budgetgym.envs.numbers import HUGE
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE
 from budgetgym.experiments.report_format import round_shares
@@ -40,7 +45,9 @@ __all__ = [
     "channel_rows",
     "distribution_rows",
     "fmt",
+    "frontier_rows",
     "header_line",
+    "objective_label",
     "segment_note",
     "segment_rows",
     "summary_lines",
@@ -48,6 +55,8 @@ __all__ = [
 ]
 
 
+#: The most channels whose spend the printed frontier shows, a column each (more: ``frontier.csv`` has them).
+FRONTIER_CHANNELS = 8
 
 #: What the reward's outcome is called in a table header.
 OUTCOME_NAMES = {"conversions": "conversions", "revenue": "revenue", "profit": "profit"}
@@ -227,10 +236,17 @@ def _side_text(point: dict[str, Any], budget: float) -> str:
     return f"; {MARGINAL_NAMES[metric]} {said} — {why}"
 
 
+def objective_label(result: PlanResult) -> str:
+    """What the plan's value is: ``expected conversions``, and for a family the objective over its train draws
+    (``expected revenue (cvar:0.1 over the train draws)``): the summary's, the frontier table's and figure's."""
+    outcome = OUTCOME_NAMES[result.reward]
+    return f"expected {outcome}" + (f" ({result.objective} over the train draws)" if result.is_family else "")
+
+
 def summary_lines(result: PlanResult) -> list[str]:
     """The sentences below the table (module docstring), one per line."""
     outcome = OUTCOME_NAMES[result.reward]
-    what = f"expected {outcome}" + (f" ({result.objective} over the train draws)" if result.is_family else "")
+    what = objective_label(result)
     out = functools.partial(fmt, scale=abs(result.value))  # outcomes, spend: at their scales (fmt)
     spend = functools.partial(fmt, scale=result.budget)
     lines = []
@@ -264,8 +280,11 @@ def summary_lines(result: PlanResult) -> list[str]:
     lines.append(f"budget marginal return: one more unit of budget adds {fmt(m['marginal_outcome'], 4)} {outcome} "
                  f"({ratio})")
     if result.history_steps:
+        which = ""  # under cvar the objective's figure, and the mean the table's note gives
+        if result.objective != "mean" and result.baseline_mean is not None:
+            which = f" ({result.objective} over the train draws; mean {out(result.baseline_mean)})"
         lines.append(f"carry-in from {count(result.history_steps, 'step')} of history: "
-                     f"{out(result.baseline_value)} {outcome} with no spend in the window")
+                     f"{out(result.baseline_value)} {outcome}{which} with no spend in the window")
     elif result.carry_over_without_history:  # a campaign in flight planned as if it started cold
         lines.append(f"no history: nothing is carried into the window from earlier spend, though "
                      f"{', '.join(result.carry_over_without_history)} carry over; for a campaign already running, give "
@@ -318,8 +337,35 @@ def summary_lines(result: PlanResult) -> list[str]:
     if result.frontier is not None:
         f = result.frontier
         lines.append(f"frontier: {len(f)} budgets from {f['multiple'].min():.3g} to {f['multiple'].max():.3g} × "
-                     f"the budget (frontier.csv)")
+                     f"the budget (table below and frontier.csv)")
     return lines
+
+
+def frontier_rows(result: PlanResult) -> tuple[list[str], list[list[str]]] | None:
+    r"""The budget frontier (``None`` without a sweep): header and a row per budget :math:`b = mB` of the sweep.
+
+    Each row holds the multiple :math:`m`, the budget, the objective at that budget's optimum :math:`V^*(b)`
+    (expected outcome; a family's mean or CVaR over its train draws), its change from the recommendation
+    at the campaign's budget, :math:`V^*(b) - V^*(B)` with its percentage of :math:`V^*(B)`, the budget's
+    marginal return there (marginal CPA :math:`1 / (dV^*/db)` for conversions, else marginal ROAS) and, for
+    at most :data:`FRONTIER_CHANNELS` channels, the spend per channel of that optimum (currency, over the
+    window)."""
+    f = result.frontier
+    if f is None or not len(f):
+        return None
+    _, marginal, key = _ratio_names(result.reward)
+    names = list(result.channel_names) if len(result.channel_names) <= FRONTIER_CHANNELS else []
+    header = ["budget multiple", "budget", objective_label(result),
+              "vs the recommendation", marginal, *(f"{n} spend" for n in names)]
+    value = abs(result.value)
+    rows = [
+        [f"{_multiple(float(r['multiple']))}×", fmt(r["budget"], 0, scale=r["budget"]),
+         fmt(r["outcome"], scale=value),
+         _with_pct(float(r["outcome"]) - result.value, result.value, pct_digits=1, scale=value),
+         fmt(r[key], 2), *(fmt(r[f"spend_{n}"], 0, scale=r["budget"]) for n in names)]
+        for r in f.to_dict(orient="records")
+    ]
+    return header, rows
 
 
 def distribution_rows(result: PlanResult) -> tuple[list[str], list[list[str]], str | None] | None:
@@ -383,15 +429,26 @@ def segment_note(result: PlanResult) -> str:
     )
 
 
+def _step_length(days: np.ndarray) -> str:
+    """`` of 7 days``: how long a step is, from the steps' day indices (``step_days`` apart), so that "a step" in
+    the lines below reads as a week of weekly data; `` of a month`` for calendar months; empty for one step."""
+    if len(days) < 2:
+        return ""
+    d = float(days[1] - days[0])
+    if abs(d - MONTH_DAYS) < 1e-9 * MONTH_DAYS:
+        return " of a month"
+    return f" of {d:g} day" + ("" if d == 1 else "s")
+
+
 def header_line(result: PlanResult) -> str:
-    """What was planned: campaign, channels, window, budget, reward, objective."""
+    """What was planned: campaign, channels, steps and their length, window, budget, reward, objective."""
     kind = (f"scenario family, {result.objective} over {count(result.draws, 'train draw')}" if result.is_family
             else "scenario")
     days = result.step_days
     span = f"{result.dates[0]} to {result.dates[-1]}" if result.dates else f"day {days[0]:g} to {days[-1]:g}"
     return (
-        f"{result.campaign} ({kind}): {count(len(result.channel_names), 'channel')}, {count(result.horizon, 'step')} "
-        f"({span}), budget {fmt(result.budget, 0, scale=result.budget)} ({result.pacing} pacing), "
+        f"{result.campaign} ({kind}): {count(len(result.channel_names), 'channel')}, {count(result.horizon, 'step')}"
+        f"{_step_length(days)} ({span}), budget {fmt(result.budget, 0, scale=result.budget)} ({result.pacing} pacing), "
         f"reward {result.reward}" + ("" if result.response_unit == "conversions" else
                                       " (the response is revenue, response_unit: currency: no conversions or CPA)")
         + f"; solved in {result.seconds:.1f} s"

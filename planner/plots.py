@@ -5,8 +5,9 @@ own figure (no pyplot state, the helpers of :mod:`budgetgym.experiments.plots`) 
 path. Plans keep one colour across figures (:data:`PLAN_COLORS`), channels another set.
 
 * :func:`plot_allocation` — spend per channel: current, static and recommended (bars);
-* :func:`plot_frontier` — the best outcome at each budget, its marginal ROAS (marginal CPA for
-  conversions) on a second axis, the budget, the target and profit-maximising budgets marked;
+* :func:`plot_frontier` — the best outcome at each budget (a family's objective, as the axis says), its
+  marginal ROAS (marginal CPA for conversions) on a second axis, the budget, the target and
+  profit-maximising budgets marked;
 * :func:`plot_curves` — each channel's response curve with its recommended and current points;
 * :func:`plot_flighting` — spend per step by channel (stacked area), recommended and current;
 * :func:`plot_distribution` — a family's outcome over the held-out draws per plan, and the
@@ -26,6 +27,7 @@ import pandas as pd
 from budgetgym.experiments.plots import _figure, _grid, save_figure
 from budgetgym.experiments.wording import count
 from budgetgym.planner.plan_result import PlanResult
+from budgetgym.planner.plan_text import objective_label
 
 __all__ = [
     "CURVE_POINT_LABELS",
@@ -120,7 +122,7 @@ def plot_frontier(result: PlanResult, path: str | Path) -> Path:
             nothing = " (spends nothing: no channel pays back)" if point["spend"] == 0 else ""
             ax.axvline(point["budget"], color="black", ls=style, lw=1, label=f"{text} budget{nothing}")
     ax.axvline(result.budget, color="black", ls="--", lw=0.8, alpha=0.6)
-    ax.set(xlabel="total budget", ylabel=f"expected {result.reward}", title=f"Budget frontier — {result.campaign}")
+    ax.set(xlabel="total budget", ylabel=objective_label(result), title=f"Budget frontier — {result.campaign}")
     _money_axis(ax.xaxis)
     _money_axis(ax.yaxis)
     ax.grid(alpha=0.3)
@@ -166,12 +168,17 @@ def plot_curves(result: PlanResult, path: str | Path) -> Path:
         _money_axis(ax.yaxis)
         if k % cols == 0:
             ax.set_ylabel(f"expected {result.reward}")
-        if k // cols == rows - 1:
+        if k + cols >= len(names):  # the last panel of its column, whether or not the grid's last row
             ax.set_xlabel("channel budget")
-    for k in range(len(names), rows * cols):
-        axes[k // cols][k % cols].set_visible(False)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right upper", fontsize=8)
+    spare = [axes[k // cols][k % cols] for k in range(len(names), rows * cols)]
+    for ax in spare[1:]:
+        ax.set_visible(False)
+    if spare:  # the legend in the first spare panel: outside the panels' top right it covered the title's end
+        spare[0].axis("off")
+        spare[0].legend(handles, labels, loc="center", fontsize=8)
+    else:
+        fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncol=len(labels) or 1)
     fig.suptitle(f"Response curves (others at the recommendation) — {result.campaign}")
     return save_figure(fig, path)
 

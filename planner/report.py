@@ -2,7 +2,7 @@
 
 Both are put together from one formatting of a :class:`~budgetgym.planner.plan_result.PlanResult`
 (:mod:`budgetgym.planner.plan_text`: the per-channel table, the sentences below it, a family's
-held-out distribution, the segments), so the terminal and the report cannot disagree:
+held-out distribution, the budget frontier, the segments), so the terminal and the report cannot disagree:
 
 * :func:`plan_markdown` — ``report.md``: the tables and sentences, the figures (or why there are
   none), the files, the method and the command that reproduces the plan (:func:`command_line`);
@@ -26,6 +26,7 @@ from budgetgym.planner.plan_text import (
     channel_rows,
     distribution_rows,
     fmt,
+    frontier_rows,
     header_line,
     segment_note,
     segment_rows,
@@ -42,6 +43,7 @@ __all__ = [
     "command_line",
     "distribution_rows",
     "fmt",
+    "frontier_rows",
     "header_line",
     "plan_markdown",
     "print_plan",
@@ -124,6 +126,9 @@ def plan_markdown(
     dist = distribution_rows(result)
     if dist is not None:
         lines += ["", *markdown_table(dist[0], dist[1]), *([] if dist[2] is None else ["", dist[2]])]
+    front = frontier_rows(result)
+    if front is not None:
+        lines += ["", "## Budget frontier", "", *markdown_table(front[0], front[1], "l" + "r" * (len(front[0]) - 1))]
     segs = segment_rows(result)
     if segs is not None:
         lines += ["", "## Audience segments", "", *markdown_table(segs[0], segs[1], "l" + "r" * (len(segs[0]) - 1)),
@@ -171,7 +176,7 @@ def plan_markdown(
 
 def print_plan(console: Any, result: PlanResult) -> None:
     """What ``budgetgym plan`` prints on ``console`` (a rich console): the header, the channel
-    table, the sentences and, for a family, the held-out distribution."""
+    table, the sentences, for a family the held-out distribution, and with a sweep the budget frontier."""
     from rich.table import Table
 
     def table(header: list[str], rows: list[list[str]]) -> Any:
@@ -194,6 +199,9 @@ def print_plan(console: Any, result: PlanResult) -> None:
         console.print(table(dist[0], dist[1]))
         if dist[2] is not None:
             console.print(dist[2], markup=False)
+    front = frontier_rows(result)
+    if front is not None:
+        console.print(table(*front))
     segs = segment_rows(result)
     if segs is not None:
         console.print(table(*segs))

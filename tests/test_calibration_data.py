@@ -95,8 +95,14 @@ def test_pymc_marketing_layout(tmp_path: Path) -> None:
     pd.DataFrame(cols).to_csv(tmp_path / "data_mmm.csv", index=False)
     d = read_mmm_csv(tmp_path / "data_mmm.csv", date="date_week", kpi="y", spend="x1,x2", controls="event_1,event_2")
     assert d.channels == ("x1", "x2") and d.controls.shape == (T, 2)
-    with pytest.raises(BudgetGymError, match="baseline column 't' is constant or a combination"):
+    trend = r"baseline column 't' is a time index \(a linear trend\): the fit has its own trend term; drop it$"
+    with pytest.raises(BudgetGymError, match=trend):
         calibrate(tmp_path / "data_mmm.csv", date="date_week", kpi="y", spend="x1,x2", controls="t", draws=0)
+    # with a holdout, the whole data's problem was reported as the holdout's ("--holdout 13: the fit on the first
+    # 91 of 104 periods: ... 't' is constant or a combination ..."), as if holding out periods had caused it
+    with pytest.raises(BudgetGymError, match=r"^data file '[^']*': " + trend):
+        calibrate(tmp_path / "data_mmm.csv", date="date_week", kpi="y", spend="x1,x2", controls="event_1,event_2,t",
+                  holdout=13, draws=0)
 
 
 @pytest.mark.parametrize(("layout", "first"), [

@@ -430,7 +430,11 @@ def test_a_parameter_at_its_bound_is_warned_at_the_bound_not_at_its_rounding(tmp
     phi[per] = hi[per] - 1e-9 * (hi[per] - lo[per])  # the second channel's decay, a hair below its top
     msgs = [w for w in warnings_for(replace(fit, phi=phi), None, errors(fit.y, fit.fitted)) if "bound" in w]
     c0, c1 = fit.channels[:2]
-    assert f"{c0}: decay = 0 is at its bound [0, {hi[0]:.3g}]" in msgs
+    # at 0, what it means: a planner read three "decay = 0 is at its bound [0, 0.9]" warnings of a weekly fit and
+    # could not tell whether to act (the effect ends within the week: search's, say; the interval says the rest)
+    assert (f"{c0}: decay = 0 is at its bound [0, {hi[0]:.3g}]: no carry-over into the next period is found (the "
+            f"effect ends within a period, as a fast channel's may; its 90% interval says how much the data allow)"
+            in msgs)
     assert f"{c1}: decay = {hi[per]:.3g} is at its bound [0, {hi[per]:.3g}]" in msgs
     assert not any("e-42" in w for w in msgs)
 
@@ -536,3 +540,15 @@ def test_too_short_data_for_one_channel_is_counted_in_the_singular(tmp_path: Pat
     with pytest.raises(BudgetGymError) as err:
         calibrate(path, date="date", kpi="revenue", spend=["c0_spend"], draws=0, fourier=0, starts=1, prior="none")
     assert " 6 periods for " in str(err.value) and "(1 channel x " in str(err.value), str(err.value)
+
+
+def test_fit_md_gives_the_planning_budget_in_full(tmp_path: Path) -> None:
+    """The planning window's budget is the figure a planner types back (``--plan-budget``, ``plan --budget``) and
+    compares with last quarter's spend: 1,300,156 printed as "budget 1.3e+06" (three significant digits)."""
+    path = _data(tmp_path / "d.csv")
+    res = calibrate(path, date="date", kpi="revenue", spend=SPEND, draws=0, fourier=0, starts=1, prior="none",
+                    plan_periods=4, plan_budget=1_300_156.0)
+    assert "budget 1,300,156 (even pacing)" in fit_markdown(res, [])
+    res = calibrate(path, date="date", kpi="revenue", spend=SPEND, draws=0, fourier=0, starts=1, prior="none",
+                    plan_periods=4, plan_budget=812.5)
+    assert "budget 812.5 (even pacing)" in fit_markdown(res, [])

@@ -192,6 +192,34 @@ def test_printed_table_has_absolute_spend_and_conversions_per_channel(planned):
         assert abs(spend - plan[:, i].sum()) <= tol
 
 
+def test_printed_and_reported_frontier_has_each_budgets_optimum_and_its_change(planned):
+    """A planner asking "and with 20% less?" reads the answer without opening frontier.csv: a row per budget
+    of the sweep with the best plan's conversions there (the oracle re-solved at that budget, computed here),
+    its change from the budget's recommendation, and the spend per channel."""
+    out, printed = planned
+    recommended = float(evaluate_plan(SC, _plan(out)))
+    lines = printed.splitlines()
+    at = next(i for i, x in enumerate(lines) if x.strip().startswith("budget multiple"))
+    header = lines[at]
+    for col in ("budget", "expected conversions", "vs the recommendation", "marginal CPA", *NAMES):
+        assert col in header, col
+    rows = [x.split() for x in lines[at + 1:at + 6]]
+    assert [r[0] for r in rows] == ["0.5×", "0.875×", "1.25×", "1.625×", "2×"]
+    for r in rows:
+        m = float(r[0].rstrip("×"))
+        best = solve_oracle(SC.override({"budget.total": m * B}), seed=None)
+        budget, tol = _number(r[1])
+        assert abs(budget - m * B) <= tol
+        value, tol = _number(r[2])
+        assert abs(value - best.expected_reward) <= tol + 1e-6 * best.expected_reward, (r, best.expected_reward)
+        change, tol = _number(r[3].lstrip("+"))
+        assert abs(change - (best.expected_reward - recommended)) <= tol + 1e-6 * recommended
+        spends = [_number(c)[0] for c in r[-K:]]
+        assert abs(sum(spends) - m * B) <= K  # whole currency units, rounded
+    report = (out / "report.md").read_text()
+    assert "## Budget frontier" in report and "| 0.5× |" in report
+
+
 def test_help_lists_the_plan_command_and_its_options(capsys):
     code, out, _ = run_cli(capsys, "--help")
     assert code == 0 and "plan" in out

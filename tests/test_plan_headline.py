@@ -318,3 +318,38 @@ def test_a_plan_without_history_says_what_carry_over_it_leaves_out() -> None:
     for result in (warm, none):
         assert not any(x.startswith("no history:") for x in summary_lines(result))
         assert "carry_over_without_history" not in result.summary()
+
+
+def test_the_header_says_how_long_a_step_is() -> None:
+    """A calibrated family of weekly data is planned in weekly steps, and every "a step" of the output (spend a
+    step, lift tests from x to y a step) means a week; the header said only "4 steps (day 0 to 21)"."""
+    from budgetgym.planner.plan_text import header_line
+
+    res = plan(_family(5), draws=1, curves=False, lift_design="none")
+    assert "2 channels, 4 steps of 7 days (day 0 to 21)" in header_line(res)
+    daily = plan("stationary-3", curves=False, lift_design="none")
+    assert "3 channels, 14 steps of 1 day (day 0 to 13)" in header_line(daily)
+    dated = plan("stationary-3", horizon=3, curves=False, lift_design="none", start_date="2025-01-31")
+    assert "3 steps of 1 day (2025-01-31 to 2025-02-02)" in header_line(dated)
+
+
+def test_under_cvar_the_carry_in_line_says_which_figure_it_is() -> None:
+    """Under ``--objective cvar:A`` the table's note gave the carry-in as the mean over the train draws (11,825 of a
+    calibrated family) and the line below "carry-in from 179 steps of history: 8,114 revenue with no spend in the
+    window", its CVaR: two figures for one thing. The line now says it is the objective's and gives the mean too;
+    both are the history played with no spend in the window, computed here per draw."""
+    from budgetgym.planner.plan_text import fmt, summary_lines
+
+    fam = _family()
+    res = plan(fam, draws=8, history=HISTORY, objective="cvar:0.25", curves=False, lift_design="none")
+    zero = np.array([float(evaluate_plan(fam.sample(i, "train"), np.zeros((T, 2)), history=HISTORY))
+                     for i in range(8)])
+    worst = np.sort(zero)[:2].mean()  # the worst quarter of 8 draws
+    assert res.baseline_value == pytest.approx(worst, rel=1e-9) and worst < zero.mean()
+    line = next(s for s in summary_lines(res) if s.startswith("carry-in"))
+    assert line == (f"carry-in from 3 steps of history: {fmt(worst, scale=res.value)} conversions (cvar:0.25 over "
+                    f"the train draws; mean {fmt(zero.mean(), scale=res.value)}) with no spend in the window")
+    mean = plan(fam, draws=8, history=HISTORY, curves=False, lift_design="none")
+    assert next(s for s in summary_lines(mean) if s.startswith("carry-in")) == (
+        f"carry-in from 3 steps of history: {fmt(zero.mean(), scale=mean.value)} conversions with no spend in the "
+        f"window")

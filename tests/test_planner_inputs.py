@@ -418,3 +418,36 @@ def test_whole_numbers_are_no_rounded_split(tmp_path: Path, spec: str, message: 
     X, what = read_current("search=1,social=0,video=0", SC)  # whole and exact: the split
     assert what == "split"
     np.testing.assert_allclose(X, np.tile([6000.0, 0.0, 0.0], (14, 1)))
+
+
+def test_a_current_plan_above_the_budget_says_how_to_compare_it() -> None:
+    """Last quarter's spend typed as budgets (84,030.5) is a hair above this quarter's budget (84,000): the error
+    said only that, and the planner had to find that ``--budget`` plans at the current plan's total. It now
+    names the budget to type, and planning at that budget takes the same plan, its spend kept."""
+    spec = "search=42000,social=28000,video=14030.5"
+    with pytest.raises(BudgetGymError, match=r"^--current '.*': spends 84,030\.50, more than the budget 84,000\.00: "
+                                             r"plan at its total with --budget 84030\.5, or give it as shares"):
+        read_current(spec, SC)
+    X, what = read_current(spec, SC.override({"budget.total": 84030.5}))
+    assert what == "budgets"
+    np.testing.assert_allclose(X.sum(axis=0), [42000.0, 28000.0, 14030.5], rtol=1e-12)
+
+
+def test_a_data_file_given_as_history_says_which_file_to_give(tmp_path: Path) -> None:
+    """The calibration's data file (Meridian's layout: a blank index column, ``time``, ``<channel>_spend``, the KPI)
+    given as ``--history`` was refused as "unknown channel 'Unnamed: 0'": the column pandas names for the blank
+    header, which says nothing of what to give instead. The spend columns are recognised and the message names the
+    history calibrate writes."""
+    data = tmp_path / "national.csv"
+    data.write_text(",time,search_spend,social_spend,video_spend,conversions\n"
+                    + "".join(f"{i},2024-01-{1 + 7 * i:02d},100,200,300,40\n" for i in range(3)))
+    said = (r"column 'search_spend' is channel search's spend column of a data file; a per-step table has a column "
+            r"per channel named as the campaign's \(search, social, video\), as the history.csv calibrate writes "
+            r"beside family.yaml$")
+    with pytest.raises(BudgetGymError, match=r"^history file '.*national.csv': " + said):
+        read_history(data, SC)
+    with pytest.raises(BudgetGymError, match=r"^--current file '.*national.csv': " + said):
+        read_current(str(data), SC)
+    history = tmp_path / "history.csv"  # what calibrate writes, from the same data: read
+    history.write_text("date,search,social,video\n" + "".join(f"2024-01-0{1 + i},100,200,300\n" for i in range(3)))
+    np.testing.assert_allclose(read_history(history, SC), np.tile([100.0, 200.0, 300.0], (3, 1)))

@@ -200,6 +200,19 @@ def test_plan_files_shares_of_the_step_budget_and_totals_above_the_budget(tmp_pa
     np.testing.assert_allclose(spend, ds.plan)
 
 
+@pytest.mark.parametrize("typed", ["search=0.5,social=0.3,video=0.2", "search=50%,social=30%,video=20%",
+                                   "search=1500,social=900,video=600"])
+def test_a_typed_split_or_budgets_is_a_plan_as_for_plan_current(typed: str) -> None:
+    """``plan --current search=0.5,...`` takes a typed split (or per-channel budgets over the periods); checking that
+    current plan on the truth with ``simulate --plan`` needed a CSV file written first ("expected random, equal,
+    oracle or a per-step CSV file"). Shares are of the step budget B/T (6,000 on stationary-3), budgets the
+    channel's total over the periods, as in a per-channel file."""
+    sc = load_scenario("stationary-3")
+    ds = simulate_dataset(sc, 6, typed, seed=0)
+    per_period = [3000.0, 1800.0, 1200.0] if "=1500" not in typed else [250.0, 150.0, 100.0]
+    np.testing.assert_allclose(ds.plan, np.tile(per_period, (6, 1)), rtol=1e-12)
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"periods": 0}, "--periods"),
     ({"periods": 5, "plan": "weird"}, "--plan 'weird'"),
@@ -207,7 +220,8 @@ def test_plan_files_shares_of_the_step_budget_and_totals_above_the_budget(tmp_pa
     ({"periods": 100_000}, "^--periods 100000: scenario 'stationary-3' .*horizon: .* 5000"),
     ({"periods": 5, "lift_tests": 10**8}, "--lift-tests: expected 0 to 1000 tests, got 100000000"),  # 3 TiB
     ({"periods": 5, "plan": "."}, "--plan '.': is a directory"),
-    ({"periods": 5, "plan": ""}, "^--plan '': expected random, equal, oracle or a per-step CSV file$"),  # not a dir
+    ({"periods": 5, "plan": ""}, r"^--plan '': expected random, equal, oracle, a split \(search=0.4,social=0.6; or "
+                                 r"budgets\) or a plan CSV file$"),  # not a dir
     ({"periods": 5, "draw": -1, "scenario": "retail-5-family"}, "^--draw -1: expected a non-negative draw index"),
 ])
 def test_bad_arguments_one_line(kwargs: dict, message: str) -> None:
