@@ -33,6 +33,7 @@ from budgetgym.envs.scenario import Scenario
 from budgetgym.experiments.campaigns import draws_on
 from budgetgym.experiments.config import AgentSpec, Campaign, ExperimentConfig, check_agent_names, config_hash
 from budgetgym.experiments.results import run_dir
+from budgetgym.experiments.source_digest import agent_code_digest
 
 __all__ = [
     "DEFAULT_TRAINERS",
@@ -81,6 +82,9 @@ class RunTask:
     family: ScenarioFamily | None = None
     draws: int | None = None
     train_draws: int | None = None
+    #: the digest of a custom agent's code (:func:`~budgetgym.experiments.source_digest.agent_code_digest`);
+    #: ``None`` for a built-in agent
+    code: str | None = None
 
     @property
     def source(self) -> Scenario | ScenarioFamily:
@@ -102,12 +106,14 @@ class RunTask:
     def spec(self) -> dict[str, Any]:
         """Everything that determines the run's numbers (hashed into :attr:`key`); for a family,
         its full definition (template, distributions, ensemble, seed) and the number of draws (of
-        train draws too when it differs, so a run whose splits agree keeps its key)."""
+        train draws too when it differs, so a run whose splits agree keeps its key); for a custom agent,
+        the digest of its code (:attr:`code`: editing the agent re-runs its runs)."""
         family: dict[str, Any] = {}
         if self.family is not None:
             family = {"family": self.family.definition(), "draws": self.draws}
             if self.train_draws is not None and self.train_draws != self.draws:
                 family["train_draws"] = self.train_draws
+        code = {} if self.code is None else {"code": self.code}
         return {
             "scenario_label": self.scenario_label,
             "scenario": self.scenario.model_dump(mode="json"),
@@ -117,6 +123,7 @@ class RunTask:
                 "params": self.params,
                 "train": self.agent.train,
                 "trainer": self.agent.trainer,
+                **code,
             },
             "seed": self.seed,
             "episodes": self.episodes,
@@ -335,6 +342,7 @@ def plan_experiment(
     campaigns = checked_grid(config, keep=False)  # load_experiment's check, used once
     check_learners(config)
     out = str(Path(out))
+    codes = {spec.name: agent_code_digest(spec) for spec in config.agents}
     oracle_tasks: list[OracleTask] = []
     for c in campaigns:
         if c.family is None:
@@ -360,6 +368,7 @@ def plan_experiment(
             family=c.family,
             draws=c.draws,
             train_draws=c.train_draws,
+            code=codes[spec.name],
         )
         for c in campaigns
         for spec in config.agents
