@@ -21,6 +21,7 @@ import hashlib
 import importlib
 import importlib.util
 import pkgutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,17 +178,42 @@ class Outcome:
 
 
 # ---------------------------------------------------------------------------- helpers
-def import_modules(names: tuple[str, ...] | list[str]) -> None:
-    """Import every built-in agent module and the experiment's ``imports`` (custom agents)."""
+def import_modules(names: tuple[str, ...] | list[str], beside: Path | None = None) -> None:
+    """Import every built-in agent module and the experiment's ``imports`` (custom agents).
+
+    A module that is not on the Python path but whose file or package folder is in ``beside`` (the
+    experiment file's folder) is imported from there: that folder is appended to ``sys.path`` (after every
+    installed module, so it shadows none), which worker processes inherit. The ``budgetgym`` command, unlike
+    ``python -m``, does not put the working directory on the path, so a team's ``my_agent.py`` beside its
+    ``gate.yaml`` was not found.
+
+    Raises
+    ------
+    BudgetGymError
+        ``imports: cannot import 'my_agent' (No module named 'my_agent'); ...`` saying where it was looked for.
+    """
     import budgetgym.agents as pkg
 
     for info in pkgutil.iter_modules(pkg.__path__, prefix="budgetgym.agents."):
         importlib.import_module(info.name)
     for name in names:
+        top = name.partition(".")[0]
+        if beside is not None and _beside(top, beside) and importlib.util.find_spec(top) is None:
+            sys.path.append(str(beside.resolve()))
         try:
             importlib.import_module(name)
         except ImportError as err:
-            raise BudgetGymError(f"imports: cannot import '{name}' ({err})") from None
+            where = ""
+            if isinstance(err, ModuleNotFoundError) and err.name == top:
+                folder = "" if beside is None else f", nor beside the experiment file (in '{beside}')"
+                where = (f"; not on the Python path{folder}: expected an installed package, a module beside the "
+                         f"experiment file, or its folder on PYTHONPATH")
+            raise BudgetGymError(f"imports: cannot import '{name}' ({err}){where}") from None
+
+
+def _beside(top: str, folder: Path) -> bool:
+    """Whether ``folder`` holds the module ``top``: ``top.py`` or a package folder ``top/``."""
+    return (folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file()
 
 
 def resolve_trainer(spec: AgentSpec) -> tuple[Callable[..., Any], dict[str, Any]]:

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
-from budgetgym.experiments.config import experiment_from_dict
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.experiments.config import experiment_from_dict, load_experiment
 from budgetgym.experiments.runner import plan_experiment, run_experiment
 
 #: Run keys of ``equal`` on the grid below, recorded before custom agents' keys gained their code.
@@ -111,3 +113,37 @@ def test_built_in_agents_keep_their_run_keys(tmp_path):
     config = {**grid([]), "agents": ["equal"]}
     keys = run_keys(config, tmp_path / "out")
     assert keys == {"stationary-3/equal/seed_0": KEY_EQUAL_SEED_0, "stationary-3/equal/seed_1": KEY_EQUAL_SEED_1}
+
+
+def test_imports_finds_the_agent_module_beside_the_experiment_file(tmp_path, monkeypatch):
+    """The ``budgetgym`` command does not put the working directory on the Python path (``python -m`` does):
+    ``imports: [my_agent]`` beside ``gate.yaml`` failed with "No module named" under the command a CI calls,
+    while scenario files beside the experiment file were found."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / f"{MODULE}.py").write_text(AGENT.format(tilt=0.5), encoding="utf-8")
+    (repo / "gate.yaml").write_text(yaml.safe_dump(grid([MODULE])), encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".")])
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.delitem(sys.modules, MODULE, raising=False)
+    try:
+        config = load_experiment(repo / "gate.yaml")
+        assert config.imports == [MODULE]
+        assert sys.modules[MODULE].__file__ == str(repo / f"{MODULE}.py")
+    finally:
+        sys.modules.pop(MODULE, None)
+
+
+def test_a_module_found_nowhere_says_where_it_was_looked_for(tmp_path, monkeypatch):
+    (tmp_path / "gate.yaml").write_text(yaml.safe_dump(grid(["no_such_team_module"])), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BudgetGymError) as err:
+        load_experiment(tmp_path / "gate.yaml")
+    text = str(err.value)
+    assert "\n" not in text
+    assert "imports: cannot import 'no_such_team_module'" in text
+    assert f"beside the experiment file (in '{tmp_path}')" in text
+    assert "PYTHONPATH" in text
