@@ -298,7 +298,9 @@ def load_baseline(path: str | Path) -> Baseline:
     if path.is_dir():
         raise BudgetGymError(f"{source}: is a directory; expected the JSON file `budgetgym baseline` writes")
     if not path.is_file():
-        raise BudgetGymError(f"{source} not found")
+        raise BudgetGymError(
+            f"{source} not found; record one from a results directory with budgetgym baseline RESULTS_DIR --out {path}"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:

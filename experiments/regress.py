@@ -44,7 +44,9 @@ tolerance passes whichever of ``0.29 * 100`` (28.999999999999996) or a differenc
 * ``new`` — in the results but not in the baseline (reported; passes).
 
 Seeds present on one side only are left out and the pairing uses the intersection; the report
-lists them as notes (the CLI prints them as warnings). Under ``allow_config_change`` (another grid,
+lists them as notes (the CLI prints them as warnings), after the notes of
+:func:`~budgetgym.experiments.gate_notes.provenance_notes` (a results directory whose last run did not end, package
+versions that differ from the baseline's). Under ``allow_config_change`` (another grid,
 perhaps with fewer seeds) a missing seed is only a note. The results are read from
 ``results.csv`` when present, else from the finished run folders. With a single common seed
 the interval is the point (no variability to resample): for a deterministic grid that is exact.
@@ -79,6 +81,8 @@ from budgetgym.experiments.baseline import (
     results_config_hash,
     write_baseline,
 )
+from budgetgym.experiments.gate_notes import provenance_notes
+from budgetgym.experiments.results import read_meta
 from budgetgym.experiments.stats import keyed_rng, paired_difference_interval
 
 __all__ = [
@@ -241,12 +245,14 @@ def compare(
     out = Path(results_dir)
     frame = load_results(out)
     now_hash = results_config_hash(out)
-    notes: list[str] = []
+    notes = provenance_notes(out, base)
     if now_hash != base.config_hash:
         if not allow_config_change:
+            now_name, base_name = read_meta(out).get("experiment"), base.experiment
             raise BudgetGymError(
-                f"results '{out}' come from experiment config {now_hash} but the baseline was recorded from "
-                f"config {base.config_hash}; re-record the baseline or pass --allow-config-change"
+                f"results '{out}'{_named(now_name)} come from experiment config {now_hash} but the baseline"
+                f"{_named(base_name)} was recorded from config {base.config_hash}; re-record the baseline or pass "
+                f"--allow-config-change"
             )
         notes.append(f"config changed: baseline {base.config_hash}, results {now_hash} (--allow-config-change)")
     boot = base.bootstrap
@@ -355,6 +361,11 @@ def write_report(report: RegressionReport, path: str | Path) -> Path:
         return atomic_write_text(path, report.markdown())
     except OSError as err:  # a parent that is a file, no permission, a full disk
         raise BudgetGymError(f"--report '{path}': cannot be written ({err})") from None
+
+
+def _named(experiment: object) -> str:
+    """`` (experiment 'name')``, or nothing when the name was not recorded."""
+    return f" (experiment '{experiment}')" if isinstance(experiment, str) and experiment else ""
 
 
 def _seeds(seeds: list[int]) -> str:

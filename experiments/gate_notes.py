@@ -1,0 +1,59 @@
+"""What the regression gate says about where the numbers it compares come from.
+
+The verdicts of :func:`~budgetgym.experiments.regress.compare` judge numbers; these notes say when the numbers
+themselves are not what a CI job meant to compare, so a red (or green) job explains itself in its log and in the
+markdown report:
+
+* the results directory's last ``budgetgym run`` did not end (``meta.json``'s ``status`` is ``interrupted``, or
+  ``running`` for a process killed outright), with how many of the grid's runs (``grid.json``) have no ``done``
+  marker of their key: its rows show up as ``missing`` or ``incomplete``, and the note says why;
+* the package versions that ran the results (``meta.json``'s ``packages``) differ from those that recorded the
+  baseline (its ``versions``): another simulator, or another numpy, moves every agent at once, the equal split too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from budgetgym.envs.errors import BudgetGymError
+from budgetgym.experiments.baseline import Baseline
+from budgetgym.experiments.results import GRID_FILE, iter_done_runs, read_json, read_meta
+
+__all__ = ["provenance_notes"]
+
+#: ``meta.json`` statuses of a session that did not end, and how the note words each.
+UNFINISHED = {"interrupted": "was interrupted", "running": "has not ended (still running, or killed)"}
+
+
+def provenance_notes(results_dir: str | Path, baseline: Baseline) -> list[str]:
+    """The notes on ``results_dir`` against ``baseline`` (module docstring), in that order; none for a directory
+    whose last run ended and whose versions match (or were not recorded)."""
+    out = Path(results_dir)
+    meta = read_meta(out)
+    notes = []
+    status = meta.get("status")
+    if isinstance(status, str) and status in UNFINISHED:
+        notes.append(f"results directory '{out}': its last budgetgym run {UNFINISHED[status]}"
+                     + _unfinished_runs(out) + " (the same budgetgym run command resumes)")
+    packages = meta.get("packages")
+    if isinstance(packages, dict):
+        differ = [(name, was, packages[name]) for name, was in baseline.versions.items()
+                  if was is not None and isinstance(packages.get(name), str) and packages[name] != was]
+        if differ:
+            pairs = [f"{name} {was} (baseline) vs {now} (results)" if i == 0 else f"{name} {was} vs {now}"
+                     for i, (name, was, now) in enumerate(differ)]
+            notes.append(f"package versions differ from the baseline's: {', '.join(pairs)}; a change of the "
+                         f"simulator or its libraries moves every agent")
+    return notes
+
+
+def _unfinished_runs(out: Path) -> str:
+    """``"; 7 of the grid's 12 runs have not finished"``, or ``""`` when that cannot be told or none is."""
+    try:
+        grid = read_json(out / GRID_FILE).get("runs")
+        done = sum(1 for _ in iter_done_runs(out))
+    except (OSError, ValueError, AttributeError, BudgetGymError):
+        return ""
+    if not isinstance(grid, dict) or len(grid) <= done:
+        return ""
+    return f"; {len(grid) - done} of the grid's {len(grid)} runs have not finished"
