@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_regress import copy_results, one_line_error, run_cli, tiny
+from test_regress import copy_results, edit_results, one_line_error, run_cli, shift, tiny
 
 import budgetgym.experiments.runner as runner_mod
 from budgetgym.experiments.cli import main
@@ -94,3 +94,65 @@ def test_a_results_dir_copied_without_its_runs_has_no_interruption_note(gate, tm
     now = copy_results(gate[0], tmp_path / "now")
     shutil.rmtree(now / "runs", ignore_errors=True)
     assert compare(now, gate[1]).notes == []
+
+
+def test_json_verdict_for_a_ci_bot_holds_every_row_and_the_exit_code(gate, tmp_path, capsys):
+    """A bot reads the verdict from JSON, not from the aligned text table of the log."""
+    base_dir, baseline = gate
+    now = copy_results(base_dir, tmp_path / "now")
+    edit_results(now, shift("thompson", -3.0))
+    path = tmp_path / "verdict.json"
+    code, out, _ = run_cli(capsys, "regress", now, "--baseline", baseline, "--json", path)
+    assert code == 1
+    assert f"wrote {path}" in out
+    data = json.loads(path.read_text())
+    assert data["kind"] == "budgetgym-regress" and data["schema_version"] == 1
+    assert (data["status"], data["exit_code"], data["error"]) == ("failed", 1, None)
+    assert data["tolerance"] == 0.01 and data["confidence"] == 0.99
+    rows = {r["agent"]: r for r in data["rows"]}
+    assert set(rows) == {"equal", "proportional", "thompson"}
+    bad = rows["thompson"]
+    assert (bad["verdict"], bad["failed"], bad["seeds"]) == ("regressed", True, 4)
+    assert bad["difference"] == pytest.approx(-3.0) and bad["ci_hi"] < -bad["threshold"] == -1.0
+    assert bad["baseline"] - bad["now"] == pytest.approx(3.0)
+    assert rows["equal"]["verdict"] == "ok" and rows["equal"]["failed"] is False
+    code, _, _ = run_cli(capsys, "regress", base_dir, "--baseline", baseline, "--json", path)
+    assert code == 0
+    assert json.loads(path.read_text())["status"] == "passed"
+
+
+def test_a_missing_rows_numbers_are_null_in_json(gate, tmp_path, capsys):
+    base_dir, baseline = gate
+    now = copy_results(base_dir, tmp_path / "now")
+    edit_results(now, lambda f: f[f["agent"] != "thompson"])
+    path = tmp_path / "verdict.json"
+    assert run_cli(capsys, "regress", now, "--baseline", baseline, "--json", path)[0] == 1
+    row = next(r for r in json.loads(path.read_text())["rows"] if r["agent"] == "thompson")
+    assert row["verdict"] == "missing" and row["now"] is None and row["ci_lo"] is None and row["seeds"] == 0
+
+
+def test_a_gate_that_cannot_run_still_writes_its_report_and_json(gate, tmp_path, capsys):
+    """With exit 2 (here: a baseline of another config) no report was written, so a CI step posting it was
+    skipped and the pull request kept the previous push's 'passed' comment."""
+    base_dir, baseline = gate
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**json.loads(baseline.read_text()), "config_hash": "0000000000000000"}))
+    md, js = tmp_path / "gate.md", tmp_path / "gate.json"
+    code, _, err = run_cli(capsys, "regress", base_dir, "--baseline", other, "--report", md, "--json", js)
+    assert code == 2
+    message = one_line_error(err).removeprefix("error: ")
+    text = md.read_text()
+    assert text.startswith("## budgetgym regress\n")
+    assert "Gate **could not run** (exit 2)" in text and message in text
+    data = json.loads(js.read_text())
+    assert (data["status"], data["exit_code"], data["error"], data["rows"]) == ("error", 2, message, [])
+
+
+def test_json_never_overwrites_a_file_that_is_not_a_verdict(gate, tmp_path, capsys):
+    base_dir, baseline = gate
+    precious = tmp_path / "package.json"
+    precious.write_text('{"name": "web"}')
+    code, _, err = run_cli(capsys, "regress", base_dir, "--baseline", baseline, "--json", precious)
+    assert code == 2
+    assert "--json" in one_line_error(err)
+    assert precious.read_text() == '{"name": "web"}'
