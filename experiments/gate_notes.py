@@ -17,7 +17,7 @@ from pathlib import Path
 
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.experiments.baseline import Baseline
-from budgetgym.experiments.results import GRID_FILE, iter_done_runs, read_json, read_meta
+from budgetgym.experiments.results import read_meta, unfinished_runs
 
 __all__ = ["provenance_notes"]
 
@@ -50,10 +50,7 @@ def provenance_notes(results_dir: str | Path, baseline: Baseline) -> list[str]:
 def _unfinished_runs(out: Path) -> str:
     """``"; 7 of the grid's 12 runs have not finished"``, or ``""`` when that cannot be told or none is."""
     try:
-        grid = read_json(out / GRID_FILE).get("runs")
-        done = sum(1 for _ in iter_done_runs(out))
-    except (OSError, ValueError, AttributeError, BudgetGymError):
+        pending, total = unfinished_runs(out)
+    except BudgetGymError:
         return ""
-    if not isinstance(grid, dict) or len(grid) <= done:
-        return ""
-    return f"; {len(grid) - done} of the grid's {len(grid)} runs have not finished"
+    return f"; {pending} of the grid's {total} runs have not finished" if pending else ""

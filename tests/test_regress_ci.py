@@ -28,21 +28,28 @@ def gate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return tmp / "base", tmp / "baseline.json"
 
 
-def test_an_interrupted_run_is_named_as_such_not_only_as_missing_agents(gate, tmp_path, monkeypatch, capsys):
-    """A run killed half-way left rows 'missing' and the log did not say the run never finished."""
-    _, baseline = gate
+def interrupted_run(out: Path, monkeypatch: pytest.MonkeyPatch, runs: int = 5) -> Path:
+    """The tiny grid run into ``out`` and interrupted (Ctrl-C) after ``runs`` of its 12 runs finished."""
     real, calls = runner_mod.execute, {"n": 0}
 
-    def killed_after_five_runs(task: Any) -> Any:
+    def killed(task: Any) -> Any:
         if getattr(task, "agent", None) is not None:
             calls["n"] += 1
-            if calls["n"] > 5:
+            if calls["n"] > runs:
                 raise KeyboardInterrupt
         return real(task)
 
-    monkeypatch.setattr(runner_mod, "execute", killed_after_five_runs)
-    with pytest.raises(KeyboardInterrupt):
-        run_experiment(experiment_from_dict(tiny()), tmp_path / "cut", plots=False)
+    with monkeypatch.context() as patch:
+        patch.setattr(runner_mod, "execute", killed)
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment(experiment_from_dict(tiny()), out, plots=False)
+    return out
+
+
+def test_an_interrupted_run_is_named_as_such_not_only_as_missing_agents(gate, tmp_path, monkeypatch, capsys):
+    """A run killed half-way left rows 'missing' and the log did not say the run never finished."""
+    _, baseline = gate
+    interrupted_run(tmp_path / "cut", monkeypatch)
     md = tmp_path / "gate.md"
     code, out, err = run_cli(capsys, "regress", tmp_path / "cut", "--baseline", baseline, "--report", md)
     assert code == 1
@@ -156,3 +163,19 @@ def test_json_never_overwrites_a_file_that_is_not_a_verdict(gate, tmp_path, caps
     assert code == 2
     assert "--json" in one_line_error(err)
     assert precious.read_text() == '{"name": "web"}'
+
+
+def test_no_baseline_is_recorded_from_a_run_that_did_not_finish(tmp_path, monkeypatch, capsys):
+    """A baseline recorded from an interrupted run held only the rows that had finished: the others were never
+    gated again (in later results they are 'new', which passes)."""
+    out = interrupted_run(tmp_path / "cut", monkeypatch)
+    code, out_text, err = run_cli(capsys, "baseline", out, "--out", tmp_path / "b.json")
+    assert code == 2 and out_text == ""
+    assert one_line_error(err) == (
+        f"error: results directory '{out}': 7 of the grid's 12 runs have not finished (interrupted, failed or still "
+        f"running); finish them (the same budgetgym run command resumes) before recording a baseline"
+    )
+    assert not (tmp_path / "b.json").exists()
+    run_experiment(experiment_from_dict(tiny()), out, plots=False)  # resumed to the end
+    assert run_cli(capsys, "baseline", out, "--out", tmp_path / "b.json")[0] == 0
+    assert len(json.loads((tmp_path / "b.json").read_text())["entries"]) == 3
