@@ -87,7 +87,7 @@ from budgetgym.experiments.baseline import (
     results_config_hash,
     write_baseline,
 )
-from budgetgym.experiments.gate_notes import provenance_notes
+from budgetgym.experiments.gate_notes import grid_difference, provenance_notes
 from budgetgym.experiments.results import read_meta
 from budgetgym.experiments.stats import keyed_rng, paired_difference_interval
 
@@ -265,8 +265,8 @@ def compare(
             now_name, base_name = read_meta(out).get("experiment"), base.experiment
             raise BudgetGymError(
                 f"results '{out}'{_named(now_name)} come from experiment config {now_hash} but the baseline"
-                f"{_named(base_name)} was recorded from config {base.config_hash}; re-record the baseline or pass "
-                f"--allow-config-change"
+                f"{_named(base_name)} was recorded from config {base.config_hash} ({grid_difference(frame, base)}); "
+                f"re-record the baseline or pass --allow-config-change"
             )
         notes.append(f"config changed: baseline {base.config_hash}, results {now_hash} (--allow-config-change)")
     boot = base.bootstrap

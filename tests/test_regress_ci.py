@@ -179,3 +179,25 @@ def test_no_baseline_is_recorded_from_a_run_that_did_not_finish(tmp_path, monkey
     run_experiment(experiment_from_dict(tiny()), out, plots=False)  # resumed to the end
     assert run_cli(capsys, "baseline", out, "--out", tmp_path / "b.json")[0] == 0
     assert len(json.loads((tmp_path / "b.json").read_text())["entries"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        ({"scenarios": ["stationary-3", {"scenario": "stationary-3", "label": "short", "set": {"horizon": 7}}]},
+         "scenarios only in the results: short"),
+        ({"seeds": 6}, "seeds only in the results: 4, 5"),
+        ({"agents": ["equal", "thompson"]}, "agents only in the baseline: proportional"),
+        ({"episodes": 2}, "the same scenarios, agents and seeds: a parameter, the episodes or a scenario's "
+                          "settings changed"),
+    ],
+    ids=["scenario-added", "seeds", "agent-dropped", "same-rows"],
+)
+def test_a_config_change_refusal_says_what_differs_in_the_grid(gate, tmp_path, capsys, changes, said):
+    """Two config hashes alone did not say what changed; the rows both sides have do."""
+    _, baseline = gate
+    assert run_experiment(experiment_from_dict(tiny(**changes)), tmp_path / "now", plots=False).ok
+    code, _, err = run_cli(capsys, "regress", tmp_path / "now", "--baseline", baseline)
+    assert code == 2
+    line = one_line_error(err)
+    assert f"({said})" in line and line.endswith("re-record the baseline or pass --allow-config-change")
