@@ -221,6 +221,8 @@ def regress_cmd(
     from budgetgym.experiments.regress import HEADER, check_report_path, compare, table_rows, write_report
 
     outputs = [(path, fmt) for path, fmt in ((report, False), (json_out, True)) if path is not None]
+    if report is not None and json_out is not None and report.resolve() == json_out.resolve():
+        raise BudgetGymError(f"--report and --json: both name '{report}'; expected two files")
     for path, fmt in outputs:  # before the comparison, not after
         check_report_path(path, json_format=fmt)
     try:

@@ -67,7 +67,7 @@ def grid_difference(frame: Any, baseline: Baseline) -> str:
         now = per_seed_values(frame, baseline.metrics[0], "results")
     except BudgetGymError:
         return "the results do not have the baseline's metric"
-    sides = {
+    sides: dict[str, tuple[set[Any], set[Any]]] = {
         "scenarios": ({sc for sc, _ in now}, {e.scenario for e in baseline.entries}),
         "agents": ({ag for _, ag in now}, {e.agent for e in baseline.entries}),
         "seeds": ({s for seeds in now.values() for s in seeds},

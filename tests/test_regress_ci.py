@@ -201,3 +201,12 @@ def test_a_config_change_refusal_says_what_differs_in_the_grid(gate, tmp_path, c
     assert code == 2
     line = one_line_error(err)
     assert f"({said})" in line and line.endswith("re-record the baseline or pass --allow-config-change")
+
+
+def test_report_and_json_naming_one_file_is_refused_before_the_comparison(gate, tmp_path, capsys):
+    base_dir, baseline = gate
+    path = tmp_path / "gate.out"
+    code, out, err = run_cli(capsys, "regress", base_dir, "--baseline", baseline, "--report", path, "--json", path)
+    assert code == 2 and out == ""
+    assert one_line_error(err) == f"error: --report and --json: both name '{path}'; expected two files"
+    assert not path.exists()
