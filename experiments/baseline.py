@@ -27,7 +27,7 @@ from pydantic import AfterValidator, Field, ValidationError, model_validator
 from budgetgym.envs.errors import BudgetGymError, StrictModel, suggest, validation_error
 from budgetgym.envs.io import atomic_write_text
 from budgetgym.experiments.config import config_hash, saved_experiment
-from budgetgym.experiments.results import collect_results, package_versions, read_meta, utc_now
+from budgetgym.experiments.results import collect_results, package_versions, read_meta, unfinished_runs, utc_now
 from budgetgym.experiments.summary import held_out, run_scores
 
 __all__ = [
@@ -214,9 +214,22 @@ def record_baseline(
     results_dir: str | Path, metrics: list[str] | tuple[str, ...] = ("pct_of_oracle",)
 ) -> Baseline:
     """A :class:`Baseline` of ``results_dir``: per (scenario, agent) and metric, the mean over
-    seeds and the per-seed values, with the config hash, git commit and package versions."""
+    seeds and the per-seed values, with the config hash, git commit and package versions.
+
+    Raises
+    ------
+    BudgetGymError
+        No results; runs of the directory's grid without a ``done`` marker (an interrupted or failed run: a
+        baseline of part of the grid would leave the rest ungated); a metric that is not a numeric column.
+    """
     out = Path(results_dir)
     frame = load_results(out)
+    pending, total = unfinished_runs(out)
+    if pending:  # the missing rows would never be gated: in later results they are 'new', which passes
+        raise BudgetGymError(
+            f"results directory '{out}': {pending} of the grid's {total} runs have not finished (interrupted, failed "
+            f"or still running); finish them (the same budgetgym run command resumes) before recording a baseline"
+        )
     metrics = list(dict.fromkeys(metrics)) or ["pct_of_oracle"]
     meta = read_meta(out)
     values = {m: per_seed_values(frame, m, f"results directory '{out}'") for m in metrics}
@@ -298,7 +311,9 @@ def load_baseline(path: str | Path) -> Baseline:
     if path.is_dir():
         raise BudgetGymError(f"{source}: is a directory; expected the JSON file `budgetgym baseline` writes")
     if not path.is_file():
-        raise BudgetGymError(f"{source} not found")
+        raise BudgetGymError(
+            f"{source} not found; record one from a results directory with budgetgym baseline RESULTS_DIR --out {path}"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:

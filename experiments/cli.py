@@ -31,7 +31,7 @@
                                               each channel's reach; writes a segments: block
     budgetgym baseline DIR --out BASELINE.json [--metric M ...] [--allow-config-change]
     budgetgym regress DIR --baseline BASELINE.json [--tolerance 0.01] [--report FILE.md]
-                  [--confidence 0.99] [--allow-config-change]
+                  [--json FILE.json] [--confidence 0.99] [--allow-config-change]
                                               CI gate: exit 1 when a policy credibly got worse
 
 ``run`` without an experiment runs the built-in ``quickstart``. Exit codes: 0 ok, 2 for user
@@ -48,6 +48,7 @@ Every command calls a library function: :func:`~budgetgym.experiments.runner.run
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
 import warnings
@@ -184,6 +185,8 @@ REGRESS_HELP = "\n\n".join(
         "baseline mean for other metrics).",
         "A (scenario, agent) in the baseline but absent from the results fails as 'missing'.",
         "Exit 0 when nothing regressed, 1 when something did, 2 for user errors (bad files, config hash mismatch).",
+        "--report writes the table as markdown (a CI job summary or pull-request comment), --json the verdict, every "
+        "row and the exit code for a bot; both are written on exit 2 too, saying why the gate could not run.",
     ]
 )
 
@@ -209,13 +212,26 @@ def regress_cmd(
     allow_config_change: Annotated[
         bool, typer.Option("--allow-config-change", help="compare even if the experiment config hash differs")
     ] = False,
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="also write the verdict as JSON here, for a CI bot (a new file or an earlier one)"),
+    ] = None,
 ) -> None:
     """Fail (exit 1) when a policy got credibly worse than BASELINE (help: ``REGRESS_HELP``)."""
     from budgetgym.experiments.regress import HEADER, check_report_path, compare, table_rows, write_report
 
-    if report is not None:  # before the comparison, not after
-        check_report_path(report)
-    rep = compare(directory, baseline, tolerance, confidence=confidence, allow_config_change=allow_config_change)
+    outputs = [(path, fmt) for path, fmt in ((report, False), (json_out, True)) if path is not None]
+    if report is not None and json_out is not None and report.resolve() == json_out.resolve():
+        raise BudgetGymError(f"--report and --json: both name '{report}'; expected two files")
+    for path, fmt in outputs:  # before the comparison, not after
+        check_report_path(path, json_format=fmt)
+    try:
+        rep = compare(directory, baseline, tolerance, confidence=confidence, allow_config_change=allow_config_change)
+    except BudgetGymError as err:  # the gate cannot run: its files say so, not an earlier push's verdict
+        for path, fmt in outputs:
+            with contextlib.suppress(BudgetGymError):
+                write_report(err, path, json_format=fmt)
+        raise
     # a plain fixed-width table: CI logs are not terminals and must not truncate cells
     cells = [list(HEADER), *table_rows(rep)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(HEADER))]
@@ -232,8 +248,8 @@ def regress_cmd(
     print("\n".join(line.rstrip() for line in lines))
     for note in rep.notes:
         _console(stderr=True).print(f"warning: {note}", markup=False)
-    if report is not None:
-        print(f"wrote {write_report(rep, report)}")
+    for path, fmt in outputs:
+        print(f"wrote {write_report(rep, path, json_format=fmt)}")
     if rep.failed:
         print(
             f"FAILED: {len(rep.failed)} of {count(len(rep.rows), 'row')}: "

@@ -89,8 +89,10 @@ def experiment_from_dict(data: object, source: str = "experiment") -> Experiment
         raise validation_error(err, source, ExperimentConfig) from None
 
 
-def check_agents(config: ExperimentConfig, source: str = "experiment") -> None:
-    """Import the experiment's ``imports`` and check that every agent name is registered.
+def check_agents(config: ExperimentConfig, source: str = "experiment", beside: Path | None = None) -> None:
+    """Import the experiment's ``imports`` (a module not on the Python path from ``beside``, the experiment
+    file's folder: :func:`~budgetgym.experiments.tasks.import_modules`) and check that every agent name is
+    registered.
 
     Raises
     ------
@@ -101,7 +103,7 @@ def check_agents(config: ExperimentConfig, source: str = "experiment") -> None:
     from budgetgym.experiments.runner import import_modules
 
     try:
-        import_modules(config.imports)
+        import_modules(config.imports, beside)
         check_agent_names(config)
     except BudgetGymError as err:
         raise BudgetGymError(f"{source}: {err}") from None
@@ -172,7 +174,8 @@ def load_experiment(
     overrides : dotted-key changes (see :func:`apply_overrides`), e.g. from ``--set``.
     seeds : replace the seeds by ``0..seeds-1`` (``--seeds N``).
 
-    Scenario paths inside the file are taken relative to the file when they exist there.
+    Scenario paths inside the file are taken relative to the file when they exist there; so is a module of
+    ``imports`` that is not on the Python path (its folder is appended to ``sys.path``).
 
     Agent names are checked against the registry (after importing ``imports``), the scenarios
     resolved and every non-learner built on each of its scenarios
@@ -202,7 +205,7 @@ def load_experiment(
     if path is not None:
         data = _relative_scenarios(data, path.parent, source)
     config = experiment_from_dict(data, source)
-    check_agents(config, source)
+    check_agents(config, source, None if path is None else path.parent)
     from budgetgym.experiments.tasks import check_learners, checked_grid  # builds agents: imports the agents package
 
     try:

@@ -44,7 +44,9 @@ tolerance passes whichever of ``0.29 * 100`` (28.999999999999996) or a differenc
 * ``new`` — in the results but not in the baseline (reported; passes).
 
 Seeds present on one side only are left out and the pairing uses the intersection; the report
-lists them as notes (the CLI prints them as warnings). Under ``allow_config_change`` (another grid,
+lists them as notes (the CLI prints them as warnings), after the notes of
+:func:`~budgetgym.experiments.gate_notes.provenance_notes` (a results directory whose last run did not end, package
+versions that differ from the baseline's). Under ``allow_config_change`` (another grid,
 perhaps with fewer seeds) a missing seed is only a note. The results are read from
 ``results.csv`` when present, else from the finished run folders. With a single common seed
 the interval is the point (no variability to resample): for a deterministic grid that is exact.
@@ -54,16 +56,22 @@ config hash differs from the baseline's unless ``allow_config_change=True``: num
 different grid are not comparable by seed. Likewise :func:`write_baseline` does not replace a
 baseline recorded from a different config unless ``allow_config_change=True``.
 
-**Report file.** :func:`write_report` (``--report FILE``) writes the markdown atomically to a new
-path or over an earlier report (a file whose first line is :data:`REPORT_TITLE`); any other
-existing file is refused in one line before the comparison, and left as it was.
+**Report files.** :func:`write_report` (``--report FILE``) writes the markdown atomically to a new
+path or over an earlier report (a file whose first line is :data:`REPORT_TITLE`); with ``json_format``
+(``--json FILE``) it writes the verdict as JSON (:func:`report_dict`: ``kind`` :data:`REPORT_KIND`,
+``status`` ``passed`` / ``failed`` / ``error``, ``exit_code``, every row with its numbers, ``null`` where
+undefined, and the notes) to a new path or over an earlier verdict. Any other existing file is refused in one
+line before the comparison, and left as it was. A gate that cannot run (exit 2: a missing baseline, another
+config) still writes both, saying why, so a CI step posting them never leaves an earlier push's verdict up.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from budgetgym.envs.errors import BudgetGymError, count
 from budgetgym.envs.io import atomic_write_text
@@ -79,6 +87,8 @@ from budgetgym.experiments.baseline import (
     results_config_hash,
     write_baseline,
 )
+from budgetgym.experiments.gate_notes import grid_difference, provenance_notes
+from budgetgym.experiments.results import read_meta
 from budgetgym.experiments.stats import keyed_rng, paired_difference_interval
 
 __all__ = [
@@ -94,6 +104,7 @@ __all__ = [
     "load_baseline",
     "load_results",
     "record_baseline",
+    "report_dict",
     "results_config_hash",
     "write_baseline",
     "write_report",
@@ -112,6 +123,8 @@ ROUNDING = 1e-9
 #: The first line of a markdown report (:meth:`RegressionReport.markdown`): how :func:`write_report`
 #: tells an earlier report, which it replaces, from any other file, which it never does.
 REPORT_TITLE = "## budgetgym regress"
+#: The ``kind`` of a JSON verdict (``--json``): how :func:`write_report` tells an earlier verdict from any other file.
+REPORT_KIND = "budgetgym-regress"
 
 
 # ------------------------------------------------------------------------------ compare
@@ -154,6 +167,11 @@ class RegressionReport:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    @property
+    def status(self) -> str:
+        """``passed`` (exit 0) or ``failed`` (exit 1)."""
+        return "passed" if self.ok else "failed"
 
     def markdown(self) -> str:
         """The table and notes as markdown (for a CI comment)."""
@@ -241,12 +259,14 @@ def compare(
     out = Path(results_dir)
     frame = load_results(out)
     now_hash = results_config_hash(out)
-    notes: list[str] = []
+    notes = provenance_notes(out, base)
     if now_hash != base.config_hash:
         if not allow_config_change:
+            now_name, base_name = read_meta(out).get("experiment"), base.experiment
             raise BudgetGymError(
-                f"results '{out}' come from experiment config {now_hash} but the baseline was recorded from "
-                f"config {base.config_hash}; re-record the baseline or pass --allow-config-change"
+                f"results '{out}'{_named(now_name)} come from experiment config {now_hash} but the baseline"
+                f"{_named(base_name)} was recorded from config {base.config_hash} ({grid_difference(frame, base)}); "
+                f"re-record the baseline or pass --allow-config-change"
             )
         notes.append(f"config changed: baseline {base.config_hash}, results {now_hash} (--allow-config-change)")
     boot = base.bootstrap
@@ -314,47 +334,97 @@ def compare(
     return RegressionReport(rows, float(tolerance), float(confidence), base.config_hash, now_hash, notes)
 
 
-def check_report_path(path: str | Path) -> Path:
-    """``path`` as a path a markdown report may be written to, checked before any work: not a
-    directory, and new or an earlier report (its first line :data:`REPORT_TITLE`); any other existing
-    file (a typo naming the README, a notes file, an empty file) is never replaced.
+def check_report_path(path: str | Path, *, json_format: bool = False) -> Path:
+    """``path`` as a path a markdown report (``json_format``: a JSON verdict) may be written to, checked before
+    any work: not a directory, and new or an earlier report (its first line :data:`REPORT_TITLE`; a verdict: a
+    JSON object of ``kind`` :data:`REPORT_KIND`); any other existing file (a typo naming the README or
+    ``package.json``, a notes file, an empty file) is never replaced.
 
     Raises
     ------
     BudgetGymError
-        One line naming ``--report`` and the path.
+        One line naming ``--report`` (``--json``) and the path.
     """
     path = Path(path)
+    option, what = ("--json", "JSON") if json_format else ("--report", "markdown")
     if path.is_dir():
-        raise BudgetGymError(f"--report '{path}': is a directory; expected the path of a markdown file")
-    if path.exists():
-        try:
-            with path.open(encoding="utf-8") as fh:
-                first = fh.readline().rstrip("\r\n")
-        except (OSError, UnicodeDecodeError):
-            first = None
-        if first != REPORT_TITLE:
-            raise BudgetGymError(
-                f"--report '{path}': exists and is not a budgetgym regress report (its first line is not "
-                f"'{REPORT_TITLE}'); expected a new path or an earlier report to replace"
-            )
+        raise BudgetGymError(f"{option} '{path}': is a directory; expected the path of a {what} file")
+    if path.exists() and not (_is_verdict(path) if json_format else _first_line(path) == REPORT_TITLE):
+        mark = f'no "kind": "{REPORT_KIND}"' if json_format else f"its first line is not '{REPORT_TITLE}'"
+        noun = "verdict" if json_format else "report"
+        raise BudgetGymError(
+            f"{option} '{path}': exists and is not a budgetgym regress {noun} ({mark}); expected a new path or an "
+            f"earlier {noun} to replace"
+        )
     return path
 
 
-def write_report(report: RegressionReport, path: str | Path) -> Path:
-    """Write ``report`` as markdown to ``path``, atomically (:func:`check_report_path` first: only a
-    new file or an earlier report is written).
+def _first_line(path: Path) -> str | None:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return fh.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _is_verdict(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("kind") == REPORT_KIND
+
+
+def report_dict(report: RegressionReport | BudgetGymError) -> dict[str, Any]:
+    """The verdict as a JSON-ready mapping (module docstring): a report, or the error that stopped the gate
+    (``status`` ``error``, ``exit_code`` 2, no rows). Numbers that are not defined (a ``missing`` row's) are
+    ``None``; ``seeds`` is the number of seed pairs, ``threshold`` the tolerance in the metric's unit."""
+
+    def num(x: float) -> float | None:
+        return float(x) if math.isfinite(x) else None
+
+    head: dict[str, Any] = {"kind": REPORT_KIND, "schema_version": 1}
+    if isinstance(report, BudgetGymError):
+        return {**head, "status": "error", "exit_code": 2, "error": str(report), "rows": [], "notes": []}
+    rows = [
+        {"scenario": r.scenario, "agent": r.agent, "metric": r.metric, "verdict": r.verdict, "failed": r.failed,
+         "baseline": num(r.baseline), "now": num(r.now), "difference": num(r.diff), "ci_lo": num(r.ci_lo),
+         "ci_hi": num(r.ci_hi), "threshold": num(r.threshold), "seeds": r.n_pairs}
+        for r in report.rows
+    ]
+    return {**head, "status": report.status, "exit_code": 0 if report.ok else 1, "error": None,
+            "tolerance": report.tolerance, "confidence": report.confidence, "baseline_config": report.baseline_hash,
+            "results_config": report.results_hash, "failed": len(report.failed), "rows": rows, "notes": report.notes}
+
+
+def _error_markdown(err: BudgetGymError) -> str:
+    return f"{REPORT_TITLE}\n\nGate **could not run** (exit 2): {err}\n"
+
+
+def write_report(report: RegressionReport | BudgetGymError, path: str | Path, *, json_format: bool = False) -> Path:
+    """Write ``report`` (or the error that stopped the gate) as markdown, or with ``json_format`` as JSON
+    (:func:`report_dict`), to ``path``, atomically (:func:`check_report_path` first: only a new file or an
+    earlier report is written).
 
     Raises
     ------
     BudgetGymError
         ``path`` is refused by :func:`check_report_path` or cannot be written.
     """
-    path = check_report_path(path)
+    path = check_report_path(path, json_format=json_format)
+    if json_format:
+        text = json.dumps(report_dict(report), indent=2) + "\n"
+    else:
+        text = report.markdown() if isinstance(report, RegressionReport) else _error_markdown(report)
     try:
-        return atomic_write_text(path, report.markdown())
+        return atomic_write_text(path, text)
     except OSError as err:  # a parent that is a file, no permission, a full disk
-        raise BudgetGymError(f"--report '{path}': cannot be written ({err})") from None
+        raise BudgetGymError(f"{'--json' if json_format else '--report'} '{path}': cannot be written ({err})") from None
+
+
+def _named(experiment: object) -> str:
+    """`` (experiment 'name')``, or nothing when the name was not recorded."""
+    return f" (experiment '{experiment}')" if isinstance(experiment, str) and experiment else ""
 
 
 def _seeds(seeds: list[int]) -> str:

@@ -62,6 +62,7 @@ __all__ = [
     "environment_info",
     "iter_done_runs",
     "oracle_file",
+    "unfinished_runs",
     "write_grid",
     "package_versions",
     "read_json",
@@ -121,6 +122,23 @@ def _grid_runs(out: Path) -> dict[str, str] | None:
         return dict(read_json(path)["runs"])
     except (OSError, ValueError, KeyError, TypeError):
         raise BudgetGymError(f"'{path}': not a readable grid file; delete it or re-run the experiment") from None
+
+
+def unfinished_runs(out: str | Path) -> tuple[int, int]:
+    """``(pending, total)``: how many of the runs of the grid last run into ``out`` (``grid.json``) have no
+    ``done`` marker of their key (interrupted, failed or still running), and how many it has; ``(0, 0)`` for a
+    directory without ``grid.json`` (from before it, or a copy of the tables alone).
+
+    Raises
+    ------
+    BudgetGymError
+        ``grid.json`` exists but cannot be read.
+    """
+    grid = _grid_runs(Path(out))
+    if grid is None:
+        return 0, 0
+    done = sum(1 for _ in iter_done_runs(out))
+    return max(len(grid) - done, 0), len(grid)
 
 
 def _marker_key(marker: Path) -> Any:

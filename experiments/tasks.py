@@ -21,6 +21,7 @@ import hashlib
 import importlib
 import importlib.util
 import pkgutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from budgetgym.envs.scenario import Scenario
 from budgetgym.experiments.campaigns import draws_on
 from budgetgym.experiments.config import AgentSpec, Campaign, ExperimentConfig, check_agent_names, config_hash
 from budgetgym.experiments.results import run_dir
+from budgetgym.experiments.source_digest import agent_code_digest
 
 __all__ = [
     "DEFAULT_TRAINERS",
@@ -81,6 +83,9 @@ class RunTask:
     family: ScenarioFamily | None = None
     draws: int | None = None
     train_draws: int | None = None
+    #: the digest of a custom agent's code (:func:`~budgetgym.experiments.source_digest.agent_code_digest`);
+    #: ``None`` for a built-in agent
+    code: str | None = None
 
     @property
     def source(self) -> Scenario | ScenarioFamily:
@@ -102,12 +107,14 @@ class RunTask:
     def spec(self) -> dict[str, Any]:
         """Everything that determines the run's numbers (hashed into :attr:`key`); for a family,
         its full definition (template, distributions, ensemble, seed) and the number of draws (of
-        train draws too when it differs, so a run whose splits agree keeps its key)."""
+        train draws too when it differs, so a run whose splits agree keeps its key); for a custom agent,
+        the digest of its code (:attr:`code`: editing the agent re-runs its runs)."""
         family: dict[str, Any] = {}
         if self.family is not None:
             family = {"family": self.family.definition(), "draws": self.draws}
             if self.train_draws is not None and self.train_draws != self.draws:
                 family["train_draws"] = self.train_draws
+        code = {} if self.code is None else {"code": self.code}
         return {
             "scenario_label": self.scenario_label,
             "scenario": self.scenario.model_dump(mode="json"),
@@ -117,6 +124,7 @@ class RunTask:
                 "params": self.params,
                 "train": self.agent.train,
                 "trainer": self.agent.trainer,
+                **code,
             },
             "seed": self.seed,
             "episodes": self.episodes,
@@ -170,17 +178,42 @@ class Outcome:
 
 
 # ---------------------------------------------------------------------------- helpers
-def import_modules(names: tuple[str, ...] | list[str]) -> None:
-    """Import every built-in agent module and the experiment's ``imports`` (custom agents)."""
+def import_modules(names: tuple[str, ...] | list[str], beside: Path | None = None) -> None:
+    """Import every built-in agent module and the experiment's ``imports`` (custom agents).
+
+    A module that is not on the Python path but whose file or package folder is in ``beside`` (the
+    experiment file's folder) is imported from there: that folder is appended to ``sys.path`` (after every
+    installed module, so it shadows none), which worker processes inherit. The ``budgetgym`` command, unlike
+    ``python -m``, does not put the working directory on the path, so a team's ``my_agent.py`` beside its
+    ``gate.yaml`` was not found.
+
+    Raises
+    ------
+    BudgetGymError
+        ``imports: cannot import 'my_agent' (No module named 'my_agent'); ...`` saying where it was looked for.
+    """
     import budgetgym.agents as pkg
 
     for info in pkgutil.iter_modules(pkg.__path__, prefix="budgetgym.agents."):
         importlib.import_module(info.name)
     for name in names:
+        top = name.partition(".")[0]
+        if beside is not None and _beside(top, beside) and importlib.util.find_spec(top) is None:
+            sys.path.append(str(beside.resolve()))
         try:
             importlib.import_module(name)
         except ImportError as err:
-            raise BudgetGymError(f"imports: cannot import '{name}' ({err})") from None
+            where = ""
+            if isinstance(err, ModuleNotFoundError) and err.name == top:
+                folder = "" if beside is None else f", nor beside the experiment file (in '{beside}')"
+                where = (f"; not on the Python path{folder}: expected an installed package, a module beside the "
+                         f"experiment file, or its folder on PYTHONPATH")
+            raise BudgetGymError(f"imports: cannot import '{name}' ({err}){where}") from None
+
+
+def _beside(top: str, folder: Path) -> bool:
+    """Whether ``folder`` holds the module ``top``: ``top.py`` or a package folder ``top/``."""
+    return (folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file()
 
 
 def resolve_trainer(spec: AgentSpec) -> tuple[Callable[..., Any], dict[str, Any]]:
@@ -335,6 +368,7 @@ def plan_experiment(
     campaigns = checked_grid(config, keep=False)  # load_experiment's check, used once
     check_learners(config)
     out = str(Path(out))
+    codes = {spec.name: agent_code_digest(spec) for spec in config.agents}
     oracle_tasks: list[OracleTask] = []
     for c in campaigns:
         if c.family is None:
@@ -360,6 +394,7 @@ def plan_experiment(
             family=c.family,
             draws=c.draws,
             train_draws=c.train_draws,
+            code=codes[spec.name],
         )
         for c in campaigns
         for spec in config.agents

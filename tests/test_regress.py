@@ -14,13 +14,16 @@ import pytest
 from budgetgym.agents import make_agent
 from budgetgym.agents.evaluation import evaluate
 from budgetgym.envs import ChannelBudgetEnv, load_scenario
+from budgetgym.envs.errors import BudgetGymError
 from budgetgym.experiments.cli import main
 from budgetgym.experiments.config import config_hash, experiment_from_dict, load_experiment
 from budgetgym.experiments.regress import (
     Baseline,
     compare,
     load_baseline,
+    load_results,
     record_baseline,
+    results_config_hash,
     write_baseline,
 )
 from budgetgym.experiments.runner import run_experiment
@@ -473,9 +476,11 @@ def test_a_changed_grid_killed_before_its_end_leaves_no_earlier_grid_numbers(gri
     with pytest.raises(KeyboardInterrupt):
         run_experiment(experiment_from_dict(changed), out, plots=False)
     assert not (out / "results.csv").exists()
-    base = record_baseline(out)
-    assert base.config_hash == config_hash(experiment_from_dict(changed))
-    assert {e.agent for e in base.entries} == {"equal", "thompson"}  # proportional's folders are GOOD's
+    # the rows the gate would read are this grid's finished runs only: proportional's folders are GOOD's
+    assert results_config_hash(out) == config_hash(experiment_from_dict(changed))
+    assert set(load_results(out)["agent"]) == {"equal", "thompson"}
+    with pytest.raises(BudgetGymError, match="4 of the grid's 12 runs have not finished"):
+        record_baseline(out)  # and no baseline is recorded from part of a grid
 
 
 @pytest.mark.parametrize("text", [b"[1,2", b"a: [\n  - b\n", b"\xff\xfe"], ids=["flow", "block", "binary"])
