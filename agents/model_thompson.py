@@ -128,26 +128,13 @@ spend with :class:`~budgetgym.agents.calendar_pacing.CalendarPacer`: weekday and
 multipliers learned from the observed step totals (used only when they lower the BIC), times
 the share of a step's effect that the drawn lag lands before the horizon; the conversions it
 learns from are deflated by the learned calendar multiplier of their step. Without
-``calendar_pacing`` it spends ``B/T`` per step. The pacing entry and the total :math:`S_t` the
-environment will spend come from :meth:`~budgetgym.agents.base.BaseAgent.pace`.
-
-The split of a paced total. The steady-state valuation cannot split :math:`S_t \ne B/T`: it values the
-step's spend as if it were spent every step, so a busy step's burst counts as sustained (on ``pulse-4``,
-S-shaped curves with decays 0.7-0.8, a drawn curve of a channel never spent on clears its threshold at
-:math:`S_t` and takes a one-day burst that its carry-over spreads below the threshold: splitting
-:math:`S_t` that way cost 1.3 points of the oracle, 512 seeds, 95% CI 0.7-1.8). What it misses is the
-carried-over level: spend :math:`x` at step ``t`` lifts the lagged spend of step :math:`t+l` by only
-:math:`w_l x` on top of what the other steps put there. Under calendar pacing the step therefore plays the
-``B/T`` split :math:`y` above (:math:`S_t = B/T`: nothing changes), and the difference :math:`S_t - B/T` is
-added to (busy step) or taken from (quiet step) the channels by the grid programme on
-:func:`~budgetgym.agents.hill_posterior.carryover_step_value` of the drawn curves, each channel's spend
-between :math:`y_i` and :math:`y_i + S_t - B/T`: the response the step's spend adds over the steps left,
-given the model's own carry-over state of the spends so far
-(:func:`~budgetgym.agents.hill_posterior.carryover_forecast`), later steps that spend the rest of the budget
-evenly in the shares of :math:`y`, the drawn :math:`\beta`, the value per conversion and the pacer's calendar
-multiplier of each step. Splitting the whole of :math:`S_t` by that valuation (no range) gained on
-``pulse-4`` (+3.8 points) but lost on ``seasonal-5``'s concave curves (-1.1, 64 seeds): a channel with long
-carry-over is almost linear within one step, so each draw of its decay swings the whole split.
+``calendar_pacing`` it spends ``B/T`` per step. The pacing entry comes from
+:meth:`~budgetgym.agents.base.BaseAgent.pace`. The split stays the one for ``B/T`` when the pacer spends
+more or less (unlike ``greedy``'s): its steady-state valuation treats a busy step's burst as if sustained,
+and splitting the paced total cost ``pulse-4`` 1.5 points of the oracle (96 seeds, 95% CI 0.4-2.6) for 0.4
+gained on ``seasonal-5``. Splits that value the step's spend by what it adds to the lagged spend of the
+following steps (carry-over included) were measured too and lost on ``delayed-5`` or ``seasonal-5``: figures
+in ``benchmarks/README.md`` (*model_thompson: splitting a paced total*).
 
 ``predict(..., deterministic=True)`` — the evaluator's default — still samples (Thompson
 sampling *is* the learning rule; the draws come from the agent's seeded generator, so
@@ -158,7 +145,6 @@ its :math:`\beta`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -167,8 +153,6 @@ from budgetgym.agents.base import BaseAgent, register_agent
 from budgetgym.agents.calendar_pacing import CalendarPacer
 from budgetgym.agents.hill_posterior import (
     HillGridPosterior,
-    carryover_forecast,
-    carryover_step_value,
     hill_log_basis,
     lag_mass_table,
     lag_mass_within,
@@ -320,47 +304,14 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         landed = self.landed_within(steps_left, draw["index"])
         weight = self.value_per_conversion() * landed * draw["beta"]
         split = self.allocate(weight, draw["kappa"], draw["slope"], self.step_budget)
+        action = split_to_action(split, self.logit_scale)
         want = self.step_budget
         if self.pacer is not None:  # only under agent pacing
             left = np.arange(T - t, 0, -1)  # steps left from each remaining step, to the horizon
             mass = self.landed_within(left[:, None], draw["index"])
             want = self.pacer.step_spend(t, remaining, self.rng, landed=mass.mean(axis=1))
-        u, total = self.pace(want, remaining)
-        if self.pacer is not None:  # the paced total, split with carry-over (module docstring)
-            split = self.paced_split(draw, t, total, remaining, split)
-        action = split_to_action(split, self.logit_scale)
+        u = self.pace(want, remaining)[0]  # the split above stays B/T's whatever the total (module docstring)
         return action if u is None else np.append(action, u)
-
-    def paced_split(
-        self, draw: dict[str, np.ndarray], t: int, total: float, remaining: float, steady: np.ndarray
-    ) -> np.ndarray:
-        r"""The split of step ``t``'s paced ``total`` (currency) that maximises
-        :func:`~budgetgym.agents.hill_posterior.carryover_step_value` of the drawn curves: what the step's spend
-        adds over the steps left, given the model's carry-over of the spends so far and, for the later steps, the
-        ``steady`` split (shares) of what is left after this step, spread evenly; each step's response is scaled by
-        the drawn :math:`\beta`, the value per conversion and the pacer's calendar multiplier of that step."""
-        T, post = self.horizon, self.posterior
-        steps = max(T - t, 1)
-        channels = np.arange(self.n_channels)
-        shape_at, decay_at = np.unravel_index(np.asarray(draw["index"]), post.shape)[:2]
-        landed = self.landed_within(np.arange(1, steps + 1)[:, None], draw["index"])  # [R, K]
-        past = carryover_forecast(post.carry, post.decays, steps)[:, channels, post.lag_shapes[shape_at] - 1, decay_at]
-        fit = self.pacer.fit() if self.pacer is not None else None
-        calendar = np.ones(steps) if fit is None else fit.multipliers[t : t + steps]
-        scale = calendar[:, None] * (self.value_per_conversion() * draw["beta"])[None]  # [R, K]
-        future = steady * max(remaining - total, 0.0) / max(steps - 1, 1)
-        base = steady * self.step_budget  # the B/T split, currency
-        extra = total - self.step_budget
-        cell = max(total, self.step_budget) / (self.params.alloc_grid - 1)
-        low, high = np.minimum(base, base + extra) - cell, np.maximum(base, base + extra) + cell
-
-        def value(x: np.ndarray, sub: list[int]) -> np.ndarray:
-            v = carryover_step_value(
-                x, scale[:, sub], draw["kappa"][sub], draw["slope"][sub], landed[:, sub], past[:, sub], future[sub]
-            )
-            return np.where((x >= low[sub]) & (x <= high[sub]), v, -np.inf)
-
-        return self.split(value, total)
 
     def landed_within(self, steps: int | np.ndarray, index: np.ndarray) -> np.ndarray:
         """:func:`~budgetgym.agents.hill_posterior.lag_mass_within` of ``steps`` (``1..horizon``; broadcasts)
@@ -371,12 +322,6 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
     def allocate(self, scale: np.ndarray, kappa: np.ndarray, slope: np.ndarray, spend: float) -> np.ndarray:
         r"""Split ``spend`` to maximise :math:`\sum_i \text{scale}_i\, g(x_i; \kappa_i, s_i)` within
         the share bounds, with the oracle's one-step grid programme (module docstring)."""
-        return self.split(lambda x, sub: curves.hill(x, np.maximum(scale[sub], 1e-300), kappa[sub], slope[sub]), spend)
-
-    def split(self, value: Callable[[np.ndarray, list[int]], np.ndarray], spend: float) -> np.ndarray:
-        r"""Split ``spend`` (currency) to maximise :math:`\sum_i V_i(x_i)` within the share bounds, with the
-        oracle's one-step grid programme (module docstring); ``value(x, sub)`` tabulates :math:`V_i` of the
-        channels ``sub`` at the spends ``x`` ``[G, 1]``, ``[G, len(sub)]``."""
         lo, hi = self.low, self.high
         free = hi - lo > 1e-12
         locked_total = float(lo[~free].sum())
@@ -393,7 +338,8 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         hi_f = np.minimum(hi[idx] / room, 1.0)
         unit = float(max(spend * room, 1e-9))  # the free channels' budget
         x = grid_fractions(self.params.alloc_grid)[:, None] * unit  # [G, 1]
-        values = value(x, idx.tolist())  # [G, nf]
+        sub = idx.tolist()
+        values = curves.hill(x, np.maximum(scale[sub], 1e-300), kappa[sub], slope[sub])  # [G, nf]
         shares = grid_split_values(values, *lock_degenerate_bounds(np.minimum(lo_f, hi_f), hi_f))
         split[idx] = room * shares
         # guard: exactly feasible even if the bounds fall between grid points
