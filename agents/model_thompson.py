@@ -132,7 +132,9 @@ learns from are deflated by the learned calendar multiplier of their step. Witho
 :meth:`~budgetgym.agents.base.BaseAgent.pace`. The split stays the one for ``B/T`` when the pacer spends
 more or less (unlike ``greedy``'s): its steady-state valuation treats a busy step's burst as if sustained,
 and splitting the paced total cost ``pulse-4`` 1.5 points of the oracle (96 seeds, 95% CI 0.4-2.6) for 0.4
-gained on ``seasonal-5``.
+gained on ``seasonal-5``. Splits that value the step's spend by what it adds to the lagged spend of the
+following steps (carry-over included) were measured too and lost on ``delayed-5`` or ``seasonal-5``: figures
+in ``benchmarks/README.md`` (*model_thompson: splitting a paced total*).
 
 ``predict(..., deterministic=True)`` — the evaluator's default — still samples (Thompson
 sampling *is* the learning rule; the draws come from the agent's seeded generator, so
