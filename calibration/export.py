@@ -69,7 +69,7 @@ from budgetgym.envs.dates import month_ends, next_dates
 from budgetgym.envs.dynamics import units_per_price
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.scenario import MAX_HORIZON
-from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT, is_amount
+from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT, amount_text, is_amount
 from budgetgym.experiments.wording import count
 
 __all__ = ["Costs", "PlanWindow", "capped_draws", "check_nominal", "family_dict", "fit_costs", "history_frame",
@@ -135,11 +135,12 @@ def plan_window(data: MMMData, periods: int | None = None, budget: float | None 
     if not is_amount(budget):
         if default:  # the data's spend is at fault, not an option the user gave
             raise BudgetGymError(
-                f"{data.source}: the spend of {count(n, 'period')} (the default --plan-budget) is {budget:g}, "
-                f"outside a scenario's budget of {AMOUNT_RANGE}; give --plan-budget or rescale the spend columns"
+                f"{data.source}: the spend of {count(n, 'period')} (the default --plan-budget) is "
+                f"{amount_text(budget)}, outside a scenario's budget of {AMOUNT_RANGE}; give --plan-budget or rescale "
+                "the spend columns"
             )
         raise BudgetGymError(
-            f"--plan-budget: expected a positive amount of currency ({AMOUNT_RANGE}), got {budget:g}"
+            f"--plan-budget: expected a positive amount of currency ({AMOUNT_RANGE}), got {amount_text(budget)}"
         )
     start = float(data.days[-1] + data.step_days)  # the fit's calendar continued (module docstring)
     return PlanWindow(periods=n, budget=float(budget), start_day=start, first_date=nxt)

@@ -376,13 +376,16 @@ def split_to_action(split: np.ndarray, scale: float) -> np.ndarray:
     """Logits in [-1, 1] whose :func:`action_to_split` is ``split`` (see module docstring).
 
     The largest share maps to +1; share ``q_i`` maps to ``1 + log(q_i / q_max) / scale``,
-    clipped at -1 (zero shares map to -1).
+    clipped at -1 (zero shares map to -1). A scale near the smallest float the schema accepts
+    (``logit_scale: 5e-324``) takes ``log(q_i / q_max) / scale`` past the float range: that is ``-inf``,
+    clipped to -1 as well (every action then spends the equal split, or switches channels off).
     """
     q = np.asarray(split, dtype=np.float64)
     with np.errstate(divide="ignore"):
         logq = np.log(np.maximum(q, 0.0))
     top = logq.max(axis=-1, keepdims=True)
-    return np.clip(1.0 + (logq - top) / scale, -1.0, 1.0)
+    with np.errstate(over="ignore"):
+        return np.clip(1.0 + (logq - top) / scale, -1.0, 1.0)
 
 
 def pacing_spend(u: float, remaining: float, cap: float) -> float:

@@ -37,6 +37,18 @@ def is_amount(value: float) -> bool:
     return math.isfinite(value) and MIN_AMOUNT <= value <= MAX_AMOUNT
 
 
+def amount_text(value: float) -> str:
+    """``value`` as a message beside :data:`AMOUNT_RANGE` prints it: ``:g`` (6 significant digits), or as many
+    more as it takes for the printed figure to fall on the same side of the range as ``value`` itself, so an
+    amount just outside the range does not print as its end (``1.0000001e15`` as ``1.0000001e+15``, not
+    ``1e+15``)."""
+    for digits in range(6, 17):
+        text = f"{value:.{digits}g}"
+        if is_amount(float(text)) == is_amount(value):
+            return text
+    return repr(float(value))  # 17 significant digits: the value itself
+
+
 # --------------------------------------------------------------------------- cost
 class CostConfig(StrictModel):
     """Cost of buying exposure (see :func:`budgetgym.envs.curves.exposure`).

@@ -8,7 +8,8 @@ predicted lifts under each draw of a family, :mod:`budgetgym.planner.voi`).
   the plan values (:func:`~budgetgym.envs.evaluate_plan`, per step) of the two constant plans,
   averaged over the last year (``round(365.25 / step_days)`` periods) of a window that first runs at
   that spend for a year, or for the carry-over's and delay's lags when they are longer, on the nominal
-  path without the scenario's shocks (no noise, nominal prices).
+  path without the scenario's shocks (no noise, nominal prices). A step shorter than 0.146 day leaves no such
+  window within ``MAX_HORIZON`` steps: a one-line error naming ``step_days``.
 * **Curves** (:func:`true_curves`): each channel's expected KPI per period at steady state against a
   constant spend per period, :meth:`~budgetgym.envs.dynamics.ChannelModel.steady_state_reward` with
   the carry-over's whole kernel (the scenario's horizon lengthened to it when shorter: a dataset of 8
@@ -17,12 +18,14 @@ predicted lifts under each draw of a family, :mod:`budgetgym.planner.voi`).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from budgetgym.envs.dynamics import ChannelModel
+from budgetgym.envs.errors import ScenarioError
 from budgetgym.envs.history import CarryIn
 from budgetgym.envs.kernels import adstock_kernel
 from budgetgym.envs.path import ScenarioPath
@@ -61,7 +64,7 @@ def true_lifts_of(scenarios: list[Scenario], bases: np.ndarray, channels: np.nda
     hi[np.arange(J), np.asarray(channels, dtype=int)] += np.asarray(delta_x, dtype=float)
     campaigns, plans, years = [], [], []
     for sc in scenarios:
-        year = max(1, round(365.25 / sc.step_days))
+        year = _year_of_steps(sc)
         probe = ChannelModel.from_scenario(sc.override({"horizon": 2 * year}))
         lags = probe.adstock.shape[1] + probe.delay_ring.shape[1] // 2
         horizon = max(2 * year, lags + year)
@@ -77,6 +80,21 @@ def true_lifts_of(scenarios: list[Scenario], bases: np.ndarray, channels: np.nda
         years.append(year)
     steps = evaluate_campaigns(campaigns, plans, per_step=True)
     return np.stack([np.mean(s[J:, -y:] - s[:J, -y:], axis=1) for s, y in zip(steps, years, strict=True)], axis=1)
+
+
+def _year_of_steps(sc: Scenario) -> int:
+    """``round(365.25 / step_days)`` (at least 1): the periods a lift is averaged over. The window runs two of
+    them, so a step shorter than ``365.25 / (MAX_HORIZON / 2)`` days (0.146: about 3.5 hours) leaves no window
+    a campaign holds: a one-line error naming ``step_days`` (it had been a horizon the user never gave, or an
+    ``OverflowError`` for a step of 5e-324 days)."""
+    periods = 365.25 / sc.step_days
+    if not math.isfinite(periods) or 2 * round(periods) > MAX_HORIZON:
+        raise ScenarioError(
+            f"scenario '{sc.name}': step_days {sc.step_days:g}: a lift is averaged over a year of steps "
+            f"({periods:.3g}) in a window of two years, more than the {MAX_HORIZON} steps a campaign holds; "
+            f"expected step_days of at least {365.25 / (MAX_HORIZON / 2):.3g} for lift tests"
+        )
+    return max(1, round(periods))
 
 
 class _Campaign(NamedTuple):

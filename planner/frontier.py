@@ -29,7 +29,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT, is_amount
+from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT, amount_text, is_amount
 from budgetgym.planner.metrics import SLACK_RTOL, budget_marginal
 from budgetgym.planner.problem import PlanningProblem
 from budgetgym.planner.robust import Objective, objective_marginal_model, solve_with_weights
@@ -102,8 +102,8 @@ def check_sweep(multiples: np.ndarray, budget: float, label: str = "sweep") -> n
         level = float(x) * float(budget)  # Python floats: inf on overflow, no numpy warning
         if not is_amount(level):
             raise BudgetGymError(
-                f"{label}: the level {float(x):g} x the budget {budget:g} = {level:g} is not a budget a scenario "
-                f"holds ({AMOUNT_RANGE}); narrow LOW:HIGH"
+                f"{label}: the level {float(x):g} x the budget {budget:g} = {amount_text(level)} is not a budget a "
+                f"scenario holds ({AMOUNT_RANGE}); narrow LOW:HIGH"
             )
     return m
 

@@ -37,7 +37,7 @@ from budgetgym.envs.oracle import candidate_plans, solve_oracle
 from budgetgym.envs.path import ScenarioPath
 from budgetgym.envs.plan_value import evaluate_campaigns, evaluate_plan, scenario_path
 from budgetgym.envs.scenario import MAX_HORIZON, Scenario
-from budgetgym.envs.scenario_parts import AMOUNT_RANGE, is_amount
+from budgetgym.envs.scenario_parts import AMOUNT_RANGE, amount_text, is_amount
 
 __all__ = ["DEFAULT_DRAWS", "MAX_DRAWS", "Member", "PlanningProblem", "campaign_family"]
 
@@ -82,7 +82,8 @@ def campaign_family(
     (``None``: as they are); a budget or horizon a scenario cannot take is a one-line error naming
     the option (``--budget``, ``--horizon``)."""
     if budget is not None and not is_amount(budget):
-        raise BudgetGymError(f"--budget: expected a positive amount of currency ({AMOUNT_RANGE}), got {budget:g}")
+        raise BudgetGymError(
+            f"--budget: expected a positive amount of currency ({AMOUNT_RANGE}), got {amount_text(budget)}")
     if horizon is not None and not 1 <= horizon <= MAX_HORIZON:
         raise BudgetGymError(f"--horizon: expected 1 to {MAX_HORIZON} steps, got {horizon}")
     changes: dict[str, Any] = {}

@@ -271,6 +271,7 @@ def scenario_dicts(
     max_horizon: int = 20,
     pacing: str | None = None,
     noise: str | None = None,
+    edges: bool = False,
 ) -> dict[str, Any]:
     """Random valid scenario mappings: K in 1..max_channels, horizon in 1..max_horizon.
 
@@ -281,6 +282,11 @@ def scenario_dicts(
     scaled to the step budget so responses are neither all-zero nor all-saturated.
 
     Price shocks use a multiplier > 0 (the schema rejects 0: it would make the unit price 0).
+
+    ``edges=True`` then moves about a third of the numeric fields (:func:`_move_to_edges`) to an end of
+    the range the schema accepts, or anywhere in it (log-uniform when it is positive), and gives some
+    channels seasonal cycles of their own, some campaigns a ``target_cpa`` and some revenue campaigns a
+    response counted in currency: valid inputs far from the typical magnitudes.
     """
     k = draw(st.integers(1, max_channels))
     horizon = draw(st.integers(1, max_horizon))
@@ -346,7 +352,7 @@ def scenario_dicts(
         shocks.append(shock)
 
     noise_kind = noise or draw(st.sampled_from(["poisson", "negative_binomial", "none"]))
-    return {
+    out = {
         "name": "hypothesis",
         "horizon": horizon,
         "step_days": draw(st.sampled_from([1.0, 7.0, 0.5])),
@@ -364,6 +370,88 @@ def scenario_dicts(
         "noise": {"conversions": noise_kind, "dispersion": draw(st.floats(0.5, 50.0))},
         "action": {"logit_scale": draw(st.floats(0.5, 20.0))},
     }
+    if edges:
+        _move_to_edges(draw, out)
+    return out
+
+
+def _schema_range(model: Any, name: str) -> tuple[float, float]:
+    """The closed range of values the schema accepts for ``model.name``: its ``ge``/``le`` bounds, a
+    ``gt``/``lt`` bound one ulp inside (``step_days > 0``: 5e-324)."""
+    lo, hi = -np.inf, np.inf
+    for bound in model.model_fields[name].metadata:
+        lo = float(getattr(bound, "ge", lo))
+        hi = float(getattr(bound, "le", hi))
+        if hasattr(bound, "gt"):
+            lo = float(np.nextafter(bound.gt, np.inf))
+        if hasattr(bound, "lt"):
+            hi = float(np.nextafter(bound.lt, -np.inf))
+    return lo, hi
+
+
+def _edge(draw: st.DrawFn, model: Any, name: str) -> float | int:
+    """An end of the schema's range of ``model.name`` or a value anywhere in it (log-uniform when the
+    range is positive; integers for an integer field)."""
+    lo, hi = _schema_range(model, name)
+    annotation = model.model_fields[name].annotation
+    if int in (annotation, *getattr(annotation, "__args__", ())):
+        return draw(st.sampled_from([int(lo), int(hi)]) | st.integers(int(lo), int(hi)))
+    inside = _log_uniform(lo, hi).map(lambda x: min(max(x, lo), hi)) if lo > 0 else st.floats(lo, hi)
+    return draw(st.sampled_from([lo, hi]) | inside)
+
+
+def _edge_models() -> dict[str, Any]:
+    """The schema model of each block :func:`_move_to_edges` moves, by block (and ``type``)."""
+    from budgetgym.envs import scenario_parts as p
+
+    return {
+        "budget": p.BudgetConfig, "action": p.ActionConfig, "noise": p.NoiseConfig, "drift": p.DriftConfig,
+        "scenario": Scenario,
+        "cost": p.CostConfig, "value": p.ValueConfig, "channel": p.ChannelConfig, "shock": p.ShockConfig,
+        "season": p.SeasonalComponent, "hill": p.HillSaturation, "logistic": p.LogisticSaturation,
+        "adstock.geometric": p.GeometricAdstock, "adstock.weibull_cdf": p.WeibullAdstock,
+        "adstock.weibull_pdf": p.WeibullAdstock, "delay.geometric": p.GeometricDelay, "delay.gamma": p.GammaDelay,
+    }
+
+
+def _move_to_edges(draw: st.DrawFn, d: dict[str, Any]) -> None:
+    """Move about a third of ``d``'s numeric fields to the schema's edges (see :func:`scenario_dicts`)."""
+    models = _edge_models()
+
+    def move(block: dict[str, Any], model: Any, *names: str) -> None:
+        for name in names:
+            if name in model.model_fields and draw(st.integers(0, 2)) == 0:
+                block[name] = _edge(draw, model, name)
+
+    move(d, models["scenario"], "step_days", "start_day", "target_cpa")
+    if d["reward"] != "conversions" and draw(st.booleans()):  # a response counted in currency: values of 1
+        d["response_unit"] = "currency"
+        for ch in d["channels"]:
+            ch["value"]["mean"] = 1.0
+    move(d["budget"], models["budget"], "total", "max_step_multiple")
+    move(d["action"], models["action"], "logit_scale")
+    move(d["noise"], models["noise"], "dispersion")
+    move(d["drift"], models["drift"], "sd", "mean_reversion")
+    for part in ("demand", "cost"):
+        move(d["seasonality"][part], models["season"], *models["season"].model_fields)
+    for ch in d["channels"]:
+        move(ch["cost"], models["cost"], "price", "ref_spend", "elasticity", "noise_sd", "planned_price")
+        move(ch["value"], models["value"], "noise_sd", *(() if d.get("response_unit") else ("mean",)))
+        move(ch, models["channel"], "drift_sd")
+        sat = ch["saturation"]
+        move(sat, models[sat["type"]], "max_response", "half_saturation", "slope", "rate")
+        for kind in ("adstock", "delay"):
+            if ch[kind]["type"] != "none":
+                model = models[f"{kind}.{ch[kind]['type']}"]
+                move(ch[kind], model, *(n for n in model.model_fields if n not in ("type", "normalize")))
+        if draw(st.booleans()):
+            ch["seasonality"] = {part: {n: _edge(draw, models["season"], n) for n in models["season"].model_fields}
+                                 for part in ("demand", "cost")}
+    for shock in d["shocks"]:  # overlapping shocks multiply, and the product must lie in [1e-6, 1e6]: a lone one
+        if [s["kind"] for s in d["shocks"]].count(shock["kind"]) == 1 and draw(st.booleans()):
+            shock["multiplier"] = _edge(draw, models["shock"], "multiplier")
+            if shock["kind"] == "price":  # a price shock's multiplier: 1e-6 at least
+                shock["multiplier"] = max(shock["multiplier"], 1e-6)
 
 
 def oracle_tolerance(sc: Scenario, oracle_value: float) -> float:

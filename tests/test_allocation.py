@@ -7,6 +7,7 @@ independently, and scipy's SLSQP on ``||q - p||^2``.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -312,6 +313,17 @@ class TestSplitToAction:
 
     def test_zero_share_maps_to_minus_one(self):
         np.testing.assert_array_equal(split_to_action(np.array([1.0, 0.0]), 5.0), [1.0, -1.0])
+
+    @pytest.mark.parametrize("scale", [5e-324, 1e-300])
+    def test_the_smallest_logit_scale_maps_every_smaller_share_to_minus_one_without_a_warning(self, scale):
+        # Found by the schema-edge strategy: ln(0.3/0.7) / 5e-324 overflowed with a RuntimeWarning
+        # (the fixed agents' actions under `action: {logit_scale: 5e-324}`, which the schema accepts).
+        # 1 + ln(q_i/q_max)/c < -1 for any share below the largest: -1; the largest and its ties: +1.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            a = split_to_action(np.array([0.4, 0.3, 0.0, 0.3, 0.4 - 1e-16]), scale)
+        np.testing.assert_array_equal(a, [1.0, -1.0, -1.0, -1.0, -1.0])
+        np.testing.assert_array_equal(split_to_action(np.full(3, 1 / 3), scale), [1.0, 1.0, 1.0])
 
     @settings(max_examples=60, deadline=None)
     @given(data=st.data(), scale=st.floats(min_value=0.5, max_value=20.0), k=st.integers(1, 7))

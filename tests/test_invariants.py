@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import action_entries, build_scenario, scenarios, segmented_scenario_dicts
+from conftest import action_entries, build_scenario, scenario_dicts, scenarios, segmented_scenario_dicts
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -200,6 +200,25 @@ def test_segmented_scenarios_keep_every_promise_for_any_action(d, data, seed):
     spend = np.array([i["spend"] for i in infos])
     assert all(np.all(np.isfinite(i["expected_conversions"])) and np.all(i["conversions"] >= 0) for i in infos)
     steps = evaluate_plan(sc, spend, path=env.path, per_step=True)
+    np.testing.assert_allclose(steps, [i["expected_reward"] for i in infos], rtol=1e-12, atol=1e-300)
+
+
+@PROPERTY_SETTINGS
+@given(d=st.one_of(scenario_dicts(max_channels=4, max_horizon=10, edges=True),
+                   segmented_scenario_dicts(max_channels=4, max_horizon=8, edges=True)),
+       data=st.data(), seed=st.integers(0, 2**32 - 1))
+def test_scenarios_at_the_schemas_edges_keep_every_promise_for_any_action(d, data, seed):
+    # Every field at either end of what the schema accepts (budgets 1e-9 and 1e15, logit_scale 5e-324,
+    # step_days 5e-324, dispersion 1e-3, slopes 10, windows 1000, ...), which the strategies above, scaled to
+    # typical magnitudes, never reach: the same promises, and the expected rewards are evaluate_plan's.
+    sc = scenario_from_dict(d, source="hypothesis edge scenario")
+    dim = sc.n_channels + int(sc.budget.pacing == "agent")
+    actions = _draw_actions(data, sc.horizon, dim)
+    _check_episode(sc, actions, seed, cast_float32=data.draw(st.booleans(), label="cast_float32"))
+    env = ChannelBudgetEnv(sc)
+    env.reset(seed=seed)
+    infos = [env.step(a)[4] for a in actions]
+    steps = evaluate_plan(sc, np.array([i["spend"] for i in infos]), path=env.path, per_step=True)
     np.testing.assert_allclose(steps, [i["expected_reward"] for i in infos], rtol=1e-12, atol=1e-300)
 
 

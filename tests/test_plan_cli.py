@@ -429,6 +429,8 @@ BAD_OPTIONS = {
     "draws-huge": (["--draws", "100000000"], "--draws: expected 1 to 1000 draws, got 100000000"),  # ran out of memory
     "budget-zero": (["--budget", "0"], "--budget: expected a positive amount of currency (1e-9 to 1e15), got 0"),
     "budget-nan": (["--budget", "nan"], "--budget: expected a positive amount of currency"),
+    # just above the range: printed as 'got 1e+15', its end (hypothesis seed 2 of the schema-edge strategy)
+    "budget-above": (["--budget", "1.0000001e15"], "(1e-9 to 1e15), got 1.0000001e+15"),
     "horizon-zero": (["--horizon", "0"], "--horizon: expected 1 to 5000 steps, got 0"),
     "start-date": (["--start-date", "0001-03-01"], "--start-date '0001-03-01': expected a date"),
 }

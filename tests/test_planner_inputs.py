@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from budgetgym.envs import BudgetGymError, check_plan, load_scenario
+from budgetgym.envs.scenario_parts import MAX_AMOUNT
 from budgetgym.planner.inputs import plan_dates, read_current, read_history, read_history_file
 from budgetgym.planner.plan import plan
 
@@ -127,23 +128,32 @@ def _only_documented_gaps(table: pd.DataFrame, plan: np.ndarray, current: np.nda
     (``planner.metrics``): ROAS without spend, CPA without spend or incremental conversions, mCPA (inf)
     without marginal conversions, a change in % of no current spend, and the history multiple (inf: the
     history never spent on a channel the plan spends on; NaN: neither spends). "No spend" on a channel is
-    every step of it at most 1e-6 of the plan's largest step (the solver's rounding of 0)."""
+    every step of it at most 1e-6 of the plan's largest step (the solver's rounding of 0); "no conversions"
+    is fewer than the smallest normal float, 2.2e-308, or a CPA beyond the float range
+    (``planner.metrics.per_conversion``)."""
+    tiny = np.finfo(float).tiny
 
     def unspent(X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float)
         return np.all(X <= 1e-6 * max(float(X.max()), 0.0), axis=0)
 
+    def no_cpa(spend: pd.Series, conversions: pd.Series) -> np.ndarray:
+        incremental = (conversions - table["baseline_conversions"]).to_numpy(float)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            return (incremental < tiny) | ~np.isfinite(spend.to_numpy(float) / incremental)
+
     none = unspent(plan)
-    undefined = {"roas": none, "cpa": none | (table["conversions"] - table["baseline_conversions"] <= 0)}
-    infinite = {"mcpa": table["marginal_conversions"] <= 0}
+    undefined = {"roas": none, "cpa": none | no_cpa(table["spend"], table["conversions"])}
+    infinite = {"mcpa": table["marginal_conversions"] < tiny}
     if "current_spend" in table:
         assert current is not None
         cur_none = unspent(current)
         undefined["current_roas"] = cur_none
-        undefined["current_cpa"] = cur_none | (table["current_conversions"] - table["baseline_conversions"] <= 0)
+        undefined["current_cpa"] = cur_none | no_cpa(table["current_spend"], table["current_conversions"])
         undefined["change_pct"] = cur_none
-        # its marginal conversions are not in the table: inf only where they are 0, so the mROAS is too
-        infinite["current_mcpa"] = np.isposinf(table["current_mcpa"]) & (table["current_mroas"] <= 0)
+        # its marginal conversions are not in the table: inf only where they are below the smallest normal float,
+        # so the mROAS (their value, at most MAX_AMOUNT a conversion) is below MAX_AMOUNT times it
+        infinite["current_mcpa"] = np.isposinf(table["current_mcpa"]) & (table["current_mroas"] < MAX_AMOUNT * tiny)
     if "vs_history_max" in table:
         never = table["history_max_spend"] <= 0
         infinite["vs_history_max"] = never & ~none
@@ -451,3 +461,16 @@ def test_a_data_file_given_as_history_says_which_file_to_give(tmp_path: Path) ->
     history = tmp_path / "history.csv"  # what calibrate writes, from the same data: read
     history.write_text("date,search,social,video\n" + "".join(f"2024-01-0{1 + i},100,200,300\n" for i in range(3)))
     np.testing.assert_allclose(read_history(history, SC), np.tile([100.0, 200.0, 300.0], (3, 1)))
+
+
+def test_a_subnormal_response_has_an_undefined_cpa_in_the_channel_table() -> None:
+    """Hypothesis seed 33: a demand shock of 2.2e-311 leaves the plan 3.5e-311 conversions on ``c1``; its
+    CPA, 1 / 3.5e-311, is beyond the float range, so ``planner.metrics.per_conversion`` leaves it undefined
+    (NaN), as it documents for conversions below the smallest normal float. The table check has to read
+    "no incremental conversions" the same way."""
+    shocks = [{"kind": "demand", "start": 0, "duration": 1, "multiplier": 2.225073858507e-311}]
+    sc = SC.override({"horizon": 1, "budget.total": 1.0, "shocks": shocks})
+    res = plan(sc, history=np.zeros((0, sc.n_channels)), current="equal")
+    assert np.all(res.channels["conversions"] < np.finfo(float).tiny)
+    assert res.channels["cpa"].isna().all() and np.isposinf(res.channels["mcpa"]).all()
+    _only_documented_gaps(res.channels, res.plan, res.current)

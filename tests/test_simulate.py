@@ -523,3 +523,18 @@ def test_a_plan_file_of_rounded_shares_is_scaled_and_noted(tmp_path: Path, capsy
     code, _, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "4", "--plan", str(shares), "--out",
                            str(tmp_path / "zeros"))  # which simulate played as 8.3e12 a channel a period
     assert (code, err) == (2, f"error: --plan file '{shares}': shares must sum to 1 exactly, got 0\n")
+
+
+@pytest.mark.parametrize("step_days", [0.1, 5e-324])
+def test_a_step_too_short_for_a_year_of_lift_periods_is_one_line_naming_step_days(step_days: float) -> None:
+    """A lift is averaged over a year of steps (``round(365.25 / step_days)``) in a window of two: a step of 0.1
+    day asked for a horizon of 7,304 ('horizon: ... got 7304', a field the user never gave), one of 5e-324 days
+    raised OverflowError (the schema-edge strategy, VOI design). Either is a one-line error naming step_days."""
+    from budgetgym.experiments.true_response import true_lift
+
+    sc = load_scenario("stationary-3").override({"step_days": step_days})
+    with pytest.raises(BudgetGymError) as err:
+        true_lift(sc, [100.0, 100.0, 100.0], 0, 10.0)
+    assert f"step_days {step_days:g}" in str(err.value) and "at least 0.146" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert true_lift(load_scenario("stationary-3").override({"step_days": 0.15}), [100.0] * 3, 0, 10.0) > 0
