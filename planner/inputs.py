@@ -51,6 +51,7 @@ from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.history import check_history
 from budgetgym.envs.io import numeric_column, read_csv_table
 from budgetgym.envs.scenario import Scenario
+from budgetgym.envs.scenario_parts import MAX_AMOUNT, is_amount
 from budgetgym.experiments.wording import count
 
 __all__ = ["INDEX_COLUMNS", "CurrentPlan", "History", "check_within_budget", "current_dates_note", "digits_rounding",
@@ -249,9 +250,12 @@ def check_within_budget(plan: np.ndarray, scenario: Scenario, source: str) -> No
     B = scenario.budget.total
     total = float(plan.sum())
     if total > B * (1 + 1e-9):
-        at = f"{math.ceil(total * 100) / 100:.15g}" if total < 1e15 else f"{total:g}"
+        at = math.ceil(total * 100) / 100
+        if not is_amount(at):  # no --budget takes it
+            raise BudgetGymError(f"{source}: spends {_money(total)}, more than any budget (at most {MAX_AMOUNT:g}); "
+                                 f"give it as shares to scale it to the budget {_money(B)}")
         raise BudgetGymError(f"{source}: spends {_money(total)}, more than the budget {_money(B)}: plan at its total "
-                             f"with --budget {at}, or give it as shares to scale it to the budget")
+                             f"with --budget {at:.15g}, or give it as shares to scale it to the budget")
 
 
 def _money(x: float) -> str:
