@@ -463,3 +463,17 @@ def test_a_current_plan_above_any_budget_is_not_told_to_plan_at_its_total() -> N
         read_current("search=2e15,social=0,video=0", SC)
     with pytest.raises(BudgetGymError, match=r"plan at its total with --budget 500000000000000, or give it as shares"):
         read_current("search=5e14,social=0,video=0", SC)
+
+
+def test_a_plural_channel_column_is_not_taken_for_a_data_files_spend_column(tmp_path: Path) -> None:
+    """A data file's spend column is the channel's name, a separator and a spend suffix (``search_spend``, Robyn's
+    ``tv_S``). A per-step table's ``videos`` for channel ``video`` (the suffix ``s`` with no separator) was said to be
+    "channel video's spend column of a data file", sending the planner to calibrate's history.csv; it is an unknown
+    channel, with a "did you mean"."""
+    history = tmp_path / "history.csv"
+    history.write_text("date,search,social,videos\n2024-01-01,1,2,3\n2024-01-02,1,2,3\n")
+    with pytest.raises(BudgetGymError, match=r"unknown channel 'videos' \(did you mean 'video'\?\)"):
+        read_history(history, SC)
+    history.write_text("date,search,social,video_S\n2024-01-01,1,2,3\n2024-01-02,1,2,3\n")
+    with pytest.raises(BudgetGymError, match=r"column 'video_S' is channel video's spend column of a data file"):
+        read_history(history, SC)
