@@ -281,7 +281,7 @@ def summary_lines(result: PlanResult) -> list[str]:
                  f"({ratio})")
     if result.history_steps:
         which = ""  # under cvar the objective's figure, and the mean the table's note gives
-        if result.objective != "mean" and result.baseline_mean is not None:
+        if result.is_family and result.objective != "mean" and result.baseline_mean is not None:
             which = f" ({result.objective} over the train draws; mean {out(result.baseline_mean)})"
         lines.append(f"carry-in from {count(result.history_steps, 'step')} of history: "
                      f"{out(result.baseline_value)} {outcome}{which} with no spend in the window")

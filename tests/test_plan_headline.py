@@ -376,3 +376,16 @@ def test_the_frontier_line_counts_its_budgets() -> None:
     assert summary_lines(one)[-1] == "frontier: 1 budget, at 1.5 × the budget (table below and frontier.csv)"
     two = plan("stationary-3", sweep=np.array([0.5, 2.0]), curves=False, lift_design="none")
     assert summary_lines(two)[-1] == "frontier: 2 budgets from 0.5 to 2 × the budget (table below and frontier.csv)"
+
+
+def test_a_scenarios_carry_in_line_names_no_train_draws_under_cvar() -> None:
+    """A plain scenario has no train draws: its CVaR is its value, and the objective's label says nothing of draws
+    (``objective_label``). The carry-in line said "(cvar:0.1 over the train draws; mean 178.5)" there, two equal
+    figures for draws that do not exist; it is the mean objective's line."""
+    from budgetgym.planner.plan_text import summary_lines
+
+    history = np.full((2, 3), 6000.0)
+    lines = [plan("stationary-3", history=history, objective=obj, curves=False, lift_design="none")
+             for obj in ("cvar:0.1", "mean")]
+    cvar, mean = (next(s for s in summary_lines(r) if s.startswith("carry-in")) for r in lines)
+    assert cvar == mean and "train draws" not in cvar
