@@ -253,10 +253,10 @@ def check_within_budget(plan: np.ndarray, scenario: Scenario, source: str) -> No
     B = scenario.budget.total
     total = float(plan.sum())
     if total > B * (1 + 1e-9):
-        at = math.ceil(total * 100) / 100
+        at = math.ceil(total * 100) / 100 if total <= MAX_AMOUNT else total  # no cents of 1e308 (inf * 100)
         if not is_amount(at):  # no --budget takes it
-            raise BudgetGymError(f"{source}: spends {_money(total)}, more than any budget (at most {MAX_AMOUNT:g}); "
-                                 f"give it as shares to scale it to the budget {_money(B)}")
+            raise BudgetGymError(f"{source}: spends {_money(total)}, more than the budget {_money(B)} and than any "
+                                 f"budget (at most {MAX_AMOUNT:g}): give it as shares to scale it to the budget")
         raise BudgetGymError(f"{source}: spends {_money(total)}, more than the budget {_money(B)}: plan at its total "
                              f"with --budget {at:.15g}, or give it as shares to scale it to the budget")
 

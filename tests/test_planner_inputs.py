@@ -457,9 +457,9 @@ def test_a_current_plan_above_any_budget_is_not_told_to_plan_at_its_total() -> N
     """A current plan spending more than a scenario's budget can be (``MAX_AMOUNT`` 1e15) was told to "plan at its
     total with --budget 2e+15", a budget ``--budget`` refuses ("expected ... 1e-9 to 1e15"): it now says the total is
     beyond any budget, and the suggestion stays for a total a budget can be."""
-    with pytest.raises(BudgetGymError, match=r"^--current '.*': spends [\d,.]+, more than any "
-                                             r"budget \(at most 1e\+15\); give it as shares to scale it to the budget "
-                                             r"84,000\.00$"):
+    with pytest.raises(BudgetGymError, match=r"^--current '.*': spends [\d,.]+, more than the budget 84,000\.00 "
+                                             r"and than any budget \(at most 1e\+15\): give it as shares to scale it "
+                                             r"to the budget$"):
         read_current("search=2e15,social=0,video=0", SC)
     with pytest.raises(BudgetGymError, match=r"plan at its total with --budget 500000000000000, or give it as shares"):
         read_current("search=5e14,social=0,video=0", SC)
