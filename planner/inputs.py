@@ -51,6 +51,7 @@ from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.history import check_history
 from budgetgym.envs.io import numeric_column, read_csv_table
 from budgetgym.envs.scenario import Scenario
+from budgetgym.envs.scenario_parts import MAX_AMOUNT, is_amount
 from budgetgym.experiments.wording import count
 
 __all__ = ["INDEX_COLUMNS", "CurrentPlan", "History", "check_within_budget", "current_dates_note", "digits_rounding",
@@ -95,12 +96,15 @@ def _check_names(found: list[str], names: list[str], source: str, require_all: b
 def _data_file_columns(cols: list[str], names: list[str], source: str) -> None:
     """A per-step table holding a calibration data file's spend columns (``Channel0_spend`` for channel
     ``Channel0``, :func:`~budgetgym.calibration.data.channel_name`), not the channels' own, is a one-line error
-    naming the history calibrate writes: the data file given as ``--history`` (or a ``--current`` per step)."""
+    naming the history calibrate writes: the data file given as ``--history`` (or a ``--current`` per step).
+    The suffix follows a separator (``_spend``, ``_S``): ``videos`` for channel ``video`` is no data file's column
+    but an unknown channel, left to :func:`_check_names` (its "did you mean")."""
     from budgetgym.calibration.data import channel_name  # not at import: calibration imports the planner
 
     for col in cols:
         channel = channel_name(str(col))
-        if col not in names and channel in names:
+        separated = len(str(col)) > len(channel) and str(col)[len(channel)] in "_-. "
+        if col not in names and channel in names and separated:
             raise BudgetGymError(
                 f"{source}: column '{col}' is channel {channel}'s spend column of a data file; a per-step table "
                 f"has a column per channel named as the campaign's ({', '.join(names)}), as the history.csv "
@@ -249,9 +253,12 @@ def check_within_budget(plan: np.ndarray, scenario: Scenario, source: str) -> No
     B = scenario.budget.total
     total = float(plan.sum())
     if total > B * (1 + 1e-9):
-        at = f"{math.ceil(total * 100) / 100:.15g}" if total < 1e15 else f"{total:g}"
+        at = math.ceil(total * 100) / 100 if total <= MAX_AMOUNT else total  # no cents of 1e308 (inf * 100)
+        if not is_amount(at):  # no --budget takes it
+            raise BudgetGymError(f"{source}: spends {_money(total)}, more than the budget {_money(B)} and than any "
+                                 f"budget (at most {MAX_AMOUNT:g}): give it as shares to scale it to the budget")
         raise BudgetGymError(f"{source}: spends {_money(total)}, more than the budget {_money(B)}: plan at its total "
-                             f"with --budget {at}, or give it as shares to scale it to the budget")
+                             f"with --budget {at:.15g}, or give it as shares to scale it to the budget")
 
 
 def _money(x: float) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from budgetgym.envs.dates import MONTH_DAYS
+from budgetgym.envs.dates import is_monthly
 from budgetgym.envs.numbers import HUGE
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE
 from budgetgym.experiments.report_format import round_shares
@@ -281,7 +281,7 @@ def summary_lines(result: PlanResult) -> list[str]:
                  f"({ratio})")
     if result.history_steps:
         which = ""  # under cvar the objective's figure, and the mean the table's note gives
-        if result.objective != "mean" and result.baseline_mean is not None:
+        if result.is_family and result.objective != "mean" and result.baseline_mean is not None:
             which = f" ({result.objective} over the train draws; mean {out(result.baseline_mean)})"
         lines.append(f"carry-in from {count(result.history_steps, 'step')} of history: "
                      f"{out(result.baseline_value)} {outcome}{which} with no spend in the window")
@@ -336,8 +336,10 @@ def summary_lines(result: PlanResult) -> list[str]:
         lines.append(f"profit-maximising budget (marginal ROAS 1): {where}")
     if result.frontier is not None:
         f = result.frontier
-        lines.append(f"frontier: {len(f)} budgets from {f['multiple'].min():.3g} to {f['multiple'].max():.3g} × "
-                     f"the budget (table below and frontier.csv)")
+        low, high = float(f["multiple"].min()), float(f["multiple"].max())
+        span = f"at {low:.3g}" if low == high else f"from {low:.3g} to {high:.3g}"
+        lines.append(f"frontier: {count(len(f), 'budget')}{',' if low == high else ''} {span} × the budget "
+                     f"(table below and frontier.csv)")
     return lines
 
 
@@ -435,9 +437,7 @@ def _step_length(days: np.ndarray) -> str:
     if len(days) < 2:
         return ""
     d = float(days[1] - days[0])
-    if abs(d - MONTH_DAYS) < 1e-9 * MONTH_DAYS:
-        return " of a month"
-    return f" of {d:g} day" + ("" if d == 1 else "s")
+    return " of a month" if is_monthly(d) else f" of {count(d, 'day')}"
 
 
 def header_line(result: PlanResult) -> str:

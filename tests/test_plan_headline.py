@@ -353,3 +353,39 @@ def test_under_cvar_the_carry_in_line_says_which_figure_it_is() -> None:
     assert next(s for s in summary_lines(mean) if s.startswith("carry-in")) == (
         f"carry-in from 3 steps of history: {fmt(zero.mean(), scale=mean.value)} conversions with no spend in the "
         f"window")
+
+
+def test_the_header_says_a_step_of_a_calendar_month() -> None:
+    """Calendar months are steps of 365.25 / 12 days (``envs.dates.is_monthly``): the header says "of a month",
+    not "of 30.4375 days"."""
+    from budgetgym.envs import load_scenario
+    from budgetgym.envs.dates import MONTH_DAYS
+    from budgetgym.planner.plan_text import header_line
+
+    sc = load_scenario("stationary-3").override({"step_days": MONTH_DAYS, "start_day": 20089.0})
+    res = plan(sc, horizon=3, curves=False, lift_design="none")
+    assert "3 channels, 3 steps of a month (" in header_line(res)
+
+
+def test_the_frontier_line_counts_its_budgets() -> None:
+    """A frontier of one level (the library takes any array of multiples; the CLI's sweep at least 2) said
+    "frontier: 1 budgets from 1 to 1 × the budget"."""
+    from budgetgym.planner.plan_text import summary_lines
+
+    one = plan("stationary-3", sweep=np.array([1.5]), curves=False, lift_design="none")
+    assert summary_lines(one)[-1] == "frontier: 1 budget, at 1.5 × the budget (table below and frontier.csv)"
+    two = plan("stationary-3", sweep=np.array([0.5, 2.0]), curves=False, lift_design="none")
+    assert summary_lines(two)[-1] == "frontier: 2 budgets from 0.5 to 2 × the budget (table below and frontier.csv)"
+
+
+def test_a_scenarios_carry_in_line_names_no_train_draws_under_cvar() -> None:
+    """A plain scenario has no train draws: its CVaR is its value, and the objective's label says nothing of draws
+    (``objective_label``). The carry-in line said "(cvar:0.1 over the train draws; mean 178.5)" there, two equal
+    figures for draws that do not exist; it is the mean objective's line."""
+    from budgetgym.planner.plan_text import summary_lines
+
+    history = np.full((2, 3), 6000.0)
+    lines = [plan("stationary-3", history=history, objective=obj, curves=False, lift_design="none")
+             for obj in ("cvar:0.1", "mean")]
+    cvar, mean = (next(s for s in summary_lines(r) if s.startswith("carry-in")) for r in lines)
+    assert cvar == mean and "train draws" not in cvar

@@ -474,3 +474,29 @@ def test_a_subnormal_response_has_an_undefined_cpa_in_the_channel_table() -> Non
     assert np.all(res.channels["conversions"] < np.finfo(float).tiny)
     assert res.channels["cpa"].isna().all() and np.isposinf(res.channels["mcpa"]).all()
     _only_documented_gaps(res.channels, res.plan, res.current)
+
+
+def test_a_current_plan_above_any_budget_is_not_told_to_plan_at_its_total() -> None:
+    """A current plan spending more than a scenario's budget can be (``MAX_AMOUNT`` 1e15) was told to "plan at its
+    total with --budget 2e+15", a budget ``--budget`` refuses ("expected ... 1e-9 to 1e15"): it now says the total is
+    beyond any budget, and the suggestion stays for a total a budget can be."""
+    with pytest.raises(BudgetGymError, match=r"^--current '.*': spends [\d,.]+, more than the budget 84,000\.00 "
+                                             r"and than any budget \(at most 1e\+15\): give it as shares to scale it "
+                                             r"to the budget$"):
+        read_current("search=2e15,social=0,video=0", SC)
+    with pytest.raises(BudgetGymError, match=r"plan at its total with --budget 500000000000000, or give it as shares"):
+        read_current("search=5e14,social=0,video=0", SC)
+
+
+def test_a_plural_channel_column_is_not_taken_for_a_data_files_spend_column(tmp_path: Path) -> None:
+    """A data file's spend column is the channel's name, a separator and a spend suffix (``search_spend``, Robyn's
+    ``tv_S``). A per-step table's ``videos`` for channel ``video`` (the suffix ``s`` with no separator) was said to be
+    "channel video's spend column of a data file", sending the planner to calibrate's history.csv; it is an unknown
+    channel, with a "did you mean"."""
+    history = tmp_path / "history.csv"
+    history.write_text("date,search,social,videos\n2024-01-01,1,2,3\n2024-01-02,1,2,3\n")
+    with pytest.raises(BudgetGymError, match=r"unknown channel 'videos' \(did you mean 'video'\?\)"):
+        read_history(history, SC)
+    history.write_text("date,search,social,video_S\n2024-01-01,1,2,3\n2024-01-02,1,2,3\n")
+    with pytest.raises(BudgetGymError, match=r"column 'video_S' is channel video's spend column of a data file"):
+        read_history(history, SC)

@@ -889,3 +889,18 @@ def test_plan_summary_json_holds_the_segment_table(tmp_path: Any, capsys: Any) -
         np.testing.assert_allclose([got[k] for k in row], list(row.values()), rtol=1e-9)
     assert sum(summary["segments"][s]["revenue"] for s in ("young", "old")) == pytest.approx(
         summary["recommended"]["value"], rel=1e-9)
+
+
+def test_a_distribution_on_the_only_segments_size_is_refused(tmp_path: Any) -> None:
+    """Drawn sizes are weights divided by their sum, so a single segment's share is 1 in every draw: a distribution
+    on it varied nothing, and the family was planned and evaluated over identical draws (P10 = P50 = P90) as if
+    it were uncertain. It is a one-line error naming the field."""
+    import yaml
+
+    d = toy()
+    d["segments"] = d["segments"][1:]
+    d["segments"][0]["size"] = {"dist": "lognormal", "median": 0.5, "sd": 0.3}
+    path = tmp_path / "one.yaml"
+    path.write_text(yaml.safe_dump({"family": "one", "scenario": d}))
+    with pytest.raises(ScenarioError, match=r"one.yaml.*segments\[0\]\.size: .*only segment.* 1 in every draw"):
+        load_family(path)
