@@ -44,7 +44,7 @@ from budgetgym.envs.scenario_parts import MAX_AMOUNT
 
 __all__ = ["MAX_AMOUNT", "MAX_KPI", "MONTH_DAYS", "MMMData", "calendar_day", "channel_name", "check_count_kpi",
            "check_spent_channels", "check_varying_channels", "check_varying_kpi", "constant_channels", "numeric_column",
-           "read_mmm_csv", "split_columns"]
+           "read_mmm_csv", "spend_suffix", "split_columns"]
 
 #: The largest KPI per period a fit takes: a scenario's response is at most 1e12 per step (``max_response``,
 #: :mod:`budgetgym.envs.scenario_parts`; a larger KPI's fit was clipped to it). Rescale a larger one.
@@ -144,6 +144,13 @@ def _exposure_entries(text: str | list[str] | tuple[str, ...] | None) -> list[st
     items = text.split(",") if isinstance(text, str) else list(text)
     out = [str(c).strip() if c is not None else "" for c in items]
     return [None if c in ("", "-") else c for c in out]
+
+
+def spend_suffix(column: str) -> str:
+    """The spend suffix :func:`channel_name` removes from ``column`` with its separators (``_spend`` of
+    ``Channel0_spend``, ``_S`` of ``tv_S``, ``s`` of ``videos``), or ``""`` when it removes none."""
+    match = _SUFFIX.search(column)
+    return match.group(0) if match is not None and match.start() > 0 else ""
 
 
 def channel_name(column: str) -> str:

@@ -99,11 +99,11 @@ def _data_file_columns(cols: list[str], names: list[str], source: str) -> None:
     naming the history calibrate writes: the data file given as ``--history`` (or a ``--current`` per step).
     The suffix follows a separator (``_spend``, ``_S``): ``videos`` for channel ``video`` is no data file's column
     but an unknown channel, left to :func:`_check_names` (its "did you mean")."""
-    from budgetgym.calibration.data import channel_name  # not at import: calibration imports the planner
+    from budgetgym.calibration.data import channel_name, spend_suffix  # not at import: calibration imports the planner
 
     for col in cols:
-        channel = channel_name(str(col))
-        separated = len(str(col)) > len(channel) and str(col)[len(channel)] in "_-. "
+        channel, suffix = channel_name(str(col)), spend_suffix(str(col))
+        separated = suffix != "" and suffix[0] in "_-. "
         if col not in names and channel in names and separated:
             raise BudgetGymError(
                 f"{source}: column '{col}' is channel {channel}'s spend column of a data file; a per-step table "
