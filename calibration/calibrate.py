@@ -42,6 +42,8 @@ from budgetgym.calibration.export import (
     history_frame,
     plan_window,
 )
+from budgetgym.calibration.kpi_value import KpiValue
+from budgetgym.calibration.kpi_value import revenue_per_kpi as kpi_value
 from budgetgym.calibration.lift import LiftTests, beyond_data, disagreements, lift_table, read_lift_tests
 from budgetgym.calibration.model import (
     Fit,
@@ -102,6 +104,7 @@ class CalibrationResult:
     seconds: dict[str, float]
     files: list[Path] = field(default_factory=list)
     lift: pd.DataFrame | None = None  # lift_table: each lift test against the fitted model's lift
+    kpi_value: KpiValue | None = None  # --revenue-per-kpi: the revenue of one conversion
 
     def summary(self) -> dict[str, Any]:
         """Headline numbers as plain data."""
@@ -188,6 +191,7 @@ def calibrate(
     media_season: str = "none",
     prior_draws: bool = False,
     lift_tests: str | Path | None = None,
+    revenue_per_kpi: str | None = None,
     out: str | Path | None = None,
     plots: bool = True,
     workers: int = 1,
@@ -207,7 +211,8 @@ def calibrate(
     prior : the mild prior on ``kappa``, the slope and the decay (:mod:`~budgetgym.calibration.model`)
         for ``all`` the channels (default), the ``weak`` ones (spent in fewer than 30% of periods) or ``none``.
     fourier : yearly Fourier order of the baseline (default: 2 for a year of data, else 0).
-    reward : the scenario's reward, ``revenue`` or ``conversions`` (default: :func:`kpi_reward`).
+    reward : the scenario's reward, ``revenue`` or ``conversions`` (default: :func:`kpi_reward`, or ``revenue``
+        with ``revenue_per_kpi``).
     plan_periods, plan_budget : the planning window (:func:`~budgetgym.calibration.export.plan_window`).
     block_length : bootstrap block length in periods (default ``ceil(T^(1/3))``), at most ``T // 2``.
     starts : starting points of the multi-start search.
@@ -220,6 +225,9 @@ def calibrate(
     lift_tests : a CSV of lift tests (``channel, x, delta_x, delta_y, sigma``, PyMC-Marketing's
         layout), extra likelihood terms of the fit and redrawn in each bootstrap replicate
         (:mod:`~budgetgym.calibration.lift`); ``fit.md`` compares each with the fitted lift.
+    revenue_per_kpi : the KPI counts conversions, each worth this column's revenue per conversion (Meridian's
+        ``revenue_per_conversion``) or this number: the family values them
+        (:mod:`~budgetgym.calibration.kpi_value`) and plans revenue unless ``reward`` is ``conversions``.
     out : directory to write ``family.yaml``, ``history.csv``, ``parameters.csv``, ``fit.md`` and
         figures into (:func:`~budgetgym.calibration.report.write_outputs`); ``None`` writes nothing.
     plots : draw the figures (needs matplotlib, the ``plot`` extra).
@@ -270,6 +278,7 @@ def calibrate(
     window = plan_window(data, plan_periods, plan_budget)
     costs = fit_costs(data)
     tests = None if lift_tests is None else read_lift_tests(lift_tests, data, costs)
+    value = None if revenue_per_kpi is None else kpi_value(revenue_per_kpi, data, window.periods)
     seconds: dict[str, float] = {}
     held = None
     early = workers > 1 and draws >= WORKER_DRAWS
@@ -287,8 +296,9 @@ def calibrate(
                                 workers=workers, started=started) if draws else None)
     seconds["bootstrap"] = 0.0 if boot is None else boot.seconds
     insample = errors(fit.y, fit.fitted)
-    rew = reward or kpi_reward(kpi, lik)
-    fam = family_dict(fit, data, boot, window, costs, name=_name(p), reward=rew, seed=seed)
+    rew = reward or ("revenue" if value is not None else kpi_reward(kpi, lik))
+    fam = family_dict(fit, data, boot, window, costs, name=_name(p), reward=rew, seed=seed,
+                      value=None if value is None else value.value)
     family_from_dict(fam, source=f"calibrated family of '{p}'")  # it must load as written
     lift = None if tests is None else lift_table(fit, tests, boot.phi if boot else None, boot.beta if boot else None)
     result = CalibrationResult(
@@ -299,6 +309,7 @@ def calibrate(
         + capped_draws(fit, boot)
         + ([] if tests is None or lift is None else beyond_data(tests, data) + disagreements(lift)), window=window,
         costs=costs, reward=rew, family=fam, history=history_frame(data), seconds=seconds, lift=lift,
+        kpi_value=value,
     )
     if out is not None:
         from budgetgym.calibration.report import write_outputs

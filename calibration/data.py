@@ -7,8 +7,8 @@ Column names are given by the caller, so the public example layouts are read as 
 
 * Meridian's national CSV: ``--date time --kpi conversions --spend Channel0_spend,...
   --exposure Channel0_impression,... --controls competitor_activity_score_control,...`` (its
-  ``revenue_per_conversion`` is not read: for a revenue fit, a ``revenue`` column of conversions times it,
-  ``--kpi revenue``);
+  ``revenue_per_conversion`` with ``--revenue-per-kpi revenue_per_conversion``: the value of a conversion,
+  :mod:`~budgetgym.calibration.kpi_value`);
 * Robyn's ``dt_simulated_weekly.csv``: ``--date DATE --kpi revenue --spend tv_S,ooh_S,...
   --controls competitor_sales_B,events,newsletter`` (``events`` holds strings: a text control is
   one-hot encoded, its most frequent value the reference level);

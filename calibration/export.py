@@ -25,7 +25,8 @@ Mapping of the fit (:mod:`~budgetgym.calibration.model`) to a scenario
   ``beta`` above a scenario's 1e12 is an error; a bootstrap draw's is capped there, with a warning).
 * ``delay``: none, or with the fitted conversion lag ``{type: gamma, mean_lag: m, shape: 2,
   window}`` (at least 0.001 periods: budgetgym's bound; the difference from no delay is below
-  1e-200 of the response); ``value: {mean: 1}``.
+  1e-200 of the response); ``value: {mean: 1}``, or with ``--revenue-per-kpi`` the revenue of one
+  conversion (:mod:`~budgetgym.calibration.kpi_value`).
 * with the media seasonality, the scenario's ``seasonality.demand`` (``yearly_amplitude``,
   ``yearly_peak``): the cycle multiplies every channel's response in the planning window as in
   the fit.
@@ -106,11 +107,13 @@ class Costs:
                                    self.elasticity[sel]))
 
 
-def reward_fields(reward: str) -> dict[str, str]:
+def reward_fields(reward: str, *, counts_conversions: bool = False) -> dict[str, str]:
     """The scenario's ``reward`` for a fit of a KPI, and for a ``revenue`` KPI ``response_unit: currency``: the
     fitted response is the revenue itself (value 1 per unit), which ``budgetgym plan`` must not count as
-    conversions (``configs/README.md``, top level)."""
-    return {"reward": reward, **({"response_unit": "currency"} if reward == "revenue" else {})}
+    conversions (``configs/README.md``, top level). ``counts_conversions``: the KPI counts conversions whatever
+    the reward (a conversions KPI valued by ``--revenue-per-kpi``, :mod:`~budgetgym.calibration.kpi_value`)."""
+    currency = reward == "revenue" and not counts_conversions
+    return {"reward": reward, **({"response_unit": "currency"} if currency else {})}
 
 
 def _sig(x: float) -> float:
@@ -249,14 +252,16 @@ def check_nominal(fit: Fit, data: MMMData) -> None:
 
 
 def scenario_dict(
-    fit: Fit, data: MMMData, window: PlanWindow, costs: Costs, *, name: str, reward: str
+    fit: Fit, data: MMMData, window: PlanWindow, costs: Costs, *, name: str, reward: str, value: float | None = None
 ) -> dict[str, Any]:
     """The point estimate as a scenario mapping (module docstring).
 
     A fitted ``beta`` above a scenario's 1e12 is a one-line error
     (:func:`~budgetgym.calibration.response_bound.refuse_nominal`): capped, the nominal scenario would
     earn a fraction of the fitted response at every spend (far from saturation, beta and kappa trade off
-    and the bound on kappa sets beta); a KPI in larger units (thousands) scales beta down.
+    and the bound on kappa sets beta); a KPI in larger units (thousands) scales beta down. ``value``: the
+    revenue of one conversion of a conversions KPI (:mod:`~budgetgym.calibration.kpi_value`), every channel's
+    ``value.mean``.
     """
     check_nominal(fit, data)
     params = fit.params()
@@ -271,6 +276,7 @@ def scenario_dict(
             "adstock": _adstock(fit, params, i),
             "saturation": _saturation(fit, params, fit.beta, i),
             **({"delay": _delay(fit, params, i)} if fit.layout.delay else {}),
+            **({"value": {"mean": float(value)}} if value is not None else {}),
         })
     noise: dict[str, Any] = {"conversions": "none"}
     if fit.spec.likelihood == "poisson":
@@ -288,7 +294,7 @@ def scenario_dict(
         "start_day": window.start_day,
         # unrounded (not _sig): the last periods' spend, the plan in place, must fit the budget
         "budget": {"total": float(window.budget), "pacing": "even"},
-        **reward_fields(reward),
+        **reward_fields(reward, counts_conversions=value is not None),
         "noise": noise,
         **extra,
         "channels": channels,
@@ -325,14 +331,15 @@ def capped_draws(fit: Fit, draws: Draws | None) -> list[str]:
 
 def family_dict(
     fit: Fit, data: MMMData, draws: Draws | None, window: PlanWindow, costs: Costs, *, name: str, reward: str,
-    seed: int = 0,
+    seed: int = 0, value: float | None = None,
 ) -> dict[str, Any]:
-    """The family mapping: the point estimate as the nominal scenario, the draws as the ensemble."""
+    """The family mapping: the point estimate as the nominal scenario, the draws as the ensemble (``value``:
+    :func:`scenario_dict`'s)."""
     out: dict[str, Any] = {
         "family": name,
         "description": f"Bootstrap draws of a fit to {data.source}",
         "seed": int(seed),
-        "scenario": scenario_dict(fit, data, window, costs, name=name, reward=reward),
+        "scenario": scenario_dict(fit, data, window, costs, name=name, reward=reward, value=value),
     }
     if draws is not None and len(draws) >= 2:
         out["ensemble"] = [_member(fit, draws.phi[n], draws.beta[n]) for n in range(len(draws))]

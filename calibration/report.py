@@ -33,6 +33,7 @@ from budgetgym.calibration.transforms import YEAR_DAYS
 from budgetgym.envs.dates import MONTH_DAYS
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import YAML_DUMPER, check_out_dir, foreign_files, move_staged, name_list, staged_output
+from budgetgym.envs.numbers import figure
 from budgetgym.experiments.wording import count
 
 if TYPE_CHECKING:
@@ -217,6 +218,9 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
               f"`family.yaml`: `{fam['family']}`, reward `{result.reward}`, the point estimate as nominal scenario"
               + (f" and {count(members, 'bootstrap draw')} as an explicit ensemble (20% held out as test draws)"
                  if members else "")
+              + ("" if result.kpi_value is None else
+                 f"; every channel's conversions are worth {figure(result.kpi_value.value, 2)} each "
+                 f"({result.kpi_value.source}, `value.mean`)")
               + f". Planning window: {count(w.periods, 'period')} from {w.first_date.date()} "
               f"(budgetgym day {w.start_day:g}), "
               f"budget {_money(w.budget)} (even pacing). Cost curves (price: CPM for impressions, CPC for clicks; "

@@ -212,6 +212,12 @@ def calibrate_cmd(
         Path | None,
         typer.Option(help="CSV of lift tests (channel, x, delta_x, delta_y, sigma): extra likelihood terms"),
     ] = None,
+    revenue_per_kpi: Annotated[
+        str | None,
+        typer.Option(help="the KPI counts conversions, each worth this column's revenue per conversion (Meridian's "
+                          "revenue_per_conversion; weighted over the last --plan-periods) or this number: the "
+                          "family plans revenue"),
+    ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the figures")] = True,
     workers: Annotated[
         int | None,
@@ -223,6 +229,7 @@ def calibrate_cmd(
     (point estimate + bootstrap draws) for `budgetgym plan DIR/family.yaml --history DIR/history.csv`."""
     from budgetgym.calibration import calibrate
     from budgetgym.calibration.calibrate import reward_note
+    from budgetgym.calibration.kpi_value import value_note
     from budgetgym.calibration.refits import DEFAULT_WORKERS
 
     res = calibrate(
@@ -231,7 +238,7 @@ def calibrate_cmd(
         likelihood=likelihood, prior=prior, fourier=fourier, reward=reward, plan_periods=plan_periods,
         plan_budget=plan_budget, out=out, plots=plots,
         delay=delay, media_season=media_season, prior_draws=prior_draws, lift_tests=lift_tests,
-        workers=DEFAULT_WORKERS if workers is None else workers,
+        revenue_per_kpi=revenue_per_kpi, workers=DEFAULT_WORKERS if workers is None else workers,
     )
     con = console()
     e = res.errors
@@ -240,7 +247,9 @@ def calibrate_cmd(
               + (f"; held out {res.holdout.periods}: {res.holdout.outsample.relative()}" if res.holdout else "")
               + f"; {count(0 if res.draws is None else len(res.draws), 'draw')} in {res.seconds['total']:.1f} s",
               markup=False)
-    if reward is None:  # chosen from the KPI's name: say so (a plan then reports CPA, or ROAS)
+    if res.kpi_value is not None:  # what a conversion is worth: the plan's revenue rests on it
+        con.print(value_note(res.kpi_value, res.reward), markup=False)
+    elif reward is None:  # chosen from the KPI's name: say so (a plan then reports CPA, or ROAS)
         con.print(reward_note(kpi, likelihood), markup=False)
     for line in res.warnings:
         console(stderr=True).print(f"warning: {line}", markup=False)

@@ -1,0 +1,93 @@
+r"""The revenue a conversion is worth, for a calibration of a conversions KPI (``calibrate --revenue-per-kpi``).
+
+Meridian's national CSV carries, beside its ``conversions`` KPI, a column ``revenue_per_conversion`` (its
+``CoordToColumns.revenue_per_kpi``): the revenue one conversion brought that period. A fit of the conversions
+then plans revenue when each conversion is valued at what it is worth now. Over the planning window's length
+``n`` (``--plan-periods``) of the data's last periods, the value of a conversion is the conversions-weighted mean
+
+.. math::
+
+    v = \frac{\sum_{t=T-n}^{T-1} y_t^+ \, r_t}{\sum_{t=T-n}^{T-1} y_t^+}
+
+(currency per conversion; :math:`y_t^+ = \max(y_t, 0)` the period's conversions, :math:`r_t` its revenue per
+conversion), i.e. those periods' revenue over their conversions; the plain mean of :math:`r_t` over them when they
+have no conversions. The text may instead be a number, the value itself (a constant order value). The family's
+channels then count conversions worth ``value.mean = v`` each, its ``reward`` is ``revenue`` (``--reward
+conversions`` keeps conversions as the objective) and a plan reports revenue, ROAS, conversions and CPA.
+
+Errors are one line naming the file and column: a column that is neither in the data nor a number, one that
+already has a role (the KPI, a spend, exposure or control column), a value that is not a finite non-negative
+number or above a scenario's :data:`~budgetgym.envs.scenario_parts.MAX_AMOUNT`, and a value of 0 over the window
+(its conversions worth nothing: nothing to plan).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from budgetgym.calibration.data import MMMData
+from budgetgym.envs.errors import BudgetGymError, count, suggest
+from budgetgym.envs.io import numeric_column, read_csv_table
+from budgetgym.envs.numbers import figure
+from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, amount_text, is_amount
+
+__all__ = ["KpiValue", "revenue_per_kpi", "value_note"]
+
+OPTION = "--revenue-per-kpi"
+
+
+@dataclass(frozen=True)
+class KpiValue:
+    """The value of one conversion (currency) and where it came from, as ``fit.md`` says it."""
+
+    value: float
+    source: str
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def revenue_per_kpi(text: str, data: MMMData, periods: int) -> KpiValue:
+    """The value :math:`v` of one conversion (module docstring) from ``text``: a column of ``data``'s file
+    (revenue per conversion each period), weighted over the last ``periods`` periods, or a number."""
+    df = read_csv_table(data.path, "data file")
+    if text not in df.columns:
+        number = _number(text)
+        if number is None:
+            raise BudgetGymError(f"{data.source}: {OPTION}: no column '{text}'{suggest(text, list(df.columns))} "
+                                 f"and not a number; expected the column of revenue per conversion (Meridian's "
+                                 f"revenue_per_conversion) or the revenue of one conversion")
+        if not (is_amount(number) and number > 0):
+            raise BudgetGymError(f"{OPTION}: expected the revenue of one conversion, a positive amount of currency "
+                                 f"{AMOUNT_RANGE}, got {amount_text(number)}")
+        return KpiValue(number, f"{OPTION} {text}")
+    roles = {data.kpi_name: "the KPI", **{c: "a spend column" for c in data.spend_columns},
+             **{c: "an exposure column" for c in data.exposure_columns or () if c is not None},
+             **{c.split("=")[0]: "a control" for c in data.control_names}}
+    if text in roles:
+        raise BudgetGymError(f"{data.source}: {OPTION}: column '{text}' is {roles[text]} already; expected the column "
+                             f"of revenue per conversion")
+    r = numeric_column(df, text, data.source, "revenue per conversion", nonnegative=True, largest=MAX_AMOUNT,
+                       boolean=False)
+    n = min(periods, len(r))
+    y, last = np.maximum(data.kpi[-n:], 0.0), r[-n:]
+    value = float(y @ last / y.sum()) if y.sum() > 0 else float(last.mean())
+    if not (math.isfinite(value) and value > 0):
+        raise BudgetGymError(f"{data.source}: column '{text}': revenue per conversion is 0 in the last "
+                             f"{count(n, 'period')}; a conversion worth nothing leaves no revenue to plan")
+    how = "the conversions-weighted mean" if y.sum() > 0 else "the mean (no conversions)"
+    return KpiValue(value, f"column '{text}', {how} of the last {count(n, 'period')}")
+
+
+def value_note(value: KpiValue, reward: str) -> str:
+    """The line ``calibrate`` prints: what a conversion is worth, from where, and what the family plans."""
+    plans = ("the family plans revenue (--reward conversions to plan conversions)" if reward == "revenue"
+             else "the family plans conversions (the default with it: revenue)")
+    return f"a conversion is worth {figure(value.value, 2)} ({value.source}); {plans}"

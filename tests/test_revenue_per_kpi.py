@@ -1,0 +1,120 @@
+"""``calibrate --revenue-per-kpi``: a conversions KPI (Meridian's national CSV: ``conversions`` beside
+``revenue_per_conversion``) fitted as conversions and planned as revenue, each conversion worth the revenue per
+conversion of the data's last periods; bad values refused in one line, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_cli
+from mmm_synth import Truth, flighted_spend, synthesize
+
+from budgetgym.calibration import read_mmm_csv
+from budgetgym.calibration.kpi_value import revenue_per_kpi
+from budgetgym.envs.family import load_family
+
+T = 60
+WINDOW = 6
+TRUTH = dict(beta=np.array([6000.0, 4000.0]), kappa=np.array([2500.0, 1500.0]), slope=np.array([1.0, 1.2]),
+             theta=np.array([0.4, 0.1]))
+
+
+def _data(tmp_path: Path, rpc: np.ndarray | None = None) -> Path:
+    """A noise-free weekly conversions dataset of two spend-driven channels with a ``revenue_per_conversion``
+    column (Meridian's name; default: 20 to 60 a conversion, seeded)."""
+    path = tmp_path / "national.csv"
+    synthesize(path, Truth(**TRUTH), flighted_spend(T, [1500.0, 1000.0], np.random.default_rng(5)),
+               spend_names=["a", "b"], kpi="conversions")
+    df = pd.read_csv(path)
+    df["revenue_per_conversion"] = np.random.default_rng(1).uniform(20, 60, T) if rpc is None else rpc
+    df.to_csv(path, index=False)
+    return path
+
+
+def _calibrate(capsys: pytest.CaptureFixture[str], data: Path, out: Path, *extra: str) -> tuple[int, str, str]:
+    return run_cli(capsys, "calibrate", str(data), "--date", "date", "--kpi", "conversions", "--spend",
+                   "a_spend,b_spend", "--draws", "0", "--plan-periods", str(WINDOW), "--out", str(out), "--no-plots",
+                   *extra)
+
+
+def test_the_family_values_conversions_at_the_windows_revenue_per_conversion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The value is the last six weeks' revenue over their conversions (by hand from the file), on every channel;
+    the family plans revenue while counting conversions, and its plan's revenue is that value times its
+    conversions, with CPA and ROAS both reported."""
+    data = _data(tmp_path)
+    code, out, err = _calibrate(capsys, data, tmp_path / "fit", "--revenue-per-kpi", "revenue_per_conversion")
+    assert code == 0, out + err
+    df = pd.read_csv(data).tail(WINDOW)
+    by_hand = (df["conversions"] * df["revenue_per_conversion"]).sum() / df["conversions"].sum()
+    assert df["revenue_per_conversion"].min() < by_hand < df["revenue_per_conversion"].max()
+    sc = load_family(tmp_path / "fit" / "family.yaml").nominal()
+    assert sc.reward == "revenue" and sc.response_unit == "conversions"
+    for ch in sc.channels:
+        assert ch.value.mean == pytest.approx(by_hand, rel=1e-12)
+    assert "a conversion is worth" in out and "conversions-weighted mean of the last 6 periods" in out
+    assert "conversions-weighted mean" in (tmp_path / "fit" / "fit.md").read_text()
+
+    plan = tmp_path / "plan"
+    code, text, err = run_cli(capsys, "plan", str(tmp_path / "fit" / "family.yaml"), "--history",
+                              str(tmp_path / "fit" / "history.csv"), "--out", str(plan), "--no-plots")
+    assert code == 0, text + err
+    ch = pd.read_csv(plan / "channels.csv")
+    np.testing.assert_allclose(ch["revenue"], by_hand * ch["conversions"], rtol=1e-9)
+    assert ch[["cpa", "roas"]].notna().all().all()
+    assert json.loads((plan / "summary.json").read_text())["reward"] == "revenue"
+
+
+def test_a_number_values_every_conversion_and_reward_conversions_keeps_the_objective(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--revenue-per-kpi 2.5``: every conversion worth 2.5; with ``--reward conversions`` the family still values
+    them but plans conversions, and says so."""
+    data = _data(tmp_path)
+    code, out, err = _calibrate(capsys, data, tmp_path / "a", "--revenue-per-kpi", "2.5")
+    assert code == 0, out + err
+    sc = load_family(tmp_path / "a" / "family.yaml").nominal()
+    assert sc.reward == "revenue" and [c.value.mean for c in sc.channels] == [2.5, 2.5]
+    code, out, err = _calibrate(capsys, data, tmp_path / "b", "--revenue-per-kpi", "2.5", "--reward", "conversions")
+    assert code == 0, out + err
+    sc = load_family(tmp_path / "b" / "family.yaml").nominal()
+    assert sc.reward == "conversions" and sc.response_unit == "conversions" and sc.channels[0].value.mean == 2.5
+    assert "plans conversions" in out
+
+
+def test_a_window_without_conversions_takes_the_plain_mean(tmp_path: Path) -> None:
+    """No conversions in the window (a KPI at 0 there): the mean of the column's last periods, said so."""
+    rpc = np.arange(1.0, T + 1.0)
+    data = read_mmm_csv(_data(tmp_path, rpc), date="date", kpi="conversions", spend="a_spend,b_spend")
+    kpi = data.kpi.copy()
+    kpi[-WINDOW:] = 0.0
+    object.__setattr__(data, "kpi", kpi)
+    got = revenue_per_kpi("revenue_per_conversion", data, WINDOW)
+    assert got.value == pytest.approx(rpc[-WINDOW:].mean()) and "the mean (no conversions)" in got.source
+
+
+@pytest.mark.parametrize(("text", "rpc", "message"), [
+    ("revenue_per_conv", None, "--revenue-per-kpi: no column 'revenue_per_conv' (did you mean "
+     "'revenue_per_conversion'?) and not a number"),
+    ("conversions", None, "--revenue-per-kpi: column 'conversions' is the KPI already"),
+    ("a_spend", None, "--revenue-per-kpi: column 'a_spend' is a spend column already"),
+    ("revenue_per_conversion", np.r_[np.full(T - 1, 30.0), -1.0],
+     f"column 'revenue_per_conversion', row {T}: revenue per conversion must be non-negative, got -1"),
+    ("revenue_per_conversion", np.r_[np.full(T - WINDOW, 30.0), np.zeros(WINDOW)],
+     "column 'revenue_per_conversion': revenue per conversion is 0 in the last 6 periods"),
+    ("0", None, "--revenue-per-kpi: expected the revenue of one conversion, a positive amount of currency"),
+    ("inf", None, "--revenue-per-kpi: expected the revenue of one conversion, a positive amount of currency"),
+])
+def test_a_bad_revenue_per_kpi_is_one_line_exit_2_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, rpc: np.ndarray | None, message: str
+) -> None:
+    data = _data(tmp_path, rpc)
+    code, out, err = _calibrate(capsys, data, tmp_path / "fit", "--revenue-per-kpi", text)
+    assert code == 2, out + err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "fit").exists()
