@@ -28,7 +28,9 @@ training).
 Segment sizes are shares of one audience and must sum to 1, which a draw of one size alone breaks
 with probability 1; so in a template that draws a segment's ``size`` the sizes are weights, each draw's
 (and the nominal's) divided by their sum (:func:`~budgetgym.envs.family_template.relative_sizes`), the
-fixed ones too; a distribution on the only segment's size, whose share is then 1 in every draw, is refused.
+fixed ones too; written sizes beside a drawn one must be the nominal campaign's shares, and a distribution on
+the only segment's size, whose share is then 1 in every draw, is refused
+(:func:`~budgetgym.envs.family_template.check_sizes`).
 
 Draws. ``sample(i, "train")`` and ``sample(i, "test")`` are deterministic. For a template, draw
 ``i`` of split ``s`` uses the generator ``numpy.random.default_rng(SeedSequence([seed, s_id, i]))``
@@ -64,6 +66,7 @@ from budgetgym.envs.distributions import draw_value, nominal_value
 from budgetgym.envs.errors import ScenarioError, count, format_loc, is_integer
 from budgetgym.envs.family_template import (
     brief_field,
+    check_sizes,
     draws_sizes,
     materialise,
     reach_variants,
@@ -159,10 +162,8 @@ class ScenarioFamily:
         if ensemble is not None and self._dists:
             raise ScenarioError(f"{source}: give distributions or an ensemble, not both")
         self._relative_sizes = draws_sizes(self._dists)
-        segments = self._template_data.get("segments") if self._template_data is not None else None
-        if self._relative_sizes and isinstance(segments, list) and len(segments) == 1:  # its share is 1 in any draw
-            raise ScenarioError(f"{source}: segments[0].size: the only segment's share of the audience is 1 in every "
-                                f"draw (drawn sizes are weights divided by their sum); give size: 1")
+        if self._template_data is not None:
+            check_sizes(self._template_data, self._dists, source)
         # a family of one passes its validated scenario: no need to validate its dump again
         self._nominal = nominal or scenario_from_dict(
             self._materialise(self._template, nominal_value), source=f"{source} (nominal scenario)"
