@@ -952,3 +952,20 @@ def test_a_family_mixing_fixed_and_drawn_sizes_that_are_shares_at_the_nominal_lo
         d["segments"][j]["size"] = {"dist": "lognormal", "median": 1.0, "sd": 0.3}
     path.write_text(yaml.safe_dump({"family": "ok", "scenario": d}))
     assert [s.size for s in load_family(path).nominal().segments or []] == pytest.approx([1 / 3] * 3)
+
+
+def test_show_names_drawn_segment_fields_by_the_segments_name(tmp_path: Any, capsys: Any) -> None:
+    """``budgetgym show`` of a family lists a drawn segment field by the segment's name, as it names a channel's
+    (``segments.old.size``, the path ``vary`` takes), where it printed the index (``segments.1.size``)."""
+    import yaml
+    from conftest import run_cli
+
+    d = toy()
+    d["segments"][1]["size"] = {"dist": "uniform", "low": 0.5, "high": 0.7}
+    d["segments"][0]["reach"]["a"] = {"dist": "uniform", "low": 0.6, "high": 0.7}
+    path = tmp_path / "sizes.yaml"
+    path.write_text(yaml.safe_dump({"family": "sizes", "scenario": d}))
+    assert list(load_family(path).distributions) == ["segments.young.reach.a", "segments.old.size"]
+    code, out, err = run_cli(capsys, "show", str(path))
+    assert code == 0, err
+    assert "  segments.old.size: uniform" in out and "segments.1" not in out
