@@ -33,6 +33,7 @@ from budgetgym.calibration.transforms import YEAR_DAYS
 from budgetgym.envs.dates import MONTH_DAYS
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.io import YAML_DUMPER, check_out_dir, foreign_files, move_staged, name_list, staged_output
+from budgetgym.envs.numbers import figure
 from budgetgym.experiments.wording import count
 
 if TYPE_CHECKING:
@@ -55,19 +56,25 @@ def _errors_row(label: str, e: Errors) -> str:
     return f"| {label} | {e.n} | {r2} | {mape} | {wape} | {_num(e.rmse)} |"
 
 
-def _num(x: float | np.floating) -> str:
+def _num(x: float | np.floating | None) -> str:
+    """A number of the fit's tables: :func:`~budgetgym.envs.numbers.figure` with 3 decimals below 10, 1 below
+    10,000, else 0, but 3 significant digits from 1e6 and below 1e-3 (not only where the decimals round to 0 or from
+    :data:`~budgetgym.envs.numbers.HUGE`): a fit's parameters, errors and scales span many orders, and a table
+    column of ``0.0012`` and ``1.23e+07`` reads better than ``0.001`` and ``12,345,678``; ``–`` for missing or
+    infinite values."""
     if x is None or not np.isfinite(x):
         return "–"
-    a = abs(x)
+    a = abs(float(x))
     if a != 0 and (a >= 1e6 or a < 1e-3):
         return f"{x:.3g}"
-    return f"{x:,.3f}" if a < 10 else f"{x:,.1f}" if a < 1e4 else f"{x:,.0f}"
+    return figure(x, 3 if a < 10 else 1 if a < 1e4 else 0)
 
 
 def _money(x: float) -> str:
     """An amount a planner types back (the planning budget): whole units in full from 10,000 (``1,300,156``, where
-    :func:`_num` keeps 3 significant digits from 1e6, ``1.3e+06``), else as :func:`_num`."""
-    return f"{x:,.0f}" if abs(x) >= 1e4 else _num(x)
+    :func:`_num` keeps 3 significant digits from 1e6, ``1.3e+06``), by :func:`~budgetgym.envs.numbers.figure`
+    (3 significant digits only past any budget, :data:`~budgetgym.envs.numbers.HUGE`), else as :func:`_num`."""
+    return figure(x, 0) if abs(x) >= 1e4 else _num(x)
 
 
 def family_yaml(result: CalibrationResult, command: str | None = None) -> str:
