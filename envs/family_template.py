@@ -175,9 +175,10 @@ def check_sizes(template: dict[str, Any], dists: dict[tuple[Any, ...], Any], sou
                             f"draw (drawn sizes are weights divided by their sum); give size: 1")
     drawn = {loc[1]: nominal_value(d) for loc, d in dists.items() if len(loc) == 3 and loc[0] == "segments"
              and loc[2] == "size"}
-    sizes = [drawn.get(j, s.get("size") if isinstance(s, dict) else None) for j, s in enumerate(segments)]
-    if len(drawn) == len(segments) or not all(_positive(w) for w in sizes):
+    written = [drawn.get(j, s.get("size") if isinstance(s, dict) else None) for j, s in enumerate(segments)]
+    if len(drawn) == len(segments) or not all(_positive(w) for w in written):
         return
+    sizes = [float(w) for w in written if w is not None]  # every one a positive number (checked above)
     fixed = [j for j in range(len(segments)) if j not in drawn]
     names = ", ".join(f"segments[{j}].size" for j in drawn)
     fixed_sum = float(sum(sizes[j] for j in fixed))
