@@ -86,6 +86,7 @@ from budgetgym.experiments.baseline import (
     per_seed_values,
     record_baseline,
     results_config_hash,
+    results_settings,
     write_baseline,
 )
 from budgetgym.experiments.gate_notes import grid_difference, provenance_notes
@@ -274,9 +275,10 @@ def compare(
     if now_hash != base.config_hash:
         if not allow_config_change:
             now_name, base_name = read_meta(out).get("experiment"), base.experiment
+            differs = grid_difference(frame, base, results_settings(out))
             raise BudgetGymError(
                 f"results '{out}'{_named(now_name)} come from experiment config {now_hash} but the baseline"
-                f"{_named(base_name)} was recorded from config {base.config_hash} ({grid_difference(frame, base)}); "
+                f"{_named(base_name)} was recorded from config {base.config_hash} ({differs}); "
                 f"re-record the baseline or pass --allow-config-change"
             )
         notes.append(f"config changed: baseline {base.config_hash}, results {now_hash} (--allow-config-change)")

@@ -591,3 +591,28 @@ def test_the_gate_table_writes_numbers_by_the_one_rule() -> None:
         ["s", "a", "pct_of_oracle", "1e+20", "95.50", "-0.001", "[+0.00, +0.25]", "3", "ok"],
         ["s", "b", "reward", "1,234.50", "—", "—", "—", "—", "missing"],
     ]
+
+
+def test_a_config_mismatch_refusal_names_the_settings_that_differ(grid, tmp_path, capsys):
+    """``budgetgym baseline`` stores the experiment's resolved settings (``settings``, the payload its config hash is
+    taken of: the hash of ``settings`` is ``config_hash``), so ``regress`` refusing a config mismatch names what
+    differs. With the same scenarios, agents and seeds it could only say "a parameter, the episodes or a scenario's
+    settings changed". A baseline without ``settings`` (recorded before) still gets that sentence."""
+    from budgetgym.envs.io import json_digest
+
+    _, path = grid
+    data = _baseline_json(path)
+    assert json_digest(data["settings"]) == data["config_hash"]
+    assert data["settings"]["agents"][1]["params"]["weights"] == GOOD
+    worse = tiny(agents=["equal", {"agent": "proportional", "params": {"weights": BAD}}, "thompson"], episodes=2)
+    run_experiment(experiment_from_dict(worse), tmp_path / "worse", plots=False)
+    code, _, err = run_cli(capsys, "regress", tmp_path / "worse", "--baseline", path)
+    line = one_line_error(err)
+    assert code == 2
+    assert "agents[proportional].params.weights.search: 5 (baseline) vs 1 (results)" in line
+    assert "agents[proportional].params.weights.video: 1 (baseline) vs 5 (results)" in line
+    assert "episodes: " in line and "a parameter, the episodes or a scenario's settings changed" not in line
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({k: v for k, v in data.items() if k != "settings"}))
+    code, _, err = run_cli(capsys, "regress", tmp_path / "worse", "--baseline", old)
+    assert code == 2 and "a parameter, the episodes or a scenario's settings changed" in one_line_error(err)
