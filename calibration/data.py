@@ -52,7 +52,9 @@ MAX_KPI = 1e12
 #: The smallest range of the KPI a fit takes (a constant KPI has nothing to fit; a scenario's
 #: response is at least 1e-9 per step).
 MIN_KPI_RANGE = 1e-9
-_SUFFIX = re.compile(r"[_\-. ]*(spend|spends|cost|costs|s)[_\-. ]*$", re.IGNORECASE)
+#: A spend column's suffix (:func:`channel_name`): ``spend``/``spends``/``cost``/``costs`` after a separator or none
+#: (``tv_spend``, ``tvspend``), or Robyn's ``S`` after a separator (``tv_S``; a bare ``s`` ends ``videos``, ``tv_ads``).
+_SUFFIX = re.compile(r"(?:[_\-. ]*(?:spends?|costs?)|[_\-. ]+s)[_\-. ]*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -148,14 +150,17 @@ def _exposure_entries(text: str | list[str] | tuple[str, ...] | None) -> list[st
 
 def spend_suffix(column: str) -> str:
     """The spend suffix :func:`channel_name` removes from ``column`` with its separators (``_spend`` of
-    ``Channel0_spend``, ``_S`` of ``tv_S``, ``s`` of ``videos``), or ``""`` when it removes none."""
+    ``Channel0_spend``, ``_S`` of ``tv_S``, ``spend`` of ``tvspend``), or ``""`` when it removes none (``videos``,
+    ``tv_ads``: a bare ``s`` is no suffix). The one definition the planner's data-file check uses too
+    (:func:`~budgetgym.planner.inputs._data_file_columns`)."""
     match = _SUFFIX.search(column)
     return match.group(0) if match is not None and match.start() > 0 else ""
 
 
 def channel_name(column: str) -> str:
-    """A channel name from a spend column: a trailing ``_spend`` / ``_S`` / ``_cost`` suffix
-    removed (``tv_S`` -> ``tv``, ``Channel0_spend`` -> ``Channel0``; the column itself when
+    """A channel name from a spend column: a trailing ``_spend`` / ``_spends`` / ``_cost`` / ``_costs`` / ``_S``
+    suffix removed (:func:`spend_suffix`: ``tv_S`` -> ``tv``, ``Channel0_spend`` -> ``Channel0``, ``videos`` and
+    ``tv_ads`` kept; the column itself when
     nothing would be left), then :func:`_sanitise`. A name the planner skips in a per-step table
     (:data:`~budgetgym.planner.inputs.INDEX_COLUMNS`: ``date``, ``total``, ...) keeps its suffix
     (``date_spend``), or is prefixed by ``ch_`` (``total`` -> ``ch_total``): ``history.csv`` names its

@@ -3,7 +3,8 @@
 * :func:`plot_fit` — the KPI and the fitted mean over time (and the forecast of a held-out tail);
 * :func:`plot_contributions` — the fitted mean split into baseline and channel contributions;
 * :func:`plot_curves` — each channel's steady-state response to spend sustained every period,
-  the point estimate with the 90% band of the bootstrap draws (:func:`response_band`).
+  the point estimate with the 90% band of the bootstrap draws (:func:`response_band`), and the lift
+  tests given to ``calibrate`` on their channels' curves (:func:`lift_marks`).
 
 Each returns PNG bytes, so :func:`~budgetgym.calibration.report.write_outputs` writes every file
 only once all are ready.
@@ -15,13 +16,18 @@ import io
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from budgetgym.calibration.export import Costs
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.uncertainty import Draws
 from budgetgym.envs.io import figure as _figure
 
-__all__ = ["plot_contributions", "plot_curves", "plot_fit", "response_band"]
+__all__ = ["LIFT_Z", "curves_figure", "lift_marks", "plot_contributions", "plot_curves", "plot_fit", "response_band"]
+
+#: The normal quantile of a two-sided 90% interval: a lift test's error bar is ``delta_y`` ± ``LIFT_Z`` sigma, the
+#: level of the curves' bands.
+LIFT_Z = 1.6448536269514722
 
 
 def _png(fig: Any) -> bytes:
@@ -82,12 +88,57 @@ def plot_contributions(dates: np.ndarray, baseline: np.ndarray, contributions: n
     return _png(fig)
 
 
-def plot_curves(fit: Fit, draws: Draws | None, costs: Costs, spend: np.ndarray, kpi: str) -> bytes:
+def lift_marks(fit: Fit, costs: Costs, lift: pd.DataFrame | None, channel: int) -> np.ndarray:
+    r"""Where the lift tests of channel ``channel`` are drawn on its curve: one row ``[low, high, y_low, y_high,
+    half]`` per test.
+
+    A test moves spend per period from :math:`x` to :math:`x + \Delta x` and measures :math:`\Delta y`. Between its
+    levels :math:`\ell = \min(x, x + \Delta x)` and :math:`u = \max(x, x + \Delta x)` it measured the rise
+    :math:`\operatorname{sign}(\Delta x)\,\Delta y`, so it is drawn at :math:`u`, at the fitted curve's value at
+    :math:`\ell` plus that rise, :math:`y_u = f(\ell) + \operatorname{sign}(\Delta x)\,\Delta y`, with the
+    half-width :data:`LIFT_Z` :math:`\sigma` (90%); a test on the curve has :math:`y_u = f(u)`.
+
+    Parameters
+    ----------
+    fit, costs : the fit and its cost curves (the curve :math:`f` is :func:`response_band`'s estimate).
+    lift : the lift table (:func:`~budgetgym.calibration.lift.lift_table`: ``channel``, ``x``, ``delta_x``,
+        ``delta_y``, ``sigma``), or ``None``.
+    channel : the channel's index in ``fit.channels``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[n, 5]``, ``n`` the channel's tests (0 rows without any).
+    """
+    if lift is None or not len(lift):
+        return np.zeros((0, 5))
+    rows = lift[lift["channel"] == fit.channels[channel]]
+    x, dx = rows["x"].to_numpy(float), rows["delta_x"].to_numpy(float)
+    low, high = np.minimum(x, x + dx), np.maximum(x, x + dx)
+    at = np.zeros((len(rows), len(fit.channels)))
+    at[:, channel] = low
+    y_low = response_band(fit, None, costs, at)[0][:, channel]
+    y_high = y_low + np.sign(dx) * rows["delta_y"].to_numpy(float)
+    return np.column_stack([low, high, y_low, y_high, LIFT_Z * rows["sigma"].to_numpy(float)])
+
+
+def plot_curves(fit: Fit, draws: Draws | None, costs: Costs, spend: np.ndarray, kpi: str,
+                lift: pd.DataFrame | None = None) -> bytes:
+    """:func:`curves_figure` as PNG bytes."""
+    return _png(curves_figure(fit, draws, costs, spend, kpi, lift=lift))
+
+
+def curves_figure(fit: Fit, draws: Draws | None, costs: Costs, spend: np.ndarray, kpi: str,
+                  lift: pd.DataFrame | None = None) -> Any:
     """Response curves with their 90% bands, one panel per channel; the dotted line marks the
     channel's median nonzero spend per period in the data, the shade the spend beyond its largest
-    period (where the curve is extrapolated)."""
+    period (where the curve is extrapolated); each lift test of ``lift`` (the lift table, ``None``: no
+    tests) an error bar at its higher level of spend (:func:`lift_marks`), joined to the curve at its lower
+    level by a dotted line. Returns the matplotlib figure."""
     K = len(fit.channels)
-    top = 2.0 * np.maximum(spend.max(axis=0), 1e-9)
+    marks = [lift_marks(fit, costs, lift, i) for i in range(K)]
+    top = np.maximum(2.0 * np.maximum(spend.max(axis=0), 1e-9),
+                     [1.05 * m[:, 1].max() if len(m) else 0.0 for m in marks])
     grid = np.linspace(0.0, 1.0, 60)[:, None] * top[None, :]
     point, lo, hi = response_band(fit, draws, costs, grid)
     cols = min(3, K)
@@ -104,9 +155,18 @@ def plot_curves(fit: Fit, draws: Draws | None, costs: Costs, spend: np.ndarray, 
             # beyond the largest period the curve is extrapolated: the prior's and the curve's shape, not the data's
             ax.axvspan(float(nz.max()), float(grid[-1, i]), color="grey", alpha=0.08, lw=0,
                        label="beyond the data's largest period")
+        tests = marks[i]
+        bars = None
+        if len(tests):
+            for low, high, y_low, y_high, _ in tests:
+                ax.plot([low, high], [y_low, y_high], color="tab:red", ls=":", lw=1)
+            bars = ax.errorbar(tests[:, 1], tests[:, 3], yerr=tests[:, 4], fmt="o", ms=4, color="tab:red",
+                               capsize=3, label="lift test: measured lift from its lower level (90%)")
         ax.set_title(ch)
         ax.set_xlabel("spend per period (sustained)")
         ax.set_ylabel(f"{kpi} per period")
         if i == 0:
             ax.legend(fontsize=8)
-    return _png(fig)
+        elif bars is not None:
+            ax.legend(handles=[bars], fontsize=8)
+    return fig

@@ -56,19 +56,25 @@ def _errors_row(label: str, e: Errors) -> str:
     return f"| {label} | {e.n} | {r2} | {mape} | {wape} | {_num(e.rmse)} |"
 
 
-def _num(x: float | np.floating) -> str:
+def _num(x: float | np.floating | None) -> str:
+    """A number of the fit's tables: :func:`~budgetgym.envs.numbers.figure` with 3 decimals below 10, 1 below
+    10,000, else 0, but 3 significant digits from 1e6 and below 1e-3 (not only where the decimals round to 0 or from
+    :data:`~budgetgym.envs.numbers.HUGE`): a fit's parameters, errors and scales span many orders, and a table
+    column of ``0.0012`` and ``1.23e+07`` reads better than ``0.001`` and ``12,345,678``; ``–`` for missing or
+    infinite values."""
     if x is None or not np.isfinite(x):
         return "–"
-    a = abs(x)
+    a = abs(float(x))
     if a != 0 and (a >= 1e6 or a < 1e-3):
         return f"{x:.3g}"
-    return f"{x:,.3f}" if a < 10 else f"{x:,.1f}" if a < 1e4 else f"{x:,.0f}"
+    return figure(x, 3 if a < 10 else 1 if a < 1e4 else 0)
 
 
 def _money(x: float) -> str:
     """An amount a planner types back (the planning budget): whole units in full from 10,000 (``1,300,156``, where
-    :func:`_num` keeps 3 significant digits from 1e6, ``1.3e+06``), else as :func:`_num`."""
-    return f"{x:,.0f}" if abs(x) >= 1e4 else _num(x)
+    :func:`_num` keeps 3 significant digits from 1e6, ``1.3e+06``), by :func:`~budgetgym.envs.numbers.figure`
+    (3 significant digits only past any budget, :data:`~budgetgym.envs.numbers.HUGE`), else as :func:`_num`."""
+    return figure(x, 0) if abs(x) >= 1e4 else _num(x)
 
 
 def family_yaml(result: CalibrationResult, command: str | None = None) -> str:
@@ -262,7 +268,8 @@ def write_outputs(result: CalibrationResult, out: Path, *, plots: bool = True,
         forecast = result.holdout.forecast if result.holdout is not None else None
         files["fit.png"] = plot_fit(dates, f.y, f.fitted, d.kpi_name, forecast)
         files["contributions.png"] = plot_contributions(dates, f.baseline, f.contributions, f.channels, d.kpi_name)
-        files["curves.png"] = plot_curves(f, result.draws, result.costs, d.spend, d.kpi_name)
+        files["curves.png"] = plot_curves(f, result.draws, result.costs, d.spend, d.kpi_name,
+                                           lift=result.lift)
     figures = [name for name in files if name.endswith(".png")]
     files["fit.md"] = fit_markdown(result, figures)
     data = {name: c if isinstance(c, bytes) else str(c).encode("utf-8") for name, c in files.items()}

@@ -6,7 +6,8 @@ A template (:mod:`budgetgym.envs.family`) is a scenario mapping in which a hidde
 campaign brief (:data:`BRIEF_FIELDS`: every draw of a family has the same brief);
 :func:`materialise` replaces each by a value picked from it (a draw, or the nominal value);
 :func:`reach_variants` gives the templates in which one of them is fixed at an end of its reach;
-:func:`relative_sizes` turns drawn segment sizes into shares (:func:`draws_sizes` says when).
+:func:`relative_sizes` turns drawn segment sizes into shares (:func:`draws_sizes` says when; :func:`check_sizes`
+refuses written sizes that are not the nominal campaign's shares).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from typing import Any, TypeGuard
 
 from pydantic import TypeAdapter, ValidationError
 
-from budgetgym.envs.distributions import DISTRIBUTIONS, Choice, Distribution, reach
+from budgetgym.envs.distributions import DISTRIBUTIONS, Choice, Distribution, nominal_value, reach
 from budgetgym.envs.errors import ScenarioError, format_loc, unknown, validation_error
 
 __all__ = [
-    "BRIEF_FIELDS", "brief_field", "draws_sizes", "materialise", "reach_variants", "relative_sizes",
+    "BRIEF_FIELDS", "brief_field", "check_sizes", "draws_sizes", "materialise", "reach_variants", "relative_sizes",
     "template_distributions",
 ]
 
@@ -146,6 +147,63 @@ def draws_sizes(locations: Iterable[tuple[Any, ...]]) -> bool:
     return any(len(loc) == 3 and loc[0] == "segments" and loc[2] == "size" for loc in locations)
 
 
+def check_sizes(template: dict[str, Any], dists: dict[tuple[Any, ...], Any], source: str) -> None:
+    r"""Refuse, in one line naming the fields, segment sizes that a family drawing some of them cannot read as shares.
+
+    Drawn sizes are weights (:func:`relative_sizes`: each draw's sizes :math:`w_s` are divided by their sum). When
+    some sizes are drawn and others fixed, the written sizes (a drawn one at its nominal value
+    :math:`\bar w_s`) are the nominal campaign's shares, so they must sum to 1 as in a scenario:
+
+    .. math:: \sum_{s\ \mathrm{fixed}} w_s + \sum_{s\ \mathrm{drawn}} \bar w_s = 1 \pm 10^{-6},
+
+    which requires first :math:`\sum_{s\ \mathrm{fixed}} w_s < 1` (a drawn segment's share is positive). Otherwise a
+    typo in a fixed size (0.6 and 0.5 beside a drawn 0.35) would be rescaled silently. A family drawing every
+    size gives pure weights (any sum); a distribution on the only segment's size is refused (its share is 1 in
+    every draw). Sizes that are not positive numbers are left for the scenario to refuse in its own words.
+
+    Parameters
+    ----------
+    template : the family's template (distributions not yet drawn).
+    dists : its distributions by location (:func:`template_distributions`).
+    source : the file, for the message.
+    """
+    segments = template.get("segments")
+    if not draws_sizes(dists) or not isinstance(segments, list):
+        return
+    if len(segments) == 1:
+        raise ScenarioError(f"{source}: segments[0].size: the only segment's share of the audience is 1 in every "
+                            f"draw (drawn sizes are weights divided by their sum); give size: 1")
+    drawn = {loc[1]: nominal_value(d) for loc, d in dists.items() if len(loc) == 3 and loc[0] == "segments"
+             and loc[2] == "size"}
+    written = [drawn.get(j, s.get("size") if isinstance(s, dict) else None) for j, s in enumerate(segments)]
+    if len(drawn) == len(segments) or not all(_positive(w) for w in written):
+        return
+    sizes = [float(w) for w in written if w is not None]  # every one a positive number (checked above)
+    fixed = [j for j in range(len(segments)) if j not in drawn]
+    names = ", ".join(f"segments[{j}].size" for j in drawn)
+    fixed_sum = float(sum(sizes[j] for j in fixed))
+    if fixed_sum >= 1.0:
+        raise ScenarioError(
+            f"{source}: {', '.join(f'segments[{j}].size' for j in fixed)}: the fixed sizes sum to {fixed_sum:.6g}, "
+            f"leaving no share for the drawn {names}; expected fixed sizes summing to less than 1 (shares of the "
+            f"audience, the drawn sizes at their nominal values taking the rest)"
+        )
+    total = float(sum(sizes))
+    if abs(total - 1.0) > 1e-6:
+        at = ", ".join(f"{sizes[j]:.6g}" for j in drawn)
+        raise ScenarioError(
+            f"{source}: segments[*].size: the sizes sum to {total:.6g} with the drawn {names} at "
+            f"{'its nominal value' if len(drawn) == 1 else 'their nominal values'} {at}; expected 1 (the nominal "
+            f"campaign's shares, each draw's sizes divided by their sum), or a "
+            f"distribution on every size for pure weights"
+        )
+
+
+def _positive(w: object) -> bool:
+    """Whether ``w`` is a positive finite number (not a bool)."""
+    return isinstance(w, (int, float)) and not isinstance(w, bool) and 0 < w < float("inf")
+
+
 def relative_sizes(data: dict[str, Any]) -> dict[str, Any]:
     r"""A materialised template's segment sizes as shares: each size :math:`w_s` divided by their sum,
 
@@ -169,7 +227,7 @@ def relative_sizes(data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(segments, list) or not all(isinstance(s, dict) for s in segments):
         return data
     sizes = [s.get("size") for s in segments]
-    if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and 0 < w < float("inf") for w in sizes):
+    if not all(_positive(w) for w in sizes):
         return data
     total = float(sum(sizes))
     for segment, w in zip(segments, sizes, strict=True):

@@ -2,8 +2,11 @@
 
 :func:`figure` lives in ``envs/`` (which imports nothing from ``experiments/`` or ``planner/``) so that
 :meth:`~budgetgym.envs.channel_env.ChannelBudgetEnv.render` and the experiment report
-(:func:`budgetgym.experiments.report_format.num`) write a number alike; the plan report's
-:func:`budgetgym.planner.plan_text.fmt` shares its :data:`HUGE`.
+(:func:`budgetgym.experiments.report_format.num`) write a number alike. The formatters that need a rule of
+their own build on it and say why: the plan report's :func:`budgetgym.planner.plan_text.fmt` (decimals by
+magnitude, a scale below which a number is a solver's rounding of nothing), the calibration report's ``_num`` and
+``_money`` (3 significant digits from 1e6 and below 1e-3; whole currency units) and the gate's ``_fmt`` and
+``_signed`` (``—`` for a missing cell; a difference's sign always written).
 """
 
 from __future__ import annotations

@@ -28,7 +28,9 @@ training).
 Segment sizes are shares of one audience and must sum to 1, which a draw of one size alone breaks
 with probability 1; so in a template that draws a segment's ``size`` the sizes are weights, each draw's
 (and the nominal's) divided by their sum (:func:`~budgetgym.envs.family_template.relative_sizes`), the
-fixed ones too; a distribution on the only segment's size, whose share is then 1 in every draw, is refused.
+fixed ones too; written sizes beside a drawn one must be the nominal campaign's shares, and a distribution on
+the only segment's size, whose share is then 1 in every draw, is refused
+(:func:`~budgetgym.envs.family_template.check_sizes`).
 
 Draws. ``sample(i, "train")`` and ``sample(i, "test")`` are deterministic. For a template, draw
 ``i`` of split ``s`` uses the generator ``numpy.random.default_rng(SeedSequence([seed, s_id, i]))``
@@ -64,6 +66,7 @@ from budgetgym.envs.distributions import draw_value, nominal_value
 from budgetgym.envs.errors import ScenarioError, count, format_loc, is_integer
 from budgetgym.envs.family_template import (
     brief_field,
+    check_sizes,
     draws_sizes,
     materialise,
     reach_variants,
@@ -159,10 +162,8 @@ class ScenarioFamily:
         if ensemble is not None and self._dists:
             raise ScenarioError(f"{source}: give distributions or an ensemble, not both")
         self._relative_sizes = draws_sizes(self._dists)
-        segments = self._template_data.get("segments") if self._template_data is not None else None
-        if self._relative_sizes and isinstance(segments, list) and len(segments) == 1:  # its share is 1 in any draw
-            raise ScenarioError(f"{source}: segments[0].size: the only segment's share of the audience is 1 in every "
-                                f"draw (drawn sizes are weights divided by their sum); give size: 1")
+        if self._template_data is not None:
+            check_sizes(self._template_data, self._dists, source)
         # a family of one passes its validated scenario: no need to validate its dump again
         self._nominal = nominal or scenario_from_dict(
             self._materialise(self._template, nominal_value), source=f"{source} (nominal scenario)"
@@ -315,16 +316,10 @@ class ScenarioFamily:
 
     @property
     def distributions(self) -> dict[str, Any]:
-        """Dotted field path (channels by name) -> its validated distribution, in the file's order
-        (empty for an ensemble or a family of one)."""
-        names = [c.get("name") for c in self._template.get("channels", []) if isinstance(c, dict)]
-        out: dict[str, Any] = {}
-        for loc, dist in self._dists.items():
-            parts = [str(p) for p in loc]
-            if len(loc) > 1 and loc[0] == "channels" and isinstance(loc[1], int) and loc[1] < len(names):
-                parts[1] = str(names[loc[1]])
-            out[".".join(parts)] = dist
-        return out
+        """Dotted field path -> its validated distribution, in the file's order (empty for an ensemble or a
+        family of one). Channels, segments and any list item with a unique name are named by it, the path a
+        ``vary`` takes (``segments.young.size``); an item without one by its index."""
+        return {_named_path(self._template, loc): dist for loc, dist in self._dists.items()}
 
     @property
     def member_changes(self) -> dict[str, list[Any]]:
@@ -424,6 +419,32 @@ class ScenarioFamily:
         return f"ScenarioFamily({self.name!r}, {kind})"
 
 
+def _item_keys(items: list[Any]) -> list[str]:
+    """How a path names each of ``items``: by its ``name`` when every item has a unique string one, else by index."""
+    names = [v.get("name") if isinstance(v, dict) else None for v in items]
+    if all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
+        return [str(n) for n in names]
+    return [str(j) for j in range(len(items))]
+
+
+def _named_path(template: Any, loc: tuple[Any, ...]) -> str:
+    """``loc`` in ``template`` as a dotted path, each list index replaced by its item's ``name`` when the list's
+    items have unique string names (``("segments", 1, "size")`` -> ``segments.old.size``)."""
+    parts: list[str] = []
+    node = template
+    for p in loc:
+        if isinstance(p, int) and isinstance(node, list):
+            keys = _item_keys(node)
+            parts.append(keys[p] if p < len(keys) else str(p))
+        else:
+            parts.append(str(p))
+        try:
+            node = node[p]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return ".".join(parts)
+
+
 def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
     """A scenario dump's leaves by dotted path, channels (and other named list items) by name; a block with a
     ``type`` is one leaf beside its fields' leaves, so a member that swaps the block's kind shows as that."""
@@ -436,8 +457,7 @@ def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
                 out.update(_leaves(value, f"{prefix}.{key}" if prefix else str(key)))
         return out
     if isinstance(node, list) and node and all(isinstance(v, dict) for v in node):
-        names = [v.get("name") for v in node]
-        keys = names if all(isinstance(n, str) for n in names) and len(set(names)) == len(names) else range(len(node))
+        keys = _item_keys(node)
         out = {}
         for key, value in zip(keys, node, strict=True):
             out.update(_leaves(value, f"{prefix}.{key}"))

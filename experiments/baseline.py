@@ -8,7 +8,8 @@ A JSON file (:class:`Baseline`, ``schema_version`` 1, validated by pydantic with
 forbidden) holding, per (scenario, agent) and per metric, the mean over seeds and the per-seed
 values (a run's metric averaged over its episodes,
 :func:`~budgetgym.experiments.stats.run_scores`), plus the experiment's config hash
-(``meta.json``), git commit and package versions. :func:`record_baseline` builds one from a
+(``meta.json``) and the resolved settings it is the digest of (``settings``, so the gate can name what differs
+when the hashes do), git commit and package versions. :func:`record_baseline` builds one from a
 results directory, :func:`write_baseline` / :func:`load_baseline` store and read it;
 :func:`write_baseline` does not replace a baseline recorded from a different config unless
 ``allow_config_change=True``. The comparison itself is :mod:`budgetgym.experiments.regress`.
@@ -25,7 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from budgetgym.envs.errors import BudgetGymError, StrictModel, suggest, validation_error
-from budgetgym.envs.io import atomic_write_text
+from budgetgym.envs.io import atomic_write_text, json_digest
 from budgetgym.experiments.config import config_hash, saved_experiment
 from budgetgym.experiments.results import collect_results, package_versions, read_meta, unfinished_runs, utc_now
 from budgetgym.experiments.summary import held_out, run_scores
@@ -41,6 +42,7 @@ __all__ = [
     "per_seed_values",
     "record_baseline",
     "results_config_hash",
+    "results_settings",
     "write_baseline",
 ]
 
@@ -122,6 +124,10 @@ class Baseline(StrictModel):
     metrics: list[str] = Field(min_length=1)
     bootstrap: BootstrapSettings = Field(default_factory=BootstrapSettings)
     entries: list[BaselineEntry] = Field(min_length=1)
+    #: the experiment's resolved settings, whose digest is ``config_hash``
+    #: (:func:`~budgetgym.experiments.config.hashed_settings`), so a mismatch can be named; ``None`` in a baseline
+    #: recorded before budgetgym stored them, or from a results directory without its ``experiment.yaml``.
+    settings: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _one_entry_each(self) -> Baseline:
@@ -148,6 +154,23 @@ def results_config_hash(results_dir: str | Path) -> str:
     if cfg is not None:
         return config_hash(cfg)
     raise BudgetGymError(f"results directory '{out}': no meta.json or experiment.yaml to take the config hash from")
+
+
+def results_settings(results_dir: str | Path) -> dict[str, Any] | None:
+    """The resolved settings of a results directory's experiment (its ``experiment.yaml``,
+    :func:`~budgetgym.experiments.config.hashed_settings`), or ``None`` when it has none, cannot be read, or they
+    are not what its config hash was taken of (a scenario file changed since the run)."""
+    from budgetgym.experiments.config import hashed_settings
+
+    out = Path(results_dir)
+    try:
+        cfg = saved_experiment(out)
+        settings = None if cfg is None else hashed_settings(cfg)
+        if settings is None or json_digest(settings) != results_config_hash(out):
+            return None
+    except BudgetGymError:
+        return None
+    return settings
 
 
 def load_results(results_dir: str | Path) -> Any:
@@ -265,6 +288,7 @@ def record_baseline(
         metrics=metrics,
         bootstrap=boot,
         entries=entries,
+        settings=results_settings(out),
     )
 
 

@@ -63,6 +63,7 @@ __all__ = [
     "check_agents",
     "config_hash",
     "experiment_from_dict",
+    "hashed_settings",
     "list_experiments",
     "load_experiment",
     "parse_overrides",
@@ -247,15 +248,16 @@ def config_hash(payload: Any) -> str:
     must not depend on where the project is checked out.
     """
     if isinstance(payload, ExperimentConfig):
-        payload = _hashed_experiment(payload)
+        payload = hashed_settings(payload)
     elif isinstance(payload, BaseModel):
         payload = payload.model_dump(mode="json")
     return json_digest(payload)
 
 
-def _hashed_experiment(config: ExperimentConfig) -> dict[str, Any]:
+def hashed_settings(config: ExperimentConfig) -> dict[str, Any]:
     """``config`` dumped, with each scenario file path replaced by ``{"file": <its YAML content>}``
-    (a path that cannot be read is kept as it is)."""
+    (a path that cannot be read is kept as it is): the resolved settings :func:`config_hash` is the digest of,
+    which the gate's baseline stores to name what differs when the hashes do."""
     data: dict[str, Any] = config.model_dump(mode="json")
     for entry in data["scenarios"]:
         name = entry["scenario"]

@@ -75,6 +75,7 @@ from typing import Any
 
 from budgetgym.envs.errors import BudgetGymError, count
 from budgetgym.envs.io import atomic_write_text
+from budgetgym.envs.numbers import figure
 from budgetgym.experiments.baseline import (
     SCHEMA_VERSION,
     Baseline,
@@ -85,6 +86,7 @@ from budgetgym.experiments.baseline import (
     per_seed_values,
     record_baseline,
     results_config_hash,
+    results_settings,
     write_baseline,
 )
 from budgetgym.experiments.gate_notes import grid_difference, provenance_notes
@@ -207,15 +209,25 @@ def _tol_text(tol: float) -> str:
 
 
 def _fmt(x: float, digits: int = 2) -> str:
-    return "—" if not math.isfinite(x) else f"{x:.{digits}f}"
+    """A value of the gate's table: :func:`~budgetgym.envs.numbers.figure` to ``digits`` decimals (a value they
+    round to 0 to 3 significant digits, and one past :data:`~budgetgym.envs.numbers.HUGE`); ``—`` for an undefined
+    one (no baseline, no seeds), the table's mark for a missing cell."""
+    return "—" if not math.isfinite(x) else figure(x, digits)
+
+
+def _signed(x: float, digits: int = 2) -> str:
+    """A difference of the gate's table (and its interval's ends): :func:`_fmt` with its sign always written, ``+``
+    for zero too (``+0.00``: no change is the gate's reference point, not a missing sign)."""
+    text = _fmt(x, digits)
+    return text if text.startswith(("-", "—")) else f"+{text}"
 
 
 def table_rows(report: RegressionReport) -> list[list[str]]:
     """The report's rows as strings, in :data:`HEADER` order."""
     out = []
     for r in report.rows:
-        diff = "—" if not math.isfinite(r.diff) else f"{r.diff:+.2f}"
-        ci = "—" if not math.isfinite(r.ci_lo) else f"[{r.ci_lo:+.2f}, {r.ci_hi:+.2f}]"
+        diff = _signed(r.diff)
+        ci = "—" if not math.isfinite(r.ci_lo) else f"[{_signed(r.ci_lo)}, {_signed(r.ci_hi)}]"
         out.append(
             [r.scenario, r.agent, r.metric, _fmt(r.baseline), _fmt(r.now), diff, ci,
              str(r.n_pairs) if r.n_pairs else "—", r.verdict]
@@ -263,9 +275,10 @@ def compare(
     if now_hash != base.config_hash:
         if not allow_config_change:
             now_name, base_name = read_meta(out).get("experiment"), base.experiment
+            differs = grid_difference(frame, base, results_settings(out))
             raise BudgetGymError(
                 f"results '{out}'{_named(now_name)} come from experiment config {now_hash} but the baseline"
-                f"{_named(base_name)} was recorded from config {base.config_hash} ({grid_difference(frame, base)}); "
+                f"{_named(base_name)} was recorded from config {base.config_hash} ({differs}); "
                 f"re-record the baseline or pass --allow-config-change"
             )
         notes.append(f"config changed: baseline {base.config_hash}, results {now_hash} (--allow-config-change)")

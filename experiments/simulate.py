@@ -9,7 +9,9 @@ an MMM dataset holds, plus the truth no real dataset has:
   is ``step_days`` days, so weekly data is ``step_days: 7``; ``step_days`` must be a whole number
   of days or a calendar month, ``365.25 / 12``, written as the same day of each month), the KPI (``conversions`` for a
   conversions reward, else ``revenue``: the media's realised conversions or revenue plus the
-  realised baseline, :mod:`budgetgym.envs.baseline`), per channel ``<channel>_spend`` and
+  realised baseline, :mod:`budgetgym.envs.baseline`), per channel ``<channel>_spend`` (the plan's
+  amount, which the env plays to within 1e-9 of the period: a typed 1400 over 7 periods is 200, not the env's
+  199.99999999999818) and
   ``<channel>_impressions`` (or ``<channel>_clicks`` for click-priced channels), and the
   baseline's control columns by name (a control named like another column, or a channel named
   ``date``, ``baseline`` or ``kpi_expected``, is refused: its values would replace that column's);
@@ -302,7 +304,7 @@ def simulate_dataset(
         base, base_exp = info.get("baseline", 0.0), info.get("baseline_expected", 0.0)
         row: dict[str, Any] = {kpi: float(media.sum()) + base}
         for i, c in enumerate(played.channels):
-            row[spend_column(c.name)] = float(info["spend"][i])
+            row[spend_column(c.name)] = float(X[t, i])  # as planned: the env's float rounding of it is checked below
             row[exposure_column(c)] = float(info["impressions"][i])
         row.update(info.get("controls", {}))
         rows.append(row)
@@ -315,6 +317,9 @@ def simulate_dataset(
         raise BudgetGymError(f"plan: period {t + 1} spends {spent[t, i]:g} on {names[i]}, not the planned "
                              f"{X[t, i]:g}; its periods above 100 times the mean need a budget above a scenario's "
                              f"largest ({MAX_AMOUNT:g})")
+    # played as given, so recorded as given: a typed budget of 1400 over 7 periods is 200 a period, not the env's
+    # 199.99999999999818 (its quantum and the split's rounding, at most 1e-9 of the period: no figure moves)
+    spent = np.array(X, dtype=float)
     data = pd.DataFrame(rows)
     data.insert(0, "date", period_dates(played, periods))
     contributions = pd.DataFrame(contrib)

@@ -97,14 +97,14 @@ def _data_file_columns(cols: list[str], names: list[str], source: str) -> None:
     """A per-step table holding a calibration data file's spend columns (``Channel0_spend`` for channel
     ``Channel0``, :func:`~budgetgym.calibration.data.channel_name`), not the channels' own, is a one-line error
     naming the history calibrate writes: the data file given as ``--history`` (or a ``--current`` per step).
-    The suffix follows a separator (``_spend``, ``_S``): ``videos`` for channel ``video`` is no data file's column
-    but an unknown channel, left to :func:`_check_names` (its "did you mean")."""
+    The suffixes are calibrate's (:func:`~budgetgym.calibration.data.spend_suffix`: ``_spend``, ``_S``, ...; a bare
+    ``s`` is none): ``videos`` for channel ``video`` is no data file's column but an unknown channel, left to
+    :func:`_check_names` (its "did you mean")."""
     from budgetgym.calibration.data import channel_name, spend_suffix  # not at import: calibration imports the planner
 
     for col in cols:
-        channel, suffix = channel_name(str(col)), spend_suffix(str(col))
-        separated = suffix != "" and suffix[0] in "_-. "
-        if col not in names and channel in names and separated:
+        channel = channel_name(str(col))
+        if col not in names and channel in names and spend_suffix(str(col)):
             raise BudgetGymError(
                 f"{source}: column '{col}' is channel {channel}'s spend column of a data file; a per-step table "
                 f"has a column per channel named as the campaign's ({', '.join(names)}), as the history.csv "

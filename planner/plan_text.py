@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from budgetgym.envs.dates import is_monthly
-from budgetgym.envs.numbers import HUGE
+from budgetgym.envs.numbers import figure
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE
 from budgetgym.experiments.report_format import round_shares
 from budgetgym.experiments.wording import count
@@ -63,17 +63,19 @@ OUTCOME_NAMES = {"conversions": "conversions", "revenue": "revenue", "profit": "
 
 
 def fmt(x: float | None, digits: int | None = None, signed: bool = False, scale: float | None = None) -> str:
-    """A number for people: thousands separators, decimals by magnitude unless ``digits`` is
-    given (0 from 1,000, 1 from 10, 2 from 1, else 3; an exact zero is ``0``); ``–`` for missing or
-    infinite values.
+    """A number for people: :func:`~budgetgym.envs.numbers.figure` (thousands separators; 3 significant digits
+    from :data:`~budgetgym.envs.numbers.HUGE`, past any budget, and for a number its decimals round to 0), with
+    the plan's two additions, so it is a rule of its own built on that one:
 
-    ``scale``: the size of the amounts the number stands among (the budget for spend, the plan's
-    value for outcomes). Below :data:`~budgetgym.planner.metrics.ZERO_RTOL` of it the number is a
-    solver's rounding of nothing and prints as 0; above it, a number those decimals would round
-    to 0, or one below 0.1 without ``digits``, prints to 3 significant digits (``1.25e-07``,
-    ``0.000571``): amounts written in millions, say, keep their figures. From
-    :data:`~budgetgym.envs.numbers.HUGE` (past any budget) a number prints to 3 significant digits too
-    (``1e+300``, not a line of 300 digits)."""
+    * decimals by magnitude unless ``digits`` is given (0 from 1,000, 1 from 10, 2 from 1, else 3; an exact zero
+      is ``0``); ``–`` for missing or infinite values; a ``+`` before a positive number when ``signed``;
+    * ``scale``: the size of the amounts the number stands among (the budget for spend, the plan's value for
+      outcomes). Below :data:`~budgetgym.planner.metrics.ZERO_RTOL` of it the number is a solver's rounding of
+      nothing and prints as 0; above it, one below 0.1 without ``digits`` prints to 3 significant digits
+      (``1.25e-07``, ``0.000571``): amounts written in millions, say, keep their figures. **Without** a scale
+      nothing says a tiny number is not such a rounding, so one its decimals round to 0 prints as that 0
+      (``0.000``), where :func:`~budgetgym.envs.numbers.figure` would write its digits.
+    """
     if x is None or not math.isfinite(float(x)):
         return "–"
     v = float(x)
@@ -84,11 +86,11 @@ def fmt(x: float | None, digits: int | None = None, signed: bool = False, scale:
     if digits is None:
         a = abs(v)
         digits = 0 if a >= 1000 else 1 if a >= 10 else 2 if a >= 1 else 3
-        small = scale is not None and a < 0.1
-    else:
-        small = scale is not None and v != 0.0 and round(v, digits) == 0.0
-    huge = abs(v) >= HUGE
-    text = f"{v:.3g}" if small or huge else f"{round(v, digits) + 0.0:,.{digits}f}"  # + 0.0: no "-0" from rounding
+        if scale is not None and a < 0.1:
+            text = f"{v:.3g}"
+            return f"+{text}" if signed and v > 0 else text
+    shown = 0.0 if scale is None and round(v, digits) == 0.0 else v  # no scale: a rounding of nothing, perhaps
+    text = figure(shown, digits)
     return f"+{text}" if signed and v > 0 else text
 
 

@@ -585,3 +585,21 @@ def test_the_reward_taken_from_the_kpis_name_is_said(tmp_path: Path, capsys: pyt
     assert note.startswith("reward: revenue, from the KPI's name 'Sales'")
     assert note.endswith("--reward conversions if 'Sales' counts conversions")
     assert reward_note("y", "poisson") == "reward: conversions, from --likelihood poisson (a count KPI)"
+
+
+def test_only_spend_and_cost_suffixes_are_taken_from_a_spend_column(tmp_path: Path) -> None:
+    """calibrate names a channel by its spend column without a spend suffix: ``_spend``/``_spends``, ``_cost``/
+    ``_costs``, ``spend`` written on (``tvspend``), Robyn's ``_S``. The suffix ``s`` was also taken with no separator,
+    so a column ``videos`` made channel ``video`` and ``tv_ads`` channel ``tv_ad``; they keep their names."""
+    from budgetgym.calibration.data import spend_suffix
+
+    columns = ("videos", "tv_ads", "news", "tv_spend", "tv_spends", "TV Spend", "tvspend", "tv_cost", "ooh-costs",
+               "tv_S", "radio_s")
+    assert [channel_name(c) for c in columns] == [
+        "videos", "tv_ads", "news", "tv", "tv", "TV", "tv", "tv", "ooh", "tv", "radio"]
+    assert [spend_suffix(c) for c in ("videos", "tv_ads", "tv_spends", "tv_S")] == ["", "", "_spends", "_S"]
+    pd.DataFrame({"date": pd.date_range("2021-01-04", periods=20, freq="W-MON").strftime("%Y-%m-%d"),
+                  "sales": RNG.uniform(1, 2, 20), "videos": _spend(20), "tv_ads": _spend(20)}).to_csv(
+        tmp_path / "d.csv", index=False)
+    assert read_mmm_csv(tmp_path / "d.csv", date="date", kpi="sales", spend="videos,tv_ads").channels == (
+        "videos", "tv_ads")

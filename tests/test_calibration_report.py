@@ -552,3 +552,14 @@ def test_fit_md_gives_the_planning_budget_in_full(tmp_path: Path) -> None:
     res = calibrate(path, date="date", kpi="revenue", spend=SPEND, draws=0, fourier=0, starts=1, prior="none",
                     plan_periods=4, plan_budget=812.5)
     assert "budget 812.5 (even pacing)" in fit_markdown(res, [])
+
+
+def test_the_fit_reports_numbers_build_on_the_one_rule() -> None:
+    """fit.md's numbers (``_num``) and its planning budget (``_money``) keep their own rule (3 significant digits from
+    1e6 and below 1e-3; whole units from 10,000) but build on ``envs.numbers.figure``: a negative zero read ``-0.000``,
+    a budget past any budget a line of 21 digits and a missing budget ``nan``."""
+    from budgetgym.calibration.report import _money, _num
+
+    assert [_num(v) for v in (-0.0, 0.0005, 2.5, 1234.56, 98765.4, 1.5e6, float("nan"), None)] == [
+        "0.000", "0.0005", "2.500", "1,234.6", "98,765", "1.5e+06", "–", "–"]
+    assert [_money(v) for v in (1_300_156.4, 5e3, 1e20, float("nan"))] == ["1,300,156", "5,000.0", "1e+20", "–"]

@@ -453,3 +453,43 @@ def test_simulate_then_calibrate_from_the_command_line(tmp_path: Path, capsys: p
                                          "100, got 1e+308")
     assert not (tmp_path / "bad").exists()
 
+
+
+def test_lift_tests_are_drawn_on_their_channels_curve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``curves.png`` marks each lift test on its channel's panel: at the test's higher level of spend, the curve at
+    its lower level plus the measured lift, with a 90% error bar (1.645 sigma, the bands' level) and a legend
+    entry; a cut of spend (delta_x < 0) is drawn from its lower level the same way. The figure showed the curves
+    without the tests that pinned them; ``calibrate`` passes its lift table to the plot."""
+    from matplotlib.container import ErrorbarContainer
+
+    from budgetgym.calibration import plots
+
+    path = _one_level(tmp_path)
+    up = _truth_b(2 * LEVEL) - _truth_b(LEVEL)
+    tests = _lift_file(tmp_path, [
+        {"channel": "b_spend", "x": LEVEL, "delta_x": LEVEL, "delta_y": up, "sigma": 0.05 * up},
+        {"channel": "b_spend", "x": LEVEL, "delta_x": -LEVEL / 2, "delta_y": -0.3 * up, "sigma": 0.1 * up},
+    ])
+    seen: dict[str, object] = {}
+    drawn = plots.plot_curves
+
+    def record(*args: object, **kwargs: object) -> bytes:
+        seen["lift"] = kwargs.get("lift")
+        return drawn(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plots, "plot_curves", record)
+    res = _fit(path, tests, out=tmp_path / "fit")
+    assert res.lift is not None and seen["lift"] is res.lift  # calibrate handed its tests to the figure
+    fig = plots.curves_figure(res.fit, None, res.costs, res.data.spend, "revenue", lift=res.lift)
+    panel_a, panel_b = fig.axes[:2]
+    assert not [c for c in panel_a.containers if isinstance(c, ErrorbarContainer)]
+    bars = [c for c in panel_b.containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == 1 and bars[0].get_label().startswith("lift test")
+    line, _, (segments,) = bars[0].lines
+    curve = res.fit.curve(np.array([[0.0, LEVEL / 2], [0.0, LEVEL]]))[:, 1]
+    np.testing.assert_allclose(line.get_xdata(), [2 * LEVEL, LEVEL])
+    np.testing.assert_allclose(line.get_ydata(), [curve[1] + up, curve[0] + 0.3 * up], rtol=1e-9)
+    half = [seg[1, 1] - seg[0, 1] for seg in segments.get_segments()]
+    np.testing.assert_allclose(half, [2 * 1.6448536269514722 * 0.05 * up, 2 * 1.6448536269514722 * 0.1 * up],
+                               rtol=1e-6)
+    assert "lift test" in [t.get_text()[:9] for t in panel_b.get_legend().get_texts()]

@@ -575,3 +575,44 @@ def test_report_baseline_is_checked_before_any_run_finished(grid, tmp_path, caps
     assert code == 2 and one_line_error(err).endswith("(did you mean 'thompson'?)")
     assert sorted(p.name for p in fresh.iterdir()) == ["experiment.yaml"]  # nothing written
     assert run_cli(capsys, "report", fresh, "--baseline", "thompson", "--no-plots")[0] == 0
+
+
+def test_the_gate_table_writes_numbers_by_the_one_rule() -> None:
+    """The gate's table formatted its numbers apart from ``envs.numbers.figure``: a difference of -0.001 read
+    ``-0.00`` (a drop shown as none), a difference of -0.0 ``-0.00``, a baseline of 1e20 a line of 21 digits. It now
+    builds on figure: ``-0.001``, ``+0.00``, ``1e+20``; a missing cell stays ``—`` and a zero difference ``+0.00``."""
+    from budgetgym.experiments.regress import Comparison, RegressionReport, table_rows
+
+    rows = [Comparison("s", "a", "pct_of_oracle", "ok", baseline=1e20, now=95.5, diff=-0.001, ci_lo=-0.0,
+                       ci_hi=0.25, n_pairs=3),
+            Comparison("s", "b", "reward", "missing", baseline=1234.5)]
+    report = RegressionReport(rows, tolerance=0.01, confidence=0.95, baseline_hash="x", results_hash="x")
+    assert table_rows(report) == [
+        ["s", "a", "pct_of_oracle", "1e+20", "95.50", "-0.001", "[+0.00, +0.25]", "3", "ok"],
+        ["s", "b", "reward", "1,234.50", "—", "—", "—", "—", "missing"],
+    ]
+
+
+def test_a_config_mismatch_refusal_names_the_settings_that_differ(grid, tmp_path, capsys):
+    """``budgetgym baseline`` stores the experiment's resolved settings (``settings``, the payload its config hash is
+    taken of: the hash of ``settings`` is ``config_hash``), so ``regress`` refusing a config mismatch names what
+    differs. With the same scenarios, agents and seeds it could only say "a parameter, the episodes or a scenario's
+    settings changed". A baseline without ``settings`` (recorded before) still gets that sentence."""
+    from budgetgym.envs.io import json_digest
+
+    _, path = grid
+    data = _baseline_json(path)
+    assert json_digest(data["settings"]) == data["config_hash"]
+    assert data["settings"]["agents"][1]["params"]["weights"] == GOOD
+    worse = tiny(agents=["equal", {"agent": "proportional", "params": {"weights": BAD}}, "thompson"], episodes=2)
+    run_experiment(experiment_from_dict(worse), tmp_path / "worse", plots=False)
+    code, _, err = run_cli(capsys, "regress", tmp_path / "worse", "--baseline", path)
+    line = one_line_error(err)
+    assert code == 2
+    assert "agents[proportional].params.weights.search: 5 (baseline) vs 1 (results)" in line
+    assert "agents[proportional].params.weights.video: 1 (baseline) vs 5 (results)" in line
+    assert "episodes: " in line and "a parameter, the episodes or a scenario's settings changed" not in line
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({k: v for k, v in data.items() if k != "settings"}))
+    code, _, err = run_cli(capsys, "regress", tmp_path / "worse", "--baseline", old)
+    assert code == 2 and "a parameter, the episodes or a scenario's settings changed" in one_line_error(err)

@@ -188,13 +188,14 @@ def test_no_baseline_is_recorded_from_a_run_that_did_not_finish(tmp_path, monkey
          "scenarios only in the results: short"),
         ({"seeds": 6}, "seeds only in the results: 4, 5"),
         ({"agents": ["equal", "thompson"]}, "agents only in the baseline: proportional"),
-        ({"episodes": 2}, "the same scenarios, agents and seeds: a parameter, the episodes or a scenario's "
-                          "settings changed"),
+        ({"episodes": 2}, "episodes: 1 (baseline) vs 2 (results)"),  # the baseline's settings name it
     ],
     ids=["scenario-added", "seeds", "agent-dropped", "same-rows"],
 )
 def test_a_config_change_refusal_says_what_differs_in_the_grid(gate, tmp_path, capsys, changes, said):
-    """Two config hashes alone did not say what changed; the rows both sides have do."""
+    """Two config hashes alone did not say what changed; the rows both sides have do, and the baseline's stored
+    settings name a change the rows do not show (it said "a parameter, the episodes or a scenario's settings
+    changed")."""
     _, baseline = gate
     assert run_experiment(experiment_from_dict(tiny(**changes)), tmp_path / "now", plots=False).ok
     code, _, err = run_cli(capsys, "regress", tmp_path / "now", "--baseline", baseline)

@@ -904,3 +904,68 @@ def test_a_distribution_on_the_only_segments_size_is_refused(tmp_path: Any) -> N
     path.write_text(yaml.safe_dump({"family": "one", "scenario": d}))
     with pytest.raises(ScenarioError, match=r"one.yaml.*segments\[0\]\.size: .*only segment.* 1 in every draw"):
         load_family(path)
+
+
+@pytest.mark.parametrize(("sizes", "said"), [
+    ([0.6, 0.5], r"segments\[1\]\.size, segments\[2\]\.size: the fixed sizes sum to 1\.1, leaving no share for the "
+                 r"drawn segments\[0\]\.size; expected fixed sizes summing to less than 1"),
+    ([0.4, 0.15], r"segments\[\*\]\.size: the sizes sum to 0\.9 with the drawn segments\[0\]\.size at its nominal "
+                  r"value 0\.35; expected 1"),
+])
+def test_a_family_mixing_fixed_and_drawn_sizes_refuses_sizes_that_are_not_shares(
+    tmp_path: Any, sizes: list[float], said: str
+) -> None:
+    """In a family that draws some segment sizes and fixes others, the written sizes (a drawn one at its nominal
+    value) are the nominal campaign's shares, each draw's divided by their sum. A typo in a fixed size (0.6 and 0.5
+    beside a drawn 0.35, or 0.4 and 0.15) was silently rescaled (shares 0.24/0.41/0.34 at the nominal); it is a
+    one-line error naming the fields, through the template and through ``vary``."""
+    import yaml
+
+    d = toy()
+    d["segments"].append({**d["segments"][1], "name": "mid", "reach": {"b": 0.2}, "effectiveness": {}})
+    d["segments"][1]["size"], d["segments"][2]["size"] = sizes
+    lognormal = {"dist": "lognormal", "median": 0.35, "sd": 0.4}
+    d["segments"][0]["size"] = lognormal
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump({"family": "typo", "scenario": d}))
+    with pytest.raises(ScenarioError, match="typo.yaml': " + said):
+        load_family(path)
+    d["segments"][0]["size"] = 0.35
+    path.write_text(yaml.safe_dump({"family": "typo", "scenario": d, "vary": {"segments.young.size": lognormal}}))
+    with pytest.raises(ScenarioError, match=said):
+        load_family(path)
+
+
+def test_a_family_mixing_fixed_and_drawn_sizes_that_are_shares_at_the_nominal_loads(tmp_path: Any) -> None:
+    """Sizes summing to 1 with the drawn one at its nominal value load, the nominal shares as written; a family
+    drawing every size gives pure weights, whatever their sum."""
+    import yaml
+
+    d = toy()
+    d["segments"].append({**d["segments"][1], "name": "mid", "reach": {"b": 0.2}, "effectiveness": {}})
+    d["segments"][0]["size"] = {"dist": "uniform", "low": 0.25, "high": 0.45}
+    d["segments"][1]["size"], d["segments"][2]["size"] = 0.4, 0.25
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump({"family": "ok", "scenario": d}))
+    assert [s.size for s in load_family(path).nominal().segments or []] == pytest.approx([0.35, 0.4, 0.25])
+    for j in range(3):
+        d["segments"][j]["size"] = {"dist": "lognormal", "median": 1.0, "sd": 0.3}
+    path.write_text(yaml.safe_dump({"family": "ok", "scenario": d}))
+    assert [s.size for s in load_family(path).nominal().segments or []] == pytest.approx([1 / 3] * 3)
+
+
+def test_show_names_drawn_segment_fields_by_the_segments_name(tmp_path: Any, capsys: Any) -> None:
+    """``budgetgym show`` of a family lists a drawn segment field by the segment's name, as it names a channel's
+    (``segments.old.size``, the path ``vary`` takes), where it printed the index (``segments.1.size``)."""
+    import yaml
+    from conftest import run_cli
+
+    d = toy()
+    d["segments"][1]["size"] = {"dist": "uniform", "low": 0.5, "high": 0.7}
+    d["segments"][0]["reach"]["a"] = {"dist": "uniform", "low": 0.6, "high": 0.7}
+    path = tmp_path / "sizes.yaml"
+    path.write_text(yaml.safe_dump({"family": "sizes", "scenario": d}))
+    assert list(load_family(path).distributions) == ["segments.young.reach.a", "segments.old.size"]
+    code, out, err = run_cli(capsys, "show", str(path))
+    assert code == 0, err
+    assert "  segments.old.size: uniform" in out and "segments.1" not in out

@@ -538,3 +538,19 @@ def test_a_step_too_short_for_a_year_of_lift_periods_is_one_line_naming_step_day
     assert f"step_days {step_days:g}" in str(err.value) and "at least 0.146" in str(err.value)
     assert "\n" not in str(err.value)
     assert true_lift(load_scenario("stationary-3").override({"step_days": 0.15}), [100.0] * 3, 0, 10.0) > 0
+
+
+def test_typed_budgets_are_written_as_given(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``simulate --plan search=2100,social=700,video=1400`` over 7 periods spends 300, 100 and 200 a period: the
+    dataset's spend columns and ``summary.json``'s total are those numbers, not the env's float rounding of them
+    (``video_spend`` 199.99999999999818, ``spend`` 4199.999999999987), the plan having been played as given."""
+    import json
+
+    out = tmp_path / "ds"
+    code, _, err = run_cli(capsys, "simulate", "stationary-3", "--periods", "7", "--plan",
+                           "search=2100,social=700,video=1400", "--out", str(out))
+    assert code == 0, err
+    data = pd.read_csv(out / "data.csv")
+    assert (data["search_spend"] == 300.0).all() and (data["social_spend"] == 100.0).all()
+    assert (data["video_spend"] == 200.0).all()
+    assert json.loads((out / "summary.json").read_text())["spend"] == 4200.0
