@@ -14,7 +14,8 @@ from conftest import run_cli
 from mmm_synth import Truth, flighted_spend, synthesize
 
 from budgetgym.calibration import ModelSpec, block_bootstrap, calibrate, fit_model, read_mmm_csv
-from budgetgym.calibration.model import refit
+from budgetgym.calibration.data import MMMData
+from budgetgym.calibration.model import Fit, refit
 from budgetgym.calibration.projection import Problem, RoiRows
 from budgetgym.calibration.transforms import Layout
 from budgetgym.envs.errors import BudgetGymError
@@ -29,10 +30,11 @@ def _truth() -> Truth:
                  slope=np.array([0.8, 1.4, 1.2]), theta=np.array([0.25, 0.5, 0.1]))
 
 
-def _returns(fit: object, beta: np.ndarray | None = None, phi: np.ndarray | None = None) -> np.ndarray:
-    """Each channel's return on its data spend, by the definition: contribution over the periods / spend."""
-    contrib = fit.contributions_of(fit.phi if phi is None else phi, fit.beta if beta is None else beta)  # type: ignore[attr-defined]
-    return np.asarray(contrib.sum(axis=0) / fit.problem.media.sum(axis=0))  # type: ignore[attr-defined]
+def _returns(fit: Fit, beta: np.ndarray | None = None, phi: np.ndarray | None = None) -> np.ndarray:
+    """Each channel's return on its data spend, by the definition: contribution over the periods / spend
+    (spend drives the response here, so the problem's media are the spend)."""
+    contrib = fit.contributions_of(fit.phi if phi is None else phi, fit.beta if beta is None else beta)
+    return np.asarray(contrib.sum(axis=0) / fit.problem.media.sum(axis=0))
 
 
 def test_rows_by_hand() -> None:
@@ -88,7 +90,7 @@ def test_solve_with_roi_rows_by_hand() -> None:
     assert np.ptp(c * free) > np.ptp(c * beta_got)
 
 
-def _noisy(tmp_path: Path, noise_sd: float = 400.0) -> object:
+def _noisy(tmp_path: Path, noise_sd: float = 400.0) -> tuple[Truth, MMMData]:
     spend = flighted_spend(T, [1000.0, 3000.0, 500.0], np.random.default_rng(4))
     truth = synthesize(tmp_path / "d.csv", _truth(), spend, noise_sd=noise_sd, seed=2)
     return truth, read_mmm_csv(tmp_path / "d.csv", date="date", kpi="revenue", spend=SPEND)
