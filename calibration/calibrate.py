@@ -13,6 +13,7 @@ them are ready, each atomically: an error leaves nothing half-written.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from contextlib import nullcontext
@@ -190,6 +191,7 @@ def calibrate(
     delay: str = "none",
     media_season: str = "none",
     prior_draws: bool = False,
+    roi_prior: float | None = None,
     lift_tests: str | Path | None = None,
     revenue_per_kpi: str | None = None,
     out: str | Path | None = None,
@@ -222,6 +224,8 @@ def calibrate(
         response (needs a year of data: with less the cycle is confounded with the trend).
     prior_draws : each bootstrap refit also draws its prior's means from the prior
         (:mod:`~budgetgym.calibration.uncertainty`).
+    roi_prior : ``tau`` of the pooled return-on-spend prior (:mod:`~budgetgym.calibration.model`: each
+        channel's return on spend pulled toward a pooled one, relative sd ``tau``); ``None`` (default): none.
     lift_tests : a CSV of lift tests (``channel, x, delta_x, delta_y, sigma``, PyMC-Marketing's
         layout), extra likelihood terms of the fit and redrawn in each bootstrap replicate
         (:mod:`~budgetgym.calibration.lift`); ``fit.md`` compares each with the fitted lift.
@@ -249,6 +253,9 @@ def calibrate(
         raise BudgetGymError(f"--fourier: expected 0 to 10, got {fourier}")
     if starts < 1:
         raise BudgetGymError(f"--starts: expected at least 1, got {starts}")
+    if roi_prior is not None and not (math.isfinite(roi_prior) and roi_prior > 0):
+        raise BudgetGymError(f"--roi-prior: expected a positive number (the relative sd of each channel's return on "
+                             f"spend around the pooled one, e.g. 0.5), got {roi_prior}")
     if not 0 <= draws <= MAX_DRAWS:
         raise BudgetGymError(f"--draws: expected 0 to {MAX_DRAWS} draws, got {draws}")
     if draws == 1:  # a family's ensemble needs two members; one draw gave the point estimate alone, silently
@@ -268,7 +275,7 @@ def calibrate(
                              f"the data's {data.n_periods}), got {block_length}")
     spec = ModelSpec(adstock=cast(AdstockKind, ad), saturation=cast(SaturationKind, sat),
                      likelihood=cast(Likelihood, lik), prior=cast(Any, pri), fourier=fourier, starts=starts,
-                     delay=dly == "gamma", season=msn == "yearly")
+                     delay=dly == "gamma", season=msn == "yearly", roi_prior=roi_prior)
     if spec.fourier is None:  # the order the whole data implies, for the holdout's fit too (the same model scored)
         spec = replace(spec, fourier=default_fourier(data))
     if spec.season and default_fourier(data) == 0:

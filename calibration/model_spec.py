@@ -41,7 +41,9 @@ class ModelSpec:
     on ``kappa``, the slope and the geometric decay (and whether the media cycle gets its prior) —
     all (default), the weakly spent ones, or none. ``delay``: a gamma
     conversion lag per channel; ``season``: a yearly cycle multiplying the media response
-    (:mod:`~budgetgym.calibration.transforms`)."""
+    (:mod:`~budgetgym.calibration.transforms`). ``roi_prior``: ``tau``, the relative sd of each channel's
+    return on spend around a pooled return estimated with it (:mod:`~budgetgym.calibration.model`); ``None``
+    (default): no such prior."""
 
     adstock: AdstockKind = "geometric"
     saturation: SaturationKind = "hill"
@@ -53,6 +55,7 @@ class ModelSpec:
     starts: int = 8
     delay: bool = False
     season: bool = False
+    roi_prior: float | None = None
 
 
 def baseline_design(data: MMMData, fourier: int, origin: float | None = None) -> tuple[np.ndarray, list[str]]:

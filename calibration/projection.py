@@ -34,6 +34,22 @@ steady-state lift is :math:`\beta_i g_j(\phi)`, :math:`g_j = h_i(\bar w_i e_j^+)
 
 (the non-negative least squares on the stacked system) and the same rows join the residual over
 :math:`\phi`. The baseline does not enter them, so its projection and coefficients are unchanged.
+
+**The pooled return-on-spend prior** (:class:`RoiRows`, ``ModelSpec.roi_prior`` = :math:`\tau`) appends one row
+per channel the same way, with one more non-negative unknown, the pooled return :math:`\bar r` (KPI per unit
+of currency): channel ``i``'s return on its data spend :math:`S_i` is :math:`\beta_i m_i(\phi) / S_i`,
+:math:`m_i = \sum_t H_{t,i}(\phi)` the sum of its (unweighted) feature column, and the row is the
+pseudo-residual :math:`\hat\sigma (\beta_i m_i(\phi)/S_i - \bar r) / (\tau \bar r_0)`, linear in
+:math:`(\beta, \bar r)` for fixed :math:`\phi`, so
+
+.. math::
+
+    (\beta, \bar r)(\phi) = \arg\min_{\beta \ge 0,\ \bar r \ge 0} \lVert \tilde y - \tilde H \beta \rVert^2
+        + \sum_j (\ldots)_j^2 + \sum_i \big(\hat\sigma (\beta_i m_i(\phi)/S_i - \bar r) / (\tau \bar r_0)\big)^2
+
+(:math:`\bar r_0` a fixed scale; why this form: :mod:`~budgetgym.calibration.model`). The lift tests and the
+prior are both :meth:`Problem.pseudo_rows`; :math:`\bar r` is not reported (:meth:`Problem.solve` returns
+:math:`\beta` alone).
 """
 
 from __future__ import annotations
@@ -53,7 +69,7 @@ from budgetgym.calibration.transforms import (
     steady_state,
 )
 
-__all__ = ["PRIOR_DECAY_SD", "PRIOR_SEASON_SD", "PRIOR_SLOPE_SD", "PRIOR_U_SD", "LiftRows", "Problem"]
+__all__ = ["PRIOR_DECAY_SD", "PRIOR_SEASON_SD", "PRIOR_SLOPE_SD", "PRIOR_U_SD", "LiftRows", "Problem", "RoiRows"]
 
 PRIOR_U_SD = float(np.log(3.0))
 PRIOR_SLOPE_SD = 0.5
@@ -89,6 +105,29 @@ class LiftRows:
         return G
 
 
+@dataclass(frozen=True)
+class RoiRows:
+    r"""The pooled return-on-spend prior's rows (module docstring): each channel's data spend and the rows'
+    weight :math:`\hat\sigma / (\tau \bar r_0)` (KPI per unit of return on spend). A channel without spend
+    in the data (an exposure column alone, e.g. organic reach) has no return on spend, and no row."""
+
+    spend: np.ndarray  # [K] each channel's total spend over the fitted periods (currency, >= 0)
+    weight: float
+
+    def __len__(self) -> int:
+        return int(np.sum(self.spend > 0))
+
+    def rows(self, m: np.ndarray) -> np.ndarray:
+        """``[len(self), K + 1]``: the row of spent channel ``i`` is ``weight m_i / S_i`` in column ``i`` (its
+        ``beta``) and ``-weight`` in the last (the pooled return), 0 elsewhere; ``m`` ``[K]``: each channel's
+        feature column summed over the periods."""
+        spent = np.flatnonzero(self.spend > 0)
+        R = np.zeros((len(spent), len(self.spend) + 1))
+        R[np.arange(len(spent)), spent] = self.weight * m[spent] / self.spend[spent]
+        R[:, -1] = -self.weight
+        return R
+
+
 @dataclass
 class Problem:
     """The projected least-squares problem for one weighting of the periods (module docstring)."""
@@ -104,6 +143,7 @@ class Problem:
     season_prior: bool = False  # the prior on the media seasonality's a, b
     lift: LiftRows | None = None  # lift tests (rows weighted by lift_scale / sigma)
     lift_scale: float = 0.0  # sigma-hat: the KPI residuals' scale the lift rows are weighted to
+    roi: RoiRows | None = None  # the pooled return-on-spend prior (one more unknown: the pooled return)
     Q: np.ndarray = field(init=False)
     R: np.ndarray = field(init=False)
 
@@ -122,27 +162,49 @@ class Problem:
         """Each lift row's weight ``sigma-hat / sigma_j`` (module docstring)."""
         return np.zeros(0) if self.lift is None else self.lift_scale / self.lift.sigma
 
+    @property
+    def n_pseudo(self) -> int:
+        """How many rows :meth:`pseudo_rows` appends (lift tests, then the return-on-spend prior's)."""
+        return (0 if self.lift is None else len(self.lift)) + (0 if self.roi is None else len(self.roi))
+
     def target(self, y: np.ndarray, lift_y: np.ndarray | None = None) -> np.ndarray:
         """The stacked left-hand side: the projected weighted KPI, then the weighted measured lifts
-        (``lift_y``: other measurements than the tests', e.g. a bootstrap draw's)."""
-        ytil = self.project(y * self.sw)
-        if self.lift is None:
-            return ytil
-        dy = self.lift.delta_y if lift_y is None else lift_y
-        return np.concatenate([ytil, self.lift_weight * dy])
+        (``lift_y``: other measurements than the tests', e.g. a bootstrap draw's), then the return-on-spend
+        prior's zeros."""
+        parts = [self.project(y * self.sw)]
+        if self.lift is not None:
+            parts.append(self.lift_weight * (self.lift.delta_y if lift_y is None else lift_y))
+        if self.roi is not None:
+            parts.append(np.zeros(len(self.roi)))
+        return np.concatenate(parts)
 
-    def design(self, Ht: np.ndarray, phi: np.ndarray) -> np.ndarray:
-        """The stacked design: the projected weighted features, then the weighted lift rows."""
-        if self.lift is None:
+    def pseudo_rows(self, phi: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """The rows linear in the coefficients that join the projected KPI's (module docstring), ``[n_pseudo,
+        K (+ 1 with the return-on-spend prior: the pooled return's column)]``: the weighted lift tests, then
+        the return-on-spend prior's (``m`` ``[K]``: each channel's feature column summed over the periods)."""
+        K = self.layout.n_channels
+        blocks = []
+        if self.lift is not None:
+            G = self.lift_weight[:, None] * self.lift.features(self.layout, phi, self.ref)
+            blocks.append(G if self.roi is None else np.hstack([G, np.zeros((len(G), 1))]))
+        if self.roi is not None:
+            blocks.append(self.roi.rows(m))
+        return np.vstack(blocks) if blocks else np.zeros((0, K))
+
+    def design(self, Ht: np.ndarray, phi: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """The stacked design: the projected weighted features (and the pooled return's zero column),
+        then :meth:`pseudo_rows`."""
+        if not self.n_pseudo:
             return Ht
-        return np.vstack([Ht, self.lift_weight[:, None] * self.lift.features(self.layout, phi, self.ref)])
+        top = Ht if self.roi is None else np.hstack([Ht, np.zeros((len(Ht), 1))])
+        return np.vstack([top, self.pseudo_rows(phi, m)])
 
     def solve(self, phi: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(H, beta, stacked residual)`` for ``phi`` (``target``: :meth:`target`)."""
         H = features(self.layout, self.media, phi, self.ref, self.days)
-        A = self.design(self.project(H * self.sw[:, None]), phi)
-        beta = nnls(A, target)[0]
-        return H, beta, target - A @ beta
+        A = self.design(self.project(H * self.sw[:, None]), phi, H.sum(axis=0))
+        x = nnls(A, target)[0]
+        return H, x[: self.layout.n_channels], target - A @ x
 
     def penalty(self, phi: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
         """The priors' pseudo-residuals (module docstring); ``shift`` moves each prior's mean by that
@@ -165,8 +227,8 @@ class Problem:
         ``least_squares``' ``2-point`` scheme, away from the upper bound). A channel's parameter
         moves only that channel's feature column, so each difference recomputes one column (from
         the cached adstock when the parameter acts after it) and re-solves the (small)
-        non-negative least squares, instead of every channel's transforms (and that channel's lift
-        rows, which its delay does not move); only the shared media seasonality recomputes them all."""
+        non-negative least squares, instead of every channel's transforms (:meth:`pseudo_rows` are
+        recomputed whole: a few rows); only the shared media seasonality recomputes every column."""
         lay = self.layout
         K, per = lay.n_channels, lay.per_channel
         _, hi = lay.bounds()
@@ -176,7 +238,8 @@ class Problem:
         delays = [channel_delay(lay, p[i]) for i in range(K)]
         cols = [response_column(lay, *stocks[i], p[i], float(self.ref[i]), s, delays[i]) for i in range(K)]
         Ht = self.project(np.column_stack(cols) * self.sw[:, None])
-        A = self.design(Ht, phi)
+        m = np.array([c.sum() for c in cols])
+        A = self.design(Ht, phi, m)
         r0 = np.concatenate([target - A @ nnls(A, target)[0], self.penalty(phi)])
         J = np.empty((len(r0), len(phi)))
         for j in range(len(phi)):
@@ -189,13 +252,16 @@ class Problem:
                 slot = moved[i * per: (i + 1) * per]
                 a, wbar = adstock_column(lay, self.media[:, i], slot) if k < lay.n_adstock else stocks[i]
                 q = channel_delay(lay, slot) if lay.delay and k == per - 1 else delays[i]
+                col = response_column(lay, a, wbar, slot, float(self.ref[i]), s, q)
                 A2 = A.copy()
-                A2[: len(Ht), i] = self.project(response_column(lay, a, wbar, slot, float(self.ref[i]), s, q) * self.sw)
-                if self.lift is not None and not (lay.delay and k == per - 1):  # the lag leaves the steady state
-                    A2[len(Ht):, i] = self.lift_weight * self.lift.features(lay, moved, self.ref)[:, i]
+                A2[: len(Ht), i] = self.project(col * self.sw)
+                if self.n_pseudo:
+                    m2 = m.copy()
+                    m2[i] = col.sum()
+                    A2[len(Ht):] = self.pseudo_rows(moved, m2)
             else:
-                A2 = self.design(self.project(features(lay, self.media, moved, self.ref, self.days) * self.sw[:, None]),
-                                 moved)
+                F = features(lay, self.media, moved, self.ref, self.days)
+                A2 = self.design(self.project(F * self.sw[:, None]), moved, F.sum(axis=0))
             r = np.concatenate([target - A2 @ nnls(A2, target)[0], self.penalty(moved)])
             J[:, j] = (r - r0) / h
         return J

@@ -165,7 +165,9 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
         f"{', '.join(f.baseline_names)}. Equations: `budgetgym.calibration.model` and `.transforms`.",
         f"Maximum likelihood by variable projection from {count(len(scouts), 'start')} ({reached} reached the best)"
         + (f"; channels under a mild prior: {', '.join(c for c, wk in zip(f.channels, f.weak, strict=True) if wk)}"
-           if f.weak.any() else "") + ".", "",
+           if f.weak.any() else "")
+        + (f"; each channel's return on spend pooled (prior sd {spec.roi_prior:g} of the pooled return)"
+           if f.problem.roi is not None else "") + ".", "",
         "## Fit", "",
         "| | periods | R² | MAPE % | WAPE % | RMSE |", "|---|---|---|---|---|---|",
         _errors_row("in sample (all periods)", result.errors),

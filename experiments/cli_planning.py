@@ -208,6 +208,11 @@ def calibrate_cmd(
     prior_draws: Annotated[
         bool, typer.Option("--prior-draws/--no-prior-draws", help="bootstrap refits also draw the prior's means")
     ] = False,
+    roi_prior: Annotated[
+        float | None,
+        typer.Option(help="pool the channels' return on spend: TAU, the relative sd around the pooled return "
+                          "(e.g. 0.5; default: no such prior)"),
+    ] = None,
     lift_tests: Annotated[
         Path | None,
         typer.Option(help="CSV of lift tests (channel, x, delta_x, delta_y, sigma): extra likelihood terms"),
@@ -237,8 +242,9 @@ def calibrate_cmd(
         block_length=block_length, holdout=holdout, seed=seed, adstock=adstock, saturation=saturation,
         likelihood=likelihood, prior=prior, fourier=fourier, reward=reward, plan_periods=plan_periods,
         plan_budget=plan_budget, out=out, plots=plots,
-        delay=delay, media_season=media_season, prior_draws=prior_draws, lift_tests=lift_tests,
-        revenue_per_kpi=revenue_per_kpi, workers=DEFAULT_WORKERS if workers is None else workers,
+        delay=delay, media_season=media_season, prior_draws=prior_draws, roi_prior=roi_prior,
+        lift_tests=lift_tests, revenue_per_kpi=revenue_per_kpi,
+        workers=DEFAULT_WORKERS if workers is None else workers,
     )
     con = console()
     e = res.errors

@@ -15,7 +15,7 @@ from test_roundtrip import plan_share_of_oracle, simulate_and_calibrate
 from budgetgym.calibration import calibrate
 from budgetgym.calibration.data import read_mmm_csv
 from budgetgym.calibration.model import ModelSpec, fit_model
-from budgetgym.calibration.projection import Problem
+from budgetgym.calibration.projection import Problem, RoiRows
 from budgetgym.calibration.transforms import DELAY_SHAPE, Layout, delay_weights, season
 from budgetgym.envs import scenario_from_dict
 from budgetgym.envs.errors import BudgetGymError
@@ -148,19 +148,22 @@ def test_fit_season_by_hand(tmp_path: Path, ab: tuple[float, float], expected: t
     assert replace(fit, phi=np.array([0.3, 0.0, 1.0, 0.1, 0.1])).season(other) == pytest.approx((0.25, 365.25 / 4))
 
 
-def test_jacobian_matches_central_differences(tmp_path: Path) -> None:
+@pytest.mark.parametrize("roi", [False, True])
+def test_jacobian_matches_central_differences(tmp_path: Path, roi: bool) -> None:
     """The per-channel Jacobian (one feature column recomputed per parameter) equals a central
-    difference of the whole residual at a point away from the bounds."""
+    difference of the whole residual at a point away from the bounds; with the pooled return-on-spend
+    prior's rows too (each moved column's sum enters them)."""
     ds = simulate_dataset(_truth(), 156, "random", seed=3)
     write_dataset(ds, tmp_path / "d")
     data = read_mmm_csv(tmp_path / "d" / "data.csv", date="date", kpi="revenue",
                         spend="search_spend,social_spend,video_spend", controls="competitor")
     fit = fit_model(data, ModelSpec(delay=True, season=True), seed=0)
+    rows = RoiRows(spend=data.spend.sum(axis=0), weight=100.0 * data.spend.sum() / fit.contributions.sum())
     prob = Problem(fit.layout, data.media, fit.ref, fit.problem.B, data.days, np.ones(156), fit.weak,
-                    prior_scale=100.0, season_prior=True)
+                    prior_scale=100.0, season_prior=True, roi=rows if roi else None)
     lo, hi = fit.layout.bounds()
     phi = lo + np.random.default_rng(0).uniform(0.3, 0.7, len(lo)) * (hi - lo)
-    ytil = prob.project(data.kpi)
+    ytil = prob.target(data.kpi)
 
     def resid(p: np.ndarray) -> np.ndarray:
         return np.concatenate([prob.solve(p, ytil)[2], prob.penalty(p)])
