@@ -4,8 +4,9 @@ For channel ``i`` the likelihood of the conversions that arrived is evaluated on
 (lag shape, decay, Hill slope, half-saturation) points, with the scale :math:`\beta` integrated
 analytically under a conjugate Gamma prior; the grid weights and the Gamma parameters are the
 posterior. The equations are in :mod:`budgetgym.agents.model_thompson`'s docstring; this module
-holds the maths (:func:`normalised_carryover`, :func:`lag_mass_within`, :func:`hill_log_basis`)
-and :class:`HillGridPosterior` (update, sample, mode, state), and nothing about acting.
+holds the maths (:func:`normalised_carryover`, :func:`lag_mass_within`, :func:`hill_log_basis`,
+:func:`carryover_forecast`, :func:`carryover_step_value`) and :class:`HillGridPosterior` (update, sample, mode,
+state), and nothing about acting.
 """
 
 from __future__ import annotations
@@ -14,8 +15,17 @@ from typing import Any
 
 import numpy as np
 
+from budgetgym.envs import curves
+
 __all__ = [
-    "LOG_FLOOR", "HillGridPosterior", "hill_log_basis", "lag_mass_table", "lag_mass_within", "normalised_carryover"
+    "LOG_FLOOR",
+    "HillGridPosterior",
+    "carryover_forecast",
+    "carryover_step_value",
+    "hill_log_basis",
+    "lag_mass_table",
+    "lag_mass_within",
+    "normalised_carryover",
 ]
 
 LOG_FLOOR = -700.0  # log g at zero carry-over spend (g = 0): conversions there are "impossible"
@@ -58,6 +68,79 @@ def lag_mass_table(horizon: int, shapes: np.ndarray, decays: np.ndarray) -> np.n
     (a tenth of ``model_thompson``'s time per step); the CDF is elementwise, so the numbers are the same bits."""
     steps = np.arange(1, max(int(horizon), 1) + 1)
     return lag_mass_within(steps[:, None, None], np.asarray(shapes)[None, :, None], np.asarray(decays)[None, None, :])
+
+
+def carryover_forecast(carry: np.ndarray, decays: np.ndarray, steps: int) -> np.ndarray:
+    r"""The carry-over state of the next ``steps`` steps if nothing more were spent, ``[steps, ...]``.
+
+    Row ``l`` is :func:`normalised_carryover` applied ``l + 1`` times to ``carry`` (``[..., n_stage,
+    n_theta]``, the state after the last step observed) with zero spend: stage ``k`` of row ``l`` is
+    :math:`\sum_{m > l} w^{(k)}_m x_{t+l-m}`, what the spends before step ``t`` still add to the lagged
+    spend :math:`\bar a_{t+l}` (currency per step).
+    """
+    out = np.empty((max(int(steps), 0), *np.shape(carry)))
+    state = np.asarray(carry, dtype=float)
+    for row in range(len(out)):
+        state = normalised_carryover(state, np.zeros(state.shape[:-2]), decays)
+        out[row] = state
+    return out
+
+
+def carryover_step_value(
+    spend: np.ndarray,
+    scale: np.ndarray,
+    kappa: np.ndarray,
+    slope: np.ndarray,
+    landed: np.ndarray,
+    past: np.ndarray,
+    future: np.ndarray,
+) -> np.ndarray:
+    r"""What spending ``spend`` at step ``t`` adds to the modelled response of steps ``t .. t+R-1``, carry-over
+    included.
+
+    With the lag kernel :math:`w_l` (weights of lags ``l = 0, 1, ...``; its CDF :math:`F_l = \sum_{m \le l}
+    w_m` is ``landed``), the lagged spend of step :math:`t+l` is the sum of three parts: the spends before
+    ``t`` (``past``: :math:`p_l`, see :func:`carryover_forecast`), the spends assumed for the steps after
+    ``t`` (``future``: a constant :math:`y` per step, which adds :math:`y F_{l-1}`, :math:`F_{-1} = 0`) and
+    step ``t``'s own spend :math:`x`, which adds only :math:`w_l x`. Then
+
+    .. math::
+
+        V(x) = \sum_{l=0}^{R-1} c_l \left[ g(b_l + w_l x) - g(b_l) \right], \qquad
+        b_l = p_l + y F_{l-1}, \qquad g(a) = \frac{a^s}{a^s + \kappa^s},
+
+    with :math:`c_l` the ``scale`` of step :math:`t+l` (conversions or value at saturation). Valued at
+    steady state instead (:math:`b_l + w_l x` replaced by :math:`x` for every ``l``, i.e. ``x`` spent every
+    step), a one-step burst counts as if sustained: an S-shaped curve of a channel with long carry-over
+    clears its threshold at steady state while the burst, spread over the lags, moves the lagged spend by
+    only :math:`w_0 x = (1-\theta)^k x` at once.
+
+    Parameters
+    ----------
+    spend : ``[G, 1]`` or ``[G, K]``, currency at step ``t``.
+    scale : ``[..., R, K]``, :math:`c_l`: the curve's scale at step :math:`t+l` (conversions, or value, per step).
+    kappa, slope : ``[..., K]``, the Hill curve (``kappa`` in currency per step).
+    landed : ``[..., R, K]``, :math:`F_l`, the lag's CDF at lags ``0 .. R-1``.
+    past : ``[..., R, K]``, :math:`p_l`, currency per step.
+    future : ``[K]``, :math:`y`, currency per step.
+
+    The leading axes ``...`` (e.g. several posterior draws) broadcast.
+
+    Returns
+    -------
+    ``[..., G, K]``: :math:`V` at each spend (0 at ``x = 0``), in the unit of ``scale``.
+    """
+    F = np.asarray(landed, dtype=float)
+    before = np.concatenate([np.zeros_like(F[..., :1, :]), F[..., :-1, :]], axis=-2)  # F_{l-1}
+    weight = F - before  # w_l
+    base = np.asarray(past, dtype=float) + np.asarray(future, dtype=float) * before  # b_l [..., R, K]
+    x = np.asarray(spend, dtype=float)  # [G, K or 1]
+    c = np.asarray(scale, dtype=float)
+    k = np.asarray(kappa, dtype=float)[..., None, :]
+    s = np.asarray(slope, dtype=float)[..., None, :]
+    level = base[..., None, :] + weight[..., None, :] * x  # b_l + w_l x [..., R, G, K]
+    grown = curves.hill(level, c[..., None, :], k[..., None, :], s[..., None, :])
+    return (grown - curves.hill(base, c, k, s)[..., None, :]).sum(axis=-3)  # the sum over l
 
 
 def hill_log_basis(carry: np.ndarray, kappa: np.ndarray, slopes: np.ndarray) -> np.ndarray:

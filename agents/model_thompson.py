@@ -128,13 +128,38 @@ spend with :class:`~budgetgym.agents.calendar_pacing.CalendarPacer`: weekday and
 multipliers learned from the observed step totals (used only when they lower the BIC), times
 the share of a step's effect that the drawn lag lands before the horizon; the conversions it
 learns from are deflated by the learned calendar multiplier of their step. Without
-``calendar_pacing`` it spends ``B/T`` per step. The pacing entry comes from
-:meth:`~budgetgym.agents.base.BaseAgent.pace`. The split stays the one for ``B/T`` when the pacer spends
-more or less (unlike ``greedy``'s): its steady-state valuation treats a busy step's burst as if sustained,
-and splitting the paced total cost ``pulse-4`` 1.5 points of the oracle (96 seeds, 95% CI 0.4-2.6) for 0.4
-gained on ``seasonal-5``. Splits that value the step's spend by what it adds to the lagged spend of the
-following steps (carry-over included) were measured too and lost on ``delayed-5`` or ``seasonal-5``: figures
-in ``benchmarks/README.md`` (*model_thompson: splitting a paced total*).
+``calendar_pacing`` it spends ``B/T`` per step. The pacing entry and the total :math:`S_t` the
+environment will spend come from :meth:`~budgetgym.agents.base.BaseAgent.pace`.
+
+The split of a paced total. The steady-state valuation cannot split :math:`S_t \ne B/T`: it values the
+step's spend as if it were spent every step, so a busy step's burst counts as sustained (on ``pulse-4``,
+S-shaped curves with decays 0.7-0.8, a drawn curve of a channel never spent on clears its threshold at
+:math:`S_t` and takes a one-day burst that its carry-over spreads below the threshold: splitting
+:math:`S_t` that way cost 1.3 points of the oracle, 512 seeds, 95% CI 0.7-1.8). What it misses is the
+carried-over level: spend :math:`x` at step ``t`` lifts the lagged spend of step :math:`t+l` by only
+:math:`w_l x` on top of what the other steps put there. Under calendar pacing the step therefore plays the
+``B/T`` split :math:`y` above (:math:`S_t = B/T`: nothing changes), and the difference :math:`S_t - B/T` is
+added to (busy step) or taken from (quiet step) the channels by the grid programme on the mean over
+``value_draws`` posterior draws (the Thompson draw and ``value_draws - 1`` more, from a generator of their own)
+of :func:`~budgetgym.agents.hill_posterior.carryover_step_value`,
+
+.. math:: \bar V_i(x) = \frac{1}{M} \sum_{m=1}^{M} \sum_{l=0}^{R-1} c^{(m)}_{l,i}
+          \left[ g\big(b^{(m)}_{l,i} + w^{(m)}_{l,i}\, x; \kappa^{(m)}_i, s^{(m)}_i\big)
+          - g\big(b^{(m)}_{l,i}; \kappa^{(m)}_i, s^{(m)}_i\big) \right],
+
+each channel's spend between :math:`y_i` and :math:`y_i + S_t - B/T`: the response the step's spend adds over
+the steps left, given the model's own carry-over state of the spends so far
+(:func:`~budgetgym.agents.hill_posterior.carryover_forecast`), later steps that spend the rest of the budget
+evenly in the shares of :math:`y`, each draw's :math:`\beta`, the value per conversion and the pacer's calendar
+multiplier of each step. One draw alone (``value_draws: 1``) lost on ``delayed-5`` (-1.6 points of the oracle):
+a channel with long carry-over is almost linear within one step, so the drawn decay swings where the whole
+difference goes; the mean over 8 draws spreads it (figures: ``benchmarks/README.md``, *model_thompson:
+splitting a paced total*). Splitting the whole of :math:`S_t` by the valuation (no range) lost on every
+scenario but ``pulse-4``, 8 draws or not (``delayed-5``: -11 points; a likely cause, not measured: much of its
+lag is conversion delay, after the saturation, which the model's one lag kernel cannot tell from carry-over).
+The cost: tabulating :math:`\bar V` (``value_draws`` x steps left x ``alloc_grid`` x channels Hill values) makes a
+``predict`` under calendar pacing ~23 ms of CPU per step on ``seasonal-5`` (84 steps, 5 channels) against ~1.9 ms
+with the ``B/T`` split alone (``benchmarks/bench_predict.py``).
 
 ``predict(..., deterministic=True)`` — the evaluator's default — still samples (Thompson
 sampling *is* the learning rule; the draws come from the agent's seeded generator, so
@@ -145,6 +170,7 @@ its :math:`\beta`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -153,6 +179,8 @@ from budgetgym.agents.base import BaseAgent, register_agent
 from budgetgym.agents.calendar_pacing import CalendarPacer
 from budgetgym.agents.hill_posterior import (
     HillGridPosterior,
+    carryover_forecast,
+    carryover_step_value,
     hill_log_basis,
     lag_mass_table,
     lag_mass_within,
@@ -179,6 +207,13 @@ __all__ = [
 ]
 
 STATE_VERSION = 2
+
+
+def generators(seed: int | None) -> tuple[np.random.Generator, np.random.Generator]:
+    """The agent's two seeded generators: Thompson sampling and pacing (``default_rng(seed)``, as before) and the
+    extra posterior draws that value a paced step's spend (an independent stream spawned from the same seed)."""
+    sequence = np.random.SeedSequence(seed)
+    return np.random.default_rng(sequence), np.random.default_rng(sequence.spawn(1)[0])
 
 
 # ------------------------------------------------------------------------------ agent
@@ -215,7 +250,7 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         self._landed = lag_mass_table(self.horizon, self.posterior.lag_shapes, self.posterior.decays)
         self._value_num = np.zeros(self.n_channels)  # discounted revenue
         self._value_den = np.zeros(self.n_channels)  # discounted conversions
-        self.rng = np.random.default_rng(p.seed)
+        self.rng, self.value_rng = generators(p.seed)
         self.last_draw: dict[str, np.ndarray] | None = None
         self.pacer = CalendarPacer(brief) if brief.agent_pacing and params.calendar_pacing else None
 
@@ -235,7 +270,7 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
     # -- learning ---------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> None:
         """New campaign: reseed (``seed``, else ``params.seed``) and clear the posterior."""
-        self.rng = np.random.default_rng(seed if seed is not None else self.params.seed)
+        self.rng, self.value_rng = generators(seed if seed is not None else self.params.seed)
         self.posterior.clear()
         self._value_num[:] = 0.0
         self._value_den[:] = 0.0
@@ -304,14 +339,50 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         landed = self.landed_within(steps_left, draw["index"])
         weight = self.value_per_conversion() * landed * draw["beta"]
         split = self.allocate(weight, draw["kappa"], draw["slope"], self.step_budget)
-        action = split_to_action(split, self.logit_scale)
         want = self.step_budget
         if self.pacer is not None:  # only under agent pacing
             left = np.arange(T - t, 0, -1)  # steps left from each remaining step, to the horizon
             mass = self.landed_within(left[:, None], draw["index"])
             want = self.pacer.step_spend(t, remaining, self.rng, landed=mass.mean(axis=1))
-        u = self.pace(want, remaining)[0]  # the split above stays B/T's whatever the total (module docstring)
+        u, total = self.pace(want, remaining)
+        if self.pacer is not None:  # the paced total, split with carry-over (module docstring)
+            split = self.paced_split(draw, t, total, remaining, split)
+        action = split_to_action(split, self.logit_scale)
         return action if u is None else np.append(action, u)
+
+    def paced_split(
+        self, draw: dict[str, np.ndarray], t: int, total: float, remaining: float, steady: np.ndarray
+    ) -> np.ndarray:
+        r"""The split of step ``t``'s paced ``total`` (currency): the ``steady`` split (shares) of ``B/T``, and the
+        difference ``total - B/T`` moved by the mean over ``value_draws`` posterior draws (``draw`` and more from
+        ``value_rng``) of :func:`~budgetgym.agents.hill_posterior.carryover_step_value`, each channel between its
+        ``B/T`` spend and that plus the difference (module docstring)."""
+        T, post = self.horizon, self.posterior
+        steps = max(T - t, 1)
+        draws = [draw] + [post.sample(self.value_rng) for _ in range(self.params.value_draws - 1)]
+        index = np.stack([d["index"] for d in draws])  # [M, K]
+        shape_at, decay_at = np.unravel_index(index, post.shape)[:2]
+        landed = np.moveaxis(self._landed[:steps][:, shape_at, decay_at], 0, 1)  # F_l [M, R, K]
+        forecast = carryover_forecast(post.carry, post.decays, steps)  # [R, K, stage, theta]
+        past = np.moveaxis(forecast[:, np.arange(self.n_channels), post.lag_shapes[shape_at] - 1, decay_at], 0, 1)
+        fit = self.pacer.fit() if self.pacer is not None else None
+        calendar = np.ones(steps) if fit is None else fit.multipliers[t : t + steps]
+        beta = np.stack([d["beta"] for d in draws]) * self.value_per_conversion()  # [M, K]
+        scale = calendar[None, :, None] * beta[:, None, :]  # c_l [M, R, K]
+        kappa, slope = np.stack([d["kappa"] for d in draws]), np.stack([d["slope"] for d in draws])
+        future = steady * max(remaining - total, 0.0) / max(steps - 1, 1)
+        base = steady * self.step_budget  # the B/T split, currency
+        extra = total - self.step_budget
+        cell = max(total, self.step_budget) / (self.params.alloc_grid - 1)
+        low, high = np.minimum(base, base + extra) - cell, np.maximum(base, base + extra) + cell
+
+        def value(x: np.ndarray, sub: list[int]) -> np.ndarray:
+            v = carryover_step_value(
+                x, scale[..., sub], kappa[:, sub], slope[:, sub], landed[..., sub], past[..., sub], future[sub]
+            ).mean(axis=0)
+            return np.where((x >= low[sub]) & (x <= high[sub]), v, -np.inf)
+
+        return self.split(value, total)
 
     def landed_within(self, steps: int | np.ndarray, index: np.ndarray) -> np.ndarray:
         """:func:`~budgetgym.agents.hill_posterior.lag_mass_within` of ``steps`` (``1..horizon``; broadcasts)
@@ -322,6 +393,12 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
     def allocate(self, scale: np.ndarray, kappa: np.ndarray, slope: np.ndarray, spend: float) -> np.ndarray:
         r"""Split ``spend`` to maximise :math:`\sum_i \text{scale}_i\, g(x_i; \kappa_i, s_i)` within
         the share bounds, with the oracle's one-step grid programme (module docstring)."""
+        return self.split(lambda x, sub: curves.hill(x, np.maximum(scale[sub], 1e-300), kappa[sub], slope[sub]), spend)
+
+    def split(self, value: Callable[[np.ndarray, list[int]], np.ndarray], spend: float) -> np.ndarray:
+        r"""Split ``spend`` (currency) to maximise :math:`\sum_i V_i(x_i)` within the share bounds, with the
+        oracle's one-step grid programme (module docstring); ``value(x, sub)`` tabulates :math:`V_i` of the
+        channels ``sub`` at the spends ``x`` ``[G, 1]``, ``[G, len(sub)]``."""
         lo, hi = self.low, self.high
         free = hi - lo > 1e-12
         locked_total = float(lo[~free].sum())
@@ -338,8 +415,7 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         hi_f = np.minimum(hi[idx] / room, 1.0)
         unit = float(max(spend * room, 1e-9))  # the free channels' budget
         x = grid_fractions(self.params.alloc_grid)[:, None] * unit  # [G, 1]
-        sub = idx.tolist()
-        values = curves.hill(x, np.maximum(scale[sub], 1e-300), kappa[sub], slope[sub])  # [G, nf]
+        values = value(x, idx.tolist())  # [G, nf]
         shares = grid_split_values(values, *lock_degenerate_bounds(np.minimum(lo_f, hi_f), hi_f))
         split[idx] = room * shares
         # guard: exactly feasible even if the bounds fall between grid points
@@ -353,6 +429,7 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
             "value_num": self._value_num.tolist(),
             "value_den": self._value_den.tolist(),
             "rng": self.rng.bit_generator.state,
+            "value_rng": self.value_rng.bit_generator.state,
             "pacer": None if self.pacer is None else self.pacer.state_dict(),
         }
 
@@ -366,6 +443,10 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
             rng = np.random.default_rng()
             rng.bit_generator.state = state["rng"]
             self.rng = rng
+            if "value_rng" in state:  # saved before the paced split's draws had their own generator: kept
+                value_rng = np.random.default_rng()
+                value_rng.bit_generator.state = state["value_rng"]
+                self.value_rng = value_rng
             if self.pacer is not None:
                 self.pacer.load_state_dict(state.get("pacer") or {})
         except (KeyError, ValueError, TypeError, AttributeError) as err:

@@ -57,6 +57,9 @@ class ModelThompsonParams(AgentParams):
     calendar_pacing: bool = Field(
         True, description="agent pacing: time the spend by learned weekday/seasonal effects (calendar_pacing.py)"
     )
+    value_draws: int = Field(
+        8, ge=1, le=64, description="calendar pacing: posterior draws whose mean values a step's spend beyond B/T"
+    )
 
     @field_validator("dispersion", mode="before")
     @classmethod

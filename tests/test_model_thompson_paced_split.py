@@ -1,0 +1,202 @@
+"""``model_thompson`` under agent pacing with calendar pacing: the carry-over valuation of a step's spend, checked
+by hand and against a direct simulation of the agent's model, and the split of a paced step's total (its extra
+spend valued by the mean over several posterior draws)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import build_scenario
+
+import budgetgym.agents.model_thompson  # noqa: F401  (registers "model_thompson")
+from budgetgym.agents.base import make_agent
+from budgetgym.agents.calendar_pacing import CalendarFit
+from budgetgym.agents.hill_posterior import (
+    carryover_forecast,
+    carryover_step_value,
+    lag_mass_within,
+    normalised_carryover,
+)
+from budgetgym.envs import ChannelBudgetEnv
+from budgetgym.envs.allocation import action_to_split, pacing_spend
+
+
+def _g(a, kappa, s=1.0):
+    return a**s / (a**s + kappa**s)
+
+
+def test_carryover_value_of_one_geometric_channel_by_hand():
+    """One channel, geometric carry-over (lag shape 1) with decay 1/2: lag weights w = 1/2, 1/4, 1/8 (CDF 1/2, 3/4,
+    7/8). A lagged spend of 40 left by the past decays to 20, 10, 5 over the next three steps; 60 per step after
+    step t adds 60 F_{l-1} = 0, 30, 45. So the levels without step t's spend are b = 20, 40, 50, and x = 100 at
+    step t lifts them by w x = 50, 25, 12.5. With kappa = 100, slope 1 and step scales c = 2, 1, 1:
+    V = 2 (70/170 - 20/120) + (65/165 - 40/140) + (62.5/162.5 - 50/150)."""
+    decays = np.array([0.5])
+    past = carryover_forecast(np.full((1, 1, 1), 40.0), decays, 3)[:, 0, 0, 0]
+    np.testing.assert_allclose(past, [20.0, 10.0, 5.0])
+    landed = lag_mass_within(np.arange(1, 4), np.ones(1), decays)
+    np.testing.assert_allclose(landed, [0.5, 0.75, 0.875])
+    value = carryover_step_value(
+        np.array([[0.0], [100.0]]), np.array([[2.0], [1.0], [1.0]]), np.array([100.0]), np.ones(1),
+        landed[:, None], past[:, None], np.array([60.0]),
+    )
+    by_hand = 2 * (70 / 170 - 20 / 120) + (65 / 165 - 40 / 140) + (62.5 / 162.5 - 50 / 150)
+    assert value[0, 0] == 0.0
+    assert value[1, 0] == pytest.approx(by_hand, rel=1e-12)
+    # several draws at once (a leading axis): a second draw without carry-over (decay 0: w = 1, 0, 0) has no carried
+    # level left (p = 0), later spend 60 F_{l-1} = 0, 60, 60, so x = 100 adds only 2 (100/200 - 0) = 1 at step t
+    two = carryover_step_value(
+        np.array([[100.0]]), np.array([[[2.0], [1.0], [1.0]]] * 2), np.array([[100.0], [100.0]]), np.ones((2, 1)),
+        np.stack([landed[:, None], np.ones((3, 1))]), np.stack([past[:, None], np.zeros((3, 1))]), np.array([60.0]),
+    )
+    assert two.shape == (2, 1, 1)
+    np.testing.assert_allclose(two[:, 0, 0], [by_hand, 1.0], rtol=1e-12)
+    # the three parts add up: with 60 spent at every step (past, t and later), every level is 60
+    steady = carryover_forecast(np.full((1, 1, 1), 60.0), decays, 3)[:, 0, 0, 0]
+    np.testing.assert_allclose(steady + 60.0 * np.r_[0.0, landed[:-1]] + 60.0 * np.diff(np.r_[0.0, landed]), 60.0)
+
+
+@pytest.mark.parametrize("shape", [1, 2, 3])
+def test_carryover_value_is_the_response_a_simulated_spend_path_adds(shape):
+    """Against the agent's model run step by step (the cascade of normalised filters the posterior fits): spends
+    before step t, then x at step t, then y at every later step; V(x) is the scaled Hill response of steps
+    t..t+R-1 with x minus that with 0, for a negative-binomial lag of each shape."""
+    theta, kappa, slope, y, R = 0.7, 150.0, 2.0, 80.0, 6
+    history = [120.0, 0.0, 200.0, 50.0]
+    scale = np.linspace(1.5, 0.5, R)
+    decays = np.array([theta])
+
+    def simulated(x):
+        state = np.zeros((shape, 1))
+        for spend in history:
+            state = normalised_carryover(state, np.array(spend), decays)
+        total = 0.0
+        for step, spend in enumerate([x] + [y] * (R - 1)):
+            state = normalised_carryover(state, np.array(spend), decays)
+            total += scale[step] * _g(state[-1, 0], kappa, slope)
+        return total
+
+    state = np.zeros((1, shape, 1))
+    for spend in history:
+        state = normalised_carryover(state, np.array([spend]), decays)
+    past = carryover_forecast(state, decays, R)[:, :, shape - 1, 0]  # [R, 1]
+    landed = lag_mass_within(np.arange(1, R + 1)[:, None], np.array([shape]), decays)
+    xs = np.array([[0.0], [30.0], [300.0], [2000.0]])
+    value = carryover_step_value(xs, scale[:, None], np.array([kappa]), np.array([slope]), landed, past, np.array([y]))
+    expected = [simulated(x) - simulated(0.0) for x in xs[:, 0]]
+    np.testing.assert_allclose(value[:, 0], expected, rtol=1e-10, atol=1e-14)
+
+
+def _two_channel_agent(monkeypatch, multipliers, value_draws=8, later_decays=(0, 1), later_beta=(0.702, 1.0)):
+    """A 10-step campaign (B/T = 100, step cap 200) and a stubbed posterior draw: channel 0 converts at once
+    (decay 0) and saturates early (kappa = 30), channel 1 carries over (geometric, decay 0.8) and saturates late
+    (kappa = 300); ``multipliers`` is the pacer's calendar fit (``None``: not fitted yet, the step plays B/T).
+    The draws after the first (those that value the paced difference) take the decays of the grid indices
+    ``later_decays`` (of 0, 0.8) and the scales ``later_beta``, the rest unchanged."""
+    sc = build_scenario(n_channels=2, horizon=10, budget__pacing="agent")
+    agent = make_agent("model_thompson", sc, seed=0, decays=[0.0, 0.8], lag_shapes=[1], value_draws=value_draws)
+    post = agent.posterior
+
+    def point(decay_at, beta):
+        zero = np.zeros(2, int)
+        index = np.ravel_multi_index((zero, np.asarray(decay_at), zero, zero), post.shape)
+        return {"index": index, "beta": np.asarray(beta, dtype=float), "kappa": np.array([30.0, 300.0]),
+                "slope": np.ones(2), "decay": np.array([0.0, 0.8])[list(decay_at)], "shape": np.ones(2)}
+
+    draw = point((0, 1), (0.702, 1.0))
+    drawn = iter([draw] + [point(later_decays, later_beta)] * (value_draws - 1))
+    monkeypatch.setattr(post, "sample", lambda rng: next(drawn))
+    fit = None if multipliers is None else CalendarFit(0.5, 0.0, np.asarray(multipliers, dtype=float))
+    monkeypatch.setattr(agent.pacer, "fit", lambda: fit)
+    return sc, agent, draw
+
+
+def _campaign(q, played, y, m, beta, kappa, decays):
+    """Modelled conversions of the campaign with a share ``q`` of step 0's ``played`` on channel 0, the later steps
+    spending ``y`` per channel, by direct simulation of the geometric carry-over of each channel's ``decays``."""
+    total = np.zeros_like(q)
+    for i, decay in enumerate(decays):
+        x0 = q * played if i == 0 else (1 - q) * played
+        level = np.zeros_like(q)
+        for step in range(len(m)):
+            level = (1 - decay) * (x0 if step == 0 else y[i]) + decay * level
+            total += m[step] * beta[i] * _g(level, kappa[i])
+    return total
+
+
+def _best_share(value, low=0.0, high=1.0, n=200_001):
+    q = np.linspace(low, high, n)
+    return q[np.argmax(value(q))]
+
+
+def test_a_busy_step_splits_its_extra_spend_by_what_it_adds_with_carry_over(monkeypatch):
+    """Step 0 is twice as busy as the rest (calendar multiplier 2), so the pacer plays the step cap, 2 B/T = 200.
+    The B/T split is the steady-state one (brute force over the drawn curves, channel 1 scaled by the share of its
+    lag within the 10 steps, 1 - 0.8^10); the extra B/T goes where it adds most to the modelled response of the
+    campaign, simulated here step by step (channel 0's conversions land on the busy step, channel 1's spread over
+    the quiet ones, 0.2 of a step's effect at once). Channel 0, near saturation, takes 23 of the extra 100: 43.5%
+    of the step, not the 64% of the B/T split scaled up."""
+    sc, agent, draw = _two_channel_agent(monkeypatch, [2.0] + [1.0] * 9)
+    beta, kappa = draw["beta"], draw["kappa"]
+    unit, T = 100.0, 10
+    reach = np.array([1.0, 1.0 - 0.8**T])
+    steady = _best_share(lambda q: reach[0] * beta[0] * _g(q * unit, kappa[0])
+                         + reach[1] * beta[1] * _g((1 - q) * unit, kappa[1]))
+    obs, _ = ChannelBudgetEnv(sc).reset(seed=0)
+    action, _ = agent.predict(obs)
+    played = pacing_spend(float(action[-1]), sc.budget.total, sc.step_cap)
+    assert played == pytest.approx(2 * unit)
+    m = np.r_[2.0, np.ones(T - 1)]
+    y = np.array([steady, 1 - steady]) * (sc.budget.total - played) / (T - 1)  # the later steps: B/T's split
+
+    def campaign(q):  # modelled conversions of the campaign with q of step 0 on channel 0, by direct simulation
+        return _campaign(q, played, y, m, beta, kappa, (0.0, 0.8))
+
+    # the extra spend goes on top of the B/T split: channel 0 between its B/T spend and that plus B/T
+    best = _best_share(campaign, steady * unit / played, (steady * unit + unit) / played)
+    share = action_to_split(action[:2], sc.action.logit_scale, np.zeros(2), np.ones(2))[0]
+    assert share == pytest.approx(best, abs=0.01)  # one cell of alloc_grid (0.5%) plus the logits' rounding
+    assert share < steady - 0.15  # not the B/T split's share
+
+
+def test_a_step_at_b_over_t_keeps_the_steady_state_split(monkeypatch):
+    """Before the pacer's first fit a step spends B/T: the carry-over valuation may only move the spend the pacer
+    adds or removes, so the split is the steady-state one (within one cell of the grid)."""
+    sc, agent, draw = _two_channel_agent(monkeypatch, None)
+    obs, _ = ChannelBudgetEnv(sc).reset(seed=0)
+    action, _ = agent.predict(obs)
+    assert pacing_spend(float(action[-1]), sc.budget.total, sc.step_cap) == pytest.approx(100.0)
+    landed = agent.landed_within(sc.horizon, draw["index"])
+    steady = agent.allocate(landed * draw["beta"], draw["kappa"], draw["slope"], 100.0)
+    share = action_to_split(action[:2], sc.action.logit_scale, np.zeros(2), np.ones(2))
+    np.testing.assert_allclose(share, steady, atol=0.006)
+
+
+def test_the_extra_spend_is_split_by_the_mean_value_over_posterior_draws(monkeypatch):
+    """The busy step of the test above, valued by two draws: the Thompson draw (channel 1 carries over, decay 0.8)
+    and one in which channel 1 converts at once (decay 0) with 1.4 times the scale. The extra B/T is split to maximise
+    the mean of the two simulated campaigns, not either one: in the second draw channel 1's burst lands on the busy
+    step (multiplier 2), so channel 0 keeps less of the extra spend than under the first draw alone. The B/T split
+    and the later steps' spend stay the Thompson draw's."""
+    later_beta = np.array([0.702, 1.4])
+    sc, agent, draw = _two_channel_agent(
+        monkeypatch, [2.0] + [1.0] * 9, value_draws=2, later_decays=(0, 0), later_beta=later_beta
+    )
+    beta, kappa = draw["beta"], draw["kappa"]
+    unit, T = 100.0, 10
+    reach = np.array([1.0, 1.0 - 0.8**T])
+    steady = _best_share(lambda q: reach[0] * beta[0] * _g(q * unit, kappa[0])
+                         + reach[1] * beta[1] * _g((1 - q) * unit, kappa[1]))
+    obs, _ = ChannelBudgetEnv(sc).reset(seed=0)
+    action, _ = agent.predict(obs)
+    played = pacing_spend(float(action[-1]), sc.budget.total, sc.step_cap)
+    m = np.r_[2.0, np.ones(T - 1)]
+    y = np.array([steady, 1 - steady]) * (sc.budget.total - played) / (T - 1)
+    low, high = steady * unit / played, (steady * unit + unit) / played
+    first = _best_share(lambda q: _campaign(q, played, y, m, beta, kappa, (0.0, 0.8)), low, high)
+    second = _best_share(lambda q: _campaign(q, played, y, m, later_beta, kappa, (0.0, 0.0)), low, high)
+    mean = _best_share(lambda q: _campaign(q, played, y, m, beta, kappa, (0.0, 0.8))
+                       + _campaign(q, played, y, m, later_beta, kappa, (0.0, 0.0)), low, high)
+    share = action_to_split(action[:2], sc.action.logit_scale, np.zeros(2), np.ones(2))[0]
+    assert share == pytest.approx(mean, abs=0.01)
+    assert second + 0.03 < share < first - 0.03  # neither draw's best split (0.335 and 0.433; the mean's: 0.373)
