@@ -1017,6 +1017,29 @@ def test_a_tiny_spend_that_saturates_a_cheap_channel_is_kept_in_the_recommendati
                                   without_residue(clean))
 
 
+def test_a_profit_maximising_spend_below_the_smallest_budget_is_found_at_that_budget() -> None:
+    """Hypothesis seed 46 (session 26, edges=True): a family whose profit-maximising spend is 2.1e-10 (a
+    channel saturated by 1e-10 a step, locked shares, agent pacing, CVaR). The profit-maximum search moved its
+    root down to that spend and re-solved there: ``budget.total ... greater than or equal to 1e-9 (got 2.19e-10)``,
+    a crash of ``plan`` on a valid campaign. Now the point sits at 1e-9, the smallest budget a scenario holds,
+    and spends the optimum's 2.1e-10."""
+    import json
+    from pathlib import Path
+
+    case = json.loads((Path(__file__).parent / "fixtures" / "property_examples"
+                       / "profit_max_below_the_smallest_budget.json").read_text())
+    d = case["campaign"]
+    ensemble = [{f"channels.{i}.saturation.max_response": min(max(d["channels"][i]["saturation"]["max_response"] * f,
+                                                                  1e-9), 1e12)
+                 for i, f in enumerate(row)} for row in case["rows"]]
+    fam = ScenarioFamily("prop", d, ensemble=ensemble, test_fraction=0.25)
+    res = plan(fam, draws=3, objective="cvar:0.67", sweep=np.array([1.0, 1.5, 2.0]), curves=False,
+               lift_design="none")
+    assert res.profit_max is not None and res.profit_max["budget"] == MIN_AMOUNT
+    assert 0.0 < res.profit_max["spend"] < MIN_AMOUNT
+    assert res.plan.sum() < MIN_AMOUNT  # the recommendation at the budget (1) spends the same sliver
+
+
 def test_budget_marginal_and_target_mroas_when_profit_leaves_budget_unspent() -> None:
     """Past the profit-maximising spend (profit reward, agent pacing) the optimum leaves budget unspent
     and stops moving with it: central differences of the re-solved optima's revenue and conversions
