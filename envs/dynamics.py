@@ -269,7 +269,8 @@ def unit_price(
     """Step 1 without the price noise: ``p0 * m_c * (1 + x/x_ref)**eta`` (broadcasts; the model's
     arrays may be per channel ``[K]`` or per row ``[n, K]``). ``out``: an array of the result's
     shape to compute in (every pass in place, the same numbers), else a new one."""
-    pressure = np.power(np.add(1.0, np.divide(spend, model.ref_spend, out=out), out=out), model.elasticity, out=out)
+    base = np.add(1.0, np.divide(spend, model.ref_spend, out=out), out=out)
+    pressure = curves.array_power(base, model.elasticity, out=out)
     return np.multiply(model.base_price * cost_mult, pressure, out=out)
 
 

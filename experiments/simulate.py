@@ -79,9 +79,10 @@ Plans: ``random`` (:func:`~budgetgym.experiments.flighting.random_flighting`: fl
 periods, per-channel levels, seeded), ``equal`` (the equal split, ``B/T`` a period), ``oracle``
 (:func:`~budgetgym.envs.solve_oracle` for the ``N`` periods, each spend below
 :data:`~budgetgym.planner.metrics.ZERO_RTOL` of its largest step set to exactly 0 and each period
-keeping its total, :func:`~budgetgym.planner.metrics.without_residue`: the barrier solver's rounding
+keeping its total, :func:`~budgetgym.planner.metrics.without_free_residue`: the barrier solver's rounding
 of 0 on a channel or step it drops, which the dataset wrote as a few millionths spent every period
-and ``calibrate`` fitted as an always-on channel; the plan's value moves by less than 1e-9 of it), or
+and ``calibrate`` fitted as an always-on channel; kept where dropping it would lower the plan's value by
+more than 1e-9 of it, a tiny spend that earns: a channel priced at 1e-9 a thousand impressions), or
 a plan file in the planner's formats
 (:mod:`budgetgym.planner.inputs`: a per-step table of spend, or a per-channel table of ``share`` — of
 the step budget ``B/T`` — ``spend`` or ``budget``), played as given (small amounts too: a user's
@@ -103,6 +104,7 @@ from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.family import load_family
 from budgetgym.envs.oracle import solve_oracle
+from budgetgym.envs.plan_value import evaluate_plan
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.scenario_parts import MAX_AMOUNT, MIN_AMOUNT
 from budgetgym.experiments.dataset_layout import (
@@ -161,10 +163,11 @@ def _plan(
     if kind == "equal":
         return np.full((n, K), sc.step_budget / K), None
     if kind == "oracle":
-        from budgetgym.planner.metrics import without_residue  # the planner's one rule of 'no spend'
+        from budgetgym.planner.metrics import without_free_residue  # the planner's one rule of 'no spend'
 
         X = solve_oracle(sc).plan  # keeps every spend above 0: 1e-13 to 5e-10 of its largest step where it drops
-        return without_residue(X), None  # a channel (and a step): the solver's rounding of 0 is played as 0
+        # a channel (and a step): the solver's rounding of 0 is played as 0, unless that tiny spend earns
+        return without_free_residue(X, lambda plans: evaluate_plan(sc, plans)), None
     from budgetgym.planner.inputs import read_dated_current  # the planner's reader of per-step plans
 
     expected = "expected random, equal, oracle, a split (search=0.4,social=0.6; or budgets) or a plan CSV file"

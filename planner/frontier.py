@@ -167,7 +167,8 @@ def search_target(
     from the largest level (halves from the smallest) up to 10 times, within the budgets a scenario holds: from
     ``B/1024`` to ``1024 B`` without a sweep, beyond with one (``--sweep 0.5:2:N`` searches up to ``2048 B``).
     A root whose plan leaves budget unspent (a profit reward under agent pacing, past its best spend) is moved down to
-    that spend: the smallest budget with the same optimum; where that optimum spends nothing (no
+    that spend: the smallest budget with the same optimum (1e-9 at least, the smallest a scenario holds); where that
+    optimum spends nothing (no
     channel pays back) the point is at budget 0, its plan the zero plan (the outcome of no spend)."""
     sign = -1.0 if metric == "mcpa" else 1.0  # mcpa rises with the budget; the others fall
 
@@ -233,6 +234,7 @@ def search_target(
         return BudgetPoint(0.0, hit.plan, hit.outcome, hit.marginal), searched
     if 0.0 < spend < hit.budget * (1.0 - SLACK_RTOL):
         # budget left unspent (profit, agent pacing): the optimum is the same from its spend up, and the
-        # marginal return's sign past it is the solver's rounding; the budget is the spend
-        hit = solve_level(problem, objective, spend, hit)
+        # marginal return's sign past it is the solver's rounding; the budget is the spend, or the smallest
+        # budget a scenario holds (1e-9) for a smaller spend (2.2e-10 on a channel saturated by 1e-10 a step)
+        hit = solve_level(problem, objective, max(spend, MIN_AMOUNT), hit)
     return hit, searched

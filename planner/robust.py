@@ -52,7 +52,7 @@ from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel
 from budgetgym.envs.oracle import candidate_plans
 from budgetgym.envs.plan_value import check_plan
-from budgetgym.planner.metrics import without_residue
+from budgetgym.planner.metrics import without_free_residue
 from budgetgym.planner.problem import PlanningProblem
 
 __all__ = ["CVAR_ROUNDS", "Objective", "objective_marginal_model", "outcome_distribution",
@@ -244,7 +244,7 @@ def solve_with_weights(
     X = problem.solve(start, extra)
     n = len(problem.members)
     if objective.kind == "mean" or n == 1:
-        return _without_rounding(problem, X), np.full(n, 1.0 / n)
+        return _without_rounding(problem, objective, X), np.full(n, 1.0 / n)
     firsts = [X, *(extra or [])]  # the mean plan, or a candidate better on U (the static plan, S-shaped members)
     X = firsts[int(np.argmax(objective.score(problem.member_values(np.stack(firsts)))))]
 
@@ -260,15 +260,17 @@ def solve_with_weights(
         U = objective.score(problem.member_values(np.stack(plans)))
         if U.max() > value:
             plan, value, weights = _cvar_ascent(problem, objective, plans[int(np.argmax(U))], best_response)
-    return _without_rounding(problem, plan), weights
+    return _without_rounding(problem, objective, plan), weights
 
 
-def _without_rounding(problem: PlanningProblem, X: np.ndarray) -> np.ndarray:
+def _without_rounding(problem: PlanningProblem, objective: Objective, X: np.ndarray) -> np.ndarray:
     """Solved plan ``X`` with the barrier method's rounding of 0 on a channel (or step) it does not spend
     on set to 0 and each step's total kept (:func:`~budgetgym.planner.metrics.without_residue`; ~1e-5 was
     written to ``plan.csv`` and carried into ``simulate --plan plan.csv``), unless that breaks one of the
-    campaign's constraints (a share bound below :data:`~budgetgym.planner.metrics.ZERO_RTOL`): ``X`` then."""
-    clean = without_residue(X)
+    campaign's constraints (a share bound below :data:`~budgetgym.planner.metrics.ZERO_RTOL`) or lowers
+    ``objective`` (a tiny spend that is not rounding: :func:`~budgetgym.planner.metrics.without_free_residue`):
+    ``X`` then."""
+    clean = without_free_residue(X, lambda plans: objective.score(problem.member_values(plans)))
     return clean if not check_plan(problem.scenario, clean) else X
 
 

@@ -131,6 +131,23 @@ def _one_blas_thread() -> Any:
         yield
 
 
+def cheap_s_curve_scenario() -> Scenario:
+    """Two channels, 4 steps of 7.5 (even pacing), conversions: ``cheap`` at 1e-9 a thousand impressions on an
+    S-shaped Hill curve (height 1, half-saturation 500 impressions, slope 10), saturated by 5e-9 a step, 7e-10 of
+    the step; ``c1`` at 10 a thousand (750 impressions a step) on a concave Hill (height 5, half-saturation 1000).
+    By hand, the optimum saturates ``cheap`` and puts the rest on ``c1``, :data:`CHEAP_S_CURVE_OPTIMUM`
+    = 4 (1 + 5 * 750 / 1750) to 1e-9; without ``cheap`` the plan is worth 4 * 5 * 750 / 1750 = 8.57."""
+    return build_scenario(horizon=4, budget={"total": 30.0, "pacing": "even"}, channels=[
+        channel("cheap", cost={"unit": "impression", "price": 1e-9, "ref_spend": 1.0, "elasticity": 0.0},
+                saturation={"type": "hill", "max_response": 1.0, "half_saturation": 500.0, "slope": 10.0}),
+        channel("c1", saturation={"type": "hill", "max_response": 5.0, "half_saturation": 1000.0, "slope": 1.0}),
+    ])
+
+
+#: :func:`cheap_s_curve_scenario`'s optimum, by hand.
+CHEAP_S_CURVE_OPTIMUM = 4 * (1 + 5 * 750 / 1750)
+
+
 @pytest.fixture
 def make_scenario():
     """Factory fixture: ``make_scenario(**overrides)`` -> validated Scenario (see build_scenario)."""

@@ -55,9 +55,27 @@ def _observations(env: ChannelBudgetEnv, rng: np.random.Generator, n: int) -> li
     return out
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+AGENT_SETTINGS = settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+
+
+@AGENT_SETTINGS
 @given(sc=scenarios(max_channels=4, max_horizon=5), data=st.data(), seed=st.integers(0, 2**16))
 def test_every_agent_acts_validly_on_any_campaign_and_any_observation(sc: Any, data: Any, seed: int) -> None:
+    _assert_every_agent_acts_validly(sc, data, seed)
+
+
+@settings(AGENT_SETTINGS, max_examples=4)
+@given(sc=scenarios(max_channels=4, max_horizon=5, edges=True), data=st.data(), seed=st.integers(0, 2**16))
+def test_every_agent_acts_validly_at_the_schemas_edges(sc: Any, data: Any, seed: int) -> None:
+    # fields at either end of what the schema accepts (budgets 1e-9 and 1e15, logit_scale 5e-324, ...)
+    _assert_every_agent_acts_validly(sc, data, seed)
+
+
+def _assert_every_agent_acts_validly(sc: Any, data: Any, seed: int) -> None:
+    """Every agent, built as a user builds it, plays an episode of ``sc`` learning as it goes, then is fed
+    the observation space's corners and random points: every action valid."""
     env = ChannelBudgetEnv(sc)
     rng = np.random.default_rng(seed)
     for name in AGENTS:
@@ -130,8 +148,9 @@ def test_no_agent_learns_from_the_true_values_in_info(name: str, pacing: str) ->
 PACERS = [n for n in AGENTS if n not in ("ppo", "recurrent_ppo")]
 
 
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(sc=scenarios(max_channels=4, max_horizon=6, pacing="agent"), first=st.floats(0.0, 1.0), seed=st.integers(0, 99))
+@settings(AGENT_SETTINGS, max_examples=3)
+@given(sc=st.booleans().flatmap(lambda edges: scenarios(max_channels=4, max_horizon=6, pacing="agent", edges=edges)),
+       first=st.floats(0.0, 1.0), seed=st.integers(0, 99))
 def test_agents_pace_validly_after_a_first_step_that_spent_most_of_the_budget(sc: Any, first: float, seed: int) -> None:
     # a step played outside the agent (a replay, a human override) spends `first` of what it could, up to
     # the whole budget; then every agent plays on: valid actions, never over the budget, and an agent that

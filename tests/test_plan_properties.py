@@ -37,6 +37,7 @@ from budgetgym.envs import (
     solve_oracle,
 )
 from budgetgym.envs.family import ScenarioFamily
+from budgetgym.envs.scenario_parts import MAX_AMOUNT, MIN_AMOUNT
 from budgetgym.planner.plan import plan
 
 SETTINGS = settings(
@@ -45,6 +46,11 @@ SETTINGS = settings(
 
 any_campaign = st.one_of(
     scenario_dicts(max_channels=4, max_horizon=6), segmented_scenario_dicts(max_channels=4, max_horizon=6)
+)
+#: Campaigns with about a third of their fields at an end of the schema's range (``conftest.scenario_dicts``).
+edge_campaign = st.one_of(
+    scenario_dicts(max_channels=4, max_horizon=6, edges=True),
+    segmented_scenario_dicts(max_channels=4, max_horizon=6, edges=True),
 )
 
 
@@ -58,6 +64,11 @@ def _playable(sc: Scenario, X: np.ndarray, value: float, what: str) -> None:
     assert value == pytest.approx(float(evaluate_plan(sc, X)), rel=1e-9, abs=1e-300), what
 
 
+def _budget(total: float) -> float:
+    """``total`` moved into the range of budgets the schema accepts."""
+    return min(max(total, MIN_AMOUNT), MAX_AMOUNT)
+
+
 @SETTINGS
 @given(d=any_campaign, data=st.data())
 def test_oracle_and_constant_split_are_playable_and_nothing_beats_the_oracle(d: dict[str, Any], data: Any) -> None:
@@ -65,7 +76,19 @@ def test_oracle_and_constant_split_are_playable_and_nothing_beats_the_oracle(d: 
     d["budget"]["total"] *= 10.0 ** data.draw(st.floats(-3.0, 3.0), label="log10 budget multiple")
     d["horizon"] = data.draw(st.integers(1, 8), label="horizon")
     d["shocks"] = [s for s in d["shocks"] if s["start"] < d["horizon"]]
-    sc = scenario_from_dict(d, source="hypothesis scenario")
+    _assert_oracle_unbeaten(scenario_from_dict(d, source="hypothesis scenario"))
+
+
+@settings(SETTINGS, max_examples=10)
+@given(d=edge_campaign)
+def test_at_the_schemas_edges_the_oracle_and_constant_split_are_playable_and_unbeaten(d: dict[str, Any]) -> None:
+    # fields at either end of what the schema accepts (budgets 1e-9 and 1e15, slopes 10, windows 1000, ...)
+    _assert_oracle_unbeaten(scenario_from_dict(d, source="hypothesis edge scenario"))
+
+
+def _assert_oracle_unbeaten(sc: Scenario) -> None:
+    """The oracle's and the best constant split's plans are playable and worth their reported values;
+    neither the constant split nor the equal split (where the share bounds allow it) beats the oracle."""
     o = solve_oracle(sc)
     _playable(sc, o.plan, o.expected_reward, "oracle")
     c = best_constant_split(sc)
@@ -81,13 +104,14 @@ def test_oracle_and_constant_split_are_playable_and_nothing_beats_the_oracle(d: 
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(d=scenario_dicts(max_channels=3, max_horizon=4), data=st.data())
+@given(d=st.booleans().flatmap(lambda edges: scenario_dicts(max_channels=3, max_horizon=4, edges=edges)),
+       data=st.data())
 def test_the_recommendation_at_any_budget_and_horizon_is_the_oracle(d: dict[str, Any], data: Any) -> None:
     """``plan`` with any budget and horizon in range: the recommendation and the static plan are playable
     under the changed campaign, the recommendation is worth the oracle's value there (it is the oracle),
-    the static plan no more."""
+    the static plan no more. Half the campaigns have fields at the schema's edges."""
     sc0 = scenario_from_dict(d, source="hypothesis scenario")
-    budget = sc0.budget.total * 10.0 ** data.draw(st.floats(-2.0, 2.0), label="log10 budget multiple")
+    budget = _budget(sc0.budget.total * 10.0 ** data.draw(st.floats(-2.0, 2.0), label="log10 budget multiple"))
     horizon = data.draw(st.integers(max(s["start"] for s in d["shocks"]) + 1 if d["shocks"] else 1, 5), label="T")
     res = plan(sc0, budget=budget, horizon=horizon, curves=False, lift_design="none")
     sc = sc0.override({"budget.total": budget, "horizon": horizon})

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import base_scenario_dict, channel, scenario_dicts
+from conftest import CHEAP_S_CURVE_OPTIMUM, base_scenario_dict, channel, cheap_s_curve_scenario, scenario_dicts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,9 +28,15 @@ from budgetgym.envs import (
     solve_oracle,
 )
 from budgetgym.envs.family import ScenarioFamily, family_from_dict
-from budgetgym.envs.scenario_parts import MIN_AMOUNT
+from budgetgym.envs.scenario_parts import MAX_AMOUNT, MIN_AMOUNT
 from budgetgym.planner.frontier import budget_for_target, parse_sweep, solve_level, sweep_budgets
-from budgetgym.planner.metrics import ZERO_RTOL, budget_marginal, channel_table, without_residue
+from budgetgym.planner.metrics import (
+    ZERO_RTOL,
+    budget_marginal,
+    channel_table,
+    without_free_residue,
+    without_residue,
+)
 from budgetgym.planner.plan import plan
 from budgetgym.planner.problem import PlanningProblem
 from budgetgym.planner.robust import Objective, solve_for, static_for, tail_game
@@ -916,25 +922,31 @@ def _feasible(sc: Any, X: np.ndarray, budget: float) -> None:
 
 
 def _family(d: dict[str, Any], data: Any) -> ScenarioFamily:
-    """Four draws of the campaign ``d``, every channel's height scaled by 0.3-3 (one held out)."""
+    """Four draws of the campaign ``d``, every channel's height scaled by 0.3-3 (one held out), kept within
+    the schema's range of heights (1e-9 .. 1e12)."""
     K = len(d["channels"])
     rows = data.draw(st.lists(st.lists(st.floats(0.3, 3.0), min_size=K, max_size=K), min_size=4, max_size=4))
-    ensemble = [{f"channels.{i}.saturation.max_response": d["channels"][i]["saturation"]["max_response"] * f
+    ensemble = [{f"channels.{i}.saturation.max_response": min(max(d["channels"][i]["saturation"]["max_response"] * f,
+                                                                  1e-9), 1e12)
                  for i, f in enumerate(row)} for row in rows]
     return ScenarioFamily("prop", d, ensemble=ensemble, test_fraction=0.25)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(d=scenario_dicts(max_channels=3, max_horizon=6), data=st.data())
+@given(d=st.booleans().flatmap(lambda edges: scenario_dicts(max_channels=3, max_horizon=6, edges=edges)),
+       data=st.data())
 def test_any_family_plan_static_split_and_frontier_are_feasible_and_finite(d: dict[str, Any], data: Any) -> None:
-    """A family of four draws of any valid campaign (every channel's height scaled by 0.3-3), under the
-    mean or a CVaR objective: the recommendation, the static split and every frontier level keep the
-    budget, pacing and share bounds at their budget, and every reported number is finite."""
+    """A family of four draws of any valid campaign (every channel's height scaled by 0.3-3; half the
+    campaigns with fields at the schema's edges), under the mean or a CVaR objective: the recommendation,
+    the static split and every frontier level keep the budget, pacing and share bounds at their budget,
+    and every reported number is finite."""
     fam = _family(d, data)
     objective = data.draw(st.sampled_from(["mean", "cvar:0.34", "cvar:0.67"]))
-    res = plan(fam, draws=3, objective=objective, current="equal", sweep="0.5:2:3", curves=False, lift_design="none")
     sc = fam.nominal()
     B = sc.budget.total
+    # 0.5-2 times the budget, within the budgets a scenario holds (a budget at 1e-9 or 1e15 sweeps one way)
+    sweep = np.linspace(max(0.5, MIN_AMOUNT / B * (1 + 1e-12)), min(2.0, MAX_AMOUNT / B * (1 - 1e-12)), 3)
+    res = plan(fam, draws=3, objective=objective, current="equal", sweep=sweep, curves=False, lift_design="none")
     _feasible(sc, res.plan, B)
     _feasible(sc, np.tile(res.static_shares * sc.step_budget, (sc.horizon, 1)), B)
     assert res.static_shares.sum() == pytest.approx(1.0) and np.all(res.static_shares >= 0)
@@ -987,6 +999,45 @@ def test_any_voi_design_tests_from_the_history_mean_to_a_level_within_a_step(d: 
     assert np.all(np.isfinite(numbers))
     # in % of the plan's value: undefined (NaN) only for a plan worth 0
     assert np.all(np.isfinite(t["voi_pct"])) if problem.value(X) != 0 else np.all(np.isnan(t["voi_pct"]))
+
+
+def test_a_tiny_spend_that_saturates_a_cheap_channel_is_kept_in_the_recommendation() -> None:
+    """The oracle saturates a channel priced at 1e-9 a thousand impressions with 5e-9 a step, 7e-10 of the step:
+    below ZERO_RTOL, so the planner took it for the solver's rounding of 0 and dropped it, recommending a plan
+    worth 8.57 for an optimum of 12.57 (session 26, ``test_the_recommendation_at_any_budget_and_horizon_is_the_oracle``
+    with ``edges=True``, deterministic profile: -7.87 against the oracle's -6.69). Now it is kept: worth the hand
+    optimum, and under a CVaR objective too."""
+    sc = cheap_s_curve_scenario()
+    for objective in ("mean", "cvar:0.5"):
+        res = plan(sc, objective=objective, curves=False, lift_design="none")
+        assert res.value == pytest.approx(CHEAP_S_CURVE_OPTIMUM, rel=1e-9)
+        assert np.all(res.plan[:, 0] > 0) and np.all(res.plan[:, 0] < 1e-8)
+    clean = np.array([[100.0, 3e-5, 50.0]])  # a residue that earns nothing (a value of the spend alone) is dropped
+    np.testing.assert_array_equal(without_free_residue(clean, lambda P: -np.abs(P - [100.0, 0.0, 50.0]).sum((1, 2))),
+                                  without_residue(clean))
+
+
+def test_a_profit_maximising_spend_below_the_smallest_budget_is_found_at_that_budget() -> None:
+    """Hypothesis seed 46 (session 26, edges=True): a family whose profit-maximising spend is 2.1e-10 (a
+    channel saturated by 1e-10 a step, locked shares, agent pacing, CVaR). The profit-maximum search moved its
+    root down to that spend and re-solved there: ``budget.total ... greater than or equal to 1e-9 (got 2.19e-10)``,
+    a crash of ``plan`` on a valid campaign. Now the point sits at 1e-9, the smallest budget a scenario holds,
+    and spends the optimum's 2.1e-10."""
+    import json
+    from pathlib import Path
+
+    case = json.loads((Path(__file__).parent / "fixtures" / "property_examples"
+                       / "profit_max_below_the_smallest_budget.json").read_text())
+    d = case["campaign"]
+    ensemble = [{f"channels.{i}.saturation.max_response": min(max(d["channels"][i]["saturation"]["max_response"] * f,
+                                                                  1e-9), 1e12)
+                 for i, f in enumerate(row)} for row in case["rows"]]
+    fam = ScenarioFamily("prop", d, ensemble=ensemble, test_fraction=0.25)
+    res = plan(fam, draws=3, objective="cvar:0.67", sweep=np.array([1.0, 1.5, 2.0]), curves=False,
+               lift_design="none")
+    assert res.profit_max is not None and res.profit_max["budget"] == MIN_AMOUNT
+    assert 0.0 < res.profit_max["spend"] < MIN_AMOUNT
+    assert res.plan.sum() < MIN_AMOUNT  # the recommendation at the budget (1) spends the same sliver
 
 
 def test_budget_marginal_and_target_mroas_when_profit_leaves_budget_unspent() -> None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from budgetgym.envs import BudgetGymError, check_plan, load_scenario
 from budgetgym.envs.scenario_parts import MAX_AMOUNT
 from budgetgym.planner.inputs import plan_dates, read_current, read_history, read_history_file
+from budgetgym.planner.metrics import COUNT_FIGURES
 from budgetgym.planner.plan import plan
 
 SC = load_scenario("stationary-3")  # 14 steps, 84,000: 6,000 a step; channels search, social, video
@@ -105,10 +106,12 @@ def test_bad_history_is_one_line(tmp_path: Path, content: str, message: str) -> 
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sc=scenarios(max_horizon=8, max_channels=3), data=st.data())
+@given(sc=st.booleans().flatmap(lambda edges: scenarios(max_horizon=8, max_channels=3, edges=edges)), data=st.data())
 def test_any_scenario_and_history_give_a_playable_finite_plan(sc, data) -> None:  # type: ignore[no-untyped-def]
+    # half the campaigns with fields at the schema's edges (conftest.scenario_dicts(edges=True))
     H = data.draw(st.integers(0, 6))
-    scale = data.draw(st.sampled_from([0.0, 0.1, 1.0, 10.0])) * sc.step_budget
+    # a history step spends at most 1e15 (MAX_AMOUNT, the largest budget: history.py refuses more in one line)
+    scale = min(data.draw(st.sampled_from([0.0, 0.1, 1.0, 10.0])) * sc.step_budget, MAX_AMOUNT)
     hist = np.asarray(
         data.draw(st.lists(st.lists(st.floats(0, 1), min_size=sc.n_channels, max_size=sc.n_channels),
                            min_size=H, max_size=H)) or np.zeros((0, sc.n_channels))
@@ -117,20 +120,25 @@ def test_any_scenario_and_history_give_a_playable_finite_plan(sc, data) -> None:
     assert check_plan(sc, res.plan) == []
     assert res.plan.sum() <= sc.budget.total * (1 + 1e-12)
     assert np.isfinite(res.value) and np.isfinite(res.static_value)
-    _only_documented_gaps(res.channels, res.plan, res.current)
-    assert np.all(np.isfinite(res.channels[["spend", "share", "conversions", "revenue", "outcome"]].to_numpy()))
+    counted = sc.response_unit == "conversions"
+    _only_documented_gaps(res.channels, res.plan, res.current, counted=counted)
+    finite = ["spend", "share", "revenue", "outcome"] + (["conversions"] if counted else [])
+    assert np.all(np.isfinite(res.channels[finite].to_numpy()))
     assert res.curves is not None and np.all(np.isfinite(res.curves[["spend", "outcome"]].to_numpy()))
     assert res.value >= res.static_value - 1e-9 * max(1.0, abs(res.value))
 
 
-def _only_documented_gaps(table: pd.DataFrame, plan: np.ndarray, current: np.ndarray | None) -> None:
+def _only_documented_gaps(
+    table: pd.DataFrame, plan: np.ndarray, current: np.ndarray | None, counted: bool = True
+) -> None:
     """Every number of the channel table is finite except where its definition has no value
     (``planner.metrics``): ROAS without spend, CPA without spend or incremental conversions, mCPA (inf)
     without marginal conversions, a change in % of no current spend, and the history multiple (inf: the
     history never spent on a channel the plan spends on; NaN: neither spends). "No spend" on a channel is
     every step of it at most 1e-6 of the plan's largest step (the solver's rounding of 0); "no conversions"
     is fewer than the smallest normal float, 2.2e-308, or a CPA beyond the float range
-    (``planner.metrics.per_conversion``)."""
+    (``planner.metrics.per_conversion``). A campaign whose response is counted in currency (not ``counted``)
+    has no conversions: the figures that count them (``COUNT_FIGURES``, the current plan's too) are NaN."""
     tiny = np.finfo(float).tiny
 
     def unspent(X: np.ndarray) -> np.ndarray:
@@ -162,6 +170,8 @@ def _only_documented_gaps(table: pd.DataFrame, plan: np.ndarray, current: np.nda
         v = table[col].to_numpy(float)
         nan = undefined.get(col, np.zeros(len(v), dtype=bool))
         inf = infinite.get(col, np.zeros(len(v), dtype=bool))
+        if not counted and col.removeprefix("current_") in COUNT_FIGURES:
+            nan, inf = np.ones(len(v), dtype=bool), np.zeros(len(v), dtype=bool)
         np.testing.assert_array_equal(np.isnan(v), np.asarray(nan), err_msg=col)
         np.testing.assert_array_equal(np.isposinf(v), np.asarray(inf), err_msg=col)
         assert not np.isneginf(v).any(), col
