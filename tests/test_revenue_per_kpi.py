@@ -118,3 +118,24 @@ def test_a_bad_revenue_per_kpi_is_one_line_exit_2_and_writes_nothing(
     assert code == 2, out + err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "fit").exists()
+
+
+def test_a_kpi_named_as_revenue_is_warned_that_it_is_valued_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--kpi revenue --revenue-per-kpi revenue_per_conversion`` valued each unit of revenue at ~40: every plan's
+    revenue and ROAS 40 times too large, silently. The KPI's name says revenue (the rule that picks the reward), so
+    calibrate warns, naming the KPI and the value; a conversions KPI gets no such warning."""
+    data = _data(tmp_path)
+    df = pd.read_csv(data)
+    df["revenue"] = df["conversions"] * df["revenue_per_conversion"]
+    df.to_csv(data, index=False)
+    code, out, err = run_cli(capsys, "calibrate", str(data), "--date", "date", "--kpi", "revenue", "--spend",
+                             "a_spend,b_spend", "--draws", "0", "--plan-periods", str(WINDOW), "--out",
+                             str(tmp_path / "rev"), "--no-plots", "--revenue-per-kpi", "revenue_per_conversion")
+    assert code == 0, out + err
+    said = [line for line in err.splitlines() if "--revenue-per-kpi" in line]
+    assert len(said) == 1 and "KPI 'revenue'" in said[0] and "counts conversions" in said[0], err
+    assert "--revenue-per-kpi" in (tmp_path / "rev" / "fit.md").read_text()
+    code, out, err = _calibrate(capsys, data, tmp_path / "conv", "--revenue-per-kpi", "revenue_per_conversion")
+    assert code == 0 and "KPI 'conversions'" not in err, err
