@@ -61,6 +61,7 @@ from budgetgym.calibration.transforms import AdstockKind, SaturationKind
 from budgetgym.calibration.uncertainty import Draws, block_bootstrap
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import family_from_dict
+from budgetgym.envs.numbers import figure
 from budgetgym.envs.scenario_family import MAX_FAMILY_SEED
 
 __all__ = ["MAX_DRAWS", "CalibrationResult", "Holdout", "calibrate", "kpi_reward", "reward_note"]
@@ -122,7 +123,23 @@ def kpi_reward(kpi: str, likelihood: str) -> str:
     (``revenue``, ``sales``, ``gmv``, ``value``, ``income``), else ``revenue``."""
     if likelihood != "gaussian":
         return "conversions"
-    return "revenue" if any(w in kpi.lower() for w in _REVENUE_WORDS) else "conversions"
+    return "revenue" if _names_revenue(kpi) else "conversions"
+
+
+def _names_revenue(kpi: str) -> bool:
+    """Whether the KPI's name says revenue (``revenue``, ``sales``, ``gmv``, ``value``, ``income``)."""
+    return any(w in kpi.lower() for w in _REVENUE_WORDS)
+
+
+def value_warnings(kpi: str, value: KpiValue | None) -> list[str]:
+    """A warning when ``--revenue-per-kpi`` values a KPI whose name says revenue (:func:`kpi_reward`'s rule): each
+    unit of it would count as :math:`v` of revenue, every plan's revenue and ROAS :math:`v` times too large;
+    ``[]`` otherwise (a name is no proof: ``unit_sales`` may count sales)."""
+    if value is None or not _names_revenue(kpi):
+        return []
+    return [f"--revenue-per-kpi values each unit of the KPI '{kpi}' at {figure(value.value, 2)} of revenue, but its "
+            f"name says revenue: a plan's revenue and ROAS are then {figure(value.value, 2)} times the KPI's; give "
+            f"--revenue-per-kpi only for a KPI that counts conversions"]
 
 
 def reward_note(kpi: str, likelihood: str) -> str:
@@ -313,7 +330,7 @@ def calibrate(
         warnings=warnings_for(fit, boot, insample, held.outsample if held else None,
                               holdout_insample=held.insample if held else None)
         + negative_kpi_warning(data.kpi, data.dates, data.kpi_name) + outlier_warning(fit, data.dates)
-        + capped_draws(fit, boot)
+        + capped_draws(fit, boot) + value_warnings(kpi, value)
         + ([] if tests is None or lift is None else beyond_data(tests, data) + disagreements(lift)), window=window,
         costs=costs, reward=rew, family=fam, history=history_frame(data), seconds=seconds, lift=lift,
         kpi_value=value,

@@ -228,7 +228,9 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
                  if members else "")
               + ("" if result.kpi_value is None else
                  f"; every channel's conversions are worth {figure(result.kpi_value.value, 2)} each "
-                 f"({result.kpi_value.source}, `value.mean`)")
+                 f"({result.kpi_value.source}, `value.mean`); lift tests (--lift-tests) are in conversions, the KPI"
+                 + (", where a plan's `lift_design.csv` predicts revenue (its `predicted_lift` over this value is "
+                    "conversions)" if result.reward == "revenue" else ""))
               + f". Planning window: {count(w.periods, 'period')} from {w.first_date.date()} "
               f"(budgetgym day {w.start_day:g}), "
               f"budget {_money(w.budget)} (even pacing). Cost curves (price: CPM for impressions, CPC for clicks; "

@@ -20,6 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from budgetgym.envs.distributions import DISTRIBUTIONS, Choice, Distribution, nominal_value, reach
 from budgetgym.envs.errors import ScenarioError, format_loc, unknown, validation_error
+from budgetgym.envs.scenario_parts import SIZES_SUM_TOL
 
 __all__ = [
     "BRIEF_FIELDS", "brief_field", "check_sizes", "draws_sizes", "materialise", "reach_variants", "relative_sizes",
@@ -154,9 +155,10 @@ def check_sizes(template: dict[str, Any], dists: dict[tuple[Any, ...], Any], sou
     some sizes are drawn and others fixed, the written sizes (a drawn one at its nominal value
     :math:`\bar w_s`) are the nominal campaign's shares, so they must sum to 1 as in a scenario:
 
-    .. math:: \sum_{s\ \mathrm{fixed}} w_s + \sum_{s\ \mathrm{drawn}} \bar w_s = 1 \pm 10^{-6},
+    .. math:: \sum_{s\ \mathrm{fixed}} w_s + \sum_{s\ \mathrm{drawn}} \bar w_s = 1 \pm 10^{-6}
 
-    which requires first :math:`\sum_{s\ \mathrm{fixed}} w_s < 1` (a drawn segment's share is positive). Otherwise a
+    (:data:`~budgetgym.envs.scenario_parts.SIZES_SUM_TOL`, a scenario's own tolerance), which requires first
+    :math:`\sum_{s\ \mathrm{fixed}} w_s < 1` (a drawn segment's share is positive). Otherwise a
     typo in a fixed size (0.6 and 0.5 beside a drawn 0.35) would be rescaled silently. A family drawing every
     size gives pure weights (any sum); a distribution on the only segment's size is refused (its share is 1 in
     every draw). Sizes that are not positive numbers are left for the scenario to refuse in its own words.
@@ -189,7 +191,7 @@ def check_sizes(template: dict[str, Any], dists: dict[tuple[Any, ...], Any], sou
             f"audience, the drawn sizes at their nominal values taking the rest)"
         )
     total = float(sum(sizes))
-    if abs(total - 1.0) > 1e-6:
+    if abs(total - 1.0) > SIZES_SUM_TOL:
         at = ", ".join(f"{sizes[j]:.6g}" for j in drawn)
         raise ScenarioError(
             f"{source}: segments[*].size: the sizes sum to {total:.6g} with the drawn {names} at "

@@ -33,6 +33,7 @@ from pydantic import (
 from budgetgym.envs.errors import ScenarioError, ScenarioWarning, StrictModel, repeated, suggest, validation_error
 from budgetgym.envs.io import names_a_file, read_yaml
 from budgetgym.envs.scenario_parts import (  # the parts, re-exported
+    SIZES_SUM_TOL,
     ActionConfig,
     AdstockConfig,
     BaselineConfig,
@@ -226,7 +227,7 @@ class Scenario(StrictModel):
         if dupes:
             raise ValueError(f"segments: names must be unique, repeated: {', '.join(dupes)}")
         total = sum(s.size for s in self.segments)
-        if abs(total - 1.0) > 1e-6:
+        if abs(total - 1.0) > SIZES_SUM_TOL:
             raise ValueError(f"segments: sizes sum to {total:.6g}; expected 1 (shares of the addressable audience)")
         for j, seg in enumerate(self.segments):
             unknown = sorted(set(seg.reach) - set(names))

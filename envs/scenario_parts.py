@@ -313,6 +313,8 @@ class BaselineConfig(StrictModel):
 #: made ``rate / size`` inf (1e9 / 1e-300) and the curve's slopes NaN; from 1e-9 every scaled
 #: parameter stays within 1e-18 to 1e18 (a segment of a billionth of the audience is no segment).
 MIN_SEGMENT_SIZE = 1e-9
+#: How far segment sizes may sum from 1 (a scenario's, and a family's written sizes beside a drawn one).
+SIZES_SUM_TOL = 1e-6
 
 
 class SegmentConfig(StrictModel):

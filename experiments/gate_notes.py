@@ -97,10 +97,11 @@ def settings_difference(baseline: Any, results: Any) -> list[str]:
     """Each leaf setting that differs between two resolved settings, ``"path: old (baseline) vs new (results)"``, at
     most :data:`MAX_SETTINGS` named and the rest counted; ``absent`` where one side has no such setting.
 
-    Mappings are walked by key; a list of mappings by its items' names (``label``, else ``agent`` or ``scenario``:
-    ``agents[proportional].params.weights.search``) when each has a unique one, else by index, and an item only one
-    side has is left out (the rows' difference names it: an agent or scenario only in the baseline); a list of plain
-    values is one setting."""
+    Mappings are walked by key; a list of mappings by its items' names (``label``, else ``agent``, ``scenario`` or
+    ``name``: ``agents[proportional].params.weights.search``, a scenario file's ``channels[search]``) when each has
+    a unique one, else by index; an item only one side has is ``absent`` on the other (a channel renamed in a
+    scenario file), except an agent or a scenario, which the rows' difference names (an agent only in the baseline);
+    a list of plain values is one setting."""
     found: list[tuple[str, Any, Any]] = []
     _differ(baseline, results, "", found)
     out = [f"{path or 'settings'}: {_value(a)} (baseline) vs {_value(b)} (results)"
@@ -111,6 +112,8 @@ def settings_difference(baseline: Any, results: Any) -> list[str]:
 
 
 _ABSENT = object()
+#: The settings lists whose items only one side has :func:`grid_difference` names from the rows already.
+_ROWS = ("agents", "scenarios")
 
 
 def _differ(a: Any, b: Any, path: str, found: list[tuple[str, Any, Any]]) -> None:
@@ -120,20 +123,23 @@ def _differ(a: Any, b: Any, path: str, found: list[tuple[str, Any, Any]]) -> Non
             _differ(a.get(key, _ABSENT), b.get(key, _ABSENT), f"{path}.{key}" if path else str(key), found)
     elif isinstance(a, list) and isinstance(b, list) and any(isinstance(v, dict) for v in a + b):
         ka, kb = _item_names(a), _item_names(b)
-        pairs = ([(name, ka[name], kb[name]) for name in ka if name in kb] if ka is not None and kb is not None
-                 else [(str(j), a[j], b[j]) for j in range(min(len(a), len(b)))])
-        for name, x, y in pairs:
-            _differ(x, y, f"{path}[{name}]", found)
+        if ka is None or kb is None:
+            ka, kb = {str(j): v for j, v in enumerate(a)}, {str(j): v for j, v in enumerate(b)}
+        for name in dict.fromkeys([*ka, *kb]):
+            if name in ka and name in kb:
+                _differ(ka[name], kb[name], f"{path}[{name}]", found)
+            elif path not in _ROWS:  # an agent or a scenario only one side has: the rows' difference names it
+                found.append((f"{path}[{name}]", ka.get(name, _ABSENT), kb.get(name, _ABSENT)))
     elif a != b:
         found.append((path, a, b))
 
 
 def _item_names(items: list[Any]) -> dict[str, Any] | None:
-    """A list of settings by each item's name (``label``, else ``agent`` or ``scenario``, when a string), or
-    ``None`` when an item has none or two share one."""
+    """A list of settings by each item's name (``label``, else ``agent``, ``scenario`` or ``name``, when a string),
+    or ``None`` when an item has none or two share one."""
     out: dict[str, Any] = {}
     for item in items:
-        name = next((item[k] for k in ("label", "agent", "scenario") if isinstance(item, dict)
+        name = next((item[k] for k in ("label", "agent", "scenario", "name") if isinstance(item, dict)
                      and isinstance(item.get(k), str)), None)
         if name is None or name in out:
             return None

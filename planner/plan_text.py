@@ -318,8 +318,13 @@ def summary_lines(result: PlanResult) -> list[str]:
             pct = 100 * total / abs(result.value) if result.value else math.nan
             how = (f", chosen one at a time, each by the value of information it adds to those before it (together "
                    f"{out(total)}, {pct:.2f}% of the plan's value)")
+        # a revenue reward on a response counting conversions predicts revenue, the KPI simulate writes; a fit of
+        # conversions valued by --revenue-per-kpi takes its lift tests in conversions
+        unit = ("; for a fit of conversions (calibrate --revenue-per-kpi), delta_y in conversions (predicted_lift is "
+                "revenue: divide it by the channel's value of a conversion, value.mean)"
+                if result.reward == "revenue" and result.response_unit == "conversions" else "")
         lines.append(f"lift tests to run next (lift_design.csv){how}: {tests}; hold each level for weeks, then "
-                     f"`budgetgym calibrate ... --lift-tests` with the measured lifts (columns delta_y, sigma)")
+                     f"`budgetgym calibrate ... --lift-tests` with the measured lifts (columns delta_y, sigma){unit}")
     if result.target is not None:
         t = result.target
         name = MARGINAL_NAMES[t["metric"]]

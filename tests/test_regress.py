@@ -616,3 +616,30 @@ def test_a_config_mismatch_refusal_names_the_settings_that_differ(grid, tmp_path
     old.write_text(json.dumps({k: v for k, v in data.items() if k != "settings"}))
     code, _, err = run_cli(capsys, "regress", tmp_path / "worse", "--baseline", old)
     assert code == 2 and "a parameter, the episodes or a scenario's settings changed" in one_line_error(err)
+
+
+def test_a_changed_scenario_file_setting_names_the_channel_by_its_name() -> None:
+    """A scenario file's settings are stored parsed (``scenarios[0].scenario.file``); a changed channel parameter was
+    named ``channels[0].saturation.max_response``, by index, where the file and ``vary`` name a channel by its name:
+    ``channels[search]``. Items without unique names keep their index."""
+    from budgetgym.experiments.gate_notes import settings_difference
+
+    def settings(top: float) -> dict[str, Any]:
+        return {"scenarios": [{"scenario": {"file": {"channels": [
+            {"name": "search", "saturation": {"max_response": top}}, {"name": "social", "saturation": {}}]}}}],
+            "points": [{"x": 1}, {"x": top}]}
+
+    assert settings_difference(settings(420), settings(400)) == [
+        "scenarios[0].scenario.file.channels[search].saturation.max_response: 420 (baseline) vs 400 (results)",
+        "points[1].x: 420 (baseline) vs 400 (results)",
+    ]
+    renamed = settings(420)
+    renamed["scenarios"][0]["scenario"]["file"]["channels"][1]["name"] = "video"
+    renamed["points"].append({"x": 3})
+    assert settings_difference(settings(420), renamed) == [  # an item only one side has was left out: nothing named
+        'scenarios[0].scenario.file.channels[social]: {"name": "social", "saturation": {}} (baseline) vs absent '
+        '(results)',
+        'scenarios[0].scenario.file.channels[video]: absent (baseline) vs {"name": "video", "saturation": {}} '
+        '(results)',
+        'points[2]: absent (baseline) vs {"x": 3} (results)',
+    ]

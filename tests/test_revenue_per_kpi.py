@@ -23,12 +23,12 @@ TRUTH = dict(beta=np.array([6000.0, 4000.0]), kappa=np.array([2500.0, 1500.0]), 
              theta=np.array([0.4, 0.1]))
 
 
-def _data(tmp_path: Path, rpc: np.ndarray | None = None) -> Path:
-    """A noise-free weekly conversions dataset of two spend-driven channels with a ``revenue_per_conversion``
-    column (Meridian's name; default: 20 to 60 a conversion, seeded)."""
+def _data(tmp_path: Path, rpc: np.ndarray | None = None, noise_sd: float = 0.0) -> Path:
+    """A weekly conversions dataset (noise-free by default) of two spend-driven channels with a
+    ``revenue_per_conversion`` column (Meridian's name; default: 20 to 60 a conversion, seeded)."""
     path = tmp_path / "national.csv"
     synthesize(path, Truth(**TRUTH), flighted_spend(T, [1500.0, 1000.0], np.random.default_rng(5)),
-               spend_names=["a", "b"], kpi="conversions")
+               spend_names=["a", "b"], kpi="conversions", noise_sd=noise_sd)
     df = pd.read_csv(path)
     df["revenue_per_conversion"] = np.random.default_rng(1).uniform(20, 60, T) if rpc is None else rpc
     df.to_csv(path, index=False)
@@ -118,3 +118,43 @@ def test_a_bad_revenue_per_kpi_is_one_line_exit_2_and_writes_nothing(
     assert code == 2, out + err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "fit").exists()
+
+
+def test_a_kpi_named_as_revenue_is_warned_that_it_is_valued_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--kpi revenue --revenue-per-kpi revenue_per_conversion`` valued each unit of revenue at ~40: every plan's
+    revenue and ROAS 40 times too large, silently. The KPI's name says revenue (the rule that picks the reward), so
+    calibrate warns, naming the KPI and the value; a conversions KPI gets no such warning."""
+    data = _data(tmp_path)
+    df = pd.read_csv(data)
+    df["revenue"] = df["conversions"] * df["revenue_per_conversion"]
+    df.to_csv(data, index=False)
+    code, out, err = run_cli(capsys, "calibrate", str(data), "--date", "date", "--kpi", "revenue", "--spend",
+                             "a_spend,b_spend", "--draws", "0", "--plan-periods", str(WINDOW), "--out",
+                             str(tmp_path / "rev"), "--no-plots", "--revenue-per-kpi", "revenue_per_conversion")
+    assert code == 0, out + err
+    said = [line for line in err.splitlines() if "--revenue-per-kpi" in line]
+    assert len(said) == 1 and "KPI 'revenue'" in said[0] and "counts conversions" in said[0], err
+    assert "--revenue-per-kpi" in (tmp_path / "rev" / "fit.md").read_text()
+    code, out, err = _calibrate(capsys, data, tmp_path / "conv", "--revenue-per-kpi", "revenue_per_conversion")
+    assert code == 0 and "KPI 'conversions'" not in err, err
+
+
+def test_the_lift_tests_unit_is_said_where_the_plan_predicts_revenue(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The calibration's lift tests measure the KPI, conversions, but a plan of the family predicts lifts in revenue
+    (``lift_design.csv``'s ``predicted_lift``: the value of a conversion times its conversions). The plan's
+    advice to feed the measured lifts back to ``calibrate --lift-tests`` and ``fit.md`` said nothing of the unit: a
+    lift measured as revenue would be taken as that many conversions (40 times too many here)."""
+    data = _data(tmp_path, noise_sd=300.0)  # draws that differ: tests worth running
+    code, out, err = _calibrate(capsys, data, tmp_path / "fit", "--revenue-per-kpi", "40", "--draws", "12")
+    assert code == 0, out + err
+    assert "lift tests (--lift-tests) are in conversions" in (tmp_path / "fit" / "fit.md").read_text()
+    code, text, err = run_cli(capsys, "plan", str(tmp_path / "fit" / "family.yaml"), "--history",
+                              str(tmp_path / "fit" / "history.csv"), "--out", str(tmp_path / "plan"), "--no-plots")
+    assert code == 0, text + err
+    assert (tmp_path / "plan" / "lift_design.csv").exists()
+    line = next(s for s in text.splitlines() if s.startswith("lift tests to run next"))
+    assert "delta_y in conversions (predicted_lift is revenue: divide it by the channel's value" in line, line
