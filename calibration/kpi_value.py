@@ -57,6 +57,7 @@ def _number(text: str) -> float | None:
 def revenue_per_kpi(text: str, data: MMMData, periods: int) -> KpiValue:
     """The value :math:`v` of one conversion (module docstring) from ``text``: a column of ``data``'s file
     (revenue per conversion each period), weighted over the last ``periods`` periods, or a number."""
+    text = text.strip()  # " 40" or "revenue_per_conversion " as typed in a shell script
     df = read_csv_table(data.path, "data file")
     if text not in df.columns:
         number = _number(text)
@@ -89,5 +90,5 @@ def revenue_per_kpi(text: str, data: MMMData, periods: int) -> KpiValue:
 def value_note(value: KpiValue, reward: str) -> str:
     """The line ``calibrate`` prints: what a conversion is worth, from where, and what the family plans."""
     plans = ("the family plans revenue (--reward conversions to plan conversions)" if reward == "revenue"
-             else "the family plans conversions (the default with it: revenue)")
+             else "the family plans conversions, as --reward conversions asks (without it: revenue)")
     return f"a conversion is worth {figure(value.value, 2)} ({value.source}); {plans}"
