@@ -129,14 +129,10 @@ def _best_share(value, low=0.0, high=1.0, n=200_001):
     return q[np.argmax(value(q))]
 
 
-def test_a_busy_step_splits_its_extra_spend_by_what_it_adds_with_carry_over(monkeypatch):
-    """Step 0 is twice as busy as the rest (calendar multiplier 2), so the pacer plays the step cap, 2 B/T = 200.
-    The B/T split is the steady-state one (brute force over the drawn curves, channel 1 scaled by the share of its
-    lag within the 10 steps, 1 - 0.8^10); the extra B/T goes where it adds most to the modelled response of the
-    campaign, simulated here step by step (channel 0's conversions land on the busy step, channel 1's spread over
-    the quiet ones, 0.2 of a step's effect at once). Channel 0, near saturation, takes 23 of the extra 100: 43.5%
-    of the step, not the 64% of the B/T split scaled up."""
-    sc, agent, draw = _two_channel_agent(monkeypatch, [2.0] + [1.0] * 9)
+def _busy_step(sc, agent, draw):
+    """The busy step's numbers both tests below check against: the steady-state share of the B/T split (brute force
+    over the Thompson draw's curves, channel 1 scaled by the share of its lag within the 10 steps, 1 - 0.8^10), the
+    agent's action, the spend it played, the later steps' spend (B/T's split) and the calendar multipliers."""
     beta, kappa = draw["beta"], draw["kappa"]
     unit, T = 100.0, 10
     reach = np.array([1.0, 1.0 - 0.8**T])
@@ -145,9 +141,22 @@ def test_a_busy_step_splits_its_extra_spend_by_what_it_adds_with_carry_over(monk
     obs, _ = ChannelBudgetEnv(sc).reset(seed=0)
     action, _ = agent.predict(obs)
     played = pacing_spend(float(action[-1]), sc.budget.total, sc.step_cap)
-    assert played == pytest.approx(2 * unit)
     m = np.r_[2.0, np.ones(T - 1)]
     y = np.array([steady, 1 - steady]) * (sc.budget.total - played) / (T - 1)  # the later steps: B/T's split
+    return steady, action, played, y, m
+
+
+def test_a_busy_step_splits_its_extra_spend_by_what_it_adds_with_carry_over(monkeypatch):
+    """Step 0 is twice as busy as the rest (calendar multiplier 2), so the pacer plays the step cap, 2 B/T = 200.
+    The B/T split is the steady-state one (brute force over the drawn curves, channel 1 scaled by the share of its
+    lag within the 10 steps, 1 - 0.8^10); the extra B/T goes where it adds most to the modelled response of the
+    campaign, simulated here step by step (channel 0's conversions land on the busy step, channel 1's spread over
+    the quiet ones, 0.2 of a step's effect at once). Channel 0, near saturation, takes 23 of the extra 100: 43.5%
+    of the step, not the 64% of the B/T split scaled up."""
+    sc, agent, draw = _two_channel_agent(monkeypatch, [2.0] + [1.0] * 9)
+    beta, kappa, unit = draw["beta"], draw["kappa"], 100.0
+    steady, action, played, y, m = _busy_step(sc, agent, draw)
+    assert played == pytest.approx(2 * unit)
 
     def campaign(q):  # modelled conversions of the campaign with q of step 0 on channel 0, by direct simulation
         return _campaign(q, played, y, m, beta, kappa, (0.0, 0.8))
@@ -182,16 +191,8 @@ def test_the_extra_spend_is_split_by_the_mean_value_over_posterior_draws(monkeyp
     sc, agent, draw = _two_channel_agent(
         monkeypatch, [2.0] + [1.0] * 9, value_draws=2, later_decays=(0, 0), later_beta=later_beta
     )
-    beta, kappa = draw["beta"], draw["kappa"]
-    unit, T = 100.0, 10
-    reach = np.array([1.0, 1.0 - 0.8**T])
-    steady = _best_share(lambda q: reach[0] * beta[0] * _g(q * unit, kappa[0])
-                         + reach[1] * beta[1] * _g((1 - q) * unit, kappa[1]))
-    obs, _ = ChannelBudgetEnv(sc).reset(seed=0)
-    action, _ = agent.predict(obs)
-    played = pacing_spend(float(action[-1]), sc.budget.total, sc.step_cap)
-    m = np.r_[2.0, np.ones(T - 1)]
-    y = np.array([steady, 1 - steady]) * (sc.budget.total - played) / (T - 1)
+    beta, kappa, unit = draw["beta"], draw["kappa"], 100.0
+    steady, action, played, y, m = _busy_step(sc, agent, draw)
     low, high = steady * unit / played, (steady * unit + unit) / played
     first = _best_share(lambda q: _campaign(q, played, y, m, beta, kappa, (0.0, 0.8)), low, high)
     second = _best_share(lambda q: _campaign(q, played, y, m, later_beta, kappa, (0.0, 0.0)), low, high)
