@@ -17,17 +17,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from budgetgym.calibration.export import Costs
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.uncertainty import Draws
 from budgetgym.envs.io import figure as _figure
 
-__all__ = ["LIFT_Z", "curves_figure", "lift_marks", "plot_contributions", "plot_curves", "plot_fit", "response_band"]
+__all__ = [
+    "BAND_LEVEL", "LIFT_Z", "curves_figure", "lift_marks", "plot_contributions", "plot_curves", "plot_fit",
+    "response_band",
+]
 
-#: The normal quantile of a two-sided 90% interval: a lift test's error bar is ``delta_y`` ± ``LIFT_Z`` sigma, the
-#: level of the curves' bands.
-LIFT_Z = 1.6448536269514722
+#: The level (%) of the curves' bands (:func:`response_band`) and of the lift tests' error bars.
+BAND_LEVEL = 90.0
+#: The normal quantile of a two-sided :data:`BAND_LEVEL` interval (1.645): a lift test's error bar is ``delta_y`` ±
+#: ``LIFT_Z`` sigma, the level of the curves' bands.
+LIFT_Z = float(norm.ppf(0.5 + BAND_LEVEL / 200.0))
 
 
 def _png(fig: Any) -> bytes:
@@ -37,7 +43,7 @@ def _png(fig: Any) -> bytes:
 
 
 def response_band(
-    fit: Fit, draws: Draws | None, costs: Costs, spend: np.ndarray, level: float = 90.0
+    fit: Fit, draws: Draws | None, costs: Costs, spend: np.ndarray, level: float = BAND_LEVEL
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Steady-state response ``[n, K]`` to each row of ``spend`` (per period, sustained): the point
     estimate, and the ``level``% band of the draws (``None`` without draws)."""
