@@ -298,14 +298,15 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
         prob, phi, k = _reweight(prob, phi, y, spec.likelihood, floor)
     season_prior = layout.season and spec.prior != "none"
     data_start = None if lift is None else phi
-    if weak.any() or season_prior or lift is not None or spec.roi_prior is not None:
+    penalised = bool(weak.any() or season_prior or lift is not None)  # the priors' and lift tests' refit
+    if penalised or spec.roi_prior is not None:
         H, beta, coef = prob.linear(phi, y)
         scale0 = float(np.sqrt(np.sum((prob.sw * (y - H @ beta - B @ coef)) ** 2) / dof))
         prior_scale = scale0 if weak.any() or season_prior else 0.0
         lift_scale = max(scale0, LIFT_SCALE_FLOOR * float(np.std(y * prob.sw)))
         prob = Problem(layout, media, ref, B, data.days, prob.sw, weak, prior_scale=prior_scale,
                        season_prior=season_prior, lift=lift, lift_scale=lift_scale)
-        if weak.any() or season_prior or lift is not None:
+        if penalised:
             prob, phi, runs, k = _penalised(prob, y, [phi, *starts], spec.likelihood, floor, k)
         if spec.roi_prior is not None:  # its scale from the fit with the other priors (module docstring)
             H, beta, _ = prob.linear(phi, y)
