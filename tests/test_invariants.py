@@ -63,6 +63,18 @@ def _draw_actions(data: st.DataObject, n_steps: int, dim: int) -> list[np.ndarra
     ]
 
 
+def _rewards_are_the_plan_values(sc: Scenario, actions: list[np.ndarray], seed: int) -> tuple[list[dict], Any]:
+    """Play ``actions`` from ``reset(seed)`` and check the one definition of a plan's value: the env's per-step
+    expected rewards are :func:`evaluate_plan`'s per-step values of the spend it reported, on its path. Returns the
+    steps' infos and the episode's path."""
+    env = ChannelBudgetEnv(sc)
+    env.reset(seed=seed)
+    infos = [env.step(a)[4] for a in actions]
+    steps = evaluate_plan(sc, np.array([i["spend"] for i in infos]), path=env.path, per_step=True)
+    np.testing.assert_allclose(steps, [i["expected_reward"] for i in infos], rtol=1e-12, atol=1e-300)
+    return infos, env.path
+
+
 def _check_episode(sc: Scenario, actions: list[np.ndarray], seed: int, cast_float32: bool) -> None:
     env = ChannelBudgetEnv(sc)
     B, T, K = sc.budget.total, sc.horizon, sc.n_channels
@@ -167,19 +179,12 @@ def test_expected_rewards_sum_to_the_plan_value_of_the_spend_made(sc, data, seed
     # per-step values of the spend it reported, on its path, and their sum is its total.
     dim = sc.n_channels + int(sc.budget.pacing == "agent")
     actions = _draw_actions(data, sc.horizon, dim)
-    env = ChannelBudgetEnv(sc)
-    env.reset(seed=seed)
-    spend, expected = [], []
-    for a in actions:
-        info = env.step(a)[4]
-        spend.append(info["spend"])
-        expected.append(info["expected_reward"])
-    steps = evaluate_plan(sc, np.array(spend), path=env.path, per_step=True)
-    np.testing.assert_allclose(steps, expected, rtol=1e-12, atol=1e-300)
+    infos, path = _rewards_are_the_plan_values(sc, actions, seed)
+    spend = [i["spend"] for i in infos]
     total = 0.0
-    for r in expected:
-        total += r
-    assert evaluate_plan(sc, np.array(spend), path=env.path) == pytest.approx(total, rel=1e-12, abs=1e-300)
+    for i in infos:
+        total += i["expected_reward"]
+    assert evaluate_plan(sc, np.array(spend), path=path) == pytest.approx(total, rel=1e-12, abs=1e-300)
     assert evaluate_plan(sc, np.array(spend), seed=seed) == pytest.approx(total, rel=1e-12, abs=1e-300)
 
 
@@ -194,13 +199,8 @@ def test_segmented_scenarios_keep_every_promise_for_any_action(d, data, seed):
     dim = sc.n_channels + int(sc.budget.pacing == "agent")
     actions = _draw_actions(data, sc.horizon, dim)
     _check_episode(sc, actions, seed, cast_float32=data.draw(st.booleans(), label="cast_float32"))
-    env = ChannelBudgetEnv(sc)
-    env.reset(seed=seed)
-    infos = [env.step(a)[4] for a in actions]
-    spend = np.array([i["spend"] for i in infos])
+    infos, _ = _rewards_are_the_plan_values(sc, actions, seed)
     assert all(np.all(np.isfinite(i["expected_conversions"])) and np.all(i["conversions"] >= 0) for i in infos)
-    steps = evaluate_plan(sc, spend, path=env.path, per_step=True)
-    np.testing.assert_allclose(steps, [i["expected_reward"] for i in infos], rtol=1e-12, atol=1e-300)
 
 
 @PROPERTY_SETTINGS
@@ -215,11 +215,7 @@ def test_scenarios_at_the_schemas_edges_keep_every_promise_for_any_action(d, dat
     dim = sc.n_channels + int(sc.budget.pacing == "agent")
     actions = _draw_actions(data, sc.horizon, dim)
     _check_episode(sc, actions, seed, cast_float32=data.draw(st.booleans(), label="cast_float32"))
-    env = ChannelBudgetEnv(sc)
-    env.reset(seed=seed)
-    infos = [env.step(a)[4] for a in actions]
-    steps = evaluate_plan(sc, np.array([i["spend"] for i in infos]), path=env.path, per_step=True)
-    np.testing.assert_allclose(steps, [i["expected_reward"] for i in infos], rtol=1e-12, atol=1e-300)
+    _rewards_are_the_plan_values(sc, actions, seed)
 
 
 @settings(max_examples=40, deadline=None)
