@@ -25,7 +25,8 @@ nothing to fit, leave it out of ``--spend``), an unreadable, duplicated, decreas
 date, a date outside 1677-09-22 to 2262-04-11, dates in different time zones (the dates as
 :func:`~budgetgym.envs.dates.read_dates` reads them: one format, evenly spaced in days or calendar
 months). :func:`~budgetgym.envs.dates.calendar_day` maps the dates to budgetgym's
-day index (:mod:`budgetgym.envs.dates`).
+day index (:mod:`budgetgym.envs.dates`). Before them, rows of empty fields (a spreadsheet's ``,,,,``) are dropped,
+a row with values but no date is an error, and so is a geo-level file (:mod:`~budgetgym.calibration.data_rows`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from budgetgym.calibration.data_rows import check_national, drop_empty_rows
 from budgetgym.envs.dates import MONTH_DAYS, calendar_day, read_dates
 from budgetgym.envs.errors import BudgetGymError, count
 from budgetgym.envs.io import numeric_column
@@ -369,6 +371,8 @@ def read_mmm_csv(
     for option, cols in (("--date", [date]), ("--kpi", [kpi]), ("--spend", spend_cols),
                          ("--exposure", exposure_cols), ("--controls", control_cols)):
         _require(df, cols, option, source)
+    df = drop_empty_rows(df, date, source)  # a spreadsheet export's trailing ',,,,' rows
+    check_national(df, date, [kpi, *spend_cols, *exposure_cols], source)
     every = [date, kpi, *spend_cols, *exposure_cols, *control_cols]
     twice = [c for c in every if every.count(c) > 1]
     if twice:

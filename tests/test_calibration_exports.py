@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_cli
 
 from budgetgym.calibration import read_mmm_csv
 from budgetgym.envs.errors import BudgetGymError
@@ -26,6 +27,32 @@ def _table(n: int = T, seed: int = 0, start: str = "2023-01-02") -> pd.DataFrame
 
 def _read(path: Path, spend: str = "tv_spend,search_spend", date: str = "date") -> object:
     return read_mmm_csv(path, date=date, kpi="revenue", spend=spend)
+
+
+def test_trailing_empty_rows_of_a_spreadsheet_export_are_dropped(tmp_path: Path) -> None:
+    """``,,,`` rows (and one of blanks) at the end were read as rows of missing values: a TypeError in the
+    date parser under pandas 3. They are dropped and the data read as without them."""
+    df = _table()
+    df.to_csv(tmp_path / "clean.csv", index=False)
+    text = (tmp_path / "clean.csv").read_text()
+    (tmp_path / "export.csv").write_text(text + ",,,\n , , ,\n,,,\n")
+    clean, export = _read(tmp_path / "clean.csv"), _read(tmp_path / "export.csv")
+    assert export.n_periods == T  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(export.spend, df[["tv_spend", "search_spend"]].to_numpy())  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(export.kpi, clean.kpi)  # type: ignore[attr-defined]
+
+
+def test_a_row_without_its_date_is_one_line_naming_the_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = _table().to_csv(index=False).splitlines()
+    lines[4] = "," + lines[4].split(",", 1)[1]  # data line 4: values, no date
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n,,,\n")
+    with pytest.raises(BudgetGymError) as err:
+        _read(tmp_path / "d.csv")
+    assert str(err.value).startswith(f"data file '{tmp_path / 'd.csv'}': column 'date', row 4: the date is empty")
+    code, _, msg = run_cli(capsys, "calibrate", str(tmp_path / "d.csv"), "--date", "date", "--kpi", "revenue",
+                           "--spend", "tv_spend,search_spend", "--draws", "0", "--out", str(tmp_path / "out"))
+    assert code == 2 and "row 4: the date is empty" in msg and "Traceback" not in msg
+    assert len(msg.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(("written", "sep"), [("1,234.5", ","), ("1.234,5", "."), ("12,345,678", ",")])
@@ -50,3 +77,35 @@ def test_text_that_is_no_grouped_number_gets_no_separator_hint(tmp_path: Path) -
             _read(tmp_path / "d.csv")
         assert "row 3: the KPI must be a finite number" in str(err.value)
         assert "separator" not in str(err.value), value
+
+
+def test_geo_level_meridian_file_is_refused_with_how_to_sum_it(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Meridian's geo layout (``geo, time, ...``, a row per geo and date) was read as dates repeated."""
+    geos = [_table(seed=s).assign(geo=f"Geo{s}") for s in range(3)]
+    frame = pd.concat(geos).sort_values(["date", "geo"]).rename(columns={"date": "time"})
+    frame[["geo", "time", "revenue", "tv_spend", "search_spend"]].to_csv(tmp_path / "geo.csv", index=False)
+    with pytest.raises(BudgetGymError) as err:
+        _read(tmp_path / "geo.csv", date="time")
+    msg = str(err.value)
+    assert msg.startswith(f"data file '{tmp_path / 'geo.csv'}': column 'geo': this looks like geo-level data (3 geos")
+    assert "df.groupby('time', as_index=False)[['revenue', 'tv_spend', 'search_spend']].sum()" in msg
+    # the line it gives makes a file calibrate reads: the three geos' sums per date
+    national = frame.groupby("time", as_index=False)[["revenue", "tv_spend", "search_spend"]].sum()
+    national.to_csv(tmp_path / "national.csv", index=False)
+    summed = _read(tmp_path / "national.csv", date="time")
+    np.testing.assert_allclose(summed.kpi, sum(g["revenue"].to_numpy() for g in geos))  # type: ignore[attr-defined]
+    code, _, err_text = run_cli(capsys, "calibrate", str(tmp_path / "geo.csv"), "--date", "time", "--kpi", "revenue",
+                                "--spend", "tv_spend,search_spend", "--draws", "0", "--out", str(tmp_path / "out"))
+    assert code == 2 and "geo-level data" in err_text and len(err_text.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_single_geo_column_is_national_data_and_repeated_dates_name_the_date(tmp_path: Path) -> None:
+    _table().assign(geo="national").to_csv(tmp_path / "one.csv", index=False)
+    assert _read(tmp_path / "one.csv").n_periods == T  # type: ignore[attr-defined]
+    df = _table()
+    twice = pd.concat([df.iloc[:5], df.iloc[4:]])  # 2023-01-30 twice, no geo column
+    twice.to_csv(tmp_path / "twice.csv", index=False)
+    with pytest.raises(BudgetGymError, match=r"column 'date', row 6: date 2023-01-30 appears twice"):
+        _read(tmp_path / "twice.csv")
