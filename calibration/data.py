@@ -135,9 +135,10 @@ def split_columns(text: str | list[str] | tuple[str, ...] | None) -> list[str]:
 
 
 def _sanitise(text: str) -> str:
-    """Characters budgetgym does not accept in a channel name (and dots, on which dotted overrides
-    split) replaced by ``_``; a purely numeric name (it would read as a list index) prefixed by ``ch``."""
-    name = re.sub(r"[^A-Za-z0-9_-]", "_", text)[:40] or "channel"
+    """Each run of characters budgetgym does not accept in a channel name (and dots, on which dotted
+    overrides split) replaced by one ``_``, then ``_`` stripped from both ends (``Social (Meta)`` ->
+    ``Social_Meta``); a purely numeric name (it would read as a list index) prefixed by ``ch``."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")[:40].strip("_") or "channel"
     return f"ch{name}" if name.isdigit() else name
 
 
@@ -175,14 +176,19 @@ def channel_name(column: str) -> str:
     return f"ch_{name}"
 
 
-def _unique_names(columns: list[str]) -> list[str]:
-    """:func:`channel_name` of every column; if two collide, the columns themselves (sanitised), and
-    if those still collide, numbered."""
+def _unique_names(columns: list[str], source: str) -> list[str]:
+    """:func:`channel_name` of every column; if two collide (``tv_spend``, ``tv_cost``), the columns
+    themselves (sanitised); if those still collide (``Social (Meta)``, ``Social Meta``), a one-line error
+    naming both columns and their name (a numbered name hid which channel is which)."""
     names = [channel_name(c) for c in columns]
     if len(set(names)) < len(names):
         names = [_sanitise(c) for c in columns]
-    if len(set(names)) < len(names):
-        names = [f"{n[:36]}_{i + 1}" for i, n in enumerate(names)]
+    for j, name in enumerate(names):
+        if name in names[:j]:
+            first = columns[names.index(name)]
+            raise BudgetGymError(
+                f"{source}: --spend: columns '{first}' and '{columns[j]}' both make channel name '{name}'; rename "
+                f"one of them")
     return names
 
 
@@ -399,7 +405,7 @@ def read_mmm_csv(
     if E is not None:
         given.update({c: ("exposure", E[:, i]) for i, c in enumerate(per_channel) if c is not None})
     _repeated_controls(dict(zip(control_cols, blocks, strict=True)), given, source)
-    names = _unique_names(spend_cols)
+    names = _unique_names(spend_cols, source)
     first = calendar_day(dates[0])
     elapsed = np.arange(len(dates)) * step if step == MONTH_DAYS else (dates.asi8 - dates.asi8[0]) / 86_400e9
     return MMMData(

@@ -13,6 +13,7 @@ import pytest
 from conftest import run_cli
 
 from budgetgym.calibration import read_mmm_csv
+from budgetgym.calibration.data import channel_name
 from budgetgym.envs.errors import BudgetGymError
 
 T = 30
@@ -109,3 +110,21 @@ def test_a_single_geo_column_is_national_data_and_repeated_dates_name_the_date(t
     twice.to_csv(tmp_path / "twice.csv", index=False)
     with pytest.raises(BudgetGymError, match=r"column 'date', row 6: date 2023-01-30 appears twice"):
         _read(tmp_path / "twice.csv")
+
+
+def test_channel_names_from_spend_columns_with_punctuation() -> None:
+    assert [channel_name(c) for c in ("Social (Meta) spend", "TV - linear spend", "Search: Brand_S", "(OOH)",
+                                      "tv_spend", "a.b_spend", "Paid Search spend")] == [
+        "Social_Meta", "TV_-_linear", "Search_Brand", "OOH", "tv", "a_b", "Paid_Search"]
+
+
+def test_two_spend_columns_of_one_channel_name_are_an_error_naming_both(tmp_path: Path) -> None:
+    df = _table().rename(columns={"tv_spend": "Social (Meta)", "search_spend": "Social: Meta"})
+    df.to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(BudgetGymError) as err:
+        _read(tmp_path / "d.csv", spend="Social (Meta),Social: Meta")
+    assert str(err.value) == (f"data file '{tmp_path / 'd.csv'}': --spend: columns 'Social (Meta)' and 'Social: Meta' "
+                              f"both make channel name 'Social_Meta'; rename one of them")
+    df = _table().rename(columns={"tv_spend": "tv_spend", "search_spend": "tv_cost"})  # stripped names collide only
+    df.to_csv(tmp_path / "e.csv", index=False)
+    assert _read(tmp_path / "e.csv", spend="tv_spend,tv_cost").channels == ("tv_spend", "tv_cost")  # type: ignore
