@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from budgetgym.calibration import read_mmm_csv
+from budgetgym.calibration import calibrate, read_mmm_csv
 from budgetgym.calibration.data import channel_name
 from budgetgym.envs.errors import BudgetGymError
 
@@ -128,3 +128,41 @@ def test_two_spend_columns_of_one_channel_name_are_an_error_naming_both(tmp_path
     df = _table().rename(columns={"tv_spend": "tv_spend", "search_spend": "tv_cost"})  # stripped names collide only
     df.to_csv(tmp_path / "e.csv", index=False)
     assert _read(tmp_path / "e.csv", spend="tv_spend,tv_cost").channels == ("tv_spend", "tv_cost")  # type: ignore
+
+
+def _fit(tmp_path: Path, n: int, fourier: int | None, name: str) -> object:
+    df = _table(n).rename(columns={"search_spend": "Social (Meta) spend"})
+    df.to_csv(tmp_path / f"{name}.csv", index=False)
+    return calibrate(tmp_path / f"{name}.csv", date="date", kpi="revenue", spend="tv_spend,Social (Meta) spend",
+                     draws=0, starts=1, fourier=fourier, out=tmp_path / name, plots=False)
+
+
+def test_less_than_a_year_of_data_warns_of_yearly_seasonality(tmp_path: Path) -> None:
+    """30 weeks (210 days): no yearly terms (the default below 330 days), said in the warnings and fit.md;
+    with --fourier given, nothing is said. The punctuated column makes channel Social_Meta, which the family
+    written beside fit.md holds."""
+    from budgetgym.envs.family import load_family
+
+    res = _fit(tmp_path, T, None, "short")
+    found = [w for w in res.warnings if "less than a year" in w]  # type: ignore[attr-defined]
+    assert len(found) == 1 and found[0].startswith("the data span 210 days") and "--fourier 0" in found[0]
+    assert found[0] in (tmp_path / "short" / "fit.md").read_text()
+    assert res.fit.spec.fourier == 0  # type: ignore[attr-defined]
+    assert load_family(tmp_path / "short" / "family.yaml").nominal().channel_names == ["tv", "Social_Meta"]
+    given = _fit(tmp_path, T, 0, "given")
+    assert not [w for w in given.warnings if "less than a year" in w]  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(given.fit.fitted, res.fit.fitted)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("weeks", "warned", "order"), [(49, True, 2), (52, False, 2)])
+def test_default_yearly_terms_on_under_a_year_warn_and_are_kept(tmp_path: Path, weeks: int, warned: bool,
+                                                                order: int) -> None:
+    """49 weeks (343 days) get the default order 2 (from 330 days) and a warning suggesting --fourier 0; the
+    fit is unchanged. 52 weeks (364 days) are a year: no warning."""
+    res = _fit(tmp_path, weeks, None, f"w{weeks}")
+    found = [w for w in res.warnings if "less than a year" in w]  # type: ignore[attr-defined]
+    assert bool(found) == warned and res.fit.spec.fourier == order  # type: ignore[attr-defined]
+    if warned:
+        assert "default --fourier 2" in found[0] and found[0].endswith("consider --fourier 0")
+        same = _fit(tmp_path, weeks, 2, f"given{weeks}")
+        np.testing.assert_array_equal(same.fit.fitted, res.fit.fitted)  # type: ignore[attr-defined]
