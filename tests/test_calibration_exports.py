@@ -5,6 +5,7 @@ legend with many channels. Every file is written here, tiny, in ``tmp_path``."""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +167,24 @@ def test_default_yearly_terms_on_under_a_year_warn_and_are_kept(tmp_path: Path, 
         assert "default --fourier 2" in found[0] and found[0].endswith("consider --fourier 0")
         same = _fit(tmp_path, weeks, 2, f"given{weeks}")
         np.testing.assert_array_equal(same.fit.fitted, res.fit.fitted)  # type: ignore[attr-defined]
+
+
+def test_contributions_legend_sits_below_the_axes_and_is_kept_in_the_png() -> None:
+    pytest.importorskip("matplotlib")
+    from budgetgym.calibration.plots import contributions_figure, plot_contributions
+
+    rng = np.random.default_rng(1)
+    n, k = 40, 6
+    dates = pd.date_range("2023-01-02", periods=n, freq="7D").to_numpy()
+    args = (dates, rng.uniform(50, 100, n), rng.uniform(0, 30, (n, k)), tuple(f"channel_{i}" for i in range(k)),
+            "revenue")
+    fig = contributions_figure(*args)
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent(renderer)
+    ticks = ax.xaxis.get_tightbbox(renderer)
+    assert legend.y1 <= ticks.y0 + 1e-6  # below the axes and their date labels: it covers no data
+    png = plot_contributions(*args)
+    width, height = struct.unpack(">II", png[16:24])
+    assert height >= round(fig.get_tightbbox(renderer).height * 100) - 2  # the saved image holds the legend
