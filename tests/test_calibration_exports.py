@@ -188,3 +188,32 @@ def test_contributions_legend_sits_below_the_axes_and_is_kept_in_the_png() -> No
     png = plot_contributions(*args)
     width, height = struct.unpack(">II", png[16:24])
     assert height >= round(fig.get_tightbbox(renderer).height * 100) - 2  # the saved image holds the legend
+
+
+def test_simulate_notes_a_plan_file_dated_otherwise_than_the_periods(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A plan for another quarter was played silently on the scenario's calendar; the note names its dates, the
+    periods' and the scenario's start_day. A plan dated as the periods (or undated) gets no note."""
+    from budgetgym.experiments.simulate import simulate_dataset
+
+    scenario = str(Path(__file__).resolve().parents[1] / "configs" / "scenarios" / "stationary-3.yaml")
+    first = simulate_dataset(scenario, 6, plan="equal", seed=0)
+    plan = pd.DataFrame(first.plan, columns=first.scenario.channel_names)
+    plan.to_csv(tmp_path / "undated.csv", index=False)
+    plan.assign(date=first.data["date"]).to_csv(tmp_path / "same.csv", index=False)
+    other = pd.date_range("2026-04-06", periods=6, freq="D").strftime("%Y-%m-%d")
+    plan.assign(date=other).to_csv(tmp_path / "other.csv", index=False)
+    for name in ("undated", "same"):
+        assert simulate_dataset(scenario, 6, plan=str(tmp_path / f"{name}.csv")).dates_note is None
+    ds = simulate_dataset(scenario, 6, plan=str(tmp_path / "other.csv"))
+    np.testing.assert_array_equal(ds.plan, first.plan)  # played as given, on the scenario's calendar
+    assert ds.dates_note == (
+        f"--plan file '{tmp_path / 'other.csv'}': its dates (2026-04-06 to 2026-04-11) are not the simulated periods' "
+        f"({first.data['date'].iloc[0]} to {first.data['date'].iloc[-1]}, from the scenario's start_day "
+        f"{first.scenario.start_day:g}); its rows are played as periods 1 to 6 in order, their calendar ignored")
+    plan.assign(step=range(6), day=np.arange(6) + 400.0).to_csv(tmp_path / "days.csv", index=False)  # plan.csv's
+    note = simulate_dataset(scenario, 6, plan=str(tmp_path / "days.csv")).dates_note
+    assert note is not None and "its days (400 to 405) are not the simulated periods'" in note
+    code, out, _ = run_cli(capsys, "simulate", scenario, "--periods", "6", "--plan", str(tmp_path / "other.csv"),
+                           "--out", str(tmp_path / "data"))
+    assert code == 0 and "note: --plan file" in out and "start_day" in out
