@@ -13,6 +13,7 @@ only once all are ready.
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 import numpy as np
@@ -87,7 +88,7 @@ def contributions_figure(dates: np.ndarray, baseline: np.ndarray, contributions:
     line. Where the baseline is negative (the channels' contributions exceed the fitted KPI) it is
     drawn below zero, in its colour, and the channels stack from zero: the line then runs below the
     top of the stack by that much. The legend sits below the axes (inside them it covered the data
-    with 5 channels or more), at most 6 entries a row."""
+    with 5 channels or more), in rows of at most 8 entries."""
     fig = _figure(10, 3.6)
     ax = fig.add_subplot()
     layers = ax.stackplot(dates, np.maximum(baseline, 0.0), *contributions.T, labels=["baseline", *channels],
@@ -97,8 +98,9 @@ def contributions_figure(dates: np.ndarray, baseline: np.ndarray, contributions:
         ax.axhline(0.0, color="0.3", lw=0.6)
     ax.plot(dates, baseline + contributions.sum(axis=1), color="black", lw=1.0, label="fitted mean")
     ax.set_ylabel(f"{kpi} per period")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=8, ncol=min(6, 2 + len(channels)),
-              frameon=False)
+    entries = 2 + len(channels)  # baseline, the channels, the fitted mean: rows of at most 8, evenly filled
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=8, frameon=False,
+              ncol=math.ceil(entries / math.ceil(entries / 8)))
     ax.set_title("contributions over time")
     return fig
 
