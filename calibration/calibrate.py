@@ -55,6 +55,7 @@ from budgetgym.calibration.model import (
     default_fourier,
     fit_model,
 )
+from budgetgym.calibration.model_spec import FOURIER_SPAN, short_data_warning
 from budgetgym.calibration.refits import WORKER_DRAWS, Workers
 from budgetgym.calibration.report import check_calibration_out
 from budgetgym.calibration.transforms import AdstockKind, SaturationKind
@@ -297,8 +298,8 @@ def calibrate(
         spec = replace(spec, fourier=default_fourier(data))
     if spec.season and default_fourier(data) == 0:
         raise BudgetGymError(
-            f"{data.source}: --media-season yearly: the dates span less than 330 days; a yearly cycle needs a year "
-            f"of data")
+            f"{data.source}: --media-season yearly: the dates span less than {FOURIER_SPAN:g} days; a yearly cycle "
+            f"needs a year of data")
     window = plan_window(data, plan_periods, plan_budget)
     costs = fit_costs(data)
     tests = None if lift_tests is None else read_lift_tests(lift_tests, data, costs)
@@ -330,7 +331,7 @@ def calibrate(
         warnings=warnings_for(fit, boot, insample, held.outsample if held else None,
                               holdout_insample=held.insample if held else None)
         + negative_kpi_warning(data.kpi, data.dates, data.kpi_name) + outlier_warning(fit, data.dates)
-        + capped_draws(fit, boot) + value_warnings(kpi, value)
+        + capped_draws(fit, boot) + value_warnings(kpi, value) + short_data_warning(data, fourier)
         + ([] if tests is None or lift is None else beyond_data(tests, data) + disagreements(lift)), window=window,
         costs=costs, reward=rew, family=fam, history=history_frame(data), seconds=seconds, lift=lift,
         kpi_value=value,

@@ -25,7 +25,8 @@ nothing to fit, leave it out of ``--spend``), an unreadable, duplicated, decreas
 date, a date outside 1677-09-22 to 2262-04-11, dates in different time zones (the dates as
 :func:`~budgetgym.envs.dates.read_dates` reads them: one format, evenly spaced in days or calendar
 months). :func:`~budgetgym.envs.dates.calendar_day` maps the dates to budgetgym's
-day index (:mod:`budgetgym.envs.dates`).
+day index (:mod:`budgetgym.envs.dates`). Before them, rows of empty fields (a spreadsheet's ``,,,,``) are dropped,
+a row with values but no date is an error, and so is a geo-level file (:mod:`~budgetgym.calibration.data_rows`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from budgetgym.calibration.data_rows import check_national, drop_empty_rows
 from budgetgym.envs.dates import MONTH_DAYS, calendar_day, read_dates
 from budgetgym.envs.errors import BudgetGymError, count
 from budgetgym.envs.io import numeric_column
@@ -133,9 +135,10 @@ def split_columns(text: str | list[str] | tuple[str, ...] | None) -> list[str]:
 
 
 def _sanitise(text: str) -> str:
-    """Characters budgetgym does not accept in a channel name (and dots, on which dotted overrides
-    split) replaced by ``_``; a purely numeric name (it would read as a list index) prefixed by ``ch``."""
-    name = re.sub(r"[^A-Za-z0-9_-]", "_", text)[:40] or "channel"
+    """Each run of characters budgetgym does not accept in a channel name (and dots, on which dotted
+    overrides split) replaced by one ``_``, then ``_`` stripped from both ends (``Social (Meta)`` ->
+    ``Social_Meta``); a purely numeric name (it would read as a list index) prefixed by ``ch``."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")[:40].strip("_") or "channel"
     return f"ch{name}" if name.isdigit() else name
 
 
@@ -173,14 +176,19 @@ def channel_name(column: str) -> str:
     return f"ch_{name}"
 
 
-def _unique_names(columns: list[str]) -> list[str]:
-    """:func:`channel_name` of every column; if two collide, the columns themselves (sanitised), and
-    if those still collide, numbered."""
+def _unique_names(columns: list[str], source: str) -> list[str]:
+    """:func:`channel_name` of every column; if two collide (``tv_spend``, ``tv_cost``), the columns
+    themselves (sanitised); if those still collide (``Social (Meta)``, ``Social Meta``), a one-line error
+    naming both columns and their name (a numbered name hid which channel is which)."""
     names = [channel_name(c) for c in columns]
     if len(set(names)) < len(names):
         names = [_sanitise(c) for c in columns]
-    if len(set(names)) < len(names):
-        names = [f"{n[:36]}_{i + 1}" for i, n in enumerate(names)]
+    for j, name in enumerate(names):
+        if name in names[:j]:
+            first = columns[names.index(name)]
+            raise BudgetGymError(
+                f"{source}: --spend: columns '{first}' and '{columns[j]}' both make channel name '{name}'; rename "
+                f"one of them")
     return names
 
 
@@ -369,6 +377,8 @@ def read_mmm_csv(
     for option, cols in (("--date", [date]), ("--kpi", [kpi]), ("--spend", spend_cols),
                          ("--exposure", exposure_cols), ("--controls", control_cols)):
         _require(df, cols, option, source)
+    df = drop_empty_rows(df, date, source)  # a spreadsheet export's trailing ',,,,' rows
+    check_national(df, date, [kpi, *spend_cols, *exposure_cols], source)
     every = [date, kpi, *spend_cols, *exposure_cols, *control_cols]
     twice = [c for c in every if every.count(c) > 1]
     if twice:
@@ -395,7 +405,7 @@ def read_mmm_csv(
     if E is not None:
         given.update({c: ("exposure", E[:, i]) for i, c in enumerate(per_channel) if c is not None})
     _repeated_controls(dict(zip(control_cols, blocks, strict=True)), given, source)
-    names = _unique_names(spend_cols)
+    names = _unique_names(spend_cols, source)
     first = calendar_day(dates[0])
     elapsed = np.arange(len(dates)) * step if step == MONTH_DAYS else (dates.asi8 - dates.asi8[0]) / 86_400e9
     return MMMData(

@@ -27,8 +27,8 @@ from budgetgym.calibration.transforms import (
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.planner.metrics import SPARSE_SHARE
 
-__all__ = ["Fit", "Likelihood", "ModelSpec", "baseline_design", "check_design", "default_fourier",
-           "default_window"]
+__all__ = ["FOURIER_SPAN", "YEAR_SPAN", "Fit", "Likelihood", "ModelSpec", "baseline_design", "check_design",
+           "data_span", "default_fourier", "default_window", "short_data_warning"]
 
 Likelihood = Literal["gaussian", "poisson", "negative_binomial"]
 
@@ -36,9 +36,9 @@ Likelihood = Literal["gaussian", "poisson", "negative_binomial"]
 @dataclass(frozen=True)
 class ModelSpec:
     """The model's options (module docstring). ``fourier=None``: 2 when the data span at least
-    330 days, else 0. ``window=None``: Weibull lags covering 8 weeks (``ceil(56 / step_days)``,
-    at least 4 and at most a third of the periods). ``prior``: which channels get the mild prior
-    on ``kappa``, the slope and the geometric decay (and whether the media cycle gets its prior) —
+    330 days, else 0 (:func:`default_fourier`). ``window=None``: Weibull lags covering 8 weeks
+    (``ceil(56 / step_days)``, at least 4 and at most a third of the periods). ``prior``: which channels
+    get the mild prior on ``kappa``, the slope and the geometric decay (and whether the media cycle gets its prior) —
     all (default), the weakly spent ones, or none. ``delay``: a gamma
     conversion lag per channel; ``season``: a yearly cycle multiplying the media response
     (:mod:`~budgetgym.calibration.transforms`). ``roi_prior``: ``tau``, the relative sd of each channel's
@@ -189,9 +189,39 @@ class Fit:
         return B @ self.coef + contrib.sum(axis=1), contrib
 
 
+#: Data spanning at least this many days (:func:`data_span`) get yearly Fourier terms of order 2 by default.
+FOURIER_SPAN = 330.0
+#: The least span (:func:`data_span`) that is a year of data: 52 weeks (364 days), 12 months (365.25), 364 days.
+YEAR_SPAN = 364.0
+
+
+def data_span(data: MMMData) -> float:
+    r"""Days the data cover, their last period included: :math:`d_{T-1} - d_0 + \Delta` for the periods'
+    day indices :math:`d_t` and step :math:`\Delta` days (52 weeks: 364)."""
+    return float(data.days[-1] - data.days[0]) + data.step_days
+
+
 def default_fourier(data: MMMData) -> int:
-    span = float(data.days[-1] - data.days[0]) + data.step_days
-    return 2 if span >= 330 else 0
+    """The yearly Fourier order when ``--fourier`` is not given: 2 when the data span (:func:`data_span`) at
+    least :data:`FOURIER_SPAN` days, else 0."""
+    return 2 if data_span(data) >= FOURIER_SPAN else 0
+
+
+def short_data_warning(data: MMMData, fourier: int | None) -> list[str]:
+    """A warning when the data span (:func:`data_span`) less than a year (:data:`YEAR_SPAN`) and ``--fourier``
+    was not given (``fourier`` ``None``): a yearly season cannot be identified from less than a year (it is
+    confounded with the trend and the media), whatever order :func:`default_fourier` gave the baseline."""
+    span = data_span(data)
+    if fourier is not None or span >= YEAR_SPAN:
+        return []
+    order = default_fourier(data)
+    head = (f"the data span {span:g} days, less than a year: yearly seasonality cannot be identified from less "
+            f"than a year")
+    if order:
+        return [f"{head}, yet the default --fourier {order} (from {FOURIER_SPAN:g} days) fits it and it can take up "
+                f"trend or media effects; consider --fourier 0"]
+    return [f"{head}, so the baseline has none (the default below {FOURIER_SPAN:g} days) and a plan sees no season; "
+            f"pass --fourier 0 to say so"]
 
 
 def default_window(data: MMMData) -> int:

@@ -13,6 +13,7 @@ only once all are ready.
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 import numpy as np
@@ -25,8 +26,8 @@ from budgetgym.calibration.uncertainty import Draws
 from budgetgym.envs.io import figure as _figure
 
 __all__ = [
-    "BAND_LEVEL", "LIFT_Z", "curves_figure", "lift_marks", "plot_contributions", "plot_curves", "plot_fit",
-    "response_band",
+    "BAND_LEVEL", "LIFT_Z", "contributions_figure", "curves_figure", "lift_marks", "plot_contributions", "plot_curves",
+    "plot_fit", "response_band",
 ]
 
 #: The level (%) of the curves' bands (:func:`response_band`) and of the lift tests' error bars.
@@ -37,8 +38,9 @@ LIFT_Z = float(norm.ppf(0.5 + BAND_LEVEL / 200.0))
 
 
 def _png(fig: Any) -> bytes:
+    """The figure as PNG, cropped to what is drawn (``bbox_inches="tight"``: a legend below the axes is kept)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     return buf.getvalue()
 
 
@@ -76,10 +78,17 @@ def plot_fit(dates: np.ndarray, y: np.ndarray, fitted: np.ndarray, kpi: str,
 
 def plot_contributions(dates: np.ndarray, baseline: np.ndarray, contributions: np.ndarray,
                        channels: tuple[str, ...], kpi: str) -> bytes:
+    """:func:`contributions_figure` as PNG."""
+    return _png(contributions_figure(dates, baseline, contributions, channels, kpi))
+
+
+def contributions_figure(dates: np.ndarray, baseline: np.ndarray, contributions: np.ndarray,
+                         channels: tuple[str, ...], kpi: str) -> Any:
     """Baseline and channel contributions, stacked up from zero, and their sum, the fitted mean, as a
     line. Where the baseline is negative (the channels' contributions exceed the fitted KPI) it is
     drawn below zero, in its colour, and the channels stack from zero: the line then runs below the
-    top of the stack by that much."""
+    top of the stack by that much. The legend sits below the axes (inside them it covered the data
+    with 5 channels or more), in rows of at most 8 entries."""
     fig = _figure(10, 3.6)
     ax = fig.add_subplot()
     layers = ax.stackplot(dates, np.maximum(baseline, 0.0), *contributions.T, labels=["baseline", *channels],
@@ -89,9 +98,11 @@ def plot_contributions(dates: np.ndarray, baseline: np.ndarray, contributions: n
         ax.axhline(0.0, color="0.3", lw=0.6)
     ax.plot(dates, baseline + contributions.sum(axis=1), color="black", lw=1.0, label="fitted mean")
     ax.set_ylabel(f"{kpi} per period")
-    ax.legend(loc="upper left", fontsize=8, ncol=min(6, 1 + len(channels)))
+    entries = 2 + len(channels)  # baseline, the channels, the fitted mean: rows of at most 8, evenly filled
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=8, frameon=False,
+              ncol=math.ceil(entries / math.ceil(entries / 8)))
     ax.set_title("contributions over time")
-    return _png(fig)
+    return fig
 
 
 def lift_marks(fit: Fit, costs: Costs, lift: pd.DataFrame | None, channel: int) -> np.ndarray:

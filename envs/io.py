@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -440,7 +441,8 @@ def numeric_column(
     if bad.size:
         row = int(bad[0])
         got = cell_text(df[col].iloc[row])
-        raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: {what} must be a finite number, got {got}")
+        raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: {what} must be a finite number, got {got}"
+                             + _separator_hint(df[col].iloc[row]))
     if nonnegative and np.any(values < 0):
         row = int(np.flatnonzero(values < 0)[0])
         raise BudgetGymError(
@@ -453,6 +455,20 @@ def numeric_column(
             f"{values[row]:g}; rescale the column (e.g. to thousands)"
         )
     return values
+
+
+#: A number written with thousands separators: ``1,234``, ``1,234.5``, ``-12,345,678`` or ``1.234,5``, ``1.234.567``.
+_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:(,)\d{3}(?:,\d{3})*(?:\.\d+)?|(\.)\d{3}(?:\.\d{3})*(?:,\d+)?)$")
+
+
+def _separator_hint(value: object) -> str:
+    """``"; ..."``: the hint that ``value`` (a cell that did not read as a number) is one written with a
+    thousands separator (:data:`_GROUPED`), or ``""``."""
+    found = _GROUPED.match(value.strip()) if isinstance(value, str) else None
+    if found is None:
+        return ""
+    sep = found.group(1) or found.group(2)
+    return f"; the values look like they use a thousands separator ('{sep}'); export the numbers without it"
 
 
 def _refuse_boolean(column: Any, col: str, source: str, what: str) -> None:

@@ -139,8 +139,9 @@ def simulate_cmd(
                                      "lift_design": None if lift_design is None else str(lift_design),
                                      "level_sd": level_sd, "out": str(out)}}
     )
-    if ds.plan_note is not None:
-        console().print(f"note: {ds.plan_note}", markup=False)
+    for note in (ds.plan_note, ds.dates_note):
+        if note is not None:
+            console().print(f"note: {note}", markup=False)
     if ds.scenario.segments is not None:
         console().print(f"note: {SEGMENTS_TRUTH_NOTE}", markup=False)
     # calibrate refuses a channel never spent (an oracle's dropped channel): the command leaves it out

@@ -58,6 +58,7 @@ class SimulatedDataset:
     seed: int
     lift_tests: pd.DataFrame | None = None  # channel, x, delta_x, delta_y, sigma, true_delta_y
     plan_note: str | None = None  # what was made of a plan file, in one line (a split scaled to sum to 1)
+    dates_note: str | None = None  # a plan file dated otherwise than the periods (:func:`plan_calendar_note`)
 
 
 def period_dates(sc: Scenario, n: int) -> list[str]:
@@ -73,6 +74,31 @@ def period_dates(sc: Scenario, n: int) -> list[str]:
         return [(first + pd.DateOffset(months=t)).date().isoformat() for t in range(n)]
     days = np.floor(step_days(sc, np.arange(n))) - np.floor(sc.start_day)
     return [(start + dt.timedelta(days=float(d))).date().isoformat() for d in days]
+
+
+def plan_calendar_note(path: str | Path, dates: list[str] | None, sc: Scenario, n: int) -> str | None:
+    """A one-line note when a plan file's calendar is not the simulated periods' (``None``: nothing to say):
+    its ``date`` column (``dates``, ISO text as :func:`~budgetgym.planner.inputs.read_dated_current` read it)
+    against :func:`period_dates`, else its ``day`` column (a ``plan.csv``'s day index) against the periods'
+    :func:`~budgetgym.envs.path.step_days`. The rows are played as periods 1 to ``n`` in order, dated from
+    the scenario's ``start_day``, so a plan for another quarter is simulated on the scenario's calendar."""
+    from budgetgym.envs.io import read_csv_table
+
+    ours = period_dates(sc, n)
+    if dates is not None:
+        if dates == ours:
+            return None
+        theirs = f"dates ({dates[0]} to {dates[-1]})"
+    else:
+        table = read_csv_table(path, "--plan file")
+        col = next((c for c in table.columns if str(c).lower() == "day"), None)
+        days = None if col is None else pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=float)
+        if days is None or len(days) != n or np.allclose(days, step_days(sc, np.arange(n)), rtol=0, atol=1e-6):
+            return None
+        theirs = f"days ({days[0]:g} to {days[-1]:g})"
+    return (f"--plan file '{path}': its {theirs} are not the simulated periods' ({ours[0]} to {ours[-1]}, from the "
+            f"scenario's start_day {sc.start_day:g}); its rows are played as periods 1 to {n} in order, their "
+            f"calendar ignored")
 
 
 def check_step(sc: Scenario, source: str) -> None:

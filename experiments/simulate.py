@@ -114,6 +114,7 @@ from budgetgym.experiments.dataset_layout import (
     exposure_column,
     kpi_column,
     period_dates,
+    plan_calendar_note,
     spend_column,
     write_dataset,
 )
@@ -154,20 +155,21 @@ TEST_COLUMNS = ["channel", "x", "delta_x", "delta_y", "sigma", "true_delta_y"]
 
 def _plan(
     kind: str, sc: Scenario, n: int, rng: np.random.Generator, level_sd: float = LEVEL_SD
-) -> tuple[np.ndarray, str | None]:
-    """The plan ``[n, K]`` to play and a one-line note of what was made of a file's (a split scaled to sum
-    to 1, :class:`~budgetgym.planner.inputs.CurrentPlan`; ``None``: nothing to say)."""
+) -> tuple[np.ndarray, str | None, str | None]:
+    """The plan ``[n, K]`` to play, a one-line note of what was made of a file's (a split scaled to sum
+    to 1, :class:`~budgetgym.planner.inputs.CurrentPlan`; ``None``: nothing to say) and one of a plan file
+    dated otherwise than the periods (:func:`~budgetgym.experiments.dataset_layout.plan_calendar_note`)."""
     K = sc.n_channels
     if kind == "random":
-        return random_flighting(n, sc.step_budget, K, rng, level_sd), None
+        return random_flighting(n, sc.step_budget, K, rng, level_sd), None, None
     if kind == "equal":
-        return np.full((n, K), sc.step_budget / K), None
+        return np.full((n, K), sc.step_budget / K), None, None
     if kind == "oracle":
         from budgetgym.planner.metrics import without_free_residue  # the planner's one rule of 'no spend'
 
         X = solve_oracle(sc).plan  # keeps every spend above 0: 1e-13 to 5e-10 of its largest step where it drops
         # a channel (and a step): the solver's rounding of 0 is played as 0, unless that tiny spend earns
-        return without_free_residue(X, lambda plans: evaluate_plan(sc, plans)), None
+        return without_free_residue(X, lambda plans: evaluate_plan(sc, plans)), None, None
     from budgetgym.planner.inputs import read_dated_current  # the planner's reader of per-step plans
 
     expected = "expected random, equal, oracle, a split (search=0.4,social=0.6; or budgets) or a plan CSV file"
@@ -193,7 +195,7 @@ def _plan(
     if total < MIN_AMOUNT:
         raise BudgetGymError(f"{what}: spends {total:g} over {count(n, 'period')}; a dataset needs some "
                              f"spend (at least a scenario's smallest budget, {MIN_AMOUNT:g})")
-    return plan, read.note
+    return plan, read.note, None if typed else plan_calendar_note(kind, read.dates, sc, n)
 
 
 def _peak_budget(peak: float, periods: int) -> float:
@@ -285,7 +287,7 @@ def simulate_dataset(
     kpi = kpi_column(sc)  # before playing: a name used twice
     design = None if lift_design is None else read_lift_design(lift_design, sc.channel_names)  # before playing
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
-    X, plan_note = _plan(plan, sc, periods, rng, level_sd)
+    X, plan_note, dates_note = _plan(plan, sc, periods, rng, level_sd)
     played = _playable(sc, X)
     env = ChannelBudgetEnv(played)
     env.reset(seed=seed)
@@ -332,7 +334,7 @@ def simulate_dataset(
         [simulate_design_tests(sc, spent, *design, lift_sigma, seed, floor=floor)] if design is not None else [])
     tests = pd.concat(parts, ignore_index=True) if parts else None
     return SimulatedDataset(data, contributions, true_curves(played, spent), played, source, spent, kpi, seed, tests,
-                            plan_note)
+                            plan_note, dates_note)
 
 
 def lift_floor(kpi: np.ndarray) -> float:
