@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from budgetgym.envs.errors import ScenarioError, ScenarioWarning, StrictModel, repeated, suggest, validation_error
+from budgetgym.envs.family_template import misfit_size, sizes_text
 from budgetgym.envs.io import names_a_file, read_yaml
 from budgetgym.envs.scenario_parts import (  # the parts, re-exported
     SIZES_SUM_TOL,
@@ -184,6 +185,16 @@ class Scenario(StrictModel):
 
     @model_validator(mode="before")
     @classmethod
+    def _segment_sizes(cls, data: Any) -> Any:
+        """A segment size outside ``[MIN_SEGMENT_SIZE, 1]`` is refused naming the segment (``segments.young.size``),
+        not its index as the field's own check would."""
+        misfit = misfit_size(data.get("segments")) if isinstance(data, dict) else None
+        if misfit is not None:
+            raise ValueError(misfit)
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
     def _currency_noise(cls, data: Any) -> Any:
         """A response in ``currency`` without a ``noise`` block gets ``noise.conversions: none``, not the Poisson
         default: Poisson draws the response in whole units, so its spread would depend on the currency's unit
@@ -228,7 +239,9 @@ class Scenario(StrictModel):
             raise ValueError(f"segments: names must be unique, repeated: {', '.join(dupes)}")
         total = sum(s.size for s in self.segments)
         if abs(total - 1.0) > SIZES_SUM_TOL:
-            raise ValueError(f"segments: sizes sum to {total:.6g}; expected 1 (shares of the addressable audience)")
+            named = sizes_text(self.segments, [s.size for s in self.segments])
+            raise ValueError(f"segments: sizes sum to {total:.6g} ({named}); expected 1 (shares of the addressable "
+                             f"audience)")
         for j, seg in enumerate(self.segments):
             unknown = sorted(set(seg.reach) - set(names))
             if unknown:
