@@ -3,7 +3,8 @@
 One formatting of a :class:`~budgetgym.planner.plan_result.PlanResult` serves both the terminal
 and the report (:mod:`budgetgym.planner.report` puts the pieces together), so they cannot disagree:
 
-* :func:`channel_rows` — the per-channel table, absolute numbers first: recommended spend and
+* :func:`channel_rows` — the per-channel table, absolute numbers first: recommended spend (a counted spend,
+  :func:`~budgetgym.planner.metrics.counted_spend`, with its digits however small: never 0 beside a ROAS) and
   share, (with a current plan: its spend and the change), the expected outcome in the reward's
   unit, (the uplift over the current plan), ROAS (revenue, profit) or CPA (conversions) and the
   marginal ROAS or marginal CPA, then a total row (the total's marginal is the budget's). A change
@@ -37,7 +38,7 @@ from budgetgym.envs.numbers import figure
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE
 from budgetgym.experiments.report_format import round_shares
 from budgetgym.experiments.wording import count
-from budgetgym.planner.metrics import ZERO_RTOL, per_conversion, spends_on
+from budgetgym.planner.metrics import ZERO_RTOL, counted_spend, per_conversion, spends_on
 from budgetgym.planner.plan_result import PlanResult
 
 __all__ = [
@@ -122,6 +123,13 @@ def _change(delta: float, base: float, current_spends: bool, spends: bool, digit
     return fmt(delta, digits, signed=True, scale=scale) + (" (new)" if spends else "")
 
 
+def _spend_text(spend: float, counts: bool, budget: float) -> str:
+    """A channel's recommended spend: with counted spend (:func:`~budgetgym.planner.metrics.counted_spend`, which
+    also gives it a ROAS and CPA) its digits however small against the budget (``0.05``, never a ``0`` beside a
+    ROAS), else as :func:`fmt` with the budget as scale (the solver's rounding of 0 prints as 0)."""
+    return figure(spend, 0) if counts else fmt(spend, 0, scale=budget)
+
+
 def _ratio_names(reward: str) -> tuple[str, str, str]:
     """(table column, marginal column, metric key) for the reward: CPA for conversions, ROAS otherwise."""
     return ("CPA", "marginal CPA", "mcpa") if reward == "conversions" else ("ROAS", "marginal ROAS", "mroas")
@@ -158,10 +166,11 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
     money, value = result.budget, abs(result.value)  # the scales of spend and outcomes (fmt)
     # where the current plan spends nothing (the solver's rounding of 0 is none: metrics.spends_on, as change_pct), no
     # % of it: "(new)" where the recommendation spends, else the change alone (its current outcome is the carry-in)
-    used = spends_on(result.plan)
+    counted = counted_spend(result.plan)
+    used = counted > 0
     cur_used = spends_on(result.current) if result.current is not None else np.ones_like(used)
     for i, (_, r) in enumerate(ch.iterrows()):
-        row = [str(r["channel"]), fmt(r["spend"], 0, scale=money), f"{100 * r['share']:.1f}%"]
+        row = [str(r["channel"]), _spend_text(r["spend"], bool(used[i]), money), f"{100 * r['share']:.1f}%"]
         if has_current:
             row += [fmt(r["current_spend"], 0, scale=money),
                     _change(r["spend"] - r["current_spend"], r["current_spend"], cur_used[i], used[i], 0, 1, money)]
