@@ -90,7 +90,8 @@ def test_a_number_values_every_conversion_and_reward_conversions_keeps_the_objec
 def test_a_window_without_conversions_takes_the_plain_mean(tmp_path: Path) -> None:
     """No conversions in the window (a KPI at 0 there): the mean of the column's last periods, said so."""
     rpc = np.arange(1.0, T + 1.0)
-    data = read_mmm_csv(_data(tmp_path, rpc), date="date", kpi="conversions", spend="a_spend,b_spend")
+    data = read_mmm_csv(_data(tmp_path, rpc), date="date", kpi="conversions", spend="a_spend,b_spend",
+                        revenue_per_kpi="revenue_per_conversion")
     kpi = data.kpi.copy()
     kpi[-WINDOW:] = 0.0
     object.__setattr__(data, "kpi", kpi)
@@ -98,11 +99,27 @@ def test_a_window_without_conversions_takes_the_plain_mean(tmp_path: Path) -> No
     assert got.value == pytest.approx(rpc[-WINDOW:].mean()) and "the mean (no conversions)" in got.source
 
 
+def test_the_value_comes_from_the_one_reading_of_the_data_file(tmp_path: Path) -> None:
+    """``read_mmm_csv(..., revenue_per_kpi=COLUMN)`` reads the column with the rest of the file, once: the value is
+    computed from what was read (the file may be gone, or changed, since), where ``revenue_per_kpi`` read the file a
+    second time and checked the column's role beside ``read_mmm_csv``'s own check."""
+    rpc = np.linspace(10.0, 70.0, T)
+    path = _data(tmp_path, rpc)
+    data = read_mmm_csv(path, date="date", kpi="conversions", spend="a_spend,b_spend",
+                        revenue_per_kpi=" revenue_per_conversion")
+    path.unlink()
+    y = np.maximum(data.kpi[-WINDOW:], 0.0)
+    assert data.revenue_per_kpi_column == "revenue_per_conversion"
+    assert revenue_per_kpi("revenue_per_conversion", data, WINDOW).value == pytest.approx(
+        float(y @ rpc[-WINDOW:] / y.sum()), rel=1e-12)
+    assert data.head(T - 2).revenue_per_kpi is not None and len(data.head(T - 2).revenue_per_kpi) == T - 2
+
+
 @pytest.mark.parametrize(("text", "rpc", "message"), [
     ("revenue_per_conv", None, "--revenue-per-kpi: no column 'revenue_per_conv' (did you mean "
      "'revenue_per_conversion'?) and not a number"),
-    ("conversions", None, "--revenue-per-kpi: column 'conversions' is the KPI already"),
-    ("a_spend", None, "--revenue-per-kpi: column 'a_spend' is a spend column already"),
+    ("conversions", None, "column 'conversions' is given for two roles (--kpi and --revenue-per-kpi)"),
+    ("a_spend", None, "column 'a_spend' is given for two roles (--spend and --revenue-per-kpi)"),
     ("revenue_per_conversion", np.r_[np.full(T - 1, 30.0), -1.0],
      f"column 'revenue_per_conversion', row {T}: revenue per conversion must be non-negative, got -1"),
     ("revenue_per_conversion", np.r_[np.full(T - WINDOW, 30.0), np.zeros(WINDOW)],
