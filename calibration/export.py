@@ -114,9 +114,11 @@ def reward_fields(reward: str, *, counts_conversions: bool = False) -> dict[str,
     (the default, written so that no reader has to infer it: a family without it that looks like an old revenue
     one is warned of, :func:`~budgetgym.envs.family.family_from_dict`). ``counts_conversions``: the KPI counts
     conversions whatever the reward (a conversions KPI valued by ``--revenue-per-kpi``,
-    :mod:`~budgetgym.calibration.kpi_value`)."""
+    :mod:`~budgetgym.calibration.kpi_value`), recorded as ``kpi: conversions`` (a plan then reports conversions and
+    CPA beside revenue)."""
     currency = reward == "revenue" and not counts_conversions
-    return {"reward": reward, "response_unit": "currency" if currency else "conversions"}
+    return {"reward": reward, "response_unit": "currency" if currency else "conversions",
+            **({"kpi": "conversions"} if counts_conversions else {})}
 
 
 def _sig(x: float) -> float:

@@ -36,6 +36,7 @@ BRIEF_FIELDS = {
     ("start_day",),
     ("reward",),
     ("response_unit",),
+    ("kpi",),
     ("budget",),
     ("action",),
     ("target_cpa",),

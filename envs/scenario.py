@@ -124,6 +124,12 @@ class Scenario(StrictModel):
         description="what the response curves count: conversions (worth value.mean each), or currency (the KPI is "
         "revenue itself, value 1 per unit: a revenue KPI's calibrated family), which has no conversions or CPA",
     )
+    kpi: Literal["conversions", "none"] = Field(
+        "none",
+        description="what the calibrated KPI counted when it is not the reward's unit: conversions (a conversions KPI "
+        "valued at value.mean each by calibrate --revenue-per-kpi, planned as revenue: the plan also reports "
+        "conversions and CPA), or none (the reward's own unit)",
+    )
     channels: list[ChannelConfig] = Field(min_length=1, max_length=500)
     seasonality: SeasonalityConfig = Field(default_factory=SeasonalityConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
@@ -150,8 +156,8 @@ class Scenario(StrictModel):
 
     @model_serializer(mode="wrap")
     def _omit_no_baseline(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
-        """JSON dumps leave out an absent ``baseline`` (and ``segments``) and the default ``response_unit``, so
-        scenarios written before they existed keep their serialised form, hence their config hash (results
+        """JSON dumps leave out an absent ``baseline`` (and ``segments``) and the default ``response_unit`` and
+        ``kpi``, so scenarios written before they existed keep their serialised form, hence their config hash (results
         directories, stored oracle files)."""
         data = handler(self)
         if info.mode_is_json() and isinstance(data, dict):
@@ -160,6 +166,8 @@ class Scenario(StrictModel):
                     data.pop(key)
             if data.get("response_unit") == "conversions":
                 data.pop("response_unit")
+            if data.get("kpi") == "none":
+                data.pop("kpi")
         return data
 
     @model_validator(mode="after")
@@ -211,6 +219,9 @@ class Scenario(StrictModel):
         :math:`R_i = v_i N_i` is then :math:`N_i`)."""
         if self.response_unit == "conversions":
             return self
+        if self.kpi == "conversions":
+            raise ValueError("kpi: expected none with response_unit: currency (the response is revenue itself, not a "
+                             "count of conversions), got conversions")
         if self.reward == "conversions":
             raise ValueError("reward: expected revenue or profit with response_unit: currency (the response is "
                              "revenue, not a count of conversions), got conversions")

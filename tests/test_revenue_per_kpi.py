@@ -175,3 +175,56 @@ def test_the_lift_tests_unit_is_said_where_the_plan_predicts_revenue(
     assert (tmp_path / "plan" / "lift_design.csv").exists()
     line = next(s for s in text.splitlines() if s.startswith("lift tests to run next"))
     assert "delta_y in conversions (predicted_lift is revenue: divide it by the channel's value" in line, line
+
+
+def test_a_conversions_kpi_planned_as_revenue_reports_its_conversions_and_cpa(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--revenue-per-kpi`` records ``kpi: conversions`` in family.yaml (the KPI counted conversions; the reward
+    is revenue): the printed plan table then has expected conversions and CPA beside revenue and ROAS, each
+    channel's conversions its revenue over the value of a conversion, and summary.json says ``kpi``. A family
+    without the field (``--reward conversions`` keeps it too, but its table is in conversions already) has no
+    such columns, and a default ``kpi`` is left out of a scenario's JSON dump (config hashes unchanged)."""
+    import yaml
+
+    from budgetgym.planner.plan_text import fmt
+
+    data = _data(tmp_path)
+    code, out, err = _calibrate(capsys, data, tmp_path / "fit", "--revenue-per-kpi", "40")
+    assert code == 0, out + err
+    assert yaml.safe_load((tmp_path / "fit" / "family.yaml").read_text())["scenario"]["kpi"] == "conversions"
+    plan = tmp_path / "plan"
+    code, text, err = run_cli(capsys, "plan", str(tmp_path / "fit" / "family.yaml"), "--history",
+                              str(tmp_path / "fit" / "history.csv"), "--out", str(plan), "--no-plots")
+    assert code == 0, text + err
+    assert json.loads((plan / "summary.json").read_text())["kpi"] == "conversions"
+    header = next(line for line in text.splitlines() if "expected revenue" in line)
+    assert "expected conversions" in header and "CPA" in header and "ROAS" in header, header
+    ch = pd.read_csv(plan / "channels.csv")
+    np.testing.assert_allclose(ch["conversions"], ch["revenue"] / 40.0, rtol=1e-12)
+    row = next(line for line in text.splitlines() if line.strip().startswith("a "))
+    assert fmt(ch["cpa"][0], 2) in row, row
+    # no kpi: no such columns, and the dump is as before
+    sc = load_family(tmp_path / "fit" / "family.yaml").nominal()
+    assert sc.kpi == "conversions" and sc.model_dump(mode="json")["kpi"] == "conversions"
+    plain = sc.override({"kpi": "none"})
+    assert "kpi" not in plain.model_dump(mode="json")
+    from budgetgym.planner import plan as make_plan
+    from budgetgym.planner.plan_text import channel_rows
+
+    assert "expected conversions" not in channel_rows(make_plan(plain, curves=False, lift_design="none"))[0]
+
+
+def test_kpi_conversions_with_a_response_in_currency_is_one_line(tmp_path: Path) -> None:
+    """``kpi: conversions`` says the response counts conversions; ``response_unit: currency`` that it is revenue
+    itself: together a one-line error naming the field."""
+    from budgetgym.envs.errors import ScenarioError
+    from budgetgym.envs.scenario import load_scenario, scenario_from_dict
+
+    d = load_scenario("seasonal-5").override({"reward": "revenue", **{
+        f"channels.{c}.value.mean": 1.0 for c in load_scenario("seasonal-5").channel_names}}).model_dump(mode="json")
+    d.update(response_unit="currency", kpi="conversions")
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict(d, source="scenario file 'x.yaml'")
+    assert str(err.value).startswith("scenario file 'x.yaml': kpi: expected none with response_unit: currency")
+    assert "\n" not in str(err.value)
