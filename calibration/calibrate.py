@@ -286,7 +286,7 @@ def calibrate(
         check_calibration_out(out)  # before the fit, not after
     p = Path(path)
     data = read_mmm_csv(p, date=date, kpi=kpi, spend=spend, controls=controls, exposure=exposure,
-                        count_kpi=lik != "gaussian")
+                        count_kpi=lik != "gaussian", revenue_per_kpi=revenue_per_kpi)
     # before the fit; at least two blocks: one block of all T periods makes every replicate the same series
     if draws and block_length is not None and not 1 <= block_length <= data.n_periods // 2:
         raise BudgetGymError(f"--block-length: expected 1 to {data.n_periods // 2} periods (at least two blocks in "

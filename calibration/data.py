@@ -80,6 +80,9 @@ class MMMData:
     controls : ``[T, C]`` control variables (text controls one-hot encoded).
     control_names : a name per control column (``events=event1`` for a dummy).
     channels : channel names (:func:`channel_name` of the spend columns).
+    revenue_per_kpi : ``[T]`` revenue per conversion each period (``read_mmm_csv(..., revenue_per_kpi=COLUMN)``,
+        :mod:`~budgetgym.calibration.kpi_value`), or ``None``.
+    revenue_per_kpi_column : its column, or ``None``.
     """
 
     path: Path
@@ -96,6 +99,8 @@ class MMMData:
     controls: np.ndarray
     control_names: tuple[str, ...]
     channels: tuple[str, ...]
+    revenue_per_kpi: np.ndarray | None = None
+    revenue_per_kpi_column: str | None = None
 
     @property
     def n_periods(self) -> int:
@@ -123,6 +128,8 @@ class MMMData:
             kpi=self.kpi[cut], kpi_name=self.kpi_name, spend=self.spend[cut], spend_columns=self.spend_columns,
             exposure=None if self.exposure is None else self.exposure[cut], exposure_columns=self.exposure_columns,
             controls=self.controls[cut], control_names=self.control_names, channels=self.channels,
+            revenue_per_kpi=None if self.revenue_per_kpi is None else self.revenue_per_kpi[cut],
+            revenue_per_kpi_column=self.revenue_per_kpi_column,
         )
 
 
@@ -197,6 +204,25 @@ def _read(path: Path) -> pd.DataFrame:
 
     table: pd.DataFrame = read_csv_table(path, "data file")
     return table
+
+
+def _value_column(df: pd.DataFrame, text: str | None, source: str) -> str | None:
+    """``--revenue-per-kpi``'s column (the text as typed, stripped), ``None`` for no option or a number; neither a
+    column nor a number is refused naming the closest column."""
+    from budgetgym.envs.errors import suggest
+
+    if text is None:
+        return None
+    text = text.strip()  # " 40" or "revenue_per_conversion " as typed in a shell script
+    if text in df.columns:
+        return text
+    try:
+        float(text)
+    except ValueError:
+        raise BudgetGymError(f"{source}: --revenue-per-kpi: no column '{text}'{suggest(text, list(df.columns))} "
+                             f"and not a number; expected the column of revenue per conversion (Meridian's "
+                             f"revenue_per_conversion) or the revenue of one conversion") from None
+    return None
 
 
 def _require(df: pd.DataFrame, columns: list[str], option: str, source: str) -> None:
@@ -347,6 +373,7 @@ def read_mmm_csv(
     controls: str | list[str] | tuple[str, ...] | None = None,
     exposure: str | list[str] | tuple[str, ...] | None = None,
     count_kpi: bool = False,
+    revenue_per_kpi: str | None = None,
 ) -> MMMData:
     """Read and validate an MMM dataset (module docstring).
 
@@ -360,6 +387,9 @@ def read_mmm_csv(
         empty entry or ``-`` leaves that channel driven by its spend (``"tv_imp,-,fb_imp"``).
     count_kpi : the KPI is a count (Poisson / negative-binomial likelihood): it must be >= 0
         (:func:`check_count_kpi`).
+    revenue_per_kpi : ``--revenue-per-kpi``'s text: a column of revenue per conversion, read here with the rest
+        (``MMMData.revenue_per_kpi``; a column with another role is refused as any column given for two roles), or
+        a number, which :func:`~budgetgym.calibration.kpi_value.revenue_per_kpi` checks.
     """
     p = Path(path)
     source = f"data file '{p}'"
@@ -374,15 +404,18 @@ def read_mmm_csv(
             f"order; an empty entry or '-' for a channel driven by its spend), got {len(per_channel)}"
         )
     exposure_cols = [c for c in per_channel if c is not None]
-    for option, cols in (("--date", [date]), ("--kpi", [kpi]), ("--spend", spend_cols),
-                         ("--exposure", exposure_cols), ("--controls", control_cols)):
+    value_col = _value_column(df, revenue_per_kpi, source)
+    roles = (("--date", [date]), ("--kpi", [kpi]), ("--spend", spend_cols), ("--exposure", exposure_cols),
+             ("--controls", control_cols), ("--revenue-per-kpi", [] if value_col is None else [value_col]))
+    for option, cols in roles:
         _require(df, cols, option, source)
     df = drop_empty_rows(df, date, source)  # a spreadsheet export's trailing ',,,,' rows
     check_national(df, date, [kpi, *spend_cols, *exposure_cols], source)
-    every = [date, kpi, *spend_cols, *exposure_cols, *control_cols]
-    twice = [c for c in every if every.count(c) > 1]
+    every = [(c, option) for option, cols in roles for c in cols]
+    twice = [c for c, _ in every if sum(c == d for d, _ in every) > 1]
     if twice:
-        raise BudgetGymError(f"{source}: column '{twice[0]}' is given for two roles")
+        options = " and ".join(option for c, option in every if c == twice[0])
+        raise BudgetGymError(f"{source}: column '{twice[0]}' is given for two roles ({options})")
     if len(df) == 0:
         raise BudgetGymError(f"{source}: the table has no rows")
     dates, step = read_dates(df, date, source)
@@ -406,11 +439,13 @@ def read_mmm_csv(
         given.update({c: ("exposure", E[:, i]) for i, c in enumerate(per_channel) if c is not None})
     _repeated_controls(dict(zip(control_cols, blocks, strict=True)), given, source)
     names = _unique_names(spend_cols, source)
+    value = None if value_col is None else numeric_column(
+        df, value_col, source, "revenue per conversion", nonnegative=True, largest=MAX_AMOUNT, boolean=False)
     first = calendar_day(dates[0])
     elapsed = np.arange(len(dates)) * step if step == MONTH_DAYS else (dates.asi8 - dates.asi8[0]) / 86_400e9
     return MMMData(
         path=p, source=source, dates=dates.to_numpy(), step_days=step, days=first + np.asarray(elapsed, dtype=float),
         kpi=y, kpi_name=kpi, spend=X, spend_columns=tuple(spend_cols), exposure=E,
         exposure_columns=tuple(per_channel) if exposure_cols else None, controls=Z,
-        control_names=tuple(znames), channels=tuple(names),
+        control_names=tuple(znames), channels=tuple(names), revenue_per_kpi=value, revenue_per_kpi_column=value_col,
     )

@@ -64,7 +64,7 @@ import pandas as pd
 
 from budgetgym.calibration.data import MMMData, constant_channels
 from budgetgym.calibration.model import Fit
-from budgetgym.calibration.residuals import judged_residuals
+from budgetgym.calibration.residuals import MIN_COUNT_LEVEL, TAIL_P, judged_residuals, small_count_outliers
 from budgetgym.calibration.uncertainty import Draws
 from budgetgym.envs.errors import count
 
@@ -378,6 +378,19 @@ def robust_z(r: np.ndarray) -> np.ndarray:
         return np.where(s > 0, dev / np.where(s > 0, s, 1.0), np.nan)
 
 
+def _tail_warning(fit: Fit, dates: np.ndarray, hits: np.ndarray, p: np.ndarray) -> list[str]:
+    """The outlier warning of a count fit below one count a period: ``hits`` (least probable first) with their
+    tail probabilities ``p``."""
+    if not len(hits):
+        return []
+    named = _listed([f"{pd.Timestamp(dates[t]).date()} (KPI {fit.y[t]:,.6g}, fitted {fit.fitted[t]:,.6g}, "
+                     f"P {p[t]:.2g})" for t in hits])
+    return [f"{count(len(hits), 'outlying period')} (a count of tail probability below {TAIL_P:g} under the fitted "
+            f"mean, about 5 sd; fewer than {MIN_COUNT_LEVEL:g} count a period, so no robust residual scale): {named}; "
+            f"a data error or an event the controls do not cover, which the fit bends to (R², the curves): fix the "
+            f"data, or add a control column marking the period (--controls)"]
+
+
 def outlier_warning(fit: Fit, dates: np.ndarray) -> list[str]:
     r"""A warning naming the periods whose standardised residual is an outlier (module docstring), or none.
 
@@ -392,9 +405,15 @@ def outlier_warning(fit: Fit, dates: np.ndarray) -> list[str]:
     :math:`|r_t - \mathrm{med}\, r| > z\, s`, :math:`s = 1.4826\, \mathrm{med}\,|r - \mathrm{med}\, r|`,
     :math:`z` = :data:`OUTLIER_Z`, the largest first, and how many more. Silent when the MAD of the raw
     residuals :math:`y_t - \hat\mu_t` is below :math:`10^{-6}` of the KPI's mean ``|y|``: a fit exact to
-    rounding (noise-free data) has no scale to judge by; and for a count fit below
-    :data:`~budgetgym.calibration.residuals.MIN_COUNT_LEVEL` counts a period (most periods 0: no robust scale).
+    rounding (noise-free data) has no scale to judge by. A count fit below
+    :data:`~budgetgym.calibration.residuals.MIN_COUNT_LEVEL` counts a period (most periods 0: no robust scale) names
+    instead the periods whose count is improbable under the fitted mean,
+    :math:`\min(P(Y \ge y_t), P(Y \le y_t))` below :data:`~budgetgym.calibration.residuals.TAIL_P`
+    (:func:`~budgetgym.calibration.residuals.small_count_outliers`).
     """
+    small = small_count_outliers(fit)
+    if small is not None:
+        return _tail_warning(fit, dates, *small)
     e = fit.residuals
     r = judged_residuals(fit)
     if r is None or not np.median(np.abs(e - np.median(e))) > 1e-6 * float(np.mean(np.abs(fit.y))):

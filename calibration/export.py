@@ -108,12 +108,17 @@ class Costs:
 
 
 def reward_fields(reward: str, *, counts_conversions: bool = False) -> dict[str, str]:
-    """The scenario's ``reward`` for a fit of a KPI, and for a ``revenue`` KPI ``response_unit: currency``: the
-    fitted response is the revenue itself (value 1 per unit), which ``budgetgym plan`` must not count as
-    conversions (``configs/README.md``, top level). ``counts_conversions``: the KPI counts conversions whatever
-    the reward (a conversions KPI valued by ``--revenue-per-kpi``, :mod:`~budgetgym.calibration.kpi_value`)."""
+    """The scenario's ``reward`` for a fit of a KPI and its ``response_unit``, written explicitly in every family:
+    ``currency`` for a ``revenue`` KPI (the fitted response is the revenue itself, value 1 per unit, which
+    ``budgetgym plan`` must not count as conversions; ``configs/README.md``, top level), ``conversions`` for a count
+    (the default, written so that no reader has to infer it: a family without it that looks like an old revenue
+    one is warned of, :func:`~budgetgym.envs.family.family_from_dict`). ``counts_conversions``: the KPI counts
+    conversions whatever the reward (a conversions KPI valued by ``--revenue-per-kpi``,
+    :mod:`~budgetgym.calibration.kpi_value`), recorded as ``kpi: conversions`` (a plan then reports conversions and
+    CPA beside revenue)."""
     currency = reward == "revenue" and not counts_conversions
-    return {"reward": reward, **({"response_unit": "currency"} if currency else {})}
+    return {"reward": reward, "response_unit": "currency" if currency else "conversions",
+            **({"kpi": "conversions"} if counts_conversions else {})}
 
 
 def _sig(x: float) -> float:

@@ -16,9 +16,10 @@ channels then count conversions worth ``value.mean = v`` each, its ``reward`` is
 conversions`` keeps conversions as the objective) and a plan reports revenue, ROAS, conversions and CPA.
 
 Errors are one line naming the file and column: a column that is neither in the data nor a number, one that
-already has a role (the KPI, a spend, exposure or control column), a value that is not a finite non-negative
-number or above a scenario's :data:`~budgetgym.envs.scenario_parts.MAX_AMOUNT`, and a value of 0 over the window
-(its conversions worth nothing: nothing to plan).
+already has a role (the KPI, a spend, exposure or control column: :func:`~budgetgym.calibration.data.read_mmm_csv`,
+which reads the column with the rest of the file, refuses it as given for two roles), a value that is not a
+finite non-negative number or above a scenario's :data:`~budgetgym.envs.scenario_parts.MAX_AMOUNT`, and a value of
+0 over the window (its conversions worth nothing: nothing to plan).
 """
 
 from __future__ import annotations
@@ -29,10 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from budgetgym.calibration.data import MMMData
-from budgetgym.envs.errors import BudgetGymError, count, suggest
-from budgetgym.envs.io import numeric_column, read_csv_table
+from budgetgym.envs.errors import BudgetGymError, count
 from budgetgym.envs.numbers import figure
-from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, amount_text, is_amount
+from budgetgym.envs.scenario_parts import AMOUNT_RANGE, amount_text, is_amount
 
 __all__ = ["KpiValue", "revenue_per_kpi", "value_note"]
 
@@ -55,28 +55,20 @@ def _number(text: str) -> float | None:
 
 
 def revenue_per_kpi(text: str, data: MMMData, periods: int) -> KpiValue:
-    """The value :math:`v` of one conversion (module docstring) from ``text``: a column of ``data``'s file
-    (revenue per conversion each period), weighted over the last ``periods`` periods, or a number."""
+    """The value :math:`v` of one conversion (module docstring) from ``text``: ``data``'s column of revenue per
+    conversion (read with the data, ``read_mmm_csv(..., revenue_per_kpi=text)``: the file is read once), weighted
+    over the last ``periods`` periods, or a number."""
     text = text.strip()  # " 40" or "revenue_per_conversion " as typed in a shell script
-    df = read_csv_table(data.path, "data file")
-    if text not in df.columns:
+    if data.revenue_per_kpi is None or text != data.revenue_per_kpi_column:
         number = _number(text)
         if number is None:
-            raise BudgetGymError(f"{data.source}: {OPTION}: no column '{text}'{suggest(text, list(df.columns))} "
-                                 f"and not a number; expected the column of revenue per conversion (Meridian's "
-                                 f"revenue_per_conversion) or the revenue of one conversion")
+            raise BudgetGymError(f"{data.source}: {OPTION}: column '{text}' was not read with the data; expected "
+                                 f"read_mmm_csv(..., revenue_per_kpi='{text}') or the revenue of one conversion")
         if not (is_amount(number) and number > 0):
             raise BudgetGymError(f"{OPTION}: expected the revenue of one conversion, a positive amount of currency "
                                  f"{AMOUNT_RANGE}, got {amount_text(number)}")
         return KpiValue(number, f"{OPTION} {text}")
-    roles = {data.kpi_name: "the KPI", **{c: "a spend column" for c in data.spend_columns},
-             **{c: "an exposure column" for c in data.exposure_columns or () if c is not None},
-             **{c.split("=")[0]: "a control" for c in data.control_names}}
-    if text in roles:
-        raise BudgetGymError(f"{data.source}: {OPTION}: column '{text}' is {roles[text]} already; expected the column "
-                             f"of revenue per conversion")
-    r = numeric_column(df, text, data.source, "revenue per conversion", nonnegative=True, largest=MAX_AMOUNT,
-                       boolean=False)
+    r = data.revenue_per_kpi
     n = min(periods, len(r))
     y, last = np.maximum(data.kpi[-n:], 0.0), r[-n:]
     value = float(y @ last / y.sum()) if y.sum() > 0 else float(last.mean())

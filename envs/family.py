@@ -18,12 +18,13 @@ File format (``configs/families/*.yaml``)::
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationError
 
-from budgetgym.envs.errors import ScenarioError, StrictModel, unknown, validation_error
+from budgetgym.envs.errors import ScenarioError, ScenarioWarning, StrictModel, unknown, validation_error
 from budgetgym.envs.family_template import holds_distribution, is_distribution
 from budgetgym.envs.io import names_a_file, read_yaml
 from budgetgym.envs.scenario import (
@@ -167,7 +168,22 @@ def family_from_dict(data: object, source: str = "family", base: Path | None = N
     )
     if not isinstance(spec.scenario, str):  # a named scenario file was warned of as it loaded
         warn_unlikely(family.nominal(), f"{source} (nominal scenario)")
+        if "response_unit" not in spec.scenario and not spec.vary and _looks_like_revenue(family.nominal()):
+            warnings.warn(
+                f"{source}: scenario.response_unit: not given; assumed conversions (the default: each unit of the "
+                f"response a conversion worth 1, with a CPA of spend per unit). A revenue KPI's calibrated family "
+                f"written before calibrate wrote the field is revenue itself: add response_unit: currency",
+                ScenarioWarning, stacklevel=2)
     return family
+
+
+def _looks_like_revenue(sc: Scenario) -> bool:
+    """Whether a family's nominal scenario has the marks of a revenue KPI's calibrated family written before
+    ``response_unit`` was written in every family: a revenue or profit reward, no segments and every channel's
+    value per conversion 1 (a count's calibrated family has a conversions reward or, with ``--revenue-per-kpi``,
+    the revenue of a conversion as its value)."""
+    return (sc.reward in ("revenue", "profit") and sc.segments is None
+            and all(c.value.mean == 1.0 for c in sc.channels))
 
 
 def load_family(name_or_path: str | Path | Scenario | ScenarioFamily) -> ScenarioFamily:

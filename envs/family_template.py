@@ -20,11 +20,11 @@ from pydantic import TypeAdapter, ValidationError
 
 from budgetgym.envs.distributions import DISTRIBUTIONS, Choice, Distribution, nominal_value, reach
 from budgetgym.envs.errors import ScenarioError, format_loc, unknown, validation_error
-from budgetgym.envs.scenario_parts import SIZES_SUM_TOL
+from budgetgym.envs.scenario_parts import MIN_SEGMENT_SIZE, SIZES_SUM_TOL
 
 __all__ = [
     "BRIEF_FIELDS", "brief_field", "check_sizes", "draws_sizes", "materialise", "reach_variants", "relative_sizes",
-    "template_distributions",
+    "misfit_size", "segment_field", "sizes_text", "template_distributions",
 ]
 
 #: Fields of the campaign brief: the same for every draw, so they cannot be distributions.
@@ -36,6 +36,7 @@ BRIEF_FIELDS = {
     ("start_day",),
     ("reward",),
     ("response_unit",),
+    ("kpi",),
     ("budget",),
     ("action",),
     ("target_cpa",),
@@ -148,6 +149,36 @@ def draws_sizes(locations: Iterable[tuple[Any, ...]]) -> bool:
     return any(len(loc) == 3 and loc[0] == "segments" and loc[2] == "size" for loc in locations)
 
 
+def segment_field(segments: list[Any], j: int, field: str = "size") -> str:
+    """Segment ``j``'s ``field`` for a message, the segment named as ``vary`` names it: ``segments.young.size``
+    when every segment has a unique string ``name`` (a scenario requires it), else ``segments[j].size``."""
+    names = [s.get("name") if isinstance(s, dict) else getattr(s, "name", None) for s in segments]
+    if all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
+        return f"segments.{names[j]}.{field}"
+    return f"segments[{j}].{field}"
+
+
+def sizes_text(segments: list[Any], sizes: Iterable[Any]) -> str:
+    """The segments' sizes by name for a message: ``young 0.5, old 0.6`` (an unnamed segment by its index)."""
+    names = [s.get("name") if isinstance(s, dict) else getattr(s, "name", None) for s in segments]
+    return ", ".join(f"{n if isinstance(n, str) else f'segments[{j}]'} {float(w):.6g}"
+                     for j, (n, w) in enumerate(zip(names, sizes, strict=True)))
+
+
+def misfit_size(segments: Any) -> str | None:
+    """The first segment size of a scenario mapping's ``segments`` that is a number outside a share's range
+    ``[MIN_SEGMENT_SIZE, 1]``, as one line naming the segment (:func:`segment_field`), else ``None`` (anything
+    else is left to the scenario's field checks)."""
+    if not isinstance(segments, list) or not all(isinstance(s, dict) for s in segments):
+        return None
+    for j, seg in enumerate(segments):
+        w = seg.get("size")
+        if isinstance(w, (int, float)) and not isinstance(w, bool) and not MIN_SEGMENT_SIZE <= w <= 1:
+            return (f"{segment_field(segments, j)}: expected a share of the addressable audience in "
+                    f"[{MIN_SEGMENT_SIZE:g}, 1], got {w:.6g}")
+    return None
+
+
 def check_sizes(template: dict[str, Any], dists: dict[tuple[Any, ...], Any], source: str) -> None:
     r"""Refuse, in one line naming the fields, segment sizes that a family drawing some of them cannot read as shares.
 
@@ -173,8 +204,8 @@ def check_sizes(template: dict[str, Any], dists: dict[tuple[Any, ...], Any], sou
     if not draws_sizes(dists) or not isinstance(segments, list):
         return
     if len(segments) == 1:
-        raise ScenarioError(f"{source}: segments[0].size: the only segment's share of the audience is 1 in every "
-                            f"draw (drawn sizes are weights divided by their sum); give size: 1")
+        raise ScenarioError(f"{source}: {segment_field(segments, 0)}: the only segment's share of the audience is 1 "
+                            f"in every draw (drawn sizes are weights divided by their sum); give size: 1")
     drawn = {loc[1]: nominal_value(d) for loc, d in dists.items() if len(loc) == 3 and loc[0] == "segments"
              and loc[2] == "size"}
     written = [drawn.get(j, s.get("size") if isinstance(s, dict) else None) for j, s in enumerate(segments)]
@@ -182,11 +213,12 @@ def check_sizes(template: dict[str, Any], dists: dict[tuple[Any, ...], Any], sou
         return
     sizes = [float(w) for w in written if w is not None]  # every one a positive number (checked above)
     fixed = [j for j in range(len(segments)) if j not in drawn]
-    names = ", ".join(f"segments[{j}].size" for j in drawn)
+    names = ", ".join(segment_field(segments, j) for j in drawn)
     fixed_sum = float(sum(sizes[j] for j in fixed))
     if fixed_sum >= 1.0:
         raise ScenarioError(
-            f"{source}: {', '.join(f'segments[{j}].size' for j in fixed)}: the fixed sizes sum to {fixed_sum:.6g}, "
+            f"{source}: {', '.join(segment_field(segments, j) for j in fixed)}: the fixed sizes sum to "
+            f"{fixed_sum:.6g}, "
             f"leaving no share for the drawn {names}; expected fixed sizes summing to less than 1 (shares of the "
             f"audience, the drawn sizes at their nominal values taking the rest)"
         )
@@ -194,9 +226,9 @@ def check_sizes(template: dict[str, Any], dists: dict[tuple[Any, ...], Any], sou
     if abs(total - 1.0) > SIZES_SUM_TOL:
         at = ", ".join(f"{sizes[j]:.6g}" for j in drawn)
         raise ScenarioError(
-            f"{source}: segments[*].size: the sizes sum to {total:.6g} with the drawn {names} at "
-            f"{'its nominal value' if len(drawn) == 1 else 'their nominal values'} {at}; expected 1 (the nominal "
-            f"campaign's shares, each draw's sizes divided by their sum), or a "
+            f"{source}: segments[*].size: the sizes sum to {total:.6g} ({sizes_text(segments, sizes)}) with the drawn "
+            f"{names} at {'its nominal value' if len(drawn) == 1 else 'their nominal values'} {at}; expected 1 (the "
+            f"nominal campaign's shares, each draw's sizes divided by their sum), or a "
             f"distribution on every size for pure weights"
         )
 

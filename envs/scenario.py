@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from budgetgym.envs.errors import ScenarioError, ScenarioWarning, StrictModel, repeated, suggest, validation_error
+from budgetgym.envs.family_template import misfit_size, sizes_text
 from budgetgym.envs.io import names_a_file, read_yaml
 from budgetgym.envs.scenario_parts import (  # the parts, re-exported
     SIZES_SUM_TOL,
@@ -123,6 +124,12 @@ class Scenario(StrictModel):
         description="what the response curves count: conversions (worth value.mean each), or currency (the KPI is "
         "revenue itself, value 1 per unit: a revenue KPI's calibrated family), which has no conversions or CPA",
     )
+    kpi: Literal["conversions", "none"] = Field(
+        "none",
+        description="what the calibrated KPI counted when it is not the reward's unit: conversions (a conversions KPI "
+        "valued at value.mean each by calibrate --revenue-per-kpi, planned as revenue: the plan also reports "
+        "conversions and CPA), or none (the reward's own unit)",
+    )
     channels: list[ChannelConfig] = Field(min_length=1, max_length=500)
     seasonality: SeasonalityConfig = Field(default_factory=SeasonalityConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
@@ -149,8 +156,8 @@ class Scenario(StrictModel):
 
     @model_serializer(mode="wrap")
     def _omit_no_baseline(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
-        """JSON dumps leave out an absent ``baseline`` (and ``segments``) and the default ``response_unit``, so
-        scenarios written before they existed keep their serialised form, hence their config hash (results
+        """JSON dumps leave out an absent ``baseline`` (and ``segments``) and the default ``response_unit`` and
+        ``kpi``, so scenarios written before they existed keep their serialised form, hence their config hash (results
         directories, stored oracle files)."""
         data = handler(self)
         if info.mode_is_json() and isinstance(data, dict):
@@ -159,6 +166,8 @@ class Scenario(StrictModel):
                     data.pop(key)
             if data.get("response_unit") == "conversions":
                 data.pop("response_unit")
+            if data.get("kpi") == "none":
+                data.pop("kpi")
         return data
 
     @model_validator(mode="after")
@@ -184,6 +193,16 @@ class Scenario(StrictModel):
 
     @model_validator(mode="before")
     @classmethod
+    def _segment_sizes(cls, data: Any) -> Any:
+        """A segment size outside ``[MIN_SEGMENT_SIZE, 1]`` is refused naming the segment (``segments.young.size``),
+        not its index as the field's own check would."""
+        misfit = misfit_size(data.get("segments")) if isinstance(data, dict) else None
+        if misfit is not None:
+            raise ValueError(misfit)
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
     def _currency_noise(cls, data: Any) -> Any:
         """A response in ``currency`` without a ``noise`` block gets ``noise.conversions: none``, not the Poisson
         default: Poisson draws the response in whole units, so its spread would depend on the currency's unit
@@ -200,6 +219,9 @@ class Scenario(StrictModel):
         :math:`R_i = v_i N_i` is then :math:`N_i`)."""
         if self.response_unit == "conversions":
             return self
+        if self.kpi == "conversions":
+            raise ValueError("kpi: expected none with response_unit: currency (the response is revenue itself, not a "
+                             "count of conversions), got conversions")
         if self.reward == "conversions":
             raise ValueError("reward: expected revenue or profit with response_unit: currency (the response is "
                              "revenue, not a count of conversions), got conversions")
@@ -228,7 +250,9 @@ class Scenario(StrictModel):
             raise ValueError(f"segments: names must be unique, repeated: {', '.join(dupes)}")
         total = sum(s.size for s in self.segments)
         if abs(total - 1.0) > SIZES_SUM_TOL:
-            raise ValueError(f"segments: sizes sum to {total:.6g}; expected 1 (shares of the addressable audience)")
+            named = sizes_text(self.segments, [s.size for s in self.segments])
+            raise ValueError(f"segments: sizes sum to {total:.6g} ({named}); expected 1 (shares of the addressable "
+                             f"audience)")
         for j, seg in enumerate(self.segments):
             unknown = sorted(set(seg.reach) - set(names))
             if unknown:

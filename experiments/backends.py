@@ -57,6 +57,15 @@ def _ready() -> None:
     """A worker's first task: nothing (submitting it spawns the pool's workers)."""
 
 
+def _report_pid(pids: Any, closing: Any) -> None:
+    """A pool worker's initializer: put its PID on ``pids`` (a queue the pool's owner reads,
+    :meth:`ProcessPoolBackend.worker_pids`), then exit at once if the pool was closed while this worker
+    started (``closing`` set: its owner may have read the queue before this PID was on it)."""
+    pids.put(os.getpid())
+    if closing.is_set():
+        os._exit(0)
+
+
 class WorkerExited(RuntimeError):
     """A worker process of a :class:`ProcessPoolBackend` ended without answering (killed, out of memory, a
     crash outside Python, ``os._exit``) while it ran one of the tasks ``indexes`` (the tasks handed out and
@@ -86,6 +95,9 @@ class ProcessPoolBackend:
         self.start_method = start_method
         self._pool: ProcessPoolExecutor | None = None
         self._size = 0  # the running pool's workers
+        self._pids: set[int] = set()  # the running pool's workers that have reported (worker_pids)
+        self._queue: Any = None  # where they report (_report_pid)
+        self._closing: Any = None
 
     def start(self, tasks: int | None = None) -> None:
         """Start the pool now, ``min(workers, tasks)`` processes (``workers`` when ``tasks`` is None),
@@ -93,21 +105,36 @@ class ProcessPoolBackend:
         if self._pool is None:
             ctx = multiprocessing.get_context(self.start_method)
             size = self.workers if tasks is None else max(1, min(self.workers, tasks))
-            self._pool, self._size = ProcessPoolExecutor(max_workers=size, mp_context=ctx), size
+            self._queue, self._closing, self._pids = ctx.SimpleQueue(), ctx.Event(), set()
+            self._pool = ProcessPoolExecutor(max_workers=size, mp_context=ctx, initializer=_report_pid,
+                                             initargs=(self._queue, self._closing))
+            self._size = size
             with children_ignore_sigint():  # a submit spawns one worker (spawn context): all of them here, so
                 for _ in range(size):         # every worker leaves Ctrl-C to this process
                     self._pool.submit(_ready)
 
+    def worker_pids(self) -> set[int]:
+        """The PIDs of the running pool's workers that have started (each reports its own from the pool's
+        initializer; ``concurrent.futures`` has no public way to list them before Python 3.14); empty without a
+        pool."""
+        if self._queue is not None:
+            while not self._queue.empty():
+                self._pids.add(int(self._queue.get()))
+        return set(self._pids)
+
     def close(self) -> None:
-        """Stop the pool (its workers are terminated), if one is running."""
+        """Stop the pool (its workers are terminated), if one is running: every worker that has reported its PID
+        gets SIGTERM, and one still starting exits as its initializer sees the pool closed."""
         pool, self._pool = self._pool, None
         if pool is None:
             return
-        processes = list(getattr(pool, "_processes", None) or {})  # pids; no public way before Python 3.14
+        self._closing.set()  # before reading the PIDs: a worker reporting after the reading exits on its own
+        processes = self.worker_pids()
         pool.shutdown(wait=False, cancel_futures=True)
         for pid in processes:
             with contextlib.suppress(OSError):  # already gone
                 os.kill(pid, signal.SIGTERM)
+        self._queue, self._closing, self._pids = None, None, set()
 
     def run(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[tuple[int, R]]:
         if not tasks:

@@ -77,7 +77,8 @@ from budgetgym.envs.segment_expected import SegmentExpectedModel
 __all__ = [
     "BEYOND_RTOL", "COUNT_FIGURES", "RESIDUE_VALUE_RTOL", "SLACK_RTOL", "SPARSE_SHARE", "ZERO_RTOL", "beyond_history",
     "budget_marginal", "channel_directions",
-    "channel_table", "history_columns", "marginal_cpa", "per_conversion", "plan_peaks", "segment_table",
+    "channel_table", "counted_spend", "history_columns", "marginal_cpa", "per_conversion", "plan_peaks",
+    "segment_table",
     "sparse_history", "spends_on", "spent", "uncounted", "without_residue", "without_free_residue",
 ]
 
@@ -113,10 +114,24 @@ def spent(plan: np.ndarray) -> np.ndarray:
     return X > ZERO_RTOL * np.maximum(top, 0.0)
 
 
+def counted_spend(plan: np.ndarray) -> np.ndarray:
+    r"""Each channel's spend that counts, ``[..., K]``: the sum of plan ``X [..., T, K]``'s entries that are spent
+    (:func:`spent`, the planner's one threshold rule),
+
+    .. math::  S^{c}_i = \sum_t X_{t,i}\,[X_{t,i} > \epsilon \max_{s,j} X_{s,j}],
+               \quad \epsilon = \text{ZERO_RTOL},
+
+    0 for a channel holding only the solver's rounding of 0. A channel with counted spend, however small
+    against the budget (0.05 of a budget of 84,000 in one step), has a ROAS and CPA (:func:`channel_table`) and
+    its spend is printed with its digits, not as 0 (:func:`~budgetgym.planner.plan_text.channel_rows`)."""
+    X = np.asarray(plan, dtype=float)
+    return np.asarray(np.where(spent(X), X, 0.0).sum(axis=-2))
+
+
 def spends_on(plan: np.ndarray) -> np.ndarray:
-    """Whether plan ``X [..., T, K]`` spends on each channel: at some step, by :func:`spent` (the solver's
+    """Whether plan ``X [..., T, K]`` spends on each channel: its :func:`counted_spend` is positive (the solver's
     rounding of 0 on a channel a solved plan drops is no spend), a boolean array ``[..., K]``."""
-    return np.asarray(spent(plan).any(axis=-2))
+    return np.asarray(counted_spend(plan) > 0)
 
 
 def without_residue(plan: np.ndarray) -> np.ndarray:
@@ -256,7 +271,7 @@ def channel_table(model: Model, plan: np.ndarray, names: list[str], reward: str)
     outcome = {"conversions": conv, "revenue": revenue, "profit": revenue - spend}[reward]
     marginal = {"conversions": m_conv, "revenue": m_rev, "profit": m_rev - 1.0}[reward]
     inc_conv, inc_rev = conv - base_conv, revenue - base_rev
-    used = spends_on(X)  # the solver's rounding of 0 is no spend: no ROAS or CPA (undefined)
+    used = counted_spend(X) > 0  # every channel with counted spend has a ROAS and CPA; the solver's rounding of 0 none
     with np.errstate(divide="ignore", invalid="ignore"):
         roas = np.where(used, inc_rev / np.where(used, spend, 1.0), np.nan)
     cpa = np.where(used, per_conversion(spend, inc_conv), np.nan)

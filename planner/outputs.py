@@ -11,7 +11,9 @@
       draws.csv       a family: per held-out draw the outcome of the recommended, static and current plans
       segments.csv    with audience segments: PlanResult.segments, per segment reach and response
       lift_design.csv with a history the plan goes beyond: PlanResult.lift_design, a lift test to run per
-                      such channel (budgetgym.planner.experiments; `simulate --lift-design` reads it)
+                      such channel (budgetgym.planner.experiments; `simulate --lift-design` reads it); for a
+                      family with `kpi: conversions` the VOI design adds its lifts in conversions
+                      (budgetgym.planner.voi.CONVERSION_COLUMNS)
       summary.json    PlanResult.summary() with the arguments, the git commit and the files written
       report.md       the tables, the sentences and the figures (budgetgym.planner.report)
       plots/*.png     allocation, frontier, curves, flighting, distribution (budgetgym.planner.plots)

@@ -377,6 +377,7 @@ def plan(
         campaign=problem.name,
         reward=reward,
         response_unit=unit,
+        kpi=sc.kpi,
         budget=B,
         horizon=sc.horizon,
         pacing=sc.budget.pacing,

@@ -71,6 +71,9 @@ class PlanResult:
     # what the response curves count: conversions, or currency (a revenue KPI's calibrated family): then every figure
     # counting conversions (conversions, CPA and their marginals) is NaN (budgetgym.planner.metrics.uncounted)
     response_unit: str = "conversions"
+    # what a calibrated KPI counted beside the reward: "conversions" (calibrate --revenue-per-kpi: a conversions KPI
+    # planned as revenue; the table adds expected conversions and CPA, lift_design.csv the lifts in conversions), "none"
+    kpi: str = "none"
     # what was made of the current plan given, in one line: a split within the rounding of its digits of 1, scaled
     current_note: str | None = None
     # without a history: the channels whose carry-over or conversion delay would bring earlier spend into the
@@ -97,6 +100,7 @@ class PlanResult:
             "campaign": self.campaign,
             "reward": self.reward,
             "response_unit": self.response_unit,
+            "kpi": self.kpi,
             "budget": self.budget,
             "horizon": self.horizon,
             "pacing": self.pacing,

@@ -3,10 +3,12 @@
 One formatting of a :class:`~budgetgym.planner.plan_result.PlanResult` serves both the terminal
 and the report (:mod:`budgetgym.planner.report` puts the pieces together), so they cannot disagree:
 
-* :func:`channel_rows` — the per-channel table, absolute numbers first: recommended spend and
+* :func:`channel_rows` — the per-channel table, absolute numbers first: recommended spend (a counted spend,
+  :func:`~budgetgym.planner.metrics.counted_spend`, with its digits however small: never 0 beside a ROAS) and
   share, (with a current plan: its spend and the change), the expected outcome in the reward's
   unit, (the uplift over the current plan), ROAS (revenue, profit) or CPA (conversions) and the
-  marginal ROAS or marginal CPA, then a total row (the total's marginal is the budget's). A change
+  marginal ROAS or marginal CPA (for a conversions KPI planned as revenue, ``kpi: conversions``, also the
+  expected conversions and CPA), then a total row (the total's marginal is the budget's). A change
   and uplift carry their percentage of the current plan's, except on a channel the current plan does
   not spend on (:func:`~budgetgym.planner.metrics.spends_on`: the solver's rounding of 0, which an
   earlier solve given as the current plan leaves on a channel it drops, is no spend), whose current
@@ -37,7 +39,7 @@ from budgetgym.envs.numbers import figure
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE
 from budgetgym.experiments.report_format import round_shares
 from budgetgym.experiments.wording import count
-from budgetgym.planner.metrics import ZERO_RTOL, per_conversion, spends_on
+from budgetgym.planner.metrics import ZERO_RTOL, counted_spend, per_conversion, spends_on
 from budgetgym.planner.plan_result import PlanResult
 
 __all__ = [
@@ -122,6 +124,13 @@ def _change(delta: float, base: float, current_spends: bool, spends: bool, digit
     return fmt(delta, digits, signed=True, scale=scale) + (" (new)" if spends else "")
 
 
+def _spend_text(spend: float, counts: bool, budget: float) -> str:
+    """A channel's recommended spend: with counted spend (:func:`~budgetgym.planner.metrics.counted_spend`, which
+    also gives it a ROAS and CPA) its digits however small against the budget (``0.05``, never a ``0`` beside a
+    ROAS), else as :func:`fmt` with the budget as scale (the solver's rounding of 0 prints as 0)."""
+    return figure(spend, 0) if counts else fmt(spend, 0, scale=budget)
+
+
 def _ratio_names(reward: str) -> tuple[str, str, str]:
     """(table column, marginal column, metric key) for the reward: CPA for conversions, ROAS otherwise."""
     return ("CPA", "marginal CPA", "mcpa") if reward == "conversions" else ("ROAS", "marginal ROAS", "mroas")
@@ -150,18 +159,24 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
     outcome = OUTCOME_NAMES[result.reward]
     header = ["channel", "spend", "share"]
     header += ["current spend", "change"] if has_current else []
+    counts = _counts_beside(result)  # a conversions KPI planned as revenue: its conversions and CPA too
     header += [f"expected {outcome}"]
     header += ["uplift"] if has_current else []
-    header += [ratio, marginal]
+    header += ["expected conversions"] if counts else []
+    header += [ratio]
+    header += ["CPA"] if counts else []
+    header += [marginal]
     ratio_col = "cpa" if result.reward == "conversions" else "roas"
     rows = []
     money, value = result.budget, abs(result.value)  # the scales of spend and outcomes (fmt)
+    conversions = float(np.abs(ch["conversions"].to_numpy(float)).sum())
     # where the current plan spends nothing (the solver's rounding of 0 is none: metrics.spends_on, as change_pct), no
     # % of it: "(new)" where the recommendation spends, else the change alone (its current outcome is the carry-in)
-    used = spends_on(result.plan)
+    counted = counted_spend(result.plan)
+    used = counted > 0
     cur_used = spends_on(result.current) if result.current is not None else np.ones_like(used)
     for i, (_, r) in enumerate(ch.iterrows()):
-        row = [str(r["channel"]), fmt(r["spend"], 0, scale=money), f"{100 * r['share']:.1f}%"]
+        row = [str(r["channel"]), _spend_text(r["spend"], bool(used[i]), money), f"{100 * r['share']:.1f}%"]
         if has_current:
             row += [fmt(r["current_spend"], 0, scale=money),
                     _change(r["spend"] - r["current_spend"], r["current_spend"], cur_used[i], used[i], 0, 1, money)]
@@ -169,7 +184,10 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
         if has_current:
             row += [_change(r["outcome"] - r["current_outcome"], r["current_outcome"], cur_used[i], used[i], None, 1,
                             value)]
-        row += [fmt(r[ratio_col], 2), fmt(r[key], 2)]
+        row += [fmt(r["conversions"], scale=conversions)] if counts else []
+        row += [fmt(r[ratio_col], 2)]
+        row += [fmt(r["cpa"], 2)] if counts else []
+        row += [fmt(r[key], 2)]
         rows.append(row)
     spend, total, inc_conv, inc_rev = _totals(ch)
     row = ["total", fmt(spend, 0, scale=money), "100.0%" if spend > 0 else "–"]
@@ -179,9 +197,18 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
     row += [fmt(total, scale=value)]
     if has_current:
         row += [_with_pct(total - cur_total, cur_total, pct_digits=1, scale=value)]
-    row += [fmt(_ratio(result.reward, spend, inc_conv, inc_rev), 2), fmt(result.budget_marginal[key], 2)]
+    row += [fmt(float(ch["conversions"].sum()), scale=conversions)] if counts else []
+    row += [fmt(_ratio(result.reward, spend, inc_conv, inc_rev), 2)]
+    row += [fmt(_ratio("conversions", spend, inc_conv, inc_rev), 2)] if counts else []
+    row += [fmt(result.budget_marginal[key], 2)]
     rows.append(row)
     return header, rows
+
+
+def _counts_beside(result: PlanResult) -> bool:
+    """Whether the table shows expected conversions and CPA beside the reward's figures: a conversions KPI
+    (``kpi: conversions``, ``calibrate --revenue-per-kpi``) planned as revenue or profit."""
+    return result.kpi == "conversions" and result.reward != "conversions"
 
 
 def _point_text(point: dict[str, Any], outcome: str) -> str:

@@ -85,7 +85,7 @@ from budgetgym.planner.problem import PlanningProblem
 from budgetgym.planner.robust import Objective
 
 __all__ = ["MAX_TESTS", "MENU_MEMBERS", "MULTIPLES", "REL_SIGMA", "VOI_COLUMNS", "Candidates",
-           "candidate_tests", "plan_menu", "predicted_lifts", "preposterior_gain", "voi_design"]
+           "candidate_tests", "in_conversions", "plan_menu", "predicted_lifts", "preposterior_gain", "voi_design"]
 
 #: Candidate test levels per channel, multiples of its mean spend in the history (module docstring).
 MULTIPLES = (0.5, 2.0, 3.0, 5.0)
@@ -99,6 +99,10 @@ REL_SIGMA = 0.15
 MEAN = Objective()
 #: The columns of a VOI design: :data:`~budgetgym.planner.experiments.DESIGN_COLUMNS` then these.
 VOI_COLUMNS = (*DESIGN_COLUMNS, "voi", "voi_pct", "predicted_lift", "predicted_lift_sd", "assumed_sigma")
+#: Added after :data:`VOI_COLUMNS` for a conversions KPI planned as revenue (``kpi: conversions``): the predicted
+#: lift, its sd over the members and the assumed sd in conversions (:func:`in_conversions`), the unit the lift test
+#: measures and ``calibrate --lift-tests`` reads.
+CONVERSION_COLUMNS = ("predicted_lift_conversions", "predicted_lift_conversions_sd", "assumed_sigma_conversions")
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,14 @@ def preposterior_gain(V: np.ndarray, loglik: np.ndarray, objective: Objective = 
     return float(objective.score(outcome.mean(axis=1))[()])  # the worst truths' expected outcomes
 
 
+def in_conversions(problem: PlanningProblem, tests: Candidates, lifts: np.ndarray) -> np.ndarray:
+    r"""``[J, N]``: the predicted lifts ``lifts`` (revenue) in conversions, each divided by its channel's value per
+    conversion under the member, :math:`L^c_{jd} = L_{jd} / v_{i_j d}` (``value.mean``: a calibrated family of a
+    conversions KPI has no segments, so a channel's revenue is :math:`v_i` times its conversions)."""
+    v = np.array([[c.value.mean for c in m.scenario.channels] for m in problem.members])  # [N, K]
+    return lifts / v[:, tests.index].T
+
+
 def voi_design(
     problem: PlanningProblem,
     plan: np.ndarray,
@@ -224,16 +236,18 @@ def voi_design(
     the plan's value, ``predicted_lift`` and ``predicted_lift_sd`` its lift over the members,
     ``assumed_sigma`` :math:`\\sigma_j`; ``planned_spend`` is the test's level :math:`x + \\Delta x`. The
     value of a decision is the planner's ``objective`` (``mean`` or ``cvar``, module docstring)."""
+    counts = problem.scenario.kpi == "conversions" and problem.scenario.reward != "conversions"
+    columns = [*VOI_COLUMNS, *(CONVERSION_COLUMNS if counts else ())]
     if problem.history is None or not len(problem.history):
-        return pd.DataFrame(columns=list(VOI_COLUMNS))
+        return pd.DataFrame(columns=columns)
     X0 = np.asarray(plan, dtype=float)
     hist = np.asarray(problem.history, dtype=float)
     if len(problem.members) < 2:
-        return pd.DataFrame(columns=list(VOI_COLUMNS))
+        return pd.DataFrame(columns=columns)
     menu = plan_menu(problem, X0)
     tests = candidate_tests(X0, hist, problem.scenario.step_budget, menu=menu)
     if not len(tests):
-        return pd.DataFrame(columns=list(VOI_COLUMNS))
+        return pd.DataFrame(columns=columns)
     L = predicted_lifts(problem, tests)  # [J, N]
     sigma = np.maximum(rel_sigma * np.abs(L.mean(axis=1)), 1e-12 * np.abs(L).max() + 1e-300)
     V = problem.member_values(menu).T  # [P, N]
@@ -268,4 +282,11 @@ def voi_design(
                      "voi": gain, "voi_pct": 100.0 * gain / abs(value) if value else np.nan,
                      "predicted_lift": float(L[j].mean()), "predicted_lift_sd": float(L[j].std()),
                      "assumed_sigma": float(sigma[j])})
-    return pd.DataFrame(rows, columns=list(VOI_COLUMNS))
+        if counts:  # the same rule in conversions: sigma = rel_sigma |mean lift|
+            Lc = in_conversions(problem, tests, L[j:j + 1])[0]
+            per = (abs(Lc.mean() / L[j].mean()) if L[j].mean()  # conversions per unit of revenue lifted
+                   else float(in_conversions(problem, tests, np.ones_like(L[j:j + 1]))[0].mean()))
+            rows[-1].update({"predicted_lift_conversions": float(Lc.mean()),
+                             "predicted_lift_conversions_sd": float(Lc.std()),
+                             "assumed_sigma_conversions": float(sigma[j] * per)})
+    return pd.DataFrame(rows, columns=columns)

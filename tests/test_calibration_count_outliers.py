@@ -67,10 +67,35 @@ def test_clean_overdispersed_counts_are_not_outliers(tmp_path: Path) -> None:
 
 def test_counts_below_one_a_period_give_no_warning(tmp_path: Path) -> None:
     """Poisson counts at about 0.5 a week: most weeks are 0, the residuals' MAD collapses onto the ties (the
-    Pearson rule named 51 of the 104 weeks); the warning is not given."""
+    Pearson rule named 51 of the 104 weeks); judged by each count's tail probability under its fitted mean
+    instead, a clean series has none."""
     fit = _fit(tmp_path / "d.csv", "poisson", 0.5, None, 0)
     assert float(np.median(fit.fitted)) < 1.0
     assert outlier_warning(fit, DATES) == []
+
+
+def test_a_planted_count_below_one_a_period_is_named_by_its_tail_probability(tmp_path: Path) -> None:
+    """Poisson counts at about 0.5 a week had no outlier warning at all (no robust scale with most weeks 0), so a
+    week of 15 (2022-01-03, week 52: a data error) passed unnoticed. It is named by its tail probability under the
+    fitted mean (about 1 there), P(Y >= 15) = 5.8e-13 below 2.9e-7, and no other week is."""
+    planted = 15.0
+    fit = _fit(tmp_path / "d.csv", "poisson", 0.5, None, 0, {52: lambda v: planted})
+    assert float(np.median(fit.fitted)) < 1.0  # the case
+    hits = outlier_warning(fit, DATES)
+    assert len(hits) == 1 and hits[0].startswith("1 outlying period (a count of tail probability below 2.9e-07"), hits
+    assert f"2022-01-03 (KPI {planted:g}, " in hits[0]
+
+
+def test_tail_probability_by_hand() -> None:
+    """min(P(Y >= y), P(Y <= y)): Poisson(0.5) at 0 is P(Y <= 0) = e^-0.5 vs 1, at 4 the upper tail
+    1 - e^-0.5 (1 + 0.5 + 0.125 + 0.5^3 / 6); the negative binomial (k = 2, mu = 1: p = 2/3) at 0 is
+    P(Y = 0) = (2/3)^2."""
+    from budgetgym.calibration.residuals import tail_probability
+
+    upper = 1 - math.exp(-0.5) * (1 + 0.5 + 0.125 + 0.125 / 6)
+    assert tail_probability(np.array([0.0, 4.0]), np.array([0.5, 0.5])) == pytest.approx(
+        [math.exp(-0.5), upper], rel=1e-12)
+    assert tail_probability(np.array([0.0]), np.array([1.0]), 2.0) == pytest.approx([4 / 9], rel=1e-12)
 
 
 @pytest.mark.parametrize("likelihood", ["poisson", "negative_binomial"])

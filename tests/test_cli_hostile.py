@@ -77,14 +77,17 @@ def test_the_grid_pools_workers_all_leave_ctrl_c_to_the_command() -> None:
     (the second, spawned by the grid's tasks, printed its own KeyboardInterrupt traceback on Ctrl-C). Every
     worker of a started pool must ignore SIGINT (``SigIgn`` bit 2 in /proc)."""
     import signal
+    import time
 
     from budgetgym.experiments.backends import ProcessPoolBackend
 
     backend = ProcessPoolBackend(2)
     backend.start()
     try:
-        assert backend._pool is not None
-        pids = list(backend._pool._processes)
+        end = time.monotonic() + 60  # each worker reports its PID once started (a bound on the wait, not a timing)
+        while len(backend.worker_pids()) < 2 and time.monotonic() < end:
+            time.sleep(0.05)
+        pids = sorted(backend.worker_pids())
         assert len(pids) == 2
         for pid in pids:
             status = Path(f"/proc/{pid}/status").read_text()

@@ -389,3 +389,36 @@ def test_a_scenarios_carry_in_line_names_no_train_draws_under_cvar() -> None:
              for obj in ("cvar:0.1", "mean")]
     cvar, mean = (next(s for s in summary_lines(r) if s.startswith("carry-in")) for r in lines)
     assert cvar == mean and "train draws" not in cvar
+
+
+def test_a_tiny_counted_spend_prints_its_digits_beside_its_roas() -> None:
+    """A channel's spend of 0.05 in one step of a plan of 84,000 (5,257 its largest step) is spent by the planner's
+    rule (above ZERO_RTOL of the largest step: ``counted_spend``), so it has a ROAS; the table printed its spend as
+    ``0`` (below ZERO_RTOL of the budget) beside that ROAS. Every channel with counted spend has a ROAS and its
+    digits; a channel holding only the solver's rounding of 0 prints 0 beside none."""
+    import dataclasses
+
+    from budgetgym.envs import load_scenario
+    from budgetgym.planner.metrics import ZERO_RTOL, channel_table, counted_spend
+    from budgetgym.planner.plan_text import channel_rows
+    from budgetgym.planner.problem import PlanningProblem
+
+    sc = load_scenario("stationary-3").override({"reward": "revenue"})  # search, social, video
+    result = plan(sc, curves=False, lift_design="none")
+    model = PlanningProblem(sc).objective
+    for tiny, counts in ((0.05, True), (0.1 * ZERO_RTOL * result.plan.max(), False)):
+        X = result.plan.copy()
+        X[:, 2] = 0.0
+        X[0, 2] = tiny
+        assert (counted_spend(X)[2] > 0) == counts  # the case
+        table = channel_table(model, X, sc.channel_names, "revenue")
+        changed = dataclasses.replace(result, plan=X, channels=table)
+        header, rows = channel_rows(changed)
+        row = dict(zip(header, rows[2], strict=True))
+        assert np.isfinite(table["roas"][2]) == counts
+        if counts:
+            assert row["spend"] == "0.05" and row["ROAS"] != "–", row
+            earned = model.channel_revenue(X)[2] - model.channel_revenue(np.zeros_like(X))[2]
+            assert earned > 0 and table["roas"][2] == pytest.approx(earned / tiny, rel=1e-9)
+        else:
+            assert row["spend"] == "0" and row["ROAS"] == "–", row

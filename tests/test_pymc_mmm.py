@@ -163,7 +163,7 @@ def test_reward_channel_keys_and_planning() -> None:
     assert convert(posterior(4))["scenario"]["noise"] == {"conversions": "none"}
     # a revenue KPI's response is revenue itself (value 1 a unit): no conversions to count; a count KPI's counts them
     assert convert(posterior(4))["scenario"]["response_unit"] == "currency"
-    assert "response_unit" not in mapping["scenario"] and fam.nominal().response_unit == "conversions"
+    assert mapping["scenario"]["response_unit"] == "conversions" and fam.nominal().response_unit == "conversions"
     res = plan(fam, draws=3, curves=False)
     assert res.plan.shape == (T, 2) and res.plan.sum() == pytest.approx(PLAN.sum())
 

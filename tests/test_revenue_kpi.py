@@ -171,3 +171,50 @@ def test_a_response_in_currency_without_a_noise_block_is_exact_and_a_given_one_i
     assert given.noise.conversions == "poisson"
     data.update(reward="conversions", response_unit="conversions")  # a count response keeps the Poisson default
     assert scenario_from_dict(data, source="test").noise.conversions == "poisson"
+
+
+@pytest.mark.parametrize(("reward", "unit"), [("revenue", "currency"), ("conversions", "conversions")])
+def test_calibrate_writes_the_response_unit_in_every_family(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], reward: str, unit: str
+) -> None:
+    """family.yaml says what its response counts in every case, the default too (a count's ``conversions`` was left
+    out, so a reader of the file had to know the default): the raw file holds the key, and the family loads without
+    a warning."""
+    import warnings
+
+    fit = _calibrated(tmp_path, capsys, reward)
+    written = yaml.safe_load((fit / "family.yaml").read_text())["scenario"]
+    assert written["response_unit"] == unit
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_family(fit / "family.yaml").nominal().response_unit == unit
+
+
+def test_an_old_revenue_family_without_the_field_loads_with_a_warning_saying_what_was_assumed(tmp_path: Path) -> None:
+    """A family file written before calibrate wrote ``response_unit`` (a revenue reward, no ``vary``, every value per
+    conversion 1: an old revenue KPI's calibrated family) still loads, as the default ``conversions``, with one
+    warning line naming the file and the field and saying what was assumed; the same file with the field, or a
+    family that varies something, has no warning."""
+    import warnings
+
+    from budgetgym.envs.errors import ScenarioWarning
+
+    sc = load_scenario("seasonal-5").override(
+        {"reward": "revenue", **{f"channels.{c}.value.mean": 1.0 for c in load_scenario("seasonal-5").channel_names}})
+    scenario = sc.model_dump(mode="json")
+    assert "response_unit" not in scenario  # the case: a JSON dump leaves the default out
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump({"family": "old", "scenario": scenario}))
+    with pytest.warns(ScenarioWarning) as caught:
+        fam = load_family(path)
+    said = [str(w.message) for w in caught if "response_unit" in str(w.message)]
+    assert len(said) == 1 and "\n" not in said[0] and str(path) in said[0], said
+    assert "scenario.response_unit: not given; assumed conversions" in said[0]
+    assert fam.nominal().response_unit == "conversions"
+    for data in ({"family": "old", "scenario": {**scenario, "response_unit": "conversions"}},
+                 {"family": "old", "scenario": scenario,
+                  "vary": {"channels.search.saturation.max_response": {"dist": "uniform", "low": 500, "high": 900}}}):
+        path.write_text(yaml.safe_dump(data))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            load_family(path)

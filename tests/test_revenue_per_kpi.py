@@ -90,7 +90,8 @@ def test_a_number_values_every_conversion_and_reward_conversions_keeps_the_objec
 def test_a_window_without_conversions_takes_the_plain_mean(tmp_path: Path) -> None:
     """No conversions in the window (a KPI at 0 there): the mean of the column's last periods, said so."""
     rpc = np.arange(1.0, T + 1.0)
-    data = read_mmm_csv(_data(tmp_path, rpc), date="date", kpi="conversions", spend="a_spend,b_spend")
+    data = read_mmm_csv(_data(tmp_path, rpc), date="date", kpi="conversions", spend="a_spend,b_spend",
+                        revenue_per_kpi="revenue_per_conversion")
     kpi = data.kpi.copy()
     kpi[-WINDOW:] = 0.0
     object.__setattr__(data, "kpi", kpi)
@@ -98,11 +99,27 @@ def test_a_window_without_conversions_takes_the_plain_mean(tmp_path: Path) -> No
     assert got.value == pytest.approx(rpc[-WINDOW:].mean()) and "the mean (no conversions)" in got.source
 
 
+def test_the_value_comes_from_the_one_reading_of_the_data_file(tmp_path: Path) -> None:
+    """``read_mmm_csv(..., revenue_per_kpi=COLUMN)`` reads the column with the rest of the file, once: the value is
+    computed from what was read (the file may be gone, or changed, since), where ``revenue_per_kpi`` read the file a
+    second time and checked the column's role beside ``read_mmm_csv``'s own check."""
+    rpc = np.linspace(10.0, 70.0, T)
+    path = _data(tmp_path, rpc)
+    data = read_mmm_csv(path, date="date", kpi="conversions", spend="a_spend,b_spend",
+                        revenue_per_kpi=" revenue_per_conversion")
+    path.unlink()
+    y = np.maximum(data.kpi[-WINDOW:], 0.0)
+    assert data.revenue_per_kpi_column == "revenue_per_conversion"
+    assert revenue_per_kpi("revenue_per_conversion", data, WINDOW).value == pytest.approx(
+        float(y @ rpc[-WINDOW:] / y.sum()), rel=1e-12)
+    assert data.head(T - 2).revenue_per_kpi is not None and len(data.head(T - 2).revenue_per_kpi) == T - 2
+
+
 @pytest.mark.parametrize(("text", "rpc", "message"), [
     ("revenue_per_conv", None, "--revenue-per-kpi: no column 'revenue_per_conv' (did you mean "
      "'revenue_per_conversion'?) and not a number"),
-    ("conversions", None, "--revenue-per-kpi: column 'conversions' is the KPI already"),
-    ("a_spend", None, "--revenue-per-kpi: column 'a_spend' is a spend column already"),
+    ("conversions", None, "column 'conversions' is given for two roles (--kpi and --revenue-per-kpi)"),
+    ("a_spend", None, "column 'a_spend' is given for two roles (--spend and --revenue-per-kpi)"),
     ("revenue_per_conversion", np.r_[np.full(T - 1, 30.0), -1.0],
      f"column 'revenue_per_conversion', row {T}: revenue per conversion must be non-negative, got -1"),
     ("revenue_per_conversion", np.r_[np.full(T - WINDOW, 30.0), np.zeros(WINDOW)],
@@ -158,3 +175,56 @@ def test_the_lift_tests_unit_is_said_where_the_plan_predicts_revenue(
     assert (tmp_path / "plan" / "lift_design.csv").exists()
     line = next(s for s in text.splitlines() if s.startswith("lift tests to run next"))
     assert "delta_y in conversions (predicted_lift is revenue: divide it by the channel's value" in line, line
+
+
+def test_a_conversions_kpi_planned_as_revenue_reports_its_conversions_and_cpa(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--revenue-per-kpi`` records ``kpi: conversions`` in family.yaml (the KPI counted conversions; the reward
+    is revenue): the printed plan table then has expected conversions and CPA beside revenue and ROAS, each
+    channel's conversions its revenue over the value of a conversion, and summary.json says ``kpi``. A family
+    without the field (``--reward conversions`` keeps it too, but its table is in conversions already) has no
+    such columns, and a default ``kpi`` is left out of a scenario's JSON dump (config hashes unchanged)."""
+    import yaml
+
+    from budgetgym.planner.plan_text import fmt
+
+    data = _data(tmp_path)
+    code, out, err = _calibrate(capsys, data, tmp_path / "fit", "--revenue-per-kpi", "40")
+    assert code == 0, out + err
+    assert yaml.safe_load((tmp_path / "fit" / "family.yaml").read_text())["scenario"]["kpi"] == "conversions"
+    plan = tmp_path / "plan"
+    code, text, err = run_cli(capsys, "plan", str(tmp_path / "fit" / "family.yaml"), "--history",
+                              str(tmp_path / "fit" / "history.csv"), "--out", str(plan), "--no-plots")
+    assert code == 0, text + err
+    assert json.loads((plan / "summary.json").read_text())["kpi"] == "conversions"
+    header = next(line for line in text.splitlines() if "expected revenue" in line)
+    assert "expected conversions" in header and "CPA" in header and "ROAS" in header, header
+    ch = pd.read_csv(plan / "channels.csv")
+    np.testing.assert_allclose(ch["conversions"], ch["revenue"] / 40.0, rtol=1e-12)
+    row = next(line for line in text.splitlines() if line.strip().startswith("a "))
+    assert fmt(ch["cpa"][0], 2) in row, row
+    # no kpi: no such columns, and the dump is as before
+    sc = load_family(tmp_path / "fit" / "family.yaml").nominal()
+    assert sc.kpi == "conversions" and sc.model_dump(mode="json")["kpi"] == "conversions"
+    plain = sc.override({"kpi": "none"})
+    assert "kpi" not in plain.model_dump(mode="json")
+    from budgetgym.planner import plan as make_plan
+    from budgetgym.planner.plan_text import channel_rows
+
+    assert "expected conversions" not in channel_rows(make_plan(plain, curves=False, lift_design="none"))[0]
+
+
+def test_kpi_conversions_with_a_response_in_currency_is_one_line(tmp_path: Path) -> None:
+    """``kpi: conversions`` says the response counts conversions; ``response_unit: currency`` that it is revenue
+    itself: together a one-line error naming the field."""
+    from budgetgym.envs.errors import ScenarioError
+    from budgetgym.envs.scenario import load_scenario, scenario_from_dict
+
+    d = load_scenario("seasonal-5").override({"reward": "revenue", **{
+        f"channels.{c}.value.mean": 1.0 for c in load_scenario("seasonal-5").channel_names}}).model_dump(mode="json")
+    d.update(response_unit="currency", kpi="conversions")
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict(d, source="scenario file 'x.yaml'")
+    assert str(err.value).startswith("scenario file 'x.yaml': kpi: expected none with response_unit: currency")
+    assert "\n" not in str(err.value)

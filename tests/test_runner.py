@@ -728,3 +728,55 @@ def test_a_config_planned_again_reads_its_scenario_files_again(tmp_path: Path) -
     sc_path.write_text(yaml.safe_dump(data), encoding="utf-8")
     _, second = plan_experiment(cfg, tmp_path / "b")
     assert {t.scenario.budget.total for t in second} == {data["budget"]["total"]}
+
+
+def _pid_then_sleep(path: str) -> int:
+    """A worker's task: write its PID to ``path``, then sleep far past any test (until terminated)."""
+    import time
+
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(120)
+    return os.getpid()
+
+
+def _wait_for(condition: Any, seconds: float = 60.0) -> bool:
+    """Poll ``condition`` until it holds (True) or ``seconds`` pass (False): a bound on a wait, not a timing."""
+    import time
+
+    end = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_process_pool_close_terminates_a_busy_worker_by_its_reported_pid(tmp_path):
+    """Each worker reports its PID from the pool's initializer (``worker_pids``; ``close`` read the private
+    ``_processes`` of ``concurrent.futures``), and ``close`` terminates the workers by it: one busy with a task
+    sleeping two minutes is gone, where shutting the pool down alone would wait for the task."""
+    import multiprocessing
+    import threading
+
+    backend = ProcessPoolBackend(1)
+    backend.start()
+    path = tmp_path / "pid"
+    failed: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            list(backend.run(_pid_then_sleep, [str(path)]))
+        except BaseException as err:  # the pool closed under it: WorkerExited
+            failed.append(err)
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    try:
+        assert _wait_for(lambda: path.exists() and path.read_text() != "")
+        pid = int(path.read_text())
+        assert backend.worker_pids() == {pid}
+    finally:
+        backend.close()
+    assert _wait_for(lambda: pid not in {p.pid for p in multiprocessing.active_children()})
+    thread.join(60)
+    assert not thread.is_alive() and backend.worker_pids() == set()

@@ -368,7 +368,10 @@ def test_hostile_actions_keep_invariants(actions: list[list[float]], seed: int) 
         (lambda d: d.pop("segments"), "channels.a.saturation: required"),
         # a size of 1e-300 made the segment's rate lambda / size inf: NaN slopes, and an oracle that
         # stopped at the equal split (8% below the best plan of tests below)
-        (lambda d: d["segments"][0].update(size=1e-300), "segments[0].size: Input should be greater than or equal"),
+        (lambda d: d["segments"][0].update(size=1e-300),
+         "segments.young.size: expected a share of the addressable audience in [1e-09, 1], got 1e-300"),
+        (lambda d: d["segments"][1].update(size=-0.6),
+         "segments.old.size: expected a share of the addressable audience in [1e-09, 1], got -0.6"),
     ],
 )
 def test_bad_blocks_give_one_line(change: Any, message: str) -> None:
@@ -650,7 +653,7 @@ def check_plan_problems(sc: Any, plan: np.ndarray) -> list[str]:
          "segments[0].reach: unknown channel(s) zz; expected one of a, b, c"),
         (lambda d: d["segments"][1].update(name="young"), "segments: names must be unique, repeated: young"),
         (lambda d: d["segments"][0].update(size=0.5),
-         "segments: sizes sum to 1.1; expected 1 (shares of the addressable audience)"),
+         "segments: sizes sum to 1.1 (young 0.5, old 0.6); expected 1 (shares of the addressable audience)"),
         (lambda d: d["channels"][1].update(value={"mean": 3.0}),
          "channels.b.value: a scenario with segments takes response curves, delays and values per segment "
          "(segments[].value); remove it from the channel"),
@@ -862,7 +865,7 @@ def test_fixed_sizes_that_do_not_sum_to_one_are_still_refused_in_a_family(tmp_pa
     d["segments"][0]["reach"]["a"] = {"dist": "uniform", "low": 0.4, "high": 0.7}
     path = tmp_path / "typo.yaml"
     path.write_text(yaml.safe_dump({"family": "typo", "scenario": d}))
-    with pytest.raises(ScenarioError, match="sizes sum to 0.9; expected 1"):
+    with pytest.raises(ScenarioError, match=r"sizes sum to 0.9 \(young 0.3, old 0.6\); expected 1"):
         load_family(path)
 
 
@@ -902,15 +905,15 @@ def test_a_distribution_on_the_only_segments_size_is_refused(tmp_path: Any) -> N
     d["segments"][0]["size"] = {"dist": "lognormal", "median": 0.5, "sd": 0.3}
     path = tmp_path / "one.yaml"
     path.write_text(yaml.safe_dump({"family": "one", "scenario": d}))
-    with pytest.raises(ScenarioError, match=r"one.yaml.*segments\[0\]\.size: .*only segment.* 1 in every draw"):
+    with pytest.raises(ScenarioError, match=r"one.yaml.*segments\.old\.size: .*only segment.* 1 in every draw"):
         load_family(path)
 
 
 @pytest.mark.parametrize(("sizes", "said"), [
-    ([0.6, 0.5], r"segments\[1\]\.size, segments\[2\]\.size: the fixed sizes sum to 1\.1, leaving no share for the "
-                 r"drawn segments\[0\]\.size; expected fixed sizes summing to less than 1"),
-    ([0.4, 0.15], r"segments\[\*\]\.size: the sizes sum to 0\.9 with the drawn segments\[0\]\.size at its nominal "
-                  r"value 0\.35; expected 1"),
+    ([0.6, 0.5], r"segments\.old\.size, segments\.mid\.size: the fixed sizes sum to 1\.1, leaving no share for the "
+                 r"drawn segments\.young\.size; expected fixed sizes summing to less than 1"),
+    ([0.4, 0.15], r"segments\[\*\]\.size: the sizes sum to 0\.9 \(young 0\.35, old 0\.4, mid 0\.15\) with the drawn "
+                  r"segments\.young\.size at its nominal value 0\.35; expected 1"),
 ])
 def test_a_family_mixing_fixed_and_drawn_sizes_refuses_sizes_that_are_not_shares(
     tmp_path: Any, sizes: list[float], said: str

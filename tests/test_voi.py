@@ -461,3 +461,37 @@ def test_a_history_channel_at_the_solvers_rounding_of_zero_is_tested_as_never_sp
     np.testing.assert_allclose(np.sort(rounding.delta_x[b]), np.sort(never.delta_x[never.index == 1]), rtol=1e-12)
     np.testing.assert_allclose(np.sort(rounding.delta_x[b]), [250.0, 400.0, 1000.0], rtol=1e-12)  # 0.5x 500, plan, 2x+
     assert rounding.base[1] == 0.0
+
+
+def test_a_conversions_kpi_planned_as_revenue_has_its_lifts_in_conversions_too() -> None:
+    """A family with ``kpi: conversions`` (a conversions KPI valued at 40 each by ``calibrate --revenue-per-kpi``)
+    plans revenue, so its design's lifts are revenue; a lift test measures conversions, the KPI, and
+    ``calibrate --lift-tests`` reads them. ``lift_design.csv`` adds the predicted lift, its sd over the members
+    and the assumed sd in conversions (the simulator's lift of the member's conversions, by hand), the other
+    columns as they were; a family without ``kpi`` keeps its columns."""
+    from budgetgym.planner.voi import CONVERSION_COLUMNS
+
+    template = _template()
+    template["reward"] = "revenue"
+    for c in template["channels"]:  # type: ignore[attr-defined]
+        c["value"] = {"mean": 40.0}
+    betas = [120.0, 300.0, 750.0, 300.0, 450.0, 200.0]
+    ensemble = [{"channels.0.saturation.max_response": b} for b in betas]
+    designs = {}
+    for kpi in ("none", "conversions"):
+        fam = ScenarioFamily("hand-voi", {**template, "kpi": kpi}, ensemble=ensemble, test_fraction=1.0 / len(betas))
+        problem = PlanningProblem(fam, draws=len(betas) - 1, history=HISTORY)
+        designs[kpi] = (problem, voi_design(problem, problem.solve(), ["a", "b"], max_tests=2, draws=16, seed=1))
+    (_, plain), (problem, counted) = designs["none"], designs["conversions"]
+    assert list(plain.columns) == list(VOI_COLUMNS)
+    assert list(counted.columns) == [*VOI_COLUMNS, *CONVERSION_COLUMNS]
+    assert len(counted) >= 1
+    pd.testing.assert_frame_equal(counted[list(VOI_COLUMNS)], plain)
+    row = counted.iloc[0]
+    i = ["a", "b"].index(row["channel"])
+    lifts = [true_lift(m.scenario.override({"reward": "conversions"}), np.full(2, 500.0), i, float(row["delta_x"]))
+             for m in problem.members]
+    assert row["predicted_lift_conversions"] == pytest.approx(np.mean(lifts), rel=1e-9)
+    assert row["predicted_lift_conversions_sd"] == pytest.approx(np.std(lifts), rel=1e-9)
+    assert row["predicted_lift"] == pytest.approx(40.0 * np.mean(lifts), rel=1e-9)
+    assert row["assumed_sigma_conversions"] == pytest.approx(row["assumed_sigma"] / 40.0, rel=1e-12)
