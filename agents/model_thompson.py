@@ -180,11 +180,11 @@ from budgetgym.agents.calendar_pacing import CalendarPacer
 from budgetgym.agents.hill_posterior import (
     HillGridPosterior,
     carryover_forecast,
-    carryover_step_value,
     hill_log_basis,
     lag_mass_table,
     lag_mass_within,
     normalised_carryover,
+    tabulate_within,
 )
 from budgetgym.agents.model_thompson_params import ModelThompsonParams
 from budgetgym.envs import curves
@@ -359,7 +359,7 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         ``B/T`` spend and that plus the difference (module docstring)."""
         T, post = self.horizon, self.posterior
         steps = max(T - t, 1)
-        draws = [draw] + [post.sample(self.value_rng) for _ in range(self.params.value_draws - 1)]
+        draws = [draw, *post.samples(self.value_rng, self.params.value_draws - 1)]
         index = np.stack([d["index"] for d in draws])  # [M, K]
         shape_at, decay_at = np.unravel_index(index, post.shape)[:2]
         landed = np.moveaxis(self._landed[:steps][:, shape_at, decay_at], 0, 1)  # F_l [M, R, K]
@@ -377,10 +377,10 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         low, high = np.minimum(base, base + extra) - cell, np.maximum(base, base + extra) + cell
 
         def value(x: np.ndarray, sub: list[int]) -> np.ndarray:
-            v = carryover_step_value(
-                x, scale[..., sub], kappa[:, sub], slope[:, sub], landed[..., sub], past[..., sub], future[sub]
-            ).mean(axis=0)
-            return np.where((x >= low[sub]) & (x <= high[sub]), v, -np.inf)
+            return tabulate_within(
+                x, low[sub], high[sub], scale[..., sub], kappa[:, sub], slope[:, sub], landed[..., sub],
+                past[..., sub], future[sub],
+            )
 
         return self.split(value, total)
 

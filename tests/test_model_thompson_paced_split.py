@@ -105,7 +105,7 @@ def _two_channel_agent(monkeypatch, multipliers, value_draws=8, later_decays=(0,
 
     draw = point((0, 1), (0.702, 1.0))
     drawn = iter([draw] + [point(later_decays, later_beta)] * (value_draws - 1))
-    monkeypatch.setattr(post, "sample", lambda rng: next(drawn))
+    monkeypatch.setattr(post, "samples", lambda rng, n: [next(drawn) for _ in range(n)])  # sample() draws one
     fit = None if multipliers is None else CalendarFit(0.5, 0.0, np.asarray(multipliers, dtype=float))
     monkeypatch.setattr(agent.pacer, "fit", lambda: fit)
     return sc, agent, draw
