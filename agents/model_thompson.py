@@ -157,9 +157,13 @@ difference goes; the mean over 8 draws spreads it (figures: ``benchmarks/README.
 splitting a paced total*). Splitting the whole of :math:`S_t` by the valuation (no range) lost on every
 scenario but ``pulse-4``, 8 draws or not (``delayed-5``: -11 points; a likely cause, not measured: much of its
 lag is conversion delay, after the saturation, which the model's one lag kernel cannot tell from carry-over).
-The cost: tabulating :math:`\bar V` (``value_draws`` x steps left x ``alloc_grid`` x channels Hill values) makes a
-``predict`` under calendar pacing ~23 ms of CPU per step on ``seasonal-5`` (84 steps, 5 channels) against ~1.9 ms
-with the ``B/T`` split alone (``benchmarks/bench_predict.py``).
+The cost: tabulating :math:`\bar V` (``value_draws`` x steps left x Hill values per spend kept) —
+:func:`~budgetgym.agents.hill_posterior.tabulate_within` values only the grid spends inside each channel's range
+(~18% of the ``alloc_grid`` x channels cells on ``seasonal-5``), the same numbers as the whole table to the last bit —
+makes a ``predict`` under calendar pacing ~6-7 ms of CPU per step on ``seasonal-5`` (84 steps, 5 channels; ~17 ms when
+the whole table was valued; ``python benchmarks/bench_model_thompson.py --predict-ms``, figures:
+``benchmarks/README.md``, *model_thompson: the paced split's speed*) against ~1.9 ms with the ``B/T`` split alone
+(``benchmarks/bench_predict.py``).
 
 ``predict(..., deterministic=True)`` — the evaluator's default — still samples (Thompson
 sampling *is* the learning rule; the draws come from the agent's seeded generator, so
