@@ -5,8 +5,8 @@ For channel ``i`` the likelihood of the conversions that arrived is evaluated on
 analytically under a conjugate Gamma prior; the grid weights and the Gamma parameters are the
 posterior. The equations are in :mod:`budgetgym.agents.model_thompson`'s docstring; this module
 holds the maths (:func:`normalised_carryover`, :func:`lag_mass_within`, :func:`hill_log_basis`,
-:func:`carryover_forecast`, :func:`carryover_step_value`) and :class:`HillGridPosterior` (update, sample, mode,
-state), and nothing about acting.
+:func:`carryover_forecast`, :func:`carryover_step_value`, :func:`tabulate_within`) and :class:`HillGridPosterior`
+(update, sample, mode, state), and nothing about acting.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ __all__ = [
     "lag_mass_table",
     "lag_mass_within",
     "normalised_carryover",
+    "tabulate_within",
 ]
 
 LOG_FLOOR = -700.0  # log g at zero carry-over spend (g = 0): conversions there are "impossible"
@@ -77,13 +78,88 @@ def carryover_forecast(carry: np.ndarray, decays: np.ndarray, steps: int) -> np.
     n_theta]``, the state after the last step observed) with zero spend: stage ``k`` of row ``l`` is
     :math:`\sum_{m > l} w^{(k)}_m x_{t+l-m}`, what the spends before step ``t`` still add to the lagged
     spend :math:`\bar a_{t+l}` (currency per step).
+
+    Computed stage by stage: stage ``k``'s input :math:`(1-\theta) \bar a^{(k-1)}_l` is known for every row
+    once stage ``k - 1`` is (zero for stage 1), so each row costs one product and one sum,
+    :math:`\bar a^{(k)}_l = (1-\theta) \bar a^{(k-1)}_l + \theta \bar a^{(k)}_{l-1}` — the operations of
+    :func:`normalised_carryover` in the same order, so the same numbers to the last bit.
     """
-    out = np.empty((max(int(steps), 0), *np.shape(carry)))
     state = np.asarray(carry, dtype=float)
-    for row in range(len(out)):
-        state = normalised_carryover(state, np.zeros(state.shape[:-2]), decays)
-        out[row] = state
+    decays = np.asarray(decays, dtype=float)
+    out = np.empty((max(int(steps), 0), *state.shape))
+    if len(out) == 0:
+        return out
+    stage_in = np.zeros((len(out), *state.shape[:-2], 1))  # [R, ..., 1]: the spend, zero
+    for k in range(state.shape[-2]):
+        inflow = (1.0 - decays) * stage_in  # [R, ..., n_theta]
+        previous = state[..., k, :]
+        for row in range(len(out)):
+            previous = out[row, ..., k, :] = inflow[row] + decays * previous
+        stage_in = out[..., k, :]
     return out
+
+
+def tabulate_within(
+    spend: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    scale: np.ndarray,
+    kappa: np.ndarray,
+    slope: np.ndarray,
+    landed: np.ndarray,
+    past: np.ndarray,
+    future: np.ndarray,
+) -> np.ndarray:
+    r"""The mean over ``M`` draws of :func:`carryover_step_value`, tabulated only where ``low <= spend <= high``.
+
+    .. math:: \bar V_i(x) = \frac{1}{M} \sum_{m=1}^{M} V^{(m)}_i(x) \quad \text{if } \text{low}_i \le x \le
+              \text{high}_i, \qquad -\infty \text{ otherwise},
+
+    with :math:`V^{(m)}_i` channel ``i``'s :func:`carryover_step_value` under draw ``m``. A paced step's split may
+    move each channel's spend only within a small range, so the Hill curves are valued only at the grid spends
+    inside it (the cost scales with the spends kept, not the whole grid). Every kept value is computed with the
+    same operations as the whole table of :func:`carryover_step_value` followed by ``.mean(axis=0)``: the same
+    elementwise arithmetic, the sum over lags ``l = 0 .. R-1`` and the mean over draws taken in order, so the
+    numbers are those of the whole table to the last bit.
+
+    Parameters
+    ----------
+    spend : ``[G, 1]`` or ``[G, K]``, currency at step ``t``.
+    low, high : ``[K]``, each channel's allowed spend range (a range with ``low > high`` keeps nothing).
+    scale, landed, past : ``[M, R, K]``; kappa, slope : ``[M, K]``; future : ``[K]`` — as in
+        :func:`carryover_step_value`, one row per draw (``M >= 1``).
+
+    Returns
+    -------
+    ``[G, K]``: :math:`\bar V` inside the range, ``-inf`` outside.
+    """
+    c = np.asarray(scale, dtype=float)
+    M, R, K = c.shape
+    x = np.broadcast_to(np.asarray(spend, dtype=float), (np.shape(spend)[0], K))
+    inside = (x >= np.asarray(low, dtype=float)) & (x <= np.asarray(high, dtype=float))
+    table = np.full(x.shape, -np.inf)
+    g_at, k_at = np.nonzero(inside)  # the kept (spend, channel) cells, P of them
+    if len(g_at) == 0 or R == 0:
+        table[g_at, k_at] = 0.0  # no lag: nothing to add (the whole table's empty sum)
+        return table
+    F = np.asarray(landed, dtype=float)
+    before = np.concatenate([np.zeros_like(F[..., :1, :]), F[..., :-1, :]], axis=-2)  # F_{l-1}
+    weight = F - before  # w_l
+    base = np.asarray(past, dtype=float) + np.asarray(future, dtype=float) * before  # b_l [M, R, K]
+    k = np.asarray(kappa, dtype=float)[:, None, :]
+    s = np.asarray(slope, dtype=float)[:, None, :]
+    level = base[..., k_at] + weight[..., k_at] * x[g_at, k_at]  # b_l + w_l x [M, R, P]
+    grown = curves.hill(level, c[..., k_at], k[..., k_at], s[..., k_at])
+    gain = grown - curves.hill(base, c, k, s)[..., k_at]  # [M, R, P]
+    # the sums in order (lag by lag, then draw by draw), as numpy's reductions over these outer axes take them
+    total = gain[:, 0].copy()
+    for lag in range(1, R):
+        total += gain[:, lag]
+    mean = total[0].copy()
+    for m in range(1, M):
+        mean += total[m]
+    table[g_at, k_at] = mean / M
+    return table
 
 
 def carryover_step_value(
@@ -296,13 +372,26 @@ class HillGridPosterior:
     def sample(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """One posterior draw per channel: ``index``, ``beta``, ``kappa``, ``slope``, ``decay``,
         ``shape``."""
-        p = np.exp(self.log_weights())
-        cdf = np.cumsum(p, axis=1)
-        u = rng.random(self.n_channels) * cdf[:, -1]
-        idx = np.minimum((cdf < u[:, None]).sum(axis=1), self.n_grid - 1)
+        return self.samples(rng, 1)[0]
+
+    def samples(self, rng: np.random.Generator, n: int) -> list[dict[str, np.ndarray]]:
+        r"""``n`` independent posterior draws (each as :meth:`sample`), with the grid weights computed once.
+
+        Draw ``m`` takes ``u ~ U(0, 1) \cdot \sum_j \pi_j`` and the first grid point ``j`` whose cumulative weight
+        reaches ``u`` (``rng.random``), then :math:`\beta \sim \mathrm{Gamma}(a_j, b_j)` (``rng.gamma``): the same
+        calls in the same order as ``n`` calls of :meth:`sample`, so the same numbers from the same generator.
+        """
+        cdf = np.cumsum(np.exp(self.log_weights()), axis=1)  # non-decreasing: a sum of non-negative terms
         a, b = self.gamma_parameters()
-        beta = rng.gamma(a, 1.0 / b[np.arange(self.n_channels), idx])
-        return self._point(idx, beta)
+        rows = np.arange(self.n_channels)
+        out = []
+        for _ in range(int(n)):
+            u = rng.random(self.n_channels) * cdf[:, -1]
+            # the number of cumulative weights below u (a binary search of the sorted rows)
+            below = [np.searchsorted(cdf[i], u[i], side="left") for i in rows]
+            idx = np.minimum(np.asarray(below, dtype=np.intp), self.n_grid - 1)
+            out.append(self._point(idx, rng.gamma(a, 1.0 / b[rows, idx])))
+        return out
 
     def mode(self) -> dict[str, np.ndarray]:
         """The grid point of largest weight per channel and the posterior mean of its beta."""

@@ -157,9 +157,13 @@ difference goes; the mean over 8 draws spreads it (figures: ``benchmarks/README.
 splitting a paced total*). Splitting the whole of :math:`S_t` by the valuation (no range) lost on every
 scenario but ``pulse-4``, 8 draws or not (``delayed-5``: -11 points; a likely cause, not measured: much of its
 lag is conversion delay, after the saturation, which the model's one lag kernel cannot tell from carry-over).
-The cost: tabulating :math:`\bar V` (``value_draws`` x steps left x ``alloc_grid`` x channels Hill values) makes a
-``predict`` under calendar pacing ~23 ms of CPU per step on ``seasonal-5`` (84 steps, 5 channels) against ~1.9 ms
-with the ``B/T`` split alone (``benchmarks/bench_predict.py``).
+The cost: tabulating :math:`\bar V` (``value_draws`` x steps left x Hill values per spend kept) —
+:func:`~budgetgym.agents.hill_posterior.tabulate_within` values only the grid spends inside each channel's range
+(~18% of the ``alloc_grid`` x channels cells on ``seasonal-5``), the same numbers as the whole table to the last bit —
+makes a ``predict`` under calendar pacing ~6-7 ms of CPU per step on ``seasonal-5`` (84 steps, 5 channels; ~17 ms when
+the whole table was valued; ``python benchmarks/bench_model_thompson.py --predict-ms``, figures:
+``benchmarks/README.md``, *model_thompson: the paced split's speed*) against ~1.9 ms with the ``B/T`` split alone
+(``benchmarks/bench_predict.py``).
 
 ``predict(..., deterministic=True)`` — the evaluator's default — still samples (Thompson
 sampling *is* the learning rule; the draws come from the agent's seeded generator, so
@@ -180,11 +184,11 @@ from budgetgym.agents.calendar_pacing import CalendarPacer
 from budgetgym.agents.hill_posterior import (
     HillGridPosterior,
     carryover_forecast,
-    carryover_step_value,
     hill_log_basis,
     lag_mass_table,
     lag_mass_within,
     normalised_carryover,
+    tabulate_within,
 )
 from budgetgym.agents.model_thompson_params import ModelThompsonParams
 from budgetgym.envs import curves
@@ -359,7 +363,7 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         ``B/T`` spend and that plus the difference (module docstring)."""
         T, post = self.horizon, self.posterior
         steps = max(T - t, 1)
-        draws = [draw] + [post.sample(self.value_rng) for _ in range(self.params.value_draws - 1)]
+        draws = [draw, *post.samples(self.value_rng, self.params.value_draws - 1)]
         index = np.stack([d["index"] for d in draws])  # [M, K]
         shape_at, decay_at = np.unravel_index(index, post.shape)[:2]
         landed = np.moveaxis(self._landed[:steps][:, shape_at, decay_at], 0, 1)  # F_l [M, R, K]
@@ -377,10 +381,10 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         low, high = np.minimum(base, base + extra) - cell, np.maximum(base, base + extra) + cell
 
         def value(x: np.ndarray, sub: list[int]) -> np.ndarray:
-            v = carryover_step_value(
-                x, scale[..., sub], kappa[:, sub], slope[:, sub], landed[..., sub], past[..., sub], future[sub]
-            ).mean(axis=0)
-            return np.where((x >= low[sub]) & (x <= high[sub]), v, -np.inf)
+            return tabulate_within(
+                x, low[sub], high[sub], scale[..., sub], kappa[:, sub], slope[:, sub], landed[..., sub],
+                past[..., sub], future[sub],
+            )
 
         return self.split(value, total)
 

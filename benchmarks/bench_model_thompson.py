@@ -13,11 +13,17 @@ Usage::
 
     python benchmarks/bench_model_thompson.py [--seeds 5] [--jobs 4] [--scenarios a b ...]
         [--param key=value ...] [--pacing-bound] [--json out.json]
+    python benchmarks/bench_model_thompson.py --predict-ms [--seeds 3] [--scenarios a b ...] [--param key=value ...]
 
 Scenarios default to stationary-5 plus whichever of seasonal-5, drift-5, shock-5, s-curve-5,
 delayed-5, large-50 exist. ``ms/step`` is the agent's own time (predict + update + env step,
 no oracle); run with ``--jobs 1`` on an idle machine for honest timings.
 The 95% CI is the t-interval over seeds, ``mean +- t_{0.975, n-1} sd / sqrt(n)``.
+
+``--predict-ms`` prints only the speed of ``predict``: its mean process CPU time per step over whole episodes
+(seeds ``0..n-1``, one BLAS thread, no oracle), by default on the agent-pacing scenarios ``seasonal-5``,
+``delayed-5`` and ``pulse-4``, where calendar pacing values a paced step's split with carry-over (the costly
+part of a step). CPU time, not wall time, so another process on the machine barely moves it.
 """
 
 from __future__ import annotations
@@ -40,6 +46,37 @@ from budgetgym.envs import ChannelBudgetEnv, evaluate_plan, list_scenarios, load
 from budgetgym.experiments.demo import equal_split_plan
 
 DEFAULT_SCENARIOS = ["stationary-5", "seasonal-5", "drift-5", "shock-5", "s-curve-5", "delayed-5", "large-50"]
+PACED_SCENARIOS = ["seasonal-5", "delayed-5", "pulse-4"]  # --predict-ms: calendar pacing's paced split
+
+
+def predict_cpu_ms(scenario: str, seed: int, params: dict[str, Any]) -> float:
+    """Mean process CPU time (ms) of one ``predict`` over a whole episode of ``scenario`` from ``seed``."""
+    env = ChannelBudgetEnv(scenario)
+    agent = make_agent("model_thompson", env, **params)
+    agent.reset(seed=seed)
+    obs, _ = env.reset(seed=seed)
+    spent = []
+    for _ in range(env.horizon):
+        t0 = time.process_time()
+        action, _ = agent.predict(obs)
+        spent.append(time.process_time() - t0)
+        nxt, reward, _, _, info = env.step(action)
+        agent.update(obs, action, float(reward), nxt, info)
+        obs = nxt
+    return 1e3 * float(np.mean(spent))
+
+
+def print_predict_ms(names: list[str], seeds: list[int], params: dict[str, Any]) -> None:
+    """``--predict-ms``: the table of ``predict``'s CPU ms per step, per scenario (mean and range over seeds)."""
+    from threadpoolctl import threadpool_limits
+
+    print(f"model_thompson predict, params {params or 'default'}, seeds {seeds[0]}..{seeds[-1]}, one BLAS thread")
+    print(f"{'scenario':<14}{'steps':>6}{'ms CPU/step':>13}{'min':>8}{'max':>8}")
+    with threadpool_limits(limits=1):
+        predict_cpu_ms(names[0], seeds[0], params)  # warm-up: the first call pays the lazy imports
+        for name in names:
+            ms = np.array([predict_cpu_ms(name, seed, params) for seed in seeds])
+            print(f"{name:<14}{load_scenario(name).horizon:>6}{ms.mean():>13.2f}{ms.min():>8.2f}{ms.max():>8.2f}")
 
 
 def run_seed(scenario: str, seed: int, params: dict[str, Any], pacing_bound: bool) -> dict[str, Any]:
@@ -125,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--param", action="append", default=[], help="agent parameter key=value (python literal)")
     ap.add_argument("--pacing-bound", action="store_true", help="also solve the even-pacing oracle (slow)")
     ap.add_argument("--json", default=None, help="write the per-seed rows and the summary here")
+    ap.add_argument("--predict-ms", action="store_true", help="only predict's CPU ms per step (paced scenarios)")
     args = ap.parse_args(argv)
+    if args.predict_ms:
+        print_predict_ms(args.scenarios or PACED_SCENARIOS, list(range(args.seeds)), parse_params(args.param))
+        return 0
 
     available = set(list_scenarios())
     names = args.scenarios or [s for s in DEFAULT_SCENARIOS if s in available]

@@ -1,6 +1,7 @@
 """``model_thompson`` under agent pacing with calendar pacing: the carry-over valuation of a step's spend, checked
-by hand and against a direct simulation of the agent's model, and the split of a paced step's total (its extra
-spend valued by the mean over several posterior draws)."""
+by hand and against a direct simulation of the agent's model, the split of a paced step's total (its extra
+spend valued by the mean over several posterior draws), and the fast paths of a paced step (the valuation kept within
+each channel's range, the carry-over forecast, several posterior draws at once) against plain formulas."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from budgetgym.agents.hill_posterior import (
     carryover_step_value,
     lag_mass_within,
     normalised_carryover,
+    tabulate_within,
 )
 from budgetgym.envs import ChannelBudgetEnv
 from budgetgym.envs.allocation import action_to_split, pacing_spend
@@ -105,7 +107,7 @@ def _two_channel_agent(monkeypatch, multipliers, value_draws=8, later_decays=(0,
 
     draw = point((0, 1), (0.702, 1.0))
     drawn = iter([draw] + [point(later_decays, later_beta)] * (value_draws - 1))
-    monkeypatch.setattr(post, "sample", lambda rng: next(drawn))
+    monkeypatch.setattr(post, "samples", lambda rng, n: [next(drawn) for _ in range(n)])  # sample() draws one
     fit = None if multipliers is None else CalendarFit(0.5, 0.0, np.asarray(multipliers, dtype=float))
     monkeypatch.setattr(agent.pacer, "fit", lambda: fit)
     return sc, agent, draw
@@ -201,3 +203,137 @@ def test_the_extra_spend_is_split_by_the_mean_value_over_posterior_draws(monkeyp
     share = action_to_split(action[:2], sc.action.logit_scale, np.zeros(2), np.ones(2))[0]
     assert share == pytest.approx(mean, abs=0.01)
     assert second + 0.03 < share < first - 0.03  # neither draw's best split (0.335 and 0.433; the mean's: 0.373)
+
+
+# -- the fast paths of a paced step: each against a plain formula, on seeded inputs ------------------------------
+def _paced_inputs(seed, M=4, R=9, K=3, G=41):
+    """Seeded inputs of a paced step's valuation: ``M`` draws, ``R`` steps left, ``K`` channels, ``G`` spends."""
+    rng = np.random.default_rng(seed)
+    landed = np.cumsum(rng.dirichlet(np.ones(R + 2), size=(M, K))[..., :R], axis=-1).transpose(0, 2, 1)  # F_l
+    return {
+        "spend": np.linspace(0.0, 300.0, G)[:, None],
+        "scale": rng.gamma(2.0, 1.0, (M, R, K)),
+        "kappa": np.exp(rng.normal(4.5, 1.0, (M, K))),
+        "slope": rng.choice([0.5, 1.0, 2.5], (M, K)),
+        "landed": landed,
+        "past": rng.gamma(1.0, 40.0, (M, R, K)),
+        "future": rng.gamma(1.0, 40.0, K),
+    }
+
+
+def _mean_value_by_formula(p):
+    """The mean over draws of V(x) = sum_l c_l [g(b_l + w_l x) - g(b_l)], b_l = p_l + y F_{l-1}, w_l = F_l - F_{l-1},
+    g(a) = a^s / (a^s + kappa^s), written out cell by cell, ``[G, K]``."""
+    x = p["spend"][:, 0]
+    M, R, K = p["scale"].shape
+    out = np.zeros((len(x), K))
+    for m in range(M):
+        for i in range(K):
+            F = p["landed"][m, :, i]
+            before = np.r_[0.0, F[:-1]]
+            b = p["past"][m, :, i] + p["future"][i] * before
+            w = F - before
+            kappa, s = p["kappa"][m, i], p["slope"][m, i]
+            for g, xg in enumerate(x):
+                out[g, i] += np.sum(p["scale"][m, :, i] * (_g(b + w * xg, kappa, s) - _g(b, kappa, s))) / M
+    return out
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [
+        ([60.0, 0.0, 150.0], [120.0, 45.0, 300.0]),  # inside, from the grid's first spend, to its last
+        ([-50.0, -1.0, 280.0], [500.0, 0.0, 1e9]),  # past both edges (the whole grid), the first spend only, the last
+        ([75.0, 76.0, 300.0], [75.0, 76.0, 300.0]),  # zero width: on a grid spend (one cell), between two (none)
+        ([100.0, 200.0, 310.0], [90.0, 199.0, 400.0]),  # low above high; a range beyond the grid: nothing kept
+    ],
+)
+def test_tabulate_within_is_the_mean_value_inside_each_channels_range(low, high):
+    """The valuation of a paced step kept only where low_i <= x <= high_i (-inf elsewhere) equals the plain formula
+    there to 1e-9, and the whole table's values (every spend valued, then masked) to the last bit: the split, and so
+    every action, is the one the whole table gave."""
+    p = _paced_inputs(0)
+    low, high = np.array(low), np.array(high)
+    x = p["spend"]
+    got = tabulate_within(x, low, high, p["scale"], p["kappa"], p["slope"], p["landed"], p["past"], p["future"])
+    kept = (x >= low) & (x <= high)
+    assert got.shape == (len(x), 3)
+    assert np.all(got[~kept] == -np.inf)
+    np.testing.assert_allclose(got[kept], _mean_value_by_formula(p)[kept], rtol=1e-9, atol=1e-12)
+    whole = carryover_step_value(x, p["scale"], p["kappa"], p["slope"], p["landed"], p["past"], p["future"])
+    np.testing.assert_array_equal(got, np.where(kept, whole.mean(axis=0), -np.inf))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_tabulate_within_matches_the_whole_table_on_seeded_steps(seed):
+    """Random sizes (one draw and one step left included) and ranges of random width: the kept cells are the whole
+    table's to the last bit and the plain formula's to 1e-9."""
+    rng = np.random.default_rng(seed)
+    M, R, K, G = int(rng.integers(1, 9)), int(rng.integers(1, 40)), int(rng.integers(2, 6)), 51
+    p = _paced_inputs(seed, M, R, K, G)
+    low = rng.uniform(-20.0, 300.0, K)
+    high = low + rng.choice([0.0, 6.0, 30.0, 400.0], K)
+    x = p["spend"]
+    got = tabulate_within(x, low, high, p["scale"], p["kappa"], p["slope"], p["landed"], p["past"], p["future"])
+    kept = (x >= low) & (x <= high)
+    whole = carryover_step_value(x, p["scale"], p["kappa"], p["slope"], p["landed"], p["past"], p["future"])
+    np.testing.assert_array_equal(got, np.where(kept, whole.mean(axis=0), -np.inf))
+    np.testing.assert_allclose(got[kept], _mean_value_by_formula(p)[kept], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("steps", [0, 1, 12])
+def test_carryover_forecast_is_the_lag_kernels_sum_over_the_past_spends(steps):
+    """Stage k of row l is sum_j w^(k)_{n+l-j} x_j over the spends x_0..x_{n-1} so far (nothing spent from step n
+    on), with the negative-binomial weights w^(k)_m = C(m+k-1, m) (1-theta)^k theta^m: to 1e-9, and to the last bit
+    the state that normalised_carryover reaches with zero spends, step after step."""
+    from scipy.special import comb
+
+    rng = np.random.default_rng(7)
+    decays = np.array([0.0, 0.3, 0.75, 0.92])
+    history = rng.uniform(0.0, 200.0, (15, 2))  # [n, K]
+    state = np.zeros((2, 3, len(decays)))
+    for spend in history:
+        state = normalised_carryover(state, spend, decays)
+    got = carryover_forecast(state, decays, steps)
+    assert got.shape == (steps, 2, 3, len(decays))
+    n = len(history)
+    for row in range(steps):
+        for k in (1, 2, 3):
+            lag = n + row - np.arange(n)  # the lag of each past spend at step n + row
+            w = comb(lag[:, None] + k - 1, lag[:, None]) * (1 - decays) ** k * decays ** lag[:, None]  # [n, theta]
+            np.testing.assert_allclose(got[row, :, k - 1, :], history.T @ w, rtol=1e-9, atol=1e-12)
+    stepped = state
+    for row in range(steps):
+        stepped = normalised_carryover(stepped, np.zeros(2), decays)
+        np.testing.assert_array_equal(got[row], stepped)
+
+
+def test_samples_are_the_draws_of_one_sample_after_another():
+    """n draws with the grid weights computed once are those of n calls of sample() from the same generator state,
+    and each is the inverse-CDF draw u ~ U(0, sum pi), j = #{cumulative weights < u}, beta ~ Gamma(a, 1/b_j)."""
+    from budgetgym.agents.hill_posterior import HillGridPosterior
+
+    post = HillGridPosterior(3, np.geomspace(10.0, 1000.0, 9), np.array([0.5, 1.0, 2.5]), np.array([0.0, 0.5, 0.8]),
+                             1.0, 0.01, None, 0.99, None, (1, 2))
+    rng = np.random.default_rng(3)
+    for _ in range(6):
+        post.update(rng.uniform(0.0, 300.0, 3), rng.poisson(20.0, 3).astype(float))
+    draws = post.samples(np.random.default_rng(11), 5)
+    one_by_one = np.random.default_rng(11)
+    by_formula = np.random.default_rng(11)
+    cdf = np.cumsum(np.exp(post.log_weights()), axis=1)
+    a, b = post.gamma_parameters()
+    assert len(draws) == 5
+    for draw in draws:
+        single = post.sample(one_by_one)
+        u = by_formula.random(3) * cdf[:, -1]
+        index = (cdf < u[:, None]).sum(axis=1)
+        beta = by_formula.gamma(a, 1.0 / b[np.arange(3), index])
+        np.testing.assert_array_equal(draw["index"], index)
+        np.testing.assert_array_equal(draw["beta"], beta)
+        for key in draw:
+            np.testing.assert_array_equal(draw[key], single[key])
+        np.testing.assert_array_equal(draw["kappa"], post.grid_kappa[index])
+    untouched = np.random.default_rng(11)
+    assert post.samples(untouched, 0) == []
+    assert untouched.random() == np.random.default_rng(11).random()  # no draw, no random number used
