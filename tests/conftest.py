@@ -473,6 +473,58 @@ def _move_to_edges(draw: st.DrawFn, d: dict[str, Any]) -> None:
                 shock["multiplier"] = max(shock["multiplier"], 1e-6)
 
 
+@st.composite
+def family_dicts(draw: st.DrawFn, segments_differ: bool = False, **kwargs: Any) -> dict[str, Any]:
+    """Random valid family mappings (``configs/README.md``, "Scenario families"): a campaign of
+    :func:`any_scenario_dicts` (``kwargs``) with ``vary`` ranges on some of what a marketer does not know,
+    each channel's (or segment's) curve height, half-saturation, slope or rate, geometric carry-over, delay
+    lag and value per conversion: a ``loguniform`` (positive fields) or ``uniform`` range around the drawn
+    value, up to 3x either way, within the schema's range. ``segments_differ=True``: a segmented campaign
+    whose draws choose between its segments and its first segment alone (so the draws differ in their
+    number of segments; the planner and the envs must take both), only its channels' carry-over varied."""
+    d = draw(any_scenario_dicts(segmented=segments_differ, **kwargs))
+    models = _edge_models()
+    vary: dict[str, dict[str, Any]] = {}
+
+    def around(path: str, block: dict[str, Any], model: Any, name: str) -> None:
+        if name not in block or name not in model.model_fields or not draw(st.booleans()):
+            return
+        lo, hi = _schema_range(model, name)
+        v, f = float(block[name]), draw(st.floats(1.0, 3.0))
+        if v > 0 and lo > 0:
+            vary[f"{path}.{name}"] = {"dist": "loguniform", "low": max(lo, v / f), "high": min(hi, v * f)}
+        else:
+            spread = (f - 1.0) * max(abs(v), 1e-3)
+            vary[f"{path}.{name}"] = {"dist": "uniform", "low": max(lo, v - spread), "high": min(hi, v + spread)}
+
+    def curves(path: str, block: dict[str, Any]) -> None:
+        sat = block["saturation"]
+        for name in ("max_response", "half_saturation", "slope", "rate"):
+            around(f"{path}.saturation", sat, models[sat["type"]], name)
+        if block["delay"]["type"] != "none":
+            around(f"{path}.delay", block["delay"], models[f"delay.{block['delay']['type']}"], "mean_lag")
+        if d.get("response_unit") != "currency":
+            around(f"{path}.value", block["value"], models["value"], "mean")
+
+    for i, ch in enumerate(d["channels"]):
+        if "saturation" in ch:
+            curves(f"channels.{i}", ch)
+        if ch["adstock"]["type"] == "geometric":
+            around(f"channels.{i}.adstock", ch["adstock"], models["adstock.geometric"], "decay")
+    if segments_differ:  # the segments' own fields are drawn with their block (a dotted path cannot reach them)
+        alone = copy.deepcopy(d["segments"][0])
+        alone["size"] = 1.0
+        d["segments"] = {"dist": "choice", "values": [d["segments"], [alone]]}
+    return {"family": "hypothesis-family", "seed": draw(st.integers(0, 2**32 - 1)), "scenario": d, "vary": vary}
+
+
+def families(**kwargs: Any) -> st.SearchStrategy[Any]:
+    """:func:`family_dicts` (``kwargs``) as validated :class:`~budgetgym.envs.family.ScenarioFamily` objects."""
+    from budgetgym.envs.family import family_from_dict
+
+    return family_dicts(**kwargs).map(lambda d: family_from_dict(d, source="hypothesis family"))
+
+
 def oracle_tolerance(sc: Scenario, oracle_value: float) -> float:
     """How far a plan's value may exceed the oracle's on ``sc`` before it beats it: ``1e-6`` of the
     oracle's value plus ``1e-9`` of the reward's scale (the reward at saturation everywhere, plus the

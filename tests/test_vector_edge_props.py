@@ -4,8 +4,9 @@ Every step of every row is one of the actions at an edge: no spend at all (agent
 whole step cap (``+1``, or ``inf``/``1e300``, sanitised to it), everything on one channel (its logit ``+1``
 or ``+inf``, the others ``-1`` or ``-inf``) or the equal split (every logit ``0``), on campaigns of one
 channel or several, plain or with audience segments, half of them with fields at the schema's edges
-(``conftest.any_scenario_dicts``), and on families converted from random MMM posteriors
-(``conftest.posterior_families``). ``per_env`` rows must be Gymnasium's ``SyncVectorEnv`` of single
+(``conftest.any_scenario_dicts``), on families converted from random MMM posteriors
+(``conftest.posterior_families``) and on random families with ``vary`` ranges, some choosing their segments
+per draw (``conftest.families``). ``per_env`` rows must be Gymnasium's ``SyncVectorEnv`` of single
 environments bit for bit (the autoreset step included); ``batched`` rows, with every noise source off,
 the single environment's numbers to the batched tolerance (``conftest.assert_reordered_close``). A step
 of no spend reports exactly zero spend in both.
@@ -16,7 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from conftest import any_scenario_dicts, assert_reordered_close, posterior_families
+import pytest
+from conftest import any_scenario_dicts, assert_reordered_close, families, posterior_families
 from gymnasium.utils.env_checker import data_equivalence
 from gymnasium.vector import SyncVectorEnv
 from hypothesis import HealthCheck, given, settings
@@ -132,5 +134,16 @@ def test_batched_rows_are_single_envs_at_edge_actions_noise_off(d: dict[str, Any
 def test_per_env_rows_of_a_posterior_family_are_single_envs_at_edge_actions(fam: Any, data: st.DataObject,
                                                                            seed: int) -> None:
     """Each row plays its own draw of the family (the single env draws the same on the same seed)."""
+    sc = fam.nominal()
+    _per_env_rows_are_single_envs(fam, sc.n_channels, sc.budget.pacing == "agent", sc.horizon, data, seed)
+
+
+@pytest.mark.filterwarnings("ignore::budgetgym.envs.errors.ScenarioWarning")  # a channel reaching no segment
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(fam=st.booleans().flatmap(lambda seg: families(segments_differ=seg, max_channels=3, max_horizon=4)),
+       data=st.data(), seed=st.integers(0, 2**16))
+def test_per_env_rows_of_a_random_family_are_single_envs_at_edge_actions(fam: Any, data: st.DataObject,
+                                                                        seed: int) -> None:
+    """Families with ``vary`` ranges, some choosing their segments per draw (rows of different segments)."""
     sc = fam.nominal()
     _per_env_rows_are_single_envs(fam, sc.n_channels, sc.budget.pacing == "agent", sc.horizon, data, seed)
