@@ -102,17 +102,29 @@ class Geometric:
 
 
 def geometric_of(kernels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(c [M], g [L, M])`` of kernels ``[L, M]`` (lag first, one column per member) when every
-    column is geometric with ``L >= 2`` and positive weights (module docstring), else ``None``."""
+    r"""``(c [M], g [L, M])`` of kernels ``[L, M]`` (lag first, one column per member) when every
+    column is geometric with ``L >= 2`` and positive weights (module docstring), else ``None``.
+
+    The powers :math:`\theta^l` are formed only when they cannot overflow: a column is geometric only
+    if its largest power, :math:`\theta^{L-1}` when :math:`\theta > 1`, is within ``GEOMETRIC_ULPS * L``
+    eps of its (finite) last weight :math:`g_{L-1}`, so a column with
+    :math:`(L - 1) \ln\theta > \min(\ln g_{L-1} + 10^{-3}, \ln(\text{float max}) - 10^{-3})` is not,
+    and is answered without them (a rising 1000-lag gamma delay: :math:`\theta^{999}` overflowed). The
+    margin ``1e-3`` is far above both the tolerance and the logarithms' rounding, so every answer is the
+    one the powers give (but for a last weight within 0.2% of the largest float, ``1e308`` times the
+    first: a subnormal first weight, whose ratios hold too few digits to pass the tolerance anyway)."""
     L = kernels.shape[0]
     c = kernels[0]
     if L < 2 or not bool((kernels > 0).all()):
         return None
     g = kernels / c
     theta = g[1]
-    powers = np.cumprod(np.broadcast_to(theta, g.shape), axis=0)  # theta**l by repeated products
-    powers[1:] = powers[:-1].copy()
+    ceiling = np.minimum(np.log(g[-1]) + 1e-3, np.log(np.finfo(float).max) - 1e-3)
+    if bool(((L - 1) * np.log(theta) > ceiling).any()):  # the powers outgrow the kernel (and may overflow)
+        return None
+    powers = np.empty_like(g)
     powers[0] = 1.0
+    np.cumprod(np.broadcast_to(theta, (L - 1, g.shape[1])), axis=0, out=powers[1:])  # theta**l by repeated products
     if not bool((np.abs(powers - g) <= GEOMETRIC_ULPS * L * np.finfo(float).eps * g).all()):
         return None
     return c, g

@@ -344,8 +344,9 @@ def budget_marginal(
 
 def segment_table(model: Model, plan: np.ndarray, names: list[str], channels: list[str]) -> pd.DataFrame | None:
     r"""With audience segments (:mod:`budgetgym.envs.segments`), one row per segment at ``plan``
-    (``None`` without segments, or for a family whose draws do not all have the same segments, by
-    name and order: there is no one segment to average over the draws then): ``size``
+    (``None`` without segments, or for a family whose draws do not all have ``names``' segments, by
+    name and order: there is no one segment to average over the draws then, or the draws planned on all
+    chose other segments than the nominal campaign's, which ``names`` labels): ``size``
     :math:`\sigma_s`; ``exposure`` :math:`\sum_t A_{t,s}`, the segment's effective exposure over the
     window (impressions or clicks reaching it, times the effectiveness and response multipliers) and
     ``exposure_per_size`` :math:`\sum_t A_{t,s}/\sigma_s`
@@ -359,7 +360,7 @@ def segment_table(model: Model, plan: np.ndarray, names: list[str], channels: li
     segments differently), and ``from_<channel>`` the channel's share of the mean conversions."""
     members, weights = (model.members, model.weights) if isinstance(model, MeanExpectedModel) else ([model], [1.0])
     segmented = [m for m in members if isinstance(m, SegmentExpectedModel)]
-    if len(segmented) != len(members) or len({m.seg.names for m in segmented}) > 1:
+    if len(segmented) != len(members) or {m.seg.names for m in segmented} != {tuple(names)}:
         return None
     X = np.asarray(plan, dtype=float)
 

@@ -7,7 +7,9 @@ Plain functions (importable as ``from conftest import ...``) plus thin fixtures 
   keyword arguments (``__`` separates nested fields, digits index lists:
   ``make_scenario(horizon=3, budget__pacing="agent", channels__0__cost__price=2.0)``).
 * :func:`scenario_dicts` / :func:`scenarios`: hypothesis strategies of random *valid* scenarios
-  (as plain dicts / as validated :class:`~budgetgym.envs.Scenario` objects).
+  (as plain dicts / as validated :class:`~budgetgym.envs.Scenario` objects); :func:`any_scenario_dicts` /
+  :func:`any_scenarios` the same with half of them at the schema's edges (and, if asked, segmented);
+  :func:`posterior_families`: families converted from random valid MMM posteriors.
 * :func:`rollout`: play a list of actions and collect everything the env returned.
 * the ``shared_oracle`` / ``shared_plan`` fixtures: ``solve_oracle`` / ``plan`` solved once per test
   process for the same campaign and arguments (pulse-4's take seconds; several files check them).
@@ -205,7 +207,7 @@ def shared_plan() -> Any:
 _unit = st.floats(0.0, 1.0, allow_nan=False)
 
 
-def _log_uniform(lo: float, hi: float) -> st.SearchStrategy[float]:
+def log_uniform(lo: float, hi: float) -> st.SearchStrategy[float]:
     """Floats spread evenly in log-space between ``lo`` and ``hi`` (both > 0)."""
     return st.floats(np.log10(lo), np.log10(hi), allow_nan=False).map(lambda x: float(10.0**x))
 
@@ -307,34 +309,34 @@ def scenario_dicts(
     """
     k = draw(st.integers(1, max_channels))
     horizon = draw(st.integers(1, max_horizon))
-    total = draw(_log_uniform(1.0, 1e7))
+    total = draw(log_uniform(1.0, 1e7))
     step_budget = total / horizon
     shares = _share_fields(draw, k)
     channels = []
     for i in range(k):
         unit = draw(st.sampled_from(["impression", "click"]))
-        price = draw(_log_uniform(0.5, 50.0) if unit == "impression" else _log_uniform(0.05, 10.0))
+        price = draw(log_uniform(0.5, 50.0) if unit == "impression" else log_uniform(0.05, 10.0))
         units = 1000.0 if unit == "impression" else 1.0
         typical_exposure = units * (step_budget / k) / price
         cost: dict[str, Any] = {
             "unit": unit,
             "price": price,
-            "ref_spend": step_budget * draw(_log_uniform(0.05, 20.0)),
+            "ref_spend": step_budget * draw(log_uniform(0.05, 20.0)),
             "elasticity": draw(st.floats(0.0, 1.0)),
             "noise_sd": draw(st.one_of(st.just(0.0), st.floats(0.0, 0.5))),
         }
         if draw(st.booleans()):
             saturation: dict[str, Any] = {
                 "type": "hill",
-                "max_response": draw(_log_uniform(0.1, 1000.0)),
-                "half_saturation": typical_exposure * draw(_log_uniform(0.05, 20.0)),
+                "max_response": draw(log_uniform(0.1, 1000.0)),
+                "half_saturation": typical_exposure * draw(log_uniform(0.05, 20.0)),
                 "slope": draw(st.floats(0.3, 4.0)),
             }
         else:
             saturation = {
                 "type": "logistic",
-                "max_response": draw(_log_uniform(0.1, 1000.0)),
-                "rate": draw(_log_uniform(0.05, 20.0)) / typical_exposure,
+                "max_response": draw(log_uniform(0.1, 1000.0)),
+                "rate": draw(log_uniform(0.05, 20.0)) / typical_exposure,
             }
         ch: dict[str, Any] = {
             "name": f"c{i}",
@@ -413,7 +415,7 @@ def _edge(draw: st.DrawFn, model: Any, name: str) -> float | int:
     annotation = model.model_fields[name].annotation
     if int in (annotation, *getattr(annotation, "__args__", ())):
         return draw(st.sampled_from([int(lo), int(hi)]) | st.integers(int(lo), int(hi)))
-    inside = _log_uniform(lo, hi).map(lambda x: min(max(x, lo), hi)) if lo > 0 else st.floats(lo, hi)
+    inside = log_uniform(lo, hi).map(lambda x: min(max(x, lo), hi)) if lo > 0 else st.floats(lo, hi)
     return draw(st.sampled_from([lo, hi]) | inside)
 
 
@@ -471,6 +473,58 @@ def _move_to_edges(draw: st.DrawFn, d: dict[str, Any]) -> None:
                 shock["multiplier"] = max(shock["multiplier"], 1e-6)
 
 
+@st.composite
+def family_dicts(draw: st.DrawFn, segments_differ: bool = False, **kwargs: Any) -> dict[str, Any]:
+    """Random valid family mappings (``configs/README.md``, "Scenario families"): a campaign of
+    :func:`any_scenario_dicts` (``kwargs``) with ``vary`` ranges on some of what a marketer does not know,
+    each channel's (or segment's) curve height, half-saturation, slope or rate, geometric carry-over, delay
+    lag and value per conversion: a ``loguniform`` (positive fields) or ``uniform`` range around the drawn
+    value, up to 3x either way, within the schema's range. ``segments_differ=True``: a segmented campaign
+    whose draws choose between its segments and its first segment alone (so the draws differ in their
+    number of segments; the planner and the envs must take both), only its channels' carry-over varied."""
+    d = draw(any_scenario_dicts(segmented=segments_differ, **kwargs))
+    models = _edge_models()
+    vary: dict[str, dict[str, Any]] = {}
+
+    def around(path: str, block: dict[str, Any], model: Any, name: str) -> None:
+        if name not in block or name not in model.model_fields or not draw(st.booleans()):
+            return
+        lo, hi = _schema_range(model, name)
+        v, f = float(block[name]), draw(st.floats(1.0, 3.0))
+        if v > 0 and lo > 0:
+            vary[f"{path}.{name}"] = {"dist": "loguniform", "low": max(lo, v / f), "high": min(hi, v * f)}
+        else:
+            spread = (f - 1.0) * max(abs(v), 1e-3)
+            vary[f"{path}.{name}"] = {"dist": "uniform", "low": max(lo, v - spread), "high": min(hi, v + spread)}
+
+    def curves(path: str, block: dict[str, Any]) -> None:
+        sat = block["saturation"]
+        for name in ("max_response", "half_saturation", "slope", "rate"):
+            around(f"{path}.saturation", sat, models[sat["type"]], name)
+        if block["delay"]["type"] != "none":
+            around(f"{path}.delay", block["delay"], models[f"delay.{block['delay']['type']}"], "mean_lag")
+        if d.get("response_unit") != "currency":
+            around(f"{path}.value", block["value"], models["value"], "mean")
+
+    for i, ch in enumerate(d["channels"]):
+        if "saturation" in ch:
+            curves(f"channels.{i}", ch)
+        if ch["adstock"]["type"] == "geometric":
+            around(f"channels.{i}.adstock", ch["adstock"], models["adstock.geometric"], "decay")
+    if segments_differ:  # the segments' own fields are drawn with their block (a dotted path cannot reach them)
+        alone = copy.deepcopy(d["segments"][0])
+        alone["size"] = 1.0
+        d["segments"] = {"dist": "choice", "values": [d["segments"], [alone]]}
+    return {"family": "hypothesis-family", "seed": draw(st.integers(0, 2**32 - 1)), "scenario": d, "vary": vary}
+
+
+def families(**kwargs: Any) -> st.SearchStrategy[Any]:
+    """:func:`family_dicts` (``kwargs``) as validated :class:`~budgetgym.envs.family.ScenarioFamily` objects."""
+    from budgetgym.envs.family import family_from_dict
+
+    return family_dicts(**kwargs).map(lambda d: family_from_dict(d, source="hypothesis family"))
+
+
 def oracle_tolerance(sc: Scenario, oracle_value: float) -> float:
     """How far a plan's value may exceed the oracle's on ``sc`` before it beats it: ``1e-6`` of the
     oracle's value plus ``1e-9`` of the reward's scale (the reward at saturation everywhere, plus the
@@ -507,7 +561,7 @@ def segmented_scenario_dicts(draw: st.DrawFn, max_segments: int = 3, **kwargs: A
     raw = np.array([[draw(st.one_of(st.just(0.0), st.floats(1e-3, 1.0))) for _ in range(s_count)] for _ in range(k)])
     scale = np.array([draw(st.floats(0.0, 1.0)) if draw(st.booleans()) else 1.0 for _ in range(k)])
     reach = raw / np.maximum(raw.sum(axis=1, keepdims=True), 1e-300) * scale[:, None]
-    sizes = np.array([draw(_log_uniform(1e-3, 1.0)) for _ in range(s_count)])
+    sizes = np.array([draw(log_uniform(1e-3, 1.0)) for _ in range(s_count)])
     sizes /= sizes.sum()
     segments = []
     for s in range(s_count):
@@ -524,6 +578,80 @@ def segmented_scenario_dicts(draw: st.DrawFn, max_segments: int = 3, **kwargs: A
         })
     d["segments"] = segments
     return d
+
+
+def any_scenario_dicts(segmented: bool | None = False, **kwargs: Any) -> st.SearchStrategy[dict[str, Any]]:
+    """:func:`scenario_dicts` (``kwargs``), half of them with fields at the schema's edges (``edges=True``);
+    ``segmented=True``: :func:`segmented_scenario_dicts` instead, ``None``: either, half each."""
+    if segmented is None:
+        return st.booleans().flatmap(lambda seg: any_scenario_dicts(seg, **kwargs))
+    make = segmented_scenario_dicts if segmented else scenario_dicts
+    return st.booleans().flatmap(lambda edges: make(edges=edges, **kwargs))
+
+
+def any_scenarios(segmented: bool | None = False, **kwargs: Any) -> st.SearchStrategy[Scenario]:
+    """:func:`any_scenario_dicts` as validated :class:`Scenario` objects."""
+    return any_scenario_dicts(segmented, **kwargs).map(lambda d: scenario_from_dict(d, source="hypothesis scenario"))
+
+
+@st.composite
+def posterior_dicts(draw: st.DrawFn, max_channels: int = 3, max_draws: int = 6, max_periods: int = 6) -> dict[str, Any]:
+    """Keyword arguments of :func:`budgetgym.calibration.posterior_family.family_from_posterior` for a random
+    valid PyMC-Marketing posterior: 1..max_channels channels (spend scales 1e-2 to 1e7 a period, the target's
+    1e-2 to 1e8), 2..max_draws draws per channel (or one shared by every channel) of the adstock's retention
+    (or half-life) and the logistic's ``lam`` or the Hill's ``kappa`` and ``slope``, and ``beta``, spread wide
+    but within budgetgym's accepted ranges after the conversion (no draw capped: no warning); either reward,
+    a planning window of 1..max_periods periods and a budget of 0.1 to 10 times the channels' scales a period."""
+    k = draw(st.integers(1, max_channels))
+    n = draw(st.integers(2, max_draws))
+    saturation = draw(st.sampled_from(["logistic", "hill"]))
+    adstock = draw(st.sampled_from(["geometric", "none"]))
+
+    def variable(values: st.SearchStrategy[float]) -> np.ndarray:
+        if draw(st.booleans()):  # per draw and channel
+            return np.array([[draw(values) for _ in range(k)] for _ in range(n)])
+        return np.array([draw(values) for _ in range(n)])  # one per draw, shared by every channel
+
+    posterior: dict[str, np.ndarray] = {}
+    if adstock == "geometric":
+        if draw(st.booleans()):
+            posterior["adstock_alpha"] = variable(st.floats(0.0, 0.95))
+        else:
+            posterior["adstock_halflife"] = variable(log_uniform(0.1, 10.0))
+    if saturation == "logistic":
+        posterior["saturation_lam"] = variable(log_uniform(0.05, 20.0))
+    else:
+        posterior["saturation_kappa"] = variable(log_uniform(0.05, 5.0))
+        posterior["saturation_slope"] = variable(st.floats(0.3, 4.0))
+    posterior["saturation_beta"] = variable(log_uniform(0.01, 3.0))
+    channel_scale = np.array([draw(log_uniform(1e-2, 1e7)) for _ in range(k)])
+    periods = draw(st.integers(1, max_periods))
+    return {
+        "posterior": posterior,
+        "channels": [f"c{i}" for i in range(k)],
+        "channel_scale": channel_scale,
+        "target_scale": draw(log_uniform(1e-2, 1e8)),
+        "plan_periods": periods,
+        "plan_budget": float(channel_scale.sum() * periods * draw(log_uniform(0.1, 10.0))),
+        "adstock": adstock,
+        "l_max": draw(st.integers(1, 12)) if adstock == "geometric" else None,
+        "normalize": draw(st.booleans()),
+        "saturation": saturation,
+        "reward": draw(st.sampled_from(["revenue", "conversions"])),
+        "seed": draw(st.integers(0, 2**16)),
+        "test_fraction": draw(st.sampled_from([0.2, 0.5])),
+    }
+
+
+def posterior_families(**kwargs: Any) -> st.SearchStrategy[Any]:
+    """Families (:class:`~budgetgym.envs.family.ScenarioFamily`) of :func:`posterior_dicts` (``kwargs``):
+    converted by ``family_from_posterior`` and validated by ``family_from_dict``, as ``budgetgym calibrate``'s
+    PyMC-Marketing path makes them."""
+    from budgetgym.calibration.posterior_family import family_from_posterior
+    from budgetgym.envs.family import family_from_dict
+
+    return posterior_dicts(**kwargs).map(
+        lambda args: family_from_dict(family_from_posterior(**args), source="hypothesis posterior"))
 
 
 #: Action entries: ordinary values in range plus NaN, infinities, huge, negative and

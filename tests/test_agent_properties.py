@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import build_scenario, channel, scenarios
+from conftest import any_scenarios, build_scenario, channel, scenarios
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -149,7 +149,7 @@ PACERS = [n for n in AGENTS if n not in ("ppo", "recurrent_ppo")]
 
 
 @settings(AGENT_SETTINGS, max_examples=3)
-@given(sc=st.booleans().flatmap(lambda edges: scenarios(max_channels=4, max_horizon=6, pacing="agent", edges=edges)),
+@given(sc=any_scenarios(max_channels=4, max_horizon=6, pacing="agent"),
        first=st.floats(0.0, 1.0), seed=st.integers(0, 99))
 def test_agents_pace_validly_after_a_first_step_that_spent_most_of_the_budget(sc: Any, first: float, seed: int) -> None:
     # a step played outside the agent (a replay, a human override) spends `first` of what it could, up to

@@ -17,6 +17,7 @@ actions (agent pacing: steps of no spend at all between huge ones) to the batche
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from conftest import action_entries, assert_reordered_close, scenario_dicts
@@ -25,9 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from budgetgym.envs import ChannelBudgetEnv, scenario_from_dict
-from budgetgym.envs.carry_rings import ChannelRing, geometric_of
+from budgetgym.envs.carry_rings import GEOMETRIC_ULPS, ChannelRing, geometric_of
 from budgetgym.envs.kernels import adstock_kernel, delay_kernel
-from budgetgym.envs.scenario import GeometricAdstock, GeometricDelay, WeibullAdstock
+from budgetgym.envs.scenario import GammaDelay, GeometricAdstock, GeometricDelay, WeibullAdstock
 from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
 EPS = np.finfo(float).eps
@@ -97,6 +98,63 @@ def test_kernels_taken_as_geometric() -> None:
     assert geometric_of(weibull[:, None]) is None
     padded = np.append(0.5 ** np.arange(5), 0.0)
     assert geometric_of(padded[:, None]) is None
+
+
+def _geometric_by_definition(kernels: np.ndarray) -> bool:
+    """The rule of ``geometric_of`` as written before its overflow guard: every ``w_l / w_0`` within
+    ``GEOMETRIC_ULPS * L`` eps of ``theta**l`` formed by repeated products (an overflow to ``inf`` fails)."""
+    L = kernels.shape[0]
+    if L < 2 or not bool((kernels > 0).all()):
+        return False
+    g = kernels / kernels[0]
+    with np.errstate(over="ignore"):
+        powers = np.concatenate([np.ones((1, g.shape[1])), np.cumprod(np.broadcast_to(g[1], (L - 1, g.shape[1])), 0)])
+    return bool((np.abs(powers - g) <= GEOMETRIC_ULPS * L * EPS * g).all())
+
+
+def test_a_rising_long_gamma_delay_is_not_geometric_and_does_not_overflow() -> None:
+    """A schema-edge campaign's delay (``scenario_dicts(edges=True)``): a 1000-lag gamma delay of mean lag
+    100 rises (``w_1 / w_0 = 7.9``), so ``theta**l`` by repeated products overflowed (a RuntimeWarning;
+    the answer, not geometric, was right). Now no warning, the same answer; a rising kernel that is
+    geometric (``1.5**l``, ``theta**l`` finite) is still taken as one."""
+    rising = delay_kernel(GammaDelay(type="gamma", mean_lag=100.0, shape=2.0, window=1000))
+    assert len(rising) == 1000 and rising[1] / rising[0] > 7  # 7.9**999 is far beyond the largest float
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert geometric_of(rising[:, None]) is None
+        assert geometric_of(np.stack([0.5 ** np.arange(1000.0), rising], axis=1)) is None
+        found = geometric_of(1.5 ** np.arange(40.0)[:, None])
+    assert found is not None and found[1][-1, 0] == 1.5**39
+
+
+@SETTINGS
+@given(
+    kind=st.sampled_from(["geometric", "gamma", "weibull", "power"]),
+    a=st.floats(1e-3, 1.0),
+    b=st.floats(1e-3, 1.0),
+    window=st.integers(2, 1000),
+    normalize=st.booleans(),
+)
+def test_geometric_of_answers_as_the_definition_without_warnings(kind, a, b, window, normalize) -> None:
+    """Kernels of every shape up to 1000 lags (geometric adstocks, gamma delays, Weibull adstocks, and
+    rising or falling powers ``theta**l`` with ``theta`` in [0.1, 10]): ``geometric_of`` gives the
+    definition's answer, ``(w_0, w / w_0)`` when it is geometric, and never a warning."""
+    if kind == "geometric":
+        w = adstock_kernel(GeometricAdstock(type="geometric", decay=a * 0.99, window=window, normalize=normalize), 1000)
+    elif kind == "gamma":
+        w = delay_kernel(GammaDelay(type="gamma", mean_lag=100 * a, shape=50 * b, window=window))
+    elif kind == "weibull":
+        w = adstock_kernel(WeibullAdstock(type="weibull_pdf", shape=20 * a, scale=1000 * b, window=window), 1000)
+    else:
+        exponent = 2 * a - 1  # theta = 10**exponent, over at most 300 decades
+        w = (10.0**exponent) ** np.arange(float(min(window, 2 + int(300 / max(abs(exponent), 1e-3)))))
+        w = w / w.sum() if normalize else w
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = geometric_of(w[:, None])
+    assert (found is not None) == _geometric_by_definition(w[:, None])
+    if found is not None:
+        assert found[0][0] == w[0] and np.array_equal(found[1][:, 0], w / w[0])
 
 
 def _quiet(d: dict) -> dict:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import oracle_tolerance, scenario_dicts, segmented_scenario_dicts
+from conftest import any_scenario_dicts, oracle_tolerance, scenario_dicts, segmented_scenario_dicts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -104,8 +104,7 @@ def _assert_oracle_unbeaten(sc: Scenario) -> None:
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(d=st.booleans().flatmap(lambda edges: scenario_dicts(max_channels=3, max_horizon=4, edges=edges)),
-       data=st.data())
+@given(d=any_scenario_dicts(max_channels=3, max_horizon=4), data=st.data())
 def test_the_recommendation_at_any_budget_and_horizon_is_the_oracle(d: dict[str, Any], data: Any) -> None:
     """``plan`` with any budget and horizon in range: the recommendation and the static plan are playable
     under the changed campaign, the recommendation is worth the oracle's value there (it is the oracle),

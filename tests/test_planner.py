@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import CHEAP_S_CURVE_OPTIMUM, base_scenario_dict, channel, cheap_s_curve_scenario, scenario_dicts
+from conftest import (
+    CHEAP_S_CURVE_OPTIMUM,
+    any_scenario_dicts,
+    base_scenario_dict,
+    channel,
+    cheap_s_curve_scenario,
+    scenario_dicts,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -933,8 +940,7 @@ def _family(d: dict[str, Any], data: Any) -> ScenarioFamily:
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(d=st.booleans().flatmap(lambda edges: scenario_dicts(max_channels=3, max_horizon=6, edges=edges)),
-       data=st.data())
+@given(d=any_scenario_dicts(max_channels=3, max_horizon=6), data=st.data())
 def test_any_family_plan_static_split_and_frontier_are_feasible_and_finite(d: dict[str, Any], data: Any) -> None:
     """A family of four draws of any valid campaign (every channel's height scaled by 0.3-3; half the
     campaigns with fields at the schema's edges), under the mean or a CVaR objective: the recommendation,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import scenarios
+from conftest import any_scenarios
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -106,9 +106,9 @@ def test_bad_history_is_one_line(tmp_path: Path, content: str, message: str) -> 
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sc=st.booleans().flatmap(lambda edges: scenarios(max_horizon=8, max_channels=3, edges=edges)), data=st.data())
+@given(sc=any_scenarios(max_horizon=8, max_channels=3), data=st.data())
 def test_any_scenario_and_history_give_a_playable_finite_plan(sc, data) -> None:  # type: ignore[no-untyped-def]
-    # half the campaigns with fields at the schema's edges (conftest.scenario_dicts(edges=True))
+    # half the campaigns with fields at the schema's edges (conftest.any_scenarios)
     H = data.draw(st.integers(0, 6))
     # a history step spends at most 1e15 (MAX_AMOUNT, the largest budget: history.py refuses more in one line)
     scale = min(data.draw(st.sampled_from([0.0, 0.1, 1.0, 10.0])) * sc.step_budget, MAX_AMOUNT)

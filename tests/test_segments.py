@@ -37,7 +37,7 @@ from budgetgym.envs import (
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.errors import ScenarioError
 from budgetgym.envs.expected import expected_model
-from budgetgym.envs.family import load_family
+from budgetgym.envs.family import family_from_dict, load_family
 from budgetgym.envs.segments import without_overlap
 
 
@@ -566,6 +566,14 @@ def test_plan_on_draws_with_different_segments_has_no_segment_table(tmp_path: An
     family = load_family(path)
     assert {len(family.sample(i, "train").segments or []) for i in range(8)} == {2, 3}
     res = plan(family, curves=False, draws=8)
+    assert res.segments is None and res.channels["conversions"].sum() > 0
+    # the planned draws all with the same segments, but not the nominal campaign's (three: the first on ties):
+    # the table was labelled with the nominal's three names over the draws' two columns, and plan crashed
+    # (pandas' "All arrays must be of the same length"; found by tests/test_family_props.py)
+    family = family_from_dict({"family": "choice", "seed": 0, "scenario": d}, "choice")
+    assert len(family.nominal().segments or []) == 3
+    assert [len(sc.segments or []) for sc in family.draws(family.split_draws(2, "train"), "train")] == [2, 2]
+    res = plan(family, curves=False, draws=2)
     assert res.segments is None and res.channels["conversions"].sum() > 0
 
 
