@@ -60,6 +60,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.optimize import least_squares, nnls
 
+from budgetgym.calibration.roi_prior import RoiRows
 from budgetgym.calibration.transforms import (
     Layout,
     adstock_column,
@@ -69,7 +70,6 @@ from budgetgym.calibration.transforms import (
     response_column,
     steady_state,
 )
-from budgetgym.calibration.roi_prior import RoiRows
 
 __all__ = ["PRIOR_DECAY_SD", "PRIOR_SEASON_SD", "PRIOR_SLOPE_SD", "PRIOR_U_SD", "LiftRows", "Problem", "RoiRows"]
 
