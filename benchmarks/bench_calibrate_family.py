@@ -129,7 +129,7 @@ def one(
     noise_seed: int = 0, lift_tests: int = 0, lift_sigma: float = LIFT_SIGMA, lift_exact: bool = False,
     lift_design: str | None = None, design_tests: int = 5, workers: int = 1, rounds: int = 2,
     objectives: tuple[str, ...] = (), level_sd: float = LEVEL_SD, likelihood: str = "gaussian",
-    roi_prior: float | None = None,
+    roi_prior: float | None = None, roi_prior_form: str = "linear",
 ) -> dict[str, Any]:
     fam = load_family("retail-5-family")
     d = fam.sample(draw, "test")
@@ -158,7 +158,8 @@ def one(
     if lift_exact and ds.lift_tests is not None:  # the tests' measurements without their noise (sigma kept)
         _exact(ds, out)
     options = {"prior": prior, "adstock": adstock, "delay": delay, "media_season": media_season,
-               "prior_draws": prior_draws, "workers": workers, "likelihood": likelihood, "roi_prior": roi_prior}
+               "prior_draws": prior_draws, "workers": workers, "likelihood": likelihood, "roi_prior": roi_prior,
+               "roi_prior_form": roi_prior_form}
     rule = {"plan": "beyond", "voi": "voi"}.get(lift_design or "", "none")
     res, rec, t_fit, t_all = _calibrate_plan(out, root / f"f{draw}", truth, draw, draws, rate, lift_tests > 0,
                                              rule, design_tests, **options)
@@ -262,6 +263,8 @@ def main() -> None:
                          "noise proportional to the level)")
     ap.add_argument("--roi-prior", type=float, default=None,
                     help="calibrate's --roi-prior TAU: each channel's return on spend pooled (relative sd TAU)")
+    ap.add_argument("--roi-prior-form", default="linear",
+                    help="calibrate's --roi-prior-form: linear (the returns pooled) or log (their logs, sd TAU)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -273,7 +276,8 @@ def main() -> None:
                     args.prior_draws, args.noise_free, args.noise_seed, args.lift_tests, args.lift_sigma,
                     args.lift_exact, args.lift_design, args.design_tests, workers=args.workers,
                     rounds=args.rounds, objectives=tuple(args.objectives), level_sd=args.level_sd,
-                    likelihood=args.likelihood, roi_prior=args.roi_prior)
+                    likelihood=args.likelihood, roi_prior=args.roi_prior,
+                    roi_prior_form=args.roi_prior_form)
             rows.append(r)
             print(f"| {draw} | {r['pct']:.2f} | {r['pct_equal']:.2f} | {r['pct_movable']:.2f} | {r['coverage']:.0%} "
                   f"| {r['r2']:.3f} | {r['fit_s']:.1f} | {r['calibrate_plan_s']:.1f} | {r['pct_point']:.2f} "
@@ -292,7 +296,7 @@ def main() -> None:
     plo, phi = _ci(point, rng)
     print(f"\n{len(rows)} datasets of {args.periods} weeks, prior {args.prior}, adstock {args.adstock}, "
           f"delay {args.delay}, media season {args.media_season}, prior draws {args.prior_draws}, "
-          f"likelihood {args.likelihood}, roi prior {args.roi_prior}, "
+          f"likelihood {args.likelihood}, roi prior {args.roi_prior} ({args.roi_prior_form}), "
           f"lift tests {args.lift_tests} (sigma {args.lift_sigma:g} of the lift, exact {args.lift_exact}): "
           f"plan {pct.mean():.2f}% of the "
           f"true oracle "

@@ -58,6 +58,7 @@ from budgetgym.calibration.model import (
 from budgetgym.calibration.model_spec import FOURIER_SPAN, short_data_warning
 from budgetgym.calibration.refits import WORKER_DRAWS, Workers
 from budgetgym.calibration.report import check_calibration_out
+from budgetgym.calibration.roi_prior import RoiForm
 from budgetgym.calibration.transforms import AdstockKind, SaturationKind
 from budgetgym.calibration.uncertainty import Draws, block_bootstrap
 from budgetgym.envs.errors import BudgetGymError
@@ -210,6 +211,7 @@ def calibrate(
     media_season: str = "none",
     prior_draws: bool = False,
     roi_prior: float | None = None,
+    roi_prior_form: str = "linear",
     lift_tests: str | Path | None = None,
     revenue_per_kpi: str | None = None,
     out: str | Path | None = None,
@@ -244,6 +246,8 @@ def calibrate(
         (:mod:`~budgetgym.calibration.uncertainty`).
     roi_prior : ``tau`` of the pooled return-on-spend prior (:mod:`~budgetgym.calibration.model`: each
         channel's return on spend pulled toward a pooled one, relative sd ``tau``); ``None`` (default): none.
+    roi_prior_form : ``linear`` (default: the returns pooled) or ``log`` (their logs, sd ``tau``;
+        :mod:`~budgetgym.calibration.roi_prior`).
     lift_tests : a CSV of lift tests (``channel, x, delta_x, delta_y, sigma``, PyMC-Marketing's
         layout), extra likelihood terms of the fit and redrawn in each bootstrap replicate
         (:mod:`~budgetgym.calibration.lift`); ``fit.md`` compares each with the fitted lift.
@@ -265,6 +269,7 @@ def calibrate(
     pri = _choice(prior, ("weak", "all", "none"), "--prior")
     dly = _choice(delay, DELAYS, "--delay")
     msn = _choice(media_season, MEDIA_SEASONS, "--media-season")
+    roi_form = _choice(roi_prior_form, ("linear", "log"), "--roi-prior-form")
     if reward is not None:
         _choice(reward, ("revenue", "conversions"), "--reward")
     if fourier is not None and not 0 <= fourier <= 10:
@@ -274,6 +279,8 @@ def calibrate(
     if roi_prior is not None and not (math.isfinite(roi_prior) and roi_prior > 0):
         raise BudgetGymError(f"--roi-prior: expected a positive number (the relative sd of each channel's return on "
                              f"spend around the pooled one, e.g. 0.5), got {roi_prior}")
+    if roi_form != "linear" and roi_prior is None:  # a form of no prior was ignored silently
+        raise BudgetGymError(f"--roi-prior-form {roi_form}: needs --roi-prior TAU (the prior it is the form of)")
     if not 0 <= draws <= MAX_DRAWS:
         raise BudgetGymError(f"--draws: expected 0 to {MAX_DRAWS} draws, got {draws}")
     if draws == 1:  # a family's ensemble needs two members; one draw gave the point estimate alone, silently
@@ -293,7 +300,8 @@ def calibrate(
                              f"the data's {data.n_periods}), got {block_length}")
     spec = ModelSpec(adstock=cast(AdstockKind, ad), saturation=cast(SaturationKind, sat),
                      likelihood=cast(Likelihood, lik), prior=cast(Any, pri), fourier=fourier, starts=starts,
-                     delay=dly == "gamma", season=msn == "yearly", roi_prior=roi_prior)
+                     delay=dly == "gamma", season=msn == "yearly", roi_prior=roi_prior,
+                     roi_prior_form=cast(RoiForm, roi_form))
     if spec.fourier is None:  # the order the whole data implies, for the holdout's fit too (the same model scored)
         spec = replace(spec, fourier=default_fourier(data))
     if spec.season and default_fourier(data) == 0:

@@ -14,6 +14,7 @@ import numpy as np
 
 from budgetgym.calibration.data import MMMData
 from budgetgym.calibration.projection import Problem
+from budgetgym.calibration.roi_prior import RoiForm
 from budgetgym.calibration.transforms import (
     YEAR_DAYS,
     AdstockKind,
@@ -43,7 +44,8 @@ class ModelSpec:
     conversion lag per channel; ``season``: a yearly cycle multiplying the media response
     (:mod:`~budgetgym.calibration.transforms`). ``roi_prior``: ``tau``, the relative sd of each channel's
     return on spend around a pooled return estimated with it (:mod:`~budgetgym.calibration.model`); ``None``
-    (default): no such prior."""
+    (default): no such prior. ``roi_prior_form``: ``linear`` (default), the returns pulled together, or
+    ``log``, their logs (:mod:`~budgetgym.calibration.roi_prior`)."""
 
     adstock: AdstockKind = "geometric"
     saturation: SaturationKind = "hill"
@@ -56,6 +58,7 @@ class ModelSpec:
     delay: bool = False
     season: bool = False
     roi_prior: float | None = None
+    roi_prior_form: RoiForm = "linear"
 
 
 def baseline_design(data: MMMData, fourier: int, origin: float | None = None) -> tuple[np.ndarray, list[str]]:

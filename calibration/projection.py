@@ -47,7 +47,8 @@ pseudo-residual :math:`\hat\sigma (\beta_i m_i(\phi)/S_i - \bar r) / (\tau \bar 
     (\beta, \bar r)(\phi) = \arg\min_{\beta \ge 0,\ \bar r \ge 0} \lVert \tilde y - \tilde H \beta \rVert^2
         + \sum_j (\ldots)_j^2 + \sum_i \big(\hat\sigma (\beta_i m_i(\phi)/S_i - \bar r) / (\tau \bar r_0)\big)^2
 
-(:math:`\bar r_0` a fixed scale; why this form: :mod:`~budgetgym.calibration.model`). The lift tests and the
+(:math:`\bar r_0` a fixed scale; why this form: :mod:`~budgetgym.calibration.model`; the log form's rows, linear
+too, and a prior draw's moved centres: :mod:`~budgetgym.calibration.roi_prior`). The lift tests and the
 prior are both :meth:`Problem.pseudo_rows`; :math:`\bar r` is not reported (:meth:`Problem.solve` returns
 :math:`\beta` alone).
 """
@@ -59,6 +60,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.optimize import least_squares, nnls
 
+from budgetgym.calibration.roi_prior import RoiRows
 from budgetgym.calibration.transforms import (
     Layout,
     adstock_column,
@@ -105,29 +107,6 @@ class LiftRows:
         return G
 
 
-@dataclass(frozen=True)
-class RoiRows:
-    r"""The pooled return-on-spend prior's rows (module docstring): each channel's data spend and the rows'
-    weight :math:`\hat\sigma / (\tau \bar r_0)` (KPI per unit of return on spend). A channel without spend
-    in the data (an exposure column alone, e.g. organic reach) has no return on spend, and no row."""
-
-    spend: np.ndarray  # [K] each channel's total spend over the fitted periods (currency, >= 0)
-    weight: float
-
-    def __len__(self) -> int:
-        return int(np.sum(self.spend > 0))
-
-    def rows(self, m: np.ndarray) -> np.ndarray:
-        """``[len(self), K + 1]``: the row of spent channel ``i`` is ``weight m_i / S_i`` in column ``i`` (its
-        ``beta``) and ``-weight`` in the last (the pooled return), 0 elsewhere; ``m`` ``[K]``: each channel's
-        feature column summed over the periods."""
-        spent = np.flatnonzero(self.spend > 0)
-        R = np.zeros((len(spent), len(self.spend) + 1))
-        R[np.arange(len(spent)), spent] = self.weight * m[spent] / self.spend[spent]
-        R[:, -1] = -self.weight
-        return R
-
-
 @dataclass
 class Problem:
     """The projected least-squares problem for one weighting of the periods (module docstring)."""
@@ -167,16 +146,33 @@ class Problem:
         """How many rows :meth:`pseudo_rows` appends (lift tests, then the return-on-spend prior's)."""
         return (0 if self.lift is None else len(self.lift)) + (0 if self.roi is None else len(self.roi))
 
-    def target(self, y: np.ndarray, lift_y: np.ndarray | None = None) -> np.ndarray:
+    def target(
+        self, y: np.ndarray, lift_y: np.ndarray | None = None, roi_shift: np.ndarray | None = None
+    ) -> np.ndarray:
         """The stacked left-hand side: the projected weighted KPI, then the weighted measured lifts
         (``lift_y``: other measurements than the tests', e.g. a bootstrap draw's), then the return-on-spend
-        prior's zeros."""
+        prior's (:meth:`~budgetgym.calibration.roi_prior.RoiRows.target`: 0 for the linear form; ``roi_shift``
+        moves each row's centre by that many sds, a prior draw)."""
         parts = [self.project(y * self.sw)]
         if self.lift is not None:
             parts.append(self.lift_weight * (self.lift.delta_y if lift_y is None else lift_y))
         if self.roi is not None:
-            parts.append(np.zeros(len(self.roi)))
+            parts.append(self.roi.target(roi_shift))
         return np.concatenate(parts)
+
+    def n_shift(self, phi: np.ndarray) -> int:
+        """How many prior means a prior draw moves (:meth:`split_shift`): :meth:`penalty`'s pseudo-residuals,
+        then the return-on-spend prior's rows."""
+        return len(self.penalty(phi)) + (0 if self.roi is None else len(self.roi))
+
+    def split_shift(self, shift: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """A prior draw's shift (:meth:`n_shift` standard normals) cut into
+        :meth:`penalty`'s and the return-on-spend rows' (the last ``len(roi)``; ``None`` where there are none)."""
+        n_roi = 0 if self.roi is None else len(self.roi)
+        if shift is None or n_roi == 0:
+            return shift, None
+        pen = shift[: len(shift) - n_roi]
+        return (pen if len(pen) else None), shift[len(shift) - n_roi:]
 
     def pseudo_rows(self, phi: np.ndarray, m: np.ndarray) -> np.ndarray:
         """The rows linear in the coefficients that join the projected KPI's (module docstring), ``[n_pseudo,
@@ -201,10 +197,21 @@ class Problem:
 
     def solve(self, phi: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(H, beta, stacked residual)`` for ``phi`` (``target``: :meth:`target`)."""
+        H, x, r = self._solve(phi, target)
+        return H, x[: self.layout.n_channels], r
+
+    def _solve(self, phi: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         H = features(self.layout, self.media, phi, self.ref, self.days)
         A = self.design(self.project(H * self.sw[:, None]), phi, H.sum(axis=0))
         x = nnls(A, target)[0]
-        return H, x[: self.layout.n_channels], target - A @ x
+        return H, x, target - A @ x
+
+    def pooled(self, phi: np.ndarray, y: np.ndarray) -> float:
+        """The pooled return :math:`\bar r` the non-negative least squares estimates at ``phi`` with the
+        return-on-spend prior's rows (``nan`` without them)."""
+        if self.roi is None:
+            return float("nan")
+        return float(self._solve(phi, self.target(y))[1][-1])
 
     def penalty(self, phi: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
         """The priors' pseudo-residuals (module docstring); ``shift`` moves each prior's mean by that
@@ -273,8 +280,10 @@ class Problem:
         """Least squares over ``phi`` from ``start`` (Jacobian: :meth:`jacobian`): ``(phi, cost)``;
         at most ``max_nfev`` evaluations of the residual (default ``200 + 10 n_phi``; each
         iteration takes one or a few); ``shift``: :meth:`penalty`'s (its Jacobian does not depend on it);
-        ``lift_y``: :meth:`target`'s."""
-        target = self.target(y, lift_y)
+        ``lift_y``: :meth:`target`'s; a ``shift`` of :meth:`n_shift` numbers moves the return-on-spend rows'
+        centres too (:meth:`split_shift`)."""
+        shift, roi_shift = self.split_shift(shift)
+        target = self.target(y, lift_y, roi_shift)
         lo, hi = self.layout.bounds()
         # least_squares' gradient test (gtol) is absolute: on a KPI of 1e-7 a period the cost's gradient
         # is below any tolerance at the start, and the fit stopped there (R² 0.85 against 0.99 for the

@@ -167,7 +167,9 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
         + (f"; channels under a mild prior: {', '.join(c for c, wk in zip(f.channels, f.weak, strict=True) if wk)}"
            if f.weak.any() else "")
         + (f"; each channel's return on spend pooled (prior sd {spec.roi_prior:g} of the pooled return)"
-           if f.problem.roi is not None else "") + ".", "",
+           if f.problem.roi is not None and f.problem.roi.form == "linear" else "")
+        + (f"; each channel's log return on spend pooled (prior sd {spec.roi_prior:g} of the log return)"
+           if f.problem.roi is not None and f.problem.roi.form == "log" else "") + ".", "",
         "## Fit", "",
         "| | periods | R² | MAPE % | WAPE % | RMSE |", "|---|---|---|---|---|---|",
         _errors_row("in sample (all periods)", result.errors),

@@ -27,7 +27,8 @@ weights and weak-channel prior. The draws are the ensemble a calibration exports
 **Prior draws** (``prior_draws=True``, randomised maximum a posteriori): each refit also moves
 the prior's means by standard normal draws (in units of each prior's sd; the pseudo-residuals of
 :meth:`~budgetgym.calibration.projection.Problem.penalty` become :math:`\hat\sigma (z_j - \zeta_j)`
-with :math:`\zeta_j \sim N(0, 1)`). Perturbing both the observed data and the prior and
+with :math:`\zeta_j \sim N(0, 1)`; with the pooled return-on-spend prior each of its rows' centres too,
+:mod:`~budgetgym.calibration.roi_prior`). Perturbing both the observed data and the prior and
 re-optimising gives draws from the posterior exactly when the model is linear-Gaussian (Oliver, He
 and Reynolds 1996; Bardsley et al. 2014, "randomize-then-optimize"); here the data are perturbed
 around the fit's values instead (measured better below, under lift tests), whose mean has met the
@@ -129,7 +130,7 @@ def block_bootstrap(
     rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
     prior_rng = np.random.default_rng(np.random.SeedSequence([seed, 13]))
     lift_rng = np.random.default_rng(np.random.SeedSequence([seed, 17]))
-    n_prior = len(fit.problem.penalty(fit.phi)) if prior_draws else 0
+    n_prior = fit.problem.n_shift(fit.phi) if prior_draws else 0  # the priors' means, then the ROI rows' centres
     tests = fit.problem.lift
     # the tests' measurements redrawn around the fit's lifts, as the KPI around the fit's values; with prior
     # draws, around what they measured, as the prior's means around the stated ones (module docstring)

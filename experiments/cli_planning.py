@@ -214,6 +214,11 @@ def calibrate_cmd(
         typer.Option(help="pool the channels' return on spend: TAU, the relative sd around the pooled return "
                           "(e.g. 0.5; default: no such prior)"),
     ] = None,
+    roi_prior_form: Annotated[
+        str,
+        typer.Option(help="--roi-prior's form: linear (the returns pulled toward the pooled one) or log (their logs, "
+                          "TAU an sd of log return)"),
+    ] = "linear",
     lift_tests: Annotated[
         Path | None,
         typer.Option(help="CSV of lift tests (channel, x, delta_x, delta_y, sigma): extra likelihood terms"),
@@ -244,6 +249,7 @@ def calibrate_cmd(
         likelihood=likelihood, prior=prior, fourier=fourier, reward=reward, plan_periods=plan_periods,
         plan_budget=plan_budget, out=out, plots=plots,
         delay=delay, media_season=media_season, prior_draws=prior_draws, roi_prior=roi_prior,
+        roi_prior_form=roi_prior_form,
         lift_tests=lift_tests, revenue_per_kpi=revenue_per_kpi,
         workers=DEFAULT_WORKERS if workers is None else workers,
     )

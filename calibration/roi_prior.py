@@ -1,0 +1,138 @@
+r"""The pooled return-on-spend prior's rows (``ModelSpec.roi_prior`` = :math:`\tau`, ``roi_prior_form``): linear
+or log, and the log form's linearisation (why the prior, and its figures: :mod:`~budgetgym.calibration.model`).
+
+Channel ``i``'s return on its data spend :math:`S_i` is :math:`r_i = \beta_i m_i(\phi) / S_i`
+(:math:`m_i = \sum_t H_{t,i}(\phi)`); the rows join the non-negative least squares with one more unknown, the
+pooled return :math:`\bar r \ge 0` (:mod:`~budgetgym.calibration.projection`), so each must be linear in
+:math:`(\beta, \bar r)` for fixed :math:`\phi`.
+
+**Linear** (default): the pseudo-residual :math:`\hat\sigma (r_i - \bar r) / (\tau \bar r_0)`, :math:`\bar r_0`
+the return on the whole spend of the fit with the other priors.
+
+**Log** (``roi_prior_form="log"``): the prior is on log returns, :math:`\ln r_i - \ln \bar r \sim N(0,
+\tau^2)` (Meridian's LogNormal ROI prior, pooled), the pseudo-residual :math:`\hat\sigma (\ln r_i - \ln \bar r)
+/ \tau`. It is not linear in :math:`(\beta, \bar r)`, so it is linearised around current estimates
+:math:`r_{i0}, \bar r_0` (first-order Taylor expansion of the logarithm):
+
+.. math::
+
+    \ln r_i - \ln \bar r \approx \frac{r_i}{r_{i0}} - \frac{\bar r}{\bar r_0} + \ln \frac{r_{i0}}{\bar r_0},
+    \qquad \text{row}_i = \frac{\hat\sigma}{\tau} \Big(\frac{r_i}{r_{i0}} - \frac{\bar r}{\bar r_0}
+    + \ln \frac{r_{i0}}{\bar r_0}\Big)
+
+(in the stacked system: :math:`\hat\sigma m_i / (\tau S_i r_{i0})` on :math:`\beta_i`, :math:`-\hat\sigma /
+(\tau \bar r_0)` on :math:`\bar r`, target :math:`-(\hat\sigma/\tau) \ln(r_{i0}/\bar r_0)`), and the fit is
+repeated with the rows relinearised at its estimate (:meth:`RoiRows.relinearised`) until the log values
+:math:`\ln r_{i0}, \ln \bar r_0` move less than :data:`LOG_TOL` (at most :data:`LOG_ROUNDS` fits). At the
+fixed point :math:`r_i = r_{i0}`, :math:`\bar r = \bar r_0`: the row equals the log residual and its
+derivatives (in :math:`\beta`, :math:`\bar r` and, through :math:`m_i`, :math:`\phi`) the log residual's, so
+the fixed point is a stationary point of the log prior's objective (Gauss–Newton's). The linear form is the
+log form linearised at :math:`r_{i0} = \bar r_0` for every channel, held there. A channel fitted at zero has
+:math:`\ln r_i = -\infty`: its anchor is floored at :data:`ROI_FLOOR` of :math:`\bar r_0`, so its row is a
+steep but finite pull (the log proper would forbid zero). The bootstrap's refits keep the rows of the point
+fit's last linearisation.
+
+**Prior draws** (``--prior-draws``, :mod:`~budgetgym.calibration.uncertainty`): each refit also moves each
+row's centre by :math:`\zeta_i \sim N(0, 1)` sds (the row's target by :math:`\hat\sigma \zeta_i`: a pooled
+return offset by :math:`\zeta_i \tau \bar r_0`, or a log return by :math:`\zeta_i \tau`), as the other priors'
+means are moved (:meth:`~budgetgym.calibration.projection.Problem.split_shift`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+
+__all__ = ["LOG_ROUNDS", "LOG_TOL", "ROI_FLOOR", "RoiForm", "RoiRows", "roi_rows"]
+
+RoiForm = Literal["linear", "log"]
+#: The log form's anchor :math:`r_{i0}` is at least this share of the pooled :math:`\bar r_0` (module docstring).
+ROI_FLOOR = 0.01
+#: The log form's fits: at most this many, until the anchors' logs move less than :data:`LOG_TOL`.
+LOG_ROUNDS = 8
+LOG_TOL = 1e-3
+
+
+@dataclass(frozen=True)
+class RoiRows:
+    r"""The pooled return-on-spend prior's rows (module docstring): each channel's data spend, the rows' weight
+    (linear: :math:`\hat\sigma / (\tau \bar r_0)`; log: :math:`\hat\sigma / \tau`), and for the log form the
+    anchors :math:`r_{i0}` (``[K]``, floored) and :math:`\bar r_0` (``pooled``); ``scale``: :math:`\hat\sigma`, a
+    prior draw's shift of one sd in a row's target. A channel without spend in the data (an exposure column
+    alone, e.g. organic reach) has no return on spend, and no row."""
+
+    spend: np.ndarray  # [K] each channel's total spend over the fitted periods (currency, >= 0)
+    weight: float
+    anchor: np.ndarray | None = None  # [K] log form: r_i0 (None: the linear form)
+    pooled: float = 1.0  # log form: r-bar_0
+    scale: float = 0.0  # sigma-hat
+
+    def __len__(self) -> int:
+        return int(np.sum(self.spend > 0))
+
+    @property
+    def form(self) -> RoiForm:
+        return "linear" if self.anchor is None else "log"
+
+    def rows(self, m: np.ndarray) -> np.ndarray:
+        """``[len(self), K + 1]``: the row of spent channel ``i`` is ``weight m_i / S_i`` (log: divided by
+        ``r_i0``) in column ``i`` (its ``beta``) and ``-weight`` (log: ``-weight / pooled``) in the last (the
+        pooled return), 0 elsewhere; ``m`` ``[K]``: each channel's feature column summed over the periods."""
+        spent = np.flatnonzero(self.spend > 0)
+        R = np.zeros((len(spent), len(self.spend) + 1))
+        c = m[spent] / self.spend[spent]
+        if self.anchor is None:
+            R[np.arange(len(spent)), spent] = self.weight * c
+            R[:, -1] = -self.weight
+        else:
+            R[np.arange(len(spent)), spent] = self.weight * c / self.anchor[spent]
+            R[:, -1] = -self.weight / self.pooled
+        return R
+
+    def target(self, shift: np.ndarray | None = None) -> np.ndarray:
+        r"""The rows' part of the stacked target: 0 (linear) or :math:`-(\hat\sigma/\tau) \ln(r_{i0}/\bar r_0)`
+        (log), plus ``scale * shift`` (a prior draw's, ``[len(self)]``)."""
+        t = np.zeros(len(self))
+        if self.anchor is not None:
+            t = -self.weight * np.log(self.anchor[self.spend > 0] / self.pooled)
+        return t if shift is None else t + self.scale * shift
+
+    def returns(self, m: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        r"""Each channel's return on its data spend :math:`\beta_i m_i / S_i` (``[K]``, 0 without spend)."""
+        S = self.spend
+        return np.where(S > 0, beta * m / np.where(S > 0, S, 1.0), 0.0)
+
+    def relinearised(self, m: np.ndarray, beta: np.ndarray, pooled: float) -> RoiRows:
+        """The log form's rows linearised at the returns of ``beta`` (features summed ``m``) and the pooled
+        return ``pooled`` (kept when not positive), the anchors floored at :data:`ROI_FLOOR` of it."""
+        p = pooled if pooled > 0 else self.pooled
+        return replace(self, anchor=np.maximum(self.returns(m, beta), ROI_FLOOR * p), pooled=p)
+
+    def moved(self, other: RoiRows) -> float:
+        """The largest change of the log anchors (and the pooled return's log) from ``other``'s to these."""
+        spent = self.spend > 0
+        a, b = self.anchor, other.anchor
+        if a is None or b is None:
+            return float("inf")
+        return float(max(np.max(np.abs(np.log(a[spent] / b[spent])), initial=0.0),
+                         abs(np.log(self.pooled / other.pooled))))
+
+
+def roi_rows(
+    spend: np.ndarray, H: np.ndarray, beta: np.ndarray, scale: float, tau: float, form: RoiForm = "linear"
+) -> RoiRows | None:
+    r"""The prior's rows (module docstring) for ``spend`` ``[T, K]`` and the fit with the other priors (features
+    ``H`` ``[T, K]``, ``beta``): ``scale`` = :math:`\hat\sigma`, :math:`\bar r_0 = \sum_i \beta_i m_i / \sum_i
+    S_i` that fit's return on the whole spend; the log form's first anchors that fit's returns (floored).
+    ``None`` when that fit gives the media no contribution at all (no return to pool toward)."""
+    S = spend.sum(axis=0)
+    m = H.sum(axis=0)
+    r0 = float(np.sum(beta * m) / np.sum(S))
+    if not r0 > 0:
+        return None
+    if form == "linear":
+        return RoiRows(spend=S, weight=scale / (tau * r0), scale=scale)
+    return RoiRows(spend=S, weight=scale / tau, anchor=np.full(len(S), r0), pooled=r0,
+                   scale=scale).relinearised(m, beta, r0)

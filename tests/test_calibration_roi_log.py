@@ -1,0 +1,177 @@
+r"""The pooled return-on-spend prior's log form (``ModelSpec.roi_prior_form="log"``, ``calibrate --roi-prior-form
+log``) and the prior draws' moved centres: the linearised rows against a hand calculation, the fixed point, the
+limits of a loose and a tight ``tau``, the draws, and the command line refusing a bad form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_cli
+from test_calibration_roi_prior import SPEND, _noisy, _returns
+
+from budgetgym.calibration import ModelSpec, block_bootstrap, calibrate, fit_model
+from budgetgym.calibration.model import Fit, refit
+from budgetgym.calibration.projection import Problem
+from budgetgym.calibration.roi_prior import LOG_TOL, ROI_FLOOR, RoiRows, roi_rows
+from budgetgym.calibration.transforms import Layout
+from budgetgym.envs.errors import BudgetGymError
+
+
+def test_log_rows_by_hand() -> None:
+    r"""Spend (4, 6, 0), summed features m = (2, 3, 5), weight :math:`\hat\sigma/\tau` = 0.5, anchors
+    :math:`r_{i0}` = (2, 0.25) and :math:`\bar r_0` = 0.5: row 0 is 0.5 * (2/4) / 2 = 0.125 on beta_0, row 1
+    0.5 * (3/6) / 0.25 = 1 on beta_1, both -0.5 / 0.5 = -1 on the pooled return; the targets -0.5 ln(2/0.5) and
+    -0.5 ln(0.25/0.5). At the anchors the stacked residual (target minus row) is the log pseudo-residual,
+    -0.5 (ln r_i - ln r-bar), and near them it differs from it at second order only."""
+    rows = RoiRows(spend=np.array([4.0, 6.0, 0.0]), weight=0.5, anchor=np.array([2.0, 0.25, 9.0]), pooled=0.5,
+                   scale=3.0)
+    m = np.array([2.0, 3.0, 5.0])
+    assert rows.form == "log" and len(rows) == 2
+    np.testing.assert_allclose(rows.rows(m), [[0.125, 0.0, 0.0, -1.0], [0.0, 1.0, 0.0, -1.0]])
+    np.testing.assert_allclose(rows.target(), [-0.5 * np.log(4.0), -0.5 * np.log(0.5)])
+    # a prior draw moves each target by scale (sigma-hat) times its standard normal
+    np.testing.assert_allclose(rows.target(np.array([1.0, -2.0])), [-0.5 * np.log(4.0) + 3.0,
+                                                                     -0.5 * np.log(0.5) - 6.0])
+
+    def resid(beta: np.ndarray, rbar: float) -> np.ndarray:
+        return rows.target() - rows.rows(m) @ np.append(beta, rbar)
+
+    def exact(beta: np.ndarray, rbar: float) -> np.ndarray:
+        r = beta[:2] * m[:2] / np.array([4.0, 6.0])
+        return -0.5 * (np.log(r) - np.log(rbar))
+
+    at = np.array([2.0 * 4 / 2, 0.25 * 6 / 3, 1.0])  # beta with returns (2, 0.25)
+    np.testing.assert_allclose(resid(at, 0.5), exact(at, 0.5), rtol=1e-12)
+    for eps in (1e-2, 1e-3):  # r_i moved by a factor 1 + eps: the row is off by 0.5 (eps - ln(1 + eps)) ~ eps^2 / 4
+        err = np.abs(resid(at * np.array([1 + eps, 1 + eps, 1.0]), 0.5) - exact(at * (1 + eps), 0.5))
+        np.testing.assert_allclose(err, 0.5 * (eps - np.log1p(eps)), rtol=1e-6)
+        assert 0.2 * eps**2 < err.max() < 0.3 * eps**2
+
+
+def test_log_anchors_floored_and_linear_is_log_at_the_pooled_return() -> None:
+    """The first anchors are the fit's returns, a channel fitted at zero floored at ROI_FLOOR of the pooled
+    return; with every anchor at the pooled return the log rows are the linear form's (same weight and
+    scale: weight sigma-hat / tau against sigma-hat / (tau r-bar_0))."""
+    spend = np.array([[1.0, 2.0, 1.0], [3.0, 2.0, 1.0]])  # totals 4, 4, 2
+    H = np.array([[0.5, 0.2, 0.1], [0.5, 0.6, 0.3]])  # m = 1, 0.8, 0.4
+    beta = np.array([8.0, 0.0, 5.0])  # returns 2, 0, 1; pooled (8 + 0 + 2) / 10 = 1
+    log = roi_rows(spend, H, beta, scale=2.0, tau=0.5, form="log")
+    lin = roi_rows(spend, H, beta, scale=2.0, tau=0.5)
+    assert log is not None and lin is not None and log.anchor is not None
+    assert log.pooled == pytest.approx(1.0) and log.weight == pytest.approx(4.0)
+    np.testing.assert_allclose(log.anchor, [2.0, ROI_FLOOR, 1.0])
+    flat = RoiRows(spend=log.spend, weight=log.weight, anchor=np.full(3, 1.0), pooled=1.0, scale=2.0)
+    m = H.sum(axis=0)
+    np.testing.assert_allclose(flat.rows(m), lin.rows(m))
+    np.testing.assert_allclose(flat.target(), lin.target())
+    assert roi_rows(spend, H, np.zeros(3), 2.0, 0.5, "log") is None  # no contribution: nothing to pool toward
+
+
+def test_split_shift() -> None:
+    """A prior draw's shift: the penalty's numbers first, the ROI rows' last; without ROI rows all the penalty's."""
+    lay = Layout("geometric", "hill", 2, 8, 7.0)
+    prob = Problem(lay, np.ones((4, 2)), np.ones(2), np.ones((4, 1)), np.arange(4.0), np.ones(4),
+                   np.array([True, True]), prior_scale=1.0, roi=RoiRows(spend=np.array([1.0, 2.0]), weight=1.0))
+    phi = lay.central()
+    assert prob.n_shift(phi) == len(prob.penalty(phi)) + 2
+    s = np.arange(float(prob.n_shift(phi)))
+    pen, roi = prob.split_shift(s)
+    assert pen is not None and roi is not None
+    np.testing.assert_array_equal(pen, s[:-2])
+    np.testing.assert_array_equal(roi, s[-2:])
+    pen, roi = Problem(lay, np.ones((4, 2)), np.ones(2), np.ones((4, 1)), np.arange(4.0), np.ones(4),
+                       np.array([True, True]), prior_scale=1.0).split_shift(s)
+    assert roi is None and pen is s
+
+
+def _log_returns(fit: Fit) -> np.ndarray:
+    return np.log(_returns(fit))
+
+
+def test_log_fixed_point_and_its_limits(tmp_path: Path) -> None:
+    r"""On noisy data with returns about 3x apart: the log form's fit is at its fixed point (its returns and
+    pooled return those its rows are linearised at, within LOG_TOL in log), which is a stationary point of the
+    log prior's exact objective in :math:`(\beta, \bar r)` (gradient below 1% of the data term's alone); with
+    tau = 1e6 it is the fit without the prior; a smaller tau pulls the log returns closer together, to within
+    5% at tau = 0.01."""
+    _, data = _noisy(tmp_path)
+    free = fit_model(data, ModelSpec(starts=2), seed=0)
+    loose = fit_model(data, ModelSpec(starts=2, roi_prior=1e6, roi_prior_form="log"), seed=0)
+    mid = fit_model(data, ModelSpec(starts=2, roi_prior=0.05, roi_prior_form="log"), seed=0)
+    tight = fit_model(data, ModelSpec(starts=2, roi_prior=0.01, roi_prior_form="log"), seed=0)
+    for fit in (mid, tight):
+        prob, roi = fit.problem, fit.problem.roi
+        assert roi is not None and roi.anchor is not None
+        assert np.max(np.abs(np.log(_returns(fit) / roi.anchor))) < 2 * LOG_TOL
+        rbar = prob.pooled(fit.phi, fit.y)
+        assert abs(np.log(rbar / roi.pooled)) < 2 * LOG_TOL
+        # the exact objective |y~ - H~ beta|^2 + w^2 sum (ln r_i - ln rbar)^2 at fixed phi: its gradient
+        H = prob.project(fit.contributions_of(fit.phi, np.ones(3)) * prob.sw[:, None])
+        data_grad = -2 * H.T @ (prob.project(fit.y * prob.sw) - H @ fit.beta)
+        lr = np.log(_returns(fit)) - np.log(rbar)
+        grad = data_grad + 2 * roi.weight**2 * lr / fit.beta
+        assert np.all(fit.beta > 0)
+        assert np.max(np.abs(grad)) < 1e-2 * np.max(np.abs(data_grad))
+        assert abs(np.sum(lr)) < 1e-2 * np.max(np.abs(lr))  # d/d ln rbar: the log residuals sum to zero
+    np.testing.assert_allclose(loose.beta, free.beta, rtol=1e-4)
+    np.testing.assert_allclose(loose.phi, free.phi, rtol=1e-4, atol=1e-6)
+    spreads = [np.ptp(_log_returns(f)) for f in (free, mid, tight)]
+    assert spreads[0] > np.log(2.0)
+    assert spreads[0] > spreads[1] > spreads[2]
+    assert spreads[2] < np.log(1.05)
+
+
+def test_prior_draws_move_the_roi_centres(tmp_path: Path) -> None:
+    """A log prior (tau = 0.05) and no other prior: a refit whose shift moves channel 0's centre up two sds and
+    channel 2's down two raises ln r_0 - ln r_2 (the opposite shift lowers it; none keeps it); the prior draws
+    draw such shifts, so the bootstrap's relative log returns spread more with them than without."""
+    _, data = _noisy(tmp_path)
+    fit = fit_model(data, ModelSpec(starts=2, prior="none", roi_prior=0.05, roi_prior_form="log"), seed=0)
+    assert fit.problem.n_shift(fit.phi) == 3  # the rows' centres alone
+
+    def gap(shift: np.ndarray | None) -> float:
+        phi, beta, _ = refit(fit, fit.y, prior_shift=shift)
+        lr = np.log(_returns(fit, beta, phi))
+        return float(lr[0] - lr[2])
+
+    g0 = float(np.diff(_log_returns(fit)[[2, 0]])[0])
+    assert gap(None) == pytest.approx(g0, abs=1e-3)
+    assert gap(np.array([2.0, 0.0, -2.0])) > g0 + 0.03
+    assert gap(np.array([-2.0, 0.0, 2.0])) < g0 - 0.03
+
+    def spread(prior_draws: bool) -> np.ndarray:
+        d = block_bootstrap(fit, 8, seed=0, prior_draws=prior_draws)
+        lr = np.array([np.log(_returns(fit, d.beta[k], d.phi[k])) for k in range(8)])
+        return np.asarray((lr - lr.mean(axis=1, keepdims=True)).std(axis=0))
+
+    assert np.all(spread(True) > 1.2 * spread(False))
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--roi-prior", "0.5", "--roi-prior-form", "square"], "--roi-prior-form: unknown value 'square'"),
+    (["--roi-prior-form", "log"], "--roi-prior-form log: needs --roi-prior TAU"),
+])
+def test_bad_roi_prior_form_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+                                        needle: str) -> None:
+    """An unknown form, or a form without the prior: exit 2, one line naming the option, nothing written."""
+    _noisy(tmp_path)
+    code, _, err = run_cli(capsys, "calibrate", str(tmp_path / "d.csv"), "--date", "date", "--kpi", "revenue",
+                           "--spend", ",".join(SPEND), "--draws", "0", *args, "--out", str(tmp_path / "out"))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert needle in err and "Traceback" not in err and not (tmp_path / "out").exists()
+    with pytest.raises(BudgetGymError, match="--roi-prior-form"):
+        calibrate(tmp_path / "d.csv", date="date", kpi="revenue", spend=",".join(SPEND), draws=0,
+                  roi_prior=0.5 if "0.5" in args else None, roi_prior_form=args[-1])
+
+
+def test_cli_log_form_reaches_the_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--roi-prior 1.5 --roi-prior-form log`` is the fit's: fit.md names the log form and its sd."""
+    _noisy(tmp_path)
+    code, _, err = run_cli(capsys, "calibrate", str(tmp_path / "d.csv"), "--date", "date", "--kpi", "revenue",
+                           "--spend", ",".join(SPEND), "--draws", "0", "--no-plots", "--roi-prior", "1.5",
+                           "--roi-prior-form", "log", "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    assert "log return on spend pooled (prior sd 1.5 of the log return)" in (
+        tmp_path / "out" / "fit.md").read_text(encoding="utf-8")
