@@ -31,13 +31,13 @@ a row with values but no date is an error, and so is a geo-level file (:mod:`~bu
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from budgetgym.calibration.column_names import channel_name, exposure_entries, spend_suffix, split_columns, unique_names
 from budgetgym.calibration.data_rows import check_national, drop_empty_rows
 from budgetgym.envs.dates import MONTH_DAYS, calendar_day, read_dates
 from budgetgym.envs.errors import BudgetGymError, count
@@ -54,9 +54,6 @@ MAX_KPI = 1e12
 #: The smallest range of the KPI a fit takes (a constant KPI has nothing to fit; a scenario's
 #: response is at least 1e-9 per step).
 MIN_KPI_RANGE = 1e-9
-#: A spend column's suffix (:func:`channel_name`): ``spend``/``spends``/``cost``/``costs`` after a separator or none
-#: (``tv_spend``, ``tvspend``), or Robyn's ``S`` after a separator (``tv_S``; a bare ``s`` ends ``videos``, ``tv_ads``).
-_SUFFIX = re.compile(r"(?:[_\-. ]*(?:spends?|costs?)|[_\-. ]+s)[_\-. ]*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -131,72 +128,6 @@ class MMMData:
             revenue_per_kpi=None if self.revenue_per_kpi is None else self.revenue_per_kpi[cut],
             revenue_per_kpi_column=self.revenue_per_kpi_column,
         )
-
-
-def split_columns(text: str | list[str] | tuple[str, ...] | None) -> list[str]:
-    """``"a, b,c"`` -> ``["a", "b", "c"]`` (a list passes through; ``None`` is empty)."""
-    if text is None:
-        return []
-    items = text.split(",") if isinstance(text, str) else list(text)
-    return [str(c).strip() for c in items if str(c).strip()]
-
-
-def _sanitise(text: str) -> str:
-    """Each run of characters budgetgym does not accept in a channel name (and dots, on which dotted
-    overrides split) replaced by one ``_``, then ``_`` stripped from both ends (``Social (Meta)`` ->
-    ``Social_Meta``); a purely numeric name (it would read as a list index) prefixed by ``ch``."""
-    name = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")[:40].strip("_") or "channel"
-    return f"ch{name}" if name.isdigit() else name
-
-
-def _exposure_entries(text: str | list[str] | tuple[str, ...] | None) -> list[str | None]:
-    """``--exposure``, one entry per channel: a column, or ``None`` for an empty entry or ``-``."""
-    if text is None or (isinstance(text, str) and not text.strip()):
-        return []
-    items = text.split(",") if isinstance(text, str) else list(text)
-    out = [str(c).strip() if c is not None else "" for c in items]
-    return [None if c in ("", "-") else c for c in out]
-
-
-def spend_suffix(column: str) -> str:
-    """The spend suffix :func:`channel_name` removes from ``column`` with its separators (``_spend`` of
-    ``Channel0_spend``, ``_S`` of ``tv_S``, ``spend`` of ``tvspend``), or ``""`` when it removes none (``videos``,
-    ``tv_ads``: a bare ``s`` is no suffix). The one definition the planner's data-file check uses too
-    (:func:`~budgetgym.planner.inputs._data_file_columns`)."""
-    match = _SUFFIX.search(column)
-    return match.group(0) if match is not None and match.start() > 0 else ""
-
-
-def channel_name(column: str) -> str:
-    """A channel name from a spend column: a trailing ``_spend`` / ``_spends`` / ``_cost`` / ``_costs`` / ``_S``
-    suffix removed (:func:`spend_suffix`: ``tv_S`` -> ``tv``, ``Channel0_spend`` -> ``Channel0``, ``videos`` and
-    ``tv_ads`` kept; the column itself when
-    nothing would be left), then :func:`_sanitise`. A name the planner skips in a per-step table
-    (:data:`~budgetgym.planner.inputs.INDEX_COLUMNS`: ``date``, ``total``, ...) keeps its suffix
-    (``date_spend``), or is prefixed by ``ch_`` (``total`` -> ``ch_total``): ``history.csv`` names its
-    columns by channel, and a channel ``date`` replaced its date column."""
-    from budgetgym.planner.inputs import INDEX_COLUMNS  # not at import: the planner imports calibration
-
-    for name in (_sanitise(_SUFFIX.sub("", column) or column), _sanitise(column)):
-        if name.lower() not in INDEX_COLUMNS:
-            return name
-    return f"ch_{name}"
-
-
-def _unique_names(columns: list[str], source: str) -> list[str]:
-    """:func:`channel_name` of every column; if two collide (``tv_spend``, ``tv_cost``), the columns
-    themselves (sanitised); if those still collide (``Social (Meta)``, ``Social Meta``), a one-line error
-    naming both columns and their name (a numbered name hid which channel is which)."""
-    names = [channel_name(c) for c in columns]
-    if len(set(names)) < len(names):
-        names = [_sanitise(c) for c in columns]
-    for j, name in enumerate(names):
-        if name in names[:j]:
-            first = columns[names.index(name)]
-            raise BudgetGymError(
-                f"{source}: --spend: columns '{first}' and '{columns[j]}' both make channel name '{name}'; rename "
-                f"one of them")
-    return names
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -397,7 +328,7 @@ def read_mmm_csv(
     spend_cols, control_cols = split_columns(spend), split_columns(controls)
     if not spend_cols:
         raise BudgetGymError(f"{source}: --spend: expected at least one spend column")
-    per_channel = _exposure_entries(exposure)
+    per_channel = exposure_entries(exposure)
     if per_channel and len(per_channel) != len(spend_cols):
         raise BudgetGymError(
             f"{source}: --exposure: expected one exposure column per spend column ({len(spend_cols)}, in the same "
@@ -438,7 +369,7 @@ def read_mmm_csv(
     if E is not None:
         given.update({c: ("exposure", E[:, i]) for i, c in enumerate(per_channel) if c is not None})
     _repeated_controls(dict(zip(control_cols, blocks, strict=True)), given, source)
-    names = _unique_names(spend_cols, source)
+    names = unique_names(spend_cols, source)
     value = None if value_col is None else numeric_column(
         df, value_col, source, "revenue per conversion", nonnegative=True, largest=MAX_AMOUNT, boolean=False)
     first = calendar_day(dates[0])

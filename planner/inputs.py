@@ -95,12 +95,13 @@ def _check_names(found: list[str], names: list[str], source: str, require_all: b
 
 def _data_file_columns(cols: list[str], names: list[str], source: str) -> None:
     """A per-step table holding a calibration data file's spend columns (``Channel0_spend`` for channel
-    ``Channel0``, :func:`~budgetgym.calibration.data.channel_name`), not the channels' own, is a one-line error
-    naming the history calibrate writes: the data file given as ``--history`` (or a ``--current`` per step).
-    The suffixes are calibrate's (:func:`~budgetgym.calibration.data.spend_suffix`: ``_spend``, ``_S``, ...; a bare
-    ``s`` is none): ``videos`` for channel ``video`` is no data file's column but an unknown channel, left to
-    :func:`_check_names` (its "did you mean")."""
-    from budgetgym.calibration.data import channel_name, spend_suffix  # not at import: calibration imports the planner
+    ``Channel0``, :func:`~budgetgym.calibration.column_names.channel_name`), not the channels' own, is a one-line
+    error naming the history calibrate writes: the data file given as ``--history`` (or a ``--current`` per step).
+    The suffixes are calibrate's (:func:`~budgetgym.calibration.column_names.spend_suffix`: ``_spend``, ``_S``,
+    ...; a bare ``s`` is none): ``videos`` for channel ``video`` is no data file's column but an unknown channel,
+    left to :func:`_check_names` (its "did you mean")."""
+    # not at import: calibration imports the planner
+    from budgetgym.calibration.column_names import channel_name, spend_suffix
 
     for col in cols:
         channel = channel_name(str(col))
