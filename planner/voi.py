@@ -272,6 +272,8 @@ def voi_design(
         gains.append(gain)
         ll = ll + _loglik(L[j], float(sigma[j]), Z[:, :, s])
         current = scores[j]
+    if counts:  # [J, N]: each test's lifts in conversions, and conversions per unit of revenue (1 / value)
+        lifts_c, per_revenue = in_conversions(problem, tests, L), in_conversions(problem, tests, np.ones_like(L))
     rows = []
     peaks, hist_peaks = plan_peaks(X0), plan_peaks(hist)  # 0 on a channel one stops (the rounding of 0: no spend)
     for j, gain in zip(chosen, gains, strict=True):
@@ -283,9 +285,9 @@ def voi_design(
                      "predicted_lift": float(L[j].mean()), "predicted_lift_sd": float(L[j].std()),
                      "assumed_sigma": float(sigma[j])})
         if counts:  # the same rule in conversions: sigma = rel_sigma |mean lift|
-            Lc = in_conversions(problem, tests, L[j:j + 1])[0]
+            Lc = lifts_c[j]
             per = (abs(Lc.mean() / L[j].mean()) if L[j].mean()  # conversions per unit of revenue lifted
-                   else float(in_conversions(problem, tests, np.ones_like(L[j:j + 1]))[0].mean()))
+                   else float(per_revenue[j].mean()))
             rows[-1].update({"predicted_lift_conversions": float(Lc.mean()),
                              "predicted_lift_conversions_sd": float(Lc.std()),
                              "assumed_sigma_conversions": float(sigma[j] * per)})

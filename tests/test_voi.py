@@ -495,3 +495,27 @@ def test_a_conversions_kpi_planned_as_revenue_has_its_lifts_in_conversions_too()
     assert row["predicted_lift_conversions_sd"] == pytest.approx(np.std(lifts), rel=1e-9)
     assert row["predicted_lift"] == pytest.approx(40.0 * np.mean(lifts), rel=1e-9)
     assert row["assumed_sigma_conversions"] == pytest.approx(row["assumed_sigma"] / 40.0, rel=1e-12)
+
+
+def test_lifts_in_conversions_divide_by_each_tests_own_channels_value() -> None:
+    """With channels worth different amounts per conversion (a 40, b 10), every row's lift in conversions is its
+    revenue lift over its own channel's value: the mean, the sd over the members and the assumed sd (the values
+    are the same in every member, so exactly ``/ v_i``). The division once took the first candidate's channel's
+    value for every row."""
+    template = _template()
+    template["reward"] = "revenue"
+    values = {"a": 40.0, "b": 10.0}
+    for c, v in zip(template["channels"], values.values(), strict=True):  # type: ignore[call-overload]
+        c["value"] = {"mean": v}
+    ensemble = [{"channels.0.saturation.max_response": a, "channels.1.saturation.max_response": b}
+                for a, b in [(120.0, 900.0), (300.0, 100.0), (750.0, 400.0), (300.0, 2000.0), (450.0, 50.0),
+                             (200.0, 600.0)]]
+    fam = ScenarioFamily("hand-voi", {**template, "kpi": "conversions"}, ensemble=ensemble, test_fraction=1.0 / 6)
+    problem = PlanningProblem(fam, draws=5, history=HISTORY)
+    design = voi_design(problem, problem.solve(), ["a", "b"], max_tests=4, draws=16, seed=1, min_gain=0.0)
+    assert set(design["channel"]) == {"a", "b"}  # both channels' values are used
+    for _, row in design.iterrows():
+        v = values[row["channel"]]
+        assert row["predicted_lift_conversions"] == pytest.approx(row["predicted_lift"] / v, rel=1e-9)
+        assert row["predicted_lift_conversions_sd"] == pytest.approx(row["predicted_lift_sd"] / v, rel=1e-9)
+        assert row["assumed_sigma_conversions"] == pytest.approx(row["assumed_sigma"] / v, rel=1e-9)
