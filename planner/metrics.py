@@ -77,8 +77,8 @@ from budgetgym.envs.segment_expected import SegmentExpectedModel
 __all__ = [
     "BEYOND_RTOL", "COUNT_FIGURES", "RESIDUE_VALUE_RTOL", "SLACK_RTOL", "SPARSE_SHARE", "ZERO_RTOL", "beyond_history",
     "budget_marginal", "channel_directions",
-    "channel_table", "counted_spend", "history_columns", "marginal_cpa", "per_conversion", "plan_peaks",
-    "segment_table",
+    "channel_table", "conversions_beside", "counted_spend", "history_columns", "marginal_cpa", "per_conversion",
+    "plan_peaks", "segment_table",
     "sparse_history", "spends_on", "spent", "uncounted", "without_residue", "without_free_residue",
 ]
 
@@ -126,6 +126,14 @@ def counted_spend(plan: np.ndarray) -> np.ndarray:
     its spend is printed with its digits, not as 0 (:func:`~budgetgym.planner.plan_text.channel_rows`)."""
     X = np.asarray(plan, dtype=float)
     return np.asarray(np.where(spent(X), X, 0.0).sum(axis=-2))
+
+
+def conversions_beside(kpi: str, reward: str) -> bool:
+    """Whether a plan reports expected conversions and CPA beside its reward's figures: a conversions KPI planned
+    as revenue or profit (``kpi: conversions``, ``calibrate --revenue-per-kpi``). The one rule the printed table
+    (:func:`~budgetgym.planner.plan_text.channel_rows`) and the lift design's conversion columns
+    (:data:`~budgetgym.planner.voi.CONVERSION_COLUMNS`) follow."""
+    return kpi == "conversions" and reward != "conversions"
 
 
 def spends_on(plan: np.ndarray) -> np.ndarray:
@@ -271,7 +279,7 @@ def channel_table(model: Model, plan: np.ndarray, names: list[str], reward: str)
     outcome = {"conversions": conv, "revenue": revenue, "profit": revenue - spend}[reward]
     marginal = {"conversions": m_conv, "revenue": m_rev, "profit": m_rev - 1.0}[reward]
     inc_conv, inc_rev = conv - base_conv, revenue - base_rev
-    used = counted_spend(X) > 0  # every channel with counted spend has a ROAS and CPA; the solver's rounding of 0 none
+    used = spends_on(X)  # every channel with counted spend has a ROAS and CPA; the solver's rounding of 0 none
     with np.errstate(divide="ignore", invalid="ignore"):
         roas = np.where(used, inc_rev / np.where(used, spend, 1.0), np.nan)
     cpa = np.where(used, per_conversion(spend, inc_conv), np.nan)

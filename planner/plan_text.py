@@ -39,7 +39,7 @@ from budgetgym.envs.numbers import figure
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE
 from budgetgym.experiments.report_format import round_shares
 from budgetgym.experiments.wording import count
-from budgetgym.planner.metrics import ZERO_RTOL, counted_spend, per_conversion, spends_on
+from budgetgym.planner.metrics import ZERO_RTOL, conversions_beside, per_conversion, spends_on
 from budgetgym.planner.plan_result import PlanResult
 
 __all__ = [
@@ -159,7 +159,7 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
     outcome = OUTCOME_NAMES[result.reward]
     header = ["channel", "spend", "share"]
     header += ["current spend", "change"] if has_current else []
-    counts = _counts_beside(result)  # a conversions KPI planned as revenue: its conversions and CPA too
+    counts = conversions_beside(result.kpi, result.reward)  # a conversions KPI planned as revenue: conversions, CPA
     header += [f"expected {outcome}"]
     header += ["uplift"] if has_current else []
     header += ["expected conversions"] if counts else []
@@ -172,8 +172,7 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
     conversions = float(np.abs(ch["conversions"].to_numpy(float)).sum())
     # where the current plan spends nothing (the solver's rounding of 0 is none: metrics.spends_on, as change_pct), no
     # % of it: "(new)" where the recommendation spends, else the change alone (its current outcome is the carry-in)
-    counted = counted_spend(result.plan)
-    used = counted > 0
+    used = spends_on(result.plan)  # counted spend (metrics.counted_spend): printed with its digits, with a ROAS
     cur_used = spends_on(result.current) if result.current is not None else np.ones_like(used)
     for i, (_, r) in enumerate(ch.iterrows()):
         row = [str(r["channel"]), _spend_text(r["spend"], bool(used[i]), money), f"{100 * r['share']:.1f}%"]
@@ -203,12 +202,6 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
     row += [fmt(result.budget_marginal[key], 2)]
     rows.append(row)
     return header, rows
-
-
-def _counts_beside(result: PlanResult) -> bool:
-    """Whether the table shows expected conversions and CPA beside the reward's figures: a conversions KPI
-    (``kpi: conversions``, ``calibrate --revenue-per-kpi``) planned as revenue or profit."""
-    return result.kpi == "conversions" and result.reward != "conversions"
 
 
 def _point_text(point: dict[str, Any], outcome: str) -> str:

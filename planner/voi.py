@@ -80,7 +80,7 @@ from threadpoolctl import threadpool_limits
 from budgetgym.envs.expected import MeanExpectedModel
 from budgetgym.envs.oracle import candidate_plans
 from budgetgym.planner.experiments import DESIGN_COLUMNS, history_levels, spend_levels
-from budgetgym.planner.metrics import plan_peaks
+from budgetgym.planner.metrics import conversions_beside, plan_peaks
 from budgetgym.planner.problem import PlanningProblem
 from budgetgym.planner.robust import Objective
 
@@ -236,7 +236,7 @@ def voi_design(
     the plan's value, ``predicted_lift`` and ``predicted_lift_sd`` its lift over the members,
     ``assumed_sigma`` :math:`\\sigma_j`; ``planned_spend`` is the test's level :math:`x + \\Delta x`. The
     value of a decision is the planner's ``objective`` (``mean`` or ``cvar``, module docstring)."""
-    counts = problem.scenario.kpi == "conversions" and problem.scenario.reward != "conversions"
+    counts = conversions_beside(problem.scenario.kpi, problem.scenario.reward)
     columns = [*VOI_COLUMNS, *(CONVERSION_COLUMNS if counts else ())]
     if problem.history is None or not len(problem.history):
         return pd.DataFrame(columns=columns)
