@@ -40,8 +40,8 @@ import pandas as pd
 from budgetgym.calibration.column_names import channel_name, exposure_entries, spend_suffix, split_columns, unique_names
 from budgetgym.calibration.data_rows import check_national, drop_empty_rows
 from budgetgym.envs.dates import MONTH_DAYS, calendar_day, read_dates
-from budgetgym.envs.errors import BudgetGymError, count
-from budgetgym.envs.io import numeric_column
+from budgetgym.envs.errors import BudgetGymError, count, suggest
+from budgetgym.envs.io import numeric_column, read_csv_table
 from budgetgym.envs.scenario_parts import MAX_AMOUNT
 
 __all__ = ["MAX_AMOUNT", "MAX_KPI", "MONTH_DAYS", "MMMData", "calendar_day", "channel_name", "check_count_kpi",
@@ -131,17 +131,13 @@ class MMMData:
 
 
 def _read(path: Path) -> pd.DataFrame:
-    from budgetgym.envs.io import read_csv_table  # the one reader of a user's CSV
-
-    table: pd.DataFrame = read_csv_table(path, "data file")
+    table: pd.DataFrame = read_csv_table(path, "data file")  # the one reader of a user's CSV
     return table
 
 
 def _value_column(df: pd.DataFrame, text: str | None, source: str) -> str | None:
     """``--revenue-per-kpi``'s column (the text as typed, stripped), ``None`` for no option or a number; neither a
     column nor a number is refused naming the closest column."""
-    from budgetgym.envs.errors import suggest
-
     if text is None:
         return None
     text = text.strip()  # " 40" or "revenue_per_conversion " as typed in a shell script
@@ -157,8 +153,6 @@ def _value_column(df: pd.DataFrame, text: str | None, source: str) -> str | None
 
 
 def _require(df: pd.DataFrame, columns: list[str], option: str, source: str) -> None:
-    from budgetgym.envs.errors import suggest
-
     for col in columns:
         if col not in df.columns:
             raise BudgetGymError(

@@ -21,7 +21,7 @@ import yaml
 from budgetgym.envs.dates import EPOCH as DAY_ZERO
 from budgetgym.envs.dates import MONTH_DAYS, day_date, is_monthly, whole_days
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.io import check_out_dir, move_staged, name_list, staged_output
+from budgetgym.envs.io import check_out_dir, move_staged, name_list, read_csv_table, staged_output
 from budgetgym.envs.path import step_days
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.scenario_parts import ChannelConfig
@@ -82,8 +82,6 @@ def plan_calendar_note(path: str | Path, dates: list[str] | None, sc: Scenario, 
     against :func:`period_dates`, else its ``day`` column (a ``plan.csv``'s day index) against the periods'
     :func:`~budgetgym.envs.path.step_days`. The rows are played as periods 1 to ``n`` in order, dated from
     the scenario's ``start_day``, so a plan for another quarter is simulated on the scenario's calendar."""
-    from budgetgym.envs.io import read_csv_table
-
     ours = period_dates(sc, n)
     if dates is not None:
         if dates == ours:
