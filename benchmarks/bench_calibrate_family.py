@@ -129,7 +129,7 @@ def one(
     noise_seed: int = 0, lift_tests: int = 0, lift_sigma: float = LIFT_SIGMA, lift_exact: bool = False,
     lift_design: str | None = None, design_tests: int = 5, workers: int = 1, rounds: int = 2,
     objectives: tuple[str, ...] = (), level_sd: float = LEVEL_SD, likelihood: str = "gaussian",
-    roi_prior: float | None = None, roi_prior_form: str = "linear",
+    roi_prior: float | None = None, roi_prior_form: str = "log",
 ) -> dict[str, Any]:
     fam = load_family("retail-5-family")
     d = fam.sample(draw, "test")
@@ -263,8 +263,8 @@ def main() -> None:
                          "noise proportional to the level)")
     ap.add_argument("--roi-prior", type=float, default=None,
                     help="calibrate's --roi-prior TAU: each channel's return on spend pooled (relative sd TAU)")
-    ap.add_argument("--roi-prior-form", default="linear",
-                    help="calibrate's --roi-prior-form: linear (the returns pooled) or log (their logs, sd TAU)")
+    ap.add_argument("--roi-prior-form", default="log",
+                    help="calibrate's --roi-prior-form: log (the log returns pooled, sd TAU) or linear (the returns)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -211,7 +211,7 @@ def calibrate(
     media_season: str = "none",
     prior_draws: bool = False,
     roi_prior: float | None = None,
-    roi_prior_form: str = "linear",
+    roi_prior_form: str | None = None,
     lift_tests: str | Path | None = None,
     revenue_per_kpi: str | None = None,
     out: str | Path | None = None,
@@ -246,8 +246,9 @@ def calibrate(
         (:mod:`~budgetgym.calibration.uncertainty`).
     roi_prior : ``tau`` of the pooled return-on-spend prior (:mod:`~budgetgym.calibration.model`: each
         channel's return on spend pulled toward a pooled one, relative sd ``tau``); ``None`` (default): none.
-    roi_prior_form : ``linear`` (default: the returns pooled) or ``log`` (their logs, sd ``tau``;
-        :mod:`~budgetgym.calibration.roi_prior`).
+    roi_prior_form : ``log`` (the log returns pooled, sd ``tau``; ``None``, the default, is ``log`` under
+        ``roi_prior``) or ``linear`` (the returns, relative sd ``tau``; :mod:`~budgetgym.calibration.roi_prior`);
+        a form given without ``roi_prior`` is refused.
     lift_tests : a CSV of lift tests (``channel, x, delta_x, delta_y, sigma``, PyMC-Marketing's
         layout), extra likelihood terms of the fit and redrawn in each bootstrap replicate
         (:mod:`~budgetgym.calibration.lift`); ``fit.md`` compares each with the fitted lift.
@@ -269,7 +270,7 @@ def calibrate(
     pri = _choice(prior, ("weak", "all", "none"), "--prior")
     dly = _choice(delay, DELAYS, "--delay")
     msn = _choice(media_season, MEDIA_SEASONS, "--media-season")
-    roi_form = _choice(roi_prior_form, ("linear", "log"), "--roi-prior-form")
+    roi_form = "log" if roi_prior_form is None else _choice(roi_prior_form, ("linear", "log"), "--roi-prior-form")
     if reward is not None:
         _choice(reward, ("revenue", "conversions"), "--reward")
     if fourier is not None and not 0 <= fourier <= 10:
@@ -279,7 +280,7 @@ def calibrate(
     if roi_prior is not None and not (math.isfinite(roi_prior) and roi_prior > 0):
         raise BudgetGymError(f"--roi-prior: expected a positive number (the relative sd of each channel's return on "
                              f"spend around the pooled one, e.g. 0.5), got {roi_prior}")
-    if roi_form != "linear" and roi_prior is None:  # a form of no prior was ignored silently
+    if roi_prior_form is not None and roi_prior is None:  # a form of no prior was ignored silently
         raise BudgetGymError(f"--roi-prior-form {roi_form}: needs --roi-prior TAU (the prior it is the form of)")
     if not 0 <= draws <= MAX_DRAWS:
         raise BudgetGymError(f"--draws: expected 0 to {MAX_DRAWS} draws, got {draws}")

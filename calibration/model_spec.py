@@ -44,8 +44,9 @@ class ModelSpec:
     conversion lag per channel; ``season``: a yearly cycle multiplying the media response
     (:mod:`~budgetgym.calibration.transforms`). ``roi_prior``: ``tau``, the relative sd of each channel's
     return on spend around a pooled return estimated with it (:mod:`~budgetgym.calibration.model`); ``None``
-    (default): no such prior. ``roi_prior_form``: ``linear`` (default), the returns pulled together, or
-    ``log``, their logs (:mod:`~budgetgym.calibration.roi_prior`)."""
+    (default): no such prior. ``roi_prior_form``: ``log`` (default), their logs pulled together
+    (Meridian's LogNormal ROI prior, pooled), or ``linear``, the returns themselves
+    (:mod:`~budgetgym.calibration.roi_prior`)."""
 
     adstock: AdstockKind = "geometric"
     saturation: SaturationKind = "hill"
@@ -58,7 +59,7 @@ class ModelSpec:
     delay: bool = False
     season: bool = False
     roi_prior: float | None = None
-    roi_prior_form: RoiForm = "linear"
+    roi_prior_form: RoiForm = "log"
 
 
 def baseline_design(data: MMMData, fourier: int, origin: float | None = None) -> tuple[np.ndarray, list[str]]:

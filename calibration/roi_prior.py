@@ -6,10 +6,10 @@ Channel ``i``'s return on its data spend :math:`S_i` is :math:`r_i = \beta_i m_i
 pooled return :math:`\bar r \ge 0` (:mod:`~budgetgym.calibration.projection`), so each must be linear in
 :math:`(\beta, \bar r)` for fixed :math:`\phi`.
 
-**Linear** (default): the pseudo-residual :math:`\hat\sigma (r_i - \bar r) / (\tau \bar r_0)`, :math:`\bar r_0`
-the return on the whole spend of the fit with the other priors.
+**Linear** (``roi_prior_form="linear"``): the pseudo-residual :math:`\hat\sigma (r_i - \bar r) / (\tau \bar
+r_0)`, :math:`\bar r_0` the return on the whole spend of the fit with the other priors.
 
-**Log** (``roi_prior_form="log"``): the prior is on log returns, :math:`\ln r_i - \ln \bar r \sim N(0,
+**Log** (``roi_prior_form="log"``, the default): the prior is on log returns, :math:`\ln r_i - \ln \bar r \sim N(0,
 \tau^2)` (Meridian's LogNormal ROI prior, pooled), the pseudo-residual :math:`\hat\sigma (\ln r_i - \ln \bar r)
 / \tau`. It is not linear in :math:`(\beta, \bar r)`, so it is linearised around current estimates
 :math:`r_{i0}, \bar r_0` (first-order Taylor expansion of the logarithm):

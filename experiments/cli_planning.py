@@ -215,10 +215,10 @@ def calibrate_cmd(
                           "(e.g. 0.5; default: no such prior)"),
     ] = None,
     roi_prior_form: Annotated[
-        str,
-        typer.Option(help="--roi-prior's form: linear (the returns pulled toward the pooled one) or log (their logs, "
-                          "TAU an sd of log return)"),
-    ] = "linear",
+        str | None,
+        typer.Option(help="--roi-prior's form: log (the log returns pulled toward the pooled one, TAU an sd of log "
+                          "return) or linear (the returns, TAU relative to the pooled return) \\[default: log]"),
+    ] = None,
     lift_tests: Annotated[
         Path | None,
         typer.Option(help="CSV of lift tests (channel, x, delta_x, delta_y, sigma): extra likelihood terms"),

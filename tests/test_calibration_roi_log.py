@@ -152,6 +152,7 @@ def test_prior_draws_move_the_roi_centres(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, needle", [
     (["--roi-prior", "0.5", "--roi-prior-form", "square"], "--roi-prior-form: unknown value 'square'"),
     (["--roi-prior-form", "log"], "--roi-prior-form log: needs --roi-prior TAU"),
+    (["--roi-prior-form", "linear"], "--roi-prior-form linear: needs --roi-prior TAU"),
 ])
 def test_bad_roi_prior_form_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                                         needle: str) -> None:
@@ -167,11 +168,11 @@ def test_bad_roi_prior_form_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_cli_log_form_reaches_the_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """``--roi-prior 1.5 --roi-prior-form log`` is the fit's: fit.md names the log form and its sd."""
+    """``--roi-prior 1.5`` is the fit's in the log form, the default: fit.md names the log form and its sd."""
     _noisy(tmp_path)
     code, _, err = run_cli(capsys, "calibrate", str(tmp_path / "d.csv"), "--date", "date", "--kpi", "revenue",
                            "--spend", ",".join(SPEND), "--draws", "0", "--no-plots", "--roi-prior", "1.5",
-                           "--roi-prior-form", "log", "--out", str(tmp_path / "out"))
+                           "--out", str(tmp_path / "out"))
     assert code == 0, err
     assert "log return on spend pooled (prior sd 1.5 of the log return)" in (
         tmp_path / "out" / "fit.md").read_text(encoding="utf-8")

@@ -103,7 +103,7 @@ def test_strong_prior_pools_the_returns_and_refits_keep_it(tmp_path: Path) -> No
     bootstrap's draws are coefficients of the K channels alone, their returns pooled like the fit's."""
     _, data = _noisy(tmp_path)
     free = fit_model(data, ModelSpec(starts=2), seed=0)
-    tight = fit_model(data, ModelSpec(starts=2, roi_prior=0.01), seed=0)
+    tight = fit_model(data, ModelSpec(starts=2, roi_prior=0.01, roi_prior_form="linear"), seed=0)
     r_free, r_tight = _returns(free), _returns(tight)
     assert r_free.max() / r_free.min() > 2.0
     assert r_tight.max() / r_tight.min() < 1.05
@@ -125,7 +125,7 @@ def test_noise_free_fit_is_exact_with_the_prior(tmp_path: Path) -> None:
     truth = synthesize(tmp_path / "d.csv", _truth(), flighted_spend(T, [1000.0, 3000.0, 500.0],
                                                                     np.random.default_rng(1)))
     data = read_mmm_csv(tmp_path / "d.csv", date="date", kpi="revenue", spend=SPEND)
-    fit = fit_model(data, ModelSpec(prior="weak", roi_prior=0.5), seed=0)
+    fit = fit_model(data, ModelSpec(prior="weak", roi_prior=0.5, roi_prior_form="linear"), seed=0)
     assert fit.problem.roi is not None
     np.testing.assert_allclose(fit.beta, truth.beta, rtol=1e-4)
     np.testing.assert_allclose(fit.params()["decay"], truth.theta, atol=1e-5)
@@ -149,11 +149,11 @@ def test_bad_roi_prior_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_cli_roi_prior_reaches_the_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """``--roi-prior 0.5`` is the fit's: fit.md says the returns are pooled, with the sd."""
+    """``--roi-prior 0.5 --roi-prior-form linear`` is the fit's: fit.md says the returns are pooled, with the sd."""
     _noisy(tmp_path)
     code, _, err = run_cli(capsys, "calibrate", str(tmp_path / "d.csv"), "--date", "date", "--kpi", "revenue",
                            "--spend", ",".join(SPEND), "--draws", "0", "--no-plots",
-                           "--roi-prior", "0.5", "--out", str(tmp_path / "out"))
+                           "--roi-prior", "0.5", "--roi-prior-form", "linear", "--out", str(tmp_path / "out"))
     assert code == 0, err
     assert "return on spend pooled (prior sd 0.5 of the pooled return)" in (tmp_path / "out" / "fit.md").read_text(
         encoding="utf-8")
