@@ -46,6 +46,18 @@ def lag_mass_table(horizon: int, shapes: np.ndarray, decays: np.ndarray) -> np.n
     return lag_mass_within(steps[:, None, None], np.asarray(shapes)[None, :, None], np.asarray(decays)[None, None, :])
 
 
+def _lag_weights_and_base(
+    landed: np.ndarray, past: np.ndarray, future: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""``(w_l, b_l)`` of :func:`carryover_step_value`: the lag kernel's weights :math:`w_l = F_l - F_{l-1}` from its
+    CDF ``landed`` (:math:`F_{-1} = 0`) and the lagged spend without step ``t``'s own,
+    :math:`b_l = p_l + y F_{l-1}`, both ``[..., R, K]``. One definition for :func:`carryover_step_value` and
+    :func:`tabulate_within`, whose numbers must be the same to the last bit."""
+    F = np.asarray(landed, dtype=float)
+    before = np.concatenate([np.zeros_like(F[..., :1, :]), F[..., :-1, :]], axis=-2)  # F_{l-1}
+    return F - before, np.asarray(past, dtype=float) + np.asarray(future, dtype=float) * before
+
+
 def carryover_forecast(carry: np.ndarray, decays: np.ndarray, steps: int) -> np.ndarray:
     r"""The carry-over state of the next ``steps`` steps if nothing more were spent, ``[steps, ...]``.
 
@@ -118,10 +130,7 @@ def tabulate_within(
     if len(g_at) == 0 or R == 0:
         table[g_at, k_at] = 0.0  # no lag: nothing to add (the whole table's empty sum)
         return table
-    F = np.asarray(landed, dtype=float)
-    before = np.concatenate([np.zeros_like(F[..., :1, :]), F[..., :-1, :]], axis=-2)  # F_{l-1}
-    weight = F - before  # w_l
-    base = np.asarray(past, dtype=float) + np.asarray(future, dtype=float) * before  # b_l [M, R, K]
+    weight, base = _lag_weights_and_base(landed, past, future)  # w_l, b_l [M, R, K]
     k = np.asarray(kappa, dtype=float)[:, None, :]
     s = np.asarray(slope, dtype=float)[:, None, :]
     level = base[..., k_at] + weight[..., k_at] * x[g_at, k_at]  # b_l + w_l x [M, R, P]
@@ -182,10 +191,7 @@ def carryover_step_value(
     -------
     ``[..., G, K]``: :math:`V` at each spend (0 at ``x = 0``), in the unit of ``scale``.
     """
-    F = np.asarray(landed, dtype=float)
-    before = np.concatenate([np.zeros_like(F[..., :1, :]), F[..., :-1, :]], axis=-2)  # F_{l-1}
-    weight = F - before  # w_l
-    base = np.asarray(past, dtype=float) + np.asarray(future, dtype=float) * before  # b_l [..., R, K]
+    weight, base = _lag_weights_and_base(landed, past, future)  # w_l, b_l [..., R, K]
     x = np.asarray(spend, dtype=float)  # [G, K or 1]
     c = np.asarray(scale, dtype=float)
     k = np.asarray(kappa, dtype=float)[..., None, :]
