@@ -141,7 +141,7 @@ carried-over level: spend :math:`x` at step ``t`` lifts the lagged spend of step
 ``B/T`` split :math:`y` above (:math:`S_t = B/T`: nothing changes), and the difference :math:`S_t - B/T` is
 added to (busy step) or taken from (quiet step) the channels by the grid programme on the mean over
 ``value_draws`` posterior draws (the Thompson draw and ``value_draws - 1`` more, from a generator of their own)
-of :func:`~budgetgym.agents.hill_posterior.carryover_step_value`,
+of :func:`~budgetgym.agents.carryover_value.carryover_step_value`,
 
 .. math:: \bar V_i(x) = \frac{1}{M} \sum_{m=1}^{M} \sum_{l=0}^{R-1} c^{(m)}_{l,i}
           \left[ g\big(b^{(m)}_{l,i} + w^{(m)}_{l,i}\, x; \kappa^{(m)}_i, s^{(m)}_i\big)
@@ -149,7 +149,7 @@ of :func:`~budgetgym.agents.hill_posterior.carryover_step_value`,
 
 each channel's spend between :math:`y_i` and :math:`y_i + S_t - B/T`: the response the step's spend adds over
 the steps left, given the model's own carry-over state of the spends so far
-(:func:`~budgetgym.agents.hill_posterior.carryover_forecast`), later steps that spend the rest of the budget
+(:func:`~budgetgym.agents.carryover_value.carryover_forecast`), later steps that spend the rest of the budget
 evenly in the shares of :math:`y`, each draw's :math:`\beta`, the value per conversion and the pacer's calendar
 multiplier of each step. One draw alone (``value_draws: 1``) lost on ``delayed-5`` (-1.6 points of the oracle):
 a channel with long carry-over is almost linear within one step, so the drawn decay swings where the whole
@@ -158,7 +158,7 @@ splitting a paced total*). Splitting the whole of :math:`S_t` by the valuation (
 scenario but ``pulse-4``, 8 draws or not (``delayed-5``: -11 points; a likely cause, not measured: much of its
 lag is conversion delay, after the saturation, which the model's one lag kernel cannot tell from carry-over).
 The cost: tabulating :math:`\bar V` (``value_draws`` x steps left x Hill values per spend kept) —
-:func:`~budgetgym.agents.hill_posterior.tabulate_within` values only the grid spends inside each channel's range
+:func:`~budgetgym.agents.carryover_value.tabulate_within` values only the grid spends inside each channel's range
 (~18% of the ``alloc_grid`` x channels cells on ``seasonal-5``), the same numbers as the whole table to the last bit —
 makes a ``predict`` under calendar pacing ~6-7 ms of CPU per step on ``seasonal-5`` (84 steps, 5 channels; ~17 ms when
 the whole table was valued; ``python benchmarks/bench_model_thompson.py --predict-ms``, figures:
@@ -181,15 +181,8 @@ import numpy as np
 
 from budgetgym.agents.base import BaseAgent, register_agent
 from budgetgym.agents.calendar_pacing import CalendarPacer
-from budgetgym.agents.hill_posterior import (
-    HillGridPosterior,
-    carryover_forecast,
-    hill_log_basis,
-    lag_mass_table,
-    lag_mass_within,
-    normalised_carryover,
-    tabulate_within,
-)
+from budgetgym.agents.carryover_value import carryover_forecast, lag_mass_table, lag_mass_within, tabulate_within
+from budgetgym.agents.hill_posterior import HillGridPosterior, hill_log_basis, normalised_carryover
 from budgetgym.agents.model_thompson_params import ModelThompsonParams
 from budgetgym.envs import curves
 from budgetgym.envs.allocation import (
@@ -359,7 +352,7 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
     ) -> np.ndarray:
         r"""The split of step ``t``'s paced ``total`` (currency): the ``steady`` split (shares) of ``B/T``, and the
         difference ``total - B/T`` moved by the mean over ``value_draws`` posterior draws (``draw`` and more from
-        ``value_rng``) of :func:`~budgetgym.agents.hill_posterior.carryover_step_value`, each channel between its
+        ``value_rng``) of :func:`~budgetgym.agents.carryover_value.carryover_step_value`, each channel between its
         ``B/T`` spend and that plus the difference (module docstring)."""
         T, post = self.horizon, self.posterior
         steps = max(T - t, 1)
@@ -389,7 +382,7 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
         return self.split(value, total)
 
     def landed_within(self, steps: int | np.ndarray, index: np.ndarray) -> np.ndarray:
-        """:func:`~budgetgym.agents.hill_posterior.lag_mass_within` of ``steps`` (``1..horizon``; broadcasts)
+        """:func:`~budgetgym.agents.carryover_value.lag_mass_within` of ``steps`` (``1..horizon``; broadcasts)
         for the lag shape and decay of each channel's grid point ``index`` ``[K]``, read from the table."""
         shape_at, decay_at = np.unravel_index(np.asarray(index), self.posterior.shape)[:2]
         return self._landed[np.asarray(steps) - 1, shape_at, decay_at]

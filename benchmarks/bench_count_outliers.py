@@ -35,12 +35,33 @@ def pearson_residuals(y: np.ndarray, mu: np.ndarray, k: float | None) -> np.ndar
     return (y - mu) / np.sqrt(mu if k is None else mu + mu * mu / k)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def count_arguments(description: str) -> argparse.Namespace:
+    """The options of both count benchmarks (this one and ``bench_small_count_outliers.py``): ``--datasets``,
+    ``--periods`` and ``--seed``."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--datasets", type=int, default=20_000)
     ap.add_argument("--periods", type=int, default=104)
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def clean_counts(
+    rng: np.random.Generator, level: float, k: float | None, datasets: int, periods: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(mu, y)`` ``[datasets, periods]``: means ``mu_t = L exp(0.3 eps_t)`` around ``level`` and counts drawn
+    from them, Poisson (``k`` None) or negative binomial with dispersion ``k`` (``Var y = mu + mu^2 / k``)."""
+    mu = level * np.exp(0.3 * rng.standard_normal((datasets, periods)))
+    y = (rng.poisson(mu) if k is None else rng.negative_binomial(k, k / (k + mu))).astype(float)
+    return mu, y
+
+
+def likelihood_name(k: float | None) -> str:
+    """A table row's name of the counts' likelihood."""
+    return "Poisson" if k is None else f"negative binomial k = {k:g}"
+
+
+def main() -> None:
+    args = count_arguments(__doc__.splitlines()[0])
     rng = np.random.default_rng(args.seed)
     print(f"{args.datasets} datasets of {args.periods} periods per row; alarm: |robust z| > {OUTLIER_Z:g}")
     print("| counts | level L | Pearson: datasets alarming | median / q99 max|z| "
@@ -48,15 +69,13 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for k in DISPERSIONS:
         for level in LEVELS:
-            mu = level * np.exp(0.3 * rng.standard_normal((args.datasets, args.periods)))
-            y = (rng.poisson(mu) if k is None else rng.negative_binomial(k, k / (k + mu))).astype(float)
+            mu, y = clean_counts(rng, level, k, args.datasets, args.periods)
             cells = []
             for r in (pearson_residuals(y, mu, k), deviance_residuals(y, mu, k)):
                 top = np.nan_to_num(np.abs(robust_z(r)), nan=0.0).max(axis=1)
                 cells += [f"{100 * np.mean(top > OUTLIER_Z):.2f}%",
                           f"{np.median(top):.2f} / {np.quantile(top, 0.99):.2f}"]
-            name = "Poisson" if k is None else f"negative binomial k = {k:g}"
-            print(f"| {name} | {level:g} | " + " | ".join(cells) + " |", flush=True)
+            print(f"| {likelihood_name(k)} | {level:g} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

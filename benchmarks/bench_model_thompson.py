@@ -37,6 +37,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
+from bench_predict import predict_seconds  # this folder's
 from scipy import stats
 
 import budgetgym.agents.model_thompson  # noqa: F401  (registers "model_thompson")
@@ -52,18 +53,7 @@ PACED_SCENARIOS = ["seasonal-5", "delayed-5", "pulse-4"]  # --predict-ms: calend
 def predict_cpu_ms(scenario: str, seed: int, params: dict[str, Any]) -> float:
     """Mean process CPU time (ms) of one ``predict`` over a whole episode of ``scenario`` from ``seed``."""
     env = ChannelBudgetEnv(scenario)
-    agent = make_agent("model_thompson", env, **params)
-    agent.reset(seed=seed)
-    obs, _ = env.reset(seed=seed)
-    spent = []
-    for _ in range(env.horizon):
-        t0 = time.process_time()
-        action, _ = agent.predict(obs)
-        spent.append(time.process_time() - t0)
-        nxt, reward, _, _, info = env.step(action)
-        agent.update(obs, action, float(reward), nxt, info)
-        obs = nxt
-    return 1e3 * float(np.mean(spent))
+    return 1e3 * float(np.mean(predict_seconds(make_agent("model_thompson", env, **params), env, seed)))
 
 
 def print_predict_ms(names: list[str], seeds: list[int], params: dict[str, Any]) -> None:

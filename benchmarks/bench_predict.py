@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -21,23 +22,27 @@ from budgetgym.envs import ChannelBudgetEnv
 SCENARIOS = ["stationary-5", "s-curve-5", "seasonal-5", "large-50"]
 
 
+def predict_seconds(agent: Any, env: ChannelBudgetEnv, seed: int, steps: int | None = None) -> list[float]:
+    """Process CPU time of each ``predict`` over an episode of ``env`` from ``seed`` (its first ``steps`` steps),
+    the agent learning from every step it plays (``bench_model_thompson.py --predict-ms`` times it too)."""
+    agent.reset(seed=seed)
+    obs, _ = env.reset(seed=seed)
+    spent = []
+    for _ in range(env.horizon if steps is None else min(env.horizon, steps)):
+        t0 = time.process_time()
+        action, _ = agent.predict(obs)
+        spent.append(time.process_time() - t0)
+        nxt, reward, _, _, info = env.step(action)
+        agent.update(obs, action, float(reward), nxt, info)
+        obs = nxt
+    return spent
+
+
 def predict_cpu_ms(agent_name: str, scenario: str, steps: int = 28, reps: int = 3) -> float:
+    """The mean CPU ms of ``predict`` over ``steps`` steps from seed 0, best of ``reps`` episodes."""
     env = ChannelBudgetEnv(scenario)
     agent = make_agent(agent_name, env)
-    best = np.inf
-    for _ in range(reps):
-        agent.reset(seed=0)
-        obs, _ = env.reset(seed=0)
-        times = []
-        for _ in range(min(env.horizon, steps)):
-            t0 = time.process_time()
-            action, _ = agent.predict(obs)
-            times.append(time.process_time() - t0)
-            nxt, reward, _, _, info = env.step(action)
-            agent.update(obs, action, float(reward), nxt, info)
-            obs = nxt
-        best = min(best, float(np.mean(times)))
-    return 1e3 * best
+    return 1e3 * min(float(np.mean(predict_seconds(agent, env, 0, steps))) for _ in range(reps))
 
 
 def main(argv: list[str]) -> None:

@@ -71,7 +71,7 @@ class ExpectedModel:
         arrivals = carry.arrivals if carry is not None else np.zeros((T, K))
         self.carried_conversions = arrivals.sum(axis=0)  # [K], arriving inside the window
         self.carried_value = model.reward_weight * self.carried_conversions  # [K], reward units
-        self._floor = 1e-12 * np.where(model.is_hill, model.kappa, 1.0 / model.rate)
+        self._floor = curves.derivative_floor(model)
         self.value_scale = float((self.weight * model.beta).sum())  # reward at saturation everywhere
 
     # ----------------------------------------------------------------- pieces
@@ -91,7 +91,7 @@ class ExpectedModel:
         m = self.model
         e1 = curves.exposure_d1(X, self.scale, m.ref_spend, m.elasticity)
         a = self._adstock(self._exposure(X))
-        a_safe = np.maximum(a, self._floor)
+        a_safe = curves.derivative_point(a, self._floor)
         with np.errstate(over="ignore", invalid="ignore"):
             f1 = weight * m.saturation_d1(a_safe)
         back = (self.lag.transpose(0, 2, 1) @ f1.T[:, :, None])[:, :, 0].T
@@ -287,7 +287,7 @@ class _MemberStack:
         T, K = self.T, self.K
         e1 = curves.exposure_d1(X, self.scale, self.ref_spend, self.elasticity)  # [N, T, K]
         a = self._adstock(curves.exposure(X, self.scale, self.ref_spend, self.elasticity))
-        a_safe = np.maximum(a, self.floor)
+        a_safe = curves.derivative_point(a, self.floor)
         with np.errstate(over="ignore", invalid="ignore"):
             f1 = self.weight * curves.saturate(b, a_safe, 1)
         back = (self.lag.transpose(0, 1, 3, 2) @ f1.transpose(0, 2, 1)[..., None])[..., 0].transpose(0, 2, 1)

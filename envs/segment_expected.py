@@ -66,7 +66,7 @@ class SegmentExpectedModel(ExpectedModel):
         self.segment_arrive = np.minimum(qcum[:, ::-1].T, 1.0)  # [T, S]: Qbar_s(T-1-t)
         self.segment_weight = seg.reward_weight * self.segment_arrive  # C[t, s]
         self.response = path.response  # m[t, i], multiplies the effective exposure
-        self._seg_floor = 1e-12 * np.where(seg.is_hill, seg.kappa, 1.0 / seg.rate)
+        self._seg_floor = curves.derivative_floor(seg)
         self.value_scale = float((self.segment_weight * seg.beta).sum())
 
     # ----------------------------------------------------------------- pieces
@@ -98,7 +98,7 @@ class SegmentExpectedModel(ExpectedModel):
         m = self.model
         e1 = curves.exposure_d1(X, self.scale, m.ref_spend, m.elasticity)
         _, A = self._segment_exposure(X)
-        A_safe = np.maximum(A, self._seg_floor)
+        A_safe = curves.derivative_point(A, self._seg_floor)
         with np.errstate(over="ignore", invalid="ignore"):
             g = self.response * ((weight * self.seg.saturation(A_safe, 1)) @ self.seg.mix.T)
         back = (self.lag.transpose(0, 2, 1) @ g.T[:, :, None])[:, :, 0].T

@@ -219,6 +219,26 @@ def _scenarios() -> dict[str, tuple[object, int | None]]:
         ),
         None,
     )
+    out["far-below-half-saturation"] = (
+        # a click at 1e13: a step's spend buys ~5e-14 of kappa, below the curves' floor of 1e-12 kappa (the
+        # derivatives were taken at that floor, 4.6x off the slope at a slope of 0.5); a value per conversion
+        # of 1e8 makes its gradient the size of the other channel's
+        _scenario(
+            [
+                hill_channel(
+                    "dear",
+                    cost={"unit": "click", "price": 1.0e13, "ref_spend": 800.0, "elasticity": 0.3},
+                    adstock={"type": "geometric", "decay": 0.5},
+                    saturation={"type": "hill", "max_response": 100.0, "half_saturation": 600.0, "slope": 0.5},
+                    value={"mean": 1.0e8},
+                ),
+                hill_channel("cheap", value={"mean": 30.0}),
+            ],
+            horizon=6,
+            reward="revenue",
+        ),
+        None,
+    )
     return out
 
 

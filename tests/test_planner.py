@@ -1292,3 +1292,39 @@ def test_a_share_bound_below_the_rounding_of_zero_is_kept() -> None:
     assert X[:, 2].max() < ZERO_RTOL * X.max()  # the case: the bound is below the rule of no spend
     assert check_plan(weak, X) == []
     np.testing.assert_allclose(X[:, 2], 5e-7 * X.sum(axis=1), rtol=1e-3)
+
+
+def test_a_channel_buying_far_below_its_half_saturation_is_solved_in_few_newton_steps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Hypothesis (``conftest.families(max_channels=3, max_horizon=4)``, session 29): a family whose Hill channel
+    (slope 0.5) is priced at 1e15 a click, so the plan's spend buys 5e-14 of its half-saturation, planned in 15 s
+    where its neighbours took 0.2 s. The curves' derivatives were taken at a floor of 1e-12 kappa, above every
+    step's adstock: the gradient was 4.6x off the value's slope, the Newton direction was no descent direction
+    of the barrier function, and every centring round took its 60 steps with line searches that moved by the
+    last bit. Now every round stops by its own decrement, in a few steps."""
+    import json
+    from pathlib import Path
+
+    from budgetgym.envs.barrier import BarrierProblem
+
+    case = json.loads((Path(__file__).parent / "fixtures" / "property_examples"
+                       / "far_below_half_saturation_family.json").read_text())
+    fam = family_from_dict(case["family"], source="hypothesis family")
+    steps: list[int] = []
+    direction, centre = BarrierProblem.direction, BarrierProblem.centre
+
+    def counted_direction(self: BarrierProblem, *args: Any) -> Any:
+        steps[-1] += 1
+        return direction(self, *args)
+
+    def counted_centre(self: BarrierProblem, *args: Any, **kwargs: Any) -> Any:
+        steps.append(0)
+        return centre(self, *args, **kwargs)
+
+    monkeypatch.setattr(BarrierProblem, "direction", counted_direction)
+    monkeypatch.setattr(BarrierProblem, "centre", counted_centre)
+    problem = PlanningProblem(fam, draws=3).with_budget(2.0)  # a level of the target-CPA search that stalled
+    X = solve_for(problem, MEAN)
+    assert steps and max(steps) < 30, steps  # 60 (the cap) in every round before; 4 to 9 now
+    assert check_plan(problem.scenario, X) == []
