@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
+from budgetgym.envs.dotted_paths import set_dotted
 from budgetgym.envs.errors import ScenarioError, ScenarioWarning, StrictModel, unknown, validation_error
 from budgetgym.envs.family_template import holds_distribution, is_distribution
 from budgetgym.envs.io import names_a_file, read_yaml
@@ -33,7 +34,6 @@ from budgetgym.envs.scenario import (
     list_scenarios,
     load_scenario,
     scenario_from_dict,
-    set_dotted,
     warn_unlikely,
 )
 from budgetgym.envs.scenario_family import MAX_FAMILY_SEED, MAX_REDRAWS, VALIDATION_DRAWS, ScenarioFamily, Split

@@ -11,6 +11,7 @@ import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from budgetgym.envs.dotted_paths import item_index, set_dotted
 from budgetgym.envs.errors import BudgetGymError, ScenarioError
 from budgetgym.envs.family import (
     ScenarioFamily,
@@ -21,7 +22,7 @@ from budgetgym.envs.family import (
     load_family,
 )
 from budgetgym.envs.io import read_yaml
-from budgetgym.envs.scenario import Scenario, item_index, set_dotted
+from budgetgym.envs.scenario import Scenario
 from budgetgym.experiments.wording import count
 
 if TYPE_CHECKING:  # pragma: no cover
