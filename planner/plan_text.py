@@ -54,6 +54,8 @@ __all__ = [
     "segment_rows",
     "summary_lines",
     "table_note",
+    "uncounted_channels",
+    "uncounted_note",
 ]
 
 
@@ -124,11 +126,42 @@ def _change(delta: float, base: float, current_spends: bool, spends: bool, digit
     return fmt(delta, digits, signed=True, scale=scale) + (" (new)" if spends else "")
 
 
+#: Marks a recommended spend below the counting threshold in the per-channel table (:func:`uncounted_note`).
+UNCOUNTED_MARK = "*"
+
+
 def _spend_text(spend: float, counts: bool, budget: float) -> str:
     """A channel's recommended spend: with counted spend (:func:`~budgetgym.planner.metrics.counted_spend`, which
     also gives it a ROAS and CPA) its digits however small against the budget (``0.05``, never a ``0`` beside a
-    ROAS), else as :func:`fmt` with the budget as scale (the solver's rounding of 0 prints as 0)."""
-    return figure(spend, 0) if counts else fmt(spend, 0, scale=budget)
+    ROAS); a positive spend below the counting threshold (no counted spend, so no ROAS or CPA) also its digits,
+    marked :data:`UNCOUNTED_MARK` (``0.0359*``, :func:`uncounted_note` says why): the recommendation keeps no
+    solver's rounding of 0 that is free to drop (:func:`~budgetgym.planner.metrics.without_free_residue`), so
+    such a spend is the plan's (a channel capped at a tiny ``max_share``), which ``plan.csv`` holds; no spend
+    prints ``0``."""
+    if counts:
+        return figure(spend, 0)
+    return f"{figure(spend, 0)}{UNCOUNTED_MARK}" if spend > 0 else fmt(spend, 0, scale=budget)
+
+
+def uncounted_channels(result: PlanResult) -> list[str]:
+    """The channels the recommendation spends on below the counting threshold: a positive spend but no counted
+    spend (:func:`~budgetgym.planner.metrics.counted_spend`: every step of it at most
+    :data:`~budgetgym.planner.metrics.ZERO_RTOL` of the plan's largest step)."""
+    spend, used = result.plan.sum(axis=0), spends_on(result.plan)
+    return [n for n, s, u in zip(result.channel_names, spend, used, strict=True) if s > 0 and not u]
+
+
+def uncounted_note(result: PlanResult) -> str | None:
+    """What a spend marked :data:`UNCOUNTED_MARK` is (``None`` without one): below the counting threshold, so
+    counted as no spend (no ROAS or CPA), though ``plan.csv`` holds it."""
+    names = uncounted_channels(result)
+    if not names:
+        return None
+    top = fmt(float(result.plan.max()), 0)
+    ratio = _ratio_names(result.reward)[0] + (" or CPA" if conversions_beside(result.kpi, result.reward) else "")
+    return (f"{UNCOUNTED_MARK} below the counting threshold ({', '.join(names)}): the plan spends this, but every step "
+            f"of it is at most {ZERO_RTOL:g} of the plan's largest step ({top}), so it counts as no spend: no {ratio} "
+            f"(plan.csv and channels.csv hold the spend).")
 
 
 def _ratio_names(reward: str) -> tuple[str, str, str]:
@@ -489,7 +522,8 @@ def table_note(result: PlanResult) -> str | None:
     objective's CVaR) but not the KPI's baseline, which is never part of a plan's value (a calibrated
     family's intercept, trend, season and controls), while its CPA or ROAS counts only the window's own
     (incremental) outcome.
-    ``None`` when neither applies."""
+    With a recommended spend below the counting threshold, :func:`uncounted_note`.
+    ``None`` when none applies."""
     parts = []
     if result.is_family:
         text = f"Per-channel numbers are means over the {count(result.draws, 'train draw')}"
@@ -507,4 +541,7 @@ def table_note(result: PlanResult) -> str | None:
                      f"spend in the window) but not the KPI's baseline (organic demand, trend, season and controls, "
                      f"which no spend moves: a calibrated family's intercept and control terms); {ratio} counts only "
                      f"what the window's spend adds.")
+    uncounted = uncounted_note(result)
+    if uncounted is not None:
+        parts.append(uncounted)
     return " ".join(parts) or None

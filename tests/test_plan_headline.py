@@ -420,5 +420,28 @@ def test_a_tiny_counted_spend_prints_its_digits_beside_its_roas() -> None:
             assert row["spend"] == "0.05" and row["ROAS"] != "–", row
             earned = model.channel_revenue(X)[2] - model.channel_revenue(np.zeros_like(X))[2]
             assert earned > 0 and table["roas"][2] == pytest.approx(earned / tiny, rel=1e-9)
-        else:
-            assert row["spend"] == "0" and row["ROAS"] == "–", row
+        else:  # below the counting threshold: no ROAS, its digits marked and said (test below), not a bare 0
+            assert row["spend"] == f"{tiny:.3g}*" and row["ROAS"] == "–", row
+
+
+def test_a_kept_spend_below_the_counting_threshold_prints_its_digits_and_says_so() -> None:
+    """stationary-3 with video capped at ``max_share`` 5e-7: the plan keeps 0.0036 a day on video (its marginal CPA
+    is the lowest), under 1e-6 of the largest step, so no CPA; the table printed its spend as ``0`` while plan.csv
+    held it. It prints the spend's digits, marked, and the note under the table says it is below the threshold."""
+    from budgetgym.envs import load_scenario
+    from budgetgym.planner.metrics import counted_spend
+    from budgetgym.planner.plan_text import channel_rows, table_note
+
+    sc = load_scenario("stationary-3").override({"channels.2.max_share": 5e-7})
+    result = plan(sc, curves=False, lift_design="none")
+    video = float(result.plan[:, 2].sum())
+    assert video > 0 and counted_spend(result.plan)[2] == 0  # the case: kept, not counted
+    header, rows = channel_rows(result)
+    row = dict(zip(header, rows[2], strict=True))
+    assert row["spend"] == f"{video:.3g}*" and row["CPA"] == "–", row
+    note = table_note(result)
+    assert note is not None and "* below the counting threshold (video)" in note and "no CPA" in note
+    # a plan without such a channel has no mark and no such note
+    plain = plan("stationary-3", curves=False, lift_design="none")
+    assert all("*" not in r[1] for r in channel_rows(plain)[1])
+    assert "counting threshold" not in (table_note(plain) or "")
