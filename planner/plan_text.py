@@ -54,6 +54,7 @@ __all__ = [
     "segment_rows",
     "summary_lines",
     "table_note",
+    "target_line",
     "uncounted_channels",
     "uncounted_note",
 ]
@@ -237,9 +238,9 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _point_text(point: dict[str, Any], outcome: str) -> str:
+def _point_text(point: dict[str, Any], outcome: str, of: str = "the budget") -> str:
     return (
-        f"budget {fmt(point['budget'], 0, scale=point['budget'])} ({point['multiple']:.3g} × the budget), "
+        f"budget {fmt(point['budget'], 0, scale=point['budget'])} ({point['multiple']:.3g} × {of}), "
         f"expected {outcome} {fmt(point['outcome'], scale=point['outcome'])}"
     )
 
@@ -291,6 +292,28 @@ def _side_text(point: dict[str, Any], budget: float) -> str:
     return f"; {MARGINAL_NAMES[metric]} {said} — {why}"
 
 
+def target_line(result: PlanResult) -> str:
+    """The target's line: the budget meeting the target marginal return and its expected outcome, and which plan
+    the table, ``plan.csv`` and ``channels.csv`` are: the plan at that budget (``plan_at`` ``target``), or, the target
+    not reached within the budgets searched, the plan at the budget given (``plan_at`` ``budget``); a summary of an
+    earlier version, without ``plan_at``, keeps the plan at the budget given."""
+    t = result.target
+    assert t is not None
+    outcome = OUTCOME_NAMES[result.reward]
+    given = result.budget if result.budget_given is None else result.budget_given
+    name = MARGINAL_NAMES[t["metric"]]
+    budget = fmt(given, 0, scale=given)
+    if t.get("budget") is None:
+        where = (f"the recommended plan (the table, plan.csv) is the plan at the budget given, {budget}, as the target "
+                 f"is not reached {_searched_text(t, given)}")
+    elif t.get("plan_at") == "target":
+        where = (f"{_point_text(t, outcome, 'the budget given')}. The recommended plan (the table, plan.csv) is the "
+                 f"plan at this budget, not at the budget given ({budget})")
+    else:
+        where = _point_text(t, outcome)
+    return f"target {name} {t['target']:,.6g}: {where}"  # the target as asked, not rounded to 0.000
+
+
 def objective_label(result: PlanResult) -> str:
     """What the plan's value is: ``expected conversions``, and for a family the objective over its train draws
     (``expected revenue (cvar:0.1 over the train draws)``): the summary's, the frontier table's and figure's."""
@@ -316,6 +339,9 @@ def summary_lines(result: PlanResult) -> list[str]:
         lines += [f"note: the current plan breaks the campaign's constraints and is valued as given: {p}"
                   for p in result.current_problems]
         unspent = result.budget - float(result.current.sum())
+        if -unspent > ZERO_RTOL * result.budget:  # a target's budget below the plan in place: the uplift spends less
+            lines.append(f"note: the current plan spends {spend(result.budget - unspent)}, more than the recommended "
+                         f"plan's budget {spend(result.budget)}: the uplift is net of spending {spend(-unspent)} less")
         if unspent > ZERO_RTOL * result.budget:  # a what-if budget above the plan in place: say what the uplift holds
             lines.append(f"note: the current plan spends {spend(result.budget - unspent)} of the budget "
                          f"{spend(result.budget)}: the uplift includes what the other {spend(unspent)} buy")
@@ -378,16 +404,13 @@ def summary_lines(result: PlanResult) -> list[str]:
                 if result.reward == "revenue" and result.response_unit == "conversions" else "")
         lines.append(f"lift tests to run next (lift_design.csv){how}: {tests}; hold each level for weeks, then "
                      f"`budgetgym calibrate ... --lift-tests` with the measured lifts (columns delta_y, sigma){unit}")
+    given = result.budget if result.budget_given is None else result.budget_given  # the multiples' budget
     if result.target is not None:
-        t = result.target
-        name = MARGINAL_NAMES[t["metric"]]
-        where = (_point_text(t, outcome) if t.get("budget") is not None
-                 else f"not reached {_searched_text(t, result.budget)}")
-        lines.append(f"target {name} {t['target']:,.6g}: {where}")  # as asked, not rounded to 0.000
+        lines.append(target_line(result))
     if result.reward == "profit":
         p = result.profit_max
         if p is None or p.get("budget") is None:
-            where = "not found" if p is None else f"not found {_searched_text(p, result.budget)}"
+            where = "not found" if p is None else f"not found {_searched_text(p, given)}"
         elif p["spend"] == 0:  # search_target's point at budget 0
             where = (f"0 — no channel pays back: the profit-maximising plan spends nothing (expected {outcome} "
                      f"{fmt(p['outcome'], scale=p['outcome'])})")
@@ -398,7 +421,8 @@ def summary_lines(result: PlanResult) -> list[str]:
         f = result.frontier
         low, high = float(f["multiple"].min()), float(f["multiple"].max())
         span = f"at {low:.3g}" if low == high else f"from {low:.3g} to {high:.3g}"
-        lines.append(f"frontier: {count(len(f), 'budget')}{',' if low == high else ''} {span} × the budget "
+        of = "the budget" if result.budget_given is None else f"the budget given ({spend(given)})"
+        lines.append(f"frontier: {count(len(f), 'budget')}{',' if low == high else ''} {span} × {of} "
                      f"(table below and frontier.csv)")
     return lines
 
@@ -500,6 +524,16 @@ def _step_length(days: np.ndarray) -> str:
     return " of a month" if is_monthly(d) else f" of {count(d, 'day')}"
 
 
+def _target_budget(result: PlanResult) -> str:
+    """After the pacing in the header, where a target set the plan's budget: ``; meeting the target marginal ROAS 3;
+    the budget given 840,000``; else empty."""
+    t = result.target
+    if t is None or result.budget_given is None:
+        return ""
+    given = fmt(result.budget_given, 0, scale=result.budget_given)
+    return f"; meeting the target {MARGINAL_NAMES[t['metric']]} {t['target']:,.6g}; the budget given {given}"
+
+
 def header_line(result: PlanResult) -> str:
     """What was planned: campaign, channels, steps and their length, window, budget, reward, objective."""
     kind = (f"scenario family, {result.objective} over {count(result.draws, 'train draw')}" if result.is_family
@@ -508,7 +542,8 @@ def header_line(result: PlanResult) -> str:
     span = f"{result.dates[0]} to {result.dates[-1]}" if result.dates else f"day {days[0]:g} to {days[-1]:g}"
     return (
         f"{result.campaign} ({kind}): {count(len(result.channel_names), 'channel')}, {count(result.horizon, 'step')}"
-        f"{_step_length(days)} ({span}), budget {fmt(result.budget, 0, scale=result.budget)} ({result.pacing} pacing), "
+        f"{_step_length(days)} ({span}), budget {fmt(result.budget, 0, scale=result.budget)} "
+        f"({result.pacing} pacing{_target_budget(result)}), "
         f"reward {result.reward}" + ("" if result.response_unit == "conversions" else
                                       " (the response is revenue, response_unit: currency: no conversions or CPA)")
         + f"; solved in {result.seconds:.1f} s"

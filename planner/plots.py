@@ -121,7 +121,10 @@ def plot_frontier(result: PlanResult, path: str | Path) -> Path:
         if point is not None and point.get("budget") is not None:
             nothing = " (spends nothing: no channel pays back)" if point["spend"] == 0 else ""
             ax.axvline(point["budget"], color="black", ls=style, lw=1, label=f"{text} budget{nothing}")
-    ax.axvline(result.budget, color="black", ls="--", lw=0.8, alpha=0.6)
+    if result.budget_given is None:
+        ax.axvline(result.budget, color="black", ls="--", lw=0.8, alpha=0.6)
+    else:  # a target moved the plan's budget: the budget given, which the multiples are of
+        ax.axvline(result.budget_given, color="black", ls="--", lw=0.8, alpha=0.6, label="budget given")
     ax.set(xlabel="total budget", ylabel=objective_label(result), title=f"Budget frontier — {result.campaign}")
     _money_axis(ax.xaxis)
     _money_axis(ax.yaxis)
