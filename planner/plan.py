@@ -6,7 +6,10 @@ What it computes (each piece documented where it is defined):
    over the problem's members (:mod:`~budgetgym.planner.problem`): for a scenario, exactly
    :func:`~budgetgym.envs.oracle.solve_oracle`'s plan; for a family, one plan for all its draws;
 2. per channel its spend, share, expected conversions / revenue / outcome, ROAS, CPA and marginal
-   returns (:mod:`~budgetgym.planner.metrics`), and the marginal return of the total budget; for a
+   returns (:mod:`~budgetgym.planner.metrics`; under a ``cvar:`` objective over a family's draws also the
+   marginal returns of the CVaR, ``cvar_`` + :data:`~budgetgym.planner.metrics.CVAR_MARGINALS`: the mean over
+   the tail draws at the plan, the objective's gradient, which the plan equalises over the channels it
+   spends on), and the marginal return of the total budget; for a
    campaign whose response is measured in currency (``response_unit: currency``) every figure counting
    conversions, here and in 3, 5, 6 and the segments, is undefined
    (:func:`~budgetgym.planner.metrics.uncounted`);
@@ -81,6 +84,7 @@ from budgetgym.planner.inputs import (
     read_history_file,
 )
 from budgetgym.planner.metrics import (
+    CVAR_MARGINALS,
     Figures,
     beyond_history,
     budget_marginal,
@@ -345,7 +349,8 @@ def plan(
             design = design if len(design) else None
         elif lift_design != "none" and beyond:  # one member's curves are known: no test informs them
             design = beyond_design(names, X, problem.history, beyond)
-    marg = budget_marginal(objective_marginal_model(problem, obj, X, tail_weights), X, B, sc_plan.step_cap)  # type: ignore[arg-type]
+    tail_model = objective_marginal_model(problem, obj, X, tail_weights)
+    marg = budget_marginal(tail_model, X, B, sc_plan.step_cap)  # type: ignore[arg-type]
     zero = problem.member_values(np.zeros_like(X))  # carry-in only
     baseline, baseline_mean = float(obj.score(zero)[0]), float(zero.mean())
 
@@ -365,6 +370,10 @@ def plan(
         problems = check_plan(sc, cur)
     if cols:  # added after the columns of earlier versions (the results directory is a contract)
         table["history_spent_steps"] = cols["history_spent_steps"]
+    if obj.kind != "mean" and len(problem.members) > 1:  # CVaR over draws: each channel's marginal of what is optimised
+        tail = channel_table(tail_model, X, names, reward)  # type: ignore[arg-type]
+        for col in CVAR_MARGINALS:
+            table[f"cvar_{col}"] = tail[col].to_numpy()
 
     # 5. frontier and targets (multiples of the budget given)
     anchor = BudgetPoint(B, X, value, marg)

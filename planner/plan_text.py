@@ -8,7 +8,10 @@ and the report (:mod:`budgetgym.planner.report` puts the pieces together), so th
   share, (with a current plan: its spend and the change), the expected outcome in the reward's
   unit, (the uplift over the current plan), ROAS (revenue, profit) or CPA (conversions) and the
   marginal ROAS or marginal CPA (for a conversions KPI planned as revenue, ``kpi: conversions``, also the
-  expected conversions and CPA), then a total row (the total's marginal is the budget's). A change
+  expected conversions and CPA), then a total row (the total's marginal is the budget's). Under a ``cvar:``
+  objective over a family's draws the marginal column is the CVaR's (``channels.csv``'s ``cvar_mroas`` or
+  ``cvar_mcpa``: the tail draws' mean at the plan, what the plan optimises and equalises over the channels,
+  as the total's is), labelled with the objective; the other columns are the draws' means. A change
   and uplift carry their percentage of the current plan's, except on a channel the current plan does
   not spend on (:func:`~budgetgym.planner.metrics.spends_on`: the solver's rounding of 0, which an
   earlier solve given as the current plan leaves on a channel it drops, is no spend), whose current
@@ -199,7 +202,8 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
     header += ["expected conversions"] if counts else []
     header += [ratio]
     header += ["CPA"] if counts else []
-    header += [marginal]
+    tail = f"cvar_{key}" in ch.columns  # under cvar: the channels' marginal returns of the CVaR, as the total's
+    header += [f"{marginal} ({result.objective})" if tail else marginal]
     ratio_col = "cpa" if result.reward == "conversions" else "roas"
     rows = []
     money, value = result.budget, abs(result.value)  # the scales of spend and outcomes (fmt)
@@ -220,7 +224,7 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
         row += [fmt(r["conversions"], scale=conversions)] if counts else []
         row += [fmt(r[ratio_col], 2)]
         row += [fmt(r["cpa"], 2)] if counts else []
-        row += [fmt(r[key], 2)]
+        row += [fmt(r[f"cvar_{key}" if tail else key], 2)]
         rows.append(row)
     spend, total, inc_conv, inc_rev = _totals(ch)
     row = ["total", fmt(spend, 0, scale=money), "100.0%" if spend > 0 else "–"]
@@ -563,8 +567,11 @@ def table_note(result: PlanResult) -> str | None:
     if result.is_family:
         text = f"Per-channel numbers are means over the {count(result.draws, 'train draw')}"
         if result.objective != "mean":
-            text += (f"; the objective, the total's marginal return and the values below are the {result.objective} "
-                     f"(the mean over the worst {result.objective.partition(':')[2]} share of the draws)")
+            marginal = _ratio_names(result.reward)[1]
+            text += (f", except the {marginal} ({result.objective}); the objective, that column, the total's marginal "
+                     f"return and the values below are the {result.objective} (the mean over the worst "
+                     f"{result.objective.partition(':')[2]} share of the draws at the plan; channels.csv has the "
+                     f"means' {marginal} too)")
         parts.append(text + ".")
     if result.history_steps:
         outcome = OUTCOME_NAMES[result.reward]
