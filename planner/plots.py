@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from budgetgym.envs.numbers import amount_axis as _money_axis
+from budgetgym.envs.numbers import tick_amount as _money
 from budgetgym.experiments.plots import _figure, _grid, save_figure
 from budgetgym.experiments.wording import count
 from budgetgym.planner.plan_result import PlanResult
@@ -48,20 +50,6 @@ def _channel_colors(n: int) -> list[Any]:
 
     cmap = colormaps["Set2" if n <= 8 else "tab20"]
     return [cmap(i % cmap.N) for i in range(n)]
-
-
-def _money(v: float, _pos: object = None) -> str:
-    """Tick label for an amount: ``950``, ``12.5k``, ``1.2M``."""
-    a = abs(v)
-    if a >= 1e6:
-        return f"{v / 1e6:.3g}M"
-    return f"{v / 1e3:.3g}k" if a >= 1e3 else f"{v:.3g}"
-
-
-def _money_axis(axis: Any) -> None:
-    from matplotlib.ticker import FuncFormatter
-
-    axis.set_major_formatter(FuncFormatter(_money))
 
 
 def _count_axis(axis: Any) -> None:
