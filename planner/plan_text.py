@@ -242,10 +242,12 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _point_text(point: dict[str, Any], outcome: str, of: str = "the budget") -> str:
+def _point_text(point: dict[str, Any], label: str, of: str = "the budget") -> str:
+    """A searched budget and its optimum's value, named by ``label`` (:func:`objective_label`: for a family under
+    ``cvar:`` the CVaR, which the table's expected outcome, the draws' mean, is not)."""
     return (
         f"budget {fmt(point['budget'], 0, scale=point['budget'])} ({point['multiple']:.3g} × {of}), "
-        f"expected {outcome} {fmt(point['outcome'], scale=point['outcome'])}"
+        f"{label} {fmt(point['outcome'], scale=point['outcome'])}"
     )
 
 
@@ -303,7 +305,7 @@ def target_line(result: PlanResult) -> str:
     earlier version, without ``plan_at``, keeps the plan at the budget given."""
     t = result.target
     assert t is not None
-    outcome = OUTCOME_NAMES[result.reward]
+    label = objective_label(result)
     given = result.budget if result.budget_given is None else result.budget_given
     name = MARGINAL_NAMES[t["metric"]]
     budget = fmt(given, 0, scale=given)
@@ -311,10 +313,10 @@ def target_line(result: PlanResult) -> str:
         where = (f"the recommended plan (the table, plan.csv) is the plan at the budget given, {budget}, as the target "
                  f"is not reached {_searched_text(t, given)}")
     elif t.get("plan_at") == "target":
-        where = (f"{_point_text(t, outcome, 'the budget given')}. The recommended plan (the table, plan.csv) is the "
+        where = (f"{_point_text(t, label, 'the budget given')}. The recommended plan (the table, plan.csv) is the "
                  f"plan at this budget, not at the budget given ({budget})")
     else:
-        where = _point_text(t, outcome)
+        where = _point_text(t, label)
     return f"target {name} {t['target']:,.6g}: {where}"  # the target as asked, not rounded to 0.000
 
 
@@ -419,7 +421,7 @@ def summary_lines(result: PlanResult) -> list[str]:
             where = (f"0 — no channel pays back: the profit-maximising plan spends nothing (expected {outcome} "
                      f"{fmt(p['outcome'], scale=p['outcome'])})")
         else:
-            where = _point_text(p, outcome)
+            where = _point_text(p, what)
         lines.append(f"profit-maximising budget (marginal ROAS 1): {where}")
     if result.frontier is not None:
         f = result.frontier

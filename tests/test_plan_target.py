@@ -93,3 +93,21 @@ def test_the_cli_writes_the_plan_at_the_targets_budget(tmp_path: Path, capsys: p
     assert pd.read_csv(out / "channels.csv")["spend"].sum() == pytest.approx(b, rel=1e-9)
     assert summary["recommended"]["spend"] == pytest.approx(b, rel=1e-12) and summary["budget_given"] == 84000.0
     assert "The recommended plan (the table, plan.csv) is the plan at this budget" in printed
+
+
+def test_under_cvar_the_target_line_names_its_value_the_cvar() -> None:
+    """Under ``cvar:`` the target's line read "expected conversions 1,234": the CVaR of the train draws, under the
+    name of the table's total (the draws' mean, larger). It names it as the summary's first line does."""
+    from test_plan_headline import _family
+
+    from budgetgym.planner.plan_text import fmt, objective_label
+
+    fam = _family()
+    res = plan(fam, draws=8, objective="cvar:0.25", target_mcpa=10.0, curves=False, lift_design="none")
+    t = res.target
+    assert t is not None and t["plan_at"] == "target"
+    mean_total = float(res.channels["outcome"].sum())
+    assert res.value < 0.99 * mean_total  # the case: the CVaR is not the table's total
+    label = objective_label(res)
+    assert label == "expected conversions (cvar:0.25 over the train draws)"
+    assert f"{label} {fmt(res.value, scale=res.value)}" in target_line(res), target_line(res)
