@@ -420,8 +420,8 @@ def summary_lines(result: PlanResult) -> list[str]:
         elif p["spend"] == 0:  # search_target's point at budget 0
             where = (f"0 — no channel pays back: the profit-maximising plan spends nothing (expected {outcome} "
                      f"{fmt(p['outcome'], scale=p['outcome'])})")
-        else:
-            where = _point_text(p, what)
+        else:  # its multiple is of the budget given, which a target's plan is not at
+            where = _point_text(p, what, "the budget" if result.budget_given is None else "the budget given")
         lines.append(f"profit-maximising budget (marginal ROAS 1): {where}")
     if result.frontier is not None:
         f = result.frontier

@@ -111,3 +111,16 @@ def test_under_cvar_the_target_line_names_its_value_the_cvar() -> None:
     label = objective_label(res)
     assert label == "expected conversions (cvar:0.25 over the train draws)"
     assert f"{label} {fmt(res.value, scale=res.value)}" in target_line(res), target_line(res)
+
+
+def test_the_profit_maximum_beside_a_met_target_is_a_multiple_of_the_budget_given() -> None:
+    """For profit the line of the profit-maximising budget said "(1.13 × the budget)" of the budget given while the
+    header's budget was the target's (shock-5, --target-mroas 1.5): it says "the budget given" then."""
+    sc = SC.override({"reward": "profit", **{f"channels.{i}.value.mean": 60.0 for i in range(3)}})
+    res = plan(sc, target_mroas=2.0, curves=False, lift_design="none")
+    assert res.target is not None and res.target["plan_at"] == "target" and res.budget_given == sc.budget.total
+    p = res.profit_max
+    assert p is not None and p["budget"] is not None and p["spend"] > 0
+    assert p["multiple"] == pytest.approx(p["budget"] / sc.budget.total, rel=1e-12)
+    line = next(s for s in summary_lines(res) if s.startswith("profit-maximising"))
+    assert f"({p['multiple']:.3g} × the budget given)" in line, line
