@@ -30,6 +30,7 @@ from budgetgym.calibration.diagnostics import (
     errors,
     negative_kpi_warning,
     outlier_warning,
+    outside_interval_warning,
     parameter_table,
     warnings_for,
 )
@@ -335,10 +336,12 @@ def calibrate(
                       value=None if value is None else value.value)
     family_from_dict(fam, source=f"calibrated family of '{p}'")  # it must load as written
     lift = None if tests is None else lift_table(fit, tests, boot.phi if boot else None, boot.beta if boot else None)
+    parameters = parameter_table(fit, data, boot)
     result = CalibrationResult(
-        data=data, fit=fit, draws=boot, holdout=held, errors=insample, parameters=parameter_table(fit, data, boot),
+        data=data, fit=fit, draws=boot, holdout=held, errors=insample, parameters=parameters,
         warnings=warnings_for(fit, boot, insample, held.outsample if held else None,
                               holdout_insample=held.insample if held else None)
+        + outside_interval_warning(parameters, 0 if boot is None else len(boot))
         + negative_kpi_warning(data.kpi, data.dates, data.kpi_name) + outlier_warning(fit, data.dates)
         + capped_draws(fit, boot) + value_warnings(kpi, value) + short_data_warning(data, fourier)
         + ([] if tests is None or lift is None else beyond_data(tests, data) + disagreements(lift)), window=window,

@@ -24,6 +24,7 @@ from budgetgym.calibration.export import Costs
 from budgetgym.calibration.model import Fit
 from budgetgym.calibration.uncertainty import Draws
 from budgetgym.envs.io import figure as _figure
+from budgetgym.envs.numbers import amount_axis
 
 __all__ = [
     "BAND_LEVEL", "LIFT_Z", "contributions_figure", "curves_figure", "lift_marks", "plot_contributions", "plot_curves",
@@ -151,7 +152,9 @@ def curves_figure(fit: Fit, draws: Draws | None, costs: Costs, spend: np.ndarray
     channel's median nonzero spend per period in the data, the shade the spend beyond its largest
     period (where the curve is extrapolated); each lift test of ``lift`` (the lift table, ``None``: no
     tests) an error bar at its higher level of spend (:func:`lift_marks`), joined to the curve at its lower
-    level by a dotted line. Returns the matplotlib figure."""
+    level by a dotted line, with a legend of its own on that panel. The other entries are one legend below the
+    panels (covering no band); amounts are ticked ``12k``, ``1.2M`` (:func:`~budgetgym.envs.numbers.tick_amount`).
+    Returns the matplotlib figure."""
     K = len(fit.channels)
     marks = [lift_marks(fit, costs, lift, i) for i in range(K)]
     top = np.maximum(2.0 * np.maximum(spend.max(axis=0), 1e-9),
@@ -182,8 +185,13 @@ def curves_figure(fit: Fit, draws: Draws | None, costs: Costs, spend: np.ndarray
         ax.set_title(ch)
         ax.set_xlabel("spend per period (sustained)")
         ax.set_ylabel(f"{kpi} per period")
-        if i == 0:
-            ax.legend(fontsize=8)
-        elif bars is not None:
+        amount_axis(ax.xaxis)  # 12k, not 12000 running into 10000
+        amount_axis(ax.yaxis)
+        if bars is not None:  # the panel's own tests
             ax.legend(handles=[bars], fontsize=8)
+    # one legend for every panel, below them: inside the first it covered its band
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    keep = [(h, lab) for h, lab in zip(handles, labels, strict=True) if not lab.startswith("lift test")]
+    fig.legend([h for h, _ in keep], [lab for _, lab in keep], loc="outside lower center", ncol=len(keep),
+               fontsize=8, frameon=False)
     return fig

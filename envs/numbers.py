@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["HUGE", "figure"]
+__all__ = ["HUGE", "amount_axis", "figure", "tick_amount"]
 
 #: From this size a number is past any budget (``MAX_AMOUNT`` 1e15): it is written to 3 significant digits.
 HUGE = 1e16
@@ -53,3 +53,20 @@ def figure(x: Any, digits: int = 1, width: int | None = None) -> str:
     if (v != 0.0 and rounded == 0.0) or abs(v) >= HUGE or (width is not None and len(text) > width):
         return f"{v:.3g}"
     return text
+
+
+def tick_amount(v: float, _pos: object = None) -> str:
+    """An axis tick for an amount (currency, or a KPI's count or revenue), short enough not to run into its
+    neighbours: ``950``, ``12.5k``, ``1.2M`` (3 significant digits). A matplotlib ``FuncFormatter``'s function
+    (:func:`amount_axis`): the plan's and the calibration's figures share it."""
+    a = abs(v)
+    if a >= 1e6:
+        return f"{v / 1e6:.3g}M"
+    return f"{v / 1e3:.3g}k" if a >= 1e3 else f"{v:.3g}"
+
+
+def amount_axis(axis: Any) -> None:
+    """Tick matplotlib ``axis`` (``ax.xaxis``, ``ax.yaxis``) with :func:`tick_amount`. Imports matplotlib."""
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(tick_amount))

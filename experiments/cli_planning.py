@@ -40,10 +40,12 @@ def plan_cmd(
         str | None, typer.Option(metavar="LOW:HIGH:N", help="budget frontier at N multiples of the budget")
     ] = None,
     target_mroas: Annotated[
-        float | None, typer.Option(help="the budget at which the marginal ROAS falls to this (revenue, profit)")
+        float | None, typer.Option(help="plan at the budget where the marginal ROAS falls to this (revenue, profit); "
+                                   "not reached: at --budget, said")
     ] = None,
     target_mcpa: Annotated[
-        float | None, typer.Option(help="the budget at which the marginal CPA rises to this (conversions)")
+        float | None, typer.Option(help="plan at the budget where the marginal CPA rises to this (conversions); not "
+                                   "reached: at --budget, said")
     ] = None,
     draws: Annotated[
         int | None, typer.Option(help="a family's draws to plan over, and held-out draws to score on \\[default: 100]")

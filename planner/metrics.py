@@ -75,7 +75,8 @@ from budgetgym.envs.expected import ExpectedModel, MeanExpectedModel
 from budgetgym.envs.segment_expected import SegmentExpectedModel
 
 __all__ = [
-    "BEYOND_RTOL", "COUNT_FIGURES", "RESIDUE_VALUE_RTOL", "SLACK_RTOL", "SPARSE_SHARE", "ZERO_RTOL", "beyond_history",
+    "BEYOND_RTOL", "COUNT_FIGURES", "CVAR_MARGINALS", "RESIDUE_VALUE_RTOL", "SLACK_RTOL", "SPARSE_SHARE", "ZERO_RTOL",
+    "beyond_history",
     "budget_marginal", "channel_directions",
     "channel_table", "conversions_beside", "counted_spend", "history_columns", "marginal_cpa", "per_conversion",
     "plan_peaks", "segment_table",
@@ -87,6 +88,10 @@ Figures = TypeVar("Figures", pd.DataFrame, dict[str, Any])
 #: The figures that count conversions, by column or key (a current plan's with ``current_`` before): undefined for a
 #: campaign whose response is measured in currency (:func:`uncounted`).
 COUNT_FIGURES = ("conversions", "baseline_conversions", "cpa", "marginal_conversions", "mcpa")
+#: The marginal returns :func:`~budgetgym.planner.plan.plan` also reports, prefixed ``cvar_``, under a ``cvar:``
+#: objective over a family's draws: each channel's marginal return of the CVaR (the tail draws' mean at the plan),
+#: where the unprefixed ones are the mean's over every draw.
+CVAR_MARGINALS = ("marginal_conversions", "mroas", "mcpa", "marginal_outcome")
 #: How far above 1 ``vs_history_max`` must be for :func:`beyond_history`: a plan solved after its
 #: own history's spend meets that spend's largest step up to the solver's rounding (1.0000000004
 #: times it on ``stationary-3``), which is not beyond it.
@@ -305,11 +310,11 @@ def channel_table(model: Model, plan: np.ndarray, names: list[str], reward: str)
 
 def uncounted(figures: Figures) -> Figures:
     """``figures`` (a table's columns, or a mapping's keys) with every figure of :data:`COUNT_FIGURES`, also
-    ``current_``-prefixed, ``NaN``: for a campaign whose response is measured in currency, which counts no
+    ``current_``- or ``cvar_``-prefixed, ``NaN``: for a campaign whose response is measured in currency, which counts no
     conversions (module docstring). A copy; the other figures as they were."""
     out = figures.copy()
     for name in list(out.keys()):
-        if str(name).removeprefix("current_") in COUNT_FIGURES:
+        if str(name).removeprefix("current_").removeprefix("cvar_") in COUNT_FIGURES:
             out[name] = np.nan
     return out
 

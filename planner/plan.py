@@ -6,7 +6,10 @@ What it computes (each piece documented where it is defined):
    over the problem's members (:mod:`~budgetgym.planner.problem`): for a scenario, exactly
    :func:`~budgetgym.envs.oracle.solve_oracle`'s plan; for a family, one plan for all its draws;
 2. per channel its spend, share, expected conversions / revenue / outcome, ROAS, CPA and marginal
-   returns (:mod:`~budgetgym.planner.metrics`), and the marginal return of the total budget; for a
+   returns (:mod:`~budgetgym.planner.metrics`; under a ``cvar:`` objective over a family's draws also the
+   marginal returns of the CVaR, ``cvar_`` + :data:`~budgetgym.planner.metrics.CVAR_MARGINALS`: the mean over
+   the tail draws at the plan, the objective's gradient, which the plan equalises over the channels it
+   spends on), and the marginal return of the total budget; for a
    campaign whose response is measured in currency (``response_unit: currency``) every figure counting
    conversions, here and in 3, 5, 6 and the segments, is undefined
    (:func:`~budgetgym.planner.metrics.uncounted`);
@@ -16,7 +19,11 @@ What it computes (each piece documented where it is defined):
    return; under agent pacing with a profit reward at its best even step spend, which may leave
    budget unspent, :mod:`~budgetgym.envs.constant_split`), so the report can say what timing is worth;
 5. optionally a **budget frontier** (:mod:`~budgetgym.planner.frontier`), the budget at a target
-   marginal ROAS / CPA, and for profit the profit-maximising budget;
+   marginal ROAS / CPA, and for profit the profit-maximising budget. With a target the recommendation
+   (1-4, 6-8) is the plan **at the budget that meets it** (Meridian's flexible-budget scenario and Robyn's
+   ``target_efficiency`` return that allocation); where no budget searched meets it, the plan at the
+   budget given, which the result says (``target["plan_at"]``). The frontier's multiples and the target's
+   ``multiple`` stay those of the budget given (:attr:`PlanResult.budget_given`);
 6. **response curves** per channel (:mod:`~budgetgym.planner.curves`);
 7. for a family, the **outcome distribution** of the recommended, static and current plans over
    held-out draws (P10 / P50 / P90) and the probability that the recommendation beats the
@@ -55,6 +62,7 @@ from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.path import step_days
 from budgetgym.envs.plan_value import check_plan
 from budgetgym.envs.scenario import Scenario
+from budgetgym.envs.scenario_parts import MIN_AMOUNT
 from budgetgym.planner.curves import response_curves
 from budgetgym.planner.experiments import lift_design as beyond_design
 from budgetgym.planner.frontier import (
@@ -64,6 +72,7 @@ from budgetgym.planner.frontier import (
     frontier_table,
     parse_sweep,
     search_target,
+    solve_level,
     sweep_budgets,
 )
 from budgetgym.planner.inputs import (
@@ -75,6 +84,7 @@ from budgetgym.planner.inputs import (
     read_history_file,
 )
 from budgetgym.planner.metrics import (
+    CVAR_MARGINALS,
     Figures,
     beyond_history,
     budget_marginal,
@@ -251,7 +261,9 @@ def plan(
         calibrated family's is the data's).
     sweep : budget multiples for the frontier, ``"LOW:HIGH:N"`` or an array.
     target_mroas, target_mcpa : find the budget at which the marginal ROAS falls to (revenue,
-        profit) or the marginal CPA rises to (conversions) this target.
+        profit) or the marginal CPA rises to (conversions) this target, and recommend the plan at that
+        budget (the budget given, or the campaign's, starts the search); where no budget searched reaches
+        it, the plan at the budget given (``target["plan_at"]`` is ``"target"`` or ``"budget"``).
     draws : a family's draws to optimise over (and held-out draws to score on);
         default :data:`~budgetgym.planner.problem.DEFAULT_DRAWS`.
     objective : ``"mean"`` or ``"cvar:ALPHA"`` (:mod:`~budgetgym.planner.robust`).
@@ -295,11 +307,30 @@ def plan(
     read = _current(current, sc)
     cur, cur_dates = (None, None) if read is None else (read.plan, read.dates)
 
+    # 5 (first, with a target: the plan is the one at its budget). the budget meeting the target
+    given, given_problem = B, problem
+    target = None
+    points: list[BudgetPoint] | None = None  # solved levels of the budget given (the frontier's, the searches')
+    if target_mroas is not None or target_mcpa is not None:
+        metric = "mroas" if target_mroas is not None else "mcpa"
+        goal = float(target_mroas if target_mroas is not None else target_mcpa)  # type: ignore[arg-type]
+        points = (sweep_budgets(problem, obj, multiples) if multiples is not None
+                  else [solve_level(problem, obj, B)])
+        hit, searched = search_target(problem, obj, goal, metric, points)
+        moved = hit is not None and hit.budget >= MIN_AMOUNT
+        target = {"metric": metric, "target": goal, **_point_or_miss(hit, B, searched, metric, goal),
+                  "plan_at": "target" if moved else "budget"}
+        if hit is not None and moved:
+            problem = problem.with_budget(hit.budget)
+            B = problem.budget
+    sc_plan = problem.scenario  # the scenario at the plan's budget (its constraints)
+
     # 4 (first: a candidate for 1). the static plan: one split, even flighting
     static_q, static_plan, static_value = static_for(problem, obj)
 
     # 1-2. the recommendation and its numbers
-    X, tail_weights = solve_with_weights(problem, obj, extra=[static_plan] if not check_plan(sc, static_plan) else None)
+    X, tail_weights = solve_with_weights(problem, obj,
+                                         extra=[static_plan] if not check_plan(sc_plan, static_plan) else None)
     value = float(obj.score(problem.member_values(X))[0])
     model = problem.objective
     table = channel_table(model, X, names, reward)
@@ -318,7 +349,8 @@ def plan(
             design = design if len(design) else None
         elif lift_design != "none" and beyond:  # one member's curves are known: no test informs them
             design = beyond_design(names, X, problem.history, beyond)
-    marg = budget_marginal(objective_marginal_model(problem, obj, X, tail_weights), X, B, sc.step_cap)  # type: ignore[arg-type]
+    tail_model = objective_marginal_model(problem, obj, X, tail_weights)
+    marg = budget_marginal(tail_model, X, B, sc_plan.step_cap)  # type: ignore[arg-type]
     zero = problem.member_values(np.zeros_like(X))  # carry-in only
     baseline, baseline_mean = float(obj.score(zero)[0]), float(zero.mean())
 
@@ -338,24 +370,22 @@ def plan(
         problems = check_plan(sc, cur)
     if cols:  # added after the columns of earlier versions (the results directory is a contract)
         table["history_spent_steps"] = cols["history_spent_steps"]
+    if obj.kind != "mean" and len(problem.members) > 1:  # CVaR over draws: each channel's marginal of what is optimised
+        tail = channel_table(tail_model, X, names, reward)  # type: ignore[arg-type]
+        for col in CVAR_MARGINALS:
+            table[f"cvar_{col}"] = tail[col].to_numpy()
 
-    # 5. frontier and targets
+    # 5. frontier and targets (multiples of the budget given)
     anchor = BudgetPoint(B, X, value, marg)
-    frontier = None
-    points: list[BudgetPoint] = [anchor]
-    if multiples is not None:
-        points = sweep_budgets(problem, obj, multiples, anchor)
-        frontier = frontier_table(points, B, names)
-    target = None
-    if target_mroas is not None or target_mcpa is not None:
-        metric = "mroas" if target_mroas is not None else "mcpa"
-        goal = float(target_mroas if target_mroas is not None else target_mcpa)  # type: ignore[arg-type]
-        hit, searched = search_target(problem, obj, goal, metric, points)
-        target = {"metric": metric, "target": goal, **_point_or_miss(hit, B, searched, metric, goal)}
+    if target is not None and target["plan_at"] == "target":  # the point is the recommendation: one set of numbers
+        target.update(_point(anchor, given))
+    if points is None:
+        points = [anchor] if multiples is None else sweep_budgets(problem, obj, multiples, anchor)
+    frontier = None if multiples is None else frontier_table(points, given, names)
     profit_max = None
     if reward == "profit":
-        hit, searched = search_target(problem, obj, 0.0, "marginal_outcome", points)
-        profit_max = _point_or_miss(hit, B, searched, "marginal_outcome", 0.0)
+        hit, searched = search_target(given_problem, obj, 0.0, "marginal_outcome", points)
+        profit_max = _point_or_miss(hit, given, searched, "marginal_outcome", 0.0)
 
     # 6. response curves
     curve_table = response_curves(model, X, names, reward, cur, budget=B) if curves else None
@@ -379,6 +409,7 @@ def plan(
         response_unit=unit,
         kpi=sc.kpi,
         budget=B,
+        budget_given=None if B == given else given,
         horizon=sc.horizon,
         pacing=sc.budget.pacing,
         channel_names=names,

@@ -25,7 +25,7 @@ class PlanResult:
 
     campaign: str
     reward: str
-    budget: float
+    budget: float  # the plan's: with a target met (--target-mroas / --target-mcpa), the budget meeting it
     horizon: int
     pacing: str
     channel_names: list[str]
@@ -47,7 +47,12 @@ class PlanResult:
     current_value: float | None = None
     current_problems: list[str] = field(default_factory=list)  # why the env could not play it as given
     frontier: pd.DataFrame | None = None
-    target: dict[str, Any] | None = None  # the budget at the target marginal return (budget None: not reached)
+    # the budget at the target marginal return (budget None: not reached); plan_at: "target" (the plan is at that
+    # budget) or "budget" (not reached: the plan is at the budget given)
+    target: dict[str, Any] | None = None
+    # the budget given (--budget, else the campaign's) where a target moved the plan's budget from it, else None;
+    # the frontier's and the target's multiples are of it
+    budget_given: float | None = None
     # budget None: not found (searched: the budgets searched); budget and spend 0: no channel pays back
     profit_max: dict[str, Any] | None = None
     curves: pd.DataFrame | None = None
@@ -140,6 +145,8 @@ class PlanResult:
             }
         if self.target is not None:
             out["target"] = self.target
+        if self.budget_given is not None:
+            out["budget_given"] = self.budget_given
         if self.profit_max is not None:
             out["profit_max"] = self.profit_max
         if self.beyond_history is not None:

@@ -8,7 +8,10 @@ and the report (:mod:`budgetgym.planner.report` puts the pieces together), so th
   share, (with a current plan: its spend and the change), the expected outcome in the reward's
   unit, (the uplift over the current plan), ROAS (revenue, profit) or CPA (conversions) and the
   marginal ROAS or marginal CPA (for a conversions KPI planned as revenue, ``kpi: conversions``, also the
-  expected conversions and CPA), then a total row (the total's marginal is the budget's). A change
+  expected conversions and CPA), then a total row (the total's marginal is the budget's). Under a ``cvar:``
+  objective over a family's draws the marginal column is the CVaR's (``channels.csv``'s ``cvar_mroas`` or
+  ``cvar_mcpa``: the tail draws' mean at the plan, what the plan optimises and equalises over the channels,
+  as the total's is), labelled with the objective; the other columns are the draws' means. A change
   and uplift carry their percentage of the current plan's, except on a channel the current plan does
   not spend on (:func:`~budgetgym.planner.metrics.spends_on`: the solver's rounding of 0, which an
   earlier solve given as the current plan leaves on a channel it drops, is no spend), whose current
@@ -54,6 +57,9 @@ __all__ = [
     "segment_rows",
     "summary_lines",
     "table_note",
+    "target_line",
+    "uncounted_channels",
+    "uncounted_note",
 ]
 
 
@@ -124,11 +130,42 @@ def _change(delta: float, base: float, current_spends: bool, spends: bool, digit
     return fmt(delta, digits, signed=True, scale=scale) + (" (new)" if spends else "")
 
 
+#: Marks a recommended spend below the counting threshold in the per-channel table (:func:`uncounted_note`).
+UNCOUNTED_MARK = "*"
+
+
 def _spend_text(spend: float, counts: bool, budget: float) -> str:
     """A channel's recommended spend: with counted spend (:func:`~budgetgym.planner.metrics.counted_spend`, which
     also gives it a ROAS and CPA) its digits however small against the budget (``0.05``, never a ``0`` beside a
-    ROAS), else as :func:`fmt` with the budget as scale (the solver's rounding of 0 prints as 0)."""
-    return figure(spend, 0) if counts else fmt(spend, 0, scale=budget)
+    ROAS); a positive spend below the counting threshold (no counted spend, so no ROAS or CPA) also its digits,
+    marked :data:`UNCOUNTED_MARK` (``0.0359*``, :func:`uncounted_note` says why): the recommendation keeps no
+    solver's rounding of 0 that is free to drop (:func:`~budgetgym.planner.metrics.without_free_residue`), so
+    such a spend is the plan's (a channel capped at a tiny ``max_share``), which ``plan.csv`` holds; no spend
+    prints ``0``."""
+    if counts:
+        return figure(spend, 0)
+    return f"{figure(spend, 0)}{UNCOUNTED_MARK}" if spend > 0 else fmt(spend, 0, scale=budget)
+
+
+def uncounted_channels(result: PlanResult) -> list[str]:
+    """The channels the recommendation spends on below the counting threshold: a positive spend but no counted
+    spend (:func:`~budgetgym.planner.metrics.counted_spend`: every step of it at most
+    :data:`~budgetgym.planner.metrics.ZERO_RTOL` of the plan's largest step)."""
+    spend, used = result.plan.sum(axis=0), spends_on(result.plan)
+    return [n for n, s, u in zip(result.channel_names, spend, used, strict=True) if s > 0 and not u]
+
+
+def uncounted_note(result: PlanResult) -> str | None:
+    """What a spend marked :data:`UNCOUNTED_MARK` is (``None`` without one): below the counting threshold, so
+    counted as no spend (no ROAS or CPA), though ``plan.csv`` holds it."""
+    names = uncounted_channels(result)
+    if not names:
+        return None
+    top = fmt(float(result.plan.max()), 0)
+    ratio = _ratio_names(result.reward)[0] + (" or CPA" if conversions_beside(result.kpi, result.reward) else "")
+    return (f"{UNCOUNTED_MARK} below the counting threshold ({', '.join(names)}): the plan spends this, but every step "
+            f"of it is at most {ZERO_RTOL:g} of the plan's largest step ({top}), so it counts as no spend: no {ratio} "
+            f"(plan.csv and channels.csv hold the spend).")
 
 
 def _ratio_names(reward: str) -> tuple[str, str, str]:
@@ -165,7 +202,8 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
     header += ["expected conversions"] if counts else []
     header += [ratio]
     header += ["CPA"] if counts else []
-    header += [marginal]
+    tail = f"cvar_{key}" in ch.columns  # under cvar: the channels' marginal returns of the CVaR, as the total's
+    header += [f"{marginal} ({result.objective})" if tail else marginal]
     ratio_col = "cpa" if result.reward == "conversions" else "roas"
     rows = []
     money, value = result.budget, abs(result.value)  # the scales of spend and outcomes (fmt)
@@ -186,7 +224,7 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
         row += [fmt(r["conversions"], scale=conversions)] if counts else []
         row += [fmt(r[ratio_col], 2)]
         row += [fmt(r["cpa"], 2)] if counts else []
-        row += [fmt(r[key], 2)]
+        row += [fmt(r[f"cvar_{key}" if tail else key], 2)]
         rows.append(row)
     spend, total, inc_conv, inc_rev = _totals(ch)
     row = ["total", fmt(spend, 0, scale=money), "100.0%" if spend > 0 else "–"]
@@ -204,10 +242,12 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _point_text(point: dict[str, Any], outcome: str) -> str:
+def _point_text(point: dict[str, Any], label: str, of: str = "the budget") -> str:
+    """A searched budget and its optimum's value, named by ``label`` (:func:`objective_label`: for a family under
+    ``cvar:`` the CVaR, which the table's expected outcome, the draws' mean, is not)."""
     return (
-        f"budget {fmt(point['budget'], 0, scale=point['budget'])} ({point['multiple']:.3g} × the budget), "
-        f"expected {outcome} {fmt(point['outcome'], scale=point['outcome'])}"
+        f"budget {fmt(point['budget'], 0, scale=point['budget'])} ({point['multiple']:.3g} × {of}), "
+        f"{label} {fmt(point['outcome'], scale=point['outcome'])}"
     )
 
 
@@ -258,6 +298,28 @@ def _side_text(point: dict[str, Any], budget: float) -> str:
     return f"; {MARGINAL_NAMES[metric]} {said} — {why}"
 
 
+def target_line(result: PlanResult) -> str:
+    """The target's line: the budget meeting the target marginal return and its expected outcome, and which plan
+    the table, ``plan.csv`` and ``channels.csv`` are: the plan at that budget (``plan_at`` ``target``), or, the target
+    not reached within the budgets searched, the plan at the budget given (``plan_at`` ``budget``); a summary of an
+    earlier version, without ``plan_at``, keeps the plan at the budget given."""
+    t = result.target
+    assert t is not None
+    label = objective_label(result)
+    given = result.budget if result.budget_given is None else result.budget_given
+    name = MARGINAL_NAMES[t["metric"]]
+    budget = fmt(given, 0, scale=given)
+    if t.get("budget") is None:
+        where = (f"the recommended plan (the table, plan.csv) is the plan at the budget given, {budget}, as the target "
+                 f"is not reached {_searched_text(t, given)}")
+    elif t.get("plan_at") == "target":
+        where = (f"{_point_text(t, label, 'the budget given')}. The recommended plan (the table, plan.csv) is the "
+                 f"plan at this budget, not at the budget given ({budget})")
+    else:
+        where = _point_text(t, label)
+    return f"target {name} {t['target']:,.6g}: {where}"  # the target as asked, not rounded to 0.000
+
+
 def objective_label(result: PlanResult) -> str:
     """What the plan's value is: ``expected conversions``, and for a family the objective over its train draws
     (``expected revenue (cvar:0.1 over the train draws)``): the summary's, the frontier table's and figure's."""
@@ -283,6 +345,9 @@ def summary_lines(result: PlanResult) -> list[str]:
         lines += [f"note: the current plan breaks the campaign's constraints and is valued as given: {p}"
                   for p in result.current_problems]
         unspent = result.budget - float(result.current.sum())
+        if -unspent > ZERO_RTOL * result.budget:  # a target's budget below the plan in place: the uplift spends less
+            lines.append(f"note: the current plan spends {spend(result.budget - unspent)}, more than the recommended "
+                         f"plan's budget {spend(result.budget)}: the uplift is net of spending {spend(-unspent)} less")
         if unspent > ZERO_RTOL * result.budget:  # a what-if budget above the plan in place: say what the uplift holds
             lines.append(f"note: the current plan spends {spend(result.budget - unspent)} of the budget "
                          f"{spend(result.budget)}: the uplift includes what the other {spend(unspent)} buy")
@@ -345,27 +410,25 @@ def summary_lines(result: PlanResult) -> list[str]:
                 if result.reward == "revenue" and result.response_unit == "conversions" else "")
         lines.append(f"lift tests to run next (lift_design.csv){how}: {tests}; hold each level for weeks, then "
                      f"`budgetgym calibrate ... --lift-tests` with the measured lifts (columns delta_y, sigma){unit}")
+    given = result.budget if result.budget_given is None else result.budget_given  # the multiples' budget
     if result.target is not None:
-        t = result.target
-        name = MARGINAL_NAMES[t["metric"]]
-        where = (_point_text(t, outcome) if t.get("budget") is not None
-                 else f"not reached {_searched_text(t, result.budget)}")
-        lines.append(f"target {name} {t['target']:,.6g}: {where}")  # as asked, not rounded to 0.000
+        lines.append(target_line(result))
     if result.reward == "profit":
         p = result.profit_max
         if p is None or p.get("budget") is None:
-            where = "not found" if p is None else f"not found {_searched_text(p, result.budget)}"
+            where = "not found" if p is None else f"not found {_searched_text(p, given)}"
         elif p["spend"] == 0:  # search_target's point at budget 0
             where = (f"0 — no channel pays back: the profit-maximising plan spends nothing (expected {outcome} "
                      f"{fmt(p['outcome'], scale=p['outcome'])})")
-        else:
-            where = _point_text(p, outcome)
+        else:  # its multiple is of the budget given, which a target's plan is not at
+            where = _point_text(p, what, "the budget" if result.budget_given is None else "the budget given")
         lines.append(f"profit-maximising budget (marginal ROAS 1): {where}")
     if result.frontier is not None:
         f = result.frontier
         low, high = float(f["multiple"].min()), float(f["multiple"].max())
         span = f"at {low:.3g}" if low == high else f"from {low:.3g} to {high:.3g}"
-        lines.append(f"frontier: {count(len(f), 'budget')}{',' if low == high else ''} {span} × the budget "
+        of = "the budget" if result.budget_given is None else f"the budget given ({spend(given)})"
+        lines.append(f"frontier: {count(len(f), 'budget')}{',' if low == high else ''} {span} × {of} "
                      f"(table below and frontier.csv)")
     return lines
 
@@ -467,6 +530,16 @@ def _step_length(days: np.ndarray) -> str:
     return " of a month" if is_monthly(d) else f" of {count(d, 'day')}"
 
 
+def _target_budget(result: PlanResult) -> str:
+    """After the pacing in the header, where a target set the plan's budget: ``; meeting the target marginal ROAS 3;
+    the budget given 840,000``; else empty."""
+    t = result.target
+    if t is None or result.budget_given is None:
+        return ""
+    given = fmt(result.budget_given, 0, scale=result.budget_given)
+    return f"; meeting the target {MARGINAL_NAMES[t['metric']]} {t['target']:,.6g}; the budget given {given}"
+
+
 def header_line(result: PlanResult) -> str:
     """What was planned: campaign, channels, steps and their length, window, budget, reward, objective."""
     kind = (f"scenario family, {result.objective} over {count(result.draws, 'train draw')}" if result.is_family
@@ -475,7 +548,8 @@ def header_line(result: PlanResult) -> str:
     span = f"{result.dates[0]} to {result.dates[-1]}" if result.dates else f"day {days[0]:g} to {days[-1]:g}"
     return (
         f"{result.campaign} ({kind}): {count(len(result.channel_names), 'channel')}, {count(result.horizon, 'step')}"
-        f"{_step_length(days)} ({span}), budget {fmt(result.budget, 0, scale=result.budget)} ({result.pacing} pacing), "
+        f"{_step_length(days)} ({span}), budget {fmt(result.budget, 0, scale=result.budget)} "
+        f"({result.pacing} pacing{_target_budget(result)}), "
         f"reward {result.reward}" + ("" if result.response_unit == "conversions" else
                                       " (the response is revenue, response_unit: currency: no conversions or CPA)")
         + f"; solved in {result.seconds:.1f} s"
@@ -489,13 +563,17 @@ def table_note(result: PlanResult) -> str | None:
     objective's CVaR) but not the KPI's baseline, which is never part of a plan's value (a calibrated
     family's intercept, trend, season and controls), while its CPA or ROAS counts only the window's own
     (incremental) outcome.
-    ``None`` when neither applies."""
+    With a recommended spend below the counting threshold, :func:`uncounted_note`.
+    ``None`` when none applies."""
     parts = []
     if result.is_family:
         text = f"Per-channel numbers are means over the {count(result.draws, 'train draw')}"
         if result.objective != "mean":
-            text += (f"; the objective, the total's marginal return and the values below are the {result.objective} "
-                     f"(the mean over the worst {result.objective.partition(':')[2]} share of the draws)")
+            marginal = _ratio_names(result.reward)[1]
+            text += (f", except the {marginal} ({result.objective}); the objective, that column, the total's marginal "
+                     f"return and the values below are the {result.objective} (the mean over the worst "
+                     f"{result.objective.partition(':')[2]} share of the draws at the plan; channels.csv has the "
+                     f"means' {marginal} too)")
         parts.append(text + ".")
     if result.history_steps:
         outcome = OUTCOME_NAMES[result.reward]
@@ -507,4 +585,7 @@ def table_note(result: PlanResult) -> str | None:
                      f"spend in the window) but not the KPI's baseline (organic demand, trend, season and controls, "
                      f"which no spend moves: a calibrated family's intercept and control terms); {ratio} counts only "
                      f"what the window's spend adds.")
+    uncounted = uncounted_note(result)
+    if uncounted is not None:
+        parts.append(uncounted)
     return " ".join(parts) or None

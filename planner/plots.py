@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from budgetgym.envs.numbers import amount_axis as _money_axis
+from budgetgym.envs.numbers import tick_amount as _money
 from budgetgym.experiments.plots import _figure, _grid, save_figure
 from budgetgym.experiments.wording import count
 from budgetgym.planner.plan_result import PlanResult
@@ -48,20 +50,6 @@ def _channel_colors(n: int) -> list[Any]:
 
     cmap = colormaps["Set2" if n <= 8 else "tab20"]
     return [cmap(i % cmap.N) for i in range(n)]
-
-
-def _money(v: float, _pos: object = None) -> str:
-    """Tick label for an amount: ``950``, ``12.5k``, ``1.2M``."""
-    a = abs(v)
-    if a >= 1e6:
-        return f"{v / 1e6:.3g}M"
-    return f"{v / 1e3:.3g}k" if a >= 1e3 else f"{v:.3g}"
-
-
-def _money_axis(axis: Any) -> None:
-    from matplotlib.ticker import FuncFormatter
-
-    axis.set_major_formatter(FuncFormatter(_money))
 
 
 def _count_axis(axis: Any) -> None:
@@ -121,7 +109,10 @@ def plot_frontier(result: PlanResult, path: str | Path) -> Path:
         if point is not None and point.get("budget") is not None:
             nothing = " (spends nothing: no channel pays back)" if point["spend"] == 0 else ""
             ax.axvline(point["budget"], color="black", ls=style, lw=1, label=f"{text} budget{nothing}")
-    ax.axvline(result.budget, color="black", ls="--", lw=0.8, alpha=0.6)
+    if result.budget_given is None:
+        ax.axvline(result.budget, color="black", ls="--", lw=0.8, alpha=0.6)
+    else:  # a target moved the plan's budget: the budget given, which the multiples are of
+        ax.axvline(result.budget_given, color="black", ls="--", lw=0.8, alpha=0.6, label="budget given")
     ax.set(xlabel="total budget", ylabel=objective_label(result), title=f"Budget frontier — {result.campaign}")
     _money_axis(ax.xaxis)
     _money_axis(ax.yaxis)

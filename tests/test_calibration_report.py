@@ -563,3 +563,21 @@ def test_the_fit_reports_numbers_build_on_the_one_rule() -> None:
     assert [_num(v) for v in (-0.0, 0.0005, 2.5, 1234.56, 98765.4, 1.5e6, float("nan"), None)] == [
         "0.000", "0.0005", "2.500", "1,234.6", "98,765", "1.5e+06", "–", "–"]
     assert [_money(v) for v in (1_300_156.4, 5e3, 1e20, float("nan"))] == ["1,300,156", "5,000.0", "1e+20", "–"]
+
+
+def test_an_estimate_outside_its_own_interval_is_warned_of() -> None:
+    """fit.md showed video's ``kappa 20,148`` with the 90% interval ``23,240 to 189,092`` and its slope 1.546 with
+    ``0.500 to 1.404`` (seasonal-5 simulated for 200 days, 40 draws) and said nothing: it reads as a typo. A channel
+    with such a row gets a warning naming each; estimates inside, at an end, or without an interval get none."""
+    from budgetgym.calibration.diagnostics import outside_interval_warning
+
+    rows = [("search", "kappa", 488.4, 408.5, 1426.6), ("search", "slope", 1.0, 1.0, 1.6),  # inside, at an end
+            ("video", "kappa", 20148.0, 23240.0, 189092.0), ("video", "slope", 1.546, 0.5, 1.404),
+            ("video", "beta", 8888.7, 8417.6, 20812.0), ("display", "beta", 360.5, float("nan"), float("nan"))]
+    table = pd.DataFrame(rows, columns=["channel", "parameter", "estimate", "low", "high"])
+    (line,) = outside_interval_warning(table, 40)
+    assert line.startswith("video: the estimate lies outside its 90% interval for kappa 2.015e+04 (2.324e+04 to "
+                           "1.891e+05); slope 1.546 (0.5 to 1.404): "), line
+    assert "beta" not in line.split(":")[1]
+    assert outside_interval_warning(table, 9) == []  # too few draws to check, as the other draw checks
+    assert outside_interval_warning(table[table["channel"] != "video"], 40) == []

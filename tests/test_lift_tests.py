@@ -493,3 +493,31 @@ def test_lift_tests_are_drawn_on_their_channels_curve(tmp_path: Path, monkeypatc
     np.testing.assert_allclose(half, [2 * 1.6448536269514722 * 0.05 * up, 2 * 1.6448536269514722 * 0.1 * up],
                                rtol=1e-6)
     assert "lift test" in [t.get_text()[:9] for t in panel_b.get_legend().get_texts()]
+
+
+def test_curves_figure_ticks_amounts_short_and_keeps_its_legend_off_the_bands(tmp_path: Path) -> None:
+    """``curves.png``'s ticks read ``8000 10000 12000`` run together on a 4-inch panel (a planner's 12,000 a week of
+    search), and the legend sat inside the first panel, over its band. The amounts are ticked ``12k`` (the plan's
+    figures' rule, ``envs.numbers.tick_amount``) and the legend is one, below every panel; a panel with lift tests
+    keeps its own entry for them (the test above)."""
+    pytest.importorskip("matplotlib")
+    from budgetgym.calibration import plots
+    from budgetgym.envs.numbers import tick_amount
+
+    assert [tick_amount(v) for v in (0.0, 950.0, 12_000.0, 12_500.0, 1_200_000.0)] == ["0", "950", "12k", "12.5k",
+                                                                                        "1.2M"]
+    res = _fit(_one_level(tmp_path))
+    fig = plots.curves_figure(res.fit, None, res.costs, res.data.spend, "revenue")
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert len(panels) == 2
+    for ax in panels:
+        assert ax.get_legend() is None, ax.get_title()  # no legend over a panel's band
+        for axis in (ax.xaxis, ax.yaxis):
+            assert axis.get_major_formatter()(12_000.0, None) == "12k", ax.get_title()
+    (legend,) = fig.legends
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert {"estimate", "median period in the data", "beyond the data's largest period"} <= set(labels), labels
+    below = min(ax.get_tightbbox(renderer).y0 for ax in panels)
+    assert legend.get_window_extent(renderer).y1 <= below + 1e-6  # below the panels and their tick labels

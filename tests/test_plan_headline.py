@@ -420,5 +420,59 @@ def test_a_tiny_counted_spend_prints_its_digits_beside_its_roas() -> None:
             assert row["spend"] == "0.05" and row["ROAS"] != "–", row
             earned = model.channel_revenue(X)[2] - model.channel_revenue(np.zeros_like(X))[2]
             assert earned > 0 and table["roas"][2] == pytest.approx(earned / tiny, rel=1e-9)
-        else:
-            assert row["spend"] == "0" and row["ROAS"] == "–", row
+        else:  # below the counting threshold: no ROAS, its digits marked and said (test below), not a bare 0
+            assert row["spend"] == f"{tiny:.3g}*" and row["ROAS"] == "–", row
+
+
+def test_a_kept_spend_below_the_counting_threshold_prints_its_digits_and_says_so() -> None:
+    """stationary-3 with video capped at ``max_share`` 5e-7: the plan keeps 0.0036 a day on video (its marginal CPA
+    is the lowest), under 1e-6 of the largest step, so no CPA; the table printed its spend as ``0`` while plan.csv
+    held it. It prints the spend's digits, marked, and the note under the table says it is below the threshold."""
+    from budgetgym.envs import load_scenario
+    from budgetgym.planner.metrics import counted_spend
+    from budgetgym.planner.plan_text import channel_rows, table_note
+
+    sc = load_scenario("stationary-3").override({"channels.2.max_share": 5e-7})
+    result = plan(sc, curves=False, lift_design="none")
+    video = float(result.plan[:, 2].sum())
+    assert video > 0 and counted_spend(result.plan)[2] == 0  # the case: kept, not counted
+    header, rows = channel_rows(result)
+    row = dict(zip(header, rows[2], strict=True))
+    assert row["spend"] == f"{video:.3g}*" and row["CPA"] == "–", row
+    note = table_note(result)
+    assert note is not None and "* below the counting threshold (video)" in note and "no CPA" in note
+    # a plan without such a channel has no mark and no such note
+    plain = plan("stationary-3", curves=False, lift_design="none")
+    assert all("*" not in r[1] for r in channel_rows(plain)[1])
+    assert "counting threshold" not in (table_note(plain) or "")
+
+
+def test_under_cvar_the_channels_marginal_returns_are_the_cvars_and_add_up_to_the_totals() -> None:
+    """Under ``cvar:`` the channels' marginal CPA was the mean's over every draw while the plan optimises the CVaR
+    and the total row's marginal is the CVaR's: the channels' figures did not add up to the total's (retail-5-family,
+    cvar:0.1: 0.60-1.00 per channel against 0.54 for the budget). channels.csv adds ``cvar_`` marginal columns (the
+    tail draws' mean at the plan; the mean's stay) and the table's marginal column is the CVaR's, labelled so:
+    weighted by the spend shares they add up to the budget's marginal return (even pacing: every step spends its
+    budget, so dV/dB = sum_i S_i/B dV/dS_i along each channel's flighting)."""
+    from budgetgym.planner.plan_text import channel_rows, fmt
+
+    fam = _family()
+    res = plan(fam, draws=8, objective="cvar:0.25", curves=False, lift_design="none")
+    ch = res.channels
+    share = ch["spend"].to_numpy(float) / res.budget
+    total = res.budget_marginal["marginal_conversions"]
+    assert float(share @ ch["cvar_marginal_conversions"].to_numpy(float)) == pytest.approx(total, rel=1e-9)
+    assert float(share @ ch["cvar_marginal_outcome"].to_numpy(float)) == pytest.approx(total, rel=1e-9)
+    means = float(share @ ch["marginal_conversions"].to_numpy(float))
+    assert abs(means - total) > 0.01 * total  # the case: the mean's marginal returns are not the objective's
+    np.testing.assert_allclose(ch["cvar_mcpa"], 1.0 / ch["cvar_marginal_conversions"], rtol=1e-12)
+    header, rows = channel_rows(res)
+    assert header[-1] == "marginal CPA (cvar:0.25)"
+    assert [r[-1] for r in rows[:-1]] == [fmt(v, 2) for v in ch["cvar_mcpa"]]
+    # the mean objective: its marginal returns are the objective's already, and no cvar_ column is added
+    mean = plan(fam, draws=8, curves=False, lift_design="none")
+    assert not any(c.startswith("cvar_") for c in mean.channels.columns)
+    assert channel_rows(mean)[0][-1] == "marginal CPA"
+    share = mean.channels["spend"].to_numpy(float) / mean.budget
+    assert float(share @ mean.channels["marginal_conversions"].to_numpy(float)) == pytest.approx(
+        mean.budget_marginal["marginal_conversions"], rel=1e-9)
