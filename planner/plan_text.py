@@ -27,6 +27,10 @@ and the report (:mod:`budgetgym.planner.report` puts the pieces together), so th
 * :func:`distribution_rows`, :func:`segment_rows` — a family's held-out outcome distribution and
   the per-segment table; :func:`header_line` and :func:`table_note` — what was planned and what
   the table's numbers are; :func:`fmt` — a number for people.
+
+The tables beside the channel table live in :mod:`~budgetgym.planner.side_tables`, the target and search lines in
+:mod:`~budgetgym.planner.target_text`, the number formatting and the outcome names in
+:mod:`~budgetgym.planner.text_basics`; this module re-exports their public names.
 """
 
 from __future__ import annotations
@@ -39,11 +43,19 @@ import numpy as np
 
 from budgetgym.envs.dates import is_monthly
 from budgetgym.envs.numbers import figure
-from budgetgym.envs.scenario_parts import AMOUNT_RANGE
-from budgetgym.experiments.report_format import round_shares
 from budgetgym.experiments.wording import count
 from budgetgym.planner.metrics import ZERO_RTOL, conversions_beside, per_conversion, spends_on
 from budgetgym.planner.plan_result import PlanResult
+from budgetgym.planner.side_tables import distribution_rows, frontier_rows, segment_note, segment_rows  # re-exported
+from budgetgym.planner.target_text import point_text, searched_text, target_budget_text, target_line
+from budgetgym.planner.text_basics import (  # fmt, OUTCOME_NAMES and objective_label re-exported
+    OUTCOME_NAMES,
+    fmt,
+    objective_label,
+    ratio_names,
+    signed_pct,
+    with_pct,
+)
 
 __all__ = [
     "OUTCOME_NAMES",
@@ -63,70 +75,13 @@ __all__ = [
 ]
 
 
-#: The most channels whose spend the printed frontier shows, a column each (more: ``frontier.csv`` has them).
-FRONTIER_CHANNELS = 8
-
-#: What the reward's outcome is called in a table header.
-OUTCOME_NAMES = {"conversions": "conversions", "revenue": "revenue", "profit": "profit"}
-
-
-def fmt(x: float | None, digits: int | None = None, signed: bool = False, scale: float | None = None) -> str:
-    """A number for people: :func:`~budgetgym.envs.numbers.figure` (thousands separators; 3 significant digits
-    from :data:`~budgetgym.envs.numbers.HUGE`, past any budget, and for a number its decimals round to 0), with
-    the plan's two additions, so it is a rule of its own built on that one:
-
-    * decimals by magnitude unless ``digits`` is given (0 from 1,000, 1 from 10, 2 from 1, else 3; an exact zero
-      is ``0``); ``–`` for missing or infinite values; a ``+`` before a positive number when ``signed``;
-    * ``scale``: the size of the amounts the number stands among (the budget for spend, the plan's value for
-      outcomes). Below :data:`~budgetgym.planner.metrics.ZERO_RTOL` of it the number is a solver's rounding of
-      nothing and prints as 0; above it, one below 0.1 without ``digits`` prints to 3 significant digits
-      (``1.25e-07``, ``0.000571``): amounts written in millions, say, keep their figures. **Without** a scale
-      nothing says a tiny number is not such a rounding, so one its decimals round to 0 prints as that 0
-      (``0.000``), where :func:`~budgetgym.envs.numbers.figure` would write its digits.
-    """
-    if x is None or not math.isfinite(float(x)):
-        return "–"
-    v = float(x)
-    if scale is not None and abs(v) < ZERO_RTOL * abs(scale):
-        v = 0.0
-    if digits is None and v == 0.0:
-        return "0"
-    if digits is None:
-        a = abs(v)
-        digits = 0 if a >= 1000 else 1 if a >= 10 else 2 if a >= 1 else 3
-        if scale is not None and a < 0.1:
-            text = f"{v:.3g}"
-            return f"+{text}" if signed and v > 0 else text
-    shown = 0.0 if scale is None and round(v, digits) == 0.0 else v  # no scale: a rounding of nothing, perhaps
-    text = figure(shown, digits)
-    return f"+{text}" if signed and v > 0 else text
-
-
-def _pct(part: float | None, whole: float | None, digits: int = 2) -> str:
-    """``part`` as a signed percentage of ``|whole|``."""
-    if part is None or whole is None or not whole or not math.isfinite(part / whole):
-        return "–"
-    return f"{fmt(100.0 * part / abs(whole), digits, signed=True)}%"
-
-
-def _with_pct(
-    delta: float, base: float, digits: int | None = None, pct_digits: int = 2, scale: float | None = None
-) -> str:
-    """``+1,234 (+5.67%)``; a ``delta`` below :data:`~budgetgym.planner.metrics.ZERO_RTOL` of ``scale``, which
-    :func:`fmt` prints as 0, is 0 in the percentage too (``0 (0.0%)``, not ``0 (+0.0%)``)."""
-    if scale is not None and abs(delta) < ZERO_RTOL * abs(scale):
-        delta = 0.0
-    pct = _pct(delta, base, pct_digits)
-    return fmt(delta, digits, signed=True, scale=scale) + ("" if pct == "–" else f" ({pct})")
-
-
 def _change(delta: float, base: float, current_spends: bool, spends: bool, digits: int | None, pct_digits: int,
             scale: float) -> str:
-    """A channel's change from the current plan: ``+1,234 (+5.6%)`` (:func:`_with_pct`) where the current plan
+    """A channel's change from the current plan: ``+1,234 (+5.6%)`` (:func:`with_pct`) where the current plan
     spends on it, else no percentage, which would be of nothing (spend) or of the history's carry-in alone
     (outcome): ``+1,234 (new)`` where the recommendation spends on it, the change alone where neither does."""
     if current_spends:
-        return _with_pct(delta, base, digits, pct_digits, scale=scale)
+        return with_pct(delta, base, digits, pct_digits, scale=scale)
     return fmt(delta, digits, signed=True, scale=scale) + (" (new)" if spends else "")
 
 
@@ -162,15 +117,10 @@ def uncounted_note(result: PlanResult) -> str | None:
     if not names:
         return None
     top = fmt(float(result.plan.max()), 0)
-    ratio = _ratio_names(result.reward)[0] + (" or CPA" if conversions_beside(result.kpi, result.reward) else "")
+    ratio = ratio_names(result.reward)[0] + (" or CPA" if conversions_beside(result.kpi, result.reward) else "")
     return (f"{UNCOUNTED_MARK} below the counting threshold ({', '.join(names)}): the plan spends this, but every step "
             f"of it is at most {ZERO_RTOL:g} of the plan's largest step ({top}), so it counts as no spend: no {ratio} "
             f"(plan.csv and channels.csv hold the spend).")
-
-
-def _ratio_names(reward: str) -> tuple[str, str, str]:
-    """(table column, marginal column, metric key) for the reward: CPA for conversions, ROAS otherwise."""
-    return ("CPA", "marginal CPA", "mcpa") if reward == "conversions" else ("ROAS", "marginal ROAS", "mroas")
 
 
 def _totals(ch: Any, prefix: str = "") -> tuple[float, float, float, float]:
@@ -192,7 +142,7 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
     """Header and rows (strings) of the per-channel table, the last row the total (module docstring)."""
     ch = result.channels
     has_current = result.current is not None
-    ratio, marginal, key = _ratio_names(result.reward)
+    ratio, marginal, key = ratio_names(result.reward)
     outcome = OUTCOME_NAMES[result.reward]
     header = ["channel", "spend", "share"]
     header += ["current spend", "change"] if has_current else []
@@ -230,101 +180,16 @@ def channel_rows(result: PlanResult) -> tuple[list[str], list[list[str]]]:
     row = ["total", fmt(spend, 0, scale=money), "100.0%" if spend > 0 else "–"]
     if has_current:
         cur_spend, cur_total, _, _ = _totals(ch, "current_")
-        row += [fmt(cur_spend, 0, scale=money), _with_pct(spend - cur_spend, cur_spend, 0, 1, scale=money)]
+        row += [fmt(cur_spend, 0, scale=money), with_pct(spend - cur_spend, cur_spend, 0, 1, scale=money)]
     row += [fmt(total, scale=value)]
     if has_current:
-        row += [_with_pct(total - cur_total, cur_total, pct_digits=1, scale=value)]
+        row += [with_pct(total - cur_total, cur_total, pct_digits=1, scale=value)]
     row += [fmt(float(ch["conversions"].sum()), scale=conversions)] if counts else []
     row += [fmt(_ratio(result.reward, spend, inc_conv, inc_rev), 2)]
     row += [fmt(_ratio("conversions", spend, inc_conv, inc_rev), 2)] if counts else []
     row += [fmt(result.budget_marginal[key], 2)]
     rows.append(row)
     return header, rows
-
-
-def _point_text(point: dict[str, Any], label: str, of: str = "the budget") -> str:
-    """A searched budget and its optimum's value, named by ``label`` (:func:`objective_label`: for a family under
-    ``cvar:`` the CVaR, which the table's expected outcome, the draws' mean, is not)."""
-    return (
-        f"budget {fmt(point['budget'], 0, scale=point['budget'])} ({point['multiple']:.3g} × {of}), "
-        f"{label} {fmt(point['outcome'], scale=point['outcome'])}"
-    )
-
-
-def _multiple(m: float) -> str:
-    """A budget multiple: ``2048``, ``0.5``, ``1/1024`` (a small one as the fraction halving gives)."""
-    r = 1.0 / m
-    return f"1/{r:.0f}" if m < 0.01 and r == round(r) else f"{m:.4g}"
-
-
-def _searched_text(point: dict[str, Any], budget: float) -> str:
-    """Where a search found no budget: the multiples of the budget it searched (``searched``)."""
-    low, high = (b / budget for b in point["searched"])
-    span = (f"at {_multiple(low)} × the budget" if low == high
-            else f"between {_multiple(low)} and {_multiple(high)} × the budget")
-    return f"{span} (the budgets searched, within {AMOUNT_RANGE})" + _side_text(point, budget)
-
-
-#: The marginal return each search reads, as the target line names it.
-MARGINAL_NAMES = {"mroas": "marginal ROAS", "mcpa": "marginal CPA", "marginal_outcome": "marginal profit"}
-
-
-def _side_text(point: dict[str, Any], budget: float) -> str:
-    """Which way a search's marginal return :math:`m` missed its target, at the budget searched nearest it:
-    ``; marginal ROAS stays below 2.5 at every budget searched: 1.31 at 1/1024 × the budget — ...`` (to 2 decimals
-    as the table's marginal column, a tiny one to 3 significant digits), then why:
-    the target needs more budget than searched (:math:`m` still above a target mROAS or marginal profit 0, or
-    below a target mCPA, at the largest budget), or no budget searched returns that much (:math:`m` past the
-    target even at the smallest). Empty for a point without ``marginal_side`` (a summary.json of an earlier
-    version)."""
-    side = point.get("marginal_side")
-    if side is None:
-        return ""
-    metric = point.get("metric", "marginal_outcome")  # the profit-maximum's point has no metric: marginal profit
-    goal = point.get("target", 0.0)
-    value = point["nearest_marginal"]
-    figure = fmt(value, 2, scale=value)  # as the table's marginal column; a tiny one to 3 significant digits, not 0.00
-    where = f"{_multiple(point['nearest_budget'] / budget)} × the budget"
-    said = (f"stays {side} {goal:,.6g} at every budget searched: {figure} at {where}" if point["same_side_everywhere"]
-            else f"is {side} {goal:,.6g} at the budget searched nearest it, {where}: {figure}")
-    if (side == "above") != (metric == "mcpa"):
-        why = "the target needs more budget than searched"
-    elif metric == "mcpa":
-        why = "no budget searched buys conversions that cheaply: each further conversion costs more than the target"
-    elif metric == "mroas":
-        why = "no budget searched pays back that well: each further unit spent earns less than the target"
-    else:
-        why = "no budget searched pays back: each further unit spent loses"
-    return f"; {MARGINAL_NAMES[metric]} {said} — {why}"
-
-
-def target_line(result: PlanResult) -> str:
-    """The target's line: the budget meeting the target marginal return and its expected outcome, and which plan
-    the table, ``plan.csv`` and ``channels.csv`` are: the plan at that budget (``plan_at`` ``target``), or, the target
-    not reached within the budgets searched, the plan at the budget given (``plan_at`` ``budget``); a summary of an
-    earlier version, without ``plan_at``, keeps the plan at the budget given."""
-    t = result.target
-    assert t is not None
-    label = objective_label(result)
-    given = result.budget if result.budget_given is None else result.budget_given
-    name = MARGINAL_NAMES[t["metric"]]
-    budget = fmt(given, 0, scale=given)
-    if t.get("budget") is None:
-        where = (f"the recommended plan (the table, plan.csv) is the plan at the budget given, {budget}, as the target "
-                 f"is not reached {_searched_text(t, given)}")
-    elif t.get("plan_at") == "target":
-        where = (f"{_point_text(t, label, 'the budget given')}. The recommended plan (the table, plan.csv) is the "
-                 f"plan at this budget, not at the budget given ({budget})")
-    else:
-        where = _point_text(t, label)
-    return f"target {name} {t['target']:,.6g}: {where}"  # the target as asked, not rounded to 0.000
-
-
-def objective_label(result: PlanResult) -> str:
-    """What the plan's value is: ``expected conversions``, and for a family the objective over its train draws
-    (``expected revenue (cvar:0.1 over the train draws)``): the summary's, the frontier table's and figure's."""
-    outcome = OUTCOME_NAMES[result.reward]
-    return f"expected {outcome}" + (f" ({result.objective} over the train draws)" if result.is_family else "")
 
 
 def summary_lines(result: PlanResult) -> list[str]:
@@ -335,7 +200,7 @@ def summary_lines(result: PlanResult) -> list[str]:
     spend = functools.partial(fmt, scale=result.budget)
     lines = []
     if result.current is not None and result.current_value is not None:
-        uplift = _with_pct(result.value - result.current_value, result.current_value, scale=abs(result.value))
+        uplift = with_pct(result.value - result.current_value, result.current_value, scale=abs(result.value))
         lines.append(
             f"{what}: recommended {out(result.value)} vs current ({result.current_source}) "
             f"{out(result.current_value)}: uplift {uplift}"
@@ -359,7 +224,7 @@ def summary_lines(result: PlanResult) -> list[str]:
     lines.append(
         f"static plan (best single split, even flighting — what MMM allocators return) {out(result.static_value)} "
         f"vs flighting-aware plan {out(result.value)}: timing is worth {out(timing, signed=True)} "
-        f"({_pct(timing, result.value)} of the recommended value)"
+        f"({signed_pct(timing, result.value)} of the recommended value)"
     )
     m = result.budget_marginal
     conversions = result.reward == "conversions"
@@ -416,12 +281,12 @@ def summary_lines(result: PlanResult) -> list[str]:
     if result.reward == "profit":
         p = result.profit_max
         if p is None or p.get("budget") is None:
-            where = "not found" if p is None else f"not found {_searched_text(p, given)}"
+            where = "not found" if p is None else f"not found {searched_text(p, given)}"
         elif p["spend"] == 0:  # search_target's point at budget 0
             where = (f"0 — no channel pays back: the profit-maximising plan spends nothing (expected {outcome} "
                      f"{fmt(p['outcome'], scale=p['outcome'])})")
         else:  # its multiple is of the budget given, which a target's plan is not at
-            where = _point_text(p, what, "the budget" if result.budget_given is None else "the budget given")
+            where = point_text(p, what, "the budget" if result.budget_given is None else "the budget given")
         lines.append(f"profit-maximising budget (marginal ROAS 1): {where}")
     if result.frontier is not None:
         f = result.frontier
@@ -433,94 +298,6 @@ def summary_lines(result: PlanResult) -> list[str]:
     return lines
 
 
-def frontier_rows(result: PlanResult) -> tuple[list[str], list[list[str]]] | None:
-    r"""The budget frontier (``None`` without a sweep): header and a row per budget :math:`b = mB` of the sweep.
-
-    Each row holds the multiple :math:`m`, the budget, the objective at that budget's optimum :math:`V^*(b)`
-    (expected outcome; a family's mean or CVaR over its train draws), its change from the recommendation
-    at the campaign's budget, :math:`V^*(b) - V^*(B)` with its percentage of :math:`V^*(B)`, the budget's
-    marginal return there (marginal CPA :math:`1 / (dV^*/db)` for conversions, else marginal ROAS) and, for
-    at most :data:`FRONTIER_CHANNELS` channels, the spend per channel of that optimum (currency, over the
-    window)."""
-    f = result.frontier
-    if f is None or not len(f):
-        return None
-    _, marginal, key = _ratio_names(result.reward)
-    names = list(result.channel_names) if len(result.channel_names) <= FRONTIER_CHANNELS else []
-    header = ["budget multiple", "budget", objective_label(result),
-              "vs the recommendation", marginal, *(f"{n} spend" for n in names)]
-    value = abs(result.value)
-    rows = [
-        [f"{_multiple(float(r['multiple']))}×", fmt(r["budget"], 0, scale=r["budget"]),
-         fmt(r["outcome"], scale=value),
-         _with_pct(float(r["outcome"]) - result.value, result.value, pct_digits=1, scale=value),
-         fmt(r[key], 2), *(fmt(r[f"spend_{n}"], 0, scale=r["budget"]) for n in names)]
-        for r in f.to_dict(orient="records")
-    ]
-    return header, rows
-
-
-def distribution_rows(result: PlanResult) -> tuple[list[str], list[list[str]], str | None] | None:
-    """A family's outcome distribution over the held-out draws: header and a row per plan (P10,
-    P50, P90, mean) and the line saying how often the recommendation beats the current plan
-    (``None`` without one; a draw where the two are equal counts half, and the line says on how
-    many draws they are, :func:`~budgetgym.planner.plan.prob_beats`); ``None`` for a scenario."""
-    if result.distribution is None:
-        return None
-    n = int(next(iter(result.distribution.values()))["draws"])
-    header = [f"{count(n, 'held-out draw')}: expected {OUTCOME_NAMES[result.reward]}", "P10", "P50", "P90", "mean"]
-    rows = [[name, *(fmt(d[k], scale=abs(result.value)) for k in ("p10", "p50", "p90", "mean"))]
-            for name, d in result.distribution.items()]
-    beats = (None if result.prob_beats_current is None else
-             f"P(recommended beats current) over the {count(n, 'held-out draw')}: {result.prob_beats_current:.2f}")
-    dv = result.draw_values
-    ties = 0 if beats is None or dv is None else int((dv["recommended"] == dv["current"]).sum())
-    if beats is not None and ties:
-        beats += f" (equal on {ties} of the {count(n, 'draw')}, each counted half)"
-    return header, rows, beats
-
-
-def segment_rows(result: PlanResult) -> tuple[list[str], list[list[str]]] | None:
-    """The per-segment table of the recommended plan (``None`` without segments)."""
-    seg = result.segments
-    if seg is None:
-        return None
-    shares = [c for c in seg.columns if c.startswith("from_")]
-    counted = result.response_unit == "conversions"  # a response in currency counts none (metrics.uncounted)
-    header = ["segment", "size", "exposure", "per size", "saturation", *(["conversions"] if counted else []),
-              "revenue", *[f"from {c[5:]}" for c in shares]]
-    sizes = round_shares(seg["size"].to_numpy(), 2)
-    credits = seg[shares].to_numpy()
-    rows = [
-        [str(r["segment"]), f"{100 * size:.0f}%", fmt(r["exposure"]), fmt(r["exposure_per_size"]),
-         f"{100 * r['saturation']:.0f}%", *([fmt(r["conversions"])] if counted else []), fmt(r["revenue"]),
-         *_credit_cells(credit)]
-        for (_, r), size, credit in zip(seg.iterrows(), sizes, credits, strict=True)
-    ]
-    return header, rows
-
-
-def _credit_cells(credit: np.ndarray) -> list[str]:
-    """A segment's credited shares as whole percents summing to 100% (:func:`round_shares`), or '–' in
-    every cell when the segment has no conversions to credit (its shares, 0 in ``segments.csv``, sum to 0)."""
-    if credit.sum() < 0.5:
-        return ["–"] * len(credit)
-    return [f"{100 * c:.0f}%" for c in round_shares(credit, 2)]
-
-
-def segment_note(result: PlanResult) -> str:
-    """The note under the segment table: what each column is, the exposure's unit included
-    (:attr:`PlanResult.exposure_unit`)."""
-    unit = {"impression": "impressions", "click": "clicks"}.get(
-        result.exposure_unit or "", "in each segment's unit: impressions, and clicks times their effectiveness")
-    return (
-        f"Segments: exposure is the effective exposure ({unit}) reaching each segment over the window (per size: "
-        "per unit of audience share, a frequency index); saturation the share of the segment's largest response per "
-        "step reached (conversions, or revenue for a response in currency); 'from' the share of its response "
-        "credited to each channel (by its share of the exposure)."
-    )
-
-
 def _step_length(days: np.ndarray) -> str:
     """`` of 7 days``: how long a step is, from the steps' day indices (``step_days`` apart), so that "a step" in
     the lines below reads as a week of weekly data; `` of a month`` for calendar months; empty for one step."""
@@ -528,16 +305,6 @@ def _step_length(days: np.ndarray) -> str:
         return ""
     d = float(days[1] - days[0])
     return " of a month" if is_monthly(d) else f" of {count(d, 'day')}"
-
-
-def _target_budget(result: PlanResult) -> str:
-    """After the pacing in the header, where a target set the plan's budget: ``; meeting the target marginal ROAS 3;
-    the budget given 840,000``; else empty."""
-    t = result.target
-    if t is None or result.budget_given is None:
-        return ""
-    given = fmt(result.budget_given, 0, scale=result.budget_given)
-    return f"; meeting the target {MARGINAL_NAMES[t['metric']]} {t['target']:,.6g}; the budget given {given}"
 
 
 def header_line(result: PlanResult) -> str:
@@ -549,7 +316,7 @@ def header_line(result: PlanResult) -> str:
     return (
         f"{result.campaign} ({kind}): {count(len(result.channel_names), 'channel')}, {count(result.horizon, 'step')}"
         f"{_step_length(days)} ({span}), budget {fmt(result.budget, 0, scale=result.budget)} "
-        f"({result.pacing} pacing{_target_budget(result)}), "
+        f"({result.pacing} pacing{target_budget_text(result)}), "
         f"reward {result.reward}" + ("" if result.response_unit == "conversions" else
                                       " (the response is revenue, response_unit: currency: no conversions or CPA)")
         + f"; solved in {result.seconds:.1f} s"
@@ -569,7 +336,7 @@ def table_note(result: PlanResult) -> str | None:
     if result.is_family:
         text = f"Per-channel numbers are means over the {count(result.draws, 'train draw')}"
         if result.objective != "mean":
-            marginal = _ratio_names(result.reward)[1]
+            marginal = ratio_names(result.reward)[1]
             text += (f", except the {marginal} ({result.objective}); the objective, that column, the total's marginal "
                      f"return and the values below are the {result.objective} (the mean over the worst "
                      f"{result.objective.partition(':')[2]} share of the draws at the plan; channels.csv has the "
@@ -577,7 +344,7 @@ def table_note(result: PlanResult) -> str | None:
         parts.append(text + ".")
     if result.history_steps:
         outcome = OUTCOME_NAMES[result.reward]
-        ratio = _ratio_names(result.reward)[0]
+        ratio = ratio_names(result.reward)[0]
         base = result.baseline_value if result.baseline_mean is None else result.baseline_mean  # the table's
         carry = fmt(base, scale=result.value)
         verb = "include" if outcome == "conversions" else "includes"  # revenue, profit: one quantity

@@ -275,11 +275,11 @@ def test_a_change_the_table_prints_as_0_has_no_signed_percentage() -> None:
     """The total's change printed "0 (+0.0%)" when the recommendation's spend exceeded the current plan's by the
     floats' rounding (1,200,000 vs 1,199,999.9999999998 under `--budget 1200000`) and "0 (0.0%)" otherwise: the
     amount was read as 0 at the budget's scale, its percentage from the raw difference."""
-    from budgetgym.planner.plan_text import _with_pct
+    from budgetgym.planner.text_basics import with_pct
 
     for delta in (2.3e-10, -2.3e-10, 0.0):
-        assert _with_pct(delta, 1.2e6, 0, 1, scale=1.2e6) == "0 (0.0%)"
-    assert _with_pct(120.0, 1.2e6, 0, 1, scale=1.2e6) == "+120 (+0.0%)"  # a real change keeps its sign
+        assert with_pct(delta, 1.2e6, 0, 1, scale=1.2e6) == "0 (0.0%)"
+    assert with_pct(120.0, 1.2e6, 0, 1, scale=1.2e6) == "+120 (+0.0%)"  # a real change keeps its sign
 
 
 def test_a_current_plan_below_a_what_if_budget_is_said_to_leave_budget_unspent() -> None:

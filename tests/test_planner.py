@@ -688,16 +688,16 @@ def test_a_miss_whose_marginal_return_changes_side_does_not_claim_every_budget()
     """Where the budgets solved had the marginal return on both sides of the target (a non-monotone one: no
     concave curve does this), the line says the side at the nearest budget only; a summary.json point of an
     earlier version (no ``marginal_side``) keeps the line it had."""
-    from budgetgym.planner.plan_text import _searched_text
+    from budgetgym.planner.target_text import searched_text
 
     point = {"metric": "mroas", "target": 2.5, "budget": None, "searched": [10.0, 10240.0], "marginal_side": "above",
              "nearest_budget": 10240.0, "nearest_multiple": 1024.0, "nearest_marginal": 3.0,
              "same_side_everywhere": False}
-    text = _searched_text(point, 10.0)
+    text = searched_text(point, 10.0)
     assert text.endswith("; marginal ROAS is above 2.5 at the budget searched nearest it, 1024 × the budget: 3.00 — "
                          "the target needs more budget than searched"), text
     old = {k: point[k] for k in ("metric", "target", "budget", "searched")}
-    assert _searched_text(old, 10.0) == "between 1 and 1024 × the budget (the budgets searched, within 1e-9 to 1e15)"
+    assert searched_text(old, 10.0) == "between 1 and 1024 × the budget (the budgets searched, within 1e-9 to 1e15)"
 
 
 def test_an_s_shaped_curve_below_the_target_at_small_budgets_and_above_it_beyond_is_a_miss_end_to_end() -> None:
