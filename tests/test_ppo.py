@@ -538,3 +538,78 @@ def test_a_hostile_observation_still_gets_a_finite_action(name, bad):
     np.testing.assert_array_equal(
         agent.normalize(obs), agent.vec_normalize.normalize_obs(obs.astype(np.float32))
     )
+
+
+# ------------------------------------------------------------------------- global RNGs
+def _global_states():
+    import random
+
+    import torch
+
+    return random.getstate(), np.random.get_state(), torch.get_rng_state()
+
+
+def _assert_same_states(before, after):
+    assert before[0] == after[0], "Python's random state changed"
+    for a, b in zip(before[1], after[1], strict=True):
+        np.testing.assert_array_equal(a, b, err_msg="numpy's global state changed")
+    assert bool((before[2] == after[2]).all()), "torch's global state changed"
+
+
+def _seed_globals(seed: int) -> None:
+    import random
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_training_and_acting_leave_the_callers_global_rngs_as_they_were(tmp_path, recurrent):
+    """SB3 seeds random, numpy and torch globally (and training draws from them): a researcher's
+    seeded global streams must be the same after training, building, loading and acting."""
+    _seed_globals(123)
+    before = _global_states()
+    cfg = {**TINY, "total_timesteps": 128, "n_steps": 32, "batch_size": 32, "n_epochs": 1, "eval_freq": 64}
+    agent = ppo.train_ppo(SCENARIO, cfg, seed=3, out_dir=tmp_path / "a", recurrent=recurrent)
+    _assert_same_states(before, _global_states())
+    name = "recurrent_ppo" if recurrent else "ppo"
+    make_agent(name, ChannelBudgetEnv(SCENARIO), seed=9)  # a fresh, untrained policy
+    make_agent(name, ChannelBudgetEnv(SCENARIO), path=tmp_path / "a")
+    _assert_same_states(before, _global_states())
+    obs = _observations(3)
+    agent.reset(seed=4)
+    for deterministic in (True, False):
+        for o in obs:
+            agent.predict(o, deterministic=deterministic)
+    agent.predict(obs, deterministic=False)  # a batch
+    _assert_same_states(before, _global_states())
+
+
+def test_same_seed_same_weights_whatever_the_caller_did_to_the_global_rngs(tmp_path):
+    import torch
+
+    def weights(out, caller_seed):
+        _seed_globals(caller_seed)
+        np.random.random(17), torch.rand(5)  # the caller's own draws in between
+        agent = ppo.train_ppo(SCENARIO, TINY, seed=7, out_dir=out)
+        return [p.detach().clone() for p in agent.model.policy.parameters()]
+
+    a, b = weights(tmp_path / "a", 1), weights(tmp_path / "b", 2)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_stochastic_actions_are_those_torch_manual_seed_gave(trained):
+    """The agent's own stream starts where ``torch.manual_seed(seed)`` does: the numbers for a seed are
+    the ones budgetgym gave when ``reset`` seeded torch's global generator."""
+    import torch
+
+    agent, _ = trained
+    obs = _observations(3)
+    agent.reset(seed=11)
+    mine = [agent.predict(o, deterministic=False)[0] for o in obs]
+    torch.manual_seed(11)
+    theirs = [np.asarray(agent.model.predict(agent.normalize(o), deterministic=False)[0]) for o in obs]
+    np.testing.assert_array_equal(np.stack(mine), np.stack(theirs))
