@@ -400,6 +400,28 @@ def test_experiment_with_a_bad_ppo_train_config_exits_2_before_anything_runs(tmp
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("agent", ["ppo", "recurrent_ppo"])
+def test_experiment_seed_beyond_the_ppo_trainers_range_exits_2_before_anything_runs(tmp_path, capsys, agent):
+    """A run's seed is its learner's training seed, and the PPO trainer takes 0 .. 2**32 - 1: a larger
+    seed in ``seeds`` is one line naming ``seeds``, exit 2, nothing written (it used to fail the PPO runs
+    only, after the oracles and the other agents had run, with exit code 1 and a traceback in error.txt)."""
+    import yaml
+    from conftest import run_cli
+
+    exp = tmp_path / "bad.yaml"
+    agents = ["equal", {"agent": agent, "train": {"total_timesteps": 256, "eval_freq": 0}}]
+    exp.write_text(yaml.safe_dump({"name": "bad", "scenarios": [SCENARIO], "seeds": [0, 2**32], "episodes": 1,
+                                   "agents": agents}))
+    code, _, err = run_cli(capsys, "run", str(exp), "--out", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1 and "seeds: 4294967296" in err and "bad.yaml" in err, err
+    assert not (tmp_path / "out").exists()
+    exp.write_text(yaml.safe_dump({"name": "bad", "scenarios": [SCENARIO], "seeds": [2**32], "episodes": 1,
+                                   "agents": ["equal"]}))  # without a learner the seed is an evaluation seed only
+    from budgetgym.experiments import load_experiment
+
+    assert load_experiment(exp).seeds == [2**32]
+
+
 
 @pytest.mark.parametrize("recurrent", [False, True])
 def test_linear_learning_rate_never_goes_negative_when_the_last_rollout_overshoots(tmp_path, recurrent):
