@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["preserved_global_rngs", "seeded_torch_state", "torch_stream"]
+__all__ = ["TORCH_SEEDS", "preserved_global_rngs", "seeded_torch_state", "torch_stream"]
 
 
 @contextlib.contextmanager
@@ -39,16 +39,27 @@ def preserved_global_rngs() -> Iterator[None]:
         np.random.set_state(np_state)
 
 
+#: torch's generators take seeds below 2**64 (``manual_seed``).
+TORCH_SEEDS = 2**64
+
+
 def seeded_torch_state(seed: int | None) -> Any:
     """The state of torch's CPU generator right after ``torch.manual_seed(seed)``, computed on a
-    private generator (the global one is not touched); fresh entropy when ``seed`` is ``None``."""
+    private generator (the global one is not touched); fresh entropy when ``seed`` is ``None``.
+
+    A seed from ``2**64`` on (an episode seed may be any non-negative integer, as numpy's generators
+    take), which torch refuses, is first hashed to 64 bits by ``numpy.random.SeedSequence(seed)``.
+    """
     import torch
 
     generator = torch.Generator()
     if seed is None:
         generator.seed()
     else:
-        generator.manual_seed(int(seed))
+        seed = int(seed)
+        if seed >= TORCH_SEEDS:
+            seed = int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0])
+        generator.manual_seed(seed)
     return generator.get_state()
 
 

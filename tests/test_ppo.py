@@ -635,3 +635,15 @@ def test_stochastic_actions_are_those_torch_manual_seed_gave(trained):
     torch.manual_seed(11)
     theirs = [np.asarray(agent.model.predict(agent.normalize(o), deterministic=False)[0]) for o in obs]
     np.testing.assert_array_equal(np.stack(mine), np.stack(theirs))
+
+
+def test_a_ppo_agent_plays_episode_seeds_beyond_torchs_range(trained):
+    """Episode seeds are any non-negative integers (numpy's generators take them all); torch's take
+    seeds below 2**64, and ``reset`` seeding the agent's actions with a larger one raised
+    ``ValueError: Overflow when unpacking long long`` mid-evaluation. Now it is hashed to 64 bits: the
+    episode plays, and replays exactly."""
+    agent, _ = trained
+    big = 2**64 + 5
+    first = evaluate(agent, SCENARIO, seeds=[big], deterministic=False)[0]
+    again = evaluate(agent, SCENARIO, seeds=[big], deterministic=False)[0]
+    assert np.isfinite(first.pct_of_oracle) and first.expected_reward == again.expected_reward
