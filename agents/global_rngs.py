@@ -26,13 +26,17 @@ def preserved_global_rngs() -> Iterator[None]:
     """Run the block, then restore ``random``'s, numpy's legacy and torch's global RNG states.
 
     torch's CPU generator is restored, and each CUDA device's when CUDA is available
-    (``torch.random.fork_rng``). The states are restored also when the block raises.
+    (``torch.random.fork_rng``); without torch installed, the other two. The states are restored
+    also when the block raises. Imports belong inside too: ``rich`` (which SB3 imports) draws from
+    ``random`` when it is first imported.
     """
-    import torch
-
+    try:
+        import torch
+    except ImportError:  # the caller reports the missing library
+        torch = None  # type: ignore[assignment]
     py_state, np_state = random.getstate(), np.random.get_state()
     try:
-        with torch.random.fork_rng():
+        with torch.random.fork_rng() if torch is not None else contextlib.nullcontext():
             yield
     finally:
         random.setstate(py_state)

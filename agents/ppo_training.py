@@ -118,11 +118,12 @@ def train_ppo(
     sb3_module()
     if recurrent:
         sb3_contrib_module()
-    from stable_baselines3.common.callbacks import EvalCallback
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.logger import configure
-    from stable_baselines3.common.utils import set_random_seed
-    from stable_baselines3.common.vec_env import VecNormalize
+    with preserved_global_rngs():  # a first import may draw from the global generators (rich does)
+        from stable_baselines3.common.callbacks import EvalCallback
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.logger import configure
+        from stable_baselines3.common.utils import set_random_seed
+        from stable_baselines3.common.vec_env import VecNormalize
 
     if not is_integer(seed) or not 0 <= seed <= MAX_SEED:
         raise BudgetGymError(f"seed: expected an integer from 0 to {MAX_SEED}, got {seed!r}")

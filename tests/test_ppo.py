@@ -647,3 +647,38 @@ def test_a_ppo_agent_plays_episode_seeds_beyond_torchs_range(trained):
     first = evaluate(agent, SCENARIO, seeds=[big], deterministic=False)[0]
     again = evaluate(agent, SCENARIO, seeds=[big], deterministic=False)[0]
     assert np.isfinite(first.pct_of_oracle) and first.expected_reward == again.expected_reward
+
+
+@pytest.mark.parametrize("first_use", ["train", "make", "load"])
+def test_the_first_ppo_use_in_a_process_leaves_the_global_rngs_as_they_were(tmp_path, first_use):
+    """Importing SB3 the first time imports ``rich``, whose ``style`` module draws from Python's
+    ``random`` on import: the first PPO call of a fresh process (a researcher's script) changed
+    ``random``'s state even with SB3's own seeding undone. Checked in a fresh interpreter."""
+    saved = tmp_path / "saved"
+    if first_use == "load":
+        ppo.train_ppo(SCENARIO, {**TINY, "total_timesteps": 128}, seed=1, out_dir=saved)
+    code = f"""
+import random, sys
+import numpy as np, torch
+random.seed(5); np.random.seed(5); torch.manual_seed(5)
+before = (random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state())
+assert 'stable_baselines3' not in sys.modules and 'rich' not in sys.modules
+from budgetgym.agents import make_agent, train_ppo
+from budgetgym.envs import ChannelBudgetEnv
+cfg = dict(total_timesteps=128, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, eval_freq=64, eval_episodes=1,
+           vec_env="dummy")
+if {first_use!r} == "train":
+    agent = train_ppo("{SCENARIO}", cfg, seed=3, out_dir=r"{tmp_path / 'out'}")
+elif {first_use!r} == "make":
+    agent = make_agent("ppo", ChannelBudgetEnv("{SCENARIO}"), seed=3)
+else:
+    agent = make_agent("ppo", ChannelBudgetEnv("{SCENARIO}"), path=r"{saved}")
+agent.reset(seed=2)
+agent.predict(np.zeros(agent.observation_space.shape, np.float32), deterministic=False)
+assert 'rich' in sys.modules
+assert random.getstate() == before[0], "random"
+assert (np.random.get_state()[1] == before[1]).all(), "numpy"
+assert torch.equal(torch.get_rng_state(), before[2]), "torch"
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
