@@ -13,8 +13,8 @@ An agent follows stable-baselines3's ``PolicyPredictor`` protocol, so both
 ``deterministic`` defaults to ``True`` where SB3's ``PolicyPredictor`` says ``False``, on
 purpose: the callers that evaluate pass it explicitly (:func:`budgetgym.agents.evaluate`, and
 SB3's ``evaluate_policy``, whose own default is ``True``), and a bare ``agent.predict(obs)``
-should give the policy's action to play (PPO's mean action, not a draw from torch's global
-RNG). Bandits, greedy and model-based Thompson sampling explore as part of their online
+should give the policy's action to play (PPO's mean action, not a random draw from its action
+distribution). Bandits, greedy and model-based Thompson sampling explore as part of their online
 policy, so the flag does not change them (see each module).
 
 Agents are built from a name and a dict of parameters by :func:`make_agent`;

@@ -201,7 +201,8 @@ def evaluate(
         ``split``; an explicit ensemble at most its members in ``split``, each once, as ``budgetgym run``
         plays them: :meth:`~budgetgym.envs.family.ScenarioFamily.split_draws`); required there, ignored for
         a plain scenario.
-    split : ``"test"`` (held-out draws, the default) or ``"train"`` (in-distribution draws).
+    split : ``"test"`` (held-out draws, the default) or ``"train"`` (in-distribution draws); anything else is an
+        error, for a plain scenario too.
     oracle : ``oracle(scenario, draw, env_seed, path) -> float``, the oracle's expected reward of
         the episode; default :func:`solving_oracle` (one solve per distinct scenario and path).
         The experiment runner passes the values it solved once beforehand.
@@ -211,6 +212,8 @@ def evaluate(
         except ``wall_s``, then the batch's wall time per episode. A family whose draws differ in
         their KPI baseline (one or none, its controls) plays each kind in batches of its own.
     """
+    if split not in ("train", "test"):  # checked for a plain scenario too, which has no splits to play
+        raise BudgetGymError(f"split: expected 'train' or 'test', got {split!r}")
     family = load_family(scenario)
     if family.varies:
         if not is_integer(draws) or draws < 1:

@@ -55,6 +55,7 @@ from budgetgym.agents.base import (
     make_agent,
     register_agent,
 )
+from budgetgym.agents.global_rngs import preserved_global_rngs, seeded_torch_state, torch_stream
 from budgetgym.agents.ppo_config import (
     PPOConfig,
     PPOParams,
@@ -109,6 +110,8 @@ class PPOAgent(BaseAgent[PPOParams]):
 
     Params = PPOParams
     recurrent: ClassVar[bool] = False
+    #: torch generator state of stochastic actions (:meth:`reset` seeds it; fresh entropy until then)
+    _torch_rng: Any = None
 
     def __init__(self, brief: CampaignBrief, params: PPOParams):
         super().__init__(brief, params)
@@ -127,7 +130,8 @@ class PPOAgent(BaseAgent[PPOParams]):
         from stable_baselines3.common.utils import set_random_seed
 
         cfg = self.config
-        with torch_threads(cfg.torch_threads):
+        # SB3 seeds the global generators; the caller's are restored afterwards
+        with torch_threads(cfg.torch_threads), preserved_global_rngs():
             set_random_seed(self.seed)
             venv = frozen_vec_normalize(
                 spaces_venv(self.brief),
@@ -175,7 +179,8 @@ class PPOAgent(BaseAgent[PPOParams]):
                 f"{what}: {META_FILE} has no hyperparameters (state.config)"
             ) from None
         try:
-            with torch_threads(self.config.torch_threads):
+            # load reseeds the global generators with the saved seed; the caller's are restored
+            with torch_threads(self.config.torch_threads), preserved_global_rngs():
                 model = algo.load(
                     str(model_file), device=self.config.device, print_system_info=False
                 )
@@ -253,32 +258,34 @@ class PPOAgent(BaseAgent[PPOParams]):
         """The model's action for one observation ``(D,)`` or a batch ``(n, D)``.
 
         ``state``/``episode_start`` carry the LSTM state of ``recurrent_ppo`` (ignored by
-        ``ppo``). Stochastic actions (``deterministic=False``) draw from torch's global RNG,
-        which :meth:`reset` seeds. ``ppo``'s deterministic action is the policy's mean computed by
+        ``ppo``). Stochastic actions (``deterministic=False``) draw from the agent's own torch
+        generator state, which :meth:`reset` seeds (the numbers ``torch.manual_seed(seed)`` would
+        give); torch's, numpy's and Python's global generators are left as they were. ``ppo``'s
+        deterministic action is the policy's mean computed by
         :func:`~budgetgym.agents.ppo_forward.policy_mean`: the same for a row alone or in any batch.
         """
         if deterministic and not self.recurrent:
             mean = policy_mean(self.model.policy, self.normalize(observation), self.action_space)
             if mean is not None:
                 return mean, state
-        action, state = self.model.predict(
-            self.normalize(observation),
-            state=state,
-            episode_start=episode_start,
-            deterministic=deterministic,
-        )
+        with torch_stream(self, "_torch_rng"):
+            action, state = self.model.predict(
+                self.normalize(observation),
+                state=state,
+                episode_start=episode_start,
+                deterministic=deterministic,
+            )
         return np.asarray(action, dtype=np.float32), state
 
     def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
         return self.predict(observation, deterministic=deterministic)[0]
 
     def reset(self, seed: int | None = None) -> None:
-        """A new campaign: the policy is fixed; a seed also seeds torch (stochastic actions)."""
+        """A new campaign: the policy is fixed; a seed also seeds the agent's stochastic actions
+        (its own torch generator state: torch's global generator is not touched)."""
         super().reset(seed)
         if seed is not None:
-            import torch
-
-            torch.manual_seed(int(seed))
+            self._torch_rng = seeded_torch_state(int(seed))
 
     # -- persistence ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

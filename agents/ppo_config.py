@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
 from budgetgym.agents.base import AgentParams
+from budgetgym.agents.global_rngs import preserved_global_rngs
 from budgetgym.envs.errors import BudgetGymError, StrictModel, count, validation_error
 from budgetgym.envs.io import read_yaml
 
@@ -44,7 +45,8 @@ _INSTALL_HINT = 'install the RL extra: pip install "budgetgym[rl]"'
 def sb3_module() -> Any:
     """The ``stable_baselines3`` module, or a one-line BudgetGymError."""
     try:
-        return importlib.import_module("stable_baselines3")
+        with preserved_global_rngs():  # rich, imported by SB3, draws from Python's random on import
+            return importlib.import_module("stable_baselines3")
     except ImportError:
         raise BudgetGymError(
             f"PPO agents need stable-baselines3 and torch: {_INSTALL_HINT}"
@@ -54,7 +56,8 @@ def sb3_module() -> Any:
 def sb3_contrib_module() -> Any:
     sb3_module()
     try:
-        return importlib.import_module("sb3_contrib")
+        with preserved_global_rngs():
+            return importlib.import_module("sb3_contrib")
     except ImportError:
         raise BudgetGymError(
             f"recurrent_ppo needs sb3-contrib: {_INSTALL_HINT} (or pip install sb3-contrib)"

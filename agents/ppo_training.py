@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from budgetgym.agents.base import make_agent
+from budgetgym.agents.global_rngs import preserved_global_rngs
 from budgetgym.agents.ppo import PPOAgent, RecurrentPPOAgent
 from budgetgym.agents.ppo_config import (
     MAX_SEED,
@@ -105,7 +106,9 @@ def train_ppo(
       ``seed + EVAL_SEED_OFFSET`` and has its own ``VecNormalize`` (``training=False,
       norm_reward=False``) synced from training.
     * Seeding: ``set_random_seed(seed)``, ``PPO(seed=seed)``, CPU, ``torch_threads`` threads:
-      the same seed on the same machine gives the same policy.
+      the same seed on the same machine gives the same policy, whatever the caller did to the global
+      generators before; ``random``'s, numpy's legacy and torch's global states are restored afterwards
+      (:func:`~budgetgym.agents.global_rngs.preserved_global_rngs`).
     * Output in ``out_dir``: the agent directory (``model.zip``, ``vecnormalize.pkl``,
       ``agent.json``), ``config.yaml``, ``progress.csv`` (SB3 logger), ``evaluations.npz``
       (EvalCallback) and TensorBoard event files when ``tensorboard`` is installed.
@@ -115,11 +118,12 @@ def train_ppo(
     sb3_module()
     if recurrent:
         sb3_contrib_module()
-    from stable_baselines3.common.callbacks import EvalCallback
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.logger import configure
-    from stable_baselines3.common.utils import set_random_seed
-    from stable_baselines3.common.vec_env import VecNormalize
+    with preserved_global_rngs():  # a first import may draw from the global generators (rich does)
+        from stable_baselines3.common.callbacks import EvalCallback
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.logger import configure
+        from stable_baselines3.common.utils import set_random_seed
+        from stable_baselines3.common.vec_env import VecNormalize
 
     if not is_integer(seed) or not 0 <= seed <= MAX_SEED:
         raise BudgetGymError(f"seed: expected an integer from 0 to {MAX_SEED}, got {seed!r}")
@@ -139,7 +143,7 @@ def train_ppo(
     if progress_bar and not _progress_bar_available():
         progress_bar = False  # SB3's bar needs tqdm and rich; train without it
 
-    with torch_threads(cfg.torch_threads):
+    with torch_threads(cfg.torch_threads), preserved_global_rngs():
         set_random_seed(seed)
         venv = _training_envs(sc, cfg, seed)
         venv = VecNormalize(

@@ -22,7 +22,7 @@ import importlib
 import importlib.util
 import pkgutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -247,20 +247,29 @@ def resolve_trainer(spec: AgentSpec) -> tuple[Callable[..., Any], dict[str, Any]
     return fn, dict(extra)
 
 
-def check_train_config(index: int, spec: AgentSpec, fn: Callable[..., Any], extra: dict[str, Any]) -> None:
+def check_train_config(
+    index: int, spec: AgentSpec, fn: Callable[..., Any], extra: dict[str, Any], seeds: Sequence[int] = ()
+) -> None:
     """Validate the ``train`` configuration of ``agents[index]`` when its trainer is budgetgym's
-    :func:`~budgetgym.agents.ppo.train_ppo` (a custom trainer checks its own).
+    :func:`~budgetgym.agents.ppo.train_ppo` (a custom trainer checks its own), and that each of the
+    experiment's ``seeds`` (a run's seed is its training seed) is one that trainer takes.
 
     Raises
     ------
     BudgetGymError
         One line naming the field, e.g. ``agents[1].train: batch_size: Input should be ...``.
     """
-    from budgetgym.agents.ppo_config import load_ppo_config
+    from budgetgym.agents.ppo_config import MAX_SEED, load_ppo_config
     from budgetgym.agents.ppo_training import train_ppo  # imports neither SB3 nor torch
 
     if fn is train_ppo:
         load_ppo_config(spec.train or {}, recurrent=bool(extra.get("recurrent")), where=f"agents[{index}].train")
+        beyond = [s for s in seeds if s > MAX_SEED]
+        if beyond:
+            raise BudgetGymError(
+                f"seeds: {beyond[0]} is beyond the training seeds of agents[{index}] ({spec.name}): a run's seed "
+                f"seeds its training, and the PPO trainer takes 0 to {MAX_SEED:,}"
+            )
 
 
 # ----------------------------------------------------------------------------- planning
@@ -352,7 +361,7 @@ def check_learners(config: ExperimentConfig) -> None:
                     f"agents[{i}] ({spec.name}): a learner is built by its trainer from 'train', so its "
                     f"'params' / 'scenario_params' would be ignored; put the settings in 'train'"
                 )
-            check_train_config(i, spec, *resolve_trainer(spec))
+            check_train_config(i, spec, *resolve_trainer(spec), seeds=config.seeds)
 
 
 def plan_experiment(

@@ -174,6 +174,17 @@ def test_evaluate_plays_each_ensemble_member_of_a_split_at_most_once(tmp_path):
     assert (c.split_draws("test"), c.split_draws("train")) == (1, 4)  # the runner's, from the same definition
 
 
+@pytest.mark.parametrize("source", ["stationary-3", "family"])
+def test_evaluate_refuses_a_misspelt_split_on_a_plain_scenario_too(source):
+    """A plain scenario has no splits to play, so ``split="tset"`` was ignored there silently: a notebook
+    whose variable held a scenario, not the family it meant, got no hint of the typo."""
+    scenario = tiny_family() if source == "family" else source
+    agent = make_agent("equal", scenario)
+    with pytest.raises(BudgetGymError, match="split: expected 'train' or 'test', got 'tset'"):
+        evaluate(agent, scenario, seeds=[0], draws=1, split="tset")  # type: ignore[arg-type]
+    assert len(evaluate(agent, scenario, seeds=[0], draws=1, split="train")) == 1
+
+
 def test_a_missing_family_file_says_where_it_was_looked_for(tmp_path, monkeypatch, capsys):
     # "scenarios[0]: scenario file 'nofam.yaml' not found": run from another folder, a researcher could not tell
     # the file was looked for beside the experiment file and then from the working directory

@@ -400,6 +400,28 @@ def test_experiment_with_a_bad_ppo_train_config_exits_2_before_anything_runs(tmp
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("agent", ["ppo", "recurrent_ppo"])
+def test_experiment_seed_beyond_the_ppo_trainers_range_exits_2_before_anything_runs(tmp_path, capsys, agent):
+    """A run's seed is its learner's training seed, and the PPO trainer takes 0 .. 2**32 - 1: a larger
+    seed in ``seeds`` is one line naming ``seeds``, exit 2, nothing written (it used to fail the PPO runs
+    only, after the oracles and the other agents had run, with exit code 1 and a traceback in error.txt)."""
+    import yaml
+    from conftest import run_cli
+
+    exp = tmp_path / "bad.yaml"
+    agents = ["equal", {"agent": agent, "train": {"total_timesteps": 256, "eval_freq": 0}}]
+    exp.write_text(yaml.safe_dump({"name": "bad", "scenarios": [SCENARIO], "seeds": [0, 2**32], "episodes": 1,
+                                   "agents": agents}))
+    code, _, err = run_cli(capsys, "run", str(exp), "--out", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1 and "seeds: 4294967296" in err and "bad.yaml" in err, err
+    assert not (tmp_path / "out").exists()
+    exp.write_text(yaml.safe_dump({"name": "bad", "scenarios": [SCENARIO], "seeds": [2**32], "episodes": 1,
+                                   "agents": ["equal"]}))  # without a learner the seed is an evaluation seed only
+    from budgetgym.experiments import load_experiment
+
+    assert load_experiment(exp).seeds == [2**32]
+
+
 
 @pytest.mark.parametrize("recurrent", [False, True])
 def test_linear_learning_rate_never_goes_negative_when_the_last_rollout_overshoots(tmp_path, recurrent):
@@ -538,3 +560,125 @@ def test_a_hostile_observation_still_gets_a_finite_action(name, bad):
     np.testing.assert_array_equal(
         agent.normalize(obs), agent.vec_normalize.normalize_obs(obs.astype(np.float32))
     )
+
+
+# ------------------------------------------------------------------------- global RNGs
+def _global_states():
+    import random
+
+    import torch
+
+    return random.getstate(), np.random.get_state(), torch.get_rng_state()
+
+
+def _assert_same_states(before, after):
+    assert before[0] == after[0], "Python's random state changed"
+    for a, b in zip(before[1], after[1], strict=True):
+        np.testing.assert_array_equal(a, b, err_msg="numpy's global state changed")
+    assert bool((before[2] == after[2]).all()), "torch's global state changed"
+
+
+def _seed_globals(seed: int) -> None:
+    import random
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_training_and_acting_leave_the_callers_global_rngs_as_they_were(tmp_path, recurrent):
+    """SB3 seeds random, numpy and torch globally (and training draws from them): a researcher's
+    seeded global streams must be the same after training, building, loading and acting."""
+    _seed_globals(123)
+    before = _global_states()
+    cfg = {**TINY, "total_timesteps": 128, "n_steps": 32, "batch_size": 32, "n_epochs": 1, "eval_freq": 64}
+    agent = ppo.train_ppo(SCENARIO, cfg, seed=3, out_dir=tmp_path / "a", recurrent=recurrent)
+    _assert_same_states(before, _global_states())
+    name = "recurrent_ppo" if recurrent else "ppo"
+    make_agent(name, ChannelBudgetEnv(SCENARIO), seed=9)  # a fresh, untrained policy
+    make_agent(name, ChannelBudgetEnv(SCENARIO), path=tmp_path / "a")
+    _assert_same_states(before, _global_states())
+    obs = _observations(3)
+    agent.reset(seed=4)
+    for deterministic in (True, False):
+        for o in obs:
+            agent.predict(o, deterministic=deterministic)
+    agent.predict(obs, deterministic=False)  # a batch
+    _assert_same_states(before, _global_states())
+
+
+def test_same_seed_same_weights_whatever_the_caller_did_to_the_global_rngs(tmp_path):
+    import torch
+
+    def weights(out, caller_seed):
+        _seed_globals(caller_seed)
+        np.random.random(17), torch.rand(5)  # the caller's own draws in between
+        agent = ppo.train_ppo(SCENARIO, TINY, seed=7, out_dir=out)
+        return [p.detach().clone() for p in agent.model.policy.parameters()]
+
+    a, b = weights(tmp_path / "a", 1), weights(tmp_path / "b", 2)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_stochastic_actions_are_those_torch_manual_seed_gave(trained):
+    """The agent's own stream starts where ``torch.manual_seed(seed)`` does: the numbers for a seed are
+    the ones budgetgym gave when ``reset`` seeded torch's global generator."""
+    import torch
+
+    agent, _ = trained
+    obs = _observations(3)
+    agent.reset(seed=11)
+    mine = [agent.predict(o, deterministic=False)[0] for o in obs]
+    torch.manual_seed(11)
+    theirs = [np.asarray(agent.model.predict(agent.normalize(o), deterministic=False)[0]) for o in obs]
+    np.testing.assert_array_equal(np.stack(mine), np.stack(theirs))
+
+
+def test_a_ppo_agent_plays_episode_seeds_beyond_torchs_range(trained):
+    """Episode seeds are any non-negative integers (numpy's generators take them all); torch's take
+    seeds below 2**64, and ``reset`` seeding the agent's actions with a larger one raised
+    ``ValueError: Overflow when unpacking long long`` mid-evaluation. Now it is hashed to 64 bits: the
+    episode plays, and replays exactly."""
+    agent, _ = trained
+    big = 2**64 + 5
+    first = evaluate(agent, SCENARIO, seeds=[big], deterministic=False)[0]
+    again = evaluate(agent, SCENARIO, seeds=[big], deterministic=False)[0]
+    assert np.isfinite(first.pct_of_oracle) and first.expected_reward == again.expected_reward
+
+
+@pytest.mark.parametrize("first_use", ["train", "make", "load"])
+def test_the_first_ppo_use_in_a_process_leaves_the_global_rngs_as_they_were(tmp_path, first_use):
+    """Importing SB3 the first time imports ``rich``, whose ``style`` module draws from Python's
+    ``random`` on import: the first PPO call of a fresh process (a researcher's script) changed
+    ``random``'s state even with SB3's own seeding undone. Checked in a fresh interpreter."""
+    saved = tmp_path / "saved"
+    if first_use == "load":
+        ppo.train_ppo(SCENARIO, {**TINY, "total_timesteps": 128}, seed=1, out_dir=saved)
+    code = f"""
+import random, sys
+import numpy as np, torch
+random.seed(5); np.random.seed(5); torch.manual_seed(5)
+before = (random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state())
+assert 'stable_baselines3' not in sys.modules and 'rich' not in sys.modules
+from budgetgym.agents import make_agent, train_ppo
+from budgetgym.envs import ChannelBudgetEnv
+cfg = dict(total_timesteps=128, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, eval_freq=64, eval_episodes=1,
+           vec_env="dummy")
+if {first_use!r} == "train":
+    agent = train_ppo("{SCENARIO}", cfg, seed=3, out_dir=r"{tmp_path / 'out'}")
+elif {first_use!r} == "make":
+    agent = make_agent("ppo", ChannelBudgetEnv("{SCENARIO}"), seed=3)
+else:
+    agent = make_agent("ppo", ChannelBudgetEnv("{SCENARIO}"), path=r"{saved}")
+agent.reset(seed=2)
+agent.predict(np.zeros(agent.observation_space.shape, np.float32), deterministic=False)
+assert 'rich' in sys.modules
+assert random.getstate() == before[0], "random"
+assert (np.random.get_state()[1] == before[1]).all(), "numpy"
+assert torch.equal(torch.get_rng_state(), before[2]), "torch"
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
