@@ -23,6 +23,7 @@ For concave response curves :math:`V^*` is increasing (conversions, revenue) and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,8 +36,8 @@ from budgetgym.planner.problem import PlanningProblem
 from budgetgym.planner.robust import Objective, objective_marginal_model, solve_with_weights
 
 __all__ = [
-    "BudgetPoint", "Searched", "budget_for_target", "check_sweep", "parse_sweep", "search_target", "solve_level",
-    "sweep_budgets",
+    "BudgetPoint", "Searched", "budget_for_target", "check_sweep", "parse_sweep", "point_or_miss", "point_record",
+    "search_target", "solve_level", "sweep_budgets",
 ]
 
 
@@ -238,3 +239,29 @@ def search_target(
         # budget a scenario holds (1e-9) for a smaller spend (2.2e-10 on a channel saturated by 1e-10 a step)
         hit = solve_level(problem, objective, max(spend, MIN_AMOUNT), hit)
     return hit, searched
+
+
+def point_record(p: BudgetPoint, base: float) -> dict[str, float]:
+    """A budget point as ``summary.json`` records it: its budget, its ``multiple`` of ``base``, the plan's spend, its
+    outcome (the objective) and its marginal returns."""
+    return {"budget": p.budget, "multiple": p.budget / base, "spend": float(p.plan.sum()), "outcome": p.outcome,
+            **{k: float(v) for k, v in p.marginal.items()}}
+
+
+def point_or_miss(
+    p: BudgetPoint | None, base: float, searched: Searched, metric: str, target: float
+) -> dict[str, Any]:
+    """:func:`point_record`, or with no point ``budget`` ``None``, the budgets ``searched`` (lowest, highest) and which
+    way the marginal return ``metric`` missed ``target``: ``marginal_side`` (``above`` or ``below`` it) at the
+    budget searched nearest it (``nearest_budget``, ``nearest_multiple`` of ``base``, ``nearest_marginal`` its
+    value), and ``same_side_everywhere`` when every budget solved had it on that side (:class:`Searched`)."""
+    if p is not None:
+        return point_record(p, base)
+    miss: dict[str, Any] = {"budget": None, "searched": [float(searched.low), float(searched.high)]}
+    if searched.nearest is not None:
+        value = float(searched.nearest.marginal[metric])
+        miss.update(marginal_side="above" if value > target else "below",
+                    nearest_budget=float(searched.nearest.budget),
+                    nearest_multiple=float(searched.nearest.budget / base),
+                    nearest_marginal=value, same_side_everywhere=bool(searched.same_side))
+    return miss

@@ -67,10 +67,11 @@ from budgetgym.planner.curves import response_curves
 from budgetgym.planner.experiments import lift_design as beyond_design
 from budgetgym.planner.frontier import (
     BudgetPoint,
-    Searched,
     check_sweep,
     frontier_table,
     parse_sweep,
+    point_or_miss,
+    point_record,
     search_target,
     solve_level,
     sweep_budgets,
@@ -167,30 +168,6 @@ def prob_beats(x: np.ndarray, y: np.ndarray) -> float:
     current plan equal to the recommendation gets 0.5, not 0 ("certainly worse")."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     return float(np.mean((x > y) + 0.5 * (x == y)))
-
-
-def _point(p: BudgetPoint, base: float) -> dict[str, float]:
-    return {"budget": p.budget, "multiple": p.budget / base, "spend": float(p.plan.sum()), "outcome": p.outcome,
-            **{k: float(v) for k, v in p.marginal.items()}}
-
-
-def _point_or_miss(
-    p: BudgetPoint | None, base: float, searched: Searched, metric: str, target: float
-) -> dict[str, Any]:
-    """:func:`_point`, or with no point ``budget`` ``None``, the budgets ``searched`` (lowest, highest) and which
-    way the marginal return ``metric`` missed ``target``: ``marginal_side`` (``above`` or ``below`` it) at the
-    budget searched nearest it (``nearest_budget``, ``nearest_multiple`` of ``base``, ``nearest_marginal`` its
-    value), and ``same_side_everywhere`` when every budget solved had it on that side (:class:`Searched`)."""
-    if p is not None:
-        return _point(p, base)
-    miss: dict[str, Any] = {"budget": None, "searched": [float(searched.low), float(searched.high)]}
-    if searched.nearest is not None:
-        value = float(searched.nearest.marginal[metric])
-        miss.update(marginal_side="above" if value > target else "below",
-                    nearest_budget=float(searched.nearest.budget),
-                    nearest_multiple=float(searched.nearest.budget / base),
-                    nearest_marginal=value, same_side_everywhere=bool(searched.same_side))
-    return miss
 
 
 P = ParamSpec("P")
@@ -318,7 +295,7 @@ def plan(
                   else [solve_level(problem, obj, B)])
         hit, searched = search_target(problem, obj, goal, metric, points)
         moved = hit is not None and hit.budget >= MIN_AMOUNT
-        target = {"metric": metric, "target": goal, **_point_or_miss(hit, B, searched, metric, goal),
+        target = {"metric": metric, "target": goal, **point_or_miss(hit, B, searched, metric, goal),
                   "plan_at": "target" if moved else "budget"}
         if hit is not None and moved:
             problem = problem.with_budget(hit.budget)
@@ -378,14 +355,14 @@ def plan(
     # 5. frontier and targets (multiples of the budget given)
     anchor = BudgetPoint(B, X, value, marg)
     if target is not None and target["plan_at"] == "target":  # the point is the recommendation: one set of numbers
-        target.update(_point(anchor, given))
+        target.update(point_record(anchor, given))
     if points is None:
         points = [anchor] if multiples is None else sweep_budgets(problem, obj, multiples, anchor)
     frontier = None if multiples is None else frontier_table(points, given, names)
     profit_max = None
     if reward == "profit":
         hit, searched = search_target(given_problem, obj, 0.0, "marginal_outcome", points)
-        profit_max = _point_or_miss(hit, given, searched, "marginal_outcome", 0.0)
+        profit_max = point_or_miss(hit, given, searched, "marginal_outcome", 0.0)
 
     # 6. response curves
     curve_table = response_curves(model, X, names, reward, cur, budget=B) if curves else None
