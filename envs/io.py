@@ -1,7 +1,8 @@
 """File helpers: atomic writes (a result file is complete or absent, never half-written), output
-directories written all or nothing (:func:`staged_output`), reading YAML and CSV with one-line
-errors, and a record of the YAML files read (:func:`yaml_reads`), to tell whether what was built
-from them is still what they say (:func:`files_unchanged`)."""
+directories written all or nothing (:func:`staged_output`), reading YAML and CSV (the latter in
+:mod:`~budgetgym.envs.csv_table`, re-exported here) with one-line errors, and a record of the YAML
+files read (:func:`yaml_reads`), to tell whether what was built from them is still what they say
+(:func:`files_unchanged`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from budgetgym.envs.csv_table import read_csv_table
 from budgetgym.envs.errors import BudgetGymError, format_loc
 
 __all__ = [
@@ -364,48 +366,6 @@ def json_default(value: Any) -> Any:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-def read_csv_table(path: str | Path, what: str) -> Any:
-    """A user's CSV file as a pandas DataFrame (column names stripped), or a one-line
-    :class:`BudgetGymError` naming ``what`` and the file: not found, not a readable table, a header
-    in one column that another separator splits (``;``, tab, ``|``), a column named twice, or a row
-    with more fields than the header (the first one too, which pandas reads as an index)."""
-    import pandas as pd  # only the planner and calibration read tables
-
-    p = Path(path)
-    source = f"{what} '{p}'"
-    if p.is_dir():
-        raise BudgetGymError(f"{source}: is a directory; expected a CSV file")
-    if not p.is_file():
-        raise BudgetGymError(f"{source}: file not found")
-    try:
-        df = pd.read_csv(p)
-        # and the first row: one with more fields than the header is an error here as a later one is above
-        # (where pandas reads the first row's extra fields as an index and shifts every column)
-        header = pd.read_csv(p, header=None, nrows=2, dtype=str, keep_default_na=False).iloc[0]
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
-        if isinstance(exc, pd.errors.ParserError):  # ';'-separated with decimal commas: name the separator
-            with p.open(encoding="utf-8", errors="replace") as fh:
-                _check_header([c.strip() for c in fh.readline().lstrip("\ufeff").rstrip("\r\n").split(",")], source)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BudgetGymError(f"{source}: not a readable CSV table ({first})") from None
-    _check_header([str(c).strip() for c in header], source)
-    df.columns = [str(c).strip() for c in df.columns]
-    return df
-
-
-def _check_header(names: list[str], source: str) -> None:
-    """The header of a CSV table as written (pandas renames a repeated column ``a.1``): a column
-    named twice, or a single column whose name another separator would split, is an error."""
-    if len(names) == 1:
-        sep = next((s for s in (";", "\t", "|") if s in names[0]), None)
-        if sep is not None:
-            shown = {"\t": "tabs"}.get(sep, f"'{sep}'")
-            raise BudgetGymError(f"{source}: expected comma-separated columns, got a header separated by {shown}")
-    twice = [n for i, n in enumerate(names) if n and n in names[:i]]
-    if twice:
-        raise BudgetGymError(f"{source}: the header names column '{twice[0]}' twice")
 
 
 def cell_text(value: object) -> str:

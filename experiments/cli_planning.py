@@ -229,6 +229,11 @@ def calibrate_cmd(
                           "revenue_per_conversion; weighted over the last --plan-periods) or this number: the "
                           "family plans revenue"),
     ] = None,
+    decimal: Annotated[
+        str | None,
+        typer.Option(metavar="MARK", help="decimal mark of the data and lift-test files: '.' or ',' \\[default: '.' "
+                     "in a comma-separated file; in a ';'- or tab-separated one, the mark its numbers show]"),
+    ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the figures")] = True,
     workers: Annotated[
         int | None,
@@ -250,7 +255,7 @@ def calibrate_cmd(
         plan_budget=plan_budget, out=out, plots=plots,
         delay=delay, media_season=media_season, prior_draws=prior_draws, roi_prior=roi_prior,
         roi_prior_form=roi_prior_form,
-        lift_tests=lift_tests, revenue_per_kpi=revenue_per_kpi,
+        lift_tests=lift_tests, revenue_per_kpi=revenue_per_kpi, decimal=decimal,
         workers=DEFAULT_WORKERS if workers is None else workers,
     )
     con = console()
