@@ -135,12 +135,13 @@ def _comma_to_point(cell: str) -> str:
     return cell
 
 
-def _normalised(text: str, sep: str, mark: str | None, source: str, option: str | None) -> io.StringIO | None:
-    """``text`` (a table separated by ``sep``) as a comma-separated one with the decimal point, for pandas;
+def _normalised(path: Path, sep: str, mark: str | None, source: str, option: str | None) -> io.StringIO | None:
+    """The table at ``path`` (separated by ``sep``) as a comma-separated one with the decimal point, for pandas;
     ``None`` when the file is read as it is (comma-separated with the decimal point)."""
     if sep == "," and mark in (None, "."):
         return None
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh, delimiter=sep))
     data = [row for row in rows[1:] if row]  # pandas skips blank lines: rows counted as it counts them
     if mark is None:
         mark = decimal_mark(data, [c.strip() for c in rows[0]] if rows else [], source, option)
@@ -182,11 +183,11 @@ def read_csv_table(path: str | Path, what: str, decimal: str | None = None, opti
     if not p.is_file():
         raise BudgetGymError(f"{source}: file not found")
     try:
-        text = p.read_text(encoding="utf-8-sig")
-        head = text.split("\n", 1)[0].rstrip("\r")
+        with p.open(encoding="utf-8-sig") as fh:
+            head = fh.readline().rstrip("\r\n")
         sep = separator(head)
         _check_header([c.strip() for c in _fields(head, sep)], source)
-        table = _normalised(text, sep, decimal, source, option)
+        table = _normalised(p, sep, decimal, source, option)
         df = pd.read_csv(p if table is None else table)
         if table is not None:
             table.seek(0)
