@@ -77,7 +77,8 @@ def geo_column(df: pd.DataFrame, date: str, used: list[str]) -> str | None:
     """
     dates = df[date].astype(str).str.strip()
     repeated = dates.duplicated(keep=False).to_numpy()
-    named, texts = [], []
+    named: list[str] = []
+    texts: list[str] = []
     for col in df.columns:
         if col == date or col in used:
             continue
@@ -85,10 +86,11 @@ def geo_column(df: pd.DataFrame, date: str, used: list[str]) -> str | None:
         if values[repeated].nunique() < 2 or pd.DataFrame({"d": dates, "v": values})[repeated].duplicated().any():
             continue
         if _key(col) in GEO_COLUMNS:
-            named.append(col)
+            named.append(str(col))
         elif pd.to_numeric(df[col], errors="coerce").isna().any() and not _is_dates(values):
-            texts.append(col)
-    return (named or texts or [None])[0]
+            texts.append(str(col))
+    found = named or texts
+    return found[0] if found else None
 
 
 def _key(name: object) -> str:
