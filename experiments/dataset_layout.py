@@ -65,11 +65,17 @@ def period_dates(sc: Scenario, n: int) -> list[str]:
     """Period ``t``'s date: the start :func:`~budgetgym.envs.dates.day_date` of ``floor(start_day)``, which
     :func:`~budgetgym.envs.dates.calendar_day` (so ``calibrate``) reads back as that day, then
     ``floor(start_day + t step_days) - floor(start_day)`` days on for a whole number of ``step_days``; for
-    calendar months (``step_days = 365.25 / 12``) the start's day of the month (at most the 28th, so every
-    month has it) ``t`` months on, as :func:`~budgetgym.calibration.data.read_mmm_csv` reads monthly data.
+    calendar months (``step_days = 365.25 / 12``) a day of the month every month has, ``t`` months on, as
+    :func:`~budgetgym.calibration.data.read_mmm_csv` reads monthly data: the start's own up to the 28th, else
+    the nearer of the 28th and the month's last day (a tie: the 28th), so a start on a month's last day (31
+    January, 29 February, 30 April) is dated exactly, on every month's last day, and a start on the 29th or
+    30th of a 31-day month at most 1 day off (it was the 28th: up to 3 days before the scenario's own day).
     A start day from 2555 (``7 x 365``) reads back with its weekday and a yearly phase within half a day."""
     start = day_date(sc.start_day)
     if is_monthly(sc.step_days):
+        if start.day > 28 and start.days_in_month - start.day < start.day - 28:
+            end = start + pd.offsets.MonthEnd(0)  # rolled to its month's last day
+            return [(end + pd.offsets.MonthEnd(t)).date().isoformat() for t in range(n)]
         first = start.replace(day=min(start.day, 28))
         return [(first + pd.DateOffset(months=t)).date().isoformat() for t in range(n)]
     days = np.floor(step_days(sc, np.arange(n))) - np.floor(sc.start_day)
