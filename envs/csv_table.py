@@ -153,7 +153,7 @@ def _normalised(path: Path, sep: str, mark: str | None, source: str, option: str
     return out
 
 
-def read_csv_table(path: str | Path, what: str, decimal: str | None = None, option: str | None = None) -> Any:
+def read_csv_table(path: str | Path, what: str, decimal: str | None = None, option: str | None = "--decimal") -> Any:
     """A user's CSV file as a pandas DataFrame (column names stripped), or a one-line
     :class:`BudgetGymError` naming ``what`` and the file.
 
@@ -163,7 +163,8 @@ def read_csv_table(path: str | Path, what: str, decimal: str | None = None, opti
     what : what the file is, for messages (``"data file"``).
     decimal : its decimal mark, ``"."`` or ``","``; ``None`` (default): the decimal point in a
         comma-separated file, the mark its numbers show in another (:func:`decimal_mark`).
-    option : the caller's option giving ``decimal`` (``"--decimal"``), named when the mark is unclear.
+    option : the caller's option giving ``decimal``, named when the mark is unclear (default ``"--decimal"``, as
+        every command that reads a table calls it); ``None``: the error says how to write the numbers instead.
 
     Raises
     ------

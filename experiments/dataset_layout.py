@@ -82,7 +82,8 @@ def period_dates(sc: Scenario, n: int) -> list[str]:
     return [(start + dt.timedelta(days=float(d))).date().isoformat() for d in days]
 
 
-def plan_calendar_note(path: str | Path, dates: list[str] | None, sc: Scenario, n: int) -> str | None:
+def plan_calendar_note(path: str | Path, dates: list[str] | None, sc: Scenario, n: int,
+                       decimal: str | None = None) -> str | None:
     """A one-line note when a plan file's calendar is not the simulated periods' (``None``: nothing to say):
     its ``date`` column (``dates``, ISO text as :func:`~budgetgym.planner.inputs.read_dated_current` read it)
     against :func:`period_dates`, else its ``day`` column (a ``plan.csv``'s day index) against the periods'
@@ -94,7 +95,7 @@ def plan_calendar_note(path: str | Path, dates: list[str] | None, sc: Scenario, 
             return None
         theirs = f"dates ({dates[0]} to {dates[-1]})"
     else:
-        table = read_csv_table(path, "--plan file")
+        table = read_csv_table(path, "--plan file", decimal)
         col = next((c for c in table.columns if str(c).lower() == "day"), None)
         days = None if col is None else pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=float)
         if days is None or len(days) != n or np.allclose(days, step_days(sc, np.arange(n)), rtol=0, atol=1e-6):

@@ -78,7 +78,7 @@ def test_a_comma_file_keeps_the_decimal_point(tmp_path: Path) -> None:
 def test_an_ambiguous_or_mixed_mark_is_one_line_naming_the_cell(tmp_path: Path) -> None:
     ambiguous = _write(tmp_path, "a;b\n1.234;5\n7;8\n")
     with pytest.raises(BudgetGymError) as err:
-        read_csv_table(ambiguous, "history file")
+        read_csv_table(ambiguous, "history file", option=None)  # a caller without the option
     assert str(err.value) == (
         f"history file '{ambiguous}': '1.234' (column 'a', row 1) reads as 1234 with the decimal comma and as 1.234 "
         f"with the decimal point, and no other number shows the file's decimal mark: export the numbers without a "
@@ -104,6 +104,11 @@ def test_a_history_file_in_the_european_layout(tmp_path: Path) -> None:
     euro = _write(tmp_path, ";".join(names) + "\n1.200,5;300;0,5\n1.000;250,25;2\n", "h.csv")
     twin = _write(tmp_path, ",".join(names) + "\n1200.5,300,0.5\n1000,250.25,2\n", "twin.csv")
     np.testing.assert_array_equal(read_history_file(euro, sc).spend, read_history_file(twin, sc).spend)
+    # whole numbers grouped by '.' show no mark: plan --decimal , reads them as thousands
+    whole = _write(tmp_path, ";".join(names) + "\n1.500;300;2\n", "whole.csv")
+    np.testing.assert_array_equal(read_history_file(whole, sc, decimal=",").spend, [[1500.0, 300.0, 2.0]])
+    with pytest.raises(BudgetGymError, match=r"pass --decimal , \(it is 1500\) or --decimal \. \(it is 1\.5\)"):
+        read_history_file(whole, sc)
 
 
 def _twins(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
