@@ -105,6 +105,7 @@ def decimal_mark(rows: Iterable[list[str]], columns: list[str], source: str, opt
                 first[mark] = (raw.strip(), r, c)
         if "," in first and "." in first:
             break
+
     def where(found: tuple[str, int, int]) -> str:
         cell, r, c = found
         name = f"column '{columns[c]}', " if c < len(columns) else ""

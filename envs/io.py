@@ -419,16 +419,23 @@ def numeric_column(
 
 #: A number written with thousands separators: ``1,234``, ``1,234.5``, ``-12,345,678`` or ``1.234,5``, ``1.234.567``.
 _GROUPED = re.compile(r"^[+-]?\d{1,3}(?:(,)\d{3}(?:,\d{3})*(?:\.\d+)?|(\.)\d{3}(?:\.\d{3})*(?:,\d+)?)$")
+#: A number written with the decimal comma and no thousands separator: ``12,5``, ``-0,25``.
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 
 
 def _separator_hint(value: object) -> str:
     """``"; ..."``: the hint that ``value`` (a cell that did not read as a number) is one written with a
-    thousands separator (:data:`_GROUPED`), or ``""``."""
-    found = _GROUPED.match(value.strip()) if isinstance(value, str) else None
+    thousands separator (:data:`_GROUPED`; with ``.`` grouping, the decimal comma's layout, or ``--decimal ,``
+    reads it) or with the decimal comma (:data:`_DECIMAL_COMMA`, ``--decimal ,``), or ``""``."""
+    text = value.strip() if isinstance(value, str) else ""
+    found = _GROUPED.match(text)
     if found is None:
+        if _DECIMAL_COMMA.match(text):
+            return "; the values look like they use the decimal comma: pass --decimal , or export them with a '.'"
         return ""
     sep = found.group(1) or found.group(2)
-    return f"; the values look like they use a thousands separator ('{sep}'); export the numbers without it"
+    also = " (or pass --decimal , for the decimal comma)" if sep == "." else ""
+    return f"; the values look like they use a thousands separator ('{sep}'); export the numbers without it{also}"
 
 
 def _refuse_boolean(column: Any, col: str, source: str, what: str) -> None:

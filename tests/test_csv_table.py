@@ -70,9 +70,18 @@ def test_the_separator_is_the_one_splitting_the_header_most() -> None:
 
 
 def test_a_comma_file_keeps_the_decimal_point(tmp_path: Path) -> None:
-    """``1.234`` in a comma-separated file is 1.234, as before: only ``;`` and tab files are read by their marks."""
+    """``1.234`` in a comma-separated file is 1.234, as before: only ``;`` and tab files are read by their marks.
+    A quoted decimal comma there (``"12,5"``) is read with ``--decimal ,``, and without it refused with that hint."""
     df = read_csv_table(_write(tmp_path, "a,b\n1.234,5\n"), "data file")
     assert df["a"].iloc[0] == 1.234
+    quoted = _write(tmp_path, 'date,revenue,tv_spend\n2024-01-01,"12,5",1\n2024-01-08,"13,25",2\n', "q.csv")
+    assert list(read_csv_table(quoted, "data file", decimal=",")["revenue"]) == [12.5, 13.25]
+    from budgetgym.calibration import read_mmm_csv
+
+    with pytest.raises(BudgetGymError, match=r"column 'revenue', row 1: the KPI must be a finite number, got '12,5'; "
+                                             r"the values look like they use the decimal comma: pass --decimal , or "
+                                             r"export them with a '\.'$"):
+        read_mmm_csv(quoted, date="date", kpi="revenue", spend="tv_spend")
 
 
 def test_an_ambiguous_or_mixed_mark_is_one_line_naming_the_cell(tmp_path: Path) -> None:
