@@ -75,9 +75,11 @@ def separator(header: str) -> str:
 def _shows(cell: str) -> str | None:
     """The decimal mark ``cell`` shows (``","`` or ``"."``), ``"?"`` when it reads as two numbers (``1.234``),
     ``None`` when it shows none (a whole number, text)."""
+    if "," not in cell and "." not in cell:  # most cells of a table: no number with a mark, no match to try
+        return None
     comma, point = _COMMA_NUMBER.fullmatch(cell), _POINT_NUMBER.fullmatch(cell)
     if comma and point:
-        return "?" if ("," in cell or "." in cell) else None
+        return "?"
     return "," if comma else "." if point else None
 
 
