@@ -57,10 +57,6 @@ _COMMA_NUMBER = re.compile(rf"[+-]?(?:\d+|\d{{1,3}}(?:\.\d{{3}})+)(?:,\d+)?{_EXP
 _POINT_NUMBER = re.compile(rf"[+-]?(?:\d+|\d{{1,3}}(?:,\d{{3}})+)(?:\.\d+)?{_EXP}")
 
 
-def _show(sep: str) -> str:
-    return "tabs" if sep == "\t" else f"'{sep}'"
-
-
 def _fields(line: str, sep: str) -> list[str]:
     return next(csv.reader([line], delimiter=sep), [])
 
