@@ -215,6 +215,7 @@ def calibrate(
     roi_prior_form: str | None = None,
     lift_tests: str | Path | None = None,
     revenue_per_kpi: str | None = None,
+    decimal: str | None = None,
     out: str | Path | None = None,
     plots: bool = True,
     workers: int = 1,
@@ -256,6 +257,9 @@ def calibrate(
     revenue_per_kpi : the KPI counts conversions, each worth this column's revenue per conversion (Meridian's
         ``revenue_per_conversion``) or this number: the family values them
         (:mod:`~budgetgym.calibration.kpi_value`) and plans revenue unless ``reward`` is ``conversions``.
+    decimal : the decimal mark of the data and lift-test files, ``"."`` or ``","``; ``None`` (default): the
+        decimal point in a comma-separated file, the mark its numbers show in a ``;``- or tab-separated one
+        (:func:`~budgetgym.envs.csv_table.read_csv_table`).
     out : directory to write ``family.yaml``, ``history.csv``, ``parameters.csv``, ``fit.md`` and
         figures into (:func:`~budgetgym.calibration.report.write_outputs`); ``None`` writes nothing.
     plots : draw the figures (needs matplotlib, the ``plot`` extra).
@@ -295,7 +299,7 @@ def calibrate(
         check_calibration_out(out)  # before the fit, not after
     p = Path(path)
     data = read_mmm_csv(p, date=date, kpi=kpi, spend=spend, controls=controls, exposure=exposure,
-                        count_kpi=lik != "gaussian", revenue_per_kpi=revenue_per_kpi)
+                        count_kpi=lik != "gaussian", revenue_per_kpi=revenue_per_kpi, decimal=decimal)
     # before the fit; at least two blocks: one block of all T periods makes every replicate the same series
     if draws and block_length is not None and not 1 <= block_length <= data.n_periods // 2:
         raise BudgetGymError(f"--block-length: expected 1 to {data.n_periods // 2} periods (at least two blocks in "
@@ -312,7 +316,7 @@ def calibrate(
             f"needs a year of data")
     window = plan_window(data, plan_periods, plan_budget)
     costs = fit_costs(data)
-    tests = None if lift_tests is None else read_lift_tests(lift_tests, data, costs)
+    tests = None if lift_tests is None else read_lift_tests(lift_tests, data, costs, decimal)
     value = None if revenue_per_kpi is None else kpi_value(revenue_per_kpi, data, window.periods)
     seconds: dict[str, float] = {}
     held = None

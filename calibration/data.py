@@ -130,8 +130,8 @@ class MMMData:
         )
 
 
-def _read(path: Path) -> pd.DataFrame:
-    table: pd.DataFrame = read_csv_table(path, "data file")  # the one reader of a user's CSV
+def _read(path: Path, decimal: str | None = None) -> pd.DataFrame:
+    table: pd.DataFrame = read_csv_table(path, "data file", decimal, "--decimal")  # the one reader of a user's CSV
     return table
 
 
@@ -299,6 +299,7 @@ def read_mmm_csv(
     exposure: str | list[str] | tuple[str, ...] | None = None,
     count_kpi: bool = False,
     revenue_per_kpi: str | None = None,
+    decimal: str | None = None,
 ) -> MMMData:
     """Read and validate an MMM dataset (module docstring).
 
@@ -315,10 +316,13 @@ def read_mmm_csv(
     revenue_per_kpi : ``--revenue-per-kpi``'s text: a column of revenue per conversion, read here with the rest
         (``MMMData.revenue_per_kpi``; a column with another role is refused as any column given for two roles), or
         a number, which :func:`~budgetgym.calibration.kpi_value.revenue_per_kpi` checks.
+    decimal : the file's decimal mark, ``"."`` or ``","`` (``--decimal``); ``None``: the decimal point in a
+        comma-separated file, the mark its numbers show in a ``;``- or tab-separated one
+        (:func:`~budgetgym.envs.csv_table.read_csv_table`).
     """
     p = Path(path)
     source = f"data file '{p}'"
-    df = _read(p)
+    df = _read(p, decimal)
     spend_cols, control_cols = split_columns(spend), split_columns(controls)
     if not spend_cols:
         raise BudgetGymError(f"{source}: --spend: expected at least one spend column")

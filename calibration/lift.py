@@ -147,14 +147,15 @@ def _check(ok: np.ndarray, source: str, col: str, what: str, values: np.ndarray)
         raise BudgetGymError(f"{source}: column '{col}', row {row + 1}: {what}, got {values[row]:g}")
 
 
-def read_table(path: str | Path, columns: tuple[str, ...], kind: str) -> tuple[pd.DataFrame, str]:
+def read_table(path: str | Path, columns: tuple[str, ...], kind: str,
+               decimal: str | None = None) -> tuple[pd.DataFrame, str]:
     """The CSV table at ``path`` and its name in messages (``kind`` file 'path'), checked by
-    :func:`check_table`."""
+    :func:`check_table`; ``decimal``: its decimal mark (:func:`~budgetgym.envs.csv_table.read_csv_table`)."""
     from budgetgym.envs.io import read_csv_table
 
     p = Path(path)
     source = f"{kind} '{p}'"
-    df = read_csv_table(p, kind)
+    df = read_csv_table(p, kind, decimal, "--decimal")
     check_table(df, columns, source)
     return df, source
 
@@ -185,10 +186,11 @@ def spend_change(df: pd.DataFrame, source: str) -> tuple[np.ndarray, np.ndarray]
     return x, dx
 
 
-def read_lift_tests(path: str | Path, data: MMMData, costs: Costs) -> LiftTests:
+def read_lift_tests(path: str | Path, data: MMMData, costs: Costs, decimal: str | None = None) -> LiftTests:
     """Read and validate a lift-test file for ``data`` (module docstring); every problem is a
-    one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file, the column and the row."""
-    df, source = read_table(path, COLUMNS, "lift-test file")
+    one-line :class:`~budgetgym.envs.errors.BudgetGymError` naming the file, the column and the row.
+    ``decimal``: the file's decimal mark (``--decimal``, as the data file's)."""
+    df, source = read_table(path, COLUMNS, "lift-test file", decimal)
     index = channel_index(df, list(data.channels), list(data.spend_columns), source)
     x, dx = spend_change(df, source)
     dy, sigma = (numeric_column(df, c, source, "the value", nonnegative=False, largest=MAX_KPI, boolean=False)

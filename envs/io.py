@@ -1,7 +1,8 @@
 """File helpers: atomic writes (a result file is complete or absent, never half-written), output
-directories written all or nothing (:func:`staged_output`), reading YAML and CSV with one-line
-errors, and a record of the YAML files read (:func:`yaml_reads`), to tell whether what was built
-from them is still what they say (:func:`files_unchanged`)."""
+directories written all or nothing (:func:`staged_output`), reading YAML and CSV (the latter in
+:mod:`~budgetgym.envs.csv_table`, re-exported here) with one-line errors, and a record of the YAML
+files read (:func:`yaml_reads`), to tell whether what was built from them is still what they say
+(:func:`files_unchanged`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from budgetgym.envs.csv_table import read_csv_table
 from budgetgym.envs.errors import BudgetGymError, format_loc
 
 __all__ = [
@@ -366,48 +368,6 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def read_csv_table(path: str | Path, what: str) -> Any:
-    """A user's CSV file as a pandas DataFrame (column names stripped), or a one-line
-    :class:`BudgetGymError` naming ``what`` and the file: not found, not a readable table, a header
-    in one column that another separator splits (``;``, tab, ``|``), a column named twice, or a row
-    with more fields than the header (the first one too, which pandas reads as an index)."""
-    import pandas as pd  # only the planner and calibration read tables
-
-    p = Path(path)
-    source = f"{what} '{p}'"
-    if p.is_dir():
-        raise BudgetGymError(f"{source}: is a directory; expected a CSV file")
-    if not p.is_file():
-        raise BudgetGymError(f"{source}: file not found")
-    try:
-        df = pd.read_csv(p)
-        # and the first row: one with more fields than the header is an error here as a later one is above
-        # (where pandas reads the first row's extra fields as an index and shifts every column)
-        header = pd.read_csv(p, header=None, nrows=2, dtype=str, keep_default_na=False).iloc[0]
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
-        if isinstance(exc, pd.errors.ParserError):  # ';'-separated with decimal commas: name the separator
-            with p.open(encoding="utf-8", errors="replace") as fh:
-                _check_header([c.strip() for c in fh.readline().lstrip("\ufeff").rstrip("\r\n").split(",")], source)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BudgetGymError(f"{source}: not a readable CSV table ({first})") from None
-    _check_header([str(c).strip() for c in header], source)
-    df.columns = [str(c).strip() for c in df.columns]
-    return df
-
-
-def _check_header(names: list[str], source: str) -> None:
-    """The header of a CSV table as written (pandas renames a repeated column ``a.1``): a column
-    named twice, or a single column whose name another separator would split, is an error."""
-    if len(names) == 1:
-        sep = next((s for s in (";", "\t", "|") if s in names[0]), None)
-        if sep is not None:
-            shown = {"\t": "tabs"}.get(sep, f"'{sep}'")
-            raise BudgetGymError(f"{source}: expected comma-separated columns, got a header separated by {shown}")
-    twice = [n for i, n in enumerate(names) if n and n in names[:i]]
-    if twice:
-        raise BudgetGymError(f"{source}: the header names column '{twice[0]}' twice")
-
-
 def cell_text(value: object) -> str:
     """A table cell as a message shows it: ``'1,200'``, ``-5``, ``inf``, or ``an empty or NaN cell`` (pandas
     reads an empty cell, ``NA`` and ``NaN`` alike as missing), without numpy's ``np.float64(...)``."""
@@ -459,16 +419,23 @@ def numeric_column(
 
 #: A number written with thousands separators: ``1,234``, ``1,234.5``, ``-12,345,678`` or ``1.234,5``, ``1.234.567``.
 _GROUPED = re.compile(r"^[+-]?\d{1,3}(?:(,)\d{3}(?:,\d{3})*(?:\.\d+)?|(\.)\d{3}(?:\.\d{3})*(?:,\d+)?)$")
+#: A number written with the decimal comma and no thousands separator: ``12,5``, ``-0,25``.
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 
 
 def _separator_hint(value: object) -> str:
     """``"; ..."``: the hint that ``value`` (a cell that did not read as a number) is one written with a
-    thousands separator (:data:`_GROUPED`), or ``""``."""
-    found = _GROUPED.match(value.strip()) if isinstance(value, str) else None
+    thousands separator (:data:`_GROUPED`; with ``.`` grouping, the decimal comma's layout, or ``--decimal ,``
+    reads it) or with the decimal comma (:data:`_DECIMAL_COMMA`, ``--decimal ,``), or ``""``."""
+    text = value.strip() if isinstance(value, str) else ""
+    found = _GROUPED.match(text)
     if found is None:
+        if _DECIMAL_COMMA.match(text):
+            return "; the values look like they use the decimal comma: pass --decimal , or export them with a '.'"
         return ""
     sep = found.group(1) or found.group(2)
-    return f"; the values look like they use a thousands separator ('{sep}'); export the numbers without it"
+    also = " (or pass --decimal , for the decimal comma)" if sep == "." else ""
+    return f"; the values look like they use a thousands separator ('{sep}'); export the numbers without it{also}"
 
 
 def _refuse_boolean(column: Any, col: str, source: str, what: str) -> None:

@@ -17,6 +17,12 @@ from budgetgym.experiments.wording import count
 __all__ = ["calibrate_cmd", "plan_cmd", "segment_cmd", "simulate_cmd"]
 
 
+def _decimal(files: str) -> typer.models.OptionInfo:
+    """The ``--decimal`` option of a command reading ``files`` (:func:`~budgetgym.envs.io.read_csv_table`)."""
+    return typer.Option(metavar="MARK", help=f"decimal mark of {files}: '.' or ',' \\[default: '.' in a "
+                        "comma-separated file; in a ';'- or tab-separated one, the mark its numbers show]")
+
+
 def plan_cmd(
     campaign: Annotated[str, typer.Argument(metavar="SCENARIO_OR_FAMILY", help="built-in name or YAML path")],
     budget: Annotated[float | None, typer.Option(help="total budget of the window \\[default: the campaign's]")] = None,
@@ -66,6 +72,7 @@ def plan_cmd(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="output directory \\[default: out/plan/<campaign>]")
     ] = None,
+    decimal: Annotated[str | None, _decimal("the --current and --history files")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the report's figures")] = True,
 ) -> None:
     """Recommend a plan: spend per channel and step, its uplift over the current plan, what timing
@@ -79,7 +86,7 @@ def plan_cmd(
     result = plan(
         campaign, budget=budget, horizon=horizon, current=current, history=history, start_date=start_date,
         sweep=sweep, target_mroas=target_mroas, target_mcpa=target_mcpa, draws=draws, objective=objective,
-        lift_design=lift_design, lift_tests=lift_tests, lift_sigma=lift_sigma,
+        lift_design=lift_design, lift_tests=lift_tests, lift_sigma=lift_sigma, decimal=decimal,
     )
     print_plan(wide_console(), result)
     directory = out if out is not None else Path("out") / "plan" / result.campaign
@@ -87,7 +94,7 @@ def plan_cmd(
                  "start_date": start_date, "sweep": sweep, "target_mroas": target_mroas, "target_mcpa": target_mcpa,
                  "draws": draws,
                  "objective": objective, "lift_design": lift_design, "lift_tests": lift_tests,
-                 "lift_sigma": lift_sigma, "out": str(directory), "plots": plots}
+                 "lift_sigma": lift_sigma, "decimal": decimal, "out": str(directory), "plots": plots}
     written = write_plan(result, directory, arguments=arguments, plots=plots)
     con = console()
     if written.figures_note is not None:
@@ -124,6 +131,7 @@ def simulate_cmd(
         float | None, typer.Option(help="random plan: sd of each channel's log spend level, 0 to 3 (wider: more of "
                                    "each curve in the data) \\[default: 0.3]")
     ] = None,
+    decimal: Annotated[str | None, _decimal("the --plan and --lift-design files")] = None,
 ) -> None:
     """Write an MMM-style dataset (date, KPI, spend, impressions/clicks, controls) simulated from a
     scenario, with the truth: the scenario, each channel's expected contribution and its true
@@ -133,13 +141,14 @@ def simulate_cmd(
 
     check_dataset_out(out)  # before the simulation, not after
     ds = simulate_dataset(scenario, periods, plan=plan, seed=seed, draw=draw, lift_tests=lift_tests,
-                          lift_design=lift_design, **({} if lift_sigma is None else {"lift_sigma": lift_sigma}),
+                          lift_design=lift_design, decimal=decimal,
+                          **({} if lift_sigma is None else {"lift_sigma": lift_sigma}),
                           **({} if level_sd is None else {"level_sd": level_sd}))
     written = write_dataset(
         ds, out, meta={"arguments": {"scenario": scenario, "periods": periods, "plan": plan, "seed": seed,
                                      "draw": draw, "lift_tests": lift_tests, "lift_sigma": lift_sigma,
                                      "lift_design": None if lift_design is None else str(lift_design),
-                                     "level_sd": level_sd, "out": str(out)}}
+                                     "level_sd": level_sd, "decimal": decimal, "out": str(out)}}
     )
     for note in (ds.plan_note, ds.dates_note):
         if note is not None:
@@ -231,6 +240,7 @@ def calibrate_cmd(
                           "revenue_per_conversion; weighted over the last --plan-periods) or this number: the "
                           "family plans revenue"),
     ] = None,
+    decimal: Annotated[str | None, _decimal("the data and lift-test files")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the figures")] = True,
     workers: Annotated[
         int | None,
@@ -252,7 +262,7 @@ def calibrate_cmd(
         plan_budget=plan_budget, out=out, plots=plots,
         delay=delay, media_season=media_season, prior_draws=prior_draws, roi_prior=roi_prior,
         roi_prior_form=roi_prior_form,
-        lift_tests=lift_tests, revenue_per_kpi=revenue_per_kpi,
+        lift_tests=lift_tests, revenue_per_kpi=revenue_per_kpi, decimal=decimal,
         workers=DEFAULT_WORKERS if workers is None else workers,
     )
     con = console()
@@ -292,6 +302,7 @@ def segment_cmd(
         float, typer.Option(help="whole-audience Hill curve: exposure per step giving half of max-response")
     ] = 1e6,
     slope: Annotated[float, typer.Option(help="whole-audience Hill curve: slope")] = 1.0,
+    decimal: Annotated[str | None, _decimal("CUSTOMERS.csv")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw OUT with the suffix .png")] = True,
 ) -> None:
     """Cluster customers (k-means on standardised features) into audience segments and measure each
@@ -306,7 +317,7 @@ def segment_cmd(
     check_out_file(out)  # before the clustering, not after
     res = segment_customers(
         customers, features, channels, k=k, k_max=k_max, seed=seed, value=value, names=names,
-        max_response=max_response, half_saturation=half_saturation, slope=slope,
+        max_response=max_response, half_saturation=half_saturation, slope=slope, decimal=decimal,
     )
     con = console()
     tried = ", ".join(f"k={kk} {s:.3f}" for kk, s in sorted(res.silhouettes.items()))

@@ -65,18 +65,25 @@ def period_dates(sc: Scenario, n: int) -> list[str]:
     """Period ``t``'s date: the start :func:`~budgetgym.envs.dates.day_date` of ``floor(start_day)``, which
     :func:`~budgetgym.envs.dates.calendar_day` (so ``calibrate``) reads back as that day, then
     ``floor(start_day + t step_days) - floor(start_day)`` days on for a whole number of ``step_days``; for
-    calendar months (``step_days = 365.25 / 12``) the start's day of the month (at most the 28th, so every
-    month has it) ``t`` months on, as :func:`~budgetgym.calibration.data.read_mmm_csv` reads monthly data.
+    calendar months (``step_days = 365.25 / 12``) a day of the month every month has, ``t`` months on, as
+    :func:`~budgetgym.calibration.data.read_mmm_csv` reads monthly data: the start's own up to the 28th, else
+    the nearer of the 28th and the month's last day (a tie: the 28th), so a start on a month's last day (31
+    January, 29 February, 30 April) is dated exactly, on every month's last day, and a start on the 29th or
+    30th of a 31-day month at most 1 day off (it was the 28th: up to 3 days before the scenario's own day).
     A start day from 2555 (``7 x 365``) reads back with its weekday and a yearly phase within half a day."""
     start = day_date(sc.start_day)
     if is_monthly(sc.step_days):
+        if start.day > 28 and start.days_in_month - start.day < start.day - 28:
+            end = start + pd.offsets.MonthEnd(0)  # rolled to its month's last day
+            return [(end + pd.offsets.MonthEnd(t)).date().isoformat() for t in range(n)]
         first = start.replace(day=min(start.day, 28))
         return [(first + pd.DateOffset(months=t)).date().isoformat() for t in range(n)]
     days = np.floor(step_days(sc, np.arange(n))) - np.floor(sc.start_day)
     return [(start + dt.timedelta(days=float(d))).date().isoformat() for d in days]
 
 
-def plan_calendar_note(path: str | Path, dates: list[str] | None, sc: Scenario, n: int) -> str | None:
+def plan_calendar_note(path: str | Path, dates: list[str] | None, sc: Scenario, n: int,
+                       decimal: str | None = None) -> str | None:
     """A one-line note when a plan file's calendar is not the simulated periods' (``None``: nothing to say):
     its ``date`` column (``dates``, ISO text as :func:`~budgetgym.planner.inputs.read_dated_current` read it)
     against :func:`period_dates`, else its ``day`` column (a ``plan.csv``'s day index) against the periods'
@@ -88,7 +95,7 @@ def plan_calendar_note(path: str | Path, dates: list[str] | None, sc: Scenario, 
             return None
         theirs = f"dates ({dates[0]} to {dates[-1]})"
     else:
-        table = read_csv_table(path, "--plan file")
+        table = read_csv_table(path, "--plan file", decimal)
         col = next((c for c in table.columns if str(c).lower() == "day"), None)
         days = None if col is None else pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=float)
         if days is None or len(days) != n or np.allclose(days, step_days(sc, np.arange(n)), rtol=0, atol=1e-6):

@@ -186,6 +186,7 @@ def segment_customers(
     half_saturation: float = DEFAULT_CURVE["half_saturation"],
     slope: float = DEFAULT_CURVE["slope"],
     silhouette_sample: int = 5000,
+    decimal: str | None = None,
 ) -> SegmentationResult:
     """Cluster the customers of a CSV into segments and measure each channel's reach of them.
 
@@ -205,6 +206,8 @@ def segment_customers(
     names : segment names, largest segment first (default ``segment-1 .. segment-k``).
     max_response, half_saturation, slope : the whole-audience Hill curve written for every segment.
     silhouette_sample : customers the silhouette is computed on (a seeded subsample when more).
+    decimal : the file's decimal mark, ``"."`` or ``","`` (``--decimal``); ``None``: detected
+        (:func:`~budgetgym.envs.io.read_csv_table`).
 
     Returns
     -------
@@ -258,7 +261,7 @@ def segment_customers(
         if k is not None and len(wanted) != k:
             raise BudgetGymError(f"--names: expected {k} names (one per segment), got {len(wanted)}")
 
-    df = read_csv_table(path, "customer file")
+    df = read_csv_table(path, "customer file", decimal)
     source = f"customer file '{Path(path)}'"
     _require(df, feats, "--features", source)
     _require(df, [c for _, c in pairs], "--channels", source)

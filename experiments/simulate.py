@@ -154,7 +154,7 @@ TEST_COLUMNS = ["channel", "x", "delta_x", "delta_y", "sigma", "true_delta_y"]
 
 
 def _plan(
-    kind: str, sc: Scenario, n: int, rng: np.random.Generator, level_sd: float = LEVEL_SD
+    kind: str, sc: Scenario, n: int, rng: np.random.Generator, level_sd: float = LEVEL_SD, decimal: str | None = None
 ) -> tuple[np.ndarray, str | None, str | None]:
     """The plan ``[n, K]`` to play, a one-line note of what was made of a file's (a split scaled to sum
     to 1, :class:`~budgetgym.planner.inputs.CurrentPlan`; ``None``: nothing to say) and one of a plan file
@@ -178,7 +178,8 @@ def _plan(
     typed = "=" in kind and not Path(kind).is_file()  # as plan --current: a split or per-channel budgets
     if not typed and not Path(kind).is_file():
         raise BudgetGymError(f"--plan {kind!r}: {expected}" + suggest(kind, ("random", "equal", "oracle")))
-    read = read_dated_current(kind, sc, option="--plan", within_budget=False)  # shares: of the step budget B/T
+    # shares: of the step budget B/T
+    read = read_dated_current(kind, sc, option="--plan", within_budget=False, decimal=decimal)
     plan = read.plan
     what = f"--plan {kind!r}" if typed else f"--plan file '{kind}'"
     with np.errstate(over="ignore"):  # cells near 1e308 sum to inf: the error below, not a RuntimeWarning too
@@ -195,7 +196,7 @@ def _plan(
     if total < MIN_AMOUNT:
         raise BudgetGymError(f"{what}: spends {total:g} over {count(n, 'period')}; a dataset needs some "
                              f"spend (at least a scenario's smallest budget, {MIN_AMOUNT:g})")
-    return plan, read.note, None if typed else plan_calendar_note(kind, read.dates, sc, n)
+    return plan, read.note, None if typed else plan_calendar_note(kind, read.dates, sc, n, decimal)
 
 
 def _peak_budget(peak: float, periods: int) -> float:
@@ -244,12 +245,14 @@ def simulate_dataset(
     lift_sigma: float = LIFT_SIGMA,
     lift_design: str | Path | pd.DataFrame | None = None,
     level_sd: float = LEVEL_SD,
+    decimal: str | None = None,
 ) -> SimulatedDataset:
     """Simulate ``periods`` periods of ``scenario`` (a scenario, or a family's test draw
     ``draw``) under ``plan`` with the environment seeded by ``seed``, and ``lift_tests`` lift tests
     plus the tests of ``lift_design`` (a file or a table; :func:`read_lift_design`) measured to
     ``lift_sigma`` of their lift (module docstring). ``level_sd``: the ``random`` plan's sd of each
-    channel's log spend level (:func:`~budgetgym.experiments.flighting.random_flighting`)."""
+    channel's log spend level (:func:`~budgetgym.experiments.flighting.random_flighting`). ``decimal``: the decimal
+    mark of a plan or lift-design file (``--decimal``, :func:`~budgetgym.envs.io.read_csv_table`)."""
     if seed < 0:
         raise BudgetGymError(f"--seed: expected a non-negative integer, got {seed}")
     if not 0 <= lift_tests <= MAX_LIFT_TESTS:
@@ -285,9 +288,9 @@ def simulate_dataset(
         err.details = exc.details
         raise err from None
     kpi = kpi_column(sc)  # before playing: a name used twice
-    design = None if lift_design is None else read_lift_design(lift_design, sc.channel_names)  # before playing
+    design = None if lift_design is None else read_lift_design(lift_design, sc.channel_names, decimal)  # before playing
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
-    X, plan_note, dates_note = _plan(plan, sc, periods, rng, level_sd)
+    X, plan_note, dates_note = _plan(plan, sc, periods, rng, level_sd, decimal)
     played = _playable(sc, X)
     env = ChannelBudgetEnv(played)
     env.reset(seed=seed)
@@ -381,17 +384,18 @@ def _measure(sc: Scenario, bases: np.ndarray, index: np.ndarray, delta_x: np.nda
     return pd.DataFrame(rows, columns=TEST_COLUMNS)
 
 
-def read_lift_design(design: str | Path | pd.DataFrame, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A lift design (a CSV file or a table with :data:`DESIGN_COLUMNS`) for channels ``names``:
-    channel indices, ``x`` and ``delta_x``, checked as ``calibrate --lift-tests`` checks them; every
-    problem a one-line error naming the file (or "lift design"), the column and the row."""
+def read_lift_design(design: str | Path | pd.DataFrame, names: list[str],
+                     decimal: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A lift design (a CSV file, its decimal mark ``decimal``, or a table with :data:`DESIGN_COLUMNS`) for
+    channels ``names``: channel indices, ``x`` and ``delta_x``, checked as ``calibrate --lift-tests`` checks them;
+    every problem a one-line error naming the file (or "lift design"), the column and the row."""
     from budgetgym.calibration.lift import channel_index, check_table, read_table, spend_change
 
     if isinstance(design, pd.DataFrame):
         df, source = design, "lift design"
         check_table(df, DESIGN_COLUMNS, source)
     else:
-        df, source = read_table(design, DESIGN_COLUMNS, "lift-design file")
+        df, source = read_table(design, DESIGN_COLUMNS, "lift-design file", decimal)
     index = channel_index(df, list(names), [spend_column(n) for n in names], source)
     x, dx = spend_change(df, source)
     return index, x, dx

@@ -75,10 +75,10 @@ SHARE_ATOL = 1e-6
 PERCENT_BUDGET = 0.1
 
 
-def read_table(path: str | Path, what: str) -> pd.DataFrame:
-    """A CSV file as a DataFrame, or a one-line error naming the file
+def read_table(path: str | Path, what: str, decimal: str | None = None) -> pd.DataFrame:
+    """A CSV file as a DataFrame, or a one-line error naming the file; ``decimal``: its decimal mark
     (:func:`~budgetgym.envs.io.read_csv_table`)."""
-    table: pd.DataFrame = read_csv_table(path, what)
+    table: pd.DataFrame = read_csv_table(path, what, decimal)
     return table
 
 
@@ -209,25 +209,26 @@ class CurrentPlan:
 
 
 def read_current(
-    spec: str, scenario: Scenario, option: str = "--current", within_budget: bool = True
+    spec: str, scenario: Scenario, option: str = "--current", within_budget: bool = True, decimal: str | None = None
 ) -> tuple[np.ndarray, str]:
     """The current plan ``[T, K]`` (currency) and a short description of where it came from.
 
     Shares are of the scenario's step budget ``B/T``; errors name ``option`` (the command-line
     option that gave ``spec``). ``within_budget``: a plan spending more than the scenario's budget
-    is an error (``budgetgym simulate --plan`` plays any total, so it turns this off)."""
-    read = read_dated_current(spec, scenario, option, within_budget)
+    is an error (``budgetgym simulate --plan`` plays any total, so it turns this off). ``decimal``: a file's
+    decimal mark (``--decimal``, :func:`~budgetgym.envs.io.read_csv_table`)."""
+    read = read_dated_current(spec, scenario, option, within_budget, decimal)
     return read.plan, read.what
 
 
 def read_dated_current(
-    spec: str, scenario: Scenario, option: str = "--current", within_budget: bool = True
+    spec: str, scenario: Scenario, option: str = "--current", within_budget: bool = True, decimal: str | None = None
 ) -> CurrentPlan:
     """:func:`read_current` with the dates of a per-step table's ``date`` column (ISO text,
     :func:`~budgetgym.envs.dates.date_texts`) and the note of a scaled split (:class:`CurrentPlan`)."""
     text = spec.strip()
     source = f"{option} {text!r}"
-    read = _read_plan(text, scenario, source, option)
+    read = _read_plan(text, scenario, source, option, decimal)
     if within_budget:
         check_within_budget(read.plan, scenario, source)
     return read
@@ -267,7 +268,7 @@ def _money(x: float) -> str:
     return f"{x:,.2f}" if abs(x) < 1e16 else f"{x:g}"
 
 
-def _read_plan(text: str, scenario: Scenario, source: str, option: str) -> CurrentPlan:
+def _read_plan(text: str, scenario: Scenario, source: str, option: str, decimal: str | None) -> CurrentPlan:
     """:func:`read_dated_current` without the budget check."""
     if text.lower() == "equal":
         K = scenario.n_channels
@@ -280,7 +281,7 @@ def _read_plan(text: str, scenario: Scenario, source: str, option: str) -> Curre
         raise BudgetGymError(f"{source}: expected 'equal', channel=value pairs or a CSV file"
                              + suggest(text, ["equal"]))
     source = f"{option} file '{text}'"
-    df = read_table(text, f"{option} file")
+    df = read_table(text, f"{option} file", decimal)
     if "channel" in df.columns:
         value_cols = [c for c in ("share", "spend", "budget") if c in df.columns]
         if len(value_cols) != 1:
@@ -338,10 +339,11 @@ class History:
     step_days: float | None = None
 
 
-def read_history_file(path: str | Path, scenario: Scenario) -> History:
-    """Past spend and the dates of its steps from a per-step CSV (module docstring)."""
+def read_history_file(path: str | Path, scenario: Scenario, decimal: str | None = None) -> History:
+    """Past spend and the dates of its steps from a per-step CSV (module docstring); ``decimal``: its decimal
+    mark (``--decimal``)."""
     source = f"history file '{path}'"
-    df = read_table(path, "history file")
+    df = read_table(path, "history file", decimal)
     spend = check_history(scenario, _per_step(df, scenario, source, None), source)
     col = next((c for c in df.columns if str(c).lower() == "date"), None)
     if col is None or not len(df):
@@ -358,9 +360,9 @@ def read_history_file(path: str | Path, scenario: Scenario) -> History:
     return History(spend, dates, step)
 
 
-def read_history(path: str | Path, scenario: Scenario) -> np.ndarray:
+def read_history(path: str | Path, scenario: Scenario, decimal: str | None = None) -> np.ndarray:
     """Past spend ``[H, K]`` from a per-step CSV (module docstring)."""
-    return read_history_file(path, scenario).spend
+    return read_history_file(path, scenario, decimal).spend
 
 
 def plan_dates(history: History, scenario: Scenario) -> list[str] | None:

@@ -113,7 +113,8 @@ __all__ = ["LIFT_DESIGNS", "PlanResult", "plan", "prob_beats"]
 LIFT_DESIGNS = ("beyond", "voi", "none")
 
 
-def _history(history: object, scenario: Scenario, start_date: str | None) -> tuple[object, list[str] | None]:
+def _history(history: object, scenario: Scenario, start_date: str | None,
+             decimal: str | None = None) -> tuple[object, list[str] | None]:
     """The history's spend (a file read) and the window's dates: from ``start_date``, else continuing
     a history file's ``date`` column (:func:`~budgetgym.planner.inputs.plan_dates`), else none. A
     ``start_date`` other than the step after the history's last date is an error: the history's
@@ -121,7 +122,7 @@ def _history(history: object, scenario: Scenario, start_date: str | None) -> tup
     dates = None
     source = history
     if isinstance(history, (str, Path)):
-        read = read_history_file(history, scenario)
+        read = read_history_file(history, scenario, decimal)
         history, dates = read.spend, plan_dates(read, scenario)
     if start_date is not None:
         try:
@@ -145,12 +146,12 @@ def _history(history: object, scenario: Scenario, start_date: str | None) -> tup
     return history, dates
 
 
-def _current(current: object, scenario: Scenario) -> CurrentPlan | None:
+def _current(current: object, scenario: Scenario, decimal: str | None = None) -> CurrentPlan | None:
     """The current plan read (:class:`~budgetgym.planner.inputs.CurrentPlan`; ``None`` without one)."""
     if current is None:
         return None
     if isinstance(current, (str, Path)):
-        return read_dated_current(str(current), scenario)
+        return read_dated_current(str(current), scenario, decimal=decimal)
     X = np.asarray(current, dtype=float)
     if X.shape != (scenario.horizon, scenario.n_channels) or not np.all(np.isfinite(X)) or np.any(X < 0):
         raise BudgetGymError(
@@ -220,6 +221,7 @@ def plan(
     lift_design: str = "voi",
     lift_tests: int = MAX_TESTS,
     lift_sigma: float = REL_SIGMA,
+    decimal: str | None = None,
 ) -> PlanResult:
     """Recommend a plan for ``campaign`` (a scenario or a family; name, file or object).
 
@@ -255,6 +257,9 @@ def plan(
         tests a dataset take the plan from 98.02% to 99.20% of the true oracle (worst 95.03% to
         97.05%; session 12's points), two to 98.94%, against 98.29% for ``beyond``'s 1.3
         (session 9's points).
+    decimal : the decimal mark of the ``current`` and ``history`` files, ``"."`` or ``","``; ``None``
+        (default): the decimal point in a comma-separated file, the mark its numbers show in a ``;``- or
+        tab-separated one (:func:`~budgetgym.envs.io.read_csv_table`).
     """
     t0 = time.perf_counter()
     if lift_design not in LIFT_DESIGNS:
@@ -267,7 +272,7 @@ def plan(
     obj = objective if isinstance(objective, Objective) else Objective.parse(objective)
     family = campaign_family(campaign, budget, horizon)
     sc = family.nominal()  # the brief, to read the current plan and history files against
-    hist, dates = _history(history, sc, start_date)
+    hist, dates = _history(history, sc, start_date, decimal)
     problem = PlanningProblem(family, draws=draws, history=hist)
     names, reward, B = sc.channel_names, sc.reward, sc.budget.total
     if target_mroas is not None and reward == "conversions":
@@ -281,7 +286,7 @@ def plan(
         parse_sweep(sweep) if isinstance(sweep, str) else np.asarray(sweep, float), B,
         f"--sweep {sweep!r}" if isinstance(sweep, str) else "sweep",
     )
-    read = _current(current, sc)
+    read = _current(current, sc, decimal)
     cur, cur_dates = (None, None) if read is None else (read.plan, read.dates)
 
     # 5 (first, with a target: the plan is the one at its budget). the budget meeting the target

@@ -234,6 +234,16 @@ def _good() -> pd.DataFrame:
                          "b_spend": _spend()})
 
 
+def _whole_numbers_but(row: int, col: str, value: str) -> str:
+    """:func:`_good` ``;``-separated, its numbers whole (no decimal mark shown), but cell ``row, col`` ``value``."""
+    df = _good()
+    cols = ["revenue", "a_spend", "b_spend"]
+    df[cols] = df[cols].round().astype(int)
+    df[col] = df[col].astype(object)
+    df.loc[row, col] = value
+    return df.to_csv(index=False, sep=";")
+
+
 def _bad_cases() -> list[tuple[str, pd.DataFrame | str, list[str], str]]:
     """``(label, table or the file's text, extra arguments, message)``."""
     def edit(fn):  # type: ignore[no-untyped-def]
@@ -274,14 +284,13 @@ def _bad_cases() -> list[tuple[str, pd.DataFrame | str, list[str], str]]:
          "the spend of 13 periods (the default --plan-budget) is 1.3"),
         ("column named twice", _good().rename(columns={"b_spend": "a_spend"}), [],
          "the header names column 'a_spend' twice"),
-        ("semicolons", _good().to_csv(index=False, sep=";"), [],
-         "expected comma-separated columns, got a header separated by ';'"),
-        # European CSV: the decimal commas split the rows, and the parser's "Expected 1 fields in line 2, saw 8"
-        # was all the user saw
-        ("semicolons, decimal commas", _good().to_csv(index=False, sep=";", decimal=","), [],
-         "expected comma-separated columns, got a header separated by ';'"),
-        ("tabs", _good().to_csv(index=False, sep="\t"), [],
-         "expected comma-separated columns, got a header separated by tabs"),
+        # ';' and tabs are read (test_csv_table.py); '|' is not
+        ("pipes", _good().to_csv(index=False, sep="|"), [],
+         "expected columns separated by ',', ';' or tabs, got a header separated by '|'"),
+        # a ';' file whose numbers do not show their decimal mark: 1.234 is 1234 or 1.234, never guessed
+        ("ambiguous decimal mark", _whole_numbers_but(0, "a_spend", "1.234"), [],
+         "reads as 1234 with the decimal comma and as 1.234 with the decimal point, and no other number shows the "
+         "file's decimal mark: pass --decimal , (it is 1234) or --decimal . (it is 1.234)"),
         ("uneven dates", edit(lambda df: df.__setitem__("date", uneven)), [],
          "row 21: dates are not evenly spaced: 2022-05-24 is 8 days after the previous date, expected 7"),
         ("duplicated date", edit(cell("date", 5, dates[4])), [], "row 6: date 2022-01-31 appears twice"),

@@ -113,6 +113,49 @@ def test_a_single_geo_column_is_national_data_and_repeated_dates_name_the_date(t
         _read(tmp_path / "twice.csv")
 
 
+def _geo_frame(name: str, values: list[object]) -> pd.DataFrame:
+    """Three regions' tables, a row per region and date, the region in column ``name`` (``values``)."""
+    frames = [_table(seed=s).assign(**{name: v}) for s, v in enumerate(values)]
+    return pd.concat(frames).sort_values(["date", name], kind="stable").reset_index(drop=True)
+
+
+@pytest.mark.parametrize(("name", "values"), [
+    ("region", ["North", "South", "West"]), ("Market", ["DE", "FR", "IT"]), ("DMA Code", [501, 602, 803]),
+    ("geo_id", ["g1", "g2", "g3"]), ("Bundesland", ["Bayern", "Berlin", "Hessen"]),
+])
+def test_geo_level_data_is_told_by_its_repeated_dates_and_names_the_geo_column(
+        tmp_path: Path, name: str, values: list[object]) -> None:
+    """Only a column named ``geo`` was recognised: ``region``, a numeric DMA code or a column of region names read
+    as "date 2023-01-02 appears twice". Dates repeated with a column whose values differ within each date name it
+    (a region-like name first, numeric codes too; else a column of text), with the line that sums per date."""
+    frame = _geo_frame(name, values)
+    frame.assign(campaign="spring")[["date", name, "campaign", "revenue", "tv_spend", "search_spend"]].to_csv(
+        tmp_path / "geo.csv", index=False)  # 'campaign': text, the same within a date, is no region
+    with pytest.raises(BudgetGymError) as err:
+        _read(tmp_path / "geo.csv")
+    assert str(err.value) == (
+        f"data file '{tmp_path / 'geo.csv'}': column '{name}': this looks like geo-level data (3 geos, several rows "
+        f"per date); calibrate fits national data, one row per date: sum the KPI, spend and exposure per date "
+        f"(controls: their mean), e.g. in pandas df.groupby('date', as_index=False)[['revenue', 'tv_spend', "
+        f"'search_spend']].sum().to_csv('national.csv', index=False)")
+
+
+def test_every_date_repeated_without_a_region_column_is_geo_level_data(tmp_path: Path) -> None:
+    """Rows of three regions with the region column dropped: every date on 3 rows, no column tells them apart."""
+    _geo_frame("region", ["a", "b", "c"]).drop(columns="region").to_csv(tmp_path / "geo.csv", index=False)
+    with pytest.raises(BudgetGymError, match=r"column 'date': this looks like geo-level data \(every date on 3 rows\); "
+                                             r"calibrate fits national data"):
+        _read(tmp_path / "geo.csv")
+
+
+def test_a_row_exported_twice_beside_a_text_column_names_the_date(tmp_path: Path) -> None:
+    """One repeated date, its rows alike in a text column: no geo column, so read_dates names the date."""
+    df = _table().assign(campaign="spring")
+    pd.concat([df.iloc[:5], df.iloc[4:]]).to_csv(tmp_path / "twice.csv", index=False)
+    with pytest.raises(BudgetGymError, match=r"column 'date', row 6: date 2023-01-30 appears twice"):
+        _read(tmp_path / "twice.csv")
+
+
 def test_channel_names_from_spend_columns_with_punctuation() -> None:
     assert [channel_name(c) for c in ("Social (Meta) spend", "TV - linear spend", "Search: Brand_S", "(OOH)",
                                       "tv_spend", "a.b_spend", "Paid Search spend")] == [

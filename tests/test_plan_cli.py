@@ -387,7 +387,11 @@ BAD_FILES = {
                            ["column 'social', row 1", "got an empty or NaN cell"]),
     "history-column-twice": ("history", "search,social,search,video\n1,2,3,4\n",
                              ["the header names column 'search' twice"]),
-    "history-semicolons": ("history", "search;social;video\n1;2;3\n", ["a header separated by ';'"]),
+    "history-pipes": ("history", "search|social|video\n1|2|3\n", ["a header separated by '|'"]),
+    # a ';' history of spends 1.500 (1500, or 1.5?): never guessed, --decimal says which
+    "history-ambiguous-decimal": ("history", "search;social;video\n1.500;2;3\n",
+                                  ["'1.500' (column 'search', row 1) reads as 1500 with the decimal comma",
+                                   "pass --decimal , (it is 1500) or --decimal . (it is 1.5)"]),
     "history-huge": ("history", "search,social,video\n1,2,3\n1e300,2,3\n",
                      ["spend must be at most 1e+15 a step", "got 1e+300 for search at step -1"]),
     # pandas read 'search' as the index and shifted the columns: "column 'video', row 1: ... an empty or NaN cell"

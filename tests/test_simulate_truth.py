@@ -45,7 +45,9 @@ def test_dates_by_hand(step_days: float, start_day: float, dates: list[str]) -> 
 
 @pytest.mark.parametrize(("start_day", "dates"), [
     (31, ["2024-02-01", "2024-03-01", "2024-04-01", "2024-05-01"]),
-    (29, ["2024-01-28", "2024-02-28", "2024-03-28", "2024-04-28"]),  # the 30th: every month has a 28th
+    # the 30th: nearer the month's last day than the 28th (every month has both; it was the 28th)
+    (29, ["2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30"]),
+    (28, ["2024-01-28", "2024-02-28", "2024-03-28", "2024-04-28"]),  # the 29th: nearer the 28th
 ])
 def test_monthly_dates_are_calendar_months_that_calibrate_reads(tmp_path: Path, start_day: float, dates: list[str]):
     """``step_days = 365.25 / 12`` writes the same day of each month (day-of-month floors of 30.44-day
