@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from budgetgym.envs.errors import BudgetGymError, count
-from budgetgym.envs.io import cell_text
+from budgetgym.envs.table_columns import cell_text
 
 __all__ = [
     "DATE_FORMATS", "EPOCH", "FIRST_DATE", "LAST_DATE", "MONTH_DAYS", "AmbiguousDatesError", "calendar_day",
