@@ -164,7 +164,7 @@ def saved_experiment(out: Path) -> ExperimentConfig | None:
 
 def load_experiment(
     name_or_path: str | Path | ExperimentConfig = "quickstart",
-    overrides: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | list[str] | tuple[str, ...] | None = None,
     seeds: int | None = None,
 ) -> ExperimentConfig:
     """Load an experiment by built-in name or YAML path, with overrides applied.
@@ -172,7 +172,8 @@ def load_experiment(
     Parameters
     ----------
     name_or_path : built-in name (``quickstart``, ``paper``), a YAML path, or a config.
-    overrides : dotted-key changes (see :func:`apply_overrides`), e.g. from ``--set``.
+    overrides : dotted-key changes (see :func:`apply_overrides`): a mapping (``{"episodes": 2}``), or the
+        ``--set`` strings themselves (``["episodes=2"]``, :func:`parse_overrides`).
     seeds : replace the seeds by ``0..seeds-1`` (``--seeds N``).
 
     Scenario paths inside the file are taken relative to the file when they exist there; so is a module of
@@ -200,6 +201,11 @@ def load_experiment(
         if not is_integer(seeds) or seeds < 1:
             raise BudgetGymError(f"--seeds: expected a positive integer, got {seeds!r}")
         data["seeds"] = seeds
+    if isinstance(overrides, (list, tuple)):  # --set's own strings, as a notebook writes them
+        overrides = parse_overrides(overrides)
+    elif overrides is not None and not isinstance(overrides, dict):
+        raise BudgetGymError(f"overrides: expected a mapping of dotted keys to values or a list of 'key=value' "
+                             f"strings, got {type(overrides).__name__}")
     if overrides:
         data = apply_overrides(data, overrides, base=None if path is None else path.parent)
         source += f" (with --set {', '.join(overrides)})"

@@ -542,6 +542,19 @@ def test_config_overrides_shorthand_and_validation(tmp_path):
     assert experiment_from_dict({**raw, "agents": ["equal", "ucb1"]}).baseline_agent == "equal"
 
 
+def test_load_experiment_takes_set_strings_as_a_notebook_writes_them() -> None:
+    """``load_experiment(name, ["seeds=[3, 4]"])``, the ``--set`` strings themselves, is the mapping's load; it
+    failed with an AttributeError (a list has no ``items``). Anything else is a one-line error."""
+    by_strings = load_experiment("quickstart", ["seeds=[3, 4]", "episodes=2"])
+    by_mapping = load_experiment("quickstart", {"seeds": [3, 4], "episodes": 2})
+    assert by_strings.seeds == by_mapping.seeds == [3, 4]
+    assert by_strings.model_dump() == by_mapping.model_dump()
+    with pytest.raises(BudgetGymError, match="--set 'seeds': expected key=value"):
+        load_experiment("quickstart", ["seeds"])
+    with pytest.raises(BudgetGymError, match="overrides: expected a mapping .* got str"):
+        load_experiment("quickstart", "seeds=[3, 4]")  # type: ignore[arg-type]
+
+
 def test_overrides_read_each_named_file_once(tmp_path, monkeypatch):
     """``--set`` addresses a scenario entry naming a file by the name inside the file: each file is read once
     per ``apply_overrides``, not once per override and entry (4 overrides of 3 entries read each file 4 times)."""
