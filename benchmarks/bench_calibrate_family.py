@@ -129,7 +129,7 @@ def one(
     noise_seed: int = 0, lift_tests: int = 0, lift_sigma: float = LIFT_SIGMA, lift_exact: bool = False,
     lift_design: str | None = None, design_tests: int = 5, workers: int = 1, rounds: int = 2,
     objectives: tuple[str, ...] = (), level_sd: float = LEVEL_SD, likelihood: str = "gaussian",
-    roi_prior: float | None = None, roi_prior_form: str = "log",
+    roi_prior: float | None = None, roi_prior_form: str | None = None,
 ) -> dict[str, Any]:
     fam = load_family("retail-5-family")
     d = fam.sample(draw, "test")
@@ -263,8 +263,9 @@ def main() -> None:
                          "noise proportional to the level)")
     ap.add_argument("--roi-prior", type=float, default=None,
                     help="calibrate's --roi-prior TAU: each channel's return on spend pooled (relative sd TAU)")
-    ap.add_argument("--roi-prior-form", default="log",
-                    help="calibrate's --roi-prior-form: log (the log returns pooled, sd TAU) or linear (the returns)")
+    ap.add_argument("--roi-prior-form", default=None,
+                    help="calibrate's --roi-prior-form: log (the log returns pooled, sd TAU; its default under "
+                         "--roi-prior) or linear (the returns)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -296,7 +297,7 @@ def main() -> None:
     plo, phi = _ci(point, rng)
     print(f"\n{len(rows)} datasets of {args.periods} weeks, prior {args.prior}, adstock {args.adstock}, "
           f"delay {args.delay}, media season {args.media_season}, prior draws {args.prior_draws}, "
-          f"likelihood {args.likelihood}, roi prior {args.roi_prior} ({args.roi_prior_form}), "
+          f"likelihood {args.likelihood}, roi prior {args.roi_prior} ({args.roi_prior_form or 'log'}), "
           f"lift tests {args.lift_tests} (sigma {args.lift_sigma:g} of the lift, exact {args.lift_exact}): "
           f"plan {pct.mean():.2f}% of the "
           f"true oracle "
