@@ -100,6 +100,10 @@ class GreedyParams(AgentParams):
         return self
 
 
+#: The smallest positive double (subnormal): the least value floor whose log is finite.
+_TINY = float(np.nextafter(0.0, 1.0))
+
+
 @dataclass(frozen=True)
 class ChannelFit:
     """``y = scale * x_eff ** elasticity`` on the normalised adstock with decay ``decay``."""
@@ -136,7 +140,8 @@ def fit_channel(
     Minimises :math:`\sum_t w_t (\log y_t - \alpha - b \log \tilde x_t)^2 + \rho (b - b_0)^2`
     (:math:`\rho` = ``prior_weight`` times the mean weight) for each decay, clips ``b`` to
     ``[min_elasticity, 1]`` (refitting :math:`\alpha` when clipped) and keeps the decay with the
-    smallest weighted residual sum of squares.
+    smallest weighted residual sum of squares. A value :math:`y_t \le 0` enters as half the smallest positive
+    value (1/2 if none is positive; at least the smallest positive double, ``5e-324``, whose half is 0).
 
     Parameters
     ----------
@@ -151,7 +156,9 @@ def fit_channel(
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
     keep = keep if keep is not None else slice(None)
     pos = y[y > 0]
-    y_floor = 0.5 * (pos.min() if len(pos) else 1.0)
+    # at least the smallest positive double: half of 5e-324 underflows to 0, whose log -inf made the whole fit
+    # NaN (and a NaN gain wins the hill climb's argmax, so that channel got the whole step)
+    y_floor = max(0.5 * (pos.min() if len(pos) else 1.0), _TINY)
     ly = np.log(np.maximum(y, y_floor))[keep]
     wk = w[keep]
     x_floor = 1e-6 * max(float(x.max()), 1e-12)

@@ -70,6 +70,17 @@ def test_fit_weights_favour_recent_observations():
     assert window.elasticity == pytest.approx(0.8, abs=1e-9)
 
 
+def test_fit_of_values_down_to_the_smallest_double_is_finite_and_loses_the_allocation():
+    # a channel that returned only 5e-324 (the smallest double) and zeros: the zeros' floor, half of 5e-324,
+    # underflowed to 0, log 0 = -inf made its fit NaN, and the NaN gain won every increment of the hill climb
+    x = np.array([100.0, 200.0, 400.0])
+    nothing = fit_channel(x, np.array([5e-324, 0.0, 0.0]), decays=[0.0, 0.5])
+    assert np.isfinite([nothing.scale, nothing.elasticity, nothing.sse]).all()
+    useful = fit_channel(x, 2.0 * np.sqrt(x), decays=[0.0, 0.5])
+    alloc = greedy_allocation([nothing, useful], 100.0, np.zeros(2), np.ones(2), grid_size=20)
+    np.testing.assert_allclose(alloc, [0.0, 100.0])
+
+
 # ----------------------------------------------------------------------------- the allocation
 def test_greedy_allocation_equalises_marginal_returns():
     # y_i = A_i x^0.5: the optimum has x_1 / x_2 = (A_1 / A_2)^(1 / (1 - 0.5)) = 4
