@@ -244,6 +244,9 @@ def saturate(bank: CurveBank, a: np.ndarray, order: int = 0, out: np.ndarray | N
 # ------------------------------------------------------- where the derivatives are taken
 #: :func:`derivative_point`'s floor, relative to the curve (``kappa``, ``1 / rate``) and to the largest adstock.
 DERIVATIVE_RTOL = 1e-12
+#: The lowest the floor goes, relative to the curve's own floor (so 1e-30 of ``kappa``): the curves' second
+#: derivatives stay finite there (:func:`derivative_point`).
+DERIVATIVE_DEEPEST = 1e-18
 
 
 def derivative_floor(bank: CurveBank) -> np.ndarray:
@@ -256,7 +259,8 @@ def derivative_point(a: np.ndarray, floor: np.ndarray) -> np.ndarray:
     r"""The adstock at which the curves' derivatives are taken for adstock ``a`` ``[..., T, K]`` (steps on the
     second-to-last axis, curves on the last; ``floor`` from :func:`derivative_floor`, broadcast):
 
-    .. math::  \tilde a_{t,i} = \max\big(a_{t,i},\ \min(\underline a_i,\ 10^{-12} \max_\tau a_{\tau,i})\big)
+    .. math::  \tilde a_{t,i} = \max\big(a_{t,i},\ \max(\min(\underline a_i,\ 10^{-12} \max_\tau a_{\tau,i}),\
+               10^{-18} \underline a_i)\big)
 
     (:math:`\underline a_i` alone where every :math:`a_{\tau,i}` is 0). A Hill slope below 1 has
     :math:`f'(0) = \infty`, so an adstock of 0 (a step no spend reaches) is raised to a floor. The floor is
@@ -266,7 +270,11 @@ def derivative_point(a: np.ndarray, floor: np.ndarray) -> np.ndarray:
     and the barrier method's line searches made no progress (13 s of CPU to plan a 3-channel family whose
     neighbours took 0.2 s; ``tests/fixtures/property_examples/far_below_half_saturation_family.json``). Where the
     channel's adstock reaches 1e12 floors (every channel that buys its curve's scale) this is
-    ``max(a, floor)``, the same numbers."""
+    ``max(a, floor)``, the same numbers. The floor goes no lower than :data:`DERIVATIVE_DEEPEST` of the curve's
+    (1e-30 of ``kappa``): a channel whose adstock is 1e-70 of its curve (an outage multiplying its exposure by
+    2.6e-70) had its Hill curve's second derivative overflow to -inf at 1e-12 of that, and the Hessian's
+    ``inf * 0`` NaN stopped the barrier method with ``LinAlgError`` (hypothesis, seed 57)."""
     top = np.max(a, axis=-2, keepdims=True)
-    low = np.where(top > 0.0, np.minimum(floor, DERIVATIVE_RTOL * top), floor)
+    low = np.where(top > 0.0, np.maximum(np.minimum(floor, DERIVATIVE_RTOL * top), DERIVATIVE_DEEPEST * floor),
+                   floor)
     return np.maximum(a, low)

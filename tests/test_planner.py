@@ -1328,3 +1328,30 @@ def test_a_channel_buying_far_below_its_half_saturation_is_solved_in_few_newton_
     X = solve_for(problem, MEAN)
     assert steps and max(steps) < 30, steps  # 60 (the cap) in every round before; 4 to 9 now
     assert check_plan(problem.scenario, X) == []
+
+
+def test_a_channel_in_a_deep_outage_plans_with_finite_curvature() -> None:
+    """Hypothesis (``test_any_voi_design_tests...``, seed 57, session 29): a 2-channel family whose channel ``c1``
+    goes through an outage multiplying its exposure by 2.6e-70 (Hill slope 0.55), planned after one step of
+    history. The derivative floor, relative to the channel's own largest adstock (1e-12 of it, for channels far
+    below their curve), put the second derivative at 1e-82 of the curve, where it overflowed to -inf; the
+    Hessian's ``inf * 0`` NaN stopped the barrier method with ``LinAlgError: Eigenvalues did not converge``. The
+    floor now goes no lower than 1e-30 of the curve: the plan is feasible and finite. (The ensemble scales the
+    channels' ``max_response`` as the property's draws did.)"""
+    import json
+    from pathlib import Path
+
+    from budgetgym.envs.family import ScenarioFamily
+
+    d = json.loads((Path(__file__).parent / "fixtures" / "property_examples"
+                    / "outage_far_below_curve_family.json").read_text())
+    rows = [[1.6171215918924156, 2.92454778053701], [1.2, 1.5918662929167517],
+            [2.1935554719485397, 0.3333333333333333], [1.3579810831530001, 1.3048880448619204]]
+    ens = [{f"channels.{i}.saturation.max_response": min(max(d["channels"][i]["saturation"]["max_response"] * f,
+                                                                1e-9), 1e12) for i, f in enumerate(r)} for r in rows]
+    fam = ScenarioFamily("prop", d, ensemble=ens, test_fraction=0.25)
+    sc = fam.nominal()
+    hist = np.array([[0.39804829790259844, 0.8079235131132252]]) * sc.step_budget / 2
+    res = plan(fam, draws=3, history=hist, curves=False, lift_design="none", current="equal")
+    assert np.all(np.isfinite(res.plan))
+    assert check_plan(sc, res.plan) == []
