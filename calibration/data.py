@@ -131,7 +131,7 @@ class MMMData:
 
 
 def _read(path: Path, decimal: str | None = None) -> pd.DataFrame:
-    table: pd.DataFrame = read_csv_table(path, "data file", decimal, "--decimal")  # the one reader of a user's CSV
+    table: pd.DataFrame = read_csv_table(path, "data file", decimal)  # the one reader of a user's CSV
     return table
 
 

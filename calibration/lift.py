@@ -155,7 +155,7 @@ def read_table(path: str | Path, columns: tuple[str, ...], kind: str,
 
     p = Path(path)
     source = f"{kind} '{p}'"
-    df = read_csv_table(p, kind, decimal, "--decimal")
+    df = read_csv_table(p, kind, decimal)
     check_table(df, columns, source)
     return df, source
 
