@@ -424,3 +424,16 @@ def test_hill_second_difference_hand_point():
         return curves.hill(z, 10.0, 4.0, 2.0)
     assert _central_d2(f, 2.0, 1e-4) == pytest.approx(0.16, rel=1e-6)
     assert _central_d1(f, 2.0, 1e-5) == pytest.approx(1.6, rel=1e-8)
+
+
+def test_derivative_point_by_hand() -> None:
+    r"""``derivative_point`` (floor :math:`\underline a` = 1e-12 here): an adstock above the floor is kept; a
+    channel reaching its curve (largest adstock 10) raises a 0 to :math:`\min(10^{-12}, 10^{-12} \cdot 10)
+    = 10^{-12}`; one far below it (largest 1e-6) to :math:`10^{-12} \cdot 10^{-6} = 10^{-18}`; one in a deep
+    outage (largest 1e-70) to no lower than :math:`10^{-18} \cdot 10^{-12} = 10^{-30}`, not 1e-82; a channel
+    with no adstock at all to the floor itself."""
+    a = np.array([[10.0, 1e-6, 1e-70, 0.0],
+                  [0.0, 0.0, 0.0, 0.0]])
+    floor = np.full(4, 1e-12)
+    np.testing.assert_allclose(curves.derivative_point(a, floor), [[10.0, 1e-6, 1e-30, 1e-12],
+                                                            [1e-12, 1e-18, 1e-30, 1e-12]], rtol=1e-12, atol=0)
