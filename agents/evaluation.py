@@ -41,10 +41,10 @@ from budgetgym.agents.batch_actors import BatchActor, batch_actor
 from budgetgym.envs.channel_env import ChannelBudgetEnv
 from budgetgym.envs.errors import BudgetGymError, is_integer
 from budgetgym.envs.family import ScenarioFamily, Split, load_family
+from budgetgym.envs.info_layout import InfoLayout, info_layout
 from budgetgym.envs.oracle import solve_oracle
 from budgetgym.envs.path import ScenarioPath
 from budgetgym.envs.scenario import Scenario
-from budgetgym.envs.scenario_family import InfoLayout, info_layout
 from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
 
 __all__ = [
@@ -316,7 +316,7 @@ def _batches(rows: list[tuple[Scenario, int | None, str | None, int, int]]) -> l
     """The indices of ``rows`` in the batches one vector env each plays, in row order within a batch.
 
     A vector env's rows share one info layout (audience segments or none, a KPI baseline or none and
-    its controls: :func:`~budgetgym.envs.vector_random.info_layout`), so a family whose draws differ there plays
+    its controls: :func:`~budgetgym.envs.info_layout.info_layout`), so a family whose draws differ there plays
     each kind in batches of its own (at most :data:`MAX_BATCH` rows each). A kind holds whole
     campaigns (every seed and episode of a draw), so its batches end with the last seed's last
     episode: the agent's last ``reset`` is the one episode by episode makes.

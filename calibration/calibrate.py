@@ -62,10 +62,10 @@ from budgetgym.calibration.report import check_calibration_out
 from budgetgym.calibration.roi_prior import RoiForm
 from budgetgym.calibration.transforms import AdstockKind, SaturationKind
 from budgetgym.calibration.uncertainty import Draws, block_bootstrap
+from budgetgym.envs.draw_streams import MAX_FAMILY_SEED
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.family import family_from_dict
 from budgetgym.envs.numbers import figure
-from budgetgym.envs.scenario_family import MAX_FAMILY_SEED
 
 __all__ = ["MAX_DRAWS", "CalibrationResult", "Holdout", "calibrate", "kpi_reward", "reward_note"]
 

@@ -41,7 +41,8 @@ by chance). Distributions are drawn in the file's order (depth first). A draw th
 not accept (a check across fields) is drawn again with ``SeedSequence([seed, s_id, i, k])`` for
 ``k = 1, 2, ...`` (at most :data:`MAX_REDRAWS` times; then a one-line error naming the draw and the
 field): the template's distribution conditioned on a valid scenario. An index of ``2**32`` or more
-uses ``SeedSequence([seed, s_id, i, k])`` with ``k`` always given (:func:`draw_entropy`: numpy reads
+uses ``SeedSequence([seed, s_id, i, k])`` with ``k`` always given
+(:func:`~budgetgym.envs.draw_streams.draw_entropy`: numpy reads
 such an ``i`` as two words, which the short form would share with a smaller draw's redraw). For an ensemble, the
 members are split once, by a permutation seeded with ``SeedSequence([seed, 2])``, into a test
 part (``test_fraction`` of them, at least one) and a train part; draw ``i`` of a split is member
@@ -49,7 +50,10 @@ part (``test_fraction`` of them, at least one) and a train part; draw ``i`` of a
 midpoints, the most probable choice) — for an ensemble, its nominal scenario.
 
 Family files, the built-in families and :func:`~budgetgym.envs.family.load_family`:
-:mod:`budgetgym.envs.family` (which re-exports this module's names).
+:mod:`budgetgym.envs.family` (which re-exports this module's names). The seed streams of the draws:
+:mod:`budgetgym.envs.draw_streams`; the named field paths a family reports (:attr:`ScenarioFamily.distributions`,
+:attr:`ScenarioFamily.member_changes`): :mod:`budgetgym.envs.named_paths`; the info layout of a draw:
+:mod:`budgetgym.envs.info_layout` (their public names are importable from here too).
 """
 
 from __future__ import annotations
@@ -57,12 +61,13 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.distributions import draw_value, nominal_value
+from budgetgym.envs.draw_streams import MAX_FAMILY_SEED, SPLIT_ID, Split, draw_entropy, ensemble_parts
 from budgetgym.envs.errors import ScenarioError, count, format_loc, is_integer
 from budgetgym.envs.family_template import (
     brief_field,
@@ -73,56 +78,27 @@ from budgetgym.envs.family_template import (
     relative_sizes,
     template_distributions,
 )
+from budgetgym.envs.info_layout import InfoLayout, baseline_layout, info_layout
+from budgetgym.envs.named_paths import named_leaves, named_path
 from budgetgym.envs.scenario import Scenario, scenario_from_dict
 
-__all__ = ["MAX_FAMILY_SEED", "MAX_REDRAWS", "VALIDATION_DRAWS", "ScenarioFamily", "Split", "draw_entropy"]
+__all__ = [
+    "MAX_FAMILY_SEED",
+    "MAX_REDRAWS",
+    "VALIDATION_DRAWS",
+    "InfoLayout",
+    "ScenarioFamily",
+    "Split",
+    "baseline_layout",
+    "draw_entropy",
+    "info_layout",
+]
 
-Split = Literal["train", "test"]
-_SPLIT_ID = {"train": 0, "test": 1}
-_ENSEMBLE_STREAM = 2
 #: Draws of a template checked when a family is loaded (each split), so a bad distribution fails at load
 #: time (an ensemble checks every member).
 VALIDATION_DRAWS = 8
 #: Redraws of a template draw that breaks a check across fields before it is an error (module docstring).
 MAX_REDRAWS = 100
-
-#: The largest family seed: one 32-bit word, so the seed is the first word of every draw's entropy
-#: (:func:`draw_entropy`); a larger one would be read as two words and share streams with another
-#: seed's family (``seed: 2**32`` gave the train draws that ``seed: 0`` gives as test draws).
-MAX_FAMILY_SEED = 2**32 - 1
-
-
-def baseline_layout(sc: Scenario) -> tuple[str, ...] | None:
-    """What a scenario's KPI baseline adds to the info: ``None`` (no baseline) or its controls' names."""
-    return None if sc.baseline is None else tuple(c.name for c in sc.baseline.controls)
-
-
-#: What a row adds to a vector env's info and how it is stepped: ``(segmented, baseline_layout)``.
-InfoLayout = tuple[bool, tuple[str, ...] | None]
-
-
-def info_layout(sc: Scenario) -> InfoLayout:
-    """The :data:`InfoLayout` of a scenario: whether it has audience segments (its rows are stepped by
-    :mod:`~budgetgym.envs.vector_segments` and report ``expected_revenue``) and its
-    :func:`baseline_layout`. The rows of one vector env share one
-    (:func:`~budgetgym.envs.vector_random.check_info_layouts`)."""
-    return sc.segments is not None, baseline_layout(sc)
-
-
-def draw_entropy(seed: int, split: Split, index: int, attempt: int = 0) -> list[int]:
-    """The SeedSequence entropy of attempt ``attempt`` (0, then the redraws) of template draw ``index`` of
-    ``split`` (module docstring): ``[seed, s_id, index]``, with ``attempt`` appended when it is not 0.
-
-    numpy reads an integer as its 32-bit words (low first), so for ``index >= 2**32`` that list is one
-    of a smaller draw's redraws (``[seed, s, 2**32 + 5]`` is ``[seed, s, 5, 1]``); such an index gets
-    ``[seed, s_id, index, attempt]`` with ``attempt`` always given, at least five words where every
-    smaller draw has three or four, so no two draws (or attempts) of a family share a stream, and
-    draws below ``2**32`` are unchanged. The family seed is one word (at most :data:`MAX_FAMILY_SEED`),
-    so no two families' streams coincide either.
-    """
-    small = index < 2**32
-    return [seed, _SPLIT_ID[split], index] + ([attempt] if attempt or not small else [])
-
 
 class ScenarioFamily:
     """A distribution over campaigns with one brief (module docstring).
@@ -203,16 +179,7 @@ class ScenarioFamily:
                         )
                 members.append(self._planned(self._nominal.override(changes, source=f"{source}: ensemble[{j}]")))
             self._members = tuple(members)
-            perm = np.random.default_rng(np.random.SeedSequence([self.seed, _ENSEMBLE_STREAM])).permutation(
-                len(members)
-            )
-            n_test = max(1, int(round(len(members) * self.test_fraction)))
-            if n_test >= len(members):
-                raise ScenarioError(
-                    f"{source}: test_fraction: {self.test_fraction:g} of an ensemble of {len(members)} leaves no "
-                    f"train members"
-                )
-            self._parts = {"test": perm[:n_test], "train": perm[n_test:]}
+            self._parts = ensemble_parts(self.seed, len(members), self.test_fraction, source)
         self._cache: dict[tuple[str, int], Scenario] = {}
         self._reach: list[tuple[str, InfoLayout]] = []  # (field, info layout) of each reach variant (_check_reach)
         if self.varies:
@@ -319,7 +286,7 @@ class ScenarioFamily:
         """Dotted field path -> its validated distribution, in the file's order (empty for an ensemble or a
         family of one). Channels, segments and any list item with a unique name are named by it, the path a
         ``vary`` takes (``segments.young.size``); an item without one by its index."""
-        return {_named_path(self._template, loc): dist for loc, dist in self._dists.items()}
+        return {named_path(self._template, loc): dist for loc, dist in self._dists.items()}
 
     @property
     def member_changes(self) -> dict[str, list[Any]]:
@@ -327,8 +294,8 @@ class ScenarioFamily:
         field's value in each member, in the file's order, for every field some member sets to other than the
         nominal value (a whole block where a member changes its ``type``); empty for a template or a family
         of one."""
-        nominal = _leaves(self._nominal.model_dump(mode="json"))
-        leaves = [_leaves(m.model_dump(mode="json")) for m in self._members]
+        nominal = named_leaves(self._nominal.model_dump(mode="json"))
+        leaves = [named_leaves(m.model_dump(mode="json")) for m in self._members]
         return {path: [m.get(path) for m in leaves] for path in dict.fromkeys(p for m in leaves for p in m)
                 if any(m.get(path) != nominal.get(path) for m in leaves)}
 
@@ -356,7 +323,7 @@ class ScenarioFamily:
         plays at most once instead: ``min(asked, n_split)``. A template's draws are unbounded (``asked``). The one
         rule of :func:`~budgetgym.agents.evaluation.evaluate`, the experiment runner and the planner.
         """
-        if split not in _SPLIT_ID:
+        if split not in SPLIT_ID:
             raise ScenarioError(f"split: expected 'train' or 'test', got {split!r}")
         size = self.split_size(split)
         return asked if size is None else min(asked, size)
@@ -368,7 +335,7 @@ class ScenarioFamily:
     def _sample(self, index: int, split: Split, redraws: int) -> Scenario:
         """:meth:`sample`, a template draw that breaks a check across fields drawn again at most
         ``redraws`` times (0: the load-time check, where it is an error)."""
-        if split not in _SPLIT_ID:
+        if split not in SPLIT_ID:
             raise ScenarioError(f"split: expected 'train' or 'test', got {split!r}")
         if not is_integer(index) or index < 0:
             raise ScenarioError(f"draw index: expected a non-negative integer, got {index!r}")
@@ -417,49 +384,3 @@ class ScenarioFamily:
     def __repr__(self) -> str:
         kind = "ensemble" if self._members else ("template" if self._dists else "scenario")
         return f"ScenarioFamily({self.name!r}, {kind})"
-
-
-def _item_keys(items: list[Any]) -> list[str]:
-    """How a path names each of ``items``: by its ``name`` when every item has a unique string one, else by index."""
-    names = [v.get("name") if isinstance(v, dict) else None for v in items]
-    if all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
-        return [str(n) for n in names]
-    return [str(j) for j in range(len(items))]
-
-
-def _named_path(template: Any, loc: tuple[Any, ...]) -> str:
-    """``loc`` in ``template`` as a dotted path, each list index replaced by its item's ``name`` when the list's
-    items have unique string names (``("segments", 1, "size")`` -> ``segments.old.size``)."""
-    parts: list[str] = []
-    node = template
-    for p in loc:
-        if isinstance(p, int) and isinstance(node, list):
-            keys = _item_keys(node)
-            parts.append(keys[p] if p < len(keys) else str(p))
-        else:
-            parts.append(str(p))
-        try:
-            node = node[p]
-        except (KeyError, IndexError, TypeError):
-            node = None
-    return ".".join(parts)
-
-
-def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
-    """A scenario dump's leaves by dotted path, channels (and other named list items) by name; a block with a
-    ``type`` is one leaf beside its fields' leaves, so a member that swaps the block's kind shows as that."""
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        if "type" in node and prefix:
-            out[prefix] = node["type"]
-        for key, value in node.items():
-            if key != "type":
-                out.update(_leaves(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    if isinstance(node, list) and node and all(isinstance(v, dict) for v in node):
-        keys = _item_keys(node)
-        out = {}
-        for key, value in zip(keys, node, strict=True):
-            out.update(_leaves(value, f"{prefix}.{key}"))
-        return out
-    return {prefix: node}

@@ -104,7 +104,7 @@ class ChannelBudgetVectorEnv(PartWorkers, VectorEnv):
     ``info[key]`` and ``info["_" + key]`` a boolean mask of the rows that have it (nested dicts, e.g.
     ``controls``, likewise). Keys as the single environment's; a varying family's ``draw`` is the
     draw's index in the train split (``batched``: an index of the pool, draws ``0 .. P-1``). The rows
-    share one info layout (:func:`~budgetgym.envs.scenario_family.info_layout`: audience segments or
+    share one info layout (:func:`~budgetgym.envs.info_layout.info_layout`: audience segments or
     none, a KPI baseline or none and its controls), so every mask is all true; a family whose draws
     differ there is a one-line error (``evaluate`` plays each kind in batches of its own). With
     ``expected=False`` the info has no ``expected_conversions`` and ``expected_reward`` (the rows then

@@ -42,13 +42,23 @@ from gymnasium.utils import seeding
 from budgetgym.envs.baseline import BaselinePath, baseline_path
 from budgetgym.envs.batch_model import BatchModel
 from budgetgym.envs.dynamics import LARGE_MEAN, ChannelModel, draw_counts
-from budgetgym.envs.errors import BudgetGymError, count
+from budgetgym.envs.errors import count
 from budgetgym.envs.family import ScenarioFamily
+from budgetgym.envs.info_layout import check_info_layouts, check_reach_layouts
 from budgetgym.envs.path import ScenarioPath, drift_sd, sample_path, step_days
 from budgetgym.envs.scenario import Scenario
-from budgetgym.envs.scenario_family import info_layout
 
-__all__ = ["BatchedRandom", "Campaigns", "DrawPool", "PerEnvRandom", "Seed", "checked_seed", "seed_parts"]
+__all__ = [
+    "BatchedRandom",
+    "Campaigns",
+    "DrawPool",
+    "PerEnvRandom",
+    "Seed",
+    "check_info_layouts",
+    "check_reach_layouts",
+    "checked_seed",
+    "seed_parts",
+]
 
 Seed = int | Sequence[int | None] | None
 #: The largest family draw index the single environment draws at reset (exclusive).
@@ -127,55 +137,6 @@ def _distinct(scenarios: Sequence[Scenario]) -> tuple[list[Scenario], np.ndarray
             out.append(sc)
         index[i] = place[id(sc)]
     return out, index
-
-
-def _say_baseline(x: tuple[str, ...] | None) -> str:
-    """``"no KPI baseline"``, ``"a KPI baseline without controls"``, ``"a KPI baseline with controls a, b"``."""
-    if x is None:
-        return "no KPI baseline"
-    return f"a KPI baseline with controls {', '.join(x)}" if x else "a KPI baseline without controls"
-
-
-def check_info_layouts(scenarios: Sequence[Scenario], where: str) -> None:
-    """The rows of a vector env share one info layout: a one-line error when ``scenarios`` differ in
-    their :func:`info_layout` (audience segments or none; a KPI baseline or none, or its controls),
-    whose info keys and dynamics would be the first row's."""
-    first = info_layout(scenarios[0])
-    for sc in scenarios[1:]:
-        other = info_layout(sc)
-        if other != first:
-            if other[0] != first[0]:
-                has = "has audience segments, another none" if first[0] else "has no audience segments, another has"
-                what = "audience segments or none"
-            else:
-                has, what = f"has {_say_baseline(first[1])}, another {_say_baseline(other[1])}", "KPI baseline layout"
-            raise BudgetGymError(
-                f"{where}: the rows of a vector env must share one {what}; one draw {has} "
-                f"(evaluate them in separate batches)"
-            )
-
-
-def check_reach_layouts(family: ScenarioFamily) -> None:
-    """A template's draws share the nominal's info layout, decided on its reach
-    (:meth:`~budgetgym.envs.scenario_family.ScenarioFamily.reach_layouts`): a one-line error naming the
-    family's file and the field whose distribution reaches a draw of another layout; a rare draw of one
-    would otherwise fail a reset only when a batch first mixes it with others (hours into training)."""
-    first = info_layout(family.nominal())
-    for field, other in family.reach_layouts():
-        if other == first:
-            continue
-        if other[0] != first[0]:
-            has = ("no audience segments where the nominal has them" if first[0]
-                   else "audience segments where the nominal has none")
-            what = "audience segments or none"
-        else:
-            has = f"{_say_baseline(other[1])} where the nominal has {_say_baseline(first[1])}"
-            what = "KPI baseline layout"
-        raise BudgetGymError(
-            f"{family.source}: {field}: the distribution reaches a draw with {has}; the rows of a vector env "
-            f"must share one {what} (play such a family in single environments, or evaluate it: it plays each "
-            f"kind in batches of its own)"
-        )
 
 
 _Tables = tuple[np.ndarray, np.ndarray, np.ndarray | None]

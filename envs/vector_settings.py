@@ -19,9 +19,9 @@ from gymnasium.vector import AutoresetMode
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError, count, is_integer
 from budgetgym.envs.family import VALIDATION_DRAWS, ScenarioFamily, load_family
+from budgetgym.envs.info_layout import check_info_layouts, check_reach_layouts
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.vector_parts import default_threads
-from budgetgym.envs.vector_random import check_info_layouts, check_reach_layouts
 
 __all__ = ["DEFAULT_DRAW_POOL", "VectorSettings", "least_bytes", "machine_memory", "vector_settings"]
 
