@@ -3,9 +3,9 @@
 Draws ``--datasets`` datasets of ``--periods`` counts around known means
 ``mu_t = L exp(0.3 eps_t)`` (``eps_t`` standard normal; Poisson, or a negative binomial with
 dispersion ``k``, ``Var y = mu + mu^2 / k``) for each level ``L``, and judges each dataset's residuals
-by the rule of :func:`budgetgym.calibration.diagnostics.outlier_warning`: a period alarms when its
-robust z (:func:`~budgetgym.calibration.diagnostics.robust_z`) exceeds
-:data:`~budgetgym.calibration.diagnostics.OUTLIER_Z` in absolute value. The residuals are the
+by the rule of :func:`budgetgym.calibration.period_warnings.outlier_warning`: a period alarms when its
+robust z (:func:`~budgetgym.calibration.period_warnings.robust_z`) exceeds
+:data:`~budgetgym.calibration.period_warnings.OUTLIER_Z` in absolute value. The residuals are the
 Pearson residual ``(y - mu) / sqrt(Var y)`` (the rule before session 24) and the deviance residual
 the rule uses now (:func:`budgetgym.calibration.residuals.deviance_residuals`). The means are the
 true ones (no fit), so the figures are the residuals' own tails, not a fit's.
@@ -23,7 +23,7 @@ import argparse
 
 import numpy as np
 
-from budgetgym.calibration.diagnostics import OUTLIER_Z, robust_z
+from budgetgym.calibration.period_warnings import OUTLIER_Z, robust_z
 from budgetgym.calibration.residuals import deviance_residuals
 
 LEVELS = (0.5, 1.0, 2.0, 5.0, 20.0, 300.0)

@@ -28,8 +28,6 @@ from budgetgym.calibration.data import MMMData, read_mmm_csv
 from budgetgym.calibration.diagnostics import (
     Errors,
     errors,
-    negative_kpi_warning,
-    outlier_warning,
     outside_interval_warning,
     parameter_table,
     warnings_for,
@@ -57,6 +55,7 @@ from budgetgym.calibration.model import (
     fit_model,
 )
 from budgetgym.calibration.model_spec import FOURIER_SPAN, short_data_warning
+from budgetgym.calibration.period_warnings import negative_kpi_warning, outlier_warning
 from budgetgym.calibration.refits import WORKER_DRAWS, Workers
 from budgetgym.calibration.report import check_calibration_out
 from budgetgym.calibration.roi_prior import RoiForm

@@ -178,7 +178,7 @@ def check_count_kpi(y: np.ndarray, col: str, source: str) -> None:
     """A count likelihood (``poisson``, ``negative_binomial``) cannot take a negative KPI: a one-line error
     naming the column, how many periods are negative and the first one's row (PyMC-Marketing refuses a target
     outside its likelihood's support in the same way; a Gaussian fit takes it, and ``fit.md`` warns of it:
-    :func:`~budgetgym.calibration.diagnostics.negative_kpi_warning`)."""
+    :func:`~budgetgym.calibration.period_warnings.negative_kpi_warning`)."""
     bad = np.flatnonzero(y < 0)
     if len(bad):
         raise BudgetGymError(

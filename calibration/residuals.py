@@ -1,4 +1,4 @@
-r"""The residuals the outlier warning judges (:func:`~budgetgym.calibration.diagnostics.outlier_warning`).
+r"""The residuals the outlier warning judges (:func:`~budgetgym.calibration.period_warnings.outlier_warning`).
 
 * ``gaussian``: the raw residual :math:`r_t = y_t - \hat\mu_t` (its variance function is 1).
 * ``poisson`` and ``negative_binomial``: the **deviance residual**, the signed square root of period
@@ -34,7 +34,7 @@ count is improbable under the fitted mean itself (:func:`tail_probability`, :fun
     \qquad Y \sim \mathrm{Poisson}(\hat\mu_t)\ \text{or}\ \mathrm{NB}(\hat\mu_t, k),
 
 :math:`p^*` (:data:`TAIL_P`) being one tail of a normal beyond 5 sd (:math:`2.87 \cdot 10^{-7}`), the rule's
-:data:`~budgetgym.calibration.diagnostics.OUTLIER_Z` read as a probability. At a mean below one the lower tail is
+:data:`~budgetgym.calibration.period_warnings.OUTLIER_Z` read as a probability. At a mean below one the lower tail is
 never that small (:math:`P(Y \le 0) = e^{-\mu} > 0.37`), so only a count far above the mean is named: at
 :math:`\hat\mu = 0.9` a count of 10 or more (:math:`P(Y \ge 10) = 4.3 \cdot 10^{-8}`; 9 has
 :math:`4.3 \cdot 10^{-7}`), at 0.1 one of 5 or more. Measured on clean Poisson counts at known means
