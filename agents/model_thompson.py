@@ -51,47 +51,10 @@ saturated far outside the budget's range, and the first ~5 steps cost more (stat
 97.9% instead of 98.4% of the oracle). The scale has the conjugate prior
 :math:`\beta \sim \mathrm{Gamma}(a_0, b_0)` (shape, rate).
 
-Posterior. Observation ``t`` (age :math:`\tau = n - 1 - t` after ``n`` updates) has
-weight :math:`w_t = \gamma^{\tau} / \phi` with the ``discount`` :math:`\gamma \le 1`
-(forgetting, so the posterior tracks drifting channels) and the ``dispersion``
-:math:`\phi \ge 1` (a quasi-Poisson tempering: the likelihood is raised to
-:math:`1/\phi`, which widens the posterior when counts are over-dispersed, e.g. by
-price noise or negative-binomial conversions, or by what the model misses — drift,
-seasonality, shocks). By default (``dispersion="auto"``) :math:`\phi_i` is estimated per
-channel after every update by the Pearson statistic at the posterior mode (see
-:class:`HillGridPosterior`). The weighted likelihood
-
-.. math:: \prod_t \mathrm{Poisson}(c_t \mid \beta g_{t,j})^{w_t}
-          \propto \beta^{\sum_t w_t c_t}\, e^{-\beta \sum_t w_t g_{t,j}}
-          \prod_t g_{t,j}^{w_t c_t}
-
-is conjugate, so given grid point ``j``
-
-.. math:: \beta \mid j, \text{data} \sim \mathrm{Gamma}(a_j, b_j), \qquad
-          a_j = a_0 + C, \quad b_j = b_0 + G_j, \qquad
-          C = \sum_t w_t c_t, \quad G_j = \sum_t w_t g_{t,j},
-
-and integrating :math:`\beta` out gives the marginal likelihood of grid point ``j``
-
-.. math:: p(\text{data} \mid j) = \frac{b_0^{a_0}}{\Gamma(a_0)}\,
-          \frac{\Gamma(a_0 + C)}{(b_0 + G_j)^{a_0 + C}}\, e^{L_j}
-          \prod_t (c_t!)^{-w_t}, \qquad L_j = \sum_t w_t c_t \log g_{t,j}.
-
-Everything but :math:`(b_0 + G_j)^{-(a_0 + C)} e^{L_j}` is the same for every ``j``, so
-the posterior grid weights are
-
-.. math:: \pi_j \propto p_j \exp\big(L_j - (a_0 + C) \log(b_0 + G_j)\big), \qquad
-          \frac{\pi_j}{\pi_k} = \frac{p_j}{p_k}\, e^{L_j - L_k}
-          \left(\frac{b_0 + G_k}{b_0 + G_j}\right)^{a_0 + C}.
-
-:math:`C`, :math:`G_j` and :math:`L_j` are running sums (each update multiplies them by
-:math:`\gamma` and adds the new step), so an update costs :math:`O(J)` per channel.
-
-Why a grid and not a Bayesian linear model on a log basis: the response is a count
-(Poisson noise whose variance grows with the mean) of a *saturating* function; the
-grid keeps the exact Hill shape and the exact Poisson-Gamma conjugacy, the posterior
-over the shape parameters is exact up to the grid, and it stays cheap (``J`` = 3430
-points per channel by default: an update is a few vector operations of that length).
+Posterior. Given a grid point the scale's Gamma prior is conjugate to the Poisson likelihood, so the
+posterior over the grid is exact up to the grid, with forgetting (``discount``) and a quasi-Poisson tempering
+(``dispersion``, estimated per channel by default); its equations, the update's running sums and why a grid:
+:mod:`budgetgym.agents.hill_posterior`'s docstring.
 
 Decision
 --------
@@ -185,14 +148,10 @@ from budgetgym.agents.carryover_value import carryover_forecast, lag_mass_table,
 from budgetgym.agents.hill_posterior import HillGridPosterior, hill_log_basis, normalised_carryover
 from budgetgym.agents.model_thompson_params import ModelThompsonParams
 from budgetgym.envs import curves
-from budgetgym.envs.allocation import (
-    lock_degenerate_bounds,
-    project_bounded_simplex,
-    split_to_action,
-)
+from budgetgym.envs.allocation import split_to_action
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.grid_dp import grid_fractions, grid_split_values
+from budgetgym.envs.grid_dp import grid_split_within
 
 __all__ = [
     "HillGridPosterior",
@@ -394,29 +353,10 @@ class ModelThompsonAgent(BaseAgent[ModelThompsonParams]):
 
     def split(self, value: Callable[[np.ndarray, list[int]], np.ndarray], spend: float) -> np.ndarray:
         r"""Split ``spend`` (currency) to maximise :math:`\sum_i V_i(x_i)` within the share bounds, with the
-        oracle's one-step grid programme (module docstring); ``value(x, sub)`` tabulates :math:`V_i` of the
-        channels ``sub`` at the spends ``x`` ``[G, 1]``, ``[G, len(sub)]``."""
-        lo, hi = self.low, self.high
-        free = hi - lo > 1e-12
-        locked_total = float(lo[~free].sum())
-        split = np.where(free, 0.0, lo)
-        room = 1.0 - locked_total
-        nf = int(free.sum())
-        if nf == 0 or room <= 1e-12:
-            return project_bounded_simplex(np.where(free, lo, split), lo, hi)
-        if nf == 1:
-            split[free] = room
-            return split
-        idx = np.flatnonzero(free)
-        lo_f = np.minimum(lo[idx] / room, 1.0)
-        hi_f = np.minimum(hi[idx] / room, 1.0)
-        unit = float(max(spend * room, 1e-9))  # the free channels' budget
-        x = grid_fractions(self.params.alloc_grid)[:, None] * unit  # [G, 1]
-        values = value(x, idx.tolist())  # [G, nf]
-        shares = grid_split_values(values, *lock_degenerate_bounds(np.minimum(lo_f, hi_f), hi_f))
-        split[idx] = room * shares
-        # guard: exactly feasible even if the bounds fall between grid points
-        return project_bounded_simplex(split, lo, hi)
+        oracle's one-step grid programme (module docstring; :func:`~budgetgym.envs.grid_dp.grid_split_within`):
+        ``value(x, sub)`` tabulates :math:`V_i` of the channels ``sub`` at the spends ``x`` ``[G, 1]``,
+        ``[G, len(sub)]``."""
+        return grid_split_within(value, spend, self.low, self.high, self.params.alloc_grid)
 
     # -- persistence ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

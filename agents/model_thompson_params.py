@@ -2,7 +2,8 @@
 
 :class:`ModelThompsonParams` is what ``make_agent("model_thompson", ...)`` and an experiment
 file's ``params:`` set for :class:`~budgetgym.agents.model_thompson.ModelThompsonAgent`; each
-field's meaning in the model is in the docstring of :mod:`budgetgym.agents.model_thompson`.
+field's meaning in the model is in the docstring of :mod:`budgetgym.agents.model_thompson` (of
+``discount`` and ``dispersion`` in the posterior: :mod:`budgetgym.agents.hill_posterior`'s).
 A bad value is a one-line error; the grid is at most :data:`MAX_GRID` points per channel.
 """
 

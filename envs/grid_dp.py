@@ -12,15 +12,20 @@ exactly (to the grid), for any shape of the values (S-curves included), by the k
 recursion :math:`B_i(g) = \max_{g' \le g} B_{i-1}(g - g') + V(g', i)` in
 :math:`O(T K G^2)`. It knows nothing about scenarios: the oracle uses it as a start (with
 :math:`V` from the true curves at steady state), and ``model_thompson`` to split each step
-under its posterior draw (with :math:`V` from the drawn curves).
+under its posterior draw (with :math:`V` from the drawn curves), through :func:`grid_split_within`
+(one step's split within share bounds, channels locked by them taken out first).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["grid_fractions", "grid_split_values"]
+from budgetgym.envs.allocation import lock_degenerate_bounds, project_bounded_simplex
+
+__all__ = ["grid_fractions", "grid_split_values", "grid_split_within"]
 
 
 def grid_fractions(grid: int) -> np.ndarray:
@@ -68,3 +73,37 @@ def grid_split_values(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> 
         rem = rem - g
     shares[:, 0] = frac[rem]
     return shares[0] if single else shares
+
+
+def grid_split_within(
+    value: Callable[[np.ndarray, list[int]], np.ndarray], spend: float, low: np.ndarray, high: np.ndarray, grid: int
+) -> np.ndarray:
+    r"""Shares of one step's ``spend`` (currency) maximising :math:`\sum_i V_i(x_i)` within the share bounds
+    ``low``, ``high`` ``[K]``, by :func:`grid_split_values` on ``grid`` levels of the free channels' budget.
+
+    Channels locked by their bounds (``high - low <= 1e-12``) are taken out first, so their off-grid shares stay
+    exact; ``value(x, sub)`` tabulates :math:`V_i` of the free channels ``sub`` at the spends ``x`` ``[G, 1]``,
+    ``[G, len(sub)]``. The result is projected on the bounded simplex, exactly feasible even where a bound falls
+    between grid points: exact to one cell of the grid.
+    """
+    lo, hi = low, high
+    free = hi - lo > 1e-12
+    locked_total = float(lo[~free].sum())
+    split = np.where(free, 0.0, lo)
+    room = 1.0 - locked_total
+    nf = int(free.sum())
+    if nf == 0 or room <= 1e-12:
+        return project_bounded_simplex(np.where(free, lo, split), lo, hi)
+    if nf == 1:
+        split[free] = room
+        return split
+    idx = np.flatnonzero(free)
+    lo_f = np.minimum(lo[idx] / room, 1.0)
+    hi_f = np.minimum(hi[idx] / room, 1.0)
+    unit = float(max(spend * room, 1e-9))  # the free channels' budget
+    x = grid_fractions(grid)[:, None] * unit  # [G, 1]
+    values = value(x, idx.tolist())  # [G, nf]
+    shares = grid_split_values(values, *lock_degenerate_bounds(np.minimum(lo_f, hi_f), hi_f))
+    split[idx] = room * shares
+    # guard: exactly feasible even if the bounds fall between grid points
+    return project_bounded_simplex(split, lo, hi)
