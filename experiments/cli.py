@@ -218,7 +218,8 @@ def regress_cmd(
     ] = None,
 ) -> None:
     """Fail (exit 1) when a policy got credibly worse than BASELINE (help: ``REGRESS_HELP``)."""
-    from budgetgym.experiments.regress import HEADER, check_report_path, compare, table_rows, write_report
+    from budgetgym.experiments.regress import compare
+    from budgetgym.experiments.regress_report import HEADER, check_report_path, table_rows, write_report
 
     outputs = [(path, fmt) for path, fmt in ((report, False), (json_out, True)) if path is not None]
     if report is not None and json_out is not None and report.resolve() == json_out.resolve():
