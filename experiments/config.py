@@ -213,7 +213,8 @@ def load_experiment(
         data = _relative_scenarios(data, path.parent, source)
     config = experiment_from_dict(data, source)
     check_agents(config, source, None if path is None else path.parent)
-    from budgetgym.experiments.tasks import check_learners, checked_grid  # builds agents: imports the agents package
+    from budgetgym.experiments.tasks import checked_grid  # builds agents: imports the agents package
+    from budgetgym.experiments.trainers import check_learners
 
     try:
         checked_grid(config)  # once: run_experiment's plan_experiment takes it

@@ -54,7 +54,8 @@ from budgetgym.experiments.results import (
     utc_now,
     write_json,
 )
-from budgetgym.experiments.tasks import OracleTask, Outcome, RunTask, Task, import_modules, resolve_trainer
+from budgetgym.experiments.tasks import OracleTask, Outcome, RunTask, Task, import_modules
+from budgetgym.experiments.trainers import resolve_trainer
 
 __all__ = ["RUN_FAILURES", "execute", "failure_message", "run_oracle_task", "run_task", "single_threaded",
            "stored_oracle"]

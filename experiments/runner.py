@@ -35,7 +35,6 @@ from budgetgym.experiments.results import (
     write_json,
 )
 from budgetgym.experiments.tasks import (
-    DEFAULT_TRAINERS,
     OracleTask,
     Outcome,
     RunTask,
@@ -43,8 +42,8 @@ from budgetgym.experiments.tasks import (
     checked_grid,
     import_modules,
     plan_experiment,
-    resolve_trainer,
 )
+from budgetgym.experiments.trainers import DEFAULT_TRAINERS, resolve_trainer
 
 __all__ = [
     "DEFAULT_TRAINERS",
