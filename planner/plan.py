@@ -33,6 +33,11 @@ What it computes (each piece documented where it is defined):
    each such channel (:func:`~budgetgym.planner.experiments.lift_design`, ``lift_design="beyond"``)
    or, for a family, those of largest expected value of information over its draws
    (:func:`~budgetgym.planner.voi.voi_design`, ``lift_design="voi"``).
+
+:func:`plan` reads its inputs, solves the static plan (4) and the recommendation (1-2), and assembles the
+:class:`~budgetgym.planner.plan_result.PlanResult`; its other steps (the target's budget, the history's columns
+and lift tests, the current plan's columns, the frontier, the distribution over draws) are named functions of
+:mod:`budgetgym.planner.plan_steps`.
 """
 
 from __future__ import annotations
@@ -44,132 +49,42 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, overload
 
 import numpy as np
-import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from budgetgym.envs.dates import (
-    FIRST_DATE,
-    LAST_DATE,
-    AmbiguousDatesError,
-    date_texts,
-    month_ends,
-    next_dates,
-    read_dates,
-    whole_days,
-)
-from budgetgym.envs.errors import BudgetGymError, suggest
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.path import step_days
 from budgetgym.envs.plan_value import check_plan
 from budgetgym.envs.scenario import Scenario
-from budgetgym.envs.scenario_parts import MIN_AMOUNT
 from budgetgym.planner.curves import response_curves
-from budgetgym.planner.experiments import lift_design as beyond_design
-from budgetgym.planner.frontier import (
-    BudgetPoint,
-    check_sweep,
-    frontier_table,
-    parse_sweep,
-    point_or_miss,
-    point_record,
-    search_target,
-    solve_level,
-    sweep_budgets,
-)
-from budgetgym.planner.inputs import (
-    CurrentPlan,
-    check_within_budget,
-    current_dates_note,
-    plan_dates,
-    read_dated_current,
-    read_history_file,
-)
+from budgetgym.planner.frontier import BudgetPoint, check_sweep, parse_sweep
+from budgetgym.planner.inputs import current_dates_note
 from budgetgym.planner.metrics import (
     CVAR_MARGINALS,
     Figures,
-    beyond_history,
     budget_marginal,
     channel_table,
-    history_columns,
     segment_table,
-    sparse_history,
-    spends_on,
     uncounted,
 )
 from budgetgym.planner.plan_result import PlanResult
-from budgetgym.planner.problem import PlanningProblem, campaign_family
-from budgetgym.planner.robust import (
-    Objective,
-    objective_marginal_model,
-    outcome_distribution,
-    solve_with_weights,
-    static_for,
+from budgetgym.planner.plan_steps import (
+    LIFT_DESIGNS,
+    check_lift_options,
+    check_targets,
+    current_columns,
+    current_plan,
+    frontier_and_profit,
+    history_and_dates,
+    history_findings,
+    outcome_over_draws,
+    prob_beats,
+    target_budget,
 )
-from budgetgym.planner.voi import MAX_TESTS, REL_SIGMA, voi_design
+from budgetgym.planner.problem import PlanningProblem, campaign_family
+from budgetgym.planner.robust import Objective, objective_marginal_model, solve_with_weights, static_for
+from budgetgym.planner.voi import MAX_TESTS, REL_SIGMA
 
 __all__ = ["LIFT_DESIGNS", "PlanResult", "plan", "prob_beats"]
-
-#: The lift designs :func:`plan` proposes with a history (its ``lift_design`` argument).
-LIFT_DESIGNS = ("beyond", "voi", "none")
-
-
-def _history(history: object, scenario: Scenario, start_date: str | None,
-             decimal: str | None = None) -> tuple[object, list[str] | None]:
-    """The history's spend (a file read) and the window's dates: from ``start_date``, else continuing
-    a history file's ``date`` column (:func:`~budgetgym.planner.inputs.plan_dates`), else none. A
-    ``start_date`` other than the step after the history's last date is an error: the history's
-    last row is the step just before the window, which its carry-in is valued after."""
-    dates = None
-    source = history
-    if isinstance(history, (str, Path)):
-        read = read_history_file(history, scenario, decimal)
-        history, dates = read.spend, plan_dates(read, scenario)
-    if start_date is not None:
-        try:
-            first, _ = read_dates(pd.DataFrame({"start": [start_date]}), "start", "--start-date", least=1,
-                                  midnight=whole_days(scenario.step_days))
-        except AmbiguousDatesError as err:
-            raise BudgetGymError(f"--start-date {start_date!r} {err.reading}") from None
-        except BudgetGymError:
-            raise BudgetGymError(
-                f"--start-date {start_date!r}: expected a date (e.g. 2025-01-06) from {FIRST_DATE} to {LAST_DATE}"
-            ) from None
-        if dates is not None:  # the history's dates continued: the start date must be their first
-            if pd.Timestamp(dates[0]) != first[0]:
-                raise BudgetGymError(
-                    f"--start-date {start_date!r}: the history file '{source}' ends the step before {dates[0]}, and "
-                    f"its last row is the step just before the window; drop --start-date (or the history's date column)"
-                )
-            return history, dates
-        later = next_dates(first[0], scenario.step_days, scenario.horizon - 1, month_ends(first))
-        dates = date_texts(pd.DatetimeIndex([first[0].as_unit("us"), *later]))
-    return history, dates
-
-
-def _current(current: object, scenario: Scenario, decimal: str | None = None) -> CurrentPlan | None:
-    """The current plan read (:class:`~budgetgym.planner.inputs.CurrentPlan`; ``None`` without one)."""
-    if current is None:
-        return None
-    if isinstance(current, (str, Path)):
-        return read_dated_current(str(current), scenario, decimal=decimal)
-    X = np.asarray(current, dtype=float)
-    if X.shape != (scenario.horizon, scenario.n_channels) or not np.all(np.isfinite(X)) or np.any(X < 0):
-        raise BudgetGymError(
-            f"current: expected a plan of shape ({scenario.horizon}, {scenario.n_channels}) with finite, "
-            f"non-negative spend"
-        )
-    check_within_budget(X, scenario, "current")  # as read_current refuses a file's or a split's
-    return CurrentPlan(X, "plan")
-
-
-def prob_beats(x: np.ndarray, y: np.ndarray) -> float:
-    r"""How often plan values ``x`` beat ``y`` on the same draws, a tie counting half:
-    :math:`\frac1N \sum_d \big(\mathbb 1[x_d > y_d] + \frac12 \mathbb 1[x_d = y_d]\big)`, the
-    probability of improvement's convention (:mod:`budgetgym.experiments.stats`) on paired draws. A
-    current plan equal to the recommendation gets 0.5, not 0 ("certainly worse")."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    return float(np.mean((x > y) + 0.5 * (x == y)))
-
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -262,49 +177,25 @@ def plan(
         tab-separated one (:func:`~budgetgym.envs.io.read_csv_table`).
     """
     t0 = time.perf_counter()
-    if lift_design not in LIFT_DESIGNS:
-        raise BudgetGymError(f"--lift-design {lift_design!r}: expected one of {', '.join(LIFT_DESIGNS)}"
-                              + suggest(str(lift_design), LIFT_DESIGNS))
-    if lift_tests < 1:
-        raise BudgetGymError(f"--lift-tests: expected a positive number of tests, got {lift_tests}")
-    if not (np.isfinite(lift_sigma) and lift_sigma > 0):
-        raise BudgetGymError(f"--lift-sigma: expected a positive relative standard error, got {lift_sigma:g}")
+    check_lift_options(lift_design, lift_tests, lift_sigma)
     obj = objective if isinstance(objective, Objective) else Objective.parse(objective)
     family = campaign_family(campaign, budget, horizon)
     sc = family.nominal()  # the brief, to read the current plan and history files against
-    hist, dates = _history(history, sc, start_date, decimal)
+    hist, dates = history_and_dates(history, sc, start_date, decimal)
     problem = PlanningProblem(family, draws=draws, history=hist)
     names, reward, B = sc.channel_names, sc.reward, sc.budget.total
-    if target_mroas is not None and reward == "conversions":
-        raise BudgetGymError("--target-mroas: this campaign's reward is conversions; use --target-mcpa (marginal CPA)")
-    if target_mcpa is not None and reward != "conversions":
-        raise BudgetGymError(f"--target-mcpa: this campaign's reward is {reward}; use --target-mroas (marginal ROAS)")
-    for label, t in (("--target-mroas", target_mroas), ("--target-mcpa", target_mcpa)):
-        if t is not None and not (np.isfinite(t) and t > 0):
-            raise BudgetGymError(f"{label}: expected a positive number, got {t:g}")
+    check_targets(reward, target_mroas, target_mcpa)
     multiples = None if sweep is None else check_sweep(
         parse_sweep(sweep) if isinstance(sweep, str) else np.asarray(sweep, float), B,
         f"--sweep {sweep!r}" if isinstance(sweep, str) else "sweep",
     )
-    read = _current(current, sc, decimal)
+    read = current_plan(current, sc, decimal)
     cur, cur_dates = (None, None) if read is None else (read.plan, read.dates)
 
     # 5 (first, with a target: the plan is the one at its budget). the budget meeting the target
     given, given_problem = B, problem
-    target = None
-    points: list[BudgetPoint] | None = None  # solved levels of the budget given (the frontier's, the searches')
-    if target_mroas is not None or target_mcpa is not None:
-        metric = "mroas" if target_mroas is not None else "mcpa"
-        goal = float(target_mroas if target_mroas is not None else target_mcpa)  # type: ignore[arg-type]
-        points = (sweep_budgets(problem, obj, multiples) if multiples is not None
-                  else [solve_level(problem, obj, B)])
-        hit, searched = search_target(problem, obj, goal, metric, points)
-        moved = hit is not None and hit.budget >= MIN_AMOUNT
-        target = {"metric": metric, "target": goal, **point_or_miss(hit, B, searched, metric, goal),
-                  "plan_at": "target" if moved else "budget"}
-        if hit is not None and moved:
-            problem = problem.with_budget(hit.budget)
-            B = problem.budget
+    # points: solved levels of the budget given (the frontier's, the searches')
+    problem, B, target, points = target_budget(problem, obj, B, multiples, target_mroas, target_mcpa)
     sc_plan = problem.scenario  # the scenario at the plan's budget (its constraints)
 
     # 4 (first: a candidate for 1). the static plan: one split, even flighting
@@ -317,20 +208,7 @@ def plan(
     model = problem.objective
     table = channel_table(model, X, names, reward)
     segments = segment_table(model, X, sc.segment_names, names)
-    beyond = design = thin = None
-    cols: dict[str, np.ndarray] = {}
-    history_steps = 0 if problem.history is None else len(problem.history)
-    if problem.history is not None and history_steps:
-        cols = history_columns(X, problem.history)
-        for col in ("history_max_spend", "vs_history_max"):
-            table[col] = cols[col]
-        beyond = beyond_history(names, X, cols)
-        thin = sparse_history(names, X, cols, history_steps)
-        if lift_design == "voi" and len(problem.members) > 1:
-            design = voi_design(problem, X, names, max_tests=lift_tests, rel_sigma=lift_sigma, objective=obj)
-            design = design if len(design) else None
-        elif lift_design != "none" and beyond:  # one member's curves are known: no test informs them
-            design = beyond_design(names, X, problem.history, beyond)
+    found = history_findings(problem, X, names, table, obj, lift_design, lift_tests, lift_sigma)  # 8
     tail_model = objective_marginal_model(problem, obj, X, tail_weights)
     marg = budget_marginal(tail_model, X, B, sc_plan.step_cap)  # type: ignore[arg-type]
     zero = problem.member_values(np.zeros_like(X))  # carry-in only
@@ -341,49 +219,25 @@ def plan(
     problems: list[str] = []
     if cur is not None:
         cur_value = float(obj.score(problem.member_values(cur))[0])
-        cur_table = channel_table(model, cur, names, reward)
-        for col in ("spend", "share", "conversions", "revenue", "outcome", "roas", "cpa", "mroas", "mcpa",
-                    "marginal_outcome"):
-            table[f"current_{col}"] = cur_table[col].to_numpy()
-        table["change"] = table["spend"] - table["current_spend"]
-        # no % of nothing: a current plan that is an earlier solve leaves its rounding of 0 on a channel it drops
-        on = spends_on(cur)
-        table["change_pct"] = np.where(on, 100.0 * table["change"] / np.where(on, table["current_spend"], 1.0), np.nan)
-        problems = check_plan(sc, cur)
-    if cols:  # added after the columns of earlier versions (the results directory is a contract)
-        table["history_spent_steps"] = cols["history_spent_steps"]
+        problems = current_columns(table, model, cur, names, reward, sc)
+    if found.columns:  # added after the columns of earlier versions (the results directory is a contract)
+        table["history_spent_steps"] = found.columns["history_spent_steps"]
     if obj.kind != "mean" and len(problem.members) > 1:  # CVaR over draws: each channel's marginal of what is optimised
         tail = channel_table(tail_model, X, names, reward)  # type: ignore[arg-type]
         for col in CVAR_MARGINALS:
             table[f"cvar_{col}"] = tail[col].to_numpy()
 
     # 5. frontier and targets (multiples of the budget given)
-    anchor = BudgetPoint(B, X, value, marg)
-    if target is not None and target["plan_at"] == "target":  # the point is the recommendation: one set of numbers
-        target.update(point_record(anchor, given))
-    if points is None:
-        points = [anchor] if multiples is None else sweep_budgets(problem, obj, multiples, anchor)
-    frontier = None if multiples is None else frontier_table(points, given, names)
-    profit_max = None
-    if reward == "profit":
-        hit, searched = search_target(given_problem, obj, 0.0, "marginal_outcome", points)
-        profit_max = point_or_miss(hit, given, searched, "marginal_outcome", 0.0)
+    frontier, profit_max = frontier_and_profit(problem, given_problem, obj, BudgetPoint(B, X, value, marg), given,
+                                               multiples, points, target, names, reward)
 
     # 6. response curves
     curve_table = response_curves(model, X, names, reward, cur, budget=B) if curves else None
 
     # 7. outcome distribution over held-out draws
-    distribution = draw_values = beats = None
-    if problem.is_family:
-        plans = [X, static_plan] + ([cur] if cur is not None else [])
-        v = problem.member_values(np.stack(plans), split="test")  # [N, P]
-        cols = {"recommended": v[:, 0], "static": v[:, 1]}
-        if cur is not None:
-            cols["current"] = v[:, 2]
-            beats = prob_beats(v[:, 0], v[:, 2])
-        distribution = outcome_distribution(cols)
-        draw_values = pd.DataFrame({"draw": np.arange(v.shape[0]), **cols})
+    distribution, draw_values, beats = outcome_over_draws(problem, X, static_plan, cur)
 
+    # the result: the figures that count conversions left out for a response in currency (_counted)
     unit = sc.response_unit
     return PlanResult(
         campaign=problem.name,
@@ -408,7 +262,7 @@ def plan(
         static_plan=static_plan,
         baseline_value=baseline,
         baseline_mean=baseline_mean,
-        history_steps=history_steps,
+        history_steps=found.steps,
         current=cur,
         current_source=None if read is None else read.what,
         current_value=cur_value,
@@ -416,7 +270,7 @@ def plan(
         current_problems=problems,
         current_dates_note=current_dates_note(cur_dates, dates),
         current_note=None if read is None else read.note,
-        carry_over_without_history=None if history_steps else [
+        carry_over_without_history=None if found.steps else [
             c.name for c in sc.channels if c.adstock.type != "none" or c.delay.type != "none"
         ],
         frontier=_counted(frontier, unit),
@@ -427,9 +281,9 @@ def plan(
         draw_values=draw_values,
         prob_beats_current=beats,
         segments=_counted(segments, unit),
-        beyond_history=beyond,
-        sparse_history=thin,
-        lift_design=design,
+        beyond_history=found.beyond,
+        sparse_history=found.sparse,
+        lift_design=found.design,
         dates=dates,
         seconds=time.perf_counter() - t0,
     )
