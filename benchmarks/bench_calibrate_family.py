@@ -32,7 +32,7 @@ same truths and flighting: the ceiling of calibrate's model class on this data d
 ``--noise-seed N`` simulates draw ``d`` with seed ``d + N`` (another flighting and noise on the
 same truth): how much a dataset's figure is its noise's. ``--lift-tests N`` has ``simulate_dataset``
 write ``N`` lift tests of the truth (the largest channels first, each channel's mean weekly spend
-doubled, measured to ``--lift-sigma`` of the true lift; :mod:`budgetgym.experiments.simulate`) and
+doubled, measured to ``--lift-sigma`` of the true lift; :mod:`budgetgym.experiments.simulated_lifts`) and
 passes them to ``calibrate`` (:mod:`budgetgym.calibration.lift`); ``--lift-exact`` replaces each
 measurement by the true lift (the same ``sigma``): what the tests' noise costs.
 
