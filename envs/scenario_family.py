@@ -41,10 +41,9 @@ by chance). Distributions are drawn in the file's order (depth first). A draw th
 not accept (a check across fields) is drawn again with ``SeedSequence([seed, s_id, i, k])`` for
 ``k = 1, 2, ...`` (at most :data:`MAX_REDRAWS` times; then a one-line error naming the draw and the
 field): the template's distribution conditioned on a valid scenario. An index of ``2**32`` or more
-uses ``SeedSequence([seed, s_id, i, k])`` with ``k`` always given
-(:func:`~budgetgym.envs.draw_streams.draw_entropy`: numpy reads
-such an ``i`` as two words, which the short form would share with a smaller draw's redraw). For an ensemble, the
-members are split once, by a permutation seeded with ``SeedSequence([seed, 2])``, into a test
+uses ``SeedSequence([seed, s_id, i, k])`` with ``k`` always given (:func:`~budgetgym.envs.draw_streams.draw_entropy`:
+numpy reads such an ``i`` as two words, which the short form would share with a smaller draw's redraw). For an
+ensemble, the members are split once, by a permutation seeded with ``SeedSequence([seed, 2])``, into a test
 part (``test_fraction`` of them, at least one) and a train part; draw ``i`` of a split is member
 ``i mod n_split`` of that part. ``nominal()`` is the scenario of the central values (medians,
 midpoints, the most probable choice) — for an ensemble, its nominal scenario.
