@@ -39,6 +39,7 @@ table of the wrong length, a plan above the budget.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -75,10 +76,11 @@ SHARE_ATOL = 1e-6
 PERCENT_BUDGET = 0.1
 
 
-def read_table(path: str | Path, what: str, decimal: str | None = None) -> pd.DataFrame:
-    """A CSV file as a DataFrame, or a one-line error naming the file; ``decimal``: its decimal mark
+def read_table(path: str | Path, what: str, decimal: str | None = None, numbers: Collection[str] = ()) -> pd.DataFrame:
+    """A CSV file as a DataFrame, or a one-line error naming the file; ``decimal``: its decimal mark, ``numbers``: the
+    columns read as numbers, their thousands grouped by a space or an apostrophe read too
     (:func:`~budgetgym.envs.io.read_csv_table`)."""
-    table: pd.DataFrame = read_csv_table(path, what, decimal)
+    table: pd.DataFrame = read_csv_table(path, what, decimal, numbers=numbers)
     return table
 
 
@@ -281,7 +283,7 @@ def _read_plan(text: str, scenario: Scenario, source: str, option: str, decimal:
         raise BudgetGymError(f"{source}: expected 'equal', channel=value pairs or a CSV file"
                              + suggest(text, ["equal"]))
     source = f"{option} file '{text}'"
-    df = read_table(text, f"{option} file", decimal)
+    df = read_table(text, f"{option} file", decimal, numbers=[*scenario.channel_names, "share", "spend", "budget"])
     if "channel" in df.columns:
         value_cols = [c for c in ("share", "spend", "budget") if c in df.columns]
         if len(value_cols) != 1:
@@ -343,7 +345,7 @@ def read_history_file(path: str | Path, scenario: Scenario, decimal: str | None 
     """Past spend and the dates of its steps from a per-step CSV (module docstring); ``decimal``: its decimal
     mark (``--decimal``)."""
     source = f"history file '{path}'"
-    df = read_table(path, "history file", decimal)
+    df = read_table(path, "history file", decimal, numbers=scenario.channel_names)
     spend = check_history(scenario, _per_step(df, scenario, source, None), source)
     col = next((c for c in df.columns if str(c).lower() == "date"), None)
     if col is None or not len(df):
