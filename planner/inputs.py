@@ -201,13 +201,15 @@ def _from_channels(
 class CurrentPlan:
     """A current plan read (:func:`read_dated_current`): the spend ``[T, K]`` (currency), where it came
     from (``equal split``, ``split``, ``budgets``, ``per-step plan from plan.csv``, ...), a per-step
-    table's dates (ISO text; ``None`` without a ``date`` column) and a one-line note of what was made of
-    it (a split within rounding of 1 scaled to sum to 1; ``None``: nothing to say)."""
+    table's dates (ISO text; ``None`` without a ``date`` column), a one-line note of what was made of
+    it (a split within rounding of 1 scaled to sum to 1; ``None``: nothing to say) and a per-step table's ``day``
+    column (a ``plan.csv``'s day index, ``[T]``, NaN where a cell is no number; ``None`` without one)."""
 
     plan: np.ndarray
     what: str
     dates: list[str] | None = None
     note: str | None = None
+    days: np.ndarray | None = None
 
 
 def read_current(
@@ -305,7 +307,9 @@ def _read_plan(text: str, scenario: Scenario, source: str, option: str, decimal:
     if date_col is not None:
         read, _ = read_dates(df, date_col, source, least=1, midnight=whole_days(scenario.step_days))
         dates = date_texts(read)
-    return CurrentPlan(plan, f"per-step plan from {Path(text).name}", dates)
+    day_col = next((c for c in df.columns if str(c).lower() == "day"), None)
+    days = None if day_col is None else pd.to_numeric(df[day_col], errors="coerce").to_numpy(dtype=float)
+    return CurrentPlan(plan, f"per-step plan from {Path(text).name}", dates, days=days)
 
 
 def _pairs(text: str, source: str) -> tuple[dict[str, float], bool]:
