@@ -155,7 +155,7 @@ def read_table(path: str | Path, columns: tuple[str, ...], kind: str,
 
     p = Path(path)
     source = f"{kind} '{p}'"
-    df = read_csv_table(p, kind, decimal)
+    df = read_csv_table(p, kind, decimal, numbers=[c for c in columns if c != "channel"])  # 1 234,5 too
     check_table(df, columns, source)
     return df, source
 

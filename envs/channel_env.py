@@ -54,7 +54,7 @@ array in channel order; amounts in the budget's currency):
 | ``spend`` | ``[K]`` the step's spend per channel | step |
 | ``impressions`` | ``[K]`` exposure bought: impressions, or clicks for click-priced channels | step |
 | ``price`` | ``[K]`` effective unit price (per 1000 impressions, or per click) | step |
-| ``conversions`` | ``[K]`` conversions that arrived, realised | step |
+| ``conversions`` | ``[K]`` conversions that arrived, realised (``response_unit: currency``: revenue, below) | step |
 | ``expected_conversions`` | ``[K]`` the same without noise | step |
 | ``revenue`` | ``[K]`` their value, realised | step |
 | ``reward`` | the step's reward (the one ``step`` returns) | step |
@@ -69,7 +69,11 @@ With a scenario ``baseline`` (:mod:`budgetgym.envs.baseline`) the ``kpi`` is wha
 dataset records; the baseline is never part of the reward. With audience ``segments``
 (:mod:`budgetgym.envs.segments`) the per-channel numbers are each channel's credited share, and
 ``expected_revenue`` is added since a channel's value per conversion then varies with the mix of
-segments it reaches.
+segments it reaches. With ``response_unit: currency`` (a revenue KPI's calibrated family) the response
+is revenue itself and there are no conversions: ``conversions`` and ``expected_conversions`` (and the
+observation's ``conversions`` features, ``trace.csv``'s ``conversions``) hold the response, in currency:
+``revenue`` is it times the realised value per unit (mean 1; without value noise, the same numbers). The keys
+keep their names (the info and the results directory are a contract; ``configs/README.md``, ``response_unit``).
 
 ## Reset options
 ``reset(options={"history": S})`` plays the episode after the spend history ``S``

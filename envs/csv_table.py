@@ -28,6 +28,18 @@ guess: ``1.234`` misread is a factor of 1000 in a spend. With the decimal comma,
 form reads is rewritten ``1234.5`` (``.`` dropped, ``,`` to ``.``) before pandas reads the table, so it is
 read exactly as its comma-separated, decimal-point twin (types, empty cells, booleans, text); with the
 decimal point the table is read as it is (pandas' ``decimal="."``, no thousands separator).
+
+Grouping by a space. French and Nordic exports group thousands with a space, a no-break space (U+00A0) or a
+narrow no-break space (U+202F): ``1 234,50``; Swiss ones with an apostrophe: ``1'234.50``. None of these is a
+decimal mark, so such a cell is one number whatever the file: ``\d{1,3}`` then groups of three digits each after
+the same one of these characters, then optionally ``,\d+`` (``1 234,5``, showing the decimal comma) or
+``.\d+`` (``1'234.5``, the decimal point), a sign before. It is read so, as its plain twin (``1234.5``), in the
+columns the caller reads as numbers (``numbers``: spend, a KPI, a feature) and nowhere else, in a file of any
+separator (a comma-separated one's cell ``"1 234,5"`` quoted, as its comma separates cells): a date, a text
+column or a label is never touched. There, digits split by those characters in any other way (``1 23,4``,
+``12 345 6``, ``1 234'567``), or grouped with the decimal mark the file does not use, are a one-line error
+naming the cell, never a guess at which digits belong together.
+
 pandas' own ``read_csv(sep=";", decimal=",", thousands=".")`` is no such rule: it takes the options on
 trust and, given ``thousands="."``, also reads ``07.01.2024`` as the number 7012024.
 """
@@ -37,13 +49,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
 from budgetgym.envs.errors import BudgetGymError
 
-__all__ = ["DECIMAL_MARKS", "SEPARATORS", "decimal_mark", "read_csv_table", "separator"]
+__all__ = ["DECIMAL_MARKS", "GROUPING", "SEPARATORS", "decimal_mark", "read_csv_table", "separator"]
 
 #: The separators a table may use, in the order a tie is broken (:func:`separator`).
 SEPARATORS = (",", ";", "\t")
@@ -55,6 +67,16 @@ _EXP = r"(?:[eE][+-]?\d+)?"
 _COMMA_NUMBER = re.compile(rf"[+-]?(?:\d+|\d{{1,3}}(?:\.\d{{3}})+)(?:,\d+)?{_EXP}")
 #: A number with the decimal point, ``,`` grouping thousands: ``12.5``, ``1,234.5``, ``-3``.
 _POINT_NUMBER = re.compile(rf"[+-]?(?:\d+|\d{{1,3}}(?:,\d{{3}})+)(?:\.\d+)?{_EXP}")
+#: The characters grouping thousands that are no decimal mark, by name (module docstring): a space, a no-break
+#: space, a narrow no-break space (French), an apostrophe (Swiss).
+GROUPING = {" ": "a space", "\u00a0": "a no-break space", "\u202f": "a narrow no-break space", "'": "an apostrophe"}
+_GAP = "[" + "".join(GROUPING) + "]"
+_SPACED = rf"[+-]?\d{{1,3}}({_GAP})\d{{3}}(?:\1\d{{3}})*"
+#: A number grouped by one of :data:`GROUPING` in threes, by the decimal mark after it: ``1 234,5``, ``1'234.5``.
+_SPACED_NUMBER = {",": re.compile(rf"{_SPACED}(?:,\d+)?"), ".": re.compile(rf"{_SPACED}(?:\.\d+)?")}
+#: Digits split by :data:`GROUPING` in any way, decimals after: what a malformed grouping (``12 345 6``) looks like.
+_SPLIT_DIGITS = re.compile(rf"[+-]?\d+(?:{_GAP}\d+)+(?:[.,]\d+)?")
+_HAS_GAP = re.compile(_GAP)
 
 
 def _fields(line: str, sep: str) -> list[str]:
@@ -74,6 +96,8 @@ def _shows(cell: str) -> str | None:
     if "," not in cell and "." not in cell:  # most cells of a table: no number with a mark, no match to try
         return None
     comma, point = _COMMA_NUMBER.fullmatch(cell), _POINT_NUMBER.fullmatch(cell)
+    if not (comma or point) and _HAS_GAP.search(cell):  # 1 234,5 or 1'234.5: never both (one mark in each)
+        comma, point = _SPACED_NUMBER[","].fullmatch(cell), _SPACED_NUMBER["."].fullmatch(cell)
     if comma and point:
         return "?"
     return "," if comma else "." if point else None
@@ -134,25 +158,71 @@ def _comma_to_point(cell: str) -> str:
     return cell
 
 
-def _normalised(path: Path, sep: str, mark: str | None, source: str, option: str | None) -> io.StringIO | None:
-    """The table at ``path`` (separated by ``sep``) as a comma-separated one with the decimal point, for pandas;
-    ``None`` when the file is read as it is (comma-separated with the decimal point)."""
-    if sep == "," and mark in (None, "."):
-        return None
+def _ungrouped(cell: str, mark: str, where: tuple[str, int], source: str, option: str | None) -> str:
+    """``cell`` of a column read as numbers without its grouping (module docstring: ``1 234,5`` -> ``1234.5`` with the
+    decimal comma ``mark``), as it is when nothing groups it, or a one-line error naming it (``where``: its column
+    and row) when :data:`GROUPING` splits its digits otherwise."""
+    text = cell.strip()
+    if not _HAS_GAP.search(text):  # most cells: nothing to do
+        return cell
+    if _SPACED_NUMBER[mark].fullmatch(text):
+        return _HAS_GAP.sub("", text).replace(",", ".")
+    if not _SPLIT_DIGITS.fullmatch(text):
+        return cell  # text, not digits: left to the caller's reading of the column ("must be a number")
+    name, row = where
+    g = _HAS_GAP.findall(text)[0]
+    other = "," if mark == "." else "."
+    if _SPACED_NUMBER[other].fullmatch(text):
+        said = f"the decimal {'comma' if other == ',' else 'point'}"
+        fix = f"pass {option} {other}" if option else f"export the numbers with the decimal {mark}"
+        raise BudgetGymError(f"{source}: column '{name}', row {row}: {text!r} is written with {said}, but the file's "
+                             f"numbers use '{mark}': {fix}")
+    own = re.search(r"[.,]\d+$", text)  # the cell's decimals, else the file's mark, in the example
+    dec = own.group()[0] if own else mark
+    gaps = list(dict.fromkeys(_HAS_GAP.findall(text)))
+    how = (f"{GROUPING[g]}, but not in threes" if len(gaps) == 1 else
+           f"both {' and '.join(GROUPING[c] for c in gaps)}, not one of them")
+    raise BudgetGymError(f"{source}: column '{name}', row {row}: {text!r} groups its digits with {how}; expected a "
+                         f"number such as '1{g}234{g}567{dec}5' (or one written without grouping)")
+
+
+def _normalised(path: Path, sep: str, mark: str | None, source: str, option: str | None,
+                numbers: Collection[str] = (), force: bool = False) -> tuple[io.StringIO | None, str]:
+    """The table at ``path`` (separated by ``sep``) as a comma-separated one with the decimal point and the cells
+    of the columns ``numbers`` ungrouped (:func:`_ungrouped`), for pandas, and its decimal mark; ``None`` for the
+    table when the file is read as it is (comma-separated with the decimal point; unless ``force``)."""
+    if sep == "," and mark in (None, ".") and not force:
+        return None, "."
     with path.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh, delimiter=sep))
     data = [row for row in rows[1:] if row]  # pandas skips blank lines: rows counted as it counts them
+    header = [c.strip() for c in rows[0]] if rows else []
     if mark is None:
-        mark = decimal_mark(data, [c.strip() for c in rows[0]] if rows else [], source, option)
+        mark = decimal_mark(data, header, source, option)
+    grouped = [c for c, name in enumerate(header) if name in numbers]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    for i, row in enumerate(rows):
-        writer.writerow(row if i == 0 or mark == "." else [_comma_to_point(cell) for cell in row])
+    if rows:
+        writer.writerow(rows[0])
+    for r, row in enumerate(data):
+        if mark == ",":
+            row = [_comma_to_point(cell) for cell in row]
+        for c in grouped:
+            if c < len(row):
+                row[c] = _ungrouped(row[c], mark, (header[c], r + 1), source, option)
+        writer.writerow(row)
     out.seek(0)
-    return out
+    return out, mark
 
 
-def read_csv_table(path: str | Path, what: str, decimal: str | None = None, option: str | None = "--decimal") -> Any:
+def _has_grouping(df: Any, numbers: Collection[str]) -> bool:
+    """Whether a column of ``numbers`` that pandas read as text (not numbers) holds a :data:`GROUPING` character."""
+    return any(c in df.columns and df[c].dtype.kind not in "biufc"
+               and df[c].astype(str).str.contains(_GAP, regex=True).any() for c in numbers)
+
+
+def read_csv_table(path: str | Path, what: str, decimal: str | None = None, option: str | None = "--decimal",
+                   numbers: Collection[str] = ()) -> Any:
     """A user's CSV file as a pandas DataFrame (column names stripped), or a one-line
     :class:`BudgetGymError` naming ``what`` and the file.
 
@@ -164,13 +234,16 @@ def read_csv_table(path: str | Path, what: str, decimal: str | None = None, opti
         comma-separated file, the mark its numbers show in another (:func:`decimal_mark`).
     option : the caller's option giving ``decimal``, named when the mark is unclear (default ``"--decimal"``, as
         every command that reads a table calls it); ``None``: the error says how to write the numbers instead.
+    numbers : the columns the caller reads as numbers: their cells grouping thousands by a space, a no-break space
+        or an apostrophe (``1 234,5``, ``1'234.5``) are read as the numbers (module docstring); no other column's.
 
     Raises
     ------
     BudgetGymError
         Not found, not a readable table, a header in one field that ``|`` splits, a column named twice,
         a row with more fields than the header (the first one too, which pandas reads as an index), a
-        decimal mark unclear or mixed (:func:`decimal_mark`).
+        decimal mark unclear or mixed (:func:`decimal_mark`), a cell of ``numbers`` whose digits a space or an
+        apostrophe splits other than in threes.
     """
     import pandas as pd  # only the planner and calibration read tables
 
@@ -187,8 +260,11 @@ def read_csv_table(path: str | Path, what: str, decimal: str | None = None, opti
             head = fh.readline().rstrip("\r\n")
         sep = separator(head)
         _check_header([c.strip() for c in _fields(head, sep)], source)
-        table = _normalised(p, sep, decimal, source, option)
+        table, mark = _normalised(p, sep, decimal, source, option, numbers)
         df = pd.read_csv(p if table is None else table)
+        if table is None and _has_grouping(df, numbers):  # a comma file's 1'234.5: read again, ungrouped
+            table, mark = _normalised(p, sep, mark, source, option, numbers, force=True)
+            df = pd.read_csv(table or p)
         if table is not None:
             table.seek(0)
         # and the first row: one with more fields than the header is an error here as a later one is above

@@ -129,7 +129,10 @@ class ChannelBudgetVectorEnv(PartWorkers, VectorEnv):
     with ``s`` (``batched``; several row parts: part ``j`` with child ``j`` of ``SeedSequence(s)``);
     ``reset(seed=[s_0, ..., s_{N-1}])`` gives each row its seed (``batched``: the generators from the
     seed sequence of the list, or a 1-d array); ``reset()`` continues the generators. Seeds are
-    non-negative integers, numpy's too.
+    non-negative integers, numpy's too. ``np_random_seed`` is a tuple of each row's seed, as
+    ``SyncVectorEnv``'s: ``(s, ..., s + N - 1)`` after ``reset(seed=s)``, the list after a list, kept by
+    ``reset()``; a row seeded ``None`` has the fresh entropy its generator drew (``per_env``) or -1
+    (``batched``, whose rows share their part's generator: the tuple is the seeds given), -1 before any reset.
 
     ## Closing
     ``close()`` releases the thread pool and stops the worker processes (``processes``; also when
@@ -242,8 +245,15 @@ class ChannelBudgetVectorEnv(PartWorkers, VectorEnv):
         self.cumulative_spend = np.zeros(n)
         self._counters()
         self.closed = False
+        self._seeds = (-1,) * n  # the rows' seeds given to reset (batched; per_env's are its generators')
 
     # ------------------------------------------------------------------ episodes
+    @property
+    def np_random_seed(self) -> tuple[int, ...]:  # type: ignore[override]
+        """Each row's seed, as ``SyncVectorEnv.np_random_seed`` (class docstring, Seeding)."""
+        random = self.parts[0].random
+        return tuple(random.seeds) if isinstance(random, PerEnvRandom) else self._seeds
+
     @property
     def campaigns(self) -> Campaigns | None:
         """What the rows play this episode (``None`` before the first reset), when the batch is one
@@ -320,6 +330,9 @@ class ChannelBudgetVectorEnv(PartWorkers, VectorEnv):
             seed_parts(sources, seed)  # type: ignore[arg-type]
             if self._procs is not None and seed is not None:
                 self._procs.seed(self.parts)
+            if seed is not None:
+                self._seeds = (tuple(seed + i for i in range(self.num_envs)) if isinstance(seed, int) else
+                               tuple(-1 if s is None else s for s in seed))
         else:
             sources[0].seed(seed)
         return self._start(history)

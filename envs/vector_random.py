@@ -158,13 +158,15 @@ class PerEnvRandom:
     def __init__(self, n: int):
         self.n = n
         self.rngs: list[np.random.Generator | None] = [None] * n
+        #: Row ``i``'s seed (``seeding.np_random``'s: the one given, or the fresh entropy it drew); -1 before any.
+        self.seeds: list[int] = [-1] * n
 
     def seed(self, seed: Seed) -> None:
         """``int s``: row ``i`` gets ``s + i``; a list: one seed (or ``None``) per row; ``None``: keep."""
         seeds = [seed + i for i in range(self.n)] if isinstance(seed, (int, np.integer)) else seed
         for i, s in enumerate(seeds or [None] * self.n):
             if s is not None or self.rngs[i] is None:
-                self.rngs[i] = seeding.np_random(None if s is None else int(s))[0]
+                self.rngs[i], self.seeds[i] = seeding.np_random(None if s is None else int(s))
 
     def _rng(self, i: int) -> np.random.Generator:
         g = self.rngs[i]

@@ -21,7 +21,7 @@ import yaml
 from budgetgym.envs.dates import EPOCH as DAY_ZERO
 from budgetgym.envs.dates import MONTH_DAYS, day_date, is_monthly, whole_days
 from budgetgym.envs.errors import BudgetGymError
-from budgetgym.envs.io import check_out_dir, move_staged, name_list, read_csv_table, staged_output
+from budgetgym.envs.io import check_out_dir, move_staged, name_list, staged_output
 from budgetgym.envs.path import step_days
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.scenario_parts import ChannelConfig
@@ -82,22 +82,20 @@ def period_dates(sc: Scenario, n: int) -> list[str]:
     return [(start + dt.timedelta(days=float(d))).date().isoformat() for d in days]
 
 
-def plan_calendar_note(path: str | Path, dates: list[str] | None, sc: Scenario, n: int,
-                       decimal: str | None = None) -> str | None:
-    """A one-line note when a plan file's calendar is not the simulated periods' (``None``: nothing to say):
-    its ``date`` column (``dates``, ISO text as :func:`~budgetgym.planner.inputs.read_dated_current` read it)
-    against :func:`period_dates`, else its ``day`` column (a ``plan.csv``'s day index) against the periods'
-    :func:`~budgetgym.envs.path.step_days`. The rows are played as periods 1 to ``n`` in order, dated from
-    the scenario's ``start_day``, so a plan for another quarter is simulated on the scenario's calendar."""
+def plan_calendar_note(path: str | Path, dates: list[str] | None, days: np.ndarray | None, sc: Scenario,
+                       n: int) -> str | None:
+    """A one-line note when the plan file ``path``'s calendar is not the simulated periods' (``None``: nothing to
+    say): its ``date`` column (``dates``, ISO text as :func:`~budgetgym.planner.inputs.read_dated_current` read it)
+    against :func:`period_dates`, else its ``day`` column (``days``, a ``plan.csv``'s day index, as the same read
+    it: the file is read once) against the periods' :func:`~budgetgym.envs.path.step_days`. The rows are played as
+    periods 1 to ``n`` in order, dated from the scenario's ``start_day``, so a plan for another quarter is simulated
+    on the scenario's calendar."""
     ours = period_dates(sc, n)
     if dates is not None:
         if dates == ours:
             return None
         theirs = f"dates ({dates[0]} to {dates[-1]})"
     else:
-        table = read_csv_table(path, "--plan file", decimal)
-        col = next((c for c in table.columns if str(c).lower() == "day"), None)
-        days = None if col is None else pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=float)
         if days is None or len(days) != n or np.allclose(days, step_days(sc, np.arange(n)), rtol=0, atol=1e-6):
             return None
         theirs = f"days ({days[0]:g} to {days[-1]:g})"

@@ -261,7 +261,8 @@ def segment_customers(
         if k is not None and len(wanted) != k:
             raise BudgetGymError(f"--names: expected {k} names (one per segment), got {len(wanted)}")
 
-    df = read_csv_table(path, "customer file", decimal)
+    df = read_csv_table(path, "customer file", decimal,
+                        numbers=[*feats, *(c for _, c in pairs), *([] if value is None else [value])])
     source = f"customer file '{Path(path)}'"
     _require(df, feats, "--features", source)
     _require(df, [c for _, c in pairs], "--channels", source)

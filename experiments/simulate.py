@@ -166,7 +166,7 @@ def _plan(
     if total < MIN_AMOUNT:
         raise BudgetGymError(f"{what}: spends {total:g} over {count(n, 'period')}; a dataset needs some "
                              f"spend (at least a scenario's smallest budget, {MIN_AMOUNT:g})")
-    return plan, read.note, None if typed else plan_calendar_note(kind, read.dates, sc, n, decimal)
+    return plan, read.note, None if typed else plan_calendar_note(kind, read.dates, read.days, sc, n)
 
 
 def _peak_budget(peak: float, periods: int) -> float:

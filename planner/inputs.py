@@ -39,6 +39,7 @@ table of the wrong length, a plan above the budget.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -75,10 +76,11 @@ SHARE_ATOL = 1e-6
 PERCENT_BUDGET = 0.1
 
 
-def read_table(path: str | Path, what: str, decimal: str | None = None) -> pd.DataFrame:
-    """A CSV file as a DataFrame, or a one-line error naming the file; ``decimal``: its decimal mark
+def read_table(path: str | Path, what: str, decimal: str | None = None, numbers: Collection[str] = ()) -> pd.DataFrame:
+    """A CSV file as a DataFrame, or a one-line error naming the file; ``decimal``: its decimal mark, ``numbers``: the
+    columns read as numbers, their thousands grouped by a space or an apostrophe read too
     (:func:`~budgetgym.envs.io.read_csv_table`)."""
-    table: pd.DataFrame = read_csv_table(path, what, decimal)
+    table: pd.DataFrame = read_csv_table(path, what, decimal, numbers=numbers)
     return table
 
 
@@ -199,13 +201,15 @@ def _from_channels(
 class CurrentPlan:
     """A current plan read (:func:`read_dated_current`): the spend ``[T, K]`` (currency), where it came
     from (``equal split``, ``split``, ``budgets``, ``per-step plan from plan.csv``, ...), a per-step
-    table's dates (ISO text; ``None`` without a ``date`` column) and a one-line note of what was made of
-    it (a split within rounding of 1 scaled to sum to 1; ``None``: nothing to say)."""
+    table's dates (ISO text; ``None`` without a ``date`` column), a one-line note of what was made of
+    it (a split within rounding of 1 scaled to sum to 1; ``None``: nothing to say) and a per-step table's ``day``
+    column (a ``plan.csv``'s day index, ``[T]``, NaN where a cell is no number; ``None`` without one)."""
 
     plan: np.ndarray
     what: str
     dates: list[str] | None = None
     note: str | None = None
+    days: np.ndarray | None = None
 
 
 def read_current(
@@ -281,7 +285,7 @@ def _read_plan(text: str, scenario: Scenario, source: str, option: str, decimal:
         raise BudgetGymError(f"{source}: expected 'equal', channel=value pairs or a CSV file"
                              + suggest(text, ["equal"]))
     source = f"{option} file '{text}'"
-    df = read_table(text, f"{option} file", decimal)
+    df = read_table(text, f"{option} file", decimal, numbers=[*scenario.channel_names, "share", "spend", "budget"])
     if "channel" in df.columns:
         value_cols = [c for c in ("share", "spend", "budget") if c in df.columns]
         if len(value_cols) != 1:
@@ -303,7 +307,9 @@ def _read_plan(text: str, scenario: Scenario, source: str, option: str, decimal:
     if date_col is not None:
         read, _ = read_dates(df, date_col, source, least=1, midnight=whole_days(scenario.step_days))
         dates = date_texts(read)
-    return CurrentPlan(plan, f"per-step plan from {Path(text).name}", dates)
+    day_col = next((c for c in df.columns if str(c).lower() == "day"), None)
+    days = None if day_col is None else pd.to_numeric(df[day_col], errors="coerce").to_numpy(dtype=float)
+    return CurrentPlan(plan, f"per-step plan from {Path(text).name}", dates, days=days)
 
 
 def _pairs(text: str, source: str) -> tuple[dict[str, float], bool]:
@@ -343,7 +349,7 @@ def read_history_file(path: str | Path, scenario: Scenario, decimal: str | None 
     """Past spend and the dates of its steps from a per-step CSV (module docstring); ``decimal``: its decimal
     mark (``--decimal``)."""
     source = f"history file '{path}'"
-    df = read_table(path, "history file", decimal)
+    df = read_table(path, "history file", decimal, numbers=scenario.channel_names)
     spend = check_history(scenario, _per_step(df, scenario, source, None), source)
     col = next((c for c in df.columns if str(c).lower() == "date"), None)
     if col is None or not len(df):

@@ -365,6 +365,10 @@ def _bad_cases() -> list[tuple[str, pd.DataFrame | str, list[str], str]]:
          ["--controls", "rival"],
          "column 'rival', row 1: a control must be a plain number, got '1,000' (a percent sign or a thousands "
          "separator); write it as a number"),
+        ("spaced thousands control", edit(lambda df: df.__setitem__("rival", [f"{1000 + 500 * (i % 4):,}".replace(
+            ",", "\u202f") for i in range(T)])), ["--controls", "rival"],
+         "column 'rival', row 1: a control must be a plain number, got '1\\u202f000' (a percent sign or a thousands "
+         "separator); write it as a number"),
         # pandas read the extra field as an index and shifted every column: "column 'date': expected a date, got 1e4"
         ("trailing commas", "\n".join(["date,revenue,a_spend,b_spend"] + [
             f"{d},{1e4 + 100 * i},{10 * i},{5 * i}," for i, d in enumerate(dates)]), [],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -260,3 +261,32 @@ def test_simulate_notes_a_plan_file_dated_otherwise_than_the_periods(tmp_path: P
     code, out, _ = run_cli(capsys, "simulate", scenario, "--periods", "6", "--plan", str(tmp_path / "other.csv"),
                            "--out", str(tmp_path / "data"))
     assert code == 0 and "note: --plan file" in out and "start_day" in out
+
+
+def test_simulate_reads_an_undated_plan_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The note of an undated plan file (its ``day`` column) is made from the table read for the plan: the file was
+    read a second time for it (``plan_calendar_note``), a large one twice the time, and an edited one two ways."""
+    import budgetgym.experiments.dataset_layout as layout
+    import budgetgym.planner.inputs as inputs
+    from budgetgym.envs.csv_table import read_csv_table
+    from budgetgym.envs.path import step_days
+    from budgetgym.experiments.simulate import simulate_dataset
+
+    scenario = str(Path(__file__).resolve().parents[1] / "configs" / "scenarios" / "stationary-3.yaml")
+    first = simulate_dataset(scenario, 6, plan="equal", seed=0)
+    plan = pd.DataFrame(first.plan, columns=first.scenario.channel_names)
+    plan.assign(step=range(6), day=np.arange(6) + 400.0).to_csv(tmp_path / "days.csv", index=False)
+    ours = step_days(first.scenario, np.arange(6))  # the periods' own days: no note
+    plan.assign(step=range(6), day=ours).to_csv(tmp_path / "ours.csv", index=False)
+    reads: list[str] = []
+
+    def counted(path: str | Path, *args: Any, **kwargs: Any) -> Any:
+        reads.append(str(path))
+        return read_csv_table(path, *args, **kwargs)
+
+    monkeypatch.setattr(inputs, "read_csv_table", counted)
+    monkeypatch.setattr(layout, "read_csv_table", counted, raising=False)  # where the second read was
+    note = simulate_dataset(scenario, 6, plan=str(tmp_path / "days.csv")).dates_note
+    assert note is not None and "its days (400 to 405) are not the simulated periods'" in note
+    assert simulate_dataset(scenario, 6, plan=str(tmp_path / "ours.csv")).dates_note is None
+    assert reads == [str(tmp_path / "days.csv"), str(tmp_path / "ours.csv")]

@@ -176,3 +176,107 @@ def test_calibrate_decimal_option_reads_an_ambiguous_file(tmp_path: Path, capsys
 
     d = read_mmm_csv(data, date="date", kpi="revenue", spend="tv_spend", decimal=",")
     assert d.kpi.min() >= 20_000 and d.spend.min() >= 1000  # 1.234 read as 1234, not 1.234
+
+
+def _grouped(x: float, gap: str, mark: str) -> str:
+    """``x`` with its thousands grouped by ``gap`` and the decimal ``mark``, by hand: ``1 234,50`` (French),
+    ``1'234.50`` (Swiss)."""
+    whole, frac = f"{abs(x):.2f}".split(".")
+    groups = []
+    while len(whole) > 3:
+        whole, groups = whole[:-3], [whole[-3:], *groups]
+    return ("-" if x < 0 else "") + gap.join([whole, *groups]) + mark + frac
+
+
+@pytest.mark.parametrize(("written", "value"), [
+    ("1 234,5", 1234.5), ("1\u00a0234,5", 1234.5), ("1\u202f234\u202f567,25", 1234567.25), ("-12 345", -12345.0),
+    ("1'234", 1234.0), ("999", 999.0), ("12,5", 12.5),
+])
+def test_thousands_grouped_by_a_space_or_an_apostrophe_in_a_semicolon_file(tmp_path: Path, written: str,
+                                                                           value: float) -> None:
+    """In the columns read as numbers, a space, a no-break space, a narrow no-break space or an apostrophe between
+    groups of three digits is a thousands separator (the decimal comma shown by '2,5')."""
+    df = read_csv_table(_write(tmp_path, f"Date;Montant;x\n07/01/2024;{written};2,5\n"), "data file",
+                        numbers=["Montant", "x"])
+    assert float(df["Montant"].iloc[0]) == value and float(df["x"].iloc[0]) == 2.5
+    assert df["Date"].iloc[0] == "07/01/2024"
+
+
+def test_grouping_touches_only_the_columns_read_as_numbers(tmp_path: Path) -> None:
+    """A label or a date column keeps its text (a customer id '123 456', a date '2024 01 07'); the same cells in a
+    column read as numbers are the numbers, read as pandas reads their plain twin (whole numbers as integers)."""
+    path = _write(tmp_path, "id;jour;n\n123 456;2024 01 07;1 000\n7 890;2024 01 14;20 000\n")
+    df = read_csv_table(path, "customer file", numbers=["n"])
+    assert list(df["id"]) == ["123 456", "7 890"] and list(df["jour"]) == ["2024 01 07", "2024 01 14"]
+    twin = read_csv_table(_write(tmp_path, "n\n1000\n20000\n", "twin.csv"), "customer file")
+    pd.testing.assert_series_equal(df["n"], twin["n"])
+    assert list(read_csv_table(path, "customer file")["n"]) == ["1 000", "20 000"]  # no caller asked: as written
+
+
+def test_a_comma_file_reads_apostrophes_and_quoted_space_grouping(tmp_path: Path) -> None:
+    """A comma-separated file (the decimal point) reads ``1'234.5`` unquoted and ``"1 234.5"`` quoted; a quoted
+    ``"1 234,5"`` (the decimal comma) is refused naming ``--decimal ,``, which reads it."""
+    swiss = read_csv_table(_write(tmp_path, "a,b,c\n1'234.5,\"1 234.5\",x y\n"), "data file", numbers=["a", "b"])
+    assert swiss["a"].iloc[0] == 1234.5 and swiss["b"].iloc[0] == 1234.5 and swiss["c"].iloc[0] == "x y"
+    french = _write(tmp_path, 'a,b\n"1 234,5",2\n', "fr.csv")
+    with pytest.raises(BudgetGymError) as err:
+        read_csv_table(french, "data file", numbers=["a"])
+    assert str(err.value) == (f"data file '{french}': column 'a', row 1: '1 234,5' is written with the decimal comma, "
+                              f"but the file's numbers use '.': pass --decimal ,")
+    assert read_csv_table(french, "data file", decimal=",", numbers=["a"])["a"].iloc[0] == 1234.5
+
+
+@pytest.mark.parametrize(("written", "expected"), [
+    ("1 23,4", "'1 23,4' groups its digits with a space, but not in threes; expected a number such as '1 234 567,5'"),
+    ("12 345 6", "'12 345 6' groups its digits with a space, but not in threes; expected a number such as "
+                 "'1 234 567,5'"),
+    ("1 234'567", "\"1 234'567\" groups its digits with both a space and an apostrophe, not one of them; "
+                  "expected a number such as '1 234 567,5'"),
+    ("1\u00a023", "'1\\xa023' groups its digits with a no-break space, but not in threes"),
+])
+def test_a_malformed_grouping_is_one_line_naming_the_cell(tmp_path: Path, written: str, expected: str) -> None:
+    """Digits split other than in threes (or by two different characters) are never guessed at."""
+    path = _write(tmp_path, f"date;spend\n2024-01-07;1 000,5\n2024-01-14;{written}\n")
+    with pytest.raises(BudgetGymError) as err:
+        read_csv_table(path, "data file", numbers=["spend"])
+    assert str(err.value).startswith(f"data file '{path}': column 'spend', row 2: {expected}")
+    assert "\n" not in str(err.value)
+
+
+def test_a_french_export_calibrates_to_the_fit_of_its_comma_twin(tmp_path: Path) -> None:
+    """A French Excel export (``;``, the decimal comma, thousands grouped by a narrow no-break space, a lift-test file
+    by spaces) gives calibrate exactly its comma twin's data and fit."""
+    comma, _, comma_lift, _ = _twins(tmp_path)
+    frame = pd.read_csv(comma)
+    rows = [";".join(frame.columns)]
+    rows += [";".join([d, *(_grouped(v, "\u202f", ",") for v in r)])
+             for d, r in zip(frame["date"], frame[["revenue", "tv_spend", "search_spend"]].to_numpy(), strict=True)]
+    french = _write(tmp_path, "\n".join(rows) + "\n", "fr.csv")
+    assert "\u202f" in french.read_text(encoding="utf-8")
+    lift = _write(tmp_path, "channel;x;delta_x;delta_y;sigma\ntv;2 500,5;1 250,25;450,75;60,5\n", "fr_lift.csv")
+
+    def fit(data: Path, lift: Path):  # type: ignore[no-untyped-def]
+        return calibrate(data, date="date", kpi="revenue", spend="tv_spend,search_spend", draws=0, starts=1,
+                         fourier=0, lift_tests=lift)
+
+    a, b = fit(comma, comma_lift), fit(french, lift)
+    np.testing.assert_array_equal(a.data.spend, b.data.spend)
+    np.testing.assert_array_equal(a.data.kpi, b.data.kpi)
+    pd.testing.assert_frame_equal(a.parameters, b.parameters)
+    assert a.fit.lift() == b.fit.lift()
+
+
+def test_a_swiss_history_file_reads_as_its_plain_twin(tmp_path: Path) -> None:
+    """``plan --history`` in the Swiss layout (the decimal point, thousands grouped by an apostrophe), ';' or ','."""
+    from budgetgym.envs.scenario import load_scenario
+
+    sc = load_scenario("stationary-3")
+    names = sc.channel_names
+    spend = np.array([[1200.5, 300.0, 12345.25], [1000.0, 250.25, 2.0]])
+    twin = _write(tmp_path, ",".join(names) + "\n" + "\n".join(",".join(f"{v:.2f}" for v in r) for r in spend) + "\n",
+                  "twin.csv")
+    for sep in (";", ","):
+        swiss = _write(tmp_path, sep.join(names) + "\n" + "\n".join(sep.join(_grouped(v, "'", ".") for v in r)
+                                                                    for r in spend) + "\n", "ch.csv")
+        assert "1'200.50" in swiss.read_text()
+        np.testing.assert_array_equal(read_history_file(swiss, sc).spend, read_history_file(twin, sc).spend)

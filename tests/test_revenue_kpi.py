@@ -218,3 +218,30 @@ def test_an_old_revenue_family_without_the_field_loads_with_a_warning_saying_wha
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             load_family(path)
+
+
+def test_the_envs_conversions_hold_a_currency_response() -> None:
+    """With ``response_unit: currency`` the info's ``conversions`` and ``expected_conversions`` (names kept: the
+    info is a contract) hold the response in currency, as the Info table says: without value noise the realised
+    one is ``revenue`` and the reward, the expected one sums to the expected reward; the vector env's alike."""
+    from budgetgym.envs import ChannelBudgetEnv
+    from budgetgym.envs.vector_env import ChannelBudgetVectorEnv
+
+    data = load_scenario("stationary-3").model_dump()
+    data.update(response_unit="currency", reward="revenue")
+    data.pop("noise")
+    for ch in data["channels"]:
+        ch["value"] = {"mean": 1.0, "noise_sd": 0.0}
+    sc = Scenario.model_validate(data)
+    env, vec = ChannelBudgetEnv(sc), ChannelBudgetVectorEnv(sc, 2)
+    env.reset(seed=3)
+    vec.reset(seed=3)
+    action = np.array([0.5, -0.2, 0.1], dtype=np.float32)
+    for _ in range(4):
+        _, reward, _, _, info = env.step(action)
+        _, rewards, _, _, infos = vec.step(np.tile(action, (2, 1)))
+        np.testing.assert_array_equal(info["conversions"], info["revenue"])
+        assert reward == pytest.approx(info["conversions"].sum(), rel=1e-12)
+        assert info["expected_reward"] == pytest.approx(info["expected_conversions"].sum(), rel=1e-12)
+        np.testing.assert_array_equal(infos["conversions"][0], info["conversions"])  # row 0: seed 3, as env
+        np.testing.assert_array_equal(infos["conversions"], infos["revenue"])

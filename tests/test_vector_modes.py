@@ -245,7 +245,7 @@ def test_numpy_seeds_are_the_python_seeds(rng: str) -> None:
         got = env.reset(seed=seed)
         assert data_equivalence(got, env.reset(seed=same), exact=True)
     env.reset(seed=np.int64(4))
-    assert env.np_random_seed == 4
+    assert env.np_random_seed == (4, 5, 6)
     for bad, error, match in (
         (1.5, TypeError, "seed: expected an integer"), ("7", TypeError, "seed"),
         (np.array([1, 2]), ValueError, "one seed per"), (-1, ValueError, "non-negative"),
@@ -254,6 +254,32 @@ def test_numpy_seeds_are_the_python_seeds(rng: str) -> None:
         with pytest.raises(error, match=match) as err:
             env.reset(seed=bad)
         assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("rng", ["per_env", "batched"])
+def test_np_random_seed_is_sync_vector_envs(rng: str) -> None:
+    """``np_random_seed`` reports each row's seed as ``SyncVectorEnv`` does after the same resets: after a list
+    seed it kept the int of an earlier ``reset(seed=s)`` (Gymnasium's ``VectorEnv`` keeps its seed on a list)."""
+    env = ChannelBudgetVectorEnv("stationary-3", 3, rng=rng)
+    ref = SyncVectorEnv([lambda: ChannelBudgetEnv("stationary-3") for _ in range(3)])
+    for seeds in (5, [1, 2, 3], None, np.array([8, 0, 4]), 0):
+        env.reset(seed=seeds)
+        ref.reset(seed=None if seeds is None else seeds if isinstance(seeds, int) else [int(s) for s in seeds])
+        assert env.np_random_seed == ref.np_random_seed
+        assert all(type(s) is int for s in env.np_random_seed)
+    env.reset(seed=[7, None, 9])
+    ref.reset(seed=[7, None, 9])  # row 1 keeps its generator (seed 1)
+    assert env.np_random_seed == ((7, -1, 9) if rng == "batched" else ref.np_random_seed) and ref.np_random_seed == (
+        7, 1, 9)  # batched: the rows share one generator, of fresh entropy for a list with None: no seed of row 1's
+    fresh = ChannelBudgetVectorEnv("stationary-3", 3, rng=rng)
+    fresh.reset(seed=[7, None, 9])
+    got = fresh.np_random_seed
+    assert got[1] == -1 if rng == "batched" else got[1] >= 0  # per_env: the entropy row 1's generator drew ...
+    if rng == "per_env":  # ... which reproduces the row
+        action = np.full((3, 3), 0.2, dtype=np.float32)
+        obs = fresh.step(action)[0]
+        fresh.reset(seed=list(got))
+        assert data_equivalence(fresh.step(action)[0], obs, exact=True)
 
 
 @pytest.mark.parametrize("rng", ["per_env", "batched"])
