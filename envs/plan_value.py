@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 from gymnasium.utils import seeding
@@ -35,7 +35,8 @@ from budgetgym.envs.history import CarryIn, carry_in
 from budgetgym.envs.path import ScenarioPath, sample_path
 from budgetgym.envs.scenario import Scenario, load_scenario
 
-__all__ = ["Campaign", "check_plan", "evaluate_campaigns", "evaluate_plan", "resolve_path", "scenario_path"]
+__all__ = ["Campaign", "CampaignArrays", "check_plan", "evaluate_campaigns", "evaluate_plan", "padded_windows",
+           "resolve_path", "scenario_path"]
 
 
 def scenario_path(scenario: Scenario, seed: int | None = None) -> ScenarioPath:
@@ -167,6 +168,39 @@ def evaluate_campaigns(
             part = steps[k * n : (k + 1) * n]
             out[i] = part if per_step else _episode_total(part)
     return out
+
+
+class CampaignArrays(NamedTuple):
+    """A :class:`Campaign` as plain fields (e.g. one of :func:`padded_windows`)."""
+
+    scenario: Scenario
+    model: ChannelModel
+    path: ScenarioPath
+    carry: CarryIn | None
+
+
+def padded_windows(campaigns: Sequence[Campaign]) -> list[Campaign]:
+    """``campaigns`` with their kernels zero-padded to the next power of two of lags
+    (:meth:`~budgetgym.envs.dynamics.ChannelModel.with_windows`; those with segments as they are), so that
+    :func:`evaluate_campaigns` rolls out campaigns of many windows in a few groups: a bootstrap family's
+    geometric decays give ~75 windows among 100 draws, each its own rollout, and 4 padded ones. The values are
+    :func:`evaluate_plan`'s to rounding (numpy's pairwise sum over the longer rings groups the products
+    otherwise: ~1e-13 relative, ``tests/test_plan_value.py``), not to the bit: for heuristics (the lift
+    design's), never for a reported value."""
+    out: list[Campaign] = []
+    for c in campaigns:
+        m = c.model
+        if m.segments is not None:
+            out.append(c)
+            continue
+        model = m.with_windows(_power_of_two(m.adstock.shape[-1]), _power_of_two(m.delay.shape[-1]))
+        out.append(CampaignArrays(c.scenario, model, c.path, c.carry))
+    return out
+
+
+def _power_of_two(lags: int) -> int:
+    """The next power of two of ``lags`` (1 stays 1: no carry-over)."""
+    return 1 if lags <= 1 else 1 << (lags - 1).bit_length()
 
 
 def _rows(arrays: list[np.ndarray], n: int) -> np.ndarray:

@@ -19,17 +19,14 @@ predicted lifts under each draw of a family, :mod:`budgetgym.planner.voi`).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from budgetgym.envs.dynamics import ChannelModel
 from budgetgym.envs.errors import ScenarioError
-from budgetgym.envs.history import CarryIn
 from budgetgym.envs.kernels import adstock_kernel
-from budgetgym.envs.path import ScenarioPath
-from budgetgym.envs.plan_value import evaluate_campaigns, scenario_path
+from budgetgym.envs.plan_value import CampaignArrays, evaluate_campaigns, padded_windows, scenario_path
 from budgetgym.envs.scenario import MAX_HORIZON, Scenario
 from budgetgym.envs.scenario_parts import MAX_AMOUNT, MIN_AMOUNT
 
@@ -60,14 +57,14 @@ def true_lifts_of(scenarios: list[Scenario], bases: np.ndarray, channels: np.nda
     bit for bit :func:`evaluate_plan`'s).
 
     ``exact=False`` (the planner's predicted lifts, :func:`~budgetgym.planner.voi.predicted_lifts`; scenarios
-    without segments, the others exactly): the same lifts to rounding, not to the bit, about 20 times faster
-    on a bootstrap family. A channel's part of the reward depends on its own spend alone (no segments), so a
-    test's lift is the difference of the tested channel's part (:func:`_channel_lifts`): each row of a rollout
-    holds one level of every channel, a few rows for all the tests, not two plans a test; and the draws'
-    kernels are zero-padded to a power of two of lags (:meth:`~budgetgym.envs.dynamics.ChannelModel.with_windows`),
-    so draws of different windows (a bootstrap family's geometric decays: ~75 windows among 100 draws) share a
-    rollout. Both only regroup the sums: the lifts agree with ``exact``'s to ~1e-13 of the largest channel's
-    reward (``tests/test_true_response.py``)."""
+    without segments, the others exactly): the same lifts to rounding, not to the bit, about six times faster
+    on a daily bootstrap family (``benchmarks/bench_voi.py``). A channel's part of the reward depends on its own
+    spend alone (no segments), so a test's lift is the difference of the tested channel's part
+    (:func:`_channel_lifts`): each row of a rollout holds one level of every channel, a few rows for all the
+    tests, not two plans a test; and the draws' kernels are zero-padded to a power of two of lags
+    (:func:`~budgetgym.envs.plan_value.padded_windows`), so draws of different windows (a bootstrap family's
+    geometric decays: ~75 windows among 100 draws) share a rollout. Both only regroup the sums: the lifts
+    agree with ``exact``'s to ~1e-13 of the largest channel's reward (``tests/test_true_response.py``)."""
     lo = np.asarray(bases, dtype=float)
     hi = lo.copy()
     J = len(lo)
@@ -90,16 +87,16 @@ def true_lifts_of(scenarios: list[Scenario], bases: np.ndarray, channels: np.nda
     return out
 
 
-def _lift_setup(sc: Scenario) -> tuple[int, int, int, int]:
-    """``(year, horizon, L, D)``: the periods a lift is averaged over, the window's steps (a year after the
-    warm-up: two years, or the carry-over's and delay's lags and a year when longer) and those lags."""
+def _lift_setup(sc: Scenario) -> tuple[int, int]:
+    """``(year, horizon)``: the periods a lift is averaged over and the window's steps (a year after the
+    warm-up: two years, or the carry-over's and delay's lags and a year when longer)."""
     year = _year_of_steps(sc)
     probe = ChannelModel.from_scenario(sc.override({"horizon": 2 * year}))
-    L, D = probe.adstock.shape[1], probe.delay_ring.shape[1] // 2
-    return year, max(2 * year, L + D + year), L, D
+    lags = probe.adstock.shape[1] + probe.delay_ring.shape[1] // 2
+    return year, max(2 * year, lags + year)
 
 
-def _campaign(sc: Scenario, X: np.ndarray) -> _Campaign:
+def _campaign(sc: Scenario, X: np.ndarray) -> CampaignArrays:
     """The campaign valuing the constant plans ``X [n, horizon, K]`` of a lift on ``sc`` (module docstring)."""
     reward = "conversions" if sc.reward == "conversions" else "revenue"  # the KPI's (profit: its revenue)
     # the plans are valued, not paced: any valid budget does (their total over the window could pass
@@ -107,10 +104,10 @@ def _campaign(sc: Scenario, X: np.ndarray) -> _Campaign:
     # the window share their step numbers (an outage in the averaged year cut the steady-state lift)
     budget = float(np.clip(X.sum(axis=(1, 2)).max(), MIN_AMOUNT, MAX_AMOUNT))
     long = sc.override({"horizon": X.shape[1], "budget.total": budget, "reward": reward, "shocks": []})
-    return _Campaign(long, ChannelModel.from_scenario(long), scenario_path(long), None)
+    return CampaignArrays(long, ChannelModel.from_scenario(long), scenario_path(long), None)
 
 
-def _channel_lifts(scenarios: list[Scenario], setups: list[tuple[int, int, int, int]], lo: np.ndarray,
+def _channel_lifts(scenarios: list[Scenario], setups: list[tuple[int, int]], lo: np.ndarray,
                    hi: np.ndarray, tested: np.ndarray) -> np.ndarray:
     """``[J, S]``: :func:`true_lifts_of`'s ``exact=False`` on scenarios without segments. Row ``r`` of a
     rollout spends channel ``i``'s ``r``-th level of those the tests need of it (their controls and tested
@@ -123,23 +120,14 @@ def _channel_lifts(scenarios: list[Scenario], setups: list[tuple[int, int, int, 
     X1 = np.array([[v[r] if r < len(v) else (v[0] if len(v) else 0.0) for v in levels] for r in range(rows)])
     at_lo = np.array([int(np.searchsorted(levels[i], lo[j, i])) for j, i in enumerate(tested)], dtype=int)
     at_hi = np.array([int(np.searchsorted(levels[i], hi[j, i])) for j, i in enumerate(tested)], dtype=int)
-    campaigns, plans = [], []
-    for sc, (_, horizon, L, D) in zip(scenarios, setups, strict=True):
-        X = np.repeat(X1[:, None], horizon, axis=1)  # [rows, horizon, K]
-        c = _campaign(sc, X)
-        campaigns.append(c._replace(model=c.model.with_windows(_bucket(L), _bucket(D))))
-        plans.append(X)
+    plans = [np.repeat(X1[:, None], horizon, axis=1) for _, horizon in setups]  # [rows, horizon, K]
+    campaigns = padded_windows([_campaign(sc, X) for sc, X in zip(scenarios, plans, strict=True)])
     parts = evaluate_campaigns(campaigns, plans, per_channel=True)  # [rows, horizon, K] each
     out = np.zeros((J, len(scenarios)))
-    for k, (part, (year, *_)) in enumerate(zip(parts, setups, strict=True)):
+    for k, (part, (year, _)) in enumerate(zip(parts, setups, strict=True)):
         tail = part[:, -year:]  # [rows, year, K]
         out[:, k] = np.mean(tail[at_hi, :, tested] - tail[at_lo, :, tested], axis=1)
     return out
-
-
-def _bucket(lags: int) -> int:
-    """The window a kernel of ``lags`` lags is padded to: the next power of two (1 stays 1: no carry-over)."""
-    return 1 if lags <= 1 else 1 << (lags - 1).bit_length()
 
 
 def _year_of_steps(sc: Scenario) -> int:
@@ -156,12 +144,6 @@ def _year_of_steps(sc: Scenario) -> int:
         )
     return max(1, round(periods))
 
-
-class _Campaign(NamedTuple):
-    scenario: Scenario
-    model: ChannelModel
-    path: ScenarioPath
-    carry: CarryIn | None
 
 
 

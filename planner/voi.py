@@ -25,7 +25,8 @@ equal share of the budget per step.
 **Predicted lifts.** :math:`L_{jd}` is test ``j``'s steady-state lift under member ``d``, the very
 function the simulator measures a truth with (:func:`~budgetgym.experiments.simulate.true_lifts`:
 every channel at its history mean, the tested one moved), so member ``d`` taken as the truth
-yields exactly the measurement it predicts. The test's sd is assumed
+yields the measurement it predicts (to rounding: its sums regrouped for speed, ~1e-13 of a channel's reward,
+:func:`~budgetgym.experiments.true_response.true_lifts_of`'s ``exact=False``). The test's sd is assumed
 :math:`\sigma_j = s\,|\frac1N \sum_d L_{jd}|` (``rel_sigma`` :math:`s`, default 15%, the
 simulator's rule).
 
@@ -37,7 +38,7 @@ test rarely identifies one member), and per channel the optima of those members 
 middle and upper third of that channel's budget in :math:`X^d` (what one would plan on learning
 that the channel's optimum is low, middle or high). All are feasible
 (the constraints are linear). ``V[p, d]`` is plan ``p``'s value under member ``d``
-(:meth:`~budgetgym.planner.problem.PlanningProblem.member_values`).
+(:meth:`~budgetgym.planner.problem.PlanningProblem.member_values`, to rounding: ``exact=False``).
 
 **Preposterior value.** For a truth :math:`d^*` and outcomes
 :math:`y_s = L_{j_s d^*} + \sigma_{j_s} z_s` of the tests :math:`S = \{j_1, ...\}`, the posterior is
@@ -253,7 +254,7 @@ def voi_design(
         return pd.DataFrame(columns=columns)
     L = predicted_lifts(problem, tests)  # [J, N]
     sigma = np.maximum(rel_sigma * np.abs(L.mean(axis=1)), 1e-12 * np.abs(L).max() + 1e-300)
-    V = problem.member_values(menu).T  # [P, N]
+    V = problem.member_values(menu, exact=False).T  # [P, N]: a decision heuristic's, to rounding
     prior = float(objective.score(V.T).max())
     value = float(objective.score(V[0]))
     rng = np.random.default_rng(seed)

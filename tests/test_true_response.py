@@ -6,7 +6,7 @@ import numpy as np
 
 from budgetgym.envs.family import load_family
 from budgetgym.envs.scenario import load_scenario
-from budgetgym.experiments.true_response import _bucket, true_lifts, true_lifts_of
+from budgetgym.experiments.true_response import true_lifts, true_lifts_of
 
 
 def test_the_designs_lifts_equal_the_simulators_to_rounding_and_segments_to_the_bit() -> None:
@@ -37,7 +37,3 @@ def test_the_designs_lifts_equal_the_simulators_to_rounding_and_segments_to_the_
     bases = np.full((2, seg.n_channels), seg.step_budget / seg.n_channels)
     args = (bases, np.array([0, 3]), np.array([100.0, -50.0]))
     np.testing.assert_array_equal(true_lifts_of([seg], *args, exact=False), true_lifts_of([seg], *args))
-
-
-def test_windows_are_padded_to_powers_of_two() -> None:
-    assert [_bucket(n) for n in (0, 1, 2, 3, 4, 5, 64, 65, 730)] == [1, 1, 2, 4, 4, 8, 64, 128, 1024]
