@@ -35,7 +35,7 @@ from budgetgym.envs.family import ScenarioFamily, load_family
 from budgetgym.envs.history import CarryIn, carry_in, check_history
 from budgetgym.envs.oracle import candidate_plans, solve_oracle
 from budgetgym.envs.path import ScenarioPath
-from budgetgym.envs.plan_value import evaluate_campaigns, evaluate_plan, padded_windows, scenario_path
+from budgetgym.envs.plan_value import evaluate_campaigns, evaluate_plan, scenario_path
 from budgetgym.envs.scenario import MAX_HORIZON, Scenario
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE, amount_text, is_amount
 
@@ -160,15 +160,11 @@ class PlanningProblem:
         return other
 
     # -- the value of a plan ---------------------------------------------------------------------
-    def member_values(self, plans: np.ndarray, split: str = "train", *, exact: bool = True) -> np.ndarray:
-        """``[M, N]``: exact value of each plan (``[N, T, K]`` or one ``[T, K]``) for each member; ``exact=False``:
-        to rounding (~1e-13 relative), the members' kernels padded to a few windows
-        (:func:`~budgetgym.envs.plan_value.padded_windows`: a few rollouts, not one per window), for heuristics."""
+    def member_values(self, plans: np.ndarray, split: str = "train") -> np.ndarray:
+        """``[M, N]``: exact value of each plan (``[N, T, K]`` or one ``[T, K]``) for each member."""
         P = np.asarray(plans, dtype=float)
         P = P[None] if P.ndim == 2 else P
-        members: list[Any] = self.members if split == "train" else self.test_members
-        if not exact:
-            members = padded_windows(members)
+        members = self.members if split == "train" else self.test_members
         return np.stack(evaluate_campaigns(members, [P] * len(members)))  # the members' rollouts batched
 
     def value(self, plan: np.ndarray, split: str = "train") -> float:

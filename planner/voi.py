@@ -38,7 +38,7 @@ test rarely identifies one member), and per channel the optima of those members 
 middle and upper third of that channel's budget in :math:`X^d` (what one would plan on learning
 that the channel's optimum is low, middle or high). All are feasible
 (the constraints are linear). ``V[p, d]`` is plan ``p``'s value under member ``d``
-(:meth:`~budgetgym.planner.problem.PlanningProblem.member_values`, to rounding: ``exact=False``).
+(:meth:`~budgetgym.planner.problem.PlanningProblem.member_values`).
 
 **Preposterior value.** For a truth :math:`d^*` and outcomes
 :math:`y_s = L_{j_s d^*} + \sigma_{j_s} z_s` of the tests :math:`S = \{j_1, ...\}`, the posterior is
@@ -254,7 +254,7 @@ def voi_design(
         return pd.DataFrame(columns=columns)
     L = predicted_lifts(problem, tests)  # [J, N]
     sigma = np.maximum(rel_sigma * np.abs(L.mean(axis=1)), 1e-12 * np.abs(L).max() + 1e-300)
-    V = problem.member_values(menu, exact=False).T  # [P, N]: a decision heuristic's, to rounding
+    V = problem.member_values(menu).T  # [P, N]
     prior = float(objective.score(V.T).max())
     value = float(objective.score(V[0]))
     rng = np.random.default_rng(seed)
