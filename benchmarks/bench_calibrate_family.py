@@ -123,6 +123,27 @@ def _exact(ds: Any, out: Path) -> None:
         out / "lift_tests.csv", index=False)
 
 
+def weekly_truth(draw: int, periods: int) -> tuple[Scenario, Scenario, Scenario]:
+    """Step 1: test draw ``draw`` of ``retail-5-family``, that draw made weekly, and the weekly truth of ``periods``
+    periods with its KPI baseline (module docstring)."""
+    d = load_family("retail-5-family").sample(draw, "test")
+    # weekly noise: Poisson counts and a 2% basket-value noise. The family's negative binomial
+    # (dispersion 5-100) and its basket noise are daily figures; on a week's thousands of orders they
+    # would put 10-45% noise on each channel's weekly revenue, far above real weekly KPIs.
+    weekly = d.override({"step_days": 7, "start_day": 0, "shocks": [], "noise.conversions": "poisson",
+                         **{f"channels.{c.name}.value.noise_sd": 0.02 for c in d.channels}})
+    rate = weekly.step_budget
+    equal = np.full((weekly.horizon, weekly.n_channels), rate / weekly.n_channels)
+    level = float(evaluate_plan(weekly, equal)) / weekly.horizon
+    truth = weekly.override({
+        "horizon": periods, "budget.total": rate * periods,
+        "baseline": {"level": level, "trend": 0.05, "seasonality": {"yearly_amplitude": 0.15, "yearly_peak": 345},
+                     "controls": [{"name": "competitor", "effect": -0.03 * level, "autocorrelation": 0.7}],
+                     "noise_sd": 0.03},
+    })
+    return d, weekly, truth
+
+
 def one(
     draw: int, periods: int, draws: int, root: Path, prior: str = "all", adstock: str = "geometric",
     delay: str = "none", media_season: str = "none", prior_draws: bool = False, noise_free: bool = False,
@@ -131,23 +152,9 @@ def one(
     objectives: tuple[str, ...] = (), level_sd: float = LEVEL_SD, likelihood: str = "gaussian",
     roi_prior: float | None = None, roi_prior_form: str | None = None,
 ) -> dict[str, Any]:
-    fam = load_family("retail-5-family")
-    d = fam.sample(draw, "test")
-    # weekly noise: Poisson counts and a 2% basket-value noise. The family's negative binomial
-    # (dispersion 5-100) and its basket noise are daily figures; on a week's thousands of orders they
-    # would put 10-45% noise on each channel's weekly revenue, far above real weekly KPIs.
-    weekly = d.override({"step_days": 7, "start_day": 0, "shocks": [], "noise.conversions": "poisson",
-                         **{f"channels.{c.name}.value.noise_sd": 0.02 for c in d.channels}})
+    d, weekly, truth = weekly_truth(draw, periods)
     rate = weekly.step_budget
     K = weekly.n_channels
-    equal = np.full((weekly.horizon, K), rate / K)
-    level = float(evaluate_plan(weekly, equal)) / weekly.horizon
-    truth = weekly.override({
-        "horizon": periods, "budget.total": rate * periods,
-        "baseline": {"level": level, "trend": 0.05, "seasonality": {"yearly_amplitude": 0.15, "yearly_peak": 345},
-                     "controls": [{"name": "competitor", "effect": -0.03 * level, "autocorrelation": 0.7}],
-                     "noise_sd": 0.03},
-    })
     if noise_free:  # the model class's ceiling: the same truth and flighting, no noise anywhere
         truth = truth.override({"noise.conversions": "none", "baseline.noise_sd": 0.0,
                                 **{f"channels.{c.name}.value.noise_sd": 0.0 for c in d.channels},

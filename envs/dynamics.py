@@ -32,7 +32,7 @@ step are not counted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -172,6 +172,24 @@ class ChannelModel:
     @property
     def n_channels(self) -> int:
         return int(self.base_price.shape[-1])
+
+    def with_windows(self, lags: int, delays: int) -> ChannelModel:
+        """This model with its adstock and delay kernels zero-padded to ``lags`` and ``delays`` lags (at least
+        their own; a model without segments): the same carry-over, :math:`\\sum_l w_l e_{t-l}` with weight 0 at
+        the added lags, so rollouts of models of different windows can share one group
+        (:func:`~budgetgym.envs.plan_value.evaluate_campaigns`). Not bit for bit: numpy's pairwise sum over
+        the longer ring groups the products differently (a few units in the last place)."""
+        if self.segments is not None:
+            raise ValueError("with_windows: a model with segments keeps its (channel, segment) delay kernels")
+        if lags < self.adstock.shape[-1] or delays < self.delay.shape[-1]:
+            raise ValueError(f"with_windows: ({lags}, {delays}) lags is shorter than the kernels' "
+                             f"({self.adstock.shape[-1]}, {self.delay.shape[-1]})")
+        adstock = np.zeros((self.n_channels, lags))
+        adstock[:, : self.adstock.shape[-1]] = self.adstock
+        delay = np.zeros((self.n_channels, delays))
+        delay[:, : self.delay.shape[-1]] = self.delay
+        return replace(self, adstock=adstock, delay=delay, adstock_ring=_ring_weights(adstock),
+                       delay_ring=_ring_weights(delay))
 
     # -- saturation, shared with the oracle -----------------------------------------
     def saturation(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

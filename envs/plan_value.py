@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 from gymnasium.utils import seeding
@@ -35,7 +35,8 @@ from budgetgym.envs.history import CarryIn, carry_in
 from budgetgym.envs.path import ScenarioPath, sample_path
 from budgetgym.envs.scenario import Scenario, load_scenario
 
-__all__ = ["Campaign", "check_plan", "evaluate_campaigns", "evaluate_plan", "resolve_path", "scenario_path"]
+__all__ = ["Campaign", "CampaignArrays", "check_plan", "evaluate_campaigns", "evaluate_plan", "padded_windows",
+           "resolve_path", "scenario_path"]
 
 
 def scenario_path(scenario: Scenario, seed: int | None = None) -> ScenarioPath:
@@ -118,11 +119,12 @@ class Campaign(Protocol):
 
 
 def evaluate_campaigns(
-    campaigns: Sequence[Campaign], plans: Sequence[np.ndarray], *, per_step: bool = False
+    campaigns: Sequence[Campaign], plans: Sequence[np.ndarray], *, per_step: bool = False, per_channel: bool = False
 ) -> list[np.ndarray]:
     """:func:`evaluate_plan` of ``plans[c]`` (``[N_c, T_c, K]``) on campaign ``c`` (its path, model and
     carry-in), for many campaigns at once: ``[N_c]`` (``per_step``: ``[N_c, T_c]``) per campaign, bit for bit
-    :func:`evaluate_plan`'s.
+    :func:`evaluate_plan`'s. ``per_channel`` (campaigns without segments): ``[N_c, T_c, K]``, each channel's
+    part of every step's reward, :math:`w_i \\mu_{t,i} - c X_{t,i}` (their sum is the step's reward, to rounding).
 
     The campaigns are rolled out together, one :func:`~budgetgym.envs.dynamics.transition` a step for
     every group that shares the plans' shape, the adstock and delay windows and the curve family: the
@@ -133,6 +135,9 @@ def evaluate_campaigns(
     rollout: per-row copies of its kernels and path would only cost memory)."""
     if len(plans) != len(campaigns):
         raise BudgetGymError(f"plans: expected one batch per campaign ({len(campaigns)}), got {len(plans)}")
+    if per_channel and any(c.model.segments is not None for c in campaigns):
+        raise BudgetGymError("per_channel: a campaign with segments credits its segments' rewards, not its channels'")
+    per_step = per_step or per_channel
     Xs = [_checked_plans(c.scenario, P) for c, P in zip(campaigns, plans, strict=True)]
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, (c, X) in enumerate(zip(campaigns, Xs, strict=True)):
@@ -145,7 +150,7 @@ def evaluate_campaigns(
         if len(members) == 1:  # alone: evaluate_plan's rollout on its own arrays (no per-row copies)
             c, X = campaigns[members[0]], Xs[members[0]]
             carry = None if c.carry is None else (c.carry.adstock, c.carry.arrivals)
-            steps = _rollout(c.model, X, c.path.cost, c.path.response, c.path.delivery, carry)
+            steps = _rollout(c.model, X, c.path.cost, c.path.response, c.path.delivery, carry, per_channel)
             out[members[0]] = steps if per_step else _episode_total(steps)
             continue
         n = Xs[members[0]].shape[0]
@@ -157,11 +162,45 @@ def evaluate_campaigns(
             carried = (_rows([c.carry.adstock for c in cs], n),  # type: ignore[union-attr]
                        _rows([c.carry.arrivals for c in cs], n))  # type: ignore[union-attr]
         steps = _rollout(m, np.concatenate([Xs[i] for i in members]), _rows([c.path.cost for c in cs], n),
-                         _rows([c.path.response for c in cs], n), _rows([c.path.delivery for c in cs], n), carried)
+                         _rows([c.path.response for c in cs], n), _rows([c.path.delivery for c in cs], n), carried,
+                         per_channel)
         for k, i in enumerate(members):
             part = steps[k * n : (k + 1) * n]
             out[i] = part if per_step else _episode_total(part)
     return out
+
+
+class CampaignArrays(NamedTuple):
+    """A :class:`Campaign` as plain fields (e.g. one of :func:`padded_windows`)."""
+
+    scenario: Scenario
+    model: ChannelModel
+    path: ScenarioPath
+    carry: CarryIn | None
+
+
+def padded_windows(campaigns: Sequence[Campaign]) -> list[Campaign]:
+    """``campaigns`` with their kernels zero-padded to the next power of two of lags
+    (:meth:`~budgetgym.envs.dynamics.ChannelModel.with_windows`; those with segments as they are), so that
+    :func:`evaluate_campaigns` rolls out campaigns of many windows in a few groups: a bootstrap family's
+    geometric decays give ~75 windows among 100 draws, each its own rollout, and 4 padded ones. The values are
+    :func:`evaluate_plan`'s to rounding (numpy's pairwise sum over the longer rings groups the products
+    otherwise: ~1e-13 relative, ``tests/test_plan_value.py``), not to the bit: for heuristics (the lift
+    design's), never for a reported value."""
+    out: list[Campaign] = []
+    for c in campaigns:
+        m = c.model
+        if m.segments is not None:
+            out.append(c)
+            continue
+        model = m.with_windows(_power_of_two(m.adstock.shape[-1]), _power_of_two(m.delay.shape[-1]))
+        out.append(CampaignArrays(c.scenario, model, c.path, c.carry))
+    return out
+
+
+def _power_of_two(lags: int) -> int:
+    """The next power of two of ``lags`` (1 stays 1: no carry-over)."""
+    return 1 if lags <= 1 else 1 << (lags - 1).bit_length()
 
 
 def _rows(arrays: list[np.ndarray], n: int) -> np.ndarray:
@@ -195,17 +234,21 @@ def _checked_plans(sc: Scenario, plan: np.ndarray) -> np.ndarray:
 
 def _rollout(
     m: ChannelModel, X: np.ndarray, cost: np.ndarray, response: np.ndarray, delivery: np.ndarray,
-    carry: tuple[np.ndarray, np.ndarray] | None,
+    carry: tuple[np.ndarray, np.ndarray] | None, per_channel: bool = False,
 ) -> np.ndarray:
     """``[N, T]``: the expected reward of every step of plans ``X`` ``[N, T, K]`` from rest, with the path's
-    multipliers and the carry-in ``(A, M)`` indexed by step (``[T, K]``, or ``[T, N, K]`` per row)."""
+    multipliers and the carry-in ``(A, M)`` indexed by step (``[T, K]``, or ``[T, N, K]`` per row);
+    ``per_channel`` (no segments): ``[N, T, K]``, each channel's part of it (:func:`evaluate_campaigns`)."""
     N, T = X.shape[:2]
     state = DynamicsState.zeros(m, N)
-    steps = np.zeros((N, T))
+    steps = np.zeros((N, T, X.shape[2]) if per_channel else (N, T))
     for t in range(T):
         carried = None if carry is None else (carry[0][t], carry[1][t])
         out = transition(m, state, t, X[:, t], cost[t], response[t], delivery=delivery[t], carried=carried)
-        steps[:, t] = out.expected_reward(m, X[:, t])
+        if per_channel:
+            steps[:, t] = out.mean_conversions * m.reward_weight - m.spend_cost * X[:, t]
+        else:
+            steps[:, t] = out.expected_reward(m, X[:, t])
     return steps
 
 

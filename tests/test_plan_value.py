@@ -185,3 +185,51 @@ def test_campaigns_equal_their_own_rollouts_on_the_builtins_shuffled() -> None:
     from budgetgym.envs.plan_value import evaluate_campaigns
 
     assert evaluate_campaigns([], []) == []
+
+
+def test_channel_parts_sum_to_the_step_rewards_and_padded_windows_change_only_rounding() -> None:
+    """``per_channel`` gives each channel's part of every step's reward (``w_i mu_i - c x_i``): a row's parts
+    sum to evaluate_plan's per-step reward, with a carry-in and a profit reward; a channel's part depends on
+    its own spend alone (the other channels' spend changed, the same numbers). ``with_windows`` pads the kernels
+    with zero weights: the same rewards to ~1e-13 relative (numpy's pairwise sum groups the products otherwise),
+    and ``padded_windows`` pads draws of many windows to a few powers of two (segments left as they are)."""
+    from budgetgym.envs.family import load_family
+    from budgetgym.envs.plan_value import evaluate_campaigns, padded_windows
+    from budgetgym.planner.problem import Member
+
+    draws = load_family("retail-5-family").draws(4, "train")
+    draws += [load_scenario("stationary-5").override({"reward": "profit"})]
+    rng = np.random.default_rng(5)
+    for sc in draws:
+        share = sc.step_budget / sc.n_channels
+        m = Member.of(sc, rng.uniform(0.0, share, (20, sc.n_channels)))
+        P = rng.uniform(0.0, 2.0 * share, (3, sc.horizon, sc.n_channels))
+        want = evaluate_plan(sc, P, path=m.path, model=m.model, history=m.carry, per_step=True)
+        parts = evaluate_campaigns([m], [P], per_channel=True)[0]
+        assert parts.shape == (*P.shape[:2], sc.n_channels)
+        np.testing.assert_allclose(parts.sum(axis=-1), want, rtol=1e-13, atol=1e-13 * np.abs(want).max())
+        other = P.copy()
+        other[:, :, 1:] = rng.uniform(0.0, 2.0 * share, other[:, :, 1:].shape)  # channel 0's spend kept
+        np.testing.assert_array_equal(evaluate_campaigns([m], [other], per_channel=True)[0][..., 0], parts[..., 0])
+        L, D = m.model.adstock.shape[1], m.model.delay.shape[1]
+        padded = m.model.with_windows(2 * L + 3, D + 5)
+        assert padded.adstock.shape[1] == 2 * L + 3 and padded.delay.shape[1] == D + 5
+        got = evaluate_plan(sc, P, path=m.path, model=padded, history=m.carry, per_step=True)
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13 * np.abs(want).max())
+        with pytest.raises(ValueError, match="shorter"):
+            padded.with_windows(L, D)
+    overlap = Member.of(load_scenario("overlap-5"), None)
+    members = [Member.of(sc, None) for sc in load_family("retail-5-family").draws(6, "train")]
+    windows = {m.model.adstock.shape[1] for m in members}
+    padded_members = padded_windows([*members, overlap])
+    assert padded_members[-1] is overlap  # segments: as it is
+    assert {m.model.adstock.shape[1] for m in padded_members[:-1]} <= {1, 2, 4, 8, 16, 32, 64, 128}
+    assert len({m.model.adstock.shape[1] for m in padded_members[:-1]}) < len(windows)  # fewer groups
+    P = rng.uniform(0.0, members[0].scenario.step_budget / 5, (2, members[0].scenario.horizon, 5))
+    got = evaluate_campaigns(padded_members[:-1], [P] * len(members))
+    want = evaluate_campaigns(members, [P] * len(members))
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    with pytest.raises(BudgetGymError, match="segments"):
+        evaluate_campaigns([overlap], [np.zeros((1, overlap.scenario.horizon, 5))], per_channel=True)
+    with pytest.raises(ValueError, match="segments"):
+        overlap.model.with_windows(64, 64)
