@@ -206,14 +206,12 @@ class Problem:
         x = nnls(A, target)[0]
         return H, x, target - A @ x
 
-    def pooled(
-        self, phi: np.ndarray, y: np.ndarray, lift_y: np.ndarray | None = None, roi_shift: np.ndarray | None = None
-    ) -> float:
+    def pooled(self, phi: np.ndarray, y: np.ndarray) -> float:
         """The pooled return :math:`\bar r` the non-negative least squares estimates at ``phi`` with the
-        return-on-spend prior's rows (``nan`` without them); ``lift_y``, ``roi_shift``: :meth:`target`'s."""
+        return-on-spend prior's rows (``nan`` without them)."""
         if self.roi is None:
             return float("nan")
-        return float(self._solve(phi, self.target(y, lift_y, roi_shift))[1][-1])
+        return float(self._solve(phi, self.target(y))[1][-1])
 
     def relinearised(
         self, phi: np.ndarray, y: np.ndarray, lift_y: np.ndarray | None = None, roi_shift: np.ndarray | None = None
