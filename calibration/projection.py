@@ -60,7 +60,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.optimize import least_squares, nnls
 
-from budgetgym.calibration.roi_prior import RoiRows
+from budgetgym.calibration.roi_prior import LOG_TOL, RoiRows
 from budgetgym.calibration.transforms import (
     Layout,
     adstock_column,
@@ -213,6 +213,19 @@ class Problem:
             return float("nan")
         return float(self._solve(phi, self.target(y))[1][-1])
 
+    def relinearised(
+        self, phi: np.ndarray, y: np.ndarray, lift_y: np.ndarray | None = None, roi_shift: np.ndarray | None = None
+    ) -> Problem | None:
+        """The log form's next fit (:mod:`~budgetgym.calibration.roi_prior`): this problem with its
+        return-on-spend rows relinearised at the estimate at ``phi`` (its returns and pooled return, for the
+        :meth:`target` of ``y``, ``lift_y`` and ``roi_shift``); ``None`` at the fixed point (the anchors' logs
+        moved less than :data:`~budgetgym.calibration.roi_prior.LOG_TOL`) or without log rows."""
+        if self.roi is None or self.roi.form != "log":
+            return None
+        H, x, _ = self._solve(phi, self.target(y, lift_y, roi_shift))
+        new = self.roi.relinearised(H.sum(axis=0), x[: self.layout.n_channels], float(x[-1]))
+        return None if new.moved(self.roi) < LOG_TOL else replace(self, roi=new)
+
     def penalty(self, phi: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
         """The priors' pseudo-residuals (module docstring); ``shift`` moves each prior's mean by that
         many of its sds (a draw from the prior: :func:`~budgetgym.calibration.model.refit`)."""
@@ -300,10 +313,11 @@ class Problem:
         return res.x, float(res.cost) * c**2
 
     def linear(
-        self, phi: np.ndarray, y: np.ndarray, lift_y: np.ndarray | None = None
+        self, phi: np.ndarray, y: np.ndarray, lift_y: np.ndarray | None = None, roi_shift: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(H, beta, coef)``: the features and the exact linear coefficients at ``phi``."""
+        """``(H, beta, coef)``: the features and the exact linear coefficients at ``phi`` (``lift_y``,
+        ``roi_shift``: :meth:`target`'s, a bootstrap draw's measurements and moved centres)."""
         yw = y * self.sw
-        H, beta, _ = self.solve(phi, self.target(y, lift_y))
+        H, beta, _ = self.solve(phi, self.target(y, lift_y, roi_shift))
         coef = np.linalg.solve(self.R, self.Q.T @ (yw - (H * self.sw[:, None]) @ beta))
         return H, beta, coef

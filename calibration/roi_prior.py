@@ -29,13 +29,25 @@ derivatives (in :math:`\beta`, :math:`\bar r` and, through :math:`m_i`, :math:`\
 the fixed point is a stationary point of the log prior's objective (Gauss–Newton's). The linear form is the
 log form linearised at :math:`r_{i0} = \bar r_0` for every channel, held there. A channel fitted at zero has
 :math:`\ln r_i = -\infty`: its anchor is floored at :data:`ROI_FLOOR` of :math:`\bar r_0`, so its row is a
-steep but finite pull (the log proper would forbid zero). The bootstrap's refits keep the rows of the point
-fit's last linearisation.
+steep but finite pull (the log proper would forbid zero).
+
+**The bootstrap's refits** (:func:`~budgetgym.calibration.model.refit`) start from the point fit's last
+linearisation and relinearise it at their own estimate the same way, warm-started, to their own fixed point
+(:meth:`~budgetgym.calibration.projection.Problem.relinearised`; within :data:`LOG_TOL`, at most
+:data:`LOG_ROUNDS` fits): kept at the point fit's anchors, a replicate whose returns differ from the point
+estimate's was pulled by the log prior's tangent at the wrong point, :math:`r_i / r_{i0}` for :math:`\ln r_i`
+(on a replicate with one channel's contribution doubled and another's halved, :math:`\beta` 3-4% off the exact
+log objective's solution at its curves; relinearised, to 1e-7). A linear form's row is its own linearisation:
+its refits fit once.
 
 **Prior draws** (``--prior-draws``, :mod:`~budgetgym.calibration.uncertainty`): each refit also moves each
 row's centre by :math:`\zeta_i \sim N(0, 1)` sds (the row's target by :math:`\hat\sigma \zeta_i`: a pooled
 return offset by :math:`\zeta_i \tau \bar r_0`, or a log return by :math:`\zeta_i \tau`), as the other priors'
-means are moved (:meth:`~budgetgym.calibration.projection.Problem.split_shift`).
+means are moved (:meth:`~budgetgym.calibration.projection.Problem.split_shift`). In the log form the target
+moves by :math:`\hat\sigma \zeta_i` at every relinearisation, so at the fixed point the row is
+:math:`(\hat\sigma/\tau)(\ln r_i - \ln \bar r - \zeta_i \tau)`: the centre moved on the log scale, whatever
+the anchors; the refit's coefficients (and the pooled return its anchors follow) are solved with the moved
+centres too.
 """
 
 from __future__ import annotations

@@ -125,8 +125,10 @@ def test_log_fixed_point_and_its_limits(tmp_path: Path) -> None:
 
 def test_prior_draws_move_the_roi_centres(tmp_path: Path) -> None:
     """A log prior (tau = 0.05) and no other prior: a refit whose shift moves channel 0's centre up two sds and
-    channel 2's down two raises ln r_0 - ln r_2 (the opposite shift lowers it; none keeps it); the prior draws
-    draw such shifts, so the bootstrap's relative log returns spread more with them than without."""
+    channel 2's down two raises ln r_0 - ln r_2 (the opposite shift lowers it; none keeps it, to 3e-3: at this tau
+    the point fit stops after LOG_ROUNDS fits about 1e-2 short of its fixed point, which the refit goes on to,
+    1.4e-3 away in this gap); the prior draws draw such shifts, so the bootstrap's relative log returns spread
+    more with them than without."""
     _, data = _noisy(tmp_path)
     fit = fit_model(data, ModelSpec(starts=2, prior="none", roi_prior=0.05, roi_prior_form="log"), seed=0)
     assert fit.problem.n_shift(fit.phi) == 3  # the rows' centres alone
@@ -137,7 +139,7 @@ def test_prior_draws_move_the_roi_centres(tmp_path: Path) -> None:
         return float(lr[0] - lr[2])
 
     g0 = float(np.diff(_log_returns(fit)[[2, 0]])[0])
-    assert gap(None) == pytest.approx(g0, abs=1e-3)
+    assert gap(None) == pytest.approx(g0, abs=3e-3)
     assert gap(np.array([2.0, 0.0, -2.0])) > g0 + 0.03
     assert gap(np.array([-2.0, 0.0, 2.0])) < g0 - 0.03
 
@@ -215,3 +217,48 @@ def test_log_fit_agrees_with_scipy_on_the_exact_objective(tmp_path: Path) -> Non
         assert prob.pooled(fit.phi, fit.y) == pytest.approx(np.exp(res.x[3]), rel=1e-2)
         at_fit = _exact_log_objective(np.append(fit.beta, np.log(prob.pooled(fit.phi, fit.y))), *args)
         assert at_fit <= res.fun * (1 + 1e-6)
+
+
+
+@pytest.mark.parametrize("form", ["log", "linear"])
+@pytest.mark.parametrize("moved", [False, True])
+def test_refit_of_a_replicate_agrees_with_scipy_on_the_exact_objective(tmp_path: Path, form: str,
+                                                                        moved: bool) -> None:
+    r"""A bootstrap refit solves its own replicate's prior, not the point fit's linearisation of it: a KPI with
+    channel 0's contribution doubled and channel 2's halved (returns far from the point estimate's, at which the
+    log rows are linearised), refitted with and without a prior draw moving the rows' centres (channel 0's up 2
+    sds, channel 2's down 2: on the log scale by :math:`\pm 2\tau`, on the linear by :math:`\pm 2\tau\bar r_0`).
+    At the refit's curves :math:`\phi`, scipy's Levenberg-Marquardt solves the exact prior's least squares
+    :math:`|\tilde y - \tilde H \beta|^2 + w^2 \sum_i (\ln r_i - \ln \bar r - o_i)^2` (linear: :math:`r_i -
+    \bar r - o_i`), :math:`r_i = c_i \beta_i`, over :math:`\ln \beta` and :math:`\ln \bar r` from the point
+    fit's coefficients; the refit's :math:`\beta` agrees with its solution to 1e-4 (1e-7 measured; keeping the
+    point fit's last linearisation it was 3.2-3.8% off, and with the centres moved, ignoring them in its
+    :math:`\beta`, the linear form's was 2.8% off)."""
+    from scipy.optimize import least_squares
+
+    _, data = _noisy(tmp_path)
+    tau = 0.3
+    fit = fit_model(data, ModelSpec(starts=2, roi_prior=tau, roi_prior_form=form), seed=0)  # type: ignore[arg-type]
+    prob, roi = fit.problem, fit.problem.roi
+    assert roi is not None and roi.form == form
+    F = fit.contributions_of(fit.phi, np.ones(3))
+    y = fit.y + F[:, 0] * fit.beta[0] - 0.5 * F[:, 2] * fit.beta[2]
+    zeta = np.array([2.0, 0.0, -2.0]) if moved else np.zeros(3)
+    shift = np.append(np.zeros(prob.n_shift(fit.phi) - 3), zeta) if moved else None
+    phi, beta, _ = refit(fit, y, prior_shift=shift)
+    assert np.max(np.abs(phi - fit.phi)) > 1e-3  # the replicate's curves moved too
+
+    Fr = fit.contributions_of(phi, np.ones(3))
+    H, yt = prob.project(Fr * prob.sw[:, None]), prob.project(y * prob.sw)
+    c = Fr.sum(axis=0) / np.asarray(prob.media.sum(axis=0))
+    # a centre moved by zeta sds: tau of the log return, or tau r-bar_0 of the return (weight sigma-hat / (tau r_0))
+    offset = zeta * (tau if form == "log" else roi.scale / roi.weight)
+
+    def resid(x: np.ndarray) -> np.ndarray:  # x = (ln beta, ln r-bar)
+        b, rbar = np.exp(x[:-1]), np.exp(x[-1])
+        gap = np.log(c * b / rbar) if form == "log" else c * b - rbar
+        return np.concatenate([yt - H @ b, roi.weight * (gap - offset)])
+
+    start = np.log(np.append(fit.beta, np.mean(_returns(fit))))
+    sol = np.exp(least_squares(resid, start, method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15).x)
+    np.testing.assert_allclose(beta, sol[:3], rtol=1e-4)
