@@ -19,7 +19,8 @@ block (a channel's ``saturation``, say) by a ``choice`` among blocks:
                optional ``p`` (sums to 1)            uniform); the most probable value (the first on ties)
 =============  ====================================  =============================================
 
-A chosen block may itself hold distributions; they are drawn after the choice. A ``normal`` whose
+A chosen block may itself hold distributions; they are drawn after the choice. A ``loguniform`` draw is
+clipped to ``[low, high]``: the exponential of the log can round past either end. A ``normal`` whose
 bounds lie so far out in a tail that scipy's sampler fails (bounds one rounding apart in sd units,
 1e300 sd from the mean) draws the bound nearer the mean: its whole mass lies there to float precision.
 """
@@ -144,7 +145,10 @@ def draw_value(d: Any, rng: np.random.Generator) -> Any:
     if isinstance(d, Uniform):
         return float(rng.uniform(d.low, d.high))
     if isinstance(d, LogUniform):
-        return float(math.exp(rng.uniform(math.log(d.low), math.log(d.high))))
+        # exp(log(x)) is x only to a rounding (exp(log(100)) = 100.00000000000004): clipped, a draw stays in
+        # [low, high], the reach a family is checked at, and a bound equal to a field's limit is accepted
+        x = math.exp(rng.uniform(math.log(d.low), math.log(d.high)))
+        return float(min(max(x, d.low), d.high))
     if isinstance(d, Integer):
         return int(rng.integers(d.low, d.high + 1))
     if isinstance(d, Choice):

@@ -468,6 +468,22 @@ def test_uniform_and_loguniform_cover_their_range_evenly() -> None:
     assert np.all(np.abs(counts / N_MOMENTS - 0.25) < 4 * math.sqrt(0.25 * 0.75 / N_MOMENTS))
 
 
+def test_a_loguniform_never_draws_past_its_bounds() -> None:
+    """exp(log(100)) is 100.00000000000004: a loguniform ending at a field's limit (a delay's mean_lag <= 100)
+    drew past it, so a family its reach check accepted failed at a draw (found by the property sweep, seed 81)."""
+    rng = np.random.default_rng(0)
+    assert math.exp(math.log(100.0)) > 100.0  # the rounding the draw must not pass on
+    assert draw_value(DIST.validate_python({"dist": "loguniform", "low": 100.0, "high": 100.0}), rng) == 100.0
+    for low, high in [(1e-3, 1e-3), (1e-3, 100.0), (99.0, 100.0), (0.3, 0.3)]:
+        d = DIST.validate_python({"dist": "loguniform", "low": low, "high": high})
+        x = np.array([draw_value(d, rng) for _ in range(2000)])
+        assert low <= x.min() and x.max() <= high
+    delay = {"type": "gamma", "mean_lag": {"dist": "loguniform", "low": 100.0, "high": 100.0}}
+    vary = {"channels.search.delay": delay}
+    fam = family_from_dict({"family": "h", "seed": 1, "scenario": "stationary-3", "vary": vary})
+    assert fam.sample(0, "train").channels[0].delay.mean_lag == 100.0  # type: ignore[union-attr]
+
+
 def test_integer_is_uniform_on_an_inclusive_range() -> None:
     x = many({"dist": "integer", "low": 3, "high": 6})
     assert all(isinstance(v, (int, np.integer)) for v in x[:10].tolist())
