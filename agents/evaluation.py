@@ -39,6 +39,7 @@ import numpy as np
 
 from budgetgym.agents.batch_actors import BatchActor, batch_actor
 from budgetgym.envs.channel_env import ChannelBudgetEnv
+from budgetgym.envs.draw_streams import checked_split
 from budgetgym.envs.errors import BudgetGymError, is_integer
 from budgetgym.envs.family import ScenarioFamily, Split, load_family
 from budgetgym.envs.info_layout import InfoLayout, info_layout
@@ -212,8 +213,7 @@ def evaluate(
         except ``wall_s``, then the batch's wall time per episode. A family whose draws differ in
         their KPI baseline (one or none, its controls) plays each kind in batches of its own.
     """
-    if split not in ("train", "test"):  # checked for a plain scenario too, which has no splits to play
-        raise BudgetGymError(f"split: expected 'train' or 'test', got {split!r}")
+    checked_split(split)  # checked for a plain scenario too, which has no splits to play
     family = load_family(scenario)
     if family.varies:
         if not is_integer(draws) or draws < 1:

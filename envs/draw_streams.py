@@ -15,12 +15,18 @@ import numpy as np
 
 from budgetgym.envs.errors import ScenarioError
 
-__all__ = ["ENSEMBLE_STREAM", "MAX_FAMILY_SEED", "SPLIT_ID", "Split", "draw_entropy", "ensemble_parts"]
+__all__ = ["ENSEMBLE_STREAM", "MAX_FAMILY_SEED", "SPLIT_ID", "Split", "checked_split", "draw_entropy", "ensemble_parts"]
 
 #: A family's two disjoint sets of draws.
 Split = Literal["train", "test"]
 #: Each split's word in a template draw's entropy (:func:`draw_entropy`).
 SPLIT_ID = {"train": 0, "test": 1}
+
+
+def checked_split(split: str) -> None:
+    """A one-line :class:`ScenarioError` unless ``split`` names a split of :data:`SPLIT_ID`."""
+    if split not in SPLIT_ID:
+        raise ScenarioError(f"split: expected 'train' or 'test', got {split!r}")
 #: The word after the family seed in the entropy of an ensemble's split (:func:`ensemble_parts`).
 ENSEMBLE_STREAM = 2
 

@@ -66,7 +66,7 @@ import numpy as np
 
 from budgetgym.envs.brief import CampaignBrief
 from budgetgym.envs.distributions import draw_value, nominal_value
-from budgetgym.envs.draw_streams import MAX_FAMILY_SEED, SPLIT_ID, Split, draw_entropy, ensemble_parts
+from budgetgym.envs.draw_streams import MAX_FAMILY_SEED, Split, checked_split, draw_entropy, ensemble_parts
 from budgetgym.envs.errors import ScenarioError, count, format_loc, is_integer
 from budgetgym.envs.family_template import (
     brief_field,
@@ -322,8 +322,7 @@ class ScenarioFamily:
         plays at most once instead: ``min(asked, n_split)``. A template's draws are unbounded (``asked``). The one
         rule of :func:`~budgetgym.agents.evaluation.evaluate`, the experiment runner and the planner.
         """
-        if split not in SPLIT_ID:
-            raise ScenarioError(f"split: expected 'train' or 'test', got {split!r}")
+        checked_split(split)
         size = self.split_size(split)
         return asked if size is None else min(asked, size)
 
@@ -334,8 +333,7 @@ class ScenarioFamily:
     def _sample(self, index: int, split: Split, redraws: int) -> Scenario:
         """:meth:`sample`, a template draw that breaks a check across fields drawn again at most
         ``redraws`` times (0: the load-time check, where it is an error)."""
-        if split not in SPLIT_ID:
-            raise ScenarioError(f"split: expected 'train' or 'test', got {split!r}")
+        checked_split(split)
         if not is_integer(index) or index < 0:
             raise ScenarioError(f"draw index: expected a non-negative integer, got {index!r}")
         index = int(index)
