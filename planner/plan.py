@@ -228,8 +228,8 @@ def plan(
             table[f"cvar_{col}"] = tail[col].to_numpy()
 
     # 5. frontier and targets (multiples of the budget given)
-    frontier, profit_max = frontier_and_profit(problem, given_problem, obj, BudgetPoint(B, X, value, marg), given,
-                                               multiples, points, target, names, reward)
+    frontier, profit_max = frontier_and_profit(given_problem, obj, BudgetPoint(B, X, value, marg), given, multiples,
+                                               points, target, names, reward)
 
     # 6. response curves
     curve_table = response_curves(model, X, names, reward, cur, budget=B) if curves else None

@@ -243,18 +243,19 @@ def current_columns(
 
 # ----------------------------------------------------------------------------- 5. frontier and profit
 def frontier_and_profit(
-    problem: PlanningProblem, given_problem: PlanningProblem, obj: Objective, anchor: BudgetPoint, given: float,
+    given_problem: PlanningProblem, obj: Objective, anchor: BudgetPoint, given: float,
     multiples: np.ndarray | None, points: list[BudgetPoint] | None, target: dict[str, Any] | None,
     names: list[str], reward: str,
 ) -> tuple[pd.DataFrame | None, dict[str, Any] | None]:
     """The frontier over the sweep's ``multiples`` of the budget ``given`` (``None`` without a sweep) and, for a
     profit reward, the profit-maximising budget (``None`` otherwise). ``anchor`` is the recommendation's point:
     a target met there records its numbers (``target`` updated: one set of numbers), and the sweep's levels
-    beside it are solved unless the target's search solved them (``points``)."""
+    beside it are solved on ``given_problem`` unless the target's search solved them (``points``: without a target,
+    the recommendation's problem is the budget given's)."""
     if target is not None and target["plan_at"] == "target":  # the point is the recommendation: one set of numbers
         target.update(point_record(anchor, given))
     if points is None:
-        points = [anchor] if multiples is None else sweep_budgets(problem, obj, multiples, anchor)
+        points = [anchor] if multiples is None else sweep_budgets(given_problem, obj, multiples, anchor)
     frontier = None if multiples is None else frontier_table(points, given, names)
     profit_max = None
     if reward == "profit":
