@@ -42,6 +42,7 @@ module needs neither; using it without them raises a one-line
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -268,7 +269,8 @@ class PPOAgent(BaseAgent[PPOParams]):
             mean = policy_mean(self.model.policy, self.normalize(observation), self.action_space)
             if mean is not None:
                 return mean, state
-        with torch_stream(self, "_torch_rng"):
+        # a deterministic action draws nothing: only a sampled one needs the agent's own stream and the guard
+        with torch_stream(self, "_torch_rng") if not deterministic else contextlib.nullcontext():
             action, state = self.model.predict(
                 self.normalize(observation),
                 state=state,
