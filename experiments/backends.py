@@ -13,7 +13,9 @@ the backend: each task is self-contained, seeded, and single-threaded
 * :class:`RayBackend` — one Ray task per grid task (``pip install "budgetgym[ray]"``).
   Without an address it starts a local Ray instance with ``num_cpus=workers``; with
   ``address`` it joins that cluster and lets Ray schedule on all its CPUs. Workers need
-  budgetgym installed (and the results directory on a shared filesystem).
+  budgetgym installed (and the results directory on a shared filesystem). A task whose worker or node
+  dies (killed, out of memory) is :class:`WorkerExited` naming that task, as the pool's is; a task that
+  raises raises as it would in the serial loop.
 """
 
 from __future__ import annotations
@@ -67,9 +69,11 @@ def _report_pid(pids: Any, closing: Any) -> None:
 
 
 class WorkerExited(RuntimeError):
-    """A worker process of a :class:`ProcessPoolBackend` ended without answering (killed, out of memory, a
-    crash outside Python, ``os._exit``) while it ran one of the tasks ``indexes`` (the tasks handed out and
-    unfinished: which of them it was, the pool cannot say). The pool is broken: its other tasks are not run."""
+    """A worker process ended without answering (killed, out of memory, a crash outside Python,
+    ``os._exit``) while it ran one of the tasks ``indexes``. For a :class:`ProcessPoolBackend` these are the
+    tasks handed out and unfinished (which of them it was, the pool cannot say) and the pool is broken; for a
+    :class:`RayBackend` it is the one task whose worker or node died (Ray's ``WorkerCrashedError``,
+    ``OutOfMemoryError``, ``NodeDiedError``, ...). Either way the other tasks are not run."""
 
     def __init__(self, message: str, indexes: list[int]):
         super().__init__(message)
@@ -261,7 +265,16 @@ class RayBackend:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
                     i = pending.pop(ref)
-                    yield i, ray.get(ref)
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.RayError as err:
+                        if isinstance(err, ray.exceptions.RayTaskError):  # the task's own exception: as serial
+                            raise
+                        # its worker or node died (WorkerCrashedError, OutOfMemoryError, NodeDiedError, ...);
+                        # with max_retries=0 Ray says so for this task alone, so the run is named exactly
+                        raise WorkerExited(f"a Ray worker exited while running task {i} ({type(err).__name__})",
+                                           [i]) from None
+                    yield i, result
         finally:
             for ref in pending:
                 try:

@@ -435,6 +435,24 @@ def test_ray_backend_gives_the_serial_numbers(tmp_path):
     pd.testing.assert_frame_equal(numbers(tmp_path / "ray"), numbers(tmp_path / "serial"))
 
 
+def test_a_ray_worker_that_dies_stops_the_grid_naming_its_run(tmp_path: Path) -> None:
+    """A Ray worker ending without an answer (os._exit here; the out-of-memory killer, a segfault) came out of
+    ``ray.get`` as Ray's own ``WorkerCrashedError``, a traceback through the runner: it is now the process
+    pool's :class:`WorkerExited`, naming the one run it was running (Ray knows which), and the finished runs
+    resume."""
+    pytest.importorskip("ray")
+    from budgetgym.experiments.backends import WorkerExited
+
+    cfg = experiment(agents=["t_tilt", {"agent": "t_noisy", "params": {"die_seed": 1}}], seeds=2, episodes=1)
+    with pytest.raises(WorkerExited) as err:
+        run_experiment(cfg, tmp_path / "ray", backend="ray", workers=2, report=False)
+    assert err.value.indexes and "s3/t_noisy/seed_1" in str(err.value) and "\n" not in str(err.value)
+    assert "one of" not in str(err.value)  # Ray names the task that died, not the tasks handed out
+    fixed = experiment(agents=["t_tilt", {"agent": "t_noisy", "params": {"die_seed": None}}], seeds=2, episodes=1)
+    res = run_experiment(fixed, tmp_path / "ray", report=False)  # resumed in-process: what Ray finished is kept
+    assert res.ok and sum(o.kind == "run" for o in res.outcomes) == 4
+
+
 def test_a_ray_cluster_that_cannot_be_reached_leaves_no_results_directory(tmp_path, monkeypatch):
     """Ray is joined before anything is written: a bad --address is a one-line error, not a results
     directory holding only experiment.yaml, grid.json and a meta.json stuck at 'running'."""
