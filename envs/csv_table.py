@@ -84,7 +84,9 @@ def grouped_number(cell: str, mark: str | None = None) -> bool:
     docstring): ``1 234``, ``-12 345,5`` (decimals after the decimal comma), ``1'234.5`` (the decimal point); with
     ``mark`` (``","`` or ``"."``), decimals only after that mark. A plain number (``1234``) is none."""
     text = cell.strip()
-    return any(_SPACED_NUMBER[m].fullmatch(text) is not None for m in ((mark,) if mark else DECIMAL_MARKS))
+    if mark is not None:
+        return _SPACED_NUMBER[mark].fullmatch(text) is not None
+    return _SPACED_NUMBER[","].fullmatch(text) is not None or _SPACED_NUMBER["."].fullmatch(text) is not None
 
 
 def _fields(line: str, sep: str) -> list[str]:
@@ -103,9 +105,9 @@ def _shows(cell: str) -> str | None:
     ``None`` when it shows none (a whole number, text)."""
     if "," not in cell and "." not in cell:  # most cells of a table: no number with a mark, no match to try
         return None
-    comma, point = bool(_COMMA_NUMBER.fullmatch(cell)), bool(_POINT_NUMBER.fullmatch(cell))
+    comma, point = _COMMA_NUMBER.fullmatch(cell), _POINT_NUMBER.fullmatch(cell)
     if not (comma or point) and _HAS_GAP.search(cell):  # 1 234,5 or 1'234.5: never both (one mark in each)
-        comma, point = grouped_number(cell, ","), grouped_number(cell, ".")
+        return "," if grouped_number(cell, ",") else "." if grouped_number(cell, ".") else None
     if comma and point:
         return "?"
     return "," if comma else "." if point else None
