@@ -39,7 +39,7 @@ import pandas as pd
 
 from budgetgym.calibration.column_names import channel_name, exposure_entries, spend_suffix, split_columns, unique_names
 from budgetgym.calibration.data_rows import check_national, drop_empty_rows
-from budgetgym.envs.csv_table import GROUPING
+from budgetgym.envs.csv_table import grouped_number
 from budgetgym.envs.dates import MONTH_DAYS, calendar_day, read_dates
 from budgetgym.envs.errors import BudgetGymError, count, suggest
 from budgetgym.envs.io import numeric_column, read_csv_table
@@ -241,15 +241,12 @@ def check_varying_channels(media: np.ndarray, spend_columns: list[str] | tuple[s
         f"baseline's intercept; drop the channels, or give a lift test of each (--lift-tests)")
 
 
-#: A space, a no-break space or an apostrophe grouping a number's thousands (``1 234``; a control is read as text).
-_GROUP_GAP = rf"(?<=\d)[{''.join(GROUPING)}](?=\d{{3}})"
-
-
 def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarray, list[str], list[np.ndarray]]:
-    """Numeric controls as they are, a true/false one (a holiday dummy) as 1/0; a column of text only
-    (no value a number) one-hot encoded, its most frequent value the reference level; a column whose every
-    value is a number written with a percent sign or thousands separators (``10%``, ``1,234.5``, ``1 234``) is an error,
-    not levels. Returns the design ``[T, p]``, its column names, and each control's own columns ``[T, m]``."""
+    """Numeric controls as they are (thousands grouped by a space or an apostrophe, ``1 234,5``, read as the number by
+    :func:`_read`), a true/false one (a holiday dummy) as 1/0; a column of text only (no value a number) one-hot
+    encoded, its most frequent value the reference level; a column whose every value is a number written with a
+    percent sign or a ``,`` grouping thousands (``10%``, ``1,234.5``, ``1 234 %``) is an error, not levels. Returns
+    the design ``[T, p]``, its column names, and each control's own columns ``[T, m]``."""
     out, names, blocks = [], [], []
     for col in cols:
         if df[col].isna().any():
@@ -262,9 +259,10 @@ def _controls(df: pd.DataFrame, cols: list[str], source: str) -> tuple[np.ndarra
             blocks.append(out[-1][:, None])
             continue
         text = df[col].astype(str).str.strip()
-        plain = (text.str.replace(",", "", regex=False).str.replace(r"\s*%$", "", regex=True)
-                 .str.replace(_GROUP_GAP, "", regex=True))
-        if pd.to_numeric(plain, errors="coerce").notna().all():  # "10%", "1,234.5", "1 234": numbers, not levels
+        bare = text.str.replace(r"\s*%$", "", regex=True)
+        decorated = pd.to_numeric(bare.str.replace(",", "", regex=False), errors="coerce").notna() | bare.map(
+            grouped_number)
+        if decorated.all():  # "10%", "1,234.5", "1 234 %": numbers, not levels
             raise BudgetGymError(
                 f"{source}: column '{col}', row 1: a control must be a plain number, got {text.iloc[0]!r} (a percent "
                 f"sign or a thousands separator); write it as a number (10% as 0.1 or 10, 1,234.5 as 1234.5)")
@@ -332,8 +330,10 @@ def read_mmm_csv(
     source = f"data file '{p}'"
     spend_cols, control_cols = split_columns(spend), split_columns(controls)
     per_channel = exposure_entries(exposure)
-    amounts = [kpi, *spend_cols, *(c for c in per_channel if c is not None)]  # controls may be text: as read
-    df = _read(p, decimal, amounts + ([revenue_per_kpi.strip()] if revenue_per_kpi else []))
+    # a control may be text (one-hot encoded, _controls): a cell of it that is no number is kept as written, one of
+    # digits split by a space other than in threes is refused, as in a spend column
+    numbers = [kpi, *spend_cols, *(c for c in per_channel if c is not None), *control_cols]
+    df = _read(p, decimal, numbers + ([revenue_per_kpi.strip()] if revenue_per_kpi else []))
     if not spend_cols:
         raise BudgetGymError(f"{source}: --spend: expected at least one spend column")
     if per_channel and len(per_channel) != len(spend_cols):

@@ -1,7 +1,7 @@
 """The files a calibration writes, and ``fit.md``.
 
 :func:`write_outputs` renders everything first (YAML, CSVs, figures, markdown), writes the files
-into a temporary directory beside ``out`` and only then moves them in
+into a staging directory in ``out`` and only then moves them in
 (:func:`budgetgym.envs.io.staged_output`), so an error (a full disk, an ``out`` that cannot be
 written: one line) never leaves a half-written directory; other files in ``out`` are kept, and a
 directory holding files of these names but no ``fit.md`` (not an earlier calibration's) is refused

@@ -55,7 +55,7 @@ from typing import Any
 
 from budgetgym.envs.errors import BudgetGymError
 
-__all__ = ["DECIMAL_MARKS", "GROUPING", "SEPARATORS", "decimal_mark", "read_csv_table", "separator"]
+__all__ = ["DECIMAL_MARKS", "GROUPING", "SEPARATORS", "decimal_mark", "grouped_number", "read_csv_table", "separator"]
 
 #: The separators a table may use, in the order a tie is broken (:func:`separator`).
 SEPARATORS = (",", ";", "\t")
@@ -79,6 +79,16 @@ _SPLIT_DIGITS = re.compile(rf"[+-]?\d+(?:{_GAP}\d+)+(?:[.,]\d+)?")
 _HAS_GAP = re.compile(_GAP)
 
 
+def grouped_number(cell: str, mark: str | None = None) -> bool:
+    """Whether ``cell`` (stripped) is a number grouping its thousands by one of :data:`GROUPING` in threes (module
+    docstring): ``1 234``, ``-12 345,5`` (decimals after the decimal comma), ``1'234.5`` (the decimal point); with
+    ``mark`` (``","`` or ``"."``), decimals only after that mark. A plain number (``1234``) is none."""
+    text = cell.strip()
+    if mark is not None:
+        return _SPACED_NUMBER[mark].fullmatch(text) is not None
+    return _SPACED_NUMBER[","].fullmatch(text) is not None or _SPACED_NUMBER["."].fullmatch(text) is not None
+
+
 def _fields(line: str, sep: str) -> list[str]:
     return next(csv.reader([line], delimiter=sep), [])
 
@@ -97,7 +107,7 @@ def _shows(cell: str) -> str | None:
         return None
     comma, point = _COMMA_NUMBER.fullmatch(cell), _POINT_NUMBER.fullmatch(cell)
     if not (comma or point) and _HAS_GAP.search(cell):  # 1 234,5 or 1'234.5: never both (one mark in each)
-        comma, point = _SPACED_NUMBER[","].fullmatch(cell), _SPACED_NUMBER["."].fullmatch(cell)
+        return "," if grouped_number(cell, ",") else "." if grouped_number(cell, ".") else None
     if comma and point:
         return "?"
     return "," if comma else "." if point else None
@@ -165,14 +175,14 @@ def _ungrouped(cell: str, mark: str, where: tuple[str, int], source: str, option
     text = cell.strip()
     if not _HAS_GAP.search(text):  # most cells: nothing to do
         return cell
-    if _SPACED_NUMBER[mark].fullmatch(text):
+    if grouped_number(text, mark):
         return _HAS_GAP.sub("", text).replace(",", ".")
     if not _SPLIT_DIGITS.fullmatch(text):
         return cell  # text, not digits: left to the caller's reading of the column ("must be a number")
     name, row = where
     g = _HAS_GAP.findall(text)[0]
     other = "," if mark == "." else "."
-    if _SPACED_NUMBER[other].fullmatch(text):
+    if grouped_number(text, other):
         said = f"the decimal {'comma' if other == ',' else 'point'}"
         fix = f"pass {option} {other}" if option else f"export the numbers with the decimal {mark}"
         raise BudgetGymError(f"{source}: column '{name}', row {row}: {text!r} is written with {said}, but the file's "

@@ -1,8 +1,8 @@
 """File helpers: atomic writes (a result file is complete or absent, never half-written), output
-directories written all or nothing (:func:`staged_output`), reading YAML and CSV (the latter in
-:mod:`~budgetgym.envs.csv_table`, re-exported here) with one-line errors, and a record of the YAML
-files read (:func:`yaml_reads`), to tell whether what was built from them is still what they say
-(:func:`files_unchanged`)."""
+directories written all or nothing (:func:`staged_output`, in :mod:`~budgetgym.envs.staging`), reading YAML
+and CSV (the latter in :mod:`~budgetgym.envs.csv_table`; both re-exported here) with one-line errors, and a
+record of the YAML files read (:func:`yaml_reads`), to tell whether what was built from them is still what
+they say (:func:`files_unchanged`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import secrets
-import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ import yaml
 
 from budgetgym.envs.csv_table import read_csv_table
 from budgetgym.envs.errors import BudgetGymError, format_loc
+from budgetgym.envs.staging import check_out_dir, move_staged, staged_output  # re-exported
 from budgetgym.envs.table_columns import cell_text, numeric_column  # re-exported
 
 __all__ = [
@@ -104,18 +104,6 @@ def _new_temporary(path: Path) -> str:
     raise FileExistsError(errno.EEXIST, f"no unused temporary name beside '{path}'")
 
 
-def check_out_dir(out: str | Path) -> Path:
-    """``out`` as a path; a one-line error if it exists and is not a directory, or if a parent of it
-    is a file (checked before any work, so a bad ``--out`` costs nothing)."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise BudgetGymError(f"output directory '{out}': exists and is not a directory")
-    blocker = next((p for p in out.parents if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        raise BudgetGymError(f"output directory '{out}': '{blocker}' is a file, not a directory")
-    return out
-
-
 def foreign_files(out: Path, names: Iterable[str], markers: Iterable[str]) -> list[str]:
     """Which of ``names`` (files a command writes) an existing directory ``out`` holds while it holds
     none of ``markers`` (files only that command writes): another command's files the command would
@@ -129,90 +117,6 @@ def name_list(names: Sequence[str], most: int = 3) -> str:
     """``'a', 'b', 'c' and 2 more``: the first ``most`` of ``names`` for a one-line message."""
     shown = ", ".join(f"'{n}'" for n in names[:most])
     return shown + (f" and {len(names) - most} more" if len(names) > most else "")
-
-
-@contextmanager
-def staged_output(out: str | Path, *, inside: bool = False) -> Iterator[Path]:
-    """A temporary directory beside the output directory ``out`` (with ``inside``, in ``out`` itself,
-    created: for files written into a directory the user named, whose parent may not be writable or
-    may be on another file system) to write into, then move from.
-
-    On any error in the ``with`` block, ``out`` is removed if it did not exist before, as are the
-    temporary directory and the parents of ``out`` this created, so nothing is left half-written; an
-    :class:`OSError` (a full disk, no permission) becomes the one-line :class:`BudgetGymError`
-    ``output directory '<out>': cannot be written (<reason>)``. The temporary directory is removed
-    on the way out in any case (whatever was not moved from it).
-    """
-    out = check_out_dir(out)
-    existed = out.exists()
-    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # deepest first
-    stage: Path | None = None
-    try:
-        home = out if inside else out.parent
-        home.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=home))
-        yield stage
-    except BaseException as exc:
-        if not existed:
-            shutil.rmtree(out, ignore_errors=True)
-        if stage is not None:
-            shutil.rmtree(stage, ignore_errors=True)
-            stage = None
-        for p in created:
-            try:
-                p.rmdir()
-            except OSError:
-                break
-        if isinstance(exc, OSError):
-            raise BudgetGymError(f"output directory '{out}': cannot be written ({exc.strerror or exc})") from None
-        raise
-    finally:
-        if stage is not None:
-            shutil.rmtree(stage, ignore_errors=True)
-
-
-def move_staged(stage: Path, out: Path, names: list[str], remove: Iterable[str] = ()) -> None:
-    """Move the files ``names`` (paths relative to the directory, ``plots/a.png`` too) from a
-    :func:`staged_output` directory into ``out``, in order, each by one rename (creating ``out`` and
-    the subdirectories the names need), after taking out the files ``remove`` of ``out`` (an earlier
-    output's files the new one has not; absent ones are skipped).
-
-    All or nothing: a file of ``out`` that a name replaces or ``remove`` lists is first moved aside into
-    ``stage``, so when a rename fails or Ctrl-C arrives midway, the files moved in so far are taken out
-    again, the files moved aside are put back and the subdirectories created are removed, and the error is
-    raised again: ``out`` holds its earlier files as they were, never some of a new output among some of an
-    old one. (What was moved aside goes with ``stage`` when :func:`staged_output` removes it.)
-    """
-    out.mkdir(exist_ok=True)
-    aside = Path(tempfile.mkdtemp(prefix=".replaced.", dir=stage))
-    done: list[tuple[str, bool]] = []  # (name, whether out held a file of that name), in the order changed
-    made: list[Path] = []  # subdirectories of out created, parents first
-    gone = [n for n in dict.fromkeys(remove) if n not in names]
-    try:
-        for name in [*gone, *names]:
-            target = out / name
-            if name in gone and not target.is_file():
-                continue
-            made += [p for p in reversed(target.relative_to(out).parents) if p.parts and not (out / p).exists()]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            done.append((name, target.exists()))
-            if done[-1][1]:
-                (aside / name).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(target, aside / name)
-            if name not in gone:
-                os.replace(stage / name, target)
-    except BaseException:
-        for name, had in reversed(done):
-            if had and (aside / name).exists():
-                os.replace(aside / name, out / name)
-            elif not had:
-                (out / name).unlink(missing_ok=True)
-        for sub in reversed(made):
-            try:
-                (out / sub).rmdir()
-            except OSError:
-                pass
-        raise
 
 
 def names_a_file(text: str | Path) -> bool:

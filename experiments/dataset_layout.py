@@ -25,6 +25,7 @@ from budgetgym.envs.io import check_out_dir, move_staged, name_list, staged_outp
 from budgetgym.envs.path import step_days
 from budgetgym.envs.scenario import Scenario
 from budgetgym.envs.scenario_parts import ChannelConfig
+from budgetgym.envs.staging import is_stage
 
 __all__ = ["DATASET_FILES", "EPOCH", "SimulatedDataset", "check_dataset_out", "check_step", "exposure_column",
            "kpi_column", "period_dates", "spend_column", "write_dataset"]
@@ -149,6 +150,8 @@ def check_dataset_out(out: str | Path) -> Path:
         return out
     other = []
     for p in sorted(out.iterdir()):
+        if is_stage(p):  # a writer's staging directory, a killed one's removed by staged_output
+            continue
         inner = DATASET_FILES.get(p.name)
         if inner is None or p.is_dir() != bool(inner):
             other.append(p.name)
@@ -161,8 +164,8 @@ def check_dataset_out(out: str | Path) -> Path:
 
 
 def write_dataset(ds: SimulatedDataset, out: str | Path, meta: dict[str, Any] | None = None) -> Path:
-    """Write the dataset's files into ``out`` all at once: built in a temporary directory next to
-    it, then moved into place (an existing ``out``'s earlier dataset is replaced only when
+    """Write the dataset's files into ``out`` all at once: built in a staging directory in it,
+    then moved into place (an existing ``out``'s earlier dataset is replaced only when
     everything is written, by :func:`~budgetgym.envs.io.move_staged`, so an error or Ctrl-C while
     moving leaves the earlier dataset as it was; :func:`~budgetgym.envs.io.staged_output`: an
     ``out`` that is a file, or that cannot be written, is a one-line error and leaves nothing

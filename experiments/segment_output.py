@@ -97,7 +97,7 @@ def write_segments(result: SegmentationResult, out: str | Path, plots: bool = Tr
     installed, :func:`plot_segments` to ``out`` with the suffix ``.png`` (else an earlier run's figure
     there, of another segmentation, is removed).
 
-    Both or neither: both are written into a temporary directory in ``out``'s directory
+    Both or neither: both are written into a staging directory in ``out``'s directory
     (:func:`~budgetgym.envs.io.staged_output`), then renamed into place
     (:func:`~budgetgym.envs.io.move_staged`), so an error or Ctrl-C at any point leaves the files of an
     earlier run as they were and nothing new (not the directories created for ``out``). An
@@ -114,7 +114,7 @@ def write_segments(result: SegmentationResult, out: str | Path, plots: bool = Tr
     drawn, note = False, None
     if plots and importlib.util.find_spec("matplotlib") is None:
         note = 'no figure: it needs matplotlib (pip install "budgetgym[plot]")'
-    with io.staged_output(out.parent, inside=True) as stage:
+    with io.staged_output(out.parent) as stage:
         try:
             if plots and note is None:
                 plot_segments(result, stage / png.name)

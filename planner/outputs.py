@@ -18,7 +18,7 @@
       report.md       the tables, the sentences and the figures (budgetgym.planner.report)
       plots/*.png     allocation, frontier, curves, flighting, distribution (budgetgym.planner.plots)
 
-:func:`write_plan` writes everything into a temporary directory beside ``DIR`` and then moves the
+:func:`write_plan` writes everything into a staging directory in ``DIR`` and then moves the
 files in (``report.md`` last), so a failure (a figure that cannot be drawn, a full disk) leaves
 ``DIR`` as it was, or absent, and no temporary directory behind. Files of an earlier plan in
 ``DIR`` that this plan does not write (``frontier.csv`` without a sweep, say) are removed in the same

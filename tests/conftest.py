@@ -840,6 +840,15 @@ def oracle_solves(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
+def of_out(path: object, out: Path) -> bool:
+    """Whether ``path`` is a file of the output directory ``out``: under it, not in a staging directory
+    (:func:`budgetgym.envs.staging.staged_output` makes it in ``out``)."""
+    from budgetgym.envs.staging import STAGE_PREFIX
+
+    p = Path(str(path))
+    return p.is_relative_to(out) and not any(part.startswith(STAGE_PREFIX) for part in p.relative_to(out).parts)
+
+
 def interrupt_nth_move(monkeypatch: pytest.MonkeyPatch, out: Path, n: int) -> list[object]:
     """Make the ``n``-th rename of a new file into ``out`` (a staged file moved in by ``os.replace`` or
     ``os.rename``; renames within ``out``, such as setting a replaced file aside, do not count) raise
@@ -848,7 +857,7 @@ def interrupt_nth_move(monkeypatch: pytest.MonkeyPatch, out: Path, n: int) -> li
 
     def interrupting(real: Any) -> Any:
         def move(src: object, dst: object) -> None:
-            if Path(str(dst)).is_relative_to(out) and not Path(str(src)).is_relative_to(out):
+            if of_out(dst, out) and not of_out(src, out):
                 moved_in.append(dst)
                 if len(moved_in) == n:
                     raise KeyboardInterrupt
@@ -870,7 +879,7 @@ def interrupt_nth_change(monkeypatch: pytest.MonkeyPatch, out: Path, n: int, of:
     def touches(*paths: object) -> bool:
         if of is not None:
             return Path(str(paths[0])) == of
-        return any(Path(str(p)).is_relative_to(out) for p in paths)
+        return any(of_out(p, out) for p in paths)
 
     def count(path: object) -> None:
         changed.append(path)

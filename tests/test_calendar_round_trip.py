@@ -68,3 +68,27 @@ def test_calibrate_writes_the_start_day_into_the_family(tmp_path: Path) -> None:
     sc = load_family(tmp_path / "fit" / "family.yaml").nominal()
     assert sc.start_day == 210.0 and sc.step_days == 7.0
     assert str(res.window.first_date.date()) == "2024-07-29"
+
+
+def test_a_calibrated_family_past_day_2555_simulates_on_its_weekday_and_yearly_phase(tmp_path: Path) -> None:
+    """Data from Sunday 1 January 2023 (a year whose 1 January is a Sunday: day 0 + 365 x 6 = 2190) for 60 weeks
+    calibrate to a family starting on day 2190 + 420 = 2610, past 7 x 365 = 2555, the last day a date reads back
+    as (calendar_day: day of the year + 365 x the weekday of 1 January). simulate takes it, as any start day up to
+    1e5: its data, calibrated again, continue a clock of an earlier day, with the family's weekday and its yearly
+    phase within half a day, which is all the dynamics read of a day (d mod 7, d mod 365.25: envs/path.py)."""
+    dates = pd.date_range("2023-01-01", periods=60, freq="7D")
+    sim = simulate_dataset(load_scenario("stationary-3"), 60, "random", seed=3).data
+    sim["date"] = dates.strftime("%Y-%m-%d")
+    sim.to_csv(tmp_path / "real.csv", index=False)
+    calibrate(tmp_path / "real.csv", date="date", kpi="conversions", spend="search_spend", draws=0, starts=1,
+              fourier=0, plots=False, out=tmp_path / "fit")  # one channel: the calendar is the point, and fast
+    family = load_family(tmp_path / "fit" / "family.yaml")
+    start = family.nominal().start_day
+    assert start == 2190 + 60 * 7
+    n = 20
+    write_dataset(simulate_dataset(family, n, "random", seed=1), tmp_path / "ds")
+    data = read_mmm_csv(tmp_path / "ds" / "data.csv", date="date", kpi="conversions", spend="search_spend")
+    back, day = plan_window(data, 1).start_day, start + n * 7
+    assert back < 2555 + n * 7 and back % 7 == day % 7  # an earlier day of the same weekday
+    phase = abs(back % 365.25 - day % 365.25)
+    assert min(phase, 365.25 - phase) <= 0.5

@@ -266,6 +266,35 @@ def test_a_french_export_calibrates_to_the_fit_of_its_comma_twin(tmp_path: Path)
     assert a.fit.lift() == b.fit.lift()
 
 
+@pytest.mark.parametrize(("sep", "gap", "mark"), [(";", "\u202f", ","), (";", " ", ","), (",", "'", ".")])
+def test_a_grouped_control_calibrates_as_its_plain_twin(tmp_path: Path, sep: str, gap: str, mark: str) -> None:
+    """A control written with its thousands grouped (French: ';', the decimal comma, a narrow no-break space or a
+    space; Swiss: an apostrophe, the decimal point) is read as its plain twin's number, as a spend is: the same
+    data and fit. It was refused ("a control must be a plain number")."""
+    comma, _, _, _ = _twins(tmp_path)
+    frame = pd.read_csv(comma)
+    rival = np.exp(np.random.default_rng(5).uniform(np.log(200), np.log(5e6), len(frame))).round(2)
+    assert rival.min() < 1000 and rival.max() > 1e6  # plain and grouped cells in one column, up to two gaps
+    frame["rival"] = rival
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    cols = ["revenue", "tv_spend", "search_spend", "rival"]
+    rows = [sep.join(["date", *cols])]
+    rows += [sep.join([d, *(_grouped(v, gap, mark) for v in r)])
+             for d, r in zip(frame["date"], frame[cols].to_numpy(), strict=True)]
+    grouped = _write(tmp_path, "\n".join(rows) + "\n", "grouped.csv")
+    assert f"1{gap}" in grouped.read_text(encoding="utf-8")
+
+    def fit(data: Path):  # type: ignore[no-untyped-def]
+        return calibrate(data, date="date", kpi="revenue", spend="tv_spend,search_spend", controls="rival", draws=0,
+                         starts=1, fourier=0)
+
+    a, b = fit(tmp_path / "plain.csv"), fit(grouped)
+    np.testing.assert_array_equal(b.data.controls[:, 0], rival)
+    np.testing.assert_array_equal(a.data.controls, b.data.controls)
+    assert a.data.control_names == b.data.control_names == ("rival",)
+    pd.testing.assert_frame_equal(a.parameters, b.parameters)
+
+
 def test_a_swiss_history_file_reads_as_its_plain_twin(tmp_path: Path) -> None:
     """``plan --history`` in the Swiss layout (the decimal point, thousands grouped by an apostrophe), ';' or ','."""
     from budgetgym.envs.scenario import load_scenario
