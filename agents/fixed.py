@@ -17,7 +17,7 @@ Registry names
     ``env.reset(seed=seed)``, so it scores 100% of the oracle by construction.
 
 Every split is projected onto the scenario's share bounds
-(:func:`~budgetgym.envs.allocation.project_bounded_simplex`) and turned into split logits by
+(:func:`~budgetgym.envs.simplex_projection.project_bounded_simplex`) and turned into split logits by
 :func:`~budgetgym.envs.allocation.split_to_action`.
 
 Pacing

@@ -2,7 +2,7 @@ r"""Per-row compiled parameters for a batch of campaigns, and the batched transi
 
 A vector environment plays ``N`` campaigns at once, and with a scenario family every row may be a
 different draw. The campaigns compiled for the batch are its *members* (each a
-:class:`~budgetgym.envs.dynamics.ChannelModel`); ``index[i]`` names row ``i``'s member. Rows are
+:class:`~budgetgym.envs.channel_model.ChannelModel`); ``index[i]`` names row ``i``'s member. Rows are
 processed in **groups** of members that share the adstock and delay windows ``(L, D)`` (``fast``:
 any windows, the shorter kernels zero-padded) and the curve family: a group's
 :class:`ChannelModel` carries per-row parameters ``[n, K]`` (when the batch has a single member,

@@ -50,7 +50,7 @@ Method. Channels do not interact in the dynamics, so :math:`J(X(q)) = \sum_i F_i
    of these polished by SLSQP over :math:`z` (the linear constraints above). Concave curves make
    :math:`J(X(z))` concave, so the polish is the global optimum.
 4. Every candidate is projected onto the feasible splits
-   (:func:`~budgetgym.envs.allocation.project_bounded_simplex`, the level clipped to ``[0, 1]``)
+   (:func:`~budgetgym.envs.simplex_projection.project_bounded_simplex`, the level clipped to ``[0, 1]``)
    and valued by :func:`~budgetgym.envs.evaluate_plan`; the best is returned, so
    ``expected_reward`` means the same as the oracle's.
 """

@@ -192,7 +192,7 @@ def logistic_d2(a: np.ndarray, beta: np.ndarray, rate: np.ndarray) -> np.ndarray
 # ----------------------------------------------------------------- a bank of curves
 class CurveBank(Protocol):
     """Per-curve parameter arrays (the last axis: one entry per channel, or per segment), as
-    :class:`~budgetgym.envs.dynamics.ChannelModel` and :class:`~budgetgym.envs.segments.SegmentModel`
+    :class:`~budgetgym.envs.channel_model.ChannelModel` and :class:`~budgetgym.envs.segments.SegmentModel`
     hold them; ``curve_family`` from :func:`curve_family`."""
 
     @property

@@ -181,7 +181,7 @@ class CampaignArrays(NamedTuple):
 
 def padded_windows(campaigns: Sequence[Campaign]) -> list[Campaign]:
     """``campaigns`` with their kernels zero-padded to the next power of two of lags
-    (:meth:`~budgetgym.envs.dynamics.ChannelModel.with_windows`; those with segments as they are), so that
+    (:meth:`~budgetgym.envs.channel_model.ChannelModel.with_windows`; those with segments as they are), so that
     :func:`evaluate_campaigns` rolls out campaigns of many windows in a few groups: a bootstrap family's
     geometric decays give ~75 windows among 100 draws, each its own rollout, and 4 padded ones. The values are
     :func:`evaluate_plan`'s to rounding (numpy's pairwise sum over the longer rings groups the products

@@ -7,7 +7,9 @@ field enters are documented in :mod:`budgetgym.envs.curves`,
 :mod:`budgetgym.envs.kernels`, :mod:`budgetgym.envs.path` and in
 ``configs/README.md`` (the schema reference).
 
-Every model forbids unknown keys, so a mistyped field fails loudly.
+Every model forbids unknown keys, so a mistyped field fails loudly; the checks across fields
+(unique names, feasible share bounds, shocks, segments, a currency response) are in
+:mod:`budgetgym.envs.scenario_checks`.
 :func:`load_scenario` turns any validation problem into a one-line
 :class:`~budgetgym.envs.errors.ScenarioError` naming the file, the field path
 and what was expected.
@@ -31,9 +33,10 @@ from pydantic import (
 )
 
 from budgetgym.envs.dotted_paths import item_index, set_dotted  # re-exported
-from budgetgym.envs.errors import ScenarioError, ScenarioWarning, StrictModel, repeated, suggest, validation_error
-from budgetgym.envs.family_template import misfit_size, sizes_text
+from budgetgym.envs.errors import ScenarioError, ScenarioWarning, StrictModel, suggest, validation_error
+from budgetgym.envs.family_template import misfit_size
 from budgetgym.envs.io import names_a_file, read_yaml
+from budgetgym.envs.scenario_checks import check_channels, check_combined_shocks, check_response_unit, check_segments
 from budgetgym.envs.scenario_parts import (  # the parts, re-exported
     SIZES_SUM_TOL,
     ActionConfig,
@@ -73,6 +76,7 @@ __all__ = [
     "builtin_scenario_dir",
     "item_index",
     "set_dotted",
+    "SIZES_SUM_TOL",
     "ActionConfig",
     "BaselineConfig",
     "AdstockConfig",
@@ -173,23 +177,8 @@ class Scenario(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
-        names = [c.name for c in self.channels]
-        dupes = repeated(names)
-        if dupes:
-            raise ValueError(f"channel names must be unique, repeated: {', '.join(dupes)}")
-        lo = sum(c.share_bounds[0] for c in self.channels)
-        hi = sum(c.share_bounds[1] for c in self.channels)
-        if lo > 1 + 1e-9 or hi < 1 - 1e-9:
-            raise ValueError(
-                f"share bounds are infeasible: the channels' low shares sum to {lo:g} and high shares "
-                f"to {hi:g}; expected sum(low) <= 1 <= sum(high)"
-            )
-        for i, shock in enumerate(self.shocks):
-            unknown = sorted(set(shock.channels or []) - set(names))
-            if unknown:
-                raise ValueError(f"shocks[{i}].channels: unknown channel(s) {', '.join(unknown)}")
-            if shock.start >= self.horizon:
-                raise ValueError(f"shocks[{i}].start: expected a step < horizon {self.horizon}, got {shock.start}")
+        """:func:`~budgetgym.envs.scenario_checks.check_channels`."""
+        check_channels(self.channels, self.shocks, self.horizon)
         return self
 
     @model_validator(mode="before")
@@ -215,87 +204,20 @@ class Scenario(StrictModel):
 
     @model_validator(mode="after")
     def _response_unit(self) -> Scenario:
-        r"""A response in ``currency`` is revenue itself: its reward is ``revenue`` or ``profit`` (a ``conversions``
-        reward would count currency as conversions) and every value per unit of it is 1 (the revenue
-        :math:`R_i = v_i N_i` is then :math:`N_i`)."""
-        if self.response_unit == "conversions":
-            return self
-        if self.kpi == "conversions":
-            raise ValueError("kpi: expected none with response_unit: currency (the response is revenue itself, not a "
-                             "count of conversions), got conversions")
-        if self.reward == "conversions":
-            raise ValueError("reward: expected revenue or profit with response_unit: currency (the response is "
-                             "revenue, not a count of conversions), got conversions")
-        values = [(f"channels.{c.name}", c.value) for c in self.channels]
-        values += [(f"segments.{s.name}", s.value) for s in self.segments or []]
-        for where, value in values:
-            if value.mean != 1.0:
-                raise ValueError(f"{where}.value.mean: expected 1 with response_unit: currency (the response is "
-                                 f"already revenue), got {value.mean:g}")
+        """:func:`~budgetgym.envs.scenario_checks.check_response_unit`."""
+        check_response_unit(self.response_unit, self.kpi, self.reward, self.channels, self.segments)
         return self
 
     @model_validator(mode="after")
     def _segments(self) -> Scenario:
-        """With ``segments`` the response curves, values and delays are the segments' (a channel gives
-        none of them) and every reach names a channel; without, every channel has its curve."""
-        if self.segments is None:
-            missing = [c.name for c in self.channels if c.saturation is None]
-            if missing:
-                raise ValueError(
-                    f"channels.{missing[0]}.saturation: required (a response curve), unless the scenario has segments"
-                )
-            return self
-        names = self.channel_names
-        dupes = repeated(s.name for s in self.segments)
-        if dupes:
-            raise ValueError(f"segments: names must be unique, repeated: {', '.join(dupes)}")
-        total = sum(s.size for s in self.segments)
-        if abs(total - 1.0) > SIZES_SUM_TOL:
-            named = sizes_text(self.segments, [s.size for s in self.segments])
-            raise ValueError(f"segments: sizes sum to {total:.6g} ({named}); expected 1 (shares of the addressable "
-                             f"audience)")
-        for j, seg in enumerate(self.segments):
-            unknown = sorted(set(seg.reach) - set(names))
-            if unknown:
-                raise ValueError(f"segments[{j}].reach: unknown channel(s) {', '.join(unknown)}"
-                                 f"{suggest(unknown[0], names)}; expected one of {', '.join(names)}")
-        for c in self.channels:
-            reach = sum(s.reach.get(c.name, 0.0) for s in self.segments)
-            if reach > 1 + 1e-9:
-                raise ValueError(f"segments: channel '{c.name}' sends {reach:.6g} of its exposure to the segments; "
-                                 "expected its reach shares to sum to at most 1")
-            for part, default in (("saturation", None), ("delay", NoDelay(type="none")), ("value", ValueConfig())):
-                if getattr(c, part) != default:
-                    raise ValueError(f"channels.{c.name}.{part}: a scenario with segments takes response curves, "
-                                     f"delays and values per segment (segments[].{part}); remove it from the channel")
+        """:func:`~budgetgym.envs.scenario_checks.check_segments`."""
+        check_segments(self.channels, self.segments)
         return self
 
     @model_validator(mode="after")
     def _combined_shocks(self) -> Scenario:
-        """Overlapping shocks of a kind multiply: on every channel and step, the price shocks'
-        product must lie within [1e-6, 1e6] and the demand shocks' (zeros aside) be at most 1e6."""
-        T, index = self.horizon, {name: i for i, name in enumerate(self.channel_names)}
-        for kind, low in (("price", 1e-6), ("demand", 0.0)):
-            shocks = [s for s in self.shocks if s.kind == kind and s.multiplier > 0 and s.start < T]
-            if not shocks:
-                continue
-            log_change = np.zeros((T + 1, self.n_channels))  # log-multiplier steps, summed over time
-            for shock in shocks:
-                cols = [index[n] for n in shock.channels if n in index] if shock.channels else slice(None)
-                log_change[shock.start, cols] += np.log(shock.multiplier)
-                log_change[min(T, shock.start + shock.duration), cols] -= np.log(shock.multiplier)
-            combined = np.exp(np.cumsum(log_change[:T], axis=0))
-            t, i = np.unravel_index(np.argmax(combined), combined.shape)
-            expected = f"at most {1e6:g}"
-            if low > 0 and combined.min() < low * (1 - 1e-9):
-                t, i = np.unravel_index(np.argmin(combined), combined.shape)
-                expected = f"at least {low:g}"
-            elif combined[t, i] <= 1e6 * (1 + 1e-9):
-                continue
-            raise ValueError(
-                f"shocks: the {kind} shocks at step {t} multiply channel '{self.channel_names[i]}' by "
-                f"{combined[t, i]:.3g}; expected a combined {kind} multiplier of {expected}"
-            )
+        """:func:`~budgetgym.envs.scenario_checks.check_combined_shocks`."""
+        check_combined_shocks(self.shocks, self.channel_names, self.horizon)
         return self
 
     def override(self, changes: dict[str, object], source: str | None = None) -> Scenario:

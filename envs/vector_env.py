@@ -81,7 +81,7 @@ class ChannelBudgetVectorEnv(PartWorkers, VectorEnv):
     order (:mod:`budgetgym.envs.batch_model`, ``fast``; geometric kernels by a block recursion,
     :mod:`budgetgym.envs.carry_rings`) and, from
     :data:`~budgetgym.envs.vector_steps.NEWTON_CHANNELS` channels on, projects the splits onto the
-    share bounds by :func:`~budgetgym.envs.allocation.project_rows_few_bounds` (no sort): with every
+    share bounds by :func:`~budgetgym.envs.simplex_projection.project_rows_few_bounds` (no sort): with every
     noise source off it equals the single environment to ~1e-13 relative, not bit for bit (with the
     sort-free projection a spend may round to the neighbouring quantum of the budget, 2**-52 of it).
 

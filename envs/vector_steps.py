@@ -27,8 +27,8 @@ __all__ = [
 ]
 
 #: ``batched`` projects the splits of this many channels or more onto the share bounds without a
-#: sort, by :func:`~budgetgym.envs.allocation.project_rows_few_bounds` (an active-set iteration when
-#: few channels are bounded, else :func:`~budgetgym.envs.allocation.project_rows_newton`; equal to
+#: sort, by :func:`~budgetgym.envs.simplex_projection.project_rows_few_bounds` (an active-set iteration when
+#: few channels are bounded, else :func:`~budgetgym.envs.simplex_projection.project_rows_newton`; equal to
 #: ~1e-15, not bit for bit); below, and always in ``per_env``, by the single environment's
 #: breakpoint algorithm (as fast there).
 NEWTON_CHANNELS = 16

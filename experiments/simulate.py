@@ -33,7 +33,7 @@ an MMM dataset holds, plus the truth no real dataset has:
   but is neither;
 * ``truth/curves.csv``: each channel's true response curve: the expected KPI per period at
   steady state (carry-over built up, nominal prices and demand) against a constant spend per
-  period, :meth:`~budgetgym.envs.dynamics.ChannelModel.steady_state_reward`, with the carry-over's whole kernel;
+  period, :meth:`~budgetgym.envs.channel_model.ChannelModel.steady_state_reward`, with the carry-over's whole kernel;
   the other channels at 0 (with ``segments`` they matter: channels sharing a segment saturate it together,
   so their curves do not add up; the command prints :data:`SEGMENTS_TRUTH_NOTE`);
 * ``summary.json``: arguments, seed, versions and commit;

@@ -11,7 +11,7 @@ predicted lifts under each draw of a family, :mod:`budgetgym.planner.voi`).
   path without the scenario's shocks (no noise, nominal prices). A step shorter than 0.146 day leaves no such
   window within ``MAX_HORIZON`` steps: a one-line error naming ``step_days``.
 * **Curves** (:func:`true_curves`): each channel's expected KPI per period at steady state against a
-  constant spend per period, :meth:`~budgetgym.envs.dynamics.ChannelModel.steady_state_reward` with
+  constant spend per period, :meth:`~budgetgym.envs.channel_model.ChannelModel.steady_state_reward` with
   the carry-over's whole kernel (the scenario's horizon lengthened to it when shorter: a dataset of 8
   weeks held only 8 lags of a weekly decay of 0.8, and its curves read 36% below the steady state).
 """
@@ -150,7 +150,7 @@ def _year_of_steps(sc: Scenario) -> int:
 def _whole_kernels(sc: Scenario) -> Scenario:
     """``sc`` with a horizon at least its longest adstock kernel (a geometric one without a window runs
     until ``decay**l < 1e-8``, at most :data:`~budgetgym.envs.scenario.MAX_HORIZON` lags): its
-    :attr:`~budgetgym.envs.dynamics.ChannelModel.held_adstock_sum` is then the kernel's whole sum."""
+    :attr:`~budgetgym.envs.channel_model.ChannelModel.held_adstock_sum` is then the kernel's whole sum."""
     longest = max(len(adstock_kernel(c.adstock, MAX_HORIZON)) for c in sc.channels)
     return sc if longest <= sc.horizon else sc.override({"horizon": longest})
 

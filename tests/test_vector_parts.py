@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from test_allocation import feasible_bounds
 from test_vector_modes import _play, _quiet, _quiet_family
 
-from budgetgym.envs import ChannelBudgetEnv, allocation, load_scenario
+from budgetgym.envs import ChannelBudgetEnv, load_scenario, simplex_projection
 from budgetgym.envs.allocation import (
     MICHELOT_STEPS,
     project_bounded_simplex,
@@ -218,15 +218,16 @@ def test_few_bounds_projection_equals_the_breakpoint_algorithm(bounds, data) -> 
 
 
 def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list:
-    """The calls' arguments of ``allocation.<name>`` (still called) from now on."""
+    """The calls' arguments of ``simplex_projection.<name>`` (still called) from now on: patched where the
+    projection looks its helpers up."""
     calls: list = []
-    real = getattr(allocation, name)
+    real = getattr(simplex_projection, name)
 
     def spy(*args):
         calls.append(args)
         return real(*args)
 
-    monkeypatch.setattr(allocation, name, spy)
+    monkeypatch.setattr(simplex_projection, name, spy)
     return calls
 
 
@@ -247,7 +248,7 @@ def test_few_bounds_projection_on_large_50_bounds(monkeypatch) -> None:
     assert [call[-1] for call in steps] == [MICHELOT_STEPS, 50]  # then the rows whose set changed, on
     assert len(steps[1][6]) < 0.15 * len(p)  # few: the last line's root was the root of most rows
     np.testing.assert_allclose(q, project_rows(p, low, high), rtol=0, atol=1e-13)
-    np.testing.assert_allclose(q, allocation.project_rows_newton(p, low, high), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(q, simplex_projection.project_rows_newton(p, low, high), rtol=0, atol=1e-14)
     assert np.all(q >= low) and np.all(q <= high)
     np.testing.assert_allclose(q.sum(axis=1), 1.0, rtol=0, atol=1e-14)
     assert np.array_equal(q[-1], feasible[0])
