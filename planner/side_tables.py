@@ -62,6 +62,9 @@ def distribution_rows(result: PlanResult) -> tuple[list[str], list[list[str]], s
     ties = 0 if beats is None or dv is None else int((dv["recommended"] == dv["current"]).sum())
     if beats is not None and ties:
         beats += f" (equal on {ties} of the {count(n, 'draw')}, each counted half)"
+    if beats is not None and result.prob_beats_current_same_budget is not None:  # a target moved the plan's budget
+        beats += (f"; at the same budget, the budget given (same_budget), "
+                  f"P(recommended beats current): {result.prob_beats_current_same_budget:.2f}")
     return header, rows, beats
 
 
