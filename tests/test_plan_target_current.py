@@ -16,7 +16,7 @@ from test_plan_headline import _family
 
 from budgetgym.envs import evaluate_plan, load_scenario, solve_oracle
 from budgetgym.planner.plan import plan, prob_beats
-from budgetgym.planner.plan_text import fmt, summary_lines
+from budgetgym.planner.plan_text import distribution_rows, fmt, summary_lines
 
 SC = load_scenario("stationary-3")  # conversions, 14 steps, budget 84,000; --target-mcpa 40 moves it to ~41,355
 
@@ -90,6 +90,9 @@ def test_a_family_scores_the_same_budget_plan_on_the_held_out_draws() -> None:
     assert res.prob_beats_current_same_budget == pytest.approx(same_beats)
     assert res.prob_beats_current_same_budget == prob_beats(dv["same_budget"].to_numpy(), dv["current"].to_numpy())
     assert res.summary()["prob_beats_current_same_budget"] == res.prob_beats_current_same_budget
+    rows = distribution_rows(res)
+    assert rows is not None and rows[1][-1][0] == "recommended at the budget given" and rows[2] is not None
+    assert f"P(recommended at the budget given beats current), the same budget: {same_beats:.2f}" in rows[2]
 
 
 def test_the_cli_writes_the_same_budget_comparison(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
