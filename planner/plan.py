@@ -150,7 +150,9 @@ def plan(
     ----------
     budget, horizon : change the campaign's budget (currency) or horizon (steps).
     current : the plan in place: ``"equal"``, ``"name=value,..."`` (a split or per-channel
-        budgets), a CSV file (:mod:`~budgetgym.planner.inputs`) or an array ``[T, K]``.
+        budgets), a CSV file (:mod:`~budgetgym.planner.inputs`) or an array ``[T, K]``; compared with the
+        recommendation at the same budget: where a target moved the plan's budget, with the recommendation at the
+        budget given (``same_budget_*`` of the result), and the budget change apart (module docstring, 3).
     history : spend before the window: a CSV file or an array ``[H, K]`` / mapping
         (:mod:`budgetgym.envs.history`); every plan is valued after it. A file's ``date`` column
         dates the plan's steps (``plan.csv``'s ``date``), continuing it.
