@@ -31,7 +31,8 @@ def plan_cmd(
         str | None,
         typer.Option(help="the plan in place: 'equal', 'search=0.4,social=0.6' or 'search=40%,social=60%' (a split, "
                      "within the rounding of its digits of 1; or per-channel budgets with other values) or a CSV file "
-                     "(per channel or per step)"),
+                     "(per channel or per step); compared at the same budget (a target met elsewhere: with the plan at "
+                     "--budget, and the budget change apart)"),
     ] = None,
     history: Annotated[
         str | None, typer.Option(metavar="SPEND.csv", help="spend per step before the window, a column per channel "

@@ -22,7 +22,7 @@ For concave response curves :math:`V^*` is increasing (conversions, revenue) and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,7 @@ from budgetgym.envs.errors import BudgetGymError
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE, MAX_AMOUNT, MIN_AMOUNT, amount_text, is_amount
 from budgetgym.planner.metrics import SLACK_RTOL, budget_marginal
 from budgetgym.planner.problem import PlanningProblem
-from budgetgym.planner.robust import Objective, objective_marginal_model, solve_with_weights
+from budgetgym.planner.robust import Objective, Solution, objective_marginal_model, solve
 
 __all__ = [
     "BudgetPoint", "Searched", "budget_for_target", "check_sweep", "parse_sweep", "point_or_miss", "point_record",
@@ -49,6 +49,8 @@ class BudgetPoint:
     plan: np.ndarray  # [T, K]
     outcome: float  # the objective's value (mean over the members, or CVaR)
     marginal: dict[str, float]  # budget_marginal at the plan
+    # the solve it came from (robust.solve), for a later solve of the same problem to reuse; None: not kept
+    solution: Solution | None = field(default=None, repr=False, compare=False)
 
     def row(self, base_budget: float, names: list[str]) -> dict[str, float]:
         out = {
@@ -112,13 +114,16 @@ def check_sweep(multiples: np.ndarray, budget: float, label: str = "sweep") -> n
 def solve_level(
     problem: PlanningProblem, objective: Objective, budget: float, start: BudgetPoint | None = None
 ) -> BudgetPoint:
-    """The optimum at ``budget``, warm-started from ``start``'s plan scaled to ``budget``."""
+    """The optimum at ``budget``, warm-started from ``start``'s plan scaled to ``budget``; the point keeps its
+    solve (:class:`~budgetgym.planner.robust.Solution`), which the recommendation at this budget reuses."""
     p = problem.with_budget(budget)
     warm = None if start is None else start.plan * (budget / start.budget)
-    plan, weights = solve_with_weights(p, objective, warm)
+    solved = solve(p, objective, warm)
+    plan = solved.plan
     outcome = float(objective.score(p.member_values(plan))[0])
-    model = objective_marginal_model(p, objective, plan, weights)
-    return BudgetPoint(budget, plan, outcome, budget_marginal(model, plan, budget, p.scenario.step_cap))  # type: ignore[arg-type]
+    model = objective_marginal_model(p, objective, plan, solved.weights)
+    marginal = budget_marginal(model, plan, budget, p.scenario.step_cap)  # type: ignore[arg-type]
+    return BudgetPoint(budget, plan, outcome, marginal, solved)
 
 
 def sweep_budgets(

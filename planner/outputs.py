@@ -8,7 +8,8 @@
                       returns (with a current plan also current_* and change columns)
       frontier.csv    with a sweep: PlanResult.frontier, a row per budget multiple
       curves.csv      PlanResult.curves: response curves (point = curve, recommended, current)
-      draws.csv       a family: per held-out draw the outcome of the recommended, static and current plans
+      draws.csv       a family: per held-out draw the outcome of the recommended, static and current plans (and
+                      same_budget, the recommendation at the budget given, where a target moved it)
       segments.csv    with audience segments: PlanResult.segments, per segment reach and response
       lift_design.csv with a history the plan goes beyond: PlanResult.lift_design, a lift test to run per
                       such channel (budgetgym.planner.experiments; `simulate --lift-design` reads it); for a

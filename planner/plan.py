@@ -14,7 +14,10 @@ What it computes (each piece documented where it is defined):
    conversions, here and in 3, 5, 6 and the segments, is undefined
    (:func:`~budgetgym.planner.metrics.uncounted`);
 3. the same for a **current plan** if given, the uplift :math:`V(X^*) - V(X^{cur})` and the
-   change of every channel's spend;
+   change of every channel's spend; where a target (5) moved the plan's budget from the budget given :math:`B_0`, also
+   the recommendation at :math:`B_0`, :math:`X^*_0`, so that the current plan is compared at the same budget,
+   :math:`V(X^*_0) - V(X^{cur})` (what the split and flighting alone are worth), and the budget change apart,
+   :math:`V(X^*) - V(X^*_0)`: the uplift is their sum;
 4. the **static plan**: the best single split with even flighting (what MMM budget allocators
    return; under agent pacing with a profit reward at its best even step spend, which may leave
    budget unspent, :mod:`~budgetgym.envs.constant_split`), so the report can say what timing is worth;
@@ -34,9 +37,10 @@ What it computes (each piece documented where it is defined):
    or, for a family, those of largest expected value of information over its draws
    (:func:`~budgetgym.planner.voi.voi_design`, ``lift_design="voi"``).
 
-:func:`plan` reads its inputs, solves the static plan (4) and the recommendation (1-2), and assembles the
-:class:`~budgetgym.planner.plan_result.PlanResult`; its other steps (the target's budget, the history's columns
-and lift tests, the current plan's columns, the frontier, the distribution over draws) are named functions of
+:func:`plan` reads its inputs, computes the recommendation's numbers (2) and assembles the
+:class:`~budgetgym.planner.plan_result.PlanResult`; its steps (the target's budget, the static plan and the
+recommendation, which reuses the target search's solve of its budget, the history's columns and lift tests, the
+current plan's columns, the frontier, the distribution over draws) are named functions of
 :mod:`budgetgym.planner.plan_steps`.
 """
 
@@ -53,7 +57,6 @@ from threadpoolctl import threadpool_limits
 
 from budgetgym.envs.family import ScenarioFamily
 from budgetgym.envs.path import step_days
-from budgetgym.envs.plan_value import check_plan
 from budgetgym.envs.scenario import Scenario
 from budgetgym.planner.curves import response_curves
 from budgetgym.planner.frontier import BudgetPoint, check_sweep, parse_sweep
@@ -78,10 +81,13 @@ from budgetgym.planner.plan_steps import (
     history_findings,
     outcome_over_draws,
     prob_beats,
+    recommend,
+    same_budget_columns,
+    same_budget_plan,
     target_budget,
 )
 from budgetgym.planner.problem import PlanningProblem, campaign_family
-from budgetgym.planner.robust import Objective, objective_marginal_model, solve_with_weights, static_for
+from budgetgym.planner.robust import Objective, objective_marginal_model
 from budgetgym.planner.voi import MAX_TESTS, REL_SIGMA
 
 __all__ = ["LIFT_DESIGNS", "PlanResult", "plan", "prob_beats"]
@@ -144,7 +150,9 @@ def plan(
     ----------
     budget, horizon : change the campaign's budget (currency) or horizon (steps).
     current : the plan in place: ``"equal"``, ``"name=value,..."`` (a split or per-channel
-        budgets), a CSV file (:mod:`~budgetgym.planner.inputs`) or an array ``[T, K]``.
+        budgets), a CSV file (:mod:`~budgetgym.planner.inputs`) or an array ``[T, K]``; compared with the
+        recommendation at the same budget: where a target moved the plan's budget, with the recommendation at the
+        budget given (``same_budget_*`` of the result), and the budget change apart (module docstring, 3).
     history : spend before the window: a CSV file or an array ``[H, K]`` / mapping
         (:mod:`budgetgym.envs.history`); every plan is valued after it. A file's ``date`` column
         dates the plan's steps (``plan.csv``'s ``date``), continuing it.
@@ -198,12 +206,11 @@ def plan(
     problem, B, target, points = target_budget(problem, obj, B, multiples, target_mroas, target_mcpa)
     sc_plan = problem.scenario  # the scenario at the plan's budget (its constraints)
 
-    # 4 (first: a candidate for 1). the static plan: one split, even flighting
-    static_q, static_plan, static_value = static_for(problem, obj)
+    # 4 (first: a candidate for 1) and 1. the static plan (one split, even flighting) and the recommendation
+    (static_q, static_plan, static_value), solved = recommend(problem, obj, points)
+    X, tail_weights = solved.plan, solved.weights
 
-    # 1-2. the recommendation and its numbers
-    X, tail_weights = solve_with_weights(problem, obj,
-                                         extra=[static_plan] if not check_plan(sc_plan, static_plan) else None)
+    # 2. the recommendation's numbers
     value = float(obj.score(problem.member_values(X))[0])
     model = problem.objective
     table = channel_table(model, X, names, reward)
@@ -214,18 +221,22 @@ def plan(
     zero = problem.member_values(np.zeros_like(X))  # carry-in only
     baseline, baseline_mean = float(obj.score(zero)[0]), float(zero.mean())
 
-    # 3. the current plan
-    cur_value = None
+    # 3. the current plan; a target having moved the budget, beside the recommendation at the budget given too
+    cur_value = same_plan = same_value = None
     problems: list[str] = []
     if cur is not None:
         cur_value = float(obj.score(problem.member_values(cur))[0])
         problems = current_columns(table, model, cur, names, reward, sc)
+        if B != given:
+            same_plan, same_value = same_budget_plan(given_problem, obj, points)
     if found.columns:  # added after the columns of earlier versions (the results directory is a contract)
         table["history_spent_steps"] = found.columns["history_spent_steps"]
     if obj.kind != "mean" and len(problem.members) > 1:  # CVaR over draws: each channel's marginal of what is optimised
         tail = channel_table(tail_model, X, names, reward)  # type: ignore[arg-type]
         for col in CVAR_MARGINALS:
             table[f"cvar_{col}"] = tail[col].to_numpy()
+    if same_plan is not None:  # last: added after every column of earlier versions
+        same_budget_columns(table, model, same_plan, names, reward)
 
     # 5. frontier and targets (multiples of the budget given)
     frontier, profit_max = frontier_and_profit(given_problem, obj, BudgetPoint(B, X, value, marg), given, multiples,
@@ -235,7 +246,7 @@ def plan(
     curve_table = response_curves(model, X, names, reward, cur, budget=B) if curves else None
 
     # 7. outcome distribution over held-out draws
-    distribution, draw_values, beats = outcome_over_draws(problem, X, static_plan, cur)
+    distribution, draw_values, beats, beats_same = outcome_over_draws(problem, X, static_plan, cur, same_plan)
 
     # the result: the figures that count conversions left out for a response in currency (_counted)
     unit = sc.response_unit
@@ -280,6 +291,9 @@ def plan(
         distribution=distribution,
         draw_values=draw_values,
         prob_beats_current=beats,
+        same_budget_plan=same_plan,
+        same_budget_value=same_value,
+        prob_beats_current_same_budget=beats_same,
         segments=_counted(segments, unit),
         beyond_history=found.beyond,
         sparse_history=found.sparse,

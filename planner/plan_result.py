@@ -84,10 +84,31 @@ class PlanResult:
     # without a history: the channels whose carry-over or conversion delay would bring earlier spend into the
     # window, which the plan then counts as none (None: a history was given)
     carry_over_without_history: list[str] | None = None
+    # a target having moved the plan's budget (budget_given not None) and a current plan given: the recommendation at
+    # the budget given (the plan without the target: the current plan's comparison at the same budget), its value (the
+    # objective, in sample) and, for a family, the share of held-out draws it beats the current plan on, ties half
+    same_budget_plan: np.ndarray | None = None
+    same_budget_value: float | None = None
+    prob_beats_current_same_budget: float | None = None
 
     @property
     def uplift(self) -> float | None:
         return None if self.current_value is None else self.value - self.current_value
+
+    @property
+    def same_budget_uplift(self) -> float | None:
+        """The uplift over the current plan at the same budget, the budget given: of the recommendation there
+        (:attr:`same_budget_plan`) where a target moved the plan's budget, else :attr:`uplift`."""
+        if self.current_value is None:
+            return None
+        return (self.value if self.same_budget_value is None else self.same_budget_value) - self.current_value
+
+    @property
+    def budget_change_value(self) -> float:
+        """What the target's budget change adds (lower: takes away) to the recommendation at the budget given: the
+        recommendation's value less :attr:`same_budget_value`; 0 where no target moved the budget. With a current
+        plan, :attr:`uplift` is :attr:`same_budget_uplift` plus this."""
+        return 0.0 if self.same_budget_value is None else self.value - self.same_budget_value
 
     @property
     def timing_value(self) -> float:
@@ -139,6 +160,13 @@ class PlanResult:
                 "uplift_pct": 100.0 * (self.value - self.current_value) / abs(self.current_value)
                 if self.current_value
                 else None,
+                # at the same budget (the budget given) and the target's budget change apart: uplift = their sum
+                "same_budget": self.budget if self.budget_given is None else self.budget_given,
+                "same_budget_value": self.value if self.same_budget_value is None else self.same_budget_value,
+                "same_budget_uplift": self.same_budget_uplift,
+                "same_budget_uplift_pct": _pct(self.same_budget_uplift, self.current_value),
+                "budget_change": 0.0 if self.budget_given is None else self.budget - self.budget_given,
+                "budget_change_value": self.budget_change_value,
                 "problems": self.current_problems,
                 "dates_note": self.current_dates_note,
                 "note": self.current_note,
@@ -164,4 +192,11 @@ class PlanResult:
         if self.distribution is not None:
             out["distribution"] = self.distribution
             out["prob_beats_current"] = self.prob_beats_current
+            if self.prob_beats_current_same_budget is not None:
+                out["prob_beats_current_same_budget"] = self.prob_beats_current_same_budget
         return out
+
+
+def _pct(delta: float | None, base: float | None) -> float | None:
+    """``delta`` in % of ``|base|`` (``None`` without either, or for a base of 0)."""
+    return None if delta is None or not base else 100.0 * delta / abs(base)

@@ -1,13 +1,16 @@
 r"""The steps of :func:`~budgetgym.planner.plan.plan`, in the order it takes them.
 
 Its options checked (:func:`check_lift_options`, :func:`check_targets`) and its inputs read
-(:func:`history_and_dates`, :func:`current_plan`); the budget that meets a target (:func:`target_budget`);
+(:func:`history_and_dates`, :func:`current_plan`); the budget that meets a target (:func:`target_budget`); the static
+plan and the recommendation, reusing the search's solve of its budget (:func:`recommend`, :func:`reused_solve`), and
+with a current plan where a target moved the budget the recommendation at the budget given (:func:`same_budget_plan`,
+:func:`same_budget_columns`);
 with a history, the plan's columns against it and the lift tests to run next (:func:`history_findings`); the
 current plan's columns beside the recommendation's (:func:`current_columns`); the frontier and the
 profit-maximising budget (:func:`frontier_and_profit`); the outcome distribution over held-out draws
 (:func:`outcome_over_draws`, :func:`prob_beats`). What each computes, and why: the numbered items of
-:mod:`budgetgym.planner.plan`'s docstring. ``plan`` itself solves the recommendation and the static plan
-between them and assembles the :class:`~budgetgym.planner.plan_result.PlanResult`.
+:mod:`budgetgym.planner.plan`'s docstring. ``plan`` itself computes the recommendation's numbers and assembles the
+:class:`~budgetgym.planner.plan_result.PlanResult`.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ from budgetgym.planner.metrics import (
     spends_on,
 )
 from budgetgym.planner.problem import PlanningProblem
-from budgetgym.planner.robust import Objective, outcome_distribution
+from budgetgym.planner.robust import Objective, Solution, outcome_distribution, solve, static_for
 from budgetgym.planner.voi import voi_design
 
 __all__ = [
@@ -74,6 +77,10 @@ __all__ = [
     "history_findings",
     "outcome_over_draws",
     "prob_beats",
+    "recommend",
+    "reused_solve",
+    "same_budget_columns",
+    "same_budget_plan",
     "target_budget",
 ]
 
@@ -183,6 +190,38 @@ def target_budget(
     return problem, budget, target, points
 
 
+# ----------------------------------------------------------------------------- 1. the recommendation
+def reused_solve(points: list[BudgetPoint] | None, budget: float) -> Solution | None:
+    """The cold solve (:class:`~budgetgym.planner.robust.Solution` with its candidates) a target search or sweep made
+    at ``budget``, for the recommendation there to reuse (:func:`~budgetgym.planner.robust.solve`), else ``None``: the
+    budget given's level when the target is not reached (a target met moves to a budget solved warm-started)."""
+    for p in points or []:
+        if p.budget == budget and p.solution is not None and p.solution.candidates is not None:
+            return p.solution
+    return None
+
+
+def recommend(
+    problem: PlanningProblem, obj: Objective, points: list[BudgetPoint] | None
+) -> tuple[tuple[np.ndarray, np.ndarray, float], Solution]:
+    """The static plan (4: ``(shares, plan, U)``, :func:`~budgetgym.planner.robust.static_for`) and the
+    recommendation (1) at ``problem``'s budget: the objective's optimum with the static plan a candidate too (where
+    the campaign's constraints allow it), reusing the search's cold solve of that budget (:func:`reused_solve`):
+    the same numbers as a solve from scratch, without solving its candidates again."""
+    static = static_for(problem, obj)
+    extra = [static[1]] if not check_plan(problem.scenario, static[1]) else None
+    return static, solve(problem, obj, extra=extra, reuse=reused_solve(points, problem.budget))
+
+
+def same_budget_plan(
+    given_problem: PlanningProblem, obj: Objective, points: list[BudgetPoint] | None
+) -> tuple[np.ndarray, float]:
+    """With a target that moved the plan's budget and a current plan: the recommendation at the budget given (the plan
+    without the target, :func:`recommend`) and its value, the current plan's comparison at the same budget."""
+    _, at = recommend(given_problem, obj, points)
+    return at.plan, float(obj.score(given_problem.member_values(at.plan))[0])
+
+
 # ----------------------------------------------------------------------------- 8. the history and lift tests
 @dataclass
 class HistoryFindings:
@@ -241,6 +280,15 @@ def current_columns(
     return check_plan(scenario, cur)
 
 
+def same_budget_columns(table: pd.DataFrame, model: Model, plan: np.ndarray, names: list[str], reward: str) -> None:
+    """Add the recommendation at the budget given (:func:`same_budget_plan`; a target moved the table's plan from it)
+    to the channel ``table``: ``same_budget_spend`` and ``same_budget_outcome``, what the current plan's columns
+    compare with at the same budget."""
+    at = channel_table(model, plan, names, reward)
+    for col in ("spend", "outcome"):
+        table[f"same_budget_{col}"] = at[col].to_numpy()
+
+
 # ----------------------------------------------------------------------------- 5. frontier and profit
 def frontier_and_profit(
     given_problem: PlanningProblem, obj: Objective, anchor: BudgetPoint, given: float,
@@ -266,14 +314,17 @@ def frontier_and_profit(
 
 # ----------------------------------------------------------------------------- 7. over held-out draws
 def outcome_over_draws(
-    problem: PlanningProblem, plan: np.ndarray, static_plan: np.ndarray, cur: np.ndarray | None
-) -> tuple[dict[str, dict[str, float]] | None, pd.DataFrame | None, float | None]:
-    """For a family, ``(distribution, draw_values, beats)``: the outcome distribution of the recommended, static
-    and current plans over the held-out draws (:func:`~budgetgym.planner.robust.outcome_distribution`), each
-    draw's values, and :func:`prob_beats` of the recommendation over the current plan (``None`` without one);
-    ``(None, None, None)`` for a scenario."""
+    problem: PlanningProblem, plan: np.ndarray, static_plan: np.ndarray, cur: np.ndarray | None,
+    same: np.ndarray | None = None,
+) -> tuple[dict[str, dict[str, float]] | None, pd.DataFrame | None, float | None, float | None]:
+    """For a family, ``(distribution, draw_values, beats, beats_same)``: the outcome distribution of the recommended,
+    static and current plans over the held-out draws (:func:`~budgetgym.planner.robust.outcome_distribution`), each
+    draw's values, and :func:`prob_beats` of the recommendation over the current plan (``None`` without one); with
+    ``same``, the recommendation at the budget given where a target moved the plan's budget (:func:`same_budget_plan`),
+    its values too (``same_budget``) and ``beats_same``, :func:`prob_beats` of it over the current plan (else
+    ``None``). ``(None, None, None, None)`` for a scenario."""
     X = plan
-    distribution = draw_values = beats = None
+    distribution = draw_values = beats = beats_same = None
     if problem.is_family:
         plans = [X, static_plan] + ([cur] if cur is not None else [])
         v = problem.member_values(np.stack(plans), split="test")  # [N, P]
@@ -281,9 +332,12 @@ def outcome_over_draws(
         if cur is not None:
             cols["current"] = v[:, 2]
             beats = prob_beats(v[:, 0], v[:, 2])
+            if same is not None:  # valued apart: the other plans' values as without it, to the last bit
+                cols["same_budget"] = problem.member_values(same, split="test")[:, 0]
+                beats_same = prob_beats(cols["same_budget"], v[:, 2])
         distribution = outcome_distribution(cols)
         draw_values = pd.DataFrame({"draw": np.arange(v.shape[0]), **cols})
-    return distribution, draw_values, beats
+    return distribution, draw_values, beats, beats_same
 
 
 def prob_beats(x: np.ndarray, y: np.ndarray) -> float:

@@ -47,7 +47,14 @@ from budgetgym.experiments.wording import count
 from budgetgym.planner.metrics import ZERO_RTOL, conversions_beside, per_conversion, spends_on
 from budgetgym.planner.plan_result import PlanResult
 from budgetgym.planner.side_tables import distribution_rows, frontier_rows, segment_note, segment_rows  # re-exported
-from budgetgym.planner.target_text import point_text, searched_text, target_budget_text, target_line
+from budgetgym.planner.target_text import (
+    point_text,
+    same_budget_lines,
+    same_budget_note,
+    searched_text,
+    target_budget_text,
+    target_line,
+)
 from budgetgym.planner.text_basics import (  # fmt, OUTCOME_NAMES and objective_label re-exported
     OUTCOME_NAMES,
     fmt,
@@ -200,22 +207,26 @@ def summary_lines(result: PlanResult) -> list[str]:
     spend = functools.partial(fmt, scale=result.budget)
     lines = []
     if result.current is not None and result.current_value is not None:
-        uplift = with_pct(result.value - result.current_value, result.current_value, scale=abs(result.value))
-        lines.append(
-            f"{what}: recommended {out(result.value)} vs current ({result.current_source}) "
-            f"{out(result.current_value)}: uplift {uplift}"
-        )
+        if result.same_budget_value is None:
+            uplift = with_pct(result.value - result.current_value, result.current_value, scale=abs(result.value))
+            lines.append(
+                f"{what}: recommended {out(result.value)} vs current ({result.current_source}) "
+                f"{out(result.current_value)}: uplift {uplift}"
+            )
+        else:  # a target moved the plan's budget: the same budget's comparison, and the budget change's apart
+            lines += same_budget_lines(result)
         if result.current_note:
             lines.append(f"note: {result.current_note}")
         lines += [f"note: the current plan breaks the campaign's constraints and is valued as given: {p}"
                   for p in result.current_problems]
-        unspent = result.budget - float(result.current.sum())
-        if -unspent > ZERO_RTOL * result.budget:  # a target's budget below the plan in place: the uplift spends less
+        base = result.budget if result.budget_given is None else result.budget_given  # the comparison's budget
+        unspent = base - float(result.current.sum())
+        if -unspent > ZERO_RTOL * base:  # a target's budget below the plan in place: the uplift spends less
             lines.append(f"note: the current plan spends {spend(result.budget - unspent)}, more than the recommended "
                          f"plan's budget {spend(result.budget)}: the uplift is net of spending {spend(-unspent)} less")
-        if unspent > ZERO_RTOL * result.budget:  # a what-if budget above the plan in place: say what the uplift holds
-            lines.append(f"note: the current plan spends {spend(result.budget - unspent)} of the budget "
-                         f"{spend(result.budget)}: the uplift includes what the other {spend(unspent)} buy")
+        if unspent > ZERO_RTOL * base:  # a what-if budget above the plan in place: say what the uplift holds
+            lines.append(f"note: the current plan spends {spend(base - unspent)} of the budget "
+                         f"{spend(base)}: the uplift includes what the other {spend(unspent)} buy")
         if result.current_dates_note:
             lines.append(f"note: {result.current_dates_note}")
     else:
@@ -330,7 +341,8 @@ def table_note(result: PlanResult) -> str | None:
     objective's CVaR) but not the KPI's baseline, which is never part of a plan's value (a calibrated
     family's intercept, trend, season and controls), while its CPA or ROAS counts only the window's own
     (incremental) outcome.
-    With a recommended spend below the counting threshold, :func:`uncounted_note`.
+    With a recommended spend below the counting threshold, :func:`uncounted_note`; with a current plan where a target
+    moved the budget, what the current plan's columns compare (:func:`~budgetgym.planner.target_text.same_budget_note`).
     ``None`` when none applies."""
     parts = []
     if result.is_family:
@@ -355,4 +367,7 @@ def table_note(result: PlanResult) -> str | None:
     uncounted = uncounted_note(result)
     if uncounted is not None:
         parts.append(uncounted)
+    same = same_budget_note(result)
+    if same is not None:
+        parts.append(same)
     return " ".join(parts) or None

@@ -173,25 +173,32 @@ class PlanningProblem:
 
     # -- solving ----------------------------------------------------------------------------------
     def solve(self, start: np.ndarray | None = None, extra: list[np.ndarray] | None = None) -> np.ndarray:
-        """The plan maximising :math:`V`. A scenario: :func:`solve_oracle` itself (warm-started
-        from ``start`` if given). A family: the barrier method on the mean model from the interior
-        point and from ``start`` (and, with S-shaped members, from the nominal campaign's oracle
-        plan), and under agent pacing the plan that spends nothing, the best by the exact mean value.
-        ``extra``: feasible plans that are candidates too (the static plan: with S-shaped curves a
-        local optimum can fall short of it); one replaces the solution only if it is strictly better."""
+        """The plan maximising :math:`V`: the best (:meth:`best`) of the :meth:`candidates` from ``start`` and
+        ``extra``, feasible plans that are candidates too (the static plan: with S-shaped curves a local optimum can
+        fall short of it); one replaces the solution only if it is strictly better."""
+        return self.best(self.candidates(start) + list(extra or []))
+
+    def candidates(self, start: np.ndarray | None = None) -> list[np.ndarray]:
+        """The solver's candidate plans. A scenario: :func:`solve_oracle`'s plan (warm-started from ``start`` if
+        given). A family: the barrier method on the mean model from the interior point and from ``start`` (and,
+        with S-shaped members, from the nominal campaign's oracle plan), and under agent pacing the plan that
+        spends nothing. The costly part of :meth:`solve`, which a later solve of the same problem (the same budget,
+        ``start`` and members) can take as they are (:func:`~budgetgym.planner.robust.solve`'s ``reuse``)."""
         if not self.is_family:
             m = self.members[0]
-            plans = [solve_oracle(self.scenario, path=m.path, history=m.carry, start=start).plan]
-        else:
-            starts: list[np.ndarray | None] = [None]
-            if start is not None:
-                starts.append(start)
-            elif not self.concave:
-                nominal = Member.of(self.scenario, self.history)
-                starts.append(solve_oracle(self.scenario, path=nominal.path, history=nominal.carry).plan)
-            plans = [p for s in starts for p in candidate_plans(self.scenario, self.objective, concave=True, start=s)]
-            if self.scenario.budget.pacing == "agent":  # spending nothing is a plan too (as in solve_oracle): where
-                plans.append(np.zeros_like(plans[0]))  # every spend loses the barrier stops a hair below it
-        plans += list(extra or [])
+            return [solve_oracle(self.scenario, path=m.path, history=m.carry, start=start).plan]
+        starts: list[np.ndarray | None] = [None]
+        if start is not None:
+            starts.append(start)
+        elif not self.concave:
+            nominal = Member.of(self.scenario, self.history)
+            starts.append(solve_oracle(self.scenario, path=nominal.path, history=nominal.carry).plan)
+        plans = [p for s in starts for p in candidate_plans(self.scenario, self.objective, concave=True, start=s)]
+        if self.scenario.budget.pacing == "agent":  # spending nothing is a plan too (as in solve_oracle): where
+            plans.append(np.zeros_like(plans[0]))  # every spend loses the barrier stops a hair below it
+        return plans
+
+    def best(self, plans: list[np.ndarray]) -> np.ndarray:
+        """The plan of ``plans`` (the object itself) of the largest exact mean value :math:`V`, the first of equals."""
         values = self.member_values(np.stack(plans)).mean(axis=0)
         return plans[int(np.argmax(values))]

@@ -81,7 +81,8 @@ FILES = [
     ("frontier.csv", "per budget multiple: the best outcome, the budget's marginal return and the spend per channel"),
     ("curves.csv", "response curves: per channel the expected outcome over its budget (point = curve, "
                    "recommended, current)"),
-    ("draws.csv", "per held-out draw: the outcome of the recommended, static and current plans"),
+    ("draws.csv", "per held-out draw: the outcome of the recommended, static and current plans (same_budget: the "
+                  "recommended plan at the budget given, where a target moved the plan's budget)"),
     ("segments.csv", "audience segments: per segment the effective exposure reaching it, saturation, conversions, "
                      "revenue and each channel's credited share"),
     ("lift_design.csv", "the lift tests to run next: channel, x (its mean spend a step in the history), delta_x (to "

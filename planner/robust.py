@@ -55,7 +55,7 @@ from budgetgym.envs.plan_value import check_plan
 from budgetgym.planner.metrics import without_free_residue
 from budgetgym.planner.problem import PlanningProblem
 
-__all__ = ["CVAR_ROUNDS", "Objective", "objective_marginal_model", "outcome_distribution",
+__all__ = ["CVAR_ROUNDS", "Objective", "Solution", "objective_marginal_model", "outcome_distribution", "solve",
            "solve_for", "solve_with_weights", "static_for", "tail_game"]
 
 #: Plans a CVaR solve adds at most (module docstring): on ``retail-5-family`` (100 draws, ``cvar:0.1``)
@@ -230,23 +230,56 @@ def _cvar_ascent(
     return X, best, w_upper
 
 
-def solve_with_weights(
+@dataclass(frozen=True)
+class Solution:
+    """A solve of a problem (:func:`solve`): its plan and the members' weights it is optimal for, and what a later
+    solve of the same problem reuses: the solver's ``candidates`` from a cold start (none from a warm one), the
+    ``first`` plan the rest was computed from (the ascent's start under CVaR), and the ``budget`` and
+    ``objective`` solved for."""
+
+    plan: np.ndarray
+    weights: np.ndarray
+    candidates: list[np.ndarray] | None
+    first: np.ndarray
+    budget: float
+    objective: str
+
+
+def solve(
     problem: PlanningProblem,
     objective: Objective,
     start: np.ndarray | None = None,
     extra: list[np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    reuse: Solution | None = None,
+) -> Solution:
     """The plan maximising ``objective`` on ``problem`` (module docstring; ``extra`` as for
     :meth:`PlanningProblem.solve`) and the members' weights ``[N]`` it is optimal for: ``1/N`` each
     for the mean; for CVaR the tail weights of the cutting planes' smallest upper bound (the dual
     optimum), which :func:`objective_marginal_model` takes. The plan is given without the barrier
-    method's rounding of 0 (:func:`_without_rounding`)."""
-    X = problem.solve(start, extra)
+    method's rounding of 0 (:func:`_without_rounding`).
+
+    ``reuse``: a cold solve (no ``start``) of the same problem, budget and objective without ``extra`` (a target
+    search's level at the budget, :func:`~budgetgym.planner.frontier.solve_level`): its candidates are taken as
+    they are instead of solved again, and where ``extra`` does not replace the plan they start from (no candidate
+    given is strictly better), ``reuse`` itself is the answer, the same object. Either way the numbers are those of a
+    solve from scratch, to the last bit: every step after the candidates is computed as it would be."""
+    same = (reuse is not None and start is None and reuse.candidates is not None
+            and reuse.budget == problem.budget and reuse.objective == str(objective))
+    candidates = reuse.candidates if same and reuse is not None else problem.candidates(start)
+    assert candidates is not None
+    X = problem.best(candidates + list(extra or []))
     n = len(problem.members)
+    kept = candidates if start is None else None
     if objective.kind == "mean" or n == 1:
-        return _without_rounding(problem, objective, X), np.full(n, 1.0 / n)
+        if same and reuse is not None and X is reuse.first:
+            return reuse
+        return Solution(_without_rounding(problem, objective, X), np.full(n, 1.0 / n), kept, X, problem.budget,
+                        str(objective))
     firsts = [X, *(extra or [])]  # the mean plan, or a candidate better on U (the static plan, S-shaped members)
     X = firsts[int(np.argmax(objective.score(problem.member_values(np.stack(firsts)))))]
+    if same and reuse is not None and X is reuse.first:
+        return reuse
+    first = X
 
     def best_response(members: np.ndarray, weights: np.ndarray, X: np.ndarray) -> list[np.ndarray]:
         tail = _members_model(problem, members, weights)
@@ -260,7 +293,18 @@ def solve_with_weights(
         U = objective.score(problem.member_values(np.stack(plans)))
         if U.max() > value:
             plan, value, weights = _cvar_ascent(problem, objective, plans[int(np.argmax(U))], best_response)
-    return _without_rounding(problem, objective, plan), weights
+    return Solution(_without_rounding(problem, objective, plan), weights, kept, first, problem.budget, str(objective))
+
+
+def solve_with_weights(
+    problem: PlanningProblem,
+    objective: Objective,
+    start: np.ndarray | None = None,
+    extra: list[np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`solve`'s plan and weights."""
+    s = solve(problem, objective, start, extra)
+    return s.plan, s.weights
 
 
 def _without_rounding(problem: PlanningProblem, objective: Objective, X: np.ndarray) -> np.ndarray:

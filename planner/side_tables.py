@@ -54,7 +54,8 @@ def distribution_rows(result: PlanResult) -> tuple[list[str], list[list[str]], s
         return None
     n = int(next(iter(result.distribution.values()))["draws"])
     header = [f"{count(n, 'held-out draw')}: expected {OUTCOME_NAMES[result.reward]}", "P10", "P50", "P90", "mean"]
-    rows = [[name, *(fmt(d[k], scale=abs(result.value)) for k in ("p10", "p50", "p90", "mean"))]
+    labels = {"same_budget": "recommended at the budget given"}  # a target moved the plan's budget from it
+    rows = [[labels.get(name, name), *(fmt(d[k], scale=abs(result.value)) for k in ("p10", "p50", "p90", "mean"))]
             for name, d in result.distribution.items()]
     beats = (None if result.prob_beats_current is None else
              f"P(recommended beats current) over the {count(n, 'held-out draw')}: {result.prob_beats_current:.2f}")
@@ -62,6 +63,9 @@ def distribution_rows(result: PlanResult) -> tuple[list[str], list[list[str]], s
     ties = 0 if beats is None or dv is None else int((dv["recommended"] == dv["current"]).sum())
     if beats is not None and ties:
         beats += f" (equal on {ties} of the {count(n, 'draw')}, each counted half)"
+    if beats is not None and result.prob_beats_current_same_budget is not None:  # a target moved the plan's budget
+        beats += (f"; P(recommended at the budget given beats current), the same budget: "
+                  f"{result.prob_beats_current_same_budget:.2f}")
     return header, rows, beats
 
 

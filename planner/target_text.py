@@ -1,7 +1,9 @@
 """The plan text's budget searches: the target marginal return's line (:func:`target_line`), the header's note of
 the budget a target set (:func:`target_budget_text`), a searched budget and its value (:func:`point_text`) and, where a
-search found none, which way its marginal return missed (:func:`searched_text`); :mod:`~budgetgym.planner.plan_text`
-puts them in the summary."""
+search found none, which way its marginal return missed (:func:`searched_text`); with a current plan where a target
+moved the budget, its comparison at the same budget and the budget change apart (:func:`same_budget_lines`) and what
+the table's current columns then compare (:func:`same_budget_note`); :mod:`~budgetgym.planner.plan_text` puts them in
+the summary."""
 
 from __future__ import annotations
 
@@ -9,9 +11,12 @@ from typing import Any
 
 from budgetgym.envs.scenario_parts import AMOUNT_RANGE
 from budgetgym.planner.plan_result import PlanResult
-from budgetgym.planner.text_basics import budget_multiple, fmt, objective_label
+from budgetgym.planner.text_basics import budget_multiple, fmt, objective_label, signed_pct, with_pct
 
-__all__ = ["MARGINAL_NAMES", "point_text", "searched_text", "target_budget_text", "target_line"]
+__all__ = [
+    "MARGINAL_NAMES", "point_text", "same_budget_lines", "same_budget_note", "searched_text", "target_budget_text",
+    "target_line",
+]
 
 
 #: The marginal return each search reads, as the target line names it.
@@ -94,3 +99,43 @@ def target_budget_text(result: PlanResult) -> str:
         return ""
     given = fmt(result.budget_given, 0, scale=result.budget_given)
     return f"; meeting the target {MARGINAL_NAMES[t['metric']]} {t['target']:,.6g}; the budget given {given}"
+
+
+def same_budget_lines(result: PlanResult) -> list[str]:
+    """With a current plan, where a target moved the plan's budget from the budget given: the current plan against
+    the recommendation at the same budget, the budget given (what the split and flighting alone are worth, as a fixed
+    budget's comparison), then the target's budget change apart: the budgets, what it adds or takes away, and the
+    recommended plan (the table, at the target's budget) against the current plan, the two together. A plan at
+    another budget beside the current plan mixed them in one "uplift"."""
+    assert result.current_value is not None and result.same_budget_value is not None
+    assert result.budget_given is not None
+    what, cur, same = objective_label(result), result.current_value, result.same_budget_value
+    scale = abs(result.value)
+    given, budget = result.budget_given, result.budget
+
+    def money(x: float, signed: bool = False) -> str:
+        return fmt(x, 0, signed=signed, scale=given)
+
+    return [
+        f"{what} at the same budget, the budget given {money(given)}: the recommended plan at that budget "
+        f"{fmt(same, scale=scale)} vs current ({result.current_source}) {fmt(cur, scale=scale)}: uplift "
+        f"{with_pct(same - cur, cur, scale=scale)}",
+        f"the target's budget change, {money(given)} to {money(budget)} "
+        f"({money(budget - given, signed=True)}, {signed_pct(budget - given, given, 1)}): "
+        f"{what} {fmt(same, scale=scale)} to "
+        f"{fmt(result.value, scale=scale)} ({fmt(result.value - same, signed=True, scale=scale)}); the recommended "
+        f"plan (the table, plan.csv) at {money(budget)} vs current: {with_pct(result.value - cur, cur, scale=scale)}, "
+        f"the budget change and the split together",
+    ]
+
+
+def same_budget_note(result: PlanResult) -> str | None:
+    """Under the per-channel table, where a target moved the plan's budget and a current plan is given: its current
+    spend, change and uplift columns go from the current plan to the recommendation at the target's budget, the budget
+    change and the split together (:func:`same_budget_lines` parts them); ``None`` otherwise."""
+    if result.same_budget_value is None or result.budget_given is None:
+        return None
+    given, budget = (fmt(b, 0, scale=result.budget_given) for b in (result.budget_given, result.budget))
+    return (f"The current spend, change and uplift columns go from the current plan (the budget given {given}) to "
+            f"the recommended plan at the target's budget {budget}: the budget change and the split together; "
+            f"channels.csv's same_budget_spend and same_budget_outcome hold the recommended plan at {given}.")
