@@ -162,7 +162,8 @@ from budgetgym.calibration.model_spec import (
     default_window,
 )
 from budgetgym.calibration.projection import LiftRows, Problem
-from budgetgym.calibration.roi_prior import LOG_ROUNDS, roi_rows
+from budgetgym.calibration.roi_fixed_point import FixedPoint, log_fixed_point
+from budgetgym.calibration.roi_prior import roi_rows
 from budgetgym.calibration.transforms import Layout, typical_exposure
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.experiments.wording import count
@@ -255,10 +256,10 @@ def _penalised(
 def _roi_refit(
     prob: Problem, y: np.ndarray, phi: np.ndarray, starts: list[np.ndarray], spend: np.ndarray, scale: float,
     spec: ModelSpec, floor: float, k: float | None,
-) -> tuple[Problem, np.ndarray, list[tuple[np.ndarray, float]], float | None] | None:
+) -> tuple[FixedPoint, list[tuple[np.ndarray, float]], float | None] | None:
     """The refit with the return-on-spend prior's rows (module docstring), from ``prob``'s fit ``phi``: the
     linear form once; the log form relinearised at each fit until its anchors settle
-    (:mod:`~budgetgym.calibration.roi_prior`; the later fits warm-started at the previous one, and the runs
+    (:mod:`~budgetgym.calibration.roi_fixed_point`; the later fits warm-started at the previous one, and the runs
     returned, which ``fit.md`` counts starts from, the first fit's multi-start). ``None`` when that fit gives the
     media no contribution (no rows)."""
     H, beta, _ = prob.linear(phi, y)
@@ -266,12 +267,13 @@ def _roi_refit(
     if roi is None:
         return None
     prob, phi, runs, k = _penalised(replace(prob, roi=roi), y, [phi, *starts], spec.likelihood, floor, k)
-    for _ in range(LOG_ROUNDS - 1):
-        nxt = prob.relinearised(phi, y)
-        if nxt is None:
-            break
-        prob, phi, _, k = _penalised(nxt, y, [phi], spec.likelihood, floor, k)
-    return prob, phi, runs, k
+
+    def fit_from(p: Problem, start: np.ndarray) -> tuple[Problem, np.ndarray]:
+        nonlocal k
+        p, new, _, k = _penalised(p, y, [start], spec.likelihood, floor, k)
+        return p, new
+
+    return log_fixed_point(prob, phi, y, fit_from), runs, k
 
 
 def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, lift: LiftRows | None = None) -> Fit:
@@ -325,6 +327,7 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
     season_prior = layout.season and spec.prior != "none"
     data_start = None if lift is None else phi
     penalised = bool(weak.any() or season_prior or lift is not None)  # the priors' and lift tests' refit
+    solved = None  # (H, beta) at the final phi, when the return-on-spend prior's fixed point has solved it
     if penalised or spec.roi_prior is not None:
         H, beta, coef = prob.linear(phi, y)
         scale0 = float(np.sqrt(np.sum((prob.sw * (y - H @ beta - B @ coef)) ** 2) / dof))
@@ -337,8 +340,9 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
         if spec.roi_prior is not None:  # its scale from the fit with the other priors (module docstring)
             done = _roi_refit(prob, y, phi, starts, data.spend, scale0, spec, floor, k)
             if done is not None:
-                prob, phi, runs, k = done
-    H, beta, coef = prob.linear(phi, y)
+                point, runs, k = done
+                prob, phi, solved = point.problem, point.phi, (point.H, point.beta)
+    H, beta, coef = prob.linear(phi, y, solved=solved)
     mu = H @ beta + B @ coef
     var = 1.0 / prob.sw**2
     scale = float(np.sum((y - mu) ** 2 / var) / dof)
@@ -393,12 +397,11 @@ def refit(
     returns differ was pulled by the log prior's tangent at the wrong point."""
     prob, nfev = fit.problem, refit_nfev(fit.layout)
     roi_shift = prob.split_shift(prior_shift)[1]
-    phi = prob.fit(y, fit.phi, tol, nfev, shift=prior_shift, lift_y=lift_y)[0]
-    for _ in range(LOG_ROUNDS - 1):  # the log form's rows relinearised at the replicate's own estimate
-        nxt = prob.relinearised(phi, y, lift_y, roi_shift)
-        if nxt is None:
-            break
-        prob = nxt
-        phi = prob.fit(y, phi, tol, nfev, shift=prior_shift, lift_y=lift_y)[0]
-    _, beta, coef = prob.linear(phi, y, lift_y, roi_shift)
-    return phi, beta, coef
+
+    def fit_from(p: Problem, start: np.ndarray) -> tuple[Problem, np.ndarray]:
+        return p, p.fit(y, start, tol, nfev, shift=prior_shift, lift_y=lift_y)[0]
+
+    done = log_fixed_point(*fit_from(prob, fit.phi), y, fit_from, lift_y,
+                           roi_shift)
+    _, beta, coef = done.problem.linear(done.phi, y, lift_y, roi_shift, solved=(done.H, done.beta))
+    return done.phi, beta, coef
