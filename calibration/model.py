@@ -120,10 +120,10 @@ refits keep the rows (they are the fit's problem's; the log form's are relineari
 estimate); ``--prior-draws`` moves each row's centre by a standard normal draw of its sd, as it moves the other
 priors' means (:mod:`~budgetgym.calibration.roi_prior`). **Log form**
 (``ModelSpec.roi_prior_form = "log"``, the default; ``--roi-prior-form linear`` is the form above): the
-pseudo-residual :math:`\hat\sigma (\ln r_i -
-\ln \bar r) / \tau`, linearised around the current returns and refitted to a fixed point (at most 8 fits;
-:mod:`~budgetgym.calibration.roi_prior` has the maths): a channel at 3 times the pooled return is pulled as hard
-as one at a third of it (the linear form pulls the first 3 times harder), and one near zero hard. Opt-in, not the
+pseudo-residual :math:`\hat\sigma (\ln r_i - \ln \bar r) / \tau`, linearised around the fit's own returns
+(a fixed point, reached in one fit: :mod:`~budgetgym.calibration.roi_prior` and
+:mod:`~budgetgym.calibration.roi_fixed_point` have the maths): a channel at 3 times the pooled return is pulled as
+hard as one at a third of it (the linear form pulls the first 3 times harder), and one near zero hard. Opt-in, not the
 default: on ``retail-5-family`` data (``bench_calibrate_family.py``, recommended model) :math:`\tau = 1` undid the
 credit swap it was made for (draw 10: social's return 9.4 → 3.7, video's 0.57 → 1.9, true 2.9 and 2.5; 94.95% →
 97.87% of the oracle) but the family's channels return 11-30 times one another, and on the twenty datasets it
@@ -258,10 +258,10 @@ def _roi_refit(
     spec: ModelSpec, floor: float, k: float | None,
 ) -> tuple[FixedPoint, list[tuple[np.ndarray, float]], float | None] | None:
     """The refit with the return-on-spend prior's rows (module docstring), from ``prob``'s fit ``phi``: the
-    linear form once; the log form relinearised at each fit until its anchors settle
-    (:mod:`~budgetgym.calibration.roi_fixed_point`; the later fits warm-started at the previous one, and the runs
-    returned, which ``fit.md`` counts starts from, the first fit's multi-start). ``None`` when that fit gives the
-    media no contribution (no rows)."""
+    linear form once; the log form with its rows at their fixed point (:mod:`~budgetgym.calibration.roi_fixed_point`:
+    the multi-start's fits settle them at every ``phi``; a later fit, warm-started, only if they did not settle). The
+    fixed point, the runs (which ``fit.md`` counts starts from: the multi-start's) and the negative binomial's ``k``;
+    ``None`` when that fit gives the media no contribution (no rows)."""
     H, beta, _ = prob.linear(phi, y)
     roi = roi_rows(spend, H, beta, scale, cast(float, spec.roi_prior), spec.roi_prior_form)
     if roi is None:
@@ -391,10 +391,10 @@ def refit(
     :data:`REFIT_TOL` within :func:`refit_nfev` evaluations of the residual (as many iterations at
     most), and with lift tests their measurements ``lift_y`` (default the tests'): ``(phi, beta, coef)``, the
     coefficients those of the moved centres of the return-on-spend rows too. The log form's rows are relinearised
-    at the replicate's own estimate and the refit repeated, warm-started, to their fixed point, as the point fit's
-    (:meth:`~budgetgym.calibration.projection.Problem.relinearised`, at most
-    :data:`~budgetgym.calibration.roi_prior.LOG_ROUNDS` fits): kept at the point fit's anchors, a replicate whose
-    returns differ was pulled by the log prior's tangent at the wrong point."""
+    at the replicate's own estimate, to their fixed point, as the point fit's
+    (:func:`~budgetgym.calibration.roi_fixed_point.log_fixed_point`; one fit, the rows settled at each ``phi`` it
+    tries): kept at the point fit's anchors, a replicate whose returns differ was pulled by the log prior's tangent
+    at the wrong point."""
     prob, nfev = fit.problem, refit_nfev(fit.layout)
     roi_shift = prob.split_shift(prior_shift)[1]
 

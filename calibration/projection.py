@@ -321,7 +321,10 @@ class Problem:
         at most ``max_nfev`` evaluations of the residual (default ``200 + 10 n_phi``; each
         iteration takes one or a few); ``shift``: :meth:`penalty`'s (its Jacobian does not depend on it);
         ``lift_y``: :meth:`target`'s; a ``shift`` of :meth:`n_shift` numbers moves the return-on-spend rows'
-        centres too (:meth:`split_shift`)."""
+        centres too (:meth:`split_shift`). Log return-on-spend rows are :meth:`settled` at each ``phi`` tried
+        (from the previous point's anchors) and the residual and Jacobian there are those of the settled rows: the
+        fit ends at the rows' fixed point (:mod:`~budgetgym.calibration.roi_fixed_point`), the anchors of this
+        problem's rows only its start."""
         shift, roi_shift = self.split_shift(shift)
         target = self.target(y, lift_y, roi_shift)
         lo, hi = self.layout.bounds()

@@ -22,8 +22,10 @@ r_0)`, :math:`\bar r_0` the return on the whole spend of the fit with the other 
 
 (in the stacked system: :math:`\hat\sigma m_i / (\tau S_i r_{i0})` on :math:`\beta_i`, :math:`-\hat\sigma /
 (\tau \bar r_0)` on :math:`\bar r`, target :math:`-(\hat\sigma/\tau) \ln(r_{i0}/\bar r_0)`), and the fit is
-repeated with the rows relinearised at its estimate (:meth:`RoiRows.relinearised`) until the log values
-:math:`\ln r_{i0}, \ln \bar r_0` move less than :data:`LOG_TOL` (at most :data:`LOG_ROUNDS` fits). At the
+made with the rows at their fixed point, relinearised at its own estimate (:meth:`RoiRows.relinearised`) until the
+log values :math:`\ln r_{i0}, \ln \bar r_0` move less than :data:`LOG_TOL`: for the curves :math:`\phi` held by
+non-negative least squares alone, inside every evaluation of the fit over :math:`\phi`
+(:mod:`~budgetgym.calibration.roi_fixed_point` has the maths, and the cap, :data:`LOG_ROUNDS` fits). At the
 fixed point :math:`r_i = r_{i0}`, :math:`\bar r = \bar r_0`: the row equals the log residual and its
 derivatives (in :math:`\beta`, :math:`\bar r` and, through :math:`m_i`, :math:`\phi`) the log residual's, so
 the fixed point is a stationary point of the log prior's objective (Gauss–Newton's). The linear form is the
@@ -33,12 +35,11 @@ steep but finite pull (the log proper would forbid zero).
 
 **The bootstrap's refits** (:func:`~budgetgym.calibration.model.refit`) start from the point fit's last
 linearisation and relinearise it at their own estimate the same way, warm-started, to their own fixed point
-(:meth:`~budgetgym.calibration.projection.Problem.relinearised`; within :data:`LOG_TOL`, at most
-:data:`LOG_ROUNDS` fits): kept at the point fit's anchors, a replicate whose returns differ from the point
-estimate's was pulled by the log prior's tangent at the wrong point, :math:`r_i / r_{i0}` for :math:`\ln r_i`
-(on a replicate with one channel's contribution doubled and another's halved, :math:`\beta` 3-4% off the exact
-log objective's solution at its curves; relinearised, to 1e-7). A linear form's row is its own linearisation:
-its refits fit once.
+(:func:`~budgetgym.calibration.roi_fixed_point.log_fixed_point`; within :data:`LOG_TOL`): kept at the point
+fit's anchors, a replicate whose returns differ from the point estimate's was pulled by the log prior's tangent
+at the wrong point, :math:`r_i / r_{i0}` for :math:`\ln r_i` (on a replicate with one channel's contribution
+doubled and another's halved, :math:`\beta` 3-4% off the exact log objective's solution at its curves;
+relinearised, to 1e-7). A linear form's row is its own linearisation: its refits fit once.
 
 **Prior draws** (``--prior-draws``, :mod:`~budgetgym.calibration.uncertainty`): each refit also moves each
 row's centre by :math:`\zeta_i \sim N(0, 1)` sds (the row's target by :math:`\hat\sigma \zeta_i`: a pooled
