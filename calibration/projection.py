@@ -255,7 +255,7 @@ class Problem:
 
     def penalty(self, phi: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
         """The priors' pseudo-residuals (module docstring); ``shift`` moves each prior's mean by that
-        many of its sds (a draw from the prior: :func:`~budgetgym.calibration.model.refit`)."""
+        many of its sds (a draw from the prior: :func:`~budgetgym.calibration.refits.refit`)."""
         if self.prior_scale <= 0:
             return np.zeros(0)
         p = self.layout.split(phi)[self.weak]

@@ -33,7 +33,7 @@ log form linearised at :math:`r_{i0} = \bar r_0` for every channel, held there. 
 :math:`\ln r_i = -\infty`: its anchor is floored at :data:`ROI_FLOOR` of :math:`\bar r_0`, so its row is a
 steep but finite pull (the log proper would forbid zero).
 
-**The bootstrap's refits** (:func:`~budgetgym.calibration.model.refit`) start from the point fit's last
+**The bootstrap's refits** (:func:`~budgetgym.calibration.refits.refit`) start from the point fit's last
 linearisation and relinearise it at their own estimate the same way, warm-started, to their own fixed point
 (:func:`~budgetgym.calibration.roi_fixed_point.log_fixed_point`; within :data:`LOG_TOL`): kept at the point
 fit's anchors, a replicate whose returns differ from the point estimate's was pulled by the log prior's tangent
