@@ -230,8 +230,10 @@ class Problem:
         (:mod:`~budgetgym.calibration.roi_fixed_point`): the non-negative least squares for the :meth:`target` of
         ``y``, ``lift_y`` and ``roi_shift`` repeated with the rows relinearised at its returns, each next anchor
         vector :func:`~budgetgym.calibration.roi_prior.anderson_step`'s, until the anchors' logs move less than
-        :data:`SETTLE_TOL` (at most :data:`SETTLE_ROUNDS` solves; the features computed once). Itself without log
-        rows."""
+        :data:`SETTLE_TOL` (at most :data:`SETTLE_ROUNDS` solves; the features computed once). Safeguards: after a
+        step whose move :math:`\lVert g(x) - x \rVert_\infty` grew, and in place of an accelerated step that is not
+        finite or lands more than :math:`\max(1, \lVert g(x) - x \rVert_\infty)` from the plain one :math:`g(x)`,
+        the plain step, the history dropped. Itself without log rows."""
         roi = self.roi
         if roi is None or roi.form != "log":
             return self
@@ -246,11 +248,17 @@ class Problem:
             A[-n:], t[-n:] = roi.rows(m), roi.target(roi_shift)
             sol = nnls(A, t)[0]
             x, g = roi.logs(), roi.relinearised(m, sol[:K], float(sol[K])).logs()
-            if np.max(np.abs(g - x)) < SETTLE_TOL:
+            gap = float(np.max(np.abs(g - x)))
+            if gap < SETTLE_TOL:
                 break
+            if xs and gap > float(np.max(np.abs(gs[-1] - xs[-1]))):  # the last step overshot: plain from here
+                xs, gs = [], []
             xs.append(x)
             gs.append(g)
-            roi = roi.at_logs(anderson_step(xs, gs))
+            step = anderson_step(xs, gs)
+            if not np.all(np.isfinite(step)) or np.max(np.abs(step - g)) > max(1.0, gap):  # extrapolated too far
+                step, xs, gs = g, [], []
+            roi = roi.at_logs(step)
         return replace(self, roi=roi)
 
     def penalty(self, phi: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
