@@ -120,10 +120,10 @@ refits keep the rows (they are the fit's problem's; the log form's are relineari
 estimate); ``--prior-draws`` moves each row's centre by a standard normal draw of its sd, as it moves the other
 priors' means (:mod:`~budgetgym.calibration.roi_prior`). **Log form**
 (``ModelSpec.roi_prior_form = "log"``, the default; ``--roi-prior-form linear`` is the form above): the
-pseudo-residual :math:`\hat\sigma (\ln r_i -
-\ln \bar r) / \tau`, linearised around the current returns and refitted to a fixed point (at most 8 fits;
-:mod:`~budgetgym.calibration.roi_prior` has the maths): a channel at 3 times the pooled return is pulled as hard
-as one at a third of it (the linear form pulls the first 3 times harder), and one near zero hard. Opt-in, not the
+pseudo-residual :math:`\hat\sigma (\ln r_i - \ln \bar r) / \tau`, linearised around the fit's own returns
+(a fixed point, reached in one fit: :mod:`~budgetgym.calibration.roi_prior` and
+:mod:`~budgetgym.calibration.roi_fixed_point` have the maths): a channel at 3 times the pooled return is pulled as
+hard as one at a third of it (the linear form pulls the first 3 times harder), and one near zero hard. Opt-in, not the
 default: on ``retail-5-family`` data (``bench_calibrate_family.py``, recommended model) :math:`\tau = 1` undid the
 credit swap it was made for (draw 10: social's return 9.4 → 3.7, video's 0.57 → 1.9, true 2.9 and 2.5; 94.95% →
 97.87% of the oracle) but the family's channels return 11-30 times one another, and on the twenty datasets it
@@ -162,14 +162,16 @@ from budgetgym.calibration.model_spec import (
     default_window,
 )
 from budgetgym.calibration.projection import LiftRows, Problem
-from budgetgym.calibration.roi_prior import LOG_ROUNDS, roi_rows
+from budgetgym.calibration.refits import REFIT_NFEV, REFIT_NFEV_RIDGE, REFIT_TOL, refit, refit_nfev
+from budgetgym.calibration.roi_fixed_point import FixedPoint, log_fixed_point
+from budgetgym.calibration.roi_prior import roi_rows
 from budgetgym.calibration.transforms import Layout, typical_exposure
 from budgetgym.envs.errors import BudgetGymError
 from budgetgym.experiments.wording import count
 
 __all__ = [
     "Fit", "Likelihood", "ModelSpec", "baseline_design", "check_design", "default_fourier", "default_window",
-    "fit_model", "mean_floor", "refit", "refit_nfev", "roi_rows",
+    "fit_model", "mean_floor", "refit", "refit_nfev", "roi_rows", "REFIT_NFEV", "REFIT_NFEV_RIDGE", "REFIT_TOL",
 ]
 
 
@@ -255,23 +257,24 @@ def _penalised(
 def _roi_refit(
     prob: Problem, y: np.ndarray, phi: np.ndarray, starts: list[np.ndarray], spend: np.ndarray, scale: float,
     spec: ModelSpec, floor: float, k: float | None,
-) -> tuple[Problem, np.ndarray, list[tuple[np.ndarray, float]], float | None] | None:
+) -> tuple[FixedPoint, list[tuple[np.ndarray, float]], float | None] | None:
     """The refit with the return-on-spend prior's rows (module docstring), from ``prob``'s fit ``phi``: the
-    linear form once; the log form relinearised at each fit until its anchors settle
-    (:mod:`~budgetgym.calibration.roi_prior`; the later fits warm-started at the previous one, and the runs
-    returned, which ``fit.md`` counts starts from, the first fit's multi-start). ``None`` when that fit gives the
-    media no contribution (no rows)."""
+    linear form once; the log form with its rows at their fixed point (:mod:`~budgetgym.calibration.roi_fixed_point`:
+    the multi-start's fits settle them at every ``phi``; a later fit, warm-started, only if they did not settle). The
+    fixed point, the runs (which ``fit.md`` counts starts from: the multi-start's) and the negative binomial's ``k``;
+    ``None`` when that fit gives the media no contribution (no rows)."""
     H, beta, _ = prob.linear(phi, y)
     roi = roi_rows(spend, H, beta, scale, cast(float, spec.roi_prior), spec.roi_prior_form)
     if roi is None:
         return None
     prob, phi, runs, k = _penalised(replace(prob, roi=roi), y, [phi, *starts], spec.likelihood, floor, k)
-    for _ in range(LOG_ROUNDS - 1):
-        nxt = prob.relinearised(phi, y)
-        if nxt is None:
-            break
-        prob, phi, _, k = _penalised(nxt, y, [phi], spec.likelihood, floor, k)
-    return prob, phi, runs, k
+
+    def fit_from(p: Problem, start: np.ndarray) -> tuple[Problem, np.ndarray]:
+        nonlocal k
+        p, new, _, k = _penalised(p, y, [start], spec.likelihood, floor, k)
+        return p, new
+
+    return log_fixed_point(prob, phi, y, fit_from), runs, k
 
 
 def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, lift: LiftRows | None = None) -> Fit:
@@ -325,6 +328,7 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
     season_prior = layout.season and spec.prior != "none"
     data_start = None if lift is None else phi
     penalised = bool(weak.any() or season_prior or lift is not None)  # the priors' and lift tests' refit
+    solved = None  # (H, beta) at the final phi, when the return-on-spend prior's fixed point has solved it
     if penalised or spec.roi_prior is not None:
         H, beta, coef = prob.linear(phi, y)
         scale0 = float(np.sqrt(np.sum((prob.sw * (y - H @ beta - B @ coef)) ** 2) / dof))
@@ -337,8 +341,9 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
         if spec.roi_prior is not None:  # its scale from the fit with the other priors (module docstring)
             done = _roi_refit(prob, y, phi, starts, data.spend, scale0, spec, floor, k)
             if done is not None:
-                prob, phi, runs, k = done
-    H, beta, coef = prob.linear(phi, y)
+                point, runs, k = done
+                prob, phi, solved = point.problem, point.phi, (point.H, point.beta)
+    H, beta, coef = prob.linear(phi, y, solved=solved)
     mu = H @ beta + B @ coef
     var = 1.0 / prob.sw**2
     scale = float(np.sum((y - mu) ** 2 / var) / dof)
@@ -348,57 +353,3 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
         dispersion=k, n_params=n_params, prior_scale=prob.prior_scale, start_costs=tuple(r[1] for r in runs),
         problem=prob, data_start=data_start,
     )
-
-
-#: Tolerance and evaluation budget of a bootstrap refit: a replicate only needs its optimum to a
-#: small fraction of the sampling spread it measures. Misspecified data (e.g. delays and seasonal
-#: demand the model lacks) leaves a long, flat ridge between carry-over and saturation that the
-#: point fit's 1e-10 walks for thousands of evaluations (about 3 s a replicate on five channels of
-#: retail-5-family, against 0.1 s here, for changes far below the draws' spread). Counted in
-#: evaluations of the residual: with :meth:`~budgetgym.calibration.projection.Problem.jacobian`
-#: that is at most 20 iterations, as the 20 (1 + n_phi) finite-difference evaluations were before it.
-#: A geometric carry-over's refits reach :data:`REFIT_TOL` within it (99-100% of them on issue 11's
-#: benchmark data, a median of 7 evaluations).
-REFIT_TOL = 1e-6
-REFIT_NFEV = 20
-#: The evaluation budget of a refit whose carry-over is a Weibull's or that fits a conversion delay
-#: (:func:`refit_nfev`): two parameters that shape the response over time (shape and scale, or decay and
-#: lag) trade along a curved ridge, where the trust region's steps are short. On issue 11's benchmark data
-#: (3 channels x 156 weeks) 1-54% of the Weibull refits (60-67% with a delay, and 26-39% of the
-#: geometric refits with a delay) needed more than 20 evaluations, at most 79; stopped at 20 they ended
-#: between the point estimate and their optimum, and a Weibull shape's 90% interval was half the width of
-#: the converged refits'.
-REFIT_NFEV_RIDGE = 100
-
-
-def refit_nfev(layout: Layout) -> int:
-    """The evaluation budget of a bootstrap refit of ``layout``: :data:`REFIT_NFEV` for a geometric
-    carry-over without a delay, :data:`REFIT_NFEV_RIDGE` for a Weibull carry-over or a delay."""
-    return REFIT_NFEV if layout.adstock == "geometric" and not layout.delay else REFIT_NFEV_RIDGE
-
-
-def refit(
-    fit: Fit, y: np.ndarray, tol: float = REFIT_TOL, prior_shift: np.ndarray | None = None,
-    lift_y: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Refit ``fit``'s model to another KPI series ``y`` (a bootstrap replicate), warm-started at
-    the point estimate, with its weights and prior (its means moved by ``prior_shift`` sds, one per
-    pseudo-residual of :meth:`~budgetgym.calibration.projection.Problem.penalty`), to
-    :data:`REFIT_TOL` within :func:`refit_nfev` evaluations of the residual (as many iterations at
-    most), and with lift tests their measurements ``lift_y`` (default the tests'): ``(phi, beta, coef)``, the
-    coefficients those of the moved centres of the return-on-spend rows too. The log form's rows are relinearised
-    at the replicate's own estimate and the refit repeated, warm-started, to their fixed point, as the point fit's
-    (:meth:`~budgetgym.calibration.projection.Problem.relinearised`, at most
-    :data:`~budgetgym.calibration.roi_prior.LOG_ROUNDS` fits): kept at the point fit's anchors, a replicate whose
-    returns differ was pulled by the log prior's tangent at the wrong point."""
-    prob, nfev = fit.problem, refit_nfev(fit.layout)
-    roi_shift = prob.split_shift(prior_shift)[1]
-    phi = prob.fit(y, fit.phi, tol, nfev, shift=prior_shift, lift_y=lift_y)[0]
-    for _ in range(LOG_ROUNDS - 1):  # the log form's rows relinearised at the replicate's own estimate
-        nxt = prob.relinearised(phi, y, lift_y, roi_shift)
-        if nxt is None:
-            break
-        prob = nxt
-        phi = prob.fit(y, phi, tol, nfev, shift=prior_shift, lift_y=lift_y)[0]
-    _, beta, coef = prob.linear(phi, y, lift_y, roi_shift)
-    return phi, beta, coef

@@ -49,8 +49,9 @@ pseudo-residual :math:`\hat\sigma (\beta_i m_i(\phi)/S_i - \bar r) / (\tau \bar 
 
 (:math:`\bar r_0` a fixed scale; why this form: :mod:`~budgetgym.calibration.model`; the log form's rows, linear
 too, and a prior draw's moved centres: :mod:`~budgetgym.calibration.roi_prior`). The lift tests and the
-prior are both :meth:`Problem.pseudo_rows`; :math:`\bar r` is not reported (:meth:`Problem.solve` returns
-:math:`\beta` alone).
+prior are both :meth:`Problem.pseudo_rows`; :math:`\bar r` is not part of the fit (:meth:`Problem.solve` returns
+:math:`\beta` alone); :meth:`Problem.solution` gives it, which the log form's fixed point reads
+(:mod:`~budgetgym.calibration.roi_fixed_point`).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.optimize import least_squares, nnls
 
-from budgetgym.calibration.roi_prior import LOG_TOL, RoiRows
+from budgetgym.calibration.roi_prior import LOG_TOL, RoiRows, anderson_step
 from budgetgym.calibration.transforms import (
     Layout,
     adstock_column,
@@ -71,12 +72,18 @@ from budgetgym.calibration.transforms import (
     steady_state,
 )
 
-__all__ = ["PRIOR_DECAY_SD", "PRIOR_SEASON_SD", "PRIOR_SLOPE_SD", "PRIOR_U_SD", "LiftRows", "Problem", "RoiRows"]
+__all__ = [
+    "PRIOR_DECAY_SD", "PRIOR_SEASON_SD", "PRIOR_SLOPE_SD", "PRIOR_U_SD", "SETTLE_ROUNDS", "SETTLE_TOL", "LiftRows",
+    "Problem", "RoiRows",
+]
 
 PRIOR_U_SD = float(np.log(3.0))
 PRIOR_SLOPE_SD = 0.5
 PRIOR_SEASON_SD = 0.15
 PRIOR_DECAY_SD = 0.4  # half-normal on the weekly decay (0: none)
+#: :meth:`Problem.settled`'s tolerance on the log anchors' moves, and its solves at most.
+SETTLE_TOL = LOG_TOL / 1000
+SETTLE_ROUNDS = 50
 
 
 @dataclass(frozen=True)
@@ -206,29 +213,57 @@ class Problem:
         x = nnls(A, target)[0]
         return H, x, target - A @ x
 
-    def pooled(self, phi: np.ndarray, y: np.ndarray) -> float:
-        """The pooled return :math:`\bar r` the non-negative least squares estimates at ``phi`` with the
-        return-on-spend prior's rows (``nan`` without them)."""
-        if self.roi is None:
-            return float("nan")
-        return float(self._solve(phi, self.target(y))[1][-1])
-
-    def relinearised(
+    def solution(
         self, phi: np.ndarray, y: np.ndarray, lift_y: np.ndarray | None = None, roi_shift: np.ndarray | None = None
-    ) -> Problem | None:
-        """The log form's next fit (:mod:`~budgetgym.calibration.roi_prior`): this problem with its
-        return-on-spend rows relinearised at the estimate at ``phi`` (its returns and pooled return, for the
-        :meth:`target` of ``y``, ``lift_y`` and ``roi_shift``); ``None`` at the fixed point (the anchors' logs
-        moved less than :data:`~budgetgym.calibration.roi_prior.LOG_TOL`) or without log rows."""
-        if self.roi is None or self.roi.form != "log":
-            return None
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        r"""``(H, beta, pooled)``: the features and the exact linear coefficients at ``phi`` for the :meth:`target` of
+        ``y``, ``lift_y`` and ``roi_shift``, and the pooled return :math:`\bar r` the same non-negative least squares
+        estimates with the return-on-spend prior's rows (``nan`` without them)."""
         H, x, _ = self._solve(phi, self.target(y, lift_y, roi_shift))
-        new = self.roi.relinearised(H.sum(axis=0), x[: self.layout.n_channels], float(x[-1]))
-        return None if new.moved(self.roi) < LOG_TOL else replace(self, roi=new)
+        K = self.layout.n_channels
+        return H, x[:K], float(x[K]) if self.roi is not None else float("nan")
+
+    def settled(
+        self, phi: np.ndarray, y: np.ndarray, lift_y: np.ndarray | None = None, roi_shift: np.ndarray | None = None
+    ) -> Problem:
+        r"""This problem with its log return-on-spend rows at their fixed point for ``phi`` held
+        (:mod:`~budgetgym.calibration.roi_fixed_point`): the non-negative least squares for the :meth:`target` of
+        ``y``, ``lift_y`` and ``roi_shift`` repeated with the rows relinearised at its returns, each next anchor
+        vector :func:`~budgetgym.calibration.roi_prior.anderson_step`'s, until the anchors' logs move less than
+        :data:`SETTLE_TOL` (at most :data:`SETTLE_ROUNDS` solves; the features computed once). Safeguards: after a
+        step whose move :math:`\lVert g(x) - x \rVert_\infty` grew, and in place of an accelerated step that is not
+        finite or lands more than :math:`\max(1, \lVert g(x) - x \rVert_\infty)` from the plain one :math:`g(x)`,
+        the plain step, the history dropped. Itself without log rows."""
+        roi = self.roi
+        if roi is None or roi.form != "log":
+            return self
+        H = features(self.layout, self.media, phi, self.ref, self.days)
+        m = H.sum(axis=0)
+        A = self.design(self.project(H * self.sw[:, None]), phi, m)
+        t = self.target(y, lift_y, roi_shift)
+        n, K = len(roi), self.layout.n_channels
+        xs: list[np.ndarray] = []
+        gs: list[np.ndarray] = []
+        for _ in range(SETTLE_ROUNDS):
+            A[-n:], t[-n:] = roi.rows(m), roi.target(roi_shift)
+            sol = nnls(A, t)[0]
+            x, g = roi.logs(), roi.relinearised(m, sol[:K], float(sol[K])).logs()
+            gap = float(np.max(np.abs(g - x)))
+            if gap < SETTLE_TOL:
+                break
+            if xs and gap > float(np.max(np.abs(gs[-1] - xs[-1]))):  # the last step overshot: plain from here
+                xs, gs = [], []
+            xs.append(x)
+            gs.append(g)
+            step = anderson_step(xs, gs)
+            if not np.all(np.isfinite(step)) or np.max(np.abs(step - g)) > max(1.0, gap):  # extrapolated too far
+                step, xs, gs = g, [], []
+            roi = roi.at_logs(step)
+        return replace(self, roi=roi)
 
     def penalty(self, phi: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
         """The priors' pseudo-residuals (module docstring); ``shift`` moves each prior's mean by that
-        many of its sds (a draw from the prior: :func:`~budgetgym.calibration.model.refit`)."""
+        many of its sds (a draw from the prior: :func:`~budgetgym.calibration.refits.refit`)."""
         if self.prior_scale <= 0:
             return np.zeros(0)
         p = self.layout.split(phi)[self.weak]
@@ -294,10 +329,25 @@ class Problem:
         at most ``max_nfev`` evaluations of the residual (default ``200 + 10 n_phi``; each
         iteration takes one or a few); ``shift``: :meth:`penalty`'s (its Jacobian does not depend on it);
         ``lift_y``: :meth:`target`'s; a ``shift`` of :meth:`n_shift` numbers moves the return-on-spend rows'
-        centres too (:meth:`split_shift`)."""
+        centres too (:meth:`split_shift`). Log return-on-spend rows are :meth:`settled` at each ``phi`` tried
+        (from the previous point's anchors) and the residual and Jacobian there are those of the settled rows: the
+        fit ends at the rows' fixed point (:mod:`~budgetgym.calibration.roi_fixed_point`), the anchors of this
+        problem's rows only its start."""
         shift, roi_shift = self.split_shift(shift)
         target = self.target(y, lift_y, roi_shift)
         lo, hi = self.layout.bounds()
+        last: list[tuple[bytes, Problem, np.ndarray]] = [(b"", self, target)]
+
+        def at(phi: np.ndarray) -> tuple[Problem, np.ndarray]:
+            """The problem the residual at ``phi`` is of, and its target: log rows :meth:`settled` at ``phi``
+            (from the last point's anchors: the residual's and the Jacobian's at the same ``phi`` are the same)."""
+            if self.roi is None or self.roi.form != "log":
+                return self, target
+            if last[0][0] != phi.tobytes():
+                p = last[0][1].settled(phi, y, lift_y, roi_shift)
+                last[0] = (phi.tobytes(), p, p.target(y, lift_y, roi_shift))
+            return last[0][1], last[0][2]
+
         # least_squares' gradient test (gtol) is absolute: on a KPI of 1e-7 a period the cost's gradient
         # is below any tolerance at the start, and the fit stopped there (R² 0.85 against 0.99 for the
         # same data in other units). Residuals of a target whose root mean square is below 1 are divided
@@ -305,19 +355,22 @@ class Problem:
         c = min(1.0, float(np.sqrt(np.mean(target**2)))) or 1.0
 
         def resid(phi: np.ndarray) -> np.ndarray:
-            return np.concatenate([self.solve(phi, target)[2], self.penalty(phi, shift)]) / c
+            p, t = at(phi)
+            return np.concatenate([p.solve(phi, t)[2], self.penalty(phi, shift)]) / c
 
-        res = least_squares(resid, np.clip(start, lo, hi), jac=lambda phi: self.jacobian(phi, target) / c,
+        res = least_squares(resid, np.clip(start, lo, hi), jac=lambda phi: at(phi)[0].jacobian(phi, at(phi)[1]) / c,
                             bounds=(lo, hi), method="trf", ftol=tol, xtol=tol, gtol=tol,
                             max_nfev=max_nfev or 200 + 10 * self.layout.size)
         return res.x, float(res.cost) * c**2
 
     def linear(
-        self, phi: np.ndarray, y: np.ndarray, lift_y: np.ndarray | None = None, roi_shift: np.ndarray | None = None
+        self, phi: np.ndarray, y: np.ndarray, lift_y: np.ndarray | None = None, roi_shift: np.ndarray | None = None,
+        solved: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(H, beta, coef)``: the features and the exact linear coefficients at ``phi`` (``lift_y``,
-        ``roi_shift``: :meth:`target`'s, a bootstrap draw's measurements and moved centres)."""
+        ``roi_shift``: :meth:`target`'s, a bootstrap draw's measurements and moved centres; ``solved``: ``(H,
+        beta)`` of :meth:`solution` at the same arguments, when the caller has it, so it is not solved again)."""
         yw = y * self.sw
-        H, beta, _ = self.solve(phi, self.target(y, lift_y, roi_shift))
+        H, beta = solved if solved is not None else self.solution(phi, y, lift_y, roi_shift)[:2]
         coef = np.linalg.solve(self.R, self.Q.T @ (yw - (H * self.sw[:, None]) @ beta))
         return H, beta, coef

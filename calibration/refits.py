@@ -1,7 +1,7 @@
 """The bootstrap's refits, in this process and in worker processes: the same draws either way.
 
-Each replicate's refit (:func:`~budgetgym.calibration.model.refit`) is independent of the others
-and deterministic given its inputs (its KPI series, prior shift and lift-test measurements, all
+Each replicate's refit (:func:`refit`; importable from :mod:`~budgetgym.calibration.model` too) is independent of
+the others and deterministic given its inputs (its KPI series, prior shift and lift-test measurements, all
 drawn beforehand in the calling process), so the refits can run anywhere: :func:`refit_all` cuts
 them into chunks of :data:`CHUNK` replicates; with ``workers > 1`` it hands the chunks, last
 first, to ``workers - 1`` processes (``spawn``, as the experiment grid's
@@ -37,11 +37,14 @@ from typing import TypeVar
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from budgetgym.calibration.model import Fit, refit
+from budgetgym.calibration.model_spec import Fit
+from budgetgym.calibration.projection import Problem
+from budgetgym.calibration.roi_fixed_point import log_fixed_point
+from budgetgym.calibration.transforms import Layout
 from budgetgym.envs.sigint import children_ignore_sigint
 
-__all__ = ["CHUNK", "DEFAULT_WORKERS", "PARALLEL_SECONDS", "WORKER_DRAWS", "Replicate", "Workers", "ordered_map",
-           "refit_all"]
+__all__ = ["CHUNK", "DEFAULT_WORKERS", "PARALLEL_SECONDS", "REFIT_NFEV", "REFIT_NFEV_RIDGE", "REFIT_TOL",
+           "WORKER_DRAWS", "Replicate", "Workers", "ordered_map", "refit", "refit_all", "refit_nfev"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -63,6 +66,59 @@ CHUNK = 8
 #: longer than this (seconds): a worker's start-up (importing budgetgym, about two seconds) costs
 #: more than it saves on a shorter bootstrap (three channels x 156 weeks: 1.6 s for 200 draws).
 PARALLEL_SECONDS = 4.0
+
+
+#: Tolerance and evaluation budget of a bootstrap refit: a replicate only needs its optimum to a
+#: small fraction of the sampling spread it measures. Misspecified data (e.g. delays and seasonal
+#: demand the model lacks) leaves a long, flat ridge between carry-over and saturation that the
+#: point fit's 1e-10 walks for thousands of evaluations (about 3 s a replicate on five channels of
+#: retail-5-family, against 0.1 s here, for changes far below the draws' spread). Counted in
+#: evaluations of the residual: with :meth:`~budgetgym.calibration.projection.Problem.jacobian`
+#: that is at most 20 iterations, as the 20 (1 + n_phi) finite-difference evaluations were before it.
+#: A geometric carry-over's refits reach :data:`REFIT_TOL` within it (99-100% of them on issue 11's
+#: benchmark data, a median of 7 evaluations).
+REFIT_TOL = 1e-6
+REFIT_NFEV = 20
+#: The evaluation budget of a refit whose carry-over is a Weibull's or that fits a conversion delay
+#: (:func:`refit_nfev`): two parameters that shape the response over time (shape and scale, or decay and
+#: lag) trade along a curved ridge, where the trust region's steps are short. On issue 11's benchmark data
+#: (3 channels x 156 weeks) 1-54% of the Weibull refits (60-67% with a delay, and 26-39% of the
+#: geometric refits with a delay) needed more than 20 evaluations, at most 79; stopped at 20 they ended
+#: between the point estimate and their optimum, and a Weibull shape's 90% interval was half the width of
+#: the converged refits'.
+REFIT_NFEV_RIDGE = 100
+
+
+def refit_nfev(layout: Layout) -> int:
+    """The evaluation budget of a bootstrap refit of ``layout``: :data:`REFIT_NFEV` for a geometric
+    carry-over without a delay, :data:`REFIT_NFEV_RIDGE` for a Weibull carry-over or a delay."""
+    return REFIT_NFEV if layout.adstock == "geometric" and not layout.delay else REFIT_NFEV_RIDGE
+
+
+def refit(
+    fit: Fit, y: np.ndarray, tol: float = REFIT_TOL, prior_shift: np.ndarray | None = None,
+    lift_y: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Refit ``fit``'s model to another KPI series ``y`` (a bootstrap replicate), warm-started at
+    the point estimate, with its weights and prior (its means moved by ``prior_shift`` sds, one per
+    pseudo-residual of :meth:`~budgetgym.calibration.projection.Problem.penalty`), to
+    :data:`REFIT_TOL` within :func:`refit_nfev` evaluations of the residual (as many iterations at
+    most), and with lift tests their measurements ``lift_y`` (default the tests'): ``(phi, beta, coef)``, the
+    coefficients those of the moved centres of the return-on-spend rows too. The log form's rows are relinearised
+    at the replicate's own estimate, to their fixed point, as the point fit's
+    (:func:`~budgetgym.calibration.roi_fixed_point.log_fixed_point`; one fit, the rows settled at each ``phi`` it
+    tries): kept at the point fit's anchors, a replicate whose returns differ was pulled by the log prior's tangent
+    at the wrong point."""
+    prob, nfev = fit.problem, refit_nfev(fit.layout)
+    roi_shift = prob.split_shift(prior_shift)[1]
+
+    def fit_from(p: Problem, start: np.ndarray) -> tuple[Problem, np.ndarray]:
+        return p, p.fit(y, start, tol, nfev, shift=prior_shift, lift_y=lift_y)[0]
+
+    done = log_fixed_point(*fit_from(prob, fit.phi), y, fit_from, lift_y,
+                           roi_shift)
+    _, beta, coef = done.problem.linear(done.phi, y, lift_y, roi_shift, solved=(done.H, done.beta))
+    return done.phi, beta, coef
 
 
 def _refit_chunk(task: tuple[Fit, Sequence[Replicate]]) -> list[Refit]:

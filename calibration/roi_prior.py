@@ -22,8 +22,10 @@ r_0)`, :math:`\bar r_0` the return on the whole spend of the fit with the other 
 
 (in the stacked system: :math:`\hat\sigma m_i / (\tau S_i r_{i0})` on :math:`\beta_i`, :math:`-\hat\sigma /
 (\tau \bar r_0)` on :math:`\bar r`, target :math:`-(\hat\sigma/\tau) \ln(r_{i0}/\bar r_0)`), and the fit is
-repeated with the rows relinearised at its estimate (:meth:`RoiRows.relinearised`) until the log values
-:math:`\ln r_{i0}, \ln \bar r_0` move less than :data:`LOG_TOL` (at most :data:`LOG_ROUNDS` fits). At the
+made with the rows at their fixed point, relinearised at its own estimate (:meth:`RoiRows.relinearised`) until the
+log values :math:`\ln r_{i0}, \ln \bar r_0` move less than :data:`LOG_TOL`: for the curves :math:`\phi` held by
+non-negative least squares alone, inside every evaluation of the fit over :math:`\phi`
+(:mod:`~budgetgym.calibration.roi_fixed_point` has the maths, and the cap, :data:`LOG_ROUNDS` fits). At the
 fixed point :math:`r_i = r_{i0}`, :math:`\bar r = \bar r_0`: the row equals the log residual and its
 derivatives (in :math:`\beta`, :math:`\bar r` and, through :math:`m_i`, :math:`\phi`) the log residual's, so
 the fixed point is a stationary point of the log prior's objective (Gauss–Newton's). The linear form is the
@@ -31,14 +33,13 @@ log form linearised at :math:`r_{i0} = \bar r_0` for every channel, held there. 
 :math:`\ln r_i = -\infty`: its anchor is floored at :data:`ROI_FLOOR` of :math:`\bar r_0`, so its row is a
 steep but finite pull (the log proper would forbid zero).
 
-**The bootstrap's refits** (:func:`~budgetgym.calibration.model.refit`) start from the point fit's last
+**The bootstrap's refits** (:func:`~budgetgym.calibration.refits.refit`) start from the point fit's last
 linearisation and relinearise it at their own estimate the same way, warm-started, to their own fixed point
-(:meth:`~budgetgym.calibration.projection.Problem.relinearised`; within :data:`LOG_TOL`, at most
-:data:`LOG_ROUNDS` fits): kept at the point fit's anchors, a replicate whose returns differ from the point
-estimate's was pulled by the log prior's tangent at the wrong point, :math:`r_i / r_{i0}` for :math:`\ln r_i`
-(on a replicate with one channel's contribution doubled and another's halved, :math:`\beta` 3-4% off the exact
-log objective's solution at its curves; relinearised, to 1e-7). A linear form's row is its own linearisation:
-its refits fit once.
+(:func:`~budgetgym.calibration.roi_fixed_point.log_fixed_point`; within :data:`LOG_TOL`): kept at the point
+fit's anchors, a replicate whose returns differ from the point estimate's was pulled by the log prior's tangent
+at the wrong point, :math:`r_i / r_{i0}` for :math:`\ln r_i` (on a replicate with one channel's contribution
+doubled and another's halved, :math:`\beta` 3-4% off the exact log objective's solution at its curves;
+relinearised, to 1e-7). A linear form's row is its own linearisation: its refits fit once.
 
 **Prior draws** (``--prior-draws``, :mod:`~budgetgym.calibration.uncertainty`): each refit also moves each
 row's centre by :math:`\zeta_i \sim N(0, 1)` sds (the row's target by :math:`\hat\sigma \zeta_i`: a pooled
@@ -57,7 +58,7 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["LOG_ROUNDS", "LOG_TOL", "ROI_FLOOR", "RoiForm", "RoiRows", "roi_rows"]
+__all__ = ["ANDERSON_MEMORY", "LOG_ROUNDS", "LOG_TOL", "ROI_FLOOR", "RoiForm", "RoiRows", "anderson_step", "roi_rows"]
 
 RoiForm = Literal["linear", "log"]
 #: The log form's anchor :math:`r_{i0}` is at least this share of the pooled :math:`\bar r_0` (module docstring).
@@ -65,6 +66,8 @@ ROI_FLOOR = 0.01
 #: The log form's fits: at most this many, until the anchors' logs move less than :data:`LOG_TOL`.
 LOG_ROUNDS = 8
 LOG_TOL = 1e-3
+#: :func:`anderson_step`'s memory: the differences of the last this many steps.
+ANDERSON_MEMORY = 5
 
 
 @dataclass(frozen=True)
@@ -122,14 +125,44 @@ class RoiRows:
         p = pooled if pooled > 0 else self.pooled
         return replace(self, anchor=np.maximum(self.returns(m, beta), ROI_FLOOR * p), pooled=p)
 
-    def moved(self, other: RoiRows) -> float:
-        """The largest change of the log anchors (and the pooled return's log) from ``other``'s to these."""
-        spent = self.spend > 0
-        a, b = self.anchor, other.anchor
-        if a is None or b is None:
-            return float("inf")
-        return float(max(np.max(np.abs(np.log(a[spent] / b[spent])), initial=0.0),
-                         abs(np.log(self.pooled / other.pooled))))
+    def logs(self) -> np.ndarray:
+        r"""The log form's anchors as one vector, :math:`(\ln r_{i0})_{i\ \text{spent}}` then :math:`\ln \bar r_0`
+        (``[len(self) + 1]``): the fixed-point iteration's unknown (:func:`anderson_step`)."""
+        if self.anchor is None:
+            raise ValueError("the linear form has no anchors")
+        return np.append(np.log(self.anchor[self.spend > 0]), np.log(self.pooled))
+
+    def at_logs(self, x: np.ndarray) -> RoiRows:
+        """These rows linearised at the anchors of :meth:`logs`-vector ``x`` (each floored at :data:`ROI_FLOOR` of
+        the pooled return, as :meth:`relinearised`'s; an unspent channel's anchor, which no row reads, kept)."""
+        if self.anchor is None:
+            raise ValueError("the linear form has no anchors")
+        pooled = float(np.exp(x[-1]))
+        anchor = self.anchor.copy()
+        anchor[self.spend > 0] = np.maximum(np.exp(x[:-1]), ROI_FLOOR * pooled)
+        return replace(self, anchor=anchor, pooled=pooled)
+
+
+def anderson_step(xs: list[np.ndarray], gs: list[np.ndarray]) -> np.ndarray:
+    r"""The next iterate of the fixed-point iteration :math:`x = g(x)` by Anderson acceleration (type II; Walker
+    and Ni 2011) from its last iterates ``xs`` and their images ``gs`` (oldest first; at most
+    :data:`ANDERSON_MEMORY` + 1 are used). With the residuals :math:`f_j = g_j - x_j` and the differences of the
+    last :math:`m + 1` iterates as columns, :math:`\Delta F = [f_{j+1} - f_j]`, :math:`\Delta G = [g_{j+1} - g_j]`,
+
+    .. math::
+
+        \gamma = \arg\min_\gamma \lVert f_k - \Delta F \gamma \rVert_2, \qquad x_{k+1} = g_k - \Delta G \gamma
+
+    (least squares): the combination of the last images whose linearly predicted residual is smallest. From a
+    single iterate it is :math:`g_k`, the plain iteration. On an affine map :math:`g(x) = Ax + b` with memory at
+    least the dimension it reaches the fixed point in at most dimension + 1 steps (it is GMRES on :math:`(I - A)x
+    = b`), where the plain iteration's error shrinks by the spectral radius of :math:`A` a step."""
+    xs, gs = xs[-ANDERSON_MEMORY - 1:], gs[-ANDERSON_MEMORY - 1:]
+    if len(xs) == 1:
+        return gs[-1]
+    F = np.column_stack([g - x for x, g in zip(xs, gs, strict=True)])
+    gamma = np.linalg.lstsq(np.diff(F, axis=1), F[:, -1], rcond=None)[0]
+    return np.asarray(gs[-1] - np.diff(np.column_stack(gs), axis=1) @ gamma)
 
 
 def roi_rows(

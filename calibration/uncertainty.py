@@ -20,7 +20,7 @@ and so understate the uncertainty. The default block length is
 block-bootstrap variance estimates (Hall, Horowitz and Jing 1995); a quarter (13 weeks) would
 keep longer dependence but leaves only 12 blocks in three years, too few distinct series.
 
-Each replicate is refit by :func:`~budgetgym.calibration.model.refit`: warm-started at the point
+Each replicate is refit by :func:`~budgetgym.calibration.refits.refit`: warm-started at the point
 estimate (a few trust-region steps instead of a multi-start search), with the point fit's
 weights and weak-channel prior. The draws are the ensemble a calibration exports.
 
@@ -39,10 +39,10 @@ channel spent in every period (it trades with the intercept), the curve of a cha
 few flights — and the intervals miss there: on ``retail-5-family`` data the share of channels
 whose interval covered the true response at the recommended plan rose from 65% to 75% on the
 four worst datasets, at no cost in plan value. The refits of a geometric carry-over stop after
-:data:`~budgetgym.calibration.model.REFIT_NFEV` evaluations, so a draw travels about three
+:data:`~budgetgym.calibration.refits.REFIT_NFEV` evaluations, so a draw travels about three
 quarters of the way to its perturbed optimum along a flat direction (the tests measure it); those
-of a Weibull carry-over or a delay have :data:`~budgetgym.calibration.model.REFIT_NFEV_RIDGE`
-(:func:`~budgetgym.calibration.model.refit_nfev`), which they need to reach their optimum at all.
+of a Weibull carry-over or a delay have :data:`~budgetgym.calibration.refits.REFIT_NFEV_RIDGE`
+(:func:`~budgetgym.calibration.refits.refit_nfev`), which they need to reach their optimum at all.
 
 **Lift tests** (:mod:`~budgetgym.calibration.lift`): each replicate also redraws every test's
 measurement, :math:`\Delta y^*_j \sim N(\widehat{\Delta y}_j, \sigma_j^2)` around the fit's lift

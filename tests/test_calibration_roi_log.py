@@ -4,7 +4,9 @@ limits of a loose and a tight ``tau``, the draws, and the command line refusing 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from test_calibration_roi_prior import SPEND, _noisy, _returns
 from budgetgym.calibration import ModelSpec, block_bootstrap, calibrate, fit_model
 from budgetgym.calibration.model import Fit, refit
 from budgetgym.calibration.projection import Problem
-from budgetgym.calibration.roi_prior import LOG_TOL, ROI_FLOOR, RoiRows, roi_rows
+from budgetgym.calibration.roi_prior import LOG_TOL, ROI_FLOOR, RoiRows, anderson_step, roi_rows
 from budgetgym.calibration.transforms import Layout
 from budgetgym.envs.errors import BudgetGymError
 
@@ -105,7 +107,7 @@ def test_log_fixed_point_and_its_limits(tmp_path: Path) -> None:
         prob, roi = fit.problem, fit.problem.roi
         assert roi is not None and roi.anchor is not None
         assert np.max(np.abs(np.log(_returns(fit) / roi.anchor))) < 2 * LOG_TOL
-        rbar = prob.pooled(fit.phi, fit.y)
+        rbar = prob.solution(fit.phi, fit.y)[2]
         assert abs(np.log(rbar / roi.pooled)) < 2 * LOG_TOL
         # the exact objective |y~ - H~ beta|^2 + w^2 sum (ln r_i - ln rbar)^2 at fixed phi: its gradient
         H = prob.project(fit.contributions_of(fit.phi, np.ones(3)) * prob.sw[:, None])
@@ -123,12 +125,68 @@ def test_log_fixed_point_and_its_limits(tmp_path: Path) -> None:
     assert spreads[2] < np.log(1.05)
 
 
+@pytest.mark.parametrize("prior", ["all", "none"])
+def test_point_fit_and_refit_reach_the_fixed_point_in_one_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                prior: str) -> None:
+    r"""At tau = 0.05 and 0.01 the point fit's rows are linearised at its own returns and pooled return (their
+    logs within LOG_TOL / 10; with the rows relinearised only between fits, at tau = 0.05 it stopped after
+    LOG_ROUNDS fits 1.5e-3 (prior "all") and 8.8e-3 (no other prior) short); a refit of a replicate far from the
+    point estimate (channel 0's contribution doubled, channel 2's halved) gets there in one fit of
+    :math:`\phi` (Problem.fit called once; 3-5 before), the rows settled at every :math:`\phi` it tries."""
+    _, data = _noisy(tmp_path)
+    calls: list[int] = []
+    plain = Problem.fit
+
+    def counted(self: Problem, *args: Any, **kwargs: Any) -> tuple[np.ndarray, float]:
+        calls.append(1)
+        return plain(self, *args, **kwargs)
+
+    for tau in (0.05, 0.01):
+        fit = fit_model(data, ModelSpec(starts=2, prior=prior, roi_prior=tau, roi_prior_form="log"), seed=0)  # type: ignore[arg-type]
+        roi = fit.problem.roi
+        assert roi is not None and roi.anchor is not None
+        H, beta, rbar = fit.problem.solution(fit.phi, fit.y)
+        np.testing.assert_allclose(beta, fit.beta, rtol=1e-12)
+        np.testing.assert_allclose(np.log(_returns(fit) / roi.anchor), 0.0, atol=LOG_TOL / 10)
+        assert abs(np.log(rbar / roi.pooled)) < LOG_TOL / 10
+        F = fit.contributions_of(fit.phi, np.ones(3))
+        y = fit.y + F[:, 0] * fit.beta[0] - 0.5 * F[:, 2] * fit.beta[2]
+        calls.clear()
+        monkeypatch.setattr(Problem, "fit", counted)
+        refit(fit, y)
+        monkeypatch.setattr(Problem, "fit", plain)
+        assert len(calls) == 1
+
+
+def test_anderson_step_solves_an_affine_map() -> None:
+    """On the affine map g(x) = A x + b in 4 dimensions (spectral radius 0.9, a rotation in it: the plain
+    iteration's error shrinks by 0.9 a step and oscillates), the accelerated iteration reaches the fixed point
+    numpy's solve of (I - A) x = b gives, to 1e-9, in 5 steps (dimension + 1: GMRES's bound, with the memory's
+    differences spanning the space); the plain iteration is still 0.5 away after as many."""
+    c, s_ = np.cos(2.0), np.sin(2.0)
+    A = np.array([[0.9 * c, -0.9 * s_, 0.0, 0.0], [0.9 * s_, 0.9 * c, 0.0, 0.0], [0.0, 0.0, 0.5, 0.1],
+                  [0.0, 0.0, 0.0, -0.3]])
+    b = np.array([1.0, -2.0, 0.5, 3.0])
+    fixed = np.linalg.solve(np.eye(4) - A, b)
+    x, plain = np.zeros(4), np.zeros(4)
+    xs: list[np.ndarray] = []
+    gs: list[np.ndarray] = []
+    for _ in range(5):
+        xs.append(x)
+        gs.append(A @ x + b)
+        x = anderson_step(xs, gs)
+        plain = A @ plain + b
+    np.testing.assert_allclose(x, fixed, atol=1e-9)
+    assert np.max(np.abs(plain - fixed)) > 0.5
+    assert np.array_equal(anderson_step([np.zeros(4)], [b]), b)  # one iterate: the plain step
+
+
 def test_prior_draws_move_the_roi_centres(tmp_path: Path) -> None:
     """A log prior (tau = 0.05) and no other prior: a refit whose shift moves channel 0's centre up two sds and
-    channel 2's down two raises ln r_0 - ln r_2 (the opposite shift lowers it; none keeps it, to 3e-3: at this tau
-    the point fit stops after LOG_ROUNDS fits about 1e-2 short of its fixed point, which the refit goes on to,
-    1.4e-3 away in this gap); the prior draws draw such shifts, so the bootstrap's relative log returns spread
-    more with them than without."""
+    channel 2's down two raises ln r_0 - ln r_2 (the opposite shift lowers it; none keeps it, to 1e-4: the point
+    fit and the refit of its own KPI are at the same fixed point; when the point fit stopped after LOG_ROUNDS fits
+    about 1e-2 short of it, the refit went on to it, 1.4e-3 away in this gap); the prior draws draw such shifts, so
+    the bootstrap's relative log returns spread more with them than without."""
     _, data = _noisy(tmp_path)
     fit = fit_model(data, ModelSpec(starts=2, prior="none", roi_prior=0.05, roi_prior_form="log"), seed=0)
     assert fit.problem.n_shift(fit.phi) == 3  # the rows' centres alone
@@ -139,7 +197,7 @@ def test_prior_draws_move_the_roi_centres(tmp_path: Path) -> None:
         return float(lr[0] - lr[2])
 
     g0 = float(np.diff(_log_returns(fit)[[2, 0]])[0])
-    assert gap(None) == pytest.approx(g0, abs=3e-3)
+    assert gap(None) == pytest.approx(g0, abs=1e-4)
     assert gap(np.array([2.0, 0.0, -2.0])) > g0 + 0.03
     assert gap(np.array([-2.0, 0.0, 2.0])) < g0 - 0.03
 
@@ -214,30 +272,31 @@ def test_log_fit_agrees_with_scipy_on_the_exact_objective(tmp_path: Path) -> Non
                        bounds=[(1e-9, None)] * 3 + [(None, None)],
                        options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 10_000})
         np.testing.assert_allclose(fit.beta, res.x[:3], rtol=1e-2)
-        assert prob.pooled(fit.phi, fit.y) == pytest.approx(np.exp(res.x[3]), rel=1e-2)
-        at_fit = _exact_log_objective(np.append(fit.beta, np.log(prob.pooled(fit.phi, fit.y))), *args)
+        rbar = prob.solution(fit.phi, fit.y)[2]
+        assert rbar == pytest.approx(np.exp(res.x[3]), rel=1e-2)
+        at_fit = _exact_log_objective(np.append(fit.beta, np.log(rbar)), *args)
         assert at_fit <= res.fun * (1 + 1e-6)
 
 
 
-@pytest.mark.parametrize("form", ["log", "linear"])
+@pytest.mark.parametrize("form, tau", [("log", 0.3), ("linear", 0.3), ("log", 0.05)])
 @pytest.mark.parametrize("moved", [False, True])
-def test_refit_of_a_replicate_agrees_with_scipy_on_the_exact_objective(tmp_path: Path, form: str,
+def test_refit_of_a_replicate_agrees_with_scipy_on_the_exact_objective(tmp_path: Path, form: str, tau: float,
                                                                         moved: bool) -> None:
     r"""A bootstrap refit solves its own replicate's prior, not the point fit's linearisation of it: a KPI with
     channel 0's contribution doubled and channel 2's halved (returns far from the point estimate's, at which the
-    log rows are linearised), refitted with and without a prior draw moving the rows' centres (channel 0's up 2
-    sds, channel 2's down 2: on the log scale by :math:`\pm 2\tau`, on the linear by :math:`\pm 2\tau\bar r_0`).
-    At the refit's curves :math:`\phi`, scipy's Levenberg-Marquardt solves the exact prior's least squares
-    :math:`|\tilde y - \tilde H \beta|^2 + w^2 \sum_i (\ln r_i - \ln \bar r - o_i)^2` (linear: :math:`r_i -
-    \bar r - o_i`), :math:`r_i = c_i \beta_i`, over :math:`\ln \beta` and :math:`\ln \bar r` from the point
-    fit's coefficients; the refit's :math:`\beta` agrees with its solution to 1e-4 (1e-7 measured; keeping the
-    point fit's last linearisation it was 3.2-3.8% off, and with the centres moved, ignoring them in its
-    :math:`\beta`, the linear form's was 2.8% off)."""
+    log rows are linearised; tau 0.3 in both forms, and 0.05 in the log form, a tight prior), refitted with and
+    without a prior draw moving the rows' centres (channel 0's up 2 sds, channel 2's down 2: on the log scale by
+    :math:`\pm 2\tau`, on the linear by :math:`\pm 2\tau\bar r_0`). At the refit's curves :math:`\phi`, scipy's
+    Levenberg-Marquardt solves the exact prior's least squares :math:`|\tilde y - \tilde H \beta|^2 + w^2 \sum_i
+    (\ln r_i - \ln \bar r - o_i)^2` (linear: :math:`r_i - \bar r - o_i`), :math:`r_i = c_i \beta_i`, over
+    :math:`\ln \beta` and :math:`\ln \bar r` from the point fit's coefficients; the refit's :math:`\beta` agrees
+    with its solution to 1e-4 (1e-7 measured; keeping the point fit's last linearisation it was 3.2-3.8% off, and
+    with the centres moved, ignoring them in its :math:`\beta`, the linear form's was 2.8% off; with the rows
+    relinearised only between fits, at tau 0.05 with the centres moved, 12% off)."""
     from scipy.optimize import least_squares
 
     _, data = _noisy(tmp_path)
-    tau = 0.3
     fit = fit_model(data, ModelSpec(starts=2, roi_prior=tau, roi_prior_form=form), seed=0)  # type: ignore[arg-type]
     prob, roi = fit.problem, fit.problem.roi
     assert roi is not None and roi.form == form
@@ -262,3 +321,26 @@ def test_refit_of_a_replicate_agrees_with_scipy_on_the_exact_objective(tmp_path:
     start = np.log(np.append(fit.beta, np.mean(_returns(fit))))
     sol = np.exp(least_squares(resid, start, method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15).x)
     np.testing.assert_allclose(beta, sol[:3], rtol=1e-4)
+
+
+def test_settled_anywhere_in_the_bounds(tmp_path: Path) -> None:
+    """Problem.settled at curves drawn uniformly within the bounds (as the multi-start's starts are; seeded), from
+    the fit's anchors and from anchors 12 logs away: its anchors are finite and at their fixed point for those
+    curves (a solve there returns them, to 1e-5 in log). (The guard's case, accelerated steps that leapt to
+    overflowing anchors on a multi-start's start of retail-5-family draw 0, does not arise on these small data:
+    this passes without the guard too.)"""
+    _, data = _noisy(tmp_path)
+    fit = fit_model(data, ModelSpec(starts=2, roi_prior=0.05, roi_prior_form="log"), seed=0)
+    roi = fit.problem.roi
+    assert roi is not None
+    lo, hi = fit.layout.bounds()
+    rng = np.random.default_rng(3)
+    for k in range(30):
+        phi = rng.uniform(lo, hi)
+        start = replace(fit.problem, roi=roi.at_logs(roi.logs() + (12.0 if k % 2 else 0.0)))
+        prob = start.settled(phi, fit.y)
+        assert prob.roi is not None
+        assert np.all(np.isfinite(prob.roi.logs()))
+        H, beta, rbar = prob.solution(phi, fit.y)
+        np.testing.assert_allclose(prob.roi.relinearised(H.sum(axis=0), beta, rbar).logs(), prob.roi.logs(),
+                                   atol=1e-5)
