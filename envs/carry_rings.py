@@ -112,12 +112,19 @@ def geometric_of(kernels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     and is answered without them (a rising 1000-lag gamma delay: :math:`\theta^{999}` overflowed). The
     margin ``1e-3`` is far above both the tolerance and the logarithms' rounding, so every answer is the
     one the powers give (but for a last weight within 0.2% of the largest float, ``1e308`` times the
-    first: a subnormal first weight, whose ratios hold too few digits to pass the tolerance anyway)."""
+    first: a subnormal first weight, whose ratios hold too few digits to pass the tolerance anyway).
+
+    A column with a subnormal ratio ``w_l / w_0`` (below ``np.finfo(float).tiny``, about ``2.2e-308``) is
+    not geometric: the recursion multiplies powers (:math:`\theta^{L-1-i} \theta^{k+1}`), and a subnormal
+    product holds too few digits (``0.0211 ** arange(194)``, last weight ``5e-324``, summed 21% off the
+    direct sum); the direct sum weighs such lags by the kernel's own weights."""
     L = kernels.shape[0]
     c = kernels[0]
     if L < 2 or not bool((kernels > 0).all()):
         return None
     g = kernels / c
+    if bool((g < np.finfo(float).tiny).any()):  # subnormal ratios: too few digits for the recursion's products
+        return None
     theta = g[1]
     ceiling = np.minimum(np.log(g[-1]) + 1e-3, np.log(np.finfo(float).max) - 1e-3)
     if bool(((L - 1) * np.log(theta) > ceiling).any()):  # the powers outgrow the kernel (and may overflow)

@@ -101,15 +101,33 @@ def test_kernels_taken_as_geometric() -> None:
 
 
 def _geometric_by_definition(kernels: np.ndarray) -> bool:
-    """The rule of ``geometric_of`` as written before its overflow guard: every ``w_l / w_0`` within
-    ``GEOMETRIC_ULPS * L`` eps of ``theta**l`` formed by repeated products (an overflow to ``inf`` fails)."""
+    """The rule of ``geometric_of`` as written before its overflow guard: every ``w_l / w_0`` a normal float
+    (a subnormal one holds too few digits for the recursion) and within ``GEOMETRIC_ULPS * L`` eps of
+    ``theta**l`` formed by repeated products (an overflow to ``inf`` fails)."""
     L = kernels.shape[0]
     if L < 2 or not bool((kernels > 0).all()):
         return False
     g = kernels / kernels[0]
+    if bool((g < np.finfo(float).tiny).any()):
+        return False
     with np.errstate(over="ignore"):
         powers = np.concatenate([np.ones((1, g.shape[1])), np.cumprod(np.broadcast_to(g[1], (L - 1, g.shape[1])), 0)])
     return bool((np.abs(powers - g) <= GEOMETRIC_ULPS * L * EPS * g).all())
+
+
+def test_a_kernel_with_subnormal_weights_is_summed_to_the_bound() -> None:
+    """A geometric adstock of decay 0.0211 over 194 lags ends in subnormal weights (``5e-324``): taken as
+    geometric, the recursion's products of powers (each subnormal product holding few digits) summed a
+    value 1e20 that far back 21% off the exact sum. Every step within ``(6 L + 8) eps`` of ``math.fsum``."""
+    w = 0.0211 ** np.arange(194.0)
+    assert 0.0 < w[-1] < np.finfo(float).tiny
+    ring = ChannelRing.of(_ring([w]), np.array([0]), 1, 1)
+    values = np.zeros(3 * len(w))
+    values[[3, len(w) + 7]] = 1e20
+    for t, v in enumerate(values):
+        got = ring.step(t, [np.array([[v]])])[0, 0]
+        exact = math.fsum(w[lag] * values[t - lag] for lag in range(min(len(w), t + 1)))
+        assert abs(got - exact) <= (6 * len(w) + 8) * EPS * exact, t
 
 
 def test_a_rising_long_gamma_delay_is_not_geometric_and_does_not_overflow() -> None:
