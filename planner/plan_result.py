@@ -92,6 +92,11 @@ class PlanResult:
     prob_beats_current_same_budget: float | None = None
 
     @property
+    def base_budget(self) -> float:
+        """The budget given: :attr:`budget_given` where a target moved the plan's budget, else :attr:`budget`."""
+        return self.budget if self.budget_given is None else self.budget_given
+
+    @property
     def uplift(self) -> float | None:
         return None if self.current_value is None else self.value - self.current_value
 
@@ -161,11 +166,11 @@ class PlanResult:
                 if self.current_value
                 else None,
                 # at the same budget (the budget given) and the target's budget change apart: uplift = their sum
-                "same_budget": self.budget if self.budget_given is None else self.budget_given,
+                "same_budget": self.base_budget,
                 "same_budget_value": self.value if self.same_budget_value is None else self.same_budget_value,
                 "same_budget_uplift": self.same_budget_uplift,
                 "same_budget_uplift_pct": _pct(self.same_budget_uplift, self.current_value),
-                "budget_change": 0.0 if self.budget_given is None else self.budget - self.budget_given,
+                "budget_change": self.budget - self.base_budget,
                 "budget_change_value": self.budget_change_value,
                 "problems": self.current_problems,
                 "dates_note": self.current_dates_note,

@@ -219,11 +219,8 @@ def summary_lines(result: PlanResult) -> list[str]:
             lines.append(f"note: {result.current_note}")
         lines += [f"note: the current plan breaks the campaign's constraints and is valued as given: {p}"
                   for p in result.current_problems]
-        base = result.budget if result.budget_given is None else result.budget_given  # the comparison's budget
+        base = result.base_budget  # the comparison's budget, which a current plan never exceeds (check_within_budget)
         unspent = base - float(result.current.sum())
-        if -unspent > ZERO_RTOL * base:  # a target's budget below the plan in place: the uplift spends less
-            lines.append(f"note: the current plan spends {spend(result.budget - unspent)}, more than the recommended "
-                         f"plan's budget {spend(result.budget)}: the uplift is net of spending {spend(-unspent)} less")
         if unspent > ZERO_RTOL * base:  # a what-if budget above the plan in place: say what the uplift holds
             lines.append(f"note: the current plan spends {spend(base - unspent)} of the budget "
                          f"{spend(base)}: the uplift includes what the other {spend(unspent)} buy")
@@ -286,7 +283,7 @@ def summary_lines(result: PlanResult) -> list[str]:
                 if result.reward == "revenue" and result.response_unit == "conversions" else "")
         lines.append(f"lift tests to run next (lift_design.csv){how}: {tests}; hold each level for weeks, then "
                      f"`budgetgym calibrate ... --lift-tests` with the measured lifts (columns delta_y, sigma){unit}")
-    given = result.budget if result.budget_given is None else result.budget_given  # the multiples' budget
+    given = result.base_budget  # the multiples' budget
     if result.target is not None:
         lines.append(target_line(result))
     if result.reward == "profit":

@@ -77,7 +77,7 @@ def target_line(result: PlanResult) -> str:
     t = result.target
     assert t is not None
     label = objective_label(result)
-    given = result.budget if result.budget_given is None else result.budget_given
+    given = result.base_budget
     name = MARGINAL_NAMES[t["metric"]]
     budget = fmt(given, 0, scale=given)
     if t.get("budget") is None:
