@@ -267,9 +267,9 @@ class RayBackend:
                     i = pending.pop(ref)
                     try:
                         result = ray.get(ref)
+                    except ray.exceptions.RayTaskError:  # the task's own exception: as in the serial loop
+                        raise
                     except ray.exceptions.RayError as err:
-                        if isinstance(err, ray.exceptions.RayTaskError):  # the task's own exception: as serial
-                            raise
                         # its worker or node died (WorkerCrashedError, OutOfMemoryError, NodeDiedError, ...);
                         # with max_retries=0 Ray says so for this task alone, so the run is named exactly
                         raise WorkerExited(f"a Ray worker exited while running task {i} ({type(err).__name__})",
