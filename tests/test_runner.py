@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -426,8 +427,23 @@ def test_backends_map_in_completion_order_with_indices():
         make_backend("local", 1, address="auto")
 
 
-def test_ray_backend_gives_the_serial_numbers(tmp_path):
+@pytest.fixture(scope="module")
+def ray_started() -> Iterator[None]:
+    """One local Ray instance (2 CPUs) for this file's Ray tests, started by :meth:`RayBackend.start` and shut
+    down by its :meth:`~RayBackend.close`: starting Ray takes seconds (its daemons and first workers), and a
+    RayBackend that finds Ray initialised uses it and leaves it running, so each test checks the same backend."""
     pytest.importorskip("ray")
+    from budgetgym.experiments.backends import RayBackend
+
+    backend = RayBackend(workers=2)
+    backend.start()
+    try:
+        yield
+    finally:
+        backend.close()
+
+
+def test_ray_backend_gives_the_serial_numbers(tmp_path, ray_started):
     cfg = experiment(seeds=2, episodes=1)
     run_experiment(cfg, tmp_path / "serial", report=False)
     res = run_experiment(cfg, tmp_path / "ray", backend="ray", workers=2, report=False)
@@ -435,12 +451,11 @@ def test_ray_backend_gives_the_serial_numbers(tmp_path):
     pd.testing.assert_frame_equal(numbers(tmp_path / "ray"), numbers(tmp_path / "serial"))
 
 
-def test_a_ray_worker_that_dies_stops_the_grid_naming_its_run(tmp_path: Path) -> None:
+def test_a_ray_worker_that_dies_stops_the_grid_naming_its_run(tmp_path: Path, ray_started: None) -> None:
     """A Ray worker ending without an answer (os._exit here; the out-of-memory killer, a segfault) came out of
     ``ray.get`` as Ray's own ``WorkerCrashedError``, a traceback through the runner: it is now the process
     pool's :class:`WorkerExited`, naming the one run it was running (Ray knows which), and the finished runs
     resume."""
-    pytest.importorskip("ray")
     from budgetgym.experiments.backends import WorkerExited
 
     cfg = experiment(agents=["t_tilt", {"agent": "t_noisy", "params": {"die_seed": 1}}], seeds=2, episodes=1)
