@@ -5,6 +5,7 @@ through the environment that recovers every parameter and plans like the truth."
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -148,16 +149,23 @@ def test_fit_season_by_hand(tmp_path: Path, ab: tuple[float, float], expected: t
     assert replace(fit, phi=np.array([0.3, 0.0, 1.0, 0.1, 0.1])).season(other) == pytest.approx((0.25, 365.25 / 4))
 
 
+@pytest.fixture(scope="module")
+def delay_season_fit(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object]:
+    """The data of the truth (156 random weeks, seed 3) and its fit with delay and media season: fitted once
+    for both Jacobian checks (a multi-start fit; the checks only read it)."""
+    out = tmp_path_factory.mktemp("delay-season")
+    write_dataset(simulate_dataset(_truth(), 156, "random", seed=3), out / "d")
+    data = read_mmm_csv(out / "d" / "data.csv", date="date", kpi="revenue",
+                        spend="search_spend,social_spend,video_spend", controls="competitor")
+    return data, fit_model(data, ModelSpec(delay=True, season=True), seed=0)
+
+
 @pytest.mark.parametrize("roi", [False, True])
-def test_jacobian_matches_central_differences(tmp_path: Path, roi: bool) -> None:
+def test_jacobian_matches_central_differences(delay_season_fit: tuple[Any, Any], roi: bool) -> None:
     """The per-channel Jacobian (one feature column recomputed per parameter) equals a central
     difference of the whole residual at a point away from the bounds; with the pooled return-on-spend
     prior's rows too (each moved column's sum enters them)."""
-    ds = simulate_dataset(_truth(), 156, "random", seed=3)
-    write_dataset(ds, tmp_path / "d")
-    data = read_mmm_csv(tmp_path / "d" / "data.csv", date="date", kpi="revenue",
-                        spend="search_spend,social_spend,video_spend", controls="competitor")
-    fit = fit_model(data, ModelSpec(delay=True, season=True), seed=0)
+    data, fit = delay_season_fit
     rows = RoiRows(spend=data.spend.sum(axis=0), weight=100.0 * data.spend.sum() / fit.contributions.sum())
     prob = Problem(fit.layout, data.media, fit.ref, fit.problem.B, data.days, np.ones(156), fit.weak,
                     prior_scale=100.0, season_prior=True, roi=rows if roi else None)
