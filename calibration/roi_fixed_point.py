@@ -40,9 +40,11 @@ move, up to 7 in log when a prior draw moves a channel's centre far, is far from
 own tolerance makes the map between fits noisy.
 
 :func:`log_fixed_point` keeps the test and, as a safety net, the old loop (another fit from the last, at most
-:data:`~budgetgym.calibration.roi_prior.LOG_ROUNDS` fits) for a fit whose anchors did not settle; its last solve
-gives the coefficients (:class:`FixedPoint`), so :meth:`~budgetgym.calibration.projection.Problem.linear` need not
-repeat it.
+:data:`~budgetgym.calibration.roi_prior.LOG_ROUNDS` fits) for a fit whose anchors did not settle. ``settled``'s last
+solve, at the rows it returns (:class:`~budgetgym.calibration.projection.Settled`), is the one all of them read: the
+fit's residual, the test (:meth:`~budgetgym.calibration.roi_prior.RoiRows.gap`) and the coefficients
+(:class:`FixedPoint`), so neither :meth:`~budgetgym.calibration.projection.Problem.solution` nor
+:meth:`~budgetgym.calibration.projection.Problem.linear` repeats it.
 """
 
 from __future__ import annotations
@@ -65,8 +67,9 @@ FitFrom = Callable[[Problem, np.ndarray], tuple[Problem, np.ndarray]]
 class FixedPoint:
     """The fit at the log rows' fixed point (module docstring): its problem (rows at the last anchors), ``phi``,
     the features ``H`` ``[T, K]`` and coefficients ``beta`` ``[K]`` of the solve at ``phi``, how many fits it took
-    (the caller's first one included) and whether the anchors settled within
-    :data:`~budgetgym.calibration.roi_prior.LOG_TOL` (``False``: stopped at the cap)."""
+    (the caller's first one included), whether the anchors settled within
+    :data:`~budgetgym.calibration.roi_prior.LOG_TOL` (``False``: stopped at the cap) and their last :meth:`gap
+    <budgetgym.calibration.roi_prior.RoiRows.gap>` (0 without log rows)."""
 
     problem: Problem
     phi: np.ndarray
@@ -74,6 +77,7 @@ class FixedPoint:
     beta: np.ndarray
     fits: int
     converged: bool
+    gap: float = 0.0
 
 
 def log_fixed_point(
@@ -88,13 +92,11 @@ def log_fixed_point(
     log rows (none, or the linear form's) is its own fixed point: its solve at ``phi``."""
     fits = 1
     while True:
-        prob = prob.settled(phi, y, lift_y, roi_shift)
-        H, beta, pooled = prob.solution(phi, y, lift_y, roi_shift)
-        roi = prob.roi
-        if roi is None or roi.form != "log":
-            return FixedPoint(prob, phi, H, beta, fits, True)
-        gap = float(np.max(np.abs(roi.relinearised(H.sum(axis=0), beta, pooled).logs() - roi.logs())))
-        if gap < LOG_TOL or fits >= LOG_ROUNDS:
-            return FixedPoint(prob, phi, H, beta, fits, gap < LOG_TOL)
+        done = prob.settled(phi, y, lift_y, roi_shift)
+        prob = done.problem
+        log = prob.roi is not None and prob.roi.form == "log"
+        if not log or done.gap < LOG_TOL or fits >= LOG_ROUNDS:
+            return FixedPoint(prob, phi, done.H, done.beta, fits, done.gap < LOG_TOL, done.gap)
         prob, phi = fit_from(prob, phi)
         fits += 1
+

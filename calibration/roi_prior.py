@@ -132,6 +132,12 @@ class RoiRows:
             raise ValueError("the linear form has no anchors")
         return np.append(np.log(self.anchor[self.spend > 0]), np.log(self.pooled))
 
+    def gap(self, other: RoiRows) -> float:
+        r"""The largest move of the anchors' logs (:meth:`logs`) from these rows to ``other``'s, :math:`\lVert
+        x' - x \rVert_\infty`: with ``other`` these rows :meth:`relinearised` at their own solve, the fixed-point
+        test (:mod:`~budgetgym.calibration.roi_fixed_point`)."""
+        return float(np.max(np.abs(other.logs() - self.logs())))
+
     def at_logs(self, x: np.ndarray) -> RoiRows:
         """These rows linearised at the anchors of :meth:`logs`-vector ``x`` (each floored at :data:`ROI_FLOOR` of
         the pooled return, as :meth:`relinearised`'s; an unspent channel's anchor, which no row reads, kept)."""
