@@ -51,13 +51,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from budgetgym.calibration.projection import Problem
 from budgetgym.calibration.roi_prior import LOG_ROUNDS, LOG_TOL
+from budgetgym.experiments.wording import count
 
-__all__ = ["FixedPoint", "log_fixed_point"]
+if TYPE_CHECKING:  # both import this module's callers
+    from budgetgym.calibration.model_spec import Fit
+    from budgetgym.calibration.uncertainty import Draws
+
+__all__ = ["FixedPoint", "log_fixed_point", "unsettled_warning"]
 
 #: One fit of a problem from a start: ``(problem, phi)`` (the problem returned may carry new period weights).
 FitFrom = Callable[[Problem, np.ndarray], tuple[Problem, np.ndarray]]
@@ -100,3 +106,19 @@ def log_fixed_point(
         prob, phi = fit_from(prob, phi)
         fits += 1
 
+
+def unsettled_warning(fit: Fit, draws: Draws | None) -> list[str]:
+    """A warning (``fit.md``'s) when the point fit's log return-on-spend rows stopped at the cap short of their fixed
+    point (:attr:`FixedPoint.converged` ``False``: its returns are not those its rows are linearised at, so it is not
+    the log prior's estimate), and one giving the share of the bootstrap's refits that did."""
+    out = []
+    if fit.roi_fits and not fit.roi_converged:
+        out.append(f"the log ROI prior's fit stopped after {count(fit.roi_fits, 'fit')} (the cap) short of its "
+                   f"fixed point (its returns moved the rows' anchors by {LOG_TOL:g} or more in log): the estimate "
+                   f"is not quite the prior's; try a larger --roi-prior, or --roi-prior-form linear")
+    short = 0 if draws is None or draws.unsettled is None else int(np.sum(draws.unsettled))
+    if draws is not None and short:
+        out.append(f"the log ROI prior: {short} of {count(len(draws), 'bootstrap refit')} "
+                   f"({100 * short / len(draws):.0f}%) stopped after {count(LOG_ROUNDS, 'fit')} (the cap) short of "
+                   f"their fixed point: their draws are not quite the prior's")
+    return out

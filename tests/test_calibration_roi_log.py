@@ -369,3 +369,28 @@ def test_settled_guard_keeps_an_extrapolated_step_in_the_domain(tmp_path: Path) 
         H, beta, rbar = prob.solution(phi, fit.y)
         assert prob.roi.gap(prob.roi.relinearised(H.sum(axis=0), beta, rbar)) < 1e-5
 
+
+def _warnings(tmp_path: Path, name: str) -> str:
+    """fit.md's warnings of a calibration of the noisy data with a tight log prior and 4 bootstrap draws."""
+    calibrate(tmp_path / "d.csv", date="date", kpi="revenue", spend=",".join(SPEND), draws=4, starts=2,
+              roi_prior=0.05, prior_draws=True, plots=False, out=tmp_path / name)
+    text = (tmp_path / name / "fit.md").read_text(encoding="utf-8")
+    return text[text.index("## Warnings"):]
+
+
+def test_a_fit_short_of_its_fixed_point_is_warned_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the anchors never moved within a fit (SETTLE_ROUNDS 0: the rows stay at the fit without the prior's
+    returns) and one fit allowed (LOG_ROUNDS 1), the point fit and every refit stop short of the fixed point, and
+    fit.md says so for the point fit and gives the refits' share (4 of 4); a normal fit reaches it, and warns of
+    neither."""
+    from budgetgym.calibration import projection, roi_fixed_point
+
+    _noisy(tmp_path)
+    normal = _warnings(tmp_path, "normal")
+    assert "fixed point" not in normal
+    monkeypatch.setattr(projection, "SETTLE_ROUNDS", 0)
+    monkeypatch.setattr(roi_fixed_point, "LOG_ROUNDS", 1)
+    short = _warnings(tmp_path, "short")
+    assert "the log ROI prior's fit stopped after 1 fit (the cap) short of its fixed point" in short
+    assert "the log ROI prior: 4 of 4 bootstrap refits (100%) stopped after 1 fit (the cap) short of their fixed " \
+           "point" in short
