@@ -62,7 +62,7 @@ from typing import cast
 import numpy as np
 from scipy.optimize import least_squares, nnls
 
-from budgetgym.calibration.roi_prior import LOG_TOL, RoiRows, anderson_step
+from budgetgym.calibration.roi_prior import LOG_TOL, RoiRows, Settled, anderson_step
 from budgetgym.calibration.transforms import (
     Layout,
     adstock_column,
@@ -82,7 +82,7 @@ PRIOR_U_SD = float(np.log(3.0))
 PRIOR_SLOPE_SD = 0.5
 PRIOR_SEASON_SD = 0.15
 PRIOR_DECAY_SD = 0.4  # half-normal on the weekly decay (0: none)
-#: :meth:`Problem.settled`'s tolerance on the log anchors' moves, and its solves at most.
+#: :meth:`Problem.settled`'s tolerance on the log anchors' moves, and its moves at most (a solve before each, one after)
 SETTLE_TOL = LOG_TOL / 1000
 SETTLE_ROUNDS = 50
 
@@ -113,30 +113,6 @@ class LiftRows:
         G = np.zeros((J, K))
         G[rows, self.index] = h[rows, self.index] - h[J + rows, self.index]
         return G
-
-
-@dataclass(frozen=True)
-class Settled:
-    """:meth:`Problem.settled`'s result: the problem (its log rows settled), and its last non-negative least squares
-    at ``phi``, at those rows: the features ``H`` ``[T, K]``, the solution ``x`` (``beta``, then with the
-    return-on-spend rows the pooled return), the stacked target and residual, and the anchors' :meth:`gap
-    <budgetgym.calibration.roi_prior.RoiRows.gap>` to that solve's returns (0 without log rows)."""
-
-    problem: Problem
-    H: np.ndarray
-    x: np.ndarray
-    target: np.ndarray
-    residual: np.ndarray
-    gap: float
-
-    @property
-    def beta(self) -> np.ndarray:
-        return self.x[: self.problem.layout.n_channels]
-
-    @property
-    def pooled(self) -> float:
-        """The pooled return (``nan`` without return-on-spend rows)."""
-        return float(self.x[self.problem.layout.n_channels]) if self.problem.roi is not None else float("nan")
 
 
 @dataclass
