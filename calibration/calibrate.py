@@ -58,6 +58,7 @@ from budgetgym.calibration.model_spec import FOURIER_SPAN, short_data_warning
 from budgetgym.calibration.period_warnings import negative_kpi_warning, outlier_warning
 from budgetgym.calibration.refits import WORKER_DRAWS, Workers
 from budgetgym.calibration.report import check_calibration_out
+from budgetgym.calibration.roi_fixed_point import unsettled_warning
 from budgetgym.calibration.roi_prior import RoiForm
 from budgetgym.calibration.transforms import AdstockKind, SaturationKind
 from budgetgym.calibration.uncertainty import Draws, block_bootstrap
@@ -346,7 +347,8 @@ def calibrate(
                               holdout_insample=held.insample if held else None)
         + outside_interval_warning(parameters, 0 if boot is None else len(boot))
         + negative_kpi_warning(data.kpi, data.dates, data.kpi_name) + outlier_warning(fit, data.dates)
-        + capped_draws(fit, boot) + value_warnings(kpi, value) + short_data_warning(data, fourier)
+        + capped_draws(fit, boot) + unsettled_warning(fit, boot) + value_warnings(kpi, value)
+        + short_data_warning(data, fourier)
         + ([] if tests is None or lift is None else beyond_data(tests, data) + disagreements(lift)), window=window,
         costs=costs, reward=rew, family=fam, history=history_frame(data), seconds=seconds, lift=lift,
         kpi_value=value,

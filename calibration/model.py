@@ -329,6 +329,7 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
     data_start = None if lift is None else phi
     penalised = bool(weak.any() or season_prior or lift is not None)  # the priors' and lift tests' refit
     solved = None  # (H, beta) at the final phi, when the return-on-spend prior's fixed point has solved it
+    roi_fits, roi_converged = 0, True
     if penalised or spec.roi_prior is not None:
         H, beta, coef = prob.linear(phi, y)
         scale0 = float(np.sqrt(np.sum((prob.sw * (y - H @ beta - B @ coef)) ** 2) / dof))
@@ -343,6 +344,8 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
             if done is not None:
                 point, runs, k = done
                 prob, phi, solved = point.problem, point.phi, (point.H, point.beta)
+                if spec.roi_prior_form == "log":
+                    roi_fits, roi_converged = point.fits, point.converged
     H, beta, coef = prob.linear(phi, y, solved=solved)
     mu = H @ beta + B @ coef
     var = 1.0 / prob.sw**2
@@ -351,5 +354,5 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
         spec=spec, layout=layout, channels=data.channels, baseline_names=tuple(bnames), phi=phi, beta=beta,
         coef=coef, ref=ref, weak=weak, y=y, fitted=mu, contributions=H * beta, variance=var, scale=scale,
         dispersion=k, n_params=n_params, prior_scale=prob.prior_scale, start_costs=tuple(r[1] for r in runs),
-        problem=prob, data_start=data_start,
+        problem=prob, data_start=data_start, roi_fits=roi_fits, roi_converged=roi_converged,
     )

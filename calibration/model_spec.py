@@ -126,6 +126,10 @@ class Fit:
     #: with lift tests, the fit's estimate before they (and the priors) joined: a start in the data's own
     #: basin for the fit without the tests (:func:`~budgetgym.calibration.lift.data_z`)
     data_start: np.ndarray | None = None
+    #: the log return-on-spend prior's fixed point (:func:`~budgetgym.calibration.roi_fixed_point.log_fixed_point`):
+    #: the fits it took (0: no log rows) and whether its anchors settled (``False``: stopped at the cap, short of it)
+    roi_fits: int = 0
+    roi_converged: bool = True
 
     @property
     def baseline(self) -> np.ndarray:

@@ -50,18 +50,19 @@ pseudo-residual :math:`\hat\sigma (\beta_i m_i(\phi)/S_i - \bar r) / (\tau \bar 
 (:math:`\bar r_0` a fixed scale; why this form: :mod:`~budgetgym.calibration.model`; the log form's rows, linear
 too, and a prior draw's moved centres: :mod:`~budgetgym.calibration.roi_prior`). The lift tests and the
 prior are both :meth:`Problem.pseudo_rows`; :math:`\bar r` is not part of the fit (:meth:`Problem.solve` returns
-:math:`\beta` alone); :meth:`Problem.solution` gives it, which the log form's fixed point reads
-(:mod:`~budgetgym.calibration.roi_fixed_point`).
+:math:`\beta` alone); :meth:`Problem.solution` gives it, and :meth:`Problem.settled`'s result, which the log
+form's fixed point reads (:mod:`~budgetgym.calibration.roi_fixed_point`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 import numpy as np
 from scipy.optimize import least_squares, nnls
 
-from budgetgym.calibration.roi_prior import LOG_TOL, RoiRows, anderson_step
+from budgetgym.calibration.roi_prior import LOG_TOL, RoiRows, Settled, anderson_step
 from budgetgym.calibration.transforms import (
     Layout,
     adstock_column,
@@ -74,14 +75,14 @@ from budgetgym.calibration.transforms import (
 
 __all__ = [
     "PRIOR_DECAY_SD", "PRIOR_SEASON_SD", "PRIOR_SLOPE_SD", "PRIOR_U_SD", "SETTLE_ROUNDS", "SETTLE_TOL", "LiftRows",
-    "Problem", "RoiRows",
+    "Problem", "RoiRows", "Settled",
 ]
 
 PRIOR_U_SD = float(np.log(3.0))
 PRIOR_SLOPE_SD = 0.5
 PRIOR_SEASON_SD = 0.15
 PRIOR_DECAY_SD = 0.4  # half-normal on the weekly decay (0: none)
-#: :meth:`Problem.settled`'s tolerance on the log anchors' moves, and its solves at most.
+#: :meth:`Problem.settled`'s tolerance on the log anchors' moves, and its moves at most (a solve before each, one after)
 SETTLE_TOL = LOG_TOL / 1000
 SETTLE_ROUNDS = 50
 
@@ -225,41 +226,45 @@ class Problem:
 
     def settled(
         self, phi: np.ndarray, y: np.ndarray, lift_y: np.ndarray | None = None, roi_shift: np.ndarray | None = None
-    ) -> Problem:
+    ) -> Settled:
         r"""This problem with its log return-on-spend rows at their fixed point for ``phi`` held
-        (:mod:`~budgetgym.calibration.roi_fixed_point`): the non-negative least squares for the :meth:`target` of
-        ``y``, ``lift_y`` and ``roi_shift`` repeated with the rows relinearised at its returns, each next anchor
-        vector :func:`~budgetgym.calibration.roi_prior.anderson_step`'s, until the anchors' logs move less than
-        :data:`SETTLE_TOL` (at most :data:`SETTLE_ROUNDS` solves; the features computed once). Safeguards: after a
+        (:mod:`~budgetgym.calibration.roi_fixed_point`), and the last solve, at those rows (:class:`Settled`): the
+        non-negative least squares for the :meth:`target` of ``y``, ``lift_y`` and ``roi_shift`` repeated with the
+        rows relinearised at its returns, each next anchor vector
+        :func:`~budgetgym.calibration.roi_prior.anderson_step`'s, until the anchors' logs move less than
+        :data:`SETTLE_TOL` (at most :data:`SETTLE_ROUNDS` moves; the features computed once). Safeguards: after a
         step whose move :math:`\lVert g(x) - x \rVert_\infty` grew, and in place of an accelerated step that is not
         finite or lands more than :math:`\max(1, \lVert g(x) - x \rVert_\infty)` from the plain one :math:`g(x)`,
-        the plain step, the history dropped. Itself without log rows."""
-        roi = self.roi
-        if roi is None or roi.form != "log":
-            return self
+        the plain step, the history dropped. Without log rows, itself and one solve."""
         H = features(self.layout, self.media, phi, self.ref, self.days)
         m = H.sum(axis=0)
         A = self.design(self.project(H * self.sw[:, None]), phi, m)
         t = self.target(y, lift_y, roi_shift)
+        roi = self.roi
+        if roi is None or roi.form != "log":
+            sol = nnls(A, t)[0]
+            return Settled(self, H, sol, t, t - A @ sol, 0.0)
         n, K = len(roi), self.layout.n_channels
         xs: list[np.ndarray] = []
         gs: list[np.ndarray] = []
-        for _ in range(SETTLE_ROUNDS):
+        last: float | None = None  # the move of the last step in the history
+        for k in range(SETTLE_ROUNDS + 1):
             A[-n:], t[-n:] = roi.rows(m), roi.target(roi_shift)
             sol = nnls(A, t)[0]
-            x, g = roi.logs(), roi.relinearised(m, sol[:K], float(sol[K])).logs()
-            gap = float(np.max(np.abs(g - x)))
-            if gap < SETTLE_TOL:
+            image = roi.relinearised(m, sol[:K], float(sol[K]))
+            gap = roi.gap(image)
+            if gap < SETTLE_TOL or k == SETTLE_ROUNDS:
                 break
-            if xs and gap > float(np.max(np.abs(gs[-1] - xs[-1]))):  # the last step overshot: plain from here
+            if last is not None and gap > last:  # the last step overshot: plain from here
                 xs, gs = [], []
-            xs.append(x)
-            gs.append(g)
+            xs.append(roi.logs())
+            gs.append(image.logs())
+            last = gap
             step = anderson_step(xs, gs)
-            if not np.all(np.isfinite(step)) or np.max(np.abs(step - g)) > max(1.0, gap):  # extrapolated too far
-                step, xs, gs = g, [], []
+            if not np.all(np.isfinite(step)) or np.max(np.abs(step - gs[-1])) > max(1.0, gap):  # too far
+                step, xs, gs, last = gs[-1], [], [], None
             roi = roi.at_logs(step)
-        return replace(self, roi=roi)
+        return Settled(replace(self, roi=roi), H, sol, t, t - A @ sol, gap)
 
     def penalty(self, phi: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
         """The priors' pseudo-residuals (module docstring); ``shift`` moves each prior's mean by that
@@ -336,17 +341,17 @@ class Problem:
         shift, roi_shift = self.split_shift(shift)
         target = self.target(y, lift_y, roi_shift)
         lo, hi = self.layout.bounds()
-        last: list[tuple[bytes, Problem, np.ndarray]] = [(b"", self, target)]
+        log = self.roi is not None and self.roi.form == "log"
+        last: list[tuple[bytes, Settled | None]] = [(b"", None)]
 
-        def at(phi: np.ndarray) -> tuple[Problem, np.ndarray]:
-            """The problem the residual at ``phi`` is of, and its target: log rows :meth:`settled` at ``phi``
-            (from the last point's anchors: the residual's and the Jacobian's at the same ``phi`` are the same)."""
-            if self.roi is None or self.roi.form != "log":
-                return self, target
+        def at(phi: np.ndarray) -> Settled:
+            """The log rows :meth:`settled` at ``phi`` and their last solve (from the last point's anchors: the
+            residual's and the Jacobian's at the same ``phi`` are the same)."""
             if last[0][0] != phi.tobytes():
-                p = last[0][1].settled(phi, y, lift_y, roi_shift)
-                last[0] = (phi.tobytes(), p, p.target(y, lift_y, roi_shift))
-            return last[0][1], last[0][2]
+                before = last[0][1]
+                last[0] = (phi.tobytes(), (self if before is None else before.problem).settled(phi, y, lift_y,
+                                                                                                   roi_shift))
+            return cast(Settled, last[0][1])
 
         # least_squares' gradient test (gtol) is absolute: on a KPI of 1e-7 a period the cost's gradient
         # is below any tolerance at the start, and the fit stopped there (R² 0.85 against 0.99 for the
@@ -355,10 +360,14 @@ class Problem:
         c = min(1.0, float(np.sqrt(np.mean(target**2)))) or 1.0
 
         def resid(phi: np.ndarray) -> np.ndarray:
-            p, t = at(phi)
-            return np.concatenate([p.solve(phi, t)[2], self.penalty(phi, shift)]) / c
+            r = at(phi).residual if log else self.solve(phi, target)[2]
+            return np.concatenate([r, self.penalty(phi, shift)]) / c
 
-        res = least_squares(resid, np.clip(start, lo, hi), jac=lambda phi: at(phi)[0].jacobian(phi, at(phi)[1]) / c,
+        def jac(phi: np.ndarray) -> np.ndarray:
+            p, t = (at(phi).problem, at(phi).target) if log else (self, target)
+            return p.jacobian(phi, t) / c
+
+        res = least_squares(resid, np.clip(start, lo, hi), jac=jac,
                             bounds=(lo, hi), method="trf", ftol=tol, xtol=tol, gtol=tol,
                             max_nfev=max_nfev or 200 + 10 * self.layout.size)
         return res.x, float(res.cost) * c**2

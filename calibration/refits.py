@@ -51,8 +51,9 @@ R = TypeVar("R")
 
 #: One replicate's inputs: the KPI series, the prior's shift (or None) and the lift tests' measurements (or None).
 Replicate = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
-#: One replicate's refit: ``(phi, beta, coef)``.
-Refit = tuple[np.ndarray, np.ndarray, np.ndarray]
+#: One replicate's refit: ``(phi, beta, coef, settled)``, ``settled`` ``False`` when a log return-on-spend prior's
+#: fixed point stopped at the cap short of it (:attr:`~budgetgym.calibration.roi_fixed_point.FixedPoint.converged`).
+Refit = tuple[np.ndarray, np.ndarray, np.ndarray, bool]
 
 #: ``budgetgym calibrate --workers``: two processes (the machines budgetgym targets have two cores), one
 #: on a single-core machine.
@@ -109,6 +110,14 @@ def refit(
     (:func:`~budgetgym.calibration.roi_fixed_point.log_fixed_point`; one fit, the rows settled at each ``phi`` it
     tries): kept at the point fit's anchors, a replicate whose returns differ was pulled by the log prior's tangent
     at the wrong point."""
+    return _refit(fit, y, tol, prior_shift, lift_y)[:3]
+
+
+def _refit(
+    fit: Fit, y: np.ndarray, tol: float = REFIT_TOL, prior_shift: np.ndarray | None = None,
+    lift_y: np.ndarray | None = None,
+) -> Refit:
+    """:func:`refit`, and whether its fixed point settled (:data:`Refit`)."""
     prob, nfev = fit.problem, refit_nfev(fit.layout)
     roi_shift = prob.split_shift(prior_shift)[1]
 
@@ -118,14 +127,14 @@ def refit(
     done = log_fixed_point(*fit_from(prob, fit.phi), y, fit_from, lift_y,
                            roi_shift)
     _, beta, coef = done.problem.linear(done.phi, y, lift_y, roi_shift, solved=(done.H, done.beta))
-    return done.phi, beta, coef
+    return done.phi, beta, coef, done.converged
 
 
 def _refit_chunk(task: tuple[Fit, Sequence[Replicate]]) -> list[Refit]:
     """Refit each replicate of a chunk (BLAS on one thread); module-level so a worker can run it."""
     fit, replicates = task
     with threadpool_limits(limits=1, user_api="blas"):
-        return [refit(fit, y, prior_shift=shift, lift_y=lift_y) for y, shift, lift_y in replicates]
+        return [_refit(fit, y, prior_shift=shift, lift_y=lift_y) for y, shift, lift_y in replicates]
 
 
 def ordered_map(fn: Callable[[T], R], items: Sequence[T], pool: Executor) -> list[R]:
@@ -182,7 +191,7 @@ def _flat(parts: Sequence[list[Refit]]) -> list[Refit]:
 def refit_all(
     fit: Fit, replicates: Sequence[Replicate], workers: int = 1, started: Workers | None = None
 ) -> list[Refit]:
-    """The refits of ``replicates`` in their order, in this process and ``workers - 1`` worker
+    """The refits (:data:`Refit`) of ``replicates`` in their order, in this process and ``workers - 1`` worker
     processes, or the ``started`` ones (module docstring); the same numbers for any workers."""
     chunks = [(fit, replicates[i : i + CHUNK]) for i in range(0, len(replicates), CHUNK)]
     if not chunks:

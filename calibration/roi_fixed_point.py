@@ -40,22 +40,30 @@ move, up to 7 in log when a prior draw moves a channel's centre far, is far from
 own tolerance makes the map between fits noisy.
 
 :func:`log_fixed_point` keeps the test and, as a safety net, the old loop (another fit from the last, at most
-:data:`~budgetgym.calibration.roi_prior.LOG_ROUNDS` fits) for a fit whose anchors did not settle; its last solve
-gives the coefficients (:class:`FixedPoint`), so :meth:`~budgetgym.calibration.projection.Problem.linear` need not
-repeat it.
+:data:`~budgetgym.calibration.roi_prior.LOG_ROUNDS` fits) for a fit whose anchors did not settle. ``settled``'s last
+solve, at the rows it returns (:class:`~budgetgym.calibration.projection.Settled`), is the one all of them read: the
+fit's residual, the test (:meth:`~budgetgym.calibration.roi_prior.RoiRows.gap`) and the coefficients
+(:class:`FixedPoint`), so neither :meth:`~budgetgym.calibration.projection.Problem.solution` nor
+:meth:`~budgetgym.calibration.projection.Problem.linear` repeats it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from budgetgym.calibration.projection import Problem
 from budgetgym.calibration.roi_prior import LOG_ROUNDS, LOG_TOL
+from budgetgym.experiments.wording import count
 
-__all__ = ["FixedPoint", "log_fixed_point"]
+if TYPE_CHECKING:  # both import this module's callers
+    from budgetgym.calibration.model_spec import Fit
+    from budgetgym.calibration.uncertainty import Draws
+
+__all__ = ["FixedPoint", "log_fixed_point", "unsettled_warning"]
 
 #: One fit of a problem from a start: ``(problem, phi)`` (the problem returned may carry new period weights).
 FitFrom = Callable[[Problem, np.ndarray], tuple[Problem, np.ndarray]]
@@ -65,8 +73,9 @@ FitFrom = Callable[[Problem, np.ndarray], tuple[Problem, np.ndarray]]
 class FixedPoint:
     """The fit at the log rows' fixed point (module docstring): its problem (rows at the last anchors), ``phi``,
     the features ``H`` ``[T, K]`` and coefficients ``beta`` ``[K]`` of the solve at ``phi``, how many fits it took
-    (the caller's first one included) and whether the anchors settled within
-    :data:`~budgetgym.calibration.roi_prior.LOG_TOL` (``False``: stopped at the cap)."""
+    (the caller's first one included), whether the anchors settled within
+    :data:`~budgetgym.calibration.roi_prior.LOG_TOL` (``False``: stopped at the cap) and their last :meth:`gap
+    <budgetgym.calibration.roi_prior.RoiRows.gap>` (0 without log rows)."""
 
     problem: Problem
     phi: np.ndarray
@@ -74,6 +83,7 @@ class FixedPoint:
     beta: np.ndarray
     fits: int
     converged: bool
+    gap: float = 0.0
 
 
 def log_fixed_point(
@@ -88,13 +98,27 @@ def log_fixed_point(
     log rows (none, or the linear form's) is its own fixed point: its solve at ``phi``."""
     fits = 1
     while True:
-        prob = prob.settled(phi, y, lift_y, roi_shift)
-        H, beta, pooled = prob.solution(phi, y, lift_y, roi_shift)
-        roi = prob.roi
-        if roi is None or roi.form != "log":
-            return FixedPoint(prob, phi, H, beta, fits, True)
-        gap = float(np.max(np.abs(roi.relinearised(H.sum(axis=0), beta, pooled).logs() - roi.logs())))
-        if gap < LOG_TOL or fits >= LOG_ROUNDS:
-            return FixedPoint(prob, phi, H, beta, fits, gap < LOG_TOL)
+        done = prob.settled(phi, y, lift_y, roi_shift)
+        prob = done.problem
+        log = prob.roi is not None and prob.roi.form == "log"
+        if not log or done.gap < LOG_TOL or fits >= LOG_ROUNDS:
+            return FixedPoint(prob, phi, done.H, done.beta, fits, done.gap < LOG_TOL, done.gap)
         prob, phi = fit_from(prob, phi)
         fits += 1
+
+
+def unsettled_warning(fit: Fit, draws: Draws | None) -> list[str]:
+    """A warning (``fit.md``'s) when the point fit's log return-on-spend rows stopped at the cap short of their fixed
+    point (:attr:`FixedPoint.converged` ``False``: its returns are not those its rows are linearised at, so it is not
+    the log prior's estimate), and one giving the share of the bootstrap's refits that did."""
+    out = []
+    if fit.roi_fits and not fit.roi_converged:
+        out.append(f"the log ROI prior's fit stopped after {count(fit.roi_fits, 'fit')} (the cap) short of its "
+                   f"fixed point (its returns moved the rows' anchors by {LOG_TOL:g} or more in log): the estimate "
+                   f"is not quite the prior's; try a larger --roi-prior, or --roi-prior-form linear")
+    short = 0 if draws is None or draws.unsettled is None else int(np.sum(draws.unsettled))
+    if draws is not None and short:
+        out.append(f"the log ROI prior: {short} of {count(len(draws), 'bootstrap refit')} "
+                   f"({100 * short / len(draws):.0f}%) stopped after {count(LOG_ROUNDS, 'fit')} (the cap) short of "
+                   f"their fixed point: their draws are not quite the prior's")
+    return out

@@ -54,11 +54,15 @@ centres too.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-__all__ = ["ANDERSON_MEMORY", "LOG_ROUNDS", "LOG_TOL", "ROI_FLOOR", "RoiForm", "RoiRows", "anderson_step", "roi_rows"]
+if TYPE_CHECKING:  # it imports this module
+    from budgetgym.calibration.projection import Problem
+
+__all__ = ["ANDERSON_MEMORY", "LOG_ROUNDS", "LOG_TOL", "ROI_FLOOR", "RoiForm", "RoiRows", "Settled", "anderson_step",
+           "roi_rows"]
 
 RoiForm = Literal["linear", "log"]
 #: The log form's anchor :math:`r_{i0}` is at least this share of the pooled :math:`\bar r_0` (module docstring).
@@ -132,6 +136,12 @@ class RoiRows:
             raise ValueError("the linear form has no anchors")
         return np.append(np.log(self.anchor[self.spend > 0]), np.log(self.pooled))
 
+    def gap(self, other: RoiRows) -> float:
+        r"""The largest move of the anchors' logs (:meth:`logs`) from these rows to ``other``'s, :math:`\lVert
+        x' - x \rVert_\infty`: with ``other`` these rows :meth:`relinearised` at their own solve, the fixed-point
+        test (:mod:`~budgetgym.calibration.roi_fixed_point`)."""
+        return float(np.max(np.abs(other.logs() - self.logs())))
+
     def at_logs(self, x: np.ndarray) -> RoiRows:
         """These rows linearised at the anchors of :meth:`logs`-vector ``x`` (each floored at :data:`ROI_FLOOR` of
         the pooled return, as :meth:`relinearised`'s; an unspent channel's anchor, which no row reads, kept)."""
@@ -141,6 +151,30 @@ class RoiRows:
         anchor = self.anchor.copy()
         anchor[self.spend > 0] = np.maximum(np.exp(x[:-1]), ROI_FLOOR * pooled)
         return replace(self, anchor=anchor, pooled=pooled)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """:meth:`~budgetgym.calibration.projection.Problem.settled`'s result: the problem (its log rows settled), and
+    its last non-negative least squares at ``phi``, at those rows: the features ``H`` ``[T, K]``, the solution ``x``
+    (``beta``, then with the return-on-spend rows the pooled return), the stacked target and residual, and the
+    anchors' :meth:`RoiRows.gap` to that solve's returns (0 without log rows)."""
+
+    problem: Problem
+    H: np.ndarray
+    x: np.ndarray
+    target: np.ndarray
+    residual: np.ndarray
+    gap: float
+
+    @property
+    def beta(self) -> np.ndarray:
+        return self.x[: self.problem.layout.n_channels]
+
+    @property
+    def pooled(self) -> float:
+        """The pooled return (``nan`` without return-on-spend rows)."""
+        return float(self.x[self.problem.layout.n_channels]) if self.problem.roi is not None else float("nan")
 
 
 def anderson_step(xs: list[np.ndarray], gs: list[np.ndarray]) -> np.ndarray:

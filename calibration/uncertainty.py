@@ -89,6 +89,9 @@ class Draws:
     block_length: int
     seconds: float
     lift_y: np.ndarray | None = None  # [N, J] each replicate's lift-test measurements (with tests)
+    #: [N] bool: the refit's log return-on-spend prior stopped at the cap short of its fixed point (``None``: no log
+    #: rows; :func:`~budgetgym.calibration.roi_fixed_point.unsettled_warning`)
+    unsettled: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.beta)
@@ -154,4 +157,5 @@ def block_bootstrap(
         block_length=b,
         seconds=time.perf_counter() - t0,
         lift_y=None if tests is None else np.array(lifts).reshape(draws, len(tests)),
+        unsettled=None if fit.roi_fits == 0 else np.array([not rf[3] for rf in refits], dtype=bool),
     )
