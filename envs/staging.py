@@ -114,9 +114,6 @@ def staged_output(out: str | Path) -> Iterator[Path]:
     except BaseException as exc:
         if not existed:
             shutil.rmtree(out, ignore_errors=True)
-        if stage is not None:
-            shutil.rmtree(stage, ignore_errors=True)
-            stage = None
         for p in created:
             try:
                 p.rmdir()
@@ -135,9 +132,9 @@ def staged_output(out: str | Path) -> Iterator[Path]:
 
 def move_staged(stage: Path, out: Path, names: list[str], remove: Iterable[str] = ()) -> None:
     """Move the files ``names`` (paths relative to the directory, ``plots/a.png`` too) from a
-    :func:`staged_output` directory into ``out``, in order, each by one rename (creating ``out`` and
-    the subdirectories the names need), after taking out the files ``remove`` of ``out`` (an earlier
-    output's files the new one has not; absent ones are skipped).
+    :func:`staged_output` directory into ``out``, the directory that :func:`staged_output` made ``stage`` in (so it
+    exists), in order, each by one rename (creating the subdirectories the names need), after taking out the files
+    ``remove`` of ``out`` (an earlier output's files the new one has not; absent ones are skipped).
 
     All or nothing: a file of ``out`` that a name replaces or ``remove`` lists is first moved aside into
     ``stage``, so when a rename fails or Ctrl-C arrives midway, the files moved in so far are taken out
@@ -145,7 +142,6 @@ def move_staged(stage: Path, out: Path, names: list[str], remove: Iterable[str] 
     raised again: ``out`` holds its earlier files as they were, never some of a new output among some of an
     old one. (What was moved aside goes with ``stage`` when :func:`staged_output` removes it.)
     """
-    out.mkdir(exist_ok=True)
     aside = Path(tempfile.mkdtemp(prefix=".replaced.", dir=stage))
     done: list[tuple[str, bool]] = []  # (name, whether out held a file of that name), in the order changed
     made: list[Path] = []  # subdirectories of out created, parents first
