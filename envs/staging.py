@@ -13,13 +13,24 @@ the next writer of ``out`` removes every staging directory there whose lock it c
 leaves one whose writer still runs. Where locks are not available (no ``fcntl``, a file system refusing them),
 nothing is removed that way: a leftover is a hidden ``.budgetgym-stage.*.tmp`` directory, which the checks of what
 ``out`` holds pass over (:func:`is_stage`).
+
+Versions before this scheme staged *beside* ``out``, in its parent, as ``.<out's name>.<random>.tmp`` (``simulate``
+first as ``.<out's name>-<random>``; ``segment`` in its directory itself), ``<random>`` the 8 characters of
+:func:`tempfile.mkdtemp`, and held no lock, so what a killed writer of such a version left stayed for good. A writer
+of ``out`` removes those of its own ``out`` once nothing in them changed for :data:`OLD_STAGE_AGE` (a writer of an
+old version still at work changes its staging directory within seconds or minutes, and no lock tells it apart):
+a directory, not a link, owned by the user, named by that exact pattern for this ``out`` (:func:`_old_stages`).
+Anything else is left alone, and so is a leftover that cannot be removed (a parent that may not be written).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import stat
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -31,10 +42,16 @@ try:
 except ImportError:  # pragma: no cover - not on POSIX: no locks, no stale staging directories removed
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["STAGE_PREFIX", "check_out_dir", "is_stage", "move_staged", "staged_output"]
+__all__ = ["OLD_STAGE_AGE", "STAGE_PREFIX", "check_out_dir", "is_stage", "move_staged", "staged_output"]
 
 #: The start of a staging directory's name (:func:`staged_output`): ``.budgetgym-stage.<random>.tmp`` in ``out``.
 STAGE_PREFIX = ".budgetgym-stage."
+
+#: Seconds since anything in an old version's staging directory last changed before a writer removes it (a day).
+OLD_STAGE_AGE = 24 * 3600.0
+
+#: The random part of :func:`tempfile.mkdtemp`'s names (8 of its characters), which the old schemes' names end with.
+_RANDOM = "[a-z0-9_]{8}"
 
 
 def check_out_dir(out: str | Path) -> Path:
@@ -71,6 +88,42 @@ def _lock(directory: Path, wait: bool = False) -> int | None:
     return fd
 
 
+def _last_change(path: Path) -> float | None:
+    """The latest modification time (seconds since the epoch) of ``path`` and everything under it, links not
+    followed; ``None`` when ``path`` is not a real directory of this user or something in it cannot be read."""
+    try:
+        info = path.lstat()
+        if not stat.S_ISDIR(info.st_mode) or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
+            return None
+        latest = info.st_mtime
+        for root, dirs, files in os.walk(path, onerror=_raise):
+            for name in (*dirs, *files):
+                latest = max(latest, os.lstat(os.path.join(root, name)).st_mtime)
+    except OSError:
+        return None
+    return latest
+
+
+def _raise(err: OSError) -> None:
+    raise err
+
+
+def _old_stages(out: Path) -> list[Path]:
+    """The staging directories that versions before :data:`STAGE_PREFIX` left for ``out`` (module docstring): in
+    ``out``'s parent ``.<name>.<random>.tmp`` and ``.<name>-<random>``, in ``out`` ``.<name>.<random>.tmp``,
+    ``<name>`` ``out``'s name as given, nothing in them changed for :data:`OLD_STAGE_AGE`."""
+    name = re.escape(out.name)
+    beside, inside = re.compile(rf"\.{name}(\.{_RANDOM}\.tmp|-{_RANDOM})"), re.compile(rf"\.{name}\.{_RANDOM}\.tmp")
+    found = []
+    for home, pattern in ((out.parent, beside), (out, inside)):
+        try:
+            found += [p for p in home.iterdir() if pattern.fullmatch(p.name) and not p.name.startswith(STAGE_PREFIX)]
+        except OSError:  # a parent that cannot be listed
+            continue
+    now = time.time()
+    return [p for p in found if (changed := _last_change(p)) is not None and now - changed > OLD_STAGE_AGE]
+
+
 def _remove_stale_stages(home: Path) -> None:
     """Remove the staging directories in ``home`` whose writer is gone: those whose lock this process can take."""
     for stage in home.glob(f"{STAGE_PREFIX}*"):
@@ -87,7 +140,8 @@ def _remove_stale_stages(home: Path) -> None:
 @contextmanager
 def staged_output(out: str | Path) -> Iterator[Path]:
     """A staging directory in the output directory ``out`` (created; module docstring) to write into, then move
-    from (:func:`move_staged`), locked while the ``with`` block runs; stale ones of killed writers are removed first.
+    from (:func:`move_staged`), locked while the ``with`` block runs; stale ones of killed writers are removed first,
+    and an old version's that nothing changed for a day (module docstring).
 
     On any error in the ``with`` block, ``out`` is removed if it did not exist before, as are the
     staging directory and the parents of ``out`` this created, so nothing is left half-written; an
@@ -105,6 +159,8 @@ def staged_output(out: str | Path) -> Iterator[Path]:
         guard = _lock(out, wait=True)  # no other writer of out takes the new stage for a stale one before it is locked
         try:
             _remove_stale_stages(out)
+            for old in _old_stages(out):
+                shutil.rmtree(old, ignore_errors=True)
             stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, suffix=".tmp", dir=out))
             fd = _lock(stage)
         finally:
@@ -114,9 +170,6 @@ def staged_output(out: str | Path) -> Iterator[Path]:
     except BaseException as exc:
         if not existed:
             shutil.rmtree(out, ignore_errors=True)
-        if stage is not None:
-            shutil.rmtree(stage, ignore_errors=True)
-            stage = None
         for p in created:
             try:
                 p.rmdir()
@@ -135,9 +188,9 @@ def staged_output(out: str | Path) -> Iterator[Path]:
 
 def move_staged(stage: Path, out: Path, names: list[str], remove: Iterable[str] = ()) -> None:
     """Move the files ``names`` (paths relative to the directory, ``plots/a.png`` too) from a
-    :func:`staged_output` directory into ``out``, in order, each by one rename (creating ``out`` and
-    the subdirectories the names need), after taking out the files ``remove`` of ``out`` (an earlier
-    output's files the new one has not; absent ones are skipped).
+    :func:`staged_output` directory into ``out``, the directory that :func:`staged_output` made ``stage`` in (so it
+    exists), in order, each by one rename (creating the subdirectories the names need), after taking out the files
+    ``remove`` of ``out`` (an earlier output's files the new one has not; absent ones are skipped).
 
     All or nothing: a file of ``out`` that a name replaces or ``remove`` lists is first moved aside into
     ``stage``, so when a rename fails or Ctrl-C arrives midway, the files moved in so far are taken out
@@ -145,7 +198,6 @@ def move_staged(stage: Path, out: Path, names: list[str], remove: Iterable[str] 
     raised again: ``out`` holds its earlier files as they were, never some of a new output among some of an
     old one. (What was moved aside goes with ``stage`` when :func:`staged_output` removes it.)
     """
-    out.mkdir(exist_ok=True)
     aside = Path(tempfile.mkdtemp(prefix=".replaced.", dir=stage))
     done: list[tuple[str, bool]] = []  # (name, whether out held a file of that name), in the order changed
     made: list[Path] = []  # subdirectories of out created, parents first
