@@ -212,8 +212,8 @@ def plan(
     (static_q, static_plan, static_value), solved = recommend(problem, obj, solved_levels)
     X, tail_weights = solved.plan, solved.weights
 
-    # 2. the recommendation's numbers; the search's own where the recommendation is its solve of the budget (a target
-    # not reached: the budget given's level; a target met: the search's point), computed once
+    # 2. the recommendation's numbers; the search's own where the recommendation is its solve of the budget as it was
+    # (a target not reached: the budget given's level), computed once
     point = solved_point(solved_levels, solved)
     value = point.outcome if point is not None else float(obj.score(problem.member_values(X))[0])
     model = problem.objective
