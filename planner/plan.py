@@ -84,6 +84,7 @@ from budgetgym.planner.plan_steps import (
     recommend,
     same_budget_columns,
     same_budget_plan,
+    solved_point,
     target_budget,
 )
 from budgetgym.planner.problem import PlanningProblem, campaign_family
@@ -202,22 +203,25 @@ def plan(
 
     # 5 (first, with a target: the plan is the one at its budget). the budget meeting the target
     given, given_problem = B, problem
-    # points: solved levels of the budget given (the frontier's, the searches')
-    problem, B, target, points = target_budget(problem, obj, B, multiples, target_mroas, target_mcpa)
+    # points: solved levels of the budget given (the frontier's, the searches'); solved_levels: those and, a target
+    # met, the search's point at its budget, for the recommendation to reuse
+    problem, B, target, points, solved_levels = target_budget(problem, obj, B, multiples, target_mroas, target_mcpa)
     sc_plan = problem.scenario  # the scenario at the plan's budget (its constraints)
 
     # 4 (first: a candidate for 1) and 1. the static plan (one split, even flighting) and the recommendation
-    (static_q, static_plan, static_value), solved = recommend(problem, obj, points)
+    (static_q, static_plan, static_value), solved = recommend(problem, obj, solved_levels)
     X, tail_weights = solved.plan, solved.weights
 
-    # 2. the recommendation's numbers
-    value = float(obj.score(problem.member_values(X))[0])
+    # 2. the recommendation's numbers; the search's own where the recommendation is its solve of the budget as it was
+    # (a target not reached: the budget given's level), computed once
+    point = solved_point(solved_levels, solved)
+    value = point.outcome if point is not None else float(obj.score(problem.member_values(X))[0])
     model = problem.objective
     table = channel_table(model, X, names, reward)
     segments = segment_table(model, X, sc.segment_names, names)
     found = history_findings(problem, X, names, table, obj, lift_design, lift_tests, lift_sigma)  # 8
     tail_model = objective_marginal_model(problem, obj, X, tail_weights)
-    marg = budget_marginal(tail_model, X, B, sc_plan.step_cap)  # type: ignore[arg-type]
+    marg = point.marginal if point is not None else budget_marginal(tail_model, X, B, sc_plan.step_cap)  # type: ignore[arg-type]
     zero = problem.member_values(np.zeros_like(X))  # carry-in only
     baseline, baseline_mean = float(obj.score(zero)[0]), float(zero.mean())
 

@@ -81,6 +81,7 @@ __all__ = [
     "reused_solve",
     "same_budget_columns",
     "same_budget_plan",
+    "solved_point",
     "target_budget",
 ]
 
@@ -165,17 +166,18 @@ def current_plan(current: object, scenario: Scenario, decimal: str | None = None
 def target_budget(
     problem: PlanningProblem, obj: Objective, budget: float, multiples: np.ndarray | None,
     target_mroas: float | None, target_mcpa: float | None,
-) -> tuple[PlanningProblem, float, dict[str, Any] | None, list[BudgetPoint] | None]:
-    """The problem and budget the recommendation is solved at, the target's record and the levels solved.
+) -> tuple[PlanningProblem, float, dict[str, Any] | None, list[BudgetPoint] | None, list[BudgetPoint] | None]:
+    """The problem and budget the recommendation is solved at, the target's record, the levels solved and the solves
+    the recommendation may reuse (:func:`reused_solve`: those levels and, a target met, the search's point there).
 
-    Without a target: ``(problem, budget, None, None)``. With one, the budget where the marginal ROAS falls to
+    Without a target: ``(problem, budget, None, None, None)``. With one, the budget where the marginal ROAS falls to
     ``target_mroas`` (the marginal CPA rises to ``target_mcpa``), searched from ``budget`` (and the sweep's
     ``multiples`` of it, solved first: they are the frontier's too); the problem moves there when a budget of at
     least :data:`~budgetgym.envs.scenario_parts.MIN_AMOUNT` meets it (``plan_at`` ``"target"``), else stays at
     ``budget`` (``"budget"``). The levels returned are of the budget given, for the frontier to reuse.
     """
     if target_mroas is None and target_mcpa is None:
-        return problem, budget, None, None
+        return problem, budget, None, None, None
     metric = "mroas" if target_mroas is not None else "mcpa"
     goal = float(target_mroas if target_mroas is not None else target_mcpa)  # type: ignore[arg-type]
     points = (sweep_budgets(problem, obj, multiples) if multiples is not None
@@ -184,21 +186,29 @@ def target_budget(
     moved = hit is not None and hit.budget >= MIN_AMOUNT
     target = {"metric": metric, "target": goal, **point_or_miss(hit, budget, searched, metric, goal),
               "plan_at": "target" if moved else "budget"}
+    solved = list(points)
     if hit is not None and moved:
         problem = problem.with_budget(hit.budget)
         budget = problem.budget
-    return problem, budget, target, points
+        solved.append(hit)  # warm-started from its neighbour, its interior point's solve is a cold one's too
+    return problem, budget, target, points, solved
 
 
 # ----------------------------------------------------------------------------- 1. the recommendation
 def reused_solve(points: list[BudgetPoint] | None, budget: float) -> Solution | None:
-    """The cold solve (:class:`~budgetgym.planner.robust.Solution` with its candidates) a target search or sweep made
-    at ``budget``, for the recommendation there to reuse (:func:`~budgetgym.planner.robust.solve`), else ``None``: the
-    budget given's level when the target is not reached (a target met moves to a budget solved warm-started)."""
-    for p in points or []:
-        if p.budget == budget and p.solution is not None and p.solution.candidates is not None:
-            return p.solution
-    return None
+    """The solve (:class:`~budgetgym.planner.robust.Solution`) a target search or sweep made at ``budget``, for the
+    recommendation there to reuse (:func:`~budgetgym.planner.robust.solve`), else ``None``: a cold one, whose
+    candidates are taken whole (the budget given's level when the target is not reached), else a warm-started one,
+    whose interior point's solve is (a target met: the search's point at its budget; a family's)."""
+    at = [p.solution for p in points or [] if p.budget == budget and p.solution is not None]
+    return next((s for s in at if s.candidates is not None), next((s for s in at if s.interior is not None), None))
+
+
+def solved_point(points: list[BudgetPoint] | None, solved: Solution) -> BudgetPoint | None:
+    """The level of a target search or sweep whose solve ``solved`` is (the same object: :func:`recommend` reused it
+    as it was, :func:`~budgetgym.planner.robust.solve`), whose outcome and marginal returns are the recommendation's,
+    computed once; ``None`` when the recommendation was solved apart (no such level, or a candidate replaced it)."""
+    return next((p for p in points or [] if p.solution is solved), None)
 
 
 def recommend(
@@ -219,7 +229,8 @@ def same_budget_plan(
     """With a target that moved the plan's budget and a current plan: the recommendation at the budget given (the plan
     without the target, :func:`recommend`) and its value, the current plan's comparison at the same budget."""
     _, at = recommend(given_problem, obj, points)
-    return at.plan, float(obj.score(given_problem.member_values(at.plan))[0])
+    point = solved_point(points, at)  # the search's level of the budget given, reused as it was: its outcome
+    return at.plan, point.outcome if point is not None else float(obj.score(given_problem.member_values(at.plan))[0])
 
 
 # ----------------------------------------------------------------------------- 8. the history and lift tests

@@ -178,25 +178,37 @@ class PlanningProblem:
         fall short of it); one replaces the solution only if it is strictly better."""
         return self.best(self.candidates(start) + list(extra or []))
 
-    def candidates(self, start: np.ndarray | None = None) -> list[np.ndarray]:
+    def candidates(self, start: np.ndarray | None = None, interior: list[np.ndarray] | None = None) -> list[np.ndarray]:
         """The solver's candidate plans. A scenario: :func:`solve_oracle`'s plan (warm-started from ``start`` if
         given). A family: the barrier method on the mean model from the interior point and from ``start`` (and,
         with S-shaped members, from the nominal campaign's oracle plan), and under agent pacing the plan that
         spends nothing. The costly part of :meth:`solve`, which a later solve of the same problem (the same budget,
-        ``start`` and members) can take as they are (:func:`~budgetgym.planner.robust.solve`'s ``reuse``)."""
+        ``start`` and members) can take as they are (:func:`~budgetgym.planner.robust.solve`'s ``reuse``).
+
+        ``interior``: the interior point's solve of this problem (:meth:`interior_part` of candidates made at the same
+        budget, with or without a start: the same computation, to the last bit), taken as it is instead of solved
+        again; a scenario has none."""
         if not self.is_family:
             m = self.members[0]
             return [solve_oracle(self.scenario, path=m.path, history=m.carry, start=start).plan]
-        starts: list[np.ndarray | None] = [None]
+        starts: list[np.ndarray] = []
         if start is not None:
             starts.append(start)
         elif not self.concave:
             nominal = Member.of(self.scenario, self.history)
             starts.append(solve_oracle(self.scenario, path=nominal.path, history=nominal.carry).plan)
-        plans = [p for s in starts for p in candidate_plans(self.scenario, self.objective, concave=True, start=s)]
+        first = candidate_plans(self.scenario, self.objective, concave=True) if interior is None else interior
+        plans = [*first, *(p for s in starts for p in candidate_plans(self.scenario, self.objective, concave=True,
+                                                                      start=s))]
         if self.scenario.budget.pacing == "agent":  # spending nothing is a plan too (as in solve_oracle): where
             plans.append(np.zeros_like(plans[0]))  # every spend loses the barrier stops a hair below it
         return plans
+
+    def interior_part(self, plans: list[np.ndarray]) -> list[np.ndarray] | None:
+        """Of :meth:`candidates`' ``plans``, the interior point's solve (the first), which every solve of a family at
+        this budget makes, warm-started or not: a target met reuses the search's there (``interior``); ``None``
+        for a scenario, which solves once, from its start."""
+        return plans[:1] if self.is_family else None
 
     def best(self, plans: list[np.ndarray]) -> np.ndarray:
         """The plan of ``plans`` (the object itself) of the largest exact mean value :math:`V`, the first of equals."""

@@ -243,6 +243,9 @@ class Solution:
     first: np.ndarray
     budget: float
     objective: str
+    #: the interior point's solve among the candidates, cold or warm (a family's; ``None`` for a scenario), which a
+    #: cold solve at this budget takes (:meth:`~budgetgym.planner.problem.PlanningProblem.candidates`' ``interior``)
+    interior: list[np.ndarray] | None = None
 
 
 def solve(
@@ -261,20 +264,26 @@ def solve(
     ``reuse``: a cold solve (no ``start``) of the same problem, budget and objective without ``extra`` (a target
     search's level at the budget, :func:`~budgetgym.planner.frontier.solve_level`): its candidates are taken as
     they are instead of solved again, and where ``extra`` does not replace the plan they start from (no candidate
-    given is strictly better), ``reuse`` itself is the answer, the same object. Either way the numbers are those of a
-    solve from scratch, to the last bit: every step after the candidates is computed as it would be."""
+    given is strictly better), ``reuse`` itself is the answer, the same object. A warm-started solve at the same
+    budget (a target met: the search's point there) lends its interior point's solve (:attr:`Solution.interior`),
+    one of a cold solve's candidates. Either way the numbers are those of a solve from scratch, to the last bit:
+    every step after the candidates is computed as it would be."""
     same = (reuse is not None and start is None and reuse.candidates is not None
             and reuse.budget == problem.budget and reuse.objective == str(objective))
-    candidates = reuse.candidates if same and reuse is not None else problem.candidates(start)
-    assert candidates is not None
+    if same and reuse is not None and reuse.candidates is not None:
+        candidates = reuse.candidates
+    else:  # a solve at the same budget made the interior point's solve (a target met: the search's, warm-started)
+        at = reuse is not None and reuse.budget == problem.budget
+        candidates = problem.candidates(start, interior=reuse.interior if at and reuse is not None else None)
     X = problem.best(candidates + list(extra or []))
     n = len(problem.members)
     kept = candidates if start is None else None
+    interior = problem.interior_part(candidates)
     if objective.kind == "mean" or n == 1:
         if same and reuse is not None and X is reuse.first:
             return reuse
         return Solution(_without_rounding(problem, objective, X), np.full(n, 1.0 / n), kept, X, problem.budget,
-                        str(objective))
+                        str(objective), interior)
     firsts = [X, *(extra or [])]  # the mean plan, or a candidate better on U (the static plan, S-shaped members)
     X = firsts[int(np.argmax(objective.score(problem.member_values(np.stack(firsts)))))]
     if same and reuse is not None and X is reuse.first:
@@ -293,7 +302,8 @@ def solve(
         U = objective.score(problem.member_values(np.stack(plans)))
         if U.max() > value:
             plan, value, weights = _cvar_ascent(problem, objective, plans[int(np.argmax(U))], best_response)
-    return Solution(_without_rounding(problem, objective, plan), weights, kept, first, problem.budget, str(objective))
+    return Solution(_without_rounding(problem, objective, plan), weights, kept, first, problem.budget, str(objective),
+                    interior)
 
 
 def solve_with_weights(
