@@ -240,7 +240,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--prior", default="all", help="calibrate's --prior: all (its default), weak or none")
     ap.add_argument("--adstock", default="geometric", help="calibrate's --adstock: geometric, weibull_cdf, weibull_pdf")
-    ap.add_argument("--delay", default="none", help="calibrate's --delay: none, gamma or gamma_shape")
+    ap.add_argument("--delay", default="none", help="calibrate's --delay: none or gamma")
     ap.add_argument("--media-season", default="none", help="calibrate's --media-season: none or yearly")
     ap.add_argument("--prior-draws", action="store_true", help="calibrate's --prior-draws")
     ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
