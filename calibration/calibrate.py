@@ -74,7 +74,7 @@ MAX_DRAWS = 10_000
 ADSTOCKS = ("geometric", "weibull_cdf", "weibull_pdf", "weibull")
 SATURATIONS = ("hill", "logistic")
 LIKELIHOODS = ("gaussian", "poisson", "negative_binomial")
-DELAYS = ("none", "gamma", "gamma_shape")
+DELAYS = ("none", "gamma")
 MEDIA_SEASONS = ("none", "yearly")
 _REVENUE_WORDS = ("revenue", "sales", "gmv", "value", "income")
 
@@ -239,9 +239,8 @@ def calibrate(
     plan_periods, plan_budget : the planning window (:func:`~budgetgym.calibration.export.plan_window`).
     block_length : bootstrap block length in periods (default ``ceil(T^(1/3))``), at most ``T // 2``.
     starts : starting points of the multi-start search.
-    delay : ``none`` (default), ``gamma``: a conversion lag per channel (gamma of shape 2), or
-        ``gamma_shape``: the same with each channel's shape fitted in [0.5, 4] (below 1 a lag that peaks in
-        the response's period, as a geometric one) (:mod:`~budgetgym.calibration.transforms`).
+    delay : ``none`` (default) or ``gamma``: a conversion lag per channel
+        (:mod:`~budgetgym.calibration.transforms`).
     media_season : ``none`` (default) or ``yearly``: a yearly cycle multiplying every channel's
         response (needs a year of data: with less the cycle is confounded with the trend).
     prior_draws : each bootstrap refit also draws its prior's means from the prior
@@ -306,7 +305,7 @@ def calibrate(
                              f"the data's {data.n_periods}), got {block_length}")
     spec = ModelSpec(adstock=cast(AdstockKind, ad), saturation=cast(SaturationKind, sat),
                      likelihood=cast(Likelihood, lik), prior=cast(Any, pri), fourier=fourier, starts=starts,
-                     delay=dly != "none", delay_shape=dly == "gamma_shape", season=msn == "yearly", roi_prior=roi_prior,
+                     delay=dly == "gamma", season=msn == "yearly", roi_prior=roi_prior,
                      roi_prior_form=cast(RoiForm, roi_form))
     if spec.fourier is None:  # the order the whole data implies, for the holdout's fit too (the same model scored)
         spec = replace(spec, fourier=default_fourier(data))

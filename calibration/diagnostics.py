@@ -168,7 +168,7 @@ def parameter_table(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFram
     without draws) and the unit."""
     point = {**fit.params(at_bounds(fit, fit.phi)), "beta": fit.beta, "typical_response": typical_response(fit)}
     sampled = _draw_values(fit, draws) if draws is not None and len(draws) >= MIN_INTERVAL_DRAWS else {}
-    units = {"decay": "per period", "shape": "", "scale": "periods", "slope": "", "lag": "periods", "delay_shape": "",
+    units = {"decay": "per period", "shape": "", "scale": "periods", "slope": "", "lag": "periods",
              "beta": "KPI per period", "typical_response": "KPI per period"}
     rows = []
     for i, ch in enumerate(fit.channels):

@@ -231,8 +231,7 @@ def _adstock(fit: Fit, params: dict[str, np.ndarray], i: int) -> dict[str, Any]:
 def _delay(fit: Fit, params: dict[str, np.ndarray], i: int) -> dict[str, Any]:
     if not fit.layout.delay:
         return {"type": "none"}
-    shape = _sig(params["delay_shape"][i]) if "delay_shape" in params else DELAY_SHAPE
-    return {"type": "gamma", "mean_lag": _sig(max(float(params["lag"][i]), 1e-3)), "shape": shape,
+    return {"type": "gamma", "mean_lag": _sig(max(float(params["lag"][i]), 1e-3)), "shape": DELAY_SHAPE,
             "window": int(fit.layout.delay_window)}
 
 
@@ -319,10 +318,7 @@ def _member(fit: Fit, phi: np.ndarray, beta: np.ndarray) -> dict[str, Any]:
             if key != "type":
                 out[f"channels.{ch}.saturation.{key}"] = value
         if fit.layout.delay:
-            delay = _delay(fit, params, i)
-            out[f"channels.{ch}.delay.mean_lag"] = delay["mean_lag"]
-            if fit.layout.delay_shape:
-                out[f"channels.{ch}.delay.shape"] = delay["shape"]
+            out[f"channels.{ch}.delay.mean_lag"] = _delay(fit, params, i)["mean_lag"]
     if fit.layout.season:
         for key, value in _seasonality(fit, phi).items():
             out[f"seasonality.demand.{key}"] = value

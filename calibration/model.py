@@ -293,8 +293,7 @@ def fit_model(data: MMMData, spec: ModelSpec = ModelSpec(), *, seed: int = 0, li
     fourier = default_fourier(data) if spec.fourier is None else spec.fourier
     window = default_window(data) if spec.window is None else spec.window
     spec = replace(spec, fourier=fourier, window=window)
-    layout = Layout(spec.adstock, spec.saturation, data.n_channels, window, data.step_days, spec.delay, spec.season,
-                    spec.delay_shape)
+    layout = Layout(spec.adstock, spec.saturation, data.n_channels, window, data.step_days, spec.delay, spec.season)
     B, bnames = baseline_design(data, fourier)
     n_params = B.shape[1] + data.n_channels + layout.size + (spec.likelihood == "negative_binomial")
     T = data.n_periods

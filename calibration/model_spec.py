@@ -46,8 +46,7 @@ class ModelSpec:
     return on spend around a pooled return estimated with it (:mod:`~budgetgym.calibration.model`); ``None``
     (default): no such prior. ``roi_prior_form``: ``log`` (default), their logs pulled together
     (Meridian's LogNormal ROI prior, pooled), or ``linear``, the returns themselves
-    (:mod:`~budgetgym.calibration.roi_prior`). ``delay_shape`` (with ``delay``): each channel's gamma lag
-    shape fitted too, in [0.5, 4] (:mod:`~budgetgym.calibration.transforms`), not fixed at 2."""
+    (:mod:`~budgetgym.calibration.roi_prior`)."""
 
     adstock: AdstockKind = "geometric"
     saturation: SaturationKind = "hill"
@@ -61,7 +60,6 @@ class ModelSpec:
     season: bool = False
     roi_prior: float | None = None
     roi_prior_form: RoiForm = "log"
-    delay_shape: bool = False
 
 
 def baseline_design(data: MMMData, fourier: int, origin: float | None = None) -> tuple[np.ndarray, list[str]]:
@@ -148,8 +146,6 @@ class Fit:
             out["slope"] = p[:, self.layout.n_adstock + 1]
         if self.layout.delay:
             out["lag"] = self.layout.lags(phi)
-        if self.layout.delay_shape:
-            out["delay_shape"] = self.layout.delay_shapes(phi)
         return out
 
     def season(self, phi: np.ndarray | None = None) -> tuple[float, float]:

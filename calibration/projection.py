@@ -306,7 +306,7 @@ class Problem:
                 i, k = divmod(j, per)
                 slot = moved[i * per: (i + 1) * per]
                 a, wbar = adstock_column(lay, self.media[:, i], slot) if k < lay.n_adstock else stocks[i]
-                q = channel_delay(lay, slot) if lay.delay and k >= lay.lag_index else delays[i]
+                q = channel_delay(lay, slot) if lay.delay and k == per - 1 else delays[i]
                 col = response_column(lay, a, wbar, slot, float(self.ref[i]), s, q)
                 A2 = A.copy()
                 A2[: len(Ht), i] = self.project(col * self.sw)

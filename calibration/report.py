@@ -159,9 +159,8 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
         "## Model", "",
         f"KPI = baseline + Σ β·{spec.saturation}({spec.adstock} adstock of the "
         f"{'exposure' if d.exposure is not None else 'spend'})"
-        + (" × a yearly media cycle" if spec.season else "") + (", spread by a gamma conversion delay"
-                                                                + (" (shape fitted per channel)" if spec.delay_shape
-                                                                   else "") if spec.delay else "")
+        + (" × a yearly media cycle" if spec.season else "") + (", spread by a gamma conversion delay" if spec.delay
+                                                                else "")
         + f" + noise ({spec.likelihood}); baseline: "
         f"{', '.join(f.baseline_names)}. Equations: `budgetgym.calibration.model` and `.transforms`.",
         f"Maximum likelihood by variable projection from {count(len(scouts), 'start')} ({reached} reached the best)"

@@ -23,17 +23,12 @@ following periods, :math:`r_{t,i} = \sum_d q_{d,i}\, \beta_i h_i(a_{t-d,i})` —
 saturation, as budgetgym's ``delay`` (:func:`budgetgym.envs.kernels.delay_kernel`): the
 discretised gamma lag :math:`q_d \propto F(d + 1/2) - F(d - 1/2)` (``F(-1/2) = 0``) of shape 2
 and mean lag :math:`m_i \in [0, 42 \text{ days}]` (six weeks, 0 = no delay), truncated to
-``delay_window`` lags and renormalised. With ``delay_shape`` (``delay="gamma_shape"``) each
-channel's shape :math:`k_i \in [0.5, 4]` is fitted too: :math:`k < 1` puts the most conversions in
-the period of the response (for the mean lags tried, 1.5–2 periods) and decays like a geometric lag
-(:math:`q_d \propto \rho^d`, which a shape-2 lag, whose first period holds only :math:`F(1/2)`,
-cannot mimic: a fit then moves the lag's tail into the carry-over before the curve, bending the
-curve), :math:`k > 1` peaks later. A consideration lag puts the peak of a channel's effect periods
-after its spend (online video's, or any channel bought ahead of purchases); geometric carry-over
-peaks at lag 0, so without the delay the fit can only smear such a response over a long decay, or
-miss it. Carry-over before the curve and delay after it are told apart only by the curve's bend, so
-their split is weakly identified; their product (the shape of the response over time) is what the
-data fixes.
+``delay_window`` lags and renormalised. A consideration lag puts the peak of a channel's effect
+periods after its spend (online video's, or any channel bought ahead of purchases); geometric
+carry-over peaks at lag 0, so without the delay the fit can only smear such a response over a
+long decay, or miss it. Carry-over before the curve and delay after it are told apart only by
+the curve's bend, so their split is weakly identified; their product (the shape of the
+response over time) is what the data fixes.
 
 **Media seasonality** (``season=True``, optional): every channel's response is multiplied by a
 yearly cycle :math:`s_t = 1 + a \cos(2\pi d_t/365.25) + b \sin(2\pi d_t/365.25)` (``d_t`` the
@@ -86,7 +81,6 @@ KAPPA_RATIO = (0.05, 5.0)
 SLOPE = (0.5, 3.0)
 DELAY_MAX_DAYS = 42.0
 DELAY_SHAPE = 2.0
-DELAY_SHAPE_BOUNDS = (0.5, 4.0)
 SEASON_MAX = 0.5
 YEAR_DAYS = 365.25
 WEIBULL_SHAPE = {"weibull_cdf": (0.1, 2.0), "weibull_pdf": (0.5, 5.0)}
@@ -102,8 +96,8 @@ def adstock_weights(kind: AdstockKind, params: np.ndarray, window: int) -> np.nd
     return weibull_weights(kind, float(params[0]), float(params[1]), window)
 
 
-def delay_weights(mean_lag: float, window: int, shape: float = DELAY_SHAPE) -> np.ndarray:
-    """The gamma conversion lag ``q[0..L-1]`` of ``shape`` (default :data:`DELAY_SHAPE`) and ``mean_lag``
+def delay_weights(mean_lag: float, window: int) -> np.ndarray:
+    """The gamma conversion lag ``q[0..L-1]`` of shape :data:`DELAY_SHAPE` and ``mean_lag``
     periods (module docstring; ``[1, 0, ...]`` at ``mean_lag = 0``), summing to 1: the
     environment's own :func:`budgetgym.envs.kernels.gamma_lag_weights`, so the fitted delay is the
     exported scenario's."""
@@ -111,7 +105,7 @@ def delay_weights(mean_lag: float, window: int, shape: float = DELAY_SHAPE) -> n
         q = np.zeros(max(1, window))
         q[0] = 1.0
         return q
-    return gamma_lag_weights(shape, mean_lag, max(1, window))
+    return gamma_lag_weights(DELAY_SHAPE, mean_lag, max(1, window))
 
 
 @dataclass(frozen=True)
@@ -120,8 +114,7 @@ class Layout:
 
     Per channel, in order: the carry-over's (``theta``; or Weibull ``shape, scale``), then
     ``u = ln(kappa / (m w̄))``, then the Hill ``slope`` (not for ``logistic``), then the delay's
-    mean ``lag`` (with ``delay``), then its gamma ``delay_shape`` (with ``delay_shape``, which needs ``delay``).
-    After all channels, with ``season``: the media seasonality's
+    mean ``lag`` (with ``delay``). After all channels, with ``season``: the media seasonality's
     ``a, b`` (module docstring).
     """
 
@@ -132,11 +125,6 @@ class Layout:
     step_days: float = 7.0  # days per period: scales the geometric decay's bound and start
     delay: bool = False  # a gamma conversion lag per channel
     season: bool = False  # a yearly cycle multiplying every channel's response
-    delay_shape: bool = False  # the delay's gamma shape fitted per channel (else DELAY_SHAPE)
-
-    def __post_init__(self) -> None:
-        if self.delay_shape and not self.delay:
-            raise ValueError("Layout: delay_shape needs delay")
 
     @property
     def n_adstock(self) -> int:
@@ -144,12 +132,7 @@ class Layout:
 
     @property
     def per_channel(self) -> int:
-        return self.n_adstock + (2 if self.saturation == "hill" else 1) + int(self.delay) + int(self.delay_shape)
-
-    @property
-    def lag_index(self) -> int:
-        """The delay's mean lag's place in a channel's slot (with ``delay``; its shape follows it)."""
-        return self.n_adstock + (2 if self.saturation == "hill" else 1)
+        return self.n_adstock + (2 if self.saturation == "hill" else 1) + int(self.delay)
 
     @property
     def n_global(self) -> int:
@@ -167,18 +150,14 @@ class Layout:
 
     @property
     def delay_window(self) -> int:
-        """Lags of the delay kernel: enough for 99.9% of the longest gamma lag (9.23 scales of shape 2, and
-        10.83 / 2 scales of shape 0.5 with ``delay_shape``; at least 2 lags)."""
-        if self.delay_shape:
-            k = DELAY_SHAPE_BOUNDS[0]
-            return int(max(2, np.ceil(10.83 / 2 * self.max_lag / k) + 1))
+        """Lags of the delay kernel: enough for 99.9% of the longest gamma lag (9.23 scales; at
+        least 2 lags)."""
         return int(max(2, np.ceil(9.23 * self.max_lag / DELAY_SHAPE) + 1))
 
     def names(self) -> list[str]:
         """Parameter names per channel slot (``theta``/``shape``, ``scale``, ``u``, ``slope``, ``lag``)."""
         ad = ["theta"] if self.adstock == "geometric" else ["shape", "scale"]
-        return (ad + ["u"] + (["slope"] if self.saturation == "hill" else []) + (["lag"] if self.delay else [])
-                + (["delay_shape"] if self.delay_shape else []))
+        return ad + ["u"] + (["slope"] if self.saturation == "hill" else []) + (["lag"] if self.delay else [])
 
     def split(self, phi: np.ndarray) -> np.ndarray:
         """``phi`` (or ``[..., size]`` draws) per channel, as ``[..., K, per_channel]``."""
@@ -195,12 +174,7 @@ class Layout:
     def lags(self, phi: np.ndarray) -> np.ndarray:
         """Each channel's mean delay in periods (``[..., K]``; zeros without ``delay``)."""
         p = self.split(phi)
-        return p[..., self.lag_index] if self.delay else np.zeros(p.shape[:-1])
-
-    def delay_shapes(self, phi: np.ndarray) -> np.ndarray:
-        """Each channel's gamma delay shape (``[..., K]``; :data:`DELAY_SHAPE` unless ``delay_shape``)."""
-        p = self.split(phi)
-        return p[..., self.lag_index + 1] if self.delay_shape else np.full(p.shape[:-1], DELAY_SHAPE)
+        return p[..., -1] if self.delay else np.zeros(p.shape[:-1])
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds of ``phi`` (module docstring)."""
@@ -214,8 +188,6 @@ class Layout:
             lo, hi = lo + [SLOPE[0]], hi + [SLOPE[1]]
         if self.delay:
             lo, hi = lo + [0.0], hi + [self.max_lag]
-        if self.delay_shape:
-            lo, hi = lo + [DELAY_SHAPE_BOUNDS[0]], hi + [DELAY_SHAPE_BOUNDS[1]]
         g = [SEASON_MAX] * self.n_global
         return (np.concatenate([np.tile(lo, self.n_channels), np.negative(g)]),
                 np.concatenate([np.tile(hi, self.n_channels), g]))
@@ -226,7 +198,6 @@ class Layout:
         ad = [0.3 ** (self.step_days / 7.0)] if self.adstock == "geometric" else [1.0, min(2.0, float(self.window))]
         per = ad + [0.0] + ([1.0] if self.saturation == "hill" else [])
         per += [min(3.5 / self.step_days, 0.5 * self.max_lag)] if self.delay else []
-        per += [DELAY_SHAPE] if self.delay_shape else []
         return np.concatenate([np.tile(per, self.n_channels), np.zeros(self.n_global)])
 
 
@@ -302,10 +273,9 @@ def adstock_column(layout: Layout, exposure: np.ndarray, params: np.ndarray) -> 
 
 def channel_delay(layout: Layout, params: np.ndarray) -> np.ndarray | None:
     """One channel's delay kernel (``None``: no delay, or a mean lag of 0)."""
-    if not layout.delay or params[layout.lag_index] <= 1e-9:
+    if not layout.delay or params[-1] <= 1e-9:
         return None
-    shape = float(params[layout.lag_index + 1]) if layout.delay_shape else DELAY_SHAPE
-    return delay_weights(float(params[layout.lag_index]), layout.delay_window, shape)
+    return delay_weights(float(params[-1]), layout.delay_window)
 
 
 def response_column(
