@@ -178,7 +178,7 @@ class Scenario(StrictModel):
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         """:func:`~budgetgym.envs.scenario_checks.check_channels`."""
-        check_channels(self.channels, self.channel_names, self.shocks, self.horizon)
+        check_channels(self.channels, self.shocks, self.horizon)
         return self
 
     @model_validator(mode="before")
@@ -211,7 +211,7 @@ class Scenario(StrictModel):
     @model_validator(mode="after")
     def _segments(self) -> Scenario:
         """:func:`~budgetgym.envs.scenario_checks.check_segments`."""
-        check_segments(self.channels, self.channel_names, self.segments)
+        check_segments(self.channels, self.segments)
         return self
 
     @model_validator(mode="after")

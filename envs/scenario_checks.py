@@ -21,16 +21,15 @@ from budgetgym.envs.scenario_parts import SIZES_SUM_TOL, ChannelConfig, NoDelay,
 __all__ = ["check_channels", "check_combined_shocks", "check_response_unit", "check_segments"]
 
 
-def check_channels(
-    channels: Sequence[ChannelConfig], channel_names: list[str], shocks: Sequence[ShockConfig], horizon: int
-) -> None:
+def check_channels(channels: Sequence[ChannelConfig], shocks: Sequence[ShockConfig], horizon: int) -> None:
     r"""Unique channel names, feasible share bounds and shocks within the campaign.
 
     The bounds :math:`\ell_i \le q_i \le h_i` on the channels' shares admit a split summing to one only if
     :math:`\sum_i \ell_i \le 1 \le \sum_i h_i` (to within 1e-9); every shock names known channels and starts
-    at a step before ``horizon``. ``channel_names``: the channels' names, in order (``Scenario.channel_names``).
+    at a step before ``horizon``.
     """
-    dupes = repeated(channel_names)
+    names = [c.name for c in channels]
+    dupes = repeated(names)
     if dupes:
         raise ValueError(f"channel names must be unique, repeated: {', '.join(dupes)}")
     lo = sum(c.share_bounds[0] for c in channels)
@@ -41,7 +40,7 @@ def check_channels(
             f"to {hi:g}; expected sum(low) <= 1 <= sum(high)"
         )
     for i, shock in enumerate(shocks):
-        unknown = sorted(set(shock.channels or []) - set(channel_names))
+        unknown = sorted(set(shock.channels or []) - set(names))
         if unknown:
             raise ValueError(f"shocks[{i}].channels: unknown channel(s) {', '.join(unknown)}")
         if shock.start >= horizon:
@@ -74,12 +73,9 @@ def check_response_unit(
                              f"already revenue), got {value.mean:g}")
 
 
-def check_segments(
-    channels: Sequence[ChannelConfig], channel_names: list[str], segments: Sequence[SegmentConfig] | None
-) -> None:
+def check_segments(channels: Sequence[ChannelConfig], segments: Sequence[SegmentConfig] | None) -> None:
     r"""With ``segments`` the response curves, values and delays are the segments' (a channel gives
-    none of them) and every reach names a channel (one of ``channel_names``, ``Scenario.channel_names``);
-    without, every channel has its curve.
+    none of them) and every reach names a channel; without, every channel has its curve.
 
     The segments' sizes are shares of the addressable audience, :math:`\sum_j s_j = 1` (to within
     ``SIZES_SUM_TOL``), and a channel sends at most all of its exposure to them,
@@ -92,6 +88,7 @@ def check_segments(
                 f"channels.{missing[0]}.saturation: required (a response curve), unless the scenario has segments"
             )
         return
+    names = [c.name for c in channels]
     dupes = repeated(s.name for s in segments)
     if dupes:
         raise ValueError(f"segments: names must be unique, repeated: {', '.join(dupes)}")
@@ -101,10 +98,10 @@ def check_segments(
         raise ValueError(f"segments: sizes sum to {total:.6g} ({named}); expected 1 (shares of the addressable "
                          f"audience)")
     for j, seg in enumerate(segments):
-        unknown = sorted(set(seg.reach) - set(channel_names))
+        unknown = sorted(set(seg.reach) - set(names))
         if unknown:
             raise ValueError(f"segments[{j}].reach: unknown channel(s) {', '.join(unknown)}"
-                             f"{suggest(unknown[0], channel_names)}; expected one of {', '.join(channel_names)}")
+                             f"{suggest(unknown[0], names)}; expected one of {', '.join(names)}")
     for c in channels:
         reach = sum(s.reach.get(c.name, 0.0) for s in segments)
         if reach > 1 + 1e-9:
