@@ -236,14 +236,14 @@ class Problem:
         step whose move :math:`\lVert g(x) - x \rVert_\infty` grew, and in place of an accelerated step that is not
         finite or lands more than :math:`\max(1, \lVert g(x) - x \rVert_\infty)` from the plain one :math:`g(x)`,
         the plain step, the history dropped. Without log rows, itself and one solve."""
-        H = features(self.layout, self.media, phi, self.ref, self.days)
-        m = H.sum(axis=0)
-        A = self.design(self.project(H * self.sw[:, None]), phi, m)
         t = self.target(y, lift_y, roi_shift)
         roi = self.roi
         if roi is None or roi.form != "log":
-            sol = nnls(A, t)[0]
-            return Settled(self, H, sol, t, t - A @ sol, 0.0)
+            H, sol, r = self._solve(phi, t)
+            return Settled(self, H, sol, t, r, 0.0)
+        H = features(self.layout, self.media, phi, self.ref, self.days)
+        m = H.sum(axis=0)
+        A = self.design(self.project(H * self.sw[:, None]), phi, m)
         n, K = len(roi), self.layout.n_channels
         xs: list[np.ndarray] = []
         gs: list[np.ndarray] = []

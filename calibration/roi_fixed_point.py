@@ -73,9 +73,8 @@ FitFrom = Callable[[Problem, np.ndarray], tuple[Problem, np.ndarray]]
 class FixedPoint:
     """The fit at the log rows' fixed point (module docstring): its problem (rows at the last anchors), ``phi``,
     the features ``H`` ``[T, K]`` and coefficients ``beta`` ``[K]`` of the solve at ``phi``, how many fits it took
-    (the caller's first one included), whether the anchors settled within
-    :data:`~budgetgym.calibration.roi_prior.LOG_TOL` (``False``: stopped at the cap) and their last :meth:`gap
-    <budgetgym.calibration.roi_prior.RoiRows.gap>` (0 without log rows)."""
+    (the caller's first one included) and whether the anchors settled within
+    :data:`~budgetgym.calibration.roi_prior.LOG_TOL` (``False``: stopped at the cap)."""
 
     problem: Problem
     phi: np.ndarray
@@ -83,7 +82,6 @@ class FixedPoint:
     beta: np.ndarray
     fits: int
     converged: bool
-    gap: float = 0.0
 
 
 def log_fixed_point(
@@ -100,9 +98,8 @@ def log_fixed_point(
     while True:
         done = prob.settled(phi, y, lift_y, roi_shift)
         prob = done.problem
-        log = prob.roi is not None and prob.roi.form == "log"
-        if not log or done.gap < LOG_TOL or fits >= LOG_ROUNDS:
-            return FixedPoint(prob, phi, done.H, done.beta, fits, done.gap < LOG_TOL, done.gap)
+        if done.gap < LOG_TOL or fits >= LOG_ROUNDS:  # no log rows: gap 0
+            return FixedPoint(prob, phi, done.H, done.beta, fits, done.gap < LOG_TOL)
         prob, phi = fit_from(prob, phi)
         fits += 1
 

@@ -113,7 +113,8 @@ def _old_stages(out: Path) -> list[Path]:
     ``out``'s parent ``.<name>.<random>.tmp`` and ``.<name>-<random>``, in ``out`` ``.<name>.<random>.tmp``,
     ``<name>`` ``out``'s name as given, nothing in them changed for :data:`OLD_STAGE_AGE`."""
     name = re.escape(out.name)
-    beside, inside = re.compile(rf"\.{name}(\.{_RANDOM}\.tmp|-{_RANDOM})"), re.compile(rf"\.{name}\.{_RANDOM}\.tmp")
+    tmp = rf"\.{name}\.{_RANDOM}\.tmp"
+    beside, inside = re.compile(rf"{tmp}|\.{name}-{_RANDOM}"), re.compile(tmp)
     found = []
     for home, pattern in ((out.parent, beside), (out, inside)):
         try:

@@ -84,7 +84,7 @@ from budgetgym.planner.plan_steps import (
     recommend,
     same_budget_columns,
     same_budget_plan,
-    solved_point,
+    solved_outcome,
     target_budget,
 )
 from budgetgym.planner.problem import PlanningProblem, campaign_family
@@ -214,8 +214,7 @@ def plan(
 
     # 2. the recommendation's numbers; the search's own where the recommendation is its solve of the budget as it was
     # (a target not reached: the budget given's level), computed once
-    point = solved_point(solved_levels, solved)
-    value = point.outcome if point is not None else float(obj.score(problem.member_values(X))[0])
+    value, point = solved_outcome(problem, obj, solved_levels, solved)
     model = problem.objective
     table = channel_table(model, X, names, reward)
     segments = segment_table(model, X, sc.segment_names, names)

@@ -81,6 +81,7 @@ __all__ = [
     "reused_solve",
     "same_budget_columns",
     "same_budget_plan",
+    "solved_outcome",
     "solved_point",
     "target_budget",
 ]
@@ -211,6 +212,17 @@ def solved_point(points: list[BudgetPoint] | None, solved: Solution) -> BudgetPo
     return next((p for p in points or [] if p.solution is solved), None)
 
 
+def solved_outcome(
+    problem: PlanningProblem, obj: Objective, points: list[BudgetPoint] | None, solved: Solution
+) -> tuple[float, BudgetPoint | None]:
+    """The objective's value of the solve ``solved`` of ``problem`` and its level (:func:`solved_point`): that
+    level's outcome where the search made it, else the objective scored on the plan's rollouts."""
+    point = solved_point(points, solved)
+    if point is not None:
+        return point.outcome, point
+    return float(obj.score(problem.member_values(solved.plan))[0]), None
+
+
 def recommend(
     problem: PlanningProblem, obj: Objective, points: list[BudgetPoint] | None
 ) -> tuple[tuple[np.ndarray, np.ndarray, float], Solution]:
@@ -229,8 +241,7 @@ def same_budget_plan(
     """With a target that moved the plan's budget and a current plan: the recommendation at the budget given (the plan
     without the target, :func:`recommend`) and its value, the current plan's comparison at the same budget."""
     _, at = recommend(given_problem, obj, points)
-    point = solved_point(points, at)  # the search's level of the budget given, reused as it was: its outcome
-    return at.plan, point.outcome if point is not None else float(obj.score(given_problem.member_values(at.plan))[0])
+    return at.plan, solved_outcome(given_problem, obj, points, at)[0]  # the search's outcome where it was reused
 
 
 # ----------------------------------------------------------------------------- 8. the history and lift tests

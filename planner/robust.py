@@ -268,26 +268,25 @@ def solve(
     budget (a target met: the search's point there) lends its interior point's solve (:attr:`Solution.interior`),
     one of a cold solve's candidates. Either way the numbers are those of a solve from scratch, to the last bit:
     every step after the candidates is computed as it would be."""
-    same = (reuse is not None and start is None and reuse.candidates is not None
-            and reuse.budget == problem.budget and reuse.objective == str(objective))
-    if same and reuse is not None and reuse.candidates is not None:
-        candidates = reuse.candidates
+    at = reuse if reuse is not None and reuse.budget == problem.budget else None
+    same = at is not None and start is None and at.candidates is not None and at.objective == str(objective)
+    if same and at is not None and at.candidates is not None:
+        candidates = at.candidates
     else:  # a solve at the same budget made the interior point's solve (a target met: the search's, warm-started)
-        at = reuse is not None and reuse.budget == problem.budget
-        candidates = problem.candidates(start, interior=reuse.interior if at and reuse is not None else None)
+        candidates = problem.candidates(start, interior=None if at is None else at.interior)
     X = problem.best(candidates + list(extra or []))
     n = len(problem.members)
     kept = candidates if start is None else None
     interior = problem.interior_part(candidates)
     if objective.kind == "mean" or n == 1:
-        if same and reuse is not None and X is reuse.first:
-            return reuse
+        if same and at is not None and X is at.first:
+            return at
         return Solution(_without_rounding(problem, objective, X), np.full(n, 1.0 / n), kept, X, problem.budget,
                         str(objective), interior)
     firsts = [X, *(extra or [])]  # the mean plan, or a candidate better on U (the static plan, S-shaped members)
     X = firsts[int(np.argmax(objective.score(problem.member_values(np.stack(firsts)))))]
-    if same and reuse is not None and X is reuse.first:
-        return reuse
+    if same and at is not None and X is at.first:
+        return at
     first = X
 
     def best_response(members: np.ndarray, weights: np.ndarray, X: np.ndarray) -> list[np.ndarray]:

@@ -90,19 +90,12 @@ def test_module_prefix_imports_and_makes():
     """``gym.make("budgetgym:<id>")`` in a fresh interpreter that never imported budgetgym: gymnasium imports the
     package, which registers its ids. (In this process budgetgym is imported already, so the prefix's import was
     never tested.)"""
-    import json
-    import os
-    import subprocess
-    import sys
+    from test_imports import _run
 
     code = ("import json, sys\nimport gymnasium as gym\nbefore = 'budgetgym' in sys.modules\n"
             "env = gym.make('budgetgym:budgetgym/stationary-3-v0')\n"
             "print(json.dumps([before, env.unwrapped.scenario.name, list(env.action_space.shape)]))")
-    path = os.pathsep.join([str(Path(budgetgym.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
-                          env={**os.environ, "PYTHONPATH": path})
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [False, "stationary-3", [3]]
+    assert _run(code) == [False, "stationary-3", [3]]
 
 
 def test_register_envs_is_idempotent():
