@@ -364,8 +364,10 @@ class Problem:
             return np.concatenate([r, self.penalty(phi, shift)]) / c
 
         def jac(phi: np.ndarray) -> np.ndarray:
-            p, t = (at(phi).problem, at(phi).target) if log else (self, target)
-            return p.jacobian(phi, t) / c
+            if not log:
+                return self.jacobian(phi, target) / c
+            s = at(phi)
+            return s.problem.jacobian(phi, s.target) / c
 
         res = least_squares(resid, np.clip(start, lo, hi), jac=jac,
                             bounds=(lo, hi), method="trf", ftol=tol, xtol=tol, gtol=tol,
