@@ -60,7 +60,14 @@ def _import_every_module() -> None:
                     raise
 
 
-_import_every_module()
+def pytest_configure(config: pytest.Config) -> None:
+    """Import every module as pytest loads this file (a hook: run by pytest as it registers this conftest, before
+    any test), and only in a process running pytest: a grid worker a test started (process pool, Ray) imports
+    this file through a test module it unpickles a task from (a grid's ``imports``, a task function defined in
+    a test file), runs no hypothesis test, and importing every module (torch, stable-baselines3, ...) there
+    cost each such worker CPU seconds beyond what its task code needs."""
+    _import_every_module()
+
 
 # ----------------------------------------------------------------------------- builders
 
