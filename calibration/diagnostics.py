@@ -179,8 +179,9 @@ def parameter_table(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFram
             lo = hi = float("nan")
             if key in sampled:
                 lo, hi = (float(v) for v in np.percentile(sampled[key][:, i], LEVELS))
+            unit = units[key] + (f" ({fit.layout.forms[i]} lag)" if key == "lag" else "")  # its form, no parameter
             rows.append({"channel": ch, "parameter": key, "estimate": float(est[i]), "low": lo, "high": hi,
-                         "unit": units[key]})
+                         "unit": unit})
         contrib = float(fit.contributions[:, i].sum())
         spend = float(data.spend[:, i].sum())
         lo = hi = float("nan")
