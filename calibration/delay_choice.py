@@ -6,19 +6,20 @@ one parameter, the mean lag, so a choice of forms adds no continuous parameter a
 projected KPI's, the priors' and the lift tests' rows) compare like for like.
 
 The rule, greedy and warm-started (:func:`choose_forms`): from the fit with every lag gamma (``phi``, its final
-problem ``P``), each round tries every channel's other form, the form alone switched in ``P``'s layout and the
-fit :meth:`~budgetgym.calibration.projection.Problem.fit` polished from the current ``phi``; the switch that
-lowers the cost most is kept (its ``phi`` the next round's start) if it lowers it by more than
-:data:`MIN_GAIN` times the all-gamma fit's residual variance :math:`\hat\sigma^2` (``Fit.scale``), until none
-does. The cost is half the weighted sum of squares, so the bar is a rise of the Gaussian log-likelihood
-:math:`\Delta \mathrm{SSE} / 2\hat\sigma^2` by 1 (a likelihood ratio of e): a switch within the noise (a channel
-with a lag near 0, whose two forms differ in a few percent of its response) keeps the gamma. The current forms' cost is polished the same way, so each comparison is of two local optima
-found alike. Then :func:`fit_with_forms` refits the model from scratch with the forms chosen (the multi-start,
-the priors' and the pseudo-rows' scales: :func:`~budgetgym.calibration.model.fit_model`), so the result is the
-fit of a model whose forms were given, and the bootstrap's refits keep them (they refit its problem).
+problem ``P``; its cost polished first, so each comparison is of two local optima found alike), each round tries
+every channel's other form, that form alone switched in ``P``'s layout and
+:meth:`~budgetgym.calibration.projection.Problem.fit` polished from the current ``phi``; the switch that lowers the
+cost most is kept (its ``phi`` the next round's start) if it lowers it by more than :data:`MIN_GAIN` times the
+all-gamma fit's residual variance :math:`\hat\sigma^2` (``Fit.scale``), until none does. The cost is half the
+weighted sum of squares, so the bar is a rise of the Gaussian log-likelihood :math:`\Delta \mathrm{SSE} /
+2\hat\sigma^2` by 1 (a likelihood ratio of e): a switch within the noise (a channel with a lag near 0, whose two
+forms differ in a few percent of its response) keeps the gamma. Each kept switch lowers the cost, so no form comes
+back. Then :func:`fit_with_forms` refits the model from scratch with the forms chosen (the multi-start, the priors'
+and the pseudo-rows' scales: :func:`~budgetgym.calibration.model.fit_model`), so the result is the fit of a model
+whose forms were given, and the bootstrap's refits keep them (they refit its problem).
 
-Cost: at most ``K (K + 1) / 2`` warm local fits (typically ``K``, plus ``K - 1`` a switch) and one more full fit
-when a form is switched.
+Cost: ``1 + K (s + 1)`` warm local fits for ``s`` switches (6 for five channels without a switch, 11 with one), and
+one more full fit when a form is switched (``benchmarks/bench_delay_choice.py``).
 """
 
 from __future__ import annotations

@@ -179,7 +179,8 @@ def parameter_table(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFram
             lo = hi = float("nan")
             if key in sampled:
                 lo, hi = (float(v) for v in np.percentile(sampled[key][:, i], LEVELS))
-            unit = units[key] + (f" ({fit.layout.forms[i]} lag)" if key == "lag" else "")  # its form, no parameter
+            # a geometric lag's form named (no parameter of its own); the gamma's unit stays as it was
+            unit = units[key] + (" (geometric lag)" if key == "lag" and fit.layout.forms[i] == "geometric" else "")
             rows.append({"channel": ch, "parameter": key, "estimate": float(est[i]), "low": lo, "high": hi,
                          "unit": unit})
         contrib = float(fit.contributions[:, i].sum())
