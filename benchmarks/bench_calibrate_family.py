@@ -52,7 +52,8 @@ then at most three more chosen in the light of the first ones' results.
 Usage::
 
     python benchmarks/bench_calibrate_family.py [--datasets 20] [--periods 156] [--draws 200] [--prior weak]
-        [--delay gamma] [--media-season yearly] [--prior-draws] [--first 0] [--noise-free] [--noise-seed 0]
+        [--delay gamma|geometric|auto] [--media-season yearly] [--prior-draws] [--first 0] [--only 10,3]
+        [--noise-free] [--noise-seed 0]
         [--lift-tests 5] [--lift-sigma 0.15] [--lift-exact] [--lift-design plan|voi] [--design-tests 5] [--rounds 2]
         [--roi-prior TAU]
 """
@@ -195,7 +196,9 @@ def one(
            "pct_point": pct_of_oracle(value_point, best), "pct_in_range": pct_of_oracle(in_range, best),
            "beyond_oracle": beyond_oracle, "beyond_plan": beyond_plan,
            "pct_movable": 100 * (value - base) / (best - base), "coverage": coverage,
-           "fit_s": t_fit, "calibrate_plan_s": t_all, "r2": res.errors.r2}
+           "fit_s": t_fit, "calibrate_plan_s": t_all, "r2": res.errors.r2,
+           "geometric": ", ".join(c for c, f in zip(res.fit.channels, res.fit.layout.forms, strict=False)
+                                  if f == "geometric") or "none"}
     for objective in objectives:  # other objectives' plans on the same fitted family, valued the same way
         other = plan(root / f"f{draw}" / "family.yaml", history=root / f"f{draw}" / "history.csv", curves=False,
                      lift_design="none", objective=objective)
@@ -240,12 +243,15 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--prior", default="all", help="calibrate's --prior: all (its default), weak or none")
     ap.add_argument("--adstock", default="geometric", help="calibrate's --adstock: geometric, weibull_cdf, weibull_pdf")
-    ap.add_argument("--delay", default="none", help="calibrate's --delay: none or gamma")
+    ap.add_argument("--delay", default="none",
+                    help="calibrate's --delay: none, gamma, geometric or auto (each channel's form chosen on the fit)")
     ap.add_argument("--media-season", default="none", help="calibrate's --media-season: none or yearly")
     ap.add_argument("--prior-draws", action="store_true", help="calibrate's --prior-draws")
     ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                     help="calibrate's --workers: processes refitting the bootstrap (default: as the command)")
     ap.add_argument("--first", type=int, default=0, help="first draw (the datasets are draws first, first + 1, ...)")
+    ap.add_argument("--only", default=None,
+                    help="these draws, comma-separated, in this order (e.g. 10,3,6,8: instead of --first/--datasets)")
     ap.add_argument("--noise-free", action="store_true",
                     help="no conversion, basket, price or baseline noise (the same truths and flighting)")
     ap.add_argument("--noise-seed", type=int, default=0,
@@ -279,7 +285,9 @@ def main() -> None:
         print("| draw | % of oracle | equal split | % of the movable part | coverage | R² | fit s | calibrate+plan s "
               "| plan on the point estimate | oracle / plan beyond the data's largest spend | oracle within it |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for draw in range(args.first, args.first + args.datasets):
+        chosen = ([int(x) for x in args.only.split(",")] if args.only
+                  else range(args.first, args.first + args.datasets))
+        for draw in chosen:
             r = one(draw, args.periods, args.draws, Path(tmp), args.prior, args.adstock, args.delay, args.media_season,
                     args.prior_draws, args.noise_free, args.noise_seed, args.lift_tests, args.lift_sigma,
                     args.lift_exact, args.lift_design, args.design_tests, workers=args.workers,
@@ -293,7 +301,8 @@ def main() -> None:
                   + "".join(f" round {k}: {r[f'pct{k}']:.2f} | coverage {r[f'coverage{k}']:.0%} | R² "
                             f"{r[f'r2_{k}']:.3f} |" for k in range(2, args.rounds + 1) if args.lift_design)
                   + (f" {r['designed']:.0f} designed: {r['designed_channels']} |" if args.lift_design else "")
-                  + "".join(f" {o}: {r[f'pct_{o}']:.2f} |" for o in args.objectives),
+                  + "".join(f" {o}: {r[f'pct_{o}']:.2f} |" for o in args.objectives)
+                  + (f" geometric lags: {r['geometric']} |" if args.delay in ("auto", "geometric") else ""),
                   flush=True)
     rng = np.random.default_rng(0)
     pct = np.array([r["pct"] for r in rows])

@@ -3,7 +3,8 @@
 Steps: read and validate the data (:mod:`~budgetgym.calibration.data`); if ``holdout > 0``, fit
 on all but the last ``holdout`` periods and score the forecast of those
 (:mod:`~budgetgym.calibration.diagnostics`); fit on all periods
-(:mod:`~budgetgym.calibration.model`), with lift tests as extra likelihood terms when given
+(:mod:`~budgetgym.calibration.model`; with ``delay="auto"`` each channel's lag form chosen on it first,
+:mod:`~budgetgym.calibration.delay_choice`), with lift tests as extra likelihood terms when given
 (:mod:`~budgetgym.calibration.lift`); bootstrap ``draws`` refits
 (:mod:`~budgetgym.calibration.uncertainty`); map the point estimate and the draws to a scenario
 family and a spend history (:mod:`~budgetgym.calibration.export`); report
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from budgetgym.calibration.data import MMMData, read_mmm_csv
+from budgetgym.calibration.delay_choice import fit_with_forms
 from budgetgym.calibration.diagnostics import (
     Errors,
     errors,
@@ -56,11 +58,12 @@ from budgetgym.calibration.model import (
 )
 from budgetgym.calibration.model_spec import FOURIER_SPAN, short_data_warning
 from budgetgym.calibration.period_warnings import negative_kpi_warning, outlier_warning
+from budgetgym.calibration.projection import LiftRows
 from budgetgym.calibration.refits import WORKER_DRAWS, Workers
 from budgetgym.calibration.report import check_calibration_out
 from budgetgym.calibration.roi_fixed_point import unsettled_warning
 from budgetgym.calibration.roi_prior import RoiForm
-from budgetgym.calibration.transforms import AdstockKind, SaturationKind
+from budgetgym.calibration.transforms import AdstockKind, DelayForm, DelaySpec, SaturationKind
 from budgetgym.calibration.uncertainty import Draws, block_bootstrap
 from budgetgym.envs.draw_streams import MAX_FAMILY_SEED
 from budgetgym.envs.errors import BudgetGymError
@@ -75,7 +78,7 @@ MAX_DRAWS = 10_000
 ADSTOCKS = ("geometric", "weibull_cdf", "weibull_pdf", "weibull")
 SATURATIONS = ("hill", "logistic")
 LIKELIHOODS = ("gaussian", "poisson", "negative_binomial")
-DELAYS = ("none", "gamma")
+DELAYS = ("none", "gamma", "geometric", "auto")
 MEDIA_SEASONS = ("none", "yearly")
 _REVENUE_WORDS = ("revenue", "sales", "gmv", "value", "income")
 
@@ -172,13 +175,27 @@ def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
     return value
 
 
-def _holdout(data: MMMData, spec: ModelSpec, n: int, seed: int, lift: LiftTests | None) -> Holdout:
+def _delay_spec(delay: str, n_channels: int) -> DelaySpec:
+    """``ModelSpec.delay`` of ``--delay`` (``auto``: all gamma, the fit's start: :func:`_fit`)."""
+    if delay == "geometric":
+        geometric: tuple[DelayForm, ...] = ("geometric",)
+        return geometric * n_channels
+    return delay != "none"
+
+
+def _fit(data: MMMData, spec: ModelSpec, seed: int, lift: LiftRows | None, auto: bool) -> Fit:
+    """``fit_model``, or with ``auto`` each channel's delay form chosen on the point fit first
+    (:func:`~budgetgym.calibration.delay_choice.fit_with_forms`): the holdout's fit chooses on its own periods."""
+    return fit_with_forms(data, spec, seed=seed, lift=lift)[0] if auto else fit_model(data, spec, seed=seed, lift=lift)
+
+
+def _holdout(data: MMMData, spec: ModelSpec, n: int, seed: int, lift: LiftTests | None, auto: bool = False) -> Holdout:
     T = data.n_periods
     if not 1 <= n < T:
         raise BudgetGymError(f"--holdout: expected 0 to {T - 1} periods, got {n}")
     head = data.head(T - n)
     try:
-        fit = fit_model(head, spec, seed=seed, lift=None if lift is None else lift.rows)
+        fit = _fit(head, spec, seed, None if lift is None else lift.rows, auto)
     except BudgetGymError as exc:  # say why those periods: "4 periods for 20 parameters" of a 104-period file
         raise BudgetGymError(f"--holdout {n}: the fit on the first {T - n} of {T} periods: {exc}") from None
     B, _ = baseline_design(data, fit.spec.fourier or 0, origin=float(data.days[0]))
@@ -240,8 +257,10 @@ def calibrate(
     plan_periods, plan_budget : the planning window (:func:`~budgetgym.calibration.export.plan_window`).
     block_length : bootstrap block length in periods (default ``ceil(T^(1/3))``), at most ``T // 2``.
     starts : starting points of the multi-start search.
-    delay : ``none`` (default) or ``gamma``: a conversion lag per channel
-        (:mod:`~budgetgym.calibration.transforms`).
+    delay : ``none`` (default), or a conversion lag per channel (:mod:`~budgetgym.calibration.transforms`):
+        ``gamma`` (shape 2), ``geometric`` (the most conversions in the response's period), or ``auto``: each
+        channel's form chosen on the point fit, the bootstrap's refits keeping it
+        (:mod:`~budgetgym.calibration.delay_choice`).
     media_season : ``none`` (default) or ``yearly``: a yearly cycle multiplying every channel's
         response (needs a year of data: with less the cycle is confounded with the trend).
     prior_draws : each bootstrap refit also draws its prior's means from the prior
@@ -306,7 +325,7 @@ def calibrate(
                              f"the data's {data.n_periods}), got {block_length}")
     spec = ModelSpec(adstock=cast(AdstockKind, ad), saturation=cast(SaturationKind, sat),
                      likelihood=cast(Likelihood, lik), prior=cast(Any, pri), fourier=fourier, starts=starts,
-                     delay=dly == "gamma", season=msn == "yearly", roi_prior=roi_prior,
+                     delay=_delay_spec(dly, data.n_channels), season=msn == "yearly", roi_prior=roi_prior,
                      roi_prior_form=cast(RoiForm, roi_form))
     if spec.fourier is None:  # the order the whole data implies, for the holdout's fit too (the same model scored)
         spec = replace(spec, fourier=default_fourier(data))
@@ -325,10 +344,10 @@ def calibrate(
         if holdout:  # the whole data's baseline first: its problem is no holdout's (the head's own ones are)
             check_design(*baseline_design(data, spec.fourier or 0), data.source)
             t = time.perf_counter()
-            held = _holdout(data, spec, int(holdout), seed, tests)
+            held = _holdout(data, spec, int(holdout), seed, tests, auto=dly == "auto")
             seconds["holdout"] = time.perf_counter() - t
         t = time.perf_counter()
-        fit = fit_model(data, spec, seed=seed, lift=None if tests is None else tests.rows)
+        fit = _fit(data, spec, seed, None if tests is None else tests.rows, dly == "auto")
         seconds["fit"] = time.perf_counter() - t
         check_nominal(fit, data)  # a point estimate the family cannot hold: refused before the refits
         boot = (block_bootstrap(fit, draws, block_length=block_length, seed=seed, prior_draws=prior_draws,

@@ -179,8 +179,10 @@ def parameter_table(fit: Fit, data: MMMData, draws: Draws | None) -> pd.DataFram
             lo = hi = float("nan")
             if key in sampled:
                 lo, hi = (float(v) for v in np.percentile(sampled[key][:, i], LEVELS))
+            # a geometric lag's form named (no parameter of its own); the gamma's unit stays as it was
+            unit = units[key] + (" (geometric lag)" if key == "lag" and fit.layout.forms[i] == "geometric" else "")
             rows.append({"channel": ch, "parameter": key, "estimate": float(est[i]), "low": lo, "high": hi,
-                         "unit": units[key]})
+                         "unit": unit})
         contrib = float(fit.contributions[:, i].sum())
         spend = float(data.spend[:, i].sum())
         lo = hi = float("nan")

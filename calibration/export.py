@@ -231,8 +231,11 @@ def _adstock(fit: Fit, params: dict[str, np.ndarray], i: int) -> dict[str, Any]:
 def _delay(fit: Fit, params: dict[str, np.ndarray], i: int) -> dict[str, Any]:
     if not fit.layout.delay:
         return {"type": "none"}
-    return {"type": "gamma", "mean_lag": _sig(max(float(params["lag"][i]), 1e-3)), "shape": DELAY_SHAPE,
-            "window": int(fit.layout.delay_window)}
+    form = fit.layout.forms[i]
+    lag, window = _sig(max(float(params["lag"][i]), 1e-3)), int(fit.layout.window_for(form))
+    if form == "geometric":  # the fitted form: the family plans with the lag it was fitted with
+        return {"type": "geometric", "mean_lag": lag, "window": window}
+    return {"type": "gamma", "mean_lag": lag, "shape": DELAY_SHAPE, "window": window}
 
 
 def _seasonality(fit: Fit, phi: np.ndarray | None = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from budgetgym.calibration.roi_prior import RoiForm
 from budgetgym.calibration.transforms import (
     YEAR_DAYS,
     AdstockKind,
+    DelaySpec,
     Layout,
     SaturationKind,
     features,
@@ -40,8 +41,9 @@ class ModelSpec:
     330 days, else 0 (:func:`default_fourier`). ``window=None``: Weibull lags covering 8 weeks
     (``ceil(56 / step_days)``, at least 4 and at most a third of the periods). ``prior``: which channels
     get the mild prior on ``kappa``, the slope and the geometric decay (and whether the media cycle gets its prior) —
-    all (default), the weakly spent ones, or none. ``delay``: a gamma
-    conversion lag per channel; ``season``: a yearly cycle multiplying the media response
+    all (default), the weakly spent ones, or none. ``delay``: a conversion lag per channel, ``True`` the gamma
+    lag for all, or a tuple of each channel's form (``gamma`` or ``geometric``); ``season``: a yearly cycle
+    multiplying the media response
     (:mod:`~budgetgym.calibration.transforms`). ``roi_prior``: ``tau``, the relative sd of each channel's
     return on spend around a pooled return estimated with it (:mod:`~budgetgym.calibration.model`); ``None``
     (default): no such prior. ``roi_prior_form``: ``log`` (default), their logs pulled together
@@ -56,7 +58,7 @@ class ModelSpec:
     weak_share: float = SPARSE_SHARE  # the planner's note on a thin history uses the same share
     prior: Literal["weak", "all", "none"] = "all"
     starts: int = 8
-    delay: bool = False
+    delay: DelaySpec = False
     season: bool = False
     roi_prior: float | None = None
     roi_prior_form: RoiForm = "log"

@@ -295,7 +295,7 @@ class Problem:
         p = lay.split(phi)
         s = media_season(lay, phi, self.days)
         stocks = [adstock_column(lay, self.media[:, i], p[i]) for i in range(K)]
-        delays = [channel_delay(lay, p[i]) for i in range(K)]
+        delays = [channel_delay(lay, p[i], i) for i in range(K)]
         cols = [response_column(lay, *stocks[i], p[i], float(self.ref[i]), s, delays[i]) for i in range(K)]
         Ht = self.project(np.column_stack(cols) * self.sw[:, None])
         m = np.array([c.sum() for c in cols])
@@ -311,7 +311,7 @@ class Problem:
                 i, k = divmod(j, per)
                 slot = moved[i * per: (i + 1) * per]
                 a, wbar = adstock_column(lay, self.media[:, i], slot) if k < lay.n_adstock else stocks[i]
-                q = channel_delay(lay, slot) if lay.delay and k == per - 1 else delays[i]
+                q = channel_delay(lay, slot, i) if lay.delay and k == per - 1 else delays[i]
                 col = response_column(lay, a, wbar, slot, float(self.ref[i]), s, q)
                 A2 = A.copy()
                 A2[: len(Ht), i] = self.project(col * self.sw)

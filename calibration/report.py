@@ -38,6 +38,7 @@ from budgetgym.experiments.wording import count
 
 if TYPE_CHECKING:
     from budgetgym.calibration.calibrate import CalibrationResult
+    from budgetgym.calibration.model_spec import Fit
 
 __all__ = ["CALIBRATION_FILES", "check_calibration_out", "fit_markdown", "write_outputs"]
 
@@ -141,6 +142,18 @@ def _media_cycle(result: CalibrationResult) -> list[str]:
             f"(90%: day {first:.1f} to day {last:.1f})."]
 
 
+def _delay_words(fit: Fit) -> str:
+    """The model line's words for the conversion delay: its form, or each channel's when they differ."""
+    forms = fit.layout.forms
+    if not forms:
+        return ""
+    if len(set(forms)) == 1:
+        return f", spread by a {forms[0]} conversion delay"
+    geometric = ", ".join(c for c, f in zip(fit.channels, forms, strict=True) if f == "geometric")
+    gamma = ", ".join(c for c, f in zip(fit.channels, forms, strict=True) if f == "gamma")
+    return f", spread by a conversion delay: geometric for {geometric}, gamma (shape 2) for {gamma}"
+
+
 def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
     """The report (module docstring)."""
     d, f, w = result.data, result.fit, result.window
@@ -159,8 +172,7 @@ def fit_markdown(result: CalibrationResult, figures: list[str]) -> str:
         "## Model", "",
         f"KPI = baseline + Σ β·{spec.saturation}({spec.adstock} adstock of the "
         f"{'exposure' if d.exposure is not None else 'spend'})"
-        + (" × a yearly media cycle" if spec.season else "") + (", spread by a gamma conversion delay" if spec.delay
-                                                                else "")
+        + (" × a yearly media cycle" if spec.season else "") + _delay_words(f)
         + f" + noise ({spec.likelihood}); baseline: "
         f"{', '.join(f.baseline_names)}. Equations: `budgetgym.calibration.model` and `.transforms`.",
         f"Maximum likelihood by variable projection from {count(len(scouts), 'start')} ({reached} reached the best)"

@@ -18,12 +18,25 @@ period is zero):
   :math:`l + 1` min-max normalised to [0, 1], :math:`k \in [0.5, 5]` (a lagged peak when :math:`k > 1`);
   scale :math:`\lambda \in [0.3, L]` periods.
 
-**Conversion delay** (``delay="gamma"``, optional): the response of a period arrives over the
+**Conversion delay** (``delay``, optional): the response of a period arrives over the
 following periods, :math:`r_{t,i} = \sum_d q_{d,i}\, \beta_i h_i(a_{t-d,i})` — after the
-saturation, as budgetgym's ``delay`` (:func:`budgetgym.envs.kernels.delay_kernel`): the
-discretised gamma lag :math:`q_d \propto F(d + 1/2) - F(d - 1/2)` (``F(-1/2) = 0``) of shape 2
-and mean lag :math:`m_i \in [0, 42 \text{ days}]` (six weeks, 0 = no delay), truncated to
-``delay_window`` lags and renormalised. A consideration lag puts the peak of a channel's effect
+saturation, as budgetgym's ``delay`` (:func:`budgetgym.envs.kernels.delay_kernel`), with mean lag
+:math:`m_i \in [0, 42 \text{ days}]` (six weeks, 0 = no delay) in one of two forms per channel, each
+truncated to its window (:meth:`Layout.window_for`) and renormalised:
+
+* ``gamma`` (``delay=True``: every channel's): the discretised gamma lag
+  :math:`q_d \propto F(d + 1/2) - F(d - 1/2)` (``F(-1/2) = 0``), :math:`F` the gamma CDF of shape 2 and
+  scale :math:`m_i / 2`; it puts :math:`F(1/2)` in the response's own period (10% at :math:`m = 1.8`) and
+  peaks later;
+* ``geometric``: :math:`q_d \propto (1 - \rho_i) \rho_i^d`, :math:`\rho_i = m_i / (1 + m_i)`, the
+  environment's geometric lag (:func:`budgetgym.envs.kernels.geometric_lag_weights`): :math:`1 / (1 + m_i)` of
+  the conversions in the response's period (36% at :math:`m = 1.8`), then :math:`\times \rho_i` a period.
+
+``delay`` is a tuple of forms, one per channel (``calibrate --delay geometric`` or ``auto``,
+:mod:`~budgetgym.calibration.delay_choice`), or ``True`` for all gamma. The form is no parameter of the fit:
+both have the one mean lag. A shape-2 lag cannot put most conversions in the response's period, so on a
+geometric-lag channel the fit moved the lag's tail into the carry-over before the curve and bent the curve
+(``benchmarks/README.md``, issue 11's session 32). A consideration lag puts the peak of a channel's effect
 periods after its spend (online video's, or any channel bought ahead of purchases); geometric
 carry-over peaks at lag 0, so without the delay the fit can only smear such a response over a
 long decay, or miss it. Carry-over before the curve and delay after it are told apart only by
@@ -67,14 +80,18 @@ from typing import Literal
 import numpy as np
 from scipy.signal import lfilter
 
-from budgetgym.envs.kernels import gamma_lag_weights, weibull_weights
+from budgetgym.envs.kernels import gamma_lag_weights, geometric_lag_weights, weibull_weights
 
-__all__ = ["AdstockKind", "Layout", "SaturationKind", "adstock_column", "adstock_weights", "channel_delay",
-           "channel_feature", "delay_weights", "features", "response_column", "steady_state",
-           "typical_exposure", "weight_sums"]
+__all__ = ["DELAY_FORMS", "AdstockKind", "DelayForm", "DelaySpec", "Layout", "SaturationKind", "adstock_column",
+           "adstock_weights", "channel_delay", "channel_feature", "delay_weights", "features", "response_column",
+           "steady_state", "typical_exposure", "weight_sums"]
 
 AdstockKind = Literal["geometric", "weibull_cdf", "weibull_pdf"]
 SaturationKind = Literal["hill", "logistic"]
+DelayForm = Literal["gamma", "geometric"]
+DELAY_FORMS: tuple[DelayForm, ...] = ("gamma", "geometric")
+#: A delay per channel: ``False`` none, ``True`` the gamma lag for every channel, or each channel's form.
+DelaySpec = bool | tuple[DelayForm, ...]
 
 THETA_MAX = 0.9
 KAPPA_RATIO = (0.05, 5.0)
@@ -96,15 +113,17 @@ def adstock_weights(kind: AdstockKind, params: np.ndarray, window: int) -> np.nd
     return weibull_weights(kind, float(params[0]), float(params[1]), window)
 
 
-def delay_weights(mean_lag: float, window: int) -> np.ndarray:
-    """The gamma conversion lag ``q[0..L-1]`` of shape :data:`DELAY_SHAPE` and ``mean_lag``
-    periods (module docstring; ``[1, 0, ...]`` at ``mean_lag = 0``), summing to 1: the
-    environment's own :func:`budgetgym.envs.kernels.gamma_lag_weights`, so the fitted delay is the
-    exported scenario's."""
+def delay_weights(mean_lag: float, window: int, form: DelayForm = "gamma") -> np.ndarray:
+    """The conversion lag ``q[0..L-1]`` of ``form`` (the gamma of shape :data:`DELAY_SHAPE`, or the geometric)
+    and ``mean_lag`` periods (module docstring; ``[1, 0, ...]`` at ``mean_lag = 0``), summing to 1: the
+    environment's own :func:`budgetgym.envs.kernels.gamma_lag_weights` or
+    :func:`~budgetgym.envs.kernels.geometric_lag_weights`, so the fitted delay is the exported scenario's."""
     if mean_lag <= 1e-9:
         q = np.zeros(max(1, window))
         q[0] = 1.0
         return q
+    if form == "geometric":
+        return geometric_lag_weights(mean_lag, max(1, window))
     return gamma_lag_weights(DELAY_SHAPE, mean_lag, max(1, window))
 
 
@@ -114,8 +133,8 @@ class Layout:
 
     Per channel, in order: the carry-over's (``theta``; or Weibull ``shape, scale``), then
     ``u = ln(kappa / (m w̄))``, then the Hill ``slope`` (not for ``logistic``), then the delay's
-    mean ``lag`` (with ``delay``). After all channels, with ``season``: the media seasonality's
-    ``a, b`` (module docstring).
+    mean ``lag`` (with ``delay``; its form, :attr:`forms`, is no parameter). After all channels, with
+    ``season``: the media seasonality's ``a, b`` (module docstring).
     """
 
     adstock: AdstockKind
@@ -123,16 +142,30 @@ class Layout:
     n_channels: int
     window: int  # Weibull lags L (geometric: the recursion runs over all periods)
     step_days: float = 7.0  # days per period: scales the geometric decay's bound and start
-    delay: bool = False  # a gamma conversion lag per channel
+    delay: DelaySpec = False  # a conversion lag per channel: True for gamma everywhere, or each channel's form
     season: bool = False  # a yearly cycle multiplying every channel's response
+
+    def __post_init__(self) -> None:
+        if isinstance(self.delay, tuple) and (len(self.delay) != self.n_channels
+                                              or any(f not in DELAY_FORMS for f in self.delay)):
+            raise ValueError(f"Layout: expected one delay form of {DELAY_FORMS} per channel ({self.n_channels}), "
+                             f"got {self.delay}")
 
     @property
     def n_adstock(self) -> int:
         return 1 if self.adstock == "geometric" else 2
 
     @property
+    def forms(self) -> tuple[DelayForm, ...]:
+        """Each channel's delay form (``()`` without ``delay``)."""
+        if isinstance(self.delay, tuple):
+            return self.delay
+        gamma: tuple[DelayForm, ...] = ("gamma",)
+        return gamma * self.n_channels if self.delay else ()
+
+    @property
     def per_channel(self) -> int:
-        return self.n_adstock + (2 if self.saturation == "hill" else 1) + int(self.delay)
+        return self.n_adstock + (2 if self.saturation == "hill" else 1) + int(bool(self.delay))
 
     @property
     def n_global(self) -> int:
@@ -150,9 +183,18 @@ class Layout:
 
     @property
     def delay_window(self) -> int:
-        """Lags of the delay kernel: enough for 99.9% of the longest gamma lag (9.23 scales; at
+        """Lags of the gamma delay kernel: enough for 99.9% of the longest gamma lag (9.23 scales; at
         least 2 lags)."""
         return int(max(2, np.ceil(9.23 * self.max_lag / DELAY_SHAPE) + 1))
+
+    def window_for(self, form: DelayForm) -> int:
+        r"""Lags of a delay kernel of ``form``: :attr:`delay_window` for the gamma; for the geometric, enough for
+        99.9% of the longest lag, :math:`\rho^L \le 10^{-3}` at :math:`\rho = M / (1 + M)`, ``M`` =
+        :attr:`max_lag` (45 lags of a week; at least 2)."""
+        if form == "gamma":
+            return self.delay_window
+        rho = self.max_lag / (1.0 + self.max_lag)
+        return int(max(2, np.ceil(np.log(1e-3) / np.log(rho))))
 
     def names(self) -> list[str]:
         """Parameter names per channel slot (``theta``/``shape``, ``scale``, ``u``, ``slope``, ``lag``)."""
@@ -271,11 +313,13 @@ def adstock_column(layout: Layout, exposure: np.ndarray, params: np.ndarray) -> 
     return np.convolve(exposure, w)[: len(exposure)], float(w.sum())
 
 
-def channel_delay(layout: Layout, params: np.ndarray) -> np.ndarray | None:
-    """One channel's delay kernel (``None``: no delay, or a mean lag of 0)."""
+def channel_delay(layout: Layout, params: np.ndarray, channel: int) -> np.ndarray | None:
+    """Channel ``channel``'s delay kernel, of its form (``params``: its slot of ``phi``; ``None``: no delay, or a
+    mean lag of 0)."""
     if not layout.delay or params[-1] <= 1e-9:
         return None
-    return delay_weights(float(params[-1]), layout.delay_window)
+    form = layout.forms[channel]
+    return delay_weights(float(params[-1]), layout.window_for(form), form)
 
 
 def response_column(
@@ -296,12 +340,13 @@ def response_column(
 
 
 def channel_feature(
-    layout: Layout, exposure: np.ndarray, params: np.ndarray, ref: float, season_t: np.ndarray | None = None
+    layout: Layout, exposure: np.ndarray, params: np.ndarray, ref: float, channel: int,
+    season_t: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One column of :func:`features`: channel ``params`` (its slot of ``phi``), typical exposure
+    """One column of :func:`features`: channel ``channel``'s ``params`` (its slot of ``phi``), typical exposure
     ``ref`` and the media seasonality ``season_t`` (``None``: none)."""
     a, wbar = adstock_column(layout, exposure, params)
-    return response_column(layout, a, wbar, params, ref, season_t, channel_delay(layout, params))
+    return response_column(layout, a, wbar, params, ref, season_t, channel_delay(layout, params, channel))
 
 
 def media_season(layout: Layout, phi: np.ndarray, days: np.ndarray | None) -> np.ndarray | None:
@@ -321,5 +366,5 @@ def features(
     with ``season``) — the columns ``beta`` multiplies."""
     p = layout.split(phi)
     s = media_season(layout, phi, days)
-    return np.column_stack([channel_feature(layout, media[:, i], p[i], float(ref[i]), s)
+    return np.column_stack([channel_feature(layout, media[:, i], p[i], float(ref[i]), i, s)
                             for i in range(layout.n_channels)])

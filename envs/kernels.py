@@ -28,7 +28,7 @@ from budgetgym.envs.scenario import (
 )
 
 __all__ = ["adstock_kernel", "delay_kernel", "geometric_window", "lag_matrix", "stack_kernels",
-           "weibull_weights", "gamma_lag_weights"]
+           "weibull_weights", "gamma_lag_weights", "geometric_lag_weights"]
 
 GEOMETRIC_TAIL = 1e-8
 #: ``weibull_pdf`` densities whose peak is below this are min-max normalised from their logarithm,
@@ -123,14 +123,22 @@ def delay_kernel(cfg: DelayConfig) -> np.ndarray:
     """
     if isinstance(cfg, NoDelay):
         return np.ones(1)
-    d = np.arange(cfg.window, dtype=float)
     if isinstance(cfg, GeometricDelay):
-        rho = cfg.mean_lag / (1.0 + cfg.mean_lag)
-        q = (1.0 - rho) * rho**d
-    elif isinstance(cfg, GammaDelay):
+        return geometric_lag_weights(cfg.mean_lag, cfg.window)
+    if isinstance(cfg, GammaDelay):
         return gamma_lag_weights(cfg.shape, cfg.mean_lag, cfg.window)
-    else:  # pragma: no cover
-        raise TypeError(f"unknown delay {cfg!r}")
+    raise TypeError(f"unknown delay {cfg!r}")  # pragma: no cover
+
+
+def geometric_lag_weights(mean_lag: float, window: int) -> np.ndarray:
+    r"""The geometric conversion lag ``q[0..L-1]`` (``L`` = ``window``; sums to 1):
+    :math:`q_d \propto (1 - \rho) \rho^d` with :math:`\rho = m / (1 + m)` (:math:`m \ge 0` the mean lag in
+    periods before truncation; the share arriving in the response's own period is :math:`1 / (1 + m)`),
+    truncated to ``L`` lags and renormalised. The one definition :func:`delay_kernel` and the calibration fit
+    (``calibration.transforms.delay_weights``) both call."""
+    d = np.arange(window, dtype=float)
+    rho = mean_lag / (1.0 + mean_lag)
+    q = (1.0 - rho) * rho**d
     return q / q.sum()
 
 

@@ -214,7 +214,9 @@ def calibrate_cmd(
     ] = "all",
     fourier: Annotated[int | None, typer.Option(help="yearly Fourier order (default: 2 for a year of data)")] = None,
     reward: Annotated[str | None, typer.Option(help="revenue or conversions (default: from the KPI's name)")] = None,
-    delay: Annotated[str, typer.Option(help="conversion lag per channel: none or gamma")] = "none",
+    delay: Annotated[str, typer.Option(
+        help="conversion lag per channel: none, gamma (shape 2), geometric (most conversions in the response's "
+             "period), or auto (each channel's form chosen on the fit)")] = "none",
     media_season: Annotated[
         str, typer.Option(help="yearly cycle multiplying the media response: none or yearly (a year of data)")
     ] = "none",
