@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_cli
-from test_calibration_delay_season import _truth
+from test_calibration_delay_season import _truth, assert_jacobian_matches_central_differences
 from test_roundtrip import plan_share_of_oracle, simulate_and_calibrate
 
 from budgetgym.calibration.data import read_mmm_csv
@@ -95,21 +95,7 @@ def geometric_data(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def test_jacobian_with_mixed_forms_matches_central_differences(geometric_data: Any) -> None:
     """The per-channel Jacobian recomputes each channel's kernel in its own form."""
     fit = fit_model(geometric_data, ModelSpec(delay=("gamma", "geometric", "gamma"), season=True, starts=1), seed=0)
-    prob = fit.problem
-    lo, hi = fit.layout.bounds()
-    phi = lo + np.random.default_rng(0).uniform(0.3, 0.7, len(lo)) * (hi - lo)
-    ytil = prob.target(geometric_data.kpi)
-
-    def resid(p: np.ndarray) -> np.ndarray:
-        return np.concatenate([prob.solve(p, ytil)[2], prob.penalty(p)])
-
-    J = prob.jacobian(phi, ytil)
-    for j in range(len(phi)):
-        h = 1e-5 * max(1.0, abs(phi[j]))
-        e = np.zeros_like(phi)
-        e[j] = h
-        central = (resid(phi + e) - resid(phi - e)) / (2 * h)
-        np.testing.assert_allclose(J[:, j], central, rtol=1e-3, atol=1e-3 * np.abs(central).max() + 1e-6)
+    assert_jacobian_matches_central_differences(fit.problem, fit.layout, geometric_data.kpi)
 
 
 def test_choice_switches_only_the_geometric_channel(geometric_data: Any) -> None:

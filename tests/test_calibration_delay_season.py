@@ -149,6 +149,25 @@ def test_fit_season_by_hand(tmp_path: Path, ab: tuple[float, float], expected: t
     assert replace(fit, phi=np.array([0.3, 0.0, 1.0, 0.1, 0.1])).season(other) == pytest.approx((0.25, 365.25 / 4))
 
 
+def assert_jacobian_matches_central_differences(prob: Any, layout: Any, kpi: np.ndarray) -> None:
+    """``prob.jacobian`` equals a central difference of the whole residual (the projected KPI's and the
+    penalty's rows) at a seeded point away from the bounds of ``layout``."""
+    lo, hi = layout.bounds()
+    phi = lo + np.random.default_rng(0).uniform(0.3, 0.7, len(lo)) * (hi - lo)
+    ytil = prob.target(kpi)
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        return np.concatenate([prob.solve(p, ytil)[2], prob.penalty(p)])
+
+    J = prob.jacobian(phi, ytil)
+    for j in range(len(phi)):
+        h = 1e-5 * max(1.0, abs(phi[j]))
+        e = np.zeros_like(phi)
+        e[j] = h
+        central = (resid(phi + e) - resid(phi - e)) / (2 * h)
+        np.testing.assert_allclose(J[:, j], central, rtol=1e-3, atol=1e-3 * np.abs(central).max() + 1e-6)
+
+
 @pytest.fixture(scope="module")
 def delay_season_fit(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object]:
     """The data of the truth (156 random weeks, seed 3) and its fit with delay and media season: fitted once
@@ -169,20 +188,7 @@ def test_jacobian_matches_central_differences(delay_season_fit: tuple[Any, Any],
     rows = RoiRows(spend=data.spend.sum(axis=0), weight=100.0 * data.spend.sum() / fit.contributions.sum())
     prob = Problem(fit.layout, data.media, fit.ref, fit.problem.B, data.days, np.ones(156), fit.weak,
                     prior_scale=100.0, season_prior=True, roi=rows if roi else None)
-    lo, hi = fit.layout.bounds()
-    phi = lo + np.random.default_rng(0).uniform(0.3, 0.7, len(lo)) * (hi - lo)
-    ytil = prob.target(data.kpi)
-
-    def resid(p: np.ndarray) -> np.ndarray:
-        return np.concatenate([prob.solve(p, ytil)[2], prob.penalty(p)])
-
-    J = prob.jacobian(phi, ytil)
-    for j in range(len(phi)):
-        h = 1e-5 * max(1.0, abs(phi[j]))
-        e = np.zeros_like(phi)
-        e[j] = h
-        central = (resid(phi + e) - resid(phi - e)) / (2 * h)
-        np.testing.assert_allclose(J[:, j], central, rtol=1e-3, atol=1e-3 * np.abs(central).max() + 1e-6)
+    assert_jacobian_matches_central_differences(prob, fit.layout, data.kpi)
 
 
 def test_noise_free_round_trip_with_delay_and_media_season(tmp_path: Path) -> None:
