@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from budgetgym.calibration import fit_model
 from budgetgym.calibration.data import read_mmm_csv
@@ -32,16 +31,7 @@ from budgetgym.experiments.simulate import exposure_column, simulate_dataset, sp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_calibrate_family import weekly_truth  # noqa: E402  this folder's
-
-CALLS: list[int] = [0]
-
-
-def _counting(fit: Any) -> Any:
-    def counted(self: Problem, *args: Any, **kwargs: Any) -> Any:
-        CALLS[0] += 1
-        return fit(self, *args, **kwargs)
-
-    return counted
+from bench_roi_prior import CALLS, counting  # noqa: E402  this folder's: Problem.fit's call counter
 
 
 class _Clock:
@@ -63,7 +53,7 @@ def main() -> None:
     ap.add_argument("--periods", type=int, default=156)
     ap.add_argument("--noise-free", action="store_true")
     args = ap.parse_args()
-    Problem.fit = _counting(Problem.fit)  # type: ignore[method-assign]
+    Problem.fit = counting(Problem.fit)  # type: ignore[method-assign]
     print("| draw | gamma fit s (CPU s) | choice s (CPU s) | its local fits | refit s (CPU s) | geometric lags "
           "| cost's fall (residual variances) |")
     print("|---:|---:|---:|---:|---:|---|---:|")

@@ -46,7 +46,8 @@ from bench_calibrate_family import weekly_truth  # noqa: E402  this folder's
 CALLS: list[int] = [0]
 
 
-def _counting(fit: Any) -> Any:
+def counting(fit: Any) -> Any:
+    """``fit`` (``Problem.fit``) counting its calls in ``CALLS[0]`` (also ``bench_delay_choice.py``'s)."""
     def counted(self: Problem, *args: Any, **kwargs: Any) -> Any:
         CALLS[0] += 1
         return fit(self, *args, **kwargs)
@@ -63,7 +64,7 @@ def main() -> None:
     args = ap.parse_args()
     _, _, truth = weekly_truth(args.draw, args.periods)
     ds = simulate_dataset(truth, args.periods, "random", seed=args.draw)
-    Problem.fit = _counting(Problem.fit)  # type: ignore[method-assign]
+    Problem.fit = counting(Problem.fit)  # type: ignore[method-assign]
     import budgetgym.calibration.refits as refits
 
     per_refit: list[int] = []
