@@ -244,7 +244,8 @@ def main() -> None:
     ap.add_argument("--prior", default="all", help="calibrate's --prior: all (its default), weak or none")
     ap.add_argument("--adstock", default="geometric", help="calibrate's --adstock: geometric, weibull_cdf, weibull_pdf")
     ap.add_argument("--delay", default="none",
-                    help="calibrate's --delay: none, gamma, geometric or auto (each channel's form chosen on the fit)")
+                    help="calibrate's --delay: none, gamma, geometric, auto (each channel's form chosen on the fit) "
+                         "or one form per channel (retail-5-family's truth: gamma,geometric,geometric,gamma,gamma)")
     ap.add_argument("--media-season", default="none", help="calibrate's --media-season: none or yearly")
     ap.add_argument("--prior-draws", action="store_true", help="calibrate's --prior-draws")
     ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
@@ -302,7 +303,7 @@ def main() -> None:
                             f"{r[f'r2_{k}']:.3f} |" for k in range(2, args.rounds + 1) if args.lift_design)
                   + (f" {r['designed']:.0f} designed: {r['designed_channels']} |" if args.lift_design else "")
                   + "".join(f" {o}: {r[f'pct_{o}']:.2f} |" for o in args.objectives)
-                  + (f" geometric lags: {r['geometric']} |" if args.delay in ("auto", "geometric") else ""),
+                  + (f" geometric lags: {r['geometric']} |" if args.delay != "none" and args.delay != "gamma" else ""),
                   flush=True)
     rng = np.random.default_rng(0)
     pct = np.array([r["pct"] for r in rows])

@@ -63,7 +63,7 @@ from budgetgym.calibration.refits import WORKER_DRAWS, Workers
 from budgetgym.calibration.report import check_calibration_out
 from budgetgym.calibration.roi_fixed_point import unsettled_warning
 from budgetgym.calibration.roi_prior import RoiForm
-from budgetgym.calibration.transforms import AdstockKind, DelayForm, DelaySpec, SaturationKind
+from budgetgym.calibration.transforms import DELAY_FORMS, AdstockKind, DelayForm, DelaySpec, SaturationKind
 from budgetgym.calibration.uncertainty import Draws, block_bootstrap
 from budgetgym.envs.draw_streams import MAX_FAMILY_SEED
 from budgetgym.envs.errors import BudgetGymError
@@ -175,8 +175,26 @@ def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
     return value
 
 
+def _delay_choice(delay: str) -> str:
+    """``--delay``'s value checked: one of :data:`DELAYS`, or a comma-separated list of
+    :data:`~budgetgym.calibration.transforms.DELAY_FORMS`, one per channel (its length checked by
+    :func:`_delay_spec`, once the data's channels are known)."""
+    if "," not in delay:
+        return _choice(delay, DELAYS, "--delay")
+    for form in delay.split(","):
+        _choice(form.strip(), DELAY_FORMS, "--delay (one form per --spend column)")
+    return delay
+
+
 def _delay_spec(delay: str, n_channels: int) -> DelaySpec:
-    """``ModelSpec.delay`` of ``--delay`` (``auto``: all gamma, the fit's start: :func:`_fit`)."""
+    """``ModelSpec.delay`` of ``--delay`` (``auto``: all gamma, the fit's start: :func:`_fit`; a list: each
+    channel's form, in the order of ``--spend``)."""
+    if "," in delay:
+        forms = tuple(cast(DelayForm, f.strip()) for f in delay.split(","))
+        if len(forms) != n_channels:
+            raise BudgetGymError(f"--delay: expected one lag form per --spend column ({n_channels}), got "
+                                 f"{len(forms)} ({delay})")
+        return forms
     if delay == "geometric":
         geometric: tuple[DelayForm, ...] = ("geometric",)
         return geometric * n_channels
@@ -260,7 +278,8 @@ def calibrate(
     delay : ``none`` (default), or a conversion lag per channel (:mod:`~budgetgym.calibration.transforms`):
         ``gamma`` (shape 2), ``geometric`` (the most conversions in the response's period), or ``auto``: each
         channel's form chosen on the point fit, the bootstrap's refits keeping it
-        (:mod:`~budgetgym.calibration.delay_choice`).
+        (:mod:`~budgetgym.calibration.delay_choice`); or one form per channel, comma-separated in the order
+        of ``spend`` (``"gamma,geometric,gamma"``), where the planner knows each channel's lag.
     media_season : ``none`` (default) or ``yearly``: a yearly cycle multiplying every channel's
         response (needs a year of data: with less the cycle is confounded with the trend).
     prior_draws : each bootstrap refit also draws its prior's means from the prior
@@ -292,7 +311,7 @@ def calibrate(
     sat = _choice(saturation, SATURATIONS, "--saturation")
     lik = _choice(likelihood, LIKELIHOODS, "--likelihood")
     pri = _choice(prior, ("weak", "all", "none"), "--prior")
-    dly = _choice(delay, DELAYS, "--delay")
+    dly = _delay_choice(delay)
     msn = _choice(media_season, MEDIA_SEASONS, "--media-season")
     roi_form = "log" if roi_prior_form is None else _choice(roi_prior_form, ("linear", "log"), "--roi-prior-form")
     if reward is not None:

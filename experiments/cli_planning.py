@@ -216,7 +216,8 @@ def calibrate_cmd(
     reward: Annotated[str | None, typer.Option(help="revenue or conversions (default: from the KPI's name)")] = None,
     delay: Annotated[str, typer.Option(
         help="conversion lag per channel: none, gamma (shape 2), geometric (most conversions in the response's "
-             "period), or auto (each channel's form chosen on the fit)")] = "none",
+             "period), auto (each channel's form chosen on the fit), or one form per --spend column "
+             "(gamma,geometric,...)")] = "none",
     media_season: Annotated[
         str, typer.Option(help="yearly cycle multiplying the media response: none or yearly (a year of data)")
     ] = "none",

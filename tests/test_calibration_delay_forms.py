@@ -144,3 +144,22 @@ def test_cli_delay_geometric(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert code == 0, stdout + err
     sc = load_family(out / "family.yaml").nominal()
     assert {c.delay.type for c in sc.channels} == {"geometric"}
+
+
+def test_cli_delay_one_form_per_channel(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--delay gamma,geometric,gamma`` gives each channel the form listed in the order of ``--spend`` (a planner
+    who knows social's lag is geometric); a list of the wrong length or with an unknown form is refused with one
+    line naming ``--delay``, and nothing is written."""
+    write_dataset(simulate_dataset(_geometric_social(), 60, "random", seed=1), tmp_path / "d")
+    base = ["calibrate", str(tmp_path / "d" / "data.csv"), "--date", "date", "--kpi", "revenue", "--spend",
+            "search_spend,social_spend,video_spend", "--draws", "0", "--no-plots"]
+    out = tmp_path / "cal"
+    code, stdout, err = run_cli(capsys, *base, "--out", str(out), "--delay", "gamma, geometric,gamma")
+    assert code == 0, stdout + err
+    assert [c.delay.type for c in load_family(out / "family.yaml").nominal().channels] == ["gamma", "geometric",
+                                                                                          "gamma"]
+    for bad, words in (("gamma,geometric", "one lag form per --spend column (3), got 2"),
+                       ("gamma,weibull,gamma", "'weibull'"), ("gamma,auto,gamma", "'auto'")):
+        code, _, err = run_cli(capsys, *base, "--out", str(tmp_path / "bad"), "--delay", bad)
+        assert code == 2 and err.startswith("error: --delay") and words in err, err
+        assert len(err.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
