@@ -20,7 +20,7 @@ Targets (issue 11): mean >= 99% and worst >= 97% of the oracle, coverage >= 80%,
 exit status 1 when one is missed. Usage::
 
     python benchmarks/bench_calibrate.py [--datasets 20] [--periods 156] [--noise 0.03] [--repeats 3]
-        [--prior weak|all|none] [--adstock geometric|weibull_cdf|weibull_pdf] [--delay gamma]
+        [--prior weak|all|none] [--adstock geometric|weibull_cdf|weibull_pdf] [--delay gamma|geometric|auto]
         [--media-season yearly] [--prior-draws]
 """
 
@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prior", default="all", help="calibrate's --prior: all (its default), weak or none")
     ap.add_argument("--adstock", default="geometric",
                     help="calibrate's --adstock: geometric (the truth's), weibull_cdf or weibull_pdf")
-    ap.add_argument("--delay", default="none", help="calibrate's --delay: none or gamma")
+    ap.add_argument("--delay", default="none",
+                    help="calibrate's --delay: none, gamma, geometric, auto or one form per channel")
     ap.add_argument("--media-season", default="none", help="calibrate's --media-season: none or yearly")
     ap.add_argument("--prior-draws", action="store_true", help="calibrate's --prior-draws")
     ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
