@@ -303,7 +303,7 @@ def main() -> None:
                             f"{r[f'r2_{k}']:.3f} |" for k in range(2, args.rounds + 1) if args.lift_design)
                   + (f" {r['designed']:.0f} designed: {r['designed_channels']} |" if args.lift_design else "")
                   + "".join(f" {o}: {r[f'pct_{o}']:.2f} |" for o in args.objectives)
-                  + (f" geometric lags: {r['geometric']} |" if args.delay != "none" and args.delay != "gamma" else ""),
+                  + (f" geometric lags: {r['geometric']} |" if args.delay not in ("none", "gamma") else ""),
                   flush=True)
     rng = np.random.default_rng(0)
     pct = np.array([r["pct"] for r in rows])

@@ -175,26 +175,24 @@ def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
     return value
 
 
-def _delay_choice(delay: str) -> str:
+def _delay_choice(delay: str) -> str | tuple[DelayForm, ...]:
     """``--delay``'s value checked: one of :data:`DELAYS`, or a comma-separated list of
-    :data:`~budgetgym.calibration.transforms.DELAY_FORMS`, one per channel (its length checked by
+    :data:`~budgetgym.calibration.transforms.DELAY_FORMS`, one per channel, as a tuple (its length checked by
     :func:`_delay_spec`, once the data's channels are known)."""
     if "," not in delay:
         return _choice(delay, DELAYS, "--delay")
-    for form in delay.split(","):
-        _choice(form.strip(), DELAY_FORMS, "--delay (one form per --spend column)")
-    return delay
+    return tuple(cast(DelayForm, _choice(f.strip(), DELAY_FORMS, "--delay (one form per --spend column)"))
+                 for f in delay.split(","))
 
 
-def _delay_spec(delay: str, n_channels: int) -> DelaySpec:
+def _delay_spec(delay: str | tuple[DelayForm, ...], n_channels: int) -> DelaySpec:
     """``ModelSpec.delay`` of ``--delay`` (``auto``: all gamma, the fit's start: :func:`_fit`; a list: each
     channel's form, in the order of ``--spend``)."""
-    if "," in delay:
-        forms = tuple(cast(DelayForm, f.strip()) for f in delay.split(","))
-        if len(forms) != n_channels:
+    if isinstance(delay, tuple):
+        if len(delay) != n_channels:
             raise BudgetGymError(f"--delay: expected one lag form per --spend column ({n_channels}), got "
-                                 f"{len(forms)} ({delay})")
-        return forms
+                                 f"{len(delay)} ({','.join(delay)})")
+        return delay
     if delay == "geometric":
         geometric: tuple[DelayForm, ...] = ("geometric",)
         return geometric * n_channels
