@@ -55,7 +55,7 @@ Usage::
         [--delay gamma|geometric|auto] [--media-season yearly] [--prior-draws] [--first 0] [--only 10,3]
         [--noise-free] [--noise-seed 0]
         [--lift-tests 5] [--lift-sigma 0.15] [--lift-exact] [--lift-design plan|voi] [--design-tests 5] [--rounds 2]
-        [--roi-prior TAU]
+        [--roi-prior TAU] [--baseline-noise 0.03] [--known-baseline]
 """
 
 from __future__ import annotations
@@ -85,10 +85,12 @@ from budgetgym.planner import PlanningProblem, plan
 from budgetgym.planner.inputs import read_history
 
 WINDOW = 13
+#: The KPI baseline's log-normal noise sd (``--baseline-noise``): 3%, most of the data's residual.
+BASELINE_NOISE = 0.03
 
 
 def _calibrate_plan(data_dir: Path, fit_dir: Path, truth: Scenario, draw: int, draws: int, rate: float,
-                    tests: bool, design: str = "beyond", design_tests: int = 5,
+                    tests: bool, design: str = "beyond", design_tests: int = 5, controls: str | None = "competitor",
                     **options: Any) -> tuple[Any, Any, float, float]:
     """calibrate ``data_dir/data.csv`` (with its lift_tests.csv if ``tests``) into ``fit_dir`` and plan on it
     (its lift design by the rule ``design``): the fit, the plan, the seconds of the fit and of fit + plan."""
@@ -96,7 +98,7 @@ def _calibrate_plan(data_dir: Path, fit_dir: Path, truth: Scenario, draw: int, d
     exposure = [exposure_column(c) for c in truth.channels]
     t0 = time.perf_counter()
     res = calibrate(data_dir / "data.csv", date="date", kpi="revenue", spend=",".join(spend_column(n) for n in names),
-                    exposure=",".join(exposure), controls="competitor", draws=draws, seed=draw, out=fit_dir,
+                    exposure=",".join(exposure), controls=controls, draws=draws, seed=draw, out=fit_dir,
                     plots=False, plan_periods=WINDOW, plan_budget=WINDOW * rate,
                     lift_tests=data_dir / "lift_tests.csv" if tests else None, **options)
     t_fit = time.perf_counter() - t0
@@ -140,7 +142,7 @@ def weekly_truth(draw: int, periods: int) -> tuple[Scenario, Scenario, Scenario]
         "horizon": periods, "budget.total": rate * periods,
         "baseline": {"level": level, "trend": 0.05, "seasonality": {"yearly_amplitude": 0.15, "yearly_peak": 345},
                      "controls": [{"name": "competitor", "effect": -0.03 * level, "autocorrelation": 0.7}],
-                     "noise_sd": 0.03},
+                     "noise_sd": BASELINE_NOISE},
     })
     return d, weekly, truth
 
@@ -151,9 +153,12 @@ def one(
     noise_seed: int = 0, lift_tests: int = 0, lift_sigma: float = LIFT_SIGMA, lift_exact: bool = False,
     lift_design: str | None = None, design_tests: int = 5, workers: int = 1, rounds: int = 2,
     objectives: tuple[str, ...] = (), level_sd: float = LEVEL_SD, likelihood: str = "gaussian",
-    roi_prior: float | None = None, roi_prior_form: str | None = None,
+    roi_prior: float | None = None, roi_prior_form: str | None = None, baseline_noise: float = BASELINE_NOISE,
+    known_baseline: bool = False,
 ) -> dict[str, Any]:
     d, weekly, truth = weekly_truth(draw, periods)
+    if baseline_noise != BASELINE_NOISE:  # how the plan's loss scales with the baseline's noise
+        truth = truth.override({"baseline.noise_sd": baseline_noise})
     rate = weekly.step_budget
     K = weekly.n_channels
     if noise_free:  # the model class's ceiling: the same truth and flighting, no noise anywhere
@@ -165,9 +170,13 @@ def one(
     out = write_dataset(ds, root / f"d{draw}")
     if lift_exact and ds.lift_tests is not None:  # the tests' measurements without their noise (sigma kept)
         _exact(ds, out)
+    if known_baseline:  # a bound: the KPI less the true expected baseline (its noise stays), fitted with no season
+        data = pd.read_csv(out / "data.csv")
+        data["revenue"] -= ds.contributions["baseline"].to_numpy()
+        data.to_csv(out / "data.csv", index=False)
     options = {"prior": prior, "adstock": adstock, "delay": delay, "media_season": media_season,
                "prior_draws": prior_draws, "workers": workers, "likelihood": likelihood, "roi_prior": roi_prior,
-               "roi_prior_form": roi_prior_form}
+               "roi_prior_form": roi_prior_form, **({"fourier": 0, "controls": None} if known_baseline else {})}
     rule = {"plan": "beyond", "voi": "voi"}.get(lift_design or "", "none")
     res, rec, t_fit, t_all = _calibrate_plan(out, root / f"f{draw}", truth, draw, draws, rate, lift_tests > 0,
                                              rule, design_tests, **options)
@@ -275,6 +284,12 @@ def main() -> None:
     ap.add_argument("--likelihood", default="gaussian",
                     help="calibrate's --likelihood: gaussian, poisson or negative_binomial (variance mu + mu^2/k: "
                          "noise proportional to the level)")
+    ap.add_argument("--baseline-noise", type=float, default=BASELINE_NOISE,
+                    help="the KPI baseline's log-normal noise sd (0.03: the benchmark's): how the plan's loss scales "
+                         "with the noise the fit must see through")
+    ap.add_argument("--known-baseline", action="store_true",
+                    help="a bound, not a model: the KPI less the true expected baseline (its noise kept), fitted with "
+                         "no Fourier terms and no control: what the media curves alone cost through the noise")
     ap.add_argument("--roi-prior", type=float, default=None,
                     help="calibrate's --roi-prior TAU: each channel's return on spend pooled (relative sd TAU)")
     ap.add_argument("--roi-prior-form", default=None,
@@ -294,7 +309,8 @@ def main() -> None:
                     args.lift_exact, args.lift_design, args.design_tests, workers=args.workers,
                     rounds=args.rounds, objectives=tuple(args.objectives), level_sd=args.level_sd,
                     likelihood=args.likelihood, roi_prior=args.roi_prior,
-                    roi_prior_form=args.roi_prior_form)
+                    roi_prior_form=args.roi_prior_form, baseline_noise=args.baseline_noise,
+                    known_baseline=args.known_baseline)
             rows.append(r)
             print(f"| {draw} | {r['pct']:.2f} | {r['pct_equal']:.2f} | {r['pct_movable']:.2f} | {r['coverage']:.0%} "
                   f"| {r['r2']:.3f} | {r['fit_s']:.1f} | {r['calibrate_plan_s']:.1f} | {r['pct_point']:.2f} "
@@ -321,7 +337,8 @@ def main() -> None:
           f"(95% CI {lo:.2f}-{hi:.2f}), worst {pct.min():.2f}% (targets: mean >= 99, worst >= 97); equal split "
           f"{eq.mean():.2f}%; coverage {cov:.0%} (target >= 80%); fit {np.median([r['fit_s'] for r in rows]):.1f} s "
           f"median, calibrate + plan {np.median([r['calibrate_plan_s'] for r in rows]):.1f} s median; noise-free "
-          f"{args.noise_free}, noise seed +{args.noise_seed}, level sd {args.level_sd:g}; "
+          f"{args.noise_free}, noise seed +{args.noise_seed}, level sd {args.level_sd:g}, baseline noise "
+          f"{args.baseline_noise:g}, known baseline {args.known_baseline}; "
           f"plan on the point estimate {point.mean():.2f}% "
           f"({plo:.2f}-{phi:.2f}), worst {point.min():.2f}%; the oracle spends beyond the data's largest period on "
           f"{np.mean([r['beyond_oracle'] for r in rows]):.0%} of channels, the plan on "
