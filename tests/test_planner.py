@@ -967,8 +967,11 @@ def test_any_family_plan_static_split_and_frontier_are_feasible_and_finite(d: di
         assert row["spend"] <= row["budget"] * (1 + 1e-9) and np.all(spend >= -1e-7 * row["budget"])
         if sc.budget.pacing == "even":  # B/T every step, so each channel's total within its share bounds of B
             assert row["spend"] == pytest.approx(row["budget"], rel=1e-7)
-            assert np.all(spend >= lo * row["budget"] * (1 - 1e-7) - 1e-9)
-            assert np.all(spend <= hi * row["budget"] * (1 + 1e-7))
+            # to check_plan's tolerance, 1e-7 of B/T a step (1e-7 of B in total), not of the channel's bound: seed 85
+            # drew a sweep level whose plan (rounding of 0 taken off, each step's total kept) put a channel locked at
+            # 0.487 at +1.0e-7 of B/T in a step, 1.4e-7 of its bound in total; check_plan accepts it
+            assert np.all(spend >= (lo - 1e-7) * row["budget"] - 1e-9)
+            assert np.all(spend <= (hi + 1e-7) * row["budget"])
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
