@@ -126,9 +126,11 @@ def _exact(ds: Any, out: Path) -> None:
         out / "lift_tests.csv", index=False)
 
 
-def weekly_truth(draw: int, periods: int) -> tuple[Scenario, Scenario, Scenario]:
+def weekly_truth(
+    draw: int, periods: int, baseline_noise: float = BASELINE_NOISE,
+) -> tuple[Scenario, Scenario, Scenario]:
     """Step 1: test draw ``draw`` of ``retail-5-family``, that draw made weekly, and the weekly truth of ``periods``
-    periods with its KPI baseline (module docstring)."""
+    periods with its KPI baseline (module docstring; its log-normal noise sd ``baseline_noise``)."""
     d = load_family("retail-5-family").sample(draw, "test")
     # weekly noise: Poisson counts and a 2% basket-value noise. The family's negative binomial
     # (dispersion 5-100) and its basket noise are daily figures; on a week's thousands of orders they
@@ -142,7 +144,7 @@ def weekly_truth(draw: int, periods: int) -> tuple[Scenario, Scenario, Scenario]
         "horizon": periods, "budget.total": rate * periods,
         "baseline": {"level": level, "trend": 0.05, "seasonality": {"yearly_amplitude": 0.15, "yearly_peak": 345},
                      "controls": [{"name": "competitor", "effect": -0.03 * level, "autocorrelation": 0.7}],
-                     "noise_sd": BASELINE_NOISE},
+                     "noise_sd": baseline_noise},
     })
     return d, weekly, truth
 
@@ -156,9 +158,7 @@ def one(
     roi_prior: float | None = None, roi_prior_form: str | None = None, baseline_noise: float = BASELINE_NOISE,
     known_baseline: bool = False,
 ) -> dict[str, Any]:
-    d, weekly, truth = weekly_truth(draw, periods)
-    if baseline_noise != BASELINE_NOISE:  # how the plan's loss scales with the baseline's noise
-        truth = truth.override({"baseline.noise_sd": baseline_noise})
+    d, weekly, truth = weekly_truth(draw, periods, baseline_noise)
     rate = weekly.step_budget
     K = weekly.n_channels
     if noise_free:  # the model class's ceiling: the same truth and flighting, no noise anywhere
